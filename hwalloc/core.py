@@ -1,0 +1,413 @@
+"""The allocator core and the generated top module.
+
+:class:`AllocatorCore` is the fixed-latency allocation pipeline. It never sees
+a bus address map: it takes at most one alloc and one free per cycle (from
+whichever source won arbitration in front of it) and answers each exactly
+``latency`` cycles later. :class:`HwallocTop` gives it the SPEC §2 ports.
+
+Per-slot state lives in simple dual-port memories (one write port, one
+registered, non-transparent read port), so a 65536-slot pool maps to block RAM:
+
+``queue``   FIFO of released slots: ``{slot, tag, snap}``; written by the free
+            commit, read by the alloc commit.
+``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
+            (two cycles after its commit), read by the free check.
+``parity``  per slot, one bit toggled by every successful free; read by the
+            free check. ``parity_copy`` is the same bit, read by the alloc for
+            never-used slots.
+
+A slot is held iff ``parity[slot] == grant[slot].snap``: every grant snapshots
+the slot's parity and every free toggles it. Neither memory is ever cleared:
+reset only zeroes the per-pool ``fresh`` counter, and slots at or above it are
+known to be free with tag 0 whatever the memories hold (O(1) reset). The next
+never-used slot is handed out before any released one, which is exactly the
+FIFO order of SPEC §4.
+
+Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
+
+    alloc  stage 0 capture  1 check pool/size  2 COMMIT (counters)   3 fetch slot  4 write grant
+    free   stage 0 capture  1 decode address   2 read slot state     3 COMMIT (check, release)
+    both   ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
+
+The alloc commits at edge t+2 and the free at edge t+3. A free pushed into the
+queue at edge t_f+3 is seen by alloc commits from edge t_f+4 on, that is by
+allocs accepted at t_f+2 or later: the recycle delay R is 2.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal, ClockDomain
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .config import MIN_LATENCY, RECYCLE_DELAY
+from .model import Err
+
+__all__ = ["AllocatorCore", "HwallocTop"]
+
+#: Cycles after which an accepted request reaches the response register's input
+#: for allocs (stage 4) and frees (stage 3); the rest of the latency is delay.
+_ALLOC_DONE_STAGE = 4
+_FREE_DONE_STAGE = 3
+
+
+def _native_members(config):
+    """The native request/response members of SPEC §2, as seen by the core."""
+    P, S, Z = config.pool_bits, config.slot_bits, config.size_bits
+    A, T, U = config.addr_width, config.tag_bits, config.user_bits
+    members = {
+        "alloc_valid": In(1), "alloc_pool": In(P), "alloc_size": In(Z), "alloc_user": In(U),
+        "grant_valid": Out(1), "grant_ok": Out(1), "grant_err": Out(4),
+        "grant_pool": Out(P), "grant_slot": Out(S), "grant_addr": Out(A),
+        "grant_tag": Out(T), "grant_user": Out(U),
+        "free_valid": In(1), "free_addr": In(A), "free_tag": In(T), "free_user": In(U),
+        "freed_valid": Out(1), "freed_ok": Out(1), "freed_err": Out(4), "freed_user": Out(U),
+    }
+    if T == 0:
+        del members["grant_tag"], members["free_tag"]
+    return members
+
+
+class AllocatorCore(wiring.Component):
+    """Fixed-latency allocator for 1..8 freelist pools.
+
+    Accepts one alloc and one free every cycle (``alloc_valid``/``free_valid``
+    are handshakes already: the core has no ready) and answers each with a
+    one-cycle ``grant_valid``/``freed_valid`` pulse exactly :attr:`latency`
+    cycles later. Runs in the ``sync`` domain.
+
+    Parameters
+    ----------
+    config : :class:`hwalloc.config.Config`
+
+    Members
+    -------
+    The native ports of SPEC §2 (``alloc_*``, ``grant_*``, ``free_*``, ``freed_*``),
+    without ``*_ready``; ``*_tag`` are absent when ``tag_bits`` is 0.
+    """
+
+    def __init__(self, config):
+        if config.latency < MIN_LATENCY:
+            raise ValueError(f"Latency must be at least {MIN_LATENCY}, not {config.latency}")
+        self._config = config
+        super().__init__(wiring.Signature(_native_members(config)))
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        """L: cycles from a handshake to the edge at which its response is sampled."""
+        return self._config.latency
+
+    @property
+    def recycle_delay(self):
+        """R: a slot freed at cycle t is grantable to allocs accepted at t+R or later."""
+        return RECYCLE_DELAY
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        pools = cfg.pools
+        P, S, A, T, U = cfg.pool_bits, cfg.slot_bits, cfg.addr_width, cfg.tag_bits, cfg.user_bits
+
+        def reg(name, shape=1, *, valid=False):
+            # Valid bits are reset (no response survives a reset); payloads are not.
+            return Signal(shape, name=name, reset_less=not valid)
+
+        # Per pool: the memories and the queue's counters.
+        state = []
+        for pool in pools:
+            n, sb = pool.slots, pool.slot_bits
+            entry = data.StructLayout({"slot": sb, "tag": T, "snap": 1})
+            latest = data.StructLayout({"tag": T, "snap": 1})
+            queue = Memory(shape=entry, depth=n, init=[])
+            grant = Memory(shape=latest, depth=n, init=[])
+            parity = Memory(shape=1, depth=n, init=[])
+            parity_copy = Memory(shape=1, depth=n, init=[])
+            m.submodules[f"{pool.name}_queue"] = queue
+            m.submodules[f"{pool.name}_grant"] = grant
+            m.submodules[f"{pool.name}_parity"] = parity
+            m.submodules[f"{pool.name}_parity_copy"] = parity_copy
+            state.append({
+                "queue_w": queue.write_port(), "queue_r": queue.read_port(),
+                "grant_w": grant.write_port(), "grant_r": grant.read_port(),
+                "parity_w": parity.write_port(), "parity_r": parity.read_port(),
+                "copy_w": parity_copy.write_port(), "copy_r": parity_copy.read_port(),
+                # never-used slots are fresh..n-1; released ones wait in the queue
+                "fresh": Signal(range(n + 1), name=f"{pool.name}_fresh"),
+                "head": Signal(range(n), name=f"{pool.name}_head"),
+                "tail": Signal(range(n), name=f"{pool.name}_tail"),
+                "count": Signal(range(n + 1), name=f"{pool.name}_count"),
+                "pop": Signal(name=f"{pool.name}_pop"),
+                "take_fresh": Signal(name=f"{pool.name}_take_fresh"),
+                "push": Signal(name=f"{pool.name}_push"),
+            })
+
+        # ---- alloc stage 0: capture the handshake -----------------------------
+        a0_valid = reg("a0_valid", valid=True)
+        a0_pool, a0_size, a0_user = reg("a0_pool", P), reg("a0_size", cfg.size_bits), reg("a0_user", U)
+        m.d.sync += [a0_valid.eq(self.alloc_valid), a0_pool.eq(self.alloc_pool),
+                     a0_size.eq(self.alloc_size), a0_user.eq(self.alloc_user)]
+
+        # ---- alloc stage 1: check the pool index and the size ------------------
+        a1_valid = reg("a1_valid", valid=True)
+        a1_pool, a1_user, a1_err = reg("a1_pool", P), reg("a1_user", U), reg("a1_err", 4)
+        too_big = Signal()
+        with m.Switch(a0_pool):
+            for pool in pools:
+                with m.Case(pool.index):
+                    m.d.comb += too_big.eq(a0_size > pool.slot_size)
+        m.d.sync += [a1_valid.eq(a0_valid), a1_pool.eq(a0_pool), a1_user.eq(a0_user),
+                     a1_err.eq(Mux(a0_pool >= len(pools), Err.BAD_POOL,
+                                   Mux(too_big, Err.TOO_BIG, Err.OK)))]
+
+        # ---- alloc stage 2: COMMIT ---------------------------------------------
+        # The grant decision needs only counters: a pool can grant while it has a
+        # never-used slot or a released one in its queue. The slot itself is read
+        # from memory at this edge and arrives in stage 3.
+        a2_valid = reg("a2_valid", valid=True)
+        a2_ok, a2_err, a2_pool, a2_user = reg("a2_ok"), reg("a2_err", 4), reg("a2_pool", P), reg("a2_user", U)
+        a2_from_fresh, a2_fresh_slot = reg("a2_from_fresh"), reg("a2_fresh_slot", S)
+        any_grant = Signal()
+        m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
+        for pool, st in zip(pools, state):
+            selected = a1_valid & (a1_err == Err.OK) & (a1_pool == pool.index)
+            has_fresh = st["fresh"] != pool.slots
+            m.d.comb += [
+                st["take_fresh"].eq(selected & has_fresh),
+                st["pop"].eq(selected & ~has_fresh & (st["count"] != 0)),
+                # The queue's head and the next never-used slot's parity are read
+                # every cycle; the data is used only by the cycle that grants.
+                st["queue_r"].addr.eq(st["head"]), st["queue_r"].en.eq(a1_valid),
+                st["copy_r"].addr.eq(st["fresh"]), st["copy_r"].en.eq(a1_valid),
+            ]
+            with m.If(a1_pool == pool.index):
+                m.d.sync += [a2_from_fresh.eq(has_fresh), a2_fresh_slot.eq(st["fresh"])]
+            with m.If(st["take_fresh"]):
+                m.d.sync += st["fresh"].eq(st["fresh"] + 1)
+            with m.If(st["pop"]):
+                m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
+        m.d.comb += any_grant.eq(Cat(st["take_fresh"] | st["pop"] for st in state).any())
+        m.d.sync += [a2_ok.eq(any_grant),
+                     a2_err.eq(Mux(any_grant, Err.OK,
+                                   Mux(a1_err != Err.OK, a1_err, Err.EXHAUSTED)))]
+
+        # ---- alloc stage 3: fetch the granted slot and its next tag ------------
+        a3_valid = reg("a3_valid", valid=True)
+        a3_ok, a3_err, a3_pool, a3_user = reg("a3_ok"), reg("a3_err", 4), reg("a3_pool", P), reg("a3_user", U)
+        a3_slot, a3_tag, a3_snap = reg("a3_slot", S), reg("a3_tag", T), reg("a3_snap")
+        fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(T), Signal()
+        with m.Switch(a2_pool):
+            for pool, st in zip(pools, state):
+                with m.Case(pool.index):
+                    head = st["queue_r"].data
+                    m.d.comb += [
+                        fetched_slot.eq(Mux(a2_from_fresh, a2_fresh_slot, head.slot)),
+                        fetched_tag.eq(Mux(a2_from_fresh, 0, head.tag)),
+                        fetched_snap.eq(Mux(a2_from_fresh, st["copy_r"].data, head.snap)),
+                    ]
+        m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(a2_err),
+                     a3_pool.eq(a2_pool), a3_user.eq(a2_user),
+                     a3_slot.eq(Mux(a2_ok, fetched_slot, 0)),
+                     a3_tag.eq(Mux(a2_ok, fetched_tag + 1, 0)),
+                     a3_snap.eq(fetched_snap)]
+
+        # ---- alloc stage 4: record the grant, form the address -----------------
+        a4_valid = reg("a4_valid", valid=True)
+        a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
+        a4_slot, a4_tag, a4_snap, a4_addr = reg("a4_slot", S), reg("a4_tag", T), reg("a4_snap"), reg("a4_addr", A)
+        grant_addr = Signal(A)
+        for pool, st in zip(pools, state):
+            m.d.comb += [
+                st["grant_w"].addr.eq(a3_slot),
+                st["grant_w"].data.tag.eq(a3_tag),
+                st["grant_w"].data.snap.eq(a3_snap),
+                st["grant_w"].en.eq(a3_valid & a3_ok & (a3_pool == pool.index)),
+            ]
+        with m.Switch(a3_pool):
+            for pool in pools:
+                with m.Case(pool.index):
+                    # base is aligned to slot_size, so the sum is an OR
+                    m.d.comb += grant_addr.eq(pool.base | (a3_slot[:pool.slot_bits] << pool.offset_bits))
+        m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
+                     a4_pool.eq(a3_pool), a4_user.eq(a3_user), a4_slot.eq(a3_slot),
+                     a4_tag.eq(a3_tag), a4_snap.eq(a3_snap),
+                     a4_addr.eq(Mux(a3_ok, grant_addr, 0))]
+
+        # ---- free stage 0: capture the handshake --------------------------------
+        f0_valid = reg("f0_valid", valid=True)
+        f0_addr, f0_tag, f0_user = reg("f0_addr", A), reg("f0_tag", T), reg("f0_user", U)
+        m.d.sync += [f0_valid.eq(self.free_valid), f0_addr.eq(self.free_addr),
+                     f0_user.eq(self.free_user)]
+        if T:
+            m.d.sync += f0_tag.eq(self.free_tag)
+
+        # ---- free stage 1: decode the address into pool and slot ----------------
+        f1_valid = reg("f1_valid", valid=True)
+        f1_pool, f1_slot, f1_tag, f1_user, f1_err = (
+            reg("f1_pool", P), reg("f1_slot", S), reg("f1_tag", T), reg("f1_user", U), reg("f1_err", 4))
+        hits = []
+        m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
+                     f1_pool.eq(0), f1_slot.eq(0), f1_err.eq(Err.OUT_OF_RANGE)]
+        for pool in pools:
+            hit = Signal(name=f"{pool.name}_hit")
+            m.d.comb += hit.eq((f0_addr >= pool.base) & (f0_addr < pool.end))
+            hits.append(hit)
+            with m.If(hit):
+                misaligned = f0_addr[:pool.offset_bits].any()
+                slot = (f0_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits))[:pool.slot_bits]
+                m.d.sync += [f1_pool.eq(pool.index), f1_slot.eq(slot),
+                             f1_err.eq(Mux(misaligned, Err.MISALIGNED, Err.OK))]
+
+        # ---- free stage 2: read the slot's state --------------------------------
+        # The reads see every write made before this edge: grants of allocs
+        # accepted up to t-3 and releases of frees accepted up to t-2. Stage 3
+        # forwards the rest. "never_granted" uses the fresh counter as left by
+        # every alloc older than this free (allocs up to t-1 committed by now).
+        f2_valid = reg("f2_valid", valid=True)
+        f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
+            reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", T), reg("f2_user", U), reg("f2_err", 4))
+        f2_never_granted = reg("f2_never_granted")
+        m.d.sync += [f2_valid.eq(f1_valid), f2_pool.eq(f1_pool), f2_slot.eq(f1_slot),
+                     f2_tag.eq(f1_tag), f2_user.eq(f1_user), f2_err.eq(f1_err)]
+        for pool, st in zip(pools, state):
+            m.d.comb += [
+                st["grant_r"].addr.eq(f1_slot), st["grant_r"].en.eq(f1_valid),
+                st["parity_r"].addr.eq(f1_slot), st["parity_r"].en.eq(f1_valid),
+            ]
+            with m.If(f1_pool == pool.index):
+                m.d.sync += f2_never_granted.eq(f1_slot >= st["fresh"])
+
+        # ---- free stage 3: COMMIT (check and release) ----------------------------
+        # Forwarding, youngest first. The read in stage 2 missed:
+        #   a3: the grant of the alloc accepted at t-1 (written at the next edge);
+        #   f3: the release by the free accepted at t-1 (written at this stage's
+        #       edge, after our read);
+        #   a4: the grant of the alloc accepted at t-2 (written at our read's edge).
+        # Order of requests is ..., alloc t-2, free t-1, alloc t-1, free t, so a3
+        # overrides f3, which overrides a4, which overrides the memories. Allocs
+        # accepted at t or later are younger than this free and are not looked at.
+        f3_valid = reg("f3_valid", valid=True)
+        f3_ok, f3_err, f3_user = reg("f3_ok"), reg("f3_err", 4), reg("f3_user", U)
+        f3_pool, f3_slot = reg("f3_pool", P), reg("f3_slot", S)
+        mem_tag, mem_snap, mem_parity = Signal(T), Signal(), Signal()
+        with m.Switch(f2_pool):
+            for pool, st in zip(pools, state):
+                with m.Case(pool.index):
+                    m.d.comb += [mem_tag.eq(st["grant_r"].data.tag),
+                                 mem_snap.eq(st["grant_r"].data.snap),
+                                 mem_parity.eq(st["parity_r"].data)]
+
+        def same_slot(valid, ok, pool, slot):
+            return valid & ok & (pool == f2_pool) & (slot == f2_slot)
+
+        held, cur_tag, cur_snap = Signal(), Signal(T), Signal()
+        with m.If(same_slot(a3_valid, a3_ok, a3_pool, a3_slot)):
+            m.d.comb += [held.eq(1), cur_tag.eq(a3_tag), cur_snap.eq(a3_snap)]
+        with m.Elif(same_slot(f3_valid, f3_ok, f3_pool, f3_slot)):
+            m.d.comb += held.eq(0)
+        with m.Elif(same_slot(a4_valid, a4_ok, a4_pool, a4_slot)):
+            m.d.comb += [held.eq(1), cur_tag.eq(a4_tag), cur_snap.eq(a4_snap)]
+        with m.Else():
+            m.d.comb += [held.eq(~f2_never_granted & (mem_parity == mem_snap)),
+                         cur_tag.eq(mem_tag), cur_snap.eq(mem_snap)]
+
+        free_err = Signal(4)
+        tag_differs = (cur_tag != f2_tag) if T else Const(0)
+        m.d.comb += free_err.eq(Mux(f2_err != Err.OK, f2_err,
+                                    Mux(~held, Err.NOT_ALLOCATED,
+                                        Mux(tag_differs, Err.TAG_MISMATCH, Err.OK))))
+        release = Signal()
+        m.d.comb += release.eq(f2_valid & (free_err == Err.OK))
+        for pool, st in zip(pools, state):
+            # A release toggles the slot's parity (held was parity == snap) and
+            # queues the slot with the tag its next grant increments.
+            m.d.comb += [
+                st["push"].eq(release & (f2_pool == pool.index)),
+                st["parity_w"].addr.eq(f2_slot), st["parity_w"].data.eq(~cur_snap),
+                st["parity_w"].en.eq(st["push"]),
+                st["copy_w"].addr.eq(f2_slot), st["copy_w"].data.eq(~cur_snap),
+                st["copy_w"].en.eq(st["push"]),
+                st["queue_w"].addr.eq(st["tail"]),
+                st["queue_w"].data.slot.eq(f2_slot), st["queue_w"].data.tag.eq(cur_tag),
+                st["queue_w"].data.snap.eq(~cur_snap),
+                st["queue_w"].en.eq(st["push"]),
+            ]
+            with m.If(st["push"]):
+                m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
+            m.d.sync += st["count"].eq(st["count"] + st["push"] - st["pop"])
+        m.d.sync += [f3_valid.eq(f2_valid), f3_ok.eq(release), f3_err.eq(free_err),
+                     f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot)]
+
+        # ---- response delay lines: stage L-1 is the response register ----------
+        grant = Cat(a4_ok, a4_err, a4_pool, a4_slot, a4_addr, a4_tag, a4_user)
+        grant_valid = a4_valid
+        for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency):
+            next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
+            m.d.sync += [next_valid.eq(grant_valid), next_grant.eq(grant)]
+            grant_valid, grant = next_valid, next_grant
+        freed = Cat(f3_ok, f3_err, f3_user)
+        freed_valid = f3_valid
+        for k in range(_FREE_DONE_STAGE + 1, cfg.latency):
+            next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
+            m.d.sync += [next_valid.eq(freed_valid), next_freed.eq(freed)]
+            freed_valid, freed = next_valid, next_freed
+
+        grant_fields = [self.grant_ok, self.grant_err, self.grant_pool, self.grant_slot,
+                        self.grant_addr, Signal(T) if not T else self.grant_tag, self.grant_user]
+        m.d.comb += [self.grant_valid.eq(grant_valid), Cat(*grant_fields).eq(grant),
+                     self.freed_valid.eq(freed_valid),
+                     Cat(self.freed_ok, self.freed_err, self.freed_user).eq(freed)]
+        return m
+
+
+class HwallocTop(wiring.Component):
+    """The generated top module: SPEC §2 ports around :class:`AllocatorCore`.
+
+    Owns the ``sync`` domain (``aclk``, synchronous active-low ``aresetn``).
+    ``alloc_ready``/``free_ready`` are low only during reset and for the first
+    cycle after it.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        members = {"aclk": In(1), "aresetn": In(1)}
+        for name, member in _native_members(config).items():
+            members[name] = member
+            if name == "alloc_user":
+                members["alloc_ready"] = Out(1)
+            if name == "free_user":
+                members["free_ready"] = Out(1)
+        super().__init__(wiring.Signature(members))
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        return self._config.latency
+
+    @property
+    def recycle_delay(self):
+        return RECYCLE_DELAY
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = cd = ClockDomain()
+        m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
+        m.submodules.core = core = AllocatorCore(self._config)
+
+        running = Signal()
+        m.d.sync += running.eq(1)
+        m.d.comb += [self.alloc_ready.eq(running), self.free_ready.eq(running)]
+        for name, member in core.signature.members.items():
+            port, inner = getattr(self, name), getattr(core, name)
+            if name in ("alloc_valid", "free_valid"):
+                m.d.comb += inner.eq(port & running)
+            elif member.flow == wiring.In:
+                m.d.comb += inner.eq(port)
+            else:
+                m.d.comb += port.eq(inner)
+        return m

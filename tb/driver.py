@@ -1,0 +1,194 @@
+"""A simulator-neutral driver for the native ports.
+
+:class:`NativeBench` runs one edge at a time through three callables that the
+cocotb and Amaranth benches provide: ``get(name) -> int``, ``set(name, value)``
+and ``async tick()`` (return once the next rising edge has passed, with the
+outputs that the edge after it will sample readable). Everything else (what to
+send, what to expect, how to check) is shared, so both simulators run the very
+same bench.
+"""
+
+from .scoreboard import Freed, Grant, Mismatch, Scoreboard, Stimulus
+
+__all__ = ["NativeBench", "Channels"]
+
+
+class NativeBench:
+    """Drives requests, feeds the scoreboard, checks every edge.
+
+    Parameters
+    ----------
+    config : :class:`hwalloc.config.Config`
+    recycle_delay : int
+    get, set, tick : the simulator bindings (see the module docstring)
+    rng : random.Random
+    has_ready : bool
+        Whether ``alloc_ready``/``free_ready`` exist (the top) or not (the core).
+    """
+
+    def __init__(self, config, *, recycle_delay, get, set, tick, rng, has_ready=True, stats=None):
+        self.config = config
+        self.get, self.set, self.tick = get, set, tick
+        self.rng = rng
+        self.has_ready = has_ready
+        self.scoreboard = Scoreboard(config, recycle_delay=recycle_delay, stats=stats)
+        self.stimulus = Stimulus(config, self.scoreboard.model, rng)
+        self.cycle = 0
+        self.ready_checked = False
+        self.last_grants = []
+        self._driven = {}
+
+    @property
+    def stats(self):
+        return self.scoreboard.stats
+
+    def _drive(self, name, value):
+        if self._driven.get(name) != value:
+            self.set(name, value)
+            self._driven[name] = value
+
+    def _sample(self):
+        cfg, get = self.config, self.get
+        grant = freed = None
+        if get("grant_valid"):
+            grant = Grant(ok=get("grant_ok"), err=get("grant_err"), pool=get("grant_pool"),
+                          slot=get("grant_slot"), addr=get("grant_addr"),
+                          tag=get("grant_tag") if cfg.tag_bits else 0, user=get("grant_user"))
+        if get("freed_valid"):
+            freed = Freed(ok=get("freed_ok"), err=get("freed_err"), user=get("freed_user"))
+        return grant, freed
+
+    async def step(self, alloc=None, free=None, *, check_ready=True):
+        """One edge: present ``alloc``/``free`` (tuples or None); returns what was
+        accepted and the responses sampled at this edge."""
+        cfg = self.config
+        grant, freed = self._sample()
+        self.scoreboard.observe(self.cycle, grant=grant, freed=freed)
+        if grant is not None:
+            self.last_grants.append(grant)
+        self._drive("alloc_valid", int(alloc is not None))
+        if alloc is not None:
+            pool, size, user = alloc
+            self._drive("alloc_pool", pool)
+            self._drive("alloc_size", size)
+            self._drive("alloc_user", user)
+        self._drive("free_valid", int(free is not None))
+        if free is not None:
+            addr, tag, user = free
+            self._drive("free_addr", addr)
+            if cfg.tag_bits:
+                self._drive("free_tag", tag)
+            self._drive("free_user", user)
+        alloc_ready = free_ready = 1
+        if self.has_ready:
+            alloc_ready, free_ready = self.get("alloc_ready"), self.get("free_ready")
+            if check_ready and self.ready_checked and not (alloc_ready and free_ready):
+                raise Mismatch(self.cycle, "alloc_ready/free_ready low with only native traffic",
+                               None, "ready 1/1", f"ready {alloc_ready}/{free_ready}")
+        accepted_alloc = alloc if alloc is not None and alloc_ready else None
+        accepted_free = free if free is not None and free_ready else None
+        await self.tick()
+        if accepted_alloc is not None or accepted_free is not None:
+            self.scoreboard.handshake(self.cycle, alloc=accepted_alloc, free=accepted_free)
+            if accepted_free is not None:
+                expected_freed = self.scoreboard.pending["freed"][-1][2]
+                self.stimulus.accepted(accepted_free, expected_freed)
+        self.cycle += 1
+        return accepted_alloc, accepted_free, grant, freed
+
+    async def idle(self, cycles):
+        for _ in range(cycles):
+            await self.step()
+
+    async def wait_ready(self, limit=8):
+        """After reset: ready must rise within ``limit`` cycles and then stay high."""
+        for waited in range(limit + 1):
+            if not self.has_ready or (self.get("alloc_ready") and self.get("free_ready")):
+                self.ready_checked = True
+                return waited
+            await self.step(check_ready=False)
+        raise Mismatch(self.cycle, f"ready still low {limit} cycles after reset", None, "1", "0")
+
+    async def drain(self):
+        """Idle until every outstanding request has been answered."""
+        for _ in range(self.config.latency + 1):
+            await self.step()
+        if self.scoreboard.outstanding:
+            raise Mismatch(self.cycle, "requests left unanswered", None, 0, self.scoreboard.outstanding)
+
+    async def random_traffic(self, cycles, *, phases=("fill", "churn", "drain", "errors", "churn")):
+        """Random traffic, cycling through ``phases``; each phase runs long
+        enough to fill or drain the largest pool."""
+        longest = max(p.slots for p in self.config.pools) * 2 + 16
+        done = 0
+        while done < cycles:
+            for phase in phases:
+                self.stimulus.phase = phase
+                span = min(cycles - done, self.rng.randint(longest // 2, longest))
+                for _ in range(span):
+                    await self.step(*self.stimulus.next())
+                done += span
+                if done >= cycles:
+                    break
+
+    async def hold_all_but_one(self, pool_index, rounds):
+        """Fill the pool, then release and regrant a single slot ``rounds``
+        times: the tag of that slot wraps around once rounds > 2**tag_bits."""
+        cfg, model = self.config, self.scoreboard.model
+        pool = cfg.pools[pool_index]
+        while len(model.held[pool_index]) < pool.slots:
+            await self.step((pool_index, pool.slot_size, 1))
+        await self.step((pool_index, 1, 2))                       # EXHAUSTED
+        slot = self.rng.randrange(pool.slots)
+        for _ in range(rounds):
+            tag = model.held[pool_index][slot]
+            await self.step(None, (pool.addr_of(slot), tag, 3))
+            for _ in range(self.scoreboard.model.recycle_delay - 1):
+                await self.step((pool_index, 0, 4))                # still EXHAUSTED
+            await self.step((pool_index, 0, 5))                    # gets the slot back
+
+
+class Channels:
+    """N acquisition channels on one pool: each allocates, waits for its grant
+    on the ports, holds the buffer for a random time, and frees exactly what
+    it was granted. This is the seed's headline: zero failures, every grant at L.
+    """
+
+    def __init__(self, bench, *, pool, channels, hold=(1, 2000)):
+        self.bench = bench
+        self.pool = pool
+        self.hold = hold
+        self.idle = list(range(channels))
+        self.waiting = set()
+        self.holding = {}            # channel -> (release cycle, addr, tag)
+
+    async def run(self, cycles):
+        bench, rng = self.bench, self.bench.rng
+        for _ in range(cycles):
+            alloc = free = None
+            if self.idle and rng.random() < 0.9:
+                channel = self.idle.pop(rng.randrange(len(self.idle)))
+                alloc = (self.pool, rng.randint(1, bench.config.pools[self.pool].slot_size), channel)
+            due = [c for c, (at, _, _) in self.holding.items() if at <= bench.cycle]
+            if due:
+                channel = rng.choice(due)
+                _, addr, tag = self.holding.pop(channel)
+                free = (addr, tag, channel)
+            accepted_alloc, accepted_free, grant, _ = await bench.step(alloc, free)
+            if alloc is not None:
+                if accepted_alloc is None:
+                    self.idle.append(alloc[2])
+                else:
+                    self.waiting.add(alloc[2])
+            if free is not None:
+                if accepted_free is None:
+                    self.holding[free[2]] = (bench.cycle, free[0], free[1])
+                else:
+                    self.idle.append(free[2])
+            if grant is not None and grant.user in self.waiting:
+                self.waiting.discard(grant.user)
+                if grant.ok:
+                    self.holding[grant.user] = (bench.cycle + rng.randint(*self.hold),
+                                                grant.addr, grant.tag)
+                else:
+                    self.idle.append(grant.user)

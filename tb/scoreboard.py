@@ -1,0 +1,234 @@
+"""Stimulus and scoreboard shared by every bench (cocotb under Verilator and
+Amaranth's simulator). Pure Python: no simulator import.
+
+The scoreboard follows what the design *accepted*: each handshake is fed to the
+reference model, whose answer joins a queue per port; each response pulse is
+matched to the oldest outstanding request of its port, and its latency is
+measured as the distance between the two edges, never assumed.
+"""
+
+import random
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from hwalloc.model import Err, Freed, Grant, Model
+
+__all__ = ["Mismatch", "Stats", "Scoreboard", "Stimulus", "PHASES"]
+
+
+class Mismatch(AssertionError):
+    """The design disagreed with the reference model."""
+
+    def __init__(self, cycle, what, request, expected, got):
+        self.cycle, self.what, self.request, self.expected, self.got = cycle, what, request, expected, got
+        super().__init__(f"cycle {cycle}: {what}\n  request:  {request}\n"
+                         f"  expected: {expected}\n  got:      {got}")
+
+
+@dataclass
+class Stats:
+    """What a run checked."""
+    ops: int = 0
+    allocs: int = 0
+    frees: int = 0
+    grants: int = 0
+    releases: int = 0
+    failures: Counter = field(default_factory=Counter)
+    latency_min: int = None
+    latency_max: int = None
+    cycles: int = 0
+    max_in_use: int = 0
+
+    def latency(self, value):
+        self.latency_min = value if self.latency_min is None else min(self.latency_min, value)
+        self.latency_max = value if self.latency_max is None else max(self.latency_max, value)
+
+    def merge(self, other):
+        for name in ("ops", "allocs", "frees", "grants", "releases", "cycles"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.update(other.failures)
+        self.max_in_use = max(self.max_in_use, other.max_in_use)
+        for value in (other.latency_min, other.latency_max):
+            if value is not None:
+                self.latency(value)
+
+    def summary(self):
+        fails = ", ".join(f"{Err(code).name} {n}" for code, n in sorted(self.failures.items())) or "none"
+        return (f"{self.ops} ops checked ({self.allocs} allocs, {self.frees} frees) over "
+                f"{self.cycles} cycles; {self.grants} grants, {self.releases} releases; "
+                f"failures by code: {fails}; latency min/max: "
+                f"{self.latency_min}/{self.latency_max} cycles")
+
+    def to_dict(self):
+        return {"ops": self.ops, "allocs": self.allocs, "frees": self.frees,
+                "grants": self.grants, "releases": self.releases, "cycles": self.cycles,
+                "failures": {Err(c).name: n for c, n in sorted(self.failures.items())},
+                "latency_min": self.latency_min, "latency_max": self.latency_max}
+
+    @classmethod
+    def from_dict(cls, d):
+        stats = cls(**{k: d[k] for k in ("ops", "allocs", "frees", "grants", "releases", "cycles")})
+        stats.failures = Counter({Err[name].value: n for name, n in d["failures"].items()})
+        stats.latency_min, stats.latency_max = d["latency_min"], d["latency_max"]
+        return stats
+
+
+class Scoreboard:
+    """Checks responses against the model, edge by edge.
+
+    Call :meth:`observe` with what the consumer samples at each edge, and
+    :meth:`handshake` with what the design accepted at that edge.
+    """
+
+    def __init__(self, config, *, recycle_delay, stats=None):
+        self.config = config
+        self.latency = config.latency
+        self.model = Model(config, recycle_delay=recycle_delay)
+        self.stats = stats if stats is not None else Stats()
+        self.pending = {"grant": deque(), "freed": deque()}
+
+    def reset(self):
+        """The design was reset: nothing in flight may answer afterwards."""
+        self.model.reset()
+        for queue in self.pending.values():
+            queue.clear()
+
+    def handshake(self, cycle, *, alloc=None, free=None):
+        grant, freed = self.model.step(cycle, alloc=alloc, free=free)
+        if alloc is not None:
+            self.pending["grant"].append((cycle, ("alloc", alloc), grant))
+            self.stats.allocs += 1
+        if free is not None:
+            self.pending["freed"].append((cycle, ("free", free), freed))
+            self.stats.frees += 1
+        for pool in range(len(self.config.pools)):
+            self.stats.max_in_use = max(self.stats.max_in_use, self.model.in_use(pool))
+
+    def observe(self, cycle, *, grant=None, freed=None):
+        """``grant``/``freed``: the response sampled at edge ``cycle``, or None."""
+        self.stats.cycles += 1
+        for port, got in (("grant", grant), ("freed", freed)):
+            queue = self.pending[port]
+            if got is None:
+                if queue and queue[0][0] + self.latency <= cycle:
+                    accepted, request, expected = queue[0]
+                    raise Mismatch(cycle, f"no {port}_valid {self.latency} cycles after the "
+                                          f"handshake at cycle {accepted}", request, expected, None)
+                continue
+            if not queue:
+                raise Mismatch(cycle, f"{port}_valid with no request outstanding", None, None, got)
+            accepted, request, expected = queue.popleft()
+            latency = cycle - accepted
+            if latency != self.latency:
+                raise Mismatch(cycle, f"{port} latency {latency}, not {self.latency} "
+                                      f"(handshake at cycle {accepted})", request, expected, got)
+            if got != expected:
+                raise Mismatch(cycle, f"{port} differs from the model (handshake at cycle "
+                                      f"{accepted})", request, expected, got)
+            self.stats.latency(latency)
+            self.stats.ops += 1
+            if got.ok:
+                if port == "grant":
+                    self.stats.grants += 1
+                else:
+                    self.stats.releases += 1
+            else:
+                self.stats.failures[got.err] += 1
+
+    @property
+    def outstanding(self):
+        return sum(len(q) for q in self.pending.values())
+
+
+#: Traffic phases: (name, probability of an alloc, of a free, of an error-making request).
+PHASES = {
+    "fill": (0.9, 0.25, 0.05),
+    "churn": (0.7, 0.7, 0.08),
+    "drain": (0.2, 0.95, 0.05),
+    "errors": (0.5, 0.8, 0.6),
+    "quiet": (0.1, 0.1, 0.1),
+}
+
+
+class Stimulus:
+    """Random traffic that reaches every corner of SPEC §4-§5.
+
+    Reads the model's state to pick frees, so that it can release slots granted
+    one or two cycles earlier (well before their grant is visible on the ports)
+    and so reach every forwarding path, and to present stale tags and double
+    frees on purpose.
+    """
+
+    def __init__(self, config, model, rng):
+        self.config = config
+        self.model = model
+        self.rng = rng
+        self.recently_freed = deque(maxlen=16)
+        self.phase = "fill"
+
+    def _alloc(self, error):
+        cfg, rng = self.config, self.rng
+        npools = len(cfg.pools)
+        user = rng.getrandbits(cfg.user_bits)
+        if error:
+            kind = rng.random()
+            if kind < 0.5 and (1 << cfg.pool_bits) > npools:
+                return rng.randrange(npools, 1 << cfg.pool_bits), rng.randrange(0, 5), user
+            pool = rng.randrange(npools)
+            limit = (1 << cfg.size_bits) - 1
+            return pool, rng.randint(cfg.pools[pool].slot_size + 1, limit), user
+        pool = rng.randrange(npools)
+        size = rng.choice([0, 1, cfg.pools[pool].slot_size, rng.randint(0, cfg.pools[pool].slot_size)])
+        return pool, size, user
+
+    def _free(self, error):
+        cfg, rng, model = self.config, self.rng, self.model
+        user = rng.getrandbits(cfg.user_bits)
+        tags = 1 << cfg.tag_bits
+        held = [(p, s, t) for p in range(len(cfg.pools)) for s, t in model.held[p].items()]
+        if not error and held:
+            pool, slot, tag = rng.choice(held[-8:] if rng.random() < 0.3 else held)
+            return cfg.pools[pool].addr_of(slot), tag, user
+        kind = rng.randrange(6)
+        if kind == 0 and self.recently_freed:
+            pool, slot, tag = rng.choice(self.recently_freed)          # double free
+            return cfg.pools[pool].addr_of(slot), tag, user
+        if kind == 1 and held and cfg.tag_bits:
+            pool, slot, tag = rng.choice(held)                         # stale pointer
+            return cfg.pools[pool].addr_of(slot), (tag + rng.randrange(1, tags)) % tags, user
+        pool = cfg.pools[rng.randrange(len(cfg.pools))]
+        if kind == 2:                                                  # misaligned
+            return pool.addr_of(rng.randrange(pool.slots)) + rng.randrange(1, pool.slot_size), \
+                rng.randrange(tags), user
+        if kind == 3 and cfg.regions:                                  # static region
+            region = rng.choice(cfg.regions)
+            return region.base + rng.randrange(region.size), rng.randrange(tags), user
+        if kind == 4:                                                  # any address
+            return rng.getrandbits(cfg.addr_width), rng.randrange(tags), user
+        return pool.addr_of(rng.randrange(pool.slots)), rng.randrange(tags), user
+
+    def next(self):
+        """The requests to present this cycle: ``(alloc or None, free or None)``."""
+        p_alloc, p_free, p_error = PHASES[self.phase]
+        rng = self.rng
+        alloc = self._alloc(rng.random() < p_error) if rng.random() < p_alloc else None
+        free = self._free(rng.random() < p_error) if rng.random() < p_free else None
+        return alloc, free
+
+    def accepted(self, free, freed):
+        """Tell the stimulus which free went through (to replay it as a double free)."""
+        if free is not None and freed is not None and freed.ok:
+            pool, slot, _ = self.model.locate(free[0])
+            self.recently_freed.append((pool, slot, free[1]))
+
+
+def response_grant(ok, err, pool, slot, addr, tag, user):
+    return Grant(ok=ok, err=err, pool=pool, slot=slot, addr=addr, tag=tag, user=user)
+
+
+def response_freed(ok, err, user):
+    return Freed(ok=ok, err=err, user=user)
+
+
+def make_rng(seed):
+    return random.Random(seed)
