@@ -96,6 +96,29 @@ class NativeBench:
         self.cycle += 1
         return accepted_alloc, accepted_free, grant, freed
 
+    async def reset_edge(self):
+        """The first edge with reset asserted: whatever it samples belongs to the
+        old life; from here on no request in flight may answer."""
+        self._drive("alloc_valid", 0)
+        self._drive("free_valid", 0)
+        await self.tick()
+        self.cycle += 1
+        model = self.scoreboard.model
+        self.stimulus.before_reset = [(p, s, t) for p in range(len(self.config.pools))
+                                      for s, t in model.held[p].items()]
+        self.scoreboard.reset()
+        self.stimulus.recently_freed.clear()
+        self.ready_checked = False
+
+    async def stale_pointers(self):
+        """Right after a reset: present every pointer that was held before it,
+        with its old tag, while allocations restart. Each must fail unless its
+        slot was granted anew; the memories still hold the old state."""
+        cfg = self.config
+        for pool, slot, tag in list(self.stimulus.before_reset):
+            alloc = (pool, 0, 7) if self.rng.random() < 0.5 else None
+            await self.step(alloc, (cfg.pools[pool].addr_of(slot), tag, 6))
+
     async def idle(self, cycles):
         for _ in range(cycles):
             await self.step()

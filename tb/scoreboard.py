@@ -164,6 +164,7 @@ class Stimulus:
         self.model = model
         self.rng = rng
         self.recently_freed = deque(maxlen=16)
+        self.before_reset = []        # (pool, slot, tag) held when the core was reset
         self.phase = "fill"
 
     def _alloc(self, error):
@@ -189,7 +190,10 @@ class Stimulus:
         if not error and held:
             pool, slot, tag = rng.choice(held[-8:] if rng.random() < 0.3 else held)
             return cfg.pools[pool].addr_of(slot), tag, user
-        kind = rng.randrange(6)
+        kind = rng.randrange(7)
+        if kind == 6 and self.before_reset:
+            pool, slot, tag = rng.choice(self.before_reset)            # pointer from before reset
+            return cfg.pools[pool].addr_of(slot), tag, user
         if kind == 0 and self.recently_freed:
             pool, slot, tag = rng.choice(self.recently_freed)          # double free
             return cfg.pools[pool].addr_of(slot), tag, user

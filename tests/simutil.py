@@ -29,10 +29,10 @@ def run_core(config, body, *, seed=1):
 
         async def reset(cycles=2):
             ctx.set(domain.rst, 1)
-            for _ in range(cycles):
+            await bench.reset_edge()
+            for _ in range(cycles - 1):
                 await bench.step()
             ctx.set(domain.rst, 0)
-            bench.scoreboard.reset()
 
         result["bench"] = bench
         await body(bench, reset)
