@@ -21,20 +21,29 @@ WAIVER_NAME = "hwalloc_lint.vlt"
 
 _WAIVER = """\
 `verilator_config
-// Verilator waivers for hwalloc's generated cores (verilator --lint-only -Wall).
+// Lint waivers for hwalloc's generated cores, for `--lint-only -Wall`.
 // Each rule is waived because of how Amaranth writes Verilog, not because of
 // a defect in the design; every other warning stays on.
 //
-// Amaranth emits `case` statements over a pool index with one arm per pool and
+// Amaranth writes `case` statements with one arm per pool (or per state) and
 // relies on the assignment made before the case for the other values.
 lint_off -rule CASEINCOMPLETE
-// Amaranth widens operands to the width of the expression explicitly in some
-// places and implicitly in others (e.g. comparisons with constants, the
-// counters' `x + 1`), which Verilator reports as implicit widening.
+// Amaranth widens operands to the width of the expression implicitly in some
+// places (comparisons with constants, counters' `x + 1`).
 lint_off -rule WIDTHEXPAND
-// ... and truncates results of arithmetic to the target's width on assignment
-// (a wrapping tag `tag + 1`, a slot index taken from an address difference).
+// ... and truncates results to the target's width on assignment (a wrapping
+// tag `tag + 1`, a slot index taken from an address difference).
 lint_off -rule WIDTHTRUNC
+// One file holds the top and its submodules; Amaranth names a submodule
+// `<top>.<name>`, which never matches the file's name.
+lint_off -rule DECLFILENAME
+// Every register gets its reset value as an initializer (its power-up state
+// on an FPGA) and is also reset synchronously by aresetn.
+lint_off -rule PROCASSINIT
+// Amaranth keeps a named wire for each signal of the source for debugging
+// (each port as seen inside a submodule, each field of a memory port, the
+// unused upper bits of an intermediate sum); they are assigned, never read.
+lint_off -rule UNUSEDSIGNAL
 """
 
 

@@ -26,7 +26,8 @@ class NativeBench:
         Whether ``alloc_ready``/``free_ready`` exist (the top) or not (the core).
     """
 
-    def __init__(self, config, *, recycle_delay, get, set, tick, rng, has_ready=True, stats=None):
+    def __init__(self, config, *, recycle_delay, get, set, tick, rng, has_ready=True, stats=None,
+                 progress=None):
         self.config = config
         self.get, self.set, self.tick = get, set, tick
         self.rng = rng
@@ -37,6 +38,7 @@ class NativeBench:
         self.ready_checked = False
         self.last_grants = []
         self._driven = {}
+        self.progress = progress      # called with the bench every 4096 cycles
 
     @property
     def stats(self):
@@ -94,6 +96,8 @@ class NativeBench:
                 expected_freed = self.scoreboard.pending["freed"][-1][2]
                 self.stimulus.accepted(accepted_free, expected_freed)
         self.cycle += 1
+        if self.progress is not None and not self.cycle % 4096:
+            self.progress(self)
         return accepted_alloc, accepted_free, grant, freed
 
     async def reset_edge(self):

