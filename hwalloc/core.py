@@ -110,6 +110,12 @@ class AllocatorCore(wiring.Component):
         cfg = self._config
         pools = cfg.pools
         P, S, A, T, U = cfg.pool_bits, cfg.slot_bits, cfg.addr_width, cfg.tag_bits, cfg.user_bits
+        # Registers carry at least one tag bit (always 0 without tags), so that
+        # no zero-width signal reaches the Verilog; memories store tags only if T > 0.
+        TR = max(T, 1)
+
+        def tag_of(view):
+            return view.tag if T else Const(0, 1)
 
         def reg(name, shape=1, *, valid=False):
             # Valid bits are reset (no response survives a reset); payloads are not.
@@ -119,8 +125,8 @@ class AllocatorCore(wiring.Component):
         state = []
         for pool in pools:
             n, sb = pool.slots, pool.slot_bits
-            entry = data.StructLayout({"slot": sb, "tag": T, "snap": 1})
-            latest = data.StructLayout({"tag": T, "snap": 1})
+            entry = data.StructLayout({"slot": sb, "snap": 1, **({"tag": T} if T else {})})
+            latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
             queue = Memory(shape=entry, depth=n, init=[])
             grant = Memory(shape=latest, depth=n, init=[])
             parity = Memory(shape=1, depth=n, init=[])
@@ -196,35 +202,36 @@ class AllocatorCore(wiring.Component):
         # ---- alloc stage 3: fetch the granted slot and its next tag ------------
         a3_valid = reg("a3_valid", valid=True)
         a3_ok, a3_err, a3_pool, a3_user = reg("a3_ok"), reg("a3_err", 4), reg("a3_pool", P), reg("a3_user", U)
-        a3_slot, a3_tag, a3_snap = reg("a3_slot", S), reg("a3_tag", T), reg("a3_snap")
-        fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(T), Signal()
+        a3_slot, a3_tag, a3_snap = reg("a3_slot", S), reg("a3_tag", TR), reg("a3_snap")
+        fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(TR), Signal()
         with m.Switch(a2_pool):
             for pool, st in zip(pools, state):
                 with m.Case(pool.index):
                     head = st["queue_r"].data
                     m.d.comb += [
                         fetched_slot.eq(Mux(a2_from_fresh, a2_fresh_slot, head.slot)),
-                        fetched_tag.eq(Mux(a2_from_fresh, 0, head.tag)),
+                        fetched_tag.eq(Mux(a2_from_fresh, 0, tag_of(head))),
                         fetched_snap.eq(Mux(a2_from_fresh, st["copy_r"].data, head.snap)),
                     ]
         m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(a2_err),
                      a3_pool.eq(a2_pool), a3_user.eq(a2_user),
                      a3_slot.eq(Mux(a2_ok, fetched_slot, 0)),
-                     a3_tag.eq(Mux(a2_ok, fetched_tag + 1, 0)),
+                     a3_tag.eq(Mux(a2_ok, fetched_tag + 1, 0) if T else 0),
                      a3_snap.eq(fetched_snap)]
 
         # ---- alloc stage 4: record the grant, form the address -----------------
         a4_valid = reg("a4_valid", valid=True)
         a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
-        a4_slot, a4_tag, a4_snap, a4_addr = reg("a4_slot", S), reg("a4_tag", T), reg("a4_snap"), reg("a4_addr", A)
+        a4_slot, a4_tag, a4_snap, a4_addr = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap"), reg("a4_addr", A)
         grant_addr = Signal(A)
         for pool, st in zip(pools, state):
             m.d.comb += [
                 st["grant_w"].addr.eq(a3_slot),
-                st["grant_w"].data.tag.eq(a3_tag),
                 st["grant_w"].data.snap.eq(a3_snap),
                 st["grant_w"].en.eq(a3_valid & a3_ok & (a3_pool == pool.index)),
             ]
+            if T:
+                m.d.comb += st["grant_w"].data.tag.eq(a3_tag)
         with m.Switch(a3_pool):
             for pool in pools:
                 with m.Case(pool.index):
@@ -237,7 +244,7 @@ class AllocatorCore(wiring.Component):
 
         # ---- free stage 0: capture the handshake --------------------------------
         f0_valid = reg("f0_valid", valid=True)
-        f0_addr, f0_tag, f0_user = reg("f0_addr", A), reg("f0_tag", T), reg("f0_user", U)
+        f0_addr, f0_tag, f0_user = reg("f0_addr", A), reg("f0_tag", TR), reg("f0_user", U)
         m.d.sync += [f0_valid.eq(self.free_valid), f0_addr.eq(self.free_addr),
                      f0_user.eq(self.free_user)]
         if T:
@@ -246,13 +253,15 @@ class AllocatorCore(wiring.Component):
         # ---- free stage 1: decode the address into pool and slot ----------------
         f1_valid = reg("f1_valid", valid=True)
         f1_pool, f1_slot, f1_tag, f1_user, f1_err = (
-            reg("f1_pool", P), reg("f1_slot", S), reg("f1_tag", T), reg("f1_user", U), reg("f1_err", 4))
+            reg("f1_pool", P), reg("f1_slot", S), reg("f1_tag", TR), reg("f1_user", U), reg("f1_err", 4))
         hits = []
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
                      f1_pool.eq(0), f1_slot.eq(0), f1_err.eq(Err.OUT_OF_RANGE)]
         for pool in pools:
             hit = Signal(name=f"{pool.name}_hit")
-            m.d.comb += hit.eq((f0_addr >= pool.base) & (f0_addr < pool.end))
+            above = (f0_addr >= pool.base) if pool.base else Const(1)
+            below = (f0_addr < pool.end) if pool.end < 2**A else Const(1)
+            m.d.comb += hit.eq(above & below)
             hits.append(hit)
             with m.If(hit):
                 misaligned = f0_addr[:pool.offset_bits].any()
@@ -267,7 +276,7 @@ class AllocatorCore(wiring.Component):
         # every alloc older than this free (allocs up to t-1 committed by now).
         f2_valid = reg("f2_valid", valid=True)
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
-            reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", T), reg("f2_user", U), reg("f2_err", 4))
+            reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
         f2_never_granted = reg("f2_never_granted")
         m.d.sync += [f2_valid.eq(f1_valid), f2_pool.eq(f1_pool), f2_slot.eq(f1_slot),
                      f2_tag.eq(f1_tag), f2_user.eq(f1_user), f2_err.eq(f1_err)]
@@ -291,18 +300,18 @@ class AllocatorCore(wiring.Component):
         f3_valid = reg("f3_valid", valid=True)
         f3_ok, f3_err, f3_user = reg("f3_ok"), reg("f3_err", 4), reg("f3_user", U)
         f3_pool, f3_slot = reg("f3_pool", P), reg("f3_slot", S)
-        mem_tag, mem_snap, mem_parity = Signal(T), Signal(), Signal()
+        mem_tag, mem_snap, mem_parity = Signal(TR), Signal(), Signal()
         with m.Switch(f2_pool):
             for pool, st in zip(pools, state):
                 with m.Case(pool.index):
-                    m.d.comb += [mem_tag.eq(st["grant_r"].data.tag),
+                    m.d.comb += [mem_tag.eq(tag_of(st["grant_r"].data)),
                                  mem_snap.eq(st["grant_r"].data.snap),
                                  mem_parity.eq(st["parity_r"].data)]
 
         def same_slot(valid, ok, pool, slot):
             return valid & ok & (pool == f2_pool) & (slot == f2_slot)
 
-        held, cur_tag, cur_snap = Signal(), Signal(T), Signal()
+        held, cur_tag, cur_snap = Signal(), Signal(TR), Signal()
         with m.If(same_slot(a3_valid, a3_ok, a3_pool, a3_slot)):
             m.d.comb += [held.eq(1), cur_tag.eq(a3_tag), cur_snap.eq(a3_snap)]
         with m.Elif(same_slot(f3_valid, f3_ok, f3_pool, f3_slot)):
@@ -330,10 +339,12 @@ class AllocatorCore(wiring.Component):
                 st["copy_w"].addr.eq(f2_slot), st["copy_w"].data.eq(~cur_snap),
                 st["copy_w"].en.eq(st["push"]),
                 st["queue_w"].addr.eq(st["tail"]),
-                st["queue_w"].data.slot.eq(f2_slot), st["queue_w"].data.tag.eq(cur_tag),
+                st["queue_w"].data.slot.eq(f2_slot),
                 st["queue_w"].data.snap.eq(~cur_snap),
                 st["queue_w"].en.eq(st["push"]),
             ]
+            if T:
+                m.d.comb += st["queue_w"].data.tag.eq(cur_tag)
             with m.If(st["push"]):
                 m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
             m.d.sync += st["count"].eq(st["count"] + st["push"] - st["pop"])
@@ -355,7 +366,7 @@ class AllocatorCore(wiring.Component):
             freed_valid, freed = next_valid, next_freed
 
         grant_fields = [self.grant_ok, self.grant_err, self.grant_pool, self.grant_slot,
-                        self.grant_addr, Signal(T) if not T else self.grant_tag, self.grant_user]
+                        self.grant_addr, self.grant_tag if T else Signal(TR), self.grant_user]
         m.d.comb += [self.grant_valid.eq(grant_valid), Cat(*grant_fields).eq(grant),
                      self.freed_valid.eq(freed_valid),
                      Cat(self.freed_ok, self.freed_err, self.freed_user).eq(freed)]

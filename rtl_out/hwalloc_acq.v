@@ -4610,8 +4610,8 @@ module \hwalloc_acq.core (alloc_pool, alloc_size, alloc_user, free_addr, free_ta
   assign samples_pop = \$39  & \$40 ;
   assign \$41  = samples_take_fresh | samples_pop;
   assign \$42  = a2_from_fresh ? a2_fresh_slot : \$signature__data [9:0];
-  assign \$43  = a2_from_fresh ? 6'h00 : \$signature__data [15:10];
-  assign \$44  = a2_from_fresh ? \$signature__data$96  : \$signature__data [16];
+  assign \$43  = a2_from_fresh ? 6'h00 : \$signature__data [16:11];
+  assign \$44  = a2_from_fresh ? \$signature__data$96  : \$signature__data [10];
   assign \$45  = a3_valid & a3_ok;
   assign \$46  = ! a3_pool;
   assign \$signature__en$99  = \$45  & \$46 ;
@@ -5009,7 +5009,7 @@ module \hwalloc_acq.core (alloc_pool, alloc_size, alloc_user, free_addr, free_ta
     \$signal$104  = 6'h00;
     casez (f2_pool)
       1'h0:
-          \$signal$104  = \$signature__data$105 [5:0];
+          \$signal$104  = \$signature__data$105 [6:1];
     endcase
   end
   always @* begin
@@ -5017,7 +5017,7 @@ module \hwalloc_acq.core (alloc_pool, alloc_size, alloc_user, free_addr, free_ta
     \$signal$106  = 1'h0;
     casez (f2_pool)
       1'h0:
-          \$signal$106  = \$signature__data$105 [6];
+          \$signal$106  = \$signature__data$105 [0];
     endcase
   end
   always @* begin
@@ -5095,20 +5095,20 @@ module \hwalloc_acq.core (alloc_pool, alloc_size, alloc_user, free_addr, free_ta
   assign freed_err = f6_payload[4:1];
   assign freed_user = f6_payload[14:5];
   assign \$signature__data.slot  = \$signature__data [9:0];
-  assign \$signature__data.tag  = \$signature__data [15:10];
-  assign \$signature__data.snap  = \$signature__data [16];
-  assign \$signature__data$98.tag  = \$signature__data$98 [5:0];
-  assign \$signature__data$98.snap  = \$signature__data$98 [6];
-  assign \$signature__data$105.tag  = \$signature__data$105 [5:0];
-  assign \$signature__data$105.snap  = \$signature__data$105 [6];
+  assign \$signature__data.snap  = \$signature__data [10];
+  assign \$signature__data.tag  = \$signature__data [16:11];
+  assign \$signature__data$98.snap  = \$signature__data$98 [0];
+  assign \$signature__data$98.tag  = \$signature__data$98 [6:1];
+  assign \$signature__data$105.snap  = \$signature__data$105 [0];
+  assign \$signature__data$105.tag  = \$signature__data$105 [6:1];
   assign \$signature__data$119.slot  = \$signature__data$119 [9:0];
-  assign \$signature__data$119.tag  = \$signature__data$119 [15:10];
-  assign \$signature__data$119.snap  = \$signature__data$119 [16];
-  assign \$signature__data$119 [16] = \$76 ;
-  assign \$signature__data$119 [15:10] = \$signal$110 ;
+  assign \$signature__data$119.snap  = \$signature__data$119 [10];
+  assign \$signature__data$119.tag  = \$signature__data$119 [16:11];
+  assign \$signature__data$119 [16:11] = \$signal$110 ;
+  assign \$signature__data$119 [10] = \$76 ;
   assign \$signature__data$119 [9:0] = f2_slot;
-  assign \$signature__data$98 [6] = a3_snap;
-  assign \$signature__data$98 [5:0] = a3_tag;
+  assign \$signature__data$98 [6:1] = a3_tag;
+  assign \$signature__data$98 [0] = a3_snap;
   assign any_grant = \$41 ;
   assign \$47  = { 7'h00, a3_slot, 8'h00 };
   assign \$48 [29:0] = { 5'h00, \$47  };

@@ -770,8 +770,8 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   assign event_pop = \$39  & \$40 ;
   assign \$41  = event_take_fresh | event_pop;
   assign \$42  = a2_from_fresh ? a2_fresh_slot : \$signature__data [5:0];
-  assign \$43  = a2_from_fresh ? 4'h0 : \$signature__data [9:6];
-  assign \$44  = a2_from_fresh ? \$signature__data$96  : \$signature__data [10];
+  assign \$43  = a2_from_fresh ? 4'h0 : \$signature__data [10:7];
+  assign \$44  = a2_from_fresh ? \$signature__data$96  : \$signature__data [6];
   assign \$45  = a3_valid & a3_ok;
   assign \$46  = ! a3_pool;
   assign \$signature__en$99  = \$45  & \$46 ;
@@ -1169,7 +1169,7 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
     \$signal$104  = 4'h0;
     casez (f2_pool)
       1'h0:
-          \$signal$104  = \$signature__data$105 [3:0];
+          \$signal$104  = \$signature__data$105 [4:1];
     endcase
   end
   always @* begin
@@ -1177,7 +1177,7 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
     \$signal$106  = 1'h0;
     casez (f2_pool)
       1'h0:
-          \$signal$106  = \$signature__data$105 [4];
+          \$signal$106  = \$signature__data$105 [0];
     endcase
   end
   always @* begin
@@ -1255,20 +1255,20 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   assign freed_err = f6_payload[4:1];
   assign freed_user = f6_payload[14:5];
   assign \$signature__data.slot  = \$signature__data [5:0];
-  assign \$signature__data.tag  = \$signature__data [9:6];
-  assign \$signature__data.snap  = \$signature__data [10];
-  assign \$signature__data$98.tag  = \$signature__data$98 [3:0];
-  assign \$signature__data$98.snap  = \$signature__data$98 [4];
-  assign \$signature__data$105.tag  = \$signature__data$105 [3:0];
-  assign \$signature__data$105.snap  = \$signature__data$105 [4];
+  assign \$signature__data.snap  = \$signature__data [6];
+  assign \$signature__data.tag  = \$signature__data [10:7];
+  assign \$signature__data$98.snap  = \$signature__data$98 [0];
+  assign \$signature__data$98.tag  = \$signature__data$98 [4:1];
+  assign \$signature__data$105.snap  = \$signature__data$105 [0];
+  assign \$signature__data$105.tag  = \$signature__data$105 [4:1];
   assign \$signature__data$119.slot  = \$signature__data$119 [5:0];
-  assign \$signature__data$119.tag  = \$signature__data$119 [9:6];
-  assign \$signature__data$119.snap  = \$signature__data$119 [10];
-  assign \$signature__data$119 [10] = \$76 ;
-  assign \$signature__data$119 [9:6] = \$signal$110 ;
+  assign \$signature__data$119.snap  = \$signature__data$119 [6];
+  assign \$signature__data$119.tag  = \$signature__data$119 [10:7];
+  assign \$signature__data$119 [10:7] = \$signal$110 ;
+  assign \$signature__data$119 [6] = \$76 ;
   assign \$signature__data$119 [5:0] = f2_slot;
-  assign \$signature__data$98 [4] = a3_snap;
-  assign \$signature__data$98 [3:0] = a3_tag;
+  assign \$signature__data$98 [4:1] = a3_tag;
+  assign \$signature__data$98 [0] = a3_snap;
   assign any_grant = \$41 ;
   assign \$47  = { 3'h0, a3_slot, 12'h000 };
   assign \$48 [30:0] = { 10'h000, \$47  };

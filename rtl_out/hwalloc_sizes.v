@@ -2616,14 +2616,14 @@ module \hwalloc_sizes.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   assign \$103  = large_take_fresh | large_pop;
   assign any_grant = | { \$103 , \$102 , \$101  };
   assign \$104  = a2_from_fresh ? a2_fresh_slot : \$signature__data [7:0];
-  assign \$105  = a2_from_fresh ? 8'h00 : \$signature__data [15:8];
-  assign \$106  = a2_from_fresh ? \$signature__data$124  : \$signature__data [16];
+  assign \$105  = a2_from_fresh ? 8'h00 : \$signature__data [16:9];
+  assign \$106  = a2_from_fresh ? \$signature__data$124  : \$signature__data [8];
   assign \$107  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \$signature__data$125 [6:0] };
-  assign \$108  = a2_from_fresh ? 8'h00 : \$signature__data$125 [14:7];
-  assign \$109  = a2_from_fresh ? \$signature__data$126  : \$signature__data$125 [15];
+  assign \$108  = a2_from_fresh ? 8'h00 : \$signature__data$125 [15:8];
+  assign \$109  = a2_from_fresh ? \$signature__data$126  : \$signature__data$125 [7];
   assign \$110  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \$signature__data$127 [5:0] };
-  assign \$111  = a2_from_fresh ? 8'h00 : \$signature__data$127 [13:6];
-  assign \$112  = a2_from_fresh ? \$signature__data$128  : \$signature__data$127 [14];
+  assign \$111  = a2_from_fresh ? 8'h00 : \$signature__data$127 [14:7];
+  assign \$112  = a2_from_fresh ? \$signature__data$128  : \$signature__data$127 [6];
   assign \$113  = a3_valid & a3_ok;
   assign \$114  = ! a3_pool;
   assign \$signature__en$131  = \$113  & \$114 ;
@@ -3211,11 +3211,11 @@ module \hwalloc_sizes.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
     \$signal$150  = 8'h00;
     casez (f2_pool)
       2'h0:
-          \$signal$150  = \$signature__data$151 [7:0];
+          \$signal$150  = \$signature__data$151 [8:1];
       2'h1:
-          \$signal$150  = \$signature__data$155 [7:0];
+          \$signal$150  = \$signature__data$155 [8:1];
       2'h2:
-          \$signal$150  = \$signature__data$157 [7:0];
+          \$signal$150  = \$signature__data$157 [8:1];
     endcase
   end
   always @* begin
@@ -3223,11 +3223,11 @@ module \hwalloc_sizes.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
     \$signal$152  = 1'h0;
     casez (f2_pool)
       2'h0:
-          \$signal$152  = \$signature__data$151 [8];
+          \$signal$152  = \$signature__data$151 [0];
       2'h1:
-          \$signal$152  = \$signature__data$155 [8];
+          \$signal$152  = \$signature__data$155 [0];
       2'h2:
-          \$signal$152  = \$signature__data$157 [8];
+          \$signal$152  = \$signature__data$157 [0];
     endcase
   end
   always @* begin
@@ -3339,50 +3339,50 @@ module \hwalloc_sizes.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   assign freed_err = f7_payload[4:1];
   assign freed_user = f7_payload[20:5];
   assign \$signature__data.slot  = \$signature__data [7:0];
-  assign \$signature__data.tag  = \$signature__data [15:8];
-  assign \$signature__data.snap  = \$signature__data [16];
+  assign \$signature__data.snap  = \$signature__data [8];
+  assign \$signature__data.tag  = \$signature__data [16:9];
   assign \$signature__data$125.slot  = \$signature__data$125 [6:0];
-  assign \$signature__data$125.tag  = \$signature__data$125 [14:7];
-  assign \$signature__data$125.snap  = \$signature__data$125 [15];
+  assign \$signature__data$125.snap  = \$signature__data$125 [7];
+  assign \$signature__data$125.tag  = \$signature__data$125 [15:8];
   assign \$signature__data$127.slot  = \$signature__data$127 [5:0];
-  assign \$signature__data$127.tag  = \$signature__data$127 [13:6];
-  assign \$signature__data$127.snap  = \$signature__data$127 [14];
-  assign \$signature__data$130.tag  = \$signature__data$130 [7:0];
-  assign \$signature__data$130.snap  = \$signature__data$130 [8];
-  assign \$signature__data$133.tag  = \$signature__data$133 [7:0];
-  assign \$signature__data$133.snap  = \$signature__data$133 [8];
-  assign \$signature__data$136.tag  = \$signature__data$136 [7:0];
-  assign \$signature__data$136.snap  = \$signature__data$136 [8];
-  assign \$signature__data$151.tag  = \$signature__data$151 [7:0];
-  assign \$signature__data$151.snap  = \$signature__data$151 [8];
-  assign \$signature__data$155.tag  = \$signature__data$155 [7:0];
-  assign \$signature__data$155.snap  = \$signature__data$155 [8];
-  assign \$signature__data$157.tag  = \$signature__data$157 [7:0];
-  assign \$signature__data$157.snap  = \$signature__data$157 [8];
+  assign \$signature__data$127.snap  = \$signature__data$127 [6];
+  assign \$signature__data$127.tag  = \$signature__data$127 [14:7];
+  assign \$signature__data$130.snap  = \$signature__data$130 [0];
+  assign \$signature__data$130.tag  = \$signature__data$130 [8:1];
+  assign \$signature__data$133.snap  = \$signature__data$133 [0];
+  assign \$signature__data$133.tag  = \$signature__data$133 [8:1];
+  assign \$signature__data$136.snap  = \$signature__data$136 [0];
+  assign \$signature__data$136.tag  = \$signature__data$136 [8:1];
+  assign \$signature__data$151.snap  = \$signature__data$151 [0];
+  assign \$signature__data$151.tag  = \$signature__data$151 [8:1];
+  assign \$signature__data$155.snap  = \$signature__data$155 [0];
+  assign \$signature__data$155.tag  = \$signature__data$155 [8:1];
+  assign \$signature__data$157.snap  = \$signature__data$157 [0];
+  assign \$signature__data$157.tag  = \$signature__data$157 [8:1];
   assign \$signature__data$169.slot  = \$signature__data$169 [7:0];
-  assign \$signature__data$169.tag  = \$signature__data$169 [15:8];
-  assign \$signature__data$169.snap  = \$signature__data$169 [16];
+  assign \$signature__data$169.snap  = \$signature__data$169 [8];
+  assign \$signature__data$169.tag  = \$signature__data$169 [16:9];
   assign \$signature__data$178.slot  = \$signature__data$178 [6:0];
-  assign \$signature__data$178.tag  = \$signature__data$178 [14:7];
-  assign \$signature__data$178.snap  = \$signature__data$178 [15];
+  assign \$signature__data$178.snap  = \$signature__data$178 [7];
+  assign \$signature__data$178.tag  = \$signature__data$178 [15:8];
   assign \$signature__data$187.slot  = \$signature__data$187 [5:0];
-  assign \$signature__data$187.tag  = \$signature__data$187 [13:6];
-  assign \$signature__data$187.snap  = \$signature__data$187 [14];
-  assign \$signature__data$187 [14] = \$160 ;
-  assign \$signature__data$187 [13:6] = \$signal$160 ;
+  assign \$signature__data$187.snap  = \$signature__data$187 [6];
+  assign \$signature__data$187.tag  = \$signature__data$187 [14:7];
+  assign \$signature__data$187 [14:7] = \$signal$160 ;
+  assign \$signature__data$187 [6] = \$160 ;
   assign \$signature__data$187 [5:0] = f2_slot[5:0];
-  assign \$signature__data$178 [15] = \$158 ;
-  assign \$signature__data$178 [14:7] = \$signal$160 ;
+  assign \$signature__data$178 [15:8] = \$signal$160 ;
+  assign \$signature__data$178 [7] = \$158 ;
   assign \$signature__data$178 [6:0] = f2_slot[6:0];
-  assign \$signature__data$169 [16] = \$156 ;
-  assign \$signature__data$169 [15:8] = \$signal$160 ;
+  assign \$signature__data$169 [16:9] = \$signal$160 ;
+  assign \$signature__data$169 [8] = \$156 ;
   assign \$signature__data$169 [7:0] = f2_slot;
-  assign \$signature__data$136 [8] = a3_snap;
-  assign \$signature__data$136 [7:0] = a3_tag;
-  assign \$signature__data$133 [8] = a3_snap;
-  assign \$signature__data$133 [7:0] = a3_tag;
-  assign \$signature__data$130 [8] = a3_snap;
-  assign \$signature__data$130 [7:0] = a3_tag;
+  assign \$signature__data$136 [8:1] = a3_tag;
+  assign \$signature__data$136 [0] = a3_snap;
+  assign \$signature__data$133 [8:1] = a3_tag;
+  assign \$signature__data$133 [0] = a3_snap;
+  assign \$signature__data$130 [8:1] = a3_tag;
+  assign \$signature__data$130 [0] = a3_snap;
   assign \$119  = { 1'h0, a3_slot, 6'h00 };
   assign \$120 [35:0] = { 21'h000000, \$119  };
   assign \$120 [36] = 1'h1;

@@ -40,6 +40,10 @@ class NativeBench:
         self._driven = {}
         self.progress = progress      # called with the bench every 4096 cycles
 
+    def user(self, value):
+        """A requester id that fits ``user_bits``."""
+        return value % (1 << self.config.user_bits)
+
     @property
     def stats(self):
         return self.scoreboard.stats
@@ -120,8 +124,8 @@ class NativeBench:
         slot was granted anew; the memories still hold the old state."""
         cfg = self.config
         for pool, slot, tag in list(self.stimulus.before_reset):
-            alloc = (pool, 0, 7) if self.rng.random() < 0.5 else None
-            await self.step(alloc, (cfg.pools[pool].addr_of(slot), tag, 6))
+            alloc = (pool, 0, self.user(7)) if self.rng.random() < 0.5 else None
+            await self.step(alloc, (cfg.pools[pool].addr_of(slot), tag, self.user(6)))
 
     async def idle(self, cycles):
         for _ in range(cycles):
@@ -151,7 +155,7 @@ class NativeBench:
         while done < cycles:
             for phase in phases:
                 self.stimulus.phase = phase
-                span = min(cycles - done, self.rng.randint(longest // 2, longest))
+                span = min(cycles - done, self.rng.randint(longest * 3 // 4, longest))
                 for _ in range(span):
                     await self.step(*self.stimulus.next())
                 done += span
@@ -164,15 +168,15 @@ class NativeBench:
         cfg, model = self.config, self.scoreboard.model
         pool = cfg.pools[pool_index]
         while len(model.held[pool_index]) < pool.slots:
-            await self.step((pool_index, pool.slot_size, 1))
-        await self.step((pool_index, 1, 2))                       # EXHAUSTED
+            await self.step((pool_index, pool.slot_size, self.user(1)))
+        await self.step((pool_index, 1, self.user(2)))            # EXHAUSTED
         slot = self.rng.randrange(pool.slots)
         for _ in range(rounds):
             tag = model.held[pool_index][slot]
-            await self.step(None, (pool.addr_of(slot), tag, 3))
+            await self.step(None, (pool.addr_of(slot), tag, self.user(3)))
             for _ in range(self.scoreboard.model.recycle_delay - 1):
-                await self.step((pool_index, 0, 4))                # still EXHAUSTED
-            await self.step((pool_index, 0, 5))                    # gets the slot back
+                await self.step((pool_index, 0, self.user(4)))     # still EXHAUSTED
+            await self.step((pool_index, 0, self.user(5)))         # gets the slot back
 
 
 class Channels:

@@ -142,7 +142,7 @@ class Scoreboard:
 
 #: Traffic phases: (name, probability of an alloc, of a free, of an error-making request).
 PHASES = {
-    "fill": (0.9, 0.25, 0.05),
+    "fill": (0.95, 0.1, 0.05),
     "churn": (0.7, 0.7, 0.08),
     "drain": (0.2, 0.95, 0.05),
     "errors": (0.5, 0.8, 0.6),

@@ -148,7 +148,8 @@ async def test_channels_never_fail(dut):
     """Up to 1000 channels allocate, hold and free on the largest pool: zero failures."""
     tb = TB(dut, seed_offset=3)
     pool = max(range(len(CONFIG.pools)), key=lambda p: CONFIG.pools[p].slots)
-    channels = min(1000, CONFIG.pools[pool].slots - RECYCLE_DELAY)
+    # channels are told apart by the user id they send
+    channels = min(1000, CONFIG.pools[pool].slots - RECYCLE_DELAY, 1 << CONFIG.user_bits)
 
     async def body():
         await tb.start()

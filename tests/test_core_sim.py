@@ -1,0 +1,139 @@
+"""Fast unit tests of the core in Amaranth's simulator, against the model.
+
+The same shared bench as the Verilator runs, on the shipped examples and on
+configs chosen for their corners (no tags, minimum latency, tiny pools, eight
+pools, 64-bit addresses at the top of the space).
+"""
+
+import dataclasses
+
+import pytest
+
+from hwalloc.config import MIN_LATENCY, RECYCLE_DELAY, example_path, load_config, parse_config
+from hwalloc.core import AllocatorCore, HwallocTop
+
+from simutil import run_core
+
+CORNERS = {
+    "no_tags_min_latency": {
+        "name": "c0", "latency": MIN_LATENCY, "tag_bits": 0, "user_bits": 1, "addr_width": 12,
+        "pools": [{"name": "a", "base": 0x000, "slot_size": 4, "slots": 3},
+                  {"name": "b", "base": 0x800, "slot_size": 256, "slots": 7}]},
+    "tiny_pools_wide_tags": {
+        "name": "c1", "latency": 6, "tag_bits": 8, "user_bits": 32, "addr_width": 16,
+        "pools": [{"name": "a", "base": 0x100, "slot_size": 128, "slots": 2},
+                  {"name": "b", "base": 0x400, "slot_size": 4, "slots": 2}],
+        "regions": [{"name": "r", "base": 0x0, "size": 0x100}]},
+    "eight_pools_top_of_64bit": {
+        "name": "c2", "latency": 16, "tag_bits": 1, "addr_width": 64,
+        "pools": [{"name": f"p{i}", "base": 2**64 - 2**20 * (i + 1), "slot_size": 2 ** (i + 2),
+                   "slots": 5 + 3 * i} for i in range(8)]},
+    "five_pools_l32": {
+        "name": "c3", "latency": 32, "tag_bits": 3, "addr_width": 20,
+        "pools": [{"name": f"p{i}", "base": 0x10000 * (i + 1), "slot_size": 64, "slots": 9 + i}
+                  for i in range(5)]},
+}
+
+
+def unused(elaboratable):
+    """Inspected, never elaborated: tell Amaranth that is on purpose."""
+    elaboratable._MustUse__silence = True
+    return elaboratable
+
+
+def corner(name):
+    return parse_config(CORNERS[name])
+
+
+def configs():
+    return ([pytest.param(load_config(example_path(n)), id=n)
+             for n in ("event_region", "acquisition", "size_classes")] +
+            [pytest.param(corner(n), id=n) for n in CORNERS])
+
+
+def test_latency_and_recycle_delay_are_properties():
+    config = load_config()
+    core, top = unused(AllocatorCore(config)), unused(HwallocTop(config))
+    assert core.latency == top.latency == config.latency == 7
+    assert core.recycle_delay == top.recycle_delay == RECYCLE_DELAY == 2
+    for latency in (MIN_LATENCY, 16, 32):
+        assert unused(AllocatorCore(dataclasses.replace(config, latency=latency))).latency == latency
+
+
+def test_core_refuses_a_latency_below_the_minimum():
+    config = dataclasses.replace(load_config(), latency=MIN_LATENCY - 1)
+    with pytest.raises(ValueError, match=f"Latency must be at least {MIN_LATENCY}, not 4"):
+        AllocatorCore(config)
+
+
+def test_ports_follow_the_spec():
+    top = unused(HwallocTop(load_config(example_path("size_classes"))))
+    widths = {name: len(getattr(top, name)) for name in top.signature.members}
+    assert widths == {
+        "aclk": 1, "aresetn": 1, "alloc_valid": 1, "alloc_ready": 1, "alloc_pool": 2,
+        "alloc_size": 14, "alloc_user": 16, "grant_valid": 1, "grant_ok": 1, "grant_err": 4,
+        "grant_pool": 2, "grant_slot": 8, "grant_addr": 40, "grant_tag": 8, "grant_user": 16,
+        "free_valid": 1, "free_ready": 1, "free_addr": 40, "free_tag": 8, "free_user": 16,
+        "freed_valid": 1, "freed_ok": 1, "freed_err": 4, "freed_user": 16}
+    untagged = unused(HwallocTop(corner("no_tags_min_latency"))).signature.members
+    assert "grant_tag" not in untagged and "free_tag" not in untagged
+
+
+@pytest.mark.parametrize("config", configs())
+def test_random_traffic_matches_model(config):
+    async def body(bench, reset):
+        await bench.random_traffic(max(4000, 6 * max(p.slots for p in config.pools)))
+        await bench.drain()
+
+    bench = run_core(config, body)
+    stats = bench.stats
+    assert stats.ops > 4000 and stats.grants > 500
+    assert stats.latency_min == stats.latency_max == config.latency
+    # every error class was presented and answered
+    assert set(stats.failures) >= {1, 3, 4, 5, 6}
+
+
+@pytest.mark.parametrize("config", configs())
+def test_reset_with_requests_in_flight(config):
+    async def body(bench, reset):
+        for cycles in (1, 3):
+            await bench.random_traffic(600)
+            await reset(cycles)
+            await bench.stale_pointers()
+        await bench.random_traffic(600)
+        await bench.drain()
+
+    bench = run_core(config, body, seed=2)
+    assert bench.stats.latency_max == config.latency
+
+
+@pytest.mark.parametrize("config", configs())
+def test_tag_wraps_around(config):
+    async def body(bench, reset):
+        for pool in range(len(config.pools)):
+            await bench.hold_all_but_one(pool, (1 << config.tag_bits) + 2)
+            await bench.drain()
+            await reset(1)
+
+    bench = run_core(config, body, seed=3)
+    assert bench.stats.failures.get(1, 0) >= len(config.pools)     # each pool ran dry
+
+
+def test_a_slot_freed_at_t_is_granted_at_t_plus_r():
+    """The recycle delay as seen on the ports: exhausted until t+R, granted at t+R."""
+    config = corner("tiny_pools_wide_tags")
+
+    async def body(bench, reset):
+        await bench.step((0, 1, 1))
+        await bench.step((0, 1, 2))
+        await bench.idle(config.latency)
+        await bench.step((0, 1, 3), (config.pools[0].addr_of(1), 1, 9))   # free slot 1 at t
+        for _ in range(RECYCLE_DELAY - 1):
+            await bench.step((0, 1, 4))
+        await bench.step((0, 1, 5))                                        # alloc at t+R
+        await bench.drain()
+
+    bench = run_core(config, body)
+    grants = [(g.ok, g.err, g.slot, g.tag, g.user) for g in bench.last_grants]
+    assert grants == [(1, 0, 0, 1, 1), (1, 0, 1, 1, 2), (0, 1, 0, 0, 3)] + \
+        [(0, 1, 0, 0, 4)] * (RECYCLE_DELAY - 1) + [(1, 0, 1, 2, 5)]
