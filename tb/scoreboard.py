@@ -63,13 +63,15 @@ class Stats:
         return {"ops": self.ops, "allocs": self.allocs, "frees": self.frees,
                 "grants": self.grants, "releases": self.releases, "cycles": self.cycles,
                 "failures": {Err(c).name: n for c, n in sorted(self.failures.items())},
-                "latency_min": self.latency_min, "latency_max": self.latency_max}
+                "latency_min": self.latency_min, "latency_max": self.latency_max,
+                "max_in_use": self.max_in_use}
 
     @classmethod
     def from_dict(cls, d):
         stats = cls(**{k: d[k] for k in ("ops", "allocs", "frees", "grants", "releases", "cycles")})
         stats.failures = Counter({Err[name].value: n for name, n in d["failures"].items()})
         stats.latency_min, stats.latency_max = d["latency_min"], d["latency_max"]
+        stats.max_in_use = d["max_in_use"]
         return stats
 
 

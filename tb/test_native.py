@@ -153,7 +153,7 @@ async def test_channels_never_fail(dut):
 
     async def body():
         await tb.start()
-        await Channels(tb.bench, pool=pool, channels=channels).run(max(2000, OPS // 2))
+        await Channels(tb.bench, pool=pool, channels=channels, hold=(100, 4000)).run(max(2000, OPS // 2))
         await tb.bench.drain()
         stats = tb.bench.stats
         dut._log.info("%d channels on pool %d: %s", channels, pool, stats.summary())
