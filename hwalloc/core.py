@@ -87,6 +87,7 @@ class AllocatorCore(wiring.Component):
 
     def __init__(self, config):
         if config.latency < MIN_LATENCY:
+            self._MustUse__silence = True       # refused, so never to be elaborated
             raise ValueError(f"Latency must be at least {MIN_LATENCY}, not {config.latency}")
         self._config = config
         super().__init__(wiring.Signature(_native_members(config)))

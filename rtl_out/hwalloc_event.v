@@ -415,72 +415,10 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   wire rst;
   reg too_big;
   reg [4:0] event_grant [63:0];
-  initial begin
-    event_grant[0] = 5'h00;
-    event_grant[1] = 5'h00;
-    event_grant[2] = 5'h00;
-    event_grant[3] = 5'h00;
-    event_grant[4] = 5'h00;
-    event_grant[5] = 5'h00;
-    event_grant[6] = 5'h00;
-    event_grant[7] = 5'h00;
-    event_grant[8] = 5'h00;
-    event_grant[9] = 5'h00;
-    event_grant[10] = 5'h00;
-    event_grant[11] = 5'h00;
-    event_grant[12] = 5'h00;
-    event_grant[13] = 5'h00;
-    event_grant[14] = 5'h00;
-    event_grant[15] = 5'h00;
-    event_grant[16] = 5'h00;
-    event_grant[17] = 5'h00;
-    event_grant[18] = 5'h00;
-    event_grant[19] = 5'h00;
-    event_grant[20] = 5'h00;
-    event_grant[21] = 5'h00;
-    event_grant[22] = 5'h00;
-    event_grant[23] = 5'h00;
-    event_grant[24] = 5'h00;
-    event_grant[25] = 5'h00;
-    event_grant[26] = 5'h00;
-    event_grant[27] = 5'h00;
-    event_grant[28] = 5'h00;
-    event_grant[29] = 5'h00;
-    event_grant[30] = 5'h00;
-    event_grant[31] = 5'h00;
-    event_grant[32] = 5'h00;
-    event_grant[33] = 5'h00;
-    event_grant[34] = 5'h00;
-    event_grant[35] = 5'h00;
-    event_grant[36] = 5'h00;
-    event_grant[37] = 5'h00;
-    event_grant[38] = 5'h00;
-    event_grant[39] = 5'h00;
-    event_grant[40] = 5'h00;
-    event_grant[41] = 5'h00;
-    event_grant[42] = 5'h00;
-    event_grant[43] = 5'h00;
-    event_grant[44] = 5'h00;
-    event_grant[45] = 5'h00;
-    event_grant[46] = 5'h00;
-    event_grant[47] = 5'h00;
-    event_grant[48] = 5'h00;
-    event_grant[49] = 5'h00;
-    event_grant[50] = 5'h00;
-    event_grant[51] = 5'h00;
-    event_grant[52] = 5'h00;
-    event_grant[53] = 5'h00;
-    event_grant[54] = 5'h00;
-    event_grant[55] = 5'h00;
-    event_grant[56] = 5'h00;
-    event_grant[57] = 5'h00;
-    event_grant[58] = 5'h00;
-    event_grant[59] = 5'h00;
-    event_grant[60] = 5'h00;
-    event_grant[61] = 5'h00;
-    event_grant[62] = 5'h00;
-    event_grant[63] = 5'h00;
-  end
+  integer event_grant_row;
+  initial
+    for (event_grant_row = 0; event_grant_row < 64; event_grant_row = event_grant_row + 1)
+      event_grant[event_grant_row] = 5'h0;
   always @(posedge clk) begin
     if (\$signature__en$99 )
       event_grant[a3_slot] <= \$signature__data$98 ;
@@ -493,72 +431,10 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   end
   assign \$signature__data$105  = _0_;
   reg [0:0] event_parity [63:0];
-  initial begin
-    event_parity[0] = 1'h0;
-    event_parity[1] = 1'h0;
-    event_parity[2] = 1'h0;
-    event_parity[3] = 1'h0;
-    event_parity[4] = 1'h0;
-    event_parity[5] = 1'h0;
-    event_parity[6] = 1'h0;
-    event_parity[7] = 1'h0;
-    event_parity[8] = 1'h0;
-    event_parity[9] = 1'h0;
-    event_parity[10] = 1'h0;
-    event_parity[11] = 1'h0;
-    event_parity[12] = 1'h0;
-    event_parity[13] = 1'h0;
-    event_parity[14] = 1'h0;
-    event_parity[15] = 1'h0;
-    event_parity[16] = 1'h0;
-    event_parity[17] = 1'h0;
-    event_parity[18] = 1'h0;
-    event_parity[19] = 1'h0;
-    event_parity[20] = 1'h0;
-    event_parity[21] = 1'h0;
-    event_parity[22] = 1'h0;
-    event_parity[23] = 1'h0;
-    event_parity[24] = 1'h0;
-    event_parity[25] = 1'h0;
-    event_parity[26] = 1'h0;
-    event_parity[27] = 1'h0;
-    event_parity[28] = 1'h0;
-    event_parity[29] = 1'h0;
-    event_parity[30] = 1'h0;
-    event_parity[31] = 1'h0;
-    event_parity[32] = 1'h0;
-    event_parity[33] = 1'h0;
-    event_parity[34] = 1'h0;
-    event_parity[35] = 1'h0;
-    event_parity[36] = 1'h0;
-    event_parity[37] = 1'h0;
-    event_parity[38] = 1'h0;
-    event_parity[39] = 1'h0;
-    event_parity[40] = 1'h0;
-    event_parity[41] = 1'h0;
-    event_parity[42] = 1'h0;
-    event_parity[43] = 1'h0;
-    event_parity[44] = 1'h0;
-    event_parity[45] = 1'h0;
-    event_parity[46] = 1'h0;
-    event_parity[47] = 1'h0;
-    event_parity[48] = 1'h0;
-    event_parity[49] = 1'h0;
-    event_parity[50] = 1'h0;
-    event_parity[51] = 1'h0;
-    event_parity[52] = 1'h0;
-    event_parity[53] = 1'h0;
-    event_parity[54] = 1'h0;
-    event_parity[55] = 1'h0;
-    event_parity[56] = 1'h0;
-    event_parity[57] = 1'h0;
-    event_parity[58] = 1'h0;
-    event_parity[59] = 1'h0;
-    event_parity[60] = 1'h0;
-    event_parity[61] = 1'h0;
-    event_parity[62] = 1'h0;
-    event_parity[63] = 1'h0;
-  end
+  integer event_parity_row;
+  initial
+    for (event_parity_row = 0; event_parity_row < 64; event_parity_row = event_parity_row + 1)
+      event_parity[event_parity_row] = 1'h0;
   always @(posedge clk) begin
     if (event_push)
       event_parity[f2_slot] <= \$signature__data$113 ;
@@ -571,72 +447,10 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   end
   assign \$signature__data$108  = _1_;
   reg [0:0] event_parity_copy [63:0];
-  initial begin
-    event_parity_copy[0] = 1'h0;
-    event_parity_copy[1] = 1'h0;
-    event_parity_copy[2] = 1'h0;
-    event_parity_copy[3] = 1'h0;
-    event_parity_copy[4] = 1'h0;
-    event_parity_copy[5] = 1'h0;
-    event_parity_copy[6] = 1'h0;
-    event_parity_copy[7] = 1'h0;
-    event_parity_copy[8] = 1'h0;
-    event_parity_copy[9] = 1'h0;
-    event_parity_copy[10] = 1'h0;
-    event_parity_copy[11] = 1'h0;
-    event_parity_copy[12] = 1'h0;
-    event_parity_copy[13] = 1'h0;
-    event_parity_copy[14] = 1'h0;
-    event_parity_copy[15] = 1'h0;
-    event_parity_copy[16] = 1'h0;
-    event_parity_copy[17] = 1'h0;
-    event_parity_copy[18] = 1'h0;
-    event_parity_copy[19] = 1'h0;
-    event_parity_copy[20] = 1'h0;
-    event_parity_copy[21] = 1'h0;
-    event_parity_copy[22] = 1'h0;
-    event_parity_copy[23] = 1'h0;
-    event_parity_copy[24] = 1'h0;
-    event_parity_copy[25] = 1'h0;
-    event_parity_copy[26] = 1'h0;
-    event_parity_copy[27] = 1'h0;
-    event_parity_copy[28] = 1'h0;
-    event_parity_copy[29] = 1'h0;
-    event_parity_copy[30] = 1'h0;
-    event_parity_copy[31] = 1'h0;
-    event_parity_copy[32] = 1'h0;
-    event_parity_copy[33] = 1'h0;
-    event_parity_copy[34] = 1'h0;
-    event_parity_copy[35] = 1'h0;
-    event_parity_copy[36] = 1'h0;
-    event_parity_copy[37] = 1'h0;
-    event_parity_copy[38] = 1'h0;
-    event_parity_copy[39] = 1'h0;
-    event_parity_copy[40] = 1'h0;
-    event_parity_copy[41] = 1'h0;
-    event_parity_copy[42] = 1'h0;
-    event_parity_copy[43] = 1'h0;
-    event_parity_copy[44] = 1'h0;
-    event_parity_copy[45] = 1'h0;
-    event_parity_copy[46] = 1'h0;
-    event_parity_copy[47] = 1'h0;
-    event_parity_copy[48] = 1'h0;
-    event_parity_copy[49] = 1'h0;
-    event_parity_copy[50] = 1'h0;
-    event_parity_copy[51] = 1'h0;
-    event_parity_copy[52] = 1'h0;
-    event_parity_copy[53] = 1'h0;
-    event_parity_copy[54] = 1'h0;
-    event_parity_copy[55] = 1'h0;
-    event_parity_copy[56] = 1'h0;
-    event_parity_copy[57] = 1'h0;
-    event_parity_copy[58] = 1'h0;
-    event_parity_copy[59] = 1'h0;
-    event_parity_copy[60] = 1'h0;
-    event_parity_copy[61] = 1'h0;
-    event_parity_copy[62] = 1'h0;
-    event_parity_copy[63] = 1'h0;
-  end
+  integer event_parity_copy_row;
+  initial
+    for (event_parity_copy_row = 0; event_parity_copy_row < 64; event_parity_copy_row = event_parity_copy_row + 1)
+      event_parity_copy[event_parity_copy_row] = 1'h0;
   always @(posedge clk) begin
     if (event_push)
       event_parity_copy[f2_slot] <= \$signature__data$116 ;
@@ -649,72 +463,10 @@ module \hwalloc_event.core (alloc_pool, alloc_size, alloc_user, free_addr, free_
   end
   assign \$signature__data$96  = _2_;
   reg [10:0] event_queue [63:0];
-  initial begin
-    event_queue[0] = 11'h000;
-    event_queue[1] = 11'h000;
-    event_queue[2] = 11'h000;
-    event_queue[3] = 11'h000;
-    event_queue[4] = 11'h000;
-    event_queue[5] = 11'h000;
-    event_queue[6] = 11'h000;
-    event_queue[7] = 11'h000;
-    event_queue[8] = 11'h000;
-    event_queue[9] = 11'h000;
-    event_queue[10] = 11'h000;
-    event_queue[11] = 11'h000;
-    event_queue[12] = 11'h000;
-    event_queue[13] = 11'h000;
-    event_queue[14] = 11'h000;
-    event_queue[15] = 11'h000;
-    event_queue[16] = 11'h000;
-    event_queue[17] = 11'h000;
-    event_queue[18] = 11'h000;
-    event_queue[19] = 11'h000;
-    event_queue[20] = 11'h000;
-    event_queue[21] = 11'h000;
-    event_queue[22] = 11'h000;
-    event_queue[23] = 11'h000;
-    event_queue[24] = 11'h000;
-    event_queue[25] = 11'h000;
-    event_queue[26] = 11'h000;
-    event_queue[27] = 11'h000;
-    event_queue[28] = 11'h000;
-    event_queue[29] = 11'h000;
-    event_queue[30] = 11'h000;
-    event_queue[31] = 11'h000;
-    event_queue[32] = 11'h000;
-    event_queue[33] = 11'h000;
-    event_queue[34] = 11'h000;
-    event_queue[35] = 11'h000;
-    event_queue[36] = 11'h000;
-    event_queue[37] = 11'h000;
-    event_queue[38] = 11'h000;
-    event_queue[39] = 11'h000;
-    event_queue[40] = 11'h000;
-    event_queue[41] = 11'h000;
-    event_queue[42] = 11'h000;
-    event_queue[43] = 11'h000;
-    event_queue[44] = 11'h000;
-    event_queue[45] = 11'h000;
-    event_queue[46] = 11'h000;
-    event_queue[47] = 11'h000;
-    event_queue[48] = 11'h000;
-    event_queue[49] = 11'h000;
-    event_queue[50] = 11'h000;
-    event_queue[51] = 11'h000;
-    event_queue[52] = 11'h000;
-    event_queue[53] = 11'h000;
-    event_queue[54] = 11'h000;
-    event_queue[55] = 11'h000;
-    event_queue[56] = 11'h000;
-    event_queue[57] = 11'h000;
-    event_queue[58] = 11'h000;
-    event_queue[59] = 11'h000;
-    event_queue[60] = 11'h000;
-    event_queue[61] = 11'h000;
-    event_queue[62] = 11'h000;
-    event_queue[63] = 11'h000;
-  end
+  integer event_queue_row;
+  initial
+    for (event_queue_row = 0; event_queue_row < 64; event_queue_row = event_queue_row + 1)
+      event_queue[event_queue_row] = 11'h0;
   always @(posedge clk) begin
     if (event_push)
       event_queue[event_tail] <= \$signature__data$119 ;
