@@ -178,7 +178,7 @@ class AllocatorCore(wiring.Component):
         a2_from_fresh, a2_fresh_slot = reg("a2_from_fresh"), reg("a2_fresh_slot", S)
         any_grant = Signal()
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
-        for pool, st in zip(pools, state):
+        for pool, st in zip(pools, state, strict=True):
             selected = a1_valid & (a1_err == Err.OK) & (a1_pool == pool.index)
             has_fresh = st["fresh"] != pool.slots
             m.d.comb += [
@@ -206,7 +206,7 @@ class AllocatorCore(wiring.Component):
         a3_slot, a3_tag, a3_snap = reg("a3_slot", S), reg("a3_tag", TR), reg("a3_snap")
         fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(TR), Signal()
         with m.Switch(a2_pool):
-            for pool, st in zip(pools, state):
+            for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
                     head = st["queue_r"].data
                     m.d.comb += [
@@ -223,9 +223,10 @@ class AllocatorCore(wiring.Component):
         # ---- alloc stage 4: record the grant, form the address -----------------
         a4_valid = reg("a4_valid", valid=True)
         a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
-        a4_slot, a4_tag, a4_snap, a4_addr = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap"), reg("a4_addr", A)
+        a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
+        a4_addr = reg("a4_addr", A)
         grant_addr = Signal(A)
-        for pool, st in zip(pools, state):
+        for pool, st in zip(pools, state, strict=True):
             m.d.comb += [
                 st["grant_w"].addr.eq(a3_slot),
                 st["grant_w"].data.snap.eq(a3_snap),
@@ -281,7 +282,7 @@ class AllocatorCore(wiring.Component):
         f2_never_granted = reg("f2_never_granted")
         m.d.sync += [f2_valid.eq(f1_valid), f2_pool.eq(f1_pool), f2_slot.eq(f1_slot),
                      f2_tag.eq(f1_tag), f2_user.eq(f1_user), f2_err.eq(f1_err)]
-        for pool, st in zip(pools, state):
+        for pool, st in zip(pools, state, strict=True):
             m.d.comb += [
                 st["grant_r"].addr.eq(f1_slot), st["grant_r"].en.eq(f1_valid),
                 st["parity_r"].addr.eq(f1_slot), st["parity_r"].en.eq(f1_valid),
@@ -303,7 +304,7 @@ class AllocatorCore(wiring.Component):
         f3_pool, f3_slot = reg("f3_pool", P), reg("f3_slot", S)
         mem_tag, mem_snap, mem_parity = Signal(TR), Signal(), Signal()
         with m.Switch(f2_pool):
-            for pool, st in zip(pools, state):
+            for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
                     m.d.comb += [mem_tag.eq(tag_of(st["grant_r"].data)),
                                  mem_snap.eq(st["grant_r"].data.snap),
@@ -330,7 +331,7 @@ class AllocatorCore(wiring.Component):
                                         Mux(tag_differs, Err.TAG_MISMATCH, Err.OK))))
         release = Signal()
         m.d.comb += release.eq(f2_valid & (free_err == Err.OK))
-        for pool, st in zip(pools, state):
+        for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.
             m.d.comb += [
