@@ -24,7 +24,7 @@ CACHE = REPO / "sim_build"
 #: Random requests per shipped example: three examples make well over 10**6
 #: checked operations per run of the suite (random traffic, resets, tag wrap,
 #: channels).
-OPS_PER_EXAMPLE = 300_000
+OPS_PER_EXAMPLE = 350_000
 
 TOTAL = Stats()
 
