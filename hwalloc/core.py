@@ -39,8 +39,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .axil import AxiLiteAdapter, axil_members
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .model import Err
+from .regfile import RegisterFile
 
 __all__ = ["AllocatorCore", "HwallocTop"]
 
@@ -67,6 +69,23 @@ def _native_members(config):
     return members
 
 
+def _core_members(config):
+    """The core's members: the native ones, plus what the register interface
+    and the monitor need (request source, forced range errors, log details)."""
+    P, A, T = config.pool_bits, config.addr_width, config.tag_bits
+    members = _native_members(config)
+    members.update({
+        "alloc_src": In(1), "free_src": In(1),
+        # a register FREE of a slot index >= SLOTS: OUT_OF_RANGE, logged under this pool
+        "free_oor": In(1), "free_oor_pool": In(P),
+        "grant_src": Out(1), "grant_size": Out(min(config.size_bits, 32)),
+        "freed_src": Out(1), "freed_pool": Out(P), "freed_in_pool": Out(1),
+        "freed_addr": Out(min(A, 32)), "freed_tag": Out(max(T, 1)),
+        "busy": Out(1),
+    })
+    return members
+
+
 class AllocatorCore(wiring.Component):
     """Fixed-latency allocator for 1..8 freelist pools.
 
@@ -82,7 +101,12 @@ class AllocatorCore(wiring.Component):
     Members
     -------
     The native ports of SPEC §2 (``alloc_*``, ``grant_*``, ``free_*``, ``freed_*``),
-    without ``*_ready``; ``*_tag`` are absent when ``tag_bits`` is 0.
+    without ``*_ready``; ``*_tag`` are absent when ``tag_bits`` is 0. Besides:
+    ``alloc_src``/``free_src`` (1 = a register request), echoed on
+    ``grant_src``/``freed_src``; ``free_oor``/``free_oor_pool`` force
+    OUT_OF_RANGE for a register FREE of a slot past the pool; ``grant_size``,
+    ``freed_pool``, ``freed_in_pool``, ``freed_addr``, ``freed_tag`` carry what
+    the error log records; ``busy`` is high while any request is in flight.
     """
 
     def __init__(self, config):
@@ -90,7 +114,7 @@ class AllocatorCore(wiring.Component):
             self._MustUse__silence = True       # refused, so never to be elaborated
             raise ValueError(f"Latency must be at least {MIN_LATENCY}, not {config.latency}")
         self._config = config
-        super().__init__(wiring.Signature(_native_members(config)))
+        super().__init__(wiring.Signature(_core_members(config)))
 
     @property
     def config(self):
@@ -118,9 +142,14 @@ class AllocatorCore(wiring.Component):
         def tag_of(view):
             return view.tag if T else Const(0, 1)
 
+        valids = []
+
         def reg(name, shape=1, *, valid=False):
             # Valid bits are reset (no response survives a reset); payloads are not.
-            return Signal(shape, name=name, reset_less=not valid)
+            signal = Signal(shape, name=name, reset_less=not valid)
+            if valid:
+                valids.append(signal)
+            return signal
 
         # Per pool: the memories and the queue's counters.
         state = []
@@ -247,8 +276,10 @@ class AllocatorCore(wiring.Component):
         # ---- free stage 0: capture the handshake --------------------------------
         f0_valid = reg("f0_valid", valid=True)
         f0_addr, f0_tag, f0_user = reg("f0_addr", A), reg("f0_tag", TR), reg("f0_user", U)
+        f0_oor, f0_oor_pool = reg("f0_oor"), reg("f0_oor_pool", P)
         m.d.sync += [f0_valid.eq(self.free_valid), f0_addr.eq(self.free_addr),
-                     f0_user.eq(self.free_user)]
+                     f0_user.eq(self.free_user), f0_oor.eq(self.free_oor),
+                     f0_oor_pool.eq(self.free_oor_pool)]
         if T:
             m.d.sync += f0_tag.eq(self.free_tag)
 
@@ -256,20 +287,21 @@ class AllocatorCore(wiring.Component):
         f1_valid = reg("f1_valid", valid=True)
         f1_pool, f1_slot, f1_tag, f1_user, f1_err = (
             reg("f1_pool", P), reg("f1_slot", S), reg("f1_tag", TR), reg("f1_user", U), reg("f1_err", 4))
-        hits = []
+        f1_in_pool = reg("f1_in_pool")
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
-                     f1_pool.eq(0), f1_slot.eq(0), f1_err.eq(Err.OUT_OF_RANGE)]
+                     f1_pool.eq(0), f1_slot.eq(0), f1_err.eq(Err.OUT_OF_RANGE), f1_in_pool.eq(0)]
         for pool in pools:
             hit = Signal(name=f"{pool.name}_hit")
             above = (f0_addr >= pool.base) if pool.base else Const(1)
             below = (f0_addr < pool.end) if pool.end < 2**A else Const(1)
             m.d.comb += hit.eq(above & below)
-            hits.append(hit)
             with m.If(hit):
                 misaligned = f0_addr[:pool.offset_bits].any()
                 slot = (f0_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits))[:pool.slot_bits]
-                m.d.sync += [f1_pool.eq(pool.index), f1_slot.eq(slot),
+                m.d.sync += [f1_pool.eq(pool.index), f1_slot.eq(slot), f1_in_pool.eq(1),
                              f1_err.eq(Mux(misaligned, Err.MISALIGNED, Err.OK))]
+        with m.If(f0_oor):
+            m.d.sync += [f1_pool.eq(f0_oor_pool), f1_in_pool.eq(1), f1_err.eq(Err.OUT_OF_RANGE)]
 
         # ---- free stage 2: read the slot's state --------------------------------
         # The reads see every write made before this edge: grants of allocs
@@ -279,8 +311,9 @@ class AllocatorCore(wiring.Component):
         f2_valid = reg("f2_valid", valid=True)
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
             reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
-        f2_never_granted = reg("f2_never_granted")
+        f2_never_granted, f2_in_pool = reg("f2_never_granted"), reg("f2_in_pool")
         m.d.sync += [f2_valid.eq(f1_valid), f2_pool.eq(f1_pool), f2_slot.eq(f1_slot),
+                     f2_in_pool.eq(f1_in_pool),
                      f2_tag.eq(f1_tag), f2_user.eq(f1_user), f2_err.eq(f1_err)]
         for pool, st in zip(pools, state, strict=True):
             m.d.comb += [
@@ -301,7 +334,7 @@ class AllocatorCore(wiring.Component):
         # accepted at t or later are younger than this free and are not looked at.
         f3_valid = reg("f3_valid", valid=True)
         f3_ok, f3_err, f3_user = reg("f3_ok"), reg("f3_err", 4), reg("f3_user", U)
-        f3_pool, f3_slot = reg("f3_pool", P), reg("f3_slot", S)
+        f3_pool, f3_slot, f3_in_pool = reg("f3_pool", P), reg("f3_slot", S), reg("f3_in_pool")
         mem_tag, mem_snap, mem_parity = Signal(TR), Signal(), Signal()
         with m.Switch(f2_pool):
             for pool, st in zip(pools, state, strict=True):
@@ -351,7 +384,8 @@ class AllocatorCore(wiring.Component):
                 m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
             m.d.sync += st["count"].eq(st["count"] + st["push"] - st["pop"])
         m.d.sync += [f3_valid.eq(f2_valid), f3_ok.eq(release), f3_err.eq(free_err),
-                     f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot)]
+                     f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot),
+                     f3_in_pool.eq(f2_in_pool)]
 
         # ---- response delay lines: stage L-1 is the response register ----------
         grant = Cat(a4_ok, a4_err, a4_pool, a4_slot, a4_addr, a4_tag, a4_user)
@@ -360,7 +394,7 @@ class AllocatorCore(wiring.Component):
             next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
             m.d.sync += [next_valid.eq(grant_valid), next_grant.eq(grant)]
             grant_valid, grant = next_valid, next_grant
-        freed = Cat(f3_ok, f3_err, f3_user)
+        freed = Cat(f3_ok, f3_err, f3_user, f3_pool, f3_in_pool)
         freed_valid = f3_valid
         for k in range(_FREE_DONE_STAGE + 1, cfg.latency):
             next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
@@ -371,16 +405,40 @@ class AllocatorCore(wiring.Component):
                         self.grant_addr, self.grant_tag if T else Signal(TR), self.grant_user]
         m.d.comb += [self.grant_valid.eq(grant_valid), Cat(*grant_fields).eq(grant),
                      self.freed_valid.eq(freed_valid),
-                     Cat(self.freed_ok, self.freed_err, self.freed_user).eq(freed)]
+                     Cat(self.freed_ok, self.freed_err, self.freed_user, self.freed_pool,
+                         self.freed_in_pool).eq(freed)]
+
+        # ---- side information for the log -------------------------------------
+        # The latency is fixed, so what the log needs from a request and no stage
+        # uses rides a plain L-stage shift register beside the pipeline.
+        def delayed(name, value):
+            for k in range(cfg.latency):
+                stage = reg(f"{name}_d{k}", len(value))
+                m.d.sync += stage.eq(value)
+                value = stage
+            return value
+
+        m.d.comb += [
+            self.grant_src.eq(delayed("alloc_src", self.alloc_src)),
+            self.grant_size.eq(delayed("alloc_size", self.alloc_size[:len(self.grant_size)])),
+            Cat(self.freed_src, self.freed_addr, self.freed_tag).eq(
+                delayed("free_info", Cat(self.free_src, self.free_addr[:len(self.freed_addr)],
+                                         self.free_tag if T else Const(0, 1)))),
+        ]
+        m.d.comb += self.busy.eq(Cat(*valids).any())
         return m
 
 
 class HwallocTop(wiring.Component):
-    """The generated top module: SPEC §2 ports around :class:`AllocatorCore`.
+    """The generated top module: SPEC §2 ports around :class:`AllocatorCore`,
+    with the AXI4-Lite register interface and the interrupt of SPEC §6.
 
     Owns the ``sync`` domain (``aclk``, synchronous active-low ``aresetn``).
-    ``alloc_ready``/``free_ready`` are low only during reset and for the first
-    cycle after it.
+    A register ALLOC or FREE takes the pipeline for one cycle, the cycle after
+    its bus request, in which ``alloc_ready`` or ``free_ready`` is low; a
+    register request waits at most that one cycle and the native side loses at
+    most that one cycle per register request. Otherwise the ready outputs are
+    low only during reset and for the first cycle after it.
     """
 
     def __init__(self, config):
@@ -392,6 +450,8 @@ class HwallocTop(wiring.Component):
                 members["alloc_ready"] = Out(1)
             if name == "free_user":
                 members["free_ready"] = Out(1)
+        members.update(axil_members())
+        members["irq"] = Out(1)
         super().__init__(wiring.Signature(members))
 
     @property
@@ -408,19 +468,53 @@ class HwallocTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        cfg = self._config
         m.domains.sync = cd = ClockDomain()
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
-        m.submodules.core = core = AllocatorCore(self._config)
+        m.submodules.core = core = AllocatorCore(cfg)
+        m.submodules.axil = axil = AxiLiteAdapter()
+        m.submodules.regs = regs = RegisterFile(cfg)
+        wiring.connect(m, axil.bus, regs.bus)
+        for name in axil_members():
+            port, inner = getattr(self, name), getattr(axil, name)
+            m.d.comb += (inner.eq(port) if axil.signature.members[name].flow == wiring.In
+                         else port.eq(inner))
 
         running = Signal()
         m.d.sync += running.eq(1)
-        m.d.comb += [self.alloc_ready.eq(running), self.free_ready.eq(running)]
-        for name, member in core.signature.members.items():
-            port, inner = getattr(self, name), getattr(core, name)
-            if name in ("alloc_valid", "free_valid"):
-                m.d.comb += inner.eq(port & running)
-            elif member.flow == wiring.In:
-                m.d.comb += inner.eq(port)
-            else:
-                m.d.comb += port.eq(inner)
+        # ---- arbitration: a register request takes the pipeline input for one cycle
+        m.d.comb += [
+            self.alloc_ready.eq(running & ~regs.req_alloc),
+            self.free_ready.eq(running & ~regs.req_free),
+            core.alloc_valid.eq(regs.req_alloc | (self.alloc_valid & self.alloc_ready)),
+            core.alloc_src.eq(regs.req_alloc),
+            core.alloc_pool.eq(Mux(regs.req_alloc, regs.req_alloc_pool, self.alloc_pool)),
+            core.alloc_size.eq(Mux(regs.req_alloc, regs.req_alloc_size, self.alloc_size)),
+            core.alloc_user.eq(Mux(regs.req_alloc, 0, self.alloc_user)),
+            core.free_valid.eq(regs.req_free | (self.free_valid & self.free_ready)),
+            core.free_src.eq(regs.req_free),
+            core.free_addr.eq(Mux(regs.req_free, regs.req_free_addr, self.free_addr)),
+            core.free_user.eq(Mux(regs.req_free, 0, self.free_user)),
+            core.free_oor.eq(regs.req_free & regs.req_free_oor),
+            core.free_oor_pool.eq(regs.req_free_pool),
+        ]
+        if cfg.tag_bits:
+            m.d.comb += core.free_tag.eq(Mux(regs.req_free, regs.req_free_tag, self.free_tag))
+
+        # ---- responses: native ones to the ports, all of them to the register file
+        for name in ("ok", "err", "pool", "slot", "addr", "user") + (("tag",) if cfg.tag_bits else ()):
+            m.d.comb += getattr(self, f"grant_{name}").eq(getattr(core, f"grant_{name}"))
+        for name in ("ok", "err", "user"):
+            m.d.comb += getattr(self, f"freed_{name}").eq(getattr(core, f"freed_{name}"))
+        m.d.comb += [
+            self.grant_valid.eq(core.grant_valid & ~core.grant_src),
+            self.freed_valid.eq(core.freed_valid & ~core.freed_src),
+        ]
+        for name in ("valid", "ok", "err", "pool", "slot", "user", "src", "size"):
+            m.d.comb += getattr(regs, f"rsp_grant_{name}").eq(getattr(core, f"grant_{name}"))
+        if cfg.tag_bits:
+            m.d.comb += regs.rsp_grant_tag.eq(core.grant_tag)
+        for name in ("valid", "ok", "err", "pool", "in_pool", "user", "src", "addr", "tag"):
+            m.d.comb += getattr(regs, f"rsp_freed_{name}").eq(getattr(core, f"freed_{name}"))
+        m.d.comb += [regs.busy.eq(core.busy), regs.ready.eq(running), self.irq.eq(regs.irq)]
         return m

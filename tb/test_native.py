@@ -58,6 +58,8 @@ class TB:
         for name in ("alloc_valid", "free_valid", "alloc_pool", "alloc_size", "alloc_user",
                      "free_addr", "free_user") + (("free_tag",) if CONFIG.tag_bits else ()):
             self.handles[name].value = 0
+        for name in ("awvalid", "wvalid", "arvalid", "bready", "rready"):
+            getattr(dut, f"s_axil_{name}").value = 0
         dut.aresetn.value = 0
         await FallingEdge(dut.aclk)
         await self.reset(4)

@@ -74,7 +74,12 @@ def test_ports_follow_the_spec():
         "alloc_size": 14, "alloc_user": 16, "grant_valid": 1, "grant_ok": 1, "grant_err": 4,
         "grant_pool": 2, "grant_slot": 8, "grant_addr": 40, "grant_tag": 8, "grant_user": 16,
         "free_valid": 1, "free_ready": 1, "free_addr": 40, "free_tag": 8, "free_user": 16,
-        "freed_valid": 1, "freed_ok": 1, "freed_err": 4, "freed_user": 16}
+        "freed_valid": 1, "freed_ok": 1, "freed_err": 4, "freed_user": 16, "irq": 1,
+        "s_axil_awvalid": 1, "s_axil_awready": 1, "s_axil_awaddr": 12, "s_axil_awprot": 3,
+        "s_axil_wvalid": 1, "s_axil_wready": 1, "s_axil_wdata": 32, "s_axil_wstrb": 4,
+        "s_axil_bvalid": 1, "s_axil_bready": 1, "s_axil_bresp": 2,
+        "s_axil_arvalid": 1, "s_axil_arready": 1, "s_axil_araddr": 12, "s_axil_arprot": 3,
+        "s_axil_rvalid": 1, "s_axil_rready": 1, "s_axil_rdata": 32, "s_axil_rresp": 2}
     untagged = unused(HwallocTop(corner("no_tags_min_latency"))).signature.members
     assert "grant_tag" not in untagged and "free_tag" not in untagged
 

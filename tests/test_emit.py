@@ -70,9 +70,15 @@ def test_module_has_exactly_the_spec_ports():
         "aclk", "aresetn", "alloc_valid", "alloc_ready", "alloc_pool", "alloc_size",
         "alloc_user", "grant_valid", "grant_ok", "grant_err", "grant_pool", "grant_slot",
         "grant_addr", "grant_tag", "grant_user", "free_valid", "free_ready", "free_addr",
-        "free_tag", "free_user", "freed_valid", "freed_ok", "freed_err", "freed_user"}
+        "free_tag", "free_user", "freed_valid", "freed_ok", "freed_err", "freed_user", "irq"} | {
+        f"s_axil_{name}" for name in (
+            "awvalid", "awready", "awaddr", "awprot", "wvalid", "wready", "wdata", "wstrb",
+            "bvalid", "bready", "bresp", "arvalid", "arready", "araddr", "arprot", "rvalid",
+            "rready", "rdata", "rresp")}
     assert re.search(r"^\s*input \[31:0\] free_addr;", text, re.M)
     assert re.search(r"^\s*output \[3:0\] grant_tag;", text, re.M)
+    assert re.search(r"^\s*input \[11:0\] s_axil_araddr;", text, re.M)
+    assert re.search(r"^\s*output \[31:0\] s_axil_rdata;", text, re.M)
     assert "assert" not in text
 
 
