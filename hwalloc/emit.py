@@ -14,6 +14,7 @@ from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
 from . import __version__
+from .collateral import emit_c_header, emit_markdown, emit_python_driver, emit_rdl
 from .core import HwallocTop
 
 __all__ = ["emit_verilog", "emit_xdc", "emit_waiver", "generate", "WAIVER_NAME"]
@@ -111,9 +112,14 @@ def generate(config, out_dir="."):
     nothing half-written. Returns the list of paths written.
     """
     out = Path(out_dir)
+    rtl = out / "rtl_out"
     files = {
-        out / "rtl_out" / f"{config.name}.v": emit_verilog(config),
-        out / "rtl_out" / WAIVER_NAME: emit_waiver(),
+        rtl / f"{config.name}.v": emit_verilog(config),
+        rtl / WAIVER_NAME: emit_waiver(),
+        rtl / f"{config.name}.h": emit_c_header(config),
+        rtl / f"{config.name}_regs.md": emit_markdown(config),
+        rtl / f"{config.name}.rdl": emit_rdl(config),
+        rtl / f"{config.name}_driver.py": emit_python_driver(config),
         out / "constraints" / f"{config.name}.xdc": emit_xdc(config),
     }
     for path, text in files.items():

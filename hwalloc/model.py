@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 
-__all__ = ["Err", "Grant", "Freed", "Model"]
+__all__ = ["Err", "Grant", "Freed", "Model", "Monitor", "LogEntry", "locate"]
 
 
 class Err(IntEnum):
@@ -47,6 +47,17 @@ class Freed:
     ok: int
     err: int
     user: int
+
+
+def locate(config, addr):
+    """(pool index, slot index, error) of a byte address presented for release."""
+    for pool in config.pools:
+        if pool.base <= addr < pool.end:
+            offset = addr - pool.base
+            if offset % pool.slot_size:
+                return pool.index, None, Err.MISALIGNED
+            return pool.index, offset // pool.slot_size, Err.OK
+    return None, None, Err.OUT_OF_RANGE
 
 
 class Model:
@@ -114,14 +125,7 @@ class Model:
                      addr=pools[pool].addr_of(slot), tag=tag, user=user)
 
     def locate(self, addr):
-        """(pool index, slot index, error) of a byte address presented for release."""
-        for pool in self.config.pools:
-            if pool.base <= addr < pool.end:
-                offset = addr - pool.base
-                if offset % pool.slot_size:
-                    return pool.index, None, Err.MISALIGNED
-                return pool.index, offset // pool.slot_size, Err.OK
-        return None, None, Err.OUT_OF_RANGE
+        return locate(self.config, addr)
 
     def free(self, cycle, addr, tag, user):
         pool, slot, err = self.locate(addr)
@@ -136,3 +140,88 @@ class Model:
         del self.held[pool][slot]
         self.waiting[pool].append((slot, cycle + self.recycle_delay))
         return Freed(ok=1, err=Err.OK, user=user)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One error log entry (SPEC §6, ERR_HEAD0..3)."""
+    code: int
+    op: int          # 0 alloc, 1 free
+    source: int      # 0 native, 1 register
+    pool: int        # 0xFF: an address in no pool
+    tag: int         # tag presented (0 for allocs)
+    info: int        # low 32 bits of the free address, or the alloc size
+    user: int
+    cycle: int       # low 32 bits of the handshake cycle
+
+
+class Monitor:
+    """What the register interface reports: counters, the error log and the
+    interrupt causes, fed with each request and its (model) response.
+
+    Parameters
+    ----------
+    config : :class:`hwalloc.config.Config`
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.reset()
+
+    def reset(self):
+        n = len(self.config.pools)
+        self.in_use, self.high_water = [0] * n, [0] * n
+        self.allocs, self.fails, self.frees = [0] * n, [0] * n, [0] * n
+        self.log = deque()
+        self.err_count = self.err_dropped = 0
+        self.irq_status = 0
+
+    def clear(self):
+        """CTRL.CLEAR."""
+        n = len(self.config.pools)
+        self.allocs, self.fails, self.frees = [0] * n, [0] * n, [0] * n
+        self.high_water = list(self.in_use)
+        self.err_count = self.err_dropped = 0
+
+    def pop(self):
+        """ERR_POP."""
+        if self.log:
+            self.log.popleft()
+
+    def _error(self, entry):
+        self.irq_status |= 1
+        if len(self.log) < self.config.error_log_depth:
+            self.log.append(entry)
+            self.err_count = (self.err_count + 1) % 2**32
+        else:
+            self.err_dropped = (self.err_dropped + 1) % 2**32
+            self.irq_status |= 4
+
+    def record(self, cycle, *, alloc=None, grant=None, free=None, freed=None, source=0,
+               free_pool=None):
+        """Account one handshake cycle's requests and responses (free first).
+
+        ``free_pool`` names the pool of a register FREE whose slot index is past
+        the pool (its error is logged under that pool).
+        """
+        stamp = cycle % 2**32
+        if free is not None:
+            addr, tag, user = free
+            pool = locate(self.config, addr)[0] if free_pool is None else free_pool
+            if freed.ok:
+                self.in_use[pool] -= 1
+                self.frees[pool] = (self.frees[pool] + 1) % 2**32
+            else:
+                self._error(LogEntry(freed.err, 1, source, 0xFF if pool is None else pool,
+                                     tag, addr % 2**32, user, stamp))
+        if alloc is not None:
+            pool, size, user = alloc
+            if grant.ok:
+                self.in_use[pool] += 1
+                self.high_water[pool] = max(self.high_water[pool], self.in_use[pool])
+                self.allocs[pool] = (self.allocs[pool] + 1) % 2**32
+            elif grant.err == Err.EXHAUSTED:
+                self.fails[pool] = (self.fails[pool] + 1) % 2**32
+                self.irq_status |= 2
+            else:
+                self._error(LogEntry(grant.err, 0, source, pool, 0, size % 2**32, user, stamp))
