@@ -14,10 +14,10 @@ from pathlib import Path
 
 from .emit import WAIVER_NAME, emit_verilog, emit_waiver
 
-__all__ = ["setup_verilator", "build", "run_bench", "BENCH_MODULE"]
+__all__ = ["setup_verilator", "build", "run_bench", "BENCH_MODULES"]
 
-#: The cocotb test module of the native-port bench.
-BENCH_MODULE = "hwalloc.tb.test_native"
+#: The cocotb test modules: native ports, and the AXI4-Lite register interface.
+BENCH_MODULES = ["hwalloc.tb.test_native", "hwalloc.tb.test_axil"]
 
 _BUILD_ARGS = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique", "-O2"]
 
@@ -90,7 +90,7 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
         env["HWALLOC_PROGRESS"] = str(Path(progress_file).resolve())
     env.update(extra_env or {})
     runner = get_runner("verilator")
-    return runner.test(test_module=BENCH_MODULE, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
+    return runner.test(test_module=BENCH_MODULES, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
                        build_dir=build_dir, test_dir=build_dir, testcase=testcase,
                        seed=seed, extra_env=env, waves=waves, log_file=log_file,
                        results_xml=str(Path(results_xml).resolve()) if results_xml else None)

@@ -39,6 +39,7 @@ class NativeBench:
         self.last_grants = []
         self._driven = {}
         self.progress = progress      # called with the bench every 4096 cycles
+        self.registers = None         # register-side monitor (see tb/test_axil.py), if any
 
     def user(self, value):
         """A requester id that fits ``user_bits``."""
@@ -93,12 +94,28 @@ class NativeBench:
                                None, "ready 1/1", f"ready {alloc_ready}/{free_ready}")
         accepted_alloc = alloc if alloc is not None and alloc_ready else None
         accepted_free = free if free is not None and free_ready else None
+        # A ready low once the core is running: a register request has the pipeline.
+        register_alloc = register_free = None
+        if self.registers is not None and self.ready_checked:
+            if not alloc_ready:
+                register_alloc = self.registers.alloc_entered(self.cycle)
+            if not free_ready:
+                register_free = self.registers.free_entered(self.cycle)
         await self.tick()
-        if accepted_alloc is not None or accepted_free is not None:
-            self.scoreboard.handshake(self.cycle, alloc=accepted_alloc, free=accepted_free)
+        if (accepted_alloc, accepted_free, register_alloc, register_free) != (None,) * 4:
+            free_req, free_src, oor_pool = accepted_free, 0, None
+            if register_free is not None:
+                free_req, free_src, oor_pool = register_free["free"], 1, register_free["oor_pool"]
+            grant, freed = self.scoreboard.handshake(
+                self.cycle, alloc=accepted_alloc if register_alloc is None else register_alloc,
+                free=free_req, alloc_src=int(register_alloc is not None), free_src=free_src,
+                free_oor_pool=oor_pool)
+            if register_alloc is not None:
+                self.registers.expect_alloc(grant)
+            if register_free is not None:
+                self.registers.expect_free(freed)
             if accepted_free is not None:
-                expected_freed = self.scoreboard.pending["freed"][-1][2]
-                self.stimulus.accepted(accepted_free, expected_freed)
+                self.stimulus.accepted(accepted_free, freed)
         self.cycle += 1
         if self.progress is not None and not self.cycle % 4096:
             self.progress(self)
@@ -114,9 +131,14 @@ class NativeBench:
         model = self.scoreboard.model
         self.stimulus.before_reset = [(p, s, t) for p in range(len(self.config.pools))
                                       for s, t in model.held[p].items()]
-        self.scoreboard.reset()
+        self.scoreboard.reset(self.cycle - 1)
         self.stimulus.recently_freed.clear()
         self.ready_checked = False
+
+    def reset_released(self):
+        """Reset is deasserted from the next edge on: CYCLE counts from the last
+        edge that saw it asserted."""
+        self.scoreboard.cycle_base = self.cycle - 1
 
     async def stale_pointers(self):
         """Right after a reset: present every pointer that was held before it,

@@ -11,7 +11,7 @@ import random
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from hwalloc.model import Err, Freed, Grant, Model
+from hwalloc.model import Err, Freed, Grant, Model, Monitor
 
 __all__ = ["Mismatch", "Stats", "Scoreboard", "Stimulus", "PHASES"]
 
@@ -86,25 +86,44 @@ class Scoreboard:
         self.config = config
         self.latency = config.latency
         self.model = Model(config, recycle_delay=recycle_delay)
+        self.monitor = Monitor(config)
         self.stats = stats if stats is not None else Stats()
         self.pending = {"grant": deque(), "freed": deque()}
+        self.cycle_base = 0          # the last edge of the latest reset
 
-    def reset(self):
+    def reset(self, last_reset_edge=0):
         """The design was reset: nothing in flight may answer afterwards."""
         self.model.reset()
+        self.monitor.reset()
+        self.cycle_base = last_reset_edge
         for queue in self.pending.values():
             queue.clear()
 
-    def handshake(self, cycle, *, alloc=None, free=None):
-        grant, freed = self.model.step(cycle, alloc=alloc, free=free)
-        if alloc is not None:
-            self.pending["grant"].append((cycle, ("alloc", alloc), grant))
-            self.stats.allocs += 1
+    def handshake(self, cycle, *, alloc=None, free=None, alloc_src=0, free_src=0, free_oor_pool=None):
+        """Requests accepted at edge ``cycle``; ``*_src`` 1 for a register request
+        (its response is checked by whoever made it, not on the native ports).
+        ``free_oor_pool``: a register FREE of a slot index past that pool.
+        Returns the model's ``(grant, freed)``."""
+        if free_oor_pool is not None:
+            grant, _ = self.model.step(cycle, alloc=alloc)
+            freed = Freed(ok=0, err=Err.OUT_OF_RANGE, user=free[2])
+        else:
+            grant, freed = self.model.step(cycle, alloc=alloc, free=free)
+        stamp = cycle - 1 - self.cycle_base      # CYCLE as read in the handshake cycle
         if free is not None:
-            self.pending["freed"].append((cycle, ("free", free), freed))
+            self.monitor.record(stamp, free=free, freed=freed, source=free_src,
+                                free_pool=free_oor_pool)
+            if not free_src:
+                self.pending["freed"].append((cycle, ("free", free), freed))
             self.stats.frees += 1
+        if alloc is not None:
+            self.monitor.record(stamp, alloc=alloc, grant=grant, source=alloc_src)
+            if not alloc_src:
+                self.pending["grant"].append((cycle, ("alloc", alloc), grant))
+            self.stats.allocs += 1
         for pool in range(len(self.config.pools)):
             self.stats.max_in_use = max(self.stats.max_in_use, self.model.in_use(pool))
+        return grant, freed
 
     def observe(self, cycle, *, grant=None, freed=None):
         """``grant``/``freed``: the response sampled at edge ``cycle``, or None."""

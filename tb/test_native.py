@@ -71,6 +71,7 @@ class TB:
         for _ in range(cycles - 1):
             await self.bench.step(check_ready=False)
         self.dut.aresetn.value = 1
+        self.bench.reset_released()
         waited = await self.bench.wait_ready(8)
         self.dut._log.info("ready %d cycle(s) after reset", waited)
 

@@ -33,6 +33,7 @@ def run_core(config, body, *, seed=1):
             for _ in range(cycles - 1):
                 await bench.step()
             ctx.set(domain.rst, 0)
+            bench.reset_released()
 
         result["bench"] = bench
         await body(bench, reset)
