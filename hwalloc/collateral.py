@@ -129,7 +129,7 @@ def emit_rdl(config):
         sw = _RDL_SW[register.access]
         value = constant_value(config, register, __version__)
         desc = register.description.replace('"', "'")
-        out.append(f"    reg {{")
+        out.append("    reg {")
         out.append(f'        name = "{register.name}";')
         out.append(f'        desc = "{desc}";')
         fields = register.fields or (type("F", (), {"name": "VALUE", "lsb": 0, "width": 32,
@@ -331,9 +331,9 @@ def emit_python_driver(config):
     pools = "[\n" + "".join(
         f"    {{'name': {p.name!r}, 'base': 0x{p.base:X}, 'slot_size': {p.slot_size}, "
         f"'slots': {p.slots}}},\n" for p in config.pools) + "]"
-    errors = "{" + ", ".join(f"{e.value}: {e.name!r}" for e in Err) + "}"
-    handle = "{" + ", ".join(f"{f.name!r}: ({f.lsb}, {f.width})" for f in HANDLE_FIELDS) + "}"
-    head0 = "{" + ", ".join(f"{f.name!r}: ({f.lsb}, {f.width})" for f in ERR_HEAD0_FIELDS) + "}"
+    errors = "{\n" + "".join(f"    {e.value}: {e.name!r},\n" for e in Err) + "}"
+    handle = "{\n" + "".join(f"    {f.name!r}: ({f.lsb}, {f.width}),\n" for f in HANDLE_FIELDS) + "}"
+    head0 = "{\n" + "".join(f"    {f.name!r}: ({f.lsb}, {f.width}),\n" for f in ERR_HEAD0_FIELDS) + "}"
     drivers = "\n\n".join([
         _DRIVER_CLASS.format(cls="Driver", a="", w="",
                              doc="Driver over synchronous read32/write32 (e.g. MmapBackend)."),

@@ -78,9 +78,30 @@ POOLS = [
     {'name': 'medium', 'base': 0x1000010000, 'slot_size': 512, 'slots': 128},
     {'name': 'large', 'base': 0x1000100000, 'slot_size': 4096, 'slots': 48},
 ]
-ERRORS = {0: 'OK', 1: 'EXHAUSTED', 2: 'BAD_POOL', 3: 'TOO_BIG', 4: 'OUT_OF_RANGE', 5: 'MISALIGNED', 6: 'NOT_ALLOCATED', 7: 'TAG_MISMATCH'}
-HANDLE = {'SLOT': (0, 19), 'TAG': (19, 8), 'ERR': (27, 4), 'OK': (31, 1)}
-ERR_HEAD0 = {'TAG': (0, 8), 'POOL': (8, 8), 'SOURCE': (18, 1), 'OP': (19, 1), 'CODE': (20, 4), 'VALID': (31, 1)}
+ERRORS = {
+    0: 'OK',
+    1: 'EXHAUSTED',
+    2: 'BAD_POOL',
+    3: 'TOO_BIG',
+    4: 'OUT_OF_RANGE',
+    5: 'MISALIGNED',
+    6: 'NOT_ALLOCATED',
+    7: 'TAG_MISMATCH',
+}
+HANDLE = {
+    'SLOT': (0, 19),
+    'TAG': (19, 8),
+    'ERR': (27, 4),
+    'OK': (31, 1),
+}
+ERR_HEAD0 = {
+    'TAG': (0, 8),
+    'POOL': (8, 8),
+    'SOURCE': (18, 1),
+    'OP': (19, 1),
+    'CODE': (20, 4),
+    'VALID': (31, 1),
+}
 
 
 class BusError(Exception):

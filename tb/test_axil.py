@@ -260,7 +260,8 @@ class TB:
         want = [(e.code, e.op, e.source, e.pool, e.tag, e.info, e.user, e.cycle % 2**32)
                 for e in want]
         if got != want:
-            first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+            first = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w),
+                         min(len(got), len(want)))
             self.fail(Mismatch(self.bench.cycle, f"error log entry {first} (of {len(want)})", None,
                                want[first:first + 2], got[first:first + 2]))
         return entries
