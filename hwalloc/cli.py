@@ -134,7 +134,12 @@ def cmd_verify(args):
 
 _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
               "reset_in_flight": "test_reset_with_requests_in_flight",
-              "tag_wrap": "test_tag_wraps_around", "channels": "test_channels_never_fail"}
+              "tag_wrap": "test_tag_wraps_around", "channels": "test_channels_never_fail",
+              "register_map": "test_register_reset_values_and_access_rules",
+              "register_alloc_free": "test_register_alloc_and_free_against_model",
+              "axi_stalls": "test_stalls_on_every_channel_and_concurrent_masters",
+              "native_and_axi": "test_native_and_register_traffic_together",
+              "error_log": "test_error_log_overflow_pop_and_clear"}
 
 
 def _waveform(sim, config, args, test, work):
