@@ -58,15 +58,27 @@ class RegisterSide:
         self.expected_allocs, self.expected_frees = deque(), deque()
         self.entered = 0
         self.ready_low = 0
+        self.aw_beats = self.w_beats = 0
+        self.orders = {"together": 0, "aw_first": 0, "w_first": 0}
 
     def sample(self, cycle):
         get = self.tb.get
         if get("s_axil_arvalid") and get("s_axil_arready"):
             self.reads.append(get("s_axil_araddr"))
-        if get("s_axil_awvalid") and get("s_axil_awready"):
+        aw = get("s_axil_awvalid") and get("s_axil_awready")
+        w = get("s_axil_wvalid") and get("s_axil_wready")
+        if aw and w and self.aw_beats == self.w_beats:
+            self.orders["together"] += 1
+        elif aw and self.w_beats > self.aw_beats:
+            self.orders["w_first"] += 1
+        elif w and self.aw_beats > self.w_beats:
+            self.orders["aw_first"] += 1
+        if aw:
             self.aws.append(get("s_axil_awaddr"))
-        if get("s_axil_wvalid") and get("s_axil_wready"):
+            self.aw_beats += 1
+        if w:
             self.ws.append((get("s_axil_wdata"), get("s_axil_wstrb")))
+            self.w_beats += 1
 
     def alloc_entered(self, cycle):
         self.ready_low += 1
@@ -467,6 +479,9 @@ async def test_stalls_on_every_channel_and_concurrent_masters(dut):
                 await tb.driver.free(pool, handle)
         set_stalls(tb, 0)
         await tb.check_registers()
+        orders = tb.registers.orders
+        dut._log.info("write address/data order: %s", orders)
+        assert all(orders.values()), f"AW and W were not seen in every order: {orders}"
     await _guarded(tb, "axi_stalls", body)
 
 
