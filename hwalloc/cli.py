@@ -6,6 +6,8 @@
 ``hwalloc verify CONFIG [--ops N] [--seed S] [--junit FILE]``
     Generate the core, build it under Verilator and run the benches against
     the reference model; non-zero exit on any mismatch.
+``hwalloc synth CONFIG [--family xcup|xc7]``
+    Yosys synth_xilinx on the core: resources and logic depth (an estimate).
 
 Exit status: 0 success, 1 the core disagreed with the model, 2 bad input.
 """
@@ -164,6 +166,41 @@ def _waveform(sim, config, args, test, work):
     return None
 
 
+def cmd_synth(args):
+    config = _load(args.config)
+    if config is None:
+        return 2
+    from .synth import DEPTH_BUDGET, logic_depth, resources, synthesize
+
+    out = Path(args.out)
+    work = out / "reports" / f"{config.name}_{args.family}"
+    started = time.monotonic()
+    print(f"[synth] yosys synth_xilinx -family {args.family} on {config.name} "
+          "(the first run compiles Yosys: about a minute) ...", file=sys.stderr)
+    try:
+        stat, netlist = synthesize(config, family=args.family, work=work)
+    except RuntimeError as error:
+        print(f"hwalloc: synthesis failed: {error}", file=sys.stderr)
+        return 1
+    counts = resources(stat, config.name)
+    depth, path = logic_depth(netlist, config.name)
+    report = {"config": config.name, "family": args.family, "clock_mhz": config.clock_mhz,
+              "resources": counts, "logic_depth": depth, "depth_budget": DEPTH_BUDGET,
+              "worst_path": path, "seconds": round(time.monotonic() - started, 1)}
+    report_path = out / "reports" / f"{config.name}_{args.family}.json"
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{config.name} on {args.family} (Yosys synth_xilinx; an estimate before place and route)")
+    for group, count in counts.items():
+        print(f"  {group:8} {count:7}")
+    print(f"  logic depth: {depth} levels (LUT, MUXF and CARRY cells between sequential endpoints)")
+    print(f"  worst path: {path['from']} -> {' -> '.join(path['cells'])} -> {path['to']}")
+    verdict = "within" if depth <= DEPTH_BUDGET else "ABOVE"
+    print(f"  {verdict} the budget of {DEPTH_BUDGET} levels that makes {config.clock_mhz:g} MHz "
+          "credible on UltraScale+ (-2); confirm with Vivado's timing report")
+    print(f"  report: {report_path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="hwalloc", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"hwalloc {__version__}")
@@ -185,6 +222,13 @@ def build_parser():
     ver.add_argument("--cache", help="Verilator build cache (default ~/.cache/hwalloc "
                                      "or $HWALLOC_CACHE)")
     ver.set_defaults(run=cmd_verify)
+
+    syn = sub.add_parser("synth", help="estimate resources and logic depth with Yosys synth_xilinx")
+    syn.add_argument("config", nargs="?", help="YAML config (default: the EVENT_REGION example)")
+    syn.add_argument("--family", default="xcup", choices=("xcup", "xc7"),
+                     help="Xilinx family (default xcup: UltraScale+)")
+    syn.add_argument("--out", default=".", help="folder for reports/ (default: current folder)")
+    syn.set_defaults(run=cmd_synth)
     return parser
 
 

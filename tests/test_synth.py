@@ -1,0 +1,70 @@
+"""Synthesis estimates: the depth counter on a netlist whose answer is known,
+and `hwalloc synth` on real cores (Yosys synth_xilinx from PyPI)."""
+
+import json
+
+import pytest
+
+from hwalloc import cli
+from hwalloc.config import example_path, load_config, parse_config
+from hwalloc.synth import logic_depth, resources, synthesize
+
+
+def cell(kind, inputs, outputs):
+    return {"type": kind,
+            "port_directions": {**{p: "input" for p in inputs}, **{p: "output" for p in outputs}},
+            "connections": {**inputs, **outputs}}
+
+
+def test_depth_counts_levels_between_registers():
+    # q0 -> LUT -> LUT -> MUXF -> d1 ; q0 -> LUT -> d2 ; the LUT-RAM read is a level too
+    netlist = {"modules": {"top": {
+        "netnames": {"q0": {"bits": [2]}, "d1": {"bits": [5]}, "q1": {"bits": [6]},
+                     "ram_out": {"bits": [8]}},
+        "cells": {
+            "ff0": cell("FDRE", {"D": [9], "C": [1]}, {"Q": [2]}),
+            "lut_a": cell("LUT2", {"I0": [2], "I1": [2]}, {"O": [3]}),
+            "lut_b": cell("LUT3", {"I0": [3], "I1": [2], "I2": [2]}, {"O": [4]}),
+            "mux": cell("MUXF7", {"I0": [4], "I1": [3], "S": [2]}, {"O": [5]}),
+            "ff1": cell("FDRE", {"D": [5], "C": [1]}, {"Q": [6]}),
+            "lut_c": cell("LUT1", {"I0": [6]}, {"O": [7]}),
+            "ram": cell("RAM64M", {"ADDRA": [7], "WCLK": [1]}, {"DOA": [8]}),
+            "ff2": cell("FDRE", {"D": [8], "C": [1]}, {"Q": [9]}),
+        }}}}
+    depth, path = logic_depth(netlist, "top")
+    assert depth == 3
+    assert path["from"] == "q0" and path["to"] == "q1"
+    assert [c.split("(")[0] for c in path["cells"]] == ["LUT2", "LUT3", "MUXF7"]
+
+
+def test_synth_reports_resources_and_depth(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\ntag_bits: 2\npools:\n"
+                      "  - {name: a, base: 0x1000, slot_size: 64, slots: 6}\n"
+                      "  - {name: b, base: 0x2000, slot_size: 16, slots: 4}\n")
+    assert cli.main(["synth", str(config), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "an estimate before place and route" in out and "logic depth:" in out
+    report = json.loads((tmp_path / "reports" / "tiny_xcup.json").read_text())
+    assert report["resources"]["LUT"] > 50 and report["resources"]["FF"] > 100
+    assert report["logic_depth"] >= 2 and report["worst_path"]["cells"]
+    assert report["worst_path"]["from"] and report["worst_path"]["to"]
+
+
+def test_synth_refuses_a_bad_family(tmp_path):
+    with pytest.raises(ValueError, match="Family must be one of xcup, xc7, not 'xc9'"):
+        synthesize(load_config(), family="xc9", work=tmp_path)
+
+
+def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(tmp_path):
+    """The acquisition example: its per-slot state (1024 slots) maps to block and
+    LUT RAM. A bitmap of allocated bits alone would need 1024 flip-flops."""
+    config = load_config(example_path("acquisition"))
+    stat, _ = synthesize(config, work=tmp_path)
+    counts = resources(stat, config.name)
+    assert counts["RAMB18"] + 2 * counts["RAMB36"] >= 2
+    assert counts["FF"] < 1024 and counts["LUTRAM"] > 0
+    small = parse_config(dict(config.to_dict(), pools=[dict(config.to_dict()["pools"][0], slots=64)]))
+    small_counts = resources(synthesize(small, work=tmp_path / "small")[0], small.name)
+    # 16 times the slots, nowhere near 16 times the flip-flops
+    assert counts["FF"] < small_counts["FF"] + 64
