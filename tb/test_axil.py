@@ -437,7 +437,7 @@ async def test_register_alloc_and_free_against_model(dut):
             # a large pool is filled from the native side first (one a cycle)
             prefill = max(0, info.slots - 16)
             requests = iter([(pool, 1, tb.bench.user(9))] * prefill)
-            tb.native = lambda: (next(requests, None), None)
+            tb.native = lambda requests=requests: (next(requests, None), None)
             while tb.bench.scoreboard.model.in_use(pool) < prefill:
                 await tb.cycles(64)
             tb.native = None
