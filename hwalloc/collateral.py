@@ -21,6 +21,17 @@ def _banner(config, comment):
             f"{comment} Generated file: do not edit. Regenerate with `hwalloc generate`.\n")
 
 
+def _field_layouts(rmap):
+    """Each distinct field layout once: ``(name, register)``, where per-pool
+    registers are named without their pool (every pool shares the layout)."""
+    seen = set()
+    for register in rmap:
+        prefix = register.kind if register.pool is not None else register.name
+        if register.fields and prefix not in seen:
+            seen.add(prefix)
+            yield prefix, register
+
+
 def emit_c_header(config):
     """``<name>.h``: offsets, field masks and shifts, handle macros, pool constants."""
     up = config.name.upper()
@@ -42,12 +53,7 @@ def emit_c_header(config):
               f"#define {up}_POOL_ALLOC(p) (0x{alloc0:03X}u + {up}_POOL_STRIDE * (p))",
               f"#define {up}_POOL_FREE(p) (0x{free0:03X}u + {up}_POOL_STRIDE * (p))", "",
               "/* Register fields: <REG>_<FIELD>_SHIFT and _MASK (mask in place). */"]
-    seen = set()
-    for register in rmap:
-        prefix = register.kind if register.pool is not None else register.name
-        if not register.fields or prefix in seen:
-            continue
-        seen.add(prefix)
+    for prefix, register in _field_layouts(rmap):
         for field in register.fields:
             lines.append(f"#define {up}_{prefix}_{field.name}_SHIFT {field.lsb}u")
             lines.append(f"#define {up}_{prefix}_{field.name}_MASK 0x{field.mask:08X}u")
@@ -93,12 +99,7 @@ def emit_markdown(config):
         out.append(f"| 0x{register.offset:03X} | {register.name} | "
                    f"{_ACCESS_TEXT[register.access]} | {shown} | {register.description} |")
     out += ["", "## Fields", ""]
-    seen = set()
-    for register in rmap:
-        prefix = register.kind if register.pool is not None else register.name
-        if not register.fields or prefix in seen:
-            continue
-        seen.add(prefix)
+    for prefix, register in _field_layouts(rmap):
         title = f"POOLn_{prefix}" if register.pool is not None else prefix
         out += [f"### {title}", "", "| bits | field | meaning |", "|---|---|---|"]
         for field in register.fields:

@@ -86,7 +86,25 @@ def _core_members(config):
     return members
 
 
-class AllocatorCore(wiring.Component):
+class _Timing:
+    """The timing every allocator component documents and exposes."""
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        """L: cycles from a handshake to the edge at which its response is sampled."""
+        return self._config.latency
+
+    @property
+    def recycle_delay(self):
+        """R: a slot freed at cycle t is grantable to allocs accepted at t+R or later."""
+        return RECYCLE_DELAY
+
+
+class AllocatorCore(_Timing, wiring.Component):
     """Fixed-latency allocator for 1..8 freelist pools.
 
     Accepts one alloc and one free every cycle (``alloc_valid``/``free_valid``
@@ -115,20 +133,6 @@ class AllocatorCore(wiring.Component):
             raise ValueError(f"Latency must be at least {MIN_LATENCY}, not {config.latency}")
         self._config = config
         super().__init__(wiring.Signature(_core_members(config)))
-
-    @property
-    def config(self):
-        return self._config
-
-    @property
-    def latency(self):
-        """L: cycles from a handshake to the edge at which its response is sampled."""
-        return self._config.latency
-
-    @property
-    def recycle_delay(self):
-        """R: a slot freed at cycle t is grantable to allocs accepted at t+R or later."""
-        return RECYCLE_DELAY
 
     def elaborate(self, platform):
         m = Module()
@@ -429,7 +433,7 @@ class AllocatorCore(wiring.Component):
         return m
 
 
-class HwallocTop(wiring.Component):
+class HwallocTop(_Timing, wiring.Component):
     """The generated top module: SPEC §2 ports around :class:`AllocatorCore`,
     with the AXI4-Lite register interface and the interrupt of SPEC §6.
 
@@ -453,18 +457,6 @@ class HwallocTop(wiring.Component):
         members.update(axil_members())
         members["irq"] = Out(1)
         super().__init__(wiring.Signature(members))
-
-    @property
-    def config(self):
-        return self._config
-
-    @property
-    def latency(self):
-        return self._config.latency
-
-    @property
-    def recycle_delay(self):
-        return RECYCLE_DELAY
 
     def elaborate(self, platform):
         m = Module()
