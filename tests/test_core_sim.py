@@ -17,6 +17,7 @@ from simutil import run_core
 CORNERS = {
     "no_tags_min_latency": {
         "name": "c0", "latency": MIN_LATENCY, "tag_bits": 0, "user_bits": 1, "addr_width": 12,
+        "error_log_depth": 2,
         "pools": [{"name": "a", "base": 0x000, "slot_size": 4, "slots": 3},
                   {"name": "b", "base": 0x800, "slot_size": 256, "slots": 7}]},
     "tiny_pools_wide_tags": {
@@ -29,7 +30,7 @@ CORNERS = {
         "pools": [{"name": f"p{i}", "base": 2**64 - 2**20 * (i + 1), "slot_size": 2 ** (i + 2),
                    "slots": 5 + 3 * i} for i in range(8)]},
     "five_pools_l32": {
-        "name": "c3", "latency": 32, "tag_bits": 3, "addr_width": 20,
+        "name": "c3", "latency": 32, "tag_bits": 3, "addr_width": 20, "error_log_depth": 128,
         "pools": [{"name": f"p{i}", "base": 0x10000 * (i + 1), "slot_size": 64, "slots": 9 + i}
                   for i in range(5)]},
 }
