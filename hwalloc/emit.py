@@ -16,6 +16,7 @@ from amaranth.lib import wiring
 from . import __version__
 from .collateral import emit_c_header, emit_markdown, emit_python_driver, emit_rdl
 from .core import HwallocTop
+from .vivado import emit_build_tcl, emit_fusesoc, emit_ipxact, emit_package_tcl
 
 __all__ = ["emit_verilog", "emit_xdc", "emit_waiver", "generate", "WAIVER_NAME"]
 
@@ -120,6 +121,10 @@ def generate(config, out_dir="."):
         rtl / f"{config.name}_regs.md": emit_markdown(config),
         rtl / f"{config.name}.rdl": emit_rdl(config),
         rtl / f"{config.name}_driver.py": emit_python_driver(config),
+        rtl / f"{config.name}_component.xml": emit_ipxact(config),
+        rtl / f"{config.name}_package.tcl": emit_package_tcl(config),
+        rtl / f"{config.name}_build.tcl": emit_build_tcl(config),
+        rtl / f"{config.name}.core": emit_fusesoc(config),
         out / "constraints" / f"{config.name}.xdc": emit_xdc(config),
     }
     for path, text in files.items():

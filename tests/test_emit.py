@@ -42,7 +42,9 @@ def test_committed_files_are_fresh(name, tmp_path):
 def test_no_stray_generated_files():
     names = {load_config(example_path(n)).name for n in SHIPPED}
     assert {p.name for p in (REPO / "rtl_out").iterdir()} == {WAIVER_NAME} | {
-        f"{n}{suffix}" for n in names for suffix in (".v", ".h", "_regs.md", ".rdl", "_driver.py")}
+        f"{n}{suffix}" for n in names for suffix in (
+            ".v", ".h", "_regs.md", ".rdl", "_driver.py", "_component.xml", "_package.tcl",
+            "_build.tcl", ".core")}
     assert {p.name for p in (REPO / "constraints").iterdir()} == {f"{n}.xdc" for n in names}
 
 
