@@ -121,8 +121,9 @@ def cmd_verify(args):
 
     total, mismatches, tests = _read_stats(stats_file)
     print(f"hwalloc verify {config.name}: {total.summary()}")
-    print(f"  tests: {', '.join(tests) or 'none'}; seed {args.seed} "
-          f"(reproduce: hwalloc verify {args.config or ''} --seed {args.seed} --ops {args.ops}); "
+    again = " ".join(["hwalloc verify"] + ([args.config] if args.config else []) +
+                     [f"--seed {args.seed}", f"--ops {args.ops}"])
+    print(f"  tests: {', '.join(tests) or 'none'}; seed {args.seed} (reproduce: {again}); "
           f"{time.monotonic() - started:.1f} s")
     if not failed and not mismatches and tests:
         print("PASS: every response matched the reference model at exactly "
