@@ -148,7 +148,8 @@ class RegisterFile(wiring.Component):
             n_new != 0,
             self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED),
             n_kept != n_new))
-        m.d.sync += self.irq.eq((irq_status & irq_enable).any())
+        # from registers only: no path from any input to the pin
+        m.d.comb += self.irq.eq((irq_status & irq_enable).any())
 
         # ---- per-pool counters -----------------------------------------------------
         counters = []

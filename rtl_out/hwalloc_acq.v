@@ -1747,8 +1747,8 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$48 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$501$0 , \port$501$48 , rsp_freed_valid, \port$510$0 , rsp_grant_src, rsp_grant_size
-, \port$531$0 , irq, req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$501$0 , \port$501$48 , rsp_freed_valid, \port$510$0 , rsp_grant_src
+, rsp_grant_size, \port$531$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -1757,8 +1757,8 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire [2:0] \$106 ;
+  wire [2:0] \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -1771,120 +1771,118 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  reg [31:0] \$119 ;
+  reg [31:0] \$118 ;
+  reg [4:0] \$119 ;
   wire \$12 ;
-  reg [4:0] \$120 ;
-  reg [5:0] \$121 ;
+  reg [5:0] \$120 ;
+  reg [31:0] \$121 ;
   reg [31:0] \$122 ;
-  reg [31:0] \$123 ;
-  reg [4:0] \$124 ;
+  reg [4:0] \$123 ;
+  reg \$124 ;
   reg \$125 ;
-  reg \$126 ;
-  reg \$127 ;
+  reg [31:0] \$126 ;
+  reg [31:0] \$127 ;
   reg [31:0] \$128 ;
   reg [31:0] \$129 ;
   wire \$13 ;
   reg [31:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [31:0] \$132 ;
-  reg \$133 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [9:0] \$133 ;
   reg \$134 ;
-  reg [9:0] \$135 ;
-  reg \$136 ;
-  reg [2:0] \$137 ;
-  reg [31:0] \$138 ;
-  reg [5:0] \$139 ;
+  reg [2:0] \$135 ;
+  reg [31:0] \$136 ;
+  reg [5:0] \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [5:0] \$14 ;
-  reg \$140 ;
+  reg [2:0] \$140 ;
   reg \$141 ;
-  reg [2:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  wire [5:0] \$147 ;
-  wire \$149 ;
+  reg \$142 ;
+  wire [5:0] \$145 ;
+  wire \$147 ;
   wire [5:0] \$15 ;
   wire \$16 ;
-  wire [2:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire [5:0] \$2 ;
-  wire \$20 ;
+  wire [32:0] \$20 ;
   wire \$21 ;
-  wire [32:0] \$22 ;
+  wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [33:0] \$24 ;
   wire \$25 ;
-  wire [33:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [32:0] \$29 ;
   wire [5:0] \$3 ;
   wire \$30 ;
-  wire [32:0] \$31 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [32:0] \$34 ;
   wire \$35 ;
-  wire [32:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [32:0] \$38 ;
   wire \$39 ;
   wire [6:0] \$4 ;
-  wire [32:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire [33:0] \$46 ;
-  wire [34:0] \$47 ;
-  wire \$48 ;
+  wire [33:0] \$44 ;
+  wire [34:0] \$45 ;
+  wire \$46 ;
+  wire [2:0] \$47 ;
+  wire [2:0] \$48 ;
   wire [2:0] \$49 ;
   wire \$5 ;
-  wire [2:0] \$50 ;
-  wire [2:0] \$51 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire [7:0] \$55 ;
+  wire [7:0] \$53 ;
+  wire [32:0] \$54 ;
+  wire [32:0] \$55 ;
   wire [32:0] \$56 ;
-  wire [32:0] \$57 ;
-  wire [32:0] \$58 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [6:0] \$63 ;
   wire \$64 ;
-  wire [6:0] \$65 ;
+  wire [5:0] \$65 ;
   wire \$66 ;
-  wire [5:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire [5:0] \$68 ;
+  wire [5:0] \$69 ;
   wire [7:0] \$7 ;
   wire [5:0] \$70 ;
-  wire [5:0] \$71 ;
-  wire [5:0] \$72 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire [5:0] \$77 ;
+  wire [5:0] \$78 ;
   wire [5:0] \$79 ;
   wire [32:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire [5:0] \$81 ;
+  wire \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [117:0] \$84 ;
   wire \$85 ;
-  wire [117:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  wire [2:0] \$89 ;
   wire [2:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
@@ -1899,23 +1897,23 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   reg [31:0] \$signal  = 32'd0;
   reg [4:0] \$signal$10  = 5'h00;
   reg \$signal$11  = 1'h0;
-  reg [2:0] \$signal$14  = 3'h0;
-  reg \$signal$49  = 1'h0;
-  wire [117:0] \$signal$51 ;
+  reg [2:0] \$signal$44  = 3'h0;
+  reg \$signal$48  = 1'h0;
+  wire [117:0] \$signal$50 ;
   reg [31:0] \$signal$75 ;
   reg \$signal$84 ;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$64 ;
-  wire [3:0] \$signature__addr$66 ;
-  wire [3:0] \$signature__addr$69 ;
+  wire [3:0] \$signature__addr$63 ;
+  wire [3:0] \$signature__addr$65 ;
+  wire [3:0] \$signature__addr$68 ;
   wire [117:0] \$signature__data ;
-  wire [117:0] \$signature__data$67 ;
+  wire [117:0] \$signature__data$66 ;
+  wire [117:0] \$signature__data$71 ;
   wire [117:0] \$signature__data$72 ;
-  wire [117:0] \$signature__data$73 ;
   wire \$signature__en ;
-  wire \$signature__en$65 ;
-  wire \$signature__en$68 ;
-  wire \$signature__en$70 ;
+  wire \$signature__en$64 ;
+  wire \$signature__en$67 ;
+  wire \$signature__en$69 ;
   reg alloc_waiting = 1'h0;
   output bus__r_ack;
   wire bus__r_ack;
@@ -1951,7 +1949,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire [117:0] head_entry;
   reg head_odd = 1'h0;
   output irq;
-  reg irq = 1'h0;
+  wire irq;
   reg [2:0] irq_enable = 3'h0;
   wire [2:0] irq_set;
   wire is_alloc;
@@ -2026,36 +2024,36 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       log_even[log_even_row] = 118'h0;
   always @(posedge clk) begin
     if (\$signature__en )
-      log_even[\$72 [4:1]] <= \$signature__data ;
+      log_even[\$70 [4:1]] <= \$signature__data ;
   end
   reg [117:0] _0_;
   always @(posedge clk) begin
     _0_ <= log_even[\$signal$10 [4:1]];
   end
-  assign \$signature__data$72  = _0_;
+  assign \$signature__data$71  = _0_;
   reg [117:0] log_odd [15:0];
   integer log_odd_row;
   initial
     for (log_odd_row = 0; log_odd_row < 16; log_odd_row = log_odd_row + 1)
       log_odd[log_odd_row] = 118'h0;
   always @(posedge clk) begin
-    if (\$signature__en$68 )
-      log_odd[\$81 [4:1]] <= \$signature__data$67 ;
+    if (\$signature__en$67 )
+      log_odd[\$79 [4:1]] <= \$signature__data$66 ;
   end
   reg [117:0] _1_;
   always @(posedge clk) begin
     _1_ <= log_odd[\$signal$10 [4:1]];
   end
-  assign \$signature__data$73  = _1_;
+  assign \$signature__data$72  = _1_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = tail + \$67 [1:0];
-  assign \$147  = \$2  % 6'h20;
-  assign \$4  = count + \$67 [1:0];
+  assign \$2  = tail + \$65 [1:0];
+  assign \$145  = \$2  % 6'h20;
+  assign \$4  = count + \$65 [1:0];
   assign \$5  = | count;
   assign \$6  = pop & \$5 ;
   assign \$7  = \$4  - \$6 ;
-  assign \$8  = \$signal  + \$67 [1:0];
-  assign \$9  = n_new - \$67 [1:0];
+  assign \$8  = \$signal  + \$65 [1:0];
+  assign \$9  = n_new - \$65 [1:0];
   assign \$10  = $signed({ 1'h0, err_dropped }) + $signed(\$9 );
   assign \$11  = | count;
   assign \$12  = pop & \$11 ;
@@ -2063,192 +2061,200 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 6'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = \$signal$14  & irq_enable;
-  assign \$18  = | \$17 ;
-  assign \$19  = rsp_grant_valid & \port$501$0 [0];
-  assign \$20  = ! \port$501$0 [5];
-  assign \$21  = \$19  & \$20 ;
-  assign \$22  = samples_in_use + \$21 ;
-  assign \$23  = rsp_freed_valid & \port$510$0 [0];
-  assign \$24  = ! \port$510$0 [15];
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$22  - \$25 ;
-  assign \$27  = samples_in_use > samples_high_water;
-  assign \$28  = rsp_grant_valid & \port$501$0 [0];
-  assign \$29  = ! \port$501$0 [5];
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = samples_allocs + \$30 ;
-  assign \$32  = \port$501$0 [4:1] == 1'h1;
-  assign \$33  = rsp_grant_valid & \$32 ;
-  assign \$34  = ! \port$501$0 [5];
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = samples_fails + \$35 ;
-  assign \$37  = rsp_freed_valid & \port$510$0 [0];
-  assign \$38  = ! \port$510$0 [15];
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = samples_frees + \$39 ;
+  assign \$17  = rsp_grant_valid & \port$501$0 [0];
+  assign \$18  = ! \port$501$0 [5];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = samples_in_use + \$19 ;
+  assign \$21  = rsp_freed_valid & \port$510$0 [0];
+  assign \$22  = ! \port$510$0 [15];
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = \$20  - \$23 ;
+  assign \$25  = samples_in_use > samples_high_water;
+  assign \$26  = rsp_grant_valid & \port$501$0 [0];
+  assign \$27  = ! \port$501$0 [5];
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = samples_allocs + \$28 ;
+  assign \$30  = \port$501$0 [4:1] == 1'h1;
+  assign \$31  = rsp_grant_valid & \$30 ;
+  assign \$32  = ! \port$501$0 [5];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = samples_fails + \$33 ;
+  assign \$35  = rsp_freed_valid & \port$510$0 [0];
+  assign \$36  = ! \port$510$0 [15];
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = samples_frees + \$37 ;
+  assign \$39  = bus__r_req & is_alloc;
+  assign \$40  = bus__r_addr == 9'h100;
   assign \$41  = bus__r_req & is_alloc;
-  assign \$42  = bus__r_addr == 9'h100;
-  assign \$43  = bus__r_req & is_alloc;
-  assign \$44  = rsp_grant_valid & rsp_grant_src;
-  assign \$45  = bus__w_req & bus__w_strb[0];
-  assign \$47  = 31'h40000000 + \$46 ;
-  assign \$48  = bus__w_data[18:0] >= 11'h400;
-  assign \$49  = ~ w1c;
-  assign \$50  = \$signal$14  & \$49 ;
-  assign \$51  = \$50  | { \$90 , \$89 , \$87  };
-  assign \$52  = rsp_freed_valid & \port$531$0 [0];
-  assign \$53  = | \port$510$0 [4:1];
-  assign \$54  = rsp_freed_valid & \$53 ;
-  assign \$55  = \port$510$0 [16] ? { 7'h00, \port$510$0 [15] } : 8'hff;
+  assign \$42  = rsp_grant_valid & rsp_grant_src;
+  assign \$43  = bus__w_req & bus__w_strb[0];
+  assign \$45  = 31'h40000000 + \$44 ;
+  assign \$46  = bus__w_data[18:0] >= 11'h400;
+  assign \$47  = ~ w1c;
+  assign \$48  = \$signal$44  & \$47 ;
+  assign \$49  = \$48  | { \$88 , \$87 , \$85  };
+  assign \$50  = rsp_freed_valid & \port$531$0 [0];
+  assign \$51  = | \port$510$0 [4:1];
+  assign \$52  = rsp_freed_valid & \$51 ;
+  assign \$53  = \port$510$0 [16] ? { 7'h00, \port$510$0 [15] } : 8'hff;
+  assign \$54  = cycle - 3'h7;
+  assign \$55  = cycle - 3'h7;
+  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$510$0 [14:5], \port$531$0 [32:1], 2'h0, \port$531$0 [38:33], \$53 , \port$531$0 [0], 1'h1, \port$510$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
   assign \$56  = cycle - 3'h7;
-  assign \$57  = cycle - 3'h7;
-  assign \$signal$51  = \$54  ? { \$56 [31:0], 22'h000000, \port$510$0 [14:5], \port$531$0 [32:1], 2'h0, \port$531$0 [38:33], \$55 , \port$531$0 [0], 1'h1, \port$510$0 [4:1] } : { \$57 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
-  assign \$58  = cycle - 3'h7;
-  assign \$59  = | \port$510$0 [4:1];
-  assign \$60  = rsp_freed_valid & \$59 ;
-  assign \$61  = ~ \port$501$0 [0];
-  assign \$62  = rsp_grant_valid & \$61 ;
-  assign \$63  = \port$501$0 [4:1] != 1'h1;
-  assign \$64  = \$62  & \$63 ;
-  assign n_new = \$60  + \$64 ;
-  assign \$65  = 6'h20 - count;
-  assign \$66  = n_new > \$65 [5:0];
-  assign \$67  = \$66  ? \$65 [5:0] : { 4'h0, n_new };
-  assign \$68  = ! tail[0];
-  assign \$69  = tail == 5'h1f;
-  assign \$70  = tail + 1'h1;
-  assign \$71  = \$69  ? 6'h00 : \$70 ;
-  assign \$72  = tail[0] ? \$71  : { 1'h0, tail };
-  assign \$73  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$58 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] } : \$signal$51 ;
-  assign \$74  = ! tail[0];
-  assign \$75  = \$67 [1:0] >= 1'h1;
-  assign \$76  = \$67 [1:0] == 2'h2;
-  assign \$signature__en  = tail[0] ? \$76  : \$75 ;
-  assign \$78  = tail == 5'h1f;
-  assign \$79  = tail + 1'h1;
-  assign \$80  = \$78  ? 6'h00 : \$79 ;
-  assign \$81  = \$77  ? { 1'h0, tail } : \$80 ;
-  assign \$signature__data$67  = \$82  ? \$signal$51  : { \$58 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
-  assign \$84  = \$67 [1:0] >= 1'h1;
-  assign \$85  = \$67 [1:0] == 2'h2;
-  assign \$signature__en$68  = \$83  ? \$84  : \$85 ;
-  assign \$86  = head_odd ? \$signature__data$73  : \$signature__data$72 ;
-  assign head_entry = \$signal$11  ? \$86  : 118'h000000000000000000000000000000;
-  assign \$87  = | n_new;
-  assign \$88  = \port$501$0 [4:1] == 1'h1;
-  assign \$89  = rsp_grant_valid & \$88 ;
-  assign \$90  = \$67 [1:0] != n_new;
-  assign \$91  = bus__r_addr == 9'h100;
-  assign \$92  = rsp_grant_valid & rsp_grant_src;
-  assign \$93  = ~ is_alloc;
-  assign \$94  = bus__r_req & \$93 ;
-  assign bus__r_ack = alloc_waiting ? \$92  : \$94 ;
+  assign \$57  = | \port$510$0 [4:1];
+  assign \$58  = rsp_freed_valid & \$57 ;
+  assign \$59  = ~ \port$501$0 [0];
+  assign \$60  = rsp_grant_valid & \$59 ;
+  assign \$61  = \port$501$0 [4:1] != 1'h1;
+  assign \$62  = \$60  & \$61 ;
+  assign n_new = \$58  + \$62 ;
+  assign \$63  = 6'h20 - count;
+  assign \$64  = n_new > \$63 [5:0];
+  assign \$65  = \$64  ? \$63 [5:0] : { 4'h0, n_new };
+  assign \$66  = ! tail[0];
+  assign \$67  = tail == 5'h1f;
+  assign \$68  = tail + 1'h1;
+  assign \$69  = \$67  ? 6'h00 : \$68 ;
+  assign \$70  = tail[0] ? \$69  : { 1'h0, tail };
+  assign \$71  = ! tail[0];
+  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] } : \$signal$50 ;
+  assign \$72  = ! tail[0];
+  assign \$73  = \$65 [1:0] >= 1'h1;
+  assign \$74  = \$65 [1:0] == 2'h2;
+  assign \$signature__en  = tail[0] ? \$74  : \$73 ;
+  assign \$76  = tail == 5'h1f;
+  assign \$77  = tail + 1'h1;
+  assign \$78  = \$76  ? 6'h00 : \$77 ;
+  assign \$79  = \$75  ? { 1'h0, tail } : \$78 ;
+  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
+  assign \$82  = \$65 [1:0] >= 1'h1;
+  assign \$83  = \$65 [1:0] == 2'h2;
+  assign \$signature__en$67  = \$81  ? \$82  : \$83 ;
+  assign \$84  = head_odd ? \$signature__data$72  : \$signature__data$71 ;
+  assign head_entry = \$signal$11  ? \$84  : 118'h000000000000000000000000000000;
+  assign \$85  = | n_new;
+  assign \$86  = \port$501$0 [4:1] == 1'h1;
+  assign \$87  = rsp_grant_valid & \$86 ;
+  assign \$88  = \$65 [1:0] != n_new;
+  assign \$89  = \$signal$44  & irq_enable;
+  assign irq = | \$89 ;
+  assign \$90  = bus__r_addr == 9'h100;
+  assign \$91  = rsp_grant_valid & rsp_grant_src;
+  assign \$92  = ~ is_alloc;
+  assign \$93  = bus__r_req & \$92 ;
+  assign bus__r_ack = alloc_waiting ? \$91  : \$93 ;
   assign bus__r_data = alloc_waiting ? { \port$501$0 [0], \port$501$0 [4:1], 2'h0, \port$501$48 [5:0], 9'h000, \port$501$0 [15:6] } : \$signal$75 ;
-  assign \$95  = ~ alloc_waiting;
-  assign \$96  = ~ r_found;
-  assign \$97  = ! bus__r_addr[1:0];
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$96  | \$98 ;
-  assign bus__r_err = \$95  & \$99 ;
-  assign \$100  = bus__w_strb == 4'hf;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = bus__w_strb == 4'hf;
-  assign \$103  = bus__w_req & \$102 ;
-  assign \$104  = \$103  & bus__w_data[0];
-  assign \$105  = bus__w_req & bus__w_strb[0];
-  assign \$106  = \$105  ? bus__w_data[2:0] : 3'h0;
-  assign \$107  = bus__w_strb == 4'hf;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = bus__w_strb == 4'hf;
-  assign \$110  = bus__w_req & \$109 ;
-  assign \$111  = bus__w_strb == 4'hf;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = bus__w_strb == 4'hf;
-  assign \$114  = bus__w_req & \$113 ;
-  assign \$115  = rsp_freed_valid & \port$531$0 [0];
-  assign \$116  = ~ start_free;
-  assign \$117  = bus__w_req & \$116 ;
-  assign bus__w_ack = \$signal$49  ? \$115  : \$117 ;
-  assign \$118  = ~ \port$510$0 [0];
-  assign bus__w_err = \$signal$49  ? \$118  : \$signal$84 ;
+  assign \$94  = ~ alloc_waiting;
+  assign \$95  = ~ r_found;
+  assign \$96  = ! bus__r_addr[1:0];
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$95  | \$97 ;
+  assign bus__r_err = \$94  & \$98 ;
+  assign \$99  = bus__w_strb == 4'hf;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = bus__w_strb == 4'hf;
+  assign \$102  = bus__w_req & \$101 ;
+  assign \$103  = \$102  & bus__w_data[0];
+  assign \$104  = bus__w_req & bus__w_strb[0];
+  assign \$105  = \$104  ? bus__w_data[2:0] : 3'h0;
+  assign \$106  = bus__w_strb == 4'hf;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = bus__w_strb == 4'hf;
+  assign \$109  = bus__w_req & \$108 ;
+  assign \$110  = bus__w_strb == 4'hf;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = bus__w_strb == 4'hf;
+  assign \$113  = bus__w_req & \$112 ;
+  assign \$114  = rsp_freed_valid & \port$531$0 [0];
+  assign \$115  = ~ start_free;
+  assign \$116  = bus__w_req & \$115 ;
+  assign bus__w_ack = \$signal$48  ? \$114  : \$116 ;
+  assign \$117  = ~ \port$510$0 [0];
+  assign bus__w_err = \$signal$48  ? \$117  : \$signal$84 ;
   always @(posedge clk)
-    cycle <= \$119 ;
+    cycle <= \$118 ;
   always @(posedge clk)
-    tail <= \$120 ;
+    tail <= \$119 ;
   always @(posedge clk)
-    count <= \$121 ;
+    count <= \$120 ;
   always @(posedge clk)
-    \$signal  <= \$122 ;
+    \$signal  <= \$121 ;
   always @(posedge clk)
-    err_dropped <= \$123 ;
+    err_dropped <= \$122 ;
   always @(posedge clk)
-    \$signal$10  <= \$124 ;
+    \$signal$10  <= \$123 ;
   always @(posedge clk)
-    \$signal$11  <= \$125 ;
+    \$signal$11  <= \$124 ;
   always @(posedge clk)
-    head_odd <= \$126 ;
+    head_odd <= \$125 ;
   always @(posedge clk)
-    irq <= \$127 ;
+    samples_in_use <= \$126 ;
   always @(posedge clk)
-    samples_in_use <= \$128 ;
+    samples_high_water <= \$127 ;
   always @(posedge clk)
-    samples_high_water <= \$129 ;
+    samples_allocs <= \$128 ;
   always @(posedge clk)
-    samples_allocs <= \$130 ;
+    samples_fails <= \$129 ;
   always @(posedge clk)
-    samples_fails <= \$131 ;
+    samples_frees <= \$130 ;
   always @(posedge clk)
-    samples_frees <= \$132 ;
+    alloc_waiting <= \$131 ;
   always @(posedge clk)
-    alloc_waiting <= \$133 ;
+    req_alloc_pool <= \$132 ;
   always @(posedge clk)
-    req_alloc_pool <= \$134 ;
+    req_alloc_size <= \$133 ;
   always @(posedge clk)
-    req_alloc_size <= \$135 ;
+    req_alloc <= \$134 ;
   always @(posedge clk)
-    req_alloc <= \$136 ;
+    irq_enable <= \$135 ;
   always @(posedge clk)
-    irq_enable <= \$137 ;
+    req_free_addr <= \$136 ;
   always @(posedge clk)
-    req_free_addr <= \$138 ;
+    req_free_tag <= \$137 ;
   always @(posedge clk)
-    req_free_tag <= \$139 ;
+    req_free_oor <= \$138 ;
   always @(posedge clk)
-    req_free_oor <= \$140 ;
+    req_free_pool <= \$139 ;
   always @(posedge clk)
-    req_free_pool <= \$141 ;
+    \$signal$44  <= \$140 ;
   always @(posedge clk)
-    \$signal$14  <= \$142 ;
+    req_free <= \$141 ;
   always @(posedge clk)
-    req_free <= \$143 ;
-  always @(posedge clk)
-    \$signal$49  <= \$144 ;
+    \$signal$48  <= \$142 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$1 [31:0];
+    \$118  = \$1 [31:0];
     if (rst) begin
-      \$119  = 32'd0;
+      \$118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$3 [4:0];
+    \$119  = \$3 [4:0];
     if (rst) begin
-      \$120  = 5'h00;
+      \$119  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$7 [5:0];
+    \$120  = \$7 [5:0];
     if (rst) begin
-      \$121  = 6'h00;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$8 [31:0];
+    \$121  = \$8 [31:0];
+    if (clear) begin
+      \$121  = 32'd0;
+    end
+    if (rst) begin
+      \$121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$122  = \$10 [31:0];
     if (clear) begin
       \$122  = 32'd0;
     end
@@ -2258,62 +2264,69 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$10 [31:0];
-    if (clear) begin
-      \$123  = 32'd0;
-    end
-    if (rst) begin
-      \$123  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = \$signal$10 ;
+    \$123  = \$signal$10 ;
     if (\$12 ) begin
-      \$124  = \$15 [4:0];
+      \$123  = \$15 [4:0];
     end
     if (rst) begin
-      \$124  = 5'h00;
+      \$123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$16 ;
+    \$124  = \$16 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$125  = \$signal$10 [0];
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = \$signal$10 [0];
+    \$126  = \$24 [31:0];
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = \$18 ;
+    \$127  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$127  = samples_in_use;
+    end else begin
+      if (\$25 ) begin
+        \$127  = samples_in_use;
+      end
+    end
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$128  = \$26 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$128  = 32'd0;
+    end else begin
+      \$128  = \$29 [31:0];
+    end
     if (rst) begin
       \$128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$129  = samples_high_water;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$129  = samples_in_use;
+      \$129  = 32'd0;
     end else begin
-      if (\$27 ) begin
-        \$129  = samples_in_use;
-      end
+      \$129  = \$34 [31:0];
     end
     if (rst) begin
       \$129  = 32'd0;
@@ -2325,7 +2338,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
     if (clear) begin
       \$130  = 32'd0;
     end else begin
-      \$130  = \$31 [31:0];
+      \$130  = \$38 [31:0];
     end
     if (rst) begin
       \$130  = 32'd0;
@@ -2333,75 +2346,51 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$131  = 32'd0;
-    end else begin
-      \$131  = \$36 [31:0];
+    \$131  = alloc_waiting;
+    if (\$39 ) begin
+      \$131  = 1'h1;
+    end
+    if (\$42 ) begin
+      \$131  = 1'h0;
     end
     if (rst) begin
-      \$131  = 32'd0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$132  = 32'd0;
-    end else begin
-      \$132  = \$40 [31:0];
-    end
-    if (rst) begin
-      \$132  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = alloc_waiting;
-    if (\$41 ) begin
-      \$133  = 1'h1;
-    end
-    if (\$44 ) begin
-      \$133  = 1'h0;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = req_alloc_pool;
-    if (\$41 ) begin
-      if (\$42 ) begin
-        \$134  = 1'h0;
+    \$132  = req_alloc_pool;
+    if (\$39 ) begin
+      if (\$40 ) begin
+        \$132  = 1'h0;
       end
     end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$133  = req_alloc_size;
+    if (\$39 ) begin
+      if (\$40 ) begin
+        \$133  = 10'h100;
+      end
+    end
+    if (rst) begin
+      \$133  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$134  = \$41 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = req_alloc_size;
-    if (\$41 ) begin
-      if (\$42 ) begin
-        \$135  = 10'h100;
-      end
-    end
-    if (rst) begin
-      \$135  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = \$43 ;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = irq_enable;
+    \$135  = irq_enable;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -2418,17 +2407,17 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h018:
           /* empty */;
       12'h01c:
-          if (\$45 ) begin
-            \$137  = bus__w_data[2:0];
+          if (\$43 ) begin
+            \$135  = bus__w_data[2:0];
           end
     endcase
     if (rst) begin
-      \$137  = 3'h0;
+      \$135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = req_free_addr;
+    \$136  = req_free_addr;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -2466,16 +2455,16 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$138  = \$47 [31:0];
+            \$136  = \$45 [31:0];
           end
     endcase
     if (rst) begin
-      \$138  = 32'd0;
+      \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = req_free_tag;
+    \$137  = req_free_tag;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -2513,16 +2502,16 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$139  = bus__w_data[24:19];
+            \$137  = bus__w_data[24:19];
           end
     endcase
     if (rst) begin
-      \$139  = 6'h00;
+      \$137  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = req_free_oor;
+    \$138  = req_free_oor;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -2560,16 +2549,16 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$140  = \$48 ;
+            \$138  = \$46 ;
           end
     endcase
     if (rst) begin
-      \$140  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = req_free_pool;
+    \$139  = req_free_pool;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -2607,38 +2596,38 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$141  = 1'h0;
+            \$139  = 1'h0;
           end
     endcase
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$140  = \$49 ;
+    if (rst) begin
+      \$140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$141  = start_free;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$51 ;
-    if (rst) begin
-      \$142  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$143  = start_free;
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$144  = \$signal$49 ;
+    \$142  = \$signal$48 ;
     if (start_free) begin
-      \$144  = 1'h1;
+      \$142  = 1'h1;
     end
-    if (\$52 ) begin
-      \$144  = 1'h0;
+    if (\$50 ) begin
+      \$142  = 1'h0;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
@@ -2720,7 +2709,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h014:
           \$signal$75  = { 30'h00000000, busy, ready };
       12'h018:
-          \$signal$75  = { 29'h00000000, \$signal$14  };
+          \$signal$75  = { 29'h00000000, \$signal$44  };
       12'h01c:
           \$signal$75  = { 29'h00000000, irq_enable };
       12'h020:
@@ -2778,7 +2767,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h00c:
           /* empty */;
       12'h010:
-          \$signal$84  = \$101 ;
+          \$signal$84  = \$100 ;
       12'h014:
           /* empty */;
       12'h018:
@@ -2798,13 +2787,13 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h034:
           /* empty */;
       12'h038:
-          \$signal$84  = \$108 ;
+          \$signal$84  = \$107 ;
       12'h03c:
           /* empty */;
       12'h100:
           /* empty */;
       12'h104:
-          \$signal$84  = \$112 ;
+          \$signal$84  = \$111 ;
     endcase
   end
   always @* begin
@@ -2820,7 +2809,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h00c:
           /* empty */;
       12'h010:
-          clear = \$104 ;
+          clear = \$103 ;
     endcase
   end
   always @* begin
@@ -2840,7 +2829,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h014:
           /* empty */;
       12'h018:
-          w1c = \$106 ;
+          w1c = \$105 ;
     endcase
   end
   always @* begin
@@ -2876,7 +2865,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h034:
           /* empty */;
       12'h038:
-          pop = \$110 ;
+          pop = \$109 ;
     endcase
   end
   always @* begin
@@ -2918,16 +2907,16 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h100:
           /* empty */;
       12'h104:
-          start_free = \$114 ;
+          start_free = \$113 ;
     endcase
   end
-  assign n_kept = \$67 [1:0];
+  assign n_kept = \$65 [1:0];
   assign rsp_grant_ok = \port$501$0 [0];
   assign rsp_grant_pool = \port$501$0 [5];
   assign rsp_freed_ok = \port$510$0 [0];
   assign rsp_freed_pool = \port$510$0 [15];
   assign rsp_grant_err = \port$501$0 [4:1];
-  assign irq_set = { \$90 , \$89 , \$87  };
+  assign irq_set = { \$88 , \$87 , \$85  };
   assign rsp_freed_src = \port$531$0 [0];
   assign rsp_freed_err = \port$510$0 [4:1];
   assign rsp_grant_user = \port$501$48 [15:6];
@@ -2935,22 +2924,22 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign rsp_freed_tag = \port$531$0 [38:33];
   assign rsp_freed_addr = \port$531$0 [32:1];
   assign rsp_freed_user = \port$510$0 [14:5];
-  assign second = { \$58 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
-  assign space = \$65 [5:0];
-  assign \$signature__addr  = \$72 [4:1];
-  assign \$signature__addr$64  = \$signal$10 [4:1];
-  assign \$signature__en$65  = 1'h1;
-  assign \$signature__addr$66  = \$81 [4:1];
-  assign \$signature__addr$69  = \$signal$10 [4:1];
-  assign \$signature__en$70  = 1'h1;
+  assign second = { \$56 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
+  assign space = \$63 [5:0];
+  assign \$signature__addr  = \$70 [4:1];
+  assign \$signature__addr$63  = \$signal$10 [4:1];
+  assign \$signature__en$64  = 1'h1;
+  assign \$signature__addr$65  = \$79 [4:1];
+  assign \$signature__addr$68  = \$signal$10 [4:1];
+  assign \$signature__en$69  = 1'h1;
   assign handle = { \port$501$0 [0], \port$501$0 [4:1], 2'h0, \port$501$48 [5:0], 9'h000, \port$501$0 [15:6] };
   assign rsp_grant_slot = \port$501$0 [15:6];
   assign rsp_grant_tag = \port$501$48 [5:0];
-  assign \$149  = 1'h1;
-  assign \$3  = \$147 ;
-  assign is_alloc = \$91 ;
-  assign \$46  = { 7'h00, bus__w_data[18:0], 8'h00 };
-  assign \$77  = tail[0];
-  assign \$82  = tail[0];
-  assign \$83  = tail[0];
+  assign \$147  = 1'h1;
+  assign \$3  = \$145 ;
+  assign is_alloc = \$90 ;
+  assign \$44  = { 7'h00, bus__w_data[18:0], 8'h00 };
+  assign \$75  = tail[0];
+  assign \$80  = tail[0];
+  assign \$81  = tail[0];
 endmodule

@@ -2425,57 +2425,57 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign { \$124 [36], \$124 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$794$0 , \port$794$55 , rsp_freed_valid, \port$806$0 , rsp_grant_src, rsp_grant_size
-, \port$830$0 , irq, req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$794$0 , \port$794$55 , rsp_freed_valid, \port$806$0 , rsp_grant_src
+, rsp_grant_size, \port$830$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
-  wire \$100 ;
+  wire [2:0] \$100 ;
   wire [2:0] \$101 ;
-  wire [2:0] \$102 ;
-  wire [2:0] \$103 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire [7:0] \$107 ;
+  wire [7:0] \$105 ;
+  wire [32:0] \$106 ;
+  wire [32:0] \$107 ;
   wire [32:0] \$108 ;
-  wire [32:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [5:0] \$115 ;
   wire \$116 ;
-  wire [5:0] \$117 ;
+  wire [4:0] \$117 ;
   wire \$118 ;
-  wire [4:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
+  wire [4:0] \$120 ;
+  wire [4:0] \$121 ;
   wire [4:0] \$122 ;
-  wire [4:0] \$123 ;
-  wire [4:0] \$124 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [4:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [4:0] \$130 ;
   wire [4:0] \$131 ;
-  wire [4:0] \$132 ;
-  wire [4:0] \$133 ;
+  wire \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
+  wire [117:0] \$136 ;
   wire \$137 ;
-  wire [117:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire [4:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
+  wire [2:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -2494,9 +2494,9 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
-  wire [2:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
@@ -2506,7 +2506,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [2:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -2518,16 +2518,16 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  reg [31:0] \$181 ;
-  reg [3:0] \$182 ;
-  reg [4:0] \$183 ;
+  reg [31:0] \$180 ;
+  reg [3:0] \$181 ;
+  reg [4:0] \$182 ;
+  reg [31:0] \$183 ;
   reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  reg [3:0] \$186 ;
+  reg [3:0] \$185 ;
+  reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [31:0] \$188 ;
+  reg [31:0] \$189 ;
   wire \$19 ;
   reg [31:0] \$190 ;
   reg [31:0] \$191 ;
@@ -2540,132 +2540,130 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   reg [31:0] \$198 ;
   reg [31:0] \$199 ;
   wire [4:0] \$2 ;
-  wire \$20 ;
+  wire [32:0] \$20 ;
   reg [31:0] \$200 ;
   reg [31:0] \$201 ;
   reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg \$205 ;
-  reg [1:0] \$206 ;
-  reg [13:0] \$207 ;
-  reg \$208 ;
-  reg [2:0] \$209 ;
+  reg \$203 ;
+  reg [1:0] \$204 ;
+  reg [13:0] \$205 ;
+  reg \$206 ;
+  reg [2:0] \$207 ;
+  reg [39:0] \$208 ;
+  reg [7:0] \$209 ;
   wire \$21 ;
-  reg [39:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg \$212 ;
-  reg [1:0] \$213 ;
-  reg [2:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  wire [4:0] \$219 ;
-  wire [32:0] \$22 ;
-  wire \$221 ;
+  reg \$210 ;
+  reg [1:0] \$211 ;
+  reg [2:0] \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  wire [4:0] \$217 ;
+  wire \$219 ;
+  wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [33:0] \$24 ;
   wire \$25 ;
-  wire [33:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [32:0] \$29 ;
   wire [4:0] \$3 ;
   wire \$30 ;
-  wire [32:0] \$31 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [32:0] \$34 ;
   wire \$35 ;
-  wire [32:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
+  wire [32:0] \$38 ;
   wire \$39 ;
   wire [5:0] \$4 ;
-  wire [32:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
-  wire \$42 ;
+  wire [32:0] \$42 ;
   wire \$43 ;
-  wire [32:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
-  wire \$46 ;
+  wire [33:0] \$46 ;
   wire \$47 ;
-  wire [33:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [32:0] \$51 ;
   wire \$52 ;
-  wire [32:0] \$53 ;
+  wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [32:0] \$56 ;
   wire \$57 ;
-  wire [32:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [32:0] \$60 ;
   wire \$61 ;
-  wire [32:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [32:0] \$64 ;
   wire \$65 ;
-  wire [32:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [33:0] \$68 ;
   wire \$69 ;
   wire [6:0] \$7 ;
-  wire [33:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [32:0] \$73 ;
   wire \$74 ;
-  wire [32:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [32:0] \$78 ;
   wire \$79 ;
   wire [32:0] \$8 ;
-  wire [32:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [32:0] \$82 ;
   wire \$83 ;
-  wire [32:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [2:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [25:0] \$92 ;
-  wire [37:0] \$93 ;
-  wire \$94 ;
-  wire [33:0] \$95 ;
-  wire [37:0] \$96 ;
-  wire \$97 ;
-  wire [33:0] \$98 ;
-  wire [37:0] \$99 ;
+  wire [25:0] \$90 ;
+  wire [37:0] \$91 ;
+  wire \$92 ;
+  wire [33:0] \$93 ;
+  wire [37:0] \$94 ;
+  wire \$95 ;
+  wire [33:0] \$96 ;
+  wire [37:0] \$97 ;
+  wire \$98 ;
+  wire [2:0] \$99 ;
   reg [31:0] \$signal  = 32'd0;
   reg [3:0] \$signal$10  = 4'h0;
   reg \$signal$11  = 1'h0;
-  reg [2:0] \$signal$14  = 3'h0;
-  reg \$signal$59  = 1'h0;
-  wire [117:0] \$signal$61 ;
+  reg [2:0] \$signal$54  = 3'h0;
+  reg \$signal$58  = 1'h0;
+  wire [117:0] \$signal$60 ;
   reg [31:0] \$signal$85 ;
   reg \$signal$94 ;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$74 ;
-  wire [2:0] \$signature__addr$76 ;
-  wire [2:0] \$signature__addr$79 ;
+  wire [2:0] \$signature__addr$73 ;
+  wire [2:0] \$signature__addr$75 ;
+  wire [2:0] \$signature__addr$78 ;
   wire [117:0] \$signature__data ;
-  wire [117:0] \$signature__data$77 ;
+  wire [117:0] \$signature__data$76 ;
+  wire [117:0] \$signature__data$81 ;
   wire [117:0] \$signature__data$82 ;
-  wire [117:0] \$signature__data$83 ;
   wire \$signature__en ;
-  wire \$signature__en$75 ;
-  wire \$signature__en$78 ;
-  wire \$signature__en$80 ;
+  wire \$signature__en$74 ;
+  wire \$signature__en$77 ;
+  wire \$signature__en$79 ;
   reg alloc_waiting = 1'h0;
   output bus__r_ack;
   wire bus__r_ack;
@@ -2701,7 +2699,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire [117:0] head_entry;
   reg head_odd = 1'h0;
   output irq;
-  reg irq = 1'h0;
+  wire irq;
   reg [2:0] irq_enable = 3'h0;
   wire [2:0] irq_set;
   wire is_alloc;
@@ -2786,36 +2784,36 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       log_even[log_even_row] = 118'h0;
   always @(posedge clk) begin
     if (\$signature__en )
-      log_even[\$124 [3:1]] <= \$signature__data ;
+      log_even[\$122 [3:1]] <= \$signature__data ;
   end
   reg [117:0] _0_;
   always @(posedge clk) begin
     _0_ <= log_even[\$signal$10 [3:1]];
   end
-  assign \$signature__data$82  = _0_;
+  assign \$signature__data$81  = _0_;
   reg [117:0] log_odd [7:0];
   integer log_odd_row;
   initial
     for (log_odd_row = 0; log_odd_row < 8; log_odd_row = log_odd_row + 1)
       log_odd[log_odd_row] = 118'h0;
   always @(posedge clk) begin
-    if (\$signature__en$78 )
-      log_odd[\$133 [3:1]] <= \$signature__data$77 ;
+    if (\$signature__en$77 )
+      log_odd[\$131 [3:1]] <= \$signature__data$76 ;
   end
   reg [117:0] _1_;
   always @(posedge clk) begin
     _1_ <= log_odd[\$signal$10 [3:1]];
   end
-  assign \$signature__data$83  = _1_;
+  assign \$signature__data$82  = _1_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = tail + \$119 [1:0];
-  assign \$219  = \$2  % 5'h10;
-  assign \$4  = count + \$119 [1:0];
+  assign \$2  = tail + \$117 [1:0];
+  assign \$217  = \$2  % 5'h10;
+  assign \$4  = count + \$117 [1:0];
   assign \$5  = | count;
   assign \$6  = pop & \$5 ;
   assign \$7  = \$4  - \$6 ;
-  assign \$8  = \$signal  + \$119 [1:0];
-  assign \$9  = n_new - \$119 [1:0];
+  assign \$8  = \$signal  + \$117 [1:0];
+  assign \$9  = n_new - \$117 [1:0];
   assign \$10  = $signed({ 1'h0, err_dropped }) + $signed(\$9 );
   assign \$11  = | count;
   assign \$12  = pop & \$11 ;
@@ -2823,273 +2821,281 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 5'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = \$signal$14  & irq_enable;
-  assign \$18  = | \$17 ;
-  assign \$19  = rsp_grant_valid & \port$794$0 [0];
-  assign \$20  = ! \port$794$0 [6:5];
-  assign \$21  = \$19  & \$20 ;
-  assign \$22  = small_in_use + \$21 ;
-  assign \$23  = rsp_freed_valid & \port$806$0 [0];
-  assign \$24  = ! \port$806$0 [22:21];
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$22  - \$25 ;
-  assign \$27  = small_in_use > small_high_water;
-  assign \$28  = rsp_grant_valid & \port$794$0 [0];
-  assign \$29  = ! \port$794$0 [6:5];
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = small_allocs + \$30 ;
-  assign \$32  = \port$794$0 [4:1] == 1'h1;
-  assign \$33  = rsp_grant_valid & \$32 ;
-  assign \$34  = ! \port$794$0 [6:5];
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = small_fails + \$35 ;
-  assign \$37  = rsp_freed_valid & \port$806$0 [0];
-  assign \$38  = ! \port$806$0 [22:21];
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = small_frees + \$39 ;
-  assign \$41  = rsp_grant_valid & \port$794$0 [0];
-  assign \$42  = \port$794$0 [6:5] == 1'h1;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = medium_in_use + \$43 ;
-  assign \$45  = rsp_freed_valid & \port$806$0 [0];
-  assign \$46  = \port$806$0 [22:21] == 1'h1;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = \$44  - \$47 ;
-  assign \$49  = medium_in_use > medium_high_water;
-  assign \$50  = rsp_grant_valid & \port$794$0 [0];
-  assign \$51  = \port$794$0 [6:5] == 1'h1;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = medium_allocs + \$52 ;
-  assign \$54  = \port$794$0 [4:1] == 1'h1;
-  assign \$55  = rsp_grant_valid & \$54 ;
-  assign \$56  = \port$794$0 [6:5] == 1'h1;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = medium_fails + \$57 ;
-  assign \$59  = rsp_freed_valid & \port$806$0 [0];
-  assign \$60  = \port$806$0 [22:21] == 1'h1;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = medium_frees + \$61 ;
-  assign \$63  = rsp_grant_valid & \port$794$0 [0];
-  assign \$64  = \port$794$0 [6:5] == 2'h2;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = large_in_use + \$65 ;
-  assign \$67  = rsp_freed_valid & \port$806$0 [0];
-  assign \$68  = \port$806$0 [22:21] == 2'h2;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$66  - \$69 ;
-  assign \$71  = large_in_use > large_high_water;
-  assign \$72  = rsp_grant_valid & \port$794$0 [0];
-  assign \$73  = \port$794$0 [6:5] == 2'h2;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = large_allocs + \$74 ;
-  assign \$76  = \port$794$0 [4:1] == 1'h1;
-  assign \$77  = rsp_grant_valid & \$76 ;
-  assign \$78  = \port$794$0 [6:5] == 2'h2;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = large_fails + \$79 ;
-  assign \$81  = rsp_freed_valid & \port$806$0 [0];
-  assign \$82  = \port$806$0 [22:21] == 2'h2;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = large_frees + \$83 ;
-  assign \$85  = bus__r_req & is_alloc;
-  assign \$86  = bus__r_addr == 9'h100;
-  assign \$87  = bus__r_addr == 9'h140;
-  assign \$88  = bus__r_addr == 9'h180;
-  assign \$89  = bus__r_req & is_alloc;
-  assign \$90  = rsp_grant_valid & rsp_grant_src;
-  assign \$91  = bus__w_req & bus__w_strb[0];
-  assign \$93  = 37'h1000000000 + \$92 ;
-  assign \$94  = bus__w_data[18:0] >= 9'h100;
-  assign \$96  = 37'h1000010000 + \$95 ;
-  assign \$97  = bus__w_data[18:0] >= 8'h80;
-  assign \$99  = 37'h1000100000 + \$98 ;
-  assign \$100  = bus__w_data[18:0] >= 6'h30;
-  assign \$101  = ~ w1c;
-  assign \$102  = \$signal$14  & \$101 ;
-  assign \$103  = \$102  | { \$142 , \$141 , \$139  };
-  assign \$104  = rsp_freed_valid & \port$830$0 [0];
-  assign \$105  = | \port$806$0 [4:1];
-  assign \$106  = rsp_freed_valid & \$105 ;
-  assign \$107  = \port$806$0 [23] ? { 6'h00, \port$806$0 [22:21] } : 8'hff;
+  assign \$17  = rsp_grant_valid & \port$794$0 [0];
+  assign \$18  = ! \port$794$0 [6:5];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = small_in_use + \$19 ;
+  assign \$21  = rsp_freed_valid & \port$806$0 [0];
+  assign \$22  = ! \port$806$0 [22:21];
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = \$20  - \$23 ;
+  assign \$25  = small_in_use > small_high_water;
+  assign \$26  = rsp_grant_valid & \port$794$0 [0];
+  assign \$27  = ! \port$794$0 [6:5];
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = small_allocs + \$28 ;
+  assign \$30  = \port$794$0 [4:1] == 1'h1;
+  assign \$31  = rsp_grant_valid & \$30 ;
+  assign \$32  = ! \port$794$0 [6:5];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = small_fails + \$33 ;
+  assign \$35  = rsp_freed_valid & \port$806$0 [0];
+  assign \$36  = ! \port$806$0 [22:21];
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = small_frees + \$37 ;
+  assign \$39  = rsp_grant_valid & \port$794$0 [0];
+  assign \$40  = \port$794$0 [6:5] == 1'h1;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = medium_in_use + \$41 ;
+  assign \$43  = rsp_freed_valid & \port$806$0 [0];
+  assign \$44  = \port$806$0 [22:21] == 1'h1;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = \$42  - \$45 ;
+  assign \$47  = medium_in_use > medium_high_water;
+  assign \$48  = rsp_grant_valid & \port$794$0 [0];
+  assign \$49  = \port$794$0 [6:5] == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = medium_allocs + \$50 ;
+  assign \$52  = \port$794$0 [4:1] == 1'h1;
+  assign \$53  = rsp_grant_valid & \$52 ;
+  assign \$54  = \port$794$0 [6:5] == 1'h1;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = medium_fails + \$55 ;
+  assign \$57  = rsp_freed_valid & \port$806$0 [0];
+  assign \$58  = \port$806$0 [22:21] == 1'h1;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = medium_frees + \$59 ;
+  assign \$61  = rsp_grant_valid & \port$794$0 [0];
+  assign \$62  = \port$794$0 [6:5] == 2'h2;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = large_in_use + \$63 ;
+  assign \$65  = rsp_freed_valid & \port$806$0 [0];
+  assign \$66  = \port$806$0 [22:21] == 2'h2;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = \$64  - \$67 ;
+  assign \$69  = large_in_use > large_high_water;
+  assign \$70  = rsp_grant_valid & \port$794$0 [0];
+  assign \$71  = \port$794$0 [6:5] == 2'h2;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = large_allocs + \$72 ;
+  assign \$74  = \port$794$0 [4:1] == 1'h1;
+  assign \$75  = rsp_grant_valid & \$74 ;
+  assign \$76  = \port$794$0 [6:5] == 2'h2;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = large_fails + \$77 ;
+  assign \$79  = rsp_freed_valid & \port$806$0 [0];
+  assign \$80  = \port$806$0 [22:21] == 2'h2;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = large_frees + \$81 ;
+  assign \$83  = bus__r_req & is_alloc;
+  assign \$84  = bus__r_addr == 9'h100;
+  assign \$85  = bus__r_addr == 9'h140;
+  assign \$86  = bus__r_addr == 9'h180;
+  assign \$87  = bus__r_req & is_alloc;
+  assign \$88  = rsp_grant_valid & rsp_grant_src;
+  assign \$89  = bus__w_req & bus__w_strb[0];
+  assign \$91  = 37'h1000000000 + \$90 ;
+  assign \$92  = bus__w_data[18:0] >= 9'h100;
+  assign \$94  = 37'h1000010000 + \$93 ;
+  assign \$95  = bus__w_data[18:0] >= 8'h80;
+  assign \$97  = 37'h1000100000 + \$96 ;
+  assign \$98  = bus__w_data[18:0] >= 6'h30;
+  assign \$99  = ~ w1c;
+  assign \$100  = \$signal$54  & \$99 ;
+  assign \$101  = \$100  | { \$140 , \$139 , \$137  };
+  assign \$102  = rsp_freed_valid & \port$830$0 [0];
+  assign \$103  = | \port$806$0 [4:1];
+  assign \$104  = rsp_freed_valid & \$103 ;
+  assign \$105  = \port$806$0 [23] ? { 6'h00, \port$806$0 [22:21] } : 8'hff;
+  assign \$106  = cycle - 4'h8;
+  assign \$107  = cycle - 4'h8;
+  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$806$0 [20:5], \port$830$0 [32:1], \port$830$0 [40:33], \$105 , \port$830$0 [0], 1'h1, \port$806$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
   assign \$108  = cycle - 4'h8;
-  assign \$109  = cycle - 4'h8;
-  assign \$signal$61  = \$106  ? { \$108 [31:0], 16'h0000, \port$806$0 [20:5], \port$830$0 [32:1], \port$830$0 [40:33], \$107 , \port$830$0 [0], 1'h1, \port$806$0 [4:1] } : { \$109 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
-  assign \$110  = cycle - 4'h8;
-  assign \$111  = | \port$806$0 [4:1];
-  assign \$112  = rsp_freed_valid & \$111 ;
-  assign \$113  = ~ \port$794$0 [0];
-  assign \$114  = rsp_grant_valid & \$113 ;
-  assign \$115  = \port$794$0 [4:1] != 1'h1;
-  assign \$116  = \$114  & \$115 ;
-  assign n_new = \$112  + \$116 ;
-  assign \$117  = 5'h10 - count;
-  assign \$118  = n_new > \$117 [4:0];
-  assign \$119  = \$118  ? \$117 [4:0] : { 3'h0, n_new };
-  assign \$120  = ! tail[0];
-  assign \$121  = tail == 4'hf;
-  assign \$122  = tail + 1'h1;
-  assign \$123  = \$121  ? 5'h00 : \$122 ;
-  assign \$124  = tail[0] ? \$123  : { 1'h0, tail };
-  assign \$125  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$110 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] } : \$signal$61 ;
-  assign \$126  = ! tail[0];
-  assign \$127  = \$119 [1:0] >= 1'h1;
-  assign \$128  = \$119 [1:0] == 2'h2;
-  assign \$signature__en  = tail[0] ? \$128  : \$127 ;
-  assign \$130  = tail == 4'hf;
-  assign \$131  = tail + 1'h1;
-  assign \$132  = \$130  ? 5'h00 : \$131 ;
-  assign \$133  = \$129  ? { 1'h0, tail } : \$132 ;
-  assign \$signature__data$77  = \$134  ? \$signal$61  : { \$110 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
-  assign \$136  = \$119 [1:0] >= 1'h1;
-  assign \$137  = \$119 [1:0] == 2'h2;
-  assign \$signature__en$78  = \$135  ? \$136  : \$137 ;
-  assign \$138  = head_odd ? \$signature__data$83  : \$signature__data$82 ;
-  assign head_entry = \$signal$11  ? \$138  : 118'h000000000000000000000000000000;
-  assign \$139  = | n_new;
-  assign \$140  = \port$794$0 [4:1] == 1'h1;
-  assign \$141  = rsp_grant_valid & \$140 ;
-  assign \$142  = \$119 [1:0] != n_new;
-  assign \$143  = bus__r_addr == 9'h100;
-  assign \$144  = bus__r_addr == 9'h140;
-  assign \$145  = bus__r_addr == 9'h180;
-  assign is_alloc = | { \$145 , \$144 , \$143  };
-  assign \$146  = rsp_grant_valid & rsp_grant_src;
-  assign \$147  = ~ is_alloc;
-  assign \$148  = bus__r_req & \$147 ;
-  assign bus__r_ack = alloc_waiting ? \$146  : \$148 ;
+  assign \$109  = | \port$806$0 [4:1];
+  assign \$110  = rsp_freed_valid & \$109 ;
+  assign \$111  = ~ \port$794$0 [0];
+  assign \$112  = rsp_grant_valid & \$111 ;
+  assign \$113  = \port$794$0 [4:1] != 1'h1;
+  assign \$114  = \$112  & \$113 ;
+  assign n_new = \$110  + \$114 ;
+  assign \$115  = 5'h10 - count;
+  assign \$116  = n_new > \$115 [4:0];
+  assign \$117  = \$116  ? \$115 [4:0] : { 3'h0, n_new };
+  assign \$118  = ! tail[0];
+  assign \$119  = tail == 4'hf;
+  assign \$120  = tail + 1'h1;
+  assign \$121  = \$119  ? 5'h00 : \$120 ;
+  assign \$122  = tail[0] ? \$121  : { 1'h0, tail };
+  assign \$123  = ! tail[0];
+  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] } : \$signal$60 ;
+  assign \$124  = ! tail[0];
+  assign \$125  = \$117 [1:0] >= 1'h1;
+  assign \$126  = \$117 [1:0] == 2'h2;
+  assign \$signature__en  = tail[0] ? \$126  : \$125 ;
+  assign \$128  = tail == 4'hf;
+  assign \$129  = tail + 1'h1;
+  assign \$130  = \$128  ? 5'h00 : \$129 ;
+  assign \$131  = \$127  ? { 1'h0, tail } : \$130 ;
+  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
+  assign \$134  = \$117 [1:0] >= 1'h1;
+  assign \$135  = \$117 [1:0] == 2'h2;
+  assign \$signature__en$77  = \$133  ? \$134  : \$135 ;
+  assign \$136  = head_odd ? \$signature__data$82  : \$signature__data$81 ;
+  assign head_entry = \$signal$11  ? \$136  : 118'h000000000000000000000000000000;
+  assign \$137  = | n_new;
+  assign \$138  = \port$794$0 [4:1] == 1'h1;
+  assign \$139  = rsp_grant_valid & \$138 ;
+  assign \$140  = \$117 [1:0] != n_new;
+  assign \$141  = \$signal$54  & irq_enable;
+  assign irq = | \$141 ;
+  assign \$142  = bus__r_addr == 9'h100;
+  assign \$143  = bus__r_addr == 9'h140;
+  assign \$144  = bus__r_addr == 9'h180;
+  assign is_alloc = | { \$144 , \$143 , \$142  };
+  assign \$145  = rsp_grant_valid & rsp_grant_src;
+  assign \$146  = ~ is_alloc;
+  assign \$147  = bus__r_req & \$146 ;
+  assign bus__r_ack = alloc_waiting ? \$145  : \$147 ;
   assign bus__r_data = alloc_waiting ? { \port$794$0 [0], \port$794$0 [4:1], \port$794$55 [7:0], 11'h000, \port$794$0 [14:7] } : \$signal$85 ;
-  assign \$149  = ~ alloc_waiting;
-  assign \$150  = ~ r_found;
-  assign \$151  = ! bus__r_addr[1:0];
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$150  | \$152 ;
-  assign bus__r_err = \$149  & \$153 ;
-  assign \$154  = bus__w_strb == 4'hf;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = bus__w_strb == 4'hf;
-  assign \$157  = bus__w_req & \$156 ;
-  assign \$158  = \$157  & bus__w_data[0];
-  assign \$159  = bus__w_req & bus__w_strb[0];
-  assign \$160  = \$159  ? bus__w_data[2:0] : 3'h0;
-  assign \$161  = bus__w_strb == 4'hf;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = bus__w_strb == 4'hf;
-  assign \$164  = bus__w_req & \$163 ;
-  assign \$165  = bus__w_strb == 4'hf;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = bus__w_strb == 4'hf;
-  assign \$168  = bus__w_req & \$167 ;
-  assign \$169  = bus__w_strb == 4'hf;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = bus__w_strb == 4'hf;
-  assign \$172  = bus__w_req & \$171 ;
-  assign \$173  = bus__w_strb == 4'hf;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = bus__w_strb == 4'hf;
-  assign \$176  = bus__w_req & \$175 ;
-  assign \$177  = rsp_freed_valid & \port$830$0 [0];
-  assign \$178  = ~ start_free;
-  assign \$179  = bus__w_req & \$178 ;
-  assign bus__w_ack = \$signal$59  ? \$177  : \$179 ;
-  assign \$180  = ~ \port$806$0 [0];
-  assign bus__w_err = \$signal$59  ? \$180  : \$signal$94 ;
+  assign \$148  = ~ alloc_waiting;
+  assign \$149  = ~ r_found;
+  assign \$150  = ! bus__r_addr[1:0];
+  assign \$151  = ~ \$150 ;
+  assign \$152  = \$149  | \$151 ;
+  assign bus__r_err = \$148  & \$152 ;
+  assign \$153  = bus__w_strb == 4'hf;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = bus__w_strb == 4'hf;
+  assign \$156  = bus__w_req & \$155 ;
+  assign \$157  = \$156  & bus__w_data[0];
+  assign \$158  = bus__w_req & bus__w_strb[0];
+  assign \$159  = \$158  ? bus__w_data[2:0] : 3'h0;
+  assign \$160  = bus__w_strb == 4'hf;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = bus__w_strb == 4'hf;
+  assign \$163  = bus__w_req & \$162 ;
+  assign \$164  = bus__w_strb == 4'hf;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = bus__w_strb == 4'hf;
+  assign \$167  = bus__w_req & \$166 ;
+  assign \$168  = bus__w_strb == 4'hf;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = bus__w_strb == 4'hf;
+  assign \$171  = bus__w_req & \$170 ;
+  assign \$172  = bus__w_strb == 4'hf;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = bus__w_strb == 4'hf;
+  assign \$175  = bus__w_req & \$174 ;
+  assign \$176  = rsp_freed_valid & \port$830$0 [0];
+  assign \$177  = ~ start_free;
+  assign \$178  = bus__w_req & \$177 ;
+  assign bus__w_ack = \$signal$58  ? \$176  : \$178 ;
+  assign \$179  = ~ \port$806$0 [0];
+  assign bus__w_err = \$signal$58  ? \$179  : \$signal$94 ;
   always @(posedge clk)
-    cycle <= \$181 ;
+    cycle <= \$180 ;
   always @(posedge clk)
-    tail <= \$182 ;
+    tail <= \$181 ;
   always @(posedge clk)
-    count <= \$183 ;
+    count <= \$182 ;
   always @(posedge clk)
-    \$signal  <= \$184 ;
+    \$signal  <= \$183 ;
   always @(posedge clk)
-    err_dropped <= \$185 ;
+    err_dropped <= \$184 ;
   always @(posedge clk)
-    \$signal$10  <= \$186 ;
+    \$signal$10  <= \$185 ;
   always @(posedge clk)
-    \$signal$11  <= \$187 ;
+    \$signal$11  <= \$186 ;
   always @(posedge clk)
-    head_odd <= \$188 ;
+    head_odd <= \$187 ;
   always @(posedge clk)
-    irq <= \$189 ;
+    small_in_use <= \$188 ;
   always @(posedge clk)
-    small_in_use <= \$190 ;
+    small_high_water <= \$189 ;
   always @(posedge clk)
-    small_high_water <= \$191 ;
+    small_allocs <= \$190 ;
   always @(posedge clk)
-    small_allocs <= \$192 ;
+    small_fails <= \$191 ;
   always @(posedge clk)
-    small_fails <= \$193 ;
+    small_frees <= \$192 ;
   always @(posedge clk)
-    small_frees <= \$194 ;
+    medium_in_use <= \$193 ;
   always @(posedge clk)
-    medium_in_use <= \$195 ;
+    medium_high_water <= \$194 ;
   always @(posedge clk)
-    medium_high_water <= \$196 ;
+    medium_allocs <= \$195 ;
   always @(posedge clk)
-    medium_allocs <= \$197 ;
+    medium_fails <= \$196 ;
   always @(posedge clk)
-    medium_fails <= \$198 ;
+    medium_frees <= \$197 ;
   always @(posedge clk)
-    medium_frees <= \$199 ;
+    large_in_use <= \$198 ;
   always @(posedge clk)
-    large_in_use <= \$200 ;
+    large_high_water <= \$199 ;
   always @(posedge clk)
-    large_high_water <= \$201 ;
+    large_allocs <= \$200 ;
   always @(posedge clk)
-    large_allocs <= \$202 ;
+    large_fails <= \$201 ;
   always @(posedge clk)
-    large_fails <= \$203 ;
+    large_frees <= \$202 ;
   always @(posedge clk)
-    large_frees <= \$204 ;
+    alloc_waiting <= \$203 ;
   always @(posedge clk)
-    alloc_waiting <= \$205 ;
+    req_alloc_pool <= \$204 ;
   always @(posedge clk)
-    req_alloc_pool <= \$206 ;
+    req_alloc_size <= \$205 ;
   always @(posedge clk)
-    req_alloc_size <= \$207 ;
+    req_alloc <= \$206 ;
   always @(posedge clk)
-    req_alloc <= \$208 ;
+    irq_enable <= \$207 ;
   always @(posedge clk)
-    irq_enable <= \$209 ;
+    req_free_addr <= \$208 ;
   always @(posedge clk)
-    req_free_addr <= \$210 ;
+    req_free_tag <= \$209 ;
   always @(posedge clk)
-    req_free_tag <= \$211 ;
+    req_free_oor <= \$210 ;
   always @(posedge clk)
-    req_free_oor <= \$212 ;
+    req_free_pool <= \$211 ;
   always @(posedge clk)
-    req_free_pool <= \$213 ;
+    \$signal$54  <= \$212 ;
   always @(posedge clk)
-    \$signal$14  <= \$214 ;
+    req_free <= \$213 ;
   always @(posedge clk)
-    req_free <= \$215 ;
-  always @(posedge clk)
-    \$signal$59  <= \$216 ;
+    \$signal$58  <= \$214 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$1 [31:0];
+    \$180  = \$1 [31:0];
     if (rst) begin
-      \$181  = 32'd0;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$3 [3:0];
+    \$181  = \$3 [3:0];
     if (rst) begin
-      \$182  = 4'h0;
+      \$181  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$7 [4:0];
+    \$182  = \$7 [4:0];
     if (rst) begin
-      \$183  = 5'h00;
+      \$182  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$8 [31:0];
+    \$183  = \$8 [31:0];
+    if (clear) begin
+      \$183  = 32'd0;
+    end
+    if (rst) begin
+      \$183  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$184  = \$10 [31:0];
     if (clear) begin
       \$184  = 32'd0;
     end
@@ -3099,62 +3105,69 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$10 [31:0];
-    if (clear) begin
-      \$185  = 32'd0;
-    end
-    if (rst) begin
-      \$185  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$signal$10 ;
+    \$185  = \$signal$10 ;
     if (\$12 ) begin
-      \$186  = \$15 [3:0];
+      \$185  = \$15 [3:0];
     end
     if (rst) begin
-      \$186  = 4'h0;
+      \$185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$16 ;
+    \$186  = \$16 ;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$187  = \$signal$10 [0];
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$signal$10 [0];
+    \$188  = \$24 [31:0];
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = \$18 ;
+    \$189  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$189  = small_in_use;
+    end else begin
+      if (\$25 ) begin
+        \$189  = small_in_use;
+      end
+    end
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$190  = \$26 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$190  = 32'd0;
+    end else begin
+      \$190  = \$29 [31:0];
+    end
     if (rst) begin
       \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$191  = small_high_water;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$191  = small_in_use;
+      \$191  = 32'd0;
     end else begin
-      if (\$27 ) begin
-        \$191  = small_in_use;
-      end
+      \$191  = \$34 [31:0];
     end
     if (rst) begin
       \$191  = 32'd0;
@@ -3166,7 +3179,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
     if (clear) begin
       \$192  = 32'd0;
     end else begin
-      \$192  = \$31 [31:0];
+      \$192  = \$38 [31:0];
     end
     if (rst) begin
       \$192  = 32'd0;
@@ -3174,23 +3187,21 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$193  = 32'd0;
-    end else begin
-      \$193  = \$36 [31:0];
-    end
+    \$193  = \$46 [31:0];
     if (rst) begin
       \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$194  = medium_high_water;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$194  = 32'd0;
+      \$194  = medium_in_use;
     end else begin
-      \$194  = \$40 [31:0];
+      if (\$47 ) begin
+        \$194  = medium_in_use;
+      end
     end
     if (rst) begin
       \$194  = 32'd0;
@@ -3198,21 +3209,23 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$195  = \$48 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$195  = 32'd0;
+    end else begin
+      \$195  = \$51 [31:0];
+    end
     if (rst) begin
       \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$196  = medium_high_water;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$196  = medium_in_use;
+      \$196  = 32'd0;
     end else begin
-      if (\$49 ) begin
-        \$196  = medium_in_use;
-      end
+      \$196  = \$56 [31:0];
     end
     if (rst) begin
       \$196  = 32'd0;
@@ -3224,7 +3237,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
     if (clear) begin
       \$197  = 32'd0;
     end else begin
-      \$197  = \$53 [31:0];
+      \$197  = \$60 [31:0];
     end
     if (rst) begin
       \$197  = 32'd0;
@@ -3232,23 +3245,21 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$198  = 32'd0;
-    end else begin
-      \$198  = \$58 [31:0];
-    end
+    \$198  = \$68 [31:0];
     if (rst) begin
       \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$199  = large_high_water;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$199  = 32'd0;
+      \$199  = large_in_use;
     end else begin
-      \$199  = \$62 [31:0];
+      if (\$69 ) begin
+        \$199  = large_in_use;
+      end
     end
     if (rst) begin
       \$199  = 32'd0;
@@ -3256,21 +3267,23 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$200  = \$70 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear) begin
+      \$200  = 32'd0;
+    end else begin
+      \$200  = \$73 [31:0];
+    end
     if (rst) begin
       \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$201  = large_high_water;
     (* full_case = 32'd1 *)
     if (clear) begin
-      \$201  = large_in_use;
+      \$201  = 32'd0;
     end else begin
-      if (\$71 ) begin
-        \$201  = large_in_use;
-      end
+      \$201  = \$78 [31:0];
     end
     if (rst) begin
       \$201  = 32'd0;
@@ -3282,7 +3295,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
     if (clear) begin
       \$202  = 32'd0;
     end else begin
-      \$202  = \$75 [31:0];
+      \$202  = \$82 [31:0];
     end
     if (rst) begin
       \$202  = 32'd0;
@@ -3290,87 +3303,63 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$203  = 32'd0;
-    end else begin
-      \$203  = \$80 [31:0];
+    \$203  = alloc_waiting;
+    if (\$83 ) begin
+      \$203  = 1'h1;
+    end
+    if (\$88 ) begin
+      \$203  = 1'h0;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$204  = 32'd0;
-    end else begin
-      \$204  = \$84 [31:0];
-    end
-    if (rst) begin
-      \$204  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = alloc_waiting;
-    if (\$85 ) begin
-      \$205  = 1'h1;
-    end
-    if (\$90 ) begin
-      \$205  = 1'h0;
-    end
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = req_alloc_pool;
-    if (\$85 ) begin
+    \$204  = req_alloc_pool;
+    if (\$83 ) begin
+      if (\$84 ) begin
+        \$204  = 2'h0;
+      end
+      if (\$85 ) begin
+        \$204  = 2'h1;
+      end
       if (\$86 ) begin
-        \$206  = 2'h0;
-      end
-      if (\$87 ) begin
-        \$206  = 2'h1;
-      end
-      if (\$88 ) begin
-        \$206  = 2'h2;
+        \$204  = 2'h2;
       end
     end
     if (rst) begin
-      \$206  = 2'h0;
+      \$204  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = req_alloc_size;
-    if (\$85 ) begin
+    \$205  = req_alloc_size;
+    if (\$83 ) begin
+      if (\$84 ) begin
+        \$205  = 14'h0040;
+      end
+      if (\$85 ) begin
+        \$205  = 14'h0200;
+      end
       if (\$86 ) begin
-        \$207  = 14'h0040;
-      end
-      if (\$87 ) begin
-        \$207  = 14'h0200;
-      end
-      if (\$88 ) begin
-        \$207  = 14'h1000;
+        \$205  = 14'h1000;
       end
     end
     if (rst) begin
-      \$207  = 14'h0000;
+      \$205  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = \$89 ;
+    \$206  = \$87 ;
     if (rst) begin
-      \$208  = 1'h0;
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = irq_enable;
+    \$207  = irq_enable;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -3387,116 +3376,17 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h018:
           /* empty */;
       12'h01c:
-          if (\$91 ) begin
-            \$209  = bus__w_data[2:0];
+          if (\$89 ) begin
+            \$207  = bus__w_data[2:0];
           end
     endcase
     if (rst) begin
-      \$209  = 3'h0;
+      \$207  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = req_free_addr;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$210  = { 2'h0, \$93  };
-          end
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          if (start_free) begin
-            \$210  = { 2'h0, \$96  };
-          end
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          if (start_free) begin
-            \$210  = { 2'h0, \$99  };
-          end
-    endcase
-    if (rst) begin
-      \$210  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = req_free_tag;
+    \$208  = req_free_addr;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -3534,7 +3424,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$211  = bus__w_data[26:19];
+            \$208  = { 2'h0, \$91  };
           end
       12'h108:
           /* empty */;
@@ -3560,7 +3450,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h144:
           if (start_free) begin
-            \$211  = bus__w_data[26:19];
+            \$208  = { 2'h0, \$94  };
           end
       12'h148:
           /* empty */;
@@ -3586,16 +3476,16 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h184:
           if (start_free) begin
-            \$211  = bus__w_data[26:19];
+            \$208  = { 2'h0, \$97  };
           end
     endcase
     if (rst) begin
-      \$211  = 8'h00;
+      \$208  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = req_free_oor;
+    \$209  = req_free_tag;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -3633,7 +3523,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$212  = \$94 ;
+            \$209  = bus__w_data[26:19];
           end
       12'h108:
           /* empty */;
@@ -3659,7 +3549,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h144:
           if (start_free) begin
-            \$212  = \$97 ;
+            \$209  = bus__w_data[26:19];
           end
       12'h148:
           /* empty */;
@@ -3685,16 +3575,16 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h184:
           if (start_free) begin
-            \$212  = \$100 ;
+            \$209  = bus__w_data[26:19];
           end
     endcase
     if (rst) begin
-      \$212  = 1'h0;
+      \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = req_free_pool;
+    \$210  = req_free_oor;
     casez (bus__w_addr)
       12'h000:
           /* empty */;
@@ -3732,7 +3622,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h104:
           if (start_free) begin
-            \$213  = 2'h0;
+            \$210  = \$92 ;
           end
       12'h108:
           /* empty */;
@@ -3758,7 +3648,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h144:
           if (start_free) begin
-            \$213  = 2'h1;
+            \$210  = \$95 ;
           end
       12'h148:
           /* empty */;
@@ -3784,38 +3674,137 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
           /* empty */;
       12'h184:
           if (start_free) begin
-            \$213  = 2'h2;
+            \$210  = \$98 ;
           end
     endcase
     if (rst) begin
-      \$213  = 2'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$103 ;
+    \$211  = req_free_pool;
+    casez (bus__w_addr)
+      12'h000:
+          /* empty */;
+      12'h004:
+          /* empty */;
+      12'h008:
+          /* empty */;
+      12'h00c:
+          /* empty */;
+      12'h010:
+          /* empty */;
+      12'h014:
+          /* empty */;
+      12'h018:
+          /* empty */;
+      12'h01c:
+          /* empty */;
+      12'h020:
+          /* empty */;
+      12'h024:
+          /* empty */;
+      12'h028:
+          /* empty */;
+      12'h02c:
+          /* empty */;
+      12'h030:
+          /* empty */;
+      12'h034:
+          /* empty */;
+      12'h038:
+          /* empty */;
+      12'h03c:
+          /* empty */;
+      12'h100:
+          /* empty */;
+      12'h104:
+          if (start_free) begin
+            \$211  = 2'h0;
+          end
+      12'h108:
+          /* empty */;
+      12'h10c:
+          /* empty */;
+      12'h110:
+          /* empty */;
+      12'h114:
+          /* empty */;
+      12'h118:
+          /* empty */;
+      12'h11c:
+          /* empty */;
+      12'h120:
+          /* empty */;
+      12'h124:
+          /* empty */;
+      12'h128:
+          /* empty */;
+      12'h12c:
+          /* empty */;
+      12'h140:
+          /* empty */;
+      12'h144:
+          if (start_free) begin
+            \$211  = 2'h1;
+          end
+      12'h148:
+          /* empty */;
+      12'h14c:
+          /* empty */;
+      12'h150:
+          /* empty */;
+      12'h154:
+          /* empty */;
+      12'h158:
+          /* empty */;
+      12'h15c:
+          /* empty */;
+      12'h160:
+          /* empty */;
+      12'h164:
+          /* empty */;
+      12'h168:
+          /* empty */;
+      12'h16c:
+          /* empty */;
+      12'h180:
+          /* empty */;
+      12'h184:
+          if (start_free) begin
+            \$211  = 2'h2;
+          end
+    endcase
     if (rst) begin
-      \$214  = 3'h0;
+      \$211  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = start_free;
+    \$212  = \$101 ;
     if (rst) begin
-      \$215  = 1'h0;
+      \$212  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = \$signal$59 ;
+    \$213  = start_free;
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$214  = \$signal$58 ;
     if (start_free) begin
-      \$216  = 1'h1;
+      \$214  = 1'h1;
     end
-    if (\$104 ) begin
-      \$216  = 1'h0;
+    if (\$102 ) begin
+      \$214  = 1'h0;
     end
     if (rst) begin
-      \$216  = 1'h0;
+      \$214  = 1'h0;
     end
   end
   always @* begin
@@ -3945,7 +3934,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h014:
           \$signal$85  = { 30'h00000000, busy, ready };
       12'h018:
-          \$signal$85  = { 29'h00000000, \$signal$14  };
+          \$signal$85  = { 29'h00000000, \$signal$54  };
       12'h01c:
           \$signal$85  = { 29'h00000000, irq_enable };
       12'h020:
@@ -4051,7 +4040,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h00c:
           /* empty */;
       12'h010:
-          \$signal$94  = \$155 ;
+          \$signal$94  = \$154 ;
       12'h014:
           /* empty */;
       12'h018:
@@ -4071,13 +4060,13 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h034:
           /* empty */;
       12'h038:
-          \$signal$94  = \$162 ;
+          \$signal$94  = \$161 ;
       12'h03c:
           /* empty */;
       12'h100:
           /* empty */;
       12'h104:
-          \$signal$94  = \$166 ;
+          \$signal$94  = \$165 ;
       12'h108:
           /* empty */;
       12'h10c:
@@ -4101,7 +4090,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h140:
           /* empty */;
       12'h144:
-          \$signal$94  = \$170 ;
+          \$signal$94  = \$169 ;
       12'h148:
           /* empty */;
       12'h14c:
@@ -4125,7 +4114,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h180:
           /* empty */;
       12'h184:
-          \$signal$94  = \$174 ;
+          \$signal$94  = \$173 ;
     endcase
   end
   always @* begin
@@ -4141,7 +4130,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h00c:
           /* empty */;
       12'h010:
-          clear = \$158 ;
+          clear = \$157 ;
     endcase
   end
   always @* begin
@@ -4161,7 +4150,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h014:
           /* empty */;
       12'h018:
-          w1c = \$160 ;
+          w1c = \$159 ;
     endcase
   end
   always @* begin
@@ -4197,7 +4186,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h034:
           /* empty */;
       12'h038:
-          pop = \$164 ;
+          pop = \$163 ;
     endcase
   end
   always @* begin
@@ -4239,7 +4228,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h100:
           /* empty */;
       12'h104:
-          start_free = \$168 ;
+          start_free = \$167 ;
       12'h108:
           /* empty */;
       12'h10c:
@@ -4263,7 +4252,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h140:
           /* empty */;
       12'h144:
-          start_free = \$172 ;
+          start_free = \$171 ;
       12'h148:
           /* empty */;
       12'h14c:
@@ -4287,16 +4276,16 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h180:
           /* empty */;
       12'h184:
-          start_free = \$176 ;
+          start_free = \$175 ;
     endcase
   end
-  assign n_kept = \$119 [1:0];
+  assign n_kept = \$117 [1:0];
   assign rsp_grant_ok = \port$794$0 [0];
   assign rsp_grant_pool = \port$794$0 [6:5];
   assign rsp_freed_ok = \port$806$0 [0];
   assign rsp_freed_pool = \port$806$0 [22:21];
   assign rsp_grant_err = \port$794$0 [4:1];
-  assign irq_set = { \$142 , \$141 , \$139  };
+  assign irq_set = { \$140 , \$139 , \$137  };
   assign rsp_freed_src = \port$830$0 [0];
   assign rsp_freed_err = \port$806$0 [4:1];
   assign rsp_grant_user = \port$794$55 [23:8];
@@ -4304,23 +4293,23 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign rsp_freed_tag = \port$830$0 [40:33];
   assign rsp_freed_addr = \port$830$0 [32:1];
   assign rsp_freed_user = \port$806$0 [20:5];
-  assign second = { \$110 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
-  assign space = \$117 [4:0];
-  assign \$signature__addr  = \$124 [3:1];
-  assign \$signature__addr$74  = \$signal$10 [3:1];
-  assign \$signature__en$75  = 1'h1;
-  assign \$signature__addr$76  = \$133 [3:1];
-  assign \$signature__addr$79  = \$signal$10 [3:1];
-  assign \$signature__en$80  = 1'h1;
+  assign second = { \$108 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
+  assign space = \$115 [4:0];
+  assign \$signature__addr  = \$122 [3:1];
+  assign \$signature__addr$73  = \$signal$10 [3:1];
+  assign \$signature__en$74  = 1'h1;
+  assign \$signature__addr$75  = \$131 [3:1];
+  assign \$signature__addr$78  = \$signal$10 [3:1];
+  assign \$signature__en$79  = 1'h1;
   assign handle = { \port$794$0 [0], \port$794$0 [4:1], \port$794$55 [7:0], 11'h000, \port$794$0 [14:7] };
   assign rsp_grant_slot = \port$794$0 [14:7];
   assign rsp_grant_tag = \port$794$55 [7:0];
-  assign \$221  = 1'h1;
-  assign \$3  = \$219 ;
-  assign \$92  = { 1'h0, bus__w_data[18:0], 6'h00 };
-  assign \$95  = { 6'h00, bus__w_data[18:0], 9'h000 };
-  assign \$98  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign \$129  = tail[0];
-  assign \$134  = tail[0];
-  assign \$135  = tail[0];
+  assign \$219  = 1'h1;
+  assign \$3  = \$217 ;
+  assign \$90  = { 1'h0, bus__w_data[18:0], 6'h00 };
+  assign \$93  = { 6'h00, bus__w_data[18:0], 9'h000 };
+  assign \$96  = { 3'h0, bus__w_data[18:0], 12'h000 };
+  assign \$127  = tail[0];
+  assign \$132  = tail[0];
+  assign \$133  = tail[0];
 endmodule
