@@ -97,10 +97,9 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
               log_file=None, extra_env=None):
     """Run the native bench's cocotb tests on a built core.
 
-    Returns the path of the results XML. Raises ``SystemExit`` if a test failed
-    (cocotb's runner does).
+    Returns the path of the results XML. Raises ``SystemExit`` if a test failed.
     """
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import get_results, get_runner
 
     setup_verilator()
     env = {"HWALLOC_CONFIG": str(Path(config_path).resolve()), "HWALLOC_SEED": str(seed)}
@@ -112,7 +111,12 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
         env["HWALLOC_PROGRESS"] = str(Path(progress_file).resolve())
     env.update(extra_env or {})
     runner = get_runner("verilator")
-    return runner.test(test_module=BENCH_MODULES, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
+    results = runner.test(test_module=BENCH_MODULES, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
                        build_dir=build_dir, test_dir=build_dir, testcase=testcase,
                        seed=seed, extra_env=env, waves=waves, log_file=log_file,
                        results_xml=str(Path(results_xml).resolve()) if results_xml else None)
+    # cocotb's runner raises on failed tests only under pytest: check here too
+    tests, failed = get_results(results)
+    if failed or not tests:
+        raise SystemExit(f"{failed} of {tests} bench tests failed")
+    return results

@@ -289,7 +289,7 @@ class TB:
         assert self.get("irq") == int(bool(status & enable)), \
             f"irq pin {self.get('irq')} with IRQ_STATUS {status:#x}, IRQ_ENABLE {enable:#x}"
 
-    def record(self, test):
+    def record(self, test, failure=None):
         stats = self.bench.stats
         self.dut._log.info("%s: %s; %d AXI transactions; ready low %d cycles for %d register "
                            "requests", test, stats.summary(), self.axi_ops,
@@ -298,8 +298,10 @@ class TB:
         if path:
             import json
             with open(path, "a") as f:
-                f.write(json.dumps({"config": CONFIG.name, "test": test, "seed": SEED,
-                                    **stats.to_dict()}) + "\n")
+                line = {"config": CONFIG.name, "test": test, "seed": SEED, **stats.to_dict()}
+                if failure is not None:
+                    line["mismatch"] = f"{type(failure).__name__}: {failure}"
+                f.write(json.dumps(line) + "\n")
 
 
 # ---- random register traffic ------------------------------------------------------------
@@ -360,8 +362,8 @@ async def _guarded(tb, name, body):
     try:
         await body()
         tb.check()
-    except BaseException:
-        tb.record(name)
+    except Exception as error:
+        tb.record(name, error)
         raise
     tb.record(name)
 

@@ -88,7 +88,8 @@ class TB:
         if path:
             line = {"config": CONFIG.name, "test": test, "seed": SEED, **stats.to_dict()}
             if mismatch is not None:
-                line["mismatch"] = str(mismatch)
+                line["mismatch"] = (str(mismatch) if isinstance(mismatch, Mismatch)
+                                    else f"{type(mismatch).__name__}: {mismatch}")
             with open(path, "a") as f:
                 f.write(json.dumps(line) + "\n")
 
@@ -97,7 +98,7 @@ async def _guarded(tb, name, body):
     tb.test_name = name
     try:
         await body()
-    except (Mismatch, AssertionError) as mismatch:
+    except Exception as mismatch:
         tb.dut._log.error("MISMATCH %s", mismatch)
         tb.record(name, mismatch)
         raise

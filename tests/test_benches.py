@@ -146,6 +146,23 @@ def test_verify_reports_the_first_mismatch_and_keeps_a_waveform(tmp_path, monkey
     assert waves.exists() and waves.stat().st_size > 1000
 
 
+def test_verify_fails_on_any_failed_bench_assertion(tmp_path, monkeypatch, capsys):
+    """Not only model mismatches: a plain failed check in a bench (here the ID
+    register of a core built wrong) must make verify fail too."""
+    import hwalloc.regfile
+    real = hwalloc.regfile.constant_value
+
+    def wrong_id(config, register, version):
+        return 0x12345678 if register.name == "ID" else real(config, register, version)
+    monkeypatch.setattr(hwalloc.regfile, "constant_value", wrong_id)
+    config_path = write_yaml(tmp_path / "mine.yaml", CORNERS["no_tags_min_latency"])
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["verify", str(config_path), "--ops", "500", "--cache", str(CACHE)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL in register_map" in out and "AssertionError: ID" in out
+
+
 def test_verify_refuses_a_bad_config(tmp_path, capsys):
     bad = write_yaml(tmp_path / "bad.yaml", {"name": "x", "pools": []})
     assert cli.main(["verify", str(bad)]) == 2
