@@ -8,7 +8,9 @@ send, what to expect, how to check) is shared, so both simulators run the very
 same bench.
 """
 
-from .scoreboard import Freed, Grant, Mismatch, Scoreboard, Stimulus
+from hwalloc.model import Freed, Grant
+
+from .scoreboard import Mismatch, Scoreboard, Stimulus
 
 __all__ = ["NativeBench", "Channels"]
 

@@ -7,11 +7,10 @@ matched to the oldest outstanding request of its port, and its latency is
 measured as the distance between the two edges, never assumed.
 """
 
-import random
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from hwalloc.model import Err, Freed, Grant, Model, Monitor
+from hwalloc.model import Err, Freed, Model, Monitor
 
 __all__ = ["Mismatch", "Stats", "Scoreboard", "Stimulus", "PHASES"]
 
@@ -245,15 +244,3 @@ class Stimulus:
         if free is not None and freed is not None and freed.ok:
             pool, slot, _ = self.model.locate(free[0])
             self.recently_freed.append((pool, slot, free[1]))
-
-
-def response_grant(ok, err, pool, slot, addr, tag, user):
-    return Grant(ok=ok, err=err, pool=pool, slot=slot, addr=addr, tag=tag, user=user)
-
-
-def response_freed(ok, err, user):
-    return Freed(ok=ok, err=err, user=user)
-
-
-def make_rng(seed):
-    return random.Random(seed)
