@@ -88,8 +88,12 @@ def _is_level(cell_type):
     return cell_type.startswith(_LEVEL_PREFIXES) or cell_type in _LUTRAM
 
 
-def logic_depth(netlist, top):
+def logic_depth(netlist, top, *, count_carry=True):
     """Worst number of LUT/MUXF/CARRY levels between sequential endpoints.
+
+    With ``count_carry=False`` a carry cell passes its inputs through without
+    adding a level (a carry chain is far faster than a LUT and its routing), so
+    the figure counts LUT and MUXF levels only.
 
     Returns ``(depth, path)``: ``path`` names the cells from the launching
     endpoint to the capturing one.
@@ -131,7 +135,8 @@ def logic_depth(netlist, top):
             d = level(source[0], stack + (cell_name,))
             if d > best:
                 best, best_from = d, source[0]
-        depth[cell_name] = best + 1
+        own = 0 if not count_carry and cells[cell_name]["type"].startswith("CARRY") else 1
+        depth[cell_name] = best + own
         via[cell_name] = best_from
         return depth[cell_name]
 

@@ -33,8 +33,24 @@ def test_depth_counts_levels_between_registers():
         }}}}
     depth, path = logic_depth(netlist, "top")
     assert depth == 3
+    assert logic_depth(netlist, "top", count_carry=False)[0] == 3
     assert path["from"] == "q0" and path["to"] == "q1"
     assert [c.split("(")[0] for c in path["cells"]] == ["LUT2", "LUT3", "MUXF7"]
+
+
+def test_carry_chains_count_unless_asked_not_to():
+    # q0 -> LUT -> CARRY4 -> CARRY4 -> d1
+    netlist = {"modules": {"top": {
+        "netnames": {"q0": {"bits": [2]}, "q1": {"bits": [6]}},
+        "cells": {
+            "ff0": cell("FDRE", {"D": [6], "C": [1]}, {"Q": [2]}),
+            "lut": cell("LUT2", {"I0": [2], "I1": [2]}, {"O": [3]}),
+            "c0": cell("CARRY4", {"S": [3], "CI": [2]}, {"CO": [4]}),
+            "c1": cell("CARRY4", {"S": [3], "CI": [4]}, {"CO": [5]}),
+            "ff1": cell("FDRE", {"D": [5], "C": [1]}, {"Q": [6]}),
+        }}}}
+    assert logic_depth(netlist, "top")[0] == 3
+    assert logic_depth(netlist, "top", count_carry=False)[0] == 1
 
 
 def test_synth_reports_resources_and_depth(tmp_path, capsys):
@@ -48,6 +64,7 @@ def test_synth_reports_resources_and_depth(tmp_path, capsys):
     report = json.loads((tmp_path / "reports" / "tiny_xcup.json").read_text())
     assert report["resources"]["LUT"] > 50 and report["resources"]["FF"] > 100
     assert report["logic_depth"] >= 2 and report["worst_path"]["cells"]
+    assert 1 <= report["lut_depth"] <= report["logic_depth"]
     assert report["worst_path"]["from"] and report["worst_path"]["to"]
 
 
