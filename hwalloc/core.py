@@ -5,21 +5,23 @@ a bus address map: it takes at most one alloc and one free per cycle (from
 whichever source won arbitration in front of it) and answers each exactly
 ``latency`` cycles later. :class:`HwallocTop` gives it the SPEC §2 ports.
 
-Per-slot state lives in simple dual-port memories (one write port, one
-registered, non-transparent read port), so a 65536-slot pool maps to block RAM:
+Per-slot state lives in memories with one write port and registered,
+non-transparent read ports with an enable, so a 65536-slot pool maps to block
+RAM:
 
 ``queue``   FIFO of released slots: ``{slot, tag, snap}``; written by the free
             commit, read by the alloc commit.
 ``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
             (two cycles after its commit), read by the free check.
 ``parity``  per slot, one bit toggled by every successful free; read by the
-            free check. ``parity_copy`` is the same bit, read by the alloc for
-            never-used slots.
+            free check and, through a second read port, by the alloc for
+            never-used slots (synthesis gives each read port its own copy).
 
 A slot is held iff ``parity[slot] == grant[slot].snap``: every grant snapshots
-the slot's parity and every free toggles it. Neither memory is ever cleared:
-reset only zeroes the per-pool ``fresh`` counter, and slots at or above it are
-known to be free with tag 0 whatever the memories hold (O(1) reset). The next
+the slot's parity and every free toggles it. No memory is ever cleared, and
+none needs a power-up value: reset only zeroes the per-pool ``fresh`` counter,
+and slots at or above it are known to be free with tag 0 whatever the memories
+hold (O(1) reset). The next
 never-used slot is handed out before any released one, which is exactly the
 FIFO order of SPEC §4.
 
@@ -164,16 +166,14 @@ class AllocatorCore(_Timing, wiring.Component):
             queue = Memory(shape=entry, depth=n, init=[])
             grant = Memory(shape=latest, depth=n, init=[])
             parity = Memory(shape=1, depth=n, init=[])
-            parity_copy = Memory(shape=1, depth=n, init=[])
             m.submodules[f"{pool.name}_queue"] = queue
             m.submodules[f"{pool.name}_grant"] = grant
             m.submodules[f"{pool.name}_parity"] = parity
-            m.submodules[f"{pool.name}_parity_copy"] = parity_copy
             state.append({
                 "queue_w": queue.write_port(), "queue_r": queue.read_port(),
                 "grant_w": grant.write_port(), "grant_r": grant.read_port(),
                 "parity_w": parity.write_port(), "parity_r": parity.read_port(),
-                "copy_w": parity_copy.write_port(), "copy_r": parity_copy.read_port(),
+                "copy_r": parity.read_port(),
                 # never-used slots are fresh..n-1; released ones wait in the queue
                 "fresh": Signal(range(n + 1), name=f"{pool.name}_fresh"),
                 "head": Signal(range(n), name=f"{pool.name}_head"),
@@ -375,8 +375,6 @@ class AllocatorCore(_Timing, wiring.Component):
                 st["push"].eq(release & (f2_pool == pool.index)),
                 st["parity_w"].addr.eq(f2_slot), st["parity_w"].data.eq(~cur_snap),
                 st["parity_w"].en.eq(st["push"]),
-                st["copy_w"].addr.eq(f2_slot), st["copy_w"].data.eq(~cur_snap),
-                st["copy_w"].en.eq(st["push"]),
                 st["queue_w"].addr.eq(st["tail"]),
                 st["queue_w"].data.slot.eq(f2_slot),
                 st["queue_w"].data.snap.eq(~cur_snap),

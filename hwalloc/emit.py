@@ -55,23 +55,16 @@ def _header(config):
             "// Generated file: do not edit. Regenerate with `hwalloc generate`.\n")
 
 
-_MEMORY_INIT = re.compile(r"  initial begin\n((?:    [A-Za-z_]\w*\[\d+\] = \d+'h[0-9a-f]+;\n)+)  end\n")
-_INIT_ROW = re.compile(r"    ([A-Za-z_]\w*)\[(\d+)\] = (\d+)'h([0-9a-f]+);")
+_MEMORY_INIT = re.compile(r"  initial begin\n(?:    [A-Za-z_]\w*\[\d+\] = \d+'h[0-9a-f]+;\n)+  end\n")
 
 
-def _compact_memory_init(match):
-    """Yosys writes a memory's power-up contents one row per line: 65536 lines
-    for a large pool. Every hwalloc memory powers up as zeros, so say that in
-    a loop (Verilog-2005, understood by Vivado, Yosys and Verilator)."""
-    rows = [_INIT_ROW.fullmatch(line).groups() for line in match.group(1).splitlines()]
-    name, width = rows[0][0], rows[0][2]
-    if any(r[0] != name or int(r[1]) != i or int(r[3], 16) for i, r in enumerate(rows)):
-        return match.group(0)
-    index = f"{name}_row"
-    return (f"  integer {index};\n"
-            f"  initial\n"
-            f"    for ({index} = 0; {index} < {len(rows)}; {index} = {index} + 1)\n"
-            f"      {name}[{index}] = {width}'h0;\n")
+def _drop_memory_init(text):
+    """Amaranth gives every memory all-zero power-up contents, which Yosys writes
+    one row per line (65536 lines for a large pool) and then spends minutes
+    mapping. No hwalloc memory needs a power-up value (the core's reset is a
+    counter, and it reads no row it has not written since), so the rows go:
+    the benches randomize the memories at start to prove it."""
+    return _MEMORY_INIT.sub("", text)
 
 
 def emit_verilog(config):
@@ -91,7 +84,7 @@ def emit_verilog(config):
             del os.environ["AMARANTH_USE_YOSYS"]
         else:
             os.environ["AMARANTH_USE_YOSYS"] = previous
-    return _header(config) + _MEMORY_INIT.sub(_compact_memory_init, text)
+    return _header(config) + _drop_memory_init(text)
 
 
 def emit_xdc(config):

@@ -106,18 +106,23 @@ def logic_depth(netlist, top, *, count_carry=True):
             for bit in net["bits"]:
                 names.setdefault(bit, name)
     drivers = {}            # bit -> (cell, kind) where kind "comb" or "seq"
-    loads = defaultdict(list)
+    loads = defaultdict(list)   # the inputs a cell's outputs depend on combinationally
+    inputs = defaultdict(set)   # every input of a cell
     for cell_name, cell in cells.items():
         kind = "comb" if _is_level(cell["type"]) else "seq"
         directions = cell.get("port_directions", {})
+        lutram = cell["type"] in _LUTRAM
         for port, bits in cell["connections"].items():
             for bit in bits:
                 if not isinstance(bit, int):
                     continue
                 if directions.get(port) == "output":
-                    # a LUT-RAM's write side is sequential, its read data combinational
                     drivers[bit] = (cell_name, kind)
-                else:
+                    continue
+                inputs[cell_name].add(bit)
+                if not lutram or port.startswith(("A", "DPRA")):
+                    # a LUT-RAM reads combinationally from its address; its data,
+                    # write enable and clock are the inputs of a sequential write
                     loads[cell_name].append(bit)
     # depth[cell] = levels on the worst path ending at this cell's outputs
     depth, via = {}, {}
@@ -171,7 +176,8 @@ def logic_depth(netlist, top, *, count_carry=True):
         start = (next((names[b] for b in outputs(launch[0][0]) if b in names), launch[0][0])
                  if launch else "an input port")
         last = set(outputs(path[-1]))
-        capture = [c for c in cells if not _is_level(cells[c]["type"]) and last & set(loads[c])]
+        capture = [c for c in cells if (not _is_level(cells[c]["type"]) or
+                                        cells[c]["type"] in _LUTRAM) and last & inputs[c]]
         end = (next((names[b] for b in outputs(capture[0]) if b in names), capture[0])
                if capture else "an output port")
     return worst, {"from": start, "to": end, "cells": [describe(c) for c in path]}

@@ -302,10 +302,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$501$0 (\$8 [15:0]),
-    .\port$501$48 (\$8 [63:48]),
-    .\port$510$0 (\$9 ),
-    .\port$531$0 (\$10 ),
+    .\port$498$0 (\$8 [15:0]),
+    .\port$498$48 (\$8 [63:48]),
+    .\port$507$0 (\$9 ),
+    .\port$528$0 (\$10 ),
     .ready(running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
@@ -859,8 +859,6 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire [9:0] \$signature__addr$142 ;
   (* init = 10'h000 *)
   wire [9:0] \$signature__addr$145 ;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$148 ;
   wire [16:0] \$signature__data ;
   wire \$signature__data$126 ;
   wire [6:0] \$signature__data$128 ;
@@ -871,11 +869,10 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire [5:0] \$signature__data$135.tag ;
   wire \$signature__data$138 ;
   wire \$signature__data$143 ;
-  wire \$signature__data$146 ;
-  wire [16:0] \$signature__data$149 ;
-  wire [9:0] \$signature__data$149.slot ;
-  wire \$signature__data$149.snap ;
-  wire [5:0] \$signature__data$149.tag ;
+  wire [16:0] \$signature__data$146 ;
+  wire [9:0] \$signature__data$146.slot ;
+  wire \$signature__data$146.snap ;
+  wire [5:0] \$signature__data$146.tag ;
   wire [9:0] \$signature__data.slot ;
   wire \$signature__data.snap ;
   wire [5:0] \$signature__data.tag ;
@@ -890,7 +887,6 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$signature__en$133 ;
   wire \$signature__en$144 ;
   wire \$signature__en$147 ;
-  wire \$signature__en$150 ;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
   reg [9:0] a0_user = 10'h000;
@@ -1032,7 +1028,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$156 ;
+  wire [31:0] \grant_addr$153 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
@@ -1059,10 +1055,6 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire samples_take_fresh;
   reg too_big;
   reg [6:0] samples_grant [1023:0];
-  integer samples_grant_row;
-  initial
-    for (samples_grant_row = 0; samples_grant_row < 1024; samples_grant_row = samples_grant_row + 1)
-      samples_grant[samples_grant_row] = 7'h0;
   always @(posedge clk) begin
     if (\$signature__en$129 )
       samples_grant[a3_slot] <= \$signature__data$128 ;
@@ -1075,45 +1067,26 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   end
   assign \$signature__data$135  = _0_;
   reg [0:0] samples_parity [1023:0];
-  integer samples_parity_row;
-  initial
-    for (samples_parity_row = 0; samples_parity_row < 1024; samples_parity_row = samples_parity_row + 1)
-      samples_parity[samples_parity_row] = 1'h0;
   always @(posedge clk) begin
     if (samples_push)
       samples_parity[f2_slot] <= \$signature__data$143 ;
   end
   reg [0:0] _1_;
-  always @(posedge clk) begin
-    if (f1_valid) begin
-      _1_ <= samples_parity[f1_slot];
-    end
-  end
-  assign \$signature__data$138  = _1_;
-  reg [0:0] samples_parity_copy [1023:0];
-  integer samples_parity_copy_row;
-  initial
-    for (samples_parity_copy_row = 0; samples_parity_copy_row < 1024; samples_parity_copy_row = samples_parity_copy_row + 1)
-      samples_parity_copy[samples_parity_copy_row] = 1'h0;
-  always @(posedge clk) begin
-    if (samples_push)
-      samples_parity_copy[f2_slot] <= \$signature__data$146 ;
-  end
   reg [0:0] _2_;
   always @(posedge clk) begin
     if (a1_valid) begin
-      _2_ <= samples_parity_copy[samples_fresh[9:0]];
+      _1_ <= samples_parity[samples_fresh[9:0]];
+    end
+    if (f1_valid) begin
+      _2_ <= samples_parity[f1_slot];
     end
   end
-  assign \$signature__data$126  = _2_;
+  assign \$signature__data$126  = _1_;
+  assign \$signature__data$138  = _2_;
   reg [16:0] samples_queue [1023:0];
-  integer samples_queue_row;
-  initial
-    for (samples_queue_row = 0; samples_queue_row < 1024; samples_queue_row = samples_queue_row + 1)
-      samples_queue[samples_queue_row] = 17'h0;
   always @(posedge clk) begin
     if (samples_push)
-      samples_queue[samples_tail] <= \$signature__data$149 ;
+      samples_queue[samples_tail] <= \$signature__data$146 ;
   end
   reg [16:0] _3_;
   always @(posedge clk) begin
@@ -1203,7 +1176,6 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$75  = ! f2_pool;
   assign samples_push = \release  & \$75 ;
   assign \$signature__data$143  = ~ cur_snap;
-  assign \$signature__data$146  = ~ cur_snap;
   assign \$76  = ~ cur_snap;
   assign busy = | { f6_valid, f5_valid, f4_valid, a6_valid, a5_valid, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
   always @(posedge clk)
@@ -1703,16 +1675,14 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$signature__en$133  = f1_valid;
   assign \$signature__addr$142  = f2_slot;
   assign \$signature__en$144  = samples_push;
-  assign \$signature__addr$145  = f2_slot;
+  assign \$signature__addr$145  = samples_tail;
   assign \$signature__en$147  = samples_push;
-  assign \$signature__addr$148  = samples_tail;
-  assign \$signature__en$150  = samples_push;
   assign grant_valid = a6_valid;
   assign grant_ok = a6_payload[0];
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$156  = a6_payload[47:16];
+  assign \grant_addr$153  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign freed_valid = f6_valid;
@@ -1733,12 +1703,12 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$signature__data$128.tag  = \$signature__data$128 [6:1];
   assign \$signature__data$135.snap  = \$signature__data$135 [0];
   assign \$signature__data$135.tag  = \$signature__data$135 [6:1];
-  assign \$signature__data$149.slot  = \$signature__data$149 [9:0];
-  assign \$signature__data$149.snap  = \$signature__data$149 [10];
-  assign \$signature__data$149.tag  = \$signature__data$149 [16:11];
-  assign \$signature__data$149 [16:11] = \$signal$140 ;
-  assign \$signature__data$149 [10] = \$76 ;
-  assign \$signature__data$149 [9:0] = f2_slot;
+  assign \$signature__data$146.slot  = \$signature__data$146 [9:0];
+  assign \$signature__data$146.snap  = \$signature__data$146 [10];
+  assign \$signature__data$146.tag  = \$signature__data$146 [16:11];
+  assign \$signature__data$146 [16:11] = \$signal$140 ;
+  assign \$signature__data$146 [10] = \$76 ;
+  assign \$signature__data$146 [9:0] = f2_slot;
   assign \$signature__data$128 [6:1] = a3_tag;
   assign \$signature__data$128 [0] = a3_snap;
   assign any_grant = \$41 ;
@@ -1747,8 +1717,8 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$48 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$501$0 , \port$501$48 , rsp_freed_valid, \port$510$0 , rsp_grant_src
-, rsp_grant_size, \port$531$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$498$0 , \port$498$48 , rsp_freed_valid, \port$507$0 , rsp_grant_src
+, rsp_grant_size, \port$528$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -1956,14 +1926,14 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire [1:0] n_kept;
   wire [1:0] n_new;
   reg pop;
-  input [15:0] \port$501$0 ;
-  wire [15:0] \port$501$0 ;
-  input [15:0] \port$501$48 ;
-  wire [15:0] \port$501$48 ;
-  input [16:0] \port$510$0 ;
-  wire [16:0] \port$510$0 ;
-  input [38:0] \port$531$0 ;
-  wire [38:0] \port$531$0 ;
+  input [15:0] \port$498$0 ;
+  wire [15:0] \port$498$0 ;
+  input [15:0] \port$498$48 ;
+  wire [15:0] \port$498$48 ;
+  input [16:0] \port$507$0 ;
+  wire [16:0] \port$507$0 ;
+  input [38:0] \port$528$0 ;
+  wire [38:0] \port$528$0 ;
   reg r_found;
   input ready;
   wire ready;
@@ -2018,10 +1988,6 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   reg [4:0] tail = 5'h00;
   reg [2:0] w1c;
   reg [117:0] log_even [15:0];
-  integer log_even_row;
-  initial
-    for (log_even_row = 0; log_even_row < 16; log_even_row = log_even_row + 1)
-      log_even[log_even_row] = 118'h0;
   always @(posedge clk) begin
     if (\$signature__en )
       log_even[\$70 [4:1]] <= \$signature__data ;
@@ -2032,10 +1998,6 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   end
   assign \$signature__data$71  = _0_;
   reg [117:0] log_odd [15:0];
-  integer log_odd_row;
-  initial
-    for (log_odd_row = 0; log_odd_row < 16; log_odd_row = log_odd_row + 1)
-      log_odd[log_odd_row] = 118'h0;
   always @(posedge clk) begin
     if (\$signature__en$67 )
       log_odd[\$79 [4:1]] <= \$signature__data$66 ;
@@ -2061,26 +2023,26 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 6'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$501$0 [0];
-  assign \$18  = ! \port$501$0 [5];
+  assign \$17  = rsp_grant_valid & \port$498$0 [0];
+  assign \$18  = ! \port$498$0 [5];
   assign \$19  = \$17  & \$18 ;
   assign \$20  = samples_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$510$0 [0];
-  assign \$22  = ! \port$510$0 [15];
+  assign \$21  = rsp_freed_valid & \port$507$0 [0];
+  assign \$22  = ! \port$507$0 [15];
   assign \$23  = \$21  & \$22 ;
   assign \$24  = \$20  - \$23 ;
   assign \$25  = samples_in_use > samples_high_water;
-  assign \$26  = rsp_grant_valid & \port$501$0 [0];
-  assign \$27  = ! \port$501$0 [5];
+  assign \$26  = rsp_grant_valid & \port$498$0 [0];
+  assign \$27  = ! \port$498$0 [5];
   assign \$28  = \$26  & \$27 ;
   assign \$29  = samples_allocs + \$28 ;
-  assign \$30  = \port$501$0 [4:1] == 1'h1;
+  assign \$30  = \port$498$0 [4:1] == 1'h1;
   assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$501$0 [5];
+  assign \$32  = ! \port$498$0 [5];
   assign \$33  = \$31  & \$32 ;
   assign \$34  = samples_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$510$0 [0];
-  assign \$36  = ! \port$510$0 [15];
+  assign \$35  = rsp_freed_valid & \port$507$0 [0];
+  assign \$36  = ! \port$507$0 [15];
   assign \$37  = \$35  & \$36 ;
   assign \$38  = samples_frees + \$37 ;
   assign \$39  = bus__r_req & is_alloc;
@@ -2093,19 +2055,19 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$47  = ~ w1c;
   assign \$48  = \$signal$44  & \$47 ;
   assign \$49  = \$48  | { \$88 , \$87 , \$85  };
-  assign \$50  = rsp_freed_valid & \port$531$0 [0];
-  assign \$51  = | \port$510$0 [4:1];
+  assign \$50  = rsp_freed_valid & \port$528$0 [0];
+  assign \$51  = | \port$507$0 [4:1];
   assign \$52  = rsp_freed_valid & \$51 ;
-  assign \$53  = \port$510$0 [16] ? { 7'h00, \port$510$0 [15] } : 8'hff;
+  assign \$53  = \port$507$0 [16] ? { 7'h00, \port$507$0 [15] } : 8'hff;
   assign \$54  = cycle - 3'h7;
   assign \$55  = cycle - 3'h7;
-  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$510$0 [14:5], \port$531$0 [32:1], 2'h0, \port$531$0 [38:33], \$53 , \port$531$0 [0], 1'h1, \port$510$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
+  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$507$0 [14:5], \port$528$0 [32:1], 2'h0, \port$528$0 [38:33], \$53 , \port$528$0 [0], 1'h1, \port$507$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] };
   assign \$56  = cycle - 3'h7;
-  assign \$57  = | \port$510$0 [4:1];
+  assign \$57  = | \port$507$0 [4:1];
   assign \$58  = rsp_freed_valid & \$57 ;
-  assign \$59  = ~ \port$501$0 [0];
+  assign \$59  = ~ \port$498$0 [0];
   assign \$60  = rsp_grant_valid & \$59 ;
-  assign \$61  = \port$501$0 [4:1] != 1'h1;
+  assign \$61  = \port$498$0 [4:1] != 1'h1;
   assign \$62  = \$60  & \$61 ;
   assign n_new = \$58  + \$62 ;
   assign \$63  = 6'h20 - count;
@@ -2117,7 +2079,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$69  = \$67  ? 6'h00 : \$68 ;
   assign \$70  = tail[0] ? \$69  : { 1'h0, tail };
   assign \$71  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] } : \$signal$50 ;
+  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] } : \$signal$50 ;
   assign \$72  = ! tail[0];
   assign \$73  = \$65 [1:0] >= 1'h1;
   assign \$74  = \$65 [1:0] == 2'h2;
@@ -2126,14 +2088,14 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$77  = tail + 1'h1;
   assign \$78  = \$76  ? 6'h00 : \$77 ;
   assign \$79  = \$75  ? { 1'h0, tail } : \$78 ;
-  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
+  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] };
   assign \$82  = \$65 [1:0] >= 1'h1;
   assign \$83  = \$65 [1:0] == 2'h2;
   assign \$signature__en$67  = \$81  ? \$82  : \$83 ;
   assign \$84  = head_odd ? \$signature__data$72  : \$signature__data$71 ;
   assign head_entry = \$signal$11  ? \$84  : 118'h000000000000000000000000000000;
   assign \$85  = | n_new;
-  assign \$86  = \port$501$0 [4:1] == 1'h1;
+  assign \$86  = \port$498$0 [4:1] == 1'h1;
   assign \$87  = rsp_grant_valid & \$86 ;
   assign \$88  = \$65 [1:0] != n_new;
   assign \$89  = \$signal$44  & irq_enable;
@@ -2143,7 +2105,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$92  = ~ is_alloc;
   assign \$93  = bus__r_req & \$92 ;
   assign bus__r_ack = alloc_waiting ? \$91  : \$93 ;
-  assign bus__r_data = alloc_waiting ? { \port$501$0 [0], \port$501$0 [4:1], 2'h0, \port$501$48 [5:0], 9'h000, \port$501$0 [15:6] } : \$signal$75 ;
+  assign bus__r_data = alloc_waiting ? { \port$498$0 [0], \port$498$0 [4:1], 2'h0, \port$498$48 [5:0], 9'h000, \port$498$0 [15:6] } : \$signal$75 ;
   assign \$94  = ~ alloc_waiting;
   assign \$95  = ~ r_found;
   assign \$96  = ! bus__r_addr[1:0];
@@ -2165,11 +2127,11 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$111  = ~ \$110 ;
   assign \$112  = bus__w_strb == 4'hf;
   assign \$113  = bus__w_req & \$112 ;
-  assign \$114  = rsp_freed_valid & \port$531$0 [0];
+  assign \$114  = rsp_freed_valid & \port$528$0 [0];
   assign \$115  = ~ start_free;
   assign \$116  = bus__w_req & \$115 ;
   assign bus__w_ack = \$signal$48  ? \$114  : \$116 ;
-  assign \$117  = ~ \port$510$0 [0];
+  assign \$117  = ~ \port$507$0 [0];
   assign bus__w_err = \$signal$48  ? \$117  : \$signal$84 ;
   always @(posedge clk)
     cycle <= \$118 ;
@@ -2911,20 +2873,20 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
     endcase
   end
   assign n_kept = \$65 [1:0];
-  assign rsp_grant_ok = \port$501$0 [0];
-  assign rsp_grant_pool = \port$501$0 [5];
-  assign rsp_freed_ok = \port$510$0 [0];
-  assign rsp_freed_pool = \port$510$0 [15];
-  assign rsp_grant_err = \port$501$0 [4:1];
+  assign rsp_grant_ok = \port$498$0 [0];
+  assign rsp_grant_pool = \port$498$0 [5];
+  assign rsp_freed_ok = \port$507$0 [0];
+  assign rsp_freed_pool = \port$507$0 [15];
+  assign rsp_grant_err = \port$498$0 [4:1];
   assign irq_set = { \$88 , \$87 , \$85  };
-  assign rsp_freed_src = \port$531$0 [0];
-  assign rsp_freed_err = \port$510$0 [4:1];
-  assign rsp_grant_user = \port$501$48 [15:6];
-  assign rsp_freed_in_pool = \port$510$0 [16];
-  assign rsp_freed_tag = \port$531$0 [38:33];
-  assign rsp_freed_addr = \port$531$0 [32:1];
-  assign rsp_freed_user = \port$510$0 [14:5];
-  assign second = { \$56 [31:0], 22'h000000, \port$501$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$501$0 [5], rsp_grant_src, 1'h0, \port$501$0 [4:1] };
+  assign rsp_freed_src = \port$528$0 [0];
+  assign rsp_freed_err = \port$507$0 [4:1];
+  assign rsp_grant_user = \port$498$48 [15:6];
+  assign rsp_freed_in_pool = \port$507$0 [16];
+  assign rsp_freed_tag = \port$528$0 [38:33];
+  assign rsp_freed_addr = \port$528$0 [32:1];
+  assign rsp_freed_user = \port$507$0 [14:5];
+  assign second = { \$56 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] };
   assign space = \$63 [5:0];
   assign \$signature__addr  = \$70 [4:1];
   assign \$signature__addr$63  = \$signal$10 [4:1];
@@ -2932,9 +2894,9 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$signature__addr$65  = \$79 [4:1];
   assign \$signature__addr$68  = \$signal$10 [4:1];
   assign \$signature__en$69  = 1'h1;
-  assign handle = { \port$501$0 [0], \port$501$0 [4:1], 2'h0, \port$501$48 [5:0], 9'h000, \port$501$0 [15:6] };
-  assign rsp_grant_slot = \port$501$0 [15:6];
-  assign rsp_grant_tag = \port$501$48 [5:0];
+  assign handle = { \port$498$0 [0], \port$498$0 [4:1], 2'h0, \port$498$48 [5:0], 9'h000, \port$498$0 [15:6] };
+  assign rsp_grant_slot = \port$498$0 [15:6];
+  assign rsp_grant_tag = \port$498$48 [5:0];
   assign \$147  = 1'h1;
   assign \$3  = \$145 ;
   assign is_alloc = \$90 ;

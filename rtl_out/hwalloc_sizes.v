@@ -302,10 +302,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$794$0 (\$8 [14:0]),
-    .\port$794$55 (\$8 [78:55]),
-    .\port$806$0 (\$9 ),
-    .\port$830$0 (\$10 ),
+    .\port$785$0 (\$8 [14:0]),
+    .\port$785$55 (\$8 [78:55]),
+    .\port$797$0 (\$9 ),
+    .\port$821$0 (\$10 ),
     .ready(running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
@@ -966,16 +966,12 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire [7:0] \$signature__addr$195 ;
   (* init = 8'h00 *)
   wire [7:0] \$signature__addr$198 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$201 ;
-  wire [6:0] \$signature__addr$204 ;
-  wire [6:0] \$signature__addr$207 ;
+  wire [6:0] \$signature__addr$201 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$210 ;
-  wire [5:0] \$signature__addr$213 ;
-  wire [5:0] \$signature__addr$216 ;
+  wire [6:0] \$signature__addr$204 ;
+  wire [5:0] \$signature__addr$207 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$219 ;
+  wire [5:0] \$signature__addr$210 ;
   wire [16:0] \$signature__data ;
   wire \$signature__data$157 ;
   wire [15:0] \$signature__data$158 ;
@@ -1010,23 +1006,20 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire [7:0] \$signature__data$190.tag ;
   wire \$signature__data$191 ;
   wire \$signature__data$196 ;
-  wire \$signature__data$199 ;
-  wire [16:0] \$signature__data$202 ;
-  wire [7:0] \$signature__data$202.slot ;
-  wire \$signature__data$202.snap ;
-  wire [7:0] \$signature__data$202.tag ;
-  wire \$signature__data$205 ;
+  wire [16:0] \$signature__data$199 ;
+  wire [7:0] \$signature__data$199.slot ;
+  wire \$signature__data$199.snap ;
+  wire [7:0] \$signature__data$199.tag ;
+  wire \$signature__data$202 ;
+  wire [15:0] \$signature__data$205 ;
+  wire [6:0] \$signature__data$205.slot ;
+  wire \$signature__data$205.snap ;
+  wire [7:0] \$signature__data$205.tag ;
   wire \$signature__data$208 ;
-  wire [15:0] \$signature__data$211 ;
-  wire [6:0] \$signature__data$211.slot ;
+  wire [14:0] \$signature__data$211 ;
+  wire [5:0] \$signature__data$211.slot ;
   wire \$signature__data$211.snap ;
   wire [7:0] \$signature__data$211.tag ;
-  wire \$signature__data$214 ;
-  wire \$signature__data$217 ;
-  wire [14:0] \$signature__data$220 ;
-  wire [5:0] \$signature__data$220.slot ;
-  wire \$signature__data$220.snap ;
-  wire [7:0] \$signature__data$220.tag ;
   wire [7:0] \$signature__data.slot ;
   wire \$signature__data.snap ;
   wire [7:0] \$signature__data.tag ;
@@ -1063,9 +1056,6 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$signature__en$206 ;
   wire \$signature__en$209 ;
   wire \$signature__en$212 ;
-  wire \$signature__en$215 ;
-  wire \$signature__en$218 ;
-  wire \$signature__en$221 ;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
   reg [15:0] a0_user = 16'h0000;
@@ -1214,7 +1204,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$227 ;
+  wire [39:0] \grant_addr$218 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
@@ -1257,10 +1247,6 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire small_take_fresh;
   reg too_big;
   reg [8:0] large_grant [47:0];
-  integer large_grant_row;
-  initial
-    for (large_grant_row = 0; large_grant_row < 48; large_grant_row = large_grant_row + 1)
-      large_grant[large_grant_row] = 9'h0;
   always @(posedge clk) begin
     if (\$signature__en$170 )
       large_grant[a3_slot[5:0]] <= \$signature__data$169 ;
@@ -1273,45 +1259,26 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   end
   assign \$signature__data$190  = _0_;
   reg [0:0] large_parity [47:0];
-  integer large_parity_row;
-  initial
-    for (large_parity_row = 0; large_parity_row < 48; large_parity_row = large_parity_row + 1)
-      large_parity[large_parity_row] = 1'h0;
   always @(posedge clk) begin
     if (large_push)
-      large_parity[f2_slot[5:0]] <= \$signature__data$214 ;
+      large_parity[f2_slot[5:0]] <= \$signature__data$208 ;
   end
   reg [0:0] _1_;
-  always @(posedge clk) begin
-    if (f1_valid) begin
-      _1_ <= large_parity[f1_slot[5:0]];
-    end
-  end
-  assign \$signature__data$191  = _1_;
-  reg [0:0] large_parity_copy [47:0];
-  integer large_parity_copy_row;
-  initial
-    for (large_parity_copy_row = 0; large_parity_copy_row < 48; large_parity_copy_row = large_parity_copy_row + 1)
-      large_parity_copy[large_parity_copy_row] = 1'h0;
-  always @(posedge clk) begin
-    if (large_push)
-      large_parity_copy[f2_slot[5:0]] <= \$signature__data$217 ;
-  end
   reg [0:0] _2_;
   always @(posedge clk) begin
     if (a1_valid) begin
-      _2_ <= large_parity_copy[large_fresh];
+      _1_ <= large_parity[large_fresh];
+    end
+    if (f1_valid) begin
+      _2_ <= large_parity[f1_slot[5:0]];
     end
   end
-  assign \$signature__data$161  = _2_;
+  assign \$signature__data$161  = _1_;
+  assign \$signature__data$191  = _2_;
   reg [14:0] large_queue [47:0];
-  integer large_queue_row;
-  initial
-    for (large_queue_row = 0; large_queue_row < 48; large_queue_row = large_queue_row + 1)
-      large_queue[large_queue_row] = 15'h0;
   always @(posedge clk) begin
     if (large_push)
-      large_queue[large_tail] <= \$signature__data$220 ;
+      large_queue[large_tail] <= \$signature__data$211 ;
   end
   reg [14:0] _3_;
   always @(posedge clk) begin
@@ -1321,10 +1288,6 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   end
   assign \$signature__data$160  = _3_;
   reg [8:0] medium_grant [127:0];
-  integer medium_grant_row;
-  initial
-    for (medium_grant_row = 0; medium_grant_row < 128; medium_grant_row = medium_grant_row + 1)
-      medium_grant[medium_grant_row] = 9'h0;
   always @(posedge clk) begin
     if (\$signature__en$167 )
       medium_grant[a3_slot[6:0]] <= \$signature__data$166 ;
@@ -1337,45 +1300,26 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   end
   assign \$signature__data$188  = _4_;
   reg [0:0] medium_parity [127:0];
-  integer medium_parity_row;
-  initial
-    for (medium_parity_row = 0; medium_parity_row < 128; medium_parity_row = medium_parity_row + 1)
-      medium_parity[medium_parity_row] = 1'h0;
   always @(posedge clk) begin
     if (medium_push)
-      medium_parity[f2_slot[6:0]] <= \$signature__data$205 ;
+      medium_parity[f2_slot[6:0]] <= \$signature__data$202 ;
   end
   reg [0:0] _5_;
-  always @(posedge clk) begin
-    if (f1_valid) begin
-      _5_ <= medium_parity[f1_slot[6:0]];
-    end
-  end
-  assign \$signature__data$189  = _5_;
-  reg [0:0] medium_parity_copy [127:0];
-  integer medium_parity_copy_row;
-  initial
-    for (medium_parity_copy_row = 0; medium_parity_copy_row < 128; medium_parity_copy_row = medium_parity_copy_row + 1)
-      medium_parity_copy[medium_parity_copy_row] = 1'h0;
-  always @(posedge clk) begin
-    if (medium_push)
-      medium_parity_copy[f2_slot[6:0]] <= \$signature__data$208 ;
-  end
   reg [0:0] _6_;
   always @(posedge clk) begin
     if (a1_valid) begin
-      _6_ <= medium_parity_copy[medium_fresh[6:0]];
+      _5_ <= medium_parity[medium_fresh[6:0]];
+    end
+    if (f1_valid) begin
+      _6_ <= medium_parity[f1_slot[6:0]];
     end
   end
-  assign \$signature__data$159  = _6_;
+  assign \$signature__data$159  = _5_;
+  assign \$signature__data$189  = _6_;
   reg [15:0] medium_queue [127:0];
-  integer medium_queue_row;
-  initial
-    for (medium_queue_row = 0; medium_queue_row < 128; medium_queue_row = medium_queue_row + 1)
-      medium_queue[medium_queue_row] = 16'h0;
   always @(posedge clk) begin
     if (medium_push)
-      medium_queue[medium_tail] <= \$signature__data$211 ;
+      medium_queue[medium_tail] <= \$signature__data$205 ;
   end
   reg [15:0] _7_;
   always @(posedge clk) begin
@@ -1385,10 +1329,6 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   end
   assign \$signature__data$158  = _7_;
   reg [8:0] small_grant [255:0];
-  integer small_grant_row;
-  initial
-    for (small_grant_row = 0; small_grant_row < 256; small_grant_row = small_grant_row + 1)
-      small_grant[small_grant_row] = 9'h0;
   always @(posedge clk) begin
     if (\$signature__en$164 )
       small_grant[a3_slot] <= \$signature__data$163 ;
@@ -1401,45 +1341,26 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   end
   assign \$signature__data$184  = _8_;
   reg [0:0] small_parity [255:0];
-  integer small_parity_row;
-  initial
-    for (small_parity_row = 0; small_parity_row < 256; small_parity_row = small_parity_row + 1)
-      small_parity[small_parity_row] = 1'h0;
   always @(posedge clk) begin
     if (small_push)
       small_parity[f2_slot] <= \$signature__data$196 ;
   end
   reg [0:0] _9_;
-  always @(posedge clk) begin
-    if (f1_valid) begin
-      _9_ <= small_parity[f1_slot];
-    end
-  end
-  assign \$signature__data$187  = _9_;
-  reg [0:0] small_parity_copy [255:0];
-  integer small_parity_copy_row;
-  initial
-    for (small_parity_copy_row = 0; small_parity_copy_row < 256; small_parity_copy_row = small_parity_copy_row + 1)
-      small_parity_copy[small_parity_copy_row] = 1'h0;
-  always @(posedge clk) begin
-    if (small_push)
-      small_parity_copy[f2_slot] <= \$signature__data$199 ;
-  end
   reg [0:0] _10_;
   always @(posedge clk) begin
     if (a1_valid) begin
-      _10_ <= small_parity_copy[small_fresh[7:0]];
+      _9_ <= small_parity[small_fresh[7:0]];
+    end
+    if (f1_valid) begin
+      _10_ <= small_parity[f1_slot];
     end
   end
-  assign \$signature__data$157  = _10_;
+  assign \$signature__data$157  = _9_;
+  assign \$signature__data$187  = _10_;
   reg [16:0] small_queue [255:0];
-  integer small_queue_row;
-  initial
-    for (small_queue_row = 0; small_queue_row < 256; small_queue_row = small_queue_row + 1)
-      small_queue[small_queue_row] = 17'h0;
   always @(posedge clk) begin
     if (small_push)
-      small_queue[small_tail] <= \$signature__data$202 ;
+      small_queue[small_tail] <= \$signature__data$199 ;
   end
   reg [16:0] _11_;
   always @(posedge clk) begin
@@ -1614,17 +1535,14 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign \$155  = ! f2_pool;
   assign small_push = \release  & \$155 ;
   assign \$signature__data$196  = ~ cur_snap;
-  assign \$signature__data$199  = ~ cur_snap;
   assign \$156  = ~ cur_snap;
   assign \$157  = f2_pool == 1'h1;
   assign medium_push = \release  & \$157 ;
-  assign \$signature__data$205  = ~ cur_snap;
-  assign \$signature__data$208  = ~ cur_snap;
+  assign \$signature__data$202  = ~ cur_snap;
   assign \$158  = ~ cur_snap;
   assign \$159  = f2_pool == 2'h2;
   assign large_push = \release  & \$159 ;
-  assign \$signature__data$214  = ~ cur_snap;
-  assign \$signature__data$217  = ~ cur_snap;
+  assign \$signature__data$208  = ~ cur_snap;
   assign \$160  = ~ cur_snap;
   assign busy = | { f7_valid, f6_valid, f5_valid, f4_valid, a7_valid, a6_valid, a5_valid, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
   always @(posedge clk)
@@ -2334,28 +2252,22 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign \$signature__en$182  = f1_valid;
   assign \$signature__addr$195  = f2_slot;
   assign \$signature__en$197  = small_push;
-  assign \$signature__addr$198  = f2_slot;
+  assign \$signature__addr$198  = small_tail;
   assign \$signature__en$200  = small_push;
-  assign \$signature__addr$201  = small_tail;
-  assign \$signature__en$203  = small_push;
-  assign \$signature__addr$204  = f2_slot[6:0];
+  assign \$signature__addr$201  = f2_slot[6:0];
+  assign \$signature__en$203  = medium_push;
+  assign \$signature__addr$204  = medium_tail;
   assign \$signature__en$206  = medium_push;
-  assign \$signature__addr$207  = f2_slot[6:0];
-  assign \$signature__en$209  = medium_push;
-  assign \$signature__addr$210  = medium_tail;
-  assign \$signature__en$212  = medium_push;
-  assign \$signature__addr$213  = f2_slot[5:0];
-  assign \$signature__en$215  = large_push;
-  assign \$signature__addr$216  = f2_slot[5:0];
-  assign \$signature__en$218  = large_push;
-  assign \$signature__addr$219  = large_tail;
-  assign \$signature__en$221  = large_push;
+  assign \$signature__addr$207  = f2_slot[5:0];
+  assign \$signature__en$209  = large_push;
+  assign \$signature__addr$210  = large_tail;
+  assign \$signature__en$212  = large_push;
   assign grant_valid = a7_valid;
   assign grant_ok = a7_payload[0];
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$227  = a7_payload[54:15];
+  assign \grant_addr$218  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign freed_valid = f7_valid;
@@ -2390,24 +2302,24 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign \$signature__data$188.tag  = \$signature__data$188 [8:1];
   assign \$signature__data$190.snap  = \$signature__data$190 [0];
   assign \$signature__data$190.tag  = \$signature__data$190 [8:1];
-  assign \$signature__data$202.slot  = \$signature__data$202 [7:0];
-  assign \$signature__data$202.snap  = \$signature__data$202 [8];
-  assign \$signature__data$202.tag  = \$signature__data$202 [16:9];
-  assign \$signature__data$211.slot  = \$signature__data$211 [6:0];
-  assign \$signature__data$211.snap  = \$signature__data$211 [7];
-  assign \$signature__data$211.tag  = \$signature__data$211 [15:8];
-  assign \$signature__data$220.slot  = \$signature__data$220 [5:0];
-  assign \$signature__data$220.snap  = \$signature__data$220 [6];
-  assign \$signature__data$220.tag  = \$signature__data$220 [14:7];
-  assign \$signature__data$220 [14:7] = \$signal$193 ;
-  assign \$signature__data$220 [6] = \$160 ;
-  assign \$signature__data$220 [5:0] = f2_slot[5:0];
-  assign \$signature__data$211 [15:8] = \$signal$193 ;
-  assign \$signature__data$211 [7] = \$158 ;
-  assign \$signature__data$211 [6:0] = f2_slot[6:0];
-  assign \$signature__data$202 [16:9] = \$signal$193 ;
-  assign \$signature__data$202 [8] = \$156 ;
-  assign \$signature__data$202 [7:0] = f2_slot;
+  assign \$signature__data$199.slot  = \$signature__data$199 [7:0];
+  assign \$signature__data$199.snap  = \$signature__data$199 [8];
+  assign \$signature__data$199.tag  = \$signature__data$199 [16:9];
+  assign \$signature__data$205.slot  = \$signature__data$205 [6:0];
+  assign \$signature__data$205.snap  = \$signature__data$205 [7];
+  assign \$signature__data$205.tag  = \$signature__data$205 [15:8];
+  assign \$signature__data$211.slot  = \$signature__data$211 [5:0];
+  assign \$signature__data$211.snap  = \$signature__data$211 [6];
+  assign \$signature__data$211.tag  = \$signature__data$211 [14:7];
+  assign \$signature__data$211 [14:7] = \$signal$193 ;
+  assign \$signature__data$211 [6] = \$160 ;
+  assign \$signature__data$211 [5:0] = f2_slot[5:0];
+  assign \$signature__data$205 [15:8] = \$signal$193 ;
+  assign \$signature__data$205 [7] = \$158 ;
+  assign \$signature__data$205 [6:0] = f2_slot[6:0];
+  assign \$signature__data$199 [16:9] = \$signal$193 ;
+  assign \$signature__data$199 [8] = \$156 ;
+  assign \$signature__data$199 [7:0] = f2_slot;
   assign \$signature__data$169 [8:1] = a3_tag;
   assign \$signature__data$169 [0] = a3_snap;
   assign \$signature__data$166 [8:1] = a3_tag;
@@ -2425,8 +2337,8 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign { \$124 [36], \$124 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$794$0 , \port$794$55 , rsp_freed_valid, \port$806$0 , rsp_grant_src
-, rsp_grant_size, \port$830$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$785$0 , \port$785$55 , rsp_freed_valid, \port$797$0 , rsp_grant_src
+, rsp_grant_size, \port$821$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -2716,14 +2628,14 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire [1:0] n_kept;
   wire [1:0] n_new;
   reg pop;
-  input [14:0] \port$794$0 ;
-  wire [14:0] \port$794$0 ;
-  input [23:0] \port$794$55 ;
-  wire [23:0] \port$794$55 ;
-  input [23:0] \port$806$0 ;
-  wire [23:0] \port$806$0 ;
-  input [40:0] \port$830$0 ;
-  wire [40:0] \port$830$0 ;
+  input [14:0] \port$785$0 ;
+  wire [14:0] \port$785$0 ;
+  input [23:0] \port$785$55 ;
+  wire [23:0] \port$785$55 ;
+  input [23:0] \port$797$0 ;
+  wire [23:0] \port$797$0 ;
+  input [40:0] \port$821$0 ;
+  wire [40:0] \port$821$0 ;
   reg r_found;
   input ready;
   wire ready;
@@ -2778,10 +2690,6 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   reg [3:0] tail = 4'h0;
   reg [2:0] w1c;
   reg [117:0] log_even [7:0];
-  integer log_even_row;
-  initial
-    for (log_even_row = 0; log_even_row < 8; log_even_row = log_even_row + 1)
-      log_even[log_even_row] = 118'h0;
   always @(posedge clk) begin
     if (\$signature__en )
       log_even[\$122 [3:1]] <= \$signature__data ;
@@ -2792,10 +2700,6 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   end
   assign \$signature__data$81  = _0_;
   reg [117:0] log_odd [7:0];
-  integer log_odd_row;
-  initial
-    for (log_odd_row = 0; log_odd_row < 8; log_odd_row = log_odd_row + 1)
-      log_odd[log_odd_row] = 118'h0;
   always @(posedge clk) begin
     if (\$signature__en$77 )
       log_odd[\$131 [3:1]] <= \$signature__data$76 ;
@@ -2821,70 +2725,70 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 5'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$794$0 [0];
-  assign \$18  = ! \port$794$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$785$0 [0];
+  assign \$18  = ! \port$785$0 [6:5];
   assign \$19  = \$17  & \$18 ;
   assign \$20  = small_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$806$0 [0];
-  assign \$22  = ! \port$806$0 [22:21];
+  assign \$21  = rsp_freed_valid & \port$797$0 [0];
+  assign \$22  = ! \port$797$0 [22:21];
   assign \$23  = \$21  & \$22 ;
   assign \$24  = \$20  - \$23 ;
   assign \$25  = small_in_use > small_high_water;
-  assign \$26  = rsp_grant_valid & \port$794$0 [0];
-  assign \$27  = ! \port$794$0 [6:5];
+  assign \$26  = rsp_grant_valid & \port$785$0 [0];
+  assign \$27  = ! \port$785$0 [6:5];
   assign \$28  = \$26  & \$27 ;
   assign \$29  = small_allocs + \$28 ;
-  assign \$30  = \port$794$0 [4:1] == 1'h1;
+  assign \$30  = \port$785$0 [4:1] == 1'h1;
   assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$794$0 [6:5];
+  assign \$32  = ! \port$785$0 [6:5];
   assign \$33  = \$31  & \$32 ;
   assign \$34  = small_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$806$0 [0];
-  assign \$36  = ! \port$806$0 [22:21];
+  assign \$35  = rsp_freed_valid & \port$797$0 [0];
+  assign \$36  = ! \port$797$0 [22:21];
   assign \$37  = \$35  & \$36 ;
   assign \$38  = small_frees + \$37 ;
-  assign \$39  = rsp_grant_valid & \port$794$0 [0];
-  assign \$40  = \port$794$0 [6:5] == 1'h1;
+  assign \$39  = rsp_grant_valid & \port$785$0 [0];
+  assign \$40  = \port$785$0 [6:5] == 1'h1;
   assign \$41  = \$39  & \$40 ;
   assign \$42  = medium_in_use + \$41 ;
-  assign \$43  = rsp_freed_valid & \port$806$0 [0];
-  assign \$44  = \port$806$0 [22:21] == 1'h1;
+  assign \$43  = rsp_freed_valid & \port$797$0 [0];
+  assign \$44  = \port$797$0 [22:21] == 1'h1;
   assign \$45  = \$43  & \$44 ;
   assign \$46  = \$42  - \$45 ;
   assign \$47  = medium_in_use > medium_high_water;
-  assign \$48  = rsp_grant_valid & \port$794$0 [0];
-  assign \$49  = \port$794$0 [6:5] == 1'h1;
+  assign \$48  = rsp_grant_valid & \port$785$0 [0];
+  assign \$49  = \port$785$0 [6:5] == 1'h1;
   assign \$50  = \$48  & \$49 ;
   assign \$51  = medium_allocs + \$50 ;
-  assign \$52  = \port$794$0 [4:1] == 1'h1;
+  assign \$52  = \port$785$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$794$0 [6:5] == 1'h1;
+  assign \$54  = \port$785$0 [6:5] == 1'h1;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = medium_fails + \$55 ;
-  assign \$57  = rsp_freed_valid & \port$806$0 [0];
-  assign \$58  = \port$806$0 [22:21] == 1'h1;
+  assign \$57  = rsp_freed_valid & \port$797$0 [0];
+  assign \$58  = \port$797$0 [22:21] == 1'h1;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = medium_frees + \$59 ;
-  assign \$61  = rsp_grant_valid & \port$794$0 [0];
-  assign \$62  = \port$794$0 [6:5] == 2'h2;
+  assign \$61  = rsp_grant_valid & \port$785$0 [0];
+  assign \$62  = \port$785$0 [6:5] == 2'h2;
   assign \$63  = \$61  & \$62 ;
   assign \$64  = large_in_use + \$63 ;
-  assign \$65  = rsp_freed_valid & \port$806$0 [0];
-  assign \$66  = \port$806$0 [22:21] == 2'h2;
+  assign \$65  = rsp_freed_valid & \port$797$0 [0];
+  assign \$66  = \port$797$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
   assign \$68  = \$64  - \$67 ;
   assign \$69  = large_in_use > large_high_water;
-  assign \$70  = rsp_grant_valid & \port$794$0 [0];
-  assign \$71  = \port$794$0 [6:5] == 2'h2;
+  assign \$70  = rsp_grant_valid & \port$785$0 [0];
+  assign \$71  = \port$785$0 [6:5] == 2'h2;
   assign \$72  = \$70  & \$71 ;
   assign \$73  = large_allocs + \$72 ;
-  assign \$74  = \port$794$0 [4:1] == 1'h1;
+  assign \$74  = \port$785$0 [4:1] == 1'h1;
   assign \$75  = rsp_grant_valid & \$74 ;
-  assign \$76  = \port$794$0 [6:5] == 2'h2;
+  assign \$76  = \port$785$0 [6:5] == 2'h2;
   assign \$77  = \$75  & \$76 ;
   assign \$78  = large_fails + \$77 ;
-  assign \$79  = rsp_freed_valid & \port$806$0 [0];
-  assign \$80  = \port$806$0 [22:21] == 2'h2;
+  assign \$79  = rsp_freed_valid & \port$797$0 [0];
+  assign \$80  = \port$797$0 [22:21] == 2'h2;
   assign \$81  = \$79  & \$80 ;
   assign \$82  = large_frees + \$81 ;
   assign \$83  = bus__r_req & is_alloc;
@@ -2903,19 +2807,19 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$99  = ~ w1c;
   assign \$100  = \$signal$54  & \$99 ;
   assign \$101  = \$100  | { \$140 , \$139 , \$137  };
-  assign \$102  = rsp_freed_valid & \port$830$0 [0];
-  assign \$103  = | \port$806$0 [4:1];
+  assign \$102  = rsp_freed_valid & \port$821$0 [0];
+  assign \$103  = | \port$797$0 [4:1];
   assign \$104  = rsp_freed_valid & \$103 ;
-  assign \$105  = \port$806$0 [23] ? { 6'h00, \port$806$0 [22:21] } : 8'hff;
+  assign \$105  = \port$797$0 [23] ? { 6'h00, \port$797$0 [22:21] } : 8'hff;
   assign \$106  = cycle - 4'h8;
   assign \$107  = cycle - 4'h8;
-  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$806$0 [20:5], \port$830$0 [32:1], \port$830$0 [40:33], \$105 , \port$830$0 [0], 1'h1, \port$806$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
+  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$797$0 [20:5], \port$821$0 [32:1], \port$821$0 [40:33], \$105 , \port$821$0 [0], 1'h1, \port$797$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] };
   assign \$108  = cycle - 4'h8;
-  assign \$109  = | \port$806$0 [4:1];
+  assign \$109  = | \port$797$0 [4:1];
   assign \$110  = rsp_freed_valid & \$109 ;
-  assign \$111  = ~ \port$794$0 [0];
+  assign \$111  = ~ \port$785$0 [0];
   assign \$112  = rsp_grant_valid & \$111 ;
-  assign \$113  = \port$794$0 [4:1] != 1'h1;
+  assign \$113  = \port$785$0 [4:1] != 1'h1;
   assign \$114  = \$112  & \$113 ;
   assign n_new = \$110  + \$114 ;
   assign \$115  = 5'h10 - count;
@@ -2927,7 +2831,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$121  = \$119  ? 5'h00 : \$120 ;
   assign \$122  = tail[0] ? \$121  : { 1'h0, tail };
   assign \$123  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] } : \$signal$60 ;
+  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] } : \$signal$60 ;
   assign \$124  = ! tail[0];
   assign \$125  = \$117 [1:0] >= 1'h1;
   assign \$126  = \$117 [1:0] == 2'h2;
@@ -2936,14 +2840,14 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$129  = tail + 1'h1;
   assign \$130  = \$128  ? 5'h00 : \$129 ;
   assign \$131  = \$127  ? { 1'h0, tail } : \$130 ;
-  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
+  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] };
   assign \$134  = \$117 [1:0] >= 1'h1;
   assign \$135  = \$117 [1:0] == 2'h2;
   assign \$signature__en$77  = \$133  ? \$134  : \$135 ;
   assign \$136  = head_odd ? \$signature__data$82  : \$signature__data$81 ;
   assign head_entry = \$signal$11  ? \$136  : 118'h000000000000000000000000000000;
   assign \$137  = | n_new;
-  assign \$138  = \port$794$0 [4:1] == 1'h1;
+  assign \$138  = \port$785$0 [4:1] == 1'h1;
   assign \$139  = rsp_grant_valid & \$138 ;
   assign \$140  = \$117 [1:0] != n_new;
   assign \$141  = \$signal$54  & irq_enable;
@@ -2956,7 +2860,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$146  = ~ is_alloc;
   assign \$147  = bus__r_req & \$146 ;
   assign bus__r_ack = alloc_waiting ? \$145  : \$147 ;
-  assign bus__r_data = alloc_waiting ? { \port$794$0 [0], \port$794$0 [4:1], \port$794$55 [7:0], 11'h000, \port$794$0 [14:7] } : \$signal$85 ;
+  assign bus__r_data = alloc_waiting ? { \port$785$0 [0], \port$785$0 [4:1], \port$785$55 [7:0], 11'h000, \port$785$0 [14:7] } : \$signal$85 ;
   assign \$148  = ~ alloc_waiting;
   assign \$149  = ~ r_found;
   assign \$150  = ! bus__r_addr[1:0];
@@ -2986,11 +2890,11 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$173  = ~ \$172 ;
   assign \$174  = bus__w_strb == 4'hf;
   assign \$175  = bus__w_req & \$174 ;
-  assign \$176  = rsp_freed_valid & \port$830$0 [0];
+  assign \$176  = rsp_freed_valid & \port$821$0 [0];
   assign \$177  = ~ start_free;
   assign \$178  = bus__w_req & \$177 ;
   assign bus__w_ack = \$signal$58  ? \$176  : \$178 ;
-  assign \$179  = ~ \port$806$0 [0];
+  assign \$179  = ~ \port$797$0 [0];
   assign bus__w_err = \$signal$58  ? \$179  : \$signal$94 ;
   always @(posedge clk)
     cycle <= \$180 ;
@@ -4280,20 +4184,20 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
     endcase
   end
   assign n_kept = \$117 [1:0];
-  assign rsp_grant_ok = \port$794$0 [0];
-  assign rsp_grant_pool = \port$794$0 [6:5];
-  assign rsp_freed_ok = \port$806$0 [0];
-  assign rsp_freed_pool = \port$806$0 [22:21];
-  assign rsp_grant_err = \port$794$0 [4:1];
+  assign rsp_grant_ok = \port$785$0 [0];
+  assign rsp_grant_pool = \port$785$0 [6:5];
+  assign rsp_freed_ok = \port$797$0 [0];
+  assign rsp_freed_pool = \port$797$0 [22:21];
+  assign rsp_grant_err = \port$785$0 [4:1];
   assign irq_set = { \$140 , \$139 , \$137  };
-  assign rsp_freed_src = \port$830$0 [0];
-  assign rsp_freed_err = \port$806$0 [4:1];
-  assign rsp_grant_user = \port$794$55 [23:8];
-  assign rsp_freed_in_pool = \port$806$0 [23];
-  assign rsp_freed_tag = \port$830$0 [40:33];
-  assign rsp_freed_addr = \port$830$0 [32:1];
-  assign rsp_freed_user = \port$806$0 [20:5];
-  assign second = { \$108 [31:0], 16'h0000, \port$794$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$794$0 [6:5], rsp_grant_src, 1'h0, \port$794$0 [4:1] };
+  assign rsp_freed_src = \port$821$0 [0];
+  assign rsp_freed_err = \port$797$0 [4:1];
+  assign rsp_grant_user = \port$785$55 [23:8];
+  assign rsp_freed_in_pool = \port$797$0 [23];
+  assign rsp_freed_tag = \port$821$0 [40:33];
+  assign rsp_freed_addr = \port$821$0 [32:1];
+  assign rsp_freed_user = \port$797$0 [20:5];
+  assign second = { \$108 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] };
   assign space = \$115 [4:0];
   assign \$signature__addr  = \$122 [3:1];
   assign \$signature__addr$73  = \$signal$10 [3:1];
@@ -4301,9 +4205,9 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$signature__addr$75  = \$131 [3:1];
   assign \$signature__addr$78  = \$signal$10 [3:1];
   assign \$signature__en$79  = 1'h1;
-  assign handle = { \port$794$0 [0], \port$794$0 [4:1], \port$794$55 [7:0], 11'h000, \port$794$0 [14:7] };
-  assign rsp_grant_slot = \port$794$0 [14:7];
-  assign rsp_grant_tag = \port$794$55 [7:0];
+  assign handle = { \port$785$0 [0], \port$785$0 [4:1], \port$785$55 [7:0], 11'h000, \port$785$0 [14:7] };
+  assign rsp_grant_slot = \port$785$0 [14:7];
+  assign rsp_grant_tag = \port$785$55 [7:0];
   assign \$219  = 1'h1;
   assign \$3  = \$217 ;
   assign \$90  = { 1'h0, bus__w_data[18:0], 6'h00 };
