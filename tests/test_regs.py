@@ -190,3 +190,21 @@ def test_regfile_decode_unaligned_unmapped_and_read_only():
     assert seen[8][2] == 0                               # ALLOC waits for the pipeline
     assert seen[9:] == [("w", 0x000, 1, 1), ("w", 0x01A, 1, 1), ("w", 0x010, 1, 1),
                         ("w", 0x010, 1, 0), ("w", 0x100, 1, 1)]
+
+
+def test_readme_examples_use_only_generated_names():
+    """The README's C and Python examples name things the collateral defines."""
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    config = load_config(example_path("event_region"))
+    header = emit_c_header(config)
+    c_block = re.search(r"```c\n(.*?)```", readme, re.S).group(1)
+    for name in set(re.findall(r"HWALLOC_EVENT_\w+", c_block)):
+        assert re.search(rf"#define {name}\b", header), name
+    py_block = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    driver = emit_python_driver(config)
+    for name in re.findall(r"from hwalloc_event_driver import (.*)", py_block)[0].split(", "):
+        assert re.search(rf"^class {name}\b", driver, re.M), name
+    for method in set(re.findall(r"core\.(\w+)\(", py_block)):
+        assert f"def {method}(" in driver, method
