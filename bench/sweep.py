@@ -1,0 +1,146 @@
+"""Measure how hwalloc scales, beside a deliberately simple bitmap allocator.
+
+    python bench/sweep.py [--quick]
+
+Prints a Markdown table and writes docs/benchmarks.md: for each config, Yosys
+resources (xcup) and logic depth (every cell; LUT/MUXF only), generation time,
+Verilator build time and simulation speed of the native cocotb bench; and for
+the same slot counts, the bitmap + find-first-free baseline's resources and
+depth. Figures, not tests: the machines are shared and timings are noisy.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from hwalloc import sim
+from hwalloc.config import parse_config
+from hwalloc.emit import emit_verilog
+from hwalloc.synth import logic_depth, resources, synthesize
+
+sys.path.insert(0, str(Path(__file__).parent))
+from baseline import BitmapAllocator  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE_TIMEOUT = 300
+#: A 65536-bit bitmap with its find-first-free tree took more than 9 GB and 10
+#: minutes in Amaranth's elaboration alone before it was stopped.
+BASELINE_MAX_SLOTS = 4096
+
+
+def config(name, *, slots=(1024,), tag_bits=4, latency=7):
+    pools = [{"name": f"p{i}", "base": 0x1000_0000 * (i + 1), "slot_size": 64, "slots": n}
+             for i, n in enumerate(slots)]
+    return parse_config({"name": name, "tag_bits": tag_bits, "latency": latency, "pools": pools})
+
+
+def sweep(quick):
+    points = []
+    for n in ((16, 1024) if quick else (16, 256, 4096, 65536)):
+        points.append((f"slots {n}", config(f"s{n}", slots=(n,)), n))
+    if not quick:
+        for p in (3, 8):
+            points.append((f"{p} pools × 256", config(f"p{p}", slots=(256,) * p), None))
+        for t in (0, 8):
+            points.append((f"tags {t}", config(f"t{t}", tag_bits=t), None))
+        for latency in (5, 16):
+            points.append((f"L {latency}", config(f"l{latency}", latency=latency), None))
+    return points
+
+
+def measure(label, cfg, work):
+    row = {"point": label}
+    started = time.monotonic()
+    emit_verilog(cfg)
+    row["generate s"] = time.monotonic() - started
+    stat, net = synthesize(cfg, work=work / "synth")
+    counts = resources(stat, cfg.name)
+    row.update({"LUT": counts["LUT"], "FF": counts["FF"], "LUTRAM": counts["LUTRAM"],
+                "RAMB36 eq.": counts["RAMB36"] + counts["RAMB18"] / 2,
+                "depth": logic_depth(net, cfg.name)[0],
+                "LUT depth": logic_depth(net, cfg.name, count_carry=False)[0]})
+    started = time.monotonic()
+    build_dir = sim.build(cfg, cache=work / "sim", log=lambda text: None)
+    row["Verilator build s"] = time.monotonic() - started
+    path = work / f"{cfg.name}.yaml"
+    import yaml
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    stats = work / "stats.jsonl"
+    started = time.monotonic()
+    sim.run_bench(cfg, path, build_dir, testcase="test_random_traffic_matches_model", ops=12000,
+                  stats_file=stats, log_file=work / "sim.log", results_xml=work / "results.xml")
+    elapsed = time.monotonic() - started
+    import json
+    cycles = json.loads(stats.read_text().splitlines()[-1])["cycles"]
+    row["sim cycles/s"] = cycles / elapsed
+    return row
+
+
+def measure_baseline(slots, work):
+    work.mkdir(parents=True, exist_ok=True)
+    top = BitmapAllocator(slots)
+    (work / "bitmap.v").write_text(verilog.convert(top, name="bitmap", emit_src=False))
+    script = ("read_verilog bitmap.v; synth_xilinx -family xcup -top bitmap -flatten -noiopad "
+              "-noclkbuf; tee -q -o stat.json stat -json; write_json net.json")
+    from hwalloc.synth import _yosys
+    try:
+        subprocess.run([_yosys(), "-q", "-p", script], cwd=work, capture_output=True,
+                       timeout=BASELINE_TIMEOUT, check=True)
+    except subprocess.TimeoutExpired:
+        return {"point": f"bitmap {slots}", "LUT": f"> {BASELINE_TIMEOUT} s of Yosys"}
+    import json
+    stat = json.loads((work / "stat.json").read_text())
+    net = json.loads((work / "net.json").read_text())
+    counts = resources(stat, "bitmap")
+    return {"point": f"bitmap {slots}", "LUT": counts["LUT"], "FF": counts["FF"],
+            "LUTRAM": counts["LUTRAM"], "RAMB36 eq.": counts["RAMB36"] + counts["RAMB18"] / 2,
+            "depth": logic_depth(net, "bitmap")[0],
+            "LUT depth": logic_depth(net, "bitmap", count_carry=False)[0]}
+
+
+COLUMNS = ("point", "LUT", "FF", "LUTRAM", "RAMB36 eq.", "depth", "LUT depth", "generate s",
+           "Verilator build s", "sim cycles/s")
+
+
+def table(rows):
+    def fmt(value):
+        if isinstance(value, float):
+            return f"{value:.1f}" if value < 1000 else f"{value:,.0f}"
+        return "—" if value is None else str(value)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(fmt(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv):
+    quick = "--quick" in argv
+    rows, baseline = [], []
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        tmp = Path(tmp)
+        for label, cfg, slots in sweep(quick):
+            print(f"measuring {label} ...", file=sys.stderr)
+            rows.append(measure(label, cfg, tmp / cfg.name))
+            if slots is not None and slots <= BASELINE_MAX_SLOTS:
+                baseline.append(measure_baseline(slots, tmp / f"bitmap{slots}"))
+            elif slots is not None:
+                baseline.append({"point": f"bitmap {slots}",
+                                 "LUT": "not built: elaborating it needs more than 9 GB"})
+    text = ("# Benchmarks\n\nGenerated by `python bench/sweep.py` on a 2-core machine "
+            f"(Yosys synth_xilinx -family xcup; {os.cpu_count()} cores seen). Resources are "
+            "Yosys' estimate before place and route; `depth` counts every LUT, MUXF and "
+            "CARRY4 between sequential endpoints, `LUT depth` only LUT and MUXF. Times are "
+            "wall-clock and noisy.\n\n## hwalloc\n\n" + table(rows) +
+            "\n\n## Baseline: bitmap + find-first-free (bench/baseline.py)\n\n" + table(baseline) + "\n")
+    print(text)
+    if not quick:
+        (ROOT / "docs").mkdir(exist_ok=True)
+        (ROOT / "docs" / "benchmarks.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
