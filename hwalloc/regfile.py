@@ -216,7 +216,7 @@ class RegisterFile(wiring.Component):
         m.d.sync += self.req_alloc.eq(start_alloc)
         axi_grant = self.rsp_grant_valid & self.rsp_grant_src
         handle = Signal(32)
-        slot_f, tag_f, err_f, ok_f = (_field(HANDLE_FIELDS, n) for n in ("SLOT", "TAG", "ERR", "OK"))
+        slot_f, tag_f = (_field(HANDLE_FIELDS, n) for n in ("SLOT", "TAG"))
         m.d.comb += handle.eq(Cat(self.rsp_grant_slot, Const(0, slot_f.width - len(self.rsp_grant_slot)),
                                   self.rsp_grant_tag if cfg.tag_bits else Const(0, 1),
                                   Const(0, tag_f.width - len(self.rsp_grant_tag)),
