@@ -3,9 +3,11 @@
 ``hwalloc generate [CONFIG] [--out DIR]``
     Write ``DIR/rtl_out/<name>.v`` (+ the Verilator waiver file) and
     ``DIR/constraints/<name>.xdc``. No CONFIG: the built-in EVENT_REGION example.
-``hwalloc verify CONFIG [--ops N] [--seed S] [--junit FILE]``
+``hwalloc verify CONFIG [--ops N] [--seed S] [--seeds K] [-j N] [--rtl-coverage] [--junit FILE]``
     Generate the core, build it under Verilator and run the benches against
-    the reference model; non-zero exit on any mismatch.
+    the reference model (K seeds, N at a time); non-zero exit on any mismatch.
+    Prints the functional coverage bins, and with --rtl-coverage Verilator's
+    line and toggle coverage of the Verilog.
 ``hwalloc synth CONFIG [--family xcup|xc7]``
     Yosys synth_xilinx on the core: resources and logic depth (an estimate).
 
@@ -18,11 +20,13 @@ import shutil
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
 from .emit import generate
+from .tb.scoreboard import Stats
 
 __all__ = ["main"]
 
@@ -48,7 +52,6 @@ def cmd_generate(args):
 
 
 def _read_stats(path):
-    from .tb.scoreboard import Stats
     total, mismatches, tests = Stats(), [], []
     if path.exists():
         for line in path.read_text().splitlines():
@@ -58,6 +61,16 @@ def _read_stats(path):
             if "mismatch" in entry:
                 mismatches.append(entry)
     return total, mismatches, tests
+
+
+def _print_coverage(config, total):
+    from .tb.coverage import report
+    lines, holes = report(config, total.coverage)
+    print("  functional coverage (bin, hits):")
+    print("\n".join(lines))
+    print(f"  coverage holes: {', '.join(holes)}" if holes else
+          f"  every one of the {len(lines)} coverage bins was hit")
+    return holes
 
 
 def _progress(stop, progress_file):
@@ -77,67 +90,156 @@ def _progress(stop, progress_file):
         print(file=sys.stderr)
 
 
+def _run_seed(sim, config, config_path, build_dir, seed, ops, folder):
+    """One seed's benches in ``folder``; returns whether cocotb reported a failure."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("stats.jsonl", "progress.txt", "results.xml", "coverage.dat"):
+        (folder / stale).unlink(missing_ok=True)
+    try:
+        sim.run_bench(config, config_path, build_dir, seed=seed, ops=ops,
+                      stats_file=folder / "stats.jsonl", progress_file=folder / "progress.txt",
+                      results_xml=folder / "results.xml", log_file=folder / "sim.log",
+                      test_dir=folder)
+    except SystemExit:
+        return True
+    return False
+
+
+def _soak_progress(stop, folders, done, total_seeds):
+    """One line for a parallel soak: seeds finished, and what the running ones checked."""
+    tty, last = sys.stderr.isatty(), ""
+    while not stop.wait(0.5 if tty else 10):
+        running = []
+        for seed, folder in folders.items():
+            if seed in done:
+                continue
+            try:
+                text = (folder / "progress.txt").read_text().strip()
+            except OSError:
+                continue
+            running.append(f"seed {seed}: {text}")
+        width = 20
+        filled = width * len(done) // total_seeds
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {len(done)}/{total_seeds} seeds done"
+                + (f"; {running[0]}" if running else "")
+                + (f" (+{len(running) - 1} more running)" if len(running) > 1 else ""))
+        if line != last:
+            print(f"\r[verify] {line}    " if tty else f"[verify] {line}",
+                  end="" if tty else "\n", file=sys.stderr, flush=True)
+            last = line
+    if last and tty:
+        print(file=sys.stderr)
+
+
 def cmd_verify(args):
     config = _load(args.config)
     if config is None:
         return 2
-    if args.ops < 1:
-        print("hwalloc: --ops must be at least 1", file=sys.stderr)
-        return 2
+    for name, value in (("--ops", args.ops), ("--seeds", args.seeds), ("-j", args.jobs)):
+        if value < 1:
+            print(f"hwalloc: {name} must be at least 1, not {value}", file=sys.stderr)
+            return 2
     from . import sim
 
     work = Path(args.work or f"hwalloc_verify/{config.name}")
     work.mkdir(parents=True, exist_ok=True)
-    stats_file, progress_file = work / "stats.jsonl", work / "progress.txt"
-    log_file, results = work / "sim.log", work / "results.xml"
-    for stale in (stats_file, progress_file, results):
-        stale.unlink(missing_ok=True)
+    seeds = [args.seed + k for k in range(args.seeds)]
+    # one seed: its files straight in the work folder, as before; several: a folder each
+    folders = {seed: (work if len(seeds) == 1 else work / f"seed{seed}") for seed in seeds}
+    config_path = args.config or example_path(DEFAULT_EXAMPLE)
 
     started = time.monotonic()
     try:
-        build_dir = sim.build(config, cache=args.cache,
+        build_dir = sim.build(config, cache=args.cache, coverage=args.rtl_coverage,
                               log=lambda text: print(f"[verify] {text}", file=sys.stderr))
     except RuntimeError as error:
         print(f"hwalloc: the Verilator build of {config.name} failed ({error}); "
-              f"its log: {sim.build_log(config, cache=args.cache)}", file=sys.stderr)
+              f"its log: {sim.build_log(config, cache=args.cache, coverage=args.rtl_coverage)}",
+              file=sys.stderr)
         return 1
-    print(f"[verify] {config.name}: running the benches (seed {args.seed}, about "
-          f"{args.ops} random requests); log in {log_file}", file=sys.stderr)
-    stop = threading.Event()
-    watcher = threading.Thread(target=_progress, args=(stop, progress_file), daemon=True)
+    jobs = min(args.jobs, len(seeds))
+    print(f"[verify] {config.name}: running the benches (seed{'s' if len(seeds) > 1 else ''} "
+          f"{seeds[0]}{f'..{seeds[-1]}' if len(seeds) > 1 else ''}, about {args.ops} random "
+          f"requests each, {jobs} at a time); logs in {work}", file=sys.stderr)
+    stop, done, failed = threading.Event(), set(), set()
+    if len(seeds) == 1:
+        watcher = threading.Thread(target=_progress, args=(stop, work / "progress.txt"), daemon=True)
+    else:
+        watcher = threading.Thread(target=_soak_progress, args=(stop, folders, done, len(seeds)),
+                                   daemon=True)
+    # progress files of an earlier run must not show before this run writes its own
+    for folder in folders.values():
+        (folder / "progress.txt").unlink(missing_ok=True)
     watcher.start()
-    failed = False
+
+    def one(seed):
+        if _run_seed(sim, config, config_path, build_dir, seed, args.ops, folders[seed]):
+            failed.add(seed)
+        done.add(seed)
+
     try:
-        sim.run_bench(config, args.config or example_path(DEFAULT_EXAMPLE), build_dir,
-                      seed=args.seed, ops=args.ops, stats_file=stats_file,
-                      progress_file=progress_file, results_xml=results, log_file=log_file)
-    except SystemExit:
-        failed = True
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, seeds))
     finally:
         stop.set()
         watcher.join()
-    if args.junit:
-        shutil.copyfile(results, args.junit)
 
-    total, mismatches, tests = _read_stats(stats_file)
+    total, mismatches, tests, per_seed = Stats(), [], [], {}
+    for seed in seeds:
+        stats, seed_mismatches, seed_tests = _read_stats(folders[seed] / "stats.jsonl")
+        total.merge(stats)
+        per_seed[seed] = (stats, seed_mismatches, seed_tests)
+        mismatches += [dict(m, seed=seed) for m in seed_mismatches]
+        if not tests:
+            tests = seed_tests
+    if args.junit:
+        shutil.copyfile(folders[seeds[0]] / "results.xml", args.junit)
+        for seed in seeds[1:]:
+            shutil.copyfile(folders[seed] / "results.xml",
+                            Path(args.junit).with_suffix(f".seed{seed}.xml"))
+
     print(f"hwalloc verify {config.name}: {total.summary()}")
+    if len(seeds) > 1:
+        for seed, (stats, seed_mismatches, seed_tests) in per_seed.items():
+            verdict = ("FAIL" if seed in failed or seed_mismatches or not seed_tests else "pass")
+            print(f"  seed {seed}: {verdict}, {stats.ops} ops checked")
+    _print_coverage(config, total)
+    if args.rtl_coverage:
+        _print_rtl_coverage(sim, [folders[seed] / "coverage.dat" for seed in seeds])
+    bad = sorted(failed | {m["seed"] for m in mismatches} |
+                 {seed for seed, (_, _, seed_tests) in per_seed.items() if not seed_tests})
+    first_seed = bad[0] if bad else seeds[0]
     again = " ".join(["hwalloc verify"] + ([args.config] if args.config else []) +
-                     [f"--seed {args.seed}", f"--ops {args.ops}"])
-    print(f"  tests: {', '.join(tests) or 'none'}; seed {args.seed} (reproduce: {again}); "
+                     [f"--seed {first_seed}", f"--ops {args.ops}"])
+    print(f"  tests: {', '.join(tests) or 'none'}; seed{'s' if len(seeds) > 1 else ''} "
+          f"{', '.join(map(str, seeds))} (reproduce one: {again}); "
           f"{time.monotonic() - started:.1f} s")
-    if not failed and not mismatches and tests:
+    if not bad:
         print("PASS: every response matched the reference model at exactly "
               f"L = {config.latency} cycles")
         return 0
     if mismatches:
         first = mismatches[0]
-        print(f"FAIL in {first['test']}: first mismatch:\n{first['mismatch']}")
-        waves = _waveform(sim, config, args, first["test"], work)
+        print(f"FAIL in {first['test']} (seed {first['seed']}): first mismatch:\n{first['mismatch']}")
+        waves = _waveform(sim, config, args, first["test"], first["seed"], work)
         if waves:
             print(f"  waveform of the failing test: {waves}")
     else:
-        print(f"FAIL: the bench did not complete; see {log_file}")
+        print(f"FAIL: the bench of seed {first_seed} did not complete; see "
+              f"{folders[first_seed] / 'sim.log'}")
     return 1
+
+
+def _print_rtl_coverage(sim, dats):
+    """Verilator's line and toggle coverage of the generated Verilog, all seeds merged."""
+    dats = [d for d in dats if d.exists()]
+    if not dats:
+        print("  RTL coverage: no coverage.dat was written")
+        return
+    for kind, (covered, total) in sim.rtl_coverage(dats).items():
+        print(f"  RTL {kind} coverage (Verilator): {covered}/{total} points "
+              f"({100 * covered / max(total, 1):.1f} %)")
+    print(f"  raw data: {', '.join(map(str, dats))}")
 
 
 _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
@@ -150,7 +252,7 @@ _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
               "error_log": "test_error_log_overflow_pop_and_clear"}
 
 
-def _waveform(sim, config, args, test, work):
+def _waveform(sim, config, args, test, seed, work):
     """Re-run the failing test, same seed, with tracing on; keep the VCD."""
     print("[verify] re-running the failing test with waveform tracing ...", file=sys.stderr)
     try:
@@ -158,13 +260,13 @@ def _waveform(sim, config, args, test, work):
                               log=lambda text: print(f"[verify] {text}", file=sys.stderr))
         try:
             sim.run_bench(config, args.config or example_path(DEFAULT_EXAMPLE), build_dir,
-                          testcase=_TESTCASES.get(test), seed=args.seed, ops=args.ops,
+                          testcase=_TESTCASES.get(test), seed=seed, ops=args.ops,
                           waves=True, log_file=work / "sim_waves.log")
         except SystemExit:
             pass
         dump = build_dir / "dump.vcd"
         if dump.exists():
-            target = work / f"{config.name}_seed{args.seed}.vcd"
+            target = work / f"{config.name}_seed{seed}.vcd"
             shutil.move(dump, target)
             return target
     except Exception as error:  # the verdict stands; the waveform is a courtesy
@@ -226,6 +328,12 @@ def build_parser():
     ver.add_argument("--ops", type=int, default=100_000,
                      help="random requests in the traffic test (default 100000)")
     ver.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    ver.add_argument("--seeds", type=int, default=1,
+                     help="run this many seeds, --seed, --seed+1, ... (default 1)")
+    ver.add_argument("-j", "--jobs", type=int, default=1,
+                     help="seeds to run at once, one simulator process each (default 1)")
+    ver.add_argument("--rtl-coverage", action="store_true",
+                     help="build with Verilator line and toggle coverage and report it")
     ver.add_argument("--junit", help="write a JUnit XML report here")
     ver.add_argument("--work", help="folder for logs, results and waveforms "
                                     "(default hwalloc_verify/<name>)")

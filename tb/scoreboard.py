@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from hwalloc.model import Err, Freed, Model, Monitor
 
+from .coverage import Coverage
+
 __all__ = ["Mismatch", "Stats", "Scoreboard", "Stimulus", "PHASES"]
 
 
@@ -37,6 +39,7 @@ class Stats:
     latency_max: int = None
     cycles: int = 0
     max_in_use: int = 0
+    coverage: Counter = field(default_factory=Counter)     # functional coverage bins
 
     def latency(self, value):
         self.latency_min = value if self.latency_min is None else min(self.latency_min, value)
@@ -46,6 +49,7 @@ class Stats:
         for name in ("ops", "allocs", "frees", "grants", "releases", "cycles"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
+        self.coverage.update(other.coverage)
         self.max_in_use = max(self.max_in_use, other.max_in_use)
         for value in (other.latency_min, other.latency_max):
             if value is not None:
@@ -63,7 +67,7 @@ class Stats:
                 "grants": self.grants, "releases": self.releases, "cycles": self.cycles,
                 "failures": {Err(c).name: n for c, n in sorted(self.failures.items())},
                 "latency_min": self.latency_min, "latency_max": self.latency_max,
-                "max_in_use": self.max_in_use}
+                "max_in_use": self.max_in_use, "coverage": dict(sorted(self.coverage.items()))}
 
     @classmethod
     def from_dict(cls, d):
@@ -71,6 +75,7 @@ class Stats:
         stats.failures = Counter({Err[name].value: n for name, n in d["failures"].items()})
         stats.latency_min, stats.latency_max = d["latency_min"], d["latency_max"]
         stats.max_in_use = d["max_in_use"]
+        stats.coverage = Counter(d.get("coverage", {}))
         return stats
 
 
@@ -89,9 +94,11 @@ class Scoreboard:
         self.stats = stats if stats is not None else Stats()
         self.pending = {"grant": deque(), "freed": deque()}
         self.cycle_base = 0          # the last edge of the latest reset
+        self.coverage = Coverage(config, recycle_delay, self.stats.coverage)
 
     def reset(self, last_reset_edge=0):
         """The design was reset: nothing in flight may answer afterwards."""
+        self.coverage.reset_seen(self.outstanding)
         self.model.reset()
         self.monitor.reset()
         self.cycle_base = last_reset_edge
@@ -103,11 +110,16 @@ class Scoreboard:
         (its response is checked by whoever made it, not on the native ports).
         ``free_oor_pool``: a register FREE of a slot index past that pool.
         Returns the model's ``(grant, freed)``."""
+        free_pool = free_oor_pool
         if free_oor_pool is not None:
             grant, _ = self.model.step(cycle, alloc=alloc)
             freed = Freed(ok=0, err=Err.OUT_OF_RANGE, user=free[2])
         else:
+            if free is not None:
+                free_pool = self.model.locate(free[0])[0]
             grant, freed = self.model.step(cycle, alloc=alloc, free=free)
+        self.coverage.handshake(self.model, cycle, alloc=alloc, grant=grant, free=free, freed=freed,
+                                free_pool=free_pool, alloc_src=alloc_src, free_src=free_src)
         stamp = cycle - 1 - self.cycle_base      # CYCLE as read in the handshake cycle
         if free is not None:
             self.monitor.record(stamp, free=free, freed=freed, source=free_src,

@@ -25,6 +25,7 @@ from hwalloc.collateral import emit_python_driver
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.model import Err
 from hwalloc.regs import constant_value, register_map
+from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
 from hwalloc.tb.scoreboard import Mismatch
 
@@ -63,6 +64,10 @@ class RegisterSide:
 
     def sample(self, cycle):
         get = self.tb.get
+        coverage = self.tb.bench.scoreboard.coverage
+        for channel in AXI_CHANNELS:          # a stall: valid held while ready is low
+            if get(f"s_axil_{channel}valid") and not get(f"s_axil_{channel}ready"):
+                coverage.hit(f"axi_stall.{channel}")
         if get("s_axil_arvalid") and get("s_axil_arready"):
             self.reads.append(get("s_axil_araddr"))
         aw = get("s_axil_awvalid") and get("s_axil_awready")

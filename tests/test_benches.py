@@ -15,6 +15,7 @@ from hwalloc import cli, sim
 from hwalloc.config import example_path, load_config, parse_config
 from hwalloc.emit import emit_verilog
 from hwalloc.model import Err
+from hwalloc.tb.coverage import report as coverage_report
 from hwalloc.tb.scoreboard import Stats
 
 from test_core_sim import CORNERS
@@ -61,6 +62,9 @@ def test_shipped_core_matches_model(name, tmp_path):
         total.merge(stats)
     TOTAL.merge(total)
     print(f"\n{config.name}: {total.summary()}")
+    lines, holes = coverage_report(config, total.coverage)
+    print("\n".join(lines))
+    assert not holes, f"functional coverage holes: {holes}"
     assert total.ops >= 1_000_000 // 3
 
     traffic = results["random_traffic"]
@@ -139,7 +143,7 @@ def test_verify_reports_the_first_mismatch_and_keeps_a_waveform(tmp_path, monkey
     code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE)])
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAIL in random_traffic: first mismatch" in out
+    assert "FAIL in random_traffic (seed 1): first mismatch" in out
     assert f"no grant_valid {config.latency} cycles after the handshake" in out \
         or f"latency {config.latency + 1}, not {config.latency}" in out
     waves = tmp_path / "hwalloc_verify" / "c1" / "c1_seed1.vcd"
@@ -167,3 +171,33 @@ def test_verify_refuses_a_bad_config(tmp_path, capsys):
     bad = write_yaml(tmp_path / "bad.yaml", {"name": "x", "pools": []})
     assert cli.main(["verify", str(bad)]) == 2
     assert "pools: 0 pools given; 1..8 are supported" in capsys.readouterr().err
+
+
+def test_verify_runs_seeds_in_parallel_and_combines_them(tmp_path, monkeypatch, capsys):
+    """The soak: several seeds, two simulators at once, one combined summary
+    whose total is the sum of the seeds'; with Verilator's RTL coverage."""
+    config_path = write_yaml(tmp_path / "mine.yaml", CORNERS["no_tags_min_latency"])
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["verify", str(config_path), "--ops", "1500", "--seed", "11", "--seeds", "3",
+                     "-j", "2", "--rtl-coverage", "--cache", str(CACHE)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    per_seed = {}
+    for seed in (11, 12, 13):
+        stats = [json.loads(line) for line in
+                 (tmp_path / "hwalloc_verify" / "c0" / f"seed{seed}" / "stats.jsonl").read_text().splitlines()]
+        assert {s["seed"] for s in stats} == {seed}
+        per_seed[seed] = sum(s["ops"] for s in stats)
+        assert f"seed {seed}: pass, {per_seed[seed]} ops checked" in out
+    assert f"hwalloc verify c0: {sum(per_seed.values())} ops checked" in out
+    assert len(set(per_seed.values())) > 1          # different seeds, different traffic
+    assert "every one of the" in out and "coverage holes" not in out
+    line = next(text for text in out.splitlines() if "RTL line coverage" in text)
+    covered, total = map(int, line.split(": ")[1].split(" ")[0].split("/"))
+    assert total > 100 and covered / total > 0.9
+    assert "RTL toggle coverage (Verilator)" in out
+
+
+def test_verify_refuses_a_bad_seed_count(tmp_path, capsys):
+    assert cli.main(["verify", "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1, not 0" in capsys.readouterr().err

@@ -1,0 +1,127 @@
+"""Functional coverage: named bins that the benches sample as they run.
+
+The scoreboard samples every accepted request against the reference model
+(:meth:`Coverage.handshake`), the native bench samples resets, and the AXI bench
+samples its five channels. :func:`expected_bins` lists the bins a config can
+reach; a run's report shows each with its count, and a bin left at zero is a
+hole (the suite fails on holes in the shipped examples).
+
+Bins that cannot be reached by construction are not listed:
+- a register ALLOC always names a real pool with ``size = slot_size``, so it
+  never sees BAD_POOL or TOO_BIG; a register FREE is built from a handle's
+  slot index, so it is never MISALIGNED;
+- BAD_POOL needs a pool index field wider than the pools (``2**P > pools``);
+- TAG_MISMATCH and the tag wrap need ``tag_bits > 0``;
+- a native OUT_OF_RANGE needs an address that no pool covers.
+"""
+
+from collections import Counter
+
+from hwalloc.model import Err
+
+__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "report"]
+
+AXI_CHANNELS = ("aw", "w", "b", "ar", "r")
+_OCCUPANCY = ("empty", "one", "half", "N-1", "full")
+
+
+def _occupancy_labels(in_use, slots):
+    labels = []
+    for label, value in zip(_OCCUPANCY, (0, 1, slots // 2, slots - 1, slots), strict=True):
+        if in_use == value:
+            labels.append(label)
+    return labels
+
+
+def expected_bins(config, *, axi=True):
+    """The bins ``config`` can reach; ``axi=False`` leaves out the register side."""
+    bins = [f"occupancy.{pool.name}.{label}" for pool in config.pools for label in _OCCUPANCY]
+    native = [Err.EXHAUSTED, Err.TOO_BIG, Err.MISALIGNED, Err.NOT_ALLOCATED]
+    if (1 << config.pool_bits) > len(config.pools):
+        native.append(Err.BAD_POOL)
+    if sum(p.slots * p.slot_size for p in config.pools) < 2 ** config.addr_width:
+        native.append(Err.OUT_OF_RANGE)
+    register = [Err.EXHAUSTED, Err.OUT_OF_RANGE, Err.NOT_ALLOCATED]
+    if config.tag_bits:
+        native.append(Err.TAG_MISMATCH)
+        register.append(Err.TAG_MISMATCH)
+    bins += [f"error.{Err(code).name}.native" for code in sorted(native)]
+    bins += ["alloc_and_free.same_cycle_same_pool", "recycle.alloc_inside_window",
+             "recycle.exhausted_inside_window", "exhausted_then_recovered",
+             "reset.requests_in_flight"]
+    if config.tag_bits:
+        bins.append("tag_wrap")
+    if axi:
+        bins += [f"error.{Err(code).name}.axi" for code in sorted(register)]
+        bins += ["native_and_register.same_cycle"]
+        bins += [f"axi_stall.{channel}" for channel in AXI_CHANNELS]
+    return bins
+
+
+class Coverage:
+    """Samples bins into ``counts`` (a Counter shared with the run's statistics)."""
+
+    def __init__(self, config, recycle_delay, counts=None):
+        self.config = config
+        self.recycle_delay = recycle_delay
+        self.counts = counts if counts is not None else Counter()
+        self.reset()
+
+    def reset(self):
+        pools = len(self.config.pools)
+        self.last_release = [None] * pools      # cycle of the latest successful free
+        self.exhausted = [False] * pools        # an EXHAUSTED since the latest grant
+
+    def hit(self, name):
+        self.counts[name] += 1
+
+    def handshake(self, model, cycle, *, alloc, grant, free, freed, free_pool, alloc_src, free_src):
+        """Requests accepted at ``cycle``, their model answers, and the model
+        after them. ``free_pool``: the pool the free's address lies in, or None."""
+        cfg = self.config
+        if freed is not None:
+            if freed.ok:
+                self.last_release[free_pool] = cycle
+            else:
+                self.hit(f"error.{Err(freed.err).name}.{'axi' if free_src else 'native'}")
+        if grant is not None:
+            pool = alloc[0]
+            if not grant.ok:
+                self.hit(f"error.{Err(grant.err).name}.{'axi' if alloc_src else 'native'}")
+            if pool < len(cfg.pools):
+                released = self.last_release[pool]
+                inside = released is not None and cycle - released < self.recycle_delay
+                if inside:
+                    self.hit("recycle.alloc_inside_window")
+                if grant.err == Err.EXHAUSTED:
+                    self.exhausted[pool] = True
+                    if inside:
+                        self.hit("recycle.exhausted_inside_window")
+                if grant.ok:
+                    if self.exhausted[pool]:
+                        self.hit("exhausted_then_recovered")
+                    self.exhausted[pool] = False
+                    if cfg.tag_bits and grant.tag == 0:
+                        self.hit("tag_wrap")
+            if freed is not None and freed.ok and grant.ok and free_pool == pool:
+                self.hit("alloc_and_free.same_cycle_same_pool")
+        if grant is not None and freed is not None and alloc_src != free_src:
+            self.hit("native_and_register.same_cycle")
+        for index, pool in enumerate(cfg.pools):
+            for label in _occupancy_labels(model.in_use(index), pool.slots):
+                self.hit(f"occupancy.{pool.name}.{label}")
+
+    def reset_seen(self, outstanding):
+        """A reset, with ``outstanding`` requests still to answer."""
+        if outstanding:
+            self.hit("reset.requests_in_flight")
+        self.reset()
+
+
+def report(config, counts, *, axi=True):
+    """``(lines, holes)``: a line per expected bin with its count, and the empty bins."""
+    bins = expected_bins(config, axi=axi)
+    width = max(len(name) for name in bins)
+    lines = [f"  {name:<{width}} {counts.get(name, 0):>10}" for name in bins]
+    holes = [name for name in bins if not counts.get(name)]
+    return lines, holes
