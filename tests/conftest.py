@@ -11,3 +11,10 @@ def pytest_terminal_summary(terminalreporter):
     if test_benches.TOTAL.ops:
         terminalreporter.write_line(
             f"hwalloc benches (shipped examples, Verilator): {test_benches.TOTAL.summary()}")
+
+    import test_mutation
+    if test_mutation.KILLS:
+        import mutants
+        terminalreporter.write_line("mutation check (tests/mutants.py):")
+        for line in mutants.kill_table(test_mutation.KILLS).splitlines():
+            terminalreporter.write_line("  " + line)

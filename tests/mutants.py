@@ -1,0 +1,210 @@
+"""Mutation check: deliberate bugs put into the generator's source, one at a
+time, to show the benches notice each of them.
+
+A mutant is a text substitution in one module of the ``hwalloc`` package,
+applied to a copy in memory: the product's source never holds an alternative.
+Each substitution must match exactly once, so a refactor that moves the code
+fails here loudly instead of leaving a mutant that silently mutates nothing.
+
+    python tests/mutants.py [--formal] [NAME ...]     # prints the kill table
+
+``tests/test_mutation.py`` runs every mutant through the benches in the suite.
+With ``--formal`` the table also says which formal tasks (hwalloc.formal, on
+its shipped L = 7 config) kill each mutant; ``tests/test_formal.py`` runs a
+few of those in the suite, since every one takes a while.
+"""
+
+import json
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from hwalloc import emit, sim  # noqa: E402
+from hwalloc.config import parse_config  # noqa: E402
+
+#: Small enough to exhaust in a few cycles, two pools so the pool checks matter,
+#: tags that wrap quickly, a static region for OUT_OF_RANGE.
+CONFIG = {
+    "name": "mutant", "latency": 7, "tag_bits": 2, "user_bits": 4, "addr_width": 16,
+    "error_log_depth": 4,
+    "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 4},
+              {"name": "b", "base": 0x2000, "slot_size": 64, "slots": 5}],
+    "regions": [{"name": "boot", "base": 0x0, "size": 0x1000}],
+}
+OPS = 3000
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    module: str          # "core" or "regfile"
+    find: str
+    replace: str
+    what: str
+
+
+MUTANTS = [
+    Mutant("latency_minus_one", "core",
+           "for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency):",
+           "for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency - 1):",
+           "grants answered one cycle early"),
+    Mutant("latency_plus_one", "core",
+           "for k in range(_FREE_DONE_STAGE + 1, cfg.latency):",
+           "for k in range(_FREE_DONE_STAGE, cfg.latency):",
+           "frees answered one cycle late"),
+    Mutant("forward_a3_dropped", "core",
+           "with m.If(same_slot(a3_valid, a3_ok, a3_pool, a3_slot)):",
+           "with m.If(Const(0)):",
+           "a free does not see the grant of the alloc one cycle older"),
+    Mutant("forward_f3_dropped", "core",
+           "with m.Elif(same_slot(f3_valid, f3_ok, f3_pool, f3_slot)):",
+           "with m.Elif(Const(0)):",
+           "a free does not see the release by the free one cycle older"),
+    Mutant("forward_a4_dropped", "core",
+           "with m.Elif(same_slot(a4_valid, a4_ok, a4_pool, a4_slot)):",
+           "with m.Elif(Const(0)):",
+           "a free does not see the grant of the alloc two cycles older"),
+    Mutant("tag_check_dropped", "core",
+           "tag_differs = (cur_tag != f2_tag) if T else Const(0)",
+           "tag_differs = Const(0)",
+           "a stale pointer (wrong tag) frees the slot"),
+    Mutant("never_granted_check_dropped", "core",
+           "held.eq(~f2_never_granted & (mem_parity == mem_snap))",
+           "held.eq(mem_parity == mem_snap)",
+           "a never-granted slot is judged from uninitialised memory"),
+    Mutant("lowest_free_order", "core",
+           'has_fresh = st["fresh"] != pool.slots',
+           'has_fresh = (st["fresh"] != pool.slots) & (st["count"] == 0)',
+           "released slots granted before never-used ones (lowest-free, not FIFO)"),
+    Mutant("queue_count_not_decremented", "core",
+           'st["count"].eq(st["count"] + st["push"] - st["pop"])',
+           'st["count"].eq(st["count"] + st["push"])',
+           "the released-slot count is not updated by a grant"),
+    Mutant("allocs_counter_not_updated", "regfile",
+           'c["ALLOCS"].eq(c["ALLOCS"] + granted)',
+           'c["ALLOCS"].eq(c["ALLOCS"])',
+           "the ALLOCS register never counts"),
+    Mutant("log_wrong_code", "regfile",
+           "free_entry = entry(self.rsp_freed_err, Const(1)",
+           "free_entry = entry(Mux(self.rsp_freed_err == Err.TAG_MISMATCH, Err.NOT_ALLOCATED, "
+           "self.rsp_freed_err), Const(1)",
+           "a TAG_MISMATCH logged as NOT_ALLOCATED"),
+    Mutant("slverr_dropped_unmapped_read", "regfile",
+           "bus.r_err.eq(~alloc_waiting & (~r_found | ~aligned_r))",
+           "bus.r_err.eq(~alloc_waiting & ~aligned_r)",
+           "a read of an unmapped register answers OKAY"),
+    Mutant("slverr_dropped_partial_free", "regfile",
+           "m.d.comb += [w_err.eq(~full_word), start_free.eq(bus.w_req & full_word)]",
+           "m.d.comb += [w_err.eq(0), start_free.eq(bus.w_req & full_word)]",
+           "a FREE written with partial strobes answers OKAY"),
+]
+
+
+def mutated_module(mutant):
+    """The ``hwalloc.<module>`` module with the mutant's substitution, loaded fresh."""
+    path = REPO / "hwalloc" / f"{mutant.module}.py"
+    source = path.read_text()
+    found = source.count(mutant.find)
+    if found != 1:
+        raise AssertionError(f"mutant {mutant.name}: its text occurs {found} times in {path.name}, "
+                             "not once; update tests/mutants.py")
+    module = types.ModuleType(f"hwalloc.{mutant.module}")
+    module.__package__ = "hwalloc"
+    exec(compile(source.replace(mutant.find, mutant.replace), f"<mutant {mutant.name}>", "exec"),
+         module.__dict__)
+    return module
+
+
+def mutant_verilog(config, mutant):
+    module = mutated_module(mutant)
+    if mutant.module == "core":
+        with mock.patch.object(emit, "HwallocTop", module.HwallocTop):
+            return emit.emit_verilog(config)
+    with mock.patch("hwalloc.core.RegisterFile", module.RegisterFile):
+        return emit.emit_verilog(config)
+
+
+def run_mutant(mutant, work, cache):
+    """Build the mutant and run every bench. Returns ``(killed, by)``: ``by``
+    names the first bench test that failed and how."""
+    config = parse_config(CONFIG)
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    config_path = work / "mutant.yaml"
+    config_path.write_text(yaml.safe_dump(CONFIG))
+    build_dir = sim.build(config, verilog=mutant_verilog(config, mutant), cache=cache,
+                          log=lambda text: None)
+    stats = work / "stats.jsonl"
+    stats.unlink(missing_ok=True)
+    try:
+        sim.run_bench(config, config_path, build_dir, ops=OPS, stats_file=stats,
+                      results_xml=work / "results.xml", log_file=work / "sim.log", test_dir=work)
+    except SystemExit:
+        entries = [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else []
+        failing = [e for e in entries if "mismatch" in e]
+        if failing:
+            first = failing[0]["mismatch"].splitlines()[0]
+            return True, f"{failing[0]['test']}: {first}"
+        return True, "a bench did not complete (see its log)"
+    return False, "every bench passed"
+
+
+def formal_kills(mutant, work):
+    """The formal tasks that fail on ``mutant`` (shipped L = 7 config), with the
+    properties they report."""
+    from hwalloc import formal
+    module = mutated_module(mutant)
+    patch = (mock.patch.object(formal, "HwallocTop", module.HwallocTop) if mutant.module == "core"
+             else mock.patch("hwalloc.core.RegisterFile", module.RegisterFile))
+    config = parse_config(formal.SHIPPED["L7"])
+    kills = []
+    with patch:
+        for task in formal.TASKS:
+            if task.mode == "cover":
+                continue
+            [result] = formal.prove(config, work, tasks=[task.name], log=lambda text: None)
+            if result["status"] == "FAIL":
+                kills.append(f"{task.name} ({', '.join(result['detail']['failed'])})")
+    return kills
+
+
+def kill_table(rows):
+    """Rows of ``(mutant, killed, by)`` or ``(mutant, killed, by, formal kills)``."""
+    width = max(len(row[0].name) for row in rows)
+    lines = [f"{'mutant':<{width}}  verdict   killed by"]
+    for mutant, killed, by, *formal in rows:
+        lines.append(f"{mutant.name:<{width}}  {'killed ' if killed else 'SURVIVED'}  simulation: {by[:100]}")
+        if formal:
+            lines.append(f"{'':<{width}}            formal: {'; '.join(formal[0]) or 'no task fails'}")
+    return "\n".join(lines)
+
+
+def main(argv):
+    import tempfile
+    with_formal = "--formal" in argv
+    names = [a for a in argv if not a.startswith("--")]
+    chosen = [m for m in MUTANTS if not names or m.name in names]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for mutant in chosen:
+            print(f"mutant {mutant.name}: {mutant.what} ...", file=sys.stderr)
+            killed, by = run_mutant(mutant, Path(tmp) / mutant.name, REPO / "sim_build")
+            row = (mutant, killed, by)
+            if with_formal:
+                kills = formal_kills(mutant, Path(tmp) / f"{mutant.name}_formal")
+                row = (mutant, killed or bool(kills), by, kills)
+            rows.append(row)
+    print(kill_table(rows))
+    return 0 if all(row[1] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

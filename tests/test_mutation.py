@@ -1,0 +1,35 @@
+"""Mutation check: every mutant of tests/mutants.py must make the benches fail,
+and the unmutated core must pass the very same run (else a kill means nothing).
+The kill table is printed at the end of the pytest run."""
+
+import pytest
+
+from hwalloc.config import parse_config
+from hwalloc.emit import emit_verilog
+
+import mutants
+
+CACHE = mutants.REPO / "sim_build"
+#: (mutant, killed, by) of this run, for the terminal summary
+KILLS = []
+
+
+def test_unmutated_core_passes_the_mutation_bench(tmp_path):
+    control = mutants.Mutant("none", "core", "class AllocatorCore(", "class AllocatorCore(", "control")
+    assert mutants.mutant_verilog(parse_config(mutants.CONFIG), control) == \
+        emit_verilog(parse_config(mutants.CONFIG))
+    killed, by = mutants.run_mutant(control, tmp_path, CACHE)
+    assert not killed, by
+
+
+@pytest.mark.parametrize("mutant", mutants.MUTANTS, ids=lambda m: m.name)
+def test_mutant_is_killed(mutant, tmp_path):
+    killed, by = mutants.run_mutant(mutant, tmp_path, CACHE)
+    KILLS.append((mutant, killed, by))
+    assert killed, f"mutant {mutant.name} ({mutant.what}) survived every bench"
+
+
+def test_a_mutant_that_matches_nothing_is_refused():
+    stale = mutants.Mutant("stale", "core", "no such text", "x", "")
+    with pytest.raises(AssertionError, match="occurs 0 times in core.py, not once"):
+        mutants.mutated_module(stale)
