@@ -10,6 +10,9 @@
     line and toggle coverage of the Verilog.
 ``hwalloc synth CONFIG [--family xcup|xc7]``
     Yosys synth_xilinx on the core: resources and logic depth (an estimate).
+``hwalloc prove CONFIG [--task NAME ...]``
+    Formal checks (bounded model checks, k-induction, covers) of a small core
+    with SymbiYosys and Yices from PyPI; see :mod:`hwalloc.formal`.
 
 Exit status: 0 success, 1 the core disagreed with the model, 2 bad input.
 """
@@ -313,6 +316,31 @@ def cmd_synth(args):
     return 0
 
 
+def cmd_prove(args):
+    config = _load(args.config)
+    if config is None:
+        return 2
+    from . import formal
+    problems = formal.check_provable(config)
+    unknown = sorted(set(args.task or ()) - {t.name for t in formal.TASKS})
+    if unknown:
+        problems.append(f"--task: unknown {', '.join(unknown)}; the tasks are "
+                        f"{', '.join(t.name for t in formal.TASKS)}")
+    if problems:
+        print(f"hwalloc: {config.name}: cannot prove this config:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    work = Path(args.work or f"hwalloc_prove/{config.name}")
+    results = formal.prove(config, work, tasks=args.task,
+                           log=lambda text: print(text, file=sys.stderr))
+    print(f"hwalloc prove {config.name} (SymbiYosys + Yices; logs in {work}):")
+    print(formal.table(results))
+    verdict = formal.verdict(results)
+    print(verdict[1])
+    return 0 if verdict[0] else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="hwalloc", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"hwalloc {__version__}")
@@ -347,6 +375,13 @@ def build_parser():
                      help="Xilinx family (default xcup: UltraScale+)")
     syn.add_argument("--out", default=".", help="folder for reports/ (default: current folder)")
     syn.set_defaults(run=cmd_synth)
+
+    prv = sub.add_parser("prove", help="formal checks of a small core (SymbiYosys, Yices)")
+    prv.add_argument("config", nargs="?", help="YAML config (at most "
+                     "24 slots in all and L <= 16; default: the EVENT_REGION example, which is too big)")
+    prv.add_argument("--task", action="append", help="run only this task (repeatable)")
+    prv.add_argument("--work", help="folder for the runs (default hwalloc_prove/<name>)")
+    prv.set_defaults(run=cmd_prove)
     return parser
 
 

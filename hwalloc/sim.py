@@ -124,8 +124,8 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
     # random: the core must not depend on what its memories hold at power-up.
     plusargs = ["+verilator+rand+reset+2", f"+verilator+seed+{seed % 2**31 + 1}"]
     results = runner.test(test_module=BENCH_MODULES, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
-                       build_dir=build_dir, test_dir=test_dir or build_dir, testcase=testcase, plusargs=plusargs,
-                       seed=seed, extra_env=env, waves=waves, log_file=log_file,
+                       build_dir=build_dir, test_dir=test_dir or build_dir, testcase=testcase,
+                       plusargs=plusargs, seed=seed, extra_env=env, waves=waves, log_file=log_file,
                        results_xml=str(Path(results_xml).resolve()) if results_xml else None)
     # cocotb's runner raises on failed tests only under pytest: check here too
     tests, failed = get_results(results)

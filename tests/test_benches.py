@@ -184,8 +184,8 @@ def test_verify_runs_seeds_in_parallel_and_combines_them(tmp_path, monkeypatch, 
     assert code == 0, out
     per_seed = {}
     for seed in (11, 12, 13):
-        stats = [json.loads(line) for line in
-                 (tmp_path / "hwalloc_verify" / "c0" / f"seed{seed}" / "stats.jsonl").read_text().splitlines()]
+        folder = tmp_path / "hwalloc_verify" / "c0" / f"seed{seed}"
+        stats = [json.loads(line) for line in (folder / "stats.jsonl").read_text().splitlines()]
         assert {s["seed"] for s in stats} == {seed}
         per_seed[seed] = sum(s["ops"] for s in stats)
         assert f"seed {seed}: pass, {per_seed[seed]} ops checked" in out
