@@ -1,8 +1,11 @@
 """Measure how hwalloc scales, beside a deliberately simple bitmap allocator.
 
-    python bench/sweep.py [--quick]
+    pip install -e '.[bench]'
+    python bench/sweep.py [--quick]      # measure, print, write docs/benchmarks.*
+    python bench/sweep.py --plot         # redraw the plots from docs/benchmarks.json
 
-Prints a Markdown table and writes docs/benchmarks.md: for each config, Yosys
+Prints a Markdown table and writes docs/benchmarks.md, the raw rows as
+docs/benchmarks.json, and PNG plots (docs/benchmarks_*.png): for each config, Yosys
 resources (xcup) and logic depth (every cell; LUT/MUXF only), generation time,
 Verilator build time and simulation speed of the native cocotb bench; and for
 the same slot counts, the bitmap + find-first-free baseline's resources and
@@ -117,7 +120,64 @@ def table(rows):
     return "\n".join(lines)
 
 
+def _slots(point):
+    """The slot count of a 'slots N' or 'bitmap N' point, or None."""
+    head, _, tail = point.partition(" ")
+    return int(tail) if head in ("slots", "bitmap") and tail.isdigit() else None
+
+
+def plot(rows, baseline, out):
+    """PNG plots of how resources, depth and simulation speed scale with slots."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    def series(source, column):
+        points = [(_slots(r["point"]), r.get(column)) for r in source]
+        return [(n, v) for n, v in points if n is not None and isinstance(v, (int, float))]
+
+    written = []
+    figures = [
+        ("resources", "LUTs and flip-flops against slots per pool (one pool, xcup)",
+         [("hwalloc LUT", rows, "LUT", "o-"), ("hwalloc FF", rows, "FF", "s-"),
+          ("bitmap LUT", baseline, "LUT", "o--"), ("bitmap FF", baseline, "FF", "s--")], "cells"),
+        ("depth", "Logic depth against slots per pool (xcup)",
+         [("hwalloc, every cell", rows, "depth", "o-"), ("hwalloc, LUT/MUXF", rows, "LUT depth", "s-"),
+          ("bitmap, every cell", baseline, "depth", "o--")], "levels"),
+        ("simulation", "Verilator simulation speed of the cocotb bench",
+         [("hwalloc", rows, "sim cycles/s", "o-")], "cycles per second"),
+    ]
+    for name, title, lines, ylabel in figures:
+        figure, axes = pyplot.subplots(figsize=(6.4, 4.0))
+        for label, source, column, style in lines:
+            data = series(source, column)
+            if data:
+                axes.plot([n for n, _ in data], [v for _, v in data], style, label=label)
+        axes.set_xscale("log", base=2)
+        if name == "resources":
+            axes.set_yscale("log")
+        axes.set_xlabel("slots per pool")
+        axes.set_ylabel(ylabel)
+        axes.set_title(title, fontsize=10)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=8)
+        figure.tight_layout()
+        path = out / f"benchmarks_{name}.png"
+        # no timestamp in the file, so a redraw of the same data gives the same bytes
+        figure.savefig(path, dpi=100, metadata={"Software": None})
+        pyplot.close(figure)
+        written.append(path)
+    return written
+
+
 def main(argv):
+    import json
+    docs = ROOT / "docs"
+    if "--plot" in argv:
+        data = json.loads((docs / "benchmarks.json").read_text())
+        for path in plot(data["hwalloc"], data["baseline"], docs):
+            print(f"wrote {path}")
+        return
     quick = "--quick" in argv
     rows, baseline = [], []
     with tempfile.TemporaryDirectory(dir=".") as tmp:
@@ -136,10 +196,16 @@ def main(argv):
             "CARRY4 between sequential endpoints, `LUT depth` only LUT and MUXF. Times are "
             "wall-clock and noisy.\n\n## hwalloc\n\n" + table(rows) +
             "\n\n## Baseline: bitmap + find-first-free (bench/baseline.py)\n\n" + table(baseline) + "\n")
+    text += ("\n![resources](benchmarks_resources.png)\n![depth](benchmarks_depth.png)\n"
+             "![simulation](benchmarks_simulation.png)\n")
     print(text)
     if not quick:
-        (ROOT / "docs").mkdir(exist_ok=True)
-        (ROOT / "docs" / "benchmarks.md").write_text(text)
+        docs.mkdir(exist_ok=True)
+        (docs / "benchmarks.md").write_text(text)
+        (docs / "benchmarks.json").write_text(json.dumps({"hwalloc": rows, "baseline": baseline},
+                                                         indent=1) + "\n")
+        for path in plot(rows, baseline, docs):
+            print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
