@@ -29,7 +29,7 @@ MIN_LATENCY = 5
 MAX_LATENCY = 32
 #: R: a slot freed by a free accepted at cycle t is grantable to allocs accepted
 #: at cycle t + RECYCLE_DELAY or later (SPEC §4). A property of the pipeline.
-RECYCLE_DELAY = 2
+RECYCLE_DELAY = 3
 
 DEFAULT_EXAMPLE = "event_region"
 

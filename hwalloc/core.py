@@ -27,13 +27,18 @@ FIFO order of SPEC §4.
 
 Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
 
-    alloc  stage 0 capture  1 check pool/size  2 COMMIT (counters)   3 fetch slot  4 write grant
-    free   stage 0 capture  1 decode address   2 read slot state     3 COMMIT (check, release)
+    alloc  stage 0 capture  1 check pool/size  2 COMMIT (counters)   3 fetch slot   4 write grant
+    free   stage 0 capture  1 decode address   2 read slot state     3 resolve      4 COMMIT (decide, release)
     both   ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
 
-The alloc commits at edge t+2 and the free at edge t+3. A free pushed into the
-queue at edge t_f+3 is seen by alloc commits from edge t_f+4 on, that is by
-allocs accepted at t_f+2 or later: the recycle delay R is 2.
+The alloc commits at edge t+2 and the free at edge t+4. The free's check is
+split in two so that no stage is deep: stage 3 resolves, as registered flags,
+what every older request in flight did to the slot (the memories, the grants
+of the two previous allocs, the release by the free two older, and whether the
+previous free names the same slot); stage 4 decides from those flags and the
+previous free's decision, and writes. A free pushed into the queue at edge
+t_f+4 is seen by alloc commits from edge t_f+5 on, that is by allocs accepted
+at t_f+3 or later: the recycle delay R is 3.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, ClockDomain
@@ -49,9 +54,9 @@ from .regfile import RegisterFile
 __all__ = ["AllocatorCore", "HwallocTop"]
 
 #: Cycles after which an accepted request reaches the response register's input
-#: for allocs (stage 4) and frees (stage 3); the rest of the latency is delay.
+#: for allocs and frees (stage 4 both); the rest of the latency is delay.
 _ALLOC_DONE_STAGE = 4
-_FREE_DONE_STAGE = 3
+_FREE_DONE_STAGE = 4
 
 
 def _native_members(config):
@@ -179,6 +184,9 @@ class AllocatorCore(_Timing, wiring.Component):
                 "head": Signal(range(n), name=f"{pool.name}_head"),
                 "tail": Signal(range(n), name=f"{pool.name}_tail"),
                 "count": Signal(range(n + 1), name=f"{pool.name}_count"),
+                # count != 0 and fresh != n, kept as flags so the commit is shallow
+                "nonempty": Signal(name=f"{pool.name}_nonempty"),
+                "has_fresh": Signal(init=1, name=f"{pool.name}_has_fresh"),
                 "pop": Signal(name=f"{pool.name}_pop"),
                 "take_fresh": Signal(name=f"{pool.name}_take_fresh"),
                 "push": Signal(name=f"{pool.name}_push"),
@@ -190,48 +198,45 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [a0_valid.eq(self.alloc_valid), a0_pool.eq(self.alloc_pool),
                      a0_size.eq(self.alloc_size), a0_user.eq(self.alloc_user)]
 
-        # ---- alloc stage 1: check the pool index and the size ------------------
+        # ---- alloc stage 1: check the size against every pool ------------------
         a1_valid = reg("a1_valid", valid=True)
-        a1_pool, a1_user, a1_err = reg("a1_pool", P), reg("a1_user", U), reg("a1_err", 4)
-        too_big = Signal()
-        with m.Switch(a0_pool):
-            for pool in pools:
-                with m.Case(pool.index):
-                    m.d.comb += too_big.eq(a0_size > pool.slot_size)
+        a1_pool, a1_user, a1_bad_pool = reg("a1_pool", P), reg("a1_user", U), reg("a1_bad_pool")
+        a1_fits = reg("a1_fits", len(pools))     # bit p: the size fits a slot of pool p
         m.d.sync += [a1_valid.eq(a0_valid), a1_pool.eq(a0_pool), a1_user.eq(a0_user),
-                     a1_err.eq(Mux(a0_pool >= len(pools), Err.BAD_POOL,
-                                   Mux(too_big, Err.TOO_BIG, Err.OK)))]
+                     a1_bad_pool.eq(a0_pool >= len(pools)),
+                     a1_fits.eq(Cat(a0_size <= pool.slot_size for pool in pools))]
 
         # ---- alloc stage 2: COMMIT ---------------------------------------------
-        # The grant decision needs only counters: a pool can grant while it has a
+        # The grant decision needs only flags: a pool can grant while it has a
         # never-used slot or a released one in its queue. The slot itself is read
         # from memory at this edge and arrives in stage 3.
         a2_valid = reg("a2_valid", valid=True)
-        a2_ok, a2_err, a2_pool, a2_user = reg("a2_ok"), reg("a2_err", 4), reg("a2_pool", P), reg("a2_user", U)
+        a2_ok, a2_pool, a2_user = reg("a2_ok"), reg("a2_pool", P), reg("a2_user", U)
+        a2_fail_err = reg("a2_fail_err", 4)      # the answer if it does not grant
         a2_from_fresh, a2_fresh_slot = reg("a2_from_fresh"), reg("a2_fresh_slot", S)
-        any_grant = Signal()
+        granted, fits = Signal(), Signal()
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
         for pool, st in zip(pools, state, strict=True):
-            selected = a1_valid & (a1_err == Err.OK) & (a1_pool == pool.index)
-            has_fresh = st["fresh"] != pool.slots
+            selected = a1_valid & (a1_pool == pool.index) & a1_fits[pool.index]
             m.d.comb += [
-                st["take_fresh"].eq(selected & has_fresh),
-                st["pop"].eq(selected & ~has_fresh & (st["count"] != 0)),
+                st["take_fresh"].eq(selected & st["has_fresh"]),
+                st["pop"].eq(selected & ~st["has_fresh"] & st["nonempty"]),
                 # The queue's head and the next never-used slot's parity are read
                 # every cycle; the data is used only by the cycle that grants.
                 st["queue_r"].addr.eq(st["head"]), st["queue_r"].en.eq(a1_valid),
                 st["copy_r"].addr.eq(st["fresh"]), st["copy_r"].en.eq(a1_valid),
             ]
             with m.If(a1_pool == pool.index):
-                m.d.sync += [a2_from_fresh.eq(has_fresh), a2_fresh_slot.eq(st["fresh"])]
+                m.d.comb += [granted.eq(a1_fits[pool.index] & (st["has_fresh"] | st["nonempty"])),
+                             fits.eq(a1_fits[pool.index])]
+                m.d.sync += [a2_from_fresh.eq(st["has_fresh"]), a2_fresh_slot.eq(st["fresh"])]
             with m.If(st["take_fresh"]):
-                m.d.sync += st["fresh"].eq(st["fresh"] + 1)
+                m.d.sync += [st["fresh"].eq(st["fresh"] + 1),
+                             st["has_fresh"].eq(st["fresh"] != pool.slots - 1)]
             with m.If(st["pop"]):
                 m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
-        m.d.comb += any_grant.eq(Cat(st["take_fresh"] | st["pop"] for st in state).any())
-        m.d.sync += [a2_ok.eq(any_grant),
-                     a2_err.eq(Mux(any_grant, Err.OK,
-                                   Mux(a1_err != Err.OK, a1_err, Err.EXHAUSTED)))]
+        m.d.sync += [a2_ok.eq(a1_valid & granted),
+                     a2_fail_err.eq(Mux(a1_bad_pool, Err.BAD_POOL, Mux(fits, Err.EXHAUSTED, Err.TOO_BIG)))]
 
         # ---- alloc stage 3: fetch the granted slot and its next tag ------------
         a3_valid = reg("a3_valid", valid=True)
@@ -247,7 +252,7 @@ class AllocatorCore(_Timing, wiring.Component):
                         fetched_tag.eq(Mux(a2_from_fresh, 0, tag_of(head))),
                         fetched_snap.eq(Mux(a2_from_fresh, st["copy_r"].data, head.snap)),
                     ]
-        m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(a2_err),
+        m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(Mux(a2_ok, Err.OK, a2_fail_err)),
                      a3_pool.eq(a2_pool), a3_user.eq(a2_user),
                      a3_slot.eq(Mux(a2_ok, fetched_slot, 0)),
                      a3_tag.eq(Mux(a2_ok, fetched_tag + 1, 0) if T else 0),
@@ -287,58 +292,84 @@ class AllocatorCore(_Timing, wiring.Component):
         if T:
             m.d.sync += f0_tag.eq(self.free_tag)
 
-        # ---- free stage 1: decode the address into pool and slot ----------------
+        # ---- free stage 1: decode the address against every pool ----------------
+        # Per pool: is the address inside it, at a slot's first byte, and which
+        # slot would it be. Each pool's memories are read with its own candidate
+        # slot, so the read does not wait for the choice of the pool.
         f1_valid = reg("f1_valid", valid=True)
-        f1_pool, f1_slot, f1_tag, f1_user, f1_err = (
-            reg("f1_pool", P), reg("f1_slot", S), reg("f1_tag", TR), reg("f1_user", U), reg("f1_err", 4))
-        f1_in_pool = reg("f1_in_pool")
+        f1_tag, f1_user = reg("f1_tag", TR), reg("f1_user", U)
+        f1_oor, f1_oor_pool = reg("f1_oor"), reg("f1_oor_pool", P)
+        f1_hit, f1_misaligned = reg("f1_hit", len(pools)), reg("f1_misaligned", len(pools))
+        f1_slots = [reg(f"f1_{pool.name}_slot", pool.slot_bits) for pool in pools]
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
-                     f1_pool.eq(0), f1_slot.eq(0), f1_err.eq(Err.OUT_OF_RANGE), f1_in_pool.eq(0)]
-        for pool in pools:
-            hit = Signal(name=f"{pool.name}_hit")
+                     f1_oor.eq(f0_oor), f1_oor_pool.eq(f0_oor_pool)]
+        for pool, slot in zip(pools, f1_slots, strict=True):
             above = (f0_addr >= pool.base) if pool.base else Const(1)
             below = (f0_addr < pool.end) if pool.end < 2**A else Const(1)
-            m.d.comb += hit.eq(above & below)
-            with m.If(hit):
-                misaligned = f0_addr[:pool.offset_bits].any()
-                slot = (f0_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits))[:pool.slot_bits]
-                m.d.sync += [f1_pool.eq(pool.index), f1_slot.eq(slot), f1_in_pool.eq(1),
-                             f1_err.eq(Mux(misaligned, Err.MISALIGNED, Err.OK))]
-        with m.If(f0_oor):
-            m.d.sync += [f1_pool.eq(f0_oor_pool), f1_in_pool.eq(1), f1_err.eq(Err.OUT_OF_RANGE)]
+            m.d.sync += [
+                f1_hit[pool.index].eq(above & below),
+                f1_misaligned[pool.index].eq(f0_addr[:pool.offset_bits].any()),
+                slot.eq(f0_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits)),
+            ]
 
-        # ---- free stage 2: read the slot's state --------------------------------
-        # The reads see every write made before this edge: grants of allocs
-        # accepted up to t-3 and releases of frees accepted up to t-2. Stage 3
-        # forwards the rest. "never_granted" uses the fresh counter as left by
-        # every alloc older than this free (allocs up to t-1 committed by now).
+        # ---- free stage 2: choose the pool; read the slot's state -----------------
+        # The reads (issued at edge t+2) see grants of allocs accepted up to t-3
+        # and releases of frees accepted up to t-3; stages 3 and 4 forward the
+        # rest. "never_granted" uses the fresh counter as left by every alloc
+        # older than this free (allocs up to t-1 have committed by edge t+1).
+        # Pools never overlap: at most one hit bit is set, so the choice is an OR.
         f2_valid = reg("f2_valid", valid=True)
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
             reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
         f2_never_granted, f2_in_pool = reg("f2_never_granted"), reg("f2_in_pool")
-        m.d.sync += [f2_valid.eq(f1_valid), f2_pool.eq(f1_pool), f2_slot.eq(f1_slot),
-                     f2_in_pool.eq(f1_in_pool),
-                     f2_tag.eq(f1_tag), f2_user.eq(f1_user), f2_err.eq(f1_err)]
-        for pool, st in zip(pools, state, strict=True):
-            m.d.comb += [
-                st["grant_r"].addr.eq(f1_slot), st["grant_r"].en.eq(f1_valid),
-                st["parity_r"].addr.eq(f1_slot), st["parity_r"].en.eq(f1_valid),
-            ]
-            with m.If(f1_pool == pool.index):
-                m.d.sync += f2_never_granted.eq(f1_slot >= st["fresh"])
 
-        # ---- free stage 3: COMMIT (check and release) ----------------------------
-        # Forwarding, youngest first. The read in stage 2 missed:
-        #   a3: the grant of the alloc accepted at t-1 (written at the next edge);
-        #   f3: the release by the free accepted at t-1 (written at this stage's
-        #       edge, after our read);
-        #   a4: the grant of the alloc accepted at t-2 (written at our read's edge).
-        # Order of requests is ..., alloc t-2, free t-1, alloc t-1, free t, so a3
-        # overrides f3, which overrides a4, which overrides the memories. Allocs
-        # accepted at t or later are younger than this free and are not looked at.
+        def any_of(values):
+            result = Const(0)
+            for value in values:
+                result = result | value
+            return result
+
+        chosen = [(pool, st, slot, f1_hit[pool.index])
+                  for pool, st, slot in zip(pools, state, f1_slots, strict=True)]
+        in_pool = f1_hit.any()
+        hit_pool = any_of(Mux(hit, pool.index, 0) for pool, _, _, hit in chosen)
+        m.d.sync += [
+            f2_valid.eq(f1_valid), f2_tag.eq(f1_tag), f2_user.eq(f1_user),
+            f2_pool.eq(Mux(f1_oor, f1_oor_pool, hit_pool)),
+            f2_slot.eq(any_of(Mux(hit, slot, 0) for _, _, slot, hit in chosen)),
+            f2_in_pool.eq(f1_oor | in_pool),
+            f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
+                          Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED, Err.OK))),
+            f2_never_granted.eq(any_of(hit & (slot >= st["fresh"]) for _, st, slot, hit in chosen)),
+        ]
+        for _, st, slot, _ in chosen:
+            m.d.comb += [
+                st["grant_r"].addr.eq(slot), st["grant_r"].en.eq(f1_valid),
+                st["parity_r"].addr.eq(slot), st["parity_r"].en.eq(f1_valid),
+            ]
+
+        # ---- free stage 3: RESOLVE what every older request did to the slot ------
+        # Requests in order: ..., alloc t-3, free t-2, alloc t-2, free t-1,
+        # alloc t-1, free t. In this stage's cycle a3 holds alloc t-1 and a4
+        # alloc t-2 (their grants are not in memory yet), f4 holds the decision
+        # of free t-2 (written at the edge of our read, after it), and free t-1
+        # is deciding in stage 3 itself: only whether it names the same slot is
+        # known now; its decision is taken from f4 in the next stage. Everything
+        # is registered as flags, so that the decision is a small function.
         f3_valid = reg("f3_valid", valid=True)
-        f3_ok, f3_err, f3_user = reg("f3_ok"), reg("f3_err", 4), reg("f3_user", U)
+        # f3_go: a free of an address inside a pool, at a slot's first byte
+        f3_go, f3_err, f3_user = reg("f3_go", valid=True), reg("f3_err", 4), reg("f3_user", U)
         f3_pool, f3_slot, f3_in_pool = reg("f3_pool", P), reg("f3_slot", S), reg("f3_in_pool")
+        f3_hit_a3, f3_a3_tag_ok, f3_same_prev = reg("f3_hit_a3"), reg("f3_a3_tag_ok"), reg("f3_same_prev")
+        f3_hit_a4, f3_a4_tag_ok = reg("f3_hit_a4"), reg("f3_a4_tag_ok")
+        # the memories' view with the release by free t-2 applied: held, and held under the tag
+        f3_mem_held, f3_mem_ok = reg("f3_mem_held"), reg("f3_mem_ok")
+        f3_a3_tag, f3_a4_tag, f3_mem_tag = reg("f3_a3_tag", TR), reg("f3_a4_tag", TR), reg("f3_mem_tag", TR)
+        f3_a3_snap, f3_a4_snap, f3_mem_snap = reg("f3_a3_snap"), reg("f3_a4_snap"), reg("f3_mem_snap")
+        f4_valid = reg("f4_valid", valid=True)
+        f4_ok, f4_err, f4_user = reg("f4_ok", valid=True), reg("f4_err", 4), reg("f4_user", U)
+        f4_pool, f4_slot, f4_in_pool = reg("f4_pool", P), reg("f4_slot", S), reg("f4_in_pool")
+
         mem_tag, mem_snap, mem_parity = Signal(TR), Signal(), Signal()
         with m.Switch(f2_pool):
             for pool, st in zip(pools, state, strict=True):
@@ -347,36 +378,53 @@ class AllocatorCore(_Timing, wiring.Component):
                                  mem_snap.eq(st["grant_r"].data.snap),
                                  mem_parity.eq(st["parity_r"].data)]
 
-        def same_slot(valid, ok, pool, slot):
-            return valid & ok & (pool == f2_pool) & (slot == f2_slot)
+        def same_slot(valid, pool, slot):
+            return valid & (pool == f2_pool) & (slot == f2_slot)
 
-        held, cur_tag, cur_snap = Signal(), Signal(TR), Signal()
-        with m.If(same_slot(a3_valid, a3_ok, a3_pool, a3_slot)):
-            m.d.comb += [held.eq(1), cur_tag.eq(a3_tag), cur_snap.eq(a3_snap)]
-        with m.Elif(same_slot(f3_valid, f3_ok, f3_pool, f3_slot)):
-            m.d.comb += held.eq(0)
-        with m.Elif(same_slot(a4_valid, a4_ok, a4_pool, a4_slot)):
-            m.d.comb += [held.eq(1), cur_tag.eq(a4_tag), cur_snap.eq(a4_snap)]
-        with m.Else():
-            m.d.comb += [held.eq(~f2_never_granted & (mem_parity == mem_snap)),
-                         cur_tag.eq(mem_tag), cur_snap.eq(mem_snap)]
+        def tag_ok(tag):
+            return (tag == f2_tag) if T else Const(1)
 
+        hit_f4 = Signal()      # free t-2 released this slot
+        mem_held = Signal()
+        m.d.comb += [hit_f4.eq(same_slot(f4_ok, f4_pool, f4_slot)),
+                     mem_held.eq(~hit_f4 & ~f2_never_granted & (mem_parity == mem_snap))]
+        m.d.sync += [
+            f3_valid.eq(f2_valid), f3_go.eq(f2_valid & (f2_err == Err.OK)), f3_err.eq(f2_err),
+            f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_in_pool.eq(f2_in_pool),
+            f3_hit_a3.eq(same_slot(a3_valid & a3_ok, a3_pool, a3_slot)),
+            f3_a3_tag_ok.eq(tag_ok(a3_tag)), f3_a3_tag.eq(a3_tag), f3_a3_snap.eq(a3_snap),
+            f3_same_prev.eq(same_slot(f3_go, f3_pool, f3_slot)),
+            f3_hit_a4.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot)),
+            f3_a4_tag_ok.eq(tag_ok(a4_tag)), f3_a4_tag.eq(a4_tag), f3_a4_snap.eq(a4_snap),
+            f3_mem_held.eq(mem_held), f3_mem_ok.eq(mem_held & tag_ok(mem_tag)),
+            f3_mem_tag.eq(mem_tag), f3_mem_snap.eq(mem_snap),
+        ]
+
+        # ---- free stage 4: DECIDE and release --------------------------------------
+        # Youngest first: alloc t-1 (a3), free t-1 (decided in f4 now), alloc t-2
+        # (a4), free t-2, the memories.
+        held, release = Signal(), Signal()
+        prev_released = f3_same_prev & f4_ok
+        m.d.comb += [
+            held.eq(f3_hit_a3 | (~prev_released & (f3_hit_a4 | f3_mem_held))),
+            release.eq(f3_go & Mux(f3_hit_a3, f3_a3_tag_ok,
+                                   ~prev_released & Mux(f3_hit_a4, f3_a4_tag_ok, f3_mem_ok))),
+        ]
+        cur_tag = Mux(f3_hit_a3, f3_a3_tag, Mux(f3_hit_a4, f3_a4_tag, f3_mem_tag))
+        cur_snap = Mux(f3_hit_a3, f3_a3_snap, Mux(f3_hit_a4, f3_a4_snap, f3_mem_snap))
         free_err = Signal(4)
-        tag_differs = (cur_tag != f2_tag) if T else Const(0)
-        m.d.comb += free_err.eq(Mux(f2_err != Err.OK, f2_err,
+        m.d.comb += free_err.eq(Mux(f3_err != Err.OK, f3_err,
                                     Mux(~held, Err.NOT_ALLOCATED,
-                                        Mux(tag_differs, Err.TAG_MISMATCH, Err.OK))))
-        release = Signal()
-        m.d.comb += release.eq(f2_valid & (free_err == Err.OK))
+                                        Mux(~release, Err.TAG_MISMATCH, Err.OK))))
         for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.
             m.d.comb += [
-                st["push"].eq(release & (f2_pool == pool.index)),
-                st["parity_w"].addr.eq(f2_slot), st["parity_w"].data.eq(~cur_snap),
+                st["push"].eq(release & (f3_pool == pool.index)),
+                st["parity_w"].addr.eq(f3_slot), st["parity_w"].data.eq(~cur_snap),
                 st["parity_w"].en.eq(st["push"]),
                 st["queue_w"].addr.eq(st["tail"]),
-                st["queue_w"].data.slot.eq(f2_slot),
+                st["queue_w"].data.slot.eq(f3_slot),
                 st["queue_w"].data.snap.eq(~cur_snap),
                 st["queue_w"].en.eq(st["push"]),
             ]
@@ -384,10 +432,13 @@ class AllocatorCore(_Timing, wiring.Component):
                 m.d.comb += st["queue_w"].data.tag.eq(cur_tag)
             with m.If(st["push"]):
                 m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
-            m.d.sync += st["count"].eq(st["count"] + st["push"] - st["pop"])
-        m.d.sync += [f3_valid.eq(f2_valid), f3_ok.eq(release), f3_err.eq(free_err),
-                     f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot),
-                     f3_in_pool.eq(f2_in_pool)]
+            m.d.sync += [
+                st["count"].eq(st["count"] + st["push"] - st["pop"]),
+                st["nonempty"].eq(st["push"] | (st["nonempty"] & ~(st["pop"] & (st["count"] == 1)))),
+            ]
+        m.d.sync += [f4_valid.eq(f3_valid), f4_ok.eq(release), f4_err.eq(free_err),
+                     f4_user.eq(f3_user), f4_pool.eq(f3_pool), f4_slot.eq(f3_slot),
+                     f4_in_pool.eq(f3_in_pool)]
 
         # ---- response delay lines: stage L-1 is the response register ----------
         grant = Cat(a4_ok, a4_err, a4_pool, a4_slot, a4_addr, a4_tag, a4_user)
@@ -396,8 +447,8 @@ class AllocatorCore(_Timing, wiring.Component):
             next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
             m.d.sync += [next_valid.eq(grant_valid), next_grant.eq(grant)]
             grant_valid, grant = next_valid, next_grant
-        freed = Cat(f3_ok, f3_err, f3_user, f3_pool, f3_in_pool)
-        freed_valid = f3_valid
+        freed = Cat(f4_ok, f4_err, f4_user, f4_pool, f4_in_pool)
+        freed_valid = f4_valid
         for k in range(_FREE_DONE_STAGE + 1, cfg.latency):
             next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
             m.d.sync += [next_valid.eq(freed_valid), next_freed.eq(freed)]

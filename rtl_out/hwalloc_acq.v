@@ -302,10 +302,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$498$0 (\$8 [15:0]),
-    .\port$498$48 (\$8 [63:48]),
-    .\port$507$0 (\$9 ),
-    .\port$528$0 (\$10 ),
+    .\port$552$0 (\$8 [15:0]),
+    .\port$552$48 (\$8 [63:48]),
+    .\port$558$0 (\$9 ),
+    .\port$579$0 (\$10 ),
     .ready(running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
@@ -740,50 +740,88 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  wire [3:0] \$11 ;
+  wire [2:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire [2:0] \$106 ;
+  wire [2:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [2:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [5:0] \$114 ;
+  wire [5:0] \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire [3:0] \$12 ;
+  reg [9:0] \$120 ;
+  reg [10:0] \$121 ;
+  reg \$122 ;
+  reg [9:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire [9:0] \$13 ;
+  reg \$130 ;
+  reg [9:0] \$131 ;
+  reg [10:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [6:0] \$14 ;
   wire [6:0] \$15 ;
   wire [31:0] \$16 ;
-  wire [24:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
-  wire [2:0] \$19 ;
-  wire [2:0] \$2 ;
+  wire \$19 ;
+  wire \$2 ;
   wire \$20 ;
-  wire \$21 ;
+  wire [24:0] \$21 ;
   wire \$22 ;
-  wire [10:0] \$23 ;
-  wire [10:0] \$24 ;
-  wire [11:0] \$25 ;
-  wire [12:0] \$26 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [9:0] \$25 ;
+  wire [9:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [2:0] \$3 ;
+  wire \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [2:0] \$34 ;
+  wire [2:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
+  wire [11:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [9:0] \$42 ;
-  wire [5:0] \$43 ;
+  wire \$42 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [24:0] \$47 ;
-  wire [30:0] \$48 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
@@ -796,106 +834,107 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [11:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire \$6 ;
+  wire [10:0] \$60 ;
+  wire [10:0] \$61 ;
+  wire [11:0] \$62 ;
+  wire [12:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [10:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [2:0] \$72 ;
-  wire [2:0] \$73 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [10:0] \$8 ;
-  reg \$80 ;
-  reg [9:0] \$81 ;
-  reg [10:0] \$82 ;
-  reg [9:0] \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg [9:0] \$89 ;
-  wire [10:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [9:0] \$94 ;
-  reg [10:0] \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
-  reg [9:0] \$signal ;
-  reg [5:0] \$signal$134 ;
-  reg \$signal$136 ;
-  reg \$signal$139 ;
-  reg [5:0] \$signal$140 ;
-  reg [5:0] \$signal$35 ;
+  wire [9:0] \$80 ;
+  wire [5:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [24:0] \$85 ;
+  wire [30:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  reg \$signal ;
+  reg \$signal$100 ;
+  wire \$signal$162 ;
+  reg [9:0] \$signal$35 ;
+  reg [5:0] \$signal$37 ;
+  reg [5:0] \$signal$97 ;
   (* init = 10'h000 *)
   wire [9:0] \$signature__addr ;
-  wire [9:0] \$signature__addr$123 ;
+  wire [9:0] \$signature__addr$147 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$127 ;
+  wire [9:0] \$signature__addr$151 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$130 ;
+  wire [9:0] \$signature__addr$154 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$132 ;
+  wire [9:0] \$signature__addr$156 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$142 ;
+  wire [9:0] \$signature__addr$163 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$145 ;
+  wire [9:0] \$signature__addr$166 ;
   wire [16:0] \$signature__data ;
-  wire \$signature__data$126 ;
-  wire [6:0] \$signature__data$128 ;
-  wire \$signature__data$128.snap ;
-  wire [5:0] \$signature__data$128.tag ;
-  wire [6:0] \$signature__data$135 ;
-  wire \$signature__data$135.snap ;
-  wire [5:0] \$signature__data$135.tag ;
-  wire \$signature__data$138 ;
-  wire \$signature__data$143 ;
-  wire [16:0] \$signature__data$146 ;
-  wire [9:0] \$signature__data$146.slot ;
-  wire \$signature__data$146.snap ;
-  wire [5:0] \$signature__data$146.tag ;
+  wire \$signature__data$150 ;
+  wire [6:0] \$signature__data$152 ;
+  wire \$signature__data$152.snap ;
+  wire [5:0] \$signature__data$152.tag ;
+  wire [6:0] \$signature__data$158 ;
+  wire \$signature__data$158.snap ;
+  wire [5:0] \$signature__data$158.tag ;
+  wire \$signature__data$160 ;
+  wire \$signature__data$164 ;
+  wire [16:0] \$signature__data$167 ;
+  wire [9:0] \$signature__data$167.slot ;
+  wire \$signature__data$167.snap ;
+  wire [5:0] \$signature__data$167.tag ;
   wire [9:0] \$signature__data.slot ;
   wire \$signature__data.snap ;
   wire [5:0] \$signature__data.tag ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$124 ;
-  wire \$signature__en$129 ;
+  wire \$signature__en$148 ;
+  wire \$signature__en$153 ;
   (* init = 1'h0 *)
-  wire \$signature__en$131 ;
+  wire \$signature__en$155 ;
   (* init = 1'h0 *)
-  wire \$signature__en$133 ;
-  wire \$signature__en$144 ;
-  wire \$signature__en$147 ;
+  wire \$signature__en$157 ;
+  wire \$signature__en$165 ;
+  wire \$signature__en$168 ;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
   reg [9:0] a0_user = 10'h000;
   reg a0_valid = 1'h0;
-  reg [3:0] a1_err = 4'h0;
+  reg a1_bad_pool = 1'h0;
+  reg a1_fits = 1'h0;
   reg a1_pool = 1'h0;
   reg [9:0] a1_user = 10'h000;
   reg a1_valid = 1'h0;
-  reg [3:0] a2_err = 4'h0;
+  reg [3:0] a2_fail_err = 4'h0;
   reg [9:0] a2_fresh_slot = 10'h000;
   reg a2_from_fresh = 1'h0;
   reg a2_ok = 1'h0;
@@ -951,22 +990,21 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire [9:0] alloc_user;
   input alloc_valid;
   wire alloc_valid;
-  wire any_grant;
   output busy;
   wire busy;
   input clk;
   wire clk;
-  reg cur_snap;
   reg [31:0] f0_addr = 32'd0;
   reg f0_oor = 1'h0;
   reg f0_oor_pool = 1'h0;
   reg [5:0] f0_tag = 6'h00;
   reg [9:0] f0_user = 10'h000;
   reg f0_valid = 1'h0;
-  reg [3:0] f1_err = 4'h0;
-  reg f1_in_pool = 1'h0;
-  reg f1_pool = 1'h0;
-  reg [9:0] f1_slot = 10'h000;
+  reg f1_hit = 1'h0;
+  reg f1_misaligned = 1'h0;
+  reg f1_oor = 1'h0;
+  reg f1_oor_pool = 1'h0;
+  reg [9:0] f1_samples_slot = 10'h000;
   reg [5:0] f1_tag = 6'h00;
   reg [9:0] f1_user = 10'h000;
   reg f1_valid = 1'h0;
@@ -978,14 +1016,32 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg [5:0] f2_tag = 6'h00;
   reg [9:0] f2_user = 10'h000;
   reg f2_valid = 1'h0;
+  reg f3_a3_snap = 1'h0;
+  reg [5:0] f3_a3_tag = 6'h00;
+  reg f3_a3_tag_ok = 1'h0;
+  reg f3_a4_snap = 1'h0;
+  reg [5:0] f3_a4_tag = 6'h00;
+  reg f3_a4_tag_ok = 1'h0;
   reg [3:0] f3_err = 4'h0;
+  reg f3_go = 1'h0;
+  reg f3_hit_a3 = 1'h0;
+  reg f3_hit_a4 = 1'h0;
   reg f3_in_pool = 1'h0;
-  reg f3_ok = 1'h0;
+  reg f3_mem_held = 1'h0;
+  reg f3_mem_ok = 1'h0;
+  reg f3_mem_snap = 1'h0;
+  reg [5:0] f3_mem_tag = 6'h00;
   reg f3_pool = 1'h0;
+  reg f3_same_prev = 1'h0;
   reg [9:0] f3_slot = 10'h000;
   reg [9:0] f3_user = 10'h000;
   reg f3_valid = 1'h0;
-  reg [16:0] f4_payload = 17'h00000;
+  reg [3:0] f4_err = 4'h0;
+  reg f4_in_pool = 1'h0;
+  reg f4_ok = 1'h0;
+  reg f4_pool = 1'h0;
+  reg [9:0] f4_slot = 10'h000;
+  reg [9:0] f4_user = 10'h000;
   reg f4_valid = 1'h0;
   reg [16:0] f5_payload = 17'h00000;
   reg f5_valid = 1'h0;
@@ -994,6 +1050,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   output f6_valid;
   reg f6_valid = 1'h0;
   reg fetched_snap;
+  reg fits;
   input [31:0] free_addr;
   wire [31:0] free_addr;
   wire [3:0] free_err;
@@ -1028,7 +1085,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$153 ;
+  wire [31:0] \grant_addr$174 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
@@ -1041,35 +1098,37 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire [9:0] grant_user;
   (* init = 1'h0 *)
   wire grant_valid;
+  wire hit_f4;
+  wire mem_held;
   reg mem_parity;
   wire \release ;
   input rst;
   wire rst;
   reg [10:0] samples_count = 11'h000;
   reg [10:0] samples_fresh = 11'h000;
+  reg samples_has_fresh = 1'h1;
   reg [9:0] samples_head = 10'h000;
-  wire samples_hit;
+  reg samples_nonempty = 1'h0;
   wire samples_pop;
   wire samples_push;
   reg [9:0] samples_tail = 10'h000;
   wire samples_take_fresh;
-  reg too_big;
   reg [6:0] samples_grant [1023:0];
   always @(posedge clk) begin
-    if (\$signature__en$129 )
-      samples_grant[a3_slot] <= \$signature__data$128 ;
+    if (\$signature__en$153 )
+      samples_grant[a3_slot] <= \$signature__data$152 ;
   end
   reg [6:0] _0_;
   always @(posedge clk) begin
     if (f1_valid) begin
-      _0_ <= samples_grant[f1_slot];
+      _0_ <= samples_grant[f1_samples_slot];
     end
   end
-  assign \$signature__data$135  = _0_;
+  assign \$signature__data$158  = _0_;
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
     if (samples_push)
-      samples_parity[f2_slot] <= \$signature__data$143 ;
+      samples_parity[f3_slot] <= \$signature__data$164 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
@@ -1078,15 +1137,15 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
       _1_ <= samples_parity[samples_fresh[9:0]];
     end
     if (f1_valid) begin
-      _2_ <= samples_parity[f1_slot];
+      _2_ <= samples_parity[f1_samples_slot];
     end
   end
-  assign \$signature__data$126  = _1_;
-  assign \$signature__data$138  = _2_;
+  assign \$signature__data$150  = _1_;
+  assign \$signature__data$160  = _2_;
   reg [16:0] samples_queue [1023:0];
   always @(posedge clk) begin
     if (samples_push)
-      samples_queue[samples_tail] <= \$signature__data$146 ;
+      samples_queue[samples_tail] <= \$signature__data$167 ;
   end
   reg [16:0] _3_;
   always @(posedge clk) begin
@@ -1096,90 +1155,124 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   end
   assign \$signature__data  = _3_;
   assign \$1  = a0_pool >= 1'h1;
-  assign \$2  = too_big ? 3'h3 : 3'h0;
-  assign \$3  = \$1  ? 3'h2 : \$2 ;
-  assign \$4  = ! a1_pool;
-  assign \$5  = samples_fresh != 11'h400;
-  assign \$6  = samples_fresh + 1'h1;
-  assign \$7  = samples_head == 10'h3ff;
-  assign \$8  = samples_head + 1'h1;
-  assign \$9  = \$7  ? 11'h000 : \$8 ;
-  assign \$10  = | a1_err;
-  assign \$11  = \$10  ? a1_err : 4'h1;
-  assign \$12  = any_grant ? 4'h0 : \$11 ;
-  assign \$13  = a2_ok ? \$signal  : 10'h000;
-  assign \$14  = \$signal$35  + 1'h1;
+  assign \$2  = a0_size <= 9'h100;
+  assign \$3  = ! a1_pool;
+  assign \$4  = samples_fresh + 1'h1;
+  assign \$5  = samples_fresh != 10'h3ff;
+  assign \$6  = samples_head == 10'h3ff;
+  assign \$7  = samples_head + 1'h1;
+  assign \$8  = \$6  ? 11'h000 : \$7 ;
+  assign \$9  = a1_valid & \$signal ;
+  assign \$10  = fits ? 3'h1 : 3'h3;
+  assign \$11  = a1_bad_pool ? 3'h2 : \$10 ;
+  assign \$12  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$13  = a2_ok ? \$signal$35  : 10'h000;
+  assign \$14  = \$signal$37  + 1'h1;
   assign \$15  = a2_ok ? \$14  : 7'h00;
   assign \$16  = a3_ok ? grant_addr : 32'd0;
-  assign \$17  = f0_addr[31:8] - 23'h400000;
-  assign \$18  = | f0_addr[7:0];
-  assign \$19  = \$18  ? 3'h5 : 3'h0;
-  assign \$20  = ! f1_pool;
-  assign \$21  = f1_slot >= samples_fresh;
-  assign \$22  = samples_tail == 10'h3ff;
-  assign \$23  = samples_tail + 1'h1;
-  assign \$24  = \$22  ? 11'h000 : \$23 ;
-  assign \$25  = samples_count + samples_push;
-  assign \$26  = \$25  - samples_pop;
-  assign \$27  = a0_size > 9'h100;
-  assign \$28  = ! a1_err;
-  assign \$29  = a1_valid & \$28 ;
-  assign \$30  = ! a1_pool;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = samples_fresh != 11'h400;
-  assign samples_take_fresh = \$31  & \$32 ;
-  assign \$33  = ! a1_err;
-  assign \$34  = a1_valid & \$33 ;
-  assign \$35  = ! a1_pool;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = samples_fresh != 11'h400;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$36  & \$38 ;
-  assign \$40  = | samples_count;
-  assign samples_pop = \$39  & \$40 ;
-  assign \$41  = samples_take_fresh | samples_pop;
-  assign \$42  = a2_from_fresh ? a2_fresh_slot : \$signature__data [9:0];
-  assign \$43  = a2_from_fresh ? 6'h00 : \$signature__data [16:11];
-  assign \$44  = a2_from_fresh ? \$signature__data$126  : \$signature__data [10];
-  assign \$45  = a3_valid & a3_ok;
-  assign \$46  = ! a3_pool;
-  assign \$signature__en$129  = \$45  & \$46 ;
-  assign \$49  = f0_addr >= 31'h40000000;
-  assign \$50  = f0_addr < 31'h40040000;
-  assign samples_hit = \$49  & \$50 ;
-  assign \$51  = a3_valid & a3_ok;
-  assign \$52  = a3_pool == f2_pool;
+  assign \$17  = f0_addr >= 31'h40000000;
+  assign \$18  = f0_addr < 31'h40040000;
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = | f0_addr[7:0];
+  assign \$21  = f0_addr[31:8] - 23'h400000;
+  assign \$24  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$25  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$28  = f1_oor | \$27 ;
+  assign \$30  = ~ \$29 ;
+  assign \$31  = f1_oor | \$30 ;
+  assign \$32  = f1_hit & f1_misaligned;
+  assign \$34  = \$33  ? 3'h5 : 3'h0;
+  assign \$35  = \$31  ? 3'h4 : \$34 ;
+  assign \$36  = f1_samples_slot >= samples_fresh;
+  assign \$37  = f1_hit & \$36 ;
+  assign \$39  = ! f2_err;
+  assign \$40  = f2_valid & \$39 ;
+  assign \$41  = a3_valid & a3_ok;
+  assign \$42  = a3_pool == f2_pool;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = a3_slot == f2_slot;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = a3_tag == f2_tag;
+  assign \$47  = f3_pool == f2_pool;
+  assign \$48  = f3_go & \$47 ;
+  assign \$49  = f3_slot == f2_slot;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = a4_valid & a4_ok;
+  assign \$52  = a4_pool == f2_pool;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = a3_slot == f2_slot;
+  assign \$54  = a4_slot == f2_slot;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = f3_valid & f3_ok;
-  assign \$57  = f3_pool == f2_pool;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = f3_slot == f2_slot;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = a4_valid & a4_ok;
-  assign \$62  = a4_pool == f2_pool;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = a4_slot == f2_slot;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = ~ f2_never_granted;
-  assign \$67  = mem_parity == \$signal$136 ;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = | f2_err;
-  assign \$70  = ~ \$signal$139 ;
-  assign \$71  = \$signal$140  != f2_tag;
-  assign \$72  = \$71  ? 3'h7 : 3'h0;
-  assign \$73  = \$signal$139  ? \$72  : 3'h6;
-  assign free_err = \$69  ? f2_err : { 1'h0, \$73  };
-  assign \$74  = ! free_err;
-  assign \release  = f2_valid & \$74 ;
-  assign \$75  = ! f2_pool;
-  assign samples_push = \release  & \$75 ;
-  assign \$signature__data$143  = ~ cur_snap;
-  assign \$76  = ~ cur_snap;
-  assign busy = | { f6_valid, f5_valid, f4_valid, a6_valid, a5_valid, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
+  assign \$56  = a4_tag == f2_tag;
+  assign \$57  = \$signal$97  == f2_tag;
+  assign \$58  = mem_held & \$57 ;
+  assign \$59  = samples_tail == 10'h3ff;
+  assign \$60  = samples_tail + 1'h1;
+  assign \$61  = \$59  ? 11'h000 : \$60 ;
+  assign \$62  = samples_count + samples_push;
+  assign \$63  = \$62  - samples_pop;
+  assign \$64  = samples_count == 1'h1;
+  assign \$65  = samples_pop & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = samples_nonempty & \$66 ;
+  assign \$68  = samples_push | \$67 ;
+  assign \$69  = ! a1_pool;
+  assign \$70  = a1_valid & \$69 ;
+  assign \$71  = \$70  & a1_fits;
+  assign samples_take_fresh = \$71  & samples_has_fresh;
+  assign \$72  = ! a1_pool;
+  assign \$73  = a1_valid & \$72 ;
+  assign \$74  = \$73  & a1_fits;
+  assign \$75  = ~ samples_has_fresh;
+  assign \$76  = \$74  & \$75 ;
+  assign samples_pop = \$76  & samples_nonempty;
+  assign \$77  = ! a1_pool;
+  assign \$78  = samples_has_fresh | samples_nonempty;
+  assign \$79  = a1_fits & \$78 ;
+  assign \$80  = a2_from_fresh ? a2_fresh_slot : \$signature__data [9:0];
+  assign \$81  = a2_from_fresh ? 6'h00 : \$signature__data [16:11];
+  assign \$82  = a2_from_fresh ? \$signature__data$150  : \$signature__data [10];
+  assign \$83  = a3_valid & a3_ok;
+  assign \$84  = ! a3_pool;
+  assign \$signature__en$153  = \$83  & \$84 ;
+  assign \$87  = f4_pool == f2_pool;
+  assign \$88  = f4_ok & \$87 ;
+  assign \$89  = f4_slot == f2_slot;
+  assign hit_f4 = \$88  & \$89 ;
+  assign \$90  = ~ hit_f4;
+  assign \$91  = ~ f2_never_granted;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = mem_parity == \$signal$100 ;
+  assign mem_held = \$92  & \$93 ;
+  assign \$94  = f3_same_prev & f4_ok;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = f3_hit_a4 | f3_mem_held;
+  assign \$97  = \$95  & \$96 ;
+  assign \$signal$162  = f3_hit_a3 | \$97 ;
+  assign \$98  = f3_same_prev & f4_ok;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = f3_hit_a3 ? f3_a3_tag_ok : \$101 ;
+  assign \release  = f3_go & \$102 ;
+  assign \$103  = | f3_err;
+  assign \$104  = ~ \$signal$162 ;
+  assign \$105  = ~ \release ;
+  assign \$106  = \release  ? 3'h0 : 3'h7;
+  assign \$107  = \$signal$162  ? \$106  : 3'h6;
+  assign free_err = \$103  ? f3_err : { 1'h0, \$107  };
+  assign \$108  = ! f3_pool;
+  assign samples_push = \release  & \$108 ;
+  assign \$109  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$110  = f3_hit_a3 ? f3_a3_snap : \$109 ;
+  assign \$signature__data$164  = ~ \$110 ;
+  assign \$111  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$112  = f3_hit_a3 ? f3_a3_snap : \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$115  = f3_hit_a3 ? f3_a3_tag : \$114 ;
+  assign busy = | { f6_valid, f5_valid, a6_valid, a5_valid, f4_ok, f4_valid, f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
   always @(posedge clk)
-    a0_valid <= \$77 ;
+    a0_valid <= \$116 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1187,37 +1280,41 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a1_valid <= \$78 ;
+    a1_valid <= \$117 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_err <= { 1'h0, \$3  };
+    a1_bad_pool <= \$1 ;
   always @(posedge clk)
-    a2_valid <= \$79 ;
+    a1_fits <= \$2 ;
+  always @(posedge clk)
+    a2_valid <= \$118 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    a2_from_fresh <= \$80 ;
+    a2_from_fresh <= \$119 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$81 ;
+    a2_fresh_slot <= \$120 ;
   always @(posedge clk)
-    samples_fresh <= \$82 ;
+    samples_fresh <= \$121 ;
   always @(posedge clk)
-    samples_head <= \$83 ;
+    samples_has_fresh <= \$122 ;
   always @(posedge clk)
-    a2_ok <= any_grant;
+    samples_head <= \$123 ;
   always @(posedge clk)
-    a2_err <= \$12 ;
+    a2_ok <= \$9 ;
   always @(posedge clk)
-    a3_valid <= \$84 ;
+    a2_fail_err <= { 1'h0, \$11  };
+  always @(posedge clk)
+    a3_valid <= \$124 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= a2_err;
+    a3_err <= \$12 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -1229,7 +1326,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$85 ;
+    a4_valid <= \$125 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1247,7 +1344,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a4_addr <= \$16 ;
   always @(posedge clk)
-    f0_valid <= \$86 ;
+    f0_valid <= \$126 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1259,45 +1356,43 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f1_valid <= \$87 ;
+    f1_valid <= \$127 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
     f1_user <= f0_user;
   always @(posedge clk)
-    f1_pool <= \$88 ;
+    f1_oor <= f0_oor;
   always @(posedge clk)
-    f1_slot <= \$89 ;
+    f1_oor_pool <= f0_oor_pool;
   always @(posedge clk)
-    f1_err <= \$90 ;
+    f1_hit <= \$19 ;
   always @(posedge clk)
-    f1_in_pool <= \$91 ;
+    f1_misaligned <= \$20 ;
   always @(posedge clk)
-    f2_valid <= \$92 ;
+    f1_samples_slot <= \$21 [9:0];
   always @(posedge clk)
-    f2_pool <= f1_pool;
-  always @(posedge clk)
-    f2_slot <= f1_slot;
-  always @(posedge clk)
-    f2_in_pool <= f1_in_pool;
+    f2_valid <= \$128 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_err <= f1_err;
+    f2_pool <= \$24 ;
   always @(posedge clk)
-    f2_never_granted <= \$93 ;
+    f2_slot <= \$26 ;
   always @(posedge clk)
-    samples_tail <= \$94 ;
+    f2_in_pool <= \$28 ;
   always @(posedge clk)
-    samples_count <= \$95 ;
+    f2_err <= { 1'h0, \$35  };
   always @(posedge clk)
-    f3_valid <= \$96 ;
+    f2_never_granted <= \$38 ;
   always @(posedge clk)
-    f3_ok <= \release ;
+    f3_valid <= \$129 ;
   always @(posedge clk)
-    f3_err <= free_err;
+    f3_go <= \$130 ;
+  always @(posedge clk)
+    f3_err <= f2_err;
   always @(posedge clk)
     f3_user <= f2_user;
   always @(posedge clk)
@@ -1307,23 +1402,65 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    a5_valid <= \$97 ;
+    f3_hit_a3 <= \$45 ;
+  always @(posedge clk)
+    f3_a3_tag_ok <= \$46 ;
+  always @(posedge clk)
+    f3_a3_tag <= a3_tag;
+  always @(posedge clk)
+    f3_a3_snap <= a3_snap;
+  always @(posedge clk)
+    f3_same_prev <= \$50 ;
+  always @(posedge clk)
+    f3_hit_a4 <= \$55 ;
+  always @(posedge clk)
+    f3_a4_tag_ok <= \$56 ;
+  always @(posedge clk)
+    f3_a4_tag <= a4_tag;
+  always @(posedge clk)
+    f3_a4_snap <= a4_snap;
+  always @(posedge clk)
+    f3_mem_held <= mem_held;
+  always @(posedge clk)
+    f3_mem_ok <= \$58 ;
+  always @(posedge clk)
+    f3_mem_tag <= \$signal$97 ;
+  always @(posedge clk)
+    f3_mem_snap <= \$signal$100 ;
+  always @(posedge clk)
+    samples_tail <= \$131 ;
+  always @(posedge clk)
+    samples_count <= \$132 ;
+  always @(posedge clk)
+    samples_nonempty <= \$133 ;
+  always @(posedge clk)
+    f4_valid <= \$134 ;
+  always @(posedge clk)
+    f4_ok <= \$135 ;
+  always @(posedge clk)
+    f4_err <= free_err;
+  always @(posedge clk)
+    f4_user <= f3_user;
+  always @(posedge clk)
+    f4_pool <= f3_pool;
+  always @(posedge clk)
+    f4_slot <= f3_slot;
+  always @(posedge clk)
+    f4_in_pool <= f3_in_pool;
+  always @(posedge clk)
+    a5_valid <= \$136 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$98 ;
+    a6_valid <= \$137 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    f4_valid <= \$99 ;
+    f5_valid <= \$138 ;
   always @(posedge clk)
-    f4_payload <= { f3_in_pool, f3_pool, f3_user, f3_err, f3_ok };
+    f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f5_valid <= \$100 ;
-  always @(posedge clk)
-    f5_payload <= f4_payload;
-  always @(posedge clk)
-    f6_valid <= \$101 ;
+    f6_valid <= \$139 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
@@ -1370,219 +1507,212 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     free_info_d6 <= free_info_d5;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = alloc_valid;
+    \$116  = alloc_valid;
     if (rst) begin
-      \$77  = 1'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = a0_valid;
+    \$117  = a0_valid;
     if (rst) begin
-      \$78  = 1'h0;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = a1_valid;
+    \$118  = a1_valid;
     if (rst) begin
-      \$79  = 1'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = a2_from_fresh;
-    if (\$4 ) begin
-      \$80  = \$5 ;
+    \$119  = a2_from_fresh;
+    if (\$3 ) begin
+      \$119  = samples_has_fresh;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = a2_fresh_slot;
-    if (\$4 ) begin
-      \$81  = samples_fresh[9:0];
+    \$120  = a2_fresh_slot;
+    if (\$3 ) begin
+      \$120  = samples_fresh[9:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = samples_fresh;
+    \$121  = samples_fresh;
     if (samples_take_fresh) begin
-      \$82  = \$6 [10:0];
+      \$121  = \$4 [10:0];
     end
     if (rst) begin
-      \$82  = 11'h000;
+      \$121  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = samples_head;
+    \$122  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$122  = \$5 ;
+    end
+    if (rst) begin
+      \$122  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$123  = samples_head;
     if (samples_pop) begin
-      \$83  = \$9 [9:0];
+      \$123  = \$8 [9:0];
     end
     if (rst) begin
-      \$83  = 10'h000;
+      \$123  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = a2_valid;
+    \$124  = a2_valid;
     if (rst) begin
-      \$84  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = a3_valid;
+    \$125  = a3_valid;
     if (rst) begin
-      \$85  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = free_valid;
+    \$126  = free_valid;
     if (rst) begin
-      \$86  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = f0_valid;
+    \$127  = f0_valid;
     if (rst) begin
-      \$87  = 1'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = 1'h0;
-    if (samples_hit) begin
-      \$88  = 1'h0;
-    end
-    if (f0_oor) begin
-      \$88  = f0_oor_pool;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = 10'h000;
-    if (samples_hit) begin
-      \$89  = \$17 [9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = 4'h4;
-    if (samples_hit) begin
-      \$90  = { 1'h0, \$19  };
-    end
-    if (f0_oor) begin
-      \$90  = 4'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = 1'h0;
-    if (samples_hit) begin
-      \$91  = 1'h1;
-    end
-    if (f0_oor) begin
-      \$91  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = f1_valid;
+    \$128  = f1_valid;
     if (rst) begin
-      \$92  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = f2_never_granted;
-    if (\$20 ) begin
-      \$93  = \$21 ;
+    \$129  = f2_valid;
+    if (rst) begin
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = samples_tail;
+    \$130  = \$40 ;
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$131  = samples_tail;
     if (samples_push) begin
-      \$94  = \$24 [9:0];
+      \$131  = \$61 [9:0];
     end
     if (rst) begin
-      \$94  = 10'h000;
+      \$131  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = \$26 [10:0];
+    \$132  = \$63 [10:0];
     if (rst) begin
-      \$95  = 11'h000;
+      \$132  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$96  = f2_valid;
+    \$133  = \$68 ;
     if (rst) begin
-      \$96  = 1'h0;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$97  = a4_valid;
+    \$134  = f3_valid;
     if (rst) begin
-      \$97  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$98  = a5_valid;
+    \$135  = \release ;
     if (rst) begin
-      \$98  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$99  = f3_valid;
+    \$136  = a4_valid;
     if (rst) begin
-      \$99  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$100  = f4_valid;
+    \$137  = a5_valid;
     if (rst) begin
-      \$100  = 1'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$101  = f5_valid;
+    \$138  = f4_valid;
     if (rst) begin
-      \$101  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    too_big = 1'h0;
-    casez (a0_pool)
+    \$139  = f5_valid;
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$signal  = 1'h0;
+    if (\$77 ) begin
+      \$signal  = \$79 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    fits = 1'h0;
+    if (\$77 ) begin
+      fits = a1_fits;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$signal$35  = 10'h000;
+    casez (a2_pool)
       1'h0:
-          too_big = \$27 ;
+          \$signal$35  = \$80 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal  = 10'h000;
+    \$signal$37  = 6'h00;
     casez (a2_pool)
       1'h0:
-          \$signal  = \$42 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$35  = 6'h00;
-    casez (a2_pool)
-      1'h0:
-          \$signal$35  = \$43 ;
+          \$signal$37  = \$81 ;
     endcase
   end
   always @* begin
@@ -1590,7 +1720,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     fetched_snap = 1'h0;
     casez (a2_pool)
       1'h0:
-          fetched_snap = \$44 ;
+          fetched_snap = \$82 ;
     endcase
   end
   always @* begin
@@ -1598,23 +1728,23 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     grant_addr = 32'd0;
     casez (a3_pool)
       1'h0:
-          grant_addr = { 1'h0, \$48  };
+          grant_addr = { 1'h0, \$86  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$134  = 6'h00;
+    \$signal$97  = 6'h00;
     casez (f2_pool)
       1'h0:
-          \$signal$134  = \$signature__data$135 [6:1];
+          \$signal$97  = \$signature__data$158 [6:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$136  = 1'h0;
+    \$signal$100  = 1'h0;
     casez (f2_pool)
       1'h0:
-          \$signal$136  = \$signature__data$135 [0];
+          \$signal$100  = \$signature__data$158 [0];
     endcase
   end
   always @* begin
@@ -1622,67 +1752,28 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     mem_parity = 1'h0;
     casez (f2_pool)
       1'h0:
-          mem_parity = \$signature__data$138 ;
+          mem_parity = \$signature__data$160 ;
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$55 ) begin
-      \$signal$139  = 1'h1;
-    end else if (\$60 ) begin
-      \$signal$139  = 1'h0;
-    end else if (\$65 ) begin
-      \$signal$139  = 1'h1;
-    end else begin
-      \$signal$139  = \$68 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$140  = 6'h00;
-    (* full_case = 32'd1 *)
-    if (\$55 ) begin
-      \$signal$140  = a3_tag;
-    end else if (\$60 ) begin
-    end else if (\$65 ) begin
-      \$signal$140  = a4_tag;
-    end else begin
-      \$signal$140  = \$signal$134 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    cur_snap = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$55 ) begin
-      cur_snap = a3_snap;
-    end else if (\$60 ) begin
-    end else if (\$65 ) begin
-      cur_snap = a4_snap;
-    end else begin
-      cur_snap = \$signal$136 ;
-    end
   end
   assign \$signature__addr  = samples_head;
   assign \$signature__en  = a1_valid;
-  assign \$signature__addr$123  = samples_fresh[9:0];
-  assign \$signature__en$124  = a1_valid;
-  assign \$signature__addr$127  = a3_slot;
-  assign \$signature__addr$130  = f1_slot;
-  assign \$signature__en$131  = f1_valid;
-  assign \$signature__addr$132  = f1_slot;
-  assign \$signature__en$133  = f1_valid;
-  assign \$signature__addr$142  = f2_slot;
-  assign \$signature__en$144  = samples_push;
-  assign \$signature__addr$145  = samples_tail;
-  assign \$signature__en$147  = samples_push;
+  assign \$signature__addr$147  = samples_fresh[9:0];
+  assign \$signature__en$148  = a1_valid;
+  assign \$signature__addr$151  = a3_slot;
+  assign \$signature__addr$154  = f1_samples_slot;
+  assign \$signature__en$155  = f1_valid;
+  assign \$signature__addr$156  = f1_samples_slot;
+  assign \$signature__en$157  = f1_valid;
+  assign \$signature__addr$163  = f3_slot;
+  assign \$signature__en$165  = samples_push;
+  assign \$signature__addr$166  = samples_tail;
+  assign \$signature__en$168  = samples_push;
   assign grant_valid = a6_valid;
   assign grant_ok = a6_payload[0];
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$153  = a6_payload[47:16];
+  assign \grant_addr$174  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign freed_valid = f6_valid;
@@ -1699,26 +1790,32 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$signature__data.slot  = \$signature__data [9:0];
   assign \$signature__data.snap  = \$signature__data [10];
   assign \$signature__data.tag  = \$signature__data [16:11];
-  assign \$signature__data$128.snap  = \$signature__data$128 [0];
-  assign \$signature__data$128.tag  = \$signature__data$128 [6:1];
-  assign \$signature__data$135.snap  = \$signature__data$135 [0];
-  assign \$signature__data$135.tag  = \$signature__data$135 [6:1];
-  assign \$signature__data$146.slot  = \$signature__data$146 [9:0];
-  assign \$signature__data$146.snap  = \$signature__data$146 [10];
-  assign \$signature__data$146.tag  = \$signature__data$146 [16:11];
-  assign \$signature__data$146 [16:11] = \$signal$140 ;
-  assign \$signature__data$146 [10] = \$76 ;
-  assign \$signature__data$146 [9:0] = f2_slot;
-  assign \$signature__data$128 [6:1] = a3_tag;
-  assign \$signature__data$128 [0] = a3_snap;
-  assign any_grant = \$41 ;
-  assign \$47  = { 7'h00, a3_slot, 8'h00 };
-  assign \$48 [29:0] = { 5'h00, \$47  };
-  assign \$48 [30] = 1'h1;
+  assign \$signature__data$152.snap  = \$signature__data$152 [0];
+  assign \$signature__data$152.tag  = \$signature__data$152 [6:1];
+  assign \$signature__data$158.snap  = \$signature__data$158 [0];
+  assign \$signature__data$158.tag  = \$signature__data$158 [6:1];
+  assign \$signature__data$167.slot  = \$signature__data$167 [9:0];
+  assign \$signature__data$167.snap  = \$signature__data$167 [10];
+  assign \$signature__data$167.tag  = \$signature__data$167 [16:11];
+  assign \$signature__data$167 [16:11] = \$115 ;
+  assign \$signature__data$167 [10] = \$113 ;
+  assign \$signature__data$167 [9:0] = f3_slot;
+  assign \$signature__data$152 [6:1] = a3_tag;
+  assign \$signature__data$152 [0] = a3_snap;
+  assign \$22  = 1'h0;
+  assign \$23  = 1'h0;
+  assign \$26  = \$25 ;
+  assign \$27  = f1_hit;
+  assign \$29  = f1_hit;
+  assign \$33  = \$32 ;
+  assign \$38  = \$37 ;
+  assign \$85  = { 7'h00, a3_slot, 8'h00 };
+  assign \$86 [29:0] = { 5'h00, \$85  };
+  assign \$86 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$498$0 , \port$498$48 , rsp_freed_valid, \port$507$0 , rsp_grant_src
-, rsp_grant_size, \port$528$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$552$0 , \port$552$48 , rsp_freed_valid, \port$558$0 , rsp_grant_src
+, rsp_grant_size, \port$579$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -1926,14 +2023,14 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire [1:0] n_kept;
   wire [1:0] n_new;
   reg pop;
-  input [15:0] \port$498$0 ;
-  wire [15:0] \port$498$0 ;
-  input [15:0] \port$498$48 ;
-  wire [15:0] \port$498$48 ;
-  input [16:0] \port$507$0 ;
-  wire [16:0] \port$507$0 ;
-  input [38:0] \port$528$0 ;
-  wire [38:0] \port$528$0 ;
+  input [15:0] \port$552$0 ;
+  wire [15:0] \port$552$0 ;
+  input [15:0] \port$552$48 ;
+  wire [15:0] \port$552$48 ;
+  input [16:0] \port$558$0 ;
+  wire [16:0] \port$558$0 ;
+  input [38:0] \port$579$0 ;
+  wire [38:0] \port$579$0 ;
   reg r_found;
   input ready;
   wire ready;
@@ -2023,26 +2120,26 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 6'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$498$0 [0];
-  assign \$18  = ! \port$498$0 [5];
+  assign \$17  = rsp_grant_valid & \port$552$0 [0];
+  assign \$18  = ! \port$552$0 [5];
   assign \$19  = \$17  & \$18 ;
   assign \$20  = samples_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$507$0 [0];
-  assign \$22  = ! \port$507$0 [15];
+  assign \$21  = rsp_freed_valid & \port$558$0 [0];
+  assign \$22  = ! \port$558$0 [15];
   assign \$23  = \$21  & \$22 ;
   assign \$24  = \$20  - \$23 ;
   assign \$25  = samples_in_use > samples_high_water;
-  assign \$26  = rsp_grant_valid & \port$498$0 [0];
-  assign \$27  = ! \port$498$0 [5];
+  assign \$26  = rsp_grant_valid & \port$552$0 [0];
+  assign \$27  = ! \port$552$0 [5];
   assign \$28  = \$26  & \$27 ;
   assign \$29  = samples_allocs + \$28 ;
-  assign \$30  = \port$498$0 [4:1] == 1'h1;
+  assign \$30  = \port$552$0 [4:1] == 1'h1;
   assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$498$0 [5];
+  assign \$32  = ! \port$552$0 [5];
   assign \$33  = \$31  & \$32 ;
   assign \$34  = samples_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$507$0 [0];
-  assign \$36  = ! \port$507$0 [15];
+  assign \$35  = rsp_freed_valid & \port$558$0 [0];
+  assign \$36  = ! \port$558$0 [15];
   assign \$37  = \$35  & \$36 ;
   assign \$38  = samples_frees + \$37 ;
   assign \$39  = bus__r_req & is_alloc;
@@ -2055,19 +2152,19 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$47  = ~ w1c;
   assign \$48  = \$signal$44  & \$47 ;
   assign \$49  = \$48  | { \$88 , \$87 , \$85  };
-  assign \$50  = rsp_freed_valid & \port$528$0 [0];
-  assign \$51  = | \port$507$0 [4:1];
+  assign \$50  = rsp_freed_valid & \port$579$0 [0];
+  assign \$51  = | \port$558$0 [4:1];
   assign \$52  = rsp_freed_valid & \$51 ;
-  assign \$53  = \port$507$0 [16] ? { 7'h00, \port$507$0 [15] } : 8'hff;
+  assign \$53  = \port$558$0 [16] ? { 7'h00, \port$558$0 [15] } : 8'hff;
   assign \$54  = cycle - 3'h7;
   assign \$55  = cycle - 3'h7;
-  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$507$0 [14:5], \port$528$0 [32:1], 2'h0, \port$528$0 [38:33], \$53 , \port$528$0 [0], 1'h1, \port$507$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] };
+  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$558$0 [14:5], \port$579$0 [32:1], 2'h0, \port$579$0 [38:33], \$53 , \port$579$0 [0], 1'h1, \port$558$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] };
   assign \$56  = cycle - 3'h7;
-  assign \$57  = | \port$507$0 [4:1];
+  assign \$57  = | \port$558$0 [4:1];
   assign \$58  = rsp_freed_valid & \$57 ;
-  assign \$59  = ~ \port$498$0 [0];
+  assign \$59  = ~ \port$552$0 [0];
   assign \$60  = rsp_grant_valid & \$59 ;
-  assign \$61  = \port$498$0 [4:1] != 1'h1;
+  assign \$61  = \port$552$0 [4:1] != 1'h1;
   assign \$62  = \$60  & \$61 ;
   assign n_new = \$58  + \$62 ;
   assign \$63  = 6'h20 - count;
@@ -2079,7 +2176,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$69  = \$67  ? 6'h00 : \$68 ;
   assign \$70  = tail[0] ? \$69  : { 1'h0, tail };
   assign \$71  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] } : \$signal$50 ;
+  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] } : \$signal$50 ;
   assign \$72  = ! tail[0];
   assign \$73  = \$65 [1:0] >= 1'h1;
   assign \$74  = \$65 [1:0] == 2'h2;
@@ -2088,14 +2185,14 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$77  = tail + 1'h1;
   assign \$78  = \$76  ? 6'h00 : \$77 ;
   assign \$79  = \$75  ? { 1'h0, tail } : \$78 ;
-  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] };
+  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] };
   assign \$82  = \$65 [1:0] >= 1'h1;
   assign \$83  = \$65 [1:0] == 2'h2;
   assign \$signature__en$67  = \$81  ? \$82  : \$83 ;
   assign \$84  = head_odd ? \$signature__data$72  : \$signature__data$71 ;
   assign head_entry = \$signal$11  ? \$84  : 118'h000000000000000000000000000000;
   assign \$85  = | n_new;
-  assign \$86  = \port$498$0 [4:1] == 1'h1;
+  assign \$86  = \port$552$0 [4:1] == 1'h1;
   assign \$87  = rsp_grant_valid & \$86 ;
   assign \$88  = \$65 [1:0] != n_new;
   assign \$89  = \$signal$44  & irq_enable;
@@ -2105,7 +2202,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$92  = ~ is_alloc;
   assign \$93  = bus__r_req & \$92 ;
   assign bus__r_ack = alloc_waiting ? \$91  : \$93 ;
-  assign bus__r_data = alloc_waiting ? { \port$498$0 [0], \port$498$0 [4:1], 2'h0, \port$498$48 [5:0], 9'h000, \port$498$0 [15:6] } : \$signal$75 ;
+  assign bus__r_data = alloc_waiting ? { \port$552$0 [0], \port$552$0 [4:1], 2'h0, \port$552$48 [5:0], 9'h000, \port$552$0 [15:6] } : \$signal$75 ;
   assign \$94  = ~ alloc_waiting;
   assign \$95  = ~ r_found;
   assign \$96  = ! bus__r_addr[1:0];
@@ -2127,11 +2224,11 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$111  = ~ \$110 ;
   assign \$112  = bus__w_strb == 4'hf;
   assign \$113  = bus__w_req & \$112 ;
-  assign \$114  = rsp_freed_valid & \port$528$0 [0];
+  assign \$114  = rsp_freed_valid & \port$579$0 [0];
   assign \$115  = ~ start_free;
   assign \$116  = bus__w_req & \$115 ;
   assign bus__w_ack = \$signal$48  ? \$114  : \$116 ;
-  assign \$117  = ~ \port$507$0 [0];
+  assign \$117  = ~ \port$558$0 [0];
   assign bus__w_err = \$signal$48  ? \$117  : \$signal$84 ;
   always @(posedge clk)
     cycle <= \$118 ;
@@ -2663,7 +2760,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
       12'h004:
           \$signal$75  = 32'd256;
       12'h008:
-          \$signal$75  = 32'd169214471;
+          \$signal$75  = 32'd169214727;
       12'h00c:
           \$signal$75  = 32'd167845920;
       12'h010:
@@ -2873,20 +2970,20 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
     endcase
   end
   assign n_kept = \$65 [1:0];
-  assign rsp_grant_ok = \port$498$0 [0];
-  assign rsp_grant_pool = \port$498$0 [5];
-  assign rsp_freed_ok = \port$507$0 [0];
-  assign rsp_freed_pool = \port$507$0 [15];
-  assign rsp_grant_err = \port$498$0 [4:1];
+  assign rsp_grant_ok = \port$552$0 [0];
+  assign rsp_grant_pool = \port$552$0 [5];
+  assign rsp_freed_ok = \port$558$0 [0];
+  assign rsp_freed_pool = \port$558$0 [15];
+  assign rsp_grant_err = \port$552$0 [4:1];
   assign irq_set = { \$88 , \$87 , \$85  };
-  assign rsp_freed_src = \port$528$0 [0];
-  assign rsp_freed_err = \port$507$0 [4:1];
-  assign rsp_grant_user = \port$498$48 [15:6];
-  assign rsp_freed_in_pool = \port$507$0 [16];
-  assign rsp_freed_tag = \port$528$0 [38:33];
-  assign rsp_freed_addr = \port$528$0 [32:1];
-  assign rsp_freed_user = \port$507$0 [14:5];
-  assign second = { \$56 [31:0], 22'h000000, \port$498$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$498$0 [5], rsp_grant_src, 1'h0, \port$498$0 [4:1] };
+  assign rsp_freed_src = \port$579$0 [0];
+  assign rsp_freed_err = \port$558$0 [4:1];
+  assign rsp_grant_user = \port$552$48 [15:6];
+  assign rsp_freed_in_pool = \port$558$0 [16];
+  assign rsp_freed_tag = \port$579$0 [38:33];
+  assign rsp_freed_addr = \port$579$0 [32:1];
+  assign rsp_freed_user = \port$558$0 [14:5];
+  assign second = { \$56 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] };
   assign space = \$63 [5:0];
   assign \$signature__addr  = \$70 [4:1];
   assign \$signature__addr$63  = \$signal$10 [4:1];
@@ -2894,9 +2991,9 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$signature__addr$65  = \$79 [4:1];
   assign \$signature__addr$68  = \$signal$10 [4:1];
   assign \$signature__en$69  = 1'h1;
-  assign handle = { \port$498$0 [0], \port$498$0 [4:1], 2'h0, \port$498$48 [5:0], 9'h000, \port$498$0 [15:6] };
-  assign rsp_grant_slot = \port$498$0 [15:6];
-  assign rsp_grant_tag = \port$498$48 [5:0];
+  assign handle = { \port$552$0 [0], \port$552$0 [4:1], 2'h0, \port$552$48 [5:0], 9'h000, \port$552$0 [15:6] };
+  assign rsp_grant_slot = \port$552$0 [15:6];
+  assign rsp_grant_tag = \port$552$48 [5:0];
   assign \$147  = 1'h1;
   assign \$3  = \$145 ;
   assign is_alloc = \$90 ;

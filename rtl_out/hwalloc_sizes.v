@@ -302,10 +302,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$785$0 (\$8 [14:0]),
-    .\port$785$55 (\$8 [78:55]),
-    .\port$797$0 (\$9 ),
-    .\port$821$0 (\$10 ),
+    .\port$869$0 (\$8 [14:0]),
+    .\port$869$55 (\$8 [78:55]),
+    .\port$878$0 (\$9 ),
+    .\port$902$0 (\$10 ),
     .ready(running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
@@ -740,34 +740,34 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
+  wire [8:0] \$10 ;
+  wire [9:0] \$100 ;
+  wire [10:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [7:0] \$104 ;
-  wire [7:0] \$105 ;
+  wire \$104 ;
+  wire \$105 ;
   wire \$106 ;
-  wire [7:0] \$107 ;
+  wire \$107 ;
   wire [7:0] \$108 ;
-  wire \$109 ;
+  wire [7:0] \$109 ;
   wire \$11 ;
-  wire [7:0] \$110 ;
-  wire [7:0] \$111 ;
+  wire [8:0] \$110 ;
+  wire [9:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [14:0] \$119 ;
+  wire [6:0] \$118 ;
+  wire [6:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [36:0] \$120 ;
-  wire [21:0] \$121 ;
-  wire [36:0] \$122 ;
-  wire [20:0] \$123 ;
-  wire [36:0] \$124 ;
+  wire [6:0] \$120 ;
+  wire [7:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
@@ -784,7 +784,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [7:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -798,96 +798,166 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire [7:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [7:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [6:0] \$169 ;
+  wire [7:0] \$16 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire \$162 ;
+  wire [7:0] \$163 ;
+  wire [7:0] \$164 ;
+  wire \$165 ;
+  wire [7:0] \$166 ;
+  wire [7:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg [5:0] \$170 ;
-  reg [5:0] \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [1:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [3:0] \$178 ;
-  reg \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [14:0] \$175 ;
+  wire [36:0] \$176 ;
+  wire [21:0] \$177 ;
+  wire [36:0] \$178 ;
+  wire [20:0] \$179 ;
   wire [6:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg [7:0] \$182 ;
-  reg [8:0] \$183 ;
-  reg [6:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [5:0] \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  wire [36:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  wire [2:0] \$2 ;
-  wire [6:0] \$20 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire [2:0] \$200 ;
+  wire [2:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire [7:0] \$208 ;
+  wire [7:0] \$209 ;
   wire [6:0] \$21 ;
-  wire \$22 ;
-  wire [3:0] \$23 ;
-  wire [3:0] \$24 ;
-  wire [7:0] \$25 ;
-  wire [8:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [39:0] \$28 ;
-  wire [34:0] \$29 ;
-  wire [2:0] \$3 ;
-  wire \$30 ;
-  wire [2:0] \$31 ;
-  wire [31:0] \$32 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire [7:0] \$216 ;
+  wire [7:0] \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire [6:0] \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
+  wire \$23 ;
+  reg [7:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg \$232 ;
+  reg [7:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg \$235 ;
+  reg [6:0] \$236 ;
+  reg [5:0] \$237 ;
+  reg \$238 ;
+  reg [5:0] \$239 ;
+  wire [2:0] \$24 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  wire [2:0] \$244 ;
+  wire [2:0] \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [7:0] \$249 ;
+  wire [2:0] \$25 ;
+  reg [8:0] \$250 ;
+  reg \$251 ;
+  reg [6:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg \$254 ;
+  reg [5:0] \$255 ;
+  reg [5:0] \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
+  wire [3:0] \$26 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  wire [7:0] \$27 ;
+  wire [8:0] \$28 ;
+  wire [8:0] \$29 ;
+  wire \$3 ;
+  wire [39:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
-  wire [2:0] \$34 ;
-  wire [28:0] \$35 ;
+  wire \$34 ;
+  wire [34:0] \$35 ;
   wire \$36 ;
-  wire [2:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [31:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [9:0] \$47 ;
-  wire [10:0] \$48 ;
+  wire [28:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [7:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [9:0] \$53 ;
-  wire \$54 ;
+  wire [1:0] \$50 ;
+  wire [1:0] \$51 ;
+  wire [1:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
   wire [6:0] \$55 ;
-  wire [6:0] \$56 ;
-  wire [6:0] \$57 ;
+  wire [7:0] \$56 ;
+  wire [5:0] \$57 ;
   wire [7:0] \$58 ;
   wire \$59 ;
   wire [9:0] \$6 ;
@@ -895,10 +965,10 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [2:0] \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [2:0] \$66 ;
+  wire [2:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
@@ -912,7 +982,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [8:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
@@ -932,139 +1002,144 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg [7:0] \$signal ;
-  reg [7:0] \$signal$183 ;
-  reg \$signal$185 ;
-  reg \$signal$192 ;
-  reg [7:0] \$signal$193 ;
-  reg [7:0] \$signal$43 ;
+  wire [8:0] \$98 ;
+  wire [8:0] \$99 ;
+  reg \$signal ;
+  reg [7:0] \$signal$109 ;
+  reg \$signal$112 ;
+  wire \$signal$219 ;
+  reg [7:0] \$signal$45 ;
+  reg [7:0] \$signal$47 ;
   (* init = 8'h00 *)
   wire [7:0] \$signature__addr ;
-  wire [7:0] \$signature__addr$146 ;
+  wire [7:0] \$signature__addr$174 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$148 ;
-  wire [6:0] \$signature__addr$150 ;
+  wire [6:0] \$signature__addr$176 ;
+  wire [6:0] \$signature__addr$178 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$152 ;
+  wire [5:0] \$signature__addr$180 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$154 ;
+  wire [5:0] \$signature__addr$182 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$162 ;
-  wire [6:0] \$signature__addr$165 ;
-  wire [5:0] \$signature__addr$168 ;
+  wire [7:0] \$signature__addr$190 ;
+  wire [6:0] \$signature__addr$193 ;
+  wire [5:0] \$signature__addr$196 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$171 ;
+  wire [7:0] \$signature__addr$199 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$173 ;
-  wire [6:0] \$signature__addr$175 ;
-  wire [6:0] \$signature__addr$177 ;
-  wire [5:0] \$signature__addr$179 ;
-  wire [5:0] \$signature__addr$181 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$195 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$198 ;
-  wire [6:0] \$signature__addr$201 ;
+  wire [7:0] \$signature__addr$201 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$204 ;
+  wire [6:0] \$signature__addr$203 ;
+  (* init = 7'h00 *)
+  wire [6:0] \$signature__addr$205 ;
+  (* init = 6'h00 *)
   wire [5:0] \$signature__addr$207 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$210 ;
+  wire [5:0] \$signature__addr$209 ;
+  (* init = 8'h00 *)
+  wire [7:0] \$signature__addr$220 ;
+  (* init = 8'h00 *)
+  wire [7:0] \$signature__addr$223 ;
+  wire [6:0] \$signature__addr$226 ;
+  (* init = 7'h00 *)
+  wire [6:0] \$signature__addr$229 ;
+  wire [5:0] \$signature__addr$232 ;
+  (* init = 6'h00 *)
+  wire [5:0] \$signature__addr$235 ;
   wire [16:0] \$signature__data ;
-  wire \$signature__data$157 ;
-  wire [15:0] \$signature__data$158 ;
-  wire [6:0] \$signature__data$158.slot ;
-  wire \$signature__data$158.snap ;
-  wire [7:0] \$signature__data$158.tag ;
-  wire \$signature__data$159 ;
-  wire [14:0] \$signature__data$160 ;
-  wire [5:0] \$signature__data$160.slot ;
-  wire \$signature__data$160.snap ;
-  wire [7:0] \$signature__data$160.tag ;
-  wire \$signature__data$161 ;
-  wire [8:0] \$signature__data$163 ;
-  wire \$signature__data$163.snap ;
-  wire [7:0] \$signature__data$163.tag ;
-  wire [8:0] \$signature__data$166 ;
-  wire \$signature__data$166.snap ;
-  wire [7:0] \$signature__data$166.tag ;
-  wire [8:0] \$signature__data$169 ;
-  wire \$signature__data$169.snap ;
-  wire [7:0] \$signature__data$169.tag ;
-  wire [8:0] \$signature__data$184 ;
-  wire \$signature__data$184.snap ;
-  wire [7:0] \$signature__data$184.tag ;
+  wire \$signature__data$185 ;
+  wire [15:0] \$signature__data$186 ;
+  wire [6:0] \$signature__data$186.slot ;
+  wire \$signature__data$186.snap ;
+  wire [7:0] \$signature__data$186.tag ;
   wire \$signature__data$187 ;
-  wire [8:0] \$signature__data$188 ;
+  wire [14:0] \$signature__data$188 ;
+  wire [5:0] \$signature__data$188.slot ;
   wire \$signature__data$188.snap ;
   wire [7:0] \$signature__data$188.tag ;
   wire \$signature__data$189 ;
-  wire [8:0] \$signature__data$190 ;
-  wire \$signature__data$190.snap ;
-  wire [7:0] \$signature__data$190.tag ;
-  wire \$signature__data$191 ;
-  wire \$signature__data$196 ;
-  wire [16:0] \$signature__data$199 ;
-  wire [7:0] \$signature__data$199.slot ;
-  wire \$signature__data$199.snap ;
-  wire [7:0] \$signature__data$199.tag ;
-  wire \$signature__data$202 ;
-  wire [15:0] \$signature__data$205 ;
-  wire [6:0] \$signature__data$205.slot ;
-  wire \$signature__data$205.snap ;
-  wire [7:0] \$signature__data$205.tag ;
-  wire \$signature__data$208 ;
-  wire [14:0] \$signature__data$211 ;
-  wire [5:0] \$signature__data$211.slot ;
+  wire [8:0] \$signature__data$191 ;
+  wire \$signature__data$191.snap ;
+  wire [7:0] \$signature__data$191.tag ;
+  wire [8:0] \$signature__data$194 ;
+  wire \$signature__data$194.snap ;
+  wire [7:0] \$signature__data$194.tag ;
+  wire [8:0] \$signature__data$197 ;
+  wire \$signature__data$197.snap ;
+  wire [7:0] \$signature__data$197.tag ;
+  wire [8:0] \$signature__data$211 ;
   wire \$signature__data$211.snap ;
   wire [7:0] \$signature__data$211.tag ;
+  wire \$signature__data$213 ;
+  wire [8:0] \$signature__data$214 ;
+  wire \$signature__data$214.snap ;
+  wire [7:0] \$signature__data$214.tag ;
+  wire \$signature__data$215 ;
+  wire [8:0] \$signature__data$216 ;
+  wire \$signature__data$216.snap ;
+  wire [7:0] \$signature__data$216.tag ;
+  wire \$signature__data$217 ;
+  wire \$signature__data$221 ;
+  wire [16:0] \$signature__data$224 ;
+  wire [7:0] \$signature__data$224.slot ;
+  wire \$signature__data$224.snap ;
+  wire [7:0] \$signature__data$224.tag ;
+  wire \$signature__data$227 ;
+  wire [15:0] \$signature__data$230 ;
+  wire [6:0] \$signature__data$230.slot ;
+  wire \$signature__data$230.snap ;
+  wire [7:0] \$signature__data$230.tag ;
+  wire \$signature__data$233 ;
+  wire [14:0] \$signature__data$236 ;
+  wire [5:0] \$signature__data$236.slot ;
+  wire \$signature__data$236.snap ;
+  wire [7:0] \$signature__data$236.tag ;
   wire [7:0] \$signature__data.slot ;
   wire \$signature__data.snap ;
   wire [7:0] \$signature__data.tag ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$147 ;
+  wire \$signature__en$175 ;
   (* init = 1'h0 *)
-  wire \$signature__en$149 ;
+  wire \$signature__en$177 ;
   (* init = 1'h0 *)
-  wire \$signature__en$151 ;
+  wire \$signature__en$179 ;
   (* init = 1'h0 *)
-  wire \$signature__en$153 ;
+  wire \$signature__en$181 ;
   (* init = 1'h0 *)
-  wire \$signature__en$155 ;
-  wire \$signature__en$164 ;
-  wire \$signature__en$167 ;
-  wire \$signature__en$170 ;
+  wire \$signature__en$183 ;
+  wire \$signature__en$192 ;
+  wire \$signature__en$195 ;
+  wire \$signature__en$198 ;
   (* init = 1'h0 *)
-  wire \$signature__en$172 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$174 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$176 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$178 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$180 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$182 ;
-  wire \$signature__en$197 ;
   wire \$signature__en$200 ;
-  wire \$signature__en$203 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$202 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$204 ;
+  (* init = 1'h0 *)
   wire \$signature__en$206 ;
-  wire \$signature__en$209 ;
-  wire \$signature__en$212 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$208 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$210 ;
+  wire \$signature__en$222 ;
+  wire \$signature__en$225 ;
+  wire \$signature__en$228 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$234 ;
+  wire \$signature__en$237 ;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
   reg [15:0] a0_user = 16'h0000;
   reg a0_valid = 1'h0;
-  reg [3:0] a1_err = 4'h0;
+  reg a1_bad_pool = 1'h0;
+  reg [2:0] a1_fits = 3'h0;
   reg [1:0] a1_pool = 2'h0;
   reg [15:0] a1_user = 16'h0000;
   reg a1_valid = 1'h0;
-  reg [3:0] a2_err = 4'h0;
+  reg [3:0] a2_fail_err = 4'h0;
   reg [7:0] a2_fresh_slot = 8'h00;
   reg a2_from_fresh = 1'h0;
   reg a2_ok = 1'h0;
@@ -1124,22 +1199,23 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire [15:0] alloc_user;
   input alloc_valid;
   wire alloc_valid;
-  wire any_grant;
   output busy;
   wire busy;
   input clk;
   wire clk;
-  reg cur_snap;
   reg [39:0] f0_addr = 40'h0000000000;
   reg f0_oor = 1'h0;
   reg [1:0] f0_oor_pool = 2'h0;
   reg [7:0] f0_tag = 8'h00;
   reg [15:0] f0_user = 16'h0000;
   reg f0_valid = 1'h0;
-  reg [3:0] f1_err = 4'h0;
-  reg f1_in_pool = 1'h0;
-  reg [1:0] f1_pool = 2'h0;
-  reg [7:0] f1_slot = 8'h00;
+  reg [2:0] f1_hit = 3'h0;
+  reg [5:0] f1_large_slot = 6'h00;
+  reg [6:0] f1_medium_slot = 7'h00;
+  reg [2:0] f1_misaligned = 3'h0;
+  reg f1_oor = 1'h0;
+  reg [1:0] f1_oor_pool = 2'h0;
+  reg [7:0] f1_small_slot = 8'h00;
   reg [7:0] f1_tag = 8'h00;
   reg [15:0] f1_user = 16'h0000;
   reg f1_valid = 1'h0;
@@ -1151,14 +1227,32 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg [7:0] f2_tag = 8'h00;
   reg [15:0] f2_user = 16'h0000;
   reg f2_valid = 1'h0;
+  reg f3_a3_snap = 1'h0;
+  reg [7:0] f3_a3_tag = 8'h00;
+  reg f3_a3_tag_ok = 1'h0;
+  reg f3_a4_snap = 1'h0;
+  reg [7:0] f3_a4_tag = 8'h00;
+  reg f3_a4_tag_ok = 1'h0;
   reg [3:0] f3_err = 4'h0;
+  reg f3_go = 1'h0;
+  reg f3_hit_a3 = 1'h0;
+  reg f3_hit_a4 = 1'h0;
   reg f3_in_pool = 1'h0;
-  reg f3_ok = 1'h0;
+  reg f3_mem_held = 1'h0;
+  reg f3_mem_ok = 1'h0;
+  reg f3_mem_snap = 1'h0;
+  reg [7:0] f3_mem_tag = 8'h00;
   reg [1:0] f3_pool = 2'h0;
+  reg f3_same_prev = 1'h0;
   reg [7:0] f3_slot = 8'h00;
   reg [15:0] f3_user = 16'h0000;
   reg f3_valid = 1'h0;
-  reg [23:0] f4_payload = 24'h000000;
+  reg [3:0] f4_err = 4'h0;
+  reg f4_in_pool = 1'h0;
+  reg f4_ok = 1'h0;
+  reg [1:0] f4_pool = 2'h0;
+  reg [7:0] f4_slot = 8'h00;
+  reg [15:0] f4_user = 16'h0000;
   reg f4_valid = 1'h0;
   reg [23:0] f5_payload = 24'h000000;
   reg f5_valid = 1'h0;
@@ -1169,6 +1263,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   output f7_valid;
   reg f7_valid = 1'h0;
   reg fetched_snap;
+  reg fits;
   input [39:0] free_addr;
   wire [39:0] free_addr;
   wire [3:0] free_err;
@@ -1204,7 +1299,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$218 ;
+  wire [39:0] \grant_addr$243 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
@@ -1217,51 +1312,55 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire [15:0] grant_user;
   (* init = 1'h0 *)
   wire grant_valid;
+  wire hit_f4;
   reg [5:0] large_count = 6'h00;
   reg [5:0] large_fresh = 6'h00;
+  reg large_has_fresh = 1'h1;
   reg [5:0] large_head = 6'h00;
-  wire large_hit;
+  reg large_nonempty = 1'h0;
   wire large_pop;
   wire large_push;
   reg [5:0] large_tail = 6'h00;
   wire large_take_fresh;
   reg [7:0] medium_count = 8'h00;
   reg [7:0] medium_fresh = 8'h00;
+  reg medium_has_fresh = 1'h1;
   reg [6:0] medium_head = 7'h00;
-  wire medium_hit;
+  reg medium_nonempty = 1'h0;
   wire medium_pop;
   wire medium_push;
   reg [6:0] medium_tail = 7'h00;
   wire medium_take_fresh;
+  wire mem_held;
   reg mem_parity;
   wire \release ;
   input rst;
   wire rst;
   reg [8:0] small_count = 9'h000;
   reg [8:0] small_fresh = 9'h000;
+  reg small_has_fresh = 1'h1;
   reg [7:0] small_head = 8'h00;
-  wire small_hit;
+  reg small_nonempty = 1'h0;
   wire small_pop;
   wire small_push;
   reg [7:0] small_tail = 8'h00;
   wire small_take_fresh;
-  reg too_big;
   reg [8:0] large_grant [47:0];
   always @(posedge clk) begin
-    if (\$signature__en$170 )
-      large_grant[a3_slot[5:0]] <= \$signature__data$169 ;
+    if (\$signature__en$198 )
+      large_grant[a3_slot[5:0]] <= \$signature__data$197 ;
   end
   reg [8:0] _0_;
   always @(posedge clk) begin
     if (f1_valid) begin
-      _0_ <= large_grant[f1_slot[5:0]];
+      _0_ <= large_grant[f1_large_slot];
     end
   end
-  assign \$signature__data$190  = _0_;
+  assign \$signature__data$216  = _0_;
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
     if (large_push)
-      large_parity[f2_slot[5:0]] <= \$signature__data$208 ;
+      large_parity[f3_slot[5:0]] <= \$signature__data$233 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
@@ -1270,15 +1369,15 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _1_ <= large_parity[large_fresh];
     end
     if (f1_valid) begin
-      _2_ <= large_parity[f1_slot[5:0]];
+      _2_ <= large_parity[f1_large_slot];
     end
   end
-  assign \$signature__data$161  = _1_;
-  assign \$signature__data$191  = _2_;
+  assign \$signature__data$189  = _1_;
+  assign \$signature__data$217  = _2_;
   reg [14:0] large_queue [47:0];
   always @(posedge clk) begin
     if (large_push)
-      large_queue[large_tail] <= \$signature__data$211 ;
+      large_queue[large_tail] <= \$signature__data$236 ;
   end
   reg [14:0] _3_;
   always @(posedge clk) begin
@@ -1286,23 +1385,23 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _3_ <= large_queue[large_head];
     end
   end
-  assign \$signature__data$160  = _3_;
+  assign \$signature__data$188  = _3_;
   reg [8:0] medium_grant [127:0];
   always @(posedge clk) begin
-    if (\$signature__en$167 )
-      medium_grant[a3_slot[6:0]] <= \$signature__data$166 ;
+    if (\$signature__en$195 )
+      medium_grant[a3_slot[6:0]] <= \$signature__data$194 ;
   end
   reg [8:0] _4_;
   always @(posedge clk) begin
     if (f1_valid) begin
-      _4_ <= medium_grant[f1_slot[6:0]];
+      _4_ <= medium_grant[f1_medium_slot];
     end
   end
-  assign \$signature__data$188  = _4_;
+  assign \$signature__data$214  = _4_;
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
     if (medium_push)
-      medium_parity[f2_slot[6:0]] <= \$signature__data$202 ;
+      medium_parity[f3_slot[6:0]] <= \$signature__data$227 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
@@ -1311,15 +1410,15 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _5_ <= medium_parity[medium_fresh[6:0]];
     end
     if (f1_valid) begin
-      _6_ <= medium_parity[f1_slot[6:0]];
+      _6_ <= medium_parity[f1_medium_slot];
     end
   end
-  assign \$signature__data$159  = _5_;
-  assign \$signature__data$189  = _6_;
+  assign \$signature__data$187  = _5_;
+  assign \$signature__data$215  = _6_;
   reg [15:0] medium_queue [127:0];
   always @(posedge clk) begin
     if (medium_push)
-      medium_queue[medium_tail] <= \$signature__data$205 ;
+      medium_queue[medium_tail] <= \$signature__data$230 ;
   end
   reg [15:0] _7_;
   always @(posedge clk) begin
@@ -1327,23 +1426,23 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _7_ <= medium_queue[medium_head];
     end
   end
-  assign \$signature__data$158  = _7_;
+  assign \$signature__data$186  = _7_;
   reg [8:0] small_grant [255:0];
   always @(posedge clk) begin
-    if (\$signature__en$164 )
-      small_grant[a3_slot] <= \$signature__data$163 ;
+    if (\$signature__en$192 )
+      small_grant[a3_slot] <= \$signature__data$191 ;
   end
   reg [8:0] _8_;
   always @(posedge clk) begin
     if (f1_valid) begin
-      _8_ <= small_grant[f1_slot];
+      _8_ <= small_grant[f1_small_slot];
     end
   end
-  assign \$signature__data$184  = _8_;
+  assign \$signature__data$211  = _8_;
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
     if (small_push)
-      small_parity[f2_slot] <= \$signature__data$196 ;
+      small_parity[f3_slot] <= \$signature__data$221 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
@@ -1352,15 +1451,15 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _9_ <= small_parity[small_fresh[7:0]];
     end
     if (f1_valid) begin
-      _10_ <= small_parity[f1_slot];
+      _10_ <= small_parity[f1_small_slot];
     end
   end
-  assign \$signature__data$157  = _9_;
-  assign \$signature__data$187  = _10_;
+  assign \$signature__data$185  = _9_;
+  assign \$signature__data$213  = _10_;
   reg [16:0] small_queue [255:0];
   always @(posedge clk) begin
     if (small_push)
-      small_queue[small_tail] <= \$signature__data$199 ;
+      small_queue[small_tail] <= \$signature__data$224 ;
   end
   reg [16:0] _11_;
   always @(posedge clk) begin
@@ -1370,183 +1469,242 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   end
   assign \$signature__data  = _11_;
   assign \$1  = a0_pool >= 2'h3;
-  assign \$2  = too_big ? 3'h3 : 3'h0;
-  assign \$3  = \$1  ? 3'h2 : \$2 ;
-  assign \$4  = ! a1_pool;
-  assign \$5  = small_fresh != 9'h100;
+  assign \$2  = a0_size <= 7'h40;
+  assign \$3  = a0_size <= 10'h200;
+  assign \$4  = a0_size <= 13'h1000;
+  assign \$5  = ! a1_pool;
   assign \$6  = small_fresh + 1'h1;
-  assign \$7  = small_head == 8'hff;
-  assign \$8  = small_head + 1'h1;
-  assign \$9  = \$7  ? 9'h000 : \$8 ;
-  assign \$10  = a1_pool == 1'h1;
-  assign \$11  = medium_fresh != 8'h80;
+  assign \$7  = small_fresh != 8'hff;
+  assign \$8  = small_head == 8'hff;
+  assign \$9  = small_head + 1'h1;
+  assign \$10  = \$8  ? 9'h000 : \$9 ;
+  assign \$11  = a1_pool == 1'h1;
   assign \$12  = medium_fresh + 1'h1;
-  assign \$13  = medium_head == 7'h7f;
-  assign \$14  = medium_head + 1'h1;
-  assign \$15  = \$13  ? 8'h00 : \$14 ;
-  assign \$16  = a1_pool == 2'h2;
-  assign \$17  = large_fresh != 6'h30;
+  assign \$13  = medium_fresh != 7'h7f;
+  assign \$14  = medium_head == 7'h7f;
+  assign \$15  = medium_head + 1'h1;
+  assign \$16  = \$14  ? 8'h00 : \$15 ;
+  assign \$17  = a1_pool == 2'h2;
   assign \$18  = large_fresh + 1'h1;
-  assign \$19  = large_head == 6'h2f;
-  assign \$20  = large_head + 1'h1;
-  assign \$21  = \$19  ? 7'h00 : \$20 ;
-  assign \$22  = | a1_err;
-  assign \$23  = \$22  ? a1_err : 4'h1;
-  assign \$24  = any_grant ? 4'h0 : \$23 ;
-  assign \$25  = a2_ok ? \$signal  : 8'h00;
-  assign \$26  = \$signal$43  + 1'h1;
-  assign \$27  = a2_ok ? \$26  : 9'h000;
-  assign \$28  = a3_ok ? grant_addr : 40'h0000000000;
-  assign \$29  = f0_addr[39:6] - 31'h40000000;
-  assign \$30  = | f0_addr[5:0];
-  assign \$31  = \$30  ? 3'h5 : 3'h0;
-  assign \$32  = f0_addr[39:9] - 28'h8000080;
-  assign \$33  = | f0_addr[8:0];
-  assign \$34  = \$33  ? 3'h5 : 3'h0;
-  assign \$35  = f0_addr[39:12] - 25'h1000100;
-  assign \$36  = | f0_addr[11:0];
-  assign \$37  = \$36  ? 3'h5 : 3'h0;
-  assign \$38  = ! f1_pool;
-  assign \$39  = f1_slot >= small_fresh;
-  assign \$40  = f1_pool == 1'h1;
-  assign \$41  = f1_slot >= medium_fresh;
-  assign \$42  = f1_pool == 2'h2;
-  assign \$43  = f1_slot >= large_fresh;
-  assign \$44  = small_tail == 8'hff;
-  assign \$45  = small_tail + 1'h1;
-  assign \$46  = \$44  ? 9'h000 : \$45 ;
-  assign \$47  = small_count + small_push;
-  assign \$48  = \$47  - small_pop;
-  assign \$49  = medium_tail == 7'h7f;
-  assign \$50  = medium_tail + 1'h1;
-  assign \$51  = \$49  ? 8'h00 : \$50 ;
-  assign \$52  = medium_count + medium_push;
-  assign \$53  = \$52  - medium_pop;
-  assign \$54  = large_tail == 6'h2f;
-  assign \$55  = large_tail + 1'h1;
-  assign \$56  = \$54  ? 7'h00 : \$55 ;
-  assign \$57  = large_count + large_push;
-  assign \$58  = \$57  - large_pop;
-  assign \$59  = a0_size > 7'h40;
-  assign \$60  = a0_size > 10'h200;
-  assign \$61  = a0_size > 13'h1000;
-  assign \$62  = ! a1_err;
-  assign \$63  = a1_valid & \$62 ;
-  assign \$64  = ! a1_pool;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = small_fresh != 9'h100;
-  assign small_take_fresh = \$65  & \$66 ;
-  assign \$67  = ! a1_err;
-  assign \$68  = a1_valid & \$67 ;
-  assign \$69  = ! a1_pool;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = small_fresh != 9'h100;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = | small_count;
-  assign small_pop = \$73  & \$74 ;
-  assign \$75  = ! a1_err;
-  assign \$76  = a1_valid & \$75 ;
-  assign \$77  = a1_pool == 1'h1;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = medium_fresh != 8'h80;
-  assign medium_take_fresh = \$78  & \$79 ;
-  assign \$80  = ! a1_err;
-  assign \$81  = a1_valid & \$80 ;
-  assign \$82  = a1_pool == 1'h1;
+  assign \$19  = large_fresh != 6'h2f;
+  assign \$20  = large_head == 6'h2f;
+  assign \$21  = large_head + 1'h1;
+  assign \$22  = \$20  ? 7'h00 : \$21 ;
+  assign \$23  = a1_valid & \$signal ;
+  assign \$24  = fits ? 3'h1 : 3'h3;
+  assign \$25  = a1_bad_pool ? 3'h2 : \$24 ;
+  assign \$26  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$27  = a2_ok ? \$signal$45  : 8'h00;
+  assign \$28  = \$signal$47  + 1'h1;
+  assign \$29  = a2_ok ? \$28  : 9'h000;
+  assign \$30  = a3_ok ? grant_addr : 40'h0000000000;
+  assign \$31  = f0_addr >= 37'h1000000000;
+  assign \$32  = f0_addr < 37'h1000004000;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = | f0_addr[5:0];
+  assign \$35  = f0_addr[39:6] - 31'h40000000;
+  assign \$36  = f0_addr >= 37'h1000010000;
+  assign \$37  = f0_addr < 37'h1000020000;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = | f0_addr[8:0];
+  assign \$40  = f0_addr[39:9] - 28'h8000080;
+  assign \$41  = f0_addr >= 37'h1000100000;
+  assign \$42  = f0_addr < 37'h1000130000;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = | f0_addr[11:0];
+  assign \$45  = f0_addr[39:12] - 25'h1000100;
+  assign \$48  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$50  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$51  = { 1'h0, \$49  } | \$50 ;
+  assign \$52  = f1_oor ? f1_oor_pool : \$51 ;
+  assign \$53  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$55  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$56  = \$54  | { 1'h0, \$55  };
+  assign \$57  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$58  = \$56  | { 2'h0, \$57  };
+  assign \$59  = | f1_hit;
+  assign \$60  = f1_oor | \$59 ;
+  assign \$61  = | f1_hit;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = f1_oor | \$62 ;
+  assign \$64  = f1_hit & f1_misaligned;
+  assign \$65  = | \$64 ;
+  assign \$66  = \$65  ? 3'h5 : 3'h0;
+  assign \$67  = \$63  ? 3'h4 : \$66 ;
+  assign \$68  = f1_small_slot >= small_fresh;
+  assign \$69  = f1_hit[0] & \$68 ;
+  assign \$71  = f1_medium_slot >= medium_fresh;
+  assign \$72  = f1_hit[1] & \$71 ;
+  assign \$73  = \$70  | \$72 ;
+  assign \$74  = f1_large_slot >= large_fresh;
+  assign \$75  = f1_hit[2] & \$74 ;
+  assign \$76  = \$73  | \$75 ;
+  assign \$77  = ! f2_err;
+  assign \$78  = f2_valid & \$77 ;
+  assign \$79  = a3_valid & a3_ok;
+  assign \$80  = a3_pool == f2_pool;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = a3_slot == f2_slot;
   assign \$83  = \$81  & \$82 ;
-  assign \$84  = medium_fresh != 8'h80;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$83  & \$85 ;
-  assign \$87  = | medium_count;
-  assign medium_pop = \$86  & \$87 ;
-  assign \$88  = ! a1_err;
-  assign \$89  = a1_valid & \$88 ;
-  assign \$90  = a1_pool == 2'h2;
+  assign \$84  = a3_tag == f2_tag;
+  assign \$85  = f3_pool == f2_pool;
+  assign \$86  = f3_go & \$85 ;
+  assign \$87  = f3_slot == f2_slot;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = a4_valid & a4_ok;
+  assign \$90  = a4_pool == f2_pool;
   assign \$91  = \$89  & \$90 ;
-  assign \$92  = large_fresh != 6'h30;
-  assign large_take_fresh = \$91  & \$92 ;
-  assign \$93  = ! a1_err;
-  assign \$94  = a1_valid & \$93 ;
-  assign \$95  = a1_pool == 2'h2;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = large_fresh != 6'h30;
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = | large_count;
-  assign large_pop = \$99  & \$100 ;
-  assign \$101  = small_take_fresh | small_pop;
-  assign \$102  = medium_take_fresh | medium_pop;
-  assign \$103  = large_take_fresh | large_pop;
-  assign any_grant = | { \$103 , \$102 , \$101  };
-  assign \$104  = a2_from_fresh ? a2_fresh_slot : \$signature__data [7:0];
-  assign \$105  = a2_from_fresh ? 8'h00 : \$signature__data [16:9];
-  assign \$106  = a2_from_fresh ? \$signature__data$157  : \$signature__data [8];
-  assign \$107  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \$signature__data$158 [6:0] };
-  assign \$108  = a2_from_fresh ? 8'h00 : \$signature__data$158 [15:8];
-  assign \$109  = a2_from_fresh ? \$signature__data$159  : \$signature__data$158 [7];
-  assign \$110  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \$signature__data$160 [5:0] };
-  assign \$111  = a2_from_fresh ? 8'h00 : \$signature__data$160 [14:7];
-  assign \$112  = a2_from_fresh ? \$signature__data$161  : \$signature__data$160 [6];
-  assign \$113  = a3_valid & a3_ok;
-  assign \$114  = ! a3_pool;
-  assign \$signature__en$164  = \$113  & \$114 ;
-  assign \$115  = a3_valid & a3_ok;
-  assign \$116  = a3_pool == 1'h1;
-  assign \$signature__en$167  = \$115  & \$116 ;
-  assign \$117  = a3_valid & a3_ok;
-  assign \$118  = a3_pool == 2'h2;
-  assign \$signature__en$170  = \$117  & \$118 ;
-  assign \$125  = f0_addr >= 37'h1000000000;
-  assign \$126  = f0_addr < 37'h1000004000;
-  assign small_hit = \$125  & \$126 ;
-  assign \$127  = f0_addr >= 37'h1000010000;
-  assign \$128  = f0_addr < 37'h1000020000;
-  assign medium_hit = \$127  & \$128 ;
-  assign \$129  = f0_addr >= 37'h1000100000;
-  assign \$130  = f0_addr < 37'h1000130000;
-  assign large_hit = \$129  & \$130 ;
-  assign \$131  = a3_valid & a3_ok;
-  assign \$132  = a3_pool == f2_pool;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = a3_slot == f2_slot;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = f3_valid & f3_ok;
-  assign \$137  = f3_pool == f2_pool;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = f3_slot == f2_slot;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = a4_valid & a4_ok;
-  assign \$142  = a4_pool == f2_pool;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = a4_slot == f2_slot;
+  assign \$92  = a4_slot == f2_slot;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = a4_tag == f2_tag;
+  assign \$95  = \$signal$109  == f2_tag;
+  assign \$96  = mem_held & \$95 ;
+  assign \$97  = small_tail == 8'hff;
+  assign \$98  = small_tail + 1'h1;
+  assign \$99  = \$97  ? 9'h000 : \$98 ;
+  assign \$100  = small_count + small_push;
+  assign \$101  = \$100  - small_pop;
+  assign \$102  = small_count == 1'h1;
+  assign \$103  = small_pop & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = small_nonempty & \$104 ;
+  assign \$106  = small_push | \$105 ;
+  assign \$107  = medium_tail == 7'h7f;
+  assign \$108  = medium_tail + 1'h1;
+  assign \$109  = \$107  ? 8'h00 : \$108 ;
+  assign \$110  = medium_count + medium_push;
+  assign \$111  = \$110  - medium_pop;
+  assign \$112  = medium_count == 1'h1;
+  assign \$113  = medium_pop & \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = medium_nonempty & \$114 ;
+  assign \$116  = medium_push | \$115 ;
+  assign \$117  = large_tail == 6'h2f;
+  assign \$118  = large_tail + 1'h1;
+  assign \$119  = \$117  ? 7'h00 : \$118 ;
+  assign \$120  = large_count + large_push;
+  assign \$121  = \$120  - large_pop;
+  assign \$122  = large_count == 1'h1;
+  assign \$123  = large_pop & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = large_nonempty & \$124 ;
+  assign \$126  = large_push | \$125 ;
+  assign \$127  = ! a1_pool;
+  assign \$128  = a1_valid & \$127 ;
+  assign \$129  = \$128  & a1_fits[0];
+  assign small_take_fresh = \$129  & small_has_fresh;
+  assign \$130  = ! a1_pool;
+  assign \$131  = a1_valid & \$130 ;
+  assign \$132  = \$131  & a1_fits[0];
+  assign \$133  = ~ small_has_fresh;
+  assign \$134  = \$132  & \$133 ;
+  assign small_pop = \$134  & small_nonempty;
+  assign \$135  = ! a1_pool;
+  assign \$136  = small_has_fresh | small_nonempty;
+  assign \$137  = a1_fits[0] & \$136 ;
+  assign \$138  = a1_pool == 1'h1;
+  assign \$139  = a1_valid & \$138 ;
+  assign \$140  = \$139  & a1_fits[1];
+  assign medium_take_fresh = \$140  & medium_has_fresh;
+  assign \$141  = a1_pool == 1'h1;
+  assign \$142  = a1_valid & \$141 ;
+  assign \$143  = \$142  & a1_fits[1];
+  assign \$144  = ~ medium_has_fresh;
   assign \$145  = \$143  & \$144 ;
-  assign \$146  = ~ f2_never_granted;
-  assign \$147  = mem_parity == \$signal$185 ;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = | f2_err;
-  assign \$150  = ~ \$signal$192 ;
-  assign \$151  = \$signal$193  != f2_tag;
-  assign \$152  = \$151  ? 3'h7 : 3'h0;
-  assign \$153  = \$signal$192  ? \$152  : 3'h6;
-  assign free_err = \$149  ? f2_err : { 1'h0, \$153  };
-  assign \$154  = ! free_err;
-  assign \release  = f2_valid & \$154 ;
-  assign \$155  = ! f2_pool;
-  assign small_push = \release  & \$155 ;
-  assign \$signature__data$196  = ~ cur_snap;
-  assign \$156  = ~ cur_snap;
-  assign \$157  = f2_pool == 1'h1;
-  assign medium_push = \release  & \$157 ;
-  assign \$signature__data$202  = ~ cur_snap;
-  assign \$158  = ~ cur_snap;
-  assign \$159  = f2_pool == 2'h2;
-  assign large_push = \release  & \$159 ;
-  assign \$signature__data$208  = ~ cur_snap;
-  assign \$160  = ~ cur_snap;
-  assign busy = | { f7_valid, f6_valid, f5_valid, f4_valid, a7_valid, a6_valid, a5_valid, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
+  assign medium_pop = \$145  & medium_nonempty;
+  assign \$146  = a1_pool == 1'h1;
+  assign \$147  = medium_has_fresh | medium_nonempty;
+  assign \$148  = a1_fits[1] & \$147 ;
+  assign \$149  = a1_pool == 2'h2;
+  assign \$150  = a1_valid & \$149 ;
+  assign \$151  = \$150  & a1_fits[2];
+  assign large_take_fresh = \$151  & large_has_fresh;
+  assign \$152  = a1_pool == 2'h2;
+  assign \$153  = a1_valid & \$152 ;
+  assign \$154  = \$153  & a1_fits[2];
+  assign \$155  = ~ large_has_fresh;
+  assign \$156  = \$154  & \$155 ;
+  assign large_pop = \$156  & large_nonempty;
+  assign \$157  = a1_pool == 2'h2;
+  assign \$158  = large_has_fresh | large_nonempty;
+  assign \$159  = a1_fits[2] & \$158 ;
+  assign \$160  = a2_from_fresh ? a2_fresh_slot : \$signature__data [7:0];
+  assign \$161  = a2_from_fresh ? 8'h00 : \$signature__data [16:9];
+  assign \$162  = a2_from_fresh ? \$signature__data$185  : \$signature__data [8];
+  assign \$163  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \$signature__data$186 [6:0] };
+  assign \$164  = a2_from_fresh ? 8'h00 : \$signature__data$186 [15:8];
+  assign \$165  = a2_from_fresh ? \$signature__data$187  : \$signature__data$186 [7];
+  assign \$166  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \$signature__data$188 [5:0] };
+  assign \$167  = a2_from_fresh ? 8'h00 : \$signature__data$188 [14:7];
+  assign \$168  = a2_from_fresh ? \$signature__data$189  : \$signature__data$188 [6];
+  assign \$169  = a3_valid & a3_ok;
+  assign \$170  = ! a3_pool;
+  assign \$signature__en$192  = \$169  & \$170 ;
+  assign \$171  = a3_valid & a3_ok;
+  assign \$172  = a3_pool == 1'h1;
+  assign \$signature__en$195  = \$171  & \$172 ;
+  assign \$173  = a3_valid & a3_ok;
+  assign \$174  = a3_pool == 2'h2;
+  assign \$signature__en$198  = \$173  & \$174 ;
+  assign \$181  = f4_pool == f2_pool;
+  assign \$182  = f4_ok & \$181 ;
+  assign \$183  = f4_slot == f2_slot;
+  assign hit_f4 = \$182  & \$183 ;
+  assign \$184  = ~ hit_f4;
+  assign \$185  = ~ f2_never_granted;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = mem_parity == \$signal$112 ;
+  assign mem_held = \$186  & \$187 ;
+  assign \$188  = f3_same_prev & f4_ok;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = f3_hit_a4 | f3_mem_held;
+  assign \$191  = \$189  & \$190 ;
+  assign \$signal$219  = f3_hit_a3 | \$191 ;
+  assign \$192  = f3_same_prev & f4_ok;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = f3_hit_a3 ? f3_a3_tag_ok : \$195 ;
+  assign \release  = f3_go & \$196 ;
+  assign \$197  = | f3_err;
+  assign \$198  = ~ \$signal$219 ;
+  assign \$199  = ~ \release ;
+  assign \$200  = \release  ? 3'h0 : 3'h7;
+  assign \$201  = \$signal$219  ? \$200  : 3'h6;
+  assign free_err = \$197  ? f3_err : { 1'h0, \$201  };
+  assign \$202  = ! f3_pool;
+  assign small_push = \release  & \$202 ;
+  assign \$203  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$204  = f3_hit_a3 ? f3_a3_snap : \$203 ;
+  assign \$signature__data$221  = ~ \$204 ;
+  assign \$205  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$206  = f3_hit_a3 ? f3_a3_snap : \$205 ;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$209  = f3_hit_a3 ? f3_a3_tag : \$208 ;
+  assign \$210  = f3_pool == 1'h1;
+  assign medium_push = \release  & \$210 ;
+  assign \$211  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$212  = f3_hit_a3 ? f3_a3_snap : \$211 ;
+  assign \$signature__data$227  = ~ \$212 ;
+  assign \$213  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$214  = f3_hit_a3 ? f3_a3_snap : \$213 ;
+  assign \$215  = ~ \$214 ;
+  assign \$216  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$217  = f3_hit_a3 ? f3_a3_tag : \$216 ;
+  assign \$218  = f3_pool == 2'h2;
+  assign large_push = \release  & \$218 ;
+  assign \$219  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$220  = f3_hit_a3 ? f3_a3_snap : \$219 ;
+  assign \$signature__data$233  = ~ \$220 ;
+  assign \$221  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$222  = f3_hit_a3 ? f3_a3_snap : \$221 ;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$225  = f3_hit_a3 ? f3_a3_tag : \$224 ;
+  assign busy = | { f7_valid, f6_valid, f5_valid, a7_valid, a6_valid, a5_valid, f4_ok, f4_valid, f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
   always @(posedge clk)
-    a0_valid <= \$161 ;
+    a0_valid <= \$226 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1554,57 +1712,65 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a1_valid <= \$162 ;
+    a1_valid <= \$227 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_err <= { 1'h0, \$3  };
+    a1_bad_pool <= \$1 ;
   always @(posedge clk)
-    a2_valid <= \$163 ;
+    a1_fits <= { \$4 , \$3 , \$2  };
+  always @(posedge clk)
+    a2_valid <= \$228 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    a2_from_fresh <= \$164 ;
+    a2_from_fresh <= \$229 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$165 ;
+    a2_fresh_slot <= \$230 ;
   always @(posedge clk)
-    small_fresh <= \$166 ;
+    small_fresh <= \$231 ;
   always @(posedge clk)
-    small_head <= \$167 ;
+    small_has_fresh <= \$232 ;
   always @(posedge clk)
-    medium_fresh <= \$168 ;
+    small_head <= \$233 ;
   always @(posedge clk)
-    medium_head <= \$169 ;
+    medium_fresh <= \$234 ;
   always @(posedge clk)
-    large_fresh <= \$170 ;
+    medium_has_fresh <= \$235 ;
   always @(posedge clk)
-    large_head <= \$171 ;
+    medium_head <= \$236 ;
   always @(posedge clk)
-    a2_ok <= any_grant;
+    large_fresh <= \$237 ;
   always @(posedge clk)
-    a2_err <= \$24 ;
+    large_has_fresh <= \$238 ;
   always @(posedge clk)
-    a3_valid <= \$172 ;
+    large_head <= \$239 ;
+  always @(posedge clk)
+    a2_ok <= \$23 ;
+  always @(posedge clk)
+    a2_fail_err <= { 1'h0, \$25  };
+  always @(posedge clk)
+    a3_valid <= \$240 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= a2_err;
+    a3_err <= \$26 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    a3_slot <= \$25 ;
+    a3_slot <= \$27 ;
   always @(posedge clk)
-    a3_tag <= \$27 [7:0];
+    a3_tag <= \$29 [7:0];
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$173 ;
+    a4_valid <= \$241 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1620,9 +1786,9 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a4_snap <= a3_snap;
   always @(posedge clk)
-    a4_addr <= \$28 ;
+    a4_addr <= \$30 ;
   always @(posedge clk)
-    f0_valid <= \$174 ;
+    f0_valid <= \$242 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1634,53 +1800,47 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f1_valid <= \$175 ;
+    f1_valid <= \$243 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
     f1_user <= f0_user;
   always @(posedge clk)
-    f1_pool <= \$176 ;
+    f1_oor <= f0_oor;
   always @(posedge clk)
-    f1_slot <= \$177 ;
+    f1_oor_pool <= f0_oor_pool;
   always @(posedge clk)
-    f1_err <= \$178 ;
+    f1_hit <= \$244 ;
   always @(posedge clk)
-    f1_in_pool <= \$179 ;
+    f1_misaligned <= \$245 ;
   always @(posedge clk)
-    f2_valid <= \$180 ;
+    f1_small_slot <= \$35 [7:0];
   always @(posedge clk)
-    f2_pool <= f1_pool;
+    f1_medium_slot <= \$40 [6:0];
   always @(posedge clk)
-    f2_slot <= f1_slot;
+    f1_large_slot <= \$45 [5:0];
   always @(posedge clk)
-    f2_in_pool <= f1_in_pool;
+    f2_valid <= \$246 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_err <= f1_err;
+    f2_pool <= \$52 ;
   always @(posedge clk)
-    f2_never_granted <= \$181 ;
+    f2_slot <= \$58 ;
   always @(posedge clk)
-    small_tail <= \$182 ;
+    f2_in_pool <= \$60 ;
   always @(posedge clk)
-    small_count <= \$183 ;
+    f2_err <= { 1'h0, \$67  };
   always @(posedge clk)
-    medium_tail <= \$184 ;
+    f2_never_granted <= \$76 ;
   always @(posedge clk)
-    medium_count <= \$185 ;
+    f3_valid <= \$247 ;
   always @(posedge clk)
-    large_tail <= \$186 ;
+    f3_go <= \$248 ;
   always @(posedge clk)
-    large_count <= \$187 ;
-  always @(posedge clk)
-    f3_valid <= \$188 ;
-  always @(posedge clk)
-    f3_ok <= \release ;
-  always @(posedge clk)
-    f3_err <= free_err;
+    f3_err <= f2_err;
   always @(posedge clk)
     f3_user <= f2_user;
   always @(posedge clk)
@@ -1690,31 +1850,85 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    a5_valid <= \$189 ;
+    f3_hit_a3 <= \$83 ;
+  always @(posedge clk)
+    f3_a3_tag_ok <= \$84 ;
+  always @(posedge clk)
+    f3_a3_tag <= a3_tag;
+  always @(posedge clk)
+    f3_a3_snap <= a3_snap;
+  always @(posedge clk)
+    f3_same_prev <= \$88 ;
+  always @(posedge clk)
+    f3_hit_a4 <= \$93 ;
+  always @(posedge clk)
+    f3_a4_tag_ok <= \$94 ;
+  always @(posedge clk)
+    f3_a4_tag <= a4_tag;
+  always @(posedge clk)
+    f3_a4_snap <= a4_snap;
+  always @(posedge clk)
+    f3_mem_held <= mem_held;
+  always @(posedge clk)
+    f3_mem_ok <= \$96 ;
+  always @(posedge clk)
+    f3_mem_tag <= \$signal$109 ;
+  always @(posedge clk)
+    f3_mem_snap <= \$signal$112 ;
+  always @(posedge clk)
+    small_tail <= \$249 ;
+  always @(posedge clk)
+    small_count <= \$250 ;
+  always @(posedge clk)
+    small_nonempty <= \$251 ;
+  always @(posedge clk)
+    medium_tail <= \$252 ;
+  always @(posedge clk)
+    medium_count <= \$253 ;
+  always @(posedge clk)
+    medium_nonempty <= \$254 ;
+  always @(posedge clk)
+    large_tail <= \$255 ;
+  always @(posedge clk)
+    large_count <= \$256 ;
+  always @(posedge clk)
+    large_nonempty <= \$257 ;
+  always @(posedge clk)
+    f4_valid <= \$258 ;
+  always @(posedge clk)
+    f4_ok <= \$259 ;
+  always @(posedge clk)
+    f4_err <= free_err;
+  always @(posedge clk)
+    f4_user <= f3_user;
+  always @(posedge clk)
+    f4_pool <= f3_pool;
+  always @(posedge clk)
+    f4_slot <= f3_slot;
+  always @(posedge clk)
+    f4_in_pool <= f3_in_pool;
+  always @(posedge clk)
+    a5_valid <= \$260 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$190 ;
+    a6_valid <= \$261 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    a7_valid <= \$191 ;
+    a7_valid <= \$262 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f4_valid <= \$192 ;
+    f5_valid <= \$263 ;
   always @(posedge clk)
-    f4_payload <= { f3_in_pool, f3_pool, f3_user, f3_err, f3_ok };
+    f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f5_valid <= \$193 ;
-  always @(posedge clk)
-    f5_payload <= f4_payload;
-  always @(posedge clk)
-    f6_valid <= \$194 ;
+    f6_valid <= \$264 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
-    f7_valid <= \$195 ;
+    f7_valid <= \$265 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
@@ -1767,361 +1981,366 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     free_info_d7 <= free_info_d6;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$161  = alloc_valid;
+    \$226  = alloc_valid;
     if (rst) begin
-      \$161  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$162  = a0_valid;
+    \$227  = a0_valid;
     if (rst) begin
-      \$162  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$163  = a1_valid;
+    \$228  = a1_valid;
     if (rst) begin
-      \$163  = 1'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$164  = a2_from_fresh;
-    if (\$4 ) begin
-      \$164  = \$5 ;
+    \$229  = a2_from_fresh;
+    if (\$5 ) begin
+      \$229  = small_has_fresh;
     end
-    if (\$10 ) begin
-      \$164  = \$11 ;
+    if (\$11 ) begin
+      \$229  = medium_has_fresh;
     end
-    if (\$16 ) begin
-      \$164  = \$17 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$165  = a2_fresh_slot;
-    if (\$4 ) begin
-      \$165  = small_fresh[7:0];
-    end
-    if (\$10 ) begin
-      \$165  = medium_fresh;
-    end
-    if (\$16 ) begin
-      \$165  = { 2'h0, large_fresh };
+    if (\$17 ) begin
+      \$229  = large_has_fresh;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$166  = small_fresh;
+    \$230  = a2_fresh_slot;
+    if (\$5 ) begin
+      \$230  = small_fresh[7:0];
+    end
+    if (\$11 ) begin
+      \$230  = medium_fresh;
+    end
+    if (\$17 ) begin
+      \$230  = { 2'h0, large_fresh };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$231  = small_fresh;
     if (small_take_fresh) begin
-      \$166  = \$6 [8:0];
+      \$231  = \$6 [8:0];
     end
     if (rst) begin
-      \$166  = 9'h000;
+      \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$167  = small_head;
+    \$232  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$232  = \$7 ;
+    end
+    if (rst) begin
+      \$232  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$233  = small_head;
     if (small_pop) begin
-      \$167  = \$9 [7:0];
+      \$233  = \$10 [7:0];
     end
     if (rst) begin
-      \$167  = 8'h00;
+      \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$168  = medium_fresh;
+    \$234  = medium_fresh;
     if (medium_take_fresh) begin
-      \$168  = \$12 [7:0];
+      \$234  = \$12 [7:0];
     end
     if (rst) begin
-      \$168  = 8'h00;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$169  = medium_head;
+    \$235  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$235  = \$13 ;
+    end
+    if (rst) begin
+      \$235  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$236  = medium_head;
     if (medium_pop) begin
-      \$169  = \$15 [6:0];
+      \$236  = \$16 [6:0];
     end
     if (rst) begin
-      \$169  = 7'h00;
+      \$236  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$170  = large_fresh;
+    \$237  = large_fresh;
     if (large_take_fresh) begin
-      \$170  = \$18 [5:0];
+      \$237  = \$18 [5:0];
     end
     if (rst) begin
-      \$170  = 6'h00;
+      \$237  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$171  = large_head;
+    \$238  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$238  = \$19 ;
+    end
+    if (rst) begin
+      \$238  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$239  = large_head;
     if (large_pop) begin
-      \$171  = \$21 [5:0];
+      \$239  = \$22 [5:0];
     end
     if (rst) begin
-      \$171  = 6'h00;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$172  = a2_valid;
+    \$240  = a2_valid;
     if (rst) begin
-      \$172  = 1'h0;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$173  = a3_valid;
+    \$241  = a3_valid;
     if (rst) begin
-      \$173  = 1'h0;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$174  = free_valid;
+    \$242  = free_valid;
     if (rst) begin
-      \$174  = 1'h0;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$175  = f0_valid;
+    \$243  = f0_valid;
     if (rst) begin
-      \$175  = 1'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$176  = 2'h0;
-    if (small_hit) begin
-      \$176  = 2'h0;
-    end
-    if (medium_hit) begin
-      \$176  = 2'h1;
-    end
-    if (large_hit) begin
-      \$176  = 2'h2;
-    end
-    if (f0_oor) begin
-      \$176  = f0_oor_pool;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$177  = 8'h00;
-    if (small_hit) begin
-      \$177  = \$29 [7:0];
-    end
-    if (medium_hit) begin
-      \$177  = { 1'h0, \$32 [6:0] };
-    end
-    if (large_hit) begin
-      \$177  = { 2'h0, \$35 [5:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$178  = 4'h4;
-    if (small_hit) begin
-      \$178  = { 1'h0, \$31  };
-    end
-    if (medium_hit) begin
-      \$178  = { 1'h0, \$34  };
-    end
-    if (large_hit) begin
-      \$178  = { 1'h0, \$37  };
-    end
-    if (f0_oor) begin
-      \$178  = 4'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$179  = 1'h0;
-    if (small_hit) begin
-      \$179  = 1'h1;
-    end
-    if (medium_hit) begin
-      \$179  = 1'h1;
-    end
-    if (large_hit) begin
-      \$179  = 1'h1;
-    end
-    if (f0_oor) begin
-      \$179  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$180  = f1_valid;
+    \$246  = f1_valid;
     if (rst) begin
-      \$180  = 1'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$181  = f2_never_granted;
-    if (\$38 ) begin
-      \$181  = \$39 ;
-    end
-    if (\$40 ) begin
-      \$181  = \$41 ;
-    end
-    if (\$42 ) begin
-      \$181  = \$43 ;
+    \$247  = f2_valid;
+    if (rst) begin
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$182  = small_tail;
+    \$248  = \$78 ;
+    if (rst) begin
+      \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = small_tail;
     if (small_push) begin
-      \$182  = \$46 [7:0];
+      \$249  = \$99 [7:0];
     end
     if (rst) begin
-      \$182  = 8'h00;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$183  = \$48 [8:0];
+    \$250  = \$101 [8:0];
     if (rst) begin
-      \$183  = 9'h000;
+      \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$184  = medium_tail;
+    \$251  = \$106 ;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = medium_tail;
     if (medium_push) begin
-      \$184  = \$51 [6:0];
+      \$252  = \$109 [6:0];
     end
     if (rst) begin
-      \$184  = 7'h00;
+      \$252  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$185  = \$53 [7:0];
+    \$253  = \$111 [7:0];
     if (rst) begin
-      \$185  = 8'h00;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$186  = large_tail;
+    \$254  = \$116 ;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = large_tail;
     if (large_push) begin
-      \$186  = \$56 [5:0];
+      \$255  = \$119 [5:0];
     end
     if (rst) begin
-      \$186  = 6'h00;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$187  = \$58 [5:0];
+    \$256  = \$121 [5:0];
     if (rst) begin
-      \$187  = 6'h00;
+      \$256  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$188  = f2_valid;
+    \$257  = \$126 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$189  = a4_valid;
+    \$258  = f3_valid;
     if (rst) begin
-      \$189  = 1'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$190  = a5_valid;
+    \$259  = \release ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$191  = a6_valid;
+    \$260  = a4_valid;
     if (rst) begin
-      \$191  = 1'h0;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$192  = f3_valid;
+    \$261  = a5_valid;
     if (rst) begin
-      \$192  = 1'h0;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$193  = f4_valid;
+    \$262  = a6_valid;
     if (rst) begin
-      \$193  = 1'h0;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$194  = f5_valid;
+    \$263  = f4_valid;
     if (rst) begin
-      \$194  = 1'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$195  = f6_valid;
+    \$264  = f5_valid;
     if (rst) begin
-      \$195  = 1'h0;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    too_big = 1'h0;
-    casez (a0_pool)
+    \$265  = f6_valid;
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$signal  = 1'h0;
+    if (\$135 ) begin
+      \$signal  = \$137 ;
+    end
+    if (\$146 ) begin
+      \$signal  = \$148 ;
+    end
+    if (\$157 ) begin
+      \$signal  = \$159 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    fits = 1'h0;
+    if (\$135 ) begin
+      fits = a1_fits[0];
+    end
+    if (\$146 ) begin
+      fits = a1_fits[1];
+    end
+    if (\$157 ) begin
+      fits = a1_fits[2];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$signal$45  = 8'h00;
+    casez (a2_pool)
       2'h0:
-          too_big = \$59 ;
+          \$signal$45  = \$160 ;
       2'h1:
-          too_big = \$60 ;
+          \$signal$45  = \$163 ;
       2'h2:
-          too_big = \$61 ;
+          \$signal$45  = \$166 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal  = 8'h00;
+    \$signal$47  = 8'h00;
     casez (a2_pool)
       2'h0:
-          \$signal  = \$104 ;
+          \$signal$47  = \$161 ;
       2'h1:
-          \$signal  = \$107 ;
+          \$signal$47  = \$164 ;
       2'h2:
-          \$signal  = \$110 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$43  = 8'h00;
-    casez (a2_pool)
-      2'h0:
-          \$signal$43  = \$105 ;
-      2'h1:
-          \$signal$43  = \$108 ;
-      2'h2:
-          \$signal$43  = \$111 ;
+          \$signal$47  = \$167 ;
     endcase
   end
   always @* begin
@@ -2129,11 +2348,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     fetched_snap = 1'h0;
     casez (a2_pool)
       2'h0:
-          fetched_snap = \$106 ;
+          fetched_snap = \$162 ;
       2'h1:
-          fetched_snap = \$109 ;
+          fetched_snap = \$165 ;
       2'h2:
-          fetched_snap = \$112 ;
+          fetched_snap = \$168 ;
     endcase
   end
   always @* begin
@@ -2141,35 +2360,35 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     grant_addr = 40'h0000000000;
     casez (a3_pool)
       2'h0:
-          grant_addr = { 3'h0, \$120  };
+          grant_addr = { 3'h0, \$176  };
       2'h1:
-          grant_addr = { 3'h0, \$122  };
+          grant_addr = { 3'h0, \$178  };
       2'h2:
-          grant_addr = { 3'h0, \$124  };
+          grant_addr = { 3'h0, \$180  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$183  = 8'h00;
+    \$signal$109  = 8'h00;
     casez (f2_pool)
       2'h0:
-          \$signal$183  = \$signature__data$184 [8:1];
+          \$signal$109  = \$signature__data$211 [8:1];
       2'h1:
-          \$signal$183  = \$signature__data$188 [8:1];
+          \$signal$109  = \$signature__data$214 [8:1];
       2'h2:
-          \$signal$183  = \$signature__data$190 [8:1];
+          \$signal$109  = \$signature__data$216 [8:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$185  = 1'h0;
+    \$signal$112  = 1'h0;
     casez (f2_pool)
       2'h0:
-          \$signal$185  = \$signature__data$184 [0];
+          \$signal$112  = \$signature__data$211 [0];
       2'h1:
-          \$signal$185  = \$signature__data$188 [0];
+          \$signal$112  = \$signature__data$214 [0];
       2'h2:
-          \$signal$185  = \$signature__data$190 [0];
+          \$signal$112  = \$signature__data$216 [0];
     endcase
   end
   always @* begin
@@ -2177,97 +2396,58 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     mem_parity = 1'h0;
     casez (f2_pool)
       2'h0:
-          mem_parity = \$signature__data$187 ;
+          mem_parity = \$signature__data$213 ;
       2'h1:
-          mem_parity = \$signature__data$189 ;
+          mem_parity = \$signature__data$215 ;
       2'h2:
-          mem_parity = \$signature__data$191 ;
+          mem_parity = \$signature__data$217 ;
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$135 ) begin
-      \$signal$192  = 1'h1;
-    end else if (\$140 ) begin
-      \$signal$192  = 1'h0;
-    end else if (\$145 ) begin
-      \$signal$192  = 1'h1;
-    end else begin
-      \$signal$192  = \$148 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$193  = 8'h00;
-    (* full_case = 32'd1 *)
-    if (\$135 ) begin
-      \$signal$193  = a3_tag;
-    end else if (\$140 ) begin
-    end else if (\$145 ) begin
-      \$signal$193  = a4_tag;
-    end else begin
-      \$signal$193  = \$signal$183 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    cur_snap = 1'h0;
-    (* full_case = 32'd1 *)
-    if (\$135 ) begin
-      cur_snap = a3_snap;
-    end else if (\$140 ) begin
-    end else if (\$145 ) begin
-      cur_snap = a4_snap;
-    end else begin
-      cur_snap = \$signal$185 ;
-    end
   end
   assign \$signature__addr  = small_head;
   assign \$signature__en  = a1_valid;
-  assign \$signature__addr$146  = small_fresh[7:0];
-  assign \$signature__en$147  = a1_valid;
-  assign \$signature__addr$148  = medium_head;
-  assign \$signature__en$149  = a1_valid;
-  assign \$signature__addr$150  = medium_fresh[6:0];
-  assign \$signature__en$151  = a1_valid;
-  assign \$signature__addr$152  = large_head;
-  assign \$signature__en$153  = a1_valid;
-  assign \$signature__addr$154  = large_fresh;
-  assign \$signature__en$155  = a1_valid;
-  assign \$signature__addr$162  = a3_slot;
-  assign \$signature__addr$165  = a3_slot[6:0];
-  assign \$signature__addr$168  = a3_slot[5:0];
-  assign \$signature__addr$171  = f1_slot;
-  assign \$signature__en$172  = f1_valid;
-  assign \$signature__addr$173  = f1_slot;
-  assign \$signature__en$174  = f1_valid;
-  assign \$signature__addr$175  = f1_slot[6:0];
-  assign \$signature__en$176  = f1_valid;
-  assign \$signature__addr$177  = f1_slot[6:0];
-  assign \$signature__en$178  = f1_valid;
-  assign \$signature__addr$179  = f1_slot[5:0];
-  assign \$signature__en$180  = f1_valid;
-  assign \$signature__addr$181  = f1_slot[5:0];
-  assign \$signature__en$182  = f1_valid;
-  assign \$signature__addr$195  = f2_slot;
-  assign \$signature__en$197  = small_push;
-  assign \$signature__addr$198  = small_tail;
-  assign \$signature__en$200  = small_push;
-  assign \$signature__addr$201  = f2_slot[6:0];
-  assign \$signature__en$203  = medium_push;
-  assign \$signature__addr$204  = medium_tail;
-  assign \$signature__en$206  = medium_push;
-  assign \$signature__addr$207  = f2_slot[5:0];
-  assign \$signature__en$209  = large_push;
-  assign \$signature__addr$210  = large_tail;
-  assign \$signature__en$212  = large_push;
+  assign \$signature__addr$174  = small_fresh[7:0];
+  assign \$signature__en$175  = a1_valid;
+  assign \$signature__addr$176  = medium_head;
+  assign \$signature__en$177  = a1_valid;
+  assign \$signature__addr$178  = medium_fresh[6:0];
+  assign \$signature__en$179  = a1_valid;
+  assign \$signature__addr$180  = large_head;
+  assign \$signature__en$181  = a1_valid;
+  assign \$signature__addr$182  = large_fresh;
+  assign \$signature__en$183  = a1_valid;
+  assign \$signature__addr$190  = a3_slot;
+  assign \$signature__addr$193  = a3_slot[6:0];
+  assign \$signature__addr$196  = a3_slot[5:0];
+  assign \$signature__addr$199  = f1_small_slot;
+  assign \$signature__en$200  = f1_valid;
+  assign \$signature__addr$201  = f1_small_slot;
+  assign \$signature__en$202  = f1_valid;
+  assign \$signature__addr$203  = f1_medium_slot;
+  assign \$signature__en$204  = f1_valid;
+  assign \$signature__addr$205  = f1_medium_slot;
+  assign \$signature__en$206  = f1_valid;
+  assign \$signature__addr$207  = f1_large_slot;
+  assign \$signature__en$208  = f1_valid;
+  assign \$signature__addr$209  = f1_large_slot;
+  assign \$signature__en$210  = f1_valid;
+  assign \$signature__addr$220  = f3_slot;
+  assign \$signature__en$222  = small_push;
+  assign \$signature__addr$223  = small_tail;
+  assign \$signature__en$225  = small_push;
+  assign \$signature__addr$226  = f3_slot[6:0];
+  assign \$signature__en$228  = medium_push;
+  assign \$signature__addr$229  = medium_tail;
+  assign \$signature__en$231  = medium_push;
+  assign \$signature__addr$232  = f3_slot[5:0];
+  assign \$signature__en$234  = large_push;
+  assign \$signature__addr$235  = large_tail;
+  assign \$signature__en$237  = large_push;
   assign grant_valid = a7_valid;
   assign grant_ok = a7_payload[0];
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$218  = a7_payload[54:15];
+  assign \grant_addr$243  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign freed_valid = f7_valid;
@@ -2284,61 +2464,72 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign \$signature__data.slot  = \$signature__data [7:0];
   assign \$signature__data.snap  = \$signature__data [8];
   assign \$signature__data.tag  = \$signature__data [16:9];
-  assign \$signature__data$158.slot  = \$signature__data$158 [6:0];
-  assign \$signature__data$158.snap  = \$signature__data$158 [7];
-  assign \$signature__data$158.tag  = \$signature__data$158 [15:8];
-  assign \$signature__data$160.slot  = \$signature__data$160 [5:0];
-  assign \$signature__data$160.snap  = \$signature__data$160 [6];
-  assign \$signature__data$160.tag  = \$signature__data$160 [14:7];
-  assign \$signature__data$163.snap  = \$signature__data$163 [0];
-  assign \$signature__data$163.tag  = \$signature__data$163 [8:1];
-  assign \$signature__data$166.snap  = \$signature__data$166 [0];
-  assign \$signature__data$166.tag  = \$signature__data$166 [8:1];
-  assign \$signature__data$169.snap  = \$signature__data$169 [0];
-  assign \$signature__data$169.tag  = \$signature__data$169 [8:1];
-  assign \$signature__data$184.snap  = \$signature__data$184 [0];
-  assign \$signature__data$184.tag  = \$signature__data$184 [8:1];
-  assign \$signature__data$188.snap  = \$signature__data$188 [0];
-  assign \$signature__data$188.tag  = \$signature__data$188 [8:1];
-  assign \$signature__data$190.snap  = \$signature__data$190 [0];
-  assign \$signature__data$190.tag  = \$signature__data$190 [8:1];
-  assign \$signature__data$199.slot  = \$signature__data$199 [7:0];
-  assign \$signature__data$199.snap  = \$signature__data$199 [8];
-  assign \$signature__data$199.tag  = \$signature__data$199 [16:9];
-  assign \$signature__data$205.slot  = \$signature__data$205 [6:0];
-  assign \$signature__data$205.snap  = \$signature__data$205 [7];
-  assign \$signature__data$205.tag  = \$signature__data$205 [15:8];
-  assign \$signature__data$211.slot  = \$signature__data$211 [5:0];
-  assign \$signature__data$211.snap  = \$signature__data$211 [6];
-  assign \$signature__data$211.tag  = \$signature__data$211 [14:7];
-  assign \$signature__data$211 [14:7] = \$signal$193 ;
-  assign \$signature__data$211 [6] = \$160 ;
-  assign \$signature__data$211 [5:0] = f2_slot[5:0];
-  assign \$signature__data$205 [15:8] = \$signal$193 ;
-  assign \$signature__data$205 [7] = \$158 ;
-  assign \$signature__data$205 [6:0] = f2_slot[6:0];
-  assign \$signature__data$199 [16:9] = \$signal$193 ;
-  assign \$signature__data$199 [8] = \$156 ;
-  assign \$signature__data$199 [7:0] = f2_slot;
-  assign \$signature__data$169 [8:1] = a3_tag;
-  assign \$signature__data$169 [0] = a3_snap;
-  assign \$signature__data$166 [8:1] = a3_tag;
-  assign \$signature__data$166 [0] = a3_snap;
-  assign \$signature__data$163 [8:1] = a3_tag;
-  assign \$signature__data$163 [0] = a3_snap;
-  assign \$119  = { 1'h0, a3_slot, 6'h00 };
-  assign \$120 [35:0] = { 21'h000000, \$119  };
-  assign \$120 [36] = 1'h1;
-  assign \$121  = { 6'h00, a3_slot[6:0], 9'h000 };
-  assign { \$122 [35:17], \$122 [15:0] } = { 14'h0000, \$121 [21:17], \$121 [15:0] };
-  assign { \$122 [36], \$122 [16] } = 2'h3;
-  assign \$123  = { 3'h0, a3_slot[5:0], 12'h000 };
-  assign { \$124 [35:21], \$124 [19:0] } = { 15'h0000, \$123 [19:0] };
-  assign { \$124 [36], \$124 [20] } = 2'h3;
+  assign \$signature__data$186.slot  = \$signature__data$186 [6:0];
+  assign \$signature__data$186.snap  = \$signature__data$186 [7];
+  assign \$signature__data$186.tag  = \$signature__data$186 [15:8];
+  assign \$signature__data$188.slot  = \$signature__data$188 [5:0];
+  assign \$signature__data$188.snap  = \$signature__data$188 [6];
+  assign \$signature__data$188.tag  = \$signature__data$188 [14:7];
+  assign \$signature__data$191.snap  = \$signature__data$191 [0];
+  assign \$signature__data$191.tag  = \$signature__data$191 [8:1];
+  assign \$signature__data$194.snap  = \$signature__data$194 [0];
+  assign \$signature__data$194.tag  = \$signature__data$194 [8:1];
+  assign \$signature__data$197.snap  = \$signature__data$197 [0];
+  assign \$signature__data$197.tag  = \$signature__data$197 [8:1];
+  assign \$signature__data$211.snap  = \$signature__data$211 [0];
+  assign \$signature__data$211.tag  = \$signature__data$211 [8:1];
+  assign \$signature__data$214.snap  = \$signature__data$214 [0];
+  assign \$signature__data$214.tag  = \$signature__data$214 [8:1];
+  assign \$signature__data$216.snap  = \$signature__data$216 [0];
+  assign \$signature__data$216.tag  = \$signature__data$216 [8:1];
+  assign \$signature__data$224.slot  = \$signature__data$224 [7:0];
+  assign \$signature__data$224.snap  = \$signature__data$224 [8];
+  assign \$signature__data$224.tag  = \$signature__data$224 [16:9];
+  assign \$signature__data$230.slot  = \$signature__data$230 [6:0];
+  assign \$signature__data$230.snap  = \$signature__data$230 [7];
+  assign \$signature__data$230.tag  = \$signature__data$230 [15:8];
+  assign \$signature__data$236.slot  = \$signature__data$236 [5:0];
+  assign \$signature__data$236.snap  = \$signature__data$236 [6];
+  assign \$signature__data$236.tag  = \$signature__data$236 [14:7];
+  assign \$signature__data$236 [14:7] = \$225 ;
+  assign \$signature__data$236 [6] = \$223 ;
+  assign \$signature__data$236 [5:0] = f3_slot[5:0];
+  assign \$signature__data$230 [15:8] = \$217 ;
+  assign \$signature__data$230 [7] = \$215 ;
+  assign \$signature__data$230 [6:0] = f3_slot[6:0];
+  assign \$signature__data$224 [16:9] = \$209 ;
+  assign \$signature__data$224 [8] = \$207 ;
+  assign \$signature__data$224 [7:0] = f3_slot;
+  assign \$signature__data$197 [8:1] = a3_tag;
+  assign \$signature__data$197 [0] = a3_snap;
+  assign \$signature__data$194 [8:1] = a3_tag;
+  assign \$signature__data$194 [0] = a3_snap;
+  assign \$signature__data$191 [8:1] = a3_tag;
+  assign \$signature__data$191 [0] = a3_snap;
+  assign \$245 [2] = \$44 ;
+  assign \$245 [1] = \$39 ;
+  assign \$245 [0] = \$34 ;
+  assign \$244 [2] = \$43 ;
+  assign \$244 [1] = \$38 ;
+  assign \$244 [0] = \$33 ;
+  assign \$46  = 1'h0;
+  assign \$47  = 1'h0;
+  assign \$49  = \$48 ;
+  assign \$54  = \$53 ;
+  assign \$70  = \$69 ;
+  assign \$175  = { 1'h0, a3_slot, 6'h00 };
+  assign \$176 [35:0] = { 21'h000000, \$175  };
+  assign \$176 [36] = 1'h1;
+  assign \$177  = { 6'h00, a3_slot[6:0], 9'h000 };
+  assign { \$178 [35:17], \$178 [15:0] } = { 14'h0000, \$177 [21:17], \$177 [15:0] };
+  assign { \$178 [36], \$178 [16] } = 2'h3;
+  assign \$179  = { 3'h0, a3_slot[5:0], 12'h000 };
+  assign { \$180 [35:21], \$180 [19:0] } = { 15'h0000, \$179 [19:0] };
+  assign { \$180 [36], \$180 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$785$0 , \port$785$55 , rsp_freed_valid, \port$797$0 , rsp_grant_src
-, rsp_grant_size, \port$821$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$869$0 , \port$869$55 , rsp_freed_valid, \port$878$0 , rsp_grant_src
+, rsp_grant_size, \port$902$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -2628,14 +2819,14 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire [1:0] n_kept;
   wire [1:0] n_new;
   reg pop;
-  input [14:0] \port$785$0 ;
-  wire [14:0] \port$785$0 ;
-  input [23:0] \port$785$55 ;
-  wire [23:0] \port$785$55 ;
-  input [23:0] \port$797$0 ;
-  wire [23:0] \port$797$0 ;
-  input [40:0] \port$821$0 ;
-  wire [40:0] \port$821$0 ;
+  input [14:0] \port$869$0 ;
+  wire [14:0] \port$869$0 ;
+  input [23:0] \port$869$55 ;
+  wire [23:0] \port$869$55 ;
+  input [23:0] \port$878$0 ;
+  wire [23:0] \port$878$0 ;
+  input [40:0] \port$902$0 ;
+  wire [40:0] \port$902$0 ;
   reg r_found;
   input ready;
   wire ready;
@@ -2725,70 +2916,70 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 5'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$785$0 [0];
-  assign \$18  = ! \port$785$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$869$0 [0];
+  assign \$18  = ! \port$869$0 [6:5];
   assign \$19  = \$17  & \$18 ;
   assign \$20  = small_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$797$0 [0];
-  assign \$22  = ! \port$797$0 [22:21];
+  assign \$21  = rsp_freed_valid & \port$878$0 [0];
+  assign \$22  = ! \port$878$0 [22:21];
   assign \$23  = \$21  & \$22 ;
   assign \$24  = \$20  - \$23 ;
   assign \$25  = small_in_use > small_high_water;
-  assign \$26  = rsp_grant_valid & \port$785$0 [0];
-  assign \$27  = ! \port$785$0 [6:5];
+  assign \$26  = rsp_grant_valid & \port$869$0 [0];
+  assign \$27  = ! \port$869$0 [6:5];
   assign \$28  = \$26  & \$27 ;
   assign \$29  = small_allocs + \$28 ;
-  assign \$30  = \port$785$0 [4:1] == 1'h1;
+  assign \$30  = \port$869$0 [4:1] == 1'h1;
   assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$785$0 [6:5];
+  assign \$32  = ! \port$869$0 [6:5];
   assign \$33  = \$31  & \$32 ;
   assign \$34  = small_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$797$0 [0];
-  assign \$36  = ! \port$797$0 [22:21];
+  assign \$35  = rsp_freed_valid & \port$878$0 [0];
+  assign \$36  = ! \port$878$0 [22:21];
   assign \$37  = \$35  & \$36 ;
   assign \$38  = small_frees + \$37 ;
-  assign \$39  = rsp_grant_valid & \port$785$0 [0];
-  assign \$40  = \port$785$0 [6:5] == 1'h1;
+  assign \$39  = rsp_grant_valid & \port$869$0 [0];
+  assign \$40  = \port$869$0 [6:5] == 1'h1;
   assign \$41  = \$39  & \$40 ;
   assign \$42  = medium_in_use + \$41 ;
-  assign \$43  = rsp_freed_valid & \port$797$0 [0];
-  assign \$44  = \port$797$0 [22:21] == 1'h1;
+  assign \$43  = rsp_freed_valid & \port$878$0 [0];
+  assign \$44  = \port$878$0 [22:21] == 1'h1;
   assign \$45  = \$43  & \$44 ;
   assign \$46  = \$42  - \$45 ;
   assign \$47  = medium_in_use > medium_high_water;
-  assign \$48  = rsp_grant_valid & \port$785$0 [0];
-  assign \$49  = \port$785$0 [6:5] == 1'h1;
+  assign \$48  = rsp_grant_valid & \port$869$0 [0];
+  assign \$49  = \port$869$0 [6:5] == 1'h1;
   assign \$50  = \$48  & \$49 ;
   assign \$51  = medium_allocs + \$50 ;
-  assign \$52  = \port$785$0 [4:1] == 1'h1;
+  assign \$52  = \port$869$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$785$0 [6:5] == 1'h1;
+  assign \$54  = \port$869$0 [6:5] == 1'h1;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = medium_fails + \$55 ;
-  assign \$57  = rsp_freed_valid & \port$797$0 [0];
-  assign \$58  = \port$797$0 [22:21] == 1'h1;
+  assign \$57  = rsp_freed_valid & \port$878$0 [0];
+  assign \$58  = \port$878$0 [22:21] == 1'h1;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = medium_frees + \$59 ;
-  assign \$61  = rsp_grant_valid & \port$785$0 [0];
-  assign \$62  = \port$785$0 [6:5] == 2'h2;
+  assign \$61  = rsp_grant_valid & \port$869$0 [0];
+  assign \$62  = \port$869$0 [6:5] == 2'h2;
   assign \$63  = \$61  & \$62 ;
   assign \$64  = large_in_use + \$63 ;
-  assign \$65  = rsp_freed_valid & \port$797$0 [0];
-  assign \$66  = \port$797$0 [22:21] == 2'h2;
+  assign \$65  = rsp_freed_valid & \port$878$0 [0];
+  assign \$66  = \port$878$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
   assign \$68  = \$64  - \$67 ;
   assign \$69  = large_in_use > large_high_water;
-  assign \$70  = rsp_grant_valid & \port$785$0 [0];
-  assign \$71  = \port$785$0 [6:5] == 2'h2;
+  assign \$70  = rsp_grant_valid & \port$869$0 [0];
+  assign \$71  = \port$869$0 [6:5] == 2'h2;
   assign \$72  = \$70  & \$71 ;
   assign \$73  = large_allocs + \$72 ;
-  assign \$74  = \port$785$0 [4:1] == 1'h1;
+  assign \$74  = \port$869$0 [4:1] == 1'h1;
   assign \$75  = rsp_grant_valid & \$74 ;
-  assign \$76  = \port$785$0 [6:5] == 2'h2;
+  assign \$76  = \port$869$0 [6:5] == 2'h2;
   assign \$77  = \$75  & \$76 ;
   assign \$78  = large_fails + \$77 ;
-  assign \$79  = rsp_freed_valid & \port$797$0 [0];
-  assign \$80  = \port$797$0 [22:21] == 2'h2;
+  assign \$79  = rsp_freed_valid & \port$878$0 [0];
+  assign \$80  = \port$878$0 [22:21] == 2'h2;
   assign \$81  = \$79  & \$80 ;
   assign \$82  = large_frees + \$81 ;
   assign \$83  = bus__r_req & is_alloc;
@@ -2807,19 +2998,19 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$99  = ~ w1c;
   assign \$100  = \$signal$54  & \$99 ;
   assign \$101  = \$100  | { \$140 , \$139 , \$137  };
-  assign \$102  = rsp_freed_valid & \port$821$0 [0];
-  assign \$103  = | \port$797$0 [4:1];
+  assign \$102  = rsp_freed_valid & \port$902$0 [0];
+  assign \$103  = | \port$878$0 [4:1];
   assign \$104  = rsp_freed_valid & \$103 ;
-  assign \$105  = \port$797$0 [23] ? { 6'h00, \port$797$0 [22:21] } : 8'hff;
+  assign \$105  = \port$878$0 [23] ? { 6'h00, \port$878$0 [22:21] } : 8'hff;
   assign \$106  = cycle - 4'h8;
   assign \$107  = cycle - 4'h8;
-  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$797$0 [20:5], \port$821$0 [32:1], \port$821$0 [40:33], \$105 , \port$821$0 [0], 1'h1, \port$797$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] };
+  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$878$0 [20:5], \port$902$0 [32:1], \port$902$0 [40:33], \$105 , \port$902$0 [0], 1'h1, \port$878$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] };
   assign \$108  = cycle - 4'h8;
-  assign \$109  = | \port$797$0 [4:1];
+  assign \$109  = | \port$878$0 [4:1];
   assign \$110  = rsp_freed_valid & \$109 ;
-  assign \$111  = ~ \port$785$0 [0];
+  assign \$111  = ~ \port$869$0 [0];
   assign \$112  = rsp_grant_valid & \$111 ;
-  assign \$113  = \port$785$0 [4:1] != 1'h1;
+  assign \$113  = \port$869$0 [4:1] != 1'h1;
   assign \$114  = \$112  & \$113 ;
   assign n_new = \$110  + \$114 ;
   assign \$115  = 5'h10 - count;
@@ -2831,7 +3022,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$121  = \$119  ? 5'h00 : \$120 ;
   assign \$122  = tail[0] ? \$121  : { 1'h0, tail };
   assign \$123  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] } : \$signal$60 ;
+  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] } : \$signal$60 ;
   assign \$124  = ! tail[0];
   assign \$125  = \$117 [1:0] >= 1'h1;
   assign \$126  = \$117 [1:0] == 2'h2;
@@ -2840,14 +3031,14 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$129  = tail + 1'h1;
   assign \$130  = \$128  ? 5'h00 : \$129 ;
   assign \$131  = \$127  ? { 1'h0, tail } : \$130 ;
-  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] };
+  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] };
   assign \$134  = \$117 [1:0] >= 1'h1;
   assign \$135  = \$117 [1:0] == 2'h2;
   assign \$signature__en$77  = \$133  ? \$134  : \$135 ;
   assign \$136  = head_odd ? \$signature__data$82  : \$signature__data$81 ;
   assign head_entry = \$signal$11  ? \$136  : 118'h000000000000000000000000000000;
   assign \$137  = | n_new;
-  assign \$138  = \port$785$0 [4:1] == 1'h1;
+  assign \$138  = \port$869$0 [4:1] == 1'h1;
   assign \$139  = rsp_grant_valid & \$138 ;
   assign \$140  = \$117 [1:0] != n_new;
   assign \$141  = \$signal$54  & irq_enable;
@@ -2860,7 +3051,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$146  = ~ is_alloc;
   assign \$147  = bus__r_req & \$146 ;
   assign bus__r_ack = alloc_waiting ? \$145  : \$147 ;
-  assign bus__r_data = alloc_waiting ? { \port$785$0 [0], \port$785$0 [4:1], \port$785$55 [7:0], 11'h000, \port$785$0 [14:7] } : \$signal$85 ;
+  assign bus__r_data = alloc_waiting ? { \port$869$0 [0], \port$869$0 [4:1], \port$869$55 [7:0], 11'h000, \port$869$0 [14:7] } : \$signal$85 ;
   assign \$148  = ~ alloc_waiting;
   assign \$149  = ~ r_found;
   assign \$150  = ! bus__r_addr[1:0];
@@ -2890,11 +3081,11 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$173  = ~ \$172 ;
   assign \$174  = bus__w_strb == 4'hf;
   assign \$175  = bus__w_req & \$174 ;
-  assign \$176  = rsp_freed_valid & \port$821$0 [0];
+  assign \$176  = rsp_freed_valid & \port$902$0 [0];
   assign \$177  = ~ start_free;
   assign \$178  = bus__w_req & \$177 ;
   assign bus__w_ack = \$signal$58  ? \$176  : \$178 ;
-  assign \$179  = ~ \port$797$0 [0];
+  assign \$179  = ~ \port$878$0 [0];
   assign bus__w_err = \$signal$58  ? \$179  : \$signal$94 ;
   always @(posedge clk)
     cycle <= \$180 ;
@@ -3830,7 +4021,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
       12'h004:
           \$signal$85  = 32'd256;
       12'h008:
-          \$signal$85  = 32'd272105992;
+          \$signal$85  = 32'd272106248;
       12'h00c:
           \$signal$85  = 32'd134352936;
       12'h010:
@@ -4184,20 +4375,20 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
     endcase
   end
   assign n_kept = \$117 [1:0];
-  assign rsp_grant_ok = \port$785$0 [0];
-  assign rsp_grant_pool = \port$785$0 [6:5];
-  assign rsp_freed_ok = \port$797$0 [0];
-  assign rsp_freed_pool = \port$797$0 [22:21];
-  assign rsp_grant_err = \port$785$0 [4:1];
+  assign rsp_grant_ok = \port$869$0 [0];
+  assign rsp_grant_pool = \port$869$0 [6:5];
+  assign rsp_freed_ok = \port$878$0 [0];
+  assign rsp_freed_pool = \port$878$0 [22:21];
+  assign rsp_grant_err = \port$869$0 [4:1];
   assign irq_set = { \$140 , \$139 , \$137  };
-  assign rsp_freed_src = \port$821$0 [0];
-  assign rsp_freed_err = \port$797$0 [4:1];
-  assign rsp_grant_user = \port$785$55 [23:8];
-  assign rsp_freed_in_pool = \port$797$0 [23];
-  assign rsp_freed_tag = \port$821$0 [40:33];
-  assign rsp_freed_addr = \port$821$0 [32:1];
-  assign rsp_freed_user = \port$797$0 [20:5];
-  assign second = { \$108 [31:0], 16'h0000, \port$785$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$785$0 [6:5], rsp_grant_src, 1'h0, \port$785$0 [4:1] };
+  assign rsp_freed_src = \port$902$0 [0];
+  assign rsp_freed_err = \port$878$0 [4:1];
+  assign rsp_grant_user = \port$869$55 [23:8];
+  assign rsp_freed_in_pool = \port$878$0 [23];
+  assign rsp_freed_tag = \port$902$0 [40:33];
+  assign rsp_freed_addr = \port$902$0 [32:1];
+  assign rsp_freed_user = \port$878$0 [20:5];
+  assign second = { \$108 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] };
   assign space = \$115 [4:0];
   assign \$signature__addr  = \$122 [3:1];
   assign \$signature__addr$73  = \$signal$10 [3:1];
@@ -4205,9 +4396,9 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$signature__addr$75  = \$131 [3:1];
   assign \$signature__addr$78  = \$signal$10 [3:1];
   assign \$signature__en$79  = 1'h1;
-  assign handle = { \port$785$0 [0], \port$785$0 [4:1], \port$785$55 [7:0], 11'h000, \port$785$0 [14:7] };
-  assign rsp_grant_slot = \port$785$0 [14:7];
-  assign rsp_grant_tag = \port$785$55 [7:0];
+  assign handle = { \port$869$0 [0], \port$869$0 [4:1], \port$869$55 [7:0], 11'h000, \port$869$0 [14:7] };
+  assign rsp_grant_slot = \port$869$0 [14:7];
+  assign rsp_grant_tag = \port$869$55 [7:0];
   assign \$219  = 1'h1;
   assign \$3  = \$217 ;
   assign \$90  = { 1'h0, bus__w_data[18:0], 6'h00 };

@@ -46,9 +46,14 @@ OPS = 3000
 class Mutant:
     name: str
     module: str          # "core" or "regfile"
-    find: str
-    replace: str
+    find: object         # a text, or a tuple of texts replaced pairwise by ``replace``
+    replace: object
     what: str
+
+    def edits(self):
+        if isinstance(self.find, tuple):
+            return list(zip(self.find, self.replace, strict=True))
+        return [(self.find, self.replace)]
 
 
 MUTANTS = [
@@ -61,28 +66,36 @@ MUTANTS = [
            "for k in range(_FREE_DONE_STAGE, cfg.latency):",
            "frees answered one cycle late"),
     Mutant("forward_a3_dropped", "core",
-           "with m.If(same_slot(a3_valid, a3_ok, a3_pool, a3_slot)):",
-           "with m.If(Const(0)):",
+           "f3_hit_a3.eq(same_slot(a3_valid & a3_ok, a3_pool, a3_slot)),",
+           "f3_hit_a3.eq(0),",
            "a free does not see the grant of the alloc one cycle older"),
-    Mutant("forward_f3_dropped", "core",
-           "with m.Elif(same_slot(f3_valid, f3_ok, f3_pool, f3_slot)):",
-           "with m.Elif(Const(0)):",
-           "a free does not see the release by the free one cycle older"),
     Mutant("forward_a4_dropped", "core",
-           "with m.Elif(same_slot(a4_valid, a4_ok, a4_pool, a4_slot)):",
-           "with m.Elif(Const(0)):",
+           "f3_hit_a4.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot)),",
+           "f3_hit_a4.eq(0),",
            "a free does not see the grant of the alloc two cycles older"),
+    Mutant("forward_free1_dropped", "core",
+           "prev_released = f3_same_prev & f4_ok",
+           "prev_released = Const(0)",
+           "a free does not see the release by the free one cycle older"),
+    Mutant("forward_free2_dropped", "core",
+           "hit_f4.eq(same_slot(f4_ok, f4_pool, f4_slot)),",
+           "hit_f4.eq(0),",
+           "a free does not see the release by the free two cycles older"),
     Mutant("tag_check_dropped", "core",
-           "tag_differs = (cur_tag != f2_tag) if T else Const(0)",
-           "tag_differs = Const(0)",
+           "return (tag == f2_tag) if T else Const(1)",
+           "return Const(1)",
            "a stale pointer (wrong tag) frees the slot"),
     Mutant("never_granted_check_dropped", "core",
-           "held.eq(~f2_never_granted & (mem_parity == mem_snap))",
-           "held.eq(mem_parity == mem_snap)",
+           "mem_held.eq(~hit_f4 & ~f2_never_granted & (mem_parity == mem_snap))",
+           "mem_held.eq(~hit_f4 & (mem_parity == mem_snap))",
            "a never-granted slot is judged from uninitialised memory"),
     Mutant("lowest_free_order", "core",
-           'has_fresh = st["fresh"] != pool.slots',
-           'has_fresh = (st["fresh"] != pool.slots) & (st["count"] == 0)',
+           ('st["take_fresh"].eq(selected & st["has_fresh"]),',
+            'st["pop"].eq(selected & ~st["has_fresh"] & st["nonempty"]),',
+            'a2_from_fresh.eq(st["has_fresh"])'),
+           ('st["take_fresh"].eq(selected & st["has_fresh"] & ~st["nonempty"]),',
+            'st["pop"].eq(selected & st["nonempty"]),',
+            'a2_from_fresh.eq(st["has_fresh"] & ~st["nonempty"])'),
            "released slots granted before never-used ones (lowest-free, not FIFO)"),
     Mutant("queue_count_not_decremented", "core",
            'st["count"].eq(st["count"] + st["push"] - st["pop"])',
@@ -112,14 +125,15 @@ def mutated_module(mutant):
     """The ``hwalloc.<module>`` module with the mutant's substitution, loaded fresh."""
     path = REPO / "hwalloc" / f"{mutant.module}.py"
     source = path.read_text()
-    found = source.count(mutant.find)
-    if found != 1:
-        raise AssertionError(f"mutant {mutant.name}: its text occurs {found} times in {path.name}, "
-                             "not once; update tests/mutants.py")
+    for find, replace in mutant.edits():
+        found = source.count(find)
+        if found != 1:
+            raise AssertionError(f"mutant {mutant.name}: its text occurs {found} times in {path.name}, "
+                                 "not once; update tests/mutants.py")
+        source = source.replace(find, replace)
     module = types.ModuleType(f"hwalloc.{mutant.module}")
     module.__package__ = "hwalloc"
-    exec(compile(source.replace(mutant.find, mutant.replace), f"<mutant {mutant.name}>", "exec"),
-         module.__dict__)
+    exec(compile(source, f"<mutant {mutant.name}>", "exec"), module.__dict__)
     return module
 
 

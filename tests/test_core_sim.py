@@ -56,7 +56,7 @@ def test_latency_and_recycle_delay_are_properties():
     config = load_config()
     core, top = unused(AllocatorCore(config)), unused(HwallocTop(config))
     assert core.latency == top.latency == config.latency == 7
-    assert core.recycle_delay == top.recycle_delay == RECYCLE_DELAY == 2
+    assert core.recycle_delay == top.recycle_delay == RECYCLE_DELAY == 3
     for latency in (MIN_LATENCY, 16, 32):
         assert unused(AllocatorCore(dataclasses.replace(config, latency=latency))).latency == latency
 
