@@ -180,7 +180,9 @@ def main(argv):
         return
     quick = "--quick" in argv
     rows, baseline = [], []
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    # not under /tmp (YoWASP maps its own there), and in a folder git ignores
+    (ROOT / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmp:
         tmp = Path(tmp)
         for label, cfg, slots in sweep(quick):
             print(f"measuring {label} ...", file=sys.stderr)

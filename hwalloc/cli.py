@@ -281,7 +281,7 @@ def cmd_synth(args):
     config = _load(args.config)
     if config is None:
         return 2
-    from .synth import DEPTH_BUDGET, logic_depth, resources, synthesize
+    from .synth import DEPTH_BUDGET, depth_by_block, logic_depth, resources, synthesize
 
     out = Path(args.out)
     work = out / "reports" / f"{config.name}_{args.family}"
@@ -296,10 +296,11 @@ def cmd_synth(args):
     counts = resources(stat, config.name)
     depth, path = logic_depth(netlist, config.name)
     lut_depth, lut_path = logic_depth(netlist, config.name, count_carry=False)
+    blocks = depth_by_block(netlist, config.name)
     report = {"config": config.name, "family": args.family, "clock_mhz": config.clock_mhz,
               "resources": counts, "logic_depth": depth, "depth_budget": DEPTH_BUDGET,
               "worst_path": path, "lut_depth": lut_depth, "worst_lut_path": lut_path,
-              "seconds": round(time.monotonic() - started, 1)}
+              "lut_depth_by_block": blocks, "seconds": round(time.monotonic() - started, 1)}
     report_path = out / "reports" / f"{config.name}_{args.family}.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{config.name} on {args.family} (Yosys synth_xilinx; an estimate before place and route)")
@@ -309,6 +310,9 @@ def cmd_synth(args):
     print(f"  worst path: {path['from']} -> {' -> '.join(path['cells'])} -> {path['to']}")
     print(f"  LUT and MUXF levels alone (carry chains not counted): {lut_depth}, "
           f"{lut_path['from']} -> {lut_path['to']}")
+    names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter", "top": "top"}
+    print("  LUT and MUXF levels by block: " +
+          ", ".join(f"{names[block]} {levels}" for block, levels in blocks.items()))
     verdict = "within" if depth <= DEPTH_BUDGET else "ABOVE"
     print(f"  {verdict} the budget of {DEPTH_BUDGET} levels that makes {config.clock_mhz:g} MHz "
           "credible on UltraScale+ (-2); confirm with Vivado's timing report")

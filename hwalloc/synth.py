@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .emit import emit_verilog
 
-__all__ = ["synthesize", "resources", "logic_depth", "FAMILIES", "DEPTH_BUDGET"]
+__all__ = ["synthesize", "resources", "logic_depth", "endpoint_depths", "depth_by_block", "FAMILIES",
+           "DEPTH_BUDGET"]
 
 FAMILIES = ("xcup", "xc7")
 #: LUT levels that make 350 MHz credible on UltraScale+ (-2): a LUT plus its
@@ -172,6 +173,17 @@ def endpoint_depths(netlist, top, *, count_carry=True):
         name = _endpoint_name(cells, names, cell_name)
         result[name] = max(result.get(name, 0), worst)
     return result
+
+
+def depth_by_block(netlist, top, *, count_carry=False):
+    """The worst depth into the endpoints of each block of the top (``core``,
+    ``regs``, ``axil``; ``top`` for the rest), by default in LUT and MUXF levels."""
+    blocks = {}
+    for name, depth in endpoint_depths(netlist, top, count_carry=count_carry).items():
+        head, dot, _ = name.partition(".")
+        block = head if dot and head in ("core", "regs", "axil") else "top"
+        blocks[block] = max(blocks.get(block, 0), depth)
+    return dict(sorted(blocks.items()))
 
 
 def _address_bits(cell):

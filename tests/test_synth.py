@@ -65,6 +65,9 @@ def test_synth_reports_resources_and_depth(tmp_path, capsys):
     assert report["resources"]["LUT"] > 50 and report["resources"]["FF"] > 100
     assert report["logic_depth"] >= 2 and report["worst_path"]["cells"]
     assert 1 <= report["lut_depth"] <= report["logic_depth"]
+    blocks = report["lut_depth_by_block"]
+    assert {"core", "regs", "axil"} <= set(blocks) and max(blocks.values()) == report["lut_depth"]
+    assert "LUT and MUXF levels by block: allocation core" in out
     assert report["worst_path"]["from"] and report["worst_path"]["to"]
 
 
