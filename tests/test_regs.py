@@ -14,7 +14,7 @@ from amaranth.sim import Simulator
 
 from hwalloc import __version__
 from hwalloc.collateral import emit_c_header, emit_markdown, emit_python_driver, emit_rdl
-from hwalloc.config import example_path, load_config
+from hwalloc.config import RECYCLE_DELAY, example_path, load_config
 from hwalloc.regfile import RegisterFile
 from hwalloc.regs import constant_value, register_map, version_word
 
@@ -49,7 +49,7 @@ def test_constant_registers(sizes):
         return constant_value(sizes, rmap[name], __version__)
     assert value("ID") == 0x4857414C
     assert value("VERSION") == version_word(__version__) != 0
-    assert value("CONFIG") == 8 | 2 << 8 | 8 << 16 | 3 << 20 | 16 << 24
+    assert value("CONFIG") == 8 | RECYCLE_DELAY << 8 | 8 << 16 | 3 << 20 | 16 << 24
     assert value("CONFIG2") == 40 | 16 << 8 | 2 << 16 | 8 << 24
     assert value("POOL1_BASE_LO") == 0x00010000 and value("POOL1_BASE_HI") == 0x10
     assert value("POOL2_SLOT_SIZE") == 4096 and value("POOL2_SLOTS") == 48
