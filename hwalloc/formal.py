@@ -551,5 +551,10 @@ def verdict(results):
     if bad:
         return False, f"FAIL: {', '.join(bad)}"
     open_ = [r["task"] for r in results if r["status"] != "PASS"]
-    return True, ("PASS: every bounded check and cover" +
-                  (f"; k-induction open for {', '.join(open_)}" if open_ else "; every k-induction closed"))
+    proves = [r for r in results if r["mode"] == "prove"]
+    text = "PASS: every bounded check and cover"
+    if open_:
+        text += f"; k-induction open for {', '.join(open_)}"
+    elif proves:
+        text += "; every k-induction closed"
+    return True, text

@@ -70,3 +70,18 @@ def test_prove_refuses_an_unknown_task(tmp_path, capsys):
     path.write_text(yaml.safe_dump(FORMAL_SET["L7"]))
     assert cli.main(["prove", str(path), "--task", "nope"]) == 2
     assert "--task: unknown nope; the tasks are native_bmc," in capsys.readouterr().err
+
+
+def test_verdict_reads_the_results():
+    def result(task, mode, status):
+        return {"task": task, "mode": mode, "status": status}
+    bmc, cover = result("native_bmc", "bmc", "PASS"), result("native_cover", "cover", "PASS")
+    assert formal.verdict([bmc, cover]) == (True, "PASS: every bounded check and cover")
+    closing = result("native_timing_prove", "prove", "PASS")
+    assert formal.verdict([bmc, closing])[1].endswith("every k-induction closed")
+    # a k-induction expected to close that does not is a failure; another one is reported open
+    assert formal.verdict([bmc, dict(closing, status="UNKNOWN")]) == (False, "FAIL: native_timing_prove")
+    assert formal.verdict([bmc, result("extra_prove", "prove", "UNKNOWN")])[1] == \
+        "PASS: every bounded check and cover; k-induction open for extra_prove"
+    assert formal.verdict([dict(bmc, status="FAIL"), cover]) == (False, "FAIL: native_bmc")
+    assert not formal.verdict([dict(cover, status="FAIL")])[0]
