@@ -322,6 +322,8 @@ class AllocatorCore(_Timing, wiring.Component):
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
             reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
         f2_never_granted, f2_in_pool = reg("f2_never_granted"), reg("f2_in_pool")
+        # whether the free two older (in stage 3 now, in f4 once decided) names the same slot
+        f2_same_older = reg("f2_same_older")
 
         def any_of(values):
             result = Const(0)
@@ -365,6 +367,9 @@ class AllocatorCore(_Timing, wiring.Component):
         # the memories' view with the release by free t-2 applied: held, and held under the tag
         f3_mem_held, f3_mem_ok = reg("f3_mem_held"), reg("f3_mem_ok")
         f3_a3_tag, f3_a4_tag, f3_mem_tag = reg("f3_a3_tag", TR), reg("f3_a4_tag", TR), reg("f3_mem_tag", TR)
+        # (stage 2, for the next free: compared with each pool's candidate, not the chosen slot)
+        m.d.sync += f2_same_older.eq(any_of(hit & (f3_pool == pool.index) & (slot == f3_slot)
+                                            for pool, _, slot, hit in chosen))
         f3_a3_snap, f3_a4_snap, f3_mem_snap = reg("f3_a3_snap"), reg("f3_a4_snap"), reg("f3_mem_snap")
         f4_valid = reg("f4_valid", valid=True)
         f4_ok, f4_err, f4_user = reg("f4_ok", valid=True), reg("f4_err", 4), reg("f4_user", U)
@@ -386,7 +391,7 @@ class AllocatorCore(_Timing, wiring.Component):
 
         hit_f4 = Signal()      # free t-2 released this slot
         mem_held = Signal()
-        m.d.comb += [hit_f4.eq(same_slot(f4_ok, f4_pool, f4_slot)),
+        m.d.comb += [hit_f4.eq(f2_same_older & f4_ok),
                      mem_held.eq(~hit_f4 & ~f2_never_granted & (mem_parity == mem_snap))]
         m.d.sync += [
             f3_valid.eq(f2_valid), f3_go.eq(f2_valid & (f2_err == Err.OK)), f3_err.eq(f2_err),

@@ -302,10 +302,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$552$0 (\$8 [15:0]),
-    .\port$552$48 (\$8 [63:48]),
-    .\port$558$0 (\$9 ),
-    .\port$579$0 (\$10 ),
+    .\port$555$0 (\$8 [15:0]),
+    .\port$555$48 (\$8 [63:48]),
+    .\port$561$0 (\$9 ),
+    .\port$582$0 (\$10 ),
     .ready(running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
@@ -747,44 +747,46 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [2:0] \$106 ;
-  wire [2:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [2:0] \$108 ;
+  wire [2:0] \$109 ;
   wire [2:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [5:0] \$114 ;
-  wire [5:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [5:0] \$116 ;
+  wire [5:0] \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire [3:0] \$12 ;
-  reg [9:0] \$120 ;
-  reg [10:0] \$121 ;
-  reg \$122 ;
-  reg [9:0] \$123 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [9:0] \$122 ;
+  reg [10:0] \$123 ;
   reg \$124 ;
-  reg \$125 ;
+  reg [9:0] \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [9:0] \$13 ;
   reg \$130 ;
-  reg [9:0] \$131 ;
-  reg [10:0] \$132 ;
-  reg \$133 ;
-  reg \$134 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [9:0] \$133 ;
+  reg [10:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire [6:0] \$14 ;
+  reg \$140 ;
+  reg \$141 ;
   wire [6:0] \$15 ;
   wire [31:0] \$16 ;
   wire \$17 ;
@@ -835,15 +837,15 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [10:0] \$60 ;
-  wire [10:0] \$61 ;
-  wire [11:0] \$62 ;
-  wire [12:0] \$63 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [10:0] \$65 ;
+  wire [10:0] \$66 ;
+  wire [11:0] \$67 ;
+  wire [12:0] \$68 ;
   wire \$69 ;
   wire [10:0] \$7 ;
   wire \$70 ;
@@ -857,19 +859,19 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$78 ;
   wire \$79 ;
   wire [10:0] \$8 ;
-  wire [9:0] \$80 ;
-  wire [5:0] \$81 ;
+  wire \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [24:0] \$85 ;
-  wire [30:0] \$86 ;
+  wire [9:0] \$85 ;
+  wire [5:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
+  wire [24:0] \$90 ;
+  wire [30:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -879,52 +881,52 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$98 ;
   wire \$99 ;
   reg \$signal ;
-  reg \$signal$100 ;
-  wire \$signal$162 ;
+  reg \$signal$101 ;
+  wire \$signal$163 ;
   reg [9:0] \$signal$35 ;
   reg [5:0] \$signal$37 ;
-  reg [5:0] \$signal$97 ;
+  reg [5:0] \$signal$98 ;
   (* init = 10'h000 *)
   wire [9:0] \$signature__addr ;
-  wire [9:0] \$signature__addr$147 ;
+  wire [9:0] \$signature__addr$148 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$151 ;
+  wire [9:0] \$signature__addr$152 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$154 ;
+  wire [9:0] \$signature__addr$155 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$156 ;
+  wire [9:0] \$signature__addr$157 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$163 ;
+  wire [9:0] \$signature__addr$164 ;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$166 ;
+  wire [9:0] \$signature__addr$167 ;
   wire [16:0] \$signature__data ;
-  wire \$signature__data$150 ;
-  wire [6:0] \$signature__data$152 ;
-  wire \$signature__data$152.snap ;
-  wire [5:0] \$signature__data$152.tag ;
-  wire [6:0] \$signature__data$158 ;
-  wire \$signature__data$158.snap ;
-  wire [5:0] \$signature__data$158.tag ;
-  wire \$signature__data$160 ;
-  wire \$signature__data$164 ;
-  wire [16:0] \$signature__data$167 ;
-  wire [9:0] \$signature__data$167.slot ;
-  wire \$signature__data$167.snap ;
-  wire [5:0] \$signature__data$167.tag ;
+  wire \$signature__data$151 ;
+  wire [6:0] \$signature__data$153 ;
+  wire \$signature__data$153.snap ;
+  wire [5:0] \$signature__data$153.tag ;
+  wire [6:0] \$signature__data$159 ;
+  wire \$signature__data$159.snap ;
+  wire [5:0] \$signature__data$159.tag ;
+  wire \$signature__data$161 ;
+  wire \$signature__data$165 ;
+  wire [16:0] \$signature__data$168 ;
+  wire [9:0] \$signature__data$168.slot ;
+  wire \$signature__data$168.snap ;
+  wire [5:0] \$signature__data$168.tag ;
   wire [9:0] \$signature__data.slot ;
   wire \$signature__data.snap ;
   wire [5:0] \$signature__data.tag ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$148 ;
-  wire \$signature__en$153 ;
+  wire \$signature__en$149 ;
+  wire \$signature__en$154 ;
   (* init = 1'h0 *)
-  wire \$signature__en$155 ;
+  wire \$signature__en$156 ;
   (* init = 1'h0 *)
-  wire \$signature__en$157 ;
-  wire \$signature__en$165 ;
-  wire \$signature__en$168 ;
+  wire \$signature__en$158 ;
+  wire \$signature__en$166 ;
+  wire \$signature__en$169 ;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
   reg [9:0] a0_user = 10'h000;
@@ -1012,6 +1014,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg f2_in_pool = 1'h0;
   reg f2_never_granted = 1'h0;
   reg f2_pool = 1'h0;
+  reg f2_same_older = 1'h0;
   reg [9:0] f2_slot = 10'h000;
   reg [5:0] f2_tag = 6'h00;
   reg [9:0] f2_user = 10'h000;
@@ -1085,7 +1088,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$174 ;
+  wire [31:0] \grant_addr$175 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
@@ -1115,8 +1118,8 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire samples_take_fresh;
   reg [6:0] samples_grant [1023:0];
   always @(posedge clk) begin
-    if (\$signature__en$153 )
-      samples_grant[a3_slot] <= \$signature__data$152 ;
+    if (\$signature__en$154 )
+      samples_grant[a3_slot] <= \$signature__data$153 ;
   end
   reg [6:0] _0_;
   always @(posedge clk) begin
@@ -1124,11 +1127,11 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
       _0_ <= samples_grant[f1_samples_slot];
     end
   end
-  assign \$signature__data$158  = _0_;
+  assign \$signature__data$159  = _0_;
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
     if (samples_push)
-      samples_parity[f3_slot] <= \$signature__data$164 ;
+      samples_parity[f3_slot] <= \$signature__data$165 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
@@ -1140,12 +1143,12 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
       _2_ <= samples_parity[f1_samples_slot];
     end
   end
-  assign \$signature__data$150  = _1_;
-  assign \$signature__data$160  = _2_;
+  assign \$signature__data$151  = _1_;
+  assign \$signature__data$161  = _2_;
   reg [16:0] samples_queue [1023:0];
   always @(posedge clk) begin
     if (samples_push)
-      samples_queue[samples_tail] <= \$signature__data$167 ;
+      samples_queue[samples_tail] <= \$signature__data$168 ;
   end
   reg [16:0] _3_;
   always @(posedge clk) begin
@@ -1185,94 +1188,95 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$35  = \$31  ? 3'h4 : \$34 ;
   assign \$36  = f1_samples_slot >= samples_fresh;
   assign \$37  = f1_hit & \$36 ;
-  assign \$39  = ! f2_err;
-  assign \$40  = f2_valid & \$39 ;
-  assign \$41  = a3_valid & a3_ok;
-  assign \$42  = a3_pool == f2_pool;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = a3_slot == f2_slot;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = a3_tag == f2_tag;
-  assign \$47  = f3_pool == f2_pool;
-  assign \$48  = f3_go & \$47 ;
-  assign \$49  = f3_slot == f2_slot;
+  assign \$39  = ! f3_pool;
+  assign \$40  = f1_hit & \$39 ;
+  assign \$41  = f1_samples_slot == f3_slot;
+  assign \$42  = \$40  & \$41 ;
+  assign \$44  = ! f2_err;
+  assign \$45  = f2_valid & \$44 ;
+  assign \$46  = a3_valid & a3_ok;
+  assign \$47  = a3_pool == f2_pool;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = a3_slot == f2_slot;
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = a4_valid & a4_ok;
-  assign \$52  = a4_pool == f2_pool;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = a4_slot == f2_slot;
+  assign \$51  = a3_tag == f2_tag;
+  assign \$52  = f3_pool == f2_pool;
+  assign \$53  = f3_go & \$52 ;
+  assign \$54  = f3_slot == f2_slot;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = a4_tag == f2_tag;
-  assign \$57  = \$signal$97  == f2_tag;
-  assign \$58  = mem_held & \$57 ;
-  assign \$59  = samples_tail == 10'h3ff;
-  assign \$60  = samples_tail + 1'h1;
-  assign \$61  = \$59  ? 11'h000 : \$60 ;
-  assign \$62  = samples_count + samples_push;
-  assign \$63  = \$62  - samples_pop;
-  assign \$64  = samples_count == 1'h1;
-  assign \$65  = samples_pop & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = samples_nonempty & \$66 ;
-  assign \$68  = samples_push | \$67 ;
-  assign \$69  = ! a1_pool;
-  assign \$70  = a1_valid & \$69 ;
-  assign \$71  = \$70  & a1_fits;
-  assign samples_take_fresh = \$71  & samples_has_fresh;
-  assign \$72  = ! a1_pool;
-  assign \$73  = a1_valid & \$72 ;
-  assign \$74  = \$73  & a1_fits;
-  assign \$75  = ~ samples_has_fresh;
-  assign \$76  = \$74  & \$75 ;
-  assign samples_pop = \$76  & samples_nonempty;
+  assign \$56  = a4_valid & a4_ok;
+  assign \$57  = a4_pool == f2_pool;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = a4_slot == f2_slot;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = a4_tag == f2_tag;
+  assign \$62  = \$signal$98  == f2_tag;
+  assign \$63  = mem_held & \$62 ;
+  assign \$64  = samples_tail == 10'h3ff;
+  assign \$65  = samples_tail + 1'h1;
+  assign \$66  = \$64  ? 11'h000 : \$65 ;
+  assign \$67  = samples_count + samples_push;
+  assign \$68  = \$67  - samples_pop;
+  assign \$69  = samples_count == 1'h1;
+  assign \$70  = samples_pop & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = samples_nonempty & \$71 ;
+  assign \$73  = samples_push | \$72 ;
+  assign \$74  = ! a1_pool;
+  assign \$75  = a1_valid & \$74 ;
+  assign \$76  = \$75  & a1_fits;
+  assign samples_take_fresh = \$76  & samples_has_fresh;
   assign \$77  = ! a1_pool;
-  assign \$78  = samples_has_fresh | samples_nonempty;
-  assign \$79  = a1_fits & \$78 ;
-  assign \$80  = a2_from_fresh ? a2_fresh_slot : \$signature__data [9:0];
-  assign \$81  = a2_from_fresh ? 6'h00 : \$signature__data [16:11];
-  assign \$82  = a2_from_fresh ? \$signature__data$150  : \$signature__data [10];
-  assign \$83  = a3_valid & a3_ok;
-  assign \$84  = ! a3_pool;
-  assign \$signature__en$153  = \$83  & \$84 ;
-  assign \$87  = f4_pool == f2_pool;
-  assign \$88  = f4_ok & \$87 ;
-  assign \$89  = f4_slot == f2_slot;
-  assign hit_f4 = \$88  & \$89 ;
-  assign \$90  = ~ hit_f4;
-  assign \$91  = ~ f2_never_granted;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = mem_parity == \$signal$100 ;
-  assign mem_held = \$92  & \$93 ;
-  assign \$94  = f3_same_prev & f4_ok;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = f3_hit_a4 | f3_mem_held;
-  assign \$97  = \$95  & \$96 ;
-  assign \$signal$162  = f3_hit_a3 | \$97 ;
-  assign \$98  = f3_same_prev & f4_ok;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = f3_hit_a3 ? f3_a3_tag_ok : \$101 ;
-  assign \release  = f3_go & \$102 ;
-  assign \$103  = | f3_err;
-  assign \$104  = ~ \$signal$162 ;
-  assign \$105  = ~ \release ;
-  assign \$106  = \release  ? 3'h0 : 3'h7;
-  assign \$107  = \$signal$162  ? \$106  : 3'h6;
-  assign free_err = \$103  ? f3_err : { 1'h0, \$107  };
-  assign \$108  = ! f3_pool;
-  assign samples_push = \release  & \$108 ;
-  assign \$109  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$110  = f3_hit_a3 ? f3_a3_snap : \$109 ;
-  assign \$signature__data$164  = ~ \$110 ;
+  assign \$78  = a1_valid & \$77 ;
+  assign \$79  = \$78  & a1_fits;
+  assign \$80  = ~ samples_has_fresh;
+  assign \$81  = \$79  & \$80 ;
+  assign samples_pop = \$81  & samples_nonempty;
+  assign \$82  = ! a1_pool;
+  assign \$83  = samples_has_fresh | samples_nonempty;
+  assign \$84  = a1_fits & \$83 ;
+  assign \$85  = a2_from_fresh ? a2_fresh_slot : \$signature__data [9:0];
+  assign \$86  = a2_from_fresh ? 6'h00 : \$signature__data [16:11];
+  assign \$87  = a2_from_fresh ? \$signature__data$151  : \$signature__data [10];
+  assign \$88  = a3_valid & a3_ok;
+  assign \$89  = ! a3_pool;
+  assign \$signature__en$154  = \$88  & \$89 ;
+  assign hit_f4 = f2_same_older & f4_ok;
+  assign \$92  = ~ hit_f4;
+  assign \$93  = ~ f2_never_granted;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = mem_parity == \$signal$101 ;
+  assign mem_held = \$94  & \$95 ;
+  assign \$96  = f3_same_prev & f4_ok;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = f3_hit_a4 | f3_mem_held;
+  assign \$99  = \$97  & \$98 ;
+  assign \$signal$163  = f3_hit_a3 | \$99 ;
+  assign \$100  = f3_same_prev & f4_ok;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = f3_hit_a3 ? f3_a3_tag_ok : \$103 ;
+  assign \release  = f3_go & \$104 ;
+  assign \$105  = | f3_err;
+  assign \$106  = ~ \$signal$163 ;
+  assign \$107  = ~ \release ;
+  assign \$108  = \release  ? 3'h0 : 3'h7;
+  assign \$109  = \$signal$163  ? \$108  : 3'h6;
+  assign free_err = \$105  ? f3_err : { 1'h0, \$109  };
+  assign \$110  = ! f3_pool;
+  assign samples_push = \release  & \$110 ;
   assign \$111  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
   assign \$112  = f3_hit_a3 ? f3_a3_snap : \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$115  = f3_hit_a3 ? f3_a3_tag : \$114 ;
+  assign \$signature__data$165  = ~ \$112 ;
+  assign \$113  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$114  = f3_hit_a3 ? f3_a3_snap : \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$117  = f3_hit_a3 ? f3_a3_tag : \$116 ;
   assign busy = | { f6_valid, f5_valid, a6_valid, a5_valid, f4_ok, f4_valid, f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
   always @(posedge clk)
-    a0_valid <= \$116 ;
+    a0_valid <= \$118 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1280,7 +1284,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a1_valid <= \$117 ;
+    a1_valid <= \$119 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -1290,27 +1294,27 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a1_fits <= \$2 ;
   always @(posedge clk)
-    a2_valid <= \$118 ;
+    a2_valid <= \$120 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    a2_from_fresh <= \$119 ;
+    a2_from_fresh <= \$121 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$120 ;
+    a2_fresh_slot <= \$122 ;
   always @(posedge clk)
-    samples_fresh <= \$121 ;
+    samples_fresh <= \$123 ;
   always @(posedge clk)
-    samples_has_fresh <= \$122 ;
+    samples_has_fresh <= \$124 ;
   always @(posedge clk)
-    samples_head <= \$123 ;
+    samples_head <= \$125 ;
   always @(posedge clk)
     a2_ok <= \$9 ;
   always @(posedge clk)
     a2_fail_err <= { 1'h0, \$11  };
   always @(posedge clk)
-    a3_valid <= \$124 ;
+    a3_valid <= \$126 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -1326,7 +1330,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$125 ;
+    a4_valid <= \$127 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1344,7 +1348,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a4_addr <= \$16 ;
   always @(posedge clk)
-    f0_valid <= \$126 ;
+    f0_valid <= \$128 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1356,7 +1360,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f1_valid <= \$127 ;
+    f1_valid <= \$129 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1372,7 +1376,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f1_samples_slot <= \$21 [9:0];
   always @(posedge clk)
-    f2_valid <= \$128 ;
+    f2_valid <= \$130 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -1388,9 +1392,11 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f2_never_granted <= \$38 ;
   always @(posedge clk)
-    f3_valid <= \$129 ;
+    f2_same_older <= \$43 ;
   always @(posedge clk)
-    f3_go <= \$130 ;
+    f3_valid <= \$131 ;
+  always @(posedge clk)
+    f3_go <= \$132 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1402,19 +1408,19 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_hit_a3 <= \$45 ;
+    f3_hit_a3 <= \$50 ;
   always @(posedge clk)
-    f3_a3_tag_ok <= \$46 ;
+    f3_a3_tag_ok <= \$51 ;
   always @(posedge clk)
     f3_a3_tag <= a3_tag;
   always @(posedge clk)
     f3_a3_snap <= a3_snap;
   always @(posedge clk)
-    f3_same_prev <= \$50 ;
+    f3_same_prev <= \$55 ;
   always @(posedge clk)
-    f3_hit_a4 <= \$55 ;
+    f3_hit_a4 <= \$60 ;
   always @(posedge clk)
-    f3_a4_tag_ok <= \$56 ;
+    f3_a4_tag_ok <= \$61 ;
   always @(posedge clk)
     f3_a4_tag <= a4_tag;
   always @(posedge clk)
@@ -1422,21 +1428,21 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f3_mem_held <= mem_held;
   always @(posedge clk)
-    f3_mem_ok <= \$58 ;
+    f3_mem_ok <= \$63 ;
   always @(posedge clk)
-    f3_mem_tag <= \$signal$97 ;
+    f3_mem_tag <= \$signal$98 ;
   always @(posedge clk)
-    f3_mem_snap <= \$signal$100 ;
+    f3_mem_snap <= \$signal$101 ;
   always @(posedge clk)
-    samples_tail <= \$131 ;
+    samples_tail <= \$133 ;
   always @(posedge clk)
-    samples_count <= \$132 ;
+    samples_count <= \$134 ;
   always @(posedge clk)
-    samples_nonempty <= \$133 ;
+    samples_nonempty <= \$135 ;
   always @(posedge clk)
-    f4_valid <= \$134 ;
+    f4_valid <= \$136 ;
   always @(posedge clk)
-    f4_ok <= \$135 ;
+    f4_ok <= \$137 ;
   always @(posedge clk)
     f4_err <= free_err;
   always @(posedge clk)
@@ -1448,19 +1454,19 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$136 ;
+    a5_valid <= \$138 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$137 ;
+    a6_valid <= \$139 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    f5_valid <= \$138 ;
+    f5_valid <= \$140 ;
   always @(posedge clk)
     f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f6_valid <= \$139 ;
+    f6_valid <= \$141 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
@@ -1507,195 +1513,195 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     free_info_d6 <= free_info_d5;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$116  = alloc_valid;
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$117  = a0_valid;
-    if (rst) begin
-      \$117  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = a1_valid;
+    \$118  = alloc_valid;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = a2_from_fresh;
-    if (\$3 ) begin
-      \$119  = samples_has_fresh;
+    \$119  = a0_valid;
+    if (rst) begin
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = a2_fresh_slot;
-    if (\$3 ) begin
-      \$120  = samples_fresh[9:0];
+    \$120  = a1_valid;
+    if (rst) begin
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = samples_fresh;
+    \$121  = a2_from_fresh;
+    if (\$3 ) begin
+      \$121  = samples_has_fresh;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$122  = a2_fresh_slot;
+    if (\$3 ) begin
+      \$122  = samples_fresh[9:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$123  = samples_fresh;
     if (samples_take_fresh) begin
-      \$121  = \$4 [10:0];
+      \$123  = \$4 [10:0];
     end
     if (rst) begin
-      \$121  = 11'h000;
+      \$123  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = samples_has_fresh;
+    \$124  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$122  = \$5 ;
+      \$124  = \$5 ;
     end
     if (rst) begin
-      \$122  = 1'h1;
+      \$124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = samples_head;
+    \$125  = samples_head;
     if (samples_pop) begin
-      \$123  = \$8 [9:0];
+      \$125  = \$8 [9:0];
     end
     if (rst) begin
-      \$123  = 10'h000;
+      \$125  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = a2_valid;
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = a3_valid;
-    if (rst) begin
-      \$125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = free_valid;
+    \$126  = a2_valid;
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = f0_valid;
+    \$127  = a3_valid;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = f1_valid;
+    \$128  = free_valid;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = f2_valid;
+    \$129  = f0_valid;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = \$40 ;
+    \$130  = f1_valid;
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = samples_tail;
+    \$131  = f2_valid;
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$132  = \$45 ;
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$133  = samples_tail;
     if (samples_push) begin
-      \$131  = \$61 [9:0];
+      \$133  = \$66 [9:0];
     end
     if (rst) begin
-      \$131  = 10'h000;
+      \$133  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = \$63 [10:0];
+    \$134  = \$68 [10:0];
     if (rst) begin
-      \$132  = 11'h000;
+      \$134  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = \$68 ;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = f3_valid;
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = \release ;
+    \$135  = \$73 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = a4_valid;
+    \$136  = f3_valid;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = a5_valid;
+    \$137  = \release ;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = f4_valid;
+    \$138  = a4_valid;
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = f5_valid;
+    \$139  = a5_valid;
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$140  = f4_valid;
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$141  = f5_valid;
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$signal  = 1'h0;
-    if (\$77 ) begin
-      \$signal  = \$79 ;
+    if (\$82 ) begin
+      \$signal  = \$84 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     fits = 1'h0;
-    if (\$77 ) begin
+    if (\$82 ) begin
       fits = a1_fits;
     end
   end
@@ -1704,7 +1710,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     \$signal$35  = 10'h000;
     casez (a2_pool)
       1'h0:
-          \$signal$35  = \$80 ;
+          \$signal$35  = \$85 ;
     endcase
   end
   always @* begin
@@ -1712,7 +1718,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     \$signal$37  = 6'h00;
     casez (a2_pool)
       1'h0:
-          \$signal$37  = \$81 ;
+          \$signal$37  = \$86 ;
     endcase
   end
   always @* begin
@@ -1720,7 +1726,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     fetched_snap = 1'h0;
     casez (a2_pool)
       1'h0:
-          fetched_snap = \$82 ;
+          fetched_snap = \$87 ;
     endcase
   end
   always @* begin
@@ -1728,23 +1734,23 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     grant_addr = 32'd0;
     casez (a3_pool)
       1'h0:
-          grant_addr = { 1'h0, \$86  };
+          grant_addr = { 1'h0, \$91  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$97  = 6'h00;
+    \$signal$98  = 6'h00;
     casez (f2_pool)
       1'h0:
-          \$signal$97  = \$signature__data$158 [6:1];
+          \$signal$98  = \$signature__data$159 [6:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$100  = 1'h0;
+    \$signal$101  = 1'h0;
     casez (f2_pool)
       1'h0:
-          \$signal$100  = \$signature__data$158 [0];
+          \$signal$101  = \$signature__data$159 [0];
     endcase
   end
   always @* begin
@@ -1752,28 +1758,28 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     mem_parity = 1'h0;
     casez (f2_pool)
       1'h0:
-          mem_parity = \$signature__data$160 ;
+          mem_parity = \$signature__data$161 ;
     endcase
   end
   assign \$signature__addr  = samples_head;
   assign \$signature__en  = a1_valid;
-  assign \$signature__addr$147  = samples_fresh[9:0];
-  assign \$signature__en$148  = a1_valid;
-  assign \$signature__addr$151  = a3_slot;
-  assign \$signature__addr$154  = f1_samples_slot;
-  assign \$signature__en$155  = f1_valid;
-  assign \$signature__addr$156  = f1_samples_slot;
-  assign \$signature__en$157  = f1_valid;
-  assign \$signature__addr$163  = f3_slot;
-  assign \$signature__en$165  = samples_push;
-  assign \$signature__addr$166  = samples_tail;
-  assign \$signature__en$168  = samples_push;
+  assign \$signature__addr$148  = samples_fresh[9:0];
+  assign \$signature__en$149  = a1_valid;
+  assign \$signature__addr$152  = a3_slot;
+  assign \$signature__addr$155  = f1_samples_slot;
+  assign \$signature__en$156  = f1_valid;
+  assign \$signature__addr$157  = f1_samples_slot;
+  assign \$signature__en$158  = f1_valid;
+  assign \$signature__addr$164  = f3_slot;
+  assign \$signature__en$166  = samples_push;
+  assign \$signature__addr$167  = samples_tail;
+  assign \$signature__en$169  = samples_push;
   assign grant_valid = a6_valid;
   assign grant_ok = a6_payload[0];
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$174  = a6_payload[47:16];
+  assign \grant_addr$175  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign freed_valid = f6_valid;
@@ -1790,18 +1796,18 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$signature__data.slot  = \$signature__data [9:0];
   assign \$signature__data.snap  = \$signature__data [10];
   assign \$signature__data.tag  = \$signature__data [16:11];
-  assign \$signature__data$152.snap  = \$signature__data$152 [0];
-  assign \$signature__data$152.tag  = \$signature__data$152 [6:1];
-  assign \$signature__data$158.snap  = \$signature__data$158 [0];
-  assign \$signature__data$158.tag  = \$signature__data$158 [6:1];
-  assign \$signature__data$167.slot  = \$signature__data$167 [9:0];
-  assign \$signature__data$167.snap  = \$signature__data$167 [10];
-  assign \$signature__data$167.tag  = \$signature__data$167 [16:11];
-  assign \$signature__data$167 [16:11] = \$115 ;
-  assign \$signature__data$167 [10] = \$113 ;
-  assign \$signature__data$167 [9:0] = f3_slot;
-  assign \$signature__data$152 [6:1] = a3_tag;
-  assign \$signature__data$152 [0] = a3_snap;
+  assign \$signature__data$153.snap  = \$signature__data$153 [0];
+  assign \$signature__data$153.tag  = \$signature__data$153 [6:1];
+  assign \$signature__data$159.snap  = \$signature__data$159 [0];
+  assign \$signature__data$159.tag  = \$signature__data$159 [6:1];
+  assign \$signature__data$168.slot  = \$signature__data$168 [9:0];
+  assign \$signature__data$168.snap  = \$signature__data$168 [10];
+  assign \$signature__data$168.tag  = \$signature__data$168 [16:11];
+  assign \$signature__data$168 [16:11] = \$117 ;
+  assign \$signature__data$168 [10] = \$115 ;
+  assign \$signature__data$168 [9:0] = f3_slot;
+  assign \$signature__data$153 [6:1] = a3_tag;
+  assign \$signature__data$153 [0] = a3_snap;
   assign \$22  = 1'h0;
   assign \$23  = 1'h0;
   assign \$26  = \$25 ;
@@ -1809,13 +1815,14 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   assign \$29  = f1_hit;
   assign \$33  = \$32 ;
   assign \$38  = \$37 ;
-  assign \$85  = { 7'h00, a3_slot, 8'h00 };
-  assign \$86 [29:0] = { 5'h00, \$85  };
-  assign \$86 [30] = 1'h1;
+  assign \$43  = \$42 ;
+  assign \$90  = { 7'h00, a3_slot, 8'h00 };
+  assign \$91 [29:0] = { 5'h00, \$90  };
+  assign \$91 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$552$0 , \port$552$48 , rsp_freed_valid, \port$558$0 , rsp_grant_src
-, rsp_grant_size, \port$579$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$555$0 , \port$555$48 , rsp_freed_valid, \port$561$0 , rsp_grant_src
+, rsp_grant_size, \port$582$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -2023,14 +2030,14 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire [1:0] n_kept;
   wire [1:0] n_new;
   reg pop;
-  input [15:0] \port$552$0 ;
-  wire [15:0] \port$552$0 ;
-  input [15:0] \port$552$48 ;
-  wire [15:0] \port$552$48 ;
-  input [16:0] \port$558$0 ;
-  wire [16:0] \port$558$0 ;
-  input [38:0] \port$579$0 ;
-  wire [38:0] \port$579$0 ;
+  input [15:0] \port$555$0 ;
+  wire [15:0] \port$555$0 ;
+  input [15:0] \port$555$48 ;
+  wire [15:0] \port$555$48 ;
+  input [16:0] \port$561$0 ;
+  wire [16:0] \port$561$0 ;
+  input [38:0] \port$582$0 ;
+  wire [38:0] \port$582$0 ;
   reg r_found;
   input ready;
   wire ready;
@@ -2120,26 +2127,26 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 6'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$552$0 [0];
-  assign \$18  = ! \port$552$0 [5];
+  assign \$17  = rsp_grant_valid & \port$555$0 [0];
+  assign \$18  = ! \port$555$0 [5];
   assign \$19  = \$17  & \$18 ;
   assign \$20  = samples_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$558$0 [0];
-  assign \$22  = ! \port$558$0 [15];
+  assign \$21  = rsp_freed_valid & \port$561$0 [0];
+  assign \$22  = ! \port$561$0 [15];
   assign \$23  = \$21  & \$22 ;
   assign \$24  = \$20  - \$23 ;
   assign \$25  = samples_in_use > samples_high_water;
-  assign \$26  = rsp_grant_valid & \port$552$0 [0];
-  assign \$27  = ! \port$552$0 [5];
+  assign \$26  = rsp_grant_valid & \port$555$0 [0];
+  assign \$27  = ! \port$555$0 [5];
   assign \$28  = \$26  & \$27 ;
   assign \$29  = samples_allocs + \$28 ;
-  assign \$30  = \port$552$0 [4:1] == 1'h1;
+  assign \$30  = \port$555$0 [4:1] == 1'h1;
   assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$552$0 [5];
+  assign \$32  = ! \port$555$0 [5];
   assign \$33  = \$31  & \$32 ;
   assign \$34  = samples_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$558$0 [0];
-  assign \$36  = ! \port$558$0 [15];
+  assign \$35  = rsp_freed_valid & \port$561$0 [0];
+  assign \$36  = ! \port$561$0 [15];
   assign \$37  = \$35  & \$36 ;
   assign \$38  = samples_frees + \$37 ;
   assign \$39  = bus__r_req & is_alloc;
@@ -2152,19 +2159,19 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$47  = ~ w1c;
   assign \$48  = \$signal$44  & \$47 ;
   assign \$49  = \$48  | { \$88 , \$87 , \$85  };
-  assign \$50  = rsp_freed_valid & \port$579$0 [0];
-  assign \$51  = | \port$558$0 [4:1];
+  assign \$50  = rsp_freed_valid & \port$582$0 [0];
+  assign \$51  = | \port$561$0 [4:1];
   assign \$52  = rsp_freed_valid & \$51 ;
-  assign \$53  = \port$558$0 [16] ? { 7'h00, \port$558$0 [15] } : 8'hff;
+  assign \$53  = \port$561$0 [16] ? { 7'h00, \port$561$0 [15] } : 8'hff;
   assign \$54  = cycle - 3'h7;
   assign \$55  = cycle - 3'h7;
-  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$558$0 [14:5], \port$579$0 [32:1], 2'h0, \port$579$0 [38:33], \$53 , \port$579$0 [0], 1'h1, \port$558$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] };
+  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$561$0 [14:5], \port$582$0 [32:1], 2'h0, \port$582$0 [38:33], \$53 , \port$582$0 [0], 1'h1, \port$561$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] };
   assign \$56  = cycle - 3'h7;
-  assign \$57  = | \port$558$0 [4:1];
+  assign \$57  = | \port$561$0 [4:1];
   assign \$58  = rsp_freed_valid & \$57 ;
-  assign \$59  = ~ \port$552$0 [0];
+  assign \$59  = ~ \port$555$0 [0];
   assign \$60  = rsp_grant_valid & \$59 ;
-  assign \$61  = \port$552$0 [4:1] != 1'h1;
+  assign \$61  = \port$555$0 [4:1] != 1'h1;
   assign \$62  = \$60  & \$61 ;
   assign n_new = \$58  + \$62 ;
   assign \$63  = 6'h20 - count;
@@ -2176,7 +2183,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$69  = \$67  ? 6'h00 : \$68 ;
   assign \$70  = tail[0] ? \$69  : { 1'h0, tail };
   assign \$71  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] } : \$signal$50 ;
+  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] } : \$signal$50 ;
   assign \$72  = ! tail[0];
   assign \$73  = \$65 [1:0] >= 1'h1;
   assign \$74  = \$65 [1:0] == 2'h2;
@@ -2185,14 +2192,14 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$77  = tail + 1'h1;
   assign \$78  = \$76  ? 6'h00 : \$77 ;
   assign \$79  = \$75  ? { 1'h0, tail } : \$78 ;
-  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] };
+  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] };
   assign \$82  = \$65 [1:0] >= 1'h1;
   assign \$83  = \$65 [1:0] == 2'h2;
   assign \$signature__en$67  = \$81  ? \$82  : \$83 ;
   assign \$84  = head_odd ? \$signature__data$72  : \$signature__data$71 ;
   assign head_entry = \$signal$11  ? \$84  : 118'h000000000000000000000000000000;
   assign \$85  = | n_new;
-  assign \$86  = \port$552$0 [4:1] == 1'h1;
+  assign \$86  = \port$555$0 [4:1] == 1'h1;
   assign \$87  = rsp_grant_valid & \$86 ;
   assign \$88  = \$65 [1:0] != n_new;
   assign \$89  = \$signal$44  & irq_enable;
@@ -2202,7 +2209,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$92  = ~ is_alloc;
   assign \$93  = bus__r_req & \$92 ;
   assign bus__r_ack = alloc_waiting ? \$91  : \$93 ;
-  assign bus__r_data = alloc_waiting ? { \port$552$0 [0], \port$552$0 [4:1], 2'h0, \port$552$48 [5:0], 9'h000, \port$552$0 [15:6] } : \$signal$75 ;
+  assign bus__r_data = alloc_waiting ? { \port$555$0 [0], \port$555$0 [4:1], 2'h0, \port$555$48 [5:0], 9'h000, \port$555$0 [15:6] } : \$signal$75 ;
   assign \$94  = ~ alloc_waiting;
   assign \$95  = ~ r_found;
   assign \$96  = ! bus__r_addr[1:0];
@@ -2224,11 +2231,11 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$111  = ~ \$110 ;
   assign \$112  = bus__w_strb == 4'hf;
   assign \$113  = bus__w_req & \$112 ;
-  assign \$114  = rsp_freed_valid & \port$579$0 [0];
+  assign \$114  = rsp_freed_valid & \port$582$0 [0];
   assign \$115  = ~ start_free;
   assign \$116  = bus__w_req & \$115 ;
   assign bus__w_ack = \$signal$48  ? \$114  : \$116 ;
-  assign \$117  = ~ \port$558$0 [0];
+  assign \$117  = ~ \port$561$0 [0];
   assign bus__w_err = \$signal$48  ? \$117  : \$signal$84 ;
   always @(posedge clk)
     cycle <= \$118 ;
@@ -2970,20 +2977,20 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
     endcase
   end
   assign n_kept = \$65 [1:0];
-  assign rsp_grant_ok = \port$552$0 [0];
-  assign rsp_grant_pool = \port$552$0 [5];
-  assign rsp_freed_ok = \port$558$0 [0];
-  assign rsp_freed_pool = \port$558$0 [15];
-  assign rsp_grant_err = \port$552$0 [4:1];
+  assign rsp_grant_ok = \port$555$0 [0];
+  assign rsp_grant_pool = \port$555$0 [5];
+  assign rsp_freed_ok = \port$561$0 [0];
+  assign rsp_freed_pool = \port$561$0 [15];
+  assign rsp_grant_err = \port$555$0 [4:1];
   assign irq_set = { \$88 , \$87 , \$85  };
-  assign rsp_freed_src = \port$579$0 [0];
-  assign rsp_freed_err = \port$558$0 [4:1];
-  assign rsp_grant_user = \port$552$48 [15:6];
-  assign rsp_freed_in_pool = \port$558$0 [16];
-  assign rsp_freed_tag = \port$579$0 [38:33];
-  assign rsp_freed_addr = \port$579$0 [32:1];
-  assign rsp_freed_user = \port$558$0 [14:5];
-  assign second = { \$56 [31:0], 22'h000000, \port$552$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$552$0 [5], rsp_grant_src, 1'h0, \port$552$0 [4:1] };
+  assign rsp_freed_src = \port$582$0 [0];
+  assign rsp_freed_err = \port$561$0 [4:1];
+  assign rsp_grant_user = \port$555$48 [15:6];
+  assign rsp_freed_in_pool = \port$561$0 [16];
+  assign rsp_freed_tag = \port$582$0 [38:33];
+  assign rsp_freed_addr = \port$582$0 [32:1];
+  assign rsp_freed_user = \port$561$0 [14:5];
+  assign second = { \$56 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] };
   assign space = \$63 [5:0];
   assign \$signature__addr  = \$70 [4:1];
   assign \$signature__addr$63  = \$signal$10 [4:1];
@@ -2991,9 +2998,9 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   assign \$signature__addr$65  = \$79 [4:1];
   assign \$signature__addr$68  = \$signal$10 [4:1];
   assign \$signature__en$69  = 1'h1;
-  assign handle = { \port$552$0 [0], \port$552$0 [4:1], 2'h0, \port$552$48 [5:0], 9'h000, \port$552$0 [15:6] };
-  assign rsp_grant_slot = \port$552$0 [15:6];
-  assign rsp_grant_tag = \port$552$48 [5:0];
+  assign handle = { \port$555$0 [0], \port$555$0 [4:1], 2'h0, \port$555$48 [5:0], 9'h000, \port$555$0 [15:6] };
+  assign rsp_grant_slot = \port$555$0 [15:6];
+  assign rsp_grant_tag = \port$555$48 [5:0];
   assign \$147  = 1'h1;
   assign \$3  = \$145 ;
   assign is_alloc = \$90 ;

@@ -302,10 +302,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$869$0 (\$8 [14:0]),
-    .\port$869$55 (\$8 [78:55]),
-    .\port$878$0 (\$9 ),
-    .\port$902$0 (\$10 ),
+    .\port$882$0 (\$8 [14:0]),
+    .\port$882$55 (\$8 [78:55]),
+    .\port$891$0 (\$9 ),
+    .\port$915$0 (\$10 ),
     .ready(running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
@@ -741,35 +741,35 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire [9:0] \$100 ;
-  wire [10:0] \$101 ;
+  wire \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [7:0] \$108 ;
-  wire [7:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [8:0] \$110 ;
-  wire [9:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [8:0] \$113 ;
+  wire [8:0] \$114 ;
+  wire [9:0] \$115 ;
+  wire [10:0] \$116 ;
   wire \$117 ;
-  wire [6:0] \$118 ;
-  wire [6:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
-  wire [6:0] \$120 ;
-  wire [7:0] \$121 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [7:0] \$123 ;
+  wire [7:0] \$124 ;
+  wire [8:0] \$125 ;
+  wire [9:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
@@ -777,10 +777,10 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
+  wire [6:0] \$133 ;
+  wire [6:0] \$134 ;
+  wire [6:0] \$135 ;
+  wire [7:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -807,14 +807,14 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$158 ;
   wire \$159 ;
   wire [7:0] \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
+  wire \$160 ;
+  wire \$161 ;
   wire \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
-  wire [7:0] \$166 ;
-  wire [7:0] \$167 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
@@ -823,15 +823,15 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire [14:0] \$175 ;
-  wire [36:0] \$176 ;
-  wire [21:0] \$177 ;
-  wire [36:0] \$178 ;
-  wire [20:0] \$179 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
+  wire \$177 ;
+  wire [7:0] \$178 ;
+  wire [7:0] \$179 ;
   wire [6:0] \$18 ;
-  wire [36:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire \$180 ;
+  wire [7:0] \$181 ;
+  wire [7:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
@@ -840,91 +840,103 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire [14:0] \$190 ;
+  wire [36:0] \$191 ;
+  wire [21:0] \$192 ;
+  wire [36:0] \$193 ;
+  wire [20:0] \$194 ;
+  wire [36:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [2:0] \$200 ;
-  wire [2:0] \$201 ;
+  wire \$200 ;
+  wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [7:0] \$208 ;
-  wire [7:0] \$209 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [6:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire [2:0] \$212 ;
+  wire [2:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire [7:0] \$216 ;
-  wire [7:0] \$217 ;
+  wire \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire [6:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire [7:0] \$220 ;
+  wire [7:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [7:0] \$224 ;
-  wire [7:0] \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  reg [7:0] \$230 ;
-  reg [8:0] \$231 ;
-  reg \$232 ;
-  reg [7:0] \$233 ;
-  reg [7:0] \$234 ;
-  reg \$235 ;
-  reg [6:0] \$236 ;
-  reg [5:0] \$237 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
   reg \$238 ;
-  reg [5:0] \$239 ;
+  reg \$239 ;
   wire [2:0] \$24 ;
   reg \$240 ;
   reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  wire [2:0] \$244 ;
-  wire [2:0] \$245 ;
-  reg \$246 ;
+  reg [7:0] \$242 ;
+  reg [8:0] \$243 ;
+  reg \$244 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
   reg \$247 ;
-  reg \$248 ;
-  reg [7:0] \$249 ;
+  reg [6:0] \$248 ;
+  reg [5:0] \$249 ;
   wire [2:0] \$25 ;
-  reg [8:0] \$250 ;
-  reg \$251 ;
-  reg [6:0] \$252 ;
-  reg [7:0] \$253 ;
+  reg \$250 ;
+  reg [5:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
   reg \$254 ;
-  reg [5:0] \$255 ;
-  reg [5:0] \$256 ;
-  reg \$257 ;
+  reg \$255 ;
+  wire [2:0] \$256 ;
+  wire [2:0] \$257 ;
   reg \$258 ;
   reg \$259 ;
   wire [3:0] \$26 ;
   reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
+  reg [7:0] \$261 ;
+  reg [8:0] \$262 ;
   reg \$263 ;
-  reg \$264 ;
-  reg \$265 ;
+  reg [6:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg \$266 ;
+  reg [5:0] \$267 ;
+  reg [5:0] \$268 ;
+  reg \$269 ;
   wire [7:0] \$27 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg \$277 ;
   wire [8:0] \$28 ;
   wire [8:0] \$29 ;
   wire \$3 ;
@@ -1002,134 +1014,134 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [8:0] \$98 ;
-  wire [8:0] \$99 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal ;
-  reg [7:0] \$signal$109 ;
-  reg \$signal$112 ;
-  wire \$signal$219 ;
+  reg [7:0] \$signal$110 ;
+  reg \$signal$113 ;
+  wire \$signal$220 ;
   reg [7:0] \$signal$45 ;
   reg [7:0] \$signal$47 ;
   (* init = 8'h00 *)
   wire [7:0] \$signature__addr ;
-  wire [7:0] \$signature__addr$174 ;
+  wire [7:0] \$signature__addr$175 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$176 ;
-  wire [6:0] \$signature__addr$178 ;
+  wire [6:0] \$signature__addr$177 ;
+  wire [6:0] \$signature__addr$179 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$180 ;
+  wire [5:0] \$signature__addr$181 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$182 ;
+  wire [5:0] \$signature__addr$183 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$190 ;
-  wire [6:0] \$signature__addr$193 ;
-  wire [5:0] \$signature__addr$196 ;
+  wire [7:0] \$signature__addr$191 ;
+  wire [6:0] \$signature__addr$194 ;
+  wire [5:0] \$signature__addr$197 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$199 ;
+  wire [7:0] \$signature__addr$200 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$201 ;
+  wire [7:0] \$signature__addr$202 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$203 ;
+  wire [6:0] \$signature__addr$204 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$205 ;
+  wire [6:0] \$signature__addr$206 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$207 ;
+  wire [5:0] \$signature__addr$208 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$209 ;
+  wire [5:0] \$signature__addr$210 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$220 ;
+  wire [7:0] \$signature__addr$221 ;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$223 ;
-  wire [6:0] \$signature__addr$226 ;
+  wire [7:0] \$signature__addr$224 ;
+  wire [6:0] \$signature__addr$227 ;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$229 ;
-  wire [5:0] \$signature__addr$232 ;
+  wire [6:0] \$signature__addr$230 ;
+  wire [5:0] \$signature__addr$233 ;
   (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$235 ;
+  wire [5:0] \$signature__addr$236 ;
   wire [16:0] \$signature__data ;
-  wire \$signature__data$185 ;
-  wire [15:0] \$signature__data$186 ;
-  wire [6:0] \$signature__data$186.slot ;
-  wire \$signature__data$186.snap ;
-  wire [7:0] \$signature__data$186.tag ;
-  wire \$signature__data$187 ;
-  wire [14:0] \$signature__data$188 ;
-  wire [5:0] \$signature__data$188.slot ;
-  wire \$signature__data$188.snap ;
-  wire [7:0] \$signature__data$188.tag ;
-  wire \$signature__data$189 ;
-  wire [8:0] \$signature__data$191 ;
-  wire \$signature__data$191.snap ;
-  wire [7:0] \$signature__data$191.tag ;
-  wire [8:0] \$signature__data$194 ;
-  wire \$signature__data$194.snap ;
-  wire [7:0] \$signature__data$194.tag ;
-  wire [8:0] \$signature__data$197 ;
-  wire \$signature__data$197.snap ;
-  wire [7:0] \$signature__data$197.tag ;
-  wire [8:0] \$signature__data$211 ;
-  wire \$signature__data$211.snap ;
-  wire [7:0] \$signature__data$211.tag ;
-  wire \$signature__data$213 ;
-  wire [8:0] \$signature__data$214 ;
-  wire \$signature__data$214.snap ;
-  wire [7:0] \$signature__data$214.tag ;
-  wire \$signature__data$215 ;
-  wire [8:0] \$signature__data$216 ;
-  wire \$signature__data$216.snap ;
-  wire [7:0] \$signature__data$216.tag ;
-  wire \$signature__data$217 ;
-  wire \$signature__data$221 ;
-  wire [16:0] \$signature__data$224 ;
-  wire [7:0] \$signature__data$224.slot ;
-  wire \$signature__data$224.snap ;
-  wire [7:0] \$signature__data$224.tag ;
-  wire \$signature__data$227 ;
-  wire [15:0] \$signature__data$230 ;
-  wire [6:0] \$signature__data$230.slot ;
-  wire \$signature__data$230.snap ;
-  wire [7:0] \$signature__data$230.tag ;
-  wire \$signature__data$233 ;
-  wire [14:0] \$signature__data$236 ;
-  wire [5:0] \$signature__data$236.slot ;
-  wire \$signature__data$236.snap ;
-  wire [7:0] \$signature__data$236.tag ;
+  wire \$signature__data$186 ;
+  wire [15:0] \$signature__data$187 ;
+  wire [6:0] \$signature__data$187.slot ;
+  wire \$signature__data$187.snap ;
+  wire [7:0] \$signature__data$187.tag ;
+  wire \$signature__data$188 ;
+  wire [14:0] \$signature__data$189 ;
+  wire [5:0] \$signature__data$189.slot ;
+  wire \$signature__data$189.snap ;
+  wire [7:0] \$signature__data$189.tag ;
+  wire \$signature__data$190 ;
+  wire [8:0] \$signature__data$192 ;
+  wire \$signature__data$192.snap ;
+  wire [7:0] \$signature__data$192.tag ;
+  wire [8:0] \$signature__data$195 ;
+  wire \$signature__data$195.snap ;
+  wire [7:0] \$signature__data$195.tag ;
+  wire [8:0] \$signature__data$198 ;
+  wire \$signature__data$198.snap ;
+  wire [7:0] \$signature__data$198.tag ;
+  wire [8:0] \$signature__data$212 ;
+  wire \$signature__data$212.snap ;
+  wire [7:0] \$signature__data$212.tag ;
+  wire \$signature__data$214 ;
+  wire [8:0] \$signature__data$215 ;
+  wire \$signature__data$215.snap ;
+  wire [7:0] \$signature__data$215.tag ;
+  wire \$signature__data$216 ;
+  wire [8:0] \$signature__data$217 ;
+  wire \$signature__data$217.snap ;
+  wire [7:0] \$signature__data$217.tag ;
+  wire \$signature__data$218 ;
+  wire \$signature__data$222 ;
+  wire [16:0] \$signature__data$225 ;
+  wire [7:0] \$signature__data$225.slot ;
+  wire \$signature__data$225.snap ;
+  wire [7:0] \$signature__data$225.tag ;
+  wire \$signature__data$228 ;
+  wire [15:0] \$signature__data$231 ;
+  wire [6:0] \$signature__data$231.slot ;
+  wire \$signature__data$231.snap ;
+  wire [7:0] \$signature__data$231.tag ;
+  wire \$signature__data$234 ;
+  wire [14:0] \$signature__data$237 ;
+  wire [5:0] \$signature__data$237.slot ;
+  wire \$signature__data$237.snap ;
+  wire [7:0] \$signature__data$237.tag ;
   wire [7:0] \$signature__data.slot ;
   wire \$signature__data.snap ;
   wire [7:0] \$signature__data.tag ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$175 ;
+  wire \$signature__en$176 ;
   (* init = 1'h0 *)
-  wire \$signature__en$177 ;
+  wire \$signature__en$178 ;
   (* init = 1'h0 *)
-  wire \$signature__en$179 ;
+  wire \$signature__en$180 ;
   (* init = 1'h0 *)
-  wire \$signature__en$181 ;
+  wire \$signature__en$182 ;
   (* init = 1'h0 *)
-  wire \$signature__en$183 ;
-  wire \$signature__en$192 ;
-  wire \$signature__en$195 ;
-  wire \$signature__en$198 ;
+  wire \$signature__en$184 ;
+  wire \$signature__en$193 ;
+  wire \$signature__en$196 ;
+  wire \$signature__en$199 ;
   (* init = 1'h0 *)
-  wire \$signature__en$200 ;
+  wire \$signature__en$201 ;
   (* init = 1'h0 *)
-  wire \$signature__en$202 ;
+  wire \$signature__en$203 ;
   (* init = 1'h0 *)
-  wire \$signature__en$204 ;
+  wire \$signature__en$205 ;
   (* init = 1'h0 *)
-  wire \$signature__en$206 ;
+  wire \$signature__en$207 ;
   (* init = 1'h0 *)
-  wire \$signature__en$208 ;
+  wire \$signature__en$209 ;
   (* init = 1'h0 *)
-  wire \$signature__en$210 ;
-  wire \$signature__en$222 ;
-  wire \$signature__en$225 ;
-  wire \$signature__en$228 ;
-  wire \$signature__en$231 ;
-  wire \$signature__en$234 ;
-  wire \$signature__en$237 ;
+  wire \$signature__en$211 ;
+  wire \$signature__en$223 ;
+  wire \$signature__en$226 ;
+  wire \$signature__en$229 ;
+  wire \$signature__en$232 ;
+  wire \$signature__en$235 ;
+  wire \$signature__en$238 ;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
   reg [15:0] a0_user = 16'h0000;
@@ -1223,6 +1235,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg f2_in_pool = 1'h0;
   reg f2_never_granted = 1'h0;
   reg [1:0] f2_pool = 2'h0;
+  reg f2_same_older = 1'h0;
   reg [7:0] f2_slot = 8'h00;
   reg [7:0] f2_tag = 8'h00;
   reg [15:0] f2_user = 16'h0000;
@@ -1299,7 +1312,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$243 ;
+  wire [39:0] \grant_addr$244 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
@@ -1347,8 +1360,8 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire small_take_fresh;
   reg [8:0] large_grant [47:0];
   always @(posedge clk) begin
-    if (\$signature__en$198 )
-      large_grant[a3_slot[5:0]] <= \$signature__data$197 ;
+    if (\$signature__en$199 )
+      large_grant[a3_slot[5:0]] <= \$signature__data$198 ;
   end
   reg [8:0] _0_;
   always @(posedge clk) begin
@@ -1356,11 +1369,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _0_ <= large_grant[f1_large_slot];
     end
   end
-  assign \$signature__data$216  = _0_;
+  assign \$signature__data$217  = _0_;
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
     if (large_push)
-      large_parity[f3_slot[5:0]] <= \$signature__data$233 ;
+      large_parity[f3_slot[5:0]] <= \$signature__data$234 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
@@ -1372,12 +1385,12 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _2_ <= large_parity[f1_large_slot];
     end
   end
-  assign \$signature__data$189  = _1_;
-  assign \$signature__data$217  = _2_;
+  assign \$signature__data$190  = _1_;
+  assign \$signature__data$218  = _2_;
   reg [14:0] large_queue [47:0];
   always @(posedge clk) begin
     if (large_push)
-      large_queue[large_tail] <= \$signature__data$236 ;
+      large_queue[large_tail] <= \$signature__data$237 ;
   end
   reg [14:0] _3_;
   always @(posedge clk) begin
@@ -1385,11 +1398,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _3_ <= large_queue[large_head];
     end
   end
-  assign \$signature__data$188  = _3_;
+  assign \$signature__data$189  = _3_;
   reg [8:0] medium_grant [127:0];
   always @(posedge clk) begin
-    if (\$signature__en$195 )
-      medium_grant[a3_slot[6:0]] <= \$signature__data$194 ;
+    if (\$signature__en$196 )
+      medium_grant[a3_slot[6:0]] <= \$signature__data$195 ;
   end
   reg [8:0] _4_;
   always @(posedge clk) begin
@@ -1397,11 +1410,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _4_ <= medium_grant[f1_medium_slot];
     end
   end
-  assign \$signature__data$214  = _4_;
+  assign \$signature__data$215  = _4_;
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
     if (medium_push)
-      medium_parity[f3_slot[6:0]] <= \$signature__data$227 ;
+      medium_parity[f3_slot[6:0]] <= \$signature__data$228 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
@@ -1413,12 +1426,12 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _6_ <= medium_parity[f1_medium_slot];
     end
   end
-  assign \$signature__data$187  = _5_;
-  assign \$signature__data$215  = _6_;
+  assign \$signature__data$188  = _5_;
+  assign \$signature__data$216  = _6_;
   reg [15:0] medium_queue [127:0];
   always @(posedge clk) begin
     if (medium_push)
-      medium_queue[medium_tail] <= \$signature__data$230 ;
+      medium_queue[medium_tail] <= \$signature__data$231 ;
   end
   reg [15:0] _7_;
   always @(posedge clk) begin
@@ -1426,11 +1439,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _7_ <= medium_queue[medium_head];
     end
   end
-  assign \$signature__data$186  = _7_;
+  assign \$signature__data$187  = _7_;
   reg [8:0] small_grant [255:0];
   always @(posedge clk) begin
-    if (\$signature__en$192 )
-      small_grant[a3_slot] <= \$signature__data$191 ;
+    if (\$signature__en$193 )
+      small_grant[a3_slot] <= \$signature__data$192 ;
   end
   reg [8:0] _8_;
   always @(posedge clk) begin
@@ -1438,11 +1451,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _8_ <= small_grant[f1_small_slot];
     end
   end
-  assign \$signature__data$211  = _8_;
+  assign \$signature__data$212  = _8_;
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
     if (small_push)
-      small_parity[f3_slot] <= \$signature__data$221 ;
+      small_parity[f3_slot] <= \$signature__data$222 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
@@ -1454,12 +1467,12 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
       _10_ <= small_parity[f1_small_slot];
     end
   end
-  assign \$signature__data$185  = _9_;
-  assign \$signature__data$213  = _10_;
+  assign \$signature__data$186  = _9_;
+  assign \$signature__data$214  = _10_;
   reg [16:0] small_queue [255:0];
   always @(posedge clk) begin
     if (small_push)
-      small_queue[small_tail] <= \$signature__data$224 ;
+      small_queue[small_tail] <= \$signature__data$225 ;
   end
   reg [16:0] _11_;
   always @(posedge clk) begin
@@ -1539,172 +1552,183 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign \$74  = f1_large_slot >= large_fresh;
   assign \$75  = f1_hit[2] & \$74 ;
   assign \$76  = \$73  | \$75 ;
-  assign \$77  = ! f2_err;
-  assign \$78  = f2_valid & \$77 ;
-  assign \$79  = a3_valid & a3_ok;
-  assign \$80  = a3_pool == f2_pool;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = a3_slot == f2_slot;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = a3_tag == f2_tag;
-  assign \$85  = f3_pool == f2_pool;
-  assign \$86  = f3_go & \$85 ;
-  assign \$87  = f3_slot == f2_slot;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = a4_valid & a4_ok;
-  assign \$90  = a4_pool == f2_pool;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = a4_slot == f2_slot;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = a4_tag == f2_tag;
-  assign \$95  = \$signal$109  == f2_tag;
-  assign \$96  = mem_held & \$95 ;
-  assign \$97  = small_tail == 8'hff;
-  assign \$98  = small_tail + 1'h1;
-  assign \$99  = \$97  ? 9'h000 : \$98 ;
-  assign \$100  = small_count + small_push;
-  assign \$101  = \$100  - small_pop;
-  assign \$102  = small_count == 1'h1;
-  assign \$103  = small_pop & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = small_nonempty & \$104 ;
-  assign \$106  = small_push | \$105 ;
-  assign \$107  = medium_tail == 7'h7f;
-  assign \$108  = medium_tail + 1'h1;
-  assign \$109  = \$107  ? 8'h00 : \$108 ;
-  assign \$110  = medium_count + medium_push;
-  assign \$111  = \$110  - medium_pop;
-  assign \$112  = medium_count == 1'h1;
-  assign \$113  = medium_pop & \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = medium_nonempty & \$114 ;
-  assign \$116  = medium_push | \$115 ;
-  assign \$117  = large_tail == 6'h2f;
-  assign \$118  = large_tail + 1'h1;
-  assign \$119  = \$117  ? 7'h00 : \$118 ;
-  assign \$120  = large_count + large_push;
-  assign \$121  = \$120  - large_pop;
-  assign \$122  = large_count == 1'h1;
-  assign \$123  = large_pop & \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = large_nonempty & \$124 ;
-  assign \$126  = large_push | \$125 ;
-  assign \$127  = ! a1_pool;
-  assign \$128  = a1_valid & \$127 ;
-  assign \$129  = \$128  & a1_fits[0];
-  assign small_take_fresh = \$129  & small_has_fresh;
-  assign \$130  = ! a1_pool;
-  assign \$131  = a1_valid & \$130 ;
-  assign \$132  = \$131  & a1_fits[0];
-  assign \$133  = ~ small_has_fresh;
-  assign \$134  = \$132  & \$133 ;
-  assign small_pop = \$134  & small_nonempty;
-  assign \$135  = ! a1_pool;
-  assign \$136  = small_has_fresh | small_nonempty;
-  assign \$137  = a1_fits[0] & \$136 ;
-  assign \$138  = a1_pool == 1'h1;
-  assign \$139  = a1_valid & \$138 ;
-  assign \$140  = \$139  & a1_fits[1];
-  assign medium_take_fresh = \$140  & medium_has_fresh;
-  assign \$141  = a1_pool == 1'h1;
-  assign \$142  = a1_valid & \$141 ;
-  assign \$143  = \$142  & a1_fits[1];
-  assign \$144  = ~ medium_has_fresh;
-  assign \$145  = \$143  & \$144 ;
-  assign medium_pop = \$145  & medium_nonempty;
-  assign \$146  = a1_pool == 1'h1;
-  assign \$147  = medium_has_fresh | medium_nonempty;
-  assign \$148  = a1_fits[1] & \$147 ;
-  assign \$149  = a1_pool == 2'h2;
-  assign \$150  = a1_valid & \$149 ;
-  assign \$151  = \$150  & a1_fits[2];
-  assign large_take_fresh = \$151  & large_has_fresh;
-  assign \$152  = a1_pool == 2'h2;
-  assign \$153  = a1_valid & \$152 ;
-  assign \$154  = \$153  & a1_fits[2];
-  assign \$155  = ~ large_has_fresh;
-  assign \$156  = \$154  & \$155 ;
-  assign large_pop = \$156  & large_nonempty;
-  assign \$157  = a1_pool == 2'h2;
-  assign \$158  = large_has_fresh | large_nonempty;
-  assign \$159  = a1_fits[2] & \$158 ;
-  assign \$160  = a2_from_fresh ? a2_fresh_slot : \$signature__data [7:0];
-  assign \$161  = a2_from_fresh ? 8'h00 : \$signature__data [16:9];
-  assign \$162  = a2_from_fresh ? \$signature__data$185  : \$signature__data [8];
-  assign \$163  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \$signature__data$186 [6:0] };
-  assign \$164  = a2_from_fresh ? 8'h00 : \$signature__data$186 [15:8];
-  assign \$165  = a2_from_fresh ? \$signature__data$187  : \$signature__data$186 [7];
-  assign \$166  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \$signature__data$188 [5:0] };
-  assign \$167  = a2_from_fresh ? 8'h00 : \$signature__data$188 [14:7];
-  assign \$168  = a2_from_fresh ? \$signature__data$189  : \$signature__data$188 [6];
-  assign \$169  = a3_valid & a3_ok;
-  assign \$170  = ! a3_pool;
-  assign \$signature__en$192  = \$169  & \$170 ;
-  assign \$171  = a3_valid & a3_ok;
-  assign \$172  = a3_pool == 1'h1;
-  assign \$signature__en$195  = \$171  & \$172 ;
-  assign \$173  = a3_valid & a3_ok;
-  assign \$174  = a3_pool == 2'h2;
-  assign \$signature__en$198  = \$173  & \$174 ;
-  assign \$181  = f4_pool == f2_pool;
-  assign \$182  = f4_ok & \$181 ;
-  assign \$183  = f4_slot == f2_slot;
-  assign hit_f4 = \$182  & \$183 ;
-  assign \$184  = ~ hit_f4;
-  assign \$185  = ~ f2_never_granted;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = mem_parity == \$signal$112 ;
-  assign mem_held = \$186  & \$187 ;
-  assign \$188  = f3_same_prev & f4_ok;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = f3_hit_a4 | f3_mem_held;
-  assign \$191  = \$189  & \$190 ;
-  assign \$signal$219  = f3_hit_a3 | \$191 ;
-  assign \$192  = f3_same_prev & f4_ok;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = f3_hit_a3 ? f3_a3_tag_ok : \$195 ;
-  assign \release  = f3_go & \$196 ;
-  assign \$197  = | f3_err;
-  assign \$198  = ~ \$signal$219 ;
-  assign \$199  = ~ \release ;
-  assign \$200  = \release  ? 3'h0 : 3'h7;
-  assign \$201  = \$signal$219  ? \$200  : 3'h6;
-  assign free_err = \$197  ? f3_err : { 1'h0, \$201  };
-  assign \$202  = ! f3_pool;
-  assign small_push = \release  & \$202 ;
-  assign \$203  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$204  = f3_hit_a3 ? f3_a3_snap : \$203 ;
-  assign \$signature__data$221  = ~ \$204 ;
-  assign \$205  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$206  = f3_hit_a3 ? f3_a3_snap : \$205 ;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$209  = f3_hit_a3 ? f3_a3_tag : \$208 ;
-  assign \$210  = f3_pool == 1'h1;
-  assign medium_push = \release  & \$210 ;
-  assign \$211  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$212  = f3_hit_a3 ? f3_a3_snap : \$211 ;
-  assign \$signature__data$227  = ~ \$212 ;
-  assign \$213  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$214  = f3_hit_a3 ? f3_a3_snap : \$213 ;
-  assign \$215  = ~ \$214 ;
-  assign \$216  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$217  = f3_hit_a3 ? f3_a3_tag : \$216 ;
-  assign \$218  = f3_pool == 2'h2;
-  assign large_push = \release  & \$218 ;
-  assign \$219  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$220  = f3_hit_a3 ? f3_a3_snap : \$219 ;
-  assign \$signature__data$233  = ~ \$220 ;
-  assign \$221  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$222  = f3_hit_a3 ? f3_a3_snap : \$221 ;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$225  = f3_hit_a3 ? f3_a3_tag : \$224 ;
+  assign \$77  = ! f3_pool;
+  assign \$78  = f1_hit[0] & \$77 ;
+  assign \$79  = f1_small_slot == f3_slot;
+  assign \$80  = \$78  & \$79 ;
+  assign \$82  = f3_pool == 1'h1;
+  assign \$83  = f1_hit[1] & \$82 ;
+  assign \$84  = f1_medium_slot == f3_slot;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = \$81  | \$85 ;
+  assign \$87  = f3_pool == 2'h2;
+  assign \$88  = f1_hit[2] & \$87 ;
+  assign \$89  = f1_large_slot == f3_slot;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = \$86  | \$90 ;
+  assign \$92  = ! f2_err;
+  assign \$93  = f2_valid & \$92 ;
+  assign \$94  = a3_valid & a3_ok;
+  assign \$95  = a3_pool == f2_pool;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = a3_slot == f2_slot;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = a3_tag == f2_tag;
+  assign \$100  = f3_pool == f2_pool;
+  assign \$101  = f3_go & \$100 ;
+  assign \$102  = f3_slot == f2_slot;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = a4_valid & a4_ok;
+  assign \$105  = a4_pool == f2_pool;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = a4_slot == f2_slot;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = a4_tag == f2_tag;
+  assign \$110  = \$signal$110  == f2_tag;
+  assign \$111  = mem_held & \$110 ;
+  assign \$112  = small_tail == 8'hff;
+  assign \$113  = small_tail + 1'h1;
+  assign \$114  = \$112  ? 9'h000 : \$113 ;
+  assign \$115  = small_count + small_push;
+  assign \$116  = \$115  - small_pop;
+  assign \$117  = small_count == 1'h1;
+  assign \$118  = small_pop & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = small_nonempty & \$119 ;
+  assign \$121  = small_push | \$120 ;
+  assign \$122  = medium_tail == 7'h7f;
+  assign \$123  = medium_tail + 1'h1;
+  assign \$124  = \$122  ? 8'h00 : \$123 ;
+  assign \$125  = medium_count + medium_push;
+  assign \$126  = \$125  - medium_pop;
+  assign \$127  = medium_count == 1'h1;
+  assign \$128  = medium_pop & \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = medium_nonempty & \$129 ;
+  assign \$131  = medium_push | \$130 ;
+  assign \$132  = large_tail == 6'h2f;
+  assign \$133  = large_tail + 1'h1;
+  assign \$134  = \$132  ? 7'h00 : \$133 ;
+  assign \$135  = large_count + large_push;
+  assign \$136  = \$135  - large_pop;
+  assign \$137  = large_count == 1'h1;
+  assign \$138  = large_pop & \$137 ;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = large_nonempty & \$139 ;
+  assign \$141  = large_push | \$140 ;
+  assign \$142  = ! a1_pool;
+  assign \$143  = a1_valid & \$142 ;
+  assign \$144  = \$143  & a1_fits[0];
+  assign small_take_fresh = \$144  & small_has_fresh;
+  assign \$145  = ! a1_pool;
+  assign \$146  = a1_valid & \$145 ;
+  assign \$147  = \$146  & a1_fits[0];
+  assign \$148  = ~ small_has_fresh;
+  assign \$149  = \$147  & \$148 ;
+  assign small_pop = \$149  & small_nonempty;
+  assign \$150  = ! a1_pool;
+  assign \$151  = small_has_fresh | small_nonempty;
+  assign \$152  = a1_fits[0] & \$151 ;
+  assign \$153  = a1_pool == 1'h1;
+  assign \$154  = a1_valid & \$153 ;
+  assign \$155  = \$154  & a1_fits[1];
+  assign medium_take_fresh = \$155  & medium_has_fresh;
+  assign \$156  = a1_pool == 1'h1;
+  assign \$157  = a1_valid & \$156 ;
+  assign \$158  = \$157  & a1_fits[1];
+  assign \$159  = ~ medium_has_fresh;
+  assign \$160  = \$158  & \$159 ;
+  assign medium_pop = \$160  & medium_nonempty;
+  assign \$161  = a1_pool == 1'h1;
+  assign \$162  = medium_has_fresh | medium_nonempty;
+  assign \$163  = a1_fits[1] & \$162 ;
+  assign \$164  = a1_pool == 2'h2;
+  assign \$165  = a1_valid & \$164 ;
+  assign \$166  = \$165  & a1_fits[2];
+  assign large_take_fresh = \$166  & large_has_fresh;
+  assign \$167  = a1_pool == 2'h2;
+  assign \$168  = a1_valid & \$167 ;
+  assign \$169  = \$168  & a1_fits[2];
+  assign \$170  = ~ large_has_fresh;
+  assign \$171  = \$169  & \$170 ;
+  assign large_pop = \$171  & large_nonempty;
+  assign \$172  = a1_pool == 2'h2;
+  assign \$173  = large_has_fresh | large_nonempty;
+  assign \$174  = a1_fits[2] & \$173 ;
+  assign \$175  = a2_from_fresh ? a2_fresh_slot : \$signature__data [7:0];
+  assign \$176  = a2_from_fresh ? 8'h00 : \$signature__data [16:9];
+  assign \$177  = a2_from_fresh ? \$signature__data$186  : \$signature__data [8];
+  assign \$178  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \$signature__data$187 [6:0] };
+  assign \$179  = a2_from_fresh ? 8'h00 : \$signature__data$187 [15:8];
+  assign \$180  = a2_from_fresh ? \$signature__data$188  : \$signature__data$187 [7];
+  assign \$181  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \$signature__data$189 [5:0] };
+  assign \$182  = a2_from_fresh ? 8'h00 : \$signature__data$189 [14:7];
+  assign \$183  = a2_from_fresh ? \$signature__data$190  : \$signature__data$189 [6];
+  assign \$184  = a3_valid & a3_ok;
+  assign \$185  = ! a3_pool;
+  assign \$signature__en$193  = \$184  & \$185 ;
+  assign \$186  = a3_valid & a3_ok;
+  assign \$187  = a3_pool == 1'h1;
+  assign \$signature__en$196  = \$186  & \$187 ;
+  assign \$188  = a3_valid & a3_ok;
+  assign \$189  = a3_pool == 2'h2;
+  assign \$signature__en$199  = \$188  & \$189 ;
+  assign hit_f4 = f2_same_older & f4_ok;
+  assign \$196  = ~ hit_f4;
+  assign \$197  = ~ f2_never_granted;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = mem_parity == \$signal$113 ;
+  assign mem_held = \$198  & \$199 ;
+  assign \$200  = f3_same_prev & f4_ok;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = f3_hit_a4 | f3_mem_held;
+  assign \$203  = \$201  & \$202 ;
+  assign \$signal$220  = f3_hit_a3 | \$203 ;
+  assign \$204  = f3_same_prev & f4_ok;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = f3_hit_a3 ? f3_a3_tag_ok : \$207 ;
+  assign \release  = f3_go & \$208 ;
+  assign \$209  = | f3_err;
+  assign \$210  = ~ \$signal$220 ;
+  assign \$211  = ~ \release ;
+  assign \$212  = \release  ? 3'h0 : 3'h7;
+  assign \$213  = \$signal$220  ? \$212  : 3'h6;
+  assign free_err = \$209  ? f3_err : { 1'h0, \$213  };
+  assign \$214  = ! f3_pool;
+  assign small_push = \release  & \$214 ;
+  assign \$215  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$216  = f3_hit_a3 ? f3_a3_snap : \$215 ;
+  assign \$signature__data$222  = ~ \$216 ;
+  assign \$217  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$218  = f3_hit_a3 ? f3_a3_snap : \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$221  = f3_hit_a3 ? f3_a3_tag : \$220 ;
+  assign \$222  = f3_pool == 1'h1;
+  assign medium_push = \release  & \$222 ;
+  assign \$223  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$224  = f3_hit_a3 ? f3_a3_snap : \$223 ;
+  assign \$signature__data$228  = ~ \$224 ;
+  assign \$225  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$226  = f3_hit_a3 ? f3_a3_snap : \$225 ;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$229  = f3_hit_a3 ? f3_a3_tag : \$228 ;
+  assign \$230  = f3_pool == 2'h2;
+  assign large_push = \release  & \$230 ;
+  assign \$231  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$232  = f3_hit_a3 ? f3_a3_snap : \$231 ;
+  assign \$signature__data$234  = ~ \$232 ;
+  assign \$233  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$234  = f3_hit_a3 ? f3_a3_snap : \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$237  = f3_hit_a3 ? f3_a3_tag : \$236 ;
   assign busy = | { f7_valid, f6_valid, f5_valid, a7_valid, a6_valid, a5_valid, f4_ok, f4_valid, f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
   always @(posedge clk)
-    a0_valid <= \$226 ;
+    a0_valid <= \$238 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1712,7 +1736,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a1_valid <= \$227 ;
+    a1_valid <= \$239 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -1722,39 +1746,39 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a1_fits <= { \$4 , \$3 , \$2  };
   always @(posedge clk)
-    a2_valid <= \$228 ;
+    a2_valid <= \$240 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    a2_from_fresh <= \$229 ;
+    a2_from_fresh <= \$241 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$230 ;
+    a2_fresh_slot <= \$242 ;
   always @(posedge clk)
-    small_fresh <= \$231 ;
+    small_fresh <= \$243 ;
   always @(posedge clk)
-    small_has_fresh <= \$232 ;
+    small_has_fresh <= \$244 ;
   always @(posedge clk)
-    small_head <= \$233 ;
+    small_head <= \$245 ;
   always @(posedge clk)
-    medium_fresh <= \$234 ;
+    medium_fresh <= \$246 ;
   always @(posedge clk)
-    medium_has_fresh <= \$235 ;
+    medium_has_fresh <= \$247 ;
   always @(posedge clk)
-    medium_head <= \$236 ;
+    medium_head <= \$248 ;
   always @(posedge clk)
-    large_fresh <= \$237 ;
+    large_fresh <= \$249 ;
   always @(posedge clk)
-    large_has_fresh <= \$238 ;
+    large_has_fresh <= \$250 ;
   always @(posedge clk)
-    large_head <= \$239 ;
+    large_head <= \$251 ;
   always @(posedge clk)
     a2_ok <= \$23 ;
   always @(posedge clk)
     a2_fail_err <= { 1'h0, \$25  };
   always @(posedge clk)
-    a3_valid <= \$240 ;
+    a3_valid <= \$252 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -1770,7 +1794,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$241 ;
+    a4_valid <= \$253 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1788,7 +1812,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a4_addr <= \$30 ;
   always @(posedge clk)
-    f0_valid <= \$242 ;
+    f0_valid <= \$254 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1800,7 +1824,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f1_valid <= \$243 ;
+    f1_valid <= \$255 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1810,9 +1834,9 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f1_oor_pool <= f0_oor_pool;
   always @(posedge clk)
-    f1_hit <= \$244 ;
+    f1_hit <= \$256 ;
   always @(posedge clk)
-    f1_misaligned <= \$245 ;
+    f1_misaligned <= \$257 ;
   always @(posedge clk)
     f1_small_slot <= \$35 [7:0];
   always @(posedge clk)
@@ -1820,7 +1844,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f1_large_slot <= \$45 [5:0];
   always @(posedge clk)
-    f2_valid <= \$246 ;
+    f2_valid <= \$258 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -1836,9 +1860,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f2_never_granted <= \$76 ;
   always @(posedge clk)
-    f3_valid <= \$247 ;
+    f2_same_older <= \$91 ;
   always @(posedge clk)
-    f3_go <= \$248 ;
+    f3_valid <= \$259 ;
+  always @(posedge clk)
+    f3_go <= \$260 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1850,19 +1876,19 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_hit_a3 <= \$83 ;
+    f3_hit_a3 <= \$98 ;
   always @(posedge clk)
-    f3_a3_tag_ok <= \$84 ;
+    f3_a3_tag_ok <= \$99 ;
   always @(posedge clk)
     f3_a3_tag <= a3_tag;
   always @(posedge clk)
     f3_a3_snap <= a3_snap;
   always @(posedge clk)
-    f3_same_prev <= \$88 ;
+    f3_same_prev <= \$103 ;
   always @(posedge clk)
-    f3_hit_a4 <= \$93 ;
+    f3_hit_a4 <= \$108 ;
   always @(posedge clk)
-    f3_a4_tag_ok <= \$94 ;
+    f3_a4_tag_ok <= \$109 ;
   always @(posedge clk)
     f3_a4_tag <= a4_tag;
   always @(posedge clk)
@@ -1870,33 +1896,33 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f3_mem_held <= mem_held;
   always @(posedge clk)
-    f3_mem_ok <= \$96 ;
+    f3_mem_ok <= \$111 ;
   always @(posedge clk)
-    f3_mem_tag <= \$signal$109 ;
+    f3_mem_tag <= \$signal$110 ;
   always @(posedge clk)
-    f3_mem_snap <= \$signal$112 ;
+    f3_mem_snap <= \$signal$113 ;
   always @(posedge clk)
-    small_tail <= \$249 ;
+    small_tail <= \$261 ;
   always @(posedge clk)
-    small_count <= \$250 ;
+    small_count <= \$262 ;
   always @(posedge clk)
-    small_nonempty <= \$251 ;
+    small_nonempty <= \$263 ;
   always @(posedge clk)
-    medium_tail <= \$252 ;
+    medium_tail <= \$264 ;
   always @(posedge clk)
-    medium_count <= \$253 ;
+    medium_count <= \$265 ;
   always @(posedge clk)
-    medium_nonempty <= \$254 ;
+    medium_nonempty <= \$266 ;
   always @(posedge clk)
-    large_tail <= \$255 ;
+    large_tail <= \$267 ;
   always @(posedge clk)
-    large_count <= \$256 ;
+    large_count <= \$268 ;
   always @(posedge clk)
-    large_nonempty <= \$257 ;
+    large_nonempty <= \$269 ;
   always @(posedge clk)
-    f4_valid <= \$258 ;
+    f4_valid <= \$270 ;
   always @(posedge clk)
-    f4_ok <= \$259 ;
+    f4_ok <= \$271 ;
   always @(posedge clk)
     f4_err <= free_err;
   always @(posedge clk)
@@ -1908,27 +1934,27 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$260 ;
+    a5_valid <= \$272 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$261 ;
+    a6_valid <= \$273 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    a7_valid <= \$262 ;
+    a7_valid <= \$274 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f5_valid <= \$263 ;
+    f5_valid <= \$275 ;
   always @(posedge clk)
     f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f6_valid <= \$264 ;
+    f6_valid <= \$276 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
-    f7_valid <= \$265 ;
+    f7_valid <= \$277 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
@@ -1981,341 +2007,341 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     free_info_d7 <= free_info_d6;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = alloc_valid;
+    \$238  = alloc_valid;
     if (rst) begin
-      \$226  = 1'h0;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = a0_valid;
+    \$239  = a0_valid;
     if (rst) begin
-      \$227  = 1'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = a1_valid;
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = a2_from_fresh;
-    if (\$5 ) begin
-      \$229  = small_has_fresh;
-    end
-    if (\$11 ) begin
-      \$229  = medium_has_fresh;
-    end
-    if (\$17 ) begin
-      \$229  = large_has_fresh;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = a2_fresh_slot;
-    if (\$5 ) begin
-      \$230  = small_fresh[7:0];
-    end
-    if (\$11 ) begin
-      \$230  = medium_fresh;
-    end
-    if (\$17 ) begin
-      \$230  = { 2'h0, large_fresh };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = small_fresh;
-    if (small_take_fresh) begin
-      \$231  = \$6 [8:0];
-    end
-    if (rst) begin
-      \$231  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$232  = \$7 ;
-    end
-    if (rst) begin
-      \$232  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = small_head;
-    if (small_pop) begin
-      \$233  = \$10 [7:0];
-    end
-    if (rst) begin
-      \$233  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$234  = \$12 [7:0];
-    end
-    if (rst) begin
-      \$234  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$235  = \$13 ;
-    end
-    if (rst) begin
-      \$235  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = medium_head;
-    if (medium_pop) begin
-      \$236  = \$16 [6:0];
-    end
-    if (rst) begin
-      \$236  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = large_fresh;
-    if (large_take_fresh) begin
-      \$237  = \$18 [5:0];
-    end
-    if (rst) begin
-      \$237  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$238  = \$19 ;
-    end
-    if (rst) begin
-      \$238  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = large_head;
-    if (large_pop) begin
-      \$239  = \$22 [5:0];
-    end
-    if (rst) begin
-      \$239  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = a2_valid;
+    \$240  = a1_valid;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = a3_valid;
-    if (rst) begin
-      \$241  = 1'h0;
+    \$241  = a2_from_fresh;
+    if (\$5 ) begin
+      \$241  = small_has_fresh;
+    end
+    if (\$11 ) begin
+      \$241  = medium_has_fresh;
+    end
+    if (\$17 ) begin
+      \$241  = large_has_fresh;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = free_valid;
-    if (rst) begin
-      \$242  = 1'h0;
+    \$242  = a2_fresh_slot;
+    if (\$5 ) begin
+      \$242  = small_fresh[7:0];
+    end
+    if (\$11 ) begin
+      \$242  = medium_fresh;
+    end
+    if (\$17 ) begin
+      \$242  = { 2'h0, large_fresh };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = f0_valid;
+    \$243  = small_fresh;
+    if (small_take_fresh) begin
+      \$243  = \$6 [8:0];
+    end
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = f1_valid;
+    \$244  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$244  = \$7 ;
+    end
     if (rst) begin
-      \$246  = 1'h0;
+      \$244  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = f2_valid;
+    \$245  = small_head;
+    if (small_pop) begin
+      \$245  = \$10 [7:0];
+    end
     if (rst) begin
-      \$247  = 1'h0;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = \$78 ;
+    \$246  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$246  = \$12 [7:0];
+    end
     if (rst) begin
-      \$248  = 1'h0;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = small_tail;
-    if (small_push) begin
-      \$249  = \$99 [7:0];
+    \$247  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$247  = \$13 ;
     end
     if (rst) begin
-      \$249  = 8'h00;
+      \$247  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = \$101 [8:0];
+    \$248  = medium_head;
+    if (medium_pop) begin
+      \$248  = \$16 [6:0];
+    end
     if (rst) begin
-      \$250  = 9'h000;
+      \$248  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = \$106 ;
+    \$249  = large_fresh;
+    if (large_take_fresh) begin
+      \$249  = \$18 [5:0];
+    end
     if (rst) begin
-      \$251  = 1'h0;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = medium_tail;
-    if (medium_push) begin
-      \$252  = \$109 [6:0];
+    \$250  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$250  = \$19 ;
     end
     if (rst) begin
-      \$252  = 7'h00;
+      \$250  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = \$111 [7:0];
+    \$251  = large_head;
+    if (large_pop) begin
+      \$251  = \$22 [5:0];
+    end
     if (rst) begin
-      \$253  = 8'h00;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = \$116 ;
+    \$252  = a2_valid;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = a3_valid;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = free_valid;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = large_tail;
-    if (large_push) begin
-      \$255  = \$119 [5:0];
-    end
+    \$255  = f0_valid;
     if (rst) begin
-      \$255  = 6'h00;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = \$121 [5:0];
-    if (rst) begin
-      \$256  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$257  = \$126 ;
-    if (rst) begin
-      \$257  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = f3_valid;
+    \$258  = f1_valid;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = \release ;
+    \$259  = f2_valid;
     if (rst) begin
       \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = a4_valid;
+    \$260  = \$93 ;
     if (rst) begin
       \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = a5_valid;
+    \$261  = small_tail;
+    if (small_push) begin
+      \$261  = \$114 [7:0];
+    end
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = a6_valid;
+    \$262  = \$116 [8:0];
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = f4_valid;
+    \$263  = \$121 ;
     if (rst) begin
       \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = f5_valid;
+    \$264  = medium_tail;
+    if (medium_push) begin
+      \$264  = \$124 [6:0];
+    end
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = f6_valid;
+    \$265  = \$126 [7:0];
     if (rst) begin
-      \$265  = 1'h0;
+      \$265  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$266  = \$131 ;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$267  = large_tail;
+    if (large_push) begin
+      \$267  = \$134 [5:0];
+    end
+    if (rst) begin
+      \$267  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$268  = \$136 [5:0];
+    if (rst) begin
+      \$268  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$269  = \$141 ;
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$270  = f3_valid;
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$271  = \release ;
+    if (rst) begin
+      \$271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$272  = a4_valid;
+    if (rst) begin
+      \$272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$273  = a5_valid;
+    if (rst) begin
+      \$273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$274  = a6_valid;
+    if (rst) begin
+      \$274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$275  = f4_valid;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$276  = f5_valid;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$277  = f6_valid;
+    if (rst) begin
+      \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$signal  = 1'h0;
-    if (\$135 ) begin
-      \$signal  = \$137 ;
+    if (\$150 ) begin
+      \$signal  = \$152 ;
     end
-    if (\$146 ) begin
-      \$signal  = \$148 ;
+    if (\$161 ) begin
+      \$signal  = \$163 ;
     end
-    if (\$157 ) begin
-      \$signal  = \$159 ;
+    if (\$172 ) begin
+      \$signal  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     fits = 1'h0;
-    if (\$135 ) begin
+    if (\$150 ) begin
       fits = a1_fits[0];
     end
-    if (\$146 ) begin
+    if (\$161 ) begin
       fits = a1_fits[1];
     end
-    if (\$157 ) begin
+    if (\$172 ) begin
       fits = a1_fits[2];
     end
   end
@@ -2324,11 +2350,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     \$signal$45  = 8'h00;
     casez (a2_pool)
       2'h0:
-          \$signal$45  = \$160 ;
+          \$signal$45  = \$175 ;
       2'h1:
-          \$signal$45  = \$163 ;
+          \$signal$45  = \$178 ;
       2'h2:
-          \$signal$45  = \$166 ;
+          \$signal$45  = \$181 ;
     endcase
   end
   always @* begin
@@ -2336,11 +2362,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     \$signal$47  = 8'h00;
     casez (a2_pool)
       2'h0:
-          \$signal$47  = \$161 ;
+          \$signal$47  = \$176 ;
       2'h1:
-          \$signal$47  = \$164 ;
+          \$signal$47  = \$179 ;
       2'h2:
-          \$signal$47  = \$167 ;
+          \$signal$47  = \$182 ;
     endcase
   end
   always @* begin
@@ -2348,11 +2374,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     fetched_snap = 1'h0;
     casez (a2_pool)
       2'h0:
-          fetched_snap = \$162 ;
+          fetched_snap = \$177 ;
       2'h1:
-          fetched_snap = \$165 ;
+          fetched_snap = \$180 ;
       2'h2:
-          fetched_snap = \$168 ;
+          fetched_snap = \$183 ;
     endcase
   end
   always @* begin
@@ -2360,35 +2386,35 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     grant_addr = 40'h0000000000;
     casez (a3_pool)
       2'h0:
-          grant_addr = { 3'h0, \$176  };
+          grant_addr = { 3'h0, \$191  };
       2'h1:
-          grant_addr = { 3'h0, \$178  };
+          grant_addr = { 3'h0, \$193  };
       2'h2:
-          grant_addr = { 3'h0, \$180  };
+          grant_addr = { 3'h0, \$195  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$109  = 8'h00;
+    \$signal$110  = 8'h00;
     casez (f2_pool)
       2'h0:
-          \$signal$109  = \$signature__data$211 [8:1];
+          \$signal$110  = \$signature__data$212 [8:1];
       2'h1:
-          \$signal$109  = \$signature__data$214 [8:1];
+          \$signal$110  = \$signature__data$215 [8:1];
       2'h2:
-          \$signal$109  = \$signature__data$216 [8:1];
+          \$signal$110  = \$signature__data$217 [8:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$112  = 1'h0;
+    \$signal$113  = 1'h0;
     casez (f2_pool)
       2'h0:
-          \$signal$112  = \$signature__data$211 [0];
+          \$signal$113  = \$signature__data$212 [0];
       2'h1:
-          \$signal$112  = \$signature__data$214 [0];
+          \$signal$113  = \$signature__data$215 [0];
       2'h2:
-          \$signal$112  = \$signature__data$216 [0];
+          \$signal$113  = \$signature__data$217 [0];
     endcase
   end
   always @* begin
@@ -2396,58 +2422,58 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     mem_parity = 1'h0;
     casez (f2_pool)
       2'h0:
-          mem_parity = \$signature__data$213 ;
+          mem_parity = \$signature__data$214 ;
       2'h1:
-          mem_parity = \$signature__data$215 ;
+          mem_parity = \$signature__data$216 ;
       2'h2:
-          mem_parity = \$signature__data$217 ;
+          mem_parity = \$signature__data$218 ;
     endcase
   end
   assign \$signature__addr  = small_head;
   assign \$signature__en  = a1_valid;
-  assign \$signature__addr$174  = small_fresh[7:0];
-  assign \$signature__en$175  = a1_valid;
-  assign \$signature__addr$176  = medium_head;
-  assign \$signature__en$177  = a1_valid;
-  assign \$signature__addr$178  = medium_fresh[6:0];
-  assign \$signature__en$179  = a1_valid;
-  assign \$signature__addr$180  = large_head;
-  assign \$signature__en$181  = a1_valid;
-  assign \$signature__addr$182  = large_fresh;
-  assign \$signature__en$183  = a1_valid;
-  assign \$signature__addr$190  = a3_slot;
-  assign \$signature__addr$193  = a3_slot[6:0];
-  assign \$signature__addr$196  = a3_slot[5:0];
-  assign \$signature__addr$199  = f1_small_slot;
-  assign \$signature__en$200  = f1_valid;
-  assign \$signature__addr$201  = f1_small_slot;
-  assign \$signature__en$202  = f1_valid;
-  assign \$signature__addr$203  = f1_medium_slot;
-  assign \$signature__en$204  = f1_valid;
-  assign \$signature__addr$205  = f1_medium_slot;
-  assign \$signature__en$206  = f1_valid;
-  assign \$signature__addr$207  = f1_large_slot;
-  assign \$signature__en$208  = f1_valid;
-  assign \$signature__addr$209  = f1_large_slot;
-  assign \$signature__en$210  = f1_valid;
-  assign \$signature__addr$220  = f3_slot;
-  assign \$signature__en$222  = small_push;
-  assign \$signature__addr$223  = small_tail;
-  assign \$signature__en$225  = small_push;
-  assign \$signature__addr$226  = f3_slot[6:0];
-  assign \$signature__en$228  = medium_push;
-  assign \$signature__addr$229  = medium_tail;
-  assign \$signature__en$231  = medium_push;
-  assign \$signature__addr$232  = f3_slot[5:0];
-  assign \$signature__en$234  = large_push;
-  assign \$signature__addr$235  = large_tail;
-  assign \$signature__en$237  = large_push;
+  assign \$signature__addr$175  = small_fresh[7:0];
+  assign \$signature__en$176  = a1_valid;
+  assign \$signature__addr$177  = medium_head;
+  assign \$signature__en$178  = a1_valid;
+  assign \$signature__addr$179  = medium_fresh[6:0];
+  assign \$signature__en$180  = a1_valid;
+  assign \$signature__addr$181  = large_head;
+  assign \$signature__en$182  = a1_valid;
+  assign \$signature__addr$183  = large_fresh;
+  assign \$signature__en$184  = a1_valid;
+  assign \$signature__addr$191  = a3_slot;
+  assign \$signature__addr$194  = a3_slot[6:0];
+  assign \$signature__addr$197  = a3_slot[5:0];
+  assign \$signature__addr$200  = f1_small_slot;
+  assign \$signature__en$201  = f1_valid;
+  assign \$signature__addr$202  = f1_small_slot;
+  assign \$signature__en$203  = f1_valid;
+  assign \$signature__addr$204  = f1_medium_slot;
+  assign \$signature__en$205  = f1_valid;
+  assign \$signature__addr$206  = f1_medium_slot;
+  assign \$signature__en$207  = f1_valid;
+  assign \$signature__addr$208  = f1_large_slot;
+  assign \$signature__en$209  = f1_valid;
+  assign \$signature__addr$210  = f1_large_slot;
+  assign \$signature__en$211  = f1_valid;
+  assign \$signature__addr$221  = f3_slot;
+  assign \$signature__en$223  = small_push;
+  assign \$signature__addr$224  = small_tail;
+  assign \$signature__en$226  = small_push;
+  assign \$signature__addr$227  = f3_slot[6:0];
+  assign \$signature__en$229  = medium_push;
+  assign \$signature__addr$230  = medium_tail;
+  assign \$signature__en$232  = medium_push;
+  assign \$signature__addr$233  = f3_slot[5:0];
+  assign \$signature__en$235  = large_push;
+  assign \$signature__addr$236  = large_tail;
+  assign \$signature__en$238  = large_push;
   assign grant_valid = a7_valid;
   assign grant_ok = a7_payload[0];
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$243  = a7_payload[54:15];
+  assign \grant_addr$244  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign freed_valid = f7_valid;
@@ -2464,72 +2490,73 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   assign \$signature__data.slot  = \$signature__data [7:0];
   assign \$signature__data.snap  = \$signature__data [8];
   assign \$signature__data.tag  = \$signature__data [16:9];
-  assign \$signature__data$186.slot  = \$signature__data$186 [6:0];
-  assign \$signature__data$186.snap  = \$signature__data$186 [7];
-  assign \$signature__data$186.tag  = \$signature__data$186 [15:8];
-  assign \$signature__data$188.slot  = \$signature__data$188 [5:0];
-  assign \$signature__data$188.snap  = \$signature__data$188 [6];
-  assign \$signature__data$188.tag  = \$signature__data$188 [14:7];
-  assign \$signature__data$191.snap  = \$signature__data$191 [0];
-  assign \$signature__data$191.tag  = \$signature__data$191 [8:1];
-  assign \$signature__data$194.snap  = \$signature__data$194 [0];
-  assign \$signature__data$194.tag  = \$signature__data$194 [8:1];
-  assign \$signature__data$197.snap  = \$signature__data$197 [0];
-  assign \$signature__data$197.tag  = \$signature__data$197 [8:1];
-  assign \$signature__data$211.snap  = \$signature__data$211 [0];
-  assign \$signature__data$211.tag  = \$signature__data$211 [8:1];
-  assign \$signature__data$214.snap  = \$signature__data$214 [0];
-  assign \$signature__data$214.tag  = \$signature__data$214 [8:1];
-  assign \$signature__data$216.snap  = \$signature__data$216 [0];
-  assign \$signature__data$216.tag  = \$signature__data$216 [8:1];
-  assign \$signature__data$224.slot  = \$signature__data$224 [7:0];
-  assign \$signature__data$224.snap  = \$signature__data$224 [8];
-  assign \$signature__data$224.tag  = \$signature__data$224 [16:9];
-  assign \$signature__data$230.slot  = \$signature__data$230 [6:0];
-  assign \$signature__data$230.snap  = \$signature__data$230 [7];
-  assign \$signature__data$230.tag  = \$signature__data$230 [15:8];
-  assign \$signature__data$236.slot  = \$signature__data$236 [5:0];
-  assign \$signature__data$236.snap  = \$signature__data$236 [6];
-  assign \$signature__data$236.tag  = \$signature__data$236 [14:7];
-  assign \$signature__data$236 [14:7] = \$225 ;
-  assign \$signature__data$236 [6] = \$223 ;
-  assign \$signature__data$236 [5:0] = f3_slot[5:0];
-  assign \$signature__data$230 [15:8] = \$217 ;
-  assign \$signature__data$230 [7] = \$215 ;
-  assign \$signature__data$230 [6:0] = f3_slot[6:0];
-  assign \$signature__data$224 [16:9] = \$209 ;
-  assign \$signature__data$224 [8] = \$207 ;
-  assign \$signature__data$224 [7:0] = f3_slot;
-  assign \$signature__data$197 [8:1] = a3_tag;
-  assign \$signature__data$197 [0] = a3_snap;
-  assign \$signature__data$194 [8:1] = a3_tag;
-  assign \$signature__data$194 [0] = a3_snap;
-  assign \$signature__data$191 [8:1] = a3_tag;
-  assign \$signature__data$191 [0] = a3_snap;
-  assign \$245 [2] = \$44 ;
-  assign \$245 [1] = \$39 ;
-  assign \$245 [0] = \$34 ;
-  assign \$244 [2] = \$43 ;
-  assign \$244 [1] = \$38 ;
-  assign \$244 [0] = \$33 ;
+  assign \$signature__data$187.slot  = \$signature__data$187 [6:0];
+  assign \$signature__data$187.snap  = \$signature__data$187 [7];
+  assign \$signature__data$187.tag  = \$signature__data$187 [15:8];
+  assign \$signature__data$189.slot  = \$signature__data$189 [5:0];
+  assign \$signature__data$189.snap  = \$signature__data$189 [6];
+  assign \$signature__data$189.tag  = \$signature__data$189 [14:7];
+  assign \$signature__data$192.snap  = \$signature__data$192 [0];
+  assign \$signature__data$192.tag  = \$signature__data$192 [8:1];
+  assign \$signature__data$195.snap  = \$signature__data$195 [0];
+  assign \$signature__data$195.tag  = \$signature__data$195 [8:1];
+  assign \$signature__data$198.snap  = \$signature__data$198 [0];
+  assign \$signature__data$198.tag  = \$signature__data$198 [8:1];
+  assign \$signature__data$212.snap  = \$signature__data$212 [0];
+  assign \$signature__data$212.tag  = \$signature__data$212 [8:1];
+  assign \$signature__data$215.snap  = \$signature__data$215 [0];
+  assign \$signature__data$215.tag  = \$signature__data$215 [8:1];
+  assign \$signature__data$217.snap  = \$signature__data$217 [0];
+  assign \$signature__data$217.tag  = \$signature__data$217 [8:1];
+  assign \$signature__data$225.slot  = \$signature__data$225 [7:0];
+  assign \$signature__data$225.snap  = \$signature__data$225 [8];
+  assign \$signature__data$225.tag  = \$signature__data$225 [16:9];
+  assign \$signature__data$231.slot  = \$signature__data$231 [6:0];
+  assign \$signature__data$231.snap  = \$signature__data$231 [7];
+  assign \$signature__data$231.tag  = \$signature__data$231 [15:8];
+  assign \$signature__data$237.slot  = \$signature__data$237 [5:0];
+  assign \$signature__data$237.snap  = \$signature__data$237 [6];
+  assign \$signature__data$237.tag  = \$signature__data$237 [14:7];
+  assign \$signature__data$237 [14:7] = \$237 ;
+  assign \$signature__data$237 [6] = \$235 ;
+  assign \$signature__data$237 [5:0] = f3_slot[5:0];
+  assign \$signature__data$231 [15:8] = \$229 ;
+  assign \$signature__data$231 [7] = \$227 ;
+  assign \$signature__data$231 [6:0] = f3_slot[6:0];
+  assign \$signature__data$225 [16:9] = \$221 ;
+  assign \$signature__data$225 [8] = \$219 ;
+  assign \$signature__data$225 [7:0] = f3_slot;
+  assign \$signature__data$198 [8:1] = a3_tag;
+  assign \$signature__data$198 [0] = a3_snap;
+  assign \$signature__data$195 [8:1] = a3_tag;
+  assign \$signature__data$195 [0] = a3_snap;
+  assign \$signature__data$192 [8:1] = a3_tag;
+  assign \$signature__data$192 [0] = a3_snap;
+  assign \$257 [2] = \$44 ;
+  assign \$257 [1] = \$39 ;
+  assign \$257 [0] = \$34 ;
+  assign \$256 [2] = \$43 ;
+  assign \$256 [1] = \$38 ;
+  assign \$256 [0] = \$33 ;
   assign \$46  = 1'h0;
   assign \$47  = 1'h0;
   assign \$49  = \$48 ;
   assign \$54  = \$53 ;
   assign \$70  = \$69 ;
-  assign \$175  = { 1'h0, a3_slot, 6'h00 };
-  assign \$176 [35:0] = { 21'h000000, \$175  };
-  assign \$176 [36] = 1'h1;
-  assign \$177  = { 6'h00, a3_slot[6:0], 9'h000 };
-  assign { \$178 [35:17], \$178 [15:0] } = { 14'h0000, \$177 [21:17], \$177 [15:0] };
-  assign { \$178 [36], \$178 [16] } = 2'h3;
-  assign \$179  = { 3'h0, a3_slot[5:0], 12'h000 };
-  assign { \$180 [35:21], \$180 [19:0] } = { 15'h0000, \$179 [19:0] };
-  assign { \$180 [36], \$180 [20] } = 2'h3;
+  assign \$81  = \$80 ;
+  assign \$190  = { 1'h0, a3_slot, 6'h00 };
+  assign \$191 [35:0] = { 21'h000000, \$190  };
+  assign \$191 [36] = 1'h1;
+  assign \$192  = { 6'h00, a3_slot[6:0], 9'h000 };
+  assign { \$193 [35:17], \$193 [15:0] } = { 14'h0000, \$192 [21:17], \$192 [15:0] };
+  assign { \$193 [36], \$193 [16] } = 2'h3;
+  assign \$194  = { 3'h0, a3_slot[5:0], 12'h000 };
+  assign { \$195 [35:21], \$195 [19:0] } = { 15'h0000, \$194 [19:0] };
+  assign { \$195 [36], \$195 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$869$0 , \port$869$55 , rsp_freed_valid, \port$878$0 , rsp_grant_src
-, rsp_grant_size, \port$902$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$882$0 , \port$882$55 , rsp_freed_valid, \port$891$0 , rsp_grant_src
+, rsp_grant_size, \port$915$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [33:0] \$10 ;
@@ -2819,14 +2846,14 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire [1:0] n_kept;
   wire [1:0] n_new;
   reg pop;
-  input [14:0] \port$869$0 ;
-  wire [14:0] \port$869$0 ;
-  input [23:0] \port$869$55 ;
-  wire [23:0] \port$869$55 ;
-  input [23:0] \port$878$0 ;
-  wire [23:0] \port$878$0 ;
-  input [40:0] \port$902$0 ;
-  wire [40:0] \port$902$0 ;
+  input [14:0] \port$882$0 ;
+  wire [14:0] \port$882$0 ;
+  input [23:0] \port$882$55 ;
+  wire [23:0] \port$882$55 ;
+  input [23:0] \port$891$0 ;
+  wire [23:0] \port$891$0 ;
+  input [40:0] \port$915$0 ;
+  wire [40:0] \port$915$0 ;
   reg r_found;
   input ready;
   wire ready;
@@ -2916,70 +2943,70 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$14  = \$signal$10  + 1'h1;
   assign \$15  = \$13  ? 5'h00 : \$14 ;
   assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$869$0 [0];
-  assign \$18  = ! \port$869$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$882$0 [0];
+  assign \$18  = ! \port$882$0 [6:5];
   assign \$19  = \$17  & \$18 ;
   assign \$20  = small_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$878$0 [0];
-  assign \$22  = ! \port$878$0 [22:21];
+  assign \$21  = rsp_freed_valid & \port$891$0 [0];
+  assign \$22  = ! \port$891$0 [22:21];
   assign \$23  = \$21  & \$22 ;
   assign \$24  = \$20  - \$23 ;
   assign \$25  = small_in_use > small_high_water;
-  assign \$26  = rsp_grant_valid & \port$869$0 [0];
-  assign \$27  = ! \port$869$0 [6:5];
+  assign \$26  = rsp_grant_valid & \port$882$0 [0];
+  assign \$27  = ! \port$882$0 [6:5];
   assign \$28  = \$26  & \$27 ;
   assign \$29  = small_allocs + \$28 ;
-  assign \$30  = \port$869$0 [4:1] == 1'h1;
+  assign \$30  = \port$882$0 [4:1] == 1'h1;
   assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$869$0 [6:5];
+  assign \$32  = ! \port$882$0 [6:5];
   assign \$33  = \$31  & \$32 ;
   assign \$34  = small_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$878$0 [0];
-  assign \$36  = ! \port$878$0 [22:21];
+  assign \$35  = rsp_freed_valid & \port$891$0 [0];
+  assign \$36  = ! \port$891$0 [22:21];
   assign \$37  = \$35  & \$36 ;
   assign \$38  = small_frees + \$37 ;
-  assign \$39  = rsp_grant_valid & \port$869$0 [0];
-  assign \$40  = \port$869$0 [6:5] == 1'h1;
+  assign \$39  = rsp_grant_valid & \port$882$0 [0];
+  assign \$40  = \port$882$0 [6:5] == 1'h1;
   assign \$41  = \$39  & \$40 ;
   assign \$42  = medium_in_use + \$41 ;
-  assign \$43  = rsp_freed_valid & \port$878$0 [0];
-  assign \$44  = \port$878$0 [22:21] == 1'h1;
+  assign \$43  = rsp_freed_valid & \port$891$0 [0];
+  assign \$44  = \port$891$0 [22:21] == 1'h1;
   assign \$45  = \$43  & \$44 ;
   assign \$46  = \$42  - \$45 ;
   assign \$47  = medium_in_use > medium_high_water;
-  assign \$48  = rsp_grant_valid & \port$869$0 [0];
-  assign \$49  = \port$869$0 [6:5] == 1'h1;
+  assign \$48  = rsp_grant_valid & \port$882$0 [0];
+  assign \$49  = \port$882$0 [6:5] == 1'h1;
   assign \$50  = \$48  & \$49 ;
   assign \$51  = medium_allocs + \$50 ;
-  assign \$52  = \port$869$0 [4:1] == 1'h1;
+  assign \$52  = \port$882$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$869$0 [6:5] == 1'h1;
+  assign \$54  = \port$882$0 [6:5] == 1'h1;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = medium_fails + \$55 ;
-  assign \$57  = rsp_freed_valid & \port$878$0 [0];
-  assign \$58  = \port$878$0 [22:21] == 1'h1;
+  assign \$57  = rsp_freed_valid & \port$891$0 [0];
+  assign \$58  = \port$891$0 [22:21] == 1'h1;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = medium_frees + \$59 ;
-  assign \$61  = rsp_grant_valid & \port$869$0 [0];
-  assign \$62  = \port$869$0 [6:5] == 2'h2;
+  assign \$61  = rsp_grant_valid & \port$882$0 [0];
+  assign \$62  = \port$882$0 [6:5] == 2'h2;
   assign \$63  = \$61  & \$62 ;
   assign \$64  = large_in_use + \$63 ;
-  assign \$65  = rsp_freed_valid & \port$878$0 [0];
-  assign \$66  = \port$878$0 [22:21] == 2'h2;
+  assign \$65  = rsp_freed_valid & \port$891$0 [0];
+  assign \$66  = \port$891$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
   assign \$68  = \$64  - \$67 ;
   assign \$69  = large_in_use > large_high_water;
-  assign \$70  = rsp_grant_valid & \port$869$0 [0];
-  assign \$71  = \port$869$0 [6:5] == 2'h2;
+  assign \$70  = rsp_grant_valid & \port$882$0 [0];
+  assign \$71  = \port$882$0 [6:5] == 2'h2;
   assign \$72  = \$70  & \$71 ;
   assign \$73  = large_allocs + \$72 ;
-  assign \$74  = \port$869$0 [4:1] == 1'h1;
+  assign \$74  = \port$882$0 [4:1] == 1'h1;
   assign \$75  = rsp_grant_valid & \$74 ;
-  assign \$76  = \port$869$0 [6:5] == 2'h2;
+  assign \$76  = \port$882$0 [6:5] == 2'h2;
   assign \$77  = \$75  & \$76 ;
   assign \$78  = large_fails + \$77 ;
-  assign \$79  = rsp_freed_valid & \port$878$0 [0];
-  assign \$80  = \port$878$0 [22:21] == 2'h2;
+  assign \$79  = rsp_freed_valid & \port$891$0 [0];
+  assign \$80  = \port$891$0 [22:21] == 2'h2;
   assign \$81  = \$79  & \$80 ;
   assign \$82  = large_frees + \$81 ;
   assign \$83  = bus__r_req & is_alloc;
@@ -2998,19 +3025,19 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$99  = ~ w1c;
   assign \$100  = \$signal$54  & \$99 ;
   assign \$101  = \$100  | { \$140 , \$139 , \$137  };
-  assign \$102  = rsp_freed_valid & \port$902$0 [0];
-  assign \$103  = | \port$878$0 [4:1];
+  assign \$102  = rsp_freed_valid & \port$915$0 [0];
+  assign \$103  = | \port$891$0 [4:1];
   assign \$104  = rsp_freed_valid & \$103 ;
-  assign \$105  = \port$878$0 [23] ? { 6'h00, \port$878$0 [22:21] } : 8'hff;
+  assign \$105  = \port$891$0 [23] ? { 6'h00, \port$891$0 [22:21] } : 8'hff;
   assign \$106  = cycle - 4'h8;
   assign \$107  = cycle - 4'h8;
-  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$878$0 [20:5], \port$902$0 [32:1], \port$902$0 [40:33], \$105 , \port$902$0 [0], 1'h1, \port$878$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] };
+  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$891$0 [20:5], \port$915$0 [32:1], \port$915$0 [40:33], \$105 , \port$915$0 [0], 1'h1, \port$891$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] };
   assign \$108  = cycle - 4'h8;
-  assign \$109  = | \port$878$0 [4:1];
+  assign \$109  = | \port$891$0 [4:1];
   assign \$110  = rsp_freed_valid & \$109 ;
-  assign \$111  = ~ \port$869$0 [0];
+  assign \$111  = ~ \port$882$0 [0];
   assign \$112  = rsp_grant_valid & \$111 ;
-  assign \$113  = \port$869$0 [4:1] != 1'h1;
+  assign \$113  = \port$882$0 [4:1] != 1'h1;
   assign \$114  = \$112  & \$113 ;
   assign n_new = \$110  + \$114 ;
   assign \$115  = 5'h10 - count;
@@ -3022,7 +3049,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$121  = \$119  ? 5'h00 : \$120 ;
   assign \$122  = tail[0] ? \$121  : { 1'h0, tail };
   assign \$123  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] } : \$signal$60 ;
+  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] } : \$signal$60 ;
   assign \$124  = ! tail[0];
   assign \$125  = \$117 [1:0] >= 1'h1;
   assign \$126  = \$117 [1:0] == 2'h2;
@@ -3031,14 +3058,14 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$129  = tail + 1'h1;
   assign \$130  = \$128  ? 5'h00 : \$129 ;
   assign \$131  = \$127  ? { 1'h0, tail } : \$130 ;
-  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] };
+  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] };
   assign \$134  = \$117 [1:0] >= 1'h1;
   assign \$135  = \$117 [1:0] == 2'h2;
   assign \$signature__en$77  = \$133  ? \$134  : \$135 ;
   assign \$136  = head_odd ? \$signature__data$82  : \$signature__data$81 ;
   assign head_entry = \$signal$11  ? \$136  : 118'h000000000000000000000000000000;
   assign \$137  = | n_new;
-  assign \$138  = \port$869$0 [4:1] == 1'h1;
+  assign \$138  = \port$882$0 [4:1] == 1'h1;
   assign \$139  = rsp_grant_valid & \$138 ;
   assign \$140  = \$117 [1:0] != n_new;
   assign \$141  = \$signal$54  & irq_enable;
@@ -3051,7 +3078,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$146  = ~ is_alloc;
   assign \$147  = bus__r_req & \$146 ;
   assign bus__r_ack = alloc_waiting ? \$145  : \$147 ;
-  assign bus__r_data = alloc_waiting ? { \port$869$0 [0], \port$869$0 [4:1], \port$869$55 [7:0], 11'h000, \port$869$0 [14:7] } : \$signal$85 ;
+  assign bus__r_data = alloc_waiting ? { \port$882$0 [0], \port$882$0 [4:1], \port$882$55 [7:0], 11'h000, \port$882$0 [14:7] } : \$signal$85 ;
   assign \$148  = ~ alloc_waiting;
   assign \$149  = ~ r_found;
   assign \$150  = ! bus__r_addr[1:0];
@@ -3081,11 +3108,11 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$173  = ~ \$172 ;
   assign \$174  = bus__w_strb == 4'hf;
   assign \$175  = bus__w_req & \$174 ;
-  assign \$176  = rsp_freed_valid & \port$902$0 [0];
+  assign \$176  = rsp_freed_valid & \port$915$0 [0];
   assign \$177  = ~ start_free;
   assign \$178  = bus__w_req & \$177 ;
   assign bus__w_ack = \$signal$58  ? \$176  : \$178 ;
-  assign \$179  = ~ \port$878$0 [0];
+  assign \$179  = ~ \port$891$0 [0];
   assign bus__w_err = \$signal$58  ? \$179  : \$signal$94 ;
   always @(posedge clk)
     cycle <= \$180 ;
@@ -4375,20 +4402,20 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
     endcase
   end
   assign n_kept = \$117 [1:0];
-  assign rsp_grant_ok = \port$869$0 [0];
-  assign rsp_grant_pool = \port$869$0 [6:5];
-  assign rsp_freed_ok = \port$878$0 [0];
-  assign rsp_freed_pool = \port$878$0 [22:21];
-  assign rsp_grant_err = \port$869$0 [4:1];
+  assign rsp_grant_ok = \port$882$0 [0];
+  assign rsp_grant_pool = \port$882$0 [6:5];
+  assign rsp_freed_ok = \port$891$0 [0];
+  assign rsp_freed_pool = \port$891$0 [22:21];
+  assign rsp_grant_err = \port$882$0 [4:1];
   assign irq_set = { \$140 , \$139 , \$137  };
-  assign rsp_freed_src = \port$902$0 [0];
-  assign rsp_freed_err = \port$878$0 [4:1];
-  assign rsp_grant_user = \port$869$55 [23:8];
-  assign rsp_freed_in_pool = \port$878$0 [23];
-  assign rsp_freed_tag = \port$902$0 [40:33];
-  assign rsp_freed_addr = \port$902$0 [32:1];
-  assign rsp_freed_user = \port$878$0 [20:5];
-  assign second = { \$108 [31:0], 16'h0000, \port$869$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$869$0 [6:5], rsp_grant_src, 1'h0, \port$869$0 [4:1] };
+  assign rsp_freed_src = \port$915$0 [0];
+  assign rsp_freed_err = \port$891$0 [4:1];
+  assign rsp_grant_user = \port$882$55 [23:8];
+  assign rsp_freed_in_pool = \port$891$0 [23];
+  assign rsp_freed_tag = \port$915$0 [40:33];
+  assign rsp_freed_addr = \port$915$0 [32:1];
+  assign rsp_freed_user = \port$891$0 [20:5];
+  assign second = { \$108 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] };
   assign space = \$115 [4:0];
   assign \$signature__addr  = \$122 [3:1];
   assign \$signature__addr$73  = \$signal$10 [3:1];
@@ -4396,9 +4423,9 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   assign \$signature__addr$75  = \$131 [3:1];
   assign \$signature__addr$78  = \$signal$10 [3:1];
   assign \$signature__en$79  = 1'h1;
-  assign handle = { \port$869$0 [0], \port$869$0 [4:1], \port$869$55 [7:0], 11'h000, \port$869$0 [14:7] };
-  assign rsp_grant_slot = \port$869$0 [14:7];
-  assign rsp_grant_tag = \port$869$55 [7:0];
+  assign handle = { \port$882$0 [0], \port$882$0 [4:1], \port$882$55 [7:0], 11'h000, \port$882$0 [14:7] };
+  assign rsp_grant_slot = \port$882$0 [14:7];
+  assign rsp_grant_tag = \port$882$55 [7:0];
   assign \$219  = 1'h1;
   assign \$3  = \$217 ;
   assign \$90  = { 1'h0, bus__w_data[18:0], 6'h00 };

@@ -78,7 +78,7 @@ MUTANTS = [
            "prev_released = Const(0)",
            "a free does not see the release by the free one cycle older"),
     Mutant("forward_free2_dropped", "core",
-           "hit_f4.eq(same_slot(f4_ok, f4_pool, f4_slot)),",
+           "hit_f4.eq(f2_same_older & f4_ok),",
            "hit_f4.eq(0),",
            "a free does not see the release by the free two cycles older"),
     Mutant("tag_check_dropped", "core",
