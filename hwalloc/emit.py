@@ -5,7 +5,6 @@ working directory: no source locations, no absolute paths, no dates, Amaranth's
 built-in Yosys pinned, and a constant header.
 """
 
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
 from . import __version__
+from ._env import environment
 from .collateral import emit_c_header, emit_markdown, emit_python_driver, emit_rdl
 from .core import HwallocTop
 from .vivado import emit_build_tcl, emit_fusesoc, emit_ipxact, emit_package_tcl
@@ -73,17 +73,10 @@ def emit_verilog(config):
     ports = {name: (getattr(top, name), PortDirection.Input if member.flow == wiring.In
                                     else PortDirection.Output)
              for name, member in top.signature.members.items()}
-    previous = os.environ.get("AMARANTH_USE_YOSYS")
     # Amaranth's own pinned Yosys, never one found on PATH: the output depends on it.
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    try:
+    with environment("AMARANTH_USE_YOSYS", "builtin"):
         text = verilog.convert(top, name=config.name, ports=ports,
                                emit_src=False, strip_internal_attrs=True)
-    finally:
-        if previous is None:
-            del os.environ["AMARANTH_USE_YOSYS"]
-        else:
-            os.environ["AMARANTH_USE_YOSYS"] = previous
     return _header(config) + _drop_memory_init(text)
 
 

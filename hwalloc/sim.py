@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ._env import environment
 from .emit import WAIVER_NAME, emit_verilog, emit_waiver
 
 __all__ = ["setup_verilator", "build", "build_log", "run_bench", "rtl_coverage", "BENCH_MODULES"]
@@ -84,17 +85,11 @@ def build(config, *, verilog=None, cache=None, waves=False, coverage=False, log=
     # Verilator splits a larger model into several files the precompiled header
     # is passed to the compiler as a plain file and the build fails. A variable
     # given in MAKEFLAGS overrides the makefile's own, as on make's command line.
-    previous = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = f"{previous or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
-    try:
+    makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+    with environment("MAKEFLAGS", makeflags):
         runner.build(sources=[src / WAIVER_NAME, src / f"{config.name}.v"],
                      hdl_toplevel=config.name, build_dir=build_dir, build_args=_build_args(coverage),
                      waves=waves, always=True, log_file=build_dir / "build.log")
-    finally:
-        if previous is None:
-            del os.environ["MAKEFLAGS"]
-        else:
-            os.environ["MAKEFLAGS"] = previous
     stamp.write_text(json.dumps({"config": config.name, "waves": waves}))
     return build_dir
 

