@@ -1,17 +1,23 @@
 """AXI4-Lite slave adapter: speaks the protocol and nothing else.
 
 On the other side is a plain register strobe bus (:func:`strobe_signature`):
-a read or write request with its address, answered by an ``ack`` in the same
-cycle (plain registers) or later (register ALLOC and FREE, which go through the
-allocation pipeline). The adapter never knows what a register means.
+a read or write request, a one-cycle pulse with its fields, answered by an
+``ack`` pulse some cycles later with its data, from registers. The adapter
+presents an answer in the cycle of its ``ack`` and, while the master stalls,
+from its own copy. The adapter never knows what a register means.
 
-- AW and W are accepted in either order or together; each is held in its own
-  buffer until the other arrives.
-- B and R are held until the master takes them; a new request is started only
-  when its response can be presented (``~valid | ready``), so with a master that
-  never stalls one read and one write complete every cycle.
-- ``*ready`` outputs never depend on the same channel's ``*valid``: ``awready``
-  and ``wready`` are registered, ``arready`` depends on ``rready`` and on state.
+Every output and every bus request comes from a register, so no path from an
+input port reaches deep into the core (SPEC 6: nothing combinational from a
+``*ready``/``*valid`` input to another handshake output).
+
+- One read and one write are in flight at a time. ``arready`` is high while no
+  read is; the address is registered into the bus request at the handshake.
+- AW and W are accepted in either order or together, each into its own buffer
+  (``awready``/``wready`` are high while that buffer is empty); the write is
+  requested the cycle both are there.
+- R and B are held until the master takes them. The next request of that
+  channel is accepted the cycle after its response is taken: a plain register
+  read or write takes four cycles from handshake to handshake.
 """
 
 from amaranth import Module, Mux, Signal
@@ -65,56 +71,55 @@ class AxiLiteAdapter(wiring.Component):
         m = Module()
         bus = self.bus
 
-        # ---- read: AR -> request -> (ack, now or later) -> R held until taken ----
-        r_waiting = Signal()             # a request was made, its ack is still to come
-        rvalid, rdata, rresp = Signal(), Signal(32), Signal(2)
-        ar_fire = Signal()
+        # ---- read: AR -> request -> ack -> R held until taken ----------------------
+        r_busy = Signal()                # from the AR handshake to the R handshake
+        r_held = Signal()                # the answer was presented and not yet taken
+        r_data, r_err = Signal(32), Signal()     # ... and this is what it was
+        ar_fire, r_fire = Signal(), Signal()
+        rvalid = Signal()
         m.d.comb += [
-            self.s_axil_arready.eq(~r_waiting & (~rvalid | self.s_axil_rready)),
-            ar_fire.eq(self.s_axil_arvalid & self.s_axil_arready),
-            bus.r_req.eq(ar_fire),
-            bus.r_addr.eq(self.s_axil_araddr),
-            self.s_axil_rvalid.eq(rvalid), self.s_axil_rdata.eq(rdata),
-            self.s_axil_rresp.eq(rresp),
+            self.s_axil_arready.eq(~r_busy),
+            ar_fire.eq(self.s_axil_arvalid & ~r_busy),
+            rvalid.eq(r_held | bus.r_ack),
+            r_fire.eq(rvalid & self.s_axil_rready),
+            self.s_axil_rvalid.eq(rvalid),
+            # a held answer comes from the adapter's own copy, whatever the bus does
+            self.s_axil_rdata.eq(Mux(r_held, r_data, bus.r_data)),
+            self.s_axil_rresp.eq(Mux(Mux(r_held, r_err, bus.r_err), SLVERR, OKAY)),
         ]
-        with m.If(rvalid & self.s_axil_rready):
-            m.d.sync += rvalid.eq(0)
-        with m.If(bus.r_ack):
-            m.d.sync += [rvalid.eq(1), rdata.eq(Mux(bus.r_err, 0, bus.r_data)),
-                         rresp.eq(Mux(bus.r_err, SLVERR, OKAY)), r_waiting.eq(0)]
-        with m.Elif(ar_fire):
-            m.d.sync += r_waiting.eq(1)
+        m.d.sync += [bus.r_req.eq(ar_fire), r_held.eq(rvalid & ~self.s_axil_rready)]
+        with m.If(~r_held):
+            m.d.sync += [r_data.eq(bus.r_data), r_err.eq(bus.r_err)]
+        with m.If(ar_fire):
+            m.d.sync += [r_busy.eq(1), bus.r_addr.eq(self.s_axil_araddr)]
+        with m.If(r_fire):
+            m.d.sync += r_busy.eq(0)
 
-        # ---- write: AW and W buffered apart; request once both are here ---------
-        aw_full, aw_addr = Signal(), Signal(ADDR_BITS)
-        w_full, w_data, w_strb = Signal(), Signal(32), Signal(4)
-        w_waiting = Signal()
-        bvalid, bresp = Signal(), Signal(2)
-        have_aw = aw_full | self.s_axil_awvalid
-        have_w = w_full | self.s_axil_wvalid
-        w_fire = Signal()
+        # ---- write: AW and W buffered apart; request once both are here ------------
+        aw_full, w_full = Signal(), Signal()
+        w_busy, b_held, b_err = Signal(), Signal(), Signal()
+        aw_fire, w_fire, b_fire = Signal(), Signal(), Signal()
+        bvalid = Signal()
+        have_aw, have_w = aw_full | aw_fire, w_full | w_fire
         m.d.comb += [
             self.s_axil_awready.eq(~aw_full),
             self.s_axil_wready.eq(~w_full),
-            w_fire.eq(have_aw & have_w & ~w_waiting & (~bvalid | self.s_axil_bready)),
-            bus.w_req.eq(w_fire),
-            bus.w_addr.eq(Mux(aw_full, aw_addr, self.s_axil_awaddr)),
-            bus.w_data.eq(Mux(w_full, w_data, self.s_axil_wdata)),
-            bus.w_strb.eq(Mux(w_full, w_strb, self.s_axil_wstrb)),
-            self.s_axil_bvalid.eq(bvalid), self.s_axil_bresp.eq(bresp),
+            aw_fire.eq(self.s_axil_awvalid & ~aw_full),
+            w_fire.eq(self.s_axil_wvalid & ~w_full),
+            bvalid.eq(b_held | bus.w_ack),
+            b_fire.eq(bvalid & self.s_axil_bready),
+            self.s_axil_bvalid.eq(bvalid),
+            self.s_axil_bresp.eq(Mux(Mux(b_held, b_err, bus.w_err), SLVERR, OKAY)),
         ]
-        # An address or data beat that is not used this cycle waits in its buffer.
+        m.d.sync += [bus.w_req.eq(have_aw & have_w & ~w_busy), b_held.eq(bvalid & ~self.s_axil_bready)]
+        with m.If(~b_held):
+            m.d.sync += b_err.eq(bus.w_err)
+        with m.If(aw_fire):
+            m.d.sync += [aw_full.eq(1), bus.w_addr.eq(self.s_axil_awaddr)]
         with m.If(w_fire):
-            m.d.sync += [aw_full.eq(0), w_full.eq(0)]
-        with m.Else():
-            with m.If(self.s_axil_awvalid & ~aw_full):
-                m.d.sync += [aw_full.eq(1), aw_addr.eq(self.s_axil_awaddr)]
-            with m.If(self.s_axil_wvalid & ~w_full):
-                m.d.sync += [w_full.eq(1), w_data.eq(self.s_axil_wdata), w_strb.eq(self.s_axil_wstrb)]
-        with m.If(bvalid & self.s_axil_bready):
-            m.d.sync += bvalid.eq(0)
-        with m.If(bus.w_ack):
-            m.d.sync += [bvalid.eq(1), bresp.eq(Mux(bus.w_err, SLVERR, OKAY)), w_waiting.eq(0)]
-        with m.Elif(w_fire):
-            m.d.sync += w_waiting.eq(1)
+            m.d.sync += [w_full.eq(1), bus.w_data.eq(self.s_axil_wdata), bus.w_strb.eq(self.s_axil_wstrb)]
+        with m.If(have_aw & have_w):
+            m.d.sync += w_busy.eq(1)
+        with m.If(b_fire):
+            m.d.sync += [aw_full.eq(0), w_full.eq(0), w_busy.eq(0)]
         return m

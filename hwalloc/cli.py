@@ -281,7 +281,8 @@ def cmd_synth(args):
     config = _load(args.config)
     if config is None:
         return 2
-    from .synth import DEPTH_BUDGET, depth_by_block, logic_depth, resources, synthesize
+    from .synth import (BUDGET_COUNT, DEPTH_BUDGET, LEVEL_NS, PATH_NS, depth_by_block, levels_that_fit,
+                        logic_depth, resources, synthesize)
 
     out = Path(args.out)
     work = out / "reports" / f"{config.name}_{args.family}"
@@ -295,12 +296,13 @@ def cmd_synth(args):
         return 1
     counts = resources(stat, config.name)
     depth, path = logic_depth(netlist, config.name)
-    lut_depth, lut_path = logic_depth(netlist, config.name, count_carry=False)
+    lut_depth, lut_path = logic_depth(netlist, config.name, count_carry=BUDGET_COUNT)
     blocks = depth_by_block(netlist, config.name)
     report = {"config": config.name, "family": args.family, "clock_mhz": config.clock_mhz,
               "resources": counts, "logic_depth": depth, "depth_budget": DEPTH_BUDGET,
               "worst_path": path, "lut_depth": lut_depth, "worst_lut_path": lut_path,
-              "lut_depth_by_block": blocks, "seconds": round(time.monotonic() - started, 1)}
+              "lut_depth_by_block": blocks, "levels_that_fit": levels_that_fit(config.clock_mhz, args.family),
+              "seconds": round(time.monotonic() - started, 1)}
     report_path = out / "reports" / f"{config.name}_{args.family}.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{config.name} on {args.family} (Yosys synth_xilinx; an estimate before place and route)")
@@ -308,14 +310,18 @@ def cmd_synth(args):
         print(f"  {group:8} {count:7}")
     print(f"  logic depth: {depth} levels (LUT, MUXF and CARRY cells between sequential endpoints)")
     print(f"  worst path: {path['from']} -> {' -> '.join(path['cells'])} -> {path['to']}")
-    print(f"  LUT and MUXF levels alone (carry chains not counted): {lut_depth}, "
-          f"{lut_path['from']} -> {lut_path['to']}")
+    print(f"  LUT levels (LUT and MUXF cells, a carry chain as one): {lut_depth}, "
+          f"{lut_path['from']} -> {' -> '.join(lut_path['cells'])} -> {lut_path['to']}")
     names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter", "top": "top"}
-    print("  LUT and MUXF levels by block: " +
+    print("  LUT levels by block: " +
           ", ".join(f"{names[block]} {levels}" for block, levels in blocks.items()))
-    verdict = "within" if depth <= DEPTH_BUDGET else "ABOVE"
-    print(f"  {verdict} the budget of {DEPTH_BUDGET} levels that makes {config.clock_mhz:g} MHz "
-          "credible on UltraScale+ (-2); confirm with Vivado's timing report")
+    verdict = "within" if lut_depth <= DEPTH_BUDGET else "ABOVE"
+    print(f"  {verdict} the design budget of {DEPTH_BUDGET} LUT levels (350 MHz on UltraScale+ -2)")
+    fit = levels_that_fit(config.clock_mhz, args.family)
+    print(f"  clock_mhz {config.clock_mhz:g} on {args.family}: paths of up to {fit} LUT levels fit "
+          f"(rule: {PATH_NS[args.family]} ns fixed + {LEVEL_NS[args.family]} ns a level, -2 grade) "
+          f"-> {'credible' if lut_depth <= fit else 'NOT credible'}; an estimate before place and "
+          "route: confirm with Vivado's timing report")
     print(f"  report: {report_path}")
     return 0
 

@@ -41,11 +41,14 @@ t_f+4 is seen by alloc commits from edge t_f+5 on, that is by allocs accepted
 at t_f+3 or later: the recycle delay R is 3.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, ClockDomain
+from types import SimpleNamespace
+
+from amaranth import Cat, ClockDomain, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ._rtl import any_of, at_least, eq_chunks, equal, or_all
 from .axil import AxiLiteAdapter, axil_members
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .model import Err
@@ -56,7 +59,43 @@ __all__ = ["AllocatorCore", "HwallocTop"]
 #: Cycles after which an accepted request reaches the response register's input
 #: for allocs and frees (stage 4 both); the rest of the latency is delay.
 _ALLOC_DONE_STAGE = 4
+#: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
+#: one LUT of output multiplexer); deeper ones are asked to be block RAM.
+LUTRAM_DEPTH = 256
+#: RAMB36 aspect ratios: (depth, width) with no depth cascade.
+_BRAM_SHAPES = ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1))
 _FREE_DONE_STAGE = 4
+
+
+def _memory(m, name, shape, depth, *, reads):
+    """A memory of ``depth`` entries with one write port and ``reads`` registered,
+    non-transparent read ports, each a namespace of ``addr``, ``en`` and ``data``.
+
+    Up to LUTRAM_DEPTH entries it is one memory, left to synthesis. Deeper, it is
+    block RAM, sliced into memories as wide as one RAMB36 is at that depth (4096
+    entries: 9 bits), so that no multiplexer of block RAM outputs, which would
+    cost LUT levels in the stage that reads it, is needed (65536 entries: two
+    halves of a 1-bit RAMB36 pair, one LUT)."""
+    width = Shape.cast(shape).width
+
+    def port():
+        return SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
+                               en=Signal(name=f"{name}_en"), data=Signal(shape, name=f"{name}_data"))
+    write, read = port(), [port() for _ in range(reads)]
+    if depth <= LUTRAM_DEPTH:
+        slices, attrs = [(0, width)], {}
+    else:
+        slice_width = next((w for d, w in _BRAM_SHAPES if depth <= d), 1)
+        slices = [(lo, min(lo + slice_width, width)) for lo in range(0, width, slice_width)]
+        attrs = {"ram_style": "block"}
+    for i, (lo, hi) in enumerate(slices):
+        memory = Memory(shape=hi - lo, depth=depth, init=[], attrs=attrs)
+        m.submodules[name if len(slices) == 1 else f"{name}_{i}"] = memory
+        w = memory.write_port()
+        m.d.comb += [w.addr.eq(write.addr), w.en.eq(write.en), w.data.eq(Value.cast(write.data)[lo:hi])]
+        for r, ours in ((memory.read_port(), ours) for ours in read):
+            m.d.comb += [r.addr.eq(ours.addr), r.en.eq(ours.en), Value.cast(ours.data)[lo:hi].eq(r.data)]
+    return write, read
 
 
 def _native_members(config):
@@ -83,7 +122,12 @@ def _core_members(config):
     members = _native_members(config)
     members.update({
         "alloc_src": In(1), "free_src": In(1),
-        # a register FREE of a slot index >= SLOTS: OUT_OF_RANGE, logged under this pool
+        # The native ports' size and address as they are, whatever the source: the
+        # size and range checks compare them in pieces straight from the pins (a
+        # register request's size always fits and its pool is known).
+        "alloc_port_size": In(config.size_bits), "free_port_addr": In(A),
+        # a register FREE's pool, and whether its slot index is >= SLOTS
+        # (OUT_OF_RANGE, logged under this pool)
         "free_oor": In(1), "free_oor_pool": In(P),
         "grant_src": Out(1), "grant_size": Out(min(config.size_bits, 32)),
         "freed_src": Out(1), "freed_pool": Out(P), "freed_in_pool": Out(1),
@@ -131,7 +175,8 @@ class AllocatorCore(_Timing, wiring.Component):
     ``grant_src``/``freed_src``; ``free_oor``/``free_oor_pool`` force
     OUT_OF_RANGE for a register FREE of a slot past the pool; ``grant_size``,
     ``freed_pool``, ``freed_in_pool``, ``freed_addr``, ``freed_tag`` carry what
-    the error log records; ``busy`` is high while any request is in flight.
+    the error log records; ``busy`` is high while any request is in flight (a cycle
+    late).
     """
 
     def __init__(self, config):
@@ -168,22 +213,24 @@ class AllocatorCore(_Timing, wiring.Component):
             n, sb = pool.slots, pool.slot_bits
             entry = data.StructLayout({"slot": sb, "snap": 1, **({"tag": T} if T else {})})
             latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
-            queue = Memory(shape=entry, depth=n, init=[])
-            grant = Memory(shape=latest, depth=n, init=[])
-            parity = Memory(shape=1, depth=n, init=[])
-            m.submodules[f"{pool.name}_queue"] = queue
-            m.submodules[f"{pool.name}_grant"] = grant
-            m.submodules[f"{pool.name}_parity"] = parity
+            queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1)
+            grant_w, (grant_r,) = _memory(m, f"{pool.name}_grant", latest, n, reads=1)
+            parity_w, (parity_r, copy_r) = _memory(m, f"{pool.name}_parity", 1, n, reads=2)
             state.append({
-                "queue_w": queue.write_port(), "queue_r": queue.read_port(),
-                "grant_w": grant.write_port(), "grant_r": grant.read_port(),
-                "parity_w": parity.write_port(), "parity_r": parity.read_port(),
-                "copy_r": parity.read_port(),
+                "queue_w": queue_w, "queue_r": queue_r,
+                "grant_w": grant_w, "grant_r": grant_r,
+                "parity_w": parity_w, "parity_r": parity_r,
+                "copy_r": copy_r,
                 # never-used slots are fresh..n-1; released ones wait in the queue
                 "fresh": Signal(range(n + 1), name=f"{pool.name}_fresh"),
                 "head": Signal(range(n), name=f"{pool.name}_head"),
                 "tail": Signal(range(n), name=f"{pool.name}_tail"),
+                # released slots in the queue, but for the last edge's push and pop
+                # (``pushed``, ``popped``), which it takes in a cycle late
                 "count": Signal(range(n + 1), name=f"{pool.name}_count"),
+                "pushed": Signal(name=f"{pool.name}_pushed"),
+                "popped": Signal(name=f"{pool.name}_popped"),
+                "at": Signal(3, init=1, name=f"{pool.name}_at"),     # count == 0, 1, 2
                 # count != 0 and fresh != n, kept as flags so the commit is shallow
                 "nonempty": Signal(name=f"{pool.name}_nonempty"),
                 "has_fresh": Signal(init=1, name=f"{pool.name}_has_fresh"),
@@ -197,14 +244,24 @@ class AllocatorCore(_Timing, wiring.Component):
         a0_pool, a0_size, a0_user = reg("a0_pool", P), reg("a0_size", cfg.size_bits), reg("a0_user", U)
         m.d.sync += [a0_valid.eq(self.alloc_valid), a0_pool.eq(self.alloc_pool),
                      a0_size.eq(self.alloc_size), a0_user.eq(self.alloc_user)]
+        # size <= slot_size for every pool, each on a carry chain from the pin (a
+        # register ALLOC asks for its pool's slot size: it fits)
+        a0_fits = reg("a0_fits", len(pools))
+        m.d.sync += a0_fits.eq(Cat(self.alloc_src | ~at_least(self.alloc_port_size, pool.slot_size + 1)
+                                   for pool in pools))
 
         # ---- alloc stage 1: check the size against every pool ------------------
         a1_valid = reg("a1_valid", valid=True)
         a1_pool, a1_user, a1_bad_pool = reg("a1_pool", P), reg("a1_user", U), reg("a1_bad_pool")
         a1_fits = reg("a1_fits", len(pools))     # bit p: the size fits a slot of pool p
+        a1_select = reg("a1_select", len(pools), valid=True)  # bit p: a request to pool p that fits
+        a1_in = reg("a1_in", len(pools))                      # bit p: a1_pool == p
         m.d.sync += [a1_valid.eq(a0_valid), a1_pool.eq(a0_pool), a1_user.eq(a0_user),
                      a1_bad_pool.eq(a0_pool >= len(pools)),
-                     a1_fits.eq(Cat(a0_size <= pool.slot_size for pool in pools))]
+                     a1_fits.eq(a0_fits),
+                     a1_in.eq(Cat(a0_pool == pool.index for pool in pools)),
+                     a1_select.eq(Cat(a0_valid & (a0_pool == pool.index) & a0_fits[pool.index]
+                                      for pool in pools))]
 
         # ---- alloc stage 2: COMMIT ---------------------------------------------
         # The grant decision needs only flags: a pool can grant while it has a
@@ -214,10 +271,9 @@ class AllocatorCore(_Timing, wiring.Component):
         a2_ok, a2_pool, a2_user = reg("a2_ok"), reg("a2_pool", P), reg("a2_user", U)
         a2_fail_err = reg("a2_fail_err", 4)      # the answer if it does not grant
         a2_from_fresh, a2_fresh_slot = reg("a2_from_fresh"), reg("a2_fresh_slot", S)
-        granted, fits = Signal(), Signal()
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
         for pool, st in zip(pools, state, strict=True):
-            selected = a1_valid & (a1_pool == pool.index) & a1_fits[pool.index]
+            selected = a1_select[pool.index]
             m.d.comb += [
                 st["take_fresh"].eq(selected & st["has_fresh"]),
                 st["pop"].eq(selected & ~st["has_fresh"] & st["nonempty"]),
@@ -226,17 +282,21 @@ class AllocatorCore(_Timing, wiring.Component):
                 st["queue_r"].addr.eq(st["head"]), st["queue_r"].en.eq(a1_valid),
                 st["copy_r"].addr.eq(st["fresh"]), st["copy_r"].en.eq(a1_valid),
             ]
-            with m.If(a1_pool == pool.index):
-                m.d.comb += [granted.eq(a1_fits[pool.index] & (st["has_fresh"] | st["nonempty"])),
-                             fits.eq(a1_fits[pool.index])]
-                m.d.sync += [a2_from_fresh.eq(st["has_fresh"]), a2_fresh_slot.eq(st["fresh"])]
             with m.If(st["take_fresh"]):
                 m.d.sync += [st["fresh"].eq(st["fresh"] + 1),
                              st["has_fresh"].eq(st["fresh"] != pool.slots - 1)]
             with m.If(st["pop"]):
                 m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
-        m.d.sync += [a2_ok.eq(a1_valid & granted),
-                     a2_fail_err.eq(Mux(a1_bad_pool, Err.BAD_POOL, Mux(fits, Err.EXHAUSTED, Err.TOO_BIG)))]
+        # The pool's flags, chosen by one-hot AND-OR trees (pools: at most 8).
+        granted = any_of(a1_select[pool.index] & (st["has_fresh"] | st["nonempty"])
+                         for pool, st in zip(pools, state, strict=True))
+        fits = any_of(a1_in[pool.index] & a1_fits[pool.index] for pool in pools)
+        m.d.sync += [a2_ok.eq(granted),
+                     a2_fail_err.eq(Mux(a1_bad_pool, Err.BAD_POOL, Mux(fits, Err.EXHAUSTED, Err.TOO_BIG))),
+                     a2_from_fresh.eq(any_of(a1_in[pool.index] & st["has_fresh"]
+                                             for pool, st in zip(pools, state, strict=True))),
+                     a2_fresh_slot.eq(or_all(Mux(a1_in[pool.index], st["fresh"], 0)
+                                             for pool, st in zip(pools, state, strict=True)))]
 
         # ---- alloc stage 3: fetch the granted slot and its next tag ------------
         a3_valid = reg("a3_valid", valid=True)
@@ -291,6 +351,13 @@ class AllocatorCore(_Timing, wiring.Component):
                      f0_oor_pool.eq(self.free_oor_pool)]
         if T:
             m.d.sync += f0_tag.eq(self.free_tag)
+        # base <= address < end for every pool, on carry chains from the pin (a
+        # register FREE's pool is known)
+        f0_hit = reg("f0_hit", len(pools))
+        m.d.sync += f0_hit.eq(Cat(
+            Mux(self.free_src, ~self.free_oor & (self.free_oor_pool == pool.index),
+                at_least(self.free_port_addr, pool.base) & ~at_least(self.free_port_addr, pool.end))
+            for pool in pools))
 
         # ---- free stage 1: decode the address against every pool ----------------
         # Per pool: is the address inside it, at a slot's first byte, and which
@@ -303,11 +370,14 @@ class AllocatorCore(_Timing, wiring.Component):
         f1_slots = [reg(f"f1_{pool.name}_slot", pool.slot_bits) for pool in pools]
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
                      f1_oor.eq(f0_oor), f1_oor_pool.eq(f0_oor_pool)]
+        # The free two older is in stage 2 now. If both name the same address they
+        # name the same slot (pools do not overlap; a misaligned free fails anyway).
+        f1_addr, f2_addr = reg("f1_addr", A), reg("f2_addr", A)
+        m.d.sync += [f1_addr.eq(f0_addr), f2_addr.eq(f1_addr)]
+        same_as_older = eq_chunks(m, f0_addr, f2_addr, "f1_same_older")
         for pool, slot in zip(pools, f1_slots, strict=True):
-            above = (f0_addr >= pool.base) if pool.base else Const(1)
-            below = (f0_addr < pool.end) if pool.end < 2**A else Const(1)
             m.d.sync += [
-                f1_hit[pool.index].eq(above & below),
+                f1_hit[pool.index].eq(f0_hit[pool.index]),
                 f1_misaligned[pool.index].eq(f0_addr[:pool.offset_bits].any()),
                 slot.eq(f0_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits)),
             ]
@@ -322,27 +392,23 @@ class AllocatorCore(_Timing, wiring.Component):
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
             reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
         f2_never_granted, f2_in_pool = reg("f2_never_granted"), reg("f2_in_pool")
+        f2_in = reg("f2_in", len(pools))        # bit p: the address is in pool p
         # whether the free two older (in stage 3 now, in f4 once decided) names the same slot
         f2_same_older = reg("f2_same_older")
-
-        def any_of(values):
-            result = Const(0)
-            for value in values:
-                result = result | value
-            return result
 
         chosen = [(pool, st, slot, f1_hit[pool.index])
                   for pool, st, slot in zip(pools, state, f1_slots, strict=True)]
         in_pool = f1_hit.any()
-        hit_pool = any_of(Mux(hit, pool.index, 0) for pool, _, _, hit in chosen)
+        hit_pool = or_all(Mux(hit, pool.index, 0) for pool, _, _, hit in chosen)
         m.d.sync += [
             f2_valid.eq(f1_valid), f2_tag.eq(f1_tag), f2_user.eq(f1_user),
             f2_pool.eq(Mux(f1_oor, f1_oor_pool, hit_pool)),
-            f2_slot.eq(any_of(Mux(hit, slot, 0) for _, _, slot, hit in chosen)),
+            f2_slot.eq(or_all(Mux(hit, slot, 0) for _, _, slot, hit in chosen)),
             f2_in_pool.eq(f1_oor | in_pool),
+            f2_in.eq(f1_hit),
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
                           Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED, Err.OK))),
-            f2_never_granted.eq(any_of(hit & (slot >= st["fresh"]) for _, st, slot, hit in chosen)),
+            f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) for _, st, slot, hit in chosen)),
         ]
         for _, st, slot, _ in chosen:
             m.d.comb += [
@@ -362,70 +428,96 @@ class AllocatorCore(_Timing, wiring.Component):
         # f3_go: a free of an address inside a pool, at a slot's first byte
         f3_go, f3_err, f3_user = reg("f3_go", valid=True), reg("f3_err", 4), reg("f3_user", U)
         f3_pool, f3_slot, f3_in_pool = reg("f3_pool", P), reg("f3_slot", S), reg("f3_in_pool")
-        f3_hit_a3, f3_a3_tag_ok, f3_same_prev = reg("f3_hit_a3"), reg("f3_a3_tag_ok"), reg("f3_same_prev")
+        f3_in = reg("f3_in", len(pools))        # bit p: f3_pool == p
+        f3_hit_a3, f3_a3_tag_ok = reg("f3_hit_a3"), reg("f3_a3_tag_ok")
+        # free t-1 (deciding in stage 4 now) names this slot and releases it
+        f3_prev_released = reg("f3_prev_released", valid=True)
         f3_hit_a4, f3_a4_tag_ok = reg("f3_hit_a4"), reg("f3_a4_tag_ok")
         # the memories' view with the release by free t-2 applied: held, and held under the tag
-        f3_mem_held, f3_mem_ok = reg("f3_mem_held"), reg("f3_mem_ok")
+        f3_mem_held, f3_mem_ok = reg("f3_mem_held"), reg("f3_mem_ok", len(pools))
         f3_a3_tag, f3_a4_tag, f3_mem_tag = reg("f3_a3_tag", TR), reg("f3_a4_tag", TR), reg("f3_mem_tag", TR)
-        # (stage 2, for the next free: compared with each pool's candidate, not the chosen slot)
-        m.d.sync += f2_same_older.eq(any_of(hit & (f3_pool == pool.index) & (slot == f3_slot)
-                                            for pool, _, slot, hit in chosen))
+        # (stage 2, for the next free: its address against this one's, in pieces at stage 1)
+        m.d.sync += f2_same_older.eq(same_as_older())
         f3_a3_snap, f3_a4_snap, f3_mem_snap = reg("f3_a3_snap"), reg("f3_a4_snap"), reg("f3_mem_snap")
         f4_valid = reg("f4_valid", valid=True)
         f4_ok, f4_err, f4_user = reg("f4_ok", valid=True), reg("f4_err", 4), reg("f4_user", U)
         f4_pool, f4_slot, f4_in_pool = reg("f4_pool", P), reg("f4_slot", S), reg("f4_in_pool")
 
-        mem_tag, mem_snap, mem_parity = Signal(TR), Signal(), Signal()
+        # the chosen pool's grant record, for the tag and parity a release writes
+        mem_tag, mem_snap = Signal(TR), Signal()
         with m.Switch(f2_pool):
             for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
                     m.d.comb += [mem_tag.eq(tag_of(st["grant_r"].data)),
-                                 mem_snap.eq(st["grant_r"].data.snap),
-                                 mem_parity.eq(st["parity_r"].data)]
+                                 mem_snap.eq(st["grant_r"].data.snap)]
 
         def same_slot(valid, pool, slot):
-            return valid & (pool == f2_pool) & (slot == f2_slot)
+            # one carry chain: the valid bit, the pool and the slot at once
+            return equal(Cat(slot, pool, valid), Cat(f2_slot, f2_pool, Const(1)))
 
         def tag_ok(tag):
-            return (tag == f2_tag) if T else Const(1)
+            return equal(tag, f2_tag) if T else Const(1)
 
         hit_f4 = Signal()      # free t-2 released this slot
-        mem_held = Signal()
-        m.d.comb += [hit_f4.eq(f2_same_older & f4_ok),
-                     mem_held.eq(~hit_f4 & ~f2_never_granted & (mem_parity == mem_snap))]
+        go, hit_a3, hit_a4 = Signal(), Signal(), Signal()
+        f3_by_a3, f3_by_a4 = reg("f3_by_a3", valid=True), reg("f3_by_a4", valid=True)
+        f3_by_mem = reg("f3_by_mem", len(pools), valid=True)
+        m.d.comb += [go.eq(f2_valid & (f2_err == Err.OK)),
+                     hit_a3.eq(same_slot(a3_valid & a3_ok, a3_pool, a3_slot)),
+                     hit_a4.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot))]
+        m.d.comb += hit_f4.eq(f2_same_older & f4_ok)
+
+        # the memories can hold the slot: it was granted once, and free t-2 did not
+        # release it (then the memories, read before that, are out of date)
+        may_hold = ~hit_f4 & ~f2_never_granted
+
+        def mem_held(st):
+            # pool p's memories say the slot is held
+            return st["parity_r"].data == st["grant_r"].data.snap
+        chosen_held = any_of(f2_in[pool.index] & mem_held(st) for pool, st in zip(pools, state, strict=True))
         m.d.sync += [
-            f3_valid.eq(f2_valid), f3_go.eq(f2_valid & (f2_err == Err.OK)), f3_err.eq(f2_err),
+            f3_valid.eq(f2_valid), f3_go.eq(go), f3_err.eq(f2_err),
             f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_in_pool.eq(f2_in_pool),
-            f3_hit_a3.eq(same_slot(a3_valid & a3_ok, a3_pool, a3_slot)),
+            f3_in.eq(Cat(f2_pool == pool.index for pool in pools)),
+            f3_hit_a3.eq(hit_a3),
             f3_a3_tag_ok.eq(tag_ok(a3_tag)), f3_a3_tag.eq(a3_tag), f3_a3_snap.eq(a3_snap),
-            f3_same_prev.eq(same_slot(f3_go, f3_pool, f3_slot)),
-            f3_hit_a4.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot)),
+            f3_hit_a4.eq(hit_a4),
             f3_a4_tag_ok.eq(tag_ok(a4_tag)), f3_a4_tag.eq(a4_tag), f3_a4_snap.eq(a4_snap),
-            f3_mem_held.eq(mem_held), f3_mem_ok.eq(mem_held & tag_ok(mem_tag)),
+            # per pool, from its own memories (no multiplexer before the compare)
+            f3_mem_held.eq(may_hold & chosen_held),
+            f3_mem_ok.eq(Cat(may_hold & mem_held(st) & tag_ok(tag_of(st["grant_r"].data)) for st in state)),
             f3_mem_tag.eq(mem_tag), f3_mem_snap.eq(mem_snap),
+            # which grant the decision rests on, settled here so that stage 4's
+            # release is one LUT of flags: alloc t-1's, else (unless free t-1
+            # released the slot) alloc t-2's, else the memories'
+            f3_by_a3.eq(go & hit_a3 & tag_ok(a3_tag)),
+            f3_by_a4.eq(go & ~hit_a3 & hit_a4 & tag_ok(a4_tag)),
+            f3_by_mem.eq(Mux(go & ~hit_a3 & ~hit_a4, f2_in, 0)),
         ]
 
         # ---- free stage 4: DECIDE and release --------------------------------------
         # Youngest first: alloc t-1 (a3), free t-1 (decided in f4 now), alloc t-2
         # (a4), free t-2, the memories.
         held, release = Signal(), Signal()
-        prev_released = f3_same_prev & f4_ok
+        prev_released = f3_prev_released
+        m.d.sync += f3_prev_released.eq(release & same_slot(f3_go, f3_pool, f3_slot))
         m.d.comb += [
             held.eq(f3_hit_a3 | (~prev_released & (f3_hit_a4 | f3_mem_held))),
-            release.eq(f3_go & Mux(f3_hit_a3, f3_a3_tag_ok,
-                                   ~prev_released & Mux(f3_hit_a4, f3_a4_tag_ok, f3_mem_ok))),
+            release.eq(f3_by_a3 | (~prev_released & (f3_by_a4 | any_of(f3_by_mem & f3_mem_ok)))),
         ]
         cur_tag = Mux(f3_hit_a3, f3_a3_tag, Mux(f3_hit_a4, f3_a4_tag, f3_mem_tag))
         cur_snap = Mux(f3_hit_a3, f3_a3_snap, Mux(f3_hit_a4, f3_a4_snap, f3_mem_snap))
         free_err = Signal(4)
-        m.d.comb += free_err.eq(Mux(f3_err != Err.OK, f3_err,
+        m.d.comb += free_err.eq(Mux(~f3_go, f3_err,
                                     Mux(~held, Err.NOT_ALLOCATED,
                                         Mux(~release, Err.TAG_MISMATCH, Err.OK))))
         for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.
             m.d.comb += [
-                st["push"].eq(release & (f3_pool == pool.index)),
+                # release & f3_in[p], as a function of few flags
+                st["push"].eq((f3_in[pool.index] & (f3_by_a3 | (~prev_released & f3_by_a4))) |
+                              (~prev_released & f3_by_mem[pool.index] & f3_mem_ok[pool.index])),
                 st["parity_w"].addr.eq(f3_slot), st["parity_w"].data.eq(~cur_snap),
                 st["parity_w"].en.eq(st["push"]),
                 st["queue_w"].addr.eq(st["tail"]),
@@ -437,10 +529,24 @@ class AllocatorCore(_Timing, wiring.Component):
                 m.d.comb += st["queue_w"].data.tag.eq(cur_tag)
             with m.If(st["push"]):
                 m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
+            # The queue holds count + pushed - popped slots: the count takes the
+            # last edge's push and pop a cycle late, so its adder sees registers
+            # only, and so do the flags at[k] (count == k) that decide whether
+            # this edge's pop empties the queue.
+            up, down, at = st["pushed"], st["popped"], st["at"]
+
+            def at_k(k, at=at, count=st["count"]):
+                return at[k] if 0 <= k < 3 else (count == k if k > 0 else Const(0))
             m.d.sync += [
-                st["count"].eq(st["count"] + st["push"] - st["pop"]),
-                st["nonempty"].eq(st["push"] | (st["nonempty"] & ~(st["pop"] & (st["count"] == 1)))),
+                up.eq(st["push"]), down.eq(st["pop"]),
+                st["count"].eq(st["count"] + Mux(up == down, 0, Mux(up, 1, Const(-1, len(st["count"]))))),
             ]
+            for u in (0, 1):
+                for d in (0, 1):
+                    with m.If((up == u) & (down == d)):
+                        # count' = count + u - d; empty after this edge if count == d + pop - u
+                        m.d.sync += [at[k].eq(at_k(k - u + d)) for k in range(3)]
+                        m.d.sync += st["nonempty"].eq(st["push"] | ~Mux(st["pop"], at_k(d + 1 - u), at_k(d - u)))
         m.d.sync += [f4_valid.eq(f3_valid), f4_ok.eq(release), f4_err.eq(free_err),
                      f4_user.eq(f3_user), f4_pool.eq(f3_pool), f4_slot.eq(f3_slot),
                      f4_in_pool.eq(f3_in_pool)]
@@ -483,7 +589,11 @@ class AllocatorCore(_Timing, wiring.Component):
                 delayed("free_info", Cat(self.free_src, self.free_addr[:len(self.freed_addr)],
                                          self.free_tag if T else Const(0, 1)))),
         ]
-        m.d.comb += self.busy.eq(Cat(*valids).any())
+        # any valid bit set, as registered ORs of six bits each: a cycle late
+        parts = [Signal(name=f"busy_{i}") for i in range(0, len(valids), 6)]
+        for i, part in enumerate(parts):
+            m.d.sync += part.eq(Cat(*valids[6 * i:6 * i + 6]).any())
+        m.d.comb += self.busy.eq(or_all(parts))
         return m
 
 
@@ -542,6 +652,8 @@ class HwallocTop(_Timing, wiring.Component):
             core.free_addr.eq(Mux(regs.req_free, regs.req_free_addr, self.free_addr)),
             core.free_user.eq(Mux(regs.req_free, 0, self.free_user)),
             core.free_oor.eq(regs.req_free & regs.req_free_oor),
+            core.alloc_port_size.eq(self.alloc_size),
+            core.free_port_addr.eq(self.free_addr),
             core.free_oor_pool.eq(regs.req_free_pool),
         ]
         if cfg.tag_bits:

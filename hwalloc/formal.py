@@ -51,6 +51,7 @@ from amaranth.hdl._ast import AnySeq
 from ._env import environment, installed_tool
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .core import HwallocTop
+from .regfile import REGISTER_EXTRA
 from .model import Err
 
 __all__ = ["NativeHarness", "AxiHarness", "SHIPPED", "TASKS", "CLOSES", "prove", "table", "verdict",
@@ -370,8 +371,11 @@ class AxiHarness(_Harness):
                   "register FREE beside a native alloc"),
         ]
         if self.live:
-            # a master that is always ready waits a bounded time for everything
-            bound = cfg.latency + 2
+            # a master that is always ready waits a bounded time for everything:
+            # a register ALLOC or FREE takes L + REGISTER_EXTRA cycles from its
+            # handshake to its response's, and the next request of the channel
+            # is taken the cycle after
+            bound = cfg.latency + REGISTER_EXTRA + 1
             # an address beat may wait for its data beat and the other way round
             # (the slave pairs them), but not once its partner is there
             w_ahead, aw_ahead = ws_open > aws_open, aws_open > ws_open

@@ -14,10 +14,17 @@ from amaranth.lib.wiring import In, Out
 
 from . import __version__
 from .axil import strobe_signature
+from ._rtl import and_all, ge_chunks, or_all, predecode
 from .model import Err
-from .regs import HANDLE_FIELDS, constant_value, register_map
+from .regs import HANDLE_FIELDS, POOL_BASE, constant_value, register_map
 
-__all__ = ["RegisterFile"]
+__all__ = ["RegisterFile", "REGISTER_EXTRA"]
+
+#: Cycles a register ALLOC (FREE) adds to L from its AR (AW and W) handshake to
+#: its R (B) handshake, with a master that never stalls: the adapter's request
+#: register, three stages here (two of decode, then the request to the core),
+#: the response register, and the cycle in which the master takes it.
+REGISTER_EXTRA = 6
 
 
 def _field(fields, name):
@@ -64,35 +71,29 @@ class RegisterFile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, bus = self._config, self.bus
+        # Every step below is registered and small: a request is decoded in one
+        # cycle and carried out in the next; a response from the core is turned
+        # into per-pool flags and log entries in one cycle and counted, logged
+        # and raised in the next (SPEC 6 allows L+4). No path is more than a few
+        # LUTs deep; see `hwalloc synth`.
 
-        # ---- cycle counter ---------------------------------------------------------
+        # ---- cycle counter; the core's status, registered -------------------------
         cycle = Signal(32)
-        m.d.sync += cycle.eq(cycle + 1)
+        busy, ready = Signal(), Signal()
+        m.d.sync += [cycle.eq(cycle + 1), busy.eq(self.busy), ready.eq(self.ready)]
 
-        # ---- error log: two banks, so two errors can enter in one cycle -------------
-        depth = cfg.error_log_depth
+        # ---- responses, stage E1: what each one means, as registered flags --------
+        free_err = self.rsp_freed_valid & (self.rsp_freed_err != Err.OK)
+        alloc_err = self.rsp_grant_valid & ~self.rsp_grant_ok & (self.rsp_grant_err != Err.EXHAUSTED)
+        exhausted = self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED)
         entry_bits = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 32
-        # (at least two rows a bank: a one-row memory would have a zero-width address)
-        banks = [Memory(shape=entry_bits, depth=max(depth // 2, 2), init=[]) for _ in range(2)]
-
-        def row(index):
-            return index[1:] if depth > 2 else Const(0, 1)
-        m.submodules.log_even, m.submodules.log_odd = banks
-        bank_w = [bank.write_port() for bank in banks]
-        bank_r = [bank.read_port() for bank in banks]
-        head, tail = Signal(range(depth)), Signal(range(depth))
-        count = Signal(range(depth + 1))
-        err_count, err_dropped = Signal(32), Signal(32)
-        pop = Signal()
 
         def entry(code, op, src, pool, tag, info, user, stamp):
             # code 4 | op 1 | source 1 | pool 8 | tag 8 | address or size 32 | user 32 | cycle 32
             return Cat(code, op, src, pool, Const(0, 8 - len(pool)), tag, Const(0, 8 - len(tag)),
                        info, Const(0, 32 - len(info)), user, Const(0, 32 - len(user)), stamp)
 
-        stamp = (cycle - cfg.latency)[:32]
-        free_err = self.rsp_freed_valid & (self.rsp_freed_err != Err.OK)
-        alloc_err = self.rsp_grant_valid & ~self.rsp_grant_ok & (self.rsp_grant_err != Err.EXHAUSTED)
+        stamp = (cycle - cfg.latency)[:32]      # CYCLE at the request's handshake
         free_entry = entry(self.rsp_freed_err, Const(1), self.rsp_freed_src,
                            Mux(self.rsp_freed_in_pool, self.rsp_freed_pool, 0xFF)[:8],
                            self.rsp_freed_tag, self.rsp_freed_addr, self.rsp_freed_user, stamp)
@@ -101,39 +102,82 @@ class RegisterFile(wiring.Component):
                             self.rsp_grant_user, stamp)
         # Within a cycle the free was accepted before the alloc: it is logged first.
         first, second = Signal(entry_bits), Signal(entry_bits)
-        n_new = Signal(2)
-        m.d.comb += [
+        n_new, e1_exhausted = Signal(2), Signal()
+        m.d.sync += [
             first.eq(Mux(free_err, free_entry, alloc_entry)),
             second.eq(alloc_entry),
             n_new.eq(free_err + alloc_err),
+            e1_exhausted.eq(exhausted),
         ]
-        space = Signal(range(depth + 1))
-        n_kept = Signal(2)
-        m.d.comb += [space.eq(depth - count),
-                     n_kept.eq(Mux(n_new > space, space, n_new))]
-        tail_next = Mux(tail == depth - 1, 0, tail + 1)
+        events = []
+        for pool in cfg.pools:
+            granted = self.rsp_grant_valid & self.rsp_grant_ok & (self.rsp_grant_pool == pool.index)
+            freed = self.rsp_freed_valid & self.rsp_freed_ok & (self.rsp_freed_pool == pool.index)
+            ev = {name: Signal(name=f"{pool.name}_ev_{name}") for name in ("grant", "fail", "free")}
+            m.d.sync += [ev["grant"].eq(granted), ev["free"].eq(freed),
+                         ev["fail"].eq(exhausted & (self.rsp_grant_pool == pool.index))]
+            events.append(ev)
+
+        # ---- commands from the write side (registered pulses, defined below) ------
+        clear, pop, w1c = Signal(), Signal(), Signal(3)
+
+        # ---- error log, stage E2: two banks, so two errors can enter in one cycle --
+        # Entry i lives in bank i % 2, row i // 2: two consecutive entries never
+        # share a bank. ``space`` counts the free rows; ``room1``/``room2`` say
+        # whether one and two entries fit, kept as flags so that the decision of
+        # how many to keep is one LUT.
+        depth = cfg.error_log_depth
+        log_bits = depth.bit_length() - 1       # depth is a power of two
+        # (at least two rows a bank: a one-row memory would have a zero-width address)
+        banks = [Memory(shape=entry_bits, depth=max(depth // 2, 2), init=[]) for _ in range(2)]
+
+        def row(index):
+            return index[1:] if depth > 2 else Const(0, 1)
+        m.submodules.log_even, m.submodules.log_odd = banks
+        bank_w = [bank.write_port() for bank in banks]
+        bank_r = [bank.read_port() for bank in banks]
+        head, tail, tail1 = Signal(log_bits), Signal(log_bits), Signal(log_bits, init=1 % depth)
+        space = Signal(range(depth + 1), init=depth)
+        room1, room2 = Signal(init=1), Signal(init=1)
+        err_count, err_dropped = Signal(32), Signal(32)
+        n_kept, popped = Signal(2), Signal()
+        empty = space[log_bits]                 # space == depth: nothing logged
+        m.d.comb += [
+            n_kept.eq(Mux(room2, n_new, Mux(room1 & (n_new != 0), 1, 0))),
+            popped.eq(pop & ~empty),
+        ]
+        even_first = ~tail[0]
+        m.d.comb += [
+            bank_w[0].addr.eq(row(tail1)), bank_w[1].addr.eq(row(tail)),
+            bank_w[0].data.eq(Mux(even_first, first, second)),
+            bank_w[1].data.eq(Mux(even_first, second, first)),
+            bank_w[0].en.eq(Mux(even_first, n_kept != 0, n_kept == 2)),
+            bank_w[1].en.eq(Mux(even_first, n_kept == 2, n_kept != 0)),
+        ]
         for b in range(2):
-            # entry i lives in bank i % 2, row i // 2; two consecutive entries never
-            # share a bank.
-            first_here = tail[0] == b
-            m.d.comb += [
-                bank_w[b].addr.eq(row(Mux(first_here, tail, tail_next))),
-                bank_w[b].data.eq(Mux(first_here, first, second)),
-                bank_w[b].en.eq(Mux(first_here, n_kept >= 1, n_kept == 2)),
-                bank_r[b].addr.eq(row(head)),
-                bank_r[b].en.eq(1),
-            ]
+            m.d.comb += [bank_r[b].addr.eq(row(head)), bank_r[b].en.eq(1)]
+        # space changes by popped - n_kept (-2..1); the flags of the new value are
+        # comparisons of the old one with small constants, chosen by the change.
+        at_least = {j: (space >= j) if j > 0 else Const(1) for j in range(-1, 5)}
+        with m.Switch(Cat(popped, n_kept)):
+            for kept in range(3):
+                for out in range(2):
+                    with m.Case(out | kept << 1):
+                        change = out - kept
+                        m.d.sync += [room1.eq(at_least[1 - change]), room2.eq(at_least[2 - change])]
         m.d.sync += [
-            tail.eq((tail + n_kept) % depth),
-            count.eq(count + n_kept - (pop & (count != 0))),
+            space.eq(space + popped - n_kept),
+            tail.eq(tail + n_kept), tail1.eq(tail1 + n_kept),
             err_count.eq(err_count + n_kept),
             err_dropped.eq(err_dropped + (n_new - n_kept)),
         ]
-        with m.If(pop & (count != 0)):
-            m.d.sync += head.eq(Mux(head == depth - 1, 0, head + 1))
+        with m.If(popped):
+            m.d.sync += head.eq(head + 1)
+        with m.If(clear):
+            m.d.sync += [err_count.eq(0), err_dropped.eq(0)]
         # The head as shown: the state before the last edge, valid bit and data alike.
         head_valid, head_odd = Signal(), Signal()
-        m.d.sync += [head_valid.eq(count != 0), head_odd.eq(head[0])]
+        m.d.sync += [head_valid.eq(~empty), head_odd.eq(head[0])]
         head_entry = Signal(entry_bits)
         m.d.comb += head_entry.eq(Mux(head_valid, Mux(head_odd, bank_r[1].data, bank_r[0].data), 0))
         code, op, src = head_entry[0:4], head_entry[4], head_entry[5]
@@ -143,77 +187,87 @@ class RegisterFile(wiring.Component):
 
         # ---- interrupt ---------------------------------------------------------------
         irq_status, irq_enable = Signal(3), Signal(3)
-        irq_set = Signal(3)
-        m.d.comb += irq_set.eq(Cat(
-            n_new != 0,
-            self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED),
-            n_kept != n_new))
+        irq_set = Cat(n_new != 0, e1_exhausted, n_kept != n_new)
+        # set wins over clear: an event in the cycle of a W1C write is not lost
+        m.d.sync += irq_status.eq((irq_status & ~w1c) | irq_set)
         # from registers only: no path from any input to the pin
         m.d.comb += self.irq.eq((irq_status & irq_enable).any())
 
-        # ---- per-pool counters -----------------------------------------------------
+        # ---- per-pool counters, stage E2 ---------------------------------------------
         counters = []
-        clear = Signal()
-        for pool in cfg.pools:
+        for pool, ev in zip(cfg.pools, events, strict=True):
             c = {name: Signal(32, name=f"{pool.name}_{name.lower()}")
                  for name in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}
-            granted = self.rsp_grant_valid & self.rsp_grant_ok & (self.rsp_grant_pool == pool.index)
-            failed = (self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED) &
-                      (self.rsp_grant_pool == pool.index))
-            freed = self.rsp_freed_valid & self.rsp_freed_ok & (self.rsp_freed_pool == pool.index)
-            m.d.sync += c["IN_USE"].eq(c["IN_USE"] + granted - freed)
+            step = Mux(ev["grant"] == ev["free"], 0, Mux(ev["grant"], 1, Const(-1, 32)))
+            m.d.sync += c["IN_USE"].eq(c["IN_USE"] + step)
             with m.If(clear):
                 m.d.sync += [c["HIGH_WATER"].eq(c["IN_USE"]), c["ALLOCS"].eq(0),
                              c["FAILS"].eq(0), c["FREES"].eq(0)]
             with m.Else():
+                # IN_USE as it was a cycle ago: the high-water mark follows one cycle late
                 with m.If(c["IN_USE"] > c["HIGH_WATER"]):
                     m.d.sync += c["HIGH_WATER"].eq(c["IN_USE"])
-                m.d.sync += [c["ALLOCS"].eq(c["ALLOCS"] + granted),
-                             c["FAILS"].eq(c["FAILS"] + failed),
-                             c["FREES"].eq(c["FREES"] + freed)]
+                m.d.sync += [c["ALLOCS"].eq(c["ALLOCS"] + ev["grant"]),
+                             c["FAILS"].eq(c["FAILS"] + ev["fail"]),
+                             c["FREES"].eq(c["FREES"] + ev["free"])]
             counters.append(c)
-        with m.If(clear):
-            m.d.sync += [err_count.eq(0), err_dropped.eq(0)]
 
-        # ---- read decode -------------------------------------------------------------
-        values = {"CTRL": 0, "ERR_POP": 0,
-                  "STATUS": Cat(self.ready, self.busy), "IRQ_STATUS": irq_status,
+        # ---- read, stages R1 and R2: decode ------------------------------------------
+        # R1 splits the address into small one-hot groups; R2 turns them into one
+        # select flag a register (an AND of four group bits: one LUT).
+        values = {"STATUS": Cat(ready, busy), "IRQ_STATUS": irq_status,
                   "IRQ_ENABLE": irq_enable, "ERR_COUNT": err_count,
                   "ERR_DROPPED": err_dropped, "ERR_HEAD0": err_head0, "ERR_HEAD1": info,
                   "ERR_HEAD2": user, "ERR_HEAD3": when, "CYCLE": cycle}
-        alloc_regs = {}
-        r_data, r_found = Signal(32), Signal()
-        aligned_r = bus.r_addr[:2] == 0
-        with m.Switch(bus.r_addr):
-            for register in self._map:
-                with m.Case(register.offset):
-                    m.d.comb += r_found.eq(1)
-                    if register.access == "RO_ALLOC":
-                        alloc_regs[register.offset] = register.pool
-                        continue
-                    if register.access == "WO":
-                        continue
-                    constant = constant_value(cfg, register, __version__)
-                    if constant is not None:
-                        value = constant
-                    elif register.pool is not None:
-                        value = counters[register.pool][register.kind]
-                    else:
-                        value = values[register.name]
-                    m.d.comb += r_data.eq(value)
-        is_alloc = Signal()
-        m.d.comb += is_alloc.eq(Cat(bus.r_addr == off for off in alloc_regs).any())
+        r_match = predecode(m, bus.r_addr, "r1")
+        r1_valid, r2_valid, r2_alloc = Signal(), Signal(), Signal()
+        r1_pool, r2_pool = Signal(cfg.pool_bits), Signal(cfg.pool_bits)
+        # pool p's block is POOL_BASE / 64 + p
+        m.d.sync += [r1_valid.eq(bus.r_req), r1_pool.eq(bus.r_addr[6:] - (POOL_BASE >> 6)),
+                     r2_valid.eq(r1_valid), r2_pool.eq(r1_pool)]
+        blocks = {}                             # 64-byte block -> [(select flag, value)]
+        allocs = []
+        for register in self._map:
+            select = Signal(name=f"r2_sel_{register.name.lower()}")
+            m.d.sync += select.eq(r_match(register.offset))
+            if register.access == "RO_ALLOC":
+                allocs.append(select)
+                continue
+            constant = constant_value(cfg, register, __version__)
+            if register.access == "WO":
+                value = Const(0, 32)            # reads as 0, OKAY
+            elif constant is not None:
+                value = Const(constant, 32)
+            elif register.pool is not None:
+                value = counters[register.pool][register.kind]
+            else:
+                value = values[register.name]
+            blocks.setdefault(register.offset >> 6, []).append((select, value))
+        m.d.comb += r2_alloc.eq(or_all(allocs))
 
+        # ---- read, stage R3: the selected value within each block ---------------------
+        r3_valid, r3_alloc, r3_found = Signal(), Signal(), Signal()
+        r3_pool = Signal(cfg.pool_bits)
+        r3_blocks = [Signal(32, name=f"r3_block{number}") for number in blocks]
+        r3_found_in = Signal(len(blocks))
+        m.d.sync += [r3_valid.eq(r2_valid), r3_alloc.eq(r2_alloc), r3_pool.eq(r2_pool)]
+        for i, (r3_block, selected) in enumerate(zip(r3_blocks, blocks.values(), strict=True)):
+            m.d.sync += [r3_block.eq(or_all(Mux(select, value, 0) for select, value in selected)),
+                         r3_found_in[i].eq(or_all(select for select, _ in selected))]
+
+        # ---- read, stage R4: answer a plain read, or ask the pipeline ------------------
         # register ALLOC: ask the pipeline, answer with its grant
         alloc_waiting = Signal()
-        start_alloc = bus.r_req & is_alloc
-        with m.If(start_alloc):
-            m.d.sync += alloc_waiting.eq(1)
-            for offset, index in alloc_regs.items():
-                with m.If(bus.r_addr == offset):
-                    m.d.sync += [self.req_alloc_pool.eq(index),
-                                 self.req_alloc_size.eq(cfg.pools[index].slot_size)]
-        m.d.sync += self.req_alloc.eq(start_alloc)
+        r_data, r_err, r_ack = Signal(32), Signal(), Signal()
+        m.d.sync += [self.req_alloc.eq(r3_valid & r3_alloc), r_ack.eq(0)]
+        with m.If(r3_valid & r3_alloc):
+            m.d.sync += [alloc_waiting.eq(1), self.req_alloc_pool.eq(r3_pool)]
+            with m.Switch(r3_pool):
+                for pool in cfg.pools:
+                    with m.Case(pool.index):
+                        m.d.sync += self.req_alloc_size.eq(pool.slot_size)
+        with m.Elif(r3_valid):
+            m.d.sync += [r_ack.eq(1), r_data.eq(or_all(r3_blocks)), r_err.eq(~r3_found_in.any())]
         axi_grant = self.rsp_grant_valid & self.rsp_grant_src
         handle = Signal(32)
         slot_f, tag_f = (_field(HANDLE_FIELDS, n) for n in ("SLOT", "TAG"))
@@ -221,56 +275,73 @@ class RegisterFile(wiring.Component):
                                   self.rsp_grant_tag if cfg.tag_bits else Const(0, 1),
                                   Const(0, tag_f.width - len(self.rsp_grant_tag)),
                                   self.rsp_grant_err, self.rsp_grant_ok))
-        with m.If(axi_grant):
-            m.d.sync += alloc_waiting.eq(0)
-        m.d.comb += [
-            bus.r_ack.eq(Mux(alloc_waiting, axi_grant, bus.r_req & ~is_alloc)),
-            bus.r_data.eq(Mux(alloc_waiting, handle, r_data)),
-            bus.r_err.eq(~alloc_waiting & (~r_found | ~aligned_r)),
-        ]
+        with m.If(alloc_waiting & axi_grant):
+            m.d.sync += [alloc_waiting.eq(0), r_ack.eq(1), r_data.eq(handle), r_err.eq(0)]
+        m.d.comb += [bus.r_ack.eq(r_ack), bus.r_data.eq(r_data), bus.r_err.eq(r_err)]
 
-        # ---- write decode ------------------------------------------------------------
-        w_err, w1c = Signal(), Signal(3)
-        full_word = bus.w_strb == 0b1111
-        free_waiting, start_free = Signal(), Signal()
-        m.d.comb += w_err.eq(1)
-        with m.Switch(bus.w_addr):
-            for register in self._map:
-                with m.Case(register.offset):
-                    if register.name == "IRQ_STATUS":
-                        m.d.comb += [w_err.eq(0),
-                                     w1c.eq(Mux(bus.w_req & bus.w_strb[0], bus.w_data[:3], 0))]
-                    elif register.name == "IRQ_ENABLE":
-                        m.d.comb += w_err.eq(0)
-                        with m.If(bus.w_req & bus.w_strb[0]):
-                            m.d.sync += irq_enable.eq(bus.w_data[:3])
-                    elif register.name == "CTRL":
-                        m.d.comb += [w_err.eq(~full_word),
-                                     clear.eq(bus.w_req & full_word & bus.w_data[0])]
-                    elif register.name == "ERR_POP":
-                        m.d.comb += [w_err.eq(~full_word), pop.eq(bus.w_req & full_word)]
-                    elif register.kind == "FREE":
-                        pool = cfg.pools[register.pool]
-                        slot = bus.w_data[slot_f.lsb:slot_f.lsb + slot_f.width]
-                        tag = bus.w_data[tag_f.lsb:tag_f.lsb + max(cfg.tag_bits, 1)]
-                        m.d.comb += [w_err.eq(~full_word), start_free.eq(bus.w_req & full_word)]
-                        with m.If(start_free):
-                            m.d.sync += [
-                                self.req_free_addr.eq(pool.base + (slot << pool.offset_bits)),
-                                self.req_free_tag.eq(tag if cfg.tag_bits else 0),
-                                self.req_free_oor.eq(slot >= pool.slots),
-                                self.req_free_pool.eq(pool.index),
-                            ]
-        # set wins over clear: an event in the cycle of a W1C write is not lost
-        m.d.sync += irq_status.eq((irq_status & ~w1c) | irq_set)
-        m.d.sync += self.req_free.eq(start_free)
-        axi_freed = self.rsp_freed_valid & self.rsp_freed_src
-        with m.If(start_free):
-            m.d.sync += free_waiting.eq(1)
-        with m.If(axi_freed):
-            m.d.sync += free_waiting.eq(0)
-        m.d.comb += [
-            bus.w_ack.eq(Mux(free_waiting, axi_freed, bus.w_req & ~start_free)),
-            bus.w_err.eq(Mux(free_waiting, ~self.rsp_freed_ok, w_err)),
+        # ---- write, stages W1 and W2: decode -----------------------------------------
+        # As for reads: address groups, then one flag a writable register. The slot
+        # field of a FREE is compared with each pool's size in chunks of up to six
+        # bits (one LUT each), joined in W2; its address is formed in W2 and W3.
+        w_match = predecode(m, bus.w_addr, "w1")
+        w1_valid, w1_full_word, w1_strb0 = Signal(), Signal(), Signal()
+        w1_data, w1_pool = Signal(32), Signal(cfg.pool_bits)
+        slot_field = bus.w_data[slot_f.lsb:slot_f.lsb + slot_f.width]
+        w1_cmp = [ge_chunks(m, slot_field, pool.slots, f"w1_{pool.name}_oor") for pool in cfg.pools]
+        m.d.sync += [w1_valid.eq(bus.w_req), w1_data.eq(bus.w_data), w1_full_word.eq(bus.w_strb == 0b1111),
+                     w1_strb0.eq(bus.w_strb[0]), w1_pool.eq(bus.w_addr[6:] - (POOL_BASE >> 6))]
+        writable = [r for r in self._map if r.writable]
+        w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
+        w2_valid, w2_full_word, w2_strb0 = Signal(), Signal(), Signal()
+        w2_data, w2_pool = Signal(32), Signal(cfg.pool_bits)
+        w2_free, w2_command, w2_plain = Signal(), Signal(), Signal()
+        w2_oor = Signal(len(cfg.pools))         # bit p: the slot field is past pool p's end
+        slot = w1_data[slot_f.lsb:slot_f.lsb + slot_f.width]
+        w2_offset = Signal(cfg.addr_width)      # the slot's offset in its pool
+        w2_base = Signal(cfg.addr_width)
+        m.d.sync += [w2_valid.eq(w1_valid), w2_full_word.eq(w1_full_word), w2_strb0.eq(w1_strb0),
+                     w2_data.eq(w1_data), w2_pool.eq(w1_pool),
+                     w2_oor.eq(Cat(cmp() for cmp in w1_cmp))]
+        for register in writable:
+            m.d.sync += w2_is[register.offset].eq(w_match(register.offset))
+        m.d.sync += [
+            w2_free.eq(or_all(w_match(r.offset) for r in writable if r.kind == "FREE")),
+            w2_command.eq(or_all(w_match(r.offset) for r in writable if r.access == "WO")),
+            w2_plain.eq(or_all(w_match(r.offset) for r in writable if r.access != "WO")),
         ]
+        with m.Switch(w1_pool):
+            for pool in cfg.pools:
+                with m.Case(pool.index):
+                    m.d.sync += [w2_offset.eq(slot << pool.offset_bits), w2_base.eq(pool.base)]
+
+        def writing(name):
+            return w2_is[self._map[name].offset]
+
+        # ---- write, stage W3: carry out ---------------------------------------------
+        free_waiting = Signal()
+        w_err, w_ack = Signal(), Signal()
+        command = w2_valid & w2_full_word
+        start_free = command & w2_free
+        m.d.sync += [
+            clear.eq(command & writing("CTRL") & w2_data[0]),
+            pop.eq(command & writing("ERR_POP")),
+            w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb0, w2_data[:3], 0)),
+            self.req_free.eq(start_free),
+            w_ack.eq(w2_valid & ~start_free),
+        ]
+        with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb0):
+            m.d.sync += irq_enable.eq(w2_data[:3])
+        with m.If(w2_valid):
+            # a read-only or unmapped address, or a command written in part
+            m.d.sync += w_err.eq(~w2_plain & ~(w2_command & w2_full_word))
+        with m.If(start_free):
+            m.d.sync += [free_waiting.eq(1), self.req_free_pool.eq(w2_pool),
+                         self.req_free_tag.eq(w2_data[tag_f.lsb:tag_f.lsb + max(cfg.tag_bits, 1)]
+                                              if cfg.tag_bits else 0),
+                         self.req_free_addr.eq(w2_base + w2_offset),
+                         self.req_free_oor.eq((w2_oor >> w2_pool)[0])]
+        axi_freed = self.rsp_freed_valid & self.rsp_freed_src
+        with m.If(free_waiting & axi_freed):
+            m.d.sync += [free_waiting.eq(0), w_ack.eq(1), w_err.eq(~self.rsp_freed_ok)]
+        m.d.comb += [bus.w_ack.eq(w_ack), bus.w_err.eq(w_err)]
         return m

@@ -2,10 +2,16 @@
 generated core, resource counts, and the logic depth between sequential
 endpoints, taken from the mapped netlist.
 
-This is an estimate before place and route. The depth is counted in cells:
-every LUT, MUXF and CARRY cell on a path is one level; flip-flops, block RAM
-ports, shift-register outputs and the module's ports are endpoints; a LUT-RAM
-read (address to data) counts as one level, like the LUT it is.
+This is an estimate before place and route. Flip-flops, block RAM ports,
+shift-register outputs and the module's ports are endpoints; a LUT-RAM read
+(address to data) is a level, like the LUT it is. Two figures are given:
+
+- **logic depth**: every LUT, MUXF and CARRY cell on the worst path is a level;
+- **LUT levels** (the figure the budget judges): LUT and MUXF cells, with a
+  carry chain counted as one level however long it is. A CARRY8 passes its
+  carry in a few tens of picoseconds and sits beside the LUTs that feed it,
+  so a 32-bit comparison (a LUT, then four CARRY8 in a row) costs about what
+  a LUT and its routing cost, not five times that.
 """
 
 import json
@@ -19,13 +25,27 @@ from ._env import installed_tool
 from .emit import emit_verilog
 
 __all__ = ["synthesize", "resources", "logic_depth", "endpoint_depths", "depth_by_block", "FAMILIES",
-           "DEPTH_BUDGET"]
+           "DEPTH_BUDGET", "BUDGET_COUNT", "levels_that_fit"]
 
 FAMILIES = ("xcup", "xc7")
 #: LUT levels that make 350 MHz credible on UltraScale+ (-2): a LUT plus its
 #: local routing costs roughly 0.5-0.6 ns there, and a 2.857 ns period must also
 #: hold the clock-to-out and setup of the endpoints.
 DEPTH_BUDGET = 4
+#: How the budget counts: LUT and MUXF levels, a carry chain as one level.
+BUDGET_COUNT = "chain"
+#: The rule that judges a config's ``clock_mhz``: per family, the nanoseconds a
+#: LUT level costs with its routing, and the fixed cost of a path (clock-to-out
+#: of the launching register, setup of the capturing one, clock skew and
+#: uncertainty). Rough figures for a -2 speed grade, on the safe side.
+LEVEL_NS = {"xcup": 0.55, "xc7": 0.85}
+PATH_NS = {"xcup": 0.6, "xc7": 0.9}
+
+
+def levels_that_fit(clock_mhz, family="xcup"):
+    """LUT levels a path may have at ``clock_mhz`` by the rule above (4 at
+    350 MHz on UltraScale+, the design budget)."""
+    return max(0, int((1000 / clock_mhz - PATH_NS[family]) / LEVEL_NS[family]))
 
 _LEVEL_PREFIXES = ("LUT", "MUXF", "CARRY")
 _LUTRAM = ("RAM16X1D", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1D", "RAM32M", "RAM32M16",
@@ -87,6 +107,9 @@ def _is_level(cell_type):
 def _levelise(netlist, top, count_carry):
     """Levels on the worst path into every combinational cell's outputs.
 
+    ``count_carry``: True, every carry cell is a level; False, none is;
+    ``"chain"``, a chain of carry cells is one level.
+
     Returns ``(cells, depth, via, drivers, loads, inputs, names)``."""
     module = netlist["modules"][top]
     cells = module["cells"]
@@ -122,16 +145,23 @@ def _levelise(netlist, top, count_carry):
             return depth[cell_name]
         if cell_name in stack:          # a combinational loop would be a bug upstream
             raise RuntimeError(f"combinational loop through {cell_name}")
-        best, best_from = 0, None
+        carry = cells[cell_name]["type"].startswith("CARRY")
+        if not carry:
+            own = {None: 1}
+        elif count_carry == "chain":
+            own = {None: 1, "CARRY": 0}     # one level for a whole chain
+        else:
+            own = {None: 1 if count_carry else 0}
+        best, best_from = own[None], None
         for bit in loads[cell_name]:
             source = drivers.get(bit)
             if source is None or source[1] == "seq":
                 continue
-            d = level(source[0], stack + (cell_name,))
-            if d > best:
+            from_carry = cells[source[0]]["type"].startswith("CARRY")
+            d = level(source[0], stack + (cell_name,)) + own.get("CARRY" if from_carry else None, own[None])
+            if d > best or (d == best and best_from is None):
                 best, best_from = d, source[0]
-        own = 0 if not count_carry and cells[cell_name]["type"].startswith("CARRY") else 1
-        depth[cell_name] = best + own
+        depth[cell_name] = best
         via[cell_name] = best_from
         return depth[cell_name]
 
@@ -170,9 +200,10 @@ def endpoint_depths(netlist, top, *, count_carry=True):
     return result
 
 
-def depth_by_block(netlist, top, *, count_carry=False):
+def depth_by_block(netlist, top, *, count_carry=BUDGET_COUNT):
     """The worst depth into the endpoints of each block of the top (``core``,
-    ``regs``, ``axil``; ``top`` for the rest), by default in LUT and MUXF levels."""
+    ``regs``, ``axil``; ``top`` for the rest), by default in LUT levels as the
+    budget counts them."""
     blocks = {}
     for name, depth in endpoint_depths(netlist, top, count_carry=count_carry).items():
         head, dot, _ = name.partition(".")
@@ -189,9 +220,8 @@ def _address_bits(cell):
 def logic_depth(netlist, top, *, count_carry=True):
     """Worst number of LUT/MUXF/CARRY levels between sequential endpoints.
 
-    With ``count_carry=False`` a carry cell passes its inputs through without
-    adding a level (a carry chain is far faster than a LUT and its routing), so
-    the figure counts LUT and MUXF levels only.
+    With ``count_carry="chain"`` (:data:`BUDGET_COUNT`) a carry chain is one
+    level; with ``False`` carry cells add nothing.
 
     Returns ``(depth, path)``: ``path`` names the cells from the launching
     endpoint to the capturing one.

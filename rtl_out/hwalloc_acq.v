@@ -21,6 +21,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   input alloc_pool;
   wire alloc_pool;
   wire \alloc_pool$92 ;
+  wire [9:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [9:0] alloc_size;
@@ -58,19 +59,20 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [3:0] bus__w_strb;
   wire [3:0] \bus__w_strb$67 ;
   wire busy;
-  wire \busy$146 ;
+  wire \busy$148 ;
   wire clk;
   input [31:0] free_addr;
   wire [31:0] free_addr;
   wire [31:0] \free_addr$99 ;
   wire free_oor;
   wire free_oor_pool;
+  wire [31:0] free_port_addr;
   output free_ready;
   wire free_ready;
   wire free_src;
   input [5:0] free_tag;
   wire [5:0] free_tag;
-  wire [5:0] \free_tag$106 ;
+  wire [5:0] \free_tag$108 ;
   input [9:0] free_user;
   wire [9:0] free_user;
   wire [9:0] \free_user$101 ;
@@ -80,49 +82,49 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$116 ;
+  wire [3:0] \freed_err$118 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$115 ;
+  wire \freed_ok$117 ;
   wire freed_pool;
   wire freed_src;
   wire [5:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$117 ;
+  wire [9:0] \freed_user$119 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$120 ;
+  wire \freed_valid$122 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$112 ;
+  wire [31:0] \grant_addr$114 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$109 ;
+  wire [3:0] \grant_err$111 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$108 ;
+  wire \grant_ok$110 ;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$110 ;
+  wire \grant_pool$112 ;
   wire [9:0] grant_size;
   output [9:0] grant_slot;
   wire [9:0] grant_slot;
-  wire [9:0] \grant_slot$111 ;
+  wire [9:0] \grant_slot$113 ;
   wire grant_src;
   output [5:0] grant_tag;
   wire [5:0] grant_tag;
-  wire [5:0] \grant_tag$114 ;
+  wire [5:0] \grant_tag$116 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$113 ;
+  wire [9:0] \grant_user$115 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$118 ;
+  wire \grant_valid$120 ;
   output irq;
   wire irq;
-  wire \irq$148 ;
+  wire \irq$150 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -225,71 +227,16 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign \free_addr$99  = req_free ? req_free_addr : free_addr;
   assign \free_user$101  = req_free ? 10'h000 : free_user;
   assign free_oor = req_free & req_free_oor;
-  assign \free_tag$106  = req_free ? req_free_tag : free_tag;
+  assign \free_tag$108  = req_free ? req_free_tag : free_tag;
   assign \$5  = ~ grant_src;
-  assign grant_valid = \grant_valid$118  & \$5 ;
+  assign grant_valid = \grant_valid$120  & \$5 ;
   assign \$6  = ~ \$10 [0];
-  assign freed_valid = \freed_valid$120  & \$6 ;
+  assign freed_valid = \freed_valid$122  & \$6 ;
   always @(posedge aclk)
     running <= \$7 ;
   \hwalloc_acq.axil  axil (
-    .ar_fire(bus__r_req),
     .bus__r_ack(bus__r_ack),
-    .bus__r_addr(s_axil_araddr),
-    .bus__r_data(bus__r_data),
-    .bus__r_err(bus__r_err),
-    .bus__w_ack(bus__w_ack),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
-    .bus__w_err(bus__w_err),
-    .bus__w_strb(bus__w_strb),
-    .clk(aclk),
-    .rst(rst),
-    .s_axil_arready(s_axil_arready),
-    .s_axil_arvalid(s_axil_arvalid),
-    .s_axil_awaddr(s_axil_awaddr),
-    .s_axil_awready(s_axil_awready),
-    .s_axil_awvalid(s_axil_awvalid),
-    .s_axil_bready(s_axil_bready),
-    .s_axil_bresp(s_axil_bresp),
-    .s_axil_bvalid(s_axil_bvalid),
-    .s_axil_rdata(s_axil_rdata),
-    .s_axil_rready(s_axil_rready),
-    .s_axil_rresp(s_axil_rresp),
-    .s_axil_rvalid(s_axil_rvalid),
-    .s_axil_wdata(s_axil_wdata),
-    .s_axil_wready(s_axil_wready),
-    .s_axil_wstrb(s_axil_wstrb),
-    .s_axil_wvalid(s_axil_wvalid),
-    .w_fire(bus__w_req)
-  );
-  \hwalloc_acq.core  core (
-    .a6_payload(\$8 ),
-    .a6_valid(\grant_valid$118 ),
-    .alloc_pool(\alloc_pool$92 ),
-    .alloc_size(\alloc_size$94 ),
-    .alloc_size_d6(rsp_grant_size),
-    .alloc_src(req_alloc),
-    .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$96 ),
-    .alloc_valid(\alloc_valid$90 ),
-    .busy(busy),
-    .clk(aclk),
-    .f6_payload(\$9 ),
-    .f6_valid(\freed_valid$120 ),
-    .free_addr(\free_addr$99 ),
-    .free_info_d6(\$10 ),
-    .free_oor(free_oor),
-    .free_oor_pool(free_oor_pool),
-    .free_src(req_free),
-    .free_tag(\free_tag$106 ),
-    .free_user(\free_user$101 ),
-    .free_valid(\free_valid$97 ),
-    .rst(rst)
-  );
-  \hwalloc_acq.regs  regs (
-    .bus__r_ack(bus__r_ack),
-    .bus__r_addr(s_axil_araddr),
+    .bus__r_addr(bus__r_addr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
@@ -299,14 +246,71 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
+    .bvalid(s_axil_bvalid),
+    .clk(aclk),
+    .rst(rst),
+    .rvalid(s_axil_rvalid),
+    .s_axil_araddr(s_axil_araddr),
+    .s_axil_arready(s_axil_arready),
+    .s_axil_arvalid(s_axil_arvalid),
+    .s_axil_awaddr(s_axil_awaddr),
+    .s_axil_awready(s_axil_awready),
+    .s_axil_awvalid(s_axil_awvalid),
+    .s_axil_bready(s_axil_bready),
+    .s_axil_bresp(s_axil_bresp),
+    .s_axil_rdata(s_axil_rdata),
+    .s_axil_rready(s_axil_rready),
+    .s_axil_rresp(s_axil_rresp),
+    .s_axil_wdata(s_axil_wdata),
+    .s_axil_wready(s_axil_wready),
+    .s_axil_wstrb(s_axil_wstrb),
+    .s_axil_wvalid(s_axil_wvalid)
+  );
+  \hwalloc_acq.core  core (
+    .a6_payload(\$8 ),
+    .alloc_pool(\alloc_pool$92 ),
+    .alloc_port_size(alloc_size),
+    .alloc_size(\alloc_size$94 ),
+    .alloc_src(req_alloc),
+    .alloc_user(\alloc_user$96 ),
+    .alloc_valid(\alloc_valid$90 ),
+    .busy(busy),
+    .clk(aclk),
+    .f6_payload(\$9 ),
+    .free_addr(\free_addr$99 ),
+    .free_info_d6(\$10 ),
+    .free_oor(free_oor),
+    .free_oor_pool(free_oor_pool),
+    .free_port_addr(free_addr),
+    .free_src(req_free),
+    .free_tag(\free_tag$108 ),
+    .free_user(\free_user$101 ),
+    .free_valid(\free_valid$97 ),
+    .freed_valid(\freed_valid$122 ),
+    .grant_size(rsp_grant_size),
+    .grant_src(grant_src),
+    .grant_valid(\grant_valid$120 ),
+    .rst(rst)
+  );
+  \hwalloc_acq.regs  regs (
+    .bus__r_addr(bus__r_addr),
+    .bus__r_data(bus__r_data),
+    .bus__r_err(bus__r_err),
+    .bus__r_req(bus__r_req),
+    .bus__w_addr(bus__w_addr),
+    .bus__w_data(bus__w_data),
+    .bus__w_err(bus__w_err),
+    .bus__w_req(bus__w_req),
+    .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$555$0 (\$8 [15:0]),
-    .\port$555$48 (\$8 [63:48]),
-    .\port$561$0 (\$9 ),
-    .\port$582$0 (\$10 ),
-    .ready(running),
+    .\port$1068$0 (\$8 [15:0]),
+    .\port$1068$48 (\$8 [63:48]),
+    .\port$1074$0 (\$9 ),
+    .\port$1095$0 (\$10 ),
+    .r_ack(bus__r_ack),
+    .\ready$6 (running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
     .req_alloc_size(req_alloc_size),
@@ -315,11 +319,12 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .req_free_oor(req_free_oor),
     .req_free_pool(free_oor_pool),
     .req_free_tag(req_free_tag),
-    .rsp_freed_valid(\freed_valid$120 ),
+    .rsp_freed_valid(\freed_valid$122 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$118 ),
-    .rst(rst)
+    .rsp_grant_valid(\grant_valid$120 ),
+    .rst(rst),
+    .w_ack(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -330,8 +335,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   end
   assign clk = aclk;
   assign \bus__r_ack$47  = bus__r_ack;
-  assign bus__r_addr = s_axil_araddr;
-  assign \bus__r_addr$49  = s_axil_araddr;
+  assign \bus__r_addr$49  = bus__r_addr;
   assign \bus__r_data$51  = bus__r_data;
   assign \bus__r_err$53  = bus__r_err;
   assign \bus__r_req$55  = bus__r_req;
@@ -362,19 +366,21 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign \s_axil_rresp$86  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
+  assign alloc_port_size = alloc_size;
+  assign free_port_addr = free_addr;
   assign req_free_pool = free_oor_pool;
-  assign \grant_ok$108  = \$8 [0];
-  assign \grant_err$109  = \$8 [4:1];
-  assign \grant_pool$110  = \$8 [5];
-  assign \grant_slot$111  = \$8 [15:6];
-  assign \grant_addr$112  = \$8 [47:16];
-  assign \grant_user$113  = \$8 [63:54];
-  assign \grant_tag$114  = \$8 [53:48];
-  assign \freed_ok$115  = \$9 [0];
-  assign \freed_err$116  = \$9 [4:1];
-  assign \freed_user$117  = \$9 [14:5];
+  assign \grant_ok$110  = \$8 [0];
+  assign \grant_err$111  = \$8 [4:1];
+  assign \grant_pool$112  = \$8 [5];
+  assign \grant_slot$113  = \$8 [15:6];
+  assign \grant_addr$114  = \$8 [47:16];
+  assign \grant_user$115  = \$8 [63:54];
+  assign \grant_tag$116  = \$8 [53:48];
+  assign \freed_ok$117  = \$9 [0];
+  assign \freed_err$118  = \$9 [4:1];
+  assign \freed_user$119  = \$9 [14:5];
   assign freed_src = \$10 [0];
-  assign rsp_grant_valid = \grant_valid$118 ;
+  assign rsp_grant_valid = \grant_valid$120 ;
   assign rsp_grant_ok = \$8 [0];
   assign rsp_grant_err = \$8 [4:1];
   assign rsp_grant_pool = \$8 [5];
@@ -383,7 +389,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign rsp_grant_src = grant_src;
   assign grant_size = rsp_grant_size;
   assign rsp_grant_tag = \$8 [53:48];
-  assign rsp_freed_valid = \freed_valid$120 ;
+  assign rsp_freed_valid = \freed_valid$122 ;
   assign rsp_freed_ok = \$9 [0];
   assign rsp_freed_err = \$9 [4:1];
   assign rsp_freed_pool = \$9 [15];
@@ -396,9 +402,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign freed_addr = \$10 [32:1];
   assign rsp_freed_tag = \$10 [38:33];
   assign freed_tag = \$10 [38:33];
-  assign \busy$146  = busy;
+  assign \busy$148  = busy;
   assign ready = running;
-  assign \irq$148  = irq;
+  assign \irq$150  = irq;
   assign grant_ok = \$8 [0];
   assign grant_err = \$8 [4:1];
   assign grant_pool = \$8 [5];
@@ -411,79 +417,87 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign freed_user = \$9 [14:5];
 endmodule
 
-module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, ar_fire, s_axil_awready, s_axil_wready, w_fire, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err
-, bus__w_ack, bus__w_err, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_bvalid, s_axil_bresp, clk);
+module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
+, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [31:0] \$12 ;
-  wire [1:0] \$13 ;
+  wire \$12 ;
+  wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [1:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [31:0] \$21 ;
-  reg [1:0] \$22 ;
+  reg \$21 ;
+  reg [31:0] \$22 ;
   reg \$23 ;
   reg \$24 ;
-  reg \$25 ;
-  reg [11:0] \$26 ;
-  reg [31:0] \$27 ;
-  reg [3:0] \$28 ;
+  reg [11:0] \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  reg \$28 ;
   reg \$29 ;
   wire \$3 ;
-  reg [1:0] \$30 ;
+  reg [11:0] \$30 ;
   reg \$31 ;
+  reg [31:0] \$32 ;
+  reg [3:0] \$33 ;
+  reg \$34 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg \$signal  = 1'h0;
-  (* init = 32'd0 *)
-  wire [31:0] \$signal$11 ;
-  reg \$signal$15  = 1'h0;
+  wire \$signal ;
+  reg [31:0] \$signal$12  = 32'd0;
   reg \$signal$17  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg [31:0] \$signal$30  = 32'd0;
-  output ar_fire;
-  wire ar_fire;
-  reg [11:0] aw_addr = 12'h000;
-  (* init = 2'h0 *)
-  wire [1:0] bresp;
+  wire \$signal$20 ;
+  wire \$signal$22 ;
+  reg \$signal$25  = 1'h0;
+  reg \$signal$39  = 1'h0;
+  reg b_err = 1'h0;
+  wire b_fire;
   input bus__r_ack;
   wire bus__r_ack;
-  input [11:0] bus__r_addr;
-  wire [11:0] bus__r_addr;
+  output [11:0] bus__r_addr;
+  reg [11:0] bus__r_addr = 12'h000;
   input [31:0] bus__r_data;
   wire [31:0] bus__r_data;
   input bus__r_err;
   wire bus__r_err;
-  wire bus__r_req;
+  output bus__r_req;
+  reg bus__r_req = 1'h0;
   input bus__w_ack;
   wire bus__w_ack;
   output [11:0] bus__w_addr;
-  wire [11:0] bus__w_addr;
+  reg [11:0] bus__w_addr = 12'h000;
   output [31:0] bus__w_data;
-  wire [31:0] bus__w_data;
+  reg [31:0] bus__w_data = 32'd0;
   input bus__w_err;
   wire bus__w_err;
-  wire bus__w_req;
+  output bus__w_req;
+  reg bus__w_req = 1'h0;
   output [3:0] bus__w_strb;
-  wire [3:0] bus__w_strb;
+  reg [3:0] bus__w_strb = 4'h0;
+  output bvalid;
+  wire bvalid;
   input clk;
   wire clk;
-  reg r_waiting = 1'h0;
-  (* init = 2'h0 *)
-  wire [1:0] rresp;
+  reg r_busy = 1'h0;
+  reg r_err = 1'h0;
+  wire r_fire;
+  reg r_held = 1'h0;
   input rst;
   wire rst;
+  output rvalid;
+  wire rvalid;
+  input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -498,18 +512,14 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
   input s_axil_bready;
   wire s_axil_bready;
   output [1:0] s_axil_bresp;
-  reg [1:0] s_axil_bresp = 2'h0;
-  (* init = 1'h0 *)
-  output s_axil_bvalid;
+  wire [1:0] s_axil_bresp;
   wire s_axil_bvalid;
   output [31:0] s_axil_rdata;
-  reg [31:0] s_axil_rdata = 32'd0;
+  wire [31:0] s_axil_rdata;
   input s_axil_rready;
   wire s_axil_rready;
   output [1:0] s_axil_rresp;
-  reg [1:0] s_axil_rresp = 2'h0;
-  (* init = 1'h0 *)
-  output s_axil_rvalid;
+  wire [1:0] s_axil_rresp;
   wire s_axil_rvalid;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
@@ -519,101 +529,98 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
   wire [3:0] s_axil_wstrb;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  output w_fire;
-  wire w_fire;
-  reg [3:0] w_strb = 4'h0;
-  reg w_waiting = 1'h0;
-  assign \$1  = ~ r_waiting;
-  assign \$2  = ~ \$signal ;
-  assign \$3  = \$2  | s_axil_rready;
-  assign s_axil_arready = \$1  & \$3 ;
-  assign ar_fire = s_axil_arvalid & s_axil_arready;
-  assign s_axil_awready = ~ \$signal$15 ;
-  assign s_axil_wready = ~ \$signal$17 ;
-  assign \$4  = \$signal$15  | s_axil_awvalid;
-  assign \$5  = \$signal$17  | s_axil_wvalid;
-  assign \$6  = \$4  & \$5 ;
-  assign \$7  = ~ w_waiting;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ \$signal$22 ;
-  assign \$10  = \$9  | s_axil_bready;
-  assign w_fire = \$8  & \$10 ;
-  assign bus__w_addr = \$signal$15  ? aw_addr : s_axil_awaddr;
-  assign bus__w_data = \$signal$17  ? \$signal$30  : s_axil_wdata;
-  assign bus__w_strb = \$signal$17  ? w_strb : s_axil_wstrb;
-  assign \$11  = \$signal  & s_axil_rready;
-  assign \$12  = bus__r_err ? 32'd0 : bus__r_data;
-  assign \$13  = bus__r_err ? 2'h2 : 2'h0;
-  assign \$14  = ~ \$signal$15 ;
-  assign \$15  = s_axil_awvalid & \$14 ;
-  assign \$16  = ~ \$signal$17 ;
-  assign \$17  = s_axil_wvalid & \$16 ;
-  assign \$18  = \$signal$22  & s_axil_bready;
-  assign \$19  = bus__w_err ? 2'h2 : 2'h0;
+  reg w_full = 1'h0;
+  assign s_axil_arready = ~ r_busy;
+  assign \$1  = ~ r_busy;
+  assign \$signal  = s_axil_arvalid & \$1 ;
+  assign rvalid = r_held | bus__r_ack;
+  assign r_fire = rvalid & s_axil_rready;
+  assign s_axil_rdata = r_held ? \$signal$12  : bus__r_data;
+  assign \$2  = r_held ? r_err : bus__r_err;
+  assign s_axil_rresp = \$2  ? 2'h2 : 2'h0;
+  assign s_axil_awready = ~ \$signal$17 ;
+  assign s_axil_wready = ~ w_full;
+  assign \$3  = ~ \$signal$17 ;
+  assign \$signal$20  = s_axil_awvalid & \$3 ;
+  assign \$4  = ~ w_full;
+  assign \$signal$22  = s_axil_wvalid & \$4 ;
+  assign bvalid = \$signal$25  | bus__w_ack;
+  assign b_fire = bvalid & s_axil_bready;
+  assign \$5  = \$signal$25  ? b_err : bus__w_err;
+  assign s_axil_bresp = \$5  ? 2'h2 : 2'h0;
+  assign \$6  = ~ s_axil_rready;
+  assign \$7  = rvalid & \$6 ;
+  assign \$8  = ~ r_held;
+  assign \$9  = \$signal$17  | \$signal$20 ;
+  assign \$10  = w_full | \$signal$22 ;
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = ~ \$signal$39 ;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = ~ s_axil_bready;
+  assign \$15  = bvalid & \$14 ;
+  assign \$16  = ~ \$signal$25 ;
+  assign \$17  = \$signal$17  | \$signal$20 ;
+  assign \$18  = w_full | \$signal$22 ;
+  assign \$19  = \$17  & \$18 ;
   always @(posedge clk)
-    \$signal  <= \$20 ;
+    bus__r_req <= \$20 ;
   always @(posedge clk)
-    s_axil_rdata <= \$21 ;
+    r_held <= \$21 ;
   always @(posedge clk)
-    s_axil_rresp <= \$22 ;
+    \$signal$12  <= \$22 ;
   always @(posedge clk)
-    r_waiting <= \$23 ;
+    r_err <= \$23 ;
   always @(posedge clk)
-    \$signal$15  <= \$24 ;
+    r_busy <= \$24 ;
   always @(posedge clk)
-    \$signal$17  <= \$25 ;
+    bus__r_addr <= \$25 ;
   always @(posedge clk)
-    aw_addr <= \$26 ;
+    bus__w_req <= \$26 ;
   always @(posedge clk)
-    \$signal$30  <= \$27 ;
+    \$signal$25  <= \$27 ;
   always @(posedge clk)
-    w_strb <= \$28 ;
+    b_err <= \$28 ;
   always @(posedge clk)
-    \$signal$22  <= \$29 ;
+    \$signal$17  <= \$29 ;
   always @(posedge clk)
-    s_axil_bresp <= \$30 ;
+    bus__w_addr <= \$30 ;
   always @(posedge clk)
-    w_waiting <= \$31 ;
+    w_full <= \$31 ;
+  always @(posedge clk)
+    bus__w_data <= \$32 ;
+  always @(posedge clk)
+    bus__w_strb <= \$33 ;
+  always @(posedge clk)
+    \$signal$39  <= \$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$20  = \$signal ;
-    if (\$11 ) begin
-      \$20  = 1'h0;
-    end
-    if (bus__r_ack) begin
-      \$20  = 1'h1;
-    end
     if (rst) begin
       \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = s_axil_rdata;
-    if (bus__r_ack) begin
-      \$21  = \$12 ;
-    end
+    \$21  = \$7 ;
     if (rst) begin
-      \$21  = 32'd0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = s_axil_rresp;
-    if (bus__r_ack) begin
-      \$22  = \$13 ;
+    \$22  = \$signal$12 ;
+    if (\$8 ) begin
+      \$22  = bus__r_data;
     end
     if (rst) begin
-      \$22  = 2'h0;
+      \$22  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = r_waiting;
-    if (bus__r_ack) begin
-      \$23  = 1'h0;
-    end else if (ar_fire) begin
-      \$23  = 1'h1;
+    \$23  = r_err;
+    if (\$8 ) begin
+      \$23  = bus__r_err;
     end
     if (rst) begin
       \$23  = 1'h0;
@@ -621,14 +628,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = \$signal$15 ;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
+    \$24  = r_busy;
+    if (\$signal ) begin
+      \$24  = 1'h1;
+    end
+    if (r_fire) begin
       \$24  = 1'h0;
-    end else begin
-      if (\$15 ) begin
-        \$24  = 1'h1;
-      end
     end
     if (rst) begin
       \$24  = 1'h0;
@@ -636,193 +641,313 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = \$signal$17 ;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-      \$25  = 1'h0;
-    end else begin
-      if (\$17 ) begin
-        \$25  = 1'h1;
-      end
+    \$25  = bus__r_addr;
+    if (\$signal ) begin
+      \$25  = s_axil_araddr;
     end
     if (rst) begin
-      \$25  = 1'h0;
+      \$25  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = aw_addr;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-    end else begin
-      if (\$15 ) begin
-        \$26  = s_axil_awaddr;
-      end
-    end
+    \$26  = \$13 ;
     if (rst) begin
-      \$26  = 12'h000;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = \$signal$30 ;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-    end else begin
-      if (\$17 ) begin
-        \$27  = s_axil_wdata;
-      end
-    end
+    \$27  = \$15 ;
     if (rst) begin
-      \$27  = 32'd0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$28  = w_strb;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-    end else begin
-      if (\$17 ) begin
-        \$28  = s_axil_wstrb;
-      end
+    \$28  = b_err;
+    if (\$16 ) begin
+      \$28  = bus__w_err;
     end
     if (rst) begin
-      \$28  = 4'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$29  = \$signal$22 ;
-    if (\$18 ) begin
-      \$29  = 1'h0;
-    end
-    if (bus__w_ack) begin
+    \$29  = \$signal$17 ;
+    if (\$signal$20 ) begin
       \$29  = 1'h1;
     end
+    if (b_fire) begin
+      \$29  = 1'h0;
+    end
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = s_axil_bresp;
-    if (bus__w_ack) begin
-      \$30  = \$19 ;
+    \$30  = bus__w_addr;
+    if (\$signal$20 ) begin
+      \$30  = s_axil_awaddr;
     end
     if (rst) begin
-      \$30  = 2'h0;
+      \$30  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = w_waiting;
-    if (bus__w_ack) begin
-      \$31  = 1'h0;
-    end else if (w_fire) begin
+    \$31  = w_full;
+    if (\$signal$22 ) begin
       \$31  = 1'h1;
+    end
+    if (b_fire) begin
+      \$31  = 1'h0;
     end
     if (rst) begin
       \$31  = 1'h0;
     end
   end
-  assign bus__r_req = ar_fire;
-  assign s_axil_araddr = bus__r_addr;
-  assign \$signal$11  = s_axil_rdata;
-  assign rresp = s_axil_rresp;
-  assign bus__w_req = w_fire;
-  assign bresp = s_axil_bresp;
-  assign s_axil_rvalid = \$signal ;
-  assign s_axil_bvalid = \$signal$22 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = bus__w_data;
+    if (\$signal$22 ) begin
+      \$32  = s_axil_wdata;
+    end
+    if (rst) begin
+      \$32  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = bus__w_strb;
+    if (\$signal$22 ) begin
+      \$33  = s_axil_wstrb;
+    end
+    if (rst) begin
+      \$33  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = \$signal$39 ;
+    if (\$19 ) begin
+      \$34  = 1'h1;
+    end
+    if (b_fire) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign s_axil_rvalid = rvalid;
+  assign s_axil_bvalid = bvalid;
 endmodule
 
-module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, a6_valid, a6_payload, f6_valid, f6_payload, alloc_src_d6, alloc_size_d6, free_info_d6, alloc_src, free_oor_pool, free_src
-, clk);
+module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, grant_valid, a6_payload, freed_valid, f6_payload, grant_src, grant_size, free_info_d6, alloc_src
+, free_src, free_oor_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
+  wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire [2:0] \$108 ;
-  wire [2:0] \$109 ;
-  wire [2:0] \$11 ;
+  wire [2:0] \$106 ;
+  wire [2:0] \$107 ;
+  wire [12:0] \$108 ;
+  wire \$109 ;
+  wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [5:0] \$116 ;
-  wire [5:0] \$117 ;
-  reg \$118 ;
-  reg \$119 ;
-  wire [3:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [9:0] \$122 ;
-  reg [10:0] \$123 ;
-  reg \$124 ;
-  reg [9:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire [9:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [9:0] \$133 ;
-  reg [10:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
-  wire [6:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  wire [6:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [11:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [11:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire [5:0] \$134 ;
+  wire [5:0] \$135 ;
+  wire [6:0] \$136 ;
+  wire [5:0] \$137 ;
+  wire [5:0] \$138 ;
+  wire [6:0] \$139 ;
+  wire [12:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire [5:0] \$151 ;
+  wire [5:0] \$152 ;
+  wire [6:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [5:0] \$156 ;
+  wire [5:0] \$157 ;
+  wire [6:0] \$158 ;
+  wire \$159 ;
+  wire [11:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [5:0] \$163 ;
+  wire [5:0] \$164 ;
+  wire [6:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [11:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire [11:0] \$172 ;
+  wire [11:0] \$173 ;
+  wire [12:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [10:0] \$177 ;
+  wire [10:0] \$178 ;
+  wire \$179 ;
+  wire [12:0] \$18 ;
+  wire [10:0] \$180 ;
+  wire [10:0] \$181 ;
+  wire [12:0] \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [24:0] \$21 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
+  reg [10:0] \$216 ;
+  reg \$217 ;
+  reg [9:0] \$218 ;
+  reg \$219 ;
   wire \$22 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire \$24 ;
-  wire [9:0] \$25 ;
-  wire [9:0] \$26 ;
+  reg \$240 ;
+  reg [9:0] \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [10:0] \$244 ;
+  reg [2:0] \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg \$249 ;
+  wire \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
-  wire \$3 ;
-  wire \$30 ;
+  wire [2:0] \$29 ;
+  wire [9:0] \$3 ;
+  wire [2:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire [2:0] \$34 ;
-  wire [2:0] \$35 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [11:0] \$4 ;
+  wire [5:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire [5:0] \$43 ;
+  wire [5:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
+  wire [11:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
@@ -832,110 +957,88 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [11:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [10:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [10:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [10:0] \$65 ;
-  wire [10:0] \$66 ;
-  wire [11:0] \$67 ;
-  wire [12:0] \$68 ;
-  wire \$69 ;
-  wire [10:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire [2:0] \$64 ;
+  wire [2:0] \$65 ;
+  wire \$66 ;
+  wire [10:0] \$67 ;
+  wire [3:0] \$68 ;
+  wire [9:0] \$69 ;
+  wire \$7 ;
+  wire [6:0] \$70 ;
+  wire [6:0] \$71 ;
+  wire [31:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [33:0] \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [33:0] \$78 ;
   wire \$79 ;
-  wire [10:0] \$8 ;
+  wire [24:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [9:0] \$85 ;
-  wire [5:0] \$86 ;
+  wire \$85 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [24:0] \$90 ;
-  wire [30:0] \$91 ;
+  wire [30:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [24:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [9:0] \$98 ;
   wire \$99 ;
-  reg \$signal ;
-  reg \$signal$101 ;
-  wire \$signal$163 ;
-  reg [9:0] \$signal$35 ;
-  reg [5:0] \$signal$37 ;
-  reg [5:0] \$signal$98 ;
+  reg [9:0] \$signal ;
+  reg [5:0] \$signal$54 ;
+  reg [5:0] \$signal$66 ;
+  wire \$signal$68 ;
+  wire \$signal$71 ;
+  wire \$signal$81 ;
+  reg [9:0] \$signature__addr  = 10'h000;
+  reg [9:0] \$signature__addr$18  = 10'h000;
   (* init = 10'h000 *)
-  wire [9:0] \$signature__addr ;
-  wire [9:0] \$signature__addr$148 ;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$152 ;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$155 ;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$157 ;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$164 ;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$167 ;
+  wire [9:0] \$signature__addr$30 ;
+  wire [9:0] \$signature__addr$36 ;
   wire [16:0] \$signature__data ;
-  wire \$signature__data$151 ;
-  wire [6:0] \$signature__data$153 ;
-  wire \$signature__data$153.snap ;
-  wire [5:0] \$signature__data$153.tag ;
-  wire [6:0] \$signature__data$159 ;
-  wire \$signature__data$159.snap ;
-  wire [5:0] \$signature__data$159.tag ;
-  wire \$signature__data$161 ;
-  wire \$signature__data$165 ;
-  wire [16:0] \$signature__data$168 ;
-  wire [9:0] \$signature__data$168.slot ;
-  wire \$signature__data$168.snap ;
-  wire [5:0] \$signature__data$168.tag ;
-  wire [9:0] \$signature__data.slot ;
-  wire \$signature__data.snap ;
-  wire [5:0] \$signature__data.tag ;
+  wire [6:0] \$signature__data$23 ;
+  wire \$signature__data$35 ;
+  wire \$signature__data$41 ;
+  reg \$signature__en  = 1'h0;
+  reg \$signature__en$20  = 1'h0;
   (* init = 1'h0 *)
-  wire \$signature__en ;
+  wire \$signature__en$32 ;
   (* init = 1'h0 *)
-  wire \$signature__en$149 ;
-  wire \$signature__en$154 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$156 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$158 ;
-  wire \$signature__en$166 ;
-  wire \$signature__en$169 ;
+  wire \$signature__en$38 ;
+  reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
   reg [9:0] a0_user = 10'h000;
   reg a0_valid = 1'h0;
   reg a1_bad_pool = 1'h0;
   reg a1_fits = 1'h0;
+  reg a1_in = 1'h0;
   reg a1_pool = 1'h0;
+  reg a1_select = 1'h0;
   reg [9:0] a1_user = 10'h000;
-  reg a1_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire a1_valid;
   reg [3:0] a2_fail_err = 4'h0;
   reg [9:0] a2_fresh_slot = 10'h000;
   reg a2_from_fresh = 1'h0;
@@ -946,7 +1049,8 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg [3:0] a3_err = 4'h0;
   reg a3_ok = 1'h0;
   reg a3_pool = 1'h0;
-  reg [9:0] a3_slot = 10'h000;
+  (* init = 10'h000 *)
+  wire [9:0] a3_slot;
   reg a3_snap = 1'h0;
   reg [5:0] a3_tag = 6'h00;
   reg [9:0] a3_user = 10'h000;
@@ -964,10 +1068,12 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg a5_valid = 1'h0;
   output [63:0] a6_payload;
   reg [63:0] a6_payload = 64'h0000000000000000;
-  output a6_valid;
-  reg a6_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire a6_valid;
   input alloc_pool;
   wire alloc_pool;
+  input [9:0] alloc_port_size;
+  wire [9:0] alloc_port_size;
   input [9:0] alloc_size;
   wire [9:0] alloc_size;
   reg [9:0] alloc_size_d0 = 10'h000;
@@ -976,8 +1082,8 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg [9:0] alloc_size_d3 = 10'h000;
   reg [9:0] alloc_size_d4 = 10'h000;
   reg [9:0] alloc_size_d5 = 10'h000;
-  output [9:0] alloc_size_d6;
-  reg [9:0] alloc_size_d6 = 10'h000;
+  (* init = 10'h000 *)
+  wire [9:0] alloc_size_d6;
   input alloc_src;
   wire alloc_src;
   reg alloc_src_d0 = 1'h0;
@@ -986,31 +1092,52 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg alloc_src_d3 = 1'h0;
   reg alloc_src_d4 = 1'h0;
   reg alloc_src_d5 = 1'h0;
-  output alloc_src_d6;
-  reg alloc_src_d6 = 1'h0;
+  (* init = 1'h0 *)
+  wire alloc_src_d6;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
   input alloc_valid;
   wire alloc_valid;
   output busy;
   wire busy;
+  reg busy_0 = 1'h0;
+  reg busy_12 = 1'h0;
+  reg busy_18 = 1'h0;
+  reg busy_6 = 1'h0;
   input clk;
   wire clk;
   reg [31:0] f0_addr = 32'd0;
+  reg f0_hit = 1'h0;
   reg f0_oor = 1'h0;
   reg f0_oor_pool = 1'h0;
   reg [5:0] f0_tag = 6'h00;
   reg [9:0] f0_user = 10'h000;
   reg f0_valid = 1'h0;
+  reg [31:0] f1_addr = 32'd0;
   reg f1_hit = 1'h0;
   reg f1_misaligned = 1'h0;
   reg f1_oor = 1'h0;
   reg f1_oor_pool = 1'h0;
-  reg [9:0] f1_samples_slot = 10'h000;
+  reg f1_same_older_eq0 = 1'h0;
+  reg f1_same_older_eq12 = 1'h0;
+  reg f1_same_older_eq15 = 1'h0;
+  reg f1_same_older_eq18 = 1'h0;
+  reg f1_same_older_eq21 = 1'h0;
+  reg f1_same_older_eq24 = 1'h0;
+  reg f1_same_older_eq27 = 1'h0;
+  reg f1_same_older_eq3 = 1'h0;
+  reg f1_same_older_eq30 = 1'h0;
+  reg f1_same_older_eq6 = 1'h0;
+  reg f1_same_older_eq9 = 1'h0;
+  (* init = 10'h000 *)
+  wire [9:0] f1_samples_slot;
   reg [5:0] f1_tag = 6'h00;
   reg [9:0] f1_user = 10'h000;
-  reg f1_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire f1_valid;
+  reg [31:0] f2_addr = 32'd0;
   reg [3:0] f2_err = 4'h0;
+  reg f2_in = 1'h0;
   reg f2_in_pool = 1'h0;
   reg f2_never_granted = 1'h0;
   reg f2_pool = 1'h0;
@@ -1025,18 +1152,23 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg f3_a4_snap = 1'h0;
   reg [5:0] f3_a4_tag = 6'h00;
   reg f3_a4_tag_ok = 1'h0;
+  reg f3_by_a3 = 1'h0;
+  reg f3_by_a4 = 1'h0;
+  reg f3_by_mem = 1'h0;
   reg [3:0] f3_err = 4'h0;
   reg f3_go = 1'h0;
   reg f3_hit_a3 = 1'h0;
   reg f3_hit_a4 = 1'h0;
+  reg f3_in = 1'h0;
   reg f3_in_pool = 1'h0;
   reg f3_mem_held = 1'h0;
   reg f3_mem_ok = 1'h0;
   reg f3_mem_snap = 1'h0;
   reg [5:0] f3_mem_tag = 6'h00;
   reg f3_pool = 1'h0;
-  reg f3_same_prev = 1'h0;
-  reg [9:0] f3_slot = 10'h000;
+  reg f3_prev_released = 1'h0;
+  (* init = 10'h000 *)
+  wire [9:0] f3_slot;
   reg [9:0] f3_user = 10'h000;
   reg f3_valid = 1'h0;
   reg [3:0] f4_err = 4'h0;
@@ -1050,10 +1182,9 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   reg f5_valid = 1'h0;
   output [16:0] f6_payload;
   reg [16:0] f6_payload = 17'h00000;
-  output f6_valid;
-  reg f6_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire f6_valid;
   reg fetched_snap;
-  reg fits;
   input [31:0] free_addr;
   wire [31:0] free_addr;
   wire [3:0] free_err;
@@ -1069,6 +1200,8 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire free_oor;
   input free_oor_pool;
   wire free_oor_pool;
+  input [31:0] free_port_addr;
+  wire [31:0] free_port_addr;
   input free_src;
   wire free_src;
   input [5:0] free_tag;
@@ -1085,198 +1218,348 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   wire freed_src;
   wire [5:0] freed_tag;
   wire [9:0] freed_user;
-  (* init = 1'h0 *)
-  wire freed_valid;
+  output freed_valid;
+  reg freed_valid = 1'h0;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$175 ;
+  wire [31:0] \grant_addr$110 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
-  (* init = 10'h000 *)
-  wire [9:0] grant_size;
+  output [9:0] grant_size;
+  reg [9:0] grant_size = 10'h000;
   wire [9:0] grant_slot;
-  (* init = 1'h0 *)
-  wire grant_src;
+  output grant_src;
+  reg grant_src = 1'h0;
   wire [5:0] grant_tag;
   wire [9:0] grant_user;
-  (* init = 1'h0 *)
-  wire grant_valid;
+  output grant_valid;
+  reg grant_valid = 1'h0;
+  wire hit_a4;
   wire hit_f4;
-  wire mem_held;
-  reg mem_parity;
+  reg mem_snap;
   wire \release ;
   input rst;
   wire rst;
+  reg [2:0] samples_at = 3'h1;
   reg [10:0] samples_count = 11'h000;
   reg [10:0] samples_fresh = 11'h000;
+  (* init = 10'h000 *)
+  wire [9:0] samples_grant_addr;
+  (* init = 10'h000 *)
+  wire [9:0] \samples_grant_addr$19 ;
+  wire [6:0] samples_grant_data;
+  wire [6:0] \samples_grant_data$22 ;
+  wire \samples_grant_data$22.snap ;
+  wire [5:0] \samples_grant_data$22.tag ;
+  wire \samples_grant_data.snap ;
+  wire [5:0] \samples_grant_data.tag ;
+  wire samples_grant_en;
+  (* init = 1'h0 *)
+  wire \samples_grant_en$21 ;
   reg samples_has_fresh = 1'h1;
-  reg [9:0] samples_head = 10'h000;
+  (* init = 10'h000 *)
+  wire [9:0] samples_head;
   reg samples_nonempty = 1'h0;
+  (* init = 10'h000 *)
+  wire [9:0] samples_parity_addr;
+  (* init = 10'h000 *)
+  wire [9:0] \samples_parity_addr$31 ;
+  wire [9:0] \samples_parity_addr$37 ;
+  wire samples_parity_data;
+  wire \samples_parity_data$34 ;
+  wire \samples_parity_data$40 ;
+  wire samples_parity_en;
+  (* init = 1'h0 *)
+  wire \samples_parity_en$33 ;
+  (* init = 1'h0 *)
+  wire \samples_parity_en$39 ;
   wire samples_pop;
+  reg samples_popped = 1'h0;
   wire samples_push;
-  reg [9:0] samples_tail = 10'h000;
+  reg samples_pushed = 1'h0;
+  (* init = 10'h000 *)
+  wire [9:0] samples_queue_addr;
+  (* init = 10'h000 *)
+  wire [9:0] \samples_queue_addr$7 ;
+  wire [16:0] samples_queue_data;
+  wire [16:0] \samples_queue_data$10 ;
+  wire [9:0] \samples_queue_data$10.slot ;
+  wire \samples_queue_data$10.snap ;
+  wire [5:0] \samples_queue_data$10.tag ;
+  wire [9:0] \samples_queue_data.slot ;
+  wire \samples_queue_data.snap ;
+  wire [5:0] \samples_queue_data.tag ;
+  wire samples_queue_en;
+  (* init = 1'h0 *)
+  wire \samples_queue_en$9 ;
+  (* init = 10'h000 *)
+  wire [9:0] samples_tail;
   wire samples_take_fresh;
+  reg [9:0] w__addr = 10'h000;
+  reg [9:0] \w__addr$12  = 10'h000;
+  reg [9:0] \w__addr$24  = 10'h000;
+  wire [16:0] w__data;
+  wire [6:0] \w__data$16 ;
+  wire \w__data$28 ;
+  wire w__en;
+  wire \w__en$14 ;
+  wire \w__en$26 ;
+  (* ram_style = "block" *)
   reg [6:0] samples_grant [1023:0];
   always @(posedge clk) begin
-    if (\$signature__en$154 )
-      samples_grant[a3_slot] <= \$signature__data$153 ;
+    if (\w__en$14 )
+      samples_grant[\w__addr$12 ] <= \w__data$16 ;
   end
   reg [6:0] _0_;
   always @(posedge clk) begin
-    if (f1_valid) begin
-      _0_ <= samples_grant[f1_samples_slot];
+    if (\$signature__en$20 ) begin
+      _0_ <= samples_grant[\$signature__addr$18 ];
     end
   end
-  assign \$signature__data$159  = _0_;
+  assign \samples_grant_data$22  = _0_;
+  (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
-    if (samples_push)
-      samples_parity[f3_slot] <= \$signature__data$165 ;
+    if (w__en)
+      samples_parity[\w__addr$24 ] <= \w__data$28 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
   always @(posedge clk) begin
-    if (a1_valid) begin
+    if (\$signature__en ) begin
       _1_ <= samples_parity[samples_fresh[9:0]];
     end
-    if (f1_valid) begin
-      _2_ <= samples_parity[f1_samples_slot];
+    if (\$signature__en$20 ) begin
+      _2_ <= samples_parity[\$signature__addr$18 ];
     end
   end
-  assign \$signature__data$151  = _1_;
-  assign \$signature__data$161  = _2_;
+  assign \samples_parity_data$40  = _1_;
+  assign \samples_parity_data$34  = _2_;
+  (* ram_style = "block" *)
   reg [16:0] samples_queue [1023:0];
   always @(posedge clk) begin
-    if (samples_push)
-      samples_queue[samples_tail] <= \$signature__data$168 ;
+    if (w__en)
+      samples_queue[w__addr] <= w__data;
   end
   reg [16:0] _3_;
   always @(posedge clk) begin
-    if (a1_valid) begin
-      _3_ <= samples_queue[samples_head];
+    if (\$signature__en ) begin
+      _3_ <= samples_queue[\$signature__addr ];
     end
   end
-  assign \$signature__data  = _3_;
-  assign \$1  = a0_pool >= 1'h1;
-  assign \$2  = a0_size <= 9'h100;
-  assign \$3  = ! a1_pool;
-  assign \$4  = samples_fresh + 1'h1;
-  assign \$5  = samples_fresh != 10'h3ff;
-  assign \$6  = samples_head == 10'h3ff;
-  assign \$7  = samples_head + 1'h1;
-  assign \$8  = \$6  ? 11'h000 : \$7 ;
-  assign \$9  = a1_valid & \$signal ;
-  assign \$10  = fits ? 3'h1 : 3'h3;
-  assign \$11  = a1_bad_pool ? 3'h2 : \$10 ;
-  assign \$12  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$13  = a2_ok ? \$signal$35  : 10'h000;
-  assign \$14  = \$signal$37  + 1'h1;
-  assign \$15  = a2_ok ? \$14  : 7'h00;
-  assign \$16  = a3_ok ? grant_addr : 32'd0;
-  assign \$17  = f0_addr >= 31'h40000000;
-  assign \$18  = f0_addr < 31'h40040000;
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = | f0_addr[7:0];
-  assign \$21  = f0_addr[31:8] - 23'h400000;
-  assign \$24  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$25  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$28  = f1_oor | \$27 ;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = f1_oor | \$30 ;
-  assign \$32  = f1_hit & f1_misaligned;
-  assign \$34  = \$33  ? 3'h5 : 3'h0;
-  assign \$35  = \$31  ? 3'h4 : \$34 ;
-  assign \$36  = f1_samples_slot >= samples_fresh;
-  assign \$37  = f1_hit & \$36 ;
-  assign \$39  = ! f3_pool;
-  assign \$40  = f1_hit & \$39 ;
-  assign \$41  = f1_samples_slot == f3_slot;
-  assign \$42  = \$40  & \$41 ;
-  assign \$44  = ! f2_err;
-  assign \$45  = f2_valid & \$44 ;
-  assign \$46  = a3_valid & a3_ok;
-  assign \$47  = a3_pool == f2_pool;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = a3_slot == f2_slot;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = a3_tag == f2_tag;
-  assign \$52  = f3_pool == f2_pool;
-  assign \$53  = f3_go & \$52 ;
-  assign \$54  = f3_slot == f2_slot;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = a4_valid & a4_ok;
-  assign \$57  = a4_pool == f2_pool;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = a4_slot == f2_slot;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = a4_tag == f2_tag;
-  assign \$62  = \$signal$98  == f2_tag;
-  assign \$63  = mem_held & \$62 ;
-  assign \$64  = samples_tail == 10'h3ff;
-  assign \$65  = samples_tail + 1'h1;
-  assign \$66  = \$64  ? 11'h000 : \$65 ;
-  assign \$67  = samples_count + samples_push;
-  assign \$68  = \$67  - samples_pop;
-  assign \$69  = samples_count == 1'h1;
-  assign \$70  = samples_pop & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = samples_nonempty & \$71 ;
-  assign \$73  = samples_push | \$72 ;
-  assign \$74  = ! a1_pool;
-  assign \$75  = a1_valid & \$74 ;
-  assign \$76  = \$75  & a1_fits;
-  assign samples_take_fresh = \$76  & samples_has_fresh;
-  assign \$77  = ! a1_pool;
-  assign \$78  = a1_valid & \$77 ;
-  assign \$79  = \$78  & a1_fits;
-  assign \$80  = ~ samples_has_fresh;
-  assign \$81  = \$79  & \$80 ;
-  assign samples_pop = \$81  & samples_nonempty;
-  assign \$82  = ! a1_pool;
-  assign \$83  = samples_has_fresh | samples_nonempty;
-  assign \$84  = a1_fits & \$83 ;
-  assign \$85  = a2_from_fresh ? a2_fresh_slot : \$signature__data [9:0];
-  assign \$86  = a2_from_fresh ? 6'h00 : \$signature__data [16:11];
-  assign \$87  = a2_from_fresh ? \$signature__data$151  : \$signature__data [10];
-  assign \$88  = a3_valid & a3_ok;
-  assign \$89  = ! a3_pool;
-  assign \$signature__en$154  = \$88  & \$89 ;
+  assign \samples_queue_data$10  = _3_;
+  assign samples_take_fresh = a1_select & samples_has_fresh;
+  assign \$1  = ~ samples_has_fresh;
+  assign \$2  = a1_select & \$1 ;
+  assign samples_pop = \$2  & samples_nonempty;
+  assign \$3  = a2_from_fresh ? a2_fresh_slot : \samples_queue_data$10 [9:0];
+  assign \$4  = a2_from_fresh ? 6'h00 : \samples_queue_data$10 [16:11];
+  assign \$5  = a2_from_fresh ? \samples_parity_data$40  : \samples_queue_data$10 [10];
+  assign \$6  = a3_valid & a3_ok;
+  assign \$7  = ! a3_pool;
+  assign \w__en$14  = \$6  & \$7 ;
+  assign \$10  = ! f2_err;
+  assign \$signal$68  = f2_valid & \$10 ;
+  assign \$11  = a3_valid & a3_ok;
+  assign \$12  = { \$11 , a3_pool, \w__addr$12  } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$13  + 1'h1;
+  assign \$15  = a4_valid & a4_ok;
+  assign \$16  = { \$15 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$17  + 1'h1;
   assign hit_f4 = f2_same_older & f4_ok;
-  assign \$92  = ~ hit_f4;
-  assign \$93  = ~ f2_never_granted;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = mem_parity == \$signal$101 ;
-  assign mem_held = \$94  & \$95 ;
-  assign \$96  = f3_same_prev & f4_ok;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = f3_hit_a4 | f3_mem_held;
-  assign \$99  = \$97  & \$98 ;
-  assign \$signal$163  = f3_hit_a3 | \$99 ;
-  assign \$100  = f3_same_prev & f4_ok;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = f3_hit_a3 ? f3_a3_tag_ok : \$103 ;
-  assign \release  = f3_go & \$104 ;
-  assign \$105  = | f3_err;
-  assign \$106  = ~ \$signal$163 ;
-  assign \$107  = ~ \release ;
-  assign \$108  = \release  ? 3'h0 : 3'h7;
-  assign \$109  = \$signal$163  ? \$108  : 3'h6;
-  assign free_err = \$105  ? f3_err : { 1'h0, \$109  };
-  assign \$110  = ! f3_pool;
-  assign samples_push = \release  & \$110 ;
-  assign \$111  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$112  = f3_hit_a3 ? f3_a3_snap : \$111 ;
-  assign \$signature__data$165  = ~ \$112 ;
-  assign \$113  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$114  = f3_hit_a3 ? f3_a3_snap : \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$117  = f3_hit_a3 ? f3_a3_tag : \$116 ;
-  assign busy = | { f6_valid, f5_valid, a6_valid, a5_valid, f4_ok, f4_valid, f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
+  assign \$19  = ~ f3_prev_released;
+  assign \$20  = f3_hit_a4 | f3_mem_held;
+  assign \$21  = \$19  & \$20 ;
+  assign \$signal$81  = f3_hit_a3 | \$21 ;
+  assign \$22  = ~ f3_prev_released;
+  assign \$23  = f3_by_mem & f3_mem_ok;
+  assign \$24  = f3_by_a4 | \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \release  = f3_by_a3 | \$25 ;
+  assign \$26  = ~ f3_go;
+  assign \$27  = ~ \$signal$81 ;
+  assign \$28  = ~ \release ;
+  assign \$29  = \release  ? 3'h0 : 3'h7;
+  assign \$30  = \$signal$81  ? \$29  : 3'h6;
+  assign free_err = f3_go ? { 1'h0, \$30  } : f3_err;
+  assign \$31  = ~ f3_prev_released;
+  assign \$32  = \$31  & f3_by_a4;
+  assign \$33  = f3_by_a3 | \$32 ;
+  assign \$34  = f3_in & \$33 ;
+  assign \$35  = ~ f3_prev_released;
+  assign \$36  = \$35  & f3_by_mem;
+  assign \$37  = \$36  & f3_mem_ok;
+  assign w__en = \$34  | \$37 ;
+  assign \$38  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$39  = f3_hit_a3 ? f3_a3_snap : \$38 ;
+  assign \w__data$28  = ~ \$39 ;
+  assign \$40  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$41  = f3_hit_a3 ? f3_a3_snap : \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$44  = f3_hit_a3 ? f3_a3_tag : \$43 ;
+  assign \$45  = busy_0 | busy_6;
+  assign \$46  = busy_12 | busy_18;
+  assign busy = \$45  | \$46 ;
+  assign \$47  = alloc_port_size - 9'h101;
+  assign \$48  = ~ \$47 [10];
+  assign \$50  = alloc_src | \$49 ;
+  assign \$51  = a0_pool >= 1'h1;
+  assign \$52  = ! a0_pool;
+  assign \$53  = ! a0_pool;
+  assign \$54  = a0_valid & \$53 ;
+  assign \$55  = \$54  & a0_fits;
+  assign \$56  = samples_fresh + 1'h1;
+  assign \$57  = samples_fresh != 10'h3ff;
+  assign \$58  = \$signature__addr  == 10'h3ff;
+  assign \$59  = \$signature__addr  + 1'h1;
+  assign \$60  = \$58  ? 11'h000 : \$59 ;
+  assign \$61  = samples_has_fresh | samples_nonempty;
+  assign \$62  = a1_select & \$61 ;
+  assign \$63  = a1_in & a1_fits;
+  assign \$64  = \$63  ? 3'h1 : 3'h3;
+  assign \$65  = a1_bad_pool ? 3'h2 : \$64 ;
+  assign \$66  = a1_in & samples_has_fresh;
+  assign \$67  = a1_in ? samples_fresh : 11'h000;
+  assign \$68  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$69  = a2_ok ? \$signal  : 10'h000;
+  assign \$70  = \$signal$54  + 1'h1;
+  assign \$71  = a2_ok ? \$70  : 7'h00;
+  assign \$72  = a3_ok ? grant_addr : 32'd0;
+  assign \$73  = ~ free_oor;
+  assign \$74  = ! free_oor_pool;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = free_port_addr - 31'h40000000;
+  assign \$77  = ~ \$76 [32];
+  assign \$78  = free_port_addr - 31'h40040000;
+  assign \$79  = ~ \$78 [32];
+  assign \$81  = \$77  & \$80 ;
+  assign \$82  = free_src ? \$75  : \$81 ;
+  assign \$83  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$84  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$85  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$86  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$87  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$88  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$89  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$90  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$91  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$92  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$93  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$94  = | f0_addr[7:0];
+  assign \$95  = f0_addr[31:8] - 23'h400000;
+  assign \$97  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$98  = f1_hit ? \$signature__addr$18  : 10'h000;
+  assign \$100  = f1_oor | \$99 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = f1_oor | \$102 ;
+  assign \$104  = f1_hit & f1_misaligned;
+  assign \$106  = \$105  ? 3'h5 : 3'h0;
+  assign \$107  = \$103  ? 3'h4 : \$106 ;
+  assign \$108  = \$signature__addr$18  - samples_fresh;
+  assign \$109  = ~ \$108 [11];
+  assign \$110  = f1_hit & \$109 ;
+  assign \$111  = ~ f1_same_older_eq0;
+  assign \$112  = ~ f1_same_older_eq3;
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = ~ f1_same_older_eq6;
+  assign \$115  = ~ f1_same_older_eq9;
+  assign \$116  = \$114  | \$115 ;
+  assign \$117  = \$113  | \$116 ;
+  assign \$118  = ~ f1_same_older_eq12;
+  assign \$119  = ~ f1_same_older_eq15;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = ~ f1_same_older_eq18;
+  assign \$122  = ~ f1_same_older_eq21;
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = \$120  | \$123 ;
+  assign \$125  = \$117  | \$124 ;
+  assign \$126  = ~ f1_same_older_eq24;
+  assign \$127  = ~ f1_same_older_eq27;
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = ~ f1_same_older_eq30;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$125  | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = ! f2_pool;
+  assign \$134  = a3_tag ^ f2_tag;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = \$135  + 1'h1;
+  assign \$137  = a4_tag ^ f2_tag;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$138  + 1'h1;
+  assign \$140  = ~ hit_f4;
+  assign \$141  = ~ f2_never_granted;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = \samples_parity_data$34  == \samples_grant_data$22 [0];
+  assign \$144  = f2_in & \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = ~ hit_f4;
+  assign \$147  = ~ f2_never_granted;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = \samples_parity_data$34  == \samples_grant_data$22 [0];
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = \samples_grant_data$22 [6:1] ^ f2_tag;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$152  + 1'h1;
+  assign \$154  = \$150  & \$153 [6];
+  assign \$155  = \$signal$68  & \$14 [12];
+  assign \$156  = a3_tag ^ f2_tag;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = \$157  + 1'h1;
+  assign \$159  = \$155  & \$158 [6];
+  assign \$160  = ~ \$14 [12];
+  assign \$161  = \$signal$68  & \$160 ;
+  assign \$162  = \$161  & \$18 [12];
+  assign \$163  = a4_tag ^ f2_tag;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  + 1'h1;
+  assign \$166  = \$162  & \$165 [6];
+  assign \$167  = ~ \$14 [12];
+  assign \$168  = \$signal$68  & \$167 ;
+  assign \$169  = ~ \$18 [12];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$170  ? f2_in : 1'h0;
+  assign \$172  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$173  + 1'h1;
+  assign \$175  = \release  & \$174 [12];
+  assign \$176  = w__addr == 10'h3ff;
+  assign \$177  = w__addr + 1'h1;
+  assign \$178  = \$176  ? 11'h000 : \$177 ;
+  assign \$179  = samples_pushed == samples_popped;
+  assign \$180  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$181  = \$179  ? 11'h000 : \$180 ;
+  assign \$182  = $signed({ 1'h0, samples_count }) + $signed(\$181 );
+  assign \$183  = ! samples_pushed;
+  assign \$184  = ! samples_popped;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$187  = ~ \$186 ;
+  assign \$188  = w__en | \$187 ;
+  assign \$189  = ! samples_pushed;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = samples_count == 2'h3;
+  assign \$193  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$194  = ~ \$193 ;
+  assign \$195  = w__en | \$194 ;
+  assign \$197  = ! samples_popped;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = w__en | \$200 ;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$206  = ~ \$205 ;
+  assign \$207  = w__en | \$206 ;
+  assign \$208  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
+  assign \$209  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
+  assign \$210  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
+  assign \$211  = | { freed_valid, f5_valid, grant_valid };
   always @(posedge clk)
-    a0_valid <= \$118 ;
+    a0_valid <= \$212 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1284,53 +1567,59 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a1_valid <= \$119 ;
+    a0_fits <= \$50 ;
+  always @(posedge clk)
+    \$signature__en  <= \$213 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_bad_pool <= \$1 ;
+    a1_bad_pool <= \$51 ;
   always @(posedge clk)
-    a1_fits <= \$2 ;
+    a1_fits <= a0_fits;
   always @(posedge clk)
-    a2_valid <= \$120 ;
+    a1_in <= \$52 ;
+  always @(posedge clk)
+    a1_select <= \$214 ;
+  always @(posedge clk)
+    a2_valid <= \$215 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    a2_from_fresh <= \$121 ;
+    samples_fresh <= \$216 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$122 ;
+    samples_has_fresh <= \$217 ;
   always @(posedge clk)
-    samples_fresh <= \$123 ;
+    \$signature__addr  <= \$218 ;
   always @(posedge clk)
-    samples_has_fresh <= \$124 ;
+    a2_ok <= \$62 ;
   always @(posedge clk)
-    samples_head <= \$125 ;
+    a2_fail_err <= { 1'h0, \$65  };
   always @(posedge clk)
-    a2_ok <= \$9 ;
+    a2_from_fresh <= \$66 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$11  };
+    a2_fresh_slot <= \$67 [9:0];
   always @(posedge clk)
-    a3_valid <= \$126 ;
+    a3_valid <= \$219 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$12 ;
+    a3_err <= \$68 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    a3_slot <= \$13 ;
+    \w__addr$12  <= \$69 ;
   always @(posedge clk)
-    a3_tag <= \$15 [5:0];
+    a3_tag <= \$71 [5:0];
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$127 ;
+    a4_valid <= \$220 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1340,15 +1629,15 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= a3_slot;
+    a4_slot <= \w__addr$12 ;
   always @(posedge clk)
     a4_tag <= a3_tag;
   always @(posedge clk)
     a4_snap <= a3_snap;
   always @(posedge clk)
-    a4_addr <= \$16 ;
+    a4_addr <= \$72 ;
   always @(posedge clk)
-    f0_valid <= \$128 ;
+    f0_valid <= \$221 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1360,7 +1649,9 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f1_valid <= \$129 ;
+    f0_hit <= \$82 ;
+  always @(posedge clk)
+    \$signature__en$20  <= \$222 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1370,33 +1661,61 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f1_oor_pool <= f0_oor_pool;
   always @(posedge clk)
-    f1_hit <= \$19 ;
+    f1_addr <= f0_addr;
   always @(posedge clk)
-    f1_misaligned <= \$20 ;
+    f2_addr <= f1_addr;
   always @(posedge clk)
-    f1_samples_slot <= \$21 [9:0];
+    f1_same_older_eq0 <= \$223 ;
   always @(posedge clk)
-    f2_valid <= \$130 ;
+    f1_same_older_eq3 <= \$224 ;
+  always @(posedge clk)
+    f1_same_older_eq6 <= \$225 ;
+  always @(posedge clk)
+    f1_same_older_eq9 <= \$226 ;
+  always @(posedge clk)
+    f1_same_older_eq12 <= \$227 ;
+  always @(posedge clk)
+    f1_same_older_eq15 <= \$228 ;
+  always @(posedge clk)
+    f1_same_older_eq18 <= \$229 ;
+  always @(posedge clk)
+    f1_same_older_eq21 <= \$230 ;
+  always @(posedge clk)
+    f1_same_older_eq24 <= \$231 ;
+  always @(posedge clk)
+    f1_same_older_eq27 <= \$232 ;
+  always @(posedge clk)
+    f1_same_older_eq30 <= \$233 ;
+  always @(posedge clk)
+    f1_hit <= f0_hit;
+  always @(posedge clk)
+    f1_misaligned <= \$94 ;
+  always @(posedge clk)
+    \$signature__addr$18  <= \$95 [9:0];
+  always @(posedge clk)
+    f2_valid <= \$234 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$24 ;
+    f2_pool <= \$97 ;
   always @(posedge clk)
-    f2_slot <= \$26 ;
+    f2_slot <= \$98 ;
   always @(posedge clk)
-    f2_in_pool <= \$28 ;
+    f2_in_pool <= \$100 ;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$35  };
+    f2_in <= f1_hit;
   always @(posedge clk)
-    f2_never_granted <= \$38 ;
+    f2_err <= { 1'h0, \$107  };
   always @(posedge clk)
-    f2_same_older <= \$43 ;
+    f2_never_granted <= \$110 ;
   always @(posedge clk)
-    f3_valid <= \$131 ;
+    f2_same_older <= \$132 ;
   always @(posedge clk)
-    f3_go <= \$132 ;
+    f3_valid <= \$235 ;
+  always @(posedge clk)
+    f3_go <= \$236 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1404,45 +1723,59 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f3_pool <= f2_pool;
   always @(posedge clk)
-    f3_slot <= f2_slot;
+    \w__addr$24  <= f2_slot;
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_hit_a3 <= \$50 ;
+    f3_in <= \$133 ;
   always @(posedge clk)
-    f3_a3_tag_ok <= \$51 ;
+    f3_hit_a3 <= \$14 [12];
+  always @(posedge clk)
+    f3_a3_tag_ok <= \$136 [6];
   always @(posedge clk)
     f3_a3_tag <= a3_tag;
   always @(posedge clk)
     f3_a3_snap <= a3_snap;
   always @(posedge clk)
-    f3_same_prev <= \$55 ;
+    f3_hit_a4 <= \$18 [12];
   always @(posedge clk)
-    f3_hit_a4 <= \$60 ;
-  always @(posedge clk)
-    f3_a4_tag_ok <= \$61 ;
+    f3_a4_tag_ok <= \$139 [6];
   always @(posedge clk)
     f3_a4_tag <= a4_tag;
   always @(posedge clk)
     f3_a4_snap <= a4_snap;
   always @(posedge clk)
-    f3_mem_held <= mem_held;
+    f3_mem_held <= \$145 ;
   always @(posedge clk)
-    f3_mem_ok <= \$63 ;
+    f3_mem_ok <= \$154 ;
   always @(posedge clk)
-    f3_mem_tag <= \$signal$98 ;
+    f3_mem_tag <= \$signal$66 ;
   always @(posedge clk)
-    f3_mem_snap <= \$signal$101 ;
+    f3_mem_snap <= mem_snap;
   always @(posedge clk)
-    samples_tail <= \$133 ;
+    f3_by_a3 <= \$237 ;
   always @(posedge clk)
-    samples_count <= \$134 ;
+    f3_by_a4 <= \$238 ;
   always @(posedge clk)
-    samples_nonempty <= \$135 ;
+    f3_by_mem <= \$239 ;
   always @(posedge clk)
-    f4_valid <= \$136 ;
+    f3_prev_released <= \$240 ;
   always @(posedge clk)
-    f4_ok <= \$137 ;
+    w__addr <= \$241 ;
+  always @(posedge clk)
+    samples_pushed <= \$242 ;
+  always @(posedge clk)
+    samples_popped <= \$243 ;
+  always @(posedge clk)
+    samples_count <= \$244 ;
+  always @(posedge clk)
+    samples_at <= \$245 ;
+  always @(posedge clk)
+    samples_nonempty <= \$246 ;
+  always @(posedge clk)
+    f4_valid <= \$247 ;
+  always @(posedge clk)
+    f4_ok <= \$248 ;
   always @(posedge clk)
     f4_err <= free_err;
   always @(posedge clk)
@@ -1450,23 +1783,23 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     f4_pool <= f3_pool;
   always @(posedge clk)
-    f4_slot <= f3_slot;
+    f4_slot <= \w__addr$24 ;
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$138 ;
+    a5_valid <= \$249 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$139 ;
+    grant_valid <= \$250 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    f5_valid <= \$140 ;
+    f5_valid <= \$251 ;
   always @(posedge clk)
     f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f6_valid <= \$141 ;
+    freed_valid <= \$252 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
@@ -1482,7 +1815,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     alloc_src_d5 <= alloc_src_d4;
   always @(posedge clk)
-    alloc_src_d6 <= alloc_src_d5;
+    grant_src <= alloc_src_d5;
   always @(posedge clk)
     alloc_size_d0 <= alloc_size;
   always @(posedge clk)
@@ -1496,7 +1829,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
   always @(posedge clk)
     alloc_size_d5 <= alloc_size_d4;
   always @(posedge clk)
-    alloc_size_d6 <= alloc_size_d5;
+    grant_size <= alloc_size_d5;
   always @(posedge clk)
     free_info_d0 <= { free_tag, free_addr, free_src };
   always @(posedge clk)
@@ -1511,214 +1844,28 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     free_info_d5 <= free_info_d4;
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
+  always @(posedge clk)
+    busy_0 <= \$253 ;
+  always @(posedge clk)
+    busy_6 <= \$254 ;
+  always @(posedge clk)
+    busy_12 <= \$255 ;
+  always @(posedge clk)
+    busy_18 <= \$256 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$118  = alloc_valid;
-    if (rst) begin
-      \$118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$119  = a0_valid;
-    if (rst) begin
-      \$119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$120  = a1_valid;
-    if (rst) begin
-      \$120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$121  = a2_from_fresh;
-    if (\$3 ) begin
-      \$121  = samples_has_fresh;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$122  = a2_fresh_slot;
-    if (\$3 ) begin
-      \$122  = samples_fresh[9:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$123  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$123  = \$4 [10:0];
-    end
-    if (rst) begin
-      \$123  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$124  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$124  = \$5 ;
-    end
-    if (rst) begin
-      \$124  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$125  = samples_head;
-    if (samples_pop) begin
-      \$125  = \$8 [9:0];
-    end
-    if (rst) begin
-      \$125  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$126  = a2_valid;
-    if (rst) begin
-      \$126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$127  = a3_valid;
-    if (rst) begin
-      \$127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$128  = free_valid;
-    if (rst) begin
-      \$128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$129  = f0_valid;
-    if (rst) begin
-      \$129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$130  = f1_valid;
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$131  = f2_valid;
-    if (rst) begin
-      \$131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$132  = \$45 ;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$133  = samples_tail;
-    if (samples_push) begin
-      \$133  = \$66 [9:0];
-    end
-    if (rst) begin
-      \$133  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$134  = \$68 [10:0];
-    if (rst) begin
-      \$134  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$135  = \$73 ;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$136  = f3_valid;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$137  = \release ;
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$138  = a4_valid;
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$139  = a5_valid;
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$140  = f4_valid;
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$141  = f5_valid;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal  = 1'h0;
-    if (\$82 ) begin
-      \$signal  = \$84 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    fits = 1'h0;
-    if (\$82 ) begin
-      fits = a1_fits;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$35  = 10'h000;
+    \$signal  = 10'h000;
     casez (a2_pool)
       1'h0:
-          \$signal$35  = \$85 ;
+          \$signal  = \$3 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$37  = 6'h00;
+    \$signal$54  = 6'h00;
     casez (a2_pool)
       1'h0:
-          \$signal$37  = \$86 ;
+          \$signal$54  = \$4 ;
     endcase
   end
   always @* begin
@@ -1726,7 +1873,7 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     fetched_snap = 1'h0;
     casez (a2_pool)
       1'h0:
-          fetched_snap = \$87 ;
+          fetched_snap = \$5 ;
     endcase
   end
   always @* begin
@@ -1734,104 +1881,480 @@ module \hwalloc_acq.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, 
     grant_addr = 32'd0;
     casez (a3_pool)
       1'h0:
-          grant_addr = { 1'h0, \$91  };
+          grant_addr = { 1'h0, \$9  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$98  = 6'h00;
+    \$signal$66  = 6'h00;
     casez (f2_pool)
       1'h0:
-          \$signal$98  = \$signature__data$159 [6:1];
+          \$signal$66  = \samples_grant_data$22 [6:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$101  = 1'h0;
+    mem_snap = 1'h0;
     casez (f2_pool)
       1'h0:
-          \$signal$101  = \$signature__data$159 [0];
+          mem_snap = \samples_grant_data$22 [0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    mem_parity = 1'h0;
-    casez (f2_pool)
-      1'h0:
-          mem_parity = \$signature__data$161 ;
-    endcase
+    \$212  = alloc_valid;
+    if (rst) begin
+      \$212  = 1'h0;
+    end
   end
-  assign \$signature__addr  = samples_head;
-  assign \$signature__en  = a1_valid;
-  assign \$signature__addr$148  = samples_fresh[9:0];
-  assign \$signature__en$149  = a1_valid;
-  assign \$signature__addr$152  = a3_slot;
-  assign \$signature__addr$155  = f1_samples_slot;
-  assign \$signature__en$156  = f1_valid;
-  assign \$signature__addr$157  = f1_samples_slot;
-  assign \$signature__en$158  = f1_valid;
-  assign \$signature__addr$164  = f3_slot;
-  assign \$signature__en$166  = samples_push;
-  assign \$signature__addr$167  = samples_tail;
-  assign \$signature__en$169  = samples_push;
-  assign grant_valid = a6_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$213  = a0_valid;
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$214  = \$55 ;
+    if (rst) begin
+      \$214  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$215  = \$signature__en ;
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$216  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$216  = \$56 [10:0];
+    end
+    if (rst) begin
+      \$216  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$217  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$217  = \$57 ;
+    end
+    if (rst) begin
+      \$217  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$218  = \$signature__addr ;
+    if (samples_pop) begin
+      \$218  = \$60 [9:0];
+    end
+    if (rst) begin
+      \$218  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$219  = a2_valid;
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$220  = a3_valid;
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$221  = free_valid;
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$222  = f0_valid;
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$223  = \$83 ;
+    if (rst) begin
+      \$223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$224  = \$84 ;
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$225  = \$85 ;
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$226  = \$86 ;
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$227  = \$87 ;
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$228  = \$88 ;
+    if (rst) begin
+      \$228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$229  = \$89 ;
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$230  = \$90 ;
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$231  = \$91 ;
+    if (rst) begin
+      \$231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$232  = \$92 ;
+    if (rst) begin
+      \$232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$233  = \$93 ;
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$234  = \$signature__en$20 ;
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$235  = f2_valid;
+    if (rst) begin
+      \$235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$236  = \$signal$68 ;
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$237  = \$159 ;
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$238  = \$166 ;
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$239  = \$171 ;
+    if (rst) begin
+      \$239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$240  = \$175 ;
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$241  = w__addr;
+    if (w__en) begin
+      \$241  = \$178 [9:0];
+    end
+    if (rst) begin
+      \$241  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$242  = w__en;
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$243  = samples_pop;
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$244  = \$182 [10:0];
+    if (rst) begin
+      \$244  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$245  = samples_at;
+    if (\$185 ) begin
+      \$245 [0] = samples_at[0];
+      \$245 [1] = samples_at[1];
+      \$245 [2] = samples_at[2];
+    end
+    if (\$191 ) begin
+      \$245 [0] = samples_at[1];
+      \$245 [1] = samples_at[2];
+      \$245 [2] = \$192 ;
+    end
+    if (\$198 ) begin
+      \$245 [0] = 1'h0;
+      \$245 [1] = samples_at[0];
+      \$245 [2] = samples_at[1];
+    end
+    if (\$204 ) begin
+      \$245 [0] = samples_at[0];
+      \$245 [1] = samples_at[1];
+      \$245 [2] = samples_at[2];
+    end
+    if (rst) begin
+      \$245  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$246  = samples_nonempty;
+    if (\$185 ) begin
+      \$246  = \$188 ;
+    end
+    if (\$191 ) begin
+      \$246  = \$195 ;
+    end
+    if (\$198 ) begin
+      \$246  = \$201 ;
+    end
+    if (\$204 ) begin
+      \$246  = \$207 ;
+    end
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$247  = f3_valid;
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$248  = \release ;
+    if (rst) begin
+      \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$249  = a4_valid;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$250  = a5_valid;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$251  = f4_valid;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$252  = f5_valid;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$253  = \$208 ;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$254  = \$209 ;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$255  = \$210 ;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$256  = \$211 ;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  assign samples_queue_addr = w__addr;
+  assign samples_queue_en = w__en;
+  assign samples_queue_data = w__data;
+  assign \samples_queue_addr$7  = \$signature__addr ;
+  assign \samples_queue_en$9  = \$signature__en ;
+  assign \$signature__data  = \samples_queue_data$10 ;
+  assign samples_grant_addr = \w__addr$12 ;
+  assign samples_grant_en = \w__en$14 ;
+  assign samples_grant_data = \w__data$16 ;
+  assign \samples_grant_addr$19  = \$signature__addr$18 ;
+  assign \samples_grant_en$21  = \$signature__en$20 ;
+  assign \$signature__data$23  = \samples_grant_data$22 ;
+  assign samples_parity_addr = \w__addr$24 ;
+  assign \w__en$26  = w__en;
+  assign samples_parity_en = w__en;
+  assign samples_parity_data = \w__data$28 ;
+  assign \$signature__addr$30  = \$signature__addr$18 ;
+  assign \samples_parity_addr$31  = \$signature__addr$18 ;
+  assign \$signature__en$32  = \$signature__en$20 ;
+  assign \samples_parity_en$33  = \$signature__en$20 ;
+  assign \$signature__data$35  = \samples_parity_data$34 ;
+  assign \$signature__addr$36  = samples_fresh[9:0];
+  assign \samples_parity_addr$37  = samples_fresh[9:0];
+  assign \$signature__en$38  = \$signature__en ;
+  assign \samples_parity_en$39  = \$signature__en ;
+  assign \$signature__data$41  = \samples_parity_data$40 ;
+  assign samples_head = \$signature__addr ;
+  assign a1_valid = \$signature__en ;
+  assign a3_slot = \w__addr$12 ;
+  assign f1_samples_slot = \$signature__addr$18 ;
+  assign f1_valid = \$signature__en$20 ;
+  assign \$signal$71  = \$14 [12];
+  assign hit_a4 = \$18 [12];
+  assign samples_push = w__en;
+  assign f3_slot = \w__addr$24 ;
+  assign samples_tail = w__addr;
+  assign a6_valid = grant_valid;
   assign grant_ok = a6_payload[0];
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$175  = a6_payload[47:16];
+  assign \grant_addr$110  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
-  assign freed_valid = f6_valid;
+  assign f6_valid = freed_valid;
   assign freed_ok = f6_payload[0];
   assign freed_err = f6_payload[4:1];
   assign freed_user = f6_payload[14:5];
   assign freed_pool = f6_payload[15];
   assign freed_in_pool = f6_payload[16];
-  assign grant_src = alloc_src_d6;
-  assign grant_size = alloc_size_d6;
+  assign alloc_src_d6 = grant_src;
+  assign alloc_size_d6 = grant_size;
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[38:33];
-  assign \$signature__data.slot  = \$signature__data [9:0];
-  assign \$signature__data.snap  = \$signature__data [10];
-  assign \$signature__data.tag  = \$signature__data [16:11];
-  assign \$signature__data$153.snap  = \$signature__data$153 [0];
-  assign \$signature__data$153.tag  = \$signature__data$153 [6:1];
-  assign \$signature__data$159.snap  = \$signature__data$159 [0];
-  assign \$signature__data$159.tag  = \$signature__data$159 [6:1];
-  assign \$signature__data$168.slot  = \$signature__data$168 [9:0];
-  assign \$signature__data$168.snap  = \$signature__data$168 [10];
-  assign \$signature__data$168.tag  = \$signature__data$168 [16:11];
-  assign \$signature__data$168 [16:11] = \$117 ;
-  assign \$signature__data$168 [10] = \$115 ;
-  assign \$signature__data$168 [9:0] = f3_slot;
-  assign \$signature__data$153 [6:1] = a3_tag;
-  assign \$signature__data$153 [0] = a3_snap;
-  assign \$22  = 1'h0;
-  assign \$23  = 1'h0;
-  assign \$26  = \$25 ;
-  assign \$27  = f1_hit;
-  assign \$29  = f1_hit;
-  assign \$33  = \$32 ;
-  assign \$38  = \$37 ;
-  assign \$43  = \$42 ;
-  assign \$90  = { 7'h00, a3_slot, 8'h00 };
-  assign \$91 [29:0] = { 5'h00, \$90  };
-  assign \$91 [30] = 1'h1;
+  assign \samples_queue_data.slot  = w__data[9:0];
+  assign \samples_queue_data.snap  = w__data[10];
+  assign \samples_queue_data.tag  = w__data[16:11];
+  assign \samples_queue_data$10.slot  = \samples_queue_data$10 [9:0];
+  assign \samples_queue_data$10.snap  = \samples_queue_data$10 [10];
+  assign \samples_queue_data$10.tag  = \samples_queue_data$10 [16:11];
+  assign \samples_grant_data.snap  = \w__data$16 [0];
+  assign \samples_grant_data.tag  = \w__data$16 [6:1];
+  assign \samples_grant_data$22.snap  = \samples_grant_data$22 [0];
+  assign \samples_grant_data$22.tag  = \samples_grant_data$22 [6:1];
+  assign w__data[16:11] = \$44 ;
+  assign w__data[10] = \$42 ;
+  assign w__data[9:0] = \w__addr$24 ;
+  assign \w__data$16 [6:1] = a3_tag;
+  assign \w__data$16 [0] = a3_snap;
+  assign \$8  = { 7'h00, \w__addr$12 , 8'h00 };
+  assign \$9 [29:0] = { 5'h00, \$8  };
+  assign \$9 [30] = 1'h1;
+  assign \$49  = \$47 [10];
+  assign \$80  = \$78 [32];
+  assign \$96  = 1'h0;
+  assign \$99  = f1_hit;
+  assign \$101  = f1_hit;
+  assign \$105  = \$104 ;
+  assign \$190  = samples_popped;
+  assign \$196  = samples_pushed;
+  assign \$202  = samples_pushed;
+  assign \$203  = samples_popped;
 endmodule
 
-module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$555$0 , \port$555$48 , rsp_freed_valid, \port$561$0 , rsp_grant_src
-, rsp_grant_size, \port$582$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068$0 , \port$1068$48 , rsp_freed_valid, \port$1074$0 , rsp_grant_src, rsp_grant_size, \port$1095$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+, req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
-  wire [33:0] \$10 ;
+  wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [2:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -1845,119 +2368,626 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  reg [31:0] \$118 ;
-  reg [4:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg [5:0] \$120 ;
-  reg [31:0] \$121 ;
-  reg [31:0] \$122 ;
-  reg [4:0] \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [31:0] \$126 ;
-  reg [31:0] \$127 ;
-  reg [31:0] \$128 ;
-  reg [31:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [31:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [9:0] \$133 ;
-  reg \$134 ;
-  reg [2:0] \$135 ;
-  reg [31:0] \$136 ;
-  reg [5:0] \$137 ;
-  reg \$138 ;
-  reg \$139 ;
-  wire [5:0] \$14 ;
-  reg [2:0] \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  wire [5:0] \$145 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
   wire \$147 ;
-  wire [5:0] \$15 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [1:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [5:0] \$2 ;
-  wire [32:0] \$20 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [33:0] \$24 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [32:0] \$29 ;
-  wire [5:0] \$3 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire [31:0] \$290 ;
+  wire [31:0] \$291 ;
+  wire [31:0] \$292 ;
+  wire [31:0] \$293 ;
+  wire [31:0] \$294 ;
+  wire [31:0] \$295 ;
+  wire [31:0] \$296 ;
+  wire [31:0] \$297 ;
+  wire [1:0] \$298 ;
+  wire [31:0] \$299 ;
+  wire \$3 ;
   wire \$30 ;
+  wire [2:0] \$300 ;
+  wire [2:0] \$301 ;
+  wire [2:0] \$302 ;
+  wire [31:0] \$303 ;
+  wire [31:0] \$304 ;
+  wire [31:0] \$305 ;
+  wire [31:0] \$306 ;
+  wire [31:0] \$307 ;
+  wire [31:0] \$308 ;
+  wire [31:0] \$309 ;
   wire \$31 ;
+  wire [31:0] \$310 ;
+  wire [31:0] \$311 ;
+  wire [31:0] \$312 ;
+  wire [31:0] \$313 ;
+  wire [31:0] \$314 ;
+  wire [31:0] \$315 ;
+  wire [31:0] \$316 ;
+  wire [31:0] \$317 ;
+  wire [31:0] \$318 ;
+  wire [31:0] \$319 ;
   wire \$32 ;
+  wire [31:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [32:0] \$34 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire [31:0] \$336 ;
+  wire [31:0] \$337 ;
+  wire [31:0] \$338 ;
+  wire [31:0] \$339 ;
+  wire \$34 ;
+  wire [31:0] \$340 ;
+  wire [31:0] \$341 ;
+  wire [31:0] \$342 ;
+  wire [31:0] \$343 ;
+  wire [31:0] \$344 ;
+  wire [31:0] \$345 ;
+  wire [31:0] \$346 ;
+  wire [31:0] \$347 ;
+  wire [31:0] \$348 ;
+  wire [31:0] \$349 ;
   wire \$35 ;
+  wire [31:0] \$350 ;
+  wire [31:0] \$351 ;
+  wire [31:0] \$352 ;
+  wire [31:0] \$353 ;
+  wire [31:0] \$354 ;
+  wire [31:0] \$355 ;
+  wire [31:0] \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire [31:0] \$369 ;
   wire \$37 ;
-  wire [32:0] \$38 ;
-  wire \$39 ;
-  wire [6:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire [33:0] \$44 ;
-  wire [34:0] \$45 ;
-  wire \$46 ;
-  wire [2:0] \$47 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire [3:0] \$374 ;
+  wire [7:0] \$375 ;
+  wire [7:0] \$376 ;
+  wire [15:0] \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire [6:0] \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire [6:0] \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire [7:0] \$4 ;
+  wire [7:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [5:0] \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire [5:0] \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire [32:0] \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire [2:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire [33:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire [5:0] \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire [2:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [2:0] \$49 ;
-  wire \$5 ;
+  wire [33:0] \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire [2:0] \$498 ;
+  wire \$499 ;
+  wire [32:0] \$5 ;
   wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire \$52 ;
-  wire [7:0] \$53 ;
-  wire [32:0] \$54 ;
-  wire [32:0] \$55 ;
-  wire [32:0] \$56 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire [32:0] \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire [2:0] \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire [117:0] \$530 ;
+  wire [2:0] \$531 ;
+  reg [31:0] \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg [117:0] \$535 ;
+  reg [117:0] \$536 ;
+  reg [1:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire [31:0] \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [5:0] \$544 ;
+  reg [4:0] \$545 ;
+  reg [4:0] \$546 ;
+  reg [31:0] \$547 ;
+  reg [31:0] \$548 ;
+  reg [4:0] \$549 ;
+  wire [31:0] \$55 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg [2:0] \$552 ;
+  reg [31:0] \$553 ;
+  reg [31:0] \$554 ;
+  reg [31:0] \$555 ;
+  reg [31:0] \$556 ;
+  reg [31:0] \$557 ;
+  reg [3:0] \$558 ;
+  reg [7:0] \$559 ;
+  wire [33:0] \$56 ;
+  reg [7:0] \$560 ;
+  reg [15:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire [6:0] \$63 ;
-  wire \$64 ;
-  wire [5:0] \$65 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg \$579 ;
+  wire [32:0] \$58 ;
+  reg \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
+  wire [32:0] \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg [31:0] \$597 ;
+  reg [1:0] \$598 ;
+  reg [31:0] \$599 ;
+  wire [32:0] \$6 ;
+  wire [32:0] \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg [9:0] \$604 ;
+  reg [31:0] \$605 ;
+  reg \$606 ;
+  reg [3:0] \$607 ;
+  reg [7:0] \$608 ;
+  reg [7:0] \$609 ;
+  wire [3:0] \$61 ;
+  reg [15:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire [7:0] \$62 ;
+  reg [31:0] \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [31:0] \$627 ;
+  reg \$628 ;
+  reg \$629 ;
+  wire [7:0] \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg [31:0] \$638 ;
+  reg [31:0] \$639 ;
+  wire [15:0] \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg [2:0] \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg [2:0] \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg [5:0] \$649 ;
+  wire [6:0] \$65 ;
+  reg [31:0] \$650 ;
+  reg \$651 ;
   wire \$66 ;
   wire \$67 ;
-  wire [5:0] \$68 ;
-  wire [5:0] \$69 ;
-  wire [7:0] \$7 ;
-  wire [5:0] \$70 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [117:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [5:0] \$77 ;
-  wire [5:0] \$78 ;
-  wire [5:0] \$79 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [32:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [117:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [2:0] \$89 ;
-  wire [2:0] \$9 ;
+  wire \$89 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
@@ -1968,43 +2998,66 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [31:0] \$signal  = 32'd0;
-  reg [4:0] \$signal$10  = 5'h00;
-  reg \$signal$11  = 1'h0;
-  reg [2:0] \$signal$44  = 3'h0;
-  reg \$signal$48  = 1'h0;
-  wire [117:0] \$signal$50 ;
-  reg [31:0] \$signal$75 ;
-  reg \$signal$84 ;
+  reg \$signal  = 1'h0;
+  reg [31:0] \$signal$102  = 32'd0;
+  reg \$signal$103  = 1'h0;
+  reg \$signal$119  = 1'h0;
+  reg [31:0] \$signal$121  = 32'd0;
+  reg \$signal$122  = 1'h0;
+  reg \$signal$126  = 1'h0;
+  reg \$signal$127  = 1'h0;
+  reg [31:0] \$signal$129  = 32'd0;
+  reg \$signal$137  = 1'h0;
+  reg \$signal$138  = 1'h0;
+  reg \$signal$142  = 1'h0;
+  reg \$signal$145  = 1'h0;
+  reg [1:0] \$signal$22  = 2'h0;
+  wire [1:0] \$signal$31 ;
+  reg \$signal$32  = 1'h1;
+  reg [4:0] \$signal$35  = 5'h00;
+  reg [31:0] \$signal$37  = 32'd0;
+  reg [4:0] \$signal$39  = 5'h00;
+  reg \$signal$40  = 1'h0;
+  reg \$signal$41  = 1'h0;
+  reg [2:0] \$signal$43  = 3'h0;
+  reg \$signal$55  = 1'h0;
+  reg \$signal$57  = 1'h0;
+  reg \$signal$58  = 1'h0;
+  reg [117:0] \$signal$7  = 118'h000000000000000000000000000000;
+  reg \$signal$88  = 1'h0;
+  reg \$signal$89  = 1'h0;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$63 ;
-  wire [3:0] \$signature__addr$65 ;
-  wire [3:0] \$signature__addr$68 ;
+  wire [3:0] \$signature__addr$152 ;
+  wire [3:0] \$signature__addr$157 ;
+  wire [3:0] \$signature__addr$159 ;
   wire [117:0] \$signature__data ;
-  wire [117:0] \$signature__data$66 ;
-  wire [117:0] \$signature__data$71 ;
-  wire [117:0] \$signature__data$72 ;
+  wire [117:0] \$signature__data$154 ;
+  wire [117:0] \$signature__data$161 ;
+  wire [117:0] \$signature__data$162 ;
   wire \$signature__en ;
-  wire \$signature__en$64 ;
-  wire \$signature__en$67 ;
-  wire \$signature__en$69 ;
+  wire \$signature__en$156 ;
+  wire \$signature__en$158 ;
+  wire \$signature__en$160 ;
   reg alloc_waiting = 1'h0;
-  output bus__r_ack;
+  (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
+  (* init = 32'd0 *)
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
+  (* init = 1'h0 *)
   output bus__r_err;
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
-  output bus__w_ack;
+  (* init = 1'h0 *)
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
+  (* init = 1'h0 *)
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
@@ -2013,34 +3066,71 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  reg clear;
   input clk;
   wire clk;
-  reg [5:0] count = 6'h00;
   reg [31:0] cycle = 32'd0;
+  reg e1_exhausted = 1'h0;
   reg [31:0] err_dropped = 32'd0;
+  reg free_waiting = 1'h0;
   wire [31:0] handle;
   wire [117:0] head_entry;
   reg head_odd = 1'h0;
   output irq;
   wire irq;
   reg [2:0] irq_enable = 3'h0;
-  wire [2:0] irq_set;
-  wire is_alloc;
-  wire [1:0] n_kept;
-  wire [1:0] n_new;
-  reg pop;
-  input [15:0] \port$555$0 ;
-  wire [15:0] \port$555$0 ;
-  input [15:0] \port$555$48 ;
-  wire [15:0] \port$555$48 ;
-  input [16:0] \port$561$0 ;
-  wire [16:0] \port$561$0 ;
-  input [38:0] \port$582$0 ;
-  wire [38:0] \port$582$0 ;
-  reg r_found;
-  input ready;
-  wire ready;
+  wire popped;
+  input [15:0] \port$1068$0 ;
+  wire [15:0] \port$1068$0 ;
+  input [15:0] \port$1068$48 ;
+  wire [15:0] \port$1068$48 ;
+  input [16:0] \port$1074$0 ;
+  wire [16:0] \port$1074$0 ;
+  input [38:0] \port$1095$0 ;
+  wire [38:0] \port$1095$0 ;
+  reg [15:0] r1_a11_8 = 16'h0000;
+  reg [3:0] r1_a1_0 = 4'h0;
+  reg [7:0] r1_a4_2 = 8'h00;
+  reg [7:0] r1_a7_5 = 8'h00;
+  (* init = 1'h0 *)
+  wire r2_alloc;
+  reg r2_pool = 1'h0;
+  reg r2_sel_config = 1'h0;
+  reg r2_sel_config2 = 1'h0;
+  reg r2_sel_ctrl = 1'h0;
+  reg r2_sel_cycle = 1'h0;
+  reg r2_sel_err_count = 1'h0;
+  reg r2_sel_err_dropped = 1'h0;
+  reg r2_sel_err_head0 = 1'h0;
+  reg r2_sel_err_head1 = 1'h0;
+  reg r2_sel_err_head2 = 1'h0;
+  reg r2_sel_err_head3 = 1'h0;
+  reg r2_sel_err_pop = 1'h0;
+  reg r2_sel_id = 1'h0;
+  reg r2_sel_irq_enable = 1'h0;
+  reg r2_sel_irq_status = 1'h0;
+  reg r2_sel_pool0_alloc = 1'h0;
+  reg r2_sel_pool0_allocs = 1'h0;
+  reg r2_sel_pool0_base_hi = 1'h0;
+  reg r2_sel_pool0_base_lo = 1'h0;
+  reg r2_sel_pool0_fails = 1'h0;
+  reg r2_sel_pool0_free = 1'h0;
+  reg r2_sel_pool0_frees = 1'h0;
+  reg r2_sel_pool0_high_water = 1'h0;
+  reg r2_sel_pool0_in_use = 1'h0;
+  reg r2_sel_pool0_info = 1'h0;
+  reg r2_sel_pool0_slot_size = 1'h0;
+  reg r2_sel_pool0_slots = 1'h0;
+  reg r2_sel_status = 1'h0;
+  reg r2_sel_version = 1'h0;
+  reg [31:0] r3_block0 = 32'd0;
+  reg [31:0] r3_block4 = 32'd0;
+  reg [1:0] r3_found_in = 2'h0;
+  reg r3_pool = 1'h0;
+  output r_ack;
+  reg r_ack = 1'h0;
+  reg ready = 1'h0;
+  input \ready$6 ;
+  wire \ready$6 ;
   output req_alloc;
   reg req_alloc = 1'h0;
   output req_alloc_pool;
@@ -2057,6 +3147,7 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   reg req_free_pool = 1'h0;
   output [5:0] req_free_tag;
   reg [5:0] req_free_tag = 6'h00;
+  reg room2 = 1'h1;
   wire [31:0] rsp_freed_addr;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
@@ -2082,930 +3173,1843 @@ module \hwalloc_acq.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w
   input rst;
   wire rst;
   reg [31:0] samples_allocs = 32'd0;
+  reg samples_ev_fail = 1'h0;
+  reg samples_ev_free = 1'h0;
+  reg samples_ev_grant = 1'h0;
   reg [31:0] samples_fails = 32'd0;
   reg [31:0] samples_frees = 32'd0;
   reg [31:0] samples_high_water = 32'd0;
   reg [31:0] samples_in_use = 32'd0;
-  wire [117:0] second;
-  wire [5:0] space;
-  reg start_free;
-  reg [4:0] tail = 5'h00;
-  reg [2:0] w1c;
+  reg [117:0] second = 118'h000000000000000000000000000000;
+  reg [5:0] space = 6'h20;
+  reg [4:0] tail1 = 5'h01;
+  reg [15:0] w1_a11_8 = 16'h0000;
+  reg [3:0] w1_a1_0 = 4'h0;
+  reg [7:0] w1_a4_2 = 8'h00;
+  reg [7:0] w1_a7_5 = 8'h00;
+  reg w1_pool = 1'h0;
+  reg w1_samples_oor_eq0 = 1'h0;
+  reg w1_samples_oor_eq12 = 1'h0;
+  reg w1_samples_oor_eq18 = 1'h0;
+  reg w1_samples_oor_eq6 = 1'h0;
+  reg w1_samples_oor_gt0 = 1'h0;
+  reg w1_samples_oor_gt12 = 1'h0;
+  reg w1_samples_oor_gt18 = 1'h0;
+  reg w1_samples_oor_gt6 = 1'h0;
+  reg w1_strb0 = 1'h0;
+  reg [2:0] w1c = 3'h0;
+  reg [31:0] w2_base = 32'd0;
+  reg w2_is_ctrl = 1'h0;
+  reg w2_is_err_pop = 1'h0;
+  reg w2_is_irq_enable = 1'h0;
+  reg w2_is_irq_status = 1'h0;
+  reg w2_is_pool0_free = 1'h0;
+  reg [31:0] w2_offset = 32'd0;
+  reg w2_oor = 1'h0;
+  reg w2_plain = 1'h0;
+  reg w2_pool = 1'h0;
+  reg w2_strb0 = 1'h0;
+  output w_ack;
+  reg w_ack = 1'h0;
   reg [117:0] log_even [15:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_even[\$70 [4:1]] <= \$signature__data ;
+      log_even[tail1[4:1]] <= \$signature__data ;
   end
   reg [117:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_even[\$signal$10 [4:1]];
+    _0_ <= log_even[\$signal$39 [4:1]];
   end
-  assign \$signature__data$71  = _0_;
+  assign \$signature__data$161  = _0_;
   reg [117:0] log_odd [15:0];
   always @(posedge clk) begin
-    if (\$signature__en$67 )
-      log_odd[\$79 [4:1]] <= \$signature__data$66 ;
+    if (\$signature__en$156 )
+      log_odd[\$signal$35 [4:1]] <= \$signature__data$154 ;
   end
   reg [117:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_odd[\$signal$10 [4:1]];
+    _1_ <= log_odd[\$signal$39 [4:1]];
   end
-  assign \$signature__data$72  = _1_;
+  assign \$signature__data$162  = _1_;
+  assign \$349  = \$345  | \$348 ;
+  assign \$350  = \$342  | \$349 ;
+  assign \$351  = r2_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$352  = r2_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$353  = \$351  | \$352 ;
+  assign \$356  = \$350  | \$355 ;
+  assign \$357  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$358  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$359  = \$357  | \$358 ;
+  assign \$360  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$361  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = \$359  | \$362 ;
+  assign \$364  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$365  = \$364  | r2_sel_pool0_info;
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = \$signal$88  & \$signal$89 ;
+  assign \$368  = \$signal$88  & \$signal$89 ;
+  assign \$369  = r3_block0 | r3_block4;
+  assign \$370  = | r3_found_in;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = rsp_grant_valid & rsp_grant_src;
+  assign \$373  = alloc_waiting & \$372 ;
+  assign \$374  = 1'h1 << bus__w_addr[1:0];
+  assign \$375  = 1'h1 << bus__w_addr[4:2];
+  assign \$376  = 1'h1 << bus__w_addr[7:5];
+  assign \$377  = 1'h1 << bus__w_addr[11:8];
+  assign \$378  = bus__w_data[5:0] > 1'h0;
+  assign \$379  = ! bus__w_data[5:0];
+  assign \$380  = bus__w_data[11:6] > 5'h10;
+  assign \$381  = bus__w_data[11:6] == 5'h10;
+  assign \$382  = bus__w_data[17:12] > 1'h0;
+  assign \$383  = ! bus__w_data[17:12];
+  assign \$384  = bus__w_data[18] > 1'h0;
+  assign \$385  = ! bus__w_data[18];
+  assign \$386  = bus__w_strb == 4'hf;
+  assign \$387  = bus__w_addr[11:6] - 3'h4;
+  assign \$388  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
+  assign \$389  = w1_samples_oor_gt18 | \$388 ;
+  assign \$390  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$391  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
+  assign \$392  = w1_samples_oor_gt6 | \$391 ;
+  assign \$393  = \$390  & \$392 ;
+  assign \$394  = \$389  | \$393 ;
+  assign \$395  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$396  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = \$394  | \$397 ;
+  assign \$399  = ~ w1_a1_0[0];
+  assign \$400  = ~ w1_a4_2[4];
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = ~ w1_a7_5[0];
+  assign \$403  = ~ w1_a11_8[0];
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = \$401  | \$404 ;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = ~ w1_a1_0[0];
+  assign \$408  = ~ w1_a4_2[6];
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = ~ w1_a7_5[0];
+  assign \$411  = ~ w1_a11_8[0];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = \$409  | \$412 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = ~ w1_a1_0[0];
+  assign \$416  = ~ w1_a4_2[7];
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = ~ w1_a7_5[0];
+  assign \$419  = ~ w1_a11_8[0];
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = \$417  | \$420 ;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = ~ w1_a1_0[0];
+  assign \$424  = ~ w1_a4_2[6];
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = ~ w1_a7_5[1];
+  assign \$427  = ~ w1_a11_8[0];
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = \$425  | \$428 ;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = ~ w1_a1_0[0];
+  assign \$432  = ~ w1_a4_2[1];
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = ~ w1_a7_5[0];
+  assign \$435  = ~ w1_a11_8[1];
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = \$433  | \$436 ;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = ~ w1_a1_0[0];
+  assign \$440  = ~ w1_a4_2[1];
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = ~ w1_a7_5[0];
+  assign \$443  = ~ w1_a11_8[1];
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = \$441  | \$444 ;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = ~ w1_a1_0[0];
+  assign \$448  = ~ w1_a4_2[4];
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = ~ w1_a7_5[0];
+  assign \$451  = ~ w1_a11_8[0];
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = \$449  | \$452 ;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = ~ w1_a1_0[0];
+  assign \$456  = ~ w1_a4_2[6];
+  assign \$457  = \$455  | \$456 ;
+  assign \$458  = ~ w1_a7_5[1];
+  assign \$459  = ~ w1_a11_8[0];
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = \$457  | \$460 ;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$454  | \$462 ;
+  assign \$464  = ~ w1_a1_0[0];
+  assign \$465  = ~ w1_a4_2[1];
+  assign \$466  = \$464  | \$465 ;
+  assign \$467  = ~ w1_a7_5[0];
+  assign \$468  = ~ w1_a11_8[1];
+  assign \$469  = \$467  | \$468 ;
+  assign \$470  = \$466  | \$469 ;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = \$463  | \$471 ;
+  assign \$473  = ~ w1_a1_0[0];
+  assign \$474  = ~ w1_a4_2[6];
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = ~ w1_a7_5[0];
+  assign \$477  = ~ w1_a11_8[0];
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = \$475  | \$478 ;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = ~ w1_a1_0[0];
+  assign \$482  = ~ w1_a4_2[7];
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = ~ w1_a7_5[0];
+  assign \$485  = ~ w1_a11_8[0];
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = \$483  | \$486 ;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = \$480  | \$488 ;
+  assign \$491  = \$signal$126  & \$signal$127 ;
+  assign \$492  = \$491  & w2_is_ctrl;
+  assign \$493  = \$492  & \$signal$129 [0];
+  assign \$494  = \$signal$126  & \$signal$127 ;
+  assign \$495  = \$494  & w2_is_err_pop;
+  assign \$496  = \$signal$126  & w2_is_irq_status;
+  assign \$497  = \$496  & w2_strb0;
+  assign \$498  = \$497  ? \$signal$129 [2:0] : 3'h0;
+  assign \$499  = \$signal$126  & \$signal$127 ;
+  assign \$500  = \$499  & \$signal$137 ;
+  assign \$501  = \$signal$126  & \$signal$127 ;
+  assign \$502  = \$501  & \$signal$137 ;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$signal$126  & \$503 ;
+  assign \$505  = \$signal$126  & w2_is_irq_enable;
+  assign \$506  = \$505  & w2_strb0;
+  assign \$507  = ~ w2_plain;
+  assign \$508  = \$signal$138  & \$signal$127 ;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$507  & \$509 ;
+  assign \$511  = \$signal$126  & \$signal$127 ;
+  assign \$512  = \$511  & \$signal$137 ;
+  assign \$513  = w2_base + w2_offset;
+  assign \$514  = w2_oor >> w2_pool;
+  assign \$515  = rsp_freed_valid & \port$1095$0 [0];
+  assign \$516  = free_waiting & \$515 ;
+  assign \$517  = ~ \port$1074$0 [0];
+  assign \$518  = | \$signal$22 ;
+  assign \$519  = \$signal$32  & \$518 ;
+  assign \$520  = \$519  ? 1'h1 : 1'h0;
+  assign \$signal$31  = room2 ? \$signal$22  : { 1'h0, \$520  };
+  assign \$521  = ~ space[5];
+  assign popped = \$signal$142  & \$521 ;
+  assign \$522  = ~ \$signal$35 [0];
+  assign \$signature__data  = \$signal$35 [0] ? second : \$signal$7 ;
+  assign \$523  = ~ \$signal$35 [0];
+  assign \$signature__data$154  = \$signal$35 [0] ? \$signal$7  : second;
+  assign \$524  = ~ \$signal$35 [0];
+  assign \$525  = | \$signal$31 ;
+  assign \$526  = \$signal$31  == 2'h2;
+  assign \$signature__en  = \$signal$35 [0] ? \$526  : \$525 ;
+  assign \$527  = ~ \$signal$35 [0];
+  assign \$528  = \$signal$31  == 2'h2;
+  assign \$529  = | \$signal$31 ;
+  assign \$signature__en$156  = \$signal$35 [0] ? \$529  : \$528 ;
+  assign \$530  = head_odd ? \$signature__data$162  : \$signature__data$161 ;
+  assign head_entry = \$signal$41  ? \$530  : 118'h000000000000000000000000000000;
+  assign \$531  = \$signal$43  & irq_enable;
+  assign irq = | \$531 ;
+  always @(posedge clk)
+    cycle <= \$532 ;
+  always @(posedge clk)
+    \$signal  <= \$533 ;
+  always @(posedge clk)
+    ready <= \$534 ;
+  always @(posedge clk)
+    \$signal$7  <= \$535 ;
+  always @(posedge clk)
+    second <= \$536 ;
+  always @(posedge clk)
+    \$signal$22  <= \$537 ;
+  always @(posedge clk)
+    e1_exhausted <= \$538 ;
+  always @(posedge clk)
+    samples_ev_grant <= \$539 ;
+  always @(posedge clk)
+    samples_ev_free <= \$540 ;
+  always @(posedge clk)
+    samples_ev_fail <= \$541 ;
+  always @(posedge clk)
+    \$signal$32  <= \$542 ;
+  always @(posedge clk)
+    room2 <= \$543 ;
+  always @(posedge clk)
+    space <= \$544 ;
+  always @(posedge clk)
+    \$signal$35  <= \$545 ;
+  always @(posedge clk)
+    tail1 <= \$546 ;
+  always @(posedge clk)
+    \$signal$37  <= \$547 ;
+  always @(posedge clk)
+    err_dropped <= \$548 ;
+  always @(posedge clk)
+    \$signal$39  <= \$549 ;
+  always @(posedge clk)
+    \$signal$41  <= \$550 ;
+  always @(posedge clk)
+    head_odd <= \$551 ;
+  always @(posedge clk)
+    \$signal$43  <= \$552 ;
+  always @(posedge clk)
+    samples_in_use <= \$553 ;
+  always @(posedge clk)
+    samples_high_water <= \$554 ;
+  always @(posedge clk)
+    samples_allocs <= \$555 ;
+  always @(posedge clk)
+    samples_fails <= \$556 ;
+  always @(posedge clk)
+    samples_frees <= \$557 ;
+  always @(posedge clk)
+    r1_a1_0 <= \$558 ;
+  always @(posedge clk)
+    r1_a4_2 <= \$559 ;
+  always @(posedge clk)
+    r1_a7_5 <= \$560 ;
+  always @(posedge clk)
+    r1_a11_8 <= \$561 ;
+  always @(posedge clk)
+    \$signal$55  <= \$562 ;
+  always @(posedge clk)
+    \$signal$57  <= \$563 ;
+  always @(posedge clk)
+    \$signal$58  <= \$564 ;
+  always @(posedge clk)
+    r2_pool <= \$565 ;
+  always @(posedge clk)
+    r2_sel_id <= \$566 ;
+  always @(posedge clk)
+    r2_sel_version <= \$567 ;
+  always @(posedge clk)
+    r2_sel_config <= \$568 ;
+  always @(posedge clk)
+    r2_sel_config2 <= \$569 ;
+  always @(posedge clk)
+    r2_sel_ctrl <= \$570 ;
+  always @(posedge clk)
+    r2_sel_status <= \$571 ;
+  always @(posedge clk)
+    r2_sel_irq_status <= \$572 ;
+  always @(posedge clk)
+    r2_sel_irq_enable <= \$573 ;
+  always @(posedge clk)
+    r2_sel_err_count <= \$574 ;
+  always @(posedge clk)
+    r2_sel_err_dropped <= \$575 ;
+  always @(posedge clk)
+    r2_sel_err_head0 <= \$576 ;
+  always @(posedge clk)
+    r2_sel_err_head1 <= \$577 ;
+  always @(posedge clk)
+    r2_sel_err_head2 <= \$578 ;
+  always @(posedge clk)
+    r2_sel_err_head3 <= \$579 ;
+  always @(posedge clk)
+    r2_sel_err_pop <= \$580 ;
+  always @(posedge clk)
+    r2_sel_cycle <= \$581 ;
+  always @(posedge clk)
+    r2_sel_pool0_alloc <= \$582 ;
+  always @(posedge clk)
+    r2_sel_pool0_free <= \$583 ;
+  always @(posedge clk)
+    r2_sel_pool0_base_lo <= \$584 ;
+  always @(posedge clk)
+    r2_sel_pool0_base_hi <= \$585 ;
+  always @(posedge clk)
+    r2_sel_pool0_slot_size <= \$586 ;
+  always @(posedge clk)
+    r2_sel_pool0_slots <= \$587 ;
+  always @(posedge clk)
+    r2_sel_pool0_in_use <= \$588 ;
+  always @(posedge clk)
+    r2_sel_pool0_high_water <= \$589 ;
+  always @(posedge clk)
+    r2_sel_pool0_allocs <= \$590 ;
+  always @(posedge clk)
+    r2_sel_pool0_fails <= \$591 ;
+  always @(posedge clk)
+    r2_sel_pool0_frees <= \$592 ;
+  always @(posedge clk)
+    r2_sel_pool0_info <= \$593 ;
+  always @(posedge clk)
+    \$signal$88  <= \$594 ;
+  always @(posedge clk)
+    \$signal$89  <= \$595 ;
+  always @(posedge clk)
+    r3_pool <= \$596 ;
+  always @(posedge clk)
+    r3_block0 <= \$597 ;
+  always @(posedge clk)
+    r3_found_in <= \$598 ;
+  always @(posedge clk)
+    r3_block4 <= \$599 ;
+  always @(posedge clk)
+    req_alloc <= \$600 ;
+  always @(posedge clk)
+    r_ack <= \$601 ;
+  always @(posedge clk)
+    alloc_waiting <= \$602 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$603 ;
+  always @(posedge clk)
+    req_alloc_size <= \$604 ;
+  always @(posedge clk)
+    \$signal$102  <= \$605 ;
+  always @(posedge clk)
+    \$signal$103  <= \$606 ;
+  always @(posedge clk)
+    w1_a1_0 <= \$607 ;
+  always @(posedge clk)
+    w1_a4_2 <= \$608 ;
+  always @(posedge clk)
+    w1_a7_5 <= \$609 ;
+  always @(posedge clk)
+    w1_a11_8 <= \$610 ;
+  always @(posedge clk)
+    w1_samples_oor_gt0 <= \$611 ;
+  always @(posedge clk)
+    w1_samples_oor_eq0 <= \$612 ;
+  always @(posedge clk)
+    w1_samples_oor_gt6 <= \$613 ;
+  always @(posedge clk)
+    w1_samples_oor_eq6 <= \$614 ;
+  always @(posedge clk)
+    w1_samples_oor_gt12 <= \$615 ;
+  always @(posedge clk)
+    w1_samples_oor_eq12 <= \$616 ;
+  always @(posedge clk)
+    w1_samples_oor_gt18 <= \$617 ;
+  always @(posedge clk)
+    w1_samples_oor_eq18 <= \$618 ;
+  always @(posedge clk)
+    \$signal$119  <= \$619 ;
+  always @(posedge clk)
+    \$signal$121  <= \$620 ;
+  always @(posedge clk)
+    \$signal$122  <= \$621 ;
+  always @(posedge clk)
+    w1_strb0 <= \$622 ;
+  always @(posedge clk)
+    w1_pool <= \$623 ;
+  always @(posedge clk)
+    \$signal$126  <= \$624 ;
+  always @(posedge clk)
+    \$signal$127  <= \$625 ;
+  always @(posedge clk)
+    w2_strb0 <= \$626 ;
+  always @(posedge clk)
+    \$signal$129  <= \$627 ;
+  always @(posedge clk)
+    w2_pool <= \$628 ;
+  always @(posedge clk)
+    w2_oor <= \$629 ;
+  always @(posedge clk)
+    w2_is_ctrl <= \$630 ;
+  always @(posedge clk)
+    w2_is_irq_status <= \$631 ;
+  always @(posedge clk)
+    w2_is_irq_enable <= \$632 ;
+  always @(posedge clk)
+    w2_is_err_pop <= \$633 ;
+  always @(posedge clk)
+    w2_is_pool0_free <= \$634 ;
+  always @(posedge clk)
+    \$signal$137  <= \$635 ;
+  always @(posedge clk)
+    \$signal$138  <= \$636 ;
+  always @(posedge clk)
+    w2_plain <= \$637 ;
+  always @(posedge clk)
+    w2_offset <= \$638 ;
+  always @(posedge clk)
+    w2_base <= \$639 ;
+  always @(posedge clk)
+    \$signal$40  <= \$640 ;
+  always @(posedge clk)
+    \$signal$142  <= \$641 ;
+  always @(posedge clk)
+    w1c <= \$642 ;
+  always @(posedge clk)
+    req_free <= \$643 ;
+  always @(posedge clk)
+    w_ack <= \$644 ;
+  always @(posedge clk)
+    irq_enable <= \$645 ;
+  always @(posedge clk)
+    \$signal$145  <= \$646 ;
+  always @(posedge clk)
+    free_waiting <= \$647 ;
+  always @(posedge clk)
+    req_free_pool <= \$648 ;
+  always @(posedge clk)
+    req_free_tag <= \$649 ;
+  always @(posedge clk)
+    req_free_addr <= \$650 ;
+  always @(posedge clk)
+    req_free_oor <= \$651 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = tail + \$65 [1:0];
-  assign \$145  = \$2  % 6'h20;
-  assign \$4  = count + \$65 [1:0];
-  assign \$5  = | count;
-  assign \$6  = pop & \$5 ;
-  assign \$7  = \$4  - \$6 ;
-  assign \$8  = \$signal  + \$65 [1:0];
-  assign \$9  = n_new - \$65 [1:0];
-  assign \$10  = $signed({ 1'h0, err_dropped }) + $signed(\$9 );
-  assign \$11  = | count;
-  assign \$12  = pop & \$11 ;
-  assign \$13  = \$signal$10  == 5'h1f;
-  assign \$14  = \$signal$10  + 1'h1;
-  assign \$15  = \$13  ? 6'h00 : \$14 ;
-  assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$555$0 [0];
-  assign \$18  = ! \port$555$0 [5];
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = samples_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$561$0 [0];
-  assign \$22  = ! \port$561$0 [15];
+  assign \$2  = | \port$1074$0 [4:1];
+  assign \$3  = rsp_freed_valid & \$2 ;
+  assign \$4  = \port$1074$0 [16] ? { 7'h00, \port$1074$0 [15] } : 8'hff;
+  assign \$5  = cycle - 3'h7;
+  assign \$6  = cycle - 3'h7;
+  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1074$0 [14:5], \port$1095$0 [32:1], 2'h0, \port$1095$0 [38:33], \$4 , \port$1095$0 [0], 1'h1, \port$1074$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1068$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1068$0 [5], rsp_grant_src, 1'h0, \port$1068$0 [4:1] };
+  assign \$8  = cycle - 3'h7;
+  assign \$9  = | \port$1074$0 [4:1];
+  assign \$10  = rsp_freed_valid & \$9 ;
+  assign \$11  = ~ \port$1068$0 [0];
+  assign \$12  = rsp_grant_valid & \$11 ;
+  assign \$13  = \port$1068$0 [4:1] != 1'h1;
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = \$10  + \$14 ;
+  assign \$16  = \port$1068$0 [4:1] == 1'h1;
+  assign \$17  = rsp_grant_valid & \$16 ;
+  assign \$18  = rsp_grant_valid & \port$1068$0 [0];
+  assign \$19  = ! \port$1068$0 [5];
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = rsp_freed_valid & \port$1074$0 [0];
+  assign \$22  = ! \port$1074$0 [15];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \$20  - \$23 ;
-  assign \$25  = samples_in_use > samples_high_water;
-  assign \$26  = rsp_grant_valid & \port$555$0 [0];
-  assign \$27  = ! \port$555$0 [5];
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = samples_allocs + \$28 ;
-  assign \$30  = \port$555$0 [4:1] == 1'h1;
-  assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$555$0 [5];
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = samples_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$561$0 [0];
-  assign \$36  = ! \port$561$0 [15];
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = samples_frees + \$37 ;
-  assign \$39  = bus__r_req & is_alloc;
-  assign \$40  = bus__r_addr == 9'h100;
-  assign \$41  = bus__r_req & is_alloc;
-  assign \$42  = rsp_grant_valid & rsp_grant_src;
-  assign \$43  = bus__w_req & bus__w_strb[0];
-  assign \$45  = 31'h40000000 + \$44 ;
-  assign \$46  = bus__w_data[18:0] >= 11'h400;
-  assign \$47  = ~ w1c;
-  assign \$48  = \$signal$44  & \$47 ;
-  assign \$49  = \$48  | { \$88 , \$87 , \$85  };
-  assign \$50  = rsp_freed_valid & \port$582$0 [0];
-  assign \$51  = | \port$561$0 [4:1];
-  assign \$52  = rsp_freed_valid & \$51 ;
-  assign \$53  = \port$561$0 [16] ? { 7'h00, \port$561$0 [15] } : 8'hff;
-  assign \$54  = cycle - 3'h7;
-  assign \$55  = cycle - 3'h7;
-  assign \$signal$50  = \$52  ? { \$54 [31:0], 22'h000000, \port$561$0 [14:5], \port$582$0 [32:1], 2'h0, \port$582$0 [38:33], \$53 , \port$582$0 [0], 1'h1, \port$561$0 [4:1] } : { \$55 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] };
-  assign \$56  = cycle - 3'h7;
-  assign \$57  = | \port$561$0 [4:1];
-  assign \$58  = rsp_freed_valid & \$57 ;
-  assign \$59  = ~ \port$555$0 [0];
-  assign \$60  = rsp_grant_valid & \$59 ;
-  assign \$61  = \port$555$0 [4:1] != 1'h1;
-  assign \$62  = \$60  & \$61 ;
-  assign n_new = \$58  + \$62 ;
-  assign \$63  = 6'h20 - count;
-  assign \$64  = n_new > \$63 [5:0];
-  assign \$65  = \$64  ? \$63 [5:0] : { 4'h0, n_new };
-  assign \$66  = ! tail[0];
-  assign \$67  = tail == 5'h1f;
-  assign \$68  = tail + 1'h1;
-  assign \$69  = \$67  ? 6'h00 : \$68 ;
-  assign \$70  = tail[0] ? \$69  : { 1'h0, tail };
-  assign \$71  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$56 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] } : \$signal$50 ;
-  assign \$72  = ! tail[0];
-  assign \$73  = \$65 [1:0] >= 1'h1;
-  assign \$74  = \$65 [1:0] == 2'h2;
-  assign \$signature__en  = tail[0] ? \$74  : \$73 ;
-  assign \$76  = tail == 5'h1f;
-  assign \$77  = tail + 1'h1;
-  assign \$78  = \$76  ? 6'h00 : \$77 ;
-  assign \$79  = \$75  ? { 1'h0, tail } : \$78 ;
-  assign \$signature__data$66  = \$80  ? \$signal$50  : { \$56 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] };
-  assign \$82  = \$65 [1:0] >= 1'h1;
-  assign \$83  = \$65 [1:0] == 2'h2;
-  assign \$signature__en$67  = \$81  ? \$82  : \$83 ;
-  assign \$84  = head_odd ? \$signature__data$72  : \$signature__data$71 ;
-  assign head_entry = \$signal$11  ? \$84  : 118'h000000000000000000000000000000;
-  assign \$85  = | n_new;
-  assign \$86  = \port$555$0 [4:1] == 1'h1;
-  assign \$87  = rsp_grant_valid & \$86 ;
-  assign \$88  = \$65 [1:0] != n_new;
-  assign \$89  = \$signal$44  & irq_enable;
-  assign irq = | \$89 ;
-  assign \$90  = bus__r_addr == 9'h100;
-  assign \$91  = rsp_grant_valid & rsp_grant_src;
-  assign \$92  = ~ is_alloc;
-  assign \$93  = bus__r_req & \$92 ;
-  assign bus__r_ack = alloc_waiting ? \$91  : \$93 ;
-  assign bus__r_data = alloc_waiting ? { \port$555$0 [0], \port$555$0 [4:1], 2'h0, \port$555$48 [5:0], 9'h000, \port$555$0 [15:6] } : \$signal$75 ;
-  assign \$94  = ~ alloc_waiting;
-  assign \$95  = ~ r_found;
-  assign \$96  = ! bus__r_addr[1:0];
+  assign \$24  = \port$1068$0 [4:1] == 1'h1;
+  assign \$25  = rsp_grant_valid & \$24 ;
+  assign \$26  = ! \port$1068$0 [5];
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = space >= 1'h1;
+  assign \$29  = space >= 2'h2;
+  assign \$30  = space >= 1'h1;
+  assign \$31  = space >= 2'h2;
+  assign \$32  = space >= 2'h3;
+  assign \$33  = space >= 1'h1;
+  assign \$34  = space >= 2'h2;
+  assign \$35  = space >= 2'h3;
+  assign \$36  = space >= 3'h4;
+  assign \$37  = space >= 2'h2;
+  assign \$38  = space >= 2'h3;
+  assign \$39  = space + popped;
+  assign \$40  = \$39  - \$signal$31 ;
+  assign \$41  = \$signal$35  + \$signal$31 ;
+  assign \$42  = tail1 + \$signal$31 ;
+  assign \$43  = \$signal$37  + \$signal$31 ;
+  assign \$44  = \$signal$22  - \$signal$31 ;
+  assign \$45  = $signed({ 1'h0, err_dropped }) + $signed(\$44 );
+  assign \$46  = \$signal$39  + 1'h1;
+  assign \$47  = ~ space[5];
+  assign \$48  = ~ w1c;
+  assign \$49  = \$signal$43  & \$48 ;
+  assign \$50  = | \$signal$22 ;
+  assign \$51  = \$signal$31  != \$signal$22 ;
+  assign \$52  = \$49  | { \$51 , e1_exhausted, \$50  };
+  assign \$53  = samples_ev_grant == samples_ev_free;
+  assign \$54  = samples_ev_grant ? 32'd1 : 32'd4294967295;
+  assign \$55  = \$53  ? 32'd0 : \$54 ;
+  assign \$56  = $signed({ 1'h0, samples_in_use }) + $signed(\$55 );
+  assign \$57  = samples_in_use > samples_high_water;
+  assign \$58  = samples_allocs + samples_ev_grant;
+  assign \$59  = samples_fails + samples_ev_fail;
+  assign \$60  = samples_frees + samples_ev_free;
+  assign \$61  = 1'h1 << bus__r_addr[1:0];
+  assign \$62  = 1'h1 << bus__r_addr[4:2];
+  assign \$63  = 1'h1 << bus__r_addr[7:5];
+  assign \$64  = 1'h1 << bus__r_addr[11:8];
+  assign \$65  = bus__r_addr[11:6] - 3'h4;
+  assign \$66  = ~ r1_a1_0[0];
+  assign \$67  = ~ r1_a4_2[0];
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = ~ r1_a7_5[0];
+  assign \$70  = ~ r1_a11_8[0];
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = ~ r1_a1_0[0];
+  assign \$75  = ~ r1_a4_2[1];
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = ~ r1_a7_5[0];
+  assign \$78  = ~ r1_a11_8[0];
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = \$76  | \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = ~ r1_a1_0[0];
+  assign \$83  = ~ r1_a4_2[2];
+  assign \$84  = \$82  | \$83 ;
+  assign \$85  = ~ r1_a7_5[0];
+  assign \$86  = ~ r1_a11_8[0];
+  assign \$87  = \$85  | \$86 ;
+  assign \$88  = \$84  | \$87 ;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = ~ r1_a1_0[0];
+  assign \$91  = ~ r1_a4_2[3];
+  assign \$92  = \$90  | \$91 ;
+  assign \$93  = ~ r1_a7_5[0];
+  assign \$94  = ~ r1_a11_8[0];
+  assign \$95  = \$93  | \$94 ;
+  assign \$96  = \$92  | \$95 ;
   assign \$97  = ~ \$96 ;
-  assign \$98  = \$95  | \$97 ;
-  assign bus__r_err = \$94  & \$98 ;
-  assign \$99  = bus__w_strb == 4'hf;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = bus__w_strb == 4'hf;
-  assign \$102  = bus__w_req & \$101 ;
-  assign \$103  = \$102  & bus__w_data[0];
-  assign \$104  = bus__w_req & bus__w_strb[0];
-  assign \$105  = \$104  ? bus__w_data[2:0] : 3'h0;
-  assign \$106  = bus__w_strb == 4'hf;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = bus__w_strb == 4'hf;
-  assign \$109  = bus__w_req & \$108 ;
-  assign \$110  = bus__w_strb == 4'hf;
-  assign \$111  = ~ \$110 ;
-  assign \$112  = bus__w_strb == 4'hf;
-  assign \$113  = bus__w_req & \$112 ;
-  assign \$114  = rsp_freed_valid & \port$582$0 [0];
-  assign \$115  = ~ start_free;
-  assign \$116  = bus__w_req & \$115 ;
-  assign bus__w_ack = \$signal$48  ? \$114  : \$116 ;
-  assign \$117  = ~ \port$561$0 [0];
-  assign bus__w_err = \$signal$48  ? \$117  : \$signal$84 ;
-  always @(posedge clk)
-    cycle <= \$118 ;
-  always @(posedge clk)
-    tail <= \$119 ;
-  always @(posedge clk)
-    count <= \$120 ;
-  always @(posedge clk)
-    \$signal  <= \$121 ;
-  always @(posedge clk)
-    err_dropped <= \$122 ;
-  always @(posedge clk)
-    \$signal$10  <= \$123 ;
-  always @(posedge clk)
-    \$signal$11  <= \$124 ;
-  always @(posedge clk)
-    head_odd <= \$125 ;
-  always @(posedge clk)
-    samples_in_use <= \$126 ;
-  always @(posedge clk)
-    samples_high_water <= \$127 ;
-  always @(posedge clk)
-    samples_allocs <= \$128 ;
-  always @(posedge clk)
-    samples_fails <= \$129 ;
-  always @(posedge clk)
-    samples_frees <= \$130 ;
-  always @(posedge clk)
-    alloc_waiting <= \$131 ;
-  always @(posedge clk)
-    req_alloc_pool <= \$132 ;
-  always @(posedge clk)
-    req_alloc_size <= \$133 ;
-  always @(posedge clk)
-    req_alloc <= \$134 ;
-  always @(posedge clk)
-    irq_enable <= \$135 ;
-  always @(posedge clk)
-    req_free_addr <= \$136 ;
-  always @(posedge clk)
-    req_free_tag <= \$137 ;
-  always @(posedge clk)
-    req_free_oor <= \$138 ;
-  always @(posedge clk)
-    req_free_pool <= \$139 ;
-  always @(posedge clk)
-    \$signal$44  <= \$140 ;
-  always @(posedge clk)
-    req_free <= \$141 ;
-  always @(posedge clk)
-    \$signal$48  <= \$142 ;
+  assign \$98  = ~ r1_a1_0[0];
+  assign \$99  = ~ r1_a4_2[4];
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = ~ r1_a7_5[0];
+  assign \$102  = ~ r1_a11_8[0];
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = \$100  | \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = ~ r1_a1_0[0];
+  assign \$107  = ~ r1_a4_2[5];
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = ~ r1_a7_5[0];
+  assign \$110  = ~ r1_a11_8[0];
+  assign \$111  = \$109  | \$110 ;
+  assign \$112  = \$108  | \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = ~ r1_a1_0[0];
+  assign \$115  = ~ r1_a4_2[6];
+  assign \$116  = \$114  | \$115 ;
+  assign \$117  = ~ r1_a7_5[0];
+  assign \$118  = ~ r1_a11_8[0];
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = \$116  | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = ~ r1_a1_0[0];
+  assign \$123  = ~ r1_a4_2[7];
+  assign \$124  = \$122  | \$123 ;
+  assign \$125  = ~ r1_a7_5[0];
+  assign \$126  = ~ r1_a11_8[0];
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = \$124  | \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = ~ r1_a1_0[0];
+  assign \$131  = ~ r1_a4_2[0];
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = ~ r1_a7_5[1];
+  assign \$134  = ~ r1_a11_8[0];
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = \$132  | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = ~ r1_a1_0[0];
+  assign \$139  = ~ r1_a4_2[1];
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = ~ r1_a7_5[1];
+  assign \$142  = ~ r1_a11_8[0];
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  | \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = ~ r1_a1_0[0];
+  assign \$147  = ~ r1_a4_2[2];
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = ~ r1_a7_5[1];
+  assign \$150  = ~ r1_a11_8[0];
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$148  | \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = ~ r1_a1_0[0];
+  assign \$155  = ~ r1_a4_2[3];
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = ~ r1_a7_5[1];
+  assign \$158  = ~ r1_a11_8[0];
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = \$156  | \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = ~ r1_a1_0[0];
+  assign \$163  = ~ r1_a4_2[4];
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = ~ r1_a7_5[1];
+  assign \$166  = ~ r1_a11_8[0];
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \$164  | \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = ~ r1_a1_0[0];
+  assign \$171  = ~ r1_a4_2[5];
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = ~ r1_a7_5[1];
+  assign \$174  = ~ r1_a11_8[0];
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$172  | \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = ~ r1_a1_0[0];
+  assign \$179  = ~ r1_a4_2[6];
+  assign \$180  = \$178  | \$179 ;
+  assign \$181  = ~ r1_a7_5[1];
+  assign \$182  = ~ r1_a11_8[0];
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = \$180  | \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = ~ r1_a1_0[0];
+  assign \$187  = ~ r1_a4_2[7];
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = ~ r1_a7_5[1];
+  assign \$190  = ~ r1_a11_8[0];
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = \$188  | \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = ~ r1_a1_0[0];
+  assign \$195  = ~ r1_a4_2[0];
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = ~ r1_a7_5[0];
+  assign \$198  = ~ r1_a11_8[1];
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = \$196  | \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = ~ r1_a1_0[0];
+  assign \$203  = ~ r1_a4_2[1];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = ~ r1_a7_5[0];
+  assign \$206  = ~ r1_a11_8[1];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = ~ r1_a1_0[0];
+  assign \$211  = ~ r1_a4_2[2];
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = ~ r1_a7_5[0];
+  assign \$214  = ~ r1_a11_8[1];
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  | \$215 ;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = ~ r1_a1_0[0];
+  assign \$219  = ~ r1_a4_2[3];
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = ~ r1_a7_5[0];
+  assign \$222  = ~ r1_a11_8[1];
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = ~ r1_a1_0[0];
+  assign \$227  = ~ r1_a4_2[4];
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = ~ r1_a7_5[0];
+  assign \$230  = ~ r1_a11_8[1];
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = \$228  | \$231 ;
+  assign \$233  = ~ \$232 ;
+  assign \$234  = ~ r1_a1_0[0];
+  assign \$235  = ~ r1_a4_2[5];
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = ~ r1_a7_5[0];
+  assign \$238  = ~ r1_a11_8[1];
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = \$236  | \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = ~ r1_a1_0[0];
+  assign \$243  = ~ r1_a4_2[6];
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = ~ r1_a7_5[0];
+  assign \$246  = ~ r1_a11_8[1];
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = \$244  | \$247 ;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = ~ r1_a1_0[0];
+  assign \$251  = ~ r1_a4_2[7];
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ~ r1_a7_5[0];
+  assign \$254  = ~ r1_a11_8[1];
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = ~ r1_a1_0[0];
+  assign \$259  = ~ r1_a4_2[0];
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ r1_a7_5[1];
+  assign \$262  = ~ r1_a11_8[1];
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = ~ r1_a1_0[0];
+  assign \$267  = ~ r1_a4_2[1];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ~ r1_a7_5[1];
+  assign \$270  = ~ r1_a11_8[1];
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = ~ r1_a1_0[0];
+  assign \$275  = ~ r1_a4_2[2];
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = ~ r1_a7_5[1];
+  assign \$278  = ~ r1_a11_8[1];
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = ~ r1_a1_0[0];
+  assign \$283  = ~ r1_a4_2[3];
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = ~ r1_a7_5[1];
+  assign \$286  = ~ r1_a11_8[1];
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$291  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = r2_sel_config ? 32'd169214727 : 32'd0;
+  assign \$294  = r2_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = \$292  | \$295 ;
+  assign \$298  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$300  = r2_sel_irq_status ? \$signal$43  : 3'h0;
+  assign \$301  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = \$299  | { 29'h00000000, \$302  };
+  assign \$304  = \$296  | \$303 ;
+  assign \$305  = r2_sel_err_count ? \$signal$37  : 32'd0;
+  assign \$306  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = r2_sel_err_head0 ? { \$signal$41 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
+  assign \$309  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = \$307  | \$310 ;
+  assign \$312  = r2_sel_err_head2 ? head_entry[85:54] : 32'd0;
+  assign \$313  = r2_sel_err_head3 ? head_entry[117:86] : 32'd0;
+  assign \$314  = \$312  | \$313 ;
+  assign \$316  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$318  = \$314  | \$317 ;
+  assign \$319  = \$311  | \$318 ;
+  assign \$320  = \$304  | \$319 ;
+  assign \$321  = r2_sel_id | r2_sel_version;
+  assign \$322  = r2_sel_config | r2_sel_config2;
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = r2_sel_ctrl | r2_sel_status;
+  assign \$325  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$329  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$330  = \$328  | \$329 ;
+  assign \$331  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$332  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$333  = \$331  | \$332 ;
+  assign \$334  = \$330  | \$333 ;
+  assign \$335  = \$327  | \$334 ;
+  assign \$337  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$340  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$342  = \$338  | \$341 ;
+  assign \$343  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$344  = r2_sel_pool0_in_use ? samples_in_use : 32'd0;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = r2_sel_pool0_high_water ? samples_high_water : 32'd0;
+  assign \$347  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$348  = \$346  | \$347 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$118  = \$1 [31:0];
+    \$532  = \$1 [31:0];
     if (rst) begin
-      \$118  = 32'd0;
+      \$532  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$119  = \$3 [4:0];
+    \$533  = busy;
     if (rst) begin
-      \$119  = 5'h00;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$120  = \$7 [5:0];
+    \$534  = \ready$6 ;
     if (rst) begin
-      \$120  = 6'h00;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$121  = \$8 [31:0];
-    if (clear) begin
-      \$121  = 32'd0;
-    end
+    \$535  = \$7 ;
     if (rst) begin
-      \$121  = 32'd0;
+      \$535  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$122  = \$10 [31:0];
-    if (clear) begin
-      \$122  = 32'd0;
-    end
+    \$536  = { \$8 [31:0], 22'h000000, \port$1068$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1068$0 [5], rsp_grant_src, 1'h0, \port$1068$0 [4:1] };
     if (rst) begin
-      \$122  = 32'd0;
+      \$536  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$123  = \$signal$10 ;
-    if (\$12 ) begin
-      \$123  = \$15 [4:0];
-    end
+    \$537  = \$15 ;
     if (rst) begin
-      \$123  = 5'h00;
+      \$537  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$124  = \$16 ;
+    \$538  = \$17 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$125  = \$signal$10 [0];
+    \$539  = \$20 ;
     if (rst) begin
-      \$125  = 1'h0;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$126  = \$24 [31:0];
+    \$540  = \$23 ;
     if (rst) begin
-      \$126  = 32'd0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$127  = samples_high_water;
+    \$541  = \$27 ;
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$542  = \$signal$32 ;
+    casez ({ \$signal$31 , popped })
+      3'h0:
+          \$542  = \$28 ;
+      3'h1:
+          \$542  = 1'h1;
+      3'h2:
+          \$542  = \$31 ;
+      3'h3:
+          \$542  = \$33 ;
+      3'h4:
+          \$542  = \$35 ;
+      3'h5:
+          \$542  = \$37 ;
+    endcase
+    if (rst) begin
+      \$542  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$543  = room2;
+    casez ({ \$signal$31 , popped })
+      3'h0:
+          \$543  = \$29 ;
+      3'h1:
+          \$543  = \$30 ;
+      3'h2:
+          \$543  = \$32 ;
+      3'h3:
+          \$543  = \$34 ;
+      3'h4:
+          \$543  = \$36 ;
+      3'h5:
+          \$543  = \$38 ;
+    endcase
+    if (rst) begin
+      \$543  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$544  = \$40 [5:0];
+    if (rst) begin
+      \$544  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$545  = \$41 [4:0];
+    if (rst) begin
+      \$545  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$546  = \$42 [4:0];
+    if (rst) begin
+      \$546  = 5'h01;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$547  = \$43 [31:0];
+    if (\$signal$40 ) begin
+      \$547  = 32'd0;
+    end
+    if (rst) begin
+      \$547  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$548  = \$45 [31:0];
+    if (\$signal$40 ) begin
+      \$548  = 32'd0;
+    end
+    if (rst) begin
+      \$548  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$549  = \$signal$39 ;
+    if (popped) begin
+      \$549  = \$46 [4:0];
+    end
+    if (rst) begin
+      \$549  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$550  = \$47 ;
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$551  = \$signal$39 [0];
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$552  = \$52 ;
+    if (rst) begin
+      \$552  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$553  = \$56 [31:0];
+    if (rst) begin
+      \$553  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$554  = samples_high_water;
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$127  = samples_in_use;
+    if (\$signal$40 ) begin
+      \$554  = samples_in_use;
     end else begin
-      if (\$25 ) begin
-        \$127  = samples_in_use;
+      if (\$57 ) begin
+        \$554  = samples_in_use;
       end
     end
     if (rst) begin
-      \$127  = 32'd0;
+      \$554  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$128  = 32'd0;
+    if (\$signal$40 ) begin
+      \$555  = 32'd0;
     end else begin
-      \$128  = \$29 [31:0];
+      \$555  = \$58 [31:0];
     end
     if (rst) begin
-      \$128  = 32'd0;
+      \$555  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$129  = 32'd0;
+    if (\$signal$40 ) begin
+      \$556  = 32'd0;
     end else begin
-      \$129  = \$34 [31:0];
+      \$556  = \$59 [31:0];
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$556  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$130  = 32'd0;
+    if (\$signal$40 ) begin
+      \$557  = 32'd0;
     end else begin
-      \$130  = \$38 [31:0];
+      \$557  = \$60 [31:0];
     end
     if (rst) begin
-      \$130  = 32'd0;
+      \$557  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$131  = alloc_waiting;
-    if (\$39 ) begin
-      \$131  = 1'h1;
-    end
-    if (\$42 ) begin
-      \$131  = 1'h0;
-    end
+    \$558  = \$61 ;
     if (rst) begin
-      \$131  = 1'h0;
+      \$558  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$132  = req_alloc_pool;
-    if (\$39 ) begin
-      if (\$40 ) begin
-        \$132  = 1'h0;
-      end
-    end
+    \$559  = \$62 ;
     if (rst) begin
-      \$132  = 1'h0;
+      \$559  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$133  = req_alloc_size;
-    if (\$39 ) begin
-      if (\$40 ) begin
-        \$133  = 10'h100;
-      end
-    end
+    \$560  = \$63 ;
     if (rst) begin
-      \$133  = 10'h000;
+      \$560  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$134  = \$41 ;
+    \$561  = \$64 ;
     if (rst) begin
-      \$134  = 1'h0;
+      \$561  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$135  = irq_enable;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          if (\$43 ) begin
-            \$135  = bus__w_data[2:0];
-          end
+    \$562  = bus__r_req;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$563  = \$65 [0];
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$564  = \$signal$55 ;
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$565  = \$signal$57 ;
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$566  = \$73 ;
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$567  = \$81 ;
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$568  = \$89 ;
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$569  = \$97 ;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$570  = \$105 ;
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$571  = \$113 ;
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$572  = \$121 ;
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$573  = \$129 ;
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$574  = \$137 ;
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$575  = \$145 ;
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$576  = \$153 ;
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$577  = \$161 ;
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$578  = \$169 ;
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$579  = \$177 ;
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$580  = \$185 ;
+    if (rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$581  = \$193 ;
+    if (rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$582  = \$201 ;
+    if (rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$583  = \$209 ;
+    if (rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$584  = \$217 ;
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$585  = \$225 ;
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$586  = \$233 ;
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$587  = \$241 ;
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$588  = \$249 ;
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$589  = \$257 ;
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$590  = \$265 ;
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$591  = \$273 ;
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$592  = \$281 ;
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$593  = \$289 ;
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$594  = \$signal$58 ;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$595  = r2_sel_pool0_alloc;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$596  = r2_pool;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$597  = \$320 ;
+    if (rst) begin
+      \$597  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$598 [0] = \$335 ;
+    \$598 [1] = \$366 ;
+    if (rst) begin
+      \$598  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$599  = \$356 ;
+    if (rst) begin
+      \$599  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$600  = \$367 ;
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$601  = 1'h0;
+    if (\$368 ) begin
+    end else if (\$signal$88 ) begin
+      \$601  = 1'h1;
+    end
+    if (\$373 ) begin
+      \$601  = 1'h1;
+    end
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$602  = alloc_waiting;
+    if (\$368 ) begin
+      \$602  = 1'h1;
+    end
+    if (\$373 ) begin
+      \$602  = 1'h0;
+    end
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$603  = req_alloc_pool;
+    if (\$368 ) begin
+      \$603  = r3_pool;
+    end
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$604  = req_alloc_size;
+    if (\$368 ) begin
+      casez (r3_pool)
+        1'h0:
+            \$604  = 10'h100;
+      endcase
+    end
+    if (rst) begin
+      \$604  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$605  = \$signal$102 ;
+    if (\$368 ) begin
+    end else if (\$signal$88 ) begin
+      \$605  = \$369 ;
+    end
+    if (\$373 ) begin
+      \$605  = { \port$1068$0 [0], \port$1068$0 [4:1], 2'h0, \port$1068$48 [5:0], 9'h000, \port$1068$0 [15:6] };
+    end
+    if (rst) begin
+      \$605  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$606  = \$signal$103 ;
+    if (\$368 ) begin
+    end else if (\$signal$88 ) begin
+      \$606  = \$371 ;
+    end
+    if (\$373 ) begin
+      \$606  = 1'h0;
+    end
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$607  = \$374 ;
+    if (rst) begin
+      \$607  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$608  = \$375 ;
+    if (rst) begin
+      \$608  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$609  = \$376 ;
+    if (rst) begin
+      \$609  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$610  = \$377 ;
+    if (rst) begin
+      \$610  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$611  = \$378 ;
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$612  = \$379 ;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$613  = \$380 ;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$614  = \$381 ;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$615  = \$382 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$616  = \$383 ;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$617  = \$384 ;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$618  = \$385 ;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$619  = bus__w_req;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$620  = bus__w_data;
+    if (rst) begin
+      \$620  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$621  = \$386 ;
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$622  = bus__w_strb[0];
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$623  = \$387 [0];
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$624  = \$signal$119 ;
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$625  = \$signal$122 ;
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$626  = w1_strb0;
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$627  = \$signal$121 ;
+    if (rst) begin
+      \$627  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$628  = w1_pool;
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$629  = \$398 ;
+    if (rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$630  = \$406 ;
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$631  = \$414 ;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$632  = \$422 ;
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$633  = \$430 ;
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$634  = \$438 ;
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$635  = \$446 ;
+    if (rst) begin
+      \$635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$636  = \$472 ;
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$637  = \$489 ;
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$638  = w2_offset;
+    casez (w1_pool)
+      1'h0:
+          \$638  = \$490 [31:0];
     endcase
     if (rst) begin
-      \$135  = 3'h0;
+      \$638  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$136  = req_free_addr;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$136  = \$45 [31:0];
-          end
+    \$639  = w2_base;
+    casez (w1_pool)
+      1'h0:
+          \$639  = 32'd1073741824;
     endcase
     if (rst) begin
-      \$136  = 32'd0;
+      \$639  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$137  = req_free_tag;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$137  = bus__w_data[24:19];
-          end
-    endcase
+    \$640  = \$493 ;
     if (rst) begin
-      \$137  = 6'h00;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$138  = req_free_oor;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$138  = \$46 ;
-          end
-    endcase
+    \$641  = \$495 ;
     if (rst) begin
-      \$138  = 1'h0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$139  = req_free_pool;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$139  = 1'h0;
-          end
-    endcase
+    \$642  = \$498 ;
     if (rst) begin
-      \$139  = 1'h0;
+      \$642  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$140  = \$49 ;
+    \$643  = \$500 ;
     if (rst) begin
-      \$140  = 3'h0;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$141  = start_free;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$142  = \$signal$48 ;
-    if (start_free) begin
-      \$142  = 1'h1;
-    end
-    if (\$50 ) begin
-      \$142  = 1'h0;
+    \$644  = \$504 ;
+    if (\$516 ) begin
+      \$644  = 1'h1;
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    r_found = 1'h0;
-    casez (bus__r_addr)
-      12'h000:
-          r_found = 1'h1;
-      12'h004:
-          r_found = 1'h1;
-      12'h008:
-          r_found = 1'h1;
-      12'h00c:
-          r_found = 1'h1;
-      12'h010:
-          r_found = 1'h1;
-      12'h014:
-          r_found = 1'h1;
-      12'h018:
-          r_found = 1'h1;
-      12'h01c:
-          r_found = 1'h1;
-      12'h020:
-          r_found = 1'h1;
-      12'h024:
-          r_found = 1'h1;
-      12'h028:
-          r_found = 1'h1;
-      12'h02c:
-          r_found = 1'h1;
-      12'h030:
-          r_found = 1'h1;
-      12'h034:
-          r_found = 1'h1;
-      12'h038:
-          r_found = 1'h1;
-      12'h03c:
-          r_found = 1'h1;
-      12'h100:
-          r_found = 1'h1;
-      12'h104:
-          r_found = 1'h1;
-      12'h108:
-          r_found = 1'h1;
-      12'h10c:
-          r_found = 1'h1;
-      12'h110:
-          r_found = 1'h1;
-      12'h114:
-          r_found = 1'h1;
-      12'h118:
-          r_found = 1'h1;
-      12'h11c:
-          r_found = 1'h1;
-      12'h120:
-          r_found = 1'h1;
-      12'h124:
-          r_found = 1'h1;
-      12'h128:
-          r_found = 1'h1;
-      12'h12c:
-          r_found = 1'h1;
-    endcase
+    \$645  = irq_enable;
+    if (\$506 ) begin
+      \$645  = \$signal$129 [2:0];
+    end
+    if (rst) begin
+      \$645  = 3'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$signal$75  = 32'd0;
-    casez (bus__r_addr)
-      12'h000:
-          \$signal$75  = 32'd1213677900;
-      12'h004:
-          \$signal$75  = 32'd256;
-      12'h008:
-          \$signal$75  = 32'd169214727;
-      12'h00c:
-          \$signal$75  = 32'd167845920;
-      12'h010:
-          /* empty */;
-      12'h014:
-          \$signal$75  = { 30'h00000000, busy, ready };
-      12'h018:
-          \$signal$75  = { 29'h00000000, \$signal$44  };
-      12'h01c:
-          \$signal$75  = { 29'h00000000, irq_enable };
-      12'h020:
-          \$signal$75  = \$signal ;
-      12'h024:
-          \$signal$75  = err_dropped;
-      12'h028:
-          \$signal$75  = { \$signal$11 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] };
-      12'h02c:
-          \$signal$75  = head_entry[53:22];
-      12'h030:
-          \$signal$75  = head_entry[85:54];
-      12'h034:
-          \$signal$75  = head_entry[117:86];
-      12'h038:
-          /* empty */;
-      12'h03c:
-          \$signal$75  = cycle;
-      12'h100:
-          /* empty */;
-      12'h104:
-          /* empty */;
-      12'h108:
-          \$signal$75  = 32'd1073741824;
-      12'h10c:
-          \$signal$75  = 32'd0;
-      12'h110:
-          \$signal$75  = 32'd256;
-      12'h114:
-          \$signal$75  = 32'd1024;
-      12'h118:
-          \$signal$75  = samples_in_use;
-      12'h11c:
-          \$signal$75  = samples_high_water;
-      12'h120:
-          \$signal$75  = samples_allocs;
-      12'h124:
-          \$signal$75  = samples_fails;
-      12'h128:
-          \$signal$75  = samples_frees;
-      12'h12c:
-          \$signal$75  = 32'd0;
-    endcase
+    \$646  = \$signal$145 ;
+    if (\$signal$126 ) begin
+      \$646  = \$510 ;
+    end
+    if (\$516 ) begin
+      \$646  = \$517 ;
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$signal$84  = 1'h1;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          \$signal$84  = \$100 ;
-      12'h014:
-          /* empty */;
-      12'h018:
-          \$signal$84  = 1'h0;
-      12'h01c:
-          \$signal$84  = 1'h0;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          \$signal$84  = \$107 ;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          \$signal$84  = \$111 ;
-    endcase
+    \$647  = free_waiting;
+    if (\$512 ) begin
+      \$647  = 1'h1;
+    end
+    if (\$516 ) begin
+      \$647  = 1'h0;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    clear = 1'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          clear = \$103 ;
-    endcase
+    \$648  = req_free_pool;
+    if (\$512 ) begin
+      \$648  = w2_pool;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    w1c = 3'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          w1c = \$105 ;
-    endcase
+    \$649  = req_free_tag;
+    if (\$512 ) begin
+      \$649  = \$signal$129 [24:19];
+    end
+    if (rst) begin
+      \$649  = 6'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    pop = 1'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          pop = \$109 ;
-    endcase
+    \$650  = req_free_addr;
+    if (\$512 ) begin
+      \$650  = \$513 [31:0];
+    end
+    if (rst) begin
+      \$650  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    start_free = 1'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          start_free = \$113 ;
-    endcase
+    \$651  = req_free_oor;
+    if (\$512 ) begin
+      \$651  = \$514 ;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
+    end
   end
-  assign n_kept = \$65 [1:0];
-  assign rsp_grant_ok = \port$555$0 [0];
-  assign rsp_grant_pool = \port$555$0 [5];
-  assign rsp_freed_ok = \port$561$0 [0];
-  assign rsp_freed_pool = \port$561$0 [15];
-  assign rsp_grant_err = \port$555$0 [4:1];
-  assign irq_set = { \$88 , \$87 , \$85  };
-  assign rsp_freed_src = \port$582$0 [0];
-  assign rsp_freed_err = \port$561$0 [4:1];
-  assign rsp_grant_user = \port$555$48 [15:6];
-  assign rsp_freed_in_pool = \port$561$0 [16];
-  assign rsp_freed_tag = \port$582$0 [38:33];
-  assign rsp_freed_addr = \port$582$0 [32:1];
-  assign rsp_freed_user = \port$561$0 [14:5];
-  assign second = { \$56 [31:0], 22'h000000, \port$555$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$555$0 [5], rsp_grant_src, 1'h0, \port$555$0 [4:1] };
-  assign space = \$63 [5:0];
-  assign \$signature__addr  = \$70 [4:1];
-  assign \$signature__addr$63  = \$signal$10 [4:1];
-  assign \$signature__en$64  = 1'h1;
-  assign \$signature__addr$65  = \$79 [4:1];
-  assign \$signature__addr$68  = \$signal$10 [4:1];
-  assign \$signature__en$69  = 1'h1;
-  assign handle = { \port$555$0 [0], \port$555$0 [4:1], 2'h0, \port$555$48 [5:0], 9'h000, \port$555$0 [15:6] };
-  assign rsp_grant_slot = \port$555$0 [15:6];
-  assign rsp_grant_tag = \port$555$48 [5:0];
-  assign \$147  = 1'h1;
-  assign \$3  = \$145 ;
-  assign is_alloc = \$90 ;
-  assign \$44  = { 7'h00, bus__w_data[18:0], 8'h00 };
-  assign \$75  = tail[0];
-  assign \$80  = tail[0];
-  assign \$81  = tail[0];
+  assign rsp_freed_err = \port$1074$0 [4:1];
+  assign rsp_grant_err = \port$1068$0 [4:1];
+  assign rsp_grant_pool = \port$1068$0 [5];
+  assign rsp_grant_user = \port$1068$48 [15:6];
+  assign rsp_freed_src = \port$1095$0 [0];
+  assign rsp_freed_in_pool = \port$1074$0 [16];
+  assign rsp_freed_pool = \port$1074$0 [15];
+  assign rsp_freed_tag = \port$1095$0 [38:33];
+  assign rsp_freed_addr = \port$1095$0 [32:1];
+  assign rsp_freed_user = \port$1074$0 [14:5];
+  assign rsp_grant_ok = \port$1068$0 [0];
+  assign rsp_freed_ok = \port$1074$0 [0];
+  assign r2_alloc = r2_sel_pool0_alloc;
+  assign handle = { \port$1068$0 [0], \port$1068$0 [4:1], 2'h0, \port$1068$48 [5:0], 9'h000, \port$1068$0 [15:6] };
+  assign \$signature__addr  = tail1[4:1];
+  assign \$signature__addr$152  = \$signal$35 [4:1];
+  assign \$signature__addr$157  = \$signal$39 [4:1];
+  assign \$signature__en$158  = 1'h1;
+  assign \$signature__addr$159  = \$signal$39 [4:1];
+  assign \$signature__en$160  = 1'h1;
+  assign rsp_grant_slot = \port$1068$0 [15:6];
+  assign rsp_grant_tag = \port$1068$48 [5:0];
+  assign bus__r_ack = r_ack;
+  assign bus__w_ack = w_ack;
+  assign bus__r_data = \$signal$102 ;
+  assign bus__r_err = \$signal$103 ;
+  assign bus__w_err = \$signal$145 ;
+  assign \$297  = 32'd0;
+  assign \$299  = { 30'h00000000, \$298  };
+  assign \$315  = 32'd0;
+  assign \$317  = \$316 ;
+  assign \$336  = 32'd0;
+  assign \$338  = \$337 ;
+  assign \$339  = 32'd0;
+  assign \$341  = \$340 ;
+  assign \$354  = 32'd0;
+  assign \$355  = \$353 ;
+  assign \$490  = { 7'h00, \$signal$121 [18:0], 8'h00 };
 endmodule

@@ -21,6 +21,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
   wire [1:0] \alloc_pool$92 ;
+  wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
@@ -58,19 +59,20 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [3:0] bus__w_strb;
   wire [3:0] \bus__w_strb$67 ;
   wire busy;
-  wire \busy$146 ;
+  wire \busy$148 ;
   wire clk;
   input [39:0] free_addr;
   wire [39:0] free_addr;
   wire [39:0] \free_addr$99 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
+  wire [39:0] free_port_addr;
   output free_ready;
   wire free_ready;
   wire free_src;
   input [7:0] free_tag;
   wire [7:0] free_tag;
-  wire [7:0] \free_tag$106 ;
+  wire [7:0] \free_tag$108 ;
   input [15:0] free_user;
   wire [15:0] free_user;
   wire [15:0] \free_user$101 ;
@@ -80,49 +82,49 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$116 ;
+  wire [3:0] \freed_err$118 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$115 ;
+  wire \freed_ok$117 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [7:0] freed_tag;
   output [15:0] freed_user;
   wire [15:0] freed_user;
-  wire [15:0] \freed_user$117 ;
+  wire [15:0] \freed_user$119 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$120 ;
+  wire \freed_valid$122 ;
   output [39:0] grant_addr;
   wire [39:0] grant_addr;
-  wire [39:0] \grant_addr$112 ;
+  wire [39:0] \grant_addr$114 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$109 ;
+  wire [3:0] \grant_err$111 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$108 ;
+  wire \grant_ok$110 ;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$110 ;
+  wire [1:0] \grant_pool$112 ;
   wire [13:0] grant_size;
   output [7:0] grant_slot;
   wire [7:0] grant_slot;
-  wire [7:0] \grant_slot$111 ;
+  wire [7:0] \grant_slot$113 ;
   wire grant_src;
   output [7:0] grant_tag;
   wire [7:0] grant_tag;
-  wire [7:0] \grant_tag$114 ;
+  wire [7:0] \grant_tag$116 ;
   output [15:0] grant_user;
   wire [15:0] grant_user;
-  wire [15:0] \grant_user$113 ;
+  wire [15:0] \grant_user$115 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$118 ;
+  wire \grant_valid$120 ;
   output irq;
   wire irq;
-  wire \irq$148 ;
+  wire \irq$150 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -225,71 +227,16 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign \free_addr$99  = req_free ? req_free_addr : free_addr;
   assign \free_user$101  = req_free ? 16'h0000 : free_user;
   assign free_oor = req_free & req_free_oor;
-  assign \free_tag$106  = req_free ? req_free_tag : free_tag;
+  assign \free_tag$108  = req_free ? req_free_tag : free_tag;
   assign \$5  = ~ grant_src;
-  assign grant_valid = \grant_valid$118  & \$5 ;
+  assign grant_valid = \grant_valid$120  & \$5 ;
   assign \$6  = ~ \$10 [0];
-  assign freed_valid = \freed_valid$120  & \$6 ;
+  assign freed_valid = \freed_valid$122  & \$6 ;
   always @(posedge aclk)
     running <= \$7 ;
   \hwalloc_sizes.axil  axil (
-    .ar_fire(bus__r_req),
     .bus__r_ack(bus__r_ack),
-    .bus__r_addr(s_axil_araddr),
-    .bus__r_data(bus__r_data),
-    .bus__r_err(bus__r_err),
-    .bus__w_ack(bus__w_ack),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
-    .bus__w_err(bus__w_err),
-    .bus__w_strb(bus__w_strb),
-    .clk(aclk),
-    .rst(rst),
-    .s_axil_arready(s_axil_arready),
-    .s_axil_arvalid(s_axil_arvalid),
-    .s_axil_awaddr(s_axil_awaddr),
-    .s_axil_awready(s_axil_awready),
-    .s_axil_awvalid(s_axil_awvalid),
-    .s_axil_bready(s_axil_bready),
-    .s_axil_bresp(s_axil_bresp),
-    .s_axil_bvalid(s_axil_bvalid),
-    .s_axil_rdata(s_axil_rdata),
-    .s_axil_rready(s_axil_rready),
-    .s_axil_rresp(s_axil_rresp),
-    .s_axil_rvalid(s_axil_rvalid),
-    .s_axil_wdata(s_axil_wdata),
-    .s_axil_wready(s_axil_wready),
-    .s_axil_wstrb(s_axil_wstrb),
-    .s_axil_wvalid(s_axil_wvalid),
-    .w_fire(bus__w_req)
-  );
-  \hwalloc_sizes.core  core (
-    .a7_payload(\$8 ),
-    .a7_valid(\grant_valid$118 ),
-    .alloc_pool(\alloc_pool$92 ),
-    .alloc_size(\alloc_size$94 ),
-    .alloc_size_d7(rsp_grant_size),
-    .alloc_src(req_alloc),
-    .alloc_src_d7(grant_src),
-    .alloc_user(\alloc_user$96 ),
-    .alloc_valid(\alloc_valid$90 ),
-    .busy(busy),
-    .clk(aclk),
-    .f7_payload(\$9 ),
-    .f7_valid(\freed_valid$120 ),
-    .free_addr(\free_addr$99 ),
-    .free_info_d7(\$10 ),
-    .free_oor(free_oor),
-    .free_oor_pool(free_oor_pool),
-    .free_src(req_free),
-    .free_tag(\free_tag$106 ),
-    .free_user(\free_user$101 ),
-    .free_valid(\free_valid$97 ),
-    .rst(rst)
-  );
-  \hwalloc_sizes.regs  regs (
-    .bus__r_ack(bus__r_ack),
-    .bus__r_addr(s_axil_araddr),
+    .bus__r_addr(bus__r_addr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
@@ -299,14 +246,71 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
+    .bvalid(s_axil_bvalid),
+    .clk(aclk),
+    .rst(rst),
+    .rvalid(s_axil_rvalid),
+    .s_axil_araddr(s_axil_araddr),
+    .s_axil_arready(s_axil_arready),
+    .s_axil_arvalid(s_axil_arvalid),
+    .s_axil_awaddr(s_axil_awaddr),
+    .s_axil_awready(s_axil_awready),
+    .s_axil_awvalid(s_axil_awvalid),
+    .s_axil_bready(s_axil_bready),
+    .s_axil_bresp(s_axil_bresp),
+    .s_axil_rdata(s_axil_rdata),
+    .s_axil_rready(s_axil_rready),
+    .s_axil_rresp(s_axil_rresp),
+    .s_axil_wdata(s_axil_wdata),
+    .s_axil_wready(s_axil_wready),
+    .s_axil_wstrb(s_axil_wstrb),
+    .s_axil_wvalid(s_axil_wvalid)
+  );
+  \hwalloc_sizes.core  core (
+    .a7_payload(\$8 ),
+    .alloc_pool(\alloc_pool$92 ),
+    .alloc_port_size(alloc_size),
+    .alloc_size(\alloc_size$94 ),
+    .alloc_src(req_alloc),
+    .alloc_user(\alloc_user$96 ),
+    .alloc_valid(\alloc_valid$90 ),
+    .busy(busy),
+    .clk(aclk),
+    .f7_payload(\$9 ),
+    .free_addr(\free_addr$99 ),
+    .free_info_d7(\$10 ),
+    .free_oor(free_oor),
+    .free_oor_pool(free_oor_pool),
+    .free_port_addr(free_addr),
+    .free_src(req_free),
+    .free_tag(\free_tag$108 ),
+    .free_user(\free_user$101 ),
+    .free_valid(\free_valid$97 ),
+    .freed_valid(\freed_valid$122 ),
+    .grant_size(rsp_grant_size),
+    .grant_src(grant_src),
+    .grant_valid(\grant_valid$120 ),
+    .rst(rst)
+  );
+  \hwalloc_sizes.regs  regs (
+    .bus__r_addr(bus__r_addr),
+    .bus__r_data(bus__r_data),
+    .bus__r_err(bus__r_err),
+    .bus__r_req(bus__r_req),
+    .bus__w_addr(bus__w_addr),
+    .bus__w_data(bus__w_data),
+    .bus__w_err(bus__w_err),
+    .bus__w_req(bus__w_req),
+    .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$882$0 (\$8 [14:0]),
-    .\port$882$55 (\$8 [78:55]),
-    .\port$891$0 (\$9 ),
-    .\port$915$0 (\$10 ),
-    .ready(running),
+    .\port$1812$0 (\$8 [14:0]),
+    .\port$1812$55 (\$8 [78:55]),
+    .\port$1821$0 (\$9 ),
+    .\port$1845$0 (\$10 ),
+    .r_ack(bus__r_ack),
+    .\ready$6 (running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
     .req_alloc_size(req_alloc_size),
@@ -315,11 +319,12 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .req_free_oor(req_free_oor),
     .req_free_pool(free_oor_pool),
     .req_free_tag(req_free_tag),
-    .rsp_freed_valid(\freed_valid$120 ),
+    .rsp_freed_valid(\freed_valid$122 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$118 ),
-    .rst(rst)
+    .rsp_grant_valid(\grant_valid$120 ),
+    .rst(rst),
+    .w_ack(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -330,8 +335,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   end
   assign clk = aclk;
   assign \bus__r_ack$47  = bus__r_ack;
-  assign bus__r_addr = s_axil_araddr;
-  assign \bus__r_addr$49  = s_axil_araddr;
+  assign \bus__r_addr$49  = bus__r_addr;
   assign \bus__r_data$51  = bus__r_data;
   assign \bus__r_err$53  = bus__r_err;
   assign \bus__r_req$55  = bus__r_req;
@@ -362,19 +366,21 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign \s_axil_rresp$86  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
+  assign alloc_port_size = alloc_size;
+  assign free_port_addr = free_addr;
   assign req_free_pool = free_oor_pool;
-  assign \grant_ok$108  = \$8 [0];
-  assign \grant_err$109  = \$8 [4:1];
-  assign \grant_pool$110  = \$8 [6:5];
-  assign \grant_slot$111  = \$8 [14:7];
-  assign \grant_addr$112  = \$8 [54:15];
-  assign \grant_user$113  = \$8 [78:63];
-  assign \grant_tag$114  = \$8 [62:55];
-  assign \freed_ok$115  = \$9 [0];
-  assign \freed_err$116  = \$9 [4:1];
-  assign \freed_user$117  = \$9 [20:5];
+  assign \grant_ok$110  = \$8 [0];
+  assign \grant_err$111  = \$8 [4:1];
+  assign \grant_pool$112  = \$8 [6:5];
+  assign \grant_slot$113  = \$8 [14:7];
+  assign \grant_addr$114  = \$8 [54:15];
+  assign \grant_user$115  = \$8 [78:63];
+  assign \grant_tag$116  = \$8 [62:55];
+  assign \freed_ok$117  = \$9 [0];
+  assign \freed_err$118  = \$9 [4:1];
+  assign \freed_user$119  = \$9 [20:5];
   assign freed_src = \$10 [0];
-  assign rsp_grant_valid = \grant_valid$118 ;
+  assign rsp_grant_valid = \grant_valid$120 ;
   assign rsp_grant_ok = \$8 [0];
   assign rsp_grant_err = \$8 [4:1];
   assign rsp_grant_pool = \$8 [6:5];
@@ -383,7 +389,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_src = grant_src;
   assign grant_size = rsp_grant_size;
   assign rsp_grant_tag = \$8 [62:55];
-  assign rsp_freed_valid = \freed_valid$120 ;
+  assign rsp_freed_valid = \freed_valid$122 ;
   assign rsp_freed_ok = \$9 [0];
   assign rsp_freed_err = \$9 [4:1];
   assign rsp_freed_pool = \$9 [22:21];
@@ -396,9 +402,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$10 [32:1];
   assign rsp_freed_tag = \$10 [40:33];
   assign freed_tag = \$10 [40:33];
-  assign \busy$146  = busy;
+  assign \busy$148  = busy;
   assign ready = running;
-  assign \irq$148  = irq;
+  assign \irq$150  = irq;
   assign grant_ok = \$8 [0];
   assign grant_err = \$8 [4:1];
   assign grant_pool = \$8 [6:5];
@@ -411,79 +417,87 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_user = \$9 [20:5];
 endmodule
 
-module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, ar_fire, s_axil_awready, s_axil_wready, w_fire, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err
-, bus__w_ack, bus__w_err, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_bvalid, s_axil_bresp, clk);
+module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
+, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [31:0] \$12 ;
-  wire [1:0] \$13 ;
+  wire \$12 ;
+  wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [1:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   reg \$20 ;
-  reg [31:0] \$21 ;
-  reg [1:0] \$22 ;
+  reg \$21 ;
+  reg [31:0] \$22 ;
   reg \$23 ;
   reg \$24 ;
-  reg \$25 ;
-  reg [11:0] \$26 ;
-  reg [31:0] \$27 ;
-  reg [3:0] \$28 ;
+  reg [11:0] \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  reg \$28 ;
   reg \$29 ;
   wire \$3 ;
-  reg [1:0] \$30 ;
+  reg [11:0] \$30 ;
   reg \$31 ;
+  reg [31:0] \$32 ;
+  reg [3:0] \$33 ;
+  reg \$34 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
-  reg \$signal  = 1'h0;
-  (* init = 32'd0 *)
-  wire [31:0] \$signal$11 ;
-  reg \$signal$15  = 1'h0;
+  wire \$signal ;
+  reg [31:0] \$signal$12  = 32'd0;
   reg \$signal$17  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg [31:0] \$signal$30  = 32'd0;
-  output ar_fire;
-  wire ar_fire;
-  reg [11:0] aw_addr = 12'h000;
-  (* init = 2'h0 *)
-  wire [1:0] bresp;
+  wire \$signal$20 ;
+  wire \$signal$22 ;
+  reg \$signal$25  = 1'h0;
+  reg \$signal$39  = 1'h0;
+  reg b_err = 1'h0;
+  wire b_fire;
   input bus__r_ack;
   wire bus__r_ack;
-  input [11:0] bus__r_addr;
-  wire [11:0] bus__r_addr;
+  output [11:0] bus__r_addr;
+  reg [11:0] bus__r_addr = 12'h000;
   input [31:0] bus__r_data;
   wire [31:0] bus__r_data;
   input bus__r_err;
   wire bus__r_err;
-  wire bus__r_req;
+  output bus__r_req;
+  reg bus__r_req = 1'h0;
   input bus__w_ack;
   wire bus__w_ack;
   output [11:0] bus__w_addr;
-  wire [11:0] bus__w_addr;
+  reg [11:0] bus__w_addr = 12'h000;
   output [31:0] bus__w_data;
-  wire [31:0] bus__w_data;
+  reg [31:0] bus__w_data = 32'd0;
   input bus__w_err;
   wire bus__w_err;
-  wire bus__w_req;
+  output bus__w_req;
+  reg bus__w_req = 1'h0;
   output [3:0] bus__w_strb;
-  wire [3:0] bus__w_strb;
+  reg [3:0] bus__w_strb = 4'h0;
+  output bvalid;
+  wire bvalid;
   input clk;
   wire clk;
-  reg r_waiting = 1'h0;
-  (* init = 2'h0 *)
-  wire [1:0] rresp;
+  reg r_busy = 1'h0;
+  reg r_err = 1'h0;
+  wire r_fire;
+  reg r_held = 1'h0;
   input rst;
   wire rst;
+  output rvalid;
+  wire rvalid;
+  input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
@@ -498,18 +512,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   input s_axil_bready;
   wire s_axil_bready;
   output [1:0] s_axil_bresp;
-  reg [1:0] s_axil_bresp = 2'h0;
-  (* init = 1'h0 *)
-  output s_axil_bvalid;
+  wire [1:0] s_axil_bresp;
   wire s_axil_bvalid;
   output [31:0] s_axil_rdata;
-  reg [31:0] s_axil_rdata = 32'd0;
+  wire [31:0] s_axil_rdata;
   input s_axil_rready;
   wire s_axil_rready;
   output [1:0] s_axil_rresp;
-  reg [1:0] s_axil_rresp = 2'h0;
-  (* init = 1'h0 *)
-  output s_axil_rvalid;
+  wire [1:0] s_axil_rresp;
   wire s_axil_rvalid;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
@@ -519,101 +529,98 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   wire [3:0] s_axil_wstrb;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  output w_fire;
-  wire w_fire;
-  reg [3:0] w_strb = 4'h0;
-  reg w_waiting = 1'h0;
-  assign \$1  = ~ r_waiting;
-  assign \$2  = ~ \$signal ;
-  assign \$3  = \$2  | s_axil_rready;
-  assign s_axil_arready = \$1  & \$3 ;
-  assign ar_fire = s_axil_arvalid & s_axil_arready;
-  assign s_axil_awready = ~ \$signal$15 ;
-  assign s_axil_wready = ~ \$signal$17 ;
-  assign \$4  = \$signal$15  | s_axil_awvalid;
-  assign \$5  = \$signal$17  | s_axil_wvalid;
-  assign \$6  = \$4  & \$5 ;
-  assign \$7  = ~ w_waiting;
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = ~ \$signal$22 ;
-  assign \$10  = \$9  | s_axil_bready;
-  assign w_fire = \$8  & \$10 ;
-  assign bus__w_addr = \$signal$15  ? aw_addr : s_axil_awaddr;
-  assign bus__w_data = \$signal$17  ? \$signal$30  : s_axil_wdata;
-  assign bus__w_strb = \$signal$17  ? w_strb : s_axil_wstrb;
-  assign \$11  = \$signal  & s_axil_rready;
-  assign \$12  = bus__r_err ? 32'd0 : bus__r_data;
-  assign \$13  = bus__r_err ? 2'h2 : 2'h0;
-  assign \$14  = ~ \$signal$15 ;
-  assign \$15  = s_axil_awvalid & \$14 ;
-  assign \$16  = ~ \$signal$17 ;
-  assign \$17  = s_axil_wvalid & \$16 ;
-  assign \$18  = \$signal$22  & s_axil_bready;
-  assign \$19  = bus__w_err ? 2'h2 : 2'h0;
+  reg w_full = 1'h0;
+  assign s_axil_arready = ~ r_busy;
+  assign \$1  = ~ r_busy;
+  assign \$signal  = s_axil_arvalid & \$1 ;
+  assign rvalid = r_held | bus__r_ack;
+  assign r_fire = rvalid & s_axil_rready;
+  assign s_axil_rdata = r_held ? \$signal$12  : bus__r_data;
+  assign \$2  = r_held ? r_err : bus__r_err;
+  assign s_axil_rresp = \$2  ? 2'h2 : 2'h0;
+  assign s_axil_awready = ~ \$signal$17 ;
+  assign s_axil_wready = ~ w_full;
+  assign \$3  = ~ \$signal$17 ;
+  assign \$signal$20  = s_axil_awvalid & \$3 ;
+  assign \$4  = ~ w_full;
+  assign \$signal$22  = s_axil_wvalid & \$4 ;
+  assign bvalid = \$signal$25  | bus__w_ack;
+  assign b_fire = bvalid & s_axil_bready;
+  assign \$5  = \$signal$25  ? b_err : bus__w_err;
+  assign s_axil_bresp = \$5  ? 2'h2 : 2'h0;
+  assign \$6  = ~ s_axil_rready;
+  assign \$7  = rvalid & \$6 ;
+  assign \$8  = ~ r_held;
+  assign \$9  = \$signal$17  | \$signal$20 ;
+  assign \$10  = w_full | \$signal$22 ;
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = ~ \$signal$39 ;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = ~ s_axil_bready;
+  assign \$15  = bvalid & \$14 ;
+  assign \$16  = ~ \$signal$25 ;
+  assign \$17  = \$signal$17  | \$signal$20 ;
+  assign \$18  = w_full | \$signal$22 ;
+  assign \$19  = \$17  & \$18 ;
   always @(posedge clk)
-    \$signal  <= \$20 ;
+    bus__r_req <= \$20 ;
   always @(posedge clk)
-    s_axil_rdata <= \$21 ;
+    r_held <= \$21 ;
   always @(posedge clk)
-    s_axil_rresp <= \$22 ;
+    \$signal$12  <= \$22 ;
   always @(posedge clk)
-    r_waiting <= \$23 ;
+    r_err <= \$23 ;
   always @(posedge clk)
-    \$signal$15  <= \$24 ;
+    r_busy <= \$24 ;
   always @(posedge clk)
-    \$signal$17  <= \$25 ;
+    bus__r_addr <= \$25 ;
   always @(posedge clk)
-    aw_addr <= \$26 ;
+    bus__w_req <= \$26 ;
   always @(posedge clk)
-    \$signal$30  <= \$27 ;
+    \$signal$25  <= \$27 ;
   always @(posedge clk)
-    w_strb <= \$28 ;
+    b_err <= \$28 ;
   always @(posedge clk)
-    \$signal$22  <= \$29 ;
+    \$signal$17  <= \$29 ;
   always @(posedge clk)
-    s_axil_bresp <= \$30 ;
+    bus__w_addr <= \$30 ;
   always @(posedge clk)
-    w_waiting <= \$31 ;
+    w_full <= \$31 ;
+  always @(posedge clk)
+    bus__w_data <= \$32 ;
+  always @(posedge clk)
+    bus__w_strb <= \$33 ;
+  always @(posedge clk)
+    \$signal$39  <= \$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$20  = \$signal ;
-    if (\$11 ) begin
-      \$20  = 1'h0;
-    end
-    if (bus__r_ack) begin
-      \$20  = 1'h1;
-    end
     if (rst) begin
       \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = s_axil_rdata;
-    if (bus__r_ack) begin
-      \$21  = \$12 ;
-    end
+    \$21  = \$7 ;
     if (rst) begin
-      \$21  = 32'd0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = s_axil_rresp;
-    if (bus__r_ack) begin
-      \$22  = \$13 ;
+    \$22  = \$signal$12 ;
+    if (\$8 ) begin
+      \$22  = bus__r_data;
     end
     if (rst) begin
-      \$22  = 2'h0;
+      \$22  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = r_waiting;
-    if (bus__r_ack) begin
-      \$23  = 1'h0;
-    end else if (ar_fire) begin
-      \$23  = 1'h1;
+    \$23  = r_err;
+    if (\$8 ) begin
+      \$23  = bus__r_err;
     end
     if (rst) begin
       \$23  = 1'h0;
@@ -621,14 +628,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = \$signal$15 ;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
+    \$24  = r_busy;
+    if (\$signal ) begin
+      \$24  = 1'h1;
+    end
+    if (r_fire) begin
       \$24  = 1'h0;
-    end else begin
-      if (\$15 ) begin
-        \$24  = 1'h1;
-      end
     end
     if (rst) begin
       \$24  = 1'h0;
@@ -636,155 +641,160 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = \$signal$17 ;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-      \$25  = 1'h0;
-    end else begin
-      if (\$17 ) begin
-        \$25  = 1'h1;
-      end
+    \$25  = bus__r_addr;
+    if (\$signal ) begin
+      \$25  = s_axil_araddr;
     end
     if (rst) begin
-      \$25  = 1'h0;
+      \$25  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = aw_addr;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-    end else begin
-      if (\$15 ) begin
-        \$26  = s_axil_awaddr;
-      end
-    end
+    \$26  = \$13 ;
     if (rst) begin
-      \$26  = 12'h000;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = \$signal$30 ;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-    end else begin
-      if (\$17 ) begin
-        \$27  = s_axil_wdata;
-      end
-    end
+    \$27  = \$15 ;
     if (rst) begin
-      \$27  = 32'd0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$28  = w_strb;
-    (* full_case = 32'd1 *)
-    if (w_fire) begin
-    end else begin
-      if (\$17 ) begin
-        \$28  = s_axil_wstrb;
-      end
+    \$28  = b_err;
+    if (\$16 ) begin
+      \$28  = bus__w_err;
     end
     if (rst) begin
-      \$28  = 4'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$29  = \$signal$22 ;
-    if (\$18 ) begin
-      \$29  = 1'h0;
-    end
-    if (bus__w_ack) begin
+    \$29  = \$signal$17 ;
+    if (\$signal$20 ) begin
       \$29  = 1'h1;
     end
+    if (b_fire) begin
+      \$29  = 1'h0;
+    end
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = s_axil_bresp;
-    if (bus__w_ack) begin
-      \$30  = \$19 ;
+    \$30  = bus__w_addr;
+    if (\$signal$20 ) begin
+      \$30  = s_axil_awaddr;
     end
     if (rst) begin
-      \$30  = 2'h0;
+      \$30  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = w_waiting;
-    if (bus__w_ack) begin
-      \$31  = 1'h0;
-    end else if (w_fire) begin
+    \$31  = w_full;
+    if (\$signal$22 ) begin
       \$31  = 1'h1;
+    end
+    if (b_fire) begin
+      \$31  = 1'h0;
     end
     if (rst) begin
       \$31  = 1'h0;
     end
   end
-  assign bus__r_req = ar_fire;
-  assign s_axil_araddr = bus__r_addr;
-  assign \$signal$11  = s_axil_rdata;
-  assign rresp = s_axil_rresp;
-  assign bus__w_req = w_fire;
-  assign bresp = s_axil_bresp;
-  assign s_axil_rvalid = \$signal ;
-  assign s_axil_bvalid = \$signal$22 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$32  = bus__w_data;
+    if (\$signal$22 ) begin
+      \$32  = s_axil_wdata;
+    end
+    if (rst) begin
+      \$32  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$33  = bus__w_strb;
+    if (\$signal$22 ) begin
+      \$33  = s_axil_wstrb;
+    end
+    if (rst) begin
+      \$33  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$34  = \$signal$39 ;
+    if (\$19 ) begin
+      \$34  = 1'h1;
+    end
+    if (b_fire) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign s_axil_rvalid = rvalid;
+  assign s_axil_bvalid = bvalid;
 endmodule
 
-module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, a7_valid, a7_payload, f7_valid, f7_payload, alloc_src_d7, alloc_size_d7, free_info_d7, alloc_src, free_oor_pool, free_src
-, clk);
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, grant_valid, a7_payload, freed_valid, f7_payload, grant_src, grant_size, free_info_d7, alloc_src
+, free_src, free_oor_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
-  wire [8:0] \$10 ;
+  wire [7:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [15:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [15:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire \$11 ;
+  wire [7:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [8:0] \$113 ;
-  wire [8:0] \$114 ;
-  wire [9:0] \$115 ;
-  wire [10:0] \$116 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [8:0] \$12 ;
+  wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire [7:0] \$123 ;
-  wire [7:0] \$124 ;
+  wire [9:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
   wire [8:0] \$125 ;
-  wire [9:0] \$126 ;
-  wire \$127 ;
+  wire [8:0] \$126 ;
+  wire [8:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire [6:0] \$133 ;
-  wire [6:0] \$134 ;
+  wire [7:0] \$13 ;
+  wire [7:0] \$130 ;
+  wire [7:0] \$131 ;
+  wire [6:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
   wire [6:0] \$135 ;
-  wire [7:0] \$136 ;
+  wire [6:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [7:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -795,43 +805,43 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [7:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
+  wire \$15 ;
+  wire [2:0] \$150 ;
+  wire [2:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [7:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
+  wire [8:0] \$157 ;
+  wire [7:0] \$158 ;
+  wire [8:0] \$159 ;
+  wire \$16 ;
+  wire [5:0] \$160 ;
+  wire [8:0] \$161 ;
+  wire [3:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire [8:0] \$165 ;
+  wire [39:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [41:0] \$170 ;
   wire \$171 ;
-  wire \$172 ;
+  wire [41:0] \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
-  wire [6:0] \$18 ;
-  wire \$180 ;
-  wire [7:0] \$181 ;
-  wire [7:0] \$182 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [41:0] \$180 ;
+  wire \$181 ;
+  wire [41:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
@@ -840,12 +850,12 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [14:0] \$190 ;
-  wire [36:0] \$191 ;
-  wire [21:0] \$192 ;
-  wire [36:0] \$193 ;
-  wire [20:0] \$194 ;
-  wire [36:0] \$195 ;
+  wire [41:0] \$190 ;
+  wire \$191 ;
+  wire [41:0] \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -862,128 +872,365 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [6:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [2:0] \$212 ;
-  wire [2:0] \$213 ;
-  wire \$214 ;
+  wire [34:0] \$212 ;
+  wire \$213 ;
+  wire [31:0] \$214 ;
   wire \$215 ;
-  wire \$216 ;
+  wire [28:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [6:0] \$22 ;
-  wire [7:0] \$220 ;
-  wire [7:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
-  wire \$23 ;
+  wire [14:0] \$22 ;
+  wire [1:0] \$220 ;
+  wire [1:0] \$221 ;
+  wire [1:0] \$222 ;
+  wire [7:0] \$223 ;
+  wire [6:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire [5:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [36:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
+  wire [2:0] \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire [7:0] \$236 ;
-  wire [7:0] \$237 ;
-  reg \$238 ;
-  reg \$239 ;
-  wire [2:0] \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg [7:0] \$242 ;
-  reg [8:0] \$243 ;
-  reg \$244 ;
-  reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg \$247 ;
-  reg [6:0] \$248 ;
-  reg [5:0] \$249 ;
-  wire [2:0] \$25 ;
-  reg \$250 ;
-  reg [5:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  wire [2:0] \$256 ;
-  wire [2:0] \$257 ;
-  reg \$258 ;
-  reg \$259 ;
-  wire [3:0] \$26 ;
-  reg \$260 ;
-  reg [7:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg \$263 ;
-  reg [6:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg \$266 ;
-  reg [5:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg \$269 ;
-  wire [7:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  wire [8:0] \$28 ;
-  wire [8:0] \$29 ;
+  wire [2:0] \$235 ;
+  wire [2:0] \$236 ;
+  wire [10:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [21:0] \$24 ;
+  wire [9:0] \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire [7:0] \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [36:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [20:0] \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire [36:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire [7:0] \$279 ;
+  wire \$28 ;
+  wire [7:0] \$280 ;
+  wire [8:0] \$281 ;
+  wire [7:0] \$282 ;
+  wire [7:0] \$283 ;
+  wire [8:0] \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  wire [39:0] \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire [10:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire [7:0] \$302 ;
+  wire [7:0] \$303 ;
+  wire [8:0] \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [10:0] \$31 ;
+  wire \$310 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [8:0] \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire [11:0] \$32 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [8:0] \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  wire [8:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire \$34 ;
-  wire [34:0] \$35 ;
-  wire \$36 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [8:0] \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [10:0] \$34 ;
+  wire [2:0] \$340 ;
+  wire [10:0] \$341 ;
+  wire [10:0] \$342 ;
+  wire [11:0] \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire [8:0] \$346 ;
+  wire [8:0] \$347 ;
+  wire \$348 ;
+  wire [8:0] \$349 ;
+  wire [10:0] \$35 ;
+  wire [8:0] \$350 ;
+  wire [10:0] \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire [11:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire [7:0] \$378 ;
+  wire [7:0] \$379 ;
   wire \$38 ;
+  wire \$380 ;
+  wire [7:0] \$381 ;
+  wire [7:0] \$382 ;
+  wire [9:0] \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [2:0] \$41 ;
+  wire [6:0] \$410 ;
+  wire [6:0] \$411 ;
+  wire \$412 ;
+  wire [5:0] \$413 ;
+  wire [5:0] \$414 ;
+  wire [7:0] \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire [2:0] \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [28:0] \$45 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire [2:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [2:0] \$447 ;
+  reg \$448 ;
+  reg [8:0] \$449 ;
+  wire \$45 ;
+  reg \$450 ;
+  reg [7:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg \$453 ;
+  reg [6:0] \$454 ;
+  reg [5:0] \$455 ;
+  reg \$456 ;
+  reg [5:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  wire [2:0] \$476 ;
+  wire [2:0] \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire \$48 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg [2:0] \$483 ;
+  reg \$484 ;
+  reg [7:0] \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [8:0] \$488 ;
+  reg [2:0] \$489 ;
   wire \$49 ;
+  reg \$490 ;
+  reg [6:0] \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [7:0] \$494 ;
+  reg [2:0] \$495 ;
+  reg \$496 ;
+  reg [5:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire \$5 ;
-  wire [1:0] \$50 ;
-  wire [1:0] \$51 ;
-  wire [1:0] \$52 ;
-  wire [7:0] \$53 ;
-  wire [7:0] \$54 ;
-  wire [6:0] \$55 ;
-  wire [7:0] \$56 ;
-  wire [5:0] \$57 ;
-  wire [7:0] \$58 ;
+  wire \$50 ;
+  reg [5:0] \$500 ;
+  reg [2:0] \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
+  wire [2:0] \$51 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  wire [2:0] \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
-  wire [9:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [2:0] \$64 ;
-  wire \$65 ;
-  wire [2:0] \$66 ;
-  wire [2:0] \$67 ;
+  wire \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [7:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -993,9 +1240,9 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
+  wire [7:0] \$79 ;
+  wire [7:0] \$8 ;
+  wire [7:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
@@ -1005,152 +1252,85 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [8:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
+  wire [7:0] \$93 ;
+  wire [7:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [15:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg \$signal ;
-  reg [7:0] \$signal$110 ;
-  reg \$signal$113 ;
-  wire \$signal$220 ;
-  reg [7:0] \$signal$45 ;
-  reg [7:0] \$signal$47 ;
+  reg [7:0] \$signal ;
+  reg [7:0] \$signal$150 ;
+  reg [7:0] \$signal$164 ;
+  wire \$signal$166 ;
+  wire \$signal$169 ;
+  wire \$signal$179 ;
+  reg [7:0] \$signature__addr  = 8'h00;
+  reg [5:0] \$signature__addr$102  = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] \$signature__addr$114 ;
+  reg [5:0] \$signature__addr$120  = 6'h00;
+  reg [7:0] \$signature__addr$18  = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \$signature__addr ;
-  wire [7:0] \$signature__addr$175 ;
+  wire [7:0] \$signature__addr$30 ;
+  wire [7:0] \$signature__addr$36 ;
+  reg [6:0] \$signature__addr$48  = 7'h00;
+  reg [6:0] \$signature__addr$60  = 7'h00;
   (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$177 ;
-  wire [6:0] \$signature__addr$179 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$181 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$183 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$191 ;
-  wire [6:0] \$signature__addr$194 ;
-  wire [5:0] \$signature__addr$197 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$200 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$202 ;
-  (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$204 ;
-  (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$206 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$208 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$210 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$221 ;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$224 ;
-  wire [6:0] \$signature__addr$227 ;
-  (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$230 ;
-  wire [5:0] \$signature__addr$233 ;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$236 ;
+  wire [6:0] \$signature__addr$72 ;
+  wire [6:0] \$signature__addr$78 ;
+  reg [5:0] \$signature__addr$90  = 6'h00;
   wire [16:0] \$signature__data ;
-  wire \$signature__data$186 ;
-  wire [15:0] \$signature__data$187 ;
-  wire [6:0] \$signature__data$187.slot ;
-  wire \$signature__data$187.snap ;
-  wire [7:0] \$signature__data$187.tag ;
-  wire \$signature__data$188 ;
-  wire [14:0] \$signature__data$189 ;
-  wire [5:0] \$signature__data$189.slot ;
-  wire \$signature__data$189.snap ;
-  wire [7:0] \$signature__data$189.tag ;
-  wire \$signature__data$190 ;
-  wire [8:0] \$signature__data$192 ;
-  wire \$signature__data$192.snap ;
-  wire [7:0] \$signature__data$192.tag ;
-  wire [8:0] \$signature__data$195 ;
-  wire \$signature__data$195.snap ;
-  wire [7:0] \$signature__data$195.tag ;
-  wire [8:0] \$signature__data$198 ;
-  wire \$signature__data$198.snap ;
-  wire [7:0] \$signature__data$198.tag ;
-  wire [8:0] \$signature__data$212 ;
-  wire \$signature__data$212.snap ;
-  wire [7:0] \$signature__data$212.tag ;
-  wire \$signature__data$214 ;
-  wire [8:0] \$signature__data$215 ;
-  wire \$signature__data$215.snap ;
-  wire [7:0] \$signature__data$215.tag ;
-  wire \$signature__data$216 ;
-  wire [8:0] \$signature__data$217 ;
-  wire \$signature__data$217.snap ;
-  wire [7:0] \$signature__data$217.tag ;
-  wire \$signature__data$218 ;
-  wire \$signature__data$222 ;
-  wire [16:0] \$signature__data$225 ;
-  wire [7:0] \$signature__data$225.slot ;
-  wire \$signature__data$225.snap ;
-  wire [7:0] \$signature__data$225.tag ;
-  wire \$signature__data$228 ;
-  wire [15:0] \$signature__data$231 ;
-  wire [6:0] \$signature__data$231.slot ;
-  wire \$signature__data$231.snap ;
-  wire [7:0] \$signature__data$231.tag ;
-  wire \$signature__data$234 ;
-  wire [14:0] \$signature__data$237 ;
-  wire [5:0] \$signature__data$237.slot ;
-  wire \$signature__data$237.snap ;
-  wire [7:0] \$signature__data$237.tag ;
-  wire [7:0] \$signature__data.slot ;
-  wire \$signature__data.snap ;
-  wire [7:0] \$signature__data.tag ;
+  wire [8:0] \$signature__data$107 ;
+  wire \$signature__data$119 ;
+  wire \$signature__data$125 ;
+  wire [8:0] \$signature__data$23 ;
+  wire \$signature__data$35 ;
+  wire \$signature__data$41 ;
+  wire [15:0] \$signature__data$53 ;
+  wire [8:0] \$signature__data$65 ;
+  wire \$signature__data$77 ;
+  wire \$signature__data$83 ;
+  wire [14:0] \$signature__data$95 ;
+  reg \$signature__en  = 1'h0;
   (* init = 1'h0 *)
-  wire \$signature__en ;
+  wire \$signature__en$104 ;
   (* init = 1'h0 *)
-  wire \$signature__en$176 ;
+  wire \$signature__en$116 ;
   (* init = 1'h0 *)
-  wire \$signature__en$178 ;
+  wire \$signature__en$122 ;
+  reg \$signature__en$20  = 1'h0;
   (* init = 1'h0 *)
-  wire \$signature__en$180 ;
+  wire \$signature__en$32 ;
   (* init = 1'h0 *)
-  wire \$signature__en$182 ;
+  wire \$signature__en$38 ;
   (* init = 1'h0 *)
-  wire \$signature__en$184 ;
-  wire \$signature__en$193 ;
-  wire \$signature__en$196 ;
-  wire \$signature__en$199 ;
+  wire \$signature__en$50 ;
   (* init = 1'h0 *)
-  wire \$signature__en$201 ;
+  wire \$signature__en$62 ;
   (* init = 1'h0 *)
-  wire \$signature__en$203 ;
+  wire \$signature__en$74 ;
   (* init = 1'h0 *)
-  wire \$signature__en$205 ;
+  wire \$signature__en$80 ;
   (* init = 1'h0 *)
-  wire \$signature__en$207 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$209 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$211 ;
-  wire \$signature__en$223 ;
-  wire \$signature__en$226 ;
-  wire \$signature__en$229 ;
-  wire \$signature__en$232 ;
-  wire \$signature__en$235 ;
-  wire \$signature__en$238 ;
+  wire \$signature__en$92 ;
+  reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
   reg [15:0] a0_user = 16'h0000;
   reg a0_valid = 1'h0;
   reg a1_bad_pool = 1'h0;
   reg [2:0] a1_fits = 3'h0;
+  reg [2:0] a1_in = 3'h0;
   reg [1:0] a1_pool = 2'h0;
+  reg [2:0] a1_select = 3'h0;
   reg [15:0] a1_user = 16'h0000;
-  reg a1_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire a1_valid;
   reg [3:0] a2_fail_err = 4'h0;
   reg [7:0] a2_fresh_slot = 8'h00;
   reg a2_from_fresh = 1'h0;
@@ -1161,7 +1341,8 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg [3:0] a3_err = 4'h0;
   reg a3_ok = 1'h0;
   reg [1:0] a3_pool = 2'h0;
-  reg [7:0] a3_slot = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] a3_slot;
   reg a3_snap = 1'h0;
   reg [7:0] a3_tag = 8'h00;
   reg [15:0] a3_user = 16'h0000;
@@ -1181,10 +1362,12 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg a6_valid = 1'h0;
   output [78:0] a7_payload;
   reg [78:0] a7_payload = 79'h00000000000000000000;
-  output a7_valid;
-  reg a7_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire a7_valid;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
+  input [13:0] alloc_port_size;
+  wire [13:0] alloc_port_size;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
   reg [13:0] alloc_size_d0 = 14'h0000;
@@ -1194,8 +1377,8 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg [13:0] alloc_size_d4 = 14'h0000;
   reg [13:0] alloc_size_d5 = 14'h0000;
   reg [13:0] alloc_size_d6 = 14'h0000;
-  output [13:0] alloc_size_d7;
-  reg [13:0] alloc_size_d7 = 14'h0000;
+  (* init = 14'h0000 *)
+  wire [13:0] alloc_size_d7;
   input alloc_src;
   wire alloc_src;
   reg alloc_src_d0 = 1'h0;
@@ -1205,33 +1388,59 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg alloc_src_d4 = 1'h0;
   reg alloc_src_d5 = 1'h0;
   reg alloc_src_d6 = 1'h0;
-  output alloc_src_d7;
-  reg alloc_src_d7 = 1'h0;
+  (* init = 1'h0 *)
+  wire alloc_src_d7;
   input [15:0] alloc_user;
   wire [15:0] alloc_user;
   input alloc_valid;
   wire alloc_valid;
   output busy;
   wire busy;
+  reg busy_0 = 1'h0;
+  reg busy_12 = 1'h0;
+  reg busy_18 = 1'h0;
+  reg busy_6 = 1'h0;
   input clk;
   wire clk;
   reg [39:0] f0_addr = 40'h0000000000;
+  reg [2:0] f0_hit = 3'h0;
   reg f0_oor = 1'h0;
   reg [1:0] f0_oor_pool = 2'h0;
   reg [7:0] f0_tag = 8'h00;
   reg [15:0] f0_user = 16'h0000;
   reg f0_valid = 1'h0;
+  reg [39:0] f1_addr = 40'h0000000000;
   reg [2:0] f1_hit = 3'h0;
-  reg [5:0] f1_large_slot = 6'h00;
-  reg [6:0] f1_medium_slot = 7'h00;
+  (* init = 6'h00 *)
+  wire [5:0] f1_large_slot;
+  (* init = 7'h00 *)
+  wire [6:0] f1_medium_slot;
   reg [2:0] f1_misaligned = 3'h0;
   reg f1_oor = 1'h0;
   reg [1:0] f1_oor_pool = 2'h0;
-  reg [7:0] f1_small_slot = 8'h00;
+  reg f1_same_older_eq0 = 1'h0;
+  reg f1_same_older_eq12 = 1'h0;
+  reg f1_same_older_eq15 = 1'h0;
+  reg f1_same_older_eq18 = 1'h0;
+  reg f1_same_older_eq21 = 1'h0;
+  reg f1_same_older_eq24 = 1'h0;
+  reg f1_same_older_eq27 = 1'h0;
+  reg f1_same_older_eq3 = 1'h0;
+  reg f1_same_older_eq30 = 1'h0;
+  reg f1_same_older_eq33 = 1'h0;
+  reg f1_same_older_eq36 = 1'h0;
+  reg f1_same_older_eq39 = 1'h0;
+  reg f1_same_older_eq6 = 1'h0;
+  reg f1_same_older_eq9 = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] f1_small_slot;
   reg [7:0] f1_tag = 8'h00;
   reg [15:0] f1_user = 16'h0000;
-  reg f1_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire f1_valid;
+  reg [39:0] f2_addr = 40'h0000000000;
   reg [3:0] f2_err = 4'h0;
+  reg [2:0] f2_in = 3'h0;
   reg f2_in_pool = 1'h0;
   reg f2_never_granted = 1'h0;
   reg [1:0] f2_pool = 2'h0;
@@ -1246,18 +1455,23 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg f3_a4_snap = 1'h0;
   reg [7:0] f3_a4_tag = 8'h00;
   reg f3_a4_tag_ok = 1'h0;
+  reg f3_by_a3 = 1'h0;
+  reg f3_by_a4 = 1'h0;
+  reg [2:0] f3_by_mem = 3'h0;
   reg [3:0] f3_err = 4'h0;
   reg f3_go = 1'h0;
   reg f3_hit_a3 = 1'h0;
   reg f3_hit_a4 = 1'h0;
+  reg [2:0] f3_in = 3'h0;
   reg f3_in_pool = 1'h0;
   reg f3_mem_held = 1'h0;
-  reg f3_mem_ok = 1'h0;
+  reg [2:0] f3_mem_ok = 3'h0;
   reg f3_mem_snap = 1'h0;
   reg [7:0] f3_mem_tag = 8'h00;
   reg [1:0] f3_pool = 2'h0;
-  reg f3_same_prev = 1'h0;
-  reg [7:0] f3_slot = 8'h00;
+  reg f3_prev_released = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] f3_slot;
   reg [15:0] f3_user = 16'h0000;
   reg f3_valid = 1'h0;
   reg [3:0] f4_err = 4'h0;
@@ -1273,10 +1487,9 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   reg f6_valid = 1'h0;
   output [23:0] f7_payload;
   reg [23:0] f7_payload = 24'h000000;
-  output f7_valid;
-  reg f7_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire f7_valid;
   reg fetched_snap;
-  reg fits;
   input [39:0] free_addr;
   wire [39:0] free_addr;
   wire [3:0] free_err;
@@ -1293,6 +1506,8 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire free_oor;
   input [1:0] free_oor_pool;
   wire [1:0] free_oor_pool;
+  input [39:0] free_port_addr;
+  wire [39:0] free_port_addr;
   input free_src;
   wire free_src;
   input [7:0] free_tag;
@@ -1309,426 +1524,343 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   wire freed_src;
   wire [7:0] freed_tag;
   wire [15:0] freed_user;
-  (* init = 1'h0 *)
-  wire freed_valid;
+  output freed_valid;
+  reg freed_valid = 1'h0;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$244 ;
+  wire [39:0] \grant_addr$212 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
-  (* init = 14'h0000 *)
-  wire [13:0] grant_size;
+  output [13:0] grant_size;
+  reg [13:0] grant_size = 14'h0000;
   wire [7:0] grant_slot;
-  (* init = 1'h0 *)
-  wire grant_src;
+  output grant_src;
+  reg grant_src = 1'h0;
   wire [7:0] grant_tag;
   wire [15:0] grant_user;
-  (* init = 1'h0 *)
-  wire grant_valid;
+  output grant_valid;
+  reg grant_valid = 1'h0;
+  wire hit_a4;
   wire hit_f4;
+  reg [2:0] large_at = 3'h1;
   reg [5:0] large_count = 6'h00;
-  reg [5:0] large_fresh = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] large_fresh;
+  wire [5:0] large_grant_addr;
+  (* init = 6'h00 *)
+  wire [5:0] \large_grant_addr$103 ;
+  wire [8:0] large_grant_data;
+  wire [8:0] \large_grant_data$106 ;
+  wire \large_grant_data$106.snap ;
+  wire [7:0] \large_grant_data$106.tag ;
+  wire \large_grant_data.snap ;
+  wire [7:0] \large_grant_data.tag ;
+  wire large_grant_en;
+  (* init = 1'h0 *)
+  wire \large_grant_en$105 ;
   reg large_has_fresh = 1'h1;
-  reg [5:0] large_head = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] large_head;
   reg large_nonempty = 1'h0;
+  wire [5:0] large_parity_addr;
+  (* init = 6'h00 *)
+  wire [5:0] \large_parity_addr$115 ;
+  (* init = 6'h00 *)
+  wire [5:0] \large_parity_addr$121 ;
+  wire large_parity_data;
+  wire \large_parity_data$118 ;
+  wire \large_parity_data$124 ;
+  wire large_parity_en;
+  (* init = 1'h0 *)
+  wire \large_parity_en$117 ;
+  (* init = 1'h0 *)
+  wire \large_parity_en$123 ;
   wire large_pop;
+  reg large_popped = 1'h0;
   wire large_push;
-  reg [5:0] large_tail = 6'h00;
+  reg large_pushed = 1'h0;
+  (* init = 6'h00 *)
+  wire [5:0] large_queue_addr;
+  (* init = 6'h00 *)
+  wire [5:0] \large_queue_addr$91 ;
+  wire [14:0] large_queue_data;
+  wire [14:0] \large_queue_data$94 ;
+  wire [5:0] \large_queue_data$94.slot ;
+  wire \large_queue_data$94.snap ;
+  wire [7:0] \large_queue_data$94.tag ;
+  wire [5:0] \large_queue_data.slot ;
+  wire \large_queue_data.snap ;
+  wire [7:0] \large_queue_data.tag ;
+  wire large_queue_en;
+  (* init = 1'h0 *)
+  wire \large_queue_en$93 ;
+  (* init = 6'h00 *)
+  wire [5:0] large_tail;
   wire large_take_fresh;
+  reg [2:0] medium_at = 3'h1;
   reg [7:0] medium_count = 8'h00;
   reg [7:0] medium_fresh = 8'h00;
+  wire [6:0] medium_grant_addr;
+  (* init = 7'h00 *)
+  wire [6:0] \medium_grant_addr$61 ;
+  wire [8:0] medium_grant_data;
+  wire [8:0] \medium_grant_data$64 ;
+  wire \medium_grant_data$64.snap ;
+  wire [7:0] \medium_grant_data$64.tag ;
+  wire \medium_grant_data.snap ;
+  wire [7:0] \medium_grant_data.tag ;
+  wire medium_grant_en;
+  (* init = 1'h0 *)
+  wire \medium_grant_en$63 ;
   reg medium_has_fresh = 1'h1;
-  reg [6:0] medium_head = 7'h00;
+  (* init = 7'h00 *)
+  wire [6:0] medium_head;
   reg medium_nonempty = 1'h0;
+  wire [6:0] medium_parity_addr;
+  (* init = 7'h00 *)
+  wire [6:0] \medium_parity_addr$73 ;
+  wire [6:0] \medium_parity_addr$79 ;
+  wire medium_parity_data;
+  wire \medium_parity_data$76 ;
+  wire \medium_parity_data$82 ;
+  wire medium_parity_en;
+  (* init = 1'h0 *)
+  wire \medium_parity_en$75 ;
+  (* init = 1'h0 *)
+  wire \medium_parity_en$81 ;
   wire medium_pop;
+  reg medium_popped = 1'h0;
   wire medium_push;
-  reg [6:0] medium_tail = 7'h00;
+  reg medium_pushed = 1'h0;
+  (* init = 7'h00 *)
+  wire [6:0] medium_queue_addr;
+  (* init = 7'h00 *)
+  wire [6:0] \medium_queue_addr$49 ;
+  wire [15:0] medium_queue_data;
+  wire [15:0] \medium_queue_data$52 ;
+  wire [6:0] \medium_queue_data$52.slot ;
+  wire \medium_queue_data$52.snap ;
+  wire [7:0] \medium_queue_data$52.tag ;
+  wire [6:0] \medium_queue_data.slot ;
+  wire \medium_queue_data.snap ;
+  wire [7:0] \medium_queue_data.tag ;
+  wire medium_queue_en;
+  (* init = 1'h0 *)
+  wire \medium_queue_en$51 ;
+  (* init = 7'h00 *)
+  wire [6:0] medium_tail;
   wire medium_take_fresh;
-  wire mem_held;
-  reg mem_parity;
+  reg mem_snap;
   wire \release ;
   input rst;
   wire rst;
+  reg [2:0] small_at = 3'h1;
   reg [8:0] small_count = 9'h000;
   reg [8:0] small_fresh = 9'h000;
+  (* init = 8'h00 *)
+  wire [7:0] small_grant_addr;
+  (* init = 8'h00 *)
+  wire [7:0] \small_grant_addr$19 ;
+  wire [8:0] small_grant_data;
+  wire [8:0] \small_grant_data$22 ;
+  wire \small_grant_data$22.snap ;
+  wire [7:0] \small_grant_data$22.tag ;
+  wire \small_grant_data.snap ;
+  wire [7:0] \small_grant_data.tag ;
+  wire small_grant_en;
+  (* init = 1'h0 *)
+  wire \small_grant_en$21 ;
   reg small_has_fresh = 1'h1;
-  reg [7:0] small_head = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] small_head;
   reg small_nonempty = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] small_parity_addr;
+  (* init = 8'h00 *)
+  wire [7:0] \small_parity_addr$31 ;
+  wire [7:0] \small_parity_addr$37 ;
+  wire small_parity_data;
+  wire \small_parity_data$34 ;
+  wire \small_parity_data$40 ;
+  wire small_parity_en;
+  (* init = 1'h0 *)
+  wire \small_parity_en$33 ;
+  (* init = 1'h0 *)
+  wire \small_parity_en$39 ;
   wire small_pop;
+  reg small_popped = 1'h0;
   wire small_push;
-  reg [7:0] small_tail = 8'h00;
+  reg small_pushed = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] small_queue_addr;
+  (* init = 8'h00 *)
+  wire [7:0] \small_queue_addr$7 ;
+  wire [16:0] small_queue_data;
+  wire [16:0] \small_queue_data$10 ;
+  wire [7:0] \small_queue_data$10.slot ;
+  wire \small_queue_data$10.snap ;
+  wire [7:0] \small_queue_data$10.tag ;
+  wire [7:0] \small_queue_data.slot ;
+  wire \small_queue_data.snap ;
+  wire [7:0] \small_queue_data.tag ;
+  wire small_queue_en;
+  (* init = 1'h0 *)
+  wire \small_queue_en$9 ;
+  (* init = 8'h00 *)
+  wire [7:0] small_tail;
   wire small_take_fresh;
+  reg [7:0] w__addr = 8'h00;
+  wire [5:0] \w__addr$108 ;
+  reg [7:0] \w__addr$12  = 8'h00;
+  reg [7:0] \w__addr$24  = 8'h00;
+  reg [6:0] \w__addr$42  = 7'h00;
+  wire [6:0] \w__addr$54 ;
+  wire [6:0] \w__addr$66 ;
+  reg [5:0] \w__addr$84  = 6'h00;
+  wire [5:0] \w__addr$96 ;
+  wire [16:0] w__data;
+  wire [8:0] \w__data$100 ;
+  wire \w__data$112 ;
+  wire [8:0] \w__data$16 ;
+  wire \w__data$28 ;
+  wire [15:0] \w__data$46 ;
+  wire [8:0] \w__data$58 ;
+  wire \w__data$70 ;
+  wire [14:0] \w__data$88 ;
+  wire w__en;
+  wire \w__en$110 ;
+  wire \w__en$14 ;
+  wire \w__en$26 ;
+  wire \w__en$44 ;
+  wire \w__en$56 ;
+  wire \w__en$68 ;
+  wire \w__en$86 ;
+  wire \w__en$98 ;
   reg [8:0] large_grant [47:0];
   always @(posedge clk) begin
-    if (\$signature__en$199 )
-      large_grant[a3_slot[5:0]] <= \$signature__data$198 ;
+    if (\w__en$98 )
+      large_grant[\w__addr$12 [5:0]] <= \w__data$100 ;
   end
   reg [8:0] _0_;
   always @(posedge clk) begin
-    if (f1_valid) begin
-      _0_ <= large_grant[f1_large_slot];
+    if (\$signature__en$20 ) begin
+      _0_ <= large_grant[\$signature__addr$102 ];
     end
   end
-  assign \$signature__data$217  = _0_;
+  assign \large_grant_data$106  = _0_;
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
-    if (large_push)
-      large_parity[f3_slot[5:0]] <= \$signature__data$234 ;
+    if (\w__en$86 )
+      large_parity[\w__addr$24 [5:0]] <= \w__data$112 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
   always @(posedge clk) begin
-    if (a1_valid) begin
-      _1_ <= large_parity[large_fresh];
+    if (\$signature__en ) begin
+      _1_ <= large_parity[\$signature__addr$120 ];
     end
-    if (f1_valid) begin
-      _2_ <= large_parity[f1_large_slot];
+    if (\$signature__en$20 ) begin
+      _2_ <= large_parity[\$signature__addr$102 ];
     end
   end
-  assign \$signature__data$190  = _1_;
-  assign \$signature__data$218  = _2_;
+  assign \large_parity_data$124  = _1_;
+  assign \large_parity_data$118  = _2_;
   reg [14:0] large_queue [47:0];
   always @(posedge clk) begin
-    if (large_push)
-      large_queue[large_tail] <= \$signature__data$237 ;
+    if (\w__en$86 )
+      large_queue[\w__addr$84 ] <= \w__data$88 ;
   end
   reg [14:0] _3_;
   always @(posedge clk) begin
-    if (a1_valid) begin
-      _3_ <= large_queue[large_head];
+    if (\$signature__en ) begin
+      _3_ <= large_queue[\$signature__addr$90 ];
     end
   end
-  assign \$signature__data$189  = _3_;
+  assign \large_queue_data$94  = _3_;
   reg [8:0] medium_grant [127:0];
   always @(posedge clk) begin
-    if (\$signature__en$196 )
-      medium_grant[a3_slot[6:0]] <= \$signature__data$195 ;
+    if (\w__en$56 )
+      medium_grant[\w__addr$12 [6:0]] <= \w__data$58 ;
   end
   reg [8:0] _4_;
   always @(posedge clk) begin
-    if (f1_valid) begin
-      _4_ <= medium_grant[f1_medium_slot];
+    if (\$signature__en$20 ) begin
+      _4_ <= medium_grant[\$signature__addr$60 ];
     end
   end
-  assign \$signature__data$215  = _4_;
+  assign \medium_grant_data$64  = _4_;
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
-    if (medium_push)
-      medium_parity[f3_slot[6:0]] <= \$signature__data$228 ;
+    if (\w__en$44 )
+      medium_parity[\w__addr$24 [6:0]] <= \w__data$70 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
   always @(posedge clk) begin
-    if (a1_valid) begin
+    if (\$signature__en ) begin
       _5_ <= medium_parity[medium_fresh[6:0]];
     end
-    if (f1_valid) begin
-      _6_ <= medium_parity[f1_medium_slot];
+    if (\$signature__en$20 ) begin
+      _6_ <= medium_parity[\$signature__addr$60 ];
     end
   end
-  assign \$signature__data$188  = _5_;
-  assign \$signature__data$216  = _6_;
+  assign \medium_parity_data$82  = _5_;
+  assign \medium_parity_data$76  = _6_;
   reg [15:0] medium_queue [127:0];
   always @(posedge clk) begin
-    if (medium_push)
-      medium_queue[medium_tail] <= \$signature__data$231 ;
+    if (\w__en$44 )
+      medium_queue[\w__addr$42 ] <= \w__data$46 ;
   end
   reg [15:0] _7_;
   always @(posedge clk) begin
-    if (a1_valid) begin
-      _7_ <= medium_queue[medium_head];
+    if (\$signature__en ) begin
+      _7_ <= medium_queue[\$signature__addr$48 ];
     end
   end
-  assign \$signature__data$187  = _7_;
+  assign \medium_queue_data$52  = _7_;
   reg [8:0] small_grant [255:0];
   always @(posedge clk) begin
-    if (\$signature__en$193 )
-      small_grant[a3_slot] <= \$signature__data$192 ;
+    if (\w__en$14 )
+      small_grant[\w__addr$12 ] <= \w__data$16 ;
   end
   reg [8:0] _8_;
   always @(posedge clk) begin
-    if (f1_valid) begin
-      _8_ <= small_grant[f1_small_slot];
+    if (\$signature__en$20 ) begin
+      _8_ <= small_grant[\$signature__addr$18 ];
     end
   end
-  assign \$signature__data$212  = _8_;
+  assign \small_grant_data$22  = _8_;
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
-    if (small_push)
-      small_parity[f3_slot] <= \$signature__data$222 ;
+    if (w__en)
+      small_parity[\w__addr$24 ] <= \w__data$28 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
   always @(posedge clk) begin
-    if (a1_valid) begin
+    if (\$signature__en ) begin
       _9_ <= small_parity[small_fresh[7:0]];
     end
-    if (f1_valid) begin
-      _10_ <= small_parity[f1_small_slot];
+    if (\$signature__en$20 ) begin
+      _10_ <= small_parity[\$signature__addr$18 ];
     end
   end
-  assign \$signature__data$186  = _9_;
-  assign \$signature__data$214  = _10_;
+  assign \small_parity_data$40  = _9_;
+  assign \small_parity_data$34  = _10_;
   reg [16:0] small_queue [255:0];
   always @(posedge clk) begin
-    if (small_push)
-      small_queue[small_tail] <= \$signature__data$225 ;
+    if (w__en)
+      small_queue[w__addr] <= w__data;
   end
   reg [16:0] _11_;
   always @(posedge clk) begin
-    if (a1_valid) begin
-      _11_ <= small_queue[small_head];
+    if (\$signature__en ) begin
+      _11_ <= small_queue[\$signature__addr ];
     end
   end
-  assign \$signature__data  = _11_;
-  assign \$1  = a0_pool >= 2'h3;
-  assign \$2  = a0_size <= 7'h40;
-  assign \$3  = a0_size <= 10'h200;
-  assign \$4  = a0_size <= 13'h1000;
-  assign \$5  = ! a1_pool;
-  assign \$6  = small_fresh + 1'h1;
-  assign \$7  = small_fresh != 8'hff;
-  assign \$8  = small_head == 8'hff;
-  assign \$9  = small_head + 1'h1;
-  assign \$10  = \$8  ? 9'h000 : \$9 ;
-  assign \$11  = a1_pool == 1'h1;
-  assign \$12  = medium_fresh + 1'h1;
-  assign \$13  = medium_fresh != 7'h7f;
-  assign \$14  = medium_head == 7'h7f;
-  assign \$15  = medium_head + 1'h1;
-  assign \$16  = \$14  ? 8'h00 : \$15 ;
-  assign \$17  = a1_pool == 2'h2;
-  assign \$18  = large_fresh + 1'h1;
-  assign \$19  = large_fresh != 6'h2f;
-  assign \$20  = large_head == 6'h2f;
-  assign \$21  = large_head + 1'h1;
-  assign \$22  = \$20  ? 7'h00 : \$21 ;
-  assign \$23  = a1_valid & \$signal ;
-  assign \$24  = fits ? 3'h1 : 3'h3;
-  assign \$25  = a1_bad_pool ? 3'h2 : \$24 ;
-  assign \$26  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$27  = a2_ok ? \$signal$45  : 8'h00;
-  assign \$28  = \$signal$47  + 1'h1;
-  assign \$29  = a2_ok ? \$28  : 9'h000;
-  assign \$30  = a3_ok ? grant_addr : 40'h0000000000;
-  assign \$31  = f0_addr >= 37'h1000000000;
-  assign \$32  = f0_addr < 37'h1000004000;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = | f0_addr[5:0];
-  assign \$35  = f0_addr[39:6] - 31'h40000000;
-  assign \$36  = f0_addr >= 37'h1000010000;
-  assign \$37  = f0_addr < 37'h1000020000;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = | f0_addr[8:0];
-  assign \$40  = f0_addr[39:9] - 28'h8000080;
-  assign \$41  = f0_addr >= 37'h1000100000;
-  assign \$42  = f0_addr < 37'h1000130000;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = | f0_addr[11:0];
-  assign \$45  = f0_addr[39:12] - 25'h1000100;
-  assign \$48  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$50  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$51  = { 1'h0, \$49  } | \$50 ;
-  assign \$52  = f1_oor ? f1_oor_pool : \$51 ;
-  assign \$53  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$55  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$56  = \$54  | { 1'h0, \$55  };
-  assign \$57  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$58  = \$56  | { 2'h0, \$57  };
-  assign \$59  = | f1_hit;
-  assign \$60  = f1_oor | \$59 ;
-  assign \$61  = | f1_hit;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = f1_oor | \$62 ;
-  assign \$64  = f1_hit & f1_misaligned;
-  assign \$65  = | \$64 ;
-  assign \$66  = \$65  ? 3'h5 : 3'h0;
-  assign \$67  = \$63  ? 3'h4 : \$66 ;
-  assign \$68  = f1_small_slot >= small_fresh;
-  assign \$69  = f1_hit[0] & \$68 ;
-  assign \$71  = f1_medium_slot >= medium_fresh;
-  assign \$72  = f1_hit[1] & \$71 ;
-  assign \$73  = \$70  | \$72 ;
-  assign \$74  = f1_large_slot >= large_fresh;
-  assign \$75  = f1_hit[2] & \$74 ;
-  assign \$76  = \$73  | \$75 ;
-  assign \$77  = ! f3_pool;
-  assign \$78  = f1_hit[0] & \$77 ;
-  assign \$79  = f1_small_slot == f3_slot;
-  assign \$80  = \$78  & \$79 ;
-  assign \$82  = f3_pool == 1'h1;
-  assign \$83  = f1_hit[1] & \$82 ;
-  assign \$84  = f1_medium_slot == f3_slot;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = \$81  | \$85 ;
-  assign \$87  = f3_pool == 2'h2;
-  assign \$88  = f1_hit[2] & \$87 ;
-  assign \$89  = f1_large_slot == f3_slot;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = \$86  | \$90 ;
-  assign \$92  = ! f2_err;
-  assign \$93  = f2_valid & \$92 ;
-  assign \$94  = a3_valid & a3_ok;
-  assign \$95  = a3_pool == f2_pool;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = a3_slot == f2_slot;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = a3_tag == f2_tag;
-  assign \$100  = f3_pool == f2_pool;
-  assign \$101  = f3_go & \$100 ;
-  assign \$102  = f3_slot == f2_slot;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = a4_valid & a4_ok;
-  assign \$105  = a4_pool == f2_pool;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = a4_slot == f2_slot;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = a4_tag == f2_tag;
-  assign \$110  = \$signal$110  == f2_tag;
-  assign \$111  = mem_held & \$110 ;
-  assign \$112  = small_tail == 8'hff;
-  assign \$113  = small_tail + 1'h1;
-  assign \$114  = \$112  ? 9'h000 : \$113 ;
-  assign \$115  = small_count + small_push;
-  assign \$116  = \$115  - small_pop;
-  assign \$117  = small_count == 1'h1;
-  assign \$118  = small_pop & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = small_nonempty & \$119 ;
-  assign \$121  = small_push | \$120 ;
-  assign \$122  = medium_tail == 7'h7f;
-  assign \$123  = medium_tail + 1'h1;
-  assign \$124  = \$122  ? 8'h00 : \$123 ;
-  assign \$125  = medium_count + medium_push;
-  assign \$126  = \$125  - medium_pop;
-  assign \$127  = medium_count == 1'h1;
-  assign \$128  = medium_pop & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = medium_nonempty & \$129 ;
-  assign \$131  = medium_push | \$130 ;
-  assign \$132  = large_tail == 6'h2f;
-  assign \$133  = large_tail + 1'h1;
-  assign \$134  = \$132  ? 7'h00 : \$133 ;
-  assign \$135  = large_count + large_push;
-  assign \$136  = \$135  - large_pop;
-  assign \$137  = large_count == 1'h1;
-  assign \$138  = large_pop & \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = large_nonempty & \$139 ;
-  assign \$141  = large_push | \$140 ;
-  assign \$142  = ! a1_pool;
-  assign \$143  = a1_valid & \$142 ;
-  assign \$144  = \$143  & a1_fits[0];
-  assign small_take_fresh = \$144  & small_has_fresh;
-  assign \$145  = ! a1_pool;
-  assign \$146  = a1_valid & \$145 ;
-  assign \$147  = \$146  & a1_fits[0];
-  assign \$148  = ~ small_has_fresh;
-  assign \$149  = \$147  & \$148 ;
-  assign small_pop = \$149  & small_nonempty;
-  assign \$150  = ! a1_pool;
-  assign \$151  = small_has_fresh | small_nonempty;
-  assign \$152  = a1_fits[0] & \$151 ;
-  assign \$153  = a1_pool == 1'h1;
-  assign \$154  = a1_valid & \$153 ;
-  assign \$155  = \$154  & a1_fits[1];
-  assign medium_take_fresh = \$155  & medium_has_fresh;
-  assign \$156  = a1_pool == 1'h1;
-  assign \$157  = a1_valid & \$156 ;
-  assign \$158  = \$157  & a1_fits[1];
-  assign \$159  = ~ medium_has_fresh;
-  assign \$160  = \$158  & \$159 ;
-  assign medium_pop = \$160  & medium_nonempty;
-  assign \$161  = a1_pool == 1'h1;
-  assign \$162  = medium_has_fresh | medium_nonempty;
-  assign \$163  = a1_fits[1] & \$162 ;
-  assign \$164  = a1_pool == 2'h2;
-  assign \$165  = a1_valid & \$164 ;
-  assign \$166  = \$165  & a1_fits[2];
-  assign large_take_fresh = \$166  & large_has_fresh;
-  assign \$167  = a1_pool == 2'h2;
-  assign \$168  = a1_valid & \$167 ;
-  assign \$169  = \$168  & a1_fits[2];
-  assign \$170  = ~ large_has_fresh;
-  assign \$171  = \$169  & \$170 ;
-  assign large_pop = \$171  & large_nonempty;
-  assign \$172  = a1_pool == 2'h2;
-  assign \$173  = large_has_fresh | large_nonempty;
-  assign \$174  = a1_fits[2] & \$173 ;
-  assign \$175  = a2_from_fresh ? a2_fresh_slot : \$signature__data [7:0];
-  assign \$176  = a2_from_fresh ? 8'h00 : \$signature__data [16:9];
-  assign \$177  = a2_from_fresh ? \$signature__data$186  : \$signature__data [8];
-  assign \$178  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \$signature__data$187 [6:0] };
-  assign \$179  = a2_from_fresh ? 8'h00 : \$signature__data$187 [15:8];
-  assign \$180  = a2_from_fresh ? \$signature__data$188  : \$signature__data$187 [7];
-  assign \$181  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \$signature__data$189 [5:0] };
-  assign \$182  = a2_from_fresh ? 8'h00 : \$signature__data$189 [14:7];
-  assign \$183  = a2_from_fresh ? \$signature__data$190  : \$signature__data$189 [6];
-  assign \$184  = a3_valid & a3_ok;
-  assign \$185  = ! a3_pool;
-  assign \$signature__en$193  = \$184  & \$185 ;
-  assign \$186  = a3_valid & a3_ok;
-  assign \$187  = a3_pool == 1'h1;
-  assign \$signature__en$196  = \$186  & \$187 ;
-  assign \$188  = a3_valid & a3_ok;
-  assign \$189  = a3_pool == 2'h2;
-  assign \$signature__en$199  = \$188  & \$189 ;
-  assign hit_f4 = f2_same_older & f4_ok;
-  assign \$196  = ~ hit_f4;
-  assign \$197  = ~ f2_never_granted;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = mem_parity == \$signal$113 ;
-  assign mem_held = \$198  & \$199 ;
-  assign \$200  = f3_same_prev & f4_ok;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = f3_hit_a4 | f3_mem_held;
-  assign \$203  = \$201  & \$202 ;
-  assign \$signal$220  = f3_hit_a3 | \$203 ;
-  assign \$204  = f3_same_prev & f4_ok;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = f3_hit_a4 ? f3_a4_tag_ok : f3_mem_ok;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = f3_hit_a3 ? f3_a3_tag_ok : \$207 ;
-  assign \release  = f3_go & \$208 ;
-  assign \$209  = | f3_err;
-  assign \$210  = ~ \$signal$220 ;
-  assign \$211  = ~ \release ;
-  assign \$212  = \release  ? 3'h0 : 3'h7;
-  assign \$213  = \$signal$220  ? \$212  : 3'h6;
-  assign free_err = \$209  ? f3_err : { 1'h0, \$213  };
-  assign \$214  = ! f3_pool;
-  assign small_push = \release  & \$214 ;
-  assign \$215  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$216  = f3_hit_a3 ? f3_a3_snap : \$215 ;
-  assign \$signature__data$222  = ~ \$216 ;
-  assign \$217  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$218  = f3_hit_a3 ? f3_a3_snap : \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$221  = f3_hit_a3 ? f3_a3_tag : \$220 ;
-  assign \$222  = f3_pool == 1'h1;
-  assign medium_push = \release  & \$222 ;
-  assign \$223  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$224  = f3_hit_a3 ? f3_a3_snap : \$223 ;
-  assign \$signature__data$228  = ~ \$224 ;
-  assign \$225  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$226  = f3_hit_a3 ? f3_a3_snap : \$225 ;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$229  = f3_hit_a3 ? f3_a3_tag : \$228 ;
-  assign \$230  = f3_pool == 2'h2;
-  assign large_push = \release  & \$230 ;
-  assign \$231  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$232  = f3_hit_a3 ? f3_a3_snap : \$231 ;
-  assign \$signature__data$234  = ~ \$232 ;
-  assign \$233  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$234  = f3_hit_a3 ? f3_a3_snap : \$233 ;
-  assign \$235  = ~ \$234 ;
-  assign \$236  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$237  = f3_hit_a3 ? f3_a3_tag : \$236 ;
-  assign busy = | { f7_valid, f6_valid, f5_valid, a7_valid, a6_valid, a5_valid, f4_ok, f4_valid, f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a4_valid, a3_valid, a2_valid, a1_valid, a0_valid };
+  assign \small_queue_data$10  = _11_;
   always @(posedge clk)
-    a0_valid <= \$238 ;
+    a0_valid <= \$445 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1736,65 +1868,71 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a1_valid <= \$239 ;
+    a0_fits <= { \$108 , \$104 , \$100  };
+  always @(posedge clk)
+    \$signature__en  <= \$446 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_bad_pool <= \$1 ;
+    a1_bad_pool <= \$109 ;
   always @(posedge clk)
-    a1_fits <= { \$4 , \$3 , \$2  };
+    a1_fits <= a0_fits;
   always @(posedge clk)
-    a2_valid <= \$240 ;
+    a1_in <= { \$112 , \$111 , \$110  };
+  always @(posedge clk)
+    a1_select <= \$447 ;
+  always @(posedge clk)
+    a2_valid <= \$448 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    a2_from_fresh <= \$241 ;
+    small_fresh <= \$449 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$242 ;
+    small_has_fresh <= \$450 ;
   always @(posedge clk)
-    small_fresh <= \$243 ;
+    \$signature__addr  <= \$451 ;
   always @(posedge clk)
-    small_has_fresh <= \$244 ;
+    medium_fresh <= \$452 ;
   always @(posedge clk)
-    small_head <= \$245 ;
+    medium_has_fresh <= \$453 ;
   always @(posedge clk)
-    medium_fresh <= \$246 ;
+    \$signature__addr$48  <= \$454 ;
   always @(posedge clk)
-    medium_has_fresh <= \$247 ;
+    \$signature__addr$120  <= \$455 ;
   always @(posedge clk)
-    medium_head <= \$248 ;
+    large_has_fresh <= \$456 ;
   always @(posedge clk)
-    large_fresh <= \$249 ;
+    \$signature__addr$90  <= \$457 ;
   always @(posedge clk)
-    large_has_fresh <= \$250 ;
+    a2_ok <= \$144 ;
   always @(posedge clk)
-    large_head <= \$251 ;
+    a2_fail_err <= { 1'h0, \$151  };
   always @(posedge clk)
-    a2_ok <= \$23 ;
+    a2_from_fresh <= \$156 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$25  };
+    a2_fresh_slot <= \$161 [7:0];
   always @(posedge clk)
-    a3_valid <= \$252 ;
+    a3_valid <= \$458 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$26 ;
+    a3_err <= \$162 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    a3_slot <= \$27 ;
+    \w__addr$12  <= \$163 ;
   always @(posedge clk)
-    a3_tag <= \$29 [7:0];
+    a3_tag <= \$165 [7:0];
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$253 ;
+    a4_valid <= \$459 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1804,15 +1942,15 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= a3_slot;
+    a4_slot <= \w__addr$12 ;
   always @(posedge clk)
     a4_tag <= a3_tag;
   always @(posedge clk)
     a4_snap <= a3_snap;
   always @(posedge clk)
-    a4_addr <= \$30 ;
+    a4_addr <= \$166 ;
   always @(posedge clk)
-    f0_valid <= \$254 ;
+    f0_valid <= \$460 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1824,7 +1962,9 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f1_valid <= \$255 ;
+    f0_hit <= { \$196 , \$186 , \$176  };
+  always @(posedge clk)
+    \$signature__en$20  <= \$461 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1834,37 +1974,71 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f1_oor_pool <= f0_oor_pool;
   always @(posedge clk)
-    f1_hit <= \$256 ;
+    f1_addr <= f0_addr;
   always @(posedge clk)
-    f1_misaligned <= \$257 ;
+    f2_addr <= f1_addr;
   always @(posedge clk)
-    f1_small_slot <= \$35 [7:0];
+    f1_same_older_eq0 <= \$462 ;
   always @(posedge clk)
-    f1_medium_slot <= \$40 [6:0];
+    f1_same_older_eq3 <= \$463 ;
   always @(posedge clk)
-    f1_large_slot <= \$45 [5:0];
+    f1_same_older_eq6 <= \$464 ;
   always @(posedge clk)
-    f2_valid <= \$258 ;
+    f1_same_older_eq9 <= \$465 ;
+  always @(posedge clk)
+    f1_same_older_eq12 <= \$466 ;
+  always @(posedge clk)
+    f1_same_older_eq15 <= \$467 ;
+  always @(posedge clk)
+    f1_same_older_eq18 <= \$468 ;
+  always @(posedge clk)
+    f1_same_older_eq21 <= \$469 ;
+  always @(posedge clk)
+    f1_same_older_eq24 <= \$470 ;
+  always @(posedge clk)
+    f1_same_older_eq27 <= \$471 ;
+  always @(posedge clk)
+    f1_same_older_eq30 <= \$472 ;
+  always @(posedge clk)
+    f1_same_older_eq33 <= \$473 ;
+  always @(posedge clk)
+    f1_same_older_eq36 <= \$474 ;
+  always @(posedge clk)
+    f1_same_older_eq39 <= \$475 ;
+  always @(posedge clk)
+    f1_hit <= \$476 ;
+  always @(posedge clk)
+    f1_misaligned <= \$477 ;
+  always @(posedge clk)
+    \$signature__addr$18  <= \$212 [7:0];
+  always @(posedge clk)
+    \$signature__addr$60  <= \$214 [6:0];
+  always @(posedge clk)
+    \$signature__addr$102  <= \$216 [5:0];
+  always @(posedge clk)
+    f2_valid <= \$478 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$52 ;
+    f2_pool <= \$222 ;
   always @(posedge clk)
-    f2_slot <= \$58 ;
+    f2_slot <= \$227 ;
   always @(posedge clk)
-    f2_in_pool <= \$60 ;
+    f2_in_pool <= \$229 ;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$67  };
+    f2_in <= f1_hit;
   always @(posedge clk)
-    f2_never_granted <= \$76 ;
+    f2_err <= { 1'h0, \$236  };
   always @(posedge clk)
-    f2_same_older <= \$91 ;
+    f2_never_granted <= \$247 ;
   always @(posedge clk)
-    f3_valid <= \$259 ;
+    f2_same_older <= \$275 ;
   always @(posedge clk)
-    f3_go <= \$260 ;
+    f3_valid <= \$479 ;
+  always @(posedge clk)
+    f3_go <= \$480 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1872,57 +2046,83 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f3_pool <= f2_pool;
   always @(posedge clk)
-    f3_slot <= f2_slot;
+    \w__addr$24  <= f2_slot;
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_hit_a3 <= \$98 ;
+    f3_in <= { \$278 , \$277 , \$276  };
   always @(posedge clk)
-    f3_a3_tag_ok <= \$99 ;
+    f3_hit_a3 <= \$32 [11];
+  always @(posedge clk)
+    f3_a3_tag_ok <= \$281 [8];
   always @(posedge clk)
     f3_a3_tag <= a3_tag;
   always @(posedge clk)
     f3_a3_snap <= a3_snap;
   always @(posedge clk)
-    f3_same_prev <= \$103 ;
+    f3_hit_a4 <= \$36 [11];
   always @(posedge clk)
-    f3_hit_a4 <= \$108 ;
-  always @(posedge clk)
-    f3_a4_tag_ok <= \$109 ;
+    f3_a4_tag_ok <= \$284 [8];
   always @(posedge clk)
     f3_a4_tag <= a4_tag;
   always @(posedge clk)
     f3_a4_snap <= a4_snap;
   always @(posedge clk)
-    f3_mem_held <= mem_held;
+    f3_mem_held <= \$296 ;
   always @(posedge clk)
-    f3_mem_ok <= \$111 ;
+    f3_mem_ok <= { \$323 , \$314 , \$305  };
   always @(posedge clk)
-    f3_mem_tag <= \$signal$110 ;
+    f3_mem_tag <= \$signal$164 ;
   always @(posedge clk)
-    f3_mem_snap <= \$signal$113 ;
+    f3_mem_snap <= mem_snap;
   always @(posedge clk)
-    small_tail <= \$261 ;
+    f3_by_a3 <= \$481 ;
   always @(posedge clk)
-    small_count <= \$262 ;
+    f3_by_a4 <= \$482 ;
   always @(posedge clk)
-    small_nonempty <= \$263 ;
+    f3_by_mem <= \$483 ;
   always @(posedge clk)
-    medium_tail <= \$264 ;
+    f3_prev_released <= \$484 ;
   always @(posedge clk)
-    medium_count <= \$265 ;
+    w__addr <= \$485 ;
   always @(posedge clk)
-    medium_nonempty <= \$266 ;
+    small_pushed <= \$486 ;
   always @(posedge clk)
-    large_tail <= \$267 ;
+    small_popped <= \$487 ;
   always @(posedge clk)
-    large_count <= \$268 ;
+    small_count <= \$488 ;
   always @(posedge clk)
-    large_nonempty <= \$269 ;
+    small_at <= \$489 ;
   always @(posedge clk)
-    f4_valid <= \$270 ;
+    small_nonempty <= \$490 ;
   always @(posedge clk)
-    f4_ok <= \$271 ;
+    \w__addr$42  <= \$491 ;
+  always @(posedge clk)
+    medium_pushed <= \$492 ;
+  always @(posedge clk)
+    medium_popped <= \$493 ;
+  always @(posedge clk)
+    medium_count <= \$494 ;
+  always @(posedge clk)
+    medium_at <= \$495 ;
+  always @(posedge clk)
+    medium_nonempty <= \$496 ;
+  always @(posedge clk)
+    \w__addr$84  <= \$497 ;
+  always @(posedge clk)
+    large_pushed <= \$498 ;
+  always @(posedge clk)
+    large_popped <= \$499 ;
+  always @(posedge clk)
+    large_count <= \$500 ;
+  always @(posedge clk)
+    large_at <= \$501 ;
+  always @(posedge clk)
+    large_nonempty <= \$502 ;
+  always @(posedge clk)
+    f4_valid <= \$503 ;
+  always @(posedge clk)
+    f4_ok <= \$504 ;
   always @(posedge clk)
     f4_err <= free_err;
   always @(posedge clk)
@@ -1930,31 +2130,31 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     f4_pool <= f3_pool;
   always @(posedge clk)
-    f4_slot <= f3_slot;
+    f4_slot <= \w__addr$24 ;
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$272 ;
+    a5_valid <= \$505 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$273 ;
+    a6_valid <= \$506 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    a7_valid <= \$274 ;
+    grant_valid <= \$507 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f5_valid <= \$275 ;
+    f5_valid <= \$508 ;
   always @(posedge clk)
     f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f6_valid <= \$276 ;
+    f6_valid <= \$509 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
-    f7_valid <= \$277 ;
+    freed_valid <= \$510 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
@@ -1972,7 +2172,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     alloc_src_d6 <= alloc_src_d5;
   always @(posedge clk)
-    alloc_src_d7 <= alloc_src_d6;
+    grant_src <= alloc_src_d6;
   always @(posedge clk)
     alloc_size_d0 <= alloc_size;
   always @(posedge clk)
@@ -1988,7 +2188,7 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
   always @(posedge clk)
     alloc_size_d6 <= alloc_size_d5;
   always @(posedge clk)
-    alloc_size_d7 <= alloc_size_d6;
+    grant_size <= alloc_size_d6;
   always @(posedge clk)
     free_info_d0 <= { free_tag, free_addr[31:0], free_src };
   always @(posedge clk)
@@ -2005,368 +2205,475 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
+  always @(posedge clk)
+    busy_0 <= \$511 ;
+  always @(posedge clk)
+    busy_6 <= \$512 ;
+  always @(posedge clk)
+    busy_12 <= \$513 ;
+  always @(posedge clk)
+    busy_18 <= \$514 ;
+  assign small_take_fresh = a1_select[0] & small_has_fresh;
+  assign \$1  = ~ small_has_fresh;
+  assign \$2  = a1_select[0] & \$1 ;
+  assign small_pop = \$2  & small_nonempty;
+  assign medium_take_fresh = a1_select[1] & medium_has_fresh;
+  assign \$3  = ~ medium_has_fresh;
+  assign \$4  = a1_select[1] & \$3 ;
+  assign medium_pop = \$4  & medium_nonempty;
+  assign large_take_fresh = a1_select[2] & large_has_fresh;
+  assign \$5  = ~ large_has_fresh;
+  assign \$6  = a1_select[2] & \$5 ;
+  assign large_pop = \$6  & large_nonempty;
+  assign \$7  = a2_from_fresh ? a2_fresh_slot : \small_queue_data$10 [7:0];
+  assign \$8  = a2_from_fresh ? 8'h00 : \small_queue_data$10 [16:9];
+  assign \$9  = a2_from_fresh ? \small_parity_data$40  : \small_queue_data$10 [8];
+  assign \$10  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \medium_queue_data$52 [6:0] };
+  assign \$11  = a2_from_fresh ? 8'h00 : \medium_queue_data$52 [15:8];
+  assign \$12  = a2_from_fresh ? \medium_parity_data$82  : \medium_queue_data$52 [7];
+  assign \$13  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \large_queue_data$94 [5:0] };
+  assign \$14  = a2_from_fresh ? 8'h00 : \large_queue_data$94 [14:7];
+  assign \$15  = a2_from_fresh ? \large_parity_data$124  : \large_queue_data$94 [6];
+  assign \$16  = a3_valid & a3_ok;
+  assign \$17  = ! a3_pool;
+  assign \w__en$14  = \$16  & \$17 ;
+  assign \$18  = a3_valid & a3_ok;
+  assign \$19  = a3_pool == 1'h1;
+  assign \w__en$56  = \$18  & \$19 ;
+  assign \$20  = a3_valid & a3_ok;
+  assign \$21  = a3_pool == 2'h2;
+  assign \w__en$98  = \$20  & \$21 ;
+  assign \$28  = ! f2_err;
+  assign \$signal$166  = f2_valid & \$28 ;
+  assign \$29  = a3_valid & a3_ok;
+  assign \$30  = { \$29 , a3_pool, \w__addr$12  } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$31  = ~ \$30 ;
+  assign \$32  = \$31  + 1'h1;
+  assign \$33  = a4_valid & a4_ok;
+  assign \$34  = { \$33 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$35  + 1'h1;
+  assign hit_f4 = f2_same_older & f4_ok;
+  assign \$37  = ~ f3_prev_released;
+  assign \$38  = f3_hit_a4 | f3_mem_held;
+  assign \$39  = \$37  & \$38 ;
+  assign \$signal$179  = f3_hit_a3 | \$39 ;
+  assign \$40  = ~ f3_prev_released;
+  assign \$41  = f3_by_mem & f3_mem_ok;
+  assign \$42  = f3_by_mem & f3_mem_ok;
+  assign \$43  = \$41 [0] | \$42 [1];
+  assign \$44  = f3_by_mem & f3_mem_ok;
+  assign \$45  = \$43  | \$44 [2];
+  assign \$46  = f3_by_a4 | \$45 ;
+  assign \$47  = \$40  & \$46 ;
+  assign \release  = f3_by_a3 | \$47 ;
+  assign \$48  = ~ f3_go;
+  assign \$49  = ~ \$signal$179 ;
+  assign \$50  = ~ \release ;
+  assign \$51  = \release  ? 3'h0 : 3'h7;
+  assign \$52  = \$signal$179  ? \$51  : 3'h6;
+  assign free_err = f3_go ? { 1'h0, \$52  } : f3_err;
+  assign \$53  = ~ f3_prev_released;
+  assign \$54  = \$53  & f3_by_a4;
+  assign \$55  = f3_by_a3 | \$54 ;
+  assign \$56  = f3_in[0] & \$55 ;
+  assign \$57  = ~ f3_prev_released;
+  assign \$58  = \$57  & f3_by_mem[0];
+  assign \$59  = \$58  & f3_mem_ok[0];
+  assign w__en = \$56  | \$59 ;
+  assign \$60  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$61  = f3_hit_a3 ? f3_a3_snap : \$60 ;
+  assign \w__data$28  = ~ \$61 ;
+  assign \$62  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$63  = f3_hit_a3 ? f3_a3_snap : \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$66  = f3_hit_a3 ? f3_a3_tag : \$65 ;
+  assign \$67  = ~ f3_prev_released;
+  assign \$68  = \$67  & f3_by_a4;
+  assign \$69  = f3_by_a3 | \$68 ;
+  assign \$70  = f3_in[1] & \$69 ;
+  assign \$71  = ~ f3_prev_released;
+  assign \$72  = \$71  & f3_by_mem[1];
+  assign \$73  = \$72  & f3_mem_ok[1];
+  assign \w__en$44  = \$70  | \$73 ;
+  assign \$74  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$75  = f3_hit_a3 ? f3_a3_snap : \$74 ;
+  assign \w__data$70  = ~ \$75 ;
+  assign \$76  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$77  = f3_hit_a3 ? f3_a3_snap : \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$80  = f3_hit_a3 ? f3_a3_tag : \$79 ;
+  assign \$81  = ~ f3_prev_released;
+  assign \$82  = \$81  & f3_by_a4;
+  assign \$83  = f3_by_a3 | \$82 ;
+  assign \$84  = f3_in[2] & \$83 ;
+  assign \$85  = ~ f3_prev_released;
+  assign \$86  = \$85  & f3_by_mem[2];
+  assign \$87  = \$86  & f3_mem_ok[2];
+  assign \w__en$86  = \$84  | \$87 ;
+  assign \$88  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$89  = f3_hit_a3 ? f3_a3_snap : \$88 ;
+  assign \w__data$112  = ~ \$89 ;
+  assign \$90  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$91  = f3_hit_a3 ? f3_a3_snap : \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$94  = f3_hit_a3 ? f3_a3_tag : \$93 ;
+  assign \$95  = busy_0 | busy_6;
+  assign \$96  = busy_12 | busy_18;
+  assign busy = \$95  | \$96 ;
+  assign \$97  = alloc_port_size - 7'h41;
+  assign \$98  = ~ \$97 [14];
+  assign \$100  = alloc_src | \$99 ;
+  assign \$101  = alloc_port_size - 10'h201;
+  assign \$102  = ~ \$101 [14];
+  assign \$104  = alloc_src | \$103 ;
+  assign \$105  = alloc_port_size - 13'h1001;
+  assign \$106  = ~ \$105 [14];
+  assign \$108  = alloc_src | \$107 ;
+  assign \$109  = a0_pool >= 2'h3;
+  assign \$110  = ! a0_pool;
+  assign \$111  = a0_pool == 1'h1;
+  assign \$112  = a0_pool == 2'h2;
+  assign \$113  = ! a0_pool;
+  assign \$114  = a0_valid & \$113 ;
+  assign \$115  = \$114  & a0_fits[0];
+  assign \$116  = a0_pool == 1'h1;
+  assign \$117  = a0_valid & \$116 ;
+  assign \$118  = \$117  & a0_fits[1];
+  assign \$119  = a0_pool == 2'h2;
+  assign \$120  = a0_valid & \$119 ;
+  assign \$121  = \$120  & a0_fits[2];
+  assign \$122  = small_fresh + 1'h1;
+  assign \$123  = small_fresh != 8'hff;
+  assign \$124  = \$signature__addr  == 8'hff;
+  assign \$125  = \$signature__addr  + 1'h1;
+  assign \$126  = \$124  ? 9'h000 : \$125 ;
+  assign \$127  = medium_fresh + 1'h1;
+  assign \$128  = medium_fresh != 7'h7f;
+  assign \$129  = \$signature__addr$48  == 7'h7f;
+  assign \$130  = \$signature__addr$48  + 1'h1;
+  assign \$131  = \$129  ? 8'h00 : \$130 ;
+  assign \$132  = \$signature__addr$120  + 1'h1;
+  assign \$133  = \$signature__addr$120  != 6'h2f;
+  assign \$134  = \$signature__addr$90  == 6'h2f;
+  assign \$135  = \$signature__addr$90  + 1'h1;
+  assign \$136  = \$134  ? 7'h00 : \$135 ;
+  assign \$137  = small_has_fresh | small_nonempty;
+  assign \$138  = a1_select[0] & \$137 ;
+  assign \$139  = medium_has_fresh | medium_nonempty;
+  assign \$140  = a1_select[1] & \$139 ;
+  assign \$141  = \$138  | \$140 ;
+  assign \$142  = large_has_fresh | large_nonempty;
+  assign \$143  = a1_select[2] & \$142 ;
+  assign \$144  = \$141  | \$143 ;
+  assign \$145  = a1_in[0] & a1_fits[0];
+  assign \$146  = a1_in[1] & a1_fits[1];
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = a1_in[2] & a1_fits[2];
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = \$149  ? 3'h1 : 3'h3;
+  assign \$151  = a1_bad_pool ? 3'h2 : \$150 ;
+  assign \$152  = a1_in[0] & small_has_fresh;
+  assign \$153  = a1_in[1] & medium_has_fresh;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = a1_in[2] & large_has_fresh;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = a1_in[0] ? small_fresh : 9'h000;
+  assign \$158  = a1_in[1] ? medium_fresh : 8'h00;
+  assign \$159  = \$157  | { 1'h0, \$158  };
+  assign \$160  = a1_in[2] ? \$signature__addr$120  : 6'h00;
+  assign \$161  = \$159  | { 3'h0, \$160  };
+  assign \$162  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$163  = a2_ok ? \$signal  : 8'h00;
+  assign \$164  = \$signal$150  + 1'h1;
+  assign \$165  = a2_ok ? \$164  : 9'h000;
+  assign \$166  = a3_ok ? grant_addr : 40'h0000000000;
+  assign \$167  = ~ free_oor;
+  assign \$168  = ! free_oor_pool;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = free_port_addr - 37'h1000000000;
+  assign \$171  = ~ \$170 [40];
+  assign \$172  = free_port_addr - 37'h1000004000;
+  assign \$173  = ~ \$172 [40];
+  assign \$175  = \$171  & \$174 ;
+  assign \$176  = free_src ? \$169  : \$175 ;
+  assign \$177  = ~ free_oor;
+  assign \$178  = free_oor_pool == 1'h1;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = free_port_addr - 37'h1000010000;
+  assign \$181  = ~ \$180 [40];
+  assign \$182  = free_port_addr - 37'h1000020000;
+  assign \$183  = ~ \$182 [40];
+  assign \$185  = \$181  & \$184 ;
+  assign \$186  = free_src ? \$179  : \$185 ;
+  assign \$187  = ~ free_oor;
+  assign \$188  = free_oor_pool == 2'h2;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = free_port_addr - 37'h1000100000;
+  assign \$191  = ~ \$190 [40];
+  assign \$192  = free_port_addr - 37'h1000130000;
+  assign \$193  = ~ \$192 [40];
+  assign \$195  = \$191  & \$194 ;
+  assign \$196  = free_src ? \$189  : \$195 ;
+  assign \$197  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$198  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$199  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$200  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$201  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$202  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$203  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$204  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$205  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$206  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$207  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$208  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$209  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$210  = f0_addr[39] == f2_addr[39];
+  assign \$211  = | f0_addr[5:0];
+  assign \$212  = f0_addr[39:6] - 31'h40000000;
+  assign \$213  = | f0_addr[8:0];
+  assign \$214  = f0_addr[39:9] - 28'h8000080;
+  assign \$215  = | f0_addr[11:0];
+  assign \$216  = f0_addr[39:12] - 25'h1000100;
+  assign \$218  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$220  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$221  = { 1'h0, \$219  } | \$220 ;
+  assign \$222  = f1_oor ? f1_oor_pool : \$221 ;
+  assign \$223  = f1_hit[0] ? \$signature__addr$18  : 8'h00;
+  assign \$224  = f1_hit[1] ? \$signature__addr$60  : 7'h00;
+  assign \$225  = \$223  | { 1'h0, \$224  };
+  assign \$226  = f1_hit[2] ? \$signature__addr$102  : 6'h00;
+  assign \$227  = \$225  | { 2'h0, \$226  };
+  assign \$228  = | f1_hit;
+  assign \$229  = f1_oor | \$228 ;
+  assign \$230  = | f1_hit;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = f1_oor | \$231 ;
+  assign \$233  = f1_hit & f1_misaligned;
+  assign \$234  = | \$233 ;
+  assign \$235  = \$234  ? 3'h5 : 3'h0;
+  assign \$236  = \$232  ? 3'h4 : \$235 ;
+  assign \$237  = \$signature__addr$18  - small_fresh;
+  assign \$238  = ~ \$237 [9];
+  assign \$239  = f1_hit[0] & \$238 ;
+  assign \$240  = \$signature__addr$60  - medium_fresh;
+  assign \$241  = ~ \$240 [8];
+  assign \$242  = f1_hit[1] & \$241 ;
+  assign \$243  = \$239  | \$242 ;
+  assign \$244  = \$signature__addr$102  - \$signature__addr$120 ;
+  assign \$245  = ~ \$244 [6];
+  assign \$246  = f1_hit[2] & \$245 ;
+  assign \$247  = \$243  | \$246 ;
+  assign \$248  = ~ f1_same_older_eq0;
+  assign \$249  = ~ f1_same_older_eq3;
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = ~ f1_same_older_eq6;
+  assign \$252  = ~ f1_same_older_eq9;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = \$250  | \$253 ;
+  assign \$255  = ~ f1_same_older_eq12;
+  assign \$256  = ~ f1_same_older_eq15;
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = ~ f1_same_older_eq18;
+  assign \$259  = ~ f1_same_older_eq21;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = \$254  | \$261 ;
+  assign \$263  = ~ f1_same_older_eq24;
+  assign \$264  = ~ f1_same_older_eq27;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = ~ f1_same_older_eq30;
+  assign \$267  = ~ f1_same_older_eq33;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = \$265  | \$268 ;
+  assign \$270  = ~ f1_same_older_eq36;
+  assign \$271  = ~ f1_same_older_eq39;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = \$269  | \$272 ;
+  assign \$274  = \$262  | \$273 ;
+  assign \$275  = ~ \$274 ;
+  assign \$276  = ! f2_pool;
+  assign \$277  = f2_pool == 1'h1;
+  assign \$278  = f2_pool == 2'h2;
+  assign \$279  = a3_tag ^ f2_tag;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$280  + 1'h1;
+  assign \$282  = a4_tag ^ f2_tag;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = \$283  + 1'h1;
+  assign \$285  = ~ hit_f4;
+  assign \$286  = ~ f2_never_granted;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \small_parity_data$34  == \small_grant_data$22 [0];
+  assign \$289  = f2_in[0] & \$288 ;
+  assign \$290  = \medium_parity_data$76  == \medium_grant_data$64 [0];
+  assign \$291  = f2_in[1] & \$290 ;
+  assign \$292  = \$289  | \$291 ;
+  assign \$293  = \large_parity_data$118  == \large_grant_data$106 [0];
+  assign \$294  = f2_in[2] & \$293 ;
+  assign \$295  = \$292  | \$294 ;
+  assign \$296  = \$287  & \$295 ;
+  assign \$297  = ~ hit_f4;
+  assign \$298  = ~ f2_never_granted;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \small_parity_data$34  == \small_grant_data$22 [0];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = \small_grant_data$22 [8:1] ^ f2_tag;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = \$303  + 1'h1;
+  assign \$305  = \$301  & \$304 [8];
+  assign \$306  = ~ hit_f4;
+  assign \$307  = ~ f2_never_granted;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \medium_parity_data$76  == \medium_grant_data$64 [0];
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \medium_grant_data$64 [8:1] ^ f2_tag;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$312  + 1'h1;
+  assign \$314  = \$310  & \$313 [8];
+  assign \$315  = ~ hit_f4;
+  assign \$316  = ~ f2_never_granted;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \large_parity_data$118  == \large_grant_data$106 [0];
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \large_grant_data$106 [8:1] ^ f2_tag;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = \$321  + 1'h1;
+  assign \$323  = \$319  & \$322 [8];
+  assign \$324  = \$signal$166  & \$32 [11];
+  assign \$325  = a3_tag ^ f2_tag;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = \$326  + 1'h1;
+  assign \$328  = \$324  & \$327 [8];
+  assign \$329  = ~ \$32 [11];
+  assign \$330  = \$signal$166  & \$329 ;
+  assign \$331  = \$330  & \$36 [11];
+  assign \$332  = a4_tag ^ f2_tag;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = \$333  + 1'h1;
+  assign \$335  = \$331  & \$334 [8];
+  assign \$336  = ~ \$32 [11];
+  assign \$337  = \$signal$166  & \$336 ;
+  assign \$338  = ~ \$36 [11];
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$339  ? f2_in : 3'h0;
+  assign \$341  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$342  = ~ \$341 ;
+  assign \$343  = \$342  + 1'h1;
+  assign \$344  = \release  & \$343 [11];
+  assign \$345  = w__addr == 8'hff;
+  assign \$346  = w__addr + 1'h1;
+  assign \$347  = \$345  ? 9'h000 : \$346 ;
+  assign \$348  = small_pushed == small_popped;
+  assign \$349  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$350  = \$348  ? 9'h000 : \$349 ;
+  assign \$351  = $signed({ 1'h0, small_count }) + $signed(\$350 );
+  assign \$352  = ! small_pushed;
+  assign \$353  = ! small_popped;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = small_pop ? small_at[1] : small_at[0];
+  assign \$356  = ~ \$355 ;
+  assign \$357  = w__en | \$356 ;
+  assign \$358  = ! small_pushed;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = small_count == 2'h3;
+  assign \$362  = small_pop ? small_at[2] : small_at[1];
+  assign \$363  = ~ \$362 ;
+  assign \$364  = w__en | \$363 ;
+  assign \$366  = ! small_popped;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = small_pop ? small_at[0] : 1'h0;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = w__en | \$369 ;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = small_pop ? small_at[1] : small_at[0];
+  assign \$375  = ~ \$374 ;
+  assign \$376  = w__en | \$375 ;
+  assign \$377  = \w__addr$42  == 7'h7f;
+  assign \$378  = \w__addr$42  + 1'h1;
+  assign \$379  = \$377  ? 8'h00 : \$378 ;
+  assign \$380  = medium_pushed == medium_popped;
+  assign \$381  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$382  = \$380  ? 8'h00 : \$381 ;
+  assign \$383  = $signed({ 1'h0, medium_count }) + $signed(\$382 );
+  assign \$384  = ! medium_pushed;
+  assign \$385  = ! medium_popped;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \w__en$44  | \$388 ;
+  assign \$390  = ! medium_pushed;
+  assign \$392  = \$390  & \$391 ;
+  assign \$393  = medium_count == 2'h3;
+  assign \$394  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$395  = ~ \$394 ;
+  assign \$396  = \w__en$44  | \$395 ;
+  assign \$398  = ! medium_popped;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \w__en$44  | \$401 ;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \w__en$44  | \$407 ;
+  assign \$409  = \w__addr$84  == 6'h2f;
+  assign \$410  = \w__addr$84  + 1'h1;
+  assign \$411  = \$409  ? 7'h00 : \$410 ;
+  assign \$412  = large_pushed == large_popped;
+  assign \$413  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$414  = \$412  ? 6'h00 : \$413 ;
+  assign \$415  = $signed({ 1'h0, large_count }) + $signed(\$414 );
+  assign \$416  = ! large_pushed;
+  assign \$417  = ! large_popped;
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = large_pop ? large_at[1] : large_at[0];
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \w__en$86  | \$420 ;
+  assign \$422  = ! large_pushed;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = large_count == 2'h3;
+  assign \$426  = large_pop ? large_at[2] : large_at[1];
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \w__en$86  | \$427 ;
+  assign \$430  = ! large_popped;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = large_pop ? large_at[0] : 1'h0;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \w__en$86  | \$433 ;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = large_pop ? large_at[1] : large_at[0];
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \w__en$86  | \$439 ;
+  assign \$441  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
+  assign \$442  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
+  assign \$443  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
+  assign \$444  = | { freed_valid, f6_valid, f5_valid, grant_valid, a6_valid };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = alloc_valid;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = a0_valid;
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = a1_valid;
-    if (rst) begin
-      \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = a2_from_fresh;
-    if (\$5 ) begin
-      \$241  = small_has_fresh;
-    end
-    if (\$11 ) begin
-      \$241  = medium_has_fresh;
-    end
-    if (\$17 ) begin
-      \$241  = large_has_fresh;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = a2_fresh_slot;
-    if (\$5 ) begin
-      \$242  = small_fresh[7:0];
-    end
-    if (\$11 ) begin
-      \$242  = medium_fresh;
-    end
-    if (\$17 ) begin
-      \$242  = { 2'h0, large_fresh };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = small_fresh;
-    if (small_take_fresh) begin
-      \$243  = \$6 [8:0];
-    end
-    if (rst) begin
-      \$243  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$244  = \$7 ;
-    end
-    if (rst) begin
-      \$244  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = small_head;
-    if (small_pop) begin
-      \$245  = \$10 [7:0];
-    end
-    if (rst) begin
-      \$245  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$246  = \$12 [7:0];
-    end
-    if (rst) begin
-      \$246  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$247  = \$13 ;
-    end
-    if (rst) begin
-      \$247  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = medium_head;
-    if (medium_pop) begin
-      \$248  = \$16 [6:0];
-    end
-    if (rst) begin
-      \$248  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = large_fresh;
-    if (large_take_fresh) begin
-      \$249  = \$18 [5:0];
-    end
-    if (rst) begin
-      \$249  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$250  = \$19 ;
-    end
-    if (rst) begin
-      \$250  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = large_head;
-    if (large_pop) begin
-      \$251  = \$22 [5:0];
-    end
-    if (rst) begin
-      \$251  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = a2_valid;
-    if (rst) begin
-      \$252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = a3_valid;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = free_valid;
-    if (rst) begin
-      \$254  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = f0_valid;
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$258  = f1_valid;
-    if (rst) begin
-      \$258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$259  = f2_valid;
-    if (rst) begin
-      \$259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$260  = \$93 ;
-    if (rst) begin
-      \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = small_tail;
-    if (small_push) begin
-      \$261  = \$114 [7:0];
-    end
-    if (rst) begin
-      \$261  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = \$116 [8:0];
-    if (rst) begin
-      \$262  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = \$121 ;
-    if (rst) begin
-      \$263  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = medium_tail;
-    if (medium_push) begin
-      \$264  = \$124 [6:0];
-    end
-    if (rst) begin
-      \$264  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = \$126 [7:0];
-    if (rst) begin
-      \$265  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = \$131 ;
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = large_tail;
-    if (large_push) begin
-      \$267  = \$134 [5:0];
-    end
-    if (rst) begin
-      \$267  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = \$136 [5:0];
-    if (rst) begin
-      \$268  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = \$141 ;
-    if (rst) begin
-      \$269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = f3_valid;
-    if (rst) begin
-      \$270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = \release ;
-    if (rst) begin
-      \$271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = a4_valid;
-    if (rst) begin
-      \$272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = a5_valid;
-    if (rst) begin
-      \$273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = a6_valid;
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = f4_valid;
-    if (rst) begin
-      \$275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = f5_valid;
-    if (rst) begin
-      \$276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = f6_valid;
-    if (rst) begin
-      \$277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal  = 1'h0;
-    if (\$150 ) begin
-      \$signal  = \$152 ;
-    end
-    if (\$161 ) begin
-      \$signal  = \$163 ;
-    end
-    if (\$172 ) begin
-      \$signal  = \$174 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    fits = 1'h0;
-    if (\$150 ) begin
-      fits = a1_fits[0];
-    end
-    if (\$161 ) begin
-      fits = a1_fits[1];
-    end
-    if (\$172 ) begin
-      fits = a1_fits[2];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$45  = 8'h00;
+    \$signal  = 8'h00;
     casez (a2_pool)
       2'h0:
-          \$signal$45  = \$175 ;
+          \$signal  = \$7 ;
       2'h1:
-          \$signal$45  = \$178 ;
+          \$signal  = \$10 ;
       2'h2:
-          \$signal$45  = \$181 ;
+          \$signal  = \$13 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$47  = 8'h00;
+    \$signal$150  = 8'h00;
     casez (a2_pool)
       2'h0:
-          \$signal$47  = \$176 ;
+          \$signal$150  = \$8 ;
       2'h1:
-          \$signal$47  = \$179 ;
+          \$signal$150  = \$11 ;
       2'h2:
-          \$signal$47  = \$182 ;
+          \$signal$150  = \$14 ;
     endcase
   end
   always @* begin
@@ -2374,11 +2681,11 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     fetched_snap = 1'h0;
     casez (a2_pool)
       2'h0:
-          fetched_snap = \$177 ;
+          fetched_snap = \$9 ;
       2'h1:
-          fetched_snap = \$180 ;
+          fetched_snap = \$12 ;
       2'h2:
-          fetched_snap = \$183 ;
+          fetched_snap = \$15 ;
     endcase
   end
   always @* begin
@@ -2386,226 +2693,998 @@ module \hwalloc_sizes.core (rst, alloc_valid, alloc_pool, alloc_size, alloc_user
     grant_addr = 40'h0000000000;
     casez (a3_pool)
       2'h0:
-          grant_addr = { 3'h0, \$191  };
+          grant_addr = { 3'h0, \$23  };
       2'h1:
-          grant_addr = { 3'h0, \$193  };
+          grant_addr = { 3'h0, \$25  };
       2'h2:
-          grant_addr = { 3'h0, \$195  };
+          grant_addr = { 3'h0, \$27  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$110  = 8'h00;
+    \$signal$164  = 8'h00;
     casez (f2_pool)
       2'h0:
-          \$signal$110  = \$signature__data$212 [8:1];
+          \$signal$164  = \small_grant_data$22 [8:1];
       2'h1:
-          \$signal$110  = \$signature__data$215 [8:1];
+          \$signal$164  = \medium_grant_data$64 [8:1];
       2'h2:
-          \$signal$110  = \$signature__data$217 [8:1];
+          \$signal$164  = \large_grant_data$106 [8:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$113  = 1'h0;
+    mem_snap = 1'h0;
     casez (f2_pool)
       2'h0:
-          \$signal$113  = \$signature__data$212 [0];
+          mem_snap = \small_grant_data$22 [0];
       2'h1:
-          \$signal$113  = \$signature__data$215 [0];
+          mem_snap = \medium_grant_data$64 [0];
       2'h2:
-          \$signal$113  = \$signature__data$217 [0];
+          mem_snap = \large_grant_data$106 [0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    mem_parity = 1'h0;
-    casez (f2_pool)
-      2'h0:
-          mem_parity = \$signature__data$214 ;
-      2'h1:
-          mem_parity = \$signature__data$216 ;
-      2'h2:
-          mem_parity = \$signature__data$218 ;
-    endcase
+    \$445  = alloc_valid;
+    if (rst) begin
+      \$445  = 1'h0;
+    end
   end
-  assign \$signature__addr  = small_head;
-  assign \$signature__en  = a1_valid;
-  assign \$signature__addr$175  = small_fresh[7:0];
-  assign \$signature__en$176  = a1_valid;
-  assign \$signature__addr$177  = medium_head;
-  assign \$signature__en$178  = a1_valid;
-  assign \$signature__addr$179  = medium_fresh[6:0];
-  assign \$signature__en$180  = a1_valid;
-  assign \$signature__addr$181  = large_head;
-  assign \$signature__en$182  = a1_valid;
-  assign \$signature__addr$183  = large_fresh;
-  assign \$signature__en$184  = a1_valid;
-  assign \$signature__addr$191  = a3_slot;
-  assign \$signature__addr$194  = a3_slot[6:0];
-  assign \$signature__addr$197  = a3_slot[5:0];
-  assign \$signature__addr$200  = f1_small_slot;
-  assign \$signature__en$201  = f1_valid;
-  assign \$signature__addr$202  = f1_small_slot;
-  assign \$signature__en$203  = f1_valid;
-  assign \$signature__addr$204  = f1_medium_slot;
-  assign \$signature__en$205  = f1_valid;
-  assign \$signature__addr$206  = f1_medium_slot;
-  assign \$signature__en$207  = f1_valid;
-  assign \$signature__addr$208  = f1_large_slot;
-  assign \$signature__en$209  = f1_valid;
-  assign \$signature__addr$210  = f1_large_slot;
-  assign \$signature__en$211  = f1_valid;
-  assign \$signature__addr$221  = f3_slot;
-  assign \$signature__en$223  = small_push;
-  assign \$signature__addr$224  = small_tail;
-  assign \$signature__en$226  = small_push;
-  assign \$signature__addr$227  = f3_slot[6:0];
-  assign \$signature__en$229  = medium_push;
-  assign \$signature__addr$230  = medium_tail;
-  assign \$signature__en$232  = medium_push;
-  assign \$signature__addr$233  = f3_slot[5:0];
-  assign \$signature__en$235  = large_push;
-  assign \$signature__addr$236  = large_tail;
-  assign \$signature__en$238  = large_push;
-  assign grant_valid = a7_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$446  = a0_valid;
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$447  = { \$121 , \$118 , \$115  };
+    if (rst) begin
+      \$447  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$448  = \$signature__en ;
+    if (rst) begin
+      \$448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$449  = small_fresh;
+    if (small_take_fresh) begin
+      \$449  = \$122 [8:0];
+    end
+    if (rst) begin
+      \$449  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$450  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$450  = \$123 ;
+    end
+    if (rst) begin
+      \$450  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$451  = \$signature__addr ;
+    if (small_pop) begin
+      \$451  = \$126 [7:0];
+    end
+    if (rst) begin
+      \$451  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$452  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$452  = \$127 [7:0];
+    end
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$453  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$453  = \$128 ;
+    end
+    if (rst) begin
+      \$453  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$454  = \$signature__addr$48 ;
+    if (medium_pop) begin
+      \$454  = \$131 [6:0];
+    end
+    if (rst) begin
+      \$454  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$455  = \$signature__addr$120 ;
+    if (large_take_fresh) begin
+      \$455  = \$132 [5:0];
+    end
+    if (rst) begin
+      \$455  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$456  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$456  = \$133 ;
+    end
+    if (rst) begin
+      \$456  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$457  = \$signature__addr$90 ;
+    if (large_pop) begin
+      \$457  = \$136 [5:0];
+    end
+    if (rst) begin
+      \$457  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$458  = a2_valid;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$459  = a3_valid;
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$460  = free_valid;
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$461  = f0_valid;
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$462  = \$197 ;
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$463  = \$198 ;
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$464  = \$199 ;
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$465  = \$200 ;
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$466  = \$201 ;
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$467  = \$202 ;
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$468  = \$203 ;
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$469  = \$204 ;
+    if (rst) begin
+      \$469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$470  = \$205 ;
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$471  = \$206 ;
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$472  = \$207 ;
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$473  = \$208 ;
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$474  = \$209 ;
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$475  = \$210 ;
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$478  = \$signature__en$20 ;
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$479  = f2_valid;
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$480  = \$signal$166 ;
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$481  = \$328 ;
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$482  = \$335 ;
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$483  = \$340 ;
+    if (rst) begin
+      \$483  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$484  = \$344 ;
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$485  = w__addr;
+    if (w__en) begin
+      \$485  = \$347 [7:0];
+    end
+    if (rst) begin
+      \$485  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$486  = w__en;
+    if (rst) begin
+      \$486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$487  = small_pop;
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$488  = \$351 [8:0];
+    if (rst) begin
+      \$488  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$489  = small_at;
+    if (\$354 ) begin
+      \$489 [0] = small_at[0];
+      \$489 [1] = small_at[1];
+      \$489 [2] = small_at[2];
+    end
+    if (\$360 ) begin
+      \$489 [0] = small_at[1];
+      \$489 [1] = small_at[2];
+      \$489 [2] = \$361 ;
+    end
+    if (\$367 ) begin
+      \$489 [0] = 1'h0;
+      \$489 [1] = small_at[0];
+      \$489 [2] = small_at[1];
+    end
+    if (\$373 ) begin
+      \$489 [0] = small_at[0];
+      \$489 [1] = small_at[1];
+      \$489 [2] = small_at[2];
+    end
+    if (rst) begin
+      \$489  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$490  = small_nonempty;
+    if (\$354 ) begin
+      \$490  = \$357 ;
+    end
+    if (\$360 ) begin
+      \$490  = \$364 ;
+    end
+    if (\$367 ) begin
+      \$490  = \$370 ;
+    end
+    if (\$373 ) begin
+      \$490  = \$376 ;
+    end
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$491  = \w__addr$42 ;
+    if (\w__en$44 ) begin
+      \$491  = \$379 [6:0];
+    end
+    if (rst) begin
+      \$491  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$492  = \w__en$44 ;
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$493  = medium_pop;
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$494  = \$383 [7:0];
+    if (rst) begin
+      \$494  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$495  = medium_at;
+    if (\$386 ) begin
+      \$495 [0] = medium_at[0];
+      \$495 [1] = medium_at[1];
+      \$495 [2] = medium_at[2];
+    end
+    if (\$392 ) begin
+      \$495 [0] = medium_at[1];
+      \$495 [1] = medium_at[2];
+      \$495 [2] = \$393 ;
+    end
+    if (\$399 ) begin
+      \$495 [0] = 1'h0;
+      \$495 [1] = medium_at[0];
+      \$495 [2] = medium_at[1];
+    end
+    if (\$405 ) begin
+      \$495 [0] = medium_at[0];
+      \$495 [1] = medium_at[1];
+      \$495 [2] = medium_at[2];
+    end
+    if (rst) begin
+      \$495  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$496  = medium_nonempty;
+    if (\$386 ) begin
+      \$496  = \$389 ;
+    end
+    if (\$392 ) begin
+      \$496  = \$396 ;
+    end
+    if (\$399 ) begin
+      \$496  = \$402 ;
+    end
+    if (\$405 ) begin
+      \$496  = \$408 ;
+    end
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$497  = \w__addr$84 ;
+    if (\w__en$86 ) begin
+      \$497  = \$411 [5:0];
+    end
+    if (rst) begin
+      \$497  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$498  = \w__en$86 ;
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$499  = large_pop;
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$500  = \$415 [5:0];
+    if (rst) begin
+      \$500  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$501  = large_at;
+    if (\$418 ) begin
+      \$501 [0] = large_at[0];
+      \$501 [1] = large_at[1];
+      \$501 [2] = large_at[2];
+    end
+    if (\$424 ) begin
+      \$501 [0] = large_at[1];
+      \$501 [1] = large_at[2];
+      \$501 [2] = \$425 ;
+    end
+    if (\$431 ) begin
+      \$501 [0] = 1'h0;
+      \$501 [1] = large_at[0];
+      \$501 [2] = large_at[1];
+    end
+    if (\$437 ) begin
+      \$501 [0] = large_at[0];
+      \$501 [1] = large_at[1];
+      \$501 [2] = large_at[2];
+    end
+    if (rst) begin
+      \$501  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$502  = large_nonempty;
+    if (\$418 ) begin
+      \$502  = \$421 ;
+    end
+    if (\$424 ) begin
+      \$502  = \$428 ;
+    end
+    if (\$431 ) begin
+      \$502  = \$434 ;
+    end
+    if (\$437 ) begin
+      \$502  = \$440 ;
+    end
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$503  = f3_valid;
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$504  = \release ;
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$505  = a4_valid;
+    if (rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$506  = a5_valid;
+    if (rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$507  = a6_valid;
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$508  = f4_valid;
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$509  = f5_valid;
+    if (rst) begin
+      \$509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$510  = f6_valid;
+    if (rst) begin
+      \$510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$511  = \$441 ;
+    if (rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$512  = \$442 ;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$513  = \$443 ;
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$514  = \$444 ;
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  assign small_queue_addr = w__addr;
+  assign small_queue_en = w__en;
+  assign small_queue_data = w__data;
+  assign \small_queue_addr$7  = \$signature__addr ;
+  assign \small_queue_en$9  = \$signature__en ;
+  assign \$signature__data  = \small_queue_data$10 ;
+  assign small_grant_addr = \w__addr$12 ;
+  assign small_grant_en = \w__en$14 ;
+  assign small_grant_data = \w__data$16 ;
+  assign \small_grant_addr$19  = \$signature__addr$18 ;
+  assign \small_grant_en$21  = \$signature__en$20 ;
+  assign \$signature__data$23  = \small_grant_data$22 ;
+  assign small_parity_addr = \w__addr$24 ;
+  assign \w__en$26  = w__en;
+  assign small_parity_en = w__en;
+  assign small_parity_data = \w__data$28 ;
+  assign \$signature__addr$30  = \$signature__addr$18 ;
+  assign \small_parity_addr$31  = \$signature__addr$18 ;
+  assign \$signature__en$32  = \$signature__en$20 ;
+  assign \small_parity_en$33  = \$signature__en$20 ;
+  assign \$signature__data$35  = \small_parity_data$34 ;
+  assign \$signature__addr$36  = small_fresh[7:0];
+  assign \small_parity_addr$37  = small_fresh[7:0];
+  assign \$signature__en$38  = \$signature__en ;
+  assign \small_parity_en$39  = \$signature__en ;
+  assign \$signature__data$41  = \small_parity_data$40 ;
+  assign medium_queue_addr = \w__addr$42 ;
+  assign medium_queue_en = \w__en$44 ;
+  assign medium_queue_data = \w__data$46 ;
+  assign \medium_queue_addr$49  = \$signature__addr$48 ;
+  assign \$signature__en$50  = \$signature__en ;
+  assign \medium_queue_en$51  = \$signature__en ;
+  assign \$signature__data$53  = \medium_queue_data$52 ;
+  assign \w__addr$54  = \w__addr$12 [6:0];
+  assign medium_grant_addr = \w__addr$12 [6:0];
+  assign medium_grant_en = \w__en$56 ;
+  assign medium_grant_data = \w__data$58 ;
+  assign \medium_grant_addr$61  = \$signature__addr$60 ;
+  assign \$signature__en$62  = \$signature__en$20 ;
+  assign \medium_grant_en$63  = \$signature__en$20 ;
+  assign \$signature__data$65  = \medium_grant_data$64 ;
+  assign \w__addr$66  = \w__addr$24 [6:0];
+  assign medium_parity_addr = \w__addr$24 [6:0];
+  assign \w__en$68  = \w__en$44 ;
+  assign medium_parity_en = \w__en$44 ;
+  assign medium_parity_data = \w__data$70 ;
+  assign \$signature__addr$72  = \$signature__addr$60 ;
+  assign \medium_parity_addr$73  = \$signature__addr$60 ;
+  assign \$signature__en$74  = \$signature__en$20 ;
+  assign \medium_parity_en$75  = \$signature__en$20 ;
+  assign \$signature__data$77  = \medium_parity_data$76 ;
+  assign \$signature__addr$78  = medium_fresh[6:0];
+  assign \medium_parity_addr$79  = medium_fresh[6:0];
+  assign \$signature__en$80  = \$signature__en ;
+  assign \medium_parity_en$81  = \$signature__en ;
+  assign \$signature__data$83  = \medium_parity_data$82 ;
+  assign large_queue_addr = \w__addr$84 ;
+  assign large_queue_en = \w__en$86 ;
+  assign large_queue_data = \w__data$88 ;
+  assign \large_queue_addr$91  = \$signature__addr$90 ;
+  assign \$signature__en$92  = \$signature__en ;
+  assign \large_queue_en$93  = \$signature__en ;
+  assign \$signature__data$95  = \large_queue_data$94 ;
+  assign \w__addr$96  = \w__addr$12 [5:0];
+  assign large_grant_addr = \w__addr$12 [5:0];
+  assign large_grant_en = \w__en$98 ;
+  assign large_grant_data = \w__data$100 ;
+  assign \large_grant_addr$103  = \$signature__addr$102 ;
+  assign \$signature__en$104  = \$signature__en$20 ;
+  assign \large_grant_en$105  = \$signature__en$20 ;
+  assign \$signature__data$107  = \large_grant_data$106 ;
+  assign \w__addr$108  = \w__addr$24 [5:0];
+  assign large_parity_addr = \w__addr$24 [5:0];
+  assign \w__en$110  = \w__en$86 ;
+  assign large_parity_en = \w__en$86 ;
+  assign large_parity_data = \w__data$112 ;
+  assign \$signature__addr$114  = \$signature__addr$102 ;
+  assign \large_parity_addr$115  = \$signature__addr$102 ;
+  assign \$signature__en$116  = \$signature__en$20 ;
+  assign \large_parity_en$117  = \$signature__en$20 ;
+  assign \$signature__data$119  = \large_parity_data$118 ;
+  assign \large_parity_addr$121  = \$signature__addr$120 ;
+  assign \$signature__en$122  = \$signature__en ;
+  assign \large_parity_en$123  = \$signature__en ;
+  assign \$signature__data$125  = \large_parity_data$124 ;
+  assign small_head = \$signature__addr ;
+  assign a1_valid = \$signature__en ;
+  assign medium_head = \$signature__addr$48 ;
+  assign large_head = \$signature__addr$90 ;
+  assign large_fresh = \$signature__addr$120 ;
+  assign a3_slot = \w__addr$12 ;
+  assign f1_small_slot = \$signature__addr$18 ;
+  assign f1_valid = \$signature__en$20 ;
+  assign f1_medium_slot = \$signature__addr$60 ;
+  assign f1_large_slot = \$signature__addr$102 ;
+  assign \$signal$169  = \$32 [11];
+  assign hit_a4 = \$36 [11];
+  assign small_push = w__en;
+  assign f3_slot = \w__addr$24 ;
+  assign small_tail = w__addr;
+  assign medium_push = \w__en$44 ;
+  assign medium_tail = \w__addr$42 ;
+  assign large_push = \w__en$86 ;
+  assign large_tail = \w__addr$84 ;
+  assign a7_valid = grant_valid;
   assign grant_ok = a7_payload[0];
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$244  = a7_payload[54:15];
+  assign \grant_addr$212  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
-  assign freed_valid = f7_valid;
+  assign f7_valid = freed_valid;
   assign freed_ok = f7_payload[0];
   assign freed_err = f7_payload[4:1];
   assign freed_user = f7_payload[20:5];
   assign freed_pool = f7_payload[22:21];
   assign freed_in_pool = f7_payload[23];
-  assign grant_src = alloc_src_d7;
-  assign grant_size = alloc_size_d7;
+  assign alloc_src_d7 = grant_src;
+  assign alloc_size_d7 = grant_size;
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
-  assign \$signature__data.slot  = \$signature__data [7:0];
-  assign \$signature__data.snap  = \$signature__data [8];
-  assign \$signature__data.tag  = \$signature__data [16:9];
-  assign \$signature__data$187.slot  = \$signature__data$187 [6:0];
-  assign \$signature__data$187.snap  = \$signature__data$187 [7];
-  assign \$signature__data$187.tag  = \$signature__data$187 [15:8];
-  assign \$signature__data$189.slot  = \$signature__data$189 [5:0];
-  assign \$signature__data$189.snap  = \$signature__data$189 [6];
-  assign \$signature__data$189.tag  = \$signature__data$189 [14:7];
-  assign \$signature__data$192.snap  = \$signature__data$192 [0];
-  assign \$signature__data$192.tag  = \$signature__data$192 [8:1];
-  assign \$signature__data$195.snap  = \$signature__data$195 [0];
-  assign \$signature__data$195.tag  = \$signature__data$195 [8:1];
-  assign \$signature__data$198.snap  = \$signature__data$198 [0];
-  assign \$signature__data$198.tag  = \$signature__data$198 [8:1];
-  assign \$signature__data$212.snap  = \$signature__data$212 [0];
-  assign \$signature__data$212.tag  = \$signature__data$212 [8:1];
-  assign \$signature__data$215.snap  = \$signature__data$215 [0];
-  assign \$signature__data$215.tag  = \$signature__data$215 [8:1];
-  assign \$signature__data$217.snap  = \$signature__data$217 [0];
-  assign \$signature__data$217.tag  = \$signature__data$217 [8:1];
-  assign \$signature__data$225.slot  = \$signature__data$225 [7:0];
-  assign \$signature__data$225.snap  = \$signature__data$225 [8];
-  assign \$signature__data$225.tag  = \$signature__data$225 [16:9];
-  assign \$signature__data$231.slot  = \$signature__data$231 [6:0];
-  assign \$signature__data$231.snap  = \$signature__data$231 [7];
-  assign \$signature__data$231.tag  = \$signature__data$231 [15:8];
-  assign \$signature__data$237.slot  = \$signature__data$237 [5:0];
-  assign \$signature__data$237.snap  = \$signature__data$237 [6];
-  assign \$signature__data$237.tag  = \$signature__data$237 [14:7];
-  assign \$signature__data$237 [14:7] = \$237 ;
-  assign \$signature__data$237 [6] = \$235 ;
-  assign \$signature__data$237 [5:0] = f3_slot[5:0];
-  assign \$signature__data$231 [15:8] = \$229 ;
-  assign \$signature__data$231 [7] = \$227 ;
-  assign \$signature__data$231 [6:0] = f3_slot[6:0];
-  assign \$signature__data$225 [16:9] = \$221 ;
-  assign \$signature__data$225 [8] = \$219 ;
-  assign \$signature__data$225 [7:0] = f3_slot;
-  assign \$signature__data$198 [8:1] = a3_tag;
-  assign \$signature__data$198 [0] = a3_snap;
-  assign \$signature__data$195 [8:1] = a3_tag;
-  assign \$signature__data$195 [0] = a3_snap;
-  assign \$signature__data$192 [8:1] = a3_tag;
-  assign \$signature__data$192 [0] = a3_snap;
-  assign \$257 [2] = \$44 ;
-  assign \$257 [1] = \$39 ;
-  assign \$257 [0] = \$34 ;
-  assign \$256 [2] = \$43 ;
-  assign \$256 [1] = \$38 ;
-  assign \$256 [0] = \$33 ;
-  assign \$46  = 1'h0;
-  assign \$47  = 1'h0;
-  assign \$49  = \$48 ;
-  assign \$54  = \$53 ;
-  assign \$70  = \$69 ;
-  assign \$81  = \$80 ;
-  assign \$190  = { 1'h0, a3_slot, 6'h00 };
-  assign \$191 [35:0] = { 21'h000000, \$190  };
-  assign \$191 [36] = 1'h1;
-  assign \$192  = { 6'h00, a3_slot[6:0], 9'h000 };
-  assign { \$193 [35:17], \$193 [15:0] } = { 14'h0000, \$192 [21:17], \$192 [15:0] };
-  assign { \$193 [36], \$193 [16] } = 2'h3;
-  assign \$194  = { 3'h0, a3_slot[5:0], 12'h000 };
-  assign { \$195 [35:21], \$195 [19:0] } = { 15'h0000, \$194 [19:0] };
-  assign { \$195 [36], \$195 [20] } = 2'h3;
+  assign \small_queue_data.slot  = w__data[7:0];
+  assign \small_queue_data.snap  = w__data[8];
+  assign \small_queue_data.tag  = w__data[16:9];
+  assign \small_queue_data$10.slot  = \small_queue_data$10 [7:0];
+  assign \small_queue_data$10.snap  = \small_queue_data$10 [8];
+  assign \small_queue_data$10.tag  = \small_queue_data$10 [16:9];
+  assign \small_grant_data.snap  = \w__data$16 [0];
+  assign \small_grant_data.tag  = \w__data$16 [8:1];
+  assign \small_grant_data$22.snap  = \small_grant_data$22 [0];
+  assign \small_grant_data$22.tag  = \small_grant_data$22 [8:1];
+  assign \medium_queue_data.slot  = \w__data$46 [6:0];
+  assign \medium_queue_data.snap  = \w__data$46 [7];
+  assign \medium_queue_data.tag  = \w__data$46 [15:8];
+  assign \medium_queue_data$52.slot  = \medium_queue_data$52 [6:0];
+  assign \medium_queue_data$52.snap  = \medium_queue_data$52 [7];
+  assign \medium_queue_data$52.tag  = \medium_queue_data$52 [15:8];
+  assign \medium_grant_data.snap  = \w__data$58 [0];
+  assign \medium_grant_data.tag  = \w__data$58 [8:1];
+  assign \medium_grant_data$64.snap  = \medium_grant_data$64 [0];
+  assign \medium_grant_data$64.tag  = \medium_grant_data$64 [8:1];
+  assign \large_queue_data.slot  = \w__data$88 [5:0];
+  assign \large_queue_data.snap  = \w__data$88 [6];
+  assign \large_queue_data.tag  = \w__data$88 [14:7];
+  assign \large_queue_data$94.slot  = \large_queue_data$94 [5:0];
+  assign \large_queue_data$94.snap  = \large_queue_data$94 [6];
+  assign \large_queue_data$94.tag  = \large_queue_data$94 [14:7];
+  assign \large_grant_data.snap  = \w__data$100 [0];
+  assign \large_grant_data.tag  = \w__data$100 [8:1];
+  assign \large_grant_data$106.snap  = \large_grant_data$106 [0];
+  assign \large_grant_data$106.tag  = \large_grant_data$106 [8:1];
+  assign \$477 [2] = \$215 ;
+  assign \$477 [1] = \$213 ;
+  assign \$477 [0] = \$211 ;
+  assign \$476 [2] = f0_hit[2];
+  assign \$476 [1] = f0_hit[1];
+  assign \$476 [0] = f0_hit[0];
+  assign \w__data$88 [14:7] = \$94 ;
+  assign \w__data$88 [6] = \$92 ;
+  assign \w__data$88 [5:0] = \w__addr$24 [5:0];
+  assign \w__data$46 [15:8] = \$80 ;
+  assign \w__data$46 [7] = \$78 ;
+  assign \w__data$46 [6:0] = \w__addr$24 [6:0];
+  assign w__data[16:9] = \$66 ;
+  assign w__data[8] = \$64 ;
+  assign w__data[7:0] = \w__addr$24 ;
+  assign \w__data$100 [8:1] = a3_tag;
+  assign \w__data$100 [0] = a3_snap;
+  assign \w__data$58 [8:1] = a3_tag;
+  assign \w__data$58 [0] = a3_snap;
+  assign \w__data$16 [8:1] = a3_tag;
+  assign \w__data$16 [0] = a3_snap;
+  assign \$22  = { 1'h0, \w__addr$12 , 6'h00 };
+  assign \$23 [35:0] = { 21'h000000, \$22  };
+  assign \$23 [36] = 1'h1;
+  assign \$24  = { 6'h00, \w__addr$12 [6:0], 9'h000 };
+  assign { \$25 [35:17], \$25 [15:0] } = { 14'h0000, \$24 [21:17], \$24 [15:0] };
+  assign { \$25 [36], \$25 [16] } = 2'h3;
+  assign \$26  = { 3'h0, \w__addr$12 [5:0], 12'h000 };
+  assign { \$27 [35:21], \$27 [19:0] } = { 15'h0000, \$26 [19:0] };
+  assign { \$27 [36], \$27 [20] } = 2'h3;
+  assign \$99  = \$97 [14];
+  assign \$103  = \$101 [14];
+  assign \$107  = \$105 [14];
+  assign \$174  = \$172 [40];
+  assign \$184  = \$182 [40];
+  assign \$194  = \$192 [40];
+  assign \$217  = 1'h0;
+  assign \$219  = \$218 ;
+  assign \$359  = small_popped;
+  assign \$365  = small_pushed;
+  assign \$371  = small_pushed;
+  assign \$372  = small_popped;
+  assign \$391  = medium_popped;
+  assign \$397  = medium_pushed;
+  assign \$403  = medium_pushed;
+  assign \$404  = medium_popped;
+  assign \$423  = large_popped;
+  assign \$429  = large_pushed;
+  assign \$435  = large_pushed;
+  assign \$436  = large_popped;
 endmodule
 
-module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, irq, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, ready, rsp_grant_valid, \port$882$0 , \port$882$55 , rsp_freed_valid, \port$891$0 , rsp_grant_src
-, rsp_grant_size, \port$915$0 , req_alloc_pool, req_alloc_size, req_alloc, req_free_addr, req_free_tag, req_free_oor, req_free_pool, req_free, clk);
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1812$0 , \port$1812$55 , rsp_freed_valid, \port$1821$0 , rsp_grant_src, rsp_grant_size, \port$1845$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+, req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
-  wire [33:0] \$10 ;
-  wire [2:0] \$100 ;
-  wire [2:0] \$101 ;
+  wire \$10 ;
+  wire [15:0] \$100 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
+  wire [6:0] \$101 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
+  reg \$1020 ;
+  reg [1:0] \$1021 ;
+  reg [31:0] \$1022 ;
+  reg [3:0] \$1023 ;
+  reg [31:0] \$1024 ;
+  reg [31:0] \$1025 ;
+  reg [31:0] \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg \$1029 ;
   wire \$103 ;
+  reg [1:0] \$1030 ;
+  reg [13:0] \$1031 ;
+  reg [31:0] \$1032 ;
+  reg \$1033 ;
+  reg [3:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [15:0] \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  wire [7:0] \$105 ;
-  wire [32:0] \$106 ;
-  wire [32:0] \$107 ;
-  wire [32:0] \$108 ;
+  reg \$1040 ;
+  reg \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
+  wire \$105 ;
+  reg \$1050 ;
+  reg \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
+  wire \$106 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg [31:0] \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg [1:0] \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
+  wire \$107 ;
+  reg [31:0] \$1070 ;
+  reg [1:0] \$1071 ;
+  reg [2:0] \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
+  wire \$108 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg [39:0] \$1083 ;
+  reg [39:0] \$1084 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg [2:0] \$1087 ;
+  reg \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
+  reg [2:0] \$1090 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  reg [1:0] \$1093 ;
+  reg [7:0] \$1094 ;
+  reg [39:0] \$1095 ;
+  reg \$1096 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [5:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
-  wire [4:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
-  wire [4:0] \$121 ;
-  wire [4:0] \$122 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [4:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [4:0] \$130 ;
-  wire [4:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [117:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [4:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
-  wire [2:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -2614,7 +3693,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [4:0] \$15 ;
+  wire [1:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -2624,7 +3703,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [2:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
@@ -2648,169 +3727,975 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  reg [31:0] \$180 ;
-  reg [3:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [3:0] \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [31:0] \$188 ;
-  reg [31:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [31:0] \$190 ;
-  reg [31:0] \$191 ;
-  reg [31:0] \$192 ;
-  reg [31:0] \$193 ;
-  reg [31:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [31:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
-  wire [4:0] \$2 ;
-  wire [32:0] \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [31:0] \$202 ;
-  reg \$203 ;
-  reg [1:0] \$204 ;
-  reg [13:0] \$205 ;
-  reg \$206 ;
-  reg [2:0] \$207 ;
-  reg [39:0] \$208 ;
-  reg [7:0] \$209 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg [1:0] \$211 ;
-  reg [2:0] \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  wire [4:0] \$217 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [33:0] \$24 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [32:0] \$29 ;
-  wire [4:0] \$3 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire \$3 ;
   wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [32:0] \$34 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [32:0] \$38 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [5:0] \$4 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire [7:0] \$4 ;
   wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [32:0] \$42 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [33:0] \$46 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire \$5 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire [32:0] \$5 ;
   wire \$50 ;
-  wire [32:0] \$51 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire [31:0] \$518 ;
+  wire [31:0] \$519 ;
   wire \$52 ;
+  wire [31:0] \$520 ;
+  wire [31:0] \$521 ;
+  wire [31:0] \$522 ;
+  wire [31:0] \$523 ;
+  wire [31:0] \$524 ;
+  wire [31:0] \$525 ;
+  wire [1:0] \$526 ;
+  wire [31:0] \$527 ;
+  wire [2:0] \$528 ;
+  wire [2:0] \$529 ;
   wire \$53 ;
+  wire [2:0] \$530 ;
+  wire [31:0] \$531 ;
+  wire [31:0] \$532 ;
+  wire [31:0] \$533 ;
+  wire [31:0] \$534 ;
+  wire [31:0] \$535 ;
+  wire [31:0] \$536 ;
+  wire [31:0] \$537 ;
+  wire [31:0] \$538 ;
+  wire [31:0] \$539 ;
   wire \$54 ;
+  wire [31:0] \$540 ;
+  wire [31:0] \$541 ;
+  wire [31:0] \$542 ;
+  wire [31:0] \$543 ;
+  wire [31:0] \$544 ;
+  wire [31:0] \$545 ;
+  wire [31:0] \$546 ;
+  wire [31:0] \$547 ;
+  wire [31:0] \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [32:0] \$56 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire [31:0] \$564 ;
+  wire [31:0] \$565 ;
+  wire [31:0] \$566 ;
+  wire [31:0] \$567 ;
+  wire [31:0] \$568 ;
+  wire [31:0] \$569 ;
   wire \$57 ;
+  wire [31:0] \$570 ;
+  wire [31:0] \$571 ;
+  wire [31:0] \$572 ;
+  wire [31:0] \$573 ;
+  wire [31:0] \$574 ;
+  wire [31:0] \$575 ;
+  wire [31:0] \$576 ;
+  wire [31:0] \$577 ;
+  wire [31:0] \$578 ;
+  wire [31:0] \$579 ;
   wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire [32:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [32:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
+  wire [31:0] \$580 ;
+  wire [31:0] \$581 ;
+  wire [31:0] \$582 ;
+  wire [31:0] \$583 ;
+  wire [31:0] \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [5:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire [31:0] \$595 ;
+  wire [31:0] \$596 ;
+  wire [31:0] \$597 ;
+  wire [31:0] \$598 ;
+  wire [31:0] \$599 ;
+  wire [32:0] \$6 ;
+  wire [6:0] \$60 ;
+  wire [31:0] \$600 ;
+  wire [31:0] \$601 ;
+  wire [31:0] \$602 ;
+  wire [31:0] \$603 ;
+  wire [31:0] \$604 ;
+  wire [31:0] \$605 ;
+  wire [31:0] \$606 ;
+  wire [31:0] \$607 ;
+  wire [31:0] \$608 ;
+  wire [31:0] \$609 ;
+  wire [4:0] \$61 ;
+  wire [31:0] \$610 ;
+  wire [31:0] \$611 ;
+  wire [31:0] \$612 ;
+  wire [31:0] \$613 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire [4:0] \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire [31:0] \$626 ;
+  wire [31:0] \$627 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
+  wire [32:0] \$63 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
+  wire [31:0] \$633 ;
+  wire [31:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [31:0] \$636 ;
+  wire [31:0] \$637 ;
+  wire [31:0] \$638 ;
+  wire [31:0] \$639 ;
+  wire [2:0] \$64 ;
+  wire [31:0] \$640 ;
+  wire [31:0] \$641 ;
+  wire [31:0] \$642 ;
+  wire [31:0] \$643 ;
+  wire [31:0] \$644 ;
+  wire [31:0] \$645 ;
+  wire [31:0] \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire [33:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire [31:0] \$659 ;
+  wire [4:0] \$66 ;
+  wire [31:0] \$660 ;
+  wire [31:0] \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire [3:0] \$666 ;
+  wire [7:0] \$667 ;
+  wire [7:0] \$668 ;
+  wire [15:0] \$669 ;
   wire \$67 ;
-  wire [33:0] \$68 ;
-  wire \$69 ;
-  wire [6:0] \$7 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire [2:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire [2:0] \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire [6:0] \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
+  wire [117:0] \$7 ;
   wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  wire \$72 ;
-  wire [32:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire [2:0] \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire [31:0] \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire [31:0] \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire [33:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [32:0] \$78 ;
-  wire \$79 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire [32:0] \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire [32:0] \$8 ;
-  wire \$80 ;
+  wire [32:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [32:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire [31:0] \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire [31:0] \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire [33:0] \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire [32:0] \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire [32:0] \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire [25:0] \$872 ;
+  wire [33:0] \$873 ;
+  wire [33:0] \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire [32:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire [2:0] \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  wire [2:0] \$9 ;
-  wire [25:0] \$90 ;
-  wire [37:0] \$91 ;
-  wire \$92 ;
-  wire [33:0] \$93 ;
-  wire [37:0] \$94 ;
-  wire \$95 ;
-  wire [33:0] \$96 ;
-  wire [37:0] \$97 ;
-  wire \$98 ;
-  wire [2:0] \$99 ;
-  reg [31:0] \$signal  = 32'd0;
-  reg [3:0] \$signal$10  = 4'h0;
-  reg \$signal$11  = 1'h0;
-  reg [2:0] \$signal$54  = 3'h0;
-  reg \$signal$58  = 1'h0;
-  wire [117:0] \$signal$60 ;
-  reg [31:0] \$signal$85 ;
-  reg \$signal$94 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire [40:0] \$897 ;
+  wire [2:0] \$898 ;
+  wire \$899 ;
+  wire \$9 ;
+  wire [31:0] \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire [31:0] \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire [117:0] \$914 ;
+  wire [2:0] \$915 ;
+  wire \$916 ;
+  reg [31:0] \$917 ;
+  reg \$918 ;
+  reg \$919 ;
+  wire [33:0] \$92 ;
+  reg [117:0] \$920 ;
+  reg [117:0] \$921 ;
+  reg [1:0] \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg \$925 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg \$928 ;
+  reg \$929 ;
+  wire \$93 ;
+  reg \$930 ;
+  reg \$931 ;
+  reg \$932 ;
+  reg \$933 ;
+  reg \$934 ;
+  reg [4:0] \$935 ;
+  reg [3:0] \$936 ;
+  reg [3:0] \$937 ;
+  reg [31:0] \$938 ;
+  reg [31:0] \$939 ;
+  wire [32:0] \$94 ;
+  reg [3:0] \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg [2:0] \$943 ;
+  reg [31:0] \$944 ;
+  reg [31:0] \$945 ;
+  reg [31:0] \$946 ;
+  reg [31:0] \$947 ;
+  reg [31:0] \$948 ;
+  reg [31:0] \$949 ;
+  wire [32:0] \$95 ;
+  reg [31:0] \$950 ;
+  reg [31:0] \$951 ;
+  reg [31:0] \$952 ;
+  reg [31:0] \$953 ;
+  reg [31:0] \$954 ;
+  reg [31:0] \$955 ;
+  reg [31:0] \$956 ;
+  reg [31:0] \$957 ;
+  reg [31:0] \$958 ;
+  reg [3:0] \$959 ;
+  wire [32:0] \$96 ;
+  reg [7:0] \$960 ;
+  reg [7:0] \$961 ;
+  reg [15:0] \$962 ;
+  reg \$963 ;
+  reg [1:0] \$964 ;
+  reg \$965 ;
+  reg [1:0] \$966 ;
+  reg \$967 ;
+  reg \$968 ;
+  reg \$969 ;
+  wire [3:0] \$97 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg \$979 ;
+  wire [7:0] \$98 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg \$988 ;
+  reg \$989 ;
+  wire [7:0] \$99 ;
+  reg \$990 ;
+  reg \$991 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
+  reg \$signal  = 1'h0;
+  reg \$signal$128  = 1'h0;
+  reg \$signal$129  = 1'h0;
+  reg [31:0] \$signal$144  = 32'd0;
+  reg \$signal$145  = 1'h0;
+  reg \$signal$177  = 1'h0;
+  reg [31:0] \$signal$179  = 32'd0;
+  reg \$signal$180  = 1'h0;
+  reg \$signal$184  = 1'h0;
+  reg \$signal$185  = 1'h0;
+  reg [31:0] \$signal$187  = 32'd0;
+  reg \$signal$197  = 1'h0;
+  reg \$signal$198  = 1'h0;
+  reg \$signal$202  = 1'h0;
+  reg \$signal$205  = 1'h0;
+  reg [1:0] \$signal$22  = 2'h0;
+  wire [1:0] \$signal$37 ;
+  reg \$signal$38  = 1'h1;
+  reg [3:0] \$signal$41  = 4'h0;
+  reg [31:0] \$signal$43  = 32'd0;
+  reg [3:0] \$signal$45  = 4'h0;
+  reg \$signal$46  = 1'h0;
+  reg \$signal$47  = 1'h0;
+  reg [2:0] \$signal$49  = 3'h0;
+  reg [117:0] \$signal$7  = 118'h000000000000000000000000000000;
+  reg \$signal$71  = 1'h0;
+  reg [1:0] \$signal$73  = 2'h0;
+  reg \$signal$74  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$73 ;
-  wire [2:0] \$signature__addr$75 ;
-  wire [2:0] \$signature__addr$78 ;
+  wire [2:0] \$signature__addr$212 ;
+  wire [2:0] \$signature__addr$217 ;
+  wire [2:0] \$signature__addr$219 ;
   wire [117:0] \$signature__data ;
-  wire [117:0] \$signature__data$76 ;
-  wire [117:0] \$signature__data$81 ;
-  wire [117:0] \$signature__data$82 ;
+  wire [117:0] \$signature__data$214 ;
+  wire [117:0] \$signature__data$221 ;
+  wire [117:0] \$signature__data$222 ;
   wire \$signature__en ;
-  wire \$signature__en$74 ;
-  wire \$signature__en$77 ;
-  wire \$signature__en$79 ;
+  wire \$signature__en$216 ;
+  wire \$signature__en$218 ;
+  wire \$signature__en$220 ;
   reg alloc_waiting = 1'h0;
-  output bus__r_ack;
+  (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
+  (* init = 32'd0 *)
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
+  (* init = 1'h0 *)
   output bus__r_err;
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
-  output bus__w_ack;
+  (* init = 1'h0 *)
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
+  (* init = 1'h0 *)
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
@@ -2819,44 +4704,112 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
-  reg clear;
   input clk;
   wire clk;
-  reg [4:0] count = 5'h00;
   reg [31:0] cycle = 32'd0;
+  reg e1_exhausted = 1'h0;
   reg [31:0] err_dropped = 32'd0;
+  reg free_waiting = 1'h0;
   wire [31:0] handle;
   wire [117:0] head_entry;
   reg head_odd = 1'h0;
   output irq;
   wire irq;
   reg [2:0] irq_enable = 3'h0;
-  wire [2:0] irq_set;
-  wire is_alloc;
   reg [31:0] large_allocs = 32'd0;
+  reg large_ev_fail = 1'h0;
+  reg large_ev_free = 1'h0;
+  reg large_ev_grant = 1'h0;
   reg [31:0] large_fails = 32'd0;
   reg [31:0] large_frees = 32'd0;
   reg [31:0] large_high_water = 32'd0;
   reg [31:0] large_in_use = 32'd0;
   reg [31:0] medium_allocs = 32'd0;
+  reg medium_ev_fail = 1'h0;
+  reg medium_ev_free = 1'h0;
+  reg medium_ev_grant = 1'h0;
   reg [31:0] medium_fails = 32'd0;
   reg [31:0] medium_frees = 32'd0;
   reg [31:0] medium_high_water = 32'd0;
   reg [31:0] medium_in_use = 32'd0;
-  wire [1:0] n_kept;
-  wire [1:0] n_new;
-  reg pop;
-  input [14:0] \port$882$0 ;
-  wire [14:0] \port$882$0 ;
-  input [23:0] \port$882$55 ;
-  wire [23:0] \port$882$55 ;
-  input [23:0] \port$891$0 ;
-  wire [23:0] \port$891$0 ;
-  input [40:0] \port$915$0 ;
-  wire [40:0] \port$915$0 ;
-  reg r_found;
-  input ready;
-  wire ready;
+  wire popped;
+  input [14:0] \port$1812$0 ;
+  wire [14:0] \port$1812$0 ;
+  input [23:0] \port$1812$55 ;
+  wire [23:0] \port$1812$55 ;
+  input [23:0] \port$1821$0 ;
+  wire [23:0] \port$1821$0 ;
+  input [40:0] \port$1845$0 ;
+  wire [40:0] \port$1845$0 ;
+  reg [15:0] r1_a11_8 = 16'h0000;
+  reg [3:0] r1_a1_0 = 4'h0;
+  reg [7:0] r1_a4_2 = 8'h00;
+  reg [7:0] r1_a7_5 = 8'h00;
+  wire r2_alloc;
+  reg [1:0] r2_pool = 2'h0;
+  reg r2_sel_config = 1'h0;
+  reg r2_sel_config2 = 1'h0;
+  reg r2_sel_ctrl = 1'h0;
+  reg r2_sel_cycle = 1'h0;
+  reg r2_sel_err_count = 1'h0;
+  reg r2_sel_err_dropped = 1'h0;
+  reg r2_sel_err_head0 = 1'h0;
+  reg r2_sel_err_head1 = 1'h0;
+  reg r2_sel_err_head2 = 1'h0;
+  reg r2_sel_err_head3 = 1'h0;
+  reg r2_sel_err_pop = 1'h0;
+  reg r2_sel_id = 1'h0;
+  reg r2_sel_irq_enable = 1'h0;
+  reg r2_sel_irq_status = 1'h0;
+  reg r2_sel_pool0_alloc = 1'h0;
+  reg r2_sel_pool0_allocs = 1'h0;
+  reg r2_sel_pool0_base_hi = 1'h0;
+  reg r2_sel_pool0_base_lo = 1'h0;
+  reg r2_sel_pool0_fails = 1'h0;
+  reg r2_sel_pool0_free = 1'h0;
+  reg r2_sel_pool0_frees = 1'h0;
+  reg r2_sel_pool0_high_water = 1'h0;
+  reg r2_sel_pool0_in_use = 1'h0;
+  reg r2_sel_pool0_info = 1'h0;
+  reg r2_sel_pool0_slot_size = 1'h0;
+  reg r2_sel_pool0_slots = 1'h0;
+  reg r2_sel_pool1_alloc = 1'h0;
+  reg r2_sel_pool1_allocs = 1'h0;
+  reg r2_sel_pool1_base_hi = 1'h0;
+  reg r2_sel_pool1_base_lo = 1'h0;
+  reg r2_sel_pool1_fails = 1'h0;
+  reg r2_sel_pool1_free = 1'h0;
+  reg r2_sel_pool1_frees = 1'h0;
+  reg r2_sel_pool1_high_water = 1'h0;
+  reg r2_sel_pool1_in_use = 1'h0;
+  reg r2_sel_pool1_info = 1'h0;
+  reg r2_sel_pool1_slot_size = 1'h0;
+  reg r2_sel_pool1_slots = 1'h0;
+  reg r2_sel_pool2_alloc = 1'h0;
+  reg r2_sel_pool2_allocs = 1'h0;
+  reg r2_sel_pool2_base_hi = 1'h0;
+  reg r2_sel_pool2_base_lo = 1'h0;
+  reg r2_sel_pool2_fails = 1'h0;
+  reg r2_sel_pool2_free = 1'h0;
+  reg r2_sel_pool2_frees = 1'h0;
+  reg r2_sel_pool2_high_water = 1'h0;
+  reg r2_sel_pool2_in_use = 1'h0;
+  reg r2_sel_pool2_info = 1'h0;
+  reg r2_sel_pool2_slot_size = 1'h0;
+  reg r2_sel_pool2_slots = 1'h0;
+  reg r2_sel_status = 1'h0;
+  reg r2_sel_version = 1'h0;
+  reg [31:0] r3_block0 = 32'd0;
+  reg [31:0] r3_block4 = 32'd0;
+  reg [31:0] r3_block5 = 32'd0;
+  reg [31:0] r3_block6 = 32'd0;
+  reg [3:0] r3_found_in = 4'h0;
+  reg [1:0] r3_pool = 2'h0;
+  output r_ack;
+  reg r_ack = 1'h0;
+  reg ready = 1'h0;
+  input \ready$6 ;
+  wire \ready$6 ;
   output req_alloc;
   reg req_alloc = 1'h0;
   output [1:0] req_alloc_pool;
@@ -2873,6 +4826,7 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   reg [1:0] req_free_pool = 2'h0;
   output [7:0] req_free_tag;
   reg [7:0] req_free_tag = 8'h00;
+  reg room2 = 1'h1;
   wire [31:0] rsp_freed_addr;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
@@ -2897,1541 +4851,2847 @@ module \hwalloc_sizes.regs (bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus_
   wire rsp_grant_valid;
   input rst;
   wire rst;
-  wire [117:0] second;
+  reg [117:0] second = 118'h000000000000000000000000000000;
   reg [31:0] small_allocs = 32'd0;
+  reg small_ev_fail = 1'h0;
+  reg small_ev_free = 1'h0;
+  reg small_ev_grant = 1'h0;
   reg [31:0] small_fails = 32'd0;
   reg [31:0] small_frees = 32'd0;
   reg [31:0] small_high_water = 32'd0;
   reg [31:0] small_in_use = 32'd0;
-  wire [4:0] space;
-  reg start_free;
-  reg [3:0] tail = 4'h0;
-  reg [2:0] w1c;
+  reg [4:0] space = 5'h10;
+  reg [3:0] tail1 = 4'h1;
+  reg [15:0] w1_a11_8 = 16'h0000;
+  reg [3:0] w1_a1_0 = 4'h0;
+  reg [7:0] w1_a4_2 = 8'h00;
+  reg [7:0] w1_a7_5 = 8'h00;
+  reg w1_large_oor_eq0 = 1'h0;
+  reg w1_large_oor_eq12 = 1'h0;
+  reg w1_large_oor_eq18 = 1'h0;
+  reg w1_large_oor_eq6 = 1'h0;
+  reg w1_large_oor_gt0 = 1'h0;
+  reg w1_large_oor_gt12 = 1'h0;
+  reg w1_large_oor_gt18 = 1'h0;
+  reg w1_large_oor_gt6 = 1'h0;
+  reg w1_medium_oor_eq0 = 1'h0;
+  reg w1_medium_oor_eq12 = 1'h0;
+  reg w1_medium_oor_eq18 = 1'h0;
+  reg w1_medium_oor_eq6 = 1'h0;
+  reg w1_medium_oor_gt0 = 1'h0;
+  reg w1_medium_oor_gt12 = 1'h0;
+  reg w1_medium_oor_gt18 = 1'h0;
+  reg w1_medium_oor_gt6 = 1'h0;
+  reg [1:0] w1_pool = 2'h0;
+  reg w1_small_oor_eq0 = 1'h0;
+  reg w1_small_oor_eq12 = 1'h0;
+  reg w1_small_oor_eq18 = 1'h0;
+  reg w1_small_oor_eq6 = 1'h0;
+  reg w1_small_oor_gt0 = 1'h0;
+  reg w1_small_oor_gt12 = 1'h0;
+  reg w1_small_oor_gt18 = 1'h0;
+  reg w1_small_oor_gt6 = 1'h0;
+  reg w1_strb0 = 1'h0;
+  reg [2:0] w1c = 3'h0;
+  reg [39:0] w2_base = 40'h0000000000;
+  reg w2_is_ctrl = 1'h0;
+  reg w2_is_err_pop = 1'h0;
+  reg w2_is_irq_enable = 1'h0;
+  reg w2_is_irq_status = 1'h0;
+  reg w2_is_pool0_free = 1'h0;
+  reg w2_is_pool1_free = 1'h0;
+  reg w2_is_pool2_free = 1'h0;
+  reg [39:0] w2_offset = 40'h0000000000;
+  reg [2:0] w2_oor = 3'h0;
+  reg w2_plain = 1'h0;
+  reg [1:0] w2_pool = 2'h0;
+  reg w2_strb0 = 1'h0;
+  output w_ack;
+  reg w_ack = 1'h0;
   reg [117:0] log_even [7:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_even[\$122 [3:1]] <= \$signature__data ;
+      log_even[tail1[3:1]] <= \$signature__data ;
   end
   reg [117:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_even[\$signal$10 [3:1]];
+    _0_ <= log_even[\$signal$45 [3:1]];
   end
-  assign \$signature__data$81  = _0_;
+  assign \$signature__data$221  = _0_;
   reg [117:0] log_odd [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$77 )
-      log_odd[\$131 [3:1]] <= \$signature__data$76 ;
+    if (\$signature__en$216 )
+      log_odd[\$signal$41 [3:1]] <= \$signature__data$214 ;
   end
   reg [117:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_odd[\$signal$10 [3:1]];
+    _1_ <= log_odd[\$signal$45 [3:1]];
   end
-  assign \$signature__data$82  = _1_;
+  assign \$signature__data$222  = _1_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = tail + \$117 [1:0];
-  assign \$217  = \$2  % 5'h10;
-  assign \$4  = count + \$117 [1:0];
-  assign \$5  = | count;
-  assign \$6  = pop & \$5 ;
-  assign \$7  = \$4  - \$6 ;
-  assign \$8  = \$signal  + \$117 [1:0];
-  assign \$9  = n_new - \$117 [1:0];
-  assign \$10  = $signed({ 1'h0, err_dropped }) + $signed(\$9 );
-  assign \$11  = | count;
-  assign \$12  = pop & \$11 ;
-  assign \$13  = \$signal$10  == 4'hf;
-  assign \$14  = \$signal$10  + 1'h1;
-  assign \$15  = \$13  ? 5'h00 : \$14 ;
-  assign \$16  = | count;
-  assign \$17  = rsp_grant_valid & \port$882$0 [0];
-  assign \$18  = ! \port$882$0 [6:5];
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = small_in_use + \$19 ;
-  assign \$21  = rsp_freed_valid & \port$891$0 [0];
-  assign \$22  = ! \port$891$0 [22:21];
+  assign \$2  = | \port$1821$0 [4:1];
+  assign \$3  = rsp_freed_valid & \$2 ;
+  assign \$4  = \port$1821$0 [23] ? { 6'h00, \port$1821$0 [22:21] } : 8'hff;
+  assign \$5  = cycle - 4'h8;
+  assign \$6  = cycle - 4'h8;
+  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1821$0 [20:5], \port$1845$0 [32:1], \port$1845$0 [40:33], \$4 , \port$1845$0 [0], 1'h1, \port$1821$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1812$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1812$0 [6:5], rsp_grant_src, 1'h0, \port$1812$0 [4:1] };
+  assign \$8  = cycle - 4'h8;
+  assign \$9  = | \port$1821$0 [4:1];
+  assign \$10  = rsp_freed_valid & \$9 ;
+  assign \$11  = ~ \port$1812$0 [0];
+  assign \$12  = rsp_grant_valid & \$11 ;
+  assign \$13  = \port$1812$0 [4:1] != 1'h1;
+  assign \$14  = \$12  & \$13 ;
+  assign \$15  = \$10  + \$14 ;
+  assign \$16  = \port$1812$0 [4:1] == 1'h1;
+  assign \$17  = rsp_grant_valid & \$16 ;
+  assign \$18  = rsp_grant_valid & \port$1812$0 [0];
+  assign \$19  = ! \port$1812$0 [6:5];
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = rsp_freed_valid & \port$1821$0 [0];
+  assign \$22  = ! \port$1821$0 [22:21];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \$20  - \$23 ;
-  assign \$25  = small_in_use > small_high_water;
-  assign \$26  = rsp_grant_valid & \port$882$0 [0];
-  assign \$27  = ! \port$882$0 [6:5];
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = small_allocs + \$28 ;
-  assign \$30  = \port$882$0 [4:1] == 1'h1;
-  assign \$31  = rsp_grant_valid & \$30 ;
-  assign \$32  = ! \port$882$0 [6:5];
+  assign \$24  = \port$1812$0 [4:1] == 1'h1;
+  assign \$25  = rsp_grant_valid & \$24 ;
+  assign \$26  = ! \port$1812$0 [6:5];
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = rsp_grant_valid & \port$1812$0 [0];
+  assign \$29  = \port$1812$0 [6:5] == 1'h1;
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = rsp_freed_valid & \port$1821$0 [0];
+  assign \$32  = \port$1821$0 [22:21] == 1'h1;
   assign \$33  = \$31  & \$32 ;
-  assign \$34  = small_fails + \$33 ;
-  assign \$35  = rsp_freed_valid & \port$891$0 [0];
-  assign \$36  = ! \port$891$0 [22:21];
+  assign \$34  = \port$1812$0 [4:1] == 1'h1;
+  assign \$35  = rsp_grant_valid & \$34 ;
+  assign \$36  = \port$1812$0 [6:5] == 1'h1;
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = small_frees + \$37 ;
-  assign \$39  = rsp_grant_valid & \port$882$0 [0];
-  assign \$40  = \port$882$0 [6:5] == 1'h1;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = medium_in_use + \$41 ;
-  assign \$43  = rsp_freed_valid & \port$891$0 [0];
-  assign \$44  = \port$891$0 [22:21] == 1'h1;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$42  - \$45 ;
-  assign \$47  = medium_in_use > medium_high_water;
-  assign \$48  = rsp_grant_valid & \port$882$0 [0];
-  assign \$49  = \port$882$0 [6:5] == 1'h1;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = medium_allocs + \$50 ;
-  assign \$52  = \port$882$0 [4:1] == 1'h1;
-  assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$882$0 [6:5] == 1'h1;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = medium_fails + \$55 ;
-  assign \$57  = rsp_freed_valid & \port$891$0 [0];
-  assign \$58  = \port$891$0 [22:21] == 1'h1;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = medium_frees + \$59 ;
-  assign \$61  = rsp_grant_valid & \port$882$0 [0];
-  assign \$62  = \port$882$0 [6:5] == 2'h2;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = large_in_use + \$63 ;
-  assign \$65  = rsp_freed_valid & \port$891$0 [0];
-  assign \$66  = \port$891$0 [22:21] == 2'h2;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = \$64  - \$67 ;
-  assign \$69  = large_in_use > large_high_water;
-  assign \$70  = rsp_grant_valid & \port$882$0 [0];
-  assign \$71  = \port$882$0 [6:5] == 2'h2;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = large_allocs + \$72 ;
-  assign \$74  = \port$882$0 [4:1] == 1'h1;
-  assign \$75  = rsp_grant_valid & \$74 ;
-  assign \$76  = \port$882$0 [6:5] == 2'h2;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = large_fails + \$77 ;
-  assign \$79  = rsp_freed_valid & \port$891$0 [0];
-  assign \$80  = \port$891$0 [22:21] == 2'h2;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = large_frees + \$81 ;
-  assign \$83  = bus__r_req & is_alloc;
-  assign \$84  = bus__r_addr == 9'h100;
-  assign \$85  = bus__r_addr == 9'h140;
-  assign \$86  = bus__r_addr == 9'h180;
-  assign \$87  = bus__r_req & is_alloc;
-  assign \$88  = rsp_grant_valid & rsp_grant_src;
-  assign \$89  = bus__w_req & bus__w_strb[0];
-  assign \$91  = 37'h1000000000 + \$90 ;
-  assign \$92  = bus__w_data[18:0] >= 9'h100;
-  assign \$94  = 37'h1000010000 + \$93 ;
-  assign \$95  = bus__w_data[18:0] >= 8'h80;
-  assign \$97  = 37'h1000100000 + \$96 ;
-  assign \$98  = bus__w_data[18:0] >= 6'h30;
-  assign \$99  = ~ w1c;
-  assign \$100  = \$signal$54  & \$99 ;
-  assign \$101  = \$100  | { \$140 , \$139 , \$137  };
-  assign \$102  = rsp_freed_valid & \port$915$0 [0];
-  assign \$103  = | \port$891$0 [4:1];
-  assign \$104  = rsp_freed_valid & \$103 ;
-  assign \$105  = \port$891$0 [23] ? { 6'h00, \port$891$0 [22:21] } : 8'hff;
-  assign \$106  = cycle - 4'h8;
-  assign \$107  = cycle - 4'h8;
-  assign \$signal$60  = \$104  ? { \$106 [31:0], 16'h0000, \port$891$0 [20:5], \port$915$0 [32:1], \port$915$0 [40:33], \$105 , \port$915$0 [0], 1'h1, \port$891$0 [4:1] } : { \$107 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] };
-  assign \$108  = cycle - 4'h8;
-  assign \$109  = | \port$891$0 [4:1];
-  assign \$110  = rsp_freed_valid & \$109 ;
-  assign \$111  = ~ \port$882$0 [0];
-  assign \$112  = rsp_grant_valid & \$111 ;
-  assign \$113  = \port$882$0 [4:1] != 1'h1;
-  assign \$114  = \$112  & \$113 ;
-  assign n_new = \$110  + \$114 ;
-  assign \$115  = 5'h10 - count;
-  assign \$116  = n_new > \$115 [4:0];
-  assign \$117  = \$116  ? \$115 [4:0] : { 3'h0, n_new };
-  assign \$118  = ! tail[0];
-  assign \$119  = tail == 4'hf;
-  assign \$120  = tail + 1'h1;
-  assign \$121  = \$119  ? 5'h00 : \$120 ;
-  assign \$122  = tail[0] ? \$121  : { 1'h0, tail };
-  assign \$123  = ! tail[0];
-  assign \$signature__data  = tail[0] ? { \$108 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] } : \$signal$60 ;
-  assign \$124  = ! tail[0];
-  assign \$125  = \$117 [1:0] >= 1'h1;
-  assign \$126  = \$117 [1:0] == 2'h2;
-  assign \$signature__en  = tail[0] ? \$126  : \$125 ;
-  assign \$128  = tail == 4'hf;
-  assign \$129  = tail + 1'h1;
-  assign \$130  = \$128  ? 5'h00 : \$129 ;
-  assign \$131  = \$127  ? { 1'h0, tail } : \$130 ;
-  assign \$signature__data$76  = \$132  ? \$signal$60  : { \$108 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] };
-  assign \$134  = \$117 [1:0] >= 1'h1;
-  assign \$135  = \$117 [1:0] == 2'h2;
-  assign \$signature__en$77  = \$133  ? \$134  : \$135 ;
-  assign \$136  = head_odd ? \$signature__data$82  : \$signature__data$81 ;
-  assign head_entry = \$signal$11  ? \$136  : 118'h000000000000000000000000000000;
-  assign \$137  = | n_new;
-  assign \$138  = \port$882$0 [4:1] == 1'h1;
-  assign \$139  = rsp_grant_valid & \$138 ;
-  assign \$140  = \$117 [1:0] != n_new;
-  assign \$141  = \$signal$54  & irq_enable;
-  assign irq = | \$141 ;
-  assign \$142  = bus__r_addr == 9'h100;
-  assign \$143  = bus__r_addr == 9'h140;
-  assign \$144  = bus__r_addr == 9'h180;
-  assign is_alloc = | { \$144 , \$143 , \$142  };
-  assign \$145  = rsp_grant_valid & rsp_grant_src;
-  assign \$146  = ~ is_alloc;
-  assign \$147  = bus__r_req & \$146 ;
-  assign bus__r_ack = alloc_waiting ? \$145  : \$147 ;
-  assign bus__r_data = alloc_waiting ? { \port$882$0 [0], \port$882$0 [4:1], \port$882$55 [7:0], 11'h000, \port$882$0 [14:7] } : \$signal$85 ;
-  assign \$148  = ~ alloc_waiting;
-  assign \$149  = ~ r_found;
-  assign \$150  = ! bus__r_addr[1:0];
-  assign \$151  = ~ \$150 ;
-  assign \$152  = \$149  | \$151 ;
-  assign bus__r_err = \$148  & \$152 ;
-  assign \$153  = bus__w_strb == 4'hf;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = bus__w_strb == 4'hf;
-  assign \$156  = bus__w_req & \$155 ;
-  assign \$157  = \$156  & bus__w_data[0];
-  assign \$158  = bus__w_req & bus__w_strb[0];
-  assign \$159  = \$158  ? bus__w_data[2:0] : 3'h0;
-  assign \$160  = bus__w_strb == 4'hf;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = bus__w_strb == 4'hf;
-  assign \$163  = bus__w_req & \$162 ;
-  assign \$164  = bus__w_strb == 4'hf;
+  assign \$38  = rsp_grant_valid & \port$1812$0 [0];
+  assign \$39  = \port$1812$0 [6:5] == 2'h2;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = rsp_freed_valid & \port$1821$0 [0];
+  assign \$42  = \port$1821$0 [22:21] == 2'h2;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \port$1812$0 [4:1] == 1'h1;
+  assign \$45  = rsp_grant_valid & \$44 ;
+  assign \$46  = \port$1812$0 [6:5] == 2'h2;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = space >= 1'h1;
+  assign \$49  = space >= 2'h2;
+  assign \$50  = space >= 1'h1;
+  assign \$51  = space >= 2'h2;
+  assign \$52  = space >= 2'h3;
+  assign \$53  = space >= 1'h1;
+  assign \$54  = space >= 2'h2;
+  assign \$55  = space >= 2'h3;
+  assign \$56  = space >= 3'h4;
+  assign \$57  = space >= 2'h2;
+  assign \$58  = space >= 2'h3;
+  assign \$59  = space + popped;
+  assign \$60  = \$59  - \$signal$37 ;
+  assign \$61  = \$signal$41  + \$signal$37 ;
+  assign \$62  = tail1 + \$signal$37 ;
+  assign \$63  = \$signal$43  + \$signal$37 ;
+  assign \$64  = \$signal$22  - \$signal$37 ;
+  assign \$65  = $signed({ 1'h0, err_dropped }) + $signed(\$64 );
+  assign \$66  = \$signal$45  + 1'h1;
+  assign \$67  = ~ space[4];
+  assign \$68  = ~ w1c;
+  assign \$69  = \$signal$49  & \$68 ;
+  assign \$70  = | \$signal$22 ;
+  assign \$71  = \$signal$37  != \$signal$22 ;
+  assign \$72  = \$69  | { \$71 , e1_exhausted, \$70  };
+  assign \$73  = small_ev_grant == small_ev_free;
+  assign \$74  = small_ev_grant ? 32'd1 : 32'd4294967295;
+  assign \$75  = \$73  ? 32'd0 : \$74 ;
+  assign \$76  = $signed({ 1'h0, small_in_use }) + $signed(\$75 );
+  assign \$77  = small_in_use > small_high_water;
+  assign \$78  = small_allocs + small_ev_grant;
+  assign \$79  = small_fails + small_ev_fail;
+  assign \$80  = small_frees + small_ev_free;
+  assign \$81  = medium_ev_grant == medium_ev_free;
+  assign \$82  = medium_ev_grant ? 32'd1 : 32'd4294967295;
+  assign \$83  = \$81  ? 32'd0 : \$82 ;
+  assign \$84  = $signed({ 1'h0, medium_in_use }) + $signed(\$83 );
+  assign \$85  = medium_in_use > medium_high_water;
+  assign \$86  = medium_allocs + medium_ev_grant;
+  assign \$87  = medium_fails + medium_ev_fail;
+  assign \$88  = medium_frees + medium_ev_free;
+  assign \$89  = large_ev_grant == large_ev_free;
+  assign \$90  = large_ev_grant ? 32'd1 : 32'd4294967295;
+  assign \$91  = \$89  ? 32'd0 : \$90 ;
+  assign \$92  = $signed({ 1'h0, large_in_use }) + $signed(\$91 );
+  assign \$93  = large_in_use > large_high_water;
+  assign \$94  = large_allocs + large_ev_grant;
+  assign \$95  = large_fails + large_ev_fail;
+  assign \$96  = large_frees + large_ev_free;
+  assign \$97  = 1'h1 << bus__r_addr[1:0];
+  assign \$98  = 1'h1 << bus__r_addr[4:2];
+  assign \$99  = 1'h1 << bus__r_addr[7:5];
+  assign \$100  = 1'h1 << bus__r_addr[11:8];
+  assign \$101  = bus__r_addr[11:6] - 3'h4;
+  assign \$102  = ~ r1_a1_0[0];
+  assign \$103  = ~ r1_a4_2[0];
+  assign \$104  = \$102  | \$103 ;
+  assign \$105  = ~ r1_a7_5[0];
+  assign \$106  = ~ r1_a11_8[0];
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \$104  | \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = ~ r1_a1_0[0];
+  assign \$111  = ~ r1_a4_2[1];
+  assign \$112  = \$110  | \$111 ;
+  assign \$113  = ~ r1_a7_5[0];
+  assign \$114  = ~ r1_a11_8[0];
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = \$112  | \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = ~ r1_a1_0[0];
+  assign \$119  = ~ r1_a4_2[2];
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = ~ r1_a7_5[0];
+  assign \$122  = ~ r1_a11_8[0];
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = \$120  | \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = ~ r1_a1_0[0];
+  assign \$127  = ~ r1_a4_2[3];
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = ~ r1_a7_5[0];
+  assign \$130  = ~ r1_a11_8[0];
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = \$128  | \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = ~ r1_a1_0[0];
+  assign \$135  = ~ r1_a4_2[4];
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = ~ r1_a7_5[0];
+  assign \$138  = ~ r1_a11_8[0];
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = \$136  | \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = ~ r1_a1_0[0];
+  assign \$143  = ~ r1_a4_2[5];
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = ~ r1_a7_5[0];
+  assign \$146  = ~ r1_a11_8[0];
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = \$144  | \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = ~ r1_a1_0[0];
+  assign \$151  = ~ r1_a4_2[6];
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = ~ r1_a7_5[0];
+  assign \$154  = ~ r1_a11_8[0];
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = \$152  | \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = ~ r1_a1_0[0];
+  assign \$159  = ~ r1_a4_2[7];
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = ~ r1_a7_5[0];
+  assign \$162  = ~ r1_a11_8[0];
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = \$160  | \$163 ;
   assign \$165  = ~ \$164 ;
-  assign \$166  = bus__w_strb == 4'hf;
-  assign \$167  = bus__w_req & \$166 ;
-  assign \$168  = bus__w_strb == 4'hf;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = bus__w_strb == 4'hf;
-  assign \$171  = bus__w_req & \$170 ;
-  assign \$172  = bus__w_strb == 4'hf;
+  assign \$166  = ~ r1_a1_0[0];
+  assign \$167  = ~ r1_a4_2[0];
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = ~ r1_a7_5[1];
+  assign \$170  = ~ r1_a11_8[0];
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = \$168  | \$171 ;
   assign \$173  = ~ \$172 ;
-  assign \$174  = bus__w_strb == 4'hf;
-  assign \$175  = bus__w_req & \$174 ;
-  assign \$176  = rsp_freed_valid & \port$915$0 [0];
-  assign \$177  = ~ start_free;
-  assign \$178  = bus__w_req & \$177 ;
-  assign bus__w_ack = \$signal$58  ? \$176  : \$178 ;
-  assign \$179  = ~ \port$891$0 [0];
-  assign bus__w_err = \$signal$58  ? \$179  : \$signal$94 ;
+  assign \$174  = ~ r1_a1_0[0];
+  assign \$175  = ~ r1_a4_2[1];
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = ~ r1_a7_5[1];
+  assign \$178  = ~ r1_a11_8[0];
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = \$176  | \$179 ;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = ~ r1_a1_0[0];
+  assign \$183  = ~ r1_a4_2[2];
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = ~ r1_a7_5[1];
+  assign \$186  = ~ r1_a11_8[0];
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = \$184  | \$187 ;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = ~ r1_a1_0[0];
+  assign \$191  = ~ r1_a4_2[3];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = ~ r1_a7_5[1];
+  assign \$194  = ~ r1_a11_8[0];
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = \$192  | \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = ~ r1_a1_0[0];
+  assign \$199  = ~ r1_a4_2[4];
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = ~ r1_a7_5[1];
+  assign \$202  = ~ r1_a11_8[0];
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = \$200  | \$203 ;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = ~ r1_a1_0[0];
+  assign \$207  = ~ r1_a4_2[5];
+  assign \$208  = \$206  | \$207 ;
+  assign \$209  = ~ r1_a7_5[1];
+  assign \$210  = ~ r1_a11_8[0];
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = \$208  | \$211 ;
+  assign \$213  = ~ \$212 ;
+  assign \$214  = ~ r1_a1_0[0];
+  assign \$215  = ~ r1_a4_2[6];
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = ~ r1_a7_5[1];
+  assign \$218  = ~ r1_a11_8[0];
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = \$216  | \$219 ;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = ~ r1_a1_0[0];
+  assign \$223  = ~ r1_a4_2[7];
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = ~ r1_a7_5[1];
+  assign \$226  = ~ r1_a11_8[0];
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = \$224  | \$227 ;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = ~ r1_a1_0[0];
+  assign \$231  = ~ r1_a4_2[0];
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = ~ r1_a7_5[0];
+  assign \$234  = ~ r1_a11_8[1];
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = \$232  | \$235 ;
+  assign \$237  = ~ \$236 ;
+  assign \$238  = ~ r1_a1_0[0];
+  assign \$239  = ~ r1_a4_2[1];
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = ~ r1_a7_5[0];
+  assign \$242  = ~ r1_a11_8[1];
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = \$240  | \$243 ;
+  assign \$245  = ~ \$244 ;
+  assign \$246  = ~ r1_a1_0[0];
+  assign \$247  = ~ r1_a4_2[2];
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = ~ r1_a7_5[0];
+  assign \$250  = ~ r1_a11_8[1];
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = \$248  | \$251 ;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = ~ r1_a1_0[0];
+  assign \$255  = ~ r1_a4_2[3];
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = ~ r1_a7_5[0];
+  assign \$258  = ~ r1_a11_8[1];
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = \$256  | \$259 ;
+  assign \$261  = ~ \$260 ;
+  assign \$262  = ~ r1_a1_0[0];
+  assign \$263  = ~ r1_a4_2[4];
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = ~ r1_a7_5[0];
+  assign \$266  = ~ r1_a11_8[1];
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = \$264  | \$267 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = ~ r1_a1_0[0];
+  assign \$271  = ~ r1_a4_2[5];
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = ~ r1_a7_5[0];
+  assign \$274  = ~ r1_a11_8[1];
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = \$272  | \$275 ;
+  assign \$277  = ~ \$276 ;
+  assign \$278  = ~ r1_a1_0[0];
+  assign \$279  = ~ r1_a4_2[6];
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = ~ r1_a7_5[0];
+  assign \$282  = ~ r1_a11_8[1];
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = ~ r1_a1_0[0];
+  assign \$287  = ~ r1_a4_2[7];
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = ~ r1_a7_5[0];
+  assign \$290  = ~ r1_a11_8[1];
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = \$288  | \$291 ;
+  assign \$293  = ~ \$292 ;
+  assign \$294  = ~ r1_a1_0[0];
+  assign \$295  = ~ r1_a4_2[0];
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = ~ r1_a7_5[1];
+  assign \$298  = ~ r1_a11_8[1];
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$296  | \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = ~ r1_a1_0[0];
+  assign \$303  = ~ r1_a4_2[1];
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = ~ r1_a7_5[1];
+  assign \$306  = ~ r1_a11_8[1];
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = \$304  | \$307 ;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = ~ r1_a1_0[0];
+  assign \$311  = ~ r1_a4_2[2];
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = ~ r1_a7_5[1];
+  assign \$314  = ~ r1_a11_8[1];
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = \$312  | \$315 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = ~ r1_a1_0[0];
+  assign \$319  = ~ r1_a4_2[3];
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = ~ r1_a7_5[1];
+  assign \$322  = ~ r1_a11_8[1];
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = \$320  | \$323 ;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = ~ r1_a1_0[0];
+  assign \$327  = ~ r1_a4_2[0];
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = ~ r1_a7_5[2];
+  assign \$330  = ~ r1_a11_8[1];
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = \$328  | \$331 ;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = ~ r1_a1_0[0];
+  assign \$335  = ~ r1_a4_2[1];
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = ~ r1_a7_5[2];
+  assign \$338  = ~ r1_a11_8[1];
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = \$336  | \$339 ;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = ~ r1_a1_0[0];
+  assign \$343  = ~ r1_a4_2[2];
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = ~ r1_a7_5[2];
+  assign \$346  = ~ r1_a11_8[1];
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = \$344  | \$347 ;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = ~ r1_a1_0[0];
+  assign \$351  = ~ r1_a4_2[3];
+  assign \$352  = \$350  | \$351 ;
+  assign \$353  = ~ r1_a7_5[2];
+  assign \$354  = ~ r1_a11_8[1];
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = \$352  | \$355 ;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = ~ r1_a1_0[0];
+  assign \$359  = ~ r1_a4_2[4];
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = ~ r1_a7_5[2];
+  assign \$362  = ~ r1_a11_8[1];
+  assign \$363  = \$361  | \$362 ;
+  assign \$364  = \$360  | \$363 ;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = ~ r1_a1_0[0];
+  assign \$367  = ~ r1_a4_2[5];
+  assign \$368  = \$366  | \$367 ;
+  assign \$369  = ~ r1_a7_5[2];
+  assign \$370  = ~ r1_a11_8[1];
+  assign \$371  = \$369  | \$370 ;
+  assign \$372  = \$368  | \$371 ;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = ~ r1_a1_0[0];
+  assign \$375  = ~ r1_a4_2[6];
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = ~ r1_a7_5[2];
+  assign \$378  = ~ r1_a11_8[1];
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = \$376  | \$379 ;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = ~ r1_a1_0[0];
+  assign \$383  = ~ r1_a4_2[7];
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = ~ r1_a7_5[2];
+  assign \$386  = ~ r1_a11_8[1];
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = ~ r1_a1_0[0];
+  assign \$391  = ~ r1_a4_2[0];
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = ~ r1_a7_5[3];
+  assign \$394  = ~ r1_a11_8[1];
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = \$392  | \$395 ;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = ~ r1_a1_0[0];
+  assign \$399  = ~ r1_a4_2[1];
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = ~ r1_a7_5[3];
+  assign \$402  = ~ r1_a11_8[1];
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = \$400  | \$403 ;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = ~ r1_a1_0[0];
+  assign \$407  = ~ r1_a4_2[2];
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = ~ r1_a7_5[3];
+  assign \$410  = ~ r1_a11_8[1];
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = \$408  | \$411 ;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = ~ r1_a1_0[0];
+  assign \$415  = ~ r1_a4_2[3];
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = ~ r1_a7_5[3];
+  assign \$418  = ~ r1_a11_8[1];
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = \$416  | \$419 ;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = ~ r1_a1_0[0];
+  assign \$423  = ~ r1_a4_2[0];
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = ~ r1_a7_5[4];
+  assign \$426  = ~ r1_a11_8[1];
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = \$424  | \$427 ;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = ~ r1_a1_0[0];
+  assign \$431  = ~ r1_a4_2[1];
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = ~ r1_a7_5[4];
+  assign \$434  = ~ r1_a11_8[1];
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = \$432  | \$435 ;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = ~ r1_a1_0[0];
+  assign \$439  = ~ r1_a4_2[2];
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = ~ r1_a7_5[4];
+  assign \$442  = ~ r1_a11_8[1];
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = \$440  | \$443 ;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = ~ r1_a1_0[0];
+  assign \$447  = ~ r1_a4_2[3];
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = ~ r1_a7_5[4];
+  assign \$450  = ~ r1_a11_8[1];
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = \$448  | \$451 ;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = ~ r1_a1_0[0];
+  assign \$455  = ~ r1_a4_2[4];
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = ~ r1_a7_5[4];
+  assign \$458  = ~ r1_a11_8[1];
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = \$456  | \$459 ;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = ~ r1_a1_0[0];
+  assign \$463  = ~ r1_a4_2[5];
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = ~ r1_a7_5[4];
+  assign \$466  = ~ r1_a11_8[1];
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = \$464  | \$467 ;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = ~ r1_a1_0[0];
+  assign \$471  = ~ r1_a4_2[6];
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = ~ r1_a7_5[4];
+  assign \$474  = ~ r1_a11_8[1];
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = \$472  | \$475 ;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = ~ r1_a1_0[0];
+  assign \$479  = ~ r1_a4_2[7];
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = ~ r1_a7_5[4];
+  assign \$482  = ~ r1_a11_8[1];
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = ~ r1_a1_0[0];
+  assign \$487  = ~ r1_a4_2[0];
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = ~ r1_a7_5[5];
+  assign \$490  = ~ r1_a11_8[1];
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = \$488  | \$491 ;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = ~ r1_a1_0[0];
+  assign \$495  = ~ r1_a4_2[1];
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = ~ r1_a7_5[5];
+  assign \$498  = ~ r1_a11_8[1];
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = \$496  | \$499 ;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = ~ r1_a1_0[0];
+  assign \$503  = ~ r1_a4_2[2];
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = ~ r1_a7_5[5];
+  assign \$506  = ~ r1_a11_8[1];
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = \$504  | \$507 ;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = ~ r1_a1_0[0];
+  assign \$511  = ~ r1_a4_2[3];
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = ~ r1_a7_5[5];
+  assign \$514  = ~ r1_a11_8[1];
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = \$512  | \$515 ;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$519  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$520  = \$518  | \$519 ;
+  assign \$521  = r2_sel_config ? 32'd272106248 : 32'd0;
+  assign \$522  = r2_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$523  = \$521  | \$522 ;
+  assign \$524  = \$520  | \$523 ;
+  assign \$526  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$528  = r2_sel_irq_status ? \$signal$49  : 3'h0;
+  assign \$529  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = \$527  | { 29'h00000000, \$530  };
+  assign \$532  = \$524  | \$531 ;
+  assign \$533  = r2_sel_err_count ? \$signal$43  : 32'd0;
+  assign \$534  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = r2_sel_err_head0 ? { \$signal$47 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
+  assign \$537  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = \$535  | \$538 ;
+  assign \$540  = r2_sel_err_head2 ? head_entry[85:54] : 32'd0;
+  assign \$541  = r2_sel_err_head3 ? head_entry[117:86] : 32'd0;
+  assign \$542  = \$540  | \$541 ;
+  assign \$544  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$546  = \$542  | \$545 ;
+  assign \$547  = \$539  | \$546 ;
+  assign \$548  = \$532  | \$547 ;
+  assign \$549  = r2_sel_id | r2_sel_version;
+  assign \$550  = r2_sel_config | r2_sel_config2;
+  assign \$551  = \$549  | \$550 ;
+  assign \$552  = r2_sel_ctrl | r2_sel_status;
+  assign \$553  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = \$551  | \$554 ;
+  assign \$556  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$557  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$560  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = \$558  | \$561 ;
+  assign \$563  = \$555  | \$562 ;
+  assign \$567  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$568  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$569  = \$567  | \$568 ;
+  assign \$571  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$572  = r2_sel_pool0_in_use ? small_in_use : 32'd0;
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = r2_sel_pool0_high_water ? small_high_water : 32'd0;
+  assign \$575  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = \$573  | \$576 ;
+  assign \$578  = \$570  | \$577 ;
+  assign \$579  = r2_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$580  = r2_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$581  = \$579  | \$580 ;
+  assign \$584  = \$578  | \$583 ;
+  assign \$585  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$586  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$589  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = \$587  | \$590 ;
+  assign \$592  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$593  = \$592  | r2_sel_pool0_info;
+  assign \$594  = \$591  | \$593 ;
+  assign \$596  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$598  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$599  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = \$597  | \$600 ;
+  assign \$602  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$603  = r2_sel_pool1_in_use ? medium_in_use : 32'd0;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = r2_sel_pool1_high_water ? medium_high_water : 32'd0;
+  assign \$606  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = \$604  | \$607 ;
+  assign \$609  = \$601  | \$608 ;
+  assign \$610  = r2_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$611  = r2_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$612  = \$610  | \$611 ;
+  assign \$615  = \$609  | \$614 ;
+  assign \$616  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
+  assign \$617  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
+  assign \$620  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = \$618  | \$621 ;
+  assign \$623  = r2_sel_pool1_fails | r2_sel_pool1_frees;
+  assign \$624  = \$623  | r2_sel_pool1_info;
+  assign \$625  = \$622  | \$624 ;
+  assign \$627  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$629  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$630  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$631  = \$629  | \$630 ;
+  assign \$632  = \$628  | \$631 ;
+  assign \$633  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$634  = r2_sel_pool2_in_use ? large_in_use : 32'd0;
+  assign \$635  = \$633  | \$634 ;
+  assign \$636  = r2_sel_pool2_high_water ? large_high_water : 32'd0;
+  assign \$637  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \$635  | \$638 ;
+  assign \$640  = \$632  | \$639 ;
+  assign \$641  = r2_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$642  = r2_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = r2_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = \$640  | \$645 ;
+  assign \$647  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
+  assign \$648  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
+  assign \$651  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
+  assign \$652  = \$650  | \$651 ;
+  assign \$653  = \$649  | \$652 ;
+  assign \$654  = r2_sel_pool2_fails | r2_sel_pool2_frees;
+  assign \$655  = \$654  | r2_sel_pool2_info;
+  assign \$656  = \$653  | \$655 ;
+  assign \$657  = \$signal$128  & \$signal$129 ;
+  assign \$658  = \$signal$128  & \$signal$129 ;
+  assign \$659  = r3_block0 | r3_block4;
+  assign \$660  = r3_block5 | r3_block6;
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = | r3_found_in;
+  assign \$663  = ~ \$662 ;
+  assign \$664  = rsp_grant_valid & rsp_grant_src;
+  assign \$665  = alloc_waiting & \$664 ;
+  assign \$666  = 1'h1 << bus__w_addr[1:0];
+  assign \$667  = 1'h1 << bus__w_addr[4:2];
+  assign \$668  = 1'h1 << bus__w_addr[7:5];
+  assign \$669  = 1'h1 << bus__w_addr[11:8];
+  assign \$670  = bus__w_data[5:0] > 1'h0;
+  assign \$671  = ! bus__w_data[5:0];
+  assign \$672  = bus__w_data[11:6] > 3'h4;
+  assign \$673  = bus__w_data[11:6] == 3'h4;
+  assign \$674  = bus__w_data[17:12] > 1'h0;
+  assign \$675  = ! bus__w_data[17:12];
+  assign \$676  = bus__w_data[18] > 1'h0;
+  assign \$677  = ! bus__w_data[18];
+  assign \$678  = bus__w_data[5:0] > 1'h0;
+  assign \$679  = ! bus__w_data[5:0];
+  assign \$680  = bus__w_data[11:6] > 2'h2;
+  assign \$681  = bus__w_data[11:6] == 2'h2;
+  assign \$682  = bus__w_data[17:12] > 1'h0;
+  assign \$683  = ! bus__w_data[17:12];
+  assign \$684  = bus__w_data[18] > 1'h0;
+  assign \$685  = ! bus__w_data[18];
+  assign \$686  = bus__w_data[5:0] > 6'h30;
+  assign \$687  = bus__w_data[5:0] == 6'h30;
+  assign \$688  = bus__w_data[11:6] > 1'h0;
+  assign \$689  = ! bus__w_data[11:6];
+  assign \$690  = bus__w_data[17:12] > 1'h0;
+  assign \$691  = ! bus__w_data[17:12];
+  assign \$692  = bus__w_data[18] > 1'h0;
+  assign \$693  = ! bus__w_data[18];
+  assign \$694  = bus__w_strb == 4'hf;
+  assign \$695  = bus__w_addr[11:6] - 3'h4;
+  assign \$696  = w1_small_oor_eq18 & w1_small_oor_gt12;
+  assign \$697  = w1_small_oor_gt18 | \$696 ;
+  assign \$698  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$699  = w1_small_oor_eq6 & w1_small_oor_gt0;
+  assign \$700  = w1_small_oor_gt6 | \$699 ;
+  assign \$701  = \$698  & \$700 ;
+  assign \$702  = \$697  | \$701 ;
+  assign \$703  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$704  = w1_small_oor_eq6 & w1_small_oor_eq0;
+  assign \$705  = \$703  & \$704 ;
+  assign \$706  = \$702  | \$705 ;
+  assign \$707  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
+  assign \$708  = w1_medium_oor_gt18 | \$707 ;
+  assign \$709  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$710  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
+  assign \$711  = w1_medium_oor_gt6 | \$710 ;
+  assign \$712  = \$709  & \$711 ;
+  assign \$713  = \$708  | \$712 ;
+  assign \$714  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$715  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = \$713  | \$716 ;
+  assign \$718  = w1_large_oor_eq18 & w1_large_oor_gt12;
+  assign \$719  = w1_large_oor_gt18 | \$718 ;
+  assign \$720  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$721  = w1_large_oor_eq6 & w1_large_oor_gt0;
+  assign \$722  = w1_large_oor_gt6 | \$721 ;
+  assign \$723  = \$720  & \$722 ;
+  assign \$724  = \$719  | \$723 ;
+  assign \$725  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$726  = w1_large_oor_eq6 & w1_large_oor_eq0;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = \$724  | \$727 ;
+  assign \$729  = ~ w1_a1_0[0];
+  assign \$730  = ~ w1_a4_2[4];
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = ~ w1_a7_5[0];
+  assign \$733  = ~ w1_a11_8[0];
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = \$731  | \$734 ;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = ~ w1_a1_0[0];
+  assign \$738  = ~ w1_a4_2[6];
+  assign \$739  = \$737  | \$738 ;
+  assign \$740  = ~ w1_a7_5[0];
+  assign \$741  = ~ w1_a11_8[0];
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = \$739  | \$742 ;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = ~ w1_a1_0[0];
+  assign \$746  = ~ w1_a4_2[7];
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = ~ w1_a7_5[0];
+  assign \$749  = ~ w1_a11_8[0];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = \$747  | \$750 ;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = ~ w1_a1_0[0];
+  assign \$754  = ~ w1_a4_2[6];
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = ~ w1_a7_5[1];
+  assign \$757  = ~ w1_a11_8[0];
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = ~ w1_a1_0[0];
+  assign \$762  = ~ w1_a4_2[1];
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = ~ w1_a7_5[0];
+  assign \$765  = ~ w1_a11_8[1];
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = ~ w1_a1_0[0];
+  assign \$770  = ~ w1_a4_2[1];
+  assign \$771  = \$769  | \$770 ;
+  assign \$772  = ~ w1_a7_5[2];
+  assign \$773  = ~ w1_a11_8[1];
+  assign \$774  = \$772  | \$773 ;
+  assign \$775  = \$771  | \$774 ;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = ~ w1_a1_0[0];
+  assign \$778  = ~ w1_a4_2[1];
+  assign \$779  = \$777  | \$778 ;
+  assign \$780  = ~ w1_a7_5[4];
+  assign \$781  = ~ w1_a11_8[1];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = \$779  | \$782 ;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = ~ w1_a1_0[0];
+  assign \$786  = ~ w1_a4_2[1];
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = ~ w1_a7_5[0];
+  assign \$789  = ~ w1_a11_8[1];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = \$787  | \$790 ;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = ~ w1_a1_0[0];
+  assign \$794  = ~ w1_a4_2[1];
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = ~ w1_a7_5[2];
+  assign \$797  = ~ w1_a11_8[1];
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = \$795  | \$798 ;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$792  | \$800 ;
+  assign \$802  = ~ w1_a1_0[0];
+  assign \$803  = ~ w1_a4_2[1];
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = ~ w1_a7_5[4];
+  assign \$806  = ~ w1_a11_8[1];
+  assign \$807  = \$805  | \$806 ;
+  assign \$808  = \$804  | \$807 ;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = \$801  | \$809 ;
+  assign \$811  = ~ w1_a1_0[0];
+  assign \$812  = ~ w1_a4_2[4];
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = ~ w1_a7_5[0];
+  assign \$815  = ~ w1_a11_8[0];
+  assign \$816  = \$814  | \$815 ;
+  assign \$817  = \$813  | \$816 ;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = ~ w1_a1_0[0];
+  assign \$820  = ~ w1_a4_2[6];
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = ~ w1_a7_5[1];
+  assign \$823  = ~ w1_a11_8[0];
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = \$821  | \$824 ;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = \$818  | \$826 ;
+  assign \$828  = ~ w1_a1_0[0];
+  assign \$829  = ~ w1_a4_2[1];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = ~ w1_a7_5[0];
+  assign \$832  = ~ w1_a11_8[1];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = \$830  | \$833 ;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = ~ w1_a1_0[0];
+  assign \$837  = ~ w1_a4_2[1];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = ~ w1_a7_5[2];
+  assign \$840  = ~ w1_a11_8[1];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = \$835  | \$843 ;
+  assign \$845  = \$827  | \$844 ;
+  assign \$846  = ~ w1_a1_0[0];
+  assign \$847  = ~ w1_a4_2[1];
+  assign \$848  = \$846  | \$847 ;
+  assign \$849  = ~ w1_a7_5[4];
+  assign \$850  = ~ w1_a11_8[1];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = \$848  | \$851 ;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$845  | \$853 ;
+  assign \$855  = ~ w1_a1_0[0];
+  assign \$856  = ~ w1_a4_2[6];
+  assign \$857  = \$855  | \$856 ;
+  assign \$858  = ~ w1_a7_5[0];
+  assign \$859  = ~ w1_a11_8[0];
+  assign \$860  = \$858  | \$859 ;
+  assign \$861  = \$857  | \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = ~ w1_a1_0[0];
+  assign \$864  = ~ w1_a4_2[7];
+  assign \$865  = \$863  | \$864 ;
+  assign \$866  = ~ w1_a7_5[0];
+  assign \$867  = ~ w1_a11_8[0];
+  assign \$868  = \$866  | \$867 ;
+  assign \$869  = \$865  | \$868 ;
+  assign \$870  = ~ \$869 ;
+  assign \$871  = \$862  | \$870 ;
+  assign \$875  = \$signal$184  & \$signal$185 ;
+  assign \$876  = \$875  & w2_is_ctrl;
+  assign \$877  = \$876  & \$signal$187 [0];
+  assign \$878  = \$signal$184  & \$signal$185 ;
+  assign \$879  = \$878  & w2_is_err_pop;
+  assign \$880  = \$signal$184  & w2_is_irq_status;
+  assign \$881  = \$880  & w2_strb0;
+  assign \$882  = \$881  ? \$signal$187 [2:0] : 3'h0;
+  assign \$883  = \$signal$184  & \$signal$185 ;
+  assign \$884  = \$883  & \$signal$197 ;
+  assign \$885  = \$signal$184  & \$signal$185 ;
+  assign \$886  = \$885  & \$signal$197 ;
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$signal$184  & \$887 ;
+  assign \$889  = \$signal$184  & w2_is_irq_enable;
+  assign \$890  = \$889  & w2_strb0;
+  assign \$891  = ~ w2_plain;
+  assign \$892  = \$signal$198  & \$signal$185 ;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = \$891  & \$893 ;
+  assign \$895  = \$signal$184  & \$signal$185 ;
+  assign \$896  = \$895  & \$signal$197 ;
+  assign \$897  = w2_base + w2_offset;
+  assign \$898  = w2_oor >> w2_pool;
+  assign \$899  = rsp_freed_valid & \port$1845$0 [0];
+  assign \$900  = free_waiting & \$899 ;
+  assign \$901  = ~ \port$1821$0 [0];
+  assign \$902  = | \$signal$22 ;
+  assign \$903  = \$signal$38  & \$902 ;
+  assign \$904  = \$903  ? 1'h1 : 1'h0;
+  assign \$signal$37  = room2 ? \$signal$22  : { 1'h0, \$904  };
+  assign \$905  = ~ space[4];
+  assign popped = \$signal$202  & \$905 ;
+  assign \$906  = ~ \$signal$41 [0];
+  assign \$signature__data  = \$signal$41 [0] ? second : \$signal$7 ;
+  assign \$907  = ~ \$signal$41 [0];
+  assign \$signature__data$214  = \$signal$41 [0] ? \$signal$7  : second;
+  assign \$908  = ~ \$signal$41 [0];
+  assign \$909  = | \$signal$37 ;
+  assign \$910  = \$signal$37  == 2'h2;
+  assign \$signature__en  = \$signal$41 [0] ? \$910  : \$909 ;
+  assign \$911  = ~ \$signal$41 [0];
+  assign \$912  = \$signal$37  == 2'h2;
+  assign \$913  = | \$signal$37 ;
+  assign \$signature__en$216  = \$signal$41 [0] ? \$913  : \$912 ;
+  assign \$914  = head_odd ? \$signature__data$222  : \$signature__data$221 ;
+  assign head_entry = \$signal$47  ? \$914  : 118'h000000000000000000000000000000;
+  assign \$915  = \$signal$49  & irq_enable;
+  assign irq = | \$915 ;
+  assign \$916  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
+  assign r2_alloc = \$916  | r2_sel_pool2_alloc;
   always @(posedge clk)
-    cycle <= \$180 ;
+    cycle <= \$917 ;
   always @(posedge clk)
-    tail <= \$181 ;
+    \$signal  <= \$918 ;
   always @(posedge clk)
-    count <= \$182 ;
+    ready <= \$919 ;
   always @(posedge clk)
-    \$signal  <= \$183 ;
+    \$signal$7  <= \$920 ;
   always @(posedge clk)
-    err_dropped <= \$184 ;
+    second <= \$921 ;
   always @(posedge clk)
-    \$signal$10  <= \$185 ;
+    \$signal$22  <= \$922 ;
   always @(posedge clk)
-    \$signal$11  <= \$186 ;
+    e1_exhausted <= \$923 ;
   always @(posedge clk)
-    head_odd <= \$187 ;
+    small_ev_grant <= \$924 ;
   always @(posedge clk)
-    small_in_use <= \$188 ;
+    small_ev_free <= \$925 ;
   always @(posedge clk)
-    small_high_water <= \$189 ;
+    small_ev_fail <= \$926 ;
   always @(posedge clk)
-    small_allocs <= \$190 ;
+    medium_ev_grant <= \$927 ;
   always @(posedge clk)
-    small_fails <= \$191 ;
+    medium_ev_free <= \$928 ;
   always @(posedge clk)
-    small_frees <= \$192 ;
+    medium_ev_fail <= \$929 ;
   always @(posedge clk)
-    medium_in_use <= \$193 ;
+    large_ev_grant <= \$930 ;
   always @(posedge clk)
-    medium_high_water <= \$194 ;
+    large_ev_free <= \$931 ;
   always @(posedge clk)
-    medium_allocs <= \$195 ;
+    large_ev_fail <= \$932 ;
   always @(posedge clk)
-    medium_fails <= \$196 ;
+    \$signal$38  <= \$933 ;
   always @(posedge clk)
-    medium_frees <= \$197 ;
+    room2 <= \$934 ;
   always @(posedge clk)
-    large_in_use <= \$198 ;
+    space <= \$935 ;
   always @(posedge clk)
-    large_high_water <= \$199 ;
+    \$signal$41  <= \$936 ;
   always @(posedge clk)
-    large_allocs <= \$200 ;
+    tail1 <= \$937 ;
   always @(posedge clk)
-    large_fails <= \$201 ;
+    \$signal$43  <= \$938 ;
   always @(posedge clk)
-    large_frees <= \$202 ;
+    err_dropped <= \$939 ;
   always @(posedge clk)
-    alloc_waiting <= \$203 ;
+    \$signal$45  <= \$940 ;
   always @(posedge clk)
-    req_alloc_pool <= \$204 ;
+    \$signal$47  <= \$941 ;
   always @(posedge clk)
-    req_alloc_size <= \$205 ;
+    head_odd <= \$942 ;
   always @(posedge clk)
-    req_alloc <= \$206 ;
+    \$signal$49  <= \$943 ;
   always @(posedge clk)
-    irq_enable <= \$207 ;
+    small_in_use <= \$944 ;
   always @(posedge clk)
-    req_free_addr <= \$208 ;
+    small_high_water <= \$945 ;
   always @(posedge clk)
-    req_free_tag <= \$209 ;
+    small_allocs <= \$946 ;
   always @(posedge clk)
-    req_free_oor <= \$210 ;
+    small_fails <= \$947 ;
   always @(posedge clk)
-    req_free_pool <= \$211 ;
+    small_frees <= \$948 ;
   always @(posedge clk)
-    \$signal$54  <= \$212 ;
+    medium_in_use <= \$949 ;
   always @(posedge clk)
-    req_free <= \$213 ;
+    medium_high_water <= \$950 ;
   always @(posedge clk)
-    \$signal$58  <= \$214 ;
+    medium_allocs <= \$951 ;
+  always @(posedge clk)
+    medium_fails <= \$952 ;
+  always @(posedge clk)
+    medium_frees <= \$953 ;
+  always @(posedge clk)
+    large_in_use <= \$954 ;
+  always @(posedge clk)
+    large_high_water <= \$955 ;
+  always @(posedge clk)
+    large_allocs <= \$956 ;
+  always @(posedge clk)
+    large_fails <= \$957 ;
+  always @(posedge clk)
+    large_frees <= \$958 ;
+  always @(posedge clk)
+    r1_a1_0 <= \$959 ;
+  always @(posedge clk)
+    r1_a4_2 <= \$960 ;
+  always @(posedge clk)
+    r1_a7_5 <= \$961 ;
+  always @(posedge clk)
+    r1_a11_8 <= \$962 ;
+  always @(posedge clk)
+    \$signal$71  <= \$963 ;
+  always @(posedge clk)
+    \$signal$73  <= \$964 ;
+  always @(posedge clk)
+    \$signal$74  <= \$965 ;
+  always @(posedge clk)
+    r2_pool <= \$966 ;
+  always @(posedge clk)
+    r2_sel_id <= \$967 ;
+  always @(posedge clk)
+    r2_sel_version <= \$968 ;
+  always @(posedge clk)
+    r2_sel_config <= \$969 ;
+  always @(posedge clk)
+    r2_sel_config2 <= \$970 ;
+  always @(posedge clk)
+    r2_sel_ctrl <= \$971 ;
+  always @(posedge clk)
+    r2_sel_status <= \$972 ;
+  always @(posedge clk)
+    r2_sel_irq_status <= \$973 ;
+  always @(posedge clk)
+    r2_sel_irq_enable <= \$974 ;
+  always @(posedge clk)
+    r2_sel_err_count <= \$975 ;
+  always @(posedge clk)
+    r2_sel_err_dropped <= \$976 ;
+  always @(posedge clk)
+    r2_sel_err_head0 <= \$977 ;
+  always @(posedge clk)
+    r2_sel_err_head1 <= \$978 ;
+  always @(posedge clk)
+    r2_sel_err_head2 <= \$979 ;
+  always @(posedge clk)
+    r2_sel_err_head3 <= \$980 ;
+  always @(posedge clk)
+    r2_sel_err_pop <= \$981 ;
+  always @(posedge clk)
+    r2_sel_cycle <= \$982 ;
+  always @(posedge clk)
+    r2_sel_pool0_alloc <= \$983 ;
+  always @(posedge clk)
+    r2_sel_pool0_free <= \$984 ;
+  always @(posedge clk)
+    r2_sel_pool0_base_lo <= \$985 ;
+  always @(posedge clk)
+    r2_sel_pool0_base_hi <= \$986 ;
+  always @(posedge clk)
+    r2_sel_pool0_slot_size <= \$987 ;
+  always @(posedge clk)
+    r2_sel_pool0_slots <= \$988 ;
+  always @(posedge clk)
+    r2_sel_pool0_in_use <= \$989 ;
+  always @(posedge clk)
+    r2_sel_pool0_high_water <= \$990 ;
+  always @(posedge clk)
+    r2_sel_pool0_allocs <= \$991 ;
+  always @(posedge clk)
+    r2_sel_pool0_fails <= \$992 ;
+  always @(posedge clk)
+    r2_sel_pool0_frees <= \$993 ;
+  always @(posedge clk)
+    r2_sel_pool0_info <= \$994 ;
+  always @(posedge clk)
+    r2_sel_pool1_alloc <= \$995 ;
+  always @(posedge clk)
+    r2_sel_pool1_free <= \$996 ;
+  always @(posedge clk)
+    r2_sel_pool1_base_lo <= \$997 ;
+  always @(posedge clk)
+    r2_sel_pool1_base_hi <= \$998 ;
+  always @(posedge clk)
+    r2_sel_pool1_slot_size <= \$999 ;
+  always @(posedge clk)
+    r2_sel_pool1_slots <= \$1000 ;
+  always @(posedge clk)
+    r2_sel_pool1_in_use <= \$1001 ;
+  always @(posedge clk)
+    r2_sel_pool1_high_water <= \$1002 ;
+  always @(posedge clk)
+    r2_sel_pool1_allocs <= \$1003 ;
+  always @(posedge clk)
+    r2_sel_pool1_fails <= \$1004 ;
+  always @(posedge clk)
+    r2_sel_pool1_frees <= \$1005 ;
+  always @(posedge clk)
+    r2_sel_pool1_info <= \$1006 ;
+  always @(posedge clk)
+    r2_sel_pool2_alloc <= \$1007 ;
+  always @(posedge clk)
+    r2_sel_pool2_free <= \$1008 ;
+  always @(posedge clk)
+    r2_sel_pool2_base_lo <= \$1009 ;
+  always @(posedge clk)
+    r2_sel_pool2_base_hi <= \$1010 ;
+  always @(posedge clk)
+    r2_sel_pool2_slot_size <= \$1011 ;
+  always @(posedge clk)
+    r2_sel_pool2_slots <= \$1012 ;
+  always @(posedge clk)
+    r2_sel_pool2_in_use <= \$1013 ;
+  always @(posedge clk)
+    r2_sel_pool2_high_water <= \$1014 ;
+  always @(posedge clk)
+    r2_sel_pool2_allocs <= \$1015 ;
+  always @(posedge clk)
+    r2_sel_pool2_fails <= \$1016 ;
+  always @(posedge clk)
+    r2_sel_pool2_frees <= \$1017 ;
+  always @(posedge clk)
+    r2_sel_pool2_info <= \$1018 ;
+  always @(posedge clk)
+    \$signal$128  <= \$1019 ;
+  always @(posedge clk)
+    \$signal$129  <= \$1020 ;
+  always @(posedge clk)
+    r3_pool <= \$1021 ;
+  always @(posedge clk)
+    r3_block0 <= \$1022 ;
+  always @(posedge clk)
+    r3_found_in <= \$1023 ;
+  always @(posedge clk)
+    r3_block4 <= \$1024 ;
+  always @(posedge clk)
+    r3_block5 <= \$1025 ;
+  always @(posedge clk)
+    r3_block6 <= \$1026 ;
+  always @(posedge clk)
+    req_alloc <= \$1027 ;
+  always @(posedge clk)
+    r_ack <= \$1028 ;
+  always @(posedge clk)
+    alloc_waiting <= \$1029 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$1030 ;
+  always @(posedge clk)
+    req_alloc_size <= \$1031 ;
+  always @(posedge clk)
+    \$signal$144  <= \$1032 ;
+  always @(posedge clk)
+    \$signal$145  <= \$1033 ;
+  always @(posedge clk)
+    w1_a1_0 <= \$1034 ;
+  always @(posedge clk)
+    w1_a4_2 <= \$1035 ;
+  always @(posedge clk)
+    w1_a7_5 <= \$1036 ;
+  always @(posedge clk)
+    w1_a11_8 <= \$1037 ;
+  always @(posedge clk)
+    w1_small_oor_gt0 <= \$1038 ;
+  always @(posedge clk)
+    w1_small_oor_eq0 <= \$1039 ;
+  always @(posedge clk)
+    w1_small_oor_gt6 <= \$1040 ;
+  always @(posedge clk)
+    w1_small_oor_eq6 <= \$1041 ;
+  always @(posedge clk)
+    w1_small_oor_gt12 <= \$1042 ;
+  always @(posedge clk)
+    w1_small_oor_eq12 <= \$1043 ;
+  always @(posedge clk)
+    w1_small_oor_gt18 <= \$1044 ;
+  always @(posedge clk)
+    w1_small_oor_eq18 <= \$1045 ;
+  always @(posedge clk)
+    w1_medium_oor_gt0 <= \$1046 ;
+  always @(posedge clk)
+    w1_medium_oor_eq0 <= \$1047 ;
+  always @(posedge clk)
+    w1_medium_oor_gt6 <= \$1048 ;
+  always @(posedge clk)
+    w1_medium_oor_eq6 <= \$1049 ;
+  always @(posedge clk)
+    w1_medium_oor_gt12 <= \$1050 ;
+  always @(posedge clk)
+    w1_medium_oor_eq12 <= \$1051 ;
+  always @(posedge clk)
+    w1_medium_oor_gt18 <= \$1052 ;
+  always @(posedge clk)
+    w1_medium_oor_eq18 <= \$1053 ;
+  always @(posedge clk)
+    w1_large_oor_gt0 <= \$1054 ;
+  always @(posedge clk)
+    w1_large_oor_eq0 <= \$1055 ;
+  always @(posedge clk)
+    w1_large_oor_gt6 <= \$1056 ;
+  always @(posedge clk)
+    w1_large_oor_eq6 <= \$1057 ;
+  always @(posedge clk)
+    w1_large_oor_gt12 <= \$1058 ;
+  always @(posedge clk)
+    w1_large_oor_eq12 <= \$1059 ;
+  always @(posedge clk)
+    w1_large_oor_gt18 <= \$1060 ;
+  always @(posedge clk)
+    w1_large_oor_eq18 <= \$1061 ;
+  always @(posedge clk)
+    \$signal$177  <= \$1062 ;
+  always @(posedge clk)
+    \$signal$179  <= \$1063 ;
+  always @(posedge clk)
+    \$signal$180  <= \$1064 ;
+  always @(posedge clk)
+    w1_strb0 <= \$1065 ;
+  always @(posedge clk)
+    w1_pool <= \$1066 ;
+  always @(posedge clk)
+    \$signal$184  <= \$1067 ;
+  always @(posedge clk)
+    \$signal$185  <= \$1068 ;
+  always @(posedge clk)
+    w2_strb0 <= \$1069 ;
+  always @(posedge clk)
+    \$signal$187  <= \$1070 ;
+  always @(posedge clk)
+    w2_pool <= \$1071 ;
+  always @(posedge clk)
+    w2_oor <= \$1072 ;
+  always @(posedge clk)
+    w2_is_ctrl <= \$1073 ;
+  always @(posedge clk)
+    w2_is_irq_status <= \$1074 ;
+  always @(posedge clk)
+    w2_is_irq_enable <= \$1075 ;
+  always @(posedge clk)
+    w2_is_err_pop <= \$1076 ;
+  always @(posedge clk)
+    w2_is_pool0_free <= \$1077 ;
+  always @(posedge clk)
+    w2_is_pool1_free <= \$1078 ;
+  always @(posedge clk)
+    w2_is_pool2_free <= \$1079 ;
+  always @(posedge clk)
+    \$signal$197  <= \$1080 ;
+  always @(posedge clk)
+    \$signal$198  <= \$1081 ;
+  always @(posedge clk)
+    w2_plain <= \$1082 ;
+  always @(posedge clk)
+    w2_offset <= \$1083 ;
+  always @(posedge clk)
+    w2_base <= \$1084 ;
+  always @(posedge clk)
+    \$signal$46  <= \$1085 ;
+  always @(posedge clk)
+    \$signal$202  <= \$1086 ;
+  always @(posedge clk)
+    w1c <= \$1087 ;
+  always @(posedge clk)
+    req_free <= \$1088 ;
+  always @(posedge clk)
+    w_ack <= \$1089 ;
+  always @(posedge clk)
+    irq_enable <= \$1090 ;
+  always @(posedge clk)
+    \$signal$205  <= \$1091 ;
+  always @(posedge clk)
+    free_waiting <= \$1092 ;
+  always @(posedge clk)
+    req_free_pool <= \$1093 ;
+  always @(posedge clk)
+    req_free_tag <= \$1094 ;
+  always @(posedge clk)
+    req_free_addr <= \$1095 ;
+  always @(posedge clk)
+    req_free_oor <= \$1096 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$180  = \$1 [31:0];
+    \$917  = \$1 [31:0];
     if (rst) begin
-      \$180  = 32'd0;
+      \$917  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$181  = \$3 [3:0];
+    \$918  = busy;
     if (rst) begin
-      \$181  = 4'h0;
+      \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$182  = \$7 [4:0];
+    \$919  = \ready$6 ;
     if (rst) begin
-      \$182  = 5'h00;
+      \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$183  = \$8 [31:0];
-    if (clear) begin
-      \$183  = 32'd0;
-    end
+    \$920  = \$7 ;
     if (rst) begin
-      \$183  = 32'd0;
+      \$920  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$184  = \$10 [31:0];
-    if (clear) begin
-      \$184  = 32'd0;
-    end
+    \$921  = { \$8 [31:0], 16'h0000, \port$1812$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1812$0 [6:5], rsp_grant_src, 1'h0, \port$1812$0 [4:1] };
     if (rst) begin
-      \$184  = 32'd0;
+      \$921  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$185  = \$signal$10 ;
-    if (\$12 ) begin
-      \$185  = \$15 [3:0];
-    end
+    \$922  = \$15 ;
     if (rst) begin
-      \$185  = 4'h0;
+      \$922  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$186  = \$16 ;
+    \$923  = \$17 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$187  = \$signal$10 [0];
+    \$924  = \$20 ;
     if (rst) begin
-      \$187  = 1'h0;
+      \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$188  = \$24 [31:0];
+    \$925  = \$23 ;
     if (rst) begin
-      \$188  = 32'd0;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$189  = small_high_water;
+    \$926  = \$27 ;
+    if (rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$927  = \$30 ;
+    if (rst) begin
+      \$927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$928  = \$33 ;
+    if (rst) begin
+      \$928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$929  = \$37 ;
+    if (rst) begin
+      \$929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$930  = \$40 ;
+    if (rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$931  = \$43 ;
+    if (rst) begin
+      \$931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$932  = \$47 ;
+    if (rst) begin
+      \$932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$933  = \$signal$38 ;
+    casez ({ \$signal$37 , popped })
+      3'h0:
+          \$933  = \$48 ;
+      3'h1:
+          \$933  = 1'h1;
+      3'h2:
+          \$933  = \$51 ;
+      3'h3:
+          \$933  = \$53 ;
+      3'h4:
+          \$933  = \$55 ;
+      3'h5:
+          \$933  = \$57 ;
+    endcase
+    if (rst) begin
+      \$933  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$934  = room2;
+    casez ({ \$signal$37 , popped })
+      3'h0:
+          \$934  = \$49 ;
+      3'h1:
+          \$934  = \$50 ;
+      3'h2:
+          \$934  = \$52 ;
+      3'h3:
+          \$934  = \$54 ;
+      3'h4:
+          \$934  = \$56 ;
+      3'h5:
+          \$934  = \$58 ;
+    endcase
+    if (rst) begin
+      \$934  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$935  = \$60 [4:0];
+    if (rst) begin
+      \$935  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$936  = \$61 [3:0];
+    if (rst) begin
+      \$936  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$937  = \$62 [3:0];
+    if (rst) begin
+      \$937  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$938  = \$63 [31:0];
+    if (\$signal$46 ) begin
+      \$938  = 32'd0;
+    end
+    if (rst) begin
+      \$938  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$939  = \$65 [31:0];
+    if (\$signal$46 ) begin
+      \$939  = 32'd0;
+    end
+    if (rst) begin
+      \$939  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$940  = \$signal$45 ;
+    if (popped) begin
+      \$940  = \$66 [3:0];
+    end
+    if (rst) begin
+      \$940  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$941  = \$67 ;
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$942  = \$signal$45 [0];
+    if (rst) begin
+      \$942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$943  = \$72 ;
+    if (rst) begin
+      \$943  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$944  = \$76 [31:0];
+    if (rst) begin
+      \$944  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$945  = small_high_water;
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$189  = small_in_use;
+    if (\$signal$46 ) begin
+      \$945  = small_in_use;
     end else begin
-      if (\$25 ) begin
-        \$189  = small_in_use;
+      if (\$77 ) begin
+        \$945  = small_in_use;
       end
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$945  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$190  = 32'd0;
+    if (\$signal$46 ) begin
+      \$946  = 32'd0;
     end else begin
-      \$190  = \$29 [31:0];
+      \$946  = \$78 [31:0];
     end
     if (rst) begin
-      \$190  = 32'd0;
+      \$946  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$191  = 32'd0;
+    if (\$signal$46 ) begin
+      \$947  = 32'd0;
     end else begin
-      \$191  = \$34 [31:0];
+      \$947  = \$79 [31:0];
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$947  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$192  = 32'd0;
+    if (\$signal$46 ) begin
+      \$948  = 32'd0;
     end else begin
-      \$192  = \$38 [31:0];
+      \$948  = \$80 [31:0];
     end
     if (rst) begin
-      \$192  = 32'd0;
+      \$948  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$193  = \$46 [31:0];
+    \$949  = \$84 [31:0];
     if (rst) begin
-      \$193  = 32'd0;
+      \$949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$194  = medium_high_water;
+    \$950  = medium_high_water;
     (* full_case = 32'd1 *)
-    if (clear) begin
-      \$194  = medium_in_use;
+    if (\$signal$46 ) begin
+      \$950  = medium_in_use;
     end else begin
-      if (\$47 ) begin
-        \$194  = medium_in_use;
-      end
-    end
-    if (rst) begin
-      \$194  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$195  = 32'd0;
-    end else begin
-      \$195  = \$51 [31:0];
-    end
-    if (rst) begin
-      \$195  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$196  = 32'd0;
-    end else begin
-      \$196  = \$56 [31:0];
-    end
-    if (rst) begin
-      \$196  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$197  = 32'd0;
-    end else begin
-      \$197  = \$60 [31:0];
-    end
-    if (rst) begin
-      \$197  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$198  = \$68 [31:0];
-    if (rst) begin
-      \$198  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$199  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$199  = large_in_use;
-    end else begin
-      if (\$69 ) begin
-        \$199  = large_in_use;
-      end
-    end
-    if (rst) begin
-      \$199  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$200  = 32'd0;
-    end else begin
-      \$200  = \$73 [31:0];
-    end
-    if (rst) begin
-      \$200  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$201  = 32'd0;
-    end else begin
-      \$201  = \$78 [31:0];
-    end
-    if (rst) begin
-      \$201  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear) begin
-      \$202  = 32'd0;
-    end else begin
-      \$202  = \$82 [31:0];
-    end
-    if (rst) begin
-      \$202  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$203  = alloc_waiting;
-    if (\$83 ) begin
-      \$203  = 1'h1;
-    end
-    if (\$88 ) begin
-      \$203  = 1'h0;
-    end
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$204  = req_alloc_pool;
-    if (\$83 ) begin
-      if (\$84 ) begin
-        \$204  = 2'h0;
-      end
       if (\$85 ) begin
-        \$204  = 2'h1;
-      end
-      if (\$86 ) begin
-        \$204  = 2'h2;
+        \$950  = medium_in_use;
       end
     end
     if (rst) begin
-      \$204  = 2'h0;
+      \$950  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = req_alloc_size;
-    if (\$83 ) begin
-      if (\$84 ) begin
-        \$205  = 14'h0040;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$951  = 32'd0;
+    end else begin
+      \$951  = \$86 [31:0];
+    end
+    if (rst) begin
+      \$951  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$952  = 32'd0;
+    end else begin
+      \$952  = \$87 [31:0];
+    end
+    if (rst) begin
+      \$952  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$953  = 32'd0;
+    end else begin
+      \$953  = \$88 [31:0];
+    end
+    if (rst) begin
+      \$953  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$954  = \$92 [31:0];
+    if (rst) begin
+      \$954  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$955  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$955  = large_in_use;
+    end else begin
+      if (\$93 ) begin
+        \$955  = large_in_use;
       end
-      if (\$85 ) begin
-        \$205  = 14'h0200;
-      end
-      if (\$86 ) begin
-        \$205  = 14'h1000;
-      end
     end
     if (rst) begin
-      \$205  = 14'h0000;
+      \$955  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = \$87 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = irq_enable;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          if (\$89 ) begin
-            \$207  = bus__w_data[2:0];
-          end
-    endcase
-    if (rst) begin
-      \$207  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = req_free_addr;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$208  = { 2'h0, \$91  };
-          end
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          if (start_free) begin
-            \$208  = { 2'h0, \$94  };
-          end
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          if (start_free) begin
-            \$208  = { 2'h0, \$97  };
-          end
-    endcase
-    if (rst) begin
-      \$208  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = req_free_tag;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$209  = bus__w_data[26:19];
-          end
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          if (start_free) begin
-            \$209  = bus__w_data[26:19];
-          end
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          if (start_free) begin
-            \$209  = bus__w_data[26:19];
-          end
-    endcase
-    if (rst) begin
-      \$209  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = req_free_oor;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$210  = \$92 ;
-          end
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          if (start_free) begin
-            \$210  = \$95 ;
-          end
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          if (start_free) begin
-            \$210  = \$98 ;
-          end
-    endcase
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = req_free_pool;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          if (start_free) begin
-            \$211  = 2'h0;
-          end
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          if (start_free) begin
-            \$211  = 2'h1;
-          end
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          if (start_free) begin
-            \$211  = 2'h2;
-          end
-    endcase
-    if (rst) begin
-      \$211  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = \$101 ;
-    if (rst) begin
-      \$212  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = start_free;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = \$signal$58 ;
-    if (start_free) begin
-      \$214  = 1'h1;
-    end
-    if (\$102 ) begin
-      \$214  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$956  = 32'd0;
+    end else begin
+      \$956  = \$94 [31:0];
     end
     if (rst) begin
-      \$214  = 1'h0;
+      \$956  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    r_found = 1'h0;
-    casez (bus__r_addr)
-      12'h000:
-          r_found = 1'h1;
-      12'h004:
-          r_found = 1'h1;
-      12'h008:
-          r_found = 1'h1;
-      12'h00c:
-          r_found = 1'h1;
-      12'h010:
-          r_found = 1'h1;
-      12'h014:
-          r_found = 1'h1;
-      12'h018:
-          r_found = 1'h1;
-      12'h01c:
-          r_found = 1'h1;
-      12'h020:
-          r_found = 1'h1;
-      12'h024:
-          r_found = 1'h1;
-      12'h028:
-          r_found = 1'h1;
-      12'h02c:
-          r_found = 1'h1;
-      12'h030:
-          r_found = 1'h1;
-      12'h034:
-          r_found = 1'h1;
-      12'h038:
-          r_found = 1'h1;
-      12'h03c:
-          r_found = 1'h1;
-      12'h100:
-          r_found = 1'h1;
-      12'h104:
-          r_found = 1'h1;
-      12'h108:
-          r_found = 1'h1;
-      12'h10c:
-          r_found = 1'h1;
-      12'h110:
-          r_found = 1'h1;
-      12'h114:
-          r_found = 1'h1;
-      12'h118:
-          r_found = 1'h1;
-      12'h11c:
-          r_found = 1'h1;
-      12'h120:
-          r_found = 1'h1;
-      12'h124:
-          r_found = 1'h1;
-      12'h128:
-          r_found = 1'h1;
-      12'h12c:
-          r_found = 1'h1;
-      12'h140:
-          r_found = 1'h1;
-      12'h144:
-          r_found = 1'h1;
-      12'h148:
-          r_found = 1'h1;
-      12'h14c:
-          r_found = 1'h1;
-      12'h150:
-          r_found = 1'h1;
-      12'h154:
-          r_found = 1'h1;
-      12'h158:
-          r_found = 1'h1;
-      12'h15c:
-          r_found = 1'h1;
-      12'h160:
-          r_found = 1'h1;
-      12'h164:
-          r_found = 1'h1;
-      12'h168:
-          r_found = 1'h1;
-      12'h16c:
-          r_found = 1'h1;
-      12'h180:
-          r_found = 1'h1;
-      12'h184:
-          r_found = 1'h1;
-      12'h188:
-          r_found = 1'h1;
-      12'h18c:
-          r_found = 1'h1;
-      12'h190:
-          r_found = 1'h1;
-      12'h194:
-          r_found = 1'h1;
-      12'h198:
-          r_found = 1'h1;
-      12'h19c:
-          r_found = 1'h1;
-      12'h1a0:
-          r_found = 1'h1;
-      12'h1a4:
-          r_found = 1'h1;
-      12'h1a8:
-          r_found = 1'h1;
-      12'h1ac:
-          r_found = 1'h1;
-    endcase
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$957  = 32'd0;
+    end else begin
+      \$957  = \$95 [31:0];
+    end
+    if (rst) begin
+      \$957  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$signal$85  = 32'd0;
-    casez (bus__r_addr)
-      12'h000:
-          \$signal$85  = 32'd1213677900;
-      12'h004:
-          \$signal$85  = 32'd256;
-      12'h008:
-          \$signal$85  = 32'd272106248;
-      12'h00c:
-          \$signal$85  = 32'd134352936;
-      12'h010:
-          /* empty */;
-      12'h014:
-          \$signal$85  = { 30'h00000000, busy, ready };
-      12'h018:
-          \$signal$85  = { 29'h00000000, \$signal$54  };
-      12'h01c:
-          \$signal$85  = { 29'h00000000, irq_enable };
-      12'h020:
-          \$signal$85  = \$signal ;
-      12'h024:
-          \$signal$85  = err_dropped;
-      12'h028:
-          \$signal$85  = { \$signal$11 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] };
-      12'h02c:
-          \$signal$85  = head_entry[53:22];
-      12'h030:
-          \$signal$85  = head_entry[85:54];
-      12'h034:
-          \$signal$85  = head_entry[117:86];
-      12'h038:
-          /* empty */;
-      12'h03c:
-          \$signal$85  = cycle;
-      12'h100:
-          /* empty */;
-      12'h104:
-          /* empty */;
-      12'h108:
-          \$signal$85  = 32'd0;
-      12'h10c:
-          \$signal$85  = 32'd16;
-      12'h110:
-          \$signal$85  = 32'd64;
-      12'h114:
-          \$signal$85  = 32'd256;
-      12'h118:
-          \$signal$85  = small_in_use;
-      12'h11c:
-          \$signal$85  = small_high_water;
-      12'h120:
-          \$signal$85  = small_allocs;
-      12'h124:
-          \$signal$85  = small_fails;
-      12'h128:
-          \$signal$85  = small_frees;
-      12'h12c:
-          \$signal$85  = 32'd0;
-      12'h140:
-          /* empty */;
-      12'h144:
-          /* empty */;
-      12'h148:
-          \$signal$85  = 32'd65536;
-      12'h14c:
-          \$signal$85  = 32'd16;
-      12'h150:
-          \$signal$85  = 32'd512;
-      12'h154:
-          \$signal$85  = 32'd128;
-      12'h158:
-          \$signal$85  = medium_in_use;
-      12'h15c:
-          \$signal$85  = medium_high_water;
-      12'h160:
-          \$signal$85  = medium_allocs;
-      12'h164:
-          \$signal$85  = medium_fails;
-      12'h168:
-          \$signal$85  = medium_frees;
-      12'h16c:
-          \$signal$85  = 32'd0;
-      12'h180:
-          /* empty */;
-      12'h184:
-          /* empty */;
-      12'h188:
-          \$signal$85  = 32'd1048576;
-      12'h18c:
-          \$signal$85  = 32'd16;
-      12'h190:
-          \$signal$85  = 32'd4096;
-      12'h194:
-          \$signal$85  = 32'd48;
-      12'h198:
-          \$signal$85  = large_in_use;
-      12'h19c:
-          \$signal$85  = large_high_water;
-      12'h1a0:
-          \$signal$85  = large_allocs;
-      12'h1a4:
-          \$signal$85  = large_fails;
-      12'h1a8:
-          \$signal$85  = large_frees;
-      12'h1ac:
-          \$signal$85  = 32'd12;
-    endcase
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$958  = 32'd0;
+    end else begin
+      \$958  = \$96 [31:0];
+    end
+    if (rst) begin
+      \$958  = 32'd0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$signal$94  = 1'h1;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          \$signal$94  = \$154 ;
-      12'h014:
-          /* empty */;
-      12'h018:
-          \$signal$94  = 1'h0;
-      12'h01c:
-          \$signal$94  = 1'h0;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          \$signal$94  = \$161 ;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          \$signal$94  = \$165 ;
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          \$signal$94  = \$169 ;
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          \$signal$94  = \$173 ;
-    endcase
+    \$959  = \$97 ;
+    if (rst) begin
+      \$959  = 4'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    clear = 1'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          clear = \$157 ;
-    endcase
+    \$960  = \$98 ;
+    if (rst) begin
+      \$960  = 8'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    w1c = 3'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          w1c = \$159 ;
-    endcase
+    \$961  = \$99 ;
+    if (rst) begin
+      \$961  = 8'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    pop = 1'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          pop = \$163 ;
-    endcase
+    \$962  = \$100 ;
+    if (rst) begin
+      \$962  = 16'h0000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    start_free = 1'h0;
-    casez (bus__w_addr)
-      12'h000:
-          /* empty */;
-      12'h004:
-          /* empty */;
-      12'h008:
-          /* empty */;
-      12'h00c:
-          /* empty */;
-      12'h010:
-          /* empty */;
-      12'h014:
-          /* empty */;
-      12'h018:
-          /* empty */;
-      12'h01c:
-          /* empty */;
-      12'h020:
-          /* empty */;
-      12'h024:
-          /* empty */;
-      12'h028:
-          /* empty */;
-      12'h02c:
-          /* empty */;
-      12'h030:
-          /* empty */;
-      12'h034:
-          /* empty */;
-      12'h038:
-          /* empty */;
-      12'h03c:
-          /* empty */;
-      12'h100:
-          /* empty */;
-      12'h104:
-          start_free = \$167 ;
-      12'h108:
-          /* empty */;
-      12'h10c:
-          /* empty */;
-      12'h110:
-          /* empty */;
-      12'h114:
-          /* empty */;
-      12'h118:
-          /* empty */;
-      12'h11c:
-          /* empty */;
-      12'h120:
-          /* empty */;
-      12'h124:
-          /* empty */;
-      12'h128:
-          /* empty */;
-      12'h12c:
-          /* empty */;
-      12'h140:
-          /* empty */;
-      12'h144:
-          start_free = \$171 ;
-      12'h148:
-          /* empty */;
-      12'h14c:
-          /* empty */;
-      12'h150:
-          /* empty */;
-      12'h154:
-          /* empty */;
-      12'h158:
-          /* empty */;
-      12'h15c:
-          /* empty */;
-      12'h160:
-          /* empty */;
-      12'h164:
-          /* empty */;
-      12'h168:
-          /* empty */;
-      12'h16c:
-          /* empty */;
-      12'h180:
-          /* empty */;
-      12'h184:
-          start_free = \$175 ;
-    endcase
+    \$963  = bus__r_req;
+    if (rst) begin
+      \$963  = 1'h0;
+    end
   end
-  assign n_kept = \$117 [1:0];
-  assign rsp_grant_ok = \port$882$0 [0];
-  assign rsp_grant_pool = \port$882$0 [6:5];
-  assign rsp_freed_ok = \port$891$0 [0];
-  assign rsp_freed_pool = \port$891$0 [22:21];
-  assign rsp_grant_err = \port$882$0 [4:1];
-  assign irq_set = { \$140 , \$139 , \$137  };
-  assign rsp_freed_src = \port$915$0 [0];
-  assign rsp_freed_err = \port$891$0 [4:1];
-  assign rsp_grant_user = \port$882$55 [23:8];
-  assign rsp_freed_in_pool = \port$891$0 [23];
-  assign rsp_freed_tag = \port$915$0 [40:33];
-  assign rsp_freed_addr = \port$915$0 [32:1];
-  assign rsp_freed_user = \port$891$0 [20:5];
-  assign second = { \$108 [31:0], 16'h0000, \port$882$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$882$0 [6:5], rsp_grant_src, 1'h0, \port$882$0 [4:1] };
-  assign space = \$115 [4:0];
-  assign \$signature__addr  = \$122 [3:1];
-  assign \$signature__addr$73  = \$signal$10 [3:1];
-  assign \$signature__en$74  = 1'h1;
-  assign \$signature__addr$75  = \$131 [3:1];
-  assign \$signature__addr$78  = \$signal$10 [3:1];
-  assign \$signature__en$79  = 1'h1;
-  assign handle = { \port$882$0 [0], \port$882$0 [4:1], \port$882$55 [7:0], 11'h000, \port$882$0 [14:7] };
-  assign rsp_grant_slot = \port$882$0 [14:7];
-  assign rsp_grant_tag = \port$882$55 [7:0];
-  assign \$219  = 1'h1;
-  assign \$3  = \$217 ;
-  assign \$90  = { 1'h0, bus__w_data[18:0], 6'h00 };
-  assign \$93  = { 6'h00, bus__w_data[18:0], 9'h000 };
-  assign \$96  = { 3'h0, bus__w_data[18:0], 12'h000 };
-  assign \$127  = tail[0];
-  assign \$132  = tail[0];
-  assign \$133  = tail[0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$964  = \$101 [1:0];
+    if (rst) begin
+      \$964  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$965  = \$signal$71 ;
+    if (rst) begin
+      \$965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$966  = \$signal$73 ;
+    if (rst) begin
+      \$966  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$967  = \$109 ;
+    if (rst) begin
+      \$967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$968  = \$117 ;
+    if (rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$969  = \$125 ;
+    if (rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$970  = \$133 ;
+    if (rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$971  = \$141 ;
+    if (rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$972  = \$149 ;
+    if (rst) begin
+      \$972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$973  = \$157 ;
+    if (rst) begin
+      \$973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$974  = \$165 ;
+    if (rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$975  = \$173 ;
+    if (rst) begin
+      \$975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$976  = \$181 ;
+    if (rst) begin
+      \$976  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$977  = \$189 ;
+    if (rst) begin
+      \$977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$978  = \$197 ;
+    if (rst) begin
+      \$978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$979  = \$205 ;
+    if (rst) begin
+      \$979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$980  = \$213 ;
+    if (rst) begin
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$981  = \$221 ;
+    if (rst) begin
+      \$981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$982  = \$229 ;
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$983  = \$237 ;
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$984  = \$245 ;
+    if (rst) begin
+      \$984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$985  = \$253 ;
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$986  = \$261 ;
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$987  = \$269 ;
+    if (rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$988  = \$277 ;
+    if (rst) begin
+      \$988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$989  = \$285 ;
+    if (rst) begin
+      \$989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$990  = \$293 ;
+    if (rst) begin
+      \$990  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$991  = \$301 ;
+    if (rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$992  = \$309 ;
+    if (rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$993  = \$317 ;
+    if (rst) begin
+      \$993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$994  = \$325 ;
+    if (rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$995  = \$333 ;
+    if (rst) begin
+      \$995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$996  = \$341 ;
+    if (rst) begin
+      \$996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$997  = \$349 ;
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$998  = \$357 ;
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$999  = \$365 ;
+    if (rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1000  = \$373 ;
+    if (rst) begin
+      \$1000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1001  = \$381 ;
+    if (rst) begin
+      \$1001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1002  = \$389 ;
+    if (rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1003  = \$397 ;
+    if (rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1004  = \$405 ;
+    if (rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1005  = \$413 ;
+    if (rst) begin
+      \$1005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1006  = \$421 ;
+    if (rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1007  = \$429 ;
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1008  = \$437 ;
+    if (rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1009  = \$445 ;
+    if (rst) begin
+      \$1009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1010  = \$453 ;
+    if (rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1011  = \$461 ;
+    if (rst) begin
+      \$1011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1012  = \$469 ;
+    if (rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1013  = \$477 ;
+    if (rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1014  = \$485 ;
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1015  = \$493 ;
+    if (rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1016  = \$501 ;
+    if (rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1017  = \$509 ;
+    if (rst) begin
+      \$1017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1018  = \$517 ;
+    if (rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1019  = \$signal$74 ;
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1020  = r2_alloc;
+    if (rst) begin
+      \$1020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1021  = r2_pool;
+    if (rst) begin
+      \$1021  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1022  = \$548 ;
+    if (rst) begin
+      \$1022  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1023 [0] = \$563 ;
+    \$1023 [1] = \$594 ;
+    \$1023 [2] = \$625 ;
+    \$1023 [3] = \$656 ;
+    if (rst) begin
+      \$1023  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1024  = \$584 ;
+    if (rst) begin
+      \$1024  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1025  = \$615 ;
+    if (rst) begin
+      \$1025  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1026  = \$646 ;
+    if (rst) begin
+      \$1026  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1027  = \$657 ;
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1028  = 1'h0;
+    if (\$658 ) begin
+    end else if (\$signal$128 ) begin
+      \$1028  = 1'h1;
+    end
+    if (\$665 ) begin
+      \$1028  = 1'h1;
+    end
+    if (rst) begin
+      \$1028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1029  = alloc_waiting;
+    if (\$658 ) begin
+      \$1029  = 1'h1;
+    end
+    if (\$665 ) begin
+      \$1029  = 1'h0;
+    end
+    if (rst) begin
+      \$1029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1030  = req_alloc_pool;
+    if (\$658 ) begin
+      \$1030  = r3_pool;
+    end
+    if (rst) begin
+      \$1030  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1031  = req_alloc_size;
+    if (\$658 ) begin
+      casez (r3_pool)
+        2'h0:
+            \$1031  = 14'h0040;
+        2'h1:
+            \$1031  = 14'h0200;
+        2'h2:
+            \$1031  = 14'h1000;
+      endcase
+    end
+    if (rst) begin
+      \$1031  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1032  = \$signal$144 ;
+    if (\$658 ) begin
+    end else if (\$signal$128 ) begin
+      \$1032  = \$661 ;
+    end
+    if (\$665 ) begin
+      \$1032  = { \port$1812$0 [0], \port$1812$0 [4:1], \port$1812$55 [7:0], 11'h000, \port$1812$0 [14:7] };
+    end
+    if (rst) begin
+      \$1032  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1033  = \$signal$145 ;
+    if (\$658 ) begin
+    end else if (\$signal$128 ) begin
+      \$1033  = \$663 ;
+    end
+    if (\$665 ) begin
+      \$1033  = 1'h0;
+    end
+    if (rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1034  = \$666 ;
+    if (rst) begin
+      \$1034  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1035  = \$667 ;
+    if (rst) begin
+      \$1035  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1036  = \$668 ;
+    if (rst) begin
+      \$1036  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1037  = \$669 ;
+    if (rst) begin
+      \$1037  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1038  = \$670 ;
+    if (rst) begin
+      \$1038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1039  = \$671 ;
+    if (rst) begin
+      \$1039  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1040  = \$672 ;
+    if (rst) begin
+      \$1040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1041  = \$673 ;
+    if (rst) begin
+      \$1041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1042  = \$674 ;
+    if (rst) begin
+      \$1042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1043  = \$675 ;
+    if (rst) begin
+      \$1043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1044  = \$676 ;
+    if (rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1045  = \$677 ;
+    if (rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1046  = \$678 ;
+    if (rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1047  = \$679 ;
+    if (rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1048  = \$680 ;
+    if (rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1049  = \$681 ;
+    if (rst) begin
+      \$1049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1050  = \$682 ;
+    if (rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1051  = \$683 ;
+    if (rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1052  = \$684 ;
+    if (rst) begin
+      \$1052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1053  = \$685 ;
+    if (rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1054  = \$686 ;
+    if (rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1055  = \$687 ;
+    if (rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1056  = \$688 ;
+    if (rst) begin
+      \$1056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1057  = \$689 ;
+    if (rst) begin
+      \$1057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1058  = \$690 ;
+    if (rst) begin
+      \$1058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1059  = \$691 ;
+    if (rst) begin
+      \$1059  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1060  = \$692 ;
+    if (rst) begin
+      \$1060  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1061  = \$693 ;
+    if (rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1062  = bus__w_req;
+    if (rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1063  = bus__w_data;
+    if (rst) begin
+      \$1063  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1064  = \$694 ;
+    if (rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1065  = bus__w_strb[0];
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1066  = \$695 [1:0];
+    if (rst) begin
+      \$1066  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1067  = \$signal$177 ;
+    if (rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1068  = \$signal$180 ;
+    if (rst) begin
+      \$1068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1069  = w1_strb0;
+    if (rst) begin
+      \$1069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1070  = \$signal$179 ;
+    if (rst) begin
+      \$1070  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1071  = w1_pool;
+    if (rst) begin
+      \$1071  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1072  = { \$728 , \$717 , \$706  };
+    if (rst) begin
+      \$1072  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1073  = \$736 ;
+    if (rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1074  = \$744 ;
+    if (rst) begin
+      \$1074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1075  = \$752 ;
+    if (rst) begin
+      \$1075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1076  = \$760 ;
+    if (rst) begin
+      \$1076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1077  = \$768 ;
+    if (rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1078  = \$776 ;
+    if (rst) begin
+      \$1078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1079  = \$784 ;
+    if (rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1080  = \$810 ;
+    if (rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1081  = \$854 ;
+    if (rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1082  = \$871 ;
+    if (rst) begin
+      \$1082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1083  = w2_offset;
+    casez (w1_pool)
+      2'h0:
+          \$1083  = { 14'h0000, \$872  };
+      2'h1:
+          \$1083  = { 6'h00, \$873  };
+      2'h2:
+          \$1083  = { 6'h00, \$874  };
+    endcase
+    if (rst) begin
+      \$1083  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1084  = w2_base;
+    casez (w1_pool)
+      2'h0:
+          \$1084  = 40'h1000000000;
+      2'h1:
+          \$1084  = 40'h1000010000;
+      2'h2:
+          \$1084  = 40'h1000100000;
+    endcase
+    if (rst) begin
+      \$1084  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1085  = \$877 ;
+    if (rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1086  = \$879 ;
+    if (rst) begin
+      \$1086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1087  = \$882 ;
+    if (rst) begin
+      \$1087  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1088  = \$884 ;
+    if (rst) begin
+      \$1088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1089  = \$888 ;
+    if (\$900 ) begin
+      \$1089  = 1'h1;
+    end
+    if (rst) begin
+      \$1089  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1090  = irq_enable;
+    if (\$890 ) begin
+      \$1090  = \$signal$187 [2:0];
+    end
+    if (rst) begin
+      \$1090  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1091  = \$signal$205 ;
+    if (\$signal$184 ) begin
+      \$1091  = \$894 ;
+    end
+    if (\$900 ) begin
+      \$1091  = \$901 ;
+    end
+    if (rst) begin
+      \$1091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1092  = free_waiting;
+    if (\$896 ) begin
+      \$1092  = 1'h1;
+    end
+    if (\$900 ) begin
+      \$1092  = 1'h0;
+    end
+    if (rst) begin
+      \$1092  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1093  = req_free_pool;
+    if (\$896 ) begin
+      \$1093  = w2_pool;
+    end
+    if (rst) begin
+      \$1093  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1094  = req_free_tag;
+    if (\$896 ) begin
+      \$1094  = \$signal$187 [26:19];
+    end
+    if (rst) begin
+      \$1094  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1095  = req_free_addr;
+    if (\$896 ) begin
+      \$1095  = \$897 [39:0];
+    end
+    if (rst) begin
+      \$1095  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1096  = req_free_oor;
+    if (\$896 ) begin
+      \$1096  = \$898 [0];
+    end
+    if (rst) begin
+      \$1096  = 1'h0;
+    end
+  end
+  assign rsp_freed_err = \port$1821$0 [4:1];
+  assign rsp_grant_err = \port$1812$0 [4:1];
+  assign rsp_grant_pool = \port$1812$0 [6:5];
+  assign rsp_grant_user = \port$1812$55 [23:8];
+  assign rsp_freed_src = \port$1845$0 [0];
+  assign rsp_freed_in_pool = \port$1821$0 [23];
+  assign rsp_freed_pool = \port$1821$0 [22:21];
+  assign rsp_freed_tag = \port$1845$0 [40:33];
+  assign rsp_freed_addr = \port$1845$0 [32:1];
+  assign rsp_freed_user = \port$1821$0 [20:5];
+  assign rsp_grant_ok = \port$1812$0 [0];
+  assign rsp_freed_ok = \port$1821$0 [0];
+  assign handle = { \port$1812$0 [0], \port$1812$0 [4:1], \port$1812$55 [7:0], 11'h000, \port$1812$0 [14:7] };
+  assign \$signature__addr  = tail1[3:1];
+  assign \$signature__addr$212  = \$signal$41 [3:1];
+  assign \$signature__addr$217  = \$signal$45 [3:1];
+  assign \$signature__en$218  = 1'h1;
+  assign \$signature__addr$219  = \$signal$45 [3:1];
+  assign \$signature__en$220  = 1'h1;
+  assign rsp_grant_slot = \port$1812$0 [14:7];
+  assign rsp_grant_tag = \port$1812$55 [7:0];
+  assign bus__r_ack = r_ack;
+  assign bus__w_ack = w_ack;
+  assign bus__r_data = \$signal$144 ;
+  assign bus__r_err = \$signal$145 ;
+  assign bus__w_err = \$signal$205 ;
+  assign \$525  = 32'd0;
+  assign \$527  = { 30'h00000000, \$526  };
+  assign \$543  = 32'd0;
+  assign \$545  = \$544 ;
+  assign \$564  = 32'd0;
+  assign \$565  = 32'd0;
+  assign \$566  = 32'd0;
+  assign \$570  = \$569 ;
+  assign \$582  = 32'd0;
+  assign \$583  = \$581 ;
+  assign \$595  = 32'd0;
+  assign \$597  = \$596 ;
+  assign \$613  = 32'd0;
+  assign \$614  = \$612 ;
+  assign \$626  = 32'd0;
+  assign \$628  = \$627 ;
+  assign \$872  = { 1'h0, \$signal$179 [18:0], 6'h00 };
+  assign \$873  = { 6'h00, \$signal$179 [18:0], 9'h000 };
+  assign \$874  = { 3'h0, \$signal$179 [18:0], 12'h000 };
 endmodule

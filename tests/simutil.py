@@ -9,6 +9,10 @@ from hwalloc.core import AllocatorCore
 from hwalloc.tb.driver import NativeBench
 
 
+#: Inputs of the core that carry a native pin as it is (see AllocatorCore).
+PORT_COPIES = {"alloc_size": "alloc_port_size", "free_addr": "free_port_addr"}
+
+
 def run_core(config, body, *, seed=1):
     """Simulate the core and run ``await body(bench, reset)`` as its testbench.
 
@@ -22,9 +26,15 @@ def run_core(config, body, *, seed=1):
     result = {}
 
     async def testbench(ctx):
+        def set_port(name, value):
+            ctx.set(getattr(core, name), value)
+            # the core compares sizes and addresses straight from the native pins
+            if name in PORT_COPIES:
+                ctx.set(getattr(core, PORT_COPIES[name]), value)
+
         bench = NativeBench(config, recycle_delay=core.recycle_delay,
                             get=lambda name: ctx.get(getattr(core, name)),
-                            set=lambda name, value: ctx.set(getattr(core, name), value),
+                            set=lambda name, value: set_port(name, value),
                             tick=ctx.tick, rng=random.Random(seed), has_ready=False)
 
         async def reset(cycles=2):

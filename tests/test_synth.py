@@ -7,7 +7,7 @@ import pytest
 
 from hwalloc import cli
 from hwalloc.config import example_path, load_config, parse_config
-from hwalloc.synth import logic_depth, resources, synthesize
+from hwalloc.synth import BUDGET_COUNT, DEPTH_BUDGET, depth_by_block, logic_depth, resources, synthesize
 
 
 def cell(kind, inputs, outputs):
@@ -51,6 +51,7 @@ def test_carry_chains_count_unless_asked_not_to():
         }}}}
     assert logic_depth(netlist, "top")[0] == 3
     assert logic_depth(netlist, "top", count_carry=False)[0] == 1
+    assert logic_depth(netlist, "top", count_carry="chain")[0] == 2      # the chain is one level
 
 
 def test_synth_reports_resources_and_depth(tmp_path, capsys):
@@ -67,7 +68,8 @@ def test_synth_reports_resources_and_depth(tmp_path, capsys):
     assert 1 <= report["lut_depth"] <= report["logic_depth"]
     blocks = report["lut_depth_by_block"]
     assert {"core", "regs", "axil"} <= set(blocks) and max(blocks.values()) == report["lut_depth"]
-    assert "LUT and MUXF levels by block: AXI adapter " in out and "allocation core " in out
+    assert "LUT levels by block: AXI adapter " in out and "allocation core " in out
+    assert "clock_mhz 350 on xcup: paths of up to 4 LUT levels fit" in out
     assert report["worst_path"]["from"] and report["worst_path"]["to"]
 
 
@@ -77,14 +79,28 @@ def test_synth_refuses_a_bad_family(tmp_path):
 
 
 def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(tmp_path):
-    """The acquisition example: its per-slot state (1024 slots) maps to block and
-    LUT RAM. A bitmap of allocated bits alone would need 1024 flip-flops."""
+    """The acquisition example: its per-slot state (1024 slots) maps to block RAM
+    (the queue, the grant records, and the parity bits with one copy for each of
+    their two read ports). A bitmap of allocated bits would need 1024 flip-flops
+    more than a 64-slot pool's."""
     config = load_config(example_path("acquisition"))
     stat, _ = synthesize(config, work=tmp_path)
     counts = resources(stat, config.name)
-    assert counts["RAMB18"] + 2 * counts["RAMB36"] >= 2
-    assert counts["FF"] < 1024 and counts["LUTRAM"] > 0
+    assert counts["RAMB18"] + 2 * counts["RAMB36"] >= 4
     small = parse_config(dict(config.to_dict(), pools=[dict(config.to_dict()["pools"][0], slots=64)]))
     small_counts = resources(synthesize(small, work=tmp_path / "small")[0], small.name)
     # 16 times the slots, nowhere near 16 times the flip-flops
     assert counts["FF"] < small_counts["FF"] + 64
+
+
+@pytest.mark.parametrize("name", ["event_region", "acquisition", "size_classes"])
+def test_shipped_examples_stay_within_the_depth_budget(name, tmp_path):
+    """The structural budget of issue 4: no path between sequential endpoints has
+    more than DEPTH_BUDGET LUT levels (a carry chain counted as one)."""
+    config = load_config(example_path(name))
+    _, netlist = synthesize(config, work=tmp_path)
+    depth, path = logic_depth(netlist, config.name, count_carry=BUDGET_COUNT)
+    assert depth <= DEPTH_BUDGET, (
+        f"{depth} LUT levels, budget {DEPTH_BUDGET}: {path['from']} -> "
+        f"{' -> '.join(path['cells'])} -> {path['to']}")
+    assert depth_by_block(netlist, config.name)["core"] <= DEPTH_BUDGET

@@ -1,0 +1,136 @@
+"""Small building blocks for logic that stays shallow after LUT mapping.
+
+Wide comparisons and decodes are split into pieces of at most six inputs (one
+LUT each), registered, and joined in the next stage as balanced trees. The
+mapper then has nothing wide left to chain: the depth of a stage is set here,
+not by how Yosys' ABC happens to share terms (see :mod:`hwalloc.synth`).
+"""
+
+from amaranth import Cat, Const, Signal, Value
+
+__all__ = ["or_all", "and_all", "any_of", "predecode", "ge_chunks", "eq_chunks", "equal", "at_least"]
+
+#: Bits of a value compared in one LUT.
+CHUNK = 6
+
+
+def or_all(values):
+    """The OR of ``values`` as a balanced tree (0 if there are none)."""
+    values = list(values)
+    if not values:
+        return Const(0)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def any_of(values):
+    """The OR of many one-bit ``values`` on a carry chain: the carry out of
+    ``x + (2**n - 1)``. Each value (or the small function that forms it) is one
+    LUT beside the chain, so the depth does not grow with their number, where
+    Yosys' mapper makes a wide OR a chain of LUTs, a level every two terms."""
+    values = [Value.cast(value) for value in values]
+    if len(values) <= 3:
+        return or_all(values)
+    bits = Cat(*values)
+    return (bits + ((1 << len(bits)) - 1))[len(bits)]
+
+
+def and_all(values):
+    """The AND of ``values`` as a balanced tree (1 if there are none)."""
+    return ~or_all(~value for value in values)
+
+
+def predecode(m, addr, name):
+    """Register the 12-bit ``addr`` as one-hot groups of at most three bits, and
+    return ``match(offset)``: whether the registered address equals ``offset``,
+    an AND of four registered bits (one LUT)."""
+    groups = [(0, 2), (2, 5), (5, 8), (8, 12)]
+    flags = []
+    for lo, hi in groups:
+        onehot = Signal(1 << (hi - lo), name=f"{name}_a{hi - 1}_{lo}")
+        m.d.sync += onehot.eq(1 << addr[lo:hi])
+        flags.append((lo, hi, onehot))
+
+    def match(offset):
+        return and_all(onehot[(offset >> lo) & ((1 << (hi - lo)) - 1)] for lo, hi, onehot in flags)
+    return match
+
+
+def _chunks(width):
+    return [(lo, min(lo + CHUNK, width)) for lo in range(0, width, CHUNK)]
+
+
+def ge_chunks(m, value, constant, name):
+    """Register ``value >= constant`` in pieces: per chunk of ``value``, whether
+    it is above the constant's chunk and whether it equals it. Returns a
+    function that joins the pieces (call it in the next stage)."""
+    if constant <= 0:
+        return lambda: Const(1)
+    if constant >= 1 << len(value):
+        return lambda: Const(0)
+    pieces = []
+    for lo, hi in _chunks(len(value)):
+        part = (constant >> lo) & ((1 << (hi - lo)) - 1)
+        above, equal = Signal(name=f"{name}_gt{lo}"), Signal(name=f"{name}_eq{lo}")
+        m.d.sync += [above.eq(value[lo:hi] > part), equal.eq(value[lo:hi] == part)]
+        pieces.append((above, equal))
+
+    def join():
+        # (above, equal) of adjacent spans, lowest first, merged pairwise
+        spans = list(pieces)
+        while len(spans) > 1:
+            merged = []
+            for i in range(0, len(spans), 2):
+                if i + 1 == len(spans):
+                    merged.append(spans[i])
+                    continue
+                (lo_above, lo_equal), (hi_above, hi_equal) = spans[i], spans[i + 1]
+                merged.append((hi_above | (hi_equal & lo_above), hi_equal & lo_equal))
+            spans = merged
+        above, equal = spans[0]
+        return above | equal
+    return join
+
+
+def eq_chunks(m, a, b, name):
+    """Register ``a == b`` in pieces of at most three bits of each (one LUT a
+    piece). Returns a function that joins them (call it in the next stage)."""
+    width = max(len(a), len(b))
+    a, b = (Cat(v, Const(0, width - len(v))) for v in (a, b))
+    pieces = []
+    for lo in range(0, width, CHUNK // 2):
+        hi = min(lo + CHUNK // 2, width)
+        equal = Signal(name=f"{name}_eq{lo}")
+        m.d.sync += equal.eq(a[lo:hi] == b[lo:hi])
+        pieces.append(equal)
+    return lambda: and_all(pieces)
+
+
+def equal(a, b):
+    """``a == b`` on a carry chain: the carry out of ``~(a ^ b) + 1``. One LUT a
+    bit pair feeds the chain, so a wide comparison is one LUT and one chain deep,
+    where a LUT tree would be two or three levels (and Yosys' mapper, sharing
+    terms, often makes it a longer chain of LUTs)."""
+    width = max(len(a), len(b))
+    if width <= 3:
+        return a == b
+    a, b = (Cat(v, Const(0, width - len(v))) for v in (a, b))
+    return (~(a ^ b) + 1)[width]
+
+
+def at_least(a, b):
+    """``a >= b`` (unsigned; ``b`` may be an integer) on a carry chain: no borrow
+    out of ``a - b``."""
+    if isinstance(b, int):
+        if b <= 0:
+            return Const(1)
+        if b >= 1 << len(a):
+            return Const(0)
+        b = Const(b, b.bit_length())
+    width = max(len(a), len(b))
+    if width <= 3:
+        return a >= b
+    a, b = (Cat(v, Const(0, width + 1 - len(v))) for v in (a, b))
+    return ~(a - b)[width]
