@@ -546,7 +546,8 @@ class AllocatorCore(_Timing, wiring.Component):
                     with m.If((up == u) & (down == d)):
                         # count' = count + u - d; empty after this edge if count == d + pop - u
                         m.d.sync += [at[k].eq(at_k(k - u + d)) for k in range(3)]
-                        m.d.sync += st["nonempty"].eq(st["push"] | ~Mux(st["pop"], at_k(d + 1 - u), at_k(d - u)))
+                        empties = Mux(st["pop"], at_k(d + 1 - u), at_k(d - u))
+                        m.d.sync += st["nonempty"].eq(st["push"] | ~empties)
         m.d.sync += [f4_valid.eq(f3_valid), f4_ok.eq(release), f4_err.eq(free_err),
                      f4_user.eq(f3_user), f4_pool.eq(f3_pool), f4_slot.eq(f3_slot),
                      f4_in_pool.eq(f3_in_pool)]

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import __version__
 from .axil import strobe_signature
-from ._rtl import and_all, ge_chunks, or_all, predecode
+from ._rtl import ge_chunks, or_all, predecode
 from .model import Err
 from .regs import HANDLE_FIELDS, POOL_BASE, constant_value, register_map
 
@@ -246,7 +246,7 @@ class RegisterFile(wiring.Component):
         m.d.comb += r2_alloc.eq(or_all(allocs))
 
         # ---- read, stage R3: the selected value within each block ---------------------
-        r3_valid, r3_alloc, r3_found = Signal(), Signal(), Signal()
+        r3_valid, r3_alloc = Signal(), Signal()
         r3_pool = Signal(cfg.pool_bits)
         r3_blocks = [Signal(32, name=f"r3_block{number}") for number in blocks]
         r3_found_in = Signal(len(blocks))
