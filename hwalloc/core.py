@@ -172,7 +172,9 @@ class AllocatorCore(_Timing, wiring.Component):
     The native ports of SPEC §2 (``alloc_*``, ``grant_*``, ``free_*``, ``freed_*``),
     without ``*_ready``; ``*_tag`` are absent when ``tag_bits`` is 0. Besides:
     ``alloc_src``/``free_src`` (1 = a register request), echoed on
-    ``grant_src``/``freed_src``; ``free_oor``/``free_oor_pool`` force
+    ``grant_src``/``freed_src``; ``alloc_port_size``/``free_port_addr`` are the
+    native pins as they are, for the size and range checks (a register request
+    fits, and names its pool: ``free_oor_pool``); ``free_oor`` forces
     OUT_OF_RANGE for a register FREE of a slot past the pool; ``grant_size``,
     ``freed_pool``, ``freed_in_pool``, ``freed_addr``, ``freed_tag`` carry what
     the error log records; ``busy`` is high while any request is in flight (a cycle
@@ -603,7 +605,7 @@ class HwallocTop(_Timing, wiring.Component):
     with the AXI4-Lite register interface and the interrupt of SPEC §6.
 
     Owns the ``sync`` domain (``aclk``, synchronous active-low ``aresetn``).
-    A register ALLOC or FREE takes the pipeline for one cycle, the cycle after
+    A register ALLOC or FREE takes the pipeline for one cycle, three cycles after
     its bus request, in which ``alloc_ready`` or ``free_ready`` is low; a
     register request waits at most that one cycle and the native side loses at
     most that one cycle per register request. Otherwise the ready outputs are

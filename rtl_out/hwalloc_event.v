@@ -3022,7 +3022,6 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$10
   reg \$signal$58  = 1'h0;
   reg [117:0] \$signal$7  = 118'h000000000000000000000000000000;
   reg \$signal$88  = 1'h0;
-  reg \$signal$89  = 1'h0;
   wire [2:0] \$signature__addr ;
   wire [2:0] \$signature__addr$152 ;
   wire [2:0] \$signature__addr$157 ;
@@ -3127,6 +3126,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$10
   reg r2_sel_pool0_slots = 1'h0;
   reg r2_sel_status = 1'h0;
   reg r2_sel_version = 1'h0;
+  reg r3_alloc = 1'h0;
   reg [31:0] r3_block0 = 32'd0;
   reg [31:0] r3_block4 = 32'd0;
   reg [1:0] r3_found_in = 2'h0;
@@ -3244,8 +3244,8 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$10
   assign \$364  = r2_sel_pool0_fails | r2_sel_pool0_frees;
   assign \$365  = \$364  | r2_sel_pool0_info;
   assign \$366  = \$363  | \$365 ;
-  assign \$367  = \$signal$88  & \$signal$89 ;
-  assign \$368  = \$signal$88  & \$signal$89 ;
+  assign \$367  = \$signal$88  & r3_alloc;
+  assign \$368  = \$signal$88  & r3_alloc;
   assign \$369  = r3_block0 | r3_block4;
   assign \$370  = | r3_found_in;
   assign \$371  = ~ \$370 ;
@@ -3543,7 +3543,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$10
   always @(posedge clk)
     \$signal$88  <= \$594 ;
   always @(posedge clk)
-    \$signal$89  <= \$595 ;
+    r3_alloc <= \$595 ;
   always @(posedge clk)
     r3_pool <= \$596 ;
   always @(posedge clk)

@@ -4638,7 +4638,6 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$999 ;
   reg \$signal  = 1'h0;
   reg \$signal$128  = 1'h0;
-  reg \$signal$129  = 1'h0;
   reg [31:0] \$signal$144  = 32'd0;
   reg \$signal$145  = 1'h0;
   reg \$signal$177  = 1'h0;
@@ -4799,6 +4798,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg r2_sel_pool2_slots = 1'h0;
   reg r2_sel_status = 1'h0;
   reg r2_sel_version = 1'h0;
+  reg r3_alloc = 1'h0;
   reg [31:0] r3_block0 = 32'd0;
   reg [31:0] r3_block4 = 32'd0;
   reg [31:0] r3_block5 = 32'd0;
@@ -5568,8 +5568,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$654  = r2_sel_pool2_fails | r2_sel_pool2_frees;
   assign \$655  = \$654  | r2_sel_pool2_info;
   assign \$656  = \$653  | \$655 ;
-  assign \$657  = \$signal$128  & \$signal$129 ;
-  assign \$658  = \$signal$128  & \$signal$129 ;
+  assign \$657  = \$signal$128  & r3_alloc;
+  assign \$658  = \$signal$128  & r3_alloc;
   assign \$659  = r3_block0 | r3_block4;
   assign \$660  = r3_block5 | r3_block6;
   assign \$661  = \$659  | \$660 ;
@@ -6041,7 +6041,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @(posedge clk)
     \$signal$128  <= \$1019 ;
   always @(posedge clk)
-    \$signal$129  <= \$1020 ;
+    r3_alloc <= \$1020 ;
   always @(posedge clk)
     r3_pool <= \$1021 ;
   always @(posedge clk)
