@@ -78,13 +78,25 @@ def test_synth_refuses_a_bad_family(tmp_path):
         synthesize(load_config(), family="xc9", work=tmp_path)
 
 
-def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(tmp_path):
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """Each shipped example synthesized once for the tests below: name -> (config, stat, netlist)."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            config = load_config(example_path(name))
+            done[name] = (config, *synthesize(config, work=tmp_path_factory.mktemp(name)))
+        return done[name]
+    return get
+
+
+def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(shipped, tmp_path):
     """The acquisition example: its per-slot state (1024 slots) maps to block RAM
     (the queue, the grant records, and the parity bits with one copy for each of
     their two read ports). A bitmap of allocated bits would need 1024 flip-flops
     more than a 64-slot pool's."""
-    config = load_config(example_path("acquisition"))
-    stat, _ = synthesize(config, work=tmp_path)
+    config, stat, _ = shipped("acquisition")
     counts = resources(stat, config.name)
     assert counts["RAMB18"] + 2 * counts["RAMB36"] >= 4
     small = parse_config(dict(config.to_dict(), pools=[dict(config.to_dict()["pools"][0], slots=64)]))
@@ -94,11 +106,10 @@ def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["event_region", "acquisition", "size_classes"])
-def test_shipped_examples_stay_within_the_depth_budget(name, tmp_path):
+def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
     """The structural budget of issue 4: no path between sequential endpoints has
     more than DEPTH_BUDGET LUT levels (a carry chain counted as one)."""
-    config = load_config(example_path(name))
-    _, netlist = synthesize(config, work=tmp_path)
+    config, _, netlist = shipped(name)
     depth, path = logic_depth(netlist, config.name, count_carry=BUDGET_COUNT)
     assert depth <= DEPTH_BUDGET, (
         f"{depth} LUT levels, budget {DEPTH_BUDGET}: {path['from']} -> "
