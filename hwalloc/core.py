@@ -509,10 +509,14 @@ class AllocatorCore(_Timing, wiring.Component):
         ]
         cur_tag = Mux(f3_hit_a3, f3_a3_tag, Mux(f3_hit_a4, f3_a4_tag, f3_mem_tag))
         cur_snap = Mux(f3_hit_a3, f3_a3_snap, Mux(f3_hit_a4, f3_a4_snap, f3_mem_snap))
-        free_err = Signal(4)
-        m.d.comb += free_err.eq(Mux(~f3_go, f3_err,
-                                    Mux(~held, Err.NOT_ALLOCATED,
-                                        Mux(~release, Err.TAG_MISMATCH, Err.OK))))
+        # A release implies go and held, so it is asked last: the code without it
+        # is one LUT of registered flags, and the release (behind the pools' OR
+        # chain) only turns it into OK.
+        free_err, unreleased_err = Signal(4), Signal(4)
+        m.d.comb += [
+            unreleased_err.eq(Mux(~f3_go, f3_err, Mux(~held, Err.NOT_ALLOCATED, Err.TAG_MISMATCH))),
+            free_err.eq(Mux(release, Err.OK, unreleased_err)),
+        ]
         for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.

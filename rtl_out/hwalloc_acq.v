@@ -305,10 +305,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1068$0 (\$8 [15:0]),
-    .\port$1068$48 (\$8 [63:48]),
-    .\port$1074$0 (\$9 ),
-    .\port$1095$0 (\$10 ),
+    .\port$1067$0 (\$8 [15:0]),
+    .\port$1067$48 (\$8 [63:48]),
+    .\port$1073$0 (\$9 ),
+    .\port$1094$0 (\$10 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -755,11 +755,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [2:0] \$106 ;
-  wire [2:0] \$107 ;
-  wire [12:0] \$108 ;
+  wire [2:0] \$104 ;
+  wire [2:0] \$105 ;
+  wire [12:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
@@ -786,14 +786,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [11:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [5:0] \$134 ;
+  wire [5:0] \$132 ;
+  wire [5:0] \$133 ;
+  wire [6:0] \$134 ;
   wire [5:0] \$135 ;
-  wire [6:0] \$136 ;
-  wire [5:0] \$137 ;
-  wire [5:0] \$138 ;
-  wire [6:0] \$139 ;
+  wire [5:0] \$136 ;
+  wire [6:0] \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire [12:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
@@ -804,44 +804,44 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [5:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire [5:0] \$151 ;
-  wire [5:0] \$152 ;
-  wire [6:0] \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire [5:0] \$156 ;
-  wire [5:0] \$157 ;
-  wire [6:0] \$158 ;
+  wire [5:0] \$150 ;
+  wire [6:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [5:0] \$154 ;
+  wire [5:0] \$155 ;
+  wire [6:0] \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire [11:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [5:0] \$163 ;
-  wire [5:0] \$164 ;
-  wire [6:0] \$165 ;
+  wire [5:0] \$161 ;
+  wire [5:0] \$162 ;
+  wire [6:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [11:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire [11:0] \$172 ;
-  wire [11:0] \$173 ;
-  wire [12:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [10:0] \$177 ;
+  wire [11:0] \$170 ;
+  wire [11:0] \$171 ;
+  wire [12:0] \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [10:0] \$175 ;
+  wire [10:0] \$176 ;
+  wire \$177 ;
   wire [10:0] \$178 ;
-  wire \$179 ;
+  wire [10:0] \$179 ;
   wire [12:0] \$18 ;
-  wire [10:0] \$180 ;
-  wire [10:0] \$181 ;
-  wire [12:0] \$182 ;
+  wire [12:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
@@ -873,15 +873,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  reg \$210 ;
+  reg \$211 ;
   reg \$212 ;
   reg \$213 ;
-  reg \$214 ;
+  reg [10:0] \$214 ;
   reg \$215 ;
-  reg [10:0] \$216 ;
+  reg [9:0] \$216 ;
   reg \$217 ;
-  reg [9:0] \$218 ;
+  reg \$218 ;
   reg \$219 ;
   wire \$22 ;
   reg \$220 ;
@@ -904,14 +904,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg \$239 ;
+  reg [9:0] \$239 ;
   wire \$24 ;
   reg \$240 ;
-  reg [9:0] \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg [10:0] \$244 ;
-  reg [2:0] \$245 ;
+  reg \$241 ;
+  reg [10:0] \$242 ;
+  reg [2:0] \$243 ;
+  reg \$244 ;
+  reg \$245 ;
   reg \$246 ;
   reg \$247 ;
   reg \$248 ;
@@ -922,14 +922,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$252 ;
   reg \$253 ;
   reg \$254 ;
-  reg \$255 ;
-  reg \$256 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire [2:0] \$29 ;
+  wire [2:0] \$28 ;
+  wire \$29 ;
   wire [9:0] \$3 ;
-  wire [2:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
@@ -941,13 +939,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$39 ;
   wire [5:0] \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire [5:0] \$43 ;
-  wire [5:0] \$44 ;
-  wire \$45 ;
+  wire [5:0] \$41 ;
+  wire [5:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [11:0] \$45 ;
   wire \$46 ;
-  wire [11:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
@@ -955,33 +953,33 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
+  wire [11:0] \$54 ;
   wire \$55 ;
-  wire [11:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire [10:0] \$59 ;
+  wire \$56 ;
+  wire [10:0] \$57 ;
+  wire [10:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [10:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire [2:0] \$64 ;
-  wire [2:0] \$65 ;
-  wire \$66 ;
-  wire [10:0] \$67 ;
-  wire [3:0] \$68 ;
-  wire [9:0] \$69 ;
+  wire [2:0] \$62 ;
+  wire [2:0] \$63 ;
+  wire \$64 ;
+  wire [10:0] \$65 ;
+  wire [3:0] \$66 ;
+  wire [9:0] \$67 ;
+  wire [6:0] \$68 ;
+  wire [6:0] \$69 ;
   wire \$7 ;
-  wire [6:0] \$70 ;
-  wire [6:0] \$71 ;
-  wire [31:0] \$72 ;
+  wire [31:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [33:0] \$74 ;
   wire \$75 ;
   wire [33:0] \$76 ;
   wire \$77 ;
-  wire [33:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire [24:0] \$8 ;
   wire \$80 ;
@@ -998,12 +996,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [24:0] \$93 ;
   wire \$94 ;
-  wire [24:0] \$95 ;
-  wire \$96 ;
+  wire \$95 ;
+  wire [9:0] \$96 ;
   wire \$97 ;
-  wire [9:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   reg [9:0] \$signal ;
   reg [5:0] \$signal$54 ;
@@ -1011,6 +1009,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$signal$68 ;
   wire \$signal$71 ;
   wire \$signal$81 ;
+  wire [3:0] \$signal$94 ;
   reg [9:0] \$signature__addr  = 10'h000;
   reg [9:0] \$signature__addr$18  = 10'h000;
   (* init = 10'h000 *)
@@ -1187,7 +1186,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg fetched_snap;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [3:0] free_err;
   reg [38:0] free_info_d0 = 39'h0000000000;
   reg [38:0] free_info_d1 = 39'h0000000000;
   reg [38:0] free_info_d2 = 39'h0000000000;
@@ -1221,7 +1219,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   output freed_valid;
   reg freed_valid = 1'h0;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$110 ;
+  wire [31:0] \grant_addr$111 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
@@ -1295,6 +1293,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] samples_tail;
   wire samples_take_fresh;
+  wire [3:0] unreleased_err;
   reg [9:0] w__addr = 10'h000;
   reg [9:0] \w__addr$12  = 10'h000;
   reg [9:0] \w__addr$24  = 10'h000;
@@ -1380,186 +1379,185 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \release  = f3_by_a3 | \$25 ;
   assign \$26  = ~ f3_go;
   assign \$27  = ~ \$signal$81 ;
-  assign \$28  = ~ \release ;
-  assign \$29  = \release  ? 3'h0 : 3'h7;
-  assign \$30  = \$signal$81  ? \$29  : 3'h6;
-  assign free_err = f3_go ? { 1'h0, \$30  } : f3_err;
-  assign \$31  = ~ f3_prev_released;
-  assign \$32  = \$31  & f3_by_a4;
-  assign \$33  = f3_by_a3 | \$32 ;
-  assign \$34  = f3_in & \$33 ;
-  assign \$35  = ~ f3_prev_released;
-  assign \$36  = \$35  & f3_by_mem;
-  assign \$37  = \$36  & f3_mem_ok;
-  assign w__en = \$34  | \$37 ;
+  assign \$28  = \$signal$81  ? 3'h7 : 3'h6;
+  assign unreleased_err = f3_go ? { 1'h0, \$28  } : f3_err;
+  assign \$signal$94  = \release  ? 4'h0 : unreleased_err;
+  assign \$29  = ~ f3_prev_released;
+  assign \$30  = \$29  & f3_by_a4;
+  assign \$31  = f3_by_a3 | \$30 ;
+  assign \$32  = f3_in & \$31 ;
+  assign \$33  = ~ f3_prev_released;
+  assign \$34  = \$33  & f3_by_mem;
+  assign \$35  = \$34  & f3_mem_ok;
+  assign w__en = \$32  | \$35 ;
+  assign \$36  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$37  = f3_hit_a3 ? f3_a3_snap : \$36 ;
+  assign \w__data$28  = ~ \$37 ;
   assign \$38  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
   assign \$39  = f3_hit_a3 ? f3_a3_snap : \$38 ;
-  assign \w__data$28  = ~ \$39 ;
-  assign \$40  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$41  = f3_hit_a3 ? f3_a3_snap : \$40 ;
-  assign \$42  = ~ \$41 ;
-  assign \$43  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$44  = f3_hit_a3 ? f3_a3_tag : \$43 ;
-  assign \$45  = busy_0 | busy_6;
-  assign \$46  = busy_12 | busy_18;
-  assign busy = \$45  | \$46 ;
-  assign \$47  = alloc_port_size - 9'h101;
-  assign \$48  = ~ \$47 [10];
-  assign \$50  = alloc_src | \$49 ;
-  assign \$51  = a0_pool >= 1'h1;
-  assign \$52  = ! a0_pool;
-  assign \$53  = ! a0_pool;
-  assign \$54  = a0_valid & \$53 ;
-  assign \$55  = \$54  & a0_fits;
-  assign \$56  = samples_fresh + 1'h1;
-  assign \$57  = samples_fresh != 10'h3ff;
-  assign \$58  = \$signature__addr  == 10'h3ff;
-  assign \$59  = \$signature__addr  + 1'h1;
-  assign \$60  = \$58  ? 11'h000 : \$59 ;
-  assign \$61  = samples_has_fresh | samples_nonempty;
-  assign \$62  = a1_select & \$61 ;
-  assign \$63  = a1_in & a1_fits;
-  assign \$64  = \$63  ? 3'h1 : 3'h3;
-  assign \$65  = a1_bad_pool ? 3'h2 : \$64 ;
-  assign \$66  = a1_in & samples_has_fresh;
-  assign \$67  = a1_in ? samples_fresh : 11'h000;
-  assign \$68  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$69  = a2_ok ? \$signal  : 10'h000;
-  assign \$70  = \$signal$54  + 1'h1;
-  assign \$71  = a2_ok ? \$70  : 7'h00;
-  assign \$72  = a3_ok ? grant_addr : 32'd0;
-  assign \$73  = ~ free_oor;
-  assign \$74  = ! free_oor_pool;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = free_port_addr - 31'h40000000;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$42  = f3_hit_a3 ? f3_a3_tag : \$41 ;
+  assign \$43  = busy_0 | busy_6;
+  assign \$44  = busy_12 | busy_18;
+  assign busy = \$43  | \$44 ;
+  assign \$45  = alloc_port_size - 9'h101;
+  assign \$46  = ~ \$45 [10];
+  assign \$48  = alloc_src | \$47 ;
+  assign \$49  = a0_pool >= 1'h1;
+  assign \$50  = ! a0_pool;
+  assign \$51  = ! a0_pool;
+  assign \$52  = a0_valid & \$51 ;
+  assign \$53  = \$52  & a0_fits;
+  assign \$54  = samples_fresh + 1'h1;
+  assign \$55  = samples_fresh != 10'h3ff;
+  assign \$56  = \$signature__addr  == 10'h3ff;
+  assign \$57  = \$signature__addr  + 1'h1;
+  assign \$58  = \$56  ? 11'h000 : \$57 ;
+  assign \$59  = samples_has_fresh | samples_nonempty;
+  assign \$60  = a1_select & \$59 ;
+  assign \$61  = a1_in & a1_fits;
+  assign \$62  = \$61  ? 3'h1 : 3'h3;
+  assign \$63  = a1_bad_pool ? 3'h2 : \$62 ;
+  assign \$64  = a1_in & samples_has_fresh;
+  assign \$65  = a1_in ? samples_fresh : 11'h000;
+  assign \$66  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$67  = a2_ok ? \$signal  : 10'h000;
+  assign \$68  = \$signal$54  + 1'h1;
+  assign \$69  = a2_ok ? \$68  : 7'h00;
+  assign \$70  = a3_ok ? grant_addr : 32'd0;
+  assign \$71  = ~ free_oor;
+  assign \$72  = ! free_oor_pool;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = free_port_addr - 31'h40000000;
+  assign \$75  = ~ \$74 [32];
+  assign \$76  = free_port_addr - 31'h40040000;
   assign \$77  = ~ \$76 [32];
-  assign \$78  = free_port_addr - 31'h40040000;
-  assign \$79  = ~ \$78 [32];
-  assign \$81  = \$77  & \$80 ;
-  assign \$82  = free_src ? \$75  : \$81 ;
-  assign \$83  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$84  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$85  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$86  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$87  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$88  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$89  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$90  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$91  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$92  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$93  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$94  = | f0_addr[7:0];
-  assign \$95  = f0_addr[31:8] - 23'h400000;
-  assign \$97  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$98  = f1_hit ? \$signature__addr$18  : 10'h000;
-  assign \$100  = f1_oor | \$99 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = f1_oor | \$102 ;
-  assign \$104  = f1_hit & f1_misaligned;
-  assign \$106  = \$105  ? 3'h5 : 3'h0;
-  assign \$107  = \$103  ? 3'h4 : \$106 ;
-  assign \$108  = \$signature__addr$18  - samples_fresh;
-  assign \$109  = ~ \$108 [11];
-  assign \$110  = f1_hit & \$109 ;
-  assign \$111  = ~ f1_same_older_eq0;
-  assign \$112  = ~ f1_same_older_eq3;
-  assign \$113  = \$111  | \$112 ;
-  assign \$114  = ~ f1_same_older_eq6;
-  assign \$115  = ~ f1_same_older_eq9;
-  assign \$116  = \$114  | \$115 ;
-  assign \$117  = \$113  | \$116 ;
-  assign \$118  = ~ f1_same_older_eq12;
-  assign \$119  = ~ f1_same_older_eq15;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = ~ f1_same_older_eq18;
-  assign \$122  = ~ f1_same_older_eq21;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$120  | \$123 ;
-  assign \$125  = \$117  | \$124 ;
-  assign \$126  = ~ f1_same_older_eq24;
-  assign \$127  = ~ f1_same_older_eq27;
+  assign \$79  = \$75  & \$78 ;
+  assign \$80  = free_src ? \$73  : \$79 ;
+  assign \$81  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$82  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$83  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$84  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$85  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$86  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$87  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$88  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$89  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$90  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$91  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$92  = | f0_addr[7:0];
+  assign \$93  = f0_addr[31:8] - 23'h400000;
+  assign \$95  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$96  = f1_hit ? \$signature__addr$18  : 10'h000;
+  assign \$98  = f1_oor | \$97 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = f1_oor | \$100 ;
+  assign \$102  = f1_hit & f1_misaligned;
+  assign \$104  = \$103  ? 3'h5 : 3'h0;
+  assign \$105  = \$101  ? 3'h4 : \$104 ;
+  assign \$106  = \$signature__addr$18  - samples_fresh;
+  assign \$107  = ~ \$106 [11];
+  assign \$108  = f1_hit & \$107 ;
+  assign \$109  = ~ f1_same_older_eq0;
+  assign \$110  = ~ f1_same_older_eq3;
+  assign \$111  = \$109  | \$110 ;
+  assign \$112  = ~ f1_same_older_eq6;
+  assign \$113  = ~ f1_same_older_eq9;
+  assign \$114  = \$112  | \$113 ;
+  assign \$115  = \$111  | \$114 ;
+  assign \$116  = ~ f1_same_older_eq12;
+  assign \$117  = ~ f1_same_older_eq15;
+  assign \$118  = \$116  | \$117 ;
+  assign \$119  = ~ f1_same_older_eq18;
+  assign \$120  = ~ f1_same_older_eq21;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$118  | \$121 ;
+  assign \$123  = \$115  | \$122 ;
+  assign \$124  = ~ f1_same_older_eq24;
+  assign \$125  = ~ f1_same_older_eq27;
+  assign \$126  = \$124  | \$125 ;
+  assign \$127  = ~ f1_same_older_eq30;
   assign \$128  = \$126  | \$127 ;
-  assign \$129  = ~ f1_same_older_eq30;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$125  | \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = ! f2_pool;
-  assign \$134  = a3_tag ^ f2_tag;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$135  + 1'h1;
-  assign \$137  = a4_tag ^ f2_tag;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$138  + 1'h1;
-  assign \$140  = ~ hit_f4;
-  assign \$141  = ~ f2_never_granted;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = \samples_parity_data$34  == \samples_grant_data$22 [0];
-  assign \$144  = f2_in & \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = ~ hit_f4;
-  assign \$147  = ~ f2_never_granted;
+  assign \$129  = \$123  | \$128 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = ! f2_pool;
+  assign \$132  = a3_tag ^ f2_tag;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$133  + 1'h1;
+  assign \$135  = a4_tag ^ f2_tag;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$136  + 1'h1;
+  assign \$138  = ~ hit_f4;
+  assign \$139  = ~ f2_never_granted;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = \samples_parity_data$34  == \samples_grant_data$22 [0];
+  assign \$142  = f2_in & \$141 ;
+  assign \$143  = \$140  & \$142 ;
+  assign \$144  = ~ hit_f4;
+  assign \$145  = ~ f2_never_granted;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = \samples_parity_data$34  == \samples_grant_data$22 [0];
   assign \$148  = \$146  & \$147 ;
-  assign \$149  = \samples_parity_data$34  == \samples_grant_data$22 [0];
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = \samples_grant_data$22 [6:1] ^ f2_tag;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$152  + 1'h1;
-  assign \$154  = \$150  & \$153 [6];
-  assign \$155  = \$signal$68  & \$14 [12];
-  assign \$156  = a3_tag ^ f2_tag;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$157  + 1'h1;
-  assign \$159  = \$155  & \$158 [6];
-  assign \$160  = ~ \$14 [12];
-  assign \$161  = \$signal$68  & \$160 ;
-  assign \$162  = \$161  & \$18 [12];
-  assign \$163  = a4_tag ^ f2_tag;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  + 1'h1;
-  assign \$166  = \$162  & \$165 [6];
-  assign \$167  = ~ \$14 [12];
-  assign \$168  = \$signal$68  & \$167 ;
-  assign \$169  = ~ \$18 [12];
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = \$170  ? f2_in : 1'h0;
-  assign \$172  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$173  + 1'h1;
-  assign \$175  = \release  & \$174 [12];
-  assign \$176  = w__addr == 10'h3ff;
-  assign \$177  = w__addr + 1'h1;
-  assign \$178  = \$176  ? 11'h000 : \$177 ;
-  assign \$179  = samples_pushed == samples_popped;
-  assign \$180  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$181  = \$179  ? 11'h000 : \$180 ;
-  assign \$182  = $signed({ 1'h0, samples_count }) + $signed(\$181 );
-  assign \$183  = ! samples_pushed;
-  assign \$184  = ! samples_popped;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$187  = ~ \$186 ;
-  assign \$188  = w__en | \$187 ;
-  assign \$189  = ! samples_pushed;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = samples_count == 2'h3;
-  assign \$193  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$194  = ~ \$193 ;
-  assign \$195  = w__en | \$194 ;
-  assign \$197  = ! samples_popped;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = w__en | \$200 ;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$206  = ~ \$205 ;
-  assign \$207  = w__en | \$206 ;
-  assign \$208  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
-  assign \$209  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
-  assign \$210  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
-  assign \$211  = | { freed_valid, f5_valid, grant_valid };
+  assign \$149  = \samples_grant_data$22 [6:1] ^ f2_tag;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$150  + 1'h1;
+  assign \$152  = \$148  & \$151 [6];
+  assign \$153  = \$signal$68  & \$14 [12];
+  assign \$154  = a3_tag ^ f2_tag;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  + 1'h1;
+  assign \$157  = \$153  & \$156 [6];
+  assign \$158  = ~ \$14 [12];
+  assign \$159  = \$signal$68  & \$158 ;
+  assign \$160  = \$159  & \$18 [12];
+  assign \$161  = a4_tag ^ f2_tag;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$162  + 1'h1;
+  assign \$164  = \$160  & \$163 [6];
+  assign \$165  = ~ \$14 [12];
+  assign \$166  = \$signal$68  & \$165 ;
+  assign \$167  = ~ \$18 [12];
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = \$168  ? f2_in : 1'h0;
+  assign \$170  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$171  = ~ \$170 ;
+  assign \$172  = \$171  + 1'h1;
+  assign \$173  = \release  & \$172 [12];
+  assign \$174  = w__addr == 10'h3ff;
+  assign \$175  = w__addr + 1'h1;
+  assign \$176  = \$174  ? 11'h000 : \$175 ;
+  assign \$177  = samples_pushed == samples_popped;
+  assign \$178  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$179  = \$177  ? 11'h000 : \$178 ;
+  assign \$180  = $signed({ 1'h0, samples_count }) + $signed(\$179 );
+  assign \$181  = ! samples_pushed;
+  assign \$182  = ! samples_popped;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$185  = ~ \$184 ;
+  assign \$186  = w__en | \$185 ;
+  assign \$187  = ! samples_pushed;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = samples_count == 2'h3;
+  assign \$191  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$192  = ~ \$191 ;
+  assign \$193  = w__en | \$192 ;
+  assign \$195  = ! samples_popped;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = w__en | \$198 ;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$204  = ~ \$203 ;
+  assign \$205  = w__en | \$204 ;
+  assign \$206  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
+  assign \$207  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
+  assign \$208  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
+  assign \$209  = | { freed_valid, f5_valid, grant_valid };
   always @(posedge clk)
-    a0_valid <= \$212 ;
+    a0_valid <= \$210 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1567,59 +1565,59 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a0_fits <= \$50 ;
+    a0_fits <= \$48 ;
   always @(posedge clk)
-    \$signature__en  <= \$213 ;
+    \$signature__en  <= \$211 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_bad_pool <= \$51 ;
+    a1_bad_pool <= \$49 ;
   always @(posedge clk)
     a1_fits <= a0_fits;
   always @(posedge clk)
-    a1_in <= \$52 ;
+    a1_in <= \$50 ;
   always @(posedge clk)
-    a1_select <= \$214 ;
+    a1_select <= \$212 ;
   always @(posedge clk)
-    a2_valid <= \$215 ;
+    a2_valid <= \$213 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_fresh <= \$216 ;
+    samples_fresh <= \$214 ;
   always @(posedge clk)
-    samples_has_fresh <= \$217 ;
+    samples_has_fresh <= \$215 ;
   always @(posedge clk)
-    \$signature__addr  <= \$218 ;
+    \$signature__addr  <= \$216 ;
   always @(posedge clk)
-    a2_ok <= \$62 ;
+    a2_ok <= \$60 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$65  };
+    a2_fail_err <= { 1'h0, \$63  };
   always @(posedge clk)
-    a2_from_fresh <= \$66 ;
+    a2_from_fresh <= \$64 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$67 [9:0];
+    a2_fresh_slot <= \$65 [9:0];
   always @(posedge clk)
-    a3_valid <= \$219 ;
+    a3_valid <= \$217 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$68 ;
+    a3_err <= \$66 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    \w__addr$12  <= \$69 ;
+    \w__addr$12  <= \$67 ;
   always @(posedge clk)
-    a3_tag <= \$71 [5:0];
+    a3_tag <= \$69 [5:0];
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$220 ;
+    a4_valid <= \$218 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1635,9 +1633,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_snap <= a3_snap;
   always @(posedge clk)
-    a4_addr <= \$72 ;
+    a4_addr <= \$70 ;
   always @(posedge clk)
-    f0_valid <= \$221 ;
+    f0_valid <= \$219 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1649,9 +1647,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$82 ;
+    f0_hit <= \$80 ;
   always @(posedge clk)
-    \$signature__en$20  <= \$222 ;
+    \$signature__en$20  <= \$220 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1665,57 +1663,57 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f2_addr <= f1_addr;
   always @(posedge clk)
-    f1_same_older_eq0 <= \$223 ;
+    f1_same_older_eq0 <= \$221 ;
   always @(posedge clk)
-    f1_same_older_eq3 <= \$224 ;
+    f1_same_older_eq3 <= \$222 ;
   always @(posedge clk)
-    f1_same_older_eq6 <= \$225 ;
+    f1_same_older_eq6 <= \$223 ;
   always @(posedge clk)
-    f1_same_older_eq9 <= \$226 ;
+    f1_same_older_eq9 <= \$224 ;
   always @(posedge clk)
-    f1_same_older_eq12 <= \$227 ;
+    f1_same_older_eq12 <= \$225 ;
   always @(posedge clk)
-    f1_same_older_eq15 <= \$228 ;
+    f1_same_older_eq15 <= \$226 ;
   always @(posedge clk)
-    f1_same_older_eq18 <= \$229 ;
+    f1_same_older_eq18 <= \$227 ;
   always @(posedge clk)
-    f1_same_older_eq21 <= \$230 ;
+    f1_same_older_eq21 <= \$228 ;
   always @(posedge clk)
-    f1_same_older_eq24 <= \$231 ;
+    f1_same_older_eq24 <= \$229 ;
   always @(posedge clk)
-    f1_same_older_eq27 <= \$232 ;
+    f1_same_older_eq27 <= \$230 ;
   always @(posedge clk)
-    f1_same_older_eq30 <= \$233 ;
+    f1_same_older_eq30 <= \$231 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$94 ;
+    f1_misaligned <= \$92 ;
   always @(posedge clk)
-    \$signature__addr$18  <= \$95 [9:0];
+    \$signature__addr$18  <= \$93 [9:0];
   always @(posedge clk)
-    f2_valid <= \$234 ;
+    f2_valid <= \$232 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$97 ;
+    f2_pool <= \$95 ;
   always @(posedge clk)
-    f2_slot <= \$98 ;
+    f2_slot <= \$96 ;
   always @(posedge clk)
-    f2_in_pool <= \$100 ;
+    f2_in_pool <= \$98 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$107  };
+    f2_err <= { 1'h0, \$105  };
   always @(posedge clk)
-    f2_never_granted <= \$110 ;
+    f2_never_granted <= \$108 ;
   always @(posedge clk)
-    f2_same_older <= \$132 ;
+    f2_same_older <= \$130 ;
   always @(posedge clk)
-    f3_valid <= \$235 ;
+    f3_valid <= \$233 ;
   always @(posedge clk)
-    f3_go <= \$236 ;
+    f3_go <= \$234 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1727,11 +1725,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$133 ;
+    f3_in <= \$131 ;
   always @(posedge clk)
     f3_hit_a3 <= \$14 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$136 [6];
+    f3_a3_tag_ok <= \$134 [6];
   always @(posedge clk)
     f3_a3_tag <= a3_tag;
   always @(posedge clk)
@@ -1739,45 +1737,45 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_hit_a4 <= \$18 [12];
   always @(posedge clk)
-    f3_a4_tag_ok <= \$139 [6];
+    f3_a4_tag_ok <= \$137 [6];
   always @(posedge clk)
     f3_a4_tag <= a4_tag;
   always @(posedge clk)
     f3_a4_snap <= a4_snap;
   always @(posedge clk)
-    f3_mem_held <= \$145 ;
+    f3_mem_held <= \$143 ;
   always @(posedge clk)
-    f3_mem_ok <= \$154 ;
+    f3_mem_ok <= \$152 ;
   always @(posedge clk)
     f3_mem_tag <= \$signal$66 ;
   always @(posedge clk)
     f3_mem_snap <= mem_snap;
   always @(posedge clk)
-    f3_by_a3 <= \$237 ;
+    f3_by_a3 <= \$235 ;
   always @(posedge clk)
-    f3_by_a4 <= \$238 ;
+    f3_by_a4 <= \$236 ;
   always @(posedge clk)
-    f3_by_mem <= \$239 ;
+    f3_by_mem <= \$237 ;
   always @(posedge clk)
-    f3_prev_released <= \$240 ;
+    f3_prev_released <= \$238 ;
   always @(posedge clk)
-    w__addr <= \$241 ;
+    w__addr <= \$239 ;
   always @(posedge clk)
-    samples_pushed <= \$242 ;
+    samples_pushed <= \$240 ;
   always @(posedge clk)
-    samples_popped <= \$243 ;
+    samples_popped <= \$241 ;
   always @(posedge clk)
-    samples_count <= \$244 ;
+    samples_count <= \$242 ;
   always @(posedge clk)
-    samples_at <= \$245 ;
+    samples_at <= \$243 ;
   always @(posedge clk)
-    samples_nonempty <= \$246 ;
+    samples_nonempty <= \$244 ;
   always @(posedge clk)
-    f4_valid <= \$247 ;
+    f4_valid <= \$245 ;
   always @(posedge clk)
-    f4_ok <= \$248 ;
+    f4_ok <= \$246 ;
   always @(posedge clk)
-    f4_err <= free_err;
+    f4_err <= \$signal$94 ;
   always @(posedge clk)
     f4_user <= f3_user;
   always @(posedge clk)
@@ -1787,19 +1785,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$249 ;
+    a5_valid <= \$247 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    grant_valid <= \$250 ;
+    grant_valid <= \$248 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    f5_valid <= \$251 ;
+    f5_valid <= \$249 ;
   always @(posedge clk)
     f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    freed_valid <= \$252 ;
+    freed_valid <= \$250 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
@@ -1845,13 +1843,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$253 ;
+    busy_0 <= \$251 ;
   always @(posedge clk)
-    busy_6 <= \$254 ;
+    busy_6 <= \$252 ;
   always @(posedge clk)
-    busy_12 <= \$255 ;
+    busy_12 <= \$253 ;
   always @(posedge clk)
-    busy_18 <= \$256 ;
+    busy_18 <= \$254 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$signal  = 10'h000;
@@ -1902,86 +1900,100 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = alloc_valid;
+    \$210  = alloc_valid;
+    if (rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$211  = a0_valid;
+    if (rst) begin
+      \$211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$212  = \$53 ;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = a0_valid;
+    \$213  = \$signature__en ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = \$55 ;
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = \$signature__en ;
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = samples_fresh;
+    \$214  = samples_fresh;
     if (samples_take_fresh) begin
-      \$216  = \$56 [10:0];
+      \$214  = \$54 [10:0];
     end
     if (rst) begin
-      \$216  = 11'h000;
+      \$214  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = samples_has_fresh;
+    \$215  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$217  = \$57 ;
+      \$215  = \$55 ;
     end
     if (rst) begin
-      \$217  = 1'h1;
+      \$215  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = \$signature__addr ;
+    \$216  = \$signature__addr ;
     if (samples_pop) begin
-      \$218  = \$60 [9:0];
+      \$216  = \$58 [9:0];
     end
     if (rst) begin
-      \$218  = 10'h000;
+      \$216  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = a2_valid;
+    \$217  = a2_valid;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$218  = a3_valid;
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$219  = free_valid;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = a3_valid;
+    \$220  = f0_valid;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = free_valid;
+    \$221  = \$81 ;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = f0_valid;
+    \$222  = \$82 ;
     if (rst) begin
       \$222  = 1'h0;
     end
@@ -2051,182 +2063,182 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$92 ;
+    \$232  = \$signature__en$20 ;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = \$93 ;
+    \$233  = f2_valid;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$signature__en$20 ;
+    \$234  = \$signal$68 ;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = f2_valid;
+    \$235  = \$157 ;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = \$signal$68 ;
+    \$236  = \$164 ;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$159 ;
+    \$237  = \$169 ;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = \$166 ;
+    \$238  = \$173 ;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = \$171 ;
+    \$239  = w__addr;
+    if (w__en) begin
+      \$239  = \$176 [9:0];
+    end
     if (rst) begin
-      \$239  = 1'h0;
+      \$239  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = \$175 ;
+    \$240  = w__en;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = w__addr;
-    if (w__en) begin
-      \$241  = \$178 [9:0];
-    end
+    \$241  = samples_pop;
     if (rst) begin
-      \$241  = 10'h000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = w__en;
+    \$242  = \$180 [10:0];
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = samples_pop;
+    \$243  = samples_at;
+    if (\$183 ) begin
+      \$243 [0] = samples_at[0];
+      \$243 [1] = samples_at[1];
+      \$243 [2] = samples_at[2];
+    end
+    if (\$189 ) begin
+      \$243 [0] = samples_at[1];
+      \$243 [1] = samples_at[2];
+      \$243 [2] = \$190 ;
+    end
+    if (\$196 ) begin
+      \$243 [0] = 1'h0;
+      \$243 [1] = samples_at[0];
+      \$243 [2] = samples_at[1];
+    end
+    if (\$202 ) begin
+      \$243 [0] = samples_at[0];
+      \$243 [1] = samples_at[1];
+      \$243 [2] = samples_at[2];
+    end
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = \$182 [10:0];
+    \$244  = samples_nonempty;
+    if (\$183 ) begin
+      \$244  = \$186 ;
+    end
+    if (\$189 ) begin
+      \$244  = \$193 ;
+    end
+    if (\$196 ) begin
+      \$244  = \$199 ;
+    end
+    if (\$202 ) begin
+      \$244  = \$205 ;
+    end
     if (rst) begin
-      \$244  = 11'h000;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = samples_at;
-    if (\$185 ) begin
-      \$245 [0] = samples_at[0];
-      \$245 [1] = samples_at[1];
-      \$245 [2] = samples_at[2];
-    end
-    if (\$191 ) begin
-      \$245 [0] = samples_at[1];
-      \$245 [1] = samples_at[2];
-      \$245 [2] = \$192 ;
-    end
-    if (\$198 ) begin
-      \$245 [0] = 1'h0;
-      \$245 [1] = samples_at[0];
-      \$245 [2] = samples_at[1];
-    end
-    if (\$204 ) begin
-      \$245 [0] = samples_at[0];
-      \$245 [1] = samples_at[1];
-      \$245 [2] = samples_at[2];
-    end
+    \$245  = f3_valid;
     if (rst) begin
-      \$245  = 3'h1;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = samples_nonempty;
-    if (\$185 ) begin
-      \$246  = \$188 ;
-    end
-    if (\$191 ) begin
-      \$246  = \$195 ;
-    end
-    if (\$198 ) begin
-      \$246  = \$201 ;
-    end
-    if (\$204 ) begin
-      \$246  = \$207 ;
-    end
+    \$246  = \release ;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = f3_valid;
+    \$247  = a4_valid;
     if (rst) begin
       \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = \release ;
+    \$248  = a5_valid;
     if (rst) begin
       \$248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = a4_valid;
+    \$249  = f4_valid;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = a5_valid;
+    \$250  = f5_valid;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = f4_valid;
+    \$251  = \$206 ;
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = f5_valid;
+    \$252  = \$207 ;
     if (rst) begin
       \$252  = 1'h0;
     end
@@ -2243,20 +2255,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     \$254  = \$209 ;
     if (rst) begin
       \$254  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$255  = \$210 ;
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$256  = \$211 ;
-    if (rst) begin
-      \$256  = 1'h0;
     end
   end
   assign samples_queue_addr = w__addr;
@@ -2300,7 +2298,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$110  = a6_payload[47:16];
+  assign \grant_addr$111  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign f6_valid = freed_valid;
@@ -2324,27 +2322,27 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_grant_data.tag  = \w__data$16 [6:1];
   assign \samples_grant_data$22.snap  = \samples_grant_data$22 [0];
   assign \samples_grant_data$22.tag  = \samples_grant_data$22 [6:1];
-  assign w__data[16:11] = \$44 ;
-  assign w__data[10] = \$42 ;
+  assign w__data[16:11] = \$42 ;
+  assign w__data[10] = \$40 ;
   assign w__data[9:0] = \w__addr$24 ;
   assign \w__data$16 [6:1] = a3_tag;
   assign \w__data$16 [0] = a3_snap;
   assign \$8  = { 7'h00, \w__addr$12 , 8'h00 };
   assign \$9 [29:0] = { 5'h00, \$8  };
   assign \$9 [30] = 1'h1;
-  assign \$49  = \$47 [10];
-  assign \$80  = \$78 [32];
-  assign \$96  = 1'h0;
+  assign \$47  = \$45 [10];
+  assign \$78  = \$76 [32];
+  assign \$94  = 1'h0;
+  assign \$97  = f1_hit;
   assign \$99  = f1_hit;
-  assign \$101  = f1_hit;
-  assign \$105  = \$104 ;
-  assign \$190  = samples_popped;
-  assign \$196  = samples_pushed;
-  assign \$202  = samples_pushed;
-  assign \$203  = samples_popped;
+  assign \$103  = \$102 ;
+  assign \$188  = samples_popped;
+  assign \$194  = samples_pushed;
+  assign \$200  = samples_pushed;
+  assign \$201  = samples_popped;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068$0 , \port$1068$48 , rsp_freed_valid, \port$1074$0 , rsp_grant_src, rsp_grant_size, \port$1095$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067$0 , \port$1067$48 , rsp_freed_valid, \port$1073$0 , rsp_grant_src, rsp_grant_size, \port$1094$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
 , req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -3078,14 +3076,14 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068
   wire irq;
   reg [2:0] irq_enable = 3'h0;
   wire popped;
-  input [15:0] \port$1068$0 ;
-  wire [15:0] \port$1068$0 ;
-  input [15:0] \port$1068$48 ;
-  wire [15:0] \port$1068$48 ;
-  input [16:0] \port$1074$0 ;
-  wire [16:0] \port$1074$0 ;
-  input [38:0] \port$1095$0 ;
-  wire [38:0] \port$1095$0 ;
+  input [15:0] \port$1067$0 ;
+  wire [15:0] \port$1067$0 ;
+  input [15:0] \port$1067$48 ;
+  wire [15:0] \port$1067$48 ;
+  input [16:0] \port$1073$0 ;
+  wire [16:0] \port$1073$0 ;
+  input [38:0] \port$1094$0 ;
+  wire [38:0] \port$1094$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -3394,9 +3392,9 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068
   assign \$512  = \$511  & \$signal$137 ;
   assign \$513  = w2_base + w2_offset;
   assign \$514  = w2_oor >> w2_pool;
-  assign \$515  = rsp_freed_valid & \port$1095$0 [0];
+  assign \$515  = rsp_freed_valid & \port$1094$0 [0];
   assign \$516  = free_waiting & \$515 ;
-  assign \$517  = ~ \port$1074$0 [0];
+  assign \$517  = ~ \port$1073$0 [0];
   assign \$518  = | \$signal$22 ;
   assign \$519  = \$signal$32  & \$518 ;
   assign \$520  = \$519  ? 1'h1 : 1'h0;
@@ -3660,31 +3658,31 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068
   always @(posedge clk)
     req_free_oor <= \$651 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1074$0 [4:1];
+  assign \$2  = | \port$1073$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1074$0 [16] ? { 7'h00, \port$1074$0 [15] } : 8'hff;
+  assign \$4  = \port$1073$0 [16] ? { 7'h00, \port$1073$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
   assign \$6  = cycle - 3'h7;
-  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1074$0 [14:5], \port$1095$0 [32:1], 2'h0, \port$1095$0 [38:33], \$4 , \port$1095$0 [0], 1'h1, \port$1074$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1068$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1068$0 [5], rsp_grant_src, 1'h0, \port$1068$0 [4:1] };
+  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1073$0 [14:5], \port$1094$0 [32:1], 2'h0, \port$1094$0 [38:33], \$4 , \port$1094$0 [0], 1'h1, \port$1073$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1067$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1067$0 [5], rsp_grant_src, 1'h0, \port$1067$0 [4:1] };
   assign \$8  = cycle - 3'h7;
-  assign \$9  = | \port$1074$0 [4:1];
+  assign \$9  = | \port$1073$0 [4:1];
   assign \$10  = rsp_freed_valid & \$9 ;
-  assign \$11  = ~ \port$1068$0 [0];
+  assign \$11  = ~ \port$1067$0 [0];
   assign \$12  = rsp_grant_valid & \$11 ;
-  assign \$13  = \port$1068$0 [4:1] != 1'h1;
+  assign \$13  = \port$1067$0 [4:1] != 1'h1;
   assign \$14  = \$12  & \$13 ;
   assign \$15  = \$10  + \$14 ;
-  assign \$16  = \port$1068$0 [4:1] == 1'h1;
+  assign \$16  = \port$1067$0 [4:1] == 1'h1;
   assign \$17  = rsp_grant_valid & \$16 ;
-  assign \$18  = rsp_grant_valid & \port$1068$0 [0];
-  assign \$19  = ! \port$1068$0 [5];
+  assign \$18  = rsp_grant_valid & \port$1067$0 [0];
+  assign \$19  = ! \port$1067$0 [5];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = rsp_freed_valid & \port$1074$0 [0];
-  assign \$22  = ! \port$1074$0 [15];
+  assign \$21  = rsp_freed_valid & \port$1073$0 [0];
+  assign \$22  = ! \port$1073$0 [15];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \port$1068$0 [4:1] == 1'h1;
+  assign \$24  = \port$1067$0 [4:1] == 1'h1;
   assign \$25  = rsp_grant_valid & \$24 ;
-  assign \$26  = ! \port$1068$0 [5];
+  assign \$26  = ! \port$1067$0 [5];
   assign \$27  = \$25  & \$26 ;
   assign \$28  = space >= 1'h1;
   assign \$29  = space >= 2'h2;
@@ -4029,7 +4027,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = { \$8 [31:0], 22'h000000, \port$1068$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1068$0 [5], rsp_grant_src, 1'h0, \port$1068$0 [4:1] };
+    \$536  = { \$8 [31:0], 22'h000000, \port$1067$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1067$0 [5], rsp_grant_src, 1'h0, \port$1067$0 [4:1] };
     if (rst) begin
       \$536  = 118'h000000000000000000000000000000;
     end
@@ -4601,7 +4599,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068
       \$605  = \$369 ;
     end
     if (\$373 ) begin
-      \$605  = { \port$1068$0 [0], \port$1068$0 [4:1], 2'h0, \port$1068$48 [5:0], 9'h000, \port$1068$0 [15:6] };
+      \$605  = { \port$1067$0 [0], \port$1067$0 [4:1], 2'h0, \port$1067$48 [5:0], 9'h000, \port$1067$0 [15:6] };
     end
     if (rst) begin
       \$605  = 32'd0;
@@ -4974,28 +4972,28 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1068
       \$651  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1074$0 [4:1];
-  assign rsp_grant_err = \port$1068$0 [4:1];
-  assign rsp_grant_pool = \port$1068$0 [5];
-  assign rsp_grant_user = \port$1068$48 [15:6];
-  assign rsp_freed_src = \port$1095$0 [0];
-  assign rsp_freed_in_pool = \port$1074$0 [16];
-  assign rsp_freed_pool = \port$1074$0 [15];
-  assign rsp_freed_tag = \port$1095$0 [38:33];
-  assign rsp_freed_addr = \port$1095$0 [32:1];
-  assign rsp_freed_user = \port$1074$0 [14:5];
-  assign rsp_grant_ok = \port$1068$0 [0];
-  assign rsp_freed_ok = \port$1074$0 [0];
+  assign rsp_freed_err = \port$1073$0 [4:1];
+  assign rsp_grant_err = \port$1067$0 [4:1];
+  assign rsp_grant_pool = \port$1067$0 [5];
+  assign rsp_grant_user = \port$1067$48 [15:6];
+  assign rsp_freed_src = \port$1094$0 [0];
+  assign rsp_freed_in_pool = \port$1073$0 [16];
+  assign rsp_freed_pool = \port$1073$0 [15];
+  assign rsp_freed_tag = \port$1094$0 [38:33];
+  assign rsp_freed_addr = \port$1094$0 [32:1];
+  assign rsp_freed_user = \port$1073$0 [14:5];
+  assign rsp_grant_ok = \port$1067$0 [0];
+  assign rsp_freed_ok = \port$1073$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1068$0 [0], \port$1068$0 [4:1], 2'h0, \port$1068$48 [5:0], 9'h000, \port$1068$0 [15:6] };
+  assign handle = { \port$1067$0 [0], \port$1067$0 [4:1], 2'h0, \port$1067$48 [5:0], 9'h000, \port$1067$0 [15:6] };
   assign \$signature__addr  = tail1[4:1];
   assign \$signature__addr$152  = \$signal$35 [4:1];
   assign \$signature__addr$157  = \$signal$39 [4:1];
   assign \$signature__en$158  = 1'h1;
   assign \$signature__addr$159  = \$signal$39 [4:1];
   assign \$signature__en$160  = 1'h1;
-  assign rsp_grant_slot = \port$1068$0 [15:6];
-  assign rsp_grant_tag = \port$1068$48 [5:0];
+  assign rsp_grant_slot = \port$1067$0 [15:6];
+  assign rsp_grant_tag = \port$1067$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$102 ;

@@ -305,10 +305,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1812$0 (\$8 [14:0]),
-    .\port$1812$55 (\$8 [78:55]),
-    .\port$1821$0 (\$9 ),
-    .\port$1845$0 (\$10 ),
+    .\port$1811$0 (\$8 [14:0]),
+    .\port$1811$55 (\$8 [78:55]),
+    .\port$1820$0 (\$9 ),
+    .\port$1844$0 (\$10 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -752,11 +752,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1 ;
   wire [7:0] \$10 ;
   wire \$100 ;
-  wire [15:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [15:0] \$103 ;
   wire \$104 ;
-  wire [15:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -773,24 +773,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [9:0] \$120 ;
   wire \$121 ;
-  wire [9:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire \$122 ;
+  wire [8:0] \$123 ;
+  wire [8:0] \$124 ;
   wire [8:0] \$125 ;
-  wire [8:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire [7:0] \$128 ;
+  wire [7:0] \$129 ;
   wire [7:0] \$13 ;
-  wire [7:0] \$130 ;
-  wire [7:0] \$131 ;
-  wire [6:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire [6:0] \$135 ;
-  wire [6:0] \$136 ;
+  wire [6:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [6:0] \$133 ;
+  wire [6:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -803,56 +803,56 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [2:0] \$148 ;
+  wire [2:0] \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
-  wire [2:0] \$151 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
+  wire [8:0] \$155 ;
+  wire [7:0] \$156 ;
   wire [8:0] \$157 ;
-  wire [7:0] \$158 ;
+  wire [5:0] \$158 ;
   wire [8:0] \$159 ;
   wire \$16 ;
-  wire [5:0] \$160 ;
-  wire [8:0] \$161 ;
-  wire [3:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire [8:0] \$164 ;
-  wire [8:0] \$165 ;
-  wire [39:0] \$166 ;
+  wire [3:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire [8:0] \$162 ;
+  wire [8:0] \$163 ;
+  wire [39:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [41:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire [41:0] \$170 ;
   wire \$171 ;
-  wire [41:0] \$172 ;
+  wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
+  wire [41:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire [41:0] \$180 ;
   wire \$181 ;
-  wire [41:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [41:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire [41:0] \$190 ;
   wire \$191 ;
-  wire [41:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -873,44 +873,44 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [34:0] \$210 ;
   wire \$211 ;
-  wire [34:0] \$212 ;
+  wire [31:0] \$212 ;
   wire \$213 ;
-  wire [31:0] \$214 ;
+  wire [28:0] \$214 ;
   wire \$215 ;
-  wire [28:0] \$216 ;
+  wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [1:0] \$218 ;
+  wire [1:0] \$219 ;
   wire [14:0] \$22 ;
   wire [1:0] \$220 ;
-  wire [1:0] \$221 ;
-  wire [1:0] \$222 ;
+  wire [7:0] \$221 ;
+  wire [6:0] \$222 ;
   wire [7:0] \$223 ;
-  wire [6:0] \$224 ;
+  wire [5:0] \$224 ;
   wire [7:0] \$225 ;
-  wire [5:0] \$226 ;
-  wire [7:0] \$227 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [36:0] \$23 ;
   wire \$230 ;
-  wire \$231 ;
+  wire [2:0] \$231 ;
   wire \$232 ;
   wire [2:0] \$233 ;
-  wire \$234 ;
-  wire [2:0] \$235 ;
-  wire [2:0] \$236 ;
-  wire [10:0] \$237 ;
-  wire \$238 ;
+  wire [2:0] \$234 ;
+  wire [10:0] \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire [9:0] \$238 ;
   wire \$239 ;
   wire [21:0] \$24 ;
-  wire [9:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
+  wire [7:0] \$242 ;
   wire \$243 ;
-  wire [7:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
@@ -946,15 +946,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire [7:0] \$279 ;
+  wire [7:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire [8:0] \$279 ;
   wire \$28 ;
   wire [7:0] \$280 ;
-  wire [8:0] \$281 ;
-  wire [7:0] \$282 ;
-  wire [7:0] \$283 ;
-  wire [8:0] \$284 ;
+  wire [7:0] \$281 ;
+  wire [8:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
@@ -973,63 +973,63 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$299 ;
   wire \$3 ;
   wire [10:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire [7:0] \$302 ;
-  wire [7:0] \$303 ;
-  wire [8:0] \$304 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
+  wire [8:0] \$302 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [7:0] \$309 ;
   wire [10:0] \$31 ;
-  wire \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [8:0] \$313 ;
+  wire [7:0] \$310 ;
+  wire [8:0] \$311 ;
+  wire \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire [11:0] \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [8:0] \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
-  wire [8:0] \$327 ;
+  wire [8:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire [7:0] \$323 ;
+  wire [7:0] \$324 ;
+  wire [8:0] \$325 ;
+  wire \$326 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire [8:0] \$334 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [8:0] \$332 ;
+  wire \$333 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [2:0] \$338 ;
+  wire [10:0] \$339 ;
   wire [10:0] \$34 ;
-  wire [2:0] \$340 ;
-  wire [10:0] \$341 ;
-  wire [10:0] \$342 ;
-  wire [11:0] \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire [8:0] \$346 ;
+  wire [10:0] \$340 ;
+  wire [11:0] \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire [8:0] \$344 ;
+  wire [8:0] \$345 ;
+  wire \$346 ;
   wire [8:0] \$347 ;
-  wire \$348 ;
-  wire [8:0] \$349 ;
+  wire [8:0] \$348 ;
+  wire [10:0] \$349 ;
   wire [10:0] \$35 ;
-  wire [8:0] \$350 ;
-  wire [10:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
@@ -1056,15 +1056,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire [7:0] \$378 ;
+  wire [7:0] \$376 ;
+  wire [7:0] \$377 ;
+  wire \$378 ;
   wire [7:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire [7:0] \$381 ;
-  wire [7:0] \$382 ;
-  wire [9:0] \$383 ;
+  wire [7:0] \$380 ;
+  wire [9:0] \$381 ;
+  wire \$382 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
@@ -1092,15 +1092,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [6:0] \$408 ;
+  wire [6:0] \$409 ;
   wire [2:0] \$41 ;
-  wire [6:0] \$410 ;
-  wire [6:0] \$411 ;
-  wire \$412 ;
-  wire [5:0] \$413 ;
-  wire [5:0] \$414 ;
-  wire [7:0] \$415 ;
+  wire \$410 ;
+  wire [5:0] \$411 ;
+  wire [5:0] \$412 ;
+  wire [7:0] \$413 ;
+  wire \$414 ;
+  wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
@@ -1131,22 +1131,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  reg \$445 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg [2:0] \$445 ;
   reg \$446 ;
-  reg [2:0] \$447 ;
+  reg [8:0] \$447 ;
   reg \$448 ;
-  reg [8:0] \$449 ;
+  reg [7:0] \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg \$453 ;
-  reg [6:0] \$454 ;
+  reg [7:0] \$450 ;
+  reg \$451 ;
+  reg [6:0] \$452 ;
+  reg [5:0] \$453 ;
+  reg \$454 ;
   reg [5:0] \$455 ;
   reg \$456 ;
-  reg [5:0] \$457 ;
+  reg \$457 ;
   reg \$458 ;
   reg \$459 ;
   wire \$46 ;
@@ -1165,38 +1165,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  wire [2:0] \$476 ;
-  wire [2:0] \$477 ;
+  wire [2:0] \$474 ;
+  wire [2:0] \$475 ;
+  reg \$476 ;
+  reg \$477 ;
   reg \$478 ;
   reg \$479 ;
   wire \$48 ;
   reg \$480 ;
-  reg \$481 ;
+  reg [2:0] \$481 ;
   reg \$482 ;
-  reg [2:0] \$483 ;
+  reg [7:0] \$483 ;
   reg \$484 ;
-  reg [7:0] \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg [8:0] \$488 ;
-  reg [2:0] \$489 ;
+  reg \$485 ;
+  reg [8:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg \$488 ;
+  reg [6:0] \$489 ;
   wire \$49 ;
   reg \$490 ;
-  reg [6:0] \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg [7:0] \$494 ;
-  reg [2:0] \$495 ;
+  reg \$491 ;
+  reg [7:0] \$492 ;
+  reg [2:0] \$493 ;
+  reg \$494 ;
+  reg [5:0] \$495 ;
   reg \$496 ;
-  reg [5:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg \$497 ;
+  reg [5:0] \$498 ;
+  reg [2:0] \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  reg [5:0] \$500 ;
-  reg [2:0] \$501 ;
+  wire [2:0] \$50 ;
+  reg \$500 ;
+  reg \$501 ;
   reg \$502 ;
   reg \$503 ;
   reg \$504 ;
@@ -1205,13 +1205,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
-  wire [2:0] \$51 ;
+  wire \$51 ;
   reg \$510 ;
   reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  wire [2:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -1223,10 +1221,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [7:0] \$65 ;
-  wire [7:0] \$66 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
@@ -1238,11 +1236,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [7:0] \$79 ;
+  wire [7:0] \$77 ;
+  wire [7:0] \$78 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
-  wire [7:0] \$80 ;
+  wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
@@ -1254,21 +1252,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [7:0] \$93 ;
-  wire [7:0] \$94 ;
-  wire \$95 ;
+  wire [7:0] \$91 ;
+  wire [7:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire [15:0] \$95 ;
   wire \$96 ;
-  wire [15:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [15:0] \$99 ;
   reg [7:0] \$signal ;
   reg [7:0] \$signal$150 ;
   reg [7:0] \$signal$164 ;
   wire \$signal$166 ;
   wire \$signal$169 ;
   wire \$signal$179 ;
+  wire [3:0] \$signal$192 ;
   reg [7:0] \$signature__addr  = 8'h00;
   reg [5:0] \$signature__addr$102  = 6'h00;
   (* init = 6'h00 *)
@@ -1492,7 +1491,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg fetched_snap;
   input [39:0] free_addr;
   wire [39:0] free_addr;
-  wire [3:0] free_err;
   reg [40:0] free_info_d0 = 41'h00000000000;
   reg [40:0] free_info_d1 = 41'h00000000000;
   reg [40:0] free_info_d2 = 41'h00000000000;
@@ -1527,7 +1525,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   output freed_valid;
   reg freed_valid = 1'h0;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$212 ;
+  wire [39:0] \grant_addr$213 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
@@ -1709,6 +1707,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] small_tail;
   wire small_take_fresh;
+  wire [3:0] unreleased_err;
   reg [7:0] w__addr = 8'h00;
   wire [5:0] \w__addr$108 ;
   reg [7:0] \w__addr$12  = 8'h00;
@@ -1860,7 +1859,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   assign \small_queue_data$10  = _11_;
   always @(posedge clk)
-    a0_valid <= \$445 ;
+    a0_valid <= \$443 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1868,71 +1867,71 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a0_fits <= { \$108 , \$104 , \$100  };
+    a0_fits <= { \$106 , \$102 , \$98  };
   always @(posedge clk)
-    \$signature__en  <= \$446 ;
+    \$signature__en  <= \$444 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_bad_pool <= \$109 ;
+    a1_bad_pool <= \$107 ;
   always @(posedge clk)
     a1_fits <= a0_fits;
   always @(posedge clk)
-    a1_in <= { \$112 , \$111 , \$110  };
+    a1_in <= { \$110 , \$109 , \$108  };
   always @(posedge clk)
-    a1_select <= \$447 ;
+    a1_select <= \$445 ;
   always @(posedge clk)
-    a2_valid <= \$448 ;
+    a2_valid <= \$446 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_fresh <= \$449 ;
+    small_fresh <= \$447 ;
   always @(posedge clk)
-    small_has_fresh <= \$450 ;
+    small_has_fresh <= \$448 ;
   always @(posedge clk)
-    \$signature__addr  <= \$451 ;
+    \$signature__addr  <= \$449 ;
   always @(posedge clk)
-    medium_fresh <= \$452 ;
+    medium_fresh <= \$450 ;
   always @(posedge clk)
-    medium_has_fresh <= \$453 ;
+    medium_has_fresh <= \$451 ;
   always @(posedge clk)
-    \$signature__addr$48  <= \$454 ;
+    \$signature__addr$48  <= \$452 ;
   always @(posedge clk)
-    \$signature__addr$120  <= \$455 ;
+    \$signature__addr$120  <= \$453 ;
   always @(posedge clk)
-    large_has_fresh <= \$456 ;
+    large_has_fresh <= \$454 ;
   always @(posedge clk)
-    \$signature__addr$90  <= \$457 ;
+    \$signature__addr$90  <= \$455 ;
   always @(posedge clk)
-    a2_ok <= \$144 ;
+    a2_ok <= \$142 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$151  };
+    a2_fail_err <= { 1'h0, \$149  };
   always @(posedge clk)
-    a2_from_fresh <= \$156 ;
+    a2_from_fresh <= \$154 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$161 [7:0];
+    a2_fresh_slot <= \$159 [7:0];
   always @(posedge clk)
-    a3_valid <= \$458 ;
+    a3_valid <= \$456 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$162 ;
+    a3_err <= \$160 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    \w__addr$12  <= \$163 ;
+    \w__addr$12  <= \$161 ;
   always @(posedge clk)
-    a3_tag <= \$165 [7:0];
+    a3_tag <= \$163 [7:0];
   always @(posedge clk)
     a3_snap <= fetched_snap;
   always @(posedge clk)
-    a4_valid <= \$459 ;
+    a4_valid <= \$457 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1948,9 +1947,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_snap <= a3_snap;
   always @(posedge clk)
-    a4_addr <= \$166 ;
+    a4_addr <= \$164 ;
   always @(posedge clk)
-    f0_valid <= \$460 ;
+    f0_valid <= \$458 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1962,9 +1961,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$196 , \$186 , \$176  };
+    f0_hit <= { \$194 , \$184 , \$174  };
   always @(posedge clk)
-    \$signature__en$20  <= \$461 ;
+    \$signature__en$20  <= \$459 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1978,67 +1977,67 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_addr <= f1_addr;
   always @(posedge clk)
-    f1_same_older_eq0 <= \$462 ;
+    f1_same_older_eq0 <= \$460 ;
   always @(posedge clk)
-    f1_same_older_eq3 <= \$463 ;
+    f1_same_older_eq3 <= \$461 ;
   always @(posedge clk)
-    f1_same_older_eq6 <= \$464 ;
+    f1_same_older_eq6 <= \$462 ;
   always @(posedge clk)
-    f1_same_older_eq9 <= \$465 ;
+    f1_same_older_eq9 <= \$463 ;
   always @(posedge clk)
-    f1_same_older_eq12 <= \$466 ;
+    f1_same_older_eq12 <= \$464 ;
   always @(posedge clk)
-    f1_same_older_eq15 <= \$467 ;
+    f1_same_older_eq15 <= \$465 ;
   always @(posedge clk)
-    f1_same_older_eq18 <= \$468 ;
+    f1_same_older_eq18 <= \$466 ;
   always @(posedge clk)
-    f1_same_older_eq21 <= \$469 ;
+    f1_same_older_eq21 <= \$467 ;
   always @(posedge clk)
-    f1_same_older_eq24 <= \$470 ;
+    f1_same_older_eq24 <= \$468 ;
   always @(posedge clk)
-    f1_same_older_eq27 <= \$471 ;
+    f1_same_older_eq27 <= \$469 ;
   always @(posedge clk)
-    f1_same_older_eq30 <= \$472 ;
+    f1_same_older_eq30 <= \$470 ;
   always @(posedge clk)
-    f1_same_older_eq33 <= \$473 ;
+    f1_same_older_eq33 <= \$471 ;
   always @(posedge clk)
-    f1_same_older_eq36 <= \$474 ;
+    f1_same_older_eq36 <= \$472 ;
   always @(posedge clk)
-    f1_same_older_eq39 <= \$475 ;
+    f1_same_older_eq39 <= \$473 ;
   always @(posedge clk)
-    f1_hit <= \$476 ;
+    f1_hit <= \$474 ;
   always @(posedge clk)
-    f1_misaligned <= \$477 ;
+    f1_misaligned <= \$475 ;
   always @(posedge clk)
-    \$signature__addr$18  <= \$212 [7:0];
+    \$signature__addr$18  <= \$210 [7:0];
   always @(posedge clk)
-    \$signature__addr$60  <= \$214 [6:0];
+    \$signature__addr$60  <= \$212 [6:0];
   always @(posedge clk)
-    \$signature__addr$102  <= \$216 [5:0];
+    \$signature__addr$102  <= \$214 [5:0];
   always @(posedge clk)
-    f2_valid <= \$478 ;
+    f2_valid <= \$476 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$222 ;
+    f2_pool <= \$220 ;
   always @(posedge clk)
-    f2_slot <= \$227 ;
+    f2_slot <= \$225 ;
   always @(posedge clk)
-    f2_in_pool <= \$229 ;
+    f2_in_pool <= \$227 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$236  };
+    f2_err <= { 1'h0, \$234  };
   always @(posedge clk)
-    f2_never_granted <= \$247 ;
+    f2_never_granted <= \$245 ;
   always @(posedge clk)
-    f2_same_older <= \$275 ;
+    f2_same_older <= \$273 ;
   always @(posedge clk)
-    f3_valid <= \$479 ;
+    f3_valid <= \$477 ;
   always @(posedge clk)
-    f3_go <= \$480 ;
+    f3_go <= \$478 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2050,11 +2049,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$278 , \$277 , \$276  };
+    f3_in <= { \$276 , \$275 , \$274  };
   always @(posedge clk)
     f3_hit_a3 <= \$32 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$281 [8];
+    f3_a3_tag_ok <= \$279 [8];
   always @(posedge clk)
     f3_a3_tag <= a3_tag;
   always @(posedge clk)
@@ -2062,69 +2061,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_hit_a4 <= \$36 [11];
   always @(posedge clk)
-    f3_a4_tag_ok <= \$284 [8];
+    f3_a4_tag_ok <= \$282 [8];
   always @(posedge clk)
     f3_a4_tag <= a4_tag;
   always @(posedge clk)
     f3_a4_snap <= a4_snap;
   always @(posedge clk)
-    f3_mem_held <= \$296 ;
+    f3_mem_held <= \$294 ;
   always @(posedge clk)
-    f3_mem_ok <= { \$323 , \$314 , \$305  };
+    f3_mem_ok <= { \$321 , \$312 , \$303  };
   always @(posedge clk)
     f3_mem_tag <= \$signal$164 ;
   always @(posedge clk)
     f3_mem_snap <= mem_snap;
   always @(posedge clk)
-    f3_by_a3 <= \$481 ;
+    f3_by_a3 <= \$479 ;
   always @(posedge clk)
-    f3_by_a4 <= \$482 ;
+    f3_by_a4 <= \$480 ;
   always @(posedge clk)
-    f3_by_mem <= \$483 ;
+    f3_by_mem <= \$481 ;
   always @(posedge clk)
-    f3_prev_released <= \$484 ;
+    f3_prev_released <= \$482 ;
   always @(posedge clk)
-    w__addr <= \$485 ;
+    w__addr <= \$483 ;
   always @(posedge clk)
-    small_pushed <= \$486 ;
+    small_pushed <= \$484 ;
   always @(posedge clk)
-    small_popped <= \$487 ;
+    small_popped <= \$485 ;
   always @(posedge clk)
-    small_count <= \$488 ;
+    small_count <= \$486 ;
   always @(posedge clk)
-    small_at <= \$489 ;
+    small_at <= \$487 ;
   always @(posedge clk)
-    small_nonempty <= \$490 ;
+    small_nonempty <= \$488 ;
   always @(posedge clk)
-    \w__addr$42  <= \$491 ;
+    \w__addr$42  <= \$489 ;
   always @(posedge clk)
-    medium_pushed <= \$492 ;
+    medium_pushed <= \$490 ;
   always @(posedge clk)
-    medium_popped <= \$493 ;
+    medium_popped <= \$491 ;
   always @(posedge clk)
-    medium_count <= \$494 ;
+    medium_count <= \$492 ;
   always @(posedge clk)
-    medium_at <= \$495 ;
+    medium_at <= \$493 ;
   always @(posedge clk)
-    medium_nonempty <= \$496 ;
+    medium_nonempty <= \$494 ;
   always @(posedge clk)
-    \w__addr$84  <= \$497 ;
+    \w__addr$84  <= \$495 ;
   always @(posedge clk)
-    large_pushed <= \$498 ;
+    large_pushed <= \$496 ;
   always @(posedge clk)
-    large_popped <= \$499 ;
+    large_popped <= \$497 ;
   always @(posedge clk)
-    large_count <= \$500 ;
+    large_count <= \$498 ;
   always @(posedge clk)
-    large_at <= \$501 ;
+    large_at <= \$499 ;
   always @(posedge clk)
-    large_nonempty <= \$502 ;
+    large_nonempty <= \$500 ;
   always @(posedge clk)
-    f4_valid <= \$503 ;
+    f4_valid <= \$501 ;
   always @(posedge clk)
-    f4_ok <= \$504 ;
+    f4_ok <= \$502 ;
   always @(posedge clk)
-    f4_err <= free_err;
+    f4_err <= \$signal$192 ;
   always @(posedge clk)
     f4_user <= f3_user;
   always @(posedge clk)
@@ -2134,27 +2133,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$505 ;
+    a5_valid <= \$503 ;
   always @(posedge clk)
     a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
   always @(posedge clk)
-    a6_valid <= \$506 ;
+    a6_valid <= \$504 ;
   always @(posedge clk)
     a6_payload <= a5_payload;
   always @(posedge clk)
-    grant_valid <= \$507 ;
+    grant_valid <= \$505 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f5_valid <= \$508 ;
+    f5_valid <= \$506 ;
   always @(posedge clk)
     f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
   always @(posedge clk)
-    f6_valid <= \$509 ;
+    f6_valid <= \$507 ;
   always @(posedge clk)
     f6_payload <= f5_payload;
   always @(posedge clk)
-    freed_valid <= \$510 ;
+    freed_valid <= \$508 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
@@ -2206,13 +2205,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$511 ;
+    busy_0 <= \$509 ;
   always @(posedge clk)
-    busy_6 <= \$512 ;
+    busy_6 <= \$510 ;
   always @(posedge clk)
-    busy_12 <= \$513 ;
+    busy_12 <= \$511 ;
   always @(posedge clk)
-    busy_18 <= \$514 ;
+    busy_18 <= \$512 ;
   assign small_take_fresh = a1_select[0] & small_has_fresh;
   assign \$1  = ~ small_has_fresh;
   assign \$2  = a1_select[0] & \$1 ;
@@ -2269,389 +2268,388 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \release  = f3_by_a3 | \$47 ;
   assign \$48  = ~ f3_go;
   assign \$49  = ~ \$signal$179 ;
-  assign \$50  = ~ \release ;
-  assign \$51  = \release  ? 3'h0 : 3'h7;
-  assign \$52  = \$signal$179  ? \$51  : 3'h6;
-  assign free_err = f3_go ? { 1'h0, \$52  } : f3_err;
-  assign \$53  = ~ f3_prev_released;
-  assign \$54  = \$53  & f3_by_a4;
-  assign \$55  = f3_by_a3 | \$54 ;
-  assign \$56  = f3_in[0] & \$55 ;
-  assign \$57  = ~ f3_prev_released;
-  assign \$58  = \$57  & f3_by_mem[0];
-  assign \$59  = \$58  & f3_mem_ok[0];
-  assign w__en = \$56  | \$59 ;
+  assign \$50  = \$signal$179  ? 3'h7 : 3'h6;
+  assign unreleased_err = f3_go ? { 1'h0, \$50  } : f3_err;
+  assign \$signal$192  = \release  ? 4'h0 : unreleased_err;
+  assign \$51  = ~ f3_prev_released;
+  assign \$52  = \$51  & f3_by_a4;
+  assign \$53  = f3_by_a3 | \$52 ;
+  assign \$54  = f3_in[0] & \$53 ;
+  assign \$55  = ~ f3_prev_released;
+  assign \$56  = \$55  & f3_by_mem[0];
+  assign \$57  = \$56  & f3_mem_ok[0];
+  assign w__en = \$54  | \$57 ;
+  assign \$58  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$59  = f3_hit_a3 ? f3_a3_snap : \$58 ;
+  assign \w__data$28  = ~ \$59 ;
   assign \$60  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
   assign \$61  = f3_hit_a3 ? f3_a3_snap : \$60 ;
-  assign \w__data$28  = ~ \$61 ;
-  assign \$62  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$63  = f3_hit_a3 ? f3_a3_snap : \$62 ;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$66  = f3_hit_a3 ? f3_a3_tag : \$65 ;
-  assign \$67  = ~ f3_prev_released;
-  assign \$68  = \$67  & f3_by_a4;
-  assign \$69  = f3_by_a3 | \$68 ;
-  assign \$70  = f3_in[1] & \$69 ;
-  assign \$71  = ~ f3_prev_released;
-  assign \$72  = \$71  & f3_by_mem[1];
-  assign \$73  = \$72  & f3_mem_ok[1];
-  assign \w__en$44  = \$70  | \$73 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$64  = f3_hit_a3 ? f3_a3_tag : \$63 ;
+  assign \$65  = ~ f3_prev_released;
+  assign \$66  = \$65  & f3_by_a4;
+  assign \$67  = f3_by_a3 | \$66 ;
+  assign \$68  = f3_in[1] & \$67 ;
+  assign \$69  = ~ f3_prev_released;
+  assign \$70  = \$69  & f3_by_mem[1];
+  assign \$71  = \$70  & f3_mem_ok[1];
+  assign \w__en$44  = \$68  | \$71 ;
+  assign \$72  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$73  = f3_hit_a3 ? f3_a3_snap : \$72 ;
+  assign \w__data$70  = ~ \$73 ;
   assign \$74  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
   assign \$75  = f3_hit_a3 ? f3_a3_snap : \$74 ;
-  assign \w__data$70  = ~ \$75 ;
-  assign \$76  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$77  = f3_hit_a3 ? f3_a3_snap : \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$80  = f3_hit_a3 ? f3_a3_tag : \$79 ;
-  assign \$81  = ~ f3_prev_released;
-  assign \$82  = \$81  & f3_by_a4;
-  assign \$83  = f3_by_a3 | \$82 ;
-  assign \$84  = f3_in[2] & \$83 ;
-  assign \$85  = ~ f3_prev_released;
-  assign \$86  = \$85  & f3_by_mem[2];
-  assign \$87  = \$86  & f3_mem_ok[2];
-  assign \w__en$86  = \$84  | \$87 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$78  = f3_hit_a3 ? f3_a3_tag : \$77 ;
+  assign \$79  = ~ f3_prev_released;
+  assign \$80  = \$79  & f3_by_a4;
+  assign \$81  = f3_by_a3 | \$80 ;
+  assign \$82  = f3_in[2] & \$81 ;
+  assign \$83  = ~ f3_prev_released;
+  assign \$84  = \$83  & f3_by_mem[2];
+  assign \$85  = \$84  & f3_mem_ok[2];
+  assign \w__en$86  = \$82  | \$85 ;
+  assign \$86  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
+  assign \$87  = f3_hit_a3 ? f3_a3_snap : \$86 ;
+  assign \w__data$112  = ~ \$87 ;
   assign \$88  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
   assign \$89  = f3_hit_a3 ? f3_a3_snap : \$88 ;
-  assign \w__data$112  = ~ \$89 ;
-  assign \$90  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$91  = f3_hit_a3 ? f3_a3_snap : \$90 ;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$94  = f3_hit_a3 ? f3_a3_tag : \$93 ;
-  assign \$95  = busy_0 | busy_6;
-  assign \$96  = busy_12 | busy_18;
-  assign busy = \$95  | \$96 ;
-  assign \$97  = alloc_port_size - 7'h41;
-  assign \$98  = ~ \$97 [14];
-  assign \$100  = alloc_src | \$99 ;
-  assign \$101  = alloc_port_size - 10'h201;
-  assign \$102  = ~ \$101 [14];
-  assign \$104  = alloc_src | \$103 ;
-  assign \$105  = alloc_port_size - 13'h1001;
-  assign \$106  = ~ \$105 [14];
-  assign \$108  = alloc_src | \$107 ;
-  assign \$109  = a0_pool >= 2'h3;
-  assign \$110  = ! a0_pool;
-  assign \$111  = a0_pool == 1'h1;
-  assign \$112  = a0_pool == 2'h2;
-  assign \$113  = ! a0_pool;
-  assign \$114  = a0_valid & \$113 ;
-  assign \$115  = \$114  & a0_fits[0];
-  assign \$116  = a0_pool == 1'h1;
-  assign \$117  = a0_valid & \$116 ;
-  assign \$118  = \$117  & a0_fits[1];
-  assign \$119  = a0_pool == 2'h2;
-  assign \$120  = a0_valid & \$119 ;
-  assign \$121  = \$120  & a0_fits[2];
-  assign \$122  = small_fresh + 1'h1;
-  assign \$123  = small_fresh != 8'hff;
-  assign \$124  = \$signature__addr  == 8'hff;
-  assign \$125  = \$signature__addr  + 1'h1;
-  assign \$126  = \$124  ? 9'h000 : \$125 ;
-  assign \$127  = medium_fresh + 1'h1;
-  assign \$128  = medium_fresh != 7'h7f;
-  assign \$129  = \$signature__addr$48  == 7'h7f;
-  assign \$130  = \$signature__addr$48  + 1'h1;
-  assign \$131  = \$129  ? 8'h00 : \$130 ;
-  assign \$132  = \$signature__addr$120  + 1'h1;
-  assign \$133  = \$signature__addr$120  != 6'h2f;
-  assign \$134  = \$signature__addr$90  == 6'h2f;
-  assign \$135  = \$signature__addr$90  + 1'h1;
-  assign \$136  = \$134  ? 7'h00 : \$135 ;
-  assign \$137  = small_has_fresh | small_nonempty;
-  assign \$138  = a1_select[0] & \$137 ;
-  assign \$139  = medium_has_fresh | medium_nonempty;
-  assign \$140  = a1_select[1] & \$139 ;
-  assign \$141  = \$138  | \$140 ;
-  assign \$142  = large_has_fresh | large_nonempty;
-  assign \$143  = a1_select[2] & \$142 ;
-  assign \$144  = \$141  | \$143 ;
-  assign \$145  = a1_in[0] & a1_fits[0];
-  assign \$146  = a1_in[1] & a1_fits[1];
+  assign \$90  = ~ \$89 ;
+  assign \$91  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
+  assign \$92  = f3_hit_a3 ? f3_a3_tag : \$91 ;
+  assign \$93  = busy_0 | busy_6;
+  assign \$94  = busy_12 | busy_18;
+  assign busy = \$93  | \$94 ;
+  assign \$95  = alloc_port_size - 7'h41;
+  assign \$96  = ~ \$95 [14];
+  assign \$98  = alloc_src | \$97 ;
+  assign \$99  = alloc_port_size - 10'h201;
+  assign \$100  = ~ \$99 [14];
+  assign \$102  = alloc_src | \$101 ;
+  assign \$103  = alloc_port_size - 13'h1001;
+  assign \$104  = ~ \$103 [14];
+  assign \$106  = alloc_src | \$105 ;
+  assign \$107  = a0_pool >= 2'h3;
+  assign \$108  = ! a0_pool;
+  assign \$109  = a0_pool == 1'h1;
+  assign \$110  = a0_pool == 2'h2;
+  assign \$111  = ! a0_pool;
+  assign \$112  = a0_valid & \$111 ;
+  assign \$113  = \$112  & a0_fits[0];
+  assign \$114  = a0_pool == 1'h1;
+  assign \$115  = a0_valid & \$114 ;
+  assign \$116  = \$115  & a0_fits[1];
+  assign \$117  = a0_pool == 2'h2;
+  assign \$118  = a0_valid & \$117 ;
+  assign \$119  = \$118  & a0_fits[2];
+  assign \$120  = small_fresh + 1'h1;
+  assign \$121  = small_fresh != 8'hff;
+  assign \$122  = \$signature__addr  == 8'hff;
+  assign \$123  = \$signature__addr  + 1'h1;
+  assign \$124  = \$122  ? 9'h000 : \$123 ;
+  assign \$125  = medium_fresh + 1'h1;
+  assign \$126  = medium_fresh != 7'h7f;
+  assign \$127  = \$signature__addr$48  == 7'h7f;
+  assign \$128  = \$signature__addr$48  + 1'h1;
+  assign \$129  = \$127  ? 8'h00 : \$128 ;
+  assign \$130  = \$signature__addr$120  + 1'h1;
+  assign \$131  = \$signature__addr$120  != 6'h2f;
+  assign \$132  = \$signature__addr$90  == 6'h2f;
+  assign \$133  = \$signature__addr$90  + 1'h1;
+  assign \$134  = \$132  ? 7'h00 : \$133 ;
+  assign \$135  = small_has_fresh | small_nonempty;
+  assign \$136  = a1_select[0] & \$135 ;
+  assign \$137  = medium_has_fresh | medium_nonempty;
+  assign \$138  = a1_select[1] & \$137 ;
+  assign \$139  = \$136  | \$138 ;
+  assign \$140  = large_has_fresh | large_nonempty;
+  assign \$141  = a1_select[2] & \$140 ;
+  assign \$142  = \$139  | \$141 ;
+  assign \$143  = a1_in[0] & a1_fits[0];
+  assign \$144  = a1_in[1] & a1_fits[1];
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = a1_in[2] & a1_fits[2];
   assign \$147  = \$145  | \$146 ;
-  assign \$148  = a1_in[2] & a1_fits[2];
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = \$149  ? 3'h1 : 3'h3;
-  assign \$151  = a1_bad_pool ? 3'h2 : \$150 ;
-  assign \$152  = a1_in[0] & small_has_fresh;
-  assign \$153  = a1_in[1] & medium_has_fresh;
+  assign \$148  = \$147  ? 3'h1 : 3'h3;
+  assign \$149  = a1_bad_pool ? 3'h2 : \$148 ;
+  assign \$150  = a1_in[0] & small_has_fresh;
+  assign \$151  = a1_in[1] & medium_has_fresh;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = a1_in[2] & large_has_fresh;
   assign \$154  = \$152  | \$153 ;
-  assign \$155  = a1_in[2] & large_has_fresh;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = a1_in[0] ? small_fresh : 9'h000;
-  assign \$158  = a1_in[1] ? medium_fresh : 8'h00;
-  assign \$159  = \$157  | { 1'h0, \$158  };
-  assign \$160  = a1_in[2] ? \$signature__addr$120  : 6'h00;
-  assign \$161  = \$159  | { 3'h0, \$160  };
-  assign \$162  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$163  = a2_ok ? \$signal  : 8'h00;
-  assign \$164  = \$signal$150  + 1'h1;
-  assign \$165  = a2_ok ? \$164  : 9'h000;
-  assign \$166  = a3_ok ? grant_addr : 40'h0000000000;
-  assign \$167  = ~ free_oor;
-  assign \$168  = ! free_oor_pool;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = free_port_addr - 37'h1000000000;
+  assign \$155  = a1_in[0] ? small_fresh : 9'h000;
+  assign \$156  = a1_in[1] ? medium_fresh : 8'h00;
+  assign \$157  = \$155  | { 1'h0, \$156  };
+  assign \$158  = a1_in[2] ? \$signature__addr$120  : 6'h00;
+  assign \$159  = \$157  | { 3'h0, \$158  };
+  assign \$160  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$161  = a2_ok ? \$signal  : 8'h00;
+  assign \$162  = \$signal$150  + 1'h1;
+  assign \$163  = a2_ok ? \$162  : 9'h000;
+  assign \$164  = a3_ok ? grant_addr : 40'h0000000000;
+  assign \$165  = ~ free_oor;
+  assign \$166  = ! free_oor_pool;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = free_port_addr - 37'h1000000000;
+  assign \$169  = ~ \$168 [40];
+  assign \$170  = free_port_addr - 37'h1000004000;
   assign \$171  = ~ \$170 [40];
-  assign \$172  = free_port_addr - 37'h1000004000;
-  assign \$173  = ~ \$172 [40];
-  assign \$175  = \$171  & \$174 ;
-  assign \$176  = free_src ? \$169  : \$175 ;
-  assign \$177  = ~ free_oor;
-  assign \$178  = free_oor_pool == 1'h1;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = free_port_addr - 37'h1000010000;
+  assign \$173  = \$169  & \$172 ;
+  assign \$174  = free_src ? \$167  : \$173 ;
+  assign \$175  = ~ free_oor;
+  assign \$176  = free_oor_pool == 1'h1;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = free_port_addr - 37'h1000010000;
+  assign \$179  = ~ \$178 [40];
+  assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
-  assign \$182  = free_port_addr - 37'h1000020000;
-  assign \$183  = ~ \$182 [40];
-  assign \$185  = \$181  & \$184 ;
-  assign \$186  = free_src ? \$179  : \$185 ;
-  assign \$187  = ~ free_oor;
-  assign \$188  = free_oor_pool == 2'h2;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = free_port_addr - 37'h1000100000;
+  assign \$183  = \$179  & \$182 ;
+  assign \$184  = free_src ? \$177  : \$183 ;
+  assign \$185  = ~ free_oor;
+  assign \$186  = free_oor_pool == 2'h2;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = free_port_addr - 37'h1000100000;
+  assign \$189  = ~ \$188 [40];
+  assign \$190  = free_port_addr - 37'h1000130000;
   assign \$191  = ~ \$190 [40];
-  assign \$192  = free_port_addr - 37'h1000130000;
-  assign \$193  = ~ \$192 [40];
-  assign \$195  = \$191  & \$194 ;
-  assign \$196  = free_src ? \$189  : \$195 ;
-  assign \$197  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$198  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$199  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$200  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$201  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$202  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$203  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$204  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$205  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$206  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$207  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$208  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$209  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$210  = f0_addr[39] == f2_addr[39];
-  assign \$211  = | f0_addr[5:0];
-  assign \$212  = f0_addr[39:6] - 31'h40000000;
-  assign \$213  = | f0_addr[8:0];
-  assign \$214  = f0_addr[39:9] - 28'h8000080;
-  assign \$215  = | f0_addr[11:0];
-  assign \$216  = f0_addr[39:12] - 25'h1000100;
-  assign \$218  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$220  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$221  = { 1'h0, \$219  } | \$220 ;
-  assign \$222  = f1_oor ? f1_oor_pool : \$221 ;
-  assign \$223  = f1_hit[0] ? \$signature__addr$18  : 8'h00;
-  assign \$224  = f1_hit[1] ? \$signature__addr$60  : 7'h00;
-  assign \$225  = \$223  | { 1'h0, \$224  };
-  assign \$226  = f1_hit[2] ? \$signature__addr$102  : 6'h00;
-  assign \$227  = \$225  | { 2'h0, \$226  };
+  assign \$193  = \$189  & \$192 ;
+  assign \$194  = free_src ? \$187  : \$193 ;
+  assign \$195  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$196  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$197  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$198  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$199  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$200  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$201  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$202  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$203  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$204  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$205  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$206  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$207  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$208  = f0_addr[39] == f2_addr[39];
+  assign \$209  = | f0_addr[5:0];
+  assign \$210  = f0_addr[39:6] - 31'h40000000;
+  assign \$211  = | f0_addr[8:0];
+  assign \$212  = f0_addr[39:9] - 28'h8000080;
+  assign \$213  = | f0_addr[11:0];
+  assign \$214  = f0_addr[39:12] - 25'h1000100;
+  assign \$216  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$218  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$219  = { 1'h0, \$217  } | \$218 ;
+  assign \$220  = f1_oor ? f1_oor_pool : \$219 ;
+  assign \$221  = f1_hit[0] ? \$signature__addr$18  : 8'h00;
+  assign \$222  = f1_hit[1] ? \$signature__addr$60  : 7'h00;
+  assign \$223  = \$221  | { 1'h0, \$222  };
+  assign \$224  = f1_hit[2] ? \$signature__addr$102  : 6'h00;
+  assign \$225  = \$223  | { 2'h0, \$224  };
+  assign \$226  = | f1_hit;
+  assign \$227  = f1_oor | \$226 ;
   assign \$228  = | f1_hit;
-  assign \$229  = f1_oor | \$228 ;
-  assign \$230  = | f1_hit;
-  assign \$231  = ~ \$230 ;
-  assign \$232  = f1_oor | \$231 ;
-  assign \$233  = f1_hit & f1_misaligned;
-  assign \$234  = | \$233 ;
-  assign \$235  = \$234  ? 3'h5 : 3'h0;
-  assign \$236  = \$232  ? 3'h4 : \$235 ;
-  assign \$237  = \$signature__addr$18  - small_fresh;
-  assign \$238  = ~ \$237 [9];
-  assign \$239  = f1_hit[0] & \$238 ;
-  assign \$240  = \$signature__addr$60  - medium_fresh;
-  assign \$241  = ~ \$240 [8];
-  assign \$242  = f1_hit[1] & \$241 ;
-  assign \$243  = \$239  | \$242 ;
-  assign \$244  = \$signature__addr$102  - \$signature__addr$120 ;
-  assign \$245  = ~ \$244 [6];
-  assign \$246  = f1_hit[2] & \$245 ;
-  assign \$247  = \$243  | \$246 ;
-  assign \$248  = ~ f1_same_older_eq0;
-  assign \$249  = ~ f1_same_older_eq3;
-  assign \$250  = \$248  | \$249 ;
-  assign \$251  = ~ f1_same_older_eq6;
-  assign \$252  = ~ f1_same_older_eq9;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = \$250  | \$253 ;
-  assign \$255  = ~ f1_same_older_eq12;
-  assign \$256  = ~ f1_same_older_eq15;
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = ~ f1_same_older_eq18;
-  assign \$259  = ~ f1_same_older_eq21;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = \$257  | \$260 ;
-  assign \$262  = \$254  | \$261 ;
-  assign \$263  = ~ f1_same_older_eq24;
-  assign \$264  = ~ f1_same_older_eq27;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = ~ f1_same_older_eq30;
-  assign \$267  = ~ f1_same_older_eq33;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = \$265  | \$268 ;
-  assign \$270  = ~ f1_same_older_eq36;
-  assign \$271  = ~ f1_same_older_eq39;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = \$269  | \$272 ;
-  assign \$274  = \$262  | \$273 ;
-  assign \$275  = ~ \$274 ;
-  assign \$276  = ! f2_pool;
-  assign \$277  = f2_pool == 1'h1;
-  assign \$278  = f2_pool == 2'h2;
-  assign \$279  = a3_tag ^ f2_tag;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = \$280  + 1'h1;
-  assign \$282  = a4_tag ^ f2_tag;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = \$283  + 1'h1;
-  assign \$285  = ~ hit_f4;
-  assign \$286  = ~ f2_never_granted;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = \small_parity_data$34  == \small_grant_data$22 [0];
-  assign \$289  = f2_in[0] & \$288 ;
-  assign \$290  = \medium_parity_data$76  == \medium_grant_data$64 [0];
-  assign \$291  = f2_in[1] & \$290 ;
-  assign \$292  = \$289  | \$291 ;
-  assign \$293  = \large_parity_data$118  == \large_grant_data$106 [0];
-  assign \$294  = f2_in[2] & \$293 ;
-  assign \$295  = \$292  | \$294 ;
-  assign \$296  = \$287  & \$295 ;
-  assign \$297  = ~ hit_f4;
-  assign \$298  = ~ f2_never_granted;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = f1_oor | \$229 ;
+  assign \$231  = f1_hit & f1_misaligned;
+  assign \$232  = | \$231 ;
+  assign \$233  = \$232  ? 3'h5 : 3'h0;
+  assign \$234  = \$230  ? 3'h4 : \$233 ;
+  assign \$235  = \$signature__addr$18  - small_fresh;
+  assign \$236  = ~ \$235 [9];
+  assign \$237  = f1_hit[0] & \$236 ;
+  assign \$238  = \$signature__addr$60  - medium_fresh;
+  assign \$239  = ~ \$238 [8];
+  assign \$240  = f1_hit[1] & \$239 ;
+  assign \$241  = \$237  | \$240 ;
+  assign \$242  = \$signature__addr$102  - \$signature__addr$120 ;
+  assign \$243  = ~ \$242 [6];
+  assign \$244  = f1_hit[2] & \$243 ;
+  assign \$245  = \$241  | \$244 ;
+  assign \$246  = ~ f1_same_older_eq0;
+  assign \$247  = ~ f1_same_older_eq3;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = ~ f1_same_older_eq6;
+  assign \$250  = ~ f1_same_older_eq9;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = \$248  | \$251 ;
+  assign \$253  = ~ f1_same_older_eq12;
+  assign \$254  = ~ f1_same_older_eq15;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = ~ f1_same_older_eq18;
+  assign \$257  = ~ f1_same_older_eq21;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = \$255  | \$258 ;
+  assign \$260  = \$252  | \$259 ;
+  assign \$261  = ~ f1_same_older_eq24;
+  assign \$262  = ~ f1_same_older_eq27;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = ~ f1_same_older_eq30;
+  assign \$265  = ~ f1_same_older_eq33;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = \$263  | \$266 ;
+  assign \$268  = ~ f1_same_older_eq36;
+  assign \$269  = ~ f1_same_older_eq39;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = \$260  | \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = ! f2_pool;
+  assign \$275  = f2_pool == 1'h1;
+  assign \$276  = f2_pool == 2'h2;
+  assign \$277  = a3_tag ^ f2_tag;
+  assign \$278  = ~ \$277 ;
+  assign \$279  = \$278  + 1'h1;
+  assign \$280  = a4_tag ^ f2_tag;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = \$281  + 1'h1;
+  assign \$283  = ~ hit_f4;
+  assign \$284  = ~ f2_never_granted;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = \small_parity_data$34  == \small_grant_data$22 [0];
+  assign \$287  = f2_in[0] & \$286 ;
+  assign \$288  = \medium_parity_data$76  == \medium_grant_data$64 [0];
+  assign \$289  = f2_in[1] & \$288 ;
+  assign \$290  = \$287  | \$289 ;
+  assign \$291  = \large_parity_data$118  == \large_grant_data$106 [0];
+  assign \$292  = f2_in[2] & \$291 ;
+  assign \$293  = \$290  | \$292 ;
+  assign \$294  = \$285  & \$293 ;
+  assign \$295  = ~ hit_f4;
+  assign \$296  = ~ f2_never_granted;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = \small_parity_data$34  == \small_grant_data$22 [0];
   assign \$299  = \$297  & \$298 ;
-  assign \$300  = \small_parity_data$34  == \small_grant_data$22 [0];
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = \small_grant_data$22 [8:1] ^ f2_tag;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = \$303  + 1'h1;
-  assign \$305  = \$301  & \$304 [8];
-  assign \$306  = ~ hit_f4;
-  assign \$307  = ~ f2_never_granted;
+  assign \$300  = \small_grant_data$22 [8:1] ^ f2_tag;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$301  + 1'h1;
+  assign \$303  = \$299  & \$302 [8];
+  assign \$304  = ~ hit_f4;
+  assign \$305  = ~ f2_never_granted;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = \medium_parity_data$76  == \medium_grant_data$64 [0];
   assign \$308  = \$306  & \$307 ;
-  assign \$309  = \medium_parity_data$76  == \medium_grant_data$64 [0];
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \medium_grant_data$64 [8:1] ^ f2_tag;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$312  + 1'h1;
-  assign \$314  = \$310  & \$313 [8];
-  assign \$315  = ~ hit_f4;
-  assign \$316  = ~ f2_never_granted;
+  assign \$309  = \medium_grant_data$64 [8:1] ^ f2_tag;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  + 1'h1;
+  assign \$312  = \$308  & \$311 [8];
+  assign \$313  = ~ hit_f4;
+  assign \$314  = ~ f2_never_granted;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = \large_parity_data$118  == \large_grant_data$106 [0];
   assign \$317  = \$315  & \$316 ;
-  assign \$318  = \large_parity_data$118  == \large_grant_data$106 [0];
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \large_grant_data$106 [8:1] ^ f2_tag;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = \$321  + 1'h1;
-  assign \$323  = \$319  & \$322 [8];
-  assign \$324  = \$signal$166  & \$32 [11];
-  assign \$325  = a3_tag ^ f2_tag;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$326  + 1'h1;
-  assign \$328  = \$324  & \$327 [8];
-  assign \$329  = ~ \$32 [11];
-  assign \$330  = \$signal$166  & \$329 ;
-  assign \$331  = \$330  & \$36 [11];
-  assign \$332  = a4_tag ^ f2_tag;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = \$333  + 1'h1;
-  assign \$335  = \$331  & \$334 [8];
-  assign \$336  = ~ \$32 [11];
-  assign \$337  = \$signal$166  & \$336 ;
-  assign \$338  = ~ \$36 [11];
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$339  ? f2_in : 3'h0;
-  assign \$341  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$342  = ~ \$341 ;
-  assign \$343  = \$342  + 1'h1;
-  assign \$344  = \release  & \$343 [11];
-  assign \$345  = w__addr == 8'hff;
-  assign \$346  = w__addr + 1'h1;
-  assign \$347  = \$345  ? 9'h000 : \$346 ;
-  assign \$348  = small_pushed == small_popped;
-  assign \$349  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$350  = \$348  ? 9'h000 : \$349 ;
-  assign \$351  = $signed({ 1'h0, small_count }) + $signed(\$350 );
-  assign \$352  = ! small_pushed;
-  assign \$353  = ! small_popped;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = small_pop ? small_at[1] : small_at[0];
-  assign \$356  = ~ \$355 ;
-  assign \$357  = w__en | \$356 ;
-  assign \$358  = ! small_pushed;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = small_count == 2'h3;
-  assign \$362  = small_pop ? small_at[2] : small_at[1];
-  assign \$363  = ~ \$362 ;
-  assign \$364  = w__en | \$363 ;
-  assign \$366  = ! small_popped;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = small_pop ? small_at[0] : 1'h0;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = w__en | \$369 ;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = small_pop ? small_at[1] : small_at[0];
-  assign \$375  = ~ \$374 ;
-  assign \$376  = w__en | \$375 ;
-  assign \$377  = \w__addr$42  == 7'h7f;
-  assign \$378  = \w__addr$42  + 1'h1;
-  assign \$379  = \$377  ? 8'h00 : \$378 ;
-  assign \$380  = medium_pushed == medium_popped;
-  assign \$381  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$382  = \$380  ? 8'h00 : \$381 ;
-  assign \$383  = $signed({ 1'h0, medium_count }) + $signed(\$382 );
-  assign \$384  = ! medium_pushed;
-  assign \$385  = ! medium_popped;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \w__en$44  | \$388 ;
-  assign \$390  = ! medium_pushed;
-  assign \$392  = \$390  & \$391 ;
-  assign \$393  = medium_count == 2'h3;
-  assign \$394  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$395  = ~ \$394 ;
-  assign \$396  = \w__en$44  | \$395 ;
-  assign \$398  = ! medium_popped;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = \w__en$44  | \$401 ;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$407  = ~ \$406 ;
-  assign \$408  = \w__en$44  | \$407 ;
-  assign \$409  = \w__addr$84  == 6'h2f;
-  assign \$410  = \w__addr$84  + 1'h1;
-  assign \$411  = \$409  ? 7'h00 : \$410 ;
-  assign \$412  = large_pushed == large_popped;
-  assign \$413  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$414  = \$412  ? 6'h00 : \$413 ;
-  assign \$415  = $signed({ 1'h0, large_count }) + $signed(\$414 );
-  assign \$416  = ! large_pushed;
-  assign \$417  = ! large_popped;
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = large_pop ? large_at[1] : large_at[0];
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \w__en$86  | \$420 ;
-  assign \$422  = ! large_pushed;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = large_count == 2'h3;
-  assign \$426  = large_pop ? large_at[2] : large_at[1];
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \w__en$86  | \$427 ;
-  assign \$430  = ! large_popped;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = large_pop ? large_at[0] : 1'h0;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \w__en$86  | \$433 ;
-  assign \$437  = \$435  & \$436 ;
-  assign \$438  = large_pop ? large_at[1] : large_at[0];
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \w__en$86  | \$439 ;
-  assign \$441  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
-  assign \$442  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
-  assign \$443  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
-  assign \$444  = | { freed_valid, f6_valid, f5_valid, grant_valid, a6_valid };
+  assign \$318  = \large_grant_data$106 [8:1] ^ f2_tag;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$321  = \$317  & \$320 [8];
+  assign \$322  = \$signal$166  & \$32 [11];
+  assign \$323  = a3_tag ^ f2_tag;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$324  + 1'h1;
+  assign \$326  = \$322  & \$325 [8];
+  assign \$327  = ~ \$32 [11];
+  assign \$328  = \$signal$166  & \$327 ;
+  assign \$329  = \$328  & \$36 [11];
+  assign \$330  = a4_tag ^ f2_tag;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  + 1'h1;
+  assign \$333  = \$329  & \$332 [8];
+  assign \$334  = ~ \$32 [11];
+  assign \$335  = \$signal$166  & \$334 ;
+  assign \$336  = ~ \$36 [11];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = \$337  ? f2_in : 3'h0;
+  assign \$339  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$340  + 1'h1;
+  assign \$342  = \release  & \$341 [11];
+  assign \$343  = w__addr == 8'hff;
+  assign \$344  = w__addr + 1'h1;
+  assign \$345  = \$343  ? 9'h000 : \$344 ;
+  assign \$346  = small_pushed == small_popped;
+  assign \$347  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$348  = \$346  ? 9'h000 : \$347 ;
+  assign \$349  = $signed({ 1'h0, small_count }) + $signed(\$348 );
+  assign \$350  = ! small_pushed;
+  assign \$351  = ! small_popped;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = small_pop ? small_at[1] : small_at[0];
+  assign \$354  = ~ \$353 ;
+  assign \$355  = w__en | \$354 ;
+  assign \$356  = ! small_pushed;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = small_count == 2'h3;
+  assign \$360  = small_pop ? small_at[2] : small_at[1];
+  assign \$361  = ~ \$360 ;
+  assign \$362  = w__en | \$361 ;
+  assign \$364  = ! small_popped;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = small_pop ? small_at[0] : 1'h0;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = w__en | \$367 ;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = small_pop ? small_at[1] : small_at[0];
+  assign \$373  = ~ \$372 ;
+  assign \$374  = w__en | \$373 ;
+  assign \$375  = \w__addr$42  == 7'h7f;
+  assign \$376  = \w__addr$42  + 1'h1;
+  assign \$377  = \$375  ? 8'h00 : \$376 ;
+  assign \$378  = medium_pushed == medium_popped;
+  assign \$379  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$380  = \$378  ? 8'h00 : \$379 ;
+  assign \$381  = $signed({ 1'h0, medium_count }) + $signed(\$380 );
+  assign \$382  = ! medium_pushed;
+  assign \$383  = ! medium_popped;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$386  = ~ \$385 ;
+  assign \$387  = \w__en$44  | \$386 ;
+  assign \$388  = ! medium_pushed;
+  assign \$390  = \$388  & \$389 ;
+  assign \$391  = medium_count == 2'h3;
+  assign \$392  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \w__en$44  | \$393 ;
+  assign \$396  = ! medium_popped;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \w__en$44  | \$399 ;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \w__en$44  | \$405 ;
+  assign \$407  = \w__addr$84  == 6'h2f;
+  assign \$408  = \w__addr$84  + 1'h1;
+  assign \$409  = \$407  ? 7'h00 : \$408 ;
+  assign \$410  = large_pushed == large_popped;
+  assign \$411  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$412  = \$410  ? 6'h00 : \$411 ;
+  assign \$413  = $signed({ 1'h0, large_count }) + $signed(\$412 );
+  assign \$414  = ! large_pushed;
+  assign \$415  = ! large_popped;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = large_pop ? large_at[1] : large_at[0];
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \w__en$86  | \$418 ;
+  assign \$420  = ! large_pushed;
+  assign \$422  = \$420  & \$421 ;
+  assign \$423  = large_count == 2'h3;
+  assign \$424  = large_pop ? large_at[2] : large_at[1];
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \w__en$86  | \$425 ;
+  assign \$428  = ! large_popped;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = large_pop ? large_at[0] : 1'h0;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \w__en$86  | \$431 ;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = large_pop ? large_at[1] : large_at[0];
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \w__en$86  | \$437 ;
+  assign \$439  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
+  assign \$440  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
+  assign \$441  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
+  assign \$442  = | { freed_valid, f6_valid, f5_valid, grant_valid, a6_valid };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$signal  = 8'h00;
@@ -2726,97 +2724,117 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = alloc_valid;
+    \$443  = alloc_valid;
     if (rst) begin
-      \$445  = 1'h0;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = a0_valid;
+    \$444  = a0_valid;
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$445  = { \$119 , \$116 , \$113  };
+    if (rst) begin
+      \$445  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$446  = \$signature__en ;
     if (rst) begin
       \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = { \$121 , \$118 , \$115  };
-    if (rst) begin
-      \$447  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = \$signature__en ;
-    if (rst) begin
-      \$448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = small_fresh;
+    \$447  = small_fresh;
     if (small_take_fresh) begin
-      \$449  = \$122 [8:0];
+      \$447  = \$120 [8:0];
     end
     if (rst) begin
-      \$449  = 9'h000;
+      \$447  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = small_has_fresh;
+    \$448  = small_has_fresh;
     if (small_take_fresh) begin
-      \$450  = \$123 ;
+      \$448  = \$121 ;
     end
     if (rst) begin
-      \$450  = 1'h1;
+      \$448  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = \$signature__addr ;
+    \$449  = \$signature__addr ;
     if (small_pop) begin
-      \$451  = \$126 [7:0];
+      \$449  = \$124 [7:0];
     end
     if (rst) begin
-      \$451  = 8'h00;
+      \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = medium_fresh;
+    \$450  = medium_fresh;
     if (medium_take_fresh) begin
-      \$452  = \$127 [7:0];
+      \$450  = \$125 [7:0];
     end
     if (rst) begin
-      \$452  = 8'h00;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = medium_has_fresh;
+    \$451  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$453  = \$128 ;
+      \$451  = \$126 ;
     end
     if (rst) begin
-      \$453  = 1'h1;
+      \$451  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = \$signature__addr$48 ;
+    \$452  = \$signature__addr$48 ;
     if (medium_pop) begin
-      \$454  = \$131 [6:0];
+      \$452  = \$129 [6:0];
     end
     if (rst) begin
-      \$454  = 7'h00;
+      \$452  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = \$signature__addr$120 ;
+    \$453  = \$signature__addr$120 ;
     if (large_take_fresh) begin
-      \$455  = \$132 [5:0];
+      \$453  = \$130 [5:0];
+    end
+    if (rst) begin
+      \$453  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$454  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$454  = \$131 ;
+    end
+    if (rst) begin
+      \$454  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$455  = \$signature__addr$90 ;
+    if (large_pop) begin
+      \$455  = \$134 [5:0];
     end
     if (rst) begin
       \$455  = 6'h00;
@@ -2824,48 +2842,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$456  = \$133 ;
-    end
+    \$456  = a2_valid;
     if (rst) begin
-      \$456  = 1'h1;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = \$signature__addr$90 ;
-    if (large_pop) begin
-      \$457  = \$136 [5:0];
-    end
+    \$457  = a3_valid;
     if (rst) begin
-      \$457  = 6'h00;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = a2_valid;
+    \$458  = free_valid;
     if (rst) begin
       \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = a3_valid;
+    \$459  = f0_valid;
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = free_valid;
+    \$460  = \$195 ;
     if (rst) begin
       \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = f0_valid;
+    \$461  = \$196 ;
     if (rst) begin
       \$461  = 1'h0;
     end
@@ -2956,350 +2968,350 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$474  = \$209 ;
+    \$476  = \$signature__en$20 ;
     if (rst) begin
-      \$474  = 1'h0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$475  = \$210 ;
+    \$477  = f2_valid;
     if (rst) begin
-      \$475  = 1'h0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = \$signature__en$20 ;
+    \$478  = \$signal$166 ;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = f2_valid;
+    \$479  = \$326 ;
     if (rst) begin
       \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = \$signal$166 ;
+    \$480  = \$333 ;
     if (rst) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = \$328 ;
+    \$481  = \$338 ;
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = \$335 ;
+    \$482  = \$342 ;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = \$340 ;
+    \$483  = w__addr;
+    if (w__en) begin
+      \$483  = \$345 [7:0];
+    end
     if (rst) begin
-      \$483  = 3'h0;
+      \$483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = \$344 ;
+    \$484  = w__en;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = w__addr;
-    if (w__en) begin
-      \$485  = \$347 [7:0];
-    end
+    \$485  = small_pop;
     if (rst) begin
-      \$485  = 8'h00;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = w__en;
+    \$486  = \$349 [8:0];
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = small_pop;
+    \$487  = small_at;
+    if (\$352 ) begin
+      \$487 [0] = small_at[0];
+      \$487 [1] = small_at[1];
+      \$487 [2] = small_at[2];
+    end
+    if (\$358 ) begin
+      \$487 [0] = small_at[1];
+      \$487 [1] = small_at[2];
+      \$487 [2] = \$359 ;
+    end
+    if (\$365 ) begin
+      \$487 [0] = 1'h0;
+      \$487 [1] = small_at[0];
+      \$487 [2] = small_at[1];
+    end
+    if (\$371 ) begin
+      \$487 [0] = small_at[0];
+      \$487 [1] = small_at[1];
+      \$487 [2] = small_at[2];
+    end
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = \$351 [8:0];
+    \$488  = small_nonempty;
+    if (\$352 ) begin
+      \$488  = \$355 ;
+    end
+    if (\$358 ) begin
+      \$488  = \$362 ;
+    end
+    if (\$365 ) begin
+      \$488  = \$368 ;
+    end
+    if (\$371 ) begin
+      \$488  = \$374 ;
+    end
     if (rst) begin
-      \$488  = 9'h000;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = small_at;
-    if (\$354 ) begin
-      \$489 [0] = small_at[0];
-      \$489 [1] = small_at[1];
-      \$489 [2] = small_at[2];
-    end
-    if (\$360 ) begin
-      \$489 [0] = small_at[1];
-      \$489 [1] = small_at[2];
-      \$489 [2] = \$361 ;
-    end
-    if (\$367 ) begin
-      \$489 [0] = 1'h0;
-      \$489 [1] = small_at[0];
-      \$489 [2] = small_at[1];
-    end
-    if (\$373 ) begin
-      \$489 [0] = small_at[0];
-      \$489 [1] = small_at[1];
-      \$489 [2] = small_at[2];
+    \$489  = \w__addr$42 ;
+    if (\w__en$44 ) begin
+      \$489  = \$377 [6:0];
     end
     if (rst) begin
-      \$489  = 3'h1;
+      \$489  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = small_nonempty;
-    if (\$354 ) begin
-      \$490  = \$357 ;
-    end
-    if (\$360 ) begin
-      \$490  = \$364 ;
-    end
-    if (\$367 ) begin
-      \$490  = \$370 ;
-    end
-    if (\$373 ) begin
-      \$490  = \$376 ;
-    end
+    \$490  = \w__en$44 ;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = \w__addr$42 ;
-    if (\w__en$44 ) begin
-      \$491  = \$379 [6:0];
-    end
+    \$491  = medium_pop;
     if (rst) begin
-      \$491  = 7'h00;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = \w__en$44 ;
+    \$492  = \$381 [7:0];
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = medium_pop;
+    \$493  = medium_at;
+    if (\$384 ) begin
+      \$493 [0] = medium_at[0];
+      \$493 [1] = medium_at[1];
+      \$493 [2] = medium_at[2];
+    end
+    if (\$390 ) begin
+      \$493 [0] = medium_at[1];
+      \$493 [1] = medium_at[2];
+      \$493 [2] = \$391 ;
+    end
+    if (\$397 ) begin
+      \$493 [0] = 1'h0;
+      \$493 [1] = medium_at[0];
+      \$493 [2] = medium_at[1];
+    end
+    if (\$403 ) begin
+      \$493 [0] = medium_at[0];
+      \$493 [1] = medium_at[1];
+      \$493 [2] = medium_at[2];
+    end
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = \$383 [7:0];
+    \$494  = medium_nonempty;
+    if (\$384 ) begin
+      \$494  = \$387 ;
+    end
+    if (\$390 ) begin
+      \$494  = \$394 ;
+    end
+    if (\$397 ) begin
+      \$494  = \$400 ;
+    end
+    if (\$403 ) begin
+      \$494  = \$406 ;
+    end
     if (rst) begin
-      \$494  = 8'h00;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = medium_at;
-    if (\$386 ) begin
-      \$495 [0] = medium_at[0];
-      \$495 [1] = medium_at[1];
-      \$495 [2] = medium_at[2];
-    end
-    if (\$392 ) begin
-      \$495 [0] = medium_at[1];
-      \$495 [1] = medium_at[2];
-      \$495 [2] = \$393 ;
-    end
-    if (\$399 ) begin
-      \$495 [0] = 1'h0;
-      \$495 [1] = medium_at[0];
-      \$495 [2] = medium_at[1];
-    end
-    if (\$405 ) begin
-      \$495 [0] = medium_at[0];
-      \$495 [1] = medium_at[1];
-      \$495 [2] = medium_at[2];
+    \$495  = \w__addr$84 ;
+    if (\w__en$86 ) begin
+      \$495  = \$409 [5:0];
     end
     if (rst) begin
-      \$495  = 3'h1;
+      \$495  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = medium_nonempty;
-    if (\$386 ) begin
-      \$496  = \$389 ;
-    end
-    if (\$392 ) begin
-      \$496  = \$396 ;
-    end
-    if (\$399 ) begin
-      \$496  = \$402 ;
-    end
-    if (\$405 ) begin
-      \$496  = \$408 ;
-    end
+    \$496  = \w__en$86 ;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = \w__addr$84 ;
-    if (\w__en$86 ) begin
-      \$497  = \$411 [5:0];
-    end
+    \$497  = large_pop;
     if (rst) begin
-      \$497  = 6'h00;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = \w__en$86 ;
+    \$498  = \$413 [5:0];
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = large_pop;
+    \$499  = large_at;
+    if (\$416 ) begin
+      \$499 [0] = large_at[0];
+      \$499 [1] = large_at[1];
+      \$499 [2] = large_at[2];
+    end
+    if (\$422 ) begin
+      \$499 [0] = large_at[1];
+      \$499 [1] = large_at[2];
+      \$499 [2] = \$423 ;
+    end
+    if (\$429 ) begin
+      \$499 [0] = 1'h0;
+      \$499 [1] = large_at[0];
+      \$499 [2] = large_at[1];
+    end
+    if (\$435 ) begin
+      \$499 [0] = large_at[0];
+      \$499 [1] = large_at[1];
+      \$499 [2] = large_at[2];
+    end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = \$415 [5:0];
+    \$500  = large_nonempty;
+    if (\$416 ) begin
+      \$500  = \$419 ;
+    end
+    if (\$422 ) begin
+      \$500  = \$426 ;
+    end
+    if (\$429 ) begin
+      \$500  = \$432 ;
+    end
+    if (\$435 ) begin
+      \$500  = \$438 ;
+    end
     if (rst) begin
-      \$500  = 6'h00;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = large_at;
-    if (\$418 ) begin
-      \$501 [0] = large_at[0];
-      \$501 [1] = large_at[1];
-      \$501 [2] = large_at[2];
-    end
-    if (\$424 ) begin
-      \$501 [0] = large_at[1];
-      \$501 [1] = large_at[2];
-      \$501 [2] = \$425 ;
-    end
-    if (\$431 ) begin
-      \$501 [0] = 1'h0;
-      \$501 [1] = large_at[0];
-      \$501 [2] = large_at[1];
-    end
-    if (\$437 ) begin
-      \$501 [0] = large_at[0];
-      \$501 [1] = large_at[1];
-      \$501 [2] = large_at[2];
-    end
+    \$501  = f3_valid;
     if (rst) begin
-      \$501  = 3'h1;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = large_nonempty;
-    if (\$418 ) begin
-      \$502  = \$421 ;
-    end
-    if (\$424 ) begin
-      \$502  = \$428 ;
-    end
-    if (\$431 ) begin
-      \$502  = \$434 ;
-    end
-    if (\$437 ) begin
-      \$502  = \$440 ;
-    end
+    \$502  = \release ;
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = f3_valid;
+    \$503  = a4_valid;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = \release ;
+    \$504  = a5_valid;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = a4_valid;
+    \$505  = a6_valid;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = a5_valid;
+    \$506  = f4_valid;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = a6_valid;
+    \$507  = f5_valid;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = f4_valid;
+    \$508  = f6_valid;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = f5_valid;
+    \$509  = \$439 ;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = f6_valid;
+    \$510  = \$440 ;
     if (rst) begin
       \$510  = 1'h0;
     end
@@ -3316,20 +3328,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     \$512  = \$442 ;
     if (rst) begin
       \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = \$443 ;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = \$444 ;
-    if (rst) begin
-      \$514  = 1'h0;
     end
   end
   assign small_queue_addr = w__addr;
@@ -3441,7 +3439,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$212  = a7_payload[54:15];
+  assign \grant_addr$213  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign f7_valid = freed_valid;
@@ -3485,20 +3483,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_grant_data.tag  = \w__data$100 [8:1];
   assign \large_grant_data$106.snap  = \large_grant_data$106 [0];
   assign \large_grant_data$106.tag  = \large_grant_data$106 [8:1];
-  assign \$477 [2] = \$215 ;
-  assign \$477 [1] = \$213 ;
-  assign \$477 [0] = \$211 ;
-  assign \$476 [2] = f0_hit[2];
-  assign \$476 [1] = f0_hit[1];
-  assign \$476 [0] = f0_hit[0];
-  assign \w__data$88 [14:7] = \$94 ;
-  assign \w__data$88 [6] = \$92 ;
+  assign \$475 [2] = \$213 ;
+  assign \$475 [1] = \$211 ;
+  assign \$475 [0] = \$209 ;
+  assign \$474 [2] = f0_hit[2];
+  assign \$474 [1] = f0_hit[1];
+  assign \$474 [0] = f0_hit[0];
+  assign \w__data$88 [14:7] = \$92 ;
+  assign \w__data$88 [6] = \$90 ;
   assign \w__data$88 [5:0] = \w__addr$24 [5:0];
-  assign \w__data$46 [15:8] = \$80 ;
-  assign \w__data$46 [7] = \$78 ;
+  assign \w__data$46 [15:8] = \$78 ;
+  assign \w__data$46 [7] = \$76 ;
   assign \w__data$46 [6:0] = \w__addr$24 [6:0];
-  assign w__data[16:9] = \$66 ;
-  assign w__data[8] = \$64 ;
+  assign w__data[16:9] = \$64 ;
+  assign w__data[8] = \$62 ;
   assign w__data[7:0] = \w__addr$24 ;
   assign \w__data$100 [8:1] = a3_tag;
   assign \w__data$100 [0] = a3_snap;
@@ -3515,29 +3513,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$26  = { 3'h0, \w__addr$12 [5:0], 12'h000 };
   assign { \$27 [35:21], \$27 [19:0] } = { 15'h0000, \$26 [19:0] };
   assign { \$27 [36], \$27 [20] } = 2'h3;
-  assign \$99  = \$97 [14];
-  assign \$103  = \$101 [14];
-  assign \$107  = \$105 [14];
-  assign \$174  = \$172 [40];
-  assign \$184  = \$182 [40];
-  assign \$194  = \$192 [40];
-  assign \$217  = 1'h0;
-  assign \$219  = \$218 ;
-  assign \$359  = small_popped;
-  assign \$365  = small_pushed;
-  assign \$371  = small_pushed;
-  assign \$372  = small_popped;
-  assign \$391  = medium_popped;
-  assign \$397  = medium_pushed;
-  assign \$403  = medium_pushed;
-  assign \$404  = medium_popped;
-  assign \$423  = large_popped;
-  assign \$429  = large_pushed;
-  assign \$435  = large_pushed;
-  assign \$436  = large_popped;
+  assign \$97  = \$95 [14];
+  assign \$101  = \$99 [14];
+  assign \$105  = \$103 [14];
+  assign \$172  = \$170 [40];
+  assign \$182  = \$180 [40];
+  assign \$192  = \$190 [40];
+  assign \$215  = 1'h0;
+  assign \$217  = \$216 ;
+  assign \$357  = small_popped;
+  assign \$363  = small_pushed;
+  assign \$369  = small_pushed;
+  assign \$370  = small_popped;
+  assign \$389  = medium_popped;
+  assign \$395  = medium_pushed;
+  assign \$401  = medium_pushed;
+  assign \$402  = medium_popped;
+  assign \$421  = large_popped;
+  assign \$427  = large_pushed;
+  assign \$433  = large_pushed;
+  assign \$434  = large_popped;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1812$0 , \port$1812$55 , rsp_freed_valid, \port$1821$0 , rsp_grant_src, rsp_grant_size, \port$1845$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1811$0 , \port$1811$55 , rsp_freed_valid, \port$1820$0 , rsp_grant_src, rsp_grant_size, \port$1844$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
 , req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -4732,14 +4730,14 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg [31:0] medium_high_water = 32'd0;
   reg [31:0] medium_in_use = 32'd0;
   wire popped;
-  input [14:0] \port$1812$0 ;
-  wire [14:0] \port$1812$0 ;
-  input [23:0] \port$1812$55 ;
-  wire [23:0] \port$1812$55 ;
-  input [23:0] \port$1821$0 ;
-  wire [23:0] \port$1821$0 ;
-  input [40:0] \port$1845$0 ;
-  wire [40:0] \port$1845$0 ;
+  input [14:0] \port$1811$0 ;
+  wire [14:0] \port$1811$0 ;
+  input [23:0] \port$1811$55 ;
+  wire [23:0] \port$1811$55 ;
+  input [23:0] \port$1820$0 ;
+  wire [23:0] \port$1820$0 ;
+  input [40:0] \port$1844$0 ;
+  wire [40:0] \port$1844$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -4929,51 +4927,51 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   assign \$signature__data$222  = _1_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1821$0 [4:1];
+  assign \$2  = | \port$1820$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1821$0 [23] ? { 6'h00, \port$1821$0 [22:21] } : 8'hff;
+  assign \$4  = \port$1820$0 [23] ? { 6'h00, \port$1820$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
   assign \$6  = cycle - 4'h8;
-  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1821$0 [20:5], \port$1845$0 [32:1], \port$1845$0 [40:33], \$4 , \port$1845$0 [0], 1'h1, \port$1821$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1812$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1812$0 [6:5], rsp_grant_src, 1'h0, \port$1812$0 [4:1] };
+  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1820$0 [20:5], \port$1844$0 [32:1], \port$1844$0 [40:33], \$4 , \port$1844$0 [0], 1'h1, \port$1820$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1811$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1811$0 [6:5], rsp_grant_src, 1'h0, \port$1811$0 [4:1] };
   assign \$8  = cycle - 4'h8;
-  assign \$9  = | \port$1821$0 [4:1];
+  assign \$9  = | \port$1820$0 [4:1];
   assign \$10  = rsp_freed_valid & \$9 ;
-  assign \$11  = ~ \port$1812$0 [0];
+  assign \$11  = ~ \port$1811$0 [0];
   assign \$12  = rsp_grant_valid & \$11 ;
-  assign \$13  = \port$1812$0 [4:1] != 1'h1;
+  assign \$13  = \port$1811$0 [4:1] != 1'h1;
   assign \$14  = \$12  & \$13 ;
   assign \$15  = \$10  + \$14 ;
-  assign \$16  = \port$1812$0 [4:1] == 1'h1;
+  assign \$16  = \port$1811$0 [4:1] == 1'h1;
   assign \$17  = rsp_grant_valid & \$16 ;
-  assign \$18  = rsp_grant_valid & \port$1812$0 [0];
-  assign \$19  = ! \port$1812$0 [6:5];
+  assign \$18  = rsp_grant_valid & \port$1811$0 [0];
+  assign \$19  = ! \port$1811$0 [6:5];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = rsp_freed_valid & \port$1821$0 [0];
-  assign \$22  = ! \port$1821$0 [22:21];
+  assign \$21  = rsp_freed_valid & \port$1820$0 [0];
+  assign \$22  = ! \port$1820$0 [22:21];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \port$1812$0 [4:1] == 1'h1;
+  assign \$24  = \port$1811$0 [4:1] == 1'h1;
   assign \$25  = rsp_grant_valid & \$24 ;
-  assign \$26  = ! \port$1812$0 [6:5];
+  assign \$26  = ! \port$1811$0 [6:5];
   assign \$27  = \$25  & \$26 ;
-  assign \$28  = rsp_grant_valid & \port$1812$0 [0];
-  assign \$29  = \port$1812$0 [6:5] == 1'h1;
+  assign \$28  = rsp_grant_valid & \port$1811$0 [0];
+  assign \$29  = \port$1811$0 [6:5] == 1'h1;
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = rsp_freed_valid & \port$1821$0 [0];
-  assign \$32  = \port$1821$0 [22:21] == 1'h1;
+  assign \$31  = rsp_freed_valid & \port$1820$0 [0];
+  assign \$32  = \port$1820$0 [22:21] == 1'h1;
   assign \$33  = \$31  & \$32 ;
-  assign \$34  = \port$1812$0 [4:1] == 1'h1;
+  assign \$34  = \port$1811$0 [4:1] == 1'h1;
   assign \$35  = rsp_grant_valid & \$34 ;
-  assign \$36  = \port$1812$0 [6:5] == 1'h1;
+  assign \$36  = \port$1811$0 [6:5] == 1'h1;
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_grant_valid & \port$1812$0 [0];
-  assign \$39  = \port$1812$0 [6:5] == 2'h2;
+  assign \$38  = rsp_grant_valid & \port$1811$0 [0];
+  assign \$39  = \port$1811$0 [6:5] == 2'h2;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_freed_valid & \port$1821$0 [0];
-  assign \$42  = \port$1821$0 [22:21] == 2'h2;
+  assign \$41  = rsp_freed_valid & \port$1820$0 [0];
+  assign \$42  = \port$1820$0 [22:21] == 2'h2;
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$1812$0 [4:1] == 1'h1;
+  assign \$44  = \port$1811$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = \port$1812$0 [6:5] == 2'h2;
+  assign \$46  = \port$1811$0 [6:5] == 2'h2;
   assign \$47  = \$45  & \$46 ;
   assign \$48  = space >= 1'h1;
   assign \$49  = space >= 2'h2;
@@ -5807,9 +5805,9 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$896  = \$895  & \$signal$197 ;
   assign \$897  = w2_base + w2_offset;
   assign \$898  = w2_oor >> w2_pool;
-  assign \$899  = rsp_freed_valid & \port$1845$0 [0];
+  assign \$899  = rsp_freed_valid & \port$1844$0 [0];
   assign \$900  = free_waiting & \$899 ;
-  assign \$901  = ~ \port$1821$0 [0];
+  assign \$901  = ~ \port$1820$0 [0];
   assign \$902  = | \$signal$22 ;
   assign \$903  = \$signal$38  & \$902 ;
   assign \$904  = \$903  ? 1'h1 : 1'h0;
@@ -6224,7 +6222,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$921  = { \$8 [31:0], 16'h0000, \port$1812$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1812$0 [6:5], rsp_grant_src, 1'h0, \port$1812$0 [4:1] };
+    \$921  = { \$8 [31:0], 16'h0000, \port$1811$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1811$0 [6:5], rsp_grant_src, 1'h0, \port$1811$0 [4:1] };
     if (rst) begin
       \$921  = 118'h000000000000000000000000000000;
     end
@@ -7142,7 +7140,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
       \$1032  = \$661 ;
     end
     if (\$665 ) begin
-      \$1032  = { \port$1812$0 [0], \port$1812$0 [4:1], \port$1812$55 [7:0], 11'h000, \port$1812$0 [14:7] };
+      \$1032  = { \port$1811$0 [0], \port$1811$0 [4:1], \port$1811$55 [7:0], 11'h000, \port$1811$0 [14:7] };
     end
     if (rst) begin
       \$1032  = 32'd0;
@@ -7649,27 +7647,27 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
       \$1096  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1821$0 [4:1];
-  assign rsp_grant_err = \port$1812$0 [4:1];
-  assign rsp_grant_pool = \port$1812$0 [6:5];
-  assign rsp_grant_user = \port$1812$55 [23:8];
-  assign rsp_freed_src = \port$1845$0 [0];
-  assign rsp_freed_in_pool = \port$1821$0 [23];
-  assign rsp_freed_pool = \port$1821$0 [22:21];
-  assign rsp_freed_tag = \port$1845$0 [40:33];
-  assign rsp_freed_addr = \port$1845$0 [32:1];
-  assign rsp_freed_user = \port$1821$0 [20:5];
-  assign rsp_grant_ok = \port$1812$0 [0];
-  assign rsp_freed_ok = \port$1821$0 [0];
-  assign handle = { \port$1812$0 [0], \port$1812$0 [4:1], \port$1812$55 [7:0], 11'h000, \port$1812$0 [14:7] };
+  assign rsp_freed_err = \port$1820$0 [4:1];
+  assign rsp_grant_err = \port$1811$0 [4:1];
+  assign rsp_grant_pool = \port$1811$0 [6:5];
+  assign rsp_grant_user = \port$1811$55 [23:8];
+  assign rsp_freed_src = \port$1844$0 [0];
+  assign rsp_freed_in_pool = \port$1820$0 [23];
+  assign rsp_freed_pool = \port$1820$0 [22:21];
+  assign rsp_freed_tag = \port$1844$0 [40:33];
+  assign rsp_freed_addr = \port$1844$0 [32:1];
+  assign rsp_freed_user = \port$1820$0 [20:5];
+  assign rsp_grant_ok = \port$1811$0 [0];
+  assign rsp_freed_ok = \port$1820$0 [0];
+  assign handle = { \port$1811$0 [0], \port$1811$0 [4:1], \port$1811$55 [7:0], 11'h000, \port$1811$0 [14:7] };
   assign \$signature__addr  = tail1[3:1];
   assign \$signature__addr$212  = \$signal$41 [3:1];
   assign \$signature__addr$217  = \$signal$45 [3:1];
   assign \$signature__en$218  = 1'h1;
   assign \$signature__addr$219  = \$signal$45 [3:1];
   assign \$signature__en$220  = 1'h1;
-  assign rsp_grant_slot = \port$1812$0 [14:7];
-  assign rsp_grant_tag = \port$1812$55 [7:0];
+  assign rsp_grant_slot = \port$1811$0 [14:7];
+  assign rsp_grant_tag = \port$1811$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$144 ;
