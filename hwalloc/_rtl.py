@@ -1,9 +1,13 @@
 """Small building blocks for logic that stays shallow after LUT mapping.
 
-Wide comparisons and decodes are split into pieces of at most six inputs (one
-LUT each), registered, and joined in the next stage as balanced trees. The
-mapper then has nothing wide left to chain: the depth of a stage is set here,
-not by how Yosys' ABC happens to share terms (see :mod:`hwalloc.synth`).
+Yosys' ABC maps a wide AND, OR or comparison as a chain of small LUTs, a level
+every two inputs. Two ways out, so that the depth of a stage is set here and
+not by how the mapper happens to share terms (see :mod:`hwalloc.synth`):
+
+- split it into pieces of at most six inputs (one LUT each), registered, and
+  join them in the next stage (``predecode``, ``ge_chunks``, ``eq_chunks``);
+- put it on a carry chain, one LUT a bit beside it, a level for the whole
+  chain (``any_of``, ``equal``, ``at_least``).
 """
 
 from amaranth import Cat, Const, Signal, Value
@@ -43,7 +47,7 @@ def and_all(values):
 
 
 def predecode(m, addr, name):
-    """Register the 12-bit ``addr`` as one-hot groups of at most three bits, and
+    """Register the 12-bit ``addr`` as one-hot groups of at most four bits, and
     return ``match(offset)``: whether the registered address equals ``offset``,
     an AND of four registered bits (one LUT)."""
     groups = [(0, 2), (2, 5), (5, 8), (8, 12)]

@@ -35,8 +35,8 @@ The alloc commits at edge t+2 and the free at edge t+4. The free's check is
 split in two so that no stage is deep: stage 3 resolves, as registered flags,
 what every older request in flight did to the slot (the memories, the grants
 of the two previous allocs, the release by the free two older, and whether the
-previous free names the same slot); stage 4 decides from those flags and the
-previous free's decision, and writes. A free pushed into the queue at edge
+previous free, deciding as it is registered, released the same slot); stage 4
+decides from those flags and writes. A free pushed into the queue at edge
 t_f+4 is seen by alloc commits from edge t_f+5 on, that is by allocs accepted
 at t_f+3 or later: the recycle delay R is 3.
 """
@@ -123,7 +123,7 @@ def _core_members(config):
     members.update({
         "alloc_src": In(1), "free_src": In(1),
         # The native ports' size and address as they are, whatever the source: the
-        # size and range checks compare them in pieces straight from the pins (a
+        # size and range checks run on carry chains straight from the pins (a
         # register request's size always fits and its pool is known).
         "alloc_port_size": In(config.size_bits), "free_port_addr": In(A),
         # a register FREE's pool, and whether its slot index is >= SLOTS
@@ -289,7 +289,7 @@ class AllocatorCore(_Timing, wiring.Component):
                              st["has_fresh"].eq(st["fresh"] != pool.slots - 1)]
             with m.If(st["pop"]):
                 m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
-        # The pool's flags, chosen by one-hot AND-OR trees (pools: at most 8).
+        # The pool's flags, chosen by the one-hot pool flags (ORs on carry chains).
         granted = any_of(a1_select[pool.index] & (st["has_fresh"] | st["nonempty"])
                          for pool, st in zip(pools, state, strict=True))
         fits = any_of(a1_in[pool.index] & a1_fits[pool.index] for pool in pools)
@@ -423,9 +423,9 @@ class AllocatorCore(_Timing, wiring.Component):
         # alloc t-1, free t. In this stage's cycle a3 holds alloc t-1 and a4
         # alloc t-2 (their grants are not in memory yet), f4 holds the decision
         # of free t-2 (written at the edge of our read, after it), and free t-1
-        # is deciding in stage 3 itself: only whether it names the same slot is
-        # known now; its decision is taken from f4 in the next stage. Everything
-        # is registered as flags, so that the decision is a small function.
+        # is deciding in stage 4: its release of the same slot is registered at
+        # the edge it decides (f3_prev_released). Everything is registered as
+        # flags, so that the decision is a small function.
         f3_valid = reg("f3_valid", valid=True)
         # f3_go: a free of an address inside a pool, at a slot's first byte
         f3_go, f3_err, f3_user = reg("f3_go", valid=True), reg("f3_err", 4), reg("f3_user", U)

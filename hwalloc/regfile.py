@@ -22,8 +22,8 @@ __all__ = ["RegisterFile", "REGISTER_EXTRA"]
 
 #: Cycles a register ALLOC (FREE) adds to L from its AR (AW and W) handshake to
 #: its R (B) handshake, with a master that never stalls: the adapter's request
-#: register, three stages here (two of decode, then the request to the core),
-#: the response register, and the cycle in which the master takes it.
+#: register, the decode stages here (three for a read, two for a write), the
+#: request to the core, and the response register. A FREE takes one less.
 REGISTER_EXTRA = 6
 
 
@@ -158,13 +158,14 @@ class RegisterFile(wiring.Component):
             m.d.comb += [bank_r[b].addr.eq(row(head)), bank_r[b].en.eq(1)]
         # space changes by popped - n_kept (-2..1); the flags of the new value are
         # comparisons of the old one with small constants, chosen by the change.
-        at_least = {j: (space >= j) if j > 0 else Const(1) for j in range(-1, 5)}
+        space_at_least = {j: (space >= j) if j > 0 else Const(1) for j in range(-1, 5)}
         with m.Switch(Cat(popped, n_kept)):
             for kept in range(3):
                 for out in range(2):
                     with m.Case(out | kept << 1):
                         change = out - kept
-                        m.d.sync += [room1.eq(at_least[1 - change]), room2.eq(at_least[2 - change])]
+                        m.d.sync += [room1.eq(space_at_least[1 - change]),
+                                     room2.eq(space_at_least[2 - change])]
         m.d.sync += [
             space.eq(space + popped - n_kept),
             tail.eq(tail + n_kept), tail1.eq(tail1 + n_kept),
