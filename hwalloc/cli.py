@@ -10,6 +10,9 @@
     line and toggle coverage of the Verilog.
 ``hwalloc synth CONFIG [--family xcup|xc7]``
     Yosys synth_xilinx on the core: resources and logic depth (an estimate).
+``hwalloc pnr CONFIG [--device 85k] [--seeds N]``
+    Place and route on Lattice ECP5 (synth_ecp5 + nextpnr-ecp5 from PyPI) with
+    every port registered: Fmax of ``aclk`` per seed, resources, worst path.
 ``hwalloc prove CONFIG [--task NAME ...]``
     Formal checks (bounded model checks, k-induction, covers) of a small core
     with SymbiYosys and Yices from PyPI; see :mod:`hwalloc.formal`.
@@ -29,6 +32,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
 from .emit import generate
+from .pnr import DEVICES
 from .tb.scoreboard import Stats
 
 __all__ = ["main"]
@@ -326,6 +330,45 @@ def cmd_synth(args):
     return 0
 
 
+def cmd_pnr(args):
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if args.seeds < 1:
+        print("hwalloc: --seeds must be at least 1", file=sys.stderr)
+        return 2
+    from .pnr import run_pnr
+
+    out = Path(args.out)
+    work = out / "reports" / f"{config.name}_ecp5{args.device}"
+    started = time.monotonic()
+
+    def log(text):
+        print(f"[pnr {time.monotonic() - started:5.0f} s] {text}", file=sys.stderr)
+    try:
+        report = run_pnr(config, work, device=args.device, seeds=range(1, args.seeds + 1), log=log)
+    except RuntimeError as error:
+        print(f"hwalloc: place and route failed: {error}", file=sys.stderr)
+        return 1
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report_path = out / "reports" / f"{config.name}_ecp5{args.device}.json"
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    fmax, res, path = report["fmax_mhz"], report["resources"], report["worst_path"]
+    print(f"{config.name} on {report['device']} ({report['flow']}, every port registered; "
+          f"place and route, not an estimate)")
+    print(f"  Fmax of aclk: median {fmax['median']} MHz (min {fmax['min']}, max {fmax['max']}) over "
+          f"{len(report['seeds'])} seed(s): " + ", ".join(f"{r['fmax_mhz']}" for r in report["seeds"]))
+    print("  core resources: " + ", ".join(f"{k} {v}" for k, v in res.items()))
+    if path:
+        cells = ", ".join(f"{n} {k}" for k, n in path["logic_cells"].items()) or "no logic"
+        print(f"  worst path (median seed): {path['from']} -> {path['to']}: {path['total_ns']} ns "
+              f"= {path['logic_ns']} ns cells ({cells}) + {path['routing_ns']} ns routing")
+    verdict = "meets" if fmax["median"] >= config.clock_mhz else "does NOT meet"
+    print(f"  clock_mhz {config.clock_mhz:g}: the median {verdict} it on this part")
+    print(f"  report: {report_path}")
+    return 0
+
+
 def cmd_prove(args):
     config = _load(args.config)
     if config is None:
@@ -385,6 +428,14 @@ def build_parser():
                      help="Xilinx family (default xcup: UltraScale+)")
     syn.add_argument("--out", default=".", help="folder for reports/ (default: current folder)")
     syn.set_defaults(run=cmd_synth)
+
+    pnr = sub.add_parser("pnr", help="place and route on Lattice ECP5 (nextpnr): the real Fmax")
+    pnr.add_argument("config", nargs="?", help="YAML config (default: the EVENT_REGION example)")
+    pnr.add_argument("--device", default="85k", choices=DEVICES,
+                     help="ECP5 device, LFE5U-<device>F, speed 8 (default 85k)")
+    pnr.add_argument("--seeds", type=int, default=3, help="placement seeds 1..N (default 3)")
+    pnr.add_argument("--out", default=".", help="folder for reports/ (default: current folder)")
+    pnr.set_defaults(run=cmd_pnr)
 
     prv = sub.add_parser("prove", help="formal checks of a small core (SymbiYosys, Yices)")
     prv.add_argument("config", nargs="?", help="YAML config (at most "
