@@ -22,14 +22,15 @@ __all__ = [
     "load_config", "parse_config", "example_path", "example_names", "DEFAULT_EXAMPLE",
 ]
 
-#: Smallest grant latency the pipeline can meet (capture, check/decode, commit,
-#: slot fetch, response register).
-MIN_LATENCY = 5
+#: Smallest grant latency the pipeline can meet (alloc: capture, check, commit,
+#: memory output register, slot choice, response register; the free likewise
+#: ends at stage 5).
+MIN_LATENCY = 6
 #: Largest grant latency accepted.
 MAX_LATENCY = 32
 #: R: a slot freed by a free accepted at cycle t is grantable to allocs accepted
 #: at cycle t + RECYCLE_DELAY or later (SPEC §4). A property of the pipeline.
-RECYCLE_DELAY = 3
+RECYCLE_DELAY = 5
 
 DEFAULT_EXAMPLE = "event_region"
 

@@ -6,16 +6,22 @@ whichever source won arbitration in front of it) and answers each exactly
 ``latency`` cycles later. :class:`HwallocTop` gives it the SPEC §2 ports.
 
 Per-slot state lives in memories with one write port and registered,
-non-transparent read ports with an enable, so a 65536-slot pool maps to block
+non-transparent, always-enabled read ports, so a 65536-slot pool maps to block
 RAM:
 
 ``queue``   FIFO of released slots: ``{slot, tag, snap}``; written by the free
-            commit, read by the alloc commit.
+            commit (through registers, an edge later), read by the alloc commit.
 ``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
-            (two cycles after its commit), read by the free check.
+            (three cycles after its commit), read by the free check.
 ``parity``  per slot, one bit toggled by every successful free; read by the
             free check and, through a second read port, by the alloc for
             never-used slots (synthesis gives each read port its own copy).
+
+Every read lands in a register straight from the RAM (its output register)
+before any logic sees it, and block RAM writes of the queue and the grant
+records come from registers beside the RAMs: place and route showed that a
+block RAM read into logic, or logic into a chip-wide RAM write, sets the clock
+of a large pool (see :mod:`hwalloc.pnr`).
 
 A slot is held iff ``parity[slot] == grant[slot].snap``: every grant snapshots
 the slot's parity and every free toggles it. No memory is ever cleared, and
@@ -27,18 +33,19 @@ FIFO order of SPEC §4.
 
 Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
 
-    alloc  stage 0 capture  1 check pool/size  2 COMMIT (counters)   3 fetch slot   4 write grant
-    free   stage 0 capture  1 decode address   2 read slot state     3 resolve      4 COMMIT (decide, release)
+    alloc  0 capture  1 check pool/size  2 COMMIT, read queue  3 RAM output  4 choose slot  5 grant written
+    free   0 capture  1 decode address   2 read slot state  3 RAM output, older requests  4 resolve  5 COMMIT
     both   ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
 
-The alloc commits at edge t+2 and the free at edge t+4. The free's check is
-split in two so that no stage is deep: stage 3 resolves, as registered flags,
-what every older request in flight did to the slot (the memories, the grants
-of the two previous allocs, the release by the free two older, and whether the
-previous free, deciding as it is registered, released the same slot); stage 4
-decides from those flags and writes. A free pushed into the queue at edge
-t_f+4 is seen by alloc commits from edge t_f+5 on, that is by allocs accepted
-at t_f+3 or later: the recycle delay R is 3.
+The alloc commits at edge t+2 and the free at edge t+5. The free's memory read
+(edge t+2) sees what every request up to t-4 did; what allocs t-3..t-1 and
+frees t-3..t-1 did is forwarded. The check is split so that no stage is deep:
+stage 3 registers the comparisons with allocs t-3 and t-2 and the release by
+free t-3, stage 4 resolves, as registered flags, the memories, alloc t-1 and
+the release by free t-2, and stage 5 decides from those flags and from free
+t-1's decision, registered as it decides. A slot released at decision edge
+t_f+5 is written into the queue at t_f+6 and seen by alloc commits from edge
+t_f+7 on, that is by allocs accepted at t_f+5 or later: the recycle delay R is 5.
 """
 
 from types import SimpleNamespace
@@ -58,43 +65,100 @@ __all__ = ["AllocatorCore", "HwallocTop"]
 
 #: Cycles after which an accepted request reaches the response register's input
 #: for allocs and frees (stage 4 both); the rest of the latency is delay.
-_ALLOC_DONE_STAGE = 4
+_ALLOC_DONE_STAGE = 5
 #: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
 #: one LUT of output multiplexer); deeper ones are asked to be block RAM.
 LUTRAM_DEPTH = 256
-#: RAMB36 aspect ratios: (depth, width) with no depth cascade.
-_BRAM_SHAPES = ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1))
-_FREE_DONE_STAGE = 4
+#: The most rows a block RAM bank has (deeper memories are cut into banks).
+BANK_DEPTH = 16384
+#: Block RAM aspect ratios (depth, width) that need no depth cascade on either
+#: family: the narrower of a Xilinx RAMB36 and a Lattice ECP5 DP16KD at each
+#: depth. A cascade puts a multiplexer between the RAMs and their output
+#: register, which then cannot be the RAM's own.
+_BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+_FREE_DONE_STAGE = 5
 
 
-def _memory(m, name, shape, depth, *, reads):
-    """A memory of ``depth`` entries with one write port and ``reads`` registered,
-    non-transparent read ports, each a namespace of ``addr``, ``en`` and ``data``.
+def _memory(m, name, shape, depth, *, reads, registered_write=False):
+    """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
+    ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
+    namespace of ``addr`` and ``data`` each).
+
+    With ``registered_write``, what the write port is given at one edge is
+    written at the next: the helper registers it, per bank, next to the RAMs,
+    each bank's copy loaded only when that bank is written (so the copies differ
+    and synthesis keeps them apart). A deep memory's RAMs lie across the chip; its
+    address, data and enable then come from registers, never from logic or from
+    one register that also feeds logic elsewhere.
+
+    A read takes two edges: the address is taken at edge e, and at edge e+1 the
+    RAM's output is loaded straight into a register, with no logic in front of
+    it (on Xilinx the block RAM's own output register; on ECP5 the DP16KD's, see
+    :mod:`hwalloc.pnr`). ``data`` is that register's content: the memory as
+    written before edge e. Read ports are always enabled: a read enable would
+    cost a hold multiplexer between the RAM and that register.
 
     Up to LUTRAM_DEPTH entries it is one memory, left to synthesis. Deeper, it is
-    block RAM, sliced into memories as wide as one RAMB36 is at that depth (4096
-    entries: 9 bits), so that no multiplexer of block RAM outputs, which would
-    cost LUT levels in the stage that reads it, is needed (65536 entries: two
-    halves of a 1-bit RAMB36 pair, one LUT)."""
+    block RAM, sliced into memories as wide as one block RAM is at that depth on
+    both Xilinx and ECP5 (4096 entries: 4 bits), so that synthesis needs no
+    multiplexer of block RAM outputs, which would stand between a RAM and its
+    output register. Deeper
+    than BANK_DEPTH it is also cut into banks of BANK_DEPTH rows (the deepest a
+    single ECP5 DP16KD or a RAMB36 pair is without a cascade), each with its own
+    output registers; ``data`` then selects the bank after the registers (one
+    LUT level, in the stage that reads it)."""
     width = Shape.cast(shape).width
-
-    def port():
-        return SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
-                               en=Signal(name=f"{name}_en"), data=Signal(shape, name=f"{name}_data"))
-    write, read = port(), [port() for _ in range(reads)]
+    write = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_waddr"), en=Signal(name=f"{name}_wen"),
+                            data=Signal(shape, name=f"{name}_wdata"))
+    read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
+                            data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
+    # no_rw_check: a read of the row written at the same edge may return either
+    # value. The core never uses such a read (the forwarding of alloc t-3 and
+    # free t-3 covers it; the queue never reads the row it writes), so synthesis
+    # need not emulate read-old-data with a multiplexer after the RAM.
     if depth <= LUTRAM_DEPTH:
-        slices, attrs = [(0, width)], {}
+        slices, attrs = [(0, width)], {"no_rw_check": 1}
     else:
-        slice_width = next((w for d, w in _BRAM_SHAPES if depth <= d), 1)
+        slice_width = next((w for d, w in _BRAM_SHAPES if min(depth, BANK_DEPTH) <= d), 1)
         slices = [(lo, min(lo + slice_width, width)) for lo in range(0, width, slice_width)]
-        attrs = {"ram_style": "block"}
-    for i, (lo, hi) in enumerate(slices):
-        memory = Memory(shape=hi - lo, depth=depth, init=[], attrs=attrs)
-        m.submodules[name if len(slices) == 1 else f"{name}_{i}"] = memory
-        w = memory.write_port()
-        m.d.comb += [w.addr.eq(write.addr), w.en.eq(write.en), w.data.eq(Value.cast(write.data)[lo:hi])]
-        for r, ours in ((memory.read_port(), ours) for ours in read):
-            m.d.comb += [r.addr.eq(ours.addr), r.en.eq(ours.en), Value.cast(ours.data)[lo:hi].eq(r.data)]
+        attrs = {"ram_style": "block", "no_rw_check": 1}
+    banks = -(-depth // BANK_DEPTH)             # the last one may be shorter
+    row_bits = max(1, (min(depth, BANK_DEPTH) - 1).bit_length())
+    # per read port: each bank's output registers, and which bank the read was of
+    outputs = [[Signal(shape, name=f"{name}_r{j}_b{b}", reset_less=True) for b in range(banks)]
+               for j in range(reads)]
+    for b in range(banks):
+        bank_en = write.en if banks == 1 else write.en & (write.addr[row_bits:] == b)
+        bank_addr, bank_data = write.addr[:row_bits], Value.cast(write.data)
+        if registered_write:
+            tag = f"{name}_w" + (f"_b{b}" if banks > 1 else "")
+            en_q = Signal(name=f"{tag}_en")
+            addr_q = Signal(row_bits, name=f"{tag}_addr", reset_less=True)
+            data_q = Signal(len(bank_data), name=f"{tag}_data", reset_less=True)
+            m.d.sync += en_q.eq(bank_en)
+            with m.If(bank_en):
+                m.d.sync += [addr_q.eq(bank_addr), data_q.eq(bank_data)]
+            bank_en, bank_addr, bank_data = en_q, addr_q, data_q
+        bank_rows = min(BANK_DEPTH, depth - b * BANK_DEPTH)
+        for i, (lo, hi) in enumerate(slices):
+            memory = Memory(shape=hi - lo, depth=bank_rows, init=[], attrs=attrs)
+            suffix = (f"_{i}" if len(slices) > 1 else "") + (f"_bank{b}" if banks > 1 else "")
+            m.submodules[name + suffix] = memory
+            w = memory.write_port()
+            m.d.comb += [w.addr.eq(bank_addr), w.en.eq(bank_en), w.data.eq(bank_data[lo:hi])]
+            for ours, out in zip(read, outputs, strict=True):
+                r = memory.read_port()
+                m.d.comb += r.addr.eq(ours.addr[:row_bits] if banks > 1 else ours.addr)
+                m.d.sync += Value.cast(out[b])[lo:hi].eq(r.data)
+    for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
+        if banks == 1:
+            m.d.comb += ours.data.eq(out[0])
+            continue
+        # the bank of the address taken at edge e, one-hot, registered at e and e+1
+        taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
+                         Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
+        m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
+        m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
     return write, read
 
 
@@ -215,8 +279,8 @@ class AllocatorCore(_Timing, wiring.Component):
             n, sb = pool.slots, pool.slot_bits
             entry = data.StructLayout({"slot": sb, "snap": 1, **({"tag": T} if T else {})})
             latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
-            queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1)
-            grant_w, (grant_r,) = _memory(m, f"{pool.name}_grant", latest, n, reads=1)
+            queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1, registered_write=True)
+            grant_w, (grant_r,) = _memory(m, f"{pool.name}_grant", latest, n, reads=1, registered_write=True)
             parity_w, (parity_r, copy_r) = _memory(m, f"{pool.name}_parity", 1, n, reads=2)
             state.append({
                 "queue_w": queue_w, "queue_r": queue_r,
@@ -238,7 +302,10 @@ class AllocatorCore(_Timing, wiring.Component):
                 "has_fresh": Signal(init=1, name=f"{pool.name}_has_fresh"),
                 "pop": Signal(name=f"{pool.name}_pop"),
                 "take_fresh": Signal(name=f"{pool.name}_take_fresh"),
-                "push": Signal(name=f"{pool.name}_push"),
+                # the free releasing a slot of this pool (comb, at its decision),
+                # and the queue's push of it, a register one edge later
+                "release": Signal(name=f"{pool.name}_release"),
+                "push": reg(f"{pool.name}_push", valid=True),
             })
 
         # ---- alloc stage 0: capture the handshake -----------------------------
@@ -281,8 +348,8 @@ class AllocatorCore(_Timing, wiring.Component):
                 st["pop"].eq(selected & ~st["has_fresh"] & st["nonempty"]),
                 # The queue's head and the next never-used slot's parity are read
                 # every cycle; the data is used only by the cycle that grants.
-                st["queue_r"].addr.eq(st["head"]), st["queue_r"].en.eq(a1_valid),
-                st["copy_r"].addr.eq(st["fresh"]), st["copy_r"].en.eq(a1_valid),
+                st["queue_r"].addr.eq(st["head"]),
+                st["copy_r"].addr.eq(st["fresh"]),
             ]
             with m.If(st["take_fresh"]):
                 m.d.sync += [st["fresh"].eq(st["fresh"] + 1),
@@ -300,49 +367,66 @@ class AllocatorCore(_Timing, wiring.Component):
                      a2_fresh_slot.eq(or_all(Mux(a1_in[pool.index], st["fresh"], 0)
                                              for pool, st in zip(pools, state, strict=True)))]
 
-        # ---- alloc stage 3: fetch the granted slot and its next tag ------------
+        # ---- alloc stage 3: the memories' outputs land in registers ------------
+        # The queue's head and the never-used slot's parity, read at the commit
+        # edge, are loaded into the memories' output registers at this edge; no
+        # logic sits between a memory and that register (on Xilinx it is the
+        # block RAM's own output register).
         a3_valid = reg("a3_valid", valid=True)
         a3_ok, a3_err, a3_pool, a3_user = reg("a3_ok"), reg("a3_err", 4), reg("a3_pool", P), reg("a3_user", U)
-        a3_slot, a3_tag, a3_snap = reg("a3_slot", S), reg("a3_tag", TR), reg("a3_snap")
+        a3_from_fresh, a3_fresh_slot = reg("a3_from_fresh"), reg("a3_fresh_slot", S)
+        m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(Mux(a2_ok, Err.OK, a2_fail_err)),
+                     a3_pool.eq(a2_pool), a3_user.eq(a2_user),
+                     a3_from_fresh.eq(a2_from_fresh), a3_fresh_slot.eq(a2_fresh_slot)]
+
+        # ---- alloc stage 4: choose the granted slot and its next tag ------------
+        a4_valid = reg("a4_valid", valid=True)
+        a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
+        a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
         fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(TR), Signal()
-        with m.Switch(a2_pool):
+        with m.Switch(a3_pool):
             for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
                     head = st["queue_r"].data
                     m.d.comb += [
-                        fetched_slot.eq(Mux(a2_from_fresh, a2_fresh_slot, head.slot)),
-                        fetched_tag.eq(Mux(a2_from_fresh, 0, tag_of(head))),
-                        fetched_snap.eq(Mux(a2_from_fresh, st["copy_r"].data, head.snap)),
+                        fetched_slot.eq(Mux(a3_from_fresh, a3_fresh_slot, head.slot)),
+                        fetched_tag.eq(Mux(a3_from_fresh, 0, tag_of(head))),
+                        fetched_snap.eq(Mux(a3_from_fresh, st["copy_r"].data, head.snap)),
                     ]
-        m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(Mux(a2_ok, Err.OK, a2_fail_err)),
-                     a3_pool.eq(a2_pool), a3_user.eq(a2_user),
-                     a3_slot.eq(Mux(a2_ok, fetched_slot, 0)),
-                     a3_tag.eq(Mux(a2_ok, fetched_tag + 1, 0) if T else 0),
-                     a3_snap.eq(fetched_snap)]
-
-        # ---- alloc stage 4: record the grant, form the address -----------------
-        a4_valid = reg("a4_valid", valid=True)
-        a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
-        a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
-        a4_addr = reg("a4_addr", A)
-        grant_addr = Signal(A)
+        next_tag = Signal(TR)
+        m.d.comb += next_tag.eq(fetched_tag + 1 if T else 0)
+        m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
+                     a4_pool.eq(a3_pool), a4_user.eq(a3_user),
+                     a4_slot.eq(Mux(a3_ok, fetched_slot, 0)),
+                     a4_tag.eq(Mux(a3_ok, next_tag, 0)),
+                     a4_snap.eq(fetched_snap)]
+        # The grant record is written at edge t+5, by the memory's own registers
+        # loaded at this edge with what a4 is loaded with (a registered write).
         for pool, st in zip(pools, state, strict=True):
             m.d.comb += [
-                st["grant_w"].addr.eq(a3_slot),
-                st["grant_w"].data.snap.eq(a3_snap),
+                st["grant_w"].addr.eq(fetched_slot),
+                st["grant_w"].data.snap.eq(fetched_snap),
                 st["grant_w"].en.eq(a3_valid & a3_ok & (a3_pool == pool.index)),
             ]
             if T:
-                m.d.comb += st["grant_w"].data.tag.eq(a3_tag)
-        with m.Switch(a3_pool):
+                m.d.comb += st["grant_w"].data.tag.eq(next_tag)
+
+        # ---- alloc stage 5: the grant recorded; form the address ---------------
+        a5_valid = reg("a5_valid", valid=True)
+        a5_ok, a5_err, a5_pool, a5_user = reg("a5_ok"), reg("a5_err", 4), reg("a5_pool", P), reg("a5_user", U)
+        a5_slot, a5_tag, a5_snap = reg("a5_slot", S), reg("a5_tag", TR), reg("a5_snap")
+        a5_addr = reg("a5_addr", A)
+        grant_addr = Signal(A)
+
+        with m.Switch(a4_pool):
             for pool in pools:
                 with m.Case(pool.index):
                     # base is aligned to slot_size, so the sum is an OR
-                    m.d.comb += grant_addr.eq(pool.base | (a3_slot[:pool.slot_bits] << pool.offset_bits))
-        m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
-                     a4_pool.eq(a3_pool), a4_user.eq(a3_user), a4_slot.eq(a3_slot),
-                     a4_tag.eq(a3_tag), a4_snap.eq(a3_snap),
-                     a4_addr.eq(Mux(a3_ok, grant_addr, 0))]
+                    m.d.comb += grant_addr.eq(pool.base | (a4_slot[:pool.slot_bits] << pool.offset_bits))
+        m.d.sync += [a5_valid.eq(a4_valid), a5_ok.eq(a4_ok), a5_err.eq(a4_err),
+                     a5_pool.eq(a4_pool), a5_user.eq(a4_user), a5_slot.eq(a4_slot),
+                     a5_tag.eq(a4_tag), a5_snap.eq(a4_snap),
+                     a5_addr.eq(Mux(a4_ok, grant_addr, 0))]
 
         # ---- free stage 0: capture the handshake --------------------------------
         f0_valid = reg("f0_valid", valid=True)
@@ -372,11 +456,13 @@ class AllocatorCore(_Timing, wiring.Component):
         f1_slots = [reg(f"f1_{pool.name}_slot", pool.slot_bits) for pool in pools]
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
                      f1_oor.eq(f0_oor), f1_oor_pool.eq(f0_oor_pool)]
-        # The free two older is in stage 2 now. If both name the same address they
-        # name the same slot (pools do not overlap; a misaligned free fails anyway).
-        f1_addr, f2_addr = reg("f1_addr", A), reg("f2_addr", A)
-        m.d.sync += [f1_addr.eq(f0_addr), f2_addr.eq(f1_addr)]
-        same_as_older = eq_chunks(m, f0_addr, f2_addr, "f1_same_older")
+        # The frees two and three older are in stages 2 and 3 now. If two frees
+        # name the same address they name the same slot (pools do not overlap; a
+        # misaligned free fails anyway). The compares are registered in pieces.
+        f1_addr, f2_addr, f3_addr = reg("f1_addr", A), reg("f2_addr", A), reg("f3_addr", A)
+        m.d.sync += [f1_addr.eq(f0_addr), f2_addr.eq(f1_addr), f3_addr.eq(f2_addr)]
+        same_as_second = eq_chunks(m, f0_addr, f2_addr, "f1_same_second")
+        same_as_third = eq_chunks(m, f0_addr, f3_addr, "f1_same_third")
         for pool, slot in zip(pools, f1_slots, strict=True):
             m.d.sync += [
                 f1_hit[pool.index].eq(f0_hit[pool.index]),
@@ -385,18 +471,19 @@ class AllocatorCore(_Timing, wiring.Component):
             ]
 
         # ---- free stage 2: choose the pool; read the slot's state -----------------
-        # The reads (issued at edge t+2) see grants of allocs accepted up to t-3
-        # and releases of frees accepted up to t-3; stages 3 and 4 forward the
-        # rest. "never_granted" uses the fresh counter as left by every alloc
-        # older than this free (allocs up to t-1 have committed by edge t+1).
+        # The reads (issued at edge t+2, registered at edge t+3) see grants of
+        # allocs accepted up to t-4 and releases of frees accepted up to t-4;
+        # stages 3 to 5 forward the rest. "never_granted" uses the fresh counter
+        # as left by every alloc older than this free (allocs up to t-1 have
+        # committed by edge t+1).
         # Pools never overlap: at most one hit bit is set, so the choice is an OR.
         f2_valid = reg("f2_valid", valid=True)
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
             reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
         f2_never_granted, f2_in_pool = reg("f2_never_granted"), reg("f2_in_pool")
         f2_in = reg("f2_in", len(pools))        # bit p: the address is in pool p
-        # whether the free two older (in stage 3 now, in f4 once decided) names the same slot
-        f2_same_older = reg("f2_same_older")
+        # whether the frees two and three older name the same slot
+        f2_same_second, f2_same_third = reg("f2_same_second"), reg("f2_same_third")
 
         chosen = [(pool, st, slot, f1_hit[pool.index])
                   for pool, st, slot in zip(pools, state, f1_slots, strict=True)]
@@ -411,129 +498,160 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
                           Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED, Err.OK))),
             f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) for _, st, slot, hit in chosen)),
+            f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]
         for _, st, slot, _ in chosen:
             m.d.comb += [
-                st["grant_r"].addr.eq(slot), st["grant_r"].en.eq(f1_valid),
-                st["parity_r"].addr.eq(slot), st["parity_r"].en.eq(f1_valid),
+                st["grant_r"].addr.eq(slot),
+                st["parity_r"].addr.eq(slot),
             ]
 
-        # ---- free stage 3: RESOLVE what every older request did to the slot ------
-        # Requests in order: ..., alloc t-3, free t-2, alloc t-2, free t-1,
-        # alloc t-1, free t. In this stage's cycle a3 holds alloc t-1 and a4
-        # alloc t-2 (their grants are not in memory yet), f4 holds the decision
-        # of free t-2 (written at the edge of our read, after it), and free t-1
-        # is deciding in stage 4: its release of the same slot is registered at
-        # the edge it decides (f3_prev_released). Everything is registered as
-        # flags, so that the decision is a small function.
+        def same_slot(valid, pool, slot, free_pool, free_slot):
+            # one carry chain: the valid bit, the pool and the slot at once
+            return equal(Cat(slot, pool, valid), Cat(free_slot, free_pool, Const(1)))
+
+        def tag_ok(tag, presented):
+            return equal(tag, presented) if T else Const(1)
+
+        # ---- free stage 3: the memories' outputs land in registers; the older
+        # requests that the read cannot see, as flags ------------------------------
+        # Requests in order: ..., free t-4 (seen by the read), alloc t-3, free t-3,
+        # alloc t-2, free t-2, alloc t-1, free t-1, free t. In this stage's cycle
+        # alloc t-3 is in a5 and alloc t-2 in a4 (slots known, grants not yet in
+        # memory); free t-3 has just decided (f5). Alloc t-1, free t-2 and free
+        # t-1 are taken in stages 4 and 5.
         f3_valid = reg("f3_valid", valid=True)
         # f3_go: a free of an address inside a pool, at a slot's first byte
         f3_go, f3_err, f3_user = reg("f3_go", valid=True), reg("f3_err", 4), reg("f3_user", U)
-        f3_pool, f3_slot, f3_in_pool = reg("f3_pool", P), reg("f3_slot", S), reg("f3_in_pool")
+        f3_pool, f3_slot, f3_tag, f3_in_pool = reg("f3_pool", P), reg("f3_slot", S), reg("f3_tag", TR), \
+            reg("f3_in_pool")
         f3_in = reg("f3_in", len(pools))        # bit p: f3_pool == p
+        f3_never_granted, f3_same_second = reg("f3_never_granted"), reg("f3_same_second")
+        # alloc t-2 (a4) or t-3 (a5) granted this slot: the younger one's tag and parity snapshot
+        f3_hit_a2, f3_a2_tag_ok = reg("f3_hit_a2"), reg("f3_a2_tag_ok")
         f3_hit_a3, f3_a3_tag_ok = reg("f3_hit_a3"), reg("f3_a3_tag_ok")
-        # free t-1 (deciding in stage 4 now) names this slot and releases it
-        f3_prev_released = reg("f3_prev_released", valid=True)
-        f3_hit_a4, f3_a4_tag_ok = reg("f3_hit_a4"), reg("f3_a4_tag_ok")
-        # the memories' view with the release by free t-2 applied: held, and held under the tag
-        f3_mem_held, f3_mem_ok = reg("f3_mem_held"), reg("f3_mem_ok", len(pools))
-        f3_a3_tag, f3_a4_tag, f3_mem_tag = reg("f3_a3_tag", TR), reg("f3_a4_tag", TR), reg("f3_mem_tag", TR)
-        # (stage 2, for the next free: its address against this one's, in pieces at stage 1)
-        m.d.sync += f2_same_older.eq(same_as_older())
-        f3_a3_snap, f3_a4_snap, f3_mem_snap = reg("f3_a3_snap"), reg("f3_a4_snap"), reg("f3_mem_snap")
+        f3_older_tag, f3_older_snap = reg("f3_older_tag", TR), reg("f3_older_snap")
+        f3_rel_f3 = reg("f3_rel_f3")            # free t-3 released this slot
+        go, hit_a2, hit_a3 = Signal(), Signal(), Signal()
+        m.d.comb += [
+            go.eq(f2_valid & (f2_err == Err.OK)),
+            hit_a2.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot, f2_pool, f2_slot)),
+            hit_a3.eq(same_slot(a5_valid & a5_ok, a5_pool, a5_slot, f2_pool, f2_slot)),
+        ]
+        m.d.sync += [
+            f3_valid.eq(f2_valid), f3_go.eq(go), f3_err.eq(f2_err), f3_user.eq(f2_user),
+            f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_tag.eq(f2_tag), f3_in_pool.eq(f2_in_pool),
+            f3_in.eq(Cat(f2_pool == pool.index for pool in pools)),
+            f3_never_granted.eq(f2_never_granted), f3_same_second.eq(f2_same_second),
+            f3_hit_a2.eq(hit_a2), f3_a2_tag_ok.eq(tag_ok(a4_tag, f2_tag)),
+            f3_hit_a3.eq(hit_a3), f3_a3_tag_ok.eq(tag_ok(a5_tag, f2_tag)),
+            f3_older_tag.eq(Mux(hit_a2, a4_tag, a5_tag)), f3_older_snap.eq(Mux(hit_a2, a4_snap, a5_snap)),
+        ]
+        f5_ok = reg("f5_ok", valid=True)        # a free's decision, registered (stage 5, below)
+        m.d.sync += f3_rel_f3.eq(f2_same_third & f5_ok)
+
+        # ---- free stage 4: RESOLVE what every older request did to the slot ------
+        # Alloc t-1 is in a4 now; free t-2's decision is in f5; free t-1 is
+        # deciding (stage 5 below): its release of the same slot is registered at
+        # the edge it decides (f4_prev_released). Everything is registered as
+        # flags, so that the decision is a small function. The memories' view
+        # comes from their output registers, per pool (no multiplexer before the
+        # compare).
         f4_valid = reg("f4_valid", valid=True)
-        f4_ok, f4_err, f4_user = reg("f4_ok", valid=True), reg("f4_err", 4), reg("f4_user", U)
+        f4_go, f4_err, f4_user = reg("f4_go", valid=True), reg("f4_err", 4), reg("f4_user", U)
         f4_pool, f4_slot, f4_in_pool = reg("f4_pool", P), reg("f4_slot", S), reg("f4_in_pool")
+        f4_in = reg("f4_in", len(pools))
+        f4_prev_released = reg("f4_prev_released", valid=True)
+        # held (and the tag and snapshot it is held under) as every request but
+        # alloc t-1 and free t-1 leaves it
+        f4_hit_a1, f4_rest_held = reg("f4_hit_a1"), reg("f4_rest_held")
+        f4_a1_tag, f4_a1_snap = reg("f4_a1_tag", TR), reg("f4_a1_snap")
+        f4_rest_tag, f4_rest_snap = reg("f4_rest_tag", TR), reg("f4_rest_snap")
+        # which grant a release would rest on: alloc t-1's, an older in-flight
+        # alloc's, or pool p's memories'
+        f4_by_a1, f4_by_older = reg("f4_by_a1", valid=True), reg("f4_by_older", valid=True)
+        f4_by_mem = reg("f4_by_mem", len(pools), valid=True)
+        f4_mem_ok = reg("f4_mem_ok", len(pools))     # pool p's memories hold the slot under the tag
 
-        # the chosen pool's grant record, for the tag and parity a release writes
-        mem_tag, mem_snap = Signal(TR), Signal()
-        with m.Switch(f2_pool):
-            for pool, st in zip(pools, state, strict=True):
-                with m.Case(pool.index):
-                    m.d.comb += [mem_tag.eq(tag_of(st["grant_r"].data)),
-                                 mem_snap.eq(st["grant_r"].data.snap)]
-
-        def same_slot(valid, pool, slot):
-            # one carry chain: the valid bit, the pool and the slot at once
-            return equal(Cat(slot, pool, valid), Cat(f2_slot, f2_pool, Const(1)))
-
-        def tag_ok(tag):
-            return equal(tag, f2_tag) if T else Const(1)
-
-        hit_f4 = Signal()      # free t-2 released this slot
-        go, hit_a3, hit_a4 = Signal(), Signal(), Signal()
-        f3_by_a3, f3_by_a4 = reg("f3_by_a3", valid=True), reg("f3_by_a4", valid=True)
-        f3_by_mem = reg("f3_by_mem", len(pools), valid=True)
-        m.d.comb += [go.eq(f2_valid & (f2_err == Err.OK)),
-                     hit_a3.eq(same_slot(a3_valid & a3_ok, a3_pool, a3_slot)),
-                     hit_a4.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot))]
-        m.d.comb += hit_f4.eq(f2_same_older & f4_ok)
-
-        # the memories can hold the slot: it was granted once, and free t-2 did not
-        # release it (then the memories, read before that, are out of date)
-        may_hold = ~hit_f4 & ~f2_never_granted
+        hit_a1, rel_f2 = Signal(), Signal()
+        m.d.comb += [hit_a1.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot, f3_pool, f3_slot)),
+                     rel_f2.eq(f3_same_second & f5_ok)]
 
         def mem_held(st):
             # pool p's memories say the slot is held
             return st["parity_r"].data == st["grant_r"].data.snap
-        chosen_held = any_of(f2_in[pool.index] & mem_held(st) for pool, st in zip(pools, state, strict=True))
+        # a never-granted slot is free, whatever its (never written) memories hold
+        may_hold = ~f3_never_granted
+        chosen_held = any_of(f3_in[pool.index] & mem_held(st) for pool, st in zip(pools, state, strict=True))
+        mem_tag = or_all(Mux(f3_in[pool.index], tag_of(st["grant_r"].data), 0)
+                         for pool, st in zip(pools, state, strict=True))
+        mem_snap = any_of(f3_in[pool.index] & st["grant_r"].data.snap
+                          for pool, st in zip(pools, state, strict=True))
+        older_hit = f3_hit_a2 | (~rel_f2 & f3_hit_a3)
         m.d.sync += [
-            f3_valid.eq(f2_valid), f3_go.eq(go), f3_err.eq(f2_err),
-            f3_user.eq(f2_user), f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_in_pool.eq(f2_in_pool),
-            f3_in.eq(Cat(f2_pool == pool.index for pool in pools)),
-            f3_hit_a3.eq(hit_a3),
-            f3_a3_tag_ok.eq(tag_ok(a3_tag)), f3_a3_tag.eq(a3_tag), f3_a3_snap.eq(a3_snap),
-            f3_hit_a4.eq(hit_a4),
-            f3_a4_tag_ok.eq(tag_ok(a4_tag)), f3_a4_tag.eq(a4_tag), f3_a4_snap.eq(a4_snap),
-            # per pool, from its own memories (no multiplexer before the compare)
-            f3_mem_held.eq(may_hold & chosen_held),
-            f3_mem_ok.eq(Cat(may_hold & mem_held(st) & tag_ok(tag_of(st["grant_r"].data)) for st in state)),
-            f3_mem_tag.eq(mem_tag), f3_mem_snap.eq(mem_snap),
-            # which grant the decision rests on, settled here so that stage 4's
-            # release is one LUT of flags: alloc t-1's, else (unless free t-1
-            # released the slot) alloc t-2's, else the memories'
-            f3_by_a3.eq(go & hit_a3 & tag_ok(a3_tag)),
-            f3_by_a4.eq(go & ~hit_a3 & hit_a4 & tag_ok(a4_tag)),
-            f3_by_mem.eq(Mux(go & ~hit_a3 & ~hit_a4, f2_in, 0)),
+            f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
+            f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
+            f4_hit_a1.eq(hit_a1), f4_a1_tag.eq(a4_tag), f4_a1_snap.eq(a4_snap),
+            # youngest first: alloc t-2, free t-2, alloc t-3, free t-3, the memories
+            f4_rest_held.eq(f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & may_hold & chosen_held)))),
+            f4_rest_tag.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_tag, mem_tag)),
+            f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
+            f4_by_a1.eq(f3_go & hit_a1 & tag_ok(a4_tag, f3_tag)),
+            f4_by_older.eq(f3_go & ~hit_a1 & older_hit &
+                           Mux(f3_hit_a2, f3_a2_tag_ok, f3_a3_tag_ok)),
+            f4_by_mem.eq(Mux(f3_go & ~hit_a1 & ~f3_hit_a2 & ~rel_f2 & ~f3_hit_a3 & ~f3_rel_f3, f3_in, 0)),
+            f4_mem_ok.eq(Cat(may_hold & mem_held(st) & tag_ok(tag_of(st["grant_r"].data), f3_tag)
+                             for st in state)),
         ]
 
-        # ---- free stage 4: DECIDE and release --------------------------------------
-        # Youngest first: alloc t-1 (a3), free t-1 (decided in f4 now), alloc t-2
-        # (a4), free t-2, the memories.
+        # ---- free stage 5: DECIDE and release --------------------------------------
+        # Youngest first: alloc t-1 (f4_hit_a1), free t-1 (f4_prev_released),
+        # then the rest as resolved.
+        f5_valid = reg("f5_valid", valid=True)
+        f5_err, f5_user = reg("f5_err", 4), reg("f5_user", U)
+        f5_pool, f5_in_pool = reg("f5_pool", P), reg("f5_in_pool")
         held, release = Signal(), Signal()
-        prev_released = f3_prev_released
-        m.d.sync += f3_prev_released.eq(release & same_slot(f3_go, f3_pool, f3_slot))
+        prev_released = f4_prev_released
+        m.d.sync += f4_prev_released.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.comb += [
-            held.eq(f3_hit_a3 | (~prev_released & (f3_hit_a4 | f3_mem_held))),
-            release.eq(f3_by_a3 | (~prev_released & (f3_by_a4 | any_of(f3_by_mem & f3_mem_ok)))),
+            held.eq(f4_hit_a1 | (~prev_released & f4_rest_held)),
+            release.eq(f4_by_a1 | (~prev_released & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
         ]
-        cur_tag = Mux(f3_hit_a3, f3_a3_tag, Mux(f3_hit_a4, f3_a4_tag, f3_mem_tag))
-        cur_snap = Mux(f3_hit_a3, f3_a3_snap, Mux(f3_hit_a4, f3_a4_snap, f3_mem_snap))
+        cur_tag = Mux(f4_hit_a1, f4_a1_tag, f4_rest_tag)
+        cur_snap = Mux(f4_hit_a1, f4_a1_snap, f4_rest_snap)
         # A release implies go and held, so it is asked last: the code without it
         # is one LUT of registered flags, and the release (behind the pools' OR
         # chain) only turns it into OK.
         free_err, unreleased_err = Signal(4), Signal(4)
         m.d.comb += [
-            unreleased_err.eq(Mux(~f3_go, f3_err, Mux(~held, Err.NOT_ALLOCATED, Err.TAG_MISMATCH))),
+            unreleased_err.eq(Mux(~f4_go, f4_err, Mux(~held, Err.NOT_ALLOCATED, Err.TAG_MISMATCH))),
             free_err.eq(Mux(release, Err.OK, unreleased_err)),
         ]
+        # The queue's write is registered (in the memory, one edge after the
+        # decision): the decision is logic, and a deep queue's block RAMs lie
+        # across the chip, so its write enable and entry come from registers.
+        # The parity write is not delayed (the free check reads the parity
+        # memory; the forwarding above covers exactly three older frees). A
+        # released slot is in the queue from the edge after its decision
+        # (``push``), which makes the recycle delay 5.
         for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.
             m.d.comb += [
-                # release & f3_in[p], as a function of few flags
-                st["push"].eq((f3_in[pool.index] & (f3_by_a3 | (~prev_released & f3_by_a4))) |
-                              (~prev_released & f3_by_mem[pool.index] & f3_mem_ok[pool.index])),
-                st["parity_w"].addr.eq(f3_slot), st["parity_w"].data.eq(~cur_snap),
-                st["parity_w"].en.eq(st["push"]),
+                # release & f4_in[p], as a function of few flags
+                st["release"].eq((f4_in[pool.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
+                                 (~prev_released & f4_by_mem[pool.index] & f4_mem_ok[pool.index])),
+                st["parity_w"].addr.eq(f4_slot), st["parity_w"].data.eq(~cur_snap),
+                st["parity_w"].en.eq(st["release"]),
                 st["queue_w"].addr.eq(st["tail"]),
-                st["queue_w"].data.slot.eq(f3_slot),
+                st["queue_w"].data.slot.eq(f4_slot),
                 st["queue_w"].data.snap.eq(~cur_snap),
-                st["queue_w"].en.eq(st["push"]),
+                st["queue_w"].en.eq(st["release"]),
             ]
+            m.d.sync += st["push"].eq(st["release"])
             if T:
                 m.d.comb += st["queue_w"].data.tag.eq(cur_tag)
-            with m.If(st["push"]):
+            with m.If(st["release"]):
                 m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
             # The queue holds count + pushed - popped slots: the count takes the
             # last edge's push and pop a cycle late, so its adder sees registers
@@ -554,19 +672,18 @@ class AllocatorCore(_Timing, wiring.Component):
                         m.d.sync += [at[k].eq(at_k(k - u + d)) for k in range(3)]
                         empties = Mux(st["pop"], at_k(d + 1 - u), at_k(d - u))
                         m.d.sync += st["nonempty"].eq(st["push"] | ~empties)
-        m.d.sync += [f4_valid.eq(f3_valid), f4_ok.eq(release), f4_err.eq(free_err),
-                     f4_user.eq(f3_user), f4_pool.eq(f3_pool), f4_slot.eq(f3_slot),
-                     f4_in_pool.eq(f3_in_pool)]
+        m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
+                     f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
         # ---- response delay lines: stage L-1 is the response register ----------
-        grant = Cat(a4_ok, a4_err, a4_pool, a4_slot, a4_addr, a4_tag, a4_user)
-        grant_valid = a4_valid
+        grant = Cat(a5_ok, a5_err, a5_pool, a5_slot, a5_addr, a5_tag, a5_user)
+        grant_valid = a5_valid
         for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency):
             next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
             m.d.sync += [next_valid.eq(grant_valid), next_grant.eq(grant)]
             grant_valid, grant = next_valid, next_grant
-        freed = Cat(f4_ok, f4_err, f4_user, f4_pool, f4_in_pool)
-        freed_valid = f4_valid
+        freed = Cat(f5_ok, f5_err, f5_user, f5_pool, f5_in_pool)
+        freed_valid = f5_valid
         for k in range(_FREE_DONE_STAGE + 1, cfg.latency):
             next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
             m.d.sync += [next_valid.eq(freed_valid), next_freed.eq(freed)]

@@ -198,16 +198,28 @@ class RegisterFile(wiring.Component):
         counters = []
         for pool, ev in zip(cfg.pools, events, strict=True):
             c = {name: Signal(32, name=f"{pool.name}_{name.lower()}")
-                 for name in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}
-            step = Mux(ev["grant"] == ev["free"], 0, Mux(ev["grant"], 1, Const(-1, 32)))
-            m.d.sync += c["IN_USE"].eq(c["IN_USE"] + step)
+                 for name in ("ALLOCS", "FAILS", "FREES")}
+            # IN_USE and HIGH_WATER never pass SLOTS: as wide as that, no wider
+            for name in ("IN_USE", "HIGH_WATER"):
+                c[name] = Signal(range(pool.slots + 1), name=f"{pool.name}_{name.lower()}")
+            in_use = c["IN_USE"]
+            step = Mux(ev["grant"] == ev["free"], 0, Mux(ev["grant"], 1, Const(-1, len(in_use))))
+            m.d.sync += in_use.eq(in_use + step)
+            # The high-water mark follows IN_USE two cycles late, so that the compare
+            # and the update are apart: ``grow`` (registered) says that the IN_USE
+            # of a cycle ago, ``was``, is above the mark. While an update is pending
+            # the mark is about to be ``was``, and IN_USE (which moves by one a
+            # cycle) is above that exactly when its last step was up.
+            was, grow, rose = (Signal.like(in_use, name=f"{pool.name}_in_use_was"),
+                               Signal(name=f"{pool.name}_hw_grow"), Signal(name=f"{pool.name}_in_use_rose"))
+            m.d.sync += [was.eq(in_use), rose.eq(ev["grant"] & ~ev["free"]),
+                         grow.eq(~clear & Mux(grow, rose, in_use > c["HIGH_WATER"]))]
             with m.If(clear):
-                m.d.sync += [c["HIGH_WATER"].eq(c["IN_USE"]), c["ALLOCS"].eq(0),
+                m.d.sync += [c["HIGH_WATER"].eq(in_use), c["ALLOCS"].eq(0),
                              c["FAILS"].eq(0), c["FREES"].eq(0)]
             with m.Else():
-                # IN_USE as it was a cycle ago: the high-water mark follows one cycle late
-                with m.If(c["IN_USE"] > c["HIGH_WATER"]):
-                    m.d.sync += c["HIGH_WATER"].eq(c["IN_USE"])
+                with m.If(grow):
+                    m.d.sync += c["HIGH_WATER"].eq(was)
                 m.d.sync += [c["ALLOCS"].eq(c["ALLOCS"] + ev["grant"]),
                              c["FAILS"].eq(c["FAILS"] + ev["fail"]),
                              c["FREES"].eq(c["FREES"] + ev["free"])]

@@ -268,15 +268,19 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   );
   \hwalloc_acq.core  core (
     .a6_payload(\$8 ),
+    .a6_valid(\grant_valid$120 ),
     .alloc_pool(\alloc_pool$92 ),
     .alloc_port_size(alloc_size),
     .alloc_size(\alloc_size$94 ),
+    .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
+    .alloc_src_d6(grant_src),
     .alloc_user(\alloc_user$96 ),
     .alloc_valid(\alloc_valid$90 ),
     .busy(busy),
     .clk(aclk),
     .f6_payload(\$9 ),
+    .f6_valid(\freed_valid$122 ),
     .free_addr(\free_addr$99 ),
     .free_info_d6(\$10 ),
     .free_oor(free_oor),
@@ -286,10 +290,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$108 ),
     .free_user(\free_user$101 ),
     .free_valid(\free_valid$97 ),
-    .freed_valid(\freed_valid$122 ),
-    .grant_size(rsp_grant_size),
-    .grant_src(grant_src),
-    .grant_valid(\grant_valid$120 ),
     .rst(rst)
   );
   \hwalloc_acq.regs  regs (
@@ -305,10 +305,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1067$0 (\$8 [15:0]),
-    .\port$1067$48 (\$8 [63:48]),
-    .\port$1073$0 (\$9 ),
-    .\port$1094$0 (\$10 ),
+    .\port$1178$0 (\$8 [15:0]),
+    .\port$1178$48 (\$8 [63:48]),
+    .\port$1181$0 (\$9 ),
+    .\port$1202$0 (\$10 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -746,18 +746,18 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
   assign s_axil_bvalid = bvalid;
 endmodule
 
-module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, grant_valid, a6_payload, freed_valid, f6_payload, grant_src, grant_size, free_info_d6, alloc_src
+module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, a6_valid, a6_payload, f6_valid, f6_payload, alloc_src_d6, alloc_size_d6, free_info_d6, alloc_src
 , free_src, free_oor_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire \$10 ;
+  wire [11:0] \$1 ;
+  wire [11:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [2:0] \$104 ;
-  wire [2:0] \$105 ;
-  wire [12:0] \$106 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -772,84 +772,84 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [11:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire \$12 ;
+  wire [5:0] \$120 ;
+  wire [5:0] \$121 ;
+  wire [6:0] \$122 ;
+  wire [5:0] \$123 ;
+  wire [5:0] \$124 ;
+  wire [6:0] \$125 ;
+  wire [5:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [11:0] \$13 ;
+  wire [10:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [5:0] \$132 ;
-  wire [5:0] \$133 ;
-  wire [6:0] \$134 ;
-  wire [5:0] \$135 ;
-  wire [5:0] \$136 ;
-  wire [6:0] \$137 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [12:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire [10:0] \$14 ;
+  wire [5:0] \$140 ;
+  wire [5:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [5:0] \$149 ;
+  wire [5:0] \$146 ;
+  wire [5:0] \$147 ;
+  wire [6:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [5:0] \$150 ;
-  wire [6:0] \$151 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [5:0] \$154 ;
-  wire [5:0] \$155 ;
-  wire [6:0] \$156 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [11:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
-  wire [5:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [6:0] \$163 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [11:0] \$17 ;
-  wire [11:0] \$170 ;
-  wire [11:0] \$171 ;
-  wire [12:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [10:0] \$175 ;
-  wire [10:0] \$176 ;
-  wire \$177 ;
-  wire [10:0] \$178 ;
-  wire [10:0] \$179 ;
-  wire [12:0] \$18 ;
-  wire [12:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire [5:0] \$172 ;
+  wire [5:0] \$173 ;
+  wire [6:0] \$174 ;
+  wire \$175 ;
+  wire [11:0] \$176 ;
+  wire [11:0] \$177 ;
+  wire [12:0] \$178 ;
+  wire \$179 ;
+  wire [2:0] \$18 ;
+  wire \$180 ;
+  wire [10:0] \$181 ;
+  wire [10:0] \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [10:0] \$184 ;
+  wire [10:0] \$185 ;
+  wire [12:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [2:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -872,64 +872,134 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg [10:0] \$214 ;
-  reg \$215 ;
-  reg [9:0] \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
-  wire \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
-  wire \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg [9:0] \$239 ;
-  wire \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg [10:0] \$242 ;
-  reg [2:0] \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg \$249 ;
-  wire \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg \$254 ;
+  wire [10:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire [9:0] \$218 ;
+  wire [5:0] \$219 ;
+  wire [3:0] \$22 ;
+  wire \$220 ;
+  wire [6:0] \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [24:0] \$224 ;
+  wire [30:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [11:0] \$228 ;
+  wire [11:0] \$229 ;
+  wire [9:0] \$23 ;
+  wire [12:0] \$230 ;
+  wire \$231 ;
+  wire [11:0] \$232 ;
+  wire [11:0] \$233 ;
+  wire [12:0] \$234 ;
+  wire \$235 ;
+  wire [11:0] \$236 ;
+  wire [11:0] \$237 ;
+  wire [12:0] \$238 ;
+  wire \$239 ;
+  wire [5:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire [2:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [31:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire [5:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
+  wire \$260 ;
+  reg \$261 ;
+  reg [9:0] \$262 ;
+  reg [16:0] \$263 ;
+  reg \$264 ;
+  reg [9:0] \$265 ;
+  reg [6:0] \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg \$269 ;
   wire \$27 ;
-  wire [2:0] \$28 ;
-  wire \$29 ;
-  wire [9:0] \$3 ;
+  reg \$270 ;
+  reg [10:0] \$271 ;
+  reg \$272 ;
+  reg [9:0] \$273 ;
+  reg \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg \$277 ;
+  reg \$278 ;
+  reg \$279 ;
+  wire \$28 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg \$282 ;
+  reg \$283 ;
+  reg \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg \$289 ;
+  wire [33:0] \$29 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg \$298 ;
+  reg \$299 ;
+  wire \$3 ;
   wire \$30 ;
-  wire \$31 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg \$302 ;
+  reg \$303 ;
+  reg \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg \$308 ;
+  reg \$309 ;
+  wire [33:0] \$31 ;
+  reg \$310 ;
+  reg [9:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
+  reg [10:0] \$314 ;
+  reg [2:0] \$315 ;
+  reg \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg \$319 ;
   wire \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg \$324 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -937,13 +1007,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [5:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$41 ;
-  wire [5:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [11:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -953,35 +1023,35 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [11:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [10:0] \$57 ;
-  wire [10:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [24:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [2:0] \$62 ;
-  wire [2:0] \$63 ;
+  wire [9:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
-  wire [10:0] \$65 ;
-  wire [3:0] \$66 ;
-  wire [9:0] \$67 ;
-  wire [6:0] \$68 ;
-  wire [6:0] \$69 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [31:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
+  wire [2:0] \$70 ;
+  wire [2:0] \$71 ;
+  wire [12:0] \$72 ;
   wire \$73 ;
-  wire [33:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [33:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [24:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
@@ -992,39 +1062,24 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [30:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [24:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [9:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [9:0] \$signal ;
-  reg [5:0] \$signal$54 ;
-  reg [5:0] \$signal$66 ;
-  wire \$signal$68 ;
-  wire \$signal$71 ;
-  wire \$signal$81 ;
-  wire [3:0] \$signal$94 ;
-  reg [9:0] \$signature__addr  = 10'h000;
-  reg [9:0] \$signature__addr$18  = 10'h000;
-  (* init = 10'h000 *)
-  wire [9:0] \$signature__addr$30 ;
-  wire [9:0] \$signature__addr$36 ;
-  wire [16:0] \$signature__data ;
-  wire [6:0] \$signature__data$23 ;
-  wire \$signature__data$35 ;
-  wire \$signature__data$41 ;
-  reg \$signature__en  = 1'h0;
-  reg \$signature__en$20  = 1'h0;
-  (* init = 1'h0 *)
-  wire \$signature__en$32 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$38 ;
+  wire [9:0] \$signal ;
+  wire \$signal$142 ;
+  wire \$signal$153 ;
+  wire \$signal$171 ;
+  wire [3:0] \$signal$195 ;
+  reg [5:0] \$signal$250 ;
+  wire \$signal$251 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -1036,8 +1091,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg a1_pool = 1'h0;
   reg a1_select = 1'h0;
   reg [9:0] a1_user = 10'h000;
-  (* init = 1'h0 *)
-  wire a1_valid;
+  reg a1_valid = 1'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [9:0] a2_fresh_slot = 10'h000;
   reg a2_from_fresh = 1'h0;
@@ -1046,15 +1100,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [9:0] a2_user = 10'h000;
   reg a2_valid = 1'h0;
   reg [3:0] a3_err = 4'h0;
+  reg [9:0] a3_fresh_slot = 10'h000;
+  reg a3_from_fresh = 1'h0;
   reg a3_ok = 1'h0;
   reg a3_pool = 1'h0;
-  (* init = 10'h000 *)
-  wire [9:0] a3_slot;
-  reg a3_snap = 1'h0;
-  reg [5:0] a3_tag = 6'h00;
   reg [9:0] a3_user = 10'h000;
   reg a3_valid = 1'h0;
-  reg [31:0] a4_addr = 32'd0;
   reg [3:0] a4_err = 4'h0;
   reg a4_ok = 1'h0;
   reg a4_pool = 1'h0;
@@ -1063,12 +1114,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [5:0] a4_tag = 6'h00;
   reg [9:0] a4_user = 10'h000;
   reg a4_valid = 1'h0;
-  reg [63:0] a5_payload = 64'h0000000000000000;
+  reg [31:0] a5_addr = 32'd0;
+  reg [3:0] a5_err = 4'h0;
+  reg a5_ok = 1'h0;
+  reg a5_pool = 1'h0;
+  reg [9:0] a5_slot = 10'h000;
+  reg a5_snap = 1'h0;
+  reg [5:0] a5_tag = 6'h00;
+  reg [9:0] a5_user = 10'h000;
   reg a5_valid = 1'h0;
   output [63:0] a6_payload;
   reg [63:0] a6_payload = 64'h0000000000000000;
-  (* init = 1'h0 *)
-  wire a6_valid;
+  output a6_valid;
+  reg a6_valid = 1'h0;
   input alloc_pool;
   wire alloc_pool;
   input [9:0] alloc_port_size;
@@ -1081,8 +1139,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [9:0] alloc_size_d3 = 10'h000;
   reg [9:0] alloc_size_d4 = 10'h000;
   reg [9:0] alloc_size_d5 = 10'h000;
-  (* init = 10'h000 *)
-  wire [9:0] alloc_size_d6;
+  output [9:0] alloc_size_d6;
+  reg [9:0] alloc_size_d6 = 10'h000;
   input alloc_src;
   wire alloc_src;
   reg alloc_src_d0 = 1'h0;
@@ -1091,8 +1149,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg alloc_src_d3 = 1'h0;
   reg alloc_src_d4 = 1'h0;
   reg alloc_src_d5 = 1'h0;
-  (* init = 1'h0 *)
-  wire alloc_src_d6;
+  output alloc_src_d6;
+  reg alloc_src_d6 = 1'h0;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
   input alloc_valid;
@@ -1117,72 +1175,92 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg f1_misaligned = 1'h0;
   reg f1_oor = 1'h0;
   reg f1_oor_pool = 1'h0;
-  reg f1_same_older_eq0 = 1'h0;
-  reg f1_same_older_eq12 = 1'h0;
-  reg f1_same_older_eq15 = 1'h0;
-  reg f1_same_older_eq18 = 1'h0;
-  reg f1_same_older_eq21 = 1'h0;
-  reg f1_same_older_eq24 = 1'h0;
-  reg f1_same_older_eq27 = 1'h0;
-  reg f1_same_older_eq3 = 1'h0;
-  reg f1_same_older_eq30 = 1'h0;
-  reg f1_same_older_eq6 = 1'h0;
-  reg f1_same_older_eq9 = 1'h0;
-  (* init = 10'h000 *)
-  wire [9:0] f1_samples_slot;
+  reg f1_same_second_eq0 = 1'h0;
+  reg f1_same_second_eq12 = 1'h0;
+  reg f1_same_second_eq15 = 1'h0;
+  reg f1_same_second_eq18 = 1'h0;
+  reg f1_same_second_eq21 = 1'h0;
+  reg f1_same_second_eq24 = 1'h0;
+  reg f1_same_second_eq27 = 1'h0;
+  reg f1_same_second_eq3 = 1'h0;
+  reg f1_same_second_eq30 = 1'h0;
+  reg f1_same_second_eq6 = 1'h0;
+  reg f1_same_second_eq9 = 1'h0;
+  reg f1_same_third_eq0 = 1'h0;
+  reg f1_same_third_eq12 = 1'h0;
+  reg f1_same_third_eq15 = 1'h0;
+  reg f1_same_third_eq18 = 1'h0;
+  reg f1_same_third_eq21 = 1'h0;
+  reg f1_same_third_eq24 = 1'h0;
+  reg f1_same_third_eq27 = 1'h0;
+  reg f1_same_third_eq3 = 1'h0;
+  reg f1_same_third_eq30 = 1'h0;
+  reg f1_same_third_eq6 = 1'h0;
+  reg f1_same_third_eq9 = 1'h0;
+  reg [9:0] f1_samples_slot = 10'h000;
   reg [5:0] f1_tag = 6'h00;
   reg [9:0] f1_user = 10'h000;
-  (* init = 1'h0 *)
-  wire f1_valid;
+  reg f1_valid = 1'h0;
   reg [31:0] f2_addr = 32'd0;
   reg [3:0] f2_err = 4'h0;
   reg f2_in = 1'h0;
   reg f2_in_pool = 1'h0;
   reg f2_never_granted = 1'h0;
   reg f2_pool = 1'h0;
-  reg f2_same_older = 1'h0;
+  reg f2_same_second = 1'h0;
+  reg f2_same_third = 1'h0;
   reg [9:0] f2_slot = 10'h000;
   reg [5:0] f2_tag = 6'h00;
   reg [9:0] f2_user = 10'h000;
   reg f2_valid = 1'h0;
-  reg f3_a3_snap = 1'h0;
-  reg [5:0] f3_a3_tag = 6'h00;
+  reg f3_a2_tag_ok = 1'h0;
   reg f3_a3_tag_ok = 1'h0;
-  reg f3_a4_snap = 1'h0;
-  reg [5:0] f3_a4_tag = 6'h00;
-  reg f3_a4_tag_ok = 1'h0;
-  reg f3_by_a3 = 1'h0;
-  reg f3_by_a4 = 1'h0;
-  reg f3_by_mem = 1'h0;
+  reg [31:0] f3_addr = 32'd0;
   reg [3:0] f3_err = 4'h0;
   reg f3_go = 1'h0;
+  reg f3_hit_a2 = 1'h0;
   reg f3_hit_a3 = 1'h0;
-  reg f3_hit_a4 = 1'h0;
   reg f3_in = 1'h0;
   reg f3_in_pool = 1'h0;
-  reg f3_mem_held = 1'h0;
-  reg f3_mem_ok = 1'h0;
-  reg f3_mem_snap = 1'h0;
-  reg [5:0] f3_mem_tag = 6'h00;
+  reg f3_never_granted = 1'h0;
+  reg f3_older_snap = 1'h0;
+  reg [5:0] f3_older_tag = 6'h00;
   reg f3_pool = 1'h0;
-  reg f3_prev_released = 1'h0;
-  (* init = 10'h000 *)
-  wire [9:0] f3_slot;
+  reg f3_rel_f3 = 1'h0;
+  reg f3_same_second = 1'h0;
+  reg [9:0] f3_slot = 10'h000;
+  reg [5:0] f3_tag = 6'h00;
   reg [9:0] f3_user = 10'h000;
   reg f3_valid = 1'h0;
+  reg f4_a1_snap = 1'h0;
+  reg [5:0] f4_a1_tag = 6'h00;
+  reg f4_by_a1 = 1'h0;
+  reg f4_by_mem = 1'h0;
+  reg f4_by_older = 1'h0;
   reg [3:0] f4_err = 4'h0;
+  reg f4_go = 1'h0;
+  reg f4_hit_a1 = 1'h0;
+  reg f4_in = 1'h0;
   reg f4_in_pool = 1'h0;
-  reg f4_ok = 1'h0;
+  reg f4_mem_ok = 1'h0;
   reg f4_pool = 1'h0;
+  reg f4_prev_released = 1'h0;
+  reg f4_rest_held = 1'h0;
+  reg f4_rest_snap = 1'h0;
+  reg [5:0] f4_rest_tag = 6'h00;
   reg [9:0] f4_slot = 10'h000;
   reg [9:0] f4_user = 10'h000;
   reg f4_valid = 1'h0;
-  reg [16:0] f5_payload = 17'h00000;
+  reg [3:0] f5_err = 4'h0;
+  reg f5_in_pool = 1'h0;
+  reg f5_ok = 1'h0;
+  reg f5_pool = 1'h0;
+  reg [9:0] f5_user = 10'h000;
   reg f5_valid = 1'h0;
   output [16:0] f6_payload;
   reg [16:0] f6_payload = 17'h00000;
-  (* init = 1'h0 *)
-  wire f6_valid;
+  output f6_valid;
+  reg f6_valid = 1'h0;
   reg fetched_snap;
   input [31:0] free_addr;
   wire [31:0] free_addr;
@@ -1216,25 +1294,36 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire freed_src;
   wire [5:0] freed_tag;
   wire [9:0] freed_user;
-  output freed_valid;
-  reg freed_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$111 ;
+  wire [31:0] \grant_addr$258 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
-  output [9:0] grant_size;
-  reg [9:0] grant_size = 10'h000;
+  (* init = 10'h000 *)
+  wire [9:0] grant_size;
   wire [9:0] grant_slot;
-  output grant_src;
-  reg grant_src = 1'h0;
+  (* init = 1'h0 *)
+  wire grant_src;
   wire [5:0] grant_tag;
   wire [9:0] grant_user;
-  output grant_valid;
-  reg grant_valid = 1'h0;
-  wire hit_a4;
-  wire hit_f4;
-  reg mem_snap;
+  (* init = 1'h0 *)
+  wire grant_valid;
+  wire hit_a3;
+  wire [5:0] next_tag;
+  (* init = 10'h000 *)
+  wire [9:0] r__addr;
+  (* init = 10'h000 *)
+  wire [9:0] \r__addr$237 ;
+  (* init = 10'h000 *)
+  wire [9:0] \r__addr$245 ;
+  wire [9:0] \r__addr$247 ;
+  wire [16:0] r__data;
+  wire [6:0] \r__data$17 ;
+  wire \r__data$19 ;
+  wire \r__data$21 ;
+  wire rel_f2;
   wire \release ;
   input rst;
   wire rst;
@@ -1243,321 +1332,403 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [10:0] samples_fresh = 11'h000;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  (* init = 10'h000 *)
-  wire [9:0] \samples_grant_addr$19 ;
+  (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
-  wire [6:0] \samples_grant_data$22 ;
-  wire \samples_grant_data$22.snap ;
-  wire [5:0] \samples_grant_data$22.tag ;
   wire \samples_grant_data.snap ;
   wire [5:0] \samples_grant_data.tag ;
-  wire samples_grant_en;
-  (* init = 1'h0 *)
-  wire \samples_grant_en$21 ;
+  reg [6:0] samples_grant_r0_b0 = 7'h00;
+  wire \samples_grant_r0_b0.snap ;
+  wire [5:0] \samples_grant_r0_b0.tag ;
+  reg [9:0] samples_grant_w_addr = 10'h000;
+  reg [6:0] samples_grant_w_data = 7'h00;
+  reg samples_grant_w_en = 1'h0;
+  reg [9:0] samples_grant_waddr;
+  wire [6:0] samples_grant_wdata;
+  wire \samples_grant_wdata.snap ;
+  wire [5:0] \samples_grant_wdata.tag ;
+  wire samples_grant_wen;
   reg samples_has_fresh = 1'h1;
-  (* init = 10'h000 *)
-  wire [9:0] samples_head;
+  reg [9:0] samples_head = 10'h000;
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  (* init = 10'h000 *)
-  wire [9:0] \samples_parity_addr$31 ;
-  wire [9:0] \samples_parity_addr$37 ;
+  wire [9:0] \samples_parity_addr$248 ;
+  (* init = 1'h0 *)
   wire samples_parity_data;
-  wire \samples_parity_data$34 ;
-  wire \samples_parity_data$40 ;
-  wire samples_parity_en;
   (* init = 1'h0 *)
-  wire \samples_parity_en$33 ;
-  (* init = 1'h0 *)
-  wire \samples_parity_en$39 ;
+  wire \samples_parity_data$249 ;
+  reg samples_parity_r0_b0 = 1'h0;
+  reg samples_parity_r1_b0 = 1'h0;
+  (* init = 10'h000 *)
+  wire [9:0] samples_parity_waddr;
+  wire samples_parity_wdata;
+  wire samples_parity_wen;
   wire samples_pop;
   reg samples_popped = 1'h0;
-  wire samples_push;
+  reg samples_push = 1'h0;
   reg samples_pushed = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_queue_addr;
-  (* init = 10'h000 *)
-  wire [9:0] \samples_queue_addr$7 ;
+  (* init = 17'h00000 *)
   wire [16:0] samples_queue_data;
-  wire [16:0] \samples_queue_data$10 ;
-  wire [9:0] \samples_queue_data$10.slot ;
-  wire \samples_queue_data$10.snap ;
-  wire [5:0] \samples_queue_data$10.tag ;
   wire [9:0] \samples_queue_data.slot ;
   wire \samples_queue_data.snap ;
   wire [5:0] \samples_queue_data.tag ;
-  wire samples_queue_en;
-  (* init = 1'h0 *)
-  wire \samples_queue_en$9 ;
+  reg [16:0] samples_queue_r0_b0 = 17'h00000;
+  wire [9:0] \samples_queue_r0_b0.slot ;
+  wire \samples_queue_r0_b0.snap ;
+  wire [5:0] \samples_queue_r0_b0.tag ;
+  reg [9:0] samples_queue_w_addr = 10'h000;
+  reg [16:0] samples_queue_w_data = 17'h00000;
+  reg samples_queue_w_en = 1'h0;
+  reg [9:0] samples_queue_waddr = 10'h000;
+  wire [16:0] samples_queue_wdata;
+  wire [9:0] \samples_queue_wdata.slot ;
+  wire \samples_queue_wdata.snap ;
+  wire [5:0] \samples_queue_wdata.tag ;
+  wire samples_queue_wen;
+  wire samples_release;
   (* init = 10'h000 *)
   wire [9:0] samples_tail;
   wire samples_take_fresh;
   wire [3:0] unreleased_err;
-  reg [9:0] w__addr = 10'h000;
-  reg [9:0] \w__addr$12  = 10'h000;
-  reg [9:0] \w__addr$24  = 10'h000;
+  (* init = 10'h000 *)
+  wire [9:0] w__addr;
+  (* init = 10'h000 *)
+  wire [9:0] \w__addr$234 ;
+  (* init = 10'h000 *)
+  wire [9:0] \w__addr$239 ;
+  (* init = 17'h00000 *)
   wire [16:0] w__data;
-  wire [6:0] \w__data$16 ;
-  wire \w__data$28 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__data$236 ;
+  wire \w__data$243 ;
+  (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$14 ;
-  wire \w__en$26 ;
+  (* init = 1'h0 *)
+  wire \w__en$235 ;
+  wire \w__en$241 ;
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [6:0] samples_grant [1023:0];
   always @(posedge clk) begin
-    if (\w__en$14 )
-      samples_grant[\w__addr$12 ] <= \w__data$16 ;
+    if (samples_grant_w_en)
+      samples_grant[samples_grant_w_addr] <= samples_grant_w_data;
   end
   reg [6:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$20 ) begin
-      _0_ <= samples_grant[\$signature__addr$18 ];
-    end
+    _0_ <= samples_grant[f1_samples_slot];
   end
-  assign \samples_grant_data$22  = _0_;
+  assign \r__data$17  = _0_;
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
-    if (w__en)
-      samples_parity[\w__addr$24 ] <= \w__data$28 ;
+    if (samples_queue_wen)
+      samples_parity[f4_slot] <= \w__data$243 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _1_ <= samples_parity[samples_fresh[9:0]];
-    end
-    if (\$signature__en$20 ) begin
-      _2_ <= samples_parity[\$signature__addr$18 ];
-    end
+    _1_ <= samples_parity[samples_fresh[9:0]];
+    _2_ <= samples_parity[f1_samples_slot];
   end
-  assign \samples_parity_data$40  = _1_;
-  assign \samples_parity_data$34  = _2_;
+  assign \r__data$21  = _1_;
+  assign \r__data$19  = _2_;
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [16:0] samples_queue [1023:0];
   always @(posedge clk) begin
-    if (w__en)
-      samples_queue[w__addr] <= w__data;
+    if (samples_queue_w_en)
+      samples_queue[samples_queue_w_addr] <= samples_queue_w_data;
   end
   reg [16:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _3_ <= samples_queue[\$signature__addr ];
-    end
+    _3_ <= samples_queue[samples_head];
   end
-  assign \samples_queue_data$10  = _3_;
-  assign samples_take_fresh = a1_select & samples_has_fresh;
-  assign \$1  = ~ samples_has_fresh;
-  assign \$2  = a1_select & \$1 ;
-  assign samples_pop = \$2  & samples_nonempty;
-  assign \$3  = a2_from_fresh ? a2_fresh_slot : \samples_queue_data$10 [9:0];
-  assign \$4  = a2_from_fresh ? 6'h00 : \samples_queue_data$10 [16:11];
-  assign \$5  = a2_from_fresh ? \samples_parity_data$40  : \samples_queue_data$10 [10];
-  assign \$6  = a3_valid & a3_ok;
-  assign \$7  = ! a3_pool;
-  assign \w__en$14  = \$6  & \$7 ;
-  assign \$10  = ! f2_err;
-  assign \$signal$68  = f2_valid & \$10 ;
-  assign \$11  = a3_valid & a3_ok;
-  assign \$12  = { \$11 , a3_pool, \w__addr$12  } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$13  + 1'h1;
-  assign \$15  = a4_valid & a4_ok;
-  assign \$16  = { \$15 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$17  + 1'h1;
-  assign hit_f4 = f2_same_older & f4_ok;
-  assign \$19  = ~ f3_prev_released;
-  assign \$20  = f3_hit_a4 | f3_mem_held;
-  assign \$21  = \$19  & \$20 ;
-  assign \$signal$81  = f3_hit_a3 | \$21 ;
-  assign \$22  = ~ f3_prev_released;
-  assign \$23  = f3_by_mem & f3_mem_ok;
-  assign \$24  = f3_by_a4 | \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \release  = f3_by_a3 | \$25 ;
-  assign \$26  = ~ f3_go;
-  assign \$27  = ~ \$signal$81 ;
-  assign \$28  = \$signal$81  ? 3'h7 : 3'h6;
-  assign unreleased_err = f3_go ? { 1'h0, \$28  } : f3_err;
-  assign \$signal$94  = \release  ? 4'h0 : unreleased_err;
-  assign \$29  = ~ f3_prev_released;
-  assign \$30  = \$29  & f3_by_a4;
-  assign \$31  = f3_by_a3 | \$30 ;
-  assign \$32  = f3_in & \$31 ;
-  assign \$33  = ~ f3_prev_released;
-  assign \$34  = \$33  & f3_by_mem;
-  assign \$35  = \$34  & f3_mem_ok;
-  assign w__en = \$32  | \$35 ;
-  assign \$36  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$37  = f3_hit_a3 ? f3_a3_snap : \$36 ;
-  assign \w__data$28  = ~ \$37 ;
-  assign \$38  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$39  = f3_hit_a3 ? f3_a3_snap : \$38 ;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$42  = f3_hit_a3 ? f3_a3_tag : \$41 ;
-  assign \$43  = busy_0 | busy_6;
-  assign \$44  = busy_12 | busy_18;
-  assign busy = \$43  | \$44 ;
-  assign \$45  = alloc_port_size - 9'h101;
-  assign \$46  = ~ \$45 [10];
-  assign \$48  = alloc_src | \$47 ;
-  assign \$49  = a0_pool >= 1'h1;
-  assign \$50  = ! a0_pool;
-  assign \$51  = ! a0_pool;
-  assign \$52  = a0_valid & \$51 ;
-  assign \$53  = \$52  & a0_fits;
-  assign \$54  = samples_fresh + 1'h1;
-  assign \$55  = samples_fresh != 10'h3ff;
-  assign \$56  = \$signature__addr  == 10'h3ff;
-  assign \$57  = \$signature__addr  + 1'h1;
-  assign \$58  = \$56  ? 11'h000 : \$57 ;
-  assign \$59  = samples_has_fresh | samples_nonempty;
-  assign \$60  = a1_select & \$59 ;
-  assign \$61  = a1_in & a1_fits;
-  assign \$62  = \$61  ? 3'h1 : 3'h3;
-  assign \$63  = a1_bad_pool ? 3'h2 : \$62 ;
-  assign \$64  = a1_in & samples_has_fresh;
-  assign \$65  = a1_in ? samples_fresh : 11'h000;
-  assign \$66  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$67  = a2_ok ? \$signal  : 10'h000;
-  assign \$68  = \$signal$54  + 1'h1;
-  assign \$69  = a2_ok ? \$68  : 7'h00;
-  assign \$70  = a3_ok ? grant_addr : 32'd0;
-  assign \$71  = ~ free_oor;
-  assign \$72  = ! free_oor_pool;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = free_port_addr - 31'h40000000;
-  assign \$75  = ~ \$74 [32];
-  assign \$76  = free_port_addr - 31'h40040000;
-  assign \$77  = ~ \$76 [32];
-  assign \$79  = \$75  & \$78 ;
-  assign \$80  = free_src ? \$73  : \$79 ;
-  assign \$81  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$82  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$83  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$84  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$85  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$86  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$87  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$88  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$89  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$90  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$91  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$92  = | f0_addr[7:0];
-  assign \$93  = f0_addr[31:8] - 23'h400000;
-  assign \$95  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$96  = f1_hit ? \$signature__addr$18  : 10'h000;
-  assign \$98  = f1_oor | \$97 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = f1_oor | \$100 ;
-  assign \$102  = f1_hit & f1_misaligned;
-  assign \$104  = \$103  ? 3'h5 : 3'h0;
-  assign \$105  = \$101  ? 3'h4 : \$104 ;
-  assign \$106  = \$signature__addr$18  - samples_fresh;
-  assign \$107  = ~ \$106 [11];
-  assign \$108  = f1_hit & \$107 ;
-  assign \$109  = ~ f1_same_older_eq0;
-  assign \$110  = ~ f1_same_older_eq3;
-  assign \$111  = \$109  | \$110 ;
-  assign \$112  = ~ f1_same_older_eq6;
-  assign \$113  = ~ f1_same_older_eq9;
+  assign r__data = _3_;
+  assign \$1  = alloc_port_size - 9'h101;
+  assign \$2  = ~ \$1 [10];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = a0_pool >= 1'h1;
+  assign \$6  = ! a0_pool;
+  assign \$7  = ! a0_pool;
+  assign \$8  = a0_valid & \$7 ;
+  assign \$9  = \$8  & a0_fits;
+  assign \$10  = samples_fresh + 1'h1;
+  assign \$11  = samples_fresh != 10'h3ff;
+  assign \$12  = samples_head == 10'h3ff;
+  assign \$13  = samples_head + 1'h1;
+  assign \$14  = \$12  ? 11'h000 : \$13 ;
+  assign \$15  = samples_has_fresh | samples_nonempty;
+  assign \$16  = a1_select & \$15 ;
+  assign \$17  = a1_in & a1_fits;
+  assign \$18  = \$17  ? 3'h1 : 3'h3;
+  assign \$19  = a1_bad_pool ? 3'h2 : \$18 ;
+  assign \$20  = a1_in & samples_has_fresh;
+  assign \$21  = a1_in ? samples_fresh : 11'h000;
+  assign \$22  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$23  = a3_ok ? samples_grant_waddr : 10'h000;
+  assign \$24  = a3_ok ? \$221 [5:0] : 6'h00;
+  assign \$25  = a4_ok ? grant_addr : 32'd0;
+  assign \$26  = ~ free_oor;
+  assign \$27  = ! free_oor_pool;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = free_port_addr - 31'h40000000;
+  assign \$30  = ~ \$29 [32];
+  assign \$31  = free_port_addr - 31'h40040000;
+  assign \$32  = ~ \$31 [32];
+  assign \$34  = \$30  & \$33 ;
+  assign \$35  = free_src ? \$28  : \$34 ;
+  assign \$36  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$37  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$38  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$39  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$40  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$41  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$42  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$43  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$44  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$45  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$46  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$47  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$48  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$49  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$50  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$51  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$52  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$53  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$54  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$55  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$56  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$57  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$58  = | f0_addr[7:0];
+  assign \$59  = f0_addr[31:8] - 23'h400000;
+  assign \$61  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$62  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$64  = f1_oor | \$63 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = f1_oor | \$66 ;
+  assign \$68  = f1_hit & f1_misaligned;
+  assign \$70  = \$69  ? 3'h5 : 3'h0;
+  assign \$71  = \$67  ? 3'h4 : \$70 ;
+  assign \$72  = f1_samples_slot - samples_fresh;
+  assign \$73  = ~ \$72 [11];
+  assign \$74  = f1_hit & \$73 ;
+  assign \$75  = ~ f1_same_second_eq0;
+  assign \$76  = ~ f1_same_second_eq3;
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = ~ f1_same_second_eq6;
+  assign \$79  = ~ f1_same_second_eq9;
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = \$77  | \$80 ;
+  assign \$82  = ~ f1_same_second_eq12;
+  assign \$83  = ~ f1_same_second_eq15;
+  assign \$84  = \$82  | \$83 ;
+  assign \$85  = ~ f1_same_second_eq18;
+  assign \$86  = ~ f1_same_second_eq21;
+  assign \$87  = \$85  | \$86 ;
+  assign \$88  = \$84  | \$87 ;
+  assign \$89  = \$81  | \$88 ;
+  assign \$90  = ~ f1_same_second_eq24;
+  assign \$91  = ~ f1_same_second_eq27;
+  assign \$92  = \$90  | \$91 ;
+  assign \$93  = ~ f1_same_second_eq30;
+  assign \$94  = \$92  | \$93 ;
+  assign \$95  = \$89  | \$94 ;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = ~ f1_same_third_eq0;
+  assign \$98  = ~ f1_same_third_eq3;
+  assign \$99  = \$97  | \$98 ;
+  assign \$100  = ~ f1_same_third_eq6;
+  assign \$101  = ~ f1_same_third_eq9;
+  assign \$102  = \$100  | \$101 ;
+  assign \$103  = \$99  | \$102 ;
+  assign \$104  = ~ f1_same_third_eq12;
+  assign \$105  = ~ f1_same_third_eq15;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = ~ f1_same_third_eq18;
+  assign \$108  = ~ f1_same_third_eq21;
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = \$106  | \$109 ;
+  assign \$111  = \$103  | \$110 ;
+  assign \$112  = ~ f1_same_third_eq24;
+  assign \$113  = ~ f1_same_third_eq27;
   assign \$114  = \$112  | \$113 ;
-  assign \$115  = \$111  | \$114 ;
-  assign \$116  = ~ f1_same_older_eq12;
-  assign \$117  = ~ f1_same_older_eq15;
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = ~ f1_same_older_eq18;
-  assign \$120  = ~ f1_same_older_eq21;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$118  | \$121 ;
-  assign \$123  = \$115  | \$122 ;
-  assign \$124  = ~ f1_same_older_eq24;
-  assign \$125  = ~ f1_same_older_eq27;
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = ~ f1_same_older_eq30;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$123  | \$128 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = ! f2_pool;
-  assign \$132  = a3_tag ^ f2_tag;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$133  + 1'h1;
-  assign \$135  = a4_tag ^ f2_tag;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$136  + 1'h1;
-  assign \$138  = ~ hit_f4;
-  assign \$139  = ~ f2_never_granted;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \samples_parity_data$34  == \samples_grant_data$22 [0];
-  assign \$142  = f2_in & \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = ~ hit_f4;
-  assign \$145  = ~ f2_never_granted;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = \samples_parity_data$34  == \samples_grant_data$22 [0];
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = \samples_grant_data$22 [6:1] ^ f2_tag;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$150  + 1'h1;
-  assign \$152  = \$148  & \$151 [6];
-  assign \$153  = \$signal$68  & \$14 [12];
-  assign \$154  = a3_tag ^ f2_tag;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  + 1'h1;
-  assign \$157  = \$153  & \$156 [6];
-  assign \$158  = ~ \$14 [12];
-  assign \$159  = \$signal$68  & \$158 ;
-  assign \$160  = \$159  & \$18 [12];
-  assign \$161  = a4_tag ^ f2_tag;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$162  + 1'h1;
-  assign \$164  = \$160  & \$163 [6];
-  assign \$165  = ~ \$14 [12];
-  assign \$166  = \$signal$68  & \$165 ;
-  assign \$167  = ~ \$18 [12];
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$168  ? f2_in : 1'h0;
-  assign \$170  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$171  + 1'h1;
-  assign \$173  = \release  & \$172 [12];
-  assign \$174  = w__addr == 10'h3ff;
-  assign \$175  = w__addr + 1'h1;
-  assign \$176  = \$174  ? 11'h000 : \$175 ;
-  assign \$177  = samples_pushed == samples_popped;
-  assign \$178  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$179  = \$177  ? 11'h000 : \$178 ;
-  assign \$180  = $signed({ 1'h0, samples_count }) + $signed(\$179 );
-  assign \$181  = ! samples_pushed;
-  assign \$182  = ! samples_popped;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$185  = ~ \$184 ;
-  assign \$186  = w__en | \$185 ;
+  assign \$115  = ~ f1_same_third_eq30;
+  assign \$116  = \$114  | \$115 ;
+  assign \$117  = \$111  | \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = ! f2_pool;
+  assign \$120  = a4_tag ^ f2_tag;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$121  + 1'h1;
+  assign \$123  = a5_tag ^ f2_tag;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = \$124  + 1'h1;
+  assign \$126  = \$230 [12] ? a4_tag : a5_tag;
+  assign \$127  = \$230 [12] ? a4_snap : a5_snap;
+  assign \$128  = f2_same_third & f5_ok;
+  assign \$129  = ~ rel_f2;
+  assign \$130  = ~ f3_rel_f3;
+  assign \$131  = ~ f3_never_granted;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$134  = f3_in & \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = f3_hit_a3 | \$135 ;
+  assign \$137  = \$129  & \$136 ;
+  assign \$138  = f3_hit_a2 | \$137 ;
+  assign \$139  = f3_hit_a2 | f3_hit_a3;
+  assign \$140  = f3_in ? samples_grant_r0_b0[6:1] : 6'h00;
+  assign \$141  = \$139  ? f3_older_tag : \$140 ;
+  assign \$142  = f3_hit_a2 | f3_hit_a3;
+  assign \$143  = f3_in & samples_grant_r0_b0[0];
+  assign \$144  = \$142  ? f3_older_snap : \$143 ;
+  assign \$145  = f3_go & \$238 [12];
+  assign \$146  = a4_tag ^ f3_tag;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$147  + 1'h1;
+  assign \$149  = \$145  & \$148 [6];
+  assign \$150  = ~ \$238 [12];
+  assign \$151  = f3_go & \$150 ;
+  assign \$152  = ~ rel_f2;
+  assign \$153  = \$152  & f3_hit_a3;
+  assign \$154  = f3_hit_a2 | \$153 ;
+  assign \$155  = \$151  & \$154 ;
+  assign \$156  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ \$238 [12];
+  assign \$159  = f3_go & \$158 ;
+  assign \$160  = ~ f3_hit_a2;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = ~ rel_f2;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = ~ f3_hit_a3;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = ~ f3_rel_f3;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? f3_in : 1'h0;
+  assign \$169  = ~ f3_never_granted;
+  assign \$170  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = samples_grant_r0_b0[6:1] ^ f3_tag;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$173  + 1'h1;
+  assign \$175  = \$171  & \$174 [6];
+  assign \$176  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$177  = ~ \$176 ;
+  assign \$178  = \$177  + 1'h1;
+  assign \$179  = \release  & \$178 [12];
+  assign \$180  = samples_queue_waddr == 10'h3ff;
+  assign \$181  = samples_queue_waddr + 1'h1;
+  assign \$182  = \$180  ? 11'h000 : \$181 ;
+  assign \$183  = samples_pushed == samples_popped;
+  assign \$184  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$185  = \$183  ? 11'h000 : \$184 ;
+  assign \$186  = $signed({ 1'h0, samples_count }) + $signed(\$185 );
   assign \$187  = ! samples_pushed;
+  assign \$188  = ! samples_popped;
   assign \$189  = \$187  & \$188 ;
-  assign \$190  = samples_count == 2'h3;
-  assign \$191  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$192  = ~ \$191 ;
-  assign \$193  = w__en | \$192 ;
-  assign \$195  = ! samples_popped;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$190  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$191  = ~ \$190 ;
+  assign \$192  = samples_push | \$191 ;
+  assign \$193  = ! samples_pushed;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = samples_count == 2'h3;
+  assign \$197  = samples_pop ? samples_at[2] : samples_at[1];
   assign \$198  = ~ \$197 ;
-  assign \$199  = w__en | \$198 ;
+  assign \$199  = samples_push | \$198 ;
+  assign \$201  = ! samples_popped;
   assign \$202  = \$200  & \$201 ;
-  assign \$203  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$203  = samples_pop ? samples_at[0] : 1'h0;
   assign \$204  = ~ \$203 ;
-  assign \$205  = w__en | \$204 ;
-  assign \$206  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
-  assign \$207  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
-  assign \$208  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
-  assign \$209  = | { freed_valid, f5_valid, grant_valid };
+  assign \$205  = samples_push | \$204 ;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$210  = ~ \$209 ;
+  assign \$211  = samples_push | \$210 ;
+  assign \$212  = | { a3_valid, a2_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$213  = | { f3_valid, f2_valid, f1_valid, f0_valid, a5_valid, a4_valid };
+  assign \$214  = | { f4_by_a1, f4_prev_released, f4_go, f4_valid, f5_ok, f3_go };
+  assign \$215  = | { f6_valid, a6_valid, f5_valid, f4_by_mem, f4_by_older };
+  assign samples_take_fresh = a1_select & samples_has_fresh;
+  assign \$216  = ~ samples_has_fresh;
+  assign \$217  = a1_select & \$216 ;
+  assign samples_pop = \$217  & samples_nonempty;
+  assign \$218  = a3_from_fresh ? a3_fresh_slot : samples_queue_r0_b0[9:0];
+  assign \$219  = a3_from_fresh ? 6'h00 : samples_queue_r0_b0[16:11];
+  assign \$220  = a3_from_fresh ? samples_parity_r1_b0 : samples_queue_r0_b0[10];
+  assign \$221  = \$signal$250  + 1'h1;
+  assign \$222  = a3_valid & a3_ok;
+  assign \$223  = ! a3_pool;
+  assign samples_grant_wen = \$222  & \$223 ;
+  assign \$226  = ! f2_err;
+  assign \$signal$142  = f2_valid & \$226 ;
+  assign \$227  = a4_valid & a4_ok;
+  assign \$228  = { \$227 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$229  = ~ \$228 ;
+  assign \$230  = \$229  + 1'h1;
+  assign \$231  = a5_valid & a5_ok;
+  assign \$232  = { \$231 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$233  = ~ \$232 ;
+  assign \$234  = \$233  + 1'h1;
+  assign \$235  = a4_valid & a4_ok;
+  assign \$236  = { \$235 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$237  = ~ \$236 ;
+  assign \$238  = \$237  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$239  = ~ f4_prev_released;
+  assign \$240  = \$239  & f4_rest_held;
+  assign \$signal$251  = f4_hit_a1 | \$240 ;
+  assign \$241  = ~ f4_prev_released;
+  assign \$242  = f4_by_mem & f4_mem_ok;
+  assign \$243  = f4_by_older | \$242 ;
+  assign \$244  = \$241  & \$243 ;
+  assign \release  = f4_by_a1 | \$244 ;
+  assign \$245  = ~ f4_go;
+  assign \$246  = ~ \$signal$251 ;
+  assign \$247  = \$signal$251  ? 3'h7 : 3'h6;
+  assign unreleased_err = f4_go ? { 1'h0, \$247  } : f4_err;
+  assign \$signal$195  = \release  ? 4'h0 : unreleased_err;
+  assign \$248  = ~ f4_prev_released;
+  assign \$249  = \$248  & f4_by_older;
+  assign \$250  = f4_by_a1 | \$249 ;
+  assign \$251  = f4_in & \$250 ;
+  assign \$252  = ~ f4_prev_released;
+  assign \$253  = \$252  & f4_by_mem;
+  assign \$254  = \$253  & f4_mem_ok;
+  assign samples_queue_wen = \$251  | \$254 ;
+  assign \$255  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$243  = ~ \$255 ;
+  assign \$256  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$259  = busy_0 | busy_6;
+  assign \$260  = busy_12 | busy_18;
+  assign busy = \$259  | \$260 ;
   always @(posedge clk)
-    a0_valid <= \$210 ;
+    samples_queue_w_en <= \$261 ;
+  always @(posedge clk)
+    samples_queue_w_addr <= \$262 ;
+  always @(posedge clk)
+    samples_queue_w_data <= \$263 ;
+  always @(posedge clk)
+    samples_queue_r0_b0 <= r__data;
+  always @(posedge clk)
+    samples_grant_w_en <= \$264 ;
+  always @(posedge clk)
+    samples_grant_w_addr <= \$265 ;
+  always @(posedge clk)
+    samples_grant_w_data <= \$266 ;
+  always @(posedge clk)
+    samples_grant_r0_b0 <= \r__data$17 ;
+  always @(posedge clk)
+    samples_parity_r0_b0 <= \r__data$19 ;
+  always @(posedge clk)
+    samples_parity_r1_b0 <= \r__data$21 ;
+  always @(posedge clk)
+    a0_valid <= \$267 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1565,59 +1736,57 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a0_fits <= \$48 ;
+    a0_fits <= \$4 ;
   always @(posedge clk)
-    \$signature__en  <= \$211 ;
+    a1_valid <= \$268 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_bad_pool <= \$49 ;
+    a1_bad_pool <= \$5 ;
   always @(posedge clk)
     a1_fits <= a0_fits;
   always @(posedge clk)
-    a1_in <= \$50 ;
+    a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$212 ;
+    a1_select <= \$269 ;
   always @(posedge clk)
-    a2_valid <= \$213 ;
+    a2_valid <= \$270 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_fresh <= \$214 ;
+    samples_fresh <= \$271 ;
   always @(posedge clk)
-    samples_has_fresh <= \$215 ;
+    samples_has_fresh <= \$272 ;
   always @(posedge clk)
-    \$signature__addr  <= \$216 ;
+    samples_head <= \$273 ;
   always @(posedge clk)
-    a2_ok <= \$60 ;
+    a2_ok <= \$16 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$63  };
+    a2_fail_err <= { 1'h0, \$19  };
   always @(posedge clk)
-    a2_from_fresh <= \$64 ;
+    a2_from_fresh <= \$20 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$65 [9:0];
+    a2_fresh_slot <= \$21 [9:0];
   always @(posedge clk)
-    a3_valid <= \$217 ;
+    a3_valid <= \$274 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$66 ;
+    a3_err <= \$22 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    \w__addr$12  <= \$67 ;
+    a3_from_fresh <= a2_from_fresh;
   always @(posedge clk)
-    a3_tag <= \$69 [5:0];
+    a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_snap <= fetched_snap;
-  always @(posedge clk)
-    a4_valid <= \$218 ;
+    a4_valid <= \$275 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1627,15 +1796,31 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \w__addr$12 ;
+    a4_slot <= \$23 ;
   always @(posedge clk)
-    a4_tag <= a3_tag;
+    a4_tag <= \$24 ;
   always @(posedge clk)
-    a4_snap <= a3_snap;
+    a4_snap <= fetched_snap;
   always @(posedge clk)
-    a4_addr <= \$70 ;
+    a5_valid <= \$276 ;
   always @(posedge clk)
-    f0_valid <= \$219 ;
+    a5_ok <= a4_ok;
+  always @(posedge clk)
+    a5_err <= a4_err;
+  always @(posedge clk)
+    a5_pool <= a4_pool;
+  always @(posedge clk)
+    a5_user <= a4_user;
+  always @(posedge clk)
+    a5_slot <= a4_slot;
+  always @(posedge clk)
+    a5_tag <= a4_tag;
+  always @(posedge clk)
+    a5_snap <= a4_snap;
+  always @(posedge clk)
+    a5_addr <= \$25 ;
+  always @(posedge clk)
+    f0_valid <= \$277 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1647,9 +1832,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$80 ;
+    f0_hit <= \$35 ;
   always @(posedge clk)
-    \$signature__en$20  <= \$220 ;
+    f1_valid <= \$278 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1663,57 +1848,83 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f2_addr <= f1_addr;
   always @(posedge clk)
-    f1_same_older_eq0 <= \$221 ;
+    f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_older_eq3 <= \$222 ;
+    f1_same_second_eq0 <= \$279 ;
   always @(posedge clk)
-    f1_same_older_eq6 <= \$223 ;
+    f1_same_second_eq3 <= \$280 ;
   always @(posedge clk)
-    f1_same_older_eq9 <= \$224 ;
+    f1_same_second_eq6 <= \$281 ;
   always @(posedge clk)
-    f1_same_older_eq12 <= \$225 ;
+    f1_same_second_eq9 <= \$282 ;
   always @(posedge clk)
-    f1_same_older_eq15 <= \$226 ;
+    f1_same_second_eq12 <= \$283 ;
   always @(posedge clk)
-    f1_same_older_eq18 <= \$227 ;
+    f1_same_second_eq15 <= \$284 ;
   always @(posedge clk)
-    f1_same_older_eq21 <= \$228 ;
+    f1_same_second_eq18 <= \$285 ;
   always @(posedge clk)
-    f1_same_older_eq24 <= \$229 ;
+    f1_same_second_eq21 <= \$286 ;
   always @(posedge clk)
-    f1_same_older_eq27 <= \$230 ;
+    f1_same_second_eq24 <= \$287 ;
   always @(posedge clk)
-    f1_same_older_eq30 <= \$231 ;
+    f1_same_second_eq27 <= \$288 ;
+  always @(posedge clk)
+    f1_same_second_eq30 <= \$289 ;
+  always @(posedge clk)
+    f1_same_third_eq0 <= \$290 ;
+  always @(posedge clk)
+    f1_same_third_eq3 <= \$291 ;
+  always @(posedge clk)
+    f1_same_third_eq6 <= \$292 ;
+  always @(posedge clk)
+    f1_same_third_eq9 <= \$293 ;
+  always @(posedge clk)
+    f1_same_third_eq12 <= \$294 ;
+  always @(posedge clk)
+    f1_same_third_eq15 <= \$295 ;
+  always @(posedge clk)
+    f1_same_third_eq18 <= \$296 ;
+  always @(posedge clk)
+    f1_same_third_eq21 <= \$297 ;
+  always @(posedge clk)
+    f1_same_third_eq24 <= \$298 ;
+  always @(posedge clk)
+    f1_same_third_eq27 <= \$299 ;
+  always @(posedge clk)
+    f1_same_third_eq30 <= \$300 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$92 ;
+    f1_misaligned <= \$58 ;
   always @(posedge clk)
-    \$signature__addr$18  <= \$93 [9:0];
+    f1_samples_slot <= \$59 [9:0];
   always @(posedge clk)
-    f2_valid <= \$232 ;
+    f2_valid <= \$301 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$95 ;
+    f2_pool <= \$61 ;
   always @(posedge clk)
-    f2_slot <= \$96 ;
+    f2_slot <= \$62 ;
   always @(posedge clk)
-    f2_in_pool <= \$98 ;
+    f2_in_pool <= \$64 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$105  };
+    f2_err <= { 1'h0, \$71  };
   always @(posedge clk)
-    f2_never_granted <= \$108 ;
+    f2_never_granted <= \$74 ;
   always @(posedge clk)
-    f2_same_older <= \$130 ;
+    f2_same_second <= \$96 ;
   always @(posedge clk)
-    f3_valid <= \$233 ;
+    f2_same_third <= \$118 ;
   always @(posedge clk)
-    f3_go <= \$234 ;
+    f3_valid <= \$302 ;
+  always @(posedge clk)
+    f3_go <= \$303 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1721,85 +1932,103 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_pool <= f2_pool;
   always @(posedge clk)
-    \w__addr$24  <= f2_slot;
+    f3_slot <= f2_slot;
+  always @(posedge clk)
+    f3_tag <= f2_tag;
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$131 ;
+    f3_in <= \$119 ;
   always @(posedge clk)
-    f3_hit_a3 <= \$14 [12];
+    f3_never_granted <= f2_never_granted;
   always @(posedge clk)
-    f3_a3_tag_ok <= \$134 [6];
+    f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_a3_tag <= a3_tag;
+    f3_hit_a2 <= \$230 [12];
   always @(posedge clk)
-    f3_a3_snap <= a3_snap;
+    f3_a2_tag_ok <= \$122 [6];
   always @(posedge clk)
-    f3_hit_a4 <= \$18 [12];
+    f3_hit_a3 <= \$234 [12];
   always @(posedge clk)
-    f3_a4_tag_ok <= \$137 [6];
+    f3_a3_tag_ok <= \$125 [6];
   always @(posedge clk)
-    f3_a4_tag <= a4_tag;
+    f3_older_tag <= \$126 ;
   always @(posedge clk)
-    f3_a4_snap <= a4_snap;
+    f3_older_snap <= \$127 ;
   always @(posedge clk)
-    f3_mem_held <= \$143 ;
+    f3_rel_f3 <= \$128 ;
   always @(posedge clk)
-    f3_mem_ok <= \$152 ;
+    f4_valid <= \$304 ;
   always @(posedge clk)
-    f3_mem_tag <= \$signal$66 ;
+    f4_go <= \$305 ;
   always @(posedge clk)
-    f3_mem_snap <= mem_snap;
-  always @(posedge clk)
-    f3_by_a3 <= \$235 ;
-  always @(posedge clk)
-    f3_by_a4 <= \$236 ;
-  always @(posedge clk)
-    f3_by_mem <= \$237 ;
-  always @(posedge clk)
-    f3_prev_released <= \$238 ;
-  always @(posedge clk)
-    w__addr <= \$239 ;
-  always @(posedge clk)
-    samples_pushed <= \$240 ;
-  always @(posedge clk)
-    samples_popped <= \$241 ;
-  always @(posedge clk)
-    samples_count <= \$242 ;
-  always @(posedge clk)
-    samples_at <= \$243 ;
-  always @(posedge clk)
-    samples_nonempty <= \$244 ;
-  always @(posedge clk)
-    f4_valid <= \$245 ;
-  always @(posedge clk)
-    f4_ok <= \$246 ;
-  always @(posedge clk)
-    f4_err <= \$signal$94 ;
+    f4_err <= f3_err;
   always @(posedge clk)
     f4_user <= f3_user;
   always @(posedge clk)
     f4_pool <= f3_pool;
   always @(posedge clk)
-    f4_slot <= \w__addr$24 ;
+    f4_slot <= f3_slot;
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$247 ;
+    f4_in <= f3_in;
   always @(posedge clk)
-    a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
+    f4_hit_a1 <= \$238 [12];
   always @(posedge clk)
-    grant_valid <= \$248 ;
+    f4_a1_tag <= a4_tag;
   always @(posedge clk)
-    a6_payload <= a5_payload;
+    f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f5_valid <= \$249 ;
+    f4_rest_held <= \$138 ;
   always @(posedge clk)
-    f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
+    f4_rest_tag <= \$141 ;
   always @(posedge clk)
-    freed_valid <= \$250 ;
+    f4_rest_snap <= \$144 ;
   always @(posedge clk)
-    f6_payload <= f5_payload;
+    f4_by_a1 <= \$306 ;
+  always @(posedge clk)
+    f4_by_older <= \$307 ;
+  always @(posedge clk)
+    f4_by_mem <= \$308 ;
+  always @(posedge clk)
+    f4_mem_ok <= \$175 ;
+  always @(posedge clk)
+    f4_prev_released <= \$309 ;
+  always @(posedge clk)
+    samples_push <= \$310 ;
+  always @(posedge clk)
+    samples_queue_waddr <= \$311 ;
+  always @(posedge clk)
+    samples_pushed <= \$312 ;
+  always @(posedge clk)
+    samples_popped <= \$313 ;
+  always @(posedge clk)
+    samples_count <= \$314 ;
+  always @(posedge clk)
+    samples_at <= \$315 ;
+  always @(posedge clk)
+    samples_nonempty <= \$316 ;
+  always @(posedge clk)
+    f5_valid <= \$317 ;
+  always @(posedge clk)
+    f5_ok <= \$318 ;
+  always @(posedge clk)
+    f5_err <= \$signal$195 ;
+  always @(posedge clk)
+    f5_user <= f4_user;
+  always @(posedge clk)
+    f5_pool <= f4_pool;
+  always @(posedge clk)
+    f5_in_pool <= f4_in_pool;
+  always @(posedge clk)
+    a6_valid <= \$319 ;
+  always @(posedge clk)
+    a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+  always @(posedge clk)
+    f6_valid <= \$320 ;
+  always @(posedge clk)
+    f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
     alloc_src_d0 <= alloc_src;
   always @(posedge clk)
@@ -1813,7 +2042,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     alloc_src_d5 <= alloc_src_d4;
   always @(posedge clk)
-    grant_src <= alloc_src_d5;
+    alloc_src_d6 <= alloc_src_d5;
   always @(posedge clk)
     alloc_size_d0 <= alloc_size;
   always @(posedge clk)
@@ -1827,7 +2056,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     alloc_size_d5 <= alloc_size_d4;
   always @(posedge clk)
-    grant_size <= alloc_size_d5;
+    alloc_size_d6 <= alloc_size_d5;
   always @(posedge clk)
     free_info_d0 <= { free_tag, free_addr, free_src };
   always @(posedge clk)
@@ -1843,506 +2072,622 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$251 ;
+    busy_0 <= \$321 ;
   always @(posedge clk)
-    busy_6 <= \$252 ;
+    busy_6 <= \$322 ;
   always @(posedge clk)
-    busy_12 <= \$253 ;
+    busy_12 <= \$323 ;
   always @(posedge clk)
-    busy_18 <= \$254 ;
+    busy_18 <= \$324 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal  = 10'h000;
-    casez (a2_pool)
+    \$261  = samples_queue_wen;
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$262  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$262  = samples_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$263  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$263  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$264  = samples_grant_wen;
+    if (rst) begin
+      \$264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$265  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$265  = samples_grant_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$266  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$266  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$267  = alloc_valid;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$268  = a0_valid;
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$269  = \$9 ;
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$270  = a1_valid;
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$271  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$271  = \$10 [10:0];
+    end
+    if (rst) begin
+      \$271  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$272  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$272  = \$11 ;
+    end
+    if (rst) begin
+      \$272  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$273  = samples_head;
+    if (samples_pop) begin
+      \$273  = \$14 [9:0];
+    end
+    if (rst) begin
+      \$273  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$274  = a2_valid;
+    if (rst) begin
+      \$274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$275  = a3_valid;
+    if (rst) begin
+      \$275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$276  = a4_valid;
+    if (rst) begin
+      \$276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$277  = free_valid;
+    if (rst) begin
+      \$277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$278  = f0_valid;
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$279  = \$36 ;
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$280  = \$37 ;
+    if (rst) begin
+      \$280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$281  = \$38 ;
+    if (rst) begin
+      \$281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$282  = \$39 ;
+    if (rst) begin
+      \$282  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$283  = \$40 ;
+    if (rst) begin
+      \$283  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$284  = \$41 ;
+    if (rst) begin
+      \$284  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$285  = \$42 ;
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$286  = \$43 ;
+    if (rst) begin
+      \$286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$287  = \$44 ;
+    if (rst) begin
+      \$287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$288  = \$45 ;
+    if (rst) begin
+      \$288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$289  = \$46 ;
+    if (rst) begin
+      \$289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$290  = \$47 ;
+    if (rst) begin
+      \$290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$291  = \$48 ;
+    if (rst) begin
+      \$291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$292  = \$49 ;
+    if (rst) begin
+      \$292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$293  = \$50 ;
+    if (rst) begin
+      \$293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$294  = \$51 ;
+    if (rst) begin
+      \$294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$295  = \$52 ;
+    if (rst) begin
+      \$295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$296  = \$53 ;
+    if (rst) begin
+      \$296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$297  = \$54 ;
+    if (rst) begin
+      \$297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$298  = \$55 ;
+    if (rst) begin
+      \$298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$299  = \$56 ;
+    if (rst) begin
+      \$299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$300  = \$57 ;
+    if (rst) begin
+      \$300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$301  = f1_valid;
+    if (rst) begin
+      \$301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$302  = f2_valid;
+    if (rst) begin
+      \$302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$303  = \$signal$142 ;
+    if (rst) begin
+      \$303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$304  = f3_valid;
+    if (rst) begin
+      \$304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$305  = f3_go;
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$306  = \$149 ;
+    if (rst) begin
+      \$306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$307  = \$157 ;
+    if (rst) begin
+      \$307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$308  = \$168 ;
+    if (rst) begin
+      \$308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$309  = \$179 ;
+    if (rst) begin
+      \$309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$310  = samples_queue_wen;
+    if (rst) begin
+      \$310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$311  = samples_queue_waddr;
+    if (samples_queue_wen) begin
+      \$311  = \$182 [9:0];
+    end
+    if (rst) begin
+      \$311  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$312  = samples_push;
+    if (rst) begin
+      \$312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$313  = samples_pop;
+    if (rst) begin
+      \$313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$314  = \$186 [10:0];
+    if (rst) begin
+      \$314  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$315  = samples_at;
+    if (\$189 ) begin
+      \$315 [0] = samples_at[0];
+      \$315 [1] = samples_at[1];
+      \$315 [2] = samples_at[2];
+    end
+    if (\$195 ) begin
+      \$315 [0] = samples_at[1];
+      \$315 [1] = samples_at[2];
+      \$315 [2] = \$196 ;
+    end
+    if (\$202 ) begin
+      \$315 [0] = 1'h0;
+      \$315 [1] = samples_at[0];
+      \$315 [2] = samples_at[1];
+    end
+    if (\$208 ) begin
+      \$315 [0] = samples_at[0];
+      \$315 [1] = samples_at[1];
+      \$315 [2] = samples_at[2];
+    end
+    if (rst) begin
+      \$315  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$316  = samples_nonempty;
+    if (\$189 ) begin
+      \$316  = \$192 ;
+    end
+    if (\$195 ) begin
+      \$316  = \$199 ;
+    end
+    if (\$202 ) begin
+      \$316  = \$205 ;
+    end
+    if (\$208 ) begin
+      \$316  = \$211 ;
+    end
+    if (rst) begin
+      \$316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$317  = f4_valid;
+    if (rst) begin
+      \$317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$318  = \release ;
+    if (rst) begin
+      \$318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$319  = a5_valid;
+    if (rst) begin
+      \$319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$320  = f5_valid;
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$321  = \$212 ;
+    if (rst) begin
+      \$321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$322  = \$213 ;
+    if (rst) begin
+      \$322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$323  = \$214 ;
+    if (rst) begin
+      \$323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$324  = \$215 ;
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    samples_grant_waddr = 10'h000;
+    casez (a3_pool)
       1'h0:
-          \$signal  = \$3 ;
+          samples_grant_waddr = \$218 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$54  = 6'h00;
-    casez (a2_pool)
+    \$signal$250  = 6'h00;
+    casez (a3_pool)
       1'h0:
-          \$signal$54  = \$4 ;
+          \$signal$250  = \$219 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     fetched_snap = 1'h0;
-    casez (a2_pool)
+    casez (a3_pool)
       1'h0:
-          fetched_snap = \$5 ;
+          fetched_snap = \$220 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     grant_addr = 32'd0;
-    casez (a3_pool)
+    casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$9  };
+          grant_addr = { 1'h0, \$225  };
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$66  = 6'h00;
-    casez (f2_pool)
-      1'h0:
-          \$signal$66  = \samples_grant_data$22 [6:1];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    mem_snap = 1'h0;
-    casez (f2_pool)
-      1'h0:
-          mem_snap = \samples_grant_data$22 [0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = alloc_valid;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = a0_valid;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$212  = \$53 ;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$213  = \$signature__en ;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$214  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$214  = \$54 [10:0];
-    end
-    if (rst) begin
-      \$214  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$215  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$215  = \$55 ;
-    end
-    if (rst) begin
-      \$215  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$216  = \$signature__addr ;
-    if (samples_pop) begin
-      \$216  = \$58 [9:0];
-    end
-    if (rst) begin
-      \$216  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$217  = a2_valid;
-    if (rst) begin
-      \$217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$218  = a3_valid;
-    if (rst) begin
-      \$218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$219  = free_valid;
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$220  = f0_valid;
-    if (rst) begin
-      \$220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$221  = \$81 ;
-    if (rst) begin
-      \$221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$222  = \$82 ;
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$223  = \$83 ;
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$224  = \$84 ;
-    if (rst) begin
-      \$224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$225  = \$85 ;
-    if (rst) begin
-      \$225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$226  = \$86 ;
-    if (rst) begin
-      \$226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$227  = \$87 ;
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$228  = \$88 ;
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$229  = \$89 ;
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$230  = \$90 ;
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$231  = \$91 ;
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$232  = \$signature__en$20 ;
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$233  = f2_valid;
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$234  = \$signal$68 ;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$235  = \$157 ;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$236  = \$164 ;
-    if (rst) begin
-      \$236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$237  = \$169 ;
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$238  = \$173 ;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$239  = w__addr;
-    if (w__en) begin
-      \$239  = \$176 [9:0];
-    end
-    if (rst) begin
-      \$239  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$240  = w__en;
-    if (rst) begin
-      \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$241  = samples_pop;
-    if (rst) begin
-      \$241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$242  = \$180 [10:0];
-    if (rst) begin
-      \$242  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$243  = samples_at;
-    if (\$183 ) begin
-      \$243 [0] = samples_at[0];
-      \$243 [1] = samples_at[1];
-      \$243 [2] = samples_at[2];
-    end
-    if (\$189 ) begin
-      \$243 [0] = samples_at[1];
-      \$243 [1] = samples_at[2];
-      \$243 [2] = \$190 ;
-    end
-    if (\$196 ) begin
-      \$243 [0] = 1'h0;
-      \$243 [1] = samples_at[0];
-      \$243 [2] = samples_at[1];
-    end
-    if (\$202 ) begin
-      \$243 [0] = samples_at[0];
-      \$243 [1] = samples_at[1];
-      \$243 [2] = samples_at[2];
-    end
-    if (rst) begin
-      \$243  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$244  = samples_nonempty;
-    if (\$183 ) begin
-      \$244  = \$186 ;
-    end
-    if (\$189 ) begin
-      \$244  = \$193 ;
-    end
-    if (\$196 ) begin
-      \$244  = \$199 ;
-    end
-    if (\$202 ) begin
-      \$244  = \$205 ;
-    end
-    if (rst) begin
-      \$244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$245  = f3_valid;
-    if (rst) begin
-      \$245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$246  = \release ;
-    if (rst) begin
-      \$246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$247  = a4_valid;
-    if (rst) begin
-      \$247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$248  = a5_valid;
-    if (rst) begin
-      \$248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$249  = f4_valid;
-    if (rst) begin
-      \$249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$250  = f5_valid;
-    if (rst) begin
-      \$250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$251  = \$206 ;
-    if (rst) begin
-      \$251  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$252  = \$207 ;
-    if (rst) begin
-      \$252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$253  = \$208 ;
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$254  = \$209 ;
-    if (rst) begin
-      \$254  = 1'h0;
-    end
-  end
-  assign samples_queue_addr = w__addr;
-  assign samples_queue_en = w__en;
-  assign samples_queue_data = w__data;
-  assign \samples_queue_addr$7  = \$signature__addr ;
-  assign \samples_queue_en$9  = \$signature__en ;
-  assign \$signature__data  = \samples_queue_data$10 ;
-  assign samples_grant_addr = \w__addr$12 ;
-  assign samples_grant_en = \w__en$14 ;
-  assign samples_grant_data = \w__data$16 ;
-  assign \samples_grant_addr$19  = \$signature__addr$18 ;
-  assign \samples_grant_en$21  = \$signature__en$20 ;
-  assign \$signature__data$23  = \samples_grant_data$22 ;
-  assign samples_parity_addr = \w__addr$24 ;
-  assign \w__en$26  = w__en;
-  assign samples_parity_en = w__en;
-  assign samples_parity_data = \w__data$28 ;
-  assign \$signature__addr$30  = \$signature__addr$18 ;
-  assign \samples_parity_addr$31  = \$signature__addr$18 ;
-  assign \$signature__en$32  = \$signature__en$20 ;
-  assign \samples_parity_en$33  = \$signature__en$20 ;
-  assign \$signature__data$35  = \samples_parity_data$34 ;
-  assign \$signature__addr$36  = samples_fresh[9:0];
-  assign \samples_parity_addr$37  = samples_fresh[9:0];
-  assign \$signature__en$38  = \$signature__en ;
-  assign \samples_parity_en$39  = \$signature__en ;
-  assign \$signature__data$41  = \samples_parity_data$40 ;
-  assign samples_head = \$signature__addr ;
-  assign a1_valid = \$signature__en ;
-  assign a3_slot = \w__addr$12 ;
-  assign f1_samples_slot = \$signature__addr$18 ;
-  assign f1_valid = \$signature__en$20 ;
-  assign \$signal$71  = \$14 [12];
-  assign hit_a4 = \$18 [12];
-  assign samples_push = w__en;
-  assign f3_slot = \w__addr$24 ;
-  assign samples_tail = w__addr;
-  assign a6_valid = grant_valid;
+  assign \$signal  = samples_grant_waddr;
+  assign next_tag = \$221 [5:0];
+  assign \$signal$153  = \$230 [12];
+  assign hit_a3 = \$234 [12];
+  assign \$signal$171  = \$238 [12];
+  assign samples_parity_data = samples_parity_r0_b0;
+  assign samples_grant_data = samples_grant_r0_b0;
+  assign samples_release = samples_queue_wen;
+  assign samples_tail = samples_queue_waddr;
+  assign w__addr = samples_queue_w_addr;
+  assign w__en = samples_queue_w_en;
+  assign w__data = samples_queue_w_data;
+  assign r__addr = samples_head;
+  assign samples_queue_addr = samples_head;
+  assign samples_queue_data = samples_queue_r0_b0;
+  assign \w__addr$234  = samples_grant_w_addr;
+  assign \w__en$235  = samples_grant_w_en;
+  assign \w__data$236  = samples_grant_w_data;
+  assign \r__addr$237  = f1_samples_slot;
+  assign samples_grant_addr = f1_samples_slot;
+  assign \w__addr$239  = f4_slot;
+  assign samples_parity_waddr = f4_slot;
+  assign \w__en$241  = samples_queue_wen;
+  assign samples_parity_wen = samples_queue_wen;
+  assign samples_parity_wdata = \w__data$243 ;
+  assign \r__addr$245  = f1_samples_slot;
+  assign samples_parity_addr = f1_samples_slot;
+  assign \r__addr$247  = samples_fresh[9:0];
+  assign \samples_parity_addr$248  = samples_fresh[9:0];
+  assign \samples_parity_data$249  = samples_parity_r1_b0;
+  assign grant_valid = a6_valid;
   assign grant_ok = a6_payload[0];
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$111  = a6_payload[47:16];
+  assign \grant_addr$258  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
-  assign f6_valid = freed_valid;
+  assign freed_valid = f6_valid;
   assign freed_ok = f6_payload[0];
   assign freed_err = f6_payload[4:1];
   assign freed_user = f6_payload[14:5];
   assign freed_pool = f6_payload[15];
   assign freed_in_pool = f6_payload[16];
-  assign alloc_src_d6 = grant_src;
-  assign alloc_size_d6 = grant_size;
+  assign grant_src = alloc_src_d6;
+  assign grant_size = alloc_size_d6;
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[38:33];
-  assign \samples_queue_data.slot  = w__data[9:0];
-  assign \samples_queue_data.snap  = w__data[10];
-  assign \samples_queue_data.tag  = w__data[16:11];
-  assign \samples_queue_data$10.slot  = \samples_queue_data$10 [9:0];
-  assign \samples_queue_data$10.snap  = \samples_queue_data$10 [10];
-  assign \samples_queue_data$10.tag  = \samples_queue_data$10 [16:11];
-  assign \samples_grant_data.snap  = \w__data$16 [0];
-  assign \samples_grant_data.tag  = \w__data$16 [6:1];
-  assign \samples_grant_data$22.snap  = \samples_grant_data$22 [0];
-  assign \samples_grant_data$22.tag  = \samples_grant_data$22 [6:1];
-  assign w__data[16:11] = \$42 ;
-  assign w__data[10] = \$40 ;
-  assign w__data[9:0] = \w__addr$24 ;
-  assign \w__data$16 [6:1] = a3_tag;
-  assign \w__data$16 [0] = a3_snap;
-  assign \$8  = { 7'h00, \w__addr$12 , 8'h00 };
-  assign \$9 [29:0] = { 5'h00, \$8  };
-  assign \$9 [30] = 1'h1;
-  assign \$47  = \$45 [10];
-  assign \$78  = \$76 [32];
-  assign \$94  = 1'h0;
-  assign \$97  = f1_hit;
-  assign \$99  = f1_hit;
-  assign \$103  = \$102 ;
-  assign \$188  = samples_popped;
-  assign \$194  = samples_pushed;
+  assign \samples_queue_wdata.slot  = samples_queue_wdata[9:0];
+  assign \samples_queue_wdata.snap  = samples_queue_wdata[10];
+  assign \samples_queue_wdata.tag  = samples_queue_wdata[16:11];
+  assign \samples_queue_r0_b0.slot  = samples_queue_r0_b0[9:0];
+  assign \samples_queue_r0_b0.snap  = samples_queue_r0_b0[10];
+  assign \samples_queue_r0_b0.tag  = samples_queue_r0_b0[16:11];
+  assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
+  assign \samples_grant_wdata.tag  = samples_grant_wdata[6:1];
+  assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_r0_b0.tag  = samples_grant_r0_b0[6:1];
+  assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
+  assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
+  assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
+  assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
+  assign samples_queue_wdata[16:11] = \$258 ;
+  assign samples_queue_wdata[10] = \$257 ;
+  assign samples_queue_wdata[9:0] = f4_slot;
+  assign samples_grant_wdata[6:1] = \$221 [5:0];
+  assign samples_grant_wdata[0] = fetched_snap;
+  assign \$3  = \$1 [10];
+  assign \$33  = \$31 [32];
+  assign \$60  = 1'h0;
+  assign \$63  = f1_hit;
+  assign \$65  = f1_hit;
+  assign \$69  = \$68 ;
+  assign \$194  = samples_popped;
   assign \$200  = samples_pushed;
-  assign \$201  = samples_popped;
+  assign \$206  = samples_pushed;
+  assign \$207  = samples_popped;
+  assign \$224  = { 7'h00, a4_slot, 8'h00 };
+  assign \$225 [29:0] = { 5'h00, \$224  };
+  assign \$225 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067$0 , \port$1067$48 , rsp_freed_valid, \port$1073$0 , rsp_grant_src, rsp_grant_size, \port$1094$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178$0 , \port$1178$48 , rsp_freed_valid, \port$1181$0 , rsp_grant_src, rsp_grant_size, \port$1202$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
 , req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -2557,26 +2902,26 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [31:0] \$290 ;
-  wire [31:0] \$291 ;
-  wire [31:0] \$292 ;
-  wire [31:0] \$293 ;
-  wire [31:0] \$294 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
   wire [31:0] \$295 ;
   wire [31:0] \$296 ;
   wire [31:0] \$297 ;
-  wire [1:0] \$298 ;
+  wire [31:0] \$298 ;
   wire [31:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [2:0] \$300 ;
-  wire [2:0] \$301 ;
-  wire [2:0] \$302 ;
-  wire [31:0] \$303 ;
+  wire [31:0] \$300 ;
+  wire [31:0] \$301 ;
+  wire [31:0] \$302 ;
+  wire [1:0] \$303 ;
   wire [31:0] \$304 ;
-  wire [31:0] \$305 ;
-  wire [31:0] \$306 ;
-  wire [31:0] \$307 ;
+  wire [2:0] \$305 ;
+  wire [2:0] \$306 ;
+  wire [2:0] \$307 ;
   wire [31:0] \$308 ;
   wire [31:0] \$309 ;
   wire \$31 ;
@@ -2592,11 +2937,11 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire [31:0] \$319 ;
   wire \$32 ;
   wire [31:0] \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
+  wire [31:0] \$321 ;
+  wire [31:0] \$322 ;
+  wire [31:0] \$323 ;
+  wire [31:0] \$324 ;
+  wire [31:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -2608,12 +2953,12 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [31:0] \$336 ;
-  wire [31:0] \$337 ;
-  wire [31:0] \$338 ;
-  wire [31:0] \$339 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [31:0] \$340 ;
+  wire \$340 ;
   wire [31:0] \$341 ;
   wire [31:0] \$342 ;
   wire [31:0] \$343 ;
@@ -2622,21 +2967,21 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire [31:0] \$346 ;
   wire [31:0] \$347 ;
   wire [31:0] \$348 ;
-  wire [31:0] \$349 ;
+  wire [10:0] \$349 ;
   wire \$35 ;
   wire [31:0] \$350 ;
-  wire [31:0] \$351 ;
+  wire [10:0] \$351 ;
   wire [31:0] \$352 ;
   wire [31:0] \$353 ;
   wire [31:0] \$354 ;
   wire [31:0] \$355 ;
   wire [31:0] \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [31:0] \$357 ;
+  wire [31:0] \$358 ;
+  wire [31:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
+  wire [31:0] \$360 ;
+  wire [31:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
@@ -2644,33 +2989,33 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire [31:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [3:0] \$374 ;
-  wire [7:0] \$375 ;
-  wire [7:0] \$376 ;
-  wire [15:0] \$377 ;
+  wire [31:0] \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [3:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
+  wire [7:0] \$380 ;
+  wire [7:0] \$381 ;
+  wire [15:0] \$382 ;
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire [6:0] \$387 ;
+  wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire [6:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  wire [6:0] \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
@@ -2779,22 +3124,22 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$488 ;
   wire \$489 ;
   wire [2:0] \$49 ;
-  wire [33:0] \$490 ;
+  wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [33:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire [2:0] \$498 ;
+  wire \$498 ;
   wire \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
+  wire [2:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
@@ -2805,12 +3150,12 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire [32:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  wire [32:0] \$518 ;
   wire \$519 ;
   wire [2:0] \$52 ;
   wire \$520 ;
@@ -2824,49 +3169,49 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire [117:0] \$530 ;
-  wire [2:0] \$531 ;
-  reg [31:0] \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg [117:0] \$535 ;
-  reg [117:0] \$536 ;
-  reg [1:0] \$537 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire [117:0] \$535 ;
+  wire [2:0] \$536 ;
+  reg [31:0] \$537 ;
   reg \$538 ;
   reg \$539 ;
-  wire [31:0] \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
+  wire [10:0] \$54 ;
+  reg [117:0] \$540 ;
+  reg [117:0] \$541 ;
+  reg [1:0] \$542 ;
   reg \$543 ;
-  reg [5:0] \$544 ;
-  reg [4:0] \$545 ;
-  reg [4:0] \$546 ;
-  reg [31:0] \$547 ;
-  reg [31:0] \$548 ;
-  reg [4:0] \$549 ;
-  wire [31:0] \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg [2:0] \$552 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg [5:0] \$549 ;
+  wire [10:0] \$55 ;
+  reg [4:0] \$550 ;
+  reg [4:0] \$551 ;
+  reg [31:0] \$552 ;
   reg [31:0] \$553 ;
-  reg [31:0] \$554 ;
-  reg [31:0] \$555 ;
-  reg [31:0] \$556 ;
-  reg [31:0] \$557 ;
-  reg [3:0] \$558 ;
-  reg [7:0] \$559 ;
-  wire [33:0] \$56 ;
-  reg [7:0] \$560 ;
-  reg [15:0] \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  reg [4:0] \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg [2:0] \$557 ;
+  reg [10:0] \$558 ;
+  reg [10:0] \$559 ;
+  wire [12:0] \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg [10:0] \$562 ;
+  reg [31:0] \$563 ;
+  reg [31:0] \$564 ;
+  reg [31:0] \$565 ;
+  reg [3:0] \$566 ;
+  reg [7:0] \$567 ;
+  reg [7:0] \$568 ;
+  reg [15:0] \$569 ;
   wire \$57 ;
   reg \$570 ;
   reg \$571 ;
@@ -2878,7 +3223,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   reg \$577 ;
   reg \$578 ;
   reg \$579 ;
-  wire [32:0] \$58 ;
+  wire \$58 ;
   reg \$580 ;
   reg \$581 ;
   reg \$582 ;
@@ -2889,7 +3234,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [32:0] \$59 ;
+  wire \$59 ;
   reg \$590 ;
   reg \$591 ;
   reg \$592 ;
@@ -2897,74 +3242,82 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   reg \$594 ;
   reg \$595 ;
   reg \$596 ;
-  reg [31:0] \$597 ;
-  reg [1:0] \$598 ;
-  reg [31:0] \$599 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire [32:0] \$6 ;
-  wire [32:0] \$60 ;
+  wire \$60 ;
   reg \$600 ;
   reg \$601 ;
   reg \$602 ;
   reg \$603 ;
-  reg [9:0] \$604 ;
+  reg \$604 ;
   reg [31:0] \$605 ;
-  reg \$606 ;
-  reg [3:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg [7:0] \$609 ;
-  wire [3:0] \$61 ;
-  reg [15:0] \$610 ;
+  reg [1:0] \$606 ;
+  reg [31:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg \$610 ;
   reg \$611 ;
-  reg \$612 ;
-  reg \$613 ;
+  reg [9:0] \$612 ;
+  reg [31:0] \$613 ;
   reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
+  reg [3:0] \$615 ;
+  reg [7:0] \$616 ;
+  reg [7:0] \$617 ;
+  reg [15:0] \$618 ;
   reg \$619 ;
-  wire [7:0] \$62 ;
-  reg [31:0] \$620 ;
+  wire \$62 ;
+  reg \$620 ;
   reg \$621 ;
   reg \$622 ;
   reg \$623 ;
   reg \$624 ;
   reg \$625 ;
   reg \$626 ;
-  reg [31:0] \$627 ;
-  reg \$628 ;
+  reg \$627 ;
+  reg [31:0] \$628 ;
   reg \$629 ;
-  wire [7:0] \$63 ;
+  wire [32:0] \$63 ;
   reg \$630 ;
   reg \$631 ;
   reg \$632 ;
   reg \$633 ;
   reg \$634 ;
-  reg \$635 ;
+  reg [31:0] \$635 ;
   reg \$636 ;
   reg \$637 ;
-  reg [31:0] \$638 ;
-  reg [31:0] \$639 ;
-  wire [15:0] \$64 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire [32:0] \$64 ;
   reg \$640 ;
   reg \$641 ;
-  reg [2:0] \$642 ;
+  reg \$642 ;
   reg \$643 ;
   reg \$644 ;
-  reg [2:0] \$645 ;
-  reg \$646 ;
-  reg \$647 ;
+  reg \$645 ;
+  reg [31:0] \$646 ;
+  reg [31:0] \$647 ;
   reg \$648 ;
-  reg [5:0] \$649 ;
-  wire [6:0] \$65 ;
-  reg [31:0] \$650 ;
+  reg \$649 ;
+  wire [32:0] \$65 ;
+  reg [2:0] \$650 ;
   reg \$651 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg \$652 ;
+  reg [2:0] \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg [5:0] \$657 ;
+  reg [31:0] \$658 ;
+  reg \$659 ;
+  wire [3:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [15:0] \$69 ;
   wire [117:0] \$7 ;
-  wire \$70 ;
+  wire [6:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -2997,18 +3350,18 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [31:0] \$signal$102  = 32'd0;
-  reg \$signal$103  = 1'h0;
-  reg \$signal$119  = 1'h0;
-  reg [31:0] \$signal$121  = 32'd0;
+  reg [31:0] \$signal$105  = 32'd0;
+  reg \$signal$106  = 1'h0;
   reg \$signal$122  = 1'h0;
-  reg \$signal$126  = 1'h0;
-  reg \$signal$127  = 1'h0;
-  reg [31:0] \$signal$129  = 32'd0;
-  reg \$signal$137  = 1'h0;
-  reg \$signal$138  = 1'h0;
-  reg \$signal$142  = 1'h0;
+  reg [31:0] \$signal$124  = 32'd0;
+  reg \$signal$125  = 1'h0;
+  reg \$signal$129  = 1'h0;
+  reg \$signal$130  = 1'h0;
+  reg [31:0] \$signal$132  = 32'd0;
+  reg \$signal$140  = 1'h0;
+  reg \$signal$141  = 1'h0;
   reg \$signal$145  = 1'h0;
+  reg \$signal$148  = 1'h0;
   reg [1:0] \$signal$22  = 2'h0;
   wire [1:0] \$signal$31 ;
   reg \$signal$32  = 1'h1;
@@ -3018,23 +3371,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   reg \$signal$40  = 1'h0;
   reg \$signal$41  = 1'h0;
   reg [2:0] \$signal$43  = 3'h0;
-  reg \$signal$55  = 1'h0;
-  reg \$signal$57  = 1'h0;
   reg \$signal$58  = 1'h0;
+  reg \$signal$60  = 1'h0;
+  reg \$signal$61  = 1'h0;
   reg [117:0] \$signal$7  = 118'h000000000000000000000000000000;
-  reg \$signal$88  = 1'h0;
+  reg \$signal$91  = 1'h0;
   wire [3:0] \$signature__addr ;
-  wire [3:0] \$signature__addr$152 ;
-  wire [3:0] \$signature__addr$157 ;
-  wire [3:0] \$signature__addr$159 ;
+  wire [3:0] \$signature__addr$155 ;
+  wire [3:0] \$signature__addr$160 ;
+  wire [3:0] \$signature__addr$162 ;
   wire [117:0] \$signature__data ;
-  wire [117:0] \$signature__data$154 ;
-  wire [117:0] \$signature__data$161 ;
-  wire [117:0] \$signature__data$162 ;
+  wire [117:0] \$signature__data$157 ;
+  wire [117:0] \$signature__data$164 ;
+  wire [117:0] \$signature__data$165 ;
   wire \$signature__en ;
-  wire \$signature__en$156 ;
-  wire \$signature__en$158 ;
-  wire \$signature__en$160 ;
+  wire \$signature__en$159 ;
+  wire \$signature__en$161 ;
+  wire \$signature__en$163 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -3076,14 +3429,14 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   wire irq;
   reg [2:0] irq_enable = 3'h0;
   wire popped;
-  input [15:0] \port$1067$0 ;
-  wire [15:0] \port$1067$0 ;
-  input [15:0] \port$1067$48 ;
-  wire [15:0] \port$1067$48 ;
-  input [16:0] \port$1073$0 ;
-  wire [16:0] \port$1073$0 ;
-  input [38:0] \port$1094$0 ;
-  wire [38:0] \port$1094$0 ;
+  input [15:0] \port$1178$0 ;
+  wire [15:0] \port$1178$0 ;
+  input [15:0] \port$1178$48 ;
+  wire [15:0] \port$1178$48 ;
+  input [16:0] \port$1181$0 ;
+  wire [16:0] \port$1181$0 ;
+  input [38:0] \port$1202$0 ;
+  wire [38:0] \port$1202$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -3176,8 +3529,11 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   reg samples_ev_grant = 1'h0;
   reg [31:0] samples_fails = 32'd0;
   reg [31:0] samples_frees = 32'd0;
-  reg [31:0] samples_high_water = 32'd0;
-  reg [31:0] samples_in_use = 32'd0;
+  reg [10:0] samples_high_water = 11'h000;
+  reg samples_hw_grow = 1'h0;
+  reg [10:0] samples_in_use = 11'h000;
+  reg samples_in_use_rose = 1'h0;
+  reg [10:0] samples_in_use_was = 11'h000;
   reg [117:0] second = 118'h000000000000000000000000000000;
   reg [5:0] space = 6'h20;
   reg [4:0] tail1 = 5'h01;
@@ -3218,471 +3574,486 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   always @(posedge clk) begin
     _0_ <= log_even[\$signal$39 [4:1]];
   end
-  assign \$signature__data$161  = _0_;
+  assign \$signature__data$164  = _0_;
   reg [117:0] log_odd [15:0];
   always @(posedge clk) begin
-    if (\$signature__en$156 )
-      log_odd[\$signal$35 [4:1]] <= \$signature__data$154 ;
+    if (\$signature__en$159 )
+      log_odd[\$signal$35 [4:1]] <= \$signature__data$157 ;
   end
   reg [117:0] _1_;
   always @(posedge clk) begin
     _1_ <= log_odd[\$signal$39 [4:1]];
   end
-  assign \$signature__data$162  = _1_;
-  assign \$349  = \$345  | \$348 ;
-  assign \$350  = \$342  | \$349 ;
-  assign \$351  = r2_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$352  = r2_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$353  = \$351  | \$352 ;
-  assign \$356  = \$350  | \$355 ;
-  assign \$357  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$358  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$361  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$362  = \$360  | \$361 ;
-  assign \$363  = \$359  | \$362 ;
-  assign \$364  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$365  = \$364  | r2_sel_pool0_info;
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = \$signal$88  & r3_alloc;
-  assign \$368  = \$signal$88  & r3_alloc;
-  assign \$369  = r3_block0 | r3_block4;
-  assign \$370  = | r3_found_in;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = rsp_grant_valid & rsp_grant_src;
-  assign \$373  = alloc_waiting & \$372 ;
-  assign \$374  = 1'h1 << bus__w_addr[1:0];
-  assign \$375  = 1'h1 << bus__w_addr[4:2];
-  assign \$376  = 1'h1 << bus__w_addr[7:5];
-  assign \$377  = 1'h1 << bus__w_addr[11:8];
-  assign \$378  = bus__w_data[5:0] > 1'h0;
-  assign \$379  = ! bus__w_data[5:0];
-  assign \$380  = bus__w_data[11:6] > 5'h10;
-  assign \$381  = bus__w_data[11:6] == 5'h10;
-  assign \$382  = bus__w_data[17:12] > 1'h0;
-  assign \$383  = ! bus__w_data[17:12];
-  assign \$384  = bus__w_data[18] > 1'h0;
-  assign \$385  = ! bus__w_data[18];
-  assign \$386  = bus__w_strb == 4'hf;
-  assign \$387  = bus__w_addr[11:6] - 3'h4;
-  assign \$388  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
-  assign \$389  = w1_samples_oor_gt18 | \$388 ;
-  assign \$390  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
-  assign \$391  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
-  assign \$392  = w1_samples_oor_gt6 | \$391 ;
-  assign \$393  = \$390  & \$392 ;
-  assign \$394  = \$389  | \$393 ;
+  assign \$signature__data$165  = _1_;
+  assign \$342  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$345  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$347  = \$343  | \$346 ;
+  assign \$348  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$349  = r2_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$350  = \$348  | { 21'h000000, \$349  };
+  assign \$351  = r2_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$352  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$353  = { 21'h000000, \$351  } | \$352 ;
+  assign \$354  = \$350  | \$353 ;
+  assign \$355  = \$347  | \$354 ;
+  assign \$356  = r2_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$357  = r2_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$358  = \$356  | \$357 ;
+  assign \$361  = \$355  | \$360 ;
+  assign \$362  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$363  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$366  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = \$364  | \$367 ;
+  assign \$369  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$370  = \$369  | r2_sel_pool0_info;
+  assign \$371  = \$368  | \$370 ;
+  assign \$372  = \$signal$91  & r3_alloc;
+  assign \$373  = \$signal$91  & r3_alloc;
+  assign \$374  = r3_block0 | r3_block4;
+  assign \$375  = | r3_found_in;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = rsp_grant_valid & rsp_grant_src;
+  assign \$378  = alloc_waiting & \$377 ;
+  assign \$379  = 1'h1 << bus__w_addr[1:0];
+  assign \$380  = 1'h1 << bus__w_addr[4:2];
+  assign \$381  = 1'h1 << bus__w_addr[7:5];
+  assign \$382  = 1'h1 << bus__w_addr[11:8];
+  assign \$383  = bus__w_data[5:0] > 1'h0;
+  assign \$384  = ! bus__w_data[5:0];
+  assign \$385  = bus__w_data[11:6] > 5'h10;
+  assign \$386  = bus__w_data[11:6] == 5'h10;
+  assign \$387  = bus__w_data[17:12] > 1'h0;
+  assign \$388  = ! bus__w_data[17:12];
+  assign \$389  = bus__w_data[18] > 1'h0;
+  assign \$390  = ! bus__w_data[18];
+  assign \$391  = bus__w_strb == 4'hf;
+  assign \$392  = bus__w_addr[11:6] - 3'h4;
+  assign \$393  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
+  assign \$394  = w1_samples_oor_gt18 | \$393 ;
   assign \$395  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
-  assign \$396  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = \$394  | \$397 ;
-  assign \$399  = ~ w1_a1_0[0];
-  assign \$400  = ~ w1_a4_2[4];
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = ~ w1_a7_5[0];
-  assign \$403  = ~ w1_a11_8[0];
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = ~ w1_a1_0[0];
-  assign \$408  = ~ w1_a4_2[6];
+  assign \$396  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
+  assign \$397  = w1_samples_oor_gt6 | \$396 ;
+  assign \$398  = \$395  & \$397 ;
+  assign \$399  = \$394  | \$398 ;
+  assign \$400  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$401  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = \$399  | \$402 ;
+  assign \$404  = ~ w1_a1_0[0];
+  assign \$405  = ~ w1_a4_2[4];
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = ~ w1_a7_5[0];
+  assign \$408  = ~ w1_a11_8[0];
   assign \$409  = \$407  | \$408 ;
-  assign \$410  = ~ w1_a7_5[0];
-  assign \$411  = ~ w1_a11_8[0];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = ~ w1_a1_0[0];
-  assign \$416  = ~ w1_a4_2[7];
+  assign \$410  = \$406  | \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = ~ w1_a1_0[0];
+  assign \$413  = ~ w1_a4_2[6];
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = ~ w1_a7_5[0];
+  assign \$416  = ~ w1_a11_8[0];
   assign \$417  = \$415  | \$416 ;
-  assign \$418  = ~ w1_a7_5[0];
-  assign \$419  = ~ w1_a11_8[0];
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = \$417  | \$420 ;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = ~ w1_a1_0[0];
-  assign \$424  = ~ w1_a4_2[6];
+  assign \$418  = \$414  | \$417 ;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = ~ w1_a1_0[0];
+  assign \$421  = ~ w1_a4_2[7];
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = ~ w1_a7_5[0];
+  assign \$424  = ~ w1_a11_8[0];
   assign \$425  = \$423  | \$424 ;
-  assign \$426  = ~ w1_a7_5[1];
-  assign \$427  = ~ w1_a11_8[0];
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = ~ w1_a1_0[0];
-  assign \$432  = ~ w1_a4_2[1];
+  assign \$426  = \$422  | \$425 ;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = ~ w1_a1_0[0];
+  assign \$429  = ~ w1_a4_2[6];
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = ~ w1_a7_5[1];
+  assign \$432  = ~ w1_a11_8[0];
   assign \$433  = \$431  | \$432 ;
-  assign \$434  = ~ w1_a7_5[0];
-  assign \$435  = ~ w1_a11_8[1];
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = \$433  | \$436 ;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = ~ w1_a1_0[0];
-  assign \$440  = ~ w1_a4_2[1];
+  assign \$434  = \$430  | \$433 ;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = ~ w1_a1_0[0];
+  assign \$437  = ~ w1_a4_2[1];
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = ~ w1_a7_5[0];
+  assign \$440  = ~ w1_a11_8[1];
   assign \$441  = \$439  | \$440 ;
-  assign \$442  = ~ w1_a7_5[0];
-  assign \$443  = ~ w1_a11_8[1];
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = \$441  | \$444 ;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = ~ w1_a1_0[0];
-  assign \$448  = ~ w1_a4_2[4];
+  assign \$442  = \$438  | \$441 ;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = ~ w1_a1_0[0];
+  assign \$445  = ~ w1_a4_2[1];
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = ~ w1_a7_5[0];
+  assign \$448  = ~ w1_a11_8[1];
   assign \$449  = \$447  | \$448 ;
-  assign \$450  = ~ w1_a7_5[0];
-  assign \$451  = ~ w1_a11_8[0];
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = \$449  | \$452 ;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = ~ w1_a1_0[0];
-  assign \$456  = ~ w1_a4_2[6];
+  assign \$450  = \$446  | \$449 ;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = ~ w1_a1_0[0];
+  assign \$453  = ~ w1_a4_2[4];
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = ~ w1_a7_5[0];
+  assign \$456  = ~ w1_a11_8[0];
   assign \$457  = \$455  | \$456 ;
-  assign \$458  = ~ w1_a7_5[1];
-  assign \$459  = ~ w1_a11_8[0];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$454  | \$462 ;
-  assign \$464  = ~ w1_a1_0[0];
-  assign \$465  = ~ w1_a4_2[1];
-  assign \$466  = \$464  | \$465 ;
-  assign \$467  = ~ w1_a7_5[0];
-  assign \$468  = ~ w1_a11_8[1];
-  assign \$469  = \$467  | \$468 ;
-  assign \$470  = \$466  | \$469 ;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = \$463  | \$471 ;
-  assign \$473  = ~ w1_a1_0[0];
-  assign \$474  = ~ w1_a4_2[6];
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = ~ w1_a7_5[0];
-  assign \$477  = ~ w1_a11_8[0];
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = \$475  | \$478 ;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = ~ w1_a1_0[0];
-  assign \$482  = ~ w1_a4_2[7];
+  assign \$458  = \$454  | \$457 ;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = ~ w1_a1_0[0];
+  assign \$461  = ~ w1_a4_2[6];
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = ~ w1_a7_5[1];
+  assign \$464  = ~ w1_a11_8[0];
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = \$462  | \$465 ;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = \$459  | \$467 ;
+  assign \$469  = ~ w1_a1_0[0];
+  assign \$470  = ~ w1_a4_2[1];
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = ~ w1_a7_5[0];
+  assign \$473  = ~ w1_a11_8[1];
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = \$471  | \$474 ;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$468  | \$476 ;
+  assign \$478  = ~ w1_a1_0[0];
+  assign \$479  = ~ w1_a4_2[6];
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = ~ w1_a7_5[0];
+  assign \$482  = ~ w1_a11_8[0];
   assign \$483  = \$481  | \$482 ;
-  assign \$484  = ~ w1_a7_5[0];
-  assign \$485  = ~ w1_a11_8[0];
-  assign \$486  = \$484  | \$485 ;
-  assign \$487  = \$483  | \$486 ;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = \$480  | \$488 ;
-  assign \$491  = \$signal$126  & \$signal$127 ;
-  assign \$492  = \$491  & w2_is_ctrl;
-  assign \$493  = \$492  & \$signal$129 [0];
-  assign \$494  = \$signal$126  & \$signal$127 ;
-  assign \$495  = \$494  & w2_is_err_pop;
-  assign \$496  = \$signal$126  & w2_is_irq_status;
-  assign \$497  = \$496  & w2_strb0;
-  assign \$498  = \$497  ? \$signal$129 [2:0] : 3'h0;
-  assign \$499  = \$signal$126  & \$signal$127 ;
-  assign \$500  = \$499  & \$signal$137 ;
-  assign \$501  = \$signal$126  & \$signal$127 ;
-  assign \$502  = \$501  & \$signal$137 ;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$signal$126  & \$503 ;
-  assign \$505  = \$signal$126  & w2_is_irq_enable;
-  assign \$506  = \$505  & w2_strb0;
-  assign \$507  = ~ w2_plain;
-  assign \$508  = \$signal$138  & \$signal$127 ;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = \$507  & \$509 ;
-  assign \$511  = \$signal$126  & \$signal$127 ;
-  assign \$512  = \$511  & \$signal$137 ;
-  assign \$513  = w2_base + w2_offset;
-  assign \$514  = w2_oor >> w2_pool;
-  assign \$515  = rsp_freed_valid & \port$1094$0 [0];
-  assign \$516  = free_waiting & \$515 ;
-  assign \$517  = ~ \port$1073$0 [0];
-  assign \$518  = | \$signal$22 ;
-  assign \$519  = \$signal$32  & \$518 ;
-  assign \$520  = \$519  ? 1'h1 : 1'h0;
-  assign \$signal$31  = room2 ? \$signal$22  : { 1'h0, \$520  };
-  assign \$521  = ~ space[5];
-  assign popped = \$signal$142  & \$521 ;
-  assign \$522  = ~ \$signal$35 [0];
-  assign \$signature__data  = \$signal$35 [0] ? second : \$signal$7 ;
-  assign \$523  = ~ \$signal$35 [0];
-  assign \$signature__data$154  = \$signal$35 [0] ? \$signal$7  : second;
-  assign \$524  = ~ \$signal$35 [0];
-  assign \$525  = | \$signal$31 ;
-  assign \$526  = \$signal$31  == 2'h2;
-  assign \$signature__en  = \$signal$35 [0] ? \$526  : \$525 ;
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = ~ w1_a1_0[0];
+  assign \$487  = ~ w1_a4_2[7];
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = ~ w1_a7_5[0];
+  assign \$490  = ~ w1_a11_8[0];
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = \$488  | \$491 ;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$485  | \$493 ;
+  assign \$496  = \$signal$129  & \$signal$130 ;
+  assign \$497  = \$496  & w2_is_ctrl;
+  assign \$498  = \$497  & \$signal$132 [0];
+  assign \$499  = \$signal$129  & \$signal$130 ;
+  assign \$500  = \$499  & w2_is_err_pop;
+  assign \$501  = \$signal$129  & w2_is_irq_status;
+  assign \$502  = \$501  & w2_strb0;
+  assign \$503  = \$502  ? \$signal$132 [2:0] : 3'h0;
+  assign \$504  = \$signal$129  & \$signal$130 ;
+  assign \$505  = \$504  & \$signal$140 ;
+  assign \$506  = \$signal$129  & \$signal$130 ;
+  assign \$507  = \$506  & \$signal$140 ;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$signal$129  & \$508 ;
+  assign \$510  = \$signal$129  & w2_is_irq_enable;
+  assign \$511  = \$510  & w2_strb0;
+  assign \$512  = ~ w2_plain;
+  assign \$513  = \$signal$141  & \$signal$130 ;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = \$signal$129  & \$signal$130 ;
+  assign \$517  = \$516  & \$signal$140 ;
+  assign \$518  = w2_base + w2_offset;
+  assign \$519  = w2_oor >> w2_pool;
+  assign \$520  = rsp_freed_valid & \port$1202$0 [0];
+  assign \$521  = free_waiting & \$520 ;
+  assign \$522  = ~ \port$1181$0 [0];
+  assign \$523  = | \$signal$22 ;
+  assign \$524  = \$signal$32  & \$523 ;
+  assign \$525  = \$524  ? 1'h1 : 1'h0;
+  assign \$signal$31  = room2 ? \$signal$22  : { 1'h0, \$525  };
+  assign \$526  = ~ space[5];
+  assign popped = \$signal$145  & \$526 ;
   assign \$527  = ~ \$signal$35 [0];
-  assign \$528  = \$signal$31  == 2'h2;
-  assign \$529  = | \$signal$31 ;
-  assign \$signature__en$156  = \$signal$35 [0] ? \$529  : \$528 ;
-  assign \$530  = head_odd ? \$signature__data$162  : \$signature__data$161 ;
-  assign head_entry = \$signal$41  ? \$530  : 118'h000000000000000000000000000000;
-  assign \$531  = \$signal$43  & irq_enable;
-  assign irq = | \$531 ;
+  assign \$signature__data  = \$signal$35 [0] ? second : \$signal$7 ;
+  assign \$528  = ~ \$signal$35 [0];
+  assign \$signature__data$157  = \$signal$35 [0] ? \$signal$7  : second;
+  assign \$529  = ~ \$signal$35 [0];
+  assign \$530  = | \$signal$31 ;
+  assign \$531  = \$signal$31  == 2'h2;
+  assign \$signature__en  = \$signal$35 [0] ? \$531  : \$530 ;
+  assign \$532  = ~ \$signal$35 [0];
+  assign \$533  = \$signal$31  == 2'h2;
+  assign \$534  = | \$signal$31 ;
+  assign \$signature__en$159  = \$signal$35 [0] ? \$534  : \$533 ;
+  assign \$535  = head_odd ? \$signature__data$165  : \$signature__data$164 ;
+  assign head_entry = \$signal$41  ? \$535  : 118'h000000000000000000000000000000;
+  assign \$536  = \$signal$43  & irq_enable;
+  assign irq = | \$536 ;
   always @(posedge clk)
-    cycle <= \$532 ;
+    cycle <= \$537 ;
   always @(posedge clk)
-    \$signal  <= \$533 ;
+    \$signal  <= \$538 ;
   always @(posedge clk)
-    ready <= \$534 ;
+    ready <= \$539 ;
   always @(posedge clk)
-    \$signal$7  <= \$535 ;
+    \$signal$7  <= \$540 ;
   always @(posedge clk)
-    second <= \$536 ;
+    second <= \$541 ;
   always @(posedge clk)
-    \$signal$22  <= \$537 ;
+    \$signal$22  <= \$542 ;
   always @(posedge clk)
-    e1_exhausted <= \$538 ;
+    e1_exhausted <= \$543 ;
   always @(posedge clk)
-    samples_ev_grant <= \$539 ;
+    samples_ev_grant <= \$544 ;
   always @(posedge clk)
-    samples_ev_free <= \$540 ;
+    samples_ev_free <= \$545 ;
   always @(posedge clk)
-    samples_ev_fail <= \$541 ;
+    samples_ev_fail <= \$546 ;
   always @(posedge clk)
-    \$signal$32  <= \$542 ;
+    \$signal$32  <= \$547 ;
   always @(posedge clk)
-    room2 <= \$543 ;
+    room2 <= \$548 ;
   always @(posedge clk)
-    space <= \$544 ;
+    space <= \$549 ;
   always @(posedge clk)
-    \$signal$35  <= \$545 ;
+    \$signal$35  <= \$550 ;
   always @(posedge clk)
-    tail1 <= \$546 ;
+    tail1 <= \$551 ;
   always @(posedge clk)
-    \$signal$37  <= \$547 ;
+    \$signal$37  <= \$552 ;
   always @(posedge clk)
-    err_dropped <= \$548 ;
+    err_dropped <= \$553 ;
   always @(posedge clk)
-    \$signal$39  <= \$549 ;
+    \$signal$39  <= \$554 ;
   always @(posedge clk)
-    \$signal$41  <= \$550 ;
+    \$signal$41  <= \$555 ;
   always @(posedge clk)
-    head_odd <= \$551 ;
+    head_odd <= \$556 ;
   always @(posedge clk)
-    \$signal$43  <= \$552 ;
+    \$signal$43  <= \$557 ;
   always @(posedge clk)
-    samples_in_use <= \$553 ;
+    samples_in_use <= \$558 ;
   always @(posedge clk)
-    samples_high_water <= \$554 ;
+    samples_in_use_was <= \$559 ;
   always @(posedge clk)
-    samples_allocs <= \$555 ;
+    samples_in_use_rose <= \$560 ;
   always @(posedge clk)
-    samples_fails <= \$556 ;
+    samples_hw_grow <= \$561 ;
   always @(posedge clk)
-    samples_frees <= \$557 ;
+    samples_high_water <= \$562 ;
   always @(posedge clk)
-    r1_a1_0 <= \$558 ;
+    samples_allocs <= \$563 ;
   always @(posedge clk)
-    r1_a4_2 <= \$559 ;
+    samples_fails <= \$564 ;
   always @(posedge clk)
-    r1_a7_5 <= \$560 ;
+    samples_frees <= \$565 ;
   always @(posedge clk)
-    r1_a11_8 <= \$561 ;
+    r1_a1_0 <= \$566 ;
   always @(posedge clk)
-    \$signal$55  <= \$562 ;
+    r1_a4_2 <= \$567 ;
   always @(posedge clk)
-    \$signal$57  <= \$563 ;
+    r1_a7_5 <= \$568 ;
   always @(posedge clk)
-    \$signal$58  <= \$564 ;
+    r1_a11_8 <= \$569 ;
   always @(posedge clk)
-    r2_pool <= \$565 ;
+    \$signal$58  <= \$570 ;
   always @(posedge clk)
-    r2_sel_id <= \$566 ;
+    \$signal$60  <= \$571 ;
   always @(posedge clk)
-    r2_sel_version <= \$567 ;
+    \$signal$61  <= \$572 ;
   always @(posedge clk)
-    r2_sel_config <= \$568 ;
+    r2_pool <= \$573 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$569 ;
+    r2_sel_id <= \$574 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$570 ;
+    r2_sel_version <= \$575 ;
   always @(posedge clk)
-    r2_sel_status <= \$571 ;
+    r2_sel_config <= \$576 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$572 ;
+    r2_sel_config2 <= \$577 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$573 ;
+    r2_sel_ctrl <= \$578 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$574 ;
+    r2_sel_status <= \$579 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$575 ;
+    r2_sel_irq_status <= \$580 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$576 ;
+    r2_sel_irq_enable <= \$581 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$577 ;
+    r2_sel_err_count <= \$582 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$578 ;
+    r2_sel_err_dropped <= \$583 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$579 ;
+    r2_sel_err_head0 <= \$584 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$580 ;
+    r2_sel_err_head1 <= \$585 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$581 ;
+    r2_sel_err_head2 <= \$586 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$582 ;
+    r2_sel_err_head3 <= \$587 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$583 ;
+    r2_sel_err_pop <= \$588 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$584 ;
+    r2_sel_cycle <= \$589 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$585 ;
+    r2_sel_pool0_alloc <= \$590 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$586 ;
+    r2_sel_pool0_free <= \$591 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$587 ;
+    r2_sel_pool0_base_lo <= \$592 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$588 ;
+    r2_sel_pool0_base_hi <= \$593 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$589 ;
+    r2_sel_pool0_slot_size <= \$594 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$590 ;
+    r2_sel_pool0_slots <= \$595 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$591 ;
+    r2_sel_pool0_in_use <= \$596 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$592 ;
+    r2_sel_pool0_high_water <= \$597 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$593 ;
+    r2_sel_pool0_allocs <= \$598 ;
   always @(posedge clk)
-    \$signal$88  <= \$594 ;
+    r2_sel_pool0_fails <= \$599 ;
   always @(posedge clk)
-    r3_alloc <= \$595 ;
+    r2_sel_pool0_frees <= \$600 ;
   always @(posedge clk)
-    r3_pool <= \$596 ;
+    r2_sel_pool0_info <= \$601 ;
   always @(posedge clk)
-    r3_block0 <= \$597 ;
+    \$signal$91  <= \$602 ;
   always @(posedge clk)
-    r3_found_in <= \$598 ;
+    r3_alloc <= \$603 ;
   always @(posedge clk)
-    r3_block4 <= \$599 ;
+    r3_pool <= \$604 ;
   always @(posedge clk)
-    req_alloc <= \$600 ;
+    r3_block0 <= \$605 ;
   always @(posedge clk)
-    r_ack <= \$601 ;
+    r3_found_in <= \$606 ;
   always @(posedge clk)
-    alloc_waiting <= \$602 ;
+    r3_block4 <= \$607 ;
   always @(posedge clk)
-    req_alloc_pool <= \$603 ;
+    req_alloc <= \$608 ;
   always @(posedge clk)
-    req_alloc_size <= \$604 ;
+    r_ack <= \$609 ;
   always @(posedge clk)
-    \$signal$102  <= \$605 ;
+    alloc_waiting <= \$610 ;
   always @(posedge clk)
-    \$signal$103  <= \$606 ;
+    req_alloc_pool <= \$611 ;
   always @(posedge clk)
-    w1_a1_0 <= \$607 ;
+    req_alloc_size <= \$612 ;
   always @(posedge clk)
-    w1_a4_2 <= \$608 ;
+    \$signal$105  <= \$613 ;
   always @(posedge clk)
-    w1_a7_5 <= \$609 ;
+    \$signal$106  <= \$614 ;
   always @(posedge clk)
-    w1_a11_8 <= \$610 ;
+    w1_a1_0 <= \$615 ;
   always @(posedge clk)
-    w1_samples_oor_gt0 <= \$611 ;
+    w1_a4_2 <= \$616 ;
   always @(posedge clk)
-    w1_samples_oor_eq0 <= \$612 ;
+    w1_a7_5 <= \$617 ;
   always @(posedge clk)
-    w1_samples_oor_gt6 <= \$613 ;
+    w1_a11_8 <= \$618 ;
   always @(posedge clk)
-    w1_samples_oor_eq6 <= \$614 ;
+    w1_samples_oor_gt0 <= \$619 ;
   always @(posedge clk)
-    w1_samples_oor_gt12 <= \$615 ;
+    w1_samples_oor_eq0 <= \$620 ;
   always @(posedge clk)
-    w1_samples_oor_eq12 <= \$616 ;
+    w1_samples_oor_gt6 <= \$621 ;
   always @(posedge clk)
-    w1_samples_oor_gt18 <= \$617 ;
+    w1_samples_oor_eq6 <= \$622 ;
   always @(posedge clk)
-    w1_samples_oor_eq18 <= \$618 ;
+    w1_samples_oor_gt12 <= \$623 ;
   always @(posedge clk)
-    \$signal$119  <= \$619 ;
+    w1_samples_oor_eq12 <= \$624 ;
   always @(posedge clk)
-    \$signal$121  <= \$620 ;
+    w1_samples_oor_gt18 <= \$625 ;
   always @(posedge clk)
-    \$signal$122  <= \$621 ;
+    w1_samples_oor_eq18 <= \$626 ;
   always @(posedge clk)
-    w1_strb0 <= \$622 ;
+    \$signal$122  <= \$627 ;
   always @(posedge clk)
-    w1_pool <= \$623 ;
+    \$signal$124  <= \$628 ;
   always @(posedge clk)
-    \$signal$126  <= \$624 ;
+    \$signal$125  <= \$629 ;
   always @(posedge clk)
-    \$signal$127  <= \$625 ;
+    w1_strb0 <= \$630 ;
   always @(posedge clk)
-    w2_strb0 <= \$626 ;
+    w1_pool <= \$631 ;
   always @(posedge clk)
-    \$signal$129  <= \$627 ;
+    \$signal$129  <= \$632 ;
   always @(posedge clk)
-    w2_pool <= \$628 ;
+    \$signal$130  <= \$633 ;
   always @(posedge clk)
-    w2_oor <= \$629 ;
+    w2_strb0 <= \$634 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$630 ;
+    \$signal$132  <= \$635 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$631 ;
+    w2_pool <= \$636 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$632 ;
+    w2_oor <= \$637 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$633 ;
+    w2_is_ctrl <= \$638 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$634 ;
+    w2_is_irq_status <= \$639 ;
   always @(posedge clk)
-    \$signal$137  <= \$635 ;
+    w2_is_irq_enable <= \$640 ;
   always @(posedge clk)
-    \$signal$138  <= \$636 ;
+    w2_is_err_pop <= \$641 ;
   always @(posedge clk)
-    w2_plain <= \$637 ;
+    w2_is_pool0_free <= \$642 ;
   always @(posedge clk)
-    w2_offset <= \$638 ;
+    \$signal$140  <= \$643 ;
   always @(posedge clk)
-    w2_base <= \$639 ;
+    \$signal$141  <= \$644 ;
   always @(posedge clk)
-    \$signal$40  <= \$640 ;
+    w2_plain <= \$645 ;
   always @(posedge clk)
-    \$signal$142  <= \$641 ;
+    w2_offset <= \$646 ;
   always @(posedge clk)
-    w1c <= \$642 ;
+    w2_base <= \$647 ;
   always @(posedge clk)
-    req_free <= \$643 ;
+    \$signal$40  <= \$648 ;
   always @(posedge clk)
-    w_ack <= \$644 ;
+    \$signal$145  <= \$649 ;
   always @(posedge clk)
-    irq_enable <= \$645 ;
+    w1c <= \$650 ;
   always @(posedge clk)
-    \$signal$145  <= \$646 ;
+    req_free <= \$651 ;
   always @(posedge clk)
-    free_waiting <= \$647 ;
+    w_ack <= \$652 ;
   always @(posedge clk)
-    req_free_pool <= \$648 ;
+    irq_enable <= \$653 ;
   always @(posedge clk)
-    req_free_tag <= \$649 ;
+    \$signal$148  <= \$654 ;
   always @(posedge clk)
-    req_free_addr <= \$650 ;
+    free_waiting <= \$655 ;
   always @(posedge clk)
-    req_free_oor <= \$651 ;
+    req_free_pool <= \$656 ;
+  always @(posedge clk)
+    req_free_tag <= \$657 ;
+  always @(posedge clk)
+    req_free_addr <= \$658 ;
+  always @(posedge clk)
+    req_free_oor <= \$659 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1073$0 [4:1];
+  assign \$2  = | \port$1181$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1073$0 [16] ? { 7'h00, \port$1073$0 [15] } : 8'hff;
+  assign \$4  = \port$1181$0 [16] ? { 7'h00, \port$1181$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
   assign \$6  = cycle - 3'h7;
-  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1073$0 [14:5], \port$1094$0 [32:1], 2'h0, \port$1094$0 [38:33], \$4 , \port$1094$0 [0], 1'h1, \port$1073$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1067$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1067$0 [5], rsp_grant_src, 1'h0, \port$1067$0 [4:1] };
+  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1181$0 [14:5], \port$1202$0 [32:1], 2'h0, \port$1202$0 [38:33], \$4 , \port$1202$0 [0], 1'h1, \port$1181$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1178$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1178$0 [5], rsp_grant_src, 1'h0, \port$1178$0 [4:1] };
   assign \$8  = cycle - 3'h7;
-  assign \$9  = | \port$1073$0 [4:1];
+  assign \$9  = | \port$1181$0 [4:1];
   assign \$10  = rsp_freed_valid & \$9 ;
-  assign \$11  = ~ \port$1067$0 [0];
+  assign \$11  = ~ \port$1178$0 [0];
   assign \$12  = rsp_grant_valid & \$11 ;
-  assign \$13  = \port$1067$0 [4:1] != 1'h1;
+  assign \$13  = \port$1178$0 [4:1] != 1'h1;
   assign \$14  = \$12  & \$13 ;
   assign \$15  = \$10  + \$14 ;
-  assign \$16  = \port$1067$0 [4:1] == 1'h1;
+  assign \$16  = \port$1178$0 [4:1] == 1'h1;
   assign \$17  = rsp_grant_valid & \$16 ;
-  assign \$18  = rsp_grant_valid & \port$1067$0 [0];
-  assign \$19  = ! \port$1067$0 [5];
+  assign \$18  = rsp_grant_valid & \port$1178$0 [0];
+  assign \$19  = ! \port$1178$0 [5];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = rsp_freed_valid & \port$1073$0 [0];
-  assign \$22  = ! \port$1073$0 [15];
+  assign \$21  = rsp_freed_valid & \port$1181$0 [0];
+  assign \$22  = ! \port$1181$0 [15];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \port$1067$0 [4:1] == 1'h1;
+  assign \$24  = \port$1178$0 [4:1] == 1'h1;
   assign \$25  = rsp_grant_valid & \$24 ;
-  assign \$26  = ! \port$1067$0 [5];
+  assign \$26  = ! \port$1178$0 [5];
   assign \$27  = \$25  & \$26 ;
   assign \$28  = space >= 1'h1;
   assign \$29  = space >= 2'h2;
@@ -3710,1304 +4081,1321 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1067
   assign \$51  = \$signal$31  != \$signal$22 ;
   assign \$52  = \$49  | { \$51 , e1_exhausted, \$50  };
   assign \$53  = samples_ev_grant == samples_ev_free;
-  assign \$54  = samples_ev_grant ? 32'd1 : 32'd4294967295;
-  assign \$55  = \$53  ? 32'd0 : \$54 ;
+  assign \$54  = samples_ev_grant ? 11'h001 : 11'h7ff;
+  assign \$55  = \$53  ? 11'h000 : \$54 ;
   assign \$56  = $signed({ 1'h0, samples_in_use }) + $signed(\$55 );
-  assign \$57  = samples_in_use > samples_high_water;
-  assign \$58  = samples_allocs + samples_ev_grant;
-  assign \$59  = samples_fails + samples_ev_fail;
-  assign \$60  = samples_frees + samples_ev_free;
-  assign \$61  = 1'h1 << bus__r_addr[1:0];
-  assign \$62  = 1'h1 << bus__r_addr[4:2];
-  assign \$63  = 1'h1 << bus__r_addr[7:5];
-  assign \$64  = 1'h1 << bus__r_addr[11:8];
-  assign \$65  = bus__r_addr[11:6] - 3'h4;
-  assign \$66  = ~ r1_a1_0[0];
-  assign \$67  = ~ r1_a4_2[0];
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = ~ r1_a7_5[0];
-  assign \$70  = ~ r1_a11_8[0];
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = ~ r1_a1_0[0];
-  assign \$75  = ~ r1_a4_2[1];
+  assign \$57  = ~ samples_ev_free;
+  assign \$58  = samples_ev_grant & \$57 ;
+  assign \$59  = ~ \$signal$40 ;
+  assign \$60  = samples_in_use > samples_high_water;
+  assign \$61  = samples_hw_grow ? samples_in_use_rose : \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = samples_allocs + samples_ev_grant;
+  assign \$64  = samples_fails + samples_ev_fail;
+  assign \$65  = samples_frees + samples_ev_free;
+  assign \$66  = 1'h1 << bus__r_addr[1:0];
+  assign \$67  = 1'h1 << bus__r_addr[4:2];
+  assign \$68  = 1'h1 << bus__r_addr[7:5];
+  assign \$69  = 1'h1 << bus__r_addr[11:8];
+  assign \$70  = bus__r_addr[11:6] - 3'h4;
+  assign \$71  = ~ r1_a1_0[0];
+  assign \$72  = ~ r1_a4_2[0];
+  assign \$73  = \$71  | \$72 ;
+  assign \$74  = ~ r1_a7_5[0];
+  assign \$75  = ~ r1_a11_8[0];
   assign \$76  = \$74  | \$75 ;
-  assign \$77  = ~ r1_a7_5[0];
-  assign \$78  = ~ r1_a11_8[0];
-  assign \$79  = \$77  | \$78 ;
-  assign \$80  = \$76  | \$79 ;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = ~ r1_a1_0[0];
-  assign \$83  = ~ r1_a4_2[2];
+  assign \$77  = \$73  | \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = ~ r1_a1_0[0];
+  assign \$80  = ~ r1_a4_2[1];
+  assign \$81  = \$79  | \$80 ;
+  assign \$82  = ~ r1_a7_5[0];
+  assign \$83  = ~ r1_a11_8[0];
   assign \$84  = \$82  | \$83 ;
-  assign \$85  = ~ r1_a7_5[0];
-  assign \$86  = ~ r1_a11_8[0];
-  assign \$87  = \$85  | \$86 ;
-  assign \$88  = \$84  | \$87 ;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = ~ r1_a1_0[0];
-  assign \$91  = ~ r1_a4_2[3];
+  assign \$85  = \$81  | \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = ~ r1_a1_0[0];
+  assign \$88  = ~ r1_a4_2[2];
+  assign \$89  = \$87  | \$88 ;
+  assign \$90  = ~ r1_a7_5[0];
+  assign \$91  = ~ r1_a11_8[0];
   assign \$92  = \$90  | \$91 ;
-  assign \$93  = ~ r1_a7_5[0];
-  assign \$94  = ~ r1_a11_8[0];
-  assign \$95  = \$93  | \$94 ;
-  assign \$96  = \$92  | \$95 ;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = ~ r1_a1_0[0];
-  assign \$99  = ~ r1_a4_2[4];
+  assign \$93  = \$89  | \$92 ;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = ~ r1_a1_0[0];
+  assign \$96  = ~ r1_a4_2[3];
+  assign \$97  = \$95  | \$96 ;
+  assign \$98  = ~ r1_a7_5[0];
+  assign \$99  = ~ r1_a11_8[0];
   assign \$100  = \$98  | \$99 ;
-  assign \$101  = ~ r1_a7_5[0];
-  assign \$102  = ~ r1_a11_8[0];
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = \$100  | \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = ~ r1_a1_0[0];
-  assign \$107  = ~ r1_a4_2[5];
+  assign \$101  = \$97  | \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = ~ r1_a1_0[0];
+  assign \$104  = ~ r1_a4_2[4];
+  assign \$105  = \$103  | \$104 ;
+  assign \$106  = ~ r1_a7_5[0];
+  assign \$107  = ~ r1_a11_8[0];
   assign \$108  = \$106  | \$107 ;
-  assign \$109  = ~ r1_a7_5[0];
-  assign \$110  = ~ r1_a11_8[0];
-  assign \$111  = \$109  | \$110 ;
-  assign \$112  = \$108  | \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = ~ r1_a1_0[0];
-  assign \$115  = ~ r1_a4_2[6];
+  assign \$109  = \$105  | \$108 ;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = ~ r1_a1_0[0];
+  assign \$112  = ~ r1_a4_2[5];
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = ~ r1_a7_5[0];
+  assign \$115  = ~ r1_a11_8[0];
   assign \$116  = \$114  | \$115 ;
-  assign \$117  = ~ r1_a7_5[0];
-  assign \$118  = ~ r1_a11_8[0];
-  assign \$119  = \$117  | \$118 ;
-  assign \$120  = \$116  | \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = ~ r1_a1_0[0];
-  assign \$123  = ~ r1_a4_2[7];
+  assign \$117  = \$113  | \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = ~ r1_a1_0[0];
+  assign \$120  = ~ r1_a4_2[6];
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = ~ r1_a7_5[0];
+  assign \$123  = ~ r1_a11_8[0];
   assign \$124  = \$122  | \$123 ;
-  assign \$125  = ~ r1_a7_5[0];
-  assign \$126  = ~ r1_a11_8[0];
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = \$124  | \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = ~ r1_a1_0[0];
-  assign \$131  = ~ r1_a4_2[0];
+  assign \$125  = \$121  | \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = ~ r1_a1_0[0];
+  assign \$128  = ~ r1_a4_2[7];
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = ~ r1_a7_5[0];
+  assign \$131  = ~ r1_a11_8[0];
   assign \$132  = \$130  | \$131 ;
-  assign \$133  = ~ r1_a7_5[1];
-  assign \$134  = ~ r1_a11_8[0];
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$132  | \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = ~ r1_a1_0[0];
-  assign \$139  = ~ r1_a4_2[1];
+  assign \$133  = \$129  | \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = ~ r1_a1_0[0];
+  assign \$136  = ~ r1_a4_2[0];
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = ~ r1_a7_5[1];
+  assign \$139  = ~ r1_a11_8[0];
   assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ r1_a7_5[1];
-  assign \$142  = ~ r1_a11_8[0];
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = ~ r1_a1_0[0];
-  assign \$147  = ~ r1_a4_2[2];
+  assign \$141  = \$137  | \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = ~ r1_a1_0[0];
+  assign \$144  = ~ r1_a4_2[1];
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = ~ r1_a7_5[1];
+  assign \$147  = ~ r1_a11_8[0];
   assign \$148  = \$146  | \$147 ;
-  assign \$149  = ~ r1_a7_5[1];
-  assign \$150  = ~ r1_a11_8[0];
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$148  | \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = ~ r1_a1_0[0];
-  assign \$155  = ~ r1_a4_2[3];
+  assign \$149  = \$145  | \$148 ;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = ~ r1_a1_0[0];
+  assign \$152  = ~ r1_a4_2[2];
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = ~ r1_a7_5[1];
+  assign \$155  = ~ r1_a11_8[0];
   assign \$156  = \$154  | \$155 ;
-  assign \$157  = ~ r1_a7_5[1];
-  assign \$158  = ~ r1_a11_8[0];
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = ~ r1_a1_0[0];
-  assign \$163  = ~ r1_a4_2[4];
+  assign \$157  = \$153  | \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = ~ r1_a1_0[0];
+  assign \$160  = ~ r1_a4_2[3];
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = ~ r1_a7_5[1];
+  assign \$163  = ~ r1_a11_8[0];
   assign \$164  = \$162  | \$163 ;
-  assign \$165  = ~ r1_a7_5[1];
-  assign \$166  = ~ r1_a11_8[0];
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = \$164  | \$167 ;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = ~ r1_a1_0[0];
-  assign \$171  = ~ r1_a4_2[5];
+  assign \$165  = \$161  | \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = ~ r1_a1_0[0];
+  assign \$168  = ~ r1_a4_2[4];
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = ~ r1_a7_5[1];
+  assign \$171  = ~ r1_a11_8[0];
   assign \$172  = \$170  | \$171 ;
-  assign \$173  = ~ r1_a7_5[1];
-  assign \$174  = ~ r1_a11_8[0];
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = \$172  | \$175 ;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = ~ r1_a1_0[0];
-  assign \$179  = ~ r1_a4_2[6];
+  assign \$173  = \$169  | \$172 ;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = ~ r1_a1_0[0];
+  assign \$176  = ~ r1_a4_2[5];
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = ~ r1_a7_5[1];
+  assign \$179  = ~ r1_a11_8[0];
   assign \$180  = \$178  | \$179 ;
-  assign \$181  = ~ r1_a7_5[1];
-  assign \$182  = ~ r1_a11_8[0];
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = \$180  | \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = ~ r1_a1_0[0];
-  assign \$187  = ~ r1_a4_2[7];
+  assign \$181  = \$177  | \$180 ;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = ~ r1_a1_0[0];
+  assign \$184  = ~ r1_a4_2[6];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = ~ r1_a7_5[1];
+  assign \$187  = ~ r1_a11_8[0];
   assign \$188  = \$186  | \$187 ;
-  assign \$189  = ~ r1_a7_5[1];
-  assign \$190  = ~ r1_a11_8[0];
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = ~ r1_a1_0[0];
-  assign \$195  = ~ r1_a4_2[0];
+  assign \$189  = \$185  | \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = ~ r1_a1_0[0];
+  assign \$192  = ~ r1_a4_2[7];
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = ~ r1_a7_5[1];
+  assign \$195  = ~ r1_a11_8[0];
   assign \$196  = \$194  | \$195 ;
-  assign \$197  = ~ r1_a7_5[0];
-  assign \$198  = ~ r1_a11_8[1];
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = \$196  | \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = ~ r1_a1_0[0];
-  assign \$203  = ~ r1_a4_2[1];
+  assign \$197  = \$193  | \$196 ;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = ~ r1_a1_0[0];
+  assign \$200  = ~ r1_a4_2[0];
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = ~ r1_a7_5[0];
+  assign \$203  = ~ r1_a11_8[1];
   assign \$204  = \$202  | \$203 ;
-  assign \$205  = ~ r1_a7_5[0];
-  assign \$206  = ~ r1_a11_8[1];
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = ~ r1_a1_0[0];
-  assign \$211  = ~ r1_a4_2[2];
+  assign \$205  = \$201  | \$204 ;
+  assign \$206  = ~ \$205 ;
+  assign \$207  = ~ r1_a1_0[0];
+  assign \$208  = ~ r1_a4_2[1];
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = ~ r1_a7_5[0];
+  assign \$211  = ~ r1_a11_8[1];
   assign \$212  = \$210  | \$211 ;
-  assign \$213  = ~ r1_a7_5[0];
-  assign \$214  = ~ r1_a11_8[1];
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = \$212  | \$215 ;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = ~ r1_a1_0[0];
-  assign \$219  = ~ r1_a4_2[3];
+  assign \$213  = \$209  | \$212 ;
+  assign \$214  = ~ \$213 ;
+  assign \$215  = ~ r1_a1_0[0];
+  assign \$216  = ~ r1_a4_2[2];
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = ~ r1_a7_5[0];
+  assign \$219  = ~ r1_a11_8[1];
   assign \$220  = \$218  | \$219 ;
-  assign \$221  = ~ r1_a7_5[0];
-  assign \$222  = ~ r1_a11_8[1];
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = \$220  | \$223 ;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = ~ r1_a1_0[0];
-  assign \$227  = ~ r1_a4_2[4];
+  assign \$221  = \$217  | \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = ~ r1_a1_0[0];
+  assign \$224  = ~ r1_a4_2[3];
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = ~ r1_a7_5[0];
+  assign \$227  = ~ r1_a11_8[1];
   assign \$228  = \$226  | \$227 ;
-  assign \$229  = ~ r1_a7_5[0];
-  assign \$230  = ~ r1_a11_8[1];
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = \$228  | \$231 ;
-  assign \$233  = ~ \$232 ;
-  assign \$234  = ~ r1_a1_0[0];
-  assign \$235  = ~ r1_a4_2[5];
+  assign \$229  = \$225  | \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = ~ r1_a1_0[0];
+  assign \$232  = ~ r1_a4_2[4];
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = ~ r1_a7_5[0];
+  assign \$235  = ~ r1_a11_8[1];
   assign \$236  = \$234  | \$235 ;
-  assign \$237  = ~ r1_a7_5[0];
-  assign \$238  = ~ r1_a11_8[1];
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = \$236  | \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = ~ r1_a1_0[0];
-  assign \$243  = ~ r1_a4_2[6];
+  assign \$237  = \$233  | \$236 ;
+  assign \$238  = ~ \$237 ;
+  assign \$239  = ~ r1_a1_0[0];
+  assign \$240  = ~ r1_a4_2[5];
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = ~ r1_a7_5[0];
+  assign \$243  = ~ r1_a11_8[1];
   assign \$244  = \$242  | \$243 ;
-  assign \$245  = ~ r1_a7_5[0];
-  assign \$246  = ~ r1_a11_8[1];
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = \$244  | \$247 ;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = ~ r1_a1_0[0];
-  assign \$251  = ~ r1_a4_2[7];
+  assign \$245  = \$241  | \$244 ;
+  assign \$246  = ~ \$245 ;
+  assign \$247  = ~ r1_a1_0[0];
+  assign \$248  = ~ r1_a4_2[6];
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = ~ r1_a7_5[0];
+  assign \$251  = ~ r1_a11_8[1];
   assign \$252  = \$250  | \$251 ;
-  assign \$253  = ~ r1_a7_5[0];
-  assign \$254  = ~ r1_a11_8[1];
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = \$252  | \$255 ;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = ~ r1_a1_0[0];
-  assign \$259  = ~ r1_a4_2[0];
+  assign \$253  = \$249  | \$252 ;
+  assign \$254  = ~ \$253 ;
+  assign \$255  = ~ r1_a1_0[0];
+  assign \$256  = ~ r1_a4_2[7];
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = ~ r1_a7_5[0];
+  assign \$259  = ~ r1_a11_8[1];
   assign \$260  = \$258  | \$259 ;
-  assign \$261  = ~ r1_a7_5[1];
-  assign \$262  = ~ r1_a11_8[1];
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = ~ r1_a1_0[0];
-  assign \$267  = ~ r1_a4_2[1];
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = ~ \$261 ;
+  assign \$263  = ~ r1_a1_0[0];
+  assign \$264  = ~ r1_a4_2[0];
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = ~ r1_a7_5[1];
+  assign \$267  = ~ r1_a11_8[1];
   assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ r1_a7_5[1];
-  assign \$270  = ~ r1_a11_8[1];
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = ~ r1_a1_0[0];
-  assign \$275  = ~ r1_a4_2[2];
+  assign \$269  = \$265  | \$268 ;
+  assign \$270  = ~ \$269 ;
+  assign \$271  = ~ r1_a1_0[0];
+  assign \$272  = ~ r1_a4_2[1];
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = ~ r1_a7_5[1];
+  assign \$275  = ~ r1_a11_8[1];
   assign \$276  = \$274  | \$275 ;
-  assign \$277  = ~ r1_a7_5[1];
-  assign \$278  = ~ r1_a11_8[1];
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = ~ r1_a1_0[0];
-  assign \$283  = ~ r1_a4_2[3];
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ \$277 ;
+  assign \$279  = ~ r1_a1_0[0];
+  assign \$280  = ~ r1_a4_2[2];
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = ~ r1_a7_5[1];
+  assign \$283  = ~ r1_a11_8[1];
   assign \$284  = \$282  | \$283 ;
-  assign \$285  = ~ r1_a7_5[1];
-  assign \$286  = ~ r1_a11_8[1];
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$291  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$285  = \$281  | \$284 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = ~ r1_a1_0[0];
+  assign \$288  = ~ r1_a4_2[3];
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = ~ r1_a7_5[1];
+  assign \$291  = ~ r1_a11_8[1];
   assign \$292  = \$290  | \$291 ;
-  assign \$293  = r2_sel_config ? 32'd169214727 : 32'd0;
-  assign \$294  = r2_sel_config2 ? 32'd167845920 : 32'd0;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$298  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$300  = r2_sel_irq_status ? \$signal$43  : 3'h0;
-  assign \$301  = r2_sel_irq_enable ? irq_enable : 3'h0;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | { 29'h00000000, \$302  };
-  assign \$304  = \$296  | \$303 ;
-  assign \$305  = r2_sel_err_count ? \$signal$37  : 32'd0;
-  assign \$306  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$293  = \$289  | \$292 ;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$296  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = r2_sel_config ? 32'd169215239 : 32'd0;
+  assign \$299  = r2_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = \$297  | \$300 ;
+  assign \$303  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$305  = r2_sel_irq_status ? \$signal$43  : 3'h0;
+  assign \$306  = r2_sel_irq_enable ? irq_enable : 3'h0;
   assign \$307  = \$305  | \$306 ;
-  assign \$308  = r2_sel_err_head0 ? { \$signal$41 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
-  assign \$309  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$307  | \$310 ;
-  assign \$312  = r2_sel_err_head2 ? head_entry[85:54] : 32'd0;
-  assign \$313  = r2_sel_err_head3 ? head_entry[117:86] : 32'd0;
-  assign \$314  = \$312  | \$313 ;
-  assign \$316  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$318  = \$314  | \$317 ;
-  assign \$319  = \$311  | \$318 ;
-  assign \$320  = \$304  | \$319 ;
-  assign \$321  = r2_sel_id | r2_sel_version;
-  assign \$322  = r2_sel_config | r2_sel_config2;
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = r2_sel_ctrl | r2_sel_status;
-  assign \$325  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = \$323  | \$326 ;
-  assign \$328  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$329  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$330  = \$328  | \$329 ;
-  assign \$331  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$332  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$333  = \$331  | \$332 ;
-  assign \$334  = \$330  | \$333 ;
-  assign \$335  = \$327  | \$334 ;
-  assign \$337  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$340  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$342  = \$338  | \$341 ;
-  assign \$343  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$344  = r2_sel_pool0_in_use ? samples_in_use : 32'd0;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = r2_sel_pool0_high_water ? samples_high_water : 32'd0;
-  assign \$347  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$348  = \$346  | \$347 ;
+  assign \$308  = \$304  | { 29'h00000000, \$307  };
+  assign \$309  = \$301  | \$308 ;
+  assign \$310  = r2_sel_err_count ? \$signal$37  : 32'd0;
+  assign \$311  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = r2_sel_err_head0 ? { \$signal$41 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
+  assign \$314  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = \$312  | \$315 ;
+  assign \$317  = r2_sel_err_head2 ? head_entry[85:54] : 32'd0;
+  assign \$318  = r2_sel_err_head3 ? head_entry[117:86] : 32'd0;
+  assign \$319  = \$317  | \$318 ;
+  assign \$321  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$323  = \$319  | \$322 ;
+  assign \$324  = \$316  | \$323 ;
+  assign \$325  = \$309  | \$324 ;
+  assign \$326  = r2_sel_id | r2_sel_version;
+  assign \$327  = r2_sel_config | r2_sel_config2;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = r2_sel_ctrl | r2_sel_status;
+  assign \$330  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = \$328  | \$331 ;
+  assign \$333  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$334  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$337  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = \$332  | \$339 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$532  = \$1 [31:0];
+    \$537  = \$1 [31:0];
     if (rst) begin
-      \$532  = 32'd0;
+      \$537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$533  = busy;
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$534  = \ready$6 ;
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$535  = \$7 ;
-    if (rst) begin
-      \$535  = 118'h000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$536  = { \$8 [31:0], 22'h000000, \port$1067$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1067$0 [5], rsp_grant_src, 1'h0, \port$1067$0 [4:1] };
-    if (rst) begin
-      \$536  = 118'h000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$537  = \$15 ;
-    if (rst) begin
-      \$537  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$538  = \$17 ;
+    \$538  = busy;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$539  = \$20 ;
+    \$539  = \ready$6 ;
     if (rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$540  = \$23 ;
+    \$540  = \$7 ;
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = \$27 ;
+    \$541  = { \$8 [31:0], 22'h000000, \port$1178$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1178$0 [5], rsp_grant_src, 1'h0, \port$1178$0 [4:1] };
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$542  = \$signal$32 ;
+    \$542  = \$15 ;
+    if (rst) begin
+      \$542  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$543  = \$17 ;
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$544  = \$20 ;
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$545  = \$23 ;
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$546  = \$27 ;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$547  = \$signal$32 ;
     casez ({ \$signal$31 , popped })
       3'h0:
-          \$542  = \$28 ;
+          \$547  = \$28 ;
       3'h1:
-          \$542  = 1'h1;
+          \$547  = 1'h1;
       3'h2:
-          \$542  = \$31 ;
+          \$547  = \$31 ;
       3'h3:
-          \$542  = \$33 ;
+          \$547  = \$33 ;
       3'h4:
-          \$542  = \$35 ;
+          \$547  = \$35 ;
       3'h5:
-          \$542  = \$37 ;
+          \$547  = \$37 ;
     endcase
     if (rst) begin
-      \$542  = 1'h1;
+      \$547  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$543  = room2;
+    \$548  = room2;
     casez ({ \$signal$31 , popped })
       3'h0:
-          \$543  = \$29 ;
+          \$548  = \$29 ;
       3'h1:
-          \$543  = \$30 ;
+          \$548  = \$30 ;
       3'h2:
-          \$543  = \$32 ;
+          \$548  = \$32 ;
       3'h3:
-          \$543  = \$34 ;
+          \$548  = \$34 ;
       3'h4:
-          \$543  = \$36 ;
+          \$548  = \$36 ;
       3'h5:
-          \$543  = \$38 ;
+          \$548  = \$38 ;
     endcase
     if (rst) begin
-      \$543  = 1'h1;
+      \$548  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$544  = \$40 [5:0];
+    \$549  = \$40 [5:0];
     if (rst) begin
-      \$544  = 6'h20;
+      \$549  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$545  = \$41 [4:0];
+    \$550  = \$41 [4:0];
     if (rst) begin
-      \$545  = 5'h00;
+      \$550  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$546  = \$42 [4:0];
+    \$551  = \$42 [4:0];
     if (rst) begin
-      \$546  = 5'h01;
+      \$551  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$547  = \$43 [31:0];
+    \$552  = \$43 [31:0];
     if (\$signal$40 ) begin
-      \$547  = 32'd0;
+      \$552  = 32'd0;
     end
     if (rst) begin
-      \$547  = 32'd0;
+      \$552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$548  = \$45 [31:0];
+    \$553  = \$45 [31:0];
     if (\$signal$40 ) begin
-      \$548  = 32'd0;
+      \$553  = 32'd0;
     end
-    if (rst) begin
-      \$548  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$549  = \$signal$39 ;
-    if (popped) begin
-      \$549  = \$46 [4:0];
-    end
-    if (rst) begin
-      \$549  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$550  = \$47 ;
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$551  = \$signal$39 [0];
-    if (rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$552  = \$52 ;
-    if (rst) begin
-      \$552  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$553  = \$56 [31:0];
     if (rst) begin
       \$553  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$554  = samples_high_water;
+    \$554  = \$signal$39 ;
+    if (popped) begin
+      \$554  = \$46 [4:0];
+    end
+    if (rst) begin
+      \$554  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$555  = \$47 ;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$556  = \$signal$39 [0];
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$557  = \$52 ;
+    if (rst) begin
+      \$557  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$558  = \$56 [10:0];
+    if (rst) begin
+      \$558  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$559  = samples_in_use;
+    if (rst) begin
+      \$559  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$560  = \$58 ;
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$561  = \$62 ;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$562  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$40 ) begin
-      \$554  = samples_in_use;
+      \$562  = samples_in_use;
     end else begin
-      if (\$57 ) begin
-        \$554  = samples_in_use;
+      if (samples_hw_grow) begin
+        \$562  = samples_in_use_was;
       end
     end
     if (rst) begin
-      \$554  = 32'd0;
+      \$562  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$40 ) begin
-      \$555  = 32'd0;
+      \$563  = 32'd0;
     end else begin
-      \$555  = \$58 [31:0];
+      \$563  = \$63 [31:0];
     end
     if (rst) begin
-      \$555  = 32'd0;
+      \$563  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$40 ) begin
-      \$556  = 32'd0;
+      \$564  = 32'd0;
     end else begin
-      \$556  = \$59 [31:0];
+      \$564  = \$64 [31:0];
     end
     if (rst) begin
-      \$556  = 32'd0;
+      \$564  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$40 ) begin
-      \$557  = 32'd0;
+      \$565  = 32'd0;
     end else begin
-      \$557  = \$60 [31:0];
+      \$565  = \$65 [31:0];
     end
     if (rst) begin
-      \$557  = 32'd0;
+      \$565  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$558  = \$61 ;
+    \$566  = \$66 ;
     if (rst) begin
-      \$558  = 4'h0;
+      \$566  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$559  = \$62 ;
+    \$567  = \$67 ;
     if (rst) begin
-      \$559  = 8'h00;
+      \$567  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$560  = \$63 ;
+    \$568  = \$68 ;
     if (rst) begin
-      \$560  = 8'h00;
+      \$568  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$561  = \$64 ;
+    \$569  = \$69 ;
     if (rst) begin
-      \$561  = 16'h0000;
+      \$569  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$562  = bus__r_req;
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$563  = \$65 [0];
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$564  = \$signal$55 ;
-    if (rst) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$565  = \$signal$57 ;
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$566  = \$73 ;
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$567  = \$81 ;
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$568  = \$89 ;
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$569  = \$97 ;
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$570  = \$105 ;
+    \$570  = bus__r_req;
     if (rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$571  = \$113 ;
+    \$571  = \$70 [0];
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$572  = \$121 ;
+    \$572  = \$signal$58 ;
     if (rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$573  = \$129 ;
+    \$573  = \$signal$60 ;
     if (rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$574  = \$137 ;
+    \$574  = \$78 ;
     if (rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$575  = \$145 ;
+    \$575  = \$86 ;
     if (rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$576  = \$153 ;
+    \$576  = \$94 ;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$577  = \$161 ;
+    \$577  = \$102 ;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$578  = \$169 ;
+    \$578  = \$110 ;
     if (rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$579  = \$177 ;
+    \$579  = \$118 ;
     if (rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$580  = \$185 ;
+    \$580  = \$126 ;
     if (rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$581  = \$193 ;
+    \$581  = \$134 ;
     if (rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$582  = \$201 ;
+    \$582  = \$142 ;
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$583  = \$209 ;
+    \$583  = \$150 ;
     if (rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$584  = \$217 ;
+    \$584  = \$158 ;
     if (rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$585  = \$225 ;
+    \$585  = \$166 ;
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$586  = \$233 ;
+    \$586  = \$174 ;
     if (rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$587  = \$241 ;
+    \$587  = \$182 ;
     if (rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$588  = \$249 ;
+    \$588  = \$190 ;
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$589  = \$257 ;
+    \$589  = \$198 ;
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$590  = \$265 ;
+    \$590  = \$206 ;
     if (rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$591  = \$273 ;
+    \$591  = \$214 ;
     if (rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$592  = \$281 ;
+    \$592  = \$222 ;
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$593  = \$289 ;
+    \$593  = \$230 ;
     if (rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$594  = \$signal$58 ;
+    \$594  = \$238 ;
     if (rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$595  = r2_sel_pool0_alloc;
+    \$595  = \$246 ;
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$596  = r2_pool;
+    \$596  = \$254 ;
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$597  = \$320 ;
+    \$597  = \$262 ;
     if (rst) begin
-      \$597  = 32'd0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$598 [0] = \$335 ;
-    \$598 [1] = \$366 ;
+    \$598  = \$270 ;
     if (rst) begin
-      \$598  = 2'h0;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$599  = \$356 ;
+    \$599  = \$278 ;
     if (rst) begin
-      \$599  = 32'd0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$600  = \$367 ;
+    \$600  = \$286 ;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$601  = 1'h0;
-    if (\$368 ) begin
-    end else if (\$signal$88 ) begin
-      \$601  = 1'h1;
-    end
-    if (\$373 ) begin
-      \$601  = 1'h1;
-    end
+    \$601  = \$294 ;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$602  = alloc_waiting;
-    if (\$368 ) begin
-      \$602  = 1'h1;
-    end
-    if (\$373 ) begin
-      \$602  = 1'h0;
-    end
+    \$602  = \$signal$61 ;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$603  = req_alloc_pool;
-    if (\$368 ) begin
-      \$603  = r3_pool;
-    end
+    \$603  = r2_sel_pool0_alloc;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$604  = req_alloc_size;
-    if (\$368 ) begin
-      casez (r3_pool)
-        1'h0:
-            \$604  = 10'h100;
-      endcase
-    end
+    \$604  = r2_pool;
     if (rst) begin
-      \$604  = 10'h000;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$605  = \$signal$102 ;
-    if (\$368 ) begin
-    end else if (\$signal$88 ) begin
-      \$605  = \$369 ;
-    end
-    if (\$373 ) begin
-      \$605  = { \port$1067$0 [0], \port$1067$0 [4:1], 2'h0, \port$1067$48 [5:0], 9'h000, \port$1067$0 [15:6] };
-    end
+    \$605  = \$325 ;
     if (rst) begin
       \$605  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$606  = \$signal$103 ;
-    if (\$368 ) begin
-    end else if (\$signal$88 ) begin
-      \$606  = \$371 ;
+    \$606 [0] = \$340 ;
+    \$606 [1] = \$371 ;
+    if (rst) begin
+      \$606  = 2'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$607  = \$361 ;
+    if (rst) begin
+      \$607  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$608  = \$372 ;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$609  = 1'h0;
     if (\$373 ) begin
-      \$606  = 1'h0;
+    end else if (\$signal$91 ) begin
+      \$609  = 1'h1;
+    end
+    if (\$378 ) begin
+      \$609  = 1'h1;
     end
     if (rst) begin
-      \$606  = 1'h0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$607  = \$374 ;
+    \$610  = alloc_waiting;
+    if (\$373 ) begin
+      \$610  = 1'h1;
+    end
+    if (\$378 ) begin
+      \$610  = 1'h0;
+    end
     if (rst) begin
-      \$607  = 4'h0;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$608  = \$375 ;
-    if (rst) begin
-      \$608  = 8'h00;
+    \$611  = req_alloc_pool;
+    if (\$373 ) begin
+      \$611  = r3_pool;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$609  = \$376 ;
-    if (rst) begin
-      \$609  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$610  = \$377 ;
-    if (rst) begin
-      \$610  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$611  = \$378 ;
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$612  = \$379 ;
+    \$612  = req_alloc_size;
+    if (\$373 ) begin
+      casez (r3_pool)
+        1'h0:
+            \$612  = 10'h100;
+      endcase
+    end
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$613  = \$380 ;
+    \$613  = \$signal$105 ;
+    if (\$373 ) begin
+    end else if (\$signal$91 ) begin
+      \$613  = \$374 ;
+    end
+    if (\$378 ) begin
+      \$613  = { \port$1178$0 [0], \port$1178$0 [4:1], 2'h0, \port$1178$48 [5:0], 9'h000, \port$1178$0 [15:6] };
+    end
     if (rst) begin
-      \$613  = 1'h0;
+      \$613  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$614  = \$381 ;
+    \$614  = \$signal$106 ;
+    if (\$373 ) begin
+    end else if (\$signal$91 ) begin
+      \$614  = \$376 ;
+    end
+    if (\$378 ) begin
+      \$614  = 1'h0;
+    end
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$615  = \$382 ;
+    \$615  = \$379 ;
     if (rst) begin
-      \$615  = 1'h0;
+      \$615  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$616  = \$383 ;
+    \$616  = \$380 ;
     if (rst) begin
-      \$616  = 1'h0;
+      \$616  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$617  = \$384 ;
+    \$617  = \$381 ;
     if (rst) begin
-      \$617  = 1'h0;
+      \$617  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$618  = \$385 ;
+    \$618  = \$382 ;
     if (rst) begin
-      \$618  = 1'h0;
+      \$618  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$619  = bus__w_req;
+    \$619  = \$383 ;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$620  = bus__w_data;
+    \$620  = \$384 ;
     if (rst) begin
-      \$620  = 32'd0;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$621  = \$386 ;
+    \$621  = \$385 ;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$622  = bus__w_strb[0];
+    \$622  = \$386 ;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$623  = \$387 [0];
+    \$623  = \$387 ;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$624  = \$signal$119 ;
+    \$624  = \$388 ;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$625  = \$signal$122 ;
+    \$625  = \$389 ;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$626  = w1_strb0;
+    \$626  = \$390 ;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$627  = \$signal$121 ;
+    \$627  = bus__w_req;
     if (rst) begin
-      \$627  = 32'd0;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$628  = w1_pool;
+    \$628  = bus__w_data;
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$629  = \$398 ;
+    \$629  = \$391 ;
     if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$630  = \$406 ;
+    \$630  = bus__w_strb[0];
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$631  = \$414 ;
+    \$631  = \$392 [0];
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$632  = \$422 ;
+    \$632  = \$signal$122 ;
     if (rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$633  = \$430 ;
+    \$633  = \$signal$125 ;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$634  = \$438 ;
+    \$634  = w1_strb0;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$635  = \$446 ;
+    \$635  = \$signal$124 ;
     if (rst) begin
-      \$635  = 1'h0;
+      \$635  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$636  = \$472 ;
+    \$636  = w1_pool;
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$637  = \$489 ;
+    \$637  = \$403 ;
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$638  = w2_offset;
-    casez (w1_pool)
-      1'h0:
-          \$638  = \$490 [31:0];
-    endcase
+    \$638  = \$411 ;
     if (rst) begin
-      \$638  = 32'd0;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$639  = w2_base;
-    casez (w1_pool)
-      1'h0:
-          \$639  = 32'd1073741824;
-    endcase
+    \$639  = \$419 ;
     if (rst) begin
-      \$639  = 32'd0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$640  = \$493 ;
+    \$640  = \$427 ;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$641  = \$495 ;
+    \$641  = \$435 ;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$642  = \$498 ;
+    \$642  = \$443 ;
     if (rst) begin
-      \$642  = 3'h0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$643  = \$500 ;
+    \$643  = \$451 ;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$644  = \$504 ;
-    if (\$516 ) begin
-      \$644  = 1'h1;
-    end
+    \$644  = \$477 ;
     if (rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$645  = irq_enable;
-    if (\$506 ) begin
-      \$645  = \$signal$129 [2:0];
-    end
+    \$645  = \$494 ;
     if (rst) begin
-      \$645  = 3'h0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$646  = \$signal$145 ;
-    if (\$signal$126 ) begin
-      \$646  = \$510 ;
-    end
-    if (\$516 ) begin
-      \$646  = \$517 ;
-    end
+    \$646  = w2_offset;
+    casez (w1_pool)
+      1'h0:
+          \$646  = \$495 [31:0];
+    endcase
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$647  = free_waiting;
-    if (\$512 ) begin
-      \$647  = 1'h1;
-    end
-    if (\$516 ) begin
-      \$647  = 1'h0;
-    end
+    \$647  = w2_base;
+    casez (w1_pool)
+      1'h0:
+          \$647  = 32'd1073741824;
+    endcase
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$648  = req_free_pool;
-    if (\$512 ) begin
-      \$648  = w2_pool;
-    end
+    \$648  = \$498 ;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$649  = req_free_tag;
-    if (\$512 ) begin
-      \$649  = \$signal$129 [24:19];
-    end
+    \$649  = \$500 ;
     if (rst) begin
-      \$649  = 6'h00;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$650  = req_free_addr;
-    if (\$512 ) begin
-      \$650  = \$513 [31:0];
-    end
+    \$650  = \$503 ;
     if (rst) begin
-      \$650  = 32'd0;
+      \$650  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$651  = req_free_oor;
-    if (\$512 ) begin
-      \$651  = \$514 ;
-    end
+    \$651  = \$505 ;
     if (rst) begin
       \$651  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1073$0 [4:1];
-  assign rsp_grant_err = \port$1067$0 [4:1];
-  assign rsp_grant_pool = \port$1067$0 [5];
-  assign rsp_grant_user = \port$1067$48 [15:6];
-  assign rsp_freed_src = \port$1094$0 [0];
-  assign rsp_freed_in_pool = \port$1073$0 [16];
-  assign rsp_freed_pool = \port$1073$0 [15];
-  assign rsp_freed_tag = \port$1094$0 [38:33];
-  assign rsp_freed_addr = \port$1094$0 [32:1];
-  assign rsp_freed_user = \port$1073$0 [14:5];
-  assign rsp_grant_ok = \port$1067$0 [0];
-  assign rsp_freed_ok = \port$1073$0 [0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$652  = \$509 ;
+    if (\$521 ) begin
+      \$652  = 1'h1;
+    end
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$653  = irq_enable;
+    if (\$511 ) begin
+      \$653  = \$signal$132 [2:0];
+    end
+    if (rst) begin
+      \$653  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$654  = \$signal$148 ;
+    if (\$signal$129 ) begin
+      \$654  = \$515 ;
+    end
+    if (\$521 ) begin
+      \$654  = \$522 ;
+    end
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$655  = free_waiting;
+    if (\$517 ) begin
+      \$655  = 1'h1;
+    end
+    if (\$521 ) begin
+      \$655  = 1'h0;
+    end
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$656  = req_free_pool;
+    if (\$517 ) begin
+      \$656  = w2_pool;
+    end
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$657  = req_free_tag;
+    if (\$517 ) begin
+      \$657  = \$signal$132 [24:19];
+    end
+    if (rst) begin
+      \$657  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$658  = req_free_addr;
+    if (\$517 ) begin
+      \$658  = \$518 [31:0];
+    end
+    if (rst) begin
+      \$658  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$659  = req_free_oor;
+    if (\$517 ) begin
+      \$659  = \$519 ;
+    end
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  assign rsp_freed_err = \port$1181$0 [4:1];
+  assign rsp_grant_err = \port$1178$0 [4:1];
+  assign rsp_grant_pool = \port$1178$0 [5];
+  assign rsp_grant_user = \port$1178$48 [15:6];
+  assign rsp_freed_src = \port$1202$0 [0];
+  assign rsp_freed_in_pool = \port$1181$0 [16];
+  assign rsp_freed_pool = \port$1181$0 [15];
+  assign rsp_freed_tag = \port$1202$0 [38:33];
+  assign rsp_freed_addr = \port$1202$0 [32:1];
+  assign rsp_freed_user = \port$1181$0 [14:5];
+  assign rsp_grant_ok = \port$1178$0 [0];
+  assign rsp_freed_ok = \port$1181$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1067$0 [0], \port$1067$0 [4:1], 2'h0, \port$1067$48 [5:0], 9'h000, \port$1067$0 [15:6] };
+  assign handle = { \port$1178$0 [0], \port$1178$0 [4:1], 2'h0, \port$1178$48 [5:0], 9'h000, \port$1178$0 [15:6] };
   assign \$signature__addr  = tail1[4:1];
-  assign \$signature__addr$152  = \$signal$35 [4:1];
-  assign \$signature__addr$157  = \$signal$39 [4:1];
-  assign \$signature__en$158  = 1'h1;
-  assign \$signature__addr$159  = \$signal$39 [4:1];
-  assign \$signature__en$160  = 1'h1;
-  assign rsp_grant_slot = \port$1067$0 [15:6];
-  assign rsp_grant_tag = \port$1067$48 [5:0];
+  assign \$signature__addr$155  = \$signal$35 [4:1];
+  assign \$signature__addr$160  = \$signal$39 [4:1];
+  assign \$signature__en$161  = 1'h1;
+  assign \$signature__addr$162  = \$signal$39 [4:1];
+  assign \$signature__en$163  = 1'h1;
+  assign rsp_grant_slot = \port$1178$0 [15:6];
+  assign rsp_grant_tag = \port$1178$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$102 ;
-  assign bus__r_err = \$signal$103 ;
-  assign bus__w_err = \$signal$145 ;
-  assign \$297  = 32'd0;
-  assign \$299  = { 30'h00000000, \$298  };
-  assign \$315  = 32'd0;
-  assign \$317  = \$316 ;
-  assign \$336  = 32'd0;
-  assign \$338  = \$337 ;
-  assign \$339  = 32'd0;
-  assign \$341  = \$340 ;
-  assign \$354  = 32'd0;
-  assign \$355  = \$353 ;
-  assign \$490  = { 7'h00, \$signal$121 [18:0], 8'h00 };
+  assign bus__r_data = \$signal$105 ;
+  assign bus__r_err = \$signal$106 ;
+  assign bus__w_err = \$signal$148 ;
+  assign \$302  = 32'd0;
+  assign \$304  = { 30'h00000000, \$303  };
+  assign \$320  = 32'd0;
+  assign \$322  = \$321 ;
+  assign \$341  = 32'd0;
+  assign \$343  = \$342 ;
+  assign \$344  = 32'd0;
+  assign \$346  = \$345 ;
+  assign \$359  = 32'd0;
+  assign \$360  = \$358 ;
+  assign \$495  = { 7'h00, \$signal$124 [18:0], 8'h00 };
 endmodule

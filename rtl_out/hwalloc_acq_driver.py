@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 NAME = "hwalloc_acq"
 LATENCY = 7
-RECYCLE_DELAY = 3
+RECYCLE_DELAY = 5
 TAG_BITS = 6
 ERROR_LOG_DEPTH = 32
 REGS = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 NAME = "hwalloc_event"
 LATENCY = 7
-RECYCLE_DELAY = 3
+RECYCLE_DELAY = 5
 TAG_BITS = 4
 ERROR_LOG_DEPTH = 16
 REGS = {

@@ -268,15 +268,19 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   );
   \hwalloc_sizes.core  core (
     .a7_payload(\$8 ),
+    .a7_valid(\grant_valid$120 ),
     .alloc_pool(\alloc_pool$92 ),
     .alloc_port_size(alloc_size),
     .alloc_size(\alloc_size$94 ),
+    .alloc_size_d7(rsp_grant_size),
     .alloc_src(req_alloc),
+    .alloc_src_d7(grant_src),
     .alloc_user(\alloc_user$96 ),
     .alloc_valid(\alloc_valid$90 ),
     .busy(busy),
     .clk(aclk),
     .f7_payload(\$9 ),
+    .f7_valid(\freed_valid$122 ),
     .free_addr(\free_addr$99 ),
     .free_info_d7(\$10 ),
     .free_oor(free_oor),
@@ -286,10 +290,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$108 ),
     .free_user(\free_user$101 ),
     .free_valid(\free_valid$97 ),
-    .freed_valid(\freed_valid$122 ),
-    .grant_size(rsp_grant_size),
-    .grant_src(grant_src),
-    .grant_valid(\grant_valid$120 ),
     .rst(rst)
   );
   \hwalloc_sizes.regs  regs (
@@ -305,10 +305,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1811$0 (\$8 [14:0]),
-    .\port$1811$55 (\$8 [78:55]),
-    .\port$1820$0 (\$9 ),
-    .\port$1844$0 (\$10 ),
+    .\port$1985$0 (\$8 [14:0]),
+    .\port$1985$55 (\$8 [78:55]),
+    .\port$1991$0 (\$9 ),
+    .\port$2015$0 (\$10 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -746,22 +746,22 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   assign s_axil_bvalid = bvalid;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, grant_valid, a7_payload, freed_valid, f7_payload, grant_src, grant_size, free_info_d7, alloc_src
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, free_tag, busy, a7_valid, a7_payload, f7_valid, f7_payload, alloc_src_d7, alloc_size_d7, free_info_d7, alloc_src
 , free_src, free_oor_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire [7:0] \$10 ;
+  wire [15:0] \$1 ;
+  wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [15:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [7:0] \$11 ;
+  wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
@@ -773,62 +773,62 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [9:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [8:0] \$123 ;
-  wire [8:0] \$124 ;
-  wire [8:0] \$125 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire [7:0] \$128 ;
-  wire [7:0] \$129 ;
-  wire [7:0] \$13 ;
-  wire [6:0] \$130 ;
-  wire \$131 ;
+  wire \$128 ;
+  wire [34:0] \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire [31:0] \$131 ;
   wire \$132 ;
-  wire [6:0] \$133 ;
-  wire [6:0] \$134 ;
+  wire [28:0] \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [7:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
+  wire [1:0] \$137 ;
+  wire [1:0] \$138 ;
+  wire [1:0] \$139 ;
+  wire \$14 ;
+  wire [7:0] \$140 ;
+  wire [6:0] \$141 ;
+  wire [7:0] \$142 ;
+  wire [5:0] \$143 ;
+  wire [7:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [2:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [8:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [8:0] \$157 ;
-  wire [5:0] \$158 ;
-  wire [8:0] \$159 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
+  wire [10:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [9:0] \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [3:0] \$160 ;
+  wire \$160 ;
   wire [7:0] \$161 ;
-  wire [8:0] \$162 ;
-  wire [8:0] \$163 ;
-  wire [39:0] \$164 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [41:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [41:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
@@ -836,10 +836,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [41:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire [41:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
@@ -847,10 +847,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [41:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [41:0] \$190 ;
+  wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
@@ -873,42 +873,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [34:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
-  wire [31:0] \$212 ;
+  wire \$212 ;
   wire \$213 ;
-  wire [28:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [1:0] \$218 ;
-  wire [1:0] \$219 ;
-  wire [14:0] \$22 ;
-  wire [1:0] \$220 ;
-  wire [7:0] \$221 ;
-  wire [6:0] \$222 ;
-  wire [7:0] \$223 ;
-  wire [5:0] \$224 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [7:0] \$224 ;
   wire [7:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire [36:0] \$23 ;
-  wire \$230 ;
-  wire [2:0] \$231 ;
+  wire [8:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire [7:0] \$228 ;
+  wire [8:0] \$229 ;
+  wire \$23 ;
+  wire [7:0] \$230 ;
+  wire \$231 ;
   wire \$232 ;
-  wire [2:0] \$233 ;
-  wire [2:0] \$234 ;
-  wire [10:0] \$235 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [9:0] \$238 ;
+  wire \$238 ;
   wire \$239 ;
-  wire [21:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [7:0] \$242 ;
+  wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
@@ -916,29 +916,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [36:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire \$25 ;
+  wire [7:0] \$250 ;
+  wire [7:0] \$251 ;
+  wire [7:0] \$252 ;
+  wire [7:0] \$253 ;
+  wire [7:0] \$254 ;
+  wire [7:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [20:0] \$26 ;
+  wire [9:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
+  wire [7:0] \$264 ;
+  wire [7:0] \$265 ;
+  wire [8:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [36:0] \$27 ;
+  wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -946,89 +946,89 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [7:0] \$277 ;
-  wire [7:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [7:0] \$280 ;
-  wire [7:0] \$281 ;
-  wire [8:0] \$282 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire \$286 ;
+  wire [2:0] \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
+  wire [8:0] \$29 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire [8:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [7:0] \$297 ;
+  wire [7:0] \$298 ;
+  wire [8:0] \$299 ;
   wire \$3 ;
-  wire [10:0] \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
-  wire [8:0] \$302 ;
+  wire [8:0] \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
+  wire [7:0] \$304 ;
+  wire [7:0] \$305 ;
+  wire [8:0] \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire [7:0] \$309 ;
-  wire [10:0] \$31 ;
-  wire [7:0] \$310 ;
-  wire [8:0] \$311 ;
+  wire [10:0] \$308 ;
+  wire [10:0] \$309 ;
+  wire [8:0] \$31 ;
+  wire [11:0] \$310 ;
+  wire \$311 ;
   wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
+  wire [8:0] \$313 ;
+  wire [8:0] \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
-  wire [11:0] \$32 ;
-  wire [8:0] \$320 ;
+  wire [8:0] \$316 ;
+  wire [8:0] \$317 ;
+  wire [10:0] \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire [7:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire [8:0] \$325 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [8:0] \$332 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [2:0] \$338 ;
-  wire [10:0] \$339 ;
-  wire [10:0] \$34 ;
-  wire [10:0] \$340 ;
-  wire [11:0] \$341 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [7:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [8:0] \$344 ;
-  wire [8:0] \$345 ;
-  wire \$346 ;
-  wire [8:0] \$347 ;
-  wire [8:0] \$348 ;
-  wire [10:0] \$349 ;
-  wire [10:0] \$35 ;
-  wire \$350 ;
+  wire \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
+  wire \$347 ;
+  wire [7:0] \$348 ;
+  wire [7:0] \$349 ;
+  wire [7:0] \$35 ;
+  wire [9:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
@@ -1038,7 +1038,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [11:0] \$36 ;
+  wire [6:0] \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -1056,14 +1056,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [7:0] \$376 ;
-  wire [7:0] \$377 ;
-  wire \$378 ;
-  wire [7:0] \$379 ;
+  wire \$376 ;
+  wire [6:0] \$377 ;
+  wire [6:0] \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [7:0] \$380 ;
-  wire [9:0] \$381 ;
-  wire \$382 ;
+  wire [5:0] \$380 ;
+  wire [5:0] \$381 ;
+  wire [7:0] \$382 ;
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
@@ -1071,7 +1071,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
+  wire [6:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -1083,7 +1083,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [6:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -1092,29 +1092,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [6:0] \$408 ;
-  wire [6:0] \$409 ;
-  wire [2:0] \$41 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
   wire \$410 ;
-  wire [5:0] \$411 ;
-  wire [5:0] \$412 ;
-  wire [7:0] \$413 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
-  wire [2:0] \$42 ;
-  wire \$420 ;
+  wire [7:0] \$419 ;
+  wire \$42 ;
+  wire [7:0] \$420 ;
   wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
+  wire [7:0] \$422 ;
+  wire [7:0] \$423 ;
   wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
+  wire [7:0] \$425 ;
+  wire [7:0] \$426 ;
   wire \$427 ;
-  wire \$428 ;
+  wire [8:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
@@ -1122,201 +1122,249 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire [2:0] \$44 ;
-  wire \$440 ;
+  wire [14:0] \$435 ;
+  wire [36:0] \$436 ;
+  wire [21:0] \$437 ;
+  wire [36:0] \$438 ;
+  wire [20:0] \$439 ;
+  wire \$44 ;
+  wire [36:0] \$440 ;
   wire \$441 ;
   wire \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg [2:0] \$445 ;
-  reg \$446 ;
-  reg [8:0] \$447 ;
-  reg \$448 ;
-  reg [7:0] \$449 ;
+  wire [10:0] \$443 ;
+  wire [10:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire \$446 ;
+  wire [10:0] \$447 ;
+  wire [10:0] \$448 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  reg [7:0] \$450 ;
-  reg \$451 ;
-  reg [6:0] \$452 ;
-  reg [5:0] \$453 ;
-  reg \$454 ;
-  reg [5:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
+  wire \$450 ;
+  wire [10:0] \$451 ;
+  wire [10:0] \$452 ;
+  wire [11:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire [2:0] \$457 ;
+  wire [2:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  wire [2:0] \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire [2:0] \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  wire [2:0] \$474 ;
-  wire [2:0] \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg \$478 ;
-  reg \$479 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire [7:0] \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg [2:0] \$481 ;
-  reg \$482 ;
-  reg [7:0] \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg [8:0] \$486 ;
-  reg [2:0] \$487 ;
-  reg \$488 ;
-  reg [6:0] \$489 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire [7:0] \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg [7:0] \$492 ;
-  reg [2:0] \$493 ;
-  reg \$494 ;
-  reg [5:0] \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg [5:0] \$498 ;
-  reg [2:0] \$499 ;
-  wire \$5 ;
-  wire [2:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire [7:0] \$499 ;
+  wire [15:0] \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
   reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
+  reg [7:0] \$504 ;
+  reg [16:0] \$505 ;
   reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
+  reg [7:0] \$507 ;
+  reg [8:0] \$508 ;
   reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
+  reg [6:0] \$510 ;
+  reg [15:0] \$511 ;
   reg \$512 ;
+  reg [6:0] \$513 ;
+  reg [8:0] \$514 ;
+  reg \$515 ;
+  reg [5:0] \$516 ;
+  reg [14:0] \$517 ;
+  reg \$518 ;
+  reg [5:0] \$519 ;
   wire \$52 ;
+  reg [8:0] \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [2:0] \$523 ;
+  reg \$524 ;
+  reg [8:0] \$525 ;
+  reg \$526 ;
+  reg [7:0] \$527 ;
+  reg [7:0] \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  reg [6:0] \$530 ;
+  reg [5:0] \$531 ;
+  reg \$532 ;
+  reg [5:0] \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire [2:0] \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire [2:0] \$55 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  wire [2:0] \$567 ;
+  wire [2:0] \$568 ;
+  reg \$569 ;
   wire \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg [2:0] \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [7:0] \$579 ;
   wire \$58 ;
+  reg \$580 ;
+  reg \$581 ;
+  reg [8:0] \$582 ;
+  reg [2:0] \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [6:0] \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg [7:0] \$589 ;
   wire \$59 ;
+  reg [2:0] \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg [5:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [5:0] \$596 ;
+  reg [2:0] \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire [7:0] \$63 ;
-  wire [7:0] \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [7:0] \$7 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire [8:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [5:0] \$64 ;
+  wire [8:0] \$65 ;
+  wire [3:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [39:0] \$69 ;
+  wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [41:0] \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [41:0] \$75 ;
   wire \$76 ;
-  wire [7:0] \$77 ;
-  wire [7:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [7:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [41:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [41:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
+  wire [15:0] \$9 ;
   wire \$90 ;
-  wire [7:0] \$91 ;
-  wire [7:0] \$92 ;
-  wire \$93 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [41:0] \$93 ;
   wire \$94 ;
-  wire [15:0] \$95 ;
+  wire [41:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [15:0] \$99 ;
-  reg [7:0] \$signal ;
-  reg [7:0] \$signal$150 ;
-  reg [7:0] \$signal$164 ;
-  wire \$signal$166 ;
-  wire \$signal$169 ;
-  wire \$signal$179 ;
-  wire [3:0] \$signal$192 ;
-  reg [7:0] \$signature__addr  = 8'h00;
-  reg [5:0] \$signature__addr$102  = 6'h00;
-  (* init = 6'h00 *)
-  wire [5:0] \$signature__addr$114 ;
-  reg [5:0] \$signature__addr$120  = 6'h00;
-  reg [7:0] \$signature__addr$18  = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] \$signature__addr$30 ;
-  wire [7:0] \$signature__addr$36 ;
-  reg [6:0] \$signature__addr$48  = 7'h00;
-  reg [6:0] \$signature__addr$60  = 7'h00;
-  (* init = 7'h00 *)
-  wire [6:0] \$signature__addr$72 ;
-  wire [6:0] \$signature__addr$78 ;
-  reg [5:0] \$signature__addr$90  = 6'h00;
-  wire [16:0] \$signature__data ;
-  wire [8:0] \$signature__data$107 ;
-  wire \$signature__data$119 ;
-  wire \$signature__data$125 ;
-  wire [8:0] \$signature__data$23 ;
-  wire \$signature__data$35 ;
-  wire \$signature__data$41 ;
-  wire [15:0] \$signature__data$53 ;
-  wire [8:0] \$signature__data$65 ;
-  wire \$signature__data$77 ;
-  wire \$signature__data$83 ;
-  wire [14:0] \$signature__data$95 ;
-  reg \$signature__en  = 1'h0;
-  (* init = 1'h0 *)
-  wire \$signature__en$104 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$116 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$122 ;
-  reg \$signature__en$20  = 1'h0;
-  (* init = 1'h0 *)
-  wire \$signature__en$32 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$38 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$50 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$62 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$74 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$80 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$92 ;
+  wire \$99 ;
+  wire [7:0] \$signal ;
+  wire \$signal$202 ;
+  wire \$signal$213 ;
+  wire \$signal$231 ;
+  wire [3:0] \$signal$273 ;
+  reg [7:0] \$signal$380 ;
+  wire \$signal$381 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1328,8 +1376,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [1:0] a1_pool = 2'h0;
   reg [2:0] a1_select = 3'h0;
   reg [15:0] a1_user = 16'h0000;
-  (* init = 1'h0 *)
-  wire a1_valid;
+  reg a1_valid = 1'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [7:0] a2_fresh_slot = 8'h00;
   reg a2_from_fresh = 1'h0;
@@ -1338,15 +1385,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [15:0] a2_user = 16'h0000;
   reg a2_valid = 1'h0;
   reg [3:0] a3_err = 4'h0;
+  reg [7:0] a3_fresh_slot = 8'h00;
+  reg a3_from_fresh = 1'h0;
   reg a3_ok = 1'h0;
   reg [1:0] a3_pool = 2'h0;
-  (* init = 8'h00 *)
-  wire [7:0] a3_slot;
-  reg a3_snap = 1'h0;
-  reg [7:0] a3_tag = 8'h00;
   reg [15:0] a3_user = 16'h0000;
   reg a3_valid = 1'h0;
-  reg [39:0] a4_addr = 40'h0000000000;
   reg [3:0] a4_err = 4'h0;
   reg a4_ok = 1'h0;
   reg [1:0] a4_pool = 2'h0;
@@ -1355,14 +1399,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [7:0] a4_tag = 8'h00;
   reg [15:0] a4_user = 16'h0000;
   reg a4_valid = 1'h0;
-  reg [78:0] a5_payload = 79'h00000000000000000000;
+  reg [39:0] a5_addr = 40'h0000000000;
+  reg [3:0] a5_err = 4'h0;
+  reg a5_ok = 1'h0;
+  reg [1:0] a5_pool = 2'h0;
+  reg [7:0] a5_slot = 8'h00;
+  reg a5_snap = 1'h0;
+  reg [7:0] a5_tag = 8'h00;
+  reg [15:0] a5_user = 16'h0000;
   reg a5_valid = 1'h0;
   reg [78:0] a6_payload = 79'h00000000000000000000;
   reg a6_valid = 1'h0;
   output [78:0] a7_payload;
   reg [78:0] a7_payload = 79'h00000000000000000000;
-  (* init = 1'h0 *)
-  wire a7_valid;
+  output a7_valid;
+  reg a7_valid = 1'h0;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
   input [13:0] alloc_port_size;
@@ -1376,8 +1427,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [13:0] alloc_size_d4 = 14'h0000;
   reg [13:0] alloc_size_d5 = 14'h0000;
   reg [13:0] alloc_size_d6 = 14'h0000;
-  (* init = 14'h0000 *)
-  wire [13:0] alloc_size_d7;
+  output [13:0] alloc_size_d7;
+  reg [13:0] alloc_size_d7 = 14'h0000;
   input alloc_src;
   wire alloc_src;
   reg alloc_src_d0 = 1'h0;
@@ -1387,8 +1438,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg alloc_src_d4 = 1'h0;
   reg alloc_src_d5 = 1'h0;
   reg alloc_src_d6 = 1'h0;
-  (* init = 1'h0 *)
-  wire alloc_src_d7;
+  output alloc_src_d7;
+  reg alloc_src_d7 = 1'h0;
   input [15:0] alloc_user;
   wire [15:0] alloc_user;
   input alloc_valid;
@@ -1398,6 +1449,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg busy_0 = 1'h0;
   reg busy_12 = 1'h0;
   reg busy_18 = 1'h0;
+  reg busy_24 = 1'h0;
   reg busy_6 = 1'h0;
   input clk;
   wire clk;
@@ -1410,84 +1462,105 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f0_valid = 1'h0;
   reg [39:0] f1_addr = 40'h0000000000;
   reg [2:0] f1_hit = 3'h0;
-  (* init = 6'h00 *)
-  wire [5:0] f1_large_slot;
-  (* init = 7'h00 *)
-  wire [6:0] f1_medium_slot;
+  reg [5:0] f1_large_slot = 6'h00;
+  reg [6:0] f1_medium_slot = 7'h00;
   reg [2:0] f1_misaligned = 3'h0;
   reg f1_oor = 1'h0;
   reg [1:0] f1_oor_pool = 2'h0;
-  reg f1_same_older_eq0 = 1'h0;
-  reg f1_same_older_eq12 = 1'h0;
-  reg f1_same_older_eq15 = 1'h0;
-  reg f1_same_older_eq18 = 1'h0;
-  reg f1_same_older_eq21 = 1'h0;
-  reg f1_same_older_eq24 = 1'h0;
-  reg f1_same_older_eq27 = 1'h0;
-  reg f1_same_older_eq3 = 1'h0;
-  reg f1_same_older_eq30 = 1'h0;
-  reg f1_same_older_eq33 = 1'h0;
-  reg f1_same_older_eq36 = 1'h0;
-  reg f1_same_older_eq39 = 1'h0;
-  reg f1_same_older_eq6 = 1'h0;
-  reg f1_same_older_eq9 = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] f1_small_slot;
+  reg f1_same_second_eq0 = 1'h0;
+  reg f1_same_second_eq12 = 1'h0;
+  reg f1_same_second_eq15 = 1'h0;
+  reg f1_same_second_eq18 = 1'h0;
+  reg f1_same_second_eq21 = 1'h0;
+  reg f1_same_second_eq24 = 1'h0;
+  reg f1_same_second_eq27 = 1'h0;
+  reg f1_same_second_eq3 = 1'h0;
+  reg f1_same_second_eq30 = 1'h0;
+  reg f1_same_second_eq33 = 1'h0;
+  reg f1_same_second_eq36 = 1'h0;
+  reg f1_same_second_eq39 = 1'h0;
+  reg f1_same_second_eq6 = 1'h0;
+  reg f1_same_second_eq9 = 1'h0;
+  reg f1_same_third_eq0 = 1'h0;
+  reg f1_same_third_eq12 = 1'h0;
+  reg f1_same_third_eq15 = 1'h0;
+  reg f1_same_third_eq18 = 1'h0;
+  reg f1_same_third_eq21 = 1'h0;
+  reg f1_same_third_eq24 = 1'h0;
+  reg f1_same_third_eq27 = 1'h0;
+  reg f1_same_third_eq3 = 1'h0;
+  reg f1_same_third_eq30 = 1'h0;
+  reg f1_same_third_eq33 = 1'h0;
+  reg f1_same_third_eq36 = 1'h0;
+  reg f1_same_third_eq39 = 1'h0;
+  reg f1_same_third_eq6 = 1'h0;
+  reg f1_same_third_eq9 = 1'h0;
+  reg [7:0] f1_small_slot = 8'h00;
   reg [7:0] f1_tag = 8'h00;
   reg [15:0] f1_user = 16'h0000;
-  (* init = 1'h0 *)
-  wire f1_valid;
+  reg f1_valid = 1'h0;
   reg [39:0] f2_addr = 40'h0000000000;
   reg [3:0] f2_err = 4'h0;
   reg [2:0] f2_in = 3'h0;
   reg f2_in_pool = 1'h0;
   reg f2_never_granted = 1'h0;
   reg [1:0] f2_pool = 2'h0;
-  reg f2_same_older = 1'h0;
+  reg f2_same_second = 1'h0;
+  reg f2_same_third = 1'h0;
   reg [7:0] f2_slot = 8'h00;
   reg [7:0] f2_tag = 8'h00;
   reg [15:0] f2_user = 16'h0000;
   reg f2_valid = 1'h0;
-  reg f3_a3_snap = 1'h0;
-  reg [7:0] f3_a3_tag = 8'h00;
+  reg f3_a2_tag_ok = 1'h0;
   reg f3_a3_tag_ok = 1'h0;
-  reg f3_a4_snap = 1'h0;
-  reg [7:0] f3_a4_tag = 8'h00;
-  reg f3_a4_tag_ok = 1'h0;
-  reg f3_by_a3 = 1'h0;
-  reg f3_by_a4 = 1'h0;
-  reg [2:0] f3_by_mem = 3'h0;
+  reg [39:0] f3_addr = 40'h0000000000;
   reg [3:0] f3_err = 4'h0;
   reg f3_go = 1'h0;
+  reg f3_hit_a2 = 1'h0;
   reg f3_hit_a3 = 1'h0;
-  reg f3_hit_a4 = 1'h0;
   reg [2:0] f3_in = 3'h0;
   reg f3_in_pool = 1'h0;
-  reg f3_mem_held = 1'h0;
-  reg [2:0] f3_mem_ok = 3'h0;
-  reg f3_mem_snap = 1'h0;
-  reg [7:0] f3_mem_tag = 8'h00;
+  reg f3_never_granted = 1'h0;
+  reg f3_older_snap = 1'h0;
+  reg [7:0] f3_older_tag = 8'h00;
   reg [1:0] f3_pool = 2'h0;
-  reg f3_prev_released = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] f3_slot;
+  reg f3_rel_f3 = 1'h0;
+  reg f3_same_second = 1'h0;
+  reg [7:0] f3_slot = 8'h00;
+  reg [7:0] f3_tag = 8'h00;
   reg [15:0] f3_user = 16'h0000;
   reg f3_valid = 1'h0;
+  reg f4_a1_snap = 1'h0;
+  reg [7:0] f4_a1_tag = 8'h00;
+  reg f4_by_a1 = 1'h0;
+  reg [2:0] f4_by_mem = 3'h0;
+  reg f4_by_older = 1'h0;
   reg [3:0] f4_err = 4'h0;
+  reg f4_go = 1'h0;
+  reg f4_hit_a1 = 1'h0;
+  reg [2:0] f4_in = 3'h0;
   reg f4_in_pool = 1'h0;
-  reg f4_ok = 1'h0;
+  reg [2:0] f4_mem_ok = 3'h0;
   reg [1:0] f4_pool = 2'h0;
+  reg f4_prev_released = 1'h0;
+  reg f4_rest_held = 1'h0;
+  reg f4_rest_snap = 1'h0;
+  reg [7:0] f4_rest_tag = 8'h00;
   reg [7:0] f4_slot = 8'h00;
   reg [15:0] f4_user = 16'h0000;
   reg f4_valid = 1'h0;
-  reg [23:0] f5_payload = 24'h000000;
+  reg [3:0] f5_err = 4'h0;
+  reg f5_in_pool = 1'h0;
+  reg f5_ok = 1'h0;
+  reg [1:0] f5_pool = 2'h0;
+  reg [15:0] f5_user = 16'h0000;
   reg f5_valid = 1'h0;
   reg [23:0] f6_payload = 24'h000000;
   reg f6_valid = 1'h0;
   output [23:0] f7_payload;
   reg [23:0] f7_payload = 24'h000000;
-  (* init = 1'h0 *)
-  wire f7_valid;
+  output f7_valid;
+  reg f7_valid = 1'h0;
   reg fetched_snap;
   input [39:0] free_addr;
   wire [39:0] free_addr;
@@ -1522,133 +1595,186 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire freed_src;
   wire [7:0] freed_tag;
   wire [15:0] freed_user;
-  output freed_valid;
-  reg freed_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$213 ;
+  wire [39:0] \grant_addr$388 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
-  output [13:0] grant_size;
-  reg [13:0] grant_size = 14'h0000;
+  (* init = 14'h0000 *)
+  wire [13:0] grant_size;
   wire [7:0] grant_slot;
-  output grant_src;
-  reg grant_src = 1'h0;
+  (* init = 1'h0 *)
+  wire grant_src;
   wire [7:0] grant_tag;
   wire [15:0] grant_user;
-  output grant_valid;
-  reg grant_valid = 1'h0;
-  wire hit_a4;
-  wire hit_f4;
+  (* init = 1'h0 *)
+  wire grant_valid;
+  wire hit_a3;
   reg [2:0] large_at = 3'h1;
   reg [5:0] large_count = 6'h00;
+  reg [5:0] large_fresh = 6'h00;
   (* init = 6'h00 *)
-  wire [5:0] large_fresh;
   wire [5:0] large_grant_addr;
-  (* init = 6'h00 *)
-  wire [5:0] \large_grant_addr$103 ;
+  (* init = 9'h000 *)
   wire [8:0] large_grant_data;
-  wire [8:0] \large_grant_data$106 ;
-  wire \large_grant_data$106.snap ;
-  wire [7:0] \large_grant_data$106.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
-  wire large_grant_en;
-  (* init = 1'h0 *)
-  wire \large_grant_en$105 ;
+  reg [8:0] large_grant_r0_b0 = 9'h000;
+  wire \large_grant_r0_b0.snap ;
+  wire [7:0] \large_grant_r0_b0.tag ;
+  reg [5:0] large_grant_w_addr = 6'h00;
+  reg [8:0] large_grant_w_data = 9'h000;
+  reg large_grant_w_en = 1'h0;
+  wire [5:0] large_grant_waddr;
+  wire [8:0] large_grant_wdata;
+  wire \large_grant_wdata.snap ;
+  wire [7:0] \large_grant_wdata.tag ;
+  wire large_grant_wen;
   reg large_has_fresh = 1'h1;
-  (* init = 6'h00 *)
-  wire [5:0] large_head;
+  reg [5:0] large_head = 6'h00;
   reg large_nonempty = 1'h0;
+  (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$115 ;
-  (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$121 ;
+  wire [5:0] \large_parity_addr$378 ;
+  (* init = 1'h0 *)
   wire large_parity_data;
-  wire \large_parity_data$118 ;
-  wire \large_parity_data$124 ;
-  wire large_parity_en;
   (* init = 1'h0 *)
-  wire \large_parity_en$117 ;
-  (* init = 1'h0 *)
-  wire \large_parity_en$123 ;
+  wire \large_parity_data$379 ;
+  reg large_parity_r0_b0 = 1'h0;
+  reg large_parity_r1_b0 = 1'h0;
+  wire [5:0] large_parity_waddr;
+  wire large_parity_wdata;
+  wire large_parity_wen;
   wire large_pop;
   reg large_popped = 1'h0;
-  wire large_push;
+  reg large_push = 1'h0;
   reg large_pushed = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_queue_addr;
-  (* init = 6'h00 *)
-  wire [5:0] \large_queue_addr$91 ;
+  (* init = 15'h0000 *)
   wire [14:0] large_queue_data;
-  wire [14:0] \large_queue_data$94 ;
-  wire [5:0] \large_queue_data$94.slot ;
-  wire \large_queue_data$94.snap ;
-  wire [7:0] \large_queue_data$94.tag ;
   wire [5:0] \large_queue_data.slot ;
   wire \large_queue_data.snap ;
   wire [7:0] \large_queue_data.tag ;
-  wire large_queue_en;
-  (* init = 1'h0 *)
-  wire \large_queue_en$93 ;
+  reg [14:0] large_queue_r0_b0 = 15'h0000;
+  wire [5:0] \large_queue_r0_b0.slot ;
+  wire \large_queue_r0_b0.snap ;
+  wire [7:0] \large_queue_r0_b0.tag ;
+  reg [5:0] large_queue_w_addr = 6'h00;
+  reg [14:0] large_queue_w_data = 15'h0000;
+  reg large_queue_w_en = 1'h0;
+  reg [5:0] large_queue_waddr = 6'h00;
+  wire [14:0] large_queue_wdata;
+  wire [5:0] \large_queue_wdata.slot ;
+  wire \large_queue_wdata.snap ;
+  wire [7:0] \large_queue_wdata.tag ;
+  wire large_queue_wen;
+  wire large_release;
   (* init = 6'h00 *)
   wire [5:0] large_tail;
   wire large_take_fresh;
   reg [2:0] medium_at = 3'h1;
   reg [7:0] medium_count = 8'h00;
   reg [7:0] medium_fresh = 8'h00;
-  wire [6:0] medium_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_grant_addr$61 ;
+  wire [6:0] medium_grant_addr;
+  (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
-  wire [8:0] \medium_grant_data$64 ;
-  wire \medium_grant_data$64.snap ;
-  wire [7:0] \medium_grant_data$64.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
-  wire medium_grant_en;
-  (* init = 1'h0 *)
-  wire \medium_grant_en$63 ;
+  reg [8:0] medium_grant_r0_b0 = 9'h000;
+  wire \medium_grant_r0_b0.snap ;
+  wire [7:0] \medium_grant_r0_b0.tag ;
+  reg [6:0] medium_grant_w_addr = 7'h00;
+  reg [8:0] medium_grant_w_data = 9'h000;
+  reg medium_grant_w_en = 1'h0;
+  wire [6:0] medium_grant_waddr;
+  wire [8:0] medium_grant_wdata;
+  wire \medium_grant_wdata.snap ;
+  wire [7:0] \medium_grant_wdata.tag ;
+  wire medium_grant_wen;
   reg medium_has_fresh = 1'h1;
-  (* init = 7'h00 *)
-  wire [6:0] medium_head;
+  reg [6:0] medium_head = 7'h00;
   reg medium_nonempty = 1'h0;
-  wire [6:0] medium_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_parity_addr$73 ;
-  wire [6:0] \medium_parity_addr$79 ;
+  wire [6:0] medium_parity_addr;
+  wire [6:0] \medium_parity_addr$356 ;
+  (* init = 1'h0 *)
   wire medium_parity_data;
-  wire \medium_parity_data$76 ;
-  wire \medium_parity_data$82 ;
-  wire medium_parity_en;
   (* init = 1'h0 *)
-  wire \medium_parity_en$75 ;
-  (* init = 1'h0 *)
-  wire \medium_parity_en$81 ;
+  wire \medium_parity_data$357 ;
+  reg medium_parity_r0_b0 = 1'h0;
+  reg medium_parity_r1_b0 = 1'h0;
+  wire [6:0] medium_parity_waddr;
+  wire medium_parity_wdata;
+  wire medium_parity_wen;
   wire medium_pop;
   reg medium_popped = 1'h0;
-  wire medium_push;
+  reg medium_push = 1'h0;
   reg medium_pushed = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_queue_addr;
-  (* init = 7'h00 *)
-  wire [6:0] \medium_queue_addr$49 ;
+  (* init = 16'h0000 *)
   wire [15:0] medium_queue_data;
-  wire [15:0] \medium_queue_data$52 ;
-  wire [6:0] \medium_queue_data$52.slot ;
-  wire \medium_queue_data$52.snap ;
-  wire [7:0] \medium_queue_data$52.tag ;
   wire [6:0] \medium_queue_data.slot ;
   wire \medium_queue_data.snap ;
   wire [7:0] \medium_queue_data.tag ;
-  wire medium_queue_en;
-  (* init = 1'h0 *)
-  wire \medium_queue_en$51 ;
+  reg [15:0] medium_queue_r0_b0 = 16'h0000;
+  wire [6:0] \medium_queue_r0_b0.slot ;
+  wire \medium_queue_r0_b0.snap ;
+  wire [7:0] \medium_queue_r0_b0.tag ;
+  reg [6:0] medium_queue_w_addr = 7'h00;
+  reg [15:0] medium_queue_w_data = 16'h0000;
+  reg medium_queue_w_en = 1'h0;
+  reg [6:0] medium_queue_waddr = 7'h00;
+  wire [15:0] medium_queue_wdata;
+  wire [6:0] \medium_queue_wdata.slot ;
+  wire \medium_queue_wdata.snap ;
+  wire [7:0] \medium_queue_wdata.tag ;
+  wire medium_queue_wen;
+  wire medium_release;
   (* init = 7'h00 *)
   wire [6:0] medium_tail;
   wire medium_take_fresh;
-  reg mem_snap;
+  wire [7:0] next_tag;
+  (* init = 8'h00 *)
+  wire [7:0] r__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \r__addr$323 ;
+  (* init = 8'h00 *)
+  wire [7:0] \r__addr$331 ;
+  wire [7:0] \r__addr$333 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$339 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$345 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$353 ;
+  wire [6:0] \r__addr$355 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$361 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$367 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$375 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$377 ;
+  wire [16:0] r__data;
+  wire [8:0] \r__data$17 ;
+  wire \r__data$19 ;
+  wire \r__data$21 ;
+  wire [15:0] \r__data$29 ;
+  wire [8:0] \r__data$37 ;
+  wire \r__data$39 ;
+  wire \r__data$41 ;
+  wire [14:0] \r__data$49 ;
+  wire [8:0] \r__data$57 ;
+  wire \r__data$59 ;
+  wire \r__data$61 ;
+  wire rel_f2;
   wire \release ;
   input rst;
   wire rst;
@@ -1657,209 +1783,407 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] small_fresh = 9'h000;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  (* init = 8'h00 *)
-  wire [7:0] \small_grant_addr$19 ;
+  (* init = 9'h000 *)
   wire [8:0] small_grant_data;
-  wire [8:0] \small_grant_data$22 ;
-  wire \small_grant_data$22.snap ;
-  wire [7:0] \small_grant_data$22.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
-  wire small_grant_en;
-  (* init = 1'h0 *)
-  wire \small_grant_en$21 ;
+  reg [8:0] small_grant_r0_b0 = 9'h000;
+  wire \small_grant_r0_b0.snap ;
+  wire [7:0] \small_grant_r0_b0.tag ;
+  reg [7:0] small_grant_w_addr = 8'h00;
+  reg [8:0] small_grant_w_data = 9'h000;
+  reg small_grant_w_en = 1'h0;
+  reg [7:0] small_grant_waddr;
+  wire [8:0] small_grant_wdata;
+  wire \small_grant_wdata.snap ;
+  wire [7:0] \small_grant_wdata.tag ;
+  wire small_grant_wen;
   reg small_has_fresh = 1'h1;
-  (* init = 8'h00 *)
-  wire [7:0] small_head;
+  reg [7:0] small_head = 8'h00;
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  (* init = 8'h00 *)
-  wire [7:0] \small_parity_addr$31 ;
-  wire [7:0] \small_parity_addr$37 ;
+  wire [7:0] \small_parity_addr$334 ;
+  (* init = 1'h0 *)
   wire small_parity_data;
-  wire \small_parity_data$34 ;
-  wire \small_parity_data$40 ;
-  wire small_parity_en;
   (* init = 1'h0 *)
-  wire \small_parity_en$33 ;
-  (* init = 1'h0 *)
-  wire \small_parity_en$39 ;
+  wire \small_parity_data$335 ;
+  reg small_parity_r0_b0 = 1'h0;
+  reg small_parity_r1_b0 = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] small_parity_waddr;
+  wire small_parity_wdata;
+  wire small_parity_wen;
   wire small_pop;
   reg small_popped = 1'h0;
-  wire small_push;
+  reg small_push = 1'h0;
   reg small_pushed = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_queue_addr;
-  (* init = 8'h00 *)
-  wire [7:0] \small_queue_addr$7 ;
+  (* init = 17'h00000 *)
   wire [16:0] small_queue_data;
-  wire [16:0] \small_queue_data$10 ;
-  wire [7:0] \small_queue_data$10.slot ;
-  wire \small_queue_data$10.snap ;
-  wire [7:0] \small_queue_data$10.tag ;
   wire [7:0] \small_queue_data.slot ;
   wire \small_queue_data.snap ;
   wire [7:0] \small_queue_data.tag ;
-  wire small_queue_en;
-  (* init = 1'h0 *)
-  wire \small_queue_en$9 ;
+  reg [16:0] small_queue_r0_b0 = 17'h00000;
+  wire [7:0] \small_queue_r0_b0.slot ;
+  wire \small_queue_r0_b0.snap ;
+  wire [7:0] \small_queue_r0_b0.tag ;
+  reg [7:0] small_queue_w_addr = 8'h00;
+  reg [16:0] small_queue_w_data = 17'h00000;
+  reg small_queue_w_en = 1'h0;
+  reg [7:0] small_queue_waddr = 8'h00;
+  wire [16:0] small_queue_wdata;
+  wire [7:0] \small_queue_wdata.slot ;
+  wire \small_queue_wdata.snap ;
+  wire [7:0] \small_queue_wdata.tag ;
+  wire small_queue_wen;
+  wire small_release;
   (* init = 8'h00 *)
   wire [7:0] small_tail;
   wire small_take_fresh;
   wire [3:0] unreleased_err;
-  reg [7:0] w__addr = 8'h00;
-  wire [5:0] \w__addr$108 ;
-  reg [7:0] \w__addr$12  = 8'h00;
-  reg [7:0] \w__addr$24  = 8'h00;
-  reg [6:0] \w__addr$42  = 7'h00;
-  wire [6:0] \w__addr$54 ;
-  wire [6:0] \w__addr$66 ;
-  reg [5:0] \w__addr$84  = 6'h00;
-  wire [5:0] \w__addr$96 ;
+  (* init = 8'h00 *)
+  wire [7:0] w__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \w__addr$320 ;
+  (* init = 8'h00 *)
+  wire [7:0] \w__addr$325 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__addr$336 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__addr$342 ;
+  wire [6:0] \w__addr$347 ;
+  (* init = 6'h00 *)
+  wire [5:0] \w__addr$358 ;
+  (* init = 6'h00 *)
+  wire [5:0] \w__addr$364 ;
+  wire [5:0] \w__addr$369 ;
+  (* init = 17'h00000 *)
   wire [16:0] w__data;
-  wire [8:0] \w__data$100 ;
-  wire \w__data$112 ;
-  wire [8:0] \w__data$16 ;
-  wire \w__data$28 ;
-  wire [15:0] \w__data$46 ;
-  wire [8:0] \w__data$58 ;
-  wire \w__data$70 ;
-  wire [14:0] \w__data$88 ;
+  (* init = 9'h000 *)
+  wire [8:0] \w__data$322 ;
+  wire \w__data$329 ;
+  (* init = 16'h0000 *)
+  wire [15:0] \w__data$338 ;
+  (* init = 9'h000 *)
+  wire [8:0] \w__data$344 ;
+  wire \w__data$351 ;
+  (* init = 15'h0000 *)
+  wire [14:0] \w__data$360 ;
+  (* init = 9'h000 *)
+  wire [8:0] \w__data$366 ;
+  wire \w__data$373 ;
+  (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$110 ;
-  wire \w__en$14 ;
-  wire \w__en$26 ;
-  wire \w__en$44 ;
-  wire \w__en$56 ;
-  wire \w__en$68 ;
-  wire \w__en$86 ;
-  wire \w__en$98 ;
+  (* init = 1'h0 *)
+  wire \w__en$321 ;
+  wire \w__en$327 ;
+  (* init = 1'h0 *)
+  wire \w__en$337 ;
+  (* init = 1'h0 *)
+  wire \w__en$343 ;
+  wire \w__en$349 ;
+  (* init = 1'h0 *)
+  wire \w__en$359 ;
+  (* init = 1'h0 *)
+  wire \w__en$365 ;
+  wire \w__en$371 ;
+  (* no_rw_check = 32'd1 *)
   reg [8:0] large_grant [47:0];
   always @(posedge clk) begin
-    if (\w__en$98 )
-      large_grant[\w__addr$12 [5:0]] <= \w__data$100 ;
+    if (large_grant_w_en)
+      large_grant[large_grant_w_addr] <= large_grant_w_data;
   end
   reg [8:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en$20 ) begin
-      _0_ <= large_grant[\$signature__addr$102 ];
-    end
+    _0_ <= large_grant[f1_large_slot];
   end
-  assign \large_grant_data$106  = _0_;
+  assign \r__data$57  = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
-    if (\w__en$86 )
-      large_parity[\w__addr$24 [5:0]] <= \w__data$112 ;
+    if (large_queue_wen)
+      large_parity[f4_slot[5:0]] <= \w__data$373 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _1_ <= large_parity[\$signature__addr$120 ];
-    end
-    if (\$signature__en$20 ) begin
-      _2_ <= large_parity[\$signature__addr$102 ];
-    end
+    _1_ <= large_parity[large_fresh];
+    _2_ <= large_parity[f1_large_slot];
   end
-  assign \large_parity_data$124  = _1_;
-  assign \large_parity_data$118  = _2_;
+  assign \r__data$61  = _1_;
+  assign \r__data$59  = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [14:0] large_queue [47:0];
   always @(posedge clk) begin
-    if (\w__en$86 )
-      large_queue[\w__addr$84 ] <= \w__data$88 ;
+    if (large_queue_w_en)
+      large_queue[large_queue_w_addr] <= large_queue_w_data;
   end
   reg [14:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _3_ <= large_queue[\$signature__addr$90 ];
-    end
+    _3_ <= large_queue[large_head];
   end
-  assign \large_queue_data$94  = _3_;
+  assign \r__data$49  = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [8:0] medium_grant [127:0];
   always @(posedge clk) begin
-    if (\w__en$56 )
-      medium_grant[\w__addr$12 [6:0]] <= \w__data$58 ;
+    if (medium_grant_w_en)
+      medium_grant[medium_grant_w_addr] <= medium_grant_w_data;
   end
   reg [8:0] _4_;
   always @(posedge clk) begin
-    if (\$signature__en$20 ) begin
-      _4_ <= medium_grant[\$signature__addr$60 ];
-    end
+    _4_ <= medium_grant[f1_medium_slot];
   end
-  assign \medium_grant_data$64  = _4_;
+  assign \r__data$37  = _4_;
+  (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
-    if (\w__en$44 )
-      medium_parity[\w__addr$24 [6:0]] <= \w__data$70 ;
+    if (medium_queue_wen)
+      medium_parity[f4_slot[6:0]] <= \w__data$351 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _5_ <= medium_parity[medium_fresh[6:0]];
-    end
-    if (\$signature__en$20 ) begin
-      _6_ <= medium_parity[\$signature__addr$60 ];
-    end
+    _5_ <= medium_parity[medium_fresh[6:0]];
+    _6_ <= medium_parity[f1_medium_slot];
   end
-  assign \medium_parity_data$82  = _5_;
-  assign \medium_parity_data$76  = _6_;
+  assign \r__data$41  = _5_;
+  assign \r__data$39  = _6_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] medium_queue [127:0];
   always @(posedge clk) begin
-    if (\w__en$44 )
-      medium_queue[\w__addr$42 ] <= \w__data$46 ;
+    if (medium_queue_w_en)
+      medium_queue[medium_queue_w_addr] <= medium_queue_w_data;
   end
   reg [15:0] _7_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _7_ <= medium_queue[\$signature__addr$48 ];
-    end
+    _7_ <= medium_queue[medium_head];
   end
-  assign \medium_queue_data$52  = _7_;
+  assign \r__data$29  = _7_;
+  (* no_rw_check = 32'd1 *)
   reg [8:0] small_grant [255:0];
   always @(posedge clk) begin
-    if (\w__en$14 )
-      small_grant[\w__addr$12 ] <= \w__data$16 ;
+    if (small_grant_w_en)
+      small_grant[small_grant_w_addr] <= small_grant_w_data;
   end
   reg [8:0] _8_;
   always @(posedge clk) begin
-    if (\$signature__en$20 ) begin
-      _8_ <= small_grant[\$signature__addr$18 ];
-    end
+    _8_ <= small_grant[f1_small_slot];
   end
-  assign \small_grant_data$22  = _8_;
+  assign \r__data$17  = _8_;
+  (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
-    if (w__en)
-      small_parity[\w__addr$24 ] <= \w__data$28 ;
+    if (small_queue_wen)
+      small_parity[f4_slot] <= \w__data$329 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _9_ <= small_parity[small_fresh[7:0]];
-    end
-    if (\$signature__en$20 ) begin
-      _10_ <= small_parity[\$signature__addr$18 ];
-    end
+    _9_ <= small_parity[small_fresh[7:0]];
+    _10_ <= small_parity[f1_small_slot];
   end
-  assign \small_parity_data$40  = _9_;
-  assign \small_parity_data$34  = _10_;
+  assign \r__data$21  = _9_;
+  assign \r__data$19  = _10_;
+  (* no_rw_check = 32'd1 *)
   reg [16:0] small_queue [255:0];
   always @(posedge clk) begin
-    if (w__en)
-      small_queue[w__addr] <= w__data;
+    if (small_queue_w_en)
+      small_queue[small_queue_w_addr] <= small_queue_w_data;
   end
   reg [16:0] _11_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _11_ <= small_queue[\$signature__addr ];
-    end
+    _11_ <= small_queue[small_head];
   end
-  assign \small_queue_data$10  = _11_;
+  assign r__data = _11_;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = large_count == 2'h3;
+  assign \$393  = large_pop ? large_at[2] : large_at[1];
+  assign \$394  = ~ \$393 ;
+  assign \$395  = large_push | \$394 ;
+  assign \$397  = ! large_popped;
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = large_pop ? large_at[0] : 1'h0;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = large_push | \$400 ;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = large_pop ? large_at[1] : large_at[0];
+  assign \$406  = ~ \$405 ;
+  assign \$407  = large_push | \$406 ;
+  assign \$408  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$409  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_valid, a2_valid };
+  assign \$410  = | { f4_go, f4_valid, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$411  = | { a6_valid, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$412  = | { f7_valid, f6_valid, a7_valid };
+  assign small_take_fresh = a1_select[0] & small_has_fresh;
+  assign \$413  = ~ small_has_fresh;
+  assign \$414  = a1_select[0] & \$413 ;
+  assign small_pop = \$414  & small_nonempty;
+  assign medium_take_fresh = a1_select[1] & medium_has_fresh;
+  assign \$415  = ~ medium_has_fresh;
+  assign \$416  = a1_select[1] & \$415 ;
+  assign medium_pop = \$416  & medium_nonempty;
+  assign large_take_fresh = a1_select[2] & large_has_fresh;
+  assign \$417  = ~ large_has_fresh;
+  assign \$418  = a1_select[2] & \$417 ;
+  assign large_pop = \$418  & large_nonempty;
+  assign \$419  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
+  assign \$420  = a3_from_fresh ? 8'h00 : small_queue_r0_b0[16:9];
+  assign \$421  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
+  assign \$422  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
+  assign \$423  = a3_from_fresh ? 8'h00 : medium_queue_r0_b0[15:8];
+  assign \$424  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
+  assign \$425  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
+  assign \$426  = a3_from_fresh ? 8'h00 : large_queue_r0_b0[14:7];
+  assign \$427  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
+  assign \$428  = \$signal$380  + 1'h1;
+  assign \$429  = a3_valid & a3_ok;
+  assign \$430  = ! a3_pool;
+  assign small_grant_wen = \$429  & \$430 ;
+  assign \$431  = a3_valid & a3_ok;
+  assign \$432  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$431  & \$432 ;
+  assign \$433  = a3_valid & a3_ok;
+  assign \$434  = a3_pool == 2'h2;
+  assign large_grant_wen = \$433  & \$434 ;
+  assign \$441  = ! f2_err;
+  assign \$signal$202  = f2_valid & \$441 ;
+  assign \$442  = a4_valid & a4_ok;
+  assign \$443  = { \$442 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$444  + 1'h1;
+  assign \$446  = a5_valid & a5_ok;
+  assign \$447  = { \$446 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$450  = a4_valid & a4_ok;
+  assign \$451  = { \$450 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$452  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$454  = ~ f4_prev_released;
+  assign \$455  = \$454  & f4_rest_held;
+  assign \$signal$381  = f4_hit_a1 | \$455 ;
+  assign \$456  = ~ f4_prev_released;
+  assign \$457  = f4_by_mem & f4_mem_ok;
+  assign \$458  = f4_by_mem & f4_mem_ok;
+  assign \$459  = \$457 [0] | \$458 [1];
+  assign \$460  = f4_by_mem & f4_mem_ok;
+  assign \$461  = \$459  | \$460 [2];
+  assign \$462  = f4_by_older | \$461 ;
+  assign \$463  = \$456  & \$462 ;
+  assign \release  = f4_by_a1 | \$463 ;
+  assign \$464  = ~ f4_go;
+  assign \$465  = ~ \$signal$381 ;
+  assign \$466  = \$signal$381  ? 3'h7 : 3'h6;
+  assign unreleased_err = f4_go ? { 1'h0, \$466  } : f4_err;
+  assign \$signal$273  = \release  ? 4'h0 : unreleased_err;
+  assign \$467  = ~ f4_prev_released;
+  assign \$468  = \$467  & f4_by_older;
+  assign \$469  = f4_by_a1 | \$468 ;
+  assign \$470  = f4_in[0] & \$469 ;
+  assign \$471  = ~ f4_prev_released;
+  assign \$472  = \$471  & f4_by_mem[0];
+  assign \$473  = \$472  & f4_mem_ok[0];
+  assign small_queue_wen = \$470  | \$473 ;
+  assign \$474  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$329  = ~ \$474 ;
+  assign \$475  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$478  = ~ f4_prev_released;
+  assign \$479  = \$478  & f4_by_older;
+  assign \$480  = f4_by_a1 | \$479 ;
+  assign \$481  = f4_in[1] & \$480 ;
+  assign \$482  = ~ f4_prev_released;
+  assign \$483  = \$482  & f4_by_mem[1];
+  assign \$484  = \$483  & f4_mem_ok[1];
+  assign medium_queue_wen = \$481  | \$484 ;
+  assign \$485  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$351  = ~ \$485 ;
+  assign \$486  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$489  = ~ f4_prev_released;
+  assign \$490  = \$489  & f4_by_older;
+  assign \$491  = f4_by_a1 | \$490 ;
+  assign \$492  = f4_in[2] & \$491 ;
+  assign \$493  = ~ f4_prev_released;
+  assign \$494  = \$493  & f4_by_mem[2];
+  assign \$495  = \$494  & f4_mem_ok[2];
+  assign large_queue_wen = \$492  | \$495 ;
+  assign \$496  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$373  = ~ \$496 ;
+  assign \$497  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$500  = busy_0 | busy_6;
+  assign \$501  = busy_12 | busy_18;
+  assign \$502  = \$500  | \$501 ;
+  assign busy = \$502  | busy_24;
   always @(posedge clk)
-    a0_valid <= \$443 ;
+    small_queue_w_en <= \$503 ;
+  always @(posedge clk)
+    small_queue_w_addr <= \$504 ;
+  always @(posedge clk)
+    small_queue_w_data <= \$505 ;
+  always @(posedge clk)
+    small_queue_r0_b0 <= r__data;
+  always @(posedge clk)
+    small_grant_w_en <= \$506 ;
+  always @(posedge clk)
+    small_grant_w_addr <= \$507 ;
+  always @(posedge clk)
+    small_grant_w_data <= \$508 ;
+  always @(posedge clk)
+    small_grant_r0_b0 <= \r__data$17 ;
+  always @(posedge clk)
+    small_parity_r0_b0 <= \r__data$19 ;
+  always @(posedge clk)
+    small_parity_r1_b0 <= \r__data$21 ;
+  always @(posedge clk)
+    medium_queue_w_en <= \$509 ;
+  always @(posedge clk)
+    medium_queue_w_addr <= \$510 ;
+  always @(posedge clk)
+    medium_queue_w_data <= \$511 ;
+  always @(posedge clk)
+    medium_queue_r0_b0 <= \r__data$29 ;
+  always @(posedge clk)
+    medium_grant_w_en <= \$512 ;
+  always @(posedge clk)
+    medium_grant_w_addr <= \$513 ;
+  always @(posedge clk)
+    medium_grant_w_data <= \$514 ;
+  always @(posedge clk)
+    medium_grant_r0_b0 <= \r__data$37 ;
+  always @(posedge clk)
+    medium_parity_r0_b0 <= \r__data$39 ;
+  always @(posedge clk)
+    medium_parity_r1_b0 <= \r__data$41 ;
+  always @(posedge clk)
+    large_queue_w_en <= \$515 ;
+  always @(posedge clk)
+    large_queue_w_addr <= \$516 ;
+  always @(posedge clk)
+    large_queue_w_data <= \$517 ;
+  always @(posedge clk)
+    large_queue_r0_b0 <= \r__data$49 ;
+  always @(posedge clk)
+    large_grant_w_en <= \$518 ;
+  always @(posedge clk)
+    large_grant_w_addr <= \$519 ;
+  always @(posedge clk)
+    large_grant_w_data <= \$520 ;
+  always @(posedge clk)
+    large_grant_r0_b0 <= \r__data$57 ;
+  always @(posedge clk)
+    large_parity_r0_b0 <= \r__data$59 ;
+  always @(posedge clk)
+    large_parity_r1_b0 <= \r__data$61 ;
+  always @(posedge clk)
+    a0_valid <= \$521 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1867,71 +2191,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_user <= alloc_user;
   always @(posedge clk)
-    a0_fits <= { \$106 , \$102 , \$98  };
+    a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    \$signature__en  <= \$444 ;
+    a1_valid <= \$522 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
     a1_user <= a0_user;
   always @(posedge clk)
-    a1_bad_pool <= \$107 ;
+    a1_bad_pool <= \$13 ;
   always @(posedge clk)
     a1_fits <= a0_fits;
   always @(posedge clk)
-    a1_in <= { \$110 , \$109 , \$108  };
+    a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$445 ;
+    a1_select <= \$523 ;
   always @(posedge clk)
-    a2_valid <= \$446 ;
+    a2_valid <= \$524 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_fresh <= \$447 ;
+    small_fresh <= \$525 ;
   always @(posedge clk)
-    small_has_fresh <= \$448 ;
+    small_has_fresh <= \$526 ;
   always @(posedge clk)
-    \$signature__addr  <= \$449 ;
+    small_head <= \$527 ;
   always @(posedge clk)
-    medium_fresh <= \$450 ;
+    medium_fresh <= \$528 ;
   always @(posedge clk)
-    medium_has_fresh <= \$451 ;
+    medium_has_fresh <= \$529 ;
   always @(posedge clk)
-    \$signature__addr$48  <= \$452 ;
+    medium_head <= \$530 ;
   always @(posedge clk)
-    \$signature__addr$120  <= \$453 ;
+    large_fresh <= \$531 ;
   always @(posedge clk)
-    large_has_fresh <= \$454 ;
+    large_has_fresh <= \$532 ;
   always @(posedge clk)
-    \$signature__addr$90  <= \$455 ;
+    large_head <= \$533 ;
   always @(posedge clk)
-    a2_ok <= \$142 ;
+    a2_ok <= \$48 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$149  };
+    a2_fail_err <= { 1'h0, \$55  };
   always @(posedge clk)
-    a2_from_fresh <= \$154 ;
+    a2_from_fresh <= \$60 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$159 [7:0];
+    a2_fresh_slot <= \$65 [7:0];
   always @(posedge clk)
-    a3_valid <= \$456 ;
+    a3_valid <= \$534 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$160 ;
+    a3_err <= \$66 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    \w__addr$12  <= \$161 ;
+    a3_from_fresh <= a2_from_fresh;
   always @(posedge clk)
-    a3_tag <= \$163 [7:0];
+    a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_snap <= fetched_snap;
-  always @(posedge clk)
-    a4_valid <= \$457 ;
+    a4_valid <= \$535 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1941,15 +2263,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \w__addr$12 ;
+    a4_slot <= \$67 ;
   always @(posedge clk)
-    a4_tag <= a3_tag;
+    a4_tag <= \$68 ;
   always @(posedge clk)
-    a4_snap <= a3_snap;
+    a4_snap <= fetched_snap;
   always @(posedge clk)
-    a4_addr <= \$164 ;
+    a5_valid <= \$536 ;
   always @(posedge clk)
-    f0_valid <= \$458 ;
+    a5_ok <= a4_ok;
+  always @(posedge clk)
+    a5_err <= a4_err;
+  always @(posedge clk)
+    a5_pool <= a4_pool;
+  always @(posedge clk)
+    a5_user <= a4_user;
+  always @(posedge clk)
+    a5_slot <= a4_slot;
+  always @(posedge clk)
+    a5_tag <= a4_tag;
+  always @(posedge clk)
+    a5_snap <= a4_snap;
+  always @(posedge clk)
+    a5_addr <= \$69 ;
+  always @(posedge clk)
+    f0_valid <= \$537 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1961,9 +2299,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$194 , \$184 , \$174  };
+    f0_hit <= { \$99 , \$89 , \$79  };
   always @(posedge clk)
-    \$signature__en$20  <= \$459 ;
+    f1_valid <= \$538 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1977,67 +2315,99 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_addr <= f1_addr;
   always @(posedge clk)
-    f1_same_older_eq0 <= \$460 ;
+    f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_older_eq3 <= \$461 ;
+    f1_same_second_eq0 <= \$539 ;
   always @(posedge clk)
-    f1_same_older_eq6 <= \$462 ;
+    f1_same_second_eq3 <= \$540 ;
   always @(posedge clk)
-    f1_same_older_eq9 <= \$463 ;
+    f1_same_second_eq6 <= \$541 ;
   always @(posedge clk)
-    f1_same_older_eq12 <= \$464 ;
+    f1_same_second_eq9 <= \$542 ;
   always @(posedge clk)
-    f1_same_older_eq15 <= \$465 ;
+    f1_same_second_eq12 <= \$543 ;
   always @(posedge clk)
-    f1_same_older_eq18 <= \$466 ;
+    f1_same_second_eq15 <= \$544 ;
   always @(posedge clk)
-    f1_same_older_eq21 <= \$467 ;
+    f1_same_second_eq18 <= \$545 ;
   always @(posedge clk)
-    f1_same_older_eq24 <= \$468 ;
+    f1_same_second_eq21 <= \$546 ;
   always @(posedge clk)
-    f1_same_older_eq27 <= \$469 ;
+    f1_same_second_eq24 <= \$547 ;
   always @(posedge clk)
-    f1_same_older_eq30 <= \$470 ;
+    f1_same_second_eq27 <= \$548 ;
   always @(posedge clk)
-    f1_same_older_eq33 <= \$471 ;
+    f1_same_second_eq30 <= \$549 ;
   always @(posedge clk)
-    f1_same_older_eq36 <= \$472 ;
+    f1_same_second_eq33 <= \$550 ;
   always @(posedge clk)
-    f1_same_older_eq39 <= \$473 ;
+    f1_same_second_eq36 <= \$551 ;
   always @(posedge clk)
-    f1_hit <= \$474 ;
+    f1_same_second_eq39 <= \$552 ;
   always @(posedge clk)
-    f1_misaligned <= \$475 ;
+    f1_same_third_eq0 <= \$553 ;
   always @(posedge clk)
-    \$signature__addr$18  <= \$210 [7:0];
+    f1_same_third_eq3 <= \$554 ;
   always @(posedge clk)
-    \$signature__addr$60  <= \$212 [6:0];
+    f1_same_third_eq6 <= \$555 ;
   always @(posedge clk)
-    \$signature__addr$102  <= \$214 [5:0];
+    f1_same_third_eq9 <= \$556 ;
   always @(posedge clk)
-    f2_valid <= \$476 ;
+    f1_same_third_eq12 <= \$557 ;
+  always @(posedge clk)
+    f1_same_third_eq15 <= \$558 ;
+  always @(posedge clk)
+    f1_same_third_eq18 <= \$559 ;
+  always @(posedge clk)
+    f1_same_third_eq21 <= \$560 ;
+  always @(posedge clk)
+    f1_same_third_eq24 <= \$561 ;
+  always @(posedge clk)
+    f1_same_third_eq27 <= \$562 ;
+  always @(posedge clk)
+    f1_same_third_eq30 <= \$563 ;
+  always @(posedge clk)
+    f1_same_third_eq33 <= \$564 ;
+  always @(posedge clk)
+    f1_same_third_eq36 <= \$565 ;
+  always @(posedge clk)
+    f1_same_third_eq39 <= \$566 ;
+  always @(posedge clk)
+    f1_hit <= \$567 ;
+  always @(posedge clk)
+    f1_misaligned <= \$568 ;
+  always @(posedge clk)
+    f1_small_slot <= \$129 [7:0];
+  always @(posedge clk)
+    f1_medium_slot <= \$131 [6:0];
+  always @(posedge clk)
+    f1_large_slot <= \$133 [5:0];
+  always @(posedge clk)
+    f2_valid <= \$569 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$220 ;
+    f2_pool <= \$139 ;
   always @(posedge clk)
-    f2_slot <= \$225 ;
+    f2_slot <= \$144 ;
   always @(posedge clk)
-    f2_in_pool <= \$227 ;
+    f2_in_pool <= \$146 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$234  };
+    f2_err <= { 1'h0, \$153  };
   always @(posedge clk)
-    f2_never_granted <= \$245 ;
+    f2_never_granted <= \$164 ;
   always @(posedge clk)
-    f2_same_older <= \$273 ;
+    f2_same_second <= \$192 ;
   always @(posedge clk)
-    f3_valid <= \$477 ;
+    f2_same_third <= \$220 ;
   always @(posedge clk)
-    f3_go <= \$478 ;
+    f3_valid <= \$570 ;
+  always @(posedge clk)
+    f3_go <= \$571 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2045,115 +2415,137 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_pool <= f2_pool;
   always @(posedge clk)
-    \w__addr$24  <= f2_slot;
+    f3_slot <= f2_slot;
+  always @(posedge clk)
+    f3_tag <= f2_tag;
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$276 , \$275 , \$274  };
+    f3_in <= { \$223 , \$222 , \$221  };
   always @(posedge clk)
-    f3_hit_a3 <= \$32 [11];
+    f3_never_granted <= f2_never_granted;
   always @(posedge clk)
-    f3_a3_tag_ok <= \$279 [8];
+    f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_a3_tag <= a3_tag;
+    f3_hit_a2 <= \$445 [11];
   always @(posedge clk)
-    f3_a3_snap <= a3_snap;
+    f3_a2_tag_ok <= \$226 [8];
   always @(posedge clk)
-    f3_hit_a4 <= \$36 [11];
+    f3_hit_a3 <= \$449 [11];
   always @(posedge clk)
-    f3_a4_tag_ok <= \$282 [8];
+    f3_a3_tag_ok <= \$229 [8];
   always @(posedge clk)
-    f3_a4_tag <= a4_tag;
+    f3_older_tag <= \$230 ;
   always @(posedge clk)
-    f3_a4_snap <= a4_snap;
+    f3_older_snap <= \$231 ;
   always @(posedge clk)
-    f3_mem_held <= \$294 ;
+    f3_rel_f3 <= \$232 ;
   always @(posedge clk)
-    f3_mem_ok <= { \$321 , \$312 , \$303  };
+    f4_valid <= \$572 ;
   always @(posedge clk)
-    f3_mem_tag <= \$signal$164 ;
+    f4_go <= \$573 ;
   always @(posedge clk)
-    f3_mem_snap <= mem_snap;
-  always @(posedge clk)
-    f3_by_a3 <= \$479 ;
-  always @(posedge clk)
-    f3_by_a4 <= \$480 ;
-  always @(posedge clk)
-    f3_by_mem <= \$481 ;
-  always @(posedge clk)
-    f3_prev_released <= \$482 ;
-  always @(posedge clk)
-    w__addr <= \$483 ;
-  always @(posedge clk)
-    small_pushed <= \$484 ;
-  always @(posedge clk)
-    small_popped <= \$485 ;
-  always @(posedge clk)
-    small_count <= \$486 ;
-  always @(posedge clk)
-    small_at <= \$487 ;
-  always @(posedge clk)
-    small_nonempty <= \$488 ;
-  always @(posedge clk)
-    \w__addr$42  <= \$489 ;
-  always @(posedge clk)
-    medium_pushed <= \$490 ;
-  always @(posedge clk)
-    medium_popped <= \$491 ;
-  always @(posedge clk)
-    medium_count <= \$492 ;
-  always @(posedge clk)
-    medium_at <= \$493 ;
-  always @(posedge clk)
-    medium_nonempty <= \$494 ;
-  always @(posedge clk)
-    \w__addr$84  <= \$495 ;
-  always @(posedge clk)
-    large_pushed <= \$496 ;
-  always @(posedge clk)
-    large_popped <= \$497 ;
-  always @(posedge clk)
-    large_count <= \$498 ;
-  always @(posedge clk)
-    large_at <= \$499 ;
-  always @(posedge clk)
-    large_nonempty <= \$500 ;
-  always @(posedge clk)
-    f4_valid <= \$501 ;
-  always @(posedge clk)
-    f4_ok <= \$502 ;
-  always @(posedge clk)
-    f4_err <= \$signal$192 ;
+    f4_err <= f3_err;
   always @(posedge clk)
     f4_user <= f3_user;
   always @(posedge clk)
     f4_pool <= f3_pool;
   always @(posedge clk)
-    f4_slot <= \w__addr$24 ;
+    f4_slot <= f3_slot;
   always @(posedge clk)
     f4_in_pool <= f3_in_pool;
   always @(posedge clk)
-    a5_valid <= \$503 ;
+    f4_in <= f3_in;
   always @(posedge clk)
-    a5_payload <= { a4_user, a4_tag, a4_addr, a4_slot, a4_pool, a4_err, a4_ok };
+    f4_hit_a1 <= \$453 [11];
   always @(posedge clk)
-    a6_valid <= \$504 ;
+    f4_a1_tag <= a4_tag;
   always @(posedge clk)
-    a6_payload <= a5_payload;
+    f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    grant_valid <= \$505 ;
+    f4_rest_held <= \$248 ;
+  always @(posedge clk)
+    f4_rest_tag <= \$255 ;
+  always @(posedge clk)
+    f4_rest_snap <= \$262 ;
+  always @(posedge clk)
+    f4_by_a1 <= \$574 ;
+  always @(posedge clk)
+    f4_by_older <= \$575 ;
+  always @(posedge clk)
+    f4_by_mem <= \$576 ;
+  always @(posedge clk)
+    f4_mem_ok <= { \$307 , \$300 , \$293  };
+  always @(posedge clk)
+    f4_prev_released <= \$577 ;
+  always @(posedge clk)
+    small_push <= \$578 ;
+  always @(posedge clk)
+    small_queue_waddr <= \$579 ;
+  always @(posedge clk)
+    small_pushed <= \$580 ;
+  always @(posedge clk)
+    small_popped <= \$581 ;
+  always @(posedge clk)
+    small_count <= \$582 ;
+  always @(posedge clk)
+    small_at <= \$583 ;
+  always @(posedge clk)
+    small_nonempty <= \$584 ;
+  always @(posedge clk)
+    medium_push <= \$585 ;
+  always @(posedge clk)
+    medium_queue_waddr <= \$586 ;
+  always @(posedge clk)
+    medium_pushed <= \$587 ;
+  always @(posedge clk)
+    medium_popped <= \$588 ;
+  always @(posedge clk)
+    medium_count <= \$589 ;
+  always @(posedge clk)
+    medium_at <= \$590 ;
+  always @(posedge clk)
+    medium_nonempty <= \$591 ;
+  always @(posedge clk)
+    large_push <= \$592 ;
+  always @(posedge clk)
+    large_queue_waddr <= \$593 ;
+  always @(posedge clk)
+    large_pushed <= \$594 ;
+  always @(posedge clk)
+    large_popped <= \$595 ;
+  always @(posedge clk)
+    large_count <= \$596 ;
+  always @(posedge clk)
+    large_at <= \$597 ;
+  always @(posedge clk)
+    large_nonempty <= \$598 ;
+  always @(posedge clk)
+    f5_valid <= \$599 ;
+  always @(posedge clk)
+    f5_ok <= \$600 ;
+  always @(posedge clk)
+    f5_err <= \$signal$273 ;
+  always @(posedge clk)
+    f5_user <= f4_user;
+  always @(posedge clk)
+    f5_pool <= f4_pool;
+  always @(posedge clk)
+    f5_in_pool <= f4_in_pool;
+  always @(posedge clk)
+    a6_valid <= \$601 ;
+  always @(posedge clk)
+    a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+  always @(posedge clk)
+    a7_valid <= \$602 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f5_valid <= \$506 ;
+    f6_valid <= \$603 ;
   always @(posedge clk)
-    f5_payload <= { f4_in_pool, f4_pool, f4_user, f4_err, f4_ok };
+    f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f6_valid <= \$507 ;
-  always @(posedge clk)
-    f6_payload <= f5_payload;
-  always @(posedge clk)
-    freed_valid <= \$508 ;
+    f7_valid <= \$604 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
@@ -2171,7 +2563,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     alloc_src_d6 <= alloc_src_d5;
   always @(posedge clk)
-    grant_src <= alloc_src_d6;
+    alloc_src_d7 <= alloc_src_d6;
   always @(posedge clk)
     alloc_size_d0 <= alloc_size;
   always @(posedge clk)
@@ -2187,7 +2579,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     alloc_size_d6 <= alloc_size_d5;
   always @(posedge clk)
-    grant_size <= alloc_size_d6;
+    alloc_size_d7 <= alloc_size_d6;
   always @(posedge clk)
     free_info_d0 <= { free_tag, free_addr[31:0], free_src };
   always @(posedge clk)
@@ -2205,1342 +2597,1507 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$509 ;
+    busy_0 <= \$605 ;
   always @(posedge clk)
-    busy_6 <= \$510 ;
+    busy_6 <= \$606 ;
   always @(posedge clk)
-    busy_12 <= \$511 ;
+    busy_12 <= \$607 ;
   always @(posedge clk)
-    busy_18 <= \$512 ;
-  assign small_take_fresh = a1_select[0] & small_has_fresh;
-  assign \$1  = ~ small_has_fresh;
-  assign \$2  = a1_select[0] & \$1 ;
-  assign small_pop = \$2  & small_nonempty;
-  assign medium_take_fresh = a1_select[1] & medium_has_fresh;
-  assign \$3  = ~ medium_has_fresh;
-  assign \$4  = a1_select[1] & \$3 ;
-  assign medium_pop = \$4  & medium_nonempty;
-  assign large_take_fresh = a1_select[2] & large_has_fresh;
-  assign \$5  = ~ large_has_fresh;
-  assign \$6  = a1_select[2] & \$5 ;
-  assign large_pop = \$6  & large_nonempty;
-  assign \$7  = a2_from_fresh ? a2_fresh_slot : \small_queue_data$10 [7:0];
-  assign \$8  = a2_from_fresh ? 8'h00 : \small_queue_data$10 [16:9];
-  assign \$9  = a2_from_fresh ? \small_parity_data$40  : \small_queue_data$10 [8];
-  assign \$10  = a2_from_fresh ? a2_fresh_slot : { 1'h0, \medium_queue_data$52 [6:0] };
-  assign \$11  = a2_from_fresh ? 8'h00 : \medium_queue_data$52 [15:8];
-  assign \$12  = a2_from_fresh ? \medium_parity_data$82  : \medium_queue_data$52 [7];
-  assign \$13  = a2_from_fresh ? a2_fresh_slot : { 2'h0, \large_queue_data$94 [5:0] };
-  assign \$14  = a2_from_fresh ? 8'h00 : \large_queue_data$94 [14:7];
-  assign \$15  = a2_from_fresh ? \large_parity_data$124  : \large_queue_data$94 [6];
-  assign \$16  = a3_valid & a3_ok;
-  assign \$17  = ! a3_pool;
-  assign \w__en$14  = \$16  & \$17 ;
-  assign \$18  = a3_valid & a3_ok;
-  assign \$19  = a3_pool == 1'h1;
-  assign \w__en$56  = \$18  & \$19 ;
-  assign \$20  = a3_valid & a3_ok;
-  assign \$21  = a3_pool == 2'h2;
-  assign \w__en$98  = \$20  & \$21 ;
-  assign \$28  = ! f2_err;
-  assign \$signal$166  = f2_valid & \$28 ;
-  assign \$29  = a3_valid & a3_ok;
-  assign \$30  = { \$29 , a3_pool, \w__addr$12  } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$31  = ~ \$30 ;
-  assign \$32  = \$31  + 1'h1;
-  assign \$33  = a4_valid & a4_ok;
-  assign \$34  = { \$33 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$35  = ~ \$34 ;
-  assign \$36  = \$35  + 1'h1;
-  assign hit_f4 = f2_same_older & f4_ok;
-  assign \$37  = ~ f3_prev_released;
-  assign \$38  = f3_hit_a4 | f3_mem_held;
-  assign \$39  = \$37  & \$38 ;
-  assign \$signal$179  = f3_hit_a3 | \$39 ;
-  assign \$40  = ~ f3_prev_released;
-  assign \$41  = f3_by_mem & f3_mem_ok;
-  assign \$42  = f3_by_mem & f3_mem_ok;
-  assign \$43  = \$41 [0] | \$42 [1];
-  assign \$44  = f3_by_mem & f3_mem_ok;
-  assign \$45  = \$43  | \$44 [2];
-  assign \$46  = f3_by_a4 | \$45 ;
-  assign \$47  = \$40  & \$46 ;
-  assign \release  = f3_by_a3 | \$47 ;
-  assign \$48  = ~ f3_go;
-  assign \$49  = ~ \$signal$179 ;
-  assign \$50  = \$signal$179  ? 3'h7 : 3'h6;
-  assign unreleased_err = f3_go ? { 1'h0, \$50  } : f3_err;
-  assign \$signal$192  = \release  ? 4'h0 : unreleased_err;
-  assign \$51  = ~ f3_prev_released;
-  assign \$52  = \$51  & f3_by_a4;
-  assign \$53  = f3_by_a3 | \$52 ;
-  assign \$54  = f3_in[0] & \$53 ;
-  assign \$55  = ~ f3_prev_released;
-  assign \$56  = \$55  & f3_by_mem[0];
-  assign \$57  = \$56  & f3_mem_ok[0];
-  assign w__en = \$54  | \$57 ;
-  assign \$58  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$59  = f3_hit_a3 ? f3_a3_snap : \$58 ;
-  assign \w__data$28  = ~ \$59 ;
-  assign \$60  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$61  = f3_hit_a3 ? f3_a3_snap : \$60 ;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$64  = f3_hit_a3 ? f3_a3_tag : \$63 ;
-  assign \$65  = ~ f3_prev_released;
-  assign \$66  = \$65  & f3_by_a4;
-  assign \$67  = f3_by_a3 | \$66 ;
-  assign \$68  = f3_in[1] & \$67 ;
-  assign \$69  = ~ f3_prev_released;
-  assign \$70  = \$69  & f3_by_mem[1];
-  assign \$71  = \$70  & f3_mem_ok[1];
-  assign \w__en$44  = \$68  | \$71 ;
-  assign \$72  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$73  = f3_hit_a3 ? f3_a3_snap : \$72 ;
-  assign \w__data$70  = ~ \$73 ;
-  assign \$74  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$75  = f3_hit_a3 ? f3_a3_snap : \$74 ;
-  assign \$76  = ~ \$75 ;
-  assign \$77  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$78  = f3_hit_a3 ? f3_a3_tag : \$77 ;
-  assign \$79  = ~ f3_prev_released;
-  assign \$80  = \$79  & f3_by_a4;
-  assign \$81  = f3_by_a3 | \$80 ;
-  assign \$82  = f3_in[2] & \$81 ;
-  assign \$83  = ~ f3_prev_released;
-  assign \$84  = \$83  & f3_by_mem[2];
-  assign \$85  = \$84  & f3_mem_ok[2];
-  assign \w__en$86  = \$82  | \$85 ;
-  assign \$86  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$87  = f3_hit_a3 ? f3_a3_snap : \$86 ;
-  assign \w__data$112  = ~ \$87 ;
-  assign \$88  = f3_hit_a4 ? f3_a4_snap : f3_mem_snap;
-  assign \$89  = f3_hit_a3 ? f3_a3_snap : \$88 ;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = f3_hit_a4 ? f3_a4_tag : f3_mem_tag;
-  assign \$92  = f3_hit_a3 ? f3_a3_tag : \$91 ;
-  assign \$93  = busy_0 | busy_6;
-  assign \$94  = busy_12 | busy_18;
-  assign busy = \$93  | \$94 ;
-  assign \$95  = alloc_port_size - 7'h41;
-  assign \$96  = ~ \$95 [14];
-  assign \$98  = alloc_src | \$97 ;
-  assign \$99  = alloc_port_size - 10'h201;
-  assign \$100  = ~ \$99 [14];
-  assign \$102  = alloc_src | \$101 ;
-  assign \$103  = alloc_port_size - 13'h1001;
-  assign \$104  = ~ \$103 [14];
-  assign \$106  = alloc_src | \$105 ;
-  assign \$107  = a0_pool >= 2'h3;
-  assign \$108  = ! a0_pool;
-  assign \$109  = a0_pool == 1'h1;
-  assign \$110  = a0_pool == 2'h2;
-  assign \$111  = ! a0_pool;
-  assign \$112  = a0_valid & \$111 ;
-  assign \$113  = \$112  & a0_fits[0];
-  assign \$114  = a0_pool == 1'h1;
-  assign \$115  = a0_valid & \$114 ;
-  assign \$116  = \$115  & a0_fits[1];
-  assign \$117  = a0_pool == 2'h2;
-  assign \$118  = a0_valid & \$117 ;
-  assign \$119  = \$118  & a0_fits[2];
-  assign \$120  = small_fresh + 1'h1;
-  assign \$121  = small_fresh != 8'hff;
-  assign \$122  = \$signature__addr  == 8'hff;
-  assign \$123  = \$signature__addr  + 1'h1;
-  assign \$124  = \$122  ? 9'h000 : \$123 ;
-  assign \$125  = medium_fresh + 1'h1;
-  assign \$126  = medium_fresh != 7'h7f;
-  assign \$127  = \$signature__addr$48  == 7'h7f;
-  assign \$128  = \$signature__addr$48  + 1'h1;
-  assign \$129  = \$127  ? 8'h00 : \$128 ;
-  assign \$130  = \$signature__addr$120  + 1'h1;
-  assign \$131  = \$signature__addr$120  != 6'h2f;
-  assign \$132  = \$signature__addr$90  == 6'h2f;
-  assign \$133  = \$signature__addr$90  + 1'h1;
-  assign \$134  = \$132  ? 7'h00 : \$133 ;
-  assign \$135  = small_has_fresh | small_nonempty;
-  assign \$136  = a1_select[0] & \$135 ;
-  assign \$137  = medium_has_fresh | medium_nonempty;
-  assign \$138  = a1_select[1] & \$137 ;
-  assign \$139  = \$136  | \$138 ;
-  assign \$140  = large_has_fresh | large_nonempty;
-  assign \$141  = a1_select[2] & \$140 ;
-  assign \$142  = \$139  | \$141 ;
-  assign \$143  = a1_in[0] & a1_fits[0];
-  assign \$144  = a1_in[1] & a1_fits[1];
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = a1_in[2] & a1_fits[2];
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = \$147  ? 3'h1 : 3'h3;
-  assign \$149  = a1_bad_pool ? 3'h2 : \$148 ;
-  assign \$150  = a1_in[0] & small_has_fresh;
-  assign \$151  = a1_in[1] & medium_has_fresh;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = a1_in[2] & large_has_fresh;
-  assign \$154  = \$152  | \$153 ;
-  assign \$155  = a1_in[0] ? small_fresh : 9'h000;
-  assign \$156  = a1_in[1] ? medium_fresh : 8'h00;
-  assign \$157  = \$155  | { 1'h0, \$156  };
-  assign \$158  = a1_in[2] ? \$signature__addr$120  : 6'h00;
-  assign \$159  = \$157  | { 3'h0, \$158  };
-  assign \$160  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$161  = a2_ok ? \$signal  : 8'h00;
-  assign \$162  = \$signal$150  + 1'h1;
-  assign \$163  = a2_ok ? \$162  : 9'h000;
-  assign \$164  = a3_ok ? grant_addr : 40'h0000000000;
-  assign \$165  = ~ free_oor;
-  assign \$166  = ! free_oor_pool;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = free_port_addr - 37'h1000000000;
-  assign \$169  = ~ \$168 [40];
-  assign \$170  = free_port_addr - 37'h1000004000;
-  assign \$171  = ~ \$170 [40];
-  assign \$173  = \$169  & \$172 ;
-  assign \$174  = free_src ? \$167  : \$173 ;
-  assign \$175  = ~ free_oor;
-  assign \$176  = free_oor_pool == 1'h1;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = free_port_addr - 37'h1000010000;
-  assign \$179  = ~ \$178 [40];
-  assign \$180  = free_port_addr - 37'h1000020000;
-  assign \$181  = ~ \$180 [40];
-  assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \$177  : \$183 ;
-  assign \$185  = ~ free_oor;
-  assign \$186  = free_oor_pool == 2'h2;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = free_port_addr - 37'h1000100000;
-  assign \$189  = ~ \$188 [40];
-  assign \$190  = free_port_addr - 37'h1000130000;
-  assign \$191  = ~ \$190 [40];
-  assign \$193  = \$189  & \$192 ;
-  assign \$194  = free_src ? \$187  : \$193 ;
-  assign \$195  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$196  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$197  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$198  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$199  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$200  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$201  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$202  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$203  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$204  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$205  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$206  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$207  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$208  = f0_addr[39] == f2_addr[39];
-  assign \$209  = | f0_addr[5:0];
-  assign \$210  = f0_addr[39:6] - 31'h40000000;
-  assign \$211  = | f0_addr[8:0];
-  assign \$212  = f0_addr[39:9] - 28'h8000080;
-  assign \$213  = | f0_addr[11:0];
-  assign \$214  = f0_addr[39:12] - 25'h1000100;
-  assign \$216  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$218  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$219  = { 1'h0, \$217  } | \$218 ;
-  assign \$220  = f1_oor ? f1_oor_pool : \$219 ;
-  assign \$221  = f1_hit[0] ? \$signature__addr$18  : 8'h00;
-  assign \$222  = f1_hit[1] ? \$signature__addr$60  : 7'h00;
-  assign \$223  = \$221  | { 1'h0, \$222  };
-  assign \$224  = f1_hit[2] ? \$signature__addr$102  : 6'h00;
-  assign \$225  = \$223  | { 2'h0, \$224  };
-  assign \$226  = | f1_hit;
-  assign \$227  = f1_oor | \$226 ;
-  assign \$228  = | f1_hit;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = f1_oor | \$229 ;
-  assign \$231  = f1_hit & f1_misaligned;
-  assign \$232  = | \$231 ;
-  assign \$233  = \$232  ? 3'h5 : 3'h0;
-  assign \$234  = \$230  ? 3'h4 : \$233 ;
-  assign \$235  = \$signature__addr$18  - small_fresh;
-  assign \$236  = ~ \$235 [9];
-  assign \$237  = f1_hit[0] & \$236 ;
-  assign \$238  = \$signature__addr$60  - medium_fresh;
-  assign \$239  = ~ \$238 [8];
-  assign \$240  = f1_hit[1] & \$239 ;
-  assign \$241  = \$237  | \$240 ;
-  assign \$242  = \$signature__addr$102  - \$signature__addr$120 ;
-  assign \$243  = ~ \$242 [6];
-  assign \$244  = f1_hit[2] & \$243 ;
-  assign \$245  = \$241  | \$244 ;
-  assign \$246  = ~ f1_same_older_eq0;
-  assign \$247  = ~ f1_same_older_eq3;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = ~ f1_same_older_eq6;
-  assign \$250  = ~ f1_same_older_eq9;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = \$248  | \$251 ;
-  assign \$253  = ~ f1_same_older_eq12;
-  assign \$254  = ~ f1_same_older_eq15;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = ~ f1_same_older_eq18;
-  assign \$257  = ~ f1_same_older_eq21;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = \$255  | \$258 ;
-  assign \$260  = \$252  | \$259 ;
-  assign \$261  = ~ f1_same_older_eq24;
-  assign \$262  = ~ f1_same_older_eq27;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = ~ f1_same_older_eq30;
-  assign \$265  = ~ f1_same_older_eq33;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = \$263  | \$266 ;
-  assign \$268  = ~ f1_same_older_eq36;
-  assign \$269  = ~ f1_same_older_eq39;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = \$260  | \$271 ;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = ! f2_pool;
-  assign \$275  = f2_pool == 1'h1;
-  assign \$276  = f2_pool == 2'h2;
-  assign \$277  = a3_tag ^ f2_tag;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$278  + 1'h1;
-  assign \$280  = a4_tag ^ f2_tag;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = \$281  + 1'h1;
-  assign \$283  = ~ hit_f4;
-  assign \$284  = ~ f2_never_granted;
+    busy_18 <= \$608 ;
+  always @(posedge clk)
+    busy_24 <= \$609 ;
+  assign \$1  = alloc_port_size - 7'h41;
+  assign \$2  = ~ \$1 [14];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = alloc_port_size - 10'h201;
+  assign \$6  = ~ \$5 [14];
+  assign \$8  = alloc_src | \$7 ;
+  assign \$9  = alloc_port_size - 13'h1001;
+  assign \$10  = ~ \$9 [14];
+  assign \$12  = alloc_src | \$11 ;
+  assign \$13  = a0_pool >= 2'h3;
+  assign \$14  = ! a0_pool;
+  assign \$15  = a0_pool == 1'h1;
+  assign \$16  = a0_pool == 2'h2;
+  assign \$17  = ! a0_pool;
+  assign \$18  = a0_valid & \$17 ;
+  assign \$19  = \$18  & a0_fits[0];
+  assign \$20  = a0_pool == 1'h1;
+  assign \$21  = a0_valid & \$20 ;
+  assign \$22  = \$21  & a0_fits[1];
+  assign \$23  = a0_pool == 2'h2;
+  assign \$24  = a0_valid & \$23 ;
+  assign \$25  = \$24  & a0_fits[2];
+  assign \$26  = small_fresh + 1'h1;
+  assign \$27  = small_fresh != 8'hff;
+  assign \$28  = small_head == 8'hff;
+  assign \$29  = small_head + 1'h1;
+  assign \$30  = \$28  ? 9'h000 : \$29 ;
+  assign \$31  = medium_fresh + 1'h1;
+  assign \$32  = medium_fresh != 7'h7f;
+  assign \$33  = medium_head == 7'h7f;
+  assign \$34  = medium_head + 1'h1;
+  assign \$35  = \$33  ? 8'h00 : \$34 ;
+  assign \$36  = large_fresh + 1'h1;
+  assign \$37  = large_fresh != 6'h2f;
+  assign \$38  = large_head == 6'h2f;
+  assign \$39  = large_head + 1'h1;
+  assign \$40  = \$38  ? 7'h00 : \$39 ;
+  assign \$41  = small_has_fresh | small_nonempty;
+  assign \$42  = a1_select[0] & \$41 ;
+  assign \$43  = medium_has_fresh | medium_nonempty;
+  assign \$44  = a1_select[1] & \$43 ;
+  assign \$45  = \$42  | \$44 ;
+  assign \$46  = large_has_fresh | large_nonempty;
+  assign \$47  = a1_select[2] & \$46 ;
+  assign \$48  = \$45  | \$47 ;
+  assign \$49  = a1_in[0] & a1_fits[0];
+  assign \$50  = a1_in[1] & a1_fits[1];
+  assign \$51  = \$49  | \$50 ;
+  assign \$52  = a1_in[2] & a1_fits[2];
+  assign \$53  = \$51  | \$52 ;
+  assign \$54  = \$53  ? 3'h1 : 3'h3;
+  assign \$55  = a1_bad_pool ? 3'h2 : \$54 ;
+  assign \$56  = a1_in[0] & small_has_fresh;
+  assign \$57  = a1_in[1] & medium_has_fresh;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = a1_in[2] & large_has_fresh;
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = a1_in[0] ? small_fresh : 9'h000;
+  assign \$62  = a1_in[1] ? medium_fresh : 8'h00;
+  assign \$63  = \$61  | { 1'h0, \$62  };
+  assign \$64  = a1_in[2] ? large_fresh : 6'h00;
+  assign \$65  = \$63  | { 3'h0, \$64  };
+  assign \$66  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$67  = a3_ok ? small_grant_waddr : 8'h00;
+  assign \$68  = a3_ok ? \$428 [7:0] : 8'h00;
+  assign \$69  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$70  = ~ free_oor;
+  assign \$71  = ! free_oor_pool;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = free_port_addr - 37'h1000000000;
+  assign \$74  = ~ \$73 [40];
+  assign \$75  = free_port_addr - 37'h1000004000;
+  assign \$76  = ~ \$75 [40];
+  assign \$78  = \$74  & \$77 ;
+  assign \$79  = free_src ? \$72  : \$78 ;
+  assign \$80  = ~ free_oor;
+  assign \$81  = free_oor_pool == 1'h1;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = free_port_addr - 37'h1000010000;
+  assign \$84  = ~ \$83 [40];
+  assign \$85  = free_port_addr - 37'h1000020000;
+  assign \$86  = ~ \$85 [40];
+  assign \$88  = \$84  & \$87 ;
+  assign \$89  = free_src ? \$82  : \$88 ;
+  assign \$90  = ~ free_oor;
+  assign \$91  = free_oor_pool == 2'h2;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = free_port_addr - 37'h1000100000;
+  assign \$94  = ~ \$93 [40];
+  assign \$95  = free_port_addr - 37'h1000130000;
+  assign \$96  = ~ \$95 [40];
+  assign \$98  = \$94  & \$97 ;
+  assign \$99  = free_src ? \$92  : \$98 ;
+  assign \$100  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$101  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$102  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$103  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$104  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$105  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$106  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$107  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$108  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$109  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$110  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$111  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$112  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$113  = f0_addr[39] == f2_addr[39];
+  assign \$114  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$115  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$116  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$117  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$118  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$119  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$120  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$121  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$122  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$123  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$124  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$125  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$126  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$127  = f0_addr[39] == f3_addr[39];
+  assign \$128  = | f0_addr[5:0];
+  assign \$129  = f0_addr[39:6] - 31'h40000000;
+  assign \$130  = | f0_addr[8:0];
+  assign \$131  = f0_addr[39:9] - 28'h8000080;
+  assign \$132  = | f0_addr[11:0];
+  assign \$133  = f0_addr[39:12] - 25'h1000100;
+  assign \$135  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$137  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$138  = { 1'h0, \$136  } | \$137 ;
+  assign \$139  = f1_oor ? f1_oor_pool : \$138 ;
+  assign \$140  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$141  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$142  = \$140  | { 1'h0, \$141  };
+  assign \$143  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$144  = \$142  | { 2'h0, \$143  };
+  assign \$145  = | f1_hit;
+  assign \$146  = f1_oor | \$145 ;
+  assign \$147  = | f1_hit;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = f1_oor | \$148 ;
+  assign \$150  = f1_hit & f1_misaligned;
+  assign \$151  = | \$150 ;
+  assign \$152  = \$151  ? 3'h5 : 3'h0;
+  assign \$153  = \$149  ? 3'h4 : \$152 ;
+  assign \$154  = f1_small_slot - small_fresh;
+  assign \$155  = ~ \$154 [9];
+  assign \$156  = f1_hit[0] & \$155 ;
+  assign \$157  = f1_medium_slot - medium_fresh;
+  assign \$158  = ~ \$157 [8];
+  assign \$159  = f1_hit[1] & \$158 ;
+  assign \$160  = \$156  | \$159 ;
+  assign \$161  = f1_large_slot - large_fresh;
+  assign \$162  = ~ \$161 [6];
+  assign \$163  = f1_hit[2] & \$162 ;
+  assign \$164  = \$160  | \$163 ;
+  assign \$165  = ~ f1_same_second_eq0;
+  assign \$166  = ~ f1_same_second_eq3;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = ~ f1_same_second_eq6;
+  assign \$169  = ~ f1_same_second_eq9;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$167  | \$170 ;
+  assign \$172  = ~ f1_same_second_eq12;
+  assign \$173  = ~ f1_same_second_eq15;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ f1_same_second_eq18;
+  assign \$176  = ~ f1_same_second_eq21;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = \$171  | \$178 ;
+  assign \$180  = ~ f1_same_second_eq24;
+  assign \$181  = ~ f1_same_second_eq27;
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = ~ f1_same_second_eq30;
+  assign \$184  = ~ f1_same_second_eq33;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = ~ f1_same_second_eq36;
+  assign \$188  = ~ f1_same_second_eq39;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = \$186  | \$189 ;
+  assign \$191  = \$179  | \$190 ;
+  assign \$192  = ~ \$191 ;
+  assign \$193  = ~ f1_same_third_eq0;
+  assign \$194  = ~ f1_same_third_eq3;
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = ~ f1_same_third_eq6;
+  assign \$197  = ~ f1_same_third_eq9;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = \$195  | \$198 ;
+  assign \$200  = ~ f1_same_third_eq12;
+  assign \$201  = ~ f1_same_third_eq15;
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = ~ f1_same_third_eq18;
+  assign \$204  = ~ f1_same_third_eq21;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = \$202  | \$205 ;
+  assign \$207  = \$199  | \$206 ;
+  assign \$208  = ~ f1_same_third_eq24;
+  assign \$209  = ~ f1_same_third_eq27;
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = ~ f1_same_third_eq30;
+  assign \$212  = ~ f1_same_third_eq33;
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = \$210  | \$213 ;
+  assign \$215  = ~ f1_same_third_eq36;
+  assign \$216  = ~ f1_same_third_eq39;
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = \$214  | \$217 ;
+  assign \$219  = \$207  | \$218 ;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = ! f2_pool;
+  assign \$222  = f2_pool == 1'h1;
+  assign \$223  = f2_pool == 2'h2;
+  assign \$224  = a4_tag ^ f2_tag;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = \$225  + 1'h1;
+  assign \$227  = a5_tag ^ f2_tag;
+  assign \$228  = ~ \$227 ;
+  assign \$229  = \$228  + 1'h1;
+  assign \$230  = \$445 [11] ? a4_tag : a5_tag;
+  assign \$231  = \$445 [11] ? a4_snap : a5_snap;
+  assign \$232  = f2_same_third & f5_ok;
+  assign \$233  = ~ rel_f2;
+  assign \$234  = ~ f3_rel_f3;
+  assign \$235  = ~ f3_never_granted;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$238  = f3_in[0] & \$237 ;
+  assign \$239  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$240  = f3_in[1] & \$239 ;
+  assign \$241  = \$238  | \$240 ;
+  assign \$242  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$243  = f3_in[2] & \$242 ;
+  assign \$244  = \$241  | \$243 ;
+  assign \$245  = \$236  & \$244 ;
+  assign \$246  = f3_hit_a3 | \$245 ;
+  assign \$247  = \$233  & \$246 ;
+  assign \$248  = f3_hit_a2 | \$247 ;
+  assign \$249  = f3_hit_a2 | f3_hit_a3;
+  assign \$250  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
+  assign \$251  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = \$249  ? f3_older_tag : \$254 ;
+  assign \$256  = f3_hit_a2 | f3_hit_a3;
+  assign \$257  = f3_in[0] & small_grant_r0_b0[0];
+  assign \$258  = f3_in[1] & medium_grant_r0_b0[0];
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = f3_in[2] & large_grant_r0_b0[0];
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = \$256  ? f3_older_snap : \$261 ;
+  assign \$263  = f3_go & \$453 [11];
+  assign \$264  = a4_tag ^ f3_tag;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = \$265  + 1'h1;
+  assign \$267  = \$263  & \$266 [8];
+  assign \$268  = ~ \$453 [11];
+  assign \$269  = f3_go & \$268 ;
+  assign \$270  = ~ rel_f2;
+  assign \$271  = \$270  & f3_hit_a3;
+  assign \$272  = f3_hit_a2 | \$271 ;
+  assign \$273  = \$269  & \$272 ;
+  assign \$274  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = ~ \$453 [11];
+  assign \$277  = f3_go & \$276 ;
+  assign \$278  = ~ f3_hit_a2;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = ~ rel_f2;
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = ~ f3_hit_a3;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = ~ f3_rel_f3;
   assign \$285  = \$283  & \$284 ;
-  assign \$286  = \small_parity_data$34  == \small_grant_data$22 [0];
-  assign \$287  = f2_in[0] & \$286 ;
-  assign \$288  = \medium_parity_data$76  == \medium_grant_data$64 [0];
-  assign \$289  = f2_in[1] & \$288 ;
-  assign \$290  = \$287  | \$289 ;
-  assign \$291  = \large_parity_data$118  == \large_grant_data$106 [0];
-  assign \$292  = f2_in[2] & \$291 ;
-  assign \$293  = \$290  | \$292 ;
-  assign \$294  = \$285  & \$293 ;
-  assign \$295  = ~ hit_f4;
-  assign \$296  = ~ f2_never_granted;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = \small_parity_data$34  == \small_grant_data$22 [0];
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \small_grant_data$22 [8:1] ^ f2_tag;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$301  + 1'h1;
-  assign \$303  = \$299  & \$302 [8];
-  assign \$304  = ~ hit_f4;
-  assign \$305  = ~ f2_never_granted;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \medium_parity_data$76  == \medium_grant_data$64 [0];
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = \medium_grant_data$64 [8:1] ^ f2_tag;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  + 1'h1;
-  assign \$312  = \$308  & \$311 [8];
-  assign \$313  = ~ hit_f4;
-  assign \$314  = ~ f2_never_granted;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = \large_parity_data$118  == \large_grant_data$106 [0];
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \large_grant_data$106 [8:1] ^ f2_tag;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$319  + 1'h1;
-  assign \$321  = \$317  & \$320 [8];
-  assign \$322  = \$signal$166  & \$32 [11];
-  assign \$323  = a3_tag ^ f2_tag;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$324  + 1'h1;
-  assign \$326  = \$322  & \$325 [8];
-  assign \$327  = ~ \$32 [11];
-  assign \$328  = \$signal$166  & \$327 ;
-  assign \$329  = \$328  & \$36 [11];
-  assign \$330  = a4_tag ^ f2_tag;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$331  + 1'h1;
-  assign \$333  = \$329  & \$332 [8];
-  assign \$334  = ~ \$32 [11];
-  assign \$335  = \$signal$166  & \$334 ;
-  assign \$336  = ~ \$36 [11];
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$337  ? f2_in : 3'h0;
-  assign \$339  = { f3_go, f3_pool, \w__addr$24  } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$340  + 1'h1;
-  assign \$342  = \release  & \$341 [11];
-  assign \$343  = w__addr == 8'hff;
-  assign \$344  = w__addr + 1'h1;
-  assign \$345  = \$343  ? 9'h000 : \$344 ;
-  assign \$346  = small_pushed == small_popped;
-  assign \$347  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$348  = \$346  ? 9'h000 : \$347 ;
-  assign \$349  = $signed({ 1'h0, small_count }) + $signed(\$348 );
-  assign \$350  = ! small_pushed;
-  assign \$351  = ! small_popped;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = small_pop ? small_at[1] : small_at[0];
-  assign \$354  = ~ \$353 ;
-  assign \$355  = w__en | \$354 ;
-  assign \$356  = ! small_pushed;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = small_count == 2'h3;
-  assign \$360  = small_pop ? small_at[2] : small_at[1];
-  assign \$361  = ~ \$360 ;
-  assign \$362  = w__en | \$361 ;
-  assign \$364  = ! small_popped;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = small_pop ? small_at[0] : 1'h0;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = w__en | \$367 ;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = small_pop ? small_at[1] : small_at[0];
-  assign \$373  = ~ \$372 ;
-  assign \$374  = w__en | \$373 ;
-  assign \$375  = \w__addr$42  == 7'h7f;
-  assign \$376  = \w__addr$42  + 1'h1;
-  assign \$377  = \$375  ? 8'h00 : \$376 ;
-  assign \$378  = medium_pushed == medium_popped;
-  assign \$379  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$380  = \$378  ? 8'h00 : \$379 ;
-  assign \$381  = $signed({ 1'h0, medium_count }) + $signed(\$380 );
-  assign \$382  = ! medium_pushed;
-  assign \$383  = ! medium_popped;
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$386  = ~ \$385 ;
-  assign \$387  = \w__en$44  | \$386 ;
-  assign \$388  = ! medium_pushed;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = medium_count == 2'h3;
-  assign \$392  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$393  = ~ \$392 ;
-  assign \$394  = \w__en$44  | \$393 ;
-  assign \$396  = ! medium_popped;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \w__en$44  | \$399 ;
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$405  = ~ \$404 ;
-  assign \$406  = \w__en$44  | \$405 ;
-  assign \$407  = \w__addr$84  == 6'h2f;
-  assign \$408  = \w__addr$84  + 1'h1;
-  assign \$409  = \$407  ? 7'h00 : \$408 ;
-  assign \$410  = large_pushed == large_popped;
-  assign \$411  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$412  = \$410  ? 6'h00 : \$411 ;
-  assign \$413  = $signed({ 1'h0, large_count }) + $signed(\$412 );
-  assign \$414  = ! large_pushed;
-  assign \$415  = ! large_popped;
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = large_pop ? large_at[1] : large_at[0];
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \w__en$86  | \$418 ;
-  assign \$420  = ! large_pushed;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = large_count == 2'h3;
-  assign \$424  = large_pop ? large_at[2] : large_at[1];
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \w__en$86  | \$425 ;
-  assign \$428  = ! large_popped;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = large_pop ? large_at[0] : 1'h0;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \w__en$86  | \$431 ;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = large_pop ? large_at[1] : large_at[0];
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \w__en$86  | \$437 ;
-  assign \$439  = | { a4_valid, a3_valid, a2_valid, a1_select, \$signature__en , a0_valid };
-  assign \$440  = | { f3_prev_released, f3_go, f3_valid, f2_valid, \$signature__en$20 , f0_valid };
-  assign \$441  = | { a5_valid, f3_by_mem, f3_by_a4, f3_by_a3, f4_ok, f4_valid };
-  assign \$442  = | { freed_valid, f6_valid, f5_valid, grant_valid, a6_valid };
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal  = 8'h00;
-    casez (a2_pool)
-      2'h0:
-          \$signal  = \$7 ;
-      2'h1:
-          \$signal  = \$10 ;
-      2'h2:
-          \$signal  = \$13 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$150  = 8'h00;
-    casez (a2_pool)
-      2'h0:
-          \$signal$150  = \$8 ;
-      2'h1:
-          \$signal$150  = \$11 ;
-      2'h2:
-          \$signal$150  = \$14 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    fetched_snap = 1'h0;
-    casez (a2_pool)
-      2'h0:
-          fetched_snap = \$9 ;
-      2'h1:
-          fetched_snap = \$12 ;
-      2'h2:
-          fetched_snap = \$15 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    grant_addr = 40'h0000000000;
-    casez (a3_pool)
-      2'h0:
-          grant_addr = { 3'h0, \$23  };
-      2'h1:
-          grant_addr = { 3'h0, \$25  };
-      2'h2:
-          grant_addr = { 3'h0, \$27  };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$164  = 8'h00;
-    casez (f2_pool)
-      2'h0:
-          \$signal$164  = \small_grant_data$22 [8:1];
-      2'h1:
-          \$signal$164  = \medium_grant_data$64 [8:1];
-      2'h2:
-          \$signal$164  = \large_grant_data$106 [8:1];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    mem_snap = 1'h0;
-    casez (f2_pool)
-      2'h0:
-          mem_snap = \small_grant_data$22 [0];
-      2'h1:
-          mem_snap = \medium_grant_data$64 [0];
-      2'h2:
-          mem_snap = \large_grant_data$106 [0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = alloc_valid;
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = a0_valid;
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = { \$119 , \$116 , \$113  };
-    if (rst) begin
-      \$445  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = \$signature__en ;
-    if (rst) begin
-      \$446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = small_fresh;
-    if (small_take_fresh) begin
-      \$447  = \$120 [8:0];
-    end
-    if (rst) begin
-      \$447  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$448  = \$121 ;
-    end
-    if (rst) begin
-      \$448  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = \$signature__addr ;
-    if (small_pop) begin
-      \$449  = \$124 [7:0];
-    end
-    if (rst) begin
-      \$449  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$450  = \$125 [7:0];
-    end
-    if (rst) begin
-      \$450  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$451  = \$126 ;
-    end
-    if (rst) begin
-      \$451  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = \$signature__addr$48 ;
-    if (medium_pop) begin
-      \$452  = \$129 [6:0];
-    end
-    if (rst) begin
-      \$452  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = \$signature__addr$120 ;
-    if (large_take_fresh) begin
-      \$453  = \$130 [5:0];
-    end
-    if (rst) begin
-      \$453  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$454  = \$131 ;
-    end
-    if (rst) begin
-      \$454  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = \$signature__addr$90 ;
-    if (large_pop) begin
-      \$455  = \$134 [5:0];
-    end
-    if (rst) begin
-      \$455  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = a2_valid;
-    if (rst) begin
-      \$456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = a3_valid;
-    if (rst) begin
-      \$457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = free_valid;
-    if (rst) begin
-      \$458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = f0_valid;
-    if (rst) begin
-      \$459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = \$195 ;
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = \$196 ;
-    if (rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = \$197 ;
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = \$198 ;
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = \$199 ;
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$465  = \$200 ;
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$466  = \$201 ;
-    if (rst) begin
-      \$466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$467  = \$202 ;
-    if (rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$468  = \$203 ;
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$469  = \$204 ;
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$470  = \$205 ;
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$471  = \$206 ;
-    if (rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$472  = \$207 ;
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$473  = \$208 ;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$476  = \$signature__en$20 ;
-    if (rst) begin
-      \$476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$477  = f2_valid;
-    if (rst) begin
-      \$477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$478  = \$signal$166 ;
-    if (rst) begin
-      \$478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$479  = \$326 ;
-    if (rst) begin
-      \$479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$480  = \$333 ;
-    if (rst) begin
-      \$480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$481  = \$338 ;
-    if (rst) begin
-      \$481  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$482  = \$342 ;
-    if (rst) begin
-      \$482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$483  = w__addr;
-    if (w__en) begin
-      \$483  = \$345 [7:0];
-    end
-    if (rst) begin
-      \$483  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$484  = w__en;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$485  = small_pop;
-    if (rst) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$486  = \$349 [8:0];
-    if (rst) begin
-      \$486  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$487  = small_at;
-    if (\$352 ) begin
-      \$487 [0] = small_at[0];
-      \$487 [1] = small_at[1];
-      \$487 [2] = small_at[2];
-    end
-    if (\$358 ) begin
-      \$487 [0] = small_at[1];
-      \$487 [1] = small_at[2];
-      \$487 [2] = \$359 ;
-    end
-    if (\$365 ) begin
-      \$487 [0] = 1'h0;
-      \$487 [1] = small_at[0];
-      \$487 [2] = small_at[1];
-    end
-    if (\$371 ) begin
-      \$487 [0] = small_at[0];
-      \$487 [1] = small_at[1];
-      \$487 [2] = small_at[2];
-    end
-    if (rst) begin
-      \$487  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$488  = small_nonempty;
-    if (\$352 ) begin
-      \$488  = \$355 ;
-    end
-    if (\$358 ) begin
-      \$488  = \$362 ;
-    end
-    if (\$365 ) begin
-      \$488  = \$368 ;
-    end
-    if (\$371 ) begin
-      \$488  = \$374 ;
-    end
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$489  = \w__addr$42 ;
-    if (\w__en$44 ) begin
-      \$489  = \$377 [6:0];
-    end
-    if (rst) begin
-      \$489  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$490  = \w__en$44 ;
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$491  = medium_pop;
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$492  = \$381 [7:0];
-    if (rst) begin
-      \$492  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$493  = medium_at;
-    if (\$384 ) begin
-      \$493 [0] = medium_at[0];
-      \$493 [1] = medium_at[1];
-      \$493 [2] = medium_at[2];
-    end
-    if (\$390 ) begin
-      \$493 [0] = medium_at[1];
-      \$493 [1] = medium_at[2];
-      \$493 [2] = \$391 ;
-    end
-    if (\$397 ) begin
-      \$493 [0] = 1'h0;
-      \$493 [1] = medium_at[0];
-      \$493 [2] = medium_at[1];
-    end
-    if (\$403 ) begin
-      \$493 [0] = medium_at[0];
-      \$493 [1] = medium_at[1];
-      \$493 [2] = medium_at[2];
-    end
-    if (rst) begin
-      \$493  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$494  = medium_nonempty;
-    if (\$384 ) begin
-      \$494  = \$387 ;
-    end
-    if (\$390 ) begin
-      \$494  = \$394 ;
-    end
-    if (\$397 ) begin
-      \$494  = \$400 ;
-    end
-    if (\$403 ) begin
-      \$494  = \$406 ;
-    end
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$495  = \w__addr$84 ;
-    if (\w__en$86 ) begin
-      \$495  = \$409 [5:0];
-    end
-    if (rst) begin
-      \$495  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$496  = \w__en$86 ;
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$497  = large_pop;
-    if (rst) begin
-      \$497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$498  = \$413 [5:0];
-    if (rst) begin
-      \$498  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$499  = large_at;
-    if (\$416 ) begin
-      \$499 [0] = large_at[0];
-      \$499 [1] = large_at[1];
-      \$499 [2] = large_at[2];
-    end
-    if (\$422 ) begin
-      \$499 [0] = large_at[1];
-      \$499 [1] = large_at[2];
-      \$499 [2] = \$423 ;
-    end
-    if (\$429 ) begin
-      \$499 [0] = 1'h0;
-      \$499 [1] = large_at[0];
-      \$499 [2] = large_at[1];
-    end
-    if (\$435 ) begin
-      \$499 [0] = large_at[0];
-      \$499 [1] = large_at[1];
-      \$499 [2] = large_at[2];
-    end
-    if (rst) begin
-      \$499  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$500  = large_nonempty;
-    if (\$416 ) begin
-      \$500  = \$419 ;
-    end
-    if (\$422 ) begin
-      \$500  = \$426 ;
-    end
-    if (\$429 ) begin
-      \$500  = \$432 ;
-    end
-    if (\$435 ) begin
-      \$500  = \$438 ;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$501  = f3_valid;
-    if (rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$502  = \release ;
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = a4_valid;
+  assign \$286  = \$285  ? f3_in : 3'h0;
+  assign \$287  = ~ f3_never_granted;
+  assign \$288  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = \$291  + 1'h1;
+  assign \$293  = \$289  & \$292 [8];
+  assign \$294  = ~ f3_never_granted;
+  assign \$295  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = \$298  + 1'h1;
+  assign \$300  = \$296  & \$299 [8];
+  assign \$301  = ~ f3_never_granted;
+  assign \$302  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = \$305  + 1'h1;
+  assign \$307  = \$303  & \$306 [8];
+  assign \$308  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$309  = ~ \$308 ;
+  assign \$310  = \$309  + 1'h1;
+  assign \$311  = \release  & \$310 [11];
+  assign \$312  = small_queue_waddr == 8'hff;
+  assign \$313  = small_queue_waddr + 1'h1;
+  assign \$314  = \$312  ? 9'h000 : \$313 ;
+  assign \$315  = small_pushed == small_popped;
+  assign \$316  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$317  = \$315  ? 9'h000 : \$316 ;
+  assign \$318  = $signed({ 1'h0, small_count }) + $signed(\$317 );
+  assign \$319  = ! small_pushed;
+  assign \$320  = ! small_popped;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = small_pop ? small_at[1] : small_at[0];
+  assign \$323  = ~ \$322 ;
+  assign \$324  = small_push | \$323 ;
+  assign \$325  = ! small_pushed;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = small_count == 2'h3;
+  assign \$329  = small_pop ? small_at[2] : small_at[1];
+  assign \$330  = ~ \$329 ;
+  assign \$331  = small_push | \$330 ;
+  assign \$333  = ! small_popped;
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = small_pop ? small_at[0] : 1'h0;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = small_push | \$336 ;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = small_pop ? small_at[1] : small_at[0];
+  assign \$342  = ~ \$341 ;
+  assign \$343  = small_push | \$342 ;
+  assign \$344  = medium_queue_waddr == 7'h7f;
+  assign \$345  = medium_queue_waddr + 1'h1;
+  assign \$346  = \$344  ? 8'h00 : \$345 ;
+  assign \$347  = medium_pushed == medium_popped;
+  assign \$348  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$349  = \$347  ? 8'h00 : \$348 ;
+  assign \$350  = $signed({ 1'h0, medium_count }) + $signed(\$349 );
+  assign \$351  = ! medium_pushed;
+  assign \$352  = ! medium_popped;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$355  = ~ \$354 ;
+  assign \$356  = medium_push | \$355 ;
+  assign \$357  = ! medium_pushed;
+  assign \$359  = \$357  & \$358 ;
+  assign \$360  = medium_count == 2'h3;
+  assign \$361  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$362  = ~ \$361 ;
+  assign \$363  = medium_push | \$362 ;
+  assign \$365  = ! medium_popped;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = medium_push | \$368 ;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$374  = ~ \$373 ;
+  assign \$375  = medium_push | \$374 ;
+  assign \$376  = large_queue_waddr == 6'h2f;
+  assign \$377  = large_queue_waddr + 1'h1;
+  assign \$378  = \$376  ? 7'h00 : \$377 ;
+  assign \$379  = large_pushed == large_popped;
+  assign \$380  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$381  = \$379  ? 6'h00 : \$380 ;
+  assign \$382  = $signed({ 1'h0, large_count }) + $signed(\$381 );
+  assign \$383  = ! large_pushed;
+  assign \$384  = ! large_popped;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = large_pop ? large_at[1] : large_at[0];
+  assign \$387  = ~ \$386 ;
+  assign \$388  = large_push | \$387 ;
+  assign \$389  = ! large_pushed;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$503  = small_queue_wen;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = a5_valid;
-    if (rst) begin
-      \$504  = 1'h0;
+    \$504  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$504  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = a6_valid;
-    if (rst) begin
-      \$505  = 1'h0;
+    \$505  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$505  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = f4_valid;
+    \$506  = small_grant_wen;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = f5_valid;
-    if (rst) begin
-      \$507  = 1'h0;
+    \$507  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$507  = small_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = f6_valid;
-    if (rst) begin
-      \$508  = 1'h0;
+    \$508  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$508  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = \$439 ;
+    \$509  = medium_queue_wen;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = \$440 ;
-    if (rst) begin
-      \$510  = 1'h0;
+    \$510  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$510  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = \$441 ;
-    if (rst) begin
-      \$511  = 1'h0;
+    \$511  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$511  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = \$442 ;
+    \$512  = medium_grant_wen;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
-  assign small_queue_addr = w__addr;
-  assign small_queue_en = w__en;
-  assign small_queue_data = w__data;
-  assign \small_queue_addr$7  = \$signature__addr ;
-  assign \small_queue_en$9  = \$signature__en ;
-  assign \$signature__data  = \small_queue_data$10 ;
-  assign small_grant_addr = \w__addr$12 ;
-  assign small_grant_en = \w__en$14 ;
-  assign small_grant_data = \w__data$16 ;
-  assign \small_grant_addr$19  = \$signature__addr$18 ;
-  assign \small_grant_en$21  = \$signature__en$20 ;
-  assign \$signature__data$23  = \small_grant_data$22 ;
-  assign small_parity_addr = \w__addr$24 ;
-  assign \w__en$26  = w__en;
-  assign small_parity_en = w__en;
-  assign small_parity_data = \w__data$28 ;
-  assign \$signature__addr$30  = \$signature__addr$18 ;
-  assign \small_parity_addr$31  = \$signature__addr$18 ;
-  assign \$signature__en$32  = \$signature__en$20 ;
-  assign \small_parity_en$33  = \$signature__en$20 ;
-  assign \$signature__data$35  = \small_parity_data$34 ;
-  assign \$signature__addr$36  = small_fresh[7:0];
-  assign \small_parity_addr$37  = small_fresh[7:0];
-  assign \$signature__en$38  = \$signature__en ;
-  assign \small_parity_en$39  = \$signature__en ;
-  assign \$signature__data$41  = \small_parity_data$40 ;
-  assign medium_queue_addr = \w__addr$42 ;
-  assign medium_queue_en = \w__en$44 ;
-  assign medium_queue_data = \w__data$46 ;
-  assign \medium_queue_addr$49  = \$signature__addr$48 ;
-  assign \$signature__en$50  = \$signature__en ;
-  assign \medium_queue_en$51  = \$signature__en ;
-  assign \$signature__data$53  = \medium_queue_data$52 ;
-  assign \w__addr$54  = \w__addr$12 [6:0];
-  assign medium_grant_addr = \w__addr$12 [6:0];
-  assign medium_grant_en = \w__en$56 ;
-  assign medium_grant_data = \w__data$58 ;
-  assign \medium_grant_addr$61  = \$signature__addr$60 ;
-  assign \$signature__en$62  = \$signature__en$20 ;
-  assign \medium_grant_en$63  = \$signature__en$20 ;
-  assign \$signature__data$65  = \medium_grant_data$64 ;
-  assign \w__addr$66  = \w__addr$24 [6:0];
-  assign medium_parity_addr = \w__addr$24 [6:0];
-  assign \w__en$68  = \w__en$44 ;
-  assign medium_parity_en = \w__en$44 ;
-  assign medium_parity_data = \w__data$70 ;
-  assign \$signature__addr$72  = \$signature__addr$60 ;
-  assign \medium_parity_addr$73  = \$signature__addr$60 ;
-  assign \$signature__en$74  = \$signature__en$20 ;
-  assign \medium_parity_en$75  = \$signature__en$20 ;
-  assign \$signature__data$77  = \medium_parity_data$76 ;
-  assign \$signature__addr$78  = medium_fresh[6:0];
-  assign \medium_parity_addr$79  = medium_fresh[6:0];
-  assign \$signature__en$80  = \$signature__en ;
-  assign \medium_parity_en$81  = \$signature__en ;
-  assign \$signature__data$83  = \medium_parity_data$82 ;
-  assign large_queue_addr = \w__addr$84 ;
-  assign large_queue_en = \w__en$86 ;
-  assign large_queue_data = \w__data$88 ;
-  assign \large_queue_addr$91  = \$signature__addr$90 ;
-  assign \$signature__en$92  = \$signature__en ;
-  assign \large_queue_en$93  = \$signature__en ;
-  assign \$signature__data$95  = \large_queue_data$94 ;
-  assign \w__addr$96  = \w__addr$12 [5:0];
-  assign large_grant_addr = \w__addr$12 [5:0];
-  assign large_grant_en = \w__en$98 ;
-  assign large_grant_data = \w__data$100 ;
-  assign \large_grant_addr$103  = \$signature__addr$102 ;
-  assign \$signature__en$104  = \$signature__en$20 ;
-  assign \large_grant_en$105  = \$signature__en$20 ;
-  assign \$signature__data$107  = \large_grant_data$106 ;
-  assign \w__addr$108  = \w__addr$24 [5:0];
-  assign large_parity_addr = \w__addr$24 [5:0];
-  assign \w__en$110  = \w__en$86 ;
-  assign large_parity_en = \w__en$86 ;
-  assign large_parity_data = \w__data$112 ;
-  assign \$signature__addr$114  = \$signature__addr$102 ;
-  assign \large_parity_addr$115  = \$signature__addr$102 ;
-  assign \$signature__en$116  = \$signature__en$20 ;
-  assign \large_parity_en$117  = \$signature__en$20 ;
-  assign \$signature__data$119  = \large_parity_data$118 ;
-  assign \large_parity_addr$121  = \$signature__addr$120 ;
-  assign \$signature__en$122  = \$signature__en ;
-  assign \large_parity_en$123  = \$signature__en ;
-  assign \$signature__data$125  = \large_parity_data$124 ;
-  assign small_head = \$signature__addr ;
-  assign a1_valid = \$signature__en ;
-  assign medium_head = \$signature__addr$48 ;
-  assign large_head = \$signature__addr$90 ;
-  assign large_fresh = \$signature__addr$120 ;
-  assign a3_slot = \w__addr$12 ;
-  assign f1_small_slot = \$signature__addr$18 ;
-  assign f1_valid = \$signature__en$20 ;
-  assign f1_medium_slot = \$signature__addr$60 ;
-  assign f1_large_slot = \$signature__addr$102 ;
-  assign \$signal$169  = \$32 [11];
-  assign hit_a4 = \$36 [11];
-  assign small_push = w__en;
-  assign f3_slot = \w__addr$24 ;
-  assign small_tail = w__addr;
-  assign medium_push = \w__en$44 ;
-  assign medium_tail = \w__addr$42 ;
-  assign large_push = \w__en$86 ;
-  assign large_tail = \w__addr$84 ;
-  assign a7_valid = grant_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$513  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$513  = small_grant_waddr[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$514  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$514  = medium_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$515  = large_queue_wen;
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$516  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$516  = large_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$517  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$517  = large_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$518  = large_grant_wen;
+    if (rst) begin
+      \$518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$519  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$519  = small_grant_waddr[5:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$520  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$520  = large_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$521  = alloc_valid;
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$522  = a0_valid;
+    if (rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$523  = { \$25 , \$22 , \$19  };
+    if (rst) begin
+      \$523  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$524  = a1_valid;
+    if (rst) begin
+      \$524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$525  = small_fresh;
+    if (small_take_fresh) begin
+      \$525  = \$26 [8:0];
+    end
+    if (rst) begin
+      \$525  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$526  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$526  = \$27 ;
+    end
+    if (rst) begin
+      \$526  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$527  = small_head;
+    if (small_pop) begin
+      \$527  = \$30 [7:0];
+    end
+    if (rst) begin
+      \$527  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$528  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$528  = \$31 [7:0];
+    end
+    if (rst) begin
+      \$528  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$529  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$529  = \$32 ;
+    end
+    if (rst) begin
+      \$529  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$530  = medium_head;
+    if (medium_pop) begin
+      \$530  = \$35 [6:0];
+    end
+    if (rst) begin
+      \$530  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$531  = large_fresh;
+    if (large_take_fresh) begin
+      \$531  = \$36 [5:0];
+    end
+    if (rst) begin
+      \$531  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$532  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$532  = \$37 ;
+    end
+    if (rst) begin
+      \$532  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$533  = large_head;
+    if (large_pop) begin
+      \$533  = \$40 [5:0];
+    end
+    if (rst) begin
+      \$533  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$534  = a2_valid;
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$535  = a3_valid;
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$536  = a4_valid;
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$537  = free_valid;
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$538  = f0_valid;
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$539  = \$100 ;
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$540  = \$101 ;
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$541  = \$102 ;
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$542  = \$103 ;
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$543  = \$104 ;
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$544  = \$105 ;
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$545  = \$106 ;
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$546  = \$107 ;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$547  = \$108 ;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$548  = \$109 ;
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$549  = \$110 ;
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$550  = \$111 ;
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$551  = \$112 ;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$552  = \$113 ;
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$553  = \$114 ;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$554  = \$115 ;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$555  = \$116 ;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$556  = \$117 ;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$557  = \$118 ;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$558  = \$119 ;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$559  = \$120 ;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$560  = \$121 ;
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$561  = \$122 ;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$562  = \$123 ;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$563  = \$124 ;
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$564  = \$125 ;
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$565  = \$126 ;
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$566  = \$127 ;
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$569  = f1_valid;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$570  = f2_valid;
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$571  = \$signal$202 ;
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$572  = f3_valid;
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$573  = f3_go;
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$574  = \$267 ;
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$575  = \$275 ;
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$576  = \$286 ;
+    if (rst) begin
+      \$576  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$577  = \$311 ;
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$578  = small_queue_wen;
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$579  = small_queue_waddr;
+    if (small_queue_wen) begin
+      \$579  = \$314 [7:0];
+    end
+    if (rst) begin
+      \$579  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$580  = small_push;
+    if (rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$581  = small_pop;
+    if (rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$582  = \$318 [8:0];
+    if (rst) begin
+      \$582  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$583  = small_at;
+    if (\$321 ) begin
+      \$583 [0] = small_at[0];
+      \$583 [1] = small_at[1];
+      \$583 [2] = small_at[2];
+    end
+    if (\$327 ) begin
+      \$583 [0] = small_at[1];
+      \$583 [1] = small_at[2];
+      \$583 [2] = \$328 ;
+    end
+    if (\$334 ) begin
+      \$583 [0] = 1'h0;
+      \$583 [1] = small_at[0];
+      \$583 [2] = small_at[1];
+    end
+    if (\$340 ) begin
+      \$583 [0] = small_at[0];
+      \$583 [1] = small_at[1];
+      \$583 [2] = small_at[2];
+    end
+    if (rst) begin
+      \$583  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$584  = small_nonempty;
+    if (\$321 ) begin
+      \$584  = \$324 ;
+    end
+    if (\$327 ) begin
+      \$584  = \$331 ;
+    end
+    if (\$334 ) begin
+      \$584  = \$337 ;
+    end
+    if (\$340 ) begin
+      \$584  = \$343 ;
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$585  = medium_queue_wen;
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$586  = medium_queue_waddr;
+    if (medium_queue_wen) begin
+      \$586  = \$346 [6:0];
+    end
+    if (rst) begin
+      \$586  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$587  = medium_push;
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$588  = medium_pop;
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$589  = \$350 [7:0];
+    if (rst) begin
+      \$589  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$590  = medium_at;
+    if (\$353 ) begin
+      \$590 [0] = medium_at[0];
+      \$590 [1] = medium_at[1];
+      \$590 [2] = medium_at[2];
+    end
+    if (\$359 ) begin
+      \$590 [0] = medium_at[1];
+      \$590 [1] = medium_at[2];
+      \$590 [2] = \$360 ;
+    end
+    if (\$366 ) begin
+      \$590 [0] = 1'h0;
+      \$590 [1] = medium_at[0];
+      \$590 [2] = medium_at[1];
+    end
+    if (\$372 ) begin
+      \$590 [0] = medium_at[0];
+      \$590 [1] = medium_at[1];
+      \$590 [2] = medium_at[2];
+    end
+    if (rst) begin
+      \$590  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$591  = medium_nonempty;
+    if (\$353 ) begin
+      \$591  = \$356 ;
+    end
+    if (\$359 ) begin
+      \$591  = \$363 ;
+    end
+    if (\$366 ) begin
+      \$591  = \$369 ;
+    end
+    if (\$372 ) begin
+      \$591  = \$375 ;
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$592  = large_queue_wen;
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$593  = large_queue_waddr;
+    if (large_queue_wen) begin
+      \$593  = \$378 [5:0];
+    end
+    if (rst) begin
+      \$593  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$594  = large_push;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$595  = large_pop;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$596  = \$382 [5:0];
+    if (rst) begin
+      \$596  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$597  = large_at;
+    if (\$385 ) begin
+      \$597 [0] = large_at[0];
+      \$597 [1] = large_at[1];
+      \$597 [2] = large_at[2];
+    end
+    if (\$391 ) begin
+      \$597 [0] = large_at[1];
+      \$597 [1] = large_at[2];
+      \$597 [2] = \$392 ;
+    end
+    if (\$398 ) begin
+      \$597 [0] = 1'h0;
+      \$597 [1] = large_at[0];
+      \$597 [2] = large_at[1];
+    end
+    if (\$404 ) begin
+      \$597 [0] = large_at[0];
+      \$597 [1] = large_at[1];
+      \$597 [2] = large_at[2];
+    end
+    if (rst) begin
+      \$597  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$598  = large_nonempty;
+    if (\$385 ) begin
+      \$598  = \$388 ;
+    end
+    if (\$391 ) begin
+      \$598  = \$395 ;
+    end
+    if (\$398 ) begin
+      \$598  = \$401 ;
+    end
+    if (\$404 ) begin
+      \$598  = \$407 ;
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$599  = f4_valid;
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$600  = \release ;
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$601  = a5_valid;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$602  = a6_valid;
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$603  = f5_valid;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$604  = f6_valid;
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$605  = \$408 ;
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$606  = \$409 ;
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$607  = \$410 ;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$608  = \$411 ;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$609  = \$412 ;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    small_grant_waddr = 8'h00;
+    casez (a3_pool)
+      2'h0:
+          small_grant_waddr = \$419 ;
+      2'h1:
+          small_grant_waddr = \$422 ;
+      2'h2:
+          small_grant_waddr = \$425 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$signal$380  = 8'h00;
+    casez (a3_pool)
+      2'h0:
+          \$signal$380  = \$420 ;
+      2'h1:
+          \$signal$380  = \$423 ;
+      2'h2:
+          \$signal$380  = \$426 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    fetched_snap = 1'h0;
+    casez (a3_pool)
+      2'h0:
+          fetched_snap = \$421 ;
+      2'h1:
+          fetched_snap = \$424 ;
+      2'h2:
+          fetched_snap = \$427 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    grant_addr = 40'h0000000000;
+    casez (a4_pool)
+      2'h0:
+          grant_addr = { 3'h0, \$436  };
+      2'h1:
+          grant_addr = { 3'h0, \$438  };
+      2'h2:
+          grant_addr = { 3'h0, \$440  };
+    endcase
+  end
+  assign medium_grant_waddr = small_grant_waddr[6:0];
+  assign large_grant_waddr = small_grant_waddr[5:0];
+  assign \$signal  = small_grant_waddr;
+  assign next_tag = \$428 [7:0];
+  assign \$signal$213  = \$445 [11];
+  assign hit_a3 = \$449 [11];
+  assign \$signal$231  = \$453 [11];
+  assign small_parity_data = small_parity_r0_b0;
+  assign small_grant_data = small_grant_r0_b0;
+  assign medium_parity_data = medium_parity_r0_b0;
+  assign medium_grant_data = medium_grant_r0_b0;
+  assign large_parity_data = large_parity_r0_b0;
+  assign large_grant_data = large_grant_r0_b0;
+  assign small_release = small_queue_wen;
+  assign small_tail = small_queue_waddr;
+  assign medium_release = medium_queue_wen;
+  assign medium_tail = medium_queue_waddr;
+  assign large_release = large_queue_wen;
+  assign large_tail = large_queue_waddr;
+  assign w__addr = small_queue_w_addr;
+  assign w__en = small_queue_w_en;
+  assign w__data = small_queue_w_data;
+  assign r__addr = small_head;
+  assign small_queue_addr = small_head;
+  assign small_queue_data = small_queue_r0_b0;
+  assign \w__addr$320  = small_grant_w_addr;
+  assign \w__en$321  = small_grant_w_en;
+  assign \w__data$322  = small_grant_w_data;
+  assign \r__addr$323  = f1_small_slot;
+  assign small_grant_addr = f1_small_slot;
+  assign \w__addr$325  = f4_slot;
+  assign small_parity_waddr = f4_slot;
+  assign \w__en$327  = small_queue_wen;
+  assign small_parity_wen = small_queue_wen;
+  assign small_parity_wdata = \w__data$329 ;
+  assign \r__addr$331  = f1_small_slot;
+  assign small_parity_addr = f1_small_slot;
+  assign \r__addr$333  = small_fresh[7:0];
+  assign \small_parity_addr$334  = small_fresh[7:0];
+  assign \small_parity_data$335  = small_parity_r1_b0;
+  assign \w__addr$336  = medium_queue_w_addr;
+  assign \w__en$337  = medium_queue_w_en;
+  assign \w__data$338  = medium_queue_w_data;
+  assign \r__addr$339  = medium_head;
+  assign medium_queue_addr = medium_head;
+  assign medium_queue_data = medium_queue_r0_b0;
+  assign \w__addr$342  = medium_grant_w_addr;
+  assign \w__en$343  = medium_grant_w_en;
+  assign \w__data$344  = medium_grant_w_data;
+  assign \r__addr$345  = f1_medium_slot;
+  assign medium_grant_addr = f1_medium_slot;
+  assign \w__addr$347  = f4_slot[6:0];
+  assign medium_parity_waddr = f4_slot[6:0];
+  assign \w__en$349  = medium_queue_wen;
+  assign medium_parity_wen = medium_queue_wen;
+  assign medium_parity_wdata = \w__data$351 ;
+  assign \r__addr$353  = f1_medium_slot;
+  assign medium_parity_addr = f1_medium_slot;
+  assign \r__addr$355  = medium_fresh[6:0];
+  assign \medium_parity_addr$356  = medium_fresh[6:0];
+  assign \medium_parity_data$357  = medium_parity_r1_b0;
+  assign \w__addr$358  = large_queue_w_addr;
+  assign \w__en$359  = large_queue_w_en;
+  assign \w__data$360  = large_queue_w_data;
+  assign \r__addr$361  = large_head;
+  assign large_queue_addr = large_head;
+  assign large_queue_data = large_queue_r0_b0;
+  assign \w__addr$364  = large_grant_w_addr;
+  assign \w__en$365  = large_grant_w_en;
+  assign \w__data$366  = large_grant_w_data;
+  assign \r__addr$367  = f1_large_slot;
+  assign large_grant_addr = f1_large_slot;
+  assign \w__addr$369  = f4_slot[5:0];
+  assign large_parity_waddr = f4_slot[5:0];
+  assign \w__en$371  = large_queue_wen;
+  assign large_parity_wen = large_queue_wen;
+  assign large_parity_wdata = \w__data$373 ;
+  assign \r__addr$375  = f1_large_slot;
+  assign large_parity_addr = f1_large_slot;
+  assign \r__addr$377  = large_fresh;
+  assign \large_parity_addr$378  = large_fresh;
+  assign \large_parity_data$379  = large_parity_r1_b0;
+  assign grant_valid = a7_valid;
   assign grant_ok = a7_payload[0];
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$213  = a7_payload[54:15];
+  assign \grant_addr$388  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
-  assign f7_valid = freed_valid;
+  assign freed_valid = f7_valid;
   assign freed_ok = f7_payload[0];
   assign freed_err = f7_payload[4:1];
   assign freed_user = f7_payload[20:5];
   assign freed_pool = f7_payload[22:21];
   assign freed_in_pool = f7_payload[23];
-  assign alloc_src_d7 = grant_src;
-  assign alloc_size_d7 = grant_size;
+  assign grant_src = alloc_src_d7;
+  assign grant_size = alloc_size_d7;
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
-  assign \small_queue_data.slot  = w__data[7:0];
-  assign \small_queue_data.snap  = w__data[8];
-  assign \small_queue_data.tag  = w__data[16:9];
-  assign \small_queue_data$10.slot  = \small_queue_data$10 [7:0];
-  assign \small_queue_data$10.snap  = \small_queue_data$10 [8];
-  assign \small_queue_data$10.tag  = \small_queue_data$10 [16:9];
-  assign \small_grant_data.snap  = \w__data$16 [0];
-  assign \small_grant_data.tag  = \w__data$16 [8:1];
-  assign \small_grant_data$22.snap  = \small_grant_data$22 [0];
-  assign \small_grant_data$22.tag  = \small_grant_data$22 [8:1];
-  assign \medium_queue_data.slot  = \w__data$46 [6:0];
-  assign \medium_queue_data.snap  = \w__data$46 [7];
-  assign \medium_queue_data.tag  = \w__data$46 [15:8];
-  assign \medium_queue_data$52.slot  = \medium_queue_data$52 [6:0];
-  assign \medium_queue_data$52.snap  = \medium_queue_data$52 [7];
-  assign \medium_queue_data$52.tag  = \medium_queue_data$52 [15:8];
-  assign \medium_grant_data.snap  = \w__data$58 [0];
-  assign \medium_grant_data.tag  = \w__data$58 [8:1];
-  assign \medium_grant_data$64.snap  = \medium_grant_data$64 [0];
-  assign \medium_grant_data$64.tag  = \medium_grant_data$64 [8:1];
-  assign \large_queue_data.slot  = \w__data$88 [5:0];
-  assign \large_queue_data.snap  = \w__data$88 [6];
-  assign \large_queue_data.tag  = \w__data$88 [14:7];
-  assign \large_queue_data$94.slot  = \large_queue_data$94 [5:0];
-  assign \large_queue_data$94.snap  = \large_queue_data$94 [6];
-  assign \large_queue_data$94.tag  = \large_queue_data$94 [14:7];
-  assign \large_grant_data.snap  = \w__data$100 [0];
-  assign \large_grant_data.tag  = \w__data$100 [8:1];
-  assign \large_grant_data$106.snap  = \large_grant_data$106 [0];
-  assign \large_grant_data$106.tag  = \large_grant_data$106 [8:1];
-  assign \$475 [2] = \$213 ;
-  assign \$475 [1] = \$211 ;
-  assign \$475 [0] = \$209 ;
-  assign \$474 [2] = f0_hit[2];
-  assign \$474 [1] = f0_hit[1];
-  assign \$474 [0] = f0_hit[0];
-  assign \w__data$88 [14:7] = \$92 ;
-  assign \w__data$88 [6] = \$90 ;
-  assign \w__data$88 [5:0] = \w__addr$24 [5:0];
-  assign \w__data$46 [15:8] = \$78 ;
-  assign \w__data$46 [7] = \$76 ;
-  assign \w__data$46 [6:0] = \w__addr$24 [6:0];
-  assign w__data[16:9] = \$64 ;
-  assign w__data[8] = \$62 ;
-  assign w__data[7:0] = \w__addr$24 ;
-  assign \w__data$100 [8:1] = a3_tag;
-  assign \w__data$100 [0] = a3_snap;
-  assign \w__data$58 [8:1] = a3_tag;
-  assign \w__data$58 [0] = a3_snap;
-  assign \w__data$16 [8:1] = a3_tag;
-  assign \w__data$16 [0] = a3_snap;
-  assign \$22  = { 1'h0, \w__addr$12 , 6'h00 };
-  assign \$23 [35:0] = { 21'h000000, \$22  };
-  assign \$23 [36] = 1'h1;
-  assign \$24  = { 6'h00, \w__addr$12 [6:0], 9'h000 };
-  assign { \$25 [35:17], \$25 [15:0] } = { 14'h0000, \$24 [21:17], \$24 [15:0] };
-  assign { \$25 [36], \$25 [16] } = 2'h3;
-  assign \$26  = { 3'h0, \w__addr$12 [5:0], 12'h000 };
-  assign { \$27 [35:21], \$27 [19:0] } = { 15'h0000, \$26 [19:0] };
-  assign { \$27 [36], \$27 [20] } = 2'h3;
-  assign \$97  = \$95 [14];
-  assign \$101  = \$99 [14];
-  assign \$105  = \$103 [14];
-  assign \$172  = \$170 [40];
-  assign \$182  = \$180 [40];
-  assign \$192  = \$190 [40];
-  assign \$215  = 1'h0;
-  assign \$217  = \$216 ;
-  assign \$357  = small_popped;
-  assign \$363  = small_pushed;
-  assign \$369  = small_pushed;
-  assign \$370  = small_popped;
-  assign \$389  = medium_popped;
-  assign \$395  = medium_pushed;
-  assign \$401  = medium_pushed;
-  assign \$402  = medium_popped;
-  assign \$421  = large_popped;
-  assign \$427  = large_pushed;
-  assign \$433  = large_pushed;
-  assign \$434  = large_popped;
+  assign \small_queue_wdata.slot  = small_queue_wdata[7:0];
+  assign \small_queue_wdata.snap  = small_queue_wdata[8];
+  assign \small_queue_wdata.tag  = small_queue_wdata[16:9];
+  assign \small_queue_r0_b0.slot  = small_queue_r0_b0[7:0];
+  assign \small_queue_r0_b0.snap  = small_queue_r0_b0[8];
+  assign \small_queue_r0_b0.tag  = small_queue_r0_b0[16:9];
+  assign \small_grant_wdata.snap  = small_grant_wdata[0];
+  assign \small_grant_wdata.tag  = small_grant_wdata[8:1];
+  assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
+  assign \small_grant_r0_b0.tag  = small_grant_r0_b0[8:1];
+  assign \medium_queue_wdata.slot  = medium_queue_wdata[6:0];
+  assign \medium_queue_wdata.snap  = medium_queue_wdata[7];
+  assign \medium_queue_wdata.tag  = medium_queue_wdata[15:8];
+  assign \medium_queue_r0_b0.slot  = medium_queue_r0_b0[6:0];
+  assign \medium_queue_r0_b0.snap  = medium_queue_r0_b0[7];
+  assign \medium_queue_r0_b0.tag  = medium_queue_r0_b0[15:8];
+  assign \medium_grant_wdata.snap  = medium_grant_wdata[0];
+  assign \medium_grant_wdata.tag  = medium_grant_wdata[8:1];
+  assign \medium_grant_r0_b0.snap  = medium_grant_r0_b0[0];
+  assign \medium_grant_r0_b0.tag  = medium_grant_r0_b0[8:1];
+  assign \large_queue_wdata.slot  = large_queue_wdata[5:0];
+  assign \large_queue_wdata.snap  = large_queue_wdata[6];
+  assign \large_queue_wdata.tag  = large_queue_wdata[14:7];
+  assign \large_queue_r0_b0.slot  = large_queue_r0_b0[5:0];
+  assign \large_queue_r0_b0.snap  = large_queue_r0_b0[6];
+  assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
+  assign \large_grant_wdata.snap  = large_grant_wdata[0];
+  assign \large_grant_wdata.tag  = large_grant_wdata[8:1];
+  assign \large_grant_r0_b0.snap  = large_grant_r0_b0[0];
+  assign \large_grant_r0_b0.tag  = large_grant_r0_b0[8:1];
+  assign \small_grant_data.snap  = small_grant_r0_b0[0];
+  assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
+  assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
+  assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
+  assign \large_grant_data.snap  = large_grant_r0_b0[0];
+  assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
+  assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
+  assign \small_queue_data.snap  = small_queue_r0_b0[8];
+  assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
+  assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
+  assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
+  assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
+  assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
+  assign \large_queue_data.snap  = large_queue_r0_b0[6];
+  assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
+  assign large_queue_wdata[14:7] = \$499 ;
+  assign large_queue_wdata[6] = \$498 ;
+  assign large_queue_wdata[5:0] = f4_slot[5:0];
+  assign medium_queue_wdata[15:8] = \$488 ;
+  assign medium_queue_wdata[7] = \$487 ;
+  assign medium_queue_wdata[6:0] = f4_slot[6:0];
+  assign small_queue_wdata[16:9] = \$477 ;
+  assign small_queue_wdata[8] = \$476 ;
+  assign small_queue_wdata[7:0] = f4_slot;
+  assign large_grant_wdata[8:1] = \$428 [7:0];
+  assign large_grant_wdata[0] = fetched_snap;
+  assign medium_grant_wdata[8:1] = \$428 [7:0];
+  assign medium_grant_wdata[0] = fetched_snap;
+  assign small_grant_wdata[8:1] = \$428 [7:0];
+  assign small_grant_wdata[0] = fetched_snap;
+  assign \$568 [2] = \$132 ;
+  assign \$568 [1] = \$130 ;
+  assign \$568 [0] = \$128 ;
+  assign \$567 [2] = f0_hit[2];
+  assign \$567 [1] = f0_hit[1];
+  assign \$567 [0] = f0_hit[0];
+  assign \$3  = \$1 [14];
+  assign \$7  = \$5 [14];
+  assign \$11  = \$9 [14];
+  assign \$77  = \$75 [40];
+  assign \$87  = \$85 [40];
+  assign \$97  = \$95 [40];
+  assign \$134  = 1'h0;
+  assign \$136  = \$135 ;
+  assign \$326  = small_popped;
+  assign \$332  = small_pushed;
+  assign \$338  = small_pushed;
+  assign \$339  = small_popped;
+  assign \$358  = medium_popped;
+  assign \$364  = medium_pushed;
+  assign \$370  = medium_pushed;
+  assign \$371  = medium_popped;
+  assign \$390  = large_popped;
+  assign \$396  = large_pushed;
+  assign \$402  = large_pushed;
+  assign \$403  = large_popped;
+  assign \$435  = { 1'h0, a4_slot, 6'h00 };
+  assign \$436 [35:0] = { 21'h000000, \$435  };
+  assign \$436 [36] = 1'h1;
+  assign \$437  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$438 [35:17], \$438 [15:0] } = { 14'h0000, \$437 [21:17], \$437 [15:0] };
+  assign { \$438 [36], \$438 [16] } = 2'h3;
+  assign \$439  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$440 [35:21], \$440 [19:0] } = { 15'h0000, \$439 [19:0] };
+  assign { \$440 [36], \$440 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1811$0 , \port$1811$55 , rsp_freed_valid, \port$1820$0 , rsp_grant_src, rsp_grant_size, \port$1844$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1985$0 , \port$1985$55 , rsp_freed_valid, \port$1991$0 , rsp_grant_src, rsp_grant_size, \port$2015$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
 , req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
-  wire [15:0] \$100 ;
+  wire [5:0] \$100 ;
   reg \$1000 ;
   reg \$1001 ;
   reg \$1002 ;
@@ -3551,7 +4108,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$1007 ;
   reg \$1008 ;
   reg \$1009 ;
-  wire [6:0] \$101 ;
+  wire [5:0] \$101 ;
   reg \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
@@ -3562,26 +4119,26 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
-  wire \$102 ;
+  wire [7:0] \$102 ;
   reg \$1020 ;
-  reg [1:0] \$1021 ;
-  reg [31:0] \$1022 ;
-  reg [3:0] \$1023 ;
-  reg [31:0] \$1024 ;
-  reg [31:0] \$1025 ;
-  reg [31:0] \$1026 ;
+  reg \$1021 ;
+  reg \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg \$1026 ;
   reg \$1027 ;
   reg \$1028 ;
   reg \$1029 ;
   wire \$103 ;
-  reg [1:0] \$1030 ;
-  reg [13:0] \$1031 ;
-  reg [31:0] \$1032 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
   reg \$1033 ;
-  reg [3:0] \$1034 ;
-  reg [7:0] \$1035 ;
-  reg [7:0] \$1036 ;
-  reg [15:0] \$1037 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg \$1036 ;
+  reg \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
   wire \$104 ;
@@ -3590,37 +4147,37 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
-  reg \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
+  reg [1:0] \$1045 ;
+  reg [31:0] \$1046 ;
+  reg [3:0] \$1047 ;
+  reg [31:0] \$1048 ;
+  reg [31:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
+  reg [31:0] \$1050 ;
   reg \$1051 ;
   reg \$1052 ;
   reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
+  reg [1:0] \$1054 ;
+  reg [13:0] \$1055 ;
+  reg [31:0] \$1056 ;
   reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
+  reg [3:0] \$1058 ;
+  reg [7:0] \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
+  reg [7:0] \$1060 ;
+  reg [15:0] \$1061 ;
   reg \$1062 ;
-  reg [31:0] \$1063 ;
+  reg \$1063 ;
   reg \$1064 ;
   reg \$1065 ;
-  reg [1:0] \$1066 ;
+  reg \$1066 ;
   reg \$1067 ;
   reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
-  reg [31:0] \$1070 ;
-  reg [1:0] \$1071 ;
-  reg [2:0] \$1072 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
   reg \$1073 ;
   reg \$1074 ;
   reg \$1075 ;
@@ -3632,29 +4189,53 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$1080 ;
   reg \$1081 ;
   reg \$1082 ;
-  reg [39:0] \$1083 ;
-  reg [39:0] \$1084 ;
+  reg \$1083 ;
+  reg \$1084 ;
   reg \$1085 ;
   reg \$1086 ;
-  reg [2:0] \$1087 ;
+  reg [31:0] \$1087 ;
   reg \$1088 ;
   reg \$1089 ;
-  wire \$109 ;
-  reg [2:0] \$1090 ;
+  wire [32:0] \$109 ;
+  reg [1:0] \$1090 ;
   reg \$1091 ;
   reg \$1092 ;
-  reg [1:0] \$1093 ;
-  reg [7:0] \$1094 ;
-  reg [39:0] \$1095 ;
-  reg \$1096 ;
+  reg \$1093 ;
+  reg [31:0] \$1094 ;
+  reg [1:0] \$1095 ;
+  reg [2:0] \$1096 ;
+  reg \$1097 ;
+  reg \$1098 ;
+  reg \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [32:0] \$110 ;
+  reg \$1100 ;
+  reg \$1101 ;
+  reg \$1102 ;
+  reg \$1103 ;
+  reg \$1104 ;
+  reg \$1105 ;
+  reg \$1106 ;
+  reg [39:0] \$1107 ;
+  reg [39:0] \$1108 ;
+  reg \$1109 ;
+  wire [32:0] \$111 ;
+  reg \$1110 ;
+  reg [2:0] \$1111 ;
+  reg \$1112 ;
+  reg \$1113 ;
+  reg [2:0] \$1114 ;
+  reg \$1115 ;
+  reg \$1116 ;
+  reg [1:0] \$1117 ;
+  reg [7:0] \$1118 ;
+  reg [39:0] \$1119 ;
+  wire [3:0] \$112 ;
+  reg \$1120 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
+  wire [15:0] \$115 ;
+  wire [6:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
@@ -4100,23 +4681,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire [31:0] \$518 ;
-  wire [31:0] \$519 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [31:0] \$520 ;
-  wire [31:0] \$521 ;
-  wire [31:0] \$522 ;
-  wire [31:0] \$523 ;
-  wire [31:0] \$524 ;
-  wire [31:0] \$525 ;
-  wire [1:0] \$526 ;
-  wire [31:0] \$527 ;
-  wire [2:0] \$528 ;
-  wire [2:0] \$529 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  wire [2:0] \$530 ;
-  wire [31:0] \$531 ;
-  wire [31:0] \$532 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
   wire [31:0] \$533 ;
   wire [31:0] \$534 ;
   wire [31:0] \$535 ;
@@ -4126,47 +4707,47 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [31:0] \$539 ;
   wire \$54 ;
   wire [31:0] \$540 ;
-  wire [31:0] \$541 ;
+  wire [1:0] \$541 ;
   wire [31:0] \$542 ;
-  wire [31:0] \$543 ;
-  wire [31:0] \$544 ;
-  wire [31:0] \$545 ;
+  wire [2:0] \$543 ;
+  wire [2:0] \$544 ;
+  wire [2:0] \$545 ;
   wire [31:0] \$546 ;
   wire [31:0] \$547 ;
   wire [31:0] \$548 ;
-  wire \$549 ;
+  wire [31:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [31:0] \$550 ;
+  wire [31:0] \$551 ;
+  wire [31:0] \$552 ;
+  wire [31:0] \$553 ;
+  wire [31:0] \$554 ;
+  wire [31:0] \$555 ;
+  wire [31:0] \$556 ;
+  wire [31:0] \$557 ;
+  wire [31:0] \$558 ;
+  wire [31:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire [31:0] \$564 ;
-  wire [31:0] \$565 ;
-  wire [31:0] \$566 ;
-  wire [31:0] \$567 ;
-  wire [31:0] \$568 ;
-  wire [31:0] \$569 ;
+  wire [31:0] \$560 ;
+  wire [31:0] \$561 ;
+  wire [31:0] \$562 ;
+  wire [31:0] \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [31:0] \$570 ;
-  wire [31:0] \$571 ;
-  wire [31:0] \$572 ;
-  wire [31:0] \$573 ;
-  wire [31:0] \$574 ;
-  wire [31:0] \$575 ;
-  wire [31:0] \$576 ;
-  wire [31:0] \$577 ;
-  wire [31:0] \$578 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
   wire [31:0] \$579 ;
   wire \$58 ;
   wire [31:0] \$580 ;
@@ -4174,17 +4755,17 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [31:0] \$582 ;
   wire [31:0] \$583 ;
   wire [31:0] \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [31:0] \$585 ;
+  wire [31:0] \$586 ;
+  wire [8:0] \$587 ;
+  wire [31:0] \$588 ;
+  wire [8:0] \$589 ;
   wire [5:0] \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
+  wire [31:0] \$590 ;
+  wire [31:0] \$591 ;
+  wire [31:0] \$592 ;
+  wire [31:0] \$593 ;
+  wire [31:0] \$594 ;
   wire [31:0] \$595 ;
   wire [31:0] \$596 ;
   wire [31:0] \$597 ;
@@ -4192,16 +4773,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [31:0] \$599 ;
   wire [32:0] \$6 ;
   wire [6:0] \$60 ;
-  wire [31:0] \$600 ;
-  wire [31:0] \$601 ;
-  wire [31:0] \$602 ;
-  wire [31:0] \$603 ;
-  wire [31:0] \$604 ;
-  wire [31:0] \$605 ;
-  wire [31:0] \$606 ;
-  wire [31:0] \$607 ;
-  wire [31:0] \$608 ;
-  wire [31:0] \$609 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [4:0] \$61 ;
   wire [31:0] \$610 ;
   wire [31:0] \$611 ;
@@ -4209,53 +4790,53 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [31:0] \$613 ;
   wire [31:0] \$614 ;
   wire [31:0] \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [31:0] \$616 ;
+  wire [31:0] \$617 ;
+  wire [7:0] \$618 ;
+  wire [31:0] \$619 ;
   wire [4:0] \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
+  wire [7:0] \$620 ;
+  wire [31:0] \$621 ;
+  wire [31:0] \$622 ;
+  wire [31:0] \$623 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
   wire [31:0] \$626 ;
   wire [31:0] \$627 ;
   wire [31:0] \$628 ;
   wire [31:0] \$629 ;
   wire [32:0] \$63 ;
   wire [31:0] \$630 ;
-  wire [31:0] \$631 ;
-  wire [31:0] \$632 ;
-  wire [31:0] \$633 ;
-  wire [31:0] \$634 ;
-  wire [31:0] \$635 ;
-  wire [31:0] \$636 ;
-  wire [31:0] \$637 ;
-  wire [31:0] \$638 ;
-  wire [31:0] \$639 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [2:0] \$64 ;
-  wire [31:0] \$640 ;
+  wire \$640 ;
   wire [31:0] \$641 ;
   wire [31:0] \$642 ;
   wire [31:0] \$643 ;
   wire [31:0] \$644 ;
   wire [31:0] \$645 ;
   wire [31:0] \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [31:0] \$647 ;
+  wire [31:0] \$648 ;
+  wire [5:0] \$649 ;
   wire [33:0] \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
+  wire [31:0] \$650 ;
+  wire [5:0] \$651 ;
+  wire [31:0] \$652 ;
+  wire [31:0] \$653 ;
+  wire [31:0] \$654 ;
+  wire [31:0] \$655 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
+  wire [31:0] \$658 ;
   wire [31:0] \$659 ;
   wire [4:0] \$66 ;
   wire [31:0] \$660 ;
@@ -4264,27 +4845,27 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [3:0] \$666 ;
-  wire [7:0] \$667 ;
-  wire [7:0] \$668 ;
-  wire [15:0] \$669 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
+  wire [31:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [31:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire [2:0] \$68 ;
   wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
+  wire [3:0] \$681 ;
+  wire [7:0] \$682 ;
+  wire [7:0] \$683 ;
+  wire [15:0] \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
@@ -4296,7 +4877,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
-  wire [6:0] \$695 ;
+  wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
@@ -4314,7 +4895,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
+  wire [6:0] \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
@@ -4346,7 +4927,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire [31:0] \$74 ;
+  wire [8:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
@@ -4357,7 +4938,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire [31:0] \$75 ;
+  wire [8:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -4368,7 +4949,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
-  wire [33:0] \$76 ;
+  wire [10:0] \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -4390,7 +4971,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire [32:0] \$78 ;
+  wire \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -4401,7 +4982,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire [32:0] \$79 ;
+  wire \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
@@ -4413,7 +4994,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$798 ;
   wire \$799 ;
   wire [32:0] \$8 ;
-  wire [32:0] \$80 ;
+  wire \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
@@ -4435,7 +5016,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire [31:0] \$82 ;
+  wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
@@ -4446,7 +5027,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire [31:0] \$83 ;
+  wire [32:0] \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
@@ -4457,7 +5038,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire [33:0] \$84 ;
+  wire [32:0] \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
@@ -4468,7 +5049,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire \$85 ;
+  wire [32:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
@@ -4479,7 +5060,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
-  wire [32:0] \$86 ;
+  wire \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
@@ -4490,29 +5071,29 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
-  wire [32:0] \$87 ;
+  wire [7:0] \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire [25:0] \$872 ;
-  wire [33:0] \$873 ;
-  wire [33:0] \$874 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire [32:0] \$88 ;
+  wire [7:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [2:0] \$882 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
-  wire \$89 ;
+  wire [25:0] \$887 ;
+  wire [33:0] \$888 ;
+  wire [33:0] \$889 ;
+  wire [9:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
@@ -4520,11 +5101,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [40:0] \$897 ;
-  wire [2:0] \$898 ;
+  wire [2:0] \$897 ;
+  wire \$898 ;
   wire \$899 ;
   wire \$9 ;
-  wire [31:0] \$90 ;
+  wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
@@ -4535,96 +5116,96 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [31:0] \$91 ;
+  wire \$91 ;
   wire \$910 ;
   wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire [117:0] \$914 ;
-  wire [2:0] \$915 ;
+  wire [40:0] \$912 ;
+  wire [2:0] \$913 ;
+  wire \$914 ;
+  wire \$915 ;
   wire \$916 ;
-  reg [31:0] \$917 ;
-  reg \$918 ;
-  reg \$919 ;
-  wire [33:0] \$92 ;
-  reg [117:0] \$920 ;
-  reg [117:0] \$921 ;
-  reg [1:0] \$922 ;
-  reg \$923 ;
-  reg \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg \$928 ;
-  reg \$929 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire [117:0] \$929 ;
   wire \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg \$932 ;
+  wire [2:0] \$930 ;
+  wire \$931 ;
+  reg [31:0] \$932 ;
   reg \$933 ;
   reg \$934 ;
-  reg [4:0] \$935 ;
-  reg [3:0] \$936 ;
-  reg [3:0] \$937 ;
-  reg [31:0] \$938 ;
-  reg [31:0] \$939 ;
-  wire [32:0] \$94 ;
-  reg [3:0] \$940 ;
+  reg [117:0] \$935 ;
+  reg [117:0] \$936 ;
+  reg [1:0] \$937 ;
+  reg \$938 ;
+  reg \$939 ;
+  wire \$94 ;
+  reg \$940 ;
   reg \$941 ;
   reg \$942 ;
-  reg [2:0] \$943 ;
-  reg [31:0] \$944 ;
-  reg [31:0] \$945 ;
-  reg [31:0] \$946 ;
-  reg [31:0] \$947 ;
-  reg [31:0] \$948 ;
-  reg [31:0] \$949 ;
-  wire [32:0] \$95 ;
-  reg [31:0] \$950 ;
-  reg [31:0] \$951 ;
-  reg [31:0] \$952 ;
+  reg \$943 ;
+  reg \$944 ;
+  reg \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg \$948 ;
+  reg \$949 ;
+  wire \$95 ;
+  reg [4:0] \$950 ;
+  reg [3:0] \$951 ;
+  reg [3:0] \$952 ;
   reg [31:0] \$953 ;
   reg [31:0] \$954 ;
-  reg [31:0] \$955 ;
-  reg [31:0] \$956 ;
-  reg [31:0] \$957 ;
-  reg [31:0] \$958 ;
-  reg [3:0] \$959 ;
+  reg [3:0] \$955 ;
+  reg \$956 ;
+  reg \$957 ;
+  reg [2:0] \$958 ;
+  reg [8:0] \$959 ;
   wire [32:0] \$96 ;
-  reg [7:0] \$960 ;
-  reg [7:0] \$961 ;
-  reg [15:0] \$962 ;
-  reg \$963 ;
-  reg [1:0] \$964 ;
-  reg \$965 ;
-  reg [1:0] \$966 ;
-  reg \$967 ;
-  reg \$968 ;
+  reg [8:0] \$960 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg [8:0] \$963 ;
+  reg [31:0] \$964 ;
+  reg [31:0] \$965 ;
+  reg [31:0] \$966 ;
+  reg [7:0] \$967 ;
+  reg [7:0] \$968 ;
   reg \$969 ;
-  wire [3:0] \$97 ;
+  wire [32:0] \$97 ;
   reg \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg \$975 ;
-  reg \$976 ;
+  reg [7:0] \$971 ;
+  reg [31:0] \$972 ;
+  reg [31:0] \$973 ;
+  reg [31:0] \$974 ;
+  reg [5:0] \$975 ;
+  reg [5:0] \$976 ;
   reg \$977 ;
   reg \$978 ;
-  reg \$979 ;
-  wire [7:0] \$98 ;
-  reg \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg \$984 ;
-  reg \$985 ;
-  reg \$986 ;
+  reg [5:0] \$979 ;
+  wire [32:0] \$98 ;
+  reg [31:0] \$980 ;
+  reg [31:0] \$981 ;
+  reg [31:0] \$982 ;
+  reg [3:0] \$983 ;
+  reg [7:0] \$984 ;
+  reg [7:0] \$985 ;
+  reg [15:0] \$986 ;
   reg \$987 ;
-  reg \$988 ;
+  reg [1:0] \$988 ;
   reg \$989 ;
-  wire [7:0] \$99 ;
-  reg \$990 ;
+  wire \$99 ;
+  reg [1:0] \$990 ;
   reg \$991 ;
   reg \$992 ;
   reg \$993 ;
@@ -4635,19 +5216,19 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$998 ;
   reg \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$128  = 1'h0;
-  reg [31:0] \$signal$144  = 32'd0;
-  reg \$signal$145  = 1'h0;
-  reg \$signal$177  = 1'h0;
-  reg [31:0] \$signal$179  = 32'd0;
-  reg \$signal$180  = 1'h0;
-  reg \$signal$184  = 1'h0;
-  reg \$signal$185  = 1'h0;
-  reg [31:0] \$signal$187  = 32'd0;
-  reg \$signal$197  = 1'h0;
-  reg \$signal$198  = 1'h0;
-  reg \$signal$202  = 1'h0;
-  reg \$signal$205  = 1'h0;
+  reg \$signal$137  = 1'h0;
+  reg [31:0] \$signal$153  = 32'd0;
+  reg \$signal$154  = 1'h0;
+  reg \$signal$186  = 1'h0;
+  reg [31:0] \$signal$188  = 32'd0;
+  reg \$signal$189  = 1'h0;
+  reg \$signal$193  = 1'h0;
+  reg \$signal$194  = 1'h0;
+  reg [31:0] \$signal$196  = 32'd0;
+  reg \$signal$206  = 1'h0;
+  reg \$signal$207  = 1'h0;
+  reg \$signal$211  = 1'h0;
+  reg \$signal$214  = 1'h0;
   reg [1:0] \$signal$22  = 2'h0;
   wire [1:0] \$signal$37 ;
   reg \$signal$38  = 1'h1;
@@ -4658,21 +5239,21 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$signal$47  = 1'h0;
   reg [2:0] \$signal$49  = 3'h0;
   reg [117:0] \$signal$7  = 118'h000000000000000000000000000000;
-  reg \$signal$71  = 1'h0;
-  reg [1:0] \$signal$73  = 2'h0;
-  reg \$signal$74  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg [1:0] \$signal$82  = 2'h0;
+  reg \$signal$83  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$212 ;
-  wire [2:0] \$signature__addr$217 ;
-  wire [2:0] \$signature__addr$219 ;
+  wire [2:0] \$signature__addr$221 ;
+  wire [2:0] \$signature__addr$226 ;
+  wire [2:0] \$signature__addr$228 ;
   wire [117:0] \$signature__data ;
-  wire [117:0] \$signature__data$214 ;
-  wire [117:0] \$signature__data$221 ;
-  wire [117:0] \$signature__data$222 ;
+  wire [117:0] \$signature__data$223 ;
+  wire [117:0] \$signature__data$230 ;
+  wire [117:0] \$signature__data$231 ;
   wire \$signature__en ;
-  wire \$signature__en$216 ;
-  wire \$signature__en$218 ;
-  wire \$signature__en$220 ;
+  wire \$signature__en$225 ;
+  wire \$signature__en$227 ;
+  wire \$signature__en$229 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -4719,25 +5300,31 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg large_ev_grant = 1'h0;
   reg [31:0] large_fails = 32'd0;
   reg [31:0] large_frees = 32'd0;
-  reg [31:0] large_high_water = 32'd0;
-  reg [31:0] large_in_use = 32'd0;
+  reg [5:0] large_high_water = 6'h00;
+  reg large_hw_grow = 1'h0;
+  reg [5:0] large_in_use = 6'h00;
+  reg large_in_use_rose = 1'h0;
+  reg [5:0] large_in_use_was = 6'h00;
   reg [31:0] medium_allocs = 32'd0;
   reg medium_ev_fail = 1'h0;
   reg medium_ev_free = 1'h0;
   reg medium_ev_grant = 1'h0;
   reg [31:0] medium_fails = 32'd0;
   reg [31:0] medium_frees = 32'd0;
-  reg [31:0] medium_high_water = 32'd0;
-  reg [31:0] medium_in_use = 32'd0;
+  reg [7:0] medium_high_water = 8'h00;
+  reg medium_hw_grow = 1'h0;
+  reg [7:0] medium_in_use = 8'h00;
+  reg medium_in_use_rose = 1'h0;
+  reg [7:0] medium_in_use_was = 8'h00;
   wire popped;
-  input [14:0] \port$1811$0 ;
-  wire [14:0] \port$1811$0 ;
-  input [23:0] \port$1811$55 ;
-  wire [23:0] \port$1811$55 ;
-  input [23:0] \port$1820$0 ;
-  wire [23:0] \port$1820$0 ;
-  input [40:0] \port$1844$0 ;
-  wire [40:0] \port$1844$0 ;
+  input [14:0] \port$1985$0 ;
+  wire [14:0] \port$1985$0 ;
+  input [23:0] \port$1985$55 ;
+  wire [23:0] \port$1985$55 ;
+  input [23:0] \port$1991$0 ;
+  wire [23:0] \port$1991$0 ;
+  input [40:0] \port$2015$0 ;
+  wire [40:0] \port$2015$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -4856,8 +5443,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg small_ev_grant = 1'h0;
   reg [31:0] small_fails = 32'd0;
   reg [31:0] small_frees = 32'd0;
-  reg [31:0] small_high_water = 32'd0;
-  reg [31:0] small_in_use = 32'd0;
+  reg [8:0] small_high_water = 9'h000;
+  reg small_hw_grow = 1'h0;
+  reg [8:0] small_in_use = 9'h000;
+  reg small_in_use_rose = 1'h0;
+  reg [8:0] small_in_use_was = 9'h000;
   reg [4:0] space = 5'h10;
   reg [3:0] tail1 = 4'h1;
   reg [15:0] w1_a11_8 = 16'h0000;
@@ -4915,63 +5505,63 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @(posedge clk) begin
     _0_ <= log_even[\$signal$45 [3:1]];
   end
-  assign \$signature__data$221  = _0_;
+  assign \$signature__data$230  = _0_;
   reg [117:0] log_odd [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$216 )
-      log_odd[\$signal$41 [3:1]] <= \$signature__data$214 ;
+    if (\$signature__en$225 )
+      log_odd[\$signal$41 [3:1]] <= \$signature__data$223 ;
   end
   reg [117:0] _1_;
   always @(posedge clk) begin
     _1_ <= log_odd[\$signal$45 [3:1]];
   end
-  assign \$signature__data$222  = _1_;
+  assign \$signature__data$231  = _1_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1820$0 [4:1];
+  assign \$2  = | \port$1991$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1820$0 [23] ? { 6'h00, \port$1820$0 [22:21] } : 8'hff;
+  assign \$4  = \port$1991$0 [23] ? { 6'h00, \port$1991$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
   assign \$6  = cycle - 4'h8;
-  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1820$0 [20:5], \port$1844$0 [32:1], \port$1844$0 [40:33], \$4 , \port$1844$0 [0], 1'h1, \port$1820$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1811$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1811$0 [6:5], rsp_grant_src, 1'h0, \port$1811$0 [4:1] };
+  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1991$0 [20:5], \port$2015$0 [32:1], \port$2015$0 [40:33], \$4 , \port$2015$0 [0], 1'h1, \port$1991$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1985$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1985$0 [6:5], rsp_grant_src, 1'h0, \port$1985$0 [4:1] };
   assign \$8  = cycle - 4'h8;
-  assign \$9  = | \port$1820$0 [4:1];
+  assign \$9  = | \port$1991$0 [4:1];
   assign \$10  = rsp_freed_valid & \$9 ;
-  assign \$11  = ~ \port$1811$0 [0];
+  assign \$11  = ~ \port$1985$0 [0];
   assign \$12  = rsp_grant_valid & \$11 ;
-  assign \$13  = \port$1811$0 [4:1] != 1'h1;
+  assign \$13  = \port$1985$0 [4:1] != 1'h1;
   assign \$14  = \$12  & \$13 ;
   assign \$15  = \$10  + \$14 ;
-  assign \$16  = \port$1811$0 [4:1] == 1'h1;
+  assign \$16  = \port$1985$0 [4:1] == 1'h1;
   assign \$17  = rsp_grant_valid & \$16 ;
-  assign \$18  = rsp_grant_valid & \port$1811$0 [0];
-  assign \$19  = ! \port$1811$0 [6:5];
+  assign \$18  = rsp_grant_valid & \port$1985$0 [0];
+  assign \$19  = ! \port$1985$0 [6:5];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = rsp_freed_valid & \port$1820$0 [0];
-  assign \$22  = ! \port$1820$0 [22:21];
+  assign \$21  = rsp_freed_valid & \port$1991$0 [0];
+  assign \$22  = ! \port$1991$0 [22:21];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \port$1811$0 [4:1] == 1'h1;
+  assign \$24  = \port$1985$0 [4:1] == 1'h1;
   assign \$25  = rsp_grant_valid & \$24 ;
-  assign \$26  = ! \port$1811$0 [6:5];
+  assign \$26  = ! \port$1985$0 [6:5];
   assign \$27  = \$25  & \$26 ;
-  assign \$28  = rsp_grant_valid & \port$1811$0 [0];
-  assign \$29  = \port$1811$0 [6:5] == 1'h1;
+  assign \$28  = rsp_grant_valid & \port$1985$0 [0];
+  assign \$29  = \port$1985$0 [6:5] == 1'h1;
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = rsp_freed_valid & \port$1820$0 [0];
-  assign \$32  = \port$1820$0 [22:21] == 1'h1;
+  assign \$31  = rsp_freed_valid & \port$1991$0 [0];
+  assign \$32  = \port$1991$0 [22:21] == 1'h1;
   assign \$33  = \$31  & \$32 ;
-  assign \$34  = \port$1811$0 [4:1] == 1'h1;
+  assign \$34  = \port$1985$0 [4:1] == 1'h1;
   assign \$35  = rsp_grant_valid & \$34 ;
-  assign \$36  = \port$1811$0 [6:5] == 1'h1;
+  assign \$36  = \port$1985$0 [6:5] == 1'h1;
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_grant_valid & \port$1811$0 [0];
-  assign \$39  = \port$1811$0 [6:5] == 2'h2;
+  assign \$38  = rsp_grant_valid & \port$1985$0 [0];
+  assign \$39  = \port$1985$0 [6:5] == 2'h2;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_freed_valid & \port$1820$0 [0];
-  assign \$42  = \port$1820$0 [22:21] == 2'h2;
+  assign \$41  = rsp_freed_valid & \port$1991$0 [0];
+  assign \$42  = \port$1991$0 [22:21] == 2'h2;
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$1811$0 [4:1] == 1'h1;
+  assign \$44  = \port$1985$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = \port$1811$0 [6:5] == 2'h2;
+  assign \$46  = \port$1985$0 [6:5] == 2'h2;
   assign \$47  = \$45  & \$46 ;
   assign \$48  = space >= 1'h1;
   assign \$49  = space >= 2'h2;
@@ -4999,1536 +5589,1412 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$71  = \$signal$37  != \$signal$22 ;
   assign \$72  = \$69  | { \$71 , e1_exhausted, \$70  };
   assign \$73  = small_ev_grant == small_ev_free;
-  assign \$74  = small_ev_grant ? 32'd1 : 32'd4294967295;
-  assign \$75  = \$73  ? 32'd0 : \$74 ;
+  assign \$74  = small_ev_grant ? 9'h001 : 9'h1ff;
+  assign \$75  = \$73  ? 9'h000 : \$74 ;
   assign \$76  = $signed({ 1'h0, small_in_use }) + $signed(\$75 );
-  assign \$77  = small_in_use > small_high_water;
-  assign \$78  = small_allocs + small_ev_grant;
-  assign \$79  = small_fails + small_ev_fail;
-  assign \$80  = small_frees + small_ev_free;
-  assign \$81  = medium_ev_grant == medium_ev_free;
-  assign \$82  = medium_ev_grant ? 32'd1 : 32'd4294967295;
-  assign \$83  = \$81  ? 32'd0 : \$82 ;
-  assign \$84  = $signed({ 1'h0, medium_in_use }) + $signed(\$83 );
-  assign \$85  = medium_in_use > medium_high_water;
-  assign \$86  = medium_allocs + medium_ev_grant;
-  assign \$87  = medium_fails + medium_ev_fail;
-  assign \$88  = medium_frees + medium_ev_free;
-  assign \$89  = large_ev_grant == large_ev_free;
-  assign \$90  = large_ev_grant ? 32'd1 : 32'd4294967295;
-  assign \$91  = \$89  ? 32'd0 : \$90 ;
-  assign \$92  = $signed({ 1'h0, large_in_use }) + $signed(\$91 );
-  assign \$93  = large_in_use > large_high_water;
-  assign \$94  = large_allocs + large_ev_grant;
-  assign \$95  = large_fails + large_ev_fail;
-  assign \$96  = large_frees + large_ev_free;
-  assign \$97  = 1'h1 << bus__r_addr[1:0];
-  assign \$98  = 1'h1 << bus__r_addr[4:2];
-  assign \$99  = 1'h1 << bus__r_addr[7:5];
-  assign \$100  = 1'h1 << bus__r_addr[11:8];
-  assign \$101  = bus__r_addr[11:6] - 3'h4;
-  assign \$102  = ~ r1_a1_0[0];
-  assign \$103  = ~ r1_a4_2[0];
-  assign \$104  = \$102  | \$103 ;
-  assign \$105  = ~ r1_a7_5[0];
-  assign \$106  = ~ r1_a11_8[0];
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = \$104  | \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = ~ r1_a1_0[0];
-  assign \$111  = ~ r1_a4_2[1];
-  assign \$112  = \$110  | \$111 ;
-  assign \$113  = ~ r1_a7_5[0];
-  assign \$114  = ~ r1_a11_8[0];
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = \$112  | \$115 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = ~ r1_a1_0[0];
-  assign \$119  = ~ r1_a4_2[2];
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = ~ r1_a7_5[0];
-  assign \$122  = ~ r1_a11_8[0];
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$120  | \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = ~ r1_a1_0[0];
-  assign \$127  = ~ r1_a4_2[3];
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = ~ r1_a7_5[0];
-  assign \$130  = ~ r1_a11_8[0];
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = \$128  | \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = ~ r1_a1_0[0];
-  assign \$135  = ~ r1_a4_2[4];
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = ~ r1_a7_5[0];
-  assign \$138  = ~ r1_a11_8[0];
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = \$136  | \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = ~ r1_a1_0[0];
-  assign \$143  = ~ r1_a4_2[5];
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = ~ r1_a7_5[0];
-  assign \$146  = ~ r1_a11_8[0];
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = \$144  | \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = ~ r1_a1_0[0];
-  assign \$151  = ~ r1_a4_2[6];
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = ~ r1_a7_5[0];
-  assign \$154  = ~ r1_a11_8[0];
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = \$152  | \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = ~ r1_a1_0[0];
-  assign \$159  = ~ r1_a4_2[7];
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = ~ r1_a7_5[0];
-  assign \$162  = ~ r1_a11_8[0];
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = ~ r1_a1_0[0];
-  assign \$167  = ~ r1_a4_2[0];
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = ~ r1_a7_5[1];
-  assign \$170  = ~ r1_a11_8[0];
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = \$168  | \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = ~ r1_a1_0[0];
-  assign \$175  = ~ r1_a4_2[1];
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = ~ r1_a7_5[1];
-  assign \$178  = ~ r1_a11_8[0];
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = ~ r1_a1_0[0];
-  assign \$183  = ~ r1_a4_2[2];
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = ~ r1_a7_5[1];
-  assign \$186  = ~ r1_a11_8[0];
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = ~ r1_a1_0[0];
-  assign \$191  = ~ r1_a4_2[3];
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = ~ r1_a7_5[1];
-  assign \$194  = ~ r1_a11_8[0];
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = \$192  | \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = ~ r1_a1_0[0];
-  assign \$199  = ~ r1_a4_2[4];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = ~ r1_a7_5[1];
-  assign \$202  = ~ r1_a11_8[0];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = \$200  | \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = ~ r1_a1_0[0];
-  assign \$207  = ~ r1_a4_2[5];
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = ~ r1_a7_5[1];
-  assign \$210  = ~ r1_a11_8[0];
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = \$208  | \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = ~ r1_a1_0[0];
-  assign \$215  = ~ r1_a4_2[6];
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = ~ r1_a7_5[1];
-  assign \$218  = ~ r1_a11_8[0];
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = \$216  | \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = ~ r1_a1_0[0];
-  assign \$223  = ~ r1_a4_2[7];
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = ~ r1_a7_5[1];
-  assign \$226  = ~ r1_a11_8[0];
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = \$224  | \$227 ;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = ~ r1_a1_0[0];
-  assign \$231  = ~ r1_a4_2[0];
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = ~ r1_a7_5[0];
-  assign \$234  = ~ r1_a11_8[1];
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = ~ r1_a1_0[0];
-  assign \$239  = ~ r1_a4_2[1];
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = ~ r1_a7_5[0];
-  assign \$242  = ~ r1_a11_8[1];
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = \$240  | \$243 ;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = ~ r1_a1_0[0];
-  assign \$247  = ~ r1_a4_2[2];
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = ~ r1_a7_5[0];
-  assign \$250  = ~ r1_a11_8[1];
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = \$248  | \$251 ;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = ~ r1_a1_0[0];
-  assign \$255  = ~ r1_a4_2[3];
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = ~ r1_a7_5[0];
-  assign \$258  = ~ r1_a11_8[1];
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = \$256  | \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = ~ r1_a1_0[0];
-  assign \$263  = ~ r1_a4_2[4];
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = ~ r1_a7_5[0];
-  assign \$266  = ~ r1_a11_8[1];
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = ~ r1_a1_0[0];
-  assign \$271  = ~ r1_a4_2[5];
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = ~ r1_a7_5[0];
-  assign \$274  = ~ r1_a11_8[1];
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$272  | \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = ~ r1_a1_0[0];
-  assign \$279  = ~ r1_a4_2[6];
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = ~ r1_a7_5[0];
-  assign \$282  = ~ r1_a11_8[1];
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = ~ r1_a1_0[0];
-  assign \$287  = ~ r1_a4_2[7];
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = ~ r1_a7_5[0];
-  assign \$290  = ~ r1_a11_8[1];
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = \$288  | \$291 ;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = ~ r1_a1_0[0];
-  assign \$295  = ~ r1_a4_2[0];
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ r1_a7_5[1];
-  assign \$298  = ~ r1_a11_8[1];
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$296  | \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = ~ r1_a1_0[0];
-  assign \$303  = ~ r1_a4_2[1];
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = ~ r1_a7_5[1];
-  assign \$306  = ~ r1_a11_8[1];
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = \$304  | \$307 ;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = ~ r1_a1_0[0];
-  assign \$311  = ~ r1_a4_2[2];
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = ~ r1_a7_5[1];
-  assign \$314  = ~ r1_a11_8[1];
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = \$312  | \$315 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = ~ r1_a1_0[0];
-  assign \$319  = ~ r1_a4_2[3];
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = ~ r1_a7_5[1];
-  assign \$322  = ~ r1_a11_8[1];
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = \$320  | \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = ~ r1_a1_0[0];
-  assign \$327  = ~ r1_a4_2[0];
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = ~ r1_a7_5[2];
-  assign \$330  = ~ r1_a11_8[1];
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = \$328  | \$331 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = ~ r1_a1_0[0];
-  assign \$335  = ~ r1_a4_2[1];
-  assign \$336  = \$334  | \$335 ;
-  assign \$337  = ~ r1_a7_5[2];
-  assign \$338  = ~ r1_a11_8[1];
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = \$336  | \$339 ;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = ~ r1_a1_0[0];
-  assign \$343  = ~ r1_a4_2[2];
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = ~ r1_a7_5[2];
-  assign \$346  = ~ r1_a11_8[1];
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = \$344  | \$347 ;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = ~ r1_a1_0[0];
-  assign \$351  = ~ r1_a4_2[3];
-  assign \$352  = \$350  | \$351 ;
-  assign \$353  = ~ r1_a7_5[2];
-  assign \$354  = ~ r1_a11_8[1];
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = \$352  | \$355 ;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = ~ r1_a1_0[0];
-  assign \$359  = ~ r1_a4_2[4];
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = ~ r1_a7_5[2];
-  assign \$362  = ~ r1_a11_8[1];
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = \$360  | \$363 ;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = ~ r1_a1_0[0];
-  assign \$367  = ~ r1_a4_2[5];
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = ~ r1_a7_5[2];
-  assign \$370  = ~ r1_a11_8[1];
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = \$368  | \$371 ;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = ~ r1_a1_0[0];
-  assign \$375  = ~ r1_a4_2[6];
-  assign \$376  = \$374  | \$375 ;
-  assign \$377  = ~ r1_a7_5[2];
-  assign \$378  = ~ r1_a11_8[1];
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = \$376  | \$379 ;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = ~ r1_a1_0[0];
-  assign \$383  = ~ r1_a4_2[7];
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = ~ r1_a7_5[2];
-  assign \$386  = ~ r1_a11_8[1];
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = \$384  | \$387 ;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = ~ r1_a1_0[0];
-  assign \$391  = ~ r1_a4_2[0];
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = ~ r1_a7_5[3];
-  assign \$394  = ~ r1_a11_8[1];
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = \$392  | \$395 ;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = ~ r1_a1_0[0];
-  assign \$399  = ~ r1_a4_2[1];
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = ~ r1_a7_5[3];
-  assign \$402  = ~ r1_a11_8[1];
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = \$400  | \$403 ;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = ~ r1_a1_0[0];
-  assign \$407  = ~ r1_a4_2[2];
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = ~ r1_a7_5[3];
-  assign \$410  = ~ r1_a11_8[1];
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = \$408  | \$411 ;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = ~ r1_a1_0[0];
-  assign \$415  = ~ r1_a4_2[3];
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = ~ r1_a7_5[3];
-  assign \$418  = ~ r1_a11_8[1];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = \$416  | \$419 ;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = ~ r1_a1_0[0];
-  assign \$423  = ~ r1_a4_2[0];
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = ~ r1_a7_5[4];
-  assign \$426  = ~ r1_a11_8[1];
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = \$424  | \$427 ;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = ~ r1_a1_0[0];
-  assign \$431  = ~ r1_a4_2[1];
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = ~ r1_a7_5[4];
-  assign \$434  = ~ r1_a11_8[1];
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = ~ r1_a1_0[0];
-  assign \$439  = ~ r1_a4_2[2];
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = ~ r1_a7_5[4];
-  assign \$442  = ~ r1_a11_8[1];
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = \$440  | \$443 ;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = ~ r1_a1_0[0];
-  assign \$447  = ~ r1_a4_2[3];
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = ~ r1_a7_5[4];
-  assign \$450  = ~ r1_a11_8[1];
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = \$448  | \$451 ;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = ~ r1_a1_0[0];
-  assign \$455  = ~ r1_a4_2[4];
-  assign \$456  = \$454  | \$455 ;
-  assign \$457  = ~ r1_a7_5[4];
-  assign \$458  = ~ r1_a11_8[1];
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = \$456  | \$459 ;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = ~ r1_a1_0[0];
-  assign \$463  = ~ r1_a4_2[5];
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = ~ r1_a7_5[4];
-  assign \$466  = ~ r1_a11_8[1];
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = \$464  | \$467 ;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = ~ r1_a1_0[0];
-  assign \$471  = ~ r1_a4_2[6];
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = ~ r1_a7_5[4];
-  assign \$474  = ~ r1_a11_8[1];
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = ~ r1_a1_0[0];
-  assign \$479  = ~ r1_a4_2[7];
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = ~ r1_a7_5[4];
-  assign \$482  = ~ r1_a11_8[1];
-  assign \$483  = \$481  | \$482 ;
-  assign \$484  = \$480  | \$483 ;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = ~ r1_a1_0[0];
-  assign \$487  = ~ r1_a4_2[0];
-  assign \$488  = \$486  | \$487 ;
-  assign \$489  = ~ r1_a7_5[5];
-  assign \$490  = ~ r1_a11_8[1];
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = ~ r1_a1_0[0];
-  assign \$495  = ~ r1_a4_2[1];
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = ~ r1_a7_5[5];
-  assign \$498  = ~ r1_a11_8[1];
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = ~ r1_a1_0[0];
-  assign \$503  = ~ r1_a4_2[2];
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = ~ r1_a7_5[5];
-  assign \$506  = ~ r1_a11_8[1];
-  assign \$507  = \$505  | \$506 ;
-  assign \$508  = \$504  | \$507 ;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = ~ r1_a1_0[0];
-  assign \$511  = ~ r1_a4_2[3];
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = ~ r1_a7_5[5];
-  assign \$514  = ~ r1_a11_8[1];
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$519  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = r2_sel_config ? 32'd272106248 : 32'd0;
-  assign \$522  = r2_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = \$520  | \$523 ;
-  assign \$526  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$528  = r2_sel_irq_status ? \$signal$49  : 3'h0;
-  assign \$529  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$77  = ~ small_ev_free;
+  assign \$78  = small_ev_grant & \$77 ;
+  assign \$79  = ~ \$signal$46 ;
+  assign \$80  = small_in_use > small_high_water;
+  assign \$81  = small_hw_grow ? small_in_use_rose : \$80 ;
+  assign \$82  = \$79  & \$81 ;
+  assign \$83  = small_allocs + small_ev_grant;
+  assign \$84  = small_fails + small_ev_fail;
+  assign \$85  = small_frees + small_ev_free;
+  assign \$86  = medium_ev_grant == medium_ev_free;
+  assign \$87  = medium_ev_grant ? 8'h01 : 8'hff;
+  assign \$88  = \$86  ? 8'h00 : \$87 ;
+  assign \$89  = $signed({ 1'h0, medium_in_use }) + $signed(\$88 );
+  assign \$90  = ~ medium_ev_free;
+  assign \$91  = medium_ev_grant & \$90 ;
+  assign \$92  = ~ \$signal$46 ;
+  assign \$93  = medium_in_use > medium_high_water;
+  assign \$94  = medium_hw_grow ? medium_in_use_rose : \$93 ;
+  assign \$95  = \$92  & \$94 ;
+  assign \$96  = medium_allocs + medium_ev_grant;
+  assign \$97  = medium_fails + medium_ev_fail;
+  assign \$98  = medium_frees + medium_ev_free;
+  assign \$99  = large_ev_grant == large_ev_free;
+  assign \$100  = large_ev_grant ? 6'h01 : 6'h3f;
+  assign \$101  = \$99  ? 6'h00 : \$100 ;
+  assign \$102  = $signed({ 1'h0, large_in_use }) + $signed(\$101 );
+  assign \$103  = ~ large_ev_free;
+  assign \$104  = large_ev_grant & \$103 ;
+  assign \$105  = ~ \$signal$46 ;
+  assign \$106  = large_in_use > large_high_water;
+  assign \$107  = large_hw_grow ? large_in_use_rose : \$106 ;
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = large_allocs + large_ev_grant;
+  assign \$110  = large_fails + large_ev_fail;
+  assign \$111  = large_frees + large_ev_free;
+  assign \$112  = 1'h1 << bus__r_addr[1:0];
+  assign \$113  = 1'h1 << bus__r_addr[4:2];
+  assign \$114  = 1'h1 << bus__r_addr[7:5];
+  assign \$115  = 1'h1 << bus__r_addr[11:8];
+  assign \$116  = bus__r_addr[11:6] - 3'h4;
+  assign \$117  = ~ r1_a1_0[0];
+  assign \$118  = ~ r1_a4_2[0];
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = ~ r1_a7_5[0];
+  assign \$121  = ~ r1_a11_8[0];
+  assign \$122  = \$120  | \$121 ;
+  assign \$123  = \$119  | \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = ~ r1_a1_0[0];
+  assign \$126  = ~ r1_a4_2[1];
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = ~ r1_a7_5[0];
+  assign \$129  = ~ r1_a11_8[0];
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$127  | \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = ~ r1_a1_0[0];
+  assign \$134  = ~ r1_a4_2[2];
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = ~ r1_a7_5[0];
+  assign \$137  = ~ r1_a11_8[0];
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = \$135  | \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = ~ r1_a1_0[0];
+  assign \$142  = ~ r1_a4_2[3];
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = ~ r1_a7_5[0];
+  assign \$145  = ~ r1_a11_8[0];
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = \$143  | \$146 ;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = ~ r1_a1_0[0];
+  assign \$150  = ~ r1_a4_2[4];
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = ~ r1_a7_5[0];
+  assign \$153  = ~ r1_a11_8[0];
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$151  | \$154 ;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = ~ r1_a1_0[0];
+  assign \$158  = ~ r1_a4_2[5];
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = ~ r1_a7_5[0];
+  assign \$161  = ~ r1_a11_8[0];
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = \$159  | \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = ~ r1_a1_0[0];
+  assign \$166  = ~ r1_a4_2[6];
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = ~ r1_a7_5[0];
+  assign \$169  = ~ r1_a11_8[0];
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$167  | \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = ~ r1_a1_0[0];
+  assign \$174  = ~ r1_a4_2[7];
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = ~ r1_a7_5[0];
+  assign \$177  = ~ r1_a11_8[0];
+  assign \$178  = \$176  | \$177 ;
+  assign \$179  = \$175  | \$178 ;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = ~ r1_a1_0[0];
+  assign \$182  = ~ r1_a4_2[0];
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = ~ r1_a7_5[1];
+  assign \$185  = ~ r1_a11_8[0];
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = \$183  | \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = ~ r1_a1_0[0];
+  assign \$190  = ~ r1_a4_2[1];
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = ~ r1_a7_5[1];
+  assign \$193  = ~ r1_a11_8[0];
+  assign \$194  = \$192  | \$193 ;
+  assign \$195  = \$191  | \$194 ;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = ~ r1_a1_0[0];
+  assign \$198  = ~ r1_a4_2[2];
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = ~ r1_a7_5[1];
+  assign \$201  = ~ r1_a11_8[0];
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = \$199  | \$202 ;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = ~ r1_a1_0[0];
+  assign \$206  = ~ r1_a4_2[3];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = ~ r1_a7_5[1];
+  assign \$209  = ~ r1_a11_8[0];
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = \$207  | \$210 ;
+  assign \$212  = ~ \$211 ;
+  assign \$213  = ~ r1_a1_0[0];
+  assign \$214  = ~ r1_a4_2[4];
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = ~ r1_a7_5[1];
+  assign \$217  = ~ r1_a11_8[0];
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = \$215  | \$218 ;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = ~ r1_a1_0[0];
+  assign \$222  = ~ r1_a4_2[5];
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = ~ r1_a7_5[1];
+  assign \$225  = ~ r1_a11_8[0];
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = \$223  | \$226 ;
+  assign \$228  = ~ \$227 ;
+  assign \$229  = ~ r1_a1_0[0];
+  assign \$230  = ~ r1_a4_2[6];
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = ~ r1_a7_5[1];
+  assign \$233  = ~ r1_a11_8[0];
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = \$231  | \$234 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = ~ r1_a1_0[0];
+  assign \$238  = ~ r1_a4_2[7];
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = ~ r1_a7_5[1];
+  assign \$241  = ~ r1_a11_8[0];
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = \$239  | \$242 ;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = ~ r1_a1_0[0];
+  assign \$246  = ~ r1_a4_2[0];
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = ~ r1_a7_5[0];
+  assign \$249  = ~ r1_a11_8[1];
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = \$247  | \$250 ;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = ~ r1_a1_0[0];
+  assign \$254  = ~ r1_a4_2[1];
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = ~ r1_a7_5[0];
+  assign \$257  = ~ r1_a11_8[1];
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = \$255  | \$258 ;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = ~ r1_a1_0[0];
+  assign \$262  = ~ r1_a4_2[2];
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = ~ r1_a7_5[0];
+  assign \$265  = ~ r1_a11_8[1];
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = \$263  | \$266 ;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = ~ r1_a1_0[0];
+  assign \$270  = ~ r1_a4_2[3];
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = ~ r1_a7_5[0];
+  assign \$273  = ~ r1_a11_8[1];
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = ~ r1_a1_0[0];
+  assign \$278  = ~ r1_a4_2[4];
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = ~ r1_a7_5[0];
+  assign \$281  = ~ r1_a11_8[1];
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = ~ r1_a1_0[0];
+  assign \$286  = ~ r1_a4_2[5];
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = ~ r1_a7_5[0];
+  assign \$289  = ~ r1_a11_8[1];
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = ~ r1_a1_0[0];
+  assign \$294  = ~ r1_a4_2[6];
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = ~ r1_a7_5[0];
+  assign \$297  = ~ r1_a11_8[1];
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = \$295  | \$298 ;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = ~ r1_a1_0[0];
+  assign \$302  = ~ r1_a4_2[7];
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = ~ r1_a7_5[0];
+  assign \$305  = ~ r1_a11_8[1];
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  | \$306 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = ~ r1_a1_0[0];
+  assign \$310  = ~ r1_a4_2[0];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = ~ r1_a7_5[1];
+  assign \$313  = ~ r1_a11_8[1];
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = ~ r1_a1_0[0];
+  assign \$318  = ~ r1_a4_2[1];
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = ~ r1_a7_5[1];
+  assign \$321  = ~ r1_a11_8[1];
+  assign \$322  = \$320  | \$321 ;
+  assign \$323  = \$319  | \$322 ;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = ~ r1_a1_0[0];
+  assign \$326  = ~ r1_a4_2[2];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = ~ r1_a7_5[1];
+  assign \$329  = ~ r1_a11_8[1];
+  assign \$330  = \$328  | \$329 ;
+  assign \$331  = \$327  | \$330 ;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = ~ r1_a1_0[0];
+  assign \$334  = ~ r1_a4_2[3];
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = ~ r1_a7_5[1];
+  assign \$337  = ~ r1_a11_8[1];
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = ~ r1_a1_0[0];
+  assign \$342  = ~ r1_a4_2[0];
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = ~ r1_a7_5[2];
+  assign \$345  = ~ r1_a11_8[1];
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = \$343  | \$346 ;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = ~ r1_a1_0[0];
+  assign \$350  = ~ r1_a4_2[1];
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = ~ r1_a7_5[2];
+  assign \$353  = ~ r1_a11_8[1];
+  assign \$354  = \$352  | \$353 ;
+  assign \$355  = \$351  | \$354 ;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = ~ r1_a1_0[0];
+  assign \$358  = ~ r1_a4_2[2];
+  assign \$359  = \$357  | \$358 ;
+  assign \$360  = ~ r1_a7_5[2];
+  assign \$361  = ~ r1_a11_8[1];
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = \$359  | \$362 ;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = ~ r1_a1_0[0];
+  assign \$366  = ~ r1_a4_2[3];
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = ~ r1_a7_5[2];
+  assign \$369  = ~ r1_a11_8[1];
+  assign \$370  = \$368  | \$369 ;
+  assign \$371  = \$367  | \$370 ;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = ~ r1_a1_0[0];
+  assign \$374  = ~ r1_a4_2[4];
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = ~ r1_a7_5[2];
+  assign \$377  = ~ r1_a11_8[1];
+  assign \$378  = \$376  | \$377 ;
+  assign \$379  = \$375  | \$378 ;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = ~ r1_a1_0[0];
+  assign \$382  = ~ r1_a4_2[5];
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = ~ r1_a7_5[2];
+  assign \$385  = ~ r1_a11_8[1];
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = \$383  | \$386 ;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = ~ r1_a1_0[0];
+  assign \$390  = ~ r1_a4_2[6];
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = ~ r1_a7_5[2];
+  assign \$393  = ~ r1_a11_8[1];
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = \$391  | \$394 ;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = ~ r1_a1_0[0];
+  assign \$398  = ~ r1_a4_2[7];
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = ~ r1_a7_5[2];
+  assign \$401  = ~ r1_a11_8[1];
+  assign \$402  = \$400  | \$401 ;
+  assign \$403  = \$399  | \$402 ;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = ~ r1_a1_0[0];
+  assign \$406  = ~ r1_a4_2[0];
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = ~ r1_a7_5[3];
+  assign \$409  = ~ r1_a11_8[1];
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = \$407  | \$410 ;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = ~ r1_a1_0[0];
+  assign \$414  = ~ r1_a4_2[1];
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = ~ r1_a7_5[3];
+  assign \$417  = ~ r1_a11_8[1];
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = \$415  | \$418 ;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = ~ r1_a1_0[0];
+  assign \$422  = ~ r1_a4_2[2];
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = ~ r1_a7_5[3];
+  assign \$425  = ~ r1_a11_8[1];
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = \$423  | \$426 ;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = ~ r1_a1_0[0];
+  assign \$430  = ~ r1_a4_2[3];
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = ~ r1_a7_5[3];
+  assign \$433  = ~ r1_a11_8[1];
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = \$431  | \$434 ;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = ~ r1_a1_0[0];
+  assign \$438  = ~ r1_a4_2[0];
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = ~ r1_a7_5[4];
+  assign \$441  = ~ r1_a11_8[1];
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = \$439  | \$442 ;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = ~ r1_a1_0[0];
+  assign \$446  = ~ r1_a4_2[1];
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = ~ r1_a7_5[4];
+  assign \$449  = ~ r1_a11_8[1];
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = \$447  | \$450 ;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = ~ r1_a1_0[0];
+  assign \$454  = ~ r1_a4_2[2];
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = ~ r1_a7_5[4];
+  assign \$457  = ~ r1_a11_8[1];
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = \$455  | \$458 ;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = ~ r1_a1_0[0];
+  assign \$462  = ~ r1_a4_2[3];
+  assign \$463  = \$461  | \$462 ;
+  assign \$464  = ~ r1_a7_5[4];
+  assign \$465  = ~ r1_a11_8[1];
+  assign \$466  = \$464  | \$465 ;
+  assign \$467  = \$463  | \$466 ;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = ~ r1_a1_0[0];
+  assign \$470  = ~ r1_a4_2[4];
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = ~ r1_a7_5[4];
+  assign \$473  = ~ r1_a11_8[1];
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = \$471  | \$474 ;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = ~ r1_a1_0[0];
+  assign \$478  = ~ r1_a4_2[5];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = ~ r1_a7_5[4];
+  assign \$481  = ~ r1_a11_8[1];
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = \$479  | \$482 ;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = ~ r1_a1_0[0];
+  assign \$486  = ~ r1_a4_2[6];
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = ~ r1_a7_5[4];
+  assign \$489  = ~ r1_a11_8[1];
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = ~ r1_a1_0[0];
+  assign \$494  = ~ r1_a4_2[7];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = ~ r1_a7_5[4];
+  assign \$497  = ~ r1_a11_8[1];
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = \$495  | \$498 ;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = ~ r1_a1_0[0];
+  assign \$502  = ~ r1_a4_2[0];
+  assign \$503  = \$501  | \$502 ;
+  assign \$504  = ~ r1_a7_5[5];
+  assign \$505  = ~ r1_a11_8[1];
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = \$503  | \$506 ;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = ~ r1_a1_0[0];
+  assign \$510  = ~ r1_a4_2[1];
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = ~ r1_a7_5[5];
+  assign \$513  = ~ r1_a11_8[1];
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = \$511  | \$514 ;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = ~ r1_a1_0[0];
+  assign \$518  = ~ r1_a4_2[2];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = ~ r1_a7_5[5];
+  assign \$521  = ~ r1_a11_8[1];
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = \$519  | \$522 ;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = ~ r1_a1_0[0];
+  assign \$526  = ~ r1_a4_2[3];
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = ~ r1_a7_5[5];
+  assign \$529  = ~ r1_a11_8[1];
   assign \$530  = \$528  | \$529 ;
-  assign \$531  = \$527  | { 29'h00000000, \$530  };
-  assign \$532  = \$524  | \$531 ;
-  assign \$533  = r2_sel_err_count ? \$signal$43  : 32'd0;
-  assign \$534  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$531  = \$527  | \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$534  = r2_sel_version ? 32'd256 : 32'd0;
   assign \$535  = \$533  | \$534 ;
-  assign \$536  = r2_sel_err_head0 ? { \$signal$47 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
-  assign \$537  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
+  assign \$536  = r2_sel_config ? 32'd272106760 : 32'd0;
+  assign \$537  = r2_sel_config2 ? 32'd134352936 : 32'd0;
   assign \$538  = \$536  | \$537 ;
   assign \$539  = \$535  | \$538 ;
-  assign \$540  = r2_sel_err_head2 ? head_entry[85:54] : 32'd0;
-  assign \$541  = r2_sel_err_head3 ? head_entry[117:86] : 32'd0;
-  assign \$542  = \$540  | \$541 ;
-  assign \$544  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$546  = \$542  | \$545 ;
+  assign \$541  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$543  = r2_sel_irq_status ? \$signal$49  : 3'h0;
+  assign \$544  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = \$542  | { 29'h00000000, \$545  };
   assign \$547  = \$539  | \$546 ;
-  assign \$548  = \$532  | \$547 ;
-  assign \$549  = r2_sel_id | r2_sel_version;
-  assign \$550  = r2_sel_config | r2_sel_config2;
-  assign \$551  = \$549  | \$550 ;
-  assign \$552  = r2_sel_ctrl | r2_sel_status;
-  assign \$553  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = \$551  | \$554 ;
-  assign \$556  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$557  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$560  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = \$558  | \$561 ;
-  assign \$563  = \$555  | \$562 ;
-  assign \$567  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$568  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$548  = r2_sel_err_count ? \$signal$43  : 32'd0;
+  assign \$549  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = r2_sel_err_head0 ? { \$signal$47 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
+  assign \$552  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = \$550  | \$553 ;
+  assign \$555  = r2_sel_err_head2 ? head_entry[85:54] : 32'd0;
+  assign \$556  = r2_sel_err_head3 ? head_entry[117:86] : 32'd0;
+  assign \$557  = \$555  | \$556 ;
+  assign \$559  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$561  = \$557  | \$560 ;
+  assign \$562  = \$554  | \$561 ;
+  assign \$563  = \$547  | \$562 ;
+  assign \$564  = r2_sel_id | r2_sel_version;
+  assign \$565  = r2_sel_config | r2_sel_config2;
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = r2_sel_ctrl | r2_sel_status;
+  assign \$568  = r2_sel_irq_status | r2_sel_irq_enable;
   assign \$569  = \$567  | \$568 ;
-  assign \$571  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$572  = r2_sel_pool0_in_use ? small_in_use : 32'd0;
+  assign \$570  = \$566  | \$569 ;
+  assign \$571  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$572  = r2_sel_err_head0 | r2_sel_err_head1;
   assign \$573  = \$571  | \$572 ;
-  assign \$574  = r2_sel_pool0_high_water ? small_high_water : 32'd0;
-  assign \$575  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$574  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$575  = r2_sel_err_pop | r2_sel_cycle;
   assign \$576  = \$574  | \$575 ;
   assign \$577  = \$573  | \$576 ;
   assign \$578  = \$570  | \$577 ;
-  assign \$579  = r2_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$580  = r2_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$581  = \$579  | \$580 ;
-  assign \$584  = \$578  | \$583 ;
-  assign \$585  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$586  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$589  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = \$587  | \$590 ;
-  assign \$592  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$593  = \$592  | r2_sel_pool0_info;
-  assign \$594  = \$591  | \$593 ;
-  assign \$596  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$598  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$599  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = \$597  | \$600 ;
-  assign \$602  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$603  = r2_sel_pool1_in_use ? medium_in_use : 32'd0;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = r2_sel_pool1_high_water ? medium_high_water : 32'd0;
-  assign \$606  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = \$604  | \$607 ;
-  assign \$609  = \$601  | \$608 ;
-  assign \$610  = r2_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$611  = r2_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$612  = \$610  | \$611 ;
-  assign \$615  = \$609  | \$614 ;
-  assign \$616  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$617  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$620  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = \$618  | \$621 ;
-  assign \$623  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$624  = \$623  | r2_sel_pool1_info;
-  assign \$625  = \$622  | \$624 ;
-  assign \$627  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$629  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$630  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = \$628  | \$631 ;
-  assign \$633  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$634  = r2_sel_pool2_in_use ? large_in_use : 32'd0;
-  assign \$635  = \$633  | \$634 ;
-  assign \$636  = r2_sel_pool2_high_water ? large_high_water : 32'd0;
-  assign \$637  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = \$635  | \$638 ;
-  assign \$640  = \$632  | \$639 ;
-  assign \$641  = r2_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$642  = r2_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = r2_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = \$640  | \$645 ;
-  assign \$647  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$648  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$651  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = \$649  | \$652 ;
-  assign \$654  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$655  = \$654  | r2_sel_pool2_info;
-  assign \$656  = \$653  | \$655 ;
-  assign \$657  = \$signal$128  & r3_alloc;
-  assign \$658  = \$signal$128  & r3_alloc;
-  assign \$659  = r3_block0 | r3_block4;
-  assign \$660  = r3_block5 | r3_block6;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = | r3_found_in;
-  assign \$663  = ~ \$662 ;
-  assign \$664  = rsp_grant_valid & rsp_grant_src;
-  assign \$665  = alloc_waiting & \$664 ;
-  assign \$666  = 1'h1 << bus__w_addr[1:0];
-  assign \$667  = 1'h1 << bus__w_addr[4:2];
-  assign \$668  = 1'h1 << bus__w_addr[7:5];
-  assign \$669  = 1'h1 << bus__w_addr[11:8];
-  assign \$670  = bus__w_data[5:0] > 1'h0;
-  assign \$671  = ! bus__w_data[5:0];
-  assign \$672  = bus__w_data[11:6] > 3'h4;
-  assign \$673  = bus__w_data[11:6] == 3'h4;
-  assign \$674  = bus__w_data[17:12] > 1'h0;
-  assign \$675  = ! bus__w_data[17:12];
-  assign \$676  = bus__w_data[18] > 1'h0;
-  assign \$677  = ! bus__w_data[18];
-  assign \$678  = bus__w_data[5:0] > 1'h0;
-  assign \$679  = ! bus__w_data[5:0];
-  assign \$680  = bus__w_data[11:6] > 2'h2;
-  assign \$681  = bus__w_data[11:6] == 2'h2;
-  assign \$682  = bus__w_data[17:12] > 1'h0;
-  assign \$683  = ! bus__w_data[17:12];
-  assign \$684  = bus__w_data[18] > 1'h0;
-  assign \$685  = ! bus__w_data[18];
-  assign \$686  = bus__w_data[5:0] > 6'h30;
-  assign \$687  = bus__w_data[5:0] == 6'h30;
-  assign \$688  = bus__w_data[11:6] > 1'h0;
-  assign \$689  = ! bus__w_data[11:6];
-  assign \$690  = bus__w_data[17:12] > 1'h0;
-  assign \$691  = ! bus__w_data[17:12];
-  assign \$692  = bus__w_data[18] > 1'h0;
-  assign \$693  = ! bus__w_data[18];
-  assign \$694  = bus__w_strb == 4'hf;
-  assign \$695  = bus__w_addr[11:6] - 3'h4;
-  assign \$696  = w1_small_oor_eq18 & w1_small_oor_gt12;
-  assign \$697  = w1_small_oor_gt18 | \$696 ;
-  assign \$698  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$699  = w1_small_oor_eq6 & w1_small_oor_gt0;
-  assign \$700  = w1_small_oor_gt6 | \$699 ;
-  assign \$701  = \$698  & \$700 ;
-  assign \$702  = \$697  | \$701 ;
-  assign \$703  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$704  = w1_small_oor_eq6 & w1_small_oor_eq0;
-  assign \$705  = \$703  & \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
-  assign \$708  = w1_medium_oor_gt18 | \$707 ;
-  assign \$709  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$710  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
-  assign \$711  = w1_medium_oor_gt6 | \$710 ;
-  assign \$712  = \$709  & \$711 ;
-  assign \$713  = \$708  | \$712 ;
-  assign \$714  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$715  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = \$713  | \$716 ;
-  assign \$718  = w1_large_oor_eq18 & w1_large_oor_gt12;
-  assign \$719  = w1_large_oor_gt18 | \$718 ;
-  assign \$720  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$721  = w1_large_oor_eq6 & w1_large_oor_gt0;
-  assign \$722  = w1_large_oor_gt6 | \$721 ;
-  assign \$723  = \$720  & \$722 ;
-  assign \$724  = \$719  | \$723 ;
-  assign \$725  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$726  = w1_large_oor_eq6 & w1_large_oor_eq0;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = \$724  | \$727 ;
-  assign \$729  = ~ w1_a1_0[0];
-  assign \$730  = ~ w1_a4_2[4];
-  assign \$731  = \$729  | \$730 ;
-  assign \$732  = ~ w1_a7_5[0];
-  assign \$733  = ~ w1_a11_8[0];
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = \$731  | \$734 ;
-  assign \$736  = ~ \$735 ;
-  assign \$737  = ~ w1_a1_0[0];
-  assign \$738  = ~ w1_a4_2[6];
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = ~ w1_a7_5[0];
-  assign \$741  = ~ w1_a11_8[0];
-  assign \$742  = \$740  | \$741 ;
+  assign \$582  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$583  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$584  = \$582  | \$583 ;
+  assign \$586  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$587  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$588  = \$586  | { 23'h000000, \$587  };
+  assign \$589  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$590  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$591  = { 23'h000000, \$589  } | \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = \$585  | \$592 ;
+  assign \$594  = r2_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$595  = r2_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$596  = \$594  | \$595 ;
+  assign \$599  = \$593  | \$598 ;
+  assign \$600  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$601  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$604  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$607  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$608  = \$607  | r2_sel_pool0_info;
+  assign \$609  = \$606  | \$608 ;
+  assign \$611  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$613  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$614  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = \$612  | \$615 ;
+  assign \$617  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$618  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$619  = \$617  | { 24'h000000, \$618  };
+  assign \$620  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$621  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$622  = { 24'h000000, \$620  } | \$621 ;
+  assign \$623  = \$619  | \$622 ;
+  assign \$624  = \$616  | \$623 ;
+  assign \$625  = r2_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$626  = r2_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$627  = \$625  | \$626 ;
+  assign \$630  = \$624  | \$629 ;
+  assign \$631  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
+  assign \$632  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
+  assign \$635  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = \$633  | \$636 ;
+  assign \$638  = r2_sel_pool1_fails | r2_sel_pool1_frees;
+  assign \$639  = \$638  | r2_sel_pool1_info;
+  assign \$640  = \$637  | \$639 ;
+  assign \$642  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$644  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$645  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = \$643  | \$646 ;
+  assign \$648  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$649  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$650  = \$648  | { 26'h0000000, \$649  };
+  assign \$651  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$652  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$653  = { 26'h0000000, \$651  } | \$652 ;
+  assign \$654  = \$650  | \$653 ;
+  assign \$655  = \$647  | \$654 ;
+  assign \$656  = r2_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$657  = r2_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = r2_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = \$655  | \$660 ;
+  assign \$662  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
+  assign \$663  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
+  assign \$664  = \$662  | \$663 ;
+  assign \$665  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
+  assign \$666  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = \$664  | \$667 ;
+  assign \$669  = r2_sel_pool2_fails | r2_sel_pool2_frees;
+  assign \$670  = \$669  | r2_sel_pool2_info;
+  assign \$671  = \$668  | \$670 ;
+  assign \$672  = \$signal$137  & r3_alloc;
+  assign \$673  = \$signal$137  & r3_alloc;
+  assign \$674  = r3_block0 | r3_block4;
+  assign \$675  = r3_block5 | r3_block6;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = | r3_found_in;
+  assign \$678  = ~ \$677 ;
+  assign \$679  = rsp_grant_valid & rsp_grant_src;
+  assign \$680  = alloc_waiting & \$679 ;
+  assign \$681  = 1'h1 << bus__w_addr[1:0];
+  assign \$682  = 1'h1 << bus__w_addr[4:2];
+  assign \$683  = 1'h1 << bus__w_addr[7:5];
+  assign \$684  = 1'h1 << bus__w_addr[11:8];
+  assign \$685  = bus__w_data[5:0] > 1'h0;
+  assign \$686  = ! bus__w_data[5:0];
+  assign \$687  = bus__w_data[11:6] > 3'h4;
+  assign \$688  = bus__w_data[11:6] == 3'h4;
+  assign \$689  = bus__w_data[17:12] > 1'h0;
+  assign \$690  = ! bus__w_data[17:12];
+  assign \$691  = bus__w_data[18] > 1'h0;
+  assign \$692  = ! bus__w_data[18];
+  assign \$693  = bus__w_data[5:0] > 1'h0;
+  assign \$694  = ! bus__w_data[5:0];
+  assign \$695  = bus__w_data[11:6] > 2'h2;
+  assign \$696  = bus__w_data[11:6] == 2'h2;
+  assign \$697  = bus__w_data[17:12] > 1'h0;
+  assign \$698  = ! bus__w_data[17:12];
+  assign \$699  = bus__w_data[18] > 1'h0;
+  assign \$700  = ! bus__w_data[18];
+  assign \$701  = bus__w_data[5:0] > 6'h30;
+  assign \$702  = bus__w_data[5:0] == 6'h30;
+  assign \$703  = bus__w_data[11:6] > 1'h0;
+  assign \$704  = ! bus__w_data[11:6];
+  assign \$705  = bus__w_data[17:12] > 1'h0;
+  assign \$706  = ! bus__w_data[17:12];
+  assign \$707  = bus__w_data[18] > 1'h0;
+  assign \$708  = ! bus__w_data[18];
+  assign \$709  = bus__w_strb == 4'hf;
+  assign \$710  = bus__w_addr[11:6] - 3'h4;
+  assign \$711  = w1_small_oor_eq18 & w1_small_oor_gt12;
+  assign \$712  = w1_small_oor_gt18 | \$711 ;
+  assign \$713  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$714  = w1_small_oor_eq6 & w1_small_oor_gt0;
+  assign \$715  = w1_small_oor_gt6 | \$714 ;
+  assign \$716  = \$713  & \$715 ;
+  assign \$717  = \$712  | \$716 ;
+  assign \$718  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$719  = w1_small_oor_eq6 & w1_small_oor_eq0;
+  assign \$720  = \$718  & \$719 ;
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
+  assign \$723  = w1_medium_oor_gt18 | \$722 ;
+  assign \$724  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$725  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
+  assign \$726  = w1_medium_oor_gt6 | \$725 ;
+  assign \$727  = \$724  & \$726 ;
+  assign \$728  = \$723  | \$727 ;
+  assign \$729  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$730  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = \$728  | \$731 ;
+  assign \$733  = w1_large_oor_eq18 & w1_large_oor_gt12;
+  assign \$734  = w1_large_oor_gt18 | \$733 ;
+  assign \$735  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$736  = w1_large_oor_eq6 & w1_large_oor_gt0;
+  assign \$737  = w1_large_oor_gt6 | \$736 ;
+  assign \$738  = \$735  & \$737 ;
+  assign \$739  = \$734  | \$738 ;
+  assign \$740  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$741  = w1_large_oor_eq6 & w1_large_oor_eq0;
+  assign \$742  = \$740  & \$741 ;
   assign \$743  = \$739  | \$742 ;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = ~ w1_a1_0[0];
-  assign \$746  = ~ w1_a4_2[7];
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = ~ w1_a7_5[0];
-  assign \$749  = ~ w1_a11_8[0];
-  assign \$750  = \$748  | \$749 ;
-  assign \$751  = \$747  | \$750 ;
-  assign \$752  = ~ \$751 ;
-  assign \$753  = ~ w1_a1_0[0];
-  assign \$754  = ~ w1_a4_2[6];
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = ~ w1_a7_5[1];
-  assign \$757  = ~ w1_a11_8[0];
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = ~ \$759 ;
-  assign \$761  = ~ w1_a1_0[0];
-  assign \$762  = ~ w1_a4_2[1];
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = ~ w1_a7_5[0];
-  assign \$765  = ~ w1_a11_8[1];
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = ~ w1_a1_0[0];
-  assign \$770  = ~ w1_a4_2[1];
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = ~ w1_a7_5[2];
-  assign \$773  = ~ w1_a11_8[1];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = \$771  | \$774 ;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = ~ w1_a1_0[0];
-  assign \$778  = ~ w1_a4_2[1];
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = ~ w1_a7_5[4];
-  assign \$781  = ~ w1_a11_8[1];
-  assign \$782  = \$780  | \$781 ;
-  assign \$783  = \$779  | \$782 ;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = ~ w1_a1_0[0];
-  assign \$786  = ~ w1_a4_2[1];
-  assign \$787  = \$785  | \$786 ;
-  assign \$788  = ~ w1_a7_5[0];
-  assign \$789  = ~ w1_a11_8[1];
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = \$787  | \$790 ;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = ~ w1_a1_0[0];
-  assign \$794  = ~ w1_a4_2[1];
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = ~ w1_a7_5[2];
-  assign \$797  = ~ w1_a11_8[1];
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = \$795  | \$798 ;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = \$792  | \$800 ;
-  assign \$802  = ~ w1_a1_0[0];
-  assign \$803  = ~ w1_a4_2[1];
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = ~ w1_a7_5[4];
-  assign \$806  = ~ w1_a11_8[1];
-  assign \$807  = \$805  | \$806 ;
-  assign \$808  = \$804  | \$807 ;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = \$801  | \$809 ;
-  assign \$811  = ~ w1_a1_0[0];
-  assign \$812  = ~ w1_a4_2[4];
+  assign \$744  = ~ w1_a1_0[0];
+  assign \$745  = ~ w1_a4_2[4];
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = ~ w1_a7_5[0];
+  assign \$748  = ~ w1_a11_8[0];
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = ~ \$750 ;
+  assign \$752  = ~ w1_a1_0[0];
+  assign \$753  = ~ w1_a4_2[6];
+  assign \$754  = \$752  | \$753 ;
+  assign \$755  = ~ w1_a7_5[0];
+  assign \$756  = ~ w1_a11_8[0];
+  assign \$757  = \$755  | \$756 ;
+  assign \$758  = \$754  | \$757 ;
+  assign \$759  = ~ \$758 ;
+  assign \$760  = ~ w1_a1_0[0];
+  assign \$761  = ~ w1_a4_2[7];
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = ~ w1_a7_5[0];
+  assign \$764  = ~ w1_a11_8[0];
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = \$762  | \$765 ;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = ~ w1_a1_0[0];
+  assign \$769  = ~ w1_a4_2[6];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = ~ w1_a7_5[1];
+  assign \$772  = ~ w1_a11_8[0];
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = \$770  | \$773 ;
+  assign \$775  = ~ \$774 ;
+  assign \$776  = ~ w1_a1_0[0];
+  assign \$777  = ~ w1_a4_2[1];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = ~ w1_a7_5[0];
+  assign \$780  = ~ w1_a11_8[1];
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = \$778  | \$781 ;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = ~ w1_a1_0[0];
+  assign \$785  = ~ w1_a4_2[1];
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = ~ w1_a7_5[2];
+  assign \$788  = ~ w1_a11_8[1];
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = \$786  | \$789 ;
+  assign \$791  = ~ \$790 ;
+  assign \$792  = ~ w1_a1_0[0];
+  assign \$793  = ~ w1_a4_2[1];
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = ~ w1_a7_5[4];
+  assign \$796  = ~ w1_a11_8[1];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = \$794  | \$797 ;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = ~ w1_a1_0[0];
+  assign \$801  = ~ w1_a4_2[1];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = ~ w1_a7_5[0];
+  assign \$804  = ~ w1_a11_8[1];
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = \$802  | \$805 ;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = ~ w1_a1_0[0];
+  assign \$809  = ~ w1_a4_2[1];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = ~ w1_a7_5[2];
+  assign \$812  = ~ w1_a11_8[1];
   assign \$813  = \$811  | \$812 ;
-  assign \$814  = ~ w1_a7_5[0];
-  assign \$815  = ~ w1_a11_8[0];
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = \$813  | \$816 ;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = ~ w1_a1_0[0];
-  assign \$820  = ~ w1_a4_2[6];
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = ~ w1_a7_5[1];
-  assign \$823  = ~ w1_a11_8[0];
-  assign \$824  = \$822  | \$823 ;
-  assign \$825  = \$821  | \$824 ;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = \$818  | \$826 ;
-  assign \$828  = ~ w1_a1_0[0];
-  assign \$829  = ~ w1_a4_2[1];
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = ~ w1_a7_5[0];
-  assign \$832  = ~ w1_a11_8[1];
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = \$830  | \$833 ;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = ~ w1_a1_0[0];
-  assign \$837  = ~ w1_a4_2[1];
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = ~ w1_a7_5[2];
-  assign \$840  = ~ w1_a11_8[1];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = \$838  | \$841 ;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = \$835  | \$843 ;
-  assign \$845  = \$827  | \$844 ;
-  assign \$846  = ~ w1_a1_0[0];
-  assign \$847  = ~ w1_a4_2[1];
+  assign \$814  = \$810  | \$813 ;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$807  | \$815 ;
+  assign \$817  = ~ w1_a1_0[0];
+  assign \$818  = ~ w1_a4_2[1];
+  assign \$819  = \$817  | \$818 ;
+  assign \$820  = ~ w1_a7_5[4];
+  assign \$821  = ~ w1_a11_8[1];
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = \$819  | \$822 ;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = \$816  | \$824 ;
+  assign \$826  = ~ w1_a1_0[0];
+  assign \$827  = ~ w1_a4_2[4];
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = ~ w1_a7_5[0];
+  assign \$830  = ~ w1_a11_8[0];
+  assign \$831  = \$829  | \$830 ;
+  assign \$832  = \$828  | \$831 ;
+  assign \$833  = ~ \$832 ;
+  assign \$834  = ~ w1_a1_0[0];
+  assign \$835  = ~ w1_a4_2[6];
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = ~ w1_a7_5[1];
+  assign \$838  = ~ w1_a11_8[0];
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = \$836  | \$839 ;
+  assign \$841  = ~ \$840 ;
+  assign \$842  = \$833  | \$841 ;
+  assign \$843  = ~ w1_a1_0[0];
+  assign \$844  = ~ w1_a4_2[1];
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = ~ w1_a7_5[0];
+  assign \$847  = ~ w1_a11_8[1];
   assign \$848  = \$846  | \$847 ;
-  assign \$849  = ~ w1_a7_5[4];
-  assign \$850  = ~ w1_a11_8[1];
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = \$848  | \$851 ;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$845  | \$853 ;
-  assign \$855  = ~ w1_a1_0[0];
-  assign \$856  = ~ w1_a4_2[6];
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = ~ w1_a7_5[0];
-  assign \$859  = ~ w1_a11_8[0];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = \$857  | \$860 ;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = ~ w1_a1_0[0];
-  assign \$864  = ~ w1_a4_2[7];
-  assign \$865  = \$863  | \$864 ;
-  assign \$866  = ~ w1_a7_5[0];
-  assign \$867  = ~ w1_a11_8[0];
-  assign \$868  = \$866  | \$867 ;
-  assign \$869  = \$865  | \$868 ;
-  assign \$870  = ~ \$869 ;
-  assign \$871  = \$862  | \$870 ;
-  assign \$875  = \$signal$184  & \$signal$185 ;
-  assign \$876  = \$875  & w2_is_ctrl;
-  assign \$877  = \$876  & \$signal$187 [0];
-  assign \$878  = \$signal$184  & \$signal$185 ;
-  assign \$879  = \$878  & w2_is_err_pop;
-  assign \$880  = \$signal$184  & w2_is_irq_status;
-  assign \$881  = \$880  & w2_strb0;
-  assign \$882  = \$881  ? \$signal$187 [2:0] : 3'h0;
-  assign \$883  = \$signal$184  & \$signal$185 ;
-  assign \$884  = \$883  & \$signal$197 ;
-  assign \$885  = \$signal$184  & \$signal$185 ;
-  assign \$886  = \$885  & \$signal$197 ;
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$signal$184  & \$887 ;
-  assign \$889  = \$signal$184  & w2_is_irq_enable;
-  assign \$890  = \$889  & w2_strb0;
-  assign \$891  = ~ w2_plain;
-  assign \$892  = \$signal$198  & \$signal$185 ;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = \$891  & \$893 ;
-  assign \$895  = \$signal$184  & \$signal$185 ;
-  assign \$896  = \$895  & \$signal$197 ;
-  assign \$897  = w2_base + w2_offset;
-  assign \$898  = w2_oor >> w2_pool;
-  assign \$899  = rsp_freed_valid & \port$1844$0 [0];
-  assign \$900  = free_waiting & \$899 ;
-  assign \$901  = ~ \port$1820$0 [0];
-  assign \$902  = | \$signal$22 ;
-  assign \$903  = \$signal$38  & \$902 ;
-  assign \$904  = \$903  ? 1'h1 : 1'h0;
-  assign \$signal$37  = room2 ? \$signal$22  : { 1'h0, \$904  };
-  assign \$905  = ~ space[4];
-  assign popped = \$signal$202  & \$905 ;
-  assign \$906  = ~ \$signal$41 [0];
+  assign \$849  = \$845  | \$848 ;
+  assign \$850  = ~ \$849 ;
+  assign \$851  = ~ w1_a1_0[0];
+  assign \$852  = ~ w1_a4_2[1];
+  assign \$853  = \$851  | \$852 ;
+  assign \$854  = ~ w1_a7_5[2];
+  assign \$855  = ~ w1_a11_8[1];
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = \$853  | \$856 ;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = \$850  | \$858 ;
+  assign \$860  = \$842  | \$859 ;
+  assign \$861  = ~ w1_a1_0[0];
+  assign \$862  = ~ w1_a4_2[1];
+  assign \$863  = \$861  | \$862 ;
+  assign \$864  = ~ w1_a7_5[4];
+  assign \$865  = ~ w1_a11_8[1];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = \$863  | \$866 ;
+  assign \$868  = ~ \$867 ;
+  assign \$869  = \$860  | \$868 ;
+  assign \$870  = ~ w1_a1_0[0];
+  assign \$871  = ~ w1_a4_2[6];
+  assign \$872  = \$870  | \$871 ;
+  assign \$873  = ~ w1_a7_5[0];
+  assign \$874  = ~ w1_a11_8[0];
+  assign \$875  = \$873  | \$874 ;
+  assign \$876  = \$872  | \$875 ;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = ~ w1_a1_0[0];
+  assign \$879  = ~ w1_a4_2[7];
+  assign \$880  = \$878  | \$879 ;
+  assign \$881  = ~ w1_a7_5[0];
+  assign \$882  = ~ w1_a11_8[0];
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = \$880  | \$883 ;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$877  | \$885 ;
+  assign \$890  = \$signal$193  & \$signal$194 ;
+  assign \$891  = \$890  & w2_is_ctrl;
+  assign \$892  = \$891  & \$signal$196 [0];
+  assign \$893  = \$signal$193  & \$signal$194 ;
+  assign \$894  = \$893  & w2_is_err_pop;
+  assign \$895  = \$signal$193  & w2_is_irq_status;
+  assign \$896  = \$895  & w2_strb0;
+  assign \$897  = \$896  ? \$signal$196 [2:0] : 3'h0;
+  assign \$898  = \$signal$193  & \$signal$194 ;
+  assign \$899  = \$898  & \$signal$206 ;
+  assign \$900  = \$signal$193  & \$signal$194 ;
+  assign \$901  = \$900  & \$signal$206 ;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = \$signal$193  & \$902 ;
+  assign \$904  = \$signal$193  & w2_is_irq_enable;
+  assign \$905  = \$904  & w2_strb0;
+  assign \$906  = ~ w2_plain;
+  assign \$907  = \$signal$207  & \$signal$194 ;
+  assign \$908  = ~ \$907 ;
+  assign \$909  = \$906  & \$908 ;
+  assign \$910  = \$signal$193  & \$signal$194 ;
+  assign \$911  = \$910  & \$signal$206 ;
+  assign \$912  = w2_base + w2_offset;
+  assign \$913  = w2_oor >> w2_pool;
+  assign \$914  = rsp_freed_valid & \port$2015$0 [0];
+  assign \$915  = free_waiting & \$914 ;
+  assign \$916  = ~ \port$1991$0 [0];
+  assign \$917  = | \$signal$22 ;
+  assign \$918  = \$signal$38  & \$917 ;
+  assign \$919  = \$918  ? 1'h1 : 1'h0;
+  assign \$signal$37  = room2 ? \$signal$22  : { 1'h0, \$919  };
+  assign \$920  = ~ space[4];
+  assign popped = \$signal$211  & \$920 ;
+  assign \$921  = ~ \$signal$41 [0];
   assign \$signature__data  = \$signal$41 [0] ? second : \$signal$7 ;
-  assign \$907  = ~ \$signal$41 [0];
-  assign \$signature__data$214  = \$signal$41 [0] ? \$signal$7  : second;
-  assign \$908  = ~ \$signal$41 [0];
-  assign \$909  = | \$signal$37 ;
-  assign \$910  = \$signal$37  == 2'h2;
-  assign \$signature__en  = \$signal$41 [0] ? \$910  : \$909 ;
-  assign \$911  = ~ \$signal$41 [0];
-  assign \$912  = \$signal$37  == 2'h2;
-  assign \$913  = | \$signal$37 ;
-  assign \$signature__en$216  = \$signal$41 [0] ? \$913  : \$912 ;
-  assign \$914  = head_odd ? \$signature__data$222  : \$signature__data$221 ;
-  assign head_entry = \$signal$47  ? \$914  : 118'h000000000000000000000000000000;
-  assign \$915  = \$signal$49  & irq_enable;
-  assign irq = | \$915 ;
-  assign \$916  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$916  | r2_sel_pool2_alloc;
+  assign \$922  = ~ \$signal$41 [0];
+  assign \$signature__data$223  = \$signal$41 [0] ? \$signal$7  : second;
+  assign \$923  = ~ \$signal$41 [0];
+  assign \$924  = | \$signal$37 ;
+  assign \$925  = \$signal$37  == 2'h2;
+  assign \$signature__en  = \$signal$41 [0] ? \$925  : \$924 ;
+  assign \$926  = ~ \$signal$41 [0];
+  assign \$927  = \$signal$37  == 2'h2;
+  assign \$928  = | \$signal$37 ;
+  assign \$signature__en$225  = \$signal$41 [0] ? \$928  : \$927 ;
+  assign \$929  = head_odd ? \$signature__data$231  : \$signature__data$230 ;
+  assign head_entry = \$signal$47  ? \$929  : 118'h000000000000000000000000000000;
+  assign \$930  = \$signal$49  & irq_enable;
+  assign irq = | \$930 ;
+  assign \$931  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
+  assign r2_alloc = \$931  | r2_sel_pool2_alloc;
   always @(posedge clk)
-    cycle <= \$917 ;
+    cycle <= \$932 ;
   always @(posedge clk)
-    \$signal  <= \$918 ;
+    \$signal  <= \$933 ;
   always @(posedge clk)
-    ready <= \$919 ;
+    ready <= \$934 ;
   always @(posedge clk)
-    \$signal$7  <= \$920 ;
+    \$signal$7  <= \$935 ;
   always @(posedge clk)
-    second <= \$921 ;
+    second <= \$936 ;
   always @(posedge clk)
-    \$signal$22  <= \$922 ;
+    \$signal$22  <= \$937 ;
   always @(posedge clk)
-    e1_exhausted <= \$923 ;
+    e1_exhausted <= \$938 ;
   always @(posedge clk)
-    small_ev_grant <= \$924 ;
+    small_ev_grant <= \$939 ;
   always @(posedge clk)
-    small_ev_free <= \$925 ;
+    small_ev_free <= \$940 ;
   always @(posedge clk)
-    small_ev_fail <= \$926 ;
+    small_ev_fail <= \$941 ;
   always @(posedge clk)
-    medium_ev_grant <= \$927 ;
+    medium_ev_grant <= \$942 ;
   always @(posedge clk)
-    medium_ev_free <= \$928 ;
+    medium_ev_free <= \$943 ;
   always @(posedge clk)
-    medium_ev_fail <= \$929 ;
+    medium_ev_fail <= \$944 ;
   always @(posedge clk)
-    large_ev_grant <= \$930 ;
+    large_ev_grant <= \$945 ;
   always @(posedge clk)
-    large_ev_free <= \$931 ;
+    large_ev_free <= \$946 ;
   always @(posedge clk)
-    large_ev_fail <= \$932 ;
+    large_ev_fail <= \$947 ;
   always @(posedge clk)
-    \$signal$38  <= \$933 ;
+    \$signal$38  <= \$948 ;
   always @(posedge clk)
-    room2 <= \$934 ;
+    room2 <= \$949 ;
   always @(posedge clk)
-    space <= \$935 ;
+    space <= \$950 ;
   always @(posedge clk)
-    \$signal$41  <= \$936 ;
+    \$signal$41  <= \$951 ;
   always @(posedge clk)
-    tail1 <= \$937 ;
+    tail1 <= \$952 ;
   always @(posedge clk)
-    \$signal$43  <= \$938 ;
+    \$signal$43  <= \$953 ;
   always @(posedge clk)
-    err_dropped <= \$939 ;
+    err_dropped <= \$954 ;
   always @(posedge clk)
-    \$signal$45  <= \$940 ;
+    \$signal$45  <= \$955 ;
   always @(posedge clk)
-    \$signal$47  <= \$941 ;
+    \$signal$47  <= \$956 ;
   always @(posedge clk)
-    head_odd <= \$942 ;
+    head_odd <= \$957 ;
   always @(posedge clk)
-    \$signal$49  <= \$943 ;
+    \$signal$49  <= \$958 ;
   always @(posedge clk)
-    small_in_use <= \$944 ;
+    small_in_use <= \$959 ;
   always @(posedge clk)
-    small_high_water <= \$945 ;
+    small_in_use_was <= \$960 ;
   always @(posedge clk)
-    small_allocs <= \$946 ;
+    small_in_use_rose <= \$961 ;
   always @(posedge clk)
-    small_fails <= \$947 ;
+    small_hw_grow <= \$962 ;
   always @(posedge clk)
-    small_frees <= \$948 ;
+    small_high_water <= \$963 ;
   always @(posedge clk)
-    medium_in_use <= \$949 ;
+    small_allocs <= \$964 ;
   always @(posedge clk)
-    medium_high_water <= \$950 ;
+    small_fails <= \$965 ;
   always @(posedge clk)
-    medium_allocs <= \$951 ;
+    small_frees <= \$966 ;
   always @(posedge clk)
-    medium_fails <= \$952 ;
+    medium_in_use <= \$967 ;
   always @(posedge clk)
-    medium_frees <= \$953 ;
+    medium_in_use_was <= \$968 ;
   always @(posedge clk)
-    large_in_use <= \$954 ;
+    medium_in_use_rose <= \$969 ;
   always @(posedge clk)
-    large_high_water <= \$955 ;
+    medium_hw_grow <= \$970 ;
   always @(posedge clk)
-    large_allocs <= \$956 ;
+    medium_high_water <= \$971 ;
   always @(posedge clk)
-    large_fails <= \$957 ;
+    medium_allocs <= \$972 ;
   always @(posedge clk)
-    large_frees <= \$958 ;
+    medium_fails <= \$973 ;
   always @(posedge clk)
-    r1_a1_0 <= \$959 ;
+    medium_frees <= \$974 ;
   always @(posedge clk)
-    r1_a4_2 <= \$960 ;
+    large_in_use <= \$975 ;
   always @(posedge clk)
-    r1_a7_5 <= \$961 ;
+    large_in_use_was <= \$976 ;
   always @(posedge clk)
-    r1_a11_8 <= \$962 ;
+    large_in_use_rose <= \$977 ;
   always @(posedge clk)
-    \$signal$71  <= \$963 ;
+    large_hw_grow <= \$978 ;
   always @(posedge clk)
-    \$signal$73  <= \$964 ;
+    large_high_water <= \$979 ;
   always @(posedge clk)
-    \$signal$74  <= \$965 ;
+    large_allocs <= \$980 ;
   always @(posedge clk)
-    r2_pool <= \$966 ;
+    large_fails <= \$981 ;
   always @(posedge clk)
-    r2_sel_id <= \$967 ;
+    large_frees <= \$982 ;
   always @(posedge clk)
-    r2_sel_version <= \$968 ;
+    r1_a1_0 <= \$983 ;
   always @(posedge clk)
-    r2_sel_config <= \$969 ;
+    r1_a4_2 <= \$984 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$970 ;
+    r1_a7_5 <= \$985 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$971 ;
+    r1_a11_8 <= \$986 ;
   always @(posedge clk)
-    r2_sel_status <= \$972 ;
+    \$signal$80  <= \$987 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$973 ;
+    \$signal$82  <= \$988 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$974 ;
+    \$signal$83  <= \$989 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$975 ;
+    r2_pool <= \$990 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$976 ;
+    r2_sel_id <= \$991 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$977 ;
+    r2_sel_version <= \$992 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$978 ;
+    r2_sel_config <= \$993 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$979 ;
+    r2_sel_config2 <= \$994 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$980 ;
+    r2_sel_ctrl <= \$995 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$981 ;
+    r2_sel_status <= \$996 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$982 ;
+    r2_sel_irq_status <= \$997 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$983 ;
+    r2_sel_irq_enable <= \$998 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$984 ;
+    r2_sel_err_count <= \$999 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$985 ;
+    r2_sel_err_dropped <= \$1000 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$986 ;
+    r2_sel_err_head0 <= \$1001 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$987 ;
+    r2_sel_err_head1 <= \$1002 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$988 ;
+    r2_sel_err_head2 <= \$1003 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$989 ;
+    r2_sel_err_head3 <= \$1004 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$990 ;
+    r2_sel_err_pop <= \$1005 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$991 ;
+    r2_sel_cycle <= \$1006 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$992 ;
+    r2_sel_pool0_alloc <= \$1007 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$993 ;
+    r2_sel_pool0_free <= \$1008 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$994 ;
+    r2_sel_pool0_base_lo <= \$1009 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$995 ;
+    r2_sel_pool0_base_hi <= \$1010 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$996 ;
+    r2_sel_pool0_slot_size <= \$1011 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$997 ;
+    r2_sel_pool0_slots <= \$1012 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$998 ;
+    r2_sel_pool0_in_use <= \$1013 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$999 ;
+    r2_sel_pool0_high_water <= \$1014 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1000 ;
+    r2_sel_pool0_allocs <= \$1015 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1001 ;
+    r2_sel_pool0_fails <= \$1016 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1002 ;
+    r2_sel_pool0_frees <= \$1017 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1003 ;
+    r2_sel_pool0_info <= \$1018 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1004 ;
+    r2_sel_pool1_alloc <= \$1019 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1005 ;
+    r2_sel_pool1_free <= \$1020 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1006 ;
+    r2_sel_pool1_base_lo <= \$1021 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1007 ;
+    r2_sel_pool1_base_hi <= \$1022 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1008 ;
+    r2_sel_pool1_slot_size <= \$1023 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1009 ;
+    r2_sel_pool1_slots <= \$1024 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1010 ;
+    r2_sel_pool1_in_use <= \$1025 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1011 ;
+    r2_sel_pool1_high_water <= \$1026 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1012 ;
+    r2_sel_pool1_allocs <= \$1027 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1013 ;
+    r2_sel_pool1_fails <= \$1028 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1014 ;
+    r2_sel_pool1_frees <= \$1029 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1015 ;
+    r2_sel_pool1_info <= \$1030 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1016 ;
+    r2_sel_pool2_alloc <= \$1031 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1017 ;
+    r2_sel_pool2_free <= \$1032 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1018 ;
+    r2_sel_pool2_base_lo <= \$1033 ;
   always @(posedge clk)
-    \$signal$128  <= \$1019 ;
+    r2_sel_pool2_base_hi <= \$1034 ;
   always @(posedge clk)
-    r3_alloc <= \$1020 ;
+    r2_sel_pool2_slot_size <= \$1035 ;
   always @(posedge clk)
-    r3_pool <= \$1021 ;
+    r2_sel_pool2_slots <= \$1036 ;
   always @(posedge clk)
-    r3_block0 <= \$1022 ;
+    r2_sel_pool2_in_use <= \$1037 ;
   always @(posedge clk)
-    r3_found_in <= \$1023 ;
+    r2_sel_pool2_high_water <= \$1038 ;
   always @(posedge clk)
-    r3_block4 <= \$1024 ;
+    r2_sel_pool2_allocs <= \$1039 ;
   always @(posedge clk)
-    r3_block5 <= \$1025 ;
+    r2_sel_pool2_fails <= \$1040 ;
   always @(posedge clk)
-    r3_block6 <= \$1026 ;
+    r2_sel_pool2_frees <= \$1041 ;
   always @(posedge clk)
-    req_alloc <= \$1027 ;
+    r2_sel_pool2_info <= \$1042 ;
   always @(posedge clk)
-    r_ack <= \$1028 ;
+    \$signal$137  <= \$1043 ;
   always @(posedge clk)
-    alloc_waiting <= \$1029 ;
+    r3_alloc <= \$1044 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1030 ;
+    r3_pool <= \$1045 ;
   always @(posedge clk)
-    req_alloc_size <= \$1031 ;
+    r3_block0 <= \$1046 ;
   always @(posedge clk)
-    \$signal$144  <= \$1032 ;
+    r3_found_in <= \$1047 ;
   always @(posedge clk)
-    \$signal$145  <= \$1033 ;
+    r3_block4 <= \$1048 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1034 ;
+    r3_block5 <= \$1049 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1035 ;
+    r3_block6 <= \$1050 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1036 ;
+    req_alloc <= \$1051 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1037 ;
+    r_ack <= \$1052 ;
   always @(posedge clk)
-    w1_small_oor_gt0 <= \$1038 ;
+    alloc_waiting <= \$1053 ;
   always @(posedge clk)
-    w1_small_oor_eq0 <= \$1039 ;
+    req_alloc_pool <= \$1054 ;
   always @(posedge clk)
-    w1_small_oor_gt6 <= \$1040 ;
+    req_alloc_size <= \$1055 ;
   always @(posedge clk)
-    w1_small_oor_eq6 <= \$1041 ;
+    \$signal$153  <= \$1056 ;
   always @(posedge clk)
-    w1_small_oor_gt12 <= \$1042 ;
+    \$signal$154  <= \$1057 ;
   always @(posedge clk)
-    w1_small_oor_eq12 <= \$1043 ;
+    w1_a1_0 <= \$1058 ;
   always @(posedge clk)
-    w1_small_oor_gt18 <= \$1044 ;
+    w1_a4_2 <= \$1059 ;
   always @(posedge clk)
-    w1_small_oor_eq18 <= \$1045 ;
+    w1_a7_5 <= \$1060 ;
   always @(posedge clk)
-    w1_medium_oor_gt0 <= \$1046 ;
+    w1_a11_8 <= \$1061 ;
   always @(posedge clk)
-    w1_medium_oor_eq0 <= \$1047 ;
+    w1_small_oor_gt0 <= \$1062 ;
   always @(posedge clk)
-    w1_medium_oor_gt6 <= \$1048 ;
+    w1_small_oor_eq0 <= \$1063 ;
   always @(posedge clk)
-    w1_medium_oor_eq6 <= \$1049 ;
+    w1_small_oor_gt6 <= \$1064 ;
   always @(posedge clk)
-    w1_medium_oor_gt12 <= \$1050 ;
+    w1_small_oor_eq6 <= \$1065 ;
   always @(posedge clk)
-    w1_medium_oor_eq12 <= \$1051 ;
+    w1_small_oor_gt12 <= \$1066 ;
   always @(posedge clk)
-    w1_medium_oor_gt18 <= \$1052 ;
+    w1_small_oor_eq12 <= \$1067 ;
   always @(posedge clk)
-    w1_medium_oor_eq18 <= \$1053 ;
+    w1_small_oor_gt18 <= \$1068 ;
   always @(posedge clk)
-    w1_large_oor_gt0 <= \$1054 ;
+    w1_small_oor_eq18 <= \$1069 ;
   always @(posedge clk)
-    w1_large_oor_eq0 <= \$1055 ;
+    w1_medium_oor_gt0 <= \$1070 ;
   always @(posedge clk)
-    w1_large_oor_gt6 <= \$1056 ;
+    w1_medium_oor_eq0 <= \$1071 ;
   always @(posedge clk)
-    w1_large_oor_eq6 <= \$1057 ;
+    w1_medium_oor_gt6 <= \$1072 ;
   always @(posedge clk)
-    w1_large_oor_gt12 <= \$1058 ;
+    w1_medium_oor_eq6 <= \$1073 ;
   always @(posedge clk)
-    w1_large_oor_eq12 <= \$1059 ;
+    w1_medium_oor_gt12 <= \$1074 ;
   always @(posedge clk)
-    w1_large_oor_gt18 <= \$1060 ;
+    w1_medium_oor_eq12 <= \$1075 ;
   always @(posedge clk)
-    w1_large_oor_eq18 <= \$1061 ;
+    w1_medium_oor_gt18 <= \$1076 ;
   always @(posedge clk)
-    \$signal$177  <= \$1062 ;
+    w1_medium_oor_eq18 <= \$1077 ;
   always @(posedge clk)
-    \$signal$179  <= \$1063 ;
+    w1_large_oor_gt0 <= \$1078 ;
   always @(posedge clk)
-    \$signal$180  <= \$1064 ;
+    w1_large_oor_eq0 <= \$1079 ;
   always @(posedge clk)
-    w1_strb0 <= \$1065 ;
+    w1_large_oor_gt6 <= \$1080 ;
   always @(posedge clk)
-    w1_pool <= \$1066 ;
+    w1_large_oor_eq6 <= \$1081 ;
   always @(posedge clk)
-    \$signal$184  <= \$1067 ;
+    w1_large_oor_gt12 <= \$1082 ;
   always @(posedge clk)
-    \$signal$185  <= \$1068 ;
+    w1_large_oor_eq12 <= \$1083 ;
   always @(posedge clk)
-    w2_strb0 <= \$1069 ;
+    w1_large_oor_gt18 <= \$1084 ;
   always @(posedge clk)
-    \$signal$187  <= \$1070 ;
+    w1_large_oor_eq18 <= \$1085 ;
   always @(posedge clk)
-    w2_pool <= \$1071 ;
+    \$signal$186  <= \$1086 ;
   always @(posedge clk)
-    w2_oor <= \$1072 ;
+    \$signal$188  <= \$1087 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1073 ;
+    \$signal$189  <= \$1088 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1074 ;
+    w1_strb0 <= \$1089 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1075 ;
+    w1_pool <= \$1090 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1076 ;
+    \$signal$193  <= \$1091 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1077 ;
+    \$signal$194  <= \$1092 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1078 ;
+    w2_strb0 <= \$1093 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1079 ;
+    \$signal$196  <= \$1094 ;
   always @(posedge clk)
-    \$signal$197  <= \$1080 ;
+    w2_pool <= \$1095 ;
   always @(posedge clk)
-    \$signal$198  <= \$1081 ;
+    w2_oor <= \$1096 ;
   always @(posedge clk)
-    w2_plain <= \$1082 ;
+    w2_is_ctrl <= \$1097 ;
   always @(posedge clk)
-    w2_offset <= \$1083 ;
+    w2_is_irq_status <= \$1098 ;
   always @(posedge clk)
-    w2_base <= \$1084 ;
+    w2_is_irq_enable <= \$1099 ;
   always @(posedge clk)
-    \$signal$46  <= \$1085 ;
+    w2_is_err_pop <= \$1100 ;
   always @(posedge clk)
-    \$signal$202  <= \$1086 ;
+    w2_is_pool0_free <= \$1101 ;
   always @(posedge clk)
-    w1c <= \$1087 ;
+    w2_is_pool1_free <= \$1102 ;
   always @(posedge clk)
-    req_free <= \$1088 ;
+    w2_is_pool2_free <= \$1103 ;
   always @(posedge clk)
-    w_ack <= \$1089 ;
+    \$signal$206  <= \$1104 ;
   always @(posedge clk)
-    irq_enable <= \$1090 ;
+    \$signal$207  <= \$1105 ;
   always @(posedge clk)
-    \$signal$205  <= \$1091 ;
+    w2_plain <= \$1106 ;
   always @(posedge clk)
-    free_waiting <= \$1092 ;
+    w2_offset <= \$1107 ;
   always @(posedge clk)
-    req_free_pool <= \$1093 ;
+    w2_base <= \$1108 ;
   always @(posedge clk)
-    req_free_tag <= \$1094 ;
+    \$signal$46  <= \$1109 ;
   always @(posedge clk)
-    req_free_addr <= \$1095 ;
+    \$signal$211  <= \$1110 ;
   always @(posedge clk)
-    req_free_oor <= \$1096 ;
+    w1c <= \$1111 ;
+  always @(posedge clk)
+    req_free <= \$1112 ;
+  always @(posedge clk)
+    w_ack <= \$1113 ;
+  always @(posedge clk)
+    irq_enable <= \$1114 ;
+  always @(posedge clk)
+    \$signal$214  <= \$1115 ;
+  always @(posedge clk)
+    free_waiting <= \$1116 ;
+  always @(posedge clk)
+    req_free_pool <= \$1117 ;
+  always @(posedge clk)
+    req_free_tag <= \$1118 ;
+  always @(posedge clk)
+    req_free_addr <= \$1119 ;
+  always @(posedge clk)
+    req_free_oor <= \$1120 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$917  = \$1 [31:0];
+    \$932  = \$1 [31:0];
     if (rst) begin
-      \$917  = 32'd0;
+      \$932  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$918  = busy;
+    \$933  = busy;
     if (rst) begin
-      \$918  = 1'h0;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$919  = \ready$6 ;
+    \$934  = \ready$6 ;
     if (rst) begin
-      \$919  = 1'h0;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$920  = \$7 ;
+    \$935  = \$7 ;
     if (rst) begin
-      \$920  = 118'h000000000000000000000000000000;
+      \$935  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$921  = { \$8 [31:0], 16'h0000, \port$1811$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1811$0 [6:5], rsp_grant_src, 1'h0, \port$1811$0 [4:1] };
+    \$936  = { \$8 [31:0], 16'h0000, \port$1985$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1985$0 [6:5], rsp_grant_src, 1'h0, \port$1985$0 [4:1] };
     if (rst) begin
-      \$921  = 118'h000000000000000000000000000000;
+      \$936  = 118'h000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$922  = \$15 ;
+    \$937  = \$15 ;
     if (rst) begin
-      \$922  = 2'h0;
+      \$937  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$923  = \$17 ;
+    \$938  = \$17 ;
     if (rst) begin
-      \$923  = 1'h0;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$924  = \$20 ;
+    \$939  = \$20 ;
     if (rst) begin
-      \$924  = 1'h0;
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$925  = \$23 ;
+    \$940  = \$23 ;
     if (rst) begin
-      \$925  = 1'h0;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$926  = \$27 ;
-    if (rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$927  = \$30 ;
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$928  = \$33 ;
-    if (rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$929  = \$37 ;
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$930  = \$40 ;
-    if (rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$931  = \$43 ;
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$932  = \$47 ;
-    if (rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$933  = \$signal$38 ;
-    casez ({ \$signal$37 , popped })
-      3'h0:
-          \$933  = \$48 ;
-      3'h1:
-          \$933  = 1'h1;
-      3'h2:
-          \$933  = \$51 ;
-      3'h3:
-          \$933  = \$53 ;
-      3'h4:
-          \$933  = \$55 ;
-      3'h5:
-          \$933  = \$57 ;
-    endcase
-    if (rst) begin
-      \$933  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$934  = room2;
-    casez ({ \$signal$37 , popped })
-      3'h0:
-          \$934  = \$49 ;
-      3'h1:
-          \$934  = \$50 ;
-      3'h2:
-          \$934  = \$52 ;
-      3'h3:
-          \$934  = \$54 ;
-      3'h4:
-          \$934  = \$56 ;
-      3'h5:
-          \$934  = \$58 ;
-    endcase
-    if (rst) begin
-      \$934  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$935  = \$60 [4:0];
-    if (rst) begin
-      \$935  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$936  = \$61 [3:0];
-    if (rst) begin
-      \$936  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$937  = \$62 [3:0];
-    if (rst) begin
-      \$937  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$938  = \$63 [31:0];
-    if (\$signal$46 ) begin
-      \$938  = 32'd0;
-    end
-    if (rst) begin
-      \$938  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$939  = \$65 [31:0];
-    if (\$signal$46 ) begin
-      \$939  = 32'd0;
-    end
-    if (rst) begin
-      \$939  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$940  = \$signal$45 ;
-    if (popped) begin
-      \$940  = \$66 [3:0];
-    end
-    if (rst) begin
-      \$940  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$941  = \$67 ;
+    \$941  = \$27 ;
     if (rst) begin
       \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$942  = \$signal$45 [0];
+    \$942  = \$30 ;
     if (rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$943  = \$72 ;
+    \$943  = \$33 ;
     if (rst) begin
-      \$943  = 3'h0;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$944  = \$76 [31:0];
+    \$944  = \$37 ;
     if (rst) begin
-      \$944  = 32'd0;
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$945  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$945  = small_in_use;
-    end else begin
-      if (\$77 ) begin
-        \$945  = small_in_use;
-      end
-    end
+    \$945  = \$40 ;
     if (rst) begin
-      \$945  = 32'd0;
+      \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$946  = 32'd0;
-    end else begin
-      \$946  = \$78 [31:0];
-    end
+    \$946  = \$43 ;
     if (rst) begin
-      \$946  = 32'd0;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$947  = 32'd0;
-    end else begin
-      \$947  = \$79 [31:0];
-    end
+    \$947  = \$47 ;
     if (rst) begin
-      \$947  = 32'd0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$948  = 32'd0;
-    end else begin
-      \$948  = \$80 [31:0];
-    end
+    \$948  = \$signal$38 ;
+    casez ({ \$signal$37 , popped })
+      3'h0:
+          \$948  = \$48 ;
+      3'h1:
+          \$948  = 1'h1;
+      3'h2:
+          \$948  = \$51 ;
+      3'h3:
+          \$948  = \$53 ;
+      3'h4:
+          \$948  = \$55 ;
+      3'h5:
+          \$948  = \$57 ;
+    endcase
     if (rst) begin
-      \$948  = 32'd0;
+      \$948  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$949  = \$84 [31:0];
+    \$949  = room2;
+    casez ({ \$signal$37 , popped })
+      3'h0:
+          \$949  = \$49 ;
+      3'h1:
+          \$949  = \$50 ;
+      3'h2:
+          \$949  = \$52 ;
+      3'h3:
+          \$949  = \$54 ;
+      3'h4:
+          \$949  = \$56 ;
+      3'h5:
+          \$949  = \$58 ;
+    endcase
     if (rst) begin
-      \$949  = 32'd0;
+      \$949  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$950  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$950  = medium_in_use;
-    end else begin
-      if (\$85 ) begin
-        \$950  = medium_in_use;
-      end
-    end
+    \$950  = \$60 [4:0];
     if (rst) begin
-      \$950  = 32'd0;
+      \$950  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$951  = 32'd0;
-    end else begin
-      \$951  = \$86 [31:0];
-    end
+    \$951  = \$61 [3:0];
     if (rst) begin
-      \$951  = 32'd0;
+      \$951  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$46 ) begin
-      \$952  = 32'd0;
-    end else begin
-      \$952  = \$87 [31:0];
-    end
+    \$952  = \$62 [3:0];
     if (rst) begin
-      \$952  = 32'd0;
+      \$952  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
+    \$953  = \$63 [31:0];
     if (\$signal$46 ) begin
       \$953  = 32'd0;
-    end else begin
-      \$953  = \$88 [31:0];
     end
     if (rst) begin
       \$953  = 32'd0;
@@ -6536,1160 +7002,1380 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$954  = \$92 [31:0];
+    \$954  = \$65 [31:0];
+    if (\$signal$46 ) begin
+      \$954  = 32'd0;
+    end
     if (rst) begin
       \$954  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$955  = large_high_water;
+    \$955  = \$signal$45 ;
+    if (popped) begin
+      \$955  = \$66 [3:0];
+    end
+    if (rst) begin
+      \$955  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$956  = \$67 ;
+    if (rst) begin
+      \$956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$957  = \$signal$45 [0];
+    if (rst) begin
+      \$957  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$958  = \$72 ;
+    if (rst) begin
+      \$958  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$959  = \$76 [8:0];
+    if (rst) begin
+      \$959  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$960  = small_in_use;
+    if (rst) begin
+      \$960  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$961  = \$78 ;
+    if (rst) begin
+      \$961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$962  = \$82 ;
+    if (rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$963  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$46 ) begin
-      \$955  = large_in_use;
+      \$963  = small_in_use;
     end else begin
-      if (\$93 ) begin
-        \$955  = large_in_use;
+      if (small_hw_grow) begin
+        \$963  = small_in_use_was;
       end
     end
     if (rst) begin
-      \$955  = 32'd0;
+      \$963  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$46 ) begin
-      \$956  = 32'd0;
+      \$964  = 32'd0;
     end else begin
-      \$956  = \$94 [31:0];
+      \$964  = \$83 [31:0];
     end
     if (rst) begin
-      \$956  = 32'd0;
+      \$964  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$46 ) begin
-      \$957  = 32'd0;
+      \$965  = 32'd0;
     end else begin
-      \$957  = \$95 [31:0];
+      \$965  = \$84 [31:0];
     end
     if (rst) begin
-      \$957  = 32'd0;
+      \$965  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$46 ) begin
-      \$958  = 32'd0;
+      \$966  = 32'd0;
     end else begin
-      \$958  = \$96 [31:0];
+      \$966  = \$85 [31:0];
     end
     if (rst) begin
-      \$958  = 32'd0;
+      \$966  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$959  = \$97 ;
+    \$967  = \$89 [7:0];
     if (rst) begin
-      \$959  = 4'h0;
+      \$967  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$960  = \$98 ;
+    \$968  = medium_in_use;
     if (rst) begin
-      \$960  = 8'h00;
+      \$968  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$961  = \$99 ;
-    if (rst) begin
-      \$961  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$962  = \$100 ;
-    if (rst) begin
-      \$962  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$963  = bus__r_req;
-    if (rst) begin
-      \$963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$964  = \$101 [1:0];
-    if (rst) begin
-      \$964  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$965  = \$signal$71 ;
-    if (rst) begin
-      \$965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$966  = \$signal$73 ;
-    if (rst) begin
-      \$966  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$967  = \$109 ;
-    if (rst) begin
-      \$967  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$968  = \$117 ;
-    if (rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$969  = \$125 ;
+    \$969  = \$91 ;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$970  = \$133 ;
+    \$970  = \$95 ;
     if (rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$971  = \$141 ;
+    \$971  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$971  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$971  = medium_in_use_was;
+      end
+    end
     if (rst) begin
-      \$971  = 1'h0;
+      \$971  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$972  = \$149 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$972  = 32'd0;
+    end else begin
+      \$972  = \$96 [31:0];
+    end
     if (rst) begin
-      \$972  = 1'h0;
+      \$972  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$973  = \$157 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$973  = 32'd0;
+    end else begin
+      \$973  = \$97 [31:0];
+    end
     if (rst) begin
-      \$973  = 1'h0;
+      \$973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$974  = \$165 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$974  = 32'd0;
+    end else begin
+      \$974  = \$98 [31:0];
+    end
     if (rst) begin
-      \$974  = 1'h0;
+      \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$975  = \$173 ;
+    \$975  = \$102 [5:0];
     if (rst) begin
-      \$975  = 1'h0;
+      \$975  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$976  = \$181 ;
+    \$976  = large_in_use;
     if (rst) begin
-      \$976  = 1'h0;
+      \$976  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$977  = \$189 ;
+    \$977  = \$104 ;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$978  = \$197 ;
+    \$978  = \$108 ;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$979  = \$205 ;
+    \$979  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$979  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$979  = large_in_use_was;
+      end
+    end
     if (rst) begin
-      \$979  = 1'h0;
+      \$979  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$980  = \$213 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$980  = 32'd0;
+    end else begin
+      \$980  = \$109 [31:0];
+    end
     if (rst) begin
-      \$980  = 1'h0;
+      \$980  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$981  = \$221 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$981  = 32'd0;
+    end else begin
+      \$981  = \$110 [31:0];
+    end
     if (rst) begin
-      \$981  = 1'h0;
+      \$981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$982  = \$229 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$46 ) begin
+      \$982  = 32'd0;
+    end else begin
+      \$982  = \$111 [31:0];
+    end
     if (rst) begin
-      \$982  = 1'h0;
+      \$982  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$983  = \$237 ;
+    \$983  = \$112 ;
     if (rst) begin
-      \$983  = 1'h0;
+      \$983  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$984  = \$245 ;
+    \$984  = \$113 ;
     if (rst) begin
-      \$984  = 1'h0;
+      \$984  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$985  = \$253 ;
+    \$985  = \$114 ;
     if (rst) begin
-      \$985  = 1'h0;
+      \$985  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$986  = \$261 ;
+    \$986  = \$115 ;
     if (rst) begin
-      \$986  = 1'h0;
+      \$986  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$987  = \$269 ;
+    \$987  = bus__r_req;
     if (rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$988  = \$277 ;
+    \$988  = \$116 [1:0];
     if (rst) begin
-      \$988  = 1'h0;
+      \$988  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$989  = \$285 ;
+    \$989  = \$signal$80 ;
     if (rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$990  = \$293 ;
+    \$990  = \$signal$82 ;
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$991  = \$301 ;
+    \$991  = \$124 ;
     if (rst) begin
       \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$992  = \$309 ;
+    \$992  = \$132 ;
     if (rst) begin
       \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$993  = \$317 ;
+    \$993  = \$140 ;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$994  = \$325 ;
+    \$994  = \$148 ;
     if (rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$995  = \$333 ;
+    \$995  = \$156 ;
     if (rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$996  = \$341 ;
+    \$996  = \$164 ;
     if (rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$997  = \$349 ;
+    \$997  = \$172 ;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$998  = \$357 ;
+    \$998  = \$180 ;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$999  = \$365 ;
+    \$999  = \$188 ;
     if (rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1000  = \$373 ;
+    \$1000  = \$196 ;
     if (rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1001  = \$381 ;
+    \$1001  = \$204 ;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1002  = \$389 ;
+    \$1002  = \$212 ;
     if (rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1003  = \$397 ;
+    \$1003  = \$220 ;
     if (rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1004  = \$405 ;
+    \$1004  = \$228 ;
     if (rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1005  = \$413 ;
+    \$1005  = \$236 ;
     if (rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1006  = \$421 ;
+    \$1006  = \$244 ;
     if (rst) begin
       \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1007  = \$429 ;
+    \$1007  = \$252 ;
     if (rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1008  = \$437 ;
+    \$1008  = \$260 ;
     if (rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1009  = \$445 ;
+    \$1009  = \$268 ;
     if (rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1010  = \$453 ;
+    \$1010  = \$276 ;
     if (rst) begin
       \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1011  = \$461 ;
+    \$1011  = \$284 ;
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1012  = \$469 ;
+    \$1012  = \$292 ;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1013  = \$477 ;
+    \$1013  = \$300 ;
     if (rst) begin
       \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1014  = \$485 ;
+    \$1014  = \$308 ;
     if (rst) begin
       \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1015  = \$493 ;
+    \$1015  = \$316 ;
     if (rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1016  = \$501 ;
+    \$1016  = \$324 ;
     if (rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1017  = \$509 ;
+    \$1017  = \$332 ;
     if (rst) begin
       \$1017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1018  = \$517 ;
+    \$1018  = \$340 ;
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1019  = \$signal$74 ;
+    \$1019  = \$348 ;
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1020  = r2_alloc;
+    \$1020  = \$356 ;
     if (rst) begin
       \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1021  = r2_pool;
+    \$1021  = \$364 ;
     if (rst) begin
-      \$1021  = 2'h0;
+      \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1022  = \$548 ;
+    \$1022  = \$372 ;
     if (rst) begin
-      \$1022  = 32'd0;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1023 [0] = \$563 ;
-    \$1023 [1] = \$594 ;
-    \$1023 [2] = \$625 ;
-    \$1023 [3] = \$656 ;
+    \$1023  = \$380 ;
     if (rst) begin
-      \$1023  = 4'h0;
+      \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1024  = \$584 ;
+    \$1024  = \$388 ;
     if (rst) begin
-      \$1024  = 32'd0;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1025  = \$615 ;
+    \$1025  = \$396 ;
     if (rst) begin
-      \$1025  = 32'd0;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1026  = \$646 ;
+    \$1026  = \$404 ;
     if (rst) begin
-      \$1026  = 32'd0;
+      \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1027  = \$657 ;
+    \$1027  = \$412 ;
     if (rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1028  = 1'h0;
-    if (\$658 ) begin
-    end else if (\$signal$128 ) begin
-      \$1028  = 1'h1;
-    end
-    if (\$665 ) begin
-      \$1028  = 1'h1;
-    end
+    \$1028  = \$420 ;
     if (rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1029  = alloc_waiting;
-    if (\$658 ) begin
-      \$1029  = 1'h1;
-    end
-    if (\$665 ) begin
-      \$1029  = 1'h0;
-    end
+    \$1029  = \$428 ;
     if (rst) begin
       \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1030  = req_alloc_pool;
-    if (\$658 ) begin
-      \$1030  = r3_pool;
-    end
+    \$1030  = \$436 ;
     if (rst) begin
-      \$1030  = 2'h0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1031  = req_alloc_size;
-    if (\$658 ) begin
-      casez (r3_pool)
-        2'h0:
-            \$1031  = 14'h0040;
-        2'h1:
-            \$1031  = 14'h0200;
-        2'h2:
-            \$1031  = 14'h1000;
-      endcase
-    end
+    \$1031  = \$444 ;
     if (rst) begin
-      \$1031  = 14'h0000;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1032  = \$signal$144 ;
-    if (\$658 ) begin
-    end else if (\$signal$128 ) begin
-      \$1032  = \$661 ;
-    end
-    if (\$665 ) begin
-      \$1032  = { \port$1811$0 [0], \port$1811$0 [4:1], \port$1811$55 [7:0], 11'h000, \port$1811$0 [14:7] };
-    end
+    \$1032  = \$452 ;
     if (rst) begin
-      \$1032  = 32'd0;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1033  = \$signal$145 ;
-    if (\$658 ) begin
-    end else if (\$signal$128 ) begin
-      \$1033  = \$663 ;
-    end
-    if (\$665 ) begin
-      \$1033  = 1'h0;
-    end
+    \$1033  = \$460 ;
     if (rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1034  = \$666 ;
+    \$1034  = \$468 ;
     if (rst) begin
-      \$1034  = 4'h0;
+      \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1035  = \$667 ;
+    \$1035  = \$476 ;
     if (rst) begin
-      \$1035  = 8'h00;
+      \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1036  = \$668 ;
+    \$1036  = \$484 ;
     if (rst) begin
-      \$1036  = 8'h00;
+      \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1037  = \$669 ;
+    \$1037  = \$492 ;
     if (rst) begin
-      \$1037  = 16'h0000;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1038  = \$670 ;
+    \$1038  = \$500 ;
     if (rst) begin
       \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1039  = \$671 ;
+    \$1039  = \$508 ;
     if (rst) begin
       \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1040  = \$672 ;
+    \$1040  = \$516 ;
     if (rst) begin
       \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1041  = \$673 ;
+    \$1041  = \$524 ;
     if (rst) begin
       \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1042  = \$674 ;
+    \$1042  = \$532 ;
     if (rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1043  = \$675 ;
+    \$1043  = \$signal$83 ;
     if (rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1044  = \$676 ;
+    \$1044  = r2_alloc;
     if (rst) begin
       \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1045  = \$677 ;
+    \$1045  = r2_pool;
     if (rst) begin
-      \$1045  = 1'h0;
+      \$1045  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1046  = \$678 ;
+    \$1046  = \$563 ;
     if (rst) begin
-      \$1046  = 1'h0;
+      \$1046  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1047  = \$679 ;
+    \$1047 [0] = \$578 ;
+    \$1047 [1] = \$609 ;
+    \$1047 [2] = \$640 ;
+    \$1047 [3] = \$671 ;
     if (rst) begin
-      \$1047  = 1'h0;
+      \$1047  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1048  = \$680 ;
+    \$1048  = \$599 ;
     if (rst) begin
-      \$1048  = 1'h0;
+      \$1048  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1049  = \$681 ;
+    \$1049  = \$630 ;
     if (rst) begin
-      \$1049  = 1'h0;
+      \$1049  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1050  = \$682 ;
+    \$1050  = \$661 ;
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1051  = \$683 ;
+    \$1051  = \$672 ;
     if (rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1052  = \$684 ;
+    \$1052  = 1'h0;
+    if (\$673 ) begin
+    end else if (\$signal$137 ) begin
+      \$1052  = 1'h1;
+    end
+    if (\$680 ) begin
+      \$1052  = 1'h1;
+    end
     if (rst) begin
       \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1053  = \$685 ;
+    \$1053  = alloc_waiting;
+    if (\$673 ) begin
+      \$1053  = 1'h1;
+    end
+    if (\$680 ) begin
+      \$1053  = 1'h0;
+    end
     if (rst) begin
       \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1054  = \$686 ;
+    \$1054  = req_alloc_pool;
+    if (\$673 ) begin
+      \$1054  = r3_pool;
+    end
     if (rst) begin
-      \$1054  = 1'h0;
+      \$1054  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1055  = \$687 ;
+    \$1055  = req_alloc_size;
+    if (\$673 ) begin
+      casez (r3_pool)
+        2'h0:
+            \$1055  = 14'h0040;
+        2'h1:
+            \$1055  = 14'h0200;
+        2'h2:
+            \$1055  = 14'h1000;
+      endcase
+    end
     if (rst) begin
-      \$1055  = 1'h0;
+      \$1055  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1056  = \$688 ;
+    \$1056  = \$signal$153 ;
+    if (\$673 ) begin
+    end else if (\$signal$137 ) begin
+      \$1056  = \$676 ;
+    end
+    if (\$680 ) begin
+      \$1056  = { \port$1985$0 [0], \port$1985$0 [4:1], \port$1985$55 [7:0], 11'h000, \port$1985$0 [14:7] };
+    end
     if (rst) begin
-      \$1056  = 1'h0;
+      \$1056  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1057  = \$689 ;
+    \$1057  = \$signal$154 ;
+    if (\$673 ) begin
+    end else if (\$signal$137 ) begin
+      \$1057  = \$678 ;
+    end
+    if (\$680 ) begin
+      \$1057  = 1'h0;
+    end
     if (rst) begin
       \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1058  = \$690 ;
+    \$1058  = \$681 ;
     if (rst) begin
-      \$1058  = 1'h0;
+      \$1058  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1059  = \$691 ;
+    \$1059  = \$682 ;
     if (rst) begin
-      \$1059  = 1'h0;
+      \$1059  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1060  = \$692 ;
+    \$1060  = \$683 ;
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1060  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1061  = \$693 ;
+    \$1061  = \$684 ;
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1061  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1062  = bus__w_req;
+    \$1062  = \$685 ;
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1063  = bus__w_data;
+    \$1063  = \$686 ;
     if (rst) begin
-      \$1063  = 32'd0;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1064  = \$694 ;
+    \$1064  = \$687 ;
     if (rst) begin
       \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1065  = bus__w_strb[0];
+    \$1065  = \$688 ;
     if (rst) begin
       \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1066  = \$695 [1:0];
+    \$1066  = \$689 ;
     if (rst) begin
-      \$1066  = 2'h0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1067  = \$signal$177 ;
+    \$1067  = \$690 ;
     if (rst) begin
       \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1068  = \$signal$180 ;
+    \$1068  = \$691 ;
     if (rst) begin
       \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1069  = w1_strb0;
+    \$1069  = \$692 ;
     if (rst) begin
       \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1070  = \$signal$179 ;
+    \$1070  = \$693 ;
     if (rst) begin
-      \$1070  = 32'd0;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1071  = w1_pool;
+    \$1071  = \$694 ;
     if (rst) begin
-      \$1071  = 2'h0;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1072  = { \$728 , \$717 , \$706  };
+    \$1072  = \$695 ;
     if (rst) begin
-      \$1072  = 3'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1073  = \$736 ;
+    \$1073  = \$696 ;
     if (rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1074  = \$744 ;
+    \$1074  = \$697 ;
     if (rst) begin
       \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1075  = \$752 ;
+    \$1075  = \$698 ;
     if (rst) begin
       \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1076  = \$760 ;
+    \$1076  = \$699 ;
     if (rst) begin
       \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1077  = \$768 ;
+    \$1077  = \$700 ;
     if (rst) begin
       \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1078  = \$776 ;
+    \$1078  = \$701 ;
     if (rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1079  = \$784 ;
+    \$1079  = \$702 ;
     if (rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1080  = \$810 ;
+    \$1080  = \$703 ;
     if (rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1081  = \$854 ;
+    \$1081  = \$704 ;
     if (rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1082  = \$871 ;
+    \$1082  = \$705 ;
     if (rst) begin
       \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1083  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1083  = { 14'h0000, \$872  };
-      2'h1:
-          \$1083  = { 6'h00, \$873  };
-      2'h2:
-          \$1083  = { 6'h00, \$874  };
-    endcase
+    \$1083  = \$706 ;
     if (rst) begin
-      \$1083  = 40'h0000000000;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1084  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1084  = 40'h1000000000;
-      2'h1:
-          \$1084  = 40'h1000010000;
-      2'h2:
-          \$1084  = 40'h1000100000;
-    endcase
+    \$1084  = \$707 ;
     if (rst) begin
-      \$1084  = 40'h0000000000;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1085  = \$877 ;
+    \$1085  = \$708 ;
     if (rst) begin
       \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1086  = \$879 ;
+    \$1086  = bus__w_req;
     if (rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1087  = \$882 ;
+    \$1087  = bus__w_data;
     if (rst) begin
-      \$1087  = 3'h0;
+      \$1087  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1088  = \$884 ;
+    \$1088  = \$709 ;
     if (rst) begin
       \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1089  = \$888 ;
-    if (\$900 ) begin
-      \$1089  = 1'h1;
-    end
+    \$1089  = bus__w_strb[0];
     if (rst) begin
       \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1090  = irq_enable;
-    if (\$890 ) begin
-      \$1090  = \$signal$187 [2:0];
-    end
+    \$1090  = \$710 [1:0];
     if (rst) begin
-      \$1090  = 3'h0;
+      \$1090  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1091  = \$signal$205 ;
-    if (\$signal$184 ) begin
-      \$1091  = \$894 ;
-    end
-    if (\$900 ) begin
-      \$1091  = \$901 ;
-    end
+    \$1091  = \$signal$186 ;
     if (rst) begin
       \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1092  = free_waiting;
-    if (\$896 ) begin
-      \$1092  = 1'h1;
-    end
-    if (\$900 ) begin
-      \$1092  = 1'h0;
-    end
+    \$1092  = \$signal$189 ;
     if (rst) begin
       \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1093  = req_free_pool;
-    if (\$896 ) begin
-      \$1093  = w2_pool;
-    end
+    \$1093  = w1_strb0;
     if (rst) begin
-      \$1093  = 2'h0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1094  = req_free_tag;
-    if (\$896 ) begin
-      \$1094  = \$signal$187 [26:19];
-    end
+    \$1094  = \$signal$188 ;
     if (rst) begin
-      \$1094  = 8'h00;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1095  = req_free_addr;
-    if (\$896 ) begin
-      \$1095  = \$897 [39:0];
-    end
+    \$1095  = w1_pool;
     if (rst) begin
-      \$1095  = 40'h0000000000;
+      \$1095  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1096  = req_free_oor;
-    if (\$896 ) begin
-      \$1096  = \$898 [0];
-    end
+    \$1096  = { \$743 , \$732 , \$721  };
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 3'h0;
     end
   end
-  assign rsp_freed_err = \port$1820$0 [4:1];
-  assign rsp_grant_err = \port$1811$0 [4:1];
-  assign rsp_grant_pool = \port$1811$0 [6:5];
-  assign rsp_grant_user = \port$1811$55 [23:8];
-  assign rsp_freed_src = \port$1844$0 [0];
-  assign rsp_freed_in_pool = \port$1820$0 [23];
-  assign rsp_freed_pool = \port$1820$0 [22:21];
-  assign rsp_freed_tag = \port$1844$0 [40:33];
-  assign rsp_freed_addr = \port$1844$0 [32:1];
-  assign rsp_freed_user = \port$1820$0 [20:5];
-  assign rsp_grant_ok = \port$1811$0 [0];
-  assign rsp_freed_ok = \port$1820$0 [0];
-  assign handle = { \port$1811$0 [0], \port$1811$0 [4:1], \port$1811$55 [7:0], 11'h000, \port$1811$0 [14:7] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1097  = \$751 ;
+    if (rst) begin
+      \$1097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1098  = \$759 ;
+    if (rst) begin
+      \$1098  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1099  = \$767 ;
+    if (rst) begin
+      \$1099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1100  = \$775 ;
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1101  = \$783 ;
+    if (rst) begin
+      \$1101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1102  = \$791 ;
+    if (rst) begin
+      \$1102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1103  = \$799 ;
+    if (rst) begin
+      \$1103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1104  = \$825 ;
+    if (rst) begin
+      \$1104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1105  = \$869 ;
+    if (rst) begin
+      \$1105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1106  = \$886 ;
+    if (rst) begin
+      \$1106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1107  = w2_offset;
+    casez (w1_pool)
+      2'h0:
+          \$1107  = { 14'h0000, \$887  };
+      2'h1:
+          \$1107  = { 6'h00, \$888  };
+      2'h2:
+          \$1107  = { 6'h00, \$889  };
+    endcase
+    if (rst) begin
+      \$1107  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1108  = w2_base;
+    casez (w1_pool)
+      2'h0:
+          \$1108  = 40'h1000000000;
+      2'h1:
+          \$1108  = 40'h1000010000;
+      2'h2:
+          \$1108  = 40'h1000100000;
+    endcase
+    if (rst) begin
+      \$1108  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1109  = \$892 ;
+    if (rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1110  = \$894 ;
+    if (rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1111  = \$897 ;
+    if (rst) begin
+      \$1111  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1112  = \$899 ;
+    if (rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1113  = \$903 ;
+    if (\$915 ) begin
+      \$1113  = 1'h1;
+    end
+    if (rst) begin
+      \$1113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1114  = irq_enable;
+    if (\$905 ) begin
+      \$1114  = \$signal$196 [2:0];
+    end
+    if (rst) begin
+      \$1114  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1115  = \$signal$214 ;
+    if (\$signal$193 ) begin
+      \$1115  = \$909 ;
+    end
+    if (\$915 ) begin
+      \$1115  = \$916 ;
+    end
+    if (rst) begin
+      \$1115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1116  = free_waiting;
+    if (\$911 ) begin
+      \$1116  = 1'h1;
+    end
+    if (\$915 ) begin
+      \$1116  = 1'h0;
+    end
+    if (rst) begin
+      \$1116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1117  = req_free_pool;
+    if (\$911 ) begin
+      \$1117  = w2_pool;
+    end
+    if (rst) begin
+      \$1117  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1118  = req_free_tag;
+    if (\$911 ) begin
+      \$1118  = \$signal$196 [26:19];
+    end
+    if (rst) begin
+      \$1118  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1119  = req_free_addr;
+    if (\$911 ) begin
+      \$1119  = \$912 [39:0];
+    end
+    if (rst) begin
+      \$1119  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1120  = req_free_oor;
+    if (\$911 ) begin
+      \$1120  = \$913 [0];
+    end
+    if (rst) begin
+      \$1120  = 1'h0;
+    end
+  end
+  assign rsp_freed_err = \port$1991$0 [4:1];
+  assign rsp_grant_err = \port$1985$0 [4:1];
+  assign rsp_grant_pool = \port$1985$0 [6:5];
+  assign rsp_grant_user = \port$1985$55 [23:8];
+  assign rsp_freed_src = \port$2015$0 [0];
+  assign rsp_freed_in_pool = \port$1991$0 [23];
+  assign rsp_freed_pool = \port$1991$0 [22:21];
+  assign rsp_freed_tag = \port$2015$0 [40:33];
+  assign rsp_freed_addr = \port$2015$0 [32:1];
+  assign rsp_freed_user = \port$1991$0 [20:5];
+  assign rsp_grant_ok = \port$1985$0 [0];
+  assign rsp_freed_ok = \port$1991$0 [0];
+  assign handle = { \port$1985$0 [0], \port$1985$0 [4:1], \port$1985$55 [7:0], 11'h000, \port$1985$0 [14:7] };
   assign \$signature__addr  = tail1[3:1];
-  assign \$signature__addr$212  = \$signal$41 [3:1];
-  assign \$signature__addr$217  = \$signal$45 [3:1];
-  assign \$signature__en$218  = 1'h1;
-  assign \$signature__addr$219  = \$signal$45 [3:1];
-  assign \$signature__en$220  = 1'h1;
-  assign rsp_grant_slot = \port$1811$0 [14:7];
-  assign rsp_grant_tag = \port$1811$55 [7:0];
+  assign \$signature__addr$221  = \$signal$41 [3:1];
+  assign \$signature__addr$226  = \$signal$45 [3:1];
+  assign \$signature__en$227  = 1'h1;
+  assign \$signature__addr$228  = \$signal$45 [3:1];
+  assign \$signature__en$229  = 1'h1;
+  assign rsp_grant_slot = \port$1985$0 [14:7];
+  assign rsp_grant_tag = \port$1985$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$144 ;
-  assign bus__r_err = \$signal$145 ;
-  assign bus__w_err = \$signal$205 ;
-  assign \$525  = 32'd0;
-  assign \$527  = { 30'h00000000, \$526  };
-  assign \$543  = 32'd0;
-  assign \$545  = \$544 ;
-  assign \$564  = 32'd0;
-  assign \$565  = 32'd0;
-  assign \$566  = 32'd0;
-  assign \$570  = \$569 ;
-  assign \$582  = 32'd0;
-  assign \$583  = \$581 ;
-  assign \$595  = 32'd0;
-  assign \$597  = \$596 ;
-  assign \$613  = 32'd0;
-  assign \$614  = \$612 ;
-  assign \$626  = 32'd0;
-  assign \$628  = \$627 ;
-  assign \$872  = { 1'h0, \$signal$179 [18:0], 6'h00 };
-  assign \$873  = { 6'h00, \$signal$179 [18:0], 9'h000 };
-  assign \$874  = { 3'h0, \$signal$179 [18:0], 12'h000 };
+  assign bus__r_data = \$signal$153 ;
+  assign bus__r_err = \$signal$154 ;
+  assign bus__w_err = \$signal$214 ;
+  assign \$540  = 32'd0;
+  assign \$542  = { 30'h00000000, \$541  };
+  assign \$558  = 32'd0;
+  assign \$560  = \$559 ;
+  assign \$579  = 32'd0;
+  assign \$580  = 32'd0;
+  assign \$581  = 32'd0;
+  assign \$585  = \$584 ;
+  assign \$597  = 32'd0;
+  assign \$598  = \$596 ;
+  assign \$610  = 32'd0;
+  assign \$612  = \$611 ;
+  assign \$628  = 32'd0;
+  assign \$629  = \$627 ;
+  assign \$641  = 32'd0;
+  assign \$643  = \$642 ;
+  assign \$887  = { 1'h0, \$signal$188 [18:0], 6'h00 };
+  assign \$888  = { 6'h00, \$signal$188 [18:0], 9'h000 };
+  assign \$889  = { 3'h0, \$signal$188 [18:0], 12'h000 };
 endmodule

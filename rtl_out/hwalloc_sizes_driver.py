@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 NAME = "hwalloc_sizes"
 LATENCY = 8
-RECYCLE_DELAY = 3
+RECYCLE_DELAY = 5
 TAG_BITS = 8
 ERROR_LOG_DEPTH = 16
 REGS = {

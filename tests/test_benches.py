@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from hwalloc import cli, sim
-from hwalloc.config import example_path, load_config, parse_config
+from hwalloc.config import MIN_LATENCY, example_path, load_config, parse_config
 from hwalloc.emit import emit_verilog
 from hwalloc.model import Err
 from hwalloc.tb.coverage import report as coverage_report
@@ -105,8 +105,8 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
                      "--junit", str(junit), "--cache", str(CACHE)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "PASS: every response matched the reference model at exactly L = 5 cycles" in out
-    assert "seed 5" in out and "latency min/max: 5/5 cycles" in out
+    assert f"PASS: every response matched the reference model at exactly L = {MIN_LATENCY} cycles" in out
+    assert "seed 5" in out and f"latency min/max: {MIN_LATENCY}/{MIN_LATENCY} cycles" in out
     cases = ET.parse(junit).getroot().iter("testcase")
     names = sorted(c.get("name") for c in cases)
     assert names == sorted(["test_channels_never_fail", "test_random_traffic_matches_model",

@@ -102,7 +102,7 @@ def test_wrong_types():
 @pytest.mark.parametrize("key, value, message", [
     ("clock_mhz", 0, "clock_mhz: 0 is out of range (1..1000)"),
     ("clock_mhz", 1001, "clock_mhz: 1001 is out of range (1..1000)"),
-    ("latency", 33, "latency: 33 is out of range (5..32)"),
+    ("latency", 33, f"latency: 33 is out of range ({MIN_LATENCY}..32)"),
     ("addr_width", 11, "addr_width: 11 is out of range (12..64)"),
     ("addr_width", 65, "addr_width: 65 is out of range (12..64)"),
     ("tag_bits", 9, "tag_bits: 9 is out of range (0..8)"),

@@ -6,11 +6,14 @@ pools, 64-bit addresses at the top of the space).
 """
 
 import dataclasses
+import re
 
 import pytest
 
+from hwalloc import core
 from hwalloc.config import MIN_LATENCY, RECYCLE_DELAY, example_path, load_config, parse_config
 from hwalloc.core import AllocatorCore, HwallocTop
+from hwalloc.emit import emit_verilog
 
 from simutil import run_core
 
@@ -56,14 +59,14 @@ def test_latency_and_recycle_delay_are_properties():
     config = load_config()
     core, top = unused(AllocatorCore(config)), unused(HwallocTop(config))
     assert core.latency == top.latency == config.latency == 7
-    assert core.recycle_delay == top.recycle_delay == RECYCLE_DELAY == 3
+    assert core.recycle_delay == top.recycle_delay == RECYCLE_DELAY == 5
     for latency in (MIN_LATENCY, 16, 32):
         assert unused(AllocatorCore(dataclasses.replace(config, latency=latency))).latency == latency
 
 
 def test_core_refuses_a_latency_below_the_minimum():
     config = dataclasses.replace(load_config(), latency=MIN_LATENCY - 1)
-    with pytest.raises(ValueError, match=f"Latency must be at least {MIN_LATENCY}, not 4"):
+    with pytest.raises(ValueError, match=f"Latency must be at least {MIN_LATENCY}, not {MIN_LATENCY - 1}"):
         AllocatorCore(config)
 
 
@@ -143,3 +146,31 @@ def test_a_slot_freed_at_t_is_granted_at_t_plus_r():
     grants = [(g.ok, g.err, g.slot, g.tag, g.user) for g in bench.last_grants]
     assert grants == [(1, 0, 0, 1, 1), (1, 0, 1, 1, 2), (0, 1, 0, 0, 3)] + \
         [(0, 1, 0, 0, 4)] * (RECYCLE_DELAY - 1) + [(1, 0, 1, 2, 5)]
+
+
+def test_memories_cut_into_banks_match_the_model(monkeypatch):
+    """Memories deeper than BANK_DEPTH are cut into banks, each with its own
+    output registers, the bank chosen after them. With the banks made 16 rows
+    deep, pools of 40 (three banks, the last one short) and 33 slots run the
+    random traffic and the reset replay through every bank boundary."""
+    monkeypatch.setattr(core, "BANK_DEPTH", 16)
+    config = parse_config({
+        "name": "banked", "tag_bits": 3, "addr_width": 20,
+        "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 40},
+                  {"name": "b", "base": 0x8000, "slot_size": 64, "slots": 33}]})
+
+    async def body(bench, reset):
+        await bench.random_traffic(6000)
+        await reset(2)
+        await bench.stale_pointers()
+        await bench.random_traffic(2000)
+        await bench.drain()
+
+    bench = run_core(config, body, seed=5)
+    assert bench.stats.ops > 6000 and bench.stats.grants > 1000
+    assert bench.stats.latency_min == bench.stats.latency_max == config.latency
+    # the deep memories really were banked: 3 + 3 banks of queue, grant, parity
+    verilog = emit_verilog(config)
+    for memory in ("a_queue_bank0", "a_queue_bank2", "b_grant_bank2", "b_parity_bank1"):
+        assert re.search(rf"reg \[\d+:0\] {memory} \[", verilog), memory
+    assert not re.search(r"reg \[\d+:0\] a_queue_bank3 \[", verilog)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hwalloc.config import example_names, example_path, load_config, parse_config
+from hwalloc.config import MIN_LATENCY, example_names, example_path, load_config, parse_config
 from hwalloc.emit import WAIVER_NAME, emit_verilog, emit_xdc, generate
 from hwalloc.sim import setup_verilator
 
@@ -140,7 +140,7 @@ def test_bad_config_is_refused_and_nothing_is_written(tmp_path):
     result = hwalloc("generate", str(bad), "--out", "out", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "latency: 2 is below the architecture's minimum of 5 cycles" in result.stderr
+    assert f"latency: 2 is below the architecture's minimum of {MIN_LATENCY} cycles" in result.stderr
     assert "pools[0].slot_size: 3000 is not a power of two" in result.stderr
     assert "config refused, nothing written" in result.stderr
     assert not (tmp_path / "out").exists()

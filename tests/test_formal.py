@@ -44,7 +44,7 @@ def test_formal_set_proves(name, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("name, task, prop", [
     ("tag_check_dropped", "native_bmc", "free_check: error code"),
-    ("forward_a4_dropped", "native_bmc", "free_check: error code"),
+    ("forward_alloc2_dropped", "native_bmc", "free_check: error code"),
     ("latency_minus_one", "native_timing_prove", "latency: grant"),
     ("never_granted_check_dropped", "native_bmc", "free_check: error code"),
 ])
