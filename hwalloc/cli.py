@@ -286,7 +286,7 @@ def cmd_synth(args):
     if config is None:
         return 2
     from .synth import (BUDGET_COUNT, DEPTH_BUDGET, LEVEL_NS, PATH_NS, depth_by_block, levels_that_fit,
-                        logic_depth, resources, synthesize)
+                        logic_depth, ram_outputs_to_logic, resources, synthesize)
 
     out = Path(args.out)
     work = out / "reports" / f"{config.name}_{args.family}"
@@ -302,10 +302,13 @@ def cmd_synth(args):
     depth, path = logic_depth(netlist, config.name)
     lut_depth, lut_path = logic_depth(netlist, config.name, count_carry=BUDGET_COUNT)
     blocks = depth_by_block(netlist, config.name)
+    ram_to_logic = ram_outputs_to_logic(netlist, config.name)
     report = {"config": config.name, "family": args.family, "clock_mhz": config.clock_mhz,
               "resources": counts, "logic_depth": depth, "depth_budget": DEPTH_BUDGET,
               "worst_path": path, "lut_depth": lut_depth, "worst_lut_path": lut_path,
-              "lut_depth_by_block": blocks, "levels_that_fit": levels_that_fit(config.clock_mhz, args.family),
+              "lut_depth_by_block": blocks,
+              "ram_outputs_to_logic": [f"{net} -> {cell}" for net, cell in ram_to_logic],
+              "levels_that_fit": levels_that_fit(config.clock_mhz, args.family),
               "seconds": round(time.monotonic() - started, 1)}
     report_path = out / "reports" / f"{config.name}_{args.family}.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -319,13 +322,21 @@ def cmd_synth(args):
     names = {"core": "allocation core", "regs": "register file", "axil": "AXI adapter", "top": "top"}
     print("  LUT levels by block: " +
           ", ".join(f"{names[block]} {levels}" for block, levels in blocks.items()))
-    verdict = "within" if lut_depth <= DEPTH_BUDGET else "ABOVE"
-    print(f"  {verdict} the design budget of {DEPTH_BUDGET} LUT levels (350 MHz on UltraScale+ -2)")
+    if ram_to_logic:
+        print(f"  block RAM outputs feeding logic with the RAM's output register off: {len(ram_to_logic)}, "
+              + ", ".join(f"{net} -> {cell}" for net, cell in ram_to_logic[:4]))
+    else:
+        print("  no block RAM output feeds logic: every read lands in a register first")
+    within = lut_depth <= DEPTH_BUDGET and not ram_to_logic
+    print(f"  {'within' if within else 'ABOVE'} the design budget: {DEPTH_BUDGET} LUT levels, no block RAM "
+          "output into logic (350 MHz on UltraScale+ -2)")
     fit = levels_that_fit(config.clock_mhz, args.family)
+    credible = lut_depth <= fit and not ram_to_logic
     print(f"  clock_mhz {config.clock_mhz:g} on {args.family}: paths of up to {fit} LUT levels fit "
-          f"(rule: {PATH_NS[args.family]} ns fixed + {LEVEL_NS[args.family]} ns a level, -2 grade) "
-          f"-> {'credible' if lut_depth <= fit else 'NOT credible'}; an estimate before place and "
-          "route: confirm with Vivado's timing report")
+          f"(rule: {PATH_NS[args.family]} ns fixed + {LEVEL_NS[args.family]} ns a level, -2 grade)"
+          f"{'' if not ram_to_logic else ', and a block RAM read straight into logic does not'} "
+          f"-> {'credible' if credible else 'NOT credible'}; an estimate before place and "
+          "route: confirm with Vivado's timing report (hwalloc pnr places and routes on ECP5)")
     print(f"  report: {report_path}")
     return 0
 
@@ -337,7 +348,7 @@ def cmd_pnr(args):
     if args.seeds < 1:
         print("hwalloc: --seeds must be at least 1", file=sys.stderr)
         return 2
-    from .pnr import run_pnr
+    from .pnr import core_design, run_pnr
 
     out = Path(args.out)
     work = out / "reports" / f"{config.name}_ecp5{args.device}"
@@ -346,7 +357,8 @@ def cmd_pnr(args):
     def log(text):
         print(f"[pnr {time.monotonic() - started:5.0f} s] {text}", file=sys.stderr)
     try:
-        report = run_pnr(config, work, device=args.device, seeds=range(1, args.seeds + 1), log=log)
+        report = run_pnr(config.name, work, core_design(config), device=args.device,
+                         seeds=range(1, args.seeds + 1), log=log)
     except RuntimeError as error:
         print(f"hwalloc: place and route failed: {error}", file=sys.stderr)
         return 1

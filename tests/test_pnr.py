@@ -1,0 +1,84 @@
+"""`hwalloc pnr`: the wrapper, our one netlist mapping step, and the whole flow
+(synth_ecp5 + nextpnr-ecp5 from PyPI) on a small core. No timing is asserted:
+the figures live in docs/benchmarks.md (bench/pnr_sweep.py)."""
+
+import json
+import re
+
+from hwalloc import cli
+from hwalloc.config import load_config
+from hwalloc.pnr import WRAPPER, absorb_ram_output_registers, core_design, wrapper_verilog
+
+
+def test_the_wrapper_registers_every_port_of_the_core():
+    design = core_design(load_config())
+    text = wrapper_verilog(design["module"], design["ports"], design["clock"])
+    assert text.count(f"module {WRAPPER}(input wire clk, input wire din, output wire dout);") == 1
+    n_in = sum(w for _, w, is_in in design["ports"] if is_in)
+    n_out = sum(w for _, w, is_in in design["ports"] if not is_in)
+    assert f"reg [{n_in - 1}:0] s;" in text and f"reg [{n_out - 1}:0] r0;" in text
+    # every port is connected, inputs to the scrambler and outputs to the capture register
+    for name, _, is_in in design["ports"]:
+        assert re.search(rf"\.{name}\(({'s' if is_in else 'o'})\[\d+:\d+\]\)", text), name
+    assert ".aclk(clk)" in text
+    # each scrambler stage is a function of two others, never a plain copy
+    assert f"s[{n_in - 1}:2] <= s[{n_in - 2}:1] ^ s[{n_in - 3}:0];" in text
+
+
+def _ff(d, q, clk=1, lsr="0"):
+    return {"type": "TRELLIS_FF", "parameters": {"CEMUX": "1 ", "CLKMUX": "CLK", "REGSET": "RESET"},
+            "port_directions": {"CLK": "input", "DI": "input", "LSR": "input", "Q": "output"},
+            "connections": {"CLK": [clk], "DI": [d], "LSR": [lsr], "Q": [q]}}
+
+
+def _ram_netlist(second_load=False):
+    ram = {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG"},
+           "port_directions": {"CLKB": "input", "RSTB": "input", "OCEB": "input",
+                               "DOB0": "output", "DOB1": "output"},
+           "connections": {"CLKB": [1], "RSTB": ["0"], "OCEB": ["1"], "DOB0": [10], "DOB1": [11]}}
+    cells = {"ram": ram, "ff0": _ff(10, 20), "ff1": _ff(11, 21)}
+    if second_load:
+        cells["lut"] = {"type": "LUT4", "port_directions": {"A": "input", "Z": "output"},
+                        "connections": {"A": [11], "Z": [30]}}
+    return {"modules": {"core": {"ports": {}, "cells": cells}}}
+
+
+def test_a_ram_read_into_a_plain_register_gets_the_rams_output_register():
+    netlist = _ram_netlist()
+    assert absorb_ram_output_registers(netlist) == 1
+    cells = netlist["modules"]["core"]["cells"]
+    assert set(cells) == {"ram"}
+    assert cells["ram"]["parameters"]["REGMODE_B"] == "OUTREG"
+    # the RAM now drives what the registers drove
+    assert cells["ram"]["connections"]["DOB0"] == [20] and cells["ram"]["connections"]["DOB1"] == [21]
+
+
+def test_a_ram_output_with_logic_on_it_keeps_its_registers():
+    netlist = _ram_netlist(second_load=True)
+    assert absorb_ram_output_registers(netlist) == 0
+    cells = netlist["modules"]["core"]["cells"]
+    assert {"ff0", "ff1"} <= set(cells) and cells["ram"]["parameters"]["REGMODE_B"] == "NOREG"
+
+
+def test_pnr_places_and_routes_a_small_core(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\ntag_bits: 2\npools:\n"
+                      "  - {name: a, base: 0x1000, slot_size: 64, slots: 6}\n")
+    assert cli.main(["pnr", str(config), "--seeds", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny on LFE5U-85F-8" in out and "Fmax of aclk: median" in out and "worst path" in out
+    report = json.loads((tmp_path / "reports" / "tiny_ecp585k.json").read_text())
+    assert set(report["fmax_mhz"]) == {"min", "median", "max"}
+    assert report["fmax_mhz"]["min"] <= report["fmax_mhz"]["median"] <= report["fmax_mhz"]["max"]
+    assert report["fmax_mhz"]["min"] > 0
+    assert [run["seed"] for run in report["seeds"]] == [1]
+    assert set(report["resources"]) == {"LUT4", "FF", "CARRY", "DP16KD", "LUTRAM"}
+    assert report["resources"]["LUT4"] > 50 and report["resources"]["FF"] > 100
+    path = report["worst_path"]
+    assert path["from"] and path["to"] and path["total_ns"] > 0
+    assert abs(path["logic_ns"] + path["routing_ns"] - path["total_ns"]) < 0.02
+
+
+def test_pnr_refuses_no_seeds(capsys):
+    assert cli.main(["pnr", "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
