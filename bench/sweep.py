@@ -23,7 +23,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from hwalloc import sim
-from hwalloc.config import parse_config
+from hwalloc.config import MIN_LATENCY, parse_config
 from hwalloc.emit import emit_verilog
 from hwalloc.synth import BUDGET_COUNT, DEPTH_BUDGET, logic_depth, resources, synthesize
 
@@ -52,7 +52,7 @@ def sweep(quick):
             points.append((f"{p} pools × 256", config(f"p{p}", slots=(256,) * p), None))
         for t in (0, 8):
             points.append((f"tags {t}", config(f"t{t}", tag_bits=t), None))
-        for latency in (5, 16):
+        for latency in (MIN_LATENCY, 16):
             points.append((f"L {latency}", config(f"l{latency}", latency=latency), None))
     return points
 
@@ -209,6 +209,11 @@ def main(argv):
     print(text)
     if not quick:
         docs.mkdir(exist_ok=True)
+        # keep the place-and-route section that bench/pnr_sweep.py writes
+        previous = (docs / "benchmarks.md").read_text() if (docs / "benchmarks.md").exists() else ""
+        begin, end = "<!-- pnr:begin -->", "<!-- pnr:end -->"
+        if begin in previous:
+            text += "\n" + previous[previous.index(begin):previous.index(end) + len(end)] + "\n"
         (docs / "benchmarks.md").write_text(text)
         (docs / "benchmarks.json").write_text(json.dumps({"hwalloc": rows, "baseline": baseline},
                                                          indent=1) + "\n")

@@ -1,0 +1,168 @@
+"""Place-and-route figures on Lattice ECP5, side by side in one run.
+
+    python bench/pnr_sweep.py [--seeds N] [--quick] [-j N]
+
+Runs `hwalloc pnr`'s flow (synth_ecp5 + nextpnr-ecp5, LFE5U-85F speed 8, every
+port registered by the same wrapper) on: every shipped example; one pool of
+16 ... 65536 slots; 8 pools; the bitmap + find-first-free baseline at 64 and
+1024 slots; and the part's own ceilings in the same wrapper (a 32-bit counter,
+a block RAM read straight into a register). Prints a Markdown table and writes
+it into docs/benchmarks.md (between the pnr markers) and the rows into
+docs/benchmarks_pnr.json. Figures, not tests: a seed changes the placement, so
+the table gives min / median / max over the seeds.
+"""
+
+import argparse
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from amaranth import Module
+from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hwalloc.config import example_names, example_path, load_config, parse_config
+from hwalloc.pnr import core_design, run_pnr
+
+sys.path.insert(0, str(Path(__file__).parent))
+from baseline import BitmapAllocator  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- pnr:begin -->", "<!-- pnr:end -->"
+#: The issue's target on LFE5U-85F-8: every config at or above it (median).
+TARGET_MHZ = 180
+
+
+class Counter32(wiring.Component):
+    """The part's ceiling for a wide carry chain: a 32-bit counter with enable."""
+    en: In(1)
+    count: Out(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += self.count.eq(self.count + 1)
+        return m
+
+
+class RamRead(wiring.Component):
+    """The part's ceiling for a block RAM: a 1024 x 18 read into a register."""
+    waddr: In(10)
+    wdata: In(18)
+    wen: In(1)
+    raddr: In(10)
+    rdata: Out(18)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=18, depth=1024, init=[])
+        w, r = mem.write_port(), mem.read_port()
+        m.d.comb += [w.addr.eq(self.waddr), w.data.eq(self.wdata), w.en.eq(self.wen), r.addr.eq(self.raddr)]
+        m.d.sync += self.rdata.eq(r.data)
+        return m
+
+
+def amaranth_design(component, name):
+    ports = [(port, len(getattr(component, port)), member.flow == wiring.In)
+             for port, member in component.signature.members.items()]
+    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    # Amaranth's own clock and reset ports: the reset is driven like any input
+    return {"verilog": text, "module": name, "clock": "clk", "ports": ports + [("rst", 1, True)]}
+
+
+def one_pool(slots, tag_bits=4):
+    return parse_config({"name": f"pool_{slots}", "tag_bits": tag_bits,
+                         "pools": [{"name": "p", "base": 0x40000000, "slot_size": 256, "slots": slots}]})
+
+
+def points(quick):
+    configs = [(f"example {name}", load_config(example_path(name))) for name in example_names()]
+    sizes = (16, 1024) if quick else (16, 64, 256, 1024, 4096, 16384, 65536)
+    configs += [(f"1 pool × {n}", one_pool(n)) for n in sizes]
+    if not quick:
+        configs.append(("8 pools × 256", parse_config({"name": "pools_8", "tag_bits": 4, "pools": [
+            {"name": f"p{i}", "base": 0x10000 * (i + 1), "slot_size": 64, "slots": 256} for i in range(8)]})))
+    rows = [(label, cfg.name, "hwalloc", lambda cfg=cfg: core_design(cfg)) for label, cfg in configs]
+    for n in ((64,) if quick else (64, 1024)):
+        rows.append((f"bitmap × {n}", f"bitmap_{n}", "baseline",
+                     lambda n=n: amaranth_design(BitmapAllocator(n), f"bitmap_{n}")))
+    rows.append(("32-bit counter", "counter32", "ceiling",
+                 lambda: amaranth_design(Counter32(), "counter32")))
+    rows.append(("block RAM read → register", "ramread", "ceiling",
+                 lambda: amaranth_design(RamRead(), "ramread")))
+    return rows
+
+
+def measure(point, seeds, work):
+    label, name, kind, design = point
+    print(f"[pnr_sweep] {label} ...", file=sys.stderr, flush=True)
+    report = run_pnr(name, work / name, design(), seeds=range(1, seeds + 1))
+    return {"point": label, "kind": kind, **report}
+
+
+def table(rows):
+    lines = ["| point | Fmax median (min–max) MHz | LUT4 | FF | DP16KD | LUT-RAM "
+             "| worst path (median seed) |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        f, r, path = row["fmax_mhz"], row["resources"], row["worst_path"]
+        where = (f"{path['from']} → {path['to']}: {path['total_ns']} ns = {path['logic_ns']} cells "
+                 f"+ {path['routing_ns']} routing" if path else "—")
+        lines.append(f"| {row['point']} | **{f['median']}** ({f['min']}–{f['max']}) | {r['LUT4']} | "
+                     f"{r['FF']} | {r['DP16KD']} | {r['LUTRAM']} | {where} |")
+    return "\n".join(lines)
+
+
+def section(rows, seeds):
+    ours = [r["fmax_mhz"]["median"] for r in rows if r["kind"] == "hwalloc"]
+    sweep = [r["fmax_mhz"]["median"] for r in rows
+             if r["kind"] == "hwalloc" and r["point"].startswith("1 pool")]
+    verdict = (f"hwalloc medians {min(ours)}–{max(ours)} MHz; the one-pool sweep's slowest is "
+               f"{100 * (1 - min(sweep) / max(sweep)):.0f} % below its fastest. Target: every config ≥ "
+               f"{TARGET_MHZ} MHz, the slowest within 15 % of the fastest: "
+               f"{'met' if min(ours) >= TARGET_MHZ and min(sweep) >= 0.85 * max(sweep) else 'NOT met'}.")
+    return "\n".join([
+        BEGIN,
+        "## Place and route on ECP5 (`hwalloc pnr`, `python bench/pnr_sweep.py`)",
+        "",
+        f"Lattice LFE5U-85F, speed 8: Yosys synth_ecp5 and nextpnr-ecp5 from PyPI, {seeds} seed(s) a point, "
+        "every port of the design registered by the same wrapper, so only its own register-to-register paths "
+        "count. These are ECP5 figures from place and route, not Xilinx ones (the Xilinx columns above are "
+        "Yosys estimates until Vivado confirms them). Resources are the design's own, wrapper excluded.",
+        "",
+        table(rows),
+        "",
+        verdict,
+        END,
+    ])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a few points only")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="points placed at once")
+    parser.add_argument("--work", default=str(ROOT / "build" / "pnr_sweep"))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    work = Path(args.work)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda p: measure(p, args.seeds, work), points(args.quick)))
+    text = section(rows, args.seeds)
+    print(text)
+    if not args.no_write:
+        docs = ROOT / "docs"
+        (docs / "benchmarks_pnr.json").write_text(json.dumps(rows, indent=1) + "\n")
+        bench = (docs / "benchmarks.md").read_text()
+        if BEGIN in bench:
+            bench = bench[:bench.index(BEGIN)] + text + bench[bench.index(END) + len(END):]
+        else:
+            bench = bench.rstrip("\n") + "\n\n" + text + "\n"
+        (docs / "benchmarks.md").write_text(bench)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
