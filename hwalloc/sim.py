@@ -6,10 +6,12 @@ of the Verilog, the waiver file and the build options, so a config is built
 once and reused until its Verilog changes.
 """
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from ._env import environment
@@ -56,6 +58,23 @@ def build_log(config, *, verilog=None, cache=None, waves=False, coverage=False):
     return _build_dir(config, verilog, waves, cache, coverage) / "build.log"
 
 
+@contextmanager
+def _exclusive(build_dir):
+    """Hold the build folder's lock: two processes that share a cache (pytest
+    workers, two ``hwalloc verify`` runs) build a given core once, one after the other."""
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _built(config, build_dir):
+    return (build_dir / "hwalloc-build.json").exists() and (build_dir / config.name).exists()
+
+
 def build(config, *, verilog=None, cache=None, waves=False, coverage=False, log=print):
     """Build ``config``'s core for cocotb. Returns the build folder (reused if
     already built from the same Verilog).
@@ -64,14 +83,21 @@ def build(config, *, verilog=None, cache=None, waves=False, coverage=False, log=
     the test suite passes the committed ``rtl_out/`` file). ``coverage`` builds
     with Verilator's line and toggle coverage (see :func:`rtl_coverage`).
     """
+    verilog = emit_verilog(config) if verilog is None else verilog
+    build_dir = _build_dir(config, verilog, waves, cache, coverage)
+    if _built(config, build_dir):
+        return build_dir
+    with _exclusive(build_dir):
+        if not _built(config, build_dir):      # another process may have built it meanwhile
+            _build(config, verilog, build_dir, waves, coverage, log)
+    return build_dir
+
+
+def _build(config, verilog, build_dir, waves, coverage, log):
     from cocotb_tools.runner import get_runner
 
-    verilog = emit_verilog(config) if verilog is None else verilog
     waiver = emit_waiver()
-    build_dir = _build_dir(config, verilog, waves, cache, coverage)
     stamp = build_dir / "hwalloc-build.json"
-    if stamp.exists() and (build_dir / config.name).exists():
-        return build_dir
     if build_dir.exists():
         shutil.rmtree(build_dir)
     src = build_dir / "src"
@@ -91,7 +117,6 @@ def build(config, *, verilog=None, cache=None, waves=False, coverage=False, log=
                      hdl_toplevel=config.name, build_dir=build_dir, build_args=_build_args(coverage),
                      waves=waves, always=True, log_file=build_dir / "build.log")
     stamp.write_text(json.dumps({"config": config.name, "waves": waves}))
-    return build_dir
 
 
 def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None,
