@@ -13,6 +13,20 @@ _BENCHES = Stats()
 _KILLS = []
 
 
+#: The suite's long tests, longest first (about 2-6 minutes each on 2 cores). They
+#: are started first, so that no worker starts a long test when the others are
+#: about to finish: the run's time is its total over the workers, not a long tail.
+_LONG_FIRST = ("test_benches.py::test_shipped_core_matches_model", "test_formal.py::test_formal_set_proves",
+               "test_benches.py", "test_formal.py", "test_pnr.py::test_pnr_places",
+               "test_mutation.py", "test_synth.py", "test_core_sim.py", "test_vivado.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        return next((i for i, key in enumerate(_LONG_FIRST) if key in item.nodeid), len(_LONG_FIRST))
+    items.sort(key=rank)          # stable: the order within a rank is kept
+
+
 def pytest_runtest_logreport(report):
     if report.when != "call":
         return
