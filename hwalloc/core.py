@@ -453,6 +453,10 @@ class AllocatorCore(_Timing, wiring.Component):
         f1_tag, f1_user = reg("f1_tag", TR), reg("f1_user", U)
         f1_oor, f1_oor_pool = reg("f1_oor"), reg("f1_oor_pool", P)
         f1_hit, f1_misaligned = reg("f1_hit", len(pools)), reg("f1_misaligned", len(pools))
+        # the address is in a persistent pool: its slots are never released (CONTRACT)
+        f1_contract = reg("f1_contract")
+        persistent = [pool.index for pool in pools if pool.lifetime == "persistent"]
+        m.d.sync += f1_contract.eq(any_of(f0_hit[i] for i in persistent) if persistent else 0)
         f1_slots = [reg(f"f1_{pool.name}_slot", pool.slot_bits) for pool in pools]
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
                      f1_oor.eq(f0_oor), f1_oor_pool.eq(f0_oor_pool)]
@@ -496,7 +500,8 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_in_pool.eq(f1_oor | in_pool),
             f2_in.eq(f1_hit),
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
-                          Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED, Err.OK))),
+                          Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED,
+                              Mux(f1_contract, Err.CONTRACT, Err.OK)))),
             f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) for _, st, slot, hit in chosen)),
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]

@@ -58,13 +58,15 @@ __all__ = ["NativeHarness", "AxiHarness", "SHIPPED", "TASKS", "CLOSES", "prove",
            "MAX_SLOTS", "check_provable"]
 
 #: The shipped formal set (run in CI): two pools of 4 and 5 slots, 2-bit tags,
-#: a static region, at L = 7 and at the minimum latency.
+#: a static region, at L = 7 and at the minimum latency, where pool b is
+#: persistent (its frees answer CONTRACT).
 SHIPPED = {
     f"L{latency}": {
         "name": f"fv_l{latency}", "latency": latency, "tag_bits": 2, "user_bits": 2,
         "addr_width": 12, "error_log_depth": 2,
         "pools": [{"name": "a", "base": 0x100, "slot_size": 16, "slots": 4},
-                  {"name": "b", "base": 0x200, "slot_size": 64, "slots": 5}],
+                  {"name": "b", "base": 0x200, "slot_size": 64, "slots": 5,
+                   "lifetime": "persistent" if latency == MIN_LATENCY else "transient"}],
         "regions": [{"name": "boot", "base": 0x0, "size": 0x100}],
     } for latency in (7, MIN_LATENCY)
 }
@@ -201,8 +203,11 @@ class NativeHarness(_Harness):
             age_f[id(st)] = Signal(range(R + 1), name=f"{pool.name}_{st['slot']}_age_f")
             with m.If(here):
                 mismatch = (st["tag"] != f_tag) if T else Const(0)
-                m.d.comb += exp_free.eq(Mux(~st["held"], Err.NOT_ALLOCATED,
-                                            Mux(mismatch, Err.TAG_MISMATCH, Err.OK)))
+                if pool.lifetime == "persistent":        # never released (SPEC §4.4)
+                    m.d.comb += exp_free.eq(Err.CONTRACT)
+                else:
+                    m.d.comb += exp_free.eq(Mux(~st["held"], Err.NOT_ALLOCATED,
+                                                Mux(mismatch, Err.TAG_MISMATCH, Err.OK)))
             m.d.comb += [rel.eq(f_valid & here & (exp_free == Err.OK)),
                          held_f[id(st)].eq(st["held"] & ~rel),
                          age_f[id(st)].eq(Mux(rel, 0, st["age"]))]
@@ -293,6 +298,12 @@ class NativeHarness(_Harness):
         ]
         if T:
             m.d.comb += Cover(live & a_valid & dut.grant_ok & (dut.grant_tag == 0), "tag wrap")
+        persistent = [st for st in slots if st["pool"].lifetime == "persistent"]
+        if persistent:
+            # a free of a held slot of a persistent pool, with its right tag, refused
+            m.d.comb += Cover(live & f_valid & (dut.freed_err == Err.CONTRACT) & Cat(
+                st["held"] & (f_slot == st["slot"]) & f_pool_hit[st["pool"].index] &
+                ((st["tag"] == f_tag) if T else 1) for st in persistent).any(), "persistent free refused")
         return m
 
 

@@ -1,20 +1,24 @@
 """The reference model: SPEC §4-§5, cycle by cycle, the obviously correct way.
 
 Pure Python, no Amaranth or cocotb import. It keeps, per pool, the queue of
-waiting slots as a list (each with the first cycle it may be granted at) and
-the tag of every held slot in a dict. It does not mirror the hardware's
-pipeline, its O(1) reset or its forwarding: those are what it checks.
+waiting slots as a list (each with the first cycle it may be granted at) or a
+ring's pointer, the tag of every held slot in a dict, and each slot's count of
+grants. It does not mirror the hardware's pipeline, its O(1) reset and flush or
+its forwarding: those are what it checks.
 
 Use: call :meth:`Model.step` once per handshake cycle, in cycle order, with the
-free and/or alloc accepted in that cycle. Within a cycle the free is ordered
-before the alloc. Responses are due ``latency`` cycles after the handshake.
+free, flush and/or alloc accepted in that cycle. Within a cycle the free comes
+first, then the flush, then the alloc. Responses are due ``latency`` cycles
+after the handshake.
 """
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
-__all__ = ["Err", "Grant", "Freed", "Model", "Monitor", "LogEntry", "locate"]
+__all__ = ["Err", "Op", "Grant", "Freed", "Flushed", "Answers", "Model", "Monitor", "LogEntry",
+           "locate"]
 
 
 class Err(IntEnum):
@@ -27,11 +31,22 @@ class Err(IntEnum):
     MISALIGNED = 5
     NOT_ALLOCATED = 6
     TAG_MISMATCH = 7
+    CONTRACT = 8
+
+
+class Op(IntEnum):
+    """The request an error log entry is about (SPEC §6, ERR_HEAD0.OP)."""
+    ALLOC = 0
+    FREE = 1
+    FLUSH = 2
 
 
 @dataclass(frozen=True)
 class Grant:
-    """The response to an alloc, as it appears on the ``grant_*`` ports."""
+    """The response to an alloc, as it appears on the ``grant_*`` ports.
+
+    ``overwrote``: a ring pool granted a slot that was still held (SPEC §4.2);
+    not a port, so not compared."""
     ok: int
     err: int
     pool: int
@@ -39,6 +54,7 @@ class Grant:
     addr: int
     tag: int
     user: int
+    overwrote: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,21 @@ class Freed:
     ok: int
     err: int
     user: int
+
+
+@dataclass(frozen=True)
+class Flushed:
+    """The response to a flush, as it appears on the ``flushed_*`` ports."""
+    ok: int
+    err: int
+    user: int
+
+
+class Answers(NamedTuple):
+    """The model's answers to one cycle's requests (None where no request)."""
+    grant: Grant | None
+    freed: Freed | None
+    flushed: Flushed | None
 
 
 def locate(config, addr):
@@ -81,28 +112,40 @@ class Model:
     def reset(self):
         """Every slot free, order restarted at 0, every tag zero."""
         self._last_cycle = None
-        # per pool: deque of (slot, first cycle it may be granted at)
-        self.waiting = [deque((slot, 0) for slot in range(p.slots)) for p in self.config.pools]
         # per pool: {slot: tag of its current grant}
         self.held = [{} for _ in self.config.pools]
-        # per pool: {slot: number of grants since reset}
+        # per pool: {slot: number of grants since reset}; a flush keeps it
         self.grants = [{} for _ in self.config.pools]
+        self.waiting = [None] * len(self.config.pools)
+        self.ring_next = [0] * len(self.config.pools)
+        for pool in self.config.pools:
+            self._restart(pool.index)
+
+    def _restart(self, pool):
+        """The pool's order as after reset: every slot waiting, in index order."""
+        # freelist: deque of (slot, first cycle it may be granted at)
+        self.waiting[pool] = deque((slot, 0) for slot in range(self.config.pools[pool].slots))
+        # ring: the slot the next alloc gets
+        self.ring_next[pool] = 0
 
     def in_use(self, pool):
         return len(self.held[pool])
 
-    def step(self, cycle, *, alloc=None, free=None):
-        """Apply the requests accepted at ``cycle``.
+    def step(self, cycle, *, alloc=None, free=None, flush=None):
+        """Apply the requests accepted at ``cycle``: the free, then the flush,
+        then the alloc.
 
-        ``alloc`` is ``(pool, size, user)``, ``free`` is ``(addr, tag, user)``;
-        either may be None. Returns ``(grant, freed)`` (None where no request).
+        ``alloc`` is ``(pool, size, user)``, ``free`` is ``(addr, tag, user)``,
+        ``flush`` is ``(pool, user)``; any may be None. Returns
+        :class:`Answers` ``(grant, freed, flushed)``.
         """
         if self._last_cycle is not None and cycle <= self._last_cycle:
             raise ValueError(f"Cycles must increase: {cycle} after {self._last_cycle}")
         self._last_cycle = cycle
         freed = self.free(cycle, *free) if free is not None else None
+        flushed = self.flush(cycle, *flush) if flush is not None else None
         grant = self.alloc(cycle, *alloc) if alloc is not None else None
-        return grant, freed
+        return Answers(grant, freed, flushed)
 
     def alloc(self, cycle, pool, size, user):
         def fail(err):
@@ -113,22 +156,30 @@ class Model:
             return fail(Err.BAD_POOL)
         if max(size, 1) > pools[pool].slot_size:
             return fail(Err.TOO_BIG)
-        queue = self.waiting[pool]
-        if not queue or queue[0][1] > cycle:
-            return fail(Err.EXHAUSTED)
-        slot, _ = queue.popleft()
+        if pools[pool].kind == "ring":
+            # never EXHAUSTED: the pointer's slot, held or not (an overwrite)
+            slot = self.ring_next[pool]
+            self.ring_next[pool] = (slot + 1) % pools[pool].slots
+        else:
+            queue = self.waiting[pool]
+            if not queue or queue[0][1] > cycle:
+                return fail(Err.EXHAUSTED)
+            slot, _ = queue.popleft()
+        overwrote = slot in self.held[pool]
         count = self.grants[pool].get(slot, 0) + 1
         self.grants[pool][slot] = count
         tag = count % (1 << self.config.tag_bits)
         self.held[pool][slot] = tag
         return Grant(ok=1, err=Err.OK, pool=pool, slot=slot,
-                     addr=pools[pool].addr_of(slot), tag=tag, user=user)
+                     addr=pools[pool].addr_of(slot), tag=tag, user=user, overwrote=overwrote)
 
     def locate(self, addr):
         return locate(self.config, addr)
 
     def free(self, cycle, addr, tag, user):
         pool, slot, err = self.locate(addr)
+        if err == Err.OK and self.config.pools[pool].lifetime == "persistent":
+            err = Err.CONTRACT
         if err == Err.OK:
             held = self.held[pool]
             if slot not in held:
@@ -138,19 +189,32 @@ class Model:
         if err != Err.OK:
             return Freed(ok=0, err=err, user=user)
         del self.held[pool][slot]
-        self.waiting[pool].append((slot, cycle + self.recycle_delay))
+        if self.config.pools[pool].kind == "freelist":
+            self.waiting[pool].append((slot, cycle + self.recycle_delay))
         return Freed(ok=1, err=Err.OK, user=user)
+
+    def flush(self, cycle, pool, user):
+        """Release every slot of ``pool`` at once (SPEC §4.3). Tags go on
+        counting, so every handle from before the flush is stale."""
+        pools = self.config.pools
+        if pool >= len(pools):
+            return Flushed(ok=0, err=Err.BAD_POOL, user=user)
+        if pools[pool].lifetime == "persistent":
+            return Flushed(ok=0, err=Err.CONTRACT, user=user)
+        self.held[pool].clear()
+        self._restart(pool)
+        return Flushed(ok=1, err=Err.OK, user=user)
 
 
 @dataclass(frozen=True)
 class LogEntry:
     """One error log entry (SPEC §6, ERR_HEAD0..3)."""
     code: int
-    op: int          # 0 alloc, 1 free
+    op: int          # Op: 0 alloc, 1 free, 2 flush
     source: int      # 0 native, 1 register
     pool: int        # 0xFF: an address in no pool
-    tag: int         # tag presented (0 for allocs)
-    info: int        # low 32 bits of the free address, or the alloc size
+    tag: int         # tag presented (0 for allocs and flushes)
+    info: int        # low 32 bits of the free address, or the alloc size; 0 for a flush
     user: int
     cycle: int       # low 32 bits of the handshake cycle
 
@@ -172,6 +236,7 @@ class Monitor:
         n = len(self.config.pools)
         self.in_use, self.high_water = [0] * n, [0] * n
         self.allocs, self.fails, self.frees = [0] * n, [0] * n, [0] * n
+        self.flushes, self.overwrites = [0] * n, [0] * n
         self.log = deque()
         self.err_count = self.err_dropped = 0
         self.irq_status = 0
@@ -180,6 +245,7 @@ class Monitor:
         """CTRL.CLEAR."""
         n = len(self.config.pools)
         self.allocs, self.fails, self.frees = [0] * n, [0] * n, [0] * n
+        self.flushes, self.overwrites = [0] * n, [0] * n
         self.high_water = list(self.in_use)
         self.err_count = self.err_dropped = 0
 
@@ -197,9 +263,9 @@ class Monitor:
             self.err_dropped = (self.err_dropped + 1) % 2**32
             self.irq_status |= 4
 
-    def record(self, cycle, *, alloc=None, grant=None, free=None, freed=None, source=0,
-               free_pool=None):
-        """Account one handshake cycle's requests and responses (free first).
+    def record(self, cycle, *, alloc=None, grant=None, free=None, freed=None, flush=None,
+               flushed=None, source=0, free_pool=None):
+        """Account one handshake cycle's requests and responses (free, flush, alloc).
 
         ``free_pool`` names the pool of a register FREE whose slot index is past
         the pool (its error is logged under that pool).
@@ -212,11 +278,23 @@ class Monitor:
                 self.in_use[pool] -= 1
                 self.frees[pool] = (self.frees[pool] + 1) % 2**32
             else:
-                self._error(LogEntry(freed.err, 1, source, 0xFF if pool is None else pool,
+                self._error(LogEntry(freed.err, Op.FREE, source, 0xFF if pool is None else pool,
                                      tag, addr % 2**32, user, stamp))
+        if flush is not None:
+            pool, user = flush
+            if flushed.ok:
+                self.in_use[pool] = 0
+                self.flushes[pool] = (self.flushes[pool] + 1) % 2**32
+            else:
+                self._error(LogEntry(flushed.err, Op.FLUSH, source, pool, 0, 0, user, stamp))
         if alloc is not None:
             pool, size, user = alloc
-            if grant.ok:
+            if grant.overwrote:
+                # the slot changes hands: IN_USE stays
+                self.overwrites[pool] = (self.overwrites[pool] + 1) % 2**32
+                self.irq_status |= 8
+                self.allocs[pool] = (self.allocs[pool] + 1) % 2**32
+            elif grant.ok:
                 self.in_use[pool] += 1
                 self.high_water[pool] = max(self.high_water[pool], self.in_use[pool])
                 self.allocs[pool] = (self.allocs[pool] + 1) % 2**32
@@ -224,4 +302,4 @@ class Monitor:
                 self.fails[pool] = (self.fails[pool] + 1) % 2**32
                 self.irq_status |= 2
             else:
-                self._error(LogEntry(grant.err, 0, source, pool, 0, size % 2**32, user, stamp))
+                self._error(LogEntry(grant.err, Op.ALLOC, source, pool, 0, size % 2**32, user, stamp))

@@ -184,7 +184,9 @@ class RegisterFile(wiring.Component):
         code, op, src = head_entry[0:4], head_entry[4], head_entry[5]
         pool, tag = head_entry[6:14], head_entry[14:22]
         info, user, when = head_entry[22:54], head_entry[54:86], head_entry[86:118]
-        err_head0 = Cat(tag, pool, Const(0, 2), src, op, code, Const(0, 7), head_valid)
+        # [7:0] tag, [15:8] pool, [23:20] code, [27:26] source, [30:28] op, [31] valid
+        err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, Const(0, 1), op, Const(0, 2),
+                        head_valid)
 
         # ---- interrupt ---------------------------------------------------------------
         irq_status, irq_enable = Signal(3), Signal(3)

@@ -80,11 +80,11 @@ IRQ_FIELDS = (
 )
 
 ERR_HEAD0_FIELDS = (
-    Field("TAG", 0, 8, "tag presented (0 for allocs)"),
+    Field("TAG", 0, 8, "tag presented (0 for allocs and flushes)"),
     Field("POOL", 8, 8, "pool index (0xFF: an address in no pool)"),
-    Field("SOURCE", 18, 1, "0 native ports, 1 AXI-Lite register"),
-    Field("OP", 19, 1, "0 alloc, 1 free"),
     Field("CODE", 20, 4, "error code"),
+    Field("SOURCE", 26, 2, "0 native ports, 1 AXI-Lite register, 2 access guard"),
+    Field("OP", 28, 3, "0 alloc, 1 free, 2 flush, 3 read access, 4 write access"),
     Field("VALID", 31, 1, "the log holds an entry"),
 )
 

@@ -305,10 +305,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1178$0 (\$8 [15:0]),
-    .\port$1178$48 (\$8 [63:48]),
-    .\port$1181$0 (\$9 ),
-    .\port$1202$0 (\$10 ),
+    .\port$1180$0 (\$8 [15:0]),
+    .\port$1180$48 (\$8 [63:48]),
+    .\port$1183$0 (\$9 ),
+    .\port$1204$0 (\$10 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -773,14 +773,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
+  wire \$120 ;
   wire [5:0] \$121 ;
-  wire [6:0] \$122 ;
-  wire [5:0] \$123 ;
+  wire [5:0] \$122 ;
+  wire [6:0] \$123 ;
   wire [5:0] \$124 ;
-  wire [6:0] \$125 ;
-  wire [5:0] \$126 ;
-  wire \$127 ;
+  wire [5:0] \$125 ;
+  wire [6:0] \$126 ;
+  wire [5:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire [10:0] \$13 ;
@@ -795,16 +795,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$138 ;
   wire \$139 ;
   wire [10:0] \$14 ;
-  wire [5:0] \$140 ;
+  wire \$140 ;
   wire [5:0] \$141 ;
-  wire \$142 ;
+  wire [5:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [5:0] \$146 ;
+  wire \$146 ;
   wire [5:0] \$147 ;
-  wire [6:0] \$148 ;
-  wire \$149 ;
+  wire [5:0] \$148 ;
+  wire [6:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -830,26 +830,26 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [5:0] \$172 ;
+  wire \$172 ;
   wire [5:0] \$173 ;
-  wire [6:0] \$174 ;
-  wire \$175 ;
-  wire [11:0] \$176 ;
+  wire [5:0] \$174 ;
+  wire [6:0] \$175 ;
+  wire \$176 ;
   wire [11:0] \$177 ;
-  wire [12:0] \$178 ;
-  wire \$179 ;
-  wire [2:0] \$18 ;
+  wire [11:0] \$178 ;
+  wire [12:0] \$179 ;
+  wire [3:0] \$18 ;
   wire \$180 ;
-  wire [10:0] \$181 ;
+  wire \$181 ;
   wire [10:0] \$182 ;
-  wire \$183 ;
-  wire [10:0] \$184 ;
+  wire [10:0] \$183 ;
+  wire \$184 ;
   wire [10:0] \$185 ;
-  wire [12:0] \$186 ;
-  wire \$187 ;
+  wire [10:0] \$186 ;
+  wire [12:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [2:0] \$19 ;
+  wire [3:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -881,30 +881,30 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [9:0] \$218 ;
-  wire [5:0] \$219 ;
+  wire \$218 ;
+  wire [9:0] \$219 ;
   wire [3:0] \$22 ;
-  wire \$220 ;
-  wire [6:0] \$221 ;
-  wire \$222 ;
+  wire [5:0] \$220 ;
+  wire \$221 ;
+  wire [6:0] \$222 ;
   wire \$223 ;
-  wire [24:0] \$224 ;
-  wire [30:0] \$225 ;
-  wire \$226 ;
+  wire \$224 ;
+  wire [24:0] \$225 ;
+  wire [30:0] \$226 ;
   wire \$227 ;
-  wire [11:0] \$228 ;
+  wire \$228 ;
   wire [11:0] \$229 ;
   wire [9:0] \$23 ;
-  wire [12:0] \$230 ;
-  wire \$231 ;
-  wire [11:0] \$232 ;
+  wire [11:0] \$230 ;
+  wire [12:0] \$231 ;
+  wire \$232 ;
   wire [11:0] \$233 ;
-  wire [12:0] \$234 ;
-  wire \$235 ;
-  wire [11:0] \$236 ;
+  wire [11:0] \$234 ;
+  wire [12:0] \$235 ;
+  wire \$236 ;
   wire [11:0] \$237 ;
-  wire [12:0] \$238 ;
-  wire \$239 ;
+  wire [11:0] \$238 ;
+  wire [12:0] \$239 ;
   wire [5:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
@@ -913,8 +913,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire [2:0] \$247 ;
-  wire \$248 ;
+  wire \$247 ;
+  wire [3:0] \$248 ;
   wire \$249 ;
   wire [31:0] \$25 ;
   wire \$250 ;
@@ -925,25 +925,25 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [5:0] \$258 ;
-  wire \$259 ;
+  wire \$258 ;
+  wire [5:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
-  reg \$261 ;
-  reg [9:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg \$264 ;
-  reg [9:0] \$265 ;
-  reg [6:0] \$266 ;
-  reg \$267 ;
+  wire \$261 ;
+  reg \$262 ;
+  reg [9:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg \$265 ;
+  reg [9:0] \$266 ;
+  reg [6:0] \$267 ;
   reg \$268 ;
   reg \$269 ;
   wire \$27 ;
   reg \$270 ;
-  reg [10:0] \$271 ;
-  reg \$272 ;
-  reg [9:0] \$273 ;
-  reg \$274 ;
+  reg \$271 ;
+  reg [10:0] \$272 ;
+  reg \$273 ;
+  reg [9:0] \$274 ;
   reg \$275 ;
   reg \$276 ;
   reg \$277 ;
@@ -985,12 +985,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$309 ;
   wire [33:0] \$31 ;
   reg \$310 ;
-  reg [9:0] \$311 ;
-  reg \$312 ;
+  reg \$311 ;
+  reg [9:0] \$312 ;
   reg \$313 ;
-  reg [10:0] \$314 ;
-  reg [2:0] \$315 ;
-  reg \$316 ;
+  reg \$314 ;
+  reg [10:0] \$315 ;
+  reg [2:0] \$316 ;
   reg \$317 ;
   reg \$318 ;
   reg \$319 ;
@@ -1000,6 +1000,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$322 ;
   reg \$323 ;
   reg \$324 ;
+  reg \$325 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -1041,10 +1042,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [2:0] \$70 ;
-  wire [2:0] \$71 ;
-  wire [12:0] \$72 ;
-  wire \$73 ;
+  wire [3:0] \$70 ;
+  wire [3:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire [12:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -1074,12 +1075,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$98 ;
   wire \$99 ;
   wire [9:0] \$signal ;
-  wire \$signal$142 ;
-  wire \$signal$153 ;
-  wire \$signal$171 ;
-  wire [3:0] \$signal$195 ;
-  reg [5:0] \$signal$250 ;
-  wire \$signal$251 ;
+  wire \$signal$143 ;
+  wire \$signal$154 ;
+  wire \$signal$172 ;
+  wire [3:0] \$signal$196 ;
+  reg [5:0] \$signal$251 ;
+  wire \$signal$252 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -1171,6 +1172,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [9:0] f0_user = 10'h000;
   reg f0_valid = 1'h0;
   reg [31:0] f1_addr = 32'd0;
+  reg f1_contract = 1'h0;
   reg f1_hit = 1'h0;
   reg f1_misaligned = 1'h0;
   reg f1_oor = 1'h0;
@@ -1297,7 +1299,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$258 ;
+  wire [31:0] \grant_addr$259 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
@@ -1315,10 +1317,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$237 ;
+  wire [9:0] \r__addr$238 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$245 ;
-  wire [9:0] \r__addr$247 ;
+  wire [9:0] \r__addr$246 ;
+  wire [9:0] \r__addr$248 ;
   wire [16:0] r__data;
   wire [6:0] \r__data$17 ;
   wire \r__data$19 ;
@@ -1352,11 +1354,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$248 ;
+  wire [9:0] \samples_parity_addr$249 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$249 ;
+  wire \samples_parity_data$250 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -1395,19 +1397,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$234 ;
+  wire [9:0] \w__addr$235 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$239 ;
+  wire [9:0] \w__addr$240 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 7'h00 *)
-  wire [6:0] \w__data$236 ;
-  wire \w__data$243 ;
+  wire [6:0] \w__data$237 ;
+  wire \w__data$244 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$235 ;
-  wire \w__en$241 ;
+  wire \w__en$236 ;
+  wire \w__en$242 ;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [6:0] samples_grant [1023:0];
@@ -1425,7 +1427,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
     if (samples_queue_wen)
-      samples_parity[f4_slot] <= \w__data$243 ;
+      samples_parity[f4_slot] <= \w__data$244 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
@@ -1463,13 +1465,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$15  = samples_has_fresh | samples_nonempty;
   assign \$16  = a1_select & \$15 ;
   assign \$17  = a1_in & a1_fits;
-  assign \$18  = \$17  ? 3'h1 : 3'h3;
-  assign \$19  = a1_bad_pool ? 3'h2 : \$18 ;
+  assign \$18  = \$17  ? 4'h1 : 4'h3;
+  assign \$19  = a1_bad_pool ? 4'h2 : \$18 ;
   assign \$20  = a1_in & samples_has_fresh;
   assign \$21  = a1_in ? samples_fresh : 11'h000;
   assign \$22  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$23  = a3_ok ? samples_grant_waddr : 10'h000;
-  assign \$24  = a3_ok ? \$221 [5:0] : 6'h00;
+  assign \$24  = a3_ok ? \$222 [5:0] : 6'h00;
   assign \$25  = a4_ok ? grant_addr : 32'd0;
   assign \$26  = ~ free_oor;
   assign \$27  = ! free_oor_pool;
@@ -1510,217 +1512,218 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$66  = ~ \$65 ;
   assign \$67  = f1_oor | \$66 ;
   assign \$68  = f1_hit & f1_misaligned;
-  assign \$70  = \$69  ? 3'h5 : 3'h0;
-  assign \$71  = \$67  ? 3'h4 : \$70 ;
-  assign \$72  = f1_samples_slot - samples_fresh;
-  assign \$73  = ~ \$72 [11];
-  assign \$74  = f1_hit & \$73 ;
-  assign \$75  = ~ f1_same_second_eq0;
-  assign \$76  = ~ f1_same_second_eq3;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = ~ f1_same_second_eq6;
-  assign \$79  = ~ f1_same_second_eq9;
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = \$77  | \$80 ;
-  assign \$82  = ~ f1_same_second_eq12;
-  assign \$83  = ~ f1_same_second_eq15;
-  assign \$84  = \$82  | \$83 ;
-  assign \$85  = ~ f1_same_second_eq18;
-  assign \$86  = ~ f1_same_second_eq21;
-  assign \$87  = \$85  | \$86 ;
-  assign \$88  = \$84  | \$87 ;
-  assign \$89  = \$81  | \$88 ;
-  assign \$90  = ~ f1_same_second_eq24;
-  assign \$91  = ~ f1_same_second_eq27;
-  assign \$92  = \$90  | \$91 ;
-  assign \$93  = ~ f1_same_second_eq30;
-  assign \$94  = \$92  | \$93 ;
-  assign \$95  = \$89  | \$94 ;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = ~ f1_same_third_eq0;
-  assign \$98  = ~ f1_same_third_eq3;
-  assign \$99  = \$97  | \$98 ;
-  assign \$100  = ~ f1_same_third_eq6;
-  assign \$101  = ~ f1_same_third_eq9;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = \$99  | \$102 ;
-  assign \$104  = ~ f1_same_third_eq12;
-  assign \$105  = ~ f1_same_third_eq15;
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = ~ f1_same_third_eq18;
-  assign \$108  = ~ f1_same_third_eq21;
-  assign \$109  = \$107  | \$108 ;
-  assign \$110  = \$106  | \$109 ;
-  assign \$111  = \$103  | \$110 ;
-  assign \$112  = ~ f1_same_third_eq24;
-  assign \$113  = ~ f1_same_third_eq27;
-  assign \$114  = \$112  | \$113 ;
-  assign \$115  = ~ f1_same_third_eq30;
-  assign \$116  = \$114  | \$115 ;
-  assign \$117  = \$111  | \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = ! f2_pool;
-  assign \$120  = a4_tag ^ f2_tag;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$121  + 1'h1;
-  assign \$123  = a5_tag ^ f2_tag;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = \$124  + 1'h1;
-  assign \$126  = \$230 [12] ? a4_tag : a5_tag;
-  assign \$127  = \$230 [12] ? a4_snap : a5_snap;
-  assign \$128  = f2_same_third & f5_ok;
-  assign \$129  = ~ rel_f2;
-  assign \$130  = ~ f3_rel_f3;
-  assign \$131  = ~ f3_never_granted;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$134  = f3_in & \$133 ;
-  assign \$135  = \$132  & \$134 ;
-  assign \$136  = f3_hit_a3 | \$135 ;
-  assign \$137  = \$129  & \$136 ;
-  assign \$138  = f3_hit_a2 | \$137 ;
-  assign \$139  = f3_hit_a2 | f3_hit_a3;
-  assign \$140  = f3_in ? samples_grant_r0_b0[6:1] : 6'h00;
-  assign \$141  = \$139  ? f3_older_tag : \$140 ;
-  assign \$142  = f3_hit_a2 | f3_hit_a3;
-  assign \$143  = f3_in & samples_grant_r0_b0[0];
-  assign \$144  = \$142  ? f3_older_snap : \$143 ;
-  assign \$145  = f3_go & \$238 [12];
-  assign \$146  = a4_tag ^ f3_tag;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$147  + 1'h1;
-  assign \$149  = \$145  & \$148 [6];
-  assign \$150  = ~ \$238 [12];
-  assign \$151  = f3_go & \$150 ;
-  assign \$152  = ~ rel_f2;
-  assign \$153  = \$152  & f3_hit_a3;
-  assign \$154  = f3_hit_a2 | \$153 ;
-  assign \$155  = \$151  & \$154 ;
-  assign \$156  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = ~ \$238 [12];
-  assign \$159  = f3_go & \$158 ;
-  assign \$160  = ~ f3_hit_a2;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = ~ rel_f2;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = ~ f3_hit_a3;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = ~ f3_rel_f3;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$167  ? f3_in : 1'h0;
-  assign \$169  = ~ f3_never_granted;
-  assign \$170  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = samples_grant_r0_b0[6:1] ^ f3_tag;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$173  + 1'h1;
-  assign \$175  = \$171  & \$174 [6];
-  assign \$176  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$177  = ~ \$176 ;
-  assign \$178  = \$177  + 1'h1;
-  assign \$179  = \release  & \$178 [12];
-  assign \$180  = samples_queue_waddr == 10'h3ff;
-  assign \$181  = samples_queue_waddr + 1'h1;
-  assign \$182  = \$180  ? 11'h000 : \$181 ;
-  assign \$183  = samples_pushed == samples_popped;
-  assign \$184  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$185  = \$183  ? 11'h000 : \$184 ;
-  assign \$186  = $signed({ 1'h0, samples_count }) + $signed(\$185 );
-  assign \$187  = ! samples_pushed;
-  assign \$188  = ! samples_popped;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$191  = ~ \$190 ;
-  assign \$192  = samples_push | \$191 ;
-  assign \$193  = ! samples_pushed;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = samples_count == 2'h3;
-  assign \$197  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$198  = ~ \$197 ;
-  assign \$199  = samples_push | \$198 ;
-  assign \$201  = ! samples_popped;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = samples_push | \$204 ;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$210  = ~ \$209 ;
-  assign \$211  = samples_push | \$210 ;
-  assign \$212  = | { a3_valid, a2_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$213  = | { f3_valid, f2_valid, f1_valid, f0_valid, a5_valid, a4_valid };
-  assign \$214  = | { f4_by_a1, f4_prev_released, f4_go, f4_valid, f5_ok, f3_go };
-  assign \$215  = | { f6_valid, a6_valid, f5_valid, f4_by_mem, f4_by_older };
+  assign \$70  = f1_contract ? 4'h8 : 4'h0;
+  assign \$71  = \$69  ? 4'h5 : \$70 ;
+  assign \$72  = \$67  ? 4'h4 : \$71 ;
+  assign \$73  = f1_samples_slot - samples_fresh;
+  assign \$74  = ~ \$73 [11];
+  assign \$75  = f1_hit & \$74 ;
+  assign \$76  = ~ f1_same_second_eq0;
+  assign \$77  = ~ f1_same_second_eq3;
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = ~ f1_same_second_eq6;
+  assign \$80  = ~ f1_same_second_eq9;
+  assign \$81  = \$79  | \$80 ;
+  assign \$82  = \$78  | \$81 ;
+  assign \$83  = ~ f1_same_second_eq12;
+  assign \$84  = ~ f1_same_second_eq15;
+  assign \$85  = \$83  | \$84 ;
+  assign \$86  = ~ f1_same_second_eq18;
+  assign \$87  = ~ f1_same_second_eq21;
+  assign \$88  = \$86  | \$87 ;
+  assign \$89  = \$85  | \$88 ;
+  assign \$90  = \$82  | \$89 ;
+  assign \$91  = ~ f1_same_second_eq24;
+  assign \$92  = ~ f1_same_second_eq27;
+  assign \$93  = \$91  | \$92 ;
+  assign \$94  = ~ f1_same_second_eq30;
+  assign \$95  = \$93  | \$94 ;
+  assign \$96  = \$90  | \$95 ;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = ~ f1_same_third_eq0;
+  assign \$99  = ~ f1_same_third_eq3;
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = ~ f1_same_third_eq6;
+  assign \$102  = ~ f1_same_third_eq9;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = \$100  | \$103 ;
+  assign \$105  = ~ f1_same_third_eq12;
+  assign \$106  = ~ f1_same_third_eq15;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = ~ f1_same_third_eq18;
+  assign \$109  = ~ f1_same_third_eq21;
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = \$107  | \$110 ;
+  assign \$112  = \$104  | \$111 ;
+  assign \$113  = ~ f1_same_third_eq24;
+  assign \$114  = ~ f1_same_third_eq27;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = ~ f1_same_third_eq30;
+  assign \$117  = \$115  | \$116 ;
+  assign \$118  = \$112  | \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = ! f2_pool;
+  assign \$121  = a4_tag ^ f2_tag;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$122  + 1'h1;
+  assign \$124  = a5_tag ^ f2_tag;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$125  + 1'h1;
+  assign \$127  = \$231 [12] ? a4_tag : a5_tag;
+  assign \$128  = \$231 [12] ? a4_snap : a5_snap;
+  assign \$129  = f2_same_third & f5_ok;
+  assign \$130  = ~ rel_f2;
+  assign \$131  = ~ f3_rel_f3;
+  assign \$132  = ~ f3_never_granted;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$135  = f3_in & \$134 ;
+  assign \$136  = \$133  & \$135 ;
+  assign \$137  = f3_hit_a3 | \$136 ;
+  assign \$138  = \$130  & \$137 ;
+  assign \$139  = f3_hit_a2 | \$138 ;
+  assign \$140  = f3_hit_a2 | f3_hit_a3;
+  assign \$141  = f3_in ? samples_grant_r0_b0[6:1] : 6'h00;
+  assign \$142  = \$140  ? f3_older_tag : \$141 ;
+  assign \$143  = f3_hit_a2 | f3_hit_a3;
+  assign \$144  = f3_in & samples_grant_r0_b0[0];
+  assign \$145  = \$143  ? f3_older_snap : \$144 ;
+  assign \$146  = f3_go & \$239 [12];
+  assign \$147  = a4_tag ^ f3_tag;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  + 1'h1;
+  assign \$150  = \$146  & \$149 [6];
+  assign \$151  = ~ \$239 [12];
+  assign \$152  = f3_go & \$151 ;
+  assign \$153  = ~ rel_f2;
+  assign \$154  = \$153  & f3_hit_a3;
+  assign \$155  = f3_hit_a2 | \$154 ;
+  assign \$156  = \$152  & \$155 ;
+  assign \$157  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = ~ \$239 [12];
+  assign \$160  = f3_go & \$159 ;
+  assign \$161  = ~ f3_hit_a2;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = ~ rel_f2;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = ~ f3_hit_a3;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = ~ f3_rel_f3;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = \$168  ? f3_in : 1'h0;
+  assign \$170  = ~ f3_never_granted;
+  assign \$171  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = samples_grant_r0_b0[6:1] ^ f3_tag;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$174  + 1'h1;
+  assign \$176  = \$172  & \$175 [6];
+  assign \$177  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  + 1'h1;
+  assign \$180  = \release  & \$179 [12];
+  assign \$181  = samples_queue_waddr == 10'h3ff;
+  assign \$182  = samples_queue_waddr + 1'h1;
+  assign \$183  = \$181  ? 11'h000 : \$182 ;
+  assign \$184  = samples_pushed == samples_popped;
+  assign \$185  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$186  = \$184  ? 11'h000 : \$185 ;
+  assign \$187  = $signed({ 1'h0, samples_count }) + $signed(\$186 );
+  assign \$188  = ! samples_pushed;
+  assign \$189  = ! samples_popped;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$192  = ~ \$191 ;
+  assign \$193  = samples_push | \$192 ;
+  assign \$194  = ! samples_pushed;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = samples_count == 2'h3;
+  assign \$198  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$199  = ~ \$198 ;
+  assign \$200  = samples_push | \$199 ;
+  assign \$202  = ! samples_popped;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = samples_push | \$205 ;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$211  = ~ \$210 ;
+  assign \$212  = samples_push | \$211 ;
+  assign \$213  = | { a3_valid, a2_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$214  = | { f3_valid, f2_valid, f1_valid, f0_valid, a5_valid, a4_valid };
+  assign \$215  = | { f4_by_a1, f4_prev_released, f4_go, f4_valid, f5_ok, f3_go };
+  assign \$216  = | { f6_valid, a6_valid, f5_valid, f4_by_mem, f4_by_older };
   assign samples_take_fresh = a1_select & samples_has_fresh;
-  assign \$216  = ~ samples_has_fresh;
-  assign \$217  = a1_select & \$216 ;
-  assign samples_pop = \$217  & samples_nonempty;
-  assign \$218  = a3_from_fresh ? a3_fresh_slot : samples_queue_r0_b0[9:0];
-  assign \$219  = a3_from_fresh ? 6'h00 : samples_queue_r0_b0[16:11];
-  assign \$220  = a3_from_fresh ? samples_parity_r1_b0 : samples_queue_r0_b0[10];
-  assign \$221  = \$signal$250  + 1'h1;
-  assign \$222  = a3_valid & a3_ok;
-  assign \$223  = ! a3_pool;
-  assign samples_grant_wen = \$222  & \$223 ;
-  assign \$226  = ! f2_err;
-  assign \$signal$142  = f2_valid & \$226 ;
-  assign \$227  = a4_valid & a4_ok;
-  assign \$228  = { \$227 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$229  = ~ \$228 ;
-  assign \$230  = \$229  + 1'h1;
-  assign \$231  = a5_valid & a5_ok;
-  assign \$232  = { \$231 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$233  = ~ \$232 ;
-  assign \$234  = \$233  + 1'h1;
-  assign \$235  = a4_valid & a4_ok;
-  assign \$236  = { \$235 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$237  = ~ \$236 ;
-  assign \$238  = \$237  + 1'h1;
+  assign \$217  = ~ samples_has_fresh;
+  assign \$218  = a1_select & \$217 ;
+  assign samples_pop = \$218  & samples_nonempty;
+  assign \$219  = a3_from_fresh ? a3_fresh_slot : samples_queue_r0_b0[9:0];
+  assign \$220  = a3_from_fresh ? 6'h00 : samples_queue_r0_b0[16:11];
+  assign \$221  = a3_from_fresh ? samples_parity_r1_b0 : samples_queue_r0_b0[10];
+  assign \$222  = \$signal$251  + 1'h1;
+  assign \$223  = a3_valid & a3_ok;
+  assign \$224  = ! a3_pool;
+  assign samples_grant_wen = \$223  & \$224 ;
+  assign \$227  = ! f2_err;
+  assign \$signal$143  = f2_valid & \$227 ;
+  assign \$228  = a4_valid & a4_ok;
+  assign \$229  = { \$228 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$230  = ~ \$229 ;
+  assign \$231  = \$230  + 1'h1;
+  assign \$232  = a5_valid & a5_ok;
+  assign \$233  = { \$232 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$234  = ~ \$233 ;
+  assign \$235  = \$234  + 1'h1;
+  assign \$236  = a4_valid & a4_ok;
+  assign \$237  = { \$236 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$238  = ~ \$237 ;
+  assign \$239  = \$238  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$239  = ~ f4_prev_released;
-  assign \$240  = \$239  & f4_rest_held;
-  assign \$signal$251  = f4_hit_a1 | \$240 ;
-  assign \$241  = ~ f4_prev_released;
-  assign \$242  = f4_by_mem & f4_mem_ok;
-  assign \$243  = f4_by_older | \$242 ;
-  assign \$244  = \$241  & \$243 ;
-  assign \release  = f4_by_a1 | \$244 ;
-  assign \$245  = ~ f4_go;
-  assign \$246  = ~ \$signal$251 ;
-  assign \$247  = \$signal$251  ? 3'h7 : 3'h6;
-  assign unreleased_err = f4_go ? { 1'h0, \$247  } : f4_err;
-  assign \$signal$195  = \release  ? 4'h0 : unreleased_err;
-  assign \$248  = ~ f4_prev_released;
-  assign \$249  = \$248  & f4_by_older;
-  assign \$250  = f4_by_a1 | \$249 ;
-  assign \$251  = f4_in & \$250 ;
-  assign \$252  = ~ f4_prev_released;
-  assign \$253  = \$252  & f4_by_mem;
-  assign \$254  = \$253  & f4_mem_ok;
-  assign samples_queue_wen = \$251  | \$254 ;
-  assign \$255  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$243  = ~ \$255 ;
+  assign \$240  = ~ f4_prev_released;
+  assign \$241  = \$240  & f4_rest_held;
+  assign \$signal$252  = f4_hit_a1 | \$241 ;
+  assign \$242  = ~ f4_prev_released;
+  assign \$243  = f4_by_mem & f4_mem_ok;
+  assign \$244  = f4_by_older | \$243 ;
+  assign \$245  = \$242  & \$244 ;
+  assign \release  = f4_by_a1 | \$245 ;
+  assign \$246  = ~ f4_go;
+  assign \$247  = ~ \$signal$252 ;
+  assign \$248  = \$signal$252  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$248  : f4_err;
+  assign \$signal$196  = \release  ? 4'h0 : unreleased_err;
+  assign \$249  = ~ f4_prev_released;
+  assign \$250  = \$249  & f4_by_older;
+  assign \$251  = f4_by_a1 | \$250 ;
+  assign \$252  = f4_in & \$251 ;
+  assign \$253  = ~ f4_prev_released;
+  assign \$254  = \$253  & f4_by_mem;
+  assign \$255  = \$254  & f4_mem_ok;
+  assign samples_queue_wen = \$252  | \$255 ;
   assign \$256  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$259  = busy_0 | busy_6;
-  assign \$260  = busy_12 | busy_18;
-  assign busy = \$259  | \$260 ;
+  assign \w__data$244  = ~ \$256 ;
+  assign \$257  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$260  = busy_0 | busy_6;
+  assign \$261  = busy_12 | busy_18;
+  assign busy = \$260  | \$261 ;
   always @(posedge clk)
-    samples_queue_w_en <= \$261 ;
+    samples_queue_w_en <= \$262 ;
   always @(posedge clk)
-    samples_queue_w_addr <= \$262 ;
+    samples_queue_w_addr <= \$263 ;
   always @(posedge clk)
-    samples_queue_w_data <= \$263 ;
+    samples_queue_w_data <= \$264 ;
   always @(posedge clk)
     samples_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    samples_grant_w_en <= \$264 ;
+    samples_grant_w_en <= \$265 ;
   always @(posedge clk)
-    samples_grant_w_addr <= \$265 ;
+    samples_grant_w_addr <= \$266 ;
   always @(posedge clk)
-    samples_grant_w_data <= \$266 ;
+    samples_grant_w_data <= \$267 ;
   always @(posedge clk)
     samples_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -1728,7 +1731,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     samples_parity_r1_b0 <= \r__data$21 ;
   always @(posedge clk)
-    a0_valid <= \$267 ;
+    a0_valid <= \$268 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -1738,7 +1741,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$268 ;
+    a1_valid <= \$269 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -1750,29 +1753,29 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$269 ;
+    a1_select <= \$270 ;
   always @(posedge clk)
-    a2_valid <= \$270 ;
+    a2_valid <= \$271 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_fresh <= \$271 ;
+    samples_fresh <= \$272 ;
   always @(posedge clk)
-    samples_has_fresh <= \$272 ;
+    samples_has_fresh <= \$273 ;
   always @(posedge clk)
-    samples_head <= \$273 ;
+    samples_head <= \$274 ;
   always @(posedge clk)
     a2_ok <= \$16 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$19  };
+    a2_fail_err <= \$19 ;
   always @(posedge clk)
     a2_from_fresh <= \$20 ;
   always @(posedge clk)
     a2_fresh_slot <= \$21 [9:0];
   always @(posedge clk)
-    a3_valid <= \$274 ;
+    a3_valid <= \$275 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -1786,7 +1789,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a4_valid <= \$275 ;
+    a4_valid <= \$276 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -1802,7 +1805,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$276 ;
+    a5_valid <= \$277 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -1820,7 +1823,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a5_addr <= \$25 ;
   always @(posedge clk)
-    f0_valid <= \$277 ;
+    f0_valid <= \$278 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -1834,7 +1837,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f0_hit <= \$35 ;
   always @(posedge clk)
-    f1_valid <= \$278 ;
+    f1_contract <= 1'h0;
+  always @(posedge clk)
+    f1_valid <= \$279 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -1850,49 +1855,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$279 ;
+    f1_same_second_eq0 <= \$280 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$280 ;
+    f1_same_second_eq3 <= \$281 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$281 ;
+    f1_same_second_eq6 <= \$282 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$282 ;
+    f1_same_second_eq9 <= \$283 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$283 ;
+    f1_same_second_eq12 <= \$284 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$284 ;
+    f1_same_second_eq15 <= \$285 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$285 ;
+    f1_same_second_eq18 <= \$286 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$286 ;
+    f1_same_second_eq21 <= \$287 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$287 ;
+    f1_same_second_eq24 <= \$288 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$288 ;
+    f1_same_second_eq27 <= \$289 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$289 ;
+    f1_same_second_eq30 <= \$290 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$290 ;
+    f1_same_third_eq0 <= \$291 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$291 ;
+    f1_same_third_eq3 <= \$292 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$292 ;
+    f1_same_third_eq6 <= \$293 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$293 ;
+    f1_same_third_eq9 <= \$294 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$294 ;
+    f1_same_third_eq12 <= \$295 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$295 ;
+    f1_same_third_eq15 <= \$296 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$296 ;
+    f1_same_third_eq18 <= \$297 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$297 ;
+    f1_same_third_eq21 <= \$298 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$298 ;
+    f1_same_third_eq24 <= \$299 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$299 ;
+    f1_same_third_eq27 <= \$300 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$300 ;
+    f1_same_third_eq30 <= \$301 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
@@ -1900,7 +1905,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f1_samples_slot <= \$59 [9:0];
   always @(posedge clk)
-    f2_valid <= \$301 ;
+    f2_valid <= \$302 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -1914,17 +1919,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$71  };
+    f2_err <= \$72 ;
   always @(posedge clk)
-    f2_never_granted <= \$74 ;
+    f2_never_granted <= \$75 ;
   always @(posedge clk)
-    f2_same_second <= \$96 ;
+    f2_same_second <= \$97 ;
   always @(posedge clk)
-    f2_same_third <= \$118 ;
+    f2_same_third <= \$119 ;
   always @(posedge clk)
-    f3_valid <= \$302 ;
+    f3_valid <= \$303 ;
   always @(posedge clk)
-    f3_go <= \$303 ;
+    f3_go <= \$304 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1938,29 +1943,29 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$119 ;
+    f3_in <= \$120 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$230 [12];
+    f3_hit_a2 <= \$231 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$122 [6];
+    f3_a2_tag_ok <= \$123 [6];
   always @(posedge clk)
-    f3_hit_a3 <= \$234 [12];
+    f3_hit_a3 <= \$235 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$125 [6];
+    f3_a3_tag_ok <= \$126 [6];
   always @(posedge clk)
-    f3_older_tag <= \$126 ;
+    f3_older_tag <= \$127 ;
   always @(posedge clk)
-    f3_older_snap <= \$127 ;
+    f3_older_snap <= \$128 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$128 ;
+    f3_rel_f3 <= \$129 ;
   always @(posedge clk)
-    f4_valid <= \$304 ;
+    f4_valid <= \$305 ;
   always @(posedge clk)
-    f4_go <= \$305 ;
+    f4_go <= \$306 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -1974,47 +1979,47 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$238 [12];
+    f4_hit_a1 <= \$239 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$138 ;
+    f4_rest_held <= \$139 ;
   always @(posedge clk)
-    f4_rest_tag <= \$141 ;
+    f4_rest_tag <= \$142 ;
   always @(posedge clk)
-    f4_rest_snap <= \$144 ;
+    f4_rest_snap <= \$145 ;
   always @(posedge clk)
-    f4_by_a1 <= \$306 ;
+    f4_by_a1 <= \$307 ;
   always @(posedge clk)
-    f4_by_older <= \$307 ;
+    f4_by_older <= \$308 ;
   always @(posedge clk)
-    f4_by_mem <= \$308 ;
+    f4_by_mem <= \$309 ;
   always @(posedge clk)
-    f4_mem_ok <= \$175 ;
+    f4_mem_ok <= \$176 ;
   always @(posedge clk)
-    f4_prev_released <= \$309 ;
+    f4_prev_released <= \$310 ;
   always @(posedge clk)
-    samples_push <= \$310 ;
+    samples_push <= \$311 ;
   always @(posedge clk)
-    samples_queue_waddr <= \$311 ;
+    samples_queue_waddr <= \$312 ;
   always @(posedge clk)
-    samples_pushed <= \$312 ;
+    samples_pushed <= \$313 ;
   always @(posedge clk)
-    samples_popped <= \$313 ;
+    samples_popped <= \$314 ;
   always @(posedge clk)
-    samples_count <= \$314 ;
+    samples_count <= \$315 ;
   always @(posedge clk)
-    samples_at <= \$315 ;
+    samples_at <= \$316 ;
   always @(posedge clk)
-    samples_nonempty <= \$316 ;
+    samples_nonempty <= \$317 ;
   always @(posedge clk)
-    f5_valid <= \$317 ;
+    f5_valid <= \$318 ;
   always @(posedge clk)
-    f5_ok <= \$318 ;
+    f5_ok <= \$319 ;
   always @(posedge clk)
-    f5_err <= \$signal$195 ;
+    f5_err <= \$signal$196 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -2022,11 +2027,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f5_in_pool <= f4_in_pool;
   always @(posedge clk)
-    a6_valid <= \$319 ;
+    a6_valid <= \$320 ;
   always @(posedge clk)
     a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$320 ;
+    f6_valid <= \$321 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
@@ -2072,480 +2077,473 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$321 ;
+    busy_0 <= \$322 ;
   always @(posedge clk)
-    busy_6 <= \$322 ;
+    busy_6 <= \$323 ;
   always @(posedge clk)
-    busy_12 <= \$323 ;
+    busy_12 <= \$324 ;
   always @(posedge clk)
-    busy_18 <= \$324 ;
+    busy_18 <= \$325 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$261  = samples_queue_wen;
+    \$262  = samples_queue_wen;
     if (rst) begin
-      \$261  = 1'h0;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$262  = samples_queue_w_addr;
+    \$263  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$262  = samples_queue_waddr;
+      \$263  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$263  = samples_queue_w_data;
+    \$264  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$263  = samples_queue_wdata;
+      \$264  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$264  = samples_grant_wen;
+    \$265  = samples_grant_wen;
     if (rst) begin
-      \$264  = 1'h0;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$265  = samples_grant_w_addr;
+    \$266  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$265  = samples_grant_waddr;
+      \$266  = samples_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$266  = samples_grant_w_data;
+    \$267  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$266  = samples_grant_wdata;
+      \$267  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$267  = alloc_valid;
-    if (rst) begin
-      \$267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$268  = a0_valid;
+    \$268  = alloc_valid;
     if (rst) begin
       \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$269  = \$9 ;
+    \$269  = a0_valid;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$270  = a1_valid;
+    \$270  = \$9 ;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$271  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$271  = \$10 [10:0];
-    end
+    \$271  = a1_valid;
     if (rst) begin
-      \$271  = 11'h000;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$272  = samples_has_fresh;
+    \$272  = samples_fresh;
     if (samples_take_fresh) begin
-      \$272  = \$11 ;
+      \$272  = \$10 [10:0];
     end
     if (rst) begin
-      \$272  = 1'h1;
+      \$272  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$273  = samples_head;
+    \$273  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$273  = \$11 ;
+    end
+    if (rst) begin
+      \$273  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$274  = samples_head;
     if (samples_pop) begin
-      \$273  = \$14 [9:0];
+      \$274  = \$14 [9:0];
     end
     if (rst) begin
-      \$273  = 10'h000;
+      \$274  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$274  = a2_valid;
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$275  = a3_valid;
+    \$275  = a2_valid;
     if (rst) begin
       \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$276  = a4_valid;
+    \$276  = a3_valid;
     if (rst) begin
       \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$277  = free_valid;
+    \$277  = a4_valid;
     if (rst) begin
       \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$278  = f0_valid;
+    \$278  = free_valid;
     if (rst) begin
       \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$279  = \$36 ;
+    \$279  = f0_valid;
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$280  = \$37 ;
+    \$280  = \$36 ;
     if (rst) begin
       \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$281  = \$38 ;
+    \$281  = \$37 ;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$282  = \$39 ;
+    \$282  = \$38 ;
     if (rst) begin
       \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$283  = \$40 ;
+    \$283  = \$39 ;
     if (rst) begin
       \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$284  = \$41 ;
+    \$284  = \$40 ;
     if (rst) begin
       \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$285  = \$42 ;
+    \$285  = \$41 ;
     if (rst) begin
       \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$286  = \$43 ;
+    \$286  = \$42 ;
     if (rst) begin
       \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$287  = \$44 ;
+    \$287  = \$43 ;
     if (rst) begin
       \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$288  = \$45 ;
+    \$288  = \$44 ;
     if (rst) begin
       \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$289  = \$46 ;
+    \$289  = \$45 ;
     if (rst) begin
       \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$290  = \$47 ;
+    \$290  = \$46 ;
     if (rst) begin
       \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$291  = \$48 ;
+    \$291  = \$47 ;
     if (rst) begin
       \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$292  = \$49 ;
+    \$292  = \$48 ;
     if (rst) begin
       \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$293  = \$50 ;
+    \$293  = \$49 ;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$294  = \$51 ;
+    \$294  = \$50 ;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$295  = \$52 ;
+    \$295  = \$51 ;
     if (rst) begin
       \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$296  = \$53 ;
+    \$296  = \$52 ;
     if (rst) begin
       \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$297  = \$54 ;
+    \$297  = \$53 ;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$298  = \$55 ;
+    \$298  = \$54 ;
     if (rst) begin
       \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$299  = \$56 ;
+    \$299  = \$55 ;
     if (rst) begin
       \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$300  = \$57 ;
+    \$300  = \$56 ;
     if (rst) begin
       \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$301  = f1_valid;
+    \$301  = \$57 ;
     if (rst) begin
       \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$302  = f2_valid;
+    \$302  = f1_valid;
     if (rst) begin
       \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$303  = \$signal$142 ;
+    \$303  = f2_valid;
     if (rst) begin
       \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$304  = f3_valid;
+    \$304  = \$signal$143 ;
     if (rst) begin
       \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$305  = f3_go;
+    \$305  = f3_valid;
     if (rst) begin
       \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$306  = \$149 ;
+    \$306  = f3_go;
     if (rst) begin
       \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$307  = \$157 ;
+    \$307  = \$150 ;
     if (rst) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$308  = \$168 ;
+    \$308  = \$158 ;
     if (rst) begin
       \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$309  = \$179 ;
+    \$309  = \$169 ;
     if (rst) begin
       \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$310  = samples_queue_wen;
+    \$310  = \$180 ;
     if (rst) begin
       \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$311  = samples_queue_waddr;
+    \$311  = samples_queue_wen;
+    if (rst) begin
+      \$311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$312  = samples_queue_waddr;
     if (samples_queue_wen) begin
-      \$311  = \$182 [9:0];
+      \$312  = \$183 [9:0];
     end
     if (rst) begin
-      \$311  = 10'h000;
+      \$312  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$312  = samples_push;
-    if (rst) begin
-      \$312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$313  = samples_pop;
+    \$313  = samples_push;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$314  = \$186 [10:0];
+    \$314  = samples_pop;
     if (rst) begin
-      \$314  = 11'h000;
+      \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$315  = samples_at;
-    if (\$189 ) begin
-      \$315 [0] = samples_at[0];
-      \$315 [1] = samples_at[1];
-      \$315 [2] = samples_at[2];
-    end
-    if (\$195 ) begin
-      \$315 [0] = samples_at[1];
-      \$315 [1] = samples_at[2];
-      \$315 [2] = \$196 ;
-    end
-    if (\$202 ) begin
-      \$315 [0] = 1'h0;
-      \$315 [1] = samples_at[0];
-      \$315 [2] = samples_at[1];
-    end
-    if (\$208 ) begin
-      \$315 [0] = samples_at[0];
-      \$315 [1] = samples_at[1];
-      \$315 [2] = samples_at[2];
-    end
+    \$315  = \$187 [10:0];
     if (rst) begin
-      \$315  = 3'h1;
+      \$315  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$316  = samples_nonempty;
-    if (\$189 ) begin
-      \$316  = \$192 ;
+    \$316  = samples_at;
+    if (\$190 ) begin
+      \$316 [0] = samples_at[0];
+      \$316 [1] = samples_at[1];
+      \$316 [2] = samples_at[2];
     end
-    if (\$195 ) begin
-      \$316  = \$199 ;
+    if (\$196 ) begin
+      \$316 [0] = samples_at[1];
+      \$316 [1] = samples_at[2];
+      \$316 [2] = \$197 ;
     end
-    if (\$202 ) begin
-      \$316  = \$205 ;
+    if (\$203 ) begin
+      \$316 [0] = 1'h0;
+      \$316 [1] = samples_at[0];
+      \$316 [2] = samples_at[1];
     end
-    if (\$208 ) begin
-      \$316  = \$211 ;
+    if (\$209 ) begin
+      \$316 [0] = samples_at[0];
+      \$316 [1] = samples_at[1];
+      \$316 [2] = samples_at[2];
     end
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$317  = f4_valid;
+    \$317  = samples_nonempty;
+    if (\$190 ) begin
+      \$317  = \$193 ;
+    end
+    if (\$196 ) begin
+      \$317  = \$200 ;
+    end
+    if (\$203 ) begin
+      \$317  = \$206 ;
+    end
+    if (\$209 ) begin
+      \$317  = \$212 ;
+    end
     if (rst) begin
       \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$318  = \release ;
+    \$318  = f4_valid;
     if (rst) begin
       \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$319  = a5_valid;
+    \$319  = \release ;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$320  = f5_valid;
+    \$320  = a5_valid;
     if (rst) begin
       \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$321  = \$212 ;
+    \$321  = f5_valid;
     if (rst) begin
       \$321  = 1'h0;
     end
@@ -2573,18 +2571,25 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$325  = \$216 ;
+    if (rst) begin
+      \$325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     samples_grant_waddr = 10'h000;
     casez (a3_pool)
       1'h0:
-          samples_grant_waddr = \$218 ;
+          samples_grant_waddr = \$219 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$250  = 6'h00;
+    \$signal$251  = 6'h00;
     casez (a3_pool)
       1'h0:
-          \$signal$250  = \$219 ;
+          \$signal$251  = \$220 ;
     endcase
   end
   always @* begin
@@ -2592,7 +2597,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     fetched_snap = 1'h0;
     casez (a3_pool)
       1'h0:
-          fetched_snap = \$220 ;
+          fetched_snap = \$221 ;
     endcase
   end
   always @* begin
@@ -2600,14 +2605,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$225  };
+          grant_addr = { 1'h0, \$226  };
     endcase
   end
   assign \$signal  = samples_grant_waddr;
-  assign next_tag = \$221 [5:0];
-  assign \$signal$153  = \$230 [12];
-  assign hit_a3 = \$234 [12];
-  assign \$signal$171  = \$238 [12];
+  assign next_tag = \$222 [5:0];
+  assign \$signal$154  = \$231 [12];
+  assign hit_a3 = \$235 [12];
+  assign \$signal$172  = \$239 [12];
   assign samples_parity_data = samples_parity_r0_b0;
   assign samples_grant_data = samples_grant_r0_b0;
   assign samples_release = samples_queue_wen;
@@ -2618,27 +2623,27 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign r__addr = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$234  = samples_grant_w_addr;
-  assign \w__en$235  = samples_grant_w_en;
-  assign \w__data$236  = samples_grant_w_data;
-  assign \r__addr$237  = f1_samples_slot;
+  assign \w__addr$235  = samples_grant_w_addr;
+  assign \w__en$236  = samples_grant_w_en;
+  assign \w__data$237  = samples_grant_w_data;
+  assign \r__addr$238  = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \w__addr$239  = f4_slot;
+  assign \w__addr$240  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign \w__en$241  = samples_queue_wen;
+  assign \w__en$242  = samples_queue_wen;
   assign samples_parity_wen = samples_queue_wen;
-  assign samples_parity_wdata = \w__data$243 ;
-  assign \r__addr$245  = f1_samples_slot;
+  assign samples_parity_wdata = \w__data$244 ;
+  assign \r__addr$246  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$247  = samples_fresh[9:0];
-  assign \samples_parity_addr$248  = samples_fresh[9:0];
-  assign \samples_parity_data$249  = samples_parity_r1_b0;
+  assign \r__addr$248  = samples_fresh[9:0];
+  assign \samples_parity_addr$249  = samples_fresh[9:0];
+  assign \samples_parity_data$250  = samples_parity_r1_b0;
   assign grant_valid = a6_valid;
   assign grant_ok = a6_payload[0];
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$258  = a6_payload[47:16];
+  assign \grant_addr$259  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign freed_valid = f6_valid;
@@ -2667,10 +2672,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$258 ;
-  assign samples_queue_wdata[10] = \$257 ;
+  assign samples_queue_wdata[16:11] = \$259 ;
+  assign samples_queue_wdata[10] = \$258 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = \$221 [5:0];
+  assign samples_grant_wdata[6:1] = \$222 [5:0];
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$33  = \$31 [32];
@@ -2678,16 +2683,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$63  = f1_hit;
   assign \$65  = f1_hit;
   assign \$69  = \$68 ;
-  assign \$194  = samples_popped;
-  assign \$200  = samples_pushed;
-  assign \$206  = samples_pushed;
-  assign \$207  = samples_popped;
-  assign \$224  = { 7'h00, a4_slot, 8'h00 };
-  assign \$225 [29:0] = { 5'h00, \$224  };
-  assign \$225 [30] = 1'h1;
+  assign \$195  = samples_popped;
+  assign \$201  = samples_pushed;
+  assign \$207  = samples_pushed;
+  assign \$208  = samples_popped;
+  assign \$225  = { 7'h00, a4_slot, 8'h00 };
+  assign \$226 [29:0] = { 5'h00, \$225  };
+  assign \$226 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178$0 , \port$1178$48 , rsp_freed_valid, \port$1181$0 , rsp_grant_src, rsp_grant_size, \port$1202$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1180$0 , \port$1180$48 , rsp_freed_valid, \port$1183$0 , rsp_grant_src, rsp_grant_size, \port$1204$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
 , req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -3429,14 +3434,14 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
   wire irq;
   reg [2:0] irq_enable = 3'h0;
   wire popped;
-  input [15:0] \port$1178$0 ;
-  wire [15:0] \port$1178$0 ;
-  input [15:0] \port$1178$48 ;
-  wire [15:0] \port$1178$48 ;
-  input [16:0] \port$1181$0 ;
-  wire [16:0] \port$1181$0 ;
-  input [38:0] \port$1202$0 ;
-  wire [38:0] \port$1202$0 ;
+  input [15:0] \port$1180$0 ;
+  wire [15:0] \port$1180$0 ;
+  input [15:0] \port$1180$48 ;
+  wire [15:0] \port$1180$48 ;
+  input [16:0] \port$1183$0 ;
+  wire [16:0] \port$1183$0 ;
+  input [38:0] \port$1204$0 ;
+  wire [38:0] \port$1204$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -3757,9 +3762,9 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
   assign \$517  = \$516  & \$signal$140 ;
   assign \$518  = w2_base + w2_offset;
   assign \$519  = w2_oor >> w2_pool;
-  assign \$520  = rsp_freed_valid & \port$1202$0 [0];
+  assign \$520  = rsp_freed_valid & \port$1204$0 [0];
   assign \$521  = free_waiting & \$520 ;
-  assign \$522  = ~ \port$1181$0 [0];
+  assign \$522  = ~ \port$1183$0 [0];
   assign \$523  = | \$signal$22 ;
   assign \$524  = \$signal$32  & \$523 ;
   assign \$525  = \$524  ? 1'h1 : 1'h0;
@@ -4029,31 +4034,31 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
   always @(posedge clk)
     req_free_oor <= \$659 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1181$0 [4:1];
+  assign \$2  = | \port$1183$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1181$0 [16] ? { 7'h00, \port$1181$0 [15] } : 8'hff;
+  assign \$4  = \port$1183$0 [16] ? { 7'h00, \port$1183$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
   assign \$6  = cycle - 3'h7;
-  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1181$0 [14:5], \port$1202$0 [32:1], 2'h0, \port$1202$0 [38:33], \$4 , \port$1202$0 [0], 1'h1, \port$1181$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1178$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1178$0 [5], rsp_grant_src, 1'h0, \port$1178$0 [4:1] };
+  assign \$7  = \$3  ? { \$5 [31:0], 22'h000000, \port$1183$0 [14:5], \port$1204$0 [32:1], 2'h0, \port$1204$0 [38:33], \$4 , \port$1204$0 [0], 1'h1, \port$1183$0 [4:1] } : { \$6 [31:0], 22'h000000, \port$1180$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1180$0 [5], rsp_grant_src, 1'h0, \port$1180$0 [4:1] };
   assign \$8  = cycle - 3'h7;
-  assign \$9  = | \port$1181$0 [4:1];
+  assign \$9  = | \port$1183$0 [4:1];
   assign \$10  = rsp_freed_valid & \$9 ;
-  assign \$11  = ~ \port$1178$0 [0];
+  assign \$11  = ~ \port$1180$0 [0];
   assign \$12  = rsp_grant_valid & \$11 ;
-  assign \$13  = \port$1178$0 [4:1] != 1'h1;
+  assign \$13  = \port$1180$0 [4:1] != 1'h1;
   assign \$14  = \$12  & \$13 ;
   assign \$15  = \$10  + \$14 ;
-  assign \$16  = \port$1178$0 [4:1] == 1'h1;
+  assign \$16  = \port$1180$0 [4:1] == 1'h1;
   assign \$17  = rsp_grant_valid & \$16 ;
-  assign \$18  = rsp_grant_valid & \port$1178$0 [0];
-  assign \$19  = ! \port$1178$0 [5];
+  assign \$18  = rsp_grant_valid & \port$1180$0 [0];
+  assign \$19  = ! \port$1180$0 [5];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = rsp_freed_valid & \port$1181$0 [0];
-  assign \$22  = ! \port$1181$0 [15];
+  assign \$21  = rsp_freed_valid & \port$1183$0 [0];
+  assign \$22  = ! \port$1183$0 [15];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \port$1178$0 [4:1] == 1'h1;
+  assign \$24  = \port$1180$0 [4:1] == 1'h1;
   assign \$25  = rsp_grant_valid & \$24 ;
-  assign \$26  = ! \port$1178$0 [5];
+  assign \$26  = ! \port$1180$0 [5];
   assign \$27  = \$25  & \$26 ;
   assign \$28  = space >= 1'h1;
   assign \$29  = space >= 2'h2;
@@ -4338,7 +4343,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
   assign \$310  = r2_sel_err_count ? \$signal$37  : 32'd0;
   assign \$311  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$312  = \$310  | \$311 ;
-  assign \$313  = r2_sel_err_head0 ? { \$signal$41 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
+  assign \$313  = r2_sel_err_head0 ? { \$signal$41 , 2'h0, head_entry[4], 1'h0, head_entry[5], 2'h0, head_entry[3:0], 4'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
   assign \$314  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
   assign \$315  = \$313  | \$314 ;
   assign \$316  = \$312  | \$315 ;
@@ -4394,7 +4399,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$541  = { \$8 [31:0], 22'h000000, \port$1178$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1178$0 [5], rsp_grant_src, 1'h0, \port$1178$0 [4:1] };
+    \$541  = { \$8 [31:0], 22'h000000, \port$1180$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1180$0 [5], rsp_grant_src, 1'h0, \port$1180$0 [4:1] };
     if (rst) begin
       \$541  = 118'h000000000000000000000000000000;
     end
@@ -4987,7 +4992,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
       \$613  = \$374 ;
     end
     if (\$378 ) begin
-      \$613  = { \port$1178$0 [0], \port$1178$0 [4:1], 2'h0, \port$1178$48 [5:0], 9'h000, \port$1178$0 [15:6] };
+      \$613  = { \port$1180$0 [0], \port$1180$0 [4:1], 2'h0, \port$1180$48 [5:0], 9'h000, \port$1180$0 [15:6] };
     end
     if (rst) begin
       \$613  = 32'd0;
@@ -5360,28 +5365,28 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1178
       \$659  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1181$0 [4:1];
-  assign rsp_grant_err = \port$1178$0 [4:1];
-  assign rsp_grant_pool = \port$1178$0 [5];
-  assign rsp_grant_user = \port$1178$48 [15:6];
-  assign rsp_freed_src = \port$1202$0 [0];
-  assign rsp_freed_in_pool = \port$1181$0 [16];
-  assign rsp_freed_pool = \port$1181$0 [15];
-  assign rsp_freed_tag = \port$1202$0 [38:33];
-  assign rsp_freed_addr = \port$1202$0 [32:1];
-  assign rsp_freed_user = \port$1181$0 [14:5];
-  assign rsp_grant_ok = \port$1178$0 [0];
-  assign rsp_freed_ok = \port$1181$0 [0];
+  assign rsp_freed_err = \port$1183$0 [4:1];
+  assign rsp_grant_err = \port$1180$0 [4:1];
+  assign rsp_grant_pool = \port$1180$0 [5];
+  assign rsp_grant_user = \port$1180$48 [15:6];
+  assign rsp_freed_src = \port$1204$0 [0];
+  assign rsp_freed_in_pool = \port$1183$0 [16];
+  assign rsp_freed_pool = \port$1183$0 [15];
+  assign rsp_freed_tag = \port$1204$0 [38:33];
+  assign rsp_freed_addr = \port$1204$0 [32:1];
+  assign rsp_freed_user = \port$1183$0 [14:5];
+  assign rsp_grant_ok = \port$1180$0 [0];
+  assign rsp_freed_ok = \port$1183$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1178$0 [0], \port$1178$0 [4:1], 2'h0, \port$1178$48 [5:0], 9'h000, \port$1178$0 [15:6] };
+  assign handle = { \port$1180$0 [0], \port$1180$0 [4:1], 2'h0, \port$1180$48 [5:0], 9'h000, \port$1180$0 [15:6] };
   assign \$signature__addr  = tail1[4:1];
   assign \$signature__addr$155  = \$signal$35 [4:1];
   assign \$signature__addr$160  = \$signal$39 [4:1];
   assign \$signature__en$161  = 1'h1;
   assign \$signature__addr$162  = \$signal$39 [4:1];
   assign \$signature__en$163  = 1'h1;
-  assign rsp_grant_slot = \port$1178$0 [15:6];
-  assign rsp_grant_tag = \port$1178$48 [5:0];
+  assign rsp_grant_slot = \port$1180$0 [15:6];
+  assign rsp_grant_tag = \port$1180$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$105 ;

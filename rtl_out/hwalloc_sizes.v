@@ -305,10 +305,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1985$0 (\$8 [14:0]),
-    .\port$1985$55 (\$8 [78:55]),
-    .\port$1991$0 (\$9 ),
-    .\port$2015$0 (\$10 ),
+    .\port$1987$0 (\$8 [14:0]),
+    .\port$1987$55 (\$8 [78:55]),
+    .\port$1993$0 (\$9 ),
+    .\port$2017$0 (\$10 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -808,18 +808,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$15 ;
   wire [2:0] \$150 ;
   wire \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire [10:0] \$154 ;
-  wire \$155 ;
+  wire [3:0] \$152 ;
+  wire [3:0] \$153 ;
+  wire [3:0] \$154 ;
+  wire [10:0] \$155 ;
   wire \$156 ;
-  wire [9:0] \$157 ;
-  wire \$158 ;
+  wire \$157 ;
+  wire [9:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [7:0] \$161 ;
-  wire \$162 ;
+  wire \$161 ;
+  wire [7:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
@@ -888,15 +888,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [7:0] \$224 ;
+  wire \$224 ;
   wire [7:0] \$225 ;
-  wire [8:0] \$226 ;
-  wire [7:0] \$227 ;
+  wire [7:0] \$226 ;
+  wire [8:0] \$227 ;
   wire [7:0] \$228 ;
-  wire [8:0] \$229 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  wire [7:0] \$230 ;
-  wire \$231 ;
+  wire [8:0] \$230 ;
+  wire [7:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
@@ -917,13 +917,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [7:0] \$250 ;
+  wire \$250 ;
   wire [7:0] \$251 ;
   wire [7:0] \$252 ;
   wire [7:0] \$253 ;
   wire [7:0] \$254 ;
   wire [7:0] \$255 ;
-  wire \$256 ;
+  wire [7:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
@@ -932,10 +932,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [7:0] \$264 ;
+  wire \$264 ;
   wire [7:0] \$265 ;
-  wire [8:0] \$266 ;
-  wire \$267 ;
+  wire [7:0] \$266 ;
+  wire [8:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
@@ -956,44 +956,44 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [2:0] \$286 ;
-  wire \$287 ;
+  wire \$286 ;
+  wire [2:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire [8:0] \$29 ;
-  wire [7:0] \$290 ;
+  wire \$290 ;
   wire [7:0] \$291 ;
-  wire [8:0] \$292 ;
-  wire \$293 ;
+  wire [7:0] \$292 ;
+  wire [8:0] \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [7:0] \$297 ;
+  wire \$297 ;
   wire [7:0] \$298 ;
-  wire [8:0] \$299 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire [8:0] \$30 ;
-  wire \$300 ;
+  wire [8:0] \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [7:0] \$304 ;
+  wire \$304 ;
   wire [7:0] \$305 ;
-  wire [8:0] \$306 ;
-  wire \$307 ;
-  wire [10:0] \$308 ;
+  wire [7:0] \$306 ;
+  wire [8:0] \$307 ;
+  wire \$308 ;
   wire [10:0] \$309 ;
   wire [8:0] \$31 ;
-  wire [11:0] \$310 ;
-  wire \$311 ;
+  wire [10:0] \$310 ;
+  wire [11:0] \$311 ;
   wire \$312 ;
-  wire [8:0] \$313 ;
+  wire \$313 ;
   wire [8:0] \$314 ;
-  wire \$315 ;
-  wire [8:0] \$316 ;
+  wire [8:0] \$315 ;
+  wire \$316 ;
   wire [8:0] \$317 ;
-  wire [10:0] \$318 ;
-  wire \$319 ;
+  wire [8:0] \$318 ;
+  wire [10:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -1022,14 +1022,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire [7:0] \$345 ;
+  wire \$345 ;
   wire [7:0] \$346 ;
-  wire \$347 ;
-  wire [7:0] \$348 ;
+  wire [7:0] \$347 ;
+  wire \$348 ;
   wire [7:0] \$349 ;
   wire [7:0] \$35 ;
-  wire [9:0] \$350 ;
-  wire \$351 ;
+  wire [7:0] \$350 ;
+  wire [9:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
@@ -1057,14 +1057,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire [6:0] \$377 ;
+  wire \$377 ;
   wire [6:0] \$378 ;
-  wire \$379 ;
+  wire [6:0] \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
+  wire \$380 ;
   wire [5:0] \$381 ;
-  wire [7:0] \$382 ;
-  wire \$383 ;
+  wire [5:0] \$382 ;
+  wire [7:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
@@ -1104,60 +1104,60 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire [7:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire [7:0] \$420 ;
-  wire \$421 ;
-  wire [7:0] \$422 ;
+  wire [7:0] \$421 ;
+  wire \$422 ;
   wire [7:0] \$423 ;
-  wire \$424 ;
-  wire [7:0] \$425 ;
+  wire [7:0] \$424 ;
+  wire \$425 ;
   wire [7:0] \$426 ;
-  wire \$427 ;
-  wire [8:0] \$428 ;
-  wire \$429 ;
+  wire [7:0] \$427 ;
+  wire \$428 ;
+  wire [8:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [14:0] \$435 ;
-  wire [36:0] \$436 ;
-  wire [21:0] \$437 ;
-  wire [36:0] \$438 ;
-  wire [20:0] \$439 ;
+  wire \$435 ;
+  wire [14:0] \$436 ;
+  wire [36:0] \$437 ;
+  wire [21:0] \$438 ;
+  wire [36:0] \$439 ;
   wire \$44 ;
-  wire [36:0] \$440 ;
-  wire \$441 ;
+  wire [20:0] \$440 ;
+  wire [36:0] \$441 ;
   wire \$442 ;
-  wire [10:0] \$443 ;
+  wire \$443 ;
   wire [10:0] \$444 ;
-  wire [11:0] \$445 ;
-  wire \$446 ;
-  wire [10:0] \$447 ;
+  wire [10:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire \$447 ;
   wire [10:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [10:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire [10:0] \$451 ;
+  wire [11:0] \$450 ;
+  wire \$451 ;
   wire [10:0] \$452 ;
-  wire [11:0] \$453 ;
-  wire \$454 ;
+  wire [10:0] \$453 ;
+  wire [11:0] \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire [2:0] \$457 ;
+  wire \$457 ;
   wire [2:0] \$458 ;
-  wire \$459 ;
+  wire [2:0] \$459 ;
   wire \$46 ;
-  wire [2:0] \$460 ;
-  wire \$461 ;
+  wire \$460 ;
+  wire [2:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire [2:0] \$466 ;
-  wire \$467 ;
+  wire \$466 ;
+  wire [3:0] \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
@@ -1168,8 +1168,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire [7:0] \$477 ;
-  wire \$478 ;
+  wire \$477 ;
+  wire [7:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
@@ -1180,8 +1180,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire [7:0] \$488 ;
-  wire \$489 ;
+  wire \$488 ;
+  wire [7:0] \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
@@ -1192,53 +1192,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire [7:0] \$499 ;
+  wire \$499 ;
   wire [15:0] \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [7:0] \$500 ;
   wire \$501 ;
   wire \$502 ;
-  reg \$503 ;
-  reg [7:0] \$504 ;
-  reg [16:0] \$505 ;
-  reg \$506 ;
-  reg [7:0] \$507 ;
-  reg [8:0] \$508 ;
-  reg \$509 ;
+  wire \$503 ;
+  reg \$504 ;
+  reg [7:0] \$505 ;
+  reg [16:0] \$506 ;
+  reg \$507 ;
+  reg [7:0] \$508 ;
+  reg [8:0] \$509 ;
   wire \$51 ;
-  reg [6:0] \$510 ;
-  reg [15:0] \$511 ;
-  reg \$512 ;
-  reg [6:0] \$513 ;
-  reg [8:0] \$514 ;
-  reg \$515 ;
-  reg [5:0] \$516 ;
-  reg [14:0] \$517 ;
-  reg \$518 ;
-  reg [5:0] \$519 ;
+  reg \$510 ;
+  reg [6:0] \$511 ;
+  reg [15:0] \$512 ;
+  reg \$513 ;
+  reg [6:0] \$514 ;
+  reg [8:0] \$515 ;
+  reg \$516 ;
+  reg [5:0] \$517 ;
+  reg [14:0] \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [8:0] \$520 ;
-  reg \$521 ;
+  reg [5:0] \$520 ;
+  reg [8:0] \$521 ;
   reg \$522 ;
-  reg [2:0] \$523 ;
-  reg \$524 ;
-  reg [8:0] \$525 ;
-  reg \$526 ;
-  reg [7:0] \$527 ;
+  reg \$523 ;
+  reg [2:0] \$524 ;
+  reg \$525 ;
+  reg [8:0] \$526 ;
+  reg \$527 ;
   reg [7:0] \$528 ;
-  reg \$529 ;
+  reg [7:0] \$529 ;
   wire \$53 ;
-  reg [6:0] \$530 ;
-  reg [5:0] \$531 ;
-  reg \$532 ;
-  reg [5:0] \$533 ;
-  reg \$534 ;
+  reg \$530 ;
+  reg [6:0] \$531 ;
+  reg [5:0] \$532 ;
+  reg \$533 ;
+  reg [5:0] \$534 ;
   reg \$535 ;
   reg \$536 ;
   reg \$537 ;
   reg \$538 ;
   reg \$539 ;
-  wire [2:0] \$54 ;
+  wire [3:0] \$54 ;
   reg \$540 ;
   reg \$541 ;
   reg \$542 ;
@@ -1249,7 +1249,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$547 ;
   reg \$548 ;
   reg \$549 ;
-  wire [2:0] \$55 ;
+  wire [3:0] \$55 ;
   reg \$550 ;
   reg \$551 ;
   reg \$552 ;
@@ -1268,9 +1268,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$564 ;
   reg \$565 ;
   reg \$566 ;
-  wire [2:0] \$567 ;
+  reg \$567 ;
   wire [2:0] \$568 ;
-  reg \$569 ;
+  wire [2:0] \$569 ;
   wire \$57 ;
   reg \$570 ;
   reg \$571 ;
@@ -1278,31 +1278,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$573 ;
   reg \$574 ;
   reg \$575 ;
-  reg [2:0] \$576 ;
-  reg \$577 ;
+  reg \$576 ;
+  reg [2:0] \$577 ;
   reg \$578 ;
-  reg [7:0] \$579 ;
+  reg \$579 ;
   wire \$58 ;
-  reg \$580 ;
+  reg [7:0] \$580 ;
   reg \$581 ;
-  reg [8:0] \$582 ;
-  reg [2:0] \$583 ;
-  reg \$584 ;
+  reg \$582 ;
+  reg [8:0] \$583 ;
+  reg [2:0] \$584 ;
   reg \$585 ;
-  reg [6:0] \$586 ;
-  reg \$587 ;
+  reg \$586 ;
+  reg [6:0] \$587 ;
   reg \$588 ;
-  reg [7:0] \$589 ;
+  reg \$589 ;
   wire \$59 ;
-  reg [2:0] \$590 ;
-  reg \$591 ;
+  reg [7:0] \$590 ;
+  reg [2:0] \$591 ;
   reg \$592 ;
-  reg [5:0] \$593 ;
-  reg \$594 ;
+  reg \$593 ;
+  reg [5:0] \$594 ;
   reg \$595 ;
-  reg [5:0] \$596 ;
-  reg [2:0] \$597 ;
-  reg \$598 ;
+  reg \$596 ;
+  reg [5:0] \$597 ;
+  reg [2:0] \$598 ;
   reg \$599 ;
   wire \$6 ;
   wire \$60 ;
@@ -1317,6 +1317,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$608 ;
   reg \$609 ;
   wire [8:0] \$61 ;
+  reg \$610 ;
   wire [7:0] \$62 ;
   wire [8:0] \$63 ;
   wire [5:0] \$64 ;
@@ -1359,12 +1360,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$98 ;
   wire \$99 ;
   wire [7:0] \$signal ;
-  wire \$signal$202 ;
-  wire \$signal$213 ;
-  wire \$signal$231 ;
-  wire [3:0] \$signal$273 ;
-  reg [7:0] \$signal$380 ;
-  wire \$signal$381 ;
+  wire \$signal$203 ;
+  wire \$signal$214 ;
+  wire \$signal$232 ;
+  wire [3:0] \$signal$274 ;
+  reg [7:0] \$signal$381 ;
+  wire \$signal$382 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1461,6 +1462,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [15:0] f0_user = 16'h0000;
   reg f0_valid = 1'h0;
   reg [39:0] f1_addr = 40'h0000000000;
+  reg f1_contract = 1'h0;
   reg [2:0] f1_hit = 3'h0;
   reg [5:0] f1_large_slot = 6'h00;
   reg [6:0] f1_medium_slot = 7'h00;
@@ -1598,7 +1600,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$388 ;
+  wire [39:0] \grant_addr$389 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
@@ -1638,11 +1640,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$378 ;
+  wire [5:0] \large_parity_addr$379 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$379 ;
+  wire \large_parity_data$380 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -1701,11 +1703,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$356 ;
+  wire [6:0] \medium_parity_addr$357 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$357 ;
+  wire \medium_parity_data$358 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -1743,25 +1745,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$323 ;
+  wire [7:0] \r__addr$324 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$331 ;
-  wire [7:0] \r__addr$333 ;
+  wire [7:0] \r__addr$332 ;
+  wire [7:0] \r__addr$334 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$339 ;
+  wire [6:0] \r__addr$340 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$345 ;
+  wire [6:0] \r__addr$346 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$353 ;
-  wire [6:0] \r__addr$355 ;
+  wire [6:0] \r__addr$354 ;
+  wire [6:0] \r__addr$356 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$361 ;
+  wire [5:0] \r__addr$362 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$367 ;
+  wire [5:0] \r__addr$368 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$375 ;
+  wire [5:0] \r__addr$376 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$377 ;
+  wire [5:0] \r__addr$378 ;
   wire [16:0] r__data;
   wire [8:0] \r__data$17 ;
   wire \r__data$19 ;
@@ -1803,11 +1805,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$334 ;
+  wire [7:0] \small_parity_addr$335 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$335 ;
+  wire \small_parity_data$336 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -1846,49 +1848,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$320 ;
+  wire [7:0] \w__addr$321 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$325 ;
+  wire [7:0] \w__addr$326 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$336 ;
+  wire [6:0] \w__addr$337 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$342 ;
-  wire [6:0] \w__addr$347 ;
+  wire [6:0] \w__addr$343 ;
+  wire [6:0] \w__addr$348 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$358 ;
+  wire [5:0] \w__addr$359 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$364 ;
-  wire [5:0] \w__addr$369 ;
+  wire [5:0] \w__addr$365 ;
+  wire [5:0] \w__addr$370 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$322 ;
-  wire \w__data$329 ;
+  wire [8:0] \w__data$323 ;
+  wire \w__data$330 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$338 ;
+  wire [15:0] \w__data$339 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$344 ;
-  wire \w__data$351 ;
+  wire [8:0] \w__data$345 ;
+  wire \w__data$352 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$360 ;
+  wire [14:0] \w__data$361 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$366 ;
-  wire \w__data$373 ;
+  wire [8:0] \w__data$367 ;
+  wire \w__data$374 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$321 ;
-  wire \w__en$327 ;
+  wire \w__en$322 ;
+  wire \w__en$328 ;
   (* init = 1'h0 *)
-  wire \w__en$337 ;
+  wire \w__en$338 ;
   (* init = 1'h0 *)
-  wire \w__en$343 ;
-  wire \w__en$349 ;
+  wire \w__en$344 ;
+  wire \w__en$350 ;
   (* init = 1'h0 *)
-  wire \w__en$359 ;
+  wire \w__en$360 ;
   (* init = 1'h0 *)
-  wire \w__en$365 ;
-  wire \w__en$371 ;
+  wire \w__en$366 ;
+  wire \w__en$372 ;
   (* no_rw_check = 32'd1 *)
   reg [8:0] large_grant [47:0];
   always @(posedge clk) begin
@@ -1904,7 +1906,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
     if (large_queue_wen)
-      large_parity[f4_slot[5:0]] <= \w__data$373 ;
+      large_parity[f4_slot[5:0]] <= \w__data$374 ;
   end
   reg [0:0] _1_;
   reg [0:0] _2_;
@@ -1940,7 +1942,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
     if (medium_queue_wen)
-      medium_parity[f4_slot[6:0]] <= \w__data$351 ;
+      medium_parity[f4_slot[6:0]] <= \w__data$352 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
@@ -1976,7 +1978,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
     if (small_queue_wen)
-      small_parity[f4_slot] <= \w__data$329 ;
+      small_parity[f4_slot] <= \w__data$330 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
@@ -1997,145 +1999,146 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _11_ <= small_queue[small_head];
   end
   assign r__data = _11_;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = large_count == 2'h3;
-  assign \$393  = large_pop ? large_at[2] : large_at[1];
-  assign \$394  = ~ \$393 ;
-  assign \$395  = large_push | \$394 ;
-  assign \$397  = ! large_popped;
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = large_pop ? large_at[0] : 1'h0;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = large_push | \$400 ;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = large_pop ? large_at[1] : large_at[0];
-  assign \$406  = ~ \$405 ;
-  assign \$407  = large_push | \$406 ;
-  assign \$408  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$409  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_valid, a2_valid };
-  assign \$410  = | { f4_go, f4_valid, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$411  = | { a6_valid, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$412  = | { f7_valid, f6_valid, a7_valid };
+  assign \$390  = ! large_pushed;
+  assign \$392  = \$390  & \$391 ;
+  assign \$393  = large_count == 2'h3;
+  assign \$394  = large_pop ? large_at[2] : large_at[1];
+  assign \$395  = ~ \$394 ;
+  assign \$396  = large_push | \$395 ;
+  assign \$398  = ! large_popped;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = large_pop ? large_at[0] : 1'h0;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = large_push | \$401 ;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = large_pop ? large_at[1] : large_at[0];
+  assign \$407  = ~ \$406 ;
+  assign \$408  = large_push | \$407 ;
+  assign \$409  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$410  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_valid, a2_valid };
+  assign \$411  = | { f4_go, f4_valid, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$412  = | { a6_valid, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$413  = | { f7_valid, f6_valid, a7_valid };
   assign small_take_fresh = a1_select[0] & small_has_fresh;
-  assign \$413  = ~ small_has_fresh;
-  assign \$414  = a1_select[0] & \$413 ;
-  assign small_pop = \$414  & small_nonempty;
+  assign \$414  = ~ small_has_fresh;
+  assign \$415  = a1_select[0] & \$414 ;
+  assign small_pop = \$415  & small_nonempty;
   assign medium_take_fresh = a1_select[1] & medium_has_fresh;
-  assign \$415  = ~ medium_has_fresh;
-  assign \$416  = a1_select[1] & \$415 ;
-  assign medium_pop = \$416  & medium_nonempty;
+  assign \$416  = ~ medium_has_fresh;
+  assign \$417  = a1_select[1] & \$416 ;
+  assign medium_pop = \$417  & medium_nonempty;
   assign large_take_fresh = a1_select[2] & large_has_fresh;
-  assign \$417  = ~ large_has_fresh;
-  assign \$418  = a1_select[2] & \$417 ;
-  assign large_pop = \$418  & large_nonempty;
-  assign \$419  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
-  assign \$420  = a3_from_fresh ? 8'h00 : small_queue_r0_b0[16:9];
-  assign \$421  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
-  assign \$422  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
-  assign \$423  = a3_from_fresh ? 8'h00 : medium_queue_r0_b0[15:8];
-  assign \$424  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
-  assign \$425  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
-  assign \$426  = a3_from_fresh ? 8'h00 : large_queue_r0_b0[14:7];
-  assign \$427  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
-  assign \$428  = \$signal$380  + 1'h1;
-  assign \$429  = a3_valid & a3_ok;
-  assign \$430  = ! a3_pool;
-  assign small_grant_wen = \$429  & \$430 ;
-  assign \$431  = a3_valid & a3_ok;
-  assign \$432  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$431  & \$432 ;
-  assign \$433  = a3_valid & a3_ok;
-  assign \$434  = a3_pool == 2'h2;
-  assign large_grant_wen = \$433  & \$434 ;
-  assign \$441  = ! f2_err;
-  assign \$signal$202  = f2_valid & \$441 ;
-  assign \$442  = a4_valid & a4_ok;
-  assign \$443  = { \$442 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$444  = ~ \$443 ;
-  assign \$445  = \$444  + 1'h1;
-  assign \$446  = a5_valid & a5_ok;
-  assign \$447  = { \$446 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$450  = a4_valid & a4_ok;
-  assign \$451  = { \$450 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$452  + 1'h1;
+  assign \$418  = ~ large_has_fresh;
+  assign \$419  = a1_select[2] & \$418 ;
+  assign large_pop = \$419  & large_nonempty;
+  assign \$420  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
+  assign \$421  = a3_from_fresh ? 8'h00 : small_queue_r0_b0[16:9];
+  assign \$422  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
+  assign \$423  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
+  assign \$424  = a3_from_fresh ? 8'h00 : medium_queue_r0_b0[15:8];
+  assign \$425  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
+  assign \$426  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
+  assign \$427  = a3_from_fresh ? 8'h00 : large_queue_r0_b0[14:7];
+  assign \$428  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
+  assign \$429  = \$signal$381  + 1'h1;
+  assign \$430  = a3_valid & a3_ok;
+  assign \$431  = ! a3_pool;
+  assign small_grant_wen = \$430  & \$431 ;
+  assign \$432  = a3_valid & a3_ok;
+  assign \$433  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$432  & \$433 ;
+  assign \$434  = a3_valid & a3_ok;
+  assign \$435  = a3_pool == 2'h2;
+  assign large_grant_wen = \$434  & \$435 ;
+  assign \$442  = ! f2_err;
+  assign \$signal$203  = f2_valid & \$442 ;
+  assign \$443  = a4_valid & a4_ok;
+  assign \$444  = { \$443 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$447  = a5_valid & a5_ok;
+  assign \$448  = { \$447 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$449  = ~ \$448 ;
+  assign \$450  = \$449  + 1'h1;
+  assign \$451  = a4_valid & a4_ok;
+  assign \$452  = { \$451 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$453  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$454  = ~ f4_prev_released;
-  assign \$455  = \$454  & f4_rest_held;
-  assign \$signal$381  = f4_hit_a1 | \$455 ;
-  assign \$456  = ~ f4_prev_released;
-  assign \$457  = f4_by_mem & f4_mem_ok;
+  assign \$455  = ~ f4_prev_released;
+  assign \$456  = \$455  & f4_rest_held;
+  assign \$signal$382  = f4_hit_a1 | \$456 ;
+  assign \$457  = ~ f4_prev_released;
   assign \$458  = f4_by_mem & f4_mem_ok;
-  assign \$459  = \$457 [0] | \$458 [1];
-  assign \$460  = f4_by_mem & f4_mem_ok;
-  assign \$461  = \$459  | \$460 [2];
-  assign \$462  = f4_by_older | \$461 ;
-  assign \$463  = \$456  & \$462 ;
-  assign \release  = f4_by_a1 | \$463 ;
-  assign \$464  = ~ f4_go;
-  assign \$465  = ~ \$signal$381 ;
-  assign \$466  = \$signal$381  ? 3'h7 : 3'h6;
-  assign unreleased_err = f4_go ? { 1'h0, \$466  } : f4_err;
-  assign \$signal$273  = \release  ? 4'h0 : unreleased_err;
-  assign \$467  = ~ f4_prev_released;
-  assign \$468  = \$467  & f4_by_older;
-  assign \$469  = f4_by_a1 | \$468 ;
-  assign \$470  = f4_in[0] & \$469 ;
-  assign \$471  = ~ f4_prev_released;
-  assign \$472  = \$471  & f4_by_mem[0];
-  assign \$473  = \$472  & f4_mem_ok[0];
-  assign small_queue_wen = \$470  | \$473 ;
-  assign \$474  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$329  = ~ \$474 ;
+  assign \$459  = f4_by_mem & f4_mem_ok;
+  assign \$460  = \$458 [0] | \$459 [1];
+  assign \$461  = f4_by_mem & f4_mem_ok;
+  assign \$462  = \$460  | \$461 [2];
+  assign \$463  = f4_by_older | \$462 ;
+  assign \$464  = \$457  & \$463 ;
+  assign \release  = f4_by_a1 | \$464 ;
+  assign \$465  = ~ f4_go;
+  assign \$466  = ~ \$signal$382 ;
+  assign \$467  = \$signal$382  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$467  : f4_err;
+  assign \$signal$274  = \release  ? 4'h0 : unreleased_err;
+  assign \$468  = ~ f4_prev_released;
+  assign \$469  = \$468  & f4_by_older;
+  assign \$470  = f4_by_a1 | \$469 ;
+  assign \$471  = f4_in[0] & \$470 ;
+  assign \$472  = ~ f4_prev_released;
+  assign \$473  = \$472  & f4_by_mem[0];
+  assign \$474  = \$473  & f4_mem_ok[0];
+  assign small_queue_wen = \$471  | \$474 ;
   assign \$475  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$478  = ~ f4_prev_released;
-  assign \$479  = \$478  & f4_by_older;
-  assign \$480  = f4_by_a1 | \$479 ;
-  assign \$481  = f4_in[1] & \$480 ;
-  assign \$482  = ~ f4_prev_released;
-  assign \$483  = \$482  & f4_by_mem[1];
-  assign \$484  = \$483  & f4_mem_ok[1];
-  assign medium_queue_wen = \$481  | \$484 ;
-  assign \$485  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$351  = ~ \$485 ;
+  assign \w__data$330  = ~ \$475 ;
+  assign \$476  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$479  = ~ f4_prev_released;
+  assign \$480  = \$479  & f4_by_older;
+  assign \$481  = f4_by_a1 | \$480 ;
+  assign \$482  = f4_in[1] & \$481 ;
+  assign \$483  = ~ f4_prev_released;
+  assign \$484  = \$483  & f4_by_mem[1];
+  assign \$485  = \$484  & f4_mem_ok[1];
+  assign medium_queue_wen = \$482  | \$485 ;
   assign \$486  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$489  = ~ f4_prev_released;
-  assign \$490  = \$489  & f4_by_older;
-  assign \$491  = f4_by_a1 | \$490 ;
-  assign \$492  = f4_in[2] & \$491 ;
-  assign \$493  = ~ f4_prev_released;
-  assign \$494  = \$493  & f4_by_mem[2];
-  assign \$495  = \$494  & f4_mem_ok[2];
-  assign large_queue_wen = \$492  | \$495 ;
-  assign \$496  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$373  = ~ \$496 ;
+  assign \w__data$352  = ~ \$486 ;
+  assign \$487  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$490  = ~ f4_prev_released;
+  assign \$491  = \$490  & f4_by_older;
+  assign \$492  = f4_by_a1 | \$491 ;
+  assign \$493  = f4_in[2] & \$492 ;
+  assign \$494  = ~ f4_prev_released;
+  assign \$495  = \$494  & f4_by_mem[2];
+  assign \$496  = \$495  & f4_mem_ok[2];
+  assign large_queue_wen = \$493  | \$496 ;
   assign \$497  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$500  = busy_0 | busy_6;
-  assign \$501  = busy_12 | busy_18;
-  assign \$502  = \$500  | \$501 ;
-  assign busy = \$502  | busy_24;
+  assign \w__data$374  = ~ \$497 ;
+  assign \$498  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$501  = busy_0 | busy_6;
+  assign \$502  = busy_12 | busy_18;
+  assign \$503  = \$501  | \$502 ;
+  assign busy = \$503  | busy_24;
   always @(posedge clk)
-    small_queue_w_en <= \$503 ;
+    small_queue_w_en <= \$504 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$504 ;
+    small_queue_w_addr <= \$505 ;
   always @(posedge clk)
-    small_queue_w_data <= \$505 ;
+    small_queue_w_data <= \$506 ;
   always @(posedge clk)
     small_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    small_grant_w_en <= \$506 ;
+    small_grant_w_en <= \$507 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$507 ;
+    small_grant_w_addr <= \$508 ;
   always @(posedge clk)
-    small_grant_w_data <= \$508 ;
+    small_grant_w_data <= \$509 ;
   always @(posedge clk)
     small_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -2143,19 +2146,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$21 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$509 ;
+    medium_queue_w_en <= \$510 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$510 ;
+    medium_queue_w_addr <= \$511 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$511 ;
+    medium_queue_w_data <= \$512 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$29 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$512 ;
+    medium_grant_w_en <= \$513 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$513 ;
+    medium_grant_w_addr <= \$514 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$514 ;
+    medium_grant_w_data <= \$515 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$37 ;
   always @(posedge clk)
@@ -2163,19 +2166,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$41 ;
   always @(posedge clk)
-    large_queue_w_en <= \$515 ;
+    large_queue_w_en <= \$516 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$516 ;
+    large_queue_w_addr <= \$517 ;
   always @(posedge clk)
-    large_queue_w_data <= \$517 ;
+    large_queue_w_data <= \$518 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$49 ;
   always @(posedge clk)
-    large_grant_w_en <= \$518 ;
+    large_grant_w_en <= \$519 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$519 ;
+    large_grant_w_addr <= \$520 ;
   always @(posedge clk)
-    large_grant_w_data <= \$520 ;
+    large_grant_w_data <= \$521 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$57 ;
   always @(posedge clk)
@@ -2183,7 +2186,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$61 ;
   always @(posedge clk)
-    a0_valid <= \$521 ;
+    a0_valid <= \$522 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2193,7 +2196,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$522 ;
+    a1_valid <= \$523 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2205,41 +2208,41 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$523 ;
+    a1_select <= \$524 ;
   always @(posedge clk)
-    a2_valid <= \$524 ;
+    a2_valid <= \$525 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_fresh <= \$525 ;
+    small_fresh <= \$526 ;
   always @(posedge clk)
-    small_has_fresh <= \$526 ;
+    small_has_fresh <= \$527 ;
   always @(posedge clk)
-    small_head <= \$527 ;
+    small_head <= \$528 ;
   always @(posedge clk)
-    medium_fresh <= \$528 ;
+    medium_fresh <= \$529 ;
   always @(posedge clk)
-    medium_has_fresh <= \$529 ;
+    medium_has_fresh <= \$530 ;
   always @(posedge clk)
-    medium_head <= \$530 ;
+    medium_head <= \$531 ;
   always @(posedge clk)
-    large_fresh <= \$531 ;
+    large_fresh <= \$532 ;
   always @(posedge clk)
-    large_has_fresh <= \$532 ;
+    large_has_fresh <= \$533 ;
   always @(posedge clk)
-    large_head <= \$533 ;
+    large_head <= \$534 ;
   always @(posedge clk)
     a2_ok <= \$48 ;
   always @(posedge clk)
-    a2_fail_err <= { 1'h0, \$55  };
+    a2_fail_err <= \$55 ;
   always @(posedge clk)
     a2_from_fresh <= \$60 ;
   always @(posedge clk)
     a2_fresh_slot <= \$65 [7:0];
   always @(posedge clk)
-    a3_valid <= \$534 ;
+    a3_valid <= \$535 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -2253,7 +2256,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a4_valid <= \$535 ;
+    a4_valid <= \$536 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2269,7 +2272,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$536 ;
+    a5_valid <= \$537 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2287,7 +2290,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_addr <= \$69 ;
   always @(posedge clk)
-    f0_valid <= \$537 ;
+    f0_valid <= \$538 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2301,7 +2304,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_hit <= { \$99 , \$89 , \$79  };
   always @(posedge clk)
-    f1_valid <= \$538 ;
+    f1_contract <= f0_hit[2];
+  always @(posedge clk)
+    f1_valid <= \$539 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2317,65 +2322,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$539 ;
+    f1_same_second_eq0 <= \$540 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$540 ;
+    f1_same_second_eq3 <= \$541 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$541 ;
+    f1_same_second_eq6 <= \$542 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$542 ;
+    f1_same_second_eq9 <= \$543 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$543 ;
+    f1_same_second_eq12 <= \$544 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$544 ;
+    f1_same_second_eq15 <= \$545 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$545 ;
+    f1_same_second_eq18 <= \$546 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$546 ;
+    f1_same_second_eq21 <= \$547 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$547 ;
+    f1_same_second_eq24 <= \$548 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$548 ;
+    f1_same_second_eq27 <= \$549 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$549 ;
+    f1_same_second_eq30 <= \$550 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$550 ;
+    f1_same_second_eq33 <= \$551 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$551 ;
+    f1_same_second_eq36 <= \$552 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$552 ;
+    f1_same_second_eq39 <= \$553 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$553 ;
+    f1_same_third_eq0 <= \$554 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$554 ;
+    f1_same_third_eq3 <= \$555 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$555 ;
+    f1_same_third_eq6 <= \$556 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$556 ;
+    f1_same_third_eq9 <= \$557 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$557 ;
+    f1_same_third_eq12 <= \$558 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$558 ;
+    f1_same_third_eq15 <= \$559 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$559 ;
+    f1_same_third_eq18 <= \$560 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$560 ;
+    f1_same_third_eq21 <= \$561 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$561 ;
+    f1_same_third_eq24 <= \$562 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$562 ;
+    f1_same_third_eq27 <= \$563 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$563 ;
+    f1_same_third_eq30 <= \$564 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$564 ;
+    f1_same_third_eq33 <= \$565 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$565 ;
+    f1_same_third_eq36 <= \$566 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$566 ;
+    f1_same_third_eq39 <= \$567 ;
   always @(posedge clk)
-    f1_hit <= \$567 ;
+    f1_hit <= \$568 ;
   always @(posedge clk)
-    f1_misaligned <= \$568 ;
+    f1_misaligned <= \$569 ;
   always @(posedge clk)
     f1_small_slot <= \$129 [7:0];
   always @(posedge clk)
@@ -2383,7 +2388,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_large_slot <= \$133 [5:0];
   always @(posedge clk)
-    f2_valid <= \$569 ;
+    f2_valid <= \$570 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -2397,17 +2402,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= { 1'h0, \$153  };
+    f2_err <= \$154 ;
   always @(posedge clk)
-    f2_never_granted <= \$164 ;
+    f2_never_granted <= \$165 ;
   always @(posedge clk)
-    f2_same_second <= \$192 ;
+    f2_same_second <= \$193 ;
   always @(posedge clk)
-    f2_same_third <= \$220 ;
+    f2_same_third <= \$221 ;
   always @(posedge clk)
-    f3_valid <= \$570 ;
+    f3_valid <= \$571 ;
   always @(posedge clk)
-    f3_go <= \$571 ;
+    f3_go <= \$572 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2421,29 +2426,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$223 , \$222 , \$221  };
+    f3_in <= { \$224 , \$223 , \$222  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$445 [11];
+    f3_hit_a2 <= \$446 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$226 [8];
+    f3_a2_tag_ok <= \$227 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$449 [11];
+    f3_hit_a3 <= \$450 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$229 [8];
+    f3_a3_tag_ok <= \$230 [8];
   always @(posedge clk)
-    f3_older_tag <= \$230 ;
+    f3_older_tag <= \$231 ;
   always @(posedge clk)
-    f3_older_snap <= \$231 ;
+    f3_older_snap <= \$232 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$232 ;
+    f3_rel_f3 <= \$233 ;
   always @(posedge clk)
-    f4_valid <= \$572 ;
+    f4_valid <= \$573 ;
   always @(posedge clk)
-    f4_go <= \$573 ;
+    f4_go <= \$574 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -2457,75 +2462,75 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$453 [11];
+    f4_hit_a1 <= \$454 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$248 ;
+    f4_rest_held <= \$249 ;
   always @(posedge clk)
-    f4_rest_tag <= \$255 ;
+    f4_rest_tag <= \$256 ;
   always @(posedge clk)
-    f4_rest_snap <= \$262 ;
+    f4_rest_snap <= \$263 ;
   always @(posedge clk)
-    f4_by_a1 <= \$574 ;
+    f4_by_a1 <= \$575 ;
   always @(posedge clk)
-    f4_by_older <= \$575 ;
+    f4_by_older <= \$576 ;
   always @(posedge clk)
-    f4_by_mem <= \$576 ;
+    f4_by_mem <= \$577 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$307 , \$300 , \$293  };
+    f4_mem_ok <= { \$308 , \$301 , \$294  };
   always @(posedge clk)
-    f4_prev_released <= \$577 ;
+    f4_prev_released <= \$578 ;
   always @(posedge clk)
-    small_push <= \$578 ;
+    small_push <= \$579 ;
   always @(posedge clk)
-    small_queue_waddr <= \$579 ;
+    small_queue_waddr <= \$580 ;
   always @(posedge clk)
-    small_pushed <= \$580 ;
+    small_pushed <= \$581 ;
   always @(posedge clk)
-    small_popped <= \$581 ;
+    small_popped <= \$582 ;
   always @(posedge clk)
-    small_count <= \$582 ;
+    small_count <= \$583 ;
   always @(posedge clk)
-    small_at <= \$583 ;
+    small_at <= \$584 ;
   always @(posedge clk)
-    small_nonempty <= \$584 ;
+    small_nonempty <= \$585 ;
   always @(posedge clk)
-    medium_push <= \$585 ;
+    medium_push <= \$586 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$586 ;
+    medium_queue_waddr <= \$587 ;
   always @(posedge clk)
-    medium_pushed <= \$587 ;
+    medium_pushed <= \$588 ;
   always @(posedge clk)
-    medium_popped <= \$588 ;
+    medium_popped <= \$589 ;
   always @(posedge clk)
-    medium_count <= \$589 ;
+    medium_count <= \$590 ;
   always @(posedge clk)
-    medium_at <= \$590 ;
+    medium_at <= \$591 ;
   always @(posedge clk)
-    medium_nonempty <= \$591 ;
+    medium_nonempty <= \$592 ;
   always @(posedge clk)
-    large_push <= \$592 ;
+    large_push <= \$593 ;
   always @(posedge clk)
-    large_queue_waddr <= \$593 ;
+    large_queue_waddr <= \$594 ;
   always @(posedge clk)
-    large_pushed <= \$594 ;
+    large_pushed <= \$595 ;
   always @(posedge clk)
-    large_popped <= \$595 ;
+    large_popped <= \$596 ;
   always @(posedge clk)
-    large_count <= \$596 ;
+    large_count <= \$597 ;
   always @(posedge clk)
-    large_at <= \$597 ;
+    large_at <= \$598 ;
   always @(posedge clk)
-    large_nonempty <= \$598 ;
+    large_nonempty <= \$599 ;
   always @(posedge clk)
-    f5_valid <= \$599 ;
+    f5_valid <= \$600 ;
   always @(posedge clk)
-    f5_ok <= \$600 ;
+    f5_ok <= \$601 ;
   always @(posedge clk)
-    f5_err <= \$signal$273 ;
+    f5_err <= \$signal$274 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -2533,19 +2538,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_in_pool <= f4_in_pool;
   always @(posedge clk)
-    a6_valid <= \$601 ;
+    a6_valid <= \$602 ;
   always @(posedge clk)
     a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$602 ;
+    a7_valid <= \$603 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$603 ;
+    f6_valid <= \$604 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$604 ;
+    f7_valid <= \$605 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
@@ -2597,15 +2602,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$605 ;
+    busy_0 <= \$606 ;
   always @(posedge clk)
-    busy_6 <= \$606 ;
+    busy_6 <= \$607 ;
   always @(posedge clk)
-    busy_12 <= \$607 ;
+    busy_12 <= \$608 ;
   always @(posedge clk)
-    busy_18 <= \$608 ;
+    busy_18 <= \$609 ;
   always @(posedge clk)
-    busy_24 <= \$609 ;
+    busy_24 <= \$610 ;
   assign \$1  = alloc_port_size - 7'h41;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -2656,8 +2661,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$51  = \$49  | \$50 ;
   assign \$52  = a1_in[2] & a1_fits[2];
   assign \$53  = \$51  | \$52 ;
-  assign \$54  = \$53  ? 3'h1 : 3'h3;
-  assign \$55  = a1_bad_pool ? 3'h2 : \$54 ;
+  assign \$54  = \$53  ? 4'h1 : 4'h3;
+  assign \$55  = a1_bad_pool ? 4'h2 : \$54 ;
   assign \$56  = a1_in[0] & small_has_fresh;
   assign \$57  = a1_in[1] & medium_has_fresh;
   assign \$58  = \$56  | \$57 ;
@@ -2670,7 +2675,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$65  = \$63  | { 3'h0, \$64  };
   assign \$66  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$67  = a3_ok ? small_grant_waddr : 8'h00;
-  assign \$68  = a3_ok ? \$428 [7:0] : 8'h00;
+  assign \$68  = a3_ok ? \$429 [7:0] : 8'h00;
   assign \$69  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$70  = ~ free_oor;
   assign \$71  = ! free_oor_pool;
@@ -2749,425 +2754,415 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$149  = f1_oor | \$148 ;
   assign \$150  = f1_hit & f1_misaligned;
   assign \$151  = | \$150 ;
-  assign \$152  = \$151  ? 3'h5 : 3'h0;
-  assign \$153  = \$149  ? 3'h4 : \$152 ;
-  assign \$154  = f1_small_slot - small_fresh;
-  assign \$155  = ~ \$154 [9];
-  assign \$156  = f1_hit[0] & \$155 ;
-  assign \$157  = f1_medium_slot - medium_fresh;
-  assign \$158  = ~ \$157 [8];
-  assign \$159  = f1_hit[1] & \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = f1_large_slot - large_fresh;
-  assign \$162  = ~ \$161 [6];
-  assign \$163  = f1_hit[2] & \$162 ;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = ~ f1_same_second_eq0;
-  assign \$166  = ~ f1_same_second_eq3;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = ~ f1_same_second_eq6;
-  assign \$169  = ~ f1_same_second_eq9;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = \$167  | \$170 ;
-  assign \$172  = ~ f1_same_second_eq12;
-  assign \$173  = ~ f1_same_second_eq15;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = ~ f1_same_second_eq18;
-  assign \$176  = ~ f1_same_second_eq21;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = \$174  | \$177 ;
-  assign \$179  = \$171  | \$178 ;
-  assign \$180  = ~ f1_same_second_eq24;
-  assign \$181  = ~ f1_same_second_eq27;
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = ~ f1_same_second_eq30;
-  assign \$184  = ~ f1_same_second_eq33;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = ~ f1_same_second_eq36;
-  assign \$188  = ~ f1_same_second_eq39;
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = \$186  | \$189 ;
-  assign \$191  = \$179  | \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = ~ f1_same_third_eq0;
-  assign \$194  = ~ f1_same_third_eq3;
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = ~ f1_same_third_eq6;
-  assign \$197  = ~ f1_same_third_eq9;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = \$195  | \$198 ;
-  assign \$200  = ~ f1_same_third_eq12;
-  assign \$201  = ~ f1_same_third_eq15;
-  assign \$202  = \$200  | \$201 ;
-  assign \$203  = ~ f1_same_third_eq18;
-  assign \$204  = ~ f1_same_third_eq21;
-  assign \$205  = \$203  | \$204 ;
-  assign \$206  = \$202  | \$205 ;
-  assign \$207  = \$199  | \$206 ;
-  assign \$208  = ~ f1_same_third_eq24;
-  assign \$209  = ~ f1_same_third_eq27;
-  assign \$210  = \$208  | \$209 ;
-  assign \$211  = ~ f1_same_third_eq30;
-  assign \$212  = ~ f1_same_third_eq33;
-  assign \$213  = \$211  | \$212 ;
-  assign \$214  = \$210  | \$213 ;
-  assign \$215  = ~ f1_same_third_eq36;
-  assign \$216  = ~ f1_same_third_eq39;
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = \$214  | \$217 ;
-  assign \$219  = \$207  | \$218 ;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = ! f2_pool;
-  assign \$222  = f2_pool == 1'h1;
-  assign \$223  = f2_pool == 2'h2;
-  assign \$224  = a4_tag ^ f2_tag;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = \$225  + 1'h1;
-  assign \$227  = a5_tag ^ f2_tag;
-  assign \$228  = ~ \$227 ;
-  assign \$229  = \$228  + 1'h1;
-  assign \$230  = \$445 [11] ? a4_tag : a5_tag;
-  assign \$231  = \$445 [11] ? a4_snap : a5_snap;
-  assign \$232  = f2_same_third & f5_ok;
-  assign \$233  = ~ rel_f2;
-  assign \$234  = ~ f3_rel_f3;
-  assign \$235  = ~ f3_never_granted;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$238  = f3_in[0] & \$237 ;
-  assign \$239  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$240  = f3_in[1] & \$239 ;
-  assign \$241  = \$238  | \$240 ;
-  assign \$242  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$243  = f3_in[2] & \$242 ;
-  assign \$244  = \$241  | \$243 ;
-  assign \$245  = \$236  & \$244 ;
-  assign \$246  = f3_hit_a3 | \$245 ;
-  assign \$247  = \$233  & \$246 ;
-  assign \$248  = f3_hit_a2 | \$247 ;
-  assign \$249  = f3_hit_a2 | f3_hit_a3;
-  assign \$250  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
-  assign \$251  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = \$249  ? f3_older_tag : \$254 ;
-  assign \$256  = f3_hit_a2 | f3_hit_a3;
-  assign \$257  = f3_in[0] & small_grant_r0_b0[0];
-  assign \$258  = f3_in[1] & medium_grant_r0_b0[0];
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = f3_in[2] & large_grant_r0_b0[0];
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = \$256  ? f3_older_snap : \$261 ;
-  assign \$263  = f3_go & \$453 [11];
-  assign \$264  = a4_tag ^ f3_tag;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = \$265  + 1'h1;
-  assign \$267  = \$263  & \$266 [8];
-  assign \$268  = ~ \$453 [11];
-  assign \$269  = f3_go & \$268 ;
-  assign \$270  = ~ rel_f2;
-  assign \$271  = \$270  & f3_hit_a3;
-  assign \$272  = f3_hit_a2 | \$271 ;
-  assign \$273  = \$269  & \$272 ;
-  assign \$274  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = ~ \$453 [11];
-  assign \$277  = f3_go & \$276 ;
-  assign \$278  = ~ f3_hit_a2;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = ~ rel_f2;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = ~ f3_hit_a3;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = ~ f3_rel_f3;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = \$285  ? f3_in : 3'h0;
-  assign \$287  = ~ f3_never_granted;
-  assign \$288  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = \$291  + 1'h1;
-  assign \$293  = \$289  & \$292 [8];
-  assign \$294  = ~ f3_never_granted;
-  assign \$295  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = \$298  + 1'h1;
-  assign \$300  = \$296  & \$299 [8];
-  assign \$301  = ~ f3_never_granted;
-  assign \$302  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = large_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = \$305  + 1'h1;
-  assign \$307  = \$303  & \$306 [8];
-  assign \$308  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$309  = ~ \$308 ;
-  assign \$310  = \$309  + 1'h1;
-  assign \$311  = \release  & \$310 [11];
-  assign \$312  = small_queue_waddr == 8'hff;
-  assign \$313  = small_queue_waddr + 1'h1;
-  assign \$314  = \$312  ? 9'h000 : \$313 ;
-  assign \$315  = small_pushed == small_popped;
-  assign \$316  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$317  = \$315  ? 9'h000 : \$316 ;
-  assign \$318  = $signed({ 1'h0, small_count }) + $signed(\$317 );
-  assign \$319  = ! small_pushed;
-  assign \$320  = ! small_popped;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = small_pop ? small_at[1] : small_at[0];
-  assign \$323  = ~ \$322 ;
-  assign \$324  = small_push | \$323 ;
-  assign \$325  = ! small_pushed;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = small_count == 2'h3;
-  assign \$329  = small_pop ? small_at[2] : small_at[1];
-  assign \$330  = ~ \$329 ;
-  assign \$331  = small_push | \$330 ;
-  assign \$333  = ! small_popped;
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = small_pop ? small_at[0] : 1'h0;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = small_push | \$336 ;
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = small_pop ? small_at[1] : small_at[0];
-  assign \$342  = ~ \$341 ;
-  assign \$343  = small_push | \$342 ;
-  assign \$344  = medium_queue_waddr == 7'h7f;
-  assign \$345  = medium_queue_waddr + 1'h1;
-  assign \$346  = \$344  ? 8'h00 : \$345 ;
-  assign \$347  = medium_pushed == medium_popped;
-  assign \$348  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$349  = \$347  ? 8'h00 : \$348 ;
-  assign \$350  = $signed({ 1'h0, medium_count }) + $signed(\$349 );
-  assign \$351  = ! medium_pushed;
-  assign \$352  = ! medium_popped;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$355  = ~ \$354 ;
-  assign \$356  = medium_push | \$355 ;
-  assign \$357  = ! medium_pushed;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = medium_count == 2'h3;
-  assign \$361  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$362  = ~ \$361 ;
-  assign \$363  = medium_push | \$362 ;
-  assign \$365  = ! medium_popped;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = medium_push | \$368 ;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$374  = ~ \$373 ;
-  assign \$375  = medium_push | \$374 ;
-  assign \$376  = large_queue_waddr == 6'h2f;
-  assign \$377  = large_queue_waddr + 1'h1;
-  assign \$378  = \$376  ? 7'h00 : \$377 ;
-  assign \$379  = large_pushed == large_popped;
-  assign \$380  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$381  = \$379  ? 6'h00 : \$380 ;
-  assign \$382  = $signed({ 1'h0, large_count }) + $signed(\$381 );
-  assign \$383  = ! large_pushed;
-  assign \$384  = ! large_popped;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = large_pop ? large_at[1] : large_at[0];
-  assign \$387  = ~ \$386 ;
-  assign \$388  = large_push | \$387 ;
-  assign \$389  = ! large_pushed;
+  assign \$152  = f1_contract ? 4'h8 : 4'h0;
+  assign \$153  = \$151  ? 4'h5 : \$152 ;
+  assign \$154  = \$149  ? 4'h4 : \$153 ;
+  assign \$155  = f1_small_slot - small_fresh;
+  assign \$156  = ~ \$155 [9];
+  assign \$157  = f1_hit[0] & \$156 ;
+  assign \$158  = f1_medium_slot - medium_fresh;
+  assign \$159  = ~ \$158 [8];
+  assign \$160  = f1_hit[1] & \$159 ;
+  assign \$161  = \$157  | \$160 ;
+  assign \$162  = f1_large_slot - large_fresh;
+  assign \$163  = ~ \$162 [6];
+  assign \$164  = f1_hit[2] & \$163 ;
+  assign \$165  = \$161  | \$164 ;
+  assign \$166  = ~ f1_same_second_eq0;
+  assign \$167  = ~ f1_same_second_eq3;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = ~ f1_same_second_eq6;
+  assign \$170  = ~ f1_same_second_eq9;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = \$168  | \$171 ;
+  assign \$173  = ~ f1_same_second_eq12;
+  assign \$174  = ~ f1_same_second_eq15;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = ~ f1_same_second_eq18;
+  assign \$177  = ~ f1_same_second_eq21;
+  assign \$178  = \$176  | \$177 ;
+  assign \$179  = \$175  | \$178 ;
+  assign \$180  = \$172  | \$179 ;
+  assign \$181  = ~ f1_same_second_eq24;
+  assign \$182  = ~ f1_same_second_eq27;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = ~ f1_same_second_eq30;
+  assign \$185  = ~ f1_same_second_eq33;
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = \$183  | \$186 ;
+  assign \$188  = ~ f1_same_second_eq36;
+  assign \$189  = ~ f1_same_second_eq39;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = \$187  | \$190 ;
+  assign \$192  = \$180  | \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = ~ f1_same_third_eq0;
+  assign \$195  = ~ f1_same_third_eq3;
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = ~ f1_same_third_eq6;
+  assign \$198  = ~ f1_same_third_eq9;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = \$196  | \$199 ;
+  assign \$201  = ~ f1_same_third_eq12;
+  assign \$202  = ~ f1_same_third_eq15;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = ~ f1_same_third_eq18;
+  assign \$205  = ~ f1_same_third_eq21;
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = \$203  | \$206 ;
+  assign \$208  = \$200  | \$207 ;
+  assign \$209  = ~ f1_same_third_eq24;
+  assign \$210  = ~ f1_same_third_eq27;
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = ~ f1_same_third_eq30;
+  assign \$213  = ~ f1_same_third_eq33;
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = \$211  | \$214 ;
+  assign \$216  = ~ f1_same_third_eq36;
+  assign \$217  = ~ f1_same_third_eq39;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = \$215  | \$218 ;
+  assign \$220  = \$208  | \$219 ;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = ! f2_pool;
+  assign \$223  = f2_pool == 1'h1;
+  assign \$224  = f2_pool == 2'h2;
+  assign \$225  = a4_tag ^ f2_tag;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = \$226  + 1'h1;
+  assign \$228  = a5_tag ^ f2_tag;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = \$229  + 1'h1;
+  assign \$231  = \$446 [11] ? a4_tag : a5_tag;
+  assign \$232  = \$446 [11] ? a4_snap : a5_snap;
+  assign \$233  = f2_same_third & f5_ok;
+  assign \$234  = ~ rel_f2;
+  assign \$235  = ~ f3_rel_f3;
+  assign \$236  = ~ f3_never_granted;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$239  = f3_in[0] & \$238 ;
+  assign \$240  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$241  = f3_in[1] & \$240 ;
+  assign \$242  = \$239  | \$241 ;
+  assign \$243  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$244  = f3_in[2] & \$243 ;
+  assign \$245  = \$242  | \$244 ;
+  assign \$246  = \$237  & \$245 ;
+  assign \$247  = f3_hit_a3 | \$246 ;
+  assign \$248  = \$234  & \$247 ;
+  assign \$249  = f3_hit_a2 | \$248 ;
+  assign \$250  = f3_hit_a2 | f3_hit_a3;
+  assign \$251  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
+  assign \$252  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = \$250  ? f3_older_tag : \$255 ;
+  assign \$257  = f3_hit_a2 | f3_hit_a3;
+  assign \$258  = f3_in[0] & small_grant_r0_b0[0];
+  assign \$259  = f3_in[1] & medium_grant_r0_b0[0];
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = f3_in[2] & large_grant_r0_b0[0];
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$257  ? f3_older_snap : \$262 ;
+  assign \$264  = f3_go & \$454 [11];
+  assign \$265  = a4_tag ^ f3_tag;
+  assign \$266  = ~ \$265 ;
+  assign \$267  = \$266  + 1'h1;
+  assign \$268  = \$264  & \$267 [8];
+  assign \$269  = ~ \$454 [11];
+  assign \$270  = f3_go & \$269 ;
+  assign \$271  = ~ rel_f2;
+  assign \$272  = \$271  & f3_hit_a3;
+  assign \$273  = f3_hit_a2 | \$272 ;
+  assign \$274  = \$270  & \$273 ;
+  assign \$275  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = ~ \$454 [11];
+  assign \$278  = f3_go & \$277 ;
+  assign \$279  = ~ f3_hit_a2;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = ~ rel_f2;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = ~ f3_hit_a3;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = ~ f3_rel_f3;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$286  ? f3_in : 3'h0;
+  assign \$288  = ~ f3_never_granted;
+  assign \$289  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$292  + 1'h1;
+  assign \$294  = \$290  & \$293 [8];
+  assign \$295  = ~ f3_never_granted;
+  assign \$296  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = \$299  + 1'h1;
+  assign \$301  = \$297  & \$300 [8];
+  assign \$302  = ~ f3_never_granted;
+  assign \$303  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = \$306  + 1'h1;
+  assign \$308  = \$304  & \$307 [8];
+  assign \$309  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  + 1'h1;
+  assign \$312  = \release  & \$311 [11];
+  assign \$313  = small_queue_waddr == 8'hff;
+  assign \$314  = small_queue_waddr + 1'h1;
+  assign \$315  = \$313  ? 9'h000 : \$314 ;
+  assign \$316  = small_pushed == small_popped;
+  assign \$317  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$318  = \$316  ? 9'h000 : \$317 ;
+  assign \$319  = $signed({ 1'h0, small_count }) + $signed(\$318 );
+  assign \$320  = ! small_pushed;
+  assign \$321  = ! small_popped;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = small_pop ? small_at[1] : small_at[0];
+  assign \$324  = ~ \$323 ;
+  assign \$325  = small_push | \$324 ;
+  assign \$326  = ! small_pushed;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = small_count == 2'h3;
+  assign \$330  = small_pop ? small_at[2] : small_at[1];
+  assign \$331  = ~ \$330 ;
+  assign \$332  = small_push | \$331 ;
+  assign \$334  = ! small_popped;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = small_pop ? small_at[0] : 1'h0;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = small_push | \$337 ;
+  assign \$341  = \$339  & \$340 ;
+  assign \$342  = small_pop ? small_at[1] : small_at[0];
+  assign \$343  = ~ \$342 ;
+  assign \$344  = small_push | \$343 ;
+  assign \$345  = medium_queue_waddr == 7'h7f;
+  assign \$346  = medium_queue_waddr + 1'h1;
+  assign \$347  = \$345  ? 8'h00 : \$346 ;
+  assign \$348  = medium_pushed == medium_popped;
+  assign \$349  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$350  = \$348  ? 8'h00 : \$349 ;
+  assign \$351  = $signed({ 1'h0, medium_count }) + $signed(\$350 );
+  assign \$352  = ! medium_pushed;
+  assign \$353  = ! medium_popped;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$356  = ~ \$355 ;
+  assign \$357  = medium_push | \$356 ;
+  assign \$358  = ! medium_pushed;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = medium_count == 2'h3;
+  assign \$362  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$363  = ~ \$362 ;
+  assign \$364  = medium_push | \$363 ;
+  assign \$366  = ! medium_popped;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = medium_push | \$369 ;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$375  = ~ \$374 ;
+  assign \$376  = medium_push | \$375 ;
+  assign \$377  = large_queue_waddr == 6'h2f;
+  assign \$378  = large_queue_waddr + 1'h1;
+  assign \$379  = \$377  ? 7'h00 : \$378 ;
+  assign \$380  = large_pushed == large_popped;
+  assign \$381  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$382  = \$380  ? 6'h00 : \$381 ;
+  assign \$383  = $signed({ 1'h0, large_count }) + $signed(\$382 );
+  assign \$384  = ! large_pushed;
+  assign \$385  = ! large_popped;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = large_pop ? large_at[1] : large_at[0];
+  assign \$388  = ~ \$387 ;
+  assign \$389  = large_push | \$388 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$503  = small_queue_wen;
+    \$504  = small_queue_wen;
     if (rst) begin
-      \$503  = 1'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$504  = small_queue_w_addr;
+    \$505  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$504  = small_queue_waddr;
+      \$505  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$505  = small_queue_w_data;
+    \$506  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$505  = small_queue_wdata;
+      \$506  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$506  = small_grant_wen;
+    \$507  = small_grant_wen;
     if (rst) begin
-      \$506  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$507  = small_grant_w_addr;
+    \$508  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$507  = small_grant_waddr;
+      \$508  = small_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$508  = small_grant_w_data;
+    \$509  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$508  = small_grant_wdata;
+      \$509  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$509  = medium_queue_wen;
+    \$510  = medium_queue_wen;
     if (rst) begin
-      \$509  = 1'h0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$510  = medium_queue_w_addr;
+    \$511  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$510  = medium_queue_waddr;
+      \$511  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$511  = medium_queue_w_data;
+    \$512  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$511  = medium_queue_wdata;
+      \$512  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$512  = medium_grant_wen;
+    \$513  = medium_grant_wen;
     if (rst) begin
-      \$512  = 1'h0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$513  = medium_grant_w_addr;
+    \$514  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$513  = small_grant_waddr[6:0];
+      \$514  = small_grant_waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$514  = medium_grant_w_data;
+    \$515  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$514  = medium_grant_wdata;
+      \$515  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$515  = large_queue_wen;
+    \$516  = large_queue_wen;
     if (rst) begin
-      \$515  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$516  = large_queue_w_addr;
+    \$517  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$516  = large_queue_waddr;
+      \$517  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$517  = large_queue_w_data;
+    \$518  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$517  = large_queue_wdata;
+      \$518  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$518  = large_grant_wen;
+    \$519  = large_grant_wen;
     if (rst) begin
-      \$518  = 1'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$519  = large_grant_w_addr;
+    \$520  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$519  = small_grant_waddr[5:0];
+      \$520  = small_grant_waddr[5:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$520  = large_grant_w_data;
+    \$521  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$520  = large_grant_wdata;
+      \$521  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$521  = alloc_valid;
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$522  = a0_valid;
+    \$522  = alloc_valid;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$523  = { \$25 , \$22 , \$19  };
+    \$523  = a0_valid;
     if (rst) begin
-      \$523  = 3'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$524  = a1_valid;
+    \$524  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$525  = small_fresh;
+    \$525  = a1_valid;
+    if (rst) begin
+      \$525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$526  = small_fresh;
     if (small_take_fresh) begin
-      \$525  = \$26 [8:0];
+      \$526  = \$26 [8:0];
     end
     if (rst) begin
-      \$525  = 9'h000;
+      \$526  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$526  = small_has_fresh;
+    \$527  = small_has_fresh;
     if (small_take_fresh) begin
-      \$526  = \$27 ;
+      \$527  = \$27 ;
     end
     if (rst) begin
-      \$526  = 1'h1;
+      \$527  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$527  = small_head;
+    \$528  = small_head;
     if (small_pop) begin
-      \$527  = \$30 [7:0];
-    end
-    if (rst) begin
-      \$527  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$528  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$528  = \$31 [7:0];
+      \$528  = \$30 [7:0];
     end
     if (rst) begin
       \$528  = 8'h00;
@@ -3175,645 +3170,648 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$529  = medium_has_fresh;
+    \$529  = medium_fresh;
     if (medium_take_fresh) begin
-      \$529  = \$32 ;
+      \$529  = \$31 [7:0];
     end
     if (rst) begin
-      \$529  = 1'h1;
+      \$529  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$530  = medium_head;
+    \$530  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$530  = \$32 ;
+    end
+    if (rst) begin
+      \$530  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$531  = medium_head;
     if (medium_pop) begin
-      \$530  = \$35 [6:0];
+      \$531  = \$35 [6:0];
     end
     if (rst) begin
-      \$530  = 7'h00;
+      \$531  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$531  = large_fresh;
+    \$532  = large_fresh;
     if (large_take_fresh) begin
-      \$531  = \$36 [5:0];
+      \$532  = \$36 [5:0];
     end
     if (rst) begin
-      \$531  = 6'h00;
+      \$532  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$532  = large_has_fresh;
+    \$533  = large_has_fresh;
     if (large_take_fresh) begin
-      \$532  = \$37 ;
+      \$533  = \$37 ;
     end
     if (rst) begin
-      \$532  = 1'h1;
+      \$533  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$533  = large_head;
+    \$534  = large_head;
     if (large_pop) begin
-      \$533  = \$40 [5:0];
+      \$534  = \$40 [5:0];
     end
     if (rst) begin
-      \$533  = 6'h00;
+      \$534  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$534  = a2_valid;
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$535  = a3_valid;
+    \$535  = a2_valid;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$536  = a4_valid;
+    \$536  = a3_valid;
     if (rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$537  = free_valid;
+    \$537  = a4_valid;
     if (rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$538  = f0_valid;
+    \$538  = free_valid;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$539  = \$100 ;
+    \$539  = f0_valid;
     if (rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$540  = \$101 ;
+    \$540  = \$100 ;
     if (rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$541  = \$102 ;
+    \$541  = \$101 ;
     if (rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$542  = \$103 ;
+    \$542  = \$102 ;
     if (rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$543  = \$104 ;
+    \$543  = \$103 ;
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$544  = \$105 ;
+    \$544  = \$104 ;
     if (rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$545  = \$106 ;
+    \$545  = \$105 ;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$546  = \$107 ;
+    \$546  = \$106 ;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$547  = \$108 ;
+    \$547  = \$107 ;
     if (rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$548  = \$109 ;
+    \$548  = \$108 ;
     if (rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$549  = \$110 ;
+    \$549  = \$109 ;
     if (rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$550  = \$111 ;
+    \$550  = \$110 ;
     if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$551  = \$112 ;
+    \$551  = \$111 ;
     if (rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$552  = \$113 ;
+    \$552  = \$112 ;
     if (rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$553  = \$114 ;
+    \$553  = \$113 ;
     if (rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$554  = \$115 ;
+    \$554  = \$114 ;
     if (rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$555  = \$116 ;
+    \$555  = \$115 ;
     if (rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$556  = \$117 ;
+    \$556  = \$116 ;
     if (rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$557  = \$118 ;
+    \$557  = \$117 ;
     if (rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$558  = \$119 ;
+    \$558  = \$118 ;
     if (rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$559  = \$120 ;
+    \$559  = \$119 ;
     if (rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$560  = \$121 ;
+    \$560  = \$120 ;
     if (rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$561  = \$122 ;
+    \$561  = \$121 ;
     if (rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$562  = \$123 ;
+    \$562  = \$122 ;
     if (rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$563  = \$124 ;
+    \$563  = \$123 ;
     if (rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$564  = \$125 ;
+    \$564  = \$124 ;
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$565  = \$126 ;
+    \$565  = \$125 ;
     if (rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$566  = \$127 ;
+    \$566  = \$126 ;
     if (rst) begin
       \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$569  = f1_valid;
+    \$567  = \$127 ;
     if (rst) begin
-      \$569  = 1'h0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$570  = f2_valid;
+    \$570  = f1_valid;
     if (rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$571  = \$signal$202 ;
+    \$571  = f2_valid;
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$572  = f3_valid;
+    \$572  = \$signal$203 ;
     if (rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$573  = f3_go;
+    \$573  = f3_valid;
     if (rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$574  = \$267 ;
+    \$574  = f3_go;
     if (rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$575  = \$275 ;
+    \$575  = \$268 ;
     if (rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$576  = \$286 ;
+    \$576  = \$276 ;
     if (rst) begin
-      \$576  = 3'h0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$577  = \$311 ;
+    \$577  = \$287 ;
     if (rst) begin
-      \$577  = 1'h0;
+      \$577  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$578  = small_queue_wen;
+    \$578  = \$312 ;
     if (rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$579  = small_queue_waddr;
+    \$579  = small_queue_wen;
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$580  = small_queue_waddr;
     if (small_queue_wen) begin
-      \$579  = \$314 [7:0];
+      \$580  = \$315 [7:0];
     end
     if (rst) begin
-      \$579  = 8'h00;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$580  = small_push;
-    if (rst) begin
-      \$580  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$581  = small_pop;
+    \$581  = small_push;
     if (rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$582  = \$318 [8:0];
+    \$582  = small_pop;
     if (rst) begin
-      \$582  = 9'h000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$583  = small_at;
-    if (\$321 ) begin
-      \$583 [0] = small_at[0];
-      \$583 [1] = small_at[1];
-      \$583 [2] = small_at[2];
-    end
-    if (\$327 ) begin
-      \$583 [0] = small_at[1];
-      \$583 [1] = small_at[2];
-      \$583 [2] = \$328 ;
-    end
-    if (\$334 ) begin
-      \$583 [0] = 1'h0;
-      \$583 [1] = small_at[0];
-      \$583 [2] = small_at[1];
-    end
-    if (\$340 ) begin
-      \$583 [0] = small_at[0];
-      \$583 [1] = small_at[1];
-      \$583 [2] = small_at[2];
-    end
+    \$583  = \$319 [8:0];
     if (rst) begin
-      \$583  = 3'h1;
+      \$583  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$584  = small_nonempty;
-    if (\$321 ) begin
-      \$584  = \$324 ;
+    \$584  = small_at;
+    if (\$322 ) begin
+      \$584 [0] = small_at[0];
+      \$584 [1] = small_at[1];
+      \$584 [2] = small_at[2];
     end
-    if (\$327 ) begin
-      \$584  = \$331 ;
+    if (\$328 ) begin
+      \$584 [0] = small_at[1];
+      \$584 [1] = small_at[2];
+      \$584 [2] = \$329 ;
     end
-    if (\$334 ) begin
-      \$584  = \$337 ;
+    if (\$335 ) begin
+      \$584 [0] = 1'h0;
+      \$584 [1] = small_at[0];
+      \$584 [2] = small_at[1];
     end
-    if (\$340 ) begin
-      \$584  = \$343 ;
+    if (\$341 ) begin
+      \$584 [0] = small_at[0];
+      \$584 [1] = small_at[1];
+      \$584 [2] = small_at[2];
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$585  = medium_queue_wen;
+    \$585  = small_nonempty;
+    if (\$322 ) begin
+      \$585  = \$325 ;
+    end
+    if (\$328 ) begin
+      \$585  = \$332 ;
+    end
+    if (\$335 ) begin
+      \$585  = \$338 ;
+    end
+    if (\$341 ) begin
+      \$585  = \$344 ;
+    end
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$586  = medium_queue_waddr;
+    \$586  = medium_queue_wen;
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$587  = medium_queue_waddr;
     if (medium_queue_wen) begin
-      \$586  = \$346 [6:0];
+      \$587  = \$347 [6:0];
     end
     if (rst) begin
-      \$586  = 7'h00;
+      \$587  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$587  = medium_push;
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$588  = medium_pop;
+    \$588  = medium_push;
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$589  = \$350 [7:0];
+    \$589  = medium_pop;
     if (rst) begin
-      \$589  = 8'h00;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$590  = medium_at;
-    if (\$353 ) begin
-      \$590 [0] = medium_at[0];
-      \$590 [1] = medium_at[1];
-      \$590 [2] = medium_at[2];
-    end
-    if (\$359 ) begin
-      \$590 [0] = medium_at[1];
-      \$590 [1] = medium_at[2];
-      \$590 [2] = \$360 ;
-    end
-    if (\$366 ) begin
-      \$590 [0] = 1'h0;
-      \$590 [1] = medium_at[0];
-      \$590 [2] = medium_at[1];
-    end
-    if (\$372 ) begin
-      \$590 [0] = medium_at[0];
-      \$590 [1] = medium_at[1];
-      \$590 [2] = medium_at[2];
-    end
+    \$590  = \$351 [7:0];
     if (rst) begin
-      \$590  = 3'h1;
+      \$590  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$591  = medium_nonempty;
-    if (\$353 ) begin
-      \$591  = \$356 ;
+    \$591  = medium_at;
+    if (\$354 ) begin
+      \$591 [0] = medium_at[0];
+      \$591 [1] = medium_at[1];
+      \$591 [2] = medium_at[2];
     end
-    if (\$359 ) begin
-      \$591  = \$363 ;
+    if (\$360 ) begin
+      \$591 [0] = medium_at[1];
+      \$591 [1] = medium_at[2];
+      \$591 [2] = \$361 ;
     end
-    if (\$366 ) begin
-      \$591  = \$369 ;
+    if (\$367 ) begin
+      \$591 [0] = 1'h0;
+      \$591 [1] = medium_at[0];
+      \$591 [2] = medium_at[1];
     end
-    if (\$372 ) begin
-      \$591  = \$375 ;
+    if (\$373 ) begin
+      \$591 [0] = medium_at[0];
+      \$591 [1] = medium_at[1];
+      \$591 [2] = medium_at[2];
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$591  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$592  = large_queue_wen;
+    \$592  = medium_nonempty;
+    if (\$354 ) begin
+      \$592  = \$357 ;
+    end
+    if (\$360 ) begin
+      \$592  = \$364 ;
+    end
+    if (\$367 ) begin
+      \$592  = \$370 ;
+    end
+    if (\$373 ) begin
+      \$592  = \$376 ;
+    end
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$593  = large_queue_waddr;
+    \$593  = large_queue_wen;
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$594  = large_queue_waddr;
     if (large_queue_wen) begin
-      \$593  = \$378 [5:0];
+      \$594  = \$379 [5:0];
     end
     if (rst) begin
-      \$593  = 6'h00;
+      \$594  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$594  = large_push;
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$595  = large_pop;
+    \$595  = large_push;
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$596  = \$382 [5:0];
+    \$596  = large_pop;
     if (rst) begin
-      \$596  = 6'h00;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$597  = large_at;
-    if (\$385 ) begin
-      \$597 [0] = large_at[0];
-      \$597 [1] = large_at[1];
-      \$597 [2] = large_at[2];
-    end
-    if (\$391 ) begin
-      \$597 [0] = large_at[1];
-      \$597 [1] = large_at[2];
-      \$597 [2] = \$392 ;
-    end
-    if (\$398 ) begin
-      \$597 [0] = 1'h0;
-      \$597 [1] = large_at[0];
-      \$597 [2] = large_at[1];
-    end
-    if (\$404 ) begin
-      \$597 [0] = large_at[0];
-      \$597 [1] = large_at[1];
-      \$597 [2] = large_at[2];
-    end
+    \$597  = \$383 [5:0];
     if (rst) begin
-      \$597  = 3'h1;
+      \$597  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$598  = large_nonempty;
-    if (\$385 ) begin
-      \$598  = \$388 ;
+    \$598  = large_at;
+    if (\$386 ) begin
+      \$598 [0] = large_at[0];
+      \$598 [1] = large_at[1];
+      \$598 [2] = large_at[2];
     end
-    if (\$391 ) begin
-      \$598  = \$395 ;
+    if (\$392 ) begin
+      \$598 [0] = large_at[1];
+      \$598 [1] = large_at[2];
+      \$598 [2] = \$393 ;
     end
-    if (\$398 ) begin
-      \$598  = \$401 ;
+    if (\$399 ) begin
+      \$598 [0] = 1'h0;
+      \$598 [1] = large_at[0];
+      \$598 [2] = large_at[1];
     end
-    if (\$404 ) begin
-      \$598  = \$407 ;
+    if (\$405 ) begin
+      \$598 [0] = large_at[0];
+      \$598 [1] = large_at[1];
+      \$598 [2] = large_at[2];
     end
     if (rst) begin
-      \$598  = 1'h0;
+      \$598  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$599  = f4_valid;
+    \$599  = large_nonempty;
+    if (\$386 ) begin
+      \$599  = \$389 ;
+    end
+    if (\$392 ) begin
+      \$599  = \$396 ;
+    end
+    if (\$399 ) begin
+      \$599  = \$402 ;
+    end
+    if (\$405 ) begin
+      \$599  = \$408 ;
+    end
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$600  = \release ;
+    \$600  = f4_valid;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$601  = a5_valid;
+    \$601  = \release ;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$602  = a6_valid;
+    \$602  = a5_valid;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$603  = f5_valid;
+    \$603  = a6_valid;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$604  = f6_valid;
+    \$604  = f5_valid;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$605  = \$408 ;
+    \$605  = f6_valid;
     if (rst) begin
       \$605  = 1'h0;
     end
@@ -3848,26 +3846,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$610  = \$413 ;
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     small_grant_waddr = 8'h00;
     casez (a3_pool)
       2'h0:
-          small_grant_waddr = \$419 ;
+          small_grant_waddr = \$420 ;
       2'h1:
-          small_grant_waddr = \$422 ;
+          small_grant_waddr = \$423 ;
       2'h2:
-          small_grant_waddr = \$425 ;
+          small_grant_waddr = \$426 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$380  = 8'h00;
+    \$signal$381  = 8'h00;
     casez (a3_pool)
       2'h0:
-          \$signal$380  = \$420 ;
+          \$signal$381  = \$421 ;
       2'h1:
-          \$signal$380  = \$423 ;
+          \$signal$381  = \$424 ;
       2'h2:
-          \$signal$380  = \$426 ;
+          \$signal$381  = \$427 ;
     endcase
   end
   always @* begin
@@ -3875,11 +3880,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     fetched_snap = 1'h0;
     casez (a3_pool)
       2'h0:
-          fetched_snap = \$421 ;
+          fetched_snap = \$422 ;
       2'h1:
-          fetched_snap = \$424 ;
+          fetched_snap = \$425 ;
       2'h2:
-          fetched_snap = \$427 ;
+          fetched_snap = \$428 ;
     endcase
   end
   always @* begin
@@ -3887,20 +3892,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$436  };
+          grant_addr = { 3'h0, \$437  };
       2'h1:
-          grant_addr = { 3'h0, \$438  };
+          grant_addr = { 3'h0, \$439  };
       2'h2:
-          grant_addr = { 3'h0, \$440  };
+          grant_addr = { 3'h0, \$441  };
     endcase
   end
   assign medium_grant_waddr = small_grant_waddr[6:0];
   assign large_grant_waddr = small_grant_waddr[5:0];
   assign \$signal  = small_grant_waddr;
-  assign next_tag = \$428 [7:0];
-  assign \$signal$213  = \$445 [11];
-  assign hit_a3 = \$449 [11];
-  assign \$signal$231  = \$453 [11];
+  assign next_tag = \$429 [7:0];
+  assign \$signal$214  = \$446 [11];
+  assign hit_a3 = \$450 [11];
+  assign \$signal$232  = \$454 [11];
   assign small_parity_data = small_parity_r0_b0;
   assign small_grant_data = small_grant_r0_b0;
   assign medium_parity_data = medium_parity_r0_b0;
@@ -3919,69 +3924,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign r__addr = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$320  = small_grant_w_addr;
-  assign \w__en$321  = small_grant_w_en;
-  assign \w__data$322  = small_grant_w_data;
-  assign \r__addr$323  = f1_small_slot;
+  assign \w__addr$321  = small_grant_w_addr;
+  assign \w__en$322  = small_grant_w_en;
+  assign \w__data$323  = small_grant_w_data;
+  assign \r__addr$324  = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \w__addr$325  = f4_slot;
+  assign \w__addr$326  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign \w__en$327  = small_queue_wen;
+  assign \w__en$328  = small_queue_wen;
   assign small_parity_wen = small_queue_wen;
-  assign small_parity_wdata = \w__data$329 ;
-  assign \r__addr$331  = f1_small_slot;
+  assign small_parity_wdata = \w__data$330 ;
+  assign \r__addr$332  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$333  = small_fresh[7:0];
-  assign \small_parity_addr$334  = small_fresh[7:0];
-  assign \small_parity_data$335  = small_parity_r1_b0;
-  assign \w__addr$336  = medium_queue_w_addr;
-  assign \w__en$337  = medium_queue_w_en;
-  assign \w__data$338  = medium_queue_w_data;
-  assign \r__addr$339  = medium_head;
+  assign \r__addr$334  = small_fresh[7:0];
+  assign \small_parity_addr$335  = small_fresh[7:0];
+  assign \small_parity_data$336  = small_parity_r1_b0;
+  assign \w__addr$337  = medium_queue_w_addr;
+  assign \w__en$338  = medium_queue_w_en;
+  assign \w__data$339  = medium_queue_w_data;
+  assign \r__addr$340  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$342  = medium_grant_w_addr;
-  assign \w__en$343  = medium_grant_w_en;
-  assign \w__data$344  = medium_grant_w_data;
-  assign \r__addr$345  = f1_medium_slot;
+  assign \w__addr$343  = medium_grant_w_addr;
+  assign \w__en$344  = medium_grant_w_en;
+  assign \w__data$345  = medium_grant_w_data;
+  assign \r__addr$346  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \w__addr$347  = f4_slot[6:0];
+  assign \w__addr$348  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign \w__en$349  = medium_queue_wen;
+  assign \w__en$350  = medium_queue_wen;
   assign medium_parity_wen = medium_queue_wen;
-  assign medium_parity_wdata = \w__data$351 ;
-  assign \r__addr$353  = f1_medium_slot;
+  assign medium_parity_wdata = \w__data$352 ;
+  assign \r__addr$354  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$355  = medium_fresh[6:0];
-  assign \medium_parity_addr$356  = medium_fresh[6:0];
-  assign \medium_parity_data$357  = medium_parity_r1_b0;
-  assign \w__addr$358  = large_queue_w_addr;
-  assign \w__en$359  = large_queue_w_en;
-  assign \w__data$360  = large_queue_w_data;
-  assign \r__addr$361  = large_head;
+  assign \r__addr$356  = medium_fresh[6:0];
+  assign \medium_parity_addr$357  = medium_fresh[6:0];
+  assign \medium_parity_data$358  = medium_parity_r1_b0;
+  assign \w__addr$359  = large_queue_w_addr;
+  assign \w__en$360  = large_queue_w_en;
+  assign \w__data$361  = large_queue_w_data;
+  assign \r__addr$362  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \w__addr$364  = large_grant_w_addr;
-  assign \w__en$365  = large_grant_w_en;
-  assign \w__data$366  = large_grant_w_data;
-  assign \r__addr$367  = f1_large_slot;
+  assign \w__addr$365  = large_grant_w_addr;
+  assign \w__en$366  = large_grant_w_en;
+  assign \w__data$367  = large_grant_w_data;
+  assign \r__addr$368  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \w__addr$369  = f4_slot[5:0];
+  assign \w__addr$370  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign \w__en$371  = large_queue_wen;
+  assign \w__en$372  = large_queue_wen;
   assign large_parity_wen = large_queue_wen;
-  assign large_parity_wdata = \w__data$373 ;
-  assign \r__addr$375  = f1_large_slot;
+  assign large_parity_wdata = \w__data$374 ;
+  assign \r__addr$376  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$377  = large_fresh;
-  assign \large_parity_addr$378  = large_fresh;
-  assign \large_parity_data$379  = large_parity_r1_b0;
+  assign \r__addr$378  = large_fresh;
+  assign \large_parity_addr$379  = large_fresh;
+  assign \large_parity_data$380  = large_parity_r1_b0;
   assign grant_valid = a7_valid;
   assign grant_ok = a7_payload[0];
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$388  = a7_payload[54:15];
+  assign \grant_addr$389  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign freed_valid = f7_valid;
@@ -4040,27 +4045,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$499 ;
-  assign large_queue_wdata[6] = \$498 ;
+  assign large_queue_wdata[14:7] = \$500 ;
+  assign large_queue_wdata[6] = \$499 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$488 ;
-  assign medium_queue_wdata[7] = \$487 ;
+  assign medium_queue_wdata[15:8] = \$489 ;
+  assign medium_queue_wdata[7] = \$488 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$477 ;
-  assign small_queue_wdata[8] = \$476 ;
+  assign small_queue_wdata[16:9] = \$478 ;
+  assign small_queue_wdata[8] = \$477 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$428 [7:0];
+  assign large_grant_wdata[8:1] = \$429 [7:0];
   assign large_grant_wdata[0] = fetched_snap;
-  assign medium_grant_wdata[8:1] = \$428 [7:0];
+  assign medium_grant_wdata[8:1] = \$429 [7:0];
   assign medium_grant_wdata[0] = fetched_snap;
-  assign small_grant_wdata[8:1] = \$428 [7:0];
+  assign small_grant_wdata[8:1] = \$429 [7:0];
   assign small_grant_wdata[0] = fetched_snap;
-  assign \$568 [2] = \$132 ;
-  assign \$568 [1] = \$130 ;
-  assign \$568 [0] = \$128 ;
-  assign \$567 [2] = f0_hit[2];
-  assign \$567 [1] = f0_hit[1];
-  assign \$567 [0] = f0_hit[0];
+  assign \$569 [2] = \$132 ;
+  assign \$569 [1] = \$130 ;
+  assign \$569 [0] = \$128 ;
+  assign \$568 [2] = f0_hit[2];
+  assign \$568 [1] = f0_hit[1];
+  assign \$568 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -4069,30 +4074,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$97  = \$95 [40];
   assign \$134  = 1'h0;
   assign \$136  = \$135 ;
-  assign \$326  = small_popped;
-  assign \$332  = small_pushed;
-  assign \$338  = small_pushed;
-  assign \$339  = small_popped;
-  assign \$358  = medium_popped;
-  assign \$364  = medium_pushed;
-  assign \$370  = medium_pushed;
-  assign \$371  = medium_popped;
-  assign \$390  = large_popped;
-  assign \$396  = large_pushed;
-  assign \$402  = large_pushed;
-  assign \$403  = large_popped;
-  assign \$435  = { 1'h0, a4_slot, 6'h00 };
-  assign \$436 [35:0] = { 21'h000000, \$435  };
-  assign \$436 [36] = 1'h1;
-  assign \$437  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$438 [35:17], \$438 [15:0] } = { 14'h0000, \$437 [21:17], \$437 [15:0] };
-  assign { \$438 [36], \$438 [16] } = 2'h3;
-  assign \$439  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$440 [35:21], \$440 [19:0] } = { 15'h0000, \$439 [19:0] };
-  assign { \$440 [36], \$440 [20] } = 2'h3;
+  assign \$327  = small_popped;
+  assign \$333  = small_pushed;
+  assign \$339  = small_pushed;
+  assign \$340  = small_popped;
+  assign \$359  = medium_popped;
+  assign \$365  = medium_pushed;
+  assign \$371  = medium_pushed;
+  assign \$372  = medium_popped;
+  assign \$391  = large_popped;
+  assign \$397  = large_pushed;
+  assign \$403  = large_pushed;
+  assign \$404  = large_popped;
+  assign \$436  = { 1'h0, a4_slot, 6'h00 };
+  assign \$437 [35:0] = { 21'h000000, \$436  };
+  assign \$437 [36] = 1'h1;
+  assign \$438  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$439 [35:17], \$439 [15:0] } = { 14'h0000, \$438 [21:17], \$438 [15:0] };
+  assign { \$439 [36], \$439 [16] } = 2'h3;
+  assign \$440  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$441 [35:21], \$441 [19:0] } = { 15'h0000, \$440 [19:0] };
+  assign { \$441 [36], \$441 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1985$0 , \port$1985$55 , rsp_freed_valid, \port$1991$0 , rsp_grant_src, rsp_grant_size, \port$2015$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1987$0 , \port$1987$55 , rsp_freed_valid, \port$1993$0 , rsp_grant_src, rsp_grant_size, \port$2017$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, req_alloc, r_ack, req_alloc_pool
 , req_alloc_size, bus__r_data, bus__r_err, req_free, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -5317,14 +5322,14 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
   reg medium_in_use_rose = 1'h0;
   reg [7:0] medium_in_use_was = 8'h00;
   wire popped;
-  input [14:0] \port$1985$0 ;
-  wire [14:0] \port$1985$0 ;
-  input [23:0] \port$1985$55 ;
-  wire [23:0] \port$1985$55 ;
-  input [23:0] \port$1991$0 ;
-  wire [23:0] \port$1991$0 ;
-  input [40:0] \port$2015$0 ;
-  wire [40:0] \port$2015$0 ;
+  input [14:0] \port$1987$0 ;
+  wire [14:0] \port$1987$0 ;
+  input [23:0] \port$1987$55 ;
+  wire [23:0] \port$1987$55 ;
+  input [23:0] \port$1993$0 ;
+  wire [23:0] \port$1993$0 ;
+  input [40:0] \port$2017$0 ;
+  wire [40:0] \port$2017$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -5517,51 +5522,51 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
   end
   assign \$signature__data$231  = _1_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1991$0 [4:1];
+  assign \$2  = | \port$1993$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1991$0 [23] ? { 6'h00, \port$1991$0 [22:21] } : 8'hff;
+  assign \$4  = \port$1993$0 [23] ? { 6'h00, \port$1993$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
   assign \$6  = cycle - 4'h8;
-  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1991$0 [20:5], \port$2015$0 [32:1], \port$2015$0 [40:33], \$4 , \port$2015$0 [0], 1'h1, \port$1991$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1985$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1985$0 [6:5], rsp_grant_src, 1'h0, \port$1985$0 [4:1] };
+  assign \$7  = \$3  ? { \$5 [31:0], 16'h0000, \port$1993$0 [20:5], \port$2017$0 [32:1], \port$2017$0 [40:33], \$4 , \port$2017$0 [0], 1'h1, \port$1993$0 [4:1] } : { \$6 [31:0], 16'h0000, \port$1987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1987$0 [6:5], rsp_grant_src, 1'h0, \port$1987$0 [4:1] };
   assign \$8  = cycle - 4'h8;
-  assign \$9  = | \port$1991$0 [4:1];
+  assign \$9  = | \port$1993$0 [4:1];
   assign \$10  = rsp_freed_valid & \$9 ;
-  assign \$11  = ~ \port$1985$0 [0];
+  assign \$11  = ~ \port$1987$0 [0];
   assign \$12  = rsp_grant_valid & \$11 ;
-  assign \$13  = \port$1985$0 [4:1] != 1'h1;
+  assign \$13  = \port$1987$0 [4:1] != 1'h1;
   assign \$14  = \$12  & \$13 ;
   assign \$15  = \$10  + \$14 ;
-  assign \$16  = \port$1985$0 [4:1] == 1'h1;
+  assign \$16  = \port$1987$0 [4:1] == 1'h1;
   assign \$17  = rsp_grant_valid & \$16 ;
-  assign \$18  = rsp_grant_valid & \port$1985$0 [0];
-  assign \$19  = ! \port$1985$0 [6:5];
+  assign \$18  = rsp_grant_valid & \port$1987$0 [0];
+  assign \$19  = ! \port$1987$0 [6:5];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = rsp_freed_valid & \port$1991$0 [0];
-  assign \$22  = ! \port$1991$0 [22:21];
+  assign \$21  = rsp_freed_valid & \port$1993$0 [0];
+  assign \$22  = ! \port$1993$0 [22:21];
   assign \$23  = \$21  & \$22 ;
-  assign \$24  = \port$1985$0 [4:1] == 1'h1;
+  assign \$24  = \port$1987$0 [4:1] == 1'h1;
   assign \$25  = rsp_grant_valid & \$24 ;
-  assign \$26  = ! \port$1985$0 [6:5];
+  assign \$26  = ! \port$1987$0 [6:5];
   assign \$27  = \$25  & \$26 ;
-  assign \$28  = rsp_grant_valid & \port$1985$0 [0];
-  assign \$29  = \port$1985$0 [6:5] == 1'h1;
+  assign \$28  = rsp_grant_valid & \port$1987$0 [0];
+  assign \$29  = \port$1987$0 [6:5] == 1'h1;
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = rsp_freed_valid & \port$1991$0 [0];
-  assign \$32  = \port$1991$0 [22:21] == 1'h1;
+  assign \$31  = rsp_freed_valid & \port$1993$0 [0];
+  assign \$32  = \port$1993$0 [22:21] == 1'h1;
   assign \$33  = \$31  & \$32 ;
-  assign \$34  = \port$1985$0 [4:1] == 1'h1;
+  assign \$34  = \port$1987$0 [4:1] == 1'h1;
   assign \$35  = rsp_grant_valid & \$34 ;
-  assign \$36  = \port$1985$0 [6:5] == 1'h1;
+  assign \$36  = \port$1987$0 [6:5] == 1'h1;
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_grant_valid & \port$1985$0 [0];
-  assign \$39  = \port$1985$0 [6:5] == 2'h2;
+  assign \$38  = rsp_grant_valid & \port$1987$0 [0];
+  assign \$39  = \port$1987$0 [6:5] == 2'h2;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_freed_valid & \port$1991$0 [0];
-  assign \$42  = \port$1991$0 [22:21] == 2'h2;
+  assign \$41  = rsp_freed_valid & \port$1993$0 [0];
+  assign \$42  = \port$1993$0 [22:21] == 2'h2;
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$1985$0 [4:1] == 1'h1;
+  assign \$44  = \port$1987$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = \port$1985$0 [6:5] == 2'h2;
+  assign \$46  = \port$1987$0 [6:5] == 2'h2;
   assign \$47  = \$45  & \$46 ;
   assign \$48  = space >= 1'h1;
   assign \$49  = space >= 2'h2;
@@ -6064,7 +6069,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
   assign \$548  = r2_sel_err_count ? \$signal$43  : 32'd0;
   assign \$549  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$550  = \$548  | \$549 ;
-  assign \$551  = r2_sel_err_head0 ? { \$signal$47 , 7'h00, head_entry[3:0], head_entry[4], head_entry[5], 2'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
+  assign \$551  = r2_sel_err_head0 ? { \$signal$47 , 2'h0, head_entry[4], 1'h0, head_entry[5], 2'h0, head_entry[3:0], 4'h0, head_entry[13:6], head_entry[21:14] } : 32'd0;
   assign \$552  = r2_sel_err_head1 ? head_entry[53:22] : 32'd0;
   assign \$553  = \$551  | \$552 ;
   assign \$554  = \$550  | \$553 ;
@@ -6410,9 +6415,9 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
   assign \$911  = \$910  & \$signal$206 ;
   assign \$912  = w2_base + w2_offset;
   assign \$913  = w2_oor >> w2_pool;
-  assign \$914  = rsp_freed_valid & \port$2015$0 [0];
+  assign \$914  = rsp_freed_valid & \port$2017$0 [0];
   assign \$915  = free_waiting & \$914 ;
-  assign \$916  = ~ \port$1991$0 [0];
+  assign \$916  = ~ \port$1993$0 [0];
   assign \$917  = | \$signal$22 ;
   assign \$918  = \$signal$38  & \$917 ;
   assign \$919  = \$918  ? 1'h1 : 1'h0;
@@ -6845,7 +6850,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$936  = { \$8 [31:0], 16'h0000, \port$1985$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1985$0 [6:5], rsp_grant_src, 1'h0, \port$1985$0 [4:1] };
+    \$936  = { \$8 [31:0], 16'h0000, \port$1987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$1987$0 [6:5], rsp_grant_src, 1'h0, \port$1987$0 [4:1] };
     if (rst) begin
       \$936  = 118'h000000000000000000000000000000;
     end
@@ -7826,7 +7831,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
       \$1056  = \$676 ;
     end
     if (\$680 ) begin
-      \$1056  = { \port$1985$0 [0], \port$1985$0 [4:1], \port$1985$55 [7:0], 11'h000, \port$1985$0 [14:7] };
+      \$1056  = { \port$1987$0 [0], \port$1987$0 [4:1], \port$1987$55 [7:0], 11'h000, \port$1987$0 [14:7] };
     end
     if (rst) begin
       \$1056  = 32'd0;
@@ -8333,27 +8338,27 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$19
       \$1120  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1991$0 [4:1];
-  assign rsp_grant_err = \port$1985$0 [4:1];
-  assign rsp_grant_pool = \port$1985$0 [6:5];
-  assign rsp_grant_user = \port$1985$55 [23:8];
-  assign rsp_freed_src = \port$2015$0 [0];
-  assign rsp_freed_in_pool = \port$1991$0 [23];
-  assign rsp_freed_pool = \port$1991$0 [22:21];
-  assign rsp_freed_tag = \port$2015$0 [40:33];
-  assign rsp_freed_addr = \port$2015$0 [32:1];
-  assign rsp_freed_user = \port$1991$0 [20:5];
-  assign rsp_grant_ok = \port$1985$0 [0];
-  assign rsp_freed_ok = \port$1991$0 [0];
-  assign handle = { \port$1985$0 [0], \port$1985$0 [4:1], \port$1985$55 [7:0], 11'h000, \port$1985$0 [14:7] };
+  assign rsp_freed_err = \port$1993$0 [4:1];
+  assign rsp_grant_err = \port$1987$0 [4:1];
+  assign rsp_grant_pool = \port$1987$0 [6:5];
+  assign rsp_grant_user = \port$1987$55 [23:8];
+  assign rsp_freed_src = \port$2017$0 [0];
+  assign rsp_freed_in_pool = \port$1993$0 [23];
+  assign rsp_freed_pool = \port$1993$0 [22:21];
+  assign rsp_freed_tag = \port$2017$0 [40:33];
+  assign rsp_freed_addr = \port$2017$0 [32:1];
+  assign rsp_freed_user = \port$1993$0 [20:5];
+  assign rsp_grant_ok = \port$1987$0 [0];
+  assign rsp_freed_ok = \port$1993$0 [0];
+  assign handle = { \port$1987$0 [0], \port$1987$0 [4:1], \port$1987$55 [7:0], 11'h000, \port$1987$0 [14:7] };
   assign \$signature__addr  = tail1[3:1];
   assign \$signature__addr$221  = \$signal$41 [3:1];
   assign \$signature__addr$226  = \$signal$45 [3:1];
   assign \$signature__en$227  = 1'h1;
   assign \$signature__addr$228  = \$signal$45 [3:1];
   assign \$signature__en$229  = 1'h1;
-  assign rsp_grant_slot = \port$1985$0 [14:7];
-  assign rsp_grant_tag = \port$1985$55 [7:0];
+  assign rsp_grant_slot = \port$1987$0 [14:7];
+  assign rsp_grant_tag = \port$1987$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$153 ;

@@ -87,6 +87,7 @@ ERRORS = {
     5: 'MISALIGNED',
     6: 'NOT_ALLOCATED',
     7: 'TAG_MISMATCH',
+    8: 'CONTRACT',
 }
 HANDLE = {
     'SLOT': (0, 19),
@@ -97,9 +98,9 @@ HANDLE = {
 ERR_HEAD0 = {
     'TAG': (0, 8),
     'POOL': (8, 8),
-    'SOURCE': (18, 1),
-    'OP': (19, 1),
     'CODE': (20, 4),
+    'SOURCE': (26, 2),
+    'OP': (28, 3),
     'VALID': (31, 1),
 }
 

@@ -12,7 +12,8 @@ Bins that cannot be reached by construction are not listed:
   slot index, so it is never MISALIGNED;
 - BAD_POOL needs a pool index field wider than the pools (``2**P > pools``);
 - TAG_MISMATCH and the tag wrap need ``tag_bits > 0``;
-- a native OUT_OF_RANGE needs an address that no pool covers.
+- a native OUT_OF_RANGE needs an address that no pool covers;
+- CONTRACT needs a persistent pool.
 """
 
 from collections import Counter
@@ -42,6 +43,9 @@ def expected_bins(config, *, axi=True):
     if sum(p.slots * p.slot_size for p in config.pools) < 2 ** config.addr_width:
         native.append(Err.OUT_OF_RANGE)
     register = [Err.EXHAUSTED, Err.OUT_OF_RANGE, Err.NOT_ALLOCATED]
+    if any(pool.lifetime == "persistent" for pool in config.pools):
+        native.append(Err.CONTRACT)
+        register.append(Err.CONTRACT)
     if config.tag_bits:
         native.append(Err.TAG_MISMATCH)
         register.append(Err.TAG_MISMATCH)

@@ -39,6 +39,7 @@ class NativeBench:
         self.cycle = 0
         self.ready_checked = False
         self.last_grants = []
+        self.last_freeds = []
         self._driven = {}
         self.progress = progress      # called with the bench every 4096 cycles
         self.registers = None         # register-side monitor (see tb/test_axil.py), if any
@@ -75,6 +76,8 @@ class NativeBench:
         self.scoreboard.observe(self.cycle, grant=grant, freed=freed)
         if grant is not None:
             self.last_grants.append(grant)
+        if freed is not None:
+            self.last_freeds.append(freed)
         self._drive("alloc_valid", int(alloc is not None))
         if alloc is not None:
             pool, size, user = alloc

@@ -112,12 +112,12 @@ class Scoreboard:
         Returns the model's ``(grant, freed)``."""
         free_pool = free_oor_pool
         if free_oor_pool is not None:
-            grant, _ = self.model.step(cycle, alloc=alloc)
+            grant = self.model.step(cycle, alloc=alloc).grant
             freed = Freed(ok=0, err=Err.OUT_OF_RANGE, user=free[2])
         else:
             if free is not None:
                 free_pool = self.model.locate(free[0])[0]
-            grant, freed = self.model.step(cycle, alloc=alloc, free=free)
+            grant, freed, _ = self.model.step(cycle, alloc=alloc, free=free)
         self.coverage.handshake(self.model, cycle, alloc=alloc, grant=grant, free=free, freed=freed,
                                 free_pool=free_pool, alloc_src=alloc_src, free_src=free_src)
         stamp = cycle - 1 - self.cycle_base      # CYCLE as read in the handshake cycle
@@ -219,6 +219,15 @@ class Stimulus:
         user = rng.getrandbits(cfg.user_bits)
         tags = 1 << cfg.tag_bits
         held = [(p, s, t) for p in range(len(cfg.pools)) for s, t in model.held[p].items()]
+        # A persistent pool's slots stay held for good: a free of one (CONTRACT) is
+        # an error case here, so that they do not crowd out the releasable ones.
+        releasable = [h for h in held if cfg.pools[h[0]].lifetime == "transient"]
+        if not error and releasable:
+            pool, slot, tag = rng.choice(releasable[-8:] if rng.random() < 0.3 else releasable)
+            return cfg.pools[pool].addr_of(slot), tag, user
+        if error and held and rng.random() < 0.1:
+            pool, slot, tag = rng.choice(held)                         # maybe persistent: CONTRACT
+            return cfg.pools[pool].addr_of(slot), tag, user
         if not error and held:
             pool, slot, tag = rng.choice(held[-8:] if rng.random() < 0.3 else held)
             return cfg.pools[pool].addr_of(slot), tag, user

@@ -415,6 +415,7 @@ async def test_register_reset_values_and_access_rules(dut):
         # writing ALLOC allocated nothing; partial-strobe commands do nothing
         handle = await tb.driver.alloc(0)
         assert handle.ok and handle.slot == 0 and handle.tag == (1 & TAG_MASK)
+        persistent = CONFIG.pools[0].lifetime == "persistent"
         for register in ("POOL0_FREE", "CTRL", "ERR_POP"):
             write = await tb.master.write(MAP[register].offset + 1, b"\x01")    # wstrb 0b0010
             assert write.resp == AxiResp.SLVERR, register
@@ -427,7 +428,7 @@ async def test_register_reset_values_and_access_rules(dut):
         await tb.master.write(MAP["IRQ_ENABLE"].offset, b"\x05")
         assert await tb.read32(MAP["IRQ_ENABLE"].offset) == 5
         await tb.check_irq_pin()
-        assert await tb.driver.free(0, handle)
+        assert await tb.driver.free(0, handle) != persistent     # a persistent pool: CONTRACT
         await tb.check_registers()
     await _guarded(tb, "register_map", body)
 
@@ -456,6 +457,16 @@ async def test_register_alloc_and_free_against_model(dut):
             await tb.check_registers()
             await tb.check_irq_pin()
             first = handles[0]
+            if info.lifetime == "persistent":
+                # never released: every free answers CONTRACT, and the pool stays full
+                assert not await tb.driver.free(pool, first)
+                assert not await tb.driver.free(pool, DRIVER.Handle.make(info.slots, 0))  # past the pool
+                assert (await tb.driver.alloc(pool)).err == Err.EXHAUSTED
+                await tb.check_registers()
+                await tb.check_log()
+                await tb.check_irq_pin()
+                await tb.driver.clear_irq()
+                continue
             assert await tb.driver.free(pool, first)
             assert not await tb.driver.free(pool, first)                        # double free
             again = await tb.driver.alloc(pool)

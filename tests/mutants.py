@@ -30,13 +30,15 @@ if str(REPO) not in sys.path:
 from hwalloc import emit, sim  # noqa: E402
 from hwalloc.config import parse_config  # noqa: E402
 
-#: Small enough to exhaust in a few cycles, two pools so the pool checks matter,
-#: tags that wrap quickly, a static region for OUT_OF_RANGE.
+#: Small enough to exhaust in a few cycles, two pools so the pool checks matter
+#: and a persistent one for CONTRACT, tags that wrap quickly, a static region for
+#: OUT_OF_RANGE.
 CONFIG = {
     "name": "mutant", "latency": 7, "tag_bits": 2, "user_bits": 4, "addr_width": 16,
     "error_log_depth": 4,
     "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 4},
-              {"name": "b", "base": 0x2000, "slot_size": 64, "slots": 5}],
+              {"name": "b", "base": 0x2000, "slot_size": 64, "slots": 5},
+              {"name": "c", "base": 0x3000, "slot_size": 32, "slots": 2, "lifetime": "persistent"}],
     "regions": [{"name": "boot", "base": 0x0, "size": 0x1000}],
 }
 OPS = 3000
@@ -122,6 +124,9 @@ MUTANTS = [
            "r_err.eq(~r3_found_in.any())",
            "r_err.eq(0)",
            "a read of an unmapped or unaligned address answers OKAY"),
+    Mutant("persistent_free_accepted", "core",
+           "Mux(f1_contract, Err.CONTRACT, Err.OK)", "Err.OK",
+           "a free in a persistent pool is checked and released like any other"),
     Mutant("slverr_dropped_partial_free", "regfile",
            "w_err.eq(~w2_plain & ~(w2_command & w2_full_word))",
            "w_err.eq(~w2_plain & ~w2_command)",

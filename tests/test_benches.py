@@ -72,6 +72,8 @@ def test_shipped_core_matches_model(name, tmp_path, record_property):
                       Err.NOT_ALLOCATED, Err.TAG_MISMATCH}
     if (1 << config.pool_bits) > len(config.pools):
         expected_codes.add(Err.BAD_POOL)
+    if any(pool.lifetime == "persistent" for pool in config.pools):
+        expected_codes.add(Err.CONTRACT)
     assert set(traffic.failures) == expected_codes
     assert traffic.max_in_use == sum(p.slots for p in config.pools) or traffic.failures[Err.EXHAUSTED]
 

@@ -2,7 +2,7 @@
 
 The same shared bench as the Verilator runs, on the shipped examples and on
 configs chosen for their corners (no tags, minimum latency, tiny pools, eight
-pools, 64-bit addresses at the top of the space).
+pools, 64-bit addresses at the top of the space, a persistent pool).
 """
 
 import dataclasses
@@ -34,8 +34,8 @@ CORNERS = {
                    "slots": 5 + 3 * i} for i in range(8)]},
     "five_pools_l32": {
         "name": "c3", "latency": 32, "tag_bits": 3, "addr_width": 20, "error_log_depth": 128,
-        "pools": [{"name": f"p{i}", "base": 0x10000 * (i + 1), "slot_size": 64, "slots": 9 + i}
-                  for i in range(5)]},
+        "pools": [{"name": f"p{i}", "base": 0x10000 * (i + 1), "slot_size": 64, "slots": 9 + i,
+                   "lifetime": "persistent" if i == 2 else "transient"} for i in range(5)]},
 }
 
 
@@ -146,6 +146,30 @@ def test_a_slot_freed_at_t_is_granted_at_t_plus_r():
     grants = [(g.ok, g.err, g.slot, g.tag, g.user) for g in bench.last_grants]
     assert grants == [(1, 0, 0, 1, 1), (1, 0, 1, 1, 2), (0, 1, 0, 0, 3)] + \
         [(0, 1, 0, 0, 4)] * (RECYCLE_DELAY - 1) + [(1, 0, 1, 2, 5)]
+
+
+def test_a_persistent_pool_never_releases():
+    """SPEC §4.4: a free in a persistent pool answers CONTRACT (after the range
+    and alignment checks, before NOT_ALLOCATED), and its slot stays held."""
+    config = parse_config({**CORNERS["tiny_pools_wide_tags"], "pools": [
+        {"name": "a", "base": 0x100, "slot_size": 128, "slots": 2, "lifetime": "persistent"},
+        {"name": "b", "base": 0x400, "slot_size": 4, "slots": 2}]})
+    a = config.pools[0]
+
+    async def body(bench, reset):
+        await bench.step((0, 1, 1))
+        await bench.idle(config.latency)
+        await bench.step(None, (a.addr_of(0), 1, 2))        # held, right tag: CONTRACT
+        await bench.step(None, (a.addr_of(1), 0, 3))        # never granted: CONTRACT
+        await bench.step(None, (a.addr_of(0) + 4, 1, 4))    # MISALIGNED first
+        await bench.step((0, 1, 5), (0x400, 0, 6))          # slot 1; pool b: NOT_ALLOCATED
+        await bench.step((0, 1, 7))                          # EXHAUSTED: nothing came back
+        await bench.drain()
+
+    bench = run_core(config, body)
+    assert [(f.ok, f.err, f.user) for f in bench.last_freeds] == [
+        (0, 8, 2), (0, 8, 3), (0, 5, 4), (0, 6, 6)]
+    assert [(g.ok, g.err, g.slot) for g in bench.last_grants] == [(1, 0, 0), (1, 0, 1), (0, 1, 0)]
 
 
 def test_memories_cut_into_banks_match_the_model(monkeypatch):

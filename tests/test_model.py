@@ -1,9 +1,11 @@
 """The reference model on its own: SPEC §4-§5, edge case by edge case."""
 
+from dataclasses import replace
+
 import pytest
 
 from hwalloc.config import parse_config
-from hwalloc.model import Err, Model
+from hwalloc.model import Err, Flushed, LogEntry, Model, Monitor, Op
 
 CONFIG = parse_config({
     "name": "m", "tag_bits": 2, "latency": 7,
@@ -50,10 +52,10 @@ def test_free_is_ordered_before_alloc_in_a_cycle():
     m = model(recycle_delay=1)
     for c in range(3):
         m.alloc(c, 0, 1, 0)
-    grant, freed = m.step(5, alloc=(0, 1, 0), free=(0x1000, 1, 0))
+    grant, freed, _ = m.step(5, alloc=(0, 1, 0), free=(0x1000, 1, 0))
     assert freed.ok and grant.err == Err.EXHAUSTED       # R >= 1: not yet grantable
     m = model()
-    grant, freed = m.step(0, alloc=(0, 1, 0), free=(0x1000, 1, 0))
+    grant, freed, _ = m.step(0, alloc=(0, 1, 0), free=(0x1000, 1, 0))
     assert freed.err == Err.NOT_ALLOCATED and grant.slot == 0
 
 
@@ -162,3 +164,120 @@ def test_cycles_must_increase_and_delay_must_fit():
         m.step(3, alloc=(0, 1, 0))
     with pytest.raises(ValueError, match="Recycle delay must be within 1..7, not 0"):
         model(recycle_delay=0)
+
+
+# ---- flush, ring pools and persistent pools (SPEC §4.2-§4.4) -------------------
+
+def with_pool(config=CONFIG, index=0, **changes):
+    """``config`` with pool ``index`` changed (ring pools are not accepted by the
+    config parser until the core builds them; the model knows them already)."""
+    pools = list(config.pools)
+    pools[index] = replace(pools[index], **changes)
+    return replace(config, pools=tuple(pools))
+
+
+def test_flush_frees_every_slot_and_restarts_the_order():
+    m = model(recycle_delay=5)
+    for c in range(3):
+        m.alloc(c, 0, 1, 0)
+    assert m.free(3, 0x1040, 1, 0).ok                    # slot 1 inside its recycle delay
+    assert m.flush(4, 0, 7) == Flushed(ok=1, err=Err.OK, user=7)
+    assert m.in_use(0) == 0
+    grants = [m.alloc(c, 0, 1, 0) for c in range(5, 8)]  # recycle window or not: all free
+    assert [g.slot for g in grants] == [0, 1, 2]         # order as after reset
+    assert [g.tag for g in grants] == [2, 2, 2]          # tags go on counting
+    assert m.alloc(8, 0, 1, 0).err == Err.EXHAUSTED
+
+
+def test_flush_keeps_other_pools_and_released_slots_queue_behind():
+    m = model(recycle_delay=1)
+    b = m.alloc(0, 1, 1, 0)
+    m.alloc(1, 0, 1, 0)
+    m.flush(2, 0, 0)
+    assert m.held[1] == {b.slot: b.tag}                  # pool b untouched
+    m.alloc(3, 0, 1, 0)                                  # slot 0
+    assert m.free(4, 0x1000, 2, 0).ok
+    assert [m.alloc(c, 0, 1, 0).slot for c in range(5, 8)] == [1, 2, 0]
+
+
+def test_stale_handle_after_flush():
+    m = model(recycle_delay=1)
+    g = m.alloc(0, 0, 1, 0)
+    m.flush(1, 0, 0)
+    assert m.free(2, g.addr, g.tag, 0).err == Err.NOT_ALLOCATED       # slot free
+    again = m.alloc(3, 0, 1, 0)
+    assert again.slot == g.slot and again.tag != g.tag
+    assert m.free(4, g.addr, g.tag, 0).err == Err.TAG_MISMATCH        # granted again
+    assert m.free(5, again.addr, again.tag, 0).ok
+
+
+def test_free_flush_alloc_order_within_a_cycle():
+    m = model(recycle_delay=5)
+    for c in range(3):
+        m.alloc(c, 0, 1, 0)
+    # free first (ok), then the flush empties the pool, then the alloc gets slot 0
+    grant, freed, flushed = m.step(3, alloc=(0, 1, 0), free=(0x1040, 1, 0), flush=(0, 0))
+    assert freed.ok and flushed.ok and (grant.ok, grant.slot, grant.tag) == (1, 0, 2)
+    assert m.in_use(0) == 1
+
+
+def test_flush_errors_change_nothing():
+    config = with_pool(index=1, lifetime="persistent")
+    m = model(config=config)
+    m.alloc(0, 1, 1, 0)
+    assert m.flush(1, 2, 3) == Flushed(ok=0, err=Err.BAD_POOL, user=3)
+    assert m.flush(2, 1, 4) == Flushed(ok=0, err=Err.CONTRACT, user=4)
+    assert m.in_use(1) == 1
+
+
+def test_persistent_free_answers_contract_after_range_checks():
+    m = model(config=with_pool(index=0, lifetime="persistent"))
+    g = m.alloc(0, 0, 1, 0)
+    assert m.free(1, g.addr, g.tag, 0).err == Err.CONTRACT
+    assert m.free(2, g.addr + 1, g.tag, 0).err == Err.MISALIGNED      # MISALIGNED first
+    assert m.free(3, 0x1040, 0, 0).err == Err.CONTRACT                # before NOT_ALLOCATED
+    assert m.held[0] == {g.slot: g.tag}
+
+
+def test_ring_grants_in_order_and_overwrites_the_oldest():
+    m = model(config=with_pool(index=0, kind="ring"))
+    grants = [m.alloc(c, 0, 1, 0) for c in range(7)]
+    assert [g.slot for g in grants] == [0, 1, 2, 0, 1, 2, 0]
+    assert [g.ok for g in grants] == [1] * 7                          # never EXHAUSTED
+    assert [g.overwrote for g in grants] == [False] * 3 + [True] * 4
+    assert m.in_use(0) == 3
+    assert m.free(7, grants[0].addr, grants[0].tag, 0).err == Err.TAG_MISMATCH   # overwritten
+    assert m.free(8, grants[5].addr, grants[5].tag, 0).ok             # slot 2, current holder
+    g = m.alloc(9, 0, 1, 0)                                           # slot 1: still held
+    assert (g.slot, g.overwrote) == (1, True)
+    g = m.alloc(10, 0, 1, 0)                                          # slot 2: freed, no overwrite
+    assert (g.slot, g.overwrote) == (2, False)
+
+
+def test_ring_has_no_recycle_delay_and_flush_resets_its_pointer():
+    m = model(recycle_delay=5, config=with_pool(index=0, kind="ring"))
+    a, b = m.alloc(0, 0, 1, 0), m.alloc(1, 0, 1, 0)
+    assert m.free(2, a.addr, a.tag, 0).ok
+    m.alloc(3, 0, 1, 0)                                               # slot 2
+    g = m.alloc(4, 0, 1, 0)                                           # slot 0 again, 2 cycles after its free
+    assert (g.slot, g.overwrote) == (0, False)
+    m.flush(5, 0, 0)
+    g = m.alloc(6, 0, 1, 0)
+    assert (g.slot, g.tag, g.overwrote) == (0, 3, False)
+    assert m.free(7, b.addr, b.tag, 0).err == Err.NOT_ALLOCATED
+
+
+def test_monitor_counts_flushes_overwrites_and_logs_flush_errors():
+    config = with_pool(index=0, kind="ring")
+    config = with_pool(config, index=1, lifetime="persistent")
+    m, mon = model(config=config), Monitor(config)
+    for c in range(4):
+        alloc = (0, 1, 0)
+        mon.record(c, alloc=alloc, grant=m.alloc(c, *alloc))
+    assert (mon.in_use[0], mon.allocs[0], mon.overwrites[0], mon.irq_status) == (3, 4, 1, 8)
+    mon.record(4, flush=(0, 5), flushed=m.flush(4, 0, 5))
+    mon.record(5, flush=(1, 6), flushed=m.flush(5, 1, 6))
+    assert (mon.in_use[0], mon.flushes[0], mon.high_water[0]) == (0, 1, 3)
+    assert list(mon.log) == [LogEntry(Err.CONTRACT, Op.FLUSH, 0, 1, 0, 0, 6, 5)]
+    mon.clear()
+    assert (mon.flushes[0], mon.overwrites[0]) == (0, 0)
