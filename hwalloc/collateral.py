@@ -47,11 +47,12 @@ def emit_c_header(config):
     for register in rmap:
         lines.append(f"#define {up}_{register.name} 0x{register.offset:03X}u  "
                      f"/* {_ACCESS_TEXT[register.access]}: {register.description} */")
-    alloc0, free0 = rmap["POOL0_ALLOC"].offset, rmap["POOL0_FREE"].offset
     lines += ["", "/* Per-pool register of pool p: POOL0 offset + p * stride. */",
-              f"#define {up}_POOL_STRIDE 0x{POOL_STRIDE:X}u",
-              f"#define {up}_POOL_ALLOC(p) (0x{alloc0:03X}u + {up}_POOL_STRIDE * (p))",
-              f"#define {up}_POOL_FREE(p) (0x{free0:03X}u + {up}_POOL_STRIDE * (p))", "",
+              f"#define {up}_POOL_STRIDE 0x{POOL_STRIDE:X}u"]
+    for kind in ("ALLOC", "FREE", "FLUSH", "IN_USE", "FLUSHES", "OVERWRITES"):
+        lines.append(f"#define {up}_POOL_{kind}(p) (0x{rmap['POOL0_' + kind].offset:03X}u + "
+                     f"{up}_POOL_STRIDE * (p))")
+    lines += ["",
               "/* Register fields: <REG>_<FIELD>_SHIFT and _MASK (mask in place). */"]
     for prefix, register in _field_layouts(rmap):
         for field in register.fields:
@@ -282,14 +283,24 @@ class {cls}:
             return False
         return True
 
+    {a}def flush(self, pool):
+        """Release every slot of ``pool`` at once (an interrupt's buffers as it
+        exits); every handle from before is stale after it. False if the core
+        refused it (a persistent pool: CONTRACT, logged)."""
+        try:
+            {w}self.write32(_pool_reg(pool, "FLUSH"), 1)
+        except BusError:
+            return False
+        return True
+
     {a}def address(self, pool, handle):
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
     {a}def counters(self, pool):
-        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES of ``pool``."""
+        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {{kind: {w}self.read32(_pool_reg(pool, kind))
-                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}}
+                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES", "FLUSHES", "OVERWRITES")}}
 
     {a}def errors(self, limit=ERROR_LOG_DEPTH):
         """Drain the error log: the entries, oldest first."""

@@ -173,6 +173,8 @@ def _native_members(config):
         "grant_tag": Out(T), "grant_user": Out(U),
         "free_valid": In(1), "free_addr": In(A), "free_tag": In(T), "free_user": In(U),
         "freed_valid": Out(1), "freed_ok": Out(1), "freed_err": Out(4), "freed_user": Out(U),
+        "flush_valid": In(1), "flush_pool": In(P), "flush_user": In(U),
+        "flushed_valid": Out(1), "flushed_ok": Out(1), "flushed_err": Out(4), "flushed_user": Out(U),
     }
     if T == 0:
         del members["grant_tag"], members["free_tag"]
@@ -185,7 +187,7 @@ def _core_members(config):
     P, A, T = config.pool_bits, config.addr_width, config.tag_bits
     members = _native_members(config)
     members.update({
-        "alloc_src": In(1), "free_src": In(1),
+        "alloc_src": In(1), "free_src": In(1), "flush_src": In(1),
         # The native ports' size and address as they are, whatever the source: the
         # size and range checks run on carry chains straight from the pins (a
         # register request's size always fits and its pool is known).
@@ -196,6 +198,7 @@ def _core_members(config):
         "grant_src": Out(1), "grant_size": Out(min(config.size_bits, 32)),
         "freed_src": Out(1), "freed_pool": Out(P), "freed_in_pool": Out(1),
         "freed_addr": Out(min(A, 32)), "freed_tag": Out(max(T, 1)),
+        "flushed_src": Out(1), "flushed_pool": Out(P),
         "busy": Out(1),
     })
     return members
@@ -273,6 +276,13 @@ class AllocatorCore(_Timing, wiring.Component):
                 valids.append(signal)
             return signal
 
+        # pools whose slots are never released (frees and flushes answer CONTRACT)
+        persistent = [pool.index for pool in pools if pool.lifetime == "persistent"]
+
+        def same_slot(valid, pool, slot, other_pool, other_slot):
+            # one carry chain: the valid bit, the pool and the slot at once
+            return equal(Cat(slot, pool, valid), Cat(other_slot, other_pool, Const(1)))
+
         # Per pool: the memories and the queue's counters.
         state = []
         for pool in pools:
@@ -280,15 +290,23 @@ class AllocatorCore(_Timing, wiring.Component):
             entry = data.StructLayout({"slot": sb, "snap": 1, **({"tag": T} if T else {})})
             latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
             queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1, registered_write=True)
-            grant_w, (grant_r,) = _memory(m, f"{pool.name}_grant", latest, n, reads=1, registered_write=True)
+            grant_w, (grant_r, last_r) = _memory(m, f"{pool.name}_grant", latest, n, reads=2,
+                                                 registered_write=True)
             parity_w, (parity_r, copy_r) = _memory(m, f"{pool.name}_parity", 1, n, reads=2)
             state.append({
                 "queue_w": queue_w, "queue_r": queue_r,
-                "grant_w": grant_w, "grant_r": grant_r,
+                "grant_w": grant_w, "grant_r": grant_r, "last_r": last_r,
                 "parity_w": parity_w, "parity_r": parity_r,
                 "copy_r": copy_r,
                 # never-used slots are fresh..n-1; released ones wait in the queue
                 "fresh": Signal(range(n + 1), name=f"{pool.name}_fresh"),
+                # slots 0..seen-1 were granted since reset: their grant records hold
+                # their last tag, which a grant after a flush goes on from
+                "seen": Signal(range(n + 1), name=f"{pool.name}_seen"),
+                # a flush of this pool commits at this edge (x1_select[p])
+                "flushing": Signal(name=f"{pool.name}_flushing"),
+                # the slot a grant from the never-used ones takes at this edge
+                "fresh_slot": Signal(range(n), name=f"{pool.name}_fresh_slot"),
                 "head": Signal(range(n), name=f"{pool.name}_head"),
                 "tail": Signal(range(n), name=f"{pool.name}_tail"),
                 # released slots in the queue, but for the last edge's push and pop
@@ -332,6 +350,40 @@ class AllocatorCore(_Timing, wiring.Component):
                      a1_select.eq(Cat(a0_valid & (a0_pool == pool.index) & a0_fits[pool.index]
                                       for pool in pools))]
 
+        # ---- flush stage 0: capture the handshake ------------------------------
+        x0_valid = reg("x0_valid", valid=True)
+        x0_pool, x0_user = reg("x0_pool", P), reg("x0_user", U)
+        # bit p: a flush of pool p (a pool that can be flushed), decoded from the pins
+        x0_select = reg("x0_select", len(pools), valid=True)
+        m.d.sync += [x0_valid.eq(self.flush_valid), x0_pool.eq(self.flush_pool),
+                     x0_user.eq(self.flush_user),
+                     x0_select.eq(Cat(self.flush_valid & (self.flush_pool == pool.index)
+                                      if pool.index not in persistent else Const(0) for pool in pools))]
+
+        # ---- flush stage 1: check the pool --------------------------------------
+        # Bit p of x1_select: pool p is flushed at the next edge, edge x+2, the edge
+        # at which alloc x commits: an alloc accepted with the flush (ordered after
+        # it) or later sees the pool flushed, alloc x-1 (committed at x+1) does not.
+        x1_valid = reg("x1_valid", valid=True)
+        x1_pool, x1_user, x1_err = reg("x1_pool", P), reg("x1_user", U), reg("x1_err", 4)
+        x1_select = reg("x1_select", len(pools), valid=True)
+        in_persistent = any_of(x0_pool == i for i in persistent) if persistent else Const(0)
+        m.d.sync += [x1_valid.eq(x0_valid), x1_pool.eq(x0_pool), x1_user.eq(x0_user),
+                     x1_err.eq(Mux(x0_pool >= len(pools), Err.BAD_POOL,
+                                   Mux(in_persistent, Err.CONTRACT, Err.OK))),
+                     x1_select.eq(x0_select)]
+
+        # ---- flush stage 2: COMMIT (in the alloc commit below) -------------------
+        # A flush empties the pool's queue and restarts its never-used slots at 0
+        # (every slot free, the order as after reset) with registers only: O(1).
+        # What the flush leaves is judged by the free check through the fresh
+        # counter (a slot at or above it is free), and the frees older than the
+        # flush that decide after its commit write nothing (see free stage 5).
+        x2_valid = reg("x2_valid", valid=True)
+        x2_ok, x2_err, x2_user, x2_pool = reg("x2_ok"), reg("x2_err", 4), reg("x2_user", U), reg("x2_pool", P)
+        m.d.sync += [x2_valid.eq(x1_valid), x2_ok.eq(x1_err == Err.OK), x2_err.eq(x1_err),
+                     x2_user.eq(x1_user), x2_pool.eq(x1_pool)]
+
         # ---- alloc stage 2: COMMIT ---------------------------------------------
         # The grant decision needs only flags: a pool can grant while it has a
         # never-used slot or a released one in its queue. The slot itself is read
@@ -341,31 +393,51 @@ class AllocatorCore(_Timing, wiring.Component):
         a2_fail_err = reg("a2_fail_err", 4)      # the answer if it does not grant
         a2_from_fresh, a2_fresh_slot = reg("a2_from_fresh"), reg("a2_fresh_slot", S)
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
+        a2_ever = reg("a2_ever")                 # the never-used slot was granted before a flush
         for pool, st in zip(pools, state, strict=True):
-            selected = a1_select[pool.index]
+            selected, flushing = a1_select[pool.index], st["flushing"]
+            # the fresh slot was granted since reset (then flushed): its grant
+            # record holds its last tag
+            st["ever"] = ever = Signal(name=f"{pool.name}_ever")
             m.d.comb += [
-                st["take_fresh"].eq(selected & st["has_fresh"]),
-                st["pop"].eq(selected & ~st["has_fresh"] & st["nonempty"]),
-                # The queue's head and the next never-used slot's parity are read
-                # every cycle; the data is used only by the cycle that grants.
+                flushing.eq(x1_select[pool.index]),
+                st["fresh_slot"].eq(Mux(flushing, 0, st["fresh"])),
+                ever.eq(~at_least(st["fresh_slot"], st["seen"])),
+                # flush first, then the alloc: it takes slot 0
+                st["take_fresh"].eq(selected & (st["has_fresh"] | flushing)),
+                st["pop"].eq(selected & ~flushing & ~st["has_fresh"] & st["nonempty"]),
+                # The queue's head, the next never-used slot's parity and its last
+                # grant record are read every cycle; the data is used only by the
+                # cycle that grants.
                 st["queue_r"].addr.eq(st["head"]),
-                st["copy_r"].addr.eq(st["fresh"]),
+                st["copy_r"].addr.eq(st["fresh_slot"]),
+                st["last_r"].addr.eq(st["fresh_slot"]),
             ]
             with m.If(st["take_fresh"]):
-                m.d.sync += [st["fresh"].eq(st["fresh"] + 1),
-                             st["has_fresh"].eq(st["fresh"] != pool.slots - 1)]
+                m.d.sync += [st["fresh"].eq(st["fresh_slot"] + 1),
+                             st["has_fresh"].eq(st["fresh_slot"] != pool.slots - 1)]
+                with m.If(~ever):
+                    m.d.sync += st["seen"].eq(st["fresh_slot"] + 1)
+            with m.Elif(flushing):
+                m.d.sync += [st["fresh"].eq(0), st["has_fresh"].eq(1)]
             with m.If(st["pop"]):
                 m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
+            with m.If(flushing):
+                # the queue emptied: a release deciding at this edge is older than
+                # the flush and is not pushed (free stage 5), so the tail stays
+                m.d.sync += st["head"].eq(st["tail"])
         # The pool's flags, chosen by the one-hot pool flags (ORs on carry chains).
-        granted = any_of(a1_select[pool.index] & (st["has_fresh"] | st["nonempty"])
+        granted = any_of(a1_select[pool.index] & (st["has_fresh"] | st["nonempty"] | st["flushing"])
                          for pool, st in zip(pools, state, strict=True))
         fits = any_of(a1_in[pool.index] & a1_fits[pool.index] for pool in pools)
         m.d.sync += [a2_ok.eq(granted),
                      a2_fail_err.eq(Mux(a1_bad_pool, Err.BAD_POOL, Mux(fits, Err.EXHAUSTED, Err.TOO_BIG))),
-                     a2_from_fresh.eq(any_of(a1_in[pool.index] & st["has_fresh"]
+                     a2_from_fresh.eq(any_of(a1_in[pool.index] & (st["has_fresh"] | st["flushing"])
                                              for pool, st in zip(pools, state, strict=True))),
-                     a2_fresh_slot.eq(or_all(Mux(a1_in[pool.index], st["fresh"], 0)
-                                             for pool, st in zip(pools, state, strict=True)))]
+                     a2_fresh_slot.eq(or_all(Mux(a1_in[pool.index], st["fresh_slot"], 0)
+                                             for pool, st in zip(pools, state, strict=True))),
+                     a2_ever.eq(any_of(a1_in[pool.index] & st["ever"]
+                                       for pool, st in zip(pools, state, strict=True)))]
 
         # ---- alloc stage 3: the memories' outputs land in registers ------------
         # The queue's head and the never-used slot's parity, read at the commit
@@ -378,6 +450,15 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(Mux(a2_ok, Err.OK, a2_fail_err)),
                      a3_pool.eq(a2_pool), a3_user.eq(a2_user),
                      a3_from_fresh.eq(a2_from_fresh), a3_fresh_slot.eq(a2_fresh_slot)]
+        # A never-used slot that was granted before a flush (the flush restarted
+        # the order; tags do not restart) goes on from its last tag: its grant
+        # record, read at the commit, unless an alloc still on its way to the
+        # record granted that slot: alloc t-1 (whose slot is chosen in this
+        # cycle), t-2 or t-3. They are compared in this stage (after stage 5's
+        # registers, below) and forwarded in stage 4, the youngest first.
+        a3_ever, a3_hit_a1 = reg("a3_ever"), reg("a3_hit_a1")
+        a3_older_hit, a3_older_tag = reg("a3_older_hit"), reg("a3_older_tag", TR)
+        m.d.sync += a3_ever.eq(a2_ever)
 
         # ---- alloc stage 4: choose the granted slot and its next tag ------------
         a4_valid = reg("a4_valid", valid=True)
@@ -388,9 +469,10 @@ class AllocatorCore(_Timing, wiring.Component):
             for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
                     head = st["queue_r"].data
+                    last = Mux(a3_hit_a1, a4_tag, Mux(a3_older_hit, a3_older_tag, tag_of(st["last_r"].data)))
                     m.d.comb += [
                         fetched_slot.eq(Mux(a3_from_fresh, a3_fresh_slot, head.slot)),
-                        fetched_tag.eq(Mux(a3_from_fresh, 0, tag_of(head))),
+                        fetched_tag.eq(Mux(a3_from_fresh, Mux(a3_ever, last, 0), tag_of(head))),
                         fetched_snap.eq(Mux(a3_from_fresh, st["copy_r"].data, head.snap)),
                     ]
         next_tag = Signal(TR)
@@ -428,6 +510,16 @@ class AllocatorCore(_Timing, wiring.Component):
                      a5_tag.eq(a4_tag), a5_snap.eq(a4_snap),
                      a5_addr.eq(Mux(a4_ok, grant_addr, 0))]
 
+        # the forwarding of alloc stage 3 (see there): alloc t-1 is in stage 3, t-2 in 4, t-3 in 5
+        if T:
+            fresh_hit_a2 = same_slot(a4_valid & a4_ok, a4_pool, a4_slot, a2_pool, a2_fresh_slot)
+            m.d.sync += [
+                a3_hit_a1.eq(same_slot(a3_valid & a3_ok, a3_pool, fetched_slot, a2_pool, a2_fresh_slot)),
+                a3_older_hit.eq(fresh_hit_a2 | same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
+                                                         a2_pool, a2_fresh_slot)),
+                a3_older_tag.eq(Mux(fresh_hit_a2, a4_tag, a5_tag)),
+            ]
+
         # ---- free stage 0: capture the handshake --------------------------------
         f0_valid = reg("f0_valid", valid=True)
         f0_addr, f0_tag, f0_user = reg("f0_addr", A), reg("f0_tag", TR), reg("f0_user", U)
@@ -455,7 +547,6 @@ class AllocatorCore(_Timing, wiring.Component):
         f1_hit, f1_misaligned = reg("f1_hit", len(pools)), reg("f1_misaligned", len(pools))
         # the address is in a persistent pool: its slots are never released (CONTRACT)
         f1_contract = reg("f1_contract")
-        persistent = [pool.index for pool in pools if pool.lifetime == "persistent"]
         m.d.sync += f1_contract.eq(any_of(f0_hit[i] for i in persistent) if persistent else 0)
         f1_slots = [reg(f"f1_{pool.name}_slot", pool.slot_bits) for pool in pools]
         m.d.sync += [f1_valid.eq(f0_valid), f1_tag.eq(f0_tag), f1_user.eq(f0_user),
@@ -510,10 +601,6 @@ class AllocatorCore(_Timing, wiring.Component):
                 st["grant_r"].addr.eq(slot),
                 st["parity_r"].addr.eq(slot),
             ]
-
-        def same_slot(valid, pool, slot, free_pool, free_slot):
-            # one carry chain: the valid bit, the pool and the slot at once
-            return equal(Cat(slot, pool, valid), Cat(free_slot, free_pool, Const(1)))
 
         def tag_ok(tag, presented):
             return equal(tag, presented) if T else Const(1)
@@ -593,18 +680,21 @@ class AllocatorCore(_Timing, wiring.Component):
         mem_snap = any_of(f3_in[pool.index] & st["grant_r"].data.snap
                           for pool, st in zip(pools, state, strict=True))
         older_hit = f3_hit_a2 | (~rel_f2 & f3_hit_a3)
+        by_mem_next = Mux(f3_go & ~hit_a1 & ~f3_hit_a2 & ~rel_f2 & ~f3_hit_a3 & ~f3_rel_f3, f3_in, 0)
         m.d.sync += [
             f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
             f4_hit_a1.eq(hit_a1), f4_a1_tag.eq(a4_tag), f4_a1_snap.eq(a4_snap),
-            # youngest first: alloc t-2, free t-2, alloc t-3, free t-3, the memories
-            f4_rest_held.eq(f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & may_hold & chosen_held)))),
+            # youngest first: alloc t-2, free t-2, alloc t-3, free t-3, the memories.
+            # A slot at or above the fresh counter is free whatever an older alloc
+            # did: a flush since then restarted the order.
+            f4_rest_held.eq(may_hold & (f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & chosen_held))))),
             f4_rest_tag.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_tag, mem_tag)),
             f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
             f4_by_a1.eq(f3_go & hit_a1 & tag_ok(a4_tag, f3_tag)),
-            f4_by_older.eq(f3_go & ~hit_a1 & older_hit &
+            f4_by_older.eq(f3_go & may_hold & ~hit_a1 & older_hit &
                            Mux(f3_hit_a2, f3_a2_tag_ok, f3_a3_tag_ok)),
-            f4_by_mem.eq(Mux(f3_go & ~hit_a1 & ~f3_hit_a2 & ~rel_f2 & ~f3_hit_a3 & ~f3_rel_f3, f3_in, 0)),
+            f4_by_mem.eq(by_mem_next),
             f4_mem_ok.eq(Cat(may_hold & mem_held(st) & tag_ok(tag_of(st["grant_r"].data), f3_tag)
                              for st in state)),
         ]
@@ -617,6 +707,23 @@ class AllocatorCore(_Timing, wiring.Component):
         f5_pool, f5_in_pool = reg("f5_pool", P), reg("f5_in_pool")
         held, release = Signal(), Signal()
         prev_released = f4_prev_released
+        # A flush of the free's pool committed after the free's handshake (at edges
+        # t+2..t+4, or now): the free is older, so it is judged as without it, but
+        # the slot it releases is free after the flush anyway, so it writes
+        # nothing: no parity toggle (a grant after the flush snapshots the parity
+        # as it is), and no push into the emptied queue (a double grant).
+        # Marks, as the free goes down the pipeline, of the flushes of its pool
+        # that committed; in stage 4 they include the flush that commits at the
+        # decision edge (in flush stage 0 then), and gate the free's flags for
+        # its own pool: f4_live, f4_by_mem_live (f4_in, f4_by_mem as if no
+        # flush, or 0), so the release below stays a function of six flags.
+        f2_flushed, f3_flushed = reg("f2_flushed"), reg("f3_flushed")
+        f4_live, f4_by_mem_live = reg("f4_live", len(pools)), reg("f4_by_mem_live", len(pools), valid=True)
+        f4_killed = f3_flushed | ((x1_select | x0_select) & f3_in).any()
+        m.d.sync += [f2_flushed.eq((x1_select & f1_hit).any()),
+                     f3_flushed.eq(f2_flushed | (x1_select & f2_in).any()),
+                     f4_live.eq(Mux(f4_killed, 0, f3_in)),
+                     f4_by_mem_live.eq(Mux(f4_killed, 0, by_mem_next))]
         m.d.sync += f4_prev_released.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.comb += [
             held.eq(f4_hit_a1 | (~prev_released & f4_rest_held)),
@@ -643,9 +750,9 @@ class AllocatorCore(_Timing, wiring.Component):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.
             m.d.comb += [
-                # release & f4_in[p], as a function of few flags
-                st["release"].eq((f4_in[pool.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
-                                 (~prev_released & f4_by_mem[pool.index] & f4_mem_ok[pool.index])),
+                # release & f4_in[p], as a function of six flags, unless a flush overtook it
+                st["release"].eq((f4_live[pool.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
+                                 (~prev_released & f4_by_mem_live[pool.index] & f4_mem_ok[pool.index])),
                 st["parity_w"].addr.eq(f4_slot), st["parity_w"].data.eq(~cur_snap),
                 st["parity_w"].en.eq(st["release"]),
                 st["queue_w"].addr.eq(st["tail"]),
@@ -677,6 +784,9 @@ class AllocatorCore(_Timing, wiring.Component):
                         m.d.sync += [at[k].eq(at_k(k - u + d)) for k in range(3)]
                         empties = Mux(st["pop"], at_k(d + 1 - u), at_k(d - u))
                         m.d.sync += st["nonempty"].eq(st["push"] | ~empties)
+            with m.If(st["flushing"]):
+                # emptied: no push or pop at this edge, none pending
+                m.d.sync += [st["count"].eq(0), up.eq(0), down.eq(0), at.eq(1), st["nonempty"].eq(0)]
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
@@ -693,6 +803,15 @@ class AllocatorCore(_Timing, wiring.Component):
             next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
             m.d.sync += [next_valid.eq(freed_valid), next_freed.eq(freed)]
             freed_valid, freed = next_valid, next_freed
+
+        flushed = Cat(x2_ok, x2_err, x2_user, x2_pool)
+        flushed_valid = x2_valid
+        for k in range(3, cfg.latency):
+            next_valid, next_flushed = reg(f"x{k}_valid", valid=True), reg(f"x{k}_payload", len(flushed))
+            m.d.sync += [next_valid.eq(flushed_valid), next_flushed.eq(flushed)]
+            flushed_valid, flushed = next_valid, next_flushed
+        m.d.comb += [self.flushed_valid.eq(flushed_valid),
+                     Cat(self.flushed_ok, self.flushed_err, self.flushed_user, self.flushed_pool).eq(flushed)]
 
         grant_fields = [self.grant_ok, self.grant_err, self.grant_pool, self.grant_slot,
                         self.grant_addr, self.grant_tag if T else Signal(TR), self.grant_user]
@@ -714,6 +833,7 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.comb += [
             self.grant_src.eq(delayed("alloc_src", self.alloc_src)),
             self.grant_size.eq(delayed("alloc_size", self.alloc_size[:len(self.grant_size)])),
+            self.flushed_src.eq(delayed("flush_src", self.flush_src)),
             Cat(self.freed_src, self.freed_addr, self.freed_tag).eq(
                 delayed("free_info", Cat(self.free_src, self.free_addr[:len(self.freed_addr)],
                                          self.free_tag if T else Const(0, 1)))),
@@ -731,10 +851,10 @@ class HwallocTop(_Timing, wiring.Component):
     with the AXI4-Lite register interface and the interrupt of SPEC §6.
 
     Owns the ``sync`` domain (``aclk``, synchronous active-low ``aresetn``).
-    A register ALLOC or FREE takes the pipeline for one cycle, three cycles after
-    its bus request, in which ``alloc_ready`` or ``free_ready`` is low; a
-    register request waits at most that one cycle and the native side loses at
-    most that one cycle per register request. Otherwise the ready outputs are
+    A register ALLOC, FREE or FLUSH takes the pipeline for one cycle, three
+    cycles after its bus request, in which ``alloc_ready``, ``free_ready`` or
+    ``flush_ready`` is low; a register request waits at most that one cycle and
+    the native side loses at most that one cycle per register request. Otherwise the ready outputs are
     low only during reset and for the first cycle after it.
     """
 
@@ -747,6 +867,8 @@ class HwallocTop(_Timing, wiring.Component):
                 members["alloc_ready"] = Out(1)
             if name == "free_user":
                 members["free_ready"] = Out(1)
+            if name == "flush_user":
+                members["flush_ready"] = Out(1)
         members.update(axil_members())
         members["irq"] = Out(1)
         super().__init__(wiring.Signature(members))
@@ -784,6 +906,11 @@ class HwallocTop(_Timing, wiring.Component):
             core.alloc_port_size.eq(self.alloc_size),
             core.free_port_addr.eq(self.free_addr),
             core.free_oor_pool.eq(regs.req_free_pool),
+            self.flush_ready.eq(running & ~regs.req_flush),
+            core.flush_valid.eq(regs.req_flush | (self.flush_valid & self.flush_ready)),
+            core.flush_src.eq(regs.req_flush),
+            core.flush_pool.eq(Mux(regs.req_flush, regs.req_flush_pool, self.flush_pool)),
+            core.flush_user.eq(Mux(regs.req_flush, 0, self.flush_user)),
         ]
         if cfg.tag_bits:
             m.d.comb += core.free_tag.eq(Mux(regs.req_free, regs.req_free_tag, self.free_tag))
@@ -792,10 +919,12 @@ class HwallocTop(_Timing, wiring.Component):
         for name in ("ok", "err", "pool", "slot", "addr", "user") + (("tag",) if cfg.tag_bits else ()):
             m.d.comb += getattr(self, f"grant_{name}").eq(getattr(core, f"grant_{name}"))
         for name in ("ok", "err", "user"):
-            m.d.comb += getattr(self, f"freed_{name}").eq(getattr(core, f"freed_{name}"))
+            m.d.comb += [getattr(self, f"freed_{name}").eq(getattr(core, f"freed_{name}")),
+                         getattr(self, f"flushed_{name}").eq(getattr(core, f"flushed_{name}"))]
         m.d.comb += [
             self.grant_valid.eq(core.grant_valid & ~core.grant_src),
             self.freed_valid.eq(core.freed_valid & ~core.freed_src),
+            self.flushed_valid.eq(core.flushed_valid & ~core.flushed_src),
         ]
         for name in ("valid", "ok", "err", "pool", "slot", "user", "src", "size"):
             m.d.comb += getattr(regs, f"rsp_grant_{name}").eq(getattr(core, f"grant_{name}"))
@@ -803,5 +932,7 @@ class HwallocTop(_Timing, wiring.Component):
             m.d.comb += regs.rsp_grant_tag.eq(core.grant_tag)
         for name in ("valid", "ok", "err", "pool", "in_pool", "user", "src", "addr", "tag"):
             m.d.comb += getattr(regs, f"rsp_freed_{name}").eq(getattr(core, f"freed_{name}"))
+        for name in ("valid", "ok", "err", "pool", "user", "src"):
+            m.d.comb += getattr(regs, f"rsp_flushed_{name}").eq(getattr(core, f"flushed_{name}"))
         m.d.comb += [regs.busy.eq(core.busy), regs.ready.eq(running), self.irq.eq(regs.irq)]
         return m

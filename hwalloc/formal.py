@@ -147,25 +147,32 @@ class NativeHarness(_Harness):
         # ---- requests: delay lines of what was accepted, L long --------------------
         a_hs = dut.alloc_valid & dut.alloc_ready & rst_n
         f_hs = dut.free_valid & dut.free_ready & rst_n
+        x_hs = dut.flush_valid & dut.flush_ready & rst_n
         alloc = Cat(a_hs, dut.alloc_pool, dut.alloc_size, dut.alloc_user)
         free = Cat(f_hs, dut.free_addr, dut.free_tag if T else Const(0, 1), dut.free_user)
+        flush = Cat(x_hs, dut.flush_pool, dut.flush_user)
         for k in range(L):
             a_next = Signal(len(alloc), name=f"req_alloc_{k + 1}")
             f_next = Signal(len(free), name=f"req_free_{k + 1}")
-            m.d.fv += [a_next.eq(Mux(rst_n, alloc, 0)), f_next.eq(Mux(rst_n, free, 0))]
-            alloc, free = a_next, f_next
+            x_next = Signal(len(flush), name=f"req_flush_{k + 1}")
+            m.d.fv += [a_next.eq(Mux(rst_n, alloc, 0)), f_next.eq(Mux(rst_n, free, 0)),
+                       x_next.eq(Mux(rst_n, flush, 0))]
+            alloc, free, flush = a_next, f_next, x_next
         P, Z, A = cfg.pool_bits, cfg.size_bits, cfg.addr_width
         a_valid, a_pool, a_size, a_user = alloc[0], alloc[1:1 + P], alloc[1 + P:1 + P + Z], alloc[1 + P + Z:]
         f_valid, f_addr = free[0], free[1:1 + A]
         f_tag, f_user = free[1 + A:1 + A + max(T, 1)], free[1 + A + max(T, 1):]
+        x_valid, x_pool, x_user = flush[0], flush[1:1 + P], flush[1 + P:]
 
         live = ~first
         # ---- latency: exactly one response, exactly L cycles later ------------------
         with m.If(live):
             m.d.comb += [Assert(dut.grant_valid == a_valid, "latency: grant"),
-                         Assert(dut.freed_valid == f_valid, "latency: freed")]
+                         Assert(dut.freed_valid == f_valid, "latency: freed"),
+                         Assert(dut.flushed_valid == x_valid, "latency: flushed")]
         with m.If(live & (since >= 8)):
-            m.d.comb += Assert(dut.alloc_ready & dut.free_ready, "ready: high 8 cycles after reset")
+            m.d.comb += Assert(dut.alloc_ready & dut.free_ready & dut.flush_ready,
+                               "ready: high 8 cycles after reset")
         if self.timing_only:
             return m
 
@@ -181,6 +188,20 @@ class NativeHarness(_Harness):
                     "age": Signal(range(R + 1), init=R, name=f"{pool.name}_{s}_age"),
                     "granted": Signal(name=f"{pool.name}_{s}_granted"),
                 })
+
+        # the flush of a cycle (SPEC §4.3): after the free, before the alloc
+        flushing = {pool.index: x_valid & (x_pool == pool.index) & (pool.lifetime == "transient")
+                    for pool in cfg.pools}
+        persistent = [pool.index for pool in cfg.pools if pool.lifetime == "persistent"]
+        exp_flush = Mux(x_pool >= len(cfg.pools), Err.BAD_POOL,
+                        Mux(Cat(x_pool == i for i in persistent).any() if persistent else 0,
+                            Err.CONTRACT, Err.OK))
+        with m.If(live & x_valid):
+            m.d.comb += [
+                Assert(dut.flushed_err == exp_flush, "flush: error code"),
+                Assert(dut.flushed_ok == (exp_flush == Err.OK), "flush: ok"),
+                Assert(dut.flushed_user == x_user, "flush: user echo"),
+            ]
 
         # the free of a cycle first
         f_pool_hit = {}
@@ -209,8 +230,10 @@ class NativeHarness(_Harness):
                     m.d.comb += exp_free.eq(Mux(~st["held"], Err.NOT_ALLOCATED,
                                                 Mux(mismatch, Err.TAG_MISMATCH, Err.OK)))
             m.d.comb += [rel.eq(f_valid & here & (exp_free == Err.OK)),
-                         held_f[id(st)].eq(st["held"] & ~rel),
-                         age_f[id(st)].eq(Mux(rel, 0, st["age"]))]
+                         # held and age after the free and the flush (every slot
+                         # free, those in their recycle delay too; tags go on)
+                         held_f[id(st)].eq(st["held"] & ~rel & ~flushing[pool.index]),
+                         age_f[id(st)].eq(Mux(flushing[pool.index], R, Mux(rel, 0, st["age"])))]
         for pool in cfg.pools:
             with m.If(f_pool_hit[pool.index] & (f_addr[:pool.offset_bits] != 0)):
                 m.d.comb += exp_free.eq(Err.MISALIGNED)
@@ -275,7 +298,8 @@ class NativeHarness(_Harness):
                 m.d.fv += [st["held"].eq(0), st["tag"].eq(0), st["age"].eq(R), st["granted"].eq(0)]
             with m.Else():
                 m.d.fv += [st["held"].eq(held_f[id(st)] | here),
-                           st["age"].eq(Mux(release[id(st)], 1, Mux(st["age"] == R, R, st["age"] + 1)))]
+                           st["age"].eq(Mux(flushing[st["pool"].index], R,
+                                            Mux(release[id(st)], 1, Mux(st["age"] == R, R, st["age"] + 1))))]
                 with m.If(here):
                     m.d.fv += st["granted"].eq(1)
                     if T:
@@ -295,6 +319,8 @@ class NativeHarness(_Harness):
             Cover(live & double & (dut.freed_err == Err.NOT_ALLOCATED), "double free"),
             Cover(live & was_exhausted & a_valid & dut.grant_ok, "exhaustion then recovery"),
             Cover(live & a_valid & f_valid & dut.grant_ok & dut.freed_ok, "grant and release together"),
+            Cover(live & x_valid & dut.flushed_ok & a_valid & dut.grant_ok & f_valid & dut.freed_ok,
+                  "flush with a release and a grant"),
         ]
         if T:
             m.d.comb += Cover(live & a_valid & dut.grant_ok & (dut.grant_tag == 0), "tag wrap")

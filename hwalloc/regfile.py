@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from . import __version__
 from .axil import strobe_signature
 from ._rtl import ge_chunks, or_all, predecode
-from .model import Err
+from .model import Err, Op
 from .regs import HANDLE_FIELDS, POOL_BASE, constant_value, register_map
 
 __all__ = ["RegisterFile", "REGISTER_EXTRA"]
@@ -53,6 +53,7 @@ class RegisterFile(wiring.Component):
             "req_alloc": Out(1), "req_alloc_pool": Out(P), "req_alloc_size": Out(config.size_bits),
             "req_free": Out(1), "req_free_addr": Out(A), "req_free_tag": Out(max(T, 1)),
             "req_free_oor": Out(1), "req_free_pool": Out(P),
+            "req_flush": Out(1), "req_flush_pool": Out(P),
             "rsp_grant_valid": In(1), "rsp_grant_ok": In(1), "rsp_grant_err": In(4),
             "rsp_grant_pool": In(P), "rsp_grant_slot": In(config.slot_bits),
             "rsp_grant_tag": In(max(T, 1)), "rsp_grant_user": In(U), "rsp_grant_src": In(1),
@@ -60,6 +61,8 @@ class RegisterFile(wiring.Component):
             "rsp_freed_valid": In(1), "rsp_freed_ok": In(1), "rsp_freed_err": In(4),
             "rsp_freed_pool": In(P), "rsp_freed_in_pool": In(1), "rsp_freed_user": In(U),
             "rsp_freed_src": In(1), "rsp_freed_addr": In(min(A, 32)), "rsp_freed_tag": In(max(T, 1)),
+            "rsp_flushed_valid": In(1), "rsp_flushed_ok": In(1), "rsp_flushed_err": In(4),
+            "rsp_flushed_pool": In(P), "rsp_flushed_user": In(U), "rsp_flushed_src": In(1),
             "busy": In(1), "ready": In(1),
             "irq": Out(1),
         }))
@@ -84,109 +87,134 @@ class RegisterFile(wiring.Component):
 
         # ---- responses, stage E1: what each one means, as registered flags --------
         free_err = self.rsp_freed_valid & (self.rsp_freed_err != Err.OK)
+        flush_err = self.rsp_flushed_valid & (self.rsp_flushed_err != Err.OK)
         alloc_err = self.rsp_grant_valid & ~self.rsp_grant_ok & (self.rsp_grant_err != Err.EXHAUSTED)
         exhausted = self.rsp_grant_valid & (self.rsp_grant_err == Err.EXHAUSTED)
-        entry_bits = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 32
+        entry_bits = 4 + 3 + 2 + 8 + 8 + 32 + 32 + 32
 
         def entry(code, op, src, pool, tag, info, user, stamp):
-            # code 4 | op 1 | source 1 | pool 8 | tag 8 | address or size 32 | user 32 | cycle 32
-            return Cat(code, op, src, pool, Const(0, 8 - len(pool)), tag, Const(0, 8 - len(tag)),
-                       info, Const(0, 32 - len(info)), user, Const(0, 32 - len(user)), stamp)
+            # code 4 | op 3 | source 2 | pool 8 | tag 8 | address or size 32 | user 32 | cycle 32
+            return Cat(code, Const(op, 3), src, Const(0, 1), pool, Const(0, 8 - len(pool)), tag,
+                       Const(0, 8 - len(tag)), info, Const(0, 32 - len(info)), user,
+                       Const(0, 32 - len(user)), stamp)
 
         stamp = (cycle - cfg.latency)[:32]      # CYCLE at the request's handshake
-        free_entry = entry(self.rsp_freed_err, Const(1), self.rsp_freed_src,
+        free_entry = entry(self.rsp_freed_err, Op.FREE, self.rsp_freed_src,
                            Mux(self.rsp_freed_in_pool, self.rsp_freed_pool, 0xFF)[:8],
                            self.rsp_freed_tag, self.rsp_freed_addr, self.rsp_freed_user, stamp)
-        alloc_entry = entry(self.rsp_grant_err, Const(0), self.rsp_grant_src,
+        flush_entry = entry(self.rsp_flushed_err, Op.FLUSH, self.rsp_flushed_src, self.rsp_flushed_pool,
+                            Const(0, 1), Const(0, 1), self.rsp_flushed_user, stamp)
+        alloc_entry = entry(self.rsp_grant_err, Op.ALLOC, self.rsp_grant_src,
                             self.rsp_grant_pool, Const(0, 1), self.rsp_grant_size,
                             self.rsp_grant_user, stamp)
-        # Within a cycle the free was accepted before the alloc: it is logged first.
-        first, second = Signal(entry_bits), Signal(entry_bits)
+        # Within a cycle the free was accepted first, then the flush, then the
+        # alloc: their errors are logged in that order, packed from ``new[0]``.
+        new = [Signal(entry_bits, name=f"e1_new{k}") for k in range(3)]
         n_new, e1_exhausted = Signal(2), Signal()
         m.d.sync += [
-            first.eq(Mux(free_err, free_entry, alloc_entry)),
-            second.eq(alloc_entry),
-            n_new.eq(free_err + alloc_err),
+            new[0].eq(Mux(free_err, free_entry, Mux(flush_err, flush_entry, alloc_entry))),
+            new[1].eq(Mux(free_err & flush_err, flush_entry, alloc_entry)),
+            new[2].eq(alloc_entry),
+            n_new.eq(free_err + flush_err + alloc_err),
             e1_exhausted.eq(exhausted),
         ]
         events = []
         for pool in cfg.pools:
             granted = self.rsp_grant_valid & self.rsp_grant_ok & (self.rsp_grant_pool == pool.index)
             freed = self.rsp_freed_valid & self.rsp_freed_ok & (self.rsp_freed_pool == pool.index)
-            ev = {name: Signal(name=f"{pool.name}_ev_{name}") for name in ("grant", "fail", "free")}
-            m.d.sync += [ev["grant"].eq(granted), ev["free"].eq(freed),
+            flushed = self.rsp_flushed_valid & self.rsp_flushed_ok & (self.rsp_flushed_pool == pool.index)
+            ev = {name: Signal(name=f"{pool.name}_ev_{name}") for name in ("grant", "fail", "free", "flush")}
+            m.d.sync += [ev["grant"].eq(granted), ev["free"].eq(freed), ev["flush"].eq(flushed),
                          ev["fail"].eq(exhausted & (self.rsp_grant_pool == pool.index))]
             events.append(ev)
 
         # ---- commands from the write side (registered pulses, defined below) ------
         clear, pop, w1c = Signal(), Signal(), Signal(3)
 
-        # ---- error log, stage E2: two banks, so two errors can enter in one cycle --
-        # Entry i lives in bank i % 2, row i // 2: two consecutive entries never
-        # share a bank. ``space`` counts the free rows; ``room1``/``room2`` say
-        # whether one and two entries fit, kept as flags so that the decision of
-        # how many to keep is one LUT.
+        # ---- error log, stage E2: four banks, so three errors can enter in one cycle
+        # Entry i lives in bank i % 4, row i // 4 (of a ring of at least four
+        # entries; ``space`` keeps at most ``depth`` of them): consecutive entries
+        # never share a bank. ``room[k]`` says whether k entries fit, kept as
+        # flags so that the decision of how many to keep is one LUT.
         depth = cfg.error_log_depth
-        log_bits = depth.bit_length() - 1       # depth is a power of two
+        ring = max(depth, 4)
+        ring_bits = ring.bit_length() - 1       # ring is a power of two
+        rows = ring // 4
         # (at least two rows a bank: a one-row memory would have a zero-width address)
-        banks = [Memory(shape=entry_bits, depth=max(depth // 2, 2), init=[]) for _ in range(2)]
-
-        def row(index):
-            return index[1:] if depth > 2 else Const(0, 1)
-        m.submodules.log_even, m.submodules.log_odd = banks
+        banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(4)]
+        for b, bank in enumerate(banks):
+            m.submodules[f"log_bank{b}"] = bank
         bank_w = [bank.write_port() for bank in banks]
         bank_r = [bank.read_port() for bank in banks]
-        head, tail, tail1 = Signal(log_bits), Signal(log_bits), Signal(log_bits, init=1 % depth)
+
+        def row(value):
+            return value if rows > 1 else Const(0, 1)
+        head, tail = Signal(ring_bits), Signal(ring_bits)
+        # the tail's row and the next one (for banks behind the tail's bank)
+        tail_row, tail_next_row = Signal(max(1, ring_bits - 2)), Signal(max(1, ring_bits - 2), init=1 % rows)
         space = Signal(range(depth + 1), init=depth)
-        room1, room2 = Signal(init=1), Signal(init=1)
+        # space >= j for j = 1..6 as registers (thermometer): room[k] is ge[k]
+        ge = {j: Signal(init=int(depth >= j), name=f"space_ge{j}") for j in range(1, 7)}
+        room = [Const(1), ge[1], ge[2], ge[3]]
         err_count, err_dropped = Signal(32), Signal(32)
         n_kept, popped = Signal(2), Signal()
-        empty = space[log_bits]                 # space == depth: nothing logged
+        n_dropped = Signal(2)                   # counted a cycle later, apart from the room decision
+        empty = space[depth.bit_length() - 1]   # space == depth (a power of two): nothing logged
         m.d.comb += [
-            n_kept.eq(Mux(room2, n_new, Mux(room1 & (n_new != 0), 1, 0))),
+            n_kept.eq(Mux(room[3], n_new, Mux(room[2], Mux(n_new > 2, 2, n_new),
+                                              Mux(room[1] & (n_new != 0), 1, 0)))),
             popped.eq(pop & ~empty),
         ]
-        even_first = ~tail[0]
-        m.d.comb += [
-            bank_w[0].addr.eq(row(tail1)), bank_w[1].addr.eq(row(tail)),
-            bank_w[0].data.eq(Mux(even_first, first, second)),
-            bank_w[1].data.eq(Mux(even_first, second, first)),
-            bank_w[0].en.eq(Mux(even_first, n_kept != 0, n_kept == 2)),
-            bank_w[1].en.eq(Mux(even_first, n_kept == 2, n_kept != 0)),
-        ]
-        for b in range(2):
-            m.d.comb += [bank_r[b].addr.eq(row(head)), bank_r[b].en.eq(1)]
-        # space changes by popped - n_kept (-2..1); the flags of the new value are
-        # comparisons of the old one with small constants, chosen by the change.
-        space_at_least = {j: (space >= j) if j > 0 else Const(1) for j in range(-1, 5)}
+        for b in range(4):
+            # which of this cycle's entries lands in bank b: the (b - tail) % 4-th
+            k = Signal(2, name=f"log_bank{b}_k")
+            m.d.comb += k.eq(b - tail[:2])
+            m.d.comb += [
+                bank_w[b].addr.eq(row(Mux(b < tail[:2], tail_next_row, tail_row) if b < 3 else tail_row)),
+                bank_w[b].data.eq(Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))),
+                bank_w[b].en.eq(k < n_kept),
+                bank_r[b].addr.eq(row(head[2:])), bank_r[b].en.eq(1),
+            ]
+        # space changes by popped - n_kept (-3..1); the flags of the new value are
+        # flags of the old one (or, for ge[4..6], comparisons of it with small
+        # constants), chosen by the change: the room flags that decide n_kept
+        # come from registers only.
+        def at_least_now(j):
+            return Const(1) if j <= 0 else ge[j] if j <= 6 else space >= j
         with m.Switch(Cat(popped, n_kept)):
-            for kept in range(3):
+            for kept in range(4):
                 for out in range(2):
                     with m.Case(out | kept << 1):
                         change = out - kept
-                        m.d.sync += [room1.eq(space_at_least[1 - change]),
-                                     room2.eq(space_at_least[2 - change])]
+                        m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in range(1, 7)]
+        new_tail = (tail + n_kept)[:ring_bits]
+        crosses = (Cat(tail[:2], Const(0, 1)) + n_kept)[2]     # the tail moves to the next row
         m.d.sync += [
             space.eq(space + popped - n_kept),
-            tail.eq(tail + n_kept), tail1.eq(tail1 + n_kept),
+            tail.eq(new_tail),
             err_count.eq(err_count + n_kept),
-            err_dropped.eq(err_dropped + (n_new - n_kept)),
+            n_dropped.eq(n_new - n_kept),
+            err_dropped.eq(err_dropped + n_dropped),
         ]
+        if rows > 1:
+            with m.If(crosses):
+                m.d.sync += [tail_row.eq(tail_next_row), tail_next_row.eq(tail_next_row + 1)]
         with m.If(popped):
             m.d.sync += head.eq(head + 1)
         with m.If(clear):
             m.d.sync += [err_count.eq(0), err_dropped.eq(0)]
         # The head as shown: the state before the last edge, valid bit and data alike.
-        head_valid, head_odd = Signal(), Signal()
-        m.d.sync += [head_valid.eq(~empty), head_odd.eq(head[0])]
+        head_valid, head_bank = Signal(), Signal(2)
+        m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:2])]
         head_entry = Signal(entry_bits)
-        m.d.comb += head_entry.eq(Mux(head_valid, Mux(head_odd, bank_r[1].data, bank_r[0].data), 0))
-        code, op, src = head_entry[0:4], head_entry[4], head_entry[5]
-        pool, tag = head_entry[6:14], head_entry[14:22]
-        info, user, when = head_entry[22:54], head_entry[54:86], head_entry[86:118]
+        m.d.comb += head_entry.eq(Mux(head_valid, Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data,
+                                                                             bank_r[2].data),
+                                                      Mux(head_bank[0], bank_r[1].data, bank_r[0].data)), 0))
+        code, op, src = head_entry[0:4], head_entry[4:7], head_entry[7:9]
+        pool, tag = head_entry[9:17], head_entry[17:25]
+        info, user, when = head_entry[25:57], head_entry[57:89], head_entry[89:121]
         # [7:0] tag, [15:8] pool, [23:20] code, [27:26] source, [30:28] op, [31] valid
-        err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, Const(0, 1), op, Const(0, 2),
-                        head_valid)
+        err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, op, head_valid)
 
         # ---- interrupt ---------------------------------------------------------------
         irq_status, irq_enable = Signal(3), Signal(3)
@@ -200,13 +228,15 @@ class RegisterFile(wiring.Component):
         counters = []
         for pool, ev in zip(cfg.pools, events, strict=True):
             c = {name: Signal(32, name=f"{pool.name}_{name.lower()}")
-                 for name in ("ALLOCS", "FAILS", "FREES")}
+                 for name in ("ALLOCS", "FAILS", "FREES", "FLUSHES")}
+            c["OVERWRITES"] = Const(0, 32)      # a freelist pool never overwrites
             # IN_USE and HIGH_WATER never pass SLOTS: as wide as that, no wider
             for name in ("IN_USE", "HIGH_WATER"):
                 c[name] = Signal(range(pool.slots + 1), name=f"{pool.name}_{name.lower()}")
             in_use = c["IN_USE"]
             step = Mux(ev["grant"] == ev["free"], 0, Mux(ev["grant"], 1, Const(-1, len(in_use))))
-            m.d.sync += in_use.eq(in_use + step)
+            # a flush empties the pool after the free and before the alloc of its cycle
+            m.d.sync += in_use.eq(Mux(ev["flush"], ev["grant"], in_use + step))
             # The high-water mark follows IN_USE two cycles late, so that the compare
             # and the update are apart: ``grow`` (registered) says that the IN_USE
             # of a cycle ago, ``was``, is above the mark. While an update is pending
@@ -214,17 +244,19 @@ class RegisterFile(wiring.Component):
             # cycle) is above that exactly when its last step was up.
             was, grow, rose = (Signal.like(in_use, name=f"{pool.name}_in_use_was"),
                                Signal(name=f"{pool.name}_hw_grow"), Signal(name=f"{pool.name}_in_use_rose"))
-            m.d.sync += [was.eq(in_use), rose.eq(ev["grant"] & ~ev["free"]),
+            m.d.sync += [was.eq(in_use),
+                         rose.eq(Mux(ev["flush"], ev["grant"] & ~in_use.any(), ev["grant"] & ~ev["free"])),
                          grow.eq(~clear & Mux(grow, rose, in_use > c["HIGH_WATER"]))]
             with m.If(clear):
                 m.d.sync += [c["HIGH_WATER"].eq(in_use), c["ALLOCS"].eq(0),
-                             c["FAILS"].eq(0), c["FREES"].eq(0)]
+                             c["FAILS"].eq(0), c["FREES"].eq(0), c["FLUSHES"].eq(0)]
             with m.Else():
                 with m.If(grow):
                     m.d.sync += c["HIGH_WATER"].eq(was)
                 m.d.sync += [c["ALLOCS"].eq(c["ALLOCS"] + ev["grant"]),
                              c["FAILS"].eq(c["FAILS"] + ev["fail"]),
-                             c["FREES"].eq(c["FREES"] + ev["free"])]
+                             c["FREES"].eq(c["FREES"] + ev["free"]),
+                             c["FLUSHES"].eq(c["FLUSHES"] + ev["flush"])]
             counters.append(c)
 
         # ---- read, stages R1 and R2: decode ------------------------------------------
@@ -309,7 +341,7 @@ class RegisterFile(wiring.Component):
         w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
         w2_valid, w2_full_word, w2_strb0 = Signal(), Signal(), Signal()
         w2_data, w2_pool = Signal(32), Signal(cfg.pool_bits)
-        w2_free, w2_command, w2_plain = Signal(), Signal(), Signal()
+        w2_free, w2_flush, w2_command, w2_plain = Signal(), Signal(), Signal(), Signal()
         w2_oor = Signal(len(cfg.pools))         # bit p: the slot field is past pool p's end
         slot = w1_data[slot_f.lsb:slot_f.lsb + slot_f.width]
         w2_offset = Signal(cfg.addr_width)      # the slot's offset in its pool
@@ -321,6 +353,7 @@ class RegisterFile(wiring.Component):
             m.d.sync += w2_is[register.offset].eq(w_match(register.offset))
         m.d.sync += [
             w2_free.eq(or_all(w_match(r.offset) for r in writable if r.kind == "FREE")),
+            w2_flush.eq(or_all(w_match(r.offset) for r in writable if r.kind == "FLUSH")),
             w2_command.eq(or_all(w_match(r.offset) for r in writable if r.access == "WO")),
             w2_plain.eq(or_all(w_match(r.offset) for r in writable if r.access != "WO")),
         ]
@@ -333,16 +366,18 @@ class RegisterFile(wiring.Component):
             return w2_is[self._map[name].offset]
 
         # ---- write, stage W3: carry out ---------------------------------------------
-        free_waiting = Signal()
+        free_waiting, flush_waiting = Signal(), Signal()
         w_err, w_ack = Signal(), Signal()
         command = w2_valid & w2_full_word
         start_free = command & w2_free
+        start_flush = command & w2_flush
         m.d.sync += [
             clear.eq(command & writing("CTRL") & w2_data[0]),
             pop.eq(command & writing("ERR_POP")),
             w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb0, w2_data[:3], 0)),
             self.req_free.eq(start_free),
-            w_ack.eq(w2_valid & ~start_free),
+            self.req_flush.eq(start_flush),
+            w_ack.eq(w2_valid & ~start_free & ~start_flush),
         ]
         with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb0):
             m.d.sync += irq_enable.eq(w2_data[:3])
@@ -355,8 +390,13 @@ class RegisterFile(wiring.Component):
                                               if cfg.tag_bits else 0),
                          self.req_free_addr.eq(w2_base + w2_offset),
                          self.req_free_oor.eq((w2_oor >> w2_pool)[0])]
+        with m.If(start_flush):
+            m.d.sync += [flush_waiting.eq(1), self.req_flush_pool.eq(w2_pool)]
         axi_freed = self.rsp_freed_valid & self.rsp_freed_src
         with m.If(free_waiting & axi_freed):
             m.d.sync += [free_waiting.eq(0), w_ack.eq(1), w_err.eq(~self.rsp_freed_ok)]
+        axi_flushed = self.rsp_flushed_valid & self.rsp_flushed_src
+        with m.If(flush_waiting & axi_flushed):
+            m.d.sync += [flush_waiting.eq(0), w_ack.eq(1), w_err.eq(~self.rsp_flushed_ok)]
         m.d.comb += [bus.w_ack.eq(w_ack), bus.w_err.eq(w_err)]
         return m

@@ -118,8 +118,8 @@ def register_map(config):
             Field("POOL_BITS", 16, 8, "P"),
             Field("SLOT_BITS", 24, 8, "S"))),
         Register("CTRL", 0x010, "WO", "commands (full-word writes only)", (
-            Field("CLEAR", 0, 1, "clear FAILS, ALLOCS, FREES, ERR_COUNT, ERR_DROPPED; "
-                                 "HIGH_WATER := IN_USE"),)),
+            Field("CLEAR", 0, 1, "clear FAILS, ALLOCS, FREES, FLUSHES, OVERWRITES, ERR_COUNT, "
+                                 "ERR_DROPPED; HIGH_WATER := IN_USE"),)),
         Register("STATUS", 0x014, "RO", "core status", (
             Field("READY", 0, 1, "out of reset"),
             Field("BUSY", 1, 1, "requests in flight"))),
@@ -130,7 +130,8 @@ def register_map(config):
         Register("ERR_DROPPED", 0x024, "RO", "errors not logged because the log was full"),
         Register("ERR_HEAD0", 0x028, "RO", "oldest log entry: what failed", ERR_HEAD0_FIELDS),
         Register("ERR_HEAD1", 0x02C, "RO", "oldest log entry: low 32 bits of the free address "
-                                           "(register FREE: base + slot*slot_size), or the alloc size"),
+                                           "(register FREE: base + slot*slot_size), or the alloc size; "
+                                           "0 for a flush"),
         Register("ERR_HEAD2", 0x030, "RO", "oldest log entry: user id (0 for register requests)"),
         Register("ERR_HEAD3", 0x034, "RO", "oldest log entry: low 32 bits of CYCLE at its handshake"),
         Register("ERR_POP", 0x038, "WO", "any full-word write drops the oldest log entry"),
@@ -157,6 +158,10 @@ def register_map(config):
                 Field("KIND", 0, 2, "0 freelist, 1 ring"),
                 Field("ACCESS_RO", 2, 1, "1 = read-only memory"),
                 Field("PERSISTENT", 3, 1, "1 = persistent lifetime"))),
+            (0x30, "FLUSH", "WO", "a full-word write frees every slot of the pool at once "
+                                  "(OKAY; SLVERR with CONTRACT, logged, for a persistent pool)", ()),
+            (0x34, "FLUSHES", "RO", "successful flushes (wrapping)", ()),
+            (0x38, "OVERWRITES", "RO", "ring slots overwritten while held (0 for freelist pools)", ()),
         ):
             regs.append(Register(prefix + kind, base + offset, access, description, fields,
                                  pool=pool.index, kind=kind))

@@ -48,6 +48,9 @@ REGS = {
     'POOL0_FAILS': 0x124,
     'POOL0_FREES': 0x128,
     'POOL0_INFO': 0x12C,
+    'POOL0_FLUSH': 0x130,
+    'POOL0_FLUSHES': 0x134,
+    'POOL0_OVERWRITES': 0x138,
 }
 POOLS = [
     {'name': 'samples', 'base': 0x40000000, 'slot_size': 256, 'slots': 1024},
@@ -149,14 +152,24 @@ class Driver:
             return False
         return True
 
+    def flush(self, pool):
+        """Release every slot of ``pool`` at once (an interrupt's buffers as it
+        exits); every handle from before is stale after it. False if the core
+        refused it (a persistent pool: CONTRACT, logged)."""
+        try:
+            self.write32(_pool_reg(pool, "FLUSH"), 1)
+        except BusError:
+            return False
+        return True
+
     def address(self, pool, handle):
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
     def counters(self, pool):
-        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES of ``pool``."""
+        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {kind: self.read32(_pool_reg(pool, kind))
-                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}
+                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES", "FLUSHES", "OVERWRITES")}
 
     def errors(self, limit=ERROR_LOG_DEPTH):
         """Drain the error log: the entries, oldest first."""
@@ -210,14 +223,24 @@ class AsyncDriver:
             return False
         return True
 
+    async def flush(self, pool):
+        """Release every slot of ``pool`` at once (an interrupt's buffers as it
+        exits); every handle from before is stale after it. False if the core
+        refused it (a persistent pool: CONTRACT, logged)."""
+        try:
+            await self.write32(_pool_reg(pool, "FLUSH"), 1)
+        except BusError:
+            return False
+        return True
+
     async def address(self, pool, handle):
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
     async def counters(self, pool):
-        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES of ``pool``."""
+        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {kind: await self.read32(_pool_reg(pool, kind))
-                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}
+                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES", "FLUSHES", "OVERWRITES")}
 
     async def errors(self, limit=ERROR_LOG_DEPTH):
         """Drain the error log: the entries, oldest first."""

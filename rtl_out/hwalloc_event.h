@@ -24,7 +24,7 @@
 #define HWALLOC_EVENT_ERR_COUNT 0x020u  /* RO: errors written to the log since reset or clear */
 #define HWALLOC_EVENT_ERR_DROPPED 0x024u  /* RO: errors not logged because the log was full */
 #define HWALLOC_EVENT_ERR_HEAD0 0x028u  /* RO: oldest log entry: what failed */
-#define HWALLOC_EVENT_ERR_HEAD1 0x02Cu  /* RO: oldest log entry: low 32 bits of the free address (register FREE: base + slot*slot_size), or the alloc size */
+#define HWALLOC_EVENT_ERR_HEAD1 0x02Cu  /* RO: oldest log entry: low 32 bits of the free address (register FREE: base + slot*slot_size), or the alloc size; 0 for a flush */
 #define HWALLOC_EVENT_ERR_HEAD2 0x030u  /* RO: oldest log entry: user id (0 for register requests) */
 #define HWALLOC_EVENT_ERR_HEAD3 0x034u  /* RO: oldest log entry: low 32 bits of CYCLE at its handshake */
 #define HWALLOC_EVENT_ERR_POP 0x038u  /* WO: any full-word write drops the oldest log entry */
@@ -41,11 +41,18 @@
 #define HWALLOC_EVENT_POOL0_FAILS 0x124u  /* RO: EXHAUSTED grants */
 #define HWALLOC_EVENT_POOL0_FREES 0x128u  /* RO: successful frees */
 #define HWALLOC_EVENT_POOL0_INFO 0x12Cu  /* RO: memory contract */
+#define HWALLOC_EVENT_POOL0_FLUSH 0x130u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
+#define HWALLOC_EVENT_POOL0_FLUSHES 0x134u  /* RO: successful flushes (wrapping) */
+#define HWALLOC_EVENT_POOL0_OVERWRITES 0x138u  /* RO: ring slots overwritten while held (0 for freelist pools) */
 
 /* Per-pool register of pool p: POOL0 offset + p * stride. */
 #define HWALLOC_EVENT_POOL_STRIDE 0x40u
 #define HWALLOC_EVENT_POOL_ALLOC(p) (0x100u + HWALLOC_EVENT_POOL_STRIDE * (p))
 #define HWALLOC_EVENT_POOL_FREE(p) (0x104u + HWALLOC_EVENT_POOL_STRIDE * (p))
+#define HWALLOC_EVENT_POOL_FLUSH(p) (0x130u + HWALLOC_EVENT_POOL_STRIDE * (p))
+#define HWALLOC_EVENT_POOL_IN_USE(p) (0x118u + HWALLOC_EVENT_POOL_STRIDE * (p))
+#define HWALLOC_EVENT_POOL_FLUSHES(p) (0x134u + HWALLOC_EVENT_POOL_STRIDE * (p))
+#define HWALLOC_EVENT_POOL_OVERWRITES(p) (0x138u + HWALLOC_EVENT_POOL_STRIDE * (p))
 
 /* Register fields: <REG>_<FIELD>_SHIFT and _MASK (mask in place). */
 #define HWALLOC_EVENT_CONFIG_LATENCY_SHIFT 0u

@@ -24,7 +24,7 @@
 #define HWALLOC_SIZES_ERR_COUNT 0x020u  /* RO: errors written to the log since reset or clear */
 #define HWALLOC_SIZES_ERR_DROPPED 0x024u  /* RO: errors not logged because the log was full */
 #define HWALLOC_SIZES_ERR_HEAD0 0x028u  /* RO: oldest log entry: what failed */
-#define HWALLOC_SIZES_ERR_HEAD1 0x02Cu  /* RO: oldest log entry: low 32 bits of the free address (register FREE: base + slot*slot_size), or the alloc size */
+#define HWALLOC_SIZES_ERR_HEAD1 0x02Cu  /* RO: oldest log entry: low 32 bits of the free address (register FREE: base + slot*slot_size), or the alloc size; 0 for a flush */
 #define HWALLOC_SIZES_ERR_HEAD2 0x030u  /* RO: oldest log entry: user id (0 for register requests) */
 #define HWALLOC_SIZES_ERR_HEAD3 0x034u  /* RO: oldest log entry: low 32 bits of CYCLE at its handshake */
 #define HWALLOC_SIZES_ERR_POP 0x038u  /* WO: any full-word write drops the oldest log entry */
@@ -41,6 +41,9 @@
 #define HWALLOC_SIZES_POOL0_FAILS 0x124u  /* RO: EXHAUSTED grants */
 #define HWALLOC_SIZES_POOL0_FREES 0x128u  /* RO: successful frees */
 #define HWALLOC_SIZES_POOL0_INFO 0x12Cu  /* RO: memory contract */
+#define HWALLOC_SIZES_POOL0_FLUSH 0x130u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
+#define HWALLOC_SIZES_POOL0_FLUSHES 0x134u  /* RO: successful flushes (wrapping) */
+#define HWALLOC_SIZES_POOL0_OVERWRITES 0x138u  /* RO: ring slots overwritten while held (0 for freelist pools) */
 #define HWALLOC_SIZES_POOL1_ALLOC 0x140u  /* RO (a read allocates): a read allocates a slot of pool medium and returns a handle */
 #define HWALLOC_SIZES_POOL1_FREE 0x144u  /* WO: a full-word write of a handle releases it (SLVERR on any error, which is logged) */
 #define HWALLOC_SIZES_POOL1_BASE_LO 0x148u  /* RO: base [31:0] */
@@ -53,6 +56,9 @@
 #define HWALLOC_SIZES_POOL1_FAILS 0x164u  /* RO: EXHAUSTED grants */
 #define HWALLOC_SIZES_POOL1_FREES 0x168u  /* RO: successful frees */
 #define HWALLOC_SIZES_POOL1_INFO 0x16Cu  /* RO: memory contract */
+#define HWALLOC_SIZES_POOL1_FLUSH 0x170u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
+#define HWALLOC_SIZES_POOL1_FLUSHES 0x174u  /* RO: successful flushes (wrapping) */
+#define HWALLOC_SIZES_POOL1_OVERWRITES 0x178u  /* RO: ring slots overwritten while held (0 for freelist pools) */
 #define HWALLOC_SIZES_POOL2_ALLOC 0x180u  /* RO (a read allocates): a read allocates a slot of pool large and returns a handle */
 #define HWALLOC_SIZES_POOL2_FREE 0x184u  /* WO: a full-word write of a handle releases it (SLVERR on any error, which is logged) */
 #define HWALLOC_SIZES_POOL2_BASE_LO 0x188u  /* RO: base [31:0] */
@@ -65,11 +71,18 @@
 #define HWALLOC_SIZES_POOL2_FAILS 0x1A4u  /* RO: EXHAUSTED grants */
 #define HWALLOC_SIZES_POOL2_FREES 0x1A8u  /* RO: successful frees */
 #define HWALLOC_SIZES_POOL2_INFO 0x1ACu  /* RO: memory contract */
+#define HWALLOC_SIZES_POOL2_FLUSH 0x1B0u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
+#define HWALLOC_SIZES_POOL2_FLUSHES 0x1B4u  /* RO: successful flushes (wrapping) */
+#define HWALLOC_SIZES_POOL2_OVERWRITES 0x1B8u  /* RO: ring slots overwritten while held (0 for freelist pools) */
 
 /* Per-pool register of pool p: POOL0 offset + p * stride. */
 #define HWALLOC_SIZES_POOL_STRIDE 0x40u
 #define HWALLOC_SIZES_POOL_ALLOC(p) (0x100u + HWALLOC_SIZES_POOL_STRIDE * (p))
 #define HWALLOC_SIZES_POOL_FREE(p) (0x104u + HWALLOC_SIZES_POOL_STRIDE * (p))
+#define HWALLOC_SIZES_POOL_FLUSH(p) (0x130u + HWALLOC_SIZES_POOL_STRIDE * (p))
+#define HWALLOC_SIZES_POOL_IN_USE(p) (0x118u + HWALLOC_SIZES_POOL_STRIDE * (p))
+#define HWALLOC_SIZES_POOL_FLUSHES(p) (0x134u + HWALLOC_SIZES_POOL_STRIDE * (p))
+#define HWALLOC_SIZES_POOL_OVERWRITES(p) (0x138u + HWALLOC_SIZES_POOL_STRIDE * (p))
 
 /* Register fields: <REG>_<FIELD>_SHIFT and _MASK (mask in place). */
 #define HWALLOC_SIZES_CONFIG_LATENCY_SHIFT 0u

@@ -48,6 +48,9 @@ REGS = {
     'POOL0_FAILS': 0x124,
     'POOL0_FREES': 0x128,
     'POOL0_INFO': 0x12C,
+    'POOL0_FLUSH': 0x130,
+    'POOL0_FLUSHES': 0x134,
+    'POOL0_OVERWRITES': 0x138,
     'POOL1_ALLOC': 0x140,
     'POOL1_FREE': 0x144,
     'POOL1_BASE_LO': 0x148,
@@ -60,6 +63,9 @@ REGS = {
     'POOL1_FAILS': 0x164,
     'POOL1_FREES': 0x168,
     'POOL1_INFO': 0x16C,
+    'POOL1_FLUSH': 0x170,
+    'POOL1_FLUSHES': 0x174,
+    'POOL1_OVERWRITES': 0x178,
     'POOL2_ALLOC': 0x180,
     'POOL2_FREE': 0x184,
     'POOL2_BASE_LO': 0x188,
@@ -72,6 +78,9 @@ REGS = {
     'POOL2_FAILS': 0x1A4,
     'POOL2_FREES': 0x1A8,
     'POOL2_INFO': 0x1AC,
+    'POOL2_FLUSH': 0x1B0,
+    'POOL2_FLUSHES': 0x1B4,
+    'POOL2_OVERWRITES': 0x1B8,
 }
 POOLS = [
     {'name': 'small', 'base': 0x1000000000, 'slot_size': 64, 'slots': 256},
@@ -175,14 +184,24 @@ class Driver:
             return False
         return True
 
+    def flush(self, pool):
+        """Release every slot of ``pool`` at once (an interrupt's buffers as it
+        exits); every handle from before is stale after it. False if the core
+        refused it (a persistent pool: CONTRACT, logged)."""
+        try:
+            self.write32(_pool_reg(pool, "FLUSH"), 1)
+        except BusError:
+            return False
+        return True
+
     def address(self, pool, handle):
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
     def counters(self, pool):
-        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES of ``pool``."""
+        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {kind: self.read32(_pool_reg(pool, kind))
-                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}
+                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES", "FLUSHES", "OVERWRITES")}
 
     def errors(self, limit=ERROR_LOG_DEPTH):
         """Drain the error log: the entries, oldest first."""
@@ -236,14 +255,24 @@ class AsyncDriver:
             return False
         return True
 
+    async def flush(self, pool):
+        """Release every slot of ``pool`` at once (an interrupt's buffers as it
+        exits); every handle from before is stale after it. False if the core
+        refused it (a persistent pool: CONTRACT, logged)."""
+        try:
+            await self.write32(_pool_reg(pool, "FLUSH"), 1)
+        except BusError:
+            return False
+        return True
+
     async def address(self, pool, handle):
         info = POOLS[pool]
         return info["base"] + handle.slot * info["slot_size"]
 
     async def counters(self, pool):
-        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES of ``pool``."""
+        """IN_USE, HIGH_WATER, ALLOCS, FAILS, FREES, FLUSHES, OVERWRITES of ``pool``."""
         return {kind: await self.read32(_pool_reg(pool, kind))
-                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES")}
+                for kind in ("IN_USE", "HIGH_WATER", "ALLOCS", "FAILS", "FREES", "FLUSHES", "OVERWRITES")}
 
     async def errors(self, limit=ERROR_LOG_DEPTH):
         """Drain the error log: the entries, oldest first."""

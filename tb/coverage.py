@@ -20,7 +20,17 @@ from collections import Counter
 
 from hwalloc.model import Err
 
-__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "report"]
+__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "FLUSH_BINS", "report"]
+
+#: A flush with an alloc and a free of its pool in the same cycle; allocs and
+#: frees of its pool 1..L cycles before it (in flight when it commits) and after
+#: it; flushes back to back; frees of handles from before a flush (their slot
+#: free: NOT_ALLOCATED; granted again since: TAG_MISMATCH); a reset with a flush
+#: in flight.
+FLUSH_BINS = ["flush.ok", "flush.with_alloc_and_free", "flush.alloc_before", "flush.free_before",
+              "flush.alloc_after", "flush.free_after", "flush.back_to_back",
+              "flush.stale_free.NOT_ALLOCATED", "flush.stale_free.TAG_MISMATCH",
+              "reset.flush_in_flight"]
 
 AXI_CHANNELS = ("aw", "w", "b", "ar", "r")
 _OCCUPANCY = ("empty", "one", "half", "N-1", "full")
@@ -53,6 +63,13 @@ def expected_bins(config, *, axi=True):
     bins += ["alloc_and_free.same_cycle_same_pool", "recycle.alloc_inside_window",
              "recycle.exhausted_inside_window", "exhausted_then_recovered",
              "reset.requests_in_flight"]
+    # flush (SPEC §4.3), on the native port
+    if any(pool.lifetime == "transient" for pool in config.pools):
+        bins += [b for b in FLUSH_BINS if config.tag_bits or not b.endswith("TAG_MISMATCH")]
+    if (1 << config.pool_bits) > len(config.pools):
+        bins.append("error.BAD_POOL.flush")
+    if any(pool.lifetime == "persistent" for pool in config.pools):
+        bins.append("error.CONTRACT.flush")
     if config.tag_bits:
         bins.append("tag_wrap")
     if axi:
@@ -75,24 +92,65 @@ class Coverage:
         pools = len(self.config.pools)
         self.last_release = [None] * pools      # cycle of the latest successful free
         self.exhausted = [False] * pools        # an EXHAUSTED since the latest grant
+        self.last_alloc = [None] * pools        # cycle of the latest alloc / free of the pool
+        self.last_free = [None] * pools
+        self.last_flush = [None] * pools        # cycle of the latest successful flush
+        self.last_flush_any = None
+        self.handles = [{} for _ in range(pools)]      # slot -> tag, as granted
+        self.flushed = [{} for _ in range(pools)]      # slot -> tag held at the latest flush
 
     def hit(self, name):
         self.counts[name] += 1
 
-    def handshake(self, model, cycle, *, alloc, grant, free, freed, free_pool, alloc_src, free_src):
+    def _within(self, then, cycle):
+        return then is not None and 0 < cycle - then <= self.config.latency
+
+    def handshake(self, model, cycle, *, alloc, grant, free, freed, free_pool, alloc_src, free_src,
+                  flush=None, flushed=None):
         """Requests accepted at ``cycle``, their model answers, and the model
         after them. ``free_pool``: the pool the free's address lies in, or None."""
         cfg = self.config
         if freed is not None:
             if freed.ok:
                 self.last_release[free_pool] = cycle
+                self.handles[free_pool].pop(model.locate(free[0])[1], None)
             else:
                 self.hit(f"error.{Err(freed.err).name}.{'axi' if free_src else 'native'}")
+                if free_pool is not None and freed.err in (Err.NOT_ALLOCATED, Err.TAG_MISMATCH):
+                    slot = model.locate(free[0])[1]
+                    if slot is not None and self.flushed[free_pool].get(slot) == free[1]:
+                        self.hit(f"flush.stale_free.{Err(freed.err).name}")
+            if free_pool is not None:
+                if self._within(self.last_flush[free_pool], cycle):
+                    self.hit("flush.free_after")
+                self.last_free[free_pool] = cycle
+        if flushed is not None:
+            pool = flush[0]
+            if not flushed.ok:
+                self.hit(f"error.{Err(flushed.err).name}.flush")
+            else:
+                self.hit("flush.ok")
+                if alloc is not None and alloc[0] == pool and free_pool == pool:
+                    self.hit("flush.with_alloc_and_free")
+                if self._within(self.last_alloc[pool], cycle):
+                    self.hit("flush.alloc_before")
+                if self._within(self.last_free[pool], cycle):
+                    self.hit("flush.free_before")
+                if self.last_flush_any == cycle - 1:
+                    self.hit("flush.back_to_back")
+                self.flushed[pool] = self.handles[pool]
+                self.handles[pool] = {}
+                self.last_flush[pool] = self.last_flush_any = cycle
         if grant is not None:
             pool = alloc[0]
             if not grant.ok:
                 self.hit(f"error.{Err(grant.err).name}.{'axi' if alloc_src else 'native'}")
             if pool < len(cfg.pools):
+                if self._within(self.last_flush[pool], cycle):
+                    self.hit("flush.alloc_after")
+                self.last_alloc[pool] = cycle
+                if grant.ok:
+                    self.handles[pool][grant.slot] = grant.tag
                 released = self.last_release[pool]
                 inside = released is not None and cycle - released < self.recycle_delay
                 if inside:
@@ -115,10 +173,12 @@ class Coverage:
             for label in _occupancy_labels(model.in_use(index), pool.slots):
                 self.hit(f"occupancy.{pool.name}.{label}")
 
-    def reset_seen(self, outstanding):
-        """A reset, with ``outstanding`` requests still to answer."""
+    def reset_seen(self, outstanding, flushes=0):
+        """A reset, with ``outstanding`` requests (``flushes`` of them flushes) still to answer."""
         if outstanding:
             self.hit("reset.requests_in_flight")
+        if flushes:
+            self.hit("reset.flush_in_flight")
         self.reset()
 
 

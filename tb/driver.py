@@ -8,7 +8,7 @@ send, what to expect, how to check) is shared, so both simulators run the very
 same bench.
 """
 
-from hwalloc.model import Freed, Grant
+from hwalloc.model import Flushed, Freed, Grant
 
 from .scoreboard import Mismatch, Scoreboard, Stimulus
 
@@ -40,6 +40,7 @@ class NativeBench:
         self.ready_checked = False
         self.last_grants = []
         self.last_freeds = []
+        self.last_flusheds = []
         self._driven = {}
         self.progress = progress      # called with the bench every 4096 cycles
         self.registers = None         # register-side monitor (see tb/test_axil.py), if any
@@ -66,18 +67,24 @@ class NativeBench:
                           tag=get("grant_tag") if cfg.tag_bits else 0, user=get("grant_user"))
         if get("freed_valid"):
             freed = Freed(ok=get("freed_ok"), err=get("freed_err"), user=get("freed_user"))
-        return grant, freed
+        flushed = None
+        if get("flushed_valid"):
+            flushed = Flushed(ok=get("flushed_ok"), err=get("flushed_err"), user=get("flushed_user"))
+        return grant, freed, flushed
 
-    async def step(self, alloc=None, free=None, *, check_ready=True):
-        """One edge: present ``alloc``/``free`` (tuples or None); returns what was
-        accepted and the responses sampled at this edge."""
+    async def step(self, alloc=None, free=None, flush=None, *, check_ready=True):
+        """One edge: present ``alloc``/``free``/``flush`` (tuples or None); returns
+        the alloc and free accepted and the grant and freed responses sampled at
+        this edge (flushes are checked by the scoreboard; ``last_flusheds``)."""
         cfg = self.config
-        grant, freed = self._sample()
-        self.scoreboard.observe(self.cycle, grant=grant, freed=freed)
+        grant, freed, flushed = self._sample()
+        self.scoreboard.observe(self.cycle, grant=grant, freed=freed, flushed=flushed)
         if grant is not None:
             self.last_grants.append(grant)
         if freed is not None:
             self.last_freeds.append(freed)
+        if flushed is not None:
+            self.last_flusheds.append(flushed)
         self._drive("alloc_valid", int(alloc is not None))
         if alloc is not None:
             pool, size, user = alloc
@@ -91,34 +98,46 @@ class NativeBench:
             if cfg.tag_bits:
                 self._drive("free_tag", tag)
             self._drive("free_user", user)
-        alloc_ready = free_ready = 1
+        self._drive("flush_valid", int(flush is not None))
+        if flush is not None:
+            self._drive("flush_pool", flush[0])
+            self._drive("flush_user", flush[1])
+        alloc_ready = free_ready = flush_ready = 1
         if self.has_ready:
             alloc_ready, free_ready = self.get("alloc_ready"), self.get("free_ready")
-            if check_ready and self.ready_checked and not (alloc_ready and free_ready):
-                raise Mismatch(self.cycle, "alloc_ready/free_ready low with only native traffic",
-                               None, "ready 1/1", f"ready {alloc_ready}/{free_ready}")
+            flush_ready = self.get("flush_ready")
+            if check_ready and self.ready_checked and not (alloc_ready and free_ready and flush_ready):
+                raise Mismatch(self.cycle, "a ready low with only native traffic", None,
+                               "ready 1/1/1", f"ready {alloc_ready}/{free_ready}/{flush_ready}")
         accepted_alloc = alloc if alloc is not None and alloc_ready else None
         accepted_free = free if free is not None and free_ready else None
+        accepted_flush = flush if flush is not None and flush_ready else None
         # A ready low once the core is running: a register request has the pipeline.
-        register_alloc = register_free = None
+        register_alloc = register_free = register_flush = None
         if self.registers is not None and self.ready_checked:
             if not alloc_ready:
                 register_alloc = self.registers.alloc_entered(self.cycle)
             if not free_ready:
                 register_free = self.registers.free_entered(self.cycle)
+            if not flush_ready:
+                register_flush = self.registers.flush_entered(self.cycle)
         await self.tick()
-        if (accepted_alloc, accepted_free, register_alloc, register_free) != (None,) * 4:
+        if (accepted_alloc, accepted_free, accepted_flush, register_alloc, register_free,
+                register_flush) != (None,) * 6:
             free_req, free_src, oor_pool = accepted_free, 0, None
             if register_free is not None:
                 free_req, free_src, oor_pool = register_free["free"], 1, register_free["oor_pool"]
             grant, freed = self.scoreboard.handshake(
                 self.cycle, alloc=accepted_alloc if register_alloc is None else register_alloc,
-                free=free_req, alloc_src=int(register_alloc is not None), free_src=free_src,
-                free_oor_pool=oor_pool)
+                free=free_req, flush=accepted_flush if register_flush is None else register_flush,
+                alloc_src=int(register_alloc is not None), free_src=free_src,
+                flush_src=int(register_flush is not None), free_oor_pool=oor_pool)
             if register_alloc is not None:
                 self.registers.expect_alloc(grant)
             if register_free is not None:
                 self.registers.expect_free(freed)
+            if register_flush is not None:
+                self.registers.expect_flush(self.scoreboard.last_flushed)
             if accepted_free is not None:
                 self.stimulus.accepted(accepted_free, freed)
         self.cycle += 1
@@ -131,6 +150,7 @@ class NativeBench:
         old life; from here on no request in flight may answer."""
         self._drive("alloc_valid", 0)
         self._drive("free_valid", 0)
+        self._drive("flush_valid", 0)
         await self.tick()
         self.cycle += 1
         model = self.scoreboard.model

@@ -32,6 +32,7 @@ class Stats:
     ops: int = 0
     allocs: int = 0
     frees: int = 0
+    flushes: int = 0
     grants: int = 0
     releases: int = 0
     failures: Counter = field(default_factory=Counter)
@@ -46,7 +47,7 @@ class Stats:
         self.latency_max = value if self.latency_max is None else max(self.latency_max, value)
 
     def merge(self, other):
-        for name in ("ops", "allocs", "frees", "grants", "releases", "cycles"):
+        for name in ("ops", "allocs", "frees", "flushes", "grants", "releases", "cycles"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
         self.coverage.update(other.coverage)
@@ -57,13 +58,14 @@ class Stats:
 
     def summary(self):
         fails = ", ".join(f"{Err(code).name} {n}" for code, n in sorted(self.failures.items())) or "none"
-        return (f"{self.ops} ops checked ({self.allocs} allocs, {self.frees} frees) over "
+        return (f"{self.ops} ops checked ({self.allocs} allocs, {self.frees} frees, "
+                f"{self.flushes} flushes) over "
                 f"{self.cycles} cycles; {self.grants} grants, {self.releases} releases; "
                 f"failures by code: {fails}; latency min/max: "
                 f"{self.latency_min}/{self.latency_max} cycles")
 
     def to_dict(self):
-        return {"ops": self.ops, "allocs": self.allocs, "frees": self.frees,
+        return {"ops": self.ops, "allocs": self.allocs, "frees": self.frees, "flushes": self.flushes,
                 "grants": self.grants, "releases": self.releases, "cycles": self.cycles,
                 "failures": {Err(c).name: n for c, n in sorted(self.failures.items())},
                 "latency_min": self.latency_min, "latency_max": self.latency_max,
@@ -75,6 +77,7 @@ class Stats:
         stats.failures = Counter({Err[name].value: n for name, n in d["failures"].items()})
         stats.latency_min, stats.latency_max = d["latency_min"], d["latency_max"]
         stats.max_in_use = d["max_in_use"]
+        stats.flushes = d.get("flushes", 0)
         stats.coverage = Counter(d.get("coverage", {}))
         return stats
 
@@ -92,34 +95,37 @@ class Scoreboard:
         self.model = Model(config, recycle_delay=recycle_delay)
         self.monitor = Monitor(config)
         self.stats = stats if stats is not None else Stats()
-        self.pending = {"grant": deque(), "freed": deque()}
+        self.pending = {"grant": deque(), "freed": deque(), "flushed": deque()}
         self.cycle_base = 0          # the last edge of the latest reset
         self.coverage = Coverage(config, recycle_delay, self.stats.coverage)
 
     def reset(self, last_reset_edge=0):
         """The design was reset: nothing in flight may answer afterwards."""
-        self.coverage.reset_seen(self.outstanding)
+        self.coverage.reset_seen(self.outstanding, flushes=len(self.pending["flushed"]))
         self.model.reset()
         self.monitor.reset()
         self.cycle_base = last_reset_edge
         for queue in self.pending.values():
             queue.clear()
 
-    def handshake(self, cycle, *, alloc=None, free=None, alloc_src=0, free_src=0, free_oor_pool=None):
+    def handshake(self, cycle, *, alloc=None, free=None, flush=None, alloc_src=0, free_src=0,
+                  flush_src=0, free_oor_pool=None):
         """Requests accepted at edge ``cycle``; ``*_src`` 1 for a register request
         (its response is checked by whoever made it, not on the native ports).
         ``free_oor_pool``: a register FREE of a slot index past that pool.
         Returns the model's ``(grant, freed)``."""
         free_pool = free_oor_pool
         if free_oor_pool is not None:
-            grant = self.model.step(cycle, alloc=alloc).grant
+            _, _, flushed = answers = self.model.step(cycle, alloc=alloc, flush=flush)
+            grant = answers.grant
             freed = Freed(ok=0, err=Err.OUT_OF_RANGE, user=free[2])
         else:
             if free is not None:
                 free_pool = self.model.locate(free[0])[0]
-            grant, freed, _ = self.model.step(cycle, alloc=alloc, free=free)
+            grant, freed, flushed = self.model.step(cycle, alloc=alloc, free=free, flush=flush)
         self.coverage.handshake(self.model, cycle, alloc=alloc, grant=grant, free=free, freed=freed,
-                                free_pool=free_pool, alloc_src=alloc_src, free_src=free_src)
+                                flush=flush, flushed=flushed, free_pool=free_pool,
+                                alloc_src=alloc_src, free_src=free_src)
         stamp = cycle - 1 - self.cycle_base      # CYCLE as read in the handshake cycle
         if free is not None:
             self.monitor.record(stamp, free=free, freed=freed, source=free_src,
@@ -127,6 +133,12 @@ class Scoreboard:
             if not free_src:
                 self.pending["freed"].append((cycle, ("free", free), freed))
             self.stats.frees += 1
+        self.last_flushed = flushed
+        if flush is not None:
+            self.monitor.record(stamp, flush=flush, flushed=flushed, source=flush_src)
+            if not flush_src:
+                self.pending["flushed"].append((cycle, ("flush", flush), flushed))
+            self.stats.flushes += 1
         if alloc is not None:
             self.monitor.record(stamp, alloc=alloc, grant=grant, source=alloc_src)
             if not alloc_src:
@@ -136,10 +148,10 @@ class Scoreboard:
             self.stats.max_in_use = max(self.stats.max_in_use, self.model.in_use(pool))
         return grant, freed
 
-    def observe(self, cycle, *, grant=None, freed=None):
-        """``grant``/``freed``: the response sampled at edge ``cycle``, or None."""
+    def observe(self, cycle, *, grant=None, freed=None, flushed=None):
+        """``grant``/``freed``/``flushed``: the response sampled at edge ``cycle``, or None."""
         self.stats.cycles += 1
-        for port, got in (("grant", grant), ("freed", freed)):
+        for port, got in (("grant", grant), ("freed", freed), ("flushed", flushed)):
             queue = self.pending[port]
             if got is None:
                 if queue and queue[0][0] + self.latency <= cycle:
@@ -162,7 +174,7 @@ class Scoreboard:
             if got.ok:
                 if port == "grant":
                     self.stats.grants += 1
-                else:
+                elif port == "freed":
                     self.stats.releases += 1
             else:
                 self.stats.failures[got.err] += 1
@@ -180,6 +192,10 @@ PHASES = {
     "errors": (0.5, 0.8, 0.6),
     "quiet": (0.1, 0.1, 0.1),
 }
+#: Probability of a flush per cycle, by phase: none while filling (a pool must
+#: reach exhaustion), a few while churning and in error storms. Flushes come in
+#: runs now and then (back to back).
+FLUSH_RATE = {"fill": 0.0, "churn": 0.004, "drain": 0.002, "errors": 0.01, "quiet": 0.0}
 
 
 class Stimulus:
@@ -197,6 +213,8 @@ class Stimulus:
         self.rng = rng
         self.recently_freed = deque(maxlen=16)
         self.before_reset = []        # (pool, slot, tag) held when the core was reset
+        self.before_flush = []        # (pool, slot, tag) held when their pool was last flushed
+        self.flush_run = 0            # flushes still to present back to back
         self.phase = "fill"
 
     def _alloc(self, error):
@@ -231,7 +249,10 @@ class Stimulus:
         if not error and held:
             pool, slot, tag = rng.choice(held[-8:] if rng.random() < 0.3 else held)
             return cfg.pools[pool].addr_of(slot), tag, user
-        kind = rng.randrange(7)
+        kind = rng.randrange(8)
+        if kind == 7 and self.before_flush:
+            pool, slot, tag = rng.choice(self.before_flush)            # pointer from before a flush
+            return cfg.pools[pool].addr_of(slot), tag, user
         if kind == 6 and self.before_reset:
             pool, slot, tag = rng.choice(self.before_reset)            # pointer from before reset
             return cfg.pools[pool].addr_of(slot), tag, user
@@ -252,13 +273,33 @@ class Stimulus:
             return rng.getrandbits(cfg.addr_width), rng.randrange(tags), user
         return pool.addr_of(rng.randrange(pool.slots)), rng.randrange(tags), user
 
+    def _flush(self, error):
+        cfg, rng = self.config, self.rng
+        npools = len(cfg.pools)
+        user = rng.getrandbits(cfg.user_bits)
+        persistent = [p.index for p in cfg.pools if p.lifetime == "persistent"]
+        if error and (1 << cfg.pool_bits) > npools and rng.random() < 0.5:
+            return rng.randrange(npools, 1 << cfg.pool_bits), user           # BAD_POOL
+        if error and persistent:
+            return rng.choice(persistent), user                             # CONTRACT
+        pool = rng.randrange(npools)
+        held = [(pool, slot, tag) for slot, tag in self.model.held[pool].items()]
+        self.before_flush = (self.before_flush + rng.sample(held, min(len(held), 16)))[-64:]
+        return pool, user
+
     def next(self):
-        """The requests to present this cycle: ``(alloc or None, free or None)``."""
+        """The requests to present this cycle: ``(alloc or None, free or None, flush or None)``."""
         p_alloc, p_free, p_error = PHASES[self.phase]
         rng = self.rng
         alloc = self._alloc(rng.random() < p_error) if rng.random() < p_alloc else None
         free = self._free(rng.random() < p_error) if rng.random() < p_free else None
-        return alloc, free
+        flush = None
+        if self.flush_run or rng.random() < FLUSH_RATE[self.phase]:
+            if not self.flush_run and rng.random() < 0.2:
+                self.flush_run = rng.randint(1, 3)
+            self.flush_run = max(0, self.flush_run - 1)
+            flush = self._flush(rng.random() < p_error)
+        return alloc, free, flush
 
     def accepted(self, free, freed):
         """Tell the stimulus which free went through (to replay it as a double free)."""

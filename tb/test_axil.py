@@ -56,7 +56,7 @@ class RegisterSide:
         self.tb = tb
         self.reads = deque()          # addresses of accepted AR beats
         self.aws, self.ws = deque(), deque()
-        self.expected_allocs, self.expected_frees = deque(), deque()
+        self.expected_allocs, self.expected_frees, self.expected_flushes = deque(), deque(), deque()
         self.entered = 0
         self.ready_low = 0
         self.aw_beats = self.w_beats = 0
@@ -94,25 +94,40 @@ class RegisterSide:
                 return (register.pool, CONFIG.pools[register.pool].slot_size, 0)
         raise Mismatch(cycle, "alloc_ready low with no register ALLOC accepted", None, None, None)
 
-    def free_entered(self, cycle):
+    def _command_entered(self, cycle, kind):
+        """The next accepted write that takes the pipeline (a full-word FREE or
+        FLUSH: the slave carries writes out one at a time, in order)."""
         self.ready_low += 1
         while self.aws and self.ws:
             register = MAP.at(self.aws.popleft())
             data, strb = self.ws.popleft()
-            if register is not None and register.kind == "FREE" and strb == 0xF:
+            if register is not None and register.kind in ("FREE", "FLUSH") and strb == 0xF:
+                if register.kind != kind:
+                    break
                 self.entered += 1
-                pool = CONFIG.pools[register.pool]
-                slot, tag = data & 0x7FFFF, (data >> 19) & TAG_MASK
-                addr = (pool.base + (slot << pool.offset_bits)) % 2**CONFIG.addr_width
-                return {"free": (addr, tag, 0),
-                        "oor_pool": pool.index if slot >= pool.slots else None}
-        raise Mismatch(cycle, "free_ready low with no register FREE accepted", None, None, None)
+                return register, data
+        raise Mismatch(cycle, f"{kind.lower()}_ready low with no register {kind} accepted next",
+                       None, None, None)
+
+    def free_entered(self, cycle):
+        register, data = self._command_entered(cycle, "FREE")
+        pool = CONFIG.pools[register.pool]
+        slot, tag = data & 0x7FFFF, (data >> 19) & TAG_MASK
+        addr = (pool.base + (slot << pool.offset_bits)) % 2**CONFIG.addr_width
+        return {"free": (addr, tag, 0), "oor_pool": pool.index if slot >= pool.slots else None}
+
+    def flush_entered(self, cycle):
+        register, _ = self._command_entered(cycle, "FLUSH")
+        return (register.pool, 0)
 
     def expect_alloc(self, grant):
         self.expected_allocs.append(grant)
 
     def expect_free(self, freed):
         self.expected_frees.append(freed)
+
+    def expect_flush(self, flushed):
+        self.expected_flushes.append(flushed)
 
 
 class TB:
@@ -165,6 +180,8 @@ class TB:
         register = MAP.at(offset)
         if register is not None and register.kind == "FREE":
             self.check_free(offset, value, response.resp)
+        if register is not None and register.kind == "FLUSH":
+            self.check_flush(offset, response.resp)
         # commands change what the model reports too
         monitor = self.bench.scoreboard.monitor
         if response.resp == AxiResp.OKAY and register is not None:
@@ -186,6 +203,18 @@ class TB:
         if expected.ok:
             self.bench.stats.grants += 1
         else:
+            self.bench.stats.failures[expected.err] += 1
+
+    def check_flush(self, offset, resp):
+        if not self.registers.expected_flushes:     # a partial-strobe FLUSH never entered
+            return
+        expected = self.registers.expected_flushes.popleft()
+        want = AxiResp.OKAY if expected.ok else AxiResp.SLVERR
+        if resp != want:
+            self.fail(Mismatch(self.bench.cycle, "register FLUSH", offset, f"{want!r} ({expected})",
+                               repr(resp)))
+        self.bench.stats.ops += 1
+        if not expected.ok:
             self.bench.stats.failures[expected.err] += 1
 
     def check_free(self, offset, value, resp):
@@ -212,7 +241,8 @@ class TB:
         dut = self.dut
         Clock(dut.aclk, 10, unit="ns").start()
         for name in ("alloc_valid", "free_valid", "alloc_pool", "alloc_size", "alloc_user",
-                     "free_addr", "free_user") + (("free_tag",) if CONFIG.tag_bits else ()):
+                     "free_addr", "free_user", "flush_valid", "flush_pool", "flush_user") + \
+                (("free_tag",) if CONFIG.tag_bits else ()):
             self.put(name, 0)
         dut.aresetn.value = 0
         await FallingEdge(dut.aclk)
@@ -227,8 +257,8 @@ class TB:
     async def _edges(self):
         try:
             while True:
-                alloc, free = self.native() if self.native else (None, None)
-                await self.bench.step(alloc, free, check_ready=False)
+                requests = self.native() if self.native else ()
+                await self.bench.step(*requests, check_ready=False)
                 self.registers.sample(self.bench.cycle)
         except Exception as error:        # reported by check() in the test itself
             if self.failure is None:
@@ -258,7 +288,8 @@ class TB:
             got = await self.driver.counters(pool)
             want = {"IN_USE": monitor.in_use[pool], "HIGH_WATER": monitor.high_water[pool],
                     "ALLOCS": monitor.allocs[pool], "FAILS": monitor.fails[pool],
-                    "FREES": monitor.frees[pool]}
+                    "FREES": monitor.frees[pool], "FLUSHES": monitor.flushes[pool],
+                    "OVERWRITES": monitor.overwrites[pool]}
             if got != want:
                 self.fail(Mismatch(self.bench.cycle, f"pool {pool} counters", None, want, got))
         got = {"ERR_COUNT": await self.read32(MAP["ERR_COUNT"].offset),
@@ -326,6 +357,9 @@ async def axi_worker(tb, n, rng, held):
             await tb.driver.free(pool, handle)
             if rng.random() < 0.2:
                 await tb.driver.free(pool, handle)                            # double free
+        elif r < 0.72:
+            await tb.driver.flush(pool)                                       # rare: empties the pool
+            held[:] = [(p, h) for p, h in held if p != pool]
         elif r < 0.8:
             slot = rng.choice([rng.randrange(pools[pool].slots), pools[pool].slots + rng.randrange(9),
                                0x7FFFF])
@@ -461,6 +495,7 @@ async def test_register_alloc_and_free_against_model(dut):
                 # never released: every free answers CONTRACT, and the pool stays full
                 assert not await tb.driver.free(pool, first)
                 assert not await tb.driver.free(pool, DRIVER.Handle.make(info.slots, 0))  # past the pool
+                assert not await tb.driver.flush(pool)                           # CONTRACT
                 assert (await tb.driver.alloc(pool)).err == Err.EXHAUSTED
                 await tb.check_registers()
                 await tb.check_log()
@@ -480,6 +515,11 @@ async def test_register_alloc_and_free_against_model(dut):
             await tb.check_irq_pin()
             for handle in [again] + handles[1:-2]:
                 assert await tb.driver.free(pool, handle)
+            # a flush releases what is held again, and leaves every handle stale
+            regrants = [await tb.driver.alloc(pool) for _ in range(2)]
+            assert await tb.driver.flush(pool)
+            assert not await tb.driver.free(pool, regrants[0])                  # NOT_ALLOCATED
+            await tb.check_registers()
             await tb.check_registers()
             await tb.driver.clear_irq()
             await tb.check_registers()

@@ -32,7 +32,9 @@ class TB:
             "alloc_valid", "alloc_pool", "alloc_size", "alloc_user", "alloc_ready",
             "grant_valid", "grant_ok", "grant_err", "grant_pool", "grant_slot", "grant_addr",
             "grant_user", "free_valid", "free_addr", "free_user", "free_ready",
-            "freed_valid", "freed_ok", "freed_err", "freed_user")}
+            "freed_valid", "freed_ok", "freed_err", "freed_user",
+            "flush_valid", "flush_pool", "flush_user", "flush_ready",
+            "flushed_valid", "flushed_ok", "flushed_err", "flushed_user")}
         if CONFIG.tag_bits:
             handles["grant_tag"], handles["free_tag"] = dut.grant_tag, dut.free_tag
         self.handles = handles
@@ -56,7 +58,8 @@ class TB:
         dut = self.dut
         Clock(dut.aclk, 10, unit="ns").start()
         for name in ("alloc_valid", "free_valid", "alloc_pool", "alloc_size", "alloc_user",
-                     "free_addr", "free_user") + (("free_tag",) if CONFIG.tag_bits else ()):
+                     "free_addr", "free_user", "flush_valid", "flush_pool", "flush_user") + \
+                (("free_tag",) if CONFIG.tag_bits else ()):
             self.handles[name].value = 0
         for name in ("awvalid", "wvalid", "arvalid", "bready", "rready"):
             getattr(dut, f"s_axil_{name}").value = 0
@@ -127,6 +130,9 @@ async def test_reset_with_requests_in_flight(dut):
         await tb.start()
         for cycles in (3, 1, 2):
             await tb.bench.random_traffic(tb.bench.rng.randint(200, 1500))
+            # a flush in flight too (of any pool: it may be refused)
+            flush = (tb.bench.rng.randrange(len(CONFIG.pools)), 0)
+            await tb.bench.step(*tb.bench.stimulus.next()[:2], flush)
             await tb.reset(cycles)
             await tb.bench.stale_pointers()
         await tb.bench.random_traffic(1000)

@@ -78,7 +78,9 @@ def test_ports_follow_the_spec():
         "alloc_size": 14, "alloc_user": 16, "grant_valid": 1, "grant_ok": 1, "grant_err": 4,
         "grant_pool": 2, "grant_slot": 8, "grant_addr": 40, "grant_tag": 8, "grant_user": 16,
         "free_valid": 1, "free_ready": 1, "free_addr": 40, "free_tag": 8, "free_user": 16,
-        "freed_valid": 1, "freed_ok": 1, "freed_err": 4, "freed_user": 16, "irq": 1,
+        "freed_valid": 1, "freed_ok": 1, "freed_err": 4, "freed_user": 16,
+        "flush_valid": 1, "flush_ready": 1, "flush_pool": 2, "flush_user": 16,
+        "flushed_valid": 1, "flushed_ok": 1, "flushed_err": 4, "flushed_user": 16, "irq": 1,
         "s_axil_awvalid": 1, "s_axil_awready": 1, "s_axil_awaddr": 12, "s_axil_awprot": 3,
         "s_axil_wvalid": 1, "s_axil_wready": 1, "s_axil_wdata": 32, "s_axil_wstrb": 4,
         "s_axil_bvalid": 1, "s_axil_bready": 1, "s_axil_bresp": 2,
@@ -107,6 +109,7 @@ def test_reset_with_requests_in_flight(config):
     async def body(bench, reset):
         for cycles in (1, 3):
             await bench.random_traffic(600)
+            await bench.step(None, None, (0, 0))              # a flush in flight too
             await reset(cycles)
             await bench.stale_pointers()
         await bench.random_traffic(600)
@@ -170,6 +173,48 @@ def test_a_persistent_pool_never_releases():
     assert [(f.ok, f.err, f.user) for f in bench.last_freeds] == [
         (0, 8, 2), (0, 8, 3), (0, 5, 4), (0, 6, 6)]
     assert [(g.ok, g.err, g.slot) for g in bench.last_grants] == [(1, 0, 0), (1, 0, 1), (0, 1, 0)]
+
+
+@pytest.mark.parametrize("config", [corner("tiny_pools_wide_tags"), corner("no_tags_min_latency"),
+                                    load_config(example_path("event_region"))],
+                         ids=["tiny_pools_wide_tags", "no_tags_min_latency", "event_region"])
+def test_flush_around_requests_in_flight(config):
+    """SPEC §4.3: flushes with allocs and frees of the pool 0..L cycles before and
+    after them, the same slots granted again and again across flushes (their
+    tags go on counting), frees older than the flush still in flight, and flushes
+    back to back. Every response is checked against the model."""
+    pool = next(p for p in config.pools if p.lifetime == "transient")
+
+    async def body(bench, reset):
+        rng = bench.rng
+        held = bench.scoreboard.model.held[pool.index]
+        for gap in list(range(config.latency + 2)) * 3:
+            for _ in range(rng.randint(1, 4)):                    # a few grants
+                await bench.step((pool.index, 1, bench.user(1)))
+            # frees of held slots, then the flush after ``gap`` cycles of allocs
+            for _ in range(gap):
+                free = None
+                if held and rng.random() < 0.7:
+                    slot, tag = rng.choice(list(held.items()))
+                    free = (pool.addr_of(slot), tag, bench.user(2))
+                await bench.step((pool.index, 1, bench.user(3)) if rng.random() < 0.7 else None, free)
+            slot, tag = next(iter(held.items()), (0, 0))
+            await bench.step((pool.index, 1, bench.user(4)), (pool.addr_of(slot), tag, bench.user(5)),
+                             (pool.index, bench.user(6)))
+            if rng.random() < 0.3:
+                await bench.step(None, None, (pool.index, bench.user(7)))     # back to back
+            # the free of a handle from before the flush: stale
+            await bench.step((pool.index, 1, bench.user(8)), (pool.addr_of(slot), tag, bench.user(9)))
+        await bench.drain()
+
+    bench = run_core(config, body, seed=5)
+    assert bench.stats.flushes >= 3 * (config.latency + 2)
+    assert bench.stats.latency_min == bench.stats.latency_max == config.latency
+    assert {f.ok for f in bench.last_flusheds} == {1}
+    # slot 0 was granted right after many flushes: its tag kept counting
+    tags = [g.tag for g in bench.last_grants if g.ok and g.slot == 0]
+    if config.tag_bits:
+        assert len(set(tags)) > 2
 
 
 def test_memories_cut_into_banks_match_the_model(monkeypatch):

@@ -72,7 +72,9 @@ def test_module_has_exactly_the_spec_ports():
         "aclk", "aresetn", "alloc_valid", "alloc_ready", "alloc_pool", "alloc_size",
         "alloc_user", "grant_valid", "grant_ok", "grant_err", "grant_pool", "grant_slot",
         "grant_addr", "grant_tag", "grant_user", "free_valid", "free_ready", "free_addr",
-        "free_tag", "free_user", "freed_valid", "freed_ok", "freed_err", "freed_user", "irq"} | {
+        "free_tag", "free_user", "freed_valid", "freed_ok", "freed_err", "freed_user",
+        "flush_valid", "flush_ready", "flush_pool", "flush_user", "flushed_valid", "flushed_ok",
+        "flushed_err", "flushed_user", "irq"} | {
         f"s_axil_{name}" for name in (
             "awvalid", "awready", "awaddr", "awprot", "wvalid", "wready", "wdata", "wstrb",
             "bvalid", "bready", "bresp", "arvalid", "arready", "araddr", "arprot", "rvalid",

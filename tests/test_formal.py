@@ -16,7 +16,7 @@ import mutants
 FORMAL_SET = formal.SHIPPED
 COVERS = {"exhaustion", "double free", "tag wrap", "exhaustion then recovery",
           "grant and release together", "register ALLOC beside a native free",
-          "register FREE beside a native alloc"}
+          "register FREE beside a native alloc", "flush with a release and a grant"}
 
 
 @pytest.mark.parametrize("name", FORMAL_SET)
