@@ -35,7 +35,14 @@ Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
 
     alloc  0 capture  1 check pool/size  2 COMMIT, read queue  3 RAM output  4 choose slot  5 grant written
     free   0 capture  1 decode address   2 read slot state  3 RAM output, older requests  4 resolve  5 COMMIT
-    both   ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
+    flush  0 capture  1 check pool       2 COMMIT (with the alloc of its cycle: queue emptied, fresh := 0)
+    all    ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
+
+A flush (SPEC 4.3) writes no memory: after it every slot of the pool is at or
+above the fresh counter, so free. The free check gates everything it forwards
+with that, frees older than a flush that decide after its commit write nothing
+(free stage 5), and a grant of a never-used slot that was granted before a
+flush takes its last tag from the grant record (alloc stages 3 and 4).
 
 The alloc commits at edge t+2 and the free at edge t+5. The free's memory read
 (edge t+2) sees what every request up to t-4 did; what allocs t-3..t-1 and
@@ -303,6 +310,7 @@ class AllocatorCore(_Timing, wiring.Component):
                 # slots 0..seen-1 were granted since reset: their grant records hold
                 # their last tag, which a grant after a flush goes on from
                 "seen": Signal(range(n + 1), name=f"{pool.name}_seen"),
+                "seen_prev": Signal(range(n + 1), name=f"{pool.name}_seen_prev"),   # a cycle late
                 # a flush of this pool commits at this edge (x1_select[p])
                 "flushing": Signal(name=f"{pool.name}_flushing"),
                 # the slot a grant from the never-used ones takes at this edge
@@ -392,17 +400,14 @@ class AllocatorCore(_Timing, wiring.Component):
         a2_ok, a2_pool, a2_user = reg("a2_ok"), reg("a2_pool", P), reg("a2_user", U)
         a2_fail_err = reg("a2_fail_err", 4)      # the answer if it does not grant
         a2_from_fresh, a2_fresh_slot = reg("a2_from_fresh"), reg("a2_fresh_slot", S)
+        a2_in = reg("a2_in", len(pools))          # bit p: a2_pool == p
+        m.d.sync += a2_in.eq(a1_in)
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
-        a2_ever = reg("a2_ever")                 # the never-used slot was granted before a flush
         for pool, st in zip(pools, state, strict=True):
             selected, flushing = a1_select[pool.index], st["flushing"]
-            # the fresh slot was granted since reset (then flushed): its grant
-            # record holds its last tag
-            st["ever"] = ever = Signal(name=f"{pool.name}_ever")
             m.d.comb += [
                 flushing.eq(x1_select[pool.index]),
                 st["fresh_slot"].eq(Mux(flushing, 0, st["fresh"])),
-                ever.eq(~at_least(st["fresh_slot"], st["seen"])),
                 # flush first, then the alloc: it takes slot 0
                 st["take_fresh"].eq(selected & (st["has_fresh"] | flushing)),
                 st["pop"].eq(selected & ~flushing & ~st["has_fresh"] & st["nonempty"]),
@@ -416,10 +421,11 @@ class AllocatorCore(_Timing, wiring.Component):
             with m.If(st["take_fresh"]):
                 m.d.sync += [st["fresh"].eq(st["fresh_slot"] + 1),
                              st["has_fresh"].eq(st["fresh_slot"] != pool.slots - 1)]
-                with m.If(~ever):
+                with m.If(at_least(st["fresh_slot"], st["seen"])):
                     m.d.sync += st["seen"].eq(st["fresh_slot"] + 1)
             with m.Elif(flushing):
                 m.d.sync += [st["fresh"].eq(0), st["has_fresh"].eq(1)]
+            m.d.sync += st["seen_prev"].eq(st["seen"])
             with m.If(st["pop"]):
                 m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
             with m.If(flushing):
@@ -435,9 +441,7 @@ class AllocatorCore(_Timing, wiring.Component):
                      a2_from_fresh.eq(any_of(a1_in[pool.index] & (st["has_fresh"] | st["flushing"])
                                              for pool, st in zip(pools, state, strict=True))),
                      a2_fresh_slot.eq(or_all(Mux(a1_in[pool.index], st["fresh_slot"], 0)
-                                             for pool, st in zip(pools, state, strict=True))),
-                     a2_ever.eq(any_of(a1_in[pool.index] & st["ever"]
-                                       for pool, st in zip(pools, state, strict=True)))]
+                                             for pool, st in zip(pools, state, strict=True)))]
 
         # ---- alloc stage 3: the memories' outputs land in registers ------------
         # The queue's head and the never-used slot's parity, read at the commit
@@ -456,31 +460,58 @@ class AllocatorCore(_Timing, wiring.Component):
         # record granted that slot: alloc t-1 (whose slot is chosen in this
         # cycle), t-2 or t-3. They are compared in this stage (after stage 5's
         # registers, below) and forwarded in stage 4, the youngest first.
-        a3_ever, a3_hit_a1 = reg("a3_ever"), reg("a3_hit_a1")
-        a3_older_hit, a3_older_tag = reg("a3_older_hit"), reg("a3_older_tag", TR)
-        m.d.sync += a3_ever.eq(a2_ever)
+        # The choice is made of registered one-hot flags, so that stage 4 is an
+        # AND-OR, the increment and one multiplexer: a3_sel_head[p] (a released
+        # slot of pool p: the queue entry's tag), a3_sel_last[p] (a never-used
+        # slot granted before: its record's tag), none (a slot never granted:
+        # 0), a3_fail (no grant: all ones, so that the increment gives 0); the
+        # forwarded tags come incremented already, a3_fwd_ok says they may apply.
+        a3_sel_head, a3_sel_last = reg("a3_sel_head", len(pools)), reg("a3_sel_last", len(pools))
+        a3_fail, a3_fwd_ok, a3_hit_a1 = reg("a3_fail"), reg("a3_fwd_ok"), reg("a3_hit_a1")
+        a3_older_hit, a3_older_next = reg("a3_older_hit"), reg("a3_older_next", TR)
+        # the never-used slot was granted since reset (then flushed): below the
+        # seen counter as it was before the commit
+        # (a forwarded tag needs no such test: a grant in flight of the slot means
+        # it was granted before)
+        ever = Cat(~at_least(a2_fresh_slot[:pool.slot_bits], st["seen_prev"])
+                   for pool, st in zip(pools, state, strict=True))
+        m.d.sync += [a3_sel_head.eq(Mux(a2_ok & ~a2_from_fresh, a2_in, 0)),
+                     a3_sel_last.eq(Mux(a2_ok & a2_from_fresh, a2_in & ever, 0)),
+                     a3_fail.eq(~a2_ok), a3_fwd_ok.eq(a2_ok & a2_from_fresh)]
 
         # ---- alloc stage 4: choose the granted slot and its next tag ------------
         a4_valid = reg("a4_valid", valid=True)
         a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
         a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
+        a4_tag_next = reg("a4_tag_next", TR)    # a4_tag + 1, for the forwarding of stage 3
         fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(TR), Signal()
         with m.Switch(a3_pool):
             for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
                     head = st["queue_r"].data
-                    last = Mux(a3_hit_a1, a4_tag, Mux(a3_older_hit, a3_older_tag, tag_of(st["last_r"].data)))
                     m.d.comb += [
                         fetched_slot.eq(Mux(a3_from_fresh, a3_fresh_slot, head.slot)),
-                        fetched_tag.eq(Mux(a3_from_fresh, Mux(a3_ever, last, 0), tag_of(head))),
                         fetched_snap.eq(Mux(a3_from_fresh, st["copy_r"].data, head.snap)),
                     ]
-        next_tag = Signal(TR)
-        m.d.comb += next_tag.eq(fetched_tag + 1 if T else 0)
+        # the tag the slot had (an AND-OR of registered selects), or all ones for no grant
+        m.d.comb += fetched_tag.eq(
+            or_all(Mux(a3_sel_head[pool.index], tag_of(st["queue_r"].data), 0) |
+                   Mux(a3_sel_last[pool.index], tag_of(st["last_r"].data), 0)
+                   for pool, st in zip(pools, state, strict=True)) |
+            Mux(a3_fail, Const(-1, TR), 0))
+        next_tag, next_next_tag = Signal(TR), Signal(TR)
+        if T:
+            # the youngest grant of the slot still on its way to the record wins
+            def choose(forward_1, forward_2, fetched):
+                return Mux(a3_fwd_ok & a3_hit_a1, forward_1,
+                           Mux(a3_fwd_ok & a3_older_hit, forward_2, fetched))
+            m.d.comb += [next_tag.eq(choose(a4_tag_next, a3_older_next, fetched_tag + 1)),
+                         next_next_tag.eq(choose(a4_tag_next + 1, a3_older_next + 1, fetched_tag + 2))]
         m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
                      a4_pool.eq(a3_pool), a4_user.eq(a3_user),
                      a4_slot.eq(Mux(a3_ok, fetched_slot, 0)),
-                     a4_tag.eq(Mux(a3_ok, next_tag, 0)),
+                     a4_tag.eq(next_tag),
+                     a4_tag_next.eq(next_next_tag),
                      a4_snap.eq(fetched_snap)]
         # The grant record is written at edge t+5, by the memory's own registers
         # loaded at this edge with what a4 is loaded with (a registered write).
@@ -517,7 +548,8 @@ class AllocatorCore(_Timing, wiring.Component):
                 a3_hit_a1.eq(same_slot(a3_valid & a3_ok, a3_pool, fetched_slot, a2_pool, a2_fresh_slot)),
                 a3_older_hit.eq(fresh_hit_a2 | same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
                                                          a2_pool, a2_fresh_slot)),
-                a3_older_tag.eq(Mux(fresh_hit_a2, a4_tag, a5_tag)),
+                # t-2's tag + 1 is a4_tag_next; t-3's is a5_tag + 1
+                a3_older_next.eq(Mux(fresh_hit_a2, a4_tag_next, a5_tag + 1)),
             ]
 
         # ---- free stage 0: capture the handshake --------------------------------
@@ -719,11 +751,13 @@ class AllocatorCore(_Timing, wiring.Component):
         # flush, or 0), so the release below stays a function of six flags.
         f2_flushed, f3_flushed = reg("f2_flushed"), reg("f3_flushed")
         f4_live, f4_by_mem_live = reg("f4_live", len(pools)), reg("f4_by_mem_live", len(pools), valid=True)
-        f4_killed = f3_flushed | ((x1_select | x0_select) & f3_in).any()
+        # pool p's flushes that commit at edges t+2, t+3 (the marks), t+4 (in
+        # flush stage 1 now) and t+5 (in flush stage 0 now); f3_in is one-hot
+        not_killed = ~(x1_select | x0_select) & Mux(f3_flushed, 0, Const(-1, len(pools)))
         m.d.sync += [f2_flushed.eq((x1_select & f1_hit).any()),
                      f3_flushed.eq(f2_flushed | (x1_select & f2_in).any()),
-                     f4_live.eq(Mux(f4_killed, 0, f3_in)),
-                     f4_by_mem_live.eq(Mux(f4_killed, 0, by_mem_next))]
+                     f4_live.eq(f3_in & not_killed),
+                     f4_by_mem_live.eq(by_mem_next & not_killed)]
         m.d.sync += f4_prev_released.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.comb += [
             held.eq(f4_hit_a1 | (~prev_released & f4_rest_held)),

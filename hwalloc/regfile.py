@@ -203,11 +203,13 @@ class RegisterFile(wiring.Component):
             m.d.sync += head.eq(head + 1)
         with m.If(clear):
             m.d.sync += [err_count.eq(0), err_dropped.eq(0)]
-        # The head as shown: the state before the last edge, valid bit and data alike.
+        # The head as shown: the state two edges ago, valid bit and data alike
+        # (the banks' read registers, then the one chosen, in a register of its
+        # own so that the read decode sees registers only).
         head_valid, head_bank = Signal(), Signal(2)
         m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:2])]
         head_entry = Signal(entry_bits)
-        m.d.comb += head_entry.eq(Mux(head_valid, Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data,
+        m.d.sync += head_entry.eq(Mux(head_valid, Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data,
                                                                              bank_r[2].data),
                                                       Mux(head_bank[0], bank_r[1].data, bank_r[0].data)), 0))
         code, op, src = head_entry[0:4], head_entry[4:7], head_entry[7:9]

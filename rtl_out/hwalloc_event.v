@@ -358,11 +358,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1428$0 (\$11 [11:0]),
-    .\port$1428$44 (\$11 [57:44]),
-    .\port$1431$0 (\$12 ),
-    .\port$1443$0 (\$13 ),
-    .\port$1471$0 (\$14 ),
+    .\port$1454$0 (\$11 [11:0]),
+    .\port$1454$44 (\$11 [57:44]),
+    .\port$1457$0 (\$12 ),
+    .\port$1469$0 (\$13 ),
+    .\port$1497$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -823,9 +823,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
-  wire [3:0] \$101 ;
-  wire [8:0] \$102 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire [5:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
@@ -834,10 +834,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [3:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire [8:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
@@ -878,50 +878,50 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [3:0] \$150 ;
-  wire [3:0] \$151 ;
-  wire [4:0] \$152 ;
-  wire [3:0] \$153 ;
-  wire [3:0] \$154 ;
-  wire [4:0] \$155 ;
-  wire [3:0] \$156 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [6:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
+  wire [3:0] \$161 ;
+  wire [3:0] \$162 ;
+  wire [4:0] \$163 ;
+  wire [3:0] \$164 ;
+  wire [3:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire [3:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [3:0] \$170 ;
-  wire [3:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [3:0] \$176 ;
-  wire [3:0] \$177 ;
-  wire [4:0] \$178 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
   wire \$179 ;
-  wire \$18 ;
+  wire [8:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [3:0] \$181 ;
+  wire [3:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [6:0] \$19 ;
+  wire [3:0] \$187 ;
+  wire [3:0] \$188 ;
+  wire [4:0] \$189 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -933,26 +933,26 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [6:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [3:0] \$204 ;
-  wire [3:0] \$205 ;
-  wire [4:0] \$206 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [6:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire [3:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [4:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire [6:0] \$22 ;
@@ -962,39 +962,39 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [1:0] \$226 ;
+  wire [1:0] \$227 ;
+  wire [1:0] \$228 ;
   wire \$229 ;
-  wire \$23 ;
+  wire [6:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [7:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [8:0] \$236 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [6:0] \$239 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [6:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
-  wire [6:0] \$242 ;
-  wire [6:0] \$243 ;
-  wire [8:0] \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire [1:0] \$242 ;
+  wire [1:0] \$243 ;
+  wire [1:0] \$244 ;
+  wire [7:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [8:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [6:0] \$250 ;
+  wire [6:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [6:0] \$253 ;
+  wire [6:0] \$254 ;
+  wire [8:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -1010,15 +1010,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [3:0] \$27 ;
+  wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire [6:0] \$276 ;
-  wire [8:0] \$277 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire [3:0] \$28 ;
@@ -1026,91 +1026,91 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [5:0] \$284 ;
-  wire [3:0] \$285 ;
-  wire [3:0] \$286 ;
-  wire [3:0] \$287 ;
-  wire [3:0] \$288 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [6:0] \$287 ;
+  wire \$288 ;
   wire \$289 ;
-  wire \$29 ;
-  wire [4:0] \$290 ;
+  wire [3:0] \$29 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [20:0] \$293 ;
-  wire [31:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire [7:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire [8:0] \$299 ;
+  wire [5:0] \$293 ;
+  wire \$294 ;
+  wire [3:0] \$295 ;
+  wire [3:0] \$296 ;
+  wire [3:0] \$297 ;
+  wire [3:0] \$298 ;
+  wire [4:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire [7:0] \$301 ;
-  wire [7:0] \$302 ;
-  wire [8:0] \$303 ;
-  wire \$304 ;
-  wire [7:0] \$305 ;
-  wire [7:0] \$306 ;
-  wire [8:0] \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire [5:0] \$31 ;
-  wire \$310 ;
-  wire \$311 ;
+  wire \$301 ;
+  wire [4:0] \$302 ;
+  wire [4:0] \$303 ;
+  wire [4:0] \$304 ;
+  wire \$305 ;
+  wire [4:0] \$306 ;
+  wire \$307 ;
+  wire [4:0] \$308 ;
+  wire [4:0] \$309 ;
+  wire \$31 ;
+  wire [4:0] \$310 ;
+  wire [4:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [3:0] \$316 ;
+  wire [20:0] \$314 ;
+  wire [31:0] \$315 ;
+  wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
+  wire [5:0] \$32 ;
+  wire [8:0] \$320 ;
   wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire [8:0] \$324 ;
   wire \$325 ;
-  wire \$326 ;
-  wire [3:0] \$327 ;
-  wire \$328 ;
+  wire [7:0] \$326 ;
+  wire [7:0] \$327 ;
+  wire [8:0] \$328 ;
   wire \$329 ;
   wire [3:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
-  reg \$332 ;
-  reg [5:0] \$333 ;
-  reg [10:0] \$334 ;
-  reg \$335 ;
-  reg [5:0] \$336 ;
-  reg [4:0] \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire [5:0] \$34 ;
-  reg \$340 ;
-  reg \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg [6:0] \$347 ;
-  reg \$348 ;
-  reg [6:0] \$349 ;
-  wire [3:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg \$351 ;
-  reg \$352 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire [3:0] \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire [3:0] \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
   reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
+  reg [5:0] \$354 ;
+  reg [10:0] \$355 ;
   reg \$356 ;
-  reg \$357 ;
-  reg \$358 ;
+  reg [5:0] \$357 ;
+  reg [4:0] \$358 ;
   reg \$359 ;
-  wire [31:0] \$36 ;
+  wire \$36 ;
   reg \$360 ;
   reg \$361 ;
   reg \$362 ;
@@ -1119,12 +1119,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$365 ;
   reg \$366 ;
   reg \$367 ;
-  reg \$368 ;
+  reg [6:0] \$368 ;
   reg \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
+  reg [6:0] \$370 ;
+  reg [6:0] \$371 ;
+  reg [5:0] \$372 ;
   reg \$373 ;
   reg \$374 ;
   reg \$375 ;
@@ -1132,7 +1132,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$377 ;
   reg \$378 ;
   reg \$379 ;
-  wire [7:0] \$38 ;
+  wire [8:0] \$38 ;
   reg \$380 ;
   reg \$381 ;
   reg \$382 ;
@@ -1142,12 +1142,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$386 ;
   reg \$387 ;
   reg \$388 ;
-  reg [5:0] \$389 ;
-  wire [7:0] \$39 ;
+  reg \$389 ;
+  wire \$39 ;
   reg \$390 ;
   reg \$391 ;
-  reg [6:0] \$392 ;
-  reg [2:0] \$393 ;
+  reg \$392 ;
+  reg \$393 ;
   reg \$394 ;
   reg \$395 ;
   reg \$396 ;
@@ -1155,7 +1155,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$398 ;
   reg \$399 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
+  wire \$40 ;
   reg \$400 ;
   reg \$401 ;
   reg \$402 ;
@@ -1165,40 +1165,62 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$406 ;
   reg \$407 ;
   reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
-  wire [7:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire \$45 ;
-  wire [7:0] \$46 ;
-  wire [7:0] \$47 ;
-  wire [8:0] \$48 ;
-  wire \$49 ;
+  reg \$410 ;
+  reg [5:0] \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg [6:0] \$414 ;
+  reg [2:0] \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg \$419 ;
+  wire \$42 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg \$430 ;
+  wire \$44 ;
+  wire [5:0] \$45 ;
+  wire [31:0] \$46 ;
+  wire \$47 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [7:0] \$51 ;
+  wire [8:0] \$50 ;
+  wire \$51 ;
   wire [7:0] \$52 ;
-  wire [8:0] \$53 ;
-  wire [3:0] \$54 ;
+  wire [7:0] \$53 ;
+  wire [8:0] \$54 ;
   wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [33:0] \$58 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [8:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [33:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
+  wire \$60 ;
+  wire [7:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [4:0] \$64 ;
+  wire [4:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [33:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [33:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -1216,11 +1238,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [20:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [5:0] \$91 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -1228,14 +1250,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [3:0] \$99 ;
+  wire [20:0] \$99 ;
   wire [5:0] \$signal ;
-  wire \$signal$172 ;
-  wire \$signal$183 ;
-  wire \$signal$201 ;
-  wire [3:0] \$signal$228 ;
-  reg [3:0] \$signal$304 ;
-  wire \$signal$305 ;
+  wire \$signal$177 ;
+  wire \$signal$188 ;
+  wire \$signal$206 ;
+  wire [3:0] \$signal$233 ;
+  wire [3:0] \$signal$309 ;
+  wire \$signal$310 ;
+  wire [3:0] \$signal$97 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1248,23 +1271,26 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg a1_select = 1'h0;
   reg [9:0] a1_user = 10'h000;
   reg a1_valid = 1'h0;
-  reg a2_ever = 1'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [5:0] a2_fresh_slot = 6'h00;
   reg a2_from_fresh = 1'h0;
+  reg a2_in = 1'h0;
   reg a2_ok = 1'h0;
   reg a2_pool = 1'h0;
   reg [9:0] a2_user = 10'h000;
   reg a2_valid = 1'h0;
   reg [3:0] a3_err = 4'h0;
-  reg a3_ever = 1'h0;
+  reg a3_fail = 1'h0;
   reg [5:0] a3_fresh_slot = 6'h00;
   reg a3_from_fresh = 1'h0;
+  reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
   reg a3_ok = 1'h0;
   reg a3_older_hit = 1'h0;
-  reg [3:0] a3_older_tag = 4'h0;
+  reg [3:0] a3_older_next = 4'h0;
   reg a3_pool = 1'h0;
+  reg a3_sel_head = 1'h0;
+  reg a3_sel_last = 1'h0;
   reg [9:0] a3_user = 10'h000;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -1273,6 +1299,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [5:0] a4_slot = 6'h00;
   reg a4_snap = 1'h0;
   reg [3:0] a4_tag = 4'h0;
+  reg [3:0] a4_tag_next = 4'h0;
   reg [9:0] a4_user = 10'h000;
   reg a4_valid = 1'h0;
   reg [31:0] a5_addr = 32'd0;
@@ -1328,20 +1355,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire clk;
   reg [2:0] event_at = 3'h1;
   reg [6:0] event_count = 7'h00;
-  wire event_ever;
   (* init = 1'h0 *)
   wire event_flushing;
   reg [6:0] event_fresh = 7'h00;
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$291 ;
+  wire [5:0] \event_grant_addr$296 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$292 ;
-  wire \event_grant_data$292.snap ;
-  wire [3:0] \event_grant_data$292.tag ;
+  wire [4:0] \event_grant_data$297 ;
+  wire \event_grant_data$297.snap ;
+  wire [3:0] \event_grant_data$297.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -1363,11 +1389,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$302 ;
+  wire [5:0] \event_parity_addr$307 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$303 ;
+  wire \event_parity_data$308 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -1400,6 +1426,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire event_queue_wen;
   wire event_release;
   reg [6:0] event_seen = 7'h00;
+  reg [6:0] event_seen_prev = 7'h00;
   (* init = 6'h00 *)
   wire [5:0] event_tail;
   wire event_take_fresh;
@@ -1566,7 +1593,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$317 ;
+  wire [31:0] \grant_addr$322 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_pool;
@@ -1580,15 +1607,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire grant_valid;
   wire hit_a3;
-  wire [3:0] next_tag;
+  wire [3:0] next_next_tag;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$288 ;
-  wire [5:0] \r__addr$290 ;
+  wire [5:0] \r__addr$293 ;
+  wire [5:0] \r__addr$295 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$299 ;
-  wire [5:0] \r__addr$301 ;
+  wire [5:0] \r__addr$304 ;
+  wire [5:0] \r__addr$306 ;
   wire [10:0] r__data;
   wire [4:0] \r__data$17 ;
   wire [4:0] \r__data$19 ;
@@ -1602,19 +1629,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$285 ;
+  wire [5:0] \w__addr$290 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$293 ;
+  wire [5:0] \w__addr$298 ;
   (* init = 11'h000 *)
   wire [10:0] w__data;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$287 ;
-  wire \w__data$297 ;
+  wire [4:0] \w__data$292 ;
+  wire \w__data$302 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$286 ;
-  wire \w__en$295 ;
+  wire \w__en$291 ;
+  wire \w__en$300 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -1648,7 +1675,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= event_grant[\$276 [5:0]];
+    _0_ <= event_grant[\$287 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$19  = _0_;
@@ -1657,12 +1684,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] event_parity [63:0];
   always @(posedge clk) begin
     if (event_queue_wen)
-      event_parity[f4_slot] <= \w__data$297 ;
+      event_parity[f4_slot] <= \w__data$302 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= event_parity[\$276 [5:0]];
+    _2_ <= event_parity[\$287 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$23  = _2_;
@@ -1679,15 +1706,87 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   assign r__data = _4_;
   always @(posedge clk)
-    event_at <= \$393 ;
+    f3_same_second <= f2_same_second;
   always @(posedge clk)
-    event_nonempty <= \$394 ;
+    f3_hit_a2 <= \$320 [8];
   always @(posedge clk)
-    f5_valid <= \$395 ;
+    f3_a2_tag_ok <= \$163 [4];
   always @(posedge clk)
-    f5_ok <= \$396 ;
+    f3_hit_a3 <= \$324 [8];
   always @(posedge clk)
-    f5_err <= \$signal$228 ;
+    f3_a3_tag_ok <= \$166 [4];
+  always @(posedge clk)
+    f3_older_tag <= \$167 ;
+  always @(posedge clk)
+    f3_older_snap <= \$168 ;
+  always @(posedge clk)
+    f3_rel_f3 <= \$169 ;
+  always @(posedge clk)
+    f4_valid <= \$403 ;
+  always @(posedge clk)
+    f4_go <= \$404 ;
+  always @(posedge clk)
+    f4_err <= f3_err;
+  always @(posedge clk)
+    f4_user <= f3_user;
+  always @(posedge clk)
+    f4_pool <= f3_pool;
+  always @(posedge clk)
+    f4_slot <= f3_slot;
+  always @(posedge clk)
+    f4_in_pool <= f3_in_pool;
+  always @(posedge clk)
+    f4_in <= f3_in;
+  always @(posedge clk)
+    f4_hit_a1 <= \$328 [8];
+  always @(posedge clk)
+    f4_a1_tag <= a4_tag;
+  always @(posedge clk)
+    f4_a1_snap <= a4_snap;
+  always @(posedge clk)
+    f4_rest_held <= \$179 ;
+  always @(posedge clk)
+    f4_rest_tag <= \$182 ;
+  always @(posedge clk)
+    f4_rest_snap <= \$185 ;
+  always @(posedge clk)
+    f4_by_a1 <= \$405 ;
+  always @(posedge clk)
+    f4_by_older <= \$406 ;
+  always @(posedge clk)
+    f4_by_mem <= \$407 ;
+  always @(posedge clk)
+    f4_mem_ok <= \$218 ;
+  always @(posedge clk)
+    f2_flushed <= \$220 ;
+  always @(posedge clk)
+    f3_flushed <= \$223 ;
+  always @(posedge clk)
+    f4_live <= \$228 [0];
+  always @(posedge clk)
+    f4_by_mem_live <= \$408 ;
+  always @(posedge clk)
+    f4_prev_released <= \$409 ;
+  always @(posedge clk)
+    event_push <= \$410 ;
+  always @(posedge clk)
+    event_queue_waddr <= \$411 ;
+  always @(posedge clk)
+    event_pushed <= \$412 ;
+  always @(posedge clk)
+    event_popped <= \$413 ;
+  always @(posedge clk)
+    event_count <= \$414 ;
+  always @(posedge clk)
+    event_at <= \$415 ;
+  always @(posedge clk)
+    event_nonempty <= \$416 ;
+  always @(posedge clk)
+    f5_valid <= \$417 ;
+  always @(posedge clk)
+    f5_ok <= \$418 ;
+  always @(posedge clk)
+    f5_err <= \$signal$233 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -1695,27 +1794,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_in_pool <= f4_in_pool;
   always @(posedge clk)
-    a6_valid <= \$397 ;
+    a6_valid <= \$419 ;
   always @(posedge clk)
     a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$398 ;
+    f6_valid <= \$420 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$399 ;
+    x3_valid <= \$421 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$400 ;
+    x4_valid <= \$422 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$401 ;
+    x5_valid <= \$423 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$402 ;
+    x6_valid <= \$424 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -1775,17 +1874,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$403 ;
+    busy_0 <= \$425 ;
   always @(posedge clk)
-    busy_6 <= \$404 ;
+    busy_6 <= \$426 ;
   always @(posedge clk)
-    busy_12 <= \$405 ;
+    busy_12 <= \$427 ;
   always @(posedge clk)
-    busy_18 <= \$406 ;
+    busy_18 <= \$428 ;
   always @(posedge clk)
-    busy_24 <= \$407 ;
+    busy_24 <= \$429 ;
   always @(posedge clk)
-    busy_30 <= \$408 ;
+    busy_30 <= \$430 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -1799,333 +1898,355 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$276 [5:0] + 1'h1;
-  assign \$17  = \$276 [5:0] != 6'h3f;
-  assign \$18  = ~ event_ever;
-  assign \$19  = \$276 [5:0] + 1'h1;
-  assign \$20  = event_head == 6'h3f;
-  assign \$21  = event_head + 1'h1;
-  assign \$22  = \$20  ? 7'h00 : \$21 ;
-  assign \$23  = event_has_fresh | event_nonempty;
-  assign \$24  = \$23  | x1_select;
-  assign \$25  = a1_select & \$24 ;
-  assign \$26  = a1_in & a1_fits;
-  assign \$27  = \$26  ? 4'h1 : 4'h3;
-  assign \$28  = a1_bad_pool ? 4'h2 : \$27 ;
-  assign \$29  = event_has_fresh | x1_select;
-  assign \$30  = a1_in & \$29 ;
-  assign \$31  = a1_in ? \$276 [5:0] : 6'h00;
-  assign \$32  = a1_in & event_ever;
+  assign \$16  = \$287 [5:0] + 1'h1;
+  assign \$17  = \$287 [5:0] != 6'h3f;
+  assign \$18  = \$287 [5:0] - event_seen;
+  assign \$19  = ~ \$18 [7];
+  assign \$20  = \$287 [5:0] + 1'h1;
+  assign \$21  = event_head == 6'h3f;
+  assign \$22  = event_head + 1'h1;
+  assign \$23  = \$21  ? 7'h00 : \$22 ;
+  assign \$24  = event_has_fresh | event_nonempty;
+  assign \$25  = \$24  | x1_select;
+  assign \$26  = a1_select & \$25 ;
+  assign \$27  = a1_in & a1_fits;
+  assign \$28  = \$27  ? 4'h1 : 4'h3;
+  assign \$29  = a1_bad_pool ? 4'h2 : \$28 ;
+  assign \$30  = event_has_fresh | x1_select;
+  assign \$31  = a1_in & \$30 ;
+  assign \$32  = a1_in ? \$287 [5:0] : 6'h00;
   assign \$33  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$34  = a3_ok ? event_grant_waddr : 6'h00;
-  assign \$35  = a3_ok ? \$290 [3:0] : 4'h0;
-  assign \$36  = a4_ok ? grant_addr : 32'd0;
-  assign \$37  = a3_valid & a3_ok;
-  assign \$38  = { \$37 , a3_pool, event_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$39  + 1'h1;
-  assign \$41  = a4_valid & a4_ok;
-  assign \$42  = { \$41 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$43  = ~ \$42 ;
-  assign \$44  = \$43  + 1'h1;
-  assign \$45  = a5_valid & a5_ok;
-  assign \$46  = { \$45 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$47  + 1'h1;
-  assign \$49  = \$44 [8] | \$48 [8];
-  assign \$50  = a4_valid & a4_ok;
-  assign \$51  = { \$50 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$52  = ~ \$51 ;
-  assign \$53  = \$52  + 1'h1;
-  assign \$54  = \$53 [8] ? a4_tag : a5_tag;
-  assign \$55  = ~ free_oor;
-  assign \$56  = ! free_oor_pool;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = free_port_addr - 32'd2147483648;
-  assign \$59  = ~ \$58 [32];
-  assign \$60  = free_port_addr - 32'd2147745792;
-  assign \$61  = ~ \$60 [32];
-  assign \$63  = \$59  & \$62 ;
-  assign \$64  = free_src ? \$57  : \$63 ;
-  assign \$65  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$66  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$67  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$68  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$69  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$70  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$71  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$72  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$73  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$74  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$75  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$76  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$77  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$78  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$79  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$80  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$81  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$82  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$83  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$84  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$85  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$86  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$87  = | f0_addr[11:0];
-  assign \$88  = f0_addr[31:12] - 20'h80000;
-  assign \$90  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$91  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$93  = f1_oor | \$92 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = f1_oor | \$95 ;
-  assign \$97  = f1_hit & f1_misaligned;
-  assign \$99  = f1_contract ? 4'h8 : 4'h0;
-  assign \$100  = \$98  ? 4'h5 : \$99 ;
-  assign \$101  = \$96  ? 4'h4 : \$100 ;
-  assign \$102  = f1_event_slot - event_fresh;
-  assign \$103  = ~ \$102 [7];
-  assign \$104  = f1_hit & \$103 ;
-  assign \$105  = ~ f1_same_second_eq0;
-  assign \$106  = ~ f1_same_second_eq3;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = ~ f1_same_second_eq6;
-  assign \$109  = ~ f1_same_second_eq9;
-  assign \$110  = \$108  | \$109 ;
-  assign \$111  = \$107  | \$110 ;
-  assign \$112  = ~ f1_same_second_eq12;
-  assign \$113  = ~ f1_same_second_eq15;
-  assign \$114  = \$112  | \$113 ;
-  assign \$115  = ~ f1_same_second_eq18;
-  assign \$116  = ~ f1_same_second_eq21;
-  assign \$117  = \$115  | \$116 ;
-  assign \$118  = \$114  | \$117 ;
-  assign \$119  = \$111  | \$118 ;
-  assign \$120  = ~ f1_same_second_eq24;
-  assign \$121  = ~ f1_same_second_eq27;
-  assign \$122  = \$120  | \$121 ;
-  assign \$123  = ~ f1_same_second_eq30;
-  assign \$124  = \$122  | \$123 ;
-  assign \$125  = \$119  | \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = ~ f1_same_third_eq0;
-  assign \$128  = ~ f1_same_third_eq3;
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = ~ f1_same_third_eq6;
-  assign \$131  = ~ f1_same_third_eq9;
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = \$129  | \$132 ;
-  assign \$134  = ~ f1_same_third_eq12;
-  assign \$135  = ~ f1_same_third_eq15;
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = ~ f1_same_third_eq18;
-  assign \$138  = ~ f1_same_third_eq21;
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = \$136  | \$139 ;
-  assign \$141  = \$133  | \$140 ;
-  assign \$142  = ~ f1_same_third_eq24;
-  assign \$143  = ~ f1_same_third_eq27;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = ~ f1_same_third_eq30;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = \$141  | \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = ! f2_pool;
-  assign \$150  = a4_tag ^ f2_tag;
-  assign \$151  = ~ \$150 ;
-  assign \$152  = \$151  + 1'h1;
-  assign \$153  = a5_tag ^ f2_tag;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = \$154  + 1'h1;
-  assign \$156  = \$299 [8] ? a4_tag : a5_tag;
-  assign \$157  = \$299 [8] ? a4_snap : a5_snap;
-  assign \$158  = f2_same_third & f5_ok;
-  assign \$159  = ~ f3_never_granted;
-  assign \$160  = ~ rel_f2;
-  assign \$161  = ~ f3_rel_f3;
-  assign \$162  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$163  = f3_in & \$162 ;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = f3_hit_a3 | \$164 ;
-  assign \$166  = \$160  & \$165 ;
-  assign \$167  = f3_hit_a2 | \$166 ;
-  assign \$168  = \$159  & \$167 ;
-  assign \$169  = f3_hit_a2 | f3_hit_a3;
-  assign \$170  = f3_in ? event_grant_r0_b0[4:1] : 4'h0;
-  assign \$171  = \$169  ? f3_older_tag : \$170 ;
-  assign \$172  = f3_hit_a2 | f3_hit_a3;
-  assign \$173  = f3_in & event_grant_r0_b0[0];
-  assign \$174  = \$172  ? f3_older_snap : \$173 ;
-  assign \$175  = f3_go & \$307 [8];
-  assign \$176  = a4_tag ^ f3_tag;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = \$177  + 1'h1;
-  assign \$179  = \$175  & \$178 [4];
-  assign \$180  = ~ f3_never_granted;
-  assign \$181  = f3_go & \$180 ;
-  assign \$182  = ~ \$307 [8];
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = ~ rel_f2;
-  assign \$185  = \$184  & f3_hit_a3;
-  assign \$186  = f3_hit_a2 | \$185 ;
-  assign \$187  = \$183  & \$186 ;
-  assign \$188  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = ~ \$307 [8];
-  assign \$191  = f3_go & \$190 ;
-  assign \$192  = ~ f3_hit_a2;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = ~ rel_f2;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ~ f3_hit_a3;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = ~ f3_rel_f3;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = \$199  ? f3_in : 1'h0;
-  assign \$201  = ~ f3_never_granted;
-  assign \$202  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = \$205  + 1'h1;
-  assign \$207  = \$203  & \$206 [4];
-  assign \$208  = x1_select & f1_hit;
-  assign \$210  = x1_select & f2_in;
-  assign \$212  = f2_flushed | \$211 ;
-  assign \$213  = x1_select | x0_select;
-  assign \$214  = \$213  & f3_in;
-  assign \$216  = f3_flushed | \$215 ;
-  assign \$217  = \$216  ? 1'h0 : f3_in;
-  assign \$218  = x1_select | x0_select;
-  assign \$219  = \$218  & f3_in;
-  assign \$221  = f3_flushed | \$220 ;
-  assign \$222  = ~ \$307 [8];
-  assign \$223  = f3_go & \$222 ;
-  assign \$224  = ~ f3_hit_a2;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = ~ rel_f2;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = ~ f3_hit_a3;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = ~ f3_rel_f3;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = \$231  ? f3_in : 1'h0;
-  assign \$233  = \$221  ? 1'h0 : \$232 ;
-  assign \$234  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$235  = ~ \$234 ;
-  assign \$236  = \$235  + 1'h1;
-  assign \$237  = \release  & \$236 [8];
-  assign \$238  = event_queue_waddr == 6'h3f;
-  assign \$239  = event_queue_waddr + 1'h1;
-  assign \$240  = \$238  ? 7'h00 : \$239 ;
-  assign \$241  = event_pushed == event_popped;
-  assign \$242  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$243  = \$241  ? 7'h00 : \$242 ;
-  assign \$244  = $signed({ 1'h0, event_count }) + $signed(\$243 );
-  assign \$245  = ! event_pushed;
-  assign \$246  = ! event_popped;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = event_pop ? event_at[1] : event_at[0];
-  assign \$249  = ~ \$248 ;
-  assign \$250  = event_push | \$249 ;
-  assign \$251  = ! event_pushed;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = event_count == 2'h3;
-  assign \$255  = event_pop ? event_at[2] : event_at[1];
-  assign \$256  = ~ \$255 ;
-  assign \$257  = event_push | \$256 ;
-  assign \$259  = ! event_popped;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = event_pop ? event_at[0] : 1'h0;
-  assign \$262  = ~ \$261 ;
-  assign \$263  = event_push | \$262 ;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = event_pop ? event_at[1] : event_at[0];
-  assign \$268  = ~ \$267 ;
-  assign \$269  = event_push | \$268 ;
-  assign \$270  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$271  = | { a4_valid, a3_valid, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$272  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
-  assign \$273  = | { f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid, f5_ok };
-  assign \$274  = | { x3_valid, f6_valid, a6_valid, f4_by_mem_live, f5_valid, f4_by_mem };
-  assign \$275  = | { x6_valid, x5_valid, x4_valid };
-  assign \$276  = x1_select ? 7'h00 : event_fresh;
-  assign \$277  = \$276 [5:0] - event_seen;
-  assign \$278  = ~ \$277 [7];
-  assign \$279  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$279 ;
-  assign \$280  = ~ x1_select;
-  assign \$281  = a1_select & \$280 ;
-  assign \$282  = ~ event_has_fresh;
-  assign \$283  = \$281  & \$282 ;
-  assign event_pop = \$283  & event_nonempty;
-  assign \$284  = a3_from_fresh ? a3_fresh_slot : event_queue_r0_b0[5:0];
-  assign \$285  = a3_older_hit ? a3_older_tag : event_grant_r1_b0[4:1];
-  assign \$286  = a3_hit_a1 ? a4_tag : \$285 ;
-  assign \$287  = a3_ever ? \$286  : 4'h0;
-  assign \$288  = a3_from_fresh ? \$287  : event_queue_r0_b0[10:7];
-  assign \$289  = a3_from_fresh ? event_parity_r1_b0 : event_queue_r0_b0[6];
-  assign \$290  = \$signal$304  + 1'h1;
-  assign \$291  = a3_valid & a3_ok;
-  assign \$292  = ! a3_pool;
-  assign event_grant_wen = \$291  & \$292 ;
-  assign \$295  = ! f2_err;
-  assign \$signal$172  = f2_valid & \$295 ;
-  assign \$296  = a4_valid & a4_ok;
-  assign \$297  = { \$296 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$298  = ~ \$297 ;
-  assign \$299  = \$298  + 1'h1;
-  assign \$300  = a5_valid & a5_ok;
-  assign \$301  = { \$300 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$302  + 1'h1;
-  assign \$304  = a4_valid & a4_ok;
-  assign \$305  = { \$304 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$306  = ~ \$305 ;
-  assign \$307  = \$306  + 1'h1;
+  assign \$34  = ~ a2_from_fresh;
+  assign \$35  = a2_ok & \$34 ;
+  assign \$36  = \$35  ? a2_in : 1'h0;
+  assign \$37  = a2_ok & a2_from_fresh;
+  assign \$38  = a2_fresh_slot - event_seen_prev;
+  assign \$39  = ~ \$38 [7];
+  assign \$41  = a2_in & \$40 ;
+  assign \$42  = \$37  ? \$41  : 1'h0;
+  assign \$43  = ~ a2_ok;
+  assign \$44  = a2_ok & a2_from_fresh;
+  assign \$45  = a3_ok ? event_grant_waddr : 6'h00;
+  assign \$46  = a4_ok ? grant_addr : 32'd0;
+  assign \$47  = a3_valid & a3_ok;
+  assign \$48  = { \$47 , a3_pool, event_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$49  + 1'h1;
+  assign \$51  = a4_valid & a4_ok;
+  assign \$52  = { \$51 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$53  = ~ \$52 ;
+  assign \$54  = \$53  + 1'h1;
+  assign \$55  = a5_valid & a5_ok;
+  assign \$56  = { \$55 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$57  = ~ \$56 ;
+  assign \$58  = \$57  + 1'h1;
+  assign \$59  = \$54 [8] | \$58 [8];
+  assign \$60  = a4_valid & a4_ok;
+  assign \$61  = { \$60 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$62  + 1'h1;
+  assign \$64  = a5_tag + 1'h1;
+  assign \$65  = \$63 [8] ? { 1'h0, a4_tag_next } : \$64 ;
+  assign \$66  = ~ free_oor;
+  assign \$67  = ! free_oor_pool;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = free_port_addr - 32'd2147483648;
+  assign \$70  = ~ \$69 [32];
+  assign \$71  = free_port_addr - 32'd2147745792;
+  assign \$72  = ~ \$71 [32];
+  assign \$74  = \$70  & \$73 ;
+  assign \$75  = free_src ? \$68  : \$74 ;
+  assign \$76  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$77  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$78  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$79  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$80  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$81  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$82  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$83  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$84  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$85  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$86  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$87  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$88  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$89  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$90  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$91  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$92  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$93  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$94  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$95  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$96  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$97  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$98  = | f0_addr[11:0];
+  assign \$99  = f0_addr[31:12] - 20'h80000;
+  assign \$101  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$102  = f1_hit ? f1_event_slot : 6'h00;
+  assign \$104  = f1_oor | \$103 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = f1_oor | \$106 ;
+  assign \$108  = f1_hit & f1_misaligned;
+  assign \$110  = f1_contract ? 4'h8 : 4'h0;
+  assign \$111  = \$109  ? 4'h5 : \$110 ;
+  assign \$112  = \$107  ? 4'h4 : \$111 ;
+  assign \$113  = f1_event_slot - event_fresh;
+  assign \$114  = ~ \$113 [7];
+  assign \$115  = f1_hit & \$114 ;
+  assign \$116  = ~ f1_same_second_eq0;
+  assign \$117  = ~ f1_same_second_eq3;
+  assign \$118  = \$116  | \$117 ;
+  assign \$119  = ~ f1_same_second_eq6;
+  assign \$120  = ~ f1_same_second_eq9;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$118  | \$121 ;
+  assign \$123  = ~ f1_same_second_eq12;
+  assign \$124  = ~ f1_same_second_eq15;
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = ~ f1_same_second_eq18;
+  assign \$127  = ~ f1_same_second_eq21;
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = \$125  | \$128 ;
+  assign \$130  = \$122  | \$129 ;
+  assign \$131  = ~ f1_same_second_eq24;
+  assign \$132  = ~ f1_same_second_eq27;
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = ~ f1_same_second_eq30;
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = \$130  | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = ~ f1_same_third_eq0;
+  assign \$139  = ~ f1_same_third_eq3;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = ~ f1_same_third_eq6;
+  assign \$142  = ~ f1_same_third_eq9;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  | \$143 ;
+  assign \$145  = ~ f1_same_third_eq12;
+  assign \$146  = ~ f1_same_third_eq15;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = ~ f1_same_third_eq18;
+  assign \$149  = ~ f1_same_third_eq21;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = \$147  | \$150 ;
+  assign \$152  = \$144  | \$151 ;
+  assign \$153  = ~ f1_same_third_eq24;
+  assign \$154  = ~ f1_same_third_eq27;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = ~ f1_same_third_eq30;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = \$152  | \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = ! f2_pool;
+  assign \$161  = a4_tag ^ f2_tag;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$162  + 1'h1;
+  assign \$164  = a5_tag ^ f2_tag;
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$165  + 1'h1;
+  assign \$167  = \$320 [8] ? a4_tag : a5_tag;
+  assign \$168  = \$320 [8] ? a4_snap : a5_snap;
+  assign \$169  = f2_same_third & f5_ok;
+  assign \$170  = ~ f3_never_granted;
+  assign \$171  = ~ rel_f2;
+  assign \$172  = ~ f3_rel_f3;
+  assign \$173  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$174  = f3_in & \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = f3_hit_a3 | \$175 ;
+  assign \$177  = \$171  & \$176 ;
+  assign \$178  = f3_hit_a2 | \$177 ;
+  assign \$179  = \$170  & \$178 ;
+  assign \$180  = f3_hit_a2 | f3_hit_a3;
+  assign \$181  = f3_in ? event_grant_r0_b0[4:1] : 4'h0;
+  assign \$182  = \$180  ? f3_older_tag : \$181 ;
+  assign \$183  = f3_hit_a2 | f3_hit_a3;
+  assign \$184  = f3_in & event_grant_r0_b0[0];
+  assign \$185  = \$183  ? f3_older_snap : \$184 ;
+  assign \$186  = f3_go & \$328 [8];
+  assign \$187  = a4_tag ^ f3_tag;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  + 1'h1;
+  assign \$190  = \$186  & \$189 [4];
+  assign \$191  = ~ f3_never_granted;
+  assign \$192  = f3_go & \$191 ;
+  assign \$193  = ~ \$328 [8];
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = ~ rel_f2;
+  assign \$196  = \$195  & f3_hit_a3;
+  assign \$197  = f3_hit_a2 | \$196 ;
+  assign \$198  = \$194  & \$197 ;
+  assign \$199  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ~ \$328 [8];
+  assign \$202  = f3_go & \$201 ;
+  assign \$203  = ~ f3_hit_a2;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ~ rel_f2;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = ~ f3_hit_a3;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = ~ f3_rel_f3;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = \$210  ? f3_in : 1'h0;
+  assign \$212  = ~ f3_never_granted;
+  assign \$213  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = \$216  + 1'h1;
+  assign \$218  = \$214  & \$217 [4];
+  assign \$219  = x1_select & f1_hit;
+  assign \$221  = x1_select & f2_in;
+  assign \$223  = f2_flushed | \$222 ;
+  assign \$224  = x1_select | x0_select;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$227  = { 1'h0, \$225  } & \$226 ;
+  assign \$228  = { 1'h0, f3_in } & \$227 ;
+  assign \$229  = ~ \$328 [8];
+  assign \$230  = f3_go & \$229 ;
+  assign \$231  = ~ f3_hit_a2;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ~ rel_f2;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ f3_hit_a3;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = ~ f3_rel_f3;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = \$238  ? f3_in : 1'h0;
+  assign \$240  = x1_select | x0_select;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$243  = { 1'h0, \$241  } & \$242 ;
+  assign \$244  = { 1'h0, \$239  } & \$243 ;
+  assign \$245  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$246  = ~ \$245 ;
+  assign \$247  = \$246  + 1'h1;
+  assign \$248  = \release  & \$247 [8];
+  assign \$249  = event_queue_waddr == 6'h3f;
+  assign \$250  = event_queue_waddr + 1'h1;
+  assign \$251  = \$249  ? 7'h00 : \$250 ;
+  assign \$252  = event_pushed == event_popped;
+  assign \$253  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$254  = \$252  ? 7'h00 : \$253 ;
+  assign \$255  = $signed({ 1'h0, event_count }) + $signed(\$254 );
+  assign \$256  = ! event_pushed;
+  assign \$257  = ! event_popped;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = event_pop ? event_at[1] : event_at[0];
+  assign \$260  = ~ \$259 ;
+  assign \$261  = event_push | \$260 ;
+  assign \$262  = ! event_pushed;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = event_count == 2'h3;
+  assign \$266  = event_pop ? event_at[2] : event_at[1];
+  assign \$267  = ~ \$266 ;
+  assign \$268  = event_push | \$267 ;
+  assign \$270  = ! event_popped;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = event_pop ? event_at[0] : 1'h0;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = event_push | \$273 ;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = event_pop ? event_at[1] : event_at[0];
+  assign \$279  = ~ \$278 ;
+  assign \$280  = event_push | \$279 ;
+  assign \$281  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$282  = | { a4_valid, a3_valid, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$283  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
+  assign \$284  = | { f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid, f5_ok };
+  assign \$285  = | { x3_valid, f6_valid, a6_valid, f4_by_mem_live, f5_valid, f4_by_mem };
+  assign \$286  = | { x6_valid, x5_valid, x4_valid };
+  assign \$287  = x1_select ? 7'h00 : event_fresh;
+  assign \$288  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$288 ;
+  assign \$289  = ~ x1_select;
+  assign \$290  = a1_select & \$289 ;
+  assign \$291  = ~ event_has_fresh;
+  assign \$292  = \$290  & \$291 ;
+  assign event_pop = \$292  & event_nonempty;
+  assign \$293  = a3_from_fresh ? a3_fresh_slot : event_queue_r0_b0[5:0];
+  assign \$294  = a3_from_fresh ? event_parity_r1_b0 : event_queue_r0_b0[6];
+  assign \$295  = a3_sel_head ? event_queue_r0_b0[10:7] : 4'h0;
+  assign \$296  = a3_sel_last ? event_grant_r1_b0[4:1] : 4'h0;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = a3_fail ? 4'hf : 4'h0;
+  assign \$299  = { 1'h0, \$297  } | { \$298 [3], \$298  };
+  assign \$300  = a3_fwd_ok & a3_hit_a1;
+  assign \$301  = a3_fwd_ok & a3_older_hit;
+  assign \$302  = \$299 [3:0] + 1'h1;
+  assign \$303  = \$301  ? { 1'h0, a3_older_next } : \$302 ;
+  assign \$304  = \$300  ? { 1'h0, a4_tag_next } : \$303 ;
+  assign \$305  = a3_fwd_ok & a3_hit_a1;
+  assign \$306  = a4_tag_next + 1'h1;
+  assign \$307  = a3_fwd_ok & a3_older_hit;
+  assign \$308  = a3_older_next + 1'h1;
+  assign \$309  = \$299 [3:0] + 2'h2;
+  assign \$310  = \$307  ? \$308  : \$309 ;
+  assign \$311  = \$305  ? \$306  : \$310 ;
+  assign \$312  = a3_valid & a3_ok;
+  assign \$313  = ! a3_pool;
+  assign event_grant_wen = \$312  & \$313 ;
+  assign \$316  = ! f2_err;
+  assign \$signal$177  = f2_valid & \$316 ;
+  assign \$317  = a4_valid & a4_ok;
+  assign \$318  = { \$317 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$321  = a5_valid & a5_ok;
+  assign \$322  = { \$321 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  + 1'h1;
+  assign \$325  = a4_valid & a4_ok;
+  assign \$326  = { \$325 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$327  = ~ \$326 ;
+  assign \$328  = \$327  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$308  = ~ f4_prev_released;
-  assign \$309  = \$308  & f4_rest_held;
-  assign \$signal$305  = f4_hit_a1 | \$309 ;
-  assign \$310  = ~ f4_prev_released;
-  assign \$311  = f4_by_mem & f4_mem_ok;
-  assign \$312  = f4_by_older | \$311 ;
-  assign \$313  = \$310  & \$312 ;
-  assign \release  = f4_by_a1 | \$313 ;
-  assign \$314  = ~ f4_go;
-  assign \$315  = ~ \$signal$305 ;
-  assign \$316  = \$signal$305  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$316  : f4_err;
-  assign \$signal$228  = \release  ? 4'h0 : unreleased_err;
-  assign \$317  = ~ f4_prev_released;
-  assign \$318  = \$317  & f4_by_older;
-  assign \$319  = f4_by_a1 | \$318 ;
-  assign \$320  = f4_live & \$319 ;
-  assign \$321  = ~ f4_prev_released;
-  assign \$322  = \$321  & f4_by_mem_live;
-  assign \$323  = \$322  & f4_mem_ok;
-  assign event_queue_wen = \$320  | \$323 ;
-  assign \$324  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$297  = ~ \$324 ;
-  assign \$325  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$328  = busy_0 | busy_6;
-  assign \$329  = busy_12 | busy_18;
-  assign \$330  = \$328  | \$329 ;
-  assign \$331  = busy_24 | busy_30;
-  assign busy = \$330  | \$331 ;
+  assign \$329  = ~ f4_prev_released;
+  assign \$330  = \$329  & f4_rest_held;
+  assign \$signal$310  = f4_hit_a1 | \$330 ;
+  assign \$331  = ~ f4_prev_released;
+  assign \$332  = f4_by_mem & f4_mem_ok;
+  assign \$333  = f4_by_older | \$332 ;
+  assign \$334  = \$331  & \$333 ;
+  assign \release  = f4_by_a1 | \$334 ;
+  assign \$335  = ~ f4_go;
+  assign \$336  = ~ \$signal$310 ;
+  assign \$337  = \$signal$310  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$337  : f4_err;
+  assign \$signal$233  = \release  ? 4'h0 : unreleased_err;
+  assign \$338  = ~ f4_prev_released;
+  assign \$339  = \$338  & f4_by_older;
+  assign \$340  = f4_by_a1 | \$339 ;
+  assign \$341  = f4_live & \$340 ;
+  assign \$342  = ~ f4_prev_released;
+  assign \$343  = \$342  & f4_by_mem_live;
+  assign \$344  = \$343  & f4_mem_ok;
+  assign event_queue_wen = \$341  | \$344 ;
+  assign \$345  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$302  = ~ \$345 ;
+  assign \$346  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$349  = busy_0 | busy_6;
+  assign \$350  = busy_12 | busy_18;
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = busy_24 | busy_30;
+  assign busy = \$351  | \$352 ;
   always @(posedge clk)
-    event_queue_w_en <= \$332 ;
+    event_queue_w_en <= \$353 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$333 ;
+    event_queue_w_addr <= \$354 ;
   always @(posedge clk)
-    event_queue_w_data <= \$334 ;
+    event_queue_w_data <= \$355 ;
   always @(posedge clk)
     event_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    event_grant_w_en <= \$335 ;
+    event_grant_w_en <= \$356 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$336 ;
+    event_grant_w_addr <= \$357 ;
   always @(posedge clk)
-    event_grant_w_data <= \$337 ;
+    event_grant_w_data <= \$358 ;
   always @(posedge clk)
     event_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -2135,7 +2256,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$338 ;
+    a0_valid <= \$359 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2145,7 +2266,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$339 ;
+    a1_valid <= \$360 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2157,17 +2278,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$340 ;
+    a1_select <= \$361 ;
   always @(posedge clk)
-    x0_valid <= \$341 ;
+    x0_valid <= \$362 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$342 ;
+    x0_select <= \$363 ;
   always @(posedge clk)
-    x1_valid <= \$343 ;
+    x1_valid <= \$364 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2175,9 +2296,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$344 ;
+    x1_select <= \$365 ;
   always @(posedge clk)
-    x2_valid <= \$345 ;
+    x2_valid <= \$366 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -2187,31 +2308,33 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x2_pool <= x1_pool;
   always @(posedge clk)
-    a2_valid <= \$346 ;
+    a2_in <= a1_in;
+  always @(posedge clk)
+    a2_valid <= \$367 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_fresh <= \$347 ;
+    event_fresh <= \$368 ;
   always @(posedge clk)
-    event_has_fresh <= \$348 ;
+    event_has_fresh <= \$369 ;
   always @(posedge clk)
-    event_seen <= \$349 ;
+    event_seen <= \$370 ;
   always @(posedge clk)
-    event_head <= \$350 ;
+    event_seen_prev <= \$371 ;
   always @(posedge clk)
-    a2_ok <= \$25 ;
+    event_head <= \$372 ;
   always @(posedge clk)
-    a2_fail_err <= \$28 ;
+    a2_ok <= \$26 ;
   always @(posedge clk)
-    a2_from_fresh <= \$30 ;
+    a2_fail_err <= \$29 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$31 ;
+    a2_from_fresh <= \$31 ;
   always @(posedge clk)
-    a2_ever <= \$32 ;
+    a2_fresh_slot <= \$32 ;
   always @(posedge clk)
-    a3_valid <= \$351 ;
+    a3_valid <= \$373 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -2225,9 +2348,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ever <= a2_ever;
+    a3_sel_head <= \$36 ;
   always @(posedge clk)
-    a4_valid <= \$352 ;
+    a3_sel_last <= \$42 ;
+  always @(posedge clk)
+    a3_fail <= \$43 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$44 ;
+  always @(posedge clk)
+    a4_valid <= \$374 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2237,13 +2366,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$34 ;
+    a4_slot <= \$45 ;
   always @(posedge clk)
-    a4_tag <= \$35 ;
+    a4_tag <= \$304 [3:0];
+  always @(posedge clk)
+    a4_tag_next <= \$311 [3:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$353 ;
+    a5_valid <= \$375 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2259,15 +2390,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$36 ;
+    a5_addr <= \$46 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$40 [8];
+    a3_hit_a1 <= \$50 [8];
   always @(posedge clk)
-    a3_older_hit <= \$49 ;
+    a3_older_hit <= \$59 ;
   always @(posedge clk)
-    a3_older_tag <= \$54 ;
+    a3_older_next <= \$65 [3:0];
   always @(posedge clk)
-    f0_valid <= \$354 ;
+    f0_valid <= \$376 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2279,11 +2410,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$64 ;
+    f0_hit <= \$75 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$355 ;
+    f1_valid <= \$377 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2299,81 +2430,81 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$356 ;
+    f1_same_second_eq0 <= \$378 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$357 ;
+    f1_same_second_eq3 <= \$379 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$358 ;
+    f1_same_second_eq6 <= \$380 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$359 ;
+    f1_same_second_eq9 <= \$381 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$360 ;
+    f1_same_second_eq12 <= \$382 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$361 ;
+    f1_same_second_eq15 <= \$383 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$362 ;
+    f1_same_second_eq18 <= \$384 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$363 ;
+    f1_same_second_eq21 <= \$385 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$364 ;
+    f1_same_second_eq24 <= \$386 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$365 ;
+    f1_same_second_eq27 <= \$387 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$366 ;
+    f1_same_second_eq30 <= \$388 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$367 ;
+    f1_same_third_eq0 <= \$389 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$368 ;
+    f1_same_third_eq3 <= \$390 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$369 ;
+    f1_same_third_eq6 <= \$391 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$370 ;
+    f1_same_third_eq9 <= \$392 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$371 ;
+    f1_same_third_eq12 <= \$393 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$372 ;
+    f1_same_third_eq15 <= \$394 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$373 ;
+    f1_same_third_eq18 <= \$395 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$374 ;
+    f1_same_third_eq21 <= \$396 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$375 ;
+    f1_same_third_eq24 <= \$397 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$376 ;
+    f1_same_third_eq27 <= \$398 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$377 ;
+    f1_same_third_eq30 <= \$399 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$87 ;
+    f1_misaligned <= \$98 ;
   always @(posedge clk)
-    f1_event_slot <= \$88 [5:0];
+    f1_event_slot <= \$99 [5:0];
   always @(posedge clk)
-    f2_valid <= \$378 ;
+    f2_valid <= \$400 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$90 ;
+    f2_pool <= \$101 ;
   always @(posedge clk)
-    f2_slot <= \$91 ;
+    f2_slot <= \$102 ;
   always @(posedge clk)
-    f2_in_pool <= \$93 ;
+    f2_in_pool <= \$104 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$101 ;
+    f2_err <= \$112 ;
   always @(posedge clk)
-    f2_never_granted <= \$104 ;
+    f2_never_granted <= \$115 ;
   always @(posedge clk)
-    f2_same_second <= \$126 ;
+    f2_same_second <= \$137 ;
   always @(posedge clk)
-    f2_same_third <= \$148 ;
+    f2_same_third <= \$159 ;
   always @(posedge clk)
-    f3_valid <= \$379 ;
+    f3_valid <= \$401 ;
   always @(posedge clk)
-    f3_go <= \$380 ;
+    f3_go <= \$402 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2387,229 +2518,253 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$149 ;
+    f3_in <= \$160 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
-  always @(posedge clk)
-    f3_same_second <= f2_same_second;
-  always @(posedge clk)
-    f3_hit_a2 <= \$299 [8];
-  always @(posedge clk)
-    f3_a2_tag_ok <= \$152 [4];
-  always @(posedge clk)
-    f3_hit_a3 <= \$303 [8];
-  always @(posedge clk)
-    f3_a3_tag_ok <= \$155 [4];
-  always @(posedge clk)
-    f3_older_tag <= \$156 ;
-  always @(posedge clk)
-    f3_older_snap <= \$157 ;
-  always @(posedge clk)
-    f3_rel_f3 <= \$158 ;
-  always @(posedge clk)
-    f4_valid <= \$381 ;
-  always @(posedge clk)
-    f4_go <= \$382 ;
-  always @(posedge clk)
-    f4_err <= f3_err;
-  always @(posedge clk)
-    f4_user <= f3_user;
-  always @(posedge clk)
-    f4_pool <= f3_pool;
-  always @(posedge clk)
-    f4_slot <= f3_slot;
-  always @(posedge clk)
-    f4_in_pool <= f3_in_pool;
-  always @(posedge clk)
-    f4_in <= f3_in;
-  always @(posedge clk)
-    f4_hit_a1 <= \$307 [8];
-  always @(posedge clk)
-    f4_a1_tag <= a4_tag;
-  always @(posedge clk)
-    f4_a1_snap <= a4_snap;
-  always @(posedge clk)
-    f4_rest_held <= \$168 ;
-  always @(posedge clk)
-    f4_rest_tag <= \$171 ;
-  always @(posedge clk)
-    f4_rest_snap <= \$174 ;
-  always @(posedge clk)
-    f4_by_a1 <= \$383 ;
-  always @(posedge clk)
-    f4_by_older <= \$384 ;
-  always @(posedge clk)
-    f4_by_mem <= \$385 ;
-  always @(posedge clk)
-    f4_mem_ok <= \$207 ;
-  always @(posedge clk)
-    f2_flushed <= \$209 ;
-  always @(posedge clk)
-    f3_flushed <= \$212 ;
-  always @(posedge clk)
-    f4_live <= \$217 ;
-  always @(posedge clk)
-    f4_by_mem_live <= \$386 ;
-  always @(posedge clk)
-    f4_prev_released <= \$387 ;
-  always @(posedge clk)
-    event_push <= \$388 ;
-  always @(posedge clk)
-    event_queue_waddr <= \$389 ;
-  always @(posedge clk)
-    event_pushed <= \$390 ;
-  always @(posedge clk)
-    event_popped <= \$391 ;
-  always @(posedge clk)
-    event_count <= \$392 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = event_at;
-    if (\$247 ) begin
-      \$393 [0] = event_at[0];
-      \$393 [1] = event_at[1];
-      \$393 [2] = event_at[2];
-    end
-    if (\$253 ) begin
-      \$393 [0] = event_at[1];
-      \$393 [1] = event_at[2];
-      \$393 [2] = \$254 ;
-    end
-    if (\$260 ) begin
-      \$393 [0] = 1'h0;
-      \$393 [1] = event_at[0];
-      \$393 [2] = event_at[1];
-    end
-    if (\$266 ) begin
-      \$393 [0] = event_at[0];
-      \$393 [1] = event_at[1];
-      \$393 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$393  = 3'h1;
-    end
-    if (rst) begin
-      \$393  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = event_nonempty;
-    if (\$247 ) begin
-      \$394  = \$250 ;
-    end
-    if (\$253 ) begin
-      \$394  = \$257 ;
-    end
-    if (\$260 ) begin
-      \$394  = \$263 ;
-    end
-    if (\$266 ) begin
-      \$394  = \$269 ;
-    end
-    if (x1_select) begin
-      \$394  = 1'h0;
-    end
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = f4_valid;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \release ;
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = a5_valid;
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = f5_valid;
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = x2_valid;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = x3_valid;
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = x4_valid;
-    if (rst) begin
-      \$401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = x5_valid;
-    if (rst) begin
-      \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = \$270 ;
+    \$403  = f3_valid;
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = \$271 ;
+    \$404  = f3_go;
     if (rst) begin
       \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$272 ;
+    \$405  = \$190 ;
     if (rst) begin
       \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$273 ;
+    \$406  = \$200 ;
     if (rst) begin
       \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$274 ;
+    \$407  = \$211 ;
     if (rst) begin
       \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$275 ;
+    \$408  = \$244 [0];
     if (rst) begin
       \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$409  = \$248 ;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$410  = event_queue_wen;
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$411  = event_queue_waddr;
+    if (event_queue_wen) begin
+      \$411  = \$251 [5:0];
+    end
+    if (rst) begin
+      \$411  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$412  = event_push;
+    if (x1_select) begin
+      \$412  = 1'h0;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$413  = event_pop;
+    if (x1_select) begin
+      \$413  = 1'h0;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$414  = \$255 [6:0];
+    if (x1_select) begin
+      \$414  = 7'h00;
+    end
+    if (rst) begin
+      \$414  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$415  = event_at;
+    if (\$258 ) begin
+      \$415 [0] = event_at[0];
+      \$415 [1] = event_at[1];
+      \$415 [2] = event_at[2];
+    end
+    if (\$264 ) begin
+      \$415 [0] = event_at[1];
+      \$415 [1] = event_at[2];
+      \$415 [2] = \$265 ;
+    end
+    if (\$271 ) begin
+      \$415 [0] = 1'h0;
+      \$415 [1] = event_at[0];
+      \$415 [2] = event_at[1];
+    end
+    if (\$277 ) begin
+      \$415 [0] = event_at[0];
+      \$415 [1] = event_at[1];
+      \$415 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$415  = 3'h1;
+    end
+    if (rst) begin
+      \$415  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$416  = event_nonempty;
+    if (\$258 ) begin
+      \$416  = \$261 ;
+    end
+    if (\$264 ) begin
+      \$416  = \$268 ;
+    end
+    if (\$271 ) begin
+      \$416  = \$274 ;
+    end
+    if (\$277 ) begin
+      \$416  = \$280 ;
+    end
+    if (x1_select) begin
+      \$416  = 1'h0;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$417  = f4_valid;
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$418  = \release ;
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$419  = a5_valid;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$420  = f5_valid;
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$421  = x2_valid;
+    if (rst) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$422  = x3_valid;
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$423  = x4_valid;
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$424  = x5_valid;
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$425  = \$281 ;
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$426  = \$282 ;
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$427  = \$283 ;
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$428  = \$284 ;
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$429  = \$285 ;
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$430  = \$286 ;
+    if (rst) begin
+      \$430  = 1'h0;
     end
   end
   always @* begin
@@ -2617,15 +2772,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     event_grant_waddr = 6'h00;
     casez (a3_pool)
       1'h0:
-          event_grant_waddr = \$284 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$304  = 4'h0;
-    casez (a3_pool)
-      1'h0:
-          \$signal$304  = \$288 ;
+          event_grant_waddr = \$293 ;
     endcase
   end
   always @* begin
@@ -2633,7 +2780,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     fetched_snap = 1'h0;
     casez (a3_pool)
       1'h0:
-          fetched_snap = \$289 ;
+          fetched_snap = \$294 ;
     endcase
   end
   always @* begin
@@ -2641,477 +2788,389 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$294 ;
+          grant_addr = \$315 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$332  = event_queue_wen;
-    if (rst) begin
-      \$332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$333  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$333  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$334  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$334  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$335  = event_grant_wen;
-    if (rst) begin
-      \$335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$336  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$336  = event_grant_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$337  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$337  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$338  = alloc_valid;
-    if (rst) begin
-      \$338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$339  = a0_valid;
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$340  = \$9 ;
-    if (rst) begin
-      \$340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$341  = flush_valid;
-    if (rst) begin
-      \$341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$342  = \$11 ;
-    if (rst) begin
-      \$342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$343  = x0_valid;
-    if (rst) begin
-      \$343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$344  = x0_select;
-    if (rst) begin
-      \$344  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$345  = x1_valid;
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$346  = a1_valid;
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$347  = event_fresh;
-    if (event_take_fresh) begin
-      \$347  = \$16 ;
-    end else if (x1_select) begin
-      \$347  = 7'h00;
-    end
-    if (rst) begin
-      \$347  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$348  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$348  = \$17 ;
-    end else if (x1_select) begin
-      \$348  = 1'h1;
-    end
-    if (rst) begin
-      \$348  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$349  = event_seen;
-    if (event_take_fresh) begin
-      if (\$18 ) begin
-        \$349  = \$19 ;
-      end
-    end
-    if (rst) begin
-      \$349  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$350  = event_head;
-    if (event_pop) begin
-      \$350  = \$22 [5:0];
-    end
-    if (x1_select) begin
-      \$350  = event_queue_waddr;
-    end
-    if (rst) begin
-      \$350  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$351  = a2_valid;
-    if (rst) begin
-      \$351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$352  = a3_valid;
-    if (rst) begin
-      \$352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = a4_valid;
+    \$353  = event_queue_wen;
     if (rst) begin
       \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = free_valid;
-    if (rst) begin
-      \$354  = 1'h0;
+    \$354  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$354  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = f0_valid;
-    if (rst) begin
-      \$355  = 1'h0;
+    \$355  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$355  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = \$65 ;
+    \$356  = event_grant_wen;
     if (rst) begin
       \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = \$66 ;
-    if (rst) begin
-      \$357  = 1'h0;
+    \$357  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$357  = event_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = \$67 ;
-    if (rst) begin
-      \$358  = 1'h0;
+    \$358  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$358  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = \$68 ;
+    \$359  = alloc_valid;
     if (rst) begin
       \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = \$69 ;
+    \$360  = a0_valid;
     if (rst) begin
       \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$70 ;
+    \$361  = \$9 ;
     if (rst) begin
       \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = \$71 ;
+    \$362  = flush_valid;
     if (rst) begin
       \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$72 ;
+    \$363  = \$11 ;
     if (rst) begin
       \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = \$73 ;
+    \$364  = x0_valid;
     if (rst) begin
       \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = \$74 ;
+    \$365  = x0_select;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = \$75 ;
+    \$366  = x1_valid;
     if (rst) begin
       \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = \$76 ;
+    \$367  = a1_valid;
     if (rst) begin
       \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = \$77 ;
+    \$368  = event_fresh;
+    if (event_take_fresh) begin
+      \$368  = \$16 ;
+    end else if (x1_select) begin
+      \$368  = 7'h00;
+    end
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = \$78 ;
+    \$369  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$369  = \$17 ;
+    end else if (x1_select) begin
+      \$369  = 1'h1;
+    end
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = \$79 ;
+    \$370  = event_seen;
+    if (event_take_fresh) begin
+      if (\$19 ) begin
+        \$370  = \$20 ;
+      end
+    end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = \$80 ;
+    \$371  = event_seen;
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = \$81 ;
+    \$372  = event_head;
+    if (event_pop) begin
+      \$372  = \$23 [5:0];
+    end
+    if (x1_select) begin
+      \$372  = event_queue_waddr;
+    end
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = \$82 ;
+    \$373  = a2_valid;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = \$83 ;
+    \$374  = a3_valid;
     if (rst) begin
       \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = \$84 ;
+    \$375  = a4_valid;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = \$85 ;
+    \$376  = free_valid;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = \$86 ;
+    \$377  = f0_valid;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = f1_valid;
+    \$378  = \$76 ;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = f2_valid;
+    \$379  = \$77 ;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$signal$172 ;
+    \$380  = \$78 ;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = f3_valid;
+    \$381  = \$79 ;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = f3_go;
+    \$382  = \$80 ;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$179 ;
+    \$383  = \$81 ;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$189 ;
+    \$384  = \$82 ;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$200 ;
+    \$385  = \$83 ;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$233 ;
+    \$386  = \$84 ;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$237 ;
+    \$387  = \$85 ;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = event_queue_wen;
+    \$388  = \$86 ;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = event_queue_waddr;
-    if (event_queue_wen) begin
-      \$389  = \$240 [5:0];
-    end
+    \$389  = \$87 ;
     if (rst) begin
-      \$389  = 6'h00;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = event_push;
-    if (x1_select) begin
-      \$390  = 1'h0;
-    end
+    \$390  = \$88 ;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = event_pop;
-    if (x1_select) begin
-      \$391  = 1'h0;
-    end
+    \$391  = \$89 ;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$244 [6:0];
-    if (x1_select) begin
-      \$392  = 7'h00;
-    end
+    \$392  = \$90 ;
     if (rst) begin
-      \$392  = 7'h00;
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$393  = \$91 ;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$394  = \$92 ;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$395  = \$93 ;
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$396  = \$94 ;
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$397  = \$95 ;
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$398  = \$96 ;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$399  = \$97 ;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$400  = f1_valid;
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$401  = f2_valid;
+    if (rst) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$402  = \$signal$177 ;
+    if (rst) begin
+      \$402  = 1'h0;
     end
   end
   assign event_flushing = x1_select;
-  assign event_fresh_slot = \$276 [5:0];
+  assign event_fresh_slot = \$287 [5:0];
   assign event_tail = event_queue_waddr;
   assign \$signal  = event_grant_waddr;
-  assign next_tag = \$290 [3:0];
-  assign \$signal$183  = \$299 [8];
-  assign hit_a3 = \$303 [8];
-  assign \$signal$201  = \$307 [8];
+  assign \$signal$97  = \$304 [3:0];
+  assign next_next_tag = \$311 [3:0];
+  assign \$signal$188  = \$320 [8];
+  assign hit_a3 = \$324 [8];
+  assign \$signal$206  = \$328 [8];
   assign event_parity_data = event_parity_r0_b0;
   assign event_grant_data = event_grant_r0_b0;
   assign event_release = event_queue_wen;
@@ -3121,24 +3180,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign r__addr = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$285  = event_grant_w_addr;
-  assign \w__en$286  = event_grant_w_en;
-  assign \w__data$287  = event_grant_w_data;
-  assign \r__addr$288  = f1_event_slot;
+  assign \w__addr$290  = event_grant_w_addr;
+  assign \w__en$291  = event_grant_w_en;
+  assign \w__data$292  = event_grant_w_data;
+  assign \r__addr$293  = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$290  = \$276 [5:0];
-  assign \event_grant_addr$291  = \$276 [5:0];
-  assign \event_grant_data$292  = event_grant_r1_b0;
-  assign \w__addr$293  = f4_slot;
+  assign \r__addr$295  = \$287 [5:0];
+  assign \event_grant_addr$296  = \$287 [5:0];
+  assign \event_grant_data$297  = event_grant_r1_b0;
+  assign \w__addr$298  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign \w__en$295  = event_queue_wen;
+  assign \w__en$300  = event_queue_wen;
   assign event_parity_wen = event_queue_wen;
-  assign event_parity_wdata = \w__data$297 ;
-  assign \r__addr$299  = f1_event_slot;
+  assign event_parity_wdata = \w__data$302 ;
+  assign \r__addr$304  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$301  = \$276 [5:0];
-  assign \event_parity_addr$302  = \$276 [5:0];
-  assign \event_parity_data$303  = event_parity_r1_b0;
+  assign \r__addr$306  = \$287 [5:0];
+  assign \event_parity_addr$307  = \$287 [5:0];
+  assign \event_parity_data$308  = event_parity_r1_b0;
+  assign \$signal$309  = \$299 [3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -3149,7 +3209,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$317  = a6_payload[43:12];
+  assign \grant_addr$322  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign freed_valid = f6_valid;
@@ -3181,35 +3241,33 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign \event_grant_data$292.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$292.tag  = event_grant_r1_b0[4:1];
-  assign event_queue_wdata[10:7] = \$327 ;
-  assign event_queue_wdata[6] = \$326 ;
+  assign \event_grant_data$297.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$297.tag  = event_grant_r1_b0[4:1];
+  assign event_queue_wdata[10:7] = \$348 ;
+  assign event_queue_wdata[6] = \$347 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = \$290 [3:0];
+  assign event_grant_wdata[4:1] = \$304 [3:0];
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$13  = 4'h0;
-  assign event_ever = \$277 [7];
-  assign \$62  = \$60 [32];
-  assign \$89  = 1'h0;
-  assign \$92  = f1_hit;
-  assign \$94  = f1_hit;
-  assign \$98  = \$97 ;
-  assign \$209  = \$208 ;
-  assign \$211  = \$210 ;
-  assign \$215  = \$214 ;
+  assign \$40  = \$38 [7];
+  assign \$73  = \$71 [32];
+  assign \$100  = 1'h0;
+  assign \$103  = f1_hit;
+  assign \$105  = f1_hit;
+  assign \$109  = \$108 ;
   assign \$220  = \$219 ;
-  assign \$252  = event_popped;
-  assign \$258  = event_pushed;
-  assign \$264  = event_pushed;
-  assign \$265  = event_popped;
-  assign \$293  = { 3'h0, a4_slot, 12'h000 };
-  assign \$294 [30:0] = { 10'h000, \$293  };
-  assign \$294 [31] = 1'h1;
+  assign \$222  = \$221 ;
+  assign \$263  = event_popped;
+  assign \$269  = event_pushed;
+  assign \$275  = event_pushed;
+  assign \$276  = event_popped;
+  assign \$314  = { 3'h0, a4_slot, 12'h000 };
+  assign \$315 [30:0] = { 10'h000, \$314  };
+  assign \$315 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1428$0 , \port$1428$44 , rsp_freed_valid, \port$1431$0 , rsp_flushed_valid, \port$1443$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1471$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454$0 , \port$1454$44 , rsp_freed_valid, \port$1457$0 , rsp_flushed_valid, \port$1469$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1497$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -3482,24 +3540,24 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [31:0] \$342 ;
-  wire [31:0] \$343 ;
-  wire [31:0] \$344 ;
-  wire [31:0] \$345 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
   wire [31:0] \$346 ;
   wire [31:0] \$347 ;
   wire [31:0] \$348 ;
   wire [31:0] \$349 ;
   wire \$35 ;
-  wire [1:0] \$350 ;
+  wire [31:0] \$350 ;
   wire [31:0] \$351 ;
-  wire [2:0] \$352 ;
-  wire [2:0] \$353 ;
-  wire [2:0] \$354 ;
+  wire [31:0] \$352 ;
+  wire [31:0] \$353 ;
+  wire [1:0] \$354 ;
   wire [31:0] \$355 ;
-  wire [31:0] \$356 ;
-  wire [31:0] \$357 ;
-  wire [31:0] \$358 ;
+  wire [2:0] \$356 ;
+  wire [2:0] \$357 ;
+  wire [2:0] \$358 ;
   wire [31:0] \$359 ;
   wire \$36 ;
   wire [31:0] \$360 ;
@@ -3516,10 +3574,10 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire [31:0] \$370 ;
   wire [31:0] \$371 ;
   wire [31:0] \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
+  wire [31:0] \$373 ;
+  wire [31:0] \$374 ;
+  wire [31:0] \$375 ;
+  wire [31:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -3532,24 +3590,24 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [31:0] \$388 ;
-  wire [31:0] \$389 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [31:0] \$390 ;
-  wire [31:0] \$391 ;
+  wire \$390 ;
+  wire \$391 ;
   wire [31:0] \$392 ;
   wire [31:0] \$393 ;
   wire [31:0] \$394 ;
   wire [31:0] \$395 ;
-  wire [6:0] \$396 ;
+  wire [31:0] \$396 ;
   wire [31:0] \$397 ;
-  wire [6:0] \$398 ;
+  wire [31:0] \$398 ;
   wire [31:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [31:0] \$400 ;
+  wire [6:0] \$400 ;
   wire [31:0] \$401 ;
-  wire [31:0] \$402 ;
+  wire [6:0] \$402 ;
   wire [31:0] \$403 ;
   wire [31:0] \$404 ;
   wire [31:0] \$405 ;
@@ -3563,10 +3621,10 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire [31:0] \$412 ;
   wire [31:0] \$413 ;
   wire [31:0] \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
+  wire [31:0] \$415 ;
+  wire [31:0] \$416 ;
+  wire [31:0] \$417 ;
+  wire [31:0] \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
@@ -3580,31 +3638,31 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [31:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
-  wire [3:0] \$435 ;
-  wire [7:0] \$436 ;
-  wire [7:0] \$437 ;
-  wire [15:0] \$438 ;
-  wire \$439 ;
+  wire [31:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire [3:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
+  wire [7:0] \$440 ;
+  wire [7:0] \$441 ;
+  wire [15:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire [6:0] \$448 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
+  wire [6:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
@@ -3741,20 +3799,20 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [33:0] \$576 ;
+  wire \$576 ;
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire [32:0] \$58 ;
-  wire \$580 ;
+  wire [33:0] \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire [2:0] \$584 ;
+  wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [2:0] \$588 ;
   wire \$589 ;
   wire [2:0] \$59 ;
   wire \$590 ;
@@ -3774,11 +3832,11 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire [32:0] \$605 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [32:0] \$609 ;
   wire [3:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
@@ -3786,47 +3844,47 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire [1:0] \$616 ;
+  wire \$616 ;
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire [2:0] \$62 ;
   wire [1:0] \$620 ;
   wire \$621 ;
-  wire [2:0] \$622 ;
+  wire \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [1:0] \$624 ;
   wire \$625 ;
-  wire [120:0] \$626 ;
-  wire [2:0] \$627 ;
+  wire [2:0] \$626 ;
+  wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire [4:0] \$63 ;
-  wire \$630 ;
-  wire [120:0] \$631 ;
-  wire [2:0] \$632 ;
+  wire [120:0] \$630 ;
+  wire [2:0] \$631 ;
+  wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire \$635 ;
-  wire [120:0] \$636 ;
-  wire [2:0] \$637 ;
+  wire [120:0] \$635 ;
+  wire [2:0] \$636 ;
+  wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
   wire [120:0] \$640 ;
-  wire [120:0] \$641 ;
-  wire [120:0] \$642 ;
-  wire [120:0] \$643 ;
-  wire [2:0] \$644 ;
-  reg [31:0] \$645 ;
-  reg \$646 ;
+  wire [2:0] \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire [120:0] \$644 ;
+  wire [2:0] \$645 ;
+  reg [31:0] \$646 ;
   reg \$647 ;
-  reg [120:0] \$648 ;
+  reg \$648 ;
   reg [120:0] \$649 ;
-  wire [2:0] \$65 ;
+  wire [120:0] \$65 ;
   reg [120:0] \$650 ;
-  reg [1:0] \$651 ;
-  reg \$652 ;
+  reg [120:0] \$651 ;
+  reg [1:0] \$652 ;
   reg \$653 ;
   reg \$654 ;
   reg \$655 ;
@@ -3834,38 +3892,38 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg \$657 ;
   reg \$658 ;
   reg \$659 ;
-  wire [2:0] \$66 ;
+  wire [120:0] \$66 ;
   reg \$660 ;
   reg \$661 ;
   reg \$662 ;
-  reg [4:0] \$663 ;
-  reg [3:0] \$664 ;
-  reg [31:0] \$665 ;
-  reg [1:0] \$666 ;
-  reg [31:0] \$667 ;
-  reg [1:0] \$668 ;
+  reg \$663 ;
+  reg [4:0] \$664 ;
+  reg [3:0] \$665 ;
+  reg [31:0] \$666 ;
+  reg [1:0] \$667 ;
+  reg [31:0] \$668 ;
   reg [1:0] \$669 ;
-  wire \$67 ;
-  reg [3:0] \$670 ;
-  reg \$671 ;
-  reg [1:0] \$672 ;
-  reg [2:0] \$673 ;
-  reg [6:0] \$674 ;
-  reg [6:0] \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg [6:0] \$678 ;
-  reg [31:0] \$679 ;
-  wire \$68 ;
-  reg [31:0] \$680 ;
+  wire [120:0] \$67 ;
+  reg [1:0] \$670 ;
+  reg [3:0] \$671 ;
+  reg \$672 ;
+  reg [1:0] \$673 ;
+  reg [120:0] \$674 ;
+  reg [2:0] \$675 ;
+  reg [6:0] \$676 ;
+  reg [6:0] \$677 ;
+  reg \$678 ;
+  reg \$679 ;
+  wire [120:0] \$68 ;
+  reg [6:0] \$680 ;
   reg [31:0] \$681 ;
   reg [31:0] \$682 ;
-  reg [3:0] \$683 ;
-  reg [7:0] \$684 ;
-  reg [7:0] \$685 ;
-  reg [15:0] \$686 ;
-  reg \$687 ;
-  reg \$688 ;
+  reg [31:0] \$683 ;
+  reg [31:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [7:0] \$686 ;
+  reg [7:0] \$687 ;
+  reg [15:0] \$688 ;
   reg \$689 ;
   wire [2:0] \$69 ;
   reg \$690 ;
@@ -3879,7 +3937,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg \$698 ;
   reg \$699 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [2:0] \$70 ;
   reg \$700 ;
   reg \$701 ;
   reg \$702 ;
@@ -3890,7 +3948,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg \$707 ;
   reg \$708 ;
   reg \$709 ;
-  wire [6:0] \$71 ;
+  wire \$71 ;
   reg \$710 ;
   reg \$711 ;
   reg \$712 ;
@@ -3901,30 +3959,30 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg \$717 ;
   reg \$718 ;
   reg \$719 ;
-  wire [6:0] \$72 ;
+  wire \$72 ;
   reg \$720 ;
   reg \$721 ;
   reg \$722 ;
   reg \$723 ;
   reg \$724 ;
-  reg [31:0] \$725 ;
-  reg [1:0] \$726 ;
+  reg \$725 ;
+  reg \$726 ;
   reg [31:0] \$727 ;
-  reg \$728 ;
-  reg \$729 ;
-  wire [8:0] \$73 ;
+  reg [1:0] \$728 ;
+  reg [31:0] \$729 ;
+  wire [2:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg [13:0] \$732 ;
-  reg [31:0] \$733 ;
-  reg \$734 ;
-  reg [3:0] \$735 ;
-  reg [7:0] \$736 ;
-  reg [7:0] \$737 ;
-  reg [15:0] \$738 ;
-  reg \$739 ;
-  wire [8:0] \$74 ;
-  reg \$740 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg [13:0] \$734 ;
+  reg [31:0] \$735 ;
+  reg \$736 ;
+  reg [3:0] \$737 ;
+  reg [7:0] \$738 ;
+  reg [7:0] \$739 ;
+  wire \$74 ;
+  reg [15:0] \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
@@ -3932,20 +3990,20 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg \$745 ;
   reg \$746 ;
   reg \$747 ;
-  reg [31:0] \$748 ;
+  reg \$748 ;
   reg \$749 ;
-  wire \$75 ;
-  reg \$750 ;
+  wire [6:0] \$75 ;
+  reg [31:0] \$750 ;
   reg \$751 ;
   reg \$752 ;
   reg \$753 ;
   reg \$754 ;
-  reg [31:0] \$755 ;
+  reg \$755 ;
   reg \$756 ;
-  reg \$757 ;
+  reg [31:0] \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire \$76 ;
+  wire [6:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
@@ -3954,25 +4012,27 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg \$765 ;
   reg \$766 ;
   reg \$767 ;
-  reg [31:0] \$768 ;
-  reg [31:0] \$769 ;
-  wire \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg [2:0] \$772 ;
+  reg \$768 ;
+  reg \$769 ;
+  wire [8:0] \$77 ;
+  reg [31:0] \$770 ;
+  reg [31:0] \$771 ;
+  reg \$772 ;
   reg \$773 ;
-  reg \$774 ;
+  reg [2:0] \$774 ;
   reg \$775 ;
-  reg [2:0] \$776 ;
+  reg \$776 ;
   reg \$777 ;
-  reg \$778 ;
+  reg [2:0] \$778 ;
   reg \$779 ;
-  wire \$78 ;
-  reg [3:0] \$780 ;
-  reg [31:0] \$781 ;
-  reg \$782 ;
-  reg \$783 ;
+  wire [8:0] \$78 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg [3:0] \$782 ;
+  reg [31:0] \$783 ;
   reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
   wire \$79 ;
   wire [32:0] \$8 ;
   wire \$80 ;
@@ -3980,39 +4040,39 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [32:0] \$85 ;
-  wire [32:0] \$86 ;
-  wire [32:0] \$87 ;
-  wire [32:0] \$88 ;
-  wire [3:0] \$89 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [32:0] \$89 ;
   wire [32:0] \$9 ;
-  wire [7:0] \$90 ;
-  wire [7:0] \$91 ;
-  wire [15:0] \$92 ;
-  wire [6:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
+  wire [32:0] \$90 ;
+  wire [32:0] \$91 ;
+  wire [32:0] \$92 ;
+  wire [3:0] \$93 ;
+  wire [7:0] \$94 ;
+  wire [7:0] \$95 ;
+  wire [15:0] \$96 ;
+  wire [6:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$109  = 1'h0;
-  reg [31:0] \$signal$123  = 32'd0;
-  reg \$signal$124  = 1'h0;
-  reg \$signal$140  = 1'h0;
-  reg [31:0] \$signal$142  = 32'd0;
-  reg \$signal$143  = 1'h0;
+  reg \$signal$114  = 1'h0;
+  reg [31:0] \$signal$127  = 32'd0;
+  reg \$signal$128  = 1'h0;
+  reg \$signal$144  = 1'h0;
+  reg [31:0] \$signal$146  = 32'd0;
   reg \$signal$147  = 1'h0;
-  reg \$signal$148  = 1'h0;
-  reg [31:0] \$signal$150  = 32'd0;
-  reg \$signal$159  = 1'h0;
-  reg \$signal$160  = 1'h0;
-  reg \$signal$161  = 1'h0;
-  reg \$signal$162  = 1'h0;
+  reg \$signal$151  = 1'h0;
+  reg \$signal$152  = 1'h0;
+  reg [31:0] \$signal$154  = 32'd0;
+  reg \$signal$163  = 1'h0;
+  reg \$signal$164  = 1'h0;
   reg \$signal$165  = 1'h0;
+  reg \$signal$166  = 1'h0;
   reg \$signal$169  = 1'h0;
-  reg \$signal$170  = 1'h0;
+  reg \$signal$173  = 1'h0;
+  reg \$signal$174  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$39 ;
   reg [31:0] \$signal$48  = 32'd0;
@@ -4020,35 +4080,35 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg [3:0] \$signal$53  = 4'h0;
   reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
-  reg [2:0] \$signal$57  = 3'h0;
-  reg \$signal$73  = 1'h0;
-  reg \$signal$75  = 1'h0;
-  reg \$signal$76  = 1'h0;
+  reg [2:0] \$signal$62  = 3'h0;
+  reg \$signal$78  = 1'h0;
+  reg \$signal$80  = 1'h0;
+  reg \$signal$81  = 1'h0;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$181 ;
-  wire [1:0] \$signature__addr$184 ;
-  wire [1:0] \$signature__addr$187 ;
-  wire [1:0] \$signature__addr$190 ;
-  wire [1:0] \$signature__addr$193 ;
+  wire [1:0] \$signature__addr$185 ;
+  wire [1:0] \$signature__addr$188 ;
+  wire [1:0] \$signature__addr$191 ;
+  wire [1:0] \$signature__addr$194 ;
+  wire [1:0] \$signature__addr$197 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$196 ;
-  wire [1:0] \$signature__addr$199 ;
+  wire [1:0] \$signature__addr$200 ;
+  wire [1:0] \$signature__addr$203 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$185 ;
-  wire [120:0] \$signature__data$191 ;
-  wire [120:0] \$signature__data$197 ;
+  wire [120:0] \$signature__data$183 ;
+  wire [120:0] \$signature__data$189 ;
+  wire [120:0] \$signature__data$195 ;
   wire [120:0] \$signature__data$201 ;
-  wire [120:0] \$signature__data$202 ;
-  wire [120:0] \$signature__data$203 ;
-  wire [120:0] \$signature__data$204 ;
+  wire [120:0] \$signature__data$59 ;
+  wire [120:0] \$signature__data$60 ;
+  wire [120:0] \$signature__data$61 ;
   wire \$signature__en ;
-  wire \$signature__en$182 ;
   wire \$signature__en$186 ;
-  wire \$signature__en$188 ;
+  wire \$signature__en$190 ;
   wire \$signature__en$192 ;
-  wire \$signature__en$194 ;
+  wire \$signature__en$196 ;
   wire \$signature__en$198 ;
-  wire \$signature__en$200 ;
+  wire \$signature__en$202 ;
+  wire \$signature__en$204 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -4101,7 +4161,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg flush_waiting = 1'h0;
   wire [31:0] handle;
   reg [1:0] head_bank = 2'h0;
-  wire [120:0] head_entry;
+  reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
   reg [2:0] irq_enable = 3'h0;
@@ -4111,16 +4171,16 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [11:0] \port$1428$0 ;
-  wire [11:0] \port$1428$0 ;
-  input [13:0] \port$1428$44 ;
-  wire [13:0] \port$1428$44 ;
-  input [16:0] \port$1431$0 ;
-  wire [16:0] \port$1431$0 ;
-  input [15:0] \port$1443$0 ;
-  wire [15:0] \port$1443$0 ;
-  input [36:0] \port$1471$0 ;
-  wire [36:0] \port$1471$0 ;
+  input [11:0] \port$1454$0 ;
+  wire [11:0] \port$1454$0 ;
+  input [13:0] \port$1454$44 ;
+  wire [13:0] \port$1454$44 ;
+  input [16:0] \port$1457$0 ;
+  wire [16:0] \port$1457$0 ;
+  input [15:0] \port$1469$0 ;
+  wire [15:0] \port$1469$0 ;
+  input [36:0] \port$1497$0 ;
+  wire [36:0] \port$1497$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -4261,796 +4321,800 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data ;
+      log_bank0[\$signature__addr ] <= \$signature__data$183 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
     _0_ <= log_bank0[\$signal$53 [3:2]];
   end
-  assign \$signature__data$201  = _0_;
+  assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$186 )
-      log_bank1[\$signature__addr$184 ] <= \$signature__data$185 ;
+    if (\$signature__en$190 )
+      log_bank1[\$signature__addr$188 ] <= \$signature__data$189 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
     _1_ <= log_bank1[\$signal$53 [3:2]];
   end
-  assign \$signature__data$202  = _1_;
+  assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$192 )
-      log_bank2[\$signature__addr$190 ] <= \$signature__data$191 ;
+    if (\$signature__en$196 )
+      log_bank2[\$signature__addr$194 ] <= \$signature__data$195 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
     _2_ <= log_bank2[\$signal$53 [3:2]];
   end
-  assign \$signature__data$203  = _2_;
+  assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$198 )
-      log_bank3[\$signal$51 ] <= \$signature__data$197 ;
+    if (\$signature__en$202 )
+      log_bank3[\$signal$51 ] <= \$signature__data$201 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
     _3_ <= log_bank3[\$signal$53 [3:2]];
   end
-  assign \$signature__data$204  = _3_;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = ~ r1_a7_5[1];
-  assign \$218  = ~ r1_a11_8[0];
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = \$216  | \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = ~ r1_a1_0[0];
-  assign \$223  = ~ r1_a4_2[0];
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = ~ r1_a7_5[0];
-  assign \$226  = ~ r1_a11_8[1];
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = \$224  | \$227 ;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = ~ r1_a1_0[0];
-  assign \$231  = ~ r1_a4_2[1];
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = ~ r1_a7_5[0];
-  assign \$234  = ~ r1_a11_8[1];
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = ~ r1_a1_0[0];
-  assign \$239  = ~ r1_a4_2[2];
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = ~ r1_a7_5[0];
-  assign \$242  = ~ r1_a11_8[1];
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = \$240  | \$243 ;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = ~ r1_a1_0[0];
-  assign \$247  = ~ r1_a4_2[3];
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = ~ r1_a7_5[0];
-  assign \$250  = ~ r1_a11_8[1];
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = \$248  | \$251 ;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = ~ r1_a1_0[0];
-  assign \$255  = ~ r1_a4_2[4];
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = ~ r1_a7_5[0];
-  assign \$258  = ~ r1_a11_8[1];
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = \$256  | \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = ~ r1_a1_0[0];
-  assign \$263  = ~ r1_a4_2[5];
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = ~ r1_a7_5[0];
-  assign \$266  = ~ r1_a11_8[1];
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = ~ r1_a1_0[0];
-  assign \$271  = ~ r1_a4_2[6];
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = ~ r1_a7_5[0];
-  assign \$274  = ~ r1_a11_8[1];
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$272  | \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = ~ r1_a1_0[0];
-  assign \$279  = ~ r1_a4_2[7];
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = ~ r1_a7_5[0];
-  assign \$282  = ~ r1_a11_8[1];
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = ~ r1_a1_0[0];
-  assign \$287  = ~ r1_a4_2[0];
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = ~ r1_a7_5[1];
-  assign \$290  = ~ r1_a11_8[1];
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = \$288  | \$291 ;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = ~ r1_a1_0[0];
-  assign \$295  = ~ r1_a4_2[1];
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ r1_a7_5[1];
-  assign \$298  = ~ r1_a11_8[1];
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$296  | \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = ~ r1_a1_0[0];
-  assign \$303  = ~ r1_a4_2[2];
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = ~ r1_a7_5[1];
-  assign \$306  = ~ r1_a11_8[1];
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = \$304  | \$307 ;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = ~ r1_a1_0[0];
-  assign \$311  = ~ r1_a4_2[3];
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = ~ r1_a7_5[1];
-  assign \$314  = ~ r1_a11_8[1];
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = \$312  | \$315 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = ~ r1_a1_0[0];
-  assign \$319  = ~ r1_a4_2[4];
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = ~ r1_a7_5[1];
-  assign \$322  = ~ r1_a11_8[1];
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = \$320  | \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = ~ r1_a1_0[0];
-  assign \$327  = ~ r1_a4_2[5];
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = ~ r1_a7_5[1];
-  assign \$330  = ~ r1_a11_8[1];
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = \$328  | \$331 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = ~ r1_a1_0[0];
-  assign \$335  = ~ r1_a4_2[6];
-  assign \$336  = \$334  | \$335 ;
-  assign \$337  = ~ r1_a7_5[1];
-  assign \$338  = ~ r1_a11_8[1];
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = \$336  | \$339 ;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$343  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = r2_sel_config ? 32'd169084167 : 32'd0;
-  assign \$346  = r2_sel_config2 ? 32'd100732960 : 32'd0;
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = \$344  | \$347 ;
-  assign \$350  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$352  = r2_sel_irq_status ? \$signal$57  : 3'h0;
-  assign \$353  = r2_sel_irq_enable ? irq_enable : 3'h0;
-  assign \$354  = \$352  | \$353 ;
-  assign \$355  = \$351  | { 29'h00000000, \$354  };
-  assign \$356  = \$348  | \$355 ;
-  assign \$357  = r2_sel_err_count ? \$signal$48  : 32'd0;
-  assign \$358  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$361  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$362  = \$360  | \$361 ;
-  assign \$363  = \$359  | \$362 ;
-  assign \$364  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$365  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$signature__data$61  = _3_;
+  assign \$214  = ~ r1_a11_8[0];
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  | \$215 ;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = ~ r1_a1_0[0];
+  assign \$219  = ~ r1_a4_2[7];
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = ~ r1_a7_5[1];
+  assign \$222  = ~ r1_a11_8[0];
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = ~ r1_a1_0[0];
+  assign \$227  = ~ r1_a4_2[0];
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = ~ r1_a7_5[0];
+  assign \$230  = ~ r1_a11_8[1];
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = \$228  | \$231 ;
+  assign \$233  = ~ \$232 ;
+  assign \$234  = ~ r1_a1_0[0];
+  assign \$235  = ~ r1_a4_2[1];
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = ~ r1_a7_5[0];
+  assign \$238  = ~ r1_a11_8[1];
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = \$236  | \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = ~ r1_a1_0[0];
+  assign \$243  = ~ r1_a4_2[2];
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = ~ r1_a7_5[0];
+  assign \$246  = ~ r1_a11_8[1];
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = \$244  | \$247 ;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = ~ r1_a1_0[0];
+  assign \$251  = ~ r1_a4_2[3];
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ~ r1_a7_5[0];
+  assign \$254  = ~ r1_a11_8[1];
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = ~ r1_a1_0[0];
+  assign \$259  = ~ r1_a4_2[4];
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ r1_a7_5[0];
+  assign \$262  = ~ r1_a11_8[1];
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = ~ r1_a1_0[0];
+  assign \$267  = ~ r1_a4_2[5];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ~ r1_a7_5[0];
+  assign \$270  = ~ r1_a11_8[1];
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = ~ r1_a1_0[0];
+  assign \$275  = ~ r1_a4_2[6];
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = ~ r1_a7_5[0];
+  assign \$278  = ~ r1_a11_8[1];
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = ~ r1_a1_0[0];
+  assign \$283  = ~ r1_a4_2[7];
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = ~ r1_a7_5[0];
+  assign \$286  = ~ r1_a11_8[1];
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = ~ r1_a1_0[0];
+  assign \$291  = ~ r1_a4_2[0];
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = ~ r1_a7_5[1];
+  assign \$294  = ~ r1_a11_8[1];
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = \$292  | \$295 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = ~ r1_a1_0[0];
+  assign \$299  = ~ r1_a4_2[1];
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = ~ r1_a7_5[1];
+  assign \$302  = ~ r1_a11_8[1];
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = \$300  | \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = ~ r1_a1_0[0];
+  assign \$307  = ~ r1_a4_2[2];
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = ~ r1_a7_5[1];
+  assign \$310  = ~ r1_a11_8[1];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = \$308  | \$311 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = ~ r1_a1_0[0];
+  assign \$315  = ~ r1_a4_2[3];
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = ~ r1_a7_5[1];
+  assign \$318  = ~ r1_a11_8[1];
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = \$316  | \$319 ;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = ~ r1_a1_0[0];
+  assign \$323  = ~ r1_a4_2[4];
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = ~ r1_a7_5[1];
+  assign \$326  = ~ r1_a11_8[1];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = \$324  | \$327 ;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = ~ r1_a1_0[0];
+  assign \$331  = ~ r1_a4_2[5];
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = ~ r1_a7_5[1];
+  assign \$334  = ~ r1_a11_8[1];
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = \$332  | \$335 ;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = ~ r1_a1_0[0];
+  assign \$339  = ~ r1_a4_2[6];
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = ~ r1_a7_5[1];
+  assign \$342  = ~ r1_a11_8[1];
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = \$340  | \$343 ;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$347  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = r2_sel_config ? 32'd169084167 : 32'd0;
+  assign \$350  = r2_sel_config2 ? 32'd100732960 : 32'd0;
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = \$348  | \$351 ;
+  assign \$354  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$356  = r2_sel_irq_status ? \$signal$62  : 3'h0;
+  assign \$357  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = \$355  | { 29'h00000000, \$358  };
+  assign \$360  = \$352  | \$359 ;
+  assign \$361  = r2_sel_err_count ? \$signal$48  : 32'd0;
+  assign \$362  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$363  = \$361  | \$362 ;
+  assign \$364  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$365  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$366  = \$364  | \$365 ;
-  assign \$368  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$370  = \$366  | \$369 ;
-  assign \$371  = \$363  | \$370 ;
-  assign \$372  = \$356  | \$371 ;
-  assign \$373  = r2_sel_id | r2_sel_version;
-  assign \$374  = r2_sel_config | r2_sel_config2;
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = r2_sel_ctrl | r2_sel_status;
-  assign \$377  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$378  = \$376  | \$377 ;
-  assign \$379  = \$375  | \$378 ;
-  assign \$380  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$381  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$369  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$370  = \$368  | \$369 ;
+  assign \$372  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$374  = \$370  | \$373 ;
+  assign \$375  = \$367  | \$374 ;
+  assign \$376  = \$360  | \$375 ;
+  assign \$377  = r2_sel_id | r2_sel_version;
+  assign \$378  = r2_sel_config | r2_sel_config2;
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = r2_sel_ctrl | r2_sel_status;
+  assign \$381  = r2_sel_irq_status | r2_sel_irq_enable;
   assign \$382  = \$380  | \$381 ;
-  assign \$383  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$384  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = \$382  | \$385 ;
-  assign \$387  = \$379  | \$386 ;
-  assign \$389  = r2_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$392  = r2_sel_pool0_slot_size ? 32'd4096 : 32'd0;
-  assign \$394  = \$390  | \$393 ;
-  assign \$395  = r2_sel_pool0_slots ? 32'd64 : 32'd0;
-  assign \$396  = r2_sel_pool0_in_use ? event_in_use : 7'h00;
-  assign \$397  = \$395  | { 25'h0000000, \$396  };
-  assign \$398  = r2_sel_pool0_high_water ? event_high_water : 7'h00;
-  assign \$399  = r2_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$400  = { 25'h0000000, \$398  } | \$399 ;
-  assign \$401  = \$397  | \$400 ;
-  assign \$402  = \$394  | \$401 ;
-  assign \$403  = r2_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$404  = r2_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$405  = \$403  | \$404 ;
-  assign \$410  = r2_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = \$402  | \$413 ;
-  assign \$415  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$416  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$419  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = \$417  | \$420 ;
-  assign \$422  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$423  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$383  = \$379  | \$382 ;
+  assign \$384  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$385  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$388  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$389  = \$387  | \$388 ;
+  assign \$390  = \$386  | \$389 ;
+  assign \$391  = \$383  | \$390 ;
+  assign \$393  = r2_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$396  = r2_sel_pool0_slot_size ? 32'd4096 : 32'd0;
+  assign \$398  = \$394  | \$397 ;
+  assign \$399  = r2_sel_pool0_slots ? 32'd64 : 32'd0;
+  assign \$400  = r2_sel_pool0_in_use ? event_in_use : 7'h00;
+  assign \$401  = \$399  | { 25'h0000000, \$400  };
+  assign \$402  = r2_sel_pool0_high_water ? event_high_water : 7'h00;
+  assign \$403  = r2_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$404  = { 25'h0000000, \$402  } | \$403 ;
+  assign \$405  = \$401  | \$404 ;
+  assign \$406  = \$398  | \$405 ;
+  assign \$407  = r2_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$408  = r2_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$409  = \$407  | \$408 ;
+  assign \$414  = r2_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$417  = \$413  | \$416 ;
+  assign \$418  = \$406  | \$417 ;
+  assign \$419  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$420  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$423  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
   assign \$424  = \$422  | \$423 ;
-  assign \$425  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = \$421  | \$426 ;
-  assign \$428  = \$signal$109  & r3_alloc;
-  assign \$429  = \$signal$109  & r3_alloc;
-  assign \$430  = r3_block0 | r3_block4;
-  assign \$431  = | r3_found_in;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = rsp_grant_valid & rsp_grant_src;
-  assign \$434  = alloc_waiting & \$433 ;
-  assign \$435  = 1'h1 << bus__w_addr[1:0];
-  assign \$436  = 1'h1 << bus__w_addr[4:2];
-  assign \$437  = 1'h1 << bus__w_addr[7:5];
-  assign \$438  = 1'h1 << bus__w_addr[11:8];
-  assign \$439  = bus__w_data[5:0] > 1'h0;
-  assign \$440  = ! bus__w_data[5:0];
-  assign \$441  = bus__w_data[11:6] > 1'h1;
-  assign \$442  = bus__w_data[11:6] == 1'h1;
-  assign \$443  = bus__w_data[17:12] > 1'h0;
-  assign \$444  = ! bus__w_data[17:12];
-  assign \$445  = bus__w_data[18] > 1'h0;
-  assign \$446  = ! bus__w_data[18];
-  assign \$447  = bus__w_strb == 4'hf;
-  assign \$448  = bus__w_addr[11:6] - 3'h4;
-  assign \$449  = w1_event_oor_eq18 & w1_event_oor_gt12;
-  assign \$450  = w1_event_oor_gt18 | \$449 ;
-  assign \$451  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$452  = w1_event_oor_eq6 & w1_event_oor_gt0;
-  assign \$453  = w1_event_oor_gt6 | \$452 ;
-  assign \$454  = \$451  & \$453 ;
-  assign \$455  = \$450  | \$454 ;
-  assign \$456  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$457  = w1_event_oor_eq6 & w1_event_oor_eq0;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = \$455  | \$458 ;
-  assign \$460  = ~ w1_a1_0[0];
-  assign \$461  = ~ w1_a4_2[4];
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = ~ w1_a7_5[0];
-  assign \$464  = ~ w1_a11_8[0];
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = \$462  | \$465 ;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = ~ w1_a1_0[0];
-  assign \$469  = ~ w1_a4_2[6];
-  assign \$470  = \$468  | \$469 ;
-  assign \$471  = ~ w1_a7_5[0];
-  assign \$472  = ~ w1_a11_8[0];
-  assign \$473  = \$471  | \$472 ;
-  assign \$474  = \$470  | \$473 ;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = ~ w1_a1_0[0];
-  assign \$477  = ~ w1_a4_2[7];
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = ~ w1_a7_5[0];
-  assign \$480  = ~ w1_a11_8[0];
-  assign \$481  = \$479  | \$480 ;
-  assign \$482  = \$478  | \$481 ;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = ~ w1_a1_0[0];
-  assign \$485  = ~ w1_a4_2[6];
-  assign \$486  = \$484  | \$485 ;
-  assign \$487  = ~ w1_a7_5[1];
-  assign \$488  = ~ w1_a11_8[0];
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = ~ w1_a1_0[0];
-  assign \$493  = ~ w1_a4_2[1];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = ~ w1_a7_5[0];
-  assign \$496  = ~ w1_a11_8[1];
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = \$494  | \$497 ;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = ~ w1_a1_0[0];
-  assign \$501  = ~ w1_a4_2[4];
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = ~ w1_a7_5[1];
-  assign \$504  = ~ w1_a11_8[1];
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = \$502  | \$505 ;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = ~ w1_a1_0[0];
-  assign \$509  = ~ w1_a4_2[1];
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = ~ w1_a7_5[0];
-  assign \$512  = ~ w1_a11_8[1];
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = \$510  | \$513 ;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = ~ w1_a1_0[0];
-  assign \$517  = ~ w1_a4_2[4];
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = ~ w1_a7_5[1];
-  assign \$520  = ~ w1_a11_8[1];
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = \$518  | \$521 ;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = ~ w1_a1_0[0];
-  assign \$525  = ~ w1_a4_2[4];
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = ~ w1_a7_5[0];
-  assign \$528  = ~ w1_a11_8[0];
-  assign \$529  = \$527  | \$528 ;
-  assign \$530  = \$526  | \$529 ;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = ~ w1_a1_0[0];
-  assign \$533  = ~ w1_a4_2[6];
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = ~ w1_a7_5[1];
-  assign \$536  = ~ w1_a11_8[0];
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = \$534  | \$537 ;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = \$531  | \$539 ;
-  assign \$541  = ~ w1_a1_0[0];
-  assign \$542  = ~ w1_a4_2[1];
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = ~ w1_a7_5[0];
-  assign \$545  = ~ w1_a11_8[1];
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = ~ w1_a1_0[0];
-  assign \$550  = ~ w1_a4_2[4];
-  assign \$551  = \$549  | \$550 ;
-  assign \$552  = ~ w1_a7_5[1];
-  assign \$553  = ~ w1_a11_8[1];
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = \$551  | \$554 ;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$548  | \$556 ;
-  assign \$558  = \$540  | \$557 ;
-  assign \$559  = ~ w1_a1_0[0];
-  assign \$560  = ~ w1_a4_2[6];
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = ~ w1_a7_5[0];
-  assign \$563  = ~ w1_a11_8[0];
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = ~ \$565 ;
-  assign \$567  = ~ w1_a1_0[0];
-  assign \$568  = ~ w1_a4_2[7];
-  assign \$569  = \$567  | \$568 ;
-  assign \$570  = ~ w1_a7_5[0];
-  assign \$571  = ~ w1_a11_8[0];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = \$569  | \$572 ;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$566  | \$574 ;
-  assign \$577  = \$signal$147  & \$signal$148 ;
-  assign \$578  = \$577  & w2_is_ctrl;
-  assign \$579  = \$578  & \$signal$150 [0];
-  assign \$580  = \$signal$147  & \$signal$148 ;
-  assign \$581  = \$580  & w2_is_err_pop;
-  assign \$582  = \$signal$147  & w2_is_irq_status;
-  assign \$583  = \$582  & w2_strb0;
-  assign \$584  = \$583  ? \$signal$150 [2:0] : 3'h0;
-  assign \$585  = \$signal$147  & \$signal$148 ;
-  assign \$586  = \$585  & \$signal$159 ;
-  assign \$587  = \$signal$147  & \$signal$148 ;
-  assign \$588  = \$587  & \$signal$160 ;
-  assign \$589  = \$signal$147  & \$signal$148 ;
-  assign \$590  = \$589  & \$signal$159 ;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = \$signal$147  & \$591 ;
-  assign \$593  = \$signal$147  & \$signal$148 ;
-  assign \$594  = \$593  & \$signal$160 ;
+  assign \$425  = \$421  | \$424 ;
+  assign \$426  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$427  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = \$425  | \$430 ;
+  assign \$432  = \$signal$114  & r3_alloc;
+  assign \$433  = \$signal$114  & r3_alloc;
+  assign \$434  = r3_block0 | r3_block4;
+  assign \$435  = | r3_found_in;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = rsp_grant_valid & rsp_grant_src;
+  assign \$438  = alloc_waiting & \$437 ;
+  assign \$439  = 1'h1 << bus__w_addr[1:0];
+  assign \$440  = 1'h1 << bus__w_addr[4:2];
+  assign \$441  = 1'h1 << bus__w_addr[7:5];
+  assign \$442  = 1'h1 << bus__w_addr[11:8];
+  assign \$443  = bus__w_data[5:0] > 1'h0;
+  assign \$444  = ! bus__w_data[5:0];
+  assign \$445  = bus__w_data[11:6] > 1'h1;
+  assign \$446  = bus__w_data[11:6] == 1'h1;
+  assign \$447  = bus__w_data[17:12] > 1'h0;
+  assign \$448  = ! bus__w_data[17:12];
+  assign \$449  = bus__w_data[18] > 1'h0;
+  assign \$450  = ! bus__w_data[18];
+  assign \$451  = bus__w_strb == 4'hf;
+  assign \$452  = bus__w_addr[11:6] - 3'h4;
+  assign \$453  = w1_event_oor_eq18 & w1_event_oor_gt12;
+  assign \$454  = w1_event_oor_gt18 | \$453 ;
+  assign \$455  = w1_event_oor_eq18 & w1_event_oor_eq12;
+  assign \$456  = w1_event_oor_eq6 & w1_event_oor_gt0;
+  assign \$457  = w1_event_oor_gt6 | \$456 ;
+  assign \$458  = \$455  & \$457 ;
+  assign \$459  = \$454  | \$458 ;
+  assign \$460  = w1_event_oor_eq18 & w1_event_oor_eq12;
+  assign \$461  = w1_event_oor_eq6 & w1_event_oor_eq0;
+  assign \$462  = \$460  & \$461 ;
+  assign \$463  = \$459  | \$462 ;
+  assign \$464  = ~ w1_a1_0[0];
+  assign \$465  = ~ w1_a4_2[4];
+  assign \$466  = \$464  | \$465 ;
+  assign \$467  = ~ w1_a7_5[0];
+  assign \$468  = ~ w1_a11_8[0];
+  assign \$469  = \$467  | \$468 ;
+  assign \$470  = \$466  | \$469 ;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = ~ w1_a1_0[0];
+  assign \$473  = ~ w1_a4_2[6];
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = ~ w1_a7_5[0];
+  assign \$476  = ~ w1_a11_8[0];
+  assign \$477  = \$475  | \$476 ;
+  assign \$478  = \$474  | \$477 ;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = ~ w1_a1_0[0];
+  assign \$481  = ~ w1_a4_2[7];
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = ~ w1_a7_5[0];
+  assign \$484  = ~ w1_a11_8[0];
+  assign \$485  = \$483  | \$484 ;
+  assign \$486  = \$482  | \$485 ;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = ~ w1_a1_0[0];
+  assign \$489  = ~ w1_a4_2[6];
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = ~ w1_a7_5[1];
+  assign \$492  = ~ w1_a11_8[0];
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = \$490  | \$493 ;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = ~ w1_a1_0[0];
+  assign \$497  = ~ w1_a4_2[1];
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = ~ w1_a7_5[0];
+  assign \$500  = ~ w1_a11_8[1];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = \$498  | \$501 ;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = ~ w1_a1_0[0];
+  assign \$505  = ~ w1_a4_2[4];
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = ~ w1_a7_5[1];
+  assign \$508  = ~ w1_a11_8[1];
+  assign \$509  = \$507  | \$508 ;
+  assign \$510  = \$506  | \$509 ;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = ~ w1_a1_0[0];
+  assign \$513  = ~ w1_a4_2[1];
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = ~ w1_a7_5[0];
+  assign \$516  = ~ w1_a11_8[1];
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = ~ \$518 ;
+  assign \$520  = ~ w1_a1_0[0];
+  assign \$521  = ~ w1_a4_2[4];
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = ~ w1_a7_5[1];
+  assign \$524  = ~ w1_a11_8[1];
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = \$522  | \$525 ;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = ~ w1_a1_0[0];
+  assign \$529  = ~ w1_a4_2[4];
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = ~ w1_a7_5[0];
+  assign \$532  = ~ w1_a11_8[0];
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = \$530  | \$533 ;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = ~ w1_a1_0[0];
+  assign \$537  = ~ w1_a4_2[6];
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = ~ w1_a7_5[1];
+  assign \$540  = ~ w1_a11_8[0];
+  assign \$541  = \$539  | \$540 ;
+  assign \$542  = \$538  | \$541 ;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = \$535  | \$543 ;
+  assign \$545  = ~ w1_a1_0[0];
+  assign \$546  = ~ w1_a4_2[1];
+  assign \$547  = \$545  | \$546 ;
+  assign \$548  = ~ w1_a7_5[0];
+  assign \$549  = ~ w1_a11_8[1];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = \$547  | \$550 ;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = ~ w1_a1_0[0];
+  assign \$554  = ~ w1_a4_2[4];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = ~ w1_a7_5[1];
+  assign \$557  = ~ w1_a11_8[1];
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = \$555  | \$558 ;
+  assign \$560  = ~ \$559 ;
+  assign \$561  = \$552  | \$560 ;
+  assign \$562  = \$544  | \$561 ;
+  assign \$563  = ~ w1_a1_0[0];
+  assign \$564  = ~ w1_a4_2[6];
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = ~ w1_a7_5[0];
+  assign \$567  = ~ w1_a11_8[0];
+  assign \$568  = \$566  | \$567 ;
+  assign \$569  = \$565  | \$568 ;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = ~ w1_a1_0[0];
+  assign \$572  = ~ w1_a4_2[7];
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = ~ w1_a7_5[0];
+  assign \$575  = ~ w1_a11_8[0];
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = \$573  | \$576 ;
+  assign \$578  = ~ \$577 ;
+  assign \$579  = \$570  | \$578 ;
+  assign \$581  = \$signal$151  & \$signal$152 ;
+  assign \$582  = \$581  & w2_is_ctrl;
+  assign \$583  = \$582  & \$signal$154 [0];
+  assign \$584  = \$signal$151  & \$signal$152 ;
+  assign \$585  = \$584  & w2_is_err_pop;
+  assign \$586  = \$signal$151  & w2_is_irq_status;
+  assign \$587  = \$586  & w2_strb0;
+  assign \$588  = \$587  ? \$signal$154 [2:0] : 3'h0;
+  assign \$589  = \$signal$151  & \$signal$152 ;
+  assign \$590  = \$589  & \$signal$163 ;
+  assign \$591  = \$signal$151  & \$signal$152 ;
+  assign \$592  = \$591  & \$signal$164 ;
+  assign \$593  = \$signal$151  & \$signal$152 ;
+  assign \$594  = \$593  & \$signal$163 ;
   assign \$595  = ~ \$594 ;
-  assign \$596  = \$592  & \$595 ;
-  assign \$597  = \$signal$147  & w2_is_irq_enable;
-  assign \$598  = \$597  & w2_strb0;
-  assign \$599  = ~ \$signal$162 ;
-  assign \$600  = \$signal$161  & \$signal$148 ;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$599  & \$601 ;
-  assign \$603  = \$signal$147  & \$signal$148 ;
-  assign \$604  = \$603  & \$signal$159 ;
-  assign \$605  = w2_base + w2_offset;
-  assign \$606  = w2_oor >> w2_pool;
-  assign \$607  = \$signal$147  & \$signal$148 ;
-  assign \$608  = \$607  & \$signal$160 ;
-  assign \$609  = rsp_freed_valid & \port$1471$0 [0];
-  assign \$610  = \$signal$170  & \$609 ;
-  assign \$611  = ~ \port$1431$0 [0];
-  assign \$612  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$613  = flush_waiting & \$612 ;
-  assign \$614  = ~ \port$1443$0 [0];
-  assign \$615  = \$signal$28  > 2'h2;
-  assign \$616  = \$615  ? 2'h2 : \$signal$28 ;
-  assign \$617  = | \$signal$28 ;
-  assign \$618  = space_ge1 & \$617 ;
-  assign \$619  = \$618  ? 1'h1 : 1'h0;
-  assign \$620  = space_ge2 ? \$616  : { 1'h0, \$619  };
-  assign \$signal$39  = space_ge3 ? \$signal$28  : \$620 ;
-  assign \$621  = ~ space[4];
-  assign popped = \$signal$165  & \$621 ;
-  assign \$622  = 1'h0 - tail[1:0];
-  assign \$623  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$623  ? tail_next_row : \$signal$51 ;
-  assign \$624  = ! \$622 [1:0];
-  assign \$625  = \$622 [1:0] == 1'h1;
-  assign \$626  = \$625  ? e1_new1 : e1_new2;
-  assign \$signature__data  = \$624  ? e1_new0 : \$626 ;
-  assign \$signature__en  = \$622 [1:0] < \$signal$39 ;
-  assign \$627  = 1'h1 - tail[1:0];
-  assign \$628  = tail[1:0] > 1'h1;
-  assign \$signature__addr$184  = \$628  ? tail_next_row : \$signal$51 ;
-  assign \$629  = ! \$627 [1:0];
-  assign \$630  = \$627 [1:0] == 1'h1;
-  assign \$631  = \$630  ? e1_new1 : e1_new2;
-  assign \$signature__data$185  = \$629  ? e1_new0 : \$631 ;
-  assign \$signature__en$186  = \$627 [1:0] < \$signal$39 ;
-  assign \$632  = 2'h2 - tail[1:0];
-  assign \$633  = tail[1:0] > 2'h2;
-  assign \$signature__addr$190  = \$633  ? tail_next_row : \$signal$51 ;
-  assign \$634  = ! \$632 [1:0];
-  assign \$635  = \$632 [1:0] == 1'h1;
-  assign \$636  = \$635  ? e1_new1 : e1_new2;
-  assign \$signature__data$191  = \$634  ? e1_new0 : \$636 ;
-  assign \$signature__en$192  = \$632 [1:0] < \$signal$39 ;
-  assign \$637  = 2'h3 - tail[1:0];
-  assign \$638  = ! \$637 [1:0];
-  assign \$639  = \$637 [1:0] == 1'h1;
+  assign \$596  = \$signal$151  & \$595 ;
+  assign \$597  = \$signal$151  & \$signal$152 ;
+  assign \$598  = \$597  & \$signal$164 ;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = \$596  & \$599 ;
+  assign \$601  = \$signal$151  & w2_is_irq_enable;
+  assign \$602  = \$601  & w2_strb0;
+  assign \$603  = ~ \$signal$166 ;
+  assign \$604  = \$signal$165  & \$signal$152 ;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = \$603  & \$605 ;
+  assign \$607  = \$signal$151  & \$signal$152 ;
+  assign \$608  = \$607  & \$signal$163 ;
+  assign \$609  = w2_base + w2_offset;
+  assign \$610  = w2_oor >> w2_pool;
+  assign \$611  = \$signal$151  & \$signal$152 ;
+  assign \$612  = \$611  & \$signal$164 ;
+  assign \$613  = rsp_freed_valid & \port$1497$0 [0];
+  assign \$614  = \$signal$174  & \$613 ;
+  assign \$615  = ~ \port$1457$0 [0];
+  assign \$616  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$617  = flush_waiting & \$616 ;
+  assign \$618  = ~ \port$1469$0 [0];
+  assign \$619  = \$signal$28  > 2'h2;
+  assign \$620  = \$619  ? 2'h2 : \$signal$28 ;
+  assign \$621  = | \$signal$28 ;
+  assign \$622  = space_ge1 & \$621 ;
+  assign \$623  = \$622  ? 1'h1 : 1'h0;
+  assign \$624  = space_ge2 ? \$620  : { 1'h0, \$623  };
+  assign \$signal$39  = space_ge3 ? \$signal$28  : \$624 ;
+  assign \$625  = ~ space[4];
+  assign popped = \$signal$169  & \$625 ;
+  assign \$626  = 1'h0 - tail[1:0];
+  assign \$627  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$627  ? tail_next_row : \$signal$51 ;
+  assign \$628  = ! \$626 [1:0];
+  assign \$629  = \$626 [1:0] == 1'h1;
+  assign \$630  = \$629  ? e1_new1 : e1_new2;
+  assign \$signature__data$183  = \$628  ? e1_new0 : \$630 ;
+  assign \$signature__en  = \$626 [1:0] < \$signal$39 ;
+  assign \$631  = 1'h1 - tail[1:0];
+  assign \$632  = tail[1:0] > 1'h1;
+  assign \$signature__addr$188  = \$632  ? tail_next_row : \$signal$51 ;
+  assign \$633  = ! \$631 [1:0];
+  assign \$634  = \$631 [1:0] == 1'h1;
+  assign \$635  = \$634  ? e1_new1 : e1_new2;
+  assign \$signature__data$189  = \$633  ? e1_new0 : \$635 ;
+  assign \$signature__en$190  = \$631 [1:0] < \$signal$39 ;
+  assign \$636  = 2'h2 - tail[1:0];
+  assign \$637  = tail[1:0] > 2'h2;
+  assign \$signature__addr$194  = \$637  ? tail_next_row : \$signal$51 ;
+  assign \$638  = ! \$636 [1:0];
+  assign \$639  = \$636 [1:0] == 1'h1;
   assign \$640  = \$639  ? e1_new1 : e1_new2;
-  assign \$signature__data$197  = \$638  ? e1_new0 : \$640 ;
-  assign \$signature__en$198  = \$637 [1:0] < \$signal$39 ;
-  assign \$641  = head_bank[0] ? \$signature__data$204  : \$signature__data$203 ;
-  assign \$642  = head_bank[0] ? \$signature__data$202  : \$signature__data$201 ;
-  assign \$643  = head_bank[1] ? \$641  : \$642 ;
-  assign head_entry = \$signal$55  ? \$643  : 121'h0000000000000000000000000000000;
-  assign \$644  = \$signal$57  & irq_enable;
-  assign irq = | \$644 ;
+  assign \$signature__data$195  = \$638  ? e1_new0 : \$640 ;
+  assign \$signature__en$196  = \$636 [1:0] < \$signal$39 ;
+  assign \$641  = 2'h3 - tail[1:0];
+  assign \$642  = ! \$641 [1:0];
+  assign \$643  = \$641 [1:0] == 1'h1;
+  assign \$644  = \$643  ? e1_new1 : e1_new2;
+  assign \$signature__data$201  = \$642  ? e1_new0 : \$644 ;
+  assign \$signature__en$202  = \$641 [1:0] < \$signal$39 ;
+  assign \$645  = \$signal$62  & irq_enable;
+  assign irq = | \$645 ;
   always @(posedge clk)
-    cycle <= \$645 ;
+    cycle <= \$646 ;
   always @(posedge clk)
-    \$signal  <= \$646 ;
+    \$signal  <= \$647 ;
   always @(posedge clk)
-    ready <= \$647 ;
+    ready <= \$648 ;
   always @(posedge clk)
-    e1_new0 <= \$648 ;
+    e1_new0 <= \$649 ;
   always @(posedge clk)
-    e1_new1 <= \$649 ;
+    e1_new1 <= \$650 ;
   always @(posedge clk)
-    e1_new2 <= \$650 ;
+    e1_new2 <= \$651 ;
   always @(posedge clk)
-    \$signal$28  <= \$651 ;
+    \$signal$28  <= \$652 ;
   always @(posedge clk)
-    e1_exhausted <= \$652 ;
+    e1_exhausted <= \$653 ;
   always @(posedge clk)
-    event_ev_grant <= \$653 ;
+    event_ev_grant <= \$654 ;
   always @(posedge clk)
-    event_ev_free <= \$654 ;
+    event_ev_free <= \$655 ;
   always @(posedge clk)
-    event_ev_flush <= \$655 ;
+    event_ev_flush <= \$656 ;
   always @(posedge clk)
-    event_ev_fail <= \$656 ;
+    event_ev_fail <= \$657 ;
   always @(posedge clk)
-    space_ge1 <= \$657 ;
+    space_ge1 <= \$658 ;
   always @(posedge clk)
-    space_ge2 <= \$658 ;
+    space_ge2 <= \$659 ;
   always @(posedge clk)
-    space_ge3 <= \$659 ;
+    space_ge3 <= \$660 ;
   always @(posedge clk)
-    space_ge4 <= \$660 ;
+    space_ge4 <= \$661 ;
   always @(posedge clk)
-    space_ge5 <= \$661 ;
+    space_ge5 <= \$662 ;
   always @(posedge clk)
-    space_ge6 <= \$662 ;
+    space_ge6 <= \$663 ;
   always @(posedge clk)
-    space <= \$663 ;
+    space <= \$664 ;
   always @(posedge clk)
-    tail <= \$664 ;
+    tail <= \$665 ;
   always @(posedge clk)
-    \$signal$48  <= \$665 ;
+    \$signal$48  <= \$666 ;
   always @(posedge clk)
-    n_dropped <= \$666 ;
+    n_dropped <= \$667 ;
   always @(posedge clk)
-    err_dropped <= \$667 ;
+    err_dropped <= \$668 ;
   always @(posedge clk)
-    \$signal$51  <= \$668 ;
+    \$signal$51  <= \$669 ;
   always @(posedge clk)
-    tail_next_row <= \$669 ;
+    tail_next_row <= \$670 ;
   always @(posedge clk)
-    \$signal$53  <= \$670 ;
+    \$signal$53  <= \$671 ;
   always @(posedge clk)
-    \$signal$55  <= \$671 ;
+    \$signal$55  <= \$672 ;
   always @(posedge clk)
-    head_bank <= \$672 ;
+    head_bank <= \$673 ;
   always @(posedge clk)
-    \$signal$57  <= \$673 ;
+    head_entry <= \$674 ;
   always @(posedge clk)
-    event_in_use <= \$674 ;
+    \$signal$62  <= \$675 ;
   always @(posedge clk)
-    event_in_use_was <= \$675 ;
+    event_in_use <= \$676 ;
   always @(posedge clk)
-    event_in_use_rose <= \$676 ;
+    event_in_use_was <= \$677 ;
   always @(posedge clk)
-    event_hw_grow <= \$677 ;
+    event_in_use_rose <= \$678 ;
   always @(posedge clk)
-    event_high_water <= \$678 ;
+    event_hw_grow <= \$679 ;
   always @(posedge clk)
-    event_allocs <= \$679 ;
+    event_high_water <= \$680 ;
   always @(posedge clk)
-    event_fails <= \$680 ;
+    event_allocs <= \$681 ;
   always @(posedge clk)
-    event_frees <= \$681 ;
+    event_fails <= \$682 ;
   always @(posedge clk)
-    event_flushes <= \$682 ;
+    event_frees <= \$683 ;
   always @(posedge clk)
-    r1_a1_0 <= \$683 ;
+    event_flushes <= \$684 ;
   always @(posedge clk)
-    r1_a4_2 <= \$684 ;
+    r1_a1_0 <= \$685 ;
   always @(posedge clk)
-    r1_a7_5 <= \$685 ;
+    r1_a4_2 <= \$686 ;
   always @(posedge clk)
-    r1_a11_8 <= \$686 ;
+    r1_a7_5 <= \$687 ;
   always @(posedge clk)
-    \$signal$73  <= \$687 ;
+    r1_a11_8 <= \$688 ;
   always @(posedge clk)
-    \$signal$75  <= \$688 ;
+    \$signal$78  <= \$689 ;
   always @(posedge clk)
-    \$signal$76  <= \$689 ;
+    \$signal$80  <= \$690 ;
   always @(posedge clk)
-    r2_pool <= \$690 ;
+    \$signal$81  <= \$691 ;
   always @(posedge clk)
-    r2_sel_id <= \$691 ;
+    r2_pool <= \$692 ;
   always @(posedge clk)
-    r2_sel_version <= \$692 ;
+    r2_sel_id <= \$693 ;
   always @(posedge clk)
-    r2_sel_config <= \$693 ;
+    r2_sel_version <= \$694 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$694 ;
+    r2_sel_config <= \$695 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$695 ;
+    r2_sel_config2 <= \$696 ;
   always @(posedge clk)
-    r2_sel_status <= \$696 ;
+    r2_sel_ctrl <= \$697 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$697 ;
+    r2_sel_status <= \$698 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$698 ;
+    r2_sel_irq_status <= \$699 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$699 ;
+    r2_sel_irq_enable <= \$700 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$700 ;
+    r2_sel_err_count <= \$701 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$701 ;
+    r2_sel_err_dropped <= \$702 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$702 ;
+    r2_sel_err_head0 <= \$703 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$703 ;
+    r2_sel_err_head1 <= \$704 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$704 ;
+    r2_sel_err_head2 <= \$705 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$705 ;
+    r2_sel_err_head3 <= \$706 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$706 ;
+    r2_sel_err_pop <= \$707 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$707 ;
+    r2_sel_cycle <= \$708 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$708 ;
+    r2_sel_pool0_alloc <= \$709 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$709 ;
+    r2_sel_pool0_free <= \$710 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$710 ;
+    r2_sel_pool0_base_lo <= \$711 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$711 ;
+    r2_sel_pool0_base_hi <= \$712 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$712 ;
+    r2_sel_pool0_slot_size <= \$713 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$713 ;
+    r2_sel_pool0_slots <= \$714 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$714 ;
+    r2_sel_pool0_in_use <= \$715 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$715 ;
+    r2_sel_pool0_high_water <= \$716 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$716 ;
+    r2_sel_pool0_allocs <= \$717 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$717 ;
+    r2_sel_pool0_fails <= \$718 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$718 ;
+    r2_sel_pool0_frees <= \$719 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$719 ;
+    r2_sel_pool0_info <= \$720 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$720 ;
+    r2_sel_pool0_flush <= \$721 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$721 ;
+    r2_sel_pool0_flushes <= \$722 ;
   always @(posedge clk)
-    \$signal$109  <= \$722 ;
+    r2_sel_pool0_overwrites <= \$723 ;
   always @(posedge clk)
-    r3_alloc <= \$723 ;
+    \$signal$114  <= \$724 ;
   always @(posedge clk)
-    r3_pool <= \$724 ;
+    r3_alloc <= \$725 ;
   always @(posedge clk)
-    r3_block0 <= \$725 ;
+    r3_pool <= \$726 ;
   always @(posedge clk)
-    r3_found_in <= \$726 ;
+    r3_block0 <= \$727 ;
   always @(posedge clk)
-    r3_block4 <= \$727 ;
+    r3_found_in <= \$728 ;
   always @(posedge clk)
-    req_alloc <= \$728 ;
+    r3_block4 <= \$729 ;
   always @(posedge clk)
-    r_ack <= \$729 ;
+    req_alloc <= \$730 ;
   always @(posedge clk)
-    alloc_waiting <= \$730 ;
+    r_ack <= \$731 ;
   always @(posedge clk)
-    req_alloc_pool <= \$731 ;
+    alloc_waiting <= \$732 ;
   always @(posedge clk)
-    req_alloc_size <= \$732 ;
+    req_alloc_pool <= \$733 ;
   always @(posedge clk)
-    \$signal$123  <= \$733 ;
+    req_alloc_size <= \$734 ;
   always @(posedge clk)
-    \$signal$124  <= \$734 ;
+    \$signal$127  <= \$735 ;
   always @(posedge clk)
-    w1_a1_0 <= \$735 ;
+    \$signal$128  <= \$736 ;
   always @(posedge clk)
-    w1_a4_2 <= \$736 ;
+    w1_a1_0 <= \$737 ;
   always @(posedge clk)
-    w1_a7_5 <= \$737 ;
+    w1_a4_2 <= \$738 ;
   always @(posedge clk)
-    w1_a11_8 <= \$738 ;
+    w1_a7_5 <= \$739 ;
   always @(posedge clk)
-    w1_event_oor_gt0 <= \$739 ;
+    w1_a11_8 <= \$740 ;
   always @(posedge clk)
-    w1_event_oor_eq0 <= \$740 ;
+    w1_event_oor_gt0 <= \$741 ;
   always @(posedge clk)
-    w1_event_oor_gt6 <= \$741 ;
+    w1_event_oor_eq0 <= \$742 ;
   always @(posedge clk)
-    w1_event_oor_eq6 <= \$742 ;
+    w1_event_oor_gt6 <= \$743 ;
   always @(posedge clk)
-    w1_event_oor_gt12 <= \$743 ;
+    w1_event_oor_eq6 <= \$744 ;
   always @(posedge clk)
-    w1_event_oor_eq12 <= \$744 ;
+    w1_event_oor_gt12 <= \$745 ;
   always @(posedge clk)
-    w1_event_oor_gt18 <= \$745 ;
+    w1_event_oor_eq12 <= \$746 ;
   always @(posedge clk)
-    w1_event_oor_eq18 <= \$746 ;
+    w1_event_oor_gt18 <= \$747 ;
   always @(posedge clk)
-    \$signal$140  <= \$747 ;
+    w1_event_oor_eq18 <= \$748 ;
   always @(posedge clk)
-    \$signal$142  <= \$748 ;
+    \$signal$144  <= \$749 ;
   always @(posedge clk)
-    \$signal$143  <= \$749 ;
+    \$signal$146  <= \$750 ;
   always @(posedge clk)
-    w1_strb0 <= \$750 ;
+    \$signal$147  <= \$751 ;
   always @(posedge clk)
-    w1_pool <= \$751 ;
+    w1_strb0 <= \$752 ;
   always @(posedge clk)
-    \$signal$147  <= \$752 ;
+    w1_pool <= \$753 ;
   always @(posedge clk)
-    \$signal$148  <= \$753 ;
+    \$signal$151  <= \$754 ;
   always @(posedge clk)
-    w2_strb0 <= \$754 ;
+    \$signal$152  <= \$755 ;
   always @(posedge clk)
-    \$signal$150  <= \$755 ;
+    w2_strb0 <= \$756 ;
   always @(posedge clk)
-    w2_pool <= \$756 ;
+    \$signal$154  <= \$757 ;
   always @(posedge clk)
-    w2_oor <= \$757 ;
+    w2_pool <= \$758 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$758 ;
+    w2_oor <= \$759 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$759 ;
+    w2_is_ctrl <= \$760 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$760 ;
+    w2_is_irq_status <= \$761 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$761 ;
+    w2_is_irq_enable <= \$762 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$762 ;
+    w2_is_err_pop <= \$763 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$763 ;
+    w2_is_pool0_free <= \$764 ;
   always @(posedge clk)
-    \$signal$159  <= \$764 ;
+    w2_is_pool0_flush <= \$765 ;
   always @(posedge clk)
-    \$signal$160  <= \$765 ;
+    \$signal$163  <= \$766 ;
   always @(posedge clk)
-    \$signal$161  <= \$766 ;
+    \$signal$164  <= \$767 ;
   always @(posedge clk)
-    \$signal$162  <= \$767 ;
+    \$signal$165  <= \$768 ;
   always @(posedge clk)
-    w2_offset <= \$768 ;
+    \$signal$166  <= \$769 ;
   always @(posedge clk)
-    w2_base <= \$769 ;
+    w2_offset <= \$770 ;
   always @(posedge clk)
-    \$signal$54  <= \$770 ;
+    w2_base <= \$771 ;
   always @(posedge clk)
-    \$signal$165  <= \$771 ;
+    \$signal$54  <= \$772 ;
   always @(posedge clk)
-    w1c <= \$772 ;
+    \$signal$169  <= \$773 ;
   always @(posedge clk)
-    req_free <= \$773 ;
+    w1c <= \$774 ;
   always @(posedge clk)
-    req_flush <= \$774 ;
+    req_free <= \$775 ;
   always @(posedge clk)
-    w_ack <= \$775 ;
+    req_flush <= \$776 ;
   always @(posedge clk)
-    irq_enable <= \$776 ;
+    w_ack <= \$777 ;
   always @(posedge clk)
-    \$signal$169  <= \$777 ;
+    irq_enable <= \$778 ;
   always @(posedge clk)
-    \$signal$170  <= \$778 ;
+    \$signal$173  <= \$779 ;
   always @(posedge clk)
-    req_free_pool <= \$779 ;
+    \$signal$174  <= \$780 ;
   always @(posedge clk)
-    req_free_tag <= \$780 ;
+    req_free_pool <= \$781 ;
   always @(posedge clk)
-    req_free_addr <= \$781 ;
+    req_free_tag <= \$782 ;
   always @(posedge clk)
-    req_free_oor <= \$782 ;
+    req_free_addr <= \$783 ;
   always @(posedge clk)
-    flush_waiting <= \$783 ;
+    req_free_oor <= \$784 ;
   always @(posedge clk)
-    req_flush_pool <= \$784 ;
+    flush_waiting <= \$785 ;
+  always @(posedge clk)
+    req_flush_pool <= \$786 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1431$0 [4:1];
+  assign \$2  = | \port$1457$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1431$0 [16] ? { 7'h00, \port$1431$0 [15] } : 8'hff;
+  assign \$4  = \port$1457$0 [16] ? { 7'h00, \port$1457$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1443$0 [4:1];
+  assign \$6  = | \port$1469$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1443$0 [14:5], 47'h000000000000, \port$1443$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1443$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1428$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1428$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1428$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1431$0 [14:5], \port$1471$0 [32:1], 4'h0, \port$1471$0 [36:33], \$4 , 1'h0, \port$1471$0 [0], 3'h1, \port$1431$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1431$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1469$0 [14:5], 47'h000000000000, \port$1469$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1469$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1454$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1454$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1454$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1457$0 [14:5], \port$1497$0 [32:1], 4'h0, \port$1497$0 [36:33], \$4 , 1'h0, \port$1497$0 [0], 3'h1, \port$1457$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$1457$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1443$0 [4:1];
+  assign \$14  = | \port$1469$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1443$0 [14:5], 47'h000000000000, \port$1443$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1443$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1428$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1428$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1428$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1469$0 [14:5], 47'h000000000000, \port$1469$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1469$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1454$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1454$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1454$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1431$0 [4:1];
+  assign \$21  = | \port$1457$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1443$0 [4:1];
+  assign \$23  = | \port$1469$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1428$0 [0];
+  assign \$26  = ~ \port$1454$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1428$0 [4:1] != 1'h1;
+  assign \$28  = \port$1454$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1428$0 [4:1] == 1'h1;
+  assign \$31  = \port$1454$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1428$0 [0];
-  assign \$34  = ! \port$1428$0 [5];
+  assign \$33  = rsp_grant_valid & \port$1454$0 [0];
+  assign \$34  = ! \port$1454$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1431$0 [0];
-  assign \$37  = ! \port$1431$0 [15];
+  assign \$36  = rsp_freed_valid & \port$1457$0 [0];
+  assign \$37  = ! \port$1457$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1443$0 [0];
-  assign \$40  = ! \port$1443$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$1469$0 [0];
+  assign \$40  = ! \port$1469$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1428$0 [4:1] == 1'h1;
+  assign \$42  = \port$1454$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1428$0 [5];
+  assign \$44  = ! \port$1454$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -5071,264 +5135,237 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   assign \$62  = tail_next_row + 1'h1;
   assign \$63  = \$signal$53  + 1'h1;
   assign \$64  = ~ space[4];
-  assign \$65  = ~ w1c;
-  assign \$66  = \$signal$57  & \$65 ;
-  assign \$67  = | \$signal$28 ;
-  assign \$68  = \$signal$39  != \$signal$28 ;
-  assign \$69  = \$66  | { \$68 , e1_exhausted, \$67  };
-  assign \$70  = event_ev_grant == event_ev_free;
-  assign \$71  = event_ev_grant ? 7'h01 : 7'h7f;
-  assign \$72  = \$70  ? 7'h00 : \$71 ;
-  assign \$73  = $signed({ 1'h0, event_in_use }) + $signed(\$72 );
-  assign \$74  = event_ev_flush ? { 8'h00, event_ev_grant } : \$73 ;
-  assign \$75  = | event_in_use;
-  assign \$76  = ~ \$75 ;
-  assign \$77  = event_ev_grant & \$76 ;
-  assign \$78  = ~ event_ev_free;
-  assign \$79  = event_ev_grant & \$78 ;
-  assign \$80  = event_ev_flush ? \$77  : \$79 ;
-  assign \$81  = ~ \$signal$54 ;
-  assign \$82  = event_in_use > event_high_water;
-  assign \$83  = event_hw_grow ? event_in_use_rose : \$82 ;
-  assign \$84  = \$81  & \$83 ;
-  assign \$85  = event_allocs + event_ev_grant;
-  assign \$86  = event_fails + event_ev_fail;
-  assign \$87  = event_frees + event_ev_free;
-  assign \$88  = event_flushes + event_ev_flush;
-  assign \$89  = 1'h1 << bus__r_addr[1:0];
-  assign \$90  = 1'h1 << bus__r_addr[4:2];
-  assign \$91  = 1'h1 << bus__r_addr[7:5];
-  assign \$92  = 1'h1 << bus__r_addr[11:8];
-  assign \$93  = bus__r_addr[11:6] - 3'h4;
-  assign \$94  = ~ r1_a1_0[0];
-  assign \$95  = ~ r1_a4_2[0];
-  assign \$96  = \$94  | \$95 ;
-  assign \$97  = ~ r1_a7_5[0];
-  assign \$98  = ~ r1_a11_8[0];
-  assign \$99  = \$97  | \$98 ;
-  assign \$100  = \$96  | \$99 ;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = ~ r1_a1_0[0];
-  assign \$103  = ~ r1_a4_2[1];
-  assign \$104  = \$102  | \$103 ;
-  assign \$105  = ~ r1_a7_5[0];
-  assign \$106  = ~ r1_a11_8[0];
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = \$104  | \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = ~ r1_a1_0[0];
-  assign \$111  = ~ r1_a4_2[2];
-  assign \$112  = \$110  | \$111 ;
-  assign \$113  = ~ r1_a7_5[0];
-  assign \$114  = ~ r1_a11_8[0];
-  assign \$115  = \$113  | \$114 ;
-  assign \$116  = \$112  | \$115 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = ~ r1_a1_0[0];
-  assign \$119  = ~ r1_a4_2[3];
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = ~ r1_a7_5[0];
-  assign \$122  = ~ r1_a11_8[0];
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$120  | \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = ~ r1_a1_0[0];
-  assign \$127  = ~ r1_a4_2[4];
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = ~ r1_a7_5[0];
-  assign \$130  = ~ r1_a11_8[0];
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = \$128  | \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = ~ r1_a1_0[0];
-  assign \$135  = ~ r1_a4_2[5];
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = ~ r1_a7_5[0];
-  assign \$138  = ~ r1_a11_8[0];
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = \$136  | \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = ~ r1_a1_0[0];
-  assign \$143  = ~ r1_a4_2[6];
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = ~ r1_a7_5[0];
-  assign \$146  = ~ r1_a11_8[0];
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = \$144  | \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = ~ r1_a1_0[0];
-  assign \$151  = ~ r1_a4_2[7];
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = ~ r1_a7_5[0];
-  assign \$154  = ~ r1_a11_8[0];
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = \$152  | \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = ~ r1_a1_0[0];
-  assign \$159  = ~ r1_a4_2[0];
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = ~ r1_a7_5[1];
-  assign \$162  = ~ r1_a11_8[0];
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = ~ r1_a1_0[0];
-  assign \$167  = ~ r1_a4_2[1];
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = ~ r1_a7_5[1];
-  assign \$170  = ~ r1_a11_8[0];
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = \$168  | \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = ~ r1_a1_0[0];
-  assign \$175  = ~ r1_a4_2[2];
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = ~ r1_a7_5[1];
-  assign \$178  = ~ r1_a11_8[0];
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = ~ r1_a1_0[0];
-  assign \$183  = ~ r1_a4_2[3];
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = ~ r1_a7_5[1];
-  assign \$186  = ~ r1_a11_8[0];
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = ~ r1_a1_0[0];
-  assign \$191  = ~ r1_a4_2[4];
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = ~ r1_a7_5[1];
-  assign \$194  = ~ r1_a11_8[0];
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = \$192  | \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = ~ r1_a1_0[0];
-  assign \$199  = ~ r1_a4_2[5];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = ~ r1_a7_5[1];
-  assign \$202  = ~ r1_a11_8[0];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = \$200  | \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = ~ r1_a1_0[0];
-  assign \$207  = ~ r1_a4_2[6];
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = ~ r1_a7_5[1];
-  assign \$210  = ~ r1_a11_8[0];
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = \$208  | \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = ~ r1_a1_0[0];
-  assign \$215  = ~ r1_a4_2[7];
+  assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
+  assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
+  assign \$67  = head_bank[1] ? \$65  : \$66 ;
+  assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
+  assign \$69  = ~ w1c;
+  assign \$70  = \$signal$62  & \$69 ;
+  assign \$71  = | \$signal$28 ;
+  assign \$72  = \$signal$39  != \$signal$28 ;
+  assign \$73  = \$70  | { \$72 , e1_exhausted, \$71  };
+  assign \$74  = event_ev_grant == event_ev_free;
+  assign \$75  = event_ev_grant ? 7'h01 : 7'h7f;
+  assign \$76  = \$74  ? 7'h00 : \$75 ;
+  assign \$77  = $signed({ 1'h0, event_in_use }) + $signed(\$76 );
+  assign \$78  = event_ev_flush ? { 8'h00, event_ev_grant } : \$77 ;
+  assign \$79  = | event_in_use;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = event_ev_grant & \$80 ;
+  assign \$82  = ~ event_ev_free;
+  assign \$83  = event_ev_grant & \$82 ;
+  assign \$84  = event_ev_flush ? \$81  : \$83 ;
+  assign \$85  = ~ \$signal$54 ;
+  assign \$86  = event_in_use > event_high_water;
+  assign \$87  = event_hw_grow ? event_in_use_rose : \$86 ;
+  assign \$88  = \$85  & \$87 ;
+  assign \$89  = event_allocs + event_ev_grant;
+  assign \$90  = event_fails + event_ev_fail;
+  assign \$91  = event_frees + event_ev_free;
+  assign \$92  = event_flushes + event_ev_flush;
+  assign \$93  = 1'h1 << bus__r_addr[1:0];
+  assign \$94  = 1'h1 << bus__r_addr[4:2];
+  assign \$95  = 1'h1 << bus__r_addr[7:5];
+  assign \$96  = 1'h1 << bus__r_addr[11:8];
+  assign \$97  = bus__r_addr[11:6] - 3'h4;
+  assign \$98  = ~ r1_a1_0[0];
+  assign \$99  = ~ r1_a4_2[0];
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = ~ r1_a7_5[0];
+  assign \$102  = ~ r1_a11_8[0];
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = \$100  | \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = ~ r1_a1_0[0];
+  assign \$107  = ~ r1_a4_2[1];
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = ~ r1_a7_5[0];
+  assign \$110  = ~ r1_a11_8[0];
+  assign \$111  = \$109  | \$110 ;
+  assign \$112  = \$108  | \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = ~ r1_a1_0[0];
+  assign \$115  = ~ r1_a4_2[2];
+  assign \$116  = \$114  | \$115 ;
+  assign \$117  = ~ r1_a7_5[0];
+  assign \$118  = ~ r1_a11_8[0];
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = \$116  | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = ~ r1_a1_0[0];
+  assign \$123  = ~ r1_a4_2[3];
+  assign \$124  = \$122  | \$123 ;
+  assign \$125  = ~ r1_a7_5[0];
+  assign \$126  = ~ r1_a11_8[0];
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = \$124  | \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = ~ r1_a1_0[0];
+  assign \$131  = ~ r1_a4_2[4];
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = ~ r1_a7_5[0];
+  assign \$134  = ~ r1_a11_8[0];
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = \$132  | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = ~ r1_a1_0[0];
+  assign \$139  = ~ r1_a4_2[5];
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = ~ r1_a7_5[0];
+  assign \$142  = ~ r1_a11_8[0];
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  | \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = ~ r1_a1_0[0];
+  assign \$147  = ~ r1_a4_2[6];
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = ~ r1_a7_5[0];
+  assign \$150  = ~ r1_a11_8[0];
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$148  | \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = ~ r1_a1_0[0];
+  assign \$155  = ~ r1_a4_2[7];
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = ~ r1_a7_5[0];
+  assign \$158  = ~ r1_a11_8[0];
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = \$156  | \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = ~ r1_a1_0[0];
+  assign \$163  = ~ r1_a4_2[0];
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = ~ r1_a7_5[1];
+  assign \$166  = ~ r1_a11_8[0];
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \$164  | \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = ~ r1_a1_0[0];
+  assign \$171  = ~ r1_a4_2[1];
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = ~ r1_a7_5[1];
+  assign \$174  = ~ r1_a11_8[0];
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$172  | \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = ~ r1_a1_0[0];
+  assign \$179  = ~ r1_a4_2[2];
+  assign \$180  = \$178  | \$179 ;
+  assign \$181  = ~ r1_a7_5[1];
+  assign \$182  = ~ r1_a11_8[0];
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = \$180  | \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = ~ r1_a1_0[0];
+  assign \$187  = ~ r1_a4_2[3];
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = ~ r1_a7_5[1];
+  assign \$190  = ~ r1_a11_8[0];
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = \$188  | \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = ~ r1_a1_0[0];
+  assign \$195  = ~ r1_a4_2[4];
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = ~ r1_a7_5[1];
+  assign \$198  = ~ r1_a11_8[0];
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = \$196  | \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = ~ r1_a1_0[0];
+  assign \$203  = ~ r1_a4_2[5];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = ~ r1_a7_5[1];
+  assign \$206  = ~ r1_a11_8[0];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = ~ r1_a1_0[0];
+  assign \$211  = ~ r1_a4_2[6];
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = ~ r1_a7_5[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$645  = \$1 [31:0];
+    \$646  = \$1 [31:0];
     if (rst) begin
-      \$645  = 32'd0;
+      \$646  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$646  = busy;
-    if (rst) begin
-      \$646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$647  = \ready$6 ;
+    \$647  = busy;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$648  = \$11 ;
+    \$648  = \ready$6 ;
     if (rst) begin
-      \$648  = 121'h0000000000000000000000000000000;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$649  = \$19 ;
+    \$649  = \$11 ;
     if (rst) begin
       \$649  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$650  = { \$20 [31:0], 22'h000000, \port$1428$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1428$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1428$0 [4:1] };
+    \$650  = \$19 ;
     if (rst) begin
       \$650  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$651  = \$30 [1:0];
+    \$651  = { \$20 [31:0], 22'h000000, \port$1454$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1454$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1454$0 [4:1] };
     if (rst) begin
-      \$651  = 2'h0;
+      \$651  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$652  = \$32 ;
+    \$652  = \$30 [1:0];
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$653  = \$35 ;
+    \$653  = \$32 ;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$654  = \$38 ;
+    \$654  = \$35 ;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$655  = \$41 ;
+    \$655  = \$38 ;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$656  = \$45 ;
+    \$656  = \$41 ;
     if (rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$657  = space_ge1;
-      3'h1:
-          \$657  = 1'h1;
-      3'h2:
-          \$657  = space_ge2;
-      3'h3:
-          \$657  = space_ge1;
-      3'h4:
-          \$657  = space_ge3;
-      3'h5:
-          \$657  = space_ge2;
-      3'h6:
-          \$657  = space_ge4;
-      3'h7:
-          \$657  = space_ge3;
-    endcase
+    \$657  = \$45 ;
     if (rst) begin
-      \$657  = 1'h1;
+      \$657  = 1'h0;
     end
   end
   always @* begin
@@ -5336,21 +5373,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$658  = space_ge2;
-      3'h1:
           \$658  = space_ge1;
+      3'h1:
+          \$658  = 1'h1;
       3'h2:
-          \$658  = space_ge3;
-      3'h3:
           \$658  = space_ge2;
+      3'h3:
+          \$658  = space_ge1;
       3'h4:
-          \$658  = space_ge4;
-      3'h5:
           \$658  = space_ge3;
+      3'h5:
+          \$658  = space_ge2;
       3'h6:
-          \$658  = space_ge5;
-      3'h7:
           \$658  = space_ge4;
+      3'h7:
+          \$658  = space_ge3;
     endcase
     if (rst) begin
       \$658  = 1'h1;
@@ -5361,21 +5398,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$659  = space_ge3;
-      3'h1:
           \$659  = space_ge2;
+      3'h1:
+          \$659  = space_ge1;
       3'h2:
-          \$659  = space_ge4;
-      3'h3:
           \$659  = space_ge3;
+      3'h3:
+          \$659  = space_ge2;
       3'h4:
-          \$659  = space_ge5;
-      3'h5:
           \$659  = space_ge4;
+      3'h5:
+          \$659  = space_ge3;
       3'h6:
-          \$659  = space_ge6;
-      3'h7:
           \$659  = space_ge5;
+      3'h7:
+          \$659  = space_ge4;
     endcase
     if (rst) begin
       \$659  = 1'h1;
@@ -5386,21 +5423,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$660  = space_ge4;
-      3'h1:
           \$660  = space_ge3;
+      3'h1:
+          \$660  = space_ge2;
       3'h2:
-          \$660  = space_ge5;
-      3'h3:
           \$660  = space_ge4;
+      3'h3:
+          \$660  = space_ge3;
       3'h4:
-          \$660  = space_ge6;
-      3'h5:
           \$660  = space_ge5;
+      3'h5:
+          \$660  = space_ge4;
       3'h6:
-          \$660  = \$50 ;
-      3'h7:
           \$660  = space_ge6;
+      3'h7:
+          \$660  = space_ge5;
     endcase
     if (rst) begin
       \$660  = 1'h1;
@@ -5411,21 +5448,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$661  = space_ge5;
-      3'h1:
           \$661  = space_ge4;
+      3'h1:
+          \$661  = space_ge3;
       3'h2:
-          \$661  = space_ge6;
-      3'h3:
           \$661  = space_ge5;
+      3'h3:
+          \$661  = space_ge4;
       3'h4:
-          \$661  = \$47 ;
-      3'h5:
           \$661  = space_ge6;
+      3'h5:
+          \$661  = space_ge5;
       3'h6:
-          \$661  = \$51 ;
+          \$661  = \$50 ;
       3'h7:
-          \$661  = \$53 ;
+          \$661  = space_ge6;
     endcase
     if (rst) begin
       \$661  = 1'h1;
@@ -5436,21 +5473,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$662  = space_ge6;
-      3'h1:
           \$662  = space_ge5;
+      3'h1:
+          \$662  = space_ge4;
       3'h2:
-          \$662  = \$46 ;
-      3'h3:
           \$662  = space_ge6;
+      3'h3:
+          \$662  = space_ge5;
       3'h4:
-          \$662  = \$48 ;
+          \$662  = \$47 ;
       3'h5:
-          \$662  = \$49 ;
+          \$662  = space_ge6;
       3'h6:
-          \$662  = \$52 ;
+          \$662  = \$51 ;
       3'h7:
-          \$662  = \$54 ;
+          \$662  = \$53 ;
     endcase
     if (rst) begin
       \$662  = 1'h1;
@@ -5458,161 +5495,169 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$663  = \$56 [4:0];
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$663  = space_ge6;
+      3'h1:
+          \$663  = space_ge5;
+      3'h2:
+          \$663  = \$46 ;
+      3'h3:
+          \$663  = space_ge6;
+      3'h4:
+          \$663  = \$48 ;
+      3'h5:
+          \$663  = \$49 ;
+      3'h6:
+          \$663  = \$52 ;
+      3'h7:
+          \$663  = \$54 ;
+    endcase
     if (rst) begin
-      \$663  = 5'h10;
+      \$663  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$664  = \$57 [3:0];
+    \$664  = \$56 [4:0];
     if (rst) begin
-      \$664  = 4'h0;
+      \$664  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$665  = \$58 [31:0];
+    \$665  = \$57 [3:0];
+    if (rst) begin
+      \$665  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$666  = \$58 [31:0];
     if (\$signal$54 ) begin
-      \$665  = 32'd0;
+      \$666  = 32'd0;
     end
     if (rst) begin
-      \$665  = 32'd0;
+      \$666  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$666  = \$59 [1:0];
+    \$667  = \$59 [1:0];
     if (rst) begin
-      \$666  = 2'h0;
+      \$667  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$667  = \$60 [31:0];
+    \$668  = \$60 [31:0];
     if (\$signal$54 ) begin
-      \$667  = 32'd0;
+      \$668  = 32'd0;
     end
     if (rst) begin
-      \$667  = 32'd0;
+      \$668  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$668  = \$signal$51 ;
+    \$669  = \$signal$51 ;
     if (\$61 [2]) begin
-      \$668  = tail_next_row;
+      \$669  = tail_next_row;
     end
     if (rst) begin
-      \$668  = 2'h0;
+      \$669  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$669  = tail_next_row;
+    \$670  = tail_next_row;
     if (\$61 [2]) begin
-      \$669  = \$62 [1:0];
+      \$670  = \$62 [1:0];
     end
     if (rst) begin
-      \$669  = 2'h1;
+      \$670  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$670  = \$signal$53 ;
+    \$671  = \$signal$53 ;
     if (popped) begin
-      \$670  = \$63 [3:0];
+      \$671  = \$63 [3:0];
     end
     if (rst) begin
-      \$670  = 4'h0;
+      \$671  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$671  = \$64 ;
+    \$672  = \$64 ;
     if (rst) begin
-      \$671  = 1'h0;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$672  = \$signal$53 [1:0];
+    \$673  = \$signal$53 [1:0];
     if (rst) begin
-      \$672  = 2'h0;
+      \$673  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$673  = \$69 ;
+    \$674  = \$68 ;
     if (rst) begin
-      \$673  = 3'h0;
+      \$674  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$674  = \$74 [6:0];
+    \$675  = \$73 ;
     if (rst) begin
-      \$674  = 7'h00;
+      \$675  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$675  = event_in_use;
+    \$676  = \$78 [6:0];
     if (rst) begin
-      \$675  = 7'h00;
+      \$676  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$676  = \$80 ;
+    \$677  = event_in_use;
     if (rst) begin
-      \$676  = 1'h0;
+      \$677  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$677  = \$84 ;
+    \$678  = \$84 ;
     if (rst) begin
-      \$677  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$678  = event_high_water;
+    \$679  = \$88 ;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$680  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$54 ) begin
-      \$678  = event_in_use;
+      \$680  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$678  = event_in_use_was;
+        \$680  = event_in_use_was;
       end
     end
     if (rst) begin
-      \$678  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$679  = 32'd0;
-    end else begin
-      \$679  = \$85 [31:0];
-    end
-    if (rst) begin
-      \$679  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$680  = 32'd0;
-    end else begin
-      \$680  = \$86 [31:0];
-    end
-    if (rst) begin
-      \$680  = 32'd0;
+      \$680  = 7'h00;
     end
   end
   always @* begin
@@ -5621,7 +5666,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     if (\$signal$54 ) begin
       \$681  = 32'd0;
     end else begin
-      \$681  = \$87 [31:0];
+      \$681  = \$89 [31:0];
     end
     if (rst) begin
       \$681  = 32'd0;
@@ -5633,7 +5678,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     if (\$signal$54 ) begin
       \$682  = 32'd0;
     end else begin
-      \$682  = \$88 [31:0];
+      \$682  = \$90 [31:0];
     end
     if (rst) begin
       \$682  = 32'd0;
@@ -5641,359 +5686,360 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$683  = \$89 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$683  = 32'd0;
+    end else begin
+      \$683  = \$91 [31:0];
+    end
     if (rst) begin
-      \$683  = 4'h0;
+      \$683  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$684  = \$90 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$684  = 32'd0;
+    end else begin
+      \$684  = \$92 [31:0];
+    end
     if (rst) begin
-      \$684  = 8'h00;
+      \$684  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$685  = \$91 ;
+    \$685  = \$93 ;
     if (rst) begin
-      \$685  = 8'h00;
+      \$685  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$686  = \$92 ;
+    \$686  = \$94 ;
     if (rst) begin
-      \$686  = 16'h0000;
+      \$686  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$687  = bus__r_req;
+    \$687  = \$95 ;
     if (rst) begin
-      \$687  = 1'h0;
+      \$687  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$688  = \$93 [0];
+    \$688  = \$96 ;
     if (rst) begin
-      \$688  = 1'h0;
+      \$688  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$689  = \$signal$73 ;
+    \$689  = bus__r_req;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$690  = \$signal$75 ;
+    \$690  = \$97 [0];
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$691  = \$101 ;
+    \$691  = \$signal$78 ;
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$692  = \$109 ;
+    \$692  = \$signal$80 ;
     if (rst) begin
       \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$693  = \$117 ;
+    \$693  = \$105 ;
     if (rst) begin
       \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$694  = \$125 ;
+    \$694  = \$113 ;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$695  = \$133 ;
+    \$695  = \$121 ;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$696  = \$141 ;
+    \$696  = \$129 ;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$697  = \$149 ;
+    \$697  = \$137 ;
     if (rst) begin
       \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$698  = \$157 ;
+    \$698  = \$145 ;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$699  = \$165 ;
+    \$699  = \$153 ;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$700  = \$173 ;
+    \$700  = \$161 ;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$701  = \$181 ;
+    \$701  = \$169 ;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$702  = \$189 ;
+    \$702  = \$177 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$703  = \$197 ;
+    \$703  = \$185 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$704  = \$205 ;
+    \$704  = \$193 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$705  = \$213 ;
+    \$705  = \$201 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$706  = \$221 ;
+    \$706  = \$209 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$707  = \$229 ;
+    \$707  = \$217 ;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$708  = \$237 ;
+    \$708  = \$225 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$709  = \$245 ;
+    \$709  = \$233 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$710  = \$253 ;
+    \$710  = \$241 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$711  = \$261 ;
+    \$711  = \$249 ;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$712  = \$269 ;
+    \$712  = \$257 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$713  = \$277 ;
+    \$713  = \$265 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$714  = \$285 ;
+    \$714  = \$273 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$715  = \$293 ;
+    \$715  = \$281 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$716  = \$301 ;
+    \$716  = \$289 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$717  = \$309 ;
+    \$717  = \$297 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$718  = \$317 ;
+    \$718  = \$305 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$719  = \$325 ;
+    \$719  = \$313 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$720  = \$333 ;
+    \$720  = \$321 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$721  = \$341 ;
+    \$721  = \$329 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$722  = \$signal$76 ;
+    \$722  = \$337 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$723  = r2_sel_pool0_alloc;
+    \$723  = \$345 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$724  = r2_pool;
+    \$724  = \$signal$81 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$725  = \$372 ;
+    \$725  = r2_sel_pool0_alloc;
     if (rst) begin
-      \$725  = 32'd0;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$726 [0] = \$387 ;
-    \$726 [1] = \$427 ;
+    \$726  = r2_pool;
     if (rst) begin
-      \$726  = 2'h0;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$727  = \$414 ;
+    \$727  = \$376 ;
     if (rst) begin
       \$727  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$728  = \$428 ;
+    \$728 [0] = \$391 ;
+    \$728 [1] = \$431 ;
     if (rst) begin
-      \$728  = 1'h0;
+      \$728  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$729  = 1'h0;
-    if (\$429 ) begin
-    end else if (\$signal$109 ) begin
-      \$729  = 1'h1;
-    end
-    if (\$434 ) begin
-      \$729  = 1'h1;
-    end
+    \$729  = \$418 ;
     if (rst) begin
-      \$729  = 1'h0;
+      \$729  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$730  = alloc_waiting;
-    if (\$429 ) begin
-      \$730  = 1'h1;
-    end
-    if (\$434 ) begin
-      \$730  = 1'h0;
-    end
+    \$730  = \$432 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$731  = req_alloc_pool;
-    if (\$429 ) begin
-      \$731  = r3_pool;
+    \$731  = 1'h0;
+    if (\$433 ) begin
+    end else if (\$signal$114 ) begin
+      \$731  = 1'h1;
+    end
+    if (\$438 ) begin
+      \$731  = 1'h1;
     end
     if (rst) begin
       \$731  = 1'h0;
@@ -6001,322 +6047,331 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$732  = req_alloc_size;
-    if (\$429 ) begin
+    \$732  = alloc_waiting;
+    if (\$433 ) begin
+      \$732  = 1'h1;
+    end
+    if (\$438 ) begin
+      \$732  = 1'h0;
+    end
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$733  = req_alloc_pool;
+    if (\$433 ) begin
+      \$733  = r3_pool;
+    end
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$734  = req_alloc_size;
+    if (\$433 ) begin
       casez (r3_pool)
         1'h0:
-            \$732  = 14'h1000;
+            \$734  = 14'h1000;
       endcase
     end
     if (rst) begin
-      \$732  = 14'h0000;
+      \$734  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$733  = \$signal$123 ;
-    if (\$429 ) begin
-    end else if (\$signal$109 ) begin
-      \$733  = \$430 ;
+    \$735  = \$signal$127 ;
+    if (\$433 ) begin
+    end else if (\$signal$114 ) begin
+      \$735  = \$434 ;
     end
-    if (\$434 ) begin
-      \$733  = { \port$1428$0 [0], \port$1428$0 [4:1], 4'h0, \port$1428$44 [3:0], 13'h0000, \port$1428$0 [11:6] };
+    if (\$438 ) begin
+      \$735  = { \port$1454$0 [0], \port$1454$0 [4:1], 4'h0, \port$1454$44 [3:0], 13'h0000, \port$1454$0 [11:6] };
     end
     if (rst) begin
-      \$733  = 32'd0;
+      \$735  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$734  = \$signal$124 ;
-    if (\$429 ) begin
-    end else if (\$signal$109 ) begin
-      \$734  = \$432 ;
+    \$736  = \$signal$128 ;
+    if (\$433 ) begin
+    end else if (\$signal$114 ) begin
+      \$736  = \$436 ;
     end
-    if (\$434 ) begin
-      \$734  = 1'h0;
+    if (\$438 ) begin
+      \$736  = 1'h0;
     end
     if (rst) begin
-      \$734  = 1'h0;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$735  = \$435 ;
+    \$737  = \$439 ;
     if (rst) begin
-      \$735  = 4'h0;
+      \$737  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$736  = \$436 ;
+    \$738  = \$440 ;
     if (rst) begin
-      \$736  = 8'h00;
+      \$738  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$737  = \$437 ;
+    \$739  = \$441 ;
     if (rst) begin
-      \$737  = 8'h00;
+      \$739  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$738  = \$438 ;
+    \$740  = \$442 ;
     if (rst) begin
-      \$738  = 16'h0000;
+      \$740  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$739  = \$439 ;
-    if (rst) begin
-      \$739  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$740  = \$440 ;
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$741  = \$441 ;
+    \$741  = \$443 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$742  = \$442 ;
+    \$742  = \$444 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$743  = \$443 ;
+    \$743  = \$445 ;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$744  = \$444 ;
+    \$744  = \$446 ;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$745  = \$445 ;
+    \$745  = \$447 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$746  = \$446 ;
+    \$746  = \$448 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$747  = bus__w_req;
+    \$747  = \$449 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$748  = bus__w_data;
+    \$748  = \$450 ;
     if (rst) begin
-      \$748  = 32'd0;
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$749  = \$447 ;
+    \$749  = bus__w_req;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$750  = bus__w_strb[0];
+    \$750  = bus__w_data;
     if (rst) begin
-      \$750  = 1'h0;
+      \$750  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$751  = \$448 [0];
+    \$751  = \$451 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$752  = \$signal$140 ;
+    \$752  = bus__w_strb[0];
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$753  = \$signal$143 ;
+    \$753  = \$452 [0];
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$754  = w1_strb0;
+    \$754  = \$signal$144 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$755  = \$signal$142 ;
+    \$755  = \$signal$147 ;
     if (rst) begin
-      \$755  = 32'd0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$756  = w1_pool;
+    \$756  = w1_strb0;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$757  = \$459 ;
+    \$757  = \$signal$146 ;
     if (rst) begin
-      \$757  = 1'h0;
+      \$757  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$758  = \$467 ;
+    \$758  = w1_pool;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$759  = \$475 ;
+    \$759  = \$463 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$760  = \$483 ;
+    \$760  = \$471 ;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$761  = \$491 ;
+    \$761  = \$479 ;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$762  = \$499 ;
+    \$762  = \$487 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$763  = \$507 ;
+    \$763  = \$495 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$764  = \$515 ;
+    \$764  = \$503 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$765  = \$523 ;
+    \$765  = \$511 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$766  = \$558 ;
+    \$766  = \$519 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$767  = \$575 ;
+    \$767  = \$527 ;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$768  = w2_offset;
+    \$768  = \$562 ;
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$769  = \$579 ;
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$770  = w2_offset;
     casez (w1_pool)
       1'h0:
-          \$768  = \$576 [31:0];
+          \$770  = \$580 [31:0];
     endcase
     if (rst) begin
-      \$768  = 32'd0;
+      \$770  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$769  = w2_base;
+    \$771  = w2_base;
     casez (w1_pool)
       1'h0:
-          \$769  = 32'd2147483648;
+          \$771  = 32'd2147483648;
     endcase
     if (rst) begin
-      \$769  = 32'd0;
+      \$771  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$770  = \$579 ;
+    \$772  = \$583 ;
     if (rst) begin
-      \$770  = 1'h0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$771  = \$581 ;
-    if (rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$772  = \$584 ;
-    if (rst) begin
-      \$772  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$773  = \$586 ;
+    \$773  = \$585 ;
     if (rst) begin
       \$773  = 1'h0;
     end
@@ -6325,43 +6380,31 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$774  = \$588 ;
     if (rst) begin
-      \$774  = 1'h0;
+      \$774  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$775  = \$596 ;
-    if (\$610 ) begin
-      \$775  = 1'h1;
-    end
-    if (\$613 ) begin
-      \$775  = 1'h1;
-    end
+    \$775  = \$590 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$776  = irq_enable;
-    if (\$598 ) begin
-      \$776  = \$signal$150 [2:0];
-    end
+    \$776  = \$592 ;
     if (rst) begin
-      \$776  = 3'h0;
+      \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$777  = \$signal$169 ;
-    if (\$signal$147 ) begin
-      \$777  = \$602 ;
+    \$777  = \$600 ;
+    if (\$614 ) begin
+      \$777  = 1'h1;
     end
-    if (\$610 ) begin
-      \$777  = \$611 ;
-    end
-    if (\$613 ) begin
-      \$777  = \$614 ;
+    if (\$617 ) begin
+      \$777  = 1'h1;
     end
     if (rst) begin
       \$777  = 1'h0;
@@ -6369,22 +6412,25 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$778  = \$signal$170 ;
-    if (\$604 ) begin
-      \$778  = 1'h1;
-    end
-    if (\$610 ) begin
-      \$778  = 1'h0;
+    \$778  = irq_enable;
+    if (\$602 ) begin
+      \$778  = \$signal$154 [2:0];
     end
     if (rst) begin
-      \$778  = 1'h0;
+      \$778  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$779  = req_free_pool;
-    if (\$604 ) begin
-      \$779  = w2_pool;
+    \$779  = \$signal$173 ;
+    if (\$signal$151 ) begin
+      \$779  = \$606 ;
+    end
+    if (\$614 ) begin
+      \$779  = \$615 ;
+    end
+    if (\$617 ) begin
+      \$779  = \$618 ;
     end
     if (rst) begin
       \$779  = 1'h0;
@@ -6392,108 +6438,131 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$14
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$780  = req_free_tag;
-    if (\$604 ) begin
-      \$780  = \$signal$150 [22:19];
-    end
-    if (rst) begin
-      \$780  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$781  = req_free_addr;
-    if (\$604 ) begin
-      \$781  = \$605 [31:0];
-    end
-    if (rst) begin
-      \$781  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$782  = req_free_oor;
-    if (\$604 ) begin
-      \$782  = \$606 ;
-    end
-    if (rst) begin
-      \$782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$783  = flush_waiting;
+    \$780  = \$signal$174 ;
     if (\$608 ) begin
-      \$783  = 1'h1;
+      \$780  = 1'h1;
     end
-    if (\$613 ) begin
-      \$783  = 1'h0;
+    if (\$614 ) begin
+      \$780  = 1'h0;
     end
     if (rst) begin
-      \$783  = 1'h0;
+      \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$784  = req_flush_pool;
+    \$781  = req_free_pool;
     if (\$608 ) begin
-      \$784  = w2_pool;
+      \$781  = w2_pool;
+    end
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$782  = req_free_tag;
+    if (\$608 ) begin
+      \$782  = \$signal$154 [22:19];
+    end
+    if (rst) begin
+      \$782  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$783  = req_free_addr;
+    if (\$608 ) begin
+      \$783  = \$609 [31:0];
+    end
+    if (rst) begin
+      \$783  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$784  = req_free_oor;
+    if (\$608 ) begin
+      \$784  = \$610 ;
     end
     if (rst) begin
       \$784  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1431$0 [4:1];
-  assign rsp_flushed_err = \port$1443$0 [4:1];
-  assign rsp_grant_err = \port$1428$0 [4:1];
-  assign rsp_grant_pool = \port$1428$0 [5];
-  assign rsp_grant_user = \port$1428$44 [13:4];
-  assign rsp_flushed_pool = \port$1443$0 [15];
-  assign rsp_flushed_user = \port$1443$0 [14:5];
-  assign rsp_freed_src = \port$1471$0 [0];
-  assign rsp_freed_in_pool = \port$1431$0 [16];
-  assign rsp_freed_pool = \port$1431$0 [15];
-  assign rsp_freed_tag = \port$1471$0 [36:33];
-  assign rsp_freed_addr = \port$1471$0 [32:1];
-  assign rsp_freed_user = \port$1431$0 [14:5];
-  assign rsp_grant_ok = \port$1428$0 [0];
-  assign rsp_freed_ok = \port$1431$0 [0];
-  assign rsp_flushed_ok = \port$1443$0 [0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$785  = flush_waiting;
+    if (\$612 ) begin
+      \$785  = 1'h1;
+    end
+    if (\$617 ) begin
+      \$785  = 1'h0;
+    end
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$786  = req_flush_pool;
+    if (\$612 ) begin
+      \$786  = w2_pool;
+    end
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  assign rsp_freed_err = \port$1457$0 [4:1];
+  assign rsp_flushed_err = \port$1469$0 [4:1];
+  assign rsp_grant_err = \port$1454$0 [4:1];
+  assign rsp_grant_pool = \port$1454$0 [5];
+  assign rsp_grant_user = \port$1454$44 [13:4];
+  assign rsp_flushed_pool = \port$1469$0 [15];
+  assign rsp_flushed_user = \port$1469$0 [14:5];
+  assign rsp_freed_src = \port$1497$0 [0];
+  assign rsp_freed_in_pool = \port$1457$0 [16];
+  assign rsp_freed_pool = \port$1457$0 [15];
+  assign rsp_freed_tag = \port$1497$0 [36:33];
+  assign rsp_freed_addr = \port$1497$0 [32:1];
+  assign rsp_freed_user = \port$1457$0 [14:5];
+  assign rsp_grant_ok = \port$1454$0 [0];
+  assign rsp_freed_ok = \port$1457$0 [0];
+  assign rsp_flushed_ok = \port$1469$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1428$0 [0], \port$1428$0 [4:1], 4'h0, \port$1428$44 [3:0], 13'h0000, \port$1428$0 [11:6] };
-  assign log_bank0_k = \$622 [1:0];
-  assign \$signature__addr$181  = \$signal$53 [3:2];
-  assign \$signature__en$182  = 1'h1;
-  assign log_bank1_k = \$627 [1:0];
-  assign \$signature__addr$187  = \$signal$53 [3:2];
-  assign \$signature__en$188  = 1'h1;
-  assign log_bank2_k = \$632 [1:0];
-  assign \$signature__addr$193  = \$signal$53 [3:2];
-  assign \$signature__en$194  = 1'h1;
-  assign log_bank3_k = \$637 [1:0];
-  assign \$signature__addr$196  = \$signal$51 ;
-  assign \$signature__addr$199  = \$signal$53 [3:2];
-  assign \$signature__en$200  = 1'h1;
-  assign rsp_grant_slot = \port$1428$0 [11:6];
-  assign rsp_grant_tag = \port$1428$44 [3:0];
+  assign handle = { \port$1454$0 [0], \port$1454$0 [4:1], 4'h0, \port$1454$44 [3:0], 13'h0000, \port$1454$0 [11:6] };
+  assign log_bank0_k = \$626 [1:0];
+  assign \$signature__addr$185  = \$signal$53 [3:2];
+  assign \$signature__en$186  = 1'h1;
+  assign log_bank1_k = \$631 [1:0];
+  assign \$signature__addr$191  = \$signal$53 [3:2];
+  assign \$signature__en$192  = 1'h1;
+  assign log_bank2_k = \$636 [1:0];
+  assign \$signature__addr$197  = \$signal$53 [3:2];
+  assign \$signature__en$198  = 1'h1;
+  assign log_bank3_k = \$641 [1:0];
+  assign \$signature__addr$200  = \$signal$51 ;
+  assign \$signature__addr$203  = \$signal$53 [3:2];
+  assign \$signature__en$204  = 1'h1;
+  assign rsp_grant_slot = \port$1454$0 [11:6];
+  assign rsp_grant_tag = \port$1454$44 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$123 ;
-  assign bus__r_err = \$signal$124 ;
-  assign bus__w_err = \$signal$169 ;
-  assign \$349  = 32'd0;
-  assign \$351  = { 30'h00000000, \$350  };
-  assign \$367  = 32'd0;
-  assign \$369  = \$368 ;
-  assign \$388  = 32'd0;
-  assign \$390  = \$389 ;
-  assign \$391  = 32'd0;
-  assign \$393  = \$392 ;
-  assign \$406  = 32'd0;
-  assign \$407  = 32'd0;
-  assign \$408  = 32'd0;
-  assign \$409  = \$405 ;
+  assign bus__r_data = \$signal$127 ;
+  assign bus__r_err = \$signal$128 ;
+  assign bus__w_err = \$signal$173 ;
+  assign \$353  = 32'd0;
+  assign \$355  = { 30'h00000000, \$354  };
+  assign \$371  = 32'd0;
+  assign \$373  = \$372 ;
+  assign \$392  = 32'd0;
+  assign \$394  = \$393 ;
+  assign \$395  = 32'd0;
+  assign \$397  = \$396 ;
+  assign \$410  = 32'd0;
   assign \$411  = 32'd0;
-  assign \$412  = \$410 ;
-  assign \$576  = { 3'h0, \$signal$142 [18:0], 12'h000 };
+  assign \$412  = 32'd0;
+  assign \$413  = \$409 ;
+  assign \$415  = 32'd0;
+  assign \$416  = \$414 ;
+  assign \$580  = { 3'h0, \$signal$146 [18:0], 12'h000 };
 endmodule

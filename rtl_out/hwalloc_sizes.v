@@ -358,11 +358,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2428$0 (\$11 [14:0]),
-    .\port$2428$55 (\$11 [78:55]),
-    .\port$2434$0 (\$12 ),
-    .\port$2449$0 (\$13 ),
-    .\port$2481$0 (\$14 ),
+    .\port$2456$0 (\$11 [14:0]),
+    .\port$2456$55 (\$11 [78:55]),
+    .\port$2462$0 (\$12 ),
+    .\port$2477$0 (\$13 ),
+    .\port$2509$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -824,54 +824,54 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [10:0] \$101 ;
-  wire [10:0] \$102 ;
-  wire [11:0] \$103 ;
-  wire \$104 ;
-  wire [10:0] \$105 ;
-  wire [10:0] \$106 ;
-  wire [11:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [7:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [2:0] \$104 ;
+  wire [2:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [7:0] \$108 ;
+  wire [39:0] \$109 ;
   wire \$11 ;
-  wire [10:0] \$110 ;
+  wire \$110 ;
   wire [10:0] \$111 ;
-  wire [11:0] \$112 ;
-  wire [7:0] \$113 ;
+  wire [10:0] \$112 ;
+  wire [11:0] \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire [41:0] \$117 ;
+  wire [10:0] \$115 ;
+  wire [10:0] \$116 ;
+  wire [11:0] \$117 ;
   wire \$118 ;
-  wire [41:0] \$119 ;
+  wire [10:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
+  wire [10:0] \$120 ;
+  wire [11:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [41:0] \$127 ;
-  wire \$128 ;
-  wire [41:0] \$129 ;
+  wire [10:0] \$124 ;
+  wire [10:0] \$125 ;
+  wire [11:0] \$126 ;
+  wire [8:0] \$127 ;
+  wire [8:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [41:0] \$132 ;
   wire \$133 ;
-  wire \$134 ;
+  wire [41:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [41:0] \$137 ;
+  wire \$137 ;
   wire \$138 ;
-  wire [41:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [41:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [41:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -880,9 +880,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [41:0] \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [41:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -903,61 +903,61 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [34:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
-  wire [31:0] \$175 ;
+  wire \$175 ;
   wire \$176 ;
-  wire [28:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [1:0] \$181 ;
-  wire [1:0] \$182 ;
-  wire [1:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire [7:0] \$186 ;
-  wire [5:0] \$187 ;
-  wire [7:0] \$188 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [34:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [31:0] \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [28:0] \$192 ;
   wire \$193 ;
-  wire [2:0] \$194 ;
+  wire \$194 ;
   wire \$195 ;
-  wire [3:0] \$196 ;
-  wire [3:0] \$197 ;
-  wire [3:0] \$198 ;
-  wire [10:0] \$199 ;
+  wire [1:0] \$196 ;
+  wire [1:0] \$197 ;
+  wire [1:0] \$198 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [9:0] \$202 ;
-  wire \$203 ;
+  wire [6:0] \$200 ;
+  wire [7:0] \$201 ;
+  wire [5:0] \$202 ;
+  wire [7:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [7:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [2:0] \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
+  wire [3:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [3:0] \$213 ;
+  wire [10:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
+  wire [9:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [7:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
@@ -1009,14 +1009,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire [7:0] \$269 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [7:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [7:0] \$275 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -1026,26 +1026,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [7:0] \$284 ;
+  wire [7:0] \$285 ;
+  wire [8:0] \$286 ;
+  wire [7:0] \$287 ;
+  wire [7:0] \$288 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [7:0] \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
-  wire [7:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire [7:0] \$299 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
@@ -1054,14 +1054,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [7:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire [7:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
@@ -1071,9 +1071,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
+  wire [7:0] \$324 ;
+  wire [7:0] \$325 ;
+  wire [8:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -1081,88 +1081,88 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [2:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [7:0] \$337 ;
-  wire [7:0] \$338 ;
-  wire [8:0] \$339 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [7:0] \$344 ;
-  wire [7:0] \$345 ;
-  wire [8:0] \$346 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
+  wire [2:0] \$348 ;
   wire \$349 ;
   wire [8:0] \$35 ;
   wire \$350 ;
-  wire [7:0] \$351 ;
+  wire \$351 ;
   wire [7:0] \$352 ;
-  wire [8:0] \$353 ;
-  wire \$354 ;
-  wire [2:0] \$355 ;
+  wire [7:0] \$353 ;
+  wire [8:0] \$354 ;
+  wire \$355 ;
   wire \$356 ;
-  wire [2:0] \$357 ;
+  wire \$357 ;
   wire \$358 ;
-  wire \$359 ;
+  wire [7:0] \$359 ;
   wire \$36 ;
-  wire [2:0] \$360 ;
-  wire [2:0] \$361 ;
+  wire [7:0] \$360 ;
+  wire [8:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [2:0] \$364 ;
-  wire [2:0] \$365 ;
-  wire [2:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire [7:0] \$366 ;
+  wire [7:0] \$367 ;
+  wire [8:0] \$368 ;
   wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
+  wire [10:0] \$37 ;
+  wire [2:0] \$370 ;
   wire \$371 ;
-  wire \$372 ;
+  wire [2:0] \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire [2:0] \$379 ;
-  wire [8:0] \$38 ;
-  wire [2:0] \$380 ;
-  wire [10:0] \$381 ;
-  wire [10:0] \$382 ;
-  wire [11:0] \$383 ;
+  wire [2:0] \$375 ;
+  wire [2:0] \$376 ;
+  wire [2:0] \$377 ;
+  wire [3:0] \$378 ;
+  wire [3:0] \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire [8:0] \$386 ;
-  wire [8:0] \$387 ;
+  wire \$386 ;
+  wire \$387 ;
   wire \$388 ;
-  wire [8:0] \$389 ;
-  wire \$39 ;
-  wire [8:0] \$390 ;
-  wire [10:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
+  wire \$389 ;
+  wire [8:0] \$39 ;
+  wire [2:0] \$390 ;
+  wire [2:0] \$391 ;
+  wire [2:0] \$392 ;
+  wire [2:0] \$393 ;
+  wire [3:0] \$394 ;
+  wire [3:0] \$395 ;
+  wire [10:0] \$396 ;
+  wire [10:0] \$397 ;
+  wire [11:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
+  wire [8:0] \$401 ;
+  wire [8:0] \$402 ;
   wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
+  wire [8:0] \$404 ;
+  wire [8:0] \$405 ;
+  wire [10:0] \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
@@ -1175,29 +1175,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire [7:0] \$418 ;
-  wire [7:0] \$419 ;
-  wire [7:0] \$42 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire [8:0] \$42 ;
   wire \$420 ;
-  wire [7:0] \$421 ;
-  wire [7:0] \$422 ;
-  wire [9:0] \$423 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [7:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
+  wire [7:0] \$433 ;
+  wire [7:0] \$434 ;
   wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
+  wire [7:0] \$436 ;
+  wire [7:0] \$437 ;
+  wire [9:0] \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
@@ -1210,13 +1210,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [7:0] \$45 ;
-  wire [6:0] \$450 ;
-  wire [6:0] \$451 ;
+  wire [9:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
-  wire [5:0] \$453 ;
-  wire [5:0] \$454 ;
-  wire [7:0] \$455 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -1227,13 +1227,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
+  wire [6:0] \$465 ;
+  wire [6:0] \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [5:0] \$468 ;
+  wire [5:0] \$469 ;
   wire [7:0] \$47 ;
-  wire \$470 ;
+  wire [7:0] \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
@@ -1243,7 +1243,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire [7:0] \$48 ;
+  wire \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
@@ -1252,119 +1252,119 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire [8:0] \$488 ;
-  wire [10:0] \$489 ;
-  wire [6:0] \$49 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire [7:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire [7:0] \$496 ;
-  wire [9:0] \$497 ;
+  wire \$496 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire [15:0] \$5 ;
-  wire \$50 ;
+  wire [7:0] \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
-  wire [7:0] \$504 ;
+  wire [8:0] \$503 ;
+  wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
-  wire \$51 ;
+  wire [7:0] \$509 ;
+  wire [6:0] \$51 ;
   wire \$510 ;
-  wire [7:0] \$511 ;
-  wire [7:0] \$512 ;
-  wire [7:0] \$513 ;
-  wire [7:0] \$514 ;
-  wire [7:0] \$515 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
   wire \$516 ;
-  wire [7:0] \$517 ;
-  wire [7:0] \$518 ;
-  wire [7:0] \$519 ;
-  wire [6:0] \$52 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
   wire [7:0] \$520 ;
-  wire [7:0] \$521 ;
-  wire \$522 ;
-  wire [7:0] \$523 ;
+  wire \$521 ;
+  wire [7:0] \$522 ;
+  wire \$523 ;
   wire [7:0] \$524 ;
-  wire [7:0] \$525 ;
+  wire \$525 ;
   wire [7:0] \$526 ;
   wire [7:0] \$527 ;
-  wire \$528 ;
-  wire [8:0] \$529 ;
-  wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [14:0] \$536 ;
-  wire [36:0] \$537 ;
-  wire [21:0] \$538 ;
-  wire [36:0] \$539 ;
-  wire [6:0] \$54 ;
-  wire [20:0] \$540 ;
-  wire [36:0] \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire [10:0] \$544 ;
-  wire [10:0] \$545 ;
-  wire [11:0] \$546 ;
-  wire \$547 ;
-  wire [10:0] \$548 ;
-  wire [10:0] \$549 ;
+  wire [7:0] \$528 ;
+  wire [7:0] \$529 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$530 ;
+  wire [7:0] \$531 ;
+  wire [7:0] \$532 ;
+  wire [7:0] \$533 ;
+  wire [7:0] \$534 ;
+  wire [7:0] \$535 ;
+  wire [7:0] \$536 ;
+  wire [7:0] \$537 ;
+  wire [8:0] \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire [8:0] \$541 ;
+  wire [8:0] \$542 ;
+  wire [8:0] \$543 ;
+  wire \$544 ;
+  wire [8:0] \$545 ;
+  wire \$546 ;
+  wire [8:0] \$547 ;
+  wire [8:0] \$548 ;
+  wire [8:0] \$549 ;
   wire [6:0] \$55 ;
-  wire [11:0] \$550 ;
+  wire [8:0] \$550 ;
   wire \$551 ;
-  wire [10:0] \$552 ;
-  wire [10:0] \$553 ;
-  wire [11:0] \$554 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
-  wire [2:0] \$558 ;
-  wire [2:0] \$559 ;
+  wire [14:0] \$557 ;
+  wire [36:0] \$558 ;
+  wire [21:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire [2:0] \$561 ;
-  wire \$562 ;
+  wire [36:0] \$560 ;
+  wire [20:0] \$561 ;
+  wire [36:0] \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire [3:0] \$567 ;
+  wire [10:0] \$565 ;
+  wire [10:0] \$566 ;
+  wire [11:0] \$567 ;
   wire \$568 ;
-  wire \$569 ;
-  wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
+  wire [10:0] \$569 ;
+  wire [6:0] \$57 ;
+  wire [10:0] \$570 ;
+  wire [11:0] \$571 ;
   wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
+  wire [10:0] \$573 ;
+  wire [10:0] \$574 ;
+  wire [11:0] \$575 ;
   wire \$576 ;
   wire \$577 ;
-  wire [7:0] \$578 ;
-  wire \$579 ;
-  wire \$58 ;
-  wire \$580 ;
+  wire \$578 ;
+  wire [2:0] \$579 ;
+  wire [6:0] \$58 ;
+  wire [2:0] \$580 ;
   wire \$581 ;
-  wire \$582 ;
+  wire [2:0] \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
-  wire [7:0] \$589 ;
+  wire [3:0] \$588 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
@@ -1375,84 +1375,84 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire \$599 ;
+  wire [7:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [7:0] \$600 ;
+  wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  reg \$606 ;
-  reg [7:0] \$607 ;
-  reg [16:0] \$608 ;
-  reg \$609 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  reg [7:0] \$610 ;
-  reg [8:0] \$611 ;
-  reg \$612 ;
-  reg [6:0] \$613 ;
-  reg [15:0] \$614 ;
-  reg \$615 ;
-  reg [6:0] \$616 ;
-  reg [8:0] \$617 ;
-  reg \$618 ;
-  reg [5:0] \$619 ;
+  wire [7:0] \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  reg [14:0] \$620 ;
-  reg \$621 ;
-  reg [5:0] \$622 ;
-  reg [8:0] \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [2:0] \$626 ;
+  wire \$620 ;
+  wire [7:0] \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
   reg \$627 ;
-  reg [2:0] \$628 ;
-  reg \$629 ;
+  reg [7:0] \$628 ;
+  reg [16:0] \$629 ;
   wire \$63 ;
-  reg [2:0] \$630 ;
-  reg \$631 ;
-  reg \$632 ;
-  reg [8:0] \$633 ;
-  reg \$634 ;
-  reg [8:0] \$635 ;
-  reg [7:0] \$636 ;
-  reg [7:0] \$637 ;
-  reg \$638 ;
-  reg [7:0] \$639 ;
+  reg \$630 ;
+  reg [7:0] \$631 ;
+  reg [8:0] \$632 ;
+  reg \$633 ;
+  reg [6:0] \$634 ;
+  reg [15:0] \$635 ;
+  reg \$636 ;
+  reg [6:0] \$637 ;
+  reg [8:0] \$638 ;
+  reg \$639 ;
   wire \$64 ;
-  reg [6:0] \$640 ;
-  reg [5:0] \$641 ;
+  reg [5:0] \$640 ;
+  reg [14:0] \$641 ;
   reg \$642 ;
   reg [5:0] \$643 ;
-  reg [5:0] \$644 ;
+  reg [8:0] \$644 ;
   reg \$645 ;
   reg \$646 ;
-  reg \$647 ;
+  reg [2:0] \$647 ;
   reg \$648 ;
-  reg \$649 ;
+  reg [2:0] \$649 ;
   wire \$65 ;
   reg \$650 ;
-  reg \$651 ;
+  reg [2:0] \$651 ;
   reg \$652 ;
   reg \$653 ;
-  reg \$654 ;
+  reg [8:0] \$654 ;
   reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
+  reg [8:0] \$656 ;
+  reg [8:0] \$657 ;
+  reg [7:0] \$658 ;
+  reg [7:0] \$659 ;
   wire \$66 ;
   reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg \$664 ;
+  reg [7:0] \$661 ;
+  reg [7:0] \$662 ;
+  reg [6:0] \$663 ;
+  reg [5:0] \$664 ;
   reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
+  reg [5:0] \$666 ;
+  reg [5:0] \$667 ;
+  reg [5:0] \$668 ;
   reg \$669 ;
   wire \$67 ;
   reg \$670 ;
@@ -1463,8 +1463,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$675 ;
   reg \$676 ;
   reg \$677 ;
-  wire [2:0] \$678 ;
-  wire [2:0] \$679 ;
+  reg \$678 ;
+  reg \$679 ;
   wire \$68 ;
   reg \$680 ;
   reg \$681 ;
@@ -1473,89 +1473,114 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$684 ;
   reg \$685 ;
   reg \$686 ;
-  reg [2:0] \$687 ;
-  reg [2:0] \$688 ;
+  reg \$687 ;
+  reg \$688 ;
   reg \$689 ;
   wire \$69 ;
   reg \$690 ;
-  reg [7:0] \$691 ;
+  reg \$691 ;
   reg \$692 ;
   reg \$693 ;
-  reg [8:0] \$694 ;
-  reg [2:0] \$695 ;
+  reg \$694 ;
+  reg \$695 ;
   reg \$696 ;
   reg \$697 ;
-  reg [6:0] \$698 ;
+  reg \$698 ;
   reg \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
-  reg [7:0] \$701 ;
-  reg [2:0] \$702 ;
-  reg \$703 ;
+  reg \$701 ;
+  wire [2:0] \$702 ;
+  wire [2:0] \$703 ;
   reg \$704 ;
-  reg [5:0] \$705 ;
+  reg \$705 ;
   reg \$706 ;
   reg \$707 ;
-  reg [5:0] \$708 ;
-  reg [2:0] \$709 ;
+  reg \$708 ;
+  reg \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
+  reg [2:0] \$711 ;
+  reg [2:0] \$712 ;
   reg \$713 ;
   reg \$714 ;
-  reg \$715 ;
+  reg [7:0] \$715 ;
   reg \$716 ;
   reg \$717 ;
-  reg \$718 ;
-  reg \$719 ;
-  wire [3:0] \$72 ;
+  reg [8:0] \$718 ;
+  reg [2:0] \$719 ;
+  wire \$72 ;
   reg \$720 ;
   reg \$721 ;
-  reg \$722 ;
+  reg [6:0] \$722 ;
   reg \$723 ;
   reg \$724 ;
-  reg \$725 ;
-  reg \$726 ;
+  reg [7:0] \$725 ;
+  reg [2:0] \$726 ;
   reg \$727 ;
   reg \$728 ;
-  wire [3:0] \$73 ;
+  reg [5:0] \$729 ;
+  wire \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg [5:0] \$732 ;
+  reg [2:0] \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
+  wire [3:0] \$75 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  wire [3:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [7:0] \$82 ;
-  wire [6:0] \$83 ;
-  wire [7:0] \$84 ;
-  wire [5:0] \$85 ;
-  wire [7:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [7:0] \$85 ;
+  wire [6:0] \$86 ;
+  wire [7:0] \$87 ;
+  wire [5:0] \$88 ;
+  wire [7:0] \$89 ;
   wire [15:0] \$9 ;
-  wire \$90 ;
+  wire [3:0] \$90 ;
   wire \$91 ;
-  wire [3:0] \$92 ;
-  wire [7:0] \$93 ;
-  wire [7:0] \$94 ;
-  wire [39:0] \$95 ;
+  wire \$92 ;
+  wire [2:0] \$93 ;
+  wire \$94 ;
+  wire [10:0] \$95 ;
   wire \$96 ;
-  wire [10:0] \$97 ;
-  wire [10:0] \$98 ;
-  wire [11:0] \$99 ;
+  wire \$97 ;
+  wire [9:0] \$98 ;
+  wire \$99 ;
   wire [7:0] \$signal ;
-  wire \$signal$246 ;
-  wire \$signal$257 ;
-  wire \$signal$275 ;
-  wire [3:0] \$signal$318 ;
-  reg [7:0] \$signal$455 ;
-  wire \$signal$456 ;
+  wire [7:0] \$signal$163 ;
+  wire \$signal$251 ;
+  wire \$signal$262 ;
+  wire \$signal$280 ;
+  wire [3:0] \$signal$323 ;
+  wire [7:0] \$signal$460 ;
+  wire \$signal$461 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1568,23 +1593,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [2:0] a1_select = 3'h0;
   reg [15:0] a1_user = 16'h0000;
   reg a1_valid = 1'h0;
-  reg a2_ever = 1'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [7:0] a2_fresh_slot = 8'h00;
   reg a2_from_fresh = 1'h0;
+  reg [2:0] a2_in = 3'h0;
   reg a2_ok = 1'h0;
   reg [1:0] a2_pool = 2'h0;
   reg [15:0] a2_user = 16'h0000;
   reg a2_valid = 1'h0;
   reg [3:0] a3_err = 4'h0;
-  reg a3_ever = 1'h0;
+  reg a3_fail = 1'h0;
   reg [7:0] a3_fresh_slot = 8'h00;
   reg a3_from_fresh = 1'h0;
+  reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
   reg a3_ok = 1'h0;
   reg a3_older_hit = 1'h0;
-  reg [7:0] a3_older_tag = 8'h00;
+  reg [7:0] a3_older_next = 8'h00;
   reg [1:0] a3_pool = 2'h0;
+  reg [2:0] a3_sel_head = 3'h0;
+  reg [2:0] a3_sel_last = 3'h0;
   reg [15:0] a3_user = 16'h0000;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -1593,6 +1621,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [7:0] a4_slot = 8'h00;
   reg a4_snap = 1'h0;
   reg [7:0] a4_tag = 8'h00;
+  reg [7:0] a4_tag_next = 8'h00;
   reg [15:0] a4_user = 16'h0000;
   reg a4_valid = 1'h0;
   reg [39:0] a5_addr = 40'h0000000000;
@@ -1826,7 +1855,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$468 ;
+  wire [39:0] \grant_addr$473 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire [1:0] grant_pool;
@@ -1842,19 +1871,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire hit_a3;
   reg [2:0] large_at = 3'h1;
   reg [5:0] large_count = 6'h00;
-  wire large_ever;
   wire large_flushing;
   reg [5:0] large_fresh = 6'h00;
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$442 ;
+  wire [5:0] \large_grant_addr$447 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$443 ;
-  wire \large_grant_data$443.snap ;
-  wire [7:0] \large_grant_data$443.tag ;
+  wire [8:0] \large_grant_data$448 ;
+  wire \large_grant_data$448.snap ;
+  wire [7:0] \large_grant_data$448.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -1876,11 +1904,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$453 ;
+  wire [5:0] \large_parity_addr$458 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$454 ;
+  wire \large_parity_data$459 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -1912,24 +1940,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire large_queue_wen;
   wire large_release;
   reg [5:0] large_seen = 6'h00;
+  reg [5:0] large_seen_prev = 6'h00;
   (* init = 6'h00 *)
   wire [5:0] large_tail;
   wire large_take_fresh;
   reg [2:0] medium_at = 3'h1;
   reg [7:0] medium_count = 8'h00;
-  wire medium_ever;
   wire medium_flushing;
   reg [7:0] medium_fresh = 8'h00;
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$417 ;
+  wire [6:0] \medium_grant_addr$422 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$418 ;
-  wire \medium_grant_data$418.snap ;
-  wire [7:0] \medium_grant_data$418.tag ;
+  wire [8:0] \medium_grant_data$423 ;
+  wire \medium_grant_data$423.snap ;
+  wire [7:0] \medium_grant_data$423.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -1951,11 +1979,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$428 ;
+  wire [6:0] \medium_parity_addr$433 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$429 ;
+  wire \medium_parity_data$434 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -1987,34 +2015,35 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire medium_queue_wen;
   wire medium_release;
   reg [7:0] medium_seen = 8'h00;
+  reg [7:0] medium_seen_prev = 8'h00;
   (* init = 7'h00 *)
   wire [6:0] medium_tail;
   wire medium_take_fresh;
-  wire [7:0] next_tag;
+  wire [7:0] next_next_tag;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$389 ;
-  wire [7:0] \r__addr$391 ;
+  wire [7:0] \r__addr$394 ;
+  wire [7:0] \r__addr$396 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$400 ;
-  wire [7:0] \r__addr$402 ;
+  wire [7:0] \r__addr$405 ;
+  wire [7:0] \r__addr$407 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$408 ;
+  wire [6:0] \r__addr$413 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$414 ;
-  wire [6:0] \r__addr$416 ;
+  wire [6:0] \r__addr$419 ;
+  wire [6:0] \r__addr$421 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$425 ;
-  wire [6:0] \r__addr$427 ;
+  wire [6:0] \r__addr$430 ;
+  wire [6:0] \r__addr$432 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$433 ;
+  wire [5:0] \r__addr$438 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$439 ;
-  wire [5:0] \r__addr$441 ;
+  wire [5:0] \r__addr$444 ;
+  wire [5:0] \r__addr$446 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$450 ;
-  wire [5:0] \r__addr$452 ;
+  wire [5:0] \r__addr$455 ;
+  wire [5:0] \r__addr$457 ;
   wire [16:0] r__data;
   wire [8:0] \r__data$17 ;
   wire [8:0] \r__data$19 ;
@@ -2036,19 +2065,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire rst;
   reg [2:0] small_at = 3'h1;
   reg [8:0] small_count = 9'h000;
-  wire small_ever;
   wire small_flushing;
   reg [8:0] small_fresh = 9'h000;
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$392 ;
+  wire [7:0] \small_grant_addr$397 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$393 ;
-  wire \small_grant_data$393.snap ;
-  wire [7:0] \small_grant_data$393.tag ;
+  wire [8:0] \small_grant_data$398 ;
+  wire \small_grant_data$398.snap ;
+  wire [7:0] \small_grant_data$398.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -2070,11 +2098,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$403 ;
+  wire [7:0] \small_parity_addr$408 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$404 ;
+  wire \small_parity_data$409 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -2107,6 +2135,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire small_queue_wen;
   wire small_release;
   reg [8:0] small_seen = 9'h000;
+  reg [8:0] small_seen_prev = 9'h000;
   (* init = 8'h00 *)
   wire [7:0] small_tail;
   wire small_take_fresh;
@@ -2114,49 +2143,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$386 ;
+  wire [7:0] \w__addr$391 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$394 ;
+  wire [7:0] \w__addr$399 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$405 ;
+  wire [6:0] \w__addr$410 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$411 ;
-  wire [6:0] \w__addr$419 ;
+  wire [6:0] \w__addr$416 ;
+  wire [6:0] \w__addr$424 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$430 ;
+  wire [5:0] \w__addr$435 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$436 ;
-  wire [5:0] \w__addr$444 ;
+  wire [5:0] \w__addr$441 ;
+  wire [5:0] \w__addr$449 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$388 ;
-  wire \w__data$398 ;
+  wire [8:0] \w__data$393 ;
+  wire \w__data$403 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$407 ;
+  wire [15:0] \w__data$412 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$413 ;
-  wire \w__data$423 ;
+  wire [8:0] \w__data$418 ;
+  wire \w__data$428 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$432 ;
+  wire [14:0] \w__data$437 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$438 ;
-  wire \w__data$448 ;
+  wire [8:0] \w__data$443 ;
+  wire \w__data$453 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$387 ;
-  wire \w__en$396 ;
+  wire \w__en$392 ;
+  wire \w__en$401 ;
   (* init = 1'h0 *)
-  wire \w__en$406 ;
+  wire \w__en$411 ;
   (* init = 1'h0 *)
-  wire \w__en$412 ;
-  wire \w__en$421 ;
+  wire \w__en$417 ;
+  wire \w__en$426 ;
   (* init = 1'h0 *)
-  wire \w__en$431 ;
+  wire \w__en$436 ;
   (* init = 1'h0 *)
-  wire \w__en$437 ;
-  wire \w__en$446 ;
+  wire \w__en$442 ;
+  wire \w__en$451 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -2201,7 +2230,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
     if (large_queue_wen)
-      large_parity[f4_slot[5:0]] <= \w__data$448 ;
+      large_parity[f4_slot[5:0]] <= \w__data$453 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -2231,7 +2260,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$496 [6:0]];
+    _5_ <= medium_grant[\$509 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$41  = _5_;
@@ -2240,12 +2269,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
     if (medium_queue_wen)
-      medium_parity[f4_slot[6:0]] <= \w__data$423 ;
+      medium_parity[f4_slot[6:0]] <= \w__data$428 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$496 [6:0]];
+    _7_ <= medium_parity[\$509 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$45  = _7_;
@@ -2270,7 +2299,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$488 [7:0]];
+    _10_ <= small_grant[\$503 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$19  = _10_;
@@ -2279,12 +2308,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
     if (small_queue_wen)
-      small_parity[f4_slot] <= \w__data$398 ;
+      small_parity[f4_slot] <= \w__data$403 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$488 [7:0]];
+    _12_ <= small_parity[\$503 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$23  = _12_;
@@ -2300,359 +2329,404 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _14_ <= small_queue[small_head];
   end
   assign r__data = _14_;
-  assign \$272  = a5_tag ^ f2_tag;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = \$273  + 1'h1;
-  assign \$275  = \$546 [11] ? a4_tag : a5_tag;
-  assign \$276  = \$546 [11] ? a4_snap : a5_snap;
-  assign \$277  = f2_same_third & f5_ok;
-  assign \$278  = ~ f3_never_granted;
-  assign \$279  = ~ rel_f2;
-  assign \$280  = ~ f3_rel_f3;
-  assign \$281  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$282  = f3_in[0] & \$281 ;
-  assign \$283  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$284  = f3_in[1] & \$283 ;
-  assign \$285  = \$282  | \$284 ;
-  assign \$286  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$287  = f3_in[2] & \$286 ;
-  assign \$288  = \$285  | \$287 ;
-  assign \$289  = \$280  & \$288 ;
-  assign \$290  = f3_hit_a3 | \$289 ;
-  assign \$291  = \$279  & \$290 ;
-  assign \$292  = f3_hit_a2 | \$291 ;
-  assign \$293  = \$278  & \$292 ;
-  assign \$294  = f3_hit_a2 | f3_hit_a3;
-  assign \$295  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
-  assign \$296  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$294  ? f3_older_tag : \$299 ;
-  assign \$301  = f3_hit_a2 | f3_hit_a3;
-  assign \$302  = f3_in[0] & small_grant_r0_b0[0];
-  assign \$303  = f3_in[1] & medium_grant_r0_b0[0];
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = f3_in[2] & large_grant_r0_b0[0];
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = \$301  ? f3_older_snap : \$306 ;
-  assign \$308  = f3_go & \$554 [11];
-  assign \$309  = a4_tag ^ f3_tag;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  + 1'h1;
-  assign \$312  = \$308  & \$311 [8];
-  assign \$313  = ~ f3_never_granted;
-  assign \$314  = f3_go & \$313 ;
-  assign \$315  = ~ \$554 [11];
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = ~ rel_f2;
-  assign \$318  = \$317  & f3_hit_a3;
-  assign \$319  = f3_hit_a2 | \$318 ;
-  assign \$320  = \$316  & \$319 ;
-  assign \$321  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = ~ \$554 [11];
-  assign \$324  = f3_go & \$323 ;
-  assign \$325  = ~ f3_hit_a2;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = ~ rel_f2;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = ~ f3_hit_a3;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = ~ f3_rel_f3;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$332  ? f3_in : 3'h0;
-  assign \$334  = ~ f3_never_granted;
-  assign \$335  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = \$338  + 1'h1;
-  assign \$340  = \$336  & \$339 [8];
-  assign \$341  = ~ f3_never_granted;
-  assign \$342  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$248  = ~ f1_same_second_eq39;
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = \$246  | \$249 ;
+  assign \$251  = \$239  | \$250 ;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = ~ f1_same_third_eq0;
+  assign \$254  = ~ f1_same_third_eq3;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = ~ f1_same_third_eq6;
+  assign \$257  = ~ f1_same_third_eq9;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = \$255  | \$258 ;
+  assign \$260  = ~ f1_same_third_eq12;
+  assign \$261  = ~ f1_same_third_eq15;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = ~ f1_same_third_eq18;
+  assign \$264  = ~ f1_same_third_eq21;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = \$262  | \$265 ;
+  assign \$267  = \$259  | \$266 ;
+  assign \$268  = ~ f1_same_third_eq24;
+  assign \$269  = ~ f1_same_third_eq27;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = ~ f1_same_third_eq30;
+  assign \$272  = ~ f1_same_third_eq33;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ~ f1_same_third_eq36;
+  assign \$276  = ~ f1_same_third_eq39;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = \$267  | \$278 ;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = ! f2_pool;
+  assign \$282  = f2_pool == 1'h1;
+  assign \$283  = f2_pool == 2'h2;
+  assign \$284  = a4_tag ^ f2_tag;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = \$285  + 1'h1;
+  assign \$287  = a5_tag ^ f2_tag;
+  assign \$288  = ~ \$287 ;
+  assign \$289  = \$288  + 1'h1;
+  assign \$290  = \$567 [11] ? a4_tag : a5_tag;
+  assign \$291  = \$567 [11] ? a4_snap : a5_snap;
+  assign \$292  = f2_same_third & f5_ok;
+  assign \$293  = ~ f3_never_granted;
+  assign \$294  = ~ rel_f2;
+  assign \$295  = ~ f3_rel_f3;
+  assign \$296  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$297  = f3_in[0] & \$296 ;
+  assign \$298  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$299  = f3_in[1] & \$298 ;
+  assign \$300  = \$297  | \$299 ;
+  assign \$301  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$302  = f3_in[2] & \$301 ;
+  assign \$303  = \$300  | \$302 ;
+  assign \$304  = \$295  & \$303 ;
+  assign \$305  = f3_hit_a3 | \$304 ;
+  assign \$306  = \$294  & \$305 ;
+  assign \$307  = f3_hit_a2 | \$306 ;
+  assign \$308  = \$293  & \$307 ;
+  assign \$309  = f3_hit_a2 | f3_hit_a3;
+  assign \$310  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
+  assign \$311  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$309  ? f3_older_tag : \$314 ;
+  assign \$316  = f3_hit_a2 | f3_hit_a3;
+  assign \$317  = f3_in[0] & small_grant_r0_b0[0];
+  assign \$318  = f3_in[1] & medium_grant_r0_b0[0];
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = f3_in[2] & large_grant_r0_b0[0];
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$316  ? f3_older_snap : \$321 ;
+  assign \$323  = f3_go & \$575 [11];
+  assign \$324  = a4_tag ^ f3_tag;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  + 1'h1;
+  assign \$327  = \$323  & \$326 [8];
+  assign \$328  = ~ f3_never_granted;
+  assign \$329  = f3_go & \$328 ;
+  assign \$330  = ~ \$575 [11];
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = ~ rel_f2;
+  assign \$333  = \$332  & f3_hit_a3;
+  assign \$334  = f3_hit_a2 | \$333 ;
+  assign \$335  = \$331  & \$334 ;
+  assign \$336  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = ~ \$575 [11];
+  assign \$339  = f3_go & \$338 ;
+  assign \$340  = ~ f3_hit_a2;
+  assign \$341  = \$339  & \$340 ;
+  assign \$342  = ~ rel_f2;
   assign \$343  = \$341  & \$342 ;
-  assign \$344  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$345  + 1'h1;
-  assign \$347  = \$343  & \$346 [8];
-  assign \$348  = ~ f3_never_granted;
-  assign \$349  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = large_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = \$352  + 1'h1;
-  assign \$354  = \$350  & \$353 [8];
-  assign \$355  = x1_select & f1_hit;
-  assign \$356  = | \$355 ;
-  assign \$357  = x1_select & f2_in;
-  assign \$358  = | \$357 ;
-  assign \$359  = f2_flushed | \$358 ;
-  assign \$360  = x1_select | x0_select;
-  assign \$361  = \$360  & f3_in;
-  assign \$362  = | \$361 ;
-  assign \$363  = f3_flushed | \$362 ;
-  assign \$364  = \$363  ? 3'h0 : f3_in;
-  assign \$365  = x1_select | x0_select;
-  assign \$366  = \$365  & f3_in;
-  assign \$367  = | \$366 ;
-  assign \$368  = f3_flushed | \$367 ;
-  assign \$369  = ~ \$554 [11];
-  assign \$370  = f3_go & \$369 ;
-  assign \$371  = ~ f3_hit_a2;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = ~ rel_f2;
-  assign \$374  = \$372  & \$373 ;
-  assign \$375  = ~ f3_hit_a3;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = ~ f3_rel_f3;
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = \$378  ? f3_in : 3'h0;
-  assign \$380  = \$368  ? 3'h0 : \$379 ;
-  assign \$381  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$382  + 1'h1;
-  assign \$384  = \release  & \$383 [11];
-  assign \$385  = small_queue_waddr == 8'hff;
-  assign \$386  = small_queue_waddr + 1'h1;
-  assign \$387  = \$385  ? 9'h000 : \$386 ;
-  assign \$388  = small_pushed == small_popped;
-  assign \$389  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$390  = \$388  ? 9'h000 : \$389 ;
-  assign \$391  = $signed({ 1'h0, small_count }) + $signed(\$390 );
-  assign \$392  = ! small_pushed;
-  assign \$393  = ! small_popped;
-  assign \$394  = \$392  & \$393 ;
-  assign \$395  = small_pop ? small_at[1] : small_at[0];
-  assign \$396  = ~ \$395 ;
-  assign \$397  = small_push | \$396 ;
-  assign \$398  = ! small_pushed;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = small_count == 2'h3;
-  assign \$402  = small_pop ? small_at[2] : small_at[1];
-  assign \$403  = ~ \$402 ;
-  assign \$404  = small_push | \$403 ;
-  assign \$406  = ! small_popped;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = small_pop ? small_at[0] : 1'h0;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = small_push | \$409 ;
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = small_pop ? small_at[1] : small_at[0];
-  assign \$415  = ~ \$414 ;
-  assign \$416  = small_push | \$415 ;
-  assign \$417  = medium_queue_waddr == 7'h7f;
-  assign \$418  = medium_queue_waddr + 1'h1;
-  assign \$419  = \$417  ? 8'h00 : \$418 ;
-  assign \$420  = medium_pushed == medium_popped;
-  assign \$421  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$422  = \$420  ? 8'h00 : \$421 ;
-  assign \$423  = $signed({ 1'h0, medium_count }) + $signed(\$422 );
-  assign \$424  = ! medium_pushed;
-  assign \$425  = ! medium_popped;
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$428  = ~ \$427 ;
-  assign \$429  = medium_push | \$428 ;
-  assign \$430  = ! medium_pushed;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = medium_count == 2'h3;
-  assign \$434  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$435  = ~ \$434 ;
-  assign \$436  = medium_push | \$435 ;
-  assign \$438  = ! medium_popped;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = medium_push | \$441 ;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$447  = ~ \$446 ;
-  assign \$448  = medium_push | \$447 ;
-  assign \$449  = large_queue_waddr == 6'h2f;
-  assign \$450  = large_queue_waddr + 1'h1;
-  assign \$451  = \$449  ? 7'h00 : \$450 ;
-  assign \$452  = large_pushed == large_popped;
-  assign \$453  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$454  = \$452  ? 6'h00 : \$453 ;
-  assign \$455  = $signed({ 1'h0, large_count }) + $signed(\$454 );
-  assign \$456  = ! large_pushed;
-  assign \$457  = ! large_popped;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = large_pop ? large_at[1] : large_at[0];
-  assign \$460  = ~ \$459 ;
-  assign \$461  = large_push | \$460 ;
-  assign \$462  = ! large_pushed;
-  assign \$464  = \$462  & \$463 ;
-  assign \$465  = large_count == 2'h3;
-  assign \$466  = large_pop ? large_at[2] : large_at[1];
-  assign \$467  = ~ \$466 ;
-  assign \$468  = large_push | \$467 ;
-  assign \$470  = ! large_popped;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = large_pop ? large_at[0] : 1'h0;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = large_push | \$473 ;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = large_pop ? large_at[1] : large_at[0];
-  assign \$479  = ~ \$478 ;
-  assign \$480  = large_push | \$479 ;
-  assign \$481  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$482  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$483  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_valid };
-  assign \$484  = | { f4_prev_released, f4_go, f4_valid, f5_ok, f3_go, f3_valid };
-  assign \$485  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1 };
-  assign \$486  = | { x5_valid, x4_valid, x3_valid, f7_valid, f6_valid, a7_valid };
-  assign \$487  = | { x7_valid, x6_valid };
-  assign \$488  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$489  = \$488 [7:0] - small_seen;
-  assign \$490  = ~ \$489 [9];
-  assign \$491  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$491 ;
-  assign \$492  = ~ x1_select[0];
-  assign \$493  = a1_select[0] & \$492 ;
-  assign \$494  = ~ small_has_fresh;
-  assign \$495  = \$493  & \$494 ;
-  assign small_pop = \$495  & small_nonempty;
-  assign \$496  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$497  = \$496 [6:0] - medium_seen;
-  assign \$498  = ~ \$497 [8];
-  assign \$499  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$499 ;
-  assign \$500  = ~ x1_select[1];
-  assign \$501  = a1_select[1] & \$500 ;
-  assign \$502  = ~ medium_has_fresh;
-  assign \$503  = \$501  & \$502 ;
-  assign medium_pop = \$503  & medium_nonempty;
+  assign \$344  = ~ f3_hit_a3;
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = ~ f3_rel_f3;
+  assign \$347  = \$345  & \$346 ;
+  assign \$348  = \$347  ? f3_in : 3'h0;
+  assign \$349  = ~ f3_never_granted;
+  assign \$350  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$353  + 1'h1;
+  assign \$355  = \$351  & \$354 [8];
+  assign \$356  = ~ f3_never_granted;
+  assign \$357  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$360  = ~ \$359 ;
+  assign \$361  = \$360  + 1'h1;
+  assign \$362  = \$358  & \$361 [8];
+  assign \$363  = ~ f3_never_granted;
+  assign \$364  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$367  + 1'h1;
+  assign \$369  = \$365  & \$368 [8];
+  assign \$370  = x1_select & f1_hit;
+  assign \$371  = | \$370 ;
+  assign \$372  = x1_select & f2_in;
+  assign \$373  = | \$372 ;
+  assign \$374  = f2_flushed | \$373 ;
+  assign \$375  = x1_select | x0_select;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$378  = { 1'h0, \$376  } & { \$377 [2], \$377  };
+  assign \$379  = { 1'h0, f3_in } & \$378 ;
+  assign \$380  = ~ \$575 [11];
+  assign \$381  = f3_go & \$380 ;
+  assign \$382  = ~ f3_hit_a2;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = ~ rel_f2;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = ~ f3_hit_a3;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = ~ f3_rel_f3;
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = \$389  ? f3_in : 3'h0;
+  assign \$391  = x1_select | x0_select;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$394  = { 1'h0, \$392  } & { \$393 [2], \$393  };
+  assign \$395  = { 1'h0, \$390  } & \$394 ;
+  assign \$396  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$399  = \release  & \$398 [11];
+  assign \$400  = small_queue_waddr == 8'hff;
+  assign \$401  = small_queue_waddr + 1'h1;
+  assign \$402  = \$400  ? 9'h000 : \$401 ;
+  assign \$403  = small_pushed == small_popped;
+  assign \$404  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$405  = \$403  ? 9'h000 : \$404 ;
+  assign \$406  = $signed({ 1'h0, small_count }) + $signed(\$405 );
+  assign \$407  = ! small_pushed;
+  assign \$408  = ! small_popped;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = small_pop ? small_at[1] : small_at[0];
+  assign \$411  = ~ \$410 ;
+  assign \$412  = small_push | \$411 ;
+  assign \$413  = ! small_pushed;
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = small_count == 2'h3;
+  assign \$417  = small_pop ? small_at[2] : small_at[1];
+  assign \$418  = ~ \$417 ;
+  assign \$419  = small_push | \$418 ;
+  assign \$421  = ! small_popped;
+  assign \$422  = \$420  & \$421 ;
+  assign \$423  = small_pop ? small_at[0] : 1'h0;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = small_push | \$424 ;
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = small_pop ? small_at[1] : small_at[0];
+  assign \$430  = ~ \$429 ;
+  assign \$431  = small_push | \$430 ;
+  assign \$432  = medium_queue_waddr == 7'h7f;
+  assign \$433  = medium_queue_waddr + 1'h1;
+  assign \$434  = \$432  ? 8'h00 : \$433 ;
+  assign \$435  = medium_pushed == medium_popped;
+  assign \$436  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$437  = \$435  ? 8'h00 : \$436 ;
+  assign \$438  = $signed({ 1'h0, medium_count }) + $signed(\$437 );
+  assign \$439  = ! medium_pushed;
+  assign \$440  = ! medium_popped;
+  assign \$441  = \$439  & \$440 ;
+  assign \$442  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$443  = ~ \$442 ;
+  assign \$444  = medium_push | \$443 ;
+  assign \$445  = ! medium_pushed;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = medium_count == 2'h3;
+  assign \$449  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$450  = ~ \$449 ;
+  assign \$451  = medium_push | \$450 ;
+  assign \$453  = ! medium_popped;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = medium_push | \$456 ;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$462  = ~ \$461 ;
+  assign \$463  = medium_push | \$462 ;
+  assign \$464  = large_queue_waddr == 6'h2f;
+  assign \$465  = large_queue_waddr + 1'h1;
+  assign \$466  = \$464  ? 7'h00 : \$465 ;
+  assign \$467  = large_pushed == large_popped;
+  assign \$468  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$469  = \$467  ? 6'h00 : \$468 ;
+  assign \$470  = $signed({ 1'h0, large_count }) + $signed(\$469 );
+  assign \$471  = ! large_pushed;
+  assign \$472  = ! large_popped;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = large_pop ? large_at[1] : large_at[0];
+  assign \$475  = ~ \$474 ;
+  assign \$476  = large_push | \$475 ;
+  assign \$477  = ! large_pushed;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = large_count == 2'h3;
+  assign \$481  = large_pop ? large_at[2] : large_at[1];
+  assign \$482  = ~ \$481 ;
+  assign \$483  = large_push | \$482 ;
+  assign \$485  = ! large_popped;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = large_pop ? large_at[0] : 1'h0;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = large_push | \$488 ;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = large_pop ? large_at[1] : large_at[0];
+  assign \$494  = ~ \$493 ;
+  assign \$495  = large_push | \$494 ;
+  assign \$496  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$497  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$498  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_valid };
+  assign \$499  = | { f4_prev_released, f4_go, f4_valid, f5_ok, f3_go, f3_valid };
+  assign \$500  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1 };
+  assign \$501  = | { x5_valid, x4_valid, x3_valid, f7_valid, f6_valid, a7_valid };
+  assign \$502  = | { x7_valid, x6_valid };
+  assign \$503  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$504  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$504 ;
+  assign \$505  = ~ x1_select[0];
+  assign \$506  = a1_select[0] & \$505 ;
+  assign \$507  = ~ small_has_fresh;
+  assign \$508  = \$506  & \$507 ;
+  assign small_pop = \$508  & small_nonempty;
+  assign \$509  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$510  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$510 ;
+  assign \$511  = ~ x1_select[1];
+  assign \$512  = a1_select[1] & \$511 ;
+  assign \$513  = ~ medium_has_fresh;
+  assign \$514  = \$512  & \$513 ;
+  assign medium_pop = \$514  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$504  = large_fresh_slot - large_seen;
-  assign \$505  = ~ \$504 [6];
-  assign \$506  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$506 ;
-  assign \$507  = ~ x1_select[2];
-  assign \$508  = a1_select[2] & \$507 ;
-  assign \$509  = ~ large_has_fresh;
-  assign \$510  = \$508  & \$509 ;
-  assign large_pop = \$510  & large_nonempty;
-  assign \$511  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
-  assign \$512  = a3_older_hit ? a3_older_tag : small_grant_r1_b0[8:1];
-  assign \$513  = a3_hit_a1 ? a4_tag : \$512 ;
-  assign \$514  = a3_ever ? \$513  : 8'h00;
-  assign \$515  = a3_from_fresh ? \$514  : small_queue_r0_b0[16:9];
-  assign \$516  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
-  assign \$517  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
-  assign \$518  = a3_older_hit ? a3_older_tag : medium_grant_r1_b0[8:1];
-  assign \$519  = a3_hit_a1 ? a4_tag : \$518 ;
-  assign \$520  = a3_ever ? \$519  : 8'h00;
-  assign \$521  = a3_from_fresh ? \$520  : medium_queue_r0_b0[15:8];
-  assign \$522  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
-  assign \$523  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
-  assign \$524  = a3_older_hit ? a3_older_tag : large_grant_r1_b0[8:1];
-  assign \$525  = a3_hit_a1 ? a4_tag : \$524 ;
-  assign \$526  = a3_ever ? \$525  : 8'h00;
-  assign \$527  = a3_from_fresh ? \$526  : large_queue_r0_b0[14:7];
-  assign \$528  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
-  assign \$529  = \$signal$455  + 1'h1;
-  assign \$530  = a3_valid & a3_ok;
-  assign \$531  = ! a3_pool;
-  assign small_grant_wen = \$530  & \$531 ;
-  assign \$532  = a3_valid & a3_ok;
-  assign \$533  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$532  & \$533 ;
-  assign \$534  = a3_valid & a3_ok;
-  assign \$535  = a3_pool == 2'h2;
-  assign large_grant_wen = \$534  & \$535 ;
-  assign \$542  = ! f2_err;
-  assign \$signal$246  = f2_valid & \$542 ;
-  assign \$543  = a4_valid & a4_ok;
-  assign \$544  = { \$543 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$545  = ~ \$544 ;
-  assign \$546  = \$545  + 1'h1;
-  assign \$547  = a5_valid & a5_ok;
-  assign \$548  = { \$547 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$549  = ~ \$548 ;
-  assign \$550  = \$549  + 1'h1;
-  assign \$551  = a4_valid & a4_ok;
-  assign \$552  = { \$551 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$553  + 1'h1;
+  assign \$515  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$515 ;
+  assign \$516  = ~ x1_select[2];
+  assign \$517  = a1_select[2] & \$516 ;
+  assign \$518  = ~ large_has_fresh;
+  assign \$519  = \$517  & \$518 ;
+  assign large_pop = \$519  & large_nonempty;
+  assign \$520  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
+  assign \$521  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
+  assign \$522  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
+  assign \$523  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
+  assign \$524  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
+  assign \$525  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
+  assign \$526  = a3_sel_head[0] ? small_queue_r0_b0[16:9] : 8'h00;
+  assign \$527  = a3_sel_last[0] ? small_grant_r1_b0[8:1] : 8'h00;
+  assign \$528  = \$526  | \$527 ;
+  assign \$529  = a3_sel_head[1] ? medium_queue_r0_b0[15:8] : 8'h00;
+  assign \$530  = a3_sel_last[1] ? medium_grant_r1_b0[8:1] : 8'h00;
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = \$528  | \$531 ;
+  assign \$533  = a3_sel_head[2] ? large_queue_r0_b0[14:7] : 8'h00;
+  assign \$534  = a3_sel_last[2] ? large_grant_r1_b0[8:1] : 8'h00;
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = \$532  | \$535 ;
+  assign \$537  = a3_fail ? 8'hff : 8'h00;
+  assign \$538  = { 1'h0, \$536  } | { \$537 [7], \$537  };
+  assign \$539  = a3_fwd_ok & a3_hit_a1;
+  assign \$540  = a3_fwd_ok & a3_older_hit;
+  assign \$541  = \$538 [7:0] + 1'h1;
+  assign \$542  = \$540  ? { 1'h0, a3_older_next } : \$541 ;
+  assign \$543  = \$539  ? { 1'h0, a4_tag_next } : \$542 ;
+  assign \$544  = a3_fwd_ok & a3_hit_a1;
+  assign \$545  = a4_tag_next + 1'h1;
+  assign \$546  = a3_fwd_ok & a3_older_hit;
+  assign \$547  = a3_older_next + 1'h1;
+  assign \$548  = \$538 [7:0] + 2'h2;
+  assign \$549  = \$546  ? \$547  : \$548 ;
+  assign \$550  = \$544  ? \$545  : \$549 ;
+  assign \$551  = a3_valid & a3_ok;
+  assign \$552  = ! a3_pool;
+  assign small_grant_wen = \$551  & \$552 ;
+  assign \$553  = a3_valid & a3_ok;
+  assign \$554  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$553  & \$554 ;
+  assign \$555  = a3_valid & a3_ok;
+  assign \$556  = a3_pool == 2'h2;
+  assign large_grant_wen = \$555  & \$556 ;
+  assign \$563  = ! f2_err;
+  assign \$signal$251  = f2_valid & \$563 ;
+  assign \$564  = a4_valid & a4_ok;
+  assign \$565  = { \$564 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$566  = ~ \$565 ;
+  assign \$567  = \$566  + 1'h1;
+  assign \$568  = a5_valid & a5_ok;
+  assign \$569  = { \$568 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$570  + 1'h1;
+  assign \$572  = a4_valid & a4_ok;
+  assign \$573  = { \$572 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$555  = ~ f4_prev_released;
-  assign \$556  = \$555  & f4_rest_held;
-  assign \$signal$456  = f4_hit_a1 | \$556 ;
-  assign \$557  = ~ f4_prev_released;
-  assign \$558  = f4_by_mem & f4_mem_ok;
-  assign \$559  = f4_by_mem & f4_mem_ok;
-  assign \$560  = \$558 [0] | \$559 [1];
-  assign \$561  = f4_by_mem & f4_mem_ok;
-  assign \$562  = \$560  | \$561 [2];
-  assign \$563  = f4_by_older | \$562 ;
-  assign \$564  = \$557  & \$563 ;
-  assign \release  = f4_by_a1 | \$564 ;
-  assign \$565  = ~ f4_go;
-  assign \$566  = ~ \$signal$456 ;
-  assign \$567  = \$signal$456  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$567  : f4_err;
-  assign \$signal$318  = \release  ? 4'h0 : unreleased_err;
-  assign \$568  = ~ f4_prev_released;
-  assign \$569  = \$568  & f4_by_older;
-  assign \$570  = f4_by_a1 | \$569 ;
-  assign \$571  = f4_live[0] & \$570 ;
-  assign \$572  = ~ f4_prev_released;
-  assign \$573  = \$572  & f4_by_mem_live[0];
-  assign \$574  = \$573  & f4_mem_ok[0];
-  assign small_queue_wen = \$571  | \$574 ;
-  assign \$575  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$398  = ~ \$575 ;
-  assign \$576  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$579  = ~ f4_prev_released;
-  assign \$580  = \$579  & f4_by_older;
-  assign \$581  = f4_by_a1 | \$580 ;
-  assign \$582  = f4_live[1] & \$581 ;
-  assign \$583  = ~ f4_prev_released;
-  assign \$584  = \$583  & f4_by_mem_live[1];
-  assign \$585  = \$584  & f4_mem_ok[1];
-  assign medium_queue_wen = \$582  | \$585 ;
-  assign \$586  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$423  = ~ \$586 ;
-  assign \$587  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$590  = ~ f4_prev_released;
-  assign \$591  = \$590  & f4_by_older;
-  assign \$592  = f4_by_a1 | \$591 ;
-  assign \$593  = f4_live[2] & \$592 ;
-  assign \$594  = ~ f4_prev_released;
-  assign \$595  = \$594  & f4_by_mem_live[2];
-  assign \$596  = \$595  & f4_mem_ok[2];
-  assign large_queue_wen = \$593  | \$596 ;
+  assign \$576  = ~ f4_prev_released;
+  assign \$577  = \$576  & f4_rest_held;
+  assign \$signal$461  = f4_hit_a1 | \$577 ;
+  assign \$578  = ~ f4_prev_released;
+  assign \$579  = f4_by_mem & f4_mem_ok;
+  assign \$580  = f4_by_mem & f4_mem_ok;
+  assign \$581  = \$579 [0] | \$580 [1];
+  assign \$582  = f4_by_mem & f4_mem_ok;
+  assign \$583  = \$581  | \$582 [2];
+  assign \$584  = f4_by_older | \$583 ;
+  assign \$585  = \$578  & \$584 ;
+  assign \release  = f4_by_a1 | \$585 ;
+  assign \$586  = ~ f4_go;
+  assign \$587  = ~ \$signal$461 ;
+  assign \$588  = \$signal$461  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$588  : f4_err;
+  assign \$signal$323  = \release  ? 4'h0 : unreleased_err;
+  assign \$589  = ~ f4_prev_released;
+  assign \$590  = \$589  & f4_by_older;
+  assign \$591  = f4_by_a1 | \$590 ;
+  assign \$592  = f4_live[0] & \$591 ;
+  assign \$593  = ~ f4_prev_released;
+  assign \$594  = \$593  & f4_by_mem_live[0];
+  assign \$595  = \$594  & f4_mem_ok[0];
+  assign small_queue_wen = \$592  | \$595 ;
+  assign \$596  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$403  = ~ \$596 ;
   assign \$597  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$448  = ~ \$597 ;
-  assign \$598  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$601  = busy_0 | busy_6;
-  assign \$602  = busy_12 | busy_18;
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = busy_24 | busy_30;
-  assign \$605  = \$604  | busy_36;
-  assign busy = \$603  | \$605 ;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$600  = ~ f4_prev_released;
+  assign \$601  = \$600  & f4_by_older;
+  assign \$602  = f4_by_a1 | \$601 ;
+  assign \$603  = f4_live[1] & \$602 ;
+  assign \$604  = ~ f4_prev_released;
+  assign \$605  = \$604  & f4_by_mem_live[1];
+  assign \$606  = \$605  & f4_mem_ok[1];
+  assign medium_queue_wen = \$603  | \$606 ;
+  assign \$607  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$428  = ~ \$607 ;
+  assign \$608  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$611  = ~ f4_prev_released;
+  assign \$612  = \$611  & f4_by_older;
+  assign \$613  = f4_by_a1 | \$612 ;
+  assign \$614  = f4_live[2] & \$613 ;
+  assign \$615  = ~ f4_prev_released;
+  assign \$616  = \$615  & f4_by_mem_live[2];
+  assign \$617  = \$616  & f4_mem_ok[2];
+  assign large_queue_wen = \$614  | \$617 ;
+  assign \$618  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$453  = ~ \$618 ;
+  assign \$619  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$620  = ~ \$619 ;
+  assign \$621  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$622  = busy_0 | busy_6;
+  assign \$623  = busy_12 | busy_18;
+  assign \$624  = \$622  | \$623 ;
+  assign \$625  = busy_24 | busy_30;
+  assign \$626  = \$625  | busy_36;
+  assign busy = \$624  | \$626 ;
   always @(posedge clk)
-    small_queue_w_en <= \$606 ;
+    small_queue_w_en <= \$627 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$607 ;
+    small_queue_w_addr <= \$628 ;
   always @(posedge clk)
-    small_queue_w_data <= \$608 ;
+    small_queue_w_data <= \$629 ;
   always @(posedge clk)
     small_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    small_grant_w_en <= \$609 ;
+    small_grant_w_en <= \$630 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$610 ;
+    small_grant_w_addr <= \$631 ;
   always @(posedge clk)
-    small_grant_w_data <= \$611 ;
+    small_grant_w_data <= \$632 ;
   always @(posedge clk)
     small_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -2662,19 +2736,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$612 ;
+    medium_queue_w_en <= \$633 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$613 ;
+    medium_queue_w_addr <= \$634 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$614 ;
+    medium_queue_w_data <= \$635 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$615 ;
+    medium_grant_w_en <= \$636 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$616 ;
+    medium_grant_w_addr <= \$637 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$617 ;
+    medium_grant_w_data <= \$638 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$39 ;
   always @(posedge clk)
@@ -2684,19 +2758,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_queue_w_en <= \$618 ;
+    large_queue_w_en <= \$639 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$619 ;
+    large_queue_w_addr <= \$640 ;
   always @(posedge clk)
-    large_queue_w_data <= \$620 ;
+    large_queue_w_data <= \$641 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
-    large_grant_w_en <= \$621 ;
+    large_grant_w_en <= \$642 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$622 ;
+    large_grant_w_addr <= \$643 ;
   always @(posedge clk)
-    large_grant_w_data <= \$623 ;
+    large_grant_w_data <= \$644 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$61 ;
   always @(posedge clk)
@@ -2706,7 +2780,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$624 ;
+    a0_valid <= \$645 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2716,7 +2790,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$625 ;
+    a1_valid <= \$646 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2728,17 +2802,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$626 ;
+    a1_select <= \$647 ;
   always @(posedge clk)
-    x0_valid <= \$627 ;
+    x0_valid <= \$648 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$628 ;
+    x0_select <= \$649 ;
   always @(posedge clk)
-    x1_valid <= \$629 ;
+    x1_valid <= \$650 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2746,9 +2820,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$630 ;
+    x1_select <= \$651 ;
   always @(posedge clk)
-    x2_valid <= \$631 ;
+    x2_valid <= \$652 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -2758,51 +2832,57 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x2_pool <= x1_pool;
   always @(posedge clk)
-    a2_valid <= \$632 ;
+    a2_in <= a1_in;
+  always @(posedge clk)
+    a2_valid <= \$653 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_fresh <= \$633 ;
+    small_fresh <= \$654 ;
   always @(posedge clk)
-    small_has_fresh <= \$634 ;
+    small_has_fresh <= \$655 ;
   always @(posedge clk)
-    small_seen <= \$635 ;
+    small_seen <= \$656 ;
   always @(posedge clk)
-    small_head <= \$636 ;
+    small_seen_prev <= \$657 ;
   always @(posedge clk)
-    medium_fresh <= \$637 ;
+    small_head <= \$658 ;
   always @(posedge clk)
-    medium_has_fresh <= \$638 ;
+    medium_fresh <= \$659 ;
   always @(posedge clk)
-    medium_seen <= \$639 ;
+    medium_has_fresh <= \$660 ;
   always @(posedge clk)
-    medium_head <= \$640 ;
+    medium_seen <= \$661 ;
   always @(posedge clk)
-    large_fresh <= \$641 ;
+    medium_seen_prev <= \$662 ;
   always @(posedge clk)
-    large_has_fresh <= \$642 ;
+    medium_head <= \$663 ;
   always @(posedge clk)
-    large_seen <= \$643 ;
+    large_fresh <= \$664 ;
   always @(posedge clk)
-    large_head <= \$644 ;
+    large_has_fresh <= \$665 ;
   always @(posedge clk)
-    a2_ok <= \$66 ;
+    large_seen <= \$666 ;
   always @(posedge clk)
-    a2_fail_err <= \$73 ;
+    large_seen_prev <= \$667 ;
   always @(posedge clk)
-    a2_from_fresh <= \$81 ;
+    large_head <= \$668 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$86 ;
+    a2_ok <= \$69 ;
   always @(posedge clk)
-    a2_ever <= \$91 ;
+    a2_fail_err <= \$76 ;
   always @(posedge clk)
-    a3_valid <= \$645 ;
+    a2_from_fresh <= \$84 ;
+  always @(posedge clk)
+    a2_fresh_slot <= \$89 ;
+  always @(posedge clk)
+    a3_valid <= \$669 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$92 ;
+    a3_err <= \$90 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -2812,9 +2892,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ever <= a2_ever;
+    a3_sel_head <= \$93 ;
   always @(posedge clk)
-    a4_valid <= \$646 ;
+    a3_sel_last <= \$105 ;
+  always @(posedge clk)
+    a3_fail <= \$106 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$107 ;
+  always @(posedge clk)
+    a4_valid <= \$670 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2824,13 +2910,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$93 ;
+    a4_slot <= \$108 ;
   always @(posedge clk)
-    a4_tag <= \$94 ;
+    a4_tag <= \$543 [7:0];
+  always @(posedge clk)
+    a4_tag_next <= \$550 [7:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$647 ;
+    a5_valid <= \$671 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2846,15 +2934,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$95 ;
+    a5_addr <= \$109 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$99 [11];
+    a3_hit_a1 <= \$113 [11];
   always @(posedge clk)
-    a3_older_hit <= \$108 ;
+    a3_older_hit <= \$122 ;
   always @(posedge clk)
-    a3_older_tag <= \$113 ;
+    a3_older_next <= \$128 [7:0];
   always @(posedge clk)
-    f0_valid <= \$648 ;
+    f0_valid <= \$672 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2866,11 +2954,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$143 , \$133 , \$123  };
+    f0_hit <= { \$158 , \$148 , \$138  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$649 ;
+    f1_valid <= \$673 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2886,97 +2974,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$650 ;
+    f1_same_second_eq0 <= \$674 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$651 ;
+    f1_same_second_eq3 <= \$675 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$652 ;
+    f1_same_second_eq6 <= \$676 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$653 ;
+    f1_same_second_eq9 <= \$677 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$654 ;
+    f1_same_second_eq12 <= \$678 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$655 ;
+    f1_same_second_eq15 <= \$679 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$656 ;
+    f1_same_second_eq18 <= \$680 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$657 ;
+    f1_same_second_eq21 <= \$681 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$658 ;
+    f1_same_second_eq24 <= \$682 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$659 ;
+    f1_same_second_eq27 <= \$683 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$660 ;
+    f1_same_second_eq30 <= \$684 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$661 ;
+    f1_same_second_eq33 <= \$685 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$662 ;
+    f1_same_second_eq36 <= \$686 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$663 ;
+    f1_same_second_eq39 <= \$687 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$664 ;
+    f1_same_third_eq0 <= \$688 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$665 ;
+    f1_same_third_eq3 <= \$689 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$666 ;
+    f1_same_third_eq6 <= \$690 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$667 ;
+    f1_same_third_eq9 <= \$691 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$668 ;
+    f1_same_third_eq12 <= \$692 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$669 ;
+    f1_same_third_eq15 <= \$693 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$670 ;
+    f1_same_third_eq18 <= \$694 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$671 ;
+    f1_same_third_eq21 <= \$695 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$672 ;
+    f1_same_third_eq24 <= \$696 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$673 ;
+    f1_same_third_eq27 <= \$697 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$674 ;
+    f1_same_third_eq30 <= \$698 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$675 ;
+    f1_same_third_eq33 <= \$699 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$676 ;
+    f1_same_third_eq36 <= \$700 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$677 ;
+    f1_same_third_eq39 <= \$701 ;
   always @(posedge clk)
-    f1_hit <= \$678 ;
+    f1_hit <= \$702 ;
   always @(posedge clk)
-    f1_misaligned <= \$679 ;
+    f1_misaligned <= \$703 ;
   always @(posedge clk)
-    f1_small_slot <= \$173 [7:0];
+    f1_small_slot <= \$188 [7:0];
   always @(posedge clk)
-    f1_medium_slot <= \$175 [6:0];
+    f1_medium_slot <= \$190 [6:0];
   always @(posedge clk)
-    f1_large_slot <= \$177 [5:0];
+    f1_large_slot <= \$192 [5:0];
   always @(posedge clk)
-    f2_valid <= \$680 ;
+    f2_valid <= \$704 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$183 ;
+    f2_pool <= \$198 ;
   always @(posedge clk)
-    f2_slot <= \$188 ;
+    f2_slot <= \$203 ;
   always @(posedge clk)
-    f2_in_pool <= \$190 ;
+    f2_in_pool <= \$205 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$198 ;
+    f2_err <= \$213 ;
   always @(posedge clk)
-    f2_never_granted <= \$209 ;
+    f2_never_granted <= \$224 ;
   always @(posedge clk)
-    f2_same_second <= \$237 ;
+    f2_same_second <= \$252 ;
   always @(posedge clk)
-    f2_same_third <= \$265 ;
+    f2_same_third <= \$280 ;
   always @(posedge clk)
-    f3_valid <= \$681 ;
+    f3_valid <= \$705 ;
   always @(posedge clk)
-    f3_go <= \$682 ;
+    f3_go <= \$706 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2990,29 +3078,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$268 , \$267 , \$266  };
+    f3_in <= { \$283 , \$282 , \$281  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$546 [11];
+    f3_hit_a2 <= \$567 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$271 [8];
+    f3_a2_tag_ok <= \$286 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$550 [11];
+    f3_hit_a3 <= \$571 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$274 [8];
+    f3_a3_tag_ok <= \$289 [8];
   always @(posedge clk)
-    f3_older_tag <= \$275 ;
+    f3_older_tag <= \$290 ;
   always @(posedge clk)
-    f3_older_snap <= \$276 ;
+    f3_older_snap <= \$291 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$277 ;
+    f3_rel_f3 <= \$292 ;
   always @(posedge clk)
-    f4_valid <= \$683 ;
+    f4_valid <= \$707 ;
   always @(posedge clk)
-    f4_go <= \$684 ;
+    f4_go <= \$708 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -3026,83 +3114,83 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$554 [11];
+    f4_hit_a1 <= \$575 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$293 ;
+    f4_rest_held <= \$308 ;
   always @(posedge clk)
-    f4_rest_tag <= \$300 ;
+    f4_rest_tag <= \$315 ;
   always @(posedge clk)
-    f4_rest_snap <= \$307 ;
+    f4_rest_snap <= \$322 ;
   always @(posedge clk)
-    f4_by_a1 <= \$685 ;
+    f4_by_a1 <= \$709 ;
   always @(posedge clk)
-    f4_by_older <= \$686 ;
+    f4_by_older <= \$710 ;
   always @(posedge clk)
-    f4_by_mem <= \$687 ;
+    f4_by_mem <= \$711 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$354 , \$347 , \$340  };
+    f4_mem_ok <= { \$369 , \$362 , \$355  };
   always @(posedge clk)
-    f2_flushed <= \$356 ;
+    f2_flushed <= \$371 ;
   always @(posedge clk)
-    f3_flushed <= \$359 ;
+    f3_flushed <= \$374 ;
   always @(posedge clk)
-    f4_live <= \$364 ;
+    f4_live <= \$379 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$688 ;
+    f4_by_mem_live <= \$712 ;
   always @(posedge clk)
-    f4_prev_released <= \$689 ;
+    f4_prev_released <= \$713 ;
   always @(posedge clk)
-    small_push <= \$690 ;
+    small_push <= \$714 ;
   always @(posedge clk)
-    small_queue_waddr <= \$691 ;
+    small_queue_waddr <= \$715 ;
   always @(posedge clk)
-    small_pushed <= \$692 ;
+    small_pushed <= \$716 ;
   always @(posedge clk)
-    small_popped <= \$693 ;
+    small_popped <= \$717 ;
   always @(posedge clk)
-    small_count <= \$694 ;
+    small_count <= \$718 ;
   always @(posedge clk)
-    small_at <= \$695 ;
+    small_at <= \$719 ;
   always @(posedge clk)
-    small_nonempty <= \$696 ;
+    small_nonempty <= \$720 ;
   always @(posedge clk)
-    medium_push <= \$697 ;
+    medium_push <= \$721 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$698 ;
+    medium_queue_waddr <= \$722 ;
   always @(posedge clk)
-    medium_pushed <= \$699 ;
+    medium_pushed <= \$723 ;
   always @(posedge clk)
-    medium_popped <= \$700 ;
+    medium_popped <= \$724 ;
   always @(posedge clk)
-    medium_count <= \$701 ;
+    medium_count <= \$725 ;
   always @(posedge clk)
-    medium_at <= \$702 ;
+    medium_at <= \$726 ;
   always @(posedge clk)
-    medium_nonempty <= \$703 ;
+    medium_nonempty <= \$727 ;
   always @(posedge clk)
-    large_push <= \$704 ;
+    large_push <= \$728 ;
   always @(posedge clk)
-    large_queue_waddr <= \$705 ;
+    large_queue_waddr <= \$729 ;
   always @(posedge clk)
-    large_pushed <= \$706 ;
+    large_pushed <= \$730 ;
   always @(posedge clk)
-    large_popped <= \$707 ;
+    large_popped <= \$731 ;
   always @(posedge clk)
-    large_count <= \$708 ;
+    large_count <= \$732 ;
   always @(posedge clk)
-    large_at <= \$709 ;
+    large_at <= \$733 ;
   always @(posedge clk)
-    large_nonempty <= \$710 ;
+    large_nonempty <= \$734 ;
   always @(posedge clk)
-    f5_valid <= \$711 ;
+    f5_valid <= \$735 ;
   always @(posedge clk)
-    f5_ok <= \$712 ;
+    f5_ok <= \$736 ;
   always @(posedge clk)
-    f5_err <= \$signal$318 ;
+    f5_err <= \$signal$323 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -3110,39 +3198,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_in_pool <= f4_in_pool;
   always @(posedge clk)
-    a6_valid <= \$713 ;
+    a6_valid <= \$737 ;
   always @(posedge clk)
     a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$714 ;
+    a7_valid <= \$738 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$715 ;
+    f6_valid <= \$739 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$716 ;
+    f7_valid <= \$740 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$717 ;
+    x3_valid <= \$741 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$718 ;
+    x4_valid <= \$742 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$719 ;
+    x5_valid <= \$743 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$720 ;
+    x6_valid <= \$744 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$721 ;
+    x7_valid <= \$745 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -3210,19 +3298,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$722 ;
+    busy_0 <= \$746 ;
   always @(posedge clk)
-    busy_6 <= \$723 ;
+    busy_6 <= \$747 ;
   always @(posedge clk)
-    busy_12 <= \$724 ;
+    busy_12 <= \$748 ;
   always @(posedge clk)
-    busy_18 <= \$725 ;
+    busy_18 <= \$749 ;
   always @(posedge clk)
-    busy_24 <= \$726 ;
+    busy_24 <= \$750 ;
   always @(posedge clk)
-    busy_30 <= \$727 ;
+    busy_30 <= \$751 ;
   always @(posedge clk)
-    busy_36 <= \$728 ;
+    busy_36 <= \$752 ;
   assign \$1  = alloc_port_size - 7'h41;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -3254,1296 +3342,1290 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$32  = \$31  ? 4'h8 : 4'h0;
   assign \$33  = \$30  ? 4'h2 : \$32 ;
   assign \$34  = ! x1_err;
-  assign \$35  = \$488 [7:0] + 1'h1;
-  assign \$36  = \$488 [7:0] != 8'hff;
-  assign \$37  = ~ small_ever;
-  assign \$38  = \$488 [7:0] + 1'h1;
-  assign \$39  = small_head == 8'hff;
-  assign \$40  = small_head + 1'h1;
-  assign \$41  = \$39  ? 9'h000 : \$40 ;
-  assign \$42  = \$496 [6:0] + 1'h1;
-  assign \$43  = \$496 [6:0] != 7'h7f;
-  assign \$44  = ~ medium_ever;
-  assign \$45  = \$496 [6:0] + 1'h1;
-  assign \$46  = medium_head == 7'h7f;
-  assign \$47  = medium_head + 1'h1;
-  assign \$48  = \$46  ? 8'h00 : \$47 ;
-  assign \$49  = large_fresh_slot + 1'h1;
-  assign \$50  = large_fresh_slot != 6'h2f;
-  assign \$51  = ~ large_ever;
-  assign \$52  = large_fresh_slot + 1'h1;
-  assign \$53  = large_head == 6'h2f;
-  assign \$54  = large_head + 1'h1;
-  assign \$55  = \$53  ? 7'h00 : \$54 ;
-  assign \$56  = small_has_fresh | small_nonempty;
-  assign \$57  = \$56  | x1_select[0];
-  assign \$58  = a1_select[0] & \$57 ;
-  assign \$59  = medium_has_fresh | medium_nonempty;
-  assign \$60  = \$59  | x1_select[1];
-  assign \$61  = a1_select[1] & \$60 ;
-  assign \$62  = \$58  | \$61 ;
-  assign \$63  = large_has_fresh | large_nonempty;
-  assign \$64  = \$63  | x1_select[2];
-  assign \$65  = a1_select[2] & \$64 ;
-  assign \$66  = \$62  | \$65 ;
-  assign \$67  = a1_in[0] & a1_fits[0];
-  assign \$68  = a1_in[1] & a1_fits[1];
-  assign \$69  = \$67  | \$68 ;
-  assign \$70  = a1_in[2] & a1_fits[2];
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = \$71  ? 4'h1 : 4'h3;
-  assign \$73  = a1_bad_pool ? 4'h2 : \$72 ;
-  assign \$74  = small_has_fresh | x1_select[0];
-  assign \$75  = a1_in[0] & \$74 ;
-  assign \$76  = medium_has_fresh | x1_select[1];
-  assign \$77  = a1_in[1] & \$76 ;
-  assign \$78  = \$75  | \$77 ;
-  assign \$79  = large_has_fresh | x1_select[2];
-  assign \$80  = a1_in[2] & \$79 ;
+  assign \$35  = \$503 [7:0] + 1'h1;
+  assign \$36  = \$503 [7:0] != 8'hff;
+  assign \$37  = \$503 [7:0] - small_seen;
+  assign \$38  = ~ \$37 [9];
+  assign \$39  = \$503 [7:0] + 1'h1;
+  assign \$40  = small_head == 8'hff;
+  assign \$41  = small_head + 1'h1;
+  assign \$42  = \$40  ? 9'h000 : \$41 ;
+  assign \$43  = \$509 [6:0] + 1'h1;
+  assign \$44  = \$509 [6:0] != 7'h7f;
+  assign \$45  = \$509 [6:0] - medium_seen;
+  assign \$46  = ~ \$45 [8];
+  assign \$47  = \$509 [6:0] + 1'h1;
+  assign \$48  = medium_head == 7'h7f;
+  assign \$49  = medium_head + 1'h1;
+  assign \$50  = \$48  ? 8'h00 : \$49 ;
+  assign \$51  = large_fresh_slot + 1'h1;
+  assign \$52  = large_fresh_slot != 6'h2f;
+  assign \$53  = large_fresh_slot - large_seen;
+  assign \$54  = ~ \$53 [6];
+  assign \$55  = large_fresh_slot + 1'h1;
+  assign \$56  = large_head == 6'h2f;
+  assign \$57  = large_head + 1'h1;
+  assign \$58  = \$56  ? 7'h00 : \$57 ;
+  assign \$59  = small_has_fresh | small_nonempty;
+  assign \$60  = \$59  | x1_select[0];
+  assign \$61  = a1_select[0] & \$60 ;
+  assign \$62  = medium_has_fresh | medium_nonempty;
+  assign \$63  = \$62  | x1_select[1];
+  assign \$64  = a1_select[1] & \$63 ;
+  assign \$65  = \$61  | \$64 ;
+  assign \$66  = large_has_fresh | large_nonempty;
+  assign \$67  = \$66  | x1_select[2];
+  assign \$68  = a1_select[2] & \$67 ;
+  assign \$69  = \$65  | \$68 ;
+  assign \$70  = a1_in[0] & a1_fits[0];
+  assign \$71  = a1_in[1] & a1_fits[1];
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = a1_in[2] & a1_fits[2];
+  assign \$74  = \$72  | \$73 ;
+  assign \$75  = \$74  ? 4'h1 : 4'h3;
+  assign \$76  = a1_bad_pool ? 4'h2 : \$75 ;
+  assign \$77  = small_has_fresh | x1_select[0];
+  assign \$78  = a1_in[0] & \$77 ;
+  assign \$79  = medium_has_fresh | x1_select[1];
+  assign \$80  = a1_in[1] & \$79 ;
   assign \$81  = \$78  | \$80 ;
-  assign \$82  = a1_in[0] ? \$488 [7:0] : 8'h00;
-  assign \$83  = a1_in[1] ? \$496 [6:0] : 7'h00;
-  assign \$84  = \$82  | { 1'h0, \$83  };
-  assign \$85  = a1_in[2] ? large_fresh_slot : 6'h00;
-  assign \$86  = \$84  | { 2'h0, \$85  };
-  assign \$87  = a1_in[0] & small_ever;
-  assign \$88  = a1_in[1] & medium_ever;
-  assign \$89  = \$87  | \$88 ;
-  assign \$90  = a1_in[2] & large_ever;
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$93  = a3_ok ? small_grant_waddr : 8'h00;
-  assign \$94  = a3_ok ? \$529 [7:0] : 8'h00;
-  assign \$95  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$96  = a3_valid & a3_ok;
-  assign \$97  = { \$96 , a3_pool, small_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$98  + 1'h1;
-  assign \$100  = a4_valid & a4_ok;
-  assign \$101  = { \$100 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$102  + 1'h1;
-  assign \$104  = a5_valid & a5_ok;
-  assign \$105  = { \$104 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$106  = ~ \$105 ;
-  assign \$107  = \$106  + 1'h1;
-  assign \$108  = \$103 [11] | \$107 [11];
-  assign \$109  = a4_valid & a4_ok;
-  assign \$110  = { \$109 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$111  + 1'h1;
-  assign \$113  = \$112 [11] ? a4_tag : a5_tag;
-  assign \$114  = ~ free_oor;
-  assign \$115  = ! free_oor_pool;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = free_port_addr - 37'h1000000000;
-  assign \$118  = ~ \$117 [40];
-  assign \$119  = free_port_addr - 37'h1000004000;
-  assign \$120  = ~ \$119 [40];
-  assign \$122  = \$118  & \$121 ;
-  assign \$123  = free_src ? \$116  : \$122 ;
-  assign \$124  = ~ free_oor;
-  assign \$125  = free_oor_pool == 1'h1;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = free_port_addr - 37'h1000010000;
-  assign \$128  = ~ \$127 [40];
-  assign \$129  = free_port_addr - 37'h1000020000;
-  assign \$130  = ~ \$129 [40];
-  assign \$132  = \$128  & \$131 ;
-  assign \$133  = free_src ? \$126  : \$132 ;
-  assign \$134  = ~ free_oor;
-  assign \$135  = free_oor_pool == 2'h2;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = free_port_addr - 37'h1000100000;
-  assign \$138  = ~ \$137 [40];
-  assign \$139  = free_port_addr - 37'h1000130000;
-  assign \$140  = ~ \$139 [40];
-  assign \$142  = \$138  & \$141 ;
-  assign \$143  = free_src ? \$136  : \$142 ;
-  assign \$144  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$145  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$146  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$147  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$148  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$149  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$150  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$151  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$152  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$153  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$154  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$155  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$156  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$157  = f0_addr[39] == f2_addr[39];
-  assign \$158  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$159  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$160  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$161  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$162  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$163  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$164  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$165  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$166  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$167  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$168  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$169  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$170  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$171  = f0_addr[39] == f3_addr[39];
-  assign \$172  = | f0_addr[5:0];
-  assign \$173  = f0_addr[39:6] - 31'h40000000;
-  assign \$174  = | f0_addr[8:0];
-  assign \$175  = f0_addr[39:9] - 28'h8000080;
-  assign \$176  = | f0_addr[11:0];
-  assign \$177  = f0_addr[39:12] - 25'h1000100;
-  assign \$179  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$181  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$182  = { 1'h0, \$180  } | \$181 ;
-  assign \$183  = f1_oor ? f1_oor_pool : \$182 ;
-  assign \$184  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$185  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$186  = \$184  | { 1'h0, \$185  };
-  assign \$187  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$188  = \$186  | { 2'h0, \$187  };
-  assign \$189  = | f1_hit;
-  assign \$190  = f1_oor | \$189 ;
-  assign \$191  = | f1_hit;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = f1_oor | \$192 ;
-  assign \$194  = f1_hit & f1_misaligned;
-  assign \$195  = | \$194 ;
-  assign \$196  = f1_contract ? 4'h8 : 4'h0;
-  assign \$197  = \$195  ? 4'h5 : \$196 ;
-  assign \$198  = \$193  ? 4'h4 : \$197 ;
-  assign \$199  = f1_small_slot - small_fresh;
-  assign \$200  = ~ \$199 [9];
-  assign \$201  = f1_hit[0] & \$200 ;
-  assign \$202  = f1_medium_slot - medium_fresh;
-  assign \$203  = ~ \$202 [8];
-  assign \$204  = f1_hit[1] & \$203 ;
-  assign \$205  = \$201  | \$204 ;
-  assign \$206  = f1_large_slot - large_fresh;
-  assign \$207  = ~ \$206 [6];
-  assign \$208  = f1_hit[2] & \$207 ;
-  assign \$209  = \$205  | \$208 ;
-  assign \$210  = ~ f1_same_second_eq0;
-  assign \$211  = ~ f1_same_second_eq3;
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = ~ f1_same_second_eq6;
-  assign \$214  = ~ f1_same_second_eq9;
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = \$212  | \$215 ;
-  assign \$217  = ~ f1_same_second_eq12;
-  assign \$218  = ~ f1_same_second_eq15;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = ~ f1_same_second_eq18;
-  assign \$221  = ~ f1_same_second_eq21;
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = \$219  | \$222 ;
-  assign \$224  = \$216  | \$223 ;
-  assign \$225  = ~ f1_same_second_eq24;
-  assign \$226  = ~ f1_same_second_eq27;
+  assign \$82  = large_has_fresh | x1_select[2];
+  assign \$83  = a1_in[2] & \$82 ;
+  assign \$84  = \$81  | \$83 ;
+  assign \$85  = a1_in[0] ? \$503 [7:0] : 8'h00;
+  assign \$86  = a1_in[1] ? \$509 [6:0] : 7'h00;
+  assign \$87  = \$85  | { 1'h0, \$86  };
+  assign \$88  = a1_in[2] ? large_fresh_slot : 6'h00;
+  assign \$89  = \$87  | { 2'h0, \$88  };
+  assign \$90  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$91  = ~ a2_from_fresh;
+  assign \$92  = a2_ok & \$91 ;
+  assign \$93  = \$92  ? a2_in : 3'h0;
+  assign \$94  = a2_ok & a2_from_fresh;
+  assign \$95  = a2_fresh_slot - small_seen_prev;
+  assign \$96  = ~ \$95 [9];
+  assign \$98  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$99  = ~ \$98 [8];
+  assign \$101  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$102  = ~ \$101 [6];
+  assign \$104  = a2_in & { \$103 , \$100 , \$97  };
+  assign \$105  = \$94  ? \$104  : 3'h0;
+  assign \$106  = ~ a2_ok;
+  assign \$107  = a2_ok & a2_from_fresh;
+  assign \$108  = a3_ok ? small_grant_waddr : 8'h00;
+  assign \$109  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$110  = a3_valid & a3_ok;
+  assign \$111  = { \$110 , a3_pool, small_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$112  + 1'h1;
+  assign \$114  = a4_valid & a4_ok;
+  assign \$115  = { \$114 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$116  + 1'h1;
+  assign \$118  = a5_valid & a5_ok;
+  assign \$119  = { \$118 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$120  + 1'h1;
+  assign \$122  = \$117 [11] | \$121 [11];
+  assign \$123  = a4_valid & a4_ok;
+  assign \$124  = { \$123 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$125  + 1'h1;
+  assign \$127  = a5_tag + 1'h1;
+  assign \$128  = \$126 [11] ? { 1'h0, a4_tag_next } : \$127 ;
+  assign \$129  = ~ free_oor;
+  assign \$130  = ! free_oor_pool;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = free_port_addr - 37'h1000000000;
+  assign \$133  = ~ \$132 [40];
+  assign \$134  = free_port_addr - 37'h1000004000;
+  assign \$135  = ~ \$134 [40];
+  assign \$137  = \$133  & \$136 ;
+  assign \$138  = free_src ? \$131  : \$137 ;
+  assign \$139  = ~ free_oor;
+  assign \$140  = free_oor_pool == 1'h1;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = free_port_addr - 37'h1000010000;
+  assign \$143  = ~ \$142 [40];
+  assign \$144  = free_port_addr - 37'h1000020000;
+  assign \$145  = ~ \$144 [40];
+  assign \$147  = \$143  & \$146 ;
+  assign \$148  = free_src ? \$141  : \$147 ;
+  assign \$149  = ~ free_oor;
+  assign \$150  = free_oor_pool == 2'h2;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = free_port_addr - 37'h1000100000;
+  assign \$153  = ~ \$152 [40];
+  assign \$154  = free_port_addr - 37'h1000130000;
+  assign \$155  = ~ \$154 [40];
+  assign \$157  = \$153  & \$156 ;
+  assign \$158  = free_src ? \$151  : \$157 ;
+  assign \$159  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$160  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$161  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$162  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$163  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$164  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$165  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$166  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$167  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$168  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$169  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$170  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$171  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$172  = f0_addr[39] == f2_addr[39];
+  assign \$173  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$174  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$175  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$176  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$177  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$178  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$179  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$180  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$181  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$182  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$183  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$184  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$185  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$186  = f0_addr[39] == f3_addr[39];
+  assign \$187  = | f0_addr[5:0];
+  assign \$188  = f0_addr[39:6] - 31'h40000000;
+  assign \$189  = | f0_addr[8:0];
+  assign \$190  = f0_addr[39:9] - 28'h8000080;
+  assign \$191  = | f0_addr[11:0];
+  assign \$192  = f0_addr[39:12] - 25'h1000100;
+  assign \$194  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$196  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$197  = { 1'h0, \$195  } | \$196 ;
+  assign \$198  = f1_oor ? f1_oor_pool : \$197 ;
+  assign \$199  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$200  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$201  = \$199  | { 1'h0, \$200  };
+  assign \$202  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$203  = \$201  | { 2'h0, \$202  };
+  assign \$204  = | f1_hit;
+  assign \$205  = f1_oor | \$204 ;
+  assign \$206  = | f1_hit;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = f1_oor | \$207 ;
+  assign \$209  = f1_hit & f1_misaligned;
+  assign \$210  = | \$209 ;
+  assign \$211  = f1_contract ? 4'h8 : 4'h0;
+  assign \$212  = \$210  ? 4'h5 : \$211 ;
+  assign \$213  = \$208  ? 4'h4 : \$212 ;
+  assign \$214  = f1_small_slot - small_fresh;
+  assign \$215  = ~ \$214 [9];
+  assign \$216  = f1_hit[0] & \$215 ;
+  assign \$217  = f1_medium_slot - medium_fresh;
+  assign \$218  = ~ \$217 [8];
+  assign \$219  = f1_hit[1] & \$218 ;
+  assign \$220  = \$216  | \$219 ;
+  assign \$221  = f1_large_slot - large_fresh;
+  assign \$222  = ~ \$221 [6];
+  assign \$223  = f1_hit[2] & \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ f1_same_second_eq0;
+  assign \$226  = ~ f1_same_second_eq3;
   assign \$227  = \$225  | \$226 ;
-  assign \$228  = ~ f1_same_second_eq30;
-  assign \$229  = ~ f1_same_second_eq33;
+  assign \$228  = ~ f1_same_second_eq6;
+  assign \$229  = ~ f1_same_second_eq9;
   assign \$230  = \$228  | \$229 ;
   assign \$231  = \$227  | \$230 ;
-  assign \$232  = ~ f1_same_second_eq36;
-  assign \$233  = ~ f1_same_second_eq39;
+  assign \$232  = ~ f1_same_second_eq12;
+  assign \$233  = ~ f1_same_second_eq15;
   assign \$234  = \$232  | \$233 ;
-  assign \$235  = \$231  | \$234 ;
-  assign \$236  = \$224  | \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = ~ f1_same_third_eq0;
-  assign \$239  = ~ f1_same_third_eq3;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = ~ f1_same_third_eq6;
-  assign \$242  = ~ f1_same_third_eq9;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = \$240  | \$243 ;
-  assign \$245  = ~ f1_same_third_eq12;
-  assign \$246  = ~ f1_same_third_eq15;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = ~ f1_same_third_eq18;
-  assign \$249  = ~ f1_same_third_eq21;
-  assign \$250  = \$248  | \$249 ;
-  assign \$251  = \$247  | \$250 ;
-  assign \$252  = \$244  | \$251 ;
-  assign \$253  = ~ f1_same_third_eq24;
-  assign \$254  = ~ f1_same_third_eq27;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = ~ f1_same_third_eq30;
-  assign \$257  = ~ f1_same_third_eq33;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = \$255  | \$258 ;
-  assign \$260  = ~ f1_same_third_eq36;
-  assign \$261  = ~ f1_same_third_eq39;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = \$252  | \$263 ;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = ! f2_pool;
-  assign \$267  = f2_pool == 1'h1;
-  assign \$268  = f2_pool == 2'h2;
-  assign \$269  = a4_tag ^ f2_tag;
-  assign \$270  = ~ \$269 ;
-  assign \$271  = \$270  + 1'h1;
+  assign \$235  = ~ f1_same_second_eq18;
+  assign \$236  = ~ f1_same_second_eq21;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = \$234  | \$237 ;
+  assign \$239  = \$231  | \$238 ;
+  assign \$240  = ~ f1_same_second_eq24;
+  assign \$241  = ~ f1_same_second_eq27;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = ~ f1_same_second_eq30;
+  assign \$244  = ~ f1_same_second_eq33;
+  assign \$245  = \$243  | \$244 ;
+  assign \$246  = \$242  | \$245 ;
+  assign \$247  = ~ f1_same_second_eq36;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$606  = small_queue_wen;
-    if (rst) begin
-      \$606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$607  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$607  = small_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$608  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$608  = small_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$609  = small_grant_wen;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$610  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$610  = small_grant_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$611  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$611  = small_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$612  = medium_queue_wen;
-    if (rst) begin
-      \$612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$613  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$613  = medium_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$614  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$614  = medium_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$615  = medium_grant_wen;
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$616  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$616  = small_grant_waddr[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$617  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$617  = medium_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$618  = large_queue_wen;
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$619  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$619  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$620  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$620  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$621  = large_grant_wen;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$622  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$622  = small_grant_waddr[5:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$623  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$623  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$624  = alloc_valid;
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$625  = a0_valid;
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$626  = { \$25 , \$22 , \$19  };
-    if (rst) begin
-      \$626  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$627  = flush_valid;
+    \$627  = small_queue_wen;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$628  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$628  = 3'h0;
+    \$628  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$628  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$629  = x0_valid;
-    if (rst) begin
-      \$629  = 1'h0;
+    \$629  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$629  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$630  = x0_select;
+    \$630  = small_grant_wen;
     if (rst) begin
-      \$630  = 3'h0;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$631  = x1_valid;
-    if (rst) begin
-      \$631  = 1'h0;
+    \$631  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$631  = small_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$632  = a1_valid;
-    if (rst) begin
-      \$632  = 1'h0;
+    \$632  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$632  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$633  = small_fresh;
-    if (small_take_fresh) begin
-      \$633  = \$35 ;
-    end else if (x1_select[0]) begin
-      \$633  = 9'h000;
-    end
+    \$633  = medium_queue_wen;
     if (rst) begin
-      \$633  = 9'h000;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$634  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$634  = \$36 ;
-    end else if (x1_select[0]) begin
-      \$634  = 1'h1;
-    end
-    if (rst) begin
-      \$634  = 1'h1;
+    \$634  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$634  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$635  = small_seen;
-    if (small_take_fresh) begin
-      if (\$37 ) begin
-        \$635  = \$38 ;
-      end
-    end
-    if (rst) begin
-      \$635  = 9'h000;
+    \$635  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$635  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$636  = small_head;
-    if (small_pop) begin
-      \$636  = \$41 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$636  = small_queue_waddr;
-    end
+    \$636  = medium_grant_wen;
     if (rst) begin
-      \$636  = 8'h00;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$637  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$637  = \$42 ;
-    end else if (x1_select[1]) begin
-      \$637  = 8'h00;
-    end
-    if (rst) begin
-      \$637  = 8'h00;
+    \$637  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$637  = small_grant_waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$638  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$638  = \$43 ;
-    end else if (x1_select[1]) begin
-      \$638  = 1'h1;
-    end
-    if (rst) begin
-      \$638  = 1'h1;
+    \$638  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$638  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$639  = medium_seen;
-    if (medium_take_fresh) begin
-      if (\$44 ) begin
-        \$639  = \$45 ;
-      end
-    end
+    \$639  = large_queue_wen;
     if (rst) begin
-      \$639  = 8'h00;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$640  = medium_head;
-    if (medium_pop) begin
-      \$640  = \$48 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$640  = medium_queue_waddr;
-    end
-    if (rst) begin
-      \$640  = 7'h00;
+    \$640  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$640  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$641  = large_fresh;
-    if (large_take_fresh) begin
-      \$641  = \$49 [5:0];
-    end else if (x1_select[2]) begin
-      \$641  = 6'h00;
-    end
-    if (rst) begin
-      \$641  = 6'h00;
+    \$641  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$641  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$642  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$642  = \$50 ;
-    end else if (x1_select[2]) begin
-      \$642  = 1'h1;
-    end
+    \$642  = large_grant_wen;
     if (rst) begin
-      \$642  = 1'h1;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$643  = large_seen;
-    if (large_take_fresh) begin
-      if (\$51 ) begin
-        \$643  = \$52 [5:0];
-      end
-    end
-    if (rst) begin
-      \$643  = 6'h00;
+    \$643  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$643  = small_grant_waddr[5:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$644  = large_head;
-    if (large_pop) begin
-      \$644  = \$55 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$644  = large_queue_waddr;
-    end
-    if (rst) begin
-      \$644  = 6'h00;
+    \$644  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$644  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$645  = a2_valid;
+    \$645  = alloc_valid;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$646  = a3_valid;
+    \$646  = a0_valid;
     if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$647  = a4_valid;
+    \$647  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$648  = free_valid;
+    \$648  = flush_valid;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$649  = f0_valid;
+    \$649  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$649  = 1'h0;
+      \$649  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$650  = \$144 ;
+    \$650  = x0_valid;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$651  = \$145 ;
+    \$651  = x0_select;
     if (rst) begin
-      \$651  = 1'h0;
+      \$651  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$652  = \$146 ;
+    \$652  = x1_valid;
     if (rst) begin
       \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$653  = \$147 ;
+    \$653  = a1_valid;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$654  = \$148 ;
+    \$654  = small_fresh;
+    if (small_take_fresh) begin
+      \$654  = \$35 ;
+    end else if (x1_select[0]) begin
+      \$654  = 9'h000;
+    end
     if (rst) begin
-      \$654  = 1'h0;
+      \$654  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$655  = \$149 ;
+    \$655  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$655  = \$36 ;
+    end else if (x1_select[0]) begin
+      \$655  = 1'h1;
+    end
     if (rst) begin
-      \$655  = 1'h0;
+      \$655  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$656  = \$150 ;
+    \$656  = small_seen;
+    if (small_take_fresh) begin
+      if (\$38 ) begin
+        \$656  = \$39 ;
+      end
+    end
     if (rst) begin
-      \$656  = 1'h0;
+      \$656  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$657  = \$151 ;
+    \$657  = small_seen;
     if (rst) begin
-      \$657  = 1'h0;
+      \$657  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$658  = \$152 ;
+    \$658  = small_head;
+    if (small_pop) begin
+      \$658  = \$42 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$658  = small_queue_waddr;
+    end
     if (rst) begin
-      \$658  = 1'h0;
+      \$658  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$659  = \$153 ;
+    \$659  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$659  = \$43 ;
+    end else if (x1_select[1]) begin
+      \$659  = 8'h00;
+    end
     if (rst) begin
-      \$659  = 1'h0;
+      \$659  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$660  = \$154 ;
+    \$660  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$660  = \$44 ;
+    end else if (x1_select[1]) begin
+      \$660  = 1'h1;
+    end
     if (rst) begin
-      \$660  = 1'h0;
+      \$660  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$661  = \$155 ;
+    \$661  = medium_seen;
+    if (medium_take_fresh) begin
+      if (\$46 ) begin
+        \$661  = \$47 ;
+      end
+    end
     if (rst) begin
-      \$661  = 1'h0;
+      \$661  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$662  = \$156 ;
+    \$662  = medium_seen;
     if (rst) begin
-      \$662  = 1'h0;
+      \$662  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$663  = \$157 ;
+    \$663  = medium_head;
+    if (medium_pop) begin
+      \$663  = \$50 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$663  = medium_queue_waddr;
+    end
     if (rst) begin
-      \$663  = 1'h0;
+      \$663  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$664  = \$158 ;
+    \$664  = large_fresh;
+    if (large_take_fresh) begin
+      \$664  = \$51 [5:0];
+    end else if (x1_select[2]) begin
+      \$664  = 6'h00;
+    end
     if (rst) begin
-      \$664  = 1'h0;
+      \$664  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$665  = \$159 ;
+    \$665  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$665  = \$52 ;
+    end else if (x1_select[2]) begin
+      \$665  = 1'h1;
+    end
     if (rst) begin
-      \$665  = 1'h0;
+      \$665  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$666  = \$160 ;
+    \$666  = large_seen;
+    if (large_take_fresh) begin
+      if (\$54 ) begin
+        \$666  = \$55 [5:0];
+      end
+    end
     if (rst) begin
-      \$666  = 1'h0;
+      \$666  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$667  = \$161 ;
+    \$667  = large_seen;
     if (rst) begin
-      \$667  = 1'h0;
+      \$667  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$668  = \$162 ;
+    \$668  = large_head;
+    if (large_pop) begin
+      \$668  = \$58 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$668  = large_queue_waddr;
+    end
     if (rst) begin
-      \$668  = 1'h0;
+      \$668  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$669  = \$163 ;
+    \$669  = a2_valid;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$670  = \$164 ;
+    \$670  = a3_valid;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$671  = \$165 ;
+    \$671  = a4_valid;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$672  = \$166 ;
+    \$672  = free_valid;
     if (rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$673  = \$167 ;
+    \$673  = f0_valid;
     if (rst) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$674  = \$168 ;
+    \$674  = \$159 ;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$675  = \$169 ;
+    \$675  = \$160 ;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$676  = \$170 ;
+    \$676  = \$161 ;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$677  = \$171 ;
+    \$677  = \$162 ;
     if (rst) begin
       \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$680  = f1_valid;
+    \$678  = \$163 ;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$679  = \$164 ;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$680  = \$165 ;
     if (rst) begin
       \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$681  = f2_valid;
+    \$681  = \$166 ;
     if (rst) begin
       \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$682  = \$signal$246 ;
+    \$682  = \$167 ;
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$683  = f3_valid;
+    \$683  = \$168 ;
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$684  = f3_go;
+    \$684  = \$169 ;
     if (rst) begin
       \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$685  = \$312 ;
+    \$685  = \$170 ;
     if (rst) begin
       \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$686  = \$322 ;
+    \$686  = \$171 ;
     if (rst) begin
       \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$687  = \$333 ;
+    \$687  = \$172 ;
     if (rst) begin
-      \$687  = 3'h0;
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$688  = \$380 ;
+    \$688  = \$173 ;
     if (rst) begin
-      \$688  = 3'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$689  = \$384 ;
+    \$689  = \$174 ;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$690  = small_queue_wen;
+    \$690  = \$175 ;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$691  = small_queue_waddr;
-    if (small_queue_wen) begin
-      \$691  = \$387 [7:0];
-    end
+    \$691  = \$176 ;
     if (rst) begin
-      \$691  = 8'h00;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$692  = small_push;
-    if (x1_select[0]) begin
-      \$692  = 1'h0;
-    end
+    \$692  = \$177 ;
     if (rst) begin
       \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$693  = small_pop;
-    if (x1_select[0]) begin
-      \$693  = 1'h0;
-    end
+    \$693  = \$178 ;
     if (rst) begin
       \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$694  = \$391 [8:0];
-    if (x1_select[0]) begin
-      \$694  = 9'h000;
-    end
+    \$694  = \$179 ;
     if (rst) begin
-      \$694  = 9'h000;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$695  = small_at;
-    if (\$394 ) begin
-      \$695 [0] = small_at[0];
-      \$695 [1] = small_at[1];
-      \$695 [2] = small_at[2];
-    end
-    if (\$400 ) begin
-      \$695 [0] = small_at[1];
-      \$695 [1] = small_at[2];
-      \$695 [2] = \$401 ;
-    end
-    if (\$407 ) begin
-      \$695 [0] = 1'h0;
-      \$695 [1] = small_at[0];
-      \$695 [2] = small_at[1];
-    end
-    if (\$413 ) begin
-      \$695 [0] = small_at[0];
-      \$695 [1] = small_at[1];
-      \$695 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$695  = 3'h1;
-    end
+    \$695  = \$180 ;
     if (rst) begin
-      \$695  = 3'h1;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$696  = small_nonempty;
-    if (\$394 ) begin
-      \$696  = \$397 ;
-    end
-    if (\$400 ) begin
-      \$696  = \$404 ;
-    end
-    if (\$407 ) begin
-      \$696  = \$410 ;
-    end
-    if (\$413 ) begin
-      \$696  = \$416 ;
-    end
-    if (x1_select[0]) begin
-      \$696  = 1'h0;
-    end
+    \$696  = \$181 ;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$697  = medium_queue_wen;
+    \$697  = \$182 ;
     if (rst) begin
       \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$698  = medium_queue_waddr;
-    if (medium_queue_wen) begin
-      \$698  = \$419 [6:0];
-    end
+    \$698  = \$183 ;
     if (rst) begin
-      \$698  = 7'h00;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$699  = medium_push;
-    if (x1_select[1]) begin
-      \$699  = 1'h0;
-    end
+    \$699  = \$184 ;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$700  = medium_pop;
-    if (x1_select[1]) begin
-      \$700  = 1'h0;
-    end
+    \$700  = \$185 ;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$701  = \$423 [7:0];
-    if (x1_select[1]) begin
-      \$701  = 8'h00;
-    end
+    \$701  = \$186 ;
     if (rst) begin
-      \$701  = 8'h00;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$702  = medium_at;
-    if (\$426 ) begin
-      \$702 [0] = medium_at[0];
-      \$702 [1] = medium_at[1];
-      \$702 [2] = medium_at[2];
-    end
-    if (\$432 ) begin
-      \$702 [0] = medium_at[1];
-      \$702 [1] = medium_at[2];
-      \$702 [2] = \$433 ;
-    end
-    if (\$439 ) begin
-      \$702 [0] = 1'h0;
-      \$702 [1] = medium_at[0];
-      \$702 [2] = medium_at[1];
-    end
-    if (\$445 ) begin
-      \$702 [0] = medium_at[0];
-      \$702 [1] = medium_at[1];
-      \$702 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$702  = 3'h1;
-    end
-    if (rst) begin
-      \$702  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$703  = medium_nonempty;
-    if (\$426 ) begin
-      \$703  = \$429 ;
-    end
-    if (\$432 ) begin
-      \$703  = \$436 ;
-    end
-    if (\$439 ) begin
-      \$703  = \$442 ;
-    end
-    if (\$445 ) begin
-      \$703  = \$448 ;
-    end
-    if (x1_select[1]) begin
-      \$703  = 1'h0;
-    end
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$704  = large_queue_wen;
+    \$704  = f1_valid;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$705  = large_queue_waddr;
-    if (large_queue_wen) begin
-      \$705  = \$451 [5:0];
-    end
+    \$705  = f2_valid;
     if (rst) begin
-      \$705  = 6'h00;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$706  = large_push;
-    if (x1_select[2]) begin
-      \$706  = 1'h0;
-    end
+    \$706  = \$signal$251 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$707  = large_pop;
-    if (x1_select[2]) begin
-      \$707  = 1'h0;
-    end
+    \$707  = f3_valid;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$708  = \$455 [5:0];
-    if (x1_select[2]) begin
-      \$708  = 6'h00;
-    end
+    \$708  = f3_go;
     if (rst) begin
-      \$708  = 6'h00;
+      \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$709  = large_at;
-    if (\$458 ) begin
-      \$709 [0] = large_at[0];
-      \$709 [1] = large_at[1];
-      \$709 [2] = large_at[2];
-    end
-    if (\$464 ) begin
-      \$709 [0] = large_at[1];
-      \$709 [1] = large_at[2];
-      \$709 [2] = \$465 ;
-    end
-    if (\$471 ) begin
-      \$709 [0] = 1'h0;
-      \$709 [1] = large_at[0];
-      \$709 [2] = large_at[1];
-    end
-    if (\$477 ) begin
-      \$709 [0] = large_at[0];
-      \$709 [1] = large_at[1];
-      \$709 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$709  = 3'h1;
-    end
+    \$709  = \$327 ;
     if (rst) begin
-      \$709  = 3'h1;
+      \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$710  = large_nonempty;
-    if (\$458 ) begin
-      \$710  = \$461 ;
-    end
-    if (\$464 ) begin
-      \$710  = \$468 ;
-    end
-    if (\$471 ) begin
-      \$710  = \$474 ;
-    end
-    if (\$477 ) begin
-      \$710  = \$480 ;
-    end
-    if (x1_select[2]) begin
-      \$710  = 1'h0;
-    end
+    \$710  = \$337 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$711  = f4_valid;
+    \$711  = \$348 ;
     if (rst) begin
-      \$711  = 1'h0;
+      \$711  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$712  = \release ;
+    \$712  = \$395 [2:0];
     if (rst) begin
-      \$712  = 1'h0;
+      \$712  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$713  = a5_valid;
+    \$713  = \$399 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$714  = a6_valid;
+    \$714  = small_queue_wen;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$715  = f5_valid;
+    \$715  = small_queue_waddr;
+    if (small_queue_wen) begin
+      \$715  = \$402 [7:0];
+    end
     if (rst) begin
-      \$715  = 1'h0;
+      \$715  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$716  = f6_valid;
+    \$716  = small_push;
+    if (x1_select[0]) begin
+      \$716  = 1'h0;
+    end
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$717  = x2_valid;
+    \$717  = small_pop;
+    if (x1_select[0]) begin
+      \$717  = 1'h0;
+    end
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$718  = x3_valid;
+    \$718  = \$406 [8:0];
+    if (x1_select[0]) begin
+      \$718  = 9'h000;
+    end
     if (rst) begin
-      \$718  = 1'h0;
+      \$718  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$719  = x4_valid;
+    \$719  = small_at;
+    if (\$409 ) begin
+      \$719 [0] = small_at[0];
+      \$719 [1] = small_at[1];
+      \$719 [2] = small_at[2];
+    end
+    if (\$415 ) begin
+      \$719 [0] = small_at[1];
+      \$719 [1] = small_at[2];
+      \$719 [2] = \$416 ;
+    end
+    if (\$422 ) begin
+      \$719 [0] = 1'h0;
+      \$719 [1] = small_at[0];
+      \$719 [2] = small_at[1];
+    end
+    if (\$428 ) begin
+      \$719 [0] = small_at[0];
+      \$719 [1] = small_at[1];
+      \$719 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$719  = 3'h1;
+    end
     if (rst) begin
-      \$719  = 1'h0;
+      \$719  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$720  = x5_valid;
+    \$720  = small_nonempty;
+    if (\$409 ) begin
+      \$720  = \$412 ;
+    end
+    if (\$415 ) begin
+      \$720  = \$419 ;
+    end
+    if (\$422 ) begin
+      \$720  = \$425 ;
+    end
+    if (\$428 ) begin
+      \$720  = \$431 ;
+    end
+    if (x1_select[0]) begin
+      \$720  = 1'h0;
+    end
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$721  = x6_valid;
+    \$721  = medium_queue_wen;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$722  = \$481 ;
+    \$722  = medium_queue_waddr;
+    if (medium_queue_wen) begin
+      \$722  = \$434 [6:0];
+    end
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$723  = \$482 ;
+    \$723  = medium_push;
+    if (x1_select[1]) begin
+      \$723  = 1'h0;
+    end
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$724  = \$483 ;
+    \$724  = medium_pop;
+    if (x1_select[1]) begin
+      \$724  = 1'h0;
+    end
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$725  = \$484 ;
+    \$725  = \$438 [7:0];
+    if (x1_select[1]) begin
+      \$725  = 8'h00;
+    end
     if (rst) begin
-      \$725  = 1'h0;
+      \$725  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$726  = \$485 ;
+    \$726  = medium_at;
+    if (\$441 ) begin
+      \$726 [0] = medium_at[0];
+      \$726 [1] = medium_at[1];
+      \$726 [2] = medium_at[2];
+    end
+    if (\$447 ) begin
+      \$726 [0] = medium_at[1];
+      \$726 [1] = medium_at[2];
+      \$726 [2] = \$448 ;
+    end
+    if (\$454 ) begin
+      \$726 [0] = 1'h0;
+      \$726 [1] = medium_at[0];
+      \$726 [2] = medium_at[1];
+    end
+    if (\$460 ) begin
+      \$726 [0] = medium_at[0];
+      \$726 [1] = medium_at[1];
+      \$726 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$726  = 3'h1;
+    end
     if (rst) begin
-      \$726  = 1'h0;
+      \$726  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$727  = \$486 ;
+    \$727  = medium_nonempty;
+    if (\$441 ) begin
+      \$727  = \$444 ;
+    end
+    if (\$447 ) begin
+      \$727  = \$451 ;
+    end
+    if (\$454 ) begin
+      \$727  = \$457 ;
+    end
+    if (\$460 ) begin
+      \$727  = \$463 ;
+    end
+    if (x1_select[1]) begin
+      \$727  = 1'h0;
+    end
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$728  = \$487 ;
+    \$728  = large_queue_wen;
     if (rst) begin
       \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$729  = large_queue_waddr;
+    if (large_queue_wen) begin
+      \$729  = \$466 [5:0];
+    end
+    if (rst) begin
+      \$729  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$730  = large_push;
+    if (x1_select[2]) begin
+      \$730  = 1'h0;
+    end
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$731  = large_pop;
+    if (x1_select[2]) begin
+      \$731  = 1'h0;
+    end
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$732  = \$470 [5:0];
+    if (x1_select[2]) begin
+      \$732  = 6'h00;
+    end
+    if (rst) begin
+      \$732  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$733  = large_at;
+    if (\$473 ) begin
+      \$733 [0] = large_at[0];
+      \$733 [1] = large_at[1];
+      \$733 [2] = large_at[2];
+    end
+    if (\$479 ) begin
+      \$733 [0] = large_at[1];
+      \$733 [1] = large_at[2];
+      \$733 [2] = \$480 ;
+    end
+    if (\$486 ) begin
+      \$733 [0] = 1'h0;
+      \$733 [1] = large_at[0];
+      \$733 [2] = large_at[1];
+    end
+    if (\$492 ) begin
+      \$733 [0] = large_at[0];
+      \$733 [1] = large_at[1];
+      \$733 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$733  = 3'h1;
+    end
+    if (rst) begin
+      \$733  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$734  = large_nonempty;
+    if (\$473 ) begin
+      \$734  = \$476 ;
+    end
+    if (\$479 ) begin
+      \$734  = \$483 ;
+    end
+    if (\$486 ) begin
+      \$734  = \$489 ;
+    end
+    if (\$492 ) begin
+      \$734  = \$495 ;
+    end
+    if (x1_select[2]) begin
+      \$734  = 1'h0;
+    end
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$735  = f4_valid;
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$736  = \release ;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$737  = a5_valid;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$738  = a6_valid;
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$739  = f5_valid;
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$740  = f6_valid;
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$741  = x2_valid;
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$742  = x3_valid;
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$743  = x4_valid;
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$744  = x5_valid;
+    if (rst) begin
+      \$744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$745  = x6_valid;
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$746  = \$496 ;
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$747  = \$497 ;
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$748  = \$498 ;
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$749  = \$499 ;
+    if (rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$750  = \$500 ;
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$751  = \$501 ;
+    if (rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$752  = \$502 ;
+    if (rst) begin
+      \$752  = 1'h0;
     end
   end
   always @* begin
@@ -4551,23 +4633,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     small_grant_waddr = 8'h00;
     casez (a3_pool)
       2'h0:
-          small_grant_waddr = \$511 ;
+          small_grant_waddr = \$520 ;
       2'h1:
-          small_grant_waddr = \$517 ;
+          small_grant_waddr = \$522 ;
       2'h2:
-          small_grant_waddr = \$523 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$signal$455  = 8'h00;
-    casez (a3_pool)
-      2'h0:
-          \$signal$455  = \$515 ;
-      2'h1:
-          \$signal$455  = \$521 ;
-      2'h2:
-          \$signal$455  = \$527 ;
+          small_grant_waddr = \$524 ;
     endcase
   end
   always @* begin
@@ -4575,11 +4645,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     fetched_snap = 1'h0;
     casez (a3_pool)
       2'h0:
-          fetched_snap = \$516 ;
+          fetched_snap = \$521 ;
       2'h1:
-          fetched_snap = \$522 ;
+          fetched_snap = \$523 ;
       2'h2:
-          fetched_snap = \$528 ;
+          fetched_snap = \$525 ;
     endcase
   end
   always @* begin
@@ -4587,28 +4657,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$537  };
+          grant_addr = { 3'h0, \$558  };
       2'h1:
-          grant_addr = { 3'h0, \$539  };
+          grant_addr = { 3'h0, \$560  };
       2'h2:
-          grant_addr = { 3'h0, \$541  };
+          grant_addr = { 3'h0, \$562  };
     endcase
   end
   assign medium_grant_waddr = small_grant_waddr[6:0];
   assign large_grant_waddr = small_grant_waddr[5:0];
   assign small_flushing = x1_select[0];
-  assign small_fresh_slot = \$488 [7:0];
+  assign small_fresh_slot = \$503 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_flushing = x1_select[1];
-  assign medium_fresh_slot = \$496 [6:0];
+  assign medium_fresh_slot = \$509 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_flushing = x1_select[2];
   assign large_tail = large_queue_waddr;
   assign \$signal  = small_grant_waddr;
-  assign next_tag = \$529 [7:0];
-  assign \$signal$257  = \$546 [11];
-  assign hit_a3 = \$550 [11];
-  assign \$signal$275  = \$554 [11];
+  assign \$signal$163  = \$543 [7:0];
+  assign next_next_tag = \$550 [7:0];
+  assign \$signal$262  = \$567 [11];
+  assign hit_a3 = \$571 [11];
+  assign \$signal$280  = \$575 [11];
   assign small_parity_data = small_parity_r0_b0;
   assign small_grant_data = small_grant_r0_b0;
   assign medium_parity_data = medium_parity_r0_b0;
@@ -4624,72 +4695,73 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign r__addr = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$386  = small_grant_w_addr;
-  assign \w__en$387  = small_grant_w_en;
-  assign \w__data$388  = small_grant_w_data;
-  assign \r__addr$389  = f1_small_slot;
+  assign \w__addr$391  = small_grant_w_addr;
+  assign \w__en$392  = small_grant_w_en;
+  assign \w__data$393  = small_grant_w_data;
+  assign \r__addr$394  = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$391  = \$488 [7:0];
-  assign \small_grant_addr$392  = \$488 [7:0];
-  assign \small_grant_data$393  = small_grant_r1_b0;
-  assign \w__addr$394  = f4_slot;
+  assign \r__addr$396  = \$503 [7:0];
+  assign \small_grant_addr$397  = \$503 [7:0];
+  assign \small_grant_data$398  = small_grant_r1_b0;
+  assign \w__addr$399  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign \w__en$396  = small_queue_wen;
+  assign \w__en$401  = small_queue_wen;
   assign small_parity_wen = small_queue_wen;
-  assign small_parity_wdata = \w__data$398 ;
-  assign \r__addr$400  = f1_small_slot;
+  assign small_parity_wdata = \w__data$403 ;
+  assign \r__addr$405  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$402  = \$488 [7:0];
-  assign \small_parity_addr$403  = \$488 [7:0];
-  assign \small_parity_data$404  = small_parity_r1_b0;
-  assign \w__addr$405  = medium_queue_w_addr;
-  assign \w__en$406  = medium_queue_w_en;
-  assign \w__data$407  = medium_queue_w_data;
-  assign \r__addr$408  = medium_head;
+  assign \r__addr$407  = \$503 [7:0];
+  assign \small_parity_addr$408  = \$503 [7:0];
+  assign \small_parity_data$409  = small_parity_r1_b0;
+  assign \w__addr$410  = medium_queue_w_addr;
+  assign \w__en$411  = medium_queue_w_en;
+  assign \w__data$412  = medium_queue_w_data;
+  assign \r__addr$413  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$411  = medium_grant_w_addr;
-  assign \w__en$412  = medium_grant_w_en;
-  assign \w__data$413  = medium_grant_w_data;
-  assign \r__addr$414  = f1_medium_slot;
+  assign \w__addr$416  = medium_grant_w_addr;
+  assign \w__en$417  = medium_grant_w_en;
+  assign \w__data$418  = medium_grant_w_data;
+  assign \r__addr$419  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$416  = \$496 [6:0];
-  assign \medium_grant_addr$417  = \$496 [6:0];
-  assign \medium_grant_data$418  = medium_grant_r1_b0;
-  assign \w__addr$419  = f4_slot[6:0];
+  assign \r__addr$421  = \$509 [6:0];
+  assign \medium_grant_addr$422  = \$509 [6:0];
+  assign \medium_grant_data$423  = medium_grant_r1_b0;
+  assign \w__addr$424  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign \w__en$421  = medium_queue_wen;
+  assign \w__en$426  = medium_queue_wen;
   assign medium_parity_wen = medium_queue_wen;
-  assign medium_parity_wdata = \w__data$423 ;
-  assign \r__addr$425  = f1_medium_slot;
+  assign medium_parity_wdata = \w__data$428 ;
+  assign \r__addr$430  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$427  = \$496 [6:0];
-  assign \medium_parity_addr$428  = \$496 [6:0];
-  assign \medium_parity_data$429  = medium_parity_r1_b0;
-  assign \w__addr$430  = large_queue_w_addr;
-  assign \w__en$431  = large_queue_w_en;
-  assign \w__data$432  = large_queue_w_data;
-  assign \r__addr$433  = large_head;
+  assign \r__addr$432  = \$509 [6:0];
+  assign \medium_parity_addr$433  = \$509 [6:0];
+  assign \medium_parity_data$434  = medium_parity_r1_b0;
+  assign \w__addr$435  = large_queue_w_addr;
+  assign \w__en$436  = large_queue_w_en;
+  assign \w__data$437  = large_queue_w_data;
+  assign \r__addr$438  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \w__addr$436  = large_grant_w_addr;
-  assign \w__en$437  = large_grant_w_en;
-  assign \w__data$438  = large_grant_w_data;
-  assign \r__addr$439  = f1_large_slot;
+  assign \w__addr$441  = large_grant_w_addr;
+  assign \w__en$442  = large_grant_w_en;
+  assign \w__data$443  = large_grant_w_data;
+  assign \r__addr$444  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$441  = large_fresh_slot;
-  assign \large_grant_addr$442  = large_fresh_slot;
-  assign \large_grant_data$443  = large_grant_r1_b0;
-  assign \w__addr$444  = f4_slot[5:0];
+  assign \r__addr$446  = large_fresh_slot;
+  assign \large_grant_addr$447  = large_fresh_slot;
+  assign \large_grant_data$448  = large_grant_r1_b0;
+  assign \w__addr$449  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign \w__en$446  = large_queue_wen;
+  assign \w__en$451  = large_queue_wen;
   assign large_parity_wen = large_queue_wen;
-  assign large_parity_wdata = \w__data$448 ;
-  assign \r__addr$450  = f1_large_slot;
+  assign large_parity_wdata = \w__data$453 ;
+  assign \r__addr$455  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$452  = large_fresh_slot;
-  assign \large_parity_addr$453  = large_fresh_slot;
-  assign \large_parity_data$454  = large_parity_r1_b0;
+  assign \r__addr$457  = large_fresh_slot;
+  assign \large_parity_addr$458  = large_fresh_slot;
+  assign \large_parity_data$459  = large_parity_r1_b0;
+  assign \$signal$460  = \$538 [7:0];
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -4700,7 +4772,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$468  = a7_payload[54:15];
+  assign \grant_addr$473  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign freed_valid = f7_valid;
@@ -4760,79 +4832,79 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
-  assign \small_grant_data$393.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$393.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$398.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$398.tag  = small_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
-  assign \medium_grant_data$418.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$418.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$423.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$423.tag  = medium_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign \large_grant_data$443.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$443.tag  = large_grant_r1_b0[8:1];
-  assign large_queue_wdata[14:7] = \$600 ;
-  assign large_queue_wdata[6] = \$599 ;
+  assign \large_grant_data$448.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$448.tag  = large_grant_r1_b0[8:1];
+  assign large_queue_wdata[14:7] = \$621 ;
+  assign large_queue_wdata[6] = \$620 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$589 ;
-  assign medium_queue_wdata[7] = \$588 ;
+  assign medium_queue_wdata[15:8] = \$610 ;
+  assign medium_queue_wdata[7] = \$609 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$578 ;
-  assign small_queue_wdata[8] = \$577 ;
+  assign small_queue_wdata[16:9] = \$599 ;
+  assign small_queue_wdata[8] = \$598 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$529 [7:0];
+  assign large_grant_wdata[8:1] = \$543 [7:0];
   assign large_grant_wdata[0] = fetched_snap;
-  assign medium_grant_wdata[8:1] = \$529 [7:0];
+  assign medium_grant_wdata[8:1] = \$543 [7:0];
   assign medium_grant_wdata[0] = fetched_snap;
-  assign small_grant_wdata[8:1] = \$529 [7:0];
+  assign small_grant_wdata[8:1] = \$543 [7:0];
   assign small_grant_wdata[0] = fetched_snap;
-  assign \$679 [2] = \$176 ;
-  assign \$679 [1] = \$174 ;
-  assign \$679 [0] = \$172 ;
-  assign \$678 [2] = f0_hit[2];
-  assign \$678 [1] = f0_hit[1];
-  assign \$678 [0] = f0_hit[0];
+  assign \$703 [2] = \$191 ;
+  assign \$703 [1] = \$189 ;
+  assign \$703 [0] = \$187 ;
+  assign \$702 [2] = f0_hit[2];
+  assign \$702 [1] = f0_hit[1];
+  assign \$702 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
-  assign small_ever = \$489 [9];
-  assign medium_ever = \$497 [8];
-  assign large_ever = \$504 [6];
-  assign \$121  = \$119 [40];
-  assign \$131  = \$129 [40];
-  assign \$141  = \$139 [40];
-  assign \$178  = 1'h0;
-  assign \$180  = \$179 ;
-  assign \$399  = small_popped;
-  assign \$405  = small_pushed;
-  assign \$411  = small_pushed;
-  assign \$412  = small_popped;
-  assign \$431  = medium_popped;
-  assign \$437  = medium_pushed;
-  assign \$443  = medium_pushed;
-  assign \$444  = medium_popped;
-  assign \$463  = large_popped;
-  assign \$469  = large_pushed;
-  assign \$475  = large_pushed;
-  assign \$476  = large_popped;
-  assign \$536  = { 1'h0, a4_slot, 6'h00 };
-  assign \$537 [35:0] = { 21'h000000, \$536  };
-  assign \$537 [36] = 1'h1;
-  assign \$538  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$539 [35:17], \$539 [15:0] } = { 14'h0000, \$538 [21:17], \$538 [15:0] };
-  assign { \$539 [36], \$539 [16] } = 2'h3;
-  assign \$540  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$541 [35:21], \$541 [19:0] } = { 15'h0000, \$540 [19:0] };
-  assign { \$541 [36], \$541 [20] } = 2'h3;
+  assign \$97  = \$95 [9];
+  assign \$100  = \$98 [8];
+  assign \$103  = \$101 [6];
+  assign \$136  = \$134 [40];
+  assign \$146  = \$144 [40];
+  assign \$156  = \$154 [40];
+  assign \$193  = 1'h0;
+  assign \$195  = \$194 ;
+  assign \$414  = small_popped;
+  assign \$420  = small_pushed;
+  assign \$426  = small_pushed;
+  assign \$427  = small_popped;
+  assign \$446  = medium_popped;
+  assign \$452  = medium_pushed;
+  assign \$458  = medium_pushed;
+  assign \$459  = medium_popped;
+  assign \$478  = large_popped;
+  assign \$484  = large_pushed;
+  assign \$490  = large_pushed;
+  assign \$491  = large_popped;
+  assign \$557  = { 1'h0, a4_slot, 6'h00 };
+  assign \$558 [35:0] = { 21'h000000, \$557  };
+  assign \$558 [36] = 1'h1;
+  assign \$559  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$560 [35:17], \$560 [15:0] } = { 14'h0000, \$559 [21:17], \$559 [15:0] };
+  assign { \$560 [36], \$560 [16] } = 2'h3;
+  assign \$561  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$562 [35:21], \$562 [19:0] } = { 15'h0000, \$561 [19:0] };
+  assign { \$562 [36], \$562 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2428$0 , \port$2428$55 , rsp_freed_valid, \port$2434$0 , rsp_flushed_valid, \port$2449$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2481$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2456$0 , \port$2456$55 , rsp_freed_valid, \port$2462$0 , rsp_flushed_valid, \port$2477$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2509$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
-  wire [10:0] \$100 ;
+  wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -4843,7 +4915,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire \$101 ;
+  wire [8:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -4854,7 +4926,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire \$102 ;
+  wire [8:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -4865,7 +4937,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  wire \$103 ;
+  wire [10:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
@@ -4876,7 +4948,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
-  wire \$104 ;
+  wire [10:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
@@ -4948,24 +5020,24 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire [25:0] \$1104 ;
-  wire [33:0] \$1105 ;
-  wire [33:0] \$1106 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
   wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
-  wire [32:0] \$111 ;
-  wire \$1110 ;
+  wire [25:0] \$1108 ;
+  wire [33:0] \$1109 ;
+  wire \$111 ;
+  wire [33:0] \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
-  wire [2:0] \$1114 ;
+  wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
-  wire \$1118 ;
+  wire [2:0] \$1118 ;
   wire \$1119 ;
-  wire [32:0] \$112 ;
+  wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -4976,73 +5048,73 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [32:0] \$113 ;
+  wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire [40:0] \$1135 ;
-  wire [2:0] \$1136 ;
+  wire \$1135 ;
+  wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire \$1139 ;
-  wire [32:0] \$114 ;
-  wire \$1140 ;
+  wire [40:0] \$1139 ;
+  wire \$114 ;
+  wire [2:0] \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire [1:0] \$1146 ;
+  wire \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire \$115 ;
+  wire [32:0] \$115 ;
   wire [1:0] \$1150 ;
   wire \$1151 ;
-  wire [2:0] \$1152 ;
+  wire \$1152 ;
   wire \$1153 ;
-  wire \$1154 ;
+  wire [1:0] \$1154 ;
   wire \$1155 ;
-  wire [120:0] \$1156 ;
-  wire [2:0] \$1157 ;
+  wire [2:0] \$1156 ;
+  wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [7:0] \$116 ;
-  wire \$1160 ;
-  wire [120:0] \$1161 ;
-  wire [2:0] \$1162 ;
+  wire [32:0] \$116 ;
+  wire [120:0] \$1160 ;
+  wire [2:0] \$1161 ;
+  wire \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
-  wire \$1165 ;
-  wire [120:0] \$1166 ;
-  wire [2:0] \$1167 ;
+  wire [120:0] \$1165 ;
+  wire [2:0] \$1166 ;
+  wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [7:0] \$117 ;
+  wire [32:0] \$117 ;
   wire [120:0] \$1170 ;
-  wire [120:0] \$1171 ;
-  wire [120:0] \$1172 ;
-  wire [120:0] \$1173 ;
-  wire [2:0] \$1174 ;
-  wire \$1175 ;
-  reg [31:0] \$1176 ;
-  reg \$1177 ;
+  wire [2:0] \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire [120:0] \$1174 ;
+  wire [2:0] \$1175 ;
+  wire \$1176 ;
+  reg [31:0] \$1177 ;
   reg \$1178 ;
-  reg [120:0] \$1179 ;
-  wire [9:0] \$118 ;
+  reg \$1179 ;
+  wire [32:0] \$118 ;
   reg [120:0] \$1180 ;
   reg [120:0] \$1181 ;
-  reg [1:0] \$1182 ;
-  reg \$1183 ;
+  reg [120:0] \$1182 ;
+  reg [1:0] \$1183 ;
   reg \$1184 ;
   reg \$1185 ;
   reg \$1186 ;
   reg \$1187 ;
   reg \$1188 ;
   reg \$1189 ;
-  wire [9:0] \$119 ;
+  wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
   reg \$1192 ;
@@ -5054,61 +5126,61 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1198 ;
   reg \$1199 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [7:0] \$120 ;
   reg \$1200 ;
   reg \$1201 ;
-  reg [4:0] \$1202 ;
-  reg [3:0] \$1203 ;
-  reg [31:0] \$1204 ;
-  reg [1:0] \$1205 ;
-  reg [31:0] \$1206 ;
-  reg [1:0] \$1207 ;
+  reg \$1202 ;
+  reg [4:0] \$1203 ;
+  reg [3:0] \$1204 ;
+  reg [31:0] \$1205 ;
+  reg [1:0] \$1206 ;
+  reg [31:0] \$1207 ;
   reg [1:0] \$1208 ;
-  reg [3:0] \$1209 ;
-  wire \$121 ;
-  reg \$1210 ;
-  reg [1:0] \$1211 ;
-  reg [2:0] \$1212 ;
-  reg [8:0] \$1213 ;
-  reg [8:0] \$1214 ;
-  reg \$1215 ;
-  reg \$1216 ;
-  reg [8:0] \$1217 ;
-  reg [31:0] \$1218 ;
-  reg [31:0] \$1219 ;
-  wire \$122 ;
+  reg [1:0] \$1209 ;
+  wire [7:0] \$121 ;
+  reg [3:0] \$1210 ;
+  reg \$1211 ;
+  reg [1:0] \$1212 ;
+  reg [120:0] \$1213 ;
+  reg [2:0] \$1214 ;
+  reg [8:0] \$1215 ;
+  reg [8:0] \$1216 ;
+  reg \$1217 ;
+  reg \$1218 ;
+  reg [8:0] \$1219 ;
+  wire [9:0] \$122 ;
   reg [31:0] \$1220 ;
   reg [31:0] \$1221 ;
-  reg [7:0] \$1222 ;
-  reg [7:0] \$1223 ;
-  reg \$1224 ;
-  reg \$1225 ;
-  reg [7:0] \$1226 ;
-  reg [31:0] \$1227 ;
-  reg [31:0] \$1228 ;
+  reg [31:0] \$1222 ;
+  reg [31:0] \$1223 ;
+  reg [7:0] \$1224 ;
+  reg [7:0] \$1225 ;
+  reg \$1226 ;
+  reg \$1227 ;
+  reg [7:0] \$1228 ;
   reg [31:0] \$1229 ;
-  wire \$123 ;
+  wire [9:0] \$123 ;
   reg [31:0] \$1230 ;
-  reg [5:0] \$1231 ;
-  reg [5:0] \$1232 ;
-  reg \$1233 ;
-  reg \$1234 ;
-  reg [5:0] \$1235 ;
-  reg [31:0] \$1236 ;
-  reg [31:0] \$1237 ;
+  reg [31:0] \$1231 ;
+  reg [31:0] \$1232 ;
+  reg [5:0] \$1233 ;
+  reg [5:0] \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg [5:0] \$1237 ;
   reg [31:0] \$1238 ;
   reg [31:0] \$1239 ;
   wire \$124 ;
-  reg [3:0] \$1240 ;
-  reg [7:0] \$1241 ;
-  reg [7:0] \$1242 ;
-  reg [15:0] \$1243 ;
-  reg \$1244 ;
-  reg [1:0] \$1245 ;
+  reg [31:0] \$1240 ;
+  reg [31:0] \$1241 ;
+  reg [3:0] \$1242 ;
+  reg [7:0] \$1243 ;
+  reg [7:0] \$1244 ;
+  reg [15:0] \$1245 ;
   reg \$1246 ;
   reg [1:0] \$1247 ;
   reg \$1248 ;
-  reg \$1249 ;
+  reg [1:0] \$1249 ;
   wire \$125 ;
   reg \$1250 ;
   reg \$1251 ;
@@ -5165,7 +5237,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1298 ;
   reg \$1299 ;
   wire \$13 ;
-  wire [32:0] \$130 ;
+  wire \$130 ;
   reg \$1300 ;
   reg \$1301 ;
   reg \$1302 ;
@@ -5176,29 +5248,29 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1307 ;
   reg \$1308 ;
   reg \$1309 ;
-  wire [32:0] \$131 ;
+  wire \$131 ;
   reg \$1310 ;
-  reg [1:0] \$1311 ;
-  reg [31:0] \$1312 ;
-  reg [3:0] \$1313 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg [1:0] \$1313 ;
   reg [31:0] \$1314 ;
-  reg [31:0] \$1315 ;
+  reg [3:0] \$1315 ;
   reg [31:0] \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
+  reg [31:0] \$1317 ;
+  reg [31:0] \$1318 ;
   reg \$1319 ;
-  wire [32:0] \$132 ;
-  reg [1:0] \$1320 ;
-  reg [13:0] \$1321 ;
-  reg [31:0] \$1322 ;
-  reg \$1323 ;
-  reg [3:0] \$1324 ;
-  reg [7:0] \$1325 ;
-  reg [7:0] \$1326 ;
-  reg [15:0] \$1327 ;
-  reg \$1328 ;
-  reg \$1329 ;
-  wire [32:0] \$133 ;
+  wire \$132 ;
+  reg \$1320 ;
+  reg \$1321 ;
+  reg [1:0] \$1322 ;
+  reg [13:0] \$1323 ;
+  reg [31:0] \$1324 ;
+  reg \$1325 ;
+  reg [3:0] \$1326 ;
+  reg [7:0] \$1327 ;
+  reg [7:0] \$1328 ;
+  reg [15:0] \$1329 ;
+  wire \$133 ;
   reg \$1330 ;
   reg \$1331 ;
   reg \$1332 ;
@@ -5209,7 +5281,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1337 ;
   reg \$1338 ;
   reg \$1339 ;
-  wire \$134 ;
+  wire [32:0] \$134 ;
   reg \$1340 ;
   reg \$1341 ;
   reg \$1342 ;
@@ -5220,29 +5292,29 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1347 ;
   reg \$1348 ;
   reg \$1349 ;
-  wire [5:0] \$135 ;
+  wire [32:0] \$135 ;
   reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
-  reg [31:0] \$1353 ;
+  reg \$1353 ;
   reg \$1354 ;
-  reg \$1355 ;
-  reg [1:0] \$1356 ;
+  reg [31:0] \$1355 ;
+  reg \$1356 ;
   reg \$1357 ;
-  reg \$1358 ;
+  reg [1:0] \$1358 ;
   reg \$1359 ;
-  wire [5:0] \$136 ;
-  reg [31:0] \$1360 ;
-  reg [1:0] \$1361 ;
-  reg [2:0] \$1362 ;
-  reg \$1363 ;
-  reg \$1364 ;
+  wire [32:0] \$136 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg [31:0] \$1362 ;
+  reg [1:0] \$1363 ;
+  reg [2:0] \$1364 ;
   reg \$1365 ;
   reg \$1366 ;
   reg \$1367 ;
   reg \$1368 ;
   reg \$1369 ;
-  wire [7:0] \$137 ;
+  wire [32:0] \$137 ;
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
@@ -5250,50 +5322,52 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1374 ;
   reg \$1375 ;
   reg \$1376 ;
-  reg [39:0] \$1377 ;
-  reg [39:0] \$1378 ;
-  reg \$1379 ;
-  wire [7:0] \$138 ;
-  reg \$1380 ;
-  reg [2:0] \$1381 ;
+  reg \$1377 ;
+  reg \$1378 ;
+  reg [39:0] \$1379 ;
+  wire \$138 ;
+  reg [39:0] \$1380 ;
+  reg \$1381 ;
   reg \$1382 ;
-  reg \$1383 ;
+  reg [2:0] \$1383 ;
   reg \$1384 ;
-  reg [2:0] \$1385 ;
+  reg \$1385 ;
   reg \$1386 ;
-  reg \$1387 ;
-  reg [1:0] \$1388 ;
-  reg [7:0] \$1389 ;
-  wire \$139 ;
-  reg [39:0] \$1390 ;
-  reg \$1391 ;
-  reg \$1392 ;
-  reg [1:0] \$1393 ;
+  reg [2:0] \$1387 ;
+  reg \$1388 ;
+  reg \$1389 ;
+  wire [5:0] \$139 ;
+  reg [1:0] \$1390 ;
+  reg [7:0] \$1391 ;
+  reg [39:0] \$1392 ;
+  reg \$1393 ;
+  reg \$1394 ;
+  reg [1:0] \$1395 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [5:0] \$140 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [32:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [32:0] \$150 ;
-  wire [32:0] \$151 ;
-  wire [32:0] \$152 ;
-  wire [3:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [15:0] \$156 ;
-  wire [6:0] \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [32:0] \$153 ;
+  wire [32:0] \$154 ;
+  wire [32:0] \$155 ;
+  wire [32:0] \$156 ;
+  wire [3:0] \$157 ;
+  wire [7:0] \$158 ;
+  wire [7:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire [15:0] \$160 ;
+  wire [6:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
@@ -5831,25 +5905,25 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire [31:0] \$646 ;
-  wire [31:0] \$647 ;
-  wire [31:0] \$648 ;
-  wire [31:0] \$649 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
   wire [31:0] \$650 ;
   wire [31:0] \$651 ;
   wire [31:0] \$652 ;
   wire [31:0] \$653 ;
-  wire [1:0] \$654 ;
+  wire [31:0] \$654 ;
   wire [31:0] \$655 ;
-  wire [2:0] \$656 ;
-  wire [2:0] \$657 ;
-  wire [2:0] \$658 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
+  wire [1:0] \$658 ;
   wire [31:0] \$659 ;
   wire \$66 ;
-  wire [31:0] \$660 ;
-  wire [31:0] \$661 ;
-  wire [31:0] \$662 ;
+  wire [2:0] \$660 ;
+  wire [2:0] \$661 ;
+  wire [2:0] \$662 ;
   wire [31:0] \$663 ;
   wire [31:0] \$664 ;
   wire [31:0] \$665 ;
@@ -5865,11 +5939,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$674 ;
   wire [31:0] \$675 ;
   wire [31:0] \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [31:0] \$679 ;
   wire \$68 ;
-  wire \$680 ;
+  wire [31:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
@@ -5882,23 +5956,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
-  wire [31:0] \$692 ;
-  wire [31:0] \$693 ;
-  wire [31:0] \$694 ;
-  wire [31:0] \$695 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
   wire [31:0] \$696 ;
   wire [31:0] \$697 ;
   wire [31:0] \$698 ;
   wire [31:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [8:0] \$700 ;
+  wire [31:0] \$700 ;
   wire [31:0] \$701 ;
-  wire [8:0] \$702 ;
+  wire [31:0] \$702 ;
   wire [31:0] \$703 ;
-  wire [31:0] \$704 ;
+  wire [8:0] \$704 ;
   wire [31:0] \$705 ;
-  wire [31:0] \$706 ;
+  wire [8:0] \$706 ;
   wire [31:0] \$707 ;
   wire [31:0] \$708 ;
   wire [31:0] \$709 ;
@@ -5912,11 +5986,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$716 ;
   wire [31:0] \$717 ;
   wire [31:0] \$718 ;
-  wire \$719 ;
+  wire [31:0] \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
+  wire [31:0] \$720 ;
+  wire [31:0] \$721 ;
+  wire [31:0] \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
@@ -5927,22 +6001,22 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
-  wire [31:0] \$735 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
   wire [31:0] \$736 ;
   wire [31:0] \$737 ;
   wire [31:0] \$738 ;
   wire [31:0] \$739 ;
   wire \$74 ;
-  wire [7:0] \$740 ;
+  wire [31:0] \$740 ;
   wire [31:0] \$741 ;
-  wire [7:0] \$742 ;
+  wire [31:0] \$742 ;
   wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
+  wire [7:0] \$744 ;
   wire [31:0] \$745 ;
-  wire [31:0] \$746 ;
+  wire [7:0] \$746 ;
   wire [31:0] \$747 ;
   wire [31:0] \$748 ;
   wire [31:0] \$749 ;
@@ -5956,11 +6030,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$756 ;
   wire [31:0] \$757 ;
   wire [31:0] \$758 ;
-  wire \$759 ;
+  wire [31:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
+  wire [31:0] \$760 ;
+  wire [31:0] \$761 ;
+  wire [31:0] \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
@@ -5971,22 +6045,22 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
-  wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
-  wire [31:0] \$775 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
   wire [31:0] \$776 ;
   wire [31:0] \$777 ;
   wire [31:0] \$778 ;
   wire [31:0] \$779 ;
   wire \$78 ;
-  wire [5:0] \$780 ;
+  wire [31:0] \$780 ;
   wire [31:0] \$781 ;
-  wire [5:0] \$782 ;
+  wire [31:0] \$782 ;
   wire [31:0] \$783 ;
-  wire [31:0] \$784 ;
+  wire [5:0] \$784 ;
   wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
+  wire [5:0] \$786 ;
   wire [31:0] \$787 ;
   wire [31:0] \$788 ;
   wire [31:0] \$789 ;
@@ -6000,12 +6074,12 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$796 ;
   wire [31:0] \$797 ;
   wire [31:0] \$798 ;
-  wire \$799 ;
+  wire [31:0] \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
+  wire [31:0] \$800 ;
+  wire [31:0] \$801 ;
+  wire [31:0] \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
@@ -6018,22 +6092,22 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
-  wire [31:0] \$814 ;
-  wire [31:0] \$815 ;
-  wire [31:0] \$816 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
   wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  wire [31:0] \$818 ;
+  wire [31:0] \$819 ;
   wire [6:0] \$82 ;
-  wire \$820 ;
-  wire [3:0] \$821 ;
-  wire [7:0] \$822 ;
-  wire [7:0] \$823 ;
-  wire [15:0] \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
+  wire [31:0] \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire [3:0] \$825 ;
+  wire [7:0] \$826 ;
+  wire [7:0] \$827 ;
+  wire [15:0] \$828 ;
   wire \$829 ;
   wire [4:0] \$83 ;
   wire \$830 ;
@@ -6058,11 +6132,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$848 ;
   wire \$849 ;
   wire [2:0] \$85 ;
-  wire [6:0] \$850 ;
+  wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [6:0] \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
@@ -6124,7 +6198,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [2:0] \$91 ;
+  wire [120:0] \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
@@ -6135,7 +6209,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire [2:0] \$92 ;
+  wire [120:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
@@ -6146,7 +6220,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire \$93 ;
+  wire [120:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
@@ -6157,7 +6231,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire \$94 ;
+  wire [120:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -6179,7 +6253,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire \$96 ;
+  wire [2:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -6190,7 +6264,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [8:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -6201,7 +6275,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire [8:0] \$98 ;
+  wire \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -6212,7 +6286,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [10:0] \$99 ;
+  wire [2:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -6224,24 +6298,25 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg [1:0] \$signal$101  = 2'h0;
-  reg \$signal$102  = 1'h0;
-  reg \$signal$165  = 1'h0;
-  reg [31:0] \$signal$181  = 32'd0;
-  reg \$signal$182  = 1'h0;
-  reg \$signal$214  = 1'h0;
-  reg [31:0] \$signal$216  = 32'd0;
-  reg \$signal$217  = 1'h0;
+  reg \$signal$104  = 1'h0;
+  reg [1:0] \$signal$106  = 2'h0;
+  reg \$signal$107  = 1'h0;
+  reg \$signal$170  = 1'h0;
+  reg [31:0] \$signal$185  = 32'd0;
+  reg \$signal$186  = 1'h0;
+  reg \$signal$218  = 1'h0;
+  reg [31:0] \$signal$220  = 32'd0;
   reg \$signal$221  = 1'h0;
-  reg \$signal$222  = 1'h0;
-  reg [31:0] \$signal$224  = 32'd0;
-  reg \$signal$237  = 1'h0;
-  reg \$signal$238  = 1'h0;
-  reg \$signal$239  = 1'h0;
-  reg \$signal$240  = 1'h0;
+  reg \$signal$225  = 1'h0;
+  reg \$signal$226  = 1'h0;
+  reg [31:0] \$signal$228  = 32'd0;
+  reg \$signal$241  = 1'h0;
+  reg \$signal$242  = 1'h0;
   reg \$signal$243  = 1'h0;
+  reg \$signal$244  = 1'h0;
   reg \$signal$247  = 1'h0;
-  reg \$signal$248  = 1'h0;
+  reg \$signal$251  = 1'h0;
+  reg \$signal$252  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$47 ;
   reg [31:0] \$signal$56  = 32'd0;
@@ -6249,33 +6324,32 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg [3:0] \$signal$61  = 4'h0;
   reg \$signal$62  = 1'h0;
   reg \$signal$63  = 1'h0;
-  reg [2:0] \$signal$65  = 3'h0;
-  reg \$signal$99  = 1'h0;
+  reg [2:0] \$signal$70  = 3'h0;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$259 ;
-  wire [1:0] \$signature__addr$262 ;
-  wire [1:0] \$signature__addr$265 ;
-  wire [1:0] \$signature__addr$268 ;
-  wire [1:0] \$signature__addr$271 ;
+  wire [1:0] \$signature__addr$263 ;
+  wire [1:0] \$signature__addr$266 ;
+  wire [1:0] \$signature__addr$269 ;
+  wire [1:0] \$signature__addr$272 ;
+  wire [1:0] \$signature__addr$275 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$274 ;
-  wire [1:0] \$signature__addr$277 ;
+  wire [1:0] \$signature__addr$278 ;
+  wire [1:0] \$signature__addr$281 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$263 ;
-  wire [120:0] \$signature__data$269 ;
-  wire [120:0] \$signature__data$275 ;
+  wire [120:0] \$signature__data$261 ;
+  wire [120:0] \$signature__data$267 ;
+  wire [120:0] \$signature__data$273 ;
   wire [120:0] \$signature__data$279 ;
-  wire [120:0] \$signature__data$280 ;
-  wire [120:0] \$signature__data$281 ;
-  wire [120:0] \$signature__data$282 ;
+  wire [120:0] \$signature__data$67 ;
+  wire [120:0] \$signature__data$68 ;
+  wire [120:0] \$signature__data$69 ;
   wire \$signature__en ;
-  wire \$signature__en$260 ;
   wire \$signature__en$264 ;
-  wire \$signature__en$266 ;
+  wire \$signature__en$268 ;
   wire \$signature__en$270 ;
-  wire \$signature__en$272 ;
+  wire \$signature__en$274 ;
   wire \$signature__en$276 ;
-  wire \$signature__en$278 ;
+  wire \$signature__en$280 ;
+  wire \$signature__en$282 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -6315,7 +6389,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg flush_waiting = 1'h0;
   wire [31:0] handle;
   reg [1:0] head_bank = 2'h0;
-  wire [120:0] head_entry;
+  reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
   reg [2:0] irq_enable = 3'h0;
@@ -6351,16 +6425,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg [7:0] medium_in_use_was = 8'h00;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$2428$0 ;
-  wire [14:0] \port$2428$0 ;
-  input [23:0] \port$2428$55 ;
-  wire [23:0] \port$2428$55 ;
-  input [23:0] \port$2434$0 ;
-  wire [23:0] \port$2434$0 ;
-  input [22:0] \port$2449$0 ;
-  wire [22:0] \port$2449$0 ;
-  input [40:0] \port$2481$0 ;
-  wire [40:0] \port$2481$0 ;
+  input [14:0] \port$2456$0 ;
+  wire [14:0] \port$2456$0 ;
+  input [23:0] \port$2456$55 ;
+  wire [23:0] \port$2456$55 ;
+  input [23:0] \port$2462$0 ;
+  wire [23:0] \port$2462$0 ;
+  input [22:0] \port$2477$0 ;
+  wire [22:0] \port$2477$0 ;
+  input [40:0] \port$2509$0 ;
+  wire [40:0] \port$2509$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6565,113 +6639,113 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data ;
+      log_bank0[\$signature__addr ] <= \$signature__data$261 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
     _0_ <= log_bank0[\$signal$61 [3:2]];
   end
-  assign \$signature__data$279  = _0_;
+  assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$264 )
-      log_bank1[\$signature__addr$262 ] <= \$signature__data$263 ;
+    if (\$signature__en$268 )
+      log_bank1[\$signature__addr$266 ] <= \$signature__data$267 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
     _1_ <= log_bank1[\$signal$61 [3:2]];
   end
-  assign \$signature__data$280  = _1_;
+  assign \$signature__data$67  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$270 )
-      log_bank2[\$signature__addr$268 ] <= \$signature__data$269 ;
+    if (\$signature__en$274 )
+      log_bank2[\$signature__addr$272 ] <= \$signature__data$273 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
     _2_ <= log_bank2[\$signal$61 [3:2]];
   end
-  assign \$signature__data$281  = _2_;
+  assign \$signature__data$68  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$276 )
-      log_bank3[\$signal$59 ] <= \$signature__data$275 ;
+    if (\$signature__en$280 )
+      log_bank3[\$signal$59 ] <= \$signature__data$279 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
     _3_ <= log_bank3[\$signal$61 [3:2]];
   end
-  assign \$signature__data$282  = _3_;
+  assign \$signature__data$69  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2434$0 [4:1];
+  assign \$2  = | \port$2462$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2434$0 [23] ? { 6'h00, \port$2434$0 [22:21] } : 8'hff;
+  assign \$4  = \port$2462$0 [23] ? { 6'h00, \port$2462$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$2449$0 [4:1];
+  assign \$6  = | \port$2477$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2449$0 [20:5], 46'h000000000000, \port$2449$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2449$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2428$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2428$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2428$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2434$0 [20:5], \port$2481$0 [32:1], \port$2481$0 [40:33], \$4 , 1'h0, \port$2481$0 [0], 3'h1, \port$2434$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2434$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2477$0 [20:5], 46'h000000000000, \port$2477$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2477$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2456$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2456$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2456$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2462$0 [20:5], \port$2509$0 [32:1], \port$2509$0 [40:33], \$4 , 1'h0, \port$2509$0 [0], 3'h1, \port$2462$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2462$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2449$0 [4:1];
+  assign \$14  = | \port$2477$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2449$0 [20:5], 46'h000000000000, \port$2449$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2449$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2428$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2428$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2428$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2477$0 [20:5], 46'h000000000000, \port$2477$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2477$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2456$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2456$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2456$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$2434$0 [4:1];
+  assign \$21  = | \port$2462$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2449$0 [4:1];
+  assign \$23  = | \port$2477$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2428$0 [0];
+  assign \$26  = ~ \port$2456$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2428$0 [4:1] != 1'h1;
+  assign \$28  = \port$2456$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2428$0 [4:1] == 1'h1;
+  assign \$31  = \port$2456$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2428$0 [0];
-  assign \$34  = ! \port$2428$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$2456$0 [0];
+  assign \$34  = ! \port$2456$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2434$0 [0];
-  assign \$37  = ! \port$2434$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$2462$0 [0];
+  assign \$37  = ! \port$2462$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2449$0 [0];
-  assign \$40  = ! \port$2449$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$2477$0 [0];
+  assign \$40  = ! \port$2477$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2428$0 [4:1] == 1'h1;
+  assign \$42  = \port$2456$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2428$0 [6:5];
+  assign \$44  = ! \port$2456$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$2428$0 [0];
-  assign \$47  = \port$2428$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$2456$0 [0];
+  assign \$47  = \port$2456$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$2434$0 [0];
-  assign \$50  = \port$2434$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$2462$0 [0];
+  assign \$50  = \port$2462$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$2449$0 [0];
-  assign \$53  = \port$2449$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$2477$0 [0];
+  assign \$53  = \port$2477$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$2428$0 [4:1] == 1'h1;
+  assign \$55  = \port$2456$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$2428$0 [6:5] == 1'h1;
+  assign \$57  = \port$2456$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$2428$0 [0];
-  assign \$60  = \port$2428$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$2456$0 [0];
+  assign \$60  = \port$2456$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$2434$0 [0];
-  assign \$63  = \port$2434$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$2462$0 [0];
+  assign \$63  = \port$2462$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$2449$0 [0];
-  assign \$66  = \port$2449$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$2477$0 [0];
+  assign \$66  = \port$2477$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$2428$0 [4:1] == 1'h1;
+  assign \$68  = \port$2456$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$2428$0 [6:5] == 2'h2;
+  assign \$70  = \port$2456$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -6692,1675 +6766,1652 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$88  = tail_next_row + 1'h1;
   assign \$89  = \$signal$61  + 1'h1;
   assign \$90  = ~ space[4];
-  assign \$91  = ~ w1c;
-  assign \$92  = \$signal$65  & \$91 ;
-  assign \$93  = | \$signal$28 ;
-  assign \$94  = \$signal$47  != \$signal$28 ;
-  assign \$95  = \$92  | { \$94 , e1_exhausted, \$93  };
-  assign \$96  = small_ev_grant == small_ev_free;
-  assign \$97  = small_ev_grant ? 9'h001 : 9'h1ff;
-  assign \$98  = \$96  ? 9'h000 : \$97 ;
-  assign \$99  = $signed({ 1'h0, small_in_use }) + $signed(\$98 );
-  assign \$100  = small_ev_flush ? { 10'h000, small_ev_grant } : \$99 ;
-  assign \$101  = | small_in_use;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = small_ev_grant & \$102 ;
-  assign \$104  = ~ small_ev_free;
-  assign \$105  = small_ev_grant & \$104 ;
-  assign \$106  = small_ev_flush ? \$103  : \$105 ;
-  assign \$107  = ~ \$signal$62 ;
-  assign \$108  = small_in_use > small_high_water;
-  assign \$109  = small_hw_grow ? small_in_use_rose : \$108 ;
-  assign \$110  = \$107  & \$109 ;
-  assign \$111  = small_allocs + small_ev_grant;
-  assign \$112  = small_fails + small_ev_fail;
-  assign \$113  = small_frees + small_ev_free;
-  assign \$114  = small_flushes + small_ev_flush;
-  assign \$115  = medium_ev_grant == medium_ev_free;
-  assign \$116  = medium_ev_grant ? 8'h01 : 8'hff;
-  assign \$117  = \$115  ? 8'h00 : \$116 ;
-  assign \$118  = $signed({ 1'h0, medium_in_use }) + $signed(\$117 );
-  assign \$119  = medium_ev_flush ? { 9'h000, medium_ev_grant } : \$118 ;
-  assign \$120  = | medium_in_use;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = medium_ev_grant & \$121 ;
-  assign \$123  = ~ medium_ev_free;
-  assign \$124  = medium_ev_grant & \$123 ;
-  assign \$125  = medium_ev_flush ? \$122  : \$124 ;
-  assign \$126  = ~ \$signal$62 ;
-  assign \$127  = medium_in_use > medium_high_water;
-  assign \$128  = medium_hw_grow ? medium_in_use_rose : \$127 ;
-  assign \$129  = \$126  & \$128 ;
-  assign \$130  = medium_allocs + medium_ev_grant;
-  assign \$131  = medium_fails + medium_ev_fail;
-  assign \$132  = medium_frees + medium_ev_free;
-  assign \$133  = medium_flushes + medium_ev_flush;
-  assign \$134  = large_ev_grant == large_ev_free;
-  assign \$135  = large_ev_grant ? 6'h01 : 6'h3f;
-  assign \$136  = \$134  ? 6'h00 : \$135 ;
-  assign \$137  = $signed({ 1'h0, large_in_use }) + $signed(\$136 );
-  assign \$138  = large_ev_flush ? { 7'h00, large_ev_grant } : \$137 ;
-  assign \$139  = | large_in_use;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = large_ev_grant & \$140 ;
-  assign \$142  = ~ large_ev_free;
-  assign \$143  = large_ev_grant & \$142 ;
-  assign \$144  = large_ev_flush ? \$141  : \$143 ;
-  assign \$145  = ~ \$signal$62 ;
-  assign \$146  = large_in_use > large_high_water;
-  assign \$147  = large_hw_grow ? large_in_use_rose : \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = large_allocs + large_ev_grant;
-  assign \$150  = large_fails + large_ev_fail;
-  assign \$151  = large_frees + large_ev_free;
-  assign \$152  = large_flushes + large_ev_flush;
-  assign \$153  = 1'h1 << bus__r_addr[1:0];
-  assign \$154  = 1'h1 << bus__r_addr[4:2];
-  assign \$155  = 1'h1 << bus__r_addr[7:5];
-  assign \$156  = 1'h1 << bus__r_addr[11:8];
-  assign \$157  = bus__r_addr[11:6] - 3'h4;
-  assign \$158  = ~ r1_a1_0[0];
-  assign \$159  = ~ r1_a4_2[0];
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = ~ r1_a7_5[0];
-  assign \$162  = ~ r1_a11_8[0];
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = ~ r1_a1_0[0];
-  assign \$167  = ~ r1_a4_2[1];
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = ~ r1_a7_5[0];
-  assign \$170  = ~ r1_a11_8[0];
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = \$168  | \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = ~ r1_a1_0[0];
-  assign \$175  = ~ r1_a4_2[2];
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = ~ r1_a7_5[0];
-  assign \$178  = ~ r1_a11_8[0];
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = ~ r1_a1_0[0];
-  assign \$183  = ~ r1_a4_2[3];
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = ~ r1_a7_5[0];
-  assign \$186  = ~ r1_a11_8[0];
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = ~ r1_a1_0[0];
-  assign \$191  = ~ r1_a4_2[4];
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = ~ r1_a7_5[0];
-  assign \$194  = ~ r1_a11_8[0];
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = \$192  | \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = ~ r1_a1_0[0];
-  assign \$199  = ~ r1_a4_2[5];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = ~ r1_a7_5[0];
-  assign \$202  = ~ r1_a11_8[0];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = \$200  | \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = ~ r1_a1_0[0];
-  assign \$207  = ~ r1_a4_2[6];
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = ~ r1_a7_5[0];
-  assign \$210  = ~ r1_a11_8[0];
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = \$208  | \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = ~ r1_a1_0[0];
-  assign \$215  = ~ r1_a4_2[7];
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = ~ r1_a7_5[0];
-  assign \$218  = ~ r1_a11_8[0];
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = \$216  | \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = ~ r1_a1_0[0];
-  assign \$223  = ~ r1_a4_2[0];
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = ~ r1_a7_5[1];
-  assign \$226  = ~ r1_a11_8[0];
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = \$224  | \$227 ;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = ~ r1_a1_0[0];
-  assign \$231  = ~ r1_a4_2[1];
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = ~ r1_a7_5[1];
-  assign \$234  = ~ r1_a11_8[0];
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = ~ r1_a1_0[0];
-  assign \$239  = ~ r1_a4_2[2];
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = ~ r1_a7_5[1];
-  assign \$242  = ~ r1_a11_8[0];
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = \$240  | \$243 ;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = ~ r1_a1_0[0];
-  assign \$247  = ~ r1_a4_2[3];
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = ~ r1_a7_5[1];
-  assign \$250  = ~ r1_a11_8[0];
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = \$248  | \$251 ;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = ~ r1_a1_0[0];
-  assign \$255  = ~ r1_a4_2[4];
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = ~ r1_a7_5[1];
-  assign \$258  = ~ r1_a11_8[0];
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = \$256  | \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = ~ r1_a1_0[0];
-  assign \$263  = ~ r1_a4_2[5];
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = ~ r1_a7_5[1];
-  assign \$266  = ~ r1_a11_8[0];
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = ~ r1_a1_0[0];
-  assign \$271  = ~ r1_a4_2[6];
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = ~ r1_a7_5[1];
-  assign \$274  = ~ r1_a11_8[0];
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$272  | \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = ~ r1_a1_0[0];
-  assign \$279  = ~ r1_a4_2[7];
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = ~ r1_a7_5[1];
-  assign \$282  = ~ r1_a11_8[0];
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = ~ r1_a1_0[0];
-  assign \$287  = ~ r1_a4_2[0];
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = ~ r1_a7_5[0];
-  assign \$290  = ~ r1_a11_8[1];
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = \$288  | \$291 ;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = ~ r1_a1_0[0];
-  assign \$295  = ~ r1_a4_2[1];
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ r1_a7_5[0];
-  assign \$298  = ~ r1_a11_8[1];
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$296  | \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = ~ r1_a1_0[0];
-  assign \$303  = ~ r1_a4_2[2];
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = ~ r1_a7_5[0];
-  assign \$306  = ~ r1_a11_8[1];
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = \$304  | \$307 ;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = ~ r1_a1_0[0];
-  assign \$311  = ~ r1_a4_2[3];
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = ~ r1_a7_5[0];
-  assign \$314  = ~ r1_a11_8[1];
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = \$312  | \$315 ;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = ~ r1_a1_0[0];
-  assign \$319  = ~ r1_a4_2[4];
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = ~ r1_a7_5[0];
-  assign \$322  = ~ r1_a11_8[1];
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = \$320  | \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = ~ r1_a1_0[0];
-  assign \$327  = ~ r1_a4_2[5];
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = ~ r1_a7_5[0];
-  assign \$330  = ~ r1_a11_8[1];
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = \$328  | \$331 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = ~ r1_a1_0[0];
-  assign \$335  = ~ r1_a4_2[6];
-  assign \$336  = \$334  | \$335 ;
-  assign \$337  = ~ r1_a7_5[0];
-  assign \$338  = ~ r1_a11_8[1];
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = \$336  | \$339 ;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = ~ r1_a1_0[0];
-  assign \$343  = ~ r1_a4_2[7];
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = ~ r1_a7_5[0];
-  assign \$346  = ~ r1_a11_8[1];
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = \$344  | \$347 ;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = ~ r1_a1_0[0];
-  assign \$351  = ~ r1_a4_2[0];
-  assign \$352  = \$350  | \$351 ;
-  assign \$353  = ~ r1_a7_5[1];
-  assign \$354  = ~ r1_a11_8[1];
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = \$352  | \$355 ;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = ~ r1_a1_0[0];
-  assign \$359  = ~ r1_a4_2[1];
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = ~ r1_a7_5[1];
-  assign \$362  = ~ r1_a11_8[1];
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = \$360  | \$363 ;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = ~ r1_a1_0[0];
-  assign \$367  = ~ r1_a4_2[2];
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = ~ r1_a7_5[1];
-  assign \$370  = ~ r1_a11_8[1];
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = \$368  | \$371 ;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = ~ r1_a1_0[0];
-  assign \$375  = ~ r1_a4_2[3];
-  assign \$376  = \$374  | \$375 ;
-  assign \$377  = ~ r1_a7_5[1];
-  assign \$378  = ~ r1_a11_8[1];
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = \$376  | \$379 ;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = ~ r1_a1_0[0];
-  assign \$383  = ~ r1_a4_2[4];
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = ~ r1_a7_5[1];
-  assign \$386  = ~ r1_a11_8[1];
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = \$384  | \$387 ;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = ~ r1_a1_0[0];
-  assign \$391  = ~ r1_a4_2[5];
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = ~ r1_a7_5[1];
-  assign \$394  = ~ r1_a11_8[1];
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = \$392  | \$395 ;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = ~ r1_a1_0[0];
-  assign \$399  = ~ r1_a4_2[6];
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = ~ r1_a7_5[1];
-  assign \$402  = ~ r1_a11_8[1];
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = \$400  | \$403 ;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = ~ r1_a1_0[0];
-  assign \$407  = ~ r1_a4_2[0];
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = ~ r1_a7_5[2];
-  assign \$410  = ~ r1_a11_8[1];
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = \$408  | \$411 ;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = ~ r1_a1_0[0];
-  assign \$415  = ~ r1_a4_2[1];
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = ~ r1_a7_5[2];
-  assign \$418  = ~ r1_a11_8[1];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = \$416  | \$419 ;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = ~ r1_a1_0[0];
-  assign \$423  = ~ r1_a4_2[2];
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = ~ r1_a7_5[2];
-  assign \$426  = ~ r1_a11_8[1];
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = \$424  | \$427 ;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = ~ r1_a1_0[0];
-  assign \$431  = ~ r1_a4_2[3];
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = ~ r1_a7_5[2];
-  assign \$434  = ~ r1_a11_8[1];
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = ~ r1_a1_0[0];
-  assign \$439  = ~ r1_a4_2[4];
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = ~ r1_a7_5[2];
-  assign \$442  = ~ r1_a11_8[1];
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = \$440  | \$443 ;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = ~ r1_a1_0[0];
-  assign \$447  = ~ r1_a4_2[5];
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = ~ r1_a7_5[2];
-  assign \$450  = ~ r1_a11_8[1];
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = \$448  | \$451 ;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = ~ r1_a1_0[0];
-  assign \$455  = ~ r1_a4_2[6];
-  assign \$456  = \$454  | \$455 ;
-  assign \$457  = ~ r1_a7_5[2];
-  assign \$458  = ~ r1_a11_8[1];
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = \$456  | \$459 ;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = ~ r1_a1_0[0];
-  assign \$463  = ~ r1_a4_2[7];
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = ~ r1_a7_5[2];
-  assign \$466  = ~ r1_a11_8[1];
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = \$464  | \$467 ;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = ~ r1_a1_0[0];
-  assign \$471  = ~ r1_a4_2[0];
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = ~ r1_a7_5[3];
-  assign \$474  = ~ r1_a11_8[1];
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = ~ r1_a1_0[0];
-  assign \$479  = ~ r1_a4_2[1];
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = ~ r1_a7_5[3];
-  assign \$482  = ~ r1_a11_8[1];
-  assign \$483  = \$481  | \$482 ;
-  assign \$484  = \$480  | \$483 ;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = ~ r1_a1_0[0];
-  assign \$487  = ~ r1_a4_2[2];
-  assign \$488  = \$486  | \$487 ;
-  assign \$489  = ~ r1_a7_5[3];
-  assign \$490  = ~ r1_a11_8[1];
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = ~ r1_a1_0[0];
-  assign \$495  = ~ r1_a4_2[3];
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = ~ r1_a7_5[3];
-  assign \$498  = ~ r1_a11_8[1];
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = ~ r1_a1_0[0];
-  assign \$503  = ~ r1_a4_2[4];
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = ~ r1_a7_5[3];
-  assign \$506  = ~ r1_a11_8[1];
-  assign \$507  = \$505  | \$506 ;
-  assign \$508  = \$504  | \$507 ;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = ~ r1_a1_0[0];
-  assign \$511  = ~ r1_a4_2[5];
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = ~ r1_a7_5[3];
-  assign \$514  = ~ r1_a11_8[1];
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = ~ r1_a1_0[0];
-  assign \$519  = ~ r1_a4_2[6];
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = ~ r1_a7_5[3];
-  assign \$522  = ~ r1_a11_8[1];
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = \$520  | \$523 ;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = ~ r1_a1_0[0];
-  assign \$527  = ~ r1_a4_2[0];
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = ~ r1_a7_5[4];
-  assign \$530  = ~ r1_a11_8[1];
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = \$528  | \$531 ;
-  assign \$533  = ~ \$532 ;
-  assign \$534  = ~ r1_a1_0[0];
-  assign \$535  = ~ r1_a4_2[1];
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = ~ r1_a7_5[4];
-  assign \$538  = ~ r1_a11_8[1];
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = \$536  | \$539 ;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = ~ r1_a1_0[0];
-  assign \$543  = ~ r1_a4_2[2];
-  assign \$544  = \$542  | \$543 ;
-  assign \$545  = ~ r1_a7_5[4];
-  assign \$546  = ~ r1_a11_8[1];
-  assign \$547  = \$545  | \$546 ;
-  assign \$548  = \$544  | \$547 ;
-  assign \$549  = ~ \$548 ;
-  assign \$550  = ~ r1_a1_0[0];
-  assign \$551  = ~ r1_a4_2[3];
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = ~ r1_a7_5[4];
-  assign \$554  = ~ r1_a11_8[1];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = \$552  | \$555 ;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = ~ r1_a1_0[0];
-  assign \$559  = ~ r1_a4_2[4];
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = ~ r1_a7_5[4];
-  assign \$562  = ~ r1_a11_8[1];
-  assign \$563  = \$561  | \$562 ;
-  assign \$564  = \$560  | \$563 ;
-  assign \$565  = ~ \$564 ;
-  assign \$566  = ~ r1_a1_0[0];
-  assign \$567  = ~ r1_a4_2[5];
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = ~ r1_a7_5[4];
-  assign \$570  = ~ r1_a11_8[1];
-  assign \$571  = \$569  | \$570 ;
-  assign \$572  = \$568  | \$571 ;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = ~ r1_a1_0[0];
-  assign \$575  = ~ r1_a4_2[6];
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = ~ r1_a7_5[4];
-  assign \$578  = ~ r1_a11_8[1];
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = \$576  | \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = ~ r1_a1_0[0];
-  assign \$583  = ~ r1_a4_2[7];
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = ~ r1_a7_5[4];
-  assign \$586  = ~ r1_a11_8[1];
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = \$584  | \$587 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = ~ r1_a1_0[0];
-  assign \$591  = ~ r1_a4_2[0];
-  assign \$592  = \$590  | \$591 ;
-  assign \$593  = ~ r1_a7_5[5];
-  assign \$594  = ~ r1_a11_8[1];
-  assign \$595  = \$593  | \$594 ;
-  assign \$596  = \$592  | \$595 ;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = ~ r1_a1_0[0];
-  assign \$599  = ~ r1_a4_2[1];
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = ~ r1_a7_5[5];
-  assign \$602  = ~ r1_a11_8[1];
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = \$600  | \$603 ;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = ~ r1_a1_0[0];
-  assign \$607  = ~ r1_a4_2[2];
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = ~ r1_a7_5[5];
-  assign \$610  = ~ r1_a11_8[1];
-  assign \$611  = \$609  | \$610 ;
-  assign \$612  = \$608  | \$611 ;
-  assign \$613  = ~ \$612 ;
-  assign \$614  = ~ r1_a1_0[0];
-  assign \$615  = ~ r1_a4_2[3];
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = ~ r1_a7_5[5];
-  assign \$618  = ~ r1_a11_8[1];
-  assign \$619  = \$617  | \$618 ;
-  assign \$620  = \$616  | \$619 ;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = ~ r1_a1_0[0];
-  assign \$623  = ~ r1_a4_2[4];
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = ~ r1_a7_5[5];
-  assign \$626  = ~ r1_a11_8[1];
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = \$624  | \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = ~ r1_a1_0[0];
-  assign \$631  = ~ r1_a4_2[5];
-  assign \$632  = \$630  | \$631 ;
-  assign \$633  = ~ r1_a7_5[5];
-  assign \$634  = ~ r1_a11_8[1];
-  assign \$635  = \$633  | \$634 ;
-  assign \$636  = \$632  | \$635 ;
-  assign \$637  = ~ \$636 ;
-  assign \$638  = ~ r1_a1_0[0];
-  assign \$639  = ~ r1_a4_2[6];
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = ~ r1_a7_5[5];
-  assign \$642  = ~ r1_a11_8[1];
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = \$640  | \$643 ;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$647  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = r2_sel_config ? 32'd272106760 : 32'd0;
-  assign \$650  = r2_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$651  = \$649  | \$650 ;
-  assign \$652  = \$648  | \$651 ;
-  assign \$654  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$656  = r2_sel_irq_status ? \$signal$65  : 3'h0;
-  assign \$657  = r2_sel_irq_enable ? irq_enable : 3'h0;
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = \$655  | { 29'h00000000, \$658  };
-  assign \$660  = \$652  | \$659 ;
-  assign \$661  = r2_sel_err_count ? \$signal$56  : 32'd0;
-  assign \$662  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$665  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = \$663  | \$666 ;
-  assign \$668  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$669  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$91  = head_bank[0] ? \$signature__data$69  : \$signature__data$68 ;
+  assign \$92  = head_bank[0] ? \$signature__data$67  : \$signature__data ;
+  assign \$93  = head_bank[1] ? \$91  : \$92 ;
+  assign \$94  = \$signal$63  ? \$93  : 121'h0000000000000000000000000000000;
+  assign \$95  = ~ w1c;
+  assign \$96  = \$signal$70  & \$95 ;
+  assign \$97  = | \$signal$28 ;
+  assign \$98  = \$signal$47  != \$signal$28 ;
+  assign \$99  = \$96  | { \$98 , e1_exhausted, \$97  };
+  assign \$100  = small_ev_grant == small_ev_free;
+  assign \$101  = small_ev_grant ? 9'h001 : 9'h1ff;
+  assign \$102  = \$100  ? 9'h000 : \$101 ;
+  assign \$103  = $signed({ 1'h0, small_in_use }) + $signed(\$102 );
+  assign \$104  = small_ev_flush ? { 10'h000, small_ev_grant } : \$103 ;
+  assign \$105  = | small_in_use;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = small_ev_grant & \$106 ;
+  assign \$108  = ~ small_ev_free;
+  assign \$109  = small_ev_grant & \$108 ;
+  assign \$110  = small_ev_flush ? \$107  : \$109 ;
+  assign \$111  = ~ \$signal$62 ;
+  assign \$112  = small_in_use > small_high_water;
+  assign \$113  = small_hw_grow ? small_in_use_rose : \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = small_allocs + small_ev_grant;
+  assign \$116  = small_fails + small_ev_fail;
+  assign \$117  = small_frees + small_ev_free;
+  assign \$118  = small_flushes + small_ev_flush;
+  assign \$119  = medium_ev_grant == medium_ev_free;
+  assign \$120  = medium_ev_grant ? 8'h01 : 8'hff;
+  assign \$121  = \$119  ? 8'h00 : \$120 ;
+  assign \$122  = $signed({ 1'h0, medium_in_use }) + $signed(\$121 );
+  assign \$123  = medium_ev_flush ? { 9'h000, medium_ev_grant } : \$122 ;
+  assign \$124  = | medium_in_use;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = medium_ev_grant & \$125 ;
+  assign \$127  = ~ medium_ev_free;
+  assign \$128  = medium_ev_grant & \$127 ;
+  assign \$129  = medium_ev_flush ? \$126  : \$128 ;
+  assign \$130  = ~ \$signal$62 ;
+  assign \$131  = medium_in_use > medium_high_water;
+  assign \$132  = medium_hw_grow ? medium_in_use_rose : \$131 ;
+  assign \$133  = \$130  & \$132 ;
+  assign \$134  = medium_allocs + medium_ev_grant;
+  assign \$135  = medium_fails + medium_ev_fail;
+  assign \$136  = medium_frees + medium_ev_free;
+  assign \$137  = medium_flushes + medium_ev_flush;
+  assign \$138  = large_ev_grant == large_ev_free;
+  assign \$139  = large_ev_grant ? 6'h01 : 6'h3f;
+  assign \$140  = \$138  ? 6'h00 : \$139 ;
+  assign \$141  = $signed({ 1'h0, large_in_use }) + $signed(\$140 );
+  assign \$142  = large_ev_flush ? { 7'h00, large_ev_grant } : \$141 ;
+  assign \$143  = | large_in_use;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = large_ev_grant & \$144 ;
+  assign \$146  = ~ large_ev_free;
+  assign \$147  = large_ev_grant & \$146 ;
+  assign \$148  = large_ev_flush ? \$145  : \$147 ;
+  assign \$149  = ~ \$signal$62 ;
+  assign \$150  = large_in_use > large_high_water;
+  assign \$151  = large_hw_grow ? large_in_use_rose : \$150 ;
+  assign \$152  = \$149  & \$151 ;
+  assign \$153  = large_allocs + large_ev_grant;
+  assign \$154  = large_fails + large_ev_fail;
+  assign \$155  = large_frees + large_ev_free;
+  assign \$156  = large_flushes + large_ev_flush;
+  assign \$157  = 1'h1 << bus__r_addr[1:0];
+  assign \$158  = 1'h1 << bus__r_addr[4:2];
+  assign \$159  = 1'h1 << bus__r_addr[7:5];
+  assign \$160  = 1'h1 << bus__r_addr[11:8];
+  assign \$161  = bus__r_addr[11:6] - 3'h4;
+  assign \$162  = ~ r1_a1_0[0];
+  assign \$163  = ~ r1_a4_2[0];
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = ~ r1_a7_5[0];
+  assign \$166  = ~ r1_a11_8[0];
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \$164  | \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = ~ r1_a1_0[0];
+  assign \$171  = ~ r1_a4_2[1];
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = ~ r1_a7_5[0];
+  assign \$174  = ~ r1_a11_8[0];
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$172  | \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = ~ r1_a1_0[0];
+  assign \$179  = ~ r1_a4_2[2];
+  assign \$180  = \$178  | \$179 ;
+  assign \$181  = ~ r1_a7_5[0];
+  assign \$182  = ~ r1_a11_8[0];
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = \$180  | \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = ~ r1_a1_0[0];
+  assign \$187  = ~ r1_a4_2[3];
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = ~ r1_a7_5[0];
+  assign \$190  = ~ r1_a11_8[0];
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = \$188  | \$191 ;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = ~ r1_a1_0[0];
+  assign \$195  = ~ r1_a4_2[4];
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = ~ r1_a7_5[0];
+  assign \$198  = ~ r1_a11_8[0];
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = \$196  | \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = ~ r1_a1_0[0];
+  assign \$203  = ~ r1_a4_2[5];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = ~ r1_a7_5[0];
+  assign \$206  = ~ r1_a11_8[0];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = ~ r1_a1_0[0];
+  assign \$211  = ~ r1_a4_2[6];
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = ~ r1_a7_5[0];
+  assign \$214  = ~ r1_a11_8[0];
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  | \$215 ;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = ~ r1_a1_0[0];
+  assign \$219  = ~ r1_a4_2[7];
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = ~ r1_a7_5[0];
+  assign \$222  = ~ r1_a11_8[0];
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = ~ r1_a1_0[0];
+  assign \$227  = ~ r1_a4_2[0];
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = ~ r1_a7_5[1];
+  assign \$230  = ~ r1_a11_8[0];
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = \$228  | \$231 ;
+  assign \$233  = ~ \$232 ;
+  assign \$234  = ~ r1_a1_0[0];
+  assign \$235  = ~ r1_a4_2[1];
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = ~ r1_a7_5[1];
+  assign \$238  = ~ r1_a11_8[0];
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = \$236  | \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = ~ r1_a1_0[0];
+  assign \$243  = ~ r1_a4_2[2];
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = ~ r1_a7_5[1];
+  assign \$246  = ~ r1_a11_8[0];
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = \$244  | \$247 ;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = ~ r1_a1_0[0];
+  assign \$251  = ~ r1_a4_2[3];
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ~ r1_a7_5[1];
+  assign \$254  = ~ r1_a11_8[0];
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = ~ r1_a1_0[0];
+  assign \$259  = ~ r1_a4_2[4];
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ r1_a7_5[1];
+  assign \$262  = ~ r1_a11_8[0];
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = ~ r1_a1_0[0];
+  assign \$267  = ~ r1_a4_2[5];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ~ r1_a7_5[1];
+  assign \$270  = ~ r1_a11_8[0];
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = ~ r1_a1_0[0];
+  assign \$275  = ~ r1_a4_2[6];
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = ~ r1_a7_5[1];
+  assign \$278  = ~ r1_a11_8[0];
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = ~ r1_a1_0[0];
+  assign \$283  = ~ r1_a4_2[7];
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = ~ r1_a7_5[1];
+  assign \$286  = ~ r1_a11_8[0];
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = ~ r1_a1_0[0];
+  assign \$291  = ~ r1_a4_2[0];
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = ~ r1_a7_5[0];
+  assign \$294  = ~ r1_a11_8[1];
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = \$292  | \$295 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = ~ r1_a1_0[0];
+  assign \$299  = ~ r1_a4_2[1];
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = ~ r1_a7_5[0];
+  assign \$302  = ~ r1_a11_8[1];
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = \$300  | \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = ~ r1_a1_0[0];
+  assign \$307  = ~ r1_a4_2[2];
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = ~ r1_a7_5[0];
+  assign \$310  = ~ r1_a11_8[1];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = \$308  | \$311 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = ~ r1_a1_0[0];
+  assign \$315  = ~ r1_a4_2[3];
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = ~ r1_a7_5[0];
+  assign \$318  = ~ r1_a11_8[1];
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = \$316  | \$319 ;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = ~ r1_a1_0[0];
+  assign \$323  = ~ r1_a4_2[4];
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = ~ r1_a7_5[0];
+  assign \$326  = ~ r1_a11_8[1];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = \$324  | \$327 ;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = ~ r1_a1_0[0];
+  assign \$331  = ~ r1_a4_2[5];
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = ~ r1_a7_5[0];
+  assign \$334  = ~ r1_a11_8[1];
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = \$332  | \$335 ;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = ~ r1_a1_0[0];
+  assign \$339  = ~ r1_a4_2[6];
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = ~ r1_a7_5[0];
+  assign \$342  = ~ r1_a11_8[1];
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = \$340  | \$343 ;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = ~ r1_a1_0[0];
+  assign \$347  = ~ r1_a4_2[7];
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = ~ r1_a7_5[0];
+  assign \$350  = ~ r1_a11_8[1];
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = \$348  | \$351 ;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = ~ r1_a1_0[0];
+  assign \$355  = ~ r1_a4_2[0];
+  assign \$356  = \$354  | \$355 ;
+  assign \$357  = ~ r1_a7_5[1];
+  assign \$358  = ~ r1_a11_8[1];
+  assign \$359  = \$357  | \$358 ;
+  assign \$360  = \$356  | \$359 ;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = ~ r1_a1_0[0];
+  assign \$363  = ~ r1_a4_2[1];
+  assign \$364  = \$362  | \$363 ;
+  assign \$365  = ~ r1_a7_5[1];
+  assign \$366  = ~ r1_a11_8[1];
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = \$364  | \$367 ;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = ~ r1_a1_0[0];
+  assign \$371  = ~ r1_a4_2[2];
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = ~ r1_a7_5[1];
+  assign \$374  = ~ r1_a11_8[1];
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = \$372  | \$375 ;
+  assign \$377  = ~ \$376 ;
+  assign \$378  = ~ r1_a1_0[0];
+  assign \$379  = ~ r1_a4_2[3];
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = ~ r1_a7_5[1];
+  assign \$382  = ~ r1_a11_8[1];
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = \$380  | \$383 ;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = ~ r1_a1_0[0];
+  assign \$387  = ~ r1_a4_2[4];
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = ~ r1_a7_5[1];
+  assign \$390  = ~ r1_a11_8[1];
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = \$388  | \$391 ;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = ~ r1_a1_0[0];
+  assign \$395  = ~ r1_a4_2[5];
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = ~ r1_a7_5[1];
+  assign \$398  = ~ r1_a11_8[1];
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = \$396  | \$399 ;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = ~ r1_a1_0[0];
+  assign \$403  = ~ r1_a4_2[6];
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = ~ r1_a7_5[1];
+  assign \$406  = ~ r1_a11_8[1];
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = \$404  | \$407 ;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = ~ r1_a1_0[0];
+  assign \$411  = ~ r1_a4_2[0];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ~ r1_a7_5[2];
+  assign \$414  = ~ r1_a11_8[1];
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = ~ r1_a1_0[0];
+  assign \$419  = ~ r1_a4_2[1];
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = ~ r1_a7_5[2];
+  assign \$422  = ~ r1_a11_8[1];
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = \$420  | \$423 ;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = ~ r1_a1_0[0];
+  assign \$427  = ~ r1_a4_2[2];
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = ~ r1_a7_5[2];
+  assign \$430  = ~ r1_a11_8[1];
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = \$428  | \$431 ;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = ~ r1_a1_0[0];
+  assign \$435  = ~ r1_a4_2[3];
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = ~ r1_a7_5[2];
+  assign \$438  = ~ r1_a11_8[1];
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = \$436  | \$439 ;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = ~ r1_a1_0[0];
+  assign \$443  = ~ r1_a4_2[4];
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = ~ r1_a7_5[2];
+  assign \$446  = ~ r1_a11_8[1];
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = \$444  | \$447 ;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = ~ r1_a1_0[0];
+  assign \$451  = ~ r1_a4_2[5];
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = ~ r1_a7_5[2];
+  assign \$454  = ~ r1_a11_8[1];
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = \$452  | \$455 ;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = ~ r1_a1_0[0];
+  assign \$459  = ~ r1_a4_2[6];
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = ~ r1_a7_5[2];
+  assign \$462  = ~ r1_a11_8[1];
+  assign \$463  = \$461  | \$462 ;
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = ~ r1_a1_0[0];
+  assign \$467  = ~ r1_a4_2[7];
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = ~ r1_a7_5[2];
+  assign \$470  = ~ r1_a11_8[1];
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = ~ r1_a1_0[0];
+  assign \$475  = ~ r1_a4_2[0];
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = ~ r1_a7_5[3];
+  assign \$478  = ~ r1_a11_8[1];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = \$476  | \$479 ;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = ~ r1_a1_0[0];
+  assign \$483  = ~ r1_a4_2[1];
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = ~ r1_a7_5[3];
+  assign \$486  = ~ r1_a11_8[1];
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = ~ r1_a1_0[0];
+  assign \$491  = ~ r1_a4_2[2];
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = ~ r1_a7_5[3];
+  assign \$494  = ~ r1_a11_8[1];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = \$492  | \$495 ;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = ~ r1_a1_0[0];
+  assign \$499  = ~ r1_a4_2[3];
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = ~ r1_a7_5[3];
+  assign \$502  = ~ r1_a11_8[1];
+  assign \$503  = \$501  | \$502 ;
+  assign \$504  = \$500  | \$503 ;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = ~ r1_a1_0[0];
+  assign \$507  = ~ r1_a4_2[4];
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = ~ r1_a7_5[3];
+  assign \$510  = ~ r1_a11_8[1];
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = \$508  | \$511 ;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = ~ r1_a1_0[0];
+  assign \$515  = ~ r1_a4_2[5];
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = ~ r1_a7_5[3];
+  assign \$518  = ~ r1_a11_8[1];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = ~ r1_a1_0[0];
+  assign \$523  = ~ r1_a4_2[6];
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = ~ r1_a7_5[3];
+  assign \$526  = ~ r1_a11_8[1];
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = \$524  | \$527 ;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = ~ r1_a1_0[0];
+  assign \$531  = ~ r1_a4_2[0];
+  assign \$532  = \$530  | \$531 ;
+  assign \$533  = ~ r1_a7_5[4];
+  assign \$534  = ~ r1_a11_8[1];
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = \$532  | \$535 ;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = ~ r1_a1_0[0];
+  assign \$539  = ~ r1_a4_2[1];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ~ r1_a7_5[4];
+  assign \$542  = ~ r1_a11_8[1];
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = \$540  | \$543 ;
+  assign \$545  = ~ \$544 ;
+  assign \$546  = ~ r1_a1_0[0];
+  assign \$547  = ~ r1_a4_2[2];
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = ~ r1_a7_5[4];
+  assign \$550  = ~ r1_a11_8[1];
+  assign \$551  = \$549  | \$550 ;
+  assign \$552  = \$548  | \$551 ;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = ~ r1_a1_0[0];
+  assign \$555  = ~ r1_a4_2[3];
+  assign \$556  = \$554  | \$555 ;
+  assign \$557  = ~ r1_a7_5[4];
+  assign \$558  = ~ r1_a11_8[1];
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = \$556  | \$559 ;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = ~ r1_a1_0[0];
+  assign \$563  = ~ r1_a4_2[4];
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = ~ r1_a7_5[4];
+  assign \$566  = ~ r1_a11_8[1];
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = \$564  | \$567 ;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = ~ r1_a1_0[0];
+  assign \$571  = ~ r1_a4_2[5];
+  assign \$572  = \$570  | \$571 ;
+  assign \$573  = ~ r1_a7_5[4];
+  assign \$574  = ~ r1_a11_8[1];
+  assign \$575  = \$573  | \$574 ;
+  assign \$576  = \$572  | \$575 ;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = ~ r1_a1_0[0];
+  assign \$579  = ~ r1_a4_2[6];
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = ~ r1_a7_5[4];
+  assign \$582  = ~ r1_a11_8[1];
+  assign \$583  = \$581  | \$582 ;
+  assign \$584  = \$580  | \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = ~ r1_a1_0[0];
+  assign \$587  = ~ r1_a4_2[7];
+  assign \$588  = \$586  | \$587 ;
+  assign \$589  = ~ r1_a7_5[4];
+  assign \$590  = ~ r1_a11_8[1];
+  assign \$591  = \$589  | \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = ~ r1_a1_0[0];
+  assign \$595  = ~ r1_a4_2[0];
+  assign \$596  = \$594  | \$595 ;
+  assign \$597  = ~ r1_a7_5[5];
+  assign \$598  = ~ r1_a11_8[1];
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = \$596  | \$599 ;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = ~ r1_a1_0[0];
+  assign \$603  = ~ r1_a4_2[1];
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = ~ r1_a7_5[5];
+  assign \$606  = ~ r1_a11_8[1];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = \$604  | \$607 ;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = ~ r1_a1_0[0];
+  assign \$611  = ~ r1_a4_2[2];
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = ~ r1_a7_5[5];
+  assign \$614  = ~ r1_a11_8[1];
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = \$612  | \$615 ;
+  assign \$617  = ~ \$616 ;
+  assign \$618  = ~ r1_a1_0[0];
+  assign \$619  = ~ r1_a4_2[3];
+  assign \$620  = \$618  | \$619 ;
+  assign \$621  = ~ r1_a7_5[5];
+  assign \$622  = ~ r1_a11_8[1];
+  assign \$623  = \$621  | \$622 ;
+  assign \$624  = \$620  | \$623 ;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = ~ r1_a1_0[0];
+  assign \$627  = ~ r1_a4_2[4];
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = ~ r1_a7_5[5];
+  assign \$630  = ~ r1_a11_8[1];
+  assign \$631  = \$629  | \$630 ;
+  assign \$632  = \$628  | \$631 ;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = ~ r1_a1_0[0];
+  assign \$635  = ~ r1_a4_2[5];
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = ~ r1_a7_5[5];
+  assign \$638  = ~ r1_a11_8[1];
+  assign \$639  = \$637  | \$638 ;
+  assign \$640  = \$636  | \$639 ;
+  assign \$641  = ~ \$640 ;
+  assign \$642  = ~ r1_a1_0[0];
+  assign \$643  = ~ r1_a4_2[6];
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = ~ r1_a7_5[5];
+  assign \$646  = ~ r1_a11_8[1];
+  assign \$647  = \$645  | \$646 ;
+  assign \$648  = \$644  | \$647 ;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$651  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$652  = \$650  | \$651 ;
+  assign \$653  = r2_sel_config ? 32'd272106760 : 32'd0;
+  assign \$654  = r2_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = \$652  | \$655 ;
+  assign \$658  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$660  = r2_sel_irq_status ? \$signal$70  : 3'h0;
+  assign \$661  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = \$659  | { 29'h00000000, \$662  };
+  assign \$664  = \$656  | \$663 ;
+  assign \$665  = r2_sel_err_count ? \$signal$56  : 32'd0;
+  assign \$666  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$669  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$670  = \$668  | \$669 ;
-  assign \$672  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$674  = \$670  | \$673 ;
-  assign \$675  = \$667  | \$674 ;
-  assign \$676  = \$660  | \$675 ;
-  assign \$677  = r2_sel_id | r2_sel_version;
-  assign \$678  = r2_sel_config | r2_sel_config2;
-  assign \$679  = \$677  | \$678 ;
-  assign \$680  = r2_sel_ctrl | r2_sel_status;
-  assign \$681  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = \$679  | \$682 ;
-  assign \$684  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$685  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$671  = \$667  | \$670 ;
+  assign \$672  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$673  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$674  = \$672  | \$673 ;
+  assign \$676  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$678  = \$674  | \$677 ;
+  assign \$679  = \$671  | \$678 ;
+  assign \$680  = \$664  | \$679 ;
+  assign \$681  = r2_sel_id | r2_sel_version;
+  assign \$682  = r2_sel_config | r2_sel_config2;
+  assign \$683  = \$681  | \$682 ;
+  assign \$684  = r2_sel_ctrl | r2_sel_status;
+  assign \$685  = r2_sel_irq_status | r2_sel_irq_enable;
   assign \$686  = \$684  | \$685 ;
-  assign \$687  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$688  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = \$686  | \$689 ;
-  assign \$691  = \$683  | \$690 ;
-  assign \$695  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$696  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$697  = \$695  | \$696 ;
-  assign \$699  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$700  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$701  = \$699  | { 23'h000000, \$700  };
-  assign \$702  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$703  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$704  = { 23'h000000, \$702  } | \$703 ;
-  assign \$705  = \$701  | \$704 ;
-  assign \$706  = \$698  | \$705 ;
-  assign \$707  = r2_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$708  = r2_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$709  = \$707  | \$708 ;
-  assign \$714  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$717  = \$713  | \$716 ;
-  assign \$718  = \$706  | \$717 ;
-  assign \$719  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$720  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$721  = \$719  | \$720 ;
-  assign \$722  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$723  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = \$721  | \$724 ;
-  assign \$726  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$727  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$687  = \$683  | \$686 ;
+  assign \$688  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$689  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$690  = \$688  | \$689 ;
+  assign \$691  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$692  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = \$690  | \$693 ;
+  assign \$695  = \$687  | \$694 ;
+  assign \$699  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$700  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$701  = \$699  | \$700 ;
+  assign \$703  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$704  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$705  = \$703  | { 23'h000000, \$704  };
+  assign \$706  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$707  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$708  = { 23'h000000, \$706  } | \$707 ;
+  assign \$709  = \$705  | \$708 ;
+  assign \$710  = \$702  | \$709 ;
+  assign \$711  = r2_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$712  = r2_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$713  = \$711  | \$712 ;
+  assign \$718  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = \$710  | \$721 ;
+  assign \$723  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$724  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$727  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
   assign \$728  = \$726  | \$727 ;
-  assign \$729  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = \$725  | \$730 ;
-  assign \$733  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$735  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$736  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = \$734  | \$737 ;
-  assign \$739  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$740  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$741  = \$739  | { 24'h000000, \$740  };
-  assign \$742  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$743  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$744  = { 24'h000000, \$742  } | \$743 ;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = \$738  | \$745 ;
-  assign \$747  = r2_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$748  = r2_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$749  = \$747  | \$748 ;
-  assign \$754  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$757  = \$753  | \$756 ;
-  assign \$758  = \$746  | \$757 ;
-  assign \$759  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$760  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$763  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = \$761  | \$764 ;
-  assign \$766  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$767  = r2_sel_pool1_info | r2_sel_pool1_flush;
+  assign \$729  = \$725  | \$728 ;
+  assign \$730  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$731  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = \$729  | \$734 ;
+  assign \$737  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$739  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$740  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = \$738  | \$741 ;
+  assign \$743  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$744  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$745  = \$743  | { 24'h000000, \$744  };
+  assign \$746  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$747  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$748  = { 24'h000000, \$746  } | \$747 ;
+  assign \$749  = \$745  | \$748 ;
+  assign \$750  = \$742  | \$749 ;
+  assign \$751  = r2_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$752  = r2_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$753  = \$751  | \$752 ;
+  assign \$758  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$761  = \$757  | \$760 ;
+  assign \$762  = \$750  | \$761 ;
+  assign \$763  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
+  assign \$764  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
+  assign \$767  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
   assign \$768  = \$766  | \$767 ;
-  assign \$769  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = \$765  | \$770 ;
-  assign \$773  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$775  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$776  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = \$774  | \$777 ;
-  assign \$779  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$780  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$781  = \$779  | { 26'h0000000, \$780  };
-  assign \$782  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$783  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$784  = { 26'h0000000, \$782  } | \$783 ;
-  assign \$785  = \$781  | \$784 ;
-  assign \$786  = \$778  | \$785 ;
-  assign \$787  = r2_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$788  = r2_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = r2_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$769  = \$765  | \$768 ;
+  assign \$770  = r2_sel_pool1_fails | r2_sel_pool1_frees;
+  assign \$771  = r2_sel_pool1_info | r2_sel_pool1_flush;
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
+  assign \$774  = \$772  | \$773 ;
+  assign \$775  = \$769  | \$774 ;
+  assign \$777  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$779  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$780  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = \$778  | \$781 ;
+  assign \$783  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$784  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$785  = \$783  | { 26'h0000000, \$784  };
+  assign \$786  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$787  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$788  = { 26'h0000000, \$786  } | \$787 ;
+  assign \$789  = \$785  | \$788 ;
+  assign \$790  = \$782  | \$789 ;
+  assign \$791  = r2_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$792  = r2_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$793  = \$791  | \$792 ;
+  assign \$794  = r2_sel_pool2_info ? 32'd12 : 32'd0;
   assign \$797  = \$793  | \$796 ;
-  assign \$798  = \$786  | \$797 ;
-  assign \$799  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$800  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$803  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = \$801  | \$804 ;
-  assign \$806  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$807  = r2_sel_pool2_info | r2_sel_pool2_flush;
+  assign \$798  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = \$790  | \$801 ;
+  assign \$803  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
+  assign \$804  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
+  assign \$807  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
   assign \$808  = \$806  | \$807 ;
-  assign \$809  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = \$805  | \$810 ;
-  assign \$812  = \$signal$165  & r3_alloc;
-  assign \$813  = \$signal$165  & r3_alloc;
-  assign \$814  = r3_block0 | r3_block4;
-  assign \$815  = r3_block5 | r3_block6;
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = | r3_found_in;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = rsp_grant_valid & rsp_grant_src;
-  assign \$820  = alloc_waiting & \$819 ;
-  assign \$821  = 1'h1 << bus__w_addr[1:0];
-  assign \$822  = 1'h1 << bus__w_addr[4:2];
-  assign \$823  = 1'h1 << bus__w_addr[7:5];
-  assign \$824  = 1'h1 << bus__w_addr[11:8];
-  assign \$825  = bus__w_data[5:0] > 1'h0;
-  assign \$826  = ! bus__w_data[5:0];
-  assign \$827  = bus__w_data[11:6] > 3'h4;
-  assign \$828  = bus__w_data[11:6] == 3'h4;
-  assign \$829  = bus__w_data[17:12] > 1'h0;
-  assign \$830  = ! bus__w_data[17:12];
-  assign \$831  = bus__w_data[18] > 1'h0;
-  assign \$832  = ! bus__w_data[18];
-  assign \$833  = bus__w_data[5:0] > 1'h0;
-  assign \$834  = ! bus__w_data[5:0];
-  assign \$835  = bus__w_data[11:6] > 2'h2;
-  assign \$836  = bus__w_data[11:6] == 2'h2;
-  assign \$837  = bus__w_data[17:12] > 1'h0;
-  assign \$838  = ! bus__w_data[17:12];
-  assign \$839  = bus__w_data[18] > 1'h0;
-  assign \$840  = ! bus__w_data[18];
-  assign \$841  = bus__w_data[5:0] > 6'h30;
-  assign \$842  = bus__w_data[5:0] == 6'h30;
-  assign \$843  = bus__w_data[11:6] > 1'h0;
-  assign \$844  = ! bus__w_data[11:6];
-  assign \$845  = bus__w_data[17:12] > 1'h0;
-  assign \$846  = ! bus__w_data[17:12];
-  assign \$847  = bus__w_data[18] > 1'h0;
-  assign \$848  = ! bus__w_data[18];
-  assign \$849  = bus__w_strb == 4'hf;
-  assign \$850  = bus__w_addr[11:6] - 3'h4;
-  assign \$851  = w1_small_oor_eq18 & w1_small_oor_gt12;
-  assign \$852  = w1_small_oor_gt18 | \$851 ;
-  assign \$853  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$854  = w1_small_oor_eq6 & w1_small_oor_gt0;
-  assign \$855  = w1_small_oor_gt6 | \$854 ;
-  assign \$856  = \$853  & \$855 ;
-  assign \$857  = \$852  | \$856 ;
-  assign \$858  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$859  = w1_small_oor_eq6 & w1_small_oor_eq0;
-  assign \$860  = \$858  & \$859 ;
-  assign \$861  = \$857  | \$860 ;
-  assign \$862  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
-  assign \$863  = w1_medium_oor_gt18 | \$862 ;
-  assign \$864  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$865  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
-  assign \$866  = w1_medium_oor_gt6 | \$865 ;
-  assign \$867  = \$864  & \$866 ;
-  assign \$868  = \$863  | \$867 ;
-  assign \$869  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$870  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
-  assign \$871  = \$869  & \$870 ;
-  assign \$872  = \$868  | \$871 ;
-  assign \$873  = w1_large_oor_eq18 & w1_large_oor_gt12;
-  assign \$874  = w1_large_oor_gt18 | \$873 ;
-  assign \$875  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$876  = w1_large_oor_eq6 & w1_large_oor_gt0;
-  assign \$877  = w1_large_oor_gt6 | \$876 ;
-  assign \$878  = \$875  & \$877 ;
-  assign \$879  = \$874  | \$878 ;
-  assign \$880  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$881  = w1_large_oor_eq6 & w1_large_oor_eq0;
-  assign \$882  = \$880  & \$881 ;
-  assign \$883  = \$879  | \$882 ;
-  assign \$884  = ~ w1_a1_0[0];
-  assign \$885  = ~ w1_a4_2[4];
-  assign \$886  = \$884  | \$885 ;
-  assign \$887  = ~ w1_a7_5[0];
-  assign \$888  = ~ w1_a11_8[0];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = \$886  | \$889 ;
-  assign \$891  = ~ \$890 ;
-  assign \$892  = ~ w1_a1_0[0];
-  assign \$893  = ~ w1_a4_2[6];
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = ~ w1_a7_5[0];
-  assign \$896  = ~ w1_a11_8[0];
-  assign \$897  = \$895  | \$896 ;
-  assign \$898  = \$894  | \$897 ;
-  assign \$899  = ~ \$898 ;
-  assign \$900  = ~ w1_a1_0[0];
-  assign \$901  = ~ w1_a4_2[7];
-  assign \$902  = \$900  | \$901 ;
-  assign \$903  = ~ w1_a7_5[0];
-  assign \$904  = ~ w1_a11_8[0];
-  assign \$905  = \$903  | \$904 ;
-  assign \$906  = \$902  | \$905 ;
-  assign \$907  = ~ \$906 ;
-  assign \$908  = ~ w1_a1_0[0];
-  assign \$909  = ~ w1_a4_2[6];
-  assign \$910  = \$908  | \$909 ;
-  assign \$911  = ~ w1_a7_5[1];
-  assign \$912  = ~ w1_a11_8[0];
-  assign \$913  = \$911  | \$912 ;
-  assign \$914  = \$910  | \$913 ;
-  assign \$915  = ~ \$914 ;
-  assign \$916  = ~ w1_a1_0[0];
-  assign \$917  = ~ w1_a4_2[1];
-  assign \$918  = \$916  | \$917 ;
-  assign \$919  = ~ w1_a7_5[0];
-  assign \$920  = ~ w1_a11_8[1];
-  assign \$921  = \$919  | \$920 ;
-  assign \$922  = \$918  | \$921 ;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = ~ w1_a1_0[0];
-  assign \$925  = ~ w1_a4_2[4];
-  assign \$926  = \$924  | \$925 ;
-  assign \$927  = ~ w1_a7_5[1];
-  assign \$928  = ~ w1_a11_8[1];
-  assign \$929  = \$927  | \$928 ;
-  assign \$930  = \$926  | \$929 ;
-  assign \$931  = ~ \$930 ;
-  assign \$932  = ~ w1_a1_0[0];
-  assign \$933  = ~ w1_a4_2[1];
-  assign \$934  = \$932  | \$933 ;
-  assign \$935  = ~ w1_a7_5[2];
-  assign \$936  = ~ w1_a11_8[1];
-  assign \$937  = \$935  | \$936 ;
-  assign \$938  = \$934  | \$937 ;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = ~ w1_a1_0[0];
-  assign \$941  = ~ w1_a4_2[4];
-  assign \$942  = \$940  | \$941 ;
-  assign \$943  = ~ w1_a7_5[3];
-  assign \$944  = ~ w1_a11_8[1];
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = \$942  | \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = ~ w1_a1_0[0];
-  assign \$949  = ~ w1_a4_2[1];
-  assign \$950  = \$948  | \$949 ;
-  assign \$951  = ~ w1_a7_5[4];
-  assign \$952  = ~ w1_a11_8[1];
-  assign \$953  = \$951  | \$952 ;
-  assign \$954  = \$950  | \$953 ;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = ~ w1_a1_0[0];
-  assign \$957  = ~ w1_a4_2[4];
-  assign \$958  = \$956  | \$957 ;
-  assign \$959  = ~ w1_a7_5[5];
-  assign \$960  = ~ w1_a11_8[1];
-  assign \$961  = \$959  | \$960 ;
-  assign \$962  = \$958  | \$961 ;
-  assign \$963  = ~ \$962 ;
-  assign \$964  = ~ w1_a1_0[0];
-  assign \$965  = ~ w1_a4_2[1];
-  assign \$966  = \$964  | \$965 ;
-  assign \$967  = ~ w1_a7_5[0];
-  assign \$968  = ~ w1_a11_8[1];
-  assign \$969  = \$967  | \$968 ;
-  assign \$970  = \$966  | \$969 ;
-  assign \$971  = ~ \$970 ;
-  assign \$972  = ~ w1_a1_0[0];
-  assign \$973  = ~ w1_a4_2[1];
-  assign \$974  = \$972  | \$973 ;
-  assign \$975  = ~ w1_a7_5[2];
-  assign \$976  = ~ w1_a11_8[1];
-  assign \$977  = \$975  | \$976 ;
-  assign \$978  = \$974  | \$977 ;
-  assign \$979  = ~ \$978 ;
-  assign \$980  = \$971  | \$979 ;
-  assign \$981  = ~ w1_a1_0[0];
-  assign \$982  = ~ w1_a4_2[1];
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = ~ w1_a7_5[4];
-  assign \$985  = ~ w1_a11_8[1];
-  assign \$986  = \$984  | \$985 ;
-  assign \$987  = \$983  | \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = \$980  | \$988 ;
-  assign \$990  = ~ w1_a1_0[0];
-  assign \$991  = ~ w1_a4_2[4];
-  assign \$992  = \$990  | \$991 ;
-  assign \$993  = ~ w1_a7_5[1];
-  assign \$994  = ~ w1_a11_8[1];
-  assign \$995  = \$993  | \$994 ;
-  assign \$996  = \$992  | \$995 ;
-  assign \$997  = ~ \$996 ;
-  assign \$998  = ~ w1_a1_0[0];
-  assign \$999  = ~ w1_a4_2[4];
-  assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = ~ w1_a7_5[3];
-  assign \$1002  = ~ w1_a11_8[1];
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = \$1000  | \$1003 ;
-  assign \$1005  = ~ \$1004 ;
-  assign \$1006  = \$997  | \$1005 ;
-  assign \$1007  = ~ w1_a1_0[0];
-  assign \$1008  = ~ w1_a4_2[4];
-  assign \$1009  = \$1007  | \$1008 ;
-  assign \$1010  = ~ w1_a7_5[5];
-  assign \$1011  = ~ w1_a11_8[1];
-  assign \$1012  = \$1010  | \$1011 ;
-  assign \$1013  = \$1009  | \$1012 ;
-  assign \$1014  = ~ \$1013 ;
-  assign \$1015  = \$1006  | \$1014 ;
-  assign \$1016  = ~ w1_a1_0[0];
-  assign \$1017  = ~ w1_a4_2[4];
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = ~ w1_a7_5[0];
-  assign \$1020  = ~ w1_a11_8[0];
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = \$1018  | \$1021 ;
-  assign \$1023  = ~ \$1022 ;
-  assign \$1024  = ~ w1_a1_0[0];
-  assign \$1025  = ~ w1_a4_2[6];
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = ~ w1_a7_5[1];
-  assign \$1028  = ~ w1_a11_8[0];
-  assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = \$1026  | \$1029 ;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = \$1023  | \$1031 ;
-  assign \$1033  = ~ w1_a1_0[0];
-  assign \$1034  = ~ w1_a4_2[1];
-  assign \$1035  = \$1033  | \$1034 ;
-  assign \$1036  = ~ w1_a7_5[0];
-  assign \$1037  = ~ w1_a11_8[1];
-  assign \$1038  = \$1036  | \$1037 ;
-  assign \$1039  = \$1035  | \$1038 ;
-  assign \$1040  = ~ \$1039 ;
-  assign \$1041  = ~ w1_a1_0[0];
-  assign \$1042  = ~ w1_a4_2[4];
-  assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = ~ w1_a7_5[1];
-  assign \$1045  = ~ w1_a11_8[1];
-  assign \$1046  = \$1044  | \$1045 ;
-  assign \$1047  = \$1043  | \$1046 ;
-  assign \$1048  = ~ \$1047 ;
-  assign \$1049  = \$1040  | \$1048 ;
-  assign \$1050  = \$1032  | \$1049 ;
-  assign \$1051  = ~ w1_a1_0[0];
-  assign \$1052  = ~ w1_a4_2[1];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = ~ w1_a7_5[2];
-  assign \$1055  = ~ w1_a11_8[1];
-  assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = \$1053  | \$1056 ;
-  assign \$1058  = ~ \$1057 ;
-  assign \$1059  = ~ w1_a1_0[0];
-  assign \$1060  = ~ w1_a4_2[4];
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = ~ w1_a7_5[3];
-  assign \$1063  = ~ w1_a11_8[1];
-  assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = \$1061  | \$1064 ;
-  assign \$1066  = ~ \$1065 ;
-  assign \$1067  = \$1058  | \$1066 ;
-  assign \$1068  = ~ w1_a1_0[0];
-  assign \$1069  = ~ w1_a4_2[1];
-  assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = ~ w1_a7_5[4];
-  assign \$1072  = ~ w1_a11_8[1];
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = \$1070  | \$1073 ;
-  assign \$1075  = ~ \$1074 ;
-  assign \$1076  = ~ w1_a1_0[0];
-  assign \$1077  = ~ w1_a4_2[4];
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = ~ w1_a7_5[5];
-  assign \$1080  = ~ w1_a11_8[1];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = \$1078  | \$1081 ;
-  assign \$1083  = ~ \$1082 ;
-  assign \$1084  = \$1075  | \$1083 ;
-  assign \$1085  = \$1067  | \$1084 ;
-  assign \$1086  = \$1050  | \$1085 ;
-  assign \$1087  = ~ w1_a1_0[0];
-  assign \$1088  = ~ w1_a4_2[6];
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = ~ w1_a7_5[0];
-  assign \$1091  = ~ w1_a11_8[0];
-  assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = \$1089  | \$1092 ;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = ~ w1_a1_0[0];
-  assign \$1096  = ~ w1_a4_2[7];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = ~ w1_a7_5[0];
-  assign \$1099  = ~ w1_a11_8[0];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = \$1097  | \$1100 ;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = \$1094  | \$1102 ;
-  assign \$1107  = \$signal$221  & \$signal$222 ;
-  assign \$1108  = \$1107  & w2_is_ctrl;
-  assign \$1109  = \$1108  & \$signal$224 [0];
-  assign \$1110  = \$signal$221  & \$signal$222 ;
-  assign \$1111  = \$1110  & w2_is_err_pop;
-  assign \$1112  = \$signal$221  & w2_is_irq_status;
-  assign \$1113  = \$1112  & w2_strb0;
-  assign \$1114  = \$1113  ? \$signal$224 [2:0] : 3'h0;
-  assign \$1115  = \$signal$221  & \$signal$222 ;
-  assign \$1116  = \$1115  & \$signal$237 ;
-  assign \$1117  = \$signal$221  & \$signal$222 ;
-  assign \$1118  = \$1117  & \$signal$238 ;
-  assign \$1119  = \$signal$221  & \$signal$222 ;
-  assign \$1120  = \$1119  & \$signal$237 ;
-  assign \$1121  = ~ \$1120 ;
-  assign \$1122  = \$signal$221  & \$1121 ;
-  assign \$1123  = \$signal$221  & \$signal$222 ;
-  assign \$1124  = \$1123  & \$signal$238 ;
+  assign \$809  = \$805  | \$808 ;
+  assign \$810  = r2_sel_pool2_fails | r2_sel_pool2_frees;
+  assign \$811  = r2_sel_pool2_info | r2_sel_pool2_flush;
+  assign \$812  = \$810  | \$811 ;
+  assign \$813  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = \$809  | \$814 ;
+  assign \$816  = \$signal$170  & r3_alloc;
+  assign \$817  = \$signal$170  & r3_alloc;
+  assign \$818  = r3_block0 | r3_block4;
+  assign \$819  = r3_block5 | r3_block6;
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = | r3_found_in;
+  assign \$822  = ~ \$821 ;
+  assign \$823  = rsp_grant_valid & rsp_grant_src;
+  assign \$824  = alloc_waiting & \$823 ;
+  assign \$825  = 1'h1 << bus__w_addr[1:0];
+  assign \$826  = 1'h1 << bus__w_addr[4:2];
+  assign \$827  = 1'h1 << bus__w_addr[7:5];
+  assign \$828  = 1'h1 << bus__w_addr[11:8];
+  assign \$829  = bus__w_data[5:0] > 1'h0;
+  assign \$830  = ! bus__w_data[5:0];
+  assign \$831  = bus__w_data[11:6] > 3'h4;
+  assign \$832  = bus__w_data[11:6] == 3'h4;
+  assign \$833  = bus__w_data[17:12] > 1'h0;
+  assign \$834  = ! bus__w_data[17:12];
+  assign \$835  = bus__w_data[18] > 1'h0;
+  assign \$836  = ! bus__w_data[18];
+  assign \$837  = bus__w_data[5:0] > 1'h0;
+  assign \$838  = ! bus__w_data[5:0];
+  assign \$839  = bus__w_data[11:6] > 2'h2;
+  assign \$840  = bus__w_data[11:6] == 2'h2;
+  assign \$841  = bus__w_data[17:12] > 1'h0;
+  assign \$842  = ! bus__w_data[17:12];
+  assign \$843  = bus__w_data[18] > 1'h0;
+  assign \$844  = ! bus__w_data[18];
+  assign \$845  = bus__w_data[5:0] > 6'h30;
+  assign \$846  = bus__w_data[5:0] == 6'h30;
+  assign \$847  = bus__w_data[11:6] > 1'h0;
+  assign \$848  = ! bus__w_data[11:6];
+  assign \$849  = bus__w_data[17:12] > 1'h0;
+  assign \$850  = ! bus__w_data[17:12];
+  assign \$851  = bus__w_data[18] > 1'h0;
+  assign \$852  = ! bus__w_data[18];
+  assign \$853  = bus__w_strb == 4'hf;
+  assign \$854  = bus__w_addr[11:6] - 3'h4;
+  assign \$855  = w1_small_oor_eq18 & w1_small_oor_gt12;
+  assign \$856  = w1_small_oor_gt18 | \$855 ;
+  assign \$857  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$858  = w1_small_oor_eq6 & w1_small_oor_gt0;
+  assign \$859  = w1_small_oor_gt6 | \$858 ;
+  assign \$860  = \$857  & \$859 ;
+  assign \$861  = \$856  | \$860 ;
+  assign \$862  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$863  = w1_small_oor_eq6 & w1_small_oor_eq0;
+  assign \$864  = \$862  & \$863 ;
+  assign \$865  = \$861  | \$864 ;
+  assign \$866  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
+  assign \$867  = w1_medium_oor_gt18 | \$866 ;
+  assign \$868  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$869  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
+  assign \$870  = w1_medium_oor_gt6 | \$869 ;
+  assign \$871  = \$868  & \$870 ;
+  assign \$872  = \$867  | \$871 ;
+  assign \$873  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$874  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
+  assign \$875  = \$873  & \$874 ;
+  assign \$876  = \$872  | \$875 ;
+  assign \$877  = w1_large_oor_eq18 & w1_large_oor_gt12;
+  assign \$878  = w1_large_oor_gt18 | \$877 ;
+  assign \$879  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$880  = w1_large_oor_eq6 & w1_large_oor_gt0;
+  assign \$881  = w1_large_oor_gt6 | \$880 ;
+  assign \$882  = \$879  & \$881 ;
+  assign \$883  = \$878  | \$882 ;
+  assign \$884  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$885  = w1_large_oor_eq6 & w1_large_oor_eq0;
+  assign \$886  = \$884  & \$885 ;
+  assign \$887  = \$883  | \$886 ;
+  assign \$888  = ~ w1_a1_0[0];
+  assign \$889  = ~ w1_a4_2[4];
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = ~ w1_a7_5[0];
+  assign \$892  = ~ w1_a11_8[0];
+  assign \$893  = \$891  | \$892 ;
+  assign \$894  = \$890  | \$893 ;
+  assign \$895  = ~ \$894 ;
+  assign \$896  = ~ w1_a1_0[0];
+  assign \$897  = ~ w1_a4_2[6];
+  assign \$898  = \$896  | \$897 ;
+  assign \$899  = ~ w1_a7_5[0];
+  assign \$900  = ~ w1_a11_8[0];
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = \$898  | \$901 ;
+  assign \$903  = ~ \$902 ;
+  assign \$904  = ~ w1_a1_0[0];
+  assign \$905  = ~ w1_a4_2[7];
+  assign \$906  = \$904  | \$905 ;
+  assign \$907  = ~ w1_a7_5[0];
+  assign \$908  = ~ w1_a11_8[0];
+  assign \$909  = \$907  | \$908 ;
+  assign \$910  = \$906  | \$909 ;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = ~ w1_a1_0[0];
+  assign \$913  = ~ w1_a4_2[6];
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = ~ w1_a7_5[1];
+  assign \$916  = ~ w1_a11_8[0];
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = \$914  | \$917 ;
+  assign \$919  = ~ \$918 ;
+  assign \$920  = ~ w1_a1_0[0];
+  assign \$921  = ~ w1_a4_2[1];
+  assign \$922  = \$920  | \$921 ;
+  assign \$923  = ~ w1_a7_5[0];
+  assign \$924  = ~ w1_a11_8[1];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = \$922  | \$925 ;
+  assign \$927  = ~ \$926 ;
+  assign \$928  = ~ w1_a1_0[0];
+  assign \$929  = ~ w1_a4_2[4];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = ~ w1_a7_5[1];
+  assign \$932  = ~ w1_a11_8[1];
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = \$930  | \$933 ;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = ~ w1_a1_0[0];
+  assign \$937  = ~ w1_a4_2[1];
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = ~ w1_a7_5[2];
+  assign \$940  = ~ w1_a11_8[1];
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = \$938  | \$941 ;
+  assign \$943  = ~ \$942 ;
+  assign \$944  = ~ w1_a1_0[0];
+  assign \$945  = ~ w1_a4_2[4];
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = ~ w1_a7_5[3];
+  assign \$948  = ~ w1_a11_8[1];
+  assign \$949  = \$947  | \$948 ;
+  assign \$950  = \$946  | \$949 ;
+  assign \$951  = ~ \$950 ;
+  assign \$952  = ~ w1_a1_0[0];
+  assign \$953  = ~ w1_a4_2[1];
+  assign \$954  = \$952  | \$953 ;
+  assign \$955  = ~ w1_a7_5[4];
+  assign \$956  = ~ w1_a11_8[1];
+  assign \$957  = \$955  | \$956 ;
+  assign \$958  = \$954  | \$957 ;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = ~ w1_a1_0[0];
+  assign \$961  = ~ w1_a4_2[4];
+  assign \$962  = \$960  | \$961 ;
+  assign \$963  = ~ w1_a7_5[5];
+  assign \$964  = ~ w1_a11_8[1];
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = \$962  | \$965 ;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = ~ w1_a1_0[0];
+  assign \$969  = ~ w1_a4_2[1];
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = ~ w1_a7_5[0];
+  assign \$972  = ~ w1_a11_8[1];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = \$970  | \$973 ;
+  assign \$975  = ~ \$974 ;
+  assign \$976  = ~ w1_a1_0[0];
+  assign \$977  = ~ w1_a4_2[1];
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = ~ w1_a7_5[2];
+  assign \$980  = ~ w1_a11_8[1];
+  assign \$981  = \$979  | \$980 ;
+  assign \$982  = \$978  | \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = \$975  | \$983 ;
+  assign \$985  = ~ w1_a1_0[0];
+  assign \$986  = ~ w1_a4_2[1];
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = ~ w1_a7_5[4];
+  assign \$989  = ~ w1_a11_8[1];
+  assign \$990  = \$988  | \$989 ;
+  assign \$991  = \$987  | \$990 ;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = \$984  | \$992 ;
+  assign \$994  = ~ w1_a1_0[0];
+  assign \$995  = ~ w1_a4_2[4];
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = ~ w1_a7_5[1];
+  assign \$998  = ~ w1_a11_8[1];
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = \$996  | \$999 ;
+  assign \$1001  = ~ \$1000 ;
+  assign \$1002  = ~ w1_a1_0[0];
+  assign \$1003  = ~ w1_a4_2[4];
+  assign \$1004  = \$1002  | \$1003 ;
+  assign \$1005  = ~ w1_a7_5[3];
+  assign \$1006  = ~ w1_a11_8[1];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = \$1004  | \$1007 ;
+  assign \$1009  = ~ \$1008 ;
+  assign \$1010  = \$1001  | \$1009 ;
+  assign \$1011  = ~ w1_a1_0[0];
+  assign \$1012  = ~ w1_a4_2[4];
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = ~ w1_a7_5[5];
+  assign \$1015  = ~ w1_a11_8[1];
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = \$1013  | \$1016 ;
+  assign \$1018  = ~ \$1017 ;
+  assign \$1019  = \$1010  | \$1018 ;
+  assign \$1020  = ~ w1_a1_0[0];
+  assign \$1021  = ~ w1_a4_2[4];
+  assign \$1022  = \$1020  | \$1021 ;
+  assign \$1023  = ~ w1_a7_5[0];
+  assign \$1024  = ~ w1_a11_8[0];
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = \$1022  | \$1025 ;
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = ~ w1_a1_0[0];
+  assign \$1029  = ~ w1_a4_2[6];
+  assign \$1030  = \$1028  | \$1029 ;
+  assign \$1031  = ~ w1_a7_5[1];
+  assign \$1032  = ~ w1_a11_8[0];
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = \$1030  | \$1033 ;
+  assign \$1035  = ~ \$1034 ;
+  assign \$1036  = \$1027  | \$1035 ;
+  assign \$1037  = ~ w1_a1_0[0];
+  assign \$1038  = ~ w1_a4_2[1];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = ~ w1_a7_5[0];
+  assign \$1041  = ~ w1_a11_8[1];
+  assign \$1042  = \$1040  | \$1041 ;
+  assign \$1043  = \$1039  | \$1042 ;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = ~ w1_a1_0[0];
+  assign \$1046  = ~ w1_a4_2[4];
+  assign \$1047  = \$1045  | \$1046 ;
+  assign \$1048  = ~ w1_a7_5[1];
+  assign \$1049  = ~ w1_a11_8[1];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = \$1047  | \$1050 ;
+  assign \$1052  = ~ \$1051 ;
+  assign \$1053  = \$1044  | \$1052 ;
+  assign \$1054  = \$1036  | \$1053 ;
+  assign \$1055  = ~ w1_a1_0[0];
+  assign \$1056  = ~ w1_a4_2[1];
+  assign \$1057  = \$1055  | \$1056 ;
+  assign \$1058  = ~ w1_a7_5[2];
+  assign \$1059  = ~ w1_a11_8[1];
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = \$1057  | \$1060 ;
+  assign \$1062  = ~ \$1061 ;
+  assign \$1063  = ~ w1_a1_0[0];
+  assign \$1064  = ~ w1_a4_2[4];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = ~ w1_a7_5[3];
+  assign \$1067  = ~ w1_a11_8[1];
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \$1065  | \$1068 ;
+  assign \$1070  = ~ \$1069 ;
+  assign \$1071  = \$1062  | \$1070 ;
+  assign \$1072  = ~ w1_a1_0[0];
+  assign \$1073  = ~ w1_a4_2[1];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = ~ w1_a7_5[4];
+  assign \$1076  = ~ w1_a11_8[1];
+  assign \$1077  = \$1075  | \$1076 ;
+  assign \$1078  = \$1074  | \$1077 ;
+  assign \$1079  = ~ \$1078 ;
+  assign \$1080  = ~ w1_a1_0[0];
+  assign \$1081  = ~ w1_a4_2[4];
+  assign \$1082  = \$1080  | \$1081 ;
+  assign \$1083  = ~ w1_a7_5[5];
+  assign \$1084  = ~ w1_a11_8[1];
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = \$1082  | \$1085 ;
+  assign \$1087  = ~ \$1086 ;
+  assign \$1088  = \$1079  | \$1087 ;
+  assign \$1089  = \$1071  | \$1088 ;
+  assign \$1090  = \$1054  | \$1089 ;
+  assign \$1091  = ~ w1_a1_0[0];
+  assign \$1092  = ~ w1_a4_2[6];
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = ~ w1_a7_5[0];
+  assign \$1095  = ~ w1_a11_8[0];
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = \$1093  | \$1096 ;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = ~ w1_a1_0[0];
+  assign \$1100  = ~ w1_a4_2[7];
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = ~ w1_a7_5[0];
+  assign \$1103  = ~ w1_a11_8[0];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = \$1101  | \$1104 ;
+  assign \$1106  = ~ \$1105 ;
+  assign \$1107  = \$1098  | \$1106 ;
+  assign \$1111  = \$signal$225  & \$signal$226 ;
+  assign \$1112  = \$1111  & w2_is_ctrl;
+  assign \$1113  = \$1112  & \$signal$228 [0];
+  assign \$1114  = \$signal$225  & \$signal$226 ;
+  assign \$1115  = \$1114  & w2_is_err_pop;
+  assign \$1116  = \$signal$225  & w2_is_irq_status;
+  assign \$1117  = \$1116  & w2_strb0;
+  assign \$1118  = \$1117  ? \$signal$228 [2:0] : 3'h0;
+  assign \$1119  = \$signal$225  & \$signal$226 ;
+  assign \$1120  = \$1119  & \$signal$241 ;
+  assign \$1121  = \$signal$225  & \$signal$226 ;
+  assign \$1122  = \$1121  & \$signal$242 ;
+  assign \$1123  = \$signal$225  & \$signal$226 ;
+  assign \$1124  = \$1123  & \$signal$241 ;
   assign \$1125  = ~ \$1124 ;
-  assign \$1126  = \$1122  & \$1125 ;
-  assign \$1127  = \$signal$221  & w2_is_irq_enable;
-  assign \$1128  = \$1127  & w2_strb0;
-  assign \$1129  = ~ \$signal$240 ;
-  assign \$1130  = \$signal$239  & \$signal$222 ;
-  assign \$1131  = ~ \$1130 ;
-  assign \$1132  = \$1129  & \$1131 ;
-  assign \$1133  = \$signal$221  & \$signal$222 ;
-  assign \$1134  = \$1133  & \$signal$237 ;
-  assign \$1135  = w2_base + w2_offset;
-  assign \$1136  = w2_oor >> w2_pool;
-  assign \$1137  = \$signal$221  & \$signal$222 ;
-  assign \$1138  = \$1137  & \$signal$238 ;
-  assign \$1139  = rsp_freed_valid & \port$2481$0 [0];
-  assign \$1140  = \$signal$248  & \$1139 ;
-  assign \$1141  = ~ \port$2434$0 [0];
-  assign \$1142  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$1143  = flush_waiting & \$1142 ;
-  assign \$1144  = ~ \port$2449$0 [0];
-  assign \$1145  = \$signal$28  > 2'h2;
-  assign \$1146  = \$1145  ? 2'h2 : \$signal$28 ;
-  assign \$1147  = | \$signal$28 ;
-  assign \$1148  = space_ge1 & \$1147 ;
-  assign \$1149  = \$1148  ? 1'h1 : 1'h0;
-  assign \$1150  = space_ge2 ? \$1146  : { 1'h0, \$1149  };
-  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1150 ;
-  assign \$1151  = ~ space[4];
-  assign popped = \$signal$243  & \$1151 ;
-  assign \$1152  = 1'h0 - tail[1:0];
-  assign \$1153  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1153  ? tail_next_row : \$signal$59 ;
-  assign \$1154  = ! \$1152 [1:0];
-  assign \$1155  = \$1152 [1:0] == 1'h1;
-  assign \$1156  = \$1155  ? e1_new1 : e1_new2;
-  assign \$signature__data  = \$1154  ? e1_new0 : \$1156 ;
-  assign \$signature__en  = \$1152 [1:0] < \$signal$47 ;
-  assign \$1157  = 1'h1 - tail[1:0];
-  assign \$1158  = tail[1:0] > 1'h1;
-  assign \$signature__addr$262  = \$1158  ? tail_next_row : \$signal$59 ;
-  assign \$1159  = ! \$1157 [1:0];
-  assign \$1160  = \$1157 [1:0] == 1'h1;
-  assign \$1161  = \$1160  ? e1_new1 : e1_new2;
-  assign \$signature__data$263  = \$1159  ? e1_new0 : \$1161 ;
-  assign \$signature__en$264  = \$1157 [1:0] < \$signal$47 ;
-  assign \$1162  = 2'h2 - tail[1:0];
-  assign \$1163  = tail[1:0] > 2'h2;
-  assign \$signature__addr$268  = \$1163  ? tail_next_row : \$signal$59 ;
-  assign \$1164  = ! \$1162 [1:0];
-  assign \$1165  = \$1162 [1:0] == 1'h1;
-  assign \$1166  = \$1165  ? e1_new1 : e1_new2;
-  assign \$signature__data$269  = \$1164  ? e1_new0 : \$1166 ;
-  assign \$signature__en$270  = \$1162 [1:0] < \$signal$47 ;
-  assign \$1167  = 2'h3 - tail[1:0];
-  assign \$1168  = ! \$1167 [1:0];
-  assign \$1169  = \$1167 [1:0] == 1'h1;
+  assign \$1126  = \$signal$225  & \$1125 ;
+  assign \$1127  = \$signal$225  & \$signal$226 ;
+  assign \$1128  = \$1127  & \$signal$242 ;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = \$1126  & \$1129 ;
+  assign \$1131  = \$signal$225  & w2_is_irq_enable;
+  assign \$1132  = \$1131  & w2_strb0;
+  assign \$1133  = ~ \$signal$244 ;
+  assign \$1134  = \$signal$243  & \$signal$226 ;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = \$1133  & \$1135 ;
+  assign \$1137  = \$signal$225  & \$signal$226 ;
+  assign \$1138  = \$1137  & \$signal$241 ;
+  assign \$1139  = w2_base + w2_offset;
+  assign \$1140  = w2_oor >> w2_pool;
+  assign \$1141  = \$signal$225  & \$signal$226 ;
+  assign \$1142  = \$1141  & \$signal$242 ;
+  assign \$1143  = rsp_freed_valid & \port$2509$0 [0];
+  assign \$1144  = \$signal$252  & \$1143 ;
+  assign \$1145  = ~ \port$2462$0 [0];
+  assign \$1146  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$1147  = flush_waiting & \$1146 ;
+  assign \$1148  = ~ \port$2477$0 [0];
+  assign \$1149  = \$signal$28  > 2'h2;
+  assign \$1150  = \$1149  ? 2'h2 : \$signal$28 ;
+  assign \$1151  = | \$signal$28 ;
+  assign \$1152  = space_ge1 & \$1151 ;
+  assign \$1153  = \$1152  ? 1'h1 : 1'h0;
+  assign \$1154  = space_ge2 ? \$1150  : { 1'h0, \$1153  };
+  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1154 ;
+  assign \$1155  = ~ space[4];
+  assign popped = \$signal$247  & \$1155 ;
+  assign \$1156  = 1'h0 - tail[1:0];
+  assign \$1157  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1157  ? tail_next_row : \$signal$59 ;
+  assign \$1158  = ! \$1156 [1:0];
+  assign \$1159  = \$1156 [1:0] == 1'h1;
+  assign \$1160  = \$1159  ? e1_new1 : e1_new2;
+  assign \$signature__data$261  = \$1158  ? e1_new0 : \$1160 ;
+  assign \$signature__en  = \$1156 [1:0] < \$signal$47 ;
+  assign \$1161  = 1'h1 - tail[1:0];
+  assign \$1162  = tail[1:0] > 1'h1;
+  assign \$signature__addr$266  = \$1162  ? tail_next_row : \$signal$59 ;
+  assign \$1163  = ! \$1161 [1:0];
+  assign \$1164  = \$1161 [1:0] == 1'h1;
+  assign \$1165  = \$1164  ? e1_new1 : e1_new2;
+  assign \$signature__data$267  = \$1163  ? e1_new0 : \$1165 ;
+  assign \$signature__en$268  = \$1161 [1:0] < \$signal$47 ;
+  assign \$1166  = 2'h2 - tail[1:0];
+  assign \$1167  = tail[1:0] > 2'h2;
+  assign \$signature__addr$272  = \$1167  ? tail_next_row : \$signal$59 ;
+  assign \$1168  = ! \$1166 [1:0];
+  assign \$1169  = \$1166 [1:0] == 1'h1;
   assign \$1170  = \$1169  ? e1_new1 : e1_new2;
-  assign \$signature__data$275  = \$1168  ? e1_new0 : \$1170 ;
-  assign \$signature__en$276  = \$1167 [1:0] < \$signal$47 ;
-  assign \$1171  = head_bank[0] ? \$signature__data$282  : \$signature__data$281 ;
-  assign \$1172  = head_bank[0] ? \$signature__data$280  : \$signature__data$279 ;
-  assign \$1173  = head_bank[1] ? \$1171  : \$1172 ;
-  assign head_entry = \$signal$63  ? \$1173  : 121'h0000000000000000000000000000000;
-  assign \$1174  = \$signal$65  & irq_enable;
-  assign irq = | \$1174 ;
-  assign \$1175  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$1175  | r2_sel_pool2_alloc;
+  assign \$signature__data$273  = \$1168  ? e1_new0 : \$1170 ;
+  assign \$signature__en$274  = \$1166 [1:0] < \$signal$47 ;
+  assign \$1171  = 2'h3 - tail[1:0];
+  assign \$1172  = ! \$1171 [1:0];
+  assign \$1173  = \$1171 [1:0] == 1'h1;
+  assign \$1174  = \$1173  ? e1_new1 : e1_new2;
+  assign \$signature__data$279  = \$1172  ? e1_new0 : \$1174 ;
+  assign \$signature__en$280  = \$1171 [1:0] < \$signal$47 ;
+  assign \$1175  = \$signal$70  & irq_enable;
+  assign irq = | \$1175 ;
+  assign \$1176  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
+  assign r2_alloc = \$1176  | r2_sel_pool2_alloc;
   always @(posedge clk)
-    cycle <= \$1176 ;
+    cycle <= \$1177 ;
   always @(posedge clk)
-    \$signal  <= \$1177 ;
+    \$signal  <= \$1178 ;
   always @(posedge clk)
-    ready <= \$1178 ;
+    ready <= \$1179 ;
   always @(posedge clk)
-    e1_new0 <= \$1179 ;
+    e1_new0 <= \$1180 ;
   always @(posedge clk)
-    e1_new1 <= \$1180 ;
+    e1_new1 <= \$1181 ;
   always @(posedge clk)
-    e1_new2 <= \$1181 ;
+    e1_new2 <= \$1182 ;
   always @(posedge clk)
-    \$signal$28  <= \$1182 ;
+    \$signal$28  <= \$1183 ;
   always @(posedge clk)
-    e1_exhausted <= \$1183 ;
+    e1_exhausted <= \$1184 ;
   always @(posedge clk)
-    small_ev_grant <= \$1184 ;
+    small_ev_grant <= \$1185 ;
   always @(posedge clk)
-    small_ev_free <= \$1185 ;
+    small_ev_free <= \$1186 ;
   always @(posedge clk)
-    small_ev_flush <= \$1186 ;
+    small_ev_flush <= \$1187 ;
   always @(posedge clk)
-    small_ev_fail <= \$1187 ;
+    small_ev_fail <= \$1188 ;
   always @(posedge clk)
-    medium_ev_grant <= \$1188 ;
+    medium_ev_grant <= \$1189 ;
   always @(posedge clk)
-    medium_ev_free <= \$1189 ;
+    medium_ev_free <= \$1190 ;
   always @(posedge clk)
-    medium_ev_flush <= \$1190 ;
+    medium_ev_flush <= \$1191 ;
   always @(posedge clk)
-    medium_ev_fail <= \$1191 ;
+    medium_ev_fail <= \$1192 ;
   always @(posedge clk)
-    large_ev_grant <= \$1192 ;
+    large_ev_grant <= \$1193 ;
   always @(posedge clk)
-    large_ev_free <= \$1193 ;
+    large_ev_free <= \$1194 ;
   always @(posedge clk)
-    large_ev_flush <= \$1194 ;
+    large_ev_flush <= \$1195 ;
   always @(posedge clk)
-    large_ev_fail <= \$1195 ;
+    large_ev_fail <= \$1196 ;
   always @(posedge clk)
-    space_ge1 <= \$1196 ;
+    space_ge1 <= \$1197 ;
   always @(posedge clk)
-    space_ge2 <= \$1197 ;
+    space_ge2 <= \$1198 ;
   always @(posedge clk)
-    space_ge3 <= \$1198 ;
+    space_ge3 <= \$1199 ;
   always @(posedge clk)
-    space_ge4 <= \$1199 ;
+    space_ge4 <= \$1200 ;
   always @(posedge clk)
-    space_ge5 <= \$1200 ;
+    space_ge5 <= \$1201 ;
   always @(posedge clk)
-    space_ge6 <= \$1201 ;
+    space_ge6 <= \$1202 ;
   always @(posedge clk)
-    space <= \$1202 ;
+    space <= \$1203 ;
   always @(posedge clk)
-    tail <= \$1203 ;
+    tail <= \$1204 ;
   always @(posedge clk)
-    \$signal$56  <= \$1204 ;
+    \$signal$56  <= \$1205 ;
   always @(posedge clk)
-    n_dropped <= \$1205 ;
+    n_dropped <= \$1206 ;
   always @(posedge clk)
-    err_dropped <= \$1206 ;
+    err_dropped <= \$1207 ;
   always @(posedge clk)
-    \$signal$59  <= \$1207 ;
+    \$signal$59  <= \$1208 ;
   always @(posedge clk)
-    tail_next_row <= \$1208 ;
+    tail_next_row <= \$1209 ;
   always @(posedge clk)
-    \$signal$61  <= \$1209 ;
+    \$signal$61  <= \$1210 ;
   always @(posedge clk)
-    \$signal$63  <= \$1210 ;
+    \$signal$63  <= \$1211 ;
   always @(posedge clk)
-    head_bank <= \$1211 ;
+    head_bank <= \$1212 ;
   always @(posedge clk)
-    \$signal$65  <= \$1212 ;
+    head_entry <= \$1213 ;
   always @(posedge clk)
-    small_in_use <= \$1213 ;
+    \$signal$70  <= \$1214 ;
   always @(posedge clk)
-    small_in_use_was <= \$1214 ;
+    small_in_use <= \$1215 ;
   always @(posedge clk)
-    small_in_use_rose <= \$1215 ;
+    small_in_use_was <= \$1216 ;
   always @(posedge clk)
-    small_hw_grow <= \$1216 ;
+    small_in_use_rose <= \$1217 ;
   always @(posedge clk)
-    small_high_water <= \$1217 ;
+    small_hw_grow <= \$1218 ;
   always @(posedge clk)
-    small_allocs <= \$1218 ;
+    small_high_water <= \$1219 ;
   always @(posedge clk)
-    small_fails <= \$1219 ;
+    small_allocs <= \$1220 ;
   always @(posedge clk)
-    small_frees <= \$1220 ;
+    small_fails <= \$1221 ;
   always @(posedge clk)
-    small_flushes <= \$1221 ;
+    small_frees <= \$1222 ;
   always @(posedge clk)
-    medium_in_use <= \$1222 ;
+    small_flushes <= \$1223 ;
   always @(posedge clk)
-    medium_in_use_was <= \$1223 ;
+    medium_in_use <= \$1224 ;
   always @(posedge clk)
-    medium_in_use_rose <= \$1224 ;
+    medium_in_use_was <= \$1225 ;
   always @(posedge clk)
-    medium_hw_grow <= \$1225 ;
+    medium_in_use_rose <= \$1226 ;
   always @(posedge clk)
-    medium_high_water <= \$1226 ;
+    medium_hw_grow <= \$1227 ;
   always @(posedge clk)
-    medium_allocs <= \$1227 ;
+    medium_high_water <= \$1228 ;
   always @(posedge clk)
-    medium_fails <= \$1228 ;
+    medium_allocs <= \$1229 ;
   always @(posedge clk)
-    medium_frees <= \$1229 ;
+    medium_fails <= \$1230 ;
   always @(posedge clk)
-    medium_flushes <= \$1230 ;
+    medium_frees <= \$1231 ;
   always @(posedge clk)
-    large_in_use <= \$1231 ;
+    medium_flushes <= \$1232 ;
   always @(posedge clk)
-    large_in_use_was <= \$1232 ;
+    large_in_use <= \$1233 ;
   always @(posedge clk)
-    large_in_use_rose <= \$1233 ;
+    large_in_use_was <= \$1234 ;
   always @(posedge clk)
-    large_hw_grow <= \$1234 ;
+    large_in_use_rose <= \$1235 ;
   always @(posedge clk)
-    large_high_water <= \$1235 ;
+    large_hw_grow <= \$1236 ;
   always @(posedge clk)
-    large_allocs <= \$1236 ;
+    large_high_water <= \$1237 ;
   always @(posedge clk)
-    large_fails <= \$1237 ;
+    large_allocs <= \$1238 ;
   always @(posedge clk)
-    large_frees <= \$1238 ;
+    large_fails <= \$1239 ;
   always @(posedge clk)
-    large_flushes <= \$1239 ;
+    large_frees <= \$1240 ;
   always @(posedge clk)
-    r1_a1_0 <= \$1240 ;
+    large_flushes <= \$1241 ;
   always @(posedge clk)
-    r1_a4_2 <= \$1241 ;
+    r1_a1_0 <= \$1242 ;
   always @(posedge clk)
-    r1_a7_5 <= \$1242 ;
+    r1_a4_2 <= \$1243 ;
   always @(posedge clk)
-    r1_a11_8 <= \$1243 ;
+    r1_a7_5 <= \$1244 ;
   always @(posedge clk)
-    \$signal$99  <= \$1244 ;
+    r1_a11_8 <= \$1245 ;
   always @(posedge clk)
-    \$signal$101  <= \$1245 ;
+    \$signal$104  <= \$1246 ;
   always @(posedge clk)
-    \$signal$102  <= \$1246 ;
+    \$signal$106  <= \$1247 ;
   always @(posedge clk)
-    r2_pool <= \$1247 ;
+    \$signal$107  <= \$1248 ;
   always @(posedge clk)
-    r2_sel_id <= \$1248 ;
+    r2_pool <= \$1249 ;
   always @(posedge clk)
-    r2_sel_version <= \$1249 ;
+    r2_sel_id <= \$1250 ;
   always @(posedge clk)
-    r2_sel_config <= \$1250 ;
+    r2_sel_version <= \$1251 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$1251 ;
+    r2_sel_config <= \$1252 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$1252 ;
+    r2_sel_config2 <= \$1253 ;
   always @(posedge clk)
-    r2_sel_status <= \$1253 ;
+    r2_sel_ctrl <= \$1254 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$1254 ;
+    r2_sel_status <= \$1255 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$1255 ;
+    r2_sel_irq_status <= \$1256 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$1256 ;
+    r2_sel_irq_enable <= \$1257 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$1257 ;
+    r2_sel_err_count <= \$1258 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$1258 ;
+    r2_sel_err_dropped <= \$1259 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$1259 ;
+    r2_sel_err_head0 <= \$1260 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$1260 ;
+    r2_sel_err_head1 <= \$1261 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$1261 ;
+    r2_sel_err_head2 <= \$1262 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$1262 ;
+    r2_sel_err_head3 <= \$1263 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$1263 ;
+    r2_sel_err_pop <= \$1264 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1264 ;
+    r2_sel_cycle <= \$1265 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$1265 ;
+    r2_sel_pool0_alloc <= \$1266 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1266 ;
+    r2_sel_pool0_free <= \$1267 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1267 ;
+    r2_sel_pool0_base_lo <= \$1268 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1268 ;
+    r2_sel_pool0_base_hi <= \$1269 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$1269 ;
+    r2_sel_pool0_slot_size <= \$1270 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1270 ;
+    r2_sel_pool0_slots <= \$1271 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1271 ;
+    r2_sel_pool0_in_use <= \$1272 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1272 ;
+    r2_sel_pool0_high_water <= \$1273 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$1273 ;
+    r2_sel_pool0_allocs <= \$1274 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$1274 ;
+    r2_sel_pool0_fails <= \$1275 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$1275 ;
+    r2_sel_pool0_frees <= \$1276 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$1276 ;
+    r2_sel_pool0_info <= \$1277 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1277 ;
+    r2_sel_pool0_flush <= \$1278 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1278 ;
+    r2_sel_pool0_flushes <= \$1279 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1279 ;
+    r2_sel_pool0_overwrites <= \$1280 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$1280 ;
+    r2_sel_pool1_alloc <= \$1281 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1281 ;
+    r2_sel_pool1_free <= \$1282 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1282 ;
+    r2_sel_pool1_base_lo <= \$1283 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1283 ;
+    r2_sel_pool1_base_hi <= \$1284 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1284 ;
+    r2_sel_pool1_slot_size <= \$1285 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1285 ;
+    r2_sel_pool1_slots <= \$1286 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1286 ;
+    r2_sel_pool1_in_use <= \$1287 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1287 ;
+    r2_sel_pool1_high_water <= \$1288 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1288 ;
+    r2_sel_pool1_allocs <= \$1289 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1289 ;
+    r2_sel_pool1_fails <= \$1290 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1290 ;
+    r2_sel_pool1_frees <= \$1291 ;
   always @(posedge clk)
-    r2_sel_pool1_flush <= \$1291 ;
+    r2_sel_pool1_info <= \$1292 ;
   always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1292 ;
+    r2_sel_pool1_flush <= \$1293 ;
   always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1293 ;
+    r2_sel_pool1_flushes <= \$1294 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1294 ;
+    r2_sel_pool1_overwrites <= \$1295 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1295 ;
+    r2_sel_pool2_alloc <= \$1296 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1296 ;
+    r2_sel_pool2_free <= \$1297 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1297 ;
+    r2_sel_pool2_base_lo <= \$1298 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1298 ;
+    r2_sel_pool2_base_hi <= \$1299 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1299 ;
+    r2_sel_pool2_slot_size <= \$1300 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1300 ;
+    r2_sel_pool2_slots <= \$1301 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1301 ;
+    r2_sel_pool2_in_use <= \$1302 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1302 ;
+    r2_sel_pool2_high_water <= \$1303 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1303 ;
+    r2_sel_pool2_allocs <= \$1304 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1304 ;
+    r2_sel_pool2_fails <= \$1305 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1305 ;
+    r2_sel_pool2_frees <= \$1306 ;
   always @(posedge clk)
-    r2_sel_pool2_flush <= \$1306 ;
+    r2_sel_pool2_info <= \$1307 ;
   always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1307 ;
+    r2_sel_pool2_flush <= \$1308 ;
   always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1308 ;
+    r2_sel_pool2_flushes <= \$1309 ;
   always @(posedge clk)
-    \$signal$165  <= \$1309 ;
+    r2_sel_pool2_overwrites <= \$1310 ;
   always @(posedge clk)
-    r3_alloc <= \$1310 ;
+    \$signal$170  <= \$1311 ;
   always @(posedge clk)
-    r3_pool <= \$1311 ;
+    r3_alloc <= \$1312 ;
   always @(posedge clk)
-    r3_block0 <= \$1312 ;
+    r3_pool <= \$1313 ;
   always @(posedge clk)
-    r3_found_in <= \$1313 ;
+    r3_block0 <= \$1314 ;
   always @(posedge clk)
-    r3_block4 <= \$1314 ;
+    r3_found_in <= \$1315 ;
   always @(posedge clk)
-    r3_block5 <= \$1315 ;
+    r3_block4 <= \$1316 ;
   always @(posedge clk)
-    r3_block6 <= \$1316 ;
+    r3_block5 <= \$1317 ;
   always @(posedge clk)
-    req_alloc <= \$1317 ;
+    r3_block6 <= \$1318 ;
   always @(posedge clk)
-    r_ack <= \$1318 ;
+    req_alloc <= \$1319 ;
   always @(posedge clk)
-    alloc_waiting <= \$1319 ;
+    r_ack <= \$1320 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1320 ;
+    alloc_waiting <= \$1321 ;
   always @(posedge clk)
-    req_alloc_size <= \$1321 ;
+    req_alloc_pool <= \$1322 ;
   always @(posedge clk)
-    \$signal$181  <= \$1322 ;
+    req_alloc_size <= \$1323 ;
   always @(posedge clk)
-    \$signal$182  <= \$1323 ;
+    \$signal$185  <= \$1324 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1324 ;
+    \$signal$186  <= \$1325 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1325 ;
+    w1_a1_0 <= \$1326 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1326 ;
+    w1_a4_2 <= \$1327 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1327 ;
+    w1_a7_5 <= \$1328 ;
   always @(posedge clk)
-    w1_small_oor_gt0 <= \$1328 ;
+    w1_a11_8 <= \$1329 ;
   always @(posedge clk)
-    w1_small_oor_eq0 <= \$1329 ;
+    w1_small_oor_gt0 <= \$1330 ;
   always @(posedge clk)
-    w1_small_oor_gt6 <= \$1330 ;
+    w1_small_oor_eq0 <= \$1331 ;
   always @(posedge clk)
-    w1_small_oor_eq6 <= \$1331 ;
+    w1_small_oor_gt6 <= \$1332 ;
   always @(posedge clk)
-    w1_small_oor_gt12 <= \$1332 ;
+    w1_small_oor_eq6 <= \$1333 ;
   always @(posedge clk)
-    w1_small_oor_eq12 <= \$1333 ;
+    w1_small_oor_gt12 <= \$1334 ;
   always @(posedge clk)
-    w1_small_oor_gt18 <= \$1334 ;
+    w1_small_oor_eq12 <= \$1335 ;
   always @(posedge clk)
-    w1_small_oor_eq18 <= \$1335 ;
+    w1_small_oor_gt18 <= \$1336 ;
   always @(posedge clk)
-    w1_medium_oor_gt0 <= \$1336 ;
+    w1_small_oor_eq18 <= \$1337 ;
   always @(posedge clk)
-    w1_medium_oor_eq0 <= \$1337 ;
+    w1_medium_oor_gt0 <= \$1338 ;
   always @(posedge clk)
-    w1_medium_oor_gt6 <= \$1338 ;
+    w1_medium_oor_eq0 <= \$1339 ;
   always @(posedge clk)
-    w1_medium_oor_eq6 <= \$1339 ;
+    w1_medium_oor_gt6 <= \$1340 ;
   always @(posedge clk)
-    w1_medium_oor_gt12 <= \$1340 ;
+    w1_medium_oor_eq6 <= \$1341 ;
   always @(posedge clk)
-    w1_medium_oor_eq12 <= \$1341 ;
+    w1_medium_oor_gt12 <= \$1342 ;
   always @(posedge clk)
-    w1_medium_oor_gt18 <= \$1342 ;
+    w1_medium_oor_eq12 <= \$1343 ;
   always @(posedge clk)
-    w1_medium_oor_eq18 <= \$1343 ;
+    w1_medium_oor_gt18 <= \$1344 ;
   always @(posedge clk)
-    w1_large_oor_gt0 <= \$1344 ;
+    w1_medium_oor_eq18 <= \$1345 ;
   always @(posedge clk)
-    w1_large_oor_eq0 <= \$1345 ;
+    w1_large_oor_gt0 <= \$1346 ;
   always @(posedge clk)
-    w1_large_oor_gt6 <= \$1346 ;
+    w1_large_oor_eq0 <= \$1347 ;
   always @(posedge clk)
-    w1_large_oor_eq6 <= \$1347 ;
+    w1_large_oor_gt6 <= \$1348 ;
   always @(posedge clk)
-    w1_large_oor_gt12 <= \$1348 ;
+    w1_large_oor_eq6 <= \$1349 ;
   always @(posedge clk)
-    w1_large_oor_eq12 <= \$1349 ;
+    w1_large_oor_gt12 <= \$1350 ;
   always @(posedge clk)
-    w1_large_oor_gt18 <= \$1350 ;
+    w1_large_oor_eq12 <= \$1351 ;
   always @(posedge clk)
-    w1_large_oor_eq18 <= \$1351 ;
+    w1_large_oor_gt18 <= \$1352 ;
   always @(posedge clk)
-    \$signal$214  <= \$1352 ;
+    w1_large_oor_eq18 <= \$1353 ;
   always @(posedge clk)
-    \$signal$216  <= \$1353 ;
+    \$signal$218  <= \$1354 ;
   always @(posedge clk)
-    \$signal$217  <= \$1354 ;
+    \$signal$220  <= \$1355 ;
   always @(posedge clk)
-    w1_strb0 <= \$1355 ;
+    \$signal$221  <= \$1356 ;
   always @(posedge clk)
-    w1_pool <= \$1356 ;
+    w1_strb0 <= \$1357 ;
   always @(posedge clk)
-    \$signal$221  <= \$1357 ;
+    w1_pool <= \$1358 ;
   always @(posedge clk)
-    \$signal$222  <= \$1358 ;
+    \$signal$225  <= \$1359 ;
   always @(posedge clk)
-    w2_strb0 <= \$1359 ;
+    \$signal$226  <= \$1360 ;
   always @(posedge clk)
-    \$signal$224  <= \$1360 ;
+    w2_strb0 <= \$1361 ;
   always @(posedge clk)
-    w2_pool <= \$1361 ;
+    \$signal$228  <= \$1362 ;
   always @(posedge clk)
-    w2_oor <= \$1362 ;
+    w2_pool <= \$1363 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1363 ;
+    w2_oor <= \$1364 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1364 ;
+    w2_is_ctrl <= \$1365 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1365 ;
+    w2_is_irq_status <= \$1366 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1366 ;
+    w2_is_irq_enable <= \$1367 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1367 ;
+    w2_is_err_pop <= \$1368 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$1368 ;
+    w2_is_pool0_free <= \$1369 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1369 ;
+    w2_is_pool0_flush <= \$1370 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$1370 ;
+    w2_is_pool1_free <= \$1371 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1371 ;
+    w2_is_pool1_flush <= \$1372 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$1372 ;
+    w2_is_pool2_free <= \$1373 ;
   always @(posedge clk)
-    \$signal$237  <= \$1373 ;
+    w2_is_pool2_flush <= \$1374 ;
   always @(posedge clk)
-    \$signal$238  <= \$1374 ;
+    \$signal$241  <= \$1375 ;
   always @(posedge clk)
-    \$signal$239  <= \$1375 ;
+    \$signal$242  <= \$1376 ;
   always @(posedge clk)
-    \$signal$240  <= \$1376 ;
+    \$signal$243  <= \$1377 ;
   always @(posedge clk)
-    w2_offset <= \$1377 ;
+    \$signal$244  <= \$1378 ;
   always @(posedge clk)
-    w2_base <= \$1378 ;
+    w2_offset <= \$1379 ;
   always @(posedge clk)
-    \$signal$62  <= \$1379 ;
+    w2_base <= \$1380 ;
   always @(posedge clk)
-    \$signal$243  <= \$1380 ;
+    \$signal$62  <= \$1381 ;
   always @(posedge clk)
-    w1c <= \$1381 ;
+    \$signal$247  <= \$1382 ;
   always @(posedge clk)
-    req_free <= \$1382 ;
+    w1c <= \$1383 ;
   always @(posedge clk)
-    req_flush <= \$1383 ;
+    req_free <= \$1384 ;
   always @(posedge clk)
-    w_ack <= \$1384 ;
+    req_flush <= \$1385 ;
   always @(posedge clk)
-    irq_enable <= \$1385 ;
+    w_ack <= \$1386 ;
   always @(posedge clk)
-    \$signal$247  <= \$1386 ;
+    irq_enable <= \$1387 ;
   always @(posedge clk)
-    \$signal$248  <= \$1387 ;
+    \$signal$251  <= \$1388 ;
   always @(posedge clk)
-    req_free_pool <= \$1388 ;
+    \$signal$252  <= \$1389 ;
   always @(posedge clk)
-    req_free_tag <= \$1389 ;
+    req_free_pool <= \$1390 ;
   always @(posedge clk)
-    req_free_addr <= \$1390 ;
+    req_free_tag <= \$1391 ;
   always @(posedge clk)
-    req_free_oor <= \$1391 ;
+    req_free_addr <= \$1392 ;
   always @(posedge clk)
-    flush_waiting <= \$1392 ;
+    req_free_oor <= \$1393 ;
   always @(posedge clk)
-    req_flush_pool <= \$1393 ;
+    flush_waiting <= \$1394 ;
+  always @(posedge clk)
+    req_flush_pool <= \$1395 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1176  = \$1 [31:0];
+    \$1177  = \$1 [31:0];
     if (rst) begin
-      \$1176  = 32'd0;
+      \$1177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1177  = busy;
-    if (rst) begin
-      \$1177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1178  = \ready$6 ;
+    \$1178  = busy;
     if (rst) begin
       \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1179  = \$11 ;
+    \$1179  = \ready$6 ;
     if (rst) begin
-      \$1179  = 121'h0000000000000000000000000000000;
+      \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1180  = \$19 ;
+    \$1180  = \$11 ;
     if (rst) begin
       \$1180  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1181  = { \$20 [31:0], 16'h0000, \port$2428$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2428$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2428$0 [4:1] };
+    \$1181  = \$19 ;
     if (rst) begin
       \$1181  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1182  = \$30 [1:0];
+    \$1182  = { \$20 [31:0], 16'h0000, \port$2456$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2456$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2456$0 [4:1] };
     if (rst) begin
-      \$1182  = 2'h0;
+      \$1182  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1183  = \$32 ;
+    \$1183  = \$30 [1:0];
     if (rst) begin
-      \$1183  = 1'h0;
+      \$1183  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1184  = \$35 ;
+    \$1184  = \$32 ;
     if (rst) begin
       \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1185  = \$38 ;
+    \$1185  = \$35 ;
     if (rst) begin
       \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1186  = \$41 ;
+    \$1186  = \$38 ;
     if (rst) begin
       \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1187  = \$45 ;
+    \$1187  = \$41 ;
     if (rst) begin
       \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1188  = \$48 ;
+    \$1188  = \$45 ;
     if (rst) begin
       \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1189  = \$51 ;
+    \$1189  = \$48 ;
     if (rst) begin
       \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1190  = \$54 ;
+    \$1190  = \$51 ;
     if (rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1191  = \$58 ;
+    \$1191  = \$54 ;
     if (rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1192  = \$61 ;
+    \$1192  = \$58 ;
     if (rst) begin
       \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1193  = \$64 ;
+    \$1193  = \$61 ;
     if (rst) begin
       \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1194  = \$67 ;
+    \$1194  = \$64 ;
     if (rst) begin
       \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1195  = \$71 ;
+    \$1195  = \$67 ;
     if (rst) begin
       \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1196  = space_ge1;
-      3'h1:
-          \$1196  = 1'h1;
-      3'h2:
-          \$1196  = space_ge2;
-      3'h3:
-          \$1196  = space_ge1;
-      3'h4:
-          \$1196  = space_ge3;
-      3'h5:
-          \$1196  = space_ge2;
-      3'h6:
-          \$1196  = space_ge4;
-      3'h7:
-          \$1196  = space_ge3;
-    endcase
+    \$1196  = \$71 ;
     if (rst) begin
-      \$1196  = 1'h1;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
@@ -8368,21 +8419,21 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1197  = space_ge2;
-      3'h1:
           \$1197  = space_ge1;
+      3'h1:
+          \$1197  = 1'h1;
       3'h2:
-          \$1197  = space_ge3;
-      3'h3:
           \$1197  = space_ge2;
+      3'h3:
+          \$1197  = space_ge1;
       3'h4:
-          \$1197  = space_ge4;
-      3'h5:
           \$1197  = space_ge3;
+      3'h5:
+          \$1197  = space_ge2;
       3'h6:
-          \$1197  = space_ge5;
-      3'h7:
           \$1197  = space_ge4;
+      3'h7:
+          \$1197  = space_ge3;
     endcase
     if (rst) begin
       \$1197  = 1'h1;
@@ -8393,21 +8444,21 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1198  = space_ge3;
-      3'h1:
           \$1198  = space_ge2;
+      3'h1:
+          \$1198  = space_ge1;
       3'h2:
-          \$1198  = space_ge4;
-      3'h3:
           \$1198  = space_ge3;
+      3'h3:
+          \$1198  = space_ge2;
       3'h4:
-          \$1198  = space_ge5;
-      3'h5:
           \$1198  = space_ge4;
+      3'h5:
+          \$1198  = space_ge3;
       3'h6:
-          \$1198  = space_ge6;
-      3'h7:
           \$1198  = space_ge5;
+      3'h7:
+          \$1198  = space_ge4;
     endcase
     if (rst) begin
       \$1198  = 1'h1;
@@ -8418,21 +8469,21 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1199  = space_ge4;
-      3'h1:
           \$1199  = space_ge3;
+      3'h1:
+          \$1199  = space_ge2;
       3'h2:
-          \$1199  = space_ge5;
-      3'h3:
           \$1199  = space_ge4;
+      3'h3:
+          \$1199  = space_ge3;
       3'h4:
-          \$1199  = space_ge6;
-      3'h5:
           \$1199  = space_ge5;
+      3'h5:
+          \$1199  = space_ge4;
       3'h6:
-          \$1199  = \$76 ;
-      3'h7:
           \$1199  = space_ge6;
+      3'h7:
+          \$1199  = space_ge5;
     endcase
     if (rst) begin
       \$1199  = 1'h1;
@@ -8443,21 +8494,21 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1200  = space_ge5;
-      3'h1:
           \$1200  = space_ge4;
+      3'h1:
+          \$1200  = space_ge3;
       3'h2:
-          \$1200  = space_ge6;
-      3'h3:
           \$1200  = space_ge5;
+      3'h3:
+          \$1200  = space_ge4;
       3'h4:
-          \$1200  = \$73 ;
-      3'h5:
           \$1200  = space_ge6;
+      3'h5:
+          \$1200  = space_ge5;
       3'h6:
-          \$1200  = \$77 ;
+          \$1200  = \$76 ;
       3'h7:
-          \$1200  = \$79 ;
+          \$1200  = space_ge6;
     endcase
     if (rst) begin
       \$1200  = 1'h1;
@@ -8468,21 +8519,21 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1201  = space_ge6;
-      3'h1:
           \$1201  = space_ge5;
+      3'h1:
+          \$1201  = space_ge4;
       3'h2:
-          \$1201  = \$72 ;
-      3'h3:
           \$1201  = space_ge6;
+      3'h3:
+          \$1201  = space_ge5;
       3'h4:
-          \$1201  = \$74 ;
+          \$1201  = \$73 ;
       3'h5:
-          \$1201  = \$75 ;
+          \$1201  = space_ge6;
       3'h6:
-          \$1201  = \$78 ;
+          \$1201  = \$77 ;
       3'h7:
-          \$1201  = \$80 ;
+          \$1201  = \$79 ;
     endcase
     if (rst) begin
       \$1201  = 1'h1;
@@ -8490,161 +8541,169 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1202  = \$82 [4:0];
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1202  = space_ge6;
+      3'h1:
+          \$1202  = space_ge5;
+      3'h2:
+          \$1202  = \$72 ;
+      3'h3:
+          \$1202  = space_ge6;
+      3'h4:
+          \$1202  = \$74 ;
+      3'h5:
+          \$1202  = \$75 ;
+      3'h6:
+          \$1202  = \$78 ;
+      3'h7:
+          \$1202  = \$80 ;
+    endcase
     if (rst) begin
-      \$1202  = 5'h10;
+      \$1202  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1203  = \$83 [3:0];
+    \$1203  = \$82 [4:0];
     if (rst) begin
-      \$1203  = 4'h0;
+      \$1203  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1204  = \$84 [31:0];
+    \$1204  = \$83 [3:0];
+    if (rst) begin
+      \$1204  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1205  = \$84 [31:0];
     if (\$signal$62 ) begin
-      \$1204  = 32'd0;
+      \$1205  = 32'd0;
     end
     if (rst) begin
-      \$1204  = 32'd0;
+      \$1205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1205  = \$85 [1:0];
+    \$1206  = \$85 [1:0];
     if (rst) begin
-      \$1205  = 2'h0;
+      \$1206  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1206  = \$86 [31:0];
+    \$1207  = \$86 [31:0];
     if (\$signal$62 ) begin
-      \$1206  = 32'd0;
+      \$1207  = 32'd0;
     end
     if (rst) begin
-      \$1206  = 32'd0;
+      \$1207  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1207  = \$signal$59 ;
+    \$1208  = \$signal$59 ;
     if (\$87 [2]) begin
-      \$1207  = tail_next_row;
+      \$1208  = tail_next_row;
     end
     if (rst) begin
-      \$1207  = 2'h0;
+      \$1208  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1208  = tail_next_row;
+    \$1209  = tail_next_row;
     if (\$87 [2]) begin
-      \$1208  = \$88 [1:0];
+      \$1209  = \$88 [1:0];
     end
     if (rst) begin
-      \$1208  = 2'h1;
+      \$1209  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1209  = \$signal$61 ;
+    \$1210  = \$signal$61 ;
     if (popped) begin
-      \$1209  = \$89 [3:0];
+      \$1210  = \$89 [3:0];
     end
     if (rst) begin
-      \$1209  = 4'h0;
+      \$1210  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1210  = \$90 ;
+    \$1211  = \$90 ;
     if (rst) begin
-      \$1210  = 1'h0;
+      \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1211  = \$signal$61 [1:0];
+    \$1212  = \$signal$61 [1:0];
     if (rst) begin
-      \$1211  = 2'h0;
+      \$1212  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1212  = \$95 ;
+    \$1213  = \$94 ;
     if (rst) begin
-      \$1212  = 3'h0;
+      \$1213  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1213  = \$100 [8:0];
+    \$1214  = \$99 ;
     if (rst) begin
-      \$1213  = 9'h000;
+      \$1214  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = small_in_use;
+    \$1215  = \$104 [8:0];
     if (rst) begin
-      \$1214  = 9'h000;
+      \$1215  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1215  = \$106 ;
+    \$1216  = small_in_use;
     if (rst) begin
-      \$1215  = 1'h0;
+      \$1216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1216  = \$110 ;
+    \$1217  = \$110 ;
     if (rst) begin
-      \$1216  = 1'h0;
+      \$1217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1217  = small_high_water;
+    \$1218  = \$114 ;
+    if (rst) begin
+      \$1218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1219  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1217  = small_in_use;
+      \$1219  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$1217  = small_in_use_was;
+        \$1219  = small_in_use_was;
       end
     end
     if (rst) begin
-      \$1217  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1218  = 32'd0;
-    end else begin
-      \$1218  = \$111 [31:0];
-    end
-    if (rst) begin
-      \$1218  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1219  = 32'd0;
-    end else begin
-      \$1219  = \$112 [31:0];
-    end
-    if (rst) begin
-      \$1219  = 32'd0;
+      \$1219  = 9'h000;
     end
   end
   always @* begin
@@ -8653,7 +8712,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$signal$62 ) begin
       \$1220  = 32'd0;
     end else begin
-      \$1220  = \$113 [31:0];
+      \$1220  = \$115 [31:0];
     end
     if (rst) begin
       \$1220  = 32'd0;
@@ -8665,7 +8724,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$signal$62 ) begin
       \$1221  = 32'd0;
     end else begin
-      \$1221  = \$114 [31:0];
+      \$1221  = \$116 [31:0];
     end
     if (rst) begin
       \$1221  = 32'd0;
@@ -8673,69 +8732,69 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1222  = \$119 [7:0];
-    if (rst) begin
-      \$1222  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1223  = medium_in_use;
-    if (rst) begin
-      \$1223  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1224  = \$125 ;
-    if (rst) begin
-      \$1224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1225  = \$129 ;
-    if (rst) begin
-      \$1225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1226  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1226  = medium_in_use;
+      \$1222  = 32'd0;
+    end else begin
+      \$1222  = \$117 [31:0];
+    end
+    if (rst) begin
+      \$1222  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1223  = 32'd0;
+    end else begin
+      \$1223  = \$118 [31:0];
+    end
+    if (rst) begin
+      \$1223  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1224  = \$123 [7:0];
+    if (rst) begin
+      \$1224  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1225  = medium_in_use;
+    if (rst) begin
+      \$1225  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1226  = \$129 ;
+    if (rst) begin
+      \$1226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1227  = \$133 ;
+    if (rst) begin
+      \$1227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1228  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1228  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$1226  = medium_in_use_was;
+        \$1228  = medium_in_use_was;
       end
     end
     if (rst) begin
-      \$1226  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1227  = 32'd0;
-    end else begin
-      \$1227  = \$130 [31:0];
-    end
-    if (rst) begin
-      \$1227  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1228  = 32'd0;
-    end else begin
-      \$1228  = \$131 [31:0];
-    end
-    if (rst) begin
-      \$1228  = 32'd0;
+      \$1228  = 8'h00;
     end
   end
   always @* begin
@@ -8744,7 +8803,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$signal$62 ) begin
       \$1229  = 32'd0;
     end else begin
-      \$1229  = \$132 [31:0];
+      \$1229  = \$134 [31:0];
     end
     if (rst) begin
       \$1229  = 32'd0;
@@ -8756,7 +8815,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$signal$62 ) begin
       \$1230  = 32'd0;
     end else begin
-      \$1230  = \$133 [31:0];
+      \$1230  = \$135 [31:0];
     end
     if (rst) begin
       \$1230  = 32'd0;
@@ -8764,69 +8823,69 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1231  = \$138 [5:0];
-    if (rst) begin
-      \$1231  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1232  = large_in_use;
-    if (rst) begin
-      \$1232  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1233  = \$144 ;
-    if (rst) begin
-      \$1233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1234  = \$148 ;
-    if (rst) begin
-      \$1234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1235  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1235  = large_in_use;
+      \$1231  = 32'd0;
+    end else begin
+      \$1231  = \$136 [31:0];
+    end
+    if (rst) begin
+      \$1231  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1232  = 32'd0;
+    end else begin
+      \$1232  = \$137 [31:0];
+    end
+    if (rst) begin
+      \$1232  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1233  = \$142 [5:0];
+    if (rst) begin
+      \$1233  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1234  = large_in_use;
+    if (rst) begin
+      \$1234  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1235  = \$148 ;
+    if (rst) begin
+      \$1235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1236  = \$152 ;
+    if (rst) begin
+      \$1236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1237  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1237  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$1235  = large_in_use_was;
+        \$1237  = large_in_use_was;
       end
     end
     if (rst) begin
-      \$1235  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1236  = 32'd0;
-    end else begin
-      \$1236  = \$149 [31:0];
-    end
-    if (rst) begin
-      \$1236  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1237  = 32'd0;
-    end else begin
-      \$1237  = \$150 [31:0];
-    end
-    if (rst) begin
-      \$1237  = 32'd0;
+      \$1237  = 6'h00;
     end
   end
   always @* begin
@@ -8835,7 +8894,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$signal$62 ) begin
       \$1238  = 32'd0;
     end else begin
-      \$1238  = \$151 [31:0];
+      \$1238  = \$153 [31:0];
     end
     if (rst) begin
       \$1238  = 32'd0;
@@ -8847,7 +8906,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$signal$62 ) begin
       \$1239  = 32'd0;
     end else begin
-      \$1239  = \$152 [31:0];
+      \$1239  = \$154 [31:0];
     end
     if (rst) begin
       \$1239  = 32'd0;
@@ -8855,1060 +8914,1070 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1240  = \$153 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1240  = 32'd0;
+    end else begin
+      \$1240  = \$155 [31:0];
+    end
     if (rst) begin
-      \$1240  = 4'h0;
+      \$1240  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1241  = \$154 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1241  = 32'd0;
+    end else begin
+      \$1241  = \$156 [31:0];
+    end
     if (rst) begin
-      \$1241  = 8'h00;
+      \$1241  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1242  = \$155 ;
+    \$1242  = \$157 ;
     if (rst) begin
-      \$1242  = 8'h00;
+      \$1242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1243  = \$156 ;
+    \$1243  = \$158 ;
     if (rst) begin
-      \$1243  = 16'h0000;
+      \$1243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1244  = bus__r_req;
+    \$1244  = \$159 ;
     if (rst) begin
-      \$1244  = 1'h0;
+      \$1244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1245  = \$157 [1:0];
+    \$1245  = \$160 ;
     if (rst) begin
-      \$1245  = 2'h0;
+      \$1245  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1246  = \$signal$99 ;
+    \$1246  = bus__r_req;
     if (rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1247  = \$signal$101 ;
+    \$1247  = \$161 [1:0];
     if (rst) begin
       \$1247  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1248  = \$165 ;
+    \$1248  = \$signal$104 ;
     if (rst) begin
       \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1249  = \$173 ;
+    \$1249  = \$signal$106 ;
     if (rst) begin
-      \$1249  = 1'h0;
+      \$1249  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1250  = \$181 ;
+    \$1250  = \$169 ;
     if (rst) begin
       \$1250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1251  = \$189 ;
+    \$1251  = \$177 ;
     if (rst) begin
       \$1251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1252  = \$197 ;
+    \$1252  = \$185 ;
     if (rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1253  = \$205 ;
+    \$1253  = \$193 ;
     if (rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1254  = \$213 ;
+    \$1254  = \$201 ;
     if (rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1255  = \$221 ;
+    \$1255  = \$209 ;
     if (rst) begin
       \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1256  = \$229 ;
+    \$1256  = \$217 ;
     if (rst) begin
       \$1256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1257  = \$237 ;
+    \$1257  = \$225 ;
     if (rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1258  = \$245 ;
+    \$1258  = \$233 ;
     if (rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1259  = \$253 ;
+    \$1259  = \$241 ;
     if (rst) begin
       \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1260  = \$261 ;
+    \$1260  = \$249 ;
     if (rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1261  = \$269 ;
+    \$1261  = \$257 ;
     if (rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1262  = \$277 ;
+    \$1262  = \$265 ;
     if (rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1263  = \$285 ;
+    \$1263  = \$273 ;
     if (rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1264  = \$293 ;
+    \$1264  = \$281 ;
     if (rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1265  = \$301 ;
+    \$1265  = \$289 ;
     if (rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1266  = \$309 ;
+    \$1266  = \$297 ;
     if (rst) begin
       \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1267  = \$317 ;
+    \$1267  = \$305 ;
     if (rst) begin
       \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1268  = \$325 ;
+    \$1268  = \$313 ;
     if (rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1269  = \$333 ;
+    \$1269  = \$321 ;
     if (rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1270  = \$341 ;
+    \$1270  = \$329 ;
     if (rst) begin
       \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1271  = \$349 ;
+    \$1271  = \$337 ;
     if (rst) begin
       \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1272  = \$357 ;
+    \$1272  = \$345 ;
     if (rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1273  = \$365 ;
+    \$1273  = \$353 ;
     if (rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1274  = \$373 ;
+    \$1274  = \$361 ;
     if (rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1275  = \$381 ;
+    \$1275  = \$369 ;
     if (rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1276  = \$389 ;
+    \$1276  = \$377 ;
     if (rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1277  = \$397 ;
+    \$1277  = \$385 ;
     if (rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1278  = \$405 ;
+    \$1278  = \$393 ;
     if (rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1279  = \$413 ;
+    \$1279  = \$401 ;
     if (rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1280  = \$421 ;
+    \$1280  = \$409 ;
     if (rst) begin
       \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1281  = \$429 ;
+    \$1281  = \$417 ;
     if (rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1282  = \$437 ;
+    \$1282  = \$425 ;
     if (rst) begin
       \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1283  = \$445 ;
+    \$1283  = \$433 ;
     if (rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1284  = \$453 ;
+    \$1284  = \$441 ;
     if (rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1285  = \$461 ;
+    \$1285  = \$449 ;
     if (rst) begin
       \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1286  = \$469 ;
+    \$1286  = \$457 ;
     if (rst) begin
       \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1287  = \$477 ;
+    \$1287  = \$465 ;
     if (rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1288  = \$485 ;
+    \$1288  = \$473 ;
     if (rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1289  = \$493 ;
+    \$1289  = \$481 ;
     if (rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1290  = \$501 ;
+    \$1290  = \$489 ;
     if (rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1291  = \$509 ;
+    \$1291  = \$497 ;
     if (rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1292  = \$517 ;
+    \$1292  = \$505 ;
     if (rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1293  = \$525 ;
+    \$1293  = \$513 ;
     if (rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1294  = \$533 ;
+    \$1294  = \$521 ;
     if (rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1295  = \$541 ;
+    \$1295  = \$529 ;
     if (rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1296  = \$549 ;
+    \$1296  = \$537 ;
     if (rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1297  = \$557 ;
+    \$1297  = \$545 ;
     if (rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1298  = \$565 ;
+    \$1298  = \$553 ;
     if (rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1299  = \$573 ;
+    \$1299  = \$561 ;
     if (rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1300  = \$581 ;
+    \$1300  = \$569 ;
     if (rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1301  = \$589 ;
+    \$1301  = \$577 ;
     if (rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1302  = \$597 ;
+    \$1302  = \$585 ;
     if (rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1303  = \$605 ;
+    \$1303  = \$593 ;
     if (rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1304  = \$613 ;
+    \$1304  = \$601 ;
     if (rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1305  = \$621 ;
+    \$1305  = \$609 ;
     if (rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1306  = \$629 ;
+    \$1306  = \$617 ;
     if (rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1307  = \$637 ;
+    \$1307  = \$625 ;
     if (rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1308  = \$645 ;
+    \$1308  = \$633 ;
     if (rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1309  = \$signal$102 ;
+    \$1309  = \$641 ;
     if (rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1310  = r2_alloc;
+    \$1310  = \$649 ;
     if (rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1311  = r2_pool;
+    \$1311  = \$signal$107 ;
     if (rst) begin
-      \$1311  = 2'h0;
+      \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1312  = \$676 ;
+    \$1312  = r2_alloc;
     if (rst) begin
-      \$1312  = 32'd0;
+      \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1313 [0] = \$691 ;
-    \$1313 [1] = \$731 ;
-    \$1313 [2] = \$771 ;
-    \$1313 [3] = \$811 ;
+    \$1313  = r2_pool;
     if (rst) begin
-      \$1313  = 4'h0;
+      \$1313  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1314  = \$718 ;
+    \$1314  = \$680 ;
     if (rst) begin
       \$1314  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1315  = \$758 ;
+    \$1315 [0] = \$695 ;
+    \$1315 [1] = \$735 ;
+    \$1315 [2] = \$775 ;
+    \$1315 [3] = \$815 ;
     if (rst) begin
-      \$1315  = 32'd0;
+      \$1315  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1316  = \$798 ;
+    \$1316  = \$722 ;
     if (rst) begin
       \$1316  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1317  = \$812 ;
+    \$1317  = \$762 ;
     if (rst) begin
-      \$1317  = 1'h0;
+      \$1317  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1318  = 1'h0;
-    if (\$813 ) begin
-    end else if (\$signal$165 ) begin
-      \$1318  = 1'h1;
-    end
-    if (\$820 ) begin
-      \$1318  = 1'h1;
-    end
+    \$1318  = \$802 ;
     if (rst) begin
-      \$1318  = 1'h0;
+      \$1318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1319  = alloc_waiting;
-    if (\$813 ) begin
-      \$1319  = 1'h1;
-    end
-    if (\$820 ) begin
-      \$1319  = 1'h0;
-    end
+    \$1319  = \$816 ;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1320  = req_alloc_pool;
-    if (\$813 ) begin
-      \$1320  = r3_pool;
+    \$1320  = 1'h0;
+    if (\$817 ) begin
+    end else if (\$signal$170 ) begin
+      \$1320  = 1'h1;
+    end
+    if (\$824 ) begin
+      \$1320  = 1'h1;
     end
     if (rst) begin
-      \$1320  = 2'h0;
+      \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1321  = req_alloc_size;
-    if (\$813 ) begin
+    \$1321  = alloc_waiting;
+    if (\$817 ) begin
+      \$1321  = 1'h1;
+    end
+    if (\$824 ) begin
+      \$1321  = 1'h0;
+    end
+    if (rst) begin
+      \$1321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1322  = req_alloc_pool;
+    if (\$817 ) begin
+      \$1322  = r3_pool;
+    end
+    if (rst) begin
+      \$1322  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1323  = req_alloc_size;
+    if (\$817 ) begin
       casez (r3_pool)
         2'h0:
-            \$1321  = 14'h0040;
+            \$1323  = 14'h0040;
         2'h1:
-            \$1321  = 14'h0200;
+            \$1323  = 14'h0200;
         2'h2:
-            \$1321  = 14'h1000;
+            \$1323  = 14'h1000;
       endcase
     end
     if (rst) begin
-      \$1321  = 14'h0000;
+      \$1323  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1322  = \$signal$181 ;
-    if (\$813 ) begin
-    end else if (\$signal$165 ) begin
-      \$1322  = \$816 ;
+    \$1324  = \$signal$185 ;
+    if (\$817 ) begin
+    end else if (\$signal$170 ) begin
+      \$1324  = \$820 ;
     end
-    if (\$820 ) begin
-      \$1322  = { \port$2428$0 [0], \port$2428$0 [4:1], \port$2428$55 [7:0], 11'h000, \port$2428$0 [14:7] };
+    if (\$824 ) begin
+      \$1324  = { \port$2456$0 [0], \port$2456$0 [4:1], \port$2456$55 [7:0], 11'h000, \port$2456$0 [14:7] };
     end
     if (rst) begin
-      \$1322  = 32'd0;
+      \$1324  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1323  = \$signal$182 ;
-    if (\$813 ) begin
-    end else if (\$signal$165 ) begin
-      \$1323  = \$818 ;
+    \$1325  = \$signal$186 ;
+    if (\$817 ) begin
+    end else if (\$signal$170 ) begin
+      \$1325  = \$822 ;
     end
-    if (\$820 ) begin
-      \$1323  = 1'h0;
+    if (\$824 ) begin
+      \$1325  = 1'h0;
     end
     if (rst) begin
-      \$1323  = 1'h0;
+      \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1324  = \$821 ;
+    \$1326  = \$825 ;
     if (rst) begin
-      \$1324  = 4'h0;
+      \$1326  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1325  = \$822 ;
+    \$1327  = \$826 ;
     if (rst) begin
-      \$1325  = 8'h00;
+      \$1327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1326  = \$823 ;
+    \$1328  = \$827 ;
     if (rst) begin
-      \$1326  = 8'h00;
+      \$1328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1327  = \$824 ;
+    \$1329  = \$828 ;
     if (rst) begin
-      \$1327  = 16'h0000;
+      \$1329  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1328  = \$825 ;
-    if (rst) begin
-      \$1328  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1329  = \$826 ;
-    if (rst) begin
-      \$1329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1330  = \$827 ;
+    \$1330  = \$829 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1331  = \$828 ;
+    \$1331  = \$830 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1332  = \$829 ;
+    \$1332  = \$831 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1333  = \$830 ;
+    \$1333  = \$832 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1334  = \$831 ;
+    \$1334  = \$833 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1335  = \$832 ;
+    \$1335  = \$834 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1336  = \$833 ;
+    \$1336  = \$835 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1337  = \$834 ;
+    \$1337  = \$836 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1338  = \$835 ;
+    \$1338  = \$837 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1339  = \$836 ;
+    \$1339  = \$838 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1340  = \$837 ;
+    \$1340  = \$839 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1341  = \$838 ;
+    \$1341  = \$840 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1342  = \$839 ;
+    \$1342  = \$841 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1343  = \$840 ;
+    \$1343  = \$842 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1344  = \$841 ;
+    \$1344  = \$843 ;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1345  = \$842 ;
+    \$1345  = \$844 ;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1346  = \$843 ;
+    \$1346  = \$845 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1347  = \$844 ;
+    \$1347  = \$846 ;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1348  = \$845 ;
+    \$1348  = \$847 ;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1349  = \$846 ;
+    \$1349  = \$848 ;
     if (rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1350  = \$847 ;
+    \$1350  = \$849 ;
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1351  = \$848 ;
+    \$1351  = \$850 ;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1352  = bus__w_req;
+    \$1352  = \$851 ;
     if (rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1353  = bus__w_data;
+    \$1353  = \$852 ;
     if (rst) begin
-      \$1353  = 32'd0;
+      \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1354  = \$849 ;
+    \$1354  = bus__w_req;
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1355  = bus__w_strb[0];
+    \$1355  = bus__w_data;
     if (rst) begin
-      \$1355  = 1'h0;
+      \$1355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1356  = \$850 [1:0];
+    \$1356  = \$853 ;
     if (rst) begin
-      \$1356  = 2'h0;
+      \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1357  = \$signal$214 ;
+    \$1357  = bus__w_strb[0];
     if (rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1358  = \$signal$217 ;
+    \$1358  = \$854 [1:0];
     if (rst) begin
-      \$1358  = 1'h0;
+      \$1358  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1359  = w1_strb0;
+    \$1359  = \$signal$218 ;
     if (rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1360  = \$signal$216 ;
+    \$1360  = \$signal$221 ;
     if (rst) begin
-      \$1360  = 32'd0;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1361  = w1_pool;
+    \$1361  = w1_strb0;
     if (rst) begin
-      \$1361  = 2'h0;
+      \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1362  = { \$883 , \$872 , \$861  };
+    \$1362  = \$signal$220 ;
     if (rst) begin
-      \$1362  = 3'h0;
+      \$1362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1363  = \$891 ;
+    \$1363  = w1_pool;
     if (rst) begin
-      \$1363  = 1'h0;
+      \$1363  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1364  = \$899 ;
+    \$1364  = { \$887 , \$876 , \$865  };
     if (rst) begin
-      \$1364  = 1'h0;
+      \$1364  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1365  = \$907 ;
+    \$1365  = \$895 ;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1366  = \$915 ;
+    \$1366  = \$903 ;
     if (rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1367  = \$923 ;
+    \$1367  = \$911 ;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1368  = \$931 ;
+    \$1368  = \$919 ;
     if (rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1369  = \$939 ;
+    \$1369  = \$927 ;
     if (rst) begin
       \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1370  = \$947 ;
+    \$1370  = \$935 ;
     if (rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1371  = \$955 ;
+    \$1371  = \$943 ;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1372  = \$963 ;
+    \$1372  = \$951 ;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1373  = \$989 ;
+    \$1373  = \$959 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1374  = \$1015 ;
+    \$1374  = \$967 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1375  = \$1086 ;
+    \$1375  = \$993 ;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1376  = \$1103 ;
+    \$1376  = \$1019 ;
     if (rst) begin
       \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1377  = w2_offset;
+    \$1377  = \$1090 ;
+    if (rst) begin
+      \$1377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1378  = \$1107 ;
+    if (rst) begin
+      \$1378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1379  = w2_offset;
     casez (w1_pool)
       2'h0:
-          \$1377  = { 14'h0000, \$1104  };
+          \$1379  = { 14'h0000, \$1108  };
       2'h1:
-          \$1377  = { 6'h00, \$1105  };
+          \$1379  = { 6'h00, \$1109  };
       2'h2:
-          \$1377  = { 6'h00, \$1106  };
+          \$1379  = { 6'h00, \$1110  };
     endcase
     if (rst) begin
-      \$1377  = 40'h0000000000;
+      \$1379  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1378  = w2_base;
+    \$1380  = w2_base;
     casez (w1_pool)
       2'h0:
-          \$1378  = 40'h1000000000;
+          \$1380  = 40'h1000000000;
       2'h1:
-          \$1378  = 40'h1000010000;
+          \$1380  = 40'h1000010000;
       2'h2:
-          \$1378  = 40'h1000100000;
+          \$1380  = 40'h1000100000;
     endcase
     if (rst) begin
-      \$1378  = 40'h0000000000;
+      \$1380  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1379  = \$1109 ;
+    \$1381  = \$1113 ;
     if (rst) begin
-      \$1379  = 1'h0;
+      \$1381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1380  = \$1111 ;
-    if (rst) begin
-      \$1380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1381  = \$1114 ;
-    if (rst) begin
-      \$1381  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1382  = \$1116 ;
+    \$1382  = \$1115 ;
     if (rst) begin
       \$1382  = 1'h0;
     end
@@ -9917,43 +9986,31 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1383  = \$1118 ;
     if (rst) begin
-      \$1383  = 1'h0;
+      \$1383  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1384  = \$1126 ;
-    if (\$1140 ) begin
-      \$1384  = 1'h1;
-    end
-    if (\$1143 ) begin
-      \$1384  = 1'h1;
-    end
+    \$1384  = \$1120 ;
     if (rst) begin
       \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1385  = irq_enable;
-    if (\$1128 ) begin
-      \$1385  = \$signal$224 [2:0];
-    end
+    \$1385  = \$1122 ;
     if (rst) begin
-      \$1385  = 3'h0;
+      \$1385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1386  = \$signal$247 ;
-    if (\$signal$221 ) begin
-      \$1386  = \$1132 ;
+    \$1386  = \$1130 ;
+    if (\$1144 ) begin
+      \$1386  = 1'h1;
     end
-    if (\$1140 ) begin
-      \$1386  = \$1141 ;
-    end
-    if (\$1143 ) begin
-      \$1386  = \$1144 ;
+    if (\$1147 ) begin
+      \$1386  = 1'h1;
     end
     if (rst) begin
       \$1386  = 1'h0;
@@ -9961,146 +10018,172 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1387  = \$signal$248 ;
-    if (\$1134 ) begin
-      \$1387  = 1'h1;
-    end
-    if (\$1140 ) begin
-      \$1387  = 1'h0;
+    \$1387  = irq_enable;
+    if (\$1132 ) begin
+      \$1387  = \$signal$228 [2:0];
     end
     if (rst) begin
-      \$1387  = 1'h0;
+      \$1387  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1388  = req_free_pool;
-    if (\$1134 ) begin
-      \$1388  = w2_pool;
+    \$1388  = \$signal$251 ;
+    if (\$signal$225 ) begin
+      \$1388  = \$1136 ;
+    end
+    if (\$1144 ) begin
+      \$1388  = \$1145 ;
+    end
+    if (\$1147 ) begin
+      \$1388  = \$1148 ;
     end
     if (rst) begin
-      \$1388  = 2'h0;
+      \$1388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1389  = req_free_tag;
-    if (\$1134 ) begin
-      \$1389  = \$signal$224 [26:19];
-    end
-    if (rst) begin
-      \$1389  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1390  = req_free_addr;
-    if (\$1134 ) begin
-      \$1390  = \$1135 [39:0];
-    end
-    if (rst) begin
-      \$1390  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1391  = req_free_oor;
-    if (\$1134 ) begin
-      \$1391  = \$1136 [0];
-    end
-    if (rst) begin
-      \$1391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1392  = flush_waiting;
+    \$1389  = \$signal$252 ;
     if (\$1138 ) begin
-      \$1392  = 1'h1;
+      \$1389  = 1'h1;
     end
-    if (\$1143 ) begin
-      \$1392  = 1'h0;
+    if (\$1144 ) begin
+      \$1389  = 1'h0;
     end
     if (rst) begin
-      \$1392  = 1'h0;
+      \$1389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1393  = req_flush_pool;
+    \$1390  = req_free_pool;
     if (\$1138 ) begin
-      \$1393  = w2_pool;
+      \$1390  = w2_pool;
     end
     if (rst) begin
-      \$1393  = 2'h0;
+      \$1390  = 2'h0;
     end
   end
-  assign rsp_freed_err = \port$2434$0 [4:1];
-  assign rsp_flushed_err = \port$2449$0 [4:1];
-  assign rsp_grant_err = \port$2428$0 [4:1];
-  assign rsp_grant_pool = \port$2428$0 [6:5];
-  assign rsp_grant_user = \port$2428$55 [23:8];
-  assign rsp_flushed_pool = \port$2449$0 [22:21];
-  assign rsp_flushed_user = \port$2449$0 [20:5];
-  assign rsp_freed_src = \port$2481$0 [0];
-  assign rsp_freed_in_pool = \port$2434$0 [23];
-  assign rsp_freed_pool = \port$2434$0 [22:21];
-  assign rsp_freed_tag = \port$2481$0 [40:33];
-  assign rsp_freed_addr = \port$2481$0 [32:1];
-  assign rsp_freed_user = \port$2434$0 [20:5];
-  assign rsp_grant_ok = \port$2428$0 [0];
-  assign rsp_freed_ok = \port$2434$0 [0];
-  assign rsp_flushed_ok = \port$2449$0 [0];
-  assign handle = { \port$2428$0 [0], \port$2428$0 [4:1], \port$2428$55 [7:0], 11'h000, \port$2428$0 [14:7] };
-  assign log_bank0_k = \$1152 [1:0];
-  assign \$signature__addr$259  = \$signal$61 [3:2];
-  assign \$signature__en$260  = 1'h1;
-  assign log_bank1_k = \$1157 [1:0];
-  assign \$signature__addr$265  = \$signal$61 [3:2];
-  assign \$signature__en$266  = 1'h1;
-  assign log_bank2_k = \$1162 [1:0];
-  assign \$signature__addr$271  = \$signal$61 [3:2];
-  assign \$signature__en$272  = 1'h1;
-  assign log_bank3_k = \$1167 [1:0];
-  assign \$signature__addr$274  = \$signal$59 ;
-  assign \$signature__addr$277  = \$signal$61 [3:2];
-  assign \$signature__en$278  = 1'h1;
-  assign rsp_grant_slot = \port$2428$0 [14:7];
-  assign rsp_grant_tag = \port$2428$55 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1391  = req_free_tag;
+    if (\$1138 ) begin
+      \$1391  = \$signal$228 [26:19];
+    end
+    if (rst) begin
+      \$1391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1392  = req_free_addr;
+    if (\$1138 ) begin
+      \$1392  = \$1139 [39:0];
+    end
+    if (rst) begin
+      \$1392  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1393  = req_free_oor;
+    if (\$1138 ) begin
+      \$1393  = \$1140 [0];
+    end
+    if (rst) begin
+      \$1393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1394  = flush_waiting;
+    if (\$1142 ) begin
+      \$1394  = 1'h1;
+    end
+    if (\$1147 ) begin
+      \$1394  = 1'h0;
+    end
+    if (rst) begin
+      \$1394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1395  = req_flush_pool;
+    if (\$1142 ) begin
+      \$1395  = w2_pool;
+    end
+    if (rst) begin
+      \$1395  = 2'h0;
+    end
+  end
+  assign rsp_freed_err = \port$2462$0 [4:1];
+  assign rsp_flushed_err = \port$2477$0 [4:1];
+  assign rsp_grant_err = \port$2456$0 [4:1];
+  assign rsp_grant_pool = \port$2456$0 [6:5];
+  assign rsp_grant_user = \port$2456$55 [23:8];
+  assign rsp_flushed_pool = \port$2477$0 [22:21];
+  assign rsp_flushed_user = \port$2477$0 [20:5];
+  assign rsp_freed_src = \port$2509$0 [0];
+  assign rsp_freed_in_pool = \port$2462$0 [23];
+  assign rsp_freed_pool = \port$2462$0 [22:21];
+  assign rsp_freed_tag = \port$2509$0 [40:33];
+  assign rsp_freed_addr = \port$2509$0 [32:1];
+  assign rsp_freed_user = \port$2462$0 [20:5];
+  assign rsp_grant_ok = \port$2456$0 [0];
+  assign rsp_freed_ok = \port$2462$0 [0];
+  assign rsp_flushed_ok = \port$2477$0 [0];
+  assign handle = { \port$2456$0 [0], \port$2456$0 [4:1], \port$2456$55 [7:0], 11'h000, \port$2456$0 [14:7] };
+  assign log_bank0_k = \$1156 [1:0];
+  assign \$signature__addr$263  = \$signal$61 [3:2];
+  assign \$signature__en$264  = 1'h1;
+  assign log_bank1_k = \$1161 [1:0];
+  assign \$signature__addr$269  = \$signal$61 [3:2];
+  assign \$signature__en$270  = 1'h1;
+  assign log_bank2_k = \$1166 [1:0];
+  assign \$signature__addr$275  = \$signal$61 [3:2];
+  assign \$signature__en$276  = 1'h1;
+  assign log_bank3_k = \$1171 [1:0];
+  assign \$signature__addr$278  = \$signal$59 ;
+  assign \$signature__addr$281  = \$signal$61 [3:2];
+  assign \$signature__en$282  = 1'h1;
+  assign rsp_grant_slot = \port$2456$0 [14:7];
+  assign rsp_grant_tag = \port$2456$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$181 ;
-  assign bus__r_err = \$signal$182 ;
-  assign bus__w_err = \$signal$247 ;
-  assign \$653  = 32'd0;
-  assign \$655  = { 30'h00000000, \$654  };
-  assign \$671  = 32'd0;
-  assign \$673  = \$672 ;
-  assign \$692  = 32'd0;
-  assign \$693  = 32'd0;
-  assign \$694  = 32'd0;
-  assign \$698  = \$697 ;
-  assign \$710  = 32'd0;
-  assign \$711  = 32'd0;
-  assign \$712  = 32'd0;
-  assign \$713  = \$709 ;
+  assign bus__r_data = \$signal$185 ;
+  assign bus__r_err = \$signal$186 ;
+  assign bus__w_err = \$signal$251 ;
+  assign \$657  = 32'd0;
+  assign \$659  = { 30'h00000000, \$658  };
+  assign \$675  = 32'd0;
+  assign \$677  = \$676 ;
+  assign \$696  = 32'd0;
+  assign \$697  = 32'd0;
+  assign \$698  = 32'd0;
+  assign \$702  = \$701 ;
+  assign \$714  = 32'd0;
   assign \$715  = 32'd0;
-  assign \$716  = \$714 ;
-  assign \$732  = 32'd0;
-  assign \$734  = \$733 ;
-  assign \$750  = 32'd0;
-  assign \$751  = 32'd0;
-  assign \$752  = 32'd0;
-  assign \$753  = \$749 ;
+  assign \$716  = 32'd0;
+  assign \$717  = \$713 ;
+  assign \$719  = 32'd0;
+  assign \$720  = \$718 ;
+  assign \$736  = 32'd0;
+  assign \$738  = \$737 ;
+  assign \$754  = 32'd0;
   assign \$755  = 32'd0;
-  assign \$756  = \$754 ;
-  assign \$772  = 32'd0;
-  assign \$774  = \$773 ;
-  assign \$791  = 32'd0;
-  assign \$792  = \$790 ;
+  assign \$756  = 32'd0;
+  assign \$757  = \$753 ;
+  assign \$759  = 32'd0;
+  assign \$760  = \$758 ;
+  assign \$776  = 32'd0;
+  assign \$778  = \$777 ;
   assign \$795  = 32'd0;
   assign \$796  = \$794 ;
-  assign \$1104  = { 1'h0, \$signal$216 [18:0], 6'h00 };
-  assign \$1105  = { 6'h00, \$signal$216 [18:0], 9'h000 };
-  assign \$1106  = { 3'h0, \$signal$216 [18:0], 12'h000 };
+  assign \$799  = 32'd0;
+  assign \$800  = \$798 ;
+  assign \$1108  = { 1'h0, \$signal$220 [18:0], 6'h00 };
+  assign \$1109  = { 6'h00, \$signal$220 [18:0], 9'h000 };
+  assign \$1110  = { 3'h0, \$signal$220 [18:0], 12'h000 };
 endmodule

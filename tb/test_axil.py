@@ -195,6 +195,7 @@ class TB:
             raise DRIVER.BusError(f"write 0x{offset:03X}: {response.resp!r}")
 
     def check_alloc(self, offset, value):
+        self.check()                 # a native-side mismatch first: it stopped the edge loop
         expected = self.registers.expected_allocs.popleft()
         if value != handle_of(expected):
             self.fail(Mismatch(self.bench.cycle, f"register ALLOC at 0x{offset:03X}", offset,
@@ -206,6 +207,7 @@ class TB:
             self.bench.stats.failures[expected.err] += 1
 
     def check_flush(self, offset, resp):
+        self.check()                 # a native-side mismatch first: it stopped the edge loop
         if not self.registers.expected_flushes:     # a partial-strobe FLUSH never entered
             return
         expected = self.registers.expected_flushes.popleft()
@@ -218,6 +220,7 @@ class TB:
             self.bench.stats.failures[expected.err] += 1
 
     def check_free(self, offset, value, resp):
+        self.check()                 # a native-side mismatch first: it stopped the edge loop
         if not self.registers.expected_frees:       # a partial-strobe FREE never entered
             return
         expected = self.registers.expected_frees.popleft()
@@ -343,7 +346,18 @@ class TB:
 # ---- random register traffic ------------------------------------------------------------
 
 async def axi_worker(tb, n, rng, held):
-    """One master's worth of traffic: register ALLOC/FREE (good and bad) and reads."""
+    """One master's worth of traffic: register ALLOC/FREE/FLUSH (good and bad) and
+    reads. A failure is kept for the test to raise (a task's own exception would
+    end the test before it records what failed)."""
+    try:
+        return await _axi_traffic(tb, n, rng, held)
+    except Exception as error:
+        if tb.failure is None:
+            tb.failure = error
+        return 0
+
+
+async def _axi_traffic(tb, n, rng, held):
     pools = CONFIG.pools
     for _ in range(n):
         r = rng.random()

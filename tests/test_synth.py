@@ -123,8 +123,10 @@ def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(shipped, tmp_path):
     assert counts["RAMB18"] + 2 * counts["RAMB36"] >= 4
     small = parse_config(dict(config.to_dict(), pools=[dict(config.to_dict()["pools"][0], slots=64)]))
     small_counts = resources(synthesize(small, work=tmp_path / "small")[0], small.name)
-    # 16 times the slots, nowhere near 16 times the flip-flops
-    assert counts["FF"] < small_counts["FF"] + 64
+    # 16 times the slots, nowhere near 16 times the flip-flops: 4 more bits in each
+    # of the slot-wide registers (pipeline stages, counters: about 30 of them),
+    # where a bitmap would need 960 more
+    assert counts["FF"] < small_counts["FF"] + 160
 
 
 @pytest.mark.parametrize("name", ["event_region", "acquisition", "size_classes"])
