@@ -13,7 +13,9 @@ Bins that cannot be reached by construction are not listed:
 - BAD_POOL needs a pool index field wider than the pools (``2**P > pools``);
 - TAG_MISMATCH and the tag wrap need ``tag_bits > 0``;
 - a native OUT_OF_RANGE needs an address that no pool covers;
-- CONTRACT needs a persistent pool.
+- CONTRACT needs a persistent pool; a release (and so NOT_ALLOCATED,
+  TAG_MISMATCH, the recycle window, recovery from exhaustion, the tag wrap, a
+  flush that frees anything) needs a transient one.
 """
 
 from collections import Counter
@@ -53,16 +55,24 @@ def expected_bins(config, *, axi=True):
     if sum(p.slots * p.slot_size for p in config.pools) < 2 ** config.addr_width:
         native.append(Err.OUT_OF_RANGE)
     register = [Err.EXHAUSTED, Err.OUT_OF_RANGE, Err.NOT_ALLOCATED]
+    # Without a transient pool no slot is ever released (every free in a pool
+    # answers CONTRACT before any state is looked at), so nothing that needs a
+    # release can happen.
+    releases = any(pool.lifetime == "transient" for pool in config.pools)
     if any(pool.lifetime == "persistent" for pool in config.pools):
         native.append(Err.CONTRACT)
         register.append(Err.CONTRACT)
-    if config.tag_bits:
+    if config.tag_bits and releases:
         native.append(Err.TAG_MISMATCH)
         register.append(Err.TAG_MISMATCH)
+    if not releases:
+        native.remove(Err.NOT_ALLOCATED)
+        register.remove(Err.NOT_ALLOCATED)
     bins += [f"error.{Err(code).name}.native" for code in sorted(native)]
-    bins += ["alloc_and_free.same_cycle_same_pool", "recycle.alloc_inside_window",
-             "recycle.exhausted_inside_window", "exhausted_then_recovered",
-             "reset.requests_in_flight"]
+    if releases:
+        bins += ["alloc_and_free.same_cycle_same_pool", "recycle.alloc_inside_window",
+                 "recycle.exhausted_inside_window", "exhausted_then_recovered"]
+    bins += ["reset.requests_in_flight"]
     # flush (SPEC §4.3), on the native port
     if any(pool.lifetime == "transient" for pool in config.pools):
         bins += [b for b in FLUSH_BINS if config.tag_bits or not b.endswith("TAG_MISMATCH")]
@@ -70,7 +80,7 @@ def expected_bins(config, *, axi=True):
         bins.append("error.BAD_POOL.flush")
     if any(pool.lifetime == "persistent" for pool in config.pools):
         bins.append("error.CONTRACT.flush")
-    if config.tag_bits:
+    if config.tag_bits and releases:
         bins.append("tag_wrap")
     if axi:
         bins += [f"error.{Err(code).name}.axi" for code in sorted(register)]

@@ -31,6 +31,18 @@ def test_bins_follow_what_the_config_can_reach():
     assert not any(b.endswith(".axi") or b.startswith("axi_") for b in expected_bins(make(), axi=False))
 
 
+def test_bins_that_need_a_release_need_a_transient_pool():
+    pools = make().to_dict()["pools"]
+    persistent = [dict(pool, lifetime="persistent") for pool in pools]
+    only = set(expected_bins(make(pools=persistent)))
+    assert "error.CONTRACT.native" in only and "error.CONTRACT.flush" in only
+    assert not {"error.NOT_ALLOCATED.native", "error.NOT_ALLOCATED.axi", "error.TAG_MISMATCH.native",
+                "recycle.alloc_inside_window", "exhausted_then_recovered", "tag_wrap",
+                "flush.ok"} & only
+    mixed = set(expected_bins(make(pools=[pools[0]] + persistent[1:])))
+    assert {"error.NOT_ALLOCATED.native", "tag_wrap", "flush.ok", "error.CONTRACT.axi"} <= mixed
+
+
 def test_scoreboard_samples_the_bins_and_reports_holes():
     config = make()
     board = Scoreboard(config, recycle_delay=RECYCLE_DELAY)
