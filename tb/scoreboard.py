@@ -116,8 +116,7 @@ class Scoreboard:
         Returns the model's ``(grant, freed)``."""
         free_pool = free_oor_pool
         if free_oor_pool is not None:
-            _, _, flushed = answers = self.model.step(cycle, alloc=alloc, flush=flush)
-            grant = answers.grant
+            grant, _, flushed = self.model.step(cycle, alloc=alloc, flush=flush)
             freed = Freed(ok=0, err=Err.OUT_OF_RANGE, user=free[2])
         else:
             if free is not None:
