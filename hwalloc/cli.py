@@ -252,6 +252,7 @@ def _print_rtl_coverage(sim, dats):
 _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
               "reset_in_flight": "test_reset_with_requests_in_flight",
               "tag_wrap": "test_tag_wraps_around", "channels": "test_channels_never_fail",
+              "ring": "test_ring_pools",
               "register_map": "test_register_reset_values_and_access_rules",
               "register_alloc_free": "test_register_alloc_and_free_against_model",
               "axi_stalls": "test_stalls_on_every_channel_and_concurrent_masters",

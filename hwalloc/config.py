@@ -54,8 +54,10 @@ _TOP_KEYS = ("name", "clock_mhz", "latency", "addr_width", "tag_bits", "user_bit
 _POOL_KEYS = ("name", "base", "slot_size", "slots", "kind", "access", "lifetime")
 _REGION_KEYS = ("name", "base", "size", "access", "lifetime")
 
-_KINDS = ("freelist",)
-_PLANNED_KINDS = ("ring",)
+_KINDS = ("freelist", "ring")
+#: A ring pool's fewest slots: the pipeline has four grants in flight, which
+#: then never name the same slot (without a flush between them).
+MIN_RING_SLOTS = 4
 _ACCESS = ("rw", "ro")
 _LIFETIMES = ("transient", "persistent")
 
@@ -197,12 +199,8 @@ class _Checker:
             return None
         return value
 
-    def choice(self, data, key, field, choices, default, planned=()):
+    def choice(self, data, key, field, choices, default):
         value = data.get(key, default)
-        if value in planned:
-            self.problem(field, f"{value!r} is planned but not supported yet "
-                                f"(supported: {', '.join(choices)})")
-            return None
         if value not in choices:
             self.problem(field, f"{value!r} is not one of: {', '.join(choices)}")
             return None
@@ -287,6 +285,12 @@ def parse_config(data):
                 regions.append(region)
 
     _check_layout(check, pools, regions)
+    if tag_bits == 0:
+        for pool in pools:
+            if pool.kind == "ring":
+                check.problem("tag_bits", f"0, but pools[{pool.index}] ({pool.name}) is a ring pool, which "
+                                          "needs tag_bits >= 1 (without tags an overwritten holder's "
+                                          "handle would release the new holder's slot)")
 
     if check.problems:
         raise ConfigError(check.problems)
@@ -310,9 +314,15 @@ def _parse_pool(check, index, raw, addr_width):
         check.problem(f"{where}.slot_size", f"{slot_size} is not a power of two")
         slot_size = None
     slots = check.integer(raw, "slots", f"{where}.slots", 2, 65536, required=True)
-    kind = check.choice(raw, "kind", f"{where}.kind", _KINDS, "freelist", _PLANNED_KINDS)
+    kind = check.choice(raw, "kind", f"{where}.kind", _KINDS, "freelist")
     access = check.choice(raw, "access", f"{where}.access", _ACCESS, "rw")
     lifetime = check.choice(raw, "lifetime", f"{where}.lifetime", _LIFETIMES, "transient")
+    if kind == "ring":
+        if lifetime == "persistent":
+            check.problem(f"{where}.lifetime", "a ring pool cannot be persistent "
+                                               "(a ring always reuses its oldest slot)")
+        if slots is not None and slots < MIN_RING_SLOTS:
+            check.problem(f"{where}.slots", f"{slots}: a ring pool needs at least {MIN_RING_SLOTS} slots")
     if base is not None and slot_size is not None and base % slot_size:
         check.problem(f"{where}.base", f"{base:#x} is not aligned to slot_size {slot_size}")
     if None not in (base, slot_size, slots, addr_width):

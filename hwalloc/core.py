@@ -203,6 +203,8 @@ def _core_members(config):
         # (OUT_OF_RANGE, logged under this pool)
         "free_oor": In(1), "free_oor_pool": In(P),
         "grant_src": Out(1), "grant_size": Out(min(config.size_bits, 32)),
+        # the grant overwrote a held ring slot (SPEC 4.2), with the grant
+        "grant_overwrite": Out(1),
         "freed_src": Out(1), "freed_pool": Out(P), "freed_in_pool": Out(1),
         "freed_addr": Out(min(A, 32)), "freed_tag": Out(max(T, 1)),
         "flushed_src": Out(1), "flushed_pool": Out(P),
@@ -294,19 +296,30 @@ class AllocatorCore(_Timing, wiring.Component):
         state = []
         for pool in pools:
             n, sb = pool.slots, pool.slot_bits
+            ring = pool.kind == "ring"
             entry = data.StructLayout({"slot": sb, "snap": 1, **({"tag": T} if T else {})})
             latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
-            queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1, registered_write=True)
+            # a ring pool queues nothing: its pointer alone decides the order
+            queue_w = queue_r = None
+            if not ring:
+                queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1,
+                                              registered_write=True)
             grant_w, (grant_r, last_r) = _memory(m, f"{pool.name}_grant", latest, n, reads=2,
                                                  registered_write=True)
             parity_w, (parity_r, copy_r) = _memory(m, f"{pool.name}_parity", 1, n, reads=2)
             state.append({
+                "ring": ring,
                 "queue_w": queue_w, "queue_r": queue_r,
                 "grant_w": grant_w, "grant_r": grant_r, "last_r": last_r,
                 "parity_w": parity_w, "parity_r": parity_r,
                 "copy_r": copy_r,
-                # never-used slots are fresh..n-1; released ones wait in the queue
+                # never-used slots are fresh..n-1; released ones wait in the queue.
+                # A ring's pointer: the slot its next alloc takes (0..n-1)
                 "fresh": Signal(range(n + 1), name=f"{pool.name}_fresh"),
+                # a ring's pointer went round since reset or the last flush: every
+                # slot was granted since then (else the slots from the pointer on
+                # were not, and are free)
+                "lapped": Signal(name=f"{pool.name}_lapped") if ring else Const(0),
                 # slots 0..seen-1 were granted since reset: their grant records hold
                 # their last tag, which a grant after a flush goes on from
                 "seen": Signal(range(n + 1), name=f"{pool.name}_seen"),
@@ -324,8 +337,9 @@ class AllocatorCore(_Timing, wiring.Component):
                 "popped": Signal(name=f"{pool.name}_popped"),
                 "at": Signal(3, init=1, name=f"{pool.name}_at"),     # count == 0, 1, 2
                 # count != 0 and fresh != n, kept as flags so the commit is shallow
-                "nonempty": Signal(name=f"{pool.name}_nonempty"),
-                "has_fresh": Signal(init=1, name=f"{pool.name}_has_fresh"),
+                # (a ring always has its pointer's slot and never a queue)
+                "nonempty": Const(0) if ring else Signal(name=f"{pool.name}_nonempty"),
+                "has_fresh": Const(1) if ring else Signal(init=1, name=f"{pool.name}_has_fresh"),
                 "pop": Signal(name=f"{pool.name}_pop"),
                 "take_fresh": Signal(name=f"{pool.name}_take_fresh"),
                 # the free releasing a slot of this pool (comb, at its decision),
@@ -414,24 +428,42 @@ class AllocatorCore(_Timing, wiring.Component):
                 # The queue's head, the next never-used slot's parity and its last
                 # grant record are read every cycle; the data is used only by the
                 # cycle that grants.
-                st["queue_r"].addr.eq(st["head"]),
                 st["copy_r"].addr.eq(st["fresh_slot"]),
                 st["last_r"].addr.eq(st["fresh_slot"]),
             ]
+            with m.If(st["take_fresh"] & at_least(st["fresh_slot"], st["seen"])):
+                m.d.sync += st["seen"].eq(st["fresh_slot"] + 1)
+            m.d.sync += st["seen_prev"].eq(st["seen"])
+            if st["ring"]:
+                # the pointer's slot, then the next one round the ring; after a
+                # flush the alloc takes slot 0 (fresh_slot) and the lap restarts
+                last, lapped = st["fresh_slot"] == pool.slots - 1, st["lapped"]
+                with m.If(st["take_fresh"]):
+                    m.d.sync += [st["fresh"].eq(Mux(last, 0, st["fresh_slot"] + 1)),
+                                 lapped.eq((lapped & ~flushing) | last)]
+                with m.Elif(flushing):
+                    m.d.sync += [st["fresh"].eq(0), lapped.eq(0)]
+                continue
+            m.d.comb += st["queue_r"].addr.eq(st["head"])
             with m.If(st["take_fresh"]):
                 m.d.sync += [st["fresh"].eq(st["fresh_slot"] + 1),
                              st["has_fresh"].eq(st["fresh_slot"] != pool.slots - 1)]
-                with m.If(at_least(st["fresh_slot"], st["seen"])):
-                    m.d.sync += st["seen"].eq(st["fresh_slot"] + 1)
             with m.Elif(flushing):
                 m.d.sync += [st["fresh"].eq(0), st["has_fresh"].eq(1)]
-            m.d.sync += st["seen_prev"].eq(st["seen"])
             with m.If(st["pop"]):
                 m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
             with m.If(flushing):
                 # the queue emptied: a release deciding at this edge is older than
                 # the flush and is not pushed (free stage 5), so the tail stays
                 m.d.sync += st["head"].eq(st["tail"])
+        # An alloc of a ring pool (always granted), and whether its pointer had
+        # lapped: then the slot it takes was granted since the last flush and may
+        # still be held (an overwrite, decided in stage 4 and 5).
+        rings = [pool.index for pool in pools if pool.kind == "ring"]
+        a2_ring, a2_lapped = reg("a2_ring", valid=True), reg("a2_lapped")
+        m.d.sync += [a2_ring.eq(any_of(a1_select[i] for i in rings) if rings else 0),
+                     a2_lapped.eq(any_of(a1_select[i] & state[i]["lapped"] & ~state[i]["flushing"]
+                                         for i in rings) if rings else 0)]
         # The pool's flags, chosen by the one-hot pool flags (ORs on carry chains).
         granted = any_of(a1_select[pool.index] & (st["has_fresh"] | st["nonempty"] | st["flushing"])
                          for pool, st in zip(pools, state, strict=True))
@@ -475,6 +507,16 @@ class AllocatorCore(_Timing, wiring.Component):
         # it was granted before)
         ever = Cat(~at_least(a2_fresh_slot[:pool.slot_bits], st["seen_prev"])
                    for pool, st in zip(pools, state, strict=True))
+        # A ring alloc's slot may be released by a free older than it that decides
+        # after its commit (frees t-3..t, at edges t+2..t+5; R does not apply).
+        # Free t-3 writes the parity at the commit edge itself, where the read
+        # may return either value: its write is forwarded (a3_flip: the parity
+        # is a3_flip_parity). Frees t-2..t do not write the parity (free stage 5:
+        # the grant's snapshot already stands for their release) and cancel the
+        # overwrite in stages 3 to 5 (a3_released, a4_released, a5).
+        a3_ring, a3_lapped = reg("a3_ring", valid=True), reg("a3_lapped")
+        a3_flip, a3_flip_parity, a3_released = reg("a3_flip"), reg("a3_flip_parity"), reg("a3_released")
+        m.d.sync += [a3_ring.eq(a2_ring), a3_lapped.eq(a2_lapped)]
         m.d.sync += [a3_sel_head.eq(Mux(a2_ok & ~a2_from_fresh, a2_in, 0)),
                      a3_sel_last.eq(Mux(a2_ok & a2_from_fresh, a2_in & ever, 0)),
                      a3_fail.eq(~a2_ok), a3_fwd_ok.eq(a2_ok & a2_from_fresh)]
@@ -485,9 +527,15 @@ class AllocatorCore(_Timing, wiring.Component):
         a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
         a4_tag_next = reg("a4_tag_next", TR)    # a4_tag + 1, for the forwarding of stage 3
         fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(TR), Signal()
+        ring_held = Signal()       # a ring's slot is held under its last grant
         with m.Switch(a3_pool):
             for pool, st in zip(pools, state, strict=True):
                 with m.Case(pool.index):
+                    if st["ring"]:
+                        parity = Mux(a3_flip, a3_flip_parity, st["copy_r"].data)
+                        m.d.comb += [fetched_slot.eq(a3_fresh_slot), fetched_snap.eq(parity),
+                                     ring_held.eq(parity == st["last_r"].data.snap)]
+                        continue
                     head = st["queue_r"].data
                     m.d.comb += [
                         fetched_slot.eq(Mux(a3_from_fresh, a3_fresh_slot, head.slot)),
@@ -495,7 +543,7 @@ class AllocatorCore(_Timing, wiring.Component):
                     ]
         # the tag the slot had (an AND-OR of registered selects), or all ones for no grant
         m.d.comb += fetched_tag.eq(
-            or_all(Mux(a3_sel_head[pool.index], tag_of(st["queue_r"].data), 0) |
+            or_all((0 if st["ring"] else Mux(a3_sel_head[pool.index], tag_of(st["queue_r"].data), 0)) |
                    Mux(a3_sel_last[pool.index], tag_of(st["last_r"].data), 0)
                    for pool, st in zip(pools, state, strict=True)) |
             Mux(a3_fail, Const(-1, TR), 0))
@@ -625,7 +673,9 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
                           Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED,
                               Mux(f1_contract, Err.CONTRACT, Err.OK)))),
-            f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) for _, st, slot, hit in chosen)),
+            # (a ring's slots from its pointer on, until it has lapped)
+            f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) & (~st["lapped"] if st["ring"] else 1)
+                                       for _, st, slot, hit in chosen)),
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]
         for _, st, slot, _ in chosen:
@@ -780,6 +830,20 @@ class AllocatorCore(_Timing, wiring.Component):
         # memory; the forwarding above covers exactly three older frees). A
         # released slot is in the queue from the edge after its decision
         # (``push``), which makes the recycle delay 5.
+        # A ring alloc younger than the free that took its slot and committed
+        # before the decision edge (allocs t..t+2, now in a4, a3 and a2) read the
+        # parity before this release: the release does not write it (the grant's
+        # snapshot stands for it) and the alloc is not an overwrite. Compared in
+        # stage 4, with the allocs in a3, a2 and committing; ring pools only.
+        f4_taken_a4, f4_taken_a3, f4_taken_a2 = reg("f4_taken_a4"), reg("f4_taken_a3"), reg("f4_taken_a2")
+        f4_taken = reg("f4_taken")
+        taken = [same_slot(a3_ring, a3_pool, a3_fresh_slot, f3_pool, f3_slot),
+                 same_slot(a2_ring, a2_pool, a2_fresh_slot, f3_pool, f3_slot),
+                 any_of(a1_select[i] & f3_in[i] &
+                        equal(f3_slot[:pools[i].slot_bits], state[i]["fresh"][:pools[i].slot_bits])
+                        for i in rings) if rings else Const(0)]
+        m.d.sync += [f4_taken_a4.eq(taken[0]), f4_taken_a3.eq(taken[1]), f4_taken_a2.eq(taken[2]),
+                     f4_taken.eq(or_all(taken))]
         for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.
@@ -788,7 +852,11 @@ class AllocatorCore(_Timing, wiring.Component):
                 st["release"].eq((f4_live[pool.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
                                  (~prev_released & f4_by_mem_live[pool.index] & f4_mem_ok[pool.index])),
                 st["parity_w"].addr.eq(f4_slot), st["parity_w"].data.eq(~cur_snap),
-                st["parity_w"].en.eq(st["release"]),
+                st["parity_w"].en.eq(st["release"] & ~f4_taken if st["ring"] else st["release"]),
+            ]
+            if st["ring"]:
+                continue            # released ring slots are not queued
+            m.d.comb += [
                 st["queue_w"].addr.eq(st["tail"]),
                 st["queue_w"].data.slot.eq(f4_slot),
                 st["queue_w"].data.snap.eq(~cur_snap),
@@ -824,8 +892,28 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
+        # ---- ring overwrites: alloc stages 3 to 5 (see alloc stage 3) ------------
+        # The parity write of a ring slot at this edge, for the alloc that commits
+        # at this edge (a3_flip).
+        f5_wrote, f5_wslot, f5_wpool, f5_wparity = reg("f5_wrote"), reg("f5_wslot", S), reg("f5_wpool", P), \
+            reg("f5_wparity")
+        m.d.sync += [f5_wrote.eq(any_of(state[i]["parity_w"].en for i in rings) if rings else 0),
+                     f5_wslot.eq(f4_slot), f5_wpool.eq(f4_pool), f5_wparity.eq(~cur_snap)]
+        # held at the alloc's place in the order: the pointer had lapped, the slot
+        # is held as the memories (and free t-3) leave it, and no free t-2..t
+        # released it (each decides in the cycle the alloc is in a2, a3, a4)
+        a4_prev_held, a4_released, a5_overwrite = reg("a4_prev_held"), reg("a4_released"), reg("a5_overwrite")
+        m.d.sync += [
+            a3_flip.eq(same_slot(f5_wrote & a2_ring, f5_wpool, f5_wslot, a2_pool, a2_fresh_slot)),
+            a3_flip_parity.eq(f5_wparity),
+            a3_released.eq(release & f4_taken_a2),
+            a4_prev_held.eq(a3_ring & a3_lapped & ring_held),
+            a4_released.eq(a3_released | (release & f4_taken_a3)),
+            a5_overwrite.eq(a4_prev_held & ~a4_released & ~(release & f4_taken_a4)),
+        ]
+
         # ---- response delay lines: stage L-1 is the response register ----------
-        grant = Cat(a5_ok, a5_err, a5_pool, a5_slot, a5_addr, a5_tag, a5_user)
+        grant = Cat(a5_ok, a5_err, a5_pool, a5_slot, a5_addr, a5_tag, a5_user, a5_overwrite)
         grant_valid = a5_valid
         for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency):
             next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
@@ -848,7 +936,8 @@ class AllocatorCore(_Timing, wiring.Component):
                      Cat(self.flushed_ok, self.flushed_err, self.flushed_user, self.flushed_pool).eq(flushed)]
 
         grant_fields = [self.grant_ok, self.grant_err, self.grant_pool, self.grant_slot,
-                        self.grant_addr, self.grant_tag if T else Signal(TR), self.grant_user]
+                        self.grant_addr, self.grant_tag if T else Signal(TR), self.grant_user,
+                        self.grant_overwrite]
         m.d.comb += [self.grant_valid.eq(grant_valid), Cat(*grant_fields).eq(grant),
                      self.freed_valid.eq(freed_valid),
                      Cat(self.freed_ok, self.freed_err, self.freed_user, self.freed_pool,
@@ -960,7 +1049,7 @@ class HwallocTop(_Timing, wiring.Component):
             self.freed_valid.eq(core.freed_valid & ~core.freed_src),
             self.flushed_valid.eq(core.flushed_valid & ~core.flushed_src),
         ]
-        for name in ("valid", "ok", "err", "pool", "slot", "user", "src", "size"):
+        for name in ("valid", "ok", "err", "pool", "slot", "user", "src", "size", "overwrite"):
             m.d.comb += getattr(regs, f"rsp_grant_{name}").eq(getattr(core, f"grant_{name}"))
         if cfg.tag_bits:
             m.d.comb += regs.rsp_grant_tag.eq(core.grant_tag)

@@ -46,7 +46,7 @@ class Grant:
     """The response to an alloc, as it appears on the ``grant_*`` ports.
 
     ``overwrote``: a ring pool granted a slot that was still held (SPEC §4.2);
-    not a port, so not compared."""
+    not a port, so not compared by ``==`` (None: not observed)."""
     ok: int
     err: int
     pool: int

@@ -57,7 +57,7 @@ class RegisterFile(wiring.Component):
             "rsp_grant_valid": In(1), "rsp_grant_ok": In(1), "rsp_grant_err": In(4),
             "rsp_grant_pool": In(P), "rsp_grant_slot": In(config.slot_bits),
             "rsp_grant_tag": In(max(T, 1)), "rsp_grant_user": In(U), "rsp_grant_src": In(1),
-            "rsp_grant_size": In(min(config.size_bits, 32)),
+            "rsp_grant_size": In(min(config.size_bits, 32)), "rsp_grant_overwrite": In(1),
             "rsp_freed_valid": In(1), "rsp_freed_ok": In(1), "rsp_freed_err": In(4),
             "rsp_freed_pool": In(P), "rsp_freed_in_pool": In(1), "rsp_freed_user": In(U),
             "rsp_freed_src": In(1), "rsp_freed_addr": In(min(A, 32)), "rsp_freed_tag": In(max(T, 1)),
@@ -123,13 +123,15 @@ class RegisterFile(wiring.Component):
             granted = self.rsp_grant_valid & self.rsp_grant_ok & (self.rsp_grant_pool == pool.index)
             freed = self.rsp_freed_valid & self.rsp_freed_ok & (self.rsp_freed_pool == pool.index)
             flushed = self.rsp_flushed_valid & self.rsp_flushed_ok & (self.rsp_flushed_pool == pool.index)
-            ev = {name: Signal(name=f"{pool.name}_ev_{name}") for name in ("grant", "fail", "free", "flush")}
+            ev = {name: Signal(name=f"{pool.name}_ev_{name}")
+                  for name in ("grant", "fail", "free", "flush", "overwrite")}
             m.d.sync += [ev["grant"].eq(granted), ev["free"].eq(freed), ev["flush"].eq(flushed),
-                         ev["fail"].eq(exhausted & (self.rsp_grant_pool == pool.index))]
+                         ev["fail"].eq(exhausted & (self.rsp_grant_pool == pool.index)),
+                         ev["overwrite"].eq(granted & self.rsp_grant_overwrite if pool.kind == "ring" else 0)]
             events.append(ev)
 
         # ---- commands from the write side (registered pulses, defined below) ------
-        clear, pop, w1c = Signal(), Signal(), Signal(3)
+        clear, pop, w1c = Signal(), Signal(), Signal(4)
 
         # ---- error log, stage E2: four banks, so three errors can enter in one cycle
         # Entry i lives in bank i % 4, row i // 4 (of a ring of at least four
@@ -219,8 +221,9 @@ class RegisterFile(wiring.Component):
         err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, op, head_valid)
 
         # ---- interrupt ---------------------------------------------------------------
-        irq_status, irq_enable = Signal(3), Signal(3)
-        irq_set = Cat(n_new != 0, e1_exhausted, n_kept != n_new)
+        irq_status, irq_enable = Signal(4), Signal(4)
+        irq_set = Cat(n_new != 0, e1_exhausted, n_kept != n_new,
+                      or_all(ev["overwrite"] for ev in events))
         # set wins over clear: an event in the cycle of a W1C write is not lost
         m.d.sync += irq_status.eq((irq_status & ~w1c) | irq_set)
         # from registers only: no path from any input to the pin
@@ -231,14 +234,19 @@ class RegisterFile(wiring.Component):
         for pool, ev in zip(cfg.pools, events, strict=True):
             c = {name: Signal(32, name=f"{pool.name}_{name.lower()}")
                  for name in ("ALLOCS", "FAILS", "FREES", "FLUSHES")}
-            c["OVERWRITES"] = Const(0, 32)      # a freelist pool never overwrites
+            if pool.kind == "ring":
+                c["OVERWRITES"] = Signal(32, name=f"{pool.name}_overwrites")
+            else:
+                c["OVERWRITES"] = Const(0, 32)  # a freelist pool never overwrites
             # IN_USE and HIGH_WATER never pass SLOTS: as wide as that, no wider
             for name in ("IN_USE", "HIGH_WATER"):
                 c[name] = Signal(range(pool.slots + 1), name=f"{pool.name}_{name.lower()}")
             in_use = c["IN_USE"]
-            step = Mux(ev["grant"] == ev["free"], 0, Mux(ev["grant"], 1, Const(-1, len(in_use))))
+            # a grant that overwrote a held ring slot changes its holder only
+            added = ev["grant"] & ~ev["overwrite"]
+            step = Mux(added == ev["free"], 0, Mux(added, 1, Const(-1, len(in_use))))
             # a flush empties the pool after the free and before the alloc of its cycle
-            m.d.sync += in_use.eq(Mux(ev["flush"], ev["grant"], in_use + step))
+            m.d.sync += in_use.eq(Mux(ev["flush"], added, in_use + step))
             # The high-water mark follows IN_USE two cycles late, so that the compare
             # and the update are apart: ``grow`` (registered) says that the IN_USE
             # of a cycle ago, ``was``, is above the mark. While an update is pending
@@ -247,11 +255,13 @@ class RegisterFile(wiring.Component):
             was, grow, rose = (Signal.like(in_use, name=f"{pool.name}_in_use_was"),
                                Signal(name=f"{pool.name}_hw_grow"), Signal(name=f"{pool.name}_in_use_rose"))
             m.d.sync += [was.eq(in_use),
-                         rose.eq(Mux(ev["flush"], ev["grant"] & ~in_use.any(), ev["grant"] & ~ev["free"])),
+                         rose.eq(Mux(ev["flush"], added & ~in_use.any(), added & ~ev["free"])),
                          grow.eq(~clear & Mux(grow, rose, in_use > c["HIGH_WATER"]))]
             with m.If(clear):
                 m.d.sync += [c["HIGH_WATER"].eq(in_use), c["ALLOCS"].eq(0),
                              c["FAILS"].eq(0), c["FREES"].eq(0), c["FLUSHES"].eq(0)]
+                if pool.kind == "ring":
+                    m.d.sync += c["OVERWRITES"].eq(0)
             with m.Else():
                 with m.If(grow):
                     m.d.sync += c["HIGH_WATER"].eq(was)
@@ -259,6 +269,8 @@ class RegisterFile(wiring.Component):
                              c["FAILS"].eq(c["FAILS"] + ev["fail"]),
                              c["FREES"].eq(c["FREES"] + ev["free"]),
                              c["FLUSHES"].eq(c["FLUSHES"] + ev["flush"])]
+                if pool.kind == "ring":
+                    m.d.sync += c["OVERWRITES"].eq(c["OVERWRITES"] + ev["overwrite"])
             counters.append(c)
 
         # ---- read, stages R1 and R2: decode ------------------------------------------
@@ -376,13 +388,13 @@ class RegisterFile(wiring.Component):
         m.d.sync += [
             clear.eq(command & writing("CTRL") & w2_data[0]),
             pop.eq(command & writing("ERR_POP")),
-            w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb0, w2_data[:3], 0)),
+            w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb0, w2_data[:4], 0)),
             self.req_free.eq(start_free),
             self.req_flush.eq(start_flush),
             w_ack.eq(w2_valid & ~start_free & ~start_flush),
         ]
         with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb0):
-            m.d.sync += irq_enable.eq(w2_data[:3])
+            m.d.sync += irq_enable.eq(w2_data[:4])
         with m.If(w2_valid):
             # a read-only or unmapped address, or a command written in part
             m.d.sync += w_err.eq(~w2_plain & ~(w2_command & w2_full_word))

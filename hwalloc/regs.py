@@ -77,6 +77,7 @@ IRQ_FIELDS = (
     Field("ERROR", 0, 1, "an error other than EXHAUSTED was logged (or dropped)"),
     Field("EXHAUSTED", 1, 1, "an allocation failed with EXHAUSTED"),
     Field("LOG_OVERFLOW", 2, 1, "an error was dropped because the log was full"),
+    Field("OVERWRITE", 3, 1, "a ring pool overwrote a held slot"),
 )
 
 ERR_HEAD0_FIELDS = (

@@ -8,7 +8,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   reg \$10 ;
-  wire [63:0] \$11 ;
+  wire [64:0] \$11 ;
   wire [16:0] \$12 ;
   wire [15:0] \$13 ;
   wire [38:0] \$14 ;
@@ -63,7 +63,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [3:0] bus__w_strb;
   wire [3:0] \bus__w_strb$75 ;
   wire busy;
-  wire \busy$174 ;
+  wire \busy$176 ;
   wire clk;
   input flush_pool;
   wire flush_pool;
@@ -135,6 +135,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   output grant_ok;
   wire grant_ok;
   wire \grant_ok$124 ;
+  wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
   wire \grant_pool$126 ;
@@ -154,7 +155,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire \grant_valid$137 ;
   output irq;
   wire irq;
-  wire \irq$176 ;
+  wire \irq$178 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -184,6 +185,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire rsp_freed_valid;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
+  wire rsp_grant_overwrite;
   wire rsp_grant_pool;
   wire [9:0] rsp_grant_size;
   wire [9:0] rsp_grant_slot;
@@ -358,11 +360,11 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1454$0 (\$11 [15:0]),
-    .\port$1454$48 (\$11 [63:48]),
-    .\port$1457$0 (\$12 ),
-    .\port$1469$0 (\$13 ),
-    .\port$1497$0 (\$14 ),
+    .\port$1516$0 (\$11 [15:0]),
+    .\port$1516$48 (\$11 [63:48]),
+    .\port$1519$0 (\$12 ),
+    .\port$1531$0 (\$13 ),
+    .\port$1559$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -450,6 +452,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign rsp_grant_user = \$11 [63:54];
   assign rsp_grant_src = grant_src;
   assign grant_size = rsp_grant_size;
+  assign rsp_grant_overwrite = \$11 [64];
+  assign grant_overwrite = \$11 [64];
   assign rsp_grant_tag = \$11 [53:48];
   assign rsp_freed_valid = \freed_valid$139 ;
   assign rsp_freed_ok = \$12 [0];
@@ -471,9 +475,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$174  = busy;
+  assign \busy$176  = busy;
   assign ready = running;
-  assign \irq$176  = irq;
+  assign \irq$178  = irq;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [5];
@@ -823,10 +827,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
+  wire [24:0] \$100 ;
   wire \$101 ;
-  wire [9:0] \$102 ;
-  wire \$103 ;
+  wire \$102 ;
+  wire [9:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -834,11 +838,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [3:0] \$110 ;
+  wire \$110 ;
   wire [3:0] \$111 ;
   wire [3:0] \$112 ;
-  wire [12:0] \$113 ;
-  wire \$114 ;
+  wire [3:0] \$113 ;
+  wire [12:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -888,17 +892,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [10:0] \$16 ;
+  wire [12:0] \$16 ;
   wire \$160 ;
-  wire [5:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [6:0] \$163 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [5:0] \$163 ;
   wire [5:0] \$164 ;
-  wire [5:0] \$165 ;
-  wire [6:0] \$166 ;
+  wire [6:0] \$165 ;
+  wire [5:0] \$166 ;
   wire [5:0] \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [6:0] \$168 ;
+  wire [5:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
@@ -910,20 +914,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [12:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
-  wire [5:0] \$181 ;
-  wire [5:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [5:0] \$183 ;
+  wire [5:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [5:0] \$187 ;
-  wire [5:0] \$188 ;
-  wire [6:0] \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [5:0] \$189 ;
+  wire [10:0] \$19 ;
+  wire [5:0] \$190 ;
+  wire [6:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -950,24 +954,24 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [5:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [6:0] \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [10:0] \$22 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [5:0] \$217 ;
+  wire [5:0] \$218 ;
+  wire [6:0] \$219 ;
+  wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [1:0] \$226 ;
-  wire [1:0] \$227 ;
+  wire \$226 ;
+  wire \$227 ;
   wire [1:0] \$228 ;
-  wire \$229 ;
+  wire [1:0] \$229 ;
   wire [10:0] \$23 ;
-  wire \$230 ;
+  wire [1:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -977,42 +981,42 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire \$24 ;
+  wire [10:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [1:0] \$242 ;
-  wire [1:0] \$243 ;
+  wire \$242 ;
+  wire \$243 ;
   wire [1:0] \$244 ;
-  wire [11:0] \$245 ;
-  wire [11:0] \$246 ;
-  wire [12:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [1:0] \$245 ;
+  wire [1:0] \$246 ;
+  wire [11:0] \$247 ;
+  wire [11:0] \$248 ;
+  wire [12:0] \$249 ;
   wire \$25 ;
-  wire [10:0] \$250 ;
-  wire [10:0] \$251 ;
-  wire \$252 ;
-  wire [10:0] \$253 ;
-  wire [10:0] \$254 ;
-  wire [12:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire \$250 ;
+  wire [11:0] \$251 ;
+  wire [11:0] \$252 ;
+  wire [12:0] \$253 ;
+  wire [11:0] \$254 ;
+  wire [11:0] \$255 ;
+  wire [12:0] \$256 ;
+  wire [11:0] \$257 ;
+  wire [11:0] \$258 ;
+  wire [12:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
+  wire [11:0] \$260 ;
+  wire [11:0] \$261 ;
+  wire [12:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire [10:0] \$266 ;
+  wire [10:0] \$267 ;
   wire \$268 ;
-  wire \$269 ;
+  wire [10:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
+  wire [10:0] \$270 ;
+  wire [12:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
@@ -1021,7 +1025,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [3:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
@@ -1029,122 +1033,122 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire [10:0] \$287 ;
+  wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire [3:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [9:0] \$293 ;
+  wire \$293 ;
   wire \$294 ;
-  wire [5:0] \$295 ;
-  wire [5:0] \$296 ;
-  wire [5:0] \$297 ;
-  wire [5:0] \$298 ;
-  wire [6:0] \$299 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire [6:0] \$302 ;
-  wire [6:0] \$303 ;
-  wire [6:0] \$304 ;
+  wire [3:0] \$30 ;
+  wire [11:0] \$300 ;
+  wire [11:0] \$301 ;
+  wire [12:0] \$302 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
-  wire [6:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
-  wire [6:0] \$308 ;
-  wire [6:0] \$309 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [6:0] \$310 ;
-  wire [6:0] \$311 ;
+  wire \$310 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [24:0] \$314 ;
-  wire [30:0] \$315 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [11:0] \$318 ;
-  wire [11:0] \$319 ;
-  wire [9:0] \$32 ;
-  wire [12:0] \$320 ;
+  wire \$318 ;
+  wire [10:0] \$319 ;
+  wire \$32 ;
+  wire \$320 ;
   wire \$321 ;
-  wire [11:0] \$322 ;
-  wire [11:0] \$323 ;
-  wire [12:0] \$324 ;
-  wire \$325 ;
-  wire [11:0] \$326 ;
-  wire [11:0] \$327 ;
-  wire [12:0] \$328 ;
-  wire \$329 ;
-  wire [3:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire [9:0] \$325 ;
+  wire \$326 ;
+  wire [5:0] \$327 ;
+  wire [5:0] \$328 ;
+  wire [5:0] \$329 ;
+  wire [9:0] \$33 ;
+  wire [5:0] \$330 ;
+  wire [6:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire [3:0] \$337 ;
-  wire \$338 ;
+  wire [6:0] \$334 ;
+  wire [6:0] \$335 ;
+  wire [6:0] \$336 ;
+  wire \$337 ;
+  wire [6:0] \$338 ;
   wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
+  wire [3:0] \$34 ;
+  wire [6:0] \$340 ;
+  wire [6:0] \$341 ;
+  wire [6:0] \$342 ;
+  wire [6:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire [5:0] \$348 ;
+  wire [24:0] \$346 ;
+  wire [30:0] \$347 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  reg \$353 ;
-  reg [9:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg \$356 ;
-  reg [9:0] \$357 ;
-  reg [6:0] \$358 ;
-  reg \$359 ;
+  wire [11:0] \$350 ;
+  wire [11:0] \$351 ;
+  wire [12:0] \$352 ;
+  wire \$353 ;
+  wire [11:0] \$354 ;
+  wire [11:0] \$355 ;
+  wire [12:0] \$356 ;
+  wire \$357 ;
+  wire [11:0] \$358 ;
+  wire [11:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [10:0] \$368 ;
-  reg \$369 ;
+  wire [12:0] \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire [3:0] \$369 ;
   wire \$37 ;
-  reg [10:0] \$370 ;
-  reg [10:0] \$371 ;
-  reg [9:0] \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
-  wire [12:0] \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg \$383 ;
-  reg \$384 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire [5:0] \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
   reg \$385 ;
-  reg \$386 ;
-  reg \$387 ;
+  reg [9:0] \$386 ;
+  reg [16:0] \$387 ;
   reg \$388 ;
-  reg \$389 ;
-  wire \$39 ;
-  reg \$390 ;
+  reg [9:0] \$389 ;
+  wire [12:0] \$39 ;
+  reg [6:0] \$390 ;
   reg \$391 ;
   reg \$392 ;
   reg \$393 ;
@@ -1156,11 +1160,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg \$401 ;
-  reg \$402 ;
+  reg [10:0] \$400 ;
+  reg [10:0] \$401 ;
+  reg [10:0] \$402 ;
   reg \$403 ;
-  reg \$404 ;
+  reg [9:0] \$404 ;
   reg \$405 ;
   reg \$406 ;
   reg \$407 ;
@@ -1168,11 +1172,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$409 ;
   wire \$41 ;
   reg \$410 ;
-  reg [9:0] \$411 ;
+  reg \$411 ;
   reg \$412 ;
   reg \$413 ;
-  reg [10:0] \$414 ;
-  reg [2:0] \$415 ;
+  reg \$414 ;
+  reg \$415 ;
   reg \$416 ;
   reg \$417 ;
   reg \$418 ;
@@ -1190,38 +1194,72 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$429 ;
   wire \$43 ;
   reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
-  wire [9:0] \$45 ;
-  wire [31:0] \$46 ;
-  wire \$47 ;
-  wire [11:0] \$48 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg [9:0] \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg [10:0] \$448 ;
+  reg [2:0] \$449 ;
+  wire \$45 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire [9:0] \$46 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  wire [31:0] \$47 ;
+  wire \$48 ;
   wire [11:0] \$49 ;
   wire \$5 ;
-  wire [12:0] \$50 ;
-  wire \$51 ;
-  wire [11:0] \$52 ;
+  wire [11:0] \$50 ;
+  wire [12:0] \$51 ;
+  wire \$52 ;
   wire [11:0] \$53 ;
-  wire [12:0] \$54 ;
-  wire \$55 ;
-  wire [11:0] \$56 ;
+  wire [11:0] \$54 ;
+  wire [12:0] \$55 ;
+  wire \$56 ;
   wire [11:0] \$57 ;
-  wire [12:0] \$58 ;
-  wire \$59 ;
+  wire [11:0] \$58 ;
+  wire [12:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [11:0] \$61 ;
+  wire \$61 ;
   wire [11:0] \$62 ;
-  wire [12:0] \$63 ;
-  wire [6:0] \$64 ;
+  wire [11:0] \$63 ;
+  wire [12:0] \$64 ;
   wire [6:0] \$65 ;
-  wire \$66 ;
+  wire [6:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [33:0] \$69 ;
+  wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [33:0] \$71 ;
-  wire \$72 ;
+  wire [33:0] \$70 ;
+  wire \$71 ;
+  wire [33:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -1250,15 +1288,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [24:0] \$99 ;
+  wire \$99 ;
   wire [9:0] \$signal ;
-  wire \$signal$177 ;
-  wire \$signal$188 ;
-  wire \$signal$206 ;
-  wire [3:0] \$signal$233 ;
-  wire [5:0] \$signal$309 ;
-  wire \$signal$310 ;
-  wire [5:0] \$signal$97 ;
+  wire [5:0] \$signal$101 ;
+  wire \$signal$181 ;
+  wire \$signal$192 ;
+  wire \$signal$210 ;
+  wire [3:0] \$signal$241 ;
+  wire [5:0] \$signal$328 ;
+  wire \$signal$329 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -1275,20 +1313,27 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [9:0] a2_fresh_slot = 10'h000;
   reg a2_from_fresh = 1'h0;
   reg a2_in = 1'h0;
+  reg a2_lapped = 1'h0;
   reg a2_ok = 1'h0;
   reg a2_pool = 1'h0;
+  reg a2_ring = 1'h0;
   reg [9:0] a2_user = 10'h000;
   reg a2_valid = 1'h0;
   reg [3:0] a3_err = 4'h0;
   reg a3_fail = 1'h0;
+  reg a3_flip = 1'h0;
+  reg a3_flip_parity = 1'h0;
   reg [9:0] a3_fresh_slot = 10'h000;
   reg a3_from_fresh = 1'h0;
   reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
+  reg a3_lapped = 1'h0;
   reg a3_ok = 1'h0;
   reg a3_older_hit = 1'h0;
   reg [5:0] a3_older_next = 6'h00;
   reg a3_pool = 1'h0;
+  reg a3_released = 1'h0;
+  reg a3_ring = 1'h0;
   reg a3_sel_head = 1'h0;
   reg a3_sel_last = 1'h0;
   reg [9:0] a3_user = 10'h000;
@@ -1296,6 +1341,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [3:0] a4_err = 4'h0;
   reg a4_ok = 1'h0;
   reg a4_pool = 1'h0;
+  reg a4_prev_held = 1'h0;
+  reg a4_released = 1'h0;
   reg [9:0] a4_slot = 10'h000;
   reg a4_snap = 1'h0;
   reg [5:0] a4_tag = 6'h00;
@@ -1305,14 +1352,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [31:0] a5_addr = 32'd0;
   reg [3:0] a5_err = 4'h0;
   reg a5_ok = 1'h0;
+  reg a5_overwrite = 1'h0;
   reg a5_pool = 1'h0;
   reg [9:0] a5_slot = 10'h000;
   reg a5_snap = 1'h0;
   reg [5:0] a5_tag = 6'h00;
   reg [9:0] a5_user = 10'h000;
   reg a5_valid = 1'h0;
-  output [63:0] a6_payload;
-  reg [63:0] a6_payload = 64'h0000000000000000;
+  output [64:0] a6_payload;
+  reg [64:0] a6_payload = 65'h00000000000000000;
   output a6_valid;
   reg a6_valid = 1'h0;
   input alloc_pool;
@@ -1444,6 +1492,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg f4_rest_snap = 1'h0;
   reg [5:0] f4_rest_tag = 6'h00;
   reg [9:0] f4_slot = 10'h000;
+  reg f4_taken = 1'h0;
+  reg f4_taken_a2 = 1'h0;
+  reg f4_taken_a3 = 1'h0;
+  reg f4_taken_a4 = 1'h0;
   reg [9:0] f4_user = 10'h000;
   reg f4_valid = 1'h0;
   reg [3:0] f5_err = 4'h0;
@@ -1452,6 +1504,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg f5_pool = 1'h0;
   reg [9:0] f5_user = 10'h000;
   reg f5_valid = 1'h0;
+  reg f5_wparity = 1'h0;
+  reg f5_wpool = 1'h0;
+  reg f5_wrote = 1'h0;
+  reg [9:0] f5_wslot = 10'h000;
   output [16:0] f6_payload;
   reg [16:0] f6_payload = 17'h00000;
   output f6_valid;
@@ -1516,9 +1572,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$322 ;
+  wire [31:0] \grant_addr$341 ;
   wire [3:0] grant_err;
   wire grant_ok;
+  wire grant_overwrite;
   wire grant_pool;
   (* init = 10'h000 *)
   wire [9:0] grant_size;
@@ -1534,11 +1591,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$293 ;
-  wire [9:0] \r__addr$295 ;
+  wire [9:0] \r__addr$312 ;
+  wire [9:0] \r__addr$314 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$304 ;
-  wire [9:0] \r__addr$306 ;
+  wire [9:0] \r__addr$323 ;
+  wire [9:0] \r__addr$325 ;
   wire [16:0] r__data;
   wire [6:0] \r__data$17 ;
   wire [6:0] \r__data$19 ;
@@ -1546,6 +1603,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \r__data$23 ;
   wire rel_f2;
   wire \release ;
+  wire ring_held;
   input rst;
   wire rst;
   reg [2:0] samples_at = 3'h1;
@@ -1556,13 +1614,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [9:0] samples_fresh_slot;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  wire [9:0] \samples_grant_addr$296 ;
+  wire [9:0] \samples_grant_addr$315 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$297 ;
-  wire \samples_grant_data$297.snap ;
-  wire [5:0] \samples_grant_data$297.tag ;
+  wire [6:0] \samples_grant_data$316 ;
+  wire \samples_grant_data$316.snap ;
+  wire [5:0] \samples_grant_data$316.tag ;
   wire \samples_grant_data.snap ;
   wire [5:0] \samples_grant_data.tag ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
@@ -1584,11 +1642,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$307 ;
+  wire [9:0] \samples_parity_addr$326 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$308 ;
+  wire \samples_parity_data$327 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -1629,19 +1687,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$290 ;
+  wire [9:0] \w__addr$309 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$298 ;
+  wire [9:0] \w__addr$317 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 7'h00 *)
-  wire [6:0] \w__data$292 ;
-  wire \w__data$302 ;
+  wire [6:0] \w__data$311 ;
+  wire \w__data$321 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$291 ;
-  wire \w__en$300 ;
+  wire \w__en$310 ;
+  wire \w__en$319 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -1676,7 +1734,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge clk) begin
-    _0_ <= samples_grant[\$287 [9:0]];
+    _0_ <= samples_grant[\$319 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$19  = _0_;
@@ -1686,12 +1744,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
     if (samples_queue_wen)
-      samples_parity[f4_slot] <= \w__data$302 ;
+      samples_parity[f4_slot] <= \w__data$321 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= samples_parity[\$287 [9:0]];
+    _2_ <= samples_parity[\$319 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$23  = _2_;
@@ -1709,25 +1767,119 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   assign r__data = _4_;
   always @(posedge clk)
+    f3_addr <= f2_addr;
+  always @(posedge clk)
+    f1_same_second_eq0 <= \$412 ;
+  always @(posedge clk)
+    f1_same_second_eq3 <= \$413 ;
+  always @(posedge clk)
+    f1_same_second_eq6 <= \$414 ;
+  always @(posedge clk)
+    f1_same_second_eq9 <= \$415 ;
+  always @(posedge clk)
+    f1_same_second_eq12 <= \$416 ;
+  always @(posedge clk)
+    f1_same_second_eq15 <= \$417 ;
+  always @(posedge clk)
+    f1_same_second_eq18 <= \$418 ;
+  always @(posedge clk)
+    f1_same_second_eq21 <= \$419 ;
+  always @(posedge clk)
+    f1_same_second_eq24 <= \$420 ;
+  always @(posedge clk)
+    f1_same_second_eq27 <= \$421 ;
+  always @(posedge clk)
+    f1_same_second_eq30 <= \$422 ;
+  always @(posedge clk)
+    f1_same_third_eq0 <= \$423 ;
+  always @(posedge clk)
+    f1_same_third_eq3 <= \$424 ;
+  always @(posedge clk)
+    f1_same_third_eq6 <= \$425 ;
+  always @(posedge clk)
+    f1_same_third_eq9 <= \$426 ;
+  always @(posedge clk)
+    f1_same_third_eq12 <= \$427 ;
+  always @(posedge clk)
+    f1_same_third_eq15 <= \$428 ;
+  always @(posedge clk)
+    f1_same_third_eq18 <= \$429 ;
+  always @(posedge clk)
+    f1_same_third_eq21 <= \$430 ;
+  always @(posedge clk)
+    f1_same_third_eq24 <= \$431 ;
+  always @(posedge clk)
+    f1_same_third_eq27 <= \$432 ;
+  always @(posedge clk)
+    f1_same_third_eq30 <= \$433 ;
+  always @(posedge clk)
+    f1_hit <= f0_hit;
+  always @(posedge clk)
+    f1_misaligned <= \$99 ;
+  always @(posedge clk)
+    f1_samples_slot <= \$100 [9:0];
+  always @(posedge clk)
+    f2_valid <= \$434 ;
+  always @(posedge clk)
+    f2_tag <= f1_tag;
+  always @(posedge clk)
+    f2_user <= f1_user;
+  always @(posedge clk)
+    f2_pool <= \$102 ;
+  always @(posedge clk)
+    f2_slot <= \$103 ;
+  always @(posedge clk)
+    f2_in_pool <= \$105 ;
+  always @(posedge clk)
+    f2_in <= f1_hit;
+  always @(posedge clk)
+    f2_err <= \$113 ;
+  always @(posedge clk)
+    f2_never_granted <= \$117 ;
+  always @(posedge clk)
+    f2_same_second <= \$139 ;
+  always @(posedge clk)
+    f2_same_third <= \$161 ;
+  always @(posedge clk)
+    f3_valid <= \$435 ;
+  always @(posedge clk)
+    f3_go <= \$436 ;
+  always @(posedge clk)
+    f3_err <= f2_err;
+  always @(posedge clk)
+    f3_user <= f2_user;
+  always @(posedge clk)
+    f3_pool <= f2_pool;
+  always @(posedge clk)
+    f3_slot <= f2_slot;
+  always @(posedge clk)
+    f3_tag <= f2_tag;
+  always @(posedge clk)
+    f3_in_pool <= f2_in_pool;
+  always @(posedge clk)
+    f3_in <= \$162 ;
+  always @(posedge clk)
+    f3_never_granted <= f2_never_granted;
+  always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$320 [12];
+    f3_hit_a2 <= \$352 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$163 [6];
+    f3_a2_tag_ok <= \$165 [6];
   always @(posedge clk)
-    f3_hit_a3 <= \$324 [12];
+    f3_hit_a3 <= \$356 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$166 [6];
+    f3_a3_tag_ok <= \$168 [6];
   always @(posedge clk)
-    f3_older_tag <= \$167 ;
+    f3_older_tag <= \$169 ;
   always @(posedge clk)
-    f3_older_snap <= \$168 ;
+    f3_older_snap <= \$170 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$169 ;
+    f3_rel_f3 <= \$171 ;
   always @(posedge clk)
-    f4_valid <= \$403 ;
+    f4_valid <= \$437 ;
   always @(posedge clk)
-    f4_go <= \$404 ;
+    f4_go <= \$438 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -1741,55 +1893,63 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$328 [12];
+    f4_hit_a1 <= \$360 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$179 ;
+    f4_rest_held <= \$181 ;
   always @(posedge clk)
-    f4_rest_tag <= \$182 ;
+    f4_rest_tag <= \$184 ;
   always @(posedge clk)
-    f4_rest_snap <= \$185 ;
+    f4_rest_snap <= \$187 ;
   always @(posedge clk)
-    f4_by_a1 <= \$405 ;
+    f4_by_a1 <= \$439 ;
   always @(posedge clk)
-    f4_by_older <= \$406 ;
+    f4_by_older <= \$440 ;
   always @(posedge clk)
-    f4_by_mem <= \$407 ;
+    f4_by_mem <= \$441 ;
   always @(posedge clk)
-    f4_mem_ok <= \$218 ;
+    f4_mem_ok <= \$220 ;
   always @(posedge clk)
-    f2_flushed <= \$220 ;
+    f2_flushed <= \$222 ;
   always @(posedge clk)
-    f3_flushed <= \$223 ;
+    f3_flushed <= \$225 ;
   always @(posedge clk)
-    f4_live <= \$228 [0];
+    f4_live <= \$230 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$408 ;
+    f4_by_mem_live <= \$442 ;
   always @(posedge clk)
-    f4_prev_released <= \$409 ;
+    f4_prev_released <= \$443 ;
   always @(posedge clk)
-    samples_push <= \$410 ;
+    f4_taken_a4 <= \$253 [12];
   always @(posedge clk)
-    samples_queue_waddr <= \$411 ;
+    f4_taken_a3 <= \$256 [12];
   always @(posedge clk)
-    samples_pushed <= \$412 ;
+    f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    samples_popped <= \$413 ;
+    f4_taken <= \$264 ;
   always @(posedge clk)
-    samples_count <= \$414 ;
+    samples_push <= \$444 ;
   always @(posedge clk)
-    samples_at <= \$415 ;
+    samples_queue_waddr <= \$445 ;
   always @(posedge clk)
-    samples_nonempty <= \$416 ;
+    samples_pushed <= \$446 ;
   always @(posedge clk)
-    f5_valid <= \$417 ;
+    samples_popped <= \$447 ;
   always @(posedge clk)
-    f5_ok <= \$418 ;
+    samples_count <= \$448 ;
   always @(posedge clk)
-    f5_err <= \$signal$233 ;
+    samples_at <= \$449 ;
+  always @(posedge clk)
+    samples_nonempty <= \$450 ;
+  always @(posedge clk)
+    f5_valid <= \$451 ;
+  always @(posedge clk)
+    f5_ok <= \$452 ;
+  always @(posedge clk)
+    f5_err <= \$signal$241 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -1797,27 +1957,47 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f5_in_pool <= f4_in_pool;
   always @(posedge clk)
-    a6_valid <= \$419 ;
+    f5_wrote <= 1'h0;
   always @(posedge clk)
-    a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+    f5_wslot <= f4_slot;
   always @(posedge clk)
-    f6_valid <= \$420 ;
+    f5_wpool <= f4_pool;
+  always @(posedge clk)
+    f5_wparity <= \$298 ;
+  always @(posedge clk)
+    a3_flip <= \$302 [12];
+  always @(posedge clk)
+    a3_flip_parity <= f5_wparity;
+  always @(posedge clk)
+    a3_released <= \$303 ;
+  always @(posedge clk)
+    a4_prev_held <= 1'h0;
+  always @(posedge clk)
+    a4_released <= \$307 ;
+  always @(posedge clk)
+    a5_overwrite <= \$312 ;
+  always @(posedge clk)
+    a6_valid <= \$453 ;
+  always @(posedge clk)
+    a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+  always @(posedge clk)
+    f6_valid <= \$454 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$421 ;
+    x3_valid <= \$455 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$422 ;
+    x4_valid <= \$456 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$423 ;
+    x5_valid <= \$457 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$424 ;
+    x6_valid <= \$458 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -1877,17 +2057,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$425 ;
+    busy_0 <= \$459 ;
   always @(posedge clk)
-    busy_6 <= \$426 ;
+    busy_6 <= \$460 ;
   always @(posedge clk)
-    busy_12 <= \$427 ;
+    busy_12 <= \$461 ;
   always @(posedge clk)
-    busy_18 <= \$428 ;
+    busy_18 <= \$462 ;
   always @(posedge clk)
-    busy_24 <= \$429 ;
+    busy_24 <= \$463 ;
   always @(posedge clk)
-    busy_30 <= \$430 ;
+    busy_30 <= \$464 ;
   assign \$1  = alloc_port_size - 9'h101;
   assign \$2  = ~ \$1 [10];
   assign \$4  = alloc_src | \$3 ;
@@ -1901,355 +2081,384 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$287 [9:0] + 1'h1;
-  assign \$17  = \$287 [9:0] != 10'h3ff;
-  assign \$18  = \$287 [9:0] - samples_seen;
-  assign \$19  = ~ \$18 [11];
-  assign \$20  = \$287 [9:0] + 1'h1;
-  assign \$21  = samples_head == 10'h3ff;
-  assign \$22  = samples_head + 1'h1;
-  assign \$23  = \$21  ? 11'h000 : \$22 ;
-  assign \$24  = samples_has_fresh | samples_nonempty;
-  assign \$25  = \$24  | x1_select;
-  assign \$26  = a1_select & \$25 ;
-  assign \$27  = a1_in & a1_fits;
-  assign \$28  = \$27  ? 4'h1 : 4'h3;
-  assign \$29  = a1_bad_pool ? 4'h2 : \$28 ;
-  assign \$30  = samples_has_fresh | x1_select;
-  assign \$31  = a1_in & \$30 ;
-  assign \$32  = a1_in ? \$287 [9:0] : 10'h000;
-  assign \$33  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$34  = ~ a2_from_fresh;
-  assign \$35  = a2_ok & \$34 ;
-  assign \$36  = \$35  ? a2_in : 1'h0;
-  assign \$37  = a2_ok & a2_from_fresh;
-  assign \$38  = a2_fresh_slot - samples_seen_prev;
-  assign \$39  = ~ \$38 [11];
-  assign \$41  = a2_in & \$40 ;
-  assign \$42  = \$37  ? \$41  : 1'h0;
-  assign \$43  = ~ a2_ok;
-  assign \$44  = a2_ok & a2_from_fresh;
-  assign \$45  = a3_ok ? samples_grant_waddr : 10'h000;
-  assign \$46  = a4_ok ? grant_addr : 32'd0;
-  assign \$47  = a3_valid & a3_ok;
-  assign \$48  = { \$47 , a3_pool, samples_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$49  = ~ \$48 ;
-  assign \$50  = \$49  + 1'h1;
-  assign \$51  = a4_valid & a4_ok;
-  assign \$52  = { \$51 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$53  = ~ \$52 ;
-  assign \$54  = \$53  + 1'h1;
-  assign \$55  = a5_valid & a5_ok;
-  assign \$56  = { \$55 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$57  = ~ \$56 ;
-  assign \$58  = \$57  + 1'h1;
-  assign \$59  = \$54 [12] | \$58 [12];
-  assign \$60  = a4_valid & a4_ok;
-  assign \$61  = { \$60 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$62  + 1'h1;
-  assign \$64  = a5_tag + 1'h1;
-  assign \$65  = \$63 [12] ? { 1'h0, a4_tag_next } : \$64 ;
-  assign \$66  = ~ free_oor;
-  assign \$67  = ! free_oor_pool;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = free_port_addr - 31'h40000000;
-  assign \$70  = ~ \$69 [32];
-  assign \$71  = free_port_addr - 31'h40040000;
-  assign \$72  = ~ \$71 [32];
-  assign \$74  = \$70  & \$73 ;
-  assign \$75  = free_src ? \$68  : \$74 ;
-  assign \$76  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$77  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$78  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$79  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$80  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$81  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$82  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$83  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$84  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$85  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$86  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$87  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$88  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$89  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$90  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$91  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$92  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$93  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$94  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$95  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$96  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$97  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$98  = | f0_addr[7:0];
-  assign \$99  = f0_addr[31:8] - 23'h400000;
-  assign \$101  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$102  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$104  = f1_oor | \$103 ;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = f1_oor | \$106 ;
-  assign \$108  = f1_hit & f1_misaligned;
-  assign \$110  = f1_contract ? 4'h8 : 4'h0;
-  assign \$111  = \$109  ? 4'h5 : \$110 ;
-  assign \$112  = \$107  ? 4'h4 : \$111 ;
-  assign \$113  = f1_samples_slot - samples_fresh;
-  assign \$114  = ~ \$113 [11];
-  assign \$115  = f1_hit & \$114 ;
-  assign \$116  = ~ f1_same_second_eq0;
-  assign \$117  = ~ f1_same_second_eq3;
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = ~ f1_same_second_eq6;
-  assign \$120  = ~ f1_same_second_eq9;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$118  | \$121 ;
-  assign \$123  = ~ f1_same_second_eq12;
-  assign \$124  = ~ f1_same_second_eq15;
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = ~ f1_same_second_eq18;
-  assign \$127  = ~ f1_same_second_eq21;
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$125  | \$128 ;
-  assign \$130  = \$122  | \$129 ;
-  assign \$131  = ~ f1_same_second_eq24;
-  assign \$132  = ~ f1_same_second_eq27;
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = ~ f1_same_second_eq30;
+  assign \$16  = \$319 [9:0] - samples_seen;
+  assign \$17  = ~ \$16 [11];
+  assign \$18  = samples_take_fresh & \$17 ;
+  assign \$19  = \$319 [9:0] + 1'h1;
+  assign \$20  = \$319 [9:0] + 1'h1;
+  assign \$21  = \$319 [9:0] != 10'h3ff;
+  assign \$22  = samples_head == 10'h3ff;
+  assign \$23  = samples_head + 1'h1;
+  assign \$24  = \$22  ? 11'h000 : \$23 ;
+  assign \$25  = samples_has_fresh | samples_nonempty;
+  assign \$26  = \$25  | x1_select;
+  assign \$27  = a1_select & \$26 ;
+  assign \$28  = a1_in & a1_fits;
+  assign \$29  = \$28  ? 4'h1 : 4'h3;
+  assign \$30  = a1_bad_pool ? 4'h2 : \$29 ;
+  assign \$31  = samples_has_fresh | x1_select;
+  assign \$32  = a1_in & \$31 ;
+  assign \$33  = a1_in ? \$319 [9:0] : 10'h000;
+  assign \$34  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$35  = ~ a2_from_fresh;
+  assign \$36  = a2_ok & \$35 ;
+  assign \$37  = \$36  ? a2_in : 1'h0;
+  assign \$38  = a2_ok & a2_from_fresh;
+  assign \$39  = a2_fresh_slot - samples_seen_prev;
+  assign \$40  = ~ \$39 [11];
+  assign \$42  = a2_in & \$41 ;
+  assign \$43  = \$38  ? \$42  : 1'h0;
+  assign \$44  = ~ a2_ok;
+  assign \$45  = a2_ok & a2_from_fresh;
+  assign \$46  = a3_ok ? samples_grant_waddr : 10'h000;
+  assign \$47  = a4_ok ? grant_addr : 32'd0;
+  assign \$48  = a3_valid & a3_ok;
+  assign \$49  = { \$48 , a3_pool, samples_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$50  + 1'h1;
+  assign \$52  = a4_valid & a4_ok;
+  assign \$53  = { \$52 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$54  + 1'h1;
+  assign \$56  = a5_valid & a5_ok;
+  assign \$57  = { \$56 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$58  + 1'h1;
+  assign \$60  = \$55 [12] | \$59 [12];
+  assign \$61  = a4_valid & a4_ok;
+  assign \$62  = { \$61 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$63  + 1'h1;
+  assign \$65  = a5_tag + 1'h1;
+  assign \$66  = \$64 [12] ? { 1'h0, a4_tag_next } : \$65 ;
+  assign \$67  = ~ free_oor;
+  assign \$68  = ! free_oor_pool;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = free_port_addr - 31'h40000000;
+  assign \$71  = ~ \$70 [32];
+  assign \$72  = free_port_addr - 31'h40040000;
+  assign \$73  = ~ \$72 [32];
+  assign \$75  = \$71  & \$74 ;
+  assign \$76  = free_src ? \$69  : \$75 ;
+  assign \$77  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$78  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$79  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$80  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$81  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$82  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$83  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$84  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$85  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$86  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$87  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$88  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$89  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$90  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$91  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$92  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$93  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$94  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$95  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$96  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$97  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$98  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$99  = | f0_addr[7:0];
+  assign \$100  = f0_addr[31:8] - 23'h400000;
+  assign \$102  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$103  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$105  = f1_oor | \$104 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = f1_oor | \$107 ;
+  assign \$109  = f1_hit & f1_misaligned;
+  assign \$111  = f1_contract ? 4'h8 : 4'h0;
+  assign \$112  = \$110  ? 4'h5 : \$111 ;
+  assign \$113  = \$108  ? 4'h4 : \$112 ;
+  assign \$114  = f1_samples_slot - samples_fresh;
+  assign \$115  = ~ \$114 [11];
+  assign \$116  = f1_hit & \$115 ;
+  assign \$118  = ~ f1_same_second_eq0;
+  assign \$119  = ~ f1_same_second_eq3;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = ~ f1_same_second_eq6;
+  assign \$122  = ~ f1_same_second_eq9;
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = \$120  | \$123 ;
+  assign \$125  = ~ f1_same_second_eq12;
+  assign \$126  = ~ f1_same_second_eq15;
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = ~ f1_same_second_eq18;
+  assign \$129  = ~ f1_same_second_eq21;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \$127  | \$130 ;
+  assign \$132  = \$124  | \$131 ;
+  assign \$133  = ~ f1_same_second_eq24;
+  assign \$134  = ~ f1_same_second_eq27;
   assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$130  | \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = ~ f1_same_third_eq0;
-  assign \$139  = ~ f1_same_third_eq3;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ f1_same_third_eq6;
-  assign \$142  = ~ f1_same_third_eq9;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = ~ f1_same_third_eq12;
-  assign \$146  = ~ f1_same_third_eq15;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = ~ f1_same_third_eq18;
-  assign \$149  = ~ f1_same_third_eq21;
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = \$147  | \$150 ;
-  assign \$152  = \$144  | \$151 ;
-  assign \$153  = ~ f1_same_third_eq24;
-  assign \$154  = ~ f1_same_third_eq27;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = ~ f1_same_third_eq30;
+  assign \$136  = ~ f1_same_second_eq30;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$132  | \$137 ;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = ~ f1_same_third_eq0;
+  assign \$141  = ~ f1_same_third_eq3;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = ~ f1_same_third_eq6;
+  assign \$144  = ~ f1_same_third_eq9;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  | \$145 ;
+  assign \$147  = ~ f1_same_third_eq12;
+  assign \$148  = ~ f1_same_third_eq15;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = ~ f1_same_third_eq18;
+  assign \$151  = ~ f1_same_third_eq21;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = \$149  | \$152 ;
+  assign \$154  = \$146  | \$153 ;
+  assign \$155  = ~ f1_same_third_eq24;
+  assign \$156  = ~ f1_same_third_eq27;
   assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$152  | \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = ! f2_pool;
-  assign \$161  = a4_tag ^ f2_tag;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$162  + 1'h1;
-  assign \$164  = a5_tag ^ f2_tag;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$165  + 1'h1;
-  assign \$167  = \$320 [12] ? a4_tag : a5_tag;
-  assign \$168  = \$320 [12] ? a4_snap : a5_snap;
-  assign \$169  = f2_same_third & f5_ok;
-  assign \$170  = ~ f3_never_granted;
-  assign \$171  = ~ rel_f2;
-  assign \$172  = ~ f3_rel_f3;
-  assign \$173  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$174  = f3_in & \$173 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = f3_hit_a3 | \$175 ;
-  assign \$177  = \$171  & \$176 ;
-  assign \$178  = f3_hit_a2 | \$177 ;
-  assign \$179  = \$170  & \$178 ;
-  assign \$180  = f3_hit_a2 | f3_hit_a3;
-  assign \$181  = f3_in ? samples_grant_r0_b0[6:1] : 6'h00;
-  assign \$182  = \$180  ? f3_older_tag : \$181 ;
-  assign \$183  = f3_hit_a2 | f3_hit_a3;
-  assign \$184  = f3_in & samples_grant_r0_b0[0];
-  assign \$185  = \$183  ? f3_older_snap : \$184 ;
-  assign \$186  = f3_go & \$328 [12];
-  assign \$187  = a4_tag ^ f3_tag;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  + 1'h1;
-  assign \$190  = \$186  & \$189 [6];
-  assign \$191  = ~ f3_never_granted;
-  assign \$192  = f3_go & \$191 ;
-  assign \$193  = ~ \$328 [12];
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ~ rel_f2;
-  assign \$196  = \$195  & f3_hit_a3;
-  assign \$197  = f3_hit_a2 | \$196 ;
-  assign \$198  = \$194  & \$197 ;
-  assign \$199  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = ~ \$328 [12];
-  assign \$202  = f3_go & \$201 ;
-  assign \$203  = ~ f3_hit_a2;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ rel_f2;
+  assign \$158  = ~ f1_same_third_eq30;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = \$154  | \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = ! f2_pool;
+  assign \$163  = a4_tag ^ f2_tag;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  + 1'h1;
+  assign \$166  = a5_tag ^ f2_tag;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$167  + 1'h1;
+  assign \$169  = \$352 [12] ? a4_tag : a5_tag;
+  assign \$170  = \$352 [12] ? a4_snap : a5_snap;
+  assign \$171  = f2_same_third & f5_ok;
+  assign \$172  = ~ f3_never_granted;
+  assign \$173  = ~ rel_f2;
+  assign \$174  = ~ f3_rel_f3;
+  assign \$175  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$176  = f3_in & \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = f3_hit_a3 | \$177 ;
+  assign \$179  = \$173  & \$178 ;
+  assign \$180  = f3_hit_a2 | \$179 ;
+  assign \$181  = \$172  & \$180 ;
+  assign \$182  = f3_hit_a2 | f3_hit_a3;
+  assign \$183  = f3_in ? samples_grant_r0_b0[6:1] : 6'h00;
+  assign \$184  = \$182  ? f3_older_tag : \$183 ;
+  assign \$185  = f3_hit_a2 | f3_hit_a3;
+  assign \$186  = f3_in & samples_grant_r0_b0[0];
+  assign \$187  = \$185  ? f3_older_snap : \$186 ;
+  assign \$188  = f3_go & \$360 [12];
+  assign \$189  = a4_tag ^ f3_tag;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$190  + 1'h1;
+  assign \$192  = \$188  & \$191 [6];
+  assign \$193  = ~ f3_never_granted;
+  assign \$194  = f3_go & \$193 ;
+  assign \$195  = ~ \$360 [12];
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ~ rel_f2;
+  assign \$198  = \$197  & f3_hit_a3;
+  assign \$199  = f3_hit_a2 | \$198 ;
+  assign \$200  = \$196  & \$199 ;
+  assign \$201  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = ~ \$360 [12];
+  assign \$204  = f3_go & \$203 ;
+  assign \$205  = ~ f3_hit_a2;
   assign \$206  = \$204  & \$205 ;
-  assign \$207  = ~ f3_hit_a3;
+  assign \$207  = ~ rel_f2;
   assign \$208  = \$206  & \$207 ;
-  assign \$209  = ~ f3_rel_f3;
+  assign \$209  = ~ f3_hit_a3;
   assign \$210  = \$208  & \$209 ;
-  assign \$211  = \$210  ? f3_in : 1'h0;
-  assign \$212  = ~ f3_never_granted;
-  assign \$213  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = samples_grant_r0_b0[6:1] ^ f3_tag;
-  assign \$216  = ~ \$215 ;
-  assign \$217  = \$216  + 1'h1;
-  assign \$218  = \$214  & \$217 [6];
-  assign \$219  = x1_select & f1_hit;
-  assign \$221  = x1_select & f2_in;
-  assign \$223  = f2_flushed | \$222 ;
-  assign \$224  = x1_select | x0_select;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$227  = { 1'h0, \$225  } & \$226 ;
-  assign \$228  = { 1'h0, f3_in } & \$227 ;
-  assign \$229  = ~ \$328 [12];
-  assign \$230  = f3_go & \$229 ;
-  assign \$231  = ~ f3_hit_a2;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ rel_f2;
+  assign \$211  = ~ f3_rel_f3;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = \$212  ? f3_in : 1'h0;
+  assign \$214  = ~ f3_never_granted;
+  assign \$215  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = samples_grant_r0_b0[6:1] ^ f3_tag;
+  assign \$218  = ~ \$217 ;
+  assign \$219  = \$218  + 1'h1;
+  assign \$220  = \$216  & \$219 [6];
+  assign \$221  = x1_select & f1_hit;
+  assign \$223  = x1_select & f2_in;
+  assign \$225  = f2_flushed | \$224 ;
+  assign \$226  = x1_select | x0_select;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$229  = { 1'h0, \$227  } & \$228 ;
+  assign \$230  = { 1'h0, f3_in } & \$229 ;
+  assign \$231  = ~ \$360 [12];
+  assign \$232  = f3_go & \$231 ;
+  assign \$233  = ~ f3_hit_a2;
   assign \$234  = \$232  & \$233 ;
-  assign \$235  = ~ f3_hit_a3;
+  assign \$235  = ~ rel_f2;
   assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ f3_rel_f3;
+  assign \$237  = ~ f3_hit_a3;
   assign \$238  = \$236  & \$237 ;
-  assign \$239  = \$238  ? f3_in : 1'h0;
-  assign \$240  = x1_select | x0_select;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$243  = { 1'h0, \$241  } & \$242 ;
-  assign \$244  = { 1'h0, \$239  } & \$243 ;
-  assign \$245  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$246  = ~ \$245 ;
-  assign \$247  = \$246  + 1'h1;
-  assign \$248  = \release  & \$247 [12];
-  assign \$249  = samples_queue_waddr == 10'h3ff;
-  assign \$250  = samples_queue_waddr + 1'h1;
-  assign \$251  = \$249  ? 11'h000 : \$250 ;
-  assign \$252  = samples_pushed == samples_popped;
-  assign \$253  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$254  = \$252  ? 11'h000 : \$253 ;
-  assign \$255  = $signed({ 1'h0, samples_count }) + $signed(\$254 );
-  assign \$256  = ! samples_pushed;
-  assign \$257  = ! samples_popped;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$260  = ~ \$259 ;
-  assign \$261  = samples_push | \$260 ;
-  assign \$262  = ! samples_pushed;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = samples_count == 2'h3;
-  assign \$266  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$267  = ~ \$266 ;
-  assign \$268  = samples_push | \$267 ;
-  assign \$270  = ! samples_popped;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = samples_push | \$273 ;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$279  = ~ \$278 ;
-  assign \$280  = samples_push | \$279 ;
-  assign \$281  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$282  = | { a4_valid, a3_valid, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$283  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
-  assign \$284  = | { f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid, f5_ok };
-  assign \$285  = | { x3_valid, f6_valid, a6_valid, f4_by_mem_live, f5_valid, f4_by_mem };
-  assign \$286  = | { x6_valid, x5_valid, x4_valid };
-  assign \$287  = x1_select ? 11'h000 : samples_fresh;
-  assign \$288  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$288 ;
-  assign \$289  = ~ x1_select;
-  assign \$290  = a1_select & \$289 ;
-  assign \$291  = ~ samples_has_fresh;
-  assign \$292  = \$290  & \$291 ;
-  assign samples_pop = \$292  & samples_nonempty;
-  assign \$293  = a3_from_fresh ? a3_fresh_slot : samples_queue_r0_b0[9:0];
-  assign \$294  = a3_from_fresh ? samples_parity_r1_b0 : samples_queue_r0_b0[10];
-  assign \$295  = a3_sel_head ? samples_queue_r0_b0[16:11] : 6'h00;
-  assign \$296  = a3_sel_last ? samples_grant_r1_b0[6:1] : 6'h00;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = a3_fail ? 6'h3f : 6'h00;
-  assign \$299  = { 1'h0, \$297  } | { \$298 [5], \$298  };
-  assign \$300  = a3_fwd_ok & a3_hit_a1;
-  assign \$301  = a3_fwd_ok & a3_older_hit;
-  assign \$302  = \$299 [5:0] + 1'h1;
-  assign \$303  = \$301  ? { 1'h0, a3_older_next } : \$302 ;
-  assign \$304  = \$300  ? { 1'h0, a4_tag_next } : \$303 ;
-  assign \$305  = a3_fwd_ok & a3_hit_a1;
-  assign \$306  = a4_tag_next + 1'h1;
-  assign \$307  = a3_fwd_ok & a3_older_hit;
-  assign \$308  = a3_older_next + 1'h1;
-  assign \$309  = \$299 [5:0] + 2'h2;
-  assign \$310  = \$307  ? \$308  : \$309 ;
-  assign \$311  = \$305  ? \$306  : \$310 ;
-  assign \$312  = a3_valid & a3_ok;
-  assign \$313  = ! a3_pool;
-  assign samples_grant_wen = \$312  & \$313 ;
-  assign \$316  = ! f2_err;
-  assign \$signal$177  = f2_valid & \$316 ;
-  assign \$317  = a4_valid & a4_ok;
-  assign \$318  = { \$317 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$319  + 1'h1;
-  assign \$321  = a5_valid & a5_ok;
-  assign \$322  = { \$321 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  + 1'h1;
-  assign \$325  = a4_valid & a4_ok;
-  assign \$326  = { \$325 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$327  = ~ \$326 ;
-  assign \$328  = \$327  + 1'h1;
+  assign \$239  = ~ f3_rel_f3;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = \$240  ? f3_in : 1'h0;
+  assign \$242  = x1_select | x0_select;
+  assign \$243  = ~ \$242 ;
+  assign \$244  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$245  = { 1'h0, \$243  } & \$244 ;
+  assign \$246  = { 1'h0, \$241  } & \$245 ;
+  assign \$247  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$248  = ~ \$247 ;
+  assign \$249  = \$248  + 1'h1;
+  assign \$250  = \release  & \$249 [12];
+  assign \$251  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$252  = ~ \$251 ;
+  assign \$253  = \$252  + 1'h1;
+  assign \$254  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$255  = ~ \$254 ;
+  assign \$256  = \$255  + 1'h1;
+  assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$258  = ~ \$257 ;
+  assign \$259  = \$258  + 1'h1;
+  assign \$260  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$261  = ~ \$260 ;
+  assign \$262  = \$261  + 1'h1;
+  assign \$263  = \$259 [12] | \$262 [12];
+  assign \$265  = samples_queue_waddr == 10'h3ff;
+  assign \$266  = samples_queue_waddr + 1'h1;
+  assign \$267  = \$265  ? 11'h000 : \$266 ;
+  assign \$268  = samples_pushed == samples_popped;
+  assign \$269  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$270  = \$268  ? 11'h000 : \$269 ;
+  assign \$271  = $signed({ 1'h0, samples_count }) + $signed(\$270 );
+  assign \$272  = ! samples_pushed;
+  assign \$273  = ! samples_popped;
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$276  = ~ \$275 ;
+  assign \$277  = samples_push | \$276 ;
+  assign \$278  = ! samples_pushed;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = samples_count == 2'h3;
+  assign \$282  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$283  = ~ \$282 ;
+  assign \$284  = samples_push | \$283 ;
+  assign \$286  = ! samples_popped;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = samples_push | \$289 ;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$295  = ~ \$294 ;
+  assign \$296  = samples_push | \$295 ;
+  assign \$297  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = f5_wrote & a2_ring;
+  assign \$300  = { \$299 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$301  + 1'h1;
+  assign \$303  = \release  & f4_taken_a2;
+  assign \$304  = a3_ring & a3_lapped;
+  assign \$306  = \release  & f4_taken_a3;
+  assign \$307  = a3_released | \$306 ;
+  assign \$308  = ~ a4_released;
+  assign \$309  = a4_prev_held & \$308 ;
+  assign \$310  = \release  & f4_taken_a4;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = \$309  & \$311 ;
+  assign \$313  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$314  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$315  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$316  = | { f4_prev_released, f4_go, f4_valid, f5_ok, f3_go, f3_valid };
+  assign \$317  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1 };
+  assign \$318  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
+  assign \$319  = x1_select ? 11'h000 : samples_fresh;
+  assign \$320  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$320 ;
+  assign \$321  = ~ x1_select;
+  assign \$322  = a1_select & \$321 ;
+  assign \$323  = ~ samples_has_fresh;
+  assign \$324  = \$322  & \$323 ;
+  assign samples_pop = \$324  & samples_nonempty;
+  assign \$325  = a3_from_fresh ? a3_fresh_slot : samples_queue_r0_b0[9:0];
+  assign \$326  = a3_from_fresh ? samples_parity_r1_b0 : samples_queue_r0_b0[10];
+  assign \$327  = a3_sel_head ? samples_queue_r0_b0[16:11] : 6'h00;
+  assign \$328  = a3_sel_last ? samples_grant_r1_b0[6:1] : 6'h00;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = a3_fail ? 6'h3f : 6'h00;
+  assign \$331  = { 1'h0, \$329  } | { \$330 [5], \$330  };
+  assign \$332  = a3_fwd_ok & a3_hit_a1;
+  assign \$333  = a3_fwd_ok & a3_older_hit;
+  assign \$334  = \$331 [5:0] + 1'h1;
+  assign \$335  = \$333  ? { 1'h0, a3_older_next } : \$334 ;
+  assign \$336  = \$332  ? { 1'h0, a4_tag_next } : \$335 ;
+  assign \$337  = a3_fwd_ok & a3_hit_a1;
+  assign \$338  = a4_tag_next + 1'h1;
+  assign \$339  = a3_fwd_ok & a3_older_hit;
+  assign \$340  = a3_older_next + 1'h1;
+  assign \$341  = \$331 [5:0] + 2'h2;
+  assign \$342  = \$339  ? \$340  : \$341 ;
+  assign \$343  = \$337  ? \$338  : \$342 ;
+  assign \$344  = a3_valid & a3_ok;
+  assign \$345  = ! a3_pool;
+  assign samples_grant_wen = \$344  & \$345 ;
+  assign \$348  = ! f2_err;
+  assign \$signal$181  = f2_valid & \$348 ;
+  assign \$349  = a4_valid & a4_ok;
+  assign \$350  = { \$349 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$351  = ~ \$350 ;
+  assign \$352  = \$351  + 1'h1;
+  assign \$353  = a5_valid & a5_ok;
+  assign \$354  = { \$353 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$355  = ~ \$354 ;
+  assign \$356  = \$355  + 1'h1;
+  assign \$357  = a4_valid & a4_ok;
+  assign \$358  = { \$357 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$359  = ~ \$358 ;
+  assign \$360  = \$359  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$329  = ~ f4_prev_released;
-  assign \$330  = \$329  & f4_rest_held;
-  assign \$signal$310  = f4_hit_a1 | \$330 ;
-  assign \$331  = ~ f4_prev_released;
-  assign \$332  = f4_by_mem & f4_mem_ok;
-  assign \$333  = f4_by_older | \$332 ;
-  assign \$334  = \$331  & \$333 ;
-  assign \release  = f4_by_a1 | \$334 ;
-  assign \$335  = ~ f4_go;
-  assign \$336  = ~ \$signal$310 ;
-  assign \$337  = \$signal$310  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$337  : f4_err;
-  assign \$signal$233  = \release  ? 4'h0 : unreleased_err;
-  assign \$338  = ~ f4_prev_released;
-  assign \$339  = \$338  & f4_by_older;
-  assign \$340  = f4_by_a1 | \$339 ;
-  assign \$341  = f4_live & \$340 ;
-  assign \$342  = ~ f4_prev_released;
-  assign \$343  = \$342  & f4_by_mem_live;
-  assign \$344  = \$343  & f4_mem_ok;
-  assign samples_queue_wen = \$341  | \$344 ;
-  assign \$345  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$302  = ~ \$345 ;
-  assign \$346  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$349  = busy_0 | busy_6;
-  assign \$350  = busy_12 | busy_18;
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = busy_24 | busy_30;
-  assign busy = \$351  | \$352 ;
+  assign \$361  = ~ f4_prev_released;
+  assign \$362  = \$361  & f4_rest_held;
+  assign \$signal$329  = f4_hit_a1 | \$362 ;
+  assign \$363  = ~ f4_prev_released;
+  assign \$364  = f4_by_mem & f4_mem_ok;
+  assign \$365  = f4_by_older | \$364 ;
+  assign \$366  = \$363  & \$365 ;
+  assign \release  = f4_by_a1 | \$366 ;
+  assign \$367  = ~ f4_go;
+  assign \$368  = ~ \$signal$329 ;
+  assign \$369  = \$signal$329  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$369  : f4_err;
+  assign \$signal$241  = \release  ? 4'h0 : unreleased_err;
+  assign \$370  = ~ f4_prev_released;
+  assign \$371  = \$370  & f4_by_older;
+  assign \$372  = f4_by_a1 | \$371 ;
+  assign \$373  = f4_live & \$372 ;
+  assign \$374  = ~ f4_prev_released;
+  assign \$375  = \$374  & f4_by_mem_live;
+  assign \$376  = \$375  & f4_mem_ok;
+  assign samples_queue_wen = \$373  | \$376 ;
+  assign \$377  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$321  = ~ \$377 ;
+  assign \$378  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$381  = busy_0 | busy_6;
+  assign \$382  = busy_12 | busy_18;
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = busy_24 | busy_30;
+  assign busy = \$383  | \$384 ;
   always @(posedge clk)
-    samples_queue_w_en <= \$353 ;
+    samples_queue_w_en <= \$385 ;
   always @(posedge clk)
-    samples_queue_w_addr <= \$354 ;
+    samples_queue_w_addr <= \$386 ;
   always @(posedge clk)
-    samples_queue_w_data <= \$355 ;
+    samples_queue_w_data <= \$387 ;
   always @(posedge clk)
     samples_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    samples_grant_w_en <= \$356 ;
+    samples_grant_w_en <= \$388 ;
   always @(posedge clk)
-    samples_grant_w_addr <= \$357 ;
+    samples_grant_w_addr <= \$389 ;
   always @(posedge clk)
-    samples_grant_w_data <= \$358 ;
+    samples_grant_w_data <= \$390 ;
   always @(posedge clk)
     samples_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -2259,7 +2468,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     samples_parity_r1_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$359 ;
+    a0_valid <= \$391 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2269,7 +2478,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$360 ;
+    a1_valid <= \$392 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2281,17 +2490,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$361 ;
+    a1_select <= \$393 ;
   always @(posedge clk)
-    x0_valid <= \$362 ;
+    x0_valid <= \$394 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$363 ;
+    x0_select <= \$395 ;
   always @(posedge clk)
-    x1_valid <= \$364 ;
+    x1_valid <= \$396 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2299,9 +2508,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$365 ;
+    x1_select <= \$397 ;
   always @(posedge clk)
-    x2_valid <= \$366 ;
+    x2_valid <= \$398 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -2313,35 +2522,39 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$367 ;
+    a2_valid <= \$399 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_fresh <= \$368 ;
+    samples_seen <= \$400 ;
   always @(posedge clk)
-    samples_has_fresh <= \$369 ;
+    samples_seen_prev <= \$401 ;
   always @(posedge clk)
-    samples_seen <= \$370 ;
+    samples_fresh <= \$402 ;
   always @(posedge clk)
-    samples_seen_prev <= \$371 ;
+    samples_has_fresh <= \$403 ;
   always @(posedge clk)
-    samples_head <= \$372 ;
+    samples_head <= \$404 ;
   always @(posedge clk)
-    a2_ok <= \$26 ;
+    a2_ring <= \$405 ;
   always @(posedge clk)
-    a2_fail_err <= \$29 ;
+    a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_from_fresh <= \$31 ;
+    a2_ok <= \$27 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$32 ;
+    a2_fail_err <= \$30 ;
   always @(posedge clk)
-    a3_valid <= \$373 ;
+    a2_from_fresh <= \$32 ;
+  always @(posedge clk)
+    a2_fresh_slot <= \$33 ;
+  always @(posedge clk)
+    a3_valid <= \$406 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$33 ;
+    a3_err <= \$34 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -2351,15 +2564,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_sel_head <= \$36 ;
+    a3_ring <= \$407 ;
   always @(posedge clk)
-    a3_sel_last <= \$42 ;
+    a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_fail <= \$43 ;
+    a3_sel_head <= \$37 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$44 ;
+    a3_sel_last <= \$43 ;
   always @(posedge clk)
-    a4_valid <= \$374 ;
+    a3_fail <= \$44 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$45 ;
+  always @(posedge clk)
+    a4_valid <= \$408 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2369,15 +2586,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$45 ;
+    a4_slot <= \$46 ;
   always @(posedge clk)
-    a4_tag <= \$304 [5:0];
+    a4_tag <= \$336 [5:0];
   always @(posedge clk)
-    a4_tag_next <= \$311 [5:0];
+    a4_tag_next <= \$343 [5:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$375 ;
+    a5_valid <= \$409 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2393,15 +2610,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$46 ;
+    a5_addr <= \$47 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$50 [12];
+    a3_hit_a1 <= \$51 [12];
   always @(posedge clk)
-    a3_older_hit <= \$59 ;
+    a3_older_hit <= \$60 ;
   always @(posedge clk)
-    a3_older_next <= \$65 [5:0];
+    a3_older_next <= \$66 [5:0];
   always @(posedge clk)
-    f0_valid <= \$376 ;
+    f0_valid <= \$410 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2413,11 +2630,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$75 ;
+    f0_hit <= \$76 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$377 ;
+    f1_valid <= \$411 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2430,344 +2647,425 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     f1_addr <= f0_addr;
   always @(posedge clk)
     f2_addr <= f1_addr;
-  always @(posedge clk)
-    f3_addr <= f2_addr;
-  always @(posedge clk)
-    f1_same_second_eq0 <= \$378 ;
-  always @(posedge clk)
-    f1_same_second_eq3 <= \$379 ;
-  always @(posedge clk)
-    f1_same_second_eq6 <= \$380 ;
-  always @(posedge clk)
-    f1_same_second_eq9 <= \$381 ;
-  always @(posedge clk)
-    f1_same_second_eq12 <= \$382 ;
-  always @(posedge clk)
-    f1_same_second_eq15 <= \$383 ;
-  always @(posedge clk)
-    f1_same_second_eq18 <= \$384 ;
-  always @(posedge clk)
-    f1_same_second_eq21 <= \$385 ;
-  always @(posedge clk)
-    f1_same_second_eq24 <= \$386 ;
-  always @(posedge clk)
-    f1_same_second_eq27 <= \$387 ;
-  always @(posedge clk)
-    f1_same_second_eq30 <= \$388 ;
-  always @(posedge clk)
-    f1_same_third_eq0 <= \$389 ;
-  always @(posedge clk)
-    f1_same_third_eq3 <= \$390 ;
-  always @(posedge clk)
-    f1_same_third_eq6 <= \$391 ;
-  always @(posedge clk)
-    f1_same_third_eq9 <= \$392 ;
-  always @(posedge clk)
-    f1_same_third_eq12 <= \$393 ;
-  always @(posedge clk)
-    f1_same_third_eq15 <= \$394 ;
-  always @(posedge clk)
-    f1_same_third_eq18 <= \$395 ;
-  always @(posedge clk)
-    f1_same_third_eq21 <= \$396 ;
-  always @(posedge clk)
-    f1_same_third_eq24 <= \$397 ;
-  always @(posedge clk)
-    f1_same_third_eq27 <= \$398 ;
-  always @(posedge clk)
-    f1_same_third_eq30 <= \$399 ;
-  always @(posedge clk)
-    f1_hit <= f0_hit;
-  always @(posedge clk)
-    f1_misaligned <= \$98 ;
-  always @(posedge clk)
-    f1_samples_slot <= \$99 [9:0];
-  always @(posedge clk)
-    f2_valid <= \$400 ;
-  always @(posedge clk)
-    f2_tag <= f1_tag;
-  always @(posedge clk)
-    f2_user <= f1_user;
-  always @(posedge clk)
-    f2_pool <= \$101 ;
-  always @(posedge clk)
-    f2_slot <= \$102 ;
-  always @(posedge clk)
-    f2_in_pool <= \$104 ;
-  always @(posedge clk)
-    f2_in <= f1_hit;
-  always @(posedge clk)
-    f2_err <= \$112 ;
-  always @(posedge clk)
-    f2_never_granted <= \$115 ;
-  always @(posedge clk)
-    f2_same_second <= \$137 ;
-  always @(posedge clk)
-    f2_same_third <= \$159 ;
-  always @(posedge clk)
-    f3_valid <= \$401 ;
-  always @(posedge clk)
-    f3_go <= \$402 ;
-  always @(posedge clk)
-    f3_err <= f2_err;
-  always @(posedge clk)
-    f3_user <= f2_user;
-  always @(posedge clk)
-    f3_pool <= f2_pool;
-  always @(posedge clk)
-    f3_slot <= f2_slot;
-  always @(posedge clk)
-    f3_tag <= f2_tag;
-  always @(posedge clk)
-    f3_in_pool <= f2_in_pool;
-  always @(posedge clk)
-    f3_in <= \$160 ;
-  always @(posedge clk)
-    f3_never_granted <= f2_never_granted;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = f3_valid;
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = f3_go;
-    if (rst) begin
-      \$404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = \$190 ;
-    if (rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = \$200 ;
-    if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = \$211 ;
-    if (rst) begin
-      \$407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = \$244 [0];
-    if (rst) begin
-      \$408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = \$248 ;
-    if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = samples_queue_wen;
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = samples_queue_waddr;
-    if (samples_queue_wen) begin
-      \$411  = \$251 [9:0];
-    end
-    if (rst) begin
-      \$411  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = samples_push;
-    if (x1_select) begin
-      \$412  = 1'h0;
-    end
+    \$412  = \$77 ;
     if (rst) begin
       \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = samples_pop;
-    if (x1_select) begin
-      \$413  = 1'h0;
-    end
+    \$413  = \$78 ;
     if (rst) begin
       \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$255 [10:0];
-    if (x1_select) begin
-      \$414  = 11'h000;
-    end
+    \$414  = \$79 ;
     if (rst) begin
-      \$414  = 11'h000;
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = samples_at;
-    if (\$258 ) begin
-      \$415 [0] = samples_at[0];
-      \$415 [1] = samples_at[1];
-      \$415 [2] = samples_at[2];
-    end
-    if (\$264 ) begin
-      \$415 [0] = samples_at[1];
-      \$415 [1] = samples_at[2];
-      \$415 [2] = \$265 ;
-    end
-    if (\$271 ) begin
-      \$415 [0] = 1'h0;
-      \$415 [1] = samples_at[0];
-      \$415 [2] = samples_at[1];
-    end
-    if (\$277 ) begin
-      \$415 [0] = samples_at[0];
-      \$415 [1] = samples_at[1];
-      \$415 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$415  = 3'h1;
-    end
+    \$415  = \$80 ;
     if (rst) begin
-      \$415  = 3'h1;
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = samples_nonempty;
-    if (\$258 ) begin
-      \$416  = \$261 ;
-    end
-    if (\$264 ) begin
-      \$416  = \$268 ;
-    end
-    if (\$271 ) begin
-      \$416  = \$274 ;
-    end
-    if (\$277 ) begin
-      \$416  = \$280 ;
-    end
-    if (x1_select) begin
-      \$416  = 1'h0;
-    end
+    \$416  = \$81 ;
     if (rst) begin
       \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = f4_valid;
+    \$417  = \$82 ;
     if (rst) begin
       \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \release ;
+    \$418  = \$83 ;
     if (rst) begin
       \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = a5_valid;
+    \$419  = \$84 ;
     if (rst) begin
       \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = f5_valid;
+    \$420  = \$85 ;
     if (rst) begin
       \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = x2_valid;
+    \$421  = \$86 ;
     if (rst) begin
       \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = x3_valid;
+    \$422  = \$87 ;
     if (rst) begin
       \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = x4_valid;
+    \$423  = \$88 ;
     if (rst) begin
       \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = x5_valid;
+    \$424  = \$89 ;
     if (rst) begin
       \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$281 ;
+    \$425  = \$90 ;
     if (rst) begin
       \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$282 ;
+    \$426  = \$91 ;
     if (rst) begin
       \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$283 ;
+    \$427  = \$92 ;
     if (rst) begin
       \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$284 ;
+    \$428  = \$93 ;
     if (rst) begin
       \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$285 ;
+    \$429  = \$94 ;
     if (rst) begin
       \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$286 ;
+    \$430  = \$95 ;
     if (rst) begin
       \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$431  = \$96 ;
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$432  = \$97 ;
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$433  = \$98 ;
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$434  = f1_valid;
+    if (rst) begin
+      \$434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$435  = f2_valid;
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$436  = \$signal$181 ;
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$437  = f3_valid;
+    if (rst) begin
+      \$437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$438  = f3_go;
+    if (rst) begin
+      \$438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$439  = \$192 ;
+    if (rst) begin
+      \$439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$440  = \$202 ;
+    if (rst) begin
+      \$440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$441  = \$213 ;
+    if (rst) begin
+      \$441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$442  = \$246 [0];
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$443  = \$250 ;
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$444  = samples_queue_wen;
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$445  = samples_queue_waddr;
+    if (samples_queue_wen) begin
+      \$445  = \$267 [9:0];
+    end
+    if (rst) begin
+      \$445  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$446  = samples_push;
+    if (x1_select) begin
+      \$446  = 1'h0;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$447  = samples_pop;
+    if (x1_select) begin
+      \$447  = 1'h0;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$448  = \$271 [10:0];
+    if (x1_select) begin
+      \$448  = 11'h000;
+    end
+    if (rst) begin
+      \$448  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$449  = samples_at;
+    if (\$274 ) begin
+      \$449 [0] = samples_at[0];
+      \$449 [1] = samples_at[1];
+      \$449 [2] = samples_at[2];
+    end
+    if (\$280 ) begin
+      \$449 [0] = samples_at[1];
+      \$449 [1] = samples_at[2];
+      \$449 [2] = \$281 ;
+    end
+    if (\$287 ) begin
+      \$449 [0] = 1'h0;
+      \$449 [1] = samples_at[0];
+      \$449 [2] = samples_at[1];
+    end
+    if (\$293 ) begin
+      \$449 [0] = samples_at[0];
+      \$449 [1] = samples_at[1];
+      \$449 [2] = samples_at[2];
+    end
+    if (x1_select) begin
+      \$449  = 3'h1;
+    end
+    if (rst) begin
+      \$449  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$450  = samples_nonempty;
+    if (\$274 ) begin
+      \$450  = \$277 ;
+    end
+    if (\$280 ) begin
+      \$450  = \$284 ;
+    end
+    if (\$287 ) begin
+      \$450  = \$290 ;
+    end
+    if (\$293 ) begin
+      \$450  = \$296 ;
+    end
+    if (x1_select) begin
+      \$450  = 1'h0;
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$451  = f4_valid;
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$452  = \release ;
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$453  = a5_valid;
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$454  = f5_valid;
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$455  = x2_valid;
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$456  = x3_valid;
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$457  = x4_valid;
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$458  = x5_valid;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$459  = \$313 ;
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$460  = \$314 ;
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$461  = \$315 ;
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$462  = \$316 ;
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$463  = \$317 ;
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$464  = \$318 ;
+    if (rst) begin
+      \$464  = 1'h0;
     end
   end
   always @* begin
@@ -2775,7 +3073,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     samples_grant_waddr = 10'h000;
     casez (a3_pool)
       1'h0:
-          samples_grant_waddr = \$293 ;
+          samples_grant_waddr = \$325 ;
     endcase
   end
   always @* begin
@@ -2783,7 +3081,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     fetched_snap = 1'h0;
     casez (a3_pool)
       1'h0:
-          fetched_snap = \$294 ;
+          fetched_snap = \$326 ;
     endcase
   end
   always @* begin
@@ -2791,417 +3089,255 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$315  };
+          grant_addr = { 1'h0, \$347  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$353  = samples_queue_wen;
-    if (rst) begin
-      \$353  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$354  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$354  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$355  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$355  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$356  = samples_grant_wen;
-    if (rst) begin
-      \$356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$357  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$357  = samples_grant_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$358  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$358  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$359  = alloc_valid;
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$360  = a0_valid;
-    if (rst) begin
-      \$360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$361  = \$9 ;
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$362  = flush_valid;
-    if (rst) begin
-      \$362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$363  = \$11 ;
-    if (rst) begin
-      \$363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$364  = x0_valid;
-    if (rst) begin
-      \$364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$365  = x0_select;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$366  = x1_valid;
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$367  = a1_valid;
-    if (rst) begin
-      \$367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$368  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$368  = \$16 ;
-    end else if (x1_select) begin
-      \$368  = 11'h000;
-    end
-    if (rst) begin
-      \$368  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$369  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$369  = \$17 ;
-    end else if (x1_select) begin
-      \$369  = 1'h1;
-    end
-    if (rst) begin
-      \$369  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$370  = samples_seen;
-    if (samples_take_fresh) begin
-      if (\$19 ) begin
-        \$370  = \$20 ;
-      end
-    end
-    if (rst) begin
-      \$370  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$371  = samples_seen;
-    if (rst) begin
-      \$371  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$372  = samples_head;
-    if (samples_pop) begin
-      \$372  = \$23 [9:0];
-    end
-    if (x1_select) begin
-      \$372  = samples_queue_waddr;
-    end
-    if (rst) begin
-      \$372  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$373  = a2_valid;
-    if (rst) begin
-      \$373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$374  = a3_valid;
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$375  = a4_valid;
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$376  = free_valid;
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$377  = f0_valid;
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$378  = \$76 ;
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$379  = \$77 ;
-    if (rst) begin
-      \$379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$380  = \$78 ;
-    if (rst) begin
-      \$380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$381  = \$79 ;
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$382  = \$80 ;
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$383  = \$81 ;
-    if (rst) begin
-      \$383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$384  = \$82 ;
-    if (rst) begin
-      \$384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = \$83 ;
+    \$385  = samples_queue_wen;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = \$84 ;
-    if (rst) begin
-      \$386  = 1'h0;
+    \$386  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$386  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = \$85 ;
-    if (rst) begin
-      \$387  = 1'h0;
+    \$387  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$387  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = \$86 ;
+    \$388  = samples_grant_wen;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = \$87 ;
-    if (rst) begin
-      \$389  = 1'h0;
+    \$389  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$389  = samples_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = \$88 ;
-    if (rst) begin
-      \$390  = 1'h0;
+    \$390  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$390  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = \$89 ;
+    \$391  = alloc_valid;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = \$90 ;
+    \$392  = a0_valid;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$91 ;
+    \$393  = \$9 ;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = \$92 ;
+    \$394  = flush_valid;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$93 ;
+    \$395  = \$11 ;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = \$94 ;
+    \$396  = x0_valid;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = \$95 ;
+    \$397  = x0_select;
     if (rst) begin
       \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = \$96 ;
+    \$398  = x1_valid;
     if (rst) begin
       \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = \$97 ;
+    \$399  = a1_valid;
     if (rst) begin
       \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = f1_valid;
+    \$400  = samples_seen;
+    if (\$18 ) begin
+      \$400  = \$19 ;
+    end
     if (rst) begin
-      \$400  = 1'h0;
+      \$400  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = f2_valid;
+    \$401  = samples_seen;
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = \$signal$177 ;
+    \$402  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$402  = \$20 ;
+    end else if (x1_select) begin
+      \$402  = 11'h000;
+    end
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 11'h000;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$403  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$403  = \$21 ;
+    end else if (x1_select) begin
+      \$403  = 1'h1;
+    end
+    if (rst) begin
+      \$403  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$404  = samples_head;
+    if (samples_pop) begin
+      \$404  = \$24 [9:0];
+    end
+    if (x1_select) begin
+      \$404  = samples_queue_waddr;
+    end
+    if (rst) begin
+      \$404  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$405  = 1'h0;
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$406  = a2_valid;
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$407  = a2_ring;
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$408  = a3_valid;
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$409  = a4_valid;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$410  = free_valid;
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$411  = f0_valid;
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  assign samples_fresh_slot = \$319 [9:0];
   assign samples_flushing = x1_select;
-  assign samples_fresh_slot = \$287 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign \$signal  = samples_grant_waddr;
-  assign \$signal$97  = \$304 [5:0];
-  assign next_next_tag = \$311 [5:0];
-  assign \$signal$188  = \$320 [12];
-  assign hit_a3 = \$324 [12];
-  assign \$signal$206  = \$328 [12];
+  assign \$signal$101  = \$336 [5:0];
+  assign next_next_tag = \$343 [5:0];
+  assign \$signal$192  = \$352 [12];
+  assign hit_a3 = \$356 [12];
+  assign \$signal$210  = \$360 [12];
   assign samples_parity_data = samples_parity_r0_b0;
   assign samples_grant_data = samples_grant_r0_b0;
   assign samples_release = samples_queue_wen;
+  assign ring_held = 1'h0;
   assign w__addr = samples_queue_w_addr;
   assign w__en = samples_queue_w_en;
   assign w__data = samples_queue_w_data;
   assign r__addr = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$290  = samples_grant_w_addr;
-  assign \w__en$291  = samples_grant_w_en;
-  assign \w__data$292  = samples_grant_w_data;
-  assign \r__addr$293  = f1_samples_slot;
+  assign \w__addr$309  = samples_grant_w_addr;
+  assign \w__en$310  = samples_grant_w_en;
+  assign \w__data$311  = samples_grant_w_data;
+  assign \r__addr$312  = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$295  = \$287 [9:0];
-  assign \samples_grant_addr$296  = \$287 [9:0];
-  assign \samples_grant_data$297  = samples_grant_r1_b0;
-  assign \w__addr$298  = f4_slot;
+  assign \r__addr$314  = \$319 [9:0];
+  assign \samples_grant_addr$315  = \$319 [9:0];
+  assign \samples_grant_data$316  = samples_grant_r1_b0;
+  assign \w__addr$317  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign \w__en$300  = samples_queue_wen;
+  assign \w__en$319  = samples_queue_wen;
   assign samples_parity_wen = samples_queue_wen;
-  assign samples_parity_wdata = \w__data$302 ;
-  assign \r__addr$304  = f1_samples_slot;
+  assign samples_parity_wdata = \w__data$321 ;
+  assign \r__addr$323  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$306  = \$287 [9:0];
-  assign \samples_parity_addr$307  = \$287 [9:0];
-  assign \samples_parity_data$308  = samples_parity_r1_b0;
-  assign \$signal$309  = \$299 [5:0];
+  assign \r__addr$325  = \$319 [9:0];
+  assign \samples_parity_addr$326  = \$319 [9:0];
+  assign \samples_parity_data$327  = samples_parity_r1_b0;
+  assign \$signal$328  = \$331 [5:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -3212,9 +3348,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$322  = a6_payload[47:16];
+  assign \grant_addr$341  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
+  assign grant_overwrite = a6_payload[64];
   assign freed_valid = f6_valid;
   assign freed_ok = f6_payload[0];
   assign freed_err = f6_payload[4:1];
@@ -3244,45 +3381,48 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign \samples_grant_data$297.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$297.tag  = samples_grant_r1_b0[6:1];
-  assign samples_queue_wdata[16:11] = \$348 ;
-  assign samples_queue_wdata[10] = \$347 ;
+  assign \samples_grant_data$316.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$316.tag  = samples_grant_r1_b0[6:1];
+  assign samples_queue_wdata[16:11] = \$380 ;
+  assign samples_queue_wdata[10] = \$379 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = \$304 [5:0];
+  assign samples_grant_wdata[6:1] = \$336 [5:0];
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$13  = 4'h0;
-  assign \$40  = \$38 [11];
-  assign \$73  = \$71 [32];
-  assign \$100  = 1'h0;
-  assign \$103  = f1_hit;
-  assign \$105  = f1_hit;
-  assign \$109  = \$108 ;
-  assign \$220  = \$219 ;
+  assign \$41  = \$39 [11];
+  assign \$74  = \$72 [32];
+  assign \$101  = 1'h0;
+  assign \$104  = f1_hit;
+  assign \$106  = f1_hit;
+  assign \$110  = \$109 ;
+  assign \$117  = \$116 ;
   assign \$222  = \$221 ;
-  assign \$263  = samples_popped;
-  assign \$269  = samples_pushed;
-  assign \$275  = samples_pushed;
-  assign \$276  = samples_popped;
-  assign \$314  = { 7'h00, a4_slot, 8'h00 };
-  assign \$315 [29:0] = { 5'h00, \$314  };
-  assign \$315 [30] = 1'h1;
+  assign \$224  = \$223 ;
+  assign \$264  = \$263 ;
+  assign \$279  = samples_popped;
+  assign \$285  = samples_pushed;
+  assign \$291  = samples_pushed;
+  assign \$292  = samples_popped;
+  assign \$305  = 1'h0;
+  assign \$346  = { 7'h00, a4_slot, 8'h00 };
+  assign \$347 [29:0] = { 5'h00, \$346  };
+  assign \$347 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454$0 , \port$1454$48 , rsp_freed_valid, \port$1457$0 , rsp_flushed_valid, \port$1469$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1497$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516$0 , \port$1516$48 , rsp_freed_valid, \port$1519$0 , rsp_flushed_valid, \port$1531$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1559$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [32:0] \$100 ;
+  wire [32:0] \$101 ;
+  wire [32:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire [7:0] \$104 ;
+  wire [7:0] \$105 ;
+  wire [15:0] \$106 ;
+  wire [6:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [120:0] \$11 ;
@@ -3547,31 +3687,31 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [31:0] \$346 ;
-  wire [31:0] \$347 ;
-  wire [31:0] \$348 ;
-  wire [31:0] \$349 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [31:0] \$350 ;
-  wire [31:0] \$351 ;
-  wire [31:0] \$352 ;
-  wire [31:0] \$353 ;
-  wire [1:0] \$354 ;
-  wire [31:0] \$355 ;
-  wire [2:0] \$356 ;
-  wire [2:0] \$357 ;
-  wire [2:0] \$358 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire [31:0] \$356 ;
+  wire [31:0] \$357 ;
+  wire [31:0] \$358 ;
   wire [31:0] \$359 ;
   wire \$36 ;
   wire [31:0] \$360 ;
   wire [31:0] \$361 ;
   wire [31:0] \$362 ;
   wire [31:0] \$363 ;
-  wire [31:0] \$364 ;
+  wire [1:0] \$364 ;
   wire [31:0] \$365 ;
-  wire [31:0] \$366 ;
-  wire [31:0] \$367 ;
-  wire [31:0] \$368 ;
+  wire [3:0] \$366 ;
+  wire [3:0] \$367 ;
+  wire [3:0] \$368 ;
   wire [31:0] \$369 ;
   wire \$37 ;
   wire [31:0] \$370 ;
@@ -3581,36 +3721,36 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire [31:0] \$374 ;
   wire [31:0] \$375 ;
   wire [31:0] \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [31:0] \$377 ;
+  wire [31:0] \$378 ;
+  wire [31:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
+  wire [31:0] \$380 ;
+  wire [31:0] \$381 ;
+  wire [31:0] \$382 ;
+  wire [31:0] \$383 ;
+  wire [31:0] \$384 ;
+  wire [31:0] \$385 ;
+  wire [31:0] \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [31:0] \$392 ;
-  wire [31:0] \$393 ;
-  wire [31:0] \$394 ;
-  wire [31:0] \$395 ;
-  wire [31:0] \$396 ;
-  wire [31:0] \$397 ;
-  wire [31:0] \$398 ;
-  wire [31:0] \$399 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [10:0] \$400 ;
-  wire [31:0] \$401 ;
-  wire [10:0] \$402 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire [31:0] \$402 ;
   wire [31:0] \$403 ;
   wire [31:0] \$404 ;
   wire [31:0] \$405 ;
@@ -3619,53 +3759,53 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire [31:0] \$408 ;
   wire [31:0] \$409 ;
   wire \$41 ;
-  wire [31:0] \$410 ;
+  wire [10:0] \$410 ;
   wire [31:0] \$411 ;
-  wire [31:0] \$412 ;
+  wire [10:0] \$412 ;
   wire [31:0] \$413 ;
   wire [31:0] \$414 ;
   wire [31:0] \$415 ;
   wire [31:0] \$416 ;
   wire [31:0] \$417 ;
   wire [31:0] \$418 ;
-  wire \$419 ;
+  wire [31:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
+  wire [31:0] \$420 ;
+  wire [31:0] \$421 ;
+  wire [31:0] \$422 ;
+  wire [31:0] \$423 ;
+  wire [31:0] \$424 ;
+  wire [31:0] \$425 ;
+  wire [31:0] \$426 ;
+  wire [31:0] \$427 ;
+  wire [31:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [31:0] \$434 ;
+  wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [3:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [7:0] \$440 ;
-  wire [7:0] \$441 ;
-  wire [15:0] \$442 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
   wire \$443 ;
-  wire \$444 ;
+  wire [31:0] \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [3:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [6:0] \$452 ;
+  wire [7:0] \$450 ;
+  wire [7:0] \$451 ;
+  wire [15:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
@@ -3676,7 +3816,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire \$462 ;
+  wire [6:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
@@ -3807,7 +3947,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$578 ;
   wire \$579 ;
   wire [32:0] \$58 ;
-  wire [33:0] \$580 ;
+  wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
@@ -3815,10 +3955,10 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [2:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
   wire [2:0] \$59 ;
-  wire \$590 ;
+  wire [33:0] \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
@@ -3826,7 +3966,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire \$598 ;
+  wire [3:0] \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [32:0] \$60 ;
@@ -3839,7 +3979,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire [32:0] \$609 ;
+  wire \$609 ;
   wire [3:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
@@ -3850,25 +3990,25 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [32:0] \$619 ;
   wire [3:0] \$62 ;
-  wire [1:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [1:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
-  wire [2:0] \$626 ;
+  wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire [5:0] \$63 ;
-  wire [120:0] \$630 ;
-  wire [2:0] \$631 ;
+  wire [1:0] \$630 ;
+  wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
-  wire [120:0] \$635 ;
+  wire [1:0] \$634 ;
+  wire \$635 ;
   wire [2:0] \$636 ;
   wire \$637 ;
   wire \$638 ;
@@ -3878,69 +4018,69 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   wire [2:0] \$641 ;
   wire \$642 ;
   wire \$643 ;
-  wire [120:0] \$644 ;
-  wire [2:0] \$645 ;
-  reg [31:0] \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg [120:0] \$649 ;
+  wire \$644 ;
+  wire [120:0] \$645 ;
+  wire [2:0] \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire [120:0] \$65 ;
-  reg [120:0] \$650 ;
-  reg [120:0] \$651 ;
-  reg [1:0] \$652 ;
-  reg \$653 ;
-  reg \$654 ;
-  reg \$655 ;
-  reg \$656 ;
+  wire [120:0] \$650 ;
+  wire [2:0] \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire [120:0] \$654 ;
+  wire [3:0] \$655 ;
+  reg [31:0] \$656 ;
   reg \$657 ;
   reg \$658 ;
-  reg \$659 ;
+  reg [120:0] \$659 ;
   wire [120:0] \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
+  reg [120:0] \$660 ;
+  reg [120:0] \$661 ;
+  reg [1:0] \$662 ;
   reg \$663 ;
-  reg [5:0] \$664 ;
-  reg [4:0] \$665 ;
-  reg [31:0] \$666 ;
-  reg [1:0] \$667 ;
-  reg [31:0] \$668 ;
-  reg [2:0] \$669 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
   wire [120:0] \$67 ;
-  reg [2:0] \$670 ;
-  reg [4:0] \$671 ;
+  reg \$670 ;
+  reg \$671 ;
   reg \$672 ;
-  reg [1:0] \$673 ;
-  reg [120:0] \$674 ;
-  reg [2:0] \$675 ;
-  reg [10:0] \$676 ;
-  reg [10:0] \$677 ;
-  reg \$678 ;
-  reg \$679 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg [5:0] \$675 ;
+  reg [4:0] \$676 ;
+  reg [31:0] \$677 ;
+  reg [1:0] \$678 ;
+  reg [31:0] \$679 ;
   wire [120:0] \$68 ;
-  reg [10:0] \$680 ;
-  reg [31:0] \$681 ;
-  reg [31:0] \$682 ;
-  reg [31:0] \$683 ;
-  reg [31:0] \$684 ;
-  reg [3:0] \$685 ;
-  reg [7:0] \$686 ;
-  reg [7:0] \$687 ;
-  reg [15:0] \$688 ;
+  reg [2:0] \$680 ;
+  reg [2:0] \$681 ;
+  reg [4:0] \$682 ;
+  reg \$683 ;
+  reg [1:0] \$684 ;
+  reg [120:0] \$685 ;
+  reg [3:0] \$686 ;
+  reg [10:0] \$687 ;
+  reg [10:0] \$688 ;
   reg \$689 ;
-  wire [2:0] \$69 ;
+  wire [3:0] \$69 ;
   reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  reg \$698 ;
-  reg \$699 ;
+  reg [10:0] \$691 ;
+  reg [31:0] \$692 ;
+  reg [31:0] \$693 ;
+  reg [31:0] \$694 ;
+  reg [31:0] \$695 ;
+  reg [3:0] \$696 ;
+  reg [7:0] \$697 ;
+  reg [7:0] \$698 ;
+  reg [15:0] \$699 ;
   wire \$7 ;
-  wire [2:0] \$70 ;
+  wire [3:0] \$70 ;
   reg \$700 ;
   reg \$701 ;
   reg \$702 ;
@@ -3970,148 +4110,159 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   reg \$724 ;
   reg \$725 ;
   reg \$726 ;
-  reg [31:0] \$727 ;
-  reg [1:0] \$728 ;
-  reg [31:0] \$729 ;
-  wire [2:0] \$73 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire [3:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg [9:0] \$734 ;
-  reg [31:0] \$735 ;
+  reg \$734 ;
+  reg \$735 ;
   reg \$736 ;
-  reg [3:0] \$737 ;
-  reg [7:0] \$738 ;
-  reg [7:0] \$739 ;
+  reg \$737 ;
+  reg [31:0] \$738 ;
+  reg [1:0] \$739 ;
   wire \$74 ;
-  reg [15:0] \$740 ;
+  reg [31:0] \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
   reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
+  reg [9:0] \$745 ;
+  reg [31:0] \$746 ;
   reg \$747 ;
-  reg \$748 ;
-  reg \$749 ;
-  wire [10:0] \$75 ;
-  reg [31:0] \$750 ;
-  reg \$751 ;
+  reg [3:0] \$748 ;
+  reg [7:0] \$749 ;
+  wire \$75 ;
+  reg [7:0] \$750 ;
+  reg [15:0] \$751 ;
   reg \$752 ;
   reg \$753 ;
   reg \$754 ;
   reg \$755 ;
   reg \$756 ;
-  reg [31:0] \$757 ;
+  reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire [10:0] \$76 ;
+  wire \$76 ;
   reg \$760 ;
-  reg \$761 ;
+  reg [31:0] \$761 ;
   reg \$762 ;
   reg \$763 ;
   reg \$764 ;
   reg \$765 ;
   reg \$766 ;
   reg \$767 ;
-  reg \$768 ;
+  reg [31:0] \$768 ;
   reg \$769 ;
-  wire [12:0] \$77 ;
-  reg [31:0] \$770 ;
-  reg [31:0] \$771 ;
+  wire \$77 ;
+  reg \$770 ;
+  reg \$771 ;
   reg \$772 ;
   reg \$773 ;
-  reg [2:0] \$774 ;
+  reg \$774 ;
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg [2:0] \$778 ;
+  reg \$778 ;
   reg \$779 ;
-  wire [12:0] \$78 ;
+  wire \$78 ;
   reg \$780 ;
-  reg \$781 ;
-  reg [5:0] \$782 ;
-  reg [31:0] \$783 ;
+  reg [31:0] \$781 ;
+  reg [31:0] \$782 ;
+  reg \$783 ;
   reg \$784 ;
-  reg \$785 ;
+  reg [3:0] \$785 ;
   reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg [3:0] \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg [5:0] \$793 ;
+  reg [31:0] \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
   wire [32:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire [10:0] \$81 ;
+  wire [10:0] \$82 ;
+  wire [12:0] \$83 ;
+  wire [12:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [32:0] \$89 ;
+  wire \$89 ;
   wire [32:0] \$9 ;
-  wire [32:0] \$90 ;
-  wire [32:0] \$91 ;
-  wire [32:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire [7:0] \$94 ;
-  wire [7:0] \$95 ;
-  wire [15:0] \$96 ;
-  wire [6:0] \$97 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [32:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$114  = 1'h0;
-  reg [31:0] \$signal$127  = 32'd0;
-  reg \$signal$128  = 1'h0;
-  reg \$signal$144  = 1'h0;
-  reg [31:0] \$signal$146  = 32'd0;
-  reg \$signal$147  = 1'h0;
-  reg \$signal$151  = 1'h0;
+  reg \$signal$115  = 1'h0;
+  reg [31:0] \$signal$128  = 32'd0;
+  reg \$signal$129  = 1'h0;
+  reg \$signal$145  = 1'h0;
+  reg [31:0] \$signal$147  = 32'd0;
+  reg \$signal$148  = 1'h0;
   reg \$signal$152  = 1'h0;
-  reg [31:0] \$signal$154  = 32'd0;
-  reg \$signal$163  = 1'h0;
+  reg \$signal$153  = 1'h0;
+  reg [31:0] \$signal$155  = 32'd0;
   reg \$signal$164  = 1'h0;
   reg \$signal$165  = 1'h0;
   reg \$signal$166  = 1'h0;
-  reg \$signal$169  = 1'h0;
-  reg \$signal$173  = 1'h0;
+  reg \$signal$167  = 1'h0;
+  reg \$signal$170  = 1'h0;
   reg \$signal$174  = 1'h0;
+  reg \$signal$175  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$39 ;
-  reg [31:0] \$signal$48  = 32'd0;
-  reg [2:0] \$signal$51  = 3'h0;
-  reg [4:0] \$signal$53  = 5'h00;
-  reg \$signal$54  = 1'h0;
+  wire [1:0] \$signal$40 ;
+  reg [31:0] \$signal$49  = 32'd0;
+  reg [2:0] \$signal$52  = 3'h0;
+  reg [4:0] \$signal$54  = 5'h00;
   reg \$signal$55  = 1'h0;
-  reg [2:0] \$signal$62  = 3'h0;
-  reg \$signal$78  = 1'h0;
-  reg \$signal$80  = 1'h0;
+  reg \$signal$56  = 1'h0;
+  reg [3:0] \$signal$63  = 4'h0;
+  reg \$signal$79  = 1'h0;
   reg \$signal$81  = 1'h0;
+  reg \$signal$82  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$185 ;
-  wire [2:0] \$signature__addr$188 ;
-  wire [2:0] \$signature__addr$191 ;
-  wire [2:0] \$signature__addr$194 ;
-  wire [2:0] \$signature__addr$197 ;
+  wire [2:0] \$signature__addr$186 ;
+  wire [2:0] \$signature__addr$189 ;
+  wire [2:0] \$signature__addr$192 ;
+  wire [2:0] \$signature__addr$195 ;
+  wire [2:0] \$signature__addr$198 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$200 ;
-  wire [2:0] \$signature__addr$203 ;
+  wire [2:0] \$signature__addr$201 ;
+  wire [2:0] \$signature__addr$204 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$183 ;
-  wire [120:0] \$signature__data$189 ;
-  wire [120:0] \$signature__data$195 ;
-  wire [120:0] \$signature__data$201 ;
-  wire [120:0] \$signature__data$59 ;
+  wire [120:0] \$signature__data$184 ;
+  wire [120:0] \$signature__data$190 ;
+  wire [120:0] \$signature__data$196 ;
+  wire [120:0] \$signature__data$202 ;
   wire [120:0] \$signature__data$60 ;
   wire [120:0] \$signature__data$61 ;
+  wire [120:0] \$signature__data$62 ;
   wire \$signature__en ;
-  wire \$signature__en$186 ;
-  wire \$signature__en$190 ;
-  wire \$signature__en$192 ;
-  wire \$signature__en$196 ;
-  wire \$signature__en$198 ;
-  wire \$signature__en$202 ;
-  wire \$signature__en$204 ;
+  wire \$signature__en$187 ;
+  wire \$signature__en$191 ;
+  wire \$signature__en$193 ;
+  wire \$signature__en$197 ;
+  wire \$signature__en$199 ;
+  wire \$signature__en$203 ;
+  wire \$signature__en$205 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -4154,23 +4305,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
-  reg [2:0] irq_enable = 3'h0;
+  reg [3:0] irq_enable = 4'h0;
   wire [1:0] log_bank0_k;
   wire [1:0] log_bank1_k;
   wire [1:0] log_bank2_k;
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$1454$0 ;
-  wire [15:0] \port$1454$0 ;
-  input [15:0] \port$1454$48 ;
-  wire [15:0] \port$1454$48 ;
-  input [16:0] \port$1457$0 ;
-  wire [16:0] \port$1457$0 ;
-  input [15:0] \port$1469$0 ;
-  wire [15:0] \port$1469$0 ;
-  input [38:0] \port$1497$0 ;
-  wire [38:0] \port$1497$0 ;
+  input [15:0] \port$1516$0 ;
+  wire [15:0] \port$1516$0 ;
+  input [15:0] \port$1516$48 ;
+  wire [15:0] \port$1516$48 ;
+  input [16:0] \port$1519$0 ;
+  wire [16:0] \port$1519$0 ;
+  input [15:0] \port$1531$0 ;
+  wire [15:0] \port$1531$0 ;
+  input [38:0] \port$1559$0 ;
+  wire [38:0] \port$1559$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -4276,6 +4427,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   reg samples_ev_flush = 1'h0;
   reg samples_ev_free = 1'h0;
   reg samples_ev_grant = 1'h0;
+  reg samples_ev_overwrite = 1'h0;
   reg [31:0] samples_fails = 32'd0;
   reg [31:0] samples_flushes = 32'd0;
   reg [31:0] samples_frees = 32'd0;
@@ -4307,7 +4459,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   reg w1_samples_oor_gt18 = 1'h0;
   reg w1_samples_oor_gt6 = 1'h0;
   reg w1_strb0 = 1'h0;
-  reg [2:0] w1c = 3'h0;
+  reg [3:0] w1c = 4'h0;
   reg [31:0] w2_base = 32'd0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -4324,800 +4476,823 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   reg [120:0] log_bank0 [7:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$183 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$184 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$53 [4:2]];
+    _0_ <= log_bank0[\$signal$54 [4:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$190 )
-      log_bank1[\$signature__addr$188 ] <= \$signature__data$189 ;
+    if (\$signature__en$191 )
+      log_bank1[\$signature__addr$189 ] <= \$signature__data$190 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$53 [4:2]];
+    _1_ <= log_bank1[\$signal$54 [4:2]];
   end
-  assign \$signature__data$59  = _1_;
+  assign \$signature__data$60  = _1_;
   reg [120:0] log_bank2 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$196 )
-      log_bank2[\$signature__addr$194 ] <= \$signature__data$195 ;
+    if (\$signature__en$197 )
+      log_bank2[\$signature__addr$195 ] <= \$signature__data$196 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$53 [4:2]];
+    _2_ <= log_bank2[\$signal$54 [4:2]];
   end
-  assign \$signature__data$60  = _2_;
+  assign \$signature__data$61  = _2_;
   reg [120:0] log_bank3 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$202 )
-      log_bank3[\$signal$51 ] <= \$signature__data$201 ;
+    if (\$signature__en$203 )
+      log_bank3[\$signal$52 ] <= \$signature__data$202 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$53 [4:2]];
+    _3_ <= log_bank3[\$signal$54 [4:2]];
   end
-  assign \$signature__data$61  = _3_;
-  assign \$214  = ~ r1_a11_8[0];
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = \$212  | \$215 ;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = ~ r1_a1_0[0];
-  assign \$219  = ~ r1_a4_2[7];
-  assign \$220  = \$218  | \$219 ;
-  assign \$221  = ~ r1_a7_5[1];
-  assign \$222  = ~ r1_a11_8[0];
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = \$220  | \$223 ;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = ~ r1_a1_0[0];
-  assign \$227  = ~ r1_a4_2[0];
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = ~ r1_a7_5[0];
-  assign \$230  = ~ r1_a11_8[1];
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = \$228  | \$231 ;
-  assign \$233  = ~ \$232 ;
-  assign \$234  = ~ r1_a1_0[0];
-  assign \$235  = ~ r1_a4_2[1];
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = ~ r1_a7_5[0];
-  assign \$238  = ~ r1_a11_8[1];
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = \$236  | \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = ~ r1_a1_0[0];
-  assign \$243  = ~ r1_a4_2[2];
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = ~ r1_a7_5[0];
-  assign \$246  = ~ r1_a11_8[1];
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = \$244  | \$247 ;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = ~ r1_a1_0[0];
-  assign \$251  = ~ r1_a4_2[3];
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = ~ r1_a7_5[0];
-  assign \$254  = ~ r1_a11_8[1];
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = \$252  | \$255 ;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = ~ r1_a1_0[0];
-  assign \$259  = ~ r1_a4_2[4];
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ~ r1_a7_5[0];
-  assign \$262  = ~ r1_a11_8[1];
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = ~ r1_a1_0[0];
-  assign \$267  = ~ r1_a4_2[5];
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ r1_a7_5[0];
-  assign \$270  = ~ r1_a11_8[1];
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = ~ r1_a1_0[0];
-  assign \$275  = ~ r1_a4_2[6];
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = ~ r1_a7_5[0];
-  assign \$278  = ~ r1_a11_8[1];
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = ~ r1_a1_0[0];
-  assign \$283  = ~ r1_a4_2[7];
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = ~ r1_a7_5[0];
-  assign \$286  = ~ r1_a11_8[1];
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = ~ r1_a1_0[0];
-  assign \$291  = ~ r1_a4_2[0];
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = ~ r1_a7_5[1];
-  assign \$294  = ~ r1_a11_8[1];
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = ~ r1_a1_0[0];
-  assign \$299  = ~ r1_a4_2[1];
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = ~ r1_a7_5[1];
-  assign \$302  = ~ r1_a11_8[1];
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = \$300  | \$303 ;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = ~ r1_a1_0[0];
-  assign \$307  = ~ r1_a4_2[2];
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = ~ r1_a7_5[1];
-  assign \$310  = ~ r1_a11_8[1];
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = \$308  | \$311 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = ~ r1_a1_0[0];
-  assign \$315  = ~ r1_a4_2[3];
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = ~ r1_a7_5[1];
-  assign \$318  = ~ r1_a11_8[1];
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = \$316  | \$319 ;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = ~ r1_a1_0[0];
-  assign \$323  = ~ r1_a4_2[4];
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = ~ r1_a7_5[1];
-  assign \$326  = ~ r1_a11_8[1];
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = \$324  | \$327 ;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = ~ r1_a1_0[0];
-  assign \$331  = ~ r1_a4_2[5];
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = ~ r1_a7_5[1];
-  assign \$334  = ~ r1_a11_8[1];
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = \$332  | \$335 ;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = ~ r1_a1_0[0];
-  assign \$339  = ~ r1_a4_2[6];
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = ~ r1_a7_5[1];
-  assign \$342  = ~ r1_a11_8[1];
-  assign \$343  = \$341  | \$342 ;
-  assign \$344  = \$340  | \$343 ;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$347  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = r2_sel_config ? 32'd169215239 : 32'd0;
-  assign \$350  = r2_sel_config2 ? 32'd167845920 : 32'd0;
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = \$348  | \$351 ;
-  assign \$354  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$356  = r2_sel_irq_status ? \$signal$62  : 3'h0;
-  assign \$357  = r2_sel_irq_enable ? irq_enable : 3'h0;
+  assign \$signature__data$62  = _3_;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = ~ r1_a1_0[0];
+  assign \$205  = ~ r1_a4_2[4];
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = ~ r1_a7_5[1];
+  assign \$208  = ~ r1_a11_8[0];
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = \$206  | \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = ~ r1_a1_0[0];
+  assign \$213  = ~ r1_a4_2[5];
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = ~ r1_a7_5[1];
+  assign \$216  = ~ r1_a11_8[0];
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = \$214  | \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = ~ r1_a1_0[0];
+  assign \$221  = ~ r1_a4_2[6];
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = ~ r1_a7_5[1];
+  assign \$224  = ~ r1_a11_8[0];
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = \$222  | \$225 ;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = ~ r1_a1_0[0];
+  assign \$229  = ~ r1_a4_2[7];
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = ~ r1_a7_5[1];
+  assign \$232  = ~ r1_a11_8[0];
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = \$230  | \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = ~ r1_a1_0[0];
+  assign \$237  = ~ r1_a4_2[0];
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = ~ r1_a7_5[0];
+  assign \$240  = ~ r1_a11_8[1];
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = \$238  | \$241 ;
+  assign \$243  = ~ \$242 ;
+  assign \$244  = ~ r1_a1_0[0];
+  assign \$245  = ~ r1_a4_2[1];
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = ~ r1_a7_5[0];
+  assign \$248  = ~ r1_a11_8[1];
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = \$246  | \$249 ;
+  assign \$251  = ~ \$250 ;
+  assign \$252  = ~ r1_a1_0[0];
+  assign \$253  = ~ r1_a4_2[2];
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = ~ r1_a7_5[0];
+  assign \$256  = ~ r1_a11_8[1];
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = \$254  | \$257 ;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = ~ r1_a1_0[0];
+  assign \$261  = ~ r1_a4_2[3];
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = ~ r1_a7_5[0];
+  assign \$264  = ~ r1_a11_8[1];
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = \$262  | \$265 ;
+  assign \$267  = ~ \$266 ;
+  assign \$268  = ~ r1_a1_0[0];
+  assign \$269  = ~ r1_a4_2[4];
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = ~ r1_a7_5[0];
+  assign \$272  = ~ r1_a11_8[1];
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ~ \$274 ;
+  assign \$276  = ~ r1_a1_0[0];
+  assign \$277  = ~ r1_a4_2[5];
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = ~ r1_a7_5[0];
+  assign \$280  = ~ r1_a11_8[1];
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = ~ r1_a1_0[0];
+  assign \$285  = ~ r1_a4_2[6];
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ r1_a7_5[0];
+  assign \$288  = ~ r1_a11_8[1];
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = ~ r1_a1_0[0];
+  assign \$293  = ~ r1_a4_2[7];
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = ~ r1_a7_5[0];
+  assign \$296  = ~ r1_a11_8[1];
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$294  | \$297 ;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = ~ r1_a1_0[0];
+  assign \$301  = ~ r1_a4_2[0];
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = ~ r1_a7_5[1];
+  assign \$304  = ~ r1_a11_8[1];
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = ~ r1_a1_0[0];
+  assign \$309  = ~ r1_a4_2[1];
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = ~ r1_a7_5[1];
+  assign \$312  = ~ r1_a11_8[1];
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = \$310  | \$313 ;
+  assign \$315  = ~ \$314 ;
+  assign \$316  = ~ r1_a1_0[0];
+  assign \$317  = ~ r1_a4_2[2];
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = ~ r1_a7_5[1];
+  assign \$320  = ~ r1_a11_8[1];
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$318  | \$321 ;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = ~ r1_a1_0[0];
+  assign \$325  = ~ r1_a4_2[3];
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = ~ r1_a7_5[1];
+  assign \$328  = ~ r1_a11_8[1];
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = \$326  | \$329 ;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = ~ r1_a1_0[0];
+  assign \$333  = ~ r1_a4_2[4];
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = ~ r1_a7_5[1];
+  assign \$336  = ~ r1_a11_8[1];
+  assign \$337  = \$335  | \$336 ;
+  assign \$338  = \$334  | \$337 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = ~ r1_a1_0[0];
+  assign \$341  = ~ r1_a4_2[5];
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = ~ r1_a7_5[1];
+  assign \$344  = ~ r1_a11_8[1];
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = \$342  | \$345 ;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = ~ r1_a1_0[0];
+  assign \$349  = ~ r1_a4_2[6];
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = ~ r1_a7_5[1];
+  assign \$352  = ~ r1_a11_8[1];
+  assign \$353  = \$351  | \$352 ;
+  assign \$354  = \$350  | \$353 ;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$357  = r2_sel_version ? 32'd256 : 32'd0;
   assign \$358  = \$356  | \$357 ;
-  assign \$359  = \$355  | { 29'h00000000, \$358  };
-  assign \$360  = \$352  | \$359 ;
-  assign \$361  = r2_sel_err_count ? \$signal$48  : 32'd0;
-  assign \$362  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$365  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$369  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$370  = \$368  | \$369 ;
-  assign \$372  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$374  = \$370  | \$373 ;
-  assign \$375  = \$367  | \$374 ;
-  assign \$376  = \$360  | \$375 ;
-  assign \$377  = r2_sel_id | r2_sel_version;
-  assign \$378  = r2_sel_config | r2_sel_config2;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = r2_sel_ctrl | r2_sel_status;
-  assign \$381  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$382  = \$380  | \$381 ;
-  assign \$383  = \$379  | \$382 ;
-  assign \$384  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$385  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$386  = \$384  | \$385 ;
-  assign \$387  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$388  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$359  = r2_sel_config ? 32'd169215239 : 32'd0;
+  assign \$360  = r2_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = \$358  | \$361 ;
+  assign \$364  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$366  = r2_sel_irq_status ? \$signal$63  : 4'h0;
+  assign \$367  = r2_sel_irq_enable ? irq_enable : 4'h0;
+  assign \$368  = \$366  | \$367 ;
+  assign \$369  = \$365  | { 28'h0000000, \$368  };
+  assign \$370  = \$362  | \$369 ;
+  assign \$371  = r2_sel_err_count ? \$signal$49  : 32'd0;
+  assign \$372  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$373  = \$371  | \$372 ;
+  assign \$374  = r2_sel_err_head0 ? { \$signal$56 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$375  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = \$373  | \$376 ;
+  assign \$378  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$379  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$380  = \$378  | \$379 ;
+  assign \$382  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$384  = \$380  | \$383 ;
+  assign \$385  = \$377  | \$384 ;
+  assign \$386  = \$370  | \$385 ;
+  assign \$387  = r2_sel_id | r2_sel_version;
+  assign \$388  = r2_sel_config | r2_sel_config2;
   assign \$389  = \$387  | \$388 ;
-  assign \$390  = \$386  | \$389 ;
-  assign \$391  = \$383  | \$390 ;
-  assign \$393  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$396  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$398  = \$394  | \$397 ;
-  assign \$399  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$400  = r2_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$401  = \$399  | { 21'h000000, \$400  };
-  assign \$402  = r2_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$403  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$404  = { 21'h000000, \$402  } | \$403 ;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = \$398  | \$405 ;
-  assign \$407  = r2_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$408  = r2_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$409  = \$407  | \$408 ;
-  assign \$414  = r2_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$417  = \$413  | \$416 ;
-  assign \$418  = \$406  | \$417 ;
-  assign \$419  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$420  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$423  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = \$421  | \$424 ;
-  assign \$426  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$427  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = \$425  | \$430 ;
-  assign \$432  = \$signal$114  & r3_alloc;
-  assign \$433  = \$signal$114  & r3_alloc;
-  assign \$434  = r3_block0 | r3_block4;
-  assign \$435  = | r3_found_in;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = rsp_grant_valid & rsp_grant_src;
-  assign \$438  = alloc_waiting & \$437 ;
-  assign \$439  = 1'h1 << bus__w_addr[1:0];
-  assign \$440  = 1'h1 << bus__w_addr[4:2];
-  assign \$441  = 1'h1 << bus__w_addr[7:5];
-  assign \$442  = 1'h1 << bus__w_addr[11:8];
-  assign \$443  = bus__w_data[5:0] > 1'h0;
-  assign \$444  = ! bus__w_data[5:0];
-  assign \$445  = bus__w_data[11:6] > 5'h10;
-  assign \$446  = bus__w_data[11:6] == 5'h10;
-  assign \$447  = bus__w_data[17:12] > 1'h0;
-  assign \$448  = ! bus__w_data[17:12];
-  assign \$449  = bus__w_data[18] > 1'h0;
-  assign \$450  = ! bus__w_data[18];
-  assign \$451  = bus__w_strb == 4'hf;
-  assign \$452  = bus__w_addr[11:6] - 3'h4;
-  assign \$453  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
-  assign \$454  = w1_samples_oor_gt18 | \$453 ;
-  assign \$455  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
-  assign \$456  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
-  assign \$457  = w1_samples_oor_gt6 | \$456 ;
-  assign \$458  = \$455  & \$457 ;
-  assign \$459  = \$454  | \$458 ;
-  assign \$460  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
-  assign \$461  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
-  assign \$462  = \$460  & \$461 ;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = ~ w1_a1_0[0];
-  assign \$465  = ~ w1_a4_2[4];
-  assign \$466  = \$464  | \$465 ;
-  assign \$467  = ~ w1_a7_5[0];
-  assign \$468  = ~ w1_a11_8[0];
-  assign \$469  = \$467  | \$468 ;
-  assign \$470  = \$466  | \$469 ;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = ~ w1_a1_0[0];
-  assign \$473  = ~ w1_a4_2[6];
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = ~ w1_a7_5[0];
-  assign \$476  = ~ w1_a11_8[0];
-  assign \$477  = \$475  | \$476 ;
-  assign \$478  = \$474  | \$477 ;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = ~ w1_a1_0[0];
-  assign \$481  = ~ w1_a4_2[7];
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = ~ w1_a7_5[0];
-  assign \$484  = ~ w1_a11_8[0];
-  assign \$485  = \$483  | \$484 ;
-  assign \$486  = \$482  | \$485 ;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = ~ w1_a1_0[0];
-  assign \$489  = ~ w1_a4_2[6];
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = ~ w1_a7_5[1];
-  assign \$492  = ~ w1_a11_8[0];
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = \$490  | \$493 ;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = ~ w1_a1_0[0];
-  assign \$497  = ~ w1_a4_2[1];
-  assign \$498  = \$496  | \$497 ;
-  assign \$499  = ~ w1_a7_5[0];
-  assign \$500  = ~ w1_a11_8[1];
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = \$498  | \$501 ;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = ~ w1_a1_0[0];
-  assign \$505  = ~ w1_a4_2[4];
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = ~ w1_a7_5[1];
-  assign \$508  = ~ w1_a11_8[1];
-  assign \$509  = \$507  | \$508 ;
-  assign \$510  = \$506  | \$509 ;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = ~ w1_a1_0[0];
-  assign \$513  = ~ w1_a4_2[1];
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = ~ w1_a7_5[0];
-  assign \$516  = ~ w1_a11_8[1];
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = \$514  | \$517 ;
-  assign \$519  = ~ \$518 ;
-  assign \$520  = ~ w1_a1_0[0];
-  assign \$521  = ~ w1_a4_2[4];
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = ~ w1_a7_5[1];
-  assign \$524  = ~ w1_a11_8[1];
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = \$522  | \$525 ;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = ~ w1_a1_0[0];
-  assign \$529  = ~ w1_a4_2[4];
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = ~ w1_a7_5[0];
-  assign \$532  = ~ w1_a11_8[0];
-  assign \$533  = \$531  | \$532 ;
-  assign \$534  = \$530  | \$533 ;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = ~ w1_a1_0[0];
-  assign \$537  = ~ w1_a4_2[6];
-  assign \$538  = \$536  | \$537 ;
-  assign \$539  = ~ w1_a7_5[1];
-  assign \$540  = ~ w1_a11_8[0];
-  assign \$541  = \$539  | \$540 ;
-  assign \$542  = \$538  | \$541 ;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$535  | \$543 ;
-  assign \$545  = ~ w1_a1_0[0];
-  assign \$546  = ~ w1_a4_2[1];
-  assign \$547  = \$545  | \$546 ;
-  assign \$548  = ~ w1_a7_5[0];
-  assign \$549  = ~ w1_a11_8[1];
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = \$547  | \$550 ;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = ~ w1_a1_0[0];
-  assign \$554  = ~ w1_a4_2[4];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = ~ w1_a7_5[1];
-  assign \$557  = ~ w1_a11_8[1];
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = \$555  | \$558 ;
-  assign \$560  = ~ \$559 ;
-  assign \$561  = \$552  | \$560 ;
-  assign \$562  = \$544  | \$561 ;
+  assign \$390  = r2_sel_ctrl | r2_sel_status;
+  assign \$391  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = \$389  | \$392 ;
+  assign \$394  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$395  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$398  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = \$396  | \$399 ;
+  assign \$401  = \$393  | \$400 ;
+  assign \$403  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$406  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$408  = \$404  | \$407 ;
+  assign \$409  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$410  = r2_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$411  = \$409  | { 21'h000000, \$410  };
+  assign \$412  = r2_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$413  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$414  = { 21'h000000, \$412  } | \$413 ;
+  assign \$415  = \$411  | \$414 ;
+  assign \$416  = \$408  | \$415 ;
+  assign \$417  = r2_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$418  = r2_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$419  = \$417  | \$418 ;
+  assign \$424  = r2_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$427  = \$423  | \$426 ;
+  assign \$428  = \$416  | \$427 ;
+  assign \$429  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$430  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$433  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = \$431  | \$434 ;
+  assign \$436  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$437  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = \$435  | \$440 ;
+  assign \$442  = \$signal$115  & r3_alloc;
+  assign \$443  = \$signal$115  & r3_alloc;
+  assign \$444  = r3_block0 | r3_block4;
+  assign \$445  = | r3_found_in;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = rsp_grant_valid & rsp_grant_src;
+  assign \$448  = alloc_waiting & \$447 ;
+  assign \$449  = 1'h1 << bus__w_addr[1:0];
+  assign \$450  = 1'h1 << bus__w_addr[4:2];
+  assign \$451  = 1'h1 << bus__w_addr[7:5];
+  assign \$452  = 1'h1 << bus__w_addr[11:8];
+  assign \$453  = bus__w_data[5:0] > 1'h0;
+  assign \$454  = ! bus__w_data[5:0];
+  assign \$455  = bus__w_data[11:6] > 5'h10;
+  assign \$456  = bus__w_data[11:6] == 5'h10;
+  assign \$457  = bus__w_data[17:12] > 1'h0;
+  assign \$458  = ! bus__w_data[17:12];
+  assign \$459  = bus__w_data[18] > 1'h0;
+  assign \$460  = ! bus__w_data[18];
+  assign \$461  = bus__w_strb == 4'hf;
+  assign \$462  = bus__w_addr[11:6] - 3'h4;
+  assign \$463  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
+  assign \$464  = w1_samples_oor_gt18 | \$463 ;
+  assign \$465  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$466  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
+  assign \$467  = w1_samples_oor_gt6 | \$466 ;
+  assign \$468  = \$465  & \$467 ;
+  assign \$469  = \$464  | \$468 ;
+  assign \$470  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$471  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = \$469  | \$472 ;
+  assign \$474  = ~ w1_a1_0[0];
+  assign \$475  = ~ w1_a4_2[4];
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = ~ w1_a7_5[0];
+  assign \$478  = ~ w1_a11_8[0];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = \$476  | \$479 ;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = ~ w1_a1_0[0];
+  assign \$483  = ~ w1_a4_2[6];
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = ~ w1_a7_5[0];
+  assign \$486  = ~ w1_a11_8[0];
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = ~ w1_a1_0[0];
+  assign \$491  = ~ w1_a4_2[7];
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = ~ w1_a7_5[0];
+  assign \$494  = ~ w1_a11_8[0];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = \$492  | \$495 ;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = ~ w1_a1_0[0];
+  assign \$499  = ~ w1_a4_2[6];
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = ~ w1_a7_5[1];
+  assign \$502  = ~ w1_a11_8[0];
+  assign \$503  = \$501  | \$502 ;
+  assign \$504  = \$500  | \$503 ;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = ~ w1_a1_0[0];
+  assign \$507  = ~ w1_a4_2[1];
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = ~ w1_a7_5[0];
+  assign \$510  = ~ w1_a11_8[1];
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = \$508  | \$511 ;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = ~ w1_a1_0[0];
+  assign \$515  = ~ w1_a4_2[4];
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = ~ w1_a7_5[1];
+  assign \$518  = ~ w1_a11_8[1];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = ~ w1_a1_0[0];
+  assign \$523  = ~ w1_a4_2[1];
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = ~ w1_a7_5[0];
+  assign \$526  = ~ w1_a11_8[1];
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = \$524  | \$527 ;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = ~ w1_a1_0[0];
+  assign \$531  = ~ w1_a4_2[4];
+  assign \$532  = \$530  | \$531 ;
+  assign \$533  = ~ w1_a7_5[1];
+  assign \$534  = ~ w1_a11_8[1];
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = \$532  | \$535 ;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = ~ w1_a1_0[0];
+  assign \$539  = ~ w1_a4_2[4];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ~ w1_a7_5[0];
+  assign \$542  = ~ w1_a11_8[0];
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = \$540  | \$543 ;
+  assign \$545  = ~ \$544 ;
+  assign \$546  = ~ w1_a1_0[0];
+  assign \$547  = ~ w1_a4_2[6];
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = ~ w1_a7_5[1];
+  assign \$550  = ~ w1_a11_8[0];
+  assign \$551  = \$549  | \$550 ;
+  assign \$552  = \$548  | \$551 ;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$545  | \$553 ;
+  assign \$555  = ~ w1_a1_0[0];
+  assign \$556  = ~ w1_a4_2[1];
+  assign \$557  = \$555  | \$556 ;
+  assign \$558  = ~ w1_a7_5[0];
+  assign \$559  = ~ w1_a11_8[1];
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = \$557  | \$560 ;
+  assign \$562  = ~ \$561 ;
   assign \$563  = ~ w1_a1_0[0];
-  assign \$564  = ~ w1_a4_2[6];
+  assign \$564  = ~ w1_a4_2[4];
   assign \$565  = \$563  | \$564 ;
-  assign \$566  = ~ w1_a7_5[0];
-  assign \$567  = ~ w1_a11_8[0];
+  assign \$566  = ~ w1_a7_5[1];
+  assign \$567  = ~ w1_a11_8[1];
   assign \$568  = \$566  | \$567 ;
   assign \$569  = \$565  | \$568 ;
   assign \$570  = ~ \$569 ;
-  assign \$571  = ~ w1_a1_0[0];
-  assign \$572  = ~ w1_a4_2[7];
-  assign \$573  = \$571  | \$572 ;
-  assign \$574  = ~ w1_a7_5[0];
-  assign \$575  = ~ w1_a11_8[0];
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = \$573  | \$576 ;
-  assign \$578  = ~ \$577 ;
-  assign \$579  = \$570  | \$578 ;
-  assign \$581  = \$signal$151  & \$signal$152 ;
-  assign \$582  = \$581  & w2_is_ctrl;
-  assign \$583  = \$582  & \$signal$154 [0];
-  assign \$584  = \$signal$151  & \$signal$152 ;
-  assign \$585  = \$584  & w2_is_err_pop;
-  assign \$586  = \$signal$151  & w2_is_irq_status;
-  assign \$587  = \$586  & w2_strb0;
-  assign \$588  = \$587  ? \$signal$154 [2:0] : 3'h0;
-  assign \$589  = \$signal$151  & \$signal$152 ;
-  assign \$590  = \$589  & \$signal$163 ;
-  assign \$591  = \$signal$151  & \$signal$152 ;
-  assign \$592  = \$591  & \$signal$164 ;
-  assign \$593  = \$signal$151  & \$signal$152 ;
-  assign \$594  = \$593  & \$signal$163 ;
-  assign \$595  = ~ \$594 ;
-  assign \$596  = \$signal$151  & \$595 ;
-  assign \$597  = \$signal$151  & \$signal$152 ;
-  assign \$598  = \$597  & \$signal$164 ;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = \$596  & \$599 ;
-  assign \$601  = \$signal$151  & w2_is_irq_enable;
-  assign \$602  = \$601  & w2_strb0;
-  assign \$603  = ~ \$signal$166 ;
-  assign \$604  = \$signal$165  & \$signal$152 ;
+  assign \$571  = \$562  | \$570 ;
+  assign \$572  = \$554  | \$571 ;
+  assign \$573  = ~ w1_a1_0[0];
+  assign \$574  = ~ w1_a4_2[6];
+  assign \$575  = \$573  | \$574 ;
+  assign \$576  = ~ w1_a7_5[0];
+  assign \$577  = ~ w1_a11_8[0];
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = \$575  | \$578 ;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = ~ w1_a1_0[0];
+  assign \$582  = ~ w1_a4_2[7];
+  assign \$583  = \$581  | \$582 ;
+  assign \$584  = ~ w1_a7_5[0];
+  assign \$585  = ~ w1_a11_8[0];
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = \$583  | \$586 ;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$580  | \$588 ;
+  assign \$591  = \$signal$152  & \$signal$153 ;
+  assign \$592  = \$591  & w2_is_ctrl;
+  assign \$593  = \$592  & \$signal$155 [0];
+  assign \$594  = \$signal$152  & \$signal$153 ;
+  assign \$595  = \$594  & w2_is_err_pop;
+  assign \$596  = \$signal$152  & w2_is_irq_status;
+  assign \$597  = \$596  & w2_strb0;
+  assign \$598  = \$597  ? \$signal$155 [3:0] : 4'h0;
+  assign \$599  = \$signal$152  & \$signal$153 ;
+  assign \$600  = \$599  & \$signal$164 ;
+  assign \$601  = \$signal$152  & \$signal$153 ;
+  assign \$602  = \$601  & \$signal$165 ;
+  assign \$603  = \$signal$152  & \$signal$153 ;
+  assign \$604  = \$603  & \$signal$164 ;
   assign \$605  = ~ \$604 ;
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = \$signal$151  & \$signal$152 ;
-  assign \$608  = \$607  & \$signal$163 ;
-  assign \$609  = w2_base + w2_offset;
-  assign \$610  = w2_oor >> w2_pool;
-  assign \$611  = \$signal$151  & \$signal$152 ;
-  assign \$612  = \$611  & \$signal$164 ;
-  assign \$613  = rsp_freed_valid & \port$1497$0 [0];
-  assign \$614  = \$signal$174  & \$613 ;
-  assign \$615  = ~ \port$1457$0 [0];
-  assign \$616  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$617  = flush_waiting & \$616 ;
-  assign \$618  = ~ \port$1469$0 [0];
-  assign \$619  = \$signal$28  > 2'h2;
-  assign \$620  = \$619  ? 2'h2 : \$signal$28 ;
-  assign \$621  = | \$signal$28 ;
-  assign \$622  = space_ge1 & \$621 ;
-  assign \$623  = \$622  ? 1'h1 : 1'h0;
-  assign \$624  = space_ge2 ? \$620  : { 1'h0, \$623  };
-  assign \$signal$39  = space_ge3 ? \$signal$28  : \$624 ;
-  assign \$625  = ~ space[5];
-  assign popped = \$signal$169  & \$625 ;
-  assign \$626  = 1'h0 - tail[1:0];
-  assign \$627  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$627  ? tail_next_row : \$signal$51 ;
-  assign \$628  = ! \$626 [1:0];
-  assign \$629  = \$626 [1:0] == 1'h1;
-  assign \$630  = \$629  ? e1_new1 : e1_new2;
-  assign \$signature__data$183  = \$628  ? e1_new0 : \$630 ;
-  assign \$signature__en  = \$626 [1:0] < \$signal$39 ;
-  assign \$631  = 1'h1 - tail[1:0];
-  assign \$632  = tail[1:0] > 1'h1;
-  assign \$signature__addr$188  = \$632  ? tail_next_row : \$signal$51 ;
-  assign \$633  = ! \$631 [1:0];
-  assign \$634  = \$631 [1:0] == 1'h1;
-  assign \$635  = \$634  ? e1_new1 : e1_new2;
-  assign \$signature__data$189  = \$633  ? e1_new0 : \$635 ;
-  assign \$signature__en$190  = \$631 [1:0] < \$signal$39 ;
-  assign \$636  = 2'h2 - tail[1:0];
-  assign \$637  = tail[1:0] > 2'h2;
-  assign \$signature__addr$194  = \$637  ? tail_next_row : \$signal$51 ;
+  assign \$606  = \$signal$152  & \$605 ;
+  assign \$607  = \$signal$152  & \$signal$153 ;
+  assign \$608  = \$607  & \$signal$165 ;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = \$606  & \$609 ;
+  assign \$611  = \$signal$152  & w2_is_irq_enable;
+  assign \$612  = \$611  & w2_strb0;
+  assign \$613  = ~ \$signal$167 ;
+  assign \$614  = \$signal$166  & \$signal$153 ;
+  assign \$615  = ~ \$614 ;
+  assign \$616  = \$613  & \$615 ;
+  assign \$617  = \$signal$152  & \$signal$153 ;
+  assign \$618  = \$617  & \$signal$164 ;
+  assign \$619  = w2_base + w2_offset;
+  assign \$620  = w2_oor >> w2_pool;
+  assign \$621  = \$signal$152  & \$signal$153 ;
+  assign \$622  = \$621  & \$signal$165 ;
+  assign \$623  = rsp_freed_valid & \port$1559$0 [0];
+  assign \$624  = \$signal$175  & \$623 ;
+  assign \$625  = ~ \port$1519$0 [0];
+  assign \$626  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$627  = flush_waiting & \$626 ;
+  assign \$628  = ~ \port$1531$0 [0];
+  assign \$629  = \$signal$28  > 2'h2;
+  assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
+  assign \$631  = | \$signal$28 ;
+  assign \$632  = space_ge1 & \$631 ;
+  assign \$633  = \$632  ? 1'h1 : 1'h0;
+  assign \$634  = space_ge2 ? \$630  : { 1'h0, \$633  };
+  assign \$signal$40  = space_ge3 ? \$signal$28  : \$634 ;
+  assign \$635  = ~ space[5];
+  assign popped = \$signal$170  & \$635 ;
+  assign \$636  = 1'h0 - tail[1:0];
+  assign \$637  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$637  ? tail_next_row : \$signal$52 ;
   assign \$638  = ! \$636 [1:0];
   assign \$639  = \$636 [1:0] == 1'h1;
   assign \$640  = \$639  ? e1_new1 : e1_new2;
-  assign \$signature__data$195  = \$638  ? e1_new0 : \$640 ;
-  assign \$signature__en$196  = \$636 [1:0] < \$signal$39 ;
-  assign \$641  = 2'h3 - tail[1:0];
-  assign \$642  = ! \$641 [1:0];
-  assign \$643  = \$641 [1:0] == 1'h1;
-  assign \$644  = \$643  ? e1_new1 : e1_new2;
-  assign \$signature__data$201  = \$642  ? e1_new0 : \$644 ;
-  assign \$signature__en$202  = \$641 [1:0] < \$signal$39 ;
-  assign \$645  = \$signal$62  & irq_enable;
-  assign irq = | \$645 ;
+  assign \$signature__data$184  = \$638  ? e1_new0 : \$640 ;
+  assign \$signature__en  = \$636 [1:0] < \$signal$40 ;
+  assign \$641  = 1'h1 - tail[1:0];
+  assign \$642  = tail[1:0] > 1'h1;
+  assign \$signature__addr$189  = \$642  ? tail_next_row : \$signal$52 ;
+  assign \$643  = ! \$641 [1:0];
+  assign \$644  = \$641 [1:0] == 1'h1;
+  assign \$645  = \$644  ? e1_new1 : e1_new2;
+  assign \$signature__data$190  = \$643  ? e1_new0 : \$645 ;
+  assign \$signature__en$191  = \$641 [1:0] < \$signal$40 ;
+  assign \$646  = 2'h2 - tail[1:0];
+  assign \$647  = tail[1:0] > 2'h2;
+  assign \$signature__addr$195  = \$647  ? tail_next_row : \$signal$52 ;
+  assign \$648  = ! \$646 [1:0];
+  assign \$649  = \$646 [1:0] == 1'h1;
+  assign \$650  = \$649  ? e1_new1 : e1_new2;
+  assign \$signature__data$196  = \$648  ? e1_new0 : \$650 ;
+  assign \$signature__en$197  = \$646 [1:0] < \$signal$40 ;
+  assign \$651  = 2'h3 - tail[1:0];
+  assign \$652  = ! \$651 [1:0];
+  assign \$653  = \$651 [1:0] == 1'h1;
+  assign \$654  = \$653  ? e1_new1 : e1_new2;
+  assign \$signature__data$202  = \$652  ? e1_new0 : \$654 ;
+  assign \$signature__en$203  = \$651 [1:0] < \$signal$40 ;
+  assign \$655  = \$signal$63  & irq_enable;
+  assign irq = | \$655 ;
   always @(posedge clk)
-    cycle <= \$646 ;
+    cycle <= \$656 ;
   always @(posedge clk)
-    \$signal  <= \$647 ;
+    \$signal  <= \$657 ;
   always @(posedge clk)
-    ready <= \$648 ;
+    ready <= \$658 ;
   always @(posedge clk)
-    e1_new0 <= \$649 ;
+    e1_new0 <= \$659 ;
   always @(posedge clk)
-    e1_new1 <= \$650 ;
+    e1_new1 <= \$660 ;
   always @(posedge clk)
-    e1_new2 <= \$651 ;
+    e1_new2 <= \$661 ;
   always @(posedge clk)
-    \$signal$28  <= \$652 ;
+    \$signal$28  <= \$662 ;
   always @(posedge clk)
-    e1_exhausted <= \$653 ;
+    e1_exhausted <= \$663 ;
   always @(posedge clk)
-    samples_ev_grant <= \$654 ;
+    samples_ev_grant <= \$664 ;
   always @(posedge clk)
-    samples_ev_free <= \$655 ;
+    samples_ev_free <= \$665 ;
   always @(posedge clk)
-    samples_ev_flush <= \$656 ;
+    samples_ev_flush <= \$666 ;
   always @(posedge clk)
-    samples_ev_fail <= \$657 ;
+    samples_ev_fail <= \$667 ;
   always @(posedge clk)
-    space_ge1 <= \$658 ;
+    samples_ev_overwrite <= \$668 ;
   always @(posedge clk)
-    space_ge2 <= \$659 ;
+    space_ge1 <= \$669 ;
   always @(posedge clk)
-    space_ge3 <= \$660 ;
+    space_ge2 <= \$670 ;
   always @(posedge clk)
-    space_ge4 <= \$661 ;
+    space_ge3 <= \$671 ;
   always @(posedge clk)
-    space_ge5 <= \$662 ;
+    space_ge4 <= \$672 ;
   always @(posedge clk)
-    space_ge6 <= \$663 ;
+    space_ge5 <= \$673 ;
   always @(posedge clk)
-    space <= \$664 ;
+    space_ge6 <= \$674 ;
   always @(posedge clk)
-    tail <= \$665 ;
+    space <= \$675 ;
   always @(posedge clk)
-    \$signal$48  <= \$666 ;
+    tail <= \$676 ;
   always @(posedge clk)
-    n_dropped <= \$667 ;
+    \$signal$49  <= \$677 ;
   always @(posedge clk)
-    err_dropped <= \$668 ;
+    n_dropped <= \$678 ;
   always @(posedge clk)
-    \$signal$51  <= \$669 ;
+    err_dropped <= \$679 ;
   always @(posedge clk)
-    tail_next_row <= \$670 ;
+    \$signal$52  <= \$680 ;
   always @(posedge clk)
-    \$signal$53  <= \$671 ;
+    tail_next_row <= \$681 ;
   always @(posedge clk)
-    \$signal$55  <= \$672 ;
+    \$signal$54  <= \$682 ;
   always @(posedge clk)
-    head_bank <= \$673 ;
+    \$signal$56  <= \$683 ;
   always @(posedge clk)
-    head_entry <= \$674 ;
+    head_bank <= \$684 ;
   always @(posedge clk)
-    \$signal$62  <= \$675 ;
+    head_entry <= \$685 ;
   always @(posedge clk)
-    samples_in_use <= \$676 ;
+    \$signal$63  <= \$686 ;
   always @(posedge clk)
-    samples_in_use_was <= \$677 ;
+    samples_in_use <= \$687 ;
   always @(posedge clk)
-    samples_in_use_rose <= \$678 ;
+    samples_in_use_was <= \$688 ;
   always @(posedge clk)
-    samples_hw_grow <= \$679 ;
+    samples_in_use_rose <= \$689 ;
   always @(posedge clk)
-    samples_high_water <= \$680 ;
+    samples_hw_grow <= \$690 ;
   always @(posedge clk)
-    samples_allocs <= \$681 ;
+    samples_high_water <= \$691 ;
   always @(posedge clk)
-    samples_fails <= \$682 ;
+    samples_allocs <= \$692 ;
   always @(posedge clk)
-    samples_frees <= \$683 ;
+    samples_fails <= \$693 ;
   always @(posedge clk)
-    samples_flushes <= \$684 ;
+    samples_frees <= \$694 ;
   always @(posedge clk)
-    r1_a1_0 <= \$685 ;
+    samples_flushes <= \$695 ;
   always @(posedge clk)
-    r1_a4_2 <= \$686 ;
+    r1_a1_0 <= \$696 ;
   always @(posedge clk)
-    r1_a7_5 <= \$687 ;
+    r1_a4_2 <= \$697 ;
   always @(posedge clk)
-    r1_a11_8 <= \$688 ;
+    r1_a7_5 <= \$698 ;
   always @(posedge clk)
-    \$signal$78  <= \$689 ;
+    r1_a11_8 <= \$699 ;
   always @(posedge clk)
-    \$signal$80  <= \$690 ;
+    \$signal$79  <= \$700 ;
   always @(posedge clk)
-    \$signal$81  <= \$691 ;
+    \$signal$81  <= \$701 ;
   always @(posedge clk)
-    r2_pool <= \$692 ;
+    \$signal$82  <= \$702 ;
   always @(posedge clk)
-    r2_sel_id <= \$693 ;
+    r2_pool <= \$703 ;
   always @(posedge clk)
-    r2_sel_version <= \$694 ;
+    r2_sel_id <= \$704 ;
   always @(posedge clk)
-    r2_sel_config <= \$695 ;
+    r2_sel_version <= \$705 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$696 ;
+    r2_sel_config <= \$706 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$697 ;
+    r2_sel_config2 <= \$707 ;
   always @(posedge clk)
-    r2_sel_status <= \$698 ;
+    r2_sel_ctrl <= \$708 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$699 ;
+    r2_sel_status <= \$709 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$700 ;
+    r2_sel_irq_status <= \$710 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$701 ;
+    r2_sel_irq_enable <= \$711 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$702 ;
+    r2_sel_err_count <= \$712 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$703 ;
+    r2_sel_err_dropped <= \$713 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$704 ;
+    r2_sel_err_head0 <= \$714 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$705 ;
+    r2_sel_err_head1 <= \$715 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$706 ;
+    r2_sel_err_head2 <= \$716 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$707 ;
+    r2_sel_err_head3 <= \$717 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$708 ;
+    r2_sel_err_pop <= \$718 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$709 ;
+    r2_sel_cycle <= \$719 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$710 ;
+    r2_sel_pool0_alloc <= \$720 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$711 ;
+    r2_sel_pool0_free <= \$721 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$712 ;
+    r2_sel_pool0_base_lo <= \$722 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$713 ;
+    r2_sel_pool0_base_hi <= \$723 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$714 ;
+    r2_sel_pool0_slot_size <= \$724 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$715 ;
+    r2_sel_pool0_slots <= \$725 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$716 ;
+    r2_sel_pool0_in_use <= \$726 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$717 ;
+    r2_sel_pool0_high_water <= \$727 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$718 ;
+    r2_sel_pool0_allocs <= \$728 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$719 ;
+    r2_sel_pool0_fails <= \$729 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$720 ;
+    r2_sel_pool0_frees <= \$730 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$721 ;
+    r2_sel_pool0_info <= \$731 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$722 ;
+    r2_sel_pool0_flush <= \$732 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$723 ;
+    r2_sel_pool0_flushes <= \$733 ;
   always @(posedge clk)
-    \$signal$114  <= \$724 ;
+    r2_sel_pool0_overwrites <= \$734 ;
   always @(posedge clk)
-    r3_alloc <= \$725 ;
+    \$signal$115  <= \$735 ;
   always @(posedge clk)
-    r3_pool <= \$726 ;
+    r3_alloc <= \$736 ;
   always @(posedge clk)
-    r3_block0 <= \$727 ;
+    r3_pool <= \$737 ;
   always @(posedge clk)
-    r3_found_in <= \$728 ;
+    r3_block0 <= \$738 ;
   always @(posedge clk)
-    r3_block4 <= \$729 ;
+    r3_found_in <= \$739 ;
   always @(posedge clk)
-    req_alloc <= \$730 ;
+    r3_block4 <= \$740 ;
   always @(posedge clk)
-    r_ack <= \$731 ;
+    req_alloc <= \$741 ;
   always @(posedge clk)
-    alloc_waiting <= \$732 ;
+    r_ack <= \$742 ;
   always @(posedge clk)
-    req_alloc_pool <= \$733 ;
+    alloc_waiting <= \$743 ;
   always @(posedge clk)
-    req_alloc_size <= \$734 ;
+    req_alloc_pool <= \$744 ;
   always @(posedge clk)
-    \$signal$127  <= \$735 ;
+    req_alloc_size <= \$745 ;
   always @(posedge clk)
-    \$signal$128  <= \$736 ;
+    \$signal$128  <= \$746 ;
   always @(posedge clk)
-    w1_a1_0 <= \$737 ;
+    \$signal$129  <= \$747 ;
   always @(posedge clk)
-    w1_a4_2 <= \$738 ;
+    w1_a1_0 <= \$748 ;
   always @(posedge clk)
-    w1_a7_5 <= \$739 ;
+    w1_a4_2 <= \$749 ;
   always @(posedge clk)
-    w1_a11_8 <= \$740 ;
+    w1_a7_5 <= \$750 ;
   always @(posedge clk)
-    w1_samples_oor_gt0 <= \$741 ;
+    w1_a11_8 <= \$751 ;
   always @(posedge clk)
-    w1_samples_oor_eq0 <= \$742 ;
+    w1_samples_oor_gt0 <= \$752 ;
   always @(posedge clk)
-    w1_samples_oor_gt6 <= \$743 ;
+    w1_samples_oor_eq0 <= \$753 ;
   always @(posedge clk)
-    w1_samples_oor_eq6 <= \$744 ;
+    w1_samples_oor_gt6 <= \$754 ;
   always @(posedge clk)
-    w1_samples_oor_gt12 <= \$745 ;
+    w1_samples_oor_eq6 <= \$755 ;
   always @(posedge clk)
-    w1_samples_oor_eq12 <= \$746 ;
+    w1_samples_oor_gt12 <= \$756 ;
   always @(posedge clk)
-    w1_samples_oor_gt18 <= \$747 ;
+    w1_samples_oor_eq12 <= \$757 ;
   always @(posedge clk)
-    w1_samples_oor_eq18 <= \$748 ;
+    w1_samples_oor_gt18 <= \$758 ;
   always @(posedge clk)
-    \$signal$144  <= \$749 ;
+    w1_samples_oor_eq18 <= \$759 ;
   always @(posedge clk)
-    \$signal$146  <= \$750 ;
+    \$signal$145  <= \$760 ;
   always @(posedge clk)
-    \$signal$147  <= \$751 ;
+    \$signal$147  <= \$761 ;
   always @(posedge clk)
-    w1_strb0 <= \$752 ;
+    \$signal$148  <= \$762 ;
   always @(posedge clk)
-    w1_pool <= \$753 ;
+    w1_strb0 <= \$763 ;
   always @(posedge clk)
-    \$signal$151  <= \$754 ;
+    w1_pool <= \$764 ;
   always @(posedge clk)
-    \$signal$152  <= \$755 ;
+    \$signal$152  <= \$765 ;
   always @(posedge clk)
-    w2_strb0 <= \$756 ;
+    \$signal$153  <= \$766 ;
   always @(posedge clk)
-    \$signal$154  <= \$757 ;
+    w2_strb0 <= \$767 ;
   always @(posedge clk)
-    w2_pool <= \$758 ;
+    \$signal$155  <= \$768 ;
   always @(posedge clk)
-    w2_oor <= \$759 ;
+    w2_pool <= \$769 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$760 ;
+    w2_oor <= \$770 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$761 ;
+    w2_is_ctrl <= \$771 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$762 ;
+    w2_is_irq_status <= \$772 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$763 ;
+    w2_is_irq_enable <= \$773 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$764 ;
+    w2_is_err_pop <= \$774 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$765 ;
+    w2_is_pool0_free <= \$775 ;
   always @(posedge clk)
-    \$signal$163  <= \$766 ;
+    w2_is_pool0_flush <= \$776 ;
   always @(posedge clk)
-    \$signal$164  <= \$767 ;
+    \$signal$164  <= \$777 ;
   always @(posedge clk)
-    \$signal$165  <= \$768 ;
+    \$signal$165  <= \$778 ;
   always @(posedge clk)
-    \$signal$166  <= \$769 ;
+    \$signal$166  <= \$779 ;
   always @(posedge clk)
-    w2_offset <= \$770 ;
+    \$signal$167  <= \$780 ;
   always @(posedge clk)
-    w2_base <= \$771 ;
+    w2_offset <= \$781 ;
   always @(posedge clk)
-    \$signal$54  <= \$772 ;
+    w2_base <= \$782 ;
   always @(posedge clk)
-    \$signal$169  <= \$773 ;
+    \$signal$55  <= \$783 ;
   always @(posedge clk)
-    w1c <= \$774 ;
+    \$signal$170  <= \$784 ;
   always @(posedge clk)
-    req_free <= \$775 ;
+    w1c <= \$785 ;
   always @(posedge clk)
-    req_flush <= \$776 ;
+    req_free <= \$786 ;
   always @(posedge clk)
-    w_ack <= \$777 ;
+    req_flush <= \$787 ;
   always @(posedge clk)
-    irq_enable <= \$778 ;
+    w_ack <= \$788 ;
   always @(posedge clk)
-    \$signal$173  <= \$779 ;
+    irq_enable <= \$789 ;
   always @(posedge clk)
-    \$signal$174  <= \$780 ;
+    \$signal$174  <= \$790 ;
   always @(posedge clk)
-    req_free_pool <= \$781 ;
+    \$signal$175  <= \$791 ;
   always @(posedge clk)
-    req_free_tag <= \$782 ;
+    req_free_pool <= \$792 ;
   always @(posedge clk)
-    req_free_addr <= \$783 ;
+    req_free_tag <= \$793 ;
   always @(posedge clk)
-    req_free_oor <= \$784 ;
+    req_free_addr <= \$794 ;
   always @(posedge clk)
-    flush_waiting <= \$785 ;
+    req_free_oor <= \$795 ;
   always @(posedge clk)
-    req_flush_pool <= \$786 ;
+    flush_waiting <= \$796 ;
+  always @(posedge clk)
+    req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1457$0 [4:1];
+  assign \$2  = | \port$1519$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1457$0 [16] ? { 7'h00, \port$1457$0 [15] } : 8'hff;
+  assign \$4  = \port$1519$0 [16] ? { 7'h00, \port$1519$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1469$0 [4:1];
+  assign \$6  = | \port$1531$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1469$0 [14:5], 47'h000000000000, \port$1469$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1469$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1454$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1454$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1454$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1457$0 [14:5], \port$1497$0 [32:1], 2'h0, \port$1497$0 [38:33], \$4 , 1'h0, \port$1497$0 [0], 3'h1, \port$1457$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1457$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1531$0 [14:5], 47'h000000000000, \port$1531$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1531$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1516$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1519$0 [14:5], \port$1559$0 [32:1], 2'h0, \port$1559$0 [38:33], \$4 , 1'h0, \port$1559$0 [0], 3'h1, \port$1519$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$1519$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1469$0 [4:1];
+  assign \$14  = | \port$1531$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1469$0 [14:5], 47'h000000000000, \port$1469$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1469$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1454$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1454$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1454$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1531$0 [14:5], 47'h000000000000, \port$1531$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1531$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1516$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1457$0 [4:1];
+  assign \$21  = | \port$1519$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1469$0 [4:1];
+  assign \$23  = | \port$1531$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1454$0 [0];
+  assign \$26  = ~ \port$1516$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1454$0 [4:1] != 1'h1;
+  assign \$28  = \port$1516$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1454$0 [4:1] == 1'h1;
+  assign \$31  = \port$1516$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1454$0 [0];
-  assign \$34  = ! \port$1454$0 [5];
+  assign \$33  = rsp_grant_valid & \port$1516$0 [0];
+  assign \$34  = ! \port$1516$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1457$0 [0];
-  assign \$37  = ! \port$1457$0 [15];
+  assign \$36  = rsp_freed_valid & \port$1519$0 [0];
+  assign \$37  = ! \port$1519$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1469$0 [0];
-  assign \$40  = ! \port$1469$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$1531$0 [0];
+  assign \$40  = ! \port$1531$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1454$0 [4:1] == 1'h1;
+  assign \$42  = \port$1516$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1454$0 [5];
+  assign \$44  = ! \port$1516$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -5129,1443 +5304,1439 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1454
   assign \$53  = space >= 3'h7;
   assign \$54  = space >= 4'h8;
   assign \$55  = space + popped;
-  assign \$56  = \$55  - \$signal$39 ;
-  assign \$57  = tail + \$signal$39 ;
-  assign \$58  = \$signal$48  + \$signal$39 ;
-  assign \$59  = \$signal$28  - \$signal$39 ;
+  assign \$56  = \$55  - \$signal$40 ;
+  assign \$57  = tail + \$signal$40 ;
+  assign \$58  = \$signal$49  + \$signal$40 ;
+  assign \$59  = \$signal$28  - \$signal$40 ;
   assign \$60  = err_dropped + n_dropped;
-  assign \$61  = tail[1:0] + \$signal$39 ;
+  assign \$61  = tail[1:0] + \$signal$40 ;
   assign \$62  = tail_next_row + 1'h1;
-  assign \$63  = \$signal$53  + 1'h1;
+  assign \$63  = \$signal$54  + 1'h1;
   assign \$64  = ~ space[5];
-  assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
-  assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
+  assign \$65  = head_bank[0] ? \$signature__data$62  : \$signature__data$61 ;
+  assign \$66  = head_bank[0] ? \$signature__data$60  : \$signature__data ;
   assign \$67  = head_bank[1] ? \$65  : \$66 ;
-  assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
+  assign \$68  = \$signal$56  ? \$67  : 121'h0000000000000000000000000000000;
   assign \$69  = ~ w1c;
-  assign \$70  = \$signal$62  & \$69 ;
+  assign \$70  = \$signal$63  & \$69 ;
   assign \$71  = | \$signal$28 ;
-  assign \$72  = \$signal$39  != \$signal$28 ;
-  assign \$73  = \$70  | { \$72 , e1_exhausted, \$71  };
-  assign \$74  = samples_ev_grant == samples_ev_free;
-  assign \$75  = samples_ev_grant ? 11'h001 : 11'h7ff;
-  assign \$76  = \$74  ? 11'h000 : \$75 ;
-  assign \$77  = $signed({ 1'h0, samples_in_use }) + $signed(\$76 );
-  assign \$78  = samples_ev_flush ? { 12'h000, samples_ev_grant } : \$77 ;
-  assign \$79  = | samples_in_use;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = samples_ev_grant & \$80 ;
-  assign \$82  = ~ samples_ev_free;
-  assign \$83  = samples_ev_grant & \$82 ;
-  assign \$84  = samples_ev_flush ? \$81  : \$83 ;
-  assign \$85  = ~ \$signal$54 ;
-  assign \$86  = samples_in_use > samples_high_water;
-  assign \$87  = samples_hw_grow ? samples_in_use_rose : \$86 ;
-  assign \$88  = \$85  & \$87 ;
-  assign \$89  = samples_allocs + samples_ev_grant;
-  assign \$90  = samples_fails + samples_ev_fail;
-  assign \$91  = samples_frees + samples_ev_free;
-  assign \$92  = samples_flushes + samples_ev_flush;
-  assign \$93  = 1'h1 << bus__r_addr[1:0];
-  assign \$94  = 1'h1 << bus__r_addr[4:2];
-  assign \$95  = 1'h1 << bus__r_addr[7:5];
-  assign \$96  = 1'h1 << bus__r_addr[11:8];
-  assign \$97  = bus__r_addr[11:6] - 3'h4;
-  assign \$98  = ~ r1_a1_0[0];
-  assign \$99  = ~ r1_a4_2[0];
-  assign \$100  = \$98  | \$99 ;
-  assign \$101  = ~ r1_a7_5[0];
-  assign \$102  = ~ r1_a11_8[0];
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = \$100  | \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = ~ r1_a1_0[0];
-  assign \$107  = ~ r1_a4_2[1];
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = ~ r1_a7_5[0];
-  assign \$110  = ~ r1_a11_8[0];
-  assign \$111  = \$109  | \$110 ;
-  assign \$112  = \$108  | \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = ~ r1_a1_0[0];
-  assign \$115  = ~ r1_a4_2[2];
-  assign \$116  = \$114  | \$115 ;
-  assign \$117  = ~ r1_a7_5[0];
-  assign \$118  = ~ r1_a11_8[0];
-  assign \$119  = \$117  | \$118 ;
-  assign \$120  = \$116  | \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = ~ r1_a1_0[0];
-  assign \$123  = ~ r1_a4_2[3];
-  assign \$124  = \$122  | \$123 ;
-  assign \$125  = ~ r1_a7_5[0];
-  assign \$126  = ~ r1_a11_8[0];
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = \$124  | \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = ~ r1_a1_0[0];
-  assign \$131  = ~ r1_a4_2[4];
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = ~ r1_a7_5[0];
-  assign \$134  = ~ r1_a11_8[0];
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$132  | \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = ~ r1_a1_0[0];
-  assign \$139  = ~ r1_a4_2[5];
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ r1_a7_5[0];
-  assign \$142  = ~ r1_a11_8[0];
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = ~ r1_a1_0[0];
-  assign \$147  = ~ r1_a4_2[6];
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = ~ r1_a7_5[0];
-  assign \$150  = ~ r1_a11_8[0];
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$148  | \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = ~ r1_a1_0[0];
-  assign \$155  = ~ r1_a4_2[7];
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = ~ r1_a7_5[0];
-  assign \$158  = ~ r1_a11_8[0];
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = ~ r1_a1_0[0];
-  assign \$163  = ~ r1_a4_2[0];
-  assign \$164  = \$162  | \$163 ;
-  assign \$165  = ~ r1_a7_5[1];
-  assign \$166  = ~ r1_a11_8[0];
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = \$164  | \$167 ;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = ~ r1_a1_0[0];
-  assign \$171  = ~ r1_a4_2[1];
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = ~ r1_a7_5[1];
-  assign \$174  = ~ r1_a11_8[0];
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = \$172  | \$175 ;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = ~ r1_a1_0[0];
-  assign \$179  = ~ r1_a4_2[2];
-  assign \$180  = \$178  | \$179 ;
-  assign \$181  = ~ r1_a7_5[1];
-  assign \$182  = ~ r1_a11_8[0];
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = \$180  | \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = ~ r1_a1_0[0];
-  assign \$187  = ~ r1_a4_2[3];
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = ~ r1_a7_5[1];
-  assign \$190  = ~ r1_a11_8[0];
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = ~ r1_a1_0[0];
-  assign \$195  = ~ r1_a4_2[4];
-  assign \$196  = \$194  | \$195 ;
-  assign \$197  = ~ r1_a7_5[1];
-  assign \$198  = ~ r1_a11_8[0];
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = \$196  | \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = ~ r1_a1_0[0];
-  assign \$203  = ~ r1_a4_2[5];
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = ~ r1_a7_5[1];
-  assign \$206  = ~ r1_a11_8[0];
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = ~ r1_a1_0[0];
-  assign \$211  = ~ r1_a4_2[6];
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = ~ r1_a7_5[1];
+  assign \$72  = \$signal$40  != \$signal$28 ;
+  assign \$73  = \$70  | { samples_ev_overwrite, \$72 , e1_exhausted, \$71  };
+  assign \$74  = ~ samples_ev_overwrite;
+  assign \$75  = samples_ev_grant & \$74 ;
+  assign \$76  = ~ samples_ev_overwrite;
+  assign \$77  = samples_ev_grant & \$76 ;
+  assign \$78  = \$77  == samples_ev_free;
+  assign \$79  = ~ samples_ev_overwrite;
+  assign \$80  = samples_ev_grant & \$79 ;
+  assign \$81  = \$80  ? 11'h001 : 11'h7ff;
+  assign \$82  = \$78  ? 11'h000 : \$81 ;
+  assign \$83  = $signed({ 1'h0, samples_in_use }) + $signed(\$82 );
+  assign \$84  = samples_ev_flush ? { 12'h000, \$75  } : \$83 ;
+  assign \$85  = ~ samples_ev_overwrite;
+  assign \$86  = samples_ev_grant & \$85 ;
+  assign \$87  = | samples_in_use;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$86  & \$88 ;
+  assign \$90  = ~ samples_ev_overwrite;
+  assign \$91  = samples_ev_grant & \$90 ;
+  assign \$92  = ~ samples_ev_free;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = samples_ev_flush ? \$89  : \$93 ;
+  assign \$95  = ~ \$signal$55 ;
+  assign \$96  = samples_in_use > samples_high_water;
+  assign \$97  = samples_hw_grow ? samples_in_use_rose : \$96 ;
+  assign \$98  = \$95  & \$97 ;
+  assign \$99  = samples_allocs + samples_ev_grant;
+  assign \$100  = samples_fails + samples_ev_fail;
+  assign \$101  = samples_frees + samples_ev_free;
+  assign \$102  = samples_flushes + samples_ev_flush;
+  assign \$103  = 1'h1 << bus__r_addr[1:0];
+  assign \$104  = 1'h1 << bus__r_addr[4:2];
+  assign \$105  = 1'h1 << bus__r_addr[7:5];
+  assign \$106  = 1'h1 << bus__r_addr[11:8];
+  assign \$107  = bus__r_addr[11:6] - 3'h4;
+  assign \$108  = ~ r1_a1_0[0];
+  assign \$109  = ~ r1_a4_2[0];
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = ~ r1_a7_5[0];
+  assign \$112  = ~ r1_a11_8[0];
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = \$110  | \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = ~ r1_a1_0[0];
+  assign \$117  = ~ r1_a4_2[1];
+  assign \$118  = \$116  | \$117 ;
+  assign \$119  = ~ r1_a7_5[0];
+  assign \$120  = ~ r1_a11_8[0];
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$118  | \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = ~ r1_a1_0[0];
+  assign \$125  = ~ r1_a4_2[2];
+  assign \$126  = \$124  | \$125 ;
+  assign \$127  = ~ r1_a7_5[0];
+  assign \$128  = ~ r1_a11_8[0];
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = \$126  | \$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = ~ r1_a1_0[0];
+  assign \$133  = ~ r1_a4_2[3];
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = ~ r1_a7_5[0];
+  assign \$136  = ~ r1_a11_8[0];
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$134  | \$137 ;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = ~ r1_a1_0[0];
+  assign \$141  = ~ r1_a4_2[4];
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = ~ r1_a7_5[0];
+  assign \$144  = ~ r1_a11_8[0];
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  | \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = ~ r1_a1_0[0];
+  assign \$149  = ~ r1_a4_2[5];
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = ~ r1_a7_5[0];
+  assign \$152  = ~ r1_a11_8[0];
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = \$150  | \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = ~ r1_a1_0[0];
+  assign \$157  = ~ r1_a4_2[6];
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = ~ r1_a7_5[0];
+  assign \$160  = ~ r1_a11_8[0];
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = \$158  | \$161 ;
+  assign \$163  = ~ \$162 ;
+  assign \$164  = ~ r1_a1_0[0];
+  assign \$165  = ~ r1_a4_2[7];
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ r1_a7_5[0];
+  assign \$168  = ~ r1_a11_8[0];
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = ~ r1_a1_0[0];
+  assign \$173  = ~ r1_a4_2[0];
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ r1_a7_5[1];
+  assign \$176  = ~ r1_a11_8[0];
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = ~ r1_a1_0[0];
+  assign \$181  = ~ r1_a4_2[1];
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = ~ r1_a7_5[1];
+  assign \$184  = ~ r1_a11_8[0];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = ~ r1_a1_0[0];
+  assign \$189  = ~ r1_a4_2[2];
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = ~ r1_a7_5[1];
+  assign \$192  = ~ r1_a11_8[0];
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = ~ r1_a1_0[0];
+  assign \$197  = ~ r1_a4_2[3];
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = ~ r1_a7_5[1];
+  assign \$200  = ~ r1_a11_8[0];
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = \$198  | \$201 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$646  = \$1 [31:0];
+    \$656  = \$1 [31:0];
     if (rst) begin
-      \$646  = 32'd0;
+      \$656  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$647  = busy;
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$648  = \ready$6 ;
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$649  = \$11 ;
-    if (rst) begin
-      \$649  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$650  = \$19 ;
-    if (rst) begin
-      \$650  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$651  = { \$20 [31:0], 22'h000000, \port$1454$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1454$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1454$0 [4:1] };
-    if (rst) begin
-      \$651  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$652  = \$30 [1:0];
-    if (rst) begin
-      \$652  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$653  = \$32 ;
-    if (rst) begin
-      \$653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$654  = \$35 ;
-    if (rst) begin
-      \$654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$655  = \$38 ;
-    if (rst) begin
-      \$655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$656  = \$41 ;
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$657  = \$45 ;
+    \$657  = busy;
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$658  = space_ge1;
-      3'h1:
-          \$658  = 1'h1;
-      3'h2:
-          \$658  = space_ge2;
-      3'h3:
-          \$658  = space_ge1;
-      3'h4:
-          \$658  = space_ge3;
-      3'h5:
-          \$658  = space_ge2;
-      3'h6:
-          \$658  = space_ge4;
-      3'h7:
-          \$658  = space_ge3;
-    endcase
+    \$658  = \ready$6 ;
     if (rst) begin
-      \$658  = 1'h1;
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$659  = \$11 ;
+    if (rst) begin
+      \$659  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$660  = \$19 ;
+    if (rst) begin
+      \$660  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$661  = { \$20 [31:0], 22'h000000, \port$1516$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
+    if (rst) begin
+      \$661  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$662  = \$30 [1:0];
+    if (rst) begin
+      \$662  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$663  = \$32 ;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$664  = \$35 ;
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$665  = \$38 ;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$666  = \$41 ;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$667  = \$45 ;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$668  = 1'h0;
+    if (rst) begin
+      \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
+    casez ({ \$signal$40 , popped })
       3'h0:
-          \$659  = space_ge2;
+          \$669  = space_ge1;
       3'h1:
-          \$659  = space_ge1;
+          \$669  = 1'h1;
       3'h2:
-          \$659  = space_ge3;
+          \$669  = space_ge2;
       3'h3:
-          \$659  = space_ge2;
+          \$669  = space_ge1;
       3'h4:
-          \$659  = space_ge4;
+          \$669  = space_ge3;
       3'h5:
-          \$659  = space_ge3;
+          \$669  = space_ge2;
       3'h6:
-          \$659  = space_ge5;
+          \$669  = space_ge4;
       3'h7:
-          \$659  = space_ge4;
+          \$669  = space_ge3;
     endcase
     if (rst) begin
-      \$659  = 1'h1;
+      \$669  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
+    casez ({ \$signal$40 , popped })
       3'h0:
-          \$660  = space_ge3;
+          \$670  = space_ge2;
       3'h1:
-          \$660  = space_ge2;
+          \$670  = space_ge1;
       3'h2:
-          \$660  = space_ge4;
+          \$670  = space_ge3;
       3'h3:
-          \$660  = space_ge3;
+          \$670  = space_ge2;
       3'h4:
-          \$660  = space_ge5;
+          \$670  = space_ge4;
       3'h5:
-          \$660  = space_ge4;
+          \$670  = space_ge3;
       3'h6:
-          \$660  = space_ge6;
+          \$670  = space_ge5;
       3'h7:
-          \$660  = space_ge5;
+          \$670  = space_ge4;
     endcase
     if (rst) begin
-      \$660  = 1'h1;
+      \$670  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
+    casez ({ \$signal$40 , popped })
       3'h0:
-          \$661  = space_ge4;
+          \$671  = space_ge3;
       3'h1:
-          \$661  = space_ge3;
+          \$671  = space_ge2;
       3'h2:
-          \$661  = space_ge5;
+          \$671  = space_ge4;
       3'h3:
-          \$661  = space_ge4;
+          \$671  = space_ge3;
       3'h4:
-          \$661  = space_ge6;
+          \$671  = space_ge5;
       3'h5:
-          \$661  = space_ge5;
+          \$671  = space_ge4;
       3'h6:
-          \$661  = \$50 ;
+          \$671  = space_ge6;
       3'h7:
-          \$661  = space_ge6;
+          \$671  = space_ge5;
     endcase
     if (rst) begin
-      \$661  = 1'h1;
+      \$671  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
+    casez ({ \$signal$40 , popped })
       3'h0:
-          \$662  = space_ge5;
+          \$672  = space_ge4;
       3'h1:
-          \$662  = space_ge4;
+          \$672  = space_ge3;
       3'h2:
-          \$662  = space_ge6;
+          \$672  = space_ge5;
       3'h3:
-          \$662  = space_ge5;
+          \$672  = space_ge4;
       3'h4:
-          \$662  = \$47 ;
+          \$672  = space_ge6;
       3'h5:
-          \$662  = space_ge6;
+          \$672  = space_ge5;
       3'h6:
-          \$662  = \$51 ;
+          \$672  = \$50 ;
       3'h7:
-          \$662  = \$53 ;
+          \$672  = space_ge6;
     endcase
     if (rst) begin
-      \$662  = 1'h1;
+      \$672  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
+    casez ({ \$signal$40 , popped })
       3'h0:
-          \$663  = space_ge6;
+          \$673  = space_ge5;
       3'h1:
-          \$663  = space_ge5;
+          \$673  = space_ge4;
       3'h2:
-          \$663  = \$46 ;
+          \$673  = space_ge6;
       3'h3:
-          \$663  = space_ge6;
+          \$673  = space_ge5;
       3'h4:
-          \$663  = \$48 ;
+          \$673  = \$47 ;
       3'h5:
-          \$663  = \$49 ;
+          \$673  = space_ge6;
       3'h6:
-          \$663  = \$52 ;
+          \$673  = \$51 ;
       3'h7:
-          \$663  = \$54 ;
+          \$673  = \$53 ;
     endcase
     if (rst) begin
-      \$663  = 1'h1;
+      \$673  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$664  = \$56 [5:0];
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$40 , popped })
+      3'h0:
+          \$674  = space_ge6;
+      3'h1:
+          \$674  = space_ge5;
+      3'h2:
+          \$674  = \$46 ;
+      3'h3:
+          \$674  = space_ge6;
+      3'h4:
+          \$674  = \$48 ;
+      3'h5:
+          \$674  = \$49 ;
+      3'h6:
+          \$674  = \$52 ;
+      3'h7:
+          \$674  = \$54 ;
+    endcase
     if (rst) begin
-      \$664  = 6'h20;
+      \$674  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$665  = \$57 [4:0];
+    \$675  = \$56 [5:0];
     if (rst) begin
-      \$665  = 5'h00;
+      \$675  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$666  = \$58 [31:0];
-    if (\$signal$54 ) begin
-      \$666  = 32'd0;
-    end
+    \$676  = \$57 [4:0];
     if (rst) begin
-      \$666  = 32'd0;
+      \$676  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$667  = \$59 [1:0];
-    if (rst) begin
-      \$667  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$668  = \$60 [31:0];
-    if (\$signal$54 ) begin
-      \$668  = 32'd0;
+    \$677  = \$58 [31:0];
+    if (\$signal$55 ) begin
+      \$677  = 32'd0;
     end
     if (rst) begin
-      \$668  = 32'd0;
+      \$677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$669  = \$signal$51 ;
+    \$678  = \$59 [1:0];
+    if (rst) begin
+      \$678  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$679  = \$60 [31:0];
+    if (\$signal$55 ) begin
+      \$679  = 32'd0;
+    end
+    if (rst) begin
+      \$679  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$680  = \$signal$52 ;
     if (\$61 [2]) begin
-      \$669  = tail_next_row;
+      \$680  = tail_next_row;
     end
     if (rst) begin
-      \$669  = 3'h0;
+      \$680  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$670  = tail_next_row;
+    \$681  = tail_next_row;
     if (\$61 [2]) begin
-      \$670  = \$62 [2:0];
+      \$681  = \$62 [2:0];
     end
     if (rst) begin
-      \$670  = 3'h1;
+      \$681  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$671  = \$signal$53 ;
+    \$682  = \$signal$54 ;
     if (popped) begin
-      \$671  = \$63 [4:0];
+      \$682  = \$63 [4:0];
     end
     if (rst) begin
-      \$671  = 5'h00;
+      \$682  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$672  = \$64 ;
+    \$683  = \$64 ;
     if (rst) begin
-      \$672  = 1'h0;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$673  = \$signal$53 [1:0];
+    \$684  = \$signal$54 [1:0];
     if (rst) begin
-      \$673  = 2'h0;
+      \$684  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$674  = \$68 ;
+    \$685  = \$68 ;
     if (rst) begin
-      \$674  = 121'h0000000000000000000000000000000;
+      \$685  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$675  = \$73 ;
+    \$686  = \$73 ;
     if (rst) begin
-      \$675  = 3'h0;
+      \$686  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$676  = \$78 [10:0];
+    \$687  = \$84 [10:0];
     if (rst) begin
-      \$676  = 11'h000;
+      \$687  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$677  = samples_in_use;
+    \$688  = samples_in_use;
     if (rst) begin
-      \$677  = 11'h000;
+      \$688  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$678  = \$84 ;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$679  = \$88 ;
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$680  = samples_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$680  = samples_in_use;
-    end else begin
-      if (samples_hw_grow) begin
-        \$680  = samples_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$680  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$681  = 32'd0;
-    end else begin
-      \$681  = \$89 [31:0];
-    end
-    if (rst) begin
-      \$681  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$682  = 32'd0;
-    end else begin
-      \$682  = \$90 [31:0];
-    end
-    if (rst) begin
-      \$682  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$683  = 32'd0;
-    end else begin
-      \$683  = \$91 [31:0];
-    end
-    if (rst) begin
-      \$683  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$684  = 32'd0;
-    end else begin
-      \$684  = \$92 [31:0];
-    end
-    if (rst) begin
-      \$684  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$685  = \$93 ;
-    if (rst) begin
-      \$685  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$686  = \$94 ;
-    if (rst) begin
-      \$686  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$687  = \$95 ;
-    if (rst) begin
-      \$687  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$688  = \$96 ;
-    if (rst) begin
-      \$688  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$689  = bus__r_req;
+    \$689  = \$94 ;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$690  = \$97 [0];
+    \$690  = \$98 ;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$691  = \$signal$78 ;
+    \$691  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$55 ) begin
+      \$691  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$691  = samples_in_use_was;
+      end
+    end
     if (rst) begin
-      \$691  = 1'h0;
+      \$691  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$692  = \$signal$80 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$55 ) begin
+      \$692  = 32'd0;
+    end else begin
+      \$692  = \$99 [31:0];
+    end
     if (rst) begin
-      \$692  = 1'h0;
+      \$692  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$693  = \$105 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$55 ) begin
+      \$693  = 32'd0;
+    end else begin
+      \$693  = \$100 [31:0];
+    end
     if (rst) begin
-      \$693  = 1'h0;
+      \$693  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$694  = \$113 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$55 ) begin
+      \$694  = 32'd0;
+    end else begin
+      \$694  = \$101 [31:0];
+    end
     if (rst) begin
-      \$694  = 1'h0;
+      \$694  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$695  = \$121 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$55 ) begin
+      \$695  = 32'd0;
+    end else begin
+      \$695  = \$102 [31:0];
+    end
     if (rst) begin
-      \$695  = 1'h0;
+      \$695  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$696  = \$129 ;
+    \$696  = \$103 ;
     if (rst) begin
-      \$696  = 1'h0;
+      \$696  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$697  = \$137 ;
+    \$697  = \$104 ;
     if (rst) begin
-      \$697  = 1'h0;
+      \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$698  = \$145 ;
+    \$698  = \$105 ;
     if (rst) begin
-      \$698  = 1'h0;
+      \$698  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$699  = \$153 ;
+    \$699  = \$106 ;
     if (rst) begin
-      \$699  = 1'h0;
+      \$699  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$700  = \$161 ;
+    \$700  = bus__r_req;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$701  = \$169 ;
+    \$701  = \$107 [0];
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$702  = \$177 ;
+    \$702  = \$signal$79 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$703  = \$185 ;
+    \$703  = \$signal$81 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$704  = \$193 ;
+    \$704  = \$115 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$705  = \$201 ;
+    \$705  = \$123 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$706  = \$209 ;
+    \$706  = \$131 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$707  = \$217 ;
+    \$707  = \$139 ;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$708  = \$225 ;
+    \$708  = \$147 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$709  = \$233 ;
+    \$709  = \$155 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$710  = \$241 ;
+    \$710  = \$163 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$711  = \$249 ;
+    \$711  = \$171 ;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$712  = \$257 ;
+    \$712  = \$179 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$713  = \$265 ;
+    \$713  = \$187 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$714  = \$273 ;
+    \$714  = \$195 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$715  = \$281 ;
+    \$715  = \$203 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$716  = \$289 ;
+    \$716  = \$211 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$717  = \$297 ;
+    \$717  = \$219 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$718  = \$305 ;
+    \$718  = \$227 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$719  = \$313 ;
+    \$719  = \$235 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$720  = \$321 ;
+    \$720  = \$243 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$721  = \$329 ;
+    \$721  = \$251 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$722  = \$337 ;
+    \$722  = \$259 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$723  = \$345 ;
+    \$723  = \$267 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$724  = \$signal$81 ;
+    \$724  = \$275 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$725  = r2_sel_pool0_alloc;
+    \$725  = \$283 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$726  = r2_pool;
+    \$726  = \$291 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$727  = \$376 ;
+    \$727  = \$299 ;
     if (rst) begin
-      \$727  = 32'd0;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$728 [0] = \$391 ;
-    \$728 [1] = \$431 ;
+    \$728  = \$307 ;
     if (rst) begin
-      \$728  = 2'h0;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$729  = \$418 ;
+    \$729  = \$315 ;
     if (rst) begin
-      \$729  = 32'd0;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$730  = \$432 ;
+    \$730  = \$323 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$731  = 1'h0;
-    if (\$433 ) begin
-    end else if (\$signal$114 ) begin
-      \$731  = 1'h1;
-    end
-    if (\$438 ) begin
-      \$731  = 1'h1;
-    end
+    \$731  = \$331 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$732  = alloc_waiting;
-    if (\$433 ) begin
-      \$732  = 1'h1;
-    end
-    if (\$438 ) begin
-      \$732  = 1'h0;
-    end
+    \$732  = \$339 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$733  = req_alloc_pool;
-    if (\$433 ) begin
-      \$733  = r3_pool;
-    end
+    \$733  = \$347 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$734  = req_alloc_size;
-    if (\$433 ) begin
-      casez (r3_pool)
-        1'h0:
-            \$734  = 10'h100;
-      endcase
-    end
+    \$734  = \$355 ;
     if (rst) begin
-      \$734  = 10'h000;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$735  = \$signal$127 ;
-    if (\$433 ) begin
-    end else if (\$signal$114 ) begin
-      \$735  = \$434 ;
-    end
-    if (\$438 ) begin
-      \$735  = { \port$1454$0 [0], \port$1454$0 [4:1], 2'h0, \port$1454$48 [5:0], 9'h000, \port$1454$0 [15:6] };
-    end
+    \$735  = \$signal$82 ;
     if (rst) begin
-      \$735  = 32'd0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$736  = \$signal$128 ;
-    if (\$433 ) begin
-    end else if (\$signal$114 ) begin
-      \$736  = \$436 ;
-    end
-    if (\$438 ) begin
-      \$736  = 1'h0;
-    end
+    \$736  = r2_sel_pool0_alloc;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$737  = \$439 ;
+    \$737  = r2_pool;
     if (rst) begin
-      \$737  = 4'h0;
+      \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$738  = \$440 ;
+    \$738  = \$386 ;
     if (rst) begin
-      \$738  = 8'h00;
+      \$738  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$739  = \$441 ;
+    \$739 [0] = \$401 ;
+    \$739 [1] = \$441 ;
     if (rst) begin
-      \$739  = 8'h00;
+      \$739  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$740  = \$442 ;
+    \$740  = \$428 ;
     if (rst) begin
-      \$740  = 16'h0000;
+      \$740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$741  = \$443 ;
+    \$741  = \$442 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$742  = \$444 ;
+    \$742  = 1'h0;
+    if (\$443 ) begin
+    end else if (\$signal$115 ) begin
+      \$742  = 1'h1;
+    end
+    if (\$448 ) begin
+      \$742  = 1'h1;
+    end
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$743  = \$445 ;
+    \$743  = alloc_waiting;
+    if (\$443 ) begin
+      \$743  = 1'h1;
+    end
+    if (\$448 ) begin
+      \$743  = 1'h0;
+    end
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$744  = \$446 ;
+    \$744  = req_alloc_pool;
+    if (\$443 ) begin
+      \$744  = r3_pool;
+    end
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$745  = \$447 ;
+    \$745  = req_alloc_size;
+    if (\$443 ) begin
+      casez (r3_pool)
+        1'h0:
+            \$745  = 10'h100;
+      endcase
+    end
     if (rst) begin
-      \$745  = 1'h0;
+      \$745  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$746  = \$448 ;
+    \$746  = \$signal$128 ;
+    if (\$443 ) begin
+    end else if (\$signal$115 ) begin
+      \$746  = \$444 ;
+    end
+    if (\$448 ) begin
+      \$746  = { \port$1516$0 [0], \port$1516$0 [4:1], 2'h0, \port$1516$48 [5:0], 9'h000, \port$1516$0 [15:6] };
+    end
     if (rst) begin
-      \$746  = 1'h0;
+      \$746  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$747  = \$449 ;
+    \$747  = \$signal$129 ;
+    if (\$443 ) begin
+    end else if (\$signal$115 ) begin
+      \$747  = \$446 ;
+    end
+    if (\$448 ) begin
+      \$747  = 1'h0;
+    end
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$748  = \$450 ;
+    \$748  = \$449 ;
     if (rst) begin
-      \$748  = 1'h0;
+      \$748  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$749  = bus__w_req;
+    \$749  = \$450 ;
     if (rst) begin
-      \$749  = 1'h0;
+      \$749  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$750  = bus__w_data;
+    \$750  = \$451 ;
     if (rst) begin
-      \$750  = 32'd0;
+      \$750  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$751  = \$451 ;
+    \$751  = \$452 ;
     if (rst) begin
-      \$751  = 1'h0;
+      \$751  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$752  = bus__w_strb[0];
+    \$752  = \$453 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$753  = \$452 [0];
+    \$753  = \$454 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$754  = \$signal$144 ;
+    \$754  = \$455 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$755  = \$signal$147 ;
+    \$755  = \$456 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$756  = w1_strb0;
+    \$756  = \$457 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$757  = \$signal$146 ;
+    \$757  = \$458 ;
     if (rst) begin
-      \$757  = 32'd0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$758  = w1_pool;
+    \$758  = \$459 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$759  = \$463 ;
+    \$759  = \$460 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$760  = \$471 ;
+    \$760  = bus__w_req;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$761  = \$479 ;
+    \$761  = bus__w_data;
     if (rst) begin
-      \$761  = 1'h0;
+      \$761  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$762  = \$487 ;
+    \$762  = \$461 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$763  = \$495 ;
+    \$763  = bus__w_strb[0];
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$764  = \$503 ;
+    \$764  = \$462 [0];
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$765  = \$511 ;
+    \$765  = \$signal$145 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$766  = \$519 ;
+    \$766  = \$signal$148 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$767  = \$527 ;
+    \$767  = w1_strb0;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$768  = \$562 ;
+    \$768  = \$signal$147 ;
     if (rst) begin
-      \$768  = 1'h0;
+      \$768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$769  = \$579 ;
+    \$769  = w1_pool;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$770  = w2_offset;
-    casez (w1_pool)
-      1'h0:
-          \$770  = \$580 [31:0];
-    endcase
+    \$770  = \$473 ;
     if (rst) begin
-      \$770  = 32'd0;
+      \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$771  = w2_base;
-    casez (w1_pool)
-      1'h0:
-          \$771  = 32'd1073741824;
-    endcase
+    \$771  = \$481 ;
     if (rst) begin
-      \$771  = 32'd0;
+      \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$772  = \$583 ;
+    \$772  = \$489 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$773  = \$585 ;
+    \$773  = \$497 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$774  = \$588 ;
+    \$774  = \$505 ;
     if (rst) begin
-      \$774  = 3'h0;
+      \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$775  = \$590 ;
+    \$775  = \$513 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$776  = \$592 ;
+    \$776  = \$521 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$777  = \$600 ;
-    if (\$614 ) begin
-      \$777  = 1'h1;
-    end
-    if (\$617 ) begin
-      \$777  = 1'h1;
-    end
+    \$777  = \$529 ;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$778  = irq_enable;
-    if (\$602 ) begin
-      \$778  = \$signal$154 [2:0];
-    end
+    \$778  = \$537 ;
     if (rst) begin
-      \$778  = 3'h0;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$779  = \$signal$173 ;
-    if (\$signal$151 ) begin
-      \$779  = \$606 ;
-    end
-    if (\$614 ) begin
-      \$779  = \$615 ;
-    end
-    if (\$617 ) begin
-      \$779  = \$618 ;
-    end
+    \$779  = \$572 ;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$780  = \$signal$174 ;
-    if (\$608 ) begin
-      \$780  = 1'h1;
-    end
-    if (\$614 ) begin
-      \$780  = 1'h0;
-    end
+    \$780  = \$589 ;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$781  = req_free_pool;
-    if (\$608 ) begin
-      \$781  = w2_pool;
-    end
+    \$781  = w2_offset;
+    casez (w1_pool)
+      1'h0:
+          \$781  = \$590 [31:0];
+    endcase
     if (rst) begin
-      \$781  = 1'h0;
+      \$781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$782  = req_free_tag;
-    if (\$608 ) begin
-      \$782  = \$signal$154 [24:19];
-    end
+    \$782  = w2_base;
+    casez (w1_pool)
+      1'h0:
+          \$782  = 32'd1073741824;
+    endcase
     if (rst) begin
-      \$782  = 6'h00;
+      \$782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$783  = req_free_addr;
-    if (\$608 ) begin
-      \$783  = \$609 [31:0];
-    end
+    \$783  = \$593 ;
     if (rst) begin
-      \$783  = 32'd0;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$784  = req_free_oor;
-    if (\$608 ) begin
-      \$784  = \$610 ;
-    end
+    \$784  = \$595 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$785  = flush_waiting;
-    if (\$612 ) begin
-      \$785  = 1'h1;
-    end
-    if (\$617 ) begin
-      \$785  = 1'h0;
-    end
+    \$785  = \$598 ;
     if (rst) begin
-      \$785  = 1'h0;
+      \$785  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$786  = req_flush_pool;
-    if (\$612 ) begin
-      \$786  = w2_pool;
-    end
+    \$786  = \$600 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1457$0 [4:1];
-  assign rsp_flushed_err = \port$1469$0 [4:1];
-  assign rsp_grant_err = \port$1454$0 [4:1];
-  assign rsp_grant_pool = \port$1454$0 [5];
-  assign rsp_grant_user = \port$1454$48 [15:6];
-  assign rsp_flushed_pool = \port$1469$0 [15];
-  assign rsp_flushed_user = \port$1469$0 [14:5];
-  assign rsp_freed_src = \port$1497$0 [0];
-  assign rsp_freed_in_pool = \port$1457$0 [16];
-  assign rsp_freed_pool = \port$1457$0 [15];
-  assign rsp_freed_tag = \port$1497$0 [38:33];
-  assign rsp_freed_addr = \port$1497$0 [32:1];
-  assign rsp_freed_user = \port$1457$0 [14:5];
-  assign rsp_grant_ok = \port$1454$0 [0];
-  assign rsp_freed_ok = \port$1457$0 [0];
-  assign rsp_flushed_ok = \port$1469$0 [0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$787  = \$602 ;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$788  = \$610 ;
+    if (\$624 ) begin
+      \$788  = 1'h1;
+    end
+    if (\$627 ) begin
+      \$788  = 1'h1;
+    end
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$789  = irq_enable;
+    if (\$612 ) begin
+      \$789  = \$signal$155 [3:0];
+    end
+    if (rst) begin
+      \$789  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$790  = \$signal$174 ;
+    if (\$signal$152 ) begin
+      \$790  = \$616 ;
+    end
+    if (\$624 ) begin
+      \$790  = \$625 ;
+    end
+    if (\$627 ) begin
+      \$790  = \$628 ;
+    end
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$791  = \$signal$175 ;
+    if (\$618 ) begin
+      \$791  = 1'h1;
+    end
+    if (\$624 ) begin
+      \$791  = 1'h0;
+    end
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$792  = req_free_pool;
+    if (\$618 ) begin
+      \$792  = w2_pool;
+    end
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$793  = req_free_tag;
+    if (\$618 ) begin
+      \$793  = \$signal$155 [24:19];
+    end
+    if (rst) begin
+      \$793  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$794  = req_free_addr;
+    if (\$618 ) begin
+      \$794  = \$619 [31:0];
+    end
+    if (rst) begin
+      \$794  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$795  = req_free_oor;
+    if (\$618 ) begin
+      \$795  = \$620 ;
+    end
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$796  = flush_waiting;
+    if (\$622 ) begin
+      \$796  = 1'h1;
+    end
+    if (\$627 ) begin
+      \$796  = 1'h0;
+    end
+    if (rst) begin
+      \$796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$797  = req_flush_pool;
+    if (\$622 ) begin
+      \$797  = w2_pool;
+    end
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  assign rsp_freed_err = \port$1519$0 [4:1];
+  assign rsp_flushed_err = \port$1531$0 [4:1];
+  assign rsp_grant_err = \port$1516$0 [4:1];
+  assign rsp_grant_pool = \port$1516$0 [5];
+  assign rsp_grant_user = \port$1516$48 [15:6];
+  assign rsp_flushed_pool = \port$1531$0 [15];
+  assign rsp_flushed_user = \port$1531$0 [14:5];
+  assign rsp_freed_src = \port$1559$0 [0];
+  assign rsp_freed_in_pool = \port$1519$0 [16];
+  assign rsp_freed_pool = \port$1519$0 [15];
+  assign rsp_freed_tag = \port$1559$0 [38:33];
+  assign rsp_freed_addr = \port$1559$0 [32:1];
+  assign rsp_freed_user = \port$1519$0 [14:5];
+  assign rsp_grant_ok = \port$1516$0 [0];
+  assign rsp_freed_ok = \port$1519$0 [0];
+  assign rsp_flushed_ok = \port$1531$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1454$0 [0], \port$1454$0 [4:1], 2'h0, \port$1454$48 [5:0], 9'h000, \port$1454$0 [15:6] };
-  assign log_bank0_k = \$626 [1:0];
-  assign \$signature__addr$185  = \$signal$53 [4:2];
-  assign \$signature__en$186  = 1'h1;
-  assign log_bank1_k = \$631 [1:0];
-  assign \$signature__addr$191  = \$signal$53 [4:2];
-  assign \$signature__en$192  = 1'h1;
-  assign log_bank2_k = \$636 [1:0];
-  assign \$signature__addr$197  = \$signal$53 [4:2];
-  assign \$signature__en$198  = 1'h1;
-  assign log_bank3_k = \$641 [1:0];
-  assign \$signature__addr$200  = \$signal$51 ;
-  assign \$signature__addr$203  = \$signal$53 [4:2];
-  assign \$signature__en$204  = 1'h1;
-  assign rsp_grant_slot = \port$1454$0 [15:6];
-  assign rsp_grant_tag = \port$1454$48 [5:0];
+  assign handle = { \port$1516$0 [0], \port$1516$0 [4:1], 2'h0, \port$1516$48 [5:0], 9'h000, \port$1516$0 [15:6] };
+  assign log_bank0_k = \$636 [1:0];
+  assign \$signature__addr$186  = \$signal$54 [4:2];
+  assign \$signature__en$187  = 1'h1;
+  assign log_bank1_k = \$641 [1:0];
+  assign \$signature__addr$192  = \$signal$54 [4:2];
+  assign \$signature__en$193  = 1'h1;
+  assign log_bank2_k = \$646 [1:0];
+  assign \$signature__addr$198  = \$signal$54 [4:2];
+  assign \$signature__en$199  = 1'h1;
+  assign log_bank3_k = \$651 [1:0];
+  assign \$signature__addr$201  = \$signal$52 ;
+  assign \$signature__addr$204  = \$signal$54 [4:2];
+  assign \$signature__en$205  = 1'h1;
+  assign rsp_grant_slot = \port$1516$0 [15:6];
+  assign rsp_grant_tag = \port$1516$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$127 ;
-  assign bus__r_err = \$signal$128 ;
-  assign bus__w_err = \$signal$173 ;
-  assign \$353  = 32'd0;
-  assign \$355  = { 30'h00000000, \$354  };
-  assign \$371  = 32'd0;
-  assign \$373  = \$372 ;
-  assign \$392  = 32'd0;
-  assign \$394  = \$393 ;
-  assign \$395  = 32'd0;
-  assign \$397  = \$396 ;
-  assign \$410  = 32'd0;
-  assign \$411  = 32'd0;
-  assign \$412  = 32'd0;
-  assign \$413  = \$409 ;
-  assign \$415  = 32'd0;
-  assign \$416  = \$414 ;
-  assign \$580  = { 7'h00, \$signal$146 [18:0], 8'h00 };
+  assign bus__r_data = \$signal$128 ;
+  assign bus__r_err = \$signal$129 ;
+  assign bus__w_err = \$signal$174 ;
+  assign \$363  = 32'd0;
+  assign \$365  = { 30'h00000000, \$364  };
+  assign \$381  = 32'd0;
+  assign \$383  = \$382 ;
+  assign \$402  = 32'd0;
+  assign \$404  = \$403 ;
+  assign \$405  = 32'd0;
+  assign \$407  = \$406 ;
+  assign \$420  = 32'd0;
+  assign \$421  = 32'd0;
+  assign \$422  = 32'd0;
+  assign \$423  = \$419 ;
+  assign \$425  = 32'd0;
+  assign \$426  = \$424 ;
+  assign \$590  = { 7'h00, \$signal$147 [18:0], 8'h00 };
 endmodule

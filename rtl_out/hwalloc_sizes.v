@@ -8,7 +8,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   reg \$10 ;
-  wire [78:0] \$11 ;
+  wire [79:0] \$11 ;
   wire [23:0] \$12 ;
   wire [22:0] \$13 ;
   wire [40:0] \$14 ;
@@ -63,7 +63,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [3:0] bus__w_strb;
   wire [3:0] \bus__w_strb$75 ;
   wire busy;
-  wire \busy$174 ;
+  wire \busy$176 ;
   wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
@@ -135,6 +135,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   output grant_ok;
   wire grant_ok;
   wire \grant_ok$124 ;
+  wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
   wire [1:0] \grant_pool$126 ;
@@ -154,7 +155,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \grant_valid$137 ;
   output irq;
   wire irq;
-  wire \irq$176 ;
+  wire \irq$178 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -184,6 +185,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire rsp_freed_valid;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
+  wire rsp_grant_overwrite;
   wire [1:0] rsp_grant_pool;
   wire [13:0] rsp_grant_size;
   wire [7:0] rsp_grant_slot;
@@ -358,11 +360,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2456$0 (\$11 [14:0]),
-    .\port$2456$55 (\$11 [78:55]),
-    .\port$2462$0 (\$12 ),
-    .\port$2477$0 (\$13 ),
-    .\port$2509$0 (\$14 ),
+    .\port$2544$0 (\$11 [14:0]),
+    .\port$2544$55 (\$11 [78:55]),
+    .\port$2550$0 (\$12 ),
+    .\port$2565$0 (\$13 ),
+    .\port$2597$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -450,6 +452,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_user = \$11 [78:63];
   assign rsp_grant_src = grant_src;
   assign grant_size = rsp_grant_size;
+  assign rsp_grant_overwrite = \$11 [79];
+  assign grant_overwrite = \$11 [79];
   assign rsp_grant_tag = \$11 [62:55];
   assign rsp_freed_valid = \freed_valid$139 ;
   assign rsp_freed_ok = \$12 [0];
@@ -471,9 +475,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_pool = \$13 [22:21];
   assign rsp_flushed_user = \$13 [20:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$174  = busy;
+  assign \busy$176  = busy;
   assign ready = running;
-  assign \irq$176  = irq;
+  assign \irq$178  = irq;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [6:5];
@@ -824,68 +828,68 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [7:0] \$101 ;
+  wire [9:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [2:0] \$104 ;
-  wire [2:0] \$105 ;
+  wire [7:0] \$104 ;
+  wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire [7:0] \$108 ;
-  wire [39:0] \$109 ;
+  wire [2:0] \$107 ;
+  wire [2:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [10:0] \$111 ;
-  wire [10:0] \$112 ;
-  wire [11:0] \$113 ;
-  wire \$114 ;
+  wire [7:0] \$111 ;
+  wire [39:0] \$112 ;
+  wire \$113 ;
+  wire [10:0] \$114 ;
   wire [10:0] \$115 ;
-  wire [10:0] \$116 ;
-  wire [11:0] \$117 ;
-  wire \$118 ;
+  wire [11:0] \$116 ;
+  wire \$117 ;
+  wire [10:0] \$118 ;
   wire [10:0] \$119 ;
   wire \$12 ;
-  wire [10:0] \$120 ;
-  wire [11:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [10:0] \$124 ;
-  wire [10:0] \$125 ;
-  wire [11:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire [8:0] \$128 ;
-  wire \$129 ;
+  wire [11:0] \$120 ;
+  wire \$121 ;
+  wire [10:0] \$122 ;
+  wire [10:0] \$123 ;
+  wire [11:0] \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire [10:0] \$127 ;
+  wire [10:0] \$128 ;
+  wire [11:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [41:0] \$132 ;
+  wire [8:0] \$130 ;
+  wire [8:0] \$131 ;
+  wire \$132 ;
   wire \$133 ;
-  wire [41:0] \$134 ;
-  wire \$135 ;
+  wire \$134 ;
+  wire [41:0] \$135 ;
   wire \$136 ;
-  wire \$137 ;
+  wire [41:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [41:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
-  wire [41:0] \$144 ;
-  wire \$145 ;
+  wire \$144 ;
+  wire [41:0] \$145 ;
   wire \$146 ;
-  wire \$147 ;
+  wire [41:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [41:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
-  wire [41:0] \$154 ;
-  wire \$155 ;
+  wire \$154 ;
+  wire [41:0] \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  wire [41:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
@@ -919,50 +923,50 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [34:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [31:0] \$190 ;
-  wire \$191 ;
-  wire [28:0] \$192 ;
-  wire \$193 ;
+  wire \$190 ;
+  wire [34:0] \$191 ;
+  wire \$192 ;
+  wire [31:0] \$193 ;
   wire \$194 ;
-  wire \$195 ;
-  wire [1:0] \$196 ;
-  wire [1:0] \$197 ;
-  wire [1:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire [28:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [1:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [6:0] \$200 ;
-  wire [7:0] \$201 ;
-  wire [5:0] \$202 ;
-  wire [7:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
+  wire [1:0] \$200 ;
+  wire [1:0] \$201 ;
+  wire [7:0] \$202 ;
+  wire [6:0] \$203 ;
+  wire [7:0] \$204 ;
+  wire [5:0] \$205 ;
+  wire [7:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [2:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [3:0] \$211 ;
-  wire [3:0] \$212 ;
-  wire [3:0] \$213 ;
-  wire [10:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire [9:0] \$217 ;
+  wire \$211 ;
+  wire [2:0] \$212 ;
+  wire \$213 ;
+  wire [3:0] \$214 ;
+  wire [3:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [10:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [7:0] \$221 ;
+  wire [9:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [7:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -1026,20 +1030,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [7:0] \$284 ;
-  wire [7:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [7:0] \$287 ;
-  wire [7:0] \$288 ;
-  wire [8:0] \$289 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire [7:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
+  wire [7:0] \$291 ;
+  wire [8:0] \$292 ;
+  wire [7:0] \$293 ;
+  wire [7:0] \$294 ;
+  wire [8:0] \$295 ;
+  wire [7:0] \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -1056,31 +1060,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire [7:0] \$316 ;
+  wire [7:0] \$317 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire [3:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
-  wire [8:0] \$326 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire [3:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [8:0] \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
@@ -1097,109 +1101,109 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [2:0] \$348 ;
+  wire \$348 ;
   wire \$349 ;
-  wire [8:0] \$35 ;
+  wire [10:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [7:0] \$352 ;
-  wire [7:0] \$353 ;
-  wire [8:0] \$354 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire [2:0] \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
-  wire \$358 ;
+  wire [7:0] \$358 ;
   wire [7:0] \$359 ;
   wire \$36 ;
-  wire [7:0] \$360 ;
-  wire [8:0] \$361 ;
+  wire [8:0] \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire \$365 ;
+  wire [7:0] \$365 ;
   wire [7:0] \$366 ;
-  wire [7:0] \$367 ;
-  wire [8:0] \$368 ;
+  wire [8:0] \$367 ;
+  wire \$368 ;
   wire \$369 ;
-  wire [10:0] \$37 ;
-  wire [2:0] \$370 ;
+  wire \$37 ;
+  wire \$370 ;
   wire \$371 ;
-  wire [2:0] \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire [2:0] \$375 ;
+  wire [7:0] \$372 ;
+  wire [7:0] \$373 ;
+  wire [8:0] \$374 ;
+  wire \$375 ;
   wire [2:0] \$376 ;
-  wire [2:0] \$377 ;
-  wire [3:0] \$378 ;
-  wire [3:0] \$379 ;
-  wire \$38 ;
+  wire \$377 ;
+  wire [2:0] \$378 ;
+  wire \$379 ;
+  wire [8:0] \$38 ;
   wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
+  wire [2:0] \$381 ;
+  wire [2:0] \$382 ;
+  wire [2:0] \$383 ;
+  wire [3:0] \$384 ;
+  wire [3:0] \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire [8:0] \$39 ;
-  wire [2:0] \$390 ;
-  wire [2:0] \$391 ;
-  wire [2:0] \$392 ;
-  wire [2:0] \$393 ;
-  wire [3:0] \$394 ;
-  wire [3:0] \$395 ;
-  wire [10:0] \$396 ;
-  wire [10:0] \$397 ;
-  wire [11:0] \$398 ;
-  wire \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [2:0] \$396 ;
+  wire [2:0] \$397 ;
+  wire [2:0] \$398 ;
+  wire [2:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire [8:0] \$401 ;
-  wire [8:0] \$402 ;
-  wire \$403 ;
-  wire [8:0] \$404 ;
-  wire [8:0] \$405 ;
+  wire [3:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [10:0] \$402 ;
+  wire [10:0] \$403 ;
+  wire [11:0] \$404 ;
+  wire \$405 ;
   wire [10:0] \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire [8:0] \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
+  wire [10:0] \$407 ;
+  wire [11:0] \$408 ;
+  wire [10:0] \$409 ;
+  wire \$41 ;
+  wire [10:0] \$410 ;
+  wire [11:0] \$411 ;
+  wire [10:0] \$412 ;
+  wire [10:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire [10:0] \$415 ;
+  wire [10:0] \$416 ;
+  wire [11:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire [8:0] \$42 ;
   wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
+  wire [8:0] \$421 ;
+  wire [8:0] \$422 ;
   wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
+  wire [8:0] \$424 ;
+  wire [8:0] \$425 ;
+  wire [10:0] \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire [7:0] \$43 ;
+  wire [8:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire [7:0] \$433 ;
-  wire [7:0] \$434 ;
+  wire \$433 ;
+  wire \$434 ;
   wire \$435 ;
-  wire [7:0] \$436 ;
-  wire [7:0] \$437 ;
-  wire [9:0] \$438 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
   wire \$439 ;
-  wire \$44 ;
+  wire [9:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -1210,16 +1214,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [9:0] \$45 ;
+  wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
+  wire [7:0] \$453 ;
+  wire [7:0] \$454 ;
   wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
+  wire [7:0] \$456 ;
+  wire [7:0] \$457 ;
+  wire [9:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
@@ -1227,13 +1231,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [6:0] \$465 ;
-  wire [6:0] \$466 ;
+  wire \$465 ;
+  wire \$466 ;
   wire \$467 ;
-  wire [5:0] \$468 ;
-  wire [5:0] \$469 ;
+  wire \$468 ;
+  wire \$469 ;
   wire [7:0] \$47 ;
-  wire [7:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
@@ -1243,19 +1247,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire \$48 ;
+  wire [7:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
+  wire [6:0] \$485 ;
+  wire [6:0] \$486 ;
   wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
-  wire [7:0] \$49 ;
-  wire \$490 ;
+  wire [5:0] \$488 ;
+  wire [5:0] \$489 ;
+  wire \$49 ;
+  wire [7:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
@@ -1266,18 +1270,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$498 ;
   wire \$499 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
+  wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire [8:0] \$503 ;
+  wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire [7:0] \$509 ;
-  wire [6:0] \$51 ;
+  wire \$509 ;
+  wire [7:0] \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -1287,213 +1291,213 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire [7:0] \$520 ;
-  wire \$521 ;
-  wire [7:0] \$522 ;
+  wire [10:0] \$519 ;
+  wire [7:0] \$52 ;
+  wire [10:0] \$520 ;
+  wire [11:0] \$521 ;
+  wire \$522 ;
   wire \$523 ;
-  wire [7:0] \$524 ;
+  wire \$524 ;
   wire \$525 ;
-  wire [7:0] \$526 ;
-  wire [7:0] \$527 ;
-  wire [7:0] \$528 ;
-  wire [7:0] \$529 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [7:0] \$53 ;
-  wire [7:0] \$530 ;
-  wire [7:0] \$531 ;
-  wire [7:0] \$532 ;
-  wire [7:0] \$533 ;
-  wire [7:0] \$534 ;
-  wire [7:0] \$535 ;
-  wire [7:0] \$536 ;
-  wire [7:0] \$537 ;
-  wire [8:0] \$538 ;
-  wire \$539 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire [8:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [8:0] \$541 ;
-  wire [8:0] \$542 ;
-  wire [8:0] \$543 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
   wire \$544 ;
-  wire [8:0] \$545 ;
+  wire [7:0] \$545 ;
   wire \$546 ;
-  wire [8:0] \$547 ;
-  wire [8:0] \$548 ;
-  wire [8:0] \$549 ;
-  wire [6:0] \$55 ;
-  wire [8:0] \$550 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire \$556 ;
-  wire [14:0] \$557 ;
-  wire [36:0] \$558 ;
-  wire [21:0] \$559 ;
-  wire \$56 ;
-  wire [36:0] \$560 ;
-  wire [20:0] \$561 ;
-  wire [36:0] \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire [10:0] \$565 ;
-  wire [10:0] \$566 ;
-  wire [11:0] \$567 ;
-  wire \$568 ;
-  wire [10:0] \$569 ;
+  wire [7:0] \$556 ;
+  wire \$557 ;
+  wire [7:0] \$558 ;
+  wire \$559 ;
+  wire [6:0] \$56 ;
+  wire [7:0] \$560 ;
+  wire \$561 ;
+  wire [7:0] \$562 ;
+  wire [7:0] \$563 ;
+  wire [7:0] \$564 ;
+  wire [7:0] \$565 ;
+  wire [7:0] \$566 ;
+  wire [7:0] \$567 ;
+  wire [7:0] \$568 ;
+  wire [7:0] \$569 ;
   wire [6:0] \$57 ;
-  wire [10:0] \$570 ;
-  wire [11:0] \$571 ;
-  wire \$572 ;
-  wire [10:0] \$573 ;
-  wire [10:0] \$574 ;
-  wire [11:0] \$575 ;
+  wire [7:0] \$570 ;
+  wire [7:0] \$571 ;
+  wire [7:0] \$572 ;
+  wire [7:0] \$573 ;
+  wire [8:0] \$574 ;
+  wire \$575 ;
   wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire [2:0] \$579 ;
-  wire [6:0] \$58 ;
-  wire [2:0] \$580 ;
-  wire \$581 ;
-  wire [2:0] \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
+  wire [8:0] \$577 ;
+  wire [8:0] \$578 ;
+  wire [8:0] \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire [8:0] \$581 ;
+  wire \$582 ;
+  wire [8:0] \$583 ;
+  wire [8:0] \$584 ;
+  wire [8:0] \$585 ;
+  wire [8:0] \$586 ;
   wire \$587 ;
-  wire [3:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire [7:0] \$599 ;
+  wire [14:0] \$593 ;
+  wire [36:0] \$594 ;
+  wire [21:0] \$595 ;
+  wire [36:0] \$596 ;
+  wire [20:0] \$597 ;
+  wire [36:0] \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [6:0] \$60 ;
   wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
+  wire [10:0] \$601 ;
+  wire [10:0] \$602 ;
+  wire [11:0] \$603 ;
   wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
+  wire [10:0] \$605 ;
+  wire [10:0] \$606 ;
+  wire [11:0] \$607 ;
   wire \$608 ;
-  wire \$609 ;
-  wire \$61 ;
-  wire [7:0] \$610 ;
-  wire \$611 ;
+  wire [10:0] \$609 ;
+  wire [6:0] \$61 ;
+  wire [10:0] \$610 ;
+  wire [11:0] \$611 ;
   wire \$612 ;
   wire \$613 ;
   wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
+  wire [2:0] \$615 ;
+  wire [2:0] \$616 ;
   wire \$617 ;
-  wire \$618 ;
+  wire [2:0] \$618 ;
   wire \$619 ;
   wire \$62 ;
   wire \$620 ;
-  wire [7:0] \$621 ;
+  wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [3:0] \$624 ;
   wire \$625 ;
   wire \$626 ;
-  reg \$627 ;
-  reg [7:0] \$628 ;
-  reg [16:0] \$629 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  reg \$630 ;
-  reg [7:0] \$631 ;
-  reg [8:0] \$632 ;
-  reg \$633 ;
-  reg [6:0] \$634 ;
-  reg [15:0] \$635 ;
-  reg \$636 ;
-  reg [6:0] \$637 ;
-  reg [8:0] \$638 ;
-  reg \$639 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire [7:0] \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
-  reg [5:0] \$640 ;
-  reg [14:0] \$641 ;
-  reg \$642 ;
-  reg [5:0] \$643 ;
-  reg [8:0] \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg [2:0] \$647 ;
-  reg \$648 ;
-  reg [2:0] \$649 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire [7:0] \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg [2:0] \$651 ;
-  reg \$652 ;
-  reg \$653 ;
-  reg [8:0] \$654 ;
-  reg \$655 ;
-  reg [8:0] \$656 ;
-  reg [8:0] \$657 ;
-  reg [7:0] \$658 ;
-  reg [7:0] \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire [7:0] \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  reg \$660 ;
-  reg [7:0] \$661 ;
-  reg [7:0] \$662 ;
-  reg [6:0] \$663 ;
-  reg [5:0] \$664 ;
-  reg \$665 ;
-  reg [5:0] \$666 ;
-  reg [5:0] \$667 ;
-  reg [5:0] \$668 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  reg \$663 ;
+  reg [7:0] \$664 ;
+  reg [16:0] \$665 ;
+  reg \$666 ;
+  reg [7:0] \$667 ;
+  reg [8:0] \$668 ;
   reg \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg \$671 ;
+  reg [6:0] \$670 ;
+  reg [15:0] \$671 ;
   reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
+  reg [6:0] \$673 ;
+  reg [8:0] \$674 ;
   reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
+  reg [5:0] \$676 ;
+  reg [14:0] \$677 ;
   reg \$678 ;
-  reg \$679 ;
+  reg [5:0] \$679 ;
   wire \$68 ;
-  reg \$680 ;
+  reg [8:0] \$680 ;
   reg \$681 ;
   reg \$682 ;
-  reg \$683 ;
+  reg [2:0] \$683 ;
   reg \$684 ;
-  reg \$685 ;
+  reg [2:0] \$685 ;
   reg \$686 ;
-  reg \$687 ;
+  reg [2:0] \$687 ;
   reg \$688 ;
   reg \$689 ;
   wire \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
+  reg [8:0] \$690 ;
+  reg [8:0] \$691 ;
+  reg [8:0] \$692 ;
   reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
+  reg [7:0] \$694 ;
+  reg [7:0] \$695 ;
+  reg [7:0] \$696 ;
+  reg [7:0] \$697 ;
   reg \$698 ;
-  reg \$699 ;
+  reg [6:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  wire [2:0] \$702 ;
-  wire [2:0] \$703 ;
-  reg \$704 ;
+  reg [5:0] \$700 ;
+  reg [5:0] \$701 ;
+  reg [5:0] \$702 ;
+  reg \$703 ;
+  reg [5:0] \$704 ;
   reg \$705 ;
   reg \$706 ;
   reg \$707 ;
@@ -1501,31 +1505,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg [2:0] \$711 ;
-  reg [2:0] \$712 ;
+  reg \$711 ;
+  reg \$712 ;
   reg \$713 ;
   reg \$714 ;
-  reg [7:0] \$715 ;
+  reg \$715 ;
   reg \$716 ;
   reg \$717 ;
-  reg [8:0] \$718 ;
-  reg [2:0] \$719 ;
+  reg \$718 ;
+  reg \$719 ;
   wire \$72 ;
   reg \$720 ;
   reg \$721 ;
-  reg [6:0] \$722 ;
+  reg \$722 ;
   reg \$723 ;
   reg \$724 ;
-  reg [7:0] \$725 ;
-  reg [2:0] \$726 ;
+  reg \$725 ;
+  reg \$726 ;
   reg \$727 ;
   reg \$728 ;
-  reg [5:0] \$729 ;
+  reg \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg [5:0] \$732 ;
-  reg [2:0] \$733 ;
+  reg \$732 ;
+  reg \$733 ;
   reg \$734 ;
   reg \$735 ;
   reg \$736 ;
@@ -1533,8 +1537,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$738 ;
   reg \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg \$741 ;
+  wire [2:0] \$740 ;
+  wire [2:0] \$741 ;
   reg \$742 ;
   reg \$743 ;
   reg \$744 ;
@@ -1542,45 +1546,83 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$746 ;
   reg \$747 ;
   reg \$748 ;
-  reg \$749 ;
-  wire [3:0] \$75 ;
-  reg \$750 ;
+  reg [2:0] \$749 ;
+  wire \$75 ;
+  reg [2:0] \$750 ;
   reg \$751 ;
   reg \$752 ;
-  wire [3:0] \$76 ;
+  reg [7:0] \$753 ;
+  reg \$754 ;
+  reg \$755 ;
+  reg [8:0] \$756 ;
+  reg [2:0] \$757 ;
+  reg \$758 ;
+  reg \$759 ;
+  wire \$76 ;
+  reg [6:0] \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg [7:0] \$763 ;
+  reg [2:0] \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg [5:0] \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [5:0] \$770 ;
+  reg [2:0] \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg \$779 ;
+  wire [3:0] \$78 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
+  wire [3:0] \$79 ;
+  reg \$790 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [7:0] \$85 ;
-  wire [6:0] \$86 ;
-  wire [7:0] \$87 ;
-  wire [5:0] \$88 ;
-  wire [7:0] \$89 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire [7:0] \$88 ;
+  wire [6:0] \$89 ;
   wire [15:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [2:0] \$93 ;
+  wire [7:0] \$90 ;
+  wire [5:0] \$91 ;
+  wire [7:0] \$92 ;
+  wire [3:0] \$93 ;
   wire \$94 ;
-  wire [10:0] \$95 ;
-  wire \$96 ;
+  wire \$95 ;
+  wire [2:0] \$96 ;
   wire \$97 ;
-  wire [9:0] \$98 ;
+  wire [10:0] \$98 ;
   wire \$99 ;
   wire [7:0] \$signal ;
-  wire [7:0] \$signal$163 ;
-  wire \$signal$251 ;
-  wire \$signal$262 ;
-  wire \$signal$280 ;
-  wire [3:0] \$signal$323 ;
-  wire [7:0] \$signal$460 ;
-  wire \$signal$461 ;
+  wire [7:0] \$signal$167 ;
+  wire \$signal$255 ;
+  wire \$signal$266 ;
+  wire \$signal$284 ;
+  wire [3:0] \$signal$331 ;
+  wire [7:0] \$signal$479 ;
+  wire \$signal$480 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1597,20 +1639,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [7:0] a2_fresh_slot = 8'h00;
   reg a2_from_fresh = 1'h0;
   reg [2:0] a2_in = 3'h0;
+  reg a2_lapped = 1'h0;
   reg a2_ok = 1'h0;
   reg [1:0] a2_pool = 2'h0;
+  reg a2_ring = 1'h0;
   reg [15:0] a2_user = 16'h0000;
   reg a2_valid = 1'h0;
   reg [3:0] a3_err = 4'h0;
   reg a3_fail = 1'h0;
+  reg a3_flip = 1'h0;
+  reg a3_flip_parity = 1'h0;
   reg [7:0] a3_fresh_slot = 8'h00;
   reg a3_from_fresh = 1'h0;
   reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
+  reg a3_lapped = 1'h0;
   reg a3_ok = 1'h0;
   reg a3_older_hit = 1'h0;
   reg [7:0] a3_older_next = 8'h00;
   reg [1:0] a3_pool = 2'h0;
+  reg a3_released = 1'h0;
+  reg a3_ring = 1'h0;
   reg [2:0] a3_sel_head = 3'h0;
   reg [2:0] a3_sel_last = 3'h0;
   reg [15:0] a3_user = 16'h0000;
@@ -1618,6 +1667,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [3:0] a4_err = 4'h0;
   reg a4_ok = 1'h0;
   reg [1:0] a4_pool = 2'h0;
+  reg a4_prev_held = 1'h0;
+  reg a4_released = 1'h0;
   reg [7:0] a4_slot = 8'h00;
   reg a4_snap = 1'h0;
   reg [7:0] a4_tag = 8'h00;
@@ -1627,16 +1678,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [39:0] a5_addr = 40'h0000000000;
   reg [3:0] a5_err = 4'h0;
   reg a5_ok = 1'h0;
+  reg a5_overwrite = 1'h0;
   reg [1:0] a5_pool = 2'h0;
   reg [7:0] a5_slot = 8'h00;
   reg a5_snap = 1'h0;
   reg [7:0] a5_tag = 8'h00;
   reg [15:0] a5_user = 16'h0000;
   reg a5_valid = 1'h0;
-  reg [78:0] a6_payload = 79'h00000000000000000000;
+  reg [79:0] a6_payload = 80'h00000000000000000000;
   reg a6_valid = 1'h0;
-  output [78:0] a7_payload;
-  reg [78:0] a7_payload = 79'h00000000000000000000;
+  output [79:0] a7_payload;
+  reg [79:0] a7_payload = 80'h00000000000000000000;
   output a7_valid;
   reg a7_valid = 1'h0;
   input [1:0] alloc_pool;
@@ -1779,6 +1831,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f4_rest_snap = 1'h0;
   reg [7:0] f4_rest_tag = 8'h00;
   reg [7:0] f4_slot = 8'h00;
+  reg f4_taken = 1'h0;
+  reg f4_taken_a2 = 1'h0;
+  reg f4_taken_a3 = 1'h0;
+  reg f4_taken_a4 = 1'h0;
   reg [15:0] f4_user = 16'h0000;
   reg f4_valid = 1'h0;
   reg [3:0] f5_err = 4'h0;
@@ -1787,6 +1843,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [1:0] f5_pool = 2'h0;
   reg [15:0] f5_user = 16'h0000;
   reg f5_valid = 1'h0;
+  reg f5_wparity = 1'h0;
+  reg [1:0] f5_wpool = 2'h0;
+  reg f5_wrote = 1'h0;
+  reg [7:0] f5_wslot = 8'h00;
   reg [23:0] f6_payload = 24'h000000;
   reg f6_valid = 1'h0;
   output [23:0] f7_payload;
@@ -1855,9 +1915,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$473 ;
+  wire [39:0] \grant_addr$492 ;
   wire [3:0] grant_err;
   wire grant_ok;
+  wire grant_overwrite;
   wire [1:0] grant_pool;
   (* init = 14'h0000 *)
   wire [13:0] grant_size;
@@ -1876,13 +1937,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$447 ;
+  wire [5:0] \large_grant_addr$466 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$448 ;
-  wire \large_grant_data$448.snap ;
-  wire [7:0] \large_grant_data$448.tag ;
+  wire [8:0] \large_grant_data$467 ;
+  wire \large_grant_data$467.snap ;
+  wire [7:0] \large_grant_data$467.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -1904,11 +1965,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$458 ;
+  wire [5:0] \large_parity_addr$477 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$459 ;
+  wire \large_parity_data$478 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -1951,13 +2012,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$422 ;
+  wire [6:0] \medium_grant_addr$441 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$423 ;
-  wire \medium_grant_data$423.snap ;
-  wire [7:0] \medium_grant_data$423.tag ;
+  wire [8:0] \medium_grant_data$442 ;
+  wire \medium_grant_data$442.snap ;
+  wire [7:0] \medium_grant_data$442.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -1979,11 +2040,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$433 ;
+  wire [6:0] \medium_parity_addr$452 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$434 ;
+  wire \medium_parity_data$453 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -2023,27 +2084,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$394 ;
-  wire [7:0] \r__addr$396 ;
+  wire [7:0] \r__addr$413 ;
+  wire [7:0] \r__addr$415 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$405 ;
-  wire [7:0] \r__addr$407 ;
+  wire [7:0] \r__addr$424 ;
+  wire [7:0] \r__addr$426 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$413 ;
-  (* init = 7'h00 *)
-  wire [6:0] \r__addr$419 ;
-  wire [6:0] \r__addr$421 ;
-  (* init = 7'h00 *)
-  wire [6:0] \r__addr$430 ;
   wire [6:0] \r__addr$432 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$438 ;
+  wire [6:0] \r__addr$440 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$449 ;
+  wire [6:0] \r__addr$451 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$438 ;
-  (* init = 6'h00 *)
-  wire [5:0] \r__addr$444 ;
-  wire [5:0] \r__addr$446 ;
-  (* init = 6'h00 *)
-  wire [5:0] \r__addr$455 ;
   wire [5:0] \r__addr$457 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$463 ;
+  wire [5:0] \r__addr$465 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$474 ;
+  wire [5:0] \r__addr$476 ;
   wire [16:0] r__data;
   wire [8:0] \r__data$17 ;
   wire [8:0] \r__data$19 ;
@@ -2061,6 +2122,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \r__data$67 ;
   wire rel_f2;
   wire \release ;
+  wire ring_held;
   input rst;
   wire rst;
   reg [2:0] small_at = 3'h1;
@@ -2070,13 +2132,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$397 ;
+  wire [7:0] \small_grant_addr$416 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$398 ;
-  wire \small_grant_data$398.snap ;
-  wire [7:0] \small_grant_data$398.tag ;
+  wire [8:0] \small_grant_data$417 ;
+  wire \small_grant_data$417.snap ;
+  wire [7:0] \small_grant_data$417.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -2098,11 +2160,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$408 ;
+  wire [7:0] \small_parity_addr$427 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$409 ;
+  wire \small_parity_data$428 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -2143,49 +2205,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$391 ;
+  wire [7:0] \w__addr$410 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$399 ;
+  wire [7:0] \w__addr$418 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$410 ;
+  wire [6:0] \w__addr$429 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$416 ;
-  wire [6:0] \w__addr$424 ;
+  wire [6:0] \w__addr$435 ;
+  wire [6:0] \w__addr$443 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$435 ;
+  wire [5:0] \w__addr$454 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$441 ;
-  wire [5:0] \w__addr$449 ;
+  wire [5:0] \w__addr$460 ;
+  wire [5:0] \w__addr$468 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$393 ;
-  wire \w__data$403 ;
+  wire [8:0] \w__data$412 ;
+  wire \w__data$422 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$412 ;
+  wire [15:0] \w__data$431 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$418 ;
-  wire \w__data$428 ;
+  wire [8:0] \w__data$437 ;
+  wire \w__data$447 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$437 ;
+  wire [14:0] \w__data$456 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$443 ;
-  wire \w__data$453 ;
+  wire [8:0] \w__data$462 ;
+  wire \w__data$472 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$392 ;
-  wire \w__en$401 ;
-  (* init = 1'h0 *)
   wire \w__en$411 ;
+  wire \w__en$420 ;
   (* init = 1'h0 *)
-  wire \w__en$417 ;
-  wire \w__en$426 ;
+  wire \w__en$430 ;
   (* init = 1'h0 *)
   wire \w__en$436 ;
+  wire \w__en$445 ;
   (* init = 1'h0 *)
-  wire \w__en$442 ;
-  wire \w__en$451 ;
+  wire \w__en$455 ;
+  (* init = 1'h0 *)
+  wire \w__en$461 ;
+  wire \w__en$470 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -2230,7 +2292,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
     if (large_queue_wen)
-      large_parity[f4_slot[5:0]] <= \w__data$453 ;
+      large_parity[f4_slot[5:0]] <= \w__data$472 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -2260,7 +2322,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$509 [6:0]];
+    _5_ <= medium_grant[\$545 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$41  = _5_;
@@ -2269,12 +2331,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
     if (medium_queue_wen)
-      medium_parity[f4_slot[6:0]] <= \w__data$428 ;
+      medium_parity[f4_slot[6:0]] <= \w__data$447 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$509 [6:0]];
+    _7_ <= medium_parity[\$545 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$45  = _7_;
@@ -2299,7 +2361,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$503 [7:0]];
+    _10_ <= small_grant[\$539 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$19  = _10_;
@@ -2308,12 +2370,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
     if (small_queue_wen)
-      small_parity[f4_slot] <= \w__data$403 ;
+      small_parity[f4_slot] <= \w__data$422 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$503 [7:0]];
+    _12_ <= small_parity[\$539 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$23  = _12_;
@@ -2329,404 +2391,473 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _14_ <= small_queue[small_head];
   end
   assign r__data = _14_;
-  assign \$248  = ~ f1_same_second_eq39;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = \$246  | \$249 ;
-  assign \$251  = \$239  | \$250 ;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = ~ f1_same_third_eq0;
-  assign \$254  = ~ f1_same_third_eq3;
+  assign \$210  = ~ \$209 ;
+  assign \$211  = f1_oor | \$210 ;
+  assign \$212  = f1_hit & f1_misaligned;
+  assign \$213  = | \$212 ;
+  assign \$214  = f1_contract ? 4'h8 : 4'h0;
+  assign \$215  = \$213  ? 4'h5 : \$214 ;
+  assign \$216  = \$211  ? 4'h4 : \$215 ;
+  assign \$217  = f1_small_slot - small_fresh;
+  assign \$218  = ~ \$217 [9];
+  assign \$219  = f1_hit[0] & \$218 ;
+  assign \$221  = f1_medium_slot - medium_fresh;
+  assign \$222  = ~ \$221 [8];
+  assign \$223  = f1_hit[1] & \$222 ;
+  assign \$225  = \$220  | \$224 ;
+  assign \$226  = f1_large_slot - large_fresh;
+  assign \$227  = ~ \$226 [6];
+  assign \$228  = f1_hit[2] & \$227 ;
+  assign \$230  = \$225  | \$229 ;
+  assign \$231  = ~ f1_same_second_eq0;
+  assign \$232  = ~ f1_same_second_eq3;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = ~ f1_same_second_eq6;
+  assign \$235  = ~ f1_same_second_eq9;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = \$233  | \$236 ;
+  assign \$238  = ~ f1_same_second_eq12;
+  assign \$239  = ~ f1_same_second_eq15;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = ~ f1_same_second_eq18;
+  assign \$242  = ~ f1_same_second_eq21;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = \$240  | \$243 ;
+  assign \$245  = \$237  | \$244 ;
+  assign \$246  = ~ f1_same_second_eq24;
+  assign \$247  = ~ f1_same_second_eq27;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = ~ f1_same_second_eq30;
+  assign \$250  = ~ f1_same_second_eq33;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = \$248  | \$251 ;
+  assign \$253  = ~ f1_same_second_eq36;
+  assign \$254  = ~ f1_same_second_eq39;
   assign \$255  = \$253  | \$254 ;
-  assign \$256  = ~ f1_same_third_eq6;
-  assign \$257  = ~ f1_same_third_eq9;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = \$255  | \$258 ;
-  assign \$260  = ~ f1_same_third_eq12;
-  assign \$261  = ~ f1_same_third_eq15;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = ~ f1_same_third_eq18;
-  assign \$264  = ~ f1_same_third_eq21;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = \$262  | \$265 ;
-  assign \$267  = \$259  | \$266 ;
-  assign \$268  = ~ f1_same_third_eq24;
-  assign \$269  = ~ f1_same_third_eq27;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = ~ f1_same_third_eq30;
-  assign \$272  = ~ f1_same_third_eq33;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = \$270  | \$273 ;
-  assign \$275  = ~ f1_same_third_eq36;
-  assign \$276  = ~ f1_same_third_eq39;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = \$274  | \$277 ;
-  assign \$279  = \$267  | \$278 ;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = ! f2_pool;
-  assign \$282  = f2_pool == 1'h1;
-  assign \$283  = f2_pool == 2'h2;
-  assign \$284  = a4_tag ^ f2_tag;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = \$285  + 1'h1;
-  assign \$287  = a5_tag ^ f2_tag;
-  assign \$288  = ~ \$287 ;
-  assign \$289  = \$288  + 1'h1;
-  assign \$290  = \$567 [11] ? a4_tag : a5_tag;
-  assign \$291  = \$567 [11] ? a4_snap : a5_snap;
-  assign \$292  = f2_same_third & f5_ok;
-  assign \$293  = ~ f3_never_granted;
-  assign \$294  = ~ rel_f2;
-  assign \$295  = ~ f3_rel_f3;
-  assign \$296  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$297  = f3_in[0] & \$296 ;
-  assign \$298  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$299  = f3_in[1] & \$298 ;
-  assign \$300  = \$297  | \$299 ;
-  assign \$301  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$302  = f3_in[2] & \$301 ;
-  assign \$303  = \$300  | \$302 ;
-  assign \$304  = \$295  & \$303 ;
-  assign \$305  = f3_hit_a3 | \$304 ;
-  assign \$306  = \$294  & \$305 ;
-  assign \$307  = f3_hit_a2 | \$306 ;
-  assign \$308  = \$293  & \$307 ;
-  assign \$309  = f3_hit_a2 | f3_hit_a3;
-  assign \$310  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
-  assign \$311  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = \$309  ? f3_older_tag : \$314 ;
-  assign \$316  = f3_hit_a2 | f3_hit_a3;
-  assign \$317  = f3_in[0] & small_grant_r0_b0[0];
-  assign \$318  = f3_in[1] & medium_grant_r0_b0[0];
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = f3_in[2] & large_grant_r0_b0[0];
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = \$316  ? f3_older_snap : \$321 ;
-  assign \$323  = f3_go & \$575 [11];
-  assign \$324  = a4_tag ^ f3_tag;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  + 1'h1;
-  assign \$327  = \$323  & \$326 [8];
-  assign \$328  = ~ f3_never_granted;
-  assign \$329  = f3_go & \$328 ;
-  assign \$330  = ~ \$575 [11];
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = ~ rel_f2;
-  assign \$333  = \$332  & f3_hit_a3;
-  assign \$334  = f3_hit_a2 | \$333 ;
-  assign \$335  = \$331  & \$334 ;
-  assign \$336  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = \$245  | \$256 ;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = ~ f1_same_third_eq0;
+  assign \$260  = ~ f1_same_third_eq3;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = ~ f1_same_third_eq6;
+  assign \$263  = ~ f1_same_third_eq9;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = \$261  | \$264 ;
+  assign \$266  = ~ f1_same_third_eq12;
+  assign \$267  = ~ f1_same_third_eq15;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ~ f1_same_third_eq18;
+  assign \$270  = ~ f1_same_third_eq21;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = \$265  | \$272 ;
+  assign \$274  = ~ f1_same_third_eq24;
+  assign \$275  = ~ f1_same_third_eq27;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = ~ f1_same_third_eq30;
+  assign \$278  = ~ f1_same_third_eq33;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = ~ f1_same_third_eq36;
+  assign \$282  = ~ f1_same_third_eq39;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = \$273  | \$284 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = ! f2_pool;
+  assign \$288  = f2_pool == 1'h1;
+  assign \$289  = f2_pool == 2'h2;
+  assign \$290  = a4_tag ^ f2_tag;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = \$291  + 1'h1;
+  assign \$293  = a5_tag ^ f2_tag;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = \$294  + 1'h1;
+  assign \$296  = \$603 [11] ? a4_tag : a5_tag;
+  assign \$297  = \$603 [11] ? a4_snap : a5_snap;
+  assign \$298  = f2_same_third & f5_ok;
+  assign \$299  = ~ f3_never_granted;
+  assign \$300  = ~ rel_f2;
+  assign \$301  = ~ f3_rel_f3;
+  assign \$302  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$303  = f3_in[0] & \$302 ;
+  assign \$304  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$305  = f3_in[1] & \$304 ;
+  assign \$306  = \$303  | \$305 ;
+  assign \$307  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$308  = f3_in[2] & \$307 ;
+  assign \$309  = \$306  | \$308 ;
+  assign \$310  = \$301  & \$309 ;
+  assign \$311  = f3_hit_a3 | \$310 ;
+  assign \$312  = \$300  & \$311 ;
+  assign \$313  = f3_hit_a2 | \$312 ;
+  assign \$314  = \$299  & \$313 ;
+  assign \$315  = f3_hit_a2 | f3_hit_a3;
+  assign \$316  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
+  assign \$317  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = \$315  ? f3_older_tag : \$320 ;
+  assign \$322  = f3_hit_a2 | f3_hit_a3;
+  assign \$323  = f3_in[0] & small_grant_r0_b0[0];
+  assign \$324  = f3_in[1] & medium_grant_r0_b0[0];
+  assign \$325  = \$323  | \$324 ;
+  assign \$326  = f3_in[2] & large_grant_r0_b0[0];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = \$322  ? f3_older_snap : \$327 ;
+  assign \$329  = f3_go & \$611 [11];
+  assign \$330  = a4_tag ^ f3_tag;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  + 1'h1;
+  assign \$333  = \$329  & \$332 [8];
+  assign \$334  = ~ f3_never_granted;
+  assign \$335  = f3_go & \$334 ;
+  assign \$336  = ~ \$611 [11];
   assign \$337  = \$335  & \$336 ;
-  assign \$338  = ~ \$575 [11];
-  assign \$339  = f3_go & \$338 ;
-  assign \$340  = ~ f3_hit_a2;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = ~ rel_f2;
+  assign \$338  = ~ rel_f2;
+  assign \$339  = \$338  & f3_hit_a3;
+  assign \$340  = f3_hit_a2 | \$339 ;
+  assign \$341  = \$337  & \$340 ;
+  assign \$342  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
   assign \$343  = \$341  & \$342 ;
-  assign \$344  = ~ f3_hit_a3;
-  assign \$345  = \$343  & \$344 ;
-  assign \$346  = ~ f3_rel_f3;
+  assign \$344  = ~ \$611 [11];
+  assign \$345  = f3_go & \$344 ;
+  assign \$346  = ~ f3_hit_a2;
   assign \$347  = \$345  & \$346 ;
-  assign \$348  = \$347  ? f3_in : 3'h0;
-  assign \$349  = ~ f3_never_granted;
-  assign \$350  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$348  = ~ rel_f2;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ f3_hit_a3;
   assign \$351  = \$349  & \$350 ;
-  assign \$352  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$353  + 1'h1;
-  assign \$355  = \$351  & \$354 [8];
-  assign \$356  = ~ f3_never_granted;
-  assign \$357  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$360  = ~ \$359 ;
-  assign \$361  = \$360  + 1'h1;
-  assign \$362  = \$358  & \$361 [8];
-  assign \$363  = ~ f3_never_granted;
-  assign \$364  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = large_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$367  + 1'h1;
-  assign \$369  = \$365  & \$368 [8];
-  assign \$370  = x1_select & f1_hit;
-  assign \$371  = | \$370 ;
-  assign \$372  = x1_select & f2_in;
-  assign \$373  = | \$372 ;
-  assign \$374  = f2_flushed | \$373 ;
-  assign \$375  = x1_select | x0_select;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$378  = { 1'h0, \$376  } & { \$377 [2], \$377  };
-  assign \$379  = { 1'h0, f3_in } & \$378 ;
-  assign \$380  = ~ \$575 [11];
-  assign \$381  = f3_go & \$380 ;
-  assign \$382  = ~ f3_hit_a2;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = ~ rel_f2;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = ~ f3_hit_a3;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = ~ f3_rel_f3;
+  assign \$352  = ~ f3_rel_f3;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$353  ? f3_in : 3'h0;
+  assign \$355  = ~ f3_never_granted;
+  assign \$356  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = \$359  + 1'h1;
+  assign \$361  = \$357  & \$360 [8];
+  assign \$362  = ~ f3_never_granted;
+  assign \$363  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = \$366  + 1'h1;
+  assign \$368  = \$364  & \$367 [8];
+  assign \$369  = ~ f3_never_granted;
+  assign \$370  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = \$373  + 1'h1;
+  assign \$375  = \$371  & \$374 [8];
+  assign \$376  = x1_select & f1_hit;
+  assign \$377  = | \$376 ;
+  assign \$378  = x1_select & f2_in;
+  assign \$379  = | \$378 ;
+  assign \$380  = f2_flushed | \$379 ;
+  assign \$381  = x1_select | x0_select;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$384  = { 1'h0, \$382  } & { \$383 [2], \$383  };
+  assign \$385  = { 1'h0, f3_in } & \$384 ;
+  assign \$386  = ~ \$611 [11];
+  assign \$387  = f3_go & \$386 ;
+  assign \$388  = ~ f3_hit_a2;
   assign \$389  = \$387  & \$388 ;
-  assign \$390  = \$389  ? f3_in : 3'h0;
-  assign \$391  = x1_select | x0_select;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$394  = { 1'h0, \$392  } & { \$393 [2], \$393  };
-  assign \$395  = { 1'h0, \$390  } & \$394 ;
-  assign \$396  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$399  = \release  & \$398 [11];
-  assign \$400  = small_queue_waddr == 8'hff;
-  assign \$401  = small_queue_waddr + 1'h1;
-  assign \$402  = \$400  ? 9'h000 : \$401 ;
-  assign \$403  = small_pushed == small_popped;
-  assign \$404  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$405  = \$403  ? 9'h000 : \$404 ;
-  assign \$406  = $signed({ 1'h0, small_count }) + $signed(\$405 );
-  assign \$407  = ! small_pushed;
-  assign \$408  = ! small_popped;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = small_pop ? small_at[1] : small_at[0];
-  assign \$411  = ~ \$410 ;
-  assign \$412  = small_push | \$411 ;
-  assign \$413  = ! small_pushed;
-  assign \$415  = \$413  & \$414 ;
-  assign \$416  = small_count == 2'h3;
-  assign \$417  = small_pop ? small_at[2] : small_at[1];
-  assign \$418  = ~ \$417 ;
-  assign \$419  = small_push | \$418 ;
-  assign \$421  = ! small_popped;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = small_pop ? small_at[0] : 1'h0;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = small_push | \$424 ;
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = small_pop ? small_at[1] : small_at[0];
-  assign \$430  = ~ \$429 ;
-  assign \$431  = small_push | \$430 ;
-  assign \$432  = medium_queue_waddr == 7'h7f;
-  assign \$433  = medium_queue_waddr + 1'h1;
-  assign \$434  = \$432  ? 8'h00 : \$433 ;
-  assign \$435  = medium_pushed == medium_popped;
-  assign \$436  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$437  = \$435  ? 8'h00 : \$436 ;
-  assign \$438  = $signed({ 1'h0, medium_count }) + $signed(\$437 );
-  assign \$439  = ! medium_pushed;
-  assign \$440  = ! medium_popped;
-  assign \$441  = \$439  & \$440 ;
-  assign \$442  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$443  = ~ \$442 ;
-  assign \$444  = medium_push | \$443 ;
-  assign \$445  = ! medium_pushed;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = medium_count == 2'h3;
-  assign \$449  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$390  = ~ rel_f2;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = ~ f3_hit_a3;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = ~ f3_rel_f3;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = \$395  ? f3_in : 3'h0;
+  assign \$397  = x1_select | x0_select;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$400  = { 1'h0, \$398  } & { \$399 [2], \$399  };
+  assign \$401  = { 1'h0, \$396  } & \$400 ;
+  assign \$402  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$403  + 1'h1;
+  assign \$405  = \release  & \$404 [11];
+  assign \$406  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$407  + 1'h1;
+  assign \$409  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$410  + 1'h1;
+  assign \$412  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$413  = ~ \$412 ;
+  assign \$414  = \$413  + 1'h1;
+  assign \$415  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$418  = \$414 [11] | \$417 [11];
+  assign \$420  = small_queue_waddr == 8'hff;
+  assign \$421  = small_queue_waddr + 1'h1;
+  assign \$422  = \$420  ? 9'h000 : \$421 ;
+  assign \$423  = small_pushed == small_popped;
+  assign \$424  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$425  = \$423  ? 9'h000 : \$424 ;
+  assign \$426  = $signed({ 1'h0, small_count }) + $signed(\$425 );
+  assign \$427  = ! small_pushed;
+  assign \$428  = ! small_popped;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = small_pop ? small_at[1] : small_at[0];
+  assign \$431  = ~ \$430 ;
+  assign \$432  = small_push | \$431 ;
+  assign \$433  = ! small_pushed;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = small_count == 2'h3;
+  assign \$437  = small_pop ? small_at[2] : small_at[1];
+  assign \$438  = ~ \$437 ;
+  assign \$439  = small_push | \$438 ;
+  assign \$441  = ! small_popped;
+  assign \$442  = \$440  & \$441 ;
+  assign \$443  = small_pop ? small_at[0] : 1'h0;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = small_push | \$444 ;
+  assign \$448  = \$446  & \$447 ;
+  assign \$449  = small_pop ? small_at[1] : small_at[0];
   assign \$450  = ~ \$449 ;
-  assign \$451  = medium_push | \$450 ;
-  assign \$453  = ! medium_popped;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = medium_push | \$456 ;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$462  = ~ \$461 ;
-  assign \$463  = medium_push | \$462 ;
-  assign \$464  = large_queue_waddr == 6'h2f;
-  assign \$465  = large_queue_waddr + 1'h1;
-  assign \$466  = \$464  ? 7'h00 : \$465 ;
-  assign \$467  = large_pushed == large_popped;
-  assign \$468  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$469  = \$467  ? 6'h00 : \$468 ;
-  assign \$470  = $signed({ 1'h0, large_count }) + $signed(\$469 );
-  assign \$471  = ! large_pushed;
-  assign \$472  = ! large_popped;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = large_pop ? large_at[1] : large_at[0];
-  assign \$475  = ~ \$474 ;
-  assign \$476  = large_push | \$475 ;
-  assign \$477  = ! large_pushed;
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = large_count == 2'h3;
-  assign \$481  = large_pop ? large_at[2] : large_at[1];
+  assign \$451  = small_push | \$450 ;
+  assign \$452  = medium_queue_waddr == 7'h7f;
+  assign \$453  = medium_queue_waddr + 1'h1;
+  assign \$454  = \$452  ? 8'h00 : \$453 ;
+  assign \$455  = medium_pushed == medium_popped;
+  assign \$456  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$457  = \$455  ? 8'h00 : \$456 ;
+  assign \$458  = $signed({ 1'h0, medium_count }) + $signed(\$457 );
+  assign \$459  = ! medium_pushed;
+  assign \$460  = ! medium_popped;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$463  = ~ \$462 ;
+  assign \$464  = medium_push | \$463 ;
+  assign \$465  = ! medium_pushed;
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = medium_count == 2'h3;
+  assign \$469  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$470  = ~ \$469 ;
+  assign \$471  = medium_push | \$470 ;
+  assign \$473  = ! medium_popped;
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = medium_push | \$476 ;
+  assign \$480  = \$478  & \$479 ;
+  assign \$481  = medium_pop ? medium_at[1] : medium_at[0];
   assign \$482  = ~ \$481 ;
-  assign \$483  = large_push | \$482 ;
-  assign \$485  = ! large_popped;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = large_pop ? large_at[0] : 1'h0;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = large_push | \$488 ;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = large_pop ? large_at[1] : large_at[0];
-  assign \$494  = ~ \$493 ;
-  assign \$495  = large_push | \$494 ;
-  assign \$496  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$497  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$498  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_valid };
-  assign \$499  = | { f4_prev_released, f4_go, f4_valid, f5_ok, f3_go, f3_valid };
-  assign \$500  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1 };
-  assign \$501  = | { x5_valid, x4_valid, x3_valid, f7_valid, f6_valid, a7_valid };
-  assign \$502  = | { x7_valid, x6_valid };
-  assign \$503  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$504  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$504 ;
-  assign \$505  = ~ x1_select[0];
-  assign \$506  = a1_select[0] & \$505 ;
-  assign \$507  = ~ small_has_fresh;
-  assign \$508  = \$506  & \$507 ;
-  assign small_pop = \$508  & small_nonempty;
-  assign \$509  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$510  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$510 ;
-  assign \$511  = ~ x1_select[1];
-  assign \$512  = a1_select[1] & \$511 ;
-  assign \$513  = ~ medium_has_fresh;
-  assign \$514  = \$512  & \$513 ;
-  assign medium_pop = \$514  & medium_nonempty;
+  assign \$483  = medium_push | \$482 ;
+  assign \$484  = large_queue_waddr == 6'h2f;
+  assign \$485  = large_queue_waddr + 1'h1;
+  assign \$486  = \$484  ? 7'h00 : \$485 ;
+  assign \$487  = large_pushed == large_popped;
+  assign \$488  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$489  = \$487  ? 6'h00 : \$488 ;
+  assign \$490  = $signed({ 1'h0, large_count }) + $signed(\$489 );
+  assign \$491  = ! large_pushed;
+  assign \$492  = ! large_popped;
+  assign \$493  = \$491  & \$492 ;
+  assign \$494  = large_pop ? large_at[1] : large_at[0];
+  assign \$495  = ~ \$494 ;
+  assign \$496  = large_push | \$495 ;
+  assign \$497  = ! large_pushed;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = large_count == 2'h3;
+  assign \$501  = large_pop ? large_at[2] : large_at[1];
+  assign \$502  = ~ \$501 ;
+  assign \$503  = large_push | \$502 ;
+  assign \$505  = ! large_popped;
+  assign \$506  = \$504  & \$505 ;
+  assign \$507  = large_pop ? large_at[0] : 1'h0;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = large_push | \$508 ;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = large_pop ? large_at[1] : large_at[0];
+  assign \$514  = ~ \$513 ;
+  assign \$515  = large_push | \$514 ;
+  assign \$516  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = f5_wrote & a2_ring;
+  assign \$519  = { \$518 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$522  = \release  & f4_taken_a2;
+  assign \$523  = a3_ring & a3_lapped;
+  assign \$525  = \release  & f4_taken_a3;
+  assign \$526  = a3_released | \$525 ;
+  assign \$527  = ~ a4_released;
+  assign \$528  = a4_prev_held & \$527 ;
+  assign \$529  = \release  & f4_taken_a4;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$528  & \$530 ;
+  assign \$532  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$533  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$534  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$535  = | { f4_valid, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$536  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$537  = | { x3_valid, f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live };
+  assign \$538  = | { x7_valid, x6_valid, x5_valid, x4_valid };
+  assign \$539  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$540  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$540 ;
+  assign \$541  = ~ x1_select[0];
+  assign \$542  = a1_select[0] & \$541 ;
+  assign \$543  = ~ small_has_fresh;
+  assign \$544  = \$542  & \$543 ;
+  assign small_pop = \$544  & small_nonempty;
+  assign \$545  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$546  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$546 ;
+  assign \$547  = ~ x1_select[1];
+  assign \$548  = a1_select[1] & \$547 ;
+  assign \$549  = ~ medium_has_fresh;
+  assign \$550  = \$548  & \$549 ;
+  assign medium_pop = \$550  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$515  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$515 ;
-  assign \$516  = ~ x1_select[2];
-  assign \$517  = a1_select[2] & \$516 ;
-  assign \$518  = ~ large_has_fresh;
-  assign \$519  = \$517  & \$518 ;
-  assign large_pop = \$519  & large_nonempty;
-  assign \$520  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
-  assign \$521  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
-  assign \$522  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
-  assign \$523  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
-  assign \$524  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
-  assign \$525  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
-  assign \$526  = a3_sel_head[0] ? small_queue_r0_b0[16:9] : 8'h00;
-  assign \$527  = a3_sel_last[0] ? small_grant_r1_b0[8:1] : 8'h00;
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = a3_sel_head[1] ? medium_queue_r0_b0[15:8] : 8'h00;
-  assign \$530  = a3_sel_last[1] ? medium_grant_r1_b0[8:1] : 8'h00;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = \$528  | \$531 ;
-  assign \$533  = a3_sel_head[2] ? large_queue_r0_b0[14:7] : 8'h00;
-  assign \$534  = a3_sel_last[2] ? large_grant_r1_b0[8:1] : 8'h00;
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = \$532  | \$535 ;
-  assign \$537  = a3_fail ? 8'hff : 8'h00;
-  assign \$538  = { 1'h0, \$536  } | { \$537 [7], \$537  };
-  assign \$539  = a3_fwd_ok & a3_hit_a1;
-  assign \$540  = a3_fwd_ok & a3_older_hit;
-  assign \$541  = \$538 [7:0] + 1'h1;
-  assign \$542  = \$540  ? { 1'h0, a3_older_next } : \$541 ;
-  assign \$543  = \$539  ? { 1'h0, a4_tag_next } : \$542 ;
-  assign \$544  = a3_fwd_ok & a3_hit_a1;
-  assign \$545  = a4_tag_next + 1'h1;
-  assign \$546  = a3_fwd_ok & a3_older_hit;
-  assign \$547  = a3_older_next + 1'h1;
-  assign \$548  = \$538 [7:0] + 2'h2;
-  assign \$549  = \$546  ? \$547  : \$548 ;
-  assign \$550  = \$544  ? \$545  : \$549 ;
-  assign \$551  = a3_valid & a3_ok;
-  assign \$552  = ! a3_pool;
-  assign small_grant_wen = \$551  & \$552 ;
-  assign \$553  = a3_valid & a3_ok;
-  assign \$554  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$553  & \$554 ;
-  assign \$555  = a3_valid & a3_ok;
-  assign \$556  = a3_pool == 2'h2;
-  assign large_grant_wen = \$555  & \$556 ;
-  assign \$563  = ! f2_err;
-  assign \$signal$251  = f2_valid & \$563 ;
-  assign \$564  = a4_valid & a4_ok;
-  assign \$565  = { \$564 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$566  = ~ \$565 ;
-  assign \$567  = \$566  + 1'h1;
-  assign \$568  = a5_valid & a5_ok;
-  assign \$569  = { \$568 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$570  + 1'h1;
-  assign \$572  = a4_valid & a4_ok;
-  assign \$573  = { \$572 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$574  + 1'h1;
+  assign \$551  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$551 ;
+  assign \$552  = ~ x1_select[2];
+  assign \$553  = a1_select[2] & \$552 ;
+  assign \$554  = ~ large_has_fresh;
+  assign \$555  = \$553  & \$554 ;
+  assign large_pop = \$555  & large_nonempty;
+  assign \$556  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
+  assign \$557  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
+  assign \$558  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
+  assign \$559  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
+  assign \$560  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
+  assign \$561  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
+  assign \$562  = a3_sel_head[0] ? small_queue_r0_b0[16:9] : 8'h00;
+  assign \$563  = a3_sel_last[0] ? small_grant_r1_b0[8:1] : 8'h00;
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = a3_sel_head[1] ? medium_queue_r0_b0[15:8] : 8'h00;
+  assign \$566  = a3_sel_last[1] ? medium_grant_r1_b0[8:1] : 8'h00;
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = \$564  | \$567 ;
+  assign \$569  = a3_sel_head[2] ? large_queue_r0_b0[14:7] : 8'h00;
+  assign \$570  = a3_sel_last[2] ? large_grant_r1_b0[8:1] : 8'h00;
+  assign \$571  = \$569  | \$570 ;
+  assign \$572  = \$568  | \$571 ;
+  assign \$573  = a3_fail ? 8'hff : 8'h00;
+  assign \$574  = { 1'h0, \$572  } | { \$573 [7], \$573  };
+  assign \$575  = a3_fwd_ok & a3_hit_a1;
+  assign \$576  = a3_fwd_ok & a3_older_hit;
+  assign \$577  = \$574 [7:0] + 1'h1;
+  assign \$578  = \$576  ? { 1'h0, a3_older_next } : \$577 ;
+  assign \$579  = \$575  ? { 1'h0, a4_tag_next } : \$578 ;
+  assign \$580  = a3_fwd_ok & a3_hit_a1;
+  assign \$581  = a4_tag_next + 1'h1;
+  assign \$582  = a3_fwd_ok & a3_older_hit;
+  assign \$583  = a3_older_next + 1'h1;
+  assign \$584  = \$574 [7:0] + 2'h2;
+  assign \$585  = \$582  ? \$583  : \$584 ;
+  assign \$586  = \$580  ? \$581  : \$585 ;
+  assign \$587  = a3_valid & a3_ok;
+  assign \$588  = ! a3_pool;
+  assign small_grant_wen = \$587  & \$588 ;
+  assign \$589  = a3_valid & a3_ok;
+  assign \$590  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$589  & \$590 ;
+  assign \$591  = a3_valid & a3_ok;
+  assign \$592  = a3_pool == 2'h2;
+  assign large_grant_wen = \$591  & \$592 ;
+  assign \$599  = ! f2_err;
+  assign \$signal$255  = f2_valid & \$599 ;
+  assign \$600  = a4_valid & a4_ok;
+  assign \$601  = { \$600 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$602  = ~ \$601 ;
+  assign \$603  = \$602  + 1'h1;
+  assign \$604  = a5_valid & a5_ok;
+  assign \$605  = { \$604 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$606  = ~ \$605 ;
+  assign \$607  = \$606  + 1'h1;
+  assign \$608  = a4_valid & a4_ok;
+  assign \$609  = { \$608 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$610  = ~ \$609 ;
+  assign \$611  = \$610  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$576  = ~ f4_prev_released;
-  assign \$577  = \$576  & f4_rest_held;
-  assign \$signal$461  = f4_hit_a1 | \$577 ;
-  assign \$578  = ~ f4_prev_released;
-  assign \$579  = f4_by_mem & f4_mem_ok;
-  assign \$580  = f4_by_mem & f4_mem_ok;
-  assign \$581  = \$579 [0] | \$580 [1];
-  assign \$582  = f4_by_mem & f4_mem_ok;
-  assign \$583  = \$581  | \$582 [2];
-  assign \$584  = f4_by_older | \$583 ;
-  assign \$585  = \$578  & \$584 ;
-  assign \release  = f4_by_a1 | \$585 ;
-  assign \$586  = ~ f4_go;
-  assign \$587  = ~ \$signal$461 ;
-  assign \$588  = \$signal$461  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$588  : f4_err;
-  assign \$signal$323  = \release  ? 4'h0 : unreleased_err;
-  assign \$589  = ~ f4_prev_released;
-  assign \$590  = \$589  & f4_by_older;
-  assign \$591  = f4_by_a1 | \$590 ;
-  assign \$592  = f4_live[0] & \$591 ;
-  assign \$593  = ~ f4_prev_released;
-  assign \$594  = \$593  & f4_by_mem_live[0];
-  assign \$595  = \$594  & f4_mem_ok[0];
-  assign small_queue_wen = \$592  | \$595 ;
-  assign \$596  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$403  = ~ \$596 ;
-  assign \$597  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$600  = ~ f4_prev_released;
-  assign \$601  = \$600  & f4_by_older;
-  assign \$602  = f4_by_a1 | \$601 ;
-  assign \$603  = f4_live[1] & \$602 ;
-  assign \$604  = ~ f4_prev_released;
-  assign \$605  = \$604  & f4_by_mem_live[1];
-  assign \$606  = \$605  & f4_mem_ok[1];
-  assign medium_queue_wen = \$603  | \$606 ;
-  assign \$607  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$428  = ~ \$607 ;
-  assign \$608  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$611  = ~ f4_prev_released;
-  assign \$612  = \$611  & f4_by_older;
-  assign \$613  = f4_by_a1 | \$612 ;
-  assign \$614  = f4_live[2] & \$613 ;
-  assign \$615  = ~ f4_prev_released;
-  assign \$616  = \$615  & f4_by_mem_live[2];
-  assign \$617  = \$616  & f4_mem_ok[2];
-  assign large_queue_wen = \$614  | \$617 ;
-  assign \$618  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$453  = ~ \$618 ;
-  assign \$619  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$620  = ~ \$619 ;
-  assign \$621  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$622  = busy_0 | busy_6;
-  assign \$623  = busy_12 | busy_18;
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = busy_24 | busy_30;
-  assign \$626  = \$625  | busy_36;
-  assign busy = \$624  | \$626 ;
+  assign \$612  = ~ f4_prev_released;
+  assign \$613  = \$612  & f4_rest_held;
+  assign \$signal$480  = f4_hit_a1 | \$613 ;
+  assign \$614  = ~ f4_prev_released;
+  assign \$615  = f4_by_mem & f4_mem_ok;
+  assign \$616  = f4_by_mem & f4_mem_ok;
+  assign \$617  = \$615 [0] | \$616 [1];
+  assign \$618  = f4_by_mem & f4_mem_ok;
+  assign \$619  = \$617  | \$618 [2];
+  assign \$620  = f4_by_older | \$619 ;
+  assign \$621  = \$614  & \$620 ;
+  assign \release  = f4_by_a1 | \$621 ;
+  assign \$622  = ~ f4_go;
+  assign \$623  = ~ \$signal$480 ;
+  assign \$624  = \$signal$480  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$624  : f4_err;
+  assign \$signal$331  = \release  ? 4'h0 : unreleased_err;
+  assign \$625  = ~ f4_prev_released;
+  assign \$626  = \$625  & f4_by_older;
+  assign \$627  = f4_by_a1 | \$626 ;
+  assign \$628  = f4_live[0] & \$627 ;
+  assign \$629  = ~ f4_prev_released;
+  assign \$630  = \$629  & f4_by_mem_live[0];
+  assign \$631  = \$630  & f4_mem_ok[0];
+  assign small_queue_wen = \$628  | \$631 ;
+  assign \$632  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$422  = ~ \$632 ;
+  assign \$633  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$634  = ~ \$633 ;
+  assign \$635  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$636  = ~ f4_prev_released;
+  assign \$637  = \$636  & f4_by_older;
+  assign \$638  = f4_by_a1 | \$637 ;
+  assign \$639  = f4_live[1] & \$638 ;
+  assign \$640  = ~ f4_prev_released;
+  assign \$641  = \$640  & f4_by_mem_live[1];
+  assign \$642  = \$641  & f4_mem_ok[1];
+  assign medium_queue_wen = \$639  | \$642 ;
+  assign \$643  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$447  = ~ \$643 ;
+  assign \$644  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$647  = ~ f4_prev_released;
+  assign \$648  = \$647  & f4_by_older;
+  assign \$649  = f4_by_a1 | \$648 ;
+  assign \$650  = f4_live[2] & \$649 ;
+  assign \$651  = ~ f4_prev_released;
+  assign \$652  = \$651  & f4_by_mem_live[2];
+  assign \$653  = \$652  & f4_mem_ok[2];
+  assign large_queue_wen = \$650  | \$653 ;
+  assign \$654  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$472  = ~ \$654 ;
+  assign \$655  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$658  = busy_0 | busy_6;
+  assign \$659  = busy_12 | busy_18;
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = busy_24 | busy_30;
+  assign \$662  = \$661  | busy_36;
+  assign busy = \$660  | \$662 ;
   always @(posedge clk)
-    small_queue_w_en <= \$627 ;
+    small_queue_w_en <= \$663 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$628 ;
+    small_queue_w_addr <= \$664 ;
   always @(posedge clk)
-    small_queue_w_data <= \$629 ;
+    small_queue_w_data <= \$665 ;
   always @(posedge clk)
     small_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    small_grant_w_en <= \$630 ;
+    small_grant_w_en <= \$666 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$631 ;
+    small_grant_w_addr <= \$667 ;
   always @(posedge clk)
-    small_grant_w_data <= \$632 ;
+    small_grant_w_data <= \$668 ;
   always @(posedge clk)
     small_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -2736,19 +2867,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$633 ;
+    medium_queue_w_en <= \$669 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$634 ;
+    medium_queue_w_addr <= \$670 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$635 ;
+    medium_queue_w_data <= \$671 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$636 ;
+    medium_grant_w_en <= \$672 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$637 ;
+    medium_grant_w_addr <= \$673 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$638 ;
+    medium_grant_w_data <= \$674 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$39 ;
   always @(posedge clk)
@@ -2758,19 +2889,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_queue_w_en <= \$639 ;
+    large_queue_w_en <= \$675 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$640 ;
+    large_queue_w_addr <= \$676 ;
   always @(posedge clk)
-    large_queue_w_data <= \$641 ;
+    large_queue_w_data <= \$677 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
-    large_grant_w_en <= \$642 ;
+    large_grant_w_en <= \$678 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$643 ;
+    large_grant_w_addr <= \$679 ;
   always @(posedge clk)
-    large_grant_w_data <= \$644 ;
+    large_grant_w_data <= \$680 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$61 ;
   always @(posedge clk)
@@ -2780,7 +2911,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$645 ;
+    a0_valid <= \$681 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2790,7 +2921,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$646 ;
+    a1_valid <= \$682 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2802,17 +2933,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$647 ;
+    a1_select <= \$683 ;
   always @(posedge clk)
-    x0_valid <= \$648 ;
+    x0_valid <= \$684 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$649 ;
+    x0_select <= \$685 ;
   always @(posedge clk)
-    x1_valid <= \$650 ;
+    x1_valid <= \$686 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2820,9 +2951,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$651 ;
+    x1_select <= \$687 ;
   always @(posedge clk)
-    x2_valid <= \$652 ;
+    x2_valid <= \$688 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -2834,55 +2965,59 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$653 ;
+    a2_valid <= \$689 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_fresh <= \$654 ;
+    small_seen <= \$690 ;
   always @(posedge clk)
-    small_has_fresh <= \$655 ;
+    small_seen_prev <= \$691 ;
   always @(posedge clk)
-    small_seen <= \$656 ;
+    small_fresh <= \$692 ;
   always @(posedge clk)
-    small_seen_prev <= \$657 ;
+    small_has_fresh <= \$693 ;
   always @(posedge clk)
-    small_head <= \$658 ;
+    small_head <= \$694 ;
   always @(posedge clk)
-    medium_fresh <= \$659 ;
+    medium_seen <= \$695 ;
   always @(posedge clk)
-    medium_has_fresh <= \$660 ;
+    medium_seen_prev <= \$696 ;
   always @(posedge clk)
-    medium_seen <= \$661 ;
+    medium_fresh <= \$697 ;
   always @(posedge clk)
-    medium_seen_prev <= \$662 ;
+    medium_has_fresh <= \$698 ;
   always @(posedge clk)
-    medium_head <= \$663 ;
+    medium_head <= \$699 ;
   always @(posedge clk)
-    large_fresh <= \$664 ;
+    large_seen <= \$700 ;
   always @(posedge clk)
-    large_has_fresh <= \$665 ;
+    large_seen_prev <= \$701 ;
   always @(posedge clk)
-    large_seen <= \$666 ;
+    large_fresh <= \$702 ;
   always @(posedge clk)
-    large_seen_prev <= \$667 ;
+    large_has_fresh <= \$703 ;
   always @(posedge clk)
-    large_head <= \$668 ;
+    large_head <= \$704 ;
   always @(posedge clk)
-    a2_ok <= \$69 ;
+    a2_ring <= \$705 ;
   always @(posedge clk)
-    a2_fail_err <= \$76 ;
+    a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_from_fresh <= \$84 ;
+    a2_ok <= \$72 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$89 ;
+    a2_fail_err <= \$79 ;
   always @(posedge clk)
-    a3_valid <= \$669 ;
+    a2_from_fresh <= \$87 ;
+  always @(posedge clk)
+    a2_fresh_slot <= \$92 ;
+  always @(posedge clk)
+    a3_valid <= \$706 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$90 ;
+    a3_err <= \$93 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -2892,15 +3027,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_sel_head <= \$93 ;
+    a3_ring <= \$707 ;
   always @(posedge clk)
-    a3_sel_last <= \$105 ;
+    a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_fail <= \$106 ;
+    a3_sel_head <= \$96 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$107 ;
+    a3_sel_last <= \$108 ;
   always @(posedge clk)
-    a4_valid <= \$670 ;
+    a3_fail <= \$109 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$110 ;
+  always @(posedge clk)
+    a4_valid <= \$708 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2910,15 +3049,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$108 ;
+    a4_slot <= \$111 ;
   always @(posedge clk)
-    a4_tag <= \$543 [7:0];
+    a4_tag <= \$579 [7:0];
   always @(posedge clk)
-    a4_tag_next <= \$550 [7:0];
+    a4_tag_next <= \$586 [7:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$671 ;
+    a5_valid <= \$709 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2934,15 +3073,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$109 ;
+    a5_addr <= \$112 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$113 [11];
+    a3_hit_a1 <= \$116 [11];
   always @(posedge clk)
-    a3_older_hit <= \$122 ;
+    a3_older_hit <= \$125 ;
   always @(posedge clk)
-    a3_older_next <= \$128 [7:0];
+    a3_older_next <= \$131 [7:0];
   always @(posedge clk)
-    f0_valid <= \$672 ;
+    f0_valid <= \$710 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2954,11 +3093,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$158 , \$148 , \$138  };
+    f0_hit <= { \$161 , \$151 , \$141  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$673 ;
+    f1_valid <= \$711 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2974,97 +3113,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$674 ;
+    f1_same_second_eq0 <= \$712 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$675 ;
+    f1_same_second_eq3 <= \$713 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$676 ;
+    f1_same_second_eq6 <= \$714 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$677 ;
+    f1_same_second_eq9 <= \$715 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$678 ;
+    f1_same_second_eq12 <= \$716 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$679 ;
+    f1_same_second_eq15 <= \$717 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$680 ;
+    f1_same_second_eq18 <= \$718 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$681 ;
+    f1_same_second_eq21 <= \$719 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$682 ;
+    f1_same_second_eq24 <= \$720 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$683 ;
+    f1_same_second_eq27 <= \$721 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$684 ;
+    f1_same_second_eq30 <= \$722 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$685 ;
+    f1_same_second_eq33 <= \$723 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$686 ;
+    f1_same_second_eq36 <= \$724 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$687 ;
+    f1_same_second_eq39 <= \$725 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$688 ;
+    f1_same_third_eq0 <= \$726 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$689 ;
+    f1_same_third_eq3 <= \$727 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$690 ;
+    f1_same_third_eq6 <= \$728 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$691 ;
+    f1_same_third_eq9 <= \$729 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$692 ;
+    f1_same_third_eq12 <= \$730 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$693 ;
+    f1_same_third_eq15 <= \$731 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$694 ;
+    f1_same_third_eq18 <= \$732 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$695 ;
+    f1_same_third_eq21 <= \$733 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$696 ;
+    f1_same_third_eq24 <= \$734 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$697 ;
+    f1_same_third_eq27 <= \$735 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$698 ;
+    f1_same_third_eq30 <= \$736 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$699 ;
+    f1_same_third_eq33 <= \$737 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$700 ;
+    f1_same_third_eq36 <= \$738 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$701 ;
+    f1_same_third_eq39 <= \$739 ;
   always @(posedge clk)
-    f1_hit <= \$702 ;
+    f1_hit <= \$740 ;
   always @(posedge clk)
-    f1_misaligned <= \$703 ;
+    f1_misaligned <= \$741 ;
   always @(posedge clk)
-    f1_small_slot <= \$188 [7:0];
+    f1_small_slot <= \$191 [7:0];
   always @(posedge clk)
-    f1_medium_slot <= \$190 [6:0];
+    f1_medium_slot <= \$193 [6:0];
   always @(posedge clk)
-    f1_large_slot <= \$192 [5:0];
+    f1_large_slot <= \$195 [5:0];
   always @(posedge clk)
-    f2_valid <= \$704 ;
+    f2_valid <= \$742 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$198 ;
+    f2_pool <= \$201 ;
   always @(posedge clk)
-    f2_slot <= \$203 ;
+    f2_slot <= \$206 ;
   always @(posedge clk)
-    f2_in_pool <= \$205 ;
+    f2_in_pool <= \$208 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$213 ;
+    f2_err <= \$216 ;
   always @(posedge clk)
-    f2_never_granted <= \$224 ;
+    f2_never_granted <= \$230 ;
   always @(posedge clk)
-    f2_same_second <= \$252 ;
+    f2_same_second <= \$258 ;
   always @(posedge clk)
-    f2_same_third <= \$280 ;
+    f2_same_third <= \$286 ;
   always @(posedge clk)
-    f3_valid <= \$705 ;
+    f3_valid <= \$743 ;
   always @(posedge clk)
-    f3_go <= \$706 ;
+    f3_go <= \$744 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -3078,29 +3217,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$283 , \$282 , \$281  };
+    f3_in <= { \$289 , \$288 , \$287  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$567 [11];
+    f3_hit_a2 <= \$603 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$286 [8];
+    f3_a2_tag_ok <= \$292 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$571 [11];
+    f3_hit_a3 <= \$607 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$289 [8];
+    f3_a3_tag_ok <= \$295 [8];
   always @(posedge clk)
-    f3_older_tag <= \$290 ;
+    f3_older_tag <= \$296 ;
   always @(posedge clk)
-    f3_older_snap <= \$291 ;
+    f3_older_snap <= \$297 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$292 ;
+    f3_rel_f3 <= \$298 ;
   always @(posedge clk)
-    f4_valid <= \$707 ;
+    f4_valid <= \$745 ;
   always @(posedge clk)
-    f4_go <= \$708 ;
+    f4_go <= \$746 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -3114,83 +3253,91 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$575 [11];
+    f4_hit_a1 <= \$611 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$308 ;
+    f4_rest_held <= \$314 ;
   always @(posedge clk)
-    f4_rest_tag <= \$315 ;
+    f4_rest_tag <= \$321 ;
   always @(posedge clk)
-    f4_rest_snap <= \$322 ;
+    f4_rest_snap <= \$328 ;
   always @(posedge clk)
-    f4_by_a1 <= \$709 ;
+    f4_by_a1 <= \$747 ;
   always @(posedge clk)
-    f4_by_older <= \$710 ;
+    f4_by_older <= \$748 ;
   always @(posedge clk)
-    f4_by_mem <= \$711 ;
+    f4_by_mem <= \$749 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$369 , \$362 , \$355  };
+    f4_mem_ok <= { \$375 , \$368 , \$361  };
   always @(posedge clk)
-    f2_flushed <= \$371 ;
+    f2_flushed <= \$377 ;
   always @(posedge clk)
-    f3_flushed <= \$374 ;
+    f3_flushed <= \$380 ;
   always @(posedge clk)
-    f4_live <= \$379 [2:0];
+    f4_live <= \$385 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$712 ;
+    f4_by_mem_live <= \$750 ;
   always @(posedge clk)
-    f4_prev_released <= \$713 ;
+    f4_prev_released <= \$751 ;
   always @(posedge clk)
-    small_push <= \$714 ;
+    f4_taken_a4 <= \$408 [11];
   always @(posedge clk)
-    small_queue_waddr <= \$715 ;
+    f4_taken_a3 <= \$411 [11];
   always @(posedge clk)
-    small_pushed <= \$716 ;
+    f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    small_popped <= \$717 ;
+    f4_taken <= \$419 ;
   always @(posedge clk)
-    small_count <= \$718 ;
+    small_push <= \$752 ;
   always @(posedge clk)
-    small_at <= \$719 ;
+    small_queue_waddr <= \$753 ;
   always @(posedge clk)
-    small_nonempty <= \$720 ;
+    small_pushed <= \$754 ;
   always @(posedge clk)
-    medium_push <= \$721 ;
+    small_popped <= \$755 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$722 ;
+    small_count <= \$756 ;
   always @(posedge clk)
-    medium_pushed <= \$723 ;
+    small_at <= \$757 ;
   always @(posedge clk)
-    medium_popped <= \$724 ;
+    small_nonempty <= \$758 ;
   always @(posedge clk)
-    medium_count <= \$725 ;
+    medium_push <= \$759 ;
   always @(posedge clk)
-    medium_at <= \$726 ;
+    medium_queue_waddr <= \$760 ;
   always @(posedge clk)
-    medium_nonempty <= \$727 ;
+    medium_pushed <= \$761 ;
   always @(posedge clk)
-    large_push <= \$728 ;
+    medium_popped <= \$762 ;
   always @(posedge clk)
-    large_queue_waddr <= \$729 ;
+    medium_count <= \$763 ;
   always @(posedge clk)
-    large_pushed <= \$730 ;
+    medium_at <= \$764 ;
   always @(posedge clk)
-    large_popped <= \$731 ;
+    medium_nonempty <= \$765 ;
   always @(posedge clk)
-    large_count <= \$732 ;
+    large_push <= \$766 ;
   always @(posedge clk)
-    large_at <= \$733 ;
+    large_queue_waddr <= \$767 ;
   always @(posedge clk)
-    large_nonempty <= \$734 ;
+    large_pushed <= \$768 ;
   always @(posedge clk)
-    f5_valid <= \$735 ;
+    large_popped <= \$769 ;
   always @(posedge clk)
-    f5_ok <= \$736 ;
+    large_count <= \$770 ;
   always @(posedge clk)
-    f5_err <= \$signal$323 ;
+    large_at <= \$771 ;
+  always @(posedge clk)
+    large_nonempty <= \$772 ;
+  always @(posedge clk)
+    f5_valid <= \$773 ;
+  always @(posedge clk)
+    f5_ok <= \$774 ;
+  always @(posedge clk)
+    f5_err <= \$signal$331 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -3198,39 +3345,59 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_in_pool <= f4_in_pool;
   always @(posedge clk)
-    a6_valid <= \$737 ;
+    f5_wrote <= 1'h0;
   always @(posedge clk)
-    a6_payload <= { a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+    f5_wslot <= f4_slot;
   always @(posedge clk)
-    a7_valid <= \$738 ;
+    f5_wpool <= f4_pool;
+  always @(posedge clk)
+    f5_wparity <= \$517 ;
+  always @(posedge clk)
+    a3_flip <= \$521 [11];
+  always @(posedge clk)
+    a3_flip_parity <= f5_wparity;
+  always @(posedge clk)
+    a3_released <= \$522 ;
+  always @(posedge clk)
+    a4_prev_held <= 1'h0;
+  always @(posedge clk)
+    a4_released <= \$526 ;
+  always @(posedge clk)
+    a5_overwrite <= \$531 ;
+  always @(posedge clk)
+    a6_valid <= \$775 ;
+  always @(posedge clk)
+    a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
+  always @(posedge clk)
+    a7_valid <= \$776 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$739 ;
+    f6_valid <= \$777 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$740 ;
+    f7_valid <= \$778 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$741 ;
+    x3_valid <= \$779 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$742 ;
+    x4_valid <= \$780 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$743 ;
+    x5_valid <= \$781 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$744 ;
+    x6_valid <= \$782 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$745 ;
+    x7_valid <= \$783 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -3298,19 +3465,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$746 ;
+    busy_0 <= \$784 ;
   always @(posedge clk)
-    busy_6 <= \$747 ;
+    busy_6 <= \$785 ;
   always @(posedge clk)
-    busy_12 <= \$748 ;
+    busy_12 <= \$786 ;
   always @(posedge clk)
-    busy_18 <= \$749 ;
+    busy_18 <= \$787 ;
   always @(posedge clk)
-    busy_24 <= \$750 ;
+    busy_24 <= \$788 ;
   always @(posedge clk)
-    busy_30 <= \$751 ;
+    busy_30 <= \$789 ;
   always @(posedge clk)
-    busy_36 <= \$752 ;
+    busy_36 <= \$790 ;
   assign \$1  = alloc_port_size - 7'h41;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -3342,1290 +3509,1260 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$32  = \$31  ? 4'h8 : 4'h0;
   assign \$33  = \$30  ? 4'h2 : \$32 ;
   assign \$34  = ! x1_err;
-  assign \$35  = \$503 [7:0] + 1'h1;
-  assign \$36  = \$503 [7:0] != 8'hff;
-  assign \$37  = \$503 [7:0] - small_seen;
-  assign \$38  = ~ \$37 [9];
-  assign \$39  = \$503 [7:0] + 1'h1;
-  assign \$40  = small_head == 8'hff;
-  assign \$41  = small_head + 1'h1;
-  assign \$42  = \$40  ? 9'h000 : \$41 ;
-  assign \$43  = \$509 [6:0] + 1'h1;
-  assign \$44  = \$509 [6:0] != 7'h7f;
-  assign \$45  = \$509 [6:0] - medium_seen;
-  assign \$46  = ~ \$45 [8];
-  assign \$47  = \$509 [6:0] + 1'h1;
-  assign \$48  = medium_head == 7'h7f;
-  assign \$49  = medium_head + 1'h1;
-  assign \$50  = \$48  ? 8'h00 : \$49 ;
-  assign \$51  = large_fresh_slot + 1'h1;
-  assign \$52  = large_fresh_slot != 6'h2f;
+  assign \$35  = \$539 [7:0] - small_seen;
+  assign \$36  = ~ \$35 [9];
+  assign \$37  = small_take_fresh & \$36 ;
+  assign \$38  = \$539 [7:0] + 1'h1;
+  assign \$39  = \$539 [7:0] + 1'h1;
+  assign \$40  = \$539 [7:0] != 8'hff;
+  assign \$41  = small_head == 8'hff;
+  assign \$42  = small_head + 1'h1;
+  assign \$43  = \$41  ? 9'h000 : \$42 ;
+  assign \$44  = \$545 [6:0] - medium_seen;
+  assign \$45  = ~ \$44 [8];
+  assign \$46  = medium_take_fresh & \$45 ;
+  assign \$47  = \$545 [6:0] + 1'h1;
+  assign \$48  = \$545 [6:0] + 1'h1;
+  assign \$49  = \$545 [6:0] != 7'h7f;
+  assign \$50  = medium_head == 7'h7f;
+  assign \$51  = medium_head + 1'h1;
+  assign \$52  = \$50  ? 8'h00 : \$51 ;
   assign \$53  = large_fresh_slot - large_seen;
   assign \$54  = ~ \$53 [6];
-  assign \$55  = large_fresh_slot + 1'h1;
-  assign \$56  = large_head == 6'h2f;
-  assign \$57  = large_head + 1'h1;
-  assign \$58  = \$56  ? 7'h00 : \$57 ;
-  assign \$59  = small_has_fresh | small_nonempty;
-  assign \$60  = \$59  | x1_select[0];
-  assign \$61  = a1_select[0] & \$60 ;
-  assign \$62  = medium_has_fresh | medium_nonempty;
-  assign \$63  = \$62  | x1_select[1];
-  assign \$64  = a1_select[1] & \$63 ;
-  assign \$65  = \$61  | \$64 ;
-  assign \$66  = large_has_fresh | large_nonempty;
-  assign \$67  = \$66  | x1_select[2];
-  assign \$68  = a1_select[2] & \$67 ;
-  assign \$69  = \$65  | \$68 ;
-  assign \$70  = a1_in[0] & a1_fits[0];
-  assign \$71  = a1_in[1] & a1_fits[1];
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = a1_in[2] & a1_fits[2];
-  assign \$74  = \$72  | \$73 ;
-  assign \$75  = \$74  ? 4'h1 : 4'h3;
-  assign \$76  = a1_bad_pool ? 4'h2 : \$75 ;
-  assign \$77  = small_has_fresh | x1_select[0];
-  assign \$78  = a1_in[0] & \$77 ;
-  assign \$79  = medium_has_fresh | x1_select[1];
-  assign \$80  = a1_in[1] & \$79 ;
-  assign \$81  = \$78  | \$80 ;
-  assign \$82  = large_has_fresh | x1_select[2];
-  assign \$83  = a1_in[2] & \$82 ;
+  assign \$55  = large_take_fresh & \$54 ;
+  assign \$56  = large_fresh_slot + 1'h1;
+  assign \$57  = large_fresh_slot + 1'h1;
+  assign \$58  = large_fresh_slot != 6'h2f;
+  assign \$59  = large_head == 6'h2f;
+  assign \$60  = large_head + 1'h1;
+  assign \$61  = \$59  ? 7'h00 : \$60 ;
+  assign \$62  = small_has_fresh | small_nonempty;
+  assign \$63  = \$62  | x1_select[0];
+  assign \$64  = a1_select[0] & \$63 ;
+  assign \$65  = medium_has_fresh | medium_nonempty;
+  assign \$66  = \$65  | x1_select[1];
+  assign \$67  = a1_select[1] & \$66 ;
+  assign \$68  = \$64  | \$67 ;
+  assign \$69  = large_has_fresh | large_nonempty;
+  assign \$70  = \$69  | x1_select[2];
+  assign \$71  = a1_select[2] & \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = a1_in[0] & a1_fits[0];
+  assign \$74  = a1_in[1] & a1_fits[1];
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = a1_in[2] & a1_fits[2];
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = \$77  ? 4'h1 : 4'h3;
+  assign \$79  = a1_bad_pool ? 4'h2 : \$78 ;
+  assign \$80  = small_has_fresh | x1_select[0];
+  assign \$81  = a1_in[0] & \$80 ;
+  assign \$82  = medium_has_fresh | x1_select[1];
+  assign \$83  = a1_in[1] & \$82 ;
   assign \$84  = \$81  | \$83 ;
-  assign \$85  = a1_in[0] ? \$503 [7:0] : 8'h00;
-  assign \$86  = a1_in[1] ? \$509 [6:0] : 7'h00;
-  assign \$87  = \$85  | { 1'h0, \$86  };
-  assign \$88  = a1_in[2] ? large_fresh_slot : 6'h00;
-  assign \$89  = \$87  | { 2'h0, \$88  };
-  assign \$90  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$91  = ~ a2_from_fresh;
-  assign \$92  = a2_ok & \$91 ;
-  assign \$93  = \$92  ? a2_in : 3'h0;
-  assign \$94  = a2_ok & a2_from_fresh;
-  assign \$95  = a2_fresh_slot - small_seen_prev;
-  assign \$96  = ~ \$95 [9];
-  assign \$98  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$99  = ~ \$98 [8];
-  assign \$101  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$102  = ~ \$101 [6];
-  assign \$104  = a2_in & { \$103 , \$100 , \$97  };
-  assign \$105  = \$94  ? \$104  : 3'h0;
-  assign \$106  = ~ a2_ok;
-  assign \$107  = a2_ok & a2_from_fresh;
-  assign \$108  = a3_ok ? small_grant_waddr : 8'h00;
-  assign \$109  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$110  = a3_valid & a3_ok;
-  assign \$111  = { \$110 , a3_pool, small_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$112  + 1'h1;
-  assign \$114  = a4_valid & a4_ok;
-  assign \$115  = { \$114 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$116  = ~ \$115 ;
-  assign \$117  = \$116  + 1'h1;
-  assign \$118  = a5_valid & a5_ok;
-  assign \$119  = { \$118 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$120  + 1'h1;
-  assign \$122  = \$117 [11] | \$121 [11];
-  assign \$123  = a4_valid & a4_ok;
-  assign \$124  = { \$123 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$125  + 1'h1;
-  assign \$127  = a5_tag + 1'h1;
-  assign \$128  = \$126 [11] ? { 1'h0, a4_tag_next } : \$127 ;
-  assign \$129  = ~ free_oor;
-  assign \$130  = ! free_oor_pool;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = free_port_addr - 37'h1000000000;
-  assign \$133  = ~ \$132 [40];
-  assign \$134  = free_port_addr - 37'h1000004000;
-  assign \$135  = ~ \$134 [40];
-  assign \$137  = \$133  & \$136 ;
-  assign \$138  = free_src ? \$131  : \$137 ;
-  assign \$139  = ~ free_oor;
-  assign \$140  = free_oor_pool == 1'h1;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = free_port_addr - 37'h1000010000;
-  assign \$143  = ~ \$142 [40];
-  assign \$144  = free_port_addr - 37'h1000020000;
-  assign \$145  = ~ \$144 [40];
-  assign \$147  = \$143  & \$146 ;
-  assign \$148  = free_src ? \$141  : \$147 ;
-  assign \$149  = ~ free_oor;
-  assign \$150  = free_oor_pool == 2'h2;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = free_port_addr - 37'h1000100000;
-  assign \$153  = ~ \$152 [40];
-  assign \$154  = free_port_addr - 37'h1000130000;
-  assign \$155  = ~ \$154 [40];
-  assign \$157  = \$153  & \$156 ;
-  assign \$158  = free_src ? \$151  : \$157 ;
-  assign \$159  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$160  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$161  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$162  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$163  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$164  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$165  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$166  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$167  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$168  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$169  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$170  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$171  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$172  = f0_addr[39] == f2_addr[39];
-  assign \$173  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$174  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$175  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$176  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$177  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$178  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$179  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$180  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$181  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$182  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$183  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$184  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$185  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$186  = f0_addr[39] == f3_addr[39];
-  assign \$187  = | f0_addr[5:0];
-  assign \$188  = f0_addr[39:6] - 31'h40000000;
-  assign \$189  = | f0_addr[8:0];
-  assign \$190  = f0_addr[39:9] - 28'h8000080;
-  assign \$191  = | f0_addr[11:0];
-  assign \$192  = f0_addr[39:12] - 25'h1000100;
-  assign \$194  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$196  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$197  = { 1'h0, \$195  } | \$196 ;
-  assign \$198  = f1_oor ? f1_oor_pool : \$197 ;
-  assign \$199  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$200  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$201  = \$199  | { 1'h0, \$200  };
-  assign \$202  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$203  = \$201  | { 2'h0, \$202  };
-  assign \$204  = | f1_hit;
-  assign \$205  = f1_oor | \$204 ;
-  assign \$206  = | f1_hit;
-  assign \$207  = ~ \$206 ;
+  assign \$85  = large_has_fresh | x1_select[2];
+  assign \$86  = a1_in[2] & \$85 ;
+  assign \$87  = \$84  | \$86 ;
+  assign \$88  = a1_in[0] ? \$539 [7:0] : 8'h00;
+  assign \$89  = a1_in[1] ? \$545 [6:0] : 7'h00;
+  assign \$90  = \$88  | { 1'h0, \$89  };
+  assign \$91  = a1_in[2] ? large_fresh_slot : 6'h00;
+  assign \$92  = \$90  | { 2'h0, \$91  };
+  assign \$93  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$94  = ~ a2_from_fresh;
+  assign \$95  = a2_ok & \$94 ;
+  assign \$96  = \$95  ? a2_in : 3'h0;
+  assign \$97  = a2_ok & a2_from_fresh;
+  assign \$98  = a2_fresh_slot - small_seen_prev;
+  assign \$99  = ~ \$98 [9];
+  assign \$101  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$102  = ~ \$101 [8];
+  assign \$104  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$105  = ~ \$104 [6];
+  assign \$107  = a2_in & { \$106 , \$103 , \$100  };
+  assign \$108  = \$97  ? \$107  : 3'h0;
+  assign \$109  = ~ a2_ok;
+  assign \$110  = a2_ok & a2_from_fresh;
+  assign \$111  = a3_ok ? small_grant_waddr : 8'h00;
+  assign \$112  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$113  = a3_valid & a3_ok;
+  assign \$114  = { \$113 , a3_pool, small_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$115  + 1'h1;
+  assign \$117  = a4_valid & a4_ok;
+  assign \$118  = { \$117 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$119  + 1'h1;
+  assign \$121  = a5_valid & a5_ok;
+  assign \$122  = { \$121 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$123  = ~ \$122 ;
+  assign \$124  = \$123  + 1'h1;
+  assign \$125  = \$120 [11] | \$124 [11];
+  assign \$126  = a4_valid & a4_ok;
+  assign \$127  = { \$126 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$128  = ~ \$127 ;
+  assign \$129  = \$128  + 1'h1;
+  assign \$130  = a5_tag + 1'h1;
+  assign \$131  = \$129 [11] ? { 1'h0, a4_tag_next } : \$130 ;
+  assign \$132  = ~ free_oor;
+  assign \$133  = ! free_oor_pool;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = free_port_addr - 37'h1000000000;
+  assign \$136  = ~ \$135 [40];
+  assign \$137  = free_port_addr - 37'h1000004000;
+  assign \$138  = ~ \$137 [40];
+  assign \$140  = \$136  & \$139 ;
+  assign \$141  = free_src ? \$134  : \$140 ;
+  assign \$142  = ~ free_oor;
+  assign \$143  = free_oor_pool == 1'h1;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = free_port_addr - 37'h1000010000;
+  assign \$146  = ~ \$145 [40];
+  assign \$147  = free_port_addr - 37'h1000020000;
+  assign \$148  = ~ \$147 [40];
+  assign \$150  = \$146  & \$149 ;
+  assign \$151  = free_src ? \$144  : \$150 ;
+  assign \$152  = ~ free_oor;
+  assign \$153  = free_oor_pool == 2'h2;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = free_port_addr - 37'h1000100000;
+  assign \$156  = ~ \$155 [40];
+  assign \$157  = free_port_addr - 37'h1000130000;
+  assign \$158  = ~ \$157 [40];
+  assign \$160  = \$156  & \$159 ;
+  assign \$161  = free_src ? \$154  : \$160 ;
+  assign \$162  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$163  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$164  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$165  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$166  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$167  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$168  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$169  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$170  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$171  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$172  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$173  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$174  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$175  = f0_addr[39] == f2_addr[39];
+  assign \$176  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$177  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$178  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$179  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$180  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$181  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$182  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$183  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$184  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$185  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$186  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$187  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$188  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$189  = f0_addr[39] == f3_addr[39];
+  assign \$190  = | f0_addr[5:0];
+  assign \$191  = f0_addr[39:6] - 31'h40000000;
+  assign \$192  = | f0_addr[8:0];
+  assign \$193  = f0_addr[39:9] - 28'h8000080;
+  assign \$194  = | f0_addr[11:0];
+  assign \$195  = f0_addr[39:12] - 25'h1000100;
+  assign \$197  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$199  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$200  = { 1'h0, \$198  } | \$199 ;
+  assign \$201  = f1_oor ? f1_oor_pool : \$200 ;
+  assign \$202  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$203  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$204  = \$202  | { 1'h0, \$203  };
+  assign \$205  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$206  = \$204  | { 2'h0, \$205  };
+  assign \$207  = | f1_hit;
   assign \$208  = f1_oor | \$207 ;
-  assign \$209  = f1_hit & f1_misaligned;
-  assign \$210  = | \$209 ;
-  assign \$211  = f1_contract ? 4'h8 : 4'h0;
-  assign \$212  = \$210  ? 4'h5 : \$211 ;
-  assign \$213  = \$208  ? 4'h4 : \$212 ;
-  assign \$214  = f1_small_slot - small_fresh;
-  assign \$215  = ~ \$214 [9];
-  assign \$216  = f1_hit[0] & \$215 ;
-  assign \$217  = f1_medium_slot - medium_fresh;
-  assign \$218  = ~ \$217 [8];
-  assign \$219  = f1_hit[1] & \$218 ;
-  assign \$220  = \$216  | \$219 ;
-  assign \$221  = f1_large_slot - large_fresh;
-  assign \$222  = ~ \$221 [6];
-  assign \$223  = f1_hit[2] & \$222 ;
-  assign \$224  = \$220  | \$223 ;
-  assign \$225  = ~ f1_same_second_eq0;
-  assign \$226  = ~ f1_same_second_eq3;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = ~ f1_same_second_eq6;
-  assign \$229  = ~ f1_same_second_eq9;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = \$227  | \$230 ;
-  assign \$232  = ~ f1_same_second_eq12;
-  assign \$233  = ~ f1_same_second_eq15;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = ~ f1_same_second_eq18;
-  assign \$236  = ~ f1_same_second_eq21;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = \$234  | \$237 ;
-  assign \$239  = \$231  | \$238 ;
-  assign \$240  = ~ f1_same_second_eq24;
-  assign \$241  = ~ f1_same_second_eq27;
-  assign \$242  = \$240  | \$241 ;
-  assign \$243  = ~ f1_same_second_eq30;
-  assign \$244  = ~ f1_same_second_eq33;
-  assign \$245  = \$243  | \$244 ;
-  assign \$246  = \$242  | \$245 ;
-  assign \$247  = ~ f1_same_second_eq36;
+  assign \$209  = | f1_hit;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$627  = small_queue_wen;
+    \$663  = small_queue_wen;
     if (rst) begin
-      \$627  = 1'h0;
+      \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$628  = small_queue_w_addr;
+    \$664  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$628  = small_queue_waddr;
+      \$664  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$629  = small_queue_w_data;
+    \$665  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$629  = small_queue_wdata;
+      \$665  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$630  = small_grant_wen;
+    \$666  = small_grant_wen;
     if (rst) begin
-      \$630  = 1'h0;
+      \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$631  = small_grant_w_addr;
+    \$667  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$631  = small_grant_waddr;
+      \$667  = small_grant_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$632  = small_grant_w_data;
+    \$668  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$632  = small_grant_wdata;
+      \$668  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$633  = medium_queue_wen;
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$634  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$634  = medium_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$635  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$635  = medium_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$636  = medium_grant_wen;
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$637  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$637  = small_grant_waddr[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$638  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$638  = medium_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$639  = large_queue_wen;
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$640  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$640  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$641  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$641  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$642  = large_grant_wen;
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$643  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$643  = small_grant_waddr[5:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$644  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$644  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$645  = alloc_valid;
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$646  = a0_valid;
-    if (rst) begin
-      \$646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$647  = { \$25 , \$22 , \$19  };
-    if (rst) begin
-      \$647  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$648  = flush_valid;
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$649  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$649  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$650  = x0_valid;
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$651  = x0_select;
-    if (rst) begin
-      \$651  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$652  = x1_valid;
-    if (rst) begin
-      \$652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$653  = a1_valid;
-    if (rst) begin
-      \$653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$654  = small_fresh;
-    if (small_take_fresh) begin
-      \$654  = \$35 ;
-    end else if (x1_select[0]) begin
-      \$654  = 9'h000;
-    end
-    if (rst) begin
-      \$654  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$655  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$655  = \$36 ;
-    end else if (x1_select[0]) begin
-      \$655  = 1'h1;
-    end
-    if (rst) begin
-      \$655  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$656  = small_seen;
-    if (small_take_fresh) begin
-      if (\$38 ) begin
-        \$656  = \$39 ;
-      end
-    end
-    if (rst) begin
-      \$656  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$657  = small_seen;
-    if (rst) begin
-      \$657  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$658  = small_head;
-    if (small_pop) begin
-      \$658  = \$42 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$658  = small_queue_waddr;
-    end
-    if (rst) begin
-      \$658  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$659  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$659  = \$43 ;
-    end else if (x1_select[1]) begin
-      \$659  = 8'h00;
-    end
-    if (rst) begin
-      \$659  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$660  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$660  = \$44 ;
-    end else if (x1_select[1]) begin
-      \$660  = 1'h1;
-    end
-    if (rst) begin
-      \$660  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$661  = medium_seen;
-    if (medium_take_fresh) begin
-      if (\$46 ) begin
-        \$661  = \$47 ;
-      end
-    end
-    if (rst) begin
-      \$661  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$662  = medium_seen;
-    if (rst) begin
-      \$662  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$663  = medium_head;
-    if (medium_pop) begin
-      \$663  = \$50 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$663  = medium_queue_waddr;
-    end
-    if (rst) begin
-      \$663  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$664  = large_fresh;
-    if (large_take_fresh) begin
-      \$664  = \$51 [5:0];
-    end else if (x1_select[2]) begin
-      \$664  = 6'h00;
-    end
-    if (rst) begin
-      \$664  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$665  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$665  = \$52 ;
-    end else if (x1_select[2]) begin
-      \$665  = 1'h1;
-    end
-    if (rst) begin
-      \$665  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$666  = large_seen;
-    if (large_take_fresh) begin
-      if (\$54 ) begin
-        \$666  = \$55 [5:0];
-      end
-    end
-    if (rst) begin
-      \$666  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$667  = large_seen;
-    if (rst) begin
-      \$667  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$668  = large_head;
-    if (large_pop) begin
-      \$668  = \$58 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$668  = large_queue_waddr;
-    end
-    if (rst) begin
-      \$668  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$669  = a2_valid;
+    \$669  = medium_queue_wen;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$670  = a3_valid;
-    if (rst) begin
-      \$670  = 1'h0;
+    \$670  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$670  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$671  = a4_valid;
-    if (rst) begin
-      \$671  = 1'h0;
+    \$671  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$671  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$672  = free_valid;
+    \$672  = medium_grant_wen;
     if (rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$673  = f0_valid;
-    if (rst) begin
-      \$673  = 1'h0;
+    \$673  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$673  = small_grant_waddr[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$674  = \$159 ;
-    if (rst) begin
-      \$674  = 1'h0;
+    \$674  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$674  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$675  = \$160 ;
+    \$675  = large_queue_wen;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$676  = \$161 ;
-    if (rst) begin
-      \$676  = 1'h0;
+    \$676  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$676  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$677  = \$162 ;
-    if (rst) begin
-      \$677  = 1'h0;
+    \$677  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$677  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$678  = \$163 ;
+    \$678  = large_grant_wen;
     if (rst) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$679  = \$164 ;
-    if (rst) begin
-      \$679  = 1'h0;
+    \$679  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$679  = small_grant_waddr[5:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$680  = \$165 ;
-    if (rst) begin
-      \$680  = 1'h0;
+    \$680  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$680  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$681  = \$166 ;
+    \$681  = alloc_valid;
     if (rst) begin
       \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$682  = \$167 ;
+    \$682  = a0_valid;
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$683  = \$168 ;
+    \$683  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$683  = 1'h0;
+      \$683  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$684  = \$169 ;
+    \$684  = flush_valid;
     if (rst) begin
       \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$685  = \$170 ;
+    \$685  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$685  = 1'h0;
+      \$685  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$686  = \$171 ;
+    \$686  = x0_valid;
     if (rst) begin
       \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$687  = \$172 ;
+    \$687  = x0_select;
     if (rst) begin
-      \$687  = 1'h0;
+      \$687  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$688  = \$173 ;
+    \$688  = x1_valid;
     if (rst) begin
       \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$689  = \$174 ;
+    \$689  = a1_valid;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$690  = \$175 ;
+    \$690  = small_seen;
+    if (\$37 ) begin
+      \$690  = \$38 ;
+    end
     if (rst) begin
-      \$690  = 1'h0;
+      \$690  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$691  = \$176 ;
+    \$691  = small_seen;
     if (rst) begin
-      \$691  = 1'h0;
+      \$691  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$692  = \$177 ;
+    \$692  = small_fresh;
+    if (small_take_fresh) begin
+      \$692  = \$39 ;
+    end else if (x1_select[0]) begin
+      \$692  = 9'h000;
+    end
     if (rst) begin
-      \$692  = 1'h0;
+      \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$693  = \$178 ;
+    \$693  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$693  = \$40 ;
+    end else if (x1_select[0]) begin
+      \$693  = 1'h1;
+    end
     if (rst) begin
-      \$693  = 1'h0;
+      \$693  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$694  = \$179 ;
+    \$694  = small_head;
+    if (small_pop) begin
+      \$694  = \$43 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$694  = small_queue_waddr;
+    end
     if (rst) begin
-      \$694  = 1'h0;
+      \$694  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$695  = \$180 ;
+    \$695  = medium_seen;
+    if (\$46 ) begin
+      \$695  = \$47 ;
+    end
     if (rst) begin
-      \$695  = 1'h0;
+      \$695  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$696  = \$181 ;
+    \$696  = medium_seen;
     if (rst) begin
-      \$696  = 1'h0;
+      \$696  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$697  = \$182 ;
+    \$697  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$697  = \$48 ;
+    end else if (x1_select[1]) begin
+      \$697  = 8'h00;
+    end
     if (rst) begin
-      \$697  = 1'h0;
+      \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$698  = \$183 ;
+    \$698  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$698  = \$49 ;
+    end else if (x1_select[1]) begin
+      \$698  = 1'h1;
+    end
     if (rst) begin
-      \$698  = 1'h0;
+      \$698  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$699  = \$184 ;
+    \$699  = medium_head;
+    if (medium_pop) begin
+      \$699  = \$52 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$699  = medium_queue_waddr;
+    end
     if (rst) begin
-      \$699  = 1'h0;
+      \$699  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$700  = \$185 ;
+    \$700  = large_seen;
+    if (\$55 ) begin
+      \$700  = \$56 [5:0];
+    end
     if (rst) begin
-      \$700  = 1'h0;
+      \$700  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$701  = \$186 ;
+    \$701  = large_seen;
     if (rst) begin
-      \$701  = 1'h0;
+      \$701  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$704  = f1_valid;
+    \$702  = large_fresh;
+    if (large_take_fresh) begin
+      \$702  = \$57 [5:0];
+    end else if (x1_select[2]) begin
+      \$702  = 6'h00;
+    end
     if (rst) begin
-      \$704  = 1'h0;
+      \$702  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$705  = f2_valid;
+    \$703  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$703  = \$58 ;
+    end else if (x1_select[2]) begin
+      \$703  = 1'h1;
+    end
+    if (rst) begin
+      \$703  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$704  = large_head;
+    if (large_pop) begin
+      \$704  = \$61 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$704  = large_queue_waddr;
+    end
+    if (rst) begin
+      \$704  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$705  = 1'h0;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$706  = \$signal$251 ;
+    \$706  = a2_valid;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$707  = f3_valid;
+    \$707  = a2_ring;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$708  = f3_go;
+    \$708  = a3_valid;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$709  = \$327 ;
+    \$709  = a4_valid;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$710  = \$337 ;
+    \$710  = free_valid;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$711  = \$348 ;
+    \$711  = f0_valid;
     if (rst) begin
-      \$711  = 3'h0;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$712  = \$395 [2:0];
+    \$712  = \$162 ;
     if (rst) begin
-      \$712  = 3'h0;
+      \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$713  = \$399 ;
+    \$713  = \$163 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$714  = small_queue_wen;
+    \$714  = \$164 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$715  = small_queue_waddr;
-    if (small_queue_wen) begin
-      \$715  = \$402 [7:0];
-    end
+    \$715  = \$165 ;
     if (rst) begin
-      \$715  = 8'h00;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$716  = small_push;
-    if (x1_select[0]) begin
-      \$716  = 1'h0;
-    end
+    \$716  = \$166 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$717  = small_pop;
-    if (x1_select[0]) begin
-      \$717  = 1'h0;
-    end
+    \$717  = \$167 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$718  = \$406 [8:0];
-    if (x1_select[0]) begin
-      \$718  = 9'h000;
-    end
+    \$718  = \$168 ;
     if (rst) begin
-      \$718  = 9'h000;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$719  = small_at;
-    if (\$409 ) begin
-      \$719 [0] = small_at[0];
-      \$719 [1] = small_at[1];
-      \$719 [2] = small_at[2];
-    end
-    if (\$415 ) begin
-      \$719 [0] = small_at[1];
-      \$719 [1] = small_at[2];
-      \$719 [2] = \$416 ;
-    end
-    if (\$422 ) begin
-      \$719 [0] = 1'h0;
-      \$719 [1] = small_at[0];
-      \$719 [2] = small_at[1];
-    end
-    if (\$428 ) begin
-      \$719 [0] = small_at[0];
-      \$719 [1] = small_at[1];
-      \$719 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$719  = 3'h1;
-    end
+    \$719  = \$169 ;
     if (rst) begin
-      \$719  = 3'h1;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$720  = small_nonempty;
-    if (\$409 ) begin
-      \$720  = \$412 ;
-    end
-    if (\$415 ) begin
-      \$720  = \$419 ;
-    end
-    if (\$422 ) begin
-      \$720  = \$425 ;
-    end
-    if (\$428 ) begin
-      \$720  = \$431 ;
-    end
-    if (x1_select[0]) begin
-      \$720  = 1'h0;
-    end
+    \$720  = \$170 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$721  = medium_queue_wen;
+    \$721  = \$171 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$722  = medium_queue_waddr;
-    if (medium_queue_wen) begin
-      \$722  = \$434 [6:0];
-    end
+    \$722  = \$172 ;
     if (rst) begin
-      \$722  = 7'h00;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$723  = medium_push;
-    if (x1_select[1]) begin
-      \$723  = 1'h0;
-    end
+    \$723  = \$173 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$724  = medium_pop;
-    if (x1_select[1]) begin
-      \$724  = 1'h0;
-    end
+    \$724  = \$174 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$725  = \$438 [7:0];
-    if (x1_select[1]) begin
-      \$725  = 8'h00;
-    end
+    \$725  = \$175 ;
     if (rst) begin
-      \$725  = 8'h00;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$726  = medium_at;
-    if (\$441 ) begin
-      \$726 [0] = medium_at[0];
-      \$726 [1] = medium_at[1];
-      \$726 [2] = medium_at[2];
-    end
-    if (\$447 ) begin
-      \$726 [0] = medium_at[1];
-      \$726 [1] = medium_at[2];
-      \$726 [2] = \$448 ;
-    end
-    if (\$454 ) begin
-      \$726 [0] = 1'h0;
-      \$726 [1] = medium_at[0];
-      \$726 [2] = medium_at[1];
-    end
-    if (\$460 ) begin
-      \$726 [0] = medium_at[0];
-      \$726 [1] = medium_at[1];
-      \$726 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$726  = 3'h1;
-    end
+    \$726  = \$176 ;
     if (rst) begin
-      \$726  = 3'h1;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$727  = medium_nonempty;
-    if (\$441 ) begin
-      \$727  = \$444 ;
-    end
-    if (\$447 ) begin
-      \$727  = \$451 ;
-    end
-    if (\$454 ) begin
-      \$727  = \$457 ;
-    end
-    if (\$460 ) begin
-      \$727  = \$463 ;
-    end
-    if (x1_select[1]) begin
-      \$727  = 1'h0;
-    end
+    \$727  = \$177 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$728  = large_queue_wen;
+    \$728  = \$178 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$729  = large_queue_waddr;
-    if (large_queue_wen) begin
-      \$729  = \$466 [5:0];
-    end
+    \$729  = \$179 ;
     if (rst) begin
-      \$729  = 6'h00;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$730  = large_push;
-    if (x1_select[2]) begin
-      \$730  = 1'h0;
-    end
+    \$730  = \$180 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$731  = large_pop;
-    if (x1_select[2]) begin
-      \$731  = 1'h0;
-    end
+    \$731  = \$181 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$732  = \$470 [5:0];
-    if (x1_select[2]) begin
-      \$732  = 6'h00;
-    end
+    \$732  = \$182 ;
     if (rst) begin
-      \$732  = 6'h00;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$733  = large_at;
-    if (\$473 ) begin
-      \$733 [0] = large_at[0];
-      \$733 [1] = large_at[1];
-      \$733 [2] = large_at[2];
-    end
-    if (\$479 ) begin
-      \$733 [0] = large_at[1];
-      \$733 [1] = large_at[2];
-      \$733 [2] = \$480 ;
-    end
-    if (\$486 ) begin
-      \$733 [0] = 1'h0;
-      \$733 [1] = large_at[0];
-      \$733 [2] = large_at[1];
-    end
-    if (\$492 ) begin
-      \$733 [0] = large_at[0];
-      \$733 [1] = large_at[1];
-      \$733 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$733  = 3'h1;
-    end
+    \$733  = \$183 ;
     if (rst) begin
-      \$733  = 3'h1;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$734  = large_nonempty;
-    if (\$473 ) begin
-      \$734  = \$476 ;
-    end
-    if (\$479 ) begin
-      \$734  = \$483 ;
-    end
-    if (\$486 ) begin
-      \$734  = \$489 ;
-    end
-    if (\$492 ) begin
-      \$734  = \$495 ;
-    end
-    if (x1_select[2]) begin
-      \$734  = 1'h0;
-    end
+    \$734  = \$184 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$735  = f4_valid;
+    \$735  = \$185 ;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$736  = \release ;
+    \$736  = \$186 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$737  = a5_valid;
+    \$737  = \$187 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$738  = a6_valid;
+    \$738  = \$188 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$739  = f5_valid;
+    \$739  = \$189 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$740  = f6_valid;
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$741  = x2_valid;
-    if (rst) begin
-      \$741  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$742  = x3_valid;
+    \$742  = f1_valid;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$743  = x4_valid;
+    \$743  = f2_valid;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$744  = x5_valid;
+    \$744  = \$signal$255 ;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$745  = x6_valid;
+    \$745  = f3_valid;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$746  = \$496 ;
+    \$746  = f3_go;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$747  = \$497 ;
+    \$747  = \$333 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$748  = \$498 ;
+    \$748  = \$343 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$749  = \$499 ;
+    \$749  = \$354 ;
     if (rst) begin
-      \$749  = 1'h0;
+      \$749  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$750  = \$500 ;
+    \$750  = \$401 [2:0];
     if (rst) begin
-      \$750  = 1'h0;
+      \$750  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$751  = \$501 ;
+    \$751  = \$405 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$752  = \$502 ;
+    \$752  = small_queue_wen;
     if (rst) begin
       \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$753  = small_queue_waddr;
+    if (small_queue_wen) begin
+      \$753  = \$422 [7:0];
+    end
+    if (rst) begin
+      \$753  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$754  = small_push;
+    if (x1_select[0]) begin
+      \$754  = 1'h0;
+    end
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$755  = small_pop;
+    if (x1_select[0]) begin
+      \$755  = 1'h0;
+    end
+    if (rst) begin
+      \$755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$756  = \$426 [8:0];
+    if (x1_select[0]) begin
+      \$756  = 9'h000;
+    end
+    if (rst) begin
+      \$756  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$757  = small_at;
+    if (\$429 ) begin
+      \$757 [0] = small_at[0];
+      \$757 [1] = small_at[1];
+      \$757 [2] = small_at[2];
+    end
+    if (\$435 ) begin
+      \$757 [0] = small_at[1];
+      \$757 [1] = small_at[2];
+      \$757 [2] = \$436 ;
+    end
+    if (\$442 ) begin
+      \$757 [0] = 1'h0;
+      \$757 [1] = small_at[0];
+      \$757 [2] = small_at[1];
+    end
+    if (\$448 ) begin
+      \$757 [0] = small_at[0];
+      \$757 [1] = small_at[1];
+      \$757 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$757  = 3'h1;
+    end
+    if (rst) begin
+      \$757  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$758  = small_nonempty;
+    if (\$429 ) begin
+      \$758  = \$432 ;
+    end
+    if (\$435 ) begin
+      \$758  = \$439 ;
+    end
+    if (\$442 ) begin
+      \$758  = \$445 ;
+    end
+    if (\$448 ) begin
+      \$758  = \$451 ;
+    end
+    if (x1_select[0]) begin
+      \$758  = 1'h0;
+    end
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$759  = medium_queue_wen;
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$760  = medium_queue_waddr;
+    if (medium_queue_wen) begin
+      \$760  = \$454 [6:0];
+    end
+    if (rst) begin
+      \$760  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$761  = medium_push;
+    if (x1_select[1]) begin
+      \$761  = 1'h0;
+    end
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$762  = medium_pop;
+    if (x1_select[1]) begin
+      \$762  = 1'h0;
+    end
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$763  = \$458 [7:0];
+    if (x1_select[1]) begin
+      \$763  = 8'h00;
+    end
+    if (rst) begin
+      \$763  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$764  = medium_at;
+    if (\$461 ) begin
+      \$764 [0] = medium_at[0];
+      \$764 [1] = medium_at[1];
+      \$764 [2] = medium_at[2];
+    end
+    if (\$467 ) begin
+      \$764 [0] = medium_at[1];
+      \$764 [1] = medium_at[2];
+      \$764 [2] = \$468 ;
+    end
+    if (\$474 ) begin
+      \$764 [0] = 1'h0;
+      \$764 [1] = medium_at[0];
+      \$764 [2] = medium_at[1];
+    end
+    if (\$480 ) begin
+      \$764 [0] = medium_at[0];
+      \$764 [1] = medium_at[1];
+      \$764 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$764  = 3'h1;
+    end
+    if (rst) begin
+      \$764  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$765  = medium_nonempty;
+    if (\$461 ) begin
+      \$765  = \$464 ;
+    end
+    if (\$467 ) begin
+      \$765  = \$471 ;
+    end
+    if (\$474 ) begin
+      \$765  = \$477 ;
+    end
+    if (\$480 ) begin
+      \$765  = \$483 ;
+    end
+    if (x1_select[1]) begin
+      \$765  = 1'h0;
+    end
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$766  = large_queue_wen;
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$767  = large_queue_waddr;
+    if (large_queue_wen) begin
+      \$767  = \$486 [5:0];
+    end
+    if (rst) begin
+      \$767  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$768  = large_push;
+    if (x1_select[2]) begin
+      \$768  = 1'h0;
+    end
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$769  = large_pop;
+    if (x1_select[2]) begin
+      \$769  = 1'h0;
+    end
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$770  = \$490 [5:0];
+    if (x1_select[2]) begin
+      \$770  = 6'h00;
+    end
+    if (rst) begin
+      \$770  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$771  = large_at;
+    if (\$493 ) begin
+      \$771 [0] = large_at[0];
+      \$771 [1] = large_at[1];
+      \$771 [2] = large_at[2];
+    end
+    if (\$499 ) begin
+      \$771 [0] = large_at[1];
+      \$771 [1] = large_at[2];
+      \$771 [2] = \$500 ;
+    end
+    if (\$506 ) begin
+      \$771 [0] = 1'h0;
+      \$771 [1] = large_at[0];
+      \$771 [2] = large_at[1];
+    end
+    if (\$512 ) begin
+      \$771 [0] = large_at[0];
+      \$771 [1] = large_at[1];
+      \$771 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$771  = 3'h1;
+    end
+    if (rst) begin
+      \$771  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$772  = large_nonempty;
+    if (\$493 ) begin
+      \$772  = \$496 ;
+    end
+    if (\$499 ) begin
+      \$772  = \$503 ;
+    end
+    if (\$506 ) begin
+      \$772  = \$509 ;
+    end
+    if (\$512 ) begin
+      \$772  = \$515 ;
+    end
+    if (x1_select[2]) begin
+      \$772  = 1'h0;
+    end
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$773  = f4_valid;
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$774  = \release ;
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$775  = a5_valid;
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$776  = a6_valid;
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$777  = f5_valid;
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$778  = f6_valid;
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$779  = x2_valid;
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$780  = x3_valid;
+    if (rst) begin
+      \$780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$781  = x4_valid;
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$782  = x5_valid;
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$783  = x6_valid;
+    if (rst) begin
+      \$783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$784  = \$532 ;
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$785  = \$533 ;
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$786  = \$534 ;
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$787  = \$535 ;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$788  = \$536 ;
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$789  = \$537 ;
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$790  = \$538 ;
+    if (rst) begin
+      \$790  = 1'h0;
     end
   end
   always @* begin
@@ -4633,11 +4770,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     small_grant_waddr = 8'h00;
     casez (a3_pool)
       2'h0:
-          small_grant_waddr = \$520 ;
+          small_grant_waddr = \$556 ;
       2'h1:
-          small_grant_waddr = \$522 ;
+          small_grant_waddr = \$558 ;
       2'h2:
-          small_grant_waddr = \$524 ;
+          small_grant_waddr = \$560 ;
     endcase
   end
   always @* begin
@@ -4645,11 +4782,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     fetched_snap = 1'h0;
     casez (a3_pool)
       2'h0:
-          fetched_snap = \$521 ;
+          fetched_snap = \$557 ;
       2'h1:
-          fetched_snap = \$523 ;
+          fetched_snap = \$559 ;
       2'h2:
-          fetched_snap = \$525 ;
+          fetched_snap = \$561 ;
     endcase
   end
   always @* begin
@@ -4657,29 +4794,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$558  };
+          grant_addr = { 3'h0, \$594  };
       2'h1:
-          grant_addr = { 3'h0, \$560  };
+          grant_addr = { 3'h0, \$596  };
       2'h2:
-          grant_addr = { 3'h0, \$562  };
+          grant_addr = { 3'h0, \$598  };
     endcase
   end
   assign medium_grant_waddr = small_grant_waddr[6:0];
   assign large_grant_waddr = small_grant_waddr[5:0];
+  assign small_fresh_slot = \$539 [7:0];
   assign small_flushing = x1_select[0];
-  assign small_fresh_slot = \$503 [7:0];
   assign small_tail = small_queue_waddr;
+  assign medium_fresh_slot = \$545 [6:0];
   assign medium_flushing = x1_select[1];
-  assign medium_fresh_slot = \$509 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_flushing = x1_select[2];
   assign large_tail = large_queue_waddr;
   assign \$signal  = small_grant_waddr;
-  assign \$signal$163  = \$543 [7:0];
-  assign next_next_tag = \$550 [7:0];
-  assign \$signal$262  = \$567 [11];
-  assign hit_a3 = \$571 [11];
-  assign \$signal$280  = \$575 [11];
+  assign \$signal$167  = \$579 [7:0];
+  assign next_next_tag = \$586 [7:0];
+  assign \$signal$266  = \$603 [11];
+  assign hit_a3 = \$607 [11];
+  assign \$signal$284  = \$611 [11];
   assign small_parity_data = small_parity_r0_b0;
   assign small_grant_data = small_grant_r0_b0;
   assign medium_parity_data = medium_parity_r0_b0;
@@ -4689,79 +4826,80 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign small_release = small_queue_wen;
   assign medium_release = medium_queue_wen;
   assign large_release = large_queue_wen;
+  assign ring_held = 1'h0;
   assign w__addr = small_queue_w_addr;
   assign w__en = small_queue_w_en;
   assign w__data = small_queue_w_data;
   assign r__addr = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$391  = small_grant_w_addr;
-  assign \w__en$392  = small_grant_w_en;
-  assign \w__data$393  = small_grant_w_data;
-  assign \r__addr$394  = f1_small_slot;
+  assign \w__addr$410  = small_grant_w_addr;
+  assign \w__en$411  = small_grant_w_en;
+  assign \w__data$412  = small_grant_w_data;
+  assign \r__addr$413  = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$396  = \$503 [7:0];
-  assign \small_grant_addr$397  = \$503 [7:0];
-  assign \small_grant_data$398  = small_grant_r1_b0;
-  assign \w__addr$399  = f4_slot;
+  assign \r__addr$415  = \$539 [7:0];
+  assign \small_grant_addr$416  = \$539 [7:0];
+  assign \small_grant_data$417  = small_grant_r1_b0;
+  assign \w__addr$418  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign \w__en$401  = small_queue_wen;
+  assign \w__en$420  = small_queue_wen;
   assign small_parity_wen = small_queue_wen;
-  assign small_parity_wdata = \w__data$403 ;
-  assign \r__addr$405  = f1_small_slot;
+  assign small_parity_wdata = \w__data$422 ;
+  assign \r__addr$424  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$407  = \$503 [7:0];
-  assign \small_parity_addr$408  = \$503 [7:0];
-  assign \small_parity_data$409  = small_parity_r1_b0;
-  assign \w__addr$410  = medium_queue_w_addr;
-  assign \w__en$411  = medium_queue_w_en;
-  assign \w__data$412  = medium_queue_w_data;
-  assign \r__addr$413  = medium_head;
+  assign \r__addr$426  = \$539 [7:0];
+  assign \small_parity_addr$427  = \$539 [7:0];
+  assign \small_parity_data$428  = small_parity_r1_b0;
+  assign \w__addr$429  = medium_queue_w_addr;
+  assign \w__en$430  = medium_queue_w_en;
+  assign \w__data$431  = medium_queue_w_data;
+  assign \r__addr$432  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$416  = medium_grant_w_addr;
-  assign \w__en$417  = medium_grant_w_en;
-  assign \w__data$418  = medium_grant_w_data;
-  assign \r__addr$419  = f1_medium_slot;
+  assign \w__addr$435  = medium_grant_w_addr;
+  assign \w__en$436  = medium_grant_w_en;
+  assign \w__data$437  = medium_grant_w_data;
+  assign \r__addr$438  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$421  = \$509 [6:0];
-  assign \medium_grant_addr$422  = \$509 [6:0];
-  assign \medium_grant_data$423  = medium_grant_r1_b0;
-  assign \w__addr$424  = f4_slot[6:0];
+  assign \r__addr$440  = \$545 [6:0];
+  assign \medium_grant_addr$441  = \$545 [6:0];
+  assign \medium_grant_data$442  = medium_grant_r1_b0;
+  assign \w__addr$443  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign \w__en$426  = medium_queue_wen;
+  assign \w__en$445  = medium_queue_wen;
   assign medium_parity_wen = medium_queue_wen;
-  assign medium_parity_wdata = \w__data$428 ;
-  assign \r__addr$430  = f1_medium_slot;
+  assign medium_parity_wdata = \w__data$447 ;
+  assign \r__addr$449  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$432  = \$509 [6:0];
-  assign \medium_parity_addr$433  = \$509 [6:0];
-  assign \medium_parity_data$434  = medium_parity_r1_b0;
-  assign \w__addr$435  = large_queue_w_addr;
-  assign \w__en$436  = large_queue_w_en;
-  assign \w__data$437  = large_queue_w_data;
-  assign \r__addr$438  = large_head;
+  assign \r__addr$451  = \$545 [6:0];
+  assign \medium_parity_addr$452  = \$545 [6:0];
+  assign \medium_parity_data$453  = medium_parity_r1_b0;
+  assign \w__addr$454  = large_queue_w_addr;
+  assign \w__en$455  = large_queue_w_en;
+  assign \w__data$456  = large_queue_w_data;
+  assign \r__addr$457  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \w__addr$441  = large_grant_w_addr;
-  assign \w__en$442  = large_grant_w_en;
-  assign \w__data$443  = large_grant_w_data;
-  assign \r__addr$444  = f1_large_slot;
+  assign \w__addr$460  = large_grant_w_addr;
+  assign \w__en$461  = large_grant_w_en;
+  assign \w__data$462  = large_grant_w_data;
+  assign \r__addr$463  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$446  = large_fresh_slot;
-  assign \large_grant_addr$447  = large_fresh_slot;
-  assign \large_grant_data$448  = large_grant_r1_b0;
-  assign \w__addr$449  = f4_slot[5:0];
+  assign \r__addr$465  = large_fresh_slot;
+  assign \large_grant_addr$466  = large_fresh_slot;
+  assign \large_grant_data$467  = large_grant_r1_b0;
+  assign \w__addr$468  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign \w__en$451  = large_queue_wen;
+  assign \w__en$470  = large_queue_wen;
   assign large_parity_wen = large_queue_wen;
-  assign large_parity_wdata = \w__data$453 ;
-  assign \r__addr$455  = f1_large_slot;
+  assign large_parity_wdata = \w__data$472 ;
+  assign \r__addr$474  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$457  = large_fresh_slot;
-  assign \large_parity_addr$458  = large_fresh_slot;
-  assign \large_parity_data$459  = large_parity_r1_b0;
-  assign \$signal$460  = \$538 [7:0];
+  assign \r__addr$476  = large_fresh_slot;
+  assign \large_parity_addr$477  = large_fresh_slot;
+  assign \large_parity_data$478  = large_parity_r1_b0;
+  assign \$signal$479  = \$574 [7:0];
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -4772,9 +4910,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$473  = a7_payload[54:15];
+  assign \grant_addr$492  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
+  assign grant_overwrite = a7_payload[79];
   assign freed_valid = f7_valid;
   assign freed_ok = f7_payload[0];
   assign freed_err = f7_payload[4:1];
@@ -4832,74 +4971,79 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
-  assign \small_grant_data$398.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$398.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$417.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$417.tag  = small_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
-  assign \medium_grant_data$423.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$423.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$442.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$442.tag  = medium_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign \large_grant_data$448.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$448.tag  = large_grant_r1_b0[8:1];
-  assign large_queue_wdata[14:7] = \$621 ;
-  assign large_queue_wdata[6] = \$620 ;
+  assign \large_grant_data$467.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$467.tag  = large_grant_r1_b0[8:1];
+  assign large_queue_wdata[14:7] = \$657 ;
+  assign large_queue_wdata[6] = \$656 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$610 ;
-  assign medium_queue_wdata[7] = \$609 ;
+  assign medium_queue_wdata[15:8] = \$646 ;
+  assign medium_queue_wdata[7] = \$645 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$599 ;
-  assign small_queue_wdata[8] = \$598 ;
+  assign small_queue_wdata[16:9] = \$635 ;
+  assign small_queue_wdata[8] = \$634 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$543 [7:0];
+  assign large_grant_wdata[8:1] = \$579 [7:0];
   assign large_grant_wdata[0] = fetched_snap;
-  assign medium_grant_wdata[8:1] = \$543 [7:0];
+  assign medium_grant_wdata[8:1] = \$579 [7:0];
   assign medium_grant_wdata[0] = fetched_snap;
-  assign small_grant_wdata[8:1] = \$543 [7:0];
+  assign small_grant_wdata[8:1] = \$579 [7:0];
   assign small_grant_wdata[0] = fetched_snap;
-  assign \$703 [2] = \$191 ;
-  assign \$703 [1] = \$189 ;
-  assign \$703 [0] = \$187 ;
-  assign \$702 [2] = f0_hit[2];
-  assign \$702 [1] = f0_hit[1];
-  assign \$702 [0] = f0_hit[0];
+  assign \$741 [2] = \$194 ;
+  assign \$741 [1] = \$192 ;
+  assign \$741 [0] = \$190 ;
+  assign \$740 [2] = f0_hit[2];
+  assign \$740 [1] = f0_hit[1];
+  assign \$740 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
-  assign \$97  = \$95 [9];
-  assign \$100  = \$98 [8];
-  assign \$103  = \$101 [6];
-  assign \$136  = \$134 [40];
-  assign \$146  = \$144 [40];
-  assign \$156  = \$154 [40];
-  assign \$193  = 1'h0;
-  assign \$195  = \$194 ;
-  assign \$414  = small_popped;
-  assign \$420  = small_pushed;
-  assign \$426  = small_pushed;
-  assign \$427  = small_popped;
-  assign \$446  = medium_popped;
-  assign \$452  = medium_pushed;
-  assign \$458  = medium_pushed;
-  assign \$459  = medium_popped;
-  assign \$478  = large_popped;
-  assign \$484  = large_pushed;
-  assign \$490  = large_pushed;
-  assign \$491  = large_popped;
-  assign \$557  = { 1'h0, a4_slot, 6'h00 };
-  assign \$558 [35:0] = { 21'h000000, \$557  };
-  assign \$558 [36] = 1'h1;
-  assign \$559  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$560 [35:17], \$560 [15:0] } = { 14'h0000, \$559 [21:17], \$559 [15:0] };
-  assign { \$560 [36], \$560 [16] } = 2'h3;
-  assign \$561  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$562 [35:21], \$562 [19:0] } = { 15'h0000, \$561 [19:0] };
-  assign { \$562 [36], \$562 [20] } = 2'h3;
+  assign \$100  = \$98 [9];
+  assign \$103  = \$101 [8];
+  assign \$106  = \$104 [6];
+  assign \$139  = \$137 [40];
+  assign \$149  = \$147 [40];
+  assign \$159  = \$157 [40];
+  assign \$196  = 1'h0;
+  assign \$198  = \$197 ;
+  assign \$220  = \$219 ;
+  assign \$224  = \$223 ;
+  assign \$229  = \$228 ;
+  assign \$419  = \$418 ;
+  assign \$434  = small_popped;
+  assign \$440  = small_pushed;
+  assign \$446  = small_pushed;
+  assign \$447  = small_popped;
+  assign \$466  = medium_popped;
+  assign \$472  = medium_pushed;
+  assign \$478  = medium_pushed;
+  assign \$479  = medium_popped;
+  assign \$498  = large_popped;
+  assign \$504  = large_pushed;
+  assign \$510  = large_pushed;
+  assign \$511  = large_popped;
+  assign \$524  = 1'h0;
+  assign \$593  = { 1'h0, a4_slot, 6'h00 };
+  assign \$594 [35:0] = { 21'h000000, \$593  };
+  assign \$594 [36] = 1'h1;
+  assign \$595  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$596 [35:17], \$596 [15:0] } = { 14'h0000, \$595 [21:17], \$595 [15:0] };
+  assign { \$596 [36], \$596 [16] } = 2'h3;
+  assign \$597  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$598 [35:21], \$598 [19:0] } = { 15'h0000, \$597 [19:0] };
+  assign { \$598 [36], \$598 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2456$0 , \port$2456$55 , rsp_freed_valid, \port$2462$0 , rsp_flushed_valid, \port$2477$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2509$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2544$0 , \port$2544$55 , rsp_freed_valid, \port$2550$0 , rsp_flushed_valid, \port$2565$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2597$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -4915,7 +5059,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [8:0] \$101 ;
+  wire [3:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -4926,7 +5070,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire [8:0] \$102 ;
+  wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -4937,7 +5081,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  wire [10:0] \$103 ;
+  wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
@@ -4948,7 +5092,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
-  wire [10:0] \$104 ;
+  wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
@@ -5003,7 +5147,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
-  wire \$109 ;
+  wire [8:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
@@ -5015,7 +5159,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1098 ;
   wire \$1099 ;
   wire [120:0] \$11 ;
-  wire \$110 ;
+  wire [8:0] \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
@@ -5024,10 +5168,10 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
-  wire [25:0] \$1108 ;
-  wire [33:0] \$1109 ;
-  wire \$111 ;
-  wire [33:0] \$1110 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire [10:0] \$111 ;
+  wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
@@ -5035,9 +5179,9 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
-  wire [2:0] \$1118 ;
+  wire \$1118 ;
   wire \$1119 ;
-  wire \$112 ;
+  wire [10:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -5058,11 +5202,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire [40:0] \$1139 ;
+  wire \$1139 ;
   wire \$114 ;
-  wire [2:0] \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
+  wire [25:0] \$1140 ;
+  wire [33:0] \$1141 ;
+  wire [33:0] \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
@@ -5070,162 +5214,162 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire [32:0] \$115 ;
-  wire [1:0] \$1150 ;
+  wire \$115 ;
+  wire [3:0] \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
-  wire [1:0] \$1154 ;
+  wire \$1154 ;
   wire \$1155 ;
-  wire [2:0] \$1156 ;
+  wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [32:0] \$116 ;
-  wire [120:0] \$1160 ;
-  wire [2:0] \$1161 ;
+  wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
-  wire [120:0] \$1165 ;
-  wire [2:0] \$1166 ;
+  wire \$1165 ;
+  wire \$1166 ;
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [32:0] \$117 ;
-  wire [120:0] \$1170 ;
-  wire [2:0] \$1171 ;
-  wire \$1172 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire [40:0] \$1171 ;
+  wire [2:0] \$1172 ;
   wire \$1173 ;
-  wire [120:0] \$1174 ;
-  wire [2:0] \$1175 ;
+  wire \$1174 ;
+  wire \$1175 ;
   wire \$1176 ;
-  reg [31:0] \$1177 ;
-  reg \$1178 ;
-  reg \$1179 ;
-  wire [32:0] \$118 ;
-  reg [120:0] \$1180 ;
-  reg [120:0] \$1181 ;
-  reg [120:0] \$1182 ;
-  reg [1:0] \$1183 ;
-  reg \$1184 ;
-  reg \$1185 ;
-  reg \$1186 ;
-  reg \$1187 ;
-  reg \$1188 ;
-  reg \$1189 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire [1:0] \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire [1:0] \$1186 ;
+  wire \$1187 ;
+  wire [2:0] \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
-  reg \$1190 ;
-  reg \$1191 ;
-  reg \$1192 ;
-  reg \$1193 ;
-  reg \$1194 ;
-  reg \$1195 ;
-  reg \$1196 ;
-  reg \$1197 ;
-  reg \$1198 ;
-  reg \$1199 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire [120:0] \$1192 ;
+  wire [2:0] \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire [120:0] \$1197 ;
+  wire [2:0] \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
-  wire [7:0] \$120 ;
-  reg \$1200 ;
-  reg \$1201 ;
-  reg \$1202 ;
-  reg [4:0] \$1203 ;
-  reg [3:0] \$1204 ;
-  reg [31:0] \$1205 ;
-  reg [1:0] \$1206 ;
-  reg [31:0] \$1207 ;
-  reg [1:0] \$1208 ;
-  reg [1:0] \$1209 ;
-  wire [7:0] \$121 ;
-  reg [3:0] \$1210 ;
+  wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire [120:0] \$1202 ;
+  wire [2:0] \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire [120:0] \$1206 ;
+  wire [3:0] \$1207 ;
+  wire \$1208 ;
+  reg [31:0] \$1209 ;
+  wire \$121 ;
+  reg \$1210 ;
   reg \$1211 ;
-  reg [1:0] \$1212 ;
+  reg [120:0] \$1212 ;
   reg [120:0] \$1213 ;
-  reg [2:0] \$1214 ;
-  reg [8:0] \$1215 ;
-  reg [8:0] \$1216 ;
+  reg [120:0] \$1214 ;
+  reg [1:0] \$1215 ;
+  reg \$1216 ;
   reg \$1217 ;
   reg \$1218 ;
-  reg [8:0] \$1219 ;
-  wire [9:0] \$122 ;
-  reg [31:0] \$1220 ;
-  reg [31:0] \$1221 ;
-  reg [31:0] \$1222 ;
-  reg [31:0] \$1223 ;
-  reg [7:0] \$1224 ;
-  reg [7:0] \$1225 ;
+  reg \$1219 ;
+  wire \$122 ;
+  reg \$1220 ;
+  reg \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg \$1224 ;
+  reg \$1225 ;
   reg \$1226 ;
   reg \$1227 ;
-  reg [7:0] \$1228 ;
-  reg [31:0] \$1229 ;
-  wire [9:0] \$123 ;
-  reg [31:0] \$1230 ;
-  reg [31:0] \$1231 ;
-  reg [31:0] \$1232 ;
-  reg [5:0] \$1233 ;
-  reg [5:0] \$1234 ;
+  reg \$1228 ;
+  reg \$1229 ;
+  wire \$123 ;
+  reg \$1230 ;
+  reg \$1231 ;
+  reg \$1232 ;
+  reg \$1233 ;
+  reg \$1234 ;
   reg \$1235 ;
   reg \$1236 ;
-  reg [5:0] \$1237 ;
-  reg [31:0] \$1238 ;
-  reg [31:0] \$1239 ;
+  reg \$1237 ;
+  reg [4:0] \$1238 ;
+  reg [3:0] \$1239 ;
   wire \$124 ;
   reg [31:0] \$1240 ;
-  reg [31:0] \$1241 ;
-  reg [3:0] \$1242 ;
-  reg [7:0] \$1243 ;
-  reg [7:0] \$1244 ;
-  reg [15:0] \$1245 ;
+  reg [1:0] \$1241 ;
+  reg [31:0] \$1242 ;
+  reg [1:0] \$1243 ;
+  reg [1:0] \$1244 ;
+  reg [3:0] \$1245 ;
   reg \$1246 ;
   reg [1:0] \$1247 ;
-  reg \$1248 ;
-  reg [1:0] \$1249 ;
+  reg [120:0] \$1248 ;
+  reg [3:0] \$1249 ;
   wire \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
+  reg [8:0] \$1250 ;
+  reg [8:0] \$1251 ;
   reg \$1252 ;
   reg \$1253 ;
-  reg \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
+  reg [8:0] \$1254 ;
+  reg [31:0] \$1255 ;
+  reg [31:0] \$1256 ;
+  reg [31:0] \$1257 ;
+  reg [31:0] \$1258 ;
+  reg [7:0] \$1259 ;
   wire \$126 ;
-  reg \$1260 ;
+  reg [7:0] \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
-  reg \$1263 ;
-  reg \$1264 ;
-  reg \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
-  reg \$1268 ;
-  reg \$1269 ;
-  wire \$127 ;
+  reg [7:0] \$1263 ;
+  reg [31:0] \$1264 ;
+  reg [31:0] \$1265 ;
+  reg [31:0] \$1266 ;
+  reg [31:0] \$1267 ;
+  reg [5:0] \$1268 ;
+  reg [5:0] \$1269 ;
+  wire [32:0] \$127 ;
   reg \$1270 ;
   reg \$1271 ;
-  reg \$1272 ;
-  reg \$1273 ;
-  reg \$1274 ;
-  reg \$1275 ;
-  reg \$1276 ;
-  reg \$1277 ;
-  reg \$1278 ;
-  reg \$1279 ;
-  wire \$128 ;
-  reg \$1280 ;
+  reg [5:0] \$1272 ;
+  reg [31:0] \$1273 ;
+  reg [31:0] \$1274 ;
+  reg [31:0] \$1275 ;
+  reg [31:0] \$1276 ;
+  reg [3:0] \$1277 ;
+  reg [7:0] \$1278 ;
+  reg [7:0] \$1279 ;
+  wire [32:0] \$128 ;
+  reg [15:0] \$1280 ;
   reg \$1281 ;
-  reg \$1282 ;
+  reg [1:0] \$1282 ;
   reg \$1283 ;
-  reg \$1284 ;
+  reg [1:0] \$1284 ;
   reg \$1285 ;
   reg \$1286 ;
   reg \$1287 ;
   reg \$1288 ;
   reg \$1289 ;
-  wire \$129 ;
+  wire [32:0] \$129 ;
   reg \$1290 ;
   reg \$1291 ;
   reg \$1292 ;
@@ -5237,7 +5381,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1298 ;
   reg \$1299 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [32:0] \$130 ;
   reg \$1300 ;
   reg \$1301 ;
   reg \$1302 ;
@@ -5252,24 +5396,24 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1310 ;
   reg \$1311 ;
   reg \$1312 ;
-  reg [1:0] \$1313 ;
-  reg [31:0] \$1314 ;
-  reg [3:0] \$1315 ;
-  reg [31:0] \$1316 ;
-  reg [31:0] \$1317 ;
-  reg [31:0] \$1318 ;
+  reg \$1313 ;
+  reg \$1314 ;
+  reg \$1315 ;
+  reg \$1316 ;
+  reg \$1317 ;
+  reg \$1318 ;
   reg \$1319 ;
   wire \$132 ;
   reg \$1320 ;
   reg \$1321 ;
-  reg [1:0] \$1322 ;
-  reg [13:0] \$1323 ;
-  reg [31:0] \$1324 ;
+  reg \$1322 ;
+  reg \$1323 ;
+  reg \$1324 ;
   reg \$1325 ;
-  reg [3:0] \$1326 ;
-  reg [7:0] \$1327 ;
-  reg [7:0] \$1328 ;
-  reg [15:0] \$1329 ;
+  reg \$1326 ;
+  reg \$1327 ;
+  reg \$1328 ;
+  reg \$1329 ;
   wire \$133 ;
   reg \$1330 ;
   reg \$1331 ;
@@ -5281,7 +5425,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1337 ;
   reg \$1338 ;
   reg \$1339 ;
-  wire [32:0] \$134 ;
+  wire \$134 ;
   reg \$1340 ;
   reg \$1341 ;
   reg \$1342 ;
@@ -5290,31 +5434,31 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1345 ;
   reg \$1346 ;
   reg \$1347 ;
-  reg \$1348 ;
-  reg \$1349 ;
-  wire [32:0] \$135 ;
-  reg \$1350 ;
-  reg \$1351 ;
-  reg \$1352 ;
-  reg \$1353 ;
+  reg [1:0] \$1348 ;
+  reg [31:0] \$1349 ;
+  wire \$135 ;
+  reg [3:0] \$1350 ;
+  reg [31:0] \$1351 ;
+  reg [31:0] \$1352 ;
+  reg [31:0] \$1353 ;
   reg \$1354 ;
-  reg [31:0] \$1355 ;
+  reg \$1355 ;
   reg \$1356 ;
-  reg \$1357 ;
-  reg [1:0] \$1358 ;
-  reg \$1359 ;
-  wire [32:0] \$136 ;
+  reg [1:0] \$1357 ;
+  reg [13:0] \$1358 ;
+  reg [31:0] \$1359 ;
+  wire \$136 ;
   reg \$1360 ;
-  reg \$1361 ;
-  reg [31:0] \$1362 ;
-  reg [1:0] \$1363 ;
-  reg [2:0] \$1364 ;
+  reg [3:0] \$1361 ;
+  reg [7:0] \$1362 ;
+  reg [7:0] \$1363 ;
+  reg [15:0] \$1364 ;
   reg \$1365 ;
   reg \$1366 ;
   reg \$1367 ;
   reg \$1368 ;
   reg \$1369 ;
-  wire [32:0] \$137 ;
+  wire \$137 ;
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
@@ -5324,30 +5468,65 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg \$1376 ;
   reg \$1377 ;
   reg \$1378 ;
-  reg [39:0] \$1379 ;
-  wire \$138 ;
-  reg [39:0] \$1380 ;
+  reg \$1379 ;
+  wire [7:0] \$138 ;
+  reg \$1380 ;
   reg \$1381 ;
   reg \$1382 ;
-  reg [2:0] \$1383 ;
+  reg \$1383 ;
   reg \$1384 ;
   reg \$1385 ;
   reg \$1386 ;
-  reg [2:0] \$1387 ;
+  reg \$1387 ;
   reg \$1388 ;
   reg \$1389 ;
-  wire [5:0] \$139 ;
-  reg [1:0] \$1390 ;
-  reg [7:0] \$1391 ;
-  reg [39:0] \$1392 ;
-  reg \$1393 ;
+  wire [7:0] \$139 ;
+  reg [31:0] \$1390 ;
+  reg \$1391 ;
+  reg \$1392 ;
+  reg [1:0] \$1393 ;
   reg \$1394 ;
-  reg [1:0] \$1395 ;
+  reg \$1395 ;
+  reg \$1396 ;
+  reg [31:0] \$1397 ;
+  reg [1:0] \$1398 ;
+  reg [2:0] \$1399 ;
   wire \$14 ;
-  wire [5:0] \$140 ;
-  wire [7:0] \$141 ;
-  wire [7:0] \$142 ;
+  wire [9:0] \$140 ;
+  reg \$1400 ;
+  reg \$1401 ;
+  reg \$1402 ;
+  reg \$1403 ;
+  reg \$1404 ;
+  reg \$1405 ;
+  reg \$1406 ;
+  reg \$1407 ;
+  reg \$1408 ;
+  reg \$1409 ;
+  wire [9:0] \$141 ;
+  reg \$1410 ;
+  reg \$1411 ;
+  reg \$1412 ;
+  reg \$1413 ;
+  reg [39:0] \$1414 ;
+  reg [39:0] \$1415 ;
+  reg \$1416 ;
+  reg \$1417 ;
+  reg [3:0] \$1418 ;
+  reg \$1419 ;
+  wire \$142 ;
+  reg \$1420 ;
+  reg \$1421 ;
+  reg [3:0] \$1422 ;
+  reg \$1423 ;
+  reg \$1424 ;
+  reg [1:0] \$1425 ;
+  reg [7:0] \$1426 ;
+  reg [39:0] \$1427 ;
+  reg \$1428 ;
+  reg \$1429 ;
   wire \$143 ;
+  reg [1:0] \$1430 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -5358,26 +5537,26 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [32:0] \$153 ;
-  wire [32:0] \$154 ;
-  wire [32:0] \$155 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
   wire [32:0] \$156 ;
-  wire [3:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire [7:0] \$159 ;
+  wire [32:0] \$157 ;
+  wire [32:0] \$158 ;
+  wire [32:0] \$159 ;
   wire \$16 ;
-  wire [15:0] \$160 ;
-  wire [6:0] \$161 ;
+  wire \$160 ;
+  wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [5:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [7:0] \$169 ;
   wire [32:0] \$17 ;
-  wire \$170 ;
+  wire [7:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
@@ -5393,16 +5572,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [32:0] \$185 ;
+  wire [32:0] \$186 ;
+  wire [32:0] \$187 ;
+  wire [32:0] \$188 ;
+  wire [3:0] \$189 ;
   wire [120:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [7:0] \$190 ;
+  wire [7:0] \$191 ;
+  wire [15:0] \$192 ;
+  wire [6:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -5910,56 +6089,56 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire [31:0] \$650 ;
-  wire [31:0] \$651 ;
-  wire [31:0] \$652 ;
-  wire [31:0] \$653 ;
-  wire [31:0] \$654 ;
-  wire [31:0] \$655 ;
-  wire [31:0] \$656 ;
-  wire [31:0] \$657 ;
-  wire [1:0] \$658 ;
-  wire [31:0] \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [2:0] \$660 ;
-  wire [2:0] \$661 ;
-  wire [2:0] \$662 ;
-  wire [31:0] \$663 ;
-  wire [31:0] \$664 ;
-  wire [31:0] \$665 ;
-  wire [31:0] \$666 ;
-  wire [31:0] \$667 ;
-  wire [31:0] \$668 ;
-  wire [31:0] \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  wire [31:0] \$670 ;
-  wire [31:0] \$671 ;
-  wire [31:0] \$672 ;
-  wire [31:0] \$673 ;
-  wire [31:0] \$674 ;
-  wire [31:0] \$675 ;
-  wire [31:0] \$676 ;
-  wire [31:0] \$677 ;
-  wire [31:0] \$678 ;
-  wire [31:0] \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  wire [31:0] \$680 ;
+  wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  wire [31:0] \$682 ;
+  wire [31:0] \$683 ;
+  wire [31:0] \$684 ;
+  wire [31:0] \$685 ;
+  wire [31:0] \$686 ;
+  wire [31:0] \$687 ;
+  wire [31:0] \$688 ;
+  wire [31:0] \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
+  wire [1:0] \$690 ;
+  wire [31:0] \$691 ;
+  wire [3:0] \$692 ;
+  wire [3:0] \$693 ;
+  wire [3:0] \$694 ;
+  wire [31:0] \$695 ;
   wire [31:0] \$696 ;
   wire [31:0] \$697 ;
   wire [31:0] \$698 ;
@@ -5970,9 +6149,9 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$701 ;
   wire [31:0] \$702 ;
   wire [31:0] \$703 ;
-  wire [8:0] \$704 ;
+  wire [31:0] \$704 ;
   wire [31:0] \$705 ;
-  wire [8:0] \$706 ;
+  wire [31:0] \$706 ;
   wire [31:0] \$707 ;
   wire [31:0] \$708 ;
   wire [31:0] \$709 ;
@@ -5980,43 +6159,43 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$710 ;
   wire [31:0] \$711 ;
   wire [31:0] \$712 ;
-  wire [31:0] \$713 ;
-  wire [31:0] \$714 ;
-  wire [31:0] \$715 ;
-  wire [31:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [31:0] \$718 ;
-  wire [31:0] \$719 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [31:0] \$720 ;
-  wire [31:0] \$721 ;
-  wire [31:0] \$722 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [31:0] \$728 ;
+  wire [31:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire [31:0] \$736 ;
+  wire [31:0] \$730 ;
+  wire [31:0] \$731 ;
+  wire [31:0] \$732 ;
+  wire [31:0] \$733 ;
+  wire [31:0] \$734 ;
+  wire [31:0] \$735 ;
+  wire [8:0] \$736 ;
   wire [31:0] \$737 ;
-  wire [31:0] \$738 ;
+  wire [8:0] \$738 ;
   wire [31:0] \$739 ;
   wire \$74 ;
   wire [31:0] \$740 ;
   wire [31:0] \$741 ;
   wire [31:0] \$742 ;
   wire [31:0] \$743 ;
-  wire [7:0] \$744 ;
+  wire [31:0] \$744 ;
   wire [31:0] \$745 ;
-  wire [7:0] \$746 ;
+  wire [31:0] \$746 ;
   wire [31:0] \$747 ;
   wire [31:0] \$748 ;
   wire [31:0] \$749 ;
@@ -6026,41 +6205,41 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$752 ;
   wire [31:0] \$753 ;
   wire [31:0] \$754 ;
-  wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
-  wire [31:0] \$758 ;
-  wire [31:0] \$759 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire [31:0] \$760 ;
-  wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [31:0] \$768 ;
+  wire [31:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire [31:0] \$776 ;
+  wire [31:0] \$770 ;
+  wire [31:0] \$771 ;
+  wire [31:0] \$772 ;
+  wire [31:0] \$773 ;
+  wire [31:0] \$774 ;
+  wire [31:0] \$775 ;
+  wire [7:0] \$776 ;
   wire [31:0] \$777 ;
-  wire [31:0] \$778 ;
+  wire [7:0] \$778 ;
   wire [31:0] \$779 ;
   wire \$78 ;
   wire [31:0] \$780 ;
   wire [31:0] \$781 ;
   wire [31:0] \$782 ;
   wire [31:0] \$783 ;
-  wire [5:0] \$784 ;
+  wire [31:0] \$784 ;
   wire [31:0] \$785 ;
-  wire [5:0] \$786 ;
+  wire [31:0] \$786 ;
   wire [31:0] \$787 ;
   wire [31:0] \$788 ;
   wire [31:0] \$789 ;
@@ -6070,51 +6249,51 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire [31:0] \$792 ;
   wire [31:0] \$793 ;
   wire [31:0] \$794 ;
-  wire [31:0] \$795 ;
-  wire [31:0] \$796 ;
-  wire [31:0] \$797 ;
-  wire [31:0] \$798 ;
-  wire [31:0] \$799 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
-  wire [31:0] \$800 ;
-  wire [31:0] \$801 ;
-  wire [31:0] \$802 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [31:0] \$808 ;
+  wire [31:0] \$809 ;
   wire [5:0] \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire [31:0] \$818 ;
+  wire [31:0] \$810 ;
+  wire [31:0] \$811 ;
+  wire [31:0] \$812 ;
+  wire [31:0] \$813 ;
+  wire [31:0] \$814 ;
+  wire [31:0] \$815 ;
+  wire [5:0] \$816 ;
+  wire [31:0] \$817 ;
+  wire [5:0] \$818 ;
   wire [31:0] \$819 ;
   wire [6:0] \$82 ;
   wire [31:0] \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire [3:0] \$825 ;
-  wire [7:0] \$826 ;
-  wire [7:0] \$827 ;
-  wire [15:0] \$828 ;
-  wire \$829 ;
+  wire [31:0] \$821 ;
+  wire [31:0] \$822 ;
+  wire [31:0] \$823 ;
+  wire [31:0] \$824 ;
+  wire [31:0] \$825 ;
+  wire [31:0] \$826 ;
+  wire [31:0] \$827 ;
+  wire [31:0] \$828 ;
+  wire [31:0] \$829 ;
   wire [4:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
+  wire [31:0] \$830 ;
+  wire [31:0] \$831 ;
+  wire [31:0] \$832 ;
+  wire [31:0] \$833 ;
+  wire [31:0] \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
@@ -6132,18 +6311,18 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$848 ;
   wire \$849 ;
   wire [2:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
+  wire [31:0] \$850 ;
+  wire [31:0] \$851 ;
+  wire [31:0] \$852 ;
   wire \$853 ;
-  wire [6:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [3:0] \$857 ;
+  wire [7:0] \$858 ;
+  wire [7:0] \$859 ;
   wire [32:0] \$86 ;
-  wire \$860 ;
+  wire [15:0] \$860 ;
   wire \$861 ;
   wire \$862 ;
   wire \$863 ;
@@ -6171,7 +6350,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
-  wire \$886 ;
+  wire [6:0] \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
@@ -6242,7 +6421,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [2:0] \$95 ;
+  wire [3:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -6253,7 +6432,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [2:0] \$96 ;
+  wire [3:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -6286,7 +6465,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [2:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -6298,58 +6477,58 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$104  = 1'h0;
-  reg [1:0] \$signal$106  = 2'h0;
   reg \$signal$107  = 1'h0;
-  reg \$signal$170  = 1'h0;
-  reg [31:0] \$signal$185  = 32'd0;
-  reg \$signal$186  = 1'h0;
-  reg \$signal$218  = 1'h0;
-  reg [31:0] \$signal$220  = 32'd0;
+  reg [1:0] \$signal$109  = 2'h0;
+  reg \$signal$110  = 1'h0;
+  reg \$signal$173  = 1'h0;
+  reg [31:0] \$signal$188  = 32'd0;
+  reg \$signal$189  = 1'h0;
   reg \$signal$221  = 1'h0;
-  reg \$signal$225  = 1'h0;
-  reg \$signal$226  = 1'h0;
-  reg [31:0] \$signal$228  = 32'd0;
-  reg \$signal$241  = 1'h0;
-  reg \$signal$242  = 1'h0;
-  reg \$signal$243  = 1'h0;
+  reg [31:0] \$signal$223  = 32'd0;
+  reg \$signal$224  = 1'h0;
+  reg \$signal$228  = 1'h0;
+  reg \$signal$229  = 1'h0;
+  reg [31:0] \$signal$231  = 32'd0;
   reg \$signal$244  = 1'h0;
+  reg \$signal$245  = 1'h0;
+  reg \$signal$246  = 1'h0;
   reg \$signal$247  = 1'h0;
-  reg \$signal$251  = 1'h0;
-  reg \$signal$252  = 1'h0;
+  reg \$signal$250  = 1'h0;
+  reg \$signal$254  = 1'h0;
+  reg \$signal$255  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$47 ;
-  reg [31:0] \$signal$56  = 32'd0;
-  reg [1:0] \$signal$59  = 2'h0;
-  reg [3:0] \$signal$61  = 4'h0;
-  reg \$signal$62  = 1'h0;
-  reg \$signal$63  = 1'h0;
-  reg [2:0] \$signal$70  = 3'h0;
+  wire [1:0] \$signal$50 ;
+  reg [31:0] \$signal$59  = 32'd0;
+  reg [1:0] \$signal$62  = 2'h0;
+  reg [3:0] \$signal$64  = 4'h0;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg [3:0] \$signal$73  = 4'h0;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$263 ;
   wire [1:0] \$signature__addr$266 ;
   wire [1:0] \$signature__addr$269 ;
   wire [1:0] \$signature__addr$272 ;
   wire [1:0] \$signature__addr$275 ;
-  (* init = 2'h0 *)
   wire [1:0] \$signature__addr$278 ;
+  (* init = 2'h0 *)
   wire [1:0] \$signature__addr$281 ;
+  wire [1:0] \$signature__addr$284 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$261 ;
-  wire [120:0] \$signature__data$267 ;
-  wire [120:0] \$signature__data$273 ;
-  wire [120:0] \$signature__data$279 ;
-  wire [120:0] \$signature__data$67 ;
-  wire [120:0] \$signature__data$68 ;
-  wire [120:0] \$signature__data$69 ;
+  wire [120:0] \$signature__data$264 ;
+  wire [120:0] \$signature__data$270 ;
+  wire [120:0] \$signature__data$276 ;
+  wire [120:0] \$signature__data$282 ;
+  wire [120:0] \$signature__data$70 ;
+  wire [120:0] \$signature__data$71 ;
+  wire [120:0] \$signature__data$72 ;
   wire \$signature__en ;
-  wire \$signature__en$264 ;
-  wire \$signature__en$268 ;
-  wire \$signature__en$270 ;
-  wire \$signature__en$274 ;
-  wire \$signature__en$276 ;
-  wire \$signature__en$280 ;
-  wire \$signature__en$282 ;
+  wire \$signature__en$267 ;
+  wire \$signature__en$271 ;
+  wire \$signature__en$273 ;
+  wire \$signature__en$277 ;
+  wire \$signature__en$279 ;
+  wire \$signature__en$283 ;
+  wire \$signature__en$285 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -6392,12 +6571,13 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
-  reg [2:0] irq_enable = 3'h0;
+  reg [3:0] irq_enable = 4'h0;
   reg [31:0] large_allocs = 32'd0;
   reg large_ev_fail = 1'h0;
   reg large_ev_flush = 1'h0;
   reg large_ev_free = 1'h0;
   reg large_ev_grant = 1'h0;
+  reg large_ev_overwrite = 1'h0;
   reg [31:0] large_fails = 32'd0;
   reg [31:0] large_flushes = 32'd0;
   reg [31:0] large_frees = 32'd0;
@@ -6415,6 +6595,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg medium_ev_flush = 1'h0;
   reg medium_ev_free = 1'h0;
   reg medium_ev_grant = 1'h0;
+  reg medium_ev_overwrite = 1'h0;
   reg [31:0] medium_fails = 32'd0;
   reg [31:0] medium_flushes = 32'd0;
   reg [31:0] medium_frees = 32'd0;
@@ -6425,16 +6606,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg [7:0] medium_in_use_was = 8'h00;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$2456$0 ;
-  wire [14:0] \port$2456$0 ;
-  input [23:0] \port$2456$55 ;
-  wire [23:0] \port$2456$55 ;
-  input [23:0] \port$2462$0 ;
-  wire [23:0] \port$2462$0 ;
-  input [22:0] \port$2477$0 ;
-  wire [22:0] \port$2477$0 ;
-  input [40:0] \port$2509$0 ;
-  wire [40:0] \port$2509$0 ;
+  input [14:0] \port$2544$0 ;
+  wire [14:0] \port$2544$0 ;
+  input [23:0] \port$2544$55 ;
+  wire [23:0] \port$2544$55 ;
+  input [23:0] \port$2550$0 ;
+  wire [23:0] \port$2550$0 ;
+  input [22:0] \port$2565$0 ;
+  wire [22:0] \port$2565$0 ;
+  input [40:0] \port$2597$0 ;
+  wire [40:0] \port$2597$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6571,6 +6752,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg small_ev_flush = 1'h0;
   reg small_ev_free = 1'h0;
   reg small_ev_grant = 1'h0;
+  reg small_ev_overwrite = 1'h0;
   reg [31:0] small_fails = 32'd0;
   reg [31:0] small_flushes = 32'd0;
   reg [31:0] small_frees = 32'd0;
@@ -6618,7 +6800,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg w1_small_oor_gt18 = 1'h0;
   reg w1_small_oor_gt6 = 1'h0;
   reg w1_strb0 = 1'h0;
-  reg [2:0] w1c = 3'h0;
+  reg [3:0] w1c = 4'h0;
   reg [39:0] w2_base = 40'h0000000000;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -6639,113 +6821,113 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$261 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$264 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$61 [3:2]];
+    _0_ <= log_bank0[\$signal$64 [3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$268 )
-      log_bank1[\$signature__addr$266 ] <= \$signature__data$267 ;
+    if (\$signature__en$271 )
+      log_bank1[\$signature__addr$269 ] <= \$signature__data$270 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$61 [3:2]];
+    _1_ <= log_bank1[\$signal$64 [3:2]];
   end
-  assign \$signature__data$67  = _1_;
+  assign \$signature__data$70  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$274 )
-      log_bank2[\$signature__addr$272 ] <= \$signature__data$273 ;
+    if (\$signature__en$277 )
+      log_bank2[\$signature__addr$275 ] <= \$signature__data$276 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$61 [3:2]];
+    _2_ <= log_bank2[\$signal$64 [3:2]];
   end
-  assign \$signature__data$68  = _2_;
+  assign \$signature__data$71  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$280 )
-      log_bank3[\$signal$59 ] <= \$signature__data$279 ;
+    if (\$signature__en$283 )
+      log_bank3[\$signal$62 ] <= \$signature__data$282 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$61 [3:2]];
+    _3_ <= log_bank3[\$signal$64 [3:2]];
   end
-  assign \$signature__data$69  = _3_;
+  assign \$signature__data$72  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2462$0 [4:1];
+  assign \$2  = | \port$2550$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2462$0 [23] ? { 6'h00, \port$2462$0 [22:21] } : 8'hff;
+  assign \$4  = \port$2550$0 [23] ? { 6'h00, \port$2550$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$2477$0 [4:1];
+  assign \$6  = | \port$2565$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2477$0 [20:5], 46'h000000000000, \port$2477$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2477$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2456$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2456$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2456$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2462$0 [20:5], \port$2509$0 [32:1], \port$2509$0 [40:33], \$4 , 1'h0, \port$2509$0 [0], 3'h1, \port$2462$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2462$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2565$0 [20:5], 46'h000000000000, \port$2565$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2565$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2544$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2544$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2544$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2550$0 [20:5], \port$2597$0 [32:1], \port$2597$0 [40:33], \$4 , 1'h0, \port$2597$0 [0], 3'h1, \port$2550$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2550$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2477$0 [4:1];
+  assign \$14  = | \port$2565$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2477$0 [20:5], 46'h000000000000, \port$2477$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2477$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2456$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2456$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2456$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2565$0 [20:5], 46'h000000000000, \port$2565$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2565$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2544$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2544$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2544$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$2462$0 [4:1];
+  assign \$21  = | \port$2550$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2477$0 [4:1];
+  assign \$23  = | \port$2565$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2456$0 [0];
+  assign \$26  = ~ \port$2544$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2456$0 [4:1] != 1'h1;
+  assign \$28  = \port$2544$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2456$0 [4:1] == 1'h1;
+  assign \$31  = \port$2544$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2456$0 [0];
-  assign \$34  = ! \port$2456$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$2544$0 [0];
+  assign \$34  = ! \port$2544$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2462$0 [0];
-  assign \$37  = ! \port$2462$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$2550$0 [0];
+  assign \$37  = ! \port$2550$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2477$0 [0];
-  assign \$40  = ! \port$2477$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$2565$0 [0];
+  assign \$40  = ! \port$2565$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2456$0 [4:1] == 1'h1;
+  assign \$42  = \port$2544$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2456$0 [6:5];
+  assign \$44  = ! \port$2544$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$2456$0 [0];
-  assign \$47  = \port$2456$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$2544$0 [0];
+  assign \$47  = \port$2544$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$2462$0 [0];
-  assign \$50  = \port$2462$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$2550$0 [0];
+  assign \$50  = \port$2550$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$2477$0 [0];
-  assign \$53  = \port$2477$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$2565$0 [0];
+  assign \$53  = \port$2565$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$2456$0 [4:1] == 1'h1;
+  assign \$55  = \port$2544$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$2456$0 [6:5] == 1'h1;
+  assign \$57  = \port$2544$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$2456$0 [0];
-  assign \$60  = \port$2456$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$2544$0 [0];
+  assign \$60  = \port$2544$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$2462$0 [0];
-  assign \$63  = \port$2462$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$2550$0 [0];
+  assign \$63  = \port$2550$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$2477$0 [0];
-  assign \$66  = \port$2477$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$2565$0 [0];
+  assign \$66  = \port$2565$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$2456$0 [4:1] == 1'h1;
+  assign \$68  = \port$2544$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$2456$0 [6:5] == 2'h2;
+  assign \$70  = \port$2544$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -6757,120 +6939,120 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$79  = space >= 3'h7;
   assign \$80  = space >= 4'h8;
   assign \$81  = space + popped;
-  assign \$82  = \$81  - \$signal$47 ;
-  assign \$83  = tail + \$signal$47 ;
-  assign \$84  = \$signal$56  + \$signal$47 ;
-  assign \$85  = \$signal$28  - \$signal$47 ;
+  assign \$82  = \$81  - \$signal$50 ;
+  assign \$83  = tail + \$signal$50 ;
+  assign \$84  = \$signal$59  + \$signal$50 ;
+  assign \$85  = \$signal$28  - \$signal$50 ;
   assign \$86  = err_dropped + n_dropped;
-  assign \$87  = tail[1:0] + \$signal$47 ;
+  assign \$87  = tail[1:0] + \$signal$50 ;
   assign \$88  = tail_next_row + 1'h1;
-  assign \$89  = \$signal$61  + 1'h1;
+  assign \$89  = \$signal$64  + 1'h1;
   assign \$90  = ~ space[4];
-  assign \$91  = head_bank[0] ? \$signature__data$69  : \$signature__data$68 ;
-  assign \$92  = head_bank[0] ? \$signature__data$67  : \$signature__data ;
+  assign \$91  = head_bank[0] ? \$signature__data$72  : \$signature__data$71 ;
+  assign \$92  = head_bank[0] ? \$signature__data$70  : \$signature__data ;
   assign \$93  = head_bank[1] ? \$91  : \$92 ;
-  assign \$94  = \$signal$63  ? \$93  : 121'h0000000000000000000000000000000;
+  assign \$94  = \$signal$66  ? \$93  : 121'h0000000000000000000000000000000;
   assign \$95  = ~ w1c;
-  assign \$96  = \$signal$70  & \$95 ;
+  assign \$96  = \$signal$73  & \$95 ;
   assign \$97  = | \$signal$28 ;
-  assign \$98  = \$signal$47  != \$signal$28 ;
-  assign \$99  = \$96  | { \$98 , e1_exhausted, \$97  };
-  assign \$100  = small_ev_grant == small_ev_free;
-  assign \$101  = small_ev_grant ? 9'h001 : 9'h1ff;
-  assign \$102  = \$100  ? 9'h000 : \$101 ;
-  assign \$103  = $signed({ 1'h0, small_in_use }) + $signed(\$102 );
-  assign \$104  = small_ev_flush ? { 10'h000, small_ev_grant } : \$103 ;
-  assign \$105  = | small_in_use;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = small_ev_grant & \$106 ;
-  assign \$108  = ~ small_ev_free;
-  assign \$109  = small_ev_grant & \$108 ;
-  assign \$110  = small_ev_flush ? \$107  : \$109 ;
-  assign \$111  = ~ \$signal$62 ;
-  assign \$112  = small_in_use > small_high_water;
-  assign \$113  = small_hw_grow ? small_in_use_rose : \$112 ;
-  assign \$114  = \$111  & \$113 ;
-  assign \$115  = small_allocs + small_ev_grant;
-  assign \$116  = small_fails + small_ev_fail;
-  assign \$117  = small_frees + small_ev_free;
-  assign \$118  = small_flushes + small_ev_flush;
-  assign \$119  = medium_ev_grant == medium_ev_free;
-  assign \$120  = medium_ev_grant ? 8'h01 : 8'hff;
-  assign \$121  = \$119  ? 8'h00 : \$120 ;
-  assign \$122  = $signed({ 1'h0, medium_in_use }) + $signed(\$121 );
-  assign \$123  = medium_ev_flush ? { 9'h000, medium_ev_grant } : \$122 ;
-  assign \$124  = | medium_in_use;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = medium_ev_grant & \$125 ;
-  assign \$127  = ~ medium_ev_free;
-  assign \$128  = medium_ev_grant & \$127 ;
-  assign \$129  = medium_ev_flush ? \$126  : \$128 ;
-  assign \$130  = ~ \$signal$62 ;
-  assign \$131  = medium_in_use > medium_high_water;
-  assign \$132  = medium_hw_grow ? medium_in_use_rose : \$131 ;
-  assign \$133  = \$130  & \$132 ;
-  assign \$134  = medium_allocs + medium_ev_grant;
-  assign \$135  = medium_fails + medium_ev_fail;
-  assign \$136  = medium_frees + medium_ev_free;
-  assign \$137  = medium_flushes + medium_ev_flush;
-  assign \$138  = large_ev_grant == large_ev_free;
-  assign \$139  = large_ev_grant ? 6'h01 : 6'h3f;
-  assign \$140  = \$138  ? 6'h00 : \$139 ;
-  assign \$141  = $signed({ 1'h0, large_in_use }) + $signed(\$140 );
-  assign \$142  = large_ev_flush ? { 7'h00, large_ev_grant } : \$141 ;
-  assign \$143  = | large_in_use;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = large_ev_grant & \$144 ;
-  assign \$146  = ~ large_ev_free;
-  assign \$147  = large_ev_grant & \$146 ;
-  assign \$148  = large_ev_flush ? \$145  : \$147 ;
-  assign \$149  = ~ \$signal$62 ;
-  assign \$150  = large_in_use > large_high_water;
-  assign \$151  = large_hw_grow ? large_in_use_rose : \$150 ;
-  assign \$152  = \$149  & \$151 ;
-  assign \$153  = large_allocs + large_ev_grant;
-  assign \$154  = large_fails + large_ev_fail;
-  assign \$155  = large_frees + large_ev_free;
-  assign \$156  = large_flushes + large_ev_flush;
-  assign \$157  = 1'h1 << bus__r_addr[1:0];
-  assign \$158  = 1'h1 << bus__r_addr[4:2];
-  assign \$159  = 1'h1 << bus__r_addr[7:5];
-  assign \$160  = 1'h1 << bus__r_addr[11:8];
-  assign \$161  = bus__r_addr[11:6] - 3'h4;
-  assign \$162  = ~ r1_a1_0[0];
-  assign \$163  = ~ r1_a4_2[0];
-  assign \$164  = \$162  | \$163 ;
-  assign \$165  = ~ r1_a7_5[0];
-  assign \$166  = ~ r1_a11_8[0];
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = \$164  | \$167 ;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = ~ r1_a1_0[0];
-  assign \$171  = ~ r1_a4_2[1];
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = ~ r1_a7_5[0];
-  assign \$174  = ~ r1_a11_8[0];
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = \$172  | \$175 ;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = ~ r1_a1_0[0];
-  assign \$179  = ~ r1_a4_2[2];
-  assign \$180  = \$178  | \$179 ;
-  assign \$181  = ~ r1_a7_5[0];
-  assign \$182  = ~ r1_a11_8[0];
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = \$180  | \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = ~ r1_a1_0[0];
-  assign \$187  = ~ r1_a4_2[3];
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = ~ r1_a7_5[0];
-  assign \$190  = ~ r1_a11_8[0];
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = ~ \$192 ;
+  assign \$98  = \$signal$50  != \$signal$28 ;
+  assign \$99  = small_ev_overwrite | medium_ev_overwrite;
+  assign \$100  = \$99  | large_ev_overwrite;
+  assign \$101  = \$96  | { \$100 , \$98 , e1_exhausted, \$97  };
+  assign \$102  = ~ small_ev_overwrite;
+  assign \$103  = small_ev_grant & \$102 ;
+  assign \$104  = ~ small_ev_overwrite;
+  assign \$105  = small_ev_grant & \$104 ;
+  assign \$106  = \$105  == small_ev_free;
+  assign \$107  = ~ small_ev_overwrite;
+  assign \$108  = small_ev_grant & \$107 ;
+  assign \$109  = \$108  ? 9'h001 : 9'h1ff;
+  assign \$110  = \$106  ? 9'h000 : \$109 ;
+  assign \$111  = $signed({ 1'h0, small_in_use }) + $signed(\$110 );
+  assign \$112  = small_ev_flush ? { 10'h000, \$103  } : \$111 ;
+  assign \$113  = ~ small_ev_overwrite;
+  assign \$114  = small_ev_grant & \$113 ;
+  assign \$115  = | small_in_use;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = ~ small_ev_overwrite;
+  assign \$119  = small_ev_grant & \$118 ;
+  assign \$120  = ~ small_ev_free;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = small_ev_flush ? \$117  : \$121 ;
+  assign \$123  = ~ \$signal$65 ;
+  assign \$124  = small_in_use > small_high_water;
+  assign \$125  = small_hw_grow ? small_in_use_rose : \$124 ;
+  assign \$126  = \$123  & \$125 ;
+  assign \$127  = small_allocs + small_ev_grant;
+  assign \$128  = small_fails + small_ev_fail;
+  assign \$129  = small_frees + small_ev_free;
+  assign \$130  = small_flushes + small_ev_flush;
+  assign \$131  = ~ medium_ev_overwrite;
+  assign \$132  = medium_ev_grant & \$131 ;
+  assign \$133  = ~ medium_ev_overwrite;
+  assign \$134  = medium_ev_grant & \$133 ;
+  assign \$135  = \$134  == medium_ev_free;
+  assign \$136  = ~ medium_ev_overwrite;
+  assign \$137  = medium_ev_grant & \$136 ;
+  assign \$138  = \$137  ? 8'h01 : 8'hff;
+  assign \$139  = \$135  ? 8'h00 : \$138 ;
+  assign \$140  = $signed({ 1'h0, medium_in_use }) + $signed(\$139 );
+  assign \$141  = medium_ev_flush ? { 9'h000, \$132  } : \$140 ;
+  assign \$142  = ~ medium_ev_overwrite;
+  assign \$143  = medium_ev_grant & \$142 ;
+  assign \$144  = | medium_in_use;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ~ medium_ev_overwrite;
+  assign \$148  = medium_ev_grant & \$147 ;
+  assign \$149  = ~ medium_ev_free;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = medium_ev_flush ? \$146  : \$150 ;
+  assign \$152  = ~ \$signal$65 ;
+  assign \$153  = medium_in_use > medium_high_water;
+  assign \$154  = medium_hw_grow ? medium_in_use_rose : \$153 ;
+  assign \$155  = \$152  & \$154 ;
+  assign \$156  = medium_allocs + medium_ev_grant;
+  assign \$157  = medium_fails + medium_ev_fail;
+  assign \$158  = medium_frees + medium_ev_free;
+  assign \$159  = medium_flushes + medium_ev_flush;
+  assign \$160  = ~ large_ev_overwrite;
+  assign \$161  = large_ev_grant & \$160 ;
+  assign \$162  = ~ large_ev_overwrite;
+  assign \$163  = large_ev_grant & \$162 ;
+  assign \$164  = \$163  == large_ev_free;
+  assign \$165  = ~ large_ev_overwrite;
+  assign \$166  = large_ev_grant & \$165 ;
+  assign \$167  = \$166  ? 6'h01 : 6'h3f;
+  assign \$168  = \$164  ? 6'h00 : \$167 ;
+  assign \$169  = $signed({ 1'h0, large_in_use }) + $signed(\$168 );
+  assign \$170  = large_ev_flush ? { 7'h00, \$161  } : \$169 ;
+  assign \$171  = ~ large_ev_overwrite;
+  assign \$172  = large_ev_grant & \$171 ;
+  assign \$173  = | large_in_use;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ large_ev_overwrite;
+  assign \$177  = large_ev_grant & \$176 ;
+  assign \$178  = ~ large_ev_free;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = large_ev_flush ? \$175  : \$179 ;
+  assign \$181  = ~ \$signal$65 ;
+  assign \$182  = large_in_use > large_high_water;
+  assign \$183  = large_hw_grow ? large_in_use_rose : \$182 ;
+  assign \$184  = \$181  & \$183 ;
+  assign \$185  = large_allocs + large_ev_grant;
+  assign \$186  = large_fails + large_ev_fail;
+  assign \$187  = large_frees + large_ev_free;
+  assign \$188  = large_flushes + large_ev_flush;
+  assign \$189  = 1'h1 << bus__r_addr[1:0];
+  assign \$190  = 1'h1 << bus__r_addr[4:2];
+  assign \$191  = 1'h1 << bus__r_addr[7:5];
+  assign \$192  = 1'h1 << bus__r_addr[11:8];
+  assign \$193  = bus__r_addr[11:6] - 3'h4;
   assign \$194  = ~ r1_a1_0[0];
-  assign \$195  = ~ r1_a4_2[4];
+  assign \$195  = ~ r1_a4_2[0];
   assign \$196  = \$194  | \$195 ;
   assign \$197  = ~ r1_a7_5[0];
   assign \$198  = ~ r1_a11_8[0];
@@ -6878,7 +7060,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$200  = \$196  | \$199 ;
   assign \$201  = ~ \$200 ;
   assign \$202  = ~ r1_a1_0[0];
-  assign \$203  = ~ r1_a4_2[5];
+  assign \$203  = ~ r1_a4_2[1];
   assign \$204  = \$202  | \$203 ;
   assign \$205  = ~ r1_a7_5[0];
   assign \$206  = ~ r1_a11_8[0];
@@ -6886,7 +7068,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$208  = \$204  | \$207 ;
   assign \$209  = ~ \$208 ;
   assign \$210  = ~ r1_a1_0[0];
-  assign \$211  = ~ r1_a4_2[6];
+  assign \$211  = ~ r1_a4_2[2];
   assign \$212  = \$210  | \$211 ;
   assign \$213  = ~ r1_a7_5[0];
   assign \$214  = ~ r1_a11_8[0];
@@ -6894,7 +7076,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$216  = \$212  | \$215 ;
   assign \$217  = ~ \$216 ;
   assign \$218  = ~ r1_a1_0[0];
-  assign \$219  = ~ r1_a4_2[7];
+  assign \$219  = ~ r1_a4_2[3];
   assign \$220  = \$218  | \$219 ;
   assign \$221  = ~ r1_a7_5[0];
   assign \$222  = ~ r1_a11_8[0];
@@ -6902,39 +7084,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$224  = \$220  | \$223 ;
   assign \$225  = ~ \$224 ;
   assign \$226  = ~ r1_a1_0[0];
-  assign \$227  = ~ r1_a4_2[0];
+  assign \$227  = ~ r1_a4_2[4];
   assign \$228  = \$226  | \$227 ;
-  assign \$229  = ~ r1_a7_5[1];
+  assign \$229  = ~ r1_a7_5[0];
   assign \$230  = ~ r1_a11_8[0];
   assign \$231  = \$229  | \$230 ;
   assign \$232  = \$228  | \$231 ;
   assign \$233  = ~ \$232 ;
   assign \$234  = ~ r1_a1_0[0];
-  assign \$235  = ~ r1_a4_2[1];
+  assign \$235  = ~ r1_a4_2[5];
   assign \$236  = \$234  | \$235 ;
-  assign \$237  = ~ r1_a7_5[1];
+  assign \$237  = ~ r1_a7_5[0];
   assign \$238  = ~ r1_a11_8[0];
   assign \$239  = \$237  | \$238 ;
   assign \$240  = \$236  | \$239 ;
   assign \$241  = ~ \$240 ;
   assign \$242  = ~ r1_a1_0[0];
-  assign \$243  = ~ r1_a4_2[2];
+  assign \$243  = ~ r1_a4_2[6];
   assign \$244  = \$242  | \$243 ;
-  assign \$245  = ~ r1_a7_5[1];
+  assign \$245  = ~ r1_a7_5[0];
   assign \$246  = ~ r1_a11_8[0];
   assign \$247  = \$245  | \$246 ;
   assign \$248  = \$244  | \$247 ;
   assign \$249  = ~ \$248 ;
   assign \$250  = ~ r1_a1_0[0];
-  assign \$251  = ~ r1_a4_2[3];
+  assign \$251  = ~ r1_a4_2[7];
   assign \$252  = \$250  | \$251 ;
-  assign \$253  = ~ r1_a7_5[1];
+  assign \$253  = ~ r1_a7_5[0];
   assign \$254  = ~ r1_a11_8[0];
   assign \$255  = \$253  | \$254 ;
   assign \$256  = \$252  | \$255 ;
   assign \$257  = ~ \$256 ;
   assign \$258  = ~ r1_a1_0[0];
-  assign \$259  = ~ r1_a4_2[4];
+  assign \$259  = ~ r1_a4_2[0];
   assign \$260  = \$258  | \$259 ;
   assign \$261  = ~ r1_a7_5[1];
   assign \$262  = ~ r1_a11_8[0];
@@ -6942,7 +7124,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$264  = \$260  | \$263 ;
   assign \$265  = ~ \$264 ;
   assign \$266  = ~ r1_a1_0[0];
-  assign \$267  = ~ r1_a4_2[5];
+  assign \$267  = ~ r1_a4_2[1];
   assign \$268  = \$266  | \$267 ;
   assign \$269  = ~ r1_a7_5[1];
   assign \$270  = ~ r1_a11_8[0];
@@ -6950,7 +7132,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$272  = \$268  | \$271 ;
   assign \$273  = ~ \$272 ;
   assign \$274  = ~ r1_a1_0[0];
-  assign \$275  = ~ r1_a4_2[6];
+  assign \$275  = ~ r1_a4_2[2];
   assign \$276  = \$274  | \$275 ;
   assign \$277  = ~ r1_a7_5[1];
   assign \$278  = ~ r1_a11_8[0];
@@ -6958,7 +7140,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$280  = \$276  | \$279 ;
   assign \$281  = ~ \$280 ;
   assign \$282  = ~ r1_a1_0[0];
-  assign \$283  = ~ r1_a4_2[7];
+  assign \$283  = ~ r1_a4_2[3];
   assign \$284  = \$282  | \$283 ;
   assign \$285  = ~ r1_a7_5[1];
   assign \$286  = ~ r1_a11_8[0];
@@ -6966,39 +7148,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$288  = \$284  | \$287 ;
   assign \$289  = ~ \$288 ;
   assign \$290  = ~ r1_a1_0[0];
-  assign \$291  = ~ r1_a4_2[0];
+  assign \$291  = ~ r1_a4_2[4];
   assign \$292  = \$290  | \$291 ;
-  assign \$293  = ~ r1_a7_5[0];
-  assign \$294  = ~ r1_a11_8[1];
+  assign \$293  = ~ r1_a7_5[1];
+  assign \$294  = ~ r1_a11_8[0];
   assign \$295  = \$293  | \$294 ;
   assign \$296  = \$292  | \$295 ;
   assign \$297  = ~ \$296 ;
   assign \$298  = ~ r1_a1_0[0];
-  assign \$299  = ~ r1_a4_2[1];
+  assign \$299  = ~ r1_a4_2[5];
   assign \$300  = \$298  | \$299 ;
-  assign \$301  = ~ r1_a7_5[0];
-  assign \$302  = ~ r1_a11_8[1];
+  assign \$301  = ~ r1_a7_5[1];
+  assign \$302  = ~ r1_a11_8[0];
   assign \$303  = \$301  | \$302 ;
   assign \$304  = \$300  | \$303 ;
   assign \$305  = ~ \$304 ;
   assign \$306  = ~ r1_a1_0[0];
-  assign \$307  = ~ r1_a4_2[2];
+  assign \$307  = ~ r1_a4_2[6];
   assign \$308  = \$306  | \$307 ;
-  assign \$309  = ~ r1_a7_5[0];
-  assign \$310  = ~ r1_a11_8[1];
+  assign \$309  = ~ r1_a7_5[1];
+  assign \$310  = ~ r1_a11_8[0];
   assign \$311  = \$309  | \$310 ;
   assign \$312  = \$308  | \$311 ;
   assign \$313  = ~ \$312 ;
   assign \$314  = ~ r1_a1_0[0];
-  assign \$315  = ~ r1_a4_2[3];
+  assign \$315  = ~ r1_a4_2[7];
   assign \$316  = \$314  | \$315 ;
-  assign \$317  = ~ r1_a7_5[0];
-  assign \$318  = ~ r1_a11_8[1];
+  assign \$317  = ~ r1_a7_5[1];
+  assign \$318  = ~ r1_a11_8[0];
   assign \$319  = \$317  | \$318 ;
   assign \$320  = \$316  | \$319 ;
   assign \$321  = ~ \$320 ;
   assign \$322  = ~ r1_a1_0[0];
-  assign \$323  = ~ r1_a4_2[4];
+  assign \$323  = ~ r1_a4_2[0];
   assign \$324  = \$322  | \$323 ;
   assign \$325  = ~ r1_a7_5[0];
   assign \$326  = ~ r1_a11_8[1];
@@ -7006,7 +7188,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$328  = \$324  | \$327 ;
   assign \$329  = ~ \$328 ;
   assign \$330  = ~ r1_a1_0[0];
-  assign \$331  = ~ r1_a4_2[5];
+  assign \$331  = ~ r1_a4_2[1];
   assign \$332  = \$330  | \$331 ;
   assign \$333  = ~ r1_a7_5[0];
   assign \$334  = ~ r1_a11_8[1];
@@ -7014,7 +7196,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$336  = \$332  | \$335 ;
   assign \$337  = ~ \$336 ;
   assign \$338  = ~ r1_a1_0[0];
-  assign \$339  = ~ r1_a4_2[6];
+  assign \$339  = ~ r1_a4_2[2];
   assign \$340  = \$338  | \$339 ;
   assign \$341  = ~ r1_a7_5[0];
   assign \$342  = ~ r1_a11_8[1];
@@ -7022,7 +7204,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$344  = \$340  | \$343 ;
   assign \$345  = ~ \$344 ;
   assign \$346  = ~ r1_a1_0[0];
-  assign \$347  = ~ r1_a4_2[7];
+  assign \$347  = ~ r1_a4_2[3];
   assign \$348  = \$346  | \$347 ;
   assign \$349  = ~ r1_a7_5[0];
   assign \$350  = ~ r1_a11_8[1];
@@ -7030,39 +7212,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$352  = \$348  | \$351 ;
   assign \$353  = ~ \$352 ;
   assign \$354  = ~ r1_a1_0[0];
-  assign \$355  = ~ r1_a4_2[0];
+  assign \$355  = ~ r1_a4_2[4];
   assign \$356  = \$354  | \$355 ;
-  assign \$357  = ~ r1_a7_5[1];
+  assign \$357  = ~ r1_a7_5[0];
   assign \$358  = ~ r1_a11_8[1];
   assign \$359  = \$357  | \$358 ;
   assign \$360  = \$356  | \$359 ;
   assign \$361  = ~ \$360 ;
   assign \$362  = ~ r1_a1_0[0];
-  assign \$363  = ~ r1_a4_2[1];
+  assign \$363  = ~ r1_a4_2[5];
   assign \$364  = \$362  | \$363 ;
-  assign \$365  = ~ r1_a7_5[1];
+  assign \$365  = ~ r1_a7_5[0];
   assign \$366  = ~ r1_a11_8[1];
   assign \$367  = \$365  | \$366 ;
   assign \$368  = \$364  | \$367 ;
   assign \$369  = ~ \$368 ;
   assign \$370  = ~ r1_a1_0[0];
-  assign \$371  = ~ r1_a4_2[2];
+  assign \$371  = ~ r1_a4_2[6];
   assign \$372  = \$370  | \$371 ;
-  assign \$373  = ~ r1_a7_5[1];
+  assign \$373  = ~ r1_a7_5[0];
   assign \$374  = ~ r1_a11_8[1];
   assign \$375  = \$373  | \$374 ;
   assign \$376  = \$372  | \$375 ;
   assign \$377  = ~ \$376 ;
   assign \$378  = ~ r1_a1_0[0];
-  assign \$379  = ~ r1_a4_2[3];
+  assign \$379  = ~ r1_a4_2[7];
   assign \$380  = \$378  | \$379 ;
-  assign \$381  = ~ r1_a7_5[1];
+  assign \$381  = ~ r1_a7_5[0];
   assign \$382  = ~ r1_a11_8[1];
   assign \$383  = \$381  | \$382 ;
   assign \$384  = \$380  | \$383 ;
   assign \$385  = ~ \$384 ;
   assign \$386  = ~ r1_a1_0[0];
-  assign \$387  = ~ r1_a4_2[4];
+  assign \$387  = ~ r1_a4_2[0];
   assign \$388  = \$386  | \$387 ;
   assign \$389  = ~ r1_a7_5[1];
   assign \$390  = ~ r1_a11_8[1];
@@ -7070,7 +7252,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$392  = \$388  | \$391 ;
   assign \$393  = ~ \$392 ;
   assign \$394  = ~ r1_a1_0[0];
-  assign \$395  = ~ r1_a4_2[5];
+  assign \$395  = ~ r1_a4_2[1];
   assign \$396  = \$394  | \$395 ;
   assign \$397  = ~ r1_a7_5[1];
   assign \$398  = ~ r1_a11_8[1];
@@ -7078,7 +7260,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$400  = \$396  | \$399 ;
   assign \$401  = ~ \$400 ;
   assign \$402  = ~ r1_a1_0[0];
-  assign \$403  = ~ r1_a4_2[6];
+  assign \$403  = ~ r1_a4_2[2];
   assign \$404  = \$402  | \$403 ;
   assign \$405  = ~ r1_a7_5[1];
   assign \$406  = ~ r1_a11_8[1];
@@ -7086,39 +7268,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$408  = \$404  | \$407 ;
   assign \$409  = ~ \$408 ;
   assign \$410  = ~ r1_a1_0[0];
-  assign \$411  = ~ r1_a4_2[0];
+  assign \$411  = ~ r1_a4_2[3];
   assign \$412  = \$410  | \$411 ;
-  assign \$413  = ~ r1_a7_5[2];
+  assign \$413  = ~ r1_a7_5[1];
   assign \$414  = ~ r1_a11_8[1];
   assign \$415  = \$413  | \$414 ;
   assign \$416  = \$412  | \$415 ;
   assign \$417  = ~ \$416 ;
   assign \$418  = ~ r1_a1_0[0];
-  assign \$419  = ~ r1_a4_2[1];
+  assign \$419  = ~ r1_a4_2[4];
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = ~ r1_a7_5[2];
+  assign \$421  = ~ r1_a7_5[1];
   assign \$422  = ~ r1_a11_8[1];
   assign \$423  = \$421  | \$422 ;
   assign \$424  = \$420  | \$423 ;
   assign \$425  = ~ \$424 ;
   assign \$426  = ~ r1_a1_0[0];
-  assign \$427  = ~ r1_a4_2[2];
+  assign \$427  = ~ r1_a4_2[5];
   assign \$428  = \$426  | \$427 ;
-  assign \$429  = ~ r1_a7_5[2];
+  assign \$429  = ~ r1_a7_5[1];
   assign \$430  = ~ r1_a11_8[1];
   assign \$431  = \$429  | \$430 ;
   assign \$432  = \$428  | \$431 ;
   assign \$433  = ~ \$432 ;
   assign \$434  = ~ r1_a1_0[0];
-  assign \$435  = ~ r1_a4_2[3];
+  assign \$435  = ~ r1_a4_2[6];
   assign \$436  = \$434  | \$435 ;
-  assign \$437  = ~ r1_a7_5[2];
+  assign \$437  = ~ r1_a7_5[1];
   assign \$438  = ~ r1_a11_8[1];
   assign \$439  = \$437  | \$438 ;
   assign \$440  = \$436  | \$439 ;
   assign \$441  = ~ \$440 ;
   assign \$442  = ~ r1_a1_0[0];
-  assign \$443  = ~ r1_a4_2[4];
+  assign \$443  = ~ r1_a4_2[0];
   assign \$444  = \$442  | \$443 ;
   assign \$445  = ~ r1_a7_5[2];
   assign \$446  = ~ r1_a11_8[1];
@@ -7126,7 +7308,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$448  = \$444  | \$447 ;
   assign \$449  = ~ \$448 ;
   assign \$450  = ~ r1_a1_0[0];
-  assign \$451  = ~ r1_a4_2[5];
+  assign \$451  = ~ r1_a4_2[1];
   assign \$452  = \$450  | \$451 ;
   assign \$453  = ~ r1_a7_5[2];
   assign \$454  = ~ r1_a11_8[1];
@@ -7134,7 +7316,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$456  = \$452  | \$455 ;
   assign \$457  = ~ \$456 ;
   assign \$458  = ~ r1_a1_0[0];
-  assign \$459  = ~ r1_a4_2[6];
+  assign \$459  = ~ r1_a4_2[2];
   assign \$460  = \$458  | \$459 ;
   assign \$461  = ~ r1_a7_5[2];
   assign \$462  = ~ r1_a11_8[1];
@@ -7142,7 +7324,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$464  = \$460  | \$463 ;
   assign \$465  = ~ \$464 ;
   assign \$466  = ~ r1_a1_0[0];
-  assign \$467  = ~ r1_a4_2[7];
+  assign \$467  = ~ r1_a4_2[3];
   assign \$468  = \$466  | \$467 ;
   assign \$469  = ~ r1_a7_5[2];
   assign \$470  = ~ r1_a11_8[1];
@@ -7150,39 +7332,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$472  = \$468  | \$471 ;
   assign \$473  = ~ \$472 ;
   assign \$474  = ~ r1_a1_0[0];
-  assign \$475  = ~ r1_a4_2[0];
+  assign \$475  = ~ r1_a4_2[4];
   assign \$476  = \$474  | \$475 ;
-  assign \$477  = ~ r1_a7_5[3];
+  assign \$477  = ~ r1_a7_5[2];
   assign \$478  = ~ r1_a11_8[1];
   assign \$479  = \$477  | \$478 ;
   assign \$480  = \$476  | \$479 ;
   assign \$481  = ~ \$480 ;
   assign \$482  = ~ r1_a1_0[0];
-  assign \$483  = ~ r1_a4_2[1];
+  assign \$483  = ~ r1_a4_2[5];
   assign \$484  = \$482  | \$483 ;
-  assign \$485  = ~ r1_a7_5[3];
+  assign \$485  = ~ r1_a7_5[2];
   assign \$486  = ~ r1_a11_8[1];
   assign \$487  = \$485  | \$486 ;
   assign \$488  = \$484  | \$487 ;
   assign \$489  = ~ \$488 ;
   assign \$490  = ~ r1_a1_0[0];
-  assign \$491  = ~ r1_a4_2[2];
+  assign \$491  = ~ r1_a4_2[6];
   assign \$492  = \$490  | \$491 ;
-  assign \$493  = ~ r1_a7_5[3];
+  assign \$493  = ~ r1_a7_5[2];
   assign \$494  = ~ r1_a11_8[1];
   assign \$495  = \$493  | \$494 ;
   assign \$496  = \$492  | \$495 ;
   assign \$497  = ~ \$496 ;
   assign \$498  = ~ r1_a1_0[0];
-  assign \$499  = ~ r1_a4_2[3];
+  assign \$499  = ~ r1_a4_2[7];
   assign \$500  = \$498  | \$499 ;
-  assign \$501  = ~ r1_a7_5[3];
+  assign \$501  = ~ r1_a7_5[2];
   assign \$502  = ~ r1_a11_8[1];
   assign \$503  = \$501  | \$502 ;
   assign \$504  = \$500  | \$503 ;
   assign \$505  = ~ \$504 ;
   assign \$506  = ~ r1_a1_0[0];
-  assign \$507  = ~ r1_a4_2[4];
+  assign \$507  = ~ r1_a4_2[0];
   assign \$508  = \$506  | \$507 ;
   assign \$509  = ~ r1_a7_5[3];
   assign \$510  = ~ r1_a11_8[1];
@@ -7190,7 +7372,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$512  = \$508  | \$511 ;
   assign \$513  = ~ \$512 ;
   assign \$514  = ~ r1_a1_0[0];
-  assign \$515  = ~ r1_a4_2[5];
+  assign \$515  = ~ r1_a4_2[1];
   assign \$516  = \$514  | \$515 ;
   assign \$517  = ~ r1_a7_5[3];
   assign \$518  = ~ r1_a11_8[1];
@@ -7198,7 +7380,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$520  = \$516  | \$519 ;
   assign \$521  = ~ \$520 ;
   assign \$522  = ~ r1_a1_0[0];
-  assign \$523  = ~ r1_a4_2[6];
+  assign \$523  = ~ r1_a4_2[2];
   assign \$524  = \$522  | \$523 ;
   assign \$525  = ~ r1_a7_5[3];
   assign \$526  = ~ r1_a11_8[1];
@@ -7206,39 +7388,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$528  = \$524  | \$527 ;
   assign \$529  = ~ \$528 ;
   assign \$530  = ~ r1_a1_0[0];
-  assign \$531  = ~ r1_a4_2[0];
+  assign \$531  = ~ r1_a4_2[3];
   assign \$532  = \$530  | \$531 ;
-  assign \$533  = ~ r1_a7_5[4];
+  assign \$533  = ~ r1_a7_5[3];
   assign \$534  = ~ r1_a11_8[1];
   assign \$535  = \$533  | \$534 ;
   assign \$536  = \$532  | \$535 ;
   assign \$537  = ~ \$536 ;
   assign \$538  = ~ r1_a1_0[0];
-  assign \$539  = ~ r1_a4_2[1];
+  assign \$539  = ~ r1_a4_2[4];
   assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ r1_a7_5[4];
+  assign \$541  = ~ r1_a7_5[3];
   assign \$542  = ~ r1_a11_8[1];
   assign \$543  = \$541  | \$542 ;
   assign \$544  = \$540  | \$543 ;
   assign \$545  = ~ \$544 ;
   assign \$546  = ~ r1_a1_0[0];
-  assign \$547  = ~ r1_a4_2[2];
+  assign \$547  = ~ r1_a4_2[5];
   assign \$548  = \$546  | \$547 ;
-  assign \$549  = ~ r1_a7_5[4];
+  assign \$549  = ~ r1_a7_5[3];
   assign \$550  = ~ r1_a11_8[1];
   assign \$551  = \$549  | \$550 ;
   assign \$552  = \$548  | \$551 ;
   assign \$553  = ~ \$552 ;
   assign \$554  = ~ r1_a1_0[0];
-  assign \$555  = ~ r1_a4_2[3];
+  assign \$555  = ~ r1_a4_2[6];
   assign \$556  = \$554  | \$555 ;
-  assign \$557  = ~ r1_a7_5[4];
+  assign \$557  = ~ r1_a7_5[3];
   assign \$558  = ~ r1_a11_8[1];
   assign \$559  = \$557  | \$558 ;
   assign \$560  = \$556  | \$559 ;
   assign \$561  = ~ \$560 ;
   assign \$562  = ~ r1_a1_0[0];
-  assign \$563  = ~ r1_a4_2[4];
+  assign \$563  = ~ r1_a4_2[0];
   assign \$564  = \$562  | \$563 ;
   assign \$565  = ~ r1_a7_5[4];
   assign \$566  = ~ r1_a11_8[1];
@@ -7246,7 +7428,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$568  = \$564  | \$567 ;
   assign \$569  = ~ \$568 ;
   assign \$570  = ~ r1_a1_0[0];
-  assign \$571  = ~ r1_a4_2[5];
+  assign \$571  = ~ r1_a4_2[1];
   assign \$572  = \$570  | \$571 ;
   assign \$573  = ~ r1_a7_5[4];
   assign \$574  = ~ r1_a11_8[1];
@@ -7254,7 +7436,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$576  = \$572  | \$575 ;
   assign \$577  = ~ \$576 ;
   assign \$578  = ~ r1_a1_0[0];
-  assign \$579  = ~ r1_a4_2[6];
+  assign \$579  = ~ r1_a4_2[2];
   assign \$580  = \$578  | \$579 ;
   assign \$581  = ~ r1_a7_5[4];
   assign \$582  = ~ r1_a11_8[1];
@@ -7262,7 +7444,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$584  = \$580  | \$583 ;
   assign \$585  = ~ \$584 ;
   assign \$586  = ~ r1_a1_0[0];
-  assign \$587  = ~ r1_a4_2[7];
+  assign \$587  = ~ r1_a4_2[3];
   assign \$588  = \$586  | \$587 ;
   assign \$589  = ~ r1_a7_5[4];
   assign \$590  = ~ r1_a11_8[1];
@@ -7270,39 +7452,39 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$592  = \$588  | \$591 ;
   assign \$593  = ~ \$592 ;
   assign \$594  = ~ r1_a1_0[0];
-  assign \$595  = ~ r1_a4_2[0];
+  assign \$595  = ~ r1_a4_2[4];
   assign \$596  = \$594  | \$595 ;
-  assign \$597  = ~ r1_a7_5[5];
+  assign \$597  = ~ r1_a7_5[4];
   assign \$598  = ~ r1_a11_8[1];
   assign \$599  = \$597  | \$598 ;
   assign \$600  = \$596  | \$599 ;
   assign \$601  = ~ \$600 ;
   assign \$602  = ~ r1_a1_0[0];
-  assign \$603  = ~ r1_a4_2[1];
+  assign \$603  = ~ r1_a4_2[5];
   assign \$604  = \$602  | \$603 ;
-  assign \$605  = ~ r1_a7_5[5];
+  assign \$605  = ~ r1_a7_5[4];
   assign \$606  = ~ r1_a11_8[1];
   assign \$607  = \$605  | \$606 ;
   assign \$608  = \$604  | \$607 ;
   assign \$609  = ~ \$608 ;
   assign \$610  = ~ r1_a1_0[0];
-  assign \$611  = ~ r1_a4_2[2];
+  assign \$611  = ~ r1_a4_2[6];
   assign \$612  = \$610  | \$611 ;
-  assign \$613  = ~ r1_a7_5[5];
+  assign \$613  = ~ r1_a7_5[4];
   assign \$614  = ~ r1_a11_8[1];
   assign \$615  = \$613  | \$614 ;
   assign \$616  = \$612  | \$615 ;
   assign \$617  = ~ \$616 ;
   assign \$618  = ~ r1_a1_0[0];
-  assign \$619  = ~ r1_a4_2[3];
+  assign \$619  = ~ r1_a4_2[7];
   assign \$620  = \$618  | \$619 ;
-  assign \$621  = ~ r1_a7_5[5];
+  assign \$621  = ~ r1_a7_5[4];
   assign \$622  = ~ r1_a11_8[1];
   assign \$623  = \$621  | \$622 ;
   assign \$624  = \$620  | \$623 ;
   assign \$625  = ~ \$624 ;
   assign \$626  = ~ r1_a1_0[0];
-  assign \$627  = ~ r1_a4_2[4];
+  assign \$627  = ~ r1_a4_2[0];
   assign \$628  = \$626  | \$627 ;
   assign \$629  = ~ r1_a7_5[5];
   assign \$630  = ~ r1_a11_8[1];
@@ -7310,7 +7492,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$632  = \$628  | \$631 ;
   assign \$633  = ~ \$632 ;
   assign \$634  = ~ r1_a1_0[0];
-  assign \$635  = ~ r1_a4_2[5];
+  assign \$635  = ~ r1_a4_2[1];
   assign \$636  = \$634  | \$635 ;
   assign \$637  = ~ r1_a7_5[5];
   assign \$638  = ~ r1_a11_8[1];
@@ -7318,291 +7500,291 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$640  = \$636  | \$639 ;
   assign \$641  = ~ \$640 ;
   assign \$642  = ~ r1_a1_0[0];
-  assign \$643  = ~ r1_a4_2[6];
+  assign \$643  = ~ r1_a4_2[2];
   assign \$644  = \$642  | \$643 ;
   assign \$645  = ~ r1_a7_5[5];
   assign \$646  = ~ r1_a11_8[1];
   assign \$647  = \$645  | \$646 ;
   assign \$648  = \$644  | \$647 ;
   assign \$649  = ~ \$648 ;
-  assign \$650  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$651  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$650  = ~ r1_a1_0[0];
+  assign \$651  = ~ r1_a4_2[3];
   assign \$652  = \$650  | \$651 ;
-  assign \$653  = r2_sel_config ? 32'd272106760 : 32'd0;
-  assign \$654  = r2_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$653  = ~ r1_a7_5[5];
+  assign \$654  = ~ r1_a11_8[1];
   assign \$655  = \$653  | \$654 ;
   assign \$656  = \$652  | \$655 ;
-  assign \$658  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$660  = r2_sel_irq_status ? \$signal$70  : 3'h0;
-  assign \$661  = r2_sel_irq_enable ? irq_enable : 3'h0;
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = \$659  | { 29'h00000000, \$662  };
-  assign \$664  = \$656  | \$663 ;
-  assign \$665  = r2_sel_err_count ? \$signal$56  : 32'd0;
-  assign \$666  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$667  = \$665  | \$666 ;
-  assign \$668  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$669  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = \$667  | \$670 ;
-  assign \$672  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$673  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$674  = \$672  | \$673 ;
-  assign \$676  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$678  = \$674  | \$677 ;
-  assign \$679  = \$671  | \$678 ;
-  assign \$680  = \$664  | \$679 ;
-  assign \$681  = r2_sel_id | r2_sel_version;
-  assign \$682  = r2_sel_config | r2_sel_config2;
-  assign \$683  = \$681  | \$682 ;
-  assign \$684  = r2_sel_ctrl | r2_sel_status;
-  assign \$685  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = \$683  | \$686 ;
-  assign \$688  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$689  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$692  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = \$690  | \$693 ;
-  assign \$695  = \$687  | \$694 ;
-  assign \$699  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$700  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$701  = \$699  | \$700 ;
-  assign \$703  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$704  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$705  = \$703  | { 23'h000000, \$704  };
-  assign \$706  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$707  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$708  = { 23'h000000, \$706  } | \$707 ;
-  assign \$709  = \$705  | \$708 ;
-  assign \$710  = \$702  | \$709 ;
-  assign \$711  = r2_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$712  = r2_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$713  = \$711  | \$712 ;
-  assign \$718  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$721  = \$717  | \$720 ;
-  assign \$722  = \$710  | \$721 ;
-  assign \$723  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$724  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = ~ r1_a1_0[0];
+  assign \$659  = ~ r1_a4_2[4];
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = ~ r1_a7_5[5];
+  assign \$662  = ~ r1_a11_8[1];
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = \$660  | \$663 ;
+  assign \$665  = ~ \$664 ;
+  assign \$666  = ~ r1_a1_0[0];
+  assign \$667  = ~ r1_a4_2[5];
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = ~ r1_a7_5[5];
+  assign \$670  = ~ r1_a11_8[1];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = ~ \$672 ;
+  assign \$674  = ~ r1_a1_0[0];
+  assign \$675  = ~ r1_a4_2[6];
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = ~ r1_a7_5[5];
+  assign \$678  = ~ r1_a11_8[1];
+  assign \$679  = \$677  | \$678 ;
+  assign \$680  = \$676  | \$679 ;
+  assign \$681  = ~ \$680 ;
+  assign \$682  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$683  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = r2_sel_config ? 32'd272106760 : 32'd0;
+  assign \$686  = r2_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$687  = \$685  | \$686 ;
+  assign \$688  = \$684  | \$687 ;
+  assign \$690  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$692  = r2_sel_irq_status ? \$signal$73  : 4'h0;
+  assign \$693  = r2_sel_irq_enable ? irq_enable : 4'h0;
+  assign \$694  = \$692  | \$693 ;
+  assign \$695  = \$691  | { 28'h0000000, \$694  };
+  assign \$696  = \$688  | \$695 ;
+  assign \$697  = r2_sel_err_count ? \$signal$59  : 32'd0;
+  assign \$698  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = r2_sel_err_head0 ? { \$signal$66 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$701  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = \$699  | \$702 ;
+  assign \$704  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$705  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$706  = \$704  | \$705 ;
+  assign \$708  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$710  = \$706  | \$709 ;
+  assign \$711  = \$703  | \$710 ;
+  assign \$712  = \$696  | \$711 ;
+  assign \$713  = r2_sel_id | r2_sel_version;
+  assign \$714  = r2_sel_config | r2_sel_config2;
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = r2_sel_ctrl | r2_sel_status;
+  assign \$717  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$720  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$721  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$724  = r2_sel_err_pop | r2_sel_cycle;
   assign \$725  = \$723  | \$724 ;
-  assign \$726  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$727  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = \$725  | \$728 ;
-  assign \$730  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$731  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = \$729  | \$734 ;
-  assign \$737  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$739  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$740  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = \$738  | \$741 ;
-  assign \$743  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$744  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$745  = \$743  | { 24'h000000, \$744  };
-  assign \$746  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$747  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$748  = { 24'h000000, \$746  } | \$747 ;
-  assign \$749  = \$745  | \$748 ;
-  assign \$750  = \$742  | \$749 ;
-  assign \$751  = r2_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$752  = r2_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$753  = \$751  | \$752 ;
-  assign \$758  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$726  = \$722  | \$725 ;
+  assign \$727  = \$719  | \$726 ;
+  assign \$731  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$732  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$733  = \$731  | \$732 ;
+  assign \$735  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$736  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$737  = \$735  | { 23'h000000, \$736  };
+  assign \$738  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$739  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$740  = { 23'h000000, \$738  } | \$739 ;
+  assign \$741  = \$737  | \$740 ;
+  assign \$742  = \$734  | \$741 ;
+  assign \$743  = r2_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$744  = r2_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$745  = \$743  | \$744 ;
+  assign \$750  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$753  = \$749  | \$752 ;
+  assign \$754  = \$742  | \$753 ;
+  assign \$755  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$756  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$757  = \$755  | \$756 ;
+  assign \$758  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$759  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$760  = \$758  | \$759 ;
   assign \$761  = \$757  | \$760 ;
-  assign \$762  = \$750  | \$761 ;
-  assign \$763  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$764  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$767  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$768  = \$766  | \$767 ;
-  assign \$769  = \$765  | \$768 ;
-  assign \$770  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$771  = r2_sel_pool1_info | r2_sel_pool1_flush;
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = \$769  | \$774 ;
-  assign \$777  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$779  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$780  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = \$778  | \$781 ;
-  assign \$783  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$784  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$785  = \$783  | { 26'h0000000, \$784  };
-  assign \$786  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$787  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$788  = { 26'h0000000, \$786  } | \$787 ;
-  assign \$789  = \$785  | \$788 ;
-  assign \$790  = \$782  | \$789 ;
-  assign \$791  = r2_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$792  = r2_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = r2_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$797  = \$793  | \$796 ;
-  assign \$798  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$762  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$763  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$764  = \$762  | \$763 ;
+  assign \$765  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \$761  | \$766 ;
+  assign \$769  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$771  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$772  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = \$770  | \$773 ;
+  assign \$775  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$776  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$777  = \$775  | { 24'h000000, \$776  };
+  assign \$778  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$779  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$780  = { 24'h000000, \$778  } | \$779 ;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = \$774  | \$781 ;
+  assign \$783  = r2_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$784  = r2_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$785  = \$783  | \$784 ;
+  assign \$790  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$793  = \$789  | \$792 ;
+  assign \$794  = \$782  | \$793 ;
+  assign \$795  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
+  assign \$796  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
+  assign \$799  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
+  assign \$800  = \$798  | \$799 ;
   assign \$801  = \$797  | \$800 ;
-  assign \$802  = \$790  | \$801 ;
-  assign \$803  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$804  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$807  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = \$805  | \$808 ;
-  assign \$810  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$811  = r2_sel_pool2_info | r2_sel_pool2_flush;
-  assign \$812  = \$810  | \$811 ;
-  assign \$813  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
-  assign \$814  = \$812  | \$813 ;
-  assign \$815  = \$809  | \$814 ;
-  assign \$816  = \$signal$170  & r3_alloc;
-  assign \$817  = \$signal$170  & r3_alloc;
-  assign \$818  = r3_block0 | r3_block4;
-  assign \$819  = r3_block5 | r3_block6;
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = | r3_found_in;
-  assign \$822  = ~ \$821 ;
-  assign \$823  = rsp_grant_valid & rsp_grant_src;
-  assign \$824  = alloc_waiting & \$823 ;
-  assign \$825  = 1'h1 << bus__w_addr[1:0];
-  assign \$826  = 1'h1 << bus__w_addr[4:2];
-  assign \$827  = 1'h1 << bus__w_addr[7:5];
-  assign \$828  = 1'h1 << bus__w_addr[11:8];
-  assign \$829  = bus__w_data[5:0] > 1'h0;
-  assign \$830  = ! bus__w_data[5:0];
-  assign \$831  = bus__w_data[11:6] > 3'h4;
-  assign \$832  = bus__w_data[11:6] == 3'h4;
-  assign \$833  = bus__w_data[17:12] > 1'h0;
-  assign \$834  = ! bus__w_data[17:12];
-  assign \$835  = bus__w_data[18] > 1'h0;
-  assign \$836  = ! bus__w_data[18];
-  assign \$837  = bus__w_data[5:0] > 1'h0;
-  assign \$838  = ! bus__w_data[5:0];
-  assign \$839  = bus__w_data[11:6] > 2'h2;
-  assign \$840  = bus__w_data[11:6] == 2'h2;
-  assign \$841  = bus__w_data[17:12] > 1'h0;
-  assign \$842  = ! bus__w_data[17:12];
-  assign \$843  = bus__w_data[18] > 1'h0;
-  assign \$844  = ! bus__w_data[18];
-  assign \$845  = bus__w_data[5:0] > 6'h30;
-  assign \$846  = bus__w_data[5:0] == 6'h30;
-  assign \$847  = bus__w_data[11:6] > 1'h0;
-  assign \$848  = ! bus__w_data[11:6];
-  assign \$849  = bus__w_data[17:12] > 1'h0;
-  assign \$850  = ! bus__w_data[17:12];
-  assign \$851  = bus__w_data[18] > 1'h0;
-  assign \$852  = ! bus__w_data[18];
-  assign \$853  = bus__w_strb == 4'hf;
-  assign \$854  = bus__w_addr[11:6] - 3'h4;
-  assign \$855  = w1_small_oor_eq18 & w1_small_oor_gt12;
-  assign \$856  = w1_small_oor_gt18 | \$855 ;
-  assign \$857  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$858  = w1_small_oor_eq6 & w1_small_oor_gt0;
-  assign \$859  = w1_small_oor_gt6 | \$858 ;
-  assign \$860  = \$857  & \$859 ;
-  assign \$861  = \$856  | \$860 ;
-  assign \$862  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$863  = w1_small_oor_eq6 & w1_small_oor_eq0;
-  assign \$864  = \$862  & \$863 ;
-  assign \$865  = \$861  | \$864 ;
-  assign \$866  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
-  assign \$867  = w1_medium_oor_gt18 | \$866 ;
-  assign \$868  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$869  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
-  assign \$870  = w1_medium_oor_gt6 | \$869 ;
-  assign \$871  = \$868  & \$870 ;
-  assign \$872  = \$867  | \$871 ;
-  assign \$873  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$874  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
-  assign \$875  = \$873  & \$874 ;
-  assign \$876  = \$872  | \$875 ;
-  assign \$877  = w1_large_oor_eq18 & w1_large_oor_gt12;
-  assign \$878  = w1_large_oor_gt18 | \$877 ;
-  assign \$879  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$880  = w1_large_oor_eq6 & w1_large_oor_gt0;
-  assign \$881  = w1_large_oor_gt6 | \$880 ;
-  assign \$882  = \$879  & \$881 ;
-  assign \$883  = \$878  | \$882 ;
-  assign \$884  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$885  = w1_large_oor_eq6 & w1_large_oor_eq0;
-  assign \$886  = \$884  & \$885 ;
-  assign \$887  = \$883  | \$886 ;
-  assign \$888  = ~ w1_a1_0[0];
-  assign \$889  = ~ w1_a4_2[4];
-  assign \$890  = \$888  | \$889 ;
-  assign \$891  = ~ w1_a7_5[0];
-  assign \$892  = ~ w1_a11_8[0];
-  assign \$893  = \$891  | \$892 ;
-  assign \$894  = \$890  | \$893 ;
-  assign \$895  = ~ \$894 ;
-  assign \$896  = ~ w1_a1_0[0];
-  assign \$897  = ~ w1_a4_2[6];
-  assign \$898  = \$896  | \$897 ;
-  assign \$899  = ~ w1_a7_5[0];
-  assign \$900  = ~ w1_a11_8[0];
-  assign \$901  = \$899  | \$900 ;
-  assign \$902  = \$898  | \$901 ;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = ~ w1_a1_0[0];
-  assign \$905  = ~ w1_a4_2[7];
-  assign \$906  = \$904  | \$905 ;
-  assign \$907  = ~ w1_a7_5[0];
-  assign \$908  = ~ w1_a11_8[0];
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = \$906  | \$909 ;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = ~ w1_a1_0[0];
-  assign \$913  = ~ w1_a4_2[6];
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = ~ w1_a7_5[1];
-  assign \$916  = ~ w1_a11_8[0];
-  assign \$917  = \$915  | \$916 ;
-  assign \$918  = \$914  | \$917 ;
-  assign \$919  = ~ \$918 ;
+  assign \$802  = r2_sel_pool1_fails | r2_sel_pool1_frees;
+  assign \$803  = r2_sel_pool1_info | r2_sel_pool1_flush;
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
+  assign \$806  = \$804  | \$805 ;
+  assign \$807  = \$801  | \$806 ;
+  assign \$809  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$811  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$812  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = \$810  | \$813 ;
+  assign \$815  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$816  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$817  = \$815  | { 26'h0000000, \$816  };
+  assign \$818  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$819  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$820  = { 26'h0000000, \$818  } | \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = \$814  | \$821 ;
+  assign \$823  = r2_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$824  = r2_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = r2_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$829  = \$825  | \$828 ;
+  assign \$830  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$833  = \$829  | \$832 ;
+  assign \$834  = \$822  | \$833 ;
+  assign \$835  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
+  assign \$836  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
+  assign \$839  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
+  assign \$840  = \$838  | \$839 ;
+  assign \$841  = \$837  | \$840 ;
+  assign \$842  = r2_sel_pool2_fails | r2_sel_pool2_frees;
+  assign \$843  = r2_sel_pool2_info | r2_sel_pool2_flush;
+  assign \$844  = \$842  | \$843 ;
+  assign \$845  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = \$841  | \$846 ;
+  assign \$848  = \$signal$173  & r3_alloc;
+  assign \$849  = \$signal$173  & r3_alloc;
+  assign \$850  = r3_block0 | r3_block4;
+  assign \$851  = r3_block5 | r3_block6;
+  assign \$852  = \$850  | \$851 ;
+  assign \$853  = | r3_found_in;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = rsp_grant_valid & rsp_grant_src;
+  assign \$856  = alloc_waiting & \$855 ;
+  assign \$857  = 1'h1 << bus__w_addr[1:0];
+  assign \$858  = 1'h1 << bus__w_addr[4:2];
+  assign \$859  = 1'h1 << bus__w_addr[7:5];
+  assign \$860  = 1'h1 << bus__w_addr[11:8];
+  assign \$861  = bus__w_data[5:0] > 1'h0;
+  assign \$862  = ! bus__w_data[5:0];
+  assign \$863  = bus__w_data[11:6] > 3'h4;
+  assign \$864  = bus__w_data[11:6] == 3'h4;
+  assign \$865  = bus__w_data[17:12] > 1'h0;
+  assign \$866  = ! bus__w_data[17:12];
+  assign \$867  = bus__w_data[18] > 1'h0;
+  assign \$868  = ! bus__w_data[18];
+  assign \$869  = bus__w_data[5:0] > 1'h0;
+  assign \$870  = ! bus__w_data[5:0];
+  assign \$871  = bus__w_data[11:6] > 2'h2;
+  assign \$872  = bus__w_data[11:6] == 2'h2;
+  assign \$873  = bus__w_data[17:12] > 1'h0;
+  assign \$874  = ! bus__w_data[17:12];
+  assign \$875  = bus__w_data[18] > 1'h0;
+  assign \$876  = ! bus__w_data[18];
+  assign \$877  = bus__w_data[5:0] > 6'h30;
+  assign \$878  = bus__w_data[5:0] == 6'h30;
+  assign \$879  = bus__w_data[11:6] > 1'h0;
+  assign \$880  = ! bus__w_data[11:6];
+  assign \$881  = bus__w_data[17:12] > 1'h0;
+  assign \$882  = ! bus__w_data[17:12];
+  assign \$883  = bus__w_data[18] > 1'h0;
+  assign \$884  = ! bus__w_data[18];
+  assign \$885  = bus__w_strb == 4'hf;
+  assign \$886  = bus__w_addr[11:6] - 3'h4;
+  assign \$887  = w1_small_oor_eq18 & w1_small_oor_gt12;
+  assign \$888  = w1_small_oor_gt18 | \$887 ;
+  assign \$889  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$890  = w1_small_oor_eq6 & w1_small_oor_gt0;
+  assign \$891  = w1_small_oor_gt6 | \$890 ;
+  assign \$892  = \$889  & \$891 ;
+  assign \$893  = \$888  | \$892 ;
+  assign \$894  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$895  = w1_small_oor_eq6 & w1_small_oor_eq0;
+  assign \$896  = \$894  & \$895 ;
+  assign \$897  = \$893  | \$896 ;
+  assign \$898  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
+  assign \$899  = w1_medium_oor_gt18 | \$898 ;
+  assign \$900  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$901  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
+  assign \$902  = w1_medium_oor_gt6 | \$901 ;
+  assign \$903  = \$900  & \$902 ;
+  assign \$904  = \$899  | \$903 ;
+  assign \$905  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$906  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
+  assign \$907  = \$905  & \$906 ;
+  assign \$908  = \$904  | \$907 ;
+  assign \$909  = w1_large_oor_eq18 & w1_large_oor_gt12;
+  assign \$910  = w1_large_oor_gt18 | \$909 ;
+  assign \$911  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$912  = w1_large_oor_eq6 & w1_large_oor_gt0;
+  assign \$913  = w1_large_oor_gt6 | \$912 ;
+  assign \$914  = \$911  & \$913 ;
+  assign \$915  = \$910  | \$914 ;
+  assign \$916  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$917  = w1_large_oor_eq6 & w1_large_oor_eq0;
+  assign \$918  = \$916  & \$917 ;
+  assign \$919  = \$915  | \$918 ;
   assign \$920  = ~ w1_a1_0[0];
-  assign \$921  = ~ w1_a4_2[1];
+  assign \$921  = ~ w1_a4_2[4];
   assign \$922  = \$920  | \$921 ;
   assign \$923  = ~ w1_a7_5[0];
-  assign \$924  = ~ w1_a11_8[1];
+  assign \$924  = ~ w1_a11_8[0];
   assign \$925  = \$923  | \$924 ;
   assign \$926  = \$922  | \$925 ;
   assign \$927  = ~ \$926 ;
   assign \$928  = ~ w1_a1_0[0];
-  assign \$929  = ~ w1_a4_2[4];
+  assign \$929  = ~ w1_a4_2[6];
   assign \$930  = \$928  | \$929 ;
-  assign \$931  = ~ w1_a7_5[1];
-  assign \$932  = ~ w1_a11_8[1];
+  assign \$931  = ~ w1_a7_5[0];
+  assign \$932  = ~ w1_a11_8[0];
   assign \$933  = \$931  | \$932 ;
   assign \$934  = \$930  | \$933 ;
   assign \$935  = ~ \$934 ;
   assign \$936  = ~ w1_a1_0[0];
-  assign \$937  = ~ w1_a4_2[1];
+  assign \$937  = ~ w1_a4_2[7];
   assign \$938  = \$936  | \$937 ;
-  assign \$939  = ~ w1_a7_5[2];
-  assign \$940  = ~ w1_a11_8[1];
+  assign \$939  = ~ w1_a7_5[0];
+  assign \$940  = ~ w1_a11_8[0];
   assign \$941  = \$939  | \$940 ;
   assign \$942  = \$938  | \$941 ;
   assign \$943  = ~ \$942 ;
   assign \$944  = ~ w1_a1_0[0];
-  assign \$945  = ~ w1_a4_2[4];
+  assign \$945  = ~ w1_a4_2[6];
   assign \$946  = \$944  | \$945 ;
-  assign \$947  = ~ w1_a7_5[3];
-  assign \$948  = ~ w1_a11_8[1];
+  assign \$947  = ~ w1_a7_5[1];
+  assign \$948  = ~ w1_a11_8[0];
   assign \$949  = \$947  | \$948 ;
   assign \$950  = \$946  | \$949 ;
   assign \$951  = ~ \$950 ;
   assign \$952  = ~ w1_a1_0[0];
   assign \$953  = ~ w1_a4_2[1];
   assign \$954  = \$952  | \$953 ;
-  assign \$955  = ~ w1_a7_5[4];
+  assign \$955  = ~ w1_a7_5[0];
   assign \$956  = ~ w1_a11_8[1];
   assign \$957  = \$955  | \$956 ;
   assign \$958  = \$954  | \$957 ;
@@ -7610,7 +7792,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$960  = ~ w1_a1_0[0];
   assign \$961  = ~ w1_a4_2[4];
   assign \$962  = \$960  | \$961 ;
-  assign \$963  = ~ w1_a7_5[5];
+  assign \$963  = ~ w1_a7_5[1];
   assign \$964  = ~ w1_a11_8[1];
   assign \$965  = \$963  | \$964 ;
   assign \$966  = \$962  | \$965 ;
@@ -7618,1307 +7800,1030 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   assign \$968  = ~ w1_a1_0[0];
   assign \$969  = ~ w1_a4_2[1];
   assign \$970  = \$968  | \$969 ;
-  assign \$971  = ~ w1_a7_5[0];
+  assign \$971  = ~ w1_a7_5[2];
   assign \$972  = ~ w1_a11_8[1];
   assign \$973  = \$971  | \$972 ;
   assign \$974  = \$970  | \$973 ;
   assign \$975  = ~ \$974 ;
   assign \$976  = ~ w1_a1_0[0];
-  assign \$977  = ~ w1_a4_2[1];
+  assign \$977  = ~ w1_a4_2[4];
   assign \$978  = \$976  | \$977 ;
-  assign \$979  = ~ w1_a7_5[2];
+  assign \$979  = ~ w1_a7_5[3];
   assign \$980  = ~ w1_a11_8[1];
   assign \$981  = \$979  | \$980 ;
   assign \$982  = \$978  | \$981 ;
   assign \$983  = ~ \$982 ;
-  assign \$984  = \$975  | \$983 ;
-  assign \$985  = ~ w1_a1_0[0];
-  assign \$986  = ~ w1_a4_2[1];
-  assign \$987  = \$985  | \$986 ;
-  assign \$988  = ~ w1_a7_5[4];
-  assign \$989  = ~ w1_a11_8[1];
-  assign \$990  = \$988  | \$989 ;
-  assign \$991  = \$987  | \$990 ;
-  assign \$992  = ~ \$991 ;
-  assign \$993  = \$984  | \$992 ;
-  assign \$994  = ~ w1_a1_0[0];
-  assign \$995  = ~ w1_a4_2[4];
-  assign \$996  = \$994  | \$995 ;
-  assign \$997  = ~ w1_a7_5[1];
-  assign \$998  = ~ w1_a11_8[1];
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = \$996  | \$999 ;
-  assign \$1001  = ~ \$1000 ;
-  assign \$1002  = ~ w1_a1_0[0];
-  assign \$1003  = ~ w1_a4_2[4];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = ~ w1_a7_5[3];
-  assign \$1006  = ~ w1_a11_8[1];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = \$1004  | \$1007 ;
-  assign \$1009  = ~ \$1008 ;
-  assign \$1010  = \$1001  | \$1009 ;
-  assign \$1011  = ~ w1_a1_0[0];
-  assign \$1012  = ~ w1_a4_2[4];
+  assign \$984  = ~ w1_a1_0[0];
+  assign \$985  = ~ w1_a4_2[1];
+  assign \$986  = \$984  | \$985 ;
+  assign \$987  = ~ w1_a7_5[4];
+  assign \$988  = ~ w1_a11_8[1];
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = \$986  | \$989 ;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = ~ w1_a1_0[0];
+  assign \$993  = ~ w1_a4_2[4];
+  assign \$994  = \$992  | \$993 ;
+  assign \$995  = ~ w1_a7_5[5];
+  assign \$996  = ~ w1_a11_8[1];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = \$994  | \$997 ;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = ~ w1_a1_0[0];
+  assign \$1001  = ~ w1_a4_2[1];
+  assign \$1002  = \$1000  | \$1001 ;
+  assign \$1003  = ~ w1_a7_5[0];
+  assign \$1004  = ~ w1_a11_8[1];
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = \$1002  | \$1005 ;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = ~ w1_a1_0[0];
+  assign \$1009  = ~ w1_a4_2[1];
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = ~ w1_a7_5[2];
+  assign \$1012  = ~ w1_a11_8[1];
   assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = ~ w1_a7_5[5];
-  assign \$1015  = ~ w1_a11_8[1];
-  assign \$1016  = \$1014  | \$1015 ;
-  assign \$1017  = \$1013  | \$1016 ;
-  assign \$1018  = ~ \$1017 ;
-  assign \$1019  = \$1010  | \$1018 ;
-  assign \$1020  = ~ w1_a1_0[0];
-  assign \$1021  = ~ w1_a4_2[4];
+  assign \$1014  = \$1010  | \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = \$1007  | \$1015 ;
+  assign \$1017  = ~ w1_a1_0[0];
+  assign \$1018  = ~ w1_a4_2[1];
+  assign \$1019  = \$1017  | \$1018 ;
+  assign \$1020  = ~ w1_a7_5[4];
+  assign \$1021  = ~ w1_a11_8[1];
   assign \$1022  = \$1020  | \$1021 ;
-  assign \$1023  = ~ w1_a7_5[0];
-  assign \$1024  = ~ w1_a11_8[0];
-  assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = \$1022  | \$1025 ;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = ~ w1_a1_0[0];
-  assign \$1029  = ~ w1_a4_2[6];
-  assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = ~ w1_a7_5[1];
-  assign \$1032  = ~ w1_a11_8[0];
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = \$1030  | \$1033 ;
-  assign \$1035  = ~ \$1034 ;
-  assign \$1036  = \$1027  | \$1035 ;
-  assign \$1037  = ~ w1_a1_0[0];
-  assign \$1038  = ~ w1_a4_2[1];
+  assign \$1023  = \$1019  | \$1022 ;
+  assign \$1024  = ~ \$1023 ;
+  assign \$1025  = \$1016  | \$1024 ;
+  assign \$1026  = ~ w1_a1_0[0];
+  assign \$1027  = ~ w1_a4_2[4];
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = ~ w1_a7_5[1];
+  assign \$1030  = ~ w1_a11_8[1];
+  assign \$1031  = \$1029  | \$1030 ;
+  assign \$1032  = \$1028  | \$1031 ;
+  assign \$1033  = ~ \$1032 ;
+  assign \$1034  = ~ w1_a1_0[0];
+  assign \$1035  = ~ w1_a4_2[4];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = ~ w1_a7_5[3];
+  assign \$1038  = ~ w1_a11_8[1];
   assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = ~ w1_a7_5[0];
-  assign \$1041  = ~ w1_a11_8[1];
-  assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = \$1039  | \$1042 ;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = ~ w1_a1_0[0];
-  assign \$1046  = ~ w1_a4_2[4];
-  assign \$1047  = \$1045  | \$1046 ;
-  assign \$1048  = ~ w1_a7_5[1];
-  assign \$1049  = ~ w1_a11_8[1];
-  assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = \$1047  | \$1050 ;
-  assign \$1052  = ~ \$1051 ;
-  assign \$1053  = \$1044  | \$1052 ;
-  assign \$1054  = \$1036  | \$1053 ;
-  assign \$1055  = ~ w1_a1_0[0];
-  assign \$1056  = ~ w1_a4_2[1];
+  assign \$1040  = \$1036  | \$1039 ;
+  assign \$1041  = ~ \$1040 ;
+  assign \$1042  = \$1033  | \$1041 ;
+  assign \$1043  = ~ w1_a1_0[0];
+  assign \$1044  = ~ w1_a4_2[4];
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = ~ w1_a7_5[5];
+  assign \$1047  = ~ w1_a11_8[1];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = \$1045  | \$1048 ;
+  assign \$1050  = ~ \$1049 ;
+  assign \$1051  = \$1042  | \$1050 ;
+  assign \$1052  = ~ w1_a1_0[0];
+  assign \$1053  = ~ w1_a4_2[4];
+  assign \$1054  = \$1052  | \$1053 ;
+  assign \$1055  = ~ w1_a7_5[0];
+  assign \$1056  = ~ w1_a11_8[0];
   assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = ~ w1_a7_5[2];
-  assign \$1059  = ~ w1_a11_8[1];
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = \$1057  | \$1060 ;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = ~ w1_a1_0[0];
-  assign \$1064  = ~ w1_a4_2[4];
+  assign \$1058  = \$1054  | \$1057 ;
+  assign \$1059  = ~ \$1058 ;
+  assign \$1060  = ~ w1_a1_0[0];
+  assign \$1061  = ~ w1_a4_2[6];
+  assign \$1062  = \$1060  | \$1061 ;
+  assign \$1063  = ~ w1_a7_5[1];
+  assign \$1064  = ~ w1_a11_8[0];
   assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = ~ w1_a7_5[3];
-  assign \$1067  = ~ w1_a11_8[1];
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = \$1065  | \$1068 ;
-  assign \$1070  = ~ \$1069 ;
-  assign \$1071  = \$1062  | \$1070 ;
-  assign \$1072  = ~ w1_a1_0[0];
-  assign \$1073  = ~ w1_a4_2[1];
+  assign \$1066  = \$1062  | \$1065 ;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = \$1059  | \$1067 ;
+  assign \$1069  = ~ w1_a1_0[0];
+  assign \$1070  = ~ w1_a4_2[1];
+  assign \$1071  = \$1069  | \$1070 ;
+  assign \$1072  = ~ w1_a7_5[0];
+  assign \$1073  = ~ w1_a11_8[1];
   assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = ~ w1_a7_5[4];
-  assign \$1076  = ~ w1_a11_8[1];
-  assign \$1077  = \$1075  | \$1076 ;
-  assign \$1078  = \$1074  | \$1077 ;
-  assign \$1079  = ~ \$1078 ;
-  assign \$1080  = ~ w1_a1_0[0];
-  assign \$1081  = ~ w1_a4_2[4];
+  assign \$1075  = \$1071  | \$1074 ;
+  assign \$1076  = ~ \$1075 ;
+  assign \$1077  = ~ w1_a1_0[0];
+  assign \$1078  = ~ w1_a4_2[4];
+  assign \$1079  = \$1077  | \$1078 ;
+  assign \$1080  = ~ w1_a7_5[1];
+  assign \$1081  = ~ w1_a11_8[1];
   assign \$1082  = \$1080  | \$1081 ;
-  assign \$1083  = ~ w1_a7_5[5];
-  assign \$1084  = ~ w1_a11_8[1];
-  assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = \$1082  | \$1085 ;
-  assign \$1087  = ~ \$1086 ;
-  assign \$1088  = \$1079  | \$1087 ;
-  assign \$1089  = \$1071  | \$1088 ;
-  assign \$1090  = \$1054  | \$1089 ;
-  assign \$1091  = ~ w1_a1_0[0];
-  assign \$1092  = ~ w1_a4_2[6];
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = ~ w1_a7_5[0];
-  assign \$1095  = ~ w1_a11_8[0];
-  assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = \$1093  | \$1096 ;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = ~ w1_a1_0[0];
-  assign \$1100  = ~ w1_a4_2[7];
-  assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = ~ w1_a7_5[0];
-  assign \$1103  = ~ w1_a11_8[0];
-  assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = \$1101  | \$1104 ;
-  assign \$1106  = ~ \$1105 ;
-  assign \$1107  = \$1098  | \$1106 ;
-  assign \$1111  = \$signal$225  & \$signal$226 ;
-  assign \$1112  = \$1111  & w2_is_ctrl;
-  assign \$1113  = \$1112  & \$signal$228 [0];
-  assign \$1114  = \$signal$225  & \$signal$226 ;
-  assign \$1115  = \$1114  & w2_is_err_pop;
-  assign \$1116  = \$signal$225  & w2_is_irq_status;
-  assign \$1117  = \$1116  & w2_strb0;
-  assign \$1118  = \$1117  ? \$signal$228 [2:0] : 3'h0;
-  assign \$1119  = \$signal$225  & \$signal$226 ;
-  assign \$1120  = \$1119  & \$signal$241 ;
-  assign \$1121  = \$signal$225  & \$signal$226 ;
-  assign \$1122  = \$1121  & \$signal$242 ;
-  assign \$1123  = \$signal$225  & \$signal$226 ;
-  assign \$1124  = \$1123  & \$signal$241 ;
-  assign \$1125  = ~ \$1124 ;
-  assign \$1126  = \$signal$225  & \$1125 ;
-  assign \$1127  = \$signal$225  & \$signal$226 ;
-  assign \$1128  = \$1127  & \$signal$242 ;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = \$1126  & \$1129 ;
-  assign \$1131  = \$signal$225  & w2_is_irq_enable;
-  assign \$1132  = \$1131  & w2_strb0;
-  assign \$1133  = ~ \$signal$244 ;
-  assign \$1134  = \$signal$243  & \$signal$226 ;
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = \$1133  & \$1135 ;
-  assign \$1137  = \$signal$225  & \$signal$226 ;
-  assign \$1138  = \$1137  & \$signal$241 ;
-  assign \$1139  = w2_base + w2_offset;
-  assign \$1140  = w2_oor >> w2_pool;
-  assign \$1141  = \$signal$225  & \$signal$226 ;
-  assign \$1142  = \$1141  & \$signal$242 ;
-  assign \$1143  = rsp_freed_valid & \port$2509$0 [0];
-  assign \$1144  = \$signal$252  & \$1143 ;
-  assign \$1145  = ~ \port$2462$0 [0];
-  assign \$1146  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$1147  = flush_waiting & \$1146 ;
-  assign \$1148  = ~ \port$2477$0 [0];
-  assign \$1149  = \$signal$28  > 2'h2;
-  assign \$1150  = \$1149  ? 2'h2 : \$signal$28 ;
-  assign \$1151  = | \$signal$28 ;
-  assign \$1152  = space_ge1 & \$1151 ;
-  assign \$1153  = \$1152  ? 1'h1 : 1'h0;
-  assign \$1154  = space_ge2 ? \$1150  : { 1'h0, \$1153  };
-  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1154 ;
-  assign \$1155  = ~ space[4];
-  assign popped = \$signal$247  & \$1155 ;
-  assign \$1156  = 1'h0 - tail[1:0];
-  assign \$1157  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1157  ? tail_next_row : \$signal$59 ;
-  assign \$1158  = ! \$1156 [1:0];
-  assign \$1159  = \$1156 [1:0] == 1'h1;
-  assign \$1160  = \$1159  ? e1_new1 : e1_new2;
-  assign \$signature__data$261  = \$1158  ? e1_new0 : \$1160 ;
-  assign \$signature__en  = \$1156 [1:0] < \$signal$47 ;
-  assign \$1161  = 1'h1 - tail[1:0];
-  assign \$1162  = tail[1:0] > 1'h1;
-  assign \$signature__addr$266  = \$1162  ? tail_next_row : \$signal$59 ;
-  assign \$1163  = ! \$1161 [1:0];
-  assign \$1164  = \$1161 [1:0] == 1'h1;
-  assign \$1165  = \$1164  ? e1_new1 : e1_new2;
-  assign \$signature__data$267  = \$1163  ? e1_new0 : \$1165 ;
-  assign \$signature__en$268  = \$1161 [1:0] < \$signal$47 ;
-  assign \$1166  = 2'h2 - tail[1:0];
-  assign \$1167  = tail[1:0] > 2'h2;
-  assign \$signature__addr$272  = \$1167  ? tail_next_row : \$signal$59 ;
-  assign \$1168  = ! \$1166 [1:0];
-  assign \$1169  = \$1166 [1:0] == 1'h1;
-  assign \$1170  = \$1169  ? e1_new1 : e1_new2;
-  assign \$signature__data$273  = \$1168  ? e1_new0 : \$1170 ;
-  assign \$signature__en$274  = \$1166 [1:0] < \$signal$47 ;
-  assign \$1171  = 2'h3 - tail[1:0];
-  assign \$1172  = ! \$1171 [1:0];
-  assign \$1173  = \$1171 [1:0] == 1'h1;
-  assign \$1174  = \$1173  ? e1_new1 : e1_new2;
-  assign \$signature__data$279  = \$1172  ? e1_new0 : \$1174 ;
-  assign \$signature__en$280  = \$1171 [1:0] < \$signal$47 ;
-  assign \$1175  = \$signal$70  & irq_enable;
-  assign irq = | \$1175 ;
-  assign \$1176  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$1176  | r2_sel_pool2_alloc;
+  assign \$1083  = \$1079  | \$1082 ;
+  assign \$1084  = ~ \$1083 ;
+  assign \$1085  = \$1076  | \$1084 ;
+  assign \$1086  = \$1068  | \$1085 ;
+  assign \$1087  = ~ w1_a1_0[0];
+  assign \$1088  = ~ w1_a4_2[1];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = ~ w1_a7_5[2];
+  assign \$1091  = ~ w1_a11_8[1];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = \$1089  | \$1092 ;
+  assign \$1094  = ~ \$1093 ;
+  assign \$1095  = ~ w1_a1_0[0];
+  assign \$1096  = ~ w1_a4_2[4];
+  assign \$1097  = \$1095  | \$1096 ;
+  assign \$1098  = ~ w1_a7_5[3];
+  assign \$1099  = ~ w1_a11_8[1];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = \$1097  | \$1100 ;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = \$1094  | \$1102 ;
+  assign \$1104  = ~ w1_a1_0[0];
+  assign \$1105  = ~ w1_a4_2[1];
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = ~ w1_a7_5[4];
+  assign \$1108  = ~ w1_a11_8[1];
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = \$1106  | \$1109 ;
+  assign \$1111  = ~ \$1110 ;
+  assign \$1112  = ~ w1_a1_0[0];
+  assign \$1113  = ~ w1_a4_2[4];
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = ~ w1_a7_5[5];
+  assign \$1116  = ~ w1_a11_8[1];
+  assign \$1117  = \$1115  | \$1116 ;
+  assign \$1118  = \$1114  | \$1117 ;
+  assign \$1119  = ~ \$1118 ;
+  assign \$1120  = \$1111  | \$1119 ;
+  assign \$1121  = \$1103  | \$1120 ;
+  assign \$1122  = \$1086  | \$1121 ;
+  assign \$1123  = ~ w1_a1_0[0];
+  assign \$1124  = ~ w1_a4_2[6];
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = ~ w1_a7_5[0];
+  assign \$1127  = ~ w1_a11_8[0];
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = \$1125  | \$1128 ;
+  assign \$1130  = ~ \$1129 ;
+  assign \$1131  = ~ w1_a1_0[0];
+  assign \$1132  = ~ w1_a4_2[7];
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = ~ w1_a7_5[0];
+  assign \$1135  = ~ w1_a11_8[0];
+  assign \$1136  = \$1134  | \$1135 ;
+  assign \$1137  = \$1133  | \$1136 ;
+  assign \$1138  = ~ \$1137 ;
+  assign \$1139  = \$1130  | \$1138 ;
+  assign \$1143  = \$signal$228  & \$signal$229 ;
+  assign \$1144  = \$1143  & w2_is_ctrl;
+  assign \$1145  = \$1144  & \$signal$231 [0];
+  assign \$1146  = \$signal$228  & \$signal$229 ;
+  assign \$1147  = \$1146  & w2_is_err_pop;
+  assign \$1148  = \$signal$228  & w2_is_irq_status;
+  assign \$1149  = \$1148  & w2_strb0;
+  assign \$1150  = \$1149  ? \$signal$231 [3:0] : 4'h0;
+  assign \$1151  = \$signal$228  & \$signal$229 ;
+  assign \$1152  = \$1151  & \$signal$244 ;
+  assign \$1153  = \$signal$228  & \$signal$229 ;
+  assign \$1154  = \$1153  & \$signal$245 ;
+  assign \$1155  = \$signal$228  & \$signal$229 ;
+  assign \$1156  = \$1155  & \$signal$244 ;
+  assign \$1157  = ~ \$1156 ;
+  assign \$1158  = \$signal$228  & \$1157 ;
+  assign \$1159  = \$signal$228  & \$signal$229 ;
+  assign \$1160  = \$1159  & \$signal$245 ;
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = \$1158  & \$1161 ;
+  assign \$1163  = \$signal$228  & w2_is_irq_enable;
+  assign \$1164  = \$1163  & w2_strb0;
+  assign \$1165  = ~ \$signal$247 ;
+  assign \$1166  = \$signal$246  & \$signal$229 ;
+  assign \$1167  = ~ \$1166 ;
+  assign \$1168  = \$1165  & \$1167 ;
+  assign \$1169  = \$signal$228  & \$signal$229 ;
+  assign \$1170  = \$1169  & \$signal$244 ;
+  assign \$1171  = w2_base + w2_offset;
+  assign \$1172  = w2_oor >> w2_pool;
+  assign \$1173  = \$signal$228  & \$signal$229 ;
+  assign \$1174  = \$1173  & \$signal$245 ;
+  assign \$1175  = rsp_freed_valid & \port$2597$0 [0];
+  assign \$1176  = \$signal$255  & \$1175 ;
+  assign \$1177  = ~ \port$2550$0 [0];
+  assign \$1178  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$1179  = flush_waiting & \$1178 ;
+  assign \$1180  = ~ \port$2565$0 [0];
+  assign \$1181  = \$signal$28  > 2'h2;
+  assign \$1182  = \$1181  ? 2'h2 : \$signal$28 ;
+  assign \$1183  = | \$signal$28 ;
+  assign \$1184  = space_ge1 & \$1183 ;
+  assign \$1185  = \$1184  ? 1'h1 : 1'h0;
+  assign \$1186  = space_ge2 ? \$1182  : { 1'h0, \$1185  };
+  assign \$signal$50  = space_ge3 ? \$signal$28  : \$1186 ;
+  assign \$1187  = ~ space[4];
+  assign popped = \$signal$250  & \$1187 ;
+  assign \$1188  = 1'h0 - tail[1:0];
+  assign \$1189  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1189  ? tail_next_row : \$signal$62 ;
+  assign \$1190  = ! \$1188 [1:0];
+  assign \$1191  = \$1188 [1:0] == 1'h1;
+  assign \$1192  = \$1191  ? e1_new1 : e1_new2;
+  assign \$signature__data$264  = \$1190  ? e1_new0 : \$1192 ;
+  assign \$signature__en  = \$1188 [1:0] < \$signal$50 ;
+  assign \$1193  = 1'h1 - tail[1:0];
+  assign \$1194  = tail[1:0] > 1'h1;
+  assign \$signature__addr$269  = \$1194  ? tail_next_row : \$signal$62 ;
+  assign \$1195  = ! \$1193 [1:0];
+  assign \$1196  = \$1193 [1:0] == 1'h1;
+  assign \$1197  = \$1196  ? e1_new1 : e1_new2;
+  assign \$signature__data$270  = \$1195  ? e1_new0 : \$1197 ;
+  assign \$signature__en$271  = \$1193 [1:0] < \$signal$50 ;
+  assign \$1198  = 2'h2 - tail[1:0];
+  assign \$1199  = tail[1:0] > 2'h2;
+  assign \$signature__addr$275  = \$1199  ? tail_next_row : \$signal$62 ;
+  assign \$1200  = ! \$1198 [1:0];
+  assign \$1201  = \$1198 [1:0] == 1'h1;
+  assign \$1202  = \$1201  ? e1_new1 : e1_new2;
+  assign \$signature__data$276  = \$1200  ? e1_new0 : \$1202 ;
+  assign \$signature__en$277  = \$1198 [1:0] < \$signal$50 ;
+  assign \$1203  = 2'h3 - tail[1:0];
+  assign \$1204  = ! \$1203 [1:0];
+  assign \$1205  = \$1203 [1:0] == 1'h1;
+  assign \$1206  = \$1205  ? e1_new1 : e1_new2;
+  assign \$signature__data$282  = \$1204  ? e1_new0 : \$1206 ;
+  assign \$signature__en$283  = \$1203 [1:0] < \$signal$50 ;
+  assign \$1207  = \$signal$73  & irq_enable;
+  assign irq = | \$1207 ;
+  assign \$1208  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
+  assign r2_alloc = \$1208  | r2_sel_pool2_alloc;
   always @(posedge clk)
-    cycle <= \$1177 ;
+    cycle <= \$1209 ;
   always @(posedge clk)
-    \$signal  <= \$1178 ;
+    \$signal  <= \$1210 ;
   always @(posedge clk)
-    ready <= \$1179 ;
+    ready <= \$1211 ;
   always @(posedge clk)
-    e1_new0 <= \$1180 ;
+    e1_new0 <= \$1212 ;
   always @(posedge clk)
-    e1_new1 <= \$1181 ;
+    e1_new1 <= \$1213 ;
   always @(posedge clk)
-    e1_new2 <= \$1182 ;
+    e1_new2 <= \$1214 ;
   always @(posedge clk)
-    \$signal$28  <= \$1183 ;
+    \$signal$28  <= \$1215 ;
   always @(posedge clk)
-    e1_exhausted <= \$1184 ;
+    e1_exhausted <= \$1216 ;
   always @(posedge clk)
-    small_ev_grant <= \$1185 ;
+    small_ev_grant <= \$1217 ;
   always @(posedge clk)
-    small_ev_free <= \$1186 ;
+    small_ev_free <= \$1218 ;
   always @(posedge clk)
-    small_ev_flush <= \$1187 ;
+    small_ev_flush <= \$1219 ;
   always @(posedge clk)
-    small_ev_fail <= \$1188 ;
+    small_ev_fail <= \$1220 ;
   always @(posedge clk)
-    medium_ev_grant <= \$1189 ;
+    small_ev_overwrite <= \$1221 ;
   always @(posedge clk)
-    medium_ev_free <= \$1190 ;
+    medium_ev_grant <= \$1222 ;
   always @(posedge clk)
-    medium_ev_flush <= \$1191 ;
+    medium_ev_free <= \$1223 ;
   always @(posedge clk)
-    medium_ev_fail <= \$1192 ;
+    medium_ev_flush <= \$1224 ;
   always @(posedge clk)
-    large_ev_grant <= \$1193 ;
+    medium_ev_fail <= \$1225 ;
   always @(posedge clk)
-    large_ev_free <= \$1194 ;
+    medium_ev_overwrite <= \$1226 ;
   always @(posedge clk)
-    large_ev_flush <= \$1195 ;
+    large_ev_grant <= \$1227 ;
   always @(posedge clk)
-    large_ev_fail <= \$1196 ;
+    large_ev_free <= \$1228 ;
   always @(posedge clk)
-    space_ge1 <= \$1197 ;
+    large_ev_flush <= \$1229 ;
   always @(posedge clk)
-    space_ge2 <= \$1198 ;
+    large_ev_fail <= \$1230 ;
   always @(posedge clk)
-    space_ge3 <= \$1199 ;
+    large_ev_overwrite <= \$1231 ;
   always @(posedge clk)
-    space_ge4 <= \$1200 ;
+    space_ge1 <= \$1232 ;
   always @(posedge clk)
-    space_ge5 <= \$1201 ;
+    space_ge2 <= \$1233 ;
   always @(posedge clk)
-    space_ge6 <= \$1202 ;
+    space_ge3 <= \$1234 ;
   always @(posedge clk)
-    space <= \$1203 ;
+    space_ge4 <= \$1235 ;
   always @(posedge clk)
-    tail <= \$1204 ;
+    space_ge5 <= \$1236 ;
   always @(posedge clk)
-    \$signal$56  <= \$1205 ;
+    space_ge6 <= \$1237 ;
   always @(posedge clk)
-    n_dropped <= \$1206 ;
+    space <= \$1238 ;
   always @(posedge clk)
-    err_dropped <= \$1207 ;
+    tail <= \$1239 ;
   always @(posedge clk)
-    \$signal$59  <= \$1208 ;
+    \$signal$59  <= \$1240 ;
   always @(posedge clk)
-    tail_next_row <= \$1209 ;
+    n_dropped <= \$1241 ;
   always @(posedge clk)
-    \$signal$61  <= \$1210 ;
+    err_dropped <= \$1242 ;
   always @(posedge clk)
-    \$signal$63  <= \$1211 ;
+    \$signal$62  <= \$1243 ;
   always @(posedge clk)
-    head_bank <= \$1212 ;
+    tail_next_row <= \$1244 ;
   always @(posedge clk)
-    head_entry <= \$1213 ;
+    \$signal$64  <= \$1245 ;
   always @(posedge clk)
-    \$signal$70  <= \$1214 ;
+    \$signal$66  <= \$1246 ;
   always @(posedge clk)
-    small_in_use <= \$1215 ;
+    head_bank <= \$1247 ;
   always @(posedge clk)
-    small_in_use_was <= \$1216 ;
+    head_entry <= \$1248 ;
   always @(posedge clk)
-    small_in_use_rose <= \$1217 ;
+    \$signal$73  <= \$1249 ;
   always @(posedge clk)
-    small_hw_grow <= \$1218 ;
+    small_in_use <= \$1250 ;
   always @(posedge clk)
-    small_high_water <= \$1219 ;
+    small_in_use_was <= \$1251 ;
   always @(posedge clk)
-    small_allocs <= \$1220 ;
+    small_in_use_rose <= \$1252 ;
   always @(posedge clk)
-    small_fails <= \$1221 ;
+    small_hw_grow <= \$1253 ;
   always @(posedge clk)
-    small_frees <= \$1222 ;
+    small_high_water <= \$1254 ;
   always @(posedge clk)
-    small_flushes <= \$1223 ;
+    small_allocs <= \$1255 ;
   always @(posedge clk)
-    medium_in_use <= \$1224 ;
+    small_fails <= \$1256 ;
   always @(posedge clk)
-    medium_in_use_was <= \$1225 ;
+    small_frees <= \$1257 ;
   always @(posedge clk)
-    medium_in_use_rose <= \$1226 ;
+    small_flushes <= \$1258 ;
   always @(posedge clk)
-    medium_hw_grow <= \$1227 ;
+    medium_in_use <= \$1259 ;
   always @(posedge clk)
-    medium_high_water <= \$1228 ;
+    medium_in_use_was <= \$1260 ;
   always @(posedge clk)
-    medium_allocs <= \$1229 ;
+    medium_in_use_rose <= \$1261 ;
   always @(posedge clk)
-    medium_fails <= \$1230 ;
+    medium_hw_grow <= \$1262 ;
   always @(posedge clk)
-    medium_frees <= \$1231 ;
+    medium_high_water <= \$1263 ;
   always @(posedge clk)
-    medium_flushes <= \$1232 ;
+    medium_allocs <= \$1264 ;
   always @(posedge clk)
-    large_in_use <= \$1233 ;
+    medium_fails <= \$1265 ;
   always @(posedge clk)
-    large_in_use_was <= \$1234 ;
+    medium_frees <= \$1266 ;
   always @(posedge clk)
-    large_in_use_rose <= \$1235 ;
+    medium_flushes <= \$1267 ;
   always @(posedge clk)
-    large_hw_grow <= \$1236 ;
+    large_in_use <= \$1268 ;
   always @(posedge clk)
-    large_high_water <= \$1237 ;
+    large_in_use_was <= \$1269 ;
   always @(posedge clk)
-    large_allocs <= \$1238 ;
+    large_in_use_rose <= \$1270 ;
   always @(posedge clk)
-    large_fails <= \$1239 ;
+    large_hw_grow <= \$1271 ;
   always @(posedge clk)
-    large_frees <= \$1240 ;
+    large_high_water <= \$1272 ;
   always @(posedge clk)
-    large_flushes <= \$1241 ;
+    large_allocs <= \$1273 ;
   always @(posedge clk)
-    r1_a1_0 <= \$1242 ;
+    large_fails <= \$1274 ;
   always @(posedge clk)
-    r1_a4_2 <= \$1243 ;
+    large_frees <= \$1275 ;
   always @(posedge clk)
-    r1_a7_5 <= \$1244 ;
+    large_flushes <= \$1276 ;
   always @(posedge clk)
-    r1_a11_8 <= \$1245 ;
+    r1_a1_0 <= \$1277 ;
   always @(posedge clk)
-    \$signal$104  <= \$1246 ;
+    r1_a4_2 <= \$1278 ;
   always @(posedge clk)
-    \$signal$106  <= \$1247 ;
+    r1_a7_5 <= \$1279 ;
   always @(posedge clk)
-    \$signal$107  <= \$1248 ;
+    r1_a11_8 <= \$1280 ;
   always @(posedge clk)
-    r2_pool <= \$1249 ;
+    \$signal$107  <= \$1281 ;
   always @(posedge clk)
-    r2_sel_id <= \$1250 ;
+    \$signal$109  <= \$1282 ;
   always @(posedge clk)
-    r2_sel_version <= \$1251 ;
+    \$signal$110  <= \$1283 ;
   always @(posedge clk)
-    r2_sel_config <= \$1252 ;
+    r2_pool <= \$1284 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$1253 ;
+    r2_sel_id <= \$1285 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$1254 ;
+    r2_sel_version <= \$1286 ;
   always @(posedge clk)
-    r2_sel_status <= \$1255 ;
+    r2_sel_config <= \$1287 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$1256 ;
+    r2_sel_config2 <= \$1288 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$1257 ;
+    r2_sel_ctrl <= \$1289 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$1258 ;
+    r2_sel_status <= \$1290 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$1259 ;
+    r2_sel_irq_status <= \$1291 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$1260 ;
+    r2_sel_irq_enable <= \$1292 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$1261 ;
+    r2_sel_err_count <= \$1293 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$1262 ;
+    r2_sel_err_dropped <= \$1294 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$1263 ;
+    r2_sel_err_head0 <= \$1295 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$1264 ;
+    r2_sel_err_head1 <= \$1296 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$1265 ;
+    r2_sel_err_head2 <= \$1297 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1266 ;
+    r2_sel_err_head3 <= \$1298 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$1267 ;
+    r2_sel_err_pop <= \$1299 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1268 ;
+    r2_sel_cycle <= \$1300 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1269 ;
+    r2_sel_pool0_alloc <= \$1301 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1270 ;
+    r2_sel_pool0_free <= \$1302 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$1271 ;
+    r2_sel_pool0_base_lo <= \$1303 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1272 ;
+    r2_sel_pool0_base_hi <= \$1304 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1273 ;
+    r2_sel_pool0_slot_size <= \$1305 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1274 ;
+    r2_sel_pool0_slots <= \$1306 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$1275 ;
+    r2_sel_pool0_in_use <= \$1307 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$1276 ;
+    r2_sel_pool0_high_water <= \$1308 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$1277 ;
+    r2_sel_pool0_allocs <= \$1309 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$1278 ;
+    r2_sel_pool0_fails <= \$1310 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1279 ;
+    r2_sel_pool0_frees <= \$1311 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1280 ;
+    r2_sel_pool0_info <= \$1312 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1281 ;
+    r2_sel_pool0_flush <= \$1313 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$1282 ;
+    r2_sel_pool0_flushes <= \$1314 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1283 ;
+    r2_sel_pool0_overwrites <= \$1315 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1284 ;
+    r2_sel_pool1_alloc <= \$1316 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1285 ;
+    r2_sel_pool1_free <= \$1317 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1286 ;
+    r2_sel_pool1_base_lo <= \$1318 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1287 ;
+    r2_sel_pool1_base_hi <= \$1319 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1288 ;
+    r2_sel_pool1_slot_size <= \$1320 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1289 ;
+    r2_sel_pool1_slots <= \$1321 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1290 ;
+    r2_sel_pool1_in_use <= \$1322 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1291 ;
+    r2_sel_pool1_high_water <= \$1323 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1292 ;
+    r2_sel_pool1_allocs <= \$1324 ;
   always @(posedge clk)
-    r2_sel_pool1_flush <= \$1293 ;
+    r2_sel_pool1_fails <= \$1325 ;
   always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1294 ;
+    r2_sel_pool1_frees <= \$1326 ;
   always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1295 ;
+    r2_sel_pool1_info <= \$1327 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1296 ;
+    r2_sel_pool1_flush <= \$1328 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1297 ;
+    r2_sel_pool1_flushes <= \$1329 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1298 ;
+    r2_sel_pool1_overwrites <= \$1330 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1299 ;
+    r2_sel_pool2_alloc <= \$1331 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1300 ;
+    r2_sel_pool2_free <= \$1332 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1301 ;
+    r2_sel_pool2_base_lo <= \$1333 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1302 ;
+    r2_sel_pool2_base_hi <= \$1334 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1303 ;
+    r2_sel_pool2_slot_size <= \$1335 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1304 ;
+    r2_sel_pool2_slots <= \$1336 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1305 ;
+    r2_sel_pool2_in_use <= \$1337 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1306 ;
+    r2_sel_pool2_high_water <= \$1338 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1307 ;
+    r2_sel_pool2_allocs <= \$1339 ;
   always @(posedge clk)
-    r2_sel_pool2_flush <= \$1308 ;
+    r2_sel_pool2_fails <= \$1340 ;
   always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1309 ;
+    r2_sel_pool2_frees <= \$1341 ;
   always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1310 ;
+    r2_sel_pool2_info <= \$1342 ;
   always @(posedge clk)
-    \$signal$170  <= \$1311 ;
+    r2_sel_pool2_flush <= \$1343 ;
   always @(posedge clk)
-    r3_alloc <= \$1312 ;
+    r2_sel_pool2_flushes <= \$1344 ;
   always @(posedge clk)
-    r3_pool <= \$1313 ;
+    r2_sel_pool2_overwrites <= \$1345 ;
   always @(posedge clk)
-    r3_block0 <= \$1314 ;
+    \$signal$173  <= \$1346 ;
   always @(posedge clk)
-    r3_found_in <= \$1315 ;
+    r3_alloc <= \$1347 ;
   always @(posedge clk)
-    r3_block4 <= \$1316 ;
+    r3_pool <= \$1348 ;
   always @(posedge clk)
-    r3_block5 <= \$1317 ;
+    r3_block0 <= \$1349 ;
   always @(posedge clk)
-    r3_block6 <= \$1318 ;
+    r3_found_in <= \$1350 ;
   always @(posedge clk)
-    req_alloc <= \$1319 ;
+    r3_block4 <= \$1351 ;
   always @(posedge clk)
-    r_ack <= \$1320 ;
+    r3_block5 <= \$1352 ;
   always @(posedge clk)
-    alloc_waiting <= \$1321 ;
+    r3_block6 <= \$1353 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1322 ;
+    req_alloc <= \$1354 ;
   always @(posedge clk)
-    req_alloc_size <= \$1323 ;
+    r_ack <= \$1355 ;
   always @(posedge clk)
-    \$signal$185  <= \$1324 ;
+    alloc_waiting <= \$1356 ;
   always @(posedge clk)
-    \$signal$186  <= \$1325 ;
+    req_alloc_pool <= \$1357 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1326 ;
+    req_alloc_size <= \$1358 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1327 ;
+    \$signal$188  <= \$1359 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1328 ;
+    \$signal$189  <= \$1360 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1329 ;
+    w1_a1_0 <= \$1361 ;
   always @(posedge clk)
-    w1_small_oor_gt0 <= \$1330 ;
+    w1_a4_2 <= \$1362 ;
   always @(posedge clk)
-    w1_small_oor_eq0 <= \$1331 ;
+    w1_a7_5 <= \$1363 ;
   always @(posedge clk)
-    w1_small_oor_gt6 <= \$1332 ;
+    w1_a11_8 <= \$1364 ;
   always @(posedge clk)
-    w1_small_oor_eq6 <= \$1333 ;
+    w1_small_oor_gt0 <= \$1365 ;
   always @(posedge clk)
-    w1_small_oor_gt12 <= \$1334 ;
+    w1_small_oor_eq0 <= \$1366 ;
   always @(posedge clk)
-    w1_small_oor_eq12 <= \$1335 ;
+    w1_small_oor_gt6 <= \$1367 ;
   always @(posedge clk)
-    w1_small_oor_gt18 <= \$1336 ;
+    w1_small_oor_eq6 <= \$1368 ;
   always @(posedge clk)
-    w1_small_oor_eq18 <= \$1337 ;
+    w1_small_oor_gt12 <= \$1369 ;
   always @(posedge clk)
-    w1_medium_oor_gt0 <= \$1338 ;
+    w1_small_oor_eq12 <= \$1370 ;
   always @(posedge clk)
-    w1_medium_oor_eq0 <= \$1339 ;
+    w1_small_oor_gt18 <= \$1371 ;
   always @(posedge clk)
-    w1_medium_oor_gt6 <= \$1340 ;
+    w1_small_oor_eq18 <= \$1372 ;
   always @(posedge clk)
-    w1_medium_oor_eq6 <= \$1341 ;
+    w1_medium_oor_gt0 <= \$1373 ;
   always @(posedge clk)
-    w1_medium_oor_gt12 <= \$1342 ;
+    w1_medium_oor_eq0 <= \$1374 ;
   always @(posedge clk)
-    w1_medium_oor_eq12 <= \$1343 ;
+    w1_medium_oor_gt6 <= \$1375 ;
   always @(posedge clk)
-    w1_medium_oor_gt18 <= \$1344 ;
+    w1_medium_oor_eq6 <= \$1376 ;
   always @(posedge clk)
-    w1_medium_oor_eq18 <= \$1345 ;
+    w1_medium_oor_gt12 <= \$1377 ;
   always @(posedge clk)
-    w1_large_oor_gt0 <= \$1346 ;
+    w1_medium_oor_eq12 <= \$1378 ;
   always @(posedge clk)
-    w1_large_oor_eq0 <= \$1347 ;
+    w1_medium_oor_gt18 <= \$1379 ;
   always @(posedge clk)
-    w1_large_oor_gt6 <= \$1348 ;
+    w1_medium_oor_eq18 <= \$1380 ;
   always @(posedge clk)
-    w1_large_oor_eq6 <= \$1349 ;
+    w1_large_oor_gt0 <= \$1381 ;
   always @(posedge clk)
-    w1_large_oor_gt12 <= \$1350 ;
+    w1_large_oor_eq0 <= \$1382 ;
   always @(posedge clk)
-    w1_large_oor_eq12 <= \$1351 ;
+    w1_large_oor_gt6 <= \$1383 ;
   always @(posedge clk)
-    w1_large_oor_gt18 <= \$1352 ;
+    w1_large_oor_eq6 <= \$1384 ;
   always @(posedge clk)
-    w1_large_oor_eq18 <= \$1353 ;
+    w1_large_oor_gt12 <= \$1385 ;
   always @(posedge clk)
-    \$signal$218  <= \$1354 ;
+    w1_large_oor_eq12 <= \$1386 ;
   always @(posedge clk)
-    \$signal$220  <= \$1355 ;
+    w1_large_oor_gt18 <= \$1387 ;
   always @(posedge clk)
-    \$signal$221  <= \$1356 ;
+    w1_large_oor_eq18 <= \$1388 ;
   always @(posedge clk)
-    w1_strb0 <= \$1357 ;
+    \$signal$221  <= \$1389 ;
   always @(posedge clk)
-    w1_pool <= \$1358 ;
+    \$signal$223  <= \$1390 ;
   always @(posedge clk)
-    \$signal$225  <= \$1359 ;
+    \$signal$224  <= \$1391 ;
   always @(posedge clk)
-    \$signal$226  <= \$1360 ;
+    w1_strb0 <= \$1392 ;
   always @(posedge clk)
-    w2_strb0 <= \$1361 ;
+    w1_pool <= \$1393 ;
   always @(posedge clk)
-    \$signal$228  <= \$1362 ;
+    \$signal$228  <= \$1394 ;
   always @(posedge clk)
-    w2_pool <= \$1363 ;
+    \$signal$229  <= \$1395 ;
   always @(posedge clk)
-    w2_oor <= \$1364 ;
+    w2_strb0 <= \$1396 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1365 ;
+    \$signal$231  <= \$1397 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1366 ;
+    w2_pool <= \$1398 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1367 ;
+    w2_oor <= \$1399 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1368 ;
+    w2_is_ctrl <= \$1400 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1369 ;
+    w2_is_irq_status <= \$1401 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$1370 ;
+    w2_is_irq_enable <= \$1402 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1371 ;
+    w2_is_err_pop <= \$1403 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$1372 ;
+    w2_is_pool0_free <= \$1404 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1373 ;
+    w2_is_pool0_flush <= \$1405 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$1374 ;
+    w2_is_pool1_free <= \$1406 ;
   always @(posedge clk)
-    \$signal$241  <= \$1375 ;
+    w2_is_pool1_flush <= \$1407 ;
   always @(posedge clk)
-    \$signal$242  <= \$1376 ;
+    w2_is_pool2_free <= \$1408 ;
   always @(posedge clk)
-    \$signal$243  <= \$1377 ;
+    w2_is_pool2_flush <= \$1409 ;
   always @(posedge clk)
-    \$signal$244  <= \$1378 ;
+    \$signal$244  <= \$1410 ;
   always @(posedge clk)
-    w2_offset <= \$1379 ;
+    \$signal$245  <= \$1411 ;
   always @(posedge clk)
-    w2_base <= \$1380 ;
+    \$signal$246  <= \$1412 ;
   always @(posedge clk)
-    \$signal$62  <= \$1381 ;
+    \$signal$247  <= \$1413 ;
   always @(posedge clk)
-    \$signal$247  <= \$1382 ;
+    w2_offset <= \$1414 ;
   always @(posedge clk)
-    w1c <= \$1383 ;
+    w2_base <= \$1415 ;
   always @(posedge clk)
-    req_free <= \$1384 ;
+    \$signal$65  <= \$1416 ;
   always @(posedge clk)
-    req_flush <= \$1385 ;
+    \$signal$250  <= \$1417 ;
   always @(posedge clk)
-    w_ack <= \$1386 ;
+    w1c <= \$1418 ;
   always @(posedge clk)
-    irq_enable <= \$1387 ;
+    req_free <= \$1419 ;
   always @(posedge clk)
-    \$signal$251  <= \$1388 ;
+    req_flush <= \$1420 ;
   always @(posedge clk)
-    \$signal$252  <= \$1389 ;
+    w_ack <= \$1421 ;
   always @(posedge clk)
-    req_free_pool <= \$1390 ;
+    irq_enable <= \$1422 ;
   always @(posedge clk)
-    req_free_tag <= \$1391 ;
+    \$signal$254  <= \$1423 ;
   always @(posedge clk)
-    req_free_addr <= \$1392 ;
+    \$signal$255  <= \$1424 ;
   always @(posedge clk)
-    req_free_oor <= \$1393 ;
+    req_free_pool <= \$1425 ;
   always @(posedge clk)
-    flush_waiting <= \$1394 ;
+    req_free_tag <= \$1426 ;
   always @(posedge clk)
-    req_flush_pool <= \$1395 ;
+    req_free_addr <= \$1427 ;
+  always @(posedge clk)
+    req_free_oor <= \$1428 ;
+  always @(posedge clk)
+    flush_waiting <= \$1429 ;
+  always @(posedge clk)
+    req_flush_pool <= \$1430 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1177  = \$1 [31:0];
+    \$1209  = \$1 [31:0];
     if (rst) begin
-      \$1177  = 32'd0;
+      \$1209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1178  = busy;
+    \$1210  = busy;
     if (rst) begin
-      \$1178  = 1'h0;
+      \$1210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1179  = \ready$6 ;
-    if (rst) begin
-      \$1179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1180  = \$11 ;
-    if (rst) begin
-      \$1180  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1181  = \$19 ;
-    if (rst) begin
-      \$1181  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1182  = { \$20 [31:0], 16'h0000, \port$2456$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2456$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2456$0 [4:1] };
-    if (rst) begin
-      \$1182  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1183  = \$30 [1:0];
-    if (rst) begin
-      \$1183  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1184  = \$32 ;
-    if (rst) begin
-      \$1184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1185  = \$35 ;
-    if (rst) begin
-      \$1185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1186  = \$38 ;
-    if (rst) begin
-      \$1186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1187  = \$41 ;
-    if (rst) begin
-      \$1187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1188  = \$45 ;
-    if (rst) begin
-      \$1188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1189  = \$48 ;
-    if (rst) begin
-      \$1189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1190  = \$51 ;
-    if (rst) begin
-      \$1190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1191  = \$54 ;
-    if (rst) begin
-      \$1191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1192  = \$58 ;
-    if (rst) begin
-      \$1192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1193  = \$61 ;
-    if (rst) begin
-      \$1193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1194  = \$64 ;
-    if (rst) begin
-      \$1194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1195  = \$67 ;
-    if (rst) begin
-      \$1195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1196  = \$71 ;
-    if (rst) begin
-      \$1196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1197  = space_ge1;
-      3'h1:
-          \$1197  = 1'h1;
-      3'h2:
-          \$1197  = space_ge2;
-      3'h3:
-          \$1197  = space_ge1;
-      3'h4:
-          \$1197  = space_ge3;
-      3'h5:
-          \$1197  = space_ge2;
-      3'h6:
-          \$1197  = space_ge4;
-      3'h7:
-          \$1197  = space_ge3;
-    endcase
-    if (rst) begin
-      \$1197  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1198  = space_ge2;
-      3'h1:
-          \$1198  = space_ge1;
-      3'h2:
-          \$1198  = space_ge3;
-      3'h3:
-          \$1198  = space_ge2;
-      3'h4:
-          \$1198  = space_ge4;
-      3'h5:
-          \$1198  = space_ge3;
-      3'h6:
-          \$1198  = space_ge5;
-      3'h7:
-          \$1198  = space_ge4;
-    endcase
-    if (rst) begin
-      \$1198  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1199  = space_ge3;
-      3'h1:
-          \$1199  = space_ge2;
-      3'h2:
-          \$1199  = space_ge4;
-      3'h3:
-          \$1199  = space_ge3;
-      3'h4:
-          \$1199  = space_ge5;
-      3'h5:
-          \$1199  = space_ge4;
-      3'h6:
-          \$1199  = space_ge6;
-      3'h7:
-          \$1199  = space_ge5;
-    endcase
-    if (rst) begin
-      \$1199  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1200  = space_ge4;
-      3'h1:
-          \$1200  = space_ge3;
-      3'h2:
-          \$1200  = space_ge5;
-      3'h3:
-          \$1200  = space_ge4;
-      3'h4:
-          \$1200  = space_ge6;
-      3'h5:
-          \$1200  = space_ge5;
-      3'h6:
-          \$1200  = \$76 ;
-      3'h7:
-          \$1200  = space_ge6;
-    endcase
-    if (rst) begin
-      \$1200  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1201  = space_ge5;
-      3'h1:
-          \$1201  = space_ge4;
-      3'h2:
-          \$1201  = space_ge6;
-      3'h3:
-          \$1201  = space_ge5;
-      3'h4:
-          \$1201  = \$73 ;
-      3'h5:
-          \$1201  = space_ge6;
-      3'h6:
-          \$1201  = \$77 ;
-      3'h7:
-          \$1201  = \$79 ;
-    endcase
-    if (rst) begin
-      \$1201  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1202  = space_ge6;
-      3'h1:
-          \$1202  = space_ge5;
-      3'h2:
-          \$1202  = \$72 ;
-      3'h3:
-          \$1202  = space_ge6;
-      3'h4:
-          \$1202  = \$74 ;
-      3'h5:
-          \$1202  = \$75 ;
-      3'h6:
-          \$1202  = \$78 ;
-      3'h7:
-          \$1202  = \$80 ;
-    endcase
-    if (rst) begin
-      \$1202  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1203  = \$82 [4:0];
-    if (rst) begin
-      \$1203  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1204  = \$83 [3:0];
-    if (rst) begin
-      \$1204  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1205  = \$84 [31:0];
-    if (\$signal$62 ) begin
-      \$1205  = 32'd0;
-    end
-    if (rst) begin
-      \$1205  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1206  = \$85 [1:0];
-    if (rst) begin
-      \$1206  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1207  = \$86 [31:0];
-    if (\$signal$62 ) begin
-      \$1207  = 32'd0;
-    end
-    if (rst) begin
-      \$1207  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1208  = \$signal$59 ;
-    if (\$87 [2]) begin
-      \$1208  = tail_next_row;
-    end
-    if (rst) begin
-      \$1208  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1209  = tail_next_row;
-    if (\$87 [2]) begin
-      \$1209  = \$88 [1:0];
-    end
-    if (rst) begin
-      \$1209  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1210  = \$signal$61 ;
-    if (popped) begin
-      \$1210  = \$89 [3:0];
-    end
-    if (rst) begin
-      \$1210  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1211  = \$90 ;
+    \$1211  = \ready$6 ;
     if (rst) begin
       \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1212  = \$signal$61 [1:0];
+    \$1212  = \$11 ;
     if (rst) begin
-      \$1212  = 2'h0;
+      \$1212  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1213  = \$94 ;
+    \$1213  = \$19 ;
     if (rst) begin
       \$1213  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = \$99 ;
+    \$1214  = { \$20 [31:0], 16'h0000, \port$2544$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2544$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2544$0 [4:1] };
     if (rst) begin
-      \$1214  = 3'h0;
+      \$1214  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1215  = \$104 [8:0];
+    \$1215  = \$30 [1:0];
     if (rst) begin
-      \$1215  = 9'h000;
+      \$1215  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1216  = small_in_use;
+    \$1216  = \$32 ;
     if (rst) begin
-      \$1216  = 9'h000;
+      \$1216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1217  = \$110 ;
+    \$1217  = \$35 ;
     if (rst) begin
       \$1217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1218  = \$114 ;
+    \$1218  = \$38 ;
     if (rst) begin
       \$1218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1219  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1219  = small_in_use;
-    end else begin
-      if (small_hw_grow) begin
-        \$1219  = small_in_use_was;
-      end
-    end
+    \$1219  = \$41 ;
     if (rst) begin
-      \$1219  = 9'h000;
+      \$1219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1220  = 32'd0;
-    end else begin
-      \$1220  = \$115 [31:0];
-    end
+    \$1220  = \$45 ;
     if (rst) begin
-      \$1220  = 32'd0;
+      \$1220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1221  = 32'd0;
-    end else begin
-      \$1221  = \$116 [31:0];
-    end
+    \$1221  = 1'h0;
     if (rst) begin
-      \$1221  = 32'd0;
+      \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1222  = 32'd0;
-    end else begin
-      \$1222  = \$117 [31:0];
-    end
+    \$1222  = \$48 ;
     if (rst) begin
-      \$1222  = 32'd0;
+      \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1223  = 32'd0;
-    end else begin
-      \$1223  = \$118 [31:0];
-    end
+    \$1223  = \$51 ;
     if (rst) begin
-      \$1223  = 32'd0;
+      \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1224  = \$123 [7:0];
+    \$1224  = \$54 ;
     if (rst) begin
-      \$1224  = 8'h00;
+      \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1225  = medium_in_use;
+    \$1225  = \$58 ;
     if (rst) begin
-      \$1225  = 8'h00;
+      \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1226  = \$129 ;
+    \$1226  = 1'h0;
     if (rst) begin
       \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1227  = \$133 ;
+    \$1227  = \$61 ;
     if (rst) begin
       \$1227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1228  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1228  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1228  = medium_in_use_was;
-      end
-    end
+    \$1228  = \$64 ;
     if (rst) begin
-      \$1228  = 8'h00;
+      \$1228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1229  = \$67 ;
+    if (rst) begin
+      \$1229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1230  = \$71 ;
+    if (rst) begin
+      \$1230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1231  = 1'h0;
+    if (rst) begin
+      \$1231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1229  = 32'd0;
-    end else begin
-      \$1229  = \$134 [31:0];
-    end
+    casez ({ \$signal$50 , popped })
+      3'h0:
+          \$1232  = space_ge1;
+      3'h1:
+          \$1232  = 1'h1;
+      3'h2:
+          \$1232  = space_ge2;
+      3'h3:
+          \$1232  = space_ge1;
+      3'h4:
+          \$1232  = space_ge3;
+      3'h5:
+          \$1232  = space_ge2;
+      3'h6:
+          \$1232  = space_ge4;
+      3'h7:
+          \$1232  = space_ge3;
+    endcase
     if (rst) begin
-      \$1229  = 32'd0;
+      \$1232  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1230  = 32'd0;
-    end else begin
-      \$1230  = \$135 [31:0];
-    end
+    casez ({ \$signal$50 , popped })
+      3'h0:
+          \$1233  = space_ge2;
+      3'h1:
+          \$1233  = space_ge1;
+      3'h2:
+          \$1233  = space_ge3;
+      3'h3:
+          \$1233  = space_ge2;
+      3'h4:
+          \$1233  = space_ge4;
+      3'h5:
+          \$1233  = space_ge3;
+      3'h6:
+          \$1233  = space_ge5;
+      3'h7:
+          \$1233  = space_ge4;
+    endcase
     if (rst) begin
-      \$1230  = 32'd0;
+      \$1233  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1231  = 32'd0;
-    end else begin
-      \$1231  = \$136 [31:0];
-    end
+    casez ({ \$signal$50 , popped })
+      3'h0:
+          \$1234  = space_ge3;
+      3'h1:
+          \$1234  = space_ge2;
+      3'h2:
+          \$1234  = space_ge4;
+      3'h3:
+          \$1234  = space_ge3;
+      3'h4:
+          \$1234  = space_ge5;
+      3'h5:
+          \$1234  = space_ge4;
+      3'h6:
+          \$1234  = space_ge6;
+      3'h7:
+          \$1234  = space_ge5;
+    endcase
     if (rst) begin
-      \$1231  = 32'd0;
+      \$1234  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1232  = 32'd0;
-    end else begin
-      \$1232  = \$137 [31:0];
-    end
+    casez ({ \$signal$50 , popped })
+      3'h0:
+          \$1235  = space_ge4;
+      3'h1:
+          \$1235  = space_ge3;
+      3'h2:
+          \$1235  = space_ge5;
+      3'h3:
+          \$1235  = space_ge4;
+      3'h4:
+          \$1235  = space_ge6;
+      3'h5:
+          \$1235  = space_ge5;
+      3'h6:
+          \$1235  = \$76 ;
+      3'h7:
+          \$1235  = space_ge6;
+    endcase
     if (rst) begin
-      \$1232  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1233  = \$142 [5:0];
-    if (rst) begin
-      \$1233  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1234  = large_in_use;
-    if (rst) begin
-      \$1234  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1235  = \$148 ;
-    if (rst) begin
-      \$1235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1236  = \$152 ;
-    if (rst) begin
-      \$1236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1237  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1237  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1237  = large_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1237  = 6'h00;
+      \$1235  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1238  = 32'd0;
-    end else begin
-      \$1238  = \$153 [31:0];
-    end
+    casez ({ \$signal$50 , popped })
+      3'h0:
+          \$1236  = space_ge5;
+      3'h1:
+          \$1236  = space_ge4;
+      3'h2:
+          \$1236  = space_ge6;
+      3'h3:
+          \$1236  = space_ge5;
+      3'h4:
+          \$1236  = \$73 ;
+      3'h5:
+          \$1236  = space_ge6;
+      3'h6:
+          \$1236  = \$77 ;
+      3'h7:
+          \$1236  = \$79 ;
+    endcase
     if (rst) begin
-      \$1238  = 32'd0;
+      \$1236  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1239  = 32'd0;
-    end else begin
-      \$1239  = \$154 [31:0];
-    end
+    casez ({ \$signal$50 , popped })
+      3'h0:
+          \$1237  = space_ge6;
+      3'h1:
+          \$1237  = space_ge5;
+      3'h2:
+          \$1237  = \$72 ;
+      3'h3:
+          \$1237  = space_ge6;
+      3'h4:
+          \$1237  = \$74 ;
+      3'h5:
+          \$1237  = \$75 ;
+      3'h6:
+          \$1237  = \$78 ;
+      3'h7:
+          \$1237  = \$80 ;
+    endcase
     if (rst) begin
-      \$1239  = 32'd0;
+      \$1237  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
+    \$1238  = \$82 [4:0];
+    if (rst) begin
+      \$1238  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1239  = \$83 [3:0];
+    if (rst) begin
+      \$1239  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1240  = \$84 [31:0];
+    if (\$signal$65 ) begin
       \$1240  = 32'd0;
-    end else begin
-      \$1240  = \$155 [31:0];
     end
     if (rst) begin
       \$1240  = 32'd0;
@@ -8926,1264 +8831,1600 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$24
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1241  = 32'd0;
-    end else begin
-      \$1241  = \$156 [31:0];
-    end
+    \$1241  = \$85 [1:0];
     if (rst) begin
-      \$1241  = 32'd0;
+      \$1241  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1242  = \$157 ;
+    \$1242  = \$86 [31:0];
+    if (\$signal$65 ) begin
+      \$1242  = 32'd0;
+    end
     if (rst) begin
-      \$1242  = 4'h0;
+      \$1242  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1243  = \$158 ;
+    \$1243  = \$signal$62 ;
+    if (\$87 [2]) begin
+      \$1243  = tail_next_row;
+    end
     if (rst) begin
-      \$1243  = 8'h00;
+      \$1243  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1244  = \$159 ;
+    \$1244  = tail_next_row;
+    if (\$87 [2]) begin
+      \$1244  = \$88 [1:0];
+    end
     if (rst) begin
-      \$1244  = 8'h00;
+      \$1244  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1245  = \$160 ;
+    \$1245  = \$signal$64 ;
+    if (popped) begin
+      \$1245  = \$89 [3:0];
+    end
     if (rst) begin
-      \$1245  = 16'h0000;
+      \$1245  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1246  = bus__r_req;
+    \$1246  = \$90 ;
     if (rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1247  = \$161 [1:0];
+    \$1247  = \$signal$64 [1:0];
     if (rst) begin
       \$1247  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1248  = \$signal$104 ;
+    \$1248  = \$94 ;
     if (rst) begin
-      \$1248  = 1'h0;
+      \$1248  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1249  = \$signal$106 ;
+    \$1249  = \$101 ;
     if (rst) begin
-      \$1249  = 2'h0;
+      \$1249  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1250  = \$169 ;
+    \$1250  = \$112 [8:0];
     if (rst) begin
-      \$1250  = 1'h0;
+      \$1250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1251  = \$177 ;
+    \$1251  = small_in_use;
     if (rst) begin
-      \$1251  = 1'h0;
+      \$1251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1252  = \$185 ;
+    \$1252  = \$122 ;
     if (rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1253  = \$193 ;
+    \$1253  = \$126 ;
     if (rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1254  = \$201 ;
+    \$1254  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1254  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1254  = small_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1254  = 1'h0;
+      \$1254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1255  = \$209 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1255  = 32'd0;
+    end else begin
+      \$1255  = \$127 [31:0];
+    end
     if (rst) begin
-      \$1255  = 1'h0;
+      \$1255  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1256  = \$217 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1256  = 32'd0;
+    end else begin
+      \$1256  = \$128 [31:0];
+    end
     if (rst) begin
-      \$1256  = 1'h0;
+      \$1256  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1257  = \$225 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1257  = 32'd0;
+    end else begin
+      \$1257  = \$129 [31:0];
+    end
     if (rst) begin
-      \$1257  = 1'h0;
+      \$1257  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1258  = \$233 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1258  = 32'd0;
+    end else begin
+      \$1258  = \$130 [31:0];
+    end
     if (rst) begin
-      \$1258  = 1'h0;
+      \$1258  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1259  = \$241 ;
+    \$1259  = \$141 [7:0];
     if (rst) begin
-      \$1259  = 1'h0;
+      \$1259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1260  = \$249 ;
+    \$1260  = medium_in_use;
     if (rst) begin
-      \$1260  = 1'h0;
+      \$1260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1261  = \$257 ;
+    \$1261  = \$151 ;
     if (rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1262  = \$265 ;
+    \$1262  = \$155 ;
     if (rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1263  = \$273 ;
+    \$1263  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1263  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1263  = medium_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1263  = 1'h0;
+      \$1263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1264  = \$281 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1264  = 32'd0;
+    end else begin
+      \$1264  = \$156 [31:0];
+    end
     if (rst) begin
-      \$1264  = 1'h0;
+      \$1264  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1265  = \$289 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1265  = 32'd0;
+    end else begin
+      \$1265  = \$157 [31:0];
+    end
     if (rst) begin
-      \$1265  = 1'h0;
+      \$1265  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1266  = \$297 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1266  = 32'd0;
+    end else begin
+      \$1266  = \$158 [31:0];
+    end
     if (rst) begin
-      \$1266  = 1'h0;
+      \$1266  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1267  = \$305 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1267  = 32'd0;
+    end else begin
+      \$1267  = \$159 [31:0];
+    end
     if (rst) begin
-      \$1267  = 1'h0;
+      \$1267  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1268  = \$313 ;
+    \$1268  = \$170 [5:0];
     if (rst) begin
-      \$1268  = 1'h0;
+      \$1268  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1269  = \$321 ;
+    \$1269  = large_in_use;
     if (rst) begin
-      \$1269  = 1'h0;
+      \$1269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1270  = \$329 ;
+    \$1270  = \$180 ;
     if (rst) begin
       \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1271  = \$337 ;
+    \$1271  = \$184 ;
     if (rst) begin
       \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1272  = \$345 ;
+    \$1272  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1272  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1272  = large_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1272  = 1'h0;
+      \$1272  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1273  = \$353 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1273  = 32'd0;
+    end else begin
+      \$1273  = \$185 [31:0];
+    end
     if (rst) begin
-      \$1273  = 1'h0;
+      \$1273  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1274  = \$361 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1274  = 32'd0;
+    end else begin
+      \$1274  = \$186 [31:0];
+    end
     if (rst) begin
-      \$1274  = 1'h0;
+      \$1274  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1275  = \$369 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1275  = 32'd0;
+    end else begin
+      \$1275  = \$187 [31:0];
+    end
     if (rst) begin
-      \$1275  = 1'h0;
+      \$1275  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1276  = \$377 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$65 ) begin
+      \$1276  = 32'd0;
+    end else begin
+      \$1276  = \$188 [31:0];
+    end
     if (rst) begin
-      \$1276  = 1'h0;
+      \$1276  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1277  = \$385 ;
+    \$1277  = \$189 ;
     if (rst) begin
-      \$1277  = 1'h0;
+      \$1277  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1278  = \$393 ;
+    \$1278  = \$190 ;
     if (rst) begin
-      \$1278  = 1'h0;
+      \$1278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1279  = \$401 ;
+    \$1279  = \$191 ;
     if (rst) begin
-      \$1279  = 1'h0;
+      \$1279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1280  = \$409 ;
+    \$1280  = \$192 ;
     if (rst) begin
-      \$1280  = 1'h0;
+      \$1280  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1281  = \$417 ;
+    \$1281  = bus__r_req;
     if (rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1282  = \$425 ;
+    \$1282  = \$193 [1:0];
     if (rst) begin
-      \$1282  = 1'h0;
+      \$1282  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1283  = \$433 ;
+    \$1283  = \$signal$107 ;
     if (rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1284  = \$441 ;
+    \$1284  = \$signal$109 ;
     if (rst) begin
-      \$1284  = 1'h0;
+      \$1284  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1285  = \$449 ;
+    \$1285  = \$201 ;
     if (rst) begin
       \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1286  = \$457 ;
+    \$1286  = \$209 ;
     if (rst) begin
       \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1287  = \$465 ;
+    \$1287  = \$217 ;
     if (rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1288  = \$473 ;
+    \$1288  = \$225 ;
     if (rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1289  = \$481 ;
+    \$1289  = \$233 ;
     if (rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1290  = \$489 ;
+    \$1290  = \$241 ;
     if (rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1291  = \$497 ;
+    \$1291  = \$249 ;
     if (rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1292  = \$505 ;
+    \$1292  = \$257 ;
     if (rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1293  = \$513 ;
+    \$1293  = \$265 ;
     if (rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1294  = \$521 ;
+    \$1294  = \$273 ;
     if (rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1295  = \$529 ;
+    \$1295  = \$281 ;
     if (rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1296  = \$537 ;
+    \$1296  = \$289 ;
     if (rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1297  = \$545 ;
+    \$1297  = \$297 ;
     if (rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1298  = \$553 ;
+    \$1298  = \$305 ;
     if (rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1299  = \$561 ;
+    \$1299  = \$313 ;
     if (rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1300  = \$569 ;
+    \$1300  = \$321 ;
     if (rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1301  = \$577 ;
+    \$1301  = \$329 ;
     if (rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1302  = \$585 ;
+    \$1302  = \$337 ;
     if (rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1303  = \$593 ;
+    \$1303  = \$345 ;
     if (rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1304  = \$601 ;
+    \$1304  = \$353 ;
     if (rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1305  = \$609 ;
+    \$1305  = \$361 ;
     if (rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1306  = \$617 ;
+    \$1306  = \$369 ;
     if (rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1307  = \$625 ;
+    \$1307  = \$377 ;
     if (rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1308  = \$633 ;
+    \$1308  = \$385 ;
     if (rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1309  = \$641 ;
+    \$1309  = \$393 ;
     if (rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1310  = \$649 ;
+    \$1310  = \$401 ;
     if (rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1311  = \$signal$107 ;
+    \$1311  = \$409 ;
     if (rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1312  = r2_alloc;
+    \$1312  = \$417 ;
     if (rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1313  = r2_pool;
+    \$1313  = \$425 ;
     if (rst) begin
-      \$1313  = 2'h0;
+      \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1314  = \$680 ;
+    \$1314  = \$433 ;
     if (rst) begin
-      \$1314  = 32'd0;
+      \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1315 [0] = \$695 ;
-    \$1315 [1] = \$735 ;
-    \$1315 [2] = \$775 ;
-    \$1315 [3] = \$815 ;
+    \$1315  = \$441 ;
     if (rst) begin
-      \$1315  = 4'h0;
+      \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1316  = \$722 ;
+    \$1316  = \$449 ;
     if (rst) begin
-      \$1316  = 32'd0;
+      \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1317  = \$762 ;
+    \$1317  = \$457 ;
     if (rst) begin
-      \$1317  = 32'd0;
+      \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1318  = \$802 ;
+    \$1318  = \$465 ;
     if (rst) begin
-      \$1318  = 32'd0;
+      \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1319  = \$816 ;
+    \$1319  = \$473 ;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1320  = 1'h0;
-    if (\$817 ) begin
-    end else if (\$signal$170 ) begin
-      \$1320  = 1'h1;
-    end
-    if (\$824 ) begin
-      \$1320  = 1'h1;
-    end
+    \$1320  = \$481 ;
     if (rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1321  = alloc_waiting;
-    if (\$817 ) begin
-      \$1321  = 1'h1;
-    end
-    if (\$824 ) begin
-      \$1321  = 1'h0;
-    end
+    \$1321  = \$489 ;
     if (rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1322  = req_alloc_pool;
-    if (\$817 ) begin
-      \$1322  = r3_pool;
-    end
+    \$1322  = \$497 ;
     if (rst) begin
-      \$1322  = 2'h0;
+      \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1323  = req_alloc_size;
-    if (\$817 ) begin
-      casez (r3_pool)
-        2'h0:
-            \$1323  = 14'h0040;
-        2'h1:
-            \$1323  = 14'h0200;
-        2'h2:
-            \$1323  = 14'h1000;
-      endcase
-    end
+    \$1323  = \$505 ;
     if (rst) begin
-      \$1323  = 14'h0000;
+      \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1324  = \$signal$185 ;
-    if (\$817 ) begin
-    end else if (\$signal$170 ) begin
-      \$1324  = \$820 ;
-    end
-    if (\$824 ) begin
-      \$1324  = { \port$2456$0 [0], \port$2456$0 [4:1], \port$2456$55 [7:0], 11'h000, \port$2456$0 [14:7] };
-    end
+    \$1324  = \$513 ;
     if (rst) begin
-      \$1324  = 32'd0;
+      \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1325  = \$signal$186 ;
-    if (\$817 ) begin
-    end else if (\$signal$170 ) begin
-      \$1325  = \$822 ;
-    end
-    if (\$824 ) begin
-      \$1325  = 1'h0;
-    end
+    \$1325  = \$521 ;
     if (rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1326  = \$825 ;
+    \$1326  = \$529 ;
     if (rst) begin
-      \$1326  = 4'h0;
+      \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1327  = \$826 ;
+    \$1327  = \$537 ;
     if (rst) begin
-      \$1327  = 8'h00;
+      \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1328  = \$827 ;
+    \$1328  = \$545 ;
     if (rst) begin
-      \$1328  = 8'h00;
+      \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1329  = \$828 ;
+    \$1329  = \$553 ;
     if (rst) begin
-      \$1329  = 16'h0000;
+      \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1330  = \$829 ;
+    \$1330  = \$561 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1331  = \$830 ;
+    \$1331  = \$569 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1332  = \$831 ;
+    \$1332  = \$577 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1333  = \$832 ;
+    \$1333  = \$585 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1334  = \$833 ;
+    \$1334  = \$593 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1335  = \$834 ;
+    \$1335  = \$601 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1336  = \$835 ;
+    \$1336  = \$609 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1337  = \$836 ;
+    \$1337  = \$617 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1338  = \$837 ;
+    \$1338  = \$625 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1339  = \$838 ;
+    \$1339  = \$633 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1340  = \$839 ;
+    \$1340  = \$641 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1341  = \$840 ;
+    \$1341  = \$649 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1342  = \$841 ;
+    \$1342  = \$657 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1343  = \$842 ;
+    \$1343  = \$665 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1344  = \$843 ;
+    \$1344  = \$673 ;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1345  = \$844 ;
+    \$1345  = \$681 ;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1346  = \$845 ;
+    \$1346  = \$signal$110 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1347  = \$846 ;
+    \$1347  = r2_alloc;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1348  = \$847 ;
+    \$1348  = r2_pool;
     if (rst) begin
-      \$1348  = 1'h0;
+      \$1348  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1349  = \$848 ;
+    \$1349  = \$712 ;
     if (rst) begin
-      \$1349  = 1'h0;
+      \$1349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1350  = \$849 ;
+    \$1350 [0] = \$727 ;
+    \$1350 [1] = \$767 ;
+    \$1350 [2] = \$807 ;
+    \$1350 [3] = \$847 ;
     if (rst) begin
-      \$1350  = 1'h0;
+      \$1350  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1351  = \$850 ;
+    \$1351  = \$754 ;
     if (rst) begin
-      \$1351  = 1'h0;
+      \$1351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1352  = \$851 ;
+    \$1352  = \$794 ;
     if (rst) begin
-      \$1352  = 1'h0;
+      \$1352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1353  = \$852 ;
+    \$1353  = \$834 ;
     if (rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1354  = bus__w_req;
+    \$1354  = \$848 ;
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1355  = bus__w_data;
+    \$1355  = 1'h0;
+    if (\$849 ) begin
+    end else if (\$signal$173 ) begin
+      \$1355  = 1'h1;
+    end
+    if (\$856 ) begin
+      \$1355  = 1'h1;
+    end
     if (rst) begin
-      \$1355  = 32'd0;
+      \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1356  = \$853 ;
+    \$1356  = alloc_waiting;
+    if (\$849 ) begin
+      \$1356  = 1'h1;
+    end
+    if (\$856 ) begin
+      \$1356  = 1'h0;
+    end
     if (rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1357  = bus__w_strb[0];
+    \$1357  = req_alloc_pool;
+    if (\$849 ) begin
+      \$1357  = r3_pool;
+    end
     if (rst) begin
-      \$1357  = 1'h0;
+      \$1357  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1358  = \$854 [1:0];
+    \$1358  = req_alloc_size;
+    if (\$849 ) begin
+      casez (r3_pool)
+        2'h0:
+            \$1358  = 14'h0040;
+        2'h1:
+            \$1358  = 14'h0200;
+        2'h2:
+            \$1358  = 14'h1000;
+      endcase
+    end
     if (rst) begin
-      \$1358  = 2'h0;
+      \$1358  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1359  = \$signal$218 ;
+    \$1359  = \$signal$188 ;
+    if (\$849 ) begin
+    end else if (\$signal$173 ) begin
+      \$1359  = \$852 ;
+    end
+    if (\$856 ) begin
+      \$1359  = { \port$2544$0 [0], \port$2544$0 [4:1], \port$2544$55 [7:0], 11'h000, \port$2544$0 [14:7] };
+    end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$1359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1360  = \$signal$221 ;
+    \$1360  = \$signal$189 ;
+    if (\$849 ) begin
+    end else if (\$signal$173 ) begin
+      \$1360  = \$854 ;
+    end
+    if (\$856 ) begin
+      \$1360  = 1'h0;
+    end
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1361  = w1_strb0;
+    \$1361  = \$857 ;
     if (rst) begin
-      \$1361  = 1'h0;
+      \$1361  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1362  = \$signal$220 ;
+    \$1362  = \$858 ;
     if (rst) begin
-      \$1362  = 32'd0;
+      \$1362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1363  = w1_pool;
+    \$1363  = \$859 ;
     if (rst) begin
-      \$1363  = 2'h0;
+      \$1363  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1364  = { \$887 , \$876 , \$865  };
+    \$1364  = \$860 ;
     if (rst) begin
-      \$1364  = 3'h0;
+      \$1364  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1365  = \$895 ;
+    \$1365  = \$861 ;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1366  = \$903 ;
+    \$1366  = \$862 ;
     if (rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1367  = \$911 ;
+    \$1367  = \$863 ;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1368  = \$919 ;
+    \$1368  = \$864 ;
     if (rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1369  = \$927 ;
+    \$1369  = \$865 ;
     if (rst) begin
       \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1370  = \$935 ;
+    \$1370  = \$866 ;
     if (rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1371  = \$943 ;
+    \$1371  = \$867 ;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1372  = \$951 ;
+    \$1372  = \$868 ;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1373  = \$959 ;
+    \$1373  = \$869 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1374  = \$967 ;
+    \$1374  = \$870 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1375  = \$993 ;
+    \$1375  = \$871 ;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1376  = \$1019 ;
+    \$1376  = \$872 ;
     if (rst) begin
       \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1377  = \$1090 ;
+    \$1377  = \$873 ;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1378  = \$1107 ;
+    \$1378  = \$874 ;
     if (rst) begin
       \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1379  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1379  = { 14'h0000, \$1108  };
-      2'h1:
-          \$1379  = { 6'h00, \$1109  };
-      2'h2:
-          \$1379  = { 6'h00, \$1110  };
-    endcase
+    \$1379  = \$875 ;
     if (rst) begin
-      \$1379  = 40'h0000000000;
+      \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1380  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1380  = 40'h1000000000;
-      2'h1:
-          \$1380  = 40'h1000010000;
-      2'h2:
-          \$1380  = 40'h1000100000;
-    endcase
+    \$1380  = \$876 ;
     if (rst) begin
-      \$1380  = 40'h0000000000;
+      \$1380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1381  = \$1113 ;
+    \$1381  = \$877 ;
     if (rst) begin
       \$1381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1382  = \$1115 ;
+    \$1382  = \$878 ;
     if (rst) begin
       \$1382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1383  = \$1118 ;
+    \$1383  = \$879 ;
     if (rst) begin
-      \$1383  = 3'h0;
+      \$1383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1384  = \$1120 ;
+    \$1384  = \$880 ;
     if (rst) begin
       \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1385  = \$1122 ;
+    \$1385  = \$881 ;
     if (rst) begin
       \$1385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1386  = \$1130 ;
-    if (\$1144 ) begin
-      \$1386  = 1'h1;
-    end
-    if (\$1147 ) begin
-      \$1386  = 1'h1;
-    end
+    \$1386  = \$882 ;
     if (rst) begin
       \$1386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1387  = irq_enable;
-    if (\$1132 ) begin
-      \$1387  = \$signal$228 [2:0];
-    end
+    \$1387  = \$883 ;
     if (rst) begin
-      \$1387  = 3'h0;
+      \$1387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1388  = \$signal$251 ;
-    if (\$signal$225 ) begin
-      \$1388  = \$1136 ;
-    end
-    if (\$1144 ) begin
-      \$1388  = \$1145 ;
-    end
-    if (\$1147 ) begin
-      \$1388  = \$1148 ;
-    end
+    \$1388  = \$884 ;
     if (rst) begin
       \$1388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1389  = \$signal$252 ;
-    if (\$1138 ) begin
-      \$1389  = 1'h1;
-    end
-    if (\$1144 ) begin
-      \$1389  = 1'h0;
-    end
+    \$1389  = bus__w_req;
     if (rst) begin
       \$1389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1390  = req_free_pool;
-    if (\$1138 ) begin
-      \$1390  = w2_pool;
-    end
+    \$1390  = bus__w_data;
     if (rst) begin
-      \$1390  = 2'h0;
+      \$1390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1391  = req_free_tag;
-    if (\$1138 ) begin
-      \$1391  = \$signal$228 [26:19];
-    end
+    \$1391  = \$885 ;
     if (rst) begin
-      \$1391  = 8'h00;
+      \$1391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1392  = req_free_addr;
-    if (\$1138 ) begin
-      \$1392  = \$1139 [39:0];
-    end
+    \$1392  = bus__w_strb[0];
     if (rst) begin
-      \$1392  = 40'h0000000000;
+      \$1392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1393  = req_free_oor;
-    if (\$1138 ) begin
-      \$1393  = \$1140 [0];
-    end
+    \$1393  = \$886 [1:0];
     if (rst) begin
-      \$1393  = 1'h0;
+      \$1393  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1394  = flush_waiting;
-    if (\$1142 ) begin
-      \$1394  = 1'h1;
-    end
-    if (\$1147 ) begin
-      \$1394  = 1'h0;
-    end
+    \$1394  = \$signal$221 ;
     if (rst) begin
       \$1394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1395  = req_flush_pool;
-    if (\$1142 ) begin
-      \$1395  = w2_pool;
-    end
+    \$1395  = \$signal$224 ;
     if (rst) begin
-      \$1395  = 2'h0;
+      \$1395  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$2462$0 [4:1];
-  assign rsp_flushed_err = \port$2477$0 [4:1];
-  assign rsp_grant_err = \port$2456$0 [4:1];
-  assign rsp_grant_pool = \port$2456$0 [6:5];
-  assign rsp_grant_user = \port$2456$55 [23:8];
-  assign rsp_flushed_pool = \port$2477$0 [22:21];
-  assign rsp_flushed_user = \port$2477$0 [20:5];
-  assign rsp_freed_src = \port$2509$0 [0];
-  assign rsp_freed_in_pool = \port$2462$0 [23];
-  assign rsp_freed_pool = \port$2462$0 [22:21];
-  assign rsp_freed_tag = \port$2509$0 [40:33];
-  assign rsp_freed_addr = \port$2509$0 [32:1];
-  assign rsp_freed_user = \port$2462$0 [20:5];
-  assign rsp_grant_ok = \port$2456$0 [0];
-  assign rsp_freed_ok = \port$2462$0 [0];
-  assign rsp_flushed_ok = \port$2477$0 [0];
-  assign handle = { \port$2456$0 [0], \port$2456$0 [4:1], \port$2456$55 [7:0], 11'h000, \port$2456$0 [14:7] };
-  assign log_bank0_k = \$1156 [1:0];
-  assign \$signature__addr$263  = \$signal$61 [3:2];
-  assign \$signature__en$264  = 1'h1;
-  assign log_bank1_k = \$1161 [1:0];
-  assign \$signature__addr$269  = \$signal$61 [3:2];
-  assign \$signature__en$270  = 1'h1;
-  assign log_bank2_k = \$1166 [1:0];
-  assign \$signature__addr$275  = \$signal$61 [3:2];
-  assign \$signature__en$276  = 1'h1;
-  assign log_bank3_k = \$1171 [1:0];
-  assign \$signature__addr$278  = \$signal$59 ;
-  assign \$signature__addr$281  = \$signal$61 [3:2];
-  assign \$signature__en$282  = 1'h1;
-  assign rsp_grant_slot = \port$2456$0 [14:7];
-  assign rsp_grant_tag = \port$2456$55 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1396  = w1_strb0;
+    if (rst) begin
+      \$1396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1397  = \$signal$223 ;
+    if (rst) begin
+      \$1397  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1398  = w1_pool;
+    if (rst) begin
+      \$1398  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1399  = { \$919 , \$908 , \$897  };
+    if (rst) begin
+      \$1399  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1400  = \$927 ;
+    if (rst) begin
+      \$1400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1401  = \$935 ;
+    if (rst) begin
+      \$1401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1402  = \$943 ;
+    if (rst) begin
+      \$1402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1403  = \$951 ;
+    if (rst) begin
+      \$1403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1404  = \$959 ;
+    if (rst) begin
+      \$1404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1405  = \$967 ;
+    if (rst) begin
+      \$1405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1406  = \$975 ;
+    if (rst) begin
+      \$1406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1407  = \$983 ;
+    if (rst) begin
+      \$1407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1408  = \$991 ;
+    if (rst) begin
+      \$1408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1409  = \$999 ;
+    if (rst) begin
+      \$1409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1410  = \$1025 ;
+    if (rst) begin
+      \$1410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1411  = \$1051 ;
+    if (rst) begin
+      \$1411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1412  = \$1122 ;
+    if (rst) begin
+      \$1412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1413  = \$1139 ;
+    if (rst) begin
+      \$1413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1414  = w2_offset;
+    casez (w1_pool)
+      2'h0:
+          \$1414  = { 14'h0000, \$1140  };
+      2'h1:
+          \$1414  = { 6'h00, \$1141  };
+      2'h2:
+          \$1414  = { 6'h00, \$1142  };
+    endcase
+    if (rst) begin
+      \$1414  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1415  = w2_base;
+    casez (w1_pool)
+      2'h0:
+          \$1415  = 40'h1000000000;
+      2'h1:
+          \$1415  = 40'h1000010000;
+      2'h2:
+          \$1415  = 40'h1000100000;
+    endcase
+    if (rst) begin
+      \$1415  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1416  = \$1145 ;
+    if (rst) begin
+      \$1416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1417  = \$1147 ;
+    if (rst) begin
+      \$1417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1418  = \$1150 ;
+    if (rst) begin
+      \$1418  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1419  = \$1152 ;
+    if (rst) begin
+      \$1419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1420  = \$1154 ;
+    if (rst) begin
+      \$1420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1421  = \$1162 ;
+    if (\$1176 ) begin
+      \$1421  = 1'h1;
+    end
+    if (\$1179 ) begin
+      \$1421  = 1'h1;
+    end
+    if (rst) begin
+      \$1421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1422  = irq_enable;
+    if (\$1164 ) begin
+      \$1422  = \$signal$231 [3:0];
+    end
+    if (rst) begin
+      \$1422  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1423  = \$signal$254 ;
+    if (\$signal$228 ) begin
+      \$1423  = \$1168 ;
+    end
+    if (\$1176 ) begin
+      \$1423  = \$1177 ;
+    end
+    if (\$1179 ) begin
+      \$1423  = \$1180 ;
+    end
+    if (rst) begin
+      \$1423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1424  = \$signal$255 ;
+    if (\$1170 ) begin
+      \$1424  = 1'h1;
+    end
+    if (\$1176 ) begin
+      \$1424  = 1'h0;
+    end
+    if (rst) begin
+      \$1424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1425  = req_free_pool;
+    if (\$1170 ) begin
+      \$1425  = w2_pool;
+    end
+    if (rst) begin
+      \$1425  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1426  = req_free_tag;
+    if (\$1170 ) begin
+      \$1426  = \$signal$231 [26:19];
+    end
+    if (rst) begin
+      \$1426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1427  = req_free_addr;
+    if (\$1170 ) begin
+      \$1427  = \$1171 [39:0];
+    end
+    if (rst) begin
+      \$1427  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1428  = req_free_oor;
+    if (\$1170 ) begin
+      \$1428  = \$1172 [0];
+    end
+    if (rst) begin
+      \$1428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1429  = flush_waiting;
+    if (\$1174 ) begin
+      \$1429  = 1'h1;
+    end
+    if (\$1179 ) begin
+      \$1429  = 1'h0;
+    end
+    if (rst) begin
+      \$1429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1430  = req_flush_pool;
+    if (\$1174 ) begin
+      \$1430  = w2_pool;
+    end
+    if (rst) begin
+      \$1430  = 2'h0;
+    end
+  end
+  assign rsp_freed_err = \port$2550$0 [4:1];
+  assign rsp_flushed_err = \port$2565$0 [4:1];
+  assign rsp_grant_err = \port$2544$0 [4:1];
+  assign rsp_grant_pool = \port$2544$0 [6:5];
+  assign rsp_grant_user = \port$2544$55 [23:8];
+  assign rsp_flushed_pool = \port$2565$0 [22:21];
+  assign rsp_flushed_user = \port$2565$0 [20:5];
+  assign rsp_freed_src = \port$2597$0 [0];
+  assign rsp_freed_in_pool = \port$2550$0 [23];
+  assign rsp_freed_pool = \port$2550$0 [22:21];
+  assign rsp_freed_tag = \port$2597$0 [40:33];
+  assign rsp_freed_addr = \port$2597$0 [32:1];
+  assign rsp_freed_user = \port$2550$0 [20:5];
+  assign rsp_grant_ok = \port$2544$0 [0];
+  assign rsp_freed_ok = \port$2550$0 [0];
+  assign rsp_flushed_ok = \port$2565$0 [0];
+  assign handle = { \port$2544$0 [0], \port$2544$0 [4:1], \port$2544$55 [7:0], 11'h000, \port$2544$0 [14:7] };
+  assign log_bank0_k = \$1188 [1:0];
+  assign \$signature__addr$266  = \$signal$64 [3:2];
+  assign \$signature__en$267  = 1'h1;
+  assign log_bank1_k = \$1193 [1:0];
+  assign \$signature__addr$272  = \$signal$64 [3:2];
+  assign \$signature__en$273  = 1'h1;
+  assign log_bank2_k = \$1198 [1:0];
+  assign \$signature__addr$278  = \$signal$64 [3:2];
+  assign \$signature__en$279  = 1'h1;
+  assign log_bank3_k = \$1203 [1:0];
+  assign \$signature__addr$281  = \$signal$62 ;
+  assign \$signature__addr$284  = \$signal$64 [3:2];
+  assign \$signature__en$285  = 1'h1;
+  assign rsp_grant_slot = \port$2544$0 [14:7];
+  assign rsp_grant_tag = \port$2544$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$185 ;
-  assign bus__r_err = \$signal$186 ;
-  assign bus__w_err = \$signal$251 ;
-  assign \$657  = 32'd0;
-  assign \$659  = { 30'h00000000, \$658  };
-  assign \$675  = 32'd0;
-  assign \$677  = \$676 ;
-  assign \$696  = 32'd0;
-  assign \$697  = 32'd0;
-  assign \$698  = 32'd0;
-  assign \$702  = \$701 ;
-  assign \$714  = 32'd0;
-  assign \$715  = 32'd0;
-  assign \$716  = 32'd0;
-  assign \$717  = \$713 ;
-  assign \$719  = 32'd0;
-  assign \$720  = \$718 ;
-  assign \$736  = 32'd0;
-  assign \$738  = \$737 ;
-  assign \$754  = 32'd0;
-  assign \$755  = 32'd0;
-  assign \$756  = 32'd0;
-  assign \$757  = \$753 ;
-  assign \$759  = 32'd0;
-  assign \$760  = \$758 ;
-  assign \$776  = 32'd0;
-  assign \$778  = \$777 ;
-  assign \$795  = 32'd0;
-  assign \$796  = \$794 ;
-  assign \$799  = 32'd0;
-  assign \$800  = \$798 ;
-  assign \$1108  = { 1'h0, \$signal$220 [18:0], 6'h00 };
-  assign \$1109  = { 6'h00, \$signal$220 [18:0], 9'h000 };
-  assign \$1110  = { 3'h0, \$signal$220 [18:0], 12'h000 };
+  assign bus__r_data = \$signal$188 ;
+  assign bus__r_err = \$signal$189 ;
+  assign bus__w_err = \$signal$254 ;
+  assign \$689  = 32'd0;
+  assign \$691  = { 30'h00000000, \$690  };
+  assign \$707  = 32'd0;
+  assign \$709  = \$708 ;
+  assign \$728  = 32'd0;
+  assign \$729  = 32'd0;
+  assign \$730  = 32'd0;
+  assign \$734  = \$733 ;
+  assign \$746  = 32'd0;
+  assign \$747  = 32'd0;
+  assign \$748  = 32'd0;
+  assign \$749  = \$745 ;
+  assign \$751  = 32'd0;
+  assign \$752  = \$750 ;
+  assign \$768  = 32'd0;
+  assign \$770  = \$769 ;
+  assign \$786  = 32'd0;
+  assign \$787  = 32'd0;
+  assign \$788  = 32'd0;
+  assign \$789  = \$785 ;
+  assign \$791  = 32'd0;
+  assign \$792  = \$790 ;
+  assign \$808  = 32'd0;
+  assign \$810  = \$809 ;
+  assign \$827  = 32'd0;
+  assign \$828  = \$826 ;
+  assign \$831  = 32'd0;
+  assign \$832  = \$830 ;
+  assign \$1140  = { 1'h0, \$signal$223 [18:0], 6'h00 };
+  assign \$1141  = { 6'h00, \$signal$223 [18:0], 9'h000 };
+  assign \$1142  = { 3'h0, \$signal$223 [18:0], 12'h000 };
 endmodule

@@ -14,15 +14,17 @@ Bins that cannot be reached by construction are not listed:
 - TAG_MISMATCH and the tag wrap need ``tag_bits > 0``;
 - a native OUT_OF_RANGE needs an address that no pool covers;
 - CONTRACT needs a persistent pool; a release (and so NOT_ALLOCATED,
-  TAG_MISMATCH, the recycle window, recovery from exhaustion, the tag wrap, a
-  flush that frees anything) needs a transient one.
+  TAG_MISMATCH, the recycle window, the tag wrap, a flush that frees anything)
+  needs a transient one;
+- EXHAUSTED needs a freelist pool (a ring never runs dry), and recovery from
+  it a transient freelist pool; the ring bins need a ring pool.
 """
 
 from collections import Counter
 
 from hwalloc.model import Err
 
-__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "FLUSH_BINS", "report"]
+__all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "FLUSH_BINS", "RING_BINS", "report"]
 
 #: A flush with an alloc and a free of its pool in the same cycle; allocs and
 #: frees of its pool 1..L cycles before it (in flight when it commits) and after
@@ -33,6 +35,13 @@ FLUSH_BINS = ["flush.ok", "flush.with_alloc_and_free", "flush.alloc_before", "fl
               "flush.alloc_after", "flush.free_after", "flush.back_to_back",
               "flush.stale_free.NOT_ALLOCATED", "flush.stale_free.TAG_MISMATCH",
               "reset.flush_in_flight"]
+
+#: A ring pool (SPEC §4.2): a grant that overwrote a held slot; a free of the
+#: overwritten handle (TAG_MISMATCH); a slot released and granted again by the
+#: pointer 0..4 cycles later (the free still in flight when the alloc commits);
+#: the pointer coming round from the last slot to slot 0.
+RING_BINS = ["ring.overwrite", "ring.stale_free.TAG_MISMATCH", "ring.release_then_regrant",
+             "ring.wrap"]
 
 AXI_CHANNELS = ("aw", "w", "b", "ar", "r")
 _OCCUPANCY = ("empty", "one", "half", "N-1", "full")
@@ -49,12 +58,16 @@ def _occupancy_labels(in_use, slots):
 def expected_bins(config, *, axi=True):
     """The bins ``config`` can reach; ``axi=False`` leaves out the register side."""
     bins = [f"occupancy.{pool.name}.{label}" for pool in config.pools for label in _OCCUPANCY]
-    native = [Err.EXHAUSTED, Err.TOO_BIG, Err.MISALIGNED, Err.NOT_ALLOCATED]
+    native = [Err.TOO_BIG, Err.MISALIGNED, Err.NOT_ALLOCATED]
     if (1 << config.pool_bits) > len(config.pools):
         native.append(Err.BAD_POOL)
     if sum(p.slots * p.slot_size for p in config.pools) < 2 ** config.addr_width:
         native.append(Err.OUT_OF_RANGE)
-    register = [Err.EXHAUSTED, Err.OUT_OF_RANGE, Err.NOT_ALLOCATED]
+    register = [Err.OUT_OF_RANGE, Err.NOT_ALLOCATED]
+    freelists = [pool for pool in config.pools if pool.kind == "freelist"]
+    if freelists:
+        native.append(Err.EXHAUSTED)
+        register.append(Err.EXHAUSTED)
     # Without a transient pool no slot is ever released (every free in a pool
     # answers CONTRACT before any state is looked at), so nothing that needs a
     # release can happen.
@@ -70,8 +83,11 @@ def expected_bins(config, *, axi=True):
         register.remove(Err.NOT_ALLOCATED)
     bins += [f"error.{Err(code).name}.native" for code in sorted(native)]
     if releases:
-        bins += ["alloc_and_free.same_cycle_same_pool", "recycle.alloc_inside_window",
-                 "recycle.exhausted_inside_window", "exhausted_then_recovered"]
+        bins += ["alloc_and_free.same_cycle_same_pool", "recycle.alloc_inside_window"]
+    if any(pool.lifetime == "transient" for pool in freelists):
+        bins += ["recycle.exhausted_inside_window", "exhausted_then_recovered"]
+    if any(pool.kind == "ring" for pool in config.pools):
+        bins += RING_BINS
     bins += ["reset.requests_in_flight"]
     # flush (SPEC §4.3), on the native port
     if any(pool.lifetime == "transient" for pool in config.pools):
@@ -108,6 +124,9 @@ class Coverage:
         self.last_flush_any = None
         self.handles = [{} for _ in range(pools)]      # slot -> tag, as granted
         self.flushed = [{} for _ in range(pools)]      # slot -> tag held at the latest flush
+        self.overwritten = [{} for _ in range(pools)]  # ring slot -> tag of its overwritten holder
+        self.released = [{} for _ in range(pools)]     # ring slot -> cycle of its latest release
+        self.last_slot = [None] * pools                # ring: the slot of the latest grant
 
     def hit(self, name):
         self.counts[name] += 1
@@ -123,13 +142,18 @@ class Coverage:
         if freed is not None:
             if freed.ok:
                 self.last_release[free_pool] = cycle
-                self.handles[free_pool].pop(model.locate(free[0])[1], None)
+                slot = model.locate(free[0])[1]
+                self.handles[free_pool].pop(slot, None)
+                self.released[free_pool][slot] = cycle
             else:
                 self.hit(f"error.{Err(freed.err).name}.{'axi' if free_src else 'native'}")
                 if free_pool is not None and freed.err in (Err.NOT_ALLOCATED, Err.TAG_MISMATCH):
                     slot = model.locate(free[0])[1]
                     if slot is not None and self.flushed[free_pool].get(slot) == free[1]:
                         self.hit(f"flush.stale_free.{Err(freed.err).name}")
+                    if (freed.err == Err.TAG_MISMATCH and slot is not None and
+                            self.overwritten[free_pool].get(slot) == free[1]):
+                        self.hit("ring.stale_free.TAG_MISMATCH")
             if free_pool is not None:
                 if self._within(self.last_flush[free_pool], cycle):
                     self.hit("flush.free_after")
@@ -150,6 +174,7 @@ class Coverage:
                     self.hit("flush.back_to_back")
                 self.flushed[pool] = self.handles[pool]
                 self.handles[pool] = {}
+                self.overwritten[pool], self.released[pool], self.last_slot[pool] = {}, {}, None
                 self.last_flush[pool] = self.last_flush_any = cycle
         if grant is not None:
             pool = alloc[0]
@@ -160,7 +185,16 @@ class Coverage:
                     self.hit("flush.alloc_after")
                 self.last_alloc[pool] = cycle
                 if grant.ok:
+                    if grant.overwrote:
+                        self.hit("ring.overwrite")
+                        self.overwritten[pool][grant.slot] = self.handles[pool].get(grant.slot)
                     self.handles[pool][grant.slot] = grant.tag
+                    if cfg.pools[pool].kind == "ring":
+                        if cycle - self.released[pool].get(grant.slot, -99) <= 4:
+                            self.hit("ring.release_then_regrant")
+                        if grant.slot == 0 and self.last_slot[pool] == cfg.pools[pool].slots - 1:
+                            self.hit("ring.wrap")
+                        self.last_slot[pool] = grant.slot
                 released = self.last_release[pool]
                 inside = released is not None and cycle - released < self.recycle_delay
                 if inside:

@@ -64,7 +64,10 @@ class NativeBench:
         if get("grant_valid"):
             grant = Grant(ok=get("grant_ok"), err=get("grant_err"), pool=get("grant_pool"),
                           slot=get("grant_slot"), addr=get("grant_addr"),
-                          tag=get("grant_tag") if cfg.tag_bits else 0, user=get("grant_user"))
+                          tag=get("grant_tag") if cfg.tag_bits else 0, user=get("grant_user"),
+                          # the core (no ready) shows whether the grant overwrote a
+                          # held ring slot; the top shows it in its registers only
+                          overwrote=None if self.has_ready else bool(get("grant_overwrite")))
         if get("freed_valid"):
             freed = Freed(ok=get("freed_ok"), err=get("freed_err"), user=get("freed_user"))
         flushed = None
@@ -211,9 +214,15 @@ class NativeBench:
 
     async def hold_all_but_one(self, pool_index, rounds):
         """Fill the pool, then release and regrant a single slot ``rounds``
-        times: the tag of that slot wraps around once rounds > 2**tag_bits."""
+        times: the tag of that slot wraps around once rounds > 2**tag_bits.
+        A ring pool is gone round ``rounds`` times instead."""
         cfg, model = self.config, self.scoreboard.model
         pool = cfg.pools[pool_index]
+        if pool.kind == "ring":
+            # a ring never runs dry: go round it ``rounds`` times, overwriting
+            for _ in range(rounds * pool.slots):
+                await self.step((pool_index, 0, self.user(1)))
+            return
         while len(model.held[pool_index]) < pool.slots:
             await self.step((pool_index, pool.slot_size, self.user(1)))
         await self.step((pool_index, 1, self.user(2)))            # EXHAUSTED
@@ -224,6 +233,49 @@ class NativeBench:
             for _ in range(self.scoreboard.model.recycle_delay - 1):
                 await self.step((pool_index, 0, self.user(4)))     # still EXHAUSTED
             await self.step((pool_index, 0, self.user(5)))         # gets the slot back
+
+    async def ring_races(self, pool_index, cycles):
+        """A ring pool at full speed with frees racing its pointer: most cycles
+        an alloc, and a free of a slot that the pointer reaches within the next
+        four allocs, so that a free and the grant that reuses its slot are zero
+        to four cycles apart, either way round; now and then a stale tag (the
+        holder before an overwrite) and a flush."""
+        cfg, rng, model = self.config, self.rng, self.scoreboard.model
+        pool = cfg.pools[pool_index]
+        for _ in range(cycles):
+            alloc = (pool_index, 0, self.user(11)) if rng.random() < 0.85 else None
+            free, held = None, model.held[pool_index]
+            if held and rng.random() < 0.7:
+                ahead = model.ring_next[pool_index]
+                near = [slot for slot in held if (slot - ahead) % pool.slots < 4]
+                slot = rng.choice(near or list(held))
+                tag = held[slot] if rng.random() < 0.85 else (held[slot] - 1) % (1 << cfg.tag_bits)
+                free = (pool.addr_of(slot), tag, self.user(12))
+            flush = (pool_index, self.user(13)) if rng.random() < 0.01 else None
+            await self.step(alloc, free, flush)
+
+    async def ring_log(self, pool_index, cycles):
+        """A log on a ring pool: a writer that allocates and never frees, beside
+        a reader that frees the writer's entries in the order they were granted,
+        sometimes keeping up and sometimes falling behind, so that the writer
+        overwrites entries the reader has not read (whose frees then answer
+        TAG_MISMATCH)."""
+        rng = self.rng
+        unread = []                  # (addr, tag) of the writer's grants, oldest first
+        pace = 0.9
+        for cycle in range(cycles):
+            if cycle % 200 == 0:
+                pace = rng.choice((0.3, 0.6, 0.9, 1.0))      # the reader's speed
+            alloc = (pool_index, 1, self.user(21)) if rng.random() < 0.7 else None
+            free = None
+            if unread and rng.random() < pace:
+                addr, tag = unread.pop(0)
+                free = (addr, tag, self.user(22))
+            _, accepted_free, grant, _ = await self.step(alloc, free)
+            if free is not None and accepted_free is None:
+                unread.insert(0, (free[0], free[1]))
+            if grant is not None and grant.ok and grant.pool == pool_index and grant.user == self.user(21):
+                unread.append((grant.addr, grant.tag))
 
 
 class Channels:

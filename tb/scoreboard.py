@@ -165,7 +165,7 @@ class Scoreboard:
             if latency != self.latency:
                 raise Mismatch(cycle, f"{port} latency {latency}, not {self.latency} "
                                       f"(handshake at cycle {accepted})", request, expected, got)
-            if got != expected:
+            if got != expected or (port == "grant" and got.overwrote not in (None, expected.overwrote)):
                 raise Mismatch(cycle, f"{port} differs from the model (handshake at cycle "
                                       f"{accepted})", request, expected, got)
             self.stats.latency(latency)

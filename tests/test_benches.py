@@ -27,7 +27,7 @@ CACHE = REPO / "sim_build"
 #: channels).
 OPS_PER_EXAMPLE = 350_000
 
-NATIVE_TESTS = ("random_traffic", "reset_in_flight", "tag_wrap", "channels")
+NATIVE_TESTS = ("random_traffic", "reset_in_flight", "tag_wrap", "channels", "ring")
 AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_axi", "error_log")
 
 
@@ -111,7 +111,7 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
     assert "seed 5" in out and f"latency min/max: {MIN_LATENCY}/{MIN_LATENCY} cycles" in out
     cases = ET.parse(junit).getroot().iter("testcase")
     names = sorted(c.get("name") for c in cases)
-    assert names == sorted(["test_channels_never_fail", "test_random_traffic_matches_model",
+    assert names == sorted(["test_channels_never_fail", "test_random_traffic_matches_model", "test_ring_pools",
                             "test_reset_with_requests_in_flight", "test_tag_wraps_around",
                             "test_register_reset_values_and_access_rules",
                             "test_register_alloc_and_free_against_model",

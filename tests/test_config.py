@@ -130,8 +130,10 @@ def test_latency_below_the_architecture_minimum():
     ({"slots": 65537}, "pools[0].slots: 65537 is out of range (2..65536)"),
     ({"base": 0x1010}, "pools[0].base: 0x1010 is not aligned to slot_size 64"),
     ({"base": -64}, "pools[0].base: -64 is out of range (0..18446744073709551615)"),
-    ({"kind": "ring"}, "pools[0].kind: 'ring' is planned but not supported yet (supported: freelist)"),
-    ({"kind": "stack"}, "pools[0].kind: 'stack' is not one of: freelist"),
+    ({"kind": "stack"}, "pools[0].kind: 'stack' is not one of: freelist, ring"),
+    ({"kind": "ring", "lifetime": "persistent"},
+     "pools[0].lifetime: a ring pool cannot be persistent (a ring always reuses its oldest slot)"),
+    ({"kind": "ring", "slots": 3}, "pools[0].slots: 3: a ring pool needs at least 4 slots"),
     ({"access": "wo"}, "pools[0].access: 'wo' is not one of: rw, ro"),
     ({"lifetime": "forever"}, "pools[0].lifetime: 'forever' is not one of: transient, persistent"),
     ({"base": 0xFFFFFC40}, "pools[0]: ends at 0x100000040, which does not fit in addr_width 32"),
@@ -187,3 +189,11 @@ def test_unreadable_and_malformed_files(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_a_ring_pool_needs_tags():
+    assert problems(tag_bits=0, pools=[dict(BASE["pools"][0], kind="ring")]) == [
+        "tag_bits: 0, but pools[0] (a) is a ring pool, which needs tag_bits >= 1 (without tags an "
+        "overwritten holder's handle would release the new holder's slot)"]
+    ring = parse_config(dict(copy.deepcopy(BASE), tag_bits=1, pools=[dict(BASE["pools"][0], kind="ring")]))
+    assert ring.pools[0].kind == "ring"

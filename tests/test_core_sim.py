@@ -36,6 +36,12 @@ CORNERS = {
         "name": "c3", "latency": 32, "tag_bits": 3, "addr_width": 20, "error_log_depth": 128,
         "pools": [{"name": f"p{i}", "base": 0x10000 * (i + 1), "slot_size": 64, "slots": 9 + i,
                    "lifetime": "persistent" if i == 2 else "transient"} for i in range(5)]},
+    "rings": {
+        "name": "c4", "latency": MIN_LATENCY, "tag_bits": 2, "user_bits": 4, "addr_width": 16,
+        "pools": [{"name": "log", "base": 0x1000, "slot_size": 16, "slots": 4, "kind": "ring"},
+                  {"name": "ev", "base": 0x2000, "slot_size": 64, "slots": 5},
+                  {"name": "trace", "base": 0x4000, "slot_size": 16, "slots": 9, "kind": "ring"},
+                  {"name": "boot", "base": 0x8000, "slot_size": 256, "slots": 3, "lifetime": "persistent"}]},
 }
 
 
@@ -128,7 +134,8 @@ def test_tag_wraps_around(config):
             await reset(1)
 
     bench = run_core(config, body, seed=3)
-    assert bench.stats.failures.get(1, 0) >= len(config.pools)     # each pool ran dry
+    # each freelist pool ran dry (a ring never does)
+    assert bench.stats.failures.get(1, 0) >= sum(pool.kind == "freelist" for pool in config.pools)
 
 
 def test_a_slot_freed_at_t_is_granted_at_t_plus_r():
@@ -176,8 +183,8 @@ def test_a_persistent_pool_never_releases():
 
 
 @pytest.mark.parametrize("config", [corner("tiny_pools_wide_tags"), corner("no_tags_min_latency"),
-                                    load_config(example_path("event_region"))],
-                         ids=["tiny_pools_wide_tags", "no_tags_min_latency", "event_region"])
+                                    load_config(example_path("event_region")), corner("rings")],
+                         ids=["tiny_pools_wide_tags", "no_tags_min_latency", "event_region", "rings"])
 def test_flush_around_requests_in_flight(config):
     """SPEC §4.3: flushes with allocs and frees of the pool 0..L cycles before and
     after them, the same slots granted again and again across flushes (their
@@ -243,3 +250,55 @@ def test_memories_cut_into_banks_match_the_model(monkeypatch):
     for memory in ("a_queue_bank0", "a_queue_bank2", "b_grant_bank2", "b_parity_bank1"):
         assert re.search(rf"reg \[\d+:0\] {memory} \[", verilog), memory
     assert not re.search(r"reg \[\d+:0\] a_queue_bank3 \[", verilog)
+
+
+def test_ring_order_overwrite_and_stale_handles():
+    """SPEC §4.2 on the ports: slots in ring order, never EXHAUSTED; the fifth
+    grant of a 4-slot ring overwrites slot 0 (its old handle then answers
+    TAG_MISMATCH); a freed slot's reuse is no overwrite; a flush puts the
+    pointer back to 0 and tags go on."""
+    config = corner("rings")
+    log = config.pools[0]
+
+    async def body(bench, reset):
+        for user in range(5):
+            await bench.step((0, 1, user))                       # slots 0 1 2 3 0
+        await bench.step(None, (log.addr_of(1), 1, 5))           # slot 1 freed
+        await bench.step((0, 1, 6))                              # slot 1 again: no overwrite
+        await bench.idle(config.latency)
+        await bench.step(None, (log.addr_of(0), 1, 7))           # the overwritten handle
+        await bench.step(None, (log.addr_of(0), 2, 8))           # the holder's: released
+        await bench.step(None, None, (0, 9))                     # flush
+        await bench.step((0, 1, 10))                             # slot 0, tag 3
+        await bench.drain()
+
+    bench = run_core(config, body)
+    assert [(g.slot, g.tag, g.overwrote) for g in bench.last_grants] == [
+        (0, 1, False), (1, 1, False), (2, 1, False), (3, 1, False), (0, 2, True), (1, 2, False),
+        (0, 3, False)]
+    assert [(f.ok, f.err) for f in bench.last_freeds] == [(1, 0), (0, 7), (1, 0)]
+
+
+@pytest.mark.parametrize("latency", [MIN_LATENCY, 9])
+def test_ring_frees_racing_the_pointer(latency):
+    """Frees of ring slots 0..4 cycles before and after the pointer grants them
+    again (the free still deciding when the alloc commits, so neither the
+    recycle delay nor the memories order them), stale handles, flushes, and a
+    log writer beside a reader that falls behind. Overwrites are checked on
+    every grant (the core shows them)."""
+    config = dataclasses.replace(corner("rings"), latency=latency)
+
+    async def body(bench, reset):
+        for pool in (0, 2):
+            await bench.ring_races(pool, 3000)
+            await bench.ring_log(pool, 1500)
+        await bench.random_traffic(3000)
+        await bench.drain()
+
+    bench = run_core(config, body, seed=latency)
+    grants = [g for g in bench.last_grants if g.ok and config.pools[g.pool].kind == "ring"]
+    overwrites = sum(g.overwrote for g in grants)
+    assert len(grants) > 4000 and 500 < overwrites < len(grants)
+    counts = bench.stats.coverage
+    for name in ("ring.overwrite", "ring.stale_free.TAG_MISMATCH", "ring.release_then_regrant", "ring.wrap"):
+        assert counts[name] > 0, name
