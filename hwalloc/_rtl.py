@@ -12,7 +12,8 @@ not by how the mapper happens to share terms (see :mod:`hwalloc.synth`):
 
 from amaranth import Cat, Const, Signal, Value
 
-__all__ = ["or_all", "and_all", "any_of", "predecode", "ge_chunks", "eq_chunks", "equal", "at_least"]
+__all__ = ["or_all", "and_all", "any_of", "predecode", "ge_chunks", "eq_chunks", "equal", "at_least",
+           "plus_small", "choose_one_hot"]
 
 #: Bits of a value compared in one LUT.
 CHUNK = 6
@@ -138,3 +139,25 @@ def at_least(a, b):
         return a >= b
     a, b = (Cat(v, Const(0, width + 1 - len(v))) for v in (a, b))
     return ~(a - b)[width]
+
+
+def plus_small(value, k):
+    """``value + k`` (mod its width) for k = 1 or 2, as plain logic, no adder:
+    bit i is a function of bits up to i only, one LUT each for the widths of a
+    tag, which the mapper can fold into the logic that uses it. An adder would
+    be a carry chain of its own, a level that cannot be shared."""
+    assert k in (1, 2)
+    bits = [value[i] for i in range(len(value))]
+    # bit i flips when every bit from k-1 below it is 1 (k == 2: bit 0 stays);
+    # each carry is its own AND of the bits below, not a chain of them
+    return Cat(*bits[:k - 1], *(bits[i] ^ and_all(bits[k - 1:i]) for i in range(k - 1, len(bits))))
+
+
+def choose_one_hot(choices, width):
+    """The value of the choice whose select is set, for ``(select, value)``
+    pairs of which at most one select is set (0 if none): per bit, the OR of
+    ``select & value[i]`` on a carry chain (:func:`any_of`), so that each term
+    and the small function forming its value are one LUT beside the chain."""
+    choices = [(Value.cast(select), Value.cast(value)) for select, value in choices]
+    return Cat(any_of(select & value[i] for select, value in choices if i < len(value))
+               for i in range(width))

@@ -320,10 +320,10 @@ class {cls}:
     {a}def irq_status(self):
         return {w}self.read32(REGS["IRQ_STATUS"])
 
-    {a}def clear_irq(self, bits=0x7):
+    {a}def clear_irq(self, bits=0xF):
         {w}self.write32(REGS["IRQ_STATUS"], bits)
 
-    {a}def enable_irq(self, bits=0x7):
+    {a}def enable_irq(self, bits=0xF):
         {w}self.write32(REGS["IRQ_ENABLE"], bits)
 
     {a}def clear_counters(self):

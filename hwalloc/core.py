@@ -11,6 +11,7 @@ RAM:
 
 ``queue``   FIFO of released slots: ``{slot, tag, snap}``; written by the free
             commit (through registers, an edge later), read by the alloc commit.
+            A ring pool has none.
 ``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
             (three cycles after its commit), read by the free check.
 ``parity``  per slot, one bit toggled by every successful free; read by the
@@ -38,6 +39,18 @@ Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
     flush  0 capture  1 check pool       2 COMMIT (with the alloc of its cycle: queue emptied, fresh := 0)
     all    ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
 
+A ring pool (SPEC 4.2) is the never-used path only: its ``fresh`` counter is
+the pointer and wraps, ``lapped`` says it went round since reset or the last
+flush (then every slot was granted, and the one taken may still be held: an
+overwrite if its parity still equals its record's snapshot). Its slots skip
+the queue, so a free can be racing the grant that reuses its slot (no recycle
+delay): a free older than the alloc that decides after the alloc's commit
+either writes the parity at that very edge (forwarded into the grant's
+snapshot) or writes nothing (the snapshot, taken before it, stands for its
+release); either way it cancels the overwrite. Four grants in flight never
+name one slot of a ring of at least 4 slots (but across a flush, which frees
+it anyway).
+
 A flush (SPEC 4.3) writes no memory: after it every slot of the pool is at or
 above the fresh counter, so free. The free check gates everything it forwards
 with that, frees older than a flush that decide after its commit write nothing
@@ -62,7 +75,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import any_of, at_least, eq_chunks, equal, or_all
+from ._rtl import any_of, at_least, choose_one_hot, eq_chunks, equal, or_all, plus_small
 from .axil import AxiLiteAdapter, axil_members
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .model import Err
@@ -73,6 +86,9 @@ __all__ = ["AllocatorCore", "HwallocTop"]
 #: Cycles after which an accepted request reaches the response register's input
 #: for allocs and frees (stage 4 both); the rest of the latency is delay.
 _ALLOC_DONE_STAGE = 5
+#: Tags this wide or narrower are incremented in LUTs before the choice of the
+#: pool (a LUT a bit); wider ones after it, on a carry chain.
+LUT_INCREMENT_BITS = 6
 #: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
 #: one LUT of output multiplexer); deeper ones are asked to be block RAM.
 LUTRAM_DEPTH = 256
@@ -113,7 +129,9 @@ def _memory(m, name, shape, depth, *, reads, registered_write=False):
     than BANK_DEPTH it is also cut into banks of BANK_DEPTH rows (the deepest a
     single ECP5 DP16KD or a RAMB36 pair is without a cascade), each with its own
     output registers; ``data`` then selects the bank after the registers (one
-    LUT level, in the stage that reads it)."""
+    LUT level, in the stage that reads it). ``parts`` lists ``(select, data)``
+    of each bank (one, selected by 1, if the memory is not banked), for a
+    reader that folds the choice of the bank into a choice of its own."""
     width = Shape.cast(shape).width
     write = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_waddr"), en=Signal(name=f"{name}_wen"),
                             data=Signal(shape, name=f"{name}_wdata"))
@@ -160,12 +178,14 @@ def _memory(m, name, shape, depth, *, reads, registered_write=False):
     for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
         if banks == 1:
             m.d.comb += ours.data.eq(out[0])
+            ours.parts = [(Const(1), out[0])]
             continue
         # the bank of the address taken at edge e, one-hot, registered at e and e+1
         taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
                          Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
         m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
         m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
+        ours.parts = [(chosen[b], out[b]) for b in range(banks)]
     return write, read
 
 
@@ -232,7 +252,7 @@ class _Timing:
 
 
 class AllocatorCore(_Timing, wiring.Component):
-    """Fixed-latency allocator for 1..8 freelist pools.
+    """Fixed-latency allocator for 1..8 freelist and ring pools.
 
     Accepts one alloc and one free every cycle (``alloc_valid``/``free_valid``
     are handshakes already: the core has no ready) and answers each with a
@@ -253,7 +273,8 @@ class AllocatorCore(_Timing, wiring.Component):
     fits, and names its pool: ``free_oor_pool``); ``free_oor`` forces
     OUT_OF_RANGE for a register FREE of a slot past the pool; ``grant_size``,
     ``freed_pool``, ``freed_in_pool``, ``freed_addr``, ``freed_tag`` carry what
-    the error log records; ``busy`` is high while any request is in flight (a cycle
+    the error log records; ``grant_overwrite`` says a grant overwrote a held
+    ring slot; ``busy`` is high while any request is in flight (a cycle
     late).
     """
 
@@ -320,6 +341,7 @@ class AllocatorCore(_Timing, wiring.Component):
                 # slot was granted since then (else the slots from the pointer on
                 # were not, and are free)
                 "lapped": Signal(name=f"{pool.name}_lapped") if ring else Const(0),
+                "at_last": Signal(name=f"{pool.name}_at_last") if ring else Const(0),
                 # slots 0..seen-1 were granted since reset: their grant records hold
                 # their last tag, which a grant after a flush goes on from
                 "seen": Signal(range(n + 1), name=f"{pool.name}_seen"),
@@ -436,13 +458,18 @@ class AllocatorCore(_Timing, wiring.Component):
             m.d.sync += st["seen_prev"].eq(st["seen"])
             if st["ring"]:
                 # the pointer's slot, then the next one round the ring; after a
-                # flush the alloc takes slot 0 (fresh_slot) and the lap restarts
-                last, lapped = st["fresh_slot"] == pool.slots - 1, st["lapped"]
+                # flush the alloc takes slot 0 (fresh_slot) and the lap restarts.
+                # at_last (the pointer is at slot n-1) is a register, so that the
+                # wrap is decided from registers only (n >= 4: after a flush,
+                # the pointer is at 0 or 1).
+                at_last, lapped = st["at_last"], st["lapped"]
+                last = ~flushing & at_last
                 with m.If(st["take_fresh"]):
-                    m.d.sync += [st["fresh"].eq(Mux(last, 0, st["fresh_slot"] + 1)),
+                    m.d.sync += [st["fresh"].eq(Mux(last, 0, Mux(flushing, 1, st["fresh"] + 1))),
+                                 at_last.eq(~flushing & ~at_last & (st["fresh"] == pool.slots - 2)),
                                  lapped.eq((lapped & ~flushing) | last)]
                 with m.Elif(flushing):
-                    m.d.sync += [st["fresh"].eq(0), lapped.eq(0)]
+                    m.d.sync += [st["fresh"].eq(0), at_last.eq(0), lapped.eq(0)]
                 continue
             m.d.comb += st["queue_r"].addr.eq(st["head"])
             with m.If(st["take_fresh"]):
@@ -482,24 +509,26 @@ class AllocatorCore(_Timing, wiring.Component):
         # block RAM's own output register).
         a3_valid = reg("a3_valid", valid=True)
         a3_ok, a3_err, a3_pool, a3_user = reg("a3_ok"), reg("a3_err", 4), reg("a3_pool", P), reg("a3_user", U)
-        a3_from_fresh, a3_fresh_slot = reg("a3_from_fresh"), reg("a3_fresh_slot", S)
+        a3_fresh_slot = reg("a3_fresh_slot", S)
         m.d.sync += [a3_valid.eq(a2_valid), a3_ok.eq(a2_ok), a3_err.eq(Mux(a2_ok, Err.OK, a2_fail_err)),
                      a3_pool.eq(a2_pool), a3_user.eq(a2_user),
-                     a3_from_fresh.eq(a2_from_fresh), a3_fresh_slot.eq(a2_fresh_slot)]
+                     a3_fresh_slot.eq(a2_fresh_slot)]
         # A never-used slot that was granted before a flush (the flush restarted
         # the order; tags do not restart) goes on from its last tag: its grant
         # record, read at the commit, unless an alloc still on its way to the
         # record granted that slot: alloc t-1 (whose slot is chosen in this
         # cycle), t-2 or t-3. They are compared in this stage (after stage 5's
         # registers, below) and forwarded in stage 4, the youngest first.
-        # The choice is made of registered one-hot flags, so that stage 4 is an
-        # AND-OR, the increment and one multiplexer: a3_sel_head[p] (a released
+        # The choice is made of registered one-hot flags, so that stage 4 is
+        # each pool's increment (of its own memory's output: no choice before
+        # the adder), an AND-OR and one multiplexer: a3_sel_head[p] (a released
         # slot of pool p: the queue entry's tag), a3_sel_last[p] (a never-used
-        # slot granted before: its record's tag), none (a slot never granted:
-        # 0), a3_fail (no grant: all ones, so that the increment gives 0); the
+        # slot granted before: its record's tag), a3_sel_new (a slot never
+        # granted: tag 0), a3_fail (no grant: tag 0 is answered); the
         # forwarded tags come incremented already, a3_fwd_ok says they may apply.
         a3_sel_head, a3_sel_last = reg("a3_sel_head", len(pools)), reg("a3_sel_last", len(pools))
-        a3_fail, a3_fwd_ok, a3_hit_a1 = reg("a3_fail"), reg("a3_fwd_ok"), reg("a3_hit_a1")
+        a3_sel_new, a3_fwd_ok, a3_hit_a1 = reg("a3_sel_new"), reg("a3_fwd_ok"), reg("a3_hit_a1")
+        a3_fail, a3_sel_fresh = reg("a3_fail"), reg("a3_sel_fresh", len(pools))
         a3_older_hit, a3_older_next = reg("a3_older_hit"), reg("a3_older_next", TR)
         # the never-used slot was granted since reset (then flushed): below the
         # seen counter as it was before the commit
@@ -519,42 +548,61 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [a3_ring.eq(a2_ring), a3_lapped.eq(a2_lapped)]
         m.d.sync += [a3_sel_head.eq(Mux(a2_ok & ~a2_from_fresh, a2_in, 0)),
                      a3_sel_last.eq(Mux(a2_ok & a2_from_fresh, a2_in & ever, 0)),
-                     a3_fail.eq(~a2_ok), a3_fwd_ok.eq(a2_ok & a2_from_fresh)]
+                     a3_sel_new.eq(a2_ok & a2_from_fresh & ~(a2_in & ever).any()), a3_fail.eq(~a2_ok),
+                     a3_sel_fresh.eq(Mux(a2_ok & a2_from_fresh, a2_in, 0)),
+                     a3_fwd_ok.eq(a2_ok & a2_from_fresh)]
 
         # ---- alloc stage 4: choose the granted slot and its next tag ------------
         a4_valid = reg("a4_valid", valid=True)
         a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
         a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
         a4_tag_next = reg("a4_tag_next", TR)    # a4_tag + 1, for the forwarding of stage 3
-        fetched_slot, fetched_tag, fetched_snap = Signal(S), Signal(TR), Signal()
-        ring_held = Signal()       # a ring's slot is held under its last grant
-        with m.Switch(a3_pool):
-            for pool, st in zip(pools, state, strict=True):
-                with m.Case(pool.index):
-                    if st["ring"]:
-                        parity = Mux(a3_flip, a3_flip_parity, st["copy_r"].data)
-                        m.d.comb += [fetched_slot.eq(a3_fresh_slot), fetched_snap.eq(parity),
-                                     ring_held.eq(parity == st["last_r"].data.snap)]
-                        continue
-                    head = st["queue_r"].data
-                    m.d.comb += [
-                        fetched_slot.eq(Mux(a3_from_fresh, a3_fresh_slot, head.slot)),
-                        fetched_snap.eq(Mux(a3_from_fresh, st["copy_r"].data, head.snap)),
-                    ]
-        # the tag the slot had (an AND-OR of registered selects), or all ones for no grant
-        m.d.comb += fetched_tag.eq(
-            or_all((0 if st["ring"] else Mux(a3_sel_head[pool.index], tag_of(st["queue_r"].data), 0)) |
-                   Mux(a3_sel_last[pool.index], tag_of(st["last_r"].data), 0)
-                   for pool, st in zip(pools, state, strict=True)) |
-            Mux(a3_fail, Const(-1, TR), 0))
+        fetched_slot, fetched_snap = Signal(S), Signal()
+        # The slot and its parity snapshot, chosen by the registered one-hot
+        # selects like the tag: a released slot of pool p (the queue's head), or
+        # the never-used one (a ring's pointer) of pool p (a3_sel_fresh[p]),
+        # whose parity is the memory's, or free t-3's write of it (a3_flip).
+        def parity(st):
+            return Mux(a3_flip, a3_flip_parity, st["copy_r"].data) if st["ring"] else st["copy_r"].data
+        # (each bank of a banked memory is a choice of its own: its select is
+        # the pool's and the bank's, and no multiplexer of banks comes first)
+        def parts(select, port):
+            return [(select & bank, entry) for bank, entry in port.parts]
+        head_parts = [part for pool, st in zip(pools, state, strict=True) if not st["ring"]
+                      for part in parts(a3_sel_head[pool.index], st["queue_r"])]
+        last_parts = [part for pool, st in zip(pools, state, strict=True)
+                      for part in parts(a3_sel_last[pool.index], st["last_r"])]
+        m.d.comb += [
+            fetched_slot.eq(choose_one_hot([(a3_fwd_ok, a3_fresh_slot)] +
+                                           [(select, head.slot) for select, head in head_parts], S)),
+            fetched_snap.eq(choose_one_hot([(a3_sel_fresh[pool.index], parity(st))
+                                            for pool, st in zip(pools, state, strict=True)] +
+                                           [(select, head.snap) for select, head in head_parts], 1)),
+        ]
+        # a ring's slot is held under its last grant
+        ring_held = any_of(a3_sel_fresh[pool.index] & (parity(st) == st["last_r"].data.snap)
+                           for pool, st in zip(pools, state, strict=True) if st["ring"])
+        def fetched_plus(k):
+            # The tag the slot had, plus k; 0 for no grant. Tags of up to
+            # LUT_INCREMENT_BITS: each memory output incremented (a LUT a bit),
+            # then chosen by the registered selects (an OR a bit on a carry
+            # chain). Wider: chosen first, then one adder (a carry chain), where
+            # an increment in LUTs would be two levels deep.
+            sources = [(select, tag_of(entry)) for select, entry in last_parts + head_parts]
+            if T <= LUT_INCREMENT_BITS:
+                return choose_one_hot([(a3_sel_new, Const(k, TR))] +
+                                      [(select, plus_small(tag, k)) for select, tag in sources], TR)
+            # a never-granted slot (no select set) had tag 0; no grant: all ones, so
+            # that the increment answers 0
+            return (choose_one_hot([(a3_fail, Const(-1, TR))] + sources, TR) + k)[:TR]
         next_tag, next_next_tag = Signal(TR), Signal(TR)
         if T:
             # the youngest grant of the slot still on its way to the record wins
             def choose(forward_1, forward_2, fetched):
                 return Mux(a3_fwd_ok & a3_hit_a1, forward_1,
                            Mux(a3_fwd_ok & a3_older_hit, forward_2, fetched))
-            m.d.comb += [next_tag.eq(choose(a4_tag_next, a3_older_next, fetched_tag + 1)),
-                         next_next_tag.eq(choose(a4_tag_next + 1, a3_older_next + 1, fetched_tag + 2))]
+            m.d.comb += [next_tag.eq(choose(a4_tag_next, a3_older_next, fetched_plus(1))),
+                         next_next_tag.eq(choose(a4_tag_next + 1, a3_older_next + 1, fetched_plus(2)))]
         m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
                      a4_pool.eq(a3_pool), a4_user.eq(a3_user),
                      a4_slot.eq(Mux(a3_ok, fetched_slot, 0)),
@@ -674,7 +722,7 @@ class AllocatorCore(_Timing, wiring.Component):
                           Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED,
                               Mux(f1_contract, Err.CONTRACT, Err.OK)))),
             # (a ring's slots from its pointer on, until it has lapped)
-            f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) & (~st["lapped"] if st["ring"] else 1)
+            f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) & ~st["lapped"]
                                        for _, st, slot, hit in chosen)),
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]
@@ -723,6 +771,11 @@ class AllocatorCore(_Timing, wiring.Component):
         ]
         f5_ok = reg("f5_ok", valid=True)        # a free's decision, registered (stage 5, below)
         m.d.sync += f3_rel_f3.eq(f2_same_third & f5_ok)
+        # a free that goes on to the memories' view unless alloc t-1 or free t-2
+        # (known a stage later) touched the slot: the flags of by_mem_next below
+        # that are known now, in one
+        f3_quiet = reg("f3_quiet", valid=True)
+        m.d.sync += f3_quiet.eq(go & ~hit_a2 & ~hit_a3 & ~(f2_same_third & f5_ok))
 
         # ---- free stage 4: RESOLVE what every older request did to the slot ------
         # Alloc t-1 is in a4 now; free t-2's decision is in f5; free t-1 is
@@ -751,18 +804,22 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.comb += [hit_a1.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot, f3_pool, f3_slot)),
                      rel_f2.eq(f3_same_second & f5_ok)]
 
-        def mem_held(st):
-            # pool p's memories say the slot is held
-            return st["parity_r"].data == st["grant_r"].data.snap
+        def mem_banks(st):
+            # pool p's memories, a bank at a time (the parity and the grant record
+            # are read at one address: their banks are chosen alike):
+            # (bank chosen, held (parity == snapshot), grant record)
+            return [(bank, parity == record.snap, record)
+                    for (bank, record), (_, parity) in zip(st["grant_r"].parts, st["parity_r"].parts,
+                                                           strict=True)]
         # a never-granted slot is free, whatever its (never written) memories hold
         may_hold = ~f3_never_granted
-        chosen_held = any_of(f3_in[pool.index] & mem_held(st) for pool, st in zip(pools, state, strict=True))
-        mem_tag = or_all(Mux(f3_in[pool.index], tag_of(st["grant_r"].data), 0)
-                         for pool, st in zip(pools, state, strict=True))
-        mem_snap = any_of(f3_in[pool.index] & st["grant_r"].data.snap
-                          for pool, st in zip(pools, state, strict=True))
+        views = [(f3_in[pool.index] & bank, held, record)
+                 for pool, st in zip(pools, state, strict=True) for bank, held, record in mem_banks(st)]
+        chosen_held = any_of(select & held for select, held, _ in views)
+        mem_tag = choose_one_hot([(select, tag_of(record)) for select, _, record in views], TR)
+        mem_snap = any_of(select & record.snap for select, _, record in views)
         older_hit = f3_hit_a2 | (~rel_f2 & f3_hit_a3)
-        by_mem_next = Mux(f3_go & ~hit_a1 & ~f3_hit_a2 & ~rel_f2 & ~f3_hit_a3 & ~f3_rel_f3, f3_in, 0)
+        by_mem_next = Mux(f3_quiet & ~rel_f2 & ~hit_a1, f3_in, 0)
         m.d.sync += [
             f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
@@ -777,7 +834,8 @@ class AllocatorCore(_Timing, wiring.Component):
             f4_by_older.eq(f3_go & may_hold & ~hit_a1 & older_hit &
                            Mux(f3_hit_a2, f3_a2_tag_ok, f3_a3_tag_ok)),
             f4_by_mem.eq(by_mem_next),
-            f4_mem_ok.eq(Cat(may_hold & mem_held(st) & tag_ok(tag_of(st["grant_r"].data), f3_tag)
+            f4_mem_ok.eq(Cat(any_of(may_hold & bank & held & tag_ok(tag_of(record), f3_tag)
+                                    for bank, held, record in mem_banks(st))
                              for st in state)),
         ]
 
@@ -836,14 +894,13 @@ class AllocatorCore(_Timing, wiring.Component):
         # snapshot stands for it) and the alloc is not an overwrite. Compared in
         # stage 4, with the allocs in a3, a2 and committing; ring pools only.
         f4_taken_a4, f4_taken_a3, f4_taken_a2 = reg("f4_taken_a4"), reg("f4_taken_a3"), reg("f4_taken_a2")
-        f4_taken = reg("f4_taken")
         taken = [same_slot(a3_ring, a3_pool, a3_fresh_slot, f3_pool, f3_slot),
                  same_slot(a2_ring, a2_pool, a2_fresh_slot, f3_pool, f3_slot),
                  any_of(a1_select[i] & f3_in[i] &
                         equal(f3_slot[:pools[i].slot_bits], state[i]["fresh"][:pools[i].slot_bits])
                         for i in rings) if rings else Const(0)]
-        m.d.sync += [f4_taken_a4.eq(taken[0]), f4_taken_a3.eq(taken[1]), f4_taken_a2.eq(taken[2]),
-                     f4_taken.eq(or_all(taken))]
+        m.d.sync += [f4_taken_a4.eq(taken[0]), f4_taken_a3.eq(taken[1]), f4_taken_a2.eq(taken[2])]
+        f4_taken = f4_taken_a4 | f4_taken_a3 | f4_taken_a2
         for pool, st in zip(pools, state, strict=True):
             # A release toggles the slot's parity (held was parity == snap) and
             # queues the slot with the tag its next grant increments.

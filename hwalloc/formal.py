@@ -58,13 +58,14 @@ __all__ = ["NativeHarness", "AxiHarness", "SHIPPED", "TASKS", "CLOSES", "prove",
            "MAX_SLOTS", "check_provable"]
 
 #: The shipped formal set (run in CI): two pools of 4 and 5 slots, 2-bit tags,
-#: a static region, at L = 7 and at the minimum latency, where pool b is
-#: persistent (its frees answer CONTRACT).
+#: a static region, at L = 7, where pool a is a ring, and at the minimum
+#: latency, where pool b is persistent (its frees answer CONTRACT).
 SHIPPED = {
     f"L{latency}": {
         "name": f"fv_l{latency}", "latency": latency, "tag_bits": 2, "user_bits": 2,
         "addr_width": 12, "error_log_depth": 2,
-        "pools": [{"name": "a", "base": 0x100, "slot_size": 16, "slots": 4},
+        "pools": [{"name": "a", "base": 0x100, "slot_size": 16, "slots": 4,
+                   "kind": "ring" if latency == 7 else "freelist"},
                   {"name": "b", "base": 0x200, "slot_size": 64, "slots": 5,
                    "lifetime": "persistent" if latency == MIN_LATENCY else "transient"}],
         "regions": [{"name": "boot", "base": 0x0, "size": 0x100}],
@@ -189,6 +190,9 @@ class NativeHarness(_Harness):
                     "granted": Signal(name=f"{pool.name}_{s}_granted"),
                 })
 
+        # a ring pool's pointer (SPEC §4.2): the slot its next alloc takes
+        pointer = {pool.index: Signal(range(pool.slots), name=f"{pool.name}_pointer")
+                   for pool in cfg.pools if pool.kind == "ring"}
         # the flush of a cycle (SPEC §4.3): after the free, before the alloc
         flushing = {pool.index: x_valid & (x_pool == pool.index) & (pool.lifetime == "transient")
                     for pool in cfg.pools}
@@ -252,8 +256,11 @@ class NativeHarness(_Harness):
             for pool in cfg.pools:
                 with m.Case(pool.index):
                     m.d.comb += exp_pre.eq(Mux(a_size > pool.slot_size, Err.TOO_BIG, Err.OK))
-                    m.d.comb += any_free.eq(Cat(~held_f[id(st)] & (age_f[id(st)] >= R)
-                                                for st in slots if st["pool"] is pool).any())
+                    if pool.kind == "ring":         # never EXHAUSTED
+                        m.d.comb += any_free.eq(1)
+                    else:
+                        m.d.comb += any_free.eq(Cat(~held_f[id(st)] & (age_f[id(st)] >= R)
+                                                    for st in slots if st["pool"] is pool).any())
         grant_here = {}
         with m.If(live & a_valid):
             m.d.comb += [
@@ -279,19 +286,34 @@ class NativeHarness(_Harness):
                             Assert(dut.grant_addr == pool.base + dut.grant_slot * pool.slot_size,
                                    "tags: address"),
                         ]
+                        if pool.kind == "ring":
+                            # after a flush of the same cycle, slot 0
+                            m.d.comb += Assert(dut.grant_slot == Mux(flushing[pool.index], 0,
+                                                                     pointer[pool.index]),
+                                               "ring_order: the pointer's slot")
                 for st in slots:
                     pool = st["pool"]
                     grant_here[id(st)] = here = (a_pool == pool.index) & (dut.grant_slot == st["slot"])
                     with m.If(here):
-                        m.d.comb += [
-                            Assert(~held_f[id(st)], "no_double_grant: slot not held"),
-                            Assert(age_f[id(st)] >= R, "no_double_grant: recycle delay"),
-                        ]
+                        if pool.kind == "freelist":  # a ring overwrites, with no recycle delay
+                            m.d.comb += [
+                                Assert(~held_f[id(st)], "no_double_grant: slot not held"),
+                                Assert(age_f[id(st)] >= R, "no_double_grant: recycle delay"),
+                            ]
                         if T:
                             m.d.comb += Assert(dut.grant_tag == (st["tag"] + 1)[:T], "tags: k mod 2**T")
 
         # ---- next state: a reset forgets everything ------------------------------------
         granted_now = a_valid & dut.grant_ok
+        for index, ptr in pointer.items():
+            last = cfg.pools[index].slots - 1
+            now = Mux(flushing[index], 0, ptr)
+            with m.If(~rst_n):
+                m.d.fv += ptr.eq(0)
+            with m.Elif(granted_now & (a_pool == index)):
+                m.d.fv += ptr.eq(Mux(now == last, 0, now + 1))
+            with m.Elif(flushing[index]):
+                m.d.fv += ptr.eq(0)
         for st in slots:
             here = granted_now & grant_here.get(id(st), Const(0))
             with m.If(~rst_n):
@@ -324,6 +346,16 @@ class NativeHarness(_Harness):
         ]
         if T:
             m.d.comb += Cover(live & a_valid & dut.grant_ok & (dut.grant_tag == 0), "tag wrap")
+        ring = [st for st in slots if st["pool"].kind == "ring"]
+        if ring:
+            # an overwrite of a held slot, and a ring slot released and granted
+            # again in the same cycle (the free in flight when the alloc commits)
+            m.d.comb += [
+                Cover(live & a_valid & dut.grant_ok & Cat(grant_here[id(st)] & held_f[id(st)]
+                                                          for st in ring).any(), "ring overwrite"),
+                Cover(live & a_valid & dut.grant_ok & Cat(grant_here[id(st)] & release[id(st)]
+                                                          for st in ring).any(), "ring release then regrant"),
+            ]
         persistent = [st for st in slots if st["pool"].lifetime == "persistent"]
         if persistent:
             # a free of a held slot of a persistent pool, with its right tag, refused

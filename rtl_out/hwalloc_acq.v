@@ -5,7 +5,7 @@
 module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [64:0] \$11 ;
@@ -360,11 +360,11 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1516$0 (\$11 [15:0]),
-    .\port$1516$48 (\$11 [63:48]),
-    .\port$1519$0 (\$12 ),
-    .\port$1531$0 (\$13 ),
-    .\port$1559$0 (\$14 ),
+    .\port$2403$0 (\$11 [15:0]),
+    .\port$2403$48 (\$11 [63:48]),
+    .\port$2406$0 (\$12 ),
+    .\port$2418$0 (\$13 ),
+    .\port$2446$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -387,7 +387,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .w_ack(bus__w_ack)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
     \$10  = 1'h1;
     if (rst) begin
       \$10  = 1'h0;
@@ -495,7 +495,7 @@ endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
 , bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$50  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -669,21 +669,21 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
   always @(posedge clk)
     \$signal$39  <= \$34 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$20  = \$signal ;
     if (rst) begin
       \$20  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$21  = \$7 ;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$22  = \$signal$12 ;
     if (\$8 ) begin
       \$22  = bus__r_data;
@@ -693,7 +693,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$23  = r_err;
     if (\$8 ) begin
       \$23  = bus__r_err;
@@ -703,7 +703,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$24  = r_busy;
     if (\$signal ) begin
       \$24  = 1'h1;
@@ -716,7 +716,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$25  = bus__r_addr;
     if (\$signal ) begin
       \$25  = s_axil_araddr;
@@ -726,21 +726,21 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$26  = \$13 ;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$27  = \$15 ;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$28  = b_err;
     if (\$16 ) begin
       \$28  = bus__w_err;
@@ -750,7 +750,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$29  = \$signal$17 ;
     if (\$signal$20 ) begin
       \$29  = 1'h1;
@@ -763,7 +763,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$30  = bus__w_addr;
     if (\$signal$20 ) begin
       \$30  = s_axil_awaddr;
@@ -773,7 +773,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$31  = w_full;
     if (\$signal$22 ) begin
       \$31  = 1'h1;
@@ -786,7 +786,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$32  = bus__w_data;
     if (\$signal$22 ) begin
       \$32  = s_axil_wdata;
@@ -796,7 +796,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$33  = bus__w_strb;
     if (\$signal$22 ) begin
       \$33  = s_axil_wstrb;
@@ -806,7 +806,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_w
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$34  = \$signal$39 ;
     if (\$19 ) begin
       \$34  = 1'h1;
@@ -824,48 +824,399 @@ endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid
 , x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, free_src, flush_src, free_oor_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$51  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
-  wire [24:0] \$100 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire [9:0] \$103 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire [3:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [3:0] \$113 ;
-  wire [12:0] \$114 ;
+  wire [24:0] \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire [9:0] \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
+  wire [3:0] \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire [3:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire [6:0] \$1227 ;
+  wire [6:0] \$1228 ;
+  wire \$1229 ;
+  wire [3:0] \$123 ;
+  wire \$1230 ;
+  wire [24:0] \$1231 ;
+  wire [30:0] \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire [11:0] \$1235 ;
+  wire [11:0] \$1236 ;
+  wire [12:0] \$1237 ;
+  wire \$1238 ;
+  wire [11:0] \$1239 ;
+  wire [12:0] \$124 ;
+  wire [11:0] \$1240 ;
+  wire [12:0] \$1241 ;
+  wire \$1242 ;
+  wire [11:0] \$1243 ;
+  wire [11:0] \$1244 ;
+  wire [12:0] \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire [3:0] \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire [5:0] \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire \$127 ;
+  reg \$1270 ;
+  reg [9:0] \$1271 ;
+  reg [16:0] \$1272 ;
+  reg \$1273 ;
+  reg [9:0] \$1274 ;
+  reg [6:0] \$1275 ;
+  reg \$1276 ;
+  reg \$1277 ;
+  reg \$1278 ;
+  reg \$1279 ;
   wire \$128 ;
+  reg \$1280 ;
+  reg \$1281 ;
+  reg \$1282 ;
+  reg \$1283 ;
+  reg \$1284 ;
+  reg [10:0] \$1285 ;
+  reg [10:0] \$1286 ;
+  reg [10:0] \$1287 ;
+  reg \$1288 ;
+  reg [9:0] \$1289 ;
   wire \$129 ;
+  reg \$1290 ;
+  reg \$1291 ;
+  reg \$1292 ;
+  reg \$1293 ;
+  reg \$1294 ;
+  reg \$1295 ;
+  reg \$1296 ;
+  reg \$1297 ;
+  reg \$1298 ;
+  reg \$1299 ;
   wire [3:0] \$13 ;
   wire \$130 ;
+  reg \$1300 ;
+  reg \$1301 ;
+  reg \$1302 ;
+  reg \$1303 ;
+  reg \$1304 ;
+  reg \$1305 ;
+  reg \$1306 ;
+  reg \$1307 ;
+  reg \$1308 ;
+  reg \$1309 ;
   wire \$131 ;
+  reg \$1310 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg \$1313 ;
+  reg \$1314 ;
+  reg \$1315 ;
+  reg \$1316 ;
+  reg \$1317 ;
+  reg \$1318 ;
+  reg \$1319 ;
   wire \$132 ;
+  reg \$1320 ;
+  reg \$1321 ;
+  reg \$1322 ;
+  reg \$1323 ;
+  reg \$1324 ;
+  reg \$1325 ;
+  reg \$1326 ;
+  reg \$1327 ;
+  reg \$1328 ;
+  reg \$1329 ;
   wire \$133 ;
+  reg \$1330 ;
+  reg [9:0] \$1331 ;
+  reg \$1332 ;
+  reg \$1333 ;
+  reg [10:0] \$1334 ;
+  reg [2:0] \$1335 ;
+  reg \$1336 ;
+  reg \$1337 ;
+  reg \$1338 ;
+  reg \$1339 ;
   wire \$134 ;
+  reg \$1340 ;
+  reg \$1341 ;
+  reg \$1342 ;
+  reg \$1343 ;
+  reg \$1344 ;
+  reg \$1345 ;
+  reg \$1346 ;
+  reg \$1347 ;
+  reg \$1348 ;
+  reg \$1349 ;
   wire \$135 ;
+  reg \$1350 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -896,38 +1247,38 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [5:0] \$163 ;
-  wire [5:0] \$164 ;
-  wire [6:0] \$165 ;
-  wire [5:0] \$166 ;
-  wire [5:0] \$167 ;
-  wire [6:0] \$168 ;
-  wire [5:0] \$169 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [5:0] \$174 ;
+  wire [5:0] \$175 ;
+  wire [6:0] \$176 ;
+  wire [5:0] \$177 ;
+  wire [5:0] \$178 ;
+  wire [6:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [5:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [5:0] \$183 ;
-  wire [5:0] \$184 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [5:0] \$189 ;
+  wire \$189 ;
   wire [10:0] \$19 ;
-  wire [5:0] \$190 ;
-  wire [6:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -953,25 +1304,25 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
+  wire [5:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [5:0] \$217 ;
-  wire [5:0] \$218 ;
-  wire [6:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
+  wire [5:0] \$220 ;
+  wire [5:0] \$221 ;
+  wire [6:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [1:0] \$228 ;
-  wire [1:0] \$229 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [10:0] \$23 ;
-  wire [1:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -985,51 +1336,51 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire [1:0] \$244 ;
-  wire [1:0] \$245 ;
-  wire [1:0] \$246 ;
-  wire [11:0] \$247 ;
-  wire [11:0] \$248 ;
-  wire [12:0] \$249 ;
+  wire [5:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [6:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [11:0] \$251 ;
-  wire [11:0] \$252 ;
-  wire [12:0] \$253 ;
-  wire [11:0] \$254 ;
-  wire [11:0] \$255 ;
-  wire [12:0] \$256 ;
-  wire [11:0] \$257 ;
-  wire [11:0] \$258 ;
-  wire [12:0] \$259 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire [1:0] \$254 ;
+  wire [1:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [11:0] \$260 ;
-  wire [11:0] \$261 ;
-  wire [12:0] \$262 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [10:0] \$266 ;
-  wire [10:0] \$267 ;
-  wire \$268 ;
-  wire [10:0] \$269 ;
+  wire [1:0] \$264 ;
+  wire [1:0] \$265 ;
+  wire [1:0] \$266 ;
+  wire [11:0] \$267 ;
+  wire [11:0] \$268 ;
+  wire [12:0] \$269 ;
   wire \$27 ;
-  wire [10:0] \$270 ;
-  wire [12:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
+  wire \$270 ;
+  wire [11:0] \$271 ;
+  wire [11:0] \$272 ;
+  wire [12:0] \$273 ;
+  wire [11:0] \$274 ;
+  wire [11:0] \$275 ;
+  wire [12:0] \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [10:0] \$278 ;
+  wire [10:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
+  wire [10:0] \$281 ;
+  wire [10:0] \$282 ;
+  wire [12:0] \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
@@ -1049,9 +1400,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$299 ;
   wire \$3 ;
   wire [3:0] \$30 ;
-  wire [11:0] \$300 ;
-  wire [11:0] \$301 ;
-  wire [12:0] \$302 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
@@ -1062,60 +1413,60 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
+  wire [11:0] \$312 ;
+  wire [11:0] \$313 ;
+  wire [12:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [10:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [9:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
-  wire [5:0] \$327 ;
-  wire [5:0] \$328 ;
-  wire [5:0] \$329 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [9:0] \$33 ;
-  wire [5:0] \$330 ;
-  wire [6:0] \$331 ;
+  wire \$330 ;
+  wire [10:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [6:0] \$334 ;
-  wire [6:0] \$335 ;
-  wire [6:0] \$336 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
   wire \$337 ;
-  wire [6:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
-  wire [6:0] \$340 ;
-  wire [6:0] \$341 ;
-  wire [6:0] \$342 ;
-  wire [6:0] \$343 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [24:0] \$346 ;
-  wire [30:0] \$347 ;
+  wire \$346 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [11:0] \$350 ;
-  wire [11:0] \$351 ;
-  wire [12:0] \$352 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
   wire \$353 ;
-  wire [11:0] \$354 ;
-  wire [11:0] \$355 ;
-  wire [12:0] \$356 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
   wire \$357 ;
-  wire [11:0] \$358 ;
-  wire [11:0] \$359 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [12:0] \$360 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
@@ -1124,7 +1475,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire [3:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
@@ -1137,166 +1488,724 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
+  wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  reg \$385 ;
-  reg [9:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg \$388 ;
-  reg [9:0] \$389 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [12:0] \$39 ;
-  reg [6:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [10:0] \$400 ;
-  reg [10:0] \$401 ;
-  reg [10:0] \$402 ;
-  reg \$403 ;
-  reg [9:0] \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg \$408 ;
-  reg \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  reg \$430 ;
-  reg \$431 ;
-  reg \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg \$439 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg [9:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [10:0] \$448 ;
-  reg [2:0] \$449 ;
-  wire \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
-  wire [9:0] \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  wire [31:0] \$47 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire [12:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  wire [11:0] \$49 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [11:0] \$50 ;
-  wire [12:0] \$51 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [11:0] \$53 ;
-  wire [11:0] \$54 ;
-  wire [12:0] \$55 ;
-  wire \$56 ;
-  wire [11:0] \$57 ;
-  wire [11:0] \$58 ;
-  wire [12:0] \$59 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire [9:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire [31:0] \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [11:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [11:0] \$62 ;
+  wire [11:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire [12:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [11:0] \$63 ;
-  wire [12:0] \$64 ;
-  wire [6:0] \$65 ;
-  wire [6:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [11:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire [12:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire [11:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire [11:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire [12:0] \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
-  wire [33:0] \$70 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [33:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire [11:0] \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire [11:0] \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire [12:0] \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire [6:0] \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire [6:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [33:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire \$82 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire [33:0] \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire [5:0] \$868 ;
+  wire \$869 ;
   wire \$87 ;
+  wire [6:0] \$870 ;
+  wire \$871 ;
+  wire [6:0] \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  wire \$auto$rtlil.cc:2739:Not$10 ;
+  wire \$auto$rtlil.cc:2739:Not$12 ;
+  wire \$auto$rtlil.cc:2739:Not$14 ;
+  wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire \$auto$rtlil.cc:2739:Not$18 ;
+  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire \$auto$rtlil.cc:2739:Not$20 ;
+  wire \$auto$rtlil.cc:2739:Not$22 ;
+  wire \$auto$rtlil.cc:2739:Not$24 ;
+  wire \$auto$rtlil.cc:2739:Not$26 ;
+  wire \$auto$rtlil.cc:2739:Not$28 ;
+  wire \$auto$rtlil.cc:2739:Not$30 ;
+  wire \$auto$rtlil.cc:2739:Not$32 ;
+  wire \$auto$rtlil.cc:2739:Not$34 ;
+  wire \$auto$rtlil.cc:2739:Not$36 ;
+  wire \$auto$rtlil.cc:2739:Not$38 ;
+  wire \$auto$rtlil.cc:2739:Not$4 ;
+  wire \$auto$rtlil.cc:2739:Not$40 ;
+  wire \$auto$rtlil.cc:2739:Not$42 ;
+  wire \$auto$rtlil.cc:2739:Not$44 ;
+  wire \$auto$rtlil.cc:2739:Not$46 ;
+  wire \$auto$rtlil.cc:2739:Not$48 ;
+  wire \$auto$rtlil.cc:2739:Not$6 ;
+  wire \$auto$rtlil.cc:2739:Not$8 ;
   wire [9:0] \$signal ;
-  wire [5:0] \$signal$101 ;
-  wire \$signal$181 ;
-  wire \$signal$192 ;
-  wire \$signal$210 ;
-  wire [3:0] \$signal$241 ;
-  wire [5:0] \$signal$328 ;
-  wire \$signal$329 ;
+  wire [5:0] \$signal$102 ;
+  wire \$signal$182 ;
+  wire \$signal$193 ;
+  wire \$signal$212 ;
+  wire [3:0] \$signal$240 ;
+  wire \$signal$328 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -1324,7 +2233,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg a3_flip = 1'h0;
   reg a3_flip_parity = 1'h0;
   reg [9:0] a3_fresh_slot = 10'h000;
-  reg a3_from_fresh = 1'h0;
   reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
   reg a3_lapped = 1'h0;
@@ -1334,8 +2242,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg a3_pool = 1'h0;
   reg a3_released = 1'h0;
   reg a3_ring = 1'h0;
+  reg a3_sel_fresh = 1'h0;
   reg a3_sel_head = 1'h0;
   reg a3_sel_last = 1'h0;
+  reg a3_sel_new = 1'h0;
   reg [9:0] a3_user = 10'h000;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -1467,6 +2377,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg f3_older_snap = 1'h0;
   reg [5:0] f3_older_tag = 6'h00;
   reg f3_pool = 1'h0;
+  reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
   reg f3_same_second = 1'h0;
   reg [9:0] f3_slot = 10'h000;
@@ -1492,7 +2403,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg f4_rest_snap = 1'h0;
   reg [5:0] f4_rest_tag = 6'h00;
   reg [9:0] f4_slot = 10'h000;
-  reg f4_taken = 1'h0;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
   reg f4_taken_a4 = 1'h0;
@@ -1512,7 +2422,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [16:0] f6_payload = 17'h00000;
   output f6_valid;
   reg f6_valid = 1'h0;
-  reg fetched_snap;
+  wire fetched_snap;
   input flush_pool;
   wire flush_pool;
   input flush_src;
@@ -1572,7 +2482,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$341 ;
+  wire [31:0] \grant_addr$340 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -1591,11 +2501,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
+  wire [9:0] \r__addr$310 ;
   wire [9:0] \r__addr$312 ;
-  wire [9:0] \r__addr$314 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$323 ;
-  wire [9:0] \r__addr$325 ;
+  wire [9:0] \r__addr$322 ;
+  wire [9:0] \r__addr$324 ;
   wire [16:0] r__data;
   wire [6:0] \r__data$17 ;
   wire [6:0] \r__data$19 ;
@@ -1603,7 +2513,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \r__data$23 ;
   wire rel_f2;
   wire \release ;
-  wire ring_held;
   input rst;
   wire rst;
   reg [2:0] samples_at = 3'h1;
@@ -1614,13 +2523,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [9:0] samples_fresh_slot;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  wire [9:0] \samples_grant_addr$315 ;
+  wire [9:0] \samples_grant_addr$313 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$316 ;
-  wire \samples_grant_data$316.snap ;
-  wire [5:0] \samples_grant_data$316.tag ;
+  wire [6:0] \samples_grant_data$315 ;
+  wire \samples_grant_data$315.snap ;
+  wire [5:0] \samples_grant_data$315.tag ;
   wire \samples_grant_data.snap ;
   wire [5:0] \samples_grant_data.tag ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
@@ -1632,7 +2541,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [9:0] samples_grant_w_addr = 10'h000;
   reg [6:0] samples_grant_w_data = 7'h00;
   reg samples_grant_w_en = 1'h0;
-  reg [9:0] samples_grant_waddr;
+  wire [9:0] samples_grant_waddr;
   wire [6:0] samples_grant_wdata;
   wire \samples_grant_wdata.snap ;
   wire [5:0] \samples_grant_wdata.tag ;
@@ -1642,7 +2551,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$326 ;
+  wire [9:0] \samples_parity_addr$325 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
@@ -1687,19 +2596,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$309 ;
+  wire [9:0] \w__addr$307 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$317 ;
+  wire [9:0] \w__addr$316 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 7'h00 *)
-  wire [6:0] \w__data$311 ;
-  wire \w__data$321 ;
+  wire [6:0] \w__data$309 ;
+  wire \w__data$320 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$310 ;
-  wire \w__en$319 ;
+  wire \w__en$308 ;
+  wire \w__en$318 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -1734,7 +2643,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge clk) begin
-    _0_ <= samples_grant[\$319 [9:0]];
+    _0_ <= samples_grant[\$331 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$19  = _0_;
@@ -1744,12 +2653,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
     if (samples_queue_wen)
-      samples_parity[f4_slot] <= \w__data$321 ;
+      samples_parity[f4_slot] <= \w__data$320 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= samples_parity[\$319 [9:0]];
+    _2_ <= samples_parity[\$331 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$23  = _2_;
@@ -1766,84 +2675,1412 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     _4_ <= samples_queue[samples_head];
   end
   assign r__data = _4_;
+  assign \$1  = alloc_port_size - 9'h101;
+  assign \$2  = ~ \$1 [10];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = a0_pool >= 1'h1;
+  assign \$6  = ! a0_pool;
+  assign \$7  = ! a0_pool;
+  assign \$8  = a0_valid & \$7 ;
+  assign \$9  = \$8  & a0_fits;
+  assign \$10  = ! flush_pool;
+  assign \$11  = flush_valid & \$10 ;
+  assign \$12  = x0_pool >= 1'h1;
+  assign \$14  = \$12  ? 4'h2 : 4'h0;
+  assign \$15  = ! x1_err;
+  assign \$16  = \$331 [9:0] - samples_seen;
+  assign \$17  = ~ \$16 [11];
+  assign \$18  = samples_take_fresh & \$17 ;
+  assign \$19  = \$331 [9:0] + 1'h1;
+  assign \$20  = \$331 [9:0] + 1'h1;
+  assign \$21  = \$331 [9:0] != 10'h3ff;
+  assign \$22  = samples_head == 10'h3ff;
+  assign \$23  = samples_head + 1'h1;
+  assign \$24  = \$22  ? 11'h000 : \$23 ;
+  assign \$25  = samples_has_fresh | samples_nonempty;
+  assign \$26  = \$25  | x1_select;
+  assign \$27  = a1_select & \$26 ;
+  assign \$28  = a1_in & a1_fits;
+  assign \$29  = \$28  ? 4'h1 : 4'h3;
+  assign \$30  = a1_bad_pool ? 4'h2 : \$29 ;
+  assign \$31  = samples_has_fresh | x1_select;
+  assign \$32  = a1_in & \$31 ;
+  assign \$33  = a1_in ? \$331 [9:0] : 10'h000;
+  assign \$34  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$35  = ~ a2_from_fresh;
+  assign \$36  = a2_ok & \$35 ;
+  assign \$37  = \$36  ? a2_in : 1'h0;
+  assign \$38  = a2_ok & a2_from_fresh;
+  assign \$39  = a2_fresh_slot - samples_seen_prev;
+  assign \$40  = ~ \$39 [11];
+  assign \$42  = a2_in & \$41 ;
+  assign \$43  = \$38  ? \$42  : 1'h0;
+  assign \$44  = a2_ok & a2_from_fresh;
+  assign \$45  = a2_fresh_slot - samples_seen_prev;
+  assign \$46  = ~ \$45 [11];
+  assign \$48  = a2_in & \$47 ;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$44  & \$50 ;
+  assign \$52  = ~ a2_ok;
+  assign \$53  = a2_ok & a2_from_fresh;
+  assign \$54  = \$53  ? a2_in : 1'h0;
+  assign \$55  = a2_ok & a2_from_fresh;
+  assign \$56  = a3_ok ? { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  } : 10'h000;
+  assign \$57  = a4_ok ? grant_addr : 32'd0;
+  assign \$58  = a3_valid & a3_ok;
+  assign \$59  = { \$58 , a3_pool, \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$60  + 1'h1;
+  assign \$62  = a4_valid & a4_ok;
+  assign \$63  = { \$62 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$64  + 1'h1;
+  assign \$66  = a5_valid & a5_ok;
+  assign \$67  = { \$66 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$68  + 1'h1;
+  assign \$70  = \$65 [12] | \$69 [12];
+  assign \$71  = a4_valid & a4_ok;
+  assign \$72  = { \$71 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$73  + 1'h1;
+  assign \$75  = a5_tag + 1'h1;
+  assign \$76  = \$74 [12] ? { 1'h0, a4_tag_next } : \$75 ;
+  assign \$77  = ~ free_oor;
+  assign \$78  = ! free_oor_pool;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = free_port_addr - 31'h40000000;
+  assign \$81  = ~ \$80 [32];
+  assign \$82  = free_port_addr - 31'h40040000;
+  assign \$83  = ~ \$82 [32];
+  assign \$85  = \$81  & \$84 ;
+  assign \$86  = free_src ? \$79  : \$85 ;
+  assign \$87  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$88  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$89  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$90  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$91  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$92  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$93  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$94  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$95  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$96  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$97  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$98  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$99  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$100  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$101  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$102  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$103  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$104  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$105  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$106  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$107  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$108  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$109  = | f0_addr[7:0];
+  assign \$110  = f0_addr[31:8] - 23'h400000;
+  assign \$112  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$113  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$115  = f1_oor | \$114 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = f1_oor | \$117 ;
+  assign \$119  = f1_hit & f1_misaligned;
+  assign \$121  = f1_contract ? 4'h8 : 4'h0;
+  assign \$122  = \$120  ? 4'h5 : \$121 ;
+  assign \$123  = \$118  ? 4'h4 : \$122 ;
+  assign \$124  = f1_samples_slot - samples_fresh;
+  assign \$125  = ~ \$124 [11];
+  assign \$126  = f1_hit & \$125 ;
+  assign \$129  = ~ f1_same_second_eq0;
+  assign \$130  = ~ f1_same_second_eq3;
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = ~ f1_same_second_eq6;
+  assign \$133  = ~ f1_same_second_eq9;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$131  | \$134 ;
+  assign \$136  = ~ f1_same_second_eq12;
+  assign \$137  = ~ f1_same_second_eq15;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = ~ f1_same_second_eq18;
+  assign \$140  = ~ f1_same_second_eq21;
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = \$138  | \$141 ;
+  assign \$143  = \$135  | \$142 ;
+  assign \$144  = ~ f1_same_second_eq24;
+  assign \$145  = ~ f1_same_second_eq27;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = ~ f1_same_second_eq30;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = \$143  | \$148 ;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = ~ f1_same_third_eq0;
+  assign \$152  = ~ f1_same_third_eq3;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = ~ f1_same_third_eq6;
+  assign \$155  = ~ f1_same_third_eq9;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = \$153  | \$156 ;
+  assign \$158  = ~ f1_same_third_eq12;
+  assign \$159  = ~ f1_same_third_eq15;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = ~ f1_same_third_eq18;
+  assign \$162  = ~ f1_same_third_eq21;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = \$160  | \$163 ;
+  assign \$165  = \$157  | \$164 ;
+  assign \$166  = ~ f1_same_third_eq24;
+  assign \$167  = ~ f1_same_third_eq27;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = ~ f1_same_third_eq30;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$165  | \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = ! f2_pool;
+  assign \$174  = a4_tag ^ f2_tag;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  + 1'h1;
+  assign \$177  = a5_tag ^ f2_tag;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  + 1'h1;
+  assign \$180  = \$1237 [12] ? a4_tag : a5_tag;
+  assign \$181  = \$1237 [12] ? a4_snap : a5_snap;
+  assign \$182  = f2_same_third & f5_ok;
+  assign \$183  = ~ \$1237 [12];
+  assign \$184  = \$signal$182  & \$183 ;
+  assign \$185  = ~ \$1241 [12];
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = f2_same_third & f5_ok;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ f3_never_granted;
+  assign \$191  = ~ rel_f2;
+  assign \$192  = ~ f3_rel_f3;
+  assign \$194  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$192  & \$195 ;
+  assign \$197  = f3_hit_a3 | \$196 ;
+  assign \$198  = \$191  & \$197 ;
+  assign \$199  = f3_hit_a2 | \$198 ;
+  assign \$200  = \$190  & \$199 ;
+  assign \$201  = f3_hit_a2 | f3_hit_a3;
+  assign \$203  = \$202  & samples_grant_r0_b0[1];
+  assign \$205  = \$204  & samples_grant_r0_b0[2];
+  assign \$207  = \$206  & samples_grant_r0_b0[3];
+  assign \$209  = \$208  & samples_grant_r0_b0[4];
+  assign \$211  = \$210  & samples_grant_r0_b0[5];
+  assign \$213  = \$212  & samples_grant_r0_b0[6];
+  assign \$214  = \$201  ? f3_older_tag : { \$213 , \$211 , \$209 , \$207 , \$205 , \$203  };
+  assign \$215  = f3_hit_a2 | f3_hit_a3;
+  assign \$217  = \$216  & samples_grant_r0_b0[0];
+  assign \$218  = \$215  ? f3_older_snap : \$217 ;
+  assign \$219  = f3_go & \$1245 [12];
+  assign \$220  = a4_tag ^ f3_tag;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = \$221  + 1'h1;
+  assign \$223  = \$219  & \$222 [6];
+  assign \$224  = ~ f3_never_granted;
+  assign \$225  = f3_go & \$224 ;
+  assign \$226  = ~ \$1245 [12];
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = ~ rel_f2;
+  assign \$229  = \$228  & f3_hit_a3;
+  assign \$230  = f3_hit_a2 | \$229 ;
+  assign \$231  = \$227  & \$230 ;
+  assign \$232  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ~ rel_f2;
+  assign \$235  = f3_quiet & \$234 ;
+  assign \$236  = ~ \$1245 [12];
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$237  ? f3_in : 1'h0;
+  assign \$239  = ~ f3_never_granted;
+  assign \$241  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = samples_grant_r0_b0[6:1] ^ f3_tag;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = \$244  + 1'h1;
+  assign \$246  = \$242  & \$245 [6];
+  assign \$247  = x1_select & f1_hit;
+  assign \$249  = x1_select & f2_in;
+  assign \$251  = f2_flushed | \$250 ;
+  assign \$252  = x1_select | x0_select;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$255  = { 1'h0, \$253  } & \$254 ;
+  assign \$256  = { 1'h0, f3_in } & \$255 ;
+  assign \$257  = ~ rel_f2;
+  assign \$258  = f3_quiet & \$257 ;
+  assign \$259  = ~ \$1245 [12];
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$260  ? f3_in : 1'h0;
+  assign \$262  = x1_select | x0_select;
+  assign \$263  = ~ \$262 ;
+  assign \$264  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$265  = { 1'h0, \$263  } & \$264 ;
+  assign \$266  = { 1'h0, \$261  } & \$265 ;
+  assign \$267  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  + 1'h1;
+  assign \$270  = \release  & \$269 [12];
+  assign \$271  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$272  = ~ \$271 ;
+  assign \$273  = \$272  + 1'h1;
+  assign \$274  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$275  = ~ \$274 ;
+  assign \$276  = \$275  + 1'h1;
+  assign \$277  = samples_queue_waddr == 10'h3ff;
+  assign \$278  = samples_queue_waddr + 1'h1;
+  assign \$279  = \$277  ? 11'h000 : \$278 ;
+  assign \$280  = samples_pushed == samples_popped;
+  assign \$281  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$282  = \$280  ? 11'h000 : \$281 ;
+  assign \$283  = $signed({ 1'h0, samples_count }) + $signed(\$282 );
+  assign \$284  = ! samples_pushed;
+  assign \$285  = ! samples_popped;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$288  = ~ \$287 ;
+  assign \$289  = samples_push | \$288 ;
+  assign \$290  = ! samples_pushed;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = samples_count == 2'h3;
+  assign \$294  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$295  = ~ \$294 ;
+  assign \$296  = samples_push | \$295 ;
+  assign \$298  = ! samples_popped;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = samples_push | \$301 ;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$307  = ~ \$306 ;
+  assign \$308  = samples_push | \$307 ;
+  assign \$309  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = f5_wrote & a2_ring;
+  assign \$312  = { \$311 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$313  = ~ \$312 ;
+  assign \$314  = \$313  + 1'h1;
+  assign \$315  = \release  & f4_taken_a2;
+  assign \$316  = a3_ring & a3_lapped;
+  assign \$318  = \release  & f4_taken_a3;
+  assign \$319  = a3_released | \$318 ;
+  assign \$320  = ~ a4_released;
+  assign \$321  = a4_prev_held & \$320 ;
+  assign \$322  = \release  & f4_taken_a4;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$321  & \$323 ;
+  assign \$325  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$326  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$327  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$328  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$329  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$330  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$331  = x1_select ? 11'h000 : samples_fresh;
+  assign \$332  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$332 ;
+  assign \$333  = ~ x1_select;
+  assign \$334  = a1_select & \$333 ;
+  assign \$335  = ~ samples_has_fresh;
+  assign \$336  = \$334  & \$335 ;
+  assign samples_pop = \$336  & samples_nonempty;
+  assign \$337  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$339  = \$338  & samples_queue_r0_b0[0];
+  assign \$340  = \$337  | \$339 ;
+  assign \$341  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$343  = \$342  & samples_queue_r0_b0[1];
+  assign \$344  = \$341  | \$343 ;
+  assign \$345  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$347  = \$346  & samples_queue_r0_b0[2];
+  assign \$348  = \$345  | \$347 ;
+  assign \$349  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$351  = \$350  & samples_queue_r0_b0[3];
+  assign \$352  = \$349  | \$351 ;
+  assign \$353  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$355  = \$354  & samples_queue_r0_b0[4];
+  assign \$356  = \$353  | \$355 ;
+  assign \$357  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$359  = \$358  & samples_queue_r0_b0[5];
+  assign \$360  = \$357  | \$359 ;
+  assign \$361  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$363  = \$362  & samples_queue_r0_b0[6];
+  assign \$364  = \$361  | \$363 ;
+  assign \$365  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$367  = \$366  & samples_queue_r0_b0[7];
+  assign \$368  = \$365  | \$367 ;
+  assign \$369  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$371  = \$370  & samples_queue_r0_b0[8];
+  assign \$372  = \$369  | \$371 ;
+  assign \$373  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$375  = \$374  & samples_queue_r0_b0[9];
+  assign \$376  = \$373  | \$375 ;
+  assign \$377  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$379  = \$378  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$377  | \$379 ;
+  assign \$380  = a3_fwd_ok & a3_hit_a1;
+  assign \$381  = a3_fwd_ok & a3_older_hit;
+  assign \$386  = ~ samples_grant_r1_b0[1];
+  assign \$388  = samples_grant_r1_b0[2] ^ \$387 ;
+  assign \$389  = ~ samples_grant_r1_b0[1];
+  assign \$390  = ~ samples_grant_r1_b0[2];
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = samples_grant_r1_b0[3] ^ \$392 ;
+  assign \$394  = ~ samples_grant_r1_b0[1];
+  assign \$395  = ~ samples_grant_r1_b0[2];
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = ~ samples_grant_r1_b0[3];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = samples_grant_r1_b0[4] ^ \$399 ;
+  assign \$401  = ~ samples_grant_r1_b0[1];
+  assign \$402  = ~ samples_grant_r1_b0[2];
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = ~ samples_grant_r1_b0[3];
+  assign \$405  = ~ samples_grant_r1_b0[4];
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = \$403  | \$406 ;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = samples_grant_r1_b0[5] ^ \$408 ;
+  assign \$410  = ~ samples_grant_r1_b0[1];
+  assign \$411  = ~ samples_grant_r1_b0[2];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ~ samples_grant_r1_b0[3];
+  assign \$414  = ~ samples_grant_r1_b0[4];
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = ~ samples_grant_r1_b0[5];
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = samples_grant_r1_b0[6] ^ \$419 ;
+  assign \$421  = \$383  & \$385 ;
+  assign \$422  = \$382  | \$421 ;
+  assign \$426  = ~ samples_queue_r0_b0[11];
+  assign \$428  = samples_queue_r0_b0[12] ^ \$427 ;
+  assign \$429  = ~ samples_queue_r0_b0[11];
+  assign \$430  = ~ samples_queue_r0_b0[12];
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = samples_queue_r0_b0[13] ^ \$432 ;
+  assign \$434  = ~ samples_queue_r0_b0[11];
+  assign \$435  = ~ samples_queue_r0_b0[12];
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = ~ samples_queue_r0_b0[13];
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = samples_queue_r0_b0[14] ^ \$439 ;
+  assign \$441  = ~ samples_queue_r0_b0[11];
+  assign \$442  = ~ samples_queue_r0_b0[12];
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = ~ samples_queue_r0_b0[13];
+  assign \$445  = ~ samples_queue_r0_b0[14];
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = \$443  | \$446 ;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = samples_queue_r0_b0[15] ^ \$448 ;
+  assign \$450  = ~ samples_queue_r0_b0[11];
+  assign \$451  = ~ samples_queue_r0_b0[12];
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = ~ samples_queue_r0_b0[13];
+  assign \$454  = ~ samples_queue_r0_b0[14];
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = \$452  | \$455 ;
+  assign \$457  = ~ samples_queue_r0_b0[15];
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = samples_queue_r0_b0[16] ^ \$459 ;
+  assign \$461  = \$423  & \$425 ;
+  assign \$462  = \$422  | \$461 ;
+  assign \$467  = ~ samples_grant_r1_b0[1];
+  assign \$469  = samples_grant_r1_b0[2] ^ \$468 ;
+  assign \$470  = ~ samples_grant_r1_b0[1];
+  assign \$471  = ~ samples_grant_r1_b0[2];
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = samples_grant_r1_b0[3] ^ \$473 ;
+  assign \$475  = ~ samples_grant_r1_b0[1];
+  assign \$476  = ~ samples_grant_r1_b0[2];
+  assign \$477  = \$475  | \$476 ;
+  assign \$478  = ~ samples_grant_r1_b0[3];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = samples_grant_r1_b0[4] ^ \$480 ;
+  assign \$482  = ~ samples_grant_r1_b0[1];
+  assign \$483  = ~ samples_grant_r1_b0[2];
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = ~ samples_grant_r1_b0[3];
+  assign \$486  = ~ samples_grant_r1_b0[4];
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = samples_grant_r1_b0[5] ^ \$489 ;
+  assign \$491  = ~ samples_grant_r1_b0[1];
+  assign \$492  = ~ samples_grant_r1_b0[2];
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = ~ samples_grant_r1_b0[3];
+  assign \$495  = ~ samples_grant_r1_b0[4];
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = \$493  | \$496 ;
+  assign \$498  = ~ samples_grant_r1_b0[5];
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = samples_grant_r1_b0[6] ^ \$500 ;
+  assign \$502  = \$464  & \$469 ;
+  assign \$507  = ~ samples_queue_r0_b0[11];
+  assign \$509  = samples_queue_r0_b0[12] ^ \$508 ;
+  assign \$510  = ~ samples_queue_r0_b0[11];
+  assign \$511  = ~ samples_queue_r0_b0[12];
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = samples_queue_r0_b0[13] ^ \$513 ;
+  assign \$515  = ~ samples_queue_r0_b0[11];
+  assign \$516  = ~ samples_queue_r0_b0[12];
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = ~ samples_queue_r0_b0[13];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = samples_queue_r0_b0[14] ^ \$520 ;
+  assign \$522  = ~ samples_queue_r0_b0[11];
+  assign \$523  = ~ samples_queue_r0_b0[12];
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = ~ samples_queue_r0_b0[13];
+  assign \$526  = ~ samples_queue_r0_b0[14];
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = \$524  | \$527 ;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = samples_queue_r0_b0[15] ^ \$529 ;
+  assign \$531  = ~ samples_queue_r0_b0[11];
+  assign \$532  = ~ samples_queue_r0_b0[12];
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = ~ samples_queue_r0_b0[13];
+  assign \$535  = ~ samples_queue_r0_b0[14];
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = \$533  | \$536 ;
+  assign \$538  = ~ samples_queue_r0_b0[15];
+  assign \$539  = \$537  | \$538 ;
+  assign \$540  = ~ \$539 ;
+  assign \$541  = samples_queue_r0_b0[16] ^ \$540 ;
+  assign \$542  = \$504  & \$509 ;
+  assign \$543  = \$503  | \$542 ;
+  assign \$548  = ~ samples_grant_r1_b0[1];
+  assign \$550  = samples_grant_r1_b0[2] ^ \$549 ;
+  assign \$551  = ~ samples_grant_r1_b0[1];
+  assign \$552  = ~ samples_grant_r1_b0[2];
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = samples_grant_r1_b0[3] ^ \$554 ;
+  assign \$556  = ~ samples_grant_r1_b0[1];
+  assign \$557  = ~ samples_grant_r1_b0[2];
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = ~ samples_grant_r1_b0[3];
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = samples_grant_r1_b0[4] ^ \$561 ;
+  assign \$563  = ~ samples_grant_r1_b0[1];
+  assign \$564  = ~ samples_grant_r1_b0[2];
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = ~ samples_grant_r1_b0[3];
+  assign \$567  = ~ samples_grant_r1_b0[4];
+  assign \$568  = \$566  | \$567 ;
+  assign \$569  = \$565  | \$568 ;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = samples_grant_r1_b0[5] ^ \$570 ;
+  assign \$572  = ~ samples_grant_r1_b0[1];
+  assign \$573  = ~ samples_grant_r1_b0[2];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = ~ samples_grant_r1_b0[3];
+  assign \$576  = ~ samples_grant_r1_b0[4];
+  assign \$577  = \$575  | \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = ~ samples_grant_r1_b0[5];
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = samples_grant_r1_b0[6] ^ \$581 ;
+  assign \$583  = \$545  & \$555 ;
+  assign \$588  = ~ samples_queue_r0_b0[11];
+  assign \$590  = samples_queue_r0_b0[12] ^ \$589 ;
+  assign \$591  = ~ samples_queue_r0_b0[11];
+  assign \$592  = ~ samples_queue_r0_b0[12];
+  assign \$593  = \$591  | \$592 ;
+  assign \$594  = ~ \$593 ;
+  assign \$595  = samples_queue_r0_b0[13] ^ \$594 ;
+  assign \$596  = ~ samples_queue_r0_b0[11];
+  assign \$597  = ~ samples_queue_r0_b0[12];
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = ~ samples_queue_r0_b0[13];
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = samples_queue_r0_b0[14] ^ \$601 ;
+  assign \$603  = ~ samples_queue_r0_b0[11];
+  assign \$604  = ~ samples_queue_r0_b0[12];
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = ~ samples_queue_r0_b0[13];
+  assign \$607  = ~ samples_queue_r0_b0[14];
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = \$605  | \$608 ;
+  assign \$610  = ~ \$609 ;
+  assign \$611  = samples_queue_r0_b0[15] ^ \$610 ;
+  assign \$612  = ~ samples_queue_r0_b0[11];
+  assign \$613  = ~ samples_queue_r0_b0[12];
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = ~ samples_queue_r0_b0[13];
+  assign \$616  = ~ samples_queue_r0_b0[14];
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = \$614  | \$617 ;
+  assign \$619  = ~ samples_queue_r0_b0[15];
+  assign \$620  = \$618  | \$619 ;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = samples_queue_r0_b0[16] ^ \$621 ;
+  assign \$623  = \$585  & \$595 ;
+  assign \$624  = \$584  | \$623 ;
+  assign \$629  = ~ samples_grant_r1_b0[1];
+  assign \$631  = samples_grant_r1_b0[2] ^ \$630 ;
+  assign \$632  = ~ samples_grant_r1_b0[1];
+  assign \$633  = ~ samples_grant_r1_b0[2];
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = samples_grant_r1_b0[3] ^ \$635 ;
+  assign \$637  = ~ samples_grant_r1_b0[1];
+  assign \$638  = ~ samples_grant_r1_b0[2];
+  assign \$639  = \$637  | \$638 ;
+  assign \$640  = ~ samples_grant_r1_b0[3];
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = ~ \$641 ;
+  assign \$643  = samples_grant_r1_b0[4] ^ \$642 ;
+  assign \$644  = ~ samples_grant_r1_b0[1];
+  assign \$645  = ~ samples_grant_r1_b0[2];
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = ~ samples_grant_r1_b0[3];
+  assign \$648  = ~ samples_grant_r1_b0[4];
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = \$646  | \$649 ;
+  assign \$651  = ~ \$650 ;
+  assign \$652  = samples_grant_r1_b0[5] ^ \$651 ;
+  assign \$653  = ~ samples_grant_r1_b0[1];
+  assign \$654  = ~ samples_grant_r1_b0[2];
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = ~ samples_grant_r1_b0[3];
+  assign \$657  = ~ samples_grant_r1_b0[4];
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = \$655  | \$658 ;
+  assign \$660  = ~ samples_grant_r1_b0[5];
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = samples_grant_r1_b0[6] ^ \$662 ;
+  assign \$664  = \$626  & \$643 ;
+  assign \$669  = ~ samples_queue_r0_b0[11];
+  assign \$671  = samples_queue_r0_b0[12] ^ \$670 ;
+  assign \$672  = ~ samples_queue_r0_b0[11];
+  assign \$673  = ~ samples_queue_r0_b0[12];
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = ~ \$674 ;
+  assign \$676  = samples_queue_r0_b0[13] ^ \$675 ;
+  assign \$677  = ~ samples_queue_r0_b0[11];
+  assign \$678  = ~ samples_queue_r0_b0[12];
+  assign \$679  = \$677  | \$678 ;
+  assign \$680  = ~ samples_queue_r0_b0[13];
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = ~ \$681 ;
+  assign \$683  = samples_queue_r0_b0[14] ^ \$682 ;
+  assign \$684  = ~ samples_queue_r0_b0[11];
+  assign \$685  = ~ samples_queue_r0_b0[12];
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = ~ samples_queue_r0_b0[13];
+  assign \$688  = ~ samples_queue_r0_b0[14];
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = samples_queue_r0_b0[15] ^ \$691 ;
+  assign \$693  = ~ samples_queue_r0_b0[11];
+  assign \$694  = ~ samples_queue_r0_b0[12];
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = ~ samples_queue_r0_b0[13];
+  assign \$697  = ~ samples_queue_r0_b0[14];
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = \$695  | \$698 ;
+  assign \$700  = ~ samples_queue_r0_b0[15];
+  assign \$701  = \$699  | \$700 ;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = samples_queue_r0_b0[16] ^ \$702 ;
+  assign \$704  = \$666  & \$683 ;
+  assign \$705  = \$665  | \$704 ;
+  assign \$710  = ~ samples_grant_r1_b0[1];
+  assign \$712  = samples_grant_r1_b0[2] ^ \$711 ;
+  assign \$713  = ~ samples_grant_r1_b0[1];
+  assign \$714  = ~ samples_grant_r1_b0[2];
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = ~ \$715 ;
+  assign \$717  = samples_grant_r1_b0[3] ^ \$716 ;
+  assign \$718  = ~ samples_grant_r1_b0[1];
+  assign \$719  = ~ samples_grant_r1_b0[2];
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = ~ samples_grant_r1_b0[3];
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = ~ \$722 ;
+  assign \$724  = samples_grant_r1_b0[4] ^ \$723 ;
+  assign \$725  = ~ samples_grant_r1_b0[1];
+  assign \$726  = ~ samples_grant_r1_b0[2];
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = ~ samples_grant_r1_b0[3];
+  assign \$729  = ~ samples_grant_r1_b0[4];
+  assign \$730  = \$728  | \$729 ;
+  assign \$731  = \$727  | \$730 ;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = samples_grant_r1_b0[5] ^ \$732 ;
+  assign \$734  = ~ samples_grant_r1_b0[1];
+  assign \$735  = ~ samples_grant_r1_b0[2];
+  assign \$736  = \$734  | \$735 ;
+  assign \$737  = ~ samples_grant_r1_b0[3];
+  assign \$738  = ~ samples_grant_r1_b0[4];
+  assign \$739  = \$737  | \$738 ;
+  assign \$740  = \$736  | \$739 ;
+  assign \$741  = ~ samples_grant_r1_b0[5];
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = ~ \$742 ;
+  assign \$744  = samples_grant_r1_b0[6] ^ \$743 ;
+  assign \$745  = \$707  & \$733 ;
+  assign \$750  = ~ samples_queue_r0_b0[11];
+  assign \$752  = samples_queue_r0_b0[12] ^ \$751 ;
+  assign \$753  = ~ samples_queue_r0_b0[11];
+  assign \$754  = ~ samples_queue_r0_b0[12];
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = samples_queue_r0_b0[13] ^ \$756 ;
+  assign \$758  = ~ samples_queue_r0_b0[11];
+  assign \$759  = ~ samples_queue_r0_b0[12];
+  assign \$760  = \$758  | \$759 ;
+  assign \$761  = ~ samples_queue_r0_b0[13];
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = ~ \$762 ;
+  assign \$764  = samples_queue_r0_b0[14] ^ \$763 ;
+  assign \$765  = ~ samples_queue_r0_b0[11];
+  assign \$766  = ~ samples_queue_r0_b0[12];
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = ~ samples_queue_r0_b0[13];
+  assign \$769  = ~ samples_queue_r0_b0[14];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = \$767  | \$770 ;
+  assign \$772  = ~ \$771 ;
+  assign \$773  = samples_queue_r0_b0[15] ^ \$772 ;
+  assign \$774  = ~ samples_queue_r0_b0[11];
+  assign \$775  = ~ samples_queue_r0_b0[12];
+  assign \$776  = \$774  | \$775 ;
+  assign \$777  = ~ samples_queue_r0_b0[13];
+  assign \$778  = ~ samples_queue_r0_b0[14];
+  assign \$779  = \$777  | \$778 ;
+  assign \$780  = \$776  | \$779 ;
+  assign \$781  = ~ samples_queue_r0_b0[15];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = samples_queue_r0_b0[16] ^ \$783 ;
+  assign \$785  = \$747  & \$773 ;
+  assign \$786  = \$746  | \$785 ;
+  assign \$791  = ~ samples_grant_r1_b0[1];
+  assign \$793  = samples_grant_r1_b0[2] ^ \$792 ;
+  assign \$794  = ~ samples_grant_r1_b0[1];
+  assign \$795  = ~ samples_grant_r1_b0[2];
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = ~ \$796 ;
+  assign \$798  = samples_grant_r1_b0[3] ^ \$797 ;
+  assign \$799  = ~ samples_grant_r1_b0[1];
+  assign \$800  = ~ samples_grant_r1_b0[2];
+  assign \$801  = \$799  | \$800 ;
+  assign \$802  = ~ samples_grant_r1_b0[3];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = samples_grant_r1_b0[4] ^ \$804 ;
+  assign \$806  = ~ samples_grant_r1_b0[1];
+  assign \$807  = ~ samples_grant_r1_b0[2];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = ~ samples_grant_r1_b0[3];
+  assign \$810  = ~ samples_grant_r1_b0[4];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = \$808  | \$811 ;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = samples_grant_r1_b0[5] ^ \$813 ;
+  assign \$815  = ~ samples_grant_r1_b0[1];
+  assign \$816  = ~ samples_grant_r1_b0[2];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = ~ samples_grant_r1_b0[3];
+  assign \$819  = ~ samples_grant_r1_b0[4];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = ~ samples_grant_r1_b0[5];
+  assign \$823  = \$821  | \$822 ;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = samples_grant_r1_b0[6] ^ \$824 ;
+  assign \$826  = \$788  & \$825 ;
+  assign \$831  = ~ samples_queue_r0_b0[11];
+  assign \$833  = samples_queue_r0_b0[12] ^ \$832 ;
+  assign \$834  = ~ samples_queue_r0_b0[11];
+  assign \$835  = ~ samples_queue_r0_b0[12];
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = samples_queue_r0_b0[13] ^ \$837 ;
+  assign \$839  = ~ samples_queue_r0_b0[11];
+  assign \$840  = ~ samples_queue_r0_b0[12];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = ~ samples_queue_r0_b0[13];
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = samples_queue_r0_b0[14] ^ \$844 ;
+  assign \$846  = ~ samples_queue_r0_b0[11];
+  assign \$847  = ~ samples_queue_r0_b0[12];
+  assign \$848  = \$846  | \$847 ;
+  assign \$849  = ~ samples_queue_r0_b0[13];
+  assign \$850  = ~ samples_queue_r0_b0[14];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = \$848  | \$851 ;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = samples_queue_r0_b0[15] ^ \$853 ;
+  assign \$855  = ~ samples_queue_r0_b0[11];
+  assign \$856  = ~ samples_queue_r0_b0[12];
+  assign \$857  = \$855  | \$856 ;
+  assign \$858  = ~ samples_queue_r0_b0[13];
+  assign \$859  = ~ samples_queue_r0_b0[14];
+  assign \$860  = \$858  | \$859 ;
+  assign \$861  = \$857  | \$860 ;
+  assign \$862  = ~ samples_queue_r0_b0[15];
+  assign \$863  = \$861  | \$862 ;
+  assign \$864  = ~ \$863 ;
+  assign \$865  = samples_queue_r0_b0[16] ^ \$864 ;
+  assign \$866  = \$828  & \$865 ;
+  assign \$867  = \$827  | \$866 ;
+  assign \$868  = \$381  ? a3_older_next : { \$867 , \$786 , \$705 , \$624 , \$543 , \$462  };
+  assign \$signal$102  = \$380  ? a4_tag_next : \$868 ;
+  assign \$869  = a3_fwd_ok & a3_hit_a1;
+  assign \$870  = a4_tag_next + 1'h1;
+  assign \$871  = a3_fwd_ok & a3_older_hit;
+  assign \$872  = a3_older_next + 1'h1;
+  assign \$877  = ~ samples_grant_r1_b0[2];
+  assign \$879  = samples_grant_r1_b0[3] ^ \$878 ;
+  assign \$880  = ~ samples_grant_r1_b0[2];
+  assign \$881  = ~ samples_grant_r1_b0[3];
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = samples_grant_r1_b0[4] ^ \$883 ;
+  assign \$885  = ~ samples_grant_r1_b0[2];
+  assign \$886  = ~ samples_grant_r1_b0[3];
+  assign \$887  = \$885  | \$886 ;
+  assign \$888  = ~ samples_grant_r1_b0[4];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = ~ \$889 ;
+  assign \$891  = samples_grant_r1_b0[5] ^ \$890 ;
+  assign \$892  = ~ samples_grant_r1_b0[2];
+  assign \$893  = ~ samples_grant_r1_b0[3];
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = ~ samples_grant_r1_b0[4];
+  assign \$896  = ~ samples_grant_r1_b0[5];
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = \$894  | \$897 ;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = samples_grant_r1_b0[6] ^ \$899 ;
+  assign \$901  = \$874  & samples_grant_r1_b0[1];
+  assign \$906  = ~ samples_queue_r0_b0[12];
+  assign \$908  = samples_queue_r0_b0[13] ^ \$907 ;
+  assign \$909  = ~ samples_queue_r0_b0[12];
+  assign \$910  = ~ samples_queue_r0_b0[13];
+  assign \$911  = \$909  | \$910 ;
+  assign \$912  = ~ \$911 ;
+  assign \$913  = samples_queue_r0_b0[14] ^ \$912 ;
+  assign \$914  = ~ samples_queue_r0_b0[12];
+  assign \$915  = ~ samples_queue_r0_b0[13];
+  assign \$916  = \$914  | \$915 ;
+  assign \$917  = ~ samples_queue_r0_b0[14];
+  assign \$918  = \$916  | \$917 ;
+  assign \$919  = ~ \$918 ;
+  assign \$920  = samples_queue_r0_b0[15] ^ \$919 ;
+  assign \$921  = ~ samples_queue_r0_b0[12];
+  assign \$922  = ~ samples_queue_r0_b0[13];
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = ~ samples_queue_r0_b0[14];
+  assign \$925  = ~ samples_queue_r0_b0[15];
+  assign \$926  = \$924  | \$925 ;
+  assign \$927  = \$923  | \$926 ;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = samples_queue_r0_b0[16] ^ \$928 ;
+  assign \$930  = \$903  & samples_queue_r0_b0[11];
+  assign \$931  = \$902  | \$930 ;
+  assign \$936  = ~ samples_grant_r1_b0[2];
+  assign \$938  = samples_grant_r1_b0[3] ^ \$937 ;
+  assign \$939  = ~ samples_grant_r1_b0[2];
+  assign \$940  = ~ samples_grant_r1_b0[3];
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = ~ \$941 ;
+  assign \$943  = samples_grant_r1_b0[4] ^ \$942 ;
+  assign \$944  = ~ samples_grant_r1_b0[2];
+  assign \$945  = ~ samples_grant_r1_b0[3];
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = ~ samples_grant_r1_b0[4];
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = ~ \$948 ;
+  assign \$950  = samples_grant_r1_b0[5] ^ \$949 ;
+  assign \$951  = ~ samples_grant_r1_b0[2];
+  assign \$952  = ~ samples_grant_r1_b0[3];
+  assign \$953  = \$951  | \$952 ;
+  assign \$954  = ~ samples_grant_r1_b0[4];
+  assign \$955  = ~ samples_grant_r1_b0[5];
+  assign \$956  = \$954  | \$955 ;
+  assign \$957  = \$953  | \$956 ;
+  assign \$958  = ~ \$957 ;
+  assign \$959  = samples_grant_r1_b0[6] ^ \$958 ;
+  assign \$960  = \$933  & \$935 ;
+  assign \$961  = \$932  | \$960 ;
+  assign \$965  = ~ samples_queue_r0_b0[12];
+  assign \$967  = samples_queue_r0_b0[13] ^ \$966 ;
+  assign \$968  = ~ samples_queue_r0_b0[12];
+  assign \$969  = ~ samples_queue_r0_b0[13];
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = ~ \$970 ;
+  assign \$972  = samples_queue_r0_b0[14] ^ \$971 ;
+  assign \$973  = ~ samples_queue_r0_b0[12];
+  assign \$974  = ~ samples_queue_r0_b0[13];
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = ~ samples_queue_r0_b0[14];
+  assign \$977  = \$975  | \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = samples_queue_r0_b0[15] ^ \$978 ;
+  assign \$980  = ~ samples_queue_r0_b0[12];
+  assign \$981  = ~ samples_queue_r0_b0[13];
+  assign \$982  = \$980  | \$981 ;
+  assign \$983  = ~ samples_queue_r0_b0[14];
+  assign \$984  = ~ samples_queue_r0_b0[15];
+  assign \$985  = \$983  | \$984 ;
+  assign \$986  = \$982  | \$985 ;
+  assign \$987  = ~ \$986 ;
+  assign \$988  = samples_queue_r0_b0[16] ^ \$987 ;
+  assign \$989  = \$962  & \$964 ;
+  assign \$990  = \$961  | \$989 ;
+  assign \$995  = ~ samples_grant_r1_b0[2];
+  assign \$997  = samples_grant_r1_b0[3] ^ \$996 ;
+  assign \$998  = ~ samples_grant_r1_b0[2];
+  assign \$999  = ~ samples_grant_r1_b0[3];
+  assign \$1000  = \$998  | \$999 ;
+  assign \$1001  = ~ \$1000 ;
+  assign \$1002  = samples_grant_r1_b0[4] ^ \$1001 ;
+  assign \$1003  = ~ samples_grant_r1_b0[2];
+  assign \$1004  = ~ samples_grant_r1_b0[3];
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = ~ samples_grant_r1_b0[4];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = samples_grant_r1_b0[5] ^ \$1008 ;
+  assign \$1010  = ~ samples_grant_r1_b0[2];
+  assign \$1011  = ~ samples_grant_r1_b0[3];
+  assign \$1012  = \$1010  | \$1011 ;
+  assign \$1013  = ~ samples_grant_r1_b0[4];
+  assign \$1014  = ~ samples_grant_r1_b0[5];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = \$1012  | \$1015 ;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = samples_grant_r1_b0[6] ^ \$1017 ;
+  assign \$1019  = \$992  & \$997 ;
+  assign \$1024  = ~ samples_queue_r0_b0[12];
+  assign \$1026  = samples_queue_r0_b0[13] ^ \$1025 ;
+  assign \$1027  = ~ samples_queue_r0_b0[12];
+  assign \$1028  = ~ samples_queue_r0_b0[13];
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = ~ \$1029 ;
+  assign \$1031  = samples_queue_r0_b0[14] ^ \$1030 ;
+  assign \$1032  = ~ samples_queue_r0_b0[12];
+  assign \$1033  = ~ samples_queue_r0_b0[13];
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = ~ samples_queue_r0_b0[14];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = samples_queue_r0_b0[15] ^ \$1037 ;
+  assign \$1039  = ~ samples_queue_r0_b0[12];
+  assign \$1040  = ~ samples_queue_r0_b0[13];
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = ~ samples_queue_r0_b0[14];
+  assign \$1043  = ~ samples_queue_r0_b0[15];
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = \$1041  | \$1044 ;
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = samples_queue_r0_b0[16] ^ \$1046 ;
+  assign \$1048  = \$1021  & \$1026 ;
+  assign \$1049  = \$1020  | \$1048 ;
+  assign \$1054  = ~ samples_grant_r1_b0[2];
+  assign \$1056  = samples_grant_r1_b0[3] ^ \$1055 ;
+  assign \$1057  = ~ samples_grant_r1_b0[2];
+  assign \$1058  = ~ samples_grant_r1_b0[3];
+  assign \$1059  = \$1057  | \$1058 ;
+  assign \$1060  = ~ \$1059 ;
+  assign \$1061  = samples_grant_r1_b0[4] ^ \$1060 ;
+  assign \$1062  = ~ samples_grant_r1_b0[2];
+  assign \$1063  = ~ samples_grant_r1_b0[3];
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = ~ samples_grant_r1_b0[4];
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = samples_grant_r1_b0[5] ^ \$1067 ;
+  assign \$1069  = ~ samples_grant_r1_b0[2];
+  assign \$1070  = ~ samples_grant_r1_b0[3];
+  assign \$1071  = \$1069  | \$1070 ;
+  assign \$1072  = ~ samples_grant_r1_b0[4];
+  assign \$1073  = ~ samples_grant_r1_b0[5];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = \$1071  | \$1074 ;
+  assign \$1076  = ~ \$1075 ;
+  assign \$1077  = samples_grant_r1_b0[6] ^ \$1076 ;
+  assign \$1078  = \$1051  & \$1061 ;
+  assign \$1083  = ~ samples_queue_r0_b0[12];
+  assign \$1085  = samples_queue_r0_b0[13] ^ \$1084 ;
+  assign \$1086  = ~ samples_queue_r0_b0[12];
+  assign \$1087  = ~ samples_queue_r0_b0[13];
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = ~ \$1088 ;
+  assign \$1090  = samples_queue_r0_b0[14] ^ \$1089 ;
+  assign \$1091  = ~ samples_queue_r0_b0[12];
+  assign \$1092  = ~ samples_queue_r0_b0[13];
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = ~ samples_queue_r0_b0[14];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = ~ \$1095 ;
+  assign \$1097  = samples_queue_r0_b0[15] ^ \$1096 ;
+  assign \$1098  = ~ samples_queue_r0_b0[12];
+  assign \$1099  = ~ samples_queue_r0_b0[13];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = ~ samples_queue_r0_b0[14];
+  assign \$1102  = ~ samples_queue_r0_b0[15];
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = \$1100  | \$1103 ;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = samples_queue_r0_b0[16] ^ \$1105 ;
+  assign \$1107  = \$1080  & \$1090 ;
+  assign \$1108  = \$1079  | \$1107 ;
+  assign \$1113  = ~ samples_grant_r1_b0[2];
+  assign \$1115  = samples_grant_r1_b0[3] ^ \$1114 ;
+  assign \$1116  = ~ samples_grant_r1_b0[2];
+  assign \$1117  = ~ samples_grant_r1_b0[3];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = ~ \$1118 ;
+  assign \$1120  = samples_grant_r1_b0[4] ^ \$1119 ;
+  assign \$1121  = ~ samples_grant_r1_b0[2];
+  assign \$1122  = ~ samples_grant_r1_b0[3];
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = ~ samples_grant_r1_b0[4];
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = samples_grant_r1_b0[5] ^ \$1126 ;
+  assign \$1128  = ~ samples_grant_r1_b0[2];
+  assign \$1129  = ~ samples_grant_r1_b0[3];
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = ~ samples_grant_r1_b0[4];
+  assign \$1132  = ~ samples_grant_r1_b0[5];
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = \$1130  | \$1133 ;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = samples_grant_r1_b0[6] ^ \$1135 ;
+  assign \$1137  = \$1110  & \$1127 ;
+  assign \$1142  = ~ samples_queue_r0_b0[12];
+  assign \$1144  = samples_queue_r0_b0[13] ^ \$1143 ;
+  assign \$1145  = ~ samples_queue_r0_b0[12];
+  assign \$1146  = ~ samples_queue_r0_b0[13];
+  assign \$1147  = \$1145  | \$1146 ;
+  assign \$1148  = ~ \$1147 ;
+  assign \$1149  = samples_queue_r0_b0[14] ^ \$1148 ;
+  assign \$1150  = ~ samples_queue_r0_b0[12];
+  assign \$1151  = ~ samples_queue_r0_b0[13];
+  assign \$1152  = \$1150  | \$1151 ;
+  assign \$1153  = ~ samples_queue_r0_b0[14];
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = samples_queue_r0_b0[15] ^ \$1155 ;
+  assign \$1157  = ~ samples_queue_r0_b0[12];
+  assign \$1158  = ~ samples_queue_r0_b0[13];
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = ~ samples_queue_r0_b0[14];
+  assign \$1161  = ~ samples_queue_r0_b0[15];
+  assign \$1162  = \$1160  | \$1161 ;
+  assign \$1163  = \$1159  | \$1162 ;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = samples_queue_r0_b0[16] ^ \$1164 ;
+  assign \$1166  = \$1139  & \$1156 ;
+  assign \$1167  = \$1138  | \$1166 ;
+  assign \$1172  = ~ samples_grant_r1_b0[2];
+  assign \$1174  = samples_grant_r1_b0[3] ^ \$1173 ;
+  assign \$1175  = ~ samples_grant_r1_b0[2];
+  assign \$1176  = ~ samples_grant_r1_b0[3];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = ~ \$1177 ;
+  assign \$1179  = samples_grant_r1_b0[4] ^ \$1178 ;
+  assign \$1180  = ~ samples_grant_r1_b0[2];
+  assign \$1181  = ~ samples_grant_r1_b0[3];
+  assign \$1182  = \$1180  | \$1181 ;
+  assign \$1183  = ~ samples_grant_r1_b0[4];
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = ~ \$1184 ;
+  assign \$1186  = samples_grant_r1_b0[5] ^ \$1185 ;
+  assign \$1187  = ~ samples_grant_r1_b0[2];
+  assign \$1188  = ~ samples_grant_r1_b0[3];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ~ samples_grant_r1_b0[4];
+  assign \$1191  = ~ samples_grant_r1_b0[5];
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = \$1189  | \$1192 ;
+  assign \$1194  = ~ \$1193 ;
+  assign \$1195  = samples_grant_r1_b0[6] ^ \$1194 ;
+  assign \$1196  = \$1169  & \$1195 ;
+  assign \$1201  = ~ samples_queue_r0_b0[12];
+  assign \$1203  = samples_queue_r0_b0[13] ^ \$1202 ;
+  assign \$1204  = ~ samples_queue_r0_b0[12];
+  assign \$1205  = ~ samples_queue_r0_b0[13];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = ~ \$1206 ;
+  assign \$1208  = samples_queue_r0_b0[14] ^ \$1207 ;
+  assign \$1209  = ~ samples_queue_r0_b0[12];
+  assign \$1210  = ~ samples_queue_r0_b0[13];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = ~ samples_queue_r0_b0[14];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = samples_queue_r0_b0[15] ^ \$1214 ;
+  assign \$1216  = ~ samples_queue_r0_b0[12];
+  assign \$1217  = ~ samples_queue_r0_b0[13];
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = ~ samples_queue_r0_b0[14];
+  assign \$1220  = ~ samples_queue_r0_b0[15];
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = \$1218  | \$1221 ;
+  assign \$1223  = ~ \$1222 ;
+  assign \$1224  = samples_queue_r0_b0[16] ^ \$1223 ;
+  assign \$1225  = \$1198  & \$1224 ;
+  assign \$1226  = \$1197  | \$1225 ;
+  assign \$1227  = \$871  ? \$872  : { 1'h0, \$1226 , \$1167 , \$1108 , \$1049 , \$990 , \$931  };
+  assign \$1228  = \$869  ? \$870  : \$1227 ;
+  assign \$1229  = a3_valid & a3_ok;
+  assign \$1230  = ! a3_pool;
+  assign samples_grant_wen = \$1229  & \$1230 ;
+  assign \$1233  = ! f2_err;
+  assign \$signal$182  = f2_valid & \$1233 ;
+  assign \$1234  = a4_valid & a4_ok;
+  assign \$1235  = { \$1234 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1236  = ~ \$1235 ;
+  assign \$1237  = \$1236  + 1'h1;
+  assign \$1238  = a5_valid & a5_ok;
+  assign \$1239  = { \$1238 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1240  = ~ \$1239 ;
+  assign \$1241  = \$1240  + 1'h1;
+  assign \$1242  = a4_valid & a4_ok;
+  assign \$1243  = { \$1242 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1244  = ~ \$1243 ;
+  assign \$1245  = \$1244  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$1246  = ~ f4_prev_released;
+  assign \$1247  = \$1246  & f4_rest_held;
+  assign \$signal$328  = f4_hit_a1 | \$1247 ;
+  assign \$1248  = ~ f4_prev_released;
+  assign \$1249  = f4_by_mem & f4_mem_ok;
+  assign \$1250  = f4_by_older | \$1249 ;
+  assign \$1251  = \$1248  & \$1250 ;
+  assign \release  = f4_by_a1 | \$1251 ;
+  assign \$1252  = ~ f4_go;
+  assign \$1253  = ~ \$signal$328 ;
+  assign \$1254  = \$signal$328  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1254  : f4_err;
+  assign \$signal$240  = \release  ? 4'h0 : unreleased_err;
+  assign \$1255  = ~ f4_prev_released;
+  assign \$1256  = \$1255  & f4_by_older;
+  assign \$1257  = f4_by_a1 | \$1256 ;
+  assign \$1258  = f4_live & \$1257 ;
+  assign \$1259  = ~ f4_prev_released;
+  assign \$1260  = \$1259  & f4_by_mem_live;
+  assign \$1261  = \$1260  & f4_mem_ok;
+  assign samples_queue_wen = \$1258  | \$1261 ;
+  assign \$1262  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$320  = ~ \$1262 ;
+  assign \$1263  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1264  = ~ \$1263 ;
+  assign \$1265  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1266  = busy_0 | busy_6;
+  assign \$1267  = busy_12 | busy_18;
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = busy_24 | busy_30;
+  assign busy = \$1268  | \$1269 ;
+  always @(posedge clk)
+    samples_queue_w_en <= \$1270 ;
+  always @(posedge clk)
+    samples_queue_w_addr <= \$1271 ;
+  always @(posedge clk)
+    samples_queue_w_data <= \$1272 ;
+  always @(posedge clk)
+    samples_queue_r0_b0 <= r__data;
+  always @(posedge clk)
+    samples_grant_w_en <= \$1273 ;
+  always @(posedge clk)
+    samples_grant_w_addr <= \$1274 ;
+  always @(posedge clk)
+    samples_grant_w_data <= \$1275 ;
+  always @(posedge clk)
+    samples_grant_r0_b0 <= \r__data$17 ;
+  always @(posedge clk)
+    samples_grant_r1_b0 <= \r__data$19 ;
+  always @(posedge clk)
+    samples_parity_r0_b0 <= \r__data$21 ;
+  always @(posedge clk)
+    samples_parity_r1_b0 <= \r__data$23 ;
+  always @(posedge clk)
+    a0_valid <= \$1276 ;
+  always @(posedge clk)
+    a0_pool <= alloc_pool;
+  always @(posedge clk)
+    a0_size <= alloc_size;
+  always @(posedge clk)
+    a0_user <= alloc_user;
+  always @(posedge clk)
+    a0_fits <= \$4 ;
+  always @(posedge clk)
+    a1_valid <= \$1277 ;
+  always @(posedge clk)
+    a1_pool <= a0_pool;
+  always @(posedge clk)
+    a1_user <= a0_user;
+  always @(posedge clk)
+    a1_bad_pool <= \$5 ;
+  always @(posedge clk)
+    a1_fits <= a0_fits;
+  always @(posedge clk)
+    a1_in <= \$6 ;
+  always @(posedge clk)
+    a1_select <= \$1278 ;
+  always @(posedge clk)
+    x0_valid <= \$1279 ;
+  always @(posedge clk)
+    x0_pool <= flush_pool;
+  always @(posedge clk)
+    x0_user <= flush_user;
+  always @(posedge clk)
+    x0_select <= \$1280 ;
+  always @(posedge clk)
+    x1_valid <= \$1281 ;
+  always @(posedge clk)
+    x1_pool <= x0_pool;
+  always @(posedge clk)
+    x1_user <= x0_user;
+  always @(posedge clk)
+    x1_err <= \$14 ;
+  always @(posedge clk)
+    x1_select <= \$1282 ;
+  always @(posedge clk)
+    x2_valid <= \$1283 ;
+  always @(posedge clk)
+    x2_ok <= \$15 ;
+  always @(posedge clk)
+    x2_err <= x1_err;
+  always @(posedge clk)
+    x2_user <= x1_user;
+  always @(posedge clk)
+    x2_pool <= x1_pool;
+  always @(posedge clk)
+    a2_in <= a1_in;
+  always @(posedge clk)
+    a2_valid <= \$1284 ;
+  always @(posedge clk)
+    a2_pool <= a1_pool;
+  always @(posedge clk)
+    a2_user <= a1_user;
+  always @(posedge clk)
+    samples_seen <= \$1285 ;
+  always @(posedge clk)
+    samples_seen_prev <= \$1286 ;
+  always @(posedge clk)
+    samples_fresh <= \$1287 ;
+  always @(posedge clk)
+    samples_has_fresh <= \$1288 ;
+  always @(posedge clk)
+    samples_head <= \$1289 ;
+  always @(posedge clk)
+    a2_ring <= \$1290 ;
+  always @(posedge clk)
+    a2_lapped <= 1'h0;
+  always @(posedge clk)
+    a2_ok <= \$27 ;
+  always @(posedge clk)
+    a2_fail_err <= \$30 ;
+  always @(posedge clk)
+    a2_from_fresh <= \$32 ;
+  always @(posedge clk)
+    a2_fresh_slot <= \$33 ;
+  always @(posedge clk)
+    a3_valid <= \$1291 ;
+  always @(posedge clk)
+    a3_ok <= a2_ok;
+  always @(posedge clk)
+    a3_err <= \$34 ;
+  always @(posedge clk)
+    a3_pool <= a2_pool;
+  always @(posedge clk)
+    a3_user <= a2_user;
+  always @(posedge clk)
+    a3_fresh_slot <= a2_fresh_slot;
+  always @(posedge clk)
+    a3_ring <= \$1292 ;
+  always @(posedge clk)
+    a3_lapped <= a2_lapped;
+  always @(posedge clk)
+    a3_sel_head <= \$37 ;
+  always @(posedge clk)
+    a3_sel_last <= \$43 ;
+  always @(posedge clk)
+    a3_sel_new <= \$51 ;
+  always @(posedge clk)
+    a3_fail <= \$52 ;
+  always @(posedge clk)
+    a3_sel_fresh <= \$54 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$55 ;
+  always @(posedge clk)
+    a4_valid <= \$1293 ;
+  always @(posedge clk)
+    a4_ok <= a3_ok;
+  always @(posedge clk)
+    a4_err <= a3_err;
+  always @(posedge clk)
+    a4_pool <= a3_pool;
+  always @(posedge clk)
+    a4_user <= a3_user;
+  always @(posedge clk)
+    a4_slot <= \$56 ;
+  always @(posedge clk)
+    a4_tag <= \$signal$102 ;
+  always @(posedge clk)
+    a4_tag_next <= \$1228 [5:0];
+  always @(posedge clk)
+    a4_snap <= fetched_snap;
+  always @(posedge clk)
+    a5_valid <= \$1294 ;
+  always @(posedge clk)
+    a5_ok <= a4_ok;
+  always @(posedge clk)
+    a5_err <= a4_err;
+  always @(posedge clk)
+    a5_pool <= a4_pool;
+  always @(posedge clk)
+    a5_user <= a4_user;
+  always @(posedge clk)
+    a5_slot <= a4_slot;
+  always @(posedge clk)
+    a5_tag <= a4_tag;
+  always @(posedge clk)
+    a5_snap <= a4_snap;
+  always @(posedge clk)
+    a5_addr <= \$57 ;
+  always @(posedge clk)
+    a3_hit_a1 <= \$61 [12];
+  always @(posedge clk)
+    a3_older_hit <= \$70 ;
+  always @(posedge clk)
+    a3_older_next <= \$76 [5:0];
+  always @(posedge clk)
+    f0_valid <= \$1295 ;
+  always @(posedge clk)
+    f0_addr <= free_addr;
+  always @(posedge clk)
+    f0_user <= free_user;
+  always @(posedge clk)
+    f0_oor <= free_oor;
+  always @(posedge clk)
+    f0_oor_pool <= free_oor_pool;
+  always @(posedge clk)
+    f0_tag <= free_tag;
+  always @(posedge clk)
+    f0_hit <= \$86 ;
+  always @(posedge clk)
+    f1_contract <= 1'h0;
+  always @(posedge clk)
+    f1_valid <= \$1296 ;
+  always @(posedge clk)
+    f1_tag <= f0_tag;
+  always @(posedge clk)
+    f1_user <= f0_user;
+  always @(posedge clk)
+    f1_oor <= f0_oor;
+  always @(posedge clk)
+    f1_oor_pool <= f0_oor_pool;
+  always @(posedge clk)
+    f1_addr <= f0_addr;
+  always @(posedge clk)
+    f2_addr <= f1_addr;
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$412 ;
+    f1_same_second_eq0 <= \$1297 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$413 ;
+    f1_same_second_eq3 <= \$1298 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$414 ;
+    f1_same_second_eq6 <= \$1299 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$415 ;
+    f1_same_second_eq9 <= \$1300 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$416 ;
+    f1_same_second_eq12 <= \$1301 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$417 ;
+    f1_same_second_eq15 <= \$1302 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$418 ;
+    f1_same_second_eq18 <= \$1303 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$419 ;
+    f1_same_second_eq21 <= \$1304 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$420 ;
+    f1_same_second_eq24 <= \$1305 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$421 ;
+    f1_same_second_eq27 <= \$1306 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$422 ;
+    f1_same_second_eq30 <= \$1307 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$423 ;
+    f1_same_third_eq0 <= \$1308 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$424 ;
+    f1_same_third_eq3 <= \$1309 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$425 ;
+    f1_same_third_eq6 <= \$1310 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$426 ;
+    f1_same_third_eq9 <= \$1311 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$427 ;
+    f1_same_third_eq12 <= \$1312 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$428 ;
+    f1_same_third_eq15 <= \$1313 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$429 ;
+    f1_same_third_eq18 <= \$1314 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$430 ;
+    f1_same_third_eq21 <= \$1315 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$431 ;
+    f1_same_third_eq24 <= \$1316 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$432 ;
+    f1_same_third_eq27 <= \$1317 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$433 ;
+    f1_same_third_eq30 <= \$1318 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$99 ;
+    f1_misaligned <= \$109 ;
   always @(posedge clk)
-    f1_samples_slot <= \$100 [9:0];
+    f1_samples_slot <= \$110 [9:0];
   always @(posedge clk)
-    f2_valid <= \$434 ;
+    f2_valid <= \$1319 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$102 ;
+    f2_pool <= \$112 ;
   always @(posedge clk)
-    f2_slot <= \$103 ;
+    f2_slot <= \$113 ;
   always @(posedge clk)
-    f2_in_pool <= \$105 ;
+    f2_in_pool <= \$115 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$113 ;
+    f2_err <= \$123 ;
   always @(posedge clk)
-    f2_never_granted <= \$117 ;
+    f2_never_granted <= \$128 ;
   always @(posedge clk)
-    f2_same_second <= \$139 ;
+    f2_same_second <= \$150 ;
   always @(posedge clk)
-    f2_same_third <= \$161 ;
+    f2_same_third <= \$172 ;
   always @(posedge clk)
-    f3_valid <= \$435 ;
+    f3_valid <= \$1320 ;
   always @(posedge clk)
-    f3_go <= \$436 ;
+    f3_go <= \$1321 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1857,29 +4094,31 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$162 ;
+    f3_in <= \$173 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$352 [12];
+    f3_hit_a2 <= \$1237 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$165 [6];
+    f3_a2_tag_ok <= \$176 [6];
   always @(posedge clk)
-    f3_hit_a3 <= \$356 [12];
+    f3_hit_a3 <= \$1241 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$168 [6];
+    f3_a3_tag_ok <= \$179 [6];
   always @(posedge clk)
-    f3_older_tag <= \$169 ;
+    f3_older_tag <= \$180 ;
   always @(posedge clk)
-    f3_older_snap <= \$170 ;
+    f3_older_snap <= \$181 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$171 ;
+    f3_rel_f3 <= \$182 ;
   always @(posedge clk)
-    f4_valid <= \$437 ;
+    f3_quiet <= \$1322 ;
   always @(posedge clk)
-    f4_go <= \$438 ;
+    f4_valid <= \$1323 ;
+  always @(posedge clk)
+    f4_go <= \$1324 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -1893,63 +4132,61 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$360 [12];
+    f4_hit_a1 <= \$1245 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$181 ;
+    f4_rest_held <= \$200 ;
   always @(posedge clk)
-    f4_rest_tag <= \$184 ;
+    f4_rest_tag <= \$214 ;
   always @(posedge clk)
-    f4_rest_snap <= \$187 ;
+    f4_rest_snap <= \$218 ;
   always @(posedge clk)
-    f4_by_a1 <= \$439 ;
+    f4_by_a1 <= \$1325 ;
   always @(posedge clk)
-    f4_by_older <= \$440 ;
+    f4_by_older <= \$1326 ;
   always @(posedge clk)
-    f4_by_mem <= \$441 ;
+    f4_by_mem <= \$1327 ;
   always @(posedge clk)
-    f4_mem_ok <= \$220 ;
+    f4_mem_ok <= \$246 ;
   always @(posedge clk)
-    f2_flushed <= \$222 ;
+    f2_flushed <= \$248 ;
   always @(posedge clk)
-    f3_flushed <= \$225 ;
+    f3_flushed <= \$251 ;
   always @(posedge clk)
-    f4_live <= \$230 [0];
+    f4_live <= \$256 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$442 ;
+    f4_by_mem_live <= \$1328 ;
   always @(posedge clk)
-    f4_prev_released <= \$443 ;
+    f4_prev_released <= \$1329 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$253 [12];
+    f4_taken_a4 <= \$273 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$256 [12];
+    f4_taken_a3 <= \$276 [12];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    f4_taken <= \$264 ;
+    samples_push <= \$1330 ;
   always @(posedge clk)
-    samples_push <= \$444 ;
+    samples_queue_waddr <= \$1331 ;
   always @(posedge clk)
-    samples_queue_waddr <= \$445 ;
+    samples_pushed <= \$1332 ;
   always @(posedge clk)
-    samples_pushed <= \$446 ;
+    samples_popped <= \$1333 ;
   always @(posedge clk)
-    samples_popped <= \$447 ;
+    samples_count <= \$1334 ;
   always @(posedge clk)
-    samples_count <= \$448 ;
+    samples_at <= \$1335 ;
   always @(posedge clk)
-    samples_at <= \$449 ;
+    samples_nonempty <= \$1336 ;
   always @(posedge clk)
-    samples_nonempty <= \$450 ;
+    f5_valid <= \$1337 ;
   always @(posedge clk)
-    f5_valid <= \$451 ;
+    f5_ok <= \$1338 ;
   always @(posedge clk)
-    f5_ok <= \$452 ;
-  always @(posedge clk)
-    f5_err <= \$signal$241 ;
+    f5_err <= \$signal$240 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -1963,41 +4200,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$298 ;
+    f5_wparity <= \$310 ;
   always @(posedge clk)
-    a3_flip <= \$302 [12];
+    a3_flip <= \$314 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$303 ;
+    a3_released <= \$315 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$307 ;
+    a4_released <= \$319 ;
   always @(posedge clk)
-    a5_overwrite <= \$312 ;
+    a5_overwrite <= \$324 ;
   always @(posedge clk)
-    a6_valid <= \$453 ;
+    a6_valid <= \$1339 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$454 ;
+    f6_valid <= \$1340 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$455 ;
+    x3_valid <= \$1341 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$456 ;
+    x4_valid <= \$1342 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$457 ;
+    x5_valid <= \$1343 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$458 ;
+    x6_valid <= \$1344 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -2057,1287 +4294,721 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$459 ;
-  always @(posedge clk)
-    busy_6 <= \$460 ;
-  always @(posedge clk)
-    busy_12 <= \$461 ;
-  always @(posedge clk)
-    busy_18 <= \$462 ;
-  always @(posedge clk)
-    busy_24 <= \$463 ;
-  always @(posedge clk)
-    busy_30 <= \$464 ;
-  assign \$1  = alloc_port_size - 9'h101;
-  assign \$2  = ~ \$1 [10];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = a0_pool >= 1'h1;
-  assign \$6  = ! a0_pool;
-  assign \$7  = ! a0_pool;
-  assign \$8  = a0_valid & \$7 ;
-  assign \$9  = \$8  & a0_fits;
-  assign \$10  = ! flush_pool;
-  assign \$11  = flush_valid & \$10 ;
-  assign \$12  = x0_pool >= 1'h1;
-  assign \$14  = \$12  ? 4'h2 : 4'h0;
-  assign \$15  = ! x1_err;
-  assign \$16  = \$319 [9:0] - samples_seen;
-  assign \$17  = ~ \$16 [11];
-  assign \$18  = samples_take_fresh & \$17 ;
-  assign \$19  = \$319 [9:0] + 1'h1;
-  assign \$20  = \$319 [9:0] + 1'h1;
-  assign \$21  = \$319 [9:0] != 10'h3ff;
-  assign \$22  = samples_head == 10'h3ff;
-  assign \$23  = samples_head + 1'h1;
-  assign \$24  = \$22  ? 11'h000 : \$23 ;
-  assign \$25  = samples_has_fresh | samples_nonempty;
-  assign \$26  = \$25  | x1_select;
-  assign \$27  = a1_select & \$26 ;
-  assign \$28  = a1_in & a1_fits;
-  assign \$29  = \$28  ? 4'h1 : 4'h3;
-  assign \$30  = a1_bad_pool ? 4'h2 : \$29 ;
-  assign \$31  = samples_has_fresh | x1_select;
-  assign \$32  = a1_in & \$31 ;
-  assign \$33  = a1_in ? \$319 [9:0] : 10'h000;
-  assign \$34  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$35  = ~ a2_from_fresh;
-  assign \$36  = a2_ok & \$35 ;
-  assign \$37  = \$36  ? a2_in : 1'h0;
-  assign \$38  = a2_ok & a2_from_fresh;
-  assign \$39  = a2_fresh_slot - samples_seen_prev;
-  assign \$40  = ~ \$39 [11];
-  assign \$42  = a2_in & \$41 ;
-  assign \$43  = \$38  ? \$42  : 1'h0;
-  assign \$44  = ~ a2_ok;
-  assign \$45  = a2_ok & a2_from_fresh;
-  assign \$46  = a3_ok ? samples_grant_waddr : 10'h000;
-  assign \$47  = a4_ok ? grant_addr : 32'd0;
-  assign \$48  = a3_valid & a3_ok;
-  assign \$49  = { \$48 , a3_pool, samples_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$50  + 1'h1;
-  assign \$52  = a4_valid & a4_ok;
-  assign \$53  = { \$52 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$54  + 1'h1;
-  assign \$56  = a5_valid & a5_ok;
-  assign \$57  = { \$56 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$58  = ~ \$57 ;
-  assign \$59  = \$58  + 1'h1;
-  assign \$60  = \$55 [12] | \$59 [12];
-  assign \$61  = a4_valid & a4_ok;
-  assign \$62  = { \$61 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$63  + 1'h1;
-  assign \$65  = a5_tag + 1'h1;
-  assign \$66  = \$64 [12] ? { 1'h0, a4_tag_next } : \$65 ;
-  assign \$67  = ~ free_oor;
-  assign \$68  = ! free_oor_pool;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = free_port_addr - 31'h40000000;
-  assign \$71  = ~ \$70 [32];
-  assign \$72  = free_port_addr - 31'h40040000;
-  assign \$73  = ~ \$72 [32];
-  assign \$75  = \$71  & \$74 ;
-  assign \$76  = free_src ? \$69  : \$75 ;
-  assign \$77  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$78  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$79  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$80  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$81  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$82  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$83  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$84  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$85  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$86  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$87  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$88  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$89  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$90  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$91  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$92  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$93  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$94  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$95  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$96  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$97  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$98  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$99  = | f0_addr[7:0];
-  assign \$100  = f0_addr[31:8] - 23'h400000;
-  assign \$102  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$103  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$105  = f1_oor | \$104 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = f1_oor | \$107 ;
-  assign \$109  = f1_hit & f1_misaligned;
-  assign \$111  = f1_contract ? 4'h8 : 4'h0;
-  assign \$112  = \$110  ? 4'h5 : \$111 ;
-  assign \$113  = \$108  ? 4'h4 : \$112 ;
-  assign \$114  = f1_samples_slot - samples_fresh;
-  assign \$115  = ~ \$114 [11];
-  assign \$116  = f1_hit & \$115 ;
-  assign \$118  = ~ f1_same_second_eq0;
-  assign \$119  = ~ f1_same_second_eq3;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = ~ f1_same_second_eq6;
-  assign \$122  = ~ f1_same_second_eq9;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$120  | \$123 ;
-  assign \$125  = ~ f1_same_second_eq12;
-  assign \$126  = ~ f1_same_second_eq15;
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = ~ f1_same_second_eq18;
-  assign \$129  = ~ f1_same_second_eq21;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$127  | \$130 ;
-  assign \$132  = \$124  | \$131 ;
-  assign \$133  = ~ f1_same_second_eq24;
-  assign \$134  = ~ f1_same_second_eq27;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = ~ f1_same_second_eq30;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$132  | \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = ~ f1_same_third_eq0;
-  assign \$141  = ~ f1_same_third_eq3;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = ~ f1_same_third_eq6;
-  assign \$144  = ~ f1_same_third_eq9;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  | \$145 ;
-  assign \$147  = ~ f1_same_third_eq12;
-  assign \$148  = ~ f1_same_third_eq15;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = ~ f1_same_third_eq18;
-  assign \$151  = ~ f1_same_third_eq21;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = \$149  | \$152 ;
-  assign \$154  = \$146  | \$153 ;
-  assign \$155  = ~ f1_same_third_eq24;
-  assign \$156  = ~ f1_same_third_eq27;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = ~ f1_same_third_eq30;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$154  | \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = ! f2_pool;
-  assign \$163  = a4_tag ^ f2_tag;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  + 1'h1;
-  assign \$166  = a5_tag ^ f2_tag;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = \$352 [12] ? a4_tag : a5_tag;
-  assign \$170  = \$352 [12] ? a4_snap : a5_snap;
-  assign \$171  = f2_same_third & f5_ok;
-  assign \$172  = ~ f3_never_granted;
-  assign \$173  = ~ rel_f2;
-  assign \$174  = ~ f3_rel_f3;
-  assign \$175  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$176  = f3_in & \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = f3_hit_a3 | \$177 ;
-  assign \$179  = \$173  & \$178 ;
-  assign \$180  = f3_hit_a2 | \$179 ;
-  assign \$181  = \$172  & \$180 ;
-  assign \$182  = f3_hit_a2 | f3_hit_a3;
-  assign \$183  = f3_in ? samples_grant_r0_b0[6:1] : 6'h00;
-  assign \$184  = \$182  ? f3_older_tag : \$183 ;
-  assign \$185  = f3_hit_a2 | f3_hit_a3;
-  assign \$186  = f3_in & samples_grant_r0_b0[0];
-  assign \$187  = \$185  ? f3_older_snap : \$186 ;
-  assign \$188  = f3_go & \$360 [12];
-  assign \$189  = a4_tag ^ f3_tag;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$190  + 1'h1;
-  assign \$192  = \$188  & \$191 [6];
-  assign \$193  = ~ f3_never_granted;
-  assign \$194  = f3_go & \$193 ;
-  assign \$195  = ~ \$360 [12];
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ rel_f2;
-  assign \$198  = \$197  & f3_hit_a3;
-  assign \$199  = f3_hit_a2 | \$198 ;
-  assign \$200  = \$196  & \$199 ;
-  assign \$201  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = ~ \$360 [12];
-  assign \$204  = f3_go & \$203 ;
-  assign \$205  = ~ f3_hit_a2;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = ~ rel_f2;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ~ f3_hit_a3;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = ~ f3_rel_f3;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$212  ? f3_in : 1'h0;
-  assign \$214  = ~ f3_never_granted;
-  assign \$215  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = samples_grant_r0_b0[6:1] ^ f3_tag;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = \$218  + 1'h1;
-  assign \$220  = \$216  & \$219 [6];
-  assign \$221  = x1_select & f1_hit;
-  assign \$223  = x1_select & f2_in;
-  assign \$225  = f2_flushed | \$224 ;
-  assign \$226  = x1_select | x0_select;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$229  = { 1'h0, \$227  } & \$228 ;
-  assign \$230  = { 1'h0, f3_in } & \$229 ;
-  assign \$231  = ~ \$360 [12];
-  assign \$232  = f3_go & \$231 ;
-  assign \$233  = ~ f3_hit_a2;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = ~ rel_f2;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ f3_hit_a3;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ f3_rel_f3;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = \$240  ? f3_in : 1'h0;
-  assign \$242  = x1_select | x0_select;
-  assign \$243  = ~ \$242 ;
-  assign \$244  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$245  = { 1'h0, \$243  } & \$244 ;
-  assign \$246  = { 1'h0, \$241  } & \$245 ;
-  assign \$247  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$248  = ~ \$247 ;
-  assign \$249  = \$248  + 1'h1;
-  assign \$250  = \release  & \$249 [12];
-  assign \$251  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$252  + 1'h1;
-  assign \$254  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$255  = ~ \$254 ;
-  assign \$256  = \$255  + 1'h1;
-  assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$258  = ~ \$257 ;
-  assign \$259  = \$258  + 1'h1;
-  assign \$260  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$261  = ~ \$260 ;
-  assign \$262  = \$261  + 1'h1;
-  assign \$263  = \$259 [12] | \$262 [12];
-  assign \$265  = samples_queue_waddr == 10'h3ff;
-  assign \$266  = samples_queue_waddr + 1'h1;
-  assign \$267  = \$265  ? 11'h000 : \$266 ;
-  assign \$268  = samples_pushed == samples_popped;
-  assign \$269  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$270  = \$268  ? 11'h000 : \$269 ;
-  assign \$271  = $signed({ 1'h0, samples_count }) + $signed(\$270 );
-  assign \$272  = ! samples_pushed;
-  assign \$273  = ! samples_popped;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$276  = ~ \$275 ;
-  assign \$277  = samples_push | \$276 ;
-  assign \$278  = ! samples_pushed;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = samples_count == 2'h3;
-  assign \$282  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$283  = ~ \$282 ;
-  assign \$284  = samples_push | \$283 ;
-  assign \$286  = ! samples_popped;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = samples_push | \$289 ;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$295  = ~ \$294 ;
-  assign \$296  = samples_push | \$295 ;
-  assign \$297  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = f5_wrote & a2_ring;
-  assign \$300  = { \$299 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$301  + 1'h1;
-  assign \$303  = \release  & f4_taken_a2;
-  assign \$304  = a3_ring & a3_lapped;
-  assign \$306  = \release  & f4_taken_a3;
-  assign \$307  = a3_released | \$306 ;
-  assign \$308  = ~ a4_released;
-  assign \$309  = a4_prev_held & \$308 ;
-  assign \$310  = \release  & f4_taken_a4;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = \$309  & \$311 ;
-  assign \$313  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$314  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$315  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$316  = | { f4_prev_released, f4_go, f4_valid, f5_ok, f3_go, f3_valid };
-  assign \$317  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1 };
-  assign \$318  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
-  assign \$319  = x1_select ? 11'h000 : samples_fresh;
-  assign \$320  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$320 ;
-  assign \$321  = ~ x1_select;
-  assign \$322  = a1_select & \$321 ;
-  assign \$323  = ~ samples_has_fresh;
-  assign \$324  = \$322  & \$323 ;
-  assign samples_pop = \$324  & samples_nonempty;
-  assign \$325  = a3_from_fresh ? a3_fresh_slot : samples_queue_r0_b0[9:0];
-  assign \$326  = a3_from_fresh ? samples_parity_r1_b0 : samples_queue_r0_b0[10];
-  assign \$327  = a3_sel_head ? samples_queue_r0_b0[16:11] : 6'h00;
-  assign \$328  = a3_sel_last ? samples_grant_r1_b0[6:1] : 6'h00;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = a3_fail ? 6'h3f : 6'h00;
-  assign \$331  = { 1'h0, \$329  } | { \$330 [5], \$330  };
-  assign \$332  = a3_fwd_ok & a3_hit_a1;
-  assign \$333  = a3_fwd_ok & a3_older_hit;
-  assign \$334  = \$331 [5:0] + 1'h1;
-  assign \$335  = \$333  ? { 1'h0, a3_older_next } : \$334 ;
-  assign \$336  = \$332  ? { 1'h0, a4_tag_next } : \$335 ;
-  assign \$337  = a3_fwd_ok & a3_hit_a1;
-  assign \$338  = a4_tag_next + 1'h1;
-  assign \$339  = a3_fwd_ok & a3_older_hit;
-  assign \$340  = a3_older_next + 1'h1;
-  assign \$341  = \$331 [5:0] + 2'h2;
-  assign \$342  = \$339  ? \$340  : \$341 ;
-  assign \$343  = \$337  ? \$338  : \$342 ;
-  assign \$344  = a3_valid & a3_ok;
-  assign \$345  = ! a3_pool;
-  assign samples_grant_wen = \$344  & \$345 ;
-  assign \$348  = ! f2_err;
-  assign \$signal$181  = f2_valid & \$348 ;
-  assign \$349  = a4_valid & a4_ok;
-  assign \$350  = { \$349 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$351  = ~ \$350 ;
-  assign \$352  = \$351  + 1'h1;
-  assign \$353  = a5_valid & a5_ok;
-  assign \$354  = { \$353 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$355  = ~ \$354 ;
-  assign \$356  = \$355  + 1'h1;
-  assign \$357  = a4_valid & a4_ok;
-  assign \$358  = { \$357 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$359  = ~ \$358 ;
-  assign \$360  = \$359  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$361  = ~ f4_prev_released;
-  assign \$362  = \$361  & f4_rest_held;
-  assign \$signal$329  = f4_hit_a1 | \$362 ;
-  assign \$363  = ~ f4_prev_released;
-  assign \$364  = f4_by_mem & f4_mem_ok;
-  assign \$365  = f4_by_older | \$364 ;
-  assign \$366  = \$363  & \$365 ;
-  assign \release  = f4_by_a1 | \$366 ;
-  assign \$367  = ~ f4_go;
-  assign \$368  = ~ \$signal$329 ;
-  assign \$369  = \$signal$329  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$369  : f4_err;
-  assign \$signal$241  = \release  ? 4'h0 : unreleased_err;
-  assign \$370  = ~ f4_prev_released;
-  assign \$371  = \$370  & f4_by_older;
-  assign \$372  = f4_by_a1 | \$371 ;
-  assign \$373  = f4_live & \$372 ;
-  assign \$374  = ~ f4_prev_released;
-  assign \$375  = \$374  & f4_by_mem_live;
-  assign \$376  = \$375  & f4_mem_ok;
-  assign samples_queue_wen = \$373  | \$376 ;
-  assign \$377  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$321  = ~ \$377 ;
-  assign \$378  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$381  = busy_0 | busy_6;
-  assign \$382  = busy_12 | busy_18;
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = busy_24 | busy_30;
-  assign busy = \$383  | \$384 ;
-  always @(posedge clk)
-    samples_queue_w_en <= \$385 ;
-  always @(posedge clk)
-    samples_queue_w_addr <= \$386 ;
-  always @(posedge clk)
-    samples_queue_w_data <= \$387 ;
-  always @(posedge clk)
-    samples_queue_r0_b0 <= r__data;
-  always @(posedge clk)
-    samples_grant_w_en <= \$388 ;
-  always @(posedge clk)
-    samples_grant_w_addr <= \$389 ;
-  always @(posedge clk)
-    samples_grant_w_data <= \$390 ;
-  always @(posedge clk)
-    samples_grant_r0_b0 <= \r__data$17 ;
-  always @(posedge clk)
-    samples_grant_r1_b0 <= \r__data$19 ;
-  always @(posedge clk)
-    samples_parity_r0_b0 <= \r__data$21 ;
-  always @(posedge clk)
-    samples_parity_r1_b0 <= \r__data$23 ;
-  always @(posedge clk)
-    a0_valid <= \$391 ;
-  always @(posedge clk)
-    a0_pool <= alloc_pool;
-  always @(posedge clk)
-    a0_size <= alloc_size;
-  always @(posedge clk)
-    a0_user <= alloc_user;
-  always @(posedge clk)
-    a0_fits <= \$4 ;
-  always @(posedge clk)
-    a1_valid <= \$392 ;
-  always @(posedge clk)
-    a1_pool <= a0_pool;
-  always @(posedge clk)
-    a1_user <= a0_user;
-  always @(posedge clk)
-    a1_bad_pool <= \$5 ;
-  always @(posedge clk)
-    a1_fits <= a0_fits;
-  always @(posedge clk)
-    a1_in <= \$6 ;
-  always @(posedge clk)
-    a1_select <= \$393 ;
-  always @(posedge clk)
-    x0_valid <= \$394 ;
-  always @(posedge clk)
-    x0_pool <= flush_pool;
-  always @(posedge clk)
-    x0_user <= flush_user;
-  always @(posedge clk)
-    x0_select <= \$395 ;
-  always @(posedge clk)
-    x1_valid <= \$396 ;
-  always @(posedge clk)
-    x1_pool <= x0_pool;
-  always @(posedge clk)
-    x1_user <= x0_user;
-  always @(posedge clk)
-    x1_err <= \$14 ;
-  always @(posedge clk)
-    x1_select <= \$397 ;
-  always @(posedge clk)
-    x2_valid <= \$398 ;
-  always @(posedge clk)
-    x2_ok <= \$15 ;
-  always @(posedge clk)
-    x2_err <= x1_err;
-  always @(posedge clk)
-    x2_user <= x1_user;
-  always @(posedge clk)
-    x2_pool <= x1_pool;
-  always @(posedge clk)
-    a2_in <= a1_in;
-  always @(posedge clk)
-    a2_valid <= \$399 ;
-  always @(posedge clk)
-    a2_pool <= a1_pool;
-  always @(posedge clk)
-    a2_user <= a1_user;
-  always @(posedge clk)
-    samples_seen <= \$400 ;
-  always @(posedge clk)
-    samples_seen_prev <= \$401 ;
-  always @(posedge clk)
-    samples_fresh <= \$402 ;
-  always @(posedge clk)
-    samples_has_fresh <= \$403 ;
-  always @(posedge clk)
-    samples_head <= \$404 ;
-  always @(posedge clk)
-    a2_ring <= \$405 ;
-  always @(posedge clk)
-    a2_lapped <= 1'h0;
-  always @(posedge clk)
-    a2_ok <= \$27 ;
-  always @(posedge clk)
-    a2_fail_err <= \$30 ;
-  always @(posedge clk)
-    a2_from_fresh <= \$32 ;
-  always @(posedge clk)
-    a2_fresh_slot <= \$33 ;
-  always @(posedge clk)
-    a3_valid <= \$406 ;
-  always @(posedge clk)
-    a3_ok <= a2_ok;
-  always @(posedge clk)
-    a3_err <= \$34 ;
-  always @(posedge clk)
-    a3_pool <= a2_pool;
-  always @(posedge clk)
-    a3_user <= a2_user;
-  always @(posedge clk)
-    a3_from_fresh <= a2_from_fresh;
-  always @(posedge clk)
-    a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge clk)
-    a3_ring <= \$407 ;
-  always @(posedge clk)
-    a3_lapped <= a2_lapped;
-  always @(posedge clk)
-    a3_sel_head <= \$37 ;
-  always @(posedge clk)
-    a3_sel_last <= \$43 ;
-  always @(posedge clk)
-    a3_fail <= \$44 ;
-  always @(posedge clk)
-    a3_fwd_ok <= \$45 ;
-  always @(posedge clk)
-    a4_valid <= \$408 ;
-  always @(posedge clk)
-    a4_ok <= a3_ok;
-  always @(posedge clk)
-    a4_err <= a3_err;
-  always @(posedge clk)
-    a4_pool <= a3_pool;
-  always @(posedge clk)
-    a4_user <= a3_user;
-  always @(posedge clk)
-    a4_slot <= \$46 ;
-  always @(posedge clk)
-    a4_tag <= \$336 [5:0];
-  always @(posedge clk)
-    a4_tag_next <= \$343 [5:0];
-  always @(posedge clk)
-    a4_snap <= fetched_snap;
-  always @(posedge clk)
-    a5_valid <= \$409 ;
-  always @(posedge clk)
-    a5_ok <= a4_ok;
-  always @(posedge clk)
-    a5_err <= a4_err;
-  always @(posedge clk)
-    a5_pool <= a4_pool;
-  always @(posedge clk)
-    a5_user <= a4_user;
-  always @(posedge clk)
-    a5_slot <= a4_slot;
-  always @(posedge clk)
-    a5_tag <= a4_tag;
-  always @(posedge clk)
-    a5_snap <= a4_snap;
-  always @(posedge clk)
-    a5_addr <= \$47 ;
-  always @(posedge clk)
-    a3_hit_a1 <= \$51 [12];
-  always @(posedge clk)
-    a3_older_hit <= \$60 ;
-  always @(posedge clk)
-    a3_older_next <= \$66 [5:0];
-  always @(posedge clk)
-    f0_valid <= \$410 ;
-  always @(posedge clk)
-    f0_addr <= free_addr;
-  always @(posedge clk)
-    f0_user <= free_user;
-  always @(posedge clk)
-    f0_oor <= free_oor;
-  always @(posedge clk)
-    f0_oor_pool <= free_oor_pool;
-  always @(posedge clk)
-    f0_tag <= free_tag;
-  always @(posedge clk)
-    f0_hit <= \$76 ;
-  always @(posedge clk)
-    f1_contract <= 1'h0;
-  always @(posedge clk)
-    f1_valid <= \$411 ;
-  always @(posedge clk)
-    f1_tag <= f0_tag;
-  always @(posedge clk)
-    f1_user <= f0_user;
-  always @(posedge clk)
-    f1_oor <= f0_oor;
-  always @(posedge clk)
-    f1_oor_pool <= f0_oor_pool;
-  always @(posedge clk)
-    f1_addr <= f0_addr;
-  always @(posedge clk)
-    f2_addr <= f1_addr;
+    busy_0 <= \$1345 ;
+  always @(posedge clk)
+    busy_6 <= \$1346 ;
+  always @(posedge clk)
+    busy_12 <= \$1347 ;
+  always @(posedge clk)
+    busy_18 <= \$1348 ;
+  always @(posedge clk)
+    busy_24 <= \$1349 ;
+  always @(posedge clk)
+    busy_30 <= \$1350 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ samples_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ samples_queue_r0_b0[11];
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ samples_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ samples_queue_r0_b0[11];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ samples_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ samples_queue_r0_b0[11];
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ samples_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ samples_queue_r0_b0[11];
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ samples_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ samples_queue_r0_b0[12];
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ samples_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ samples_queue_r0_b0[11];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ samples_queue_r0_b0[12];
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ samples_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ samples_queue_r0_b0[12];
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ samples_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ samples_queue_r0_b0[12];
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ samples_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ samples_queue_r0_b0[12];
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ samples_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ samples_queue_r0_b0[12];
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ samples_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ samples_queue_r0_b0[11];
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ samples_grant_r1_b0[1];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$77 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1270  = samples_queue_wen;
     if (rst) begin
-      \$412  = 1'h0;
+      \$1270  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$78 ;
-    if (rst) begin
-      \$413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$79 ;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$80 ;
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$81 ;
-    if (rst) begin
-      \$416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$82 ;
-    if (rst) begin
-      \$417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$83 ;
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$84 ;
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$85 ;
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$86 ;
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$87 ;
-    if (rst) begin
-      \$422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$88 ;
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$89 ;
-    if (rst) begin
-      \$424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$90 ;
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$91 ;
-    if (rst) begin
-      \$426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$92 ;
-    if (rst) begin
-      \$427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$93 ;
-    if (rst) begin
-      \$428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$94 ;
-    if (rst) begin
-      \$429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$95 ;
-    if (rst) begin
-      \$430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$96 ;
-    if (rst) begin
-      \$431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$97 ;
-    if (rst) begin
-      \$432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$98 ;
-    if (rst) begin
-      \$433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = f1_valid;
-    if (rst) begin
-      \$434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = f2_valid;
-    if (rst) begin
-      \$435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$signal$181 ;
-    if (rst) begin
-      \$436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = f3_valid;
-    if (rst) begin
-      \$437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = f3_go;
-    if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$192 ;
-    if (rst) begin
-      \$439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$202 ;
-    if (rst) begin
-      \$440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$213 ;
-    if (rst) begin
-      \$441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = \$246 [0];
-    if (rst) begin
-      \$442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = \$250 ;
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = samples_queue_wen;
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = samples_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1271  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$445  = \$267 [9:0];
-    end
-    if (rst) begin
-      \$445  = 10'h000;
+      \$1271  = samples_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = samples_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1272  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1272  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1273  = samples_grant_wen;
+    if (rst) begin
+      \$1273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1274  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1274  = { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1275  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1275  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1276  = alloc_valid;
+    if (rst) begin
+      \$1276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1277  = a0_valid;
+    if (rst) begin
+      \$1277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1278  = \$9 ;
+    if (rst) begin
+      \$1278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1279  = flush_valid;
+    if (rst) begin
+      \$1279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1280  = \$11 ;
+    if (rst) begin
+      \$1280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1281  = x0_valid;
+    if (rst) begin
+      \$1281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1282  = x0_select;
+    if (rst) begin
+      \$1282  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1283  = x1_valid;
+    if (rst) begin
+      \$1283  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1284  = a1_valid;
+    if (rst) begin
+      \$1284  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1285  = samples_seen;
+    if (\$18 ) begin
+      \$1285  = \$19 ;
+    end
+    if (rst) begin
+      \$1285  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1286  = samples_seen;
+    if (rst) begin
+      \$1286  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1287  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$1287  = \$20 ;
+    end else if (x1_select) begin
+      \$1287  = 11'h000;
+    end
+    if (rst) begin
+      \$1287  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1288  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$1288  = \$21 ;
+    end else if (x1_select) begin
+      \$1288  = 1'h1;
+    end
+    if (rst) begin
+      \$1288  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1289  = samples_head;
+    if (samples_pop) begin
+      \$1289  = \$24 [9:0];
+    end
     if (x1_select) begin
-      \$446  = 1'h0;
+      \$1289  = samples_queue_waddr;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$1289  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = samples_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1290  = 1'h0;
+    if (rst) begin
+      \$1290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1291  = a2_valid;
+    if (rst) begin
+      \$1291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1292  = a2_ring;
+    if (rst) begin
+      \$1292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1293  = a3_valid;
+    if (rst) begin
+      \$1293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1294  = a4_valid;
+    if (rst) begin
+      \$1294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1295  = free_valid;
+    if (rst) begin
+      \$1295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1296  = f0_valid;
+    if (rst) begin
+      \$1296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1297  = \$87 ;
+    if (rst) begin
+      \$1297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1298  = \$88 ;
+    if (rst) begin
+      \$1298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1299  = \$89 ;
+    if (rst) begin
+      \$1299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1300  = \$90 ;
+    if (rst) begin
+      \$1300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1301  = \$91 ;
+    if (rst) begin
+      \$1301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1302  = \$92 ;
+    if (rst) begin
+      \$1302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1303  = \$93 ;
+    if (rst) begin
+      \$1303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1304  = \$94 ;
+    if (rst) begin
+      \$1304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1305  = \$95 ;
+    if (rst) begin
+      \$1305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1306  = \$96 ;
+    if (rst) begin
+      \$1306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1307  = \$97 ;
+    if (rst) begin
+      \$1307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1308  = \$98 ;
+    if (rst) begin
+      \$1308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1309  = \$99 ;
+    if (rst) begin
+      \$1309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1310  = \$100 ;
+    if (rst) begin
+      \$1310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1311  = \$101 ;
+    if (rst) begin
+      \$1311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1312  = \$102 ;
+    if (rst) begin
+      \$1312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1313  = \$103 ;
+    if (rst) begin
+      \$1313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1314  = \$104 ;
+    if (rst) begin
+      \$1314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1315  = \$105 ;
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1316  = \$106 ;
+    if (rst) begin
+      \$1316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1317  = \$107 ;
+    if (rst) begin
+      \$1317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1318  = \$108 ;
+    if (rst) begin
+      \$1318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1319  = f1_valid;
+    if (rst) begin
+      \$1319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1320  = f2_valid;
+    if (rst) begin
+      \$1320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1321  = \$signal$182 ;
+    if (rst) begin
+      \$1321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1322  = \$189 ;
+    if (rst) begin
+      \$1322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1323  = f3_valid;
+    if (rst) begin
+      \$1323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1324  = f3_go;
+    if (rst) begin
+      \$1324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1325  = \$223 ;
+    if (rst) begin
+      \$1325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1326  = \$233 ;
+    if (rst) begin
+      \$1326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1327  = \$238 ;
+    if (rst) begin
+      \$1327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1328  = \$266 [0];
+    if (rst) begin
+      \$1328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1329  = \$270 ;
+    if (rst) begin
+      \$1329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1330  = samples_queue_wen;
+    if (rst) begin
+      \$1330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1331  = samples_queue_waddr;
+    if (samples_queue_wen) begin
+      \$1331  = \$279 [9:0];
+    end
+    if (rst) begin
+      \$1331  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1332  = samples_push;
     if (x1_select) begin
-      \$447  = 1'h0;
+      \$1332  = 1'h0;
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$1332  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = \$271 [10:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1333  = samples_pop;
     if (x1_select) begin
-      \$448  = 11'h000;
+      \$1333  = 1'h0;
     end
     if (rst) begin
-      \$448  = 11'h000;
+      \$1333  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = samples_at;
-    if (\$274 ) begin
-      \$449 [0] = samples_at[0];
-      \$449 [1] = samples_at[1];
-      \$449 [2] = samples_at[2];
-    end
-    if (\$280 ) begin
-      \$449 [0] = samples_at[1];
-      \$449 [1] = samples_at[2];
-      \$449 [2] = \$281 ;
-    end
-    if (\$287 ) begin
-      \$449 [0] = 1'h0;
-      \$449 [1] = samples_at[0];
-      \$449 [2] = samples_at[1];
-    end
-    if (\$293 ) begin
-      \$449 [0] = samples_at[0];
-      \$449 [1] = samples_at[1];
-      \$449 [2] = samples_at[2];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1334  = \$283 [10:0];
     if (x1_select) begin
-      \$449  = 3'h1;
+      \$1334  = 11'h000;
     end
     if (rst) begin
-      \$449  = 3'h1;
+      \$1334  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = samples_nonempty;
-    if (\$274 ) begin
-      \$450  = \$277 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1335  = samples_at;
+    if (\$286 ) begin
+      \$1335 [0] = samples_at[0];
+      \$1335 [1] = samples_at[1];
+      \$1335 [2] = samples_at[2];
     end
-    if (\$280 ) begin
-      \$450  = \$284 ;
+    if (\$292 ) begin
+      \$1335 [0] = samples_at[1];
+      \$1335 [1] = samples_at[2];
+      \$1335 [2] = \$293 ;
     end
-    if (\$287 ) begin
-      \$450  = \$290 ;
+    if (\$299 ) begin
+      \$1335 [0] = 1'h0;
+      \$1335 [1] = samples_at[0];
+      \$1335 [2] = samples_at[1];
     end
-    if (\$293 ) begin
-      \$450  = \$296 ;
+    if (\$305 ) begin
+      \$1335 [0] = samples_at[0];
+      \$1335 [1] = samples_at[1];
+      \$1335 [2] = samples_at[2];
     end
     if (x1_select) begin
-      \$450  = 1'h0;
+      \$1335  = 3'h1;
     end
     if (rst) begin
-      \$450  = 1'h0;
+      \$1335  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1336  = samples_nonempty;
+    if (\$286 ) begin
+      \$1336  = \$289 ;
+    end
+    if (\$292 ) begin
+      \$1336  = \$296 ;
+    end
+    if (\$299 ) begin
+      \$1336  = \$302 ;
+    end
+    if (\$305 ) begin
+      \$1336  = \$308 ;
+    end
+    if (x1_select) begin
+      \$1336  = 1'h0;
+    end
     if (rst) begin
-      \$451  = 1'h0;
+      \$1336  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1337  = f4_valid;
     if (rst) begin
-      \$452  = 1'h0;
+      \$1337  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1338  = \release ;
     if (rst) begin
-      \$453  = 1'h0;
+      \$1338  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1339  = a5_valid;
     if (rst) begin
-      \$454  = 1'h0;
+      \$1339  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1340  = f5_valid;
     if (rst) begin
-      \$455  = 1'h0;
+      \$1340  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1341  = x2_valid;
     if (rst) begin
-      \$456  = 1'h0;
+      \$1341  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1342  = x3_valid;
     if (rst) begin
-      \$457  = 1'h0;
+      \$1342  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1343  = x4_valid;
     if (rst) begin
-      \$458  = 1'h0;
+      \$1343  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = \$313 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1344  = x5_valid;
     if (rst) begin
-      \$459  = 1'h0;
+      \$1344  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = \$314 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1345  = \$325 ;
     if (rst) begin
-      \$460  = 1'h0;
+      \$1345  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = \$315 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1346  = \$326 ;
     if (rst) begin
-      \$461  = 1'h0;
+      \$1346  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = \$316 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1347  = \$327 ;
     if (rst) begin
-      \$462  = 1'h0;
+      \$1347  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = \$317 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1348  = \$328 ;
     if (rst) begin
-      \$463  = 1'h0;
+      \$1348  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = \$318 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1349  = \$329 ;
     if (rst) begin
-      \$464  = 1'h0;
+      \$1349  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    samples_grant_waddr = 10'h000;
-    casez (a3_pool)
-      1'h0:
-          samples_grant_waddr = \$325 ;
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1350  = \$330 ;
+    if (rst) begin
+      \$1350  = 1'h0;
+    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    fetched_snap = 1'h0;
-    casez (a3_pool)
-      1'h0:
-          fetched_snap = \$326 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$347  };
+          grant_addr = { 1'h0, \$1232  };
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = samples_queue_wen;
-    if (rst) begin
-      \$385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$386  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$387  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = samples_grant_wen;
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$389  = samples_grant_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$390  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = alloc_valid;
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = a0_valid;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$9 ;
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = flush_valid;
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$11 ;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = x0_valid;
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = x0_select;
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = x1_valid;
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = a1_valid;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = samples_seen;
-    if (\$18 ) begin
-      \$400  = \$19 ;
-    end
-    if (rst) begin
-      \$400  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = samples_seen;
-    if (rst) begin
-      \$401  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$402  = \$20 ;
-    end else if (x1_select) begin
-      \$402  = 11'h000;
-    end
-    if (rst) begin
-      \$402  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$403  = \$21 ;
-    end else if (x1_select) begin
-      \$403  = 1'h1;
-    end
-    if (rst) begin
-      \$403  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = samples_head;
-    if (samples_pop) begin
-      \$404  = \$24 [9:0];
-    end
-    if (x1_select) begin
-      \$404  = samples_queue_waddr;
-    end
-    if (rst) begin
-      \$404  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = 1'h0;
-    if (rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = a2_valid;
-    if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = a2_ring;
-    if (rst) begin
-      \$407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = a3_valid;
-    if (rst) begin
-      \$408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = a4_valid;
-    if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = free_valid;
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = f0_valid;
-    if (rst) begin
-      \$411  = 1'h0;
-    end
-  end
-  assign samples_fresh_slot = \$319 [9:0];
+  assign samples_grant_waddr = { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  };
+  assign samples_fresh_slot = \$331 [9:0];
   assign samples_flushing = x1_select;
   assign samples_tail = samples_queue_waddr;
-  assign \$signal  = samples_grant_waddr;
-  assign \$signal$101  = \$336 [5:0];
-  assign next_next_tag = \$343 [5:0];
-  assign \$signal$192  = \$352 [12];
-  assign hit_a3 = \$356 [12];
-  assign \$signal$210  = \$360 [12];
-  assign samples_parity_data = samples_parity_r0_b0;
-  assign samples_grant_data = samples_grant_r0_b0;
+  assign \$signal  = { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  };
+  assign next_next_tag = \$1228 [5:0];
+  assign \$signal$193  = \$1237 [12];
+  assign hit_a3 = \$1241 [12];
+  assign \$signal$212  = \$1245 [12];
   assign samples_release = samples_queue_wen;
-  assign ring_held = 1'h0;
   assign w__addr = samples_queue_w_addr;
   assign w__en = samples_queue_w_en;
   assign w__data = samples_queue_w_data;
   assign r__addr = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$309  = samples_grant_w_addr;
-  assign \w__en$310  = samples_grant_w_en;
-  assign \w__data$311  = samples_grant_w_data;
-  assign \r__addr$312  = f1_samples_slot;
+  assign \w__addr$307  = samples_grant_w_addr;
+  assign \w__en$308  = samples_grant_w_en;
+  assign \w__data$309  = samples_grant_w_data;
+  assign \r__addr$310  = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$314  = \$319 [9:0];
-  assign \samples_grant_addr$315  = \$319 [9:0];
-  assign \samples_grant_data$316  = samples_grant_r1_b0;
-  assign \w__addr$317  = f4_slot;
+  assign \r__addr$312  = \$331 [9:0];
+  assign \samples_grant_addr$313  = \$331 [9:0];
+  assign samples_grant_data = samples_grant_r0_b0;
+  assign \samples_grant_data$315  = samples_grant_r1_b0;
+  assign \w__addr$316  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign \w__en$319  = samples_queue_wen;
+  assign \w__en$318  = samples_queue_wen;
   assign samples_parity_wen = samples_queue_wen;
-  assign samples_parity_wdata = \w__data$321 ;
-  assign \r__addr$323  = f1_samples_slot;
+  assign samples_parity_wdata = \w__data$320 ;
+  assign \r__addr$322  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$325  = \$319 [9:0];
-  assign \samples_parity_addr$326  = \$319 [9:0];
+  assign \r__addr$324  = \$331 [9:0];
+  assign \samples_parity_addr$325  = \$331 [9:0];
+  assign samples_parity_data = samples_parity_r0_b0;
   assign \samples_parity_data$327  = samples_parity_r1_b0;
-  assign \$signal$328  = \$331 [5:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -3348,7 +5019,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$341  = a6_payload[47:16];
+  assign \grant_addr$340  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign grant_overwrite = a6_payload[64];
@@ -3376,43 +5047,183 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_grant_r0_b0.tag  = samples_grant_r0_b0[6:1];
   assign \samples_grant_r1_b0.snap  = samples_grant_r1_b0[0];
   assign \samples_grant_r1_b0.tag  = samples_grant_r1_b0[6:1];
-  assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign \samples_grant_data$316.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$316.tag  = samples_grant_r1_b0[6:1];
-  assign samples_queue_wdata[16:11] = \$380 ;
-  assign samples_queue_wdata[10] = \$379 ;
+  assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
+  assign \samples_grant_data$315.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$315.tag  = samples_grant_r1_b0[6:1];
+  assign samples_queue_wdata[16:11] = \$1265 ;
+  assign samples_queue_wdata[10] = \$1264 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = \$336 [5:0];
+  assign samples_grant_wdata[6:1] = \$signal$102 ;
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$13  = 4'h0;
   assign \$41  = \$39 [11];
-  assign \$74  = \$72 [32];
-  assign \$101  = 1'h0;
-  assign \$104  = f1_hit;
-  assign \$106  = f1_hit;
-  assign \$110  = \$109 ;
-  assign \$117  = \$116 ;
-  assign \$222  = \$221 ;
-  assign \$224  = \$223 ;
-  assign \$264  = \$263 ;
-  assign \$279  = samples_popped;
-  assign \$285  = samples_pushed;
-  assign \$291  = samples_pushed;
-  assign \$292  = samples_popped;
-  assign \$305  = 1'h0;
-  assign \$346  = { 7'h00, a4_slot, 8'h00 };
-  assign \$347 [29:0] = { 5'h00, \$346  };
-  assign \$347 [30] = 1'h1;
+  assign \$47  = \$45 [11];
+  assign \$49  = \$48 ;
+  assign \$338  = a3_sel_head;
+  assign \$342  = a3_sel_head;
+  assign \$346  = a3_sel_head;
+  assign \$350  = a3_sel_head;
+  assign \$354  = a3_sel_head;
+  assign \$358  = a3_sel_head;
+  assign \$362  = a3_sel_head;
+  assign \$366  = a3_sel_head;
+  assign \$370  = a3_sel_head;
+  assign \$374  = a3_sel_head;
+  assign \$84  = \$82 [32];
+  assign \$111  = 1'h0;
+  assign \$114  = f1_hit;
+  assign \$116  = f1_hit;
+  assign \$120  = \$119 ;
+  assign \$127  = 1'h1;
+  assign \$128  = \$126 ;
+  assign \$193  = f3_in;
+  assign \$202  = f3_in;
+  assign \$204  = f3_in;
+  assign \$206  = f3_in;
+  assign \$208  = f3_in;
+  assign \$210  = f3_in;
+  assign \$212  = f3_in;
+  assign \$216  = f3_in;
+  assign \$240  = \$239 ;
+  assign \$248  = \$247 ;
+  assign \$250  = \$249 ;
+  assign \$291  = samples_popped;
+  assign \$297  = samples_pushed;
+  assign \$303  = samples_pushed;
+  assign \$304  = samples_popped;
+  assign \$317  = 1'h0;
+  assign \$378  = a3_sel_head;
+  assign \$382  = a3_sel_new;
+  assign \$383  = a3_sel_last;
+  assign \$384  = 1'h1;
+  assign \$385  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$387  = samples_grant_r1_b0[1];
+  assign \$423  = a3_sel_head;
+  assign \$424  = 1'h1;
+  assign \$425  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$427  = samples_queue_r0_b0[11];
+  assign \$463  = 1'h0;
+  assign \$464  = a3_sel_last;
+  assign \$465  = 1'h1;
+  assign \$466  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$468  = samples_grant_r1_b0[1];
+  assign \$503  = \$502 ;
+  assign \$504  = a3_sel_head;
+  assign \$505  = 1'h1;
+  assign \$506  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$508  = samples_queue_r0_b0[11];
+  assign \$544  = 1'h0;
+  assign \$545  = a3_sel_last;
+  assign \$546  = 1'h1;
+  assign \$547  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$549  = samples_grant_r1_b0[1];
+  assign \$584  = \$583 ;
+  assign \$585  = a3_sel_head;
+  assign \$586  = 1'h1;
+  assign \$587  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$589  = samples_queue_r0_b0[11];
+  assign \$625  = 1'h0;
+  assign \$626  = a3_sel_last;
+  assign \$627  = 1'h1;
+  assign \$628  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$630  = samples_grant_r1_b0[1];
+  assign \$665  = \$664 ;
+  assign \$666  = a3_sel_head;
+  assign \$667  = 1'h1;
+  assign \$668  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$670  = samples_queue_r0_b0[11];
+  assign \$706  = 1'h0;
+  assign \$707  = a3_sel_last;
+  assign \$708  = 1'h1;
+  assign \$709  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$711  = samples_grant_r1_b0[1];
+  assign \$746  = \$745 ;
+  assign \$747  = a3_sel_head;
+  assign \$748  = 1'h1;
+  assign \$749  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$751  = samples_queue_r0_b0[11];
+  assign \$787  = 1'h0;
+  assign \$788  = a3_sel_last;
+  assign \$789  = 1'h1;
+  assign \$790  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$792  = samples_grant_r1_b0[1];
+  assign \$827  = \$826 ;
+  assign \$828  = a3_sel_head;
+  assign \$829  = 1'h1;
+  assign \$830  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$832  = samples_queue_r0_b0[11];
+  assign \$873  = 1'h0;
+  assign \$874  = a3_sel_last;
+  assign \$875  = 1'h1;
+  assign \$876  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$878  = samples_grant_r1_b0[2];
+  assign \$902  = \$901 ;
+  assign \$903  = a3_sel_head;
+  assign \$904  = 1'h1;
+  assign \$905  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$907  = samples_queue_r0_b0[12];
+  assign \$932  = a3_sel_new;
+  assign \$933  = a3_sel_last;
+  assign \$934  = 1'h1;
+  assign \$935  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$937  = samples_grant_r1_b0[2];
+  assign \$962  = a3_sel_head;
+  assign \$963  = 1'h1;
+  assign \$964  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$966  = samples_queue_r0_b0[12];
+  assign \$991  = 1'h0;
+  assign \$992  = a3_sel_last;
+  assign \$993  = 1'h1;
+  assign \$994  = \$auto$rtlil.cc:2739:Not$34 ;
+  assign \$996  = samples_grant_r1_b0[2];
+  assign \$1020  = \$1019 ;
+  assign \$1021  = a3_sel_head;
+  assign \$1022  = 1'h1;
+  assign \$1023  = \$auto$rtlil.cc:2739:Not$36 ;
+  assign \$1025  = samples_queue_r0_b0[12];
+  assign \$1050  = 1'h0;
+  assign \$1051  = a3_sel_last;
+  assign \$1052  = 1'h1;
+  assign \$1053  = \$auto$rtlil.cc:2739:Not$38 ;
+  assign \$1055  = samples_grant_r1_b0[2];
+  assign \$1079  = \$1078 ;
+  assign \$1080  = a3_sel_head;
+  assign \$1081  = 1'h1;
+  assign \$1082  = \$auto$rtlil.cc:2739:Not$40 ;
+  assign \$1084  = samples_queue_r0_b0[12];
+  assign \$1109  = 1'h0;
+  assign \$1110  = a3_sel_last;
+  assign \$1111  = 1'h1;
+  assign \$1112  = \$auto$rtlil.cc:2739:Not$42 ;
+  assign \$1114  = samples_grant_r1_b0[2];
+  assign \$1138  = \$1137 ;
+  assign \$1139  = a3_sel_head;
+  assign \$1140  = 1'h1;
+  assign \$1141  = \$auto$rtlil.cc:2739:Not$44 ;
+  assign \$1143  = samples_queue_r0_b0[12];
+  assign \$1168  = 1'h0;
+  assign \$1169  = a3_sel_last;
+  assign \$1170  = 1'h1;
+  assign \$1171  = \$auto$rtlil.cc:2739:Not$46 ;
+  assign \$1173  = samples_grant_r1_b0[2];
+  assign \$1197  = \$1196 ;
+  assign \$1198  = a3_sel_head;
+  assign \$1199  = 1'h1;
+  assign \$1200  = \$auto$rtlil.cc:2739:Not$48 ;
+  assign \$1202  = samples_queue_r0_b0[12];
+  assign \$1231  = { 7'h00, a4_slot, 8'h00 };
+  assign \$1232 [29:0] = { 5'h00, \$1231  };
+  assign \$1232 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516$0 , \port$1516$48 , rsp_freed_valid, \port$1519$0 , rsp_flushed_valid, \port$1531$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1559$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403$0 , \port$2403$48 , rsp_freed_valid, \port$2406$0 , rsp_flushed_valid, \port$2418$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2446$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
   wire [32:0] \$100 ;
@@ -4312,16 +6123,16 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$1516$0 ;
-  wire [15:0] \port$1516$0 ;
-  input [15:0] \port$1516$48 ;
-  wire [15:0] \port$1516$48 ;
-  input [16:0] \port$1519$0 ;
-  wire [16:0] \port$1519$0 ;
-  input [15:0] \port$1531$0 ;
-  wire [15:0] \port$1531$0 ;
-  input [38:0] \port$1559$0 ;
-  wire [38:0] \port$1559$0 ;
+  input [15:0] \port$2403$0 ;
+  wire [15:0] \port$2403$0 ;
+  input [15:0] \port$2403$48 ;
+  wire [15:0] \port$2403$48 ;
+  input [16:0] \port$2406$0 ;
+  wire [16:0] \port$2406$0 ;
+  input [15:0] \port$2418$0 ;
+  wire [15:0] \port$2418$0 ;
+  input [38:0] \port$2446$0 ;
+  wire [38:0] \port$2446$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -4918,12 +6729,12 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
   assign \$620  = w2_oor >> w2_pool;
   assign \$621  = \$signal$152  & \$signal$153 ;
   assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$1559$0 [0];
+  assign \$623  = rsp_freed_valid & \port$2446$0 [0];
   assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$1519$0 [0];
+  assign \$625  = ~ \port$2406$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$1531$0 [0];
+  assign \$628  = ~ \port$2418$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
@@ -5250,49 +7061,49 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
   always @(posedge clk)
     req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1519$0 [4:1];
+  assign \$2  = | \port$2406$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1519$0 [16] ? { 7'h00, \port$1519$0 [15] } : 8'hff;
+  assign \$4  = \port$2406$0 [16] ? { 7'h00, \port$2406$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1531$0 [4:1];
+  assign \$6  = | \port$2418$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1531$0 [14:5], 47'h000000000000, \port$1531$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1531$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1516$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1519$0 [14:5], \port$1559$0 [32:1], 2'h0, \port$1559$0 [38:33], \$4 , 1'h0, \port$1559$0 [0], 3'h1, \port$1519$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1519$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2418$0 [14:5], 47'h000000000000, \port$2418$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2418$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2403$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2403$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2403$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2406$0 [14:5], \port$2446$0 [32:1], 2'h0, \port$2446$0 [38:33], \$4 , 1'h0, \port$2446$0 [0], 3'h1, \port$2406$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2406$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1531$0 [4:1];
+  assign \$14  = | \port$2418$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1531$0 [14:5], 47'h000000000000, \port$1531$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1531$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1516$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2418$0 [14:5], 47'h000000000000, \port$2418$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2418$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2403$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2403$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2403$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1519$0 [4:1];
+  assign \$21  = | \port$2406$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1531$0 [4:1];
+  assign \$23  = | \port$2418$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1516$0 [0];
+  assign \$26  = ~ \port$2403$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1516$0 [4:1] != 1'h1;
+  assign \$28  = \port$2403$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1516$0 [4:1] == 1'h1;
+  assign \$31  = \port$2403$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1516$0 [0];
-  assign \$34  = ! \port$1516$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2403$0 [0];
+  assign \$34  = ! \port$2403$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1519$0 [0];
-  assign \$37  = ! \port$1519$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2406$0 [0];
+  assign \$37  = ! \port$2406$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1531$0 [0];
-  assign \$40  = ! \port$1531$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2418$0 [0];
+  assign \$40  = ! \port$2418$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1516$0 [4:1] == 1'h1;
+  assign \$42  = \port$2403$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1516$0 [5];
+  assign \$44  = ! \port$2403$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -5452,98 +7263,98 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
   assign \$201  = \$199  | \$200 ;
   assign \$202  = \$198  | \$201 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$656  = \$1 [31:0];
     if (rst) begin
       \$656  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$657  = busy;
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$658  = \ready$6 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$659  = \$11 ;
     if (rst) begin
       \$659  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$660  = \$19 ;
     if (rst) begin
       \$660  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$1516$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$661  = { \$20 [31:0], 22'h000000, \port$2403$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2403$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2403$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$662  = \$30 [1:0];
     if (rst) begin
       \$662  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$663  = \$32 ;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$664  = \$35 ;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$665  = \$38 ;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$666  = \$41 ;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$667  = \$45 ;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$668  = 1'h0;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5568,7 +7379,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5593,7 +7404,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5618,7 +7429,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5643,7 +7454,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5668,7 +7479,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5693,21 +7504,21 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$675  = \$56 [5:0];
     if (rst) begin
       \$675  = 6'h20;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$676  = \$57 [4:0];
     if (rst) begin
       \$676  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$677  = \$58 [31:0];
     if (\$signal$55 ) begin
       \$677  = 32'd0;
@@ -5717,14 +7528,14 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$678  = \$59 [1:0];
     if (rst) begin
       \$678  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$679  = \$60 [31:0];
     if (\$signal$55 ) begin
       \$679  = 32'd0;
@@ -5734,7 +7545,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$680  = \$signal$52 ;
     if (\$61 [2]) begin
       \$680  = tail_next_row;
@@ -5744,7 +7555,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$681  = tail_next_row;
     if (\$61 [2]) begin
       \$681  = \$62 [2:0];
@@ -5754,7 +7565,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$682  = \$signal$54 ;
     if (popped) begin
       \$682  = \$63 [4:0];
@@ -5764,63 +7575,63 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$683  = \$64 ;
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$684  = \$signal$54 [1:0];
     if (rst) begin
       \$684  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$685  = \$68 ;
     if (rst) begin
       \$685  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$686  = \$73 ;
     if (rst) begin
       \$686  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$687  = \$84 [10:0];
     if (rst) begin
       \$687  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$688  = samples_in_use;
     if (rst) begin
       \$688  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$689  = \$94 ;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$690  = \$98 ;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$691  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
@@ -5835,7 +7646,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$692  = 32'd0;
@@ -5847,7 +7658,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$693  = 32'd0;
@@ -5859,7 +7670,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$694  = 32'd0;
@@ -5871,7 +7682,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$695  = 32'd0;
@@ -5883,308 +7694,308 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$696  = \$103 ;
     if (rst) begin
       \$696  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$697  = \$104 ;
     if (rst) begin
       \$697  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$698  = \$105 ;
     if (rst) begin
       \$698  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$699  = \$106 ;
     if (rst) begin
       \$699  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$700  = bus__r_req;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$701  = \$107 [0];
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$702  = \$signal$79 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$703  = \$signal$81 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$704  = \$115 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$705  = \$123 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$706  = \$131 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$707  = \$139 ;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$708  = \$147 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$709  = \$155 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$710  = \$163 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$711  = \$171 ;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$712  = \$179 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$713  = \$187 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$714  = \$195 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$715  = \$203 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$716  = \$211 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$717  = \$219 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$718  = \$227 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$719  = \$235 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$720  = \$243 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$721  = \$251 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$722  = \$259 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$723  = \$267 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$724  = \$275 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$725  = \$283 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$726  = \$291 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$727  = \$299 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$728  = \$307 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$729  = \$315 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$730  = \$323 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$731  = \$331 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$732  = \$339 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$733  = \$347 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$734  = \$355 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$735  = \$signal$82 ;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$736  = r2_sel_pool0_alloc;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$737  = r2_pool;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$738  = \$386 ;
     if (rst) begin
       \$738  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$739 [0] = \$401 ;
     \$739 [1] = \$441 ;
     if (rst) begin
@@ -6192,21 +8003,21 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$740  = \$428 ;
     if (rst) begin
       \$740  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$741  = \$442 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$742  = 1'h0;
     if (\$443 ) begin
     end else if (\$signal$115 ) begin
@@ -6220,7 +8031,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$743  = alloc_waiting;
     if (\$443 ) begin
       \$743  = 1'h1;
@@ -6233,7 +8044,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$744  = req_alloc_pool;
     if (\$443 ) begin
       \$744  = r3_pool;
@@ -6243,7 +8054,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$745  = req_alloc_size;
     if (\$443 ) begin
       casez (r3_pool)
@@ -6256,21 +8067,21 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$746  = \$signal$128 ;
     if (\$443 ) begin
     end else if (\$signal$115 ) begin
       \$746  = \$444 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$1516$0 [0], \port$1516$0 [4:1], 2'h0, \port$1516$48 [5:0], 9'h000, \port$1516$0 [15:6] };
+      \$746  = { \port$2403$0 [0], \port$2403$0 [4:1], 2'h0, \port$2403$48 [5:0], 9'h000, \port$2403$0 [15:6] };
     end
     if (rst) begin
       \$746  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$747  = \$signal$129 ;
     if (\$443 ) begin
     end else if (\$signal$115 ) begin
@@ -6284,238 +8095,238 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$748  = \$449 ;
     if (rst) begin
       \$748  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$749  = \$450 ;
     if (rst) begin
       \$749  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$750  = \$451 ;
     if (rst) begin
       \$750  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$751  = \$452 ;
     if (rst) begin
       \$751  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$752  = \$453 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$753  = \$454 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$754  = \$455 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$755  = \$456 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$756  = \$457 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$757  = \$458 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$758  = \$459 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$759  = \$460 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$760  = bus__w_req;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$761  = bus__w_data;
     if (rst) begin
       \$761  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$762  = \$461 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$763  = bus__w_strb[0];
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$764  = \$462 [0];
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$765  = \$signal$145 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$766  = \$signal$148 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$767  = w1_strb0;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$768  = \$signal$147 ;
     if (rst) begin
       \$768  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$769  = w1_pool;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$770  = \$473 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$771  = \$481 ;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$772  = \$489 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$773  = \$497 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$774  = \$505 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$775  = \$513 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$776  = \$521 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$777  = \$529 ;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$778  = \$537 ;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$779  = \$572 ;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$780  = \$589 ;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$781  = w2_offset;
     casez (w1_pool)
       1'h0:
@@ -6526,7 +8337,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$782  = w2_base;
     casez (w1_pool)
       1'h0:
@@ -6537,42 +8348,42 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$783  = \$593 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$784  = \$595 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$785  = \$598 ;
     if (rst) begin
       \$785  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$786  = \$600 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$787  = \$602 ;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$788  = \$610 ;
     if (\$624 ) begin
       \$788  = 1'h1;
@@ -6585,7 +8396,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$789  = irq_enable;
     if (\$612 ) begin
       \$789  = \$signal$155 [3:0];
@@ -6595,7 +8406,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$790  = \$signal$174 ;
     if (\$signal$152 ) begin
       \$790  = \$616 ;
@@ -6611,7 +8422,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$791  = \$signal$175 ;
     if (\$618 ) begin
       \$791  = 1'h1;
@@ -6624,7 +8435,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$792  = req_free_pool;
     if (\$618 ) begin
       \$792  = w2_pool;
@@ -6634,7 +8445,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$793  = req_free_tag;
     if (\$618 ) begin
       \$793  = \$signal$155 [24:19];
@@ -6644,7 +8455,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$794  = req_free_addr;
     if (\$618 ) begin
       \$794  = \$619 [31:0];
@@ -6654,7 +8465,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$795  = req_free_oor;
     if (\$618 ) begin
       \$795  = \$620 ;
@@ -6664,7 +8475,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$796  = flush_waiting;
     if (\$622 ) begin
       \$796  = 1'h1;
@@ -6677,7 +8488,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$797  = req_flush_pool;
     if (\$622 ) begin
       \$797  = w2_pool;
@@ -6686,24 +8497,24 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
       \$797  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1519$0 [4:1];
-  assign rsp_flushed_err = \port$1531$0 [4:1];
-  assign rsp_grant_err = \port$1516$0 [4:1];
-  assign rsp_grant_pool = \port$1516$0 [5];
-  assign rsp_grant_user = \port$1516$48 [15:6];
-  assign rsp_flushed_pool = \port$1531$0 [15];
-  assign rsp_flushed_user = \port$1531$0 [14:5];
-  assign rsp_freed_src = \port$1559$0 [0];
-  assign rsp_freed_in_pool = \port$1519$0 [16];
-  assign rsp_freed_pool = \port$1519$0 [15];
-  assign rsp_freed_tag = \port$1559$0 [38:33];
-  assign rsp_freed_addr = \port$1559$0 [32:1];
-  assign rsp_freed_user = \port$1519$0 [14:5];
-  assign rsp_grant_ok = \port$1516$0 [0];
-  assign rsp_freed_ok = \port$1519$0 [0];
-  assign rsp_flushed_ok = \port$1531$0 [0];
+  assign rsp_freed_err = \port$2406$0 [4:1];
+  assign rsp_flushed_err = \port$2418$0 [4:1];
+  assign rsp_grant_err = \port$2403$0 [4:1];
+  assign rsp_grant_pool = \port$2403$0 [5];
+  assign rsp_grant_user = \port$2403$48 [15:6];
+  assign rsp_flushed_pool = \port$2418$0 [15];
+  assign rsp_flushed_user = \port$2418$0 [14:5];
+  assign rsp_freed_src = \port$2446$0 [0];
+  assign rsp_freed_in_pool = \port$2406$0 [16];
+  assign rsp_freed_pool = \port$2406$0 [15];
+  assign rsp_freed_tag = \port$2446$0 [38:33];
+  assign rsp_freed_addr = \port$2446$0 [32:1];
+  assign rsp_freed_user = \port$2406$0 [14:5];
+  assign rsp_grant_ok = \port$2403$0 [0];
+  assign rsp_freed_ok = \port$2406$0 [0];
+  assign rsp_flushed_ok = \port$2418$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1516$0 [0], \port$1516$0 [4:1], 2'h0, \port$1516$48 [5:0], 9'h000, \port$1516$0 [15:6] };
+  assign handle = { \port$2403$0 [0], \port$2403$0 [4:1], 2'h0, \port$2403$48 [5:0], 9'h000, \port$2403$0 [15:6] };
   assign log_bank0_k = \$636 [1:0];
   assign \$signature__addr$186  = \$signal$54 [4:2];
   assign \$signature__en$187  = 1'h1;
@@ -6717,8 +8528,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516
   assign \$signature__addr$201  = \$signal$52 ;
   assign \$signature__addr$204  = \$signal$54 [4:2];
   assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$1516$0 [15:6];
-  assign rsp_grant_tag = \port$1516$48 [5:0];
+  assign rsp_grant_slot = \port$2403$0 [15:6];
+  assign rsp_grant_tag = \port$2403$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$128 ;

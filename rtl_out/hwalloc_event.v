@@ -5,7 +5,7 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
@@ -360,11 +360,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1516$0 (\$11 [11:0]),
-    .\port$1516$44 (\$11 [57:44]),
-    .\port$1519$0 (\$12 ),
-    .\port$1531$0 (\$13 ),
-    .\port$1559$0 (\$14 ),
+    .\port$1815$0 (\$11 [11:0]),
+    .\port$1815$44 (\$11 [57:44]),
+    .\port$1818$0 (\$12 ),
+    .\port$1830$0 (\$13 ),
+    .\port$1858$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -387,7 +387,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .w_ack(bus__w_ack)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$10  = 1'h1;
     if (rst) begin
       \$10  = 1'h0;
@@ -495,7 +495,7 @@ endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
 , bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -669,21 +669,21 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   always @(posedge clk)
     \$signal$39  <= \$34 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$20  = \$signal ;
     if (rst) begin
       \$20  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$21  = \$7 ;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$22  = \$signal$12 ;
     if (\$8 ) begin
       \$22  = bus__r_data;
@@ -693,7 +693,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$23  = r_err;
     if (\$8 ) begin
       \$23  = bus__r_err;
@@ -703,7 +703,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$24  = r_busy;
     if (\$signal ) begin
       \$24  = 1'h1;
@@ -716,7 +716,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$25  = bus__r_addr;
     if (\$signal ) begin
       \$25  = s_axil_araddr;
@@ -726,21 +726,21 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$26  = \$13 ;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$27  = \$15 ;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$28  = b_err;
     if (\$16 ) begin
       \$28  = bus__w_err;
@@ -750,7 +750,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$29  = \$signal$17 ;
     if (\$signal$20 ) begin
       \$29  = 1'h1;
@@ -763,7 +763,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$30  = bus__w_addr;
     if (\$signal$20 ) begin
       \$30  = s_axil_awaddr;
@@ -773,7 +773,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$31  = w_full;
     if (\$signal$22 ) begin
       \$31  = 1'h1;
@@ -786,7 +786,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$32  = bus__w_data;
     if (\$signal$22 ) begin
       \$32  = s_axil_wdata;
@@ -796,7 +796,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$33  = bus__w_strb;
     if (\$signal$22 ) begin
       \$33  = s_axil_wstrb;
@@ -806,7 +806,7 @@ module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$34  = \$signal$39 ;
     if (\$19 ) begin
       \$34  = 1'h1;
@@ -824,13 +824,13 @@ endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid
 , x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, free_src, flush_src, free_oor_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
-  wire [20:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [5:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -838,11 +838,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire [3:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [3:0] \$113 ;
-  wire [8:0] \$114 ;
+  wire [20:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [5:0] \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -850,10 +850,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
+  wire [3:0] \$121 ;
+  wire [3:0] \$122 ;
+  wire [3:0] \$123 ;
+  wire [8:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
@@ -896,38 +896,38 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [3:0] \$163 ;
-  wire [3:0] \$164 ;
-  wire [4:0] \$165 ;
-  wire [3:0] \$166 ;
-  wire [3:0] \$167 ;
-  wire [4:0] \$168 ;
-  wire [3:0] \$169 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [3:0] \$174 ;
+  wire [3:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire [3:0] \$177 ;
+  wire [3:0] \$178 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [3:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [3:0] \$183 ;
-  wire [3:0] \$184 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [3:0] \$189 ;
+  wire \$189 ;
   wire [6:0] \$19 ;
-  wire [3:0] \$190 ;
-  wire [4:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -949,16 +949,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [3:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire \$216 ;
+  wire [3:0] \$216 ;
   wire [3:0] \$217 ;
-  wire [3:0] \$218 ;
-  wire [4:0] \$219 ;
+  wire [4:0] \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -968,10 +968,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [1:0] \$228 ;
-  wire [1:0] \$229 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [6:0] \$23 ;
-  wire [1:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -980,51 +980,51 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [3:0] \$239 ;
   wire [6:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [3:0] \$240 ;
+  wire [4:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [1:0] \$244 ;
-  wire [1:0] \$245 ;
-  wire [1:0] \$246 ;
-  wire [7:0] \$247 ;
-  wire [7:0] \$248 ;
-  wire [8:0] \$249 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire [7:0] \$251 ;
-  wire [7:0] \$252 ;
-  wire [8:0] \$253 ;
-  wire [7:0] \$254 ;
-  wire [7:0] \$255 ;
-  wire [8:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
-  wire [8:0] \$259 ;
+  wire [1:0] \$250 ;
+  wire [1:0] \$251 ;
+  wire [1:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [7:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [8:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [6:0] \$266 ;
-  wire [6:0] \$267 ;
-  wire \$268 ;
-  wire [6:0] \$269 ;
+  wire [1:0] \$260 ;
+  wire [1:0] \$261 ;
+  wire [1:0] \$262 ;
+  wire [7:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire \$266 ;
+  wire [7:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire [8:0] \$269 ;
   wire \$27 ;
-  wire [6:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire \$272 ;
+  wire [7:0] \$270 ;
+  wire [7:0] \$271 ;
+  wire [8:0] \$272 ;
   wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
+  wire [6:0] \$274 ;
+  wire [6:0] \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [6:0] \$277 ;
+  wire [6:0] \$278 ;
+  wire [8:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
@@ -1049,18 +1049,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$299 ;
   wire \$3 ;
   wire [3:0] \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
-  wire [8:0] \$302 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [7:0] \$308 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [8:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
@@ -1069,53 +1069,53 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [6:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [5:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
-  wire [3:0] \$327 ;
-  wire [3:0] \$328 ;
-  wire [3:0] \$329 ;
+  wire [6:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [5:0] \$33 ;
-  wire [3:0] \$330 ;
-  wire [4:0] \$331 ;
+  wire \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [4:0] \$334 ;
-  wire [4:0] \$335 ;
-  wire [4:0] \$336 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
   wire \$337 ;
-  wire [4:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
-  wire [4:0] \$340 ;
-  wire [4:0] \$341 ;
-  wire [4:0] \$342 ;
-  wire [4:0] \$343 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [20:0] \$346 ;
-  wire [31:0] \$347 ;
+  wire \$346 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [7:0] \$350 ;
-  wire [7:0] \$351 ;
-  wire [8:0] \$352 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
   wire \$353 ;
-  wire [7:0] \$354 ;
-  wire [7:0] \$355 ;
-  wire [8:0] \$356 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
   wire \$357 ;
-  wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
@@ -1124,7 +1124,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire [3:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
@@ -1137,140 +1137,438 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [3:0] \$380 ;
+  wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  reg \$385 ;
-  reg [5:0] \$386 ;
-  reg [10:0] \$387 ;
-  reg \$388 ;
-  reg [5:0] \$389 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [8:0] \$39 ;
-  reg [4:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [6:0] \$400 ;
-  reg [6:0] \$401 ;
-  reg [6:0] \$402 ;
-  reg \$403 ;
-  reg [5:0] \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg \$408 ;
-  reg \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  reg \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  reg \$430 ;
-  reg \$431 ;
-  reg \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg \$439 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg [5:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [6:0] \$448 ;
-  reg [2:0] \$449 ;
-  wire \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
-  wire [5:0] \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  wire [31:0] \$47 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire [8:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  wire [7:0] \$49 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire [8:0] \$51 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [7:0] \$53 ;
-  wire [7:0] \$54 ;
-  wire [8:0] \$55 ;
-  wire \$56 ;
-  wire [7:0] \$57 ;
-  wire [7:0] \$58 ;
-  wire [8:0] \$59 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire [3:0] \$526 ;
+  wire \$527 ;
+  wire [4:0] \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire [4:0] \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire [5:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire [31:0] \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [7:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [7:0] \$62 ;
+  wire [7:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire [8:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [7:0] \$63 ;
-  wire [8:0] \$64 ;
-  wire [4:0] \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire [4:0] \$639 ;
+  wire [7:0] \$64 ;
+  wire [4:0] \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire [20:0] \$643 ;
+  wire [31:0] \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire [7:0] \$647 ;
+  wire [7:0] \$648 ;
+  wire [8:0] \$649 ;
+  wire [8:0] \$65 ;
+  wire \$650 ;
+  wire [7:0] \$651 ;
+  wire [7:0] \$652 ;
+  wire [8:0] \$653 ;
+  wire \$654 ;
+  wire [7:0] \$655 ;
+  wire [7:0] \$656 ;
+  wire [8:0] \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire [3:0] \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire [7:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire [3:0] \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire [7:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  reg \$682 ;
+  reg [5:0] \$683 ;
+  reg [10:0] \$684 ;
+  reg \$685 ;
+  reg [5:0] \$686 ;
+  reg [4:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
+  wire [8:0] \$69 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg [6:0] \$697 ;
+  reg [6:0] \$698 ;
+  reg [6:0] \$699 ;
   wire \$7 ;
-  wire [33:0] \$70 ;
+  wire \$70 ;
+  reg \$700 ;
+  reg [5:0] \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg \$709 ;
   wire \$71 ;
-  wire [33:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg \$719 ;
+  wire [7:0] \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
+  wire [7:0] \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
+  wire [8:0] \$74 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg [5:0] \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg [6:0] \$746 ;
+  reg [2:0] \$747 ;
+  reg \$748 ;
+  reg \$749 ;
+  wire [4:0] \$75 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
+  wire [4:0] \$76 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [33:0] \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [33:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
@@ -1289,14 +1587,29 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  wire \$auto$rtlil.cc:2739:Not$10 ;
+  wire \$auto$rtlil.cc:2739:Not$12 ;
+  wire \$auto$rtlil.cc:2739:Not$14 ;
+  wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire \$auto$rtlil.cc:2739:Not$18 ;
+  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire \$auto$rtlil.cc:2739:Not$20 ;
+  wire \$auto$rtlil.cc:2739:Not$22 ;
+  wire \$auto$rtlil.cc:2739:Not$24 ;
+  wire \$auto$rtlil.cc:2739:Not$26 ;
+  wire \$auto$rtlil.cc:2739:Not$28 ;
+  wire \$auto$rtlil.cc:2739:Not$30 ;
+  wire \$auto$rtlil.cc:2739:Not$32 ;
+  wire \$auto$rtlil.cc:2739:Not$4 ;
+  wire \$auto$rtlil.cc:2739:Not$6 ;
+  wire \$auto$rtlil.cc:2739:Not$8 ;
   wire [5:0] \$signal ;
-  wire [3:0] \$signal$101 ;
-  wire \$signal$181 ;
-  wire \$signal$192 ;
-  wire \$signal$210 ;
-  wire [3:0] \$signal$241 ;
-  wire [3:0] \$signal$328 ;
-  wire \$signal$329 ;
+  wire [3:0] \$signal$102 ;
+  wire \$signal$182 ;
+  wire \$signal$193 ;
+  wire \$signal$212 ;
+  wire [3:0] \$signal$240 ;
+  wire \$signal$328 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1324,7 +1637,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg a3_flip = 1'h0;
   reg a3_flip_parity = 1'h0;
   reg [5:0] a3_fresh_slot = 6'h00;
-  reg a3_from_fresh = 1'h0;
   reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
   reg a3_lapped = 1'h0;
@@ -1334,8 +1646,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg a3_pool = 1'h0;
   reg a3_released = 1'h0;
   reg a3_ring = 1'h0;
+  reg a3_sel_fresh = 1'h0;
   reg a3_sel_head = 1'h0;
   reg a3_sel_last = 1'h0;
+  reg a3_sel_new = 1'h0;
   reg [9:0] a3_user = 10'h000;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -1409,13 +1723,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$315 ;
+  wire [5:0] \event_grant_addr$313 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$316 ;
-  wire \event_grant_data$316.snap ;
-  wire [3:0] \event_grant_data$316.tag ;
+  wire [4:0] \event_grant_data$315 ;
+  wire \event_grant_data$315.snap ;
+  wire [3:0] \event_grant_data$315.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -1427,7 +1741,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [5:0] event_grant_w_addr = 6'h00;
   reg [4:0] event_grant_w_data = 5'h00;
   reg event_grant_w_en = 1'h0;
-  reg [5:0] event_grant_waddr;
+  wire [5:0] event_grant_waddr;
   wire [4:0] event_grant_wdata;
   wire \event_grant_wdata.snap ;
   wire [3:0] \event_grant_wdata.tag ;
@@ -1437,7 +1751,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$326 ;
+  wire [5:0] \event_parity_addr$325 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
@@ -1544,6 +1858,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f3_older_snap = 1'h0;
   reg [3:0] f3_older_tag = 4'h0;
   reg f3_pool = 1'h0;
+  reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
   reg f3_same_second = 1'h0;
   reg [5:0] f3_slot = 6'h00;
@@ -1569,7 +1884,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f4_rest_snap = 1'h0;
   reg [3:0] f4_rest_tag = 4'h0;
   reg [5:0] f4_slot = 6'h00;
-  reg f4_taken = 1'h0;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
   reg f4_taken_a4 = 1'h0;
@@ -1589,7 +1903,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [16:0] f6_payload = 17'h00000;
   output f6_valid;
   reg f6_valid = 1'h0;
-  reg fetched_snap;
+  wire fetched_snap;
   input flush_pool;
   wire flush_pool;
   input flush_src;
@@ -1649,7 +1963,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$341 ;
+  wire [31:0] \grant_addr$340 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -1668,11 +1982,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
+  wire [5:0] \r__addr$310 ;
   wire [5:0] \r__addr$312 ;
-  wire [5:0] \r__addr$314 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$323 ;
-  wire [5:0] \r__addr$325 ;
+  wire [5:0] \r__addr$322 ;
+  wire [5:0] \r__addr$324 ;
   wire [10:0] r__data;
   wire [4:0] \r__data$17 ;
   wire [4:0] \r__data$19 ;
@@ -1680,26 +1994,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \r__data$23 ;
   wire rel_f2;
   wire \release ;
-  wire ring_held;
   input rst;
   wire rst;
   wire [3:0] unreleased_err;
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$309 ;
+  wire [5:0] \w__addr$307 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$317 ;
+  wire [5:0] \w__addr$316 ;
   (* init = 11'h000 *)
   wire [10:0] w__data;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$311 ;
-  wire \w__data$321 ;
+  wire [4:0] \w__data$309 ;
+  wire \w__data$320 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$310 ;
-  wire \w__en$319 ;
+  wire \w__en$308 ;
+  wire \w__en$318 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -1733,7 +2046,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= event_grant[\$319 [5:0]];
+    _0_ <= event_grant[\$327 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$19  = _0_;
@@ -1742,12 +2055,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] event_parity [63:0];
   always @(posedge clk) begin
     if (event_queue_wen)
-      event_parity[f4_slot] <= \w__data$321 ;
+      event_parity[f4_slot] <= \w__data$320 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= event_parity[\$319 [5:0]];
+    _2_ <= event_parity[\$327 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$23  = _2_;
@@ -1763,84 +2076,652 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _4_ <= event_queue[event_head];
   end
   assign r__data = _4_;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = \$240  + 1'h1;
+  assign \$242  = \$238  & \$241 [4];
+  assign \$243  = x1_select & f1_hit;
+  assign \$245  = x1_select & f2_in;
+  assign \$247  = f2_flushed | \$246 ;
+  assign \$248  = x1_select | x0_select;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$251  = { 1'h0, \$249  } & \$250 ;
+  assign \$252  = { 1'h0, f3_in } & \$251 ;
+  assign \$253  = ~ rel_f2;
+  assign \$254  = f3_quiet & \$253 ;
+  assign \$255  = ~ \$657 [8];
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = \$256  ? f3_in : 1'h0;
+  assign \$258  = x1_select | x0_select;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$261  = { 1'h0, \$259  } & \$260 ;
+  assign \$262  = { 1'h0, \$257  } & \$261 ;
+  assign \$263  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$264  + 1'h1;
+  assign \$266  = \release  & \$265 [8];
+  assign \$267  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  + 1'h1;
+  assign \$270  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$271  = ~ \$270 ;
+  assign \$272  = \$271  + 1'h1;
+  assign \$273  = event_queue_waddr == 6'h3f;
+  assign \$274  = event_queue_waddr + 1'h1;
+  assign \$275  = \$273  ? 7'h00 : \$274 ;
+  assign \$276  = event_pushed == event_popped;
+  assign \$277  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$278  = \$276  ? 7'h00 : \$277 ;
+  assign \$279  = $signed({ 1'h0, event_count }) + $signed(\$278 );
+  assign \$280  = ! event_pushed;
+  assign \$281  = ! event_popped;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = event_pop ? event_at[1] : event_at[0];
+  assign \$284  = ~ \$283 ;
+  assign \$285  = event_push | \$284 ;
+  assign \$286  = ! event_pushed;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = event_count == 2'h3;
+  assign \$290  = event_pop ? event_at[2] : event_at[1];
+  assign \$291  = ~ \$290 ;
+  assign \$292  = event_push | \$291 ;
+  assign \$294  = ! event_popped;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = event_pop ? event_at[0] : 1'h0;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = event_push | \$297 ;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = event_pop ? event_at[1] : event_at[0];
+  assign \$303  = ~ \$302 ;
+  assign \$304  = event_push | \$303 ;
+  assign \$305  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = f5_wrote & a2_ring;
+  assign \$308  = { \$307 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$309  = ~ \$308 ;
+  assign \$310  = \$309  + 1'h1;
+  assign \$311  = \release  & f4_taken_a2;
+  assign \$312  = a3_ring & a3_lapped;
+  assign \$314  = \release  & f4_taken_a3;
+  assign \$315  = a3_released | \$314 ;
+  assign \$316  = ~ a4_released;
+  assign \$317  = a4_prev_held & \$316 ;
+  assign \$318  = \release  & f4_taken_a4;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$317  & \$319 ;
+  assign \$321  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$322  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$323  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$324  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$325  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$326  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$327  = x1_select ? 7'h00 : event_fresh;
+  assign \$328  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$328 ;
+  assign \$329  = ~ x1_select;
+  assign \$330  = a1_select & \$329 ;
+  assign \$331  = ~ event_has_fresh;
+  assign \$332  = \$330  & \$331 ;
+  assign event_pop = \$332  & event_nonempty;
+  assign \$333  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$335  = \$334  & event_queue_r0_b0[0];
+  assign \$336  = \$333  | \$335 ;
+  assign \$337  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$339  = \$338  & event_queue_r0_b0[1];
+  assign \$340  = \$337  | \$339 ;
+  assign \$341  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$343  = \$342  & event_queue_r0_b0[2];
+  assign \$344  = \$341  | \$343 ;
+  assign \$345  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$347  = \$346  & event_queue_r0_b0[3];
+  assign \$348  = \$345  | \$347 ;
+  assign \$349  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$351  = \$350  & event_queue_r0_b0[4];
+  assign \$352  = \$349  | \$351 ;
+  assign \$353  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$355  = \$354  & event_queue_r0_b0[5];
+  assign \$356  = \$353  | \$355 ;
+  assign \$357  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$359  = \$358  & event_queue_r0_b0[6];
+  assign fetched_snap = \$357  | \$359 ;
+  assign \$360  = a3_fwd_ok & a3_hit_a1;
+  assign \$361  = a3_fwd_ok & a3_older_hit;
+  assign \$366  = ~ event_grant_r1_b0[1];
+  assign \$368  = event_grant_r1_b0[2] ^ \$367 ;
+  assign \$369  = ~ event_grant_r1_b0[1];
+  assign \$370  = ~ event_grant_r1_b0[2];
+  assign \$371  = \$369  | \$370 ;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = event_grant_r1_b0[3] ^ \$372 ;
+  assign \$374  = ~ event_grant_r1_b0[1];
+  assign \$375  = ~ event_grant_r1_b0[2];
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = ~ event_grant_r1_b0[3];
+  assign \$378  = \$376  | \$377 ;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = event_grant_r1_b0[4] ^ \$379 ;
+  assign \$381  = \$363  & \$365 ;
+  assign \$382  = \$362  | \$381 ;
+  assign \$386  = ~ event_queue_r0_b0[7];
+  assign \$388  = event_queue_r0_b0[8] ^ \$387 ;
+  assign \$389  = ~ event_queue_r0_b0[7];
+  assign \$390  = ~ event_queue_r0_b0[8];
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = event_queue_r0_b0[9] ^ \$392 ;
+  assign \$394  = ~ event_queue_r0_b0[7];
+  assign \$395  = ~ event_queue_r0_b0[8];
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = ~ event_queue_r0_b0[9];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = event_queue_r0_b0[10] ^ \$399 ;
+  assign \$401  = \$383  & \$385 ;
+  assign \$402  = \$382  | \$401 ;
+  assign \$407  = ~ event_grant_r1_b0[1];
+  assign \$409  = event_grant_r1_b0[2] ^ \$408 ;
+  assign \$410  = ~ event_grant_r1_b0[1];
+  assign \$411  = ~ event_grant_r1_b0[2];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = event_grant_r1_b0[3] ^ \$413 ;
+  assign \$415  = ~ event_grant_r1_b0[1];
+  assign \$416  = ~ event_grant_r1_b0[2];
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = ~ event_grant_r1_b0[3];
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = event_grant_r1_b0[4] ^ \$420 ;
+  assign \$422  = \$404  & \$409 ;
+  assign \$427  = ~ event_queue_r0_b0[7];
+  assign \$429  = event_queue_r0_b0[8] ^ \$428 ;
+  assign \$430  = ~ event_queue_r0_b0[7];
+  assign \$431  = ~ event_queue_r0_b0[8];
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = event_queue_r0_b0[9] ^ \$433 ;
+  assign \$435  = ~ event_queue_r0_b0[7];
+  assign \$436  = ~ event_queue_r0_b0[8];
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = ~ event_queue_r0_b0[9];
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = event_queue_r0_b0[10] ^ \$440 ;
+  assign \$442  = \$424  & \$429 ;
+  assign \$443  = \$423  | \$442 ;
+  assign \$448  = ~ event_grant_r1_b0[1];
+  assign \$450  = event_grant_r1_b0[2] ^ \$449 ;
+  assign \$451  = ~ event_grant_r1_b0[1];
+  assign \$452  = ~ event_grant_r1_b0[2];
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = event_grant_r1_b0[3] ^ \$454 ;
+  assign \$456  = ~ event_grant_r1_b0[1];
+  assign \$457  = ~ event_grant_r1_b0[2];
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = ~ event_grant_r1_b0[3];
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = event_grant_r1_b0[4] ^ \$461 ;
+  assign \$463  = \$445  & \$455 ;
+  assign \$468  = ~ event_queue_r0_b0[7];
+  assign \$470  = event_queue_r0_b0[8] ^ \$469 ;
+  assign \$471  = ~ event_queue_r0_b0[7];
+  assign \$472  = ~ event_queue_r0_b0[8];
+  assign \$473  = \$471  | \$472 ;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = event_queue_r0_b0[9] ^ \$474 ;
+  assign \$476  = ~ event_queue_r0_b0[7];
+  assign \$477  = ~ event_queue_r0_b0[8];
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = ~ event_queue_r0_b0[9];
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = event_queue_r0_b0[10] ^ \$481 ;
+  assign \$483  = \$465  & \$475 ;
+  assign \$484  = \$464  | \$483 ;
+  assign \$489  = ~ event_grant_r1_b0[1];
+  assign \$491  = event_grant_r1_b0[2] ^ \$490 ;
+  assign \$492  = ~ event_grant_r1_b0[1];
+  assign \$493  = ~ event_grant_r1_b0[2];
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = event_grant_r1_b0[3] ^ \$495 ;
+  assign \$497  = ~ event_grant_r1_b0[1];
+  assign \$498  = ~ event_grant_r1_b0[2];
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = ~ event_grant_r1_b0[3];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = event_grant_r1_b0[4] ^ \$502 ;
+  assign \$504  = \$486  & \$503 ;
+  assign \$509  = ~ event_queue_r0_b0[7];
+  assign \$511  = event_queue_r0_b0[8] ^ \$510 ;
+  assign \$512  = ~ event_queue_r0_b0[7];
+  assign \$513  = ~ event_queue_r0_b0[8];
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = event_queue_r0_b0[9] ^ \$515 ;
+  assign \$517  = ~ event_queue_r0_b0[7];
+  assign \$518  = ~ event_queue_r0_b0[8];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = ~ event_queue_r0_b0[9];
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = event_queue_r0_b0[10] ^ \$522 ;
+  assign \$524  = \$506  & \$523 ;
+  assign \$525  = \$505  | \$524 ;
+  assign \$526  = \$361  ? a3_older_next : { \$525 , \$484 , \$443 , \$402  };
+  assign \$signal$102  = \$360  ? a4_tag_next : \$526 ;
+  assign \$527  = a3_fwd_ok & a3_hit_a1;
+  assign \$528  = a4_tag_next + 1'h1;
+  assign \$529  = a3_fwd_ok & a3_older_hit;
+  assign \$530  = a3_older_next + 1'h1;
+  assign \$535  = ~ event_grant_r1_b0[2];
+  assign \$537  = event_grant_r1_b0[3] ^ \$536 ;
+  assign \$538  = ~ event_grant_r1_b0[2];
+  assign \$539  = ~ event_grant_r1_b0[3];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = event_grant_r1_b0[4] ^ \$541 ;
+  assign \$543  = \$532  & event_grant_r1_b0[1];
+  assign \$548  = ~ event_queue_r0_b0[8];
+  assign \$550  = event_queue_r0_b0[9] ^ \$549 ;
+  assign \$551  = ~ event_queue_r0_b0[8];
+  assign \$552  = ~ event_queue_r0_b0[9];
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = event_queue_r0_b0[10] ^ \$554 ;
+  assign \$556  = \$545  & event_queue_r0_b0[7];
+  assign \$557  = \$544  | \$556 ;
+  assign \$562  = ~ event_grant_r1_b0[2];
+  assign \$564  = event_grant_r1_b0[3] ^ \$563 ;
+  assign \$565  = ~ event_grant_r1_b0[2];
+  assign \$566  = ~ event_grant_r1_b0[3];
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = event_grant_r1_b0[4] ^ \$568 ;
+  assign \$570  = \$559  & \$561 ;
+  assign \$571  = \$558  | \$570 ;
+  assign \$575  = ~ event_queue_r0_b0[8];
+  assign \$577  = event_queue_r0_b0[9] ^ \$576 ;
+  assign \$578  = ~ event_queue_r0_b0[8];
+  assign \$579  = ~ event_queue_r0_b0[9];
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = event_queue_r0_b0[10] ^ \$581 ;
+  assign \$583  = \$572  & \$574 ;
+  assign \$584  = \$571  | \$583 ;
+  assign \$589  = ~ event_grant_r1_b0[2];
+  assign \$591  = event_grant_r1_b0[3] ^ \$590 ;
+  assign \$592  = ~ event_grant_r1_b0[2];
+  assign \$593  = ~ event_grant_r1_b0[3];
+  assign \$594  = \$592  | \$593 ;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = event_grant_r1_b0[4] ^ \$595 ;
+  assign \$597  = \$586  & \$591 ;
+  assign \$602  = ~ event_queue_r0_b0[8];
+  assign \$604  = event_queue_r0_b0[9] ^ \$603 ;
+  assign \$605  = ~ event_queue_r0_b0[8];
+  assign \$606  = ~ event_queue_r0_b0[9];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = event_queue_r0_b0[10] ^ \$608 ;
+  assign \$610  = \$599  & \$604 ;
+  assign \$611  = \$598  | \$610 ;
+  assign \$616  = ~ event_grant_r1_b0[2];
+  assign \$618  = event_grant_r1_b0[3] ^ \$617 ;
+  assign \$619  = ~ event_grant_r1_b0[2];
+  assign \$620  = ~ event_grant_r1_b0[3];
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = event_grant_r1_b0[4] ^ \$622 ;
+  assign \$624  = \$613  & \$623 ;
+  assign \$629  = ~ event_queue_r0_b0[8];
+  assign \$631  = event_queue_r0_b0[9] ^ \$630 ;
+  assign \$632  = ~ event_queue_r0_b0[8];
+  assign \$633  = ~ event_queue_r0_b0[9];
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = event_queue_r0_b0[10] ^ \$635 ;
+  assign \$637  = \$626  & \$636 ;
+  assign \$638  = \$625  | \$637 ;
+  assign \$639  = \$529  ? \$530  : { 1'h0, \$638 , \$611 , \$584 , \$557  };
+  assign \$640  = \$527  ? \$528  : \$639 ;
+  assign \$641  = a3_valid & a3_ok;
+  assign \$642  = ! a3_pool;
+  assign event_grant_wen = \$641  & \$642 ;
+  assign \$645  = ! f2_err;
+  assign \$signal$182  = f2_valid & \$645 ;
+  assign \$646  = a4_valid & a4_ok;
+  assign \$647  = { \$646 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$648  = ~ \$647 ;
+  assign \$649  = \$648  + 1'h1;
+  assign \$650  = a5_valid & a5_ok;
+  assign \$651  = { \$650 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$652  = ~ \$651 ;
+  assign \$653  = \$652  + 1'h1;
+  assign \$654  = a4_valid & a4_ok;
+  assign \$655  = { \$654 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$656  = ~ \$655 ;
+  assign \$657  = \$656  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$658  = ~ f4_prev_released;
+  assign \$659  = \$658  & f4_rest_held;
+  assign \$signal$328  = f4_hit_a1 | \$659 ;
+  assign \$660  = ~ f4_prev_released;
+  assign \$661  = f4_by_mem & f4_mem_ok;
+  assign \$662  = f4_by_older | \$661 ;
+  assign \$663  = \$660  & \$662 ;
+  assign \release  = f4_by_a1 | \$663 ;
+  assign \$664  = ~ f4_go;
+  assign \$665  = ~ \$signal$328 ;
+  assign \$666  = \$signal$328  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$666  : f4_err;
+  assign \$signal$240  = \release  ? 4'h0 : unreleased_err;
+  assign \$667  = ~ f4_prev_released;
+  assign \$668  = \$667  & f4_by_older;
+  assign \$669  = f4_by_a1 | \$668 ;
+  assign \$670  = f4_live & \$669 ;
+  assign \$671  = ~ f4_prev_released;
+  assign \$672  = \$671  & f4_by_mem_live;
+  assign \$673  = \$672  & f4_mem_ok;
+  assign event_queue_wen = \$670  | \$673 ;
+  assign \$674  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$320  = ~ \$674 ;
+  assign \$675  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$676  = ~ \$675 ;
+  assign \$677  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$678  = busy_0 | busy_6;
+  assign \$679  = busy_12 | busy_18;
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = busy_24 | busy_30;
+  assign busy = \$680  | \$681 ;
+  always @(posedge clk)
+    event_queue_w_en <= \$682 ;
+  always @(posedge clk)
+    event_queue_w_addr <= \$683 ;
+  always @(posedge clk)
+    event_queue_w_data <= \$684 ;
+  always @(posedge clk)
+    event_queue_r0_b0 <= r__data;
+  always @(posedge clk)
+    event_grant_w_en <= \$685 ;
+  always @(posedge clk)
+    event_grant_w_addr <= \$686 ;
+  always @(posedge clk)
+    event_grant_w_data <= \$687 ;
+  always @(posedge clk)
+    event_grant_r0_b0 <= \r__data$17 ;
+  always @(posedge clk)
+    event_grant_r1_b0 <= \r__data$19 ;
+  always @(posedge clk)
+    event_parity_r0_b0 <= \r__data$21 ;
+  always @(posedge clk)
+    event_parity_r1_b0 <= \r__data$23 ;
+  always @(posedge clk)
+    a0_valid <= \$688 ;
+  always @(posedge clk)
+    a0_pool <= alloc_pool;
+  always @(posedge clk)
+    a0_size <= alloc_size;
+  always @(posedge clk)
+    a0_user <= alloc_user;
+  always @(posedge clk)
+    a0_fits <= \$4 ;
+  always @(posedge clk)
+    a1_valid <= \$689 ;
+  always @(posedge clk)
+    a1_pool <= a0_pool;
+  always @(posedge clk)
+    a1_user <= a0_user;
+  always @(posedge clk)
+    a1_bad_pool <= \$5 ;
+  always @(posedge clk)
+    a1_fits <= a0_fits;
+  always @(posedge clk)
+    a1_in <= \$6 ;
+  always @(posedge clk)
+    a1_select <= \$690 ;
+  always @(posedge clk)
+    x0_valid <= \$691 ;
+  always @(posedge clk)
+    x0_pool <= flush_pool;
+  always @(posedge clk)
+    x0_user <= flush_user;
+  always @(posedge clk)
+    x0_select <= \$692 ;
+  always @(posedge clk)
+    x1_valid <= \$693 ;
+  always @(posedge clk)
+    x1_pool <= x0_pool;
+  always @(posedge clk)
+    x1_user <= x0_user;
+  always @(posedge clk)
+    x1_err <= \$14 ;
+  always @(posedge clk)
+    x1_select <= \$694 ;
+  always @(posedge clk)
+    x2_valid <= \$695 ;
+  always @(posedge clk)
+    x2_ok <= \$15 ;
+  always @(posedge clk)
+    x2_err <= x1_err;
+  always @(posedge clk)
+    x2_user <= x1_user;
+  always @(posedge clk)
+    x2_pool <= x1_pool;
+  always @(posedge clk)
+    a2_in <= a1_in;
+  always @(posedge clk)
+    a2_valid <= \$696 ;
+  always @(posedge clk)
+    a2_pool <= a1_pool;
+  always @(posedge clk)
+    a2_user <= a1_user;
+  always @(posedge clk)
+    event_seen <= \$697 ;
+  always @(posedge clk)
+    event_seen_prev <= \$698 ;
+  always @(posedge clk)
+    event_fresh <= \$699 ;
+  always @(posedge clk)
+    event_has_fresh <= \$700 ;
+  always @(posedge clk)
+    event_head <= \$701 ;
+  always @(posedge clk)
+    a2_ring <= \$702 ;
+  always @(posedge clk)
+    a2_lapped <= 1'h0;
+  always @(posedge clk)
+    a2_ok <= \$27 ;
+  always @(posedge clk)
+    a2_fail_err <= \$30 ;
+  always @(posedge clk)
+    a2_from_fresh <= \$32 ;
+  always @(posedge clk)
+    a2_fresh_slot <= \$33 ;
+  always @(posedge clk)
+    a3_valid <= \$703 ;
+  always @(posedge clk)
+    a3_ok <= a2_ok;
+  always @(posedge clk)
+    a3_err <= \$34 ;
+  always @(posedge clk)
+    a3_pool <= a2_pool;
+  always @(posedge clk)
+    a3_user <= a2_user;
+  always @(posedge clk)
+    a3_fresh_slot <= a2_fresh_slot;
+  always @(posedge clk)
+    a3_ring <= \$704 ;
+  always @(posedge clk)
+    a3_lapped <= a2_lapped;
+  always @(posedge clk)
+    a3_sel_head <= \$37 ;
+  always @(posedge clk)
+    a3_sel_last <= \$43 ;
+  always @(posedge clk)
+    a3_sel_new <= \$51 ;
+  always @(posedge clk)
+    a3_fail <= \$52 ;
+  always @(posedge clk)
+    a3_sel_fresh <= \$54 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$55 ;
+  always @(posedge clk)
+    a4_valid <= \$705 ;
+  always @(posedge clk)
+    a4_ok <= a3_ok;
+  always @(posedge clk)
+    a4_err <= a3_err;
+  always @(posedge clk)
+    a4_pool <= a3_pool;
+  always @(posedge clk)
+    a4_user <= a3_user;
+  always @(posedge clk)
+    a4_slot <= \$56 ;
+  always @(posedge clk)
+    a4_tag <= \$signal$102 ;
+  always @(posedge clk)
+    a4_tag_next <= \$640 [3:0];
+  always @(posedge clk)
+    a4_snap <= fetched_snap;
+  always @(posedge clk)
+    a5_valid <= \$706 ;
+  always @(posedge clk)
+    a5_ok <= a4_ok;
+  always @(posedge clk)
+    a5_err <= a4_err;
+  always @(posedge clk)
+    a5_pool <= a4_pool;
+  always @(posedge clk)
+    a5_user <= a4_user;
+  always @(posedge clk)
+    a5_slot <= a4_slot;
+  always @(posedge clk)
+    a5_tag <= a4_tag;
+  always @(posedge clk)
+    a5_snap <= a4_snap;
+  always @(posedge clk)
+    a5_addr <= \$57 ;
+  always @(posedge clk)
+    a3_hit_a1 <= \$61 [8];
+  always @(posedge clk)
+    a3_older_hit <= \$70 ;
+  always @(posedge clk)
+    a3_older_next <= \$76 [3:0];
+  always @(posedge clk)
+    f0_valid <= \$707 ;
+  always @(posedge clk)
+    f0_addr <= free_addr;
+  always @(posedge clk)
+    f0_user <= free_user;
+  always @(posedge clk)
+    f0_oor <= free_oor;
+  always @(posedge clk)
+    f0_oor_pool <= free_oor_pool;
+  always @(posedge clk)
+    f0_tag <= free_tag;
+  always @(posedge clk)
+    f0_hit <= \$86 ;
+  always @(posedge clk)
+    f1_contract <= 1'h0;
+  always @(posedge clk)
+    f1_valid <= \$708 ;
+  always @(posedge clk)
+    f1_tag <= f0_tag;
+  always @(posedge clk)
+    f1_user <= f0_user;
+  always @(posedge clk)
+    f1_oor <= f0_oor;
+  always @(posedge clk)
+    f1_oor_pool <= f0_oor_pool;
+  always @(posedge clk)
+    f1_addr <= f0_addr;
+  always @(posedge clk)
+    f2_addr <= f1_addr;
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$412 ;
+    f1_same_second_eq0 <= \$709 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$413 ;
+    f1_same_second_eq3 <= \$710 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$414 ;
+    f1_same_second_eq6 <= \$711 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$415 ;
+    f1_same_second_eq9 <= \$712 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$416 ;
+    f1_same_second_eq12 <= \$713 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$417 ;
+    f1_same_second_eq15 <= \$714 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$418 ;
+    f1_same_second_eq18 <= \$715 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$419 ;
+    f1_same_second_eq21 <= \$716 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$420 ;
+    f1_same_second_eq24 <= \$717 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$421 ;
+    f1_same_second_eq27 <= \$718 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$422 ;
+    f1_same_second_eq30 <= \$719 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$423 ;
+    f1_same_third_eq0 <= \$720 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$424 ;
+    f1_same_third_eq3 <= \$721 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$425 ;
+    f1_same_third_eq6 <= \$722 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$426 ;
+    f1_same_third_eq9 <= \$723 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$427 ;
+    f1_same_third_eq12 <= \$724 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$428 ;
+    f1_same_third_eq15 <= \$725 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$429 ;
+    f1_same_third_eq18 <= \$726 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$430 ;
+    f1_same_third_eq21 <= \$727 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$431 ;
+    f1_same_third_eq24 <= \$728 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$432 ;
+    f1_same_third_eq27 <= \$729 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$433 ;
+    f1_same_third_eq30 <= \$730 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$99 ;
+    f1_misaligned <= \$109 ;
   always @(posedge clk)
-    f1_event_slot <= \$100 [5:0];
+    f1_event_slot <= \$110 [5:0];
   always @(posedge clk)
-    f2_valid <= \$434 ;
+    f2_valid <= \$731 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$102 ;
+    f2_pool <= \$112 ;
   always @(posedge clk)
-    f2_slot <= \$103 ;
+    f2_slot <= \$113 ;
   always @(posedge clk)
-    f2_in_pool <= \$105 ;
+    f2_in_pool <= \$115 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$113 ;
+    f2_err <= \$123 ;
   always @(posedge clk)
-    f2_never_granted <= \$117 ;
+    f2_never_granted <= \$128 ;
   always @(posedge clk)
-    f2_same_second <= \$139 ;
+    f2_same_second <= \$150 ;
   always @(posedge clk)
-    f2_same_third <= \$161 ;
+    f2_same_third <= \$172 ;
   always @(posedge clk)
-    f3_valid <= \$435 ;
+    f3_valid <= \$732 ;
   always @(posedge clk)
-    f3_go <= \$436 ;
+    f3_go <= \$733 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -1854,29 +2735,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$162 ;
+    f3_in <= \$173 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$352 [8];
+    f3_hit_a2 <= \$649 [8];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$165 [4];
+    f3_a2_tag_ok <= \$176 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$356 [8];
+    f3_hit_a3 <= \$653 [8];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$168 [4];
+    f3_a3_tag_ok <= \$179 [4];
   always @(posedge clk)
-    f3_older_tag <= \$169 ;
+    f3_older_tag <= \$180 ;
   always @(posedge clk)
-    f3_older_snap <= \$170 ;
+    f3_older_snap <= \$181 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$171 ;
+    f3_rel_f3 <= \$182 ;
   always @(posedge clk)
-    f4_valid <= \$437 ;
+    f3_quiet <= \$734 ;
   always @(posedge clk)
-    f4_go <= \$438 ;
+    f4_valid <= \$735 ;
+  always @(posedge clk)
+    f4_go <= \$736 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -1890,63 +2773,61 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$360 [8];
+    f4_hit_a1 <= \$657 [8];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$181 ;
+    f4_rest_held <= \$200 ;
   always @(posedge clk)
-    f4_rest_tag <= \$184 ;
+    f4_rest_tag <= \$210 ;
   always @(posedge clk)
-    f4_rest_snap <= \$187 ;
+    f4_rest_snap <= \$214 ;
   always @(posedge clk)
-    f4_by_a1 <= \$439 ;
+    f4_by_a1 <= \$737 ;
   always @(posedge clk)
-    f4_by_older <= \$440 ;
+    f4_by_older <= \$738 ;
   always @(posedge clk)
-    f4_by_mem <= \$441 ;
+    f4_by_mem <= \$739 ;
   always @(posedge clk)
-    f4_mem_ok <= \$220 ;
+    f4_mem_ok <= \$242 ;
   always @(posedge clk)
-    f2_flushed <= \$222 ;
+    f2_flushed <= \$244 ;
   always @(posedge clk)
-    f3_flushed <= \$225 ;
+    f3_flushed <= \$247 ;
   always @(posedge clk)
-    f4_live <= \$230 [0];
+    f4_live <= \$252 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$442 ;
+    f4_by_mem_live <= \$740 ;
   always @(posedge clk)
-    f4_prev_released <= \$443 ;
+    f4_prev_released <= \$741 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$253 [8];
+    f4_taken_a4 <= \$269 [8];
   always @(posedge clk)
-    f4_taken_a3 <= \$256 [8];
+    f4_taken_a3 <= \$272 [8];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    f4_taken <= \$264 ;
+    event_push <= \$742 ;
   always @(posedge clk)
-    event_push <= \$444 ;
+    event_queue_waddr <= \$743 ;
   always @(posedge clk)
-    event_queue_waddr <= \$445 ;
+    event_pushed <= \$744 ;
   always @(posedge clk)
-    event_pushed <= \$446 ;
+    event_popped <= \$745 ;
   always @(posedge clk)
-    event_popped <= \$447 ;
+    event_count <= \$746 ;
   always @(posedge clk)
-    event_count <= \$448 ;
+    event_at <= \$747 ;
   always @(posedge clk)
-    event_at <= \$449 ;
+    event_nonempty <= \$748 ;
   always @(posedge clk)
-    event_nonempty <= \$450 ;
+    f5_valid <= \$749 ;
   always @(posedge clk)
-    f5_valid <= \$451 ;
+    f5_ok <= \$750 ;
   always @(posedge clk)
-    f5_ok <= \$452 ;
-  always @(posedge clk)
-    f5_err <= \$signal$241 ;
+    f5_err <= \$signal$240 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -1960,41 +2841,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$298 ;
+    f5_wparity <= \$306 ;
   always @(posedge clk)
-    a3_flip <= \$302 [8];
+    a3_flip <= \$310 [8];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$303 ;
+    a3_released <= \$311 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$307 ;
+    a4_released <= \$315 ;
   always @(posedge clk)
-    a5_overwrite <= \$312 ;
+    a5_overwrite <= \$320 ;
   always @(posedge clk)
-    a6_valid <= \$453 ;
+    a6_valid <= \$751 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$454 ;
+    f6_valid <= \$752 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$455 ;
+    x3_valid <= \$753 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$456 ;
+    x4_valid <= \$754 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$457 ;
+    x5_valid <= \$755 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$458 ;
+    x6_valid <= \$756 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -2054,17 +2935,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$459 ;
+    busy_0 <= \$757 ;
   always @(posedge clk)
-    busy_6 <= \$460 ;
+    busy_6 <= \$758 ;
   always @(posedge clk)
-    busy_12 <= \$461 ;
+    busy_12 <= \$759 ;
   always @(posedge clk)
-    busy_18 <= \$462 ;
+    busy_18 <= \$760 ;
   always @(posedge clk)
-    busy_24 <= \$463 ;
+    busy_24 <= \$761 ;
   always @(posedge clk)
-    busy_30 <= \$464 ;
+    busy_30 <= \$762 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -2078,12 +2959,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$319 [5:0] - event_seen;
+  assign \$16  = \$327 [5:0] - event_seen;
   assign \$17  = ~ \$16 [7];
   assign \$18  = event_take_fresh & \$17 ;
-  assign \$19  = \$319 [5:0] + 1'h1;
-  assign \$20  = \$319 [5:0] + 1'h1;
-  assign \$21  = \$319 [5:0] != 6'h3f;
+  assign \$19  = \$327 [5:0] + 1'h1;
+  assign \$20  = \$327 [5:0] + 1'h1;
+  assign \$21  = \$327 [5:0] != 6'h3f;
   assign \$22  = event_head == 6'h3f;
   assign \$23  = event_head + 1'h1;
   assign \$24  = \$22  ? 7'h00 : \$23 ;
@@ -2095,7 +2976,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$30  = a1_bad_pool ? 4'h2 : \$29 ;
   assign \$31  = event_has_fresh | x1_select;
   assign \$32  = a1_in & \$31 ;
-  assign \$33  = a1_in ? \$319 [5:0] : 6'h00;
+  assign \$33  = a1_in ? \$327 [5:0] : 6'h00;
   assign \$34  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$35  = ~ a2_from_fresh;
   assign \$36  = a2_ok & \$35 ;
@@ -2105,1236 +2986,880 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$40  = ~ \$39 [7];
   assign \$42  = a2_in & \$41 ;
   assign \$43  = \$38  ? \$42  : 1'h0;
-  assign \$44  = ~ a2_ok;
-  assign \$45  = a2_ok & a2_from_fresh;
-  assign \$46  = a3_ok ? event_grant_waddr : 6'h00;
-  assign \$47  = a4_ok ? grant_addr : 32'd0;
-  assign \$48  = a3_valid & a3_ok;
-  assign \$49  = { \$48 , a3_pool, event_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$44  = a2_ok & a2_from_fresh;
+  assign \$45  = a2_fresh_slot - event_seen_prev;
+  assign \$46  = ~ \$45 [7];
+  assign \$48  = a2_in & \$47 ;
   assign \$50  = ~ \$49 ;
-  assign \$51  = \$50  + 1'h1;
-  assign \$52  = a4_valid & a4_ok;
-  assign \$53  = { \$52 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$54  + 1'h1;
-  assign \$56  = a5_valid & a5_ok;
-  assign \$57  = { \$56 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$58  = ~ \$57 ;
-  assign \$59  = \$58  + 1'h1;
-  assign \$60  = \$55 [8] | \$59 [8];
-  assign \$61  = a4_valid & a4_ok;
-  assign \$62  = { \$61 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$63  + 1'h1;
-  assign \$65  = a5_tag + 1'h1;
-  assign \$66  = \$64 [8] ? { 1'h0, a4_tag_next } : \$65 ;
-  assign \$67  = ~ free_oor;
-  assign \$68  = ! free_oor_pool;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = free_port_addr - 32'd2147483648;
-  assign \$71  = ~ \$70 [32];
-  assign \$72  = free_port_addr - 32'd2147745792;
-  assign \$73  = ~ \$72 [32];
-  assign \$75  = \$71  & \$74 ;
-  assign \$76  = free_src ? \$69  : \$75 ;
-  assign \$77  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$78  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$79  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$80  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$81  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$82  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$83  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$84  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$85  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$86  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$87  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$88  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$89  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$90  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$91  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$92  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$93  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$94  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$95  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$96  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$97  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$98  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$99  = | f0_addr[11:0];
-  assign \$100  = f0_addr[31:12] - 20'h80000;
-  assign \$102  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$103  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$105  = f1_oor | \$104 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = f1_oor | \$107 ;
-  assign \$109  = f1_hit & f1_misaligned;
-  assign \$111  = f1_contract ? 4'h8 : 4'h0;
-  assign \$112  = \$110  ? 4'h5 : \$111 ;
-  assign \$113  = \$108  ? 4'h4 : \$112 ;
-  assign \$114  = f1_event_slot - event_fresh;
-  assign \$115  = ~ \$114 [7];
-  assign \$116  = f1_hit & \$115 ;
-  assign \$118  = ~ f1_same_second_eq0;
-  assign \$119  = ~ f1_same_second_eq3;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = ~ f1_same_second_eq6;
-  assign \$122  = ~ f1_same_second_eq9;
-  assign \$123  = \$121  | \$122 ;
-  assign \$124  = \$120  | \$123 ;
-  assign \$125  = ~ f1_same_second_eq12;
-  assign \$126  = ~ f1_same_second_eq15;
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = ~ f1_same_second_eq18;
-  assign \$129  = ~ f1_same_second_eq21;
-  assign \$130  = \$128  | \$129 ;
-  assign \$131  = \$127  | \$130 ;
-  assign \$132  = \$124  | \$131 ;
-  assign \$133  = ~ f1_same_second_eq24;
-  assign \$134  = ~ f1_same_second_eq27;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = ~ f1_same_second_eq30;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$132  | \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = ~ f1_same_third_eq0;
-  assign \$141  = ~ f1_same_third_eq3;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = ~ f1_same_third_eq6;
-  assign \$144  = ~ f1_same_third_eq9;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  | \$145 ;
-  assign \$147  = ~ f1_same_third_eq12;
-  assign \$148  = ~ f1_same_third_eq15;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = ~ f1_same_third_eq18;
-  assign \$151  = ~ f1_same_third_eq21;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = \$149  | \$152 ;
-  assign \$154  = \$146  | \$153 ;
-  assign \$155  = ~ f1_same_third_eq24;
-  assign \$156  = ~ f1_same_third_eq27;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = ~ f1_same_third_eq30;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$154  | \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = ! f2_pool;
-  assign \$163  = a4_tag ^ f2_tag;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  + 1'h1;
-  assign \$166  = a5_tag ^ f2_tag;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = \$352 [8] ? a4_tag : a5_tag;
-  assign \$170  = \$352 [8] ? a4_snap : a5_snap;
-  assign \$171  = f2_same_third & f5_ok;
-  assign \$172  = ~ f3_never_granted;
-  assign \$173  = ~ rel_f2;
-  assign \$174  = ~ f3_rel_f3;
-  assign \$175  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$176  = f3_in & \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = f3_hit_a3 | \$177 ;
-  assign \$179  = \$173  & \$178 ;
-  assign \$180  = f3_hit_a2 | \$179 ;
-  assign \$181  = \$172  & \$180 ;
-  assign \$182  = f3_hit_a2 | f3_hit_a3;
-  assign \$183  = f3_in ? event_grant_r0_b0[4:1] : 4'h0;
-  assign \$184  = \$182  ? f3_older_tag : \$183 ;
-  assign \$185  = f3_hit_a2 | f3_hit_a3;
-  assign \$186  = f3_in & event_grant_r0_b0[0];
-  assign \$187  = \$185  ? f3_older_snap : \$186 ;
-  assign \$188  = f3_go & \$360 [8];
-  assign \$189  = a4_tag ^ f3_tag;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$190  + 1'h1;
-  assign \$192  = \$188  & \$191 [4];
-  assign \$193  = ~ f3_never_granted;
-  assign \$194  = f3_go & \$193 ;
-  assign \$195  = ~ \$360 [8];
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ rel_f2;
-  assign \$198  = \$197  & f3_hit_a3;
+  assign \$51  = \$44  & \$50 ;
+  assign \$52  = ~ a2_ok;
+  assign \$53  = a2_ok & a2_from_fresh;
+  assign \$54  = \$53  ? a2_in : 1'h0;
+  assign \$55  = a2_ok & a2_from_fresh;
+  assign \$56  = a3_ok ? { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  } : 6'h00;
+  assign \$57  = a4_ok ? grant_addr : 32'd0;
+  assign \$58  = a3_valid & a3_ok;
+  assign \$59  = { \$58 , a3_pool, \$356 , \$352 , \$348 , \$344 , \$340 , \$336  } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$60  + 1'h1;
+  assign \$62  = a4_valid & a4_ok;
+  assign \$63  = { \$62 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$64  + 1'h1;
+  assign \$66  = a5_valid & a5_ok;
+  assign \$67  = { \$66 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$68  + 1'h1;
+  assign \$70  = \$65 [8] | \$69 [8];
+  assign \$71  = a4_valid & a4_ok;
+  assign \$72  = { \$71 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$73  + 1'h1;
+  assign \$75  = a5_tag + 1'h1;
+  assign \$76  = \$74 [8] ? { 1'h0, a4_tag_next } : \$75 ;
+  assign \$77  = ~ free_oor;
+  assign \$78  = ! free_oor_pool;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = free_port_addr - 32'd2147483648;
+  assign \$81  = ~ \$80 [32];
+  assign \$82  = free_port_addr - 32'd2147745792;
+  assign \$83  = ~ \$82 [32];
+  assign \$85  = \$81  & \$84 ;
+  assign \$86  = free_src ? \$79  : \$85 ;
+  assign \$87  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$88  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$89  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$90  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$91  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$92  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$93  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$94  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$95  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$96  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$97  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$98  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$99  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$100  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$101  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$102  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$103  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$104  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$105  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$106  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$107  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$108  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$109  = | f0_addr[11:0];
+  assign \$110  = f0_addr[31:12] - 20'h80000;
+  assign \$112  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$113  = f1_hit ? f1_event_slot : 6'h00;
+  assign \$115  = f1_oor | \$114 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = f1_oor | \$117 ;
+  assign \$119  = f1_hit & f1_misaligned;
+  assign \$121  = f1_contract ? 4'h8 : 4'h0;
+  assign \$122  = \$120  ? 4'h5 : \$121 ;
+  assign \$123  = \$118  ? 4'h4 : \$122 ;
+  assign \$124  = f1_event_slot - event_fresh;
+  assign \$125  = ~ \$124 [7];
+  assign \$126  = f1_hit & \$125 ;
+  assign \$129  = ~ f1_same_second_eq0;
+  assign \$130  = ~ f1_same_second_eq3;
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = ~ f1_same_second_eq6;
+  assign \$133  = ~ f1_same_second_eq9;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = \$131  | \$134 ;
+  assign \$136  = ~ f1_same_second_eq12;
+  assign \$137  = ~ f1_same_second_eq15;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = ~ f1_same_second_eq18;
+  assign \$140  = ~ f1_same_second_eq21;
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = \$138  | \$141 ;
+  assign \$143  = \$135  | \$142 ;
+  assign \$144  = ~ f1_same_second_eq24;
+  assign \$145  = ~ f1_same_second_eq27;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = ~ f1_same_second_eq30;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = \$143  | \$148 ;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = ~ f1_same_third_eq0;
+  assign \$152  = ~ f1_same_third_eq3;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = ~ f1_same_third_eq6;
+  assign \$155  = ~ f1_same_third_eq9;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = \$153  | \$156 ;
+  assign \$158  = ~ f1_same_third_eq12;
+  assign \$159  = ~ f1_same_third_eq15;
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = ~ f1_same_third_eq18;
+  assign \$162  = ~ f1_same_third_eq21;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = \$160  | \$163 ;
+  assign \$165  = \$157  | \$164 ;
+  assign \$166  = ~ f1_same_third_eq24;
+  assign \$167  = ~ f1_same_third_eq27;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = ~ f1_same_third_eq30;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$165  | \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = ! f2_pool;
+  assign \$174  = a4_tag ^ f2_tag;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  + 1'h1;
+  assign \$177  = a5_tag ^ f2_tag;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  + 1'h1;
+  assign \$180  = \$649 [8] ? a4_tag : a5_tag;
+  assign \$181  = \$649 [8] ? a4_snap : a5_snap;
+  assign \$182  = f2_same_third & f5_ok;
+  assign \$183  = ~ \$649 [8];
+  assign \$184  = \$signal$182  & \$183 ;
+  assign \$185  = ~ \$653 [8];
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = f2_same_third & f5_ok;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = ~ f3_never_granted;
+  assign \$191  = ~ rel_f2;
+  assign \$192  = ~ f3_rel_f3;
+  assign \$194  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$192  & \$195 ;
+  assign \$197  = f3_hit_a3 | \$196 ;
+  assign \$198  = \$191  & \$197 ;
   assign \$199  = f3_hit_a2 | \$198 ;
-  assign \$200  = \$196  & \$199 ;
-  assign \$201  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = ~ \$360 [8];
-  assign \$204  = f3_go & \$203 ;
-  assign \$205  = ~ f3_hit_a2;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = ~ rel_f2;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ~ f3_hit_a3;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = ~ f3_rel_f3;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$212  ? f3_in : 1'h0;
-  assign \$214  = ~ f3_never_granted;
-  assign \$215  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = \$218  + 1'h1;
-  assign \$220  = \$216  & \$219 [4];
-  assign \$221  = x1_select & f1_hit;
-  assign \$223  = x1_select & f2_in;
-  assign \$225  = f2_flushed | \$224 ;
-  assign \$226  = x1_select | x0_select;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$229  = { 1'h0, \$227  } & \$228 ;
-  assign \$230  = { 1'h0, f3_in } & \$229 ;
-  assign \$231  = ~ \$360 [8];
-  assign \$232  = f3_go & \$231 ;
-  assign \$233  = ~ f3_hit_a2;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = ~ rel_f2;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ f3_hit_a3;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ f3_rel_f3;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = \$240  ? f3_in : 1'h0;
-  assign \$242  = x1_select | x0_select;
-  assign \$243  = ~ \$242 ;
-  assign \$244  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$245  = { 1'h0, \$243  } & \$244 ;
-  assign \$246  = { 1'h0, \$241  } & \$245 ;
-  assign \$247  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$248  = ~ \$247 ;
-  assign \$249  = \$248  + 1'h1;
-  assign \$250  = \release  & \$249 [8];
-  assign \$251  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$252  + 1'h1;
-  assign \$254  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$255  = ~ \$254 ;
-  assign \$256  = \$255  + 1'h1;
-  assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$258  = ~ \$257 ;
-  assign \$259  = \$258  + 1'h1;
-  assign \$260  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$261  = ~ \$260 ;
-  assign \$262  = \$261  + 1'h1;
-  assign \$263  = \$259 [8] | \$262 [8];
-  assign \$265  = event_queue_waddr == 6'h3f;
-  assign \$266  = event_queue_waddr + 1'h1;
-  assign \$267  = \$265  ? 7'h00 : \$266 ;
-  assign \$268  = event_pushed == event_popped;
-  assign \$269  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$270  = \$268  ? 7'h00 : \$269 ;
-  assign \$271  = $signed({ 1'h0, event_count }) + $signed(\$270 );
-  assign \$272  = ! event_pushed;
-  assign \$273  = ! event_popped;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = event_pop ? event_at[1] : event_at[0];
-  assign \$276  = ~ \$275 ;
-  assign \$277  = event_push | \$276 ;
-  assign \$278  = ! event_pushed;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = event_count == 2'h3;
-  assign \$282  = event_pop ? event_at[2] : event_at[1];
-  assign \$283  = ~ \$282 ;
-  assign \$284  = event_push | \$283 ;
-  assign \$286  = ! event_popped;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = event_pop ? event_at[0] : 1'h0;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = event_push | \$289 ;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = event_pop ? event_at[1] : event_at[0];
-  assign \$295  = ~ \$294 ;
-  assign \$296  = event_push | \$295 ;
-  assign \$297  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = f5_wrote & a2_ring;
-  assign \$300  = { \$299 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$301  = ~ \$300 ;
-  assign \$302  = \$301  + 1'h1;
-  assign \$303  = \release  & f4_taken_a2;
-  assign \$304  = a3_ring & a3_lapped;
-  assign \$306  = \release  & f4_taken_a3;
-  assign \$307  = a3_released | \$306 ;
-  assign \$308  = ~ a4_released;
-  assign \$309  = a4_prev_held & \$308 ;
-  assign \$310  = \release  & f4_taken_a4;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = \$309  & \$311 ;
-  assign \$313  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$314  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$315  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$316  = | { f4_prev_released, f4_go, f4_valid, f5_ok, f3_go, f3_valid };
-  assign \$317  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1 };
-  assign \$318  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
-  assign \$319  = x1_select ? 7'h00 : event_fresh;
-  assign \$320  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$320 ;
-  assign \$321  = ~ x1_select;
-  assign \$322  = a1_select & \$321 ;
-  assign \$323  = ~ event_has_fresh;
-  assign \$324  = \$322  & \$323 ;
-  assign event_pop = \$324  & event_nonempty;
-  assign \$325  = a3_from_fresh ? a3_fresh_slot : event_queue_r0_b0[5:0];
-  assign \$326  = a3_from_fresh ? event_parity_r1_b0 : event_queue_r0_b0[6];
-  assign \$327  = a3_sel_head ? event_queue_r0_b0[10:7] : 4'h0;
-  assign \$328  = a3_sel_last ? event_grant_r1_b0[4:1] : 4'h0;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = a3_fail ? 4'hf : 4'h0;
-  assign \$331  = { 1'h0, \$329  } | { \$330 [3], \$330  };
-  assign \$332  = a3_fwd_ok & a3_hit_a1;
-  assign \$333  = a3_fwd_ok & a3_older_hit;
-  assign \$334  = \$331 [3:0] + 1'h1;
-  assign \$335  = \$333  ? { 1'h0, a3_older_next } : \$334 ;
-  assign \$336  = \$332  ? { 1'h0, a4_tag_next } : \$335 ;
-  assign \$337  = a3_fwd_ok & a3_hit_a1;
-  assign \$338  = a4_tag_next + 1'h1;
-  assign \$339  = a3_fwd_ok & a3_older_hit;
-  assign \$340  = a3_older_next + 1'h1;
-  assign \$341  = \$331 [3:0] + 2'h2;
-  assign \$342  = \$339  ? \$340  : \$341 ;
-  assign \$343  = \$337  ? \$338  : \$342 ;
-  assign \$344  = a3_valid & a3_ok;
-  assign \$345  = ! a3_pool;
-  assign event_grant_wen = \$344  & \$345 ;
-  assign \$348  = ! f2_err;
-  assign \$signal$181  = f2_valid & \$348 ;
-  assign \$349  = a4_valid & a4_ok;
-  assign \$350  = { \$349 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$351  = ~ \$350 ;
-  assign \$352  = \$351  + 1'h1;
-  assign \$353  = a5_valid & a5_ok;
-  assign \$354  = { \$353 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$355  = ~ \$354 ;
-  assign \$356  = \$355  + 1'h1;
-  assign \$357  = a4_valid & a4_ok;
-  assign \$358  = { \$357 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$359  = ~ \$358 ;
-  assign \$360  = \$359  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$361  = ~ f4_prev_released;
-  assign \$362  = \$361  & f4_rest_held;
-  assign \$signal$329  = f4_hit_a1 | \$362 ;
-  assign \$363  = ~ f4_prev_released;
-  assign \$364  = f4_by_mem & f4_mem_ok;
-  assign \$365  = f4_by_older | \$364 ;
-  assign \$366  = \$363  & \$365 ;
-  assign \release  = f4_by_a1 | \$366 ;
-  assign \$367  = ~ f4_go;
-  assign \$368  = ~ \$signal$329 ;
-  assign \$369  = \$signal$329  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$369  : f4_err;
-  assign \$signal$241  = \release  ? 4'h0 : unreleased_err;
-  assign \$370  = ~ f4_prev_released;
-  assign \$371  = \$370  & f4_by_older;
-  assign \$372  = f4_by_a1 | \$371 ;
-  assign \$373  = f4_live & \$372 ;
-  assign \$374  = ~ f4_prev_released;
-  assign \$375  = \$374  & f4_by_mem_live;
-  assign \$376  = \$375  & f4_mem_ok;
-  assign event_queue_wen = \$373  | \$376 ;
-  assign \$377  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$321  = ~ \$377 ;
-  assign \$378  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$381  = busy_0 | busy_6;
-  assign \$382  = busy_12 | busy_18;
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = busy_24 | busy_30;
-  assign busy = \$383  | \$384 ;
-  always @(posedge clk)
-    event_queue_w_en <= \$385 ;
-  always @(posedge clk)
-    event_queue_w_addr <= \$386 ;
-  always @(posedge clk)
-    event_queue_w_data <= \$387 ;
-  always @(posedge clk)
-    event_queue_r0_b0 <= r__data;
-  always @(posedge clk)
-    event_grant_w_en <= \$388 ;
-  always @(posedge clk)
-    event_grant_w_addr <= \$389 ;
-  always @(posedge clk)
-    event_grant_w_data <= \$390 ;
-  always @(posedge clk)
-    event_grant_r0_b0 <= \r__data$17 ;
-  always @(posedge clk)
-    event_grant_r1_b0 <= \r__data$19 ;
-  always @(posedge clk)
-    event_parity_r0_b0 <= \r__data$21 ;
-  always @(posedge clk)
-    event_parity_r1_b0 <= \r__data$23 ;
-  always @(posedge clk)
-    a0_valid <= \$391 ;
-  always @(posedge clk)
-    a0_pool <= alloc_pool;
-  always @(posedge clk)
-    a0_size <= alloc_size;
-  always @(posedge clk)
-    a0_user <= alloc_user;
-  always @(posedge clk)
-    a0_fits <= \$4 ;
-  always @(posedge clk)
-    a1_valid <= \$392 ;
-  always @(posedge clk)
-    a1_pool <= a0_pool;
-  always @(posedge clk)
-    a1_user <= a0_user;
-  always @(posedge clk)
-    a1_bad_pool <= \$5 ;
-  always @(posedge clk)
-    a1_fits <= a0_fits;
-  always @(posedge clk)
-    a1_in <= \$6 ;
-  always @(posedge clk)
-    a1_select <= \$393 ;
-  always @(posedge clk)
-    x0_valid <= \$394 ;
-  always @(posedge clk)
-    x0_pool <= flush_pool;
-  always @(posedge clk)
-    x0_user <= flush_user;
-  always @(posedge clk)
-    x0_select <= \$395 ;
-  always @(posedge clk)
-    x1_valid <= \$396 ;
-  always @(posedge clk)
-    x1_pool <= x0_pool;
-  always @(posedge clk)
-    x1_user <= x0_user;
-  always @(posedge clk)
-    x1_err <= \$14 ;
-  always @(posedge clk)
-    x1_select <= \$397 ;
-  always @(posedge clk)
-    x2_valid <= \$398 ;
-  always @(posedge clk)
-    x2_ok <= \$15 ;
-  always @(posedge clk)
-    x2_err <= x1_err;
-  always @(posedge clk)
-    x2_user <= x1_user;
-  always @(posedge clk)
-    x2_pool <= x1_pool;
-  always @(posedge clk)
-    a2_in <= a1_in;
-  always @(posedge clk)
-    a2_valid <= \$399 ;
-  always @(posedge clk)
-    a2_pool <= a1_pool;
-  always @(posedge clk)
-    a2_user <= a1_user;
-  always @(posedge clk)
-    event_seen <= \$400 ;
-  always @(posedge clk)
-    event_seen_prev <= \$401 ;
-  always @(posedge clk)
-    event_fresh <= \$402 ;
-  always @(posedge clk)
-    event_has_fresh <= \$403 ;
-  always @(posedge clk)
-    event_head <= \$404 ;
-  always @(posedge clk)
-    a2_ring <= \$405 ;
-  always @(posedge clk)
-    a2_lapped <= 1'h0;
-  always @(posedge clk)
-    a2_ok <= \$27 ;
-  always @(posedge clk)
-    a2_fail_err <= \$30 ;
-  always @(posedge clk)
-    a2_from_fresh <= \$32 ;
-  always @(posedge clk)
-    a2_fresh_slot <= \$33 ;
-  always @(posedge clk)
-    a3_valid <= \$406 ;
-  always @(posedge clk)
-    a3_ok <= a2_ok;
-  always @(posedge clk)
-    a3_err <= \$34 ;
-  always @(posedge clk)
-    a3_pool <= a2_pool;
-  always @(posedge clk)
-    a3_user <= a2_user;
-  always @(posedge clk)
-    a3_from_fresh <= a2_from_fresh;
-  always @(posedge clk)
-    a3_fresh_slot <= a2_fresh_slot;
-  always @(posedge clk)
-    a3_ring <= \$407 ;
-  always @(posedge clk)
-    a3_lapped <= a2_lapped;
-  always @(posedge clk)
-    a3_sel_head <= \$37 ;
-  always @(posedge clk)
-    a3_sel_last <= \$43 ;
-  always @(posedge clk)
-    a3_fail <= \$44 ;
-  always @(posedge clk)
-    a3_fwd_ok <= \$45 ;
-  always @(posedge clk)
-    a4_valid <= \$408 ;
-  always @(posedge clk)
-    a4_ok <= a3_ok;
-  always @(posedge clk)
-    a4_err <= a3_err;
-  always @(posedge clk)
-    a4_pool <= a3_pool;
-  always @(posedge clk)
-    a4_user <= a3_user;
-  always @(posedge clk)
-    a4_slot <= \$46 ;
-  always @(posedge clk)
-    a4_tag <= \$336 [3:0];
-  always @(posedge clk)
-    a4_tag_next <= \$343 [3:0];
-  always @(posedge clk)
-    a4_snap <= fetched_snap;
-  always @(posedge clk)
-    a5_valid <= \$409 ;
-  always @(posedge clk)
-    a5_ok <= a4_ok;
-  always @(posedge clk)
-    a5_err <= a4_err;
-  always @(posedge clk)
-    a5_pool <= a4_pool;
-  always @(posedge clk)
-    a5_user <= a4_user;
-  always @(posedge clk)
-    a5_slot <= a4_slot;
-  always @(posedge clk)
-    a5_tag <= a4_tag;
-  always @(posedge clk)
-    a5_snap <= a4_snap;
-  always @(posedge clk)
-    a5_addr <= \$47 ;
-  always @(posedge clk)
-    a3_hit_a1 <= \$51 [8];
-  always @(posedge clk)
-    a3_older_hit <= \$60 ;
-  always @(posedge clk)
-    a3_older_next <= \$66 [3:0];
-  always @(posedge clk)
-    f0_valid <= \$410 ;
-  always @(posedge clk)
-    f0_addr <= free_addr;
-  always @(posedge clk)
-    f0_user <= free_user;
-  always @(posedge clk)
-    f0_oor <= free_oor;
-  always @(posedge clk)
-    f0_oor_pool <= free_oor_pool;
-  always @(posedge clk)
-    f0_tag <= free_tag;
-  always @(posedge clk)
-    f0_hit <= \$76 ;
-  always @(posedge clk)
-    f1_contract <= 1'h0;
-  always @(posedge clk)
-    f1_valid <= \$411 ;
-  always @(posedge clk)
-    f1_tag <= f0_tag;
-  always @(posedge clk)
-    f1_user <= f0_user;
-  always @(posedge clk)
-    f1_oor <= f0_oor;
-  always @(posedge clk)
-    f1_oor_pool <= f0_oor_pool;
-  always @(posedge clk)
-    f1_addr <= f0_addr;
-  always @(posedge clk)
-    f2_addr <= f1_addr;
+  assign \$200  = \$190  & \$199 ;
+  assign \$201  = f3_hit_a2 | f3_hit_a3;
+  assign \$203  = \$202  & event_grant_r0_b0[1];
+  assign \$205  = \$204  & event_grant_r0_b0[2];
+  assign \$207  = \$206  & event_grant_r0_b0[3];
+  assign \$209  = \$208  & event_grant_r0_b0[4];
+  assign \$210  = \$201  ? f3_older_tag : { \$209 , \$207 , \$205 , \$203  };
+  assign \$211  = f3_hit_a2 | f3_hit_a3;
+  assign \$213  = \$212  & event_grant_r0_b0[0];
+  assign \$214  = \$211  ? f3_older_snap : \$213 ;
+  assign \$215  = f3_go & \$657 [8];
+  assign \$216  = a4_tag ^ f3_tag;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = \$217  + 1'h1;
+  assign \$219  = \$215  & \$218 [4];
+  assign \$220  = ~ f3_never_granted;
+  assign \$221  = f3_go & \$220 ;
+  assign \$222  = ~ \$657 [8];
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = ~ rel_f2;
+  assign \$225  = \$224  & f3_hit_a3;
+  assign \$226  = f3_hit_a2 | \$225 ;
+  assign \$227  = \$223  & \$226 ;
+  assign \$228  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = ~ rel_f2;
+  assign \$231  = f3_quiet & \$230 ;
+  assign \$232  = ~ \$657 [8];
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$233  ? f3_in : 1'h0;
+  assign \$235  = ~ f3_never_granted;
+  assign \$237  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ event_grant_r1_b0[1];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$412  = \$77 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$682  = event_queue_wen;
     if (rst) begin
-      \$412  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$413  = \$78 ;
-    if (rst) begin
-      \$413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$414  = \$79 ;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$415  = \$80 ;
-    if (rst) begin
-      \$415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$416  = \$81 ;
-    if (rst) begin
-      \$416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$417  = \$82 ;
-    if (rst) begin
-      \$417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$418  = \$83 ;
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$419  = \$84 ;
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$420  = \$85 ;
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$421  = \$86 ;
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$422  = \$87 ;
-    if (rst) begin
-      \$422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$423  = \$88 ;
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$424  = \$89 ;
-    if (rst) begin
-      \$424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$425  = \$90 ;
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$426  = \$91 ;
-    if (rst) begin
-      \$426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$427  = \$92 ;
-    if (rst) begin
-      \$427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$428  = \$93 ;
-    if (rst) begin
-      \$428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$429  = \$94 ;
-    if (rst) begin
-      \$429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$430  = \$95 ;
-    if (rst) begin
-      \$430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$431  = \$96 ;
-    if (rst) begin
-      \$431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$432  = \$97 ;
-    if (rst) begin
-      \$432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$433  = \$98 ;
-    if (rst) begin
-      \$433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$434  = f1_valid;
-    if (rst) begin
-      \$434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$435  = f2_valid;
-    if (rst) begin
-      \$435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$436  = \$signal$181 ;
-    if (rst) begin
-      \$436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$437  = f3_valid;
-    if (rst) begin
-      \$437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$438  = f3_go;
-    if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$439  = \$192 ;
-    if (rst) begin
-      \$439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$440  = \$202 ;
-    if (rst) begin
-      \$440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$441  = \$213 ;
-    if (rst) begin
-      \$441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$442  = \$246 [0];
-    if (rst) begin
-      \$442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$443  = \$250 ;
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$444  = event_queue_wen;
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$445  = event_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$683  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$445  = \$267 [5:0];
-    end
-    if (rst) begin
-      \$445  = 6'h00;
+      \$683  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$446  = event_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$684  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$684  = event_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$685  = event_grant_wen;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$686  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$686  = { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$687  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$687  = event_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$688  = alloc_valid;
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$689  = a0_valid;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$690  = \$9 ;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$691  = flush_valid;
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$692  = \$11 ;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$693  = x0_valid;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$694  = x0_select;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$695  = x1_valid;
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$696  = a1_valid;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$697  = event_seen;
+    if (\$18 ) begin
+      \$697  = \$19 ;
+    end
+    if (rst) begin
+      \$697  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$698  = event_seen;
+    if (rst) begin
+      \$698  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$699  = event_fresh;
+    if (event_take_fresh) begin
+      \$699  = \$20 ;
+    end else if (x1_select) begin
+      \$699  = 7'h00;
+    end
+    if (rst) begin
+      \$699  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$700  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$700  = \$21 ;
+    end else if (x1_select) begin
+      \$700  = 1'h1;
+    end
+    if (rst) begin
+      \$700  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$701  = event_head;
+    if (event_pop) begin
+      \$701  = \$24 [5:0];
+    end
     if (x1_select) begin
-      \$446  = 1'h0;
+      \$701  = event_queue_waddr;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$701  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$447  = event_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$702  = 1'h0;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$703  = a2_valid;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$704  = a2_ring;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$705  = a3_valid;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$706  = a4_valid;
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$707  = free_valid;
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$708  = f0_valid;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$709  = \$87 ;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$710  = \$88 ;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$711  = \$89 ;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$712  = \$90 ;
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$713  = \$91 ;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$714  = \$92 ;
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$715  = \$93 ;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$716  = \$94 ;
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$717  = \$95 ;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$718  = \$96 ;
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$719  = \$97 ;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$720  = \$98 ;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$721  = \$99 ;
+    if (rst) begin
+      \$721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$722  = \$100 ;
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$723  = \$101 ;
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$724  = \$102 ;
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$725  = \$103 ;
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$726  = \$104 ;
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$727  = \$105 ;
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$728  = \$106 ;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$729  = \$107 ;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$730  = \$108 ;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$731  = f1_valid;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$732  = f2_valid;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$733  = \$signal$182 ;
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$734  = \$189 ;
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$735  = f3_valid;
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$736  = f3_go;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$737  = \$219 ;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$738  = \$229 ;
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$739  = \$234 ;
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$740  = \$262 [0];
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$741  = \$266 ;
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$742  = event_queue_wen;
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$743  = event_queue_waddr;
+    if (event_queue_wen) begin
+      \$743  = \$275 [5:0];
+    end
+    if (rst) begin
+      \$743  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$744  = event_push;
     if (x1_select) begin
-      \$447  = 1'h0;
+      \$744  = 1'h0;
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$448  = \$271 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$745  = event_pop;
     if (x1_select) begin
-      \$448  = 7'h00;
+      \$745  = 1'h0;
     end
     if (rst) begin
-      \$448  = 7'h00;
+      \$745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$449  = event_at;
-    if (\$274 ) begin
-      \$449 [0] = event_at[0];
-      \$449 [1] = event_at[1];
-      \$449 [2] = event_at[2];
-    end
-    if (\$280 ) begin
-      \$449 [0] = event_at[1];
-      \$449 [1] = event_at[2];
-      \$449 [2] = \$281 ;
-    end
-    if (\$287 ) begin
-      \$449 [0] = 1'h0;
-      \$449 [1] = event_at[0];
-      \$449 [2] = event_at[1];
-    end
-    if (\$293 ) begin
-      \$449 [0] = event_at[0];
-      \$449 [1] = event_at[1];
-      \$449 [2] = event_at[2];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$746  = \$279 [6:0];
     if (x1_select) begin
-      \$449  = 3'h1;
+      \$746  = 7'h00;
     end
     if (rst) begin
-      \$449  = 3'h1;
+      \$746  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$450  = event_nonempty;
-    if (\$274 ) begin
-      \$450  = \$277 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$747  = event_at;
+    if (\$282 ) begin
+      \$747 [0] = event_at[0];
+      \$747 [1] = event_at[1];
+      \$747 [2] = event_at[2];
     end
-    if (\$280 ) begin
-      \$450  = \$284 ;
+    if (\$288 ) begin
+      \$747 [0] = event_at[1];
+      \$747 [1] = event_at[2];
+      \$747 [2] = \$289 ;
     end
-    if (\$287 ) begin
-      \$450  = \$290 ;
+    if (\$295 ) begin
+      \$747 [0] = 1'h0;
+      \$747 [1] = event_at[0];
+      \$747 [2] = event_at[1];
     end
-    if (\$293 ) begin
-      \$450  = \$296 ;
+    if (\$301 ) begin
+      \$747 [0] = event_at[0];
+      \$747 [1] = event_at[1];
+      \$747 [2] = event_at[2];
     end
     if (x1_select) begin
-      \$450  = 1'h0;
+      \$747  = 3'h1;
     end
     if (rst) begin
-      \$450  = 1'h0;
+      \$747  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$451  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$748  = event_nonempty;
+    if (\$282 ) begin
+      \$748  = \$285 ;
+    end
+    if (\$288 ) begin
+      \$748  = \$292 ;
+    end
+    if (\$295 ) begin
+      \$748  = \$298 ;
+    end
+    if (\$301 ) begin
+      \$748  = \$304 ;
+    end
+    if (x1_select) begin
+      \$748  = 1'h0;
+    end
     if (rst) begin
-      \$451  = 1'h0;
+      \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$452  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$749  = f4_valid;
     if (rst) begin
-      \$452  = 1'h0;
+      \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$453  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$750  = \release ;
     if (rst) begin
-      \$453  = 1'h0;
+      \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$454  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$751  = a5_valid;
     if (rst) begin
-      \$454  = 1'h0;
+      \$751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$455  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$752  = f5_valid;
     if (rst) begin
-      \$455  = 1'h0;
+      \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$456  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$753  = x2_valid;
     if (rst) begin
-      \$456  = 1'h0;
+      \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$457  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$754  = x3_valid;
     if (rst) begin
-      \$457  = 1'h0;
+      \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$458  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$755  = x4_valid;
     if (rst) begin
-      \$458  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$459  = \$313 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$756  = x5_valid;
     if (rst) begin
-      \$459  = 1'h0;
+      \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$460  = \$314 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$757  = \$321 ;
     if (rst) begin
-      \$460  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$461  = \$315 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$758  = \$322 ;
     if (rst) begin
-      \$461  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$462  = \$316 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$759  = \$323 ;
     if (rst) begin
-      \$462  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$463  = \$317 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$760  = \$324 ;
     if (rst) begin
-      \$463  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$464  = \$318 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$761  = \$325 ;
     if (rst) begin
-      \$464  = 1'h0;
+      \$761  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    event_grant_waddr = 6'h00;
-    casez (a3_pool)
-      1'h0:
-          event_grant_waddr = \$325 ;
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$762  = \$326 ;
+    if (rst) begin
+      \$762  = 1'h0;
+    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    fetched_snap = 1'h0;
-    casez (a3_pool)
-      1'h0:
-          fetched_snap = \$326 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$347 ;
+          grant_addr = \$644 ;
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$385  = event_queue_wen;
-    if (rst) begin
-      \$385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$386  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$386  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$387  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$387  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$388  = event_grant_wen;
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$389  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$389  = event_grant_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$390  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$390  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$391  = alloc_valid;
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$392  = a0_valid;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$393  = \$9 ;
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$394  = flush_valid;
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$395  = \$11 ;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$396  = x0_valid;
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$397  = x0_select;
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$398  = x1_valid;
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$399  = a1_valid;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$400  = event_seen;
-    if (\$18 ) begin
-      \$400  = \$19 ;
-    end
-    if (rst) begin
-      \$400  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$401  = event_seen;
-    if (rst) begin
-      \$401  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$402  = event_fresh;
-    if (event_take_fresh) begin
-      \$402  = \$20 ;
-    end else if (x1_select) begin
-      \$402  = 7'h00;
-    end
-    if (rst) begin
-      \$402  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$403  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$403  = \$21 ;
-    end else if (x1_select) begin
-      \$403  = 1'h1;
-    end
-    if (rst) begin
-      \$403  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$404  = event_head;
-    if (event_pop) begin
-      \$404  = \$24 [5:0];
-    end
-    if (x1_select) begin
-      \$404  = event_queue_waddr;
-    end
-    if (rst) begin
-      \$404  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$405  = 1'h0;
-    if (rst) begin
-      \$405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$406  = a2_valid;
-    if (rst) begin
-      \$406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$407  = a2_ring;
-    if (rst) begin
-      \$407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$408  = a3_valid;
-    if (rst) begin
-      \$408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$409  = a4_valid;
-    if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$410  = free_valid;
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$411  = f0_valid;
-    if (rst) begin
-      \$411  = 1'h0;
-    end
-  end
-  assign event_fresh_slot = \$319 [5:0];
+  assign event_grant_waddr = { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  };
+  assign event_fresh_slot = \$327 [5:0];
   assign event_flushing = x1_select;
   assign event_tail = event_queue_waddr;
-  assign \$signal  = event_grant_waddr;
-  assign \$signal$101  = \$336 [3:0];
-  assign next_next_tag = \$343 [3:0];
-  assign \$signal$192  = \$352 [8];
-  assign hit_a3 = \$356 [8];
-  assign \$signal$210  = \$360 [8];
-  assign event_parity_data = event_parity_r0_b0;
-  assign event_grant_data = event_grant_r0_b0;
+  assign \$signal  = { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  };
+  assign next_next_tag = \$640 [3:0];
+  assign \$signal$193  = \$649 [8];
+  assign hit_a3 = \$653 [8];
+  assign \$signal$212  = \$657 [8];
   assign event_release = event_queue_wen;
-  assign ring_held = 1'h0;
   assign w__addr = event_queue_w_addr;
   assign w__en = event_queue_w_en;
   assign w__data = event_queue_w_data;
   assign r__addr = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$309  = event_grant_w_addr;
-  assign \w__en$310  = event_grant_w_en;
-  assign \w__data$311  = event_grant_w_data;
-  assign \r__addr$312  = f1_event_slot;
+  assign \w__addr$307  = event_grant_w_addr;
+  assign \w__en$308  = event_grant_w_en;
+  assign \w__data$309  = event_grant_w_data;
+  assign \r__addr$310  = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$314  = \$319 [5:0];
-  assign \event_grant_addr$315  = \$319 [5:0];
-  assign \event_grant_data$316  = event_grant_r1_b0;
-  assign \w__addr$317  = f4_slot;
+  assign \r__addr$312  = \$327 [5:0];
+  assign \event_grant_addr$313  = \$327 [5:0];
+  assign event_grant_data = event_grant_r0_b0;
+  assign \event_grant_data$315  = event_grant_r1_b0;
+  assign \w__addr$316  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign \w__en$319  = event_queue_wen;
+  assign \w__en$318  = event_queue_wen;
   assign event_parity_wen = event_queue_wen;
-  assign event_parity_wdata = \w__data$321 ;
-  assign \r__addr$323  = f1_event_slot;
+  assign event_parity_wdata = \w__data$320 ;
+  assign \r__addr$322  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$325  = \$319 [5:0];
-  assign \event_parity_addr$326  = \$319 [5:0];
+  assign \r__addr$324  = \$327 [5:0];
+  assign \event_parity_addr$325  = \$327 [5:0];
+  assign event_parity_data = event_parity_r0_b0;
   assign \event_parity_data$327  = event_parity_r1_b0;
-  assign \$signal$328  = \$331 [3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -3345,7 +3870,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$341  = a6_payload[43:12];
+  assign \grant_addr$340  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -3373,43 +3898,137 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \event_grant_r0_b0.tag  = event_grant_r0_b0[4:1];
   assign \event_grant_r1_b0.snap  = event_grant_r1_b0[0];
   assign \event_grant_r1_b0.tag  = event_grant_r1_b0[4:1];
-  assign \event_grant_data.snap  = event_grant_r0_b0[0];
-  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign \event_grant_data$316.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$316.tag  = event_grant_r1_b0[4:1];
-  assign event_queue_wdata[10:7] = \$380 ;
-  assign event_queue_wdata[6] = \$379 ;
+  assign \event_grant_data.snap  = event_grant_r0_b0[0];
+  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
+  assign \event_grant_data$315.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$315.tag  = event_grant_r1_b0[4:1];
+  assign event_queue_wdata[10:7] = \$677 ;
+  assign event_queue_wdata[6] = \$676 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = \$336 [3:0];
+  assign event_grant_wdata[4:1] = \$signal$102 ;
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$13  = 4'h0;
   assign \$41  = \$39 [7];
-  assign \$74  = \$72 [32];
-  assign \$101  = 1'h0;
-  assign \$104  = f1_hit;
-  assign \$106  = f1_hit;
-  assign \$110  = \$109 ;
-  assign \$117  = \$116 ;
-  assign \$222  = \$221 ;
-  assign \$224  = \$223 ;
-  assign \$264  = \$263 ;
-  assign \$279  = event_popped;
-  assign \$285  = event_pushed;
-  assign \$291  = event_pushed;
-  assign \$292  = event_popped;
-  assign \$305  = 1'h0;
-  assign \$346  = { 3'h0, a4_slot, 12'h000 };
-  assign \$347 [30:0] = { 10'h000, \$346  };
-  assign \$347 [31] = 1'h1;
+  assign \$47  = \$45 [7];
+  assign \$49  = \$48 ;
+  assign \$334  = a3_sel_head;
+  assign \$338  = a3_sel_head;
+  assign \$342  = a3_sel_head;
+  assign \$346  = a3_sel_head;
+  assign \$350  = a3_sel_head;
+  assign \$354  = a3_sel_head;
+  assign \$84  = \$82 [32];
+  assign \$111  = 1'h0;
+  assign \$114  = f1_hit;
+  assign \$116  = f1_hit;
+  assign \$120  = \$119 ;
+  assign \$127  = 1'h1;
+  assign \$128  = \$126 ;
+  assign \$193  = f3_in;
+  assign \$202  = f3_in;
+  assign \$204  = f3_in;
+  assign \$206  = f3_in;
+  assign \$208  = f3_in;
+  assign \$212  = f3_in;
+  assign \$236  = \$235 ;
+  assign \$244  = \$243 ;
+  assign \$246  = \$245 ;
+  assign \$287  = event_popped;
+  assign \$293  = event_pushed;
+  assign \$299  = event_pushed;
+  assign \$300  = event_popped;
+  assign \$313  = 1'h0;
+  assign \$358  = a3_sel_head;
+  assign \$362  = a3_sel_new;
+  assign \$363  = a3_sel_last;
+  assign \$364  = 1'h1;
+  assign \$365  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$367  = event_grant_r1_b0[1];
+  assign \$383  = a3_sel_head;
+  assign \$384  = 1'h1;
+  assign \$385  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$387  = event_queue_r0_b0[7];
+  assign \$403  = 1'h0;
+  assign \$404  = a3_sel_last;
+  assign \$405  = 1'h1;
+  assign \$406  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$408  = event_grant_r1_b0[1];
+  assign \$423  = \$422 ;
+  assign \$424  = a3_sel_head;
+  assign \$425  = 1'h1;
+  assign \$426  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$428  = event_queue_r0_b0[7];
+  assign \$444  = 1'h0;
+  assign \$445  = a3_sel_last;
+  assign \$446  = 1'h1;
+  assign \$447  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$449  = event_grant_r1_b0[1];
+  assign \$464  = \$463 ;
+  assign \$465  = a3_sel_head;
+  assign \$466  = 1'h1;
+  assign \$467  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$469  = event_queue_r0_b0[7];
+  assign \$485  = 1'h0;
+  assign \$486  = a3_sel_last;
+  assign \$487  = 1'h1;
+  assign \$488  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$490  = event_grant_r1_b0[1];
+  assign \$505  = \$504 ;
+  assign \$506  = a3_sel_head;
+  assign \$507  = 1'h1;
+  assign \$508  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$510  = event_queue_r0_b0[7];
+  assign \$531  = 1'h0;
+  assign \$532  = a3_sel_last;
+  assign \$533  = 1'h1;
+  assign \$534  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$536  = event_grant_r1_b0[2];
+  assign \$544  = \$543 ;
+  assign \$545  = a3_sel_head;
+  assign \$546  = 1'h1;
+  assign \$547  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$549  = event_queue_r0_b0[8];
+  assign \$558  = a3_sel_new;
+  assign \$559  = a3_sel_last;
+  assign \$560  = 1'h1;
+  assign \$561  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$563  = event_grant_r1_b0[2];
+  assign \$572  = a3_sel_head;
+  assign \$573  = 1'h1;
+  assign \$574  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$576  = event_queue_r0_b0[8];
+  assign \$585  = 1'h0;
+  assign \$586  = a3_sel_last;
+  assign \$587  = 1'h1;
+  assign \$588  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$590  = event_grant_r1_b0[2];
+  assign \$598  = \$597 ;
+  assign \$599  = a3_sel_head;
+  assign \$600  = 1'h1;
+  assign \$601  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$603  = event_queue_r0_b0[8];
+  assign \$612  = 1'h0;
+  assign \$613  = a3_sel_last;
+  assign \$614  = 1'h1;
+  assign \$615  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$617  = event_grant_r1_b0[2];
+  assign \$625  = \$624 ;
+  assign \$626  = a3_sel_head;
+  assign \$627  = 1'h1;
+  assign \$628  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$630  = event_queue_r0_b0[8];
+  assign \$643  = { 3'h0, a4_slot, 12'h000 };
+  assign \$644 [30:0] = { 10'h000, \$643  };
+  assign \$644 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1516$0 , \port$1516$44 , rsp_freed_valid, \port$1519$0 , rsp_flushed_valid, \port$1531$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1559$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1815$0 , \port$1815$44 , rsp_freed_valid, \port$1818$0 , rsp_flushed_valid, \port$1830$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1858$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
   wire [32:0] \$100 ;
@@ -4323,16 +4942,16 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [11:0] \port$1516$0 ;
-  wire [11:0] \port$1516$0 ;
-  input [13:0] \port$1516$44 ;
-  wire [13:0] \port$1516$44 ;
-  input [16:0] \port$1519$0 ;
-  wire [16:0] \port$1519$0 ;
-  input [15:0] \port$1531$0 ;
-  wire [15:0] \port$1531$0 ;
-  input [36:0] \port$1559$0 ;
-  wire [36:0] \port$1559$0 ;
+  input [11:0] \port$1815$0 ;
+  wire [11:0] \port$1815$0 ;
+  input [13:0] \port$1815$44 ;
+  wire [13:0] \port$1815$44 ;
+  input [16:0] \port$1818$0 ;
+  wire [16:0] \port$1818$0 ;
+  input [15:0] \port$1830$0 ;
+  wire [15:0] \port$1830$0 ;
+  input [36:0] \port$1858$0 ;
+  wire [36:0] \port$1858$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -4915,12 +5534,12 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
   assign \$620  = w2_oor >> w2_pool;
   assign \$621  = \$signal$152  & \$signal$153 ;
   assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$1559$0 [0];
+  assign \$623  = rsp_freed_valid & \port$1858$0 [0];
   assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$1519$0 [0];
+  assign \$625  = ~ \port$1818$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$1531$0 [0];
+  assign \$628  = ~ \port$1830$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
@@ -5247,49 +5866,49 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
   always @(posedge clk)
     req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1519$0 [4:1];
+  assign \$2  = | \port$1818$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1519$0 [16] ? { 7'h00, \port$1519$0 [15] } : 8'hff;
+  assign \$4  = \port$1818$0 [16] ? { 7'h00, \port$1818$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1531$0 [4:1];
+  assign \$6  = | \port$1830$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1531$0 [14:5], 47'h000000000000, \port$1531$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1531$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1516$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1519$0 [14:5], \port$1559$0 [32:1], 4'h0, \port$1559$0 [36:33], \$4 , 1'h0, \port$1559$0 [0], 3'h1, \port$1519$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1519$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1830$0 [14:5], 47'h000000000000, \port$1830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1830$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1815$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1818$0 [14:5], \port$1858$0 [32:1], 4'h0, \port$1858$0 [36:33], \$4 , 1'h0, \port$1858$0 [0], 3'h1, \port$1818$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$1818$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1531$0 [4:1];
+  assign \$14  = | \port$1830$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1531$0 [14:5], 47'h000000000000, \port$1531$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1531$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1516$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1830$0 [14:5], 47'h000000000000, \port$1830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1830$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1815$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1519$0 [4:1];
+  assign \$21  = | \port$1818$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1531$0 [4:1];
+  assign \$23  = | \port$1830$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1516$0 [0];
+  assign \$26  = ~ \port$1815$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1516$0 [4:1] != 1'h1;
+  assign \$28  = \port$1815$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1516$0 [4:1] == 1'h1;
+  assign \$31  = \port$1815$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1516$0 [0];
-  assign \$34  = ! \port$1516$0 [5];
+  assign \$33  = rsp_grant_valid & \port$1815$0 [0];
+  assign \$34  = ! \port$1815$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1519$0 [0];
-  assign \$37  = ! \port$1519$0 [15];
+  assign \$36  = rsp_freed_valid & \port$1818$0 [0];
+  assign \$37  = ! \port$1818$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1531$0 [0];
-  assign \$40  = ! \port$1531$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$1830$0 [0];
+  assign \$40  = ! \port$1830$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1516$0 [4:1] == 1'h1;
+  assign \$42  = \port$1815$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1516$0 [5];
+  assign \$44  = ! \port$1815$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -5449,98 +6068,98 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
   assign \$201  = \$199  | \$200 ;
   assign \$202  = \$198  | \$201 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$656  = \$1 [31:0];
     if (rst) begin
       \$656  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$657  = busy;
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$658  = \ready$6 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$659  = \$11 ;
     if (rst) begin
       \$659  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$660  = \$19 ;
     if (rst) begin
       \$660  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$1516$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1516$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1516$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$661  = { \$20 [31:0], 22'h000000, \port$1815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1815$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$662  = \$30 [1:0];
     if (rst) begin
       \$662  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$663  = \$32 ;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$664  = \$35 ;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$665  = \$38 ;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$666  = \$41 ;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$667  = \$45 ;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$668  = 1'h0;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5565,7 +6184,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5590,7 +6209,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5615,7 +6234,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5640,7 +6259,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5665,7 +6284,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$40 , popped })
       3'h0:
@@ -5690,21 +6309,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$675  = \$56 [4:0];
     if (rst) begin
       \$675  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$676  = \$57 [3:0];
     if (rst) begin
       \$676  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$677  = \$58 [31:0];
     if (\$signal$55 ) begin
       \$677  = 32'd0;
@@ -5714,14 +6333,14 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$678  = \$59 [1:0];
     if (rst) begin
       \$678  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$679  = \$60 [31:0];
     if (\$signal$55 ) begin
       \$679  = 32'd0;
@@ -5731,7 +6350,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$680  = \$signal$52 ;
     if (\$61 [2]) begin
       \$680  = tail_next_row;
@@ -5741,7 +6360,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$681  = tail_next_row;
     if (\$61 [2]) begin
       \$681  = \$62 [1:0];
@@ -5751,7 +6370,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$682  = \$signal$54 ;
     if (popped) begin
       \$682  = \$63 [3:0];
@@ -5761,63 +6380,63 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$683  = \$64 ;
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$684  = \$signal$54 [1:0];
     if (rst) begin
       \$684  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$685  = \$68 ;
     if (rst) begin
       \$685  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$686  = \$73 ;
     if (rst) begin
       \$686  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$687  = \$84 [6:0];
     if (rst) begin
       \$687  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$688  = event_in_use;
     if (rst) begin
       \$688  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$689  = \$94 ;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$690  = \$98 ;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$691  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
@@ -5832,7 +6451,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$692  = 32'd0;
@@ -5844,7 +6463,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$693  = 32'd0;
@@ -5856,7 +6475,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$694  = 32'd0;
@@ -5868,7 +6487,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$55 ) begin
       \$695  = 32'd0;
@@ -5880,308 +6499,308 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$696  = \$103 ;
     if (rst) begin
       \$696  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$697  = \$104 ;
     if (rst) begin
       \$697  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$698  = \$105 ;
     if (rst) begin
       \$698  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$699  = \$106 ;
     if (rst) begin
       \$699  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$700  = bus__r_req;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$701  = \$107 [0];
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$702  = \$signal$79 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$703  = \$signal$81 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$704  = \$115 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$705  = \$123 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$706  = \$131 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$707  = \$139 ;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$708  = \$147 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$709  = \$155 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$710  = \$163 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$711  = \$171 ;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$712  = \$179 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$713  = \$187 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$714  = \$195 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$715  = \$203 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$716  = \$211 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$717  = \$219 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$718  = \$227 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$719  = \$235 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$720  = \$243 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$721  = \$251 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$722  = \$259 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$723  = \$267 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$724  = \$275 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$725  = \$283 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$726  = \$291 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$727  = \$299 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$728  = \$307 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$729  = \$315 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$730  = \$323 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$731  = \$331 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$732  = \$339 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$733  = \$347 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$734  = \$355 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$735  = \$signal$82 ;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$736  = r2_sel_pool0_alloc;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$737  = r2_pool;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$738  = \$386 ;
     if (rst) begin
       \$738  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$739 [0] = \$401 ;
     \$739 [1] = \$441 ;
     if (rst) begin
@@ -6189,21 +6808,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$740  = \$428 ;
     if (rst) begin
       \$740  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$741  = \$442 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$742  = 1'h0;
     if (\$443 ) begin
     end else if (\$signal$115 ) begin
@@ -6217,7 +6836,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$743  = alloc_waiting;
     if (\$443 ) begin
       \$743  = 1'h1;
@@ -6230,7 +6849,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$744  = req_alloc_pool;
     if (\$443 ) begin
       \$744  = r3_pool;
@@ -6240,7 +6859,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$745  = req_alloc_size;
     if (\$443 ) begin
       casez (r3_pool)
@@ -6253,21 +6872,21 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$746  = \$signal$128 ;
     if (\$443 ) begin
     end else if (\$signal$115 ) begin
       \$746  = \$444 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$1516$0 [0], \port$1516$0 [4:1], 4'h0, \port$1516$44 [3:0], 13'h0000, \port$1516$0 [11:6] };
+      \$746  = { \port$1815$0 [0], \port$1815$0 [4:1], 4'h0, \port$1815$44 [3:0], 13'h0000, \port$1815$0 [11:6] };
     end
     if (rst) begin
       \$746  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$747  = \$signal$129 ;
     if (\$443 ) begin
     end else if (\$signal$115 ) begin
@@ -6281,238 +6900,238 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$748  = \$449 ;
     if (rst) begin
       \$748  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$749  = \$450 ;
     if (rst) begin
       \$749  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$750  = \$451 ;
     if (rst) begin
       \$750  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$751  = \$452 ;
     if (rst) begin
       \$751  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$752  = \$453 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$753  = \$454 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$754  = \$455 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$755  = \$456 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$756  = \$457 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$757  = \$458 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$758  = \$459 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$759  = \$460 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$760  = bus__w_req;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$761  = bus__w_data;
     if (rst) begin
       \$761  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$762  = \$461 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$763  = bus__w_strb[0];
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$764  = \$462 [0];
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$765  = \$signal$145 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$766  = \$signal$148 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$767  = w1_strb0;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$768  = \$signal$147 ;
     if (rst) begin
       \$768  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$769  = w1_pool;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$770  = \$473 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$771  = \$481 ;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$772  = \$489 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$773  = \$497 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$774  = \$505 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$775  = \$513 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$776  = \$521 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$777  = \$529 ;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$778  = \$537 ;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$779  = \$572 ;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$780  = \$589 ;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$781  = w2_offset;
     casez (w1_pool)
       1'h0:
@@ -6523,7 +7142,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$782  = w2_base;
     casez (w1_pool)
       1'h0:
@@ -6534,42 +7153,42 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$783  = \$593 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$784  = \$595 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$785  = \$598 ;
     if (rst) begin
       \$785  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$786  = \$600 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$787  = \$602 ;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$788  = \$610 ;
     if (\$624 ) begin
       \$788  = 1'h1;
@@ -6582,7 +7201,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$789  = irq_enable;
     if (\$612 ) begin
       \$789  = \$signal$155 [3:0];
@@ -6592,7 +7211,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$790  = \$signal$174 ;
     if (\$signal$152 ) begin
       \$790  = \$616 ;
@@ -6608,7 +7227,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$791  = \$signal$175 ;
     if (\$618 ) begin
       \$791  = 1'h1;
@@ -6621,7 +7240,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$792  = req_free_pool;
     if (\$618 ) begin
       \$792  = w2_pool;
@@ -6631,7 +7250,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$793  = req_free_tag;
     if (\$618 ) begin
       \$793  = \$signal$155 [22:19];
@@ -6641,7 +7260,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$794  = req_free_addr;
     if (\$618 ) begin
       \$794  = \$619 [31:0];
@@ -6651,7 +7270,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$795  = req_free_oor;
     if (\$618 ) begin
       \$795  = \$620 ;
@@ -6661,7 +7280,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$796  = flush_waiting;
     if (\$622 ) begin
       \$796  = 1'h1;
@@ -6674,7 +7293,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$797  = req_flush_pool;
     if (\$622 ) begin
       \$797  = w2_pool;
@@ -6683,24 +7302,24 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
       \$797  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1519$0 [4:1];
-  assign rsp_flushed_err = \port$1531$0 [4:1];
-  assign rsp_grant_err = \port$1516$0 [4:1];
-  assign rsp_grant_pool = \port$1516$0 [5];
-  assign rsp_grant_user = \port$1516$44 [13:4];
-  assign rsp_flushed_pool = \port$1531$0 [15];
-  assign rsp_flushed_user = \port$1531$0 [14:5];
-  assign rsp_freed_src = \port$1559$0 [0];
-  assign rsp_freed_in_pool = \port$1519$0 [16];
-  assign rsp_freed_pool = \port$1519$0 [15];
-  assign rsp_freed_tag = \port$1559$0 [36:33];
-  assign rsp_freed_addr = \port$1559$0 [32:1];
-  assign rsp_freed_user = \port$1519$0 [14:5];
-  assign rsp_grant_ok = \port$1516$0 [0];
-  assign rsp_freed_ok = \port$1519$0 [0];
-  assign rsp_flushed_ok = \port$1531$0 [0];
+  assign rsp_freed_err = \port$1818$0 [4:1];
+  assign rsp_flushed_err = \port$1830$0 [4:1];
+  assign rsp_grant_err = \port$1815$0 [4:1];
+  assign rsp_grant_pool = \port$1815$0 [5];
+  assign rsp_grant_user = \port$1815$44 [13:4];
+  assign rsp_flushed_pool = \port$1830$0 [15];
+  assign rsp_flushed_user = \port$1830$0 [14:5];
+  assign rsp_freed_src = \port$1858$0 [0];
+  assign rsp_freed_in_pool = \port$1818$0 [16];
+  assign rsp_freed_pool = \port$1818$0 [15];
+  assign rsp_freed_tag = \port$1858$0 [36:33];
+  assign rsp_freed_addr = \port$1858$0 [32:1];
+  assign rsp_freed_user = \port$1818$0 [14:5];
+  assign rsp_grant_ok = \port$1815$0 [0];
+  assign rsp_freed_ok = \port$1818$0 [0];
+  assign rsp_flushed_ok = \port$1830$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1516$0 [0], \port$1516$0 [4:1], 4'h0, \port$1516$44 [3:0], 13'h0000, \port$1516$0 [11:6] };
+  assign handle = { \port$1815$0 [0], \port$1815$0 [4:1], 4'h0, \port$1815$44 [3:0], 13'h0000, \port$1815$0 [11:6] };
   assign log_bank0_k = \$636 [1:0];
   assign \$signature__addr$186  = \$signal$54 [3:2];
   assign \$signature__en$187  = 1'h1;
@@ -6714,8 +7333,8 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$15
   assign \$signature__addr$201  = \$signal$52 ;
   assign \$signature__addr$204  = \$signal$54 [3:2];
   assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$1516$0 [11:6];
-  assign rsp_grant_tag = \port$1516$44 [3:0];
+  assign rsp_grant_slot = \port$1815$0 [11:6];
+  assign rsp_grant_tag = \port$1815$44 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$128 ;

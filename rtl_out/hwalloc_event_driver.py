@@ -189,10 +189,10 @@ class Driver:
     def irq_status(self):
         return self.read32(REGS["IRQ_STATUS"])
 
-    def clear_irq(self, bits=0x7):
+    def clear_irq(self, bits=0xF):
         self.write32(REGS["IRQ_STATUS"], bits)
 
-    def enable_irq(self, bits=0x7):
+    def enable_irq(self, bits=0xF):
         self.write32(REGS["IRQ_ENABLE"], bits)
 
     def clear_counters(self):
@@ -260,10 +260,10 @@ class AsyncDriver:
     async def irq_status(self):
         return await self.read32(REGS["IRQ_STATUS"])
 
-    async def clear_irq(self, bits=0x7):
+    async def clear_irq(self, bits=0xF):
         await self.write32(REGS["IRQ_STATUS"], bits)
 
-    async def enable_irq(self, bits=0x7):
+    async def enable_irq(self, bits=0xF):
         await self.write32(REGS["IRQ_ENABLE"], bits)
 
     async def clear_counters(self):

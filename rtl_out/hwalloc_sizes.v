@@ -360,11 +360,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2544$0 (\$11 [14:0]),
-    .\port$2544$55 (\$11 [78:55]),
-    .\port$2550$0 (\$12 ),
-    .\port$2565$0 (\$13 ),
-    .\port$2597$0 (\$14 ),
+    .\port$2890$0 (\$11 [14:0]),
+    .\port$2890$55 (\$11 [78:55]),
+    .\port$2896$0 (\$12 ),
+    .\port$2911$0 (\$13 ),
+    .\port$2943$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -828,75 +828,214 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire [7:0] \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire [9:0] \$101 ;
+  reg \$1010 ;
+  reg [7:0] \$1011 ;
+  reg [16:0] \$1012 ;
+  reg \$1013 ;
+  reg [7:0] \$1014 ;
+  reg [8:0] \$1015 ;
+  reg \$1016 ;
+  reg [6:0] \$1017 ;
+  reg [15:0] \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
+  reg [6:0] \$1020 ;
+  reg [8:0] \$1021 ;
+  reg \$1022 ;
+  reg [5:0] \$1023 ;
+  reg [14:0] \$1024 ;
+  reg \$1025 ;
+  reg [5:0] \$1026 ;
+  reg [8:0] \$1027 ;
+  reg \$1028 ;
+  reg \$1029 ;
   wire \$103 ;
+  reg [2:0] \$1030 ;
+  reg \$1031 ;
+  reg [2:0] \$1032 ;
+  reg \$1033 ;
+  reg [2:0] \$1034 ;
+  reg \$1035 ;
+  reg \$1036 ;
+  reg [8:0] \$1037 ;
+  reg [8:0] \$1038 ;
+  reg [8:0] \$1039 ;
   wire [7:0] \$104 ;
+  reg \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [7:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [7:0] \$1044 ;
+  reg \$1045 ;
+  reg [6:0] \$1046 ;
+  reg [5:0] \$1047 ;
+  reg [5:0] \$1048 ;
+  reg [5:0] \$1049 ;
   wire \$105 ;
+  reg \$1050 ;
+  reg [5:0] \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire [2:0] \$107 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
   wire [2:0] \$108 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  wire [2:0] \$1087 ;
+  wire [2:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
+  reg \$1090 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  reg \$1093 ;
+  reg \$1094 ;
+  reg \$1095 ;
+  reg \$1096 ;
+  reg [2:0] \$1097 ;
+  reg [2:0] \$1098 ;
+  reg \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire [7:0] \$111 ;
-  wire [39:0] \$112 ;
-  wire \$113 ;
-  wire [10:0] \$114 ;
-  wire [10:0] \$115 ;
-  wire [11:0] \$116 ;
+  wire [10:0] \$110 ;
+  reg \$1100 ;
+  reg [7:0] \$1101 ;
+  reg \$1102 ;
+  reg \$1103 ;
+  reg [8:0] \$1104 ;
+  reg [2:0] \$1105 ;
+  reg \$1106 ;
+  reg \$1107 ;
+  reg [6:0] \$1108 ;
+  reg \$1109 ;
+  wire \$111 ;
+  reg \$1110 ;
+  reg [7:0] \$1111 ;
+  reg [2:0] \$1112 ;
+  reg \$1113 ;
+  reg \$1114 ;
+  reg [5:0] \$1115 ;
+  reg \$1116 ;
+  reg \$1117 ;
+  reg [5:0] \$1118 ;
+  reg [2:0] \$1119 ;
+  wire \$112 ;
+  reg \$1120 ;
+  reg \$1121 ;
+  reg \$1122 ;
+  reg \$1123 ;
+  reg \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
+  reg \$1127 ;
+  reg \$1128 ;
+  reg \$1129 ;
+  wire [9:0] \$113 ;
+  reg \$1130 ;
+  reg \$1131 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [7:0] \$116 ;
   wire \$117 ;
-  wire [10:0] \$118 ;
-  wire [10:0] \$119 ;
+  wire \$118 ;
+  wire [2:0] \$119 ;
   wire \$12 ;
-  wire [11:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
-  wire [10:0] \$122 ;
-  wire [10:0] \$123 ;
-  wire [11:0] \$124 ;
-  wire \$125 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire [2:0] \$125 ;
   wire \$126 ;
-  wire [10:0] \$127 ;
-  wire [10:0] \$128 ;
-  wire [11:0] \$129 ;
+  wire [7:0] \$127 ;
+  wire [39:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [8:0] \$130 ;
-  wire [8:0] \$131 ;
-  wire \$132 ;
+  wire [10:0] \$130 ;
+  wire [10:0] \$131 ;
+  wire [11:0] \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire [41:0] \$135 ;
-  wire \$136 ;
-  wire [41:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [10:0] \$134 ;
+  wire [10:0] \$135 ;
+  wire [11:0] \$136 ;
+  wire \$137 ;
+  wire [10:0] \$138 ;
+  wire [10:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [11:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire [41:0] \$145 ;
-  wire \$146 ;
-  wire [41:0] \$147 ;
+  wire [10:0] \$143 ;
+  wire [10:0] \$144 ;
+  wire [11:0] \$145 ;
+  wire [8:0] \$146 ;
+  wire [8:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [41:0] \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [41:0] \$153 ;
   wire \$154 ;
-  wire [41:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
-  wire [41:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
+  wire [41:0] \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [41:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
@@ -905,9 +1044,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  wire [41:0] \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [41:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
@@ -927,66 +1066,66 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [34:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire [31:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
-  wire [28:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [1:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [1:0] \$200 ;
-  wire [1:0] \$201 ;
-  wire [7:0] \$202 ;
-  wire [6:0] \$203 ;
-  wire [7:0] \$204 ;
-  wire [5:0] \$205 ;
-  wire [7:0] \$206 ;
-  wire \$207 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [34:0] \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [31:0] \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire [2:0] \$212 ;
+  wire [28:0] \$211 ;
+  wire \$212 ;
   wire \$213 ;
-  wire [3:0] \$214 ;
-  wire [3:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire [10:0] \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire \$214 ;
+  wire [1:0] \$215 ;
+  wire [1:0] \$216 ;
+  wire [1:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire [6:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire [9:0] \$221 ;
-  wire \$222 ;
+  wire [7:0] \$220 ;
+  wire [5:0] \$221 ;
+  wire [7:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [7:0] \$226 ;
+  wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
+  wire [2:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
+  wire [3:0] \$230 ;
+  wire [3:0] \$231 ;
+  wire [3:0] \$232 ;
+  wire [10:0] \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
+  wire [9:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
+  wire [7:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
@@ -1037,13 +1176,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire [7:0] \$291 ;
-  wire [8:0] \$292 ;
-  wire [7:0] \$293 ;
-  wire [7:0] \$294 ;
-  wire [8:0] \$295 ;
-  wire [7:0] \$296 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -1058,21 +1197,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [7:0] \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
+  wire [7:0] \$310 ;
+  wire [8:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [8:0] \$314 ;
+  wire [7:0] \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [3:0] \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
@@ -1082,9 +1221,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$328 ;
   wire \$329 ;
   wire [3:0] \$33 ;
-  wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [8:0] \$332 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
@@ -1108,41 +1247,41 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [2:0] \$354 ;
+  wire \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
-  wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire [7:0] \$365 ;
-  wire [7:0] \$366 ;
-  wire [8:0] \$367 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [7:0] \$372 ;
-  wire [7:0] \$373 ;
-  wire [8:0] \$374 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
   wire \$375 ;
-  wire [2:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [2:0] \$378 ;
+  wire \$378 ;
   wire \$379 ;
   wire [8:0] \$38 ;
   wire \$380 ;
-  wire [2:0] \$381 ;
-  wire [2:0] \$382 ;
-  wire [2:0] \$383 ;
-  wire [3:0] \$384 ;
-  wire [3:0] \$385 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
@@ -1154,41 +1293,41 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [2:0] \$396 ;
-  wire [2:0] \$397 ;
-  wire [2:0] \$398 ;
-  wire [2:0] \$399 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [3:0] \$400 ;
-  wire [3:0] \$401 ;
-  wire [10:0] \$402 ;
-  wire [10:0] \$403 ;
-  wire [11:0] \$404 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
-  wire [10:0] \$406 ;
-  wire [10:0] \$407 ;
-  wire [11:0] \$408 ;
-  wire [10:0] \$409 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire [7:0] \$409 ;
   wire \$41 ;
-  wire [10:0] \$410 ;
-  wire [11:0] \$411 ;
-  wire [10:0] \$412 ;
-  wire [10:0] \$413 ;
-  wire [11:0] \$414 ;
-  wire [10:0] \$415 ;
-  wire [10:0] \$416 ;
-  wire [11:0] \$417 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire [8:0] \$42 ;
   wire \$420 ;
-  wire [8:0] \$421 ;
-  wire [8:0] \$422 ;
-  wire \$423 ;
-  wire [8:0] \$424 ;
-  wire [8:0] \$425 ;
-  wire [10:0] \$426 ;
+  wire [7:0] \$421 ;
+  wire [7:0] \$422 ;
+  wire [8:0] \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
@@ -1202,76 +1341,76 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [2:0] \$439 ;
   wire [9:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
+  wire [7:0] \$444 ;
+  wire [7:0] \$445 ;
+  wire [8:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
+  wire [7:0] \$452 ;
   wire [7:0] \$453 ;
-  wire [7:0] \$454 ;
+  wire [8:0] \$454 ;
   wire \$455 ;
-  wire [7:0] \$456 ;
-  wire [7:0] \$457 ;
-  wire [9:0] \$458 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
+  wire [7:0] \$460 ;
+  wire [7:0] \$461 ;
+  wire [8:0] \$462 ;
   wire \$463 ;
-  wire \$464 ;
+  wire [2:0] \$464 ;
   wire \$465 ;
-  wire \$466 ;
+  wire [2:0] \$466 ;
   wire \$467 ;
   wire \$468 ;
-  wire \$469 ;
+  wire [2:0] \$469 ;
   wire [7:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
+  wire [2:0] \$470 ;
+  wire [2:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire [3:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [2:0] \$478 ;
+  wire [2:0] \$479 ;
   wire [7:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire [6:0] \$485 ;
-  wire [6:0] \$486 ;
+  wire [2:0] \$480 ;
+  wire [2:0] \$481 ;
+  wire [3:0] \$482 ;
+  wire [3:0] \$483 ;
+  wire [10:0] \$484 ;
+  wire [10:0] \$485 ;
+  wire [11:0] \$486 ;
   wire \$487 ;
-  wire [5:0] \$488 ;
-  wire [5:0] \$489 ;
+  wire [10:0] \$488 ;
+  wire [10:0] \$489 ;
   wire \$49 ;
-  wire [7:0] \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
+  wire [11:0] \$490 ;
+  wire [10:0] \$491 ;
+  wire [10:0] \$492 ;
+  wire [11:0] \$493 ;
   wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
+  wire [8:0] \$495 ;
+  wire [8:0] \$496 ;
   wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [8:0] \$498 ;
+  wire [8:0] \$499 ;
   wire [15:0] \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [10:0] \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
@@ -1291,36 +1430,36 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [10:0] \$519 ;
+  wire \$519 ;
   wire [7:0] \$52 ;
-  wire [10:0] \$520 ;
-  wire [11:0] \$521 ;
+  wire \$520 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
+  wire [7:0] \$527 ;
+  wire [7:0] \$528 ;
   wire \$529 ;
   wire [7:0] \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
+  wire [7:0] \$530 ;
+  wire [7:0] \$531 ;
+  wire [9:0] \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [8:0] \$539 ;
+  wire \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire [7:0] \$545 ;
+  wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
@@ -1332,40 +1471,40 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [7:0] \$556 ;
+  wire \$556 ;
   wire \$557 ;
-  wire [7:0] \$558 ;
-  wire \$559 ;
+  wire \$558 ;
+  wire [6:0] \$559 ;
   wire [6:0] \$56 ;
-  wire [7:0] \$560 ;
+  wire [6:0] \$560 ;
   wire \$561 ;
-  wire [7:0] \$562 ;
-  wire [7:0] \$563 ;
+  wire [5:0] \$562 ;
+  wire [5:0] \$563 ;
   wire [7:0] \$564 ;
-  wire [7:0] \$565 ;
-  wire [7:0] \$566 ;
-  wire [7:0] \$567 ;
-  wire [7:0] \$568 ;
-  wire [7:0] \$569 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire [6:0] \$57 ;
-  wire [7:0] \$570 ;
-  wire [7:0] \$571 ;
-  wire [7:0] \$572 ;
-  wire [7:0] \$573 ;
-  wire [8:0] \$574 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire [8:0] \$577 ;
-  wire [8:0] \$578 ;
-  wire [8:0] \$579 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire [8:0] \$581 ;
+  wire \$581 ;
   wire \$582 ;
-  wire [8:0] \$583 ;
-  wire [8:0] \$584 ;
-  wire [8:0] \$585 ;
-  wire [8:0] \$586 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
@@ -1373,42 +1512,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire [14:0] \$593 ;
-  wire [36:0] \$594 ;
-  wire [21:0] \$595 ;
-  wire [36:0] \$596 ;
-  wire [20:0] \$597 ;
-  wire [36:0] \$598 ;
+  wire [10:0] \$593 ;
+  wire [10:0] \$594 ;
+  wire [11:0] \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [6:0] \$60 ;
   wire \$600 ;
-  wire [10:0] \$601 ;
-  wire [10:0] \$602 ;
-  wire [11:0] \$603 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
   wire \$604 ;
-  wire [10:0] \$605 ;
-  wire [10:0] \$606 ;
-  wire [11:0] \$607 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
   wire \$608 ;
-  wire [10:0] \$609 ;
+  wire \$609 ;
   wire [6:0] \$61 ;
-  wire [10:0] \$610 ;
-  wire [11:0] \$611 ;
+  wire \$610 ;
+  wire \$611 ;
   wire \$612 ;
-  wire \$613 ;
+  wire [8:0] \$613 ;
   wire \$614 ;
-  wire [2:0] \$615 ;
-  wire [2:0] \$616 ;
+  wire \$615 ;
+  wire \$616 ;
   wire \$617 ;
-  wire [2:0] \$618 ;
-  wire \$619 ;
+  wire \$618 ;
+  wire [7:0] \$619 ;
   wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [3:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
@@ -1420,9 +1559,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire [7:0] \$635 ;
+  wire \$635 ;
   wire \$636 ;
-  wire \$637 ;
+  wire [4:0] \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
@@ -1431,8 +1570,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire \$645 ;
-  wire [7:0] \$646 ;
+  wire [4:0] \$645 ;
+  wire \$646 ;
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
@@ -1440,189 +1579,397 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
+  wire [4:0] \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [7:0] \$657 ;
+  wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire \$661 ;
+  wire [4:0] \$661 ;
   wire \$662 ;
-  reg \$663 ;
-  reg [7:0] \$664 ;
-  reg [16:0] \$665 ;
-  reg \$666 ;
-  reg [7:0] \$667 ;
-  reg [8:0] \$668 ;
-  reg \$669 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire [4:0] \$669 ;
   wire \$67 ;
-  reg [6:0] \$670 ;
-  reg [15:0] \$671 ;
-  reg \$672 ;
-  reg [6:0] \$673 ;
-  reg [8:0] \$674 ;
-  reg \$675 ;
-  reg [5:0] \$676 ;
-  reg [14:0] \$677 ;
-  reg \$678 ;
-  reg [5:0] \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire [4:0] \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  reg [8:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg [2:0] \$683 ;
-  reg \$684 ;
-  reg [2:0] \$685 ;
-  reg \$686 ;
-  reg [2:0] \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  reg [8:0] \$690 ;
-  reg [8:0] \$691 ;
-  reg [8:0] \$692 ;
-  reg \$693 ;
-  reg [7:0] \$694 ;
-  reg [7:0] \$695 ;
-  reg [7:0] \$696 ;
-  reg [7:0] \$697 ;
-  reg \$698 ;
-  reg [6:0] \$699 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire [6:0] \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [5:0] \$700 ;
-  reg [5:0] \$701 ;
-  reg [5:0] \$702 ;
-  reg \$703 ;
-  reg [5:0] \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg \$708 ;
-  reg \$709 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg \$719 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire [7:0] \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg \$726 ;
-  reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire [7:0] \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg \$736 ;
-  reg \$737 ;
-  reg \$738 ;
-  reg \$739 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  wire [2:0] \$740 ;
-  wire [2:0] \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
-  reg [2:0] \$749 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire [7:0] \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  reg [2:0] \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg [7:0] \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg [8:0] \$756 ;
-  reg [2:0] \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire [7:0] \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  reg [6:0] \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg [7:0] \$763 ;
-  reg [2:0] \$764 ;
-  reg \$765 ;
-  reg \$766 ;
-  reg [5:0] \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [5:0] \$770 ;
-  reg [2:0] \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
+  wire [7:0] \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [3:0] \$78 ;
-  reg \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
-  reg \$788 ;
-  reg \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire [7:0] \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire [3:0] \$79 ;
-  reg \$790 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire [7:0] \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire [7:0] \$812 ;
+  wire [8:0] \$813 ;
+  wire [7:0] \$814 ;
+  wire \$815 ;
+  wire [8:0] \$816 ;
+  wire \$817 ;
+  wire [8:0] \$818 ;
+  wire \$819 ;
   wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire [7:0] \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire [7:0] \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
+  wire [7:0] \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire [7:0] \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire [7:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire [7:0] \$888 ;
+  wire \$889 ;
   wire [6:0] \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [15:0] \$9 ;
   wire [7:0] \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire [7:0] \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire [5:0] \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire [7:0] \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire [7:0] \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire [3:0] \$93 ;
+  wire [7:0] \$930 ;
+  wire [8:0] \$931 ;
+  wire [8:0] \$932 ;
+  wire [8:0] \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
+  wire [14:0] \$940 ;
+  wire [36:0] \$941 ;
+  wire [21:0] \$942 ;
+  wire [36:0] \$943 ;
+  wire [20:0] \$944 ;
+  wire [36:0] \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire [10:0] \$948 ;
+  wire [10:0] \$949 ;
   wire \$95 ;
+  wire [11:0] \$950 ;
+  wire \$951 ;
+  wire [10:0] \$952 ;
+  wire [10:0] \$953 ;
+  wire [11:0] \$954 ;
+  wire \$955 ;
+  wire [10:0] \$956 ;
+  wire [10:0] \$957 ;
+  wire [11:0] \$958 ;
+  wire \$959 ;
   wire [2:0] \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire [2:0] \$962 ;
+  wire [2:0] \$963 ;
+  wire \$964 ;
+  wire [2:0] \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire [3:0] \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire [10:0] \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire [7:0] \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire [7:0] \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [7:0] \$signal ;
-  wire [7:0] \$signal$167 ;
-  wire \$signal$255 ;
-  wire \$signal$266 ;
-  wire \$signal$284 ;
-  wire [3:0] \$signal$331 ;
-  wire [7:0] \$signal$479 ;
-  wire \$signal$480 ;
+  wire [7:0] \$signal$168 ;
+  wire \$signal$256 ;
+  wire \$signal$267 ;
+  wire \$signal$286 ;
+  wire [3:0] \$signal$326 ;
+  wire \$signal$479 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1650,7 +1997,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg a3_flip = 1'h0;
   reg a3_flip_parity = 1'h0;
   reg [7:0] a3_fresh_slot = 8'h00;
-  reg a3_from_fresh = 1'h0;
   reg a3_fwd_ok = 1'h0;
   reg a3_hit_a1 = 1'h0;
   reg a3_lapped = 1'h0;
@@ -1660,8 +2006,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [1:0] a3_pool = 2'h0;
   reg a3_released = 1'h0;
   reg a3_ring = 1'h0;
+  reg [2:0] a3_sel_fresh = 3'h0;
   reg [2:0] a3_sel_head = 3'h0;
   reg [2:0] a3_sel_last = 3'h0;
+  reg a3_sel_new = 1'h0;
   reg [15:0] a3_user = 16'h0000;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -1806,6 +2154,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f3_older_snap = 1'h0;
   reg [7:0] f3_older_tag = 8'h00;
   reg [1:0] f3_pool = 2'h0;
+  reg f3_quiet = 1'h0;
   reg f3_rel_f3 = 1'h0;
   reg f3_same_second = 1'h0;
   reg [7:0] f3_slot = 8'h00;
@@ -1831,7 +2180,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg f4_rest_snap = 1'h0;
   reg [7:0] f4_rest_tag = 8'h00;
   reg [7:0] f4_slot = 8'h00;
-  reg f4_taken = 1'h0;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
   reg f4_taken_a4 = 1'h0;
@@ -1853,7 +2201,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [23:0] f7_payload = 24'h000000;
   output f7_valid;
   reg f7_valid = 1'h0;
-  reg fetched_snap;
+  wire fetched_snap;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
   input flush_src;
@@ -1915,7 +2263,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$492 ;
+  wire [39:0] \grant_addr$491 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -1937,13 +2285,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$466 ;
+  wire [5:0] \large_grant_addr$464 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$467 ;
-  wire \large_grant_data$467.snap ;
-  wire [7:0] \large_grant_data$467.tag ;
+  wire [8:0] \large_grant_data$466 ;
+  wire \large_grant_data$466.snap ;
+  wire [7:0] \large_grant_data$466.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -1965,7 +2313,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$477 ;
+  wire [5:0] \large_parity_addr$476 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
@@ -2012,13 +2360,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$441 ;
+  wire [6:0] \medium_grant_addr$437 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$442 ;
-  wire \medium_grant_data$442.snap ;
-  wire [7:0] \medium_grant_data$442.tag ;
+  wire [8:0] \medium_grant_data$439 ;
+  wire \medium_grant_data$439.snap ;
+  wire [7:0] \medium_grant_data$439.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -2040,11 +2388,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$452 ;
+  wire [6:0] \medium_parity_addr$449 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$453 ;
+  wire \medium_parity_data$451 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -2084,27 +2432,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$413 ;
-  wire [7:0] \r__addr$415 ;
+  wire [7:0] \r__addr$407 ;
+  wire [7:0] \r__addr$409 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$424 ;
-  wire [7:0] \r__addr$426 ;
+  wire [7:0] \r__addr$419 ;
+  wire [7:0] \r__addr$421 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$432 ;
+  wire [6:0] \r__addr$428 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$438 ;
-  wire [6:0] \r__addr$440 ;
+  wire [6:0] \r__addr$434 ;
+  wire [6:0] \r__addr$436 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$449 ;
-  wire [6:0] \r__addr$451 ;
+  wire [6:0] \r__addr$446 ;
+  wire [6:0] \r__addr$448 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$457 ;
+  wire [5:0] \r__addr$455 ;
   (* init = 6'h00 *)
+  wire [5:0] \r__addr$461 ;
   wire [5:0] \r__addr$463 ;
-  wire [5:0] \r__addr$465 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$474 ;
-  wire [5:0] \r__addr$476 ;
+  wire [5:0] \r__addr$473 ;
+  wire [5:0] \r__addr$475 ;
   wire [16:0] r__data;
   wire [8:0] \r__data$17 ;
   wire [8:0] \r__data$19 ;
@@ -2122,7 +2470,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \r__data$67 ;
   wire rel_f2;
   wire \release ;
-  wire ring_held;
   input rst;
   wire rst;
   reg [2:0] small_at = 3'h1;
@@ -2132,13 +2479,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$416 ;
+  wire [7:0] \small_grant_addr$410 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$417 ;
-  wire \small_grant_data$417.snap ;
-  wire [7:0] \small_grant_data$417.tag ;
+  wire [8:0] \small_grant_data$412 ;
+  wire \small_grant_data$412.snap ;
+  wire [7:0] \small_grant_data$412.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -2150,7 +2497,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [7:0] small_grant_w_addr = 8'h00;
   reg [8:0] small_grant_w_data = 9'h000;
   reg small_grant_w_en = 1'h0;
-  reg [7:0] small_grant_waddr;
+  wire [7:0] small_grant_waddr;
   wire [8:0] small_grant_wdata;
   wire \small_grant_wdata.snap ;
   wire [7:0] \small_grant_wdata.tag ;
@@ -2160,11 +2507,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$427 ;
+  wire [7:0] \small_parity_addr$422 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$428 ;
+  wire \small_parity_data$424 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -2205,49 +2552,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$410 ;
+  wire [7:0] \w__addr$404 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$418 ;
+  wire [7:0] \w__addr$413 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$429 ;
+  wire [6:0] \w__addr$425 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$435 ;
-  wire [6:0] \w__addr$443 ;
+  wire [6:0] \w__addr$431 ;
+  wire [6:0] \w__addr$440 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$454 ;
+  wire [5:0] \w__addr$452 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$460 ;
-  wire [5:0] \w__addr$468 ;
+  wire [5:0] \w__addr$458 ;
+  wire [5:0] \w__addr$467 ;
   (* init = 17'h00000 *)
   wire [16:0] w__data;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$412 ;
-  wire \w__data$422 ;
+  wire [8:0] \w__data$406 ;
+  wire \w__data$417 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$431 ;
+  wire [15:0] \w__data$427 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$437 ;
-  wire \w__data$447 ;
+  wire [8:0] \w__data$433 ;
+  wire \w__data$444 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$456 ;
+  wire [14:0] \w__data$454 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$462 ;
-  wire \w__data$472 ;
+  wire [8:0] \w__data$460 ;
+  wire \w__data$471 ;
   (* init = 1'h0 *)
   wire w__en;
   (* init = 1'h0 *)
-  wire \w__en$411 ;
-  wire \w__en$420 ;
+  wire \w__en$405 ;
+  wire \w__en$415 ;
   (* init = 1'h0 *)
-  wire \w__en$430 ;
+  wire \w__en$426 ;
   (* init = 1'h0 *)
-  wire \w__en$436 ;
-  wire \w__en$445 ;
+  wire \w__en$432 ;
+  wire \w__en$442 ;
   (* init = 1'h0 *)
-  wire \w__en$455 ;
+  wire \w__en$453 ;
   (* init = 1'h0 *)
-  wire \w__en$461 ;
-  wire \w__en$470 ;
+  wire \w__en$459 ;
+  wire \w__en$469 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -2292,7 +2639,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
     if (large_queue_wen)
-      large_parity[f4_slot[5:0]] <= \w__data$472 ;
+      large_parity[f4_slot[5:0]] <= \w__data$471 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -2322,7 +2669,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$545 [6:0]];
+    _5_ <= medium_grant[\$619 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$41  = _5_;
@@ -2331,12 +2678,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
     if (medium_queue_wen)
-      medium_parity[f4_slot[6:0]] <= \w__data$447 ;
+      medium_parity[f4_slot[6:0]] <= \w__data$444 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$545 [6:0]];
+    _7_ <= medium_parity[\$619 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$45  = _7_;
@@ -2361,7 +2708,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$539 [7:0]];
+    _10_ <= small_grant[\$613 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$19  = _10_;
@@ -2370,12 +2717,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
     if (small_queue_wen)
-      small_parity[f4_slot] <= \w__data$422 ;
+      small_parity[f4_slot] <= \w__data$417 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$539 [7:0]];
+    _12_ <= small_parity[\$613 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$23  = _12_;
@@ -2391,473 +2738,845 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _14_ <= small_queue[small_head];
   end
   assign r__data = _14_;
-  assign \$210  = ~ \$209 ;
-  assign \$211  = f1_oor | \$210 ;
-  assign \$212  = f1_hit & f1_misaligned;
-  assign \$213  = | \$212 ;
-  assign \$214  = f1_contract ? 4'h8 : 4'h0;
-  assign \$215  = \$213  ? 4'h5 : \$214 ;
-  assign \$216  = \$211  ? 4'h4 : \$215 ;
-  assign \$217  = f1_small_slot - small_fresh;
-  assign \$218  = ~ \$217 [9];
-  assign \$219  = f1_hit[0] & \$218 ;
-  assign \$221  = f1_medium_slot - medium_fresh;
-  assign \$222  = ~ \$221 [8];
-  assign \$223  = f1_hit[1] & \$222 ;
-  assign \$225  = \$220  | \$224 ;
-  assign \$226  = f1_large_slot - large_fresh;
-  assign \$227  = ~ \$226 [6];
-  assign \$228  = f1_hit[2] & \$227 ;
-  assign \$230  = \$225  | \$229 ;
-  assign \$231  = ~ f1_same_second_eq0;
-  assign \$232  = ~ f1_same_second_eq3;
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = ~ f1_same_second_eq6;
-  assign \$235  = ~ f1_same_second_eq9;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = \$233  | \$236 ;
-  assign \$238  = ~ f1_same_second_eq12;
-  assign \$239  = ~ f1_same_second_eq15;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = ~ f1_same_second_eq18;
-  assign \$242  = ~ f1_same_second_eq21;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = \$240  | \$243 ;
-  assign \$245  = \$237  | \$244 ;
-  assign \$246  = ~ f1_same_second_eq24;
-  assign \$247  = ~ f1_same_second_eq27;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = ~ f1_same_second_eq30;
-  assign \$250  = ~ f1_same_second_eq33;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = \$248  | \$251 ;
-  assign \$253  = ~ f1_same_second_eq36;
-  assign \$254  = ~ f1_same_second_eq39;
+  assign \$1  = alloc_port_size - 7'h41;
+  assign \$2  = ~ \$1 [14];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = alloc_port_size - 10'h201;
+  assign \$6  = ~ \$5 [14];
+  assign \$8  = alloc_src | \$7 ;
+  assign \$9  = alloc_port_size - 13'h1001;
+  assign \$10  = ~ \$9 [14];
+  assign \$12  = alloc_src | \$11 ;
+  assign \$13  = a0_pool >= 2'h3;
+  assign \$14  = ! a0_pool;
+  assign \$15  = a0_pool == 1'h1;
+  assign \$16  = a0_pool == 2'h2;
+  assign \$17  = ! a0_pool;
+  assign \$18  = a0_valid & \$17 ;
+  assign \$19  = \$18  & a0_fits[0];
+  assign \$20  = a0_pool == 1'h1;
+  assign \$21  = a0_valid & \$20 ;
+  assign \$22  = \$21  & a0_fits[1];
+  assign \$23  = a0_pool == 2'h2;
+  assign \$24  = a0_valid & \$23 ;
+  assign \$25  = \$24  & a0_fits[2];
+  assign \$26  = ! flush_pool;
+  assign \$27  = flush_valid & \$26 ;
+  assign \$28  = flush_pool == 1'h1;
+  assign \$29  = flush_valid & \$28 ;
+  assign \$30  = x0_pool >= 2'h3;
+  assign \$31  = x0_pool == 2'h2;
+  assign \$32  = \$31  ? 4'h8 : 4'h0;
+  assign \$33  = \$30  ? 4'h2 : \$32 ;
+  assign \$34  = ! x1_err;
+  assign \$35  = \$613 [7:0] - small_seen;
+  assign \$36  = ~ \$35 [9];
+  assign \$37  = small_take_fresh & \$36 ;
+  assign \$38  = \$613 [7:0] + 1'h1;
+  assign \$39  = \$613 [7:0] + 1'h1;
+  assign \$40  = \$613 [7:0] != 8'hff;
+  assign \$41  = small_head == 8'hff;
+  assign \$42  = small_head + 1'h1;
+  assign \$43  = \$41  ? 9'h000 : \$42 ;
+  assign \$44  = \$619 [6:0] - medium_seen;
+  assign \$45  = ~ \$44 [8];
+  assign \$46  = medium_take_fresh & \$45 ;
+  assign \$47  = \$619 [6:0] + 1'h1;
+  assign \$48  = \$619 [6:0] + 1'h1;
+  assign \$49  = \$619 [6:0] != 7'h7f;
+  assign \$50  = medium_head == 7'h7f;
+  assign \$51  = medium_head + 1'h1;
+  assign \$52  = \$50  ? 8'h00 : \$51 ;
+  assign \$53  = large_fresh_slot - large_seen;
+  assign \$54  = ~ \$53 [6];
+  assign \$55  = large_take_fresh & \$54 ;
+  assign \$56  = large_fresh_slot + 1'h1;
+  assign \$57  = large_fresh_slot + 1'h1;
+  assign \$58  = large_fresh_slot != 6'h2f;
+  assign \$59  = large_head == 6'h2f;
+  assign \$60  = large_head + 1'h1;
+  assign \$61  = \$59  ? 7'h00 : \$60 ;
+  assign \$62  = small_has_fresh | small_nonempty;
+  assign \$63  = \$62  | x1_select[0];
+  assign \$64  = a1_select[0] & \$63 ;
+  assign \$65  = medium_has_fresh | medium_nonempty;
+  assign \$66  = \$65  | x1_select[1];
+  assign \$67  = a1_select[1] & \$66 ;
+  assign \$68  = \$64  | \$67 ;
+  assign \$69  = large_has_fresh | large_nonempty;
+  assign \$70  = \$69  | x1_select[2];
+  assign \$71  = a1_select[2] & \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = a1_in[0] & a1_fits[0];
+  assign \$74  = a1_in[1] & a1_fits[1];
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = a1_in[2] & a1_fits[2];
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = \$77  ? 4'h1 : 4'h3;
+  assign \$79  = a1_bad_pool ? 4'h2 : \$78 ;
+  assign \$80  = small_has_fresh | x1_select[0];
+  assign \$81  = a1_in[0] & \$80 ;
+  assign \$82  = medium_has_fresh | x1_select[1];
+  assign \$83  = a1_in[1] & \$82 ;
+  assign \$84  = \$81  | \$83 ;
+  assign \$85  = large_has_fresh | x1_select[2];
+  assign \$86  = a1_in[2] & \$85 ;
+  assign \$87  = \$84  | \$86 ;
+  assign \$88  = a1_in[0] ? \$613 [7:0] : 8'h00;
+  assign \$89  = a1_in[1] ? \$619 [6:0] : 7'h00;
+  assign \$90  = \$88  | { 1'h0, \$89  };
+  assign \$91  = a1_in[2] ? large_fresh_slot : 6'h00;
+  assign \$92  = \$90  | { 2'h0, \$91  };
+  assign \$93  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$94  = ~ a2_from_fresh;
+  assign \$95  = a2_ok & \$94 ;
+  assign \$96  = \$95  ? a2_in : 3'h0;
+  assign \$97  = a2_ok & a2_from_fresh;
+  assign \$98  = a2_fresh_slot - small_seen_prev;
+  assign \$99  = ~ \$98 [9];
+  assign \$101  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$102  = ~ \$101 [8];
+  assign \$104  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$105  = ~ \$104 [6];
+  assign \$107  = a2_in & { \$106 , \$103 , \$100  };
+  assign \$108  = \$97  ? \$107  : 3'h0;
+  assign \$109  = a2_ok & a2_from_fresh;
+  assign \$110  = a2_fresh_slot - small_seen_prev;
+  assign \$111  = ~ \$110 [9];
+  assign \$113  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$114  = ~ \$113 [8];
+  assign \$116  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$117  = ~ \$116 [6];
+  assign \$119  = a2_in & { \$118 , \$115 , \$112  };
+  assign \$120  = | \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$109  & \$121 ;
+  assign \$123  = ~ a2_ok;
+  assign \$124  = a2_ok & a2_from_fresh;
+  assign \$125  = \$124  ? a2_in : 3'h0;
+  assign \$126  = a2_ok & a2_from_fresh;
+  assign \$127  = a3_ok ? { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] } : 8'h00;
+  assign \$128  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$129  = a3_valid & a3_ok;
+  assign \$130  = { \$129 , a3_pool, \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$131  + 1'h1;
+  assign \$133  = a4_valid & a4_ok;
+  assign \$134  = { \$133 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$135  = ~ \$134 ;
+  assign \$136  = \$135  + 1'h1;
+  assign \$137  = a5_valid & a5_ok;
+  assign \$138  = { \$137 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$139  + 1'h1;
+  assign \$141  = \$136 [11] | \$140 [11];
+  assign \$142  = a4_valid & a4_ok;
+  assign \$143  = { \$142 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$144  + 1'h1;
+  assign \$146  = a5_tag + 1'h1;
+  assign \$147  = \$145 [11] ? { 1'h0, a4_tag_next } : \$146 ;
+  assign \$148  = ~ free_oor;
+  assign \$149  = ! free_oor_pool;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = free_port_addr - 37'h1000000000;
+  assign \$152  = ~ \$151 [40];
+  assign \$153  = free_port_addr - 37'h1000004000;
+  assign \$154  = ~ \$153 [40];
+  assign \$156  = \$152  & \$155 ;
+  assign \$157  = free_src ? \$150  : \$156 ;
+  assign \$158  = ~ free_oor;
+  assign \$159  = free_oor_pool == 1'h1;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = free_port_addr - 37'h1000010000;
+  assign \$162  = ~ \$161 [40];
+  assign \$163  = free_port_addr - 37'h1000020000;
+  assign \$164  = ~ \$163 [40];
+  assign \$166  = \$162  & \$165 ;
+  assign \$167  = free_src ? \$160  : \$166 ;
+  assign \$168  = ~ free_oor;
+  assign \$169  = free_oor_pool == 2'h2;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = free_port_addr - 37'h1000100000;
+  assign \$172  = ~ \$171 [40];
+  assign \$173  = free_port_addr - 37'h1000130000;
+  assign \$174  = ~ \$173 [40];
+  assign \$176  = \$172  & \$175 ;
+  assign \$177  = free_src ? \$170  : \$176 ;
+  assign \$178  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$179  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$180  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$181  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$182  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$183  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$184  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$185  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$186  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$187  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$188  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$189  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$190  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$191  = f0_addr[39] == f2_addr[39];
+  assign \$192  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$193  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$194  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$195  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$196  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$197  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$198  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$199  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$200  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$201  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$202  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$203  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$204  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$205  = f0_addr[39] == f3_addr[39];
+  assign \$206  = | f0_addr[5:0];
+  assign \$207  = f0_addr[39:6] - 31'h40000000;
+  assign \$208  = | f0_addr[8:0];
+  assign \$209  = f0_addr[39:9] - 28'h8000080;
+  assign \$210  = | f0_addr[11:0];
+  assign \$211  = f0_addr[39:12] - 25'h1000100;
+  assign \$213  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$215  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$216  = { 1'h0, \$214  } | \$215 ;
+  assign \$217  = f1_oor ? f1_oor_pool : \$216 ;
+  assign \$218  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$219  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$220  = \$218  | { 1'h0, \$219  };
+  assign \$221  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$222  = \$220  | { 2'h0, \$221  };
+  assign \$223  = | f1_hit;
+  assign \$224  = f1_oor | \$223 ;
+  assign \$225  = | f1_hit;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = f1_oor | \$226 ;
+  assign \$228  = f1_hit & f1_misaligned;
+  assign \$229  = | \$228 ;
+  assign \$230  = f1_contract ? 4'h8 : 4'h0;
+  assign \$231  = \$229  ? 4'h5 : \$230 ;
+  assign \$232  = \$227  ? 4'h4 : \$231 ;
+  assign \$233  = f1_small_slot - small_fresh;
+  assign \$234  = ~ \$233 [9];
+  assign \$235  = f1_hit[0] & \$234 ;
+  assign \$238  = f1_medium_slot - medium_fresh;
+  assign \$239  = ~ \$238 [8];
+  assign \$240  = f1_hit[1] & \$239 ;
+  assign \$243  = \$237  | \$242 ;
+  assign \$244  = f1_large_slot - large_fresh;
+  assign \$245  = ~ \$244 [6];
+  assign \$246  = f1_hit[2] & \$245 ;
+  assign \$249  = \$243  | \$248 ;
+  assign \$250  = ~ f1_same_second_eq0;
+  assign \$251  = ~ f1_same_second_eq3;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = ~ f1_same_second_eq6;
+  assign \$254  = ~ f1_same_second_eq9;
   assign \$255  = \$253  | \$254 ;
   assign \$256  = \$252  | \$255 ;
-  assign \$257  = \$245  | \$256 ;
-  assign \$258  = ~ \$257 ;
-  assign \$259  = ~ f1_same_third_eq0;
-  assign \$260  = ~ f1_same_third_eq3;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = ~ f1_same_third_eq6;
-  assign \$263  = ~ f1_same_third_eq9;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = \$261  | \$264 ;
-  assign \$266  = ~ f1_same_third_eq12;
-  assign \$267  = ~ f1_same_third_eq15;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ f1_same_third_eq18;
-  assign \$270  = ~ f1_same_third_eq21;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = \$265  | \$272 ;
-  assign \$274  = ~ f1_same_third_eq24;
-  assign \$275  = ~ f1_same_third_eq27;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = ~ f1_same_third_eq30;
-  assign \$278  = ~ f1_same_third_eq33;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = ~ f1_same_third_eq36;
-  assign \$282  = ~ f1_same_third_eq39;
+  assign \$257  = ~ f1_same_second_eq12;
+  assign \$258  = ~ f1_same_second_eq15;
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = ~ f1_same_second_eq18;
+  assign \$261  = ~ f1_same_second_eq21;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = \$256  | \$263 ;
+  assign \$265  = ~ f1_same_second_eq24;
+  assign \$266  = ~ f1_same_second_eq27;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = ~ f1_same_second_eq30;
+  assign \$269  = ~ f1_same_second_eq33;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq36;
+  assign \$273  = ~ f1_same_second_eq39;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = \$264  | \$275 ;
+  assign \$277  = ~ \$276 ;
+  assign \$278  = ~ f1_same_third_eq0;
+  assign \$279  = ~ f1_same_third_eq3;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = ~ f1_same_third_eq6;
+  assign \$282  = ~ f1_same_third_eq9;
   assign \$283  = \$281  | \$282 ;
   assign \$284  = \$280  | \$283 ;
-  assign \$285  = \$273  | \$284 ;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = ! f2_pool;
-  assign \$288  = f2_pool == 1'h1;
-  assign \$289  = f2_pool == 2'h2;
-  assign \$290  = a4_tag ^ f2_tag;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = \$291  + 1'h1;
-  assign \$293  = a5_tag ^ f2_tag;
-  assign \$294  = ~ \$293 ;
-  assign \$295  = \$294  + 1'h1;
-  assign \$296  = \$603 [11] ? a4_tag : a5_tag;
-  assign \$297  = \$603 [11] ? a4_snap : a5_snap;
-  assign \$298  = f2_same_third & f5_ok;
-  assign \$299  = ~ f3_never_granted;
-  assign \$300  = ~ rel_f2;
-  assign \$301  = ~ f3_rel_f3;
-  assign \$302  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$303  = f3_in[0] & \$302 ;
-  assign \$304  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$305  = f3_in[1] & \$304 ;
-  assign \$306  = \$303  | \$305 ;
-  assign \$307  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$308  = f3_in[2] & \$307 ;
-  assign \$309  = \$306  | \$308 ;
-  assign \$310  = \$301  & \$309 ;
-  assign \$311  = f3_hit_a3 | \$310 ;
-  assign \$312  = \$300  & \$311 ;
-  assign \$313  = f3_hit_a2 | \$312 ;
-  assign \$314  = \$299  & \$313 ;
-  assign \$315  = f3_hit_a2 | f3_hit_a3;
-  assign \$316  = f3_in[0] ? small_grant_r0_b0[8:1] : 8'h00;
-  assign \$317  = f3_in[1] ? medium_grant_r0_b0[8:1] : 8'h00;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = f3_in[2] ? large_grant_r0_b0[8:1] : 8'h00;
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = \$315  ? f3_older_tag : \$320 ;
-  assign \$322  = f3_hit_a2 | f3_hit_a3;
-  assign \$323  = f3_in[0] & small_grant_r0_b0[0];
-  assign \$324  = f3_in[1] & medium_grant_r0_b0[0];
-  assign \$325  = \$323  | \$324 ;
-  assign \$326  = f3_in[2] & large_grant_r0_b0[0];
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = \$322  ? f3_older_snap : \$327 ;
-  assign \$329  = f3_go & \$611 [11];
-  assign \$330  = a4_tag ^ f3_tag;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$331  + 1'h1;
-  assign \$333  = \$329  & \$332 [8];
-  assign \$334  = ~ f3_never_granted;
-  assign \$335  = f3_go & \$334 ;
-  assign \$336  = ~ \$611 [11];
+  assign \$285  = ~ f1_same_third_eq12;
+  assign \$286  = ~ f1_same_third_eq15;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = ~ f1_same_third_eq18;
+  assign \$289  = ~ f1_same_third_eq21;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = \$284  | \$291 ;
+  assign \$293  = ~ f1_same_third_eq24;
+  assign \$294  = ~ f1_same_third_eq27;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = ~ f1_same_third_eq30;
+  assign \$297  = ~ f1_same_third_eq33;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = \$295  | \$298 ;
+  assign \$300  = ~ f1_same_third_eq36;
+  assign \$301  = ~ f1_same_third_eq39;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = \$292  | \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = ! f2_pool;
+  assign \$307  = f2_pool == 1'h1;
+  assign \$308  = f2_pool == 2'h2;
+  assign \$309  = a4_tag ^ f2_tag;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  + 1'h1;
+  assign \$312  = a5_tag ^ f2_tag;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = \$313  + 1'h1;
+  assign \$315  = \$950 [11] ? a4_tag : a5_tag;
+  assign \$316  = \$950 [11] ? a4_snap : a5_snap;
+  assign \$317  = f2_same_third & f5_ok;
+  assign \$318  = ~ \$950 [11];
+  assign \$319  = \$signal$256  & \$318 ;
+  assign \$320  = ~ \$954 [11];
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = f2_same_third & f5_ok;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$321  & \$323 ;
+  assign \$325  = ~ f3_never_granted;
+  assign \$326  = ~ rel_f2;
+  assign \$327  = ~ f3_rel_f3;
+  assign \$329  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$330  = \$328  & \$329 ;
+  assign \$332  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = \$330  | \$333 ;
+  assign \$336  = large_parity_r0_b0 == large_grant_r0_b0[0];
   assign \$337  = \$335  & \$336 ;
-  assign \$338  = ~ rel_f2;
-  assign \$339  = \$338  & f3_hit_a3;
-  assign \$340  = f3_hit_a2 | \$339 ;
-  assign \$341  = \$337  & \$340 ;
-  assign \$342  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = ~ \$611 [11];
-  assign \$345  = f3_go & \$344 ;
-  assign \$346  = ~ f3_hit_a2;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = ~ rel_f2;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = ~ f3_hit_a3;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = ~ f3_rel_f3;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$353  ? f3_in : 3'h0;
-  assign \$355  = ~ f3_never_granted;
-  assign \$356  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = \$359  + 1'h1;
-  assign \$361  = \$357  & \$360 [8];
-  assign \$362  = ~ f3_never_granted;
-  assign \$363  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$366  = ~ \$365 ;
-  assign \$367  = \$366  + 1'h1;
-  assign \$368  = \$364  & \$367 [8];
-  assign \$369  = ~ f3_never_granted;
-  assign \$370  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = large_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$373  + 1'h1;
-  assign \$375  = \$371  & \$374 [8];
-  assign \$376  = x1_select & f1_hit;
-  assign \$377  = | \$376 ;
-  assign \$378  = x1_select & f2_in;
-  assign \$379  = | \$378 ;
-  assign \$380  = f2_flushed | \$379 ;
-  assign \$381  = x1_select | x0_select;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$384  = { 1'h0, \$382  } & { \$383 [2], \$383  };
-  assign \$385  = { 1'h0, f3_in } & \$384 ;
-  assign \$386  = ~ \$611 [11];
-  assign \$387  = f3_go & \$386 ;
-  assign \$388  = ~ f3_hit_a2;
-  assign \$389  = \$387  & \$388 ;
-  assign \$390  = ~ rel_f2;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = ~ f3_hit_a3;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = ~ f3_rel_f3;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = \$395  ? f3_in : 3'h0;
-  assign \$397  = x1_select | x0_select;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$400  = { 1'h0, \$398  } & { \$399 [2], \$399  };
-  assign \$401  = { 1'h0, \$396  } & \$400 ;
-  assign \$402  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$405  = \release  & \$404 [11];
-  assign \$406  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$407  = ~ \$406 ;
-  assign \$408  = \$407  + 1'h1;
-  assign \$409  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$410  + 1'h1;
-  assign \$412  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$413  + 1'h1;
-  assign \$415  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$418  = \$414 [11] | \$417 [11];
-  assign \$420  = small_queue_waddr == 8'hff;
-  assign \$421  = small_queue_waddr + 1'h1;
-  assign \$422  = \$420  ? 9'h000 : \$421 ;
-  assign \$423  = small_pushed == small_popped;
-  assign \$424  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$425  = \$423  ? 9'h000 : \$424 ;
-  assign \$426  = $signed({ 1'h0, small_count }) + $signed(\$425 );
-  assign \$427  = ! small_pushed;
-  assign \$428  = ! small_popped;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = small_pop ? small_at[1] : small_at[0];
-  assign \$431  = ~ \$430 ;
-  assign \$432  = small_push | \$431 ;
-  assign \$433  = ! small_pushed;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = small_count == 2'h3;
-  assign \$437  = small_pop ? small_at[2] : small_at[1];
-  assign \$438  = ~ \$437 ;
-  assign \$439  = small_push | \$438 ;
-  assign \$441  = ! small_popped;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = small_pop ? small_at[0] : 1'h0;
-  assign \$444  = ~ \$443 ;
-  assign \$445  = small_push | \$444 ;
-  assign \$448  = \$446  & \$447 ;
-  assign \$449  = small_pop ? small_at[1] : small_at[0];
-  assign \$450  = ~ \$449 ;
-  assign \$451  = small_push | \$450 ;
-  assign \$452  = medium_queue_waddr == 7'h7f;
-  assign \$453  = medium_queue_waddr + 1'h1;
-  assign \$454  = \$452  ? 8'h00 : \$453 ;
-  assign \$455  = medium_pushed == medium_popped;
-  assign \$456  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$457  = \$455  ? 8'h00 : \$456 ;
-  assign \$458  = $signed({ 1'h0, medium_count }) + $signed(\$457 );
-  assign \$459  = ! medium_pushed;
-  assign \$460  = ! medium_popped;
-  assign \$461  = \$459  & \$460 ;
-  assign \$462  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$463  = ~ \$462 ;
-  assign \$464  = medium_push | \$463 ;
-  assign \$465  = ! medium_pushed;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = medium_count == 2'h3;
-  assign \$469  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$338  = \$334  | \$337 ;
+  assign \$339  = \$327  & \$338 ;
+  assign \$340  = f3_hit_a3 | \$339 ;
+  assign \$341  = \$326  & \$340 ;
+  assign \$342  = f3_hit_a2 | \$341 ;
+  assign \$343  = \$325  & \$342 ;
+  assign \$344  = f3_hit_a2 | f3_hit_a3;
+  assign \$346  = \$345  & small_grant_r0_b0[1];
+  assign \$348  = \$347  & medium_grant_r0_b0[1];
+  assign \$349  = \$346  | \$348 ;
+  assign \$351  = \$350  & large_grant_r0_b0[1];
+  assign \$352  = \$349  | \$351 ;
+  assign \$354  = \$353  & small_grant_r0_b0[2];
+  assign \$356  = \$355  & medium_grant_r0_b0[2];
+  assign \$357  = \$354  | \$356 ;
+  assign \$359  = \$358  & large_grant_r0_b0[2];
+  assign \$360  = \$357  | \$359 ;
+  assign \$362  = \$361  & small_grant_r0_b0[3];
+  assign \$364  = \$363  & medium_grant_r0_b0[3];
+  assign \$365  = \$362  | \$364 ;
+  assign \$367  = \$366  & large_grant_r0_b0[3];
+  assign \$368  = \$365  | \$367 ;
+  assign \$370  = \$369  & small_grant_r0_b0[4];
+  assign \$372  = \$371  & medium_grant_r0_b0[4];
+  assign \$373  = \$370  | \$372 ;
+  assign \$375  = \$374  & large_grant_r0_b0[4];
+  assign \$376  = \$373  | \$375 ;
+  assign \$378  = \$377  & small_grant_r0_b0[5];
+  assign \$380  = \$379  & medium_grant_r0_b0[5];
+  assign \$381  = \$378  | \$380 ;
+  assign \$383  = \$382  & large_grant_r0_b0[5];
+  assign \$384  = \$381  | \$383 ;
+  assign \$386  = \$385  & small_grant_r0_b0[6];
+  assign \$388  = \$387  & medium_grant_r0_b0[6];
+  assign \$389  = \$386  | \$388 ;
+  assign \$391  = \$390  & large_grant_r0_b0[6];
+  assign \$392  = \$389  | \$391 ;
+  assign \$394  = \$393  & small_grant_r0_b0[7];
+  assign \$396  = \$395  & medium_grant_r0_b0[7];
+  assign \$397  = \$394  | \$396 ;
+  assign \$399  = \$398  & large_grant_r0_b0[7];
+  assign \$400  = \$397  | \$399 ;
+  assign \$402  = \$401  & small_grant_r0_b0[8];
+  assign \$404  = \$403  & medium_grant_r0_b0[8];
+  assign \$405  = \$402  | \$404 ;
+  assign \$407  = \$406  & large_grant_r0_b0[8];
+  assign \$408  = \$405  | \$407 ;
+  assign \$409  = \$344  ? f3_older_tag : { \$408 , \$400 , \$392 , \$384 , \$376 , \$368 , \$360 , \$352  };
+  assign \$410  = f3_hit_a2 | f3_hit_a3;
+  assign \$412  = \$411  & small_grant_r0_b0[0];
+  assign \$414  = \$413  & medium_grant_r0_b0[0];
+  assign \$415  = \$412  | \$414 ;
+  assign \$417  = \$416  & large_grant_r0_b0[0];
+  assign \$418  = \$415  | \$417 ;
+  assign \$419  = \$410  ? f3_older_snap : \$418 ;
+  assign \$420  = f3_go & \$958 [11];
+  assign \$421  = a4_tag ^ f3_tag;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$422  + 1'h1;
+  assign \$424  = \$420  & \$423 [8];
+  assign \$425  = ~ f3_never_granted;
+  assign \$426  = f3_go & \$425 ;
+  assign \$427  = ~ \$958 [11];
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = ~ rel_f2;
+  assign \$430  = \$429  & f3_hit_a3;
+  assign \$431  = f3_hit_a2 | \$430 ;
+  assign \$432  = \$428  & \$431 ;
+  assign \$433  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$434  = \$432  & \$433 ;
+  assign \$435  = ~ rel_f2;
+  assign \$436  = f3_quiet & \$435 ;
+  assign \$437  = ~ \$958 [11];
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = \$438  ? f3_in : 3'h0;
+  assign \$440  = ~ f3_never_granted;
+  assign \$442  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$443  = \$441  & \$442 ;
+  assign \$444  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$447  = \$443  & \$446 [8];
+  assign \$448  = ~ f3_never_granted;
+  assign \$450  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$453  + 1'h1;
+  assign \$455  = \$451  & \$454 [8];
+  assign \$456  = ~ f3_never_granted;
+  assign \$458  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$461  + 1'h1;
+  assign \$463  = \$459  & \$462 [8];
+  assign \$464  = x1_select & f1_hit;
+  assign \$465  = | \$464 ;
+  assign \$466  = x1_select & f2_in;
+  assign \$467  = | \$466 ;
+  assign \$468  = f2_flushed | \$467 ;
+  assign \$469  = x1_select | x0_select;
   assign \$470  = ~ \$469 ;
-  assign \$471  = medium_push | \$470 ;
-  assign \$473  = ! medium_popped;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = medium_push | \$476 ;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$482  = ~ \$481 ;
-  assign \$483  = medium_push | \$482 ;
-  assign \$484  = large_queue_waddr == 6'h2f;
-  assign \$485  = large_queue_waddr + 1'h1;
-  assign \$486  = \$484  ? 7'h00 : \$485 ;
-  assign \$487  = large_pushed == large_popped;
-  assign \$488  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$489  = \$487  ? 6'h00 : \$488 ;
-  assign \$490  = $signed({ 1'h0, large_count }) + $signed(\$489 );
-  assign \$491  = ! large_pushed;
-  assign \$492  = ! large_popped;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = large_pop ? large_at[1] : large_at[0];
-  assign \$495  = ~ \$494 ;
-  assign \$496  = large_push | \$495 ;
-  assign \$497  = ! large_pushed;
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = large_count == 2'h3;
-  assign \$501  = large_pop ? large_at[2] : large_at[1];
-  assign \$502  = ~ \$501 ;
-  assign \$503  = large_push | \$502 ;
-  assign \$505  = ! large_popped;
-  assign \$506  = \$504  & \$505 ;
-  assign \$507  = large_pop ? large_at[0] : 1'h0;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = large_push | \$508 ;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = large_pop ? large_at[1] : large_at[0];
-  assign \$514  = ~ \$513 ;
-  assign \$515  = large_push | \$514 ;
-  assign \$516  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = f5_wrote & a2_ring;
-  assign \$519  = { \$518 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$520  = ~ \$519 ;
-  assign \$521  = \$520  + 1'h1;
-  assign \$522  = \release  & f4_taken_a2;
-  assign \$523  = a3_ring & a3_lapped;
-  assign \$525  = \release  & f4_taken_a3;
-  assign \$526  = a3_released | \$525 ;
-  assign \$527  = ~ a4_released;
-  assign \$528  = a4_prev_held & \$527 ;
-  assign \$529  = \release  & f4_taken_a4;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$528  & \$530 ;
-  assign \$532  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$533  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$534  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$535  = | { f4_valid, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$536  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$537  = | { x3_valid, f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live };
-  assign \$538  = | { x7_valid, x6_valid, x5_valid, x4_valid };
-  assign \$539  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$540  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$540 ;
-  assign \$541  = ~ x1_select[0];
-  assign \$542  = a1_select[0] & \$541 ;
-  assign \$543  = ~ small_has_fresh;
-  assign \$544  = \$542  & \$543 ;
-  assign small_pop = \$544  & small_nonempty;
-  assign \$545  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$546  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$546 ;
-  assign \$547  = ~ x1_select[1];
-  assign \$548  = a1_select[1] & \$547 ;
-  assign \$549  = ~ medium_has_fresh;
-  assign \$550  = \$548  & \$549 ;
-  assign medium_pop = \$550  & medium_nonempty;
+  assign \$471  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$472  = { 1'h0, \$470  } & { \$471 [2], \$471  };
+  assign \$473  = { 1'h0, f3_in } & \$472 ;
+  assign \$474  = ~ rel_f2;
+  assign \$475  = f3_quiet & \$474 ;
+  assign \$476  = ~ \$958 [11];
+  assign \$477  = \$475  & \$476 ;
+  assign \$478  = \$477  ? f3_in : 3'h0;
+  assign \$479  = x1_select | x0_select;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$482  = { 1'h0, \$480  } & { \$481 [2], \$481  };
+  assign \$483  = { 1'h0, \$478  } & \$482 ;
+  assign \$484  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$485  = ~ \$484 ;
+  assign \$486  = \$485  + 1'h1;
+  assign \$487  = \release  & \$486 [11];
+  assign \$488  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$489  = ~ \$488 ;
+  assign \$490  = \$489  + 1'h1;
+  assign \$491  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$492  = ~ \$491 ;
+  assign \$493  = \$492  + 1'h1;
+  assign \$494  = small_queue_waddr == 8'hff;
+  assign \$495  = small_queue_waddr + 1'h1;
+  assign \$496  = \$494  ? 9'h000 : \$495 ;
+  assign \$497  = small_pushed == small_popped;
+  assign \$498  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$499  = \$497  ? 9'h000 : \$498 ;
+  assign \$500  = $signed({ 1'h0, small_count }) + $signed(\$499 );
+  assign \$501  = ! small_pushed;
+  assign \$502  = ! small_popped;
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = small_pop ? small_at[1] : small_at[0];
+  assign \$505  = ~ \$504 ;
+  assign \$506  = small_push | \$505 ;
+  assign \$507  = ! small_pushed;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = small_count == 2'h3;
+  assign \$511  = small_pop ? small_at[2] : small_at[1];
+  assign \$512  = ~ \$511 ;
+  assign \$513  = small_push | \$512 ;
+  assign \$515  = ! small_popped;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = small_pop ? small_at[0] : 1'h0;
+  assign \$518  = ~ \$517 ;
+  assign \$519  = small_push | \$518 ;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = small_pop ? small_at[1] : small_at[0];
+  assign \$524  = ~ \$523 ;
+  assign \$525  = small_push | \$524 ;
+  assign \$526  = medium_queue_waddr == 7'h7f;
+  assign \$527  = medium_queue_waddr + 1'h1;
+  assign \$528  = \$526  ? 8'h00 : \$527 ;
+  assign \$529  = medium_pushed == medium_popped;
+  assign \$530  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$531  = \$529  ? 8'h00 : \$530 ;
+  assign \$532  = $signed({ 1'h0, medium_count }) + $signed(\$531 );
+  assign \$533  = ! medium_pushed;
+  assign \$534  = ! medium_popped;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$537  = ~ \$536 ;
+  assign \$538  = medium_push | \$537 ;
+  assign \$539  = ! medium_pushed;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = medium_count == 2'h3;
+  assign \$543  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$544  = ~ \$543 ;
+  assign \$545  = medium_push | \$544 ;
+  assign \$547  = ! medium_popped;
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = medium_push | \$550 ;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$556  = ~ \$555 ;
+  assign \$557  = medium_push | \$556 ;
+  assign \$558  = large_queue_waddr == 6'h2f;
+  assign \$559  = large_queue_waddr + 1'h1;
+  assign \$560  = \$558  ? 7'h00 : \$559 ;
+  assign \$561  = large_pushed == large_popped;
+  assign \$562  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$563  = \$561  ? 6'h00 : \$562 ;
+  assign \$564  = $signed({ 1'h0, large_count }) + $signed(\$563 );
+  assign \$565  = ! large_pushed;
+  assign \$566  = ! large_popped;
+  assign \$567  = \$565  & \$566 ;
+  assign \$568  = large_pop ? large_at[1] : large_at[0];
+  assign \$569  = ~ \$568 ;
+  assign \$570  = large_push | \$569 ;
+  assign \$571  = ! large_pushed;
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = large_count == 2'h3;
+  assign \$575  = large_pop ? large_at[2] : large_at[1];
+  assign \$576  = ~ \$575 ;
+  assign \$577  = large_push | \$576 ;
+  assign \$579  = ! large_popped;
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = large_pop ? large_at[0] : 1'h0;
+  assign \$582  = ~ \$581 ;
+  assign \$583  = large_push | \$582 ;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = large_pop ? large_at[1] : large_at[0];
+  assign \$588  = ~ \$587 ;
+  assign \$589  = large_push | \$588 ;
+  assign \$590  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = f5_wrote & a2_ring;
+  assign \$593  = { \$592 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$594  = ~ \$593 ;
+  assign \$595  = \$594  + 1'h1;
+  assign \$596  = \release  & f4_taken_a2;
+  assign \$597  = a3_ring & a3_lapped;
+  assign \$599  = \release  & f4_taken_a3;
+  assign \$600  = a3_released | \$599 ;
+  assign \$601  = ~ a4_released;
+  assign \$602  = a4_prev_held & \$601 ;
+  assign \$603  = \release  & f4_taken_a4;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$607  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$608  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$609  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$610  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$611  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$612  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$613  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$614  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$614 ;
+  assign \$615  = ~ x1_select[0];
+  assign \$616  = a1_select[0] & \$615 ;
+  assign \$617  = ~ small_has_fresh;
+  assign \$618  = \$616  & \$617 ;
+  assign small_pop = \$618  & small_nonempty;
+  assign \$619  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$620  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$620 ;
+  assign \$621  = ~ x1_select[1];
+  assign \$622  = a1_select[1] & \$621 ;
+  assign \$623  = ~ medium_has_fresh;
+  assign \$624  = \$622  & \$623 ;
+  assign medium_pop = \$624  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$551  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$551 ;
-  assign \$552  = ~ x1_select[2];
-  assign \$553  = a1_select[2] & \$552 ;
-  assign \$554  = ~ large_has_fresh;
-  assign \$555  = \$553  & \$554 ;
-  assign large_pop = \$555  & large_nonempty;
-  assign \$556  = a3_from_fresh ? a3_fresh_slot : small_queue_r0_b0[7:0];
-  assign \$557  = a3_from_fresh ? small_parity_r1_b0 : small_queue_r0_b0[8];
-  assign \$558  = a3_from_fresh ? a3_fresh_slot : { 1'h0, medium_queue_r0_b0[6:0] };
-  assign \$559  = a3_from_fresh ? medium_parity_r1_b0 : medium_queue_r0_b0[7];
-  assign \$560  = a3_from_fresh ? a3_fresh_slot : { 2'h0, large_queue_r0_b0[5:0] };
-  assign \$561  = a3_from_fresh ? large_parity_r1_b0 : large_queue_r0_b0[6];
-  assign \$562  = a3_sel_head[0] ? small_queue_r0_b0[16:9] : 8'h00;
-  assign \$563  = a3_sel_last[0] ? small_grant_r1_b0[8:1] : 8'h00;
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = a3_sel_head[1] ? medium_queue_r0_b0[15:8] : 8'h00;
-  assign \$566  = a3_sel_last[1] ? medium_grant_r1_b0[8:1] : 8'h00;
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = \$564  | \$567 ;
-  assign \$569  = a3_sel_head[2] ? large_queue_r0_b0[14:7] : 8'h00;
-  assign \$570  = a3_sel_last[2] ? large_grant_r1_b0[8:1] : 8'h00;
-  assign \$571  = \$569  | \$570 ;
-  assign \$572  = \$568  | \$571 ;
-  assign \$573  = a3_fail ? 8'hff : 8'h00;
-  assign \$574  = { 1'h0, \$572  } | { \$573 [7], \$573  };
-  assign \$575  = a3_fwd_ok & a3_hit_a1;
-  assign \$576  = a3_fwd_ok & a3_older_hit;
-  assign \$577  = \$574 [7:0] + 1'h1;
-  assign \$578  = \$576  ? { 1'h0, a3_older_next } : \$577 ;
-  assign \$579  = \$575  ? { 1'h0, a4_tag_next } : \$578 ;
-  assign \$580  = a3_fwd_ok & a3_hit_a1;
-  assign \$581  = a4_tag_next + 1'h1;
-  assign \$582  = a3_fwd_ok & a3_older_hit;
-  assign \$583  = a3_older_next + 1'h1;
-  assign \$584  = \$574 [7:0] + 2'h2;
-  assign \$585  = \$582  ? \$583  : \$584 ;
-  assign \$586  = \$580  ? \$581  : \$585 ;
-  assign \$587  = a3_valid & a3_ok;
-  assign \$588  = ! a3_pool;
-  assign small_grant_wen = \$587  & \$588 ;
-  assign \$589  = a3_valid & a3_ok;
-  assign \$590  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$589  & \$590 ;
-  assign \$591  = a3_valid & a3_ok;
-  assign \$592  = a3_pool == 2'h2;
-  assign large_grant_wen = \$591  & \$592 ;
-  assign \$599  = ! f2_err;
-  assign \$signal$255  = f2_valid & \$599 ;
-  assign \$600  = a4_valid & a4_ok;
-  assign \$601  = { \$600 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$602  = ~ \$601 ;
-  assign \$603  = \$602  + 1'h1;
-  assign \$604  = a5_valid & a5_ok;
-  assign \$605  = { \$604 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$606  = ~ \$605 ;
-  assign \$607  = \$606  + 1'h1;
-  assign \$608  = a4_valid & a4_ok;
-  assign \$609  = { \$608 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$610  = ~ \$609 ;
-  assign \$611  = \$610  + 1'h1;
+  assign \$625  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$625 ;
+  assign \$626  = ~ x1_select[2];
+  assign \$627  = a1_select[2] & \$626 ;
+  assign \$628  = ~ large_has_fresh;
+  assign \$629  = \$627  & \$628 ;
+  assign large_pop = \$629  & large_nonempty;
+  assign \$630  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$632  = \$631  & small_queue_r0_b0[0];
+  assign \$634  = \$633  & medium_queue_r0_b0[0];
+  assign \$636  = \$635  & large_queue_r0_b0[0];
+  assign \$637  = { \$636 , \$634 , \$632 , \$630  } + 4'hf;
+  assign \$638  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$640  = \$639  & small_queue_r0_b0[1];
+  assign \$642  = \$641  & medium_queue_r0_b0[1];
+  assign \$644  = \$643  & large_queue_r0_b0[1];
+  assign \$645  = { \$644 , \$642 , \$640 , \$638  } + 4'hf;
+  assign \$646  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$648  = \$647  & small_queue_r0_b0[2];
+  assign \$650  = \$649  & medium_queue_r0_b0[2];
+  assign \$652  = \$651  & large_queue_r0_b0[2];
+  assign \$653  = { \$652 , \$650 , \$648 , \$646  } + 4'hf;
+  assign \$654  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$656  = \$655  & small_queue_r0_b0[3];
+  assign \$658  = \$657  & medium_queue_r0_b0[3];
+  assign \$660  = \$659  & large_queue_r0_b0[3];
+  assign \$661  = { \$660 , \$658 , \$656 , \$654  } + 4'hf;
+  assign \$662  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$664  = \$663  & small_queue_r0_b0[4];
+  assign \$666  = \$665  & medium_queue_r0_b0[4];
+  assign \$668  = \$667  & large_queue_r0_b0[4];
+  assign \$669  = { \$668 , \$666 , \$664 , \$662  } + 4'hf;
+  assign \$670  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$672  = \$671  & small_queue_r0_b0[5];
+  assign \$674  = \$673  & medium_queue_r0_b0[5];
+  assign \$676  = \$675  & large_queue_r0_b0[5];
+  assign \$677  = { \$676 , \$674 , \$672 , \$670  } + 4'hf;
+  assign \$678  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$680  = \$679  & small_queue_r0_b0[6];
+  assign \$681  = \$678  | \$680 ;
+  assign \$683  = \$682  & medium_queue_r0_b0[6];
+  assign \$684  = \$681  | \$683 ;
+  assign \$685  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$687  = \$686  & small_queue_r0_b0[7];
+  assign \$688  = \$685  | \$687 ;
+  assign \$689  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$690  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$691  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$693  = \$692  & small_queue_r0_b0[8];
+  assign \$695  = \$694  & medium_queue_r0_b0[7];
+  assign \$697  = \$696  & large_queue_r0_b0[6];
+  assign \$698  = { \$697 , \$695 , \$693 , \$691 , \$690 , \$689  } + 6'h3f;
+  assign \$699  = a3_fwd_ok & a3_hit_a1;
+  assign \$700  = a3_fwd_ok & a3_older_hit;
+  assign \$703  = \$702  & small_grant_r1_b0[1];
+  assign \$705  = \$704  & medium_grant_r1_b0[1];
+  assign \$707  = \$706  & large_grant_r1_b0[1];
+  assign \$709  = \$708  & small_queue_r0_b0[9];
+  assign \$711  = \$710  & medium_queue_r0_b0[8];
+  assign \$713  = \$712  & large_queue_r0_b0[7];
+  assign \$714  = { \$713 , \$711 , \$709 , \$707 , \$705 , \$703 , \$701  } + 7'h7f;
+  assign \$717  = \$716  & small_grant_r1_b0[2];
+  assign \$719  = \$718  & medium_grant_r1_b0[2];
+  assign \$721  = \$720  & large_grant_r1_b0[2];
+  assign \$723  = \$722  & small_queue_r0_b0[10];
+  assign \$725  = \$724  & medium_queue_r0_b0[9];
+  assign \$727  = \$726  & large_queue_r0_b0[8];
+  assign \$728  = { \$727 , \$725 , \$723 , \$721 , \$719 , \$717 , \$715  } + 7'h7f;
+  assign \$731  = \$730  & small_grant_r1_b0[3];
+  assign \$733  = \$732  & medium_grant_r1_b0[3];
+  assign \$735  = \$734  & large_grant_r1_b0[3];
+  assign \$737  = \$736  & small_queue_r0_b0[11];
+  assign \$739  = \$738  & medium_queue_r0_b0[10];
+  assign \$741  = \$740  & large_queue_r0_b0[9];
+  assign \$742  = { \$741 , \$739 , \$737 , \$735 , \$733 , \$731 , \$729  } + 7'h7f;
+  assign \$745  = \$744  & small_grant_r1_b0[4];
+  assign \$747  = \$746  & medium_grant_r1_b0[4];
+  assign \$749  = \$748  & large_grant_r1_b0[4];
+  assign \$751  = \$750  & small_queue_r0_b0[12];
+  assign \$753  = \$752  & medium_queue_r0_b0[11];
+  assign \$755  = \$754  & large_queue_r0_b0[10];
+  assign \$756  = { \$755 , \$753 , \$751 , \$749 , \$747 , \$745 , \$743  } + 7'h7f;
+  assign \$759  = \$758  & small_grant_r1_b0[5];
+  assign \$761  = \$760  & medium_grant_r1_b0[5];
+  assign \$763  = \$762  & large_grant_r1_b0[5];
+  assign \$765  = \$764  & small_queue_r0_b0[13];
+  assign \$767  = \$766  & medium_queue_r0_b0[12];
+  assign \$769  = \$768  & large_queue_r0_b0[11];
+  assign \$770  = { \$769 , \$767 , \$765 , \$763 , \$761 , \$759 , \$757  } + 7'h7f;
+  assign \$773  = \$772  & small_grant_r1_b0[6];
+  assign \$775  = \$774  & medium_grant_r1_b0[6];
+  assign \$777  = \$776  & large_grant_r1_b0[6];
+  assign \$779  = \$778  & small_queue_r0_b0[14];
+  assign \$781  = \$780  & medium_queue_r0_b0[13];
+  assign \$783  = \$782  & large_queue_r0_b0[12];
+  assign \$784  = { \$783 , \$781 , \$779 , \$777 , \$775 , \$773 , \$771  } + 7'h7f;
+  assign \$787  = \$786  & small_grant_r1_b0[7];
+  assign \$789  = \$788  & medium_grant_r1_b0[7];
+  assign \$791  = \$790  & large_grant_r1_b0[7];
+  assign \$793  = \$792  & small_queue_r0_b0[15];
+  assign \$795  = \$794  & medium_queue_r0_b0[14];
+  assign \$797  = \$796  & large_queue_r0_b0[13];
+  assign \$798  = { \$797 , \$795 , \$793 , \$791 , \$789 , \$787 , \$785  } + 7'h7f;
+  assign \$801  = \$800  & small_grant_r1_b0[8];
+  assign \$803  = \$802  & medium_grant_r1_b0[8];
+  assign \$805  = \$804  & large_grant_r1_b0[8];
+  assign \$807  = \$806  & small_queue_r0_b0[16];
+  assign \$809  = \$808  & medium_queue_r0_b0[15];
+  assign \$811  = \$810  & large_queue_r0_b0[14];
+  assign \$812  = { \$811 , \$809 , \$807 , \$805 , \$803 , \$801 , \$799  } + 7'h7f;
+  assign \$813  = { \$812 [7], \$798 [7], \$784 [7], \$770 [7], \$756 [7], \$742 [7], \$728 [7], \$714 [7] } + 1'h1;
+  assign \$814  = \$700  ? a3_older_next : \$813 [7:0];
+  assign \$signal$168  = \$699  ? a4_tag_next : \$814 ;
+  assign \$815  = a3_fwd_ok & a3_hit_a1;
+  assign \$816  = a4_tag_next + 1'h1;
+  assign \$817  = a3_fwd_ok & a3_older_hit;
+  assign \$818  = a3_older_next + 1'h1;
+  assign \$821  = \$820  & small_grant_r1_b0[1];
+  assign \$823  = \$822  & medium_grant_r1_b0[1];
+  assign \$825  = \$824  & large_grant_r1_b0[1];
+  assign \$827  = \$826  & small_queue_r0_b0[9];
+  assign \$829  = \$828  & medium_queue_r0_b0[8];
+  assign \$831  = \$830  & large_queue_r0_b0[7];
+  assign \$832  = { \$831 , \$829 , \$827 , \$825 , \$823 , \$821 , \$819  } + 7'h7f;
+  assign \$835  = \$834  & small_grant_r1_b0[2];
+  assign \$837  = \$836  & medium_grant_r1_b0[2];
+  assign \$839  = \$838  & large_grant_r1_b0[2];
+  assign \$841  = \$840  & small_queue_r0_b0[10];
+  assign \$843  = \$842  & medium_queue_r0_b0[9];
+  assign \$845  = \$844  & large_queue_r0_b0[8];
+  assign \$846  = { \$845 , \$843 , \$841 , \$839 , \$837 , \$835 , \$833  } + 7'h7f;
+  assign \$849  = \$848  & small_grant_r1_b0[3];
+  assign \$851  = \$850  & medium_grant_r1_b0[3];
+  assign \$853  = \$852  & large_grant_r1_b0[3];
+  assign \$855  = \$854  & small_queue_r0_b0[11];
+  assign \$857  = \$856  & medium_queue_r0_b0[10];
+  assign \$859  = \$858  & large_queue_r0_b0[9];
+  assign \$860  = { \$859 , \$857 , \$855 , \$853 , \$851 , \$849 , \$847  } + 7'h7f;
+  assign \$863  = \$862  & small_grant_r1_b0[4];
+  assign \$865  = \$864  & medium_grant_r1_b0[4];
+  assign \$867  = \$866  & large_grant_r1_b0[4];
+  assign \$869  = \$868  & small_queue_r0_b0[12];
+  assign \$871  = \$870  & medium_queue_r0_b0[11];
+  assign \$873  = \$872  & large_queue_r0_b0[10];
+  assign \$874  = { \$873 , \$871 , \$869 , \$867 , \$865 , \$863 , \$861  } + 7'h7f;
+  assign \$877  = \$876  & small_grant_r1_b0[5];
+  assign \$879  = \$878  & medium_grant_r1_b0[5];
+  assign \$881  = \$880  & large_grant_r1_b0[5];
+  assign \$883  = \$882  & small_queue_r0_b0[13];
+  assign \$885  = \$884  & medium_queue_r0_b0[12];
+  assign \$887  = \$886  & large_queue_r0_b0[11];
+  assign \$888  = { \$887 , \$885 , \$883 , \$881 , \$879 , \$877 , \$875  } + 7'h7f;
+  assign \$891  = \$890  & small_grant_r1_b0[6];
+  assign \$893  = \$892  & medium_grant_r1_b0[6];
+  assign \$895  = \$894  & large_grant_r1_b0[6];
+  assign \$897  = \$896  & small_queue_r0_b0[14];
+  assign \$899  = \$898  & medium_queue_r0_b0[13];
+  assign \$901  = \$900  & large_queue_r0_b0[12];
+  assign \$902  = { \$901 , \$899 , \$897 , \$895 , \$893 , \$891 , \$889  } + 7'h7f;
+  assign \$905  = \$904  & small_grant_r1_b0[7];
+  assign \$907  = \$906  & medium_grant_r1_b0[7];
+  assign \$909  = \$908  & large_grant_r1_b0[7];
+  assign \$911  = \$910  & small_queue_r0_b0[15];
+  assign \$913  = \$912  & medium_queue_r0_b0[14];
+  assign \$915  = \$914  & large_queue_r0_b0[13];
+  assign \$916  = { \$915 , \$913 , \$911 , \$909 , \$907 , \$905 , \$903  } + 7'h7f;
+  assign \$919  = \$918  & small_grant_r1_b0[8];
+  assign \$921  = \$920  & medium_grant_r1_b0[8];
+  assign \$923  = \$922  & large_grant_r1_b0[8];
+  assign \$925  = \$924  & small_queue_r0_b0[16];
+  assign \$927  = \$926  & medium_queue_r0_b0[15];
+  assign \$929  = \$928  & large_queue_r0_b0[14];
+  assign \$930  = { \$929 , \$927 , \$925 , \$923 , \$921 , \$919 , \$917  } + 7'h7f;
+  assign \$931  = { \$930 [7], \$916 [7], \$902 [7], \$888 [7], \$874 [7], \$860 [7], \$846 [7], \$832 [7] } + 2'h2;
+  assign \$932  = \$817  ? \$818  : { 1'h0, \$931 [7:0] };
+  assign \$933  = \$815  ? \$816  : \$932 ;
+  assign \$934  = a3_valid & a3_ok;
+  assign \$935  = ! a3_pool;
+  assign small_grant_wen = \$934  & \$935 ;
+  assign \$936  = a3_valid & a3_ok;
+  assign \$937  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$936  & \$937 ;
+  assign \$938  = a3_valid & a3_ok;
+  assign \$939  = a3_pool == 2'h2;
+  assign large_grant_wen = \$938  & \$939 ;
+  assign \$946  = ! f2_err;
+  assign \$signal$256  = f2_valid & \$946 ;
+  assign \$947  = a4_valid & a4_ok;
+  assign \$948  = { \$947 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$949  = ~ \$948 ;
+  assign \$950  = \$949  + 1'h1;
+  assign \$951  = a5_valid & a5_ok;
+  assign \$952  = { \$951 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$953  = ~ \$952 ;
+  assign \$954  = \$953  + 1'h1;
+  assign \$955  = a4_valid & a4_ok;
+  assign \$956  = { \$955 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$957  = ~ \$956 ;
+  assign \$958  = \$957  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$612  = ~ f4_prev_released;
-  assign \$613  = \$612  & f4_rest_held;
-  assign \$signal$480  = f4_hit_a1 | \$613 ;
-  assign \$614  = ~ f4_prev_released;
-  assign \$615  = f4_by_mem & f4_mem_ok;
-  assign \$616  = f4_by_mem & f4_mem_ok;
-  assign \$617  = \$615 [0] | \$616 [1];
-  assign \$618  = f4_by_mem & f4_mem_ok;
-  assign \$619  = \$617  | \$618 [2];
-  assign \$620  = f4_by_older | \$619 ;
-  assign \$621  = \$614  & \$620 ;
-  assign \release  = f4_by_a1 | \$621 ;
-  assign \$622  = ~ f4_go;
-  assign \$623  = ~ \$signal$480 ;
-  assign \$624  = \$signal$480  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$624  : f4_err;
-  assign \$signal$331  = \release  ? 4'h0 : unreleased_err;
-  assign \$625  = ~ f4_prev_released;
-  assign \$626  = \$625  & f4_by_older;
-  assign \$627  = f4_by_a1 | \$626 ;
-  assign \$628  = f4_live[0] & \$627 ;
-  assign \$629  = ~ f4_prev_released;
-  assign \$630  = \$629  & f4_by_mem_live[0];
-  assign \$631  = \$630  & f4_mem_ok[0];
-  assign small_queue_wen = \$628  | \$631 ;
-  assign \$632  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$422  = ~ \$632 ;
-  assign \$633  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$634  = ~ \$633 ;
-  assign \$635  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$636  = ~ f4_prev_released;
-  assign \$637  = \$636  & f4_by_older;
-  assign \$638  = f4_by_a1 | \$637 ;
-  assign \$639  = f4_live[1] & \$638 ;
-  assign \$640  = ~ f4_prev_released;
-  assign \$641  = \$640  & f4_by_mem_live[1];
-  assign \$642  = \$641  & f4_mem_ok[1];
-  assign medium_queue_wen = \$639  | \$642 ;
-  assign \$643  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$447  = ~ \$643 ;
-  assign \$644  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$647  = ~ f4_prev_released;
-  assign \$648  = \$647  & f4_by_older;
-  assign \$649  = f4_by_a1 | \$648 ;
-  assign \$650  = f4_live[2] & \$649 ;
-  assign \$651  = ~ f4_prev_released;
-  assign \$652  = \$651  & f4_by_mem_live[2];
-  assign \$653  = \$652  & f4_mem_ok[2];
-  assign large_queue_wen = \$650  | \$653 ;
-  assign \$654  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$472  = ~ \$654 ;
-  assign \$655  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$658  = busy_0 | busy_6;
-  assign \$659  = busy_12 | busy_18;
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = busy_24 | busy_30;
-  assign \$662  = \$661  | busy_36;
-  assign busy = \$660  | \$662 ;
+  assign \$959  = ~ f4_prev_released;
+  assign \$960  = \$959  & f4_rest_held;
+  assign \$signal$479  = f4_hit_a1 | \$960 ;
+  assign \$961  = ~ f4_prev_released;
+  assign \$962  = f4_by_mem & f4_mem_ok;
+  assign \$963  = f4_by_mem & f4_mem_ok;
+  assign \$964  = \$962 [0] | \$963 [1];
+  assign \$965  = f4_by_mem & f4_mem_ok;
+  assign \$966  = \$964  | \$965 [2];
+  assign \$967  = f4_by_older | \$966 ;
+  assign \$968  = \$961  & \$967 ;
+  assign \release  = f4_by_a1 | \$968 ;
+  assign \$969  = ~ f4_go;
+  assign \$970  = ~ \$signal$479 ;
+  assign \$971  = \$signal$479  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$971  : f4_err;
+  assign \$signal$326  = \release  ? 4'h0 : unreleased_err;
+  assign \$972  = ~ f4_prev_released;
+  assign \$973  = \$972  & f4_by_older;
+  assign \$974  = f4_by_a1 | \$973 ;
+  assign \$975  = f4_live[0] & \$974 ;
+  assign \$976  = ~ f4_prev_released;
+  assign \$977  = \$976  & f4_by_mem_live[0];
+  assign \$978  = \$977  & f4_mem_ok[0];
+  assign small_queue_wen = \$975  | \$978 ;
+  assign \$979  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$417  = ~ \$979 ;
+  assign \$980  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$983  = ~ f4_prev_released;
+  assign \$984  = \$983  & f4_by_older;
+  assign \$985  = f4_by_a1 | \$984 ;
+  assign \$986  = f4_live[1] & \$985 ;
+  assign \$987  = ~ f4_prev_released;
+  assign \$988  = \$987  & f4_by_mem_live[1];
+  assign \$989  = \$988  & f4_mem_ok[1];
+  assign medium_queue_wen = \$986  | \$989 ;
+  assign \$990  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$444  = ~ \$990 ;
+  assign \$991  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$994  = ~ f4_prev_released;
+  assign \$995  = \$994  & f4_by_older;
+  assign \$996  = f4_by_a1 | \$995 ;
+  assign \$997  = f4_live[2] & \$996 ;
+  assign \$998  = ~ f4_prev_released;
+  assign \$999  = \$998  & f4_by_mem_live[2];
+  assign \$1000  = \$999  & f4_mem_ok[2];
+  assign large_queue_wen = \$997  | \$1000 ;
+  assign \$1001  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$471  = ~ \$1001 ;
+  assign \$1002  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1005  = busy_0 | busy_6;
+  assign \$1006  = busy_12 | busy_18;
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = busy_24 | busy_30;
+  assign \$1009  = \$1008  | busy_36;
+  assign busy = \$1007  | \$1009 ;
   always @(posedge clk)
-    small_queue_w_en <= \$663 ;
+    small_queue_w_en <= \$1010 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$664 ;
+    small_queue_w_addr <= \$1011 ;
   always @(posedge clk)
-    small_queue_w_data <= \$665 ;
+    small_queue_w_data <= \$1012 ;
   always @(posedge clk)
     small_queue_r0_b0 <= r__data;
   always @(posedge clk)
-    small_grant_w_en <= \$666 ;
+    small_grant_w_en <= \$1013 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$667 ;
+    small_grant_w_addr <= \$1014 ;
   always @(posedge clk)
-    small_grant_w_data <= \$668 ;
+    small_grant_w_data <= \$1015 ;
   always @(posedge clk)
     small_grant_r0_b0 <= \r__data$17 ;
   always @(posedge clk)
@@ -2867,19 +3586,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$669 ;
+    medium_queue_w_en <= \$1016 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$670 ;
+    medium_queue_w_addr <= \$1017 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$671 ;
+    medium_queue_w_data <= \$1018 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$672 ;
+    medium_grant_w_en <= \$1019 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$673 ;
+    medium_grant_w_addr <= \$1020 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$674 ;
+    medium_grant_w_data <= \$1021 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$39 ;
   always @(posedge clk)
@@ -2889,19 +3608,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_queue_w_en <= \$675 ;
+    large_queue_w_en <= \$1022 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$676 ;
+    large_queue_w_addr <= \$1023 ;
   always @(posedge clk)
-    large_queue_w_data <= \$677 ;
+    large_queue_w_data <= \$1024 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
-    large_grant_w_en <= \$678 ;
+    large_grant_w_en <= \$1025 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$679 ;
+    large_grant_w_addr <= \$1026 ;
   always @(posedge clk)
-    large_grant_w_data <= \$680 ;
+    large_grant_w_data <= \$1027 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$61 ;
   always @(posedge clk)
@@ -2911,7 +3630,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$681 ;
+    a0_valid <= \$1028 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2921,7 +3640,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$682 ;
+    a1_valid <= \$1029 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2933,17 +3652,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$683 ;
+    a1_select <= \$1030 ;
   always @(posedge clk)
-    x0_valid <= \$684 ;
+    x0_valid <= \$1031 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$685 ;
+    x0_select <= \$1032 ;
   always @(posedge clk)
-    x1_valid <= \$686 ;
+    x1_valid <= \$1033 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2951,9 +3670,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$687 ;
+    x1_select <= \$1034 ;
   always @(posedge clk)
-    x2_valid <= \$688 ;
+    x2_valid <= \$1035 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -2965,43 +3684,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$689 ;
+    a2_valid <= \$1036 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_seen <= \$690 ;
+    small_seen <= \$1037 ;
   always @(posedge clk)
-    small_seen_prev <= \$691 ;
+    small_seen_prev <= \$1038 ;
   always @(posedge clk)
-    small_fresh <= \$692 ;
+    small_fresh <= \$1039 ;
   always @(posedge clk)
-    small_has_fresh <= \$693 ;
+    small_has_fresh <= \$1040 ;
   always @(posedge clk)
-    small_head <= \$694 ;
+    small_head <= \$1041 ;
   always @(posedge clk)
-    medium_seen <= \$695 ;
+    medium_seen <= \$1042 ;
   always @(posedge clk)
-    medium_seen_prev <= \$696 ;
+    medium_seen_prev <= \$1043 ;
   always @(posedge clk)
-    medium_fresh <= \$697 ;
+    medium_fresh <= \$1044 ;
   always @(posedge clk)
-    medium_has_fresh <= \$698 ;
+    medium_has_fresh <= \$1045 ;
   always @(posedge clk)
-    medium_head <= \$699 ;
+    medium_head <= \$1046 ;
   always @(posedge clk)
-    large_seen <= \$700 ;
+    large_seen <= \$1047 ;
   always @(posedge clk)
-    large_seen_prev <= \$701 ;
+    large_seen_prev <= \$1048 ;
   always @(posedge clk)
-    large_fresh <= \$702 ;
+    large_fresh <= \$1049 ;
   always @(posedge clk)
-    large_has_fresh <= \$703 ;
+    large_has_fresh <= \$1050 ;
   always @(posedge clk)
-    large_head <= \$704 ;
+    large_head <= \$1051 ;
   always @(posedge clk)
-    a2_ring <= \$705 ;
+    a2_ring <= \$1052 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -3013,7 +3732,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$92 ;
   always @(posedge clk)
-    a3_valid <= \$706 ;
+    a3_valid <= \$1053 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -3023,11 +3742,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_user <= a2_user;
   always @(posedge clk)
-    a3_from_fresh <= a2_from_fresh;
-  always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$707 ;
+    a3_ring <= \$1054 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -3035,11 +3752,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_sel_last <= \$108 ;
   always @(posedge clk)
-    a3_fail <= \$109 ;
+    a3_sel_new <= \$122 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$110 ;
+    a3_fail <= \$123 ;
   always @(posedge clk)
-    a4_valid <= \$708 ;
+    a3_sel_fresh <= \$125 ;
+  always @(posedge clk)
+    a3_fwd_ok <= \$126 ;
+  always @(posedge clk)
+    a4_valid <= \$1055 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -3049,15 +3770,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$111 ;
+    a4_slot <= \$127 ;
   always @(posedge clk)
-    a4_tag <= \$579 [7:0];
+    a4_tag <= \$signal$168 ;
   always @(posedge clk)
-    a4_tag_next <= \$586 [7:0];
+    a4_tag_next <= \$933 [7:0];
   always @(posedge clk)
-    a4_snap <= fetched_snap;
+    a4_snap <= \$698 [6];
   always @(posedge clk)
-    a5_valid <= \$709 ;
+    a5_valid <= \$1056 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -3073,15 +3794,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$112 ;
+    a5_addr <= \$128 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$116 [11];
+    a3_hit_a1 <= \$132 [11];
   always @(posedge clk)
-    a3_older_hit <= \$125 ;
+    a3_older_hit <= \$141 ;
   always @(posedge clk)
-    a3_older_next <= \$131 [7:0];
+    a3_older_next <= \$147 [7:0];
   always @(posedge clk)
-    f0_valid <= \$710 ;
+    f0_valid <= \$1057 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -3093,11 +3814,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$161 , \$151 , \$141  };
+    f0_hit <= { \$177 , \$167 , \$157  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$711 ;
+    f1_valid <= \$1058 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -3113,97 +3834,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$712 ;
+    f1_same_second_eq0 <= \$1059 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$713 ;
+    f1_same_second_eq3 <= \$1060 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$714 ;
+    f1_same_second_eq6 <= \$1061 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$715 ;
+    f1_same_second_eq9 <= \$1062 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$716 ;
+    f1_same_second_eq12 <= \$1063 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$717 ;
+    f1_same_second_eq15 <= \$1064 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$718 ;
+    f1_same_second_eq18 <= \$1065 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$719 ;
+    f1_same_second_eq21 <= \$1066 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$720 ;
+    f1_same_second_eq24 <= \$1067 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$721 ;
+    f1_same_second_eq27 <= \$1068 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$722 ;
+    f1_same_second_eq30 <= \$1069 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$723 ;
+    f1_same_second_eq33 <= \$1070 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$724 ;
+    f1_same_second_eq36 <= \$1071 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$725 ;
+    f1_same_second_eq39 <= \$1072 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$726 ;
+    f1_same_third_eq0 <= \$1073 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$727 ;
+    f1_same_third_eq3 <= \$1074 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$728 ;
+    f1_same_third_eq6 <= \$1075 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$729 ;
+    f1_same_third_eq9 <= \$1076 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$730 ;
+    f1_same_third_eq12 <= \$1077 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$731 ;
+    f1_same_third_eq15 <= \$1078 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$732 ;
+    f1_same_third_eq18 <= \$1079 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$733 ;
+    f1_same_third_eq21 <= \$1080 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$734 ;
+    f1_same_third_eq24 <= \$1081 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$735 ;
+    f1_same_third_eq27 <= \$1082 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$736 ;
+    f1_same_third_eq30 <= \$1083 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$737 ;
+    f1_same_third_eq33 <= \$1084 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$738 ;
+    f1_same_third_eq36 <= \$1085 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$739 ;
+    f1_same_third_eq39 <= \$1086 ;
   always @(posedge clk)
-    f1_hit <= \$740 ;
+    f1_hit <= \$1087 ;
   always @(posedge clk)
-    f1_misaligned <= \$741 ;
+    f1_misaligned <= \$1088 ;
   always @(posedge clk)
-    f1_small_slot <= \$191 [7:0];
+    f1_small_slot <= \$207 [7:0];
   always @(posedge clk)
-    f1_medium_slot <= \$193 [6:0];
+    f1_medium_slot <= \$209 [6:0];
   always @(posedge clk)
-    f1_large_slot <= \$195 [5:0];
+    f1_large_slot <= \$211 [5:0];
   always @(posedge clk)
-    f2_valid <= \$742 ;
+    f2_valid <= \$1089 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$201 ;
+    f2_pool <= \$217 ;
   always @(posedge clk)
-    f2_slot <= \$206 ;
+    f2_slot <= \$222 ;
   always @(posedge clk)
-    f2_in_pool <= \$208 ;
+    f2_in_pool <= \$224 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$216 ;
+    f2_err <= \$232 ;
   always @(posedge clk)
-    f2_never_granted <= \$230 ;
+    f2_never_granted <= \$249 ;
   always @(posedge clk)
-    f2_same_second <= \$258 ;
+    f2_same_second <= \$277 ;
   always @(posedge clk)
-    f2_same_third <= \$286 ;
+    f2_same_third <= \$305 ;
   always @(posedge clk)
-    f3_valid <= \$743 ;
+    f3_valid <= \$1090 ;
   always @(posedge clk)
-    f3_go <= \$744 ;
+    f3_go <= \$1091 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -3217,29 +3938,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$289 , \$288 , \$287  };
+    f3_in <= { \$308 , \$307 , \$306  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$603 [11];
+    f3_hit_a2 <= \$950 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$292 [8];
+    f3_a2_tag_ok <= \$311 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$607 [11];
+    f3_hit_a3 <= \$954 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$295 [8];
+    f3_a3_tag_ok <= \$314 [8];
   always @(posedge clk)
-    f3_older_tag <= \$296 ;
+    f3_older_tag <= \$315 ;
   always @(posedge clk)
-    f3_older_snap <= \$297 ;
+    f3_older_snap <= \$316 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$298 ;
+    f3_rel_f3 <= \$317 ;
   always @(posedge clk)
-    f4_valid <= \$745 ;
+    f3_quiet <= \$1092 ;
   always @(posedge clk)
-    f4_go <= \$746 ;
+    f4_valid <= \$1093 ;
+  always @(posedge clk)
+    f4_go <= \$1094 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -3253,91 +3976,89 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$611 [11];
+    f4_hit_a1 <= \$958 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$314 ;
+    f4_rest_held <= \$343 ;
   always @(posedge clk)
-    f4_rest_tag <= \$321 ;
+    f4_rest_tag <= \$409 ;
   always @(posedge clk)
-    f4_rest_snap <= \$328 ;
+    f4_rest_snap <= \$419 ;
   always @(posedge clk)
-    f4_by_a1 <= \$747 ;
+    f4_by_a1 <= \$1095 ;
   always @(posedge clk)
-    f4_by_older <= \$748 ;
+    f4_by_older <= \$1096 ;
   always @(posedge clk)
-    f4_by_mem <= \$749 ;
+    f4_by_mem <= \$1097 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$375 , \$368 , \$361  };
+    f4_mem_ok <= { \$463 , \$455 , \$447  };
   always @(posedge clk)
-    f2_flushed <= \$377 ;
+    f2_flushed <= \$465 ;
   always @(posedge clk)
-    f3_flushed <= \$380 ;
+    f3_flushed <= \$468 ;
   always @(posedge clk)
-    f4_live <= \$385 [2:0];
+    f4_live <= \$473 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$750 ;
+    f4_by_mem_live <= \$1098 ;
   always @(posedge clk)
-    f4_prev_released <= \$751 ;
+    f4_prev_released <= \$1099 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$408 [11];
+    f4_taken_a4 <= \$490 [11];
   always @(posedge clk)
-    f4_taken_a3 <= \$411 [11];
+    f4_taken_a3 <= \$493 [11];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    f4_taken <= \$419 ;
+    small_push <= \$1100 ;
   always @(posedge clk)
-    small_push <= \$752 ;
+    small_queue_waddr <= \$1101 ;
   always @(posedge clk)
-    small_queue_waddr <= \$753 ;
+    small_pushed <= \$1102 ;
   always @(posedge clk)
-    small_pushed <= \$754 ;
+    small_popped <= \$1103 ;
   always @(posedge clk)
-    small_popped <= \$755 ;
+    small_count <= \$1104 ;
   always @(posedge clk)
-    small_count <= \$756 ;
+    small_at <= \$1105 ;
   always @(posedge clk)
-    small_at <= \$757 ;
+    small_nonempty <= \$1106 ;
   always @(posedge clk)
-    small_nonempty <= \$758 ;
+    medium_push <= \$1107 ;
   always @(posedge clk)
-    medium_push <= \$759 ;
+    medium_queue_waddr <= \$1108 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$760 ;
+    medium_pushed <= \$1109 ;
   always @(posedge clk)
-    medium_pushed <= \$761 ;
+    medium_popped <= \$1110 ;
   always @(posedge clk)
-    medium_popped <= \$762 ;
+    medium_count <= \$1111 ;
   always @(posedge clk)
-    medium_count <= \$763 ;
+    medium_at <= \$1112 ;
   always @(posedge clk)
-    medium_at <= \$764 ;
+    medium_nonempty <= \$1113 ;
   always @(posedge clk)
-    medium_nonempty <= \$765 ;
+    large_push <= \$1114 ;
   always @(posedge clk)
-    large_push <= \$766 ;
+    large_queue_waddr <= \$1115 ;
   always @(posedge clk)
-    large_queue_waddr <= \$767 ;
+    large_pushed <= \$1116 ;
   always @(posedge clk)
-    large_pushed <= \$768 ;
+    large_popped <= \$1117 ;
   always @(posedge clk)
-    large_popped <= \$769 ;
+    large_count <= \$1118 ;
   always @(posedge clk)
-    large_count <= \$770 ;
+    large_at <= \$1119 ;
   always @(posedge clk)
-    large_at <= \$771 ;
+    large_nonempty <= \$1120 ;
   always @(posedge clk)
-    large_nonempty <= \$772 ;
+    f5_valid <= \$1121 ;
   always @(posedge clk)
-    f5_valid <= \$773 ;
+    f5_ok <= \$1122 ;
   always @(posedge clk)
-    f5_ok <= \$774 ;
-  always @(posedge clk)
-    f5_err <= \$signal$331 ;
+    f5_err <= \$signal$326 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -3351,53 +4072,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$517 ;
+    f5_wparity <= \$591 ;
   always @(posedge clk)
-    a3_flip <= \$521 [11];
+    a3_flip <= \$595 [11];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$522 ;
+    a3_released <= \$596 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$526 ;
+    a4_released <= \$600 ;
   always @(posedge clk)
-    a5_overwrite <= \$531 ;
+    a5_overwrite <= \$605 ;
   always @(posedge clk)
-    a6_valid <= \$775 ;
+    a6_valid <= \$1123 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$776 ;
+    a7_valid <= \$1124 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$777 ;
+    f6_valid <= \$1125 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$778 ;
+    f7_valid <= \$1126 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$779 ;
+    x3_valid <= \$1127 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$780 ;
+    x4_valid <= \$1128 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$781 ;
+    x5_valid <= \$1129 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$782 ;
+    x6_valid <= \$1130 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$783 ;
+    x7_valid <= \$1131 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -3465,1441 +4186,1225 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$784 ;
+    busy_0 <= \$1132 ;
   always @(posedge clk)
-    busy_6 <= \$785 ;
+    busy_6 <= \$1133 ;
   always @(posedge clk)
-    busy_12 <= \$786 ;
+    busy_12 <= \$1134 ;
   always @(posedge clk)
-    busy_18 <= \$787 ;
+    busy_18 <= \$1135 ;
   always @(posedge clk)
-    busy_24 <= \$788 ;
+    busy_24 <= \$1136 ;
   always @(posedge clk)
-    busy_30 <= \$789 ;
+    busy_30 <= \$1137 ;
   always @(posedge clk)
-    busy_36 <= \$790 ;
-  assign \$1  = alloc_port_size - 7'h41;
-  assign \$2  = ~ \$1 [14];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = alloc_port_size - 10'h201;
-  assign \$6  = ~ \$5 [14];
-  assign \$8  = alloc_src | \$7 ;
-  assign \$9  = alloc_port_size - 13'h1001;
-  assign \$10  = ~ \$9 [14];
-  assign \$12  = alloc_src | \$11 ;
-  assign \$13  = a0_pool >= 2'h3;
-  assign \$14  = ! a0_pool;
-  assign \$15  = a0_pool == 1'h1;
-  assign \$16  = a0_pool == 2'h2;
-  assign \$17  = ! a0_pool;
-  assign \$18  = a0_valid & \$17 ;
-  assign \$19  = \$18  & a0_fits[0];
-  assign \$20  = a0_pool == 1'h1;
-  assign \$21  = a0_valid & \$20 ;
-  assign \$22  = \$21  & a0_fits[1];
-  assign \$23  = a0_pool == 2'h2;
-  assign \$24  = a0_valid & \$23 ;
-  assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_pool;
-  assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_pool == 1'h1;
-  assign \$29  = flush_valid & \$28 ;
-  assign \$30  = x0_pool >= 2'h3;
-  assign \$31  = x0_pool == 2'h2;
-  assign \$32  = \$31  ? 4'h8 : 4'h0;
-  assign \$33  = \$30  ? 4'h2 : \$32 ;
-  assign \$34  = ! x1_err;
-  assign \$35  = \$539 [7:0] - small_seen;
-  assign \$36  = ~ \$35 [9];
-  assign \$37  = small_take_fresh & \$36 ;
-  assign \$38  = \$539 [7:0] + 1'h1;
-  assign \$39  = \$539 [7:0] + 1'h1;
-  assign \$40  = \$539 [7:0] != 8'hff;
-  assign \$41  = small_head == 8'hff;
-  assign \$42  = small_head + 1'h1;
-  assign \$43  = \$41  ? 9'h000 : \$42 ;
-  assign \$44  = \$545 [6:0] - medium_seen;
-  assign \$45  = ~ \$44 [8];
-  assign \$46  = medium_take_fresh & \$45 ;
-  assign \$47  = \$545 [6:0] + 1'h1;
-  assign \$48  = \$545 [6:0] + 1'h1;
-  assign \$49  = \$545 [6:0] != 7'h7f;
-  assign \$50  = medium_head == 7'h7f;
-  assign \$51  = medium_head + 1'h1;
-  assign \$52  = \$50  ? 8'h00 : \$51 ;
-  assign \$53  = large_fresh_slot - large_seen;
-  assign \$54  = ~ \$53 [6];
-  assign \$55  = large_take_fresh & \$54 ;
-  assign \$56  = large_fresh_slot + 1'h1;
-  assign \$57  = large_fresh_slot + 1'h1;
-  assign \$58  = large_fresh_slot != 6'h2f;
-  assign \$59  = large_head == 6'h2f;
-  assign \$60  = large_head + 1'h1;
-  assign \$61  = \$59  ? 7'h00 : \$60 ;
-  assign \$62  = small_has_fresh | small_nonempty;
-  assign \$63  = \$62  | x1_select[0];
-  assign \$64  = a1_select[0] & \$63 ;
-  assign \$65  = medium_has_fresh | medium_nonempty;
-  assign \$66  = \$65  | x1_select[1];
-  assign \$67  = a1_select[1] & \$66 ;
-  assign \$68  = \$64  | \$67 ;
-  assign \$69  = large_has_fresh | large_nonempty;
-  assign \$70  = \$69  | x1_select[2];
-  assign \$71  = a1_select[2] & \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = a1_in[0] & a1_fits[0];
-  assign \$74  = a1_in[1] & a1_fits[1];
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = a1_in[2] & a1_fits[2];
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = \$77  ? 4'h1 : 4'h3;
-  assign \$79  = a1_bad_pool ? 4'h2 : \$78 ;
-  assign \$80  = small_has_fresh | x1_select[0];
-  assign \$81  = a1_in[0] & \$80 ;
-  assign \$82  = medium_has_fresh | x1_select[1];
-  assign \$83  = a1_in[1] & \$82 ;
-  assign \$84  = \$81  | \$83 ;
-  assign \$85  = large_has_fresh | x1_select[2];
-  assign \$86  = a1_in[2] & \$85 ;
-  assign \$87  = \$84  | \$86 ;
-  assign \$88  = a1_in[0] ? \$539 [7:0] : 8'h00;
-  assign \$89  = a1_in[1] ? \$545 [6:0] : 7'h00;
-  assign \$90  = \$88  | { 1'h0, \$89  };
-  assign \$91  = a1_in[2] ? large_fresh_slot : 6'h00;
-  assign \$92  = \$90  | { 2'h0, \$91  };
-  assign \$93  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$94  = ~ a2_from_fresh;
-  assign \$95  = a2_ok & \$94 ;
-  assign \$96  = \$95  ? a2_in : 3'h0;
-  assign \$97  = a2_ok & a2_from_fresh;
-  assign \$98  = a2_fresh_slot - small_seen_prev;
-  assign \$99  = ~ \$98 [9];
-  assign \$101  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$102  = ~ \$101 [8];
-  assign \$104  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$105  = ~ \$104 [6];
-  assign \$107  = a2_in & { \$106 , \$103 , \$100  };
-  assign \$108  = \$97  ? \$107  : 3'h0;
-  assign \$109  = ~ a2_ok;
-  assign \$110  = a2_ok & a2_from_fresh;
-  assign \$111  = a3_ok ? small_grant_waddr : 8'h00;
-  assign \$112  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$113  = a3_valid & a3_ok;
-  assign \$114  = { \$113 , a3_pool, small_grant_waddr } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$115  + 1'h1;
-  assign \$117  = a4_valid & a4_ok;
-  assign \$118  = { \$117 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$119  + 1'h1;
-  assign \$121  = a5_valid & a5_ok;
-  assign \$122  = { \$121 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$123  + 1'h1;
-  assign \$125  = \$120 [11] | \$124 [11];
-  assign \$126  = a4_valid & a4_ok;
-  assign \$127  = { \$126 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$128  + 1'h1;
-  assign \$130  = a5_tag + 1'h1;
-  assign \$131  = \$129 [11] ? { 1'h0, a4_tag_next } : \$130 ;
-  assign \$132  = ~ free_oor;
-  assign \$133  = ! free_oor_pool;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = free_port_addr - 37'h1000000000;
-  assign \$136  = ~ \$135 [40];
-  assign \$137  = free_port_addr - 37'h1000004000;
-  assign \$138  = ~ \$137 [40];
-  assign \$140  = \$136  & \$139 ;
-  assign \$141  = free_src ? \$134  : \$140 ;
-  assign \$142  = ~ free_oor;
-  assign \$143  = free_oor_pool == 1'h1;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = free_port_addr - 37'h1000010000;
-  assign \$146  = ~ \$145 [40];
-  assign \$147  = free_port_addr - 37'h1000020000;
-  assign \$148  = ~ \$147 [40];
-  assign \$150  = \$146  & \$149 ;
-  assign \$151  = free_src ? \$144  : \$150 ;
-  assign \$152  = ~ free_oor;
-  assign \$153  = free_oor_pool == 2'h2;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = free_port_addr - 37'h1000100000;
-  assign \$156  = ~ \$155 [40];
-  assign \$157  = free_port_addr - 37'h1000130000;
-  assign \$158  = ~ \$157 [40];
-  assign \$160  = \$156  & \$159 ;
-  assign \$161  = free_src ? \$154  : \$160 ;
-  assign \$162  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$163  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$164  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$165  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$166  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$167  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$168  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$169  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$170  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$171  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$172  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$173  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$174  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$175  = f0_addr[39] == f2_addr[39];
-  assign \$176  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$177  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$178  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$179  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$180  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$181  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$182  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$183  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$184  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$185  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$186  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$187  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$188  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$189  = f0_addr[39] == f3_addr[39];
-  assign \$190  = | f0_addr[5:0];
-  assign \$191  = f0_addr[39:6] - 31'h40000000;
-  assign \$192  = | f0_addr[8:0];
-  assign \$193  = f0_addr[39:9] - 28'h8000080;
-  assign \$194  = | f0_addr[11:0];
-  assign \$195  = f0_addr[39:12] - 25'h1000100;
-  assign \$197  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$199  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$200  = { 1'h0, \$198  } | \$199 ;
-  assign \$201  = f1_oor ? f1_oor_pool : \$200 ;
-  assign \$202  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$203  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$204  = \$202  | { 1'h0, \$203  };
-  assign \$205  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$206  = \$204  | { 2'h0, \$205  };
-  assign \$207  = | f1_hit;
-  assign \$208  = f1_oor | \$207 ;
-  assign \$209  = | f1_hit;
+    busy_36 <= \$1138 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$663  = small_queue_wen;
+    \$1010  = small_queue_wen;
     if (rst) begin
-      \$663  = 1'h0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$664  = small_queue_w_addr;
+    \$1011  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$664  = small_queue_waddr;
+      \$1011  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$665  = small_queue_w_data;
+    \$1012  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$665  = small_queue_wdata;
+      \$1012  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$666  = small_grant_wen;
+    \$1013  = small_grant_wen;
     if (rst) begin
-      \$666  = 1'h0;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$667  = small_grant_w_addr;
+    \$1014  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$667  = small_grant_waddr;
+      \$1014  = { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$668  = small_grant_w_data;
+    \$1015  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$668  = small_grant_wdata;
+      \$1015  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$669  = medium_queue_wen;
+    \$1016  = medium_queue_wen;
     if (rst) begin
-      \$669  = 1'h0;
+      \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$670  = medium_queue_w_addr;
+    \$1017  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$670  = medium_queue_waddr;
+      \$1017  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$671  = medium_queue_w_data;
+    \$1018  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$671  = medium_queue_wdata;
+      \$1018  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$672  = medium_grant_wen;
+    \$1019  = medium_grant_wen;
     if (rst) begin
-      \$672  = 1'h0;
+      \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$673  = medium_grant_w_addr;
+    \$1020  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$673  = small_grant_waddr[6:0];
+      \$1020  = { \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$674  = medium_grant_w_data;
+    \$1021  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$674  = medium_grant_wdata;
+      \$1021  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$675  = large_queue_wen;
+    \$1022  = large_queue_wen;
     if (rst) begin
-      \$675  = 1'h0;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$676  = large_queue_w_addr;
+    \$1023  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$676  = large_queue_waddr;
+      \$1023  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$677  = large_queue_w_data;
+    \$1024  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$677  = large_queue_wdata;
+      \$1024  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$678  = large_grant_wen;
+    \$1025  = large_grant_wen;
     if (rst) begin
-      \$678  = 1'h0;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$679  = large_grant_w_addr;
+    \$1026  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$679  = small_grant_waddr[5:0];
+      \$1026  = { \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$680  = large_grant_w_data;
+    \$1027  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$680  = large_grant_wdata;
+      \$1027  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$681  = alloc_valid;
+    \$1028  = alloc_valid;
     if (rst) begin
-      \$681  = 1'h0;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$682  = a0_valid;
+    \$1029  = a0_valid;
     if (rst) begin
-      \$682  = 1'h0;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$683  = { \$25 , \$22 , \$19  };
+    \$1030  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$683  = 3'h0;
+      \$1030  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$684  = flush_valid;
+    \$1031  = flush_valid;
     if (rst) begin
-      \$684  = 1'h0;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$685  = { 1'h0, \$29 , \$27  };
+    \$1032  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$685  = 3'h0;
+      \$1032  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$686  = x0_valid;
+    \$1033  = x0_valid;
     if (rst) begin
-      \$686  = 1'h0;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$687  = x0_select;
+    \$1034  = x0_select;
     if (rst) begin
-      \$687  = 3'h0;
+      \$1034  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$688  = x1_valid;
+    \$1035  = x1_valid;
     if (rst) begin
-      \$688  = 1'h0;
+      \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$689  = a1_valid;
+    \$1036  = a1_valid;
     if (rst) begin
-      \$689  = 1'h0;
+      \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$690  = small_seen;
+    \$1037  = small_seen;
     if (\$37 ) begin
-      \$690  = \$38 ;
+      \$1037  = \$38 ;
     end
     if (rst) begin
-      \$690  = 9'h000;
+      \$1037  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$691  = small_seen;
+    \$1038  = small_seen;
     if (rst) begin
-      \$691  = 9'h000;
+      \$1038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$692  = small_fresh;
+    \$1039  = small_fresh;
     if (small_take_fresh) begin
-      \$692  = \$39 ;
+      \$1039  = \$39 ;
     end else if (x1_select[0]) begin
-      \$692  = 9'h000;
+      \$1039  = 9'h000;
     end
     if (rst) begin
-      \$692  = 9'h000;
+      \$1039  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$693  = small_has_fresh;
+    \$1040  = small_has_fresh;
     if (small_take_fresh) begin
-      \$693  = \$40 ;
+      \$1040  = \$40 ;
     end else if (x1_select[0]) begin
-      \$693  = 1'h1;
+      \$1040  = 1'h1;
     end
     if (rst) begin
-      \$693  = 1'h1;
+      \$1040  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$694  = small_head;
+    \$1041  = small_head;
     if (small_pop) begin
-      \$694  = \$43 [7:0];
+      \$1041  = \$43 [7:0];
     end
     if (x1_select[0]) begin
-      \$694  = small_queue_waddr;
+      \$1041  = small_queue_waddr;
     end
     if (rst) begin
-      \$694  = 8'h00;
+      \$1041  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$695  = medium_seen;
+    \$1042  = medium_seen;
     if (\$46 ) begin
-      \$695  = \$47 ;
+      \$1042  = \$47 ;
     end
     if (rst) begin
-      \$695  = 8'h00;
+      \$1042  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$696  = medium_seen;
+    \$1043  = medium_seen;
     if (rst) begin
-      \$696  = 8'h00;
+      \$1043  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$697  = medium_fresh;
+    \$1044  = medium_fresh;
     if (medium_take_fresh) begin
-      \$697  = \$48 ;
+      \$1044  = \$48 ;
     end else if (x1_select[1]) begin
-      \$697  = 8'h00;
+      \$1044  = 8'h00;
     end
     if (rst) begin
-      \$697  = 8'h00;
+      \$1044  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$698  = medium_has_fresh;
+    \$1045  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$698  = \$49 ;
+      \$1045  = \$49 ;
     end else if (x1_select[1]) begin
-      \$698  = 1'h1;
+      \$1045  = 1'h1;
     end
     if (rst) begin
-      \$698  = 1'h1;
+      \$1045  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$699  = medium_head;
+    \$1046  = medium_head;
     if (medium_pop) begin
-      \$699  = \$52 [6:0];
+      \$1046  = \$52 [6:0];
     end
     if (x1_select[1]) begin
-      \$699  = medium_queue_waddr;
+      \$1046  = medium_queue_waddr;
     end
     if (rst) begin
-      \$699  = 7'h00;
+      \$1046  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$700  = large_seen;
+    \$1047  = large_seen;
     if (\$55 ) begin
-      \$700  = \$56 [5:0];
+      \$1047  = \$56 [5:0];
     end
     if (rst) begin
-      \$700  = 6'h00;
+      \$1047  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$701  = large_seen;
+    \$1048  = large_seen;
     if (rst) begin
-      \$701  = 6'h00;
+      \$1048  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$702  = large_fresh;
+    \$1049  = large_fresh;
     if (large_take_fresh) begin
-      \$702  = \$57 [5:0];
+      \$1049  = \$57 [5:0];
     end else if (x1_select[2]) begin
-      \$702  = 6'h00;
+      \$1049  = 6'h00;
     end
     if (rst) begin
-      \$702  = 6'h00;
+      \$1049  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$703  = large_has_fresh;
+    \$1050  = large_has_fresh;
     if (large_take_fresh) begin
-      \$703  = \$58 ;
+      \$1050  = \$58 ;
     end else if (x1_select[2]) begin
-      \$703  = 1'h1;
+      \$1050  = 1'h1;
     end
     if (rst) begin
-      \$703  = 1'h1;
+      \$1050  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$704  = large_head;
+    \$1051  = large_head;
     if (large_pop) begin
-      \$704  = \$61 [5:0];
+      \$1051  = \$61 [5:0];
     end
     if (x1_select[2]) begin
-      \$704  = large_queue_waddr;
+      \$1051  = large_queue_waddr;
     end
     if (rst) begin
-      \$704  = 6'h00;
+      \$1051  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$705  = 1'h0;
+    \$1052  = 1'h0;
     if (rst) begin
-      \$705  = 1'h0;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$706  = a2_valid;
+    \$1053  = a2_valid;
     if (rst) begin
-      \$706  = 1'h0;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$707  = a2_ring;
+    \$1054  = a2_ring;
     if (rst) begin
-      \$707  = 1'h0;
+      \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$708  = a3_valid;
+    \$1055  = a3_valid;
     if (rst) begin
-      \$708  = 1'h0;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$709  = a4_valid;
+    \$1056  = a4_valid;
     if (rst) begin
-      \$709  = 1'h0;
+      \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$710  = free_valid;
+    \$1057  = free_valid;
     if (rst) begin
-      \$710  = 1'h0;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$711  = f0_valid;
+    \$1058  = f0_valid;
     if (rst) begin
-      \$711  = 1'h0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$712  = \$162 ;
+    \$1059  = \$178 ;
     if (rst) begin
-      \$712  = 1'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$713  = \$163 ;
+    \$1060  = \$179 ;
     if (rst) begin
-      \$713  = 1'h0;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$714  = \$164 ;
+    \$1061  = \$180 ;
     if (rst) begin
-      \$714  = 1'h0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$715  = \$165 ;
+    \$1062  = \$181 ;
     if (rst) begin
-      \$715  = 1'h0;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$716  = \$166 ;
+    \$1063  = \$182 ;
     if (rst) begin
-      \$716  = 1'h0;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$717  = \$167 ;
+    \$1064  = \$183 ;
     if (rst) begin
-      \$717  = 1'h0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$718  = \$168 ;
+    \$1065  = \$184 ;
     if (rst) begin
-      \$718  = 1'h0;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$719  = \$169 ;
+    \$1066  = \$185 ;
     if (rst) begin
-      \$719  = 1'h0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$720  = \$170 ;
+    \$1067  = \$186 ;
     if (rst) begin
-      \$720  = 1'h0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$721  = \$171 ;
+    \$1068  = \$187 ;
     if (rst) begin
-      \$721  = 1'h0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$722  = \$172 ;
+    \$1069  = \$188 ;
     if (rst) begin
-      \$722  = 1'h0;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$723  = \$173 ;
+    \$1070  = \$189 ;
     if (rst) begin
-      \$723  = 1'h0;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$724  = \$174 ;
+    \$1071  = \$190 ;
     if (rst) begin
-      \$724  = 1'h0;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$725  = \$175 ;
+    \$1072  = \$191 ;
     if (rst) begin
-      \$725  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$726  = \$176 ;
+    \$1073  = \$192 ;
     if (rst) begin
-      \$726  = 1'h0;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$727  = \$177 ;
+    \$1074  = \$193 ;
     if (rst) begin
-      \$727  = 1'h0;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$728  = \$178 ;
+    \$1075  = \$194 ;
     if (rst) begin
-      \$728  = 1'h0;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$729  = \$179 ;
+    \$1076  = \$195 ;
     if (rst) begin
-      \$729  = 1'h0;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$730  = \$180 ;
+    \$1077  = \$196 ;
     if (rst) begin
-      \$730  = 1'h0;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$731  = \$181 ;
+    \$1078  = \$197 ;
     if (rst) begin
-      \$731  = 1'h0;
+      \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$732  = \$182 ;
+    \$1079  = \$198 ;
     if (rst) begin
-      \$732  = 1'h0;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$733  = \$183 ;
+    \$1080  = \$199 ;
     if (rst) begin
-      \$733  = 1'h0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$734  = \$184 ;
+    \$1081  = \$200 ;
     if (rst) begin
-      \$734  = 1'h0;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$735  = \$185 ;
+    \$1082  = \$201 ;
     if (rst) begin
-      \$735  = 1'h0;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$736  = \$186 ;
+    \$1083  = \$202 ;
     if (rst) begin
-      \$736  = 1'h0;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$737  = \$187 ;
+    \$1084  = \$203 ;
     if (rst) begin
-      \$737  = 1'h0;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$738  = \$188 ;
+    \$1085  = \$204 ;
     if (rst) begin
-      \$738  = 1'h0;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$739  = \$189 ;
+    \$1086  = \$205 ;
     if (rst) begin
-      \$739  = 1'h0;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$742  = f1_valid;
+    \$1089  = f1_valid;
     if (rst) begin
-      \$742  = 1'h0;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$743  = f2_valid;
+    \$1090  = f2_valid;
     if (rst) begin
-      \$743  = 1'h0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$744  = \$signal$255 ;
+    \$1091  = \$signal$256 ;
     if (rst) begin
-      \$744  = 1'h0;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$745  = f3_valid;
+    \$1092  = \$324 ;
     if (rst) begin
-      \$745  = 1'h0;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$746  = f3_go;
+    \$1093  = f3_valid;
     if (rst) begin
-      \$746  = 1'h0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$747  = \$333 ;
+    \$1094  = f3_go;
     if (rst) begin
-      \$747  = 1'h0;
+      \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$748  = \$343 ;
+    \$1095  = \$424 ;
     if (rst) begin
-      \$748  = 1'h0;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$749  = \$354 ;
+    \$1096  = \$434 ;
     if (rst) begin
-      \$749  = 3'h0;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$750  = \$401 [2:0];
+    \$1097  = \$439 ;
     if (rst) begin
-      \$750  = 3'h0;
+      \$1097  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$751  = \$405 ;
+    \$1098  = \$483 [2:0];
     if (rst) begin
-      \$751  = 1'h0;
+      \$1098  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$752  = small_queue_wen;
+    \$1099  = \$487 ;
     if (rst) begin
-      \$752  = 1'h0;
+      \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$753  = small_queue_waddr;
+    \$1100  = small_queue_wen;
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1101  = small_queue_waddr;
     if (small_queue_wen) begin
-      \$753  = \$422 [7:0];
+      \$1101  = \$496 [7:0];
     end
     if (rst) begin
-      \$753  = 8'h00;
+      \$1101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$754  = small_push;
+    \$1102  = small_push;
     if (x1_select[0]) begin
-      \$754  = 1'h0;
+      \$1102  = 1'h0;
     end
     if (rst) begin
-      \$754  = 1'h0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$755  = small_pop;
+    \$1103  = small_pop;
     if (x1_select[0]) begin
-      \$755  = 1'h0;
+      \$1103  = 1'h0;
     end
     if (rst) begin
-      \$755  = 1'h0;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$756  = \$426 [8:0];
+    \$1104  = \$500 [8:0];
     if (x1_select[0]) begin
-      \$756  = 9'h000;
+      \$1104  = 9'h000;
     end
     if (rst) begin
-      \$756  = 9'h000;
+      \$1104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$757  = small_at;
-    if (\$429 ) begin
-      \$757 [0] = small_at[0];
-      \$757 [1] = small_at[1];
-      \$757 [2] = small_at[2];
+    \$1105  = small_at;
+    if (\$503 ) begin
+      \$1105 [0] = small_at[0];
+      \$1105 [1] = small_at[1];
+      \$1105 [2] = small_at[2];
     end
-    if (\$435 ) begin
-      \$757 [0] = small_at[1];
-      \$757 [1] = small_at[2];
-      \$757 [2] = \$436 ;
+    if (\$509 ) begin
+      \$1105 [0] = small_at[1];
+      \$1105 [1] = small_at[2];
+      \$1105 [2] = \$510 ;
     end
-    if (\$442 ) begin
-      \$757 [0] = 1'h0;
-      \$757 [1] = small_at[0];
-      \$757 [2] = small_at[1];
+    if (\$516 ) begin
+      \$1105 [0] = 1'h0;
+      \$1105 [1] = small_at[0];
+      \$1105 [2] = small_at[1];
     end
-    if (\$448 ) begin
-      \$757 [0] = small_at[0];
-      \$757 [1] = small_at[1];
-      \$757 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$757  = 3'h1;
-    end
-    if (rst) begin
-      \$757  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$758  = small_nonempty;
-    if (\$429 ) begin
-      \$758  = \$432 ;
-    end
-    if (\$435 ) begin
-      \$758  = \$439 ;
-    end
-    if (\$442 ) begin
-      \$758  = \$445 ;
-    end
-    if (\$448 ) begin
-      \$758  = \$451 ;
+    if (\$522 ) begin
+      \$1105 [0] = small_at[0];
+      \$1105 [1] = small_at[1];
+      \$1105 [2] = small_at[2];
     end
     if (x1_select[0]) begin
-      \$758  = 1'h0;
+      \$1105  = 3'h1;
     end
     if (rst) begin
-      \$758  = 1'h0;
+      \$1105  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$759  = medium_queue_wen;
+    \$1106  = small_nonempty;
+    if (\$503 ) begin
+      \$1106  = \$506 ;
+    end
+    if (\$509 ) begin
+      \$1106  = \$513 ;
+    end
+    if (\$516 ) begin
+      \$1106  = \$519 ;
+    end
+    if (\$522 ) begin
+      \$1106  = \$525 ;
+    end
+    if (x1_select[0]) begin
+      \$1106  = 1'h0;
+    end
     if (rst) begin
-      \$759  = 1'h0;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$760  = medium_queue_waddr;
+    \$1107  = medium_queue_wen;
+    if (rst) begin
+      \$1107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1108  = medium_queue_waddr;
     if (medium_queue_wen) begin
-      \$760  = \$454 [6:0];
+      \$1108  = \$528 [6:0];
     end
     if (rst) begin
-      \$760  = 7'h00;
+      \$1108  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$761  = medium_push;
+    \$1109  = medium_push;
     if (x1_select[1]) begin
-      \$761  = 1'h0;
+      \$1109  = 1'h0;
     end
     if (rst) begin
-      \$761  = 1'h0;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$762  = medium_pop;
+    \$1110  = medium_pop;
     if (x1_select[1]) begin
-      \$762  = 1'h0;
+      \$1110  = 1'h0;
     end
     if (rst) begin
-      \$762  = 1'h0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$763  = \$458 [7:0];
+    \$1111  = \$532 [7:0];
     if (x1_select[1]) begin
-      \$763  = 8'h00;
+      \$1111  = 8'h00;
     end
     if (rst) begin
-      \$763  = 8'h00;
+      \$1111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$764  = medium_at;
-    if (\$461 ) begin
-      \$764 [0] = medium_at[0];
-      \$764 [1] = medium_at[1];
-      \$764 [2] = medium_at[2];
+    \$1112  = medium_at;
+    if (\$535 ) begin
+      \$1112 [0] = medium_at[0];
+      \$1112 [1] = medium_at[1];
+      \$1112 [2] = medium_at[2];
     end
-    if (\$467 ) begin
-      \$764 [0] = medium_at[1];
-      \$764 [1] = medium_at[2];
-      \$764 [2] = \$468 ;
+    if (\$541 ) begin
+      \$1112 [0] = medium_at[1];
+      \$1112 [1] = medium_at[2];
+      \$1112 [2] = \$542 ;
     end
-    if (\$474 ) begin
-      \$764 [0] = 1'h0;
-      \$764 [1] = medium_at[0];
-      \$764 [2] = medium_at[1];
+    if (\$548 ) begin
+      \$1112 [0] = 1'h0;
+      \$1112 [1] = medium_at[0];
+      \$1112 [2] = medium_at[1];
     end
-    if (\$480 ) begin
-      \$764 [0] = medium_at[0];
-      \$764 [1] = medium_at[1];
-      \$764 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$764  = 3'h1;
-    end
-    if (rst) begin
-      \$764  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$765  = medium_nonempty;
-    if (\$461 ) begin
-      \$765  = \$464 ;
-    end
-    if (\$467 ) begin
-      \$765  = \$471 ;
-    end
-    if (\$474 ) begin
-      \$765  = \$477 ;
-    end
-    if (\$480 ) begin
-      \$765  = \$483 ;
+    if (\$554 ) begin
+      \$1112 [0] = medium_at[0];
+      \$1112 [1] = medium_at[1];
+      \$1112 [2] = medium_at[2];
     end
     if (x1_select[1]) begin
-      \$765  = 1'h0;
+      \$1112  = 3'h1;
     end
     if (rst) begin
-      \$765  = 1'h0;
+      \$1112  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$766  = large_queue_wen;
+    \$1113  = medium_nonempty;
+    if (\$535 ) begin
+      \$1113  = \$538 ;
+    end
+    if (\$541 ) begin
+      \$1113  = \$545 ;
+    end
+    if (\$548 ) begin
+      \$1113  = \$551 ;
+    end
+    if (\$554 ) begin
+      \$1113  = \$557 ;
+    end
+    if (x1_select[1]) begin
+      \$1113  = 1'h0;
+    end
     if (rst) begin
-      \$766  = 1'h0;
+      \$1113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$767  = large_queue_waddr;
+    \$1114  = large_queue_wen;
+    if (rst) begin
+      \$1114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1115  = large_queue_waddr;
     if (large_queue_wen) begin
-      \$767  = \$486 [5:0];
+      \$1115  = \$560 [5:0];
     end
     if (rst) begin
-      \$767  = 6'h00;
+      \$1115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$768  = large_push;
+    \$1116  = large_push;
     if (x1_select[2]) begin
-      \$768  = 1'h0;
+      \$1116  = 1'h0;
     end
     if (rst) begin
-      \$768  = 1'h0;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$769  = large_pop;
+    \$1117  = large_pop;
     if (x1_select[2]) begin
-      \$769  = 1'h0;
+      \$1117  = 1'h0;
     end
     if (rst) begin
-      \$769  = 1'h0;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$770  = \$490 [5:0];
+    \$1118  = \$564 [5:0];
     if (x1_select[2]) begin
-      \$770  = 6'h00;
+      \$1118  = 6'h00;
     end
     if (rst) begin
-      \$770  = 6'h00;
+      \$1118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$771  = large_at;
-    if (\$493 ) begin
-      \$771 [0] = large_at[0];
-      \$771 [1] = large_at[1];
-      \$771 [2] = large_at[2];
+    \$1119  = large_at;
+    if (\$567 ) begin
+      \$1119 [0] = large_at[0];
+      \$1119 [1] = large_at[1];
+      \$1119 [2] = large_at[2];
     end
-    if (\$499 ) begin
-      \$771 [0] = large_at[1];
-      \$771 [1] = large_at[2];
-      \$771 [2] = \$500 ;
+    if (\$573 ) begin
+      \$1119 [0] = large_at[1];
+      \$1119 [1] = large_at[2];
+      \$1119 [2] = \$574 ;
     end
-    if (\$506 ) begin
-      \$771 [0] = 1'h0;
-      \$771 [1] = large_at[0];
-      \$771 [2] = large_at[1];
+    if (\$580 ) begin
+      \$1119 [0] = 1'h0;
+      \$1119 [1] = large_at[0];
+      \$1119 [2] = large_at[1];
     end
-    if (\$512 ) begin
-      \$771 [0] = large_at[0];
-      \$771 [1] = large_at[1];
-      \$771 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$771  = 3'h1;
-    end
-    if (rst) begin
-      \$771  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$772  = large_nonempty;
-    if (\$493 ) begin
-      \$772  = \$496 ;
-    end
-    if (\$499 ) begin
-      \$772  = \$503 ;
-    end
-    if (\$506 ) begin
-      \$772  = \$509 ;
-    end
-    if (\$512 ) begin
-      \$772  = \$515 ;
+    if (\$586 ) begin
+      \$1119 [0] = large_at[0];
+      \$1119 [1] = large_at[1];
+      \$1119 [2] = large_at[2];
     end
     if (x1_select[2]) begin
-      \$772  = 1'h0;
+      \$1119  = 3'h1;
     end
     if (rst) begin
-      \$772  = 1'h0;
+      \$1119  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$773  = f4_valid;
+    \$1120  = large_nonempty;
+    if (\$567 ) begin
+      \$1120  = \$570 ;
+    end
+    if (\$573 ) begin
+      \$1120  = \$577 ;
+    end
+    if (\$580 ) begin
+      \$1120  = \$583 ;
+    end
+    if (\$586 ) begin
+      \$1120  = \$589 ;
+    end
+    if (x1_select[2]) begin
+      \$1120  = 1'h0;
+    end
     if (rst) begin
-      \$773  = 1'h0;
+      \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$774  = \release ;
+    \$1121  = f4_valid;
     if (rst) begin
-      \$774  = 1'h0;
+      \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$775  = a5_valid;
+    \$1122  = \release ;
     if (rst) begin
-      \$775  = 1'h0;
+      \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$776  = a6_valid;
+    \$1123  = a5_valid;
     if (rst) begin
-      \$776  = 1'h0;
+      \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$777  = f5_valid;
+    \$1124  = a6_valid;
     if (rst) begin
-      \$777  = 1'h0;
+      \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$778  = f6_valid;
+    \$1125  = f5_valid;
     if (rst) begin
-      \$778  = 1'h0;
+      \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$779  = x2_valid;
+    \$1126  = f6_valid;
     if (rst) begin
-      \$779  = 1'h0;
+      \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$780  = x3_valid;
+    \$1127  = x2_valid;
     if (rst) begin
-      \$780  = 1'h0;
+      \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$781  = x4_valid;
+    \$1128  = x3_valid;
     if (rst) begin
-      \$781  = 1'h0;
+      \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$782  = x5_valid;
+    \$1129  = x4_valid;
     if (rst) begin
-      \$782  = 1'h0;
+      \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$783  = x6_valid;
+    \$1130  = x5_valid;
     if (rst) begin
-      \$783  = 1'h0;
+      \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$784  = \$532 ;
+    \$1131  = x6_valid;
     if (rst) begin
-      \$784  = 1'h0;
+      \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$785  = \$533 ;
+    \$1132  = \$606 ;
     if (rst) begin
-      \$785  = 1'h0;
+      \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$786  = \$534 ;
+    \$1133  = \$607 ;
     if (rst) begin
-      \$786  = 1'h0;
+      \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$787  = \$535 ;
+    \$1134  = \$608 ;
     if (rst) begin
-      \$787  = 1'h0;
+      \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$788  = \$536 ;
+    \$1135  = \$609 ;
     if (rst) begin
-      \$788  = 1'h0;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$789  = \$537 ;
+    \$1136  = \$610 ;
     if (rst) begin
-      \$789  = 1'h0;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$790  = \$538 ;
+    \$1137  = \$611 ;
     if (rst) begin
-      \$790  = 1'h0;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    small_grant_waddr = 8'h00;
-    casez (a3_pool)
-      2'h0:
-          small_grant_waddr = \$556 ;
-      2'h1:
-          small_grant_waddr = \$558 ;
-      2'h2:
-          small_grant_waddr = \$560 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    fetched_snap = 1'h0;
-    casez (a3_pool)
-      2'h0:
-          fetched_snap = \$557 ;
-      2'h1:
-          fetched_snap = \$559 ;
-      2'h2:
-          fetched_snap = \$561 ;
-    endcase
+    \$1138  = \$612 ;
+    if (rst) begin
+      \$1138  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$594  };
+          grant_addr = { 3'h0, \$941  };
       2'h1:
-          grant_addr = { 3'h0, \$596  };
+          grant_addr = { 3'h0, \$943  };
       2'h2:
-          grant_addr = { 3'h0, \$598  };
+          grant_addr = { 3'h0, \$945  };
     endcase
   end
-  assign medium_grant_waddr = small_grant_waddr[6:0];
-  assign large_grant_waddr = small_grant_waddr[5:0];
-  assign small_fresh_slot = \$539 [7:0];
+  assign small_grant_waddr = { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
+  assign medium_grant_waddr = { \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
+  assign large_grant_waddr = { \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
+  assign small_fresh_slot = \$613 [7:0];
   assign small_flushing = x1_select[0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$545 [6:0];
+  assign medium_fresh_slot = \$619 [6:0];
   assign medium_flushing = x1_select[1];
   assign medium_tail = medium_queue_waddr;
   assign large_flushing = x1_select[2];
   assign large_tail = large_queue_waddr;
-  assign \$signal  = small_grant_waddr;
-  assign \$signal$167  = \$579 [7:0];
-  assign next_next_tag = \$586 [7:0];
-  assign \$signal$266  = \$603 [11];
-  assign hit_a3 = \$607 [11];
-  assign \$signal$284  = \$611 [11];
-  assign small_parity_data = small_parity_r0_b0;
-  assign small_grant_data = small_grant_r0_b0;
-  assign medium_parity_data = medium_parity_r0_b0;
-  assign medium_grant_data = medium_grant_r0_b0;
-  assign large_parity_data = large_parity_r0_b0;
-  assign large_grant_data = large_grant_r0_b0;
+  assign \$signal  = { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
+  assign next_next_tag = \$933 [7:0];
+  assign fetched_snap = \$698 [6];
+  assign \$signal$267  = \$950 [11];
+  assign hit_a3 = \$954 [11];
+  assign \$signal$286  = \$958 [11];
   assign small_release = small_queue_wen;
   assign medium_release = medium_queue_wen;
   assign large_release = large_queue_wen;
-  assign ring_held = 1'h0;
   assign w__addr = small_queue_w_addr;
   assign w__en = small_queue_w_en;
   assign w__data = small_queue_w_data;
   assign r__addr = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$410  = small_grant_w_addr;
-  assign \w__en$411  = small_grant_w_en;
-  assign \w__data$412  = small_grant_w_data;
-  assign \r__addr$413  = f1_small_slot;
+  assign \w__addr$404  = small_grant_w_addr;
+  assign \w__en$405  = small_grant_w_en;
+  assign \w__data$406  = small_grant_w_data;
+  assign \r__addr$407  = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$415  = \$539 [7:0];
-  assign \small_grant_addr$416  = \$539 [7:0];
-  assign \small_grant_data$417  = small_grant_r1_b0;
-  assign \w__addr$418  = f4_slot;
+  assign \r__addr$409  = \$613 [7:0];
+  assign \small_grant_addr$410  = \$613 [7:0];
+  assign small_grant_data = small_grant_r0_b0;
+  assign \small_grant_data$412  = small_grant_r1_b0;
+  assign \w__addr$413  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign \w__en$420  = small_queue_wen;
+  assign \w__en$415  = small_queue_wen;
   assign small_parity_wen = small_queue_wen;
-  assign small_parity_wdata = \w__data$422 ;
-  assign \r__addr$424  = f1_small_slot;
+  assign small_parity_wdata = \w__data$417 ;
+  assign \r__addr$419  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$426  = \$539 [7:0];
-  assign \small_parity_addr$427  = \$539 [7:0];
-  assign \small_parity_data$428  = small_parity_r1_b0;
-  assign \w__addr$429  = medium_queue_w_addr;
-  assign \w__en$430  = medium_queue_w_en;
-  assign \w__data$431  = medium_queue_w_data;
-  assign \r__addr$432  = medium_head;
+  assign \r__addr$421  = \$613 [7:0];
+  assign \small_parity_addr$422  = \$613 [7:0];
+  assign small_parity_data = small_parity_r0_b0;
+  assign \small_parity_data$424  = small_parity_r1_b0;
+  assign \w__addr$425  = medium_queue_w_addr;
+  assign \w__en$426  = medium_queue_w_en;
+  assign \w__data$427  = medium_queue_w_data;
+  assign \r__addr$428  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$435  = medium_grant_w_addr;
-  assign \w__en$436  = medium_grant_w_en;
-  assign \w__data$437  = medium_grant_w_data;
-  assign \r__addr$438  = f1_medium_slot;
+  assign \w__addr$431  = medium_grant_w_addr;
+  assign \w__en$432  = medium_grant_w_en;
+  assign \w__data$433  = medium_grant_w_data;
+  assign \r__addr$434  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$440  = \$545 [6:0];
-  assign \medium_grant_addr$441  = \$545 [6:0];
-  assign \medium_grant_data$442  = medium_grant_r1_b0;
-  assign \w__addr$443  = f4_slot[6:0];
+  assign \r__addr$436  = \$619 [6:0];
+  assign \medium_grant_addr$437  = \$619 [6:0];
+  assign medium_grant_data = medium_grant_r0_b0;
+  assign \medium_grant_data$439  = medium_grant_r1_b0;
+  assign \w__addr$440  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign \w__en$445  = medium_queue_wen;
+  assign \w__en$442  = medium_queue_wen;
   assign medium_parity_wen = medium_queue_wen;
-  assign medium_parity_wdata = \w__data$447 ;
-  assign \r__addr$449  = f1_medium_slot;
+  assign medium_parity_wdata = \w__data$444 ;
+  assign \r__addr$446  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$451  = \$545 [6:0];
-  assign \medium_parity_addr$452  = \$545 [6:0];
-  assign \medium_parity_data$453  = medium_parity_r1_b0;
-  assign \w__addr$454  = large_queue_w_addr;
-  assign \w__en$455  = large_queue_w_en;
-  assign \w__data$456  = large_queue_w_data;
-  assign \r__addr$457  = large_head;
+  assign \r__addr$448  = \$619 [6:0];
+  assign \medium_parity_addr$449  = \$619 [6:0];
+  assign medium_parity_data = medium_parity_r0_b0;
+  assign \medium_parity_data$451  = medium_parity_r1_b0;
+  assign \w__addr$452  = large_queue_w_addr;
+  assign \w__en$453  = large_queue_w_en;
+  assign \w__data$454  = large_queue_w_data;
+  assign \r__addr$455  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \w__addr$460  = large_grant_w_addr;
-  assign \w__en$461  = large_grant_w_en;
-  assign \w__data$462  = large_grant_w_data;
-  assign \r__addr$463  = f1_large_slot;
+  assign \w__addr$458  = large_grant_w_addr;
+  assign \w__en$459  = large_grant_w_en;
+  assign \w__data$460  = large_grant_w_data;
+  assign \r__addr$461  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$465  = large_fresh_slot;
-  assign \large_grant_addr$466  = large_fresh_slot;
-  assign \large_grant_data$467  = large_grant_r1_b0;
-  assign \w__addr$468  = f4_slot[5:0];
+  assign \r__addr$463  = large_fresh_slot;
+  assign \large_grant_addr$464  = large_fresh_slot;
+  assign large_grant_data = large_grant_r0_b0;
+  assign \large_grant_data$466  = large_grant_r1_b0;
+  assign \w__addr$467  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign \w__en$470  = large_queue_wen;
+  assign \w__en$469  = large_queue_wen;
   assign large_parity_wen = large_queue_wen;
-  assign large_parity_wdata = \w__data$472 ;
-  assign \r__addr$474  = f1_large_slot;
+  assign large_parity_wdata = \w__data$471 ;
+  assign \r__addr$473  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$476  = large_fresh_slot;
-  assign \large_parity_addr$477  = large_fresh_slot;
+  assign \r__addr$475  = large_fresh_slot;
+  assign \large_parity_addr$476  = large_fresh_slot;
+  assign large_parity_data = large_parity_r0_b0;
   assign \large_parity_data$478  = large_parity_r1_b0;
-  assign \$signal$479  = \$574 [7:0];
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -4910,7 +5415,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$492  = a7_payload[54:15];
+  assign \grant_addr$491  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -4962,88 +5467,262 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_grant_r0_b0.tag  = large_grant_r0_b0[8:1];
   assign \large_grant_r1_b0.snap  = large_grant_r1_b0[0];
   assign \large_grant_r1_b0.tag  = large_grant_r1_b0[8:1];
-  assign \small_grant_data.snap  = small_grant_r0_b0[0];
-  assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
-  assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
-  assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
-  assign \large_grant_data.snap  = large_grant_r0_b0[0];
-  assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
-  assign \small_grant_data$417.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$417.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data.snap  = small_grant_r0_b0[0];
+  assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
+  assign \small_grant_data$412.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$412.tag  = small_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
-  assign \medium_grant_data$442.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$442.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
+  assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
+  assign \medium_grant_data$439.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$439.tag  = medium_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign \large_grant_data$467.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$467.tag  = large_grant_r1_b0[8:1];
-  assign large_queue_wdata[14:7] = \$657 ;
-  assign large_queue_wdata[6] = \$656 ;
+  assign \large_grant_data.snap  = large_grant_r0_b0[0];
+  assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
+  assign \large_grant_data$466.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$466.tag  = large_grant_r1_b0[8:1];
+  assign large_queue_wdata[14:7] = \$1004 ;
+  assign large_queue_wdata[6] = \$1003 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$646 ;
-  assign medium_queue_wdata[7] = \$645 ;
+  assign medium_queue_wdata[15:8] = \$993 ;
+  assign medium_queue_wdata[7] = \$992 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$635 ;
-  assign small_queue_wdata[8] = \$634 ;
+  assign small_queue_wdata[16:9] = \$982 ;
+  assign small_queue_wdata[8] = \$981 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$579 [7:0];
-  assign large_grant_wdata[0] = fetched_snap;
-  assign medium_grant_wdata[8:1] = \$579 [7:0];
-  assign medium_grant_wdata[0] = fetched_snap;
-  assign small_grant_wdata[8:1] = \$579 [7:0];
-  assign small_grant_wdata[0] = fetched_snap;
-  assign \$741 [2] = \$194 ;
-  assign \$741 [1] = \$192 ;
-  assign \$741 [0] = \$190 ;
-  assign \$740 [2] = f0_hit[2];
-  assign \$740 [1] = f0_hit[1];
-  assign \$740 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = \$signal$168 ;
+  assign large_grant_wdata[0] = \$698 [6];
+  assign medium_grant_wdata[8:1] = \$signal$168 ;
+  assign medium_grant_wdata[0] = \$698 [6];
+  assign small_grant_wdata[8:1] = \$signal$168 ;
+  assign small_grant_wdata[0] = \$698 [6];
+  assign \$1088 [2] = \$210 ;
+  assign \$1088 [1] = \$208 ;
+  assign \$1088 [0] = \$206 ;
+  assign \$1087 [2] = f0_hit[2];
+  assign \$1087 [1] = f0_hit[1];
+  assign \$1087 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
   assign \$100  = \$98 [9];
   assign \$103  = \$101 [8];
   assign \$106  = \$104 [6];
-  assign \$139  = \$137 [40];
-  assign \$149  = \$147 [40];
-  assign \$159  = \$157 [40];
-  assign \$196  = 1'h0;
-  assign \$198  = \$197 ;
-  assign \$220  = \$219 ;
-  assign \$224  = \$223 ;
-  assign \$229  = \$228 ;
-  assign \$419  = \$418 ;
-  assign \$434  = small_popped;
-  assign \$440  = small_pushed;
-  assign \$446  = small_pushed;
-  assign \$447  = small_popped;
-  assign \$466  = medium_popped;
-  assign \$472  = medium_pushed;
-  assign \$478  = medium_pushed;
-  assign \$479  = medium_popped;
-  assign \$498  = large_popped;
-  assign \$504  = large_pushed;
-  assign \$510  = large_pushed;
-  assign \$511  = large_popped;
-  assign \$524  = 1'h0;
-  assign \$593  = { 1'h0, a4_slot, 6'h00 };
-  assign \$594 [35:0] = { 21'h000000, \$593  };
-  assign \$594 [36] = 1'h1;
-  assign \$595  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$596 [35:17], \$596 [15:0] } = { 14'h0000, \$595 [21:17], \$595 [15:0] };
-  assign { \$596 [36], \$596 [16] } = 2'h3;
-  assign \$597  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$598 [35:21], \$598 [19:0] } = { 15'h0000, \$597 [19:0] };
-  assign { \$598 [36], \$598 [20] } = 2'h3;
+  assign \$112  = \$110 [9];
+  assign \$115  = \$113 [8];
+  assign \$118  = \$116 [6];
+  assign \$631  = a3_sel_head[0];
+  assign \$633  = a3_sel_head[1];
+  assign \$635  = a3_sel_head[2];
+  assign \$639  = a3_sel_head[0];
+  assign \$641  = a3_sel_head[1];
+  assign \$643  = a3_sel_head[2];
+  assign \$647  = a3_sel_head[0];
+  assign \$649  = a3_sel_head[1];
+  assign \$651  = a3_sel_head[2];
+  assign \$655  = a3_sel_head[0];
+  assign \$657  = a3_sel_head[1];
+  assign \$659  = a3_sel_head[2];
+  assign \$663  = a3_sel_head[0];
+  assign \$665  = a3_sel_head[1];
+  assign \$667  = a3_sel_head[2];
+  assign \$671  = a3_sel_head[0];
+  assign \$673  = a3_sel_head[1];
+  assign \$675  = a3_sel_head[2];
+  assign \$679  = a3_sel_head[0];
+  assign \$682  = a3_sel_head[1];
+  assign \$686  = a3_sel_head[0];
+  assign \$155  = \$153 [40];
+  assign \$165  = \$163 [40];
+  assign \$175  = \$173 [40];
+  assign \$212  = 1'h0;
+  assign \$214  = \$213 ;
+  assign \$236  = 1'h1;
+  assign \$237  = \$235 ;
+  assign \$241  = 1'h1;
+  assign \$242  = \$240 ;
+  assign \$247  = 1'h1;
+  assign \$248  = \$246 ;
+  assign \$328  = f3_in[0];
+  assign \$331  = f3_in[1];
+  assign \$335  = f3_in[2];
+  assign \$345  = f3_in[0];
+  assign \$347  = f3_in[1];
+  assign \$350  = f3_in[2];
+  assign \$353  = f3_in[0];
+  assign \$355  = f3_in[1];
+  assign \$358  = f3_in[2];
+  assign \$361  = f3_in[0];
+  assign \$363  = f3_in[1];
+  assign \$366  = f3_in[2];
+  assign \$369  = f3_in[0];
+  assign \$371  = f3_in[1];
+  assign \$374  = f3_in[2];
+  assign \$377  = f3_in[0];
+  assign \$379  = f3_in[1];
+  assign \$382  = f3_in[2];
+  assign \$385  = f3_in[0];
+  assign \$387  = f3_in[1];
+  assign \$390  = f3_in[2];
+  assign \$393  = f3_in[0];
+  assign \$395  = f3_in[1];
+  assign \$398  = f3_in[2];
+  assign \$401  = f3_in[0];
+  assign \$403  = f3_in[1];
+  assign \$406  = f3_in[2];
+  assign \$411  = f3_in[0];
+  assign \$413  = f3_in[1];
+  assign \$416  = f3_in[2];
+  assign \$441  = \$440 ;
+  assign \$449  = \$448 ;
+  assign \$457  = \$456 ;
+  assign \$508  = small_popped;
+  assign \$514  = small_pushed;
+  assign \$520  = small_pushed;
+  assign \$521  = small_popped;
+  assign \$540  = medium_popped;
+  assign \$546  = medium_pushed;
+  assign \$552  = medium_pushed;
+  assign \$553  = medium_popped;
+  assign \$572  = large_popped;
+  assign \$578  = large_pushed;
+  assign \$584  = large_pushed;
+  assign \$585  = large_popped;
+  assign \$598  = 1'h0;
+  assign \$692  = a3_sel_head[0];
+  assign \$694  = a3_sel_head[1];
+  assign \$696  = a3_sel_head[2];
+  assign \$701  = a3_fail;
+  assign \$702  = a3_sel_last[0];
+  assign \$704  = a3_sel_last[1];
+  assign \$706  = a3_sel_last[2];
+  assign \$708  = a3_sel_head[0];
+  assign \$710  = a3_sel_head[1];
+  assign \$712  = a3_sel_head[2];
+  assign \$715  = a3_fail;
+  assign \$716  = a3_sel_last[0];
+  assign \$718  = a3_sel_last[1];
+  assign \$720  = a3_sel_last[2];
+  assign \$722  = a3_sel_head[0];
+  assign \$724  = a3_sel_head[1];
+  assign \$726  = a3_sel_head[2];
+  assign \$729  = a3_fail;
+  assign \$730  = a3_sel_last[0];
+  assign \$732  = a3_sel_last[1];
+  assign \$734  = a3_sel_last[2];
+  assign \$736  = a3_sel_head[0];
+  assign \$738  = a3_sel_head[1];
+  assign \$740  = a3_sel_head[2];
+  assign \$743  = a3_fail;
+  assign \$744  = a3_sel_last[0];
+  assign \$746  = a3_sel_last[1];
+  assign \$748  = a3_sel_last[2];
+  assign \$750  = a3_sel_head[0];
+  assign \$752  = a3_sel_head[1];
+  assign \$754  = a3_sel_head[2];
+  assign \$757  = a3_fail;
+  assign \$758  = a3_sel_last[0];
+  assign \$760  = a3_sel_last[1];
+  assign \$762  = a3_sel_last[2];
+  assign \$764  = a3_sel_head[0];
+  assign \$766  = a3_sel_head[1];
+  assign \$768  = a3_sel_head[2];
+  assign \$771  = a3_fail;
+  assign \$772  = a3_sel_last[0];
+  assign \$774  = a3_sel_last[1];
+  assign \$776  = a3_sel_last[2];
+  assign \$778  = a3_sel_head[0];
+  assign \$780  = a3_sel_head[1];
+  assign \$782  = a3_sel_head[2];
+  assign \$785  = a3_fail;
+  assign \$786  = a3_sel_last[0];
+  assign \$788  = a3_sel_last[1];
+  assign \$790  = a3_sel_last[2];
+  assign \$792  = a3_sel_head[0];
+  assign \$794  = a3_sel_head[1];
+  assign \$796  = a3_sel_head[2];
+  assign \$799  = a3_fail;
+  assign \$800  = a3_sel_last[0];
+  assign \$802  = a3_sel_last[1];
+  assign \$804  = a3_sel_last[2];
+  assign \$806  = a3_sel_head[0];
+  assign \$808  = a3_sel_head[1];
+  assign \$810  = a3_sel_head[2];
+  assign \$819  = a3_fail;
+  assign \$820  = a3_sel_last[0];
+  assign \$822  = a3_sel_last[1];
+  assign \$824  = a3_sel_last[2];
+  assign \$826  = a3_sel_head[0];
+  assign \$828  = a3_sel_head[1];
+  assign \$830  = a3_sel_head[2];
+  assign \$833  = a3_fail;
+  assign \$834  = a3_sel_last[0];
+  assign \$836  = a3_sel_last[1];
+  assign \$838  = a3_sel_last[2];
+  assign \$840  = a3_sel_head[0];
+  assign \$842  = a3_sel_head[1];
+  assign \$844  = a3_sel_head[2];
+  assign \$847  = a3_fail;
+  assign \$848  = a3_sel_last[0];
+  assign \$850  = a3_sel_last[1];
+  assign \$852  = a3_sel_last[2];
+  assign \$854  = a3_sel_head[0];
+  assign \$856  = a3_sel_head[1];
+  assign \$858  = a3_sel_head[2];
+  assign \$861  = a3_fail;
+  assign \$862  = a3_sel_last[0];
+  assign \$864  = a3_sel_last[1];
+  assign \$866  = a3_sel_last[2];
+  assign \$868  = a3_sel_head[0];
+  assign \$870  = a3_sel_head[1];
+  assign \$872  = a3_sel_head[2];
+  assign \$875  = a3_fail;
+  assign \$876  = a3_sel_last[0];
+  assign \$878  = a3_sel_last[1];
+  assign \$880  = a3_sel_last[2];
+  assign \$882  = a3_sel_head[0];
+  assign \$884  = a3_sel_head[1];
+  assign \$886  = a3_sel_head[2];
+  assign \$889  = a3_fail;
+  assign \$890  = a3_sel_last[0];
+  assign \$892  = a3_sel_last[1];
+  assign \$894  = a3_sel_last[2];
+  assign \$896  = a3_sel_head[0];
+  assign \$898  = a3_sel_head[1];
+  assign \$900  = a3_sel_head[2];
+  assign \$903  = a3_fail;
+  assign \$904  = a3_sel_last[0];
+  assign \$906  = a3_sel_last[1];
+  assign \$908  = a3_sel_last[2];
+  assign \$910  = a3_sel_head[0];
+  assign \$912  = a3_sel_head[1];
+  assign \$914  = a3_sel_head[2];
+  assign \$917  = a3_fail;
+  assign \$918  = a3_sel_last[0];
+  assign \$920  = a3_sel_last[1];
+  assign \$922  = a3_sel_last[2];
+  assign \$924  = a3_sel_head[0];
+  assign \$926  = a3_sel_head[1];
+  assign \$928  = a3_sel_head[2];
+  assign \$940  = { 1'h0, a4_slot, 6'h00 };
+  assign \$941 [35:0] = { 21'h000000, \$940  };
+  assign \$941 [36] = 1'h1;
+  assign \$942  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$943 [35:17], \$943 [15:0] } = { 14'h0000, \$942 [21:17], \$942 [15:0] };
+  assign { \$943 [36], \$943 [16] } = 2'h3;
+  assign \$944  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$945 [35:21], \$945 [19:0] } = { 15'h0000, \$944 [19:0] };
+  assign { \$945 [36], \$945 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2544$0 , \port$2544$55 , rsp_freed_valid, \port$2550$0 , rsp_flushed_valid, \port$2565$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2597$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2890$0 , \port$2890$55 , rsp_freed_valid, \port$2896$0 , rsp_flushed_valid, \port$2911$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2943$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -6606,16 +7285,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
   reg [7:0] medium_in_use_was = 8'h00;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$2544$0 ;
-  wire [14:0] \port$2544$0 ;
-  input [23:0] \port$2544$55 ;
-  wire [23:0] \port$2544$55 ;
-  input [23:0] \port$2550$0 ;
-  wire [23:0] \port$2550$0 ;
-  input [22:0] \port$2565$0 ;
-  wire [22:0] \port$2565$0 ;
-  input [40:0] \port$2597$0 ;
-  wire [40:0] \port$2597$0 ;
+  input [14:0] \port$2890$0 ;
+  wire [14:0] \port$2890$0 ;
+  input [23:0] \port$2890$55 ;
+  wire [23:0] \port$2890$55 ;
+  input [23:0] \port$2896$0 ;
+  wire [23:0] \port$2896$0 ;
+  input [22:0] \port$2911$0 ;
+  wire [22:0] \port$2911$0 ;
+  input [40:0] \port$2943$0 ;
+  wire [40:0] \port$2943$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6859,75 +7538,75 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
   end
   assign \$signature__data$72  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2550$0 [4:1];
+  assign \$2  = | \port$2896$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2550$0 [23] ? { 6'h00, \port$2550$0 [22:21] } : 8'hff;
+  assign \$4  = \port$2896$0 [23] ? { 6'h00, \port$2896$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$2565$0 [4:1];
+  assign \$6  = | \port$2911$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2565$0 [20:5], 46'h000000000000, \port$2565$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2565$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2544$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2544$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2544$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2550$0 [20:5], \port$2597$0 [32:1], \port$2597$0 [40:33], \$4 , 1'h0, \port$2597$0 [0], 3'h1, \port$2550$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2550$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2911$0 [20:5], 46'h000000000000, \port$2911$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2911$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2890$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2890$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2890$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2896$0 [20:5], \port$2943$0 [32:1], \port$2943$0 [40:33], \$4 , 1'h0, \port$2943$0 [0], 3'h1, \port$2896$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2896$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2565$0 [4:1];
+  assign \$14  = | \port$2911$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2565$0 [20:5], 46'h000000000000, \port$2565$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2565$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2544$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2544$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2544$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2911$0 [20:5], 46'h000000000000, \port$2911$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2911$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2890$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2890$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2890$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$2550$0 [4:1];
+  assign \$21  = | \port$2896$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2565$0 [4:1];
+  assign \$23  = | \port$2911$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2544$0 [0];
+  assign \$26  = ~ \port$2890$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2544$0 [4:1] != 1'h1;
+  assign \$28  = \port$2890$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2544$0 [4:1] == 1'h1;
+  assign \$31  = \port$2890$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2544$0 [0];
-  assign \$34  = ! \port$2544$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$2890$0 [0];
+  assign \$34  = ! \port$2890$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2550$0 [0];
-  assign \$37  = ! \port$2550$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$2896$0 [0];
+  assign \$37  = ! \port$2896$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2565$0 [0];
-  assign \$40  = ! \port$2565$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$2911$0 [0];
+  assign \$40  = ! \port$2911$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2544$0 [4:1] == 1'h1;
+  assign \$42  = \port$2890$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2544$0 [6:5];
+  assign \$44  = ! \port$2890$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$2544$0 [0];
-  assign \$47  = \port$2544$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$2890$0 [0];
+  assign \$47  = \port$2890$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$2550$0 [0];
-  assign \$50  = \port$2550$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$2896$0 [0];
+  assign \$50  = \port$2896$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$2565$0 [0];
-  assign \$53  = \port$2565$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$2911$0 [0];
+  assign \$53  = \port$2911$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$2544$0 [4:1] == 1'h1;
+  assign \$55  = \port$2890$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$2544$0 [6:5] == 1'h1;
+  assign \$57  = \port$2890$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$2544$0 [0];
-  assign \$60  = \port$2544$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$2890$0 [0];
+  assign \$60  = \port$2890$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$2550$0 [0];
-  assign \$63  = \port$2550$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$2896$0 [0];
+  assign \$63  = \port$2896$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$2565$0 [0];
-  assign \$66  = \port$2565$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$2911$0 [0];
+  assign \$66  = \port$2911$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$2544$0 [4:1] == 1'h1;
+  assign \$68  = \port$2890$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$2544$0 [6:5] == 2'h2;
+  assign \$70  = \port$2890$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -8001,12 +8680,12 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
   assign \$1172  = w2_oor >> w2_pool;
   assign \$1173  = \$signal$228  & \$signal$229 ;
   assign \$1174  = \$1173  & \$signal$245 ;
-  assign \$1175  = rsp_freed_valid & \port$2597$0 [0];
+  assign \$1175  = rsp_freed_valid & \port$2943$0 [0];
   assign \$1176  = \$signal$255  & \$1175 ;
-  assign \$1177  = ~ \port$2550$0 [0];
+  assign \$1177  = ~ \port$2896$0 [0];
   assign \$1178  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1179  = flush_waiting & \$1178 ;
-  assign \$1180  = ~ \port$2565$0 [0];
+  assign \$1180  = ~ \port$2911$0 [0];
   assign \$1181  = \$signal$28  > 2'h2;
   assign \$1182  = \$1181  ? 2'h2 : \$signal$28 ;
   assign \$1183  = | \$signal$28 ;
@@ -8531,7 +9210,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = { \$20 [31:0], 16'h0000, \port$2544$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2544$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2544$0 [4:1] };
+    \$1214  = { \$20 [31:0], 16'h0000, \port$2890$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2890$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2890$0 [4:1] };
     if (rst) begin
       \$1214  = 121'h0000000000000000000000000000000;
     end
@@ -9788,7 +10467,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
       \$1359  = \$852 ;
     end
     if (\$856 ) begin
-      \$1359  = { \port$2544$0 [0], \port$2544$0 [4:1], \port$2544$55 [7:0], 11'h000, \port$2544$0 [14:7] };
+      \$1359  = { \port$2890$0 [0], \port$2890$0 [4:1], \port$2890$55 [7:0], 11'h000, \port$2890$0 [14:7] };
     end
     if (rst) begin
       \$1359  = 32'd0;
@@ -10359,23 +11038,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
       \$1430  = 2'h0;
     end
   end
-  assign rsp_freed_err = \port$2550$0 [4:1];
-  assign rsp_flushed_err = \port$2565$0 [4:1];
-  assign rsp_grant_err = \port$2544$0 [4:1];
-  assign rsp_grant_pool = \port$2544$0 [6:5];
-  assign rsp_grant_user = \port$2544$55 [23:8];
-  assign rsp_flushed_pool = \port$2565$0 [22:21];
-  assign rsp_flushed_user = \port$2565$0 [20:5];
-  assign rsp_freed_src = \port$2597$0 [0];
-  assign rsp_freed_in_pool = \port$2550$0 [23];
-  assign rsp_freed_pool = \port$2550$0 [22:21];
-  assign rsp_freed_tag = \port$2597$0 [40:33];
-  assign rsp_freed_addr = \port$2597$0 [32:1];
-  assign rsp_freed_user = \port$2550$0 [20:5];
-  assign rsp_grant_ok = \port$2544$0 [0];
-  assign rsp_freed_ok = \port$2550$0 [0];
-  assign rsp_flushed_ok = \port$2565$0 [0];
-  assign handle = { \port$2544$0 [0], \port$2544$0 [4:1], \port$2544$55 [7:0], 11'h000, \port$2544$0 [14:7] };
+  assign rsp_freed_err = \port$2896$0 [4:1];
+  assign rsp_flushed_err = \port$2911$0 [4:1];
+  assign rsp_grant_err = \port$2890$0 [4:1];
+  assign rsp_grant_pool = \port$2890$0 [6:5];
+  assign rsp_grant_user = \port$2890$55 [23:8];
+  assign rsp_flushed_pool = \port$2911$0 [22:21];
+  assign rsp_flushed_user = \port$2911$0 [20:5];
+  assign rsp_freed_src = \port$2943$0 [0];
+  assign rsp_freed_in_pool = \port$2896$0 [23];
+  assign rsp_freed_pool = \port$2896$0 [22:21];
+  assign rsp_freed_tag = \port$2943$0 [40:33];
+  assign rsp_freed_addr = \port$2943$0 [32:1];
+  assign rsp_freed_user = \port$2896$0 [20:5];
+  assign rsp_grant_ok = \port$2890$0 [0];
+  assign rsp_freed_ok = \port$2896$0 [0];
+  assign rsp_flushed_ok = \port$2911$0 [0];
+  assign handle = { \port$2890$0 [0], \port$2890$0 [4:1], \port$2890$55 [7:0], 11'h000, \port$2890$0 [14:7] };
   assign log_bank0_k = \$1188 [1:0];
   assign \$signature__addr$266  = \$signal$64 [3:2];
   assign \$signature__en$267  = 1'h1;
@@ -10389,8 +11068,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$25
   assign \$signature__addr$281  = \$signal$62 ;
   assign \$signature__addr$284  = \$signal$64 [3:2];
   assign \$signature__en$285  = 1'h1;
-  assign rsp_grant_slot = \port$2544$0 [14:7];
-  assign rsp_grant_tag = \port$2544$55 [7:0];
+  assign rsp_grant_slot = \port$2890$0 [14:7];
+  assign rsp_grant_tag = \port$2890$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$188 ;

@@ -31,14 +31,15 @@ from hwalloc import emit, sim  # noqa: E402
 from hwalloc.config import parse_config  # noqa: E402
 
 #: Small enough to exhaust in a few cycles, two pools so the pool checks matter
-#: and a persistent one for CONTRACT, tags that wrap quickly, a static region for
-#: OUT_OF_RANGE.
+#: and a persistent one for CONTRACT, a ring, tags that wrap quickly, a static
+#: region for OUT_OF_RANGE.
 CONFIG = {
     "name": "mutant", "latency": 7, "tag_bits": 2, "user_bits": 4, "addr_width": 16,
     "error_log_depth": 4,
     "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 4},
               {"name": "b", "base": 0x2000, "slot_size": 64, "slots": 5},
-              {"name": "c", "base": 0x3000, "slot_size": 32, "slots": 2, "lifetime": "persistent"}],
+              {"name": "c", "base": 0x3000, "slot_size": 32, "slots": 2, "lifetime": "persistent"},
+              {"name": "d", "base": 0x4000, "slot_size": 16, "slots": 4, "kind": "ring"}],
     "regions": [{"name": "boot", "base": 0x0, "size": 0x1000}],
 }
 OPS = 3000
@@ -141,6 +142,20 @@ MUTANTS = [
     Mutant("flush_tag_forward_dropped", "core",
            "a3_fwd_ok.eq(a2_ok & a2_from_fresh)", "a3_fwd_ok.eq(0)",
            "a grant after a flush takes the slot's last tag from memory only, missing grants in flight"),
+    Mutant("ring_order_off_by_one", "core",
+           '(st["fresh"] == pool.slots - 2)', '(st["fresh"] == pool.slots - 3)',
+           "a ring's pointer goes back to 0 one slot early"),
+    Mutant("overwrite_not_counted", "regfile",
+           'c["OVERWRITES"].eq(c["OVERWRITES"] + ev["overwrite"])', 'c["OVERWRITES"].eq(c["OVERWRITES"])',
+           "a ring overwrite is not counted in OVERWRITES"),
+    Mutant("ring_racing_free_writes", "core",
+           'st["release"] & ~f4_taken if st["ring"] else st["release"]', 'st["release"]',
+           "a free of a ring slot that the pointer granted again while the free was in flight "
+           "still toggles its parity (the new grant then looks free)"),
+    Mutant("ring_racing_free_no_cancel", "core",
+           "a5_overwrite.eq(a4_prev_held & ~a4_released & ~(release & f4_taken_a4))",
+           "a5_overwrite.eq(a4_prev_held & ~a4_released)",
+           "a grant of a ring slot released by a free of the same cycle counts as an overwrite"),
     Mutant("slverr_dropped_partial_free", "regfile",
            "w_err.eq(~w2_plain & ~(w2_command & w2_full_word))",
            "w_err.eq(~w2_plain & ~w2_command)",

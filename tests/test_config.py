@@ -47,7 +47,7 @@ def test_widths_follow_the_spec():
     assert single.pool_bits == 1 and single.slot_bits == 4
 
 
-@pytest.mark.parametrize("name", ["event_region", "acquisition", "size_classes"])
+@pytest.mark.parametrize("name", ["event_region", "acquisition", "size_classes", "three_regions"])
 def test_shipped_examples_are_valid(name):
     assert name in example_names()
     config = load_config(example_path(name))

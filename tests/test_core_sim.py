@@ -11,7 +11,7 @@ import re
 import pytest
 
 from hwalloc import core
-from hwalloc.config import MIN_LATENCY, RECYCLE_DELAY, example_path, load_config, parse_config
+from hwalloc.config import MIN_LATENCY, RECYCLE_DELAY, example_names, example_path, load_config, parse_config
 from hwalloc.core import AllocatorCore, HwallocTop
 from hwalloc.emit import emit_verilog
 
@@ -57,7 +57,7 @@ def corner(name):
 
 def configs():
     return ([pytest.param(load_config(example_path(n)), id=n)
-             for n in ("event_region", "acquisition", "size_classes")] +
+             for n in example_names()] +
             [pytest.param(corner(n), id=n) for n in CORNERS])
 
 

@@ -16,7 +16,7 @@ from hwalloc.sim import setup_verilator
 from test_core_sim import CORNERS
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ["acquisition", "event_region", "size_classes"]
+SHIPPED = example_names()
 
 
 def hwalloc(*args, cwd, env=None):

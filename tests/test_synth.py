@@ -6,7 +6,7 @@ import json
 import pytest
 
 from hwalloc import cli
-from hwalloc.config import example_path, load_config, parse_config
+from hwalloc.config import example_names, example_path, load_config, parse_config
 from hwalloc.synth import (BUDGET_COUNT, DEPTH_BUDGET, depth_by_block, logic_depth, ram_outputs_to_logic,
                            resources, synthesize)
 
@@ -129,7 +129,7 @@ def test_per_slot_state_of_1024_slots_is_ram_not_flip_flops(shipped, tmp_path):
     assert counts["FF"] < small_counts["FF"] + 160
 
 
-@pytest.mark.parametrize("name", ["event_region", "acquisition", "size_classes"])
+@pytest.mark.parametrize("name", example_names())
 def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
     """The structural budget of issue 4: no path between sequential endpoints has
     more than DEPTH_BUDGET LUT levels (a carry chain counted as one)."""
