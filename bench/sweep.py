@@ -37,8 +37,9 @@ BASELINE_TIMEOUT = 300
 BASELINE_MAX_SLOTS = 4096
 
 
-def config(name, *, slots=(1024,), tag_bits=4, latency=7):
-    pools = [{"name": f"p{i}", "base": 0x1000_0000 * (i + 1), "slot_size": 64, "slots": n}
+def config(name, *, slots=(1024,), tag_bits=4, latency=7, kinds=None):
+    pools = [{"name": f"p{i}", "base": 0x1000_0000 * (i + 1), "slot_size": 64, "slots": n,
+              "kind": kinds[i] if kinds else "freelist"}
              for i, n in enumerate(slots)]
     return parse_config({"name": name, "tag_bits": tag_bits, "latency": latency, "pools": pools})
 
@@ -54,7 +55,45 @@ def sweep(quick):
             points.append((f"tags {t}", config(f"t{t}", tag_bits=t), None))
         for latency in (MIN_LATENCY, 16):
             points.append((f"L {latency}", config(f"l{latency}", latency=latency), None))
+        for n in (16, 1024, 65536):
+            points.append((f"ring {n}", config(f"r{n}", slots=(n,), kinds=("ring",)), None))
+        points.append(("8 pools × 256, 4 rings",
+                       config("p8r", slots=(256,) * 8, kinds=("freelist", "ring") * 4), None))
     return points
+
+
+#: The configs whose cost of the flush port is measured: the same config built
+#: with it and without it (``HwallocTop(flush=False)``, a measuring knob only).
+FLUSH_POINTS = (("1 pool × 1024", (1024,), None), ("1 ring × 1024", (1024,), ("ring",)),
+                ("8 pools × 256", (256,) * 8, None))
+
+
+def measure_flush_cost(work):
+    from functools import partial
+    from unittest import mock
+
+    from hwalloc import emit
+    from hwalloc.core import HwallocTop
+    rows = []
+    for label, slots, kinds in FLUSH_POINTS:
+        cfg = config("fc" + str(len(rows)), slots=slots, kinds=kinds)
+        counts = {}
+        for flush in (True, False):
+            with mock.patch.object(emit, "HwallocTop", partial(HwallocTop, flush=flush)):
+                stat, _ = synthesize(cfg, work=work / f"{cfg.name}_{flush}")
+            counts[flush] = resources(stat, cfg.name)
+        row = {"point": label}
+        for name, key in (("LUT", "LUT"), ("FF", "FF"), ("LUTRAM", "LUTRAM")):
+            row[f"{name} with"], row[f"{name} without"] = counts[True][key], counts[False][key]
+            row[f"{name} cost"] = counts[True][key] - counts[False][key]
+        ram = {flush: counts[flush]["RAMB36"] + counts[flush]["RAMB18"] / 2 for flush in counts}
+        row["RAMB36 eq. with"], row["RAMB36 eq. without"] = ram[True], ram[False]
+        rows.append(row)
+    return rows
+
+
+FLUSH_COLUMNS = ("point", "LUT with", "LUT without", "LUT cost", "FF with", "FF without", "FF cost",
+                 "LUTRAM with", "LUTRAM without", "RAMB36 eq. with", "RAMB36 eq. without")
 
 
 def measure(label, cfg, work):
@@ -111,13 +150,13 @@ COLUMNS = ("point", "LUT", "FF", "LUTRAM", "RAMB36 eq.", "depth", "LUT levels", 
            "Verilator build s", "sim cycles/s")
 
 
-def table(rows):
+def table(rows, columns=COLUMNS):
     def fmt(value):
         if isinstance(value, float):
             return f"{value:.1f}" if value < 1000 else f"{value:,.0f}"
         return "—" if value is None else str(value)
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(fmt(row.get(c)) for c in COLUMNS) + " |" for row in rows]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -192,8 +231,12 @@ def main(argv):
                          json.loads((docs / "benchmarks.json").read_text())["baseline"]}
     # not under /tmp (YoWASP maps its own there), and in a folder git ignores
     (ROOT / "build").mkdir(exist_ok=True)
+    flush_rows = []
     with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmp:
         tmp = Path(tmp)
+        if not quick:
+            print("measuring the flush port's cost ...", file=sys.stderr)
+            flush_rows = measure_flush_cost(tmp / "flush")
         for label, cfg, slots in sweep(quick):
             print(f"measuring {label} ...", file=sys.stderr)
             rows.append(measure(label, cfg, tmp / cfg.name))
@@ -214,6 +257,14 @@ def main(argv):
             f"a carry chain as one level (the figure the budget of {DEPTH_BUDGET} judges, "
             "`hwalloc synth`). Times are wall-clock and noisy.\n\n## hwalloc\n\n" + table(rows) +
             "\n\n## Baseline: bitmap + find-first-free (bench/baseline.py)\n\n" + table(baseline) + "\n")
+    if flush_rows:
+        text += ("\n## Cost of the flush port\n\nThe same config built with the flush port and "
+                 "without it (`HwallocTop(config, flush=False)`, a measuring knob, not a product "
+                 "option): the flush stages, the kill marks of the frees it overtakes, and the "
+                 "tag continuity of freelist slots granted again after a flush (their grant "
+                 "record's second read port, the `seen` counter, the forwarding of grants in "
+                 "flight). A ring needs the tag continuity anyway. The register file's FLUSH "
+                 "registers are in both.\n\n" + table(flush_rows, FLUSH_COLUMNS) + "\n")
     if any(row["point"].endswith(" *") for row in baseline):
         text += ("\n\\* Yosys passed its time limit in this run; the figures are the last "
                  "ones measured (the baseline's code is unchanged).\n")
@@ -228,8 +279,8 @@ def main(argv):
         if begin in previous:
             text += "\n" + previous[previous.index(begin):previous.index(end) + len(end)] + "\n"
         (docs / "benchmarks.md").write_text(text)
-        (docs / "benchmarks.json").write_text(json.dumps({"hwalloc": rows, "baseline": baseline},
-                                                         indent=1) + "\n")
+        (docs / "benchmarks.json").write_text(json.dumps({"hwalloc": rows, "baseline": baseline,
+                                                          "flush_cost": flush_rows}, indent=1) + "\n")
         for path in plot(rows, baseline, docs):
             print(f"wrote {path}", file=sys.stderr)
 

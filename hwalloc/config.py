@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from .kinds import KINDS
+
 __all__ = [
     "MIN_LATENCY", "MAX_LATENCY", "RECYCLE_DELAY",
     "ConfigError", "Pool", "Region", "Config",
@@ -54,7 +56,7 @@ _TOP_KEYS = ("name", "clock_mhz", "latency", "addr_width", "tag_bits", "user_bit
 _POOL_KEYS = ("name", "base", "slot_size", "slots", "kind", "access", "lifetime")
 _REGION_KEYS = ("name", "base", "size", "access", "lifetime")
 
-_KINDS = ("freelist", "ring")
+_KINDS = tuple(KINDS)         # the pool kinds the core can build (hwalloc.kinds)
 #: A ring pool's fewest slots: the pipeline has four grants in flight, which
 #: then never name the same slot (without a flush between them).
 MIN_RING_SLOTS = 4

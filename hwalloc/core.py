@@ -5,32 +5,18 @@ a bus address map: it takes at most one alloc and one free per cycle (from
 whichever source won arbitration in front of it) and answers each exactly
 ``latency`` cycles later. :class:`HwallocTop` gives it the SPEC §2 ports.
 
-Per-slot state lives in memories with one write port and registered,
-non-transparent, always-enabled read ports, so a 65536-slot pool maps to block
-RAM:
-
-``queue``   FIFO of released slots: ``{slot, tag, snap}``; written by the free
-            commit (through registers, an edge later), read by the alloc commit.
-            A ring pool has none.
-``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
-            (three cycles after its commit), read by the free check.
-``parity``  per slot, one bit toggled by every successful free; read by the
-            free check and, through a second read port, by the alloc for
-            never-used slots (synthesis gives each read port its own copy).
-
-Every read lands in a register straight from the RAM (its output register)
-before any logic sees it, and block RAM writes of the queue and the grant
-records come from registers beside the RAMs: place and route showed that a
-block RAM read into logic, or logic into a chip-wide RAM write, sets the clock
-of a large pool (see :mod:`hwalloc.pnr`).
-
-A slot is held iff ``parity[slot] == grant[slot].snap``: every grant snapshots
-the slot's parity and every free toggles it. No memory is ever cleared, and
-none needs a power-up value: reset only zeroes the per-pool ``fresh`` counter,
-and slots at or above it are known to be free with tag 0 whatever the memories
-hold (O(1) reset). The next
-never-used slot is handed out before any released one, which is exactly the
-FIFO order of SPEC §4.
+Each pool's slot state and its kind's policy (which slot an alloc takes, what
+a release and a flush leave) are a :class:`~hwalloc.pool.PoolState`, built by
+the class :data:`hwalloc.kinds.KINDS` names for its kind:
+:class:`~hwalloc.freelist.FreelistPool` (a queue of released slots) and
+:class:`~hwalloc.ring.RingPool` (a pointer that overwrites). Per-slot state is in
+memories (:mod:`hwalloc.memory`): a slot is held iff ``parity[slot] ==
+grant[slot].snap`` (every grant snapshots the slot's parity, every free toggles
+it); no memory is ever cleared, and none needs a power-up value: reset only
+zeroes the per-pool counters, and slots at or above the ``fresh`` counter are
+free with tag 0 whatever the memories hold (O(1) reset). The pipelines here own
+the timing: when each request commits, what is forwarded, how the free check
+resolves requests in flight.
 
 Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
 
@@ -39,17 +25,14 @@ Pipeline (edge t is the handshake; "stage k" registers are loaded at edge t+k)::
     flush  0 capture  1 check pool       2 COMMIT (with the alloc of its cycle: queue emptied, fresh := 0)
     all    ... delay ... stage L-1: response register, sampled by the consumer at edge t+L.
 
-A ring pool (SPEC 4.2) is the never-used path only: its ``fresh`` counter is
-the pointer and wraps, ``lapped`` says it went round since reset or the last
-flush (then every slot was granted, and the one taken may still be held: an
-overwrite if its parity still equals its record's snapshot). Its slots skip
-the queue, so a free can be racing the grant that reuses its slot (no recycle
-delay): a free older than the alloc that decides after the alloc's commit
-either writes the parity at that very edge (forwarded into the grant's
-snapshot) or writes nothing (the snapshot, taken before it, stands for its
-release); either way it cancels the overwrite. Four grants in flight never
-name one slot of a ring of at least 4 slots (but across a flush, which frees
-it anyway).
+A ring pool (SPEC 4.2, :mod:`hwalloc.ring`) grants from its pointer only,
+and a grant may overwrite a held slot. Its released slots skip the queue, so a
+free can be racing the grant that reuses its slot (no recycle delay): a free
+older than the alloc that decides after the alloc's commit either writes the
+parity at that very edge (forwarded into the grant's snapshot, alloc stage 4)
+or writes nothing (the snapshot, taken before it, stands for its release: the
+pool's ``raced`` release); either way it cancels the overwrite (alloc stages 3
+to 5).
 
 A flush (SPEC 4.3) writes no memory: after it every slot of the pool is at or
 above the fresh counter, so free. The free check gates everything it forwards
@@ -68,16 +51,14 @@ t_f+5 is written into the queue at t_f+6 and seen by alloc commits from edge
 t_f+7 on, that is by allocs accepted at t_f+5 or later: the recycle delay R is 5.
 """
 
-from types import SimpleNamespace
-
-from amaranth import Cat, ClockDomain, Const, Module, Mux, Shape, Signal, Value
-from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth import Cat, ClockDomain, Const, Module, Mux, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ._rtl import any_of, at_least, choose_one_hot, eq_chunks, equal, or_all, plus_small
 from .axil import AxiLiteAdapter, axil_members
 from .config import MIN_LATENCY, RECYCLE_DELAY
+from .kinds import KINDS
 from .model import Err
 from .regfile import RegisterFile
 
@@ -89,104 +70,7 @@ _ALLOC_DONE_STAGE = 5
 #: Tags this wide or narrower are incremented in LUTs before the choice of the
 #: pool (a LUT a bit); wider ones after it, on a carry chain.
 LUT_INCREMENT_BITS = 6
-#: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
-#: one LUT of output multiplexer); deeper ones are asked to be block RAM.
-LUTRAM_DEPTH = 256
-#: The most rows a block RAM bank has (deeper memories are cut into banks).
-BANK_DEPTH = 16384
-#: Block RAM aspect ratios (depth, width) that need no depth cascade on either
-#: family: the narrower of a Xilinx RAMB36 and a Lattice ECP5 DP16KD at each
-#: depth. A cascade puts a multiplexer between the RAMs and their output
-#: register, which then cannot be the RAM's own.
-_BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 _FREE_DONE_STAGE = 5
-
-
-def _memory(m, name, shape, depth, *, reads, registered_write=False):
-    """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
-    ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
-    namespace of ``addr`` and ``data`` each).
-
-    With ``registered_write``, what the write port is given at one edge is
-    written at the next: the helper registers it, per bank, next to the RAMs,
-    each bank's copy loaded only when that bank is written (so the copies differ
-    and synthesis keeps them apart). A deep memory's RAMs lie across the chip; its
-    address, data and enable then come from registers, never from logic or from
-    one register that also feeds logic elsewhere.
-
-    A read takes two edges: the address is taken at edge e, and at edge e+1 the
-    RAM's output is loaded straight into a register, with no logic in front of
-    it (on Xilinx the block RAM's own output register; on ECP5 the DP16KD's, see
-    :mod:`hwalloc.pnr`). ``data`` is that register's content: the memory as
-    written before edge e. Read ports are always enabled: a read enable would
-    cost a hold multiplexer between the RAM and that register.
-
-    Up to LUTRAM_DEPTH entries it is one memory, left to synthesis. Deeper, it is
-    block RAM, sliced into memories as wide as one block RAM is at that depth on
-    both Xilinx and ECP5 (4096 entries: 4 bits), so that synthesis needs no
-    multiplexer of block RAM outputs, which would stand between a RAM and its
-    output register. Deeper
-    than BANK_DEPTH it is also cut into banks of BANK_DEPTH rows (the deepest a
-    single ECP5 DP16KD or a RAMB36 pair is without a cascade), each with its own
-    output registers; ``data`` then selects the bank after the registers (one
-    LUT level, in the stage that reads it). ``parts`` lists ``(select, data)``
-    of each bank (one, selected by 1, if the memory is not banked), for a
-    reader that folds the choice of the bank into a choice of its own."""
-    width = Shape.cast(shape).width
-    write = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_waddr"), en=Signal(name=f"{name}_wen"),
-                            data=Signal(shape, name=f"{name}_wdata"))
-    read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
-                            data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
-    # no_rw_check: a read of the row written at the same edge may return either
-    # value. The core never uses such a read (the forwarding of alloc t-3 and
-    # free t-3 covers it; the queue never reads the row it writes), so synthesis
-    # need not emulate read-old-data with a multiplexer after the RAM.
-    if depth <= LUTRAM_DEPTH:
-        slices, attrs = [(0, width)], {"no_rw_check": 1}
-    else:
-        slice_width = next((w for d, w in _BRAM_SHAPES if min(depth, BANK_DEPTH) <= d), 1)
-        slices = [(lo, min(lo + slice_width, width)) for lo in range(0, width, slice_width)]
-        attrs = {"ram_style": "block", "no_rw_check": 1}
-    banks = -(-depth // BANK_DEPTH)             # the last one may be shorter
-    row_bits = max(1, (min(depth, BANK_DEPTH) - 1).bit_length())
-    # per read port: each bank's output registers, and which bank the read was of
-    outputs = [[Signal(shape, name=f"{name}_r{j}_b{b}", reset_less=True) for b in range(banks)]
-               for j in range(reads)]
-    for b in range(banks):
-        bank_en = write.en if banks == 1 else write.en & (write.addr[row_bits:] == b)
-        bank_addr, bank_data = write.addr[:row_bits], Value.cast(write.data)
-        if registered_write:
-            tag = f"{name}_w" + (f"_b{b}" if banks > 1 else "")
-            en_q = Signal(name=f"{tag}_en")
-            addr_q = Signal(row_bits, name=f"{tag}_addr", reset_less=True)
-            data_q = Signal(len(bank_data), name=f"{tag}_data", reset_less=True)
-            m.d.sync += en_q.eq(bank_en)
-            with m.If(bank_en):
-                m.d.sync += [addr_q.eq(bank_addr), data_q.eq(bank_data)]
-            bank_en, bank_addr, bank_data = en_q, addr_q, data_q
-        bank_rows = min(BANK_DEPTH, depth - b * BANK_DEPTH)
-        for i, (lo, hi) in enumerate(slices):
-            memory = Memory(shape=hi - lo, depth=bank_rows, init=[], attrs=attrs)
-            suffix = (f"_{i}" if len(slices) > 1 else "") + (f"_bank{b}" if banks > 1 else "")
-            m.submodules[name + suffix] = memory
-            w = memory.write_port()
-            m.d.comb += [w.addr.eq(bank_addr), w.en.eq(bank_en), w.data.eq(bank_data[lo:hi])]
-            for ours, out in zip(read, outputs, strict=True):
-                r = memory.read_port()
-                m.d.comb += r.addr.eq(ours.addr[:row_bits] if banks > 1 else ours.addr)
-                m.d.sync += Value.cast(out[b])[lo:hi].eq(r.data)
-    for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
-        if banks == 1:
-            m.d.comb += ours.data.eq(out[0])
-            ours.parts = [(Const(1), out[0])]
-            continue
-        # the bank of the address taken at edge e, one-hot, registered at e and e+1
-        taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
-                         Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
-        m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
-        m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
-        ours.parts = [(chosen[b], out[b]) for b in range(banks)]
-    return write, read
 
 
 def _native_members(config):
@@ -276,13 +160,18 @@ class AllocatorCore(_Timing, wiring.Component):
     the error log records; ``grant_overwrite`` says a grant overwrote a held
     ring slot; ``busy`` is high while any request is in flight (a cycle
     late).
+
+    ``flush=False`` builds the core without what the flush port costs (its
+    requests are ignored and never answered; freelist pools then need no tag
+    continuity): not SPEC, only for measuring that cost (``bench/sweep.py``).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, flush=True):
         if config.latency < MIN_LATENCY:
             self._MustUse__silence = True       # refused, so never to be elaborated
             raise ValueError(f"Latency must be at least {MIN_LATENCY}, not {config.latency}")
         self._config = config
+        self._flush = flush
         super().__init__(wiring.Signature(_core_members(config)))
 
     def elaborate(self, platform):
@@ -313,62 +202,10 @@ class AllocatorCore(_Timing, wiring.Component):
             # one carry chain: the valid bit, the pool and the slot at once
             return equal(Cat(slot, pool, valid), Cat(other_slot, other_pool, Const(1)))
 
-        # Per pool: the memories and the queue's counters.
-        state = []
-        for pool in pools:
-            n, sb = pool.slots, pool.slot_bits
-            ring = pool.kind == "ring"
-            entry = data.StructLayout({"slot": sb, "snap": 1, **({"tag": T} if T else {})})
-            latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
-            # a ring pool queues nothing: its pointer alone decides the order
-            queue_w = queue_r = None
-            if not ring:
-                queue_w, (queue_r,) = _memory(m, f"{pool.name}_queue", entry, n, reads=1,
-                                              registered_write=True)
-            grant_w, (grant_r, last_r) = _memory(m, f"{pool.name}_grant", latest, n, reads=2,
-                                                 registered_write=True)
-            parity_w, (parity_r, copy_r) = _memory(m, f"{pool.name}_parity", 1, n, reads=2)
-            state.append({
-                "ring": ring,
-                "queue_w": queue_w, "queue_r": queue_r,
-                "grant_w": grant_w, "grant_r": grant_r, "last_r": last_r,
-                "parity_w": parity_w, "parity_r": parity_r,
-                "copy_r": copy_r,
-                # never-used slots are fresh..n-1; released ones wait in the queue.
-                # A ring's pointer: the slot its next alloc takes (0..n-1)
-                "fresh": Signal(range(n + 1), name=f"{pool.name}_fresh"),
-                # a ring's pointer went round since reset or the last flush: every
-                # slot was granted since then (else the slots from the pointer on
-                # were not, and are free)
-                "lapped": Signal(name=f"{pool.name}_lapped") if ring else Const(0),
-                "at_last": Signal(name=f"{pool.name}_at_last") if ring else Const(0),
-                # slots 0..seen-1 were granted since reset: their grant records hold
-                # their last tag, which a grant after a flush goes on from
-                "seen": Signal(range(n + 1), name=f"{pool.name}_seen"),
-                "seen_prev": Signal(range(n + 1), name=f"{pool.name}_seen_prev"),   # a cycle late
-                # a flush of this pool commits at this edge (x1_select[p])
-                "flushing": Signal(name=f"{pool.name}_flushing"),
-                # the slot a grant from the never-used ones takes at this edge
-                "fresh_slot": Signal(range(n), name=f"{pool.name}_fresh_slot"),
-                "head": Signal(range(n), name=f"{pool.name}_head"),
-                "tail": Signal(range(n), name=f"{pool.name}_tail"),
-                # released slots in the queue, but for the last edge's push and pop
-                # (``pushed``, ``popped``), which it takes in a cycle late
-                "count": Signal(range(n + 1), name=f"{pool.name}_count"),
-                "pushed": Signal(name=f"{pool.name}_pushed"),
-                "popped": Signal(name=f"{pool.name}_popped"),
-                "at": Signal(3, init=1, name=f"{pool.name}_at"),     # count == 0, 1, 2
-                # count != 0 and fresh != n, kept as flags so the commit is shallow
-                # (a ring always has its pointer's slot and never a queue)
-                "nonempty": Const(0) if ring else Signal(name=f"{pool.name}_nonempty"),
-                "has_fresh": Const(1) if ring else Signal(init=1, name=f"{pool.name}_has_fresh"),
-                "pop": Signal(name=f"{pool.name}_pop"),
-                "take_fresh": Signal(name=f"{pool.name}_take_fresh"),
-                # the free releasing a slot of this pool (comb, at its decision),
-                # and the queue's push of it, a register one edge later
-                "release": Signal(name=f"{pool.name}_release"),
-                "push": reg(f"{pool.name}_push", valid=True),
-            })
+        # Per pool: its slot state and its kind's policy (hwalloc.pool)
+        state = [KINDS[pool.kind](m, pool, cfg, reg) for pool in pools]
+        # the pools whose grants may overwrite (rings)
+        rings = [st.index for st in state if st.overwrites]
 
         # ---- alloc stage 0: capture the handshake -----------------------------
         a0_valid = reg("a0_valid", valid=True)
@@ -399,10 +236,11 @@ class AllocatorCore(_Timing, wiring.Component):
         x0_pool, x0_user = reg("x0_pool", P), reg("x0_user", U)
         # bit p: a flush of pool p (a pool that can be flushed), decoded from the pins
         x0_select = reg("x0_select", len(pools), valid=True)
-        m.d.sync += [x0_valid.eq(self.flush_valid), x0_pool.eq(self.flush_pool),
-                     x0_user.eq(self.flush_user),
-                     x0_select.eq(Cat(self.flush_valid & (self.flush_pool == pool.index)
-                                      if pool.index not in persistent else Const(0) for pool in pools))]
+        m.d.sync += [x0_pool.eq(self.flush_pool), x0_user.eq(self.flush_user)]
+        if self._flush:
+            m.d.sync += [x0_valid.eq(self.flush_valid),
+                         x0_select.eq(Cat(self.flush_valid & (self.flush_pool == pool.index)
+                                          if pool.index not in persistent else Const(0) for pool in pools))]
 
         # ---- flush stage 1: check the pool --------------------------------------
         # Bit p of x1_select: pool p is flushed at the next edge, edge x+2, the edge
@@ -439,68 +277,22 @@ class AllocatorCore(_Timing, wiring.Component):
         a2_in = reg("a2_in", len(pools))          # bit p: a2_pool == p
         m.d.sync += a2_in.eq(a1_in)
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
-        for pool, st in zip(pools, state, strict=True):
-            selected, flushing = a1_select[pool.index], st["flushing"]
-            m.d.comb += [
-                flushing.eq(x1_select[pool.index]),
-                st["fresh_slot"].eq(Mux(flushing, 0, st["fresh"])),
-                # flush first, then the alloc: it takes slot 0
-                st["take_fresh"].eq(selected & (st["has_fresh"] | flushing)),
-                st["pop"].eq(selected & ~flushing & ~st["has_fresh"] & st["nonempty"]),
-                # The queue's head, the next never-used slot's parity and its last
-                # grant record are read every cycle; the data is used only by the
-                # cycle that grants.
-                st["copy_r"].addr.eq(st["fresh_slot"]),
-                st["last_r"].addr.eq(st["fresh_slot"]),
-            ]
-            with m.If(st["take_fresh"] & at_least(st["fresh_slot"], st["seen"])):
-                m.d.sync += st["seen"].eq(st["fresh_slot"] + 1)
-            m.d.sync += st["seen_prev"].eq(st["seen"])
-            if st["ring"]:
-                # the pointer's slot, then the next one round the ring; after a
-                # flush the alloc takes slot 0 (fresh_slot) and the lap restarts.
-                # at_last (the pointer is at slot n-1) is a register, so that the
-                # wrap is decided from registers only (n >= 4: after a flush,
-                # the pointer is at 0 or 1).
-                at_last, lapped = st["at_last"], st["lapped"]
-                last = ~flushing & at_last
-                with m.If(st["take_fresh"]):
-                    m.d.sync += [st["fresh"].eq(Mux(last, 0, Mux(flushing, 1, st["fresh"] + 1))),
-                                 at_last.eq(~flushing & ~at_last & (st["fresh"] == pool.slots - 2)),
-                                 lapped.eq((lapped & ~flushing) | last)]
-                with m.Elif(flushing):
-                    m.d.sync += [st["fresh"].eq(0), at_last.eq(0), lapped.eq(0)]
-                continue
-            m.d.comb += st["queue_r"].addr.eq(st["head"])
-            with m.If(st["take_fresh"]):
-                m.d.sync += [st["fresh"].eq(st["fresh_slot"] + 1),
-                             st["has_fresh"].eq(st["fresh_slot"] != pool.slots - 1)]
-            with m.Elif(flushing):
-                m.d.sync += [st["fresh"].eq(0), st["has_fresh"].eq(1)]
-            with m.If(st["pop"]):
-                m.d.sync += st["head"].eq(Mux(st["head"] == pool.slots - 1, 0, st["head"] + 1))
-            with m.If(flushing):
-                # the queue emptied: a release deciding at this edge is older than
-                # the flush and is not pushed (free stage 5), so the tail stays
-                m.d.sync += st["head"].eq(st["tail"])
+        for st in state:
+            # a flush first, then the alloc: it takes slot 0
+            st.commit(m, a1_select[st.index], x1_select[st.index])
         # An alloc of a ring pool (always granted), and whether its pointer had
         # lapped: then the slot it takes was granted since the last flush and may
         # still be held (an overwrite, decided in stage 4 and 5).
-        rings = [pool.index for pool in pools if pool.kind == "ring"]
         a2_ring, a2_lapped = reg("a2_ring", valid=True), reg("a2_lapped")
         m.d.sync += [a2_ring.eq(any_of(a1_select[i] for i in rings) if rings else 0),
-                     a2_lapped.eq(any_of(a1_select[i] & state[i]["lapped"] & ~state[i]["flushing"]
-                                         for i in rings) if rings else 0)]
+                     a2_lapped.eq(any_of(a1_select[st.index] & st.may_be_held for st in state))]
         # The pool's flags, chosen by the one-hot pool flags (ORs on carry chains).
-        granted = any_of(a1_select[pool.index] & (st["has_fresh"] | st["nonempty"] | st["flushing"])
-                         for pool, st in zip(pools, state, strict=True))
+        granted = any_of(a1_select[st.index] & st.can_grant for st in state)
         fits = any_of(a1_in[pool.index] & a1_fits[pool.index] for pool in pools)
         m.d.sync += [a2_ok.eq(granted),
                      a2_fail_err.eq(Mux(a1_bad_pool, Err.BAD_POOL, Mux(fits, Err.EXHAUSTED, Err.TOO_BIG))),
-                     a2_from_fresh.eq(any_of(a1_in[pool.index] & (st["has_fresh"] | st["flushing"])
-                                             for pool, st in zip(pools, state, strict=True))),
-                     a2_fresh_slot.eq(or_all(Mux(a1_in[pool.index], st["fresh_slot"], 0)
-                                             for pool, st in zip(pools, state, strict=True)))]
+                     a2_from_fresh.eq(any_of(a1_in[st.index] & st.takes_fresh for st in state)),
+                     a2_fresh_slot.eq(or_all(Mux(a1_in[st.index], st.fresh_slot, 0) for st in state))]
 
         # ---- alloc stage 3: the memories' outputs land in registers ------------
         # The queue's head and the never-used slot's parity, read at the commit
@@ -534,8 +326,7 @@ class AllocatorCore(_Timing, wiring.Component):
         # seen counter as it was before the commit
         # (a forwarded tag needs no such test: a grant in flight of the slot means
         # it was granted before)
-        ever = Cat(~at_least(a2_fresh_slot[:pool.slot_bits], st["seen_prev"])
-                   for pool, st in zip(pools, state, strict=True))
+        ever = Cat(~at_least(a2_fresh_slot[:st.pool.slot_bits], st.seen_prev) for st in state)
         # A ring alloc's slot may be released by a free older than it that decides
         # after its commit (frees t-3..t, at edges t+2..t+5; R does not apply).
         # Free t-3 writes the parity at the commit edge itself, where the read
@@ -546,11 +337,14 @@ class AllocatorCore(_Timing, wiring.Component):
         a3_ring, a3_lapped = reg("a3_ring", valid=True), reg("a3_lapped")
         a3_flip, a3_flip_parity, a3_released = reg("a3_flip"), reg("a3_flip_parity"), reg("a3_released")
         m.d.sync += [a3_ring.eq(a2_ring), a3_lapped.eq(a2_lapped)]
+        if not self._flush:
+            # (without flushes, only a ring grants a never-used slot twice)
+            ever = ever & Cat(Const(int(st.overwrites)) for st in state)
         m.d.sync += [a3_sel_head.eq(Mux(a2_ok & ~a2_from_fresh, a2_in, 0)),
                      a3_sel_last.eq(Mux(a2_ok & a2_from_fresh, a2_in & ever, 0)),
                      a3_sel_new.eq(a2_ok & a2_from_fresh & ~(a2_in & ever).any()), a3_fail.eq(~a2_ok),
                      a3_sel_fresh.eq(Mux(a2_ok & a2_from_fresh, a2_in, 0)),
-                     a3_fwd_ok.eq(a2_ok & a2_from_fresh)]
+                     a3_fwd_ok.eq(a2_ok & a2_from_fresh & (1 if self._flush else a2_ring))]
 
         # ---- alloc stage 4: choose the granted slot and its next tag ------------
         a4_valid = reg("a4_valid", valid=True)
@@ -563,25 +357,21 @@ class AllocatorCore(_Timing, wiring.Component):
         # the never-used one (a ring's pointer) of pool p (a3_sel_fresh[p]),
         # whose parity is the memory's, or free t-3's write of it (a3_flip).
         def parity(st):
-            return Mux(a3_flip, a3_flip_parity, st["copy_r"].data) if st["ring"] else st["copy_r"].data
+            return st.fresh_parity(a3_flip, a3_flip_parity)
         # (each bank of a banked memory is a choice of its own: its select is
         # the pool's and the bank's, and no multiplexer of banks comes first)
-        def parts(select, port):
-            return [(select & bank, entry) for bank, entry in port.parts]
-        head_parts = [part for pool, st in zip(pools, state, strict=True) if not st["ring"]
-                      for part in parts(a3_sel_head[pool.index], st["queue_r"])]
-        last_parts = [part for pool, st in zip(pools, state, strict=True)
-                      for part in parts(a3_sel_last[pool.index], st["last_r"])]
+        head_parts = [part for st in state for part in st.head_parts(a3_sel_head[st.index])]
+        last_parts = [(a3_sel_last[st.index] & bank, entry)
+                      for st in state for bank, entry in st.last_r.parts]
         m.d.comb += [
             fetched_slot.eq(choose_one_hot([(a3_fwd_ok, a3_fresh_slot)] +
                                            [(select, head.slot) for select, head in head_parts], S)),
-            fetched_snap.eq(choose_one_hot([(a3_sel_fresh[pool.index], parity(st))
-                                            for pool, st in zip(pools, state, strict=True)] +
+            fetched_snap.eq(choose_one_hot([(a3_sel_fresh[st.index], parity(st)) for st in state] +
                                            [(select, head.snap) for select, head in head_parts], 1)),
         ]
         # a ring's slot is held under its last grant
-        ring_held = any_of(a3_sel_fresh[pool.index] & (parity(st) == st["last_r"].data.snap)
-                           for pool, st in zip(pools, state, strict=True) if st["ring"])
+        ring_held = any_of(a3_sel_fresh[st.index] & (parity(st) == st.last_r.data.snap)
+                           for st in state if st.overwrites)
         def fetched_plus(k):
             # The tag the slot had, plus k; 0 for no grant. Tags of up to
             # LUT_INCREMENT_BITS: each memory output incremented (a LUT a bit),
@@ -611,14 +401,14 @@ class AllocatorCore(_Timing, wiring.Component):
                      a4_snap.eq(fetched_snap)]
         # The grant record is written at edge t+5, by the memory's own registers
         # loaded at this edge with what a4 is loaded with (a registered write).
-        for pool, st in zip(pools, state, strict=True):
+        for st in state:
             m.d.comb += [
-                st["grant_w"].addr.eq(fetched_slot),
-                st["grant_w"].data.snap.eq(fetched_snap),
-                st["grant_w"].en.eq(a3_valid & a3_ok & (a3_pool == pool.index)),
+                st.grant_w.addr.eq(fetched_slot),
+                st.grant_w.data.snap.eq(fetched_snap),
+                st.grant_w.en.eq(a3_valid & a3_ok & (a3_pool == st.index)),
             ]
             if T:
-                m.d.comb += st["grant_w"].data.tag.eq(next_tag)
+                m.d.comb += st.grant_w.data.tag.eq(next_tag)
 
         # ---- alloc stage 5: the grant recorded; form the address ---------------
         a5_valid = reg("a5_valid", valid=True)
@@ -641,7 +431,12 @@ class AllocatorCore(_Timing, wiring.Component):
         if T:
             fresh_hit_a2 = same_slot(a4_valid & a4_ok, a4_pool, a4_slot, a2_pool, a2_fresh_slot)
             m.d.sync += [
-                a3_hit_a1.eq(same_slot(a3_valid & a3_ok, a3_pool, fetched_slot, a2_pool, a2_fresh_slot)),
+                # (compared with each slot alloc t-1 may have taken, its choice
+                # folded in after: no compare waits for the choice)
+                a3_hit_a1.eq(any_of([same_slot(a3_valid & a3_fwd_ok, a3_pool, a3_fresh_slot,
+                                               a2_pool, a2_fresh_slot)] +
+                                    [select & same_slot(a3_valid, a3_pool, head.slot, a2_pool, a2_fresh_slot)
+                                     for select, head in head_parts])),
                 a3_older_hit.eq(fresh_hit_a2 | same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
                                                          a2_pool, a2_fresh_slot)),
                 # t-2's tag + 1 is a4_tag_next; t-3's is a5_tag + 1
@@ -721,15 +516,13 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
                           Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED,
                               Mux(f1_contract, Err.CONTRACT, Err.OK)))),
-            # (a ring's slots from its pointer on, until it has lapped)
-            f2_never_granted.eq(any_of(hit & at_least(slot, st["fresh"]) & ~st["lapped"]
-                                       for _, st, slot, hit in chosen)),
+            f2_never_granted.eq(any_of(hit & st.never_granted(slot) for _, st, slot, hit in chosen)),
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]
         for _, st, slot, _ in chosen:
             m.d.comb += [
-                st["grant_r"].addr.eq(slot),
-                st["parity_r"].addr.eq(slot),
+                st.grant_r.addr.eq(slot),
+                st.parity_r.addr.eq(slot),
             ]
 
         def tag_ok(tag, presented):
@@ -809,7 +602,7 @@ class AllocatorCore(_Timing, wiring.Component):
             # are read at one address: their banks are chosen alike):
             # (bank chosen, held (parity == snapshot), grant record)
             return [(bank, parity == record.snap, record)
-                    for (bank, record), (_, parity) in zip(st["grant_r"].parts, st["parity_r"].parts,
+                    for (bank, record), (_, parity) in zip(st.grant_r.parts, st.parity_r.parts,
                                                            strict=True)]
         # a never-granted slot is free, whatever its (never written) memories hold
         may_hold = ~f3_never_granted
@@ -896,56 +689,16 @@ class AllocatorCore(_Timing, wiring.Component):
         f4_taken_a4, f4_taken_a3, f4_taken_a2 = reg("f4_taken_a4"), reg("f4_taken_a3"), reg("f4_taken_a2")
         taken = [same_slot(a3_ring, a3_pool, a3_fresh_slot, f3_pool, f3_slot),
                  same_slot(a2_ring, a2_pool, a2_fresh_slot, f3_pool, f3_slot),
-                 any_of(a1_select[i] & f3_in[i] &
-                        equal(f3_slot[:pools[i].slot_bits], state[i]["fresh"][:pools[i].slot_bits])
-                        for i in rings) if rings else Const(0)]
+                 any_of(a1_select[st.index] & f3_in[st.index] & st.takes_now(f3_slot)
+                        for st in state if st.overwrites) if rings else Const(0)]
         m.d.sync += [f4_taken_a4.eq(taken[0]), f4_taken_a3.eq(taken[1]), f4_taken_a2.eq(taken[2])]
         f4_taken = f4_taken_a4 | f4_taken_a3 | f4_taken_a2
-        for pool, st in zip(pools, state, strict=True):
-            # A release toggles the slot's parity (held was parity == snap) and
-            # queues the slot with the tag its next grant increments.
-            m.d.comb += [
-                # release & f4_in[p], as a function of six flags, unless a flush overtook it
-                st["release"].eq((f4_live[pool.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
-                                 (~prev_released & f4_by_mem_live[pool.index] & f4_mem_ok[pool.index])),
-                st["parity_w"].addr.eq(f4_slot), st["parity_w"].data.eq(~cur_snap),
-                st["parity_w"].en.eq(st["release"] & ~f4_taken if st["ring"] else st["release"]),
-            ]
-            if st["ring"]:
-                continue            # released ring slots are not queued
-            m.d.comb += [
-                st["queue_w"].addr.eq(st["tail"]),
-                st["queue_w"].data.slot.eq(f4_slot),
-                st["queue_w"].data.snap.eq(~cur_snap),
-                st["queue_w"].en.eq(st["release"]),
-            ]
-            m.d.sync += st["push"].eq(st["release"])
-            if T:
-                m.d.comb += st["queue_w"].data.tag.eq(cur_tag)
-            with m.If(st["release"]):
-                m.d.sync += st["tail"].eq(Mux(st["tail"] == pool.slots - 1, 0, st["tail"] + 1))
-            # The queue holds count + pushed - popped slots: the count takes the
-            # last edge's push and pop a cycle late, so its adder sees registers
-            # only, and so do the flags at[k] (count == k) that decide whether
-            # this edge's pop empties the queue.
-            up, down, at = st["pushed"], st["popped"], st["at"]
-
-            def at_k(k, at=at, count=st["count"]):
-                return at[k] if 0 <= k < 3 else (count == k if k > 0 else Const(0))
-            m.d.sync += [
-                up.eq(st["push"]), down.eq(st["pop"]),
-                st["count"].eq(st["count"] + Mux(up == down, 0, Mux(up, 1, Const(-1, len(st["count"]))))),
-            ]
-            for u in (0, 1):
-                for d in (0, 1):
-                    with m.If((up == u) & (down == d)):
-                        # count' = count + u - d; empty after this edge if count == d + pop - u
-                        m.d.sync += [at[k].eq(at_k(k - u + d)) for k in range(3)]
-                        empties = Mux(st["pop"], at_k(d + 1 - u), at_k(d - u))
-                        m.d.sync += st["nonempty"].eq(st["push"] | ~empties)
-            with m.If(st["flushing"]):
-                # emptied: no push or pop at this edge, none pending
-                m.d.sync += [st["count"].eq(0), up.eq(0), down.eq(0), at.eq(1), st["nonempty"].eq(0)]
+        for st in state:
+            # release & f4_in[p], as a function of six flags, unless a flush
+            # overtook it; what it writes is the pool's (hwalloc.pool)
+            st.release(m, (f4_live[st.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
+                       (~prev_released & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
+                       f4_slot, cur_snap, cur_tag, f4_taken)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
@@ -954,7 +707,7 @@ class AllocatorCore(_Timing, wiring.Component):
         # at this edge (a3_flip).
         f5_wrote, f5_wslot, f5_wpool, f5_wparity = reg("f5_wrote"), reg("f5_wslot", S), reg("f5_wpool", P), \
             reg("f5_wparity")
-        m.d.sync += [f5_wrote.eq(any_of(state[i]["parity_w"].en for i in rings) if rings else 0),
+        m.d.sync += [f5_wrote.eq(any_of(st.parity_w.en for st in state if st.overwrites) if rings else 0),
                      f5_wslot.eq(f4_slot), f5_wpool.eq(f4_pool), f5_wparity.eq(~cur_snap)]
         # held at the alloc's place in the order: the pointer had lapped, the slot
         # is held as the memories (and free t-3) leave it, and no free t-2..t
@@ -1038,8 +791,9 @@ class HwallocTop(_Timing, wiring.Component):
     low only during reset and for the first cycle after it.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, flush=True):
         self._config = config
+        self._flush = flush             # see AllocatorCore
         members = {"aclk": In(1), "aresetn": In(1)}
         for name, member in _native_members(config).items():
             members[name] = member
@@ -1058,7 +812,7 @@ class HwallocTop(_Timing, wiring.Component):
         cfg = self._config
         m.domains.sync = cd = ClockDomain()
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
-        m.submodules.core = core = AllocatorCore(cfg)
+        m.submodules.core = core = AllocatorCore(cfg, flush=self._flush)
         m.submodules.axil = axil = AxiLiteAdapter()
         m.submodules.regs = regs = RegisterFile(cfg)
         wiring.connect(m, axil.bus, regs.bus)

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import __version__
 from .axil import strobe_signature
-from ._rtl import ge_chunks, or_all, predecode
+from ._rtl import any_of, ge_chunks, or_all, predecode
 from .model import Err, Op
 from .regs import HANDLE_FIELDS, POOL_BASE, constant_value, register_map
 
@@ -255,7 +255,7 @@ class RegisterFile(wiring.Component):
             was, grow, rose = (Signal.like(in_use, name=f"{pool.name}_in_use_was"),
                                Signal(name=f"{pool.name}_hw_grow"), Signal(name=f"{pool.name}_in_use_rose"))
             m.d.sync += [was.eq(in_use),
-                         rose.eq(Mux(ev["flush"], added & ~in_use.any(), added & ~ev["free"])),
+                         rose.eq(Mux(ev["flush"], added & ~any_of(in_use), added & ~ev["free"])),
                          grow.eq(~clear & Mux(grow, rose, in_use > c["HIGH_WATER"]))]
             with m.If(clear):
                 m.d.sync += [c["HIGH_WATER"].eq(in_use), c["ALLOCS"].eq(0),

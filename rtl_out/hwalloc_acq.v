@@ -360,11 +360,11 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2403$0 (\$11 [15:0]),
-    .\port$2403$48 (\$11 [63:48]),
-    .\port$2406$0 (\$12 ),
-    .\port$2418$0 (\$13 ),
-    .\port$2446$0 (\$14 ),
+    .\port$2441$0 (\$11 [15:0]),
+    .\port$2441$48 (\$11 [63:48]),
+    .\port$2444$0 (\$12 ),
+    .\port$2456$0 (\$13 ),
+    .\port$2484$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -938,7 +938,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1098 ;
   wire \$1099 ;
   wire \$11 ;
-  wire [24:0] \$110 ;
+  wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
@@ -971,7 +971,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [9:0] \$113 ;
+  wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
@@ -1026,7 +1026,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
-  wire \$118 ;
+  wire [24:0] \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
@@ -1060,7 +1060,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
-  wire [3:0] \$121 ;
+  wire [9:0] \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -1071,7 +1071,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire [3:0] \$122 ;
+  wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
@@ -1079,101 +1079,101 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire [6:0] \$1227 ;
-  wire [6:0] \$1228 ;
+  wire \$1227 ;
+  wire \$1228 ;
   wire \$1229 ;
-  wire [3:0] \$123 ;
+  wire \$123 ;
   wire \$1230 ;
-  wire [24:0] \$1231 ;
-  wire [30:0] \$1232 ;
+  wire \$1231 ;
+  wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
-  wire [11:0] \$1235 ;
-  wire [11:0] \$1236 ;
-  wire [12:0] \$1237 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
   wire \$1238 ;
-  wire [11:0] \$1239 ;
-  wire [12:0] \$124 ;
-  wire [11:0] \$1240 ;
-  wire [12:0] \$1241 ;
+  wire \$1239 ;
+  wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
   wire \$1242 ;
-  wire [11:0] \$1243 ;
-  wire [11:0] \$1244 ;
-  wire [12:0] \$1245 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
-  wire \$1249 ;
+  wire [6:0] \$1249 ;
   wire \$125 ;
-  wire \$1250 ;
+  wire [6:0] \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
-  wire \$1253 ;
-  wire [3:0] \$1254 ;
+  wire [24:0] \$1253 ;
+  wire [30:0] \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
+  wire [11:0] \$1257 ;
+  wire [11:0] \$1258 ;
+  wire [12:0] \$1259 ;
   wire \$126 ;
   wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
+  wire [11:0] \$1261 ;
+  wire [11:0] \$1262 ;
+  wire [12:0] \$1263 ;
   wire \$1264 ;
-  wire [5:0] \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
+  wire [11:0] \$1265 ;
+  wire [11:0] \$1266 ;
+  wire [12:0] \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  reg \$1270 ;
-  reg [9:0] \$1271 ;
-  reg [16:0] \$1272 ;
-  reg \$1273 ;
-  reg [9:0] \$1274 ;
-  reg [6:0] \$1275 ;
-  reg \$1276 ;
-  reg \$1277 ;
-  reg \$1278 ;
-  reg \$1279 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire [3:0] \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
-  reg \$1280 ;
-  reg \$1281 ;
-  reg \$1282 ;
-  reg \$1283 ;
-  reg \$1284 ;
-  reg [10:0] \$1285 ;
-  reg [10:0] \$1286 ;
-  reg [10:0] \$1287 ;
-  reg \$1288 ;
-  reg [9:0] \$1289 ;
-  wire \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
-  reg \$1292 ;
-  reg \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
-  reg \$1296 ;
-  reg \$1297 ;
-  reg \$1298 ;
-  reg \$1299 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire [3:0] \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [3:0] \$13 ;
-  wire \$130 ;
-  reg \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
-  reg \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
+  wire [3:0] \$130 ;
+  wire \$1300 ;
+  wire [5:0] \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
   reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
+  reg [9:0] \$1307 ;
+  reg [6:0] \$1308 ;
   reg \$1309 ;
-  wire \$131 ;
-  reg \$1310 ;
-  reg \$1311 ;
+  wire [3:0] \$131 ;
+  reg [9:0] \$1310 ;
+  reg [16:0] \$1311 ;
   reg \$1312 ;
   reg \$1313 ;
   reg \$1314 ;
@@ -1182,24 +1182,24 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1317 ;
   reg \$1318 ;
   reg \$1319 ;
-  wire \$132 ;
+  wire [12:0] \$132 ;
   reg \$1320 ;
-  reg \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
+  reg [10:0] \$1321 ;
+  reg [10:0] \$1322 ;
+  reg [10:0] \$1323 ;
   reg \$1324 ;
-  reg \$1325 ;
+  reg [9:0] \$1325 ;
   reg \$1326 ;
   reg \$1327 ;
   reg \$1328 ;
   reg \$1329 ;
   wire \$133 ;
   reg \$1330 ;
-  reg [9:0] \$1331 ;
+  reg \$1331 ;
   reg \$1332 ;
   reg \$1333 ;
-  reg [10:0] \$1334 ;
-  reg [2:0] \$1335 ;
+  reg \$1334 ;
+  reg \$1335 ;
   reg \$1336 ;
   reg \$1337 ;
   reg \$1338 ;
@@ -1217,9 +1217,45 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1349 ;
   wire \$135 ;
   reg \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg \$1353 ;
+  reg \$1354 ;
+  reg \$1355 ;
+  reg \$1356 ;
+  reg \$1357 ;
+  reg \$1358 ;
+  reg \$1359 ;
   wire \$136 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg \$1362 ;
+  reg \$1363 ;
+  reg \$1364 ;
+  reg \$1365 ;
+  reg \$1366 ;
+  reg [9:0] \$1367 ;
+  reg \$1368 ;
+  reg \$1369 ;
   wire \$137 ;
+  reg [10:0] \$1370 ;
+  reg [2:0] \$1371 ;
+  reg \$1372 ;
+  reg \$1373 ;
+  reg \$1374 ;
+  reg \$1375 ;
+  reg \$1376 ;
+  reg \$1377 ;
+  reg \$1378 ;
+  reg \$1379 ;
   wire \$138 ;
+  reg \$1380 ;
+  reg \$1381 ;
+  reg \$1382 ;
+  reg \$1383 ;
+  reg \$1384 ;
+  reg \$1385 ;
+  reg \$1386 ;
   wire \$139 ;
   wire [3:0] \$14 ;
   wire \$140 ;
@@ -1259,20 +1295,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [5:0] \$174 ;
-  wire [5:0] \$175 ;
-  wire [6:0] \$176 ;
-  wire [5:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [6:0] \$179 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire [5:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [5:0] \$181 ;
+  wire [6:0] \$182 ;
+  wire [5:0] \$183 ;
+  wire [5:0] \$184 ;
+  wire [6:0] \$185 ;
+  wire [5:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -1304,7 +1340,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [5:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
@@ -1312,14 +1348,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$219 ;
   wire \$22 ;
   wire [5:0] \$220 ;
-  wire [5:0] \$221 ;
-  wire [6:0] \$222 ;
+  wire \$221 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [5:0] \$226 ;
+  wire [5:0] \$227 ;
+  wire [6:0] \$228 ;
   wire \$229 ;
   wire [10:0] \$23 ;
   wire \$230 ;
@@ -1336,58 +1372,58 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [5:0] \$243 ;
-  wire [5:0] \$244 ;
-  wire [6:0] \$245 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [5:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [5:0] \$250 ;
+  wire [6:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [1:0] \$254 ;
-  wire [1:0] \$255 ;
-  wire [1:0] \$256 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
+  wire [1:0] \$260 ;
+  wire [1:0] \$261 ;
+  wire [1:0] \$262 ;
   wire \$263 ;
-  wire [1:0] \$264 ;
-  wire [1:0] \$265 ;
-  wire [1:0] \$266 ;
-  wire [11:0] \$267 ;
-  wire [11:0] \$268 ;
-  wire [12:0] \$269 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire [11:0] \$271 ;
-  wire [11:0] \$272 ;
-  wire [12:0] \$273 ;
+  wire [1:0] \$270 ;
+  wire [1:0] \$271 ;
+  wire [1:0] \$272 ;
+  wire [11:0] \$273 ;
   wire [11:0] \$274 ;
-  wire [11:0] \$275 ;
-  wire [12:0] \$276 ;
-  wire \$277 ;
-  wire [10:0] \$278 ;
-  wire [10:0] \$279 ;
+  wire [12:0] \$275 ;
+  wire \$276 ;
+  wire [11:0] \$277 ;
+  wire [11:0] \$278 ;
+  wire [12:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire [10:0] \$281 ;
-  wire [10:0] \$282 ;
-  wire [12:0] \$283 ;
+  wire [11:0] \$280 ;
+  wire [11:0] \$281 ;
+  wire [12:0] \$282 ;
+  wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [3:0] \$29 ;
+  wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -1400,22 +1436,22 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$299 ;
   wire \$3 ;
   wire [3:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire [10:0] \$300 ;
+  wire [10:0] \$301 ;
   wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire [10:0] \$303 ;
+  wire [10:0] \$304 ;
+  wire [12:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire \$31 ;
+  wire [3:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [11:0] \$312 ;
-  wire [11:0] \$313 ;
-  wire [12:0] \$314 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -1432,18 +1468,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [9:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
-  wire [10:0] \$331 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
+  wire [11:0] \$334 ;
+  wire [11:0] \$335 ;
+  wire [12:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [3:0] \$34 ;
+  wire [9:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -1454,11 +1490,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
+  wire [3:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  wire [10:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -1498,7 +1534,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [12:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -1510,7 +1546,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [12:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -1565,7 +1601,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [12:0] \$45 ;
+  wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -1576,7 +1612,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire \$46 ;
+  wire [12:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -1687,7 +1723,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [9:0] \$56 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -1698,7 +1734,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [31:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -1709,7 +1745,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [9:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -1720,7 +1756,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [11:0] \$59 ;
+  wire [31:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -1732,7 +1768,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [11:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1743,7 +1779,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [12:0] \$61 ;
+  wire [11:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -1754,7 +1790,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire \$62 ;
+  wire [11:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -1765,7 +1801,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [11:0] \$63 ;
+  wire [12:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1776,7 +1812,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [11:0] \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -1787,7 +1823,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire [12:0] \$65 ;
+  wire [11:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -1798,7 +1834,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire \$66 ;
+  wire [11:0] \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
@@ -1809,7 +1845,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [11:0] \$67 ;
+  wire [12:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -1820,7 +1856,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [11:0] \$68 ;
+  wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -1831,7 +1867,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire [12:0] \$69 ;
+  wire \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
@@ -1854,7 +1890,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire \$71 ;
+  wire [11:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
@@ -1876,7 +1912,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire [11:0] \$73 ;
+  wire [12:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -1887,7 +1923,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire [12:0] \$74 ;
+  wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
@@ -1898,7 +1934,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire [6:0] \$75 ;
+  wire [11:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -1909,7 +1945,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
-  wire [6:0] \$76 ;
+  wire [11:0] \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -1920,7 +1956,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire \$77 ;
+  wire [12:0] \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
@@ -1954,7 +1990,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire [33:0] \$80 ;
+  wire [11:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
@@ -1965,7 +2001,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire \$81 ;
+  wire [11:0] \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -1976,7 +2012,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire [33:0] \$82 ;
+  wire [12:0] \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
@@ -1987,7 +2023,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire \$83 ;
+  wire [6:0] \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
@@ -1998,7 +2034,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire \$84 ;
+  wire [6:0] \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
@@ -2029,12 +2065,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [5:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [6:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
-  wire [6:0] \$872 ;
+  wire \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
@@ -2042,7 +2078,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire \$88 ;
+  wire [33:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
@@ -2054,18 +2090,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
+  wire [5:0] \$890 ;
   wire \$891 ;
-  wire \$892 ;
+  wire [6:0] \$892 ;
   wire \$893 ;
-  wire \$894 ;
+  wire [6:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [33:0] \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
@@ -2204,8 +2240,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$signal$182 ;
   wire \$signal$193 ;
   wire \$signal$212 ;
-  wire [3:0] \$signal$240 ;
-  wire \$signal$328 ;
+  wire [3:0] \$signal$239 ;
+  wire \$signal$327 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -2500,17 +2536,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [5:0] next_next_tag;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
+  wire [9:0] \r__addr$305 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$310 ;
-  wire [9:0] \r__addr$312 ;
+  wire [9:0] \r__addr$315 ;
+  wire [9:0] \r__addr$317 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$322 ;
   wire [9:0] \r__addr$324 ;
-  wire [16:0] r__data;
-  wire [6:0] \r__data$17 ;
-  wire [6:0] \r__data$19 ;
-  wire \r__data$21 ;
-  wire \r__data$23 ;
+  wire [6:0] r__data;
+  wire [6:0] \r__data$11 ;
+  wire \r__data$13 ;
+  wire \r__data$15 ;
+  wire [16:0] \r__data$23 ;
   wire rel_f2;
   wire \release ;
   input rst;
@@ -2523,13 +2559,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [9:0] samples_fresh_slot;
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
-  wire [9:0] \samples_grant_addr$313 ;
+  wire [9:0] \samples_grant_addr$306 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$315 ;
-  wire \samples_grant_data$315.snap ;
-  wire [5:0] \samples_grant_data$315.tag ;
+  wire [6:0] \samples_grant_data$308 ;
+  wire \samples_grant_data$308.snap ;
+  wire [5:0] \samples_grant_data$308.tag ;
   wire \samples_grant_data.snap ;
   wire [5:0] \samples_grant_data.tag ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
@@ -2551,11 +2587,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
-  wire [9:0] \samples_parity_addr$325 ;
+  wire [9:0] \samples_parity_addr$318 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$327 ;
+  wire \samples_parity_data$320 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -2596,19 +2632,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$307 ;
+  wire [9:0] \w__addr$309 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$316 ;
-  (* init = 17'h00000 *)
-  wire [16:0] w__data;
+  wire [9:0] \w__addr$321 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__data$309 ;
-  wire \w__data$320 ;
+  wire [6:0] w__data;
+  wire \w__data$313 ;
+  (* init = 17'h00000 *)
+  wire [16:0] \w__data$323 ;
   (* init = 1'h0 *)
   wire w__en;
+  wire \w__en$311 ;
   (* init = 1'h0 *)
-  wire \w__en$308 ;
-  wire \w__en$318 ;
+  wire \w__en$322 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -2643,26 +2679,26 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge clk) begin
-    _0_ <= samples_grant[\$331 [9:0]];
+    _0_ <= samples_grant[\$353 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
-  assign \r__data$19  = _0_;
-  assign \r__data$17  = _1_;
+  assign \r__data$11  = _0_;
+  assign r__data = _1_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge clk) begin
-    if (samples_queue_wen)
-      samples_parity[f4_slot] <= \w__data$320 ;
+    if (\w__en$311 )
+      samples_parity[f4_slot] <= \w__data$313 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= samples_parity[\$331 [9:0]];
+    _2_ <= samples_parity[\$353 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
-  assign \r__data$23  = _2_;
-  assign \r__data$21  = _3_;
+  assign \r__data$15  = _2_;
+  assign \r__data$13  = _3_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [16:0] samples_queue [1023:0];
@@ -2674,7 +2710,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk) begin
     _4_ <= samples_queue[samples_head];
   end
-  assign r__data = _4_;
+  assign \r__data$23  = _4_;
   assign \$1  = alloc_port_size - 9'h101;
   assign \$2  = ~ \$1 [10];
   assign \$4  = alloc_src | \$3 ;
@@ -2688,1141 +2724,1178 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$331 [9:0] - samples_seen;
+  assign \$16  = \$353 [9:0] - samples_seen;
   assign \$17  = ~ \$16 [11];
   assign \$18  = samples_take_fresh & \$17 ;
-  assign \$19  = \$331 [9:0] + 1'h1;
-  assign \$20  = \$331 [9:0] + 1'h1;
-  assign \$21  = \$331 [9:0] != 10'h3ff;
+  assign \$19  = \$353 [9:0] + 1'h1;
+  assign \$20  = \$353 [9:0] + 1'h1;
+  assign \$21  = \$353 [9:0] != 10'h3ff;
   assign \$22  = samples_head == 10'h3ff;
   assign \$23  = samples_head + 1'h1;
   assign \$24  = \$22  ? 11'h000 : \$23 ;
-  assign \$25  = samples_has_fresh | samples_nonempty;
-  assign \$26  = \$25  | x1_select;
-  assign \$27  = a1_select & \$26 ;
-  assign \$28  = a1_in & a1_fits;
-  assign \$29  = \$28  ? 4'h1 : 4'h3;
-  assign \$30  = a1_bad_pool ? 4'h2 : \$29 ;
-  assign \$31  = samples_has_fresh | x1_select;
-  assign \$32  = a1_in & \$31 ;
-  assign \$33  = a1_in ? \$331 [9:0] : 10'h000;
-  assign \$34  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$35  = ~ a2_from_fresh;
-  assign \$36  = a2_ok & \$35 ;
-  assign \$37  = \$36  ? a2_in : 1'h0;
-  assign \$38  = a2_ok & a2_from_fresh;
-  assign \$39  = a2_fresh_slot - samples_seen_prev;
-  assign \$40  = ~ \$39 [11];
-  assign \$42  = a2_in & \$41 ;
-  assign \$43  = \$38  ? \$42  : 1'h0;
-  assign \$44  = a2_ok & a2_from_fresh;
-  assign \$45  = a2_fresh_slot - samples_seen_prev;
-  assign \$46  = ~ \$45 [11];
-  assign \$48  = a2_in & \$47 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = ~ a2_ok;
-  assign \$53  = a2_ok & a2_from_fresh;
-  assign \$54  = \$53  ? a2_in : 1'h0;
-  assign \$55  = a2_ok & a2_from_fresh;
-  assign \$56  = a3_ok ? { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  } : 10'h000;
-  assign \$57  = a4_ok ? grant_addr : 32'd0;
-  assign \$58  = a3_valid & a3_ok;
-  assign \$59  = { \$58 , a3_pool, \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$60  + 1'h1;
-  assign \$62  = a4_valid & a4_ok;
-  assign \$63  = { \$62 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$64  + 1'h1;
-  assign \$66  = a5_valid & a5_ok;
-  assign \$67  = { \$66 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$68  + 1'h1;
-  assign \$70  = \$65 [12] | \$69 [12];
-  assign \$71  = a4_valid & a4_ok;
-  assign \$72  = { \$71 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$73  + 1'h1;
-  assign \$75  = a5_tag + 1'h1;
-  assign \$76  = \$74 [12] ? { 1'h0, a4_tag_next } : \$75 ;
-  assign \$77  = ~ free_oor;
-  assign \$78  = ! free_oor_pool;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = free_port_addr - 31'h40000000;
-  assign \$81  = ~ \$80 [32];
-  assign \$82  = free_port_addr - 31'h40040000;
-  assign \$83  = ~ \$82 [32];
-  assign \$85  = \$81  & \$84 ;
-  assign \$86  = free_src ? \$79  : \$85 ;
-  assign \$87  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$88  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$89  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$90  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$91  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$92  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$93  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$94  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$95  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$96  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$97  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$98  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$99  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$100  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$101  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$102  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$103  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$104  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$105  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$106  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$107  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$108  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$109  = | f0_addr[7:0];
-  assign \$110  = f0_addr[31:8] - 23'h400000;
-  assign \$112  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$113  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$115  = f1_oor | \$114 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = f1_oor | \$117 ;
-  assign \$119  = f1_hit & f1_misaligned;
-  assign \$121  = f1_contract ? 4'h8 : 4'h0;
-  assign \$122  = \$120  ? 4'h5 : \$121 ;
-  assign \$123  = \$118  ? 4'h4 : \$122 ;
-  assign \$124  = f1_samples_slot - samples_fresh;
-  assign \$125  = ~ \$124 [11];
-  assign \$126  = f1_hit & \$125 ;
-  assign \$129  = ~ f1_same_second_eq0;
-  assign \$130  = ~ f1_same_second_eq3;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = ~ f1_same_second_eq6;
-  assign \$133  = ~ f1_same_second_eq9;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$131  | \$134 ;
-  assign \$136  = ~ f1_same_second_eq12;
-  assign \$137  = ~ f1_same_second_eq15;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = ~ f1_same_second_eq18;
-  assign \$140  = ~ f1_same_second_eq21;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$138  | \$141 ;
-  assign \$143  = \$135  | \$142 ;
-  assign \$144  = ~ f1_same_second_eq24;
-  assign \$145  = ~ f1_same_second_eq27;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = ~ f1_same_second_eq30;
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = \$143  | \$148 ;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = ~ f1_same_third_eq0;
-  assign \$152  = ~ f1_same_third_eq3;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = ~ f1_same_third_eq6;
-  assign \$155  = ~ f1_same_third_eq9;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = \$153  | \$156 ;
-  assign \$158  = ~ f1_same_third_eq12;
-  assign \$159  = ~ f1_same_third_eq15;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = ~ f1_same_third_eq18;
-  assign \$162  = ~ f1_same_third_eq21;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = \$157  | \$164 ;
-  assign \$166  = ~ f1_same_third_eq24;
-  assign \$167  = ~ f1_same_third_eq27;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = ~ f1_same_third_eq30;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = \$165  | \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = ! f2_pool;
-  assign \$174  = a4_tag ^ f2_tag;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  + 1'h1;
-  assign \$177  = a5_tag ^ f2_tag;
+  assign \$26  = samples_has_fresh | samples_nonempty;
+  assign \$27  = \$26  | x1_select;
+  assign \$28  = a1_select & \$27 ;
+  assign \$29  = a1_in & a1_fits;
+  assign \$30  = \$29  ? 4'h1 : 4'h3;
+  assign \$31  = a1_bad_pool ? 4'h2 : \$30 ;
+  assign \$32  = samples_has_fresh | x1_select;
+  assign \$33  = a1_in & \$32 ;
+  assign \$34  = a1_in ? \$353 [9:0] : 10'h000;
+  assign \$35  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$36  = ~ a2_from_fresh;
+  assign \$37  = a2_ok & \$36 ;
+  assign \$38  = \$37  ? a2_in : 1'h0;
+  assign \$39  = a2_ok & a2_from_fresh;
+  assign \$40  = a2_fresh_slot - samples_seen_prev;
+  assign \$41  = ~ \$40 [11];
+  assign \$43  = a2_in & \$42 ;
+  assign \$44  = \$39  ? \$43  : 1'h0;
+  assign \$45  = a2_ok & a2_from_fresh;
+  assign \$46  = a2_fresh_slot - samples_seen_prev;
+  assign \$47  = ~ \$46 [11];
+  assign \$49  = a2_in & \$48 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$45  & \$51 ;
+  assign \$53  = ~ a2_ok;
+  assign \$54  = a2_ok & a2_from_fresh;
+  assign \$55  = \$54  ? a2_in : 1'h0;
+  assign \$56  = a2_ok & a2_from_fresh;
+  assign \$58  = a3_ok ? { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  } : 10'h000;
+  assign \$59  = a4_ok ? grant_addr : 32'd0;
+  assign \$60  = a3_valid & a3_fwd_ok;
+  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$62  + 1'h1;
+  assign \$65  = { a3_valid, a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$66  + 1'h1;
+  assign \$68  = \$64  & \$67 [12];
+  assign \$69  = \$63 [12] | \$68 ;
+  assign \$70  = a4_valid & a4_ok;
+  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$72  + 1'h1;
+  assign \$74  = a5_valid & a5_ok;
+  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$76  = ~ \$75 ;
+  assign \$77  = \$76  + 1'h1;
+  assign \$78  = \$73 [12] | \$77 [12];
+  assign \$79  = a4_valid & a4_ok;
+  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$81  + 1'h1;
+  assign \$83  = a5_tag + 1'h1;
+  assign \$84  = \$82 [12] ? { 1'h0, a4_tag_next } : \$83 ;
+  assign \$85  = ~ free_oor;
+  assign \$86  = ! free_oor_pool;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = free_port_addr - 31'h40000000;
+  assign \$89  = ~ \$88 [32];
+  assign \$90  = free_port_addr - 31'h40040000;
+  assign \$91  = ~ \$90 [32];
+  assign \$93  = \$89  & \$92 ;
+  assign \$94  = free_src ? \$87  : \$93 ;
+  assign \$95  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$96  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$97  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$98  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$99  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$100  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$101  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$102  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$103  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$104  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$105  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$106  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$107  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$108  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$109  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$110  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$111  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$112  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$113  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$114  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$115  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$116  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$117  = | f0_addr[7:0];
+  assign \$118  = f0_addr[31:8] - 23'h400000;
+  assign \$120  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$121  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$123  = f1_oor | \$122 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = f1_oor | \$125 ;
+  assign \$127  = f1_hit & f1_misaligned;
+  assign \$129  = f1_contract ? 4'h8 : 4'h0;
+  assign \$130  = \$128  ? 4'h5 : \$129 ;
+  assign \$131  = \$126  ? 4'h4 : \$130 ;
+  assign \$132  = f1_samples_slot - samples_fresh;
+  assign \$133  = ~ \$132 [11];
+  assign \$134  = f1_hit & \$133 ;
+  assign \$135  = ~ f1_same_second_eq0;
+  assign \$136  = ~ f1_same_second_eq3;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = ~ f1_same_second_eq6;
+  assign \$139  = ~ f1_same_second_eq9;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \$137  | \$140 ;
+  assign \$142  = ~ f1_same_second_eq12;
+  assign \$143  = ~ f1_same_second_eq15;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = ~ f1_same_second_eq18;
+  assign \$146  = ~ f1_same_second_eq21;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = \$144  | \$147 ;
+  assign \$149  = \$141  | \$148 ;
+  assign \$150  = ~ f1_same_second_eq24;
+  assign \$151  = ~ f1_same_second_eq27;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = ~ f1_same_second_eq30;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$149  | \$154 ;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = ~ f1_same_third_eq0;
+  assign \$158  = ~ f1_same_third_eq3;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = ~ f1_same_third_eq6;
+  assign \$161  = ~ f1_same_third_eq9;
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = \$159  | \$162 ;
+  assign \$164  = ~ f1_same_third_eq12;
+  assign \$165  = ~ f1_same_third_eq15;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ f1_same_third_eq18;
+  assign \$168  = ~ f1_same_third_eq21;
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = \$163  | \$170 ;
+  assign \$172  = ~ f1_same_third_eq24;
+  assign \$173  = ~ f1_same_third_eq27;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ f1_same_third_eq30;
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = \$171  | \$176 ;
   assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = \$1237 [12] ? a4_tag : a5_tag;
-  assign \$181  = \$1237 [12] ? a4_snap : a5_snap;
-  assign \$182  = f2_same_third & f5_ok;
-  assign \$183  = ~ \$1237 [12];
-  assign \$184  = \$signal$182  & \$183 ;
-  assign \$185  = ~ \$1241 [12];
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = f2_same_third & f5_ok;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = ~ f3_never_granted;
-  assign \$191  = ~ rel_f2;
-  assign \$192  = ~ f3_rel_f3;
-  assign \$194  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$192  & \$195 ;
-  assign \$197  = f3_hit_a3 | \$196 ;
-  assign \$198  = \$191  & \$197 ;
-  assign \$199  = f3_hit_a2 | \$198 ;
-  assign \$200  = \$190  & \$199 ;
-  assign \$201  = f3_hit_a2 | f3_hit_a3;
-  assign \$203  = \$202  & samples_grant_r0_b0[1];
-  assign \$205  = \$204  & samples_grant_r0_b0[2];
-  assign \$207  = \$206  & samples_grant_r0_b0[3];
-  assign \$209  = \$208  & samples_grant_r0_b0[4];
-  assign \$211  = \$210  & samples_grant_r0_b0[5];
-  assign \$213  = \$212  & samples_grant_r0_b0[6];
-  assign \$214  = \$201  ? f3_older_tag : { \$213 , \$211 , \$209 , \$207 , \$205 , \$203  };
-  assign \$215  = f3_hit_a2 | f3_hit_a3;
-  assign \$217  = \$216  & samples_grant_r0_b0[0];
-  assign \$218  = \$215  ? f3_older_snap : \$217 ;
-  assign \$219  = f3_go & \$1245 [12];
-  assign \$220  = a4_tag ^ f3_tag;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = \$221  + 1'h1;
-  assign \$223  = \$219  & \$222 [6];
-  assign \$224  = ~ f3_never_granted;
-  assign \$225  = f3_go & \$224 ;
-  assign \$226  = ~ \$1245 [12];
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = ~ rel_f2;
-  assign \$229  = \$228  & f3_hit_a3;
-  assign \$230  = f3_hit_a2 | \$229 ;
-  assign \$231  = \$227  & \$230 ;
-  assign \$232  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$179  = ! f2_pool;
+  assign \$180  = a4_tag ^ f2_tag;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = \$181  + 1'h1;
+  assign \$183  = a5_tag ^ f2_tag;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$184  + 1'h1;
+  assign \$186  = \$1259 [12] ? a4_tag : a5_tag;
+  assign \$187  = \$1259 [12] ? a4_snap : a5_snap;
+  assign \$188  = f2_same_third & f5_ok;
+  assign \$189  = ~ \$1259 [12];
+  assign \$190  = \$signal$182  & \$189 ;
+  assign \$191  = ~ \$1263 [12];
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = f2_same_third & f5_ok;
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$192  & \$194 ;
+  assign \$196  = ~ f3_never_granted;
+  assign \$197  = ~ rel_f2;
+  assign \$198  = ~ f3_rel_f3;
+  assign \$200  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = \$198  & \$201 ;
+  assign \$203  = f3_hit_a3 | \$202 ;
+  assign \$204  = \$197  & \$203 ;
+  assign \$205  = f3_hit_a2 | \$204 ;
+  assign \$206  = \$196  & \$205 ;
+  assign \$207  = f3_hit_a2 | f3_hit_a3;
+  assign \$209  = \$208  & samples_grant_r0_b0[1];
+  assign \$211  = \$210  & samples_grant_r0_b0[2];
+  assign \$213  = \$212  & samples_grant_r0_b0[3];
+  assign \$215  = \$214  & samples_grant_r0_b0[4];
+  assign \$217  = \$216  & samples_grant_r0_b0[5];
+  assign \$219  = \$218  & samples_grant_r0_b0[6];
+  assign \$220  = \$207  ? f3_older_tag : { \$219 , \$217 , \$215 , \$213 , \$211 , \$209  };
+  assign \$221  = f3_hit_a2 | f3_hit_a3;
+  assign \$223  = \$222  & samples_grant_r0_b0[0];
+  assign \$224  = \$221  ? f3_older_snap : \$223 ;
+  assign \$225  = f3_go & \$1267 [12];
+  assign \$226  = a4_tag ^ f3_tag;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = \$227  + 1'h1;
+  assign \$229  = \$225  & \$228 [6];
+  assign \$230  = ~ f3_never_granted;
+  assign \$231  = f3_go & \$230 ;
+  assign \$232  = ~ \$1267 [12];
   assign \$233  = \$231  & \$232 ;
   assign \$234  = ~ rel_f2;
-  assign \$235  = f3_quiet & \$234 ;
-  assign \$236  = ~ \$1245 [12];
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = \$237  ? f3_in : 1'h0;
-  assign \$239  = ~ f3_never_granted;
-  assign \$241  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = samples_grant_r0_b0[6:1] ^ f3_tag;
-  assign \$244  = ~ \$243 ;
-  assign \$245  = \$244  + 1'h1;
-  assign \$246  = \$242  & \$245 [6];
-  assign \$247  = x1_select & f1_hit;
-  assign \$249  = x1_select & f2_in;
-  assign \$251  = f2_flushed | \$250 ;
-  assign \$252  = x1_select | x0_select;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$255  = { 1'h0, \$253  } & \$254 ;
-  assign \$256  = { 1'h0, f3_in } & \$255 ;
-  assign \$257  = ~ rel_f2;
-  assign \$258  = f3_quiet & \$257 ;
-  assign \$259  = ~ \$1245 [12];
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$260  ? f3_in : 1'h0;
-  assign \$262  = x1_select | x0_select;
-  assign \$263  = ~ \$262 ;
-  assign \$264  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$265  = { 1'h0, \$263  } & \$264 ;
-  assign \$266  = { 1'h0, \$261  } & \$265 ;
-  assign \$267  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  + 1'h1;
-  assign \$270  = \release  & \$269 [12];
-  assign \$271  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$272  = ~ \$271 ;
-  assign \$273  = \$272  + 1'h1;
-  assign \$274  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$275  = ~ \$274 ;
-  assign \$276  = \$275  + 1'h1;
-  assign \$277  = samples_queue_waddr == 10'h3ff;
-  assign \$278  = samples_queue_waddr + 1'h1;
-  assign \$279  = \$277  ? 11'h000 : \$278 ;
-  assign \$280  = samples_pushed == samples_popped;
-  assign \$281  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$282  = \$280  ? 11'h000 : \$281 ;
-  assign \$283  = $signed({ 1'h0, samples_count }) + $signed(\$282 );
-  assign \$284  = ! samples_pushed;
-  assign \$285  = ! samples_popped;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$288  = ~ \$287 ;
-  assign \$289  = samples_push | \$288 ;
-  assign \$290  = ! samples_pushed;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = samples_count == 2'h3;
-  assign \$294  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$295  = ~ \$294 ;
-  assign \$296  = samples_push | \$295 ;
-  assign \$298  = ! samples_popped;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = samples_push | \$301 ;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$307  = ~ \$306 ;
-  assign \$308  = samples_push | \$307 ;
-  assign \$309  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$235  = \$234  & f3_hit_a3;
+  assign \$236  = f3_hit_a2 | \$235 ;
+  assign \$237  = \$233  & \$236 ;
+  assign \$238  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = ~ rel_f2;
+  assign \$241  = f3_quiet & \$240 ;
+  assign \$242  = ~ \$1267 [12];
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = \$243  ? f3_in : 1'h0;
+  assign \$245  = ~ f3_never_granted;
+  assign \$247  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = samples_grant_r0_b0[6:1] ^ f3_tag;
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$250  + 1'h1;
+  assign \$252  = \$248  & \$251 [6];
+  assign \$253  = x1_select & f1_hit;
+  assign \$255  = x1_select & f2_in;
+  assign \$257  = f2_flushed | \$256 ;
+  assign \$258  = x1_select | x0_select;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$261  = { 1'h0, \$259  } & \$260 ;
+  assign \$262  = { 1'h0, f3_in } & \$261 ;
+  assign \$263  = ~ rel_f2;
+  assign \$264  = f3_quiet & \$263 ;
+  assign \$265  = ~ \$1267 [12];
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = \$266  ? f3_in : 1'h0;
+  assign \$268  = x1_select | x0_select;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$271  = { 1'h0, \$269  } & \$270 ;
+  assign \$272  = { 1'h0, \$267  } & \$271 ;
+  assign \$273  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  + 1'h1;
+  assign \$276  = \release  & \$275 [12];
+  assign \$277  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$278  = ~ \$277 ;
+  assign \$279  = \$278  + 1'h1;
+  assign \$280  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$281  = ~ \$280 ;
+  assign \$282  = \$281  + 1'h1;
+  assign \$283  = ~ f4_prev_released;
+  assign \$284  = \$283  & f4_by_older;
+  assign \$285  = f4_by_a1 | \$284 ;
+  assign \$286  = f4_live & \$285 ;
+  assign \$287  = ~ f4_prev_released;
+  assign \$288  = \$287  & f4_by_mem_live;
+  assign \$289  = \$288  & f4_mem_ok;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = ~ f4_prev_released;
+  assign \$292  = \$291  & f4_by_older;
+  assign \$293  = f4_by_a1 | \$292 ;
+  assign \$294  = f4_live & \$293 ;
+  assign \$295  = ~ f4_prev_released;
+  assign \$296  = \$295  & f4_by_mem_live;
+  assign \$297  = \$296  & f4_mem_ok;
+  assign \$298  = \$294  | \$297 ;
+  assign \$299  = samples_queue_waddr == 10'h3ff;
+  assign \$300  = samples_queue_waddr + 1'h1;
+  assign \$301  = \$299  ? 11'h000 : \$300 ;
+  assign \$302  = samples_pushed == samples_popped;
+  assign \$303  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$304  = \$302  ? 11'h000 : \$303 ;
+  assign \$305  = $signed({ 1'h0, samples_count }) + $signed(\$304 );
+  assign \$306  = ! samples_pushed;
+  assign \$307  = ! samples_popped;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = samples_pop ? samples_at[1] : samples_at[0];
   assign \$310  = ~ \$309 ;
-  assign \$311  = f5_wrote & a2_ring;
-  assign \$312  = { \$311 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$313  = ~ \$312 ;
-  assign \$314  = \$313  + 1'h1;
-  assign \$315  = \release  & f4_taken_a2;
-  assign \$316  = a3_ring & a3_lapped;
-  assign \$318  = \release  & f4_taken_a3;
-  assign \$319  = a3_released | \$318 ;
-  assign \$320  = ~ a4_released;
-  assign \$321  = a4_prev_held & \$320 ;
-  assign \$322  = \release  & f4_taken_a4;
+  assign \$311  = samples_push | \$310 ;
+  assign \$312  = ! samples_pushed;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = samples_count == 2'h3;
+  assign \$316  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$317  = ~ \$316 ;
+  assign \$318  = samples_push | \$317 ;
+  assign \$320  = ! samples_popped;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = samples_pop ? samples_at[0] : 1'h0;
   assign \$323  = ~ \$322 ;
-  assign \$324  = \$321  & \$323 ;
-  assign \$325  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$326  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$327  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$328  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$329  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$330  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$331  = x1_select ? 11'h000 : samples_fresh;
-  assign \$332  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$332 ;
-  assign \$333  = ~ x1_select;
-  assign \$334  = a1_select & \$333 ;
-  assign \$335  = ~ samples_has_fresh;
-  assign \$336  = \$334  & \$335 ;
-  assign samples_pop = \$336  & samples_nonempty;
-  assign \$337  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$339  = \$338  & samples_queue_r0_b0[0];
-  assign \$340  = \$337  | \$339 ;
-  assign \$341  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$343  = \$342  & samples_queue_r0_b0[1];
-  assign \$344  = \$341  | \$343 ;
-  assign \$345  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$347  = \$346  & samples_queue_r0_b0[2];
-  assign \$348  = \$345  | \$347 ;
-  assign \$349  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$351  = \$350  & samples_queue_r0_b0[3];
-  assign \$352  = \$349  | \$351 ;
-  assign \$353  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$355  = \$354  & samples_queue_r0_b0[4];
-  assign \$356  = \$353  | \$355 ;
-  assign \$357  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$359  = \$358  & samples_queue_r0_b0[5];
-  assign \$360  = \$357  | \$359 ;
-  assign \$361  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$363  = \$362  & samples_queue_r0_b0[6];
-  assign \$364  = \$361  | \$363 ;
-  assign \$365  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$367  = \$366  & samples_queue_r0_b0[7];
-  assign \$368  = \$365  | \$367 ;
-  assign \$369  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$371  = \$370  & samples_queue_r0_b0[8];
-  assign \$372  = \$369  | \$371 ;
-  assign \$373  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$375  = \$374  & samples_queue_r0_b0[9];
-  assign \$376  = \$373  | \$375 ;
-  assign \$377  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$379  = \$378  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$377  | \$379 ;
-  assign \$380  = a3_fwd_ok & a3_hit_a1;
-  assign \$381  = a3_fwd_ok & a3_older_hit;
-  assign \$386  = ~ samples_grant_r1_b0[1];
-  assign \$388  = samples_grant_r1_b0[2] ^ \$387 ;
-  assign \$389  = ~ samples_grant_r1_b0[1];
-  assign \$390  = ~ samples_grant_r1_b0[2];
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = samples_grant_r1_b0[3] ^ \$392 ;
-  assign \$394  = ~ samples_grant_r1_b0[1];
-  assign \$395  = ~ samples_grant_r1_b0[2];
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = ~ samples_grant_r1_b0[3];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = samples_grant_r1_b0[4] ^ \$399 ;
-  assign \$401  = ~ samples_grant_r1_b0[1];
-  assign \$402  = ~ samples_grant_r1_b0[2];
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = ~ samples_grant_r1_b0[3];
-  assign \$405  = ~ samples_grant_r1_b0[4];
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = \$403  | \$406 ;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = samples_grant_r1_b0[5] ^ \$408 ;
-  assign \$410  = ~ samples_grant_r1_b0[1];
-  assign \$411  = ~ samples_grant_r1_b0[2];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = ~ samples_grant_r1_b0[3];
-  assign \$414  = ~ samples_grant_r1_b0[4];
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = ~ samples_grant_r1_b0[5];
+  assign \$324  = samples_push | \$323 ;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$329  = ~ \$328 ;
+  assign \$330  = samples_push | \$329 ;
+  assign \$331  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = f5_wrote & a2_ring;
+  assign \$334  = { \$333 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$335  + 1'h1;
+  assign \$337  = \release  & f4_taken_a2;
+  assign \$338  = a3_ring & a3_lapped;
+  assign \$340  = \release  & f4_taken_a3;
+  assign \$341  = a3_released | \$340 ;
+  assign \$342  = ~ a4_released;
+  assign \$343  = a4_prev_held & \$342 ;
+  assign \$344  = \release  & f4_taken_a4;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$343  & \$345 ;
+  assign \$347  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$348  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$349  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$350  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$351  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$352  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$353  = x1_select ? 11'h000 : samples_fresh;
+  assign \$354  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$354 ;
+  assign \$355  = ~ x1_select;
+  assign \$356  = a1_select & \$355 ;
+  assign \$357  = ~ samples_has_fresh;
+  assign \$358  = \$356  & \$357 ;
+  assign samples_pop = \$358  & samples_nonempty;
+  assign \$359  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$361  = \$360  & samples_queue_r0_b0[0];
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$365  = \$364  & samples_queue_r0_b0[1];
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$369  = \$368  & samples_queue_r0_b0[2];
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$373  = \$372  & samples_queue_r0_b0[3];
+  assign \$374  = \$371  | \$373 ;
+  assign \$375  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$377  = \$376  & samples_queue_r0_b0[4];
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$381  = \$380  & samples_queue_r0_b0[5];
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$385  = \$384  & samples_queue_r0_b0[6];
+  assign \$386  = \$383  | \$385 ;
+  assign \$387  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$389  = \$388  & samples_queue_r0_b0[7];
+  assign \$390  = \$387  | \$389 ;
+  assign \$391  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$393  = \$392  & samples_queue_r0_b0[8];
+  assign \$394  = \$391  | \$393 ;
+  assign \$395  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$397  = \$396  & samples_queue_r0_b0[9];
+  assign \$398  = \$395  | \$397 ;
+  assign \$399  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$401  = \$400  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$399  | \$401 ;
+  assign \$402  = a3_fwd_ok & a3_hit_a1;
+  assign \$403  = a3_fwd_ok & a3_older_hit;
+  assign \$408  = ~ samples_grant_r1_b0[1];
+  assign \$410  = samples_grant_r1_b0[2] ^ \$409 ;
+  assign \$411  = ~ samples_grant_r1_b0[1];
+  assign \$412  = ~ samples_grant_r1_b0[2];
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = samples_grant_r1_b0[3] ^ \$414 ;
+  assign \$416  = ~ samples_grant_r1_b0[1];
+  assign \$417  = ~ samples_grant_r1_b0[2];
   assign \$418  = \$416  | \$417 ;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = samples_grant_r1_b0[6] ^ \$419 ;
-  assign \$421  = \$383  & \$385 ;
-  assign \$422  = \$382  | \$421 ;
-  assign \$426  = ~ samples_queue_r0_b0[11];
-  assign \$428  = samples_queue_r0_b0[12] ^ \$427 ;
-  assign \$429  = ~ samples_queue_r0_b0[11];
-  assign \$430  = ~ samples_queue_r0_b0[12];
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = samples_queue_r0_b0[13] ^ \$432 ;
-  assign \$434  = ~ samples_queue_r0_b0[11];
-  assign \$435  = ~ samples_queue_r0_b0[12];
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = ~ samples_queue_r0_b0[13];
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = samples_queue_r0_b0[14] ^ \$439 ;
-  assign \$441  = ~ samples_queue_r0_b0[11];
-  assign \$442  = ~ samples_queue_r0_b0[12];
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = ~ samples_queue_r0_b0[13];
-  assign \$445  = ~ samples_queue_r0_b0[14];
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = \$443  | \$446 ;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = samples_queue_r0_b0[15] ^ \$448 ;
-  assign \$450  = ~ samples_queue_r0_b0[11];
-  assign \$451  = ~ samples_queue_r0_b0[12];
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = ~ samples_queue_r0_b0[13];
-  assign \$454  = ~ samples_queue_r0_b0[14];
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = \$452  | \$455 ;
-  assign \$457  = ~ samples_queue_r0_b0[15];
+  assign \$419  = ~ samples_grant_r1_b0[3];
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = samples_grant_r1_b0[4] ^ \$421 ;
+  assign \$423  = ~ samples_grant_r1_b0[1];
+  assign \$424  = ~ samples_grant_r1_b0[2];
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = ~ samples_grant_r1_b0[3];
+  assign \$427  = ~ samples_grant_r1_b0[4];
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = \$425  | \$428 ;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = samples_grant_r1_b0[5] ^ \$430 ;
+  assign \$432  = ~ samples_grant_r1_b0[1];
+  assign \$433  = ~ samples_grant_r1_b0[2];
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = ~ samples_grant_r1_b0[3];
+  assign \$436  = ~ samples_grant_r1_b0[4];
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = \$434  | \$437 ;
+  assign \$439  = ~ samples_grant_r1_b0[5];
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = samples_grant_r1_b0[6] ^ \$441 ;
+  assign \$443  = \$405  & \$407 ;
+  assign \$444  = \$404  | \$443 ;
+  assign \$448  = ~ samples_queue_r0_b0[11];
+  assign \$450  = samples_queue_r0_b0[12] ^ \$449 ;
+  assign \$451  = ~ samples_queue_r0_b0[11];
+  assign \$452  = ~ samples_queue_r0_b0[12];
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = samples_queue_r0_b0[13] ^ \$454 ;
+  assign \$456  = ~ samples_queue_r0_b0[11];
+  assign \$457  = ~ samples_queue_r0_b0[12];
   assign \$458  = \$456  | \$457 ;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = samples_queue_r0_b0[16] ^ \$459 ;
-  assign \$461  = \$423  & \$425 ;
-  assign \$462  = \$422  | \$461 ;
-  assign \$467  = ~ samples_grant_r1_b0[1];
-  assign \$469  = samples_grant_r1_b0[2] ^ \$468 ;
-  assign \$470  = ~ samples_grant_r1_b0[1];
-  assign \$471  = ~ samples_grant_r1_b0[2];
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = samples_grant_r1_b0[3] ^ \$473 ;
-  assign \$475  = ~ samples_grant_r1_b0[1];
-  assign \$476  = ~ samples_grant_r1_b0[2];
+  assign \$459  = ~ samples_queue_r0_b0[13];
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = samples_queue_r0_b0[14] ^ \$461 ;
+  assign \$463  = ~ samples_queue_r0_b0[11];
+  assign \$464  = ~ samples_queue_r0_b0[12];
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = ~ samples_queue_r0_b0[13];
+  assign \$467  = ~ samples_queue_r0_b0[14];
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = \$465  | \$468 ;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = samples_queue_r0_b0[15] ^ \$470 ;
+  assign \$472  = ~ samples_queue_r0_b0[11];
+  assign \$473  = ~ samples_queue_r0_b0[12];
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = ~ samples_queue_r0_b0[13];
+  assign \$476  = ~ samples_queue_r0_b0[14];
   assign \$477  = \$475  | \$476 ;
-  assign \$478  = ~ samples_grant_r1_b0[3];
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = samples_grant_r1_b0[4] ^ \$480 ;
-  assign \$482  = ~ samples_grant_r1_b0[1];
-  assign \$483  = ~ samples_grant_r1_b0[2];
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = ~ samples_grant_r1_b0[3];
-  assign \$486  = ~ samples_grant_r1_b0[4];
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = \$484  | \$487 ;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = samples_grant_r1_b0[5] ^ \$489 ;
-  assign \$491  = ~ samples_grant_r1_b0[1];
-  assign \$492  = ~ samples_grant_r1_b0[2];
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = ~ samples_grant_r1_b0[3];
-  assign \$495  = ~ samples_grant_r1_b0[4];
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = \$493  | \$496 ;
-  assign \$498  = ~ samples_grant_r1_b0[5];
+  assign \$478  = \$474  | \$477 ;
+  assign \$479  = ~ samples_queue_r0_b0[15];
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = samples_queue_r0_b0[16] ^ \$481 ;
+  assign \$483  = \$445  & \$447 ;
+  assign \$484  = \$444  | \$483 ;
+  assign \$489  = ~ samples_grant_r1_b0[1];
+  assign \$491  = samples_grant_r1_b0[2] ^ \$490 ;
+  assign \$492  = ~ samples_grant_r1_b0[1];
+  assign \$493  = ~ samples_grant_r1_b0[2];
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = samples_grant_r1_b0[3] ^ \$495 ;
+  assign \$497  = ~ samples_grant_r1_b0[1];
+  assign \$498  = ~ samples_grant_r1_b0[2];
   assign \$499  = \$497  | \$498 ;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = samples_grant_r1_b0[6] ^ \$500 ;
-  assign \$502  = \$464  & \$469 ;
-  assign \$507  = ~ samples_queue_r0_b0[11];
-  assign \$509  = samples_queue_r0_b0[12] ^ \$508 ;
-  assign \$510  = ~ samples_queue_r0_b0[11];
-  assign \$511  = ~ samples_queue_r0_b0[12];
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = samples_queue_r0_b0[13] ^ \$513 ;
-  assign \$515  = ~ samples_queue_r0_b0[11];
-  assign \$516  = ~ samples_queue_r0_b0[12];
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = ~ samples_queue_r0_b0[13];
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = samples_queue_r0_b0[14] ^ \$520 ;
-  assign \$522  = ~ samples_queue_r0_b0[11];
-  assign \$523  = ~ samples_queue_r0_b0[12];
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = ~ samples_queue_r0_b0[13];
-  assign \$526  = ~ samples_queue_r0_b0[14];
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = \$524  | \$527 ;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = samples_queue_r0_b0[15] ^ \$529 ;
-  assign \$531  = ~ samples_queue_r0_b0[11];
-  assign \$532  = ~ samples_queue_r0_b0[12];
-  assign \$533  = \$531  | \$532 ;
-  assign \$534  = ~ samples_queue_r0_b0[13];
-  assign \$535  = ~ samples_queue_r0_b0[14];
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = \$533  | \$536 ;
-  assign \$538  = ~ samples_queue_r0_b0[15];
+  assign \$500  = ~ samples_grant_r1_b0[3];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = samples_grant_r1_b0[4] ^ \$502 ;
+  assign \$504  = ~ samples_grant_r1_b0[1];
+  assign \$505  = ~ samples_grant_r1_b0[2];
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = ~ samples_grant_r1_b0[3];
+  assign \$508  = ~ samples_grant_r1_b0[4];
+  assign \$509  = \$507  | \$508 ;
+  assign \$510  = \$506  | \$509 ;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = samples_grant_r1_b0[5] ^ \$511 ;
+  assign \$513  = ~ samples_grant_r1_b0[1];
+  assign \$514  = ~ samples_grant_r1_b0[2];
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = ~ samples_grant_r1_b0[3];
+  assign \$517  = ~ samples_grant_r1_b0[4];
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = \$515  | \$518 ;
+  assign \$520  = ~ samples_grant_r1_b0[5];
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = samples_grant_r1_b0[6] ^ \$522 ;
+  assign \$524  = \$486  & \$491 ;
+  assign \$529  = ~ samples_queue_r0_b0[11];
+  assign \$531  = samples_queue_r0_b0[12] ^ \$530 ;
+  assign \$532  = ~ samples_queue_r0_b0[11];
+  assign \$533  = ~ samples_queue_r0_b0[12];
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = samples_queue_r0_b0[13] ^ \$535 ;
+  assign \$537  = ~ samples_queue_r0_b0[11];
+  assign \$538  = ~ samples_queue_r0_b0[12];
   assign \$539  = \$537  | \$538 ;
-  assign \$540  = ~ \$539 ;
-  assign \$541  = samples_queue_r0_b0[16] ^ \$540 ;
-  assign \$542  = \$504  & \$509 ;
-  assign \$543  = \$503  | \$542 ;
-  assign \$548  = ~ samples_grant_r1_b0[1];
-  assign \$550  = samples_grant_r1_b0[2] ^ \$549 ;
-  assign \$551  = ~ samples_grant_r1_b0[1];
-  assign \$552  = ~ samples_grant_r1_b0[2];
-  assign \$553  = \$551  | \$552 ;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = samples_grant_r1_b0[3] ^ \$554 ;
-  assign \$556  = ~ samples_grant_r1_b0[1];
-  assign \$557  = ~ samples_grant_r1_b0[2];
+  assign \$540  = ~ samples_queue_r0_b0[13];
+  assign \$541  = \$539  | \$540 ;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = samples_queue_r0_b0[14] ^ \$542 ;
+  assign \$544  = ~ samples_queue_r0_b0[11];
+  assign \$545  = ~ samples_queue_r0_b0[12];
+  assign \$546  = \$544  | \$545 ;
+  assign \$547  = ~ samples_queue_r0_b0[13];
+  assign \$548  = ~ samples_queue_r0_b0[14];
+  assign \$549  = \$547  | \$548 ;
+  assign \$550  = \$546  | \$549 ;
+  assign \$551  = ~ \$550 ;
+  assign \$552  = samples_queue_r0_b0[15] ^ \$551 ;
+  assign \$553  = ~ samples_queue_r0_b0[11];
+  assign \$554  = ~ samples_queue_r0_b0[12];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = ~ samples_queue_r0_b0[13];
+  assign \$557  = ~ samples_queue_r0_b0[14];
   assign \$558  = \$556  | \$557 ;
-  assign \$559  = ~ samples_grant_r1_b0[3];
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = samples_grant_r1_b0[4] ^ \$561 ;
-  assign \$563  = ~ samples_grant_r1_b0[1];
-  assign \$564  = ~ samples_grant_r1_b0[2];
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = ~ samples_grant_r1_b0[3];
-  assign \$567  = ~ samples_grant_r1_b0[4];
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = \$565  | \$568 ;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = samples_grant_r1_b0[5] ^ \$570 ;
-  assign \$572  = ~ samples_grant_r1_b0[1];
-  assign \$573  = ~ samples_grant_r1_b0[2];
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = ~ samples_grant_r1_b0[3];
-  assign \$576  = ~ samples_grant_r1_b0[4];
-  assign \$577  = \$575  | \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = ~ samples_grant_r1_b0[5];
+  assign \$559  = \$555  | \$558 ;
+  assign \$560  = ~ samples_queue_r0_b0[15];
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = samples_queue_r0_b0[16] ^ \$562 ;
+  assign \$564  = \$526  & \$531 ;
+  assign \$565  = \$525  | \$564 ;
+  assign \$570  = ~ samples_grant_r1_b0[1];
+  assign \$572  = samples_grant_r1_b0[2] ^ \$571 ;
+  assign \$573  = ~ samples_grant_r1_b0[1];
+  assign \$574  = ~ samples_grant_r1_b0[2];
+  assign \$575  = \$573  | \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = samples_grant_r1_b0[3] ^ \$576 ;
+  assign \$578  = ~ samples_grant_r1_b0[1];
+  assign \$579  = ~ samples_grant_r1_b0[2];
   assign \$580  = \$578  | \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = samples_grant_r1_b0[6] ^ \$581 ;
-  assign \$583  = \$545  & \$555 ;
-  assign \$588  = ~ samples_queue_r0_b0[11];
-  assign \$590  = samples_queue_r0_b0[12] ^ \$589 ;
-  assign \$591  = ~ samples_queue_r0_b0[11];
-  assign \$592  = ~ samples_queue_r0_b0[12];
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = ~ \$593 ;
-  assign \$595  = samples_queue_r0_b0[13] ^ \$594 ;
-  assign \$596  = ~ samples_queue_r0_b0[11];
-  assign \$597  = ~ samples_queue_r0_b0[12];
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = ~ samples_queue_r0_b0[13];
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = samples_queue_r0_b0[14] ^ \$601 ;
-  assign \$603  = ~ samples_queue_r0_b0[11];
-  assign \$604  = ~ samples_queue_r0_b0[12];
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = ~ samples_queue_r0_b0[13];
-  assign \$607  = ~ samples_queue_r0_b0[14];
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = \$605  | \$608 ;
-  assign \$610  = ~ \$609 ;
-  assign \$611  = samples_queue_r0_b0[15] ^ \$610 ;
-  assign \$612  = ~ samples_queue_r0_b0[11];
-  assign \$613  = ~ samples_queue_r0_b0[12];
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = ~ samples_queue_r0_b0[13];
-  assign \$616  = ~ samples_queue_r0_b0[14];
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = \$614  | \$617 ;
-  assign \$619  = ~ samples_queue_r0_b0[15];
+  assign \$581  = ~ samples_grant_r1_b0[3];
+  assign \$582  = \$580  | \$581 ;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = samples_grant_r1_b0[4] ^ \$583 ;
+  assign \$585  = ~ samples_grant_r1_b0[1];
+  assign \$586  = ~ samples_grant_r1_b0[2];
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = ~ samples_grant_r1_b0[3];
+  assign \$589  = ~ samples_grant_r1_b0[4];
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = \$587  | \$590 ;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = samples_grant_r1_b0[5] ^ \$592 ;
+  assign \$594  = ~ samples_grant_r1_b0[1];
+  assign \$595  = ~ samples_grant_r1_b0[2];
+  assign \$596  = \$594  | \$595 ;
+  assign \$597  = ~ samples_grant_r1_b0[3];
+  assign \$598  = ~ samples_grant_r1_b0[4];
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = \$596  | \$599 ;
+  assign \$601  = ~ samples_grant_r1_b0[5];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = samples_grant_r1_b0[6] ^ \$603 ;
+  assign \$605  = \$567  & \$577 ;
+  assign \$610  = ~ samples_queue_r0_b0[11];
+  assign \$612  = samples_queue_r0_b0[12] ^ \$611 ;
+  assign \$613  = ~ samples_queue_r0_b0[11];
+  assign \$614  = ~ samples_queue_r0_b0[12];
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = samples_queue_r0_b0[13] ^ \$616 ;
+  assign \$618  = ~ samples_queue_r0_b0[11];
+  assign \$619  = ~ samples_queue_r0_b0[12];
   assign \$620  = \$618  | \$619 ;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = samples_queue_r0_b0[16] ^ \$621 ;
-  assign \$623  = \$585  & \$595 ;
-  assign \$624  = \$584  | \$623 ;
-  assign \$629  = ~ samples_grant_r1_b0[1];
-  assign \$631  = samples_grant_r1_b0[2] ^ \$630 ;
-  assign \$632  = ~ samples_grant_r1_b0[1];
-  assign \$633  = ~ samples_grant_r1_b0[2];
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = samples_grant_r1_b0[3] ^ \$635 ;
-  assign \$637  = ~ samples_grant_r1_b0[1];
-  assign \$638  = ~ samples_grant_r1_b0[2];
+  assign \$621  = ~ samples_queue_r0_b0[13];
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = ~ \$622 ;
+  assign \$624  = samples_queue_r0_b0[14] ^ \$623 ;
+  assign \$625  = ~ samples_queue_r0_b0[11];
+  assign \$626  = ~ samples_queue_r0_b0[12];
+  assign \$627  = \$625  | \$626 ;
+  assign \$628  = ~ samples_queue_r0_b0[13];
+  assign \$629  = ~ samples_queue_r0_b0[14];
+  assign \$630  = \$628  | \$629 ;
+  assign \$631  = \$627  | \$630 ;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = samples_queue_r0_b0[15] ^ \$632 ;
+  assign \$634  = ~ samples_queue_r0_b0[11];
+  assign \$635  = ~ samples_queue_r0_b0[12];
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = ~ samples_queue_r0_b0[13];
+  assign \$638  = ~ samples_queue_r0_b0[14];
   assign \$639  = \$637  | \$638 ;
-  assign \$640  = ~ samples_grant_r1_b0[3];
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = ~ \$641 ;
-  assign \$643  = samples_grant_r1_b0[4] ^ \$642 ;
-  assign \$644  = ~ samples_grant_r1_b0[1];
-  assign \$645  = ~ samples_grant_r1_b0[2];
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = ~ samples_grant_r1_b0[3];
-  assign \$648  = ~ samples_grant_r1_b0[4];
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = \$646  | \$649 ;
-  assign \$651  = ~ \$650 ;
-  assign \$652  = samples_grant_r1_b0[5] ^ \$651 ;
-  assign \$653  = ~ samples_grant_r1_b0[1];
-  assign \$654  = ~ samples_grant_r1_b0[2];
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = ~ samples_grant_r1_b0[3];
-  assign \$657  = ~ samples_grant_r1_b0[4];
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = \$655  | \$658 ;
-  assign \$660  = ~ samples_grant_r1_b0[5];
+  assign \$640  = \$636  | \$639 ;
+  assign \$641  = ~ samples_queue_r0_b0[15];
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = ~ \$642 ;
+  assign \$644  = samples_queue_r0_b0[16] ^ \$643 ;
+  assign \$645  = \$607  & \$617 ;
+  assign \$646  = \$606  | \$645 ;
+  assign \$651  = ~ samples_grant_r1_b0[1];
+  assign \$653  = samples_grant_r1_b0[2] ^ \$652 ;
+  assign \$654  = ~ samples_grant_r1_b0[1];
+  assign \$655  = ~ samples_grant_r1_b0[2];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = samples_grant_r1_b0[3] ^ \$657 ;
+  assign \$659  = ~ samples_grant_r1_b0[1];
+  assign \$660  = ~ samples_grant_r1_b0[2];
   assign \$661  = \$659  | \$660 ;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = samples_grant_r1_b0[6] ^ \$662 ;
-  assign \$664  = \$626  & \$643 ;
-  assign \$669  = ~ samples_queue_r0_b0[11];
-  assign \$671  = samples_queue_r0_b0[12] ^ \$670 ;
-  assign \$672  = ~ samples_queue_r0_b0[11];
-  assign \$673  = ~ samples_queue_r0_b0[12];
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = samples_queue_r0_b0[13] ^ \$675 ;
-  assign \$677  = ~ samples_queue_r0_b0[11];
-  assign \$678  = ~ samples_queue_r0_b0[12];
-  assign \$679  = \$677  | \$678 ;
-  assign \$680  = ~ samples_queue_r0_b0[13];
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = ~ \$681 ;
-  assign \$683  = samples_queue_r0_b0[14] ^ \$682 ;
-  assign \$684  = ~ samples_queue_r0_b0[11];
-  assign \$685  = ~ samples_queue_r0_b0[12];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = ~ samples_queue_r0_b0[13];
-  assign \$688  = ~ samples_queue_r0_b0[14];
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = \$686  | \$689 ;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = samples_queue_r0_b0[15] ^ \$691 ;
-  assign \$693  = ~ samples_queue_r0_b0[11];
-  assign \$694  = ~ samples_queue_r0_b0[12];
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = ~ samples_queue_r0_b0[13];
-  assign \$697  = ~ samples_queue_r0_b0[14];
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = \$695  | \$698 ;
-  assign \$700  = ~ samples_queue_r0_b0[15];
+  assign \$662  = ~ samples_grant_r1_b0[3];
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = ~ \$663 ;
+  assign \$665  = samples_grant_r1_b0[4] ^ \$664 ;
+  assign \$666  = ~ samples_grant_r1_b0[1];
+  assign \$667  = ~ samples_grant_r1_b0[2];
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = ~ samples_grant_r1_b0[3];
+  assign \$670  = ~ samples_grant_r1_b0[4];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = ~ \$672 ;
+  assign \$674  = samples_grant_r1_b0[5] ^ \$673 ;
+  assign \$675  = ~ samples_grant_r1_b0[1];
+  assign \$676  = ~ samples_grant_r1_b0[2];
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = ~ samples_grant_r1_b0[3];
+  assign \$679  = ~ samples_grant_r1_b0[4];
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = \$677  | \$680 ;
+  assign \$682  = ~ samples_grant_r1_b0[5];
+  assign \$683  = \$681  | \$682 ;
+  assign \$684  = ~ \$683 ;
+  assign \$685  = samples_grant_r1_b0[6] ^ \$684 ;
+  assign \$686  = \$648  & \$665 ;
+  assign \$691  = ~ samples_queue_r0_b0[11];
+  assign \$693  = samples_queue_r0_b0[12] ^ \$692 ;
+  assign \$694  = ~ samples_queue_r0_b0[11];
+  assign \$695  = ~ samples_queue_r0_b0[12];
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = ~ \$696 ;
+  assign \$698  = samples_queue_r0_b0[13] ^ \$697 ;
+  assign \$699  = ~ samples_queue_r0_b0[11];
+  assign \$700  = ~ samples_queue_r0_b0[12];
   assign \$701  = \$699  | \$700 ;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = samples_queue_r0_b0[16] ^ \$702 ;
-  assign \$704  = \$666  & \$683 ;
-  assign \$705  = \$665  | \$704 ;
-  assign \$710  = ~ samples_grant_r1_b0[1];
-  assign \$712  = samples_grant_r1_b0[2] ^ \$711 ;
-  assign \$713  = ~ samples_grant_r1_b0[1];
-  assign \$714  = ~ samples_grant_r1_b0[2];
-  assign \$715  = \$713  | \$714 ;
-  assign \$716  = ~ \$715 ;
-  assign \$717  = samples_grant_r1_b0[3] ^ \$716 ;
-  assign \$718  = ~ samples_grant_r1_b0[1];
-  assign \$719  = ~ samples_grant_r1_b0[2];
+  assign \$702  = ~ samples_queue_r0_b0[13];
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = ~ \$703 ;
+  assign \$705  = samples_queue_r0_b0[14] ^ \$704 ;
+  assign \$706  = ~ samples_queue_r0_b0[11];
+  assign \$707  = ~ samples_queue_r0_b0[12];
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = ~ samples_queue_r0_b0[13];
+  assign \$710  = ~ samples_queue_r0_b0[14];
+  assign \$711  = \$709  | \$710 ;
+  assign \$712  = \$708  | \$711 ;
+  assign \$713  = ~ \$712 ;
+  assign \$714  = samples_queue_r0_b0[15] ^ \$713 ;
+  assign \$715  = ~ samples_queue_r0_b0[11];
+  assign \$716  = ~ samples_queue_r0_b0[12];
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = ~ samples_queue_r0_b0[13];
+  assign \$719  = ~ samples_queue_r0_b0[14];
   assign \$720  = \$718  | \$719 ;
-  assign \$721  = ~ samples_grant_r1_b0[3];
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = ~ \$722 ;
-  assign \$724  = samples_grant_r1_b0[4] ^ \$723 ;
-  assign \$725  = ~ samples_grant_r1_b0[1];
-  assign \$726  = ~ samples_grant_r1_b0[2];
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = ~ samples_grant_r1_b0[3];
-  assign \$729  = ~ samples_grant_r1_b0[4];
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = \$727  | \$730 ;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = samples_grant_r1_b0[5] ^ \$732 ;
-  assign \$734  = ~ samples_grant_r1_b0[1];
-  assign \$735  = ~ samples_grant_r1_b0[2];
-  assign \$736  = \$734  | \$735 ;
-  assign \$737  = ~ samples_grant_r1_b0[3];
-  assign \$738  = ~ samples_grant_r1_b0[4];
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = \$736  | \$739 ;
-  assign \$741  = ~ samples_grant_r1_b0[5];
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = ~ samples_queue_r0_b0[15];
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = samples_queue_r0_b0[16] ^ \$724 ;
+  assign \$726  = \$688  & \$705 ;
+  assign \$727  = \$687  | \$726 ;
+  assign \$732  = ~ samples_grant_r1_b0[1];
+  assign \$734  = samples_grant_r1_b0[2] ^ \$733 ;
+  assign \$735  = ~ samples_grant_r1_b0[1];
+  assign \$736  = ~ samples_grant_r1_b0[2];
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = samples_grant_r1_b0[3] ^ \$738 ;
+  assign \$740  = ~ samples_grant_r1_b0[1];
+  assign \$741  = ~ samples_grant_r1_b0[2];
   assign \$742  = \$740  | \$741 ;
-  assign \$743  = ~ \$742 ;
-  assign \$744  = samples_grant_r1_b0[6] ^ \$743 ;
-  assign \$745  = \$707  & \$733 ;
-  assign \$750  = ~ samples_queue_r0_b0[11];
-  assign \$752  = samples_queue_r0_b0[12] ^ \$751 ;
-  assign \$753  = ~ samples_queue_r0_b0[11];
-  assign \$754  = ~ samples_queue_r0_b0[12];
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = samples_queue_r0_b0[13] ^ \$756 ;
-  assign \$758  = ~ samples_queue_r0_b0[11];
-  assign \$759  = ~ samples_queue_r0_b0[12];
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = ~ samples_queue_r0_b0[13];
-  assign \$762  = \$760  | \$761 ;
-  assign \$763  = ~ \$762 ;
-  assign \$764  = samples_queue_r0_b0[14] ^ \$763 ;
-  assign \$765  = ~ samples_queue_r0_b0[11];
-  assign \$766  = ~ samples_queue_r0_b0[12];
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = ~ samples_queue_r0_b0[13];
-  assign \$769  = ~ samples_queue_r0_b0[14];
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = \$767  | \$770 ;
-  assign \$772  = ~ \$771 ;
-  assign \$773  = samples_queue_r0_b0[15] ^ \$772 ;
-  assign \$774  = ~ samples_queue_r0_b0[11];
-  assign \$775  = ~ samples_queue_r0_b0[12];
-  assign \$776  = \$774  | \$775 ;
-  assign \$777  = ~ samples_queue_r0_b0[13];
-  assign \$778  = ~ samples_queue_r0_b0[14];
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = \$776  | \$779 ;
-  assign \$781  = ~ samples_queue_r0_b0[15];
+  assign \$743  = ~ samples_grant_r1_b0[3];
+  assign \$744  = \$742  | \$743 ;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = samples_grant_r1_b0[4] ^ \$745 ;
+  assign \$747  = ~ samples_grant_r1_b0[1];
+  assign \$748  = ~ samples_grant_r1_b0[2];
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = ~ samples_grant_r1_b0[3];
+  assign \$751  = ~ samples_grant_r1_b0[4];
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = \$749  | \$752 ;
+  assign \$754  = ~ \$753 ;
+  assign \$755  = samples_grant_r1_b0[5] ^ \$754 ;
+  assign \$756  = ~ samples_grant_r1_b0[1];
+  assign \$757  = ~ samples_grant_r1_b0[2];
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = ~ samples_grant_r1_b0[3];
+  assign \$760  = ~ samples_grant_r1_b0[4];
+  assign \$761  = \$759  | \$760 ;
+  assign \$762  = \$758  | \$761 ;
+  assign \$763  = ~ samples_grant_r1_b0[5];
+  assign \$764  = \$762  | \$763 ;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = samples_grant_r1_b0[6] ^ \$765 ;
+  assign \$767  = \$729  & \$755 ;
+  assign \$772  = ~ samples_queue_r0_b0[11];
+  assign \$774  = samples_queue_r0_b0[12] ^ \$773 ;
+  assign \$775  = ~ samples_queue_r0_b0[11];
+  assign \$776  = ~ samples_queue_r0_b0[12];
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = ~ \$777 ;
+  assign \$779  = samples_queue_r0_b0[13] ^ \$778 ;
+  assign \$780  = ~ samples_queue_r0_b0[11];
+  assign \$781  = ~ samples_queue_r0_b0[12];
   assign \$782  = \$780  | \$781 ;
-  assign \$783  = ~ \$782 ;
-  assign \$784  = samples_queue_r0_b0[16] ^ \$783 ;
-  assign \$785  = \$747  & \$773 ;
-  assign \$786  = \$746  | \$785 ;
-  assign \$791  = ~ samples_grant_r1_b0[1];
-  assign \$793  = samples_grant_r1_b0[2] ^ \$792 ;
-  assign \$794  = ~ samples_grant_r1_b0[1];
-  assign \$795  = ~ samples_grant_r1_b0[2];
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = ~ \$796 ;
-  assign \$798  = samples_grant_r1_b0[3] ^ \$797 ;
-  assign \$799  = ~ samples_grant_r1_b0[1];
-  assign \$800  = ~ samples_grant_r1_b0[2];
+  assign \$783  = ~ samples_queue_r0_b0[13];
+  assign \$784  = \$782  | \$783 ;
+  assign \$785  = ~ \$784 ;
+  assign \$786  = samples_queue_r0_b0[14] ^ \$785 ;
+  assign \$787  = ~ samples_queue_r0_b0[11];
+  assign \$788  = ~ samples_queue_r0_b0[12];
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = ~ samples_queue_r0_b0[13];
+  assign \$791  = ~ samples_queue_r0_b0[14];
+  assign \$792  = \$790  | \$791 ;
+  assign \$793  = \$789  | \$792 ;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = samples_queue_r0_b0[15] ^ \$794 ;
+  assign \$796  = ~ samples_queue_r0_b0[11];
+  assign \$797  = ~ samples_queue_r0_b0[12];
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = ~ samples_queue_r0_b0[13];
+  assign \$800  = ~ samples_queue_r0_b0[14];
   assign \$801  = \$799  | \$800 ;
-  assign \$802  = ~ samples_grant_r1_b0[3];
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = samples_grant_r1_b0[4] ^ \$804 ;
-  assign \$806  = ~ samples_grant_r1_b0[1];
-  assign \$807  = ~ samples_grant_r1_b0[2];
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = ~ samples_grant_r1_b0[3];
-  assign \$810  = ~ samples_grant_r1_b0[4];
-  assign \$811  = \$809  | \$810 ;
-  assign \$812  = \$808  | \$811 ;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = samples_grant_r1_b0[5] ^ \$813 ;
-  assign \$815  = ~ samples_grant_r1_b0[1];
-  assign \$816  = ~ samples_grant_r1_b0[2];
-  assign \$817  = \$815  | \$816 ;
-  assign \$818  = ~ samples_grant_r1_b0[3];
-  assign \$819  = ~ samples_grant_r1_b0[4];
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = \$817  | \$820 ;
-  assign \$822  = ~ samples_grant_r1_b0[5];
+  assign \$802  = \$798  | \$801 ;
+  assign \$803  = ~ samples_queue_r0_b0[15];
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = samples_queue_r0_b0[16] ^ \$805 ;
+  assign \$807  = \$769  & \$795 ;
+  assign \$808  = \$768  | \$807 ;
+  assign \$813  = ~ samples_grant_r1_b0[1];
+  assign \$815  = samples_grant_r1_b0[2] ^ \$814 ;
+  assign \$816  = ~ samples_grant_r1_b0[1];
+  assign \$817  = ~ samples_grant_r1_b0[2];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = ~ \$818 ;
+  assign \$820  = samples_grant_r1_b0[3] ^ \$819 ;
+  assign \$821  = ~ samples_grant_r1_b0[1];
+  assign \$822  = ~ samples_grant_r1_b0[2];
   assign \$823  = \$821  | \$822 ;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = samples_grant_r1_b0[6] ^ \$824 ;
-  assign \$826  = \$788  & \$825 ;
-  assign \$831  = ~ samples_queue_r0_b0[11];
-  assign \$833  = samples_queue_r0_b0[12] ^ \$832 ;
-  assign \$834  = ~ samples_queue_r0_b0[11];
-  assign \$835  = ~ samples_queue_r0_b0[12];
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = ~ \$836 ;
-  assign \$838  = samples_queue_r0_b0[13] ^ \$837 ;
-  assign \$839  = ~ samples_queue_r0_b0[11];
-  assign \$840  = ~ samples_queue_r0_b0[12];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = ~ samples_queue_r0_b0[13];
-  assign \$843  = \$841  | \$842 ;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = samples_queue_r0_b0[14] ^ \$844 ;
-  assign \$846  = ~ samples_queue_r0_b0[11];
-  assign \$847  = ~ samples_queue_r0_b0[12];
-  assign \$848  = \$846  | \$847 ;
-  assign \$849  = ~ samples_queue_r0_b0[13];
-  assign \$850  = ~ samples_queue_r0_b0[14];
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = \$848  | \$851 ;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = samples_queue_r0_b0[15] ^ \$853 ;
-  assign \$855  = ~ samples_queue_r0_b0[11];
-  assign \$856  = ~ samples_queue_r0_b0[12];
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = ~ samples_queue_r0_b0[13];
-  assign \$859  = ~ samples_queue_r0_b0[14];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = \$857  | \$860 ;
-  assign \$862  = ~ samples_queue_r0_b0[15];
+  assign \$824  = ~ samples_grant_r1_b0[3];
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = samples_grant_r1_b0[4] ^ \$826 ;
+  assign \$828  = ~ samples_grant_r1_b0[1];
+  assign \$829  = ~ samples_grant_r1_b0[2];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = ~ samples_grant_r1_b0[3];
+  assign \$832  = ~ samples_grant_r1_b0[4];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = \$830  | \$833 ;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = samples_grant_r1_b0[5] ^ \$835 ;
+  assign \$837  = ~ samples_grant_r1_b0[1];
+  assign \$838  = ~ samples_grant_r1_b0[2];
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = ~ samples_grant_r1_b0[3];
+  assign \$841  = ~ samples_grant_r1_b0[4];
+  assign \$842  = \$840  | \$841 ;
+  assign \$843  = \$839  | \$842 ;
+  assign \$844  = ~ samples_grant_r1_b0[5];
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = samples_grant_r1_b0[6] ^ \$846 ;
+  assign \$848  = \$810  & \$847 ;
+  assign \$853  = ~ samples_queue_r0_b0[11];
+  assign \$855  = samples_queue_r0_b0[12] ^ \$854 ;
+  assign \$856  = ~ samples_queue_r0_b0[11];
+  assign \$857  = ~ samples_queue_r0_b0[12];
+  assign \$858  = \$856  | \$857 ;
+  assign \$859  = ~ \$858 ;
+  assign \$860  = samples_queue_r0_b0[13] ^ \$859 ;
+  assign \$861  = ~ samples_queue_r0_b0[11];
+  assign \$862  = ~ samples_queue_r0_b0[12];
   assign \$863  = \$861  | \$862 ;
-  assign \$864  = ~ \$863 ;
-  assign \$865  = samples_queue_r0_b0[16] ^ \$864 ;
-  assign \$866  = \$828  & \$865 ;
-  assign \$867  = \$827  | \$866 ;
-  assign \$868  = \$381  ? a3_older_next : { \$867 , \$786 , \$705 , \$624 , \$543 , \$462  };
-  assign \$signal$102  = \$380  ? a4_tag_next : \$868 ;
-  assign \$869  = a3_fwd_ok & a3_hit_a1;
-  assign \$870  = a4_tag_next + 1'h1;
-  assign \$871  = a3_fwd_ok & a3_older_hit;
-  assign \$872  = a3_older_next + 1'h1;
-  assign \$877  = ~ samples_grant_r1_b0[2];
-  assign \$879  = samples_grant_r1_b0[3] ^ \$878 ;
-  assign \$880  = ~ samples_grant_r1_b0[2];
-  assign \$881  = ~ samples_grant_r1_b0[3];
+  assign \$864  = ~ samples_queue_r0_b0[13];
+  assign \$865  = \$863  | \$864 ;
+  assign \$866  = ~ \$865 ;
+  assign \$867  = samples_queue_r0_b0[14] ^ \$866 ;
+  assign \$868  = ~ samples_queue_r0_b0[11];
+  assign \$869  = ~ samples_queue_r0_b0[12];
+  assign \$870  = \$868  | \$869 ;
+  assign \$871  = ~ samples_queue_r0_b0[13];
+  assign \$872  = ~ samples_queue_r0_b0[14];
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = \$870  | \$873 ;
+  assign \$875  = ~ \$874 ;
+  assign \$876  = samples_queue_r0_b0[15] ^ \$875 ;
+  assign \$877  = ~ samples_queue_r0_b0[11];
+  assign \$878  = ~ samples_queue_r0_b0[12];
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = ~ samples_queue_r0_b0[13];
+  assign \$881  = ~ samples_queue_r0_b0[14];
   assign \$882  = \$880  | \$881 ;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = samples_grant_r1_b0[4] ^ \$883 ;
-  assign \$885  = ~ samples_grant_r1_b0[2];
-  assign \$886  = ~ samples_grant_r1_b0[3];
-  assign \$887  = \$885  | \$886 ;
-  assign \$888  = ~ samples_grant_r1_b0[4];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = samples_grant_r1_b0[5] ^ \$890 ;
-  assign \$892  = ~ samples_grant_r1_b0[2];
-  assign \$893  = ~ samples_grant_r1_b0[3];
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = ~ samples_grant_r1_b0[4];
-  assign \$896  = ~ samples_grant_r1_b0[5];
-  assign \$897  = \$895  | \$896 ;
-  assign \$898  = \$894  | \$897 ;
-  assign \$899  = ~ \$898 ;
-  assign \$900  = samples_grant_r1_b0[6] ^ \$899 ;
-  assign \$901  = \$874  & samples_grant_r1_b0[1];
-  assign \$906  = ~ samples_queue_r0_b0[12];
-  assign \$908  = samples_queue_r0_b0[13] ^ \$907 ;
-  assign \$909  = ~ samples_queue_r0_b0[12];
-  assign \$910  = ~ samples_queue_r0_b0[13];
+  assign \$883  = \$879  | \$882 ;
+  assign \$884  = ~ samples_queue_r0_b0[15];
+  assign \$885  = \$883  | \$884 ;
+  assign \$886  = ~ \$885 ;
+  assign \$887  = samples_queue_r0_b0[16] ^ \$886 ;
+  assign \$888  = \$850  & \$887 ;
+  assign \$889  = \$849  | \$888 ;
+  assign \$890  = \$403  ? a3_older_next : { \$889 , \$808 , \$727 , \$646 , \$565 , \$484  };
+  assign \$signal$102  = \$402  ? a4_tag_next : \$890 ;
+  assign \$891  = a3_fwd_ok & a3_hit_a1;
+  assign \$892  = a4_tag_next + 1'h1;
+  assign \$893  = a3_fwd_ok & a3_older_hit;
+  assign \$894  = a3_older_next + 1'h1;
+  assign \$899  = ~ samples_grant_r1_b0[2];
+  assign \$901  = samples_grant_r1_b0[3] ^ \$900 ;
+  assign \$902  = ~ samples_grant_r1_b0[2];
+  assign \$903  = ~ samples_grant_r1_b0[3];
+  assign \$904  = \$902  | \$903 ;
+  assign \$905  = ~ \$904 ;
+  assign \$906  = samples_grant_r1_b0[4] ^ \$905 ;
+  assign \$907  = ~ samples_grant_r1_b0[2];
+  assign \$908  = ~ samples_grant_r1_b0[3];
+  assign \$909  = \$907  | \$908 ;
+  assign \$910  = ~ samples_grant_r1_b0[4];
   assign \$911  = \$909  | \$910 ;
   assign \$912  = ~ \$911 ;
-  assign \$913  = samples_queue_r0_b0[14] ^ \$912 ;
-  assign \$914  = ~ samples_queue_r0_b0[12];
-  assign \$915  = ~ samples_queue_r0_b0[13];
+  assign \$913  = samples_grant_r1_b0[5] ^ \$912 ;
+  assign \$914  = ~ samples_grant_r1_b0[2];
+  assign \$915  = ~ samples_grant_r1_b0[3];
   assign \$916  = \$914  | \$915 ;
-  assign \$917  = ~ samples_queue_r0_b0[14];
-  assign \$918  = \$916  | \$917 ;
-  assign \$919  = ~ \$918 ;
-  assign \$920  = samples_queue_r0_b0[15] ^ \$919 ;
-  assign \$921  = ~ samples_queue_r0_b0[12];
-  assign \$922  = ~ samples_queue_r0_b0[13];
-  assign \$923  = \$921  | \$922 ;
-  assign \$924  = ~ samples_queue_r0_b0[14];
-  assign \$925  = ~ samples_queue_r0_b0[15];
-  assign \$926  = \$924  | \$925 ;
-  assign \$927  = \$923  | \$926 ;
-  assign \$928  = ~ \$927 ;
-  assign \$929  = samples_queue_r0_b0[16] ^ \$928 ;
-  assign \$930  = \$903  & samples_queue_r0_b0[11];
-  assign \$931  = \$902  | \$930 ;
-  assign \$936  = ~ samples_grant_r1_b0[2];
-  assign \$938  = samples_grant_r1_b0[3] ^ \$937 ;
-  assign \$939  = ~ samples_grant_r1_b0[2];
-  assign \$940  = ~ samples_grant_r1_b0[3];
-  assign \$941  = \$939  | \$940 ;
-  assign \$942  = ~ \$941 ;
-  assign \$943  = samples_grant_r1_b0[4] ^ \$942 ;
-  assign \$944  = ~ samples_grant_r1_b0[2];
-  assign \$945  = ~ samples_grant_r1_b0[3];
-  assign \$946  = \$944  | \$945 ;
-  assign \$947  = ~ samples_grant_r1_b0[4];
+  assign \$917  = ~ samples_grant_r1_b0[4];
+  assign \$918  = ~ samples_grant_r1_b0[5];
+  assign \$919  = \$917  | \$918 ;
+  assign \$920  = \$916  | \$919 ;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = samples_grant_r1_b0[6] ^ \$921 ;
+  assign \$923  = \$896  & samples_grant_r1_b0[1];
+  assign \$928  = ~ samples_queue_r0_b0[12];
+  assign \$930  = samples_queue_r0_b0[13] ^ \$929 ;
+  assign \$931  = ~ samples_queue_r0_b0[12];
+  assign \$932  = ~ samples_queue_r0_b0[13];
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = ~ \$933 ;
+  assign \$935  = samples_queue_r0_b0[14] ^ \$934 ;
+  assign \$936  = ~ samples_queue_r0_b0[12];
+  assign \$937  = ~ samples_queue_r0_b0[13];
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = ~ samples_queue_r0_b0[14];
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = ~ \$940 ;
+  assign \$942  = samples_queue_r0_b0[15] ^ \$941 ;
+  assign \$943  = ~ samples_queue_r0_b0[12];
+  assign \$944  = ~ samples_queue_r0_b0[13];
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = ~ samples_queue_r0_b0[14];
+  assign \$947  = ~ samples_queue_r0_b0[15];
   assign \$948  = \$946  | \$947 ;
-  assign \$949  = ~ \$948 ;
-  assign \$950  = samples_grant_r1_b0[5] ^ \$949 ;
-  assign \$951  = ~ samples_grant_r1_b0[2];
-  assign \$952  = ~ samples_grant_r1_b0[3];
-  assign \$953  = \$951  | \$952 ;
-  assign \$954  = ~ samples_grant_r1_b0[4];
-  assign \$955  = ~ samples_grant_r1_b0[5];
-  assign \$956  = \$954  | \$955 ;
-  assign \$957  = \$953  | \$956 ;
-  assign \$958  = ~ \$957 ;
-  assign \$959  = samples_grant_r1_b0[6] ^ \$958 ;
-  assign \$960  = \$933  & \$935 ;
-  assign \$961  = \$932  | \$960 ;
-  assign \$965  = ~ samples_queue_r0_b0[12];
-  assign \$967  = samples_queue_r0_b0[13] ^ \$966 ;
-  assign \$968  = ~ samples_queue_r0_b0[12];
-  assign \$969  = ~ samples_queue_r0_b0[13];
+  assign \$949  = \$945  | \$948 ;
+  assign \$950  = ~ \$949 ;
+  assign \$951  = samples_queue_r0_b0[16] ^ \$950 ;
+  assign \$952  = \$925  & samples_queue_r0_b0[11];
+  assign \$953  = \$924  | \$952 ;
+  assign \$958  = ~ samples_grant_r1_b0[2];
+  assign \$960  = samples_grant_r1_b0[3] ^ \$959 ;
+  assign \$961  = ~ samples_grant_r1_b0[2];
+  assign \$962  = ~ samples_grant_r1_b0[3];
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = samples_grant_r1_b0[4] ^ \$964 ;
+  assign \$966  = ~ samples_grant_r1_b0[2];
+  assign \$967  = ~ samples_grant_r1_b0[3];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = ~ samples_grant_r1_b0[4];
   assign \$970  = \$968  | \$969 ;
   assign \$971  = ~ \$970 ;
-  assign \$972  = samples_queue_r0_b0[14] ^ \$971 ;
-  assign \$973  = ~ samples_queue_r0_b0[12];
-  assign \$974  = ~ samples_queue_r0_b0[13];
+  assign \$972  = samples_grant_r1_b0[5] ^ \$971 ;
+  assign \$973  = ~ samples_grant_r1_b0[2];
+  assign \$974  = ~ samples_grant_r1_b0[3];
   assign \$975  = \$973  | \$974 ;
-  assign \$976  = ~ samples_queue_r0_b0[14];
-  assign \$977  = \$975  | \$976 ;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = samples_queue_r0_b0[15] ^ \$978 ;
-  assign \$980  = ~ samples_queue_r0_b0[12];
-  assign \$981  = ~ samples_queue_r0_b0[13];
-  assign \$982  = \$980  | \$981 ;
-  assign \$983  = ~ samples_queue_r0_b0[14];
-  assign \$984  = ~ samples_queue_r0_b0[15];
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = \$982  | \$985 ;
-  assign \$987  = ~ \$986 ;
-  assign \$988  = samples_queue_r0_b0[16] ^ \$987 ;
-  assign \$989  = \$962  & \$964 ;
-  assign \$990  = \$961  | \$989 ;
-  assign \$995  = ~ samples_grant_r1_b0[2];
-  assign \$997  = samples_grant_r1_b0[3] ^ \$996 ;
-  assign \$998  = ~ samples_grant_r1_b0[2];
-  assign \$999  = ~ samples_grant_r1_b0[3];
-  assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = ~ \$1000 ;
-  assign \$1002  = samples_grant_r1_b0[4] ^ \$1001 ;
-  assign \$1003  = ~ samples_grant_r1_b0[2];
-  assign \$1004  = ~ samples_grant_r1_b0[3];
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = ~ samples_grant_r1_b0[4];
+  assign \$976  = ~ samples_grant_r1_b0[4];
+  assign \$977  = ~ samples_grant_r1_b0[5];
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = \$975  | \$978 ;
+  assign \$980  = ~ \$979 ;
+  assign \$981  = samples_grant_r1_b0[6] ^ \$980 ;
+  assign \$982  = \$955  & \$957 ;
+  assign \$983  = \$954  | \$982 ;
+  assign \$987  = ~ samples_queue_r0_b0[12];
+  assign \$989  = samples_queue_r0_b0[13] ^ \$988 ;
+  assign \$990  = ~ samples_queue_r0_b0[12];
+  assign \$991  = ~ samples_queue_r0_b0[13];
+  assign \$992  = \$990  | \$991 ;
+  assign \$993  = ~ \$992 ;
+  assign \$994  = samples_queue_r0_b0[14] ^ \$993 ;
+  assign \$995  = ~ samples_queue_r0_b0[12];
+  assign \$996  = ~ samples_queue_r0_b0[13];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = ~ samples_queue_r0_b0[14];
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = samples_queue_r0_b0[15] ^ \$1000 ;
+  assign \$1002  = ~ samples_queue_r0_b0[12];
+  assign \$1003  = ~ samples_queue_r0_b0[13];
+  assign \$1004  = \$1002  | \$1003 ;
+  assign \$1005  = ~ samples_queue_r0_b0[14];
+  assign \$1006  = ~ samples_queue_r0_b0[15];
   assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = ~ \$1007 ;
-  assign \$1009  = samples_grant_r1_b0[5] ^ \$1008 ;
-  assign \$1010  = ~ samples_grant_r1_b0[2];
-  assign \$1011  = ~ samples_grant_r1_b0[3];
-  assign \$1012  = \$1010  | \$1011 ;
-  assign \$1013  = ~ samples_grant_r1_b0[4];
-  assign \$1014  = ~ samples_grant_r1_b0[5];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = \$1012  | \$1015 ;
-  assign \$1017  = ~ \$1016 ;
-  assign \$1018  = samples_grant_r1_b0[6] ^ \$1017 ;
-  assign \$1019  = \$992  & \$997 ;
-  assign \$1024  = ~ samples_queue_r0_b0[12];
-  assign \$1026  = samples_queue_r0_b0[13] ^ \$1025 ;
-  assign \$1027  = ~ samples_queue_r0_b0[12];
-  assign \$1028  = ~ samples_queue_r0_b0[13];
+  assign \$1008  = \$1004  | \$1007 ;
+  assign \$1009  = ~ \$1008 ;
+  assign \$1010  = samples_queue_r0_b0[16] ^ \$1009 ;
+  assign \$1011  = \$984  & \$986 ;
+  assign \$1012  = \$983  | \$1011 ;
+  assign \$1017  = ~ samples_grant_r1_b0[2];
+  assign \$1019  = samples_grant_r1_b0[3] ^ \$1018 ;
+  assign \$1020  = ~ samples_grant_r1_b0[2];
+  assign \$1021  = ~ samples_grant_r1_b0[3];
+  assign \$1022  = \$1020  | \$1021 ;
+  assign \$1023  = ~ \$1022 ;
+  assign \$1024  = samples_grant_r1_b0[4] ^ \$1023 ;
+  assign \$1025  = ~ samples_grant_r1_b0[2];
+  assign \$1026  = ~ samples_grant_r1_b0[3];
+  assign \$1027  = \$1025  | \$1026 ;
+  assign \$1028  = ~ samples_grant_r1_b0[4];
   assign \$1029  = \$1027  | \$1028 ;
   assign \$1030  = ~ \$1029 ;
-  assign \$1031  = samples_queue_r0_b0[14] ^ \$1030 ;
-  assign \$1032  = ~ samples_queue_r0_b0[12];
-  assign \$1033  = ~ samples_queue_r0_b0[13];
+  assign \$1031  = samples_grant_r1_b0[5] ^ \$1030 ;
+  assign \$1032  = ~ samples_grant_r1_b0[2];
+  assign \$1033  = ~ samples_grant_r1_b0[3];
   assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ~ samples_queue_r0_b0[14];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = samples_queue_r0_b0[15] ^ \$1037 ;
-  assign \$1039  = ~ samples_queue_r0_b0[12];
-  assign \$1040  = ~ samples_queue_r0_b0[13];
-  assign \$1041  = \$1039  | \$1040 ;
-  assign \$1042  = ~ samples_queue_r0_b0[14];
-  assign \$1043  = ~ samples_queue_r0_b0[15];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = \$1041  | \$1044 ;
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = samples_queue_r0_b0[16] ^ \$1046 ;
-  assign \$1048  = \$1021  & \$1026 ;
-  assign \$1049  = \$1020  | \$1048 ;
-  assign \$1054  = ~ samples_grant_r1_b0[2];
-  assign \$1056  = samples_grant_r1_b0[3] ^ \$1055 ;
-  assign \$1057  = ~ samples_grant_r1_b0[2];
-  assign \$1058  = ~ samples_grant_r1_b0[3];
-  assign \$1059  = \$1057  | \$1058 ;
-  assign \$1060  = ~ \$1059 ;
-  assign \$1061  = samples_grant_r1_b0[4] ^ \$1060 ;
-  assign \$1062  = ~ samples_grant_r1_b0[2];
-  assign \$1063  = ~ samples_grant_r1_b0[3];
-  assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = ~ samples_grant_r1_b0[4];
+  assign \$1035  = ~ samples_grant_r1_b0[4];
+  assign \$1036  = ~ samples_grant_r1_b0[5];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = \$1034  | \$1037 ;
+  assign \$1039  = ~ \$1038 ;
+  assign \$1040  = samples_grant_r1_b0[6] ^ \$1039 ;
+  assign \$1041  = \$1014  & \$1019 ;
+  assign \$1046  = ~ samples_queue_r0_b0[12];
+  assign \$1048  = samples_queue_r0_b0[13] ^ \$1047 ;
+  assign \$1049  = ~ samples_queue_r0_b0[12];
+  assign \$1050  = ~ samples_queue_r0_b0[13];
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = ~ \$1051 ;
+  assign \$1053  = samples_queue_r0_b0[14] ^ \$1052 ;
+  assign \$1054  = ~ samples_queue_r0_b0[12];
+  assign \$1055  = ~ samples_queue_r0_b0[13];
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = ~ samples_queue_r0_b0[14];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = ~ \$1058 ;
+  assign \$1060  = samples_queue_r0_b0[15] ^ \$1059 ;
+  assign \$1061  = ~ samples_queue_r0_b0[12];
+  assign \$1062  = ~ samples_queue_r0_b0[13];
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = ~ samples_queue_r0_b0[14];
+  assign \$1065  = ~ samples_queue_r0_b0[15];
   assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = samples_grant_r1_b0[5] ^ \$1067 ;
-  assign \$1069  = ~ samples_grant_r1_b0[2];
-  assign \$1070  = ~ samples_grant_r1_b0[3];
-  assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = ~ samples_grant_r1_b0[4];
-  assign \$1073  = ~ samples_grant_r1_b0[5];
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = \$1071  | \$1074 ;
-  assign \$1076  = ~ \$1075 ;
-  assign \$1077  = samples_grant_r1_b0[6] ^ \$1076 ;
-  assign \$1078  = \$1051  & \$1061 ;
-  assign \$1083  = ~ samples_queue_r0_b0[12];
-  assign \$1085  = samples_queue_r0_b0[13] ^ \$1084 ;
-  assign \$1086  = ~ samples_queue_r0_b0[12];
-  assign \$1087  = ~ samples_queue_r0_b0[13];
+  assign \$1067  = \$1063  | \$1066 ;
+  assign \$1068  = ~ \$1067 ;
+  assign \$1069  = samples_queue_r0_b0[16] ^ \$1068 ;
+  assign \$1070  = \$1043  & \$1048 ;
+  assign \$1071  = \$1042  | \$1070 ;
+  assign \$1076  = ~ samples_grant_r1_b0[2];
+  assign \$1078  = samples_grant_r1_b0[3] ^ \$1077 ;
+  assign \$1079  = ~ samples_grant_r1_b0[2];
+  assign \$1080  = ~ samples_grant_r1_b0[3];
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = ~ \$1081 ;
+  assign \$1083  = samples_grant_r1_b0[4] ^ \$1082 ;
+  assign \$1084  = ~ samples_grant_r1_b0[2];
+  assign \$1085  = ~ samples_grant_r1_b0[3];
+  assign \$1086  = \$1084  | \$1085 ;
+  assign \$1087  = ~ samples_grant_r1_b0[4];
   assign \$1088  = \$1086  | \$1087 ;
   assign \$1089  = ~ \$1088 ;
-  assign \$1090  = samples_queue_r0_b0[14] ^ \$1089 ;
-  assign \$1091  = ~ samples_queue_r0_b0[12];
-  assign \$1092  = ~ samples_queue_r0_b0[13];
+  assign \$1090  = samples_grant_r1_b0[5] ^ \$1089 ;
+  assign \$1091  = ~ samples_grant_r1_b0[2];
+  assign \$1092  = ~ samples_grant_r1_b0[3];
   assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = ~ samples_queue_r0_b0[14];
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = ~ \$1095 ;
-  assign \$1097  = samples_queue_r0_b0[15] ^ \$1096 ;
-  assign \$1098  = ~ samples_queue_r0_b0[12];
-  assign \$1099  = ~ samples_queue_r0_b0[13];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = ~ samples_queue_r0_b0[14];
-  assign \$1102  = ~ samples_queue_r0_b0[15];
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = \$1100  | \$1103 ;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = samples_queue_r0_b0[16] ^ \$1105 ;
-  assign \$1107  = \$1080  & \$1090 ;
-  assign \$1108  = \$1079  | \$1107 ;
-  assign \$1113  = ~ samples_grant_r1_b0[2];
-  assign \$1115  = samples_grant_r1_b0[3] ^ \$1114 ;
-  assign \$1116  = ~ samples_grant_r1_b0[2];
-  assign \$1117  = ~ samples_grant_r1_b0[3];
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = ~ \$1118 ;
-  assign \$1120  = samples_grant_r1_b0[4] ^ \$1119 ;
-  assign \$1121  = ~ samples_grant_r1_b0[2];
-  assign \$1122  = ~ samples_grant_r1_b0[3];
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = ~ samples_grant_r1_b0[4];
+  assign \$1094  = ~ samples_grant_r1_b0[4];
+  assign \$1095  = ~ samples_grant_r1_b0[5];
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = \$1093  | \$1096 ;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = samples_grant_r1_b0[6] ^ \$1098 ;
+  assign \$1100  = \$1073  & \$1083 ;
+  assign \$1105  = ~ samples_queue_r0_b0[12];
+  assign \$1107  = samples_queue_r0_b0[13] ^ \$1106 ;
+  assign \$1108  = ~ samples_queue_r0_b0[12];
+  assign \$1109  = ~ samples_queue_r0_b0[13];
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = ~ \$1110 ;
+  assign \$1112  = samples_queue_r0_b0[14] ^ \$1111 ;
+  assign \$1113  = ~ samples_queue_r0_b0[12];
+  assign \$1114  = ~ samples_queue_r0_b0[13];
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = ~ samples_queue_r0_b0[14];
+  assign \$1117  = \$1115  | \$1116 ;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = samples_queue_r0_b0[15] ^ \$1118 ;
+  assign \$1120  = ~ samples_queue_r0_b0[12];
+  assign \$1121  = ~ samples_queue_r0_b0[13];
+  assign \$1122  = \$1120  | \$1121 ;
+  assign \$1123  = ~ samples_queue_r0_b0[14];
+  assign \$1124  = ~ samples_queue_r0_b0[15];
   assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = samples_grant_r1_b0[5] ^ \$1126 ;
-  assign \$1128  = ~ samples_grant_r1_b0[2];
-  assign \$1129  = ~ samples_grant_r1_b0[3];
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = ~ samples_grant_r1_b0[4];
-  assign \$1132  = ~ samples_grant_r1_b0[5];
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \$1130  | \$1133 ;
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = samples_grant_r1_b0[6] ^ \$1135 ;
-  assign \$1137  = \$1110  & \$1127 ;
-  assign \$1142  = ~ samples_queue_r0_b0[12];
-  assign \$1144  = samples_queue_r0_b0[13] ^ \$1143 ;
-  assign \$1145  = ~ samples_queue_r0_b0[12];
-  assign \$1146  = ~ samples_queue_r0_b0[13];
+  assign \$1126  = \$1122  | \$1125 ;
+  assign \$1127  = ~ \$1126 ;
+  assign \$1128  = samples_queue_r0_b0[16] ^ \$1127 ;
+  assign \$1129  = \$1102  & \$1112 ;
+  assign \$1130  = \$1101  | \$1129 ;
+  assign \$1135  = ~ samples_grant_r1_b0[2];
+  assign \$1137  = samples_grant_r1_b0[3] ^ \$1136 ;
+  assign \$1138  = ~ samples_grant_r1_b0[2];
+  assign \$1139  = ~ samples_grant_r1_b0[3];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = ~ \$1140 ;
+  assign \$1142  = samples_grant_r1_b0[4] ^ \$1141 ;
+  assign \$1143  = ~ samples_grant_r1_b0[2];
+  assign \$1144  = ~ samples_grant_r1_b0[3];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = ~ samples_grant_r1_b0[4];
   assign \$1147  = \$1145  | \$1146 ;
   assign \$1148  = ~ \$1147 ;
-  assign \$1149  = samples_queue_r0_b0[14] ^ \$1148 ;
-  assign \$1150  = ~ samples_queue_r0_b0[12];
-  assign \$1151  = ~ samples_queue_r0_b0[13];
+  assign \$1149  = samples_grant_r1_b0[5] ^ \$1148 ;
+  assign \$1150  = ~ samples_grant_r1_b0[2];
+  assign \$1151  = ~ samples_grant_r1_b0[3];
   assign \$1152  = \$1150  | \$1151 ;
-  assign \$1153  = ~ samples_queue_r0_b0[14];
-  assign \$1154  = \$1152  | \$1153 ;
-  assign \$1155  = ~ \$1154 ;
-  assign \$1156  = samples_queue_r0_b0[15] ^ \$1155 ;
-  assign \$1157  = ~ samples_queue_r0_b0[12];
-  assign \$1158  = ~ samples_queue_r0_b0[13];
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = ~ samples_queue_r0_b0[14];
-  assign \$1161  = ~ samples_queue_r0_b0[15];
-  assign \$1162  = \$1160  | \$1161 ;
-  assign \$1163  = \$1159  | \$1162 ;
-  assign \$1164  = ~ \$1163 ;
-  assign \$1165  = samples_queue_r0_b0[16] ^ \$1164 ;
-  assign \$1166  = \$1139  & \$1156 ;
-  assign \$1167  = \$1138  | \$1166 ;
-  assign \$1172  = ~ samples_grant_r1_b0[2];
-  assign \$1174  = samples_grant_r1_b0[3] ^ \$1173 ;
-  assign \$1175  = ~ samples_grant_r1_b0[2];
-  assign \$1176  = ~ samples_grant_r1_b0[3];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ \$1177 ;
-  assign \$1179  = samples_grant_r1_b0[4] ^ \$1178 ;
-  assign \$1180  = ~ samples_grant_r1_b0[2];
-  assign \$1181  = ~ samples_grant_r1_b0[3];
-  assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = ~ samples_grant_r1_b0[4];
+  assign \$1153  = ~ samples_grant_r1_b0[4];
+  assign \$1154  = ~ samples_grant_r1_b0[5];
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = \$1152  | \$1155 ;
+  assign \$1157  = ~ \$1156 ;
+  assign \$1158  = samples_grant_r1_b0[6] ^ \$1157 ;
+  assign \$1159  = \$1132  & \$1149 ;
+  assign \$1164  = ~ samples_queue_r0_b0[12];
+  assign \$1166  = samples_queue_r0_b0[13] ^ \$1165 ;
+  assign \$1167  = ~ samples_queue_r0_b0[12];
+  assign \$1168  = ~ samples_queue_r0_b0[13];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = ~ \$1169 ;
+  assign \$1171  = samples_queue_r0_b0[14] ^ \$1170 ;
+  assign \$1172  = ~ samples_queue_r0_b0[12];
+  assign \$1173  = ~ samples_queue_r0_b0[13];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = ~ samples_queue_r0_b0[14];
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = ~ \$1176 ;
+  assign \$1178  = samples_queue_r0_b0[15] ^ \$1177 ;
+  assign \$1179  = ~ samples_queue_r0_b0[12];
+  assign \$1180  = ~ samples_queue_r0_b0[13];
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = ~ samples_queue_r0_b0[14];
+  assign \$1183  = ~ samples_queue_r0_b0[15];
   assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = ~ \$1184 ;
-  assign \$1186  = samples_grant_r1_b0[5] ^ \$1185 ;
-  assign \$1187  = ~ samples_grant_r1_b0[2];
-  assign \$1188  = ~ samples_grant_r1_b0[3];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ~ samples_grant_r1_b0[4];
-  assign \$1191  = ~ samples_grant_r1_b0[5];
-  assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = \$1189  | \$1192 ;
-  assign \$1194  = ~ \$1193 ;
-  assign \$1195  = samples_grant_r1_b0[6] ^ \$1194 ;
-  assign \$1196  = \$1169  & \$1195 ;
-  assign \$1201  = ~ samples_queue_r0_b0[12];
-  assign \$1203  = samples_queue_r0_b0[13] ^ \$1202 ;
-  assign \$1204  = ~ samples_queue_r0_b0[12];
-  assign \$1205  = ~ samples_queue_r0_b0[13];
+  assign \$1185  = \$1181  | \$1184 ;
+  assign \$1186  = ~ \$1185 ;
+  assign \$1187  = samples_queue_r0_b0[16] ^ \$1186 ;
+  assign \$1188  = \$1161  & \$1178 ;
+  assign \$1189  = \$1160  | \$1188 ;
+  assign \$1194  = ~ samples_grant_r1_b0[2];
+  assign \$1196  = samples_grant_r1_b0[3] ^ \$1195 ;
+  assign \$1197  = ~ samples_grant_r1_b0[2];
+  assign \$1198  = ~ samples_grant_r1_b0[3];
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = ~ \$1199 ;
+  assign \$1201  = samples_grant_r1_b0[4] ^ \$1200 ;
+  assign \$1202  = ~ samples_grant_r1_b0[2];
+  assign \$1203  = ~ samples_grant_r1_b0[3];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = ~ samples_grant_r1_b0[4];
   assign \$1206  = \$1204  | \$1205 ;
   assign \$1207  = ~ \$1206 ;
-  assign \$1208  = samples_queue_r0_b0[14] ^ \$1207 ;
-  assign \$1209  = ~ samples_queue_r0_b0[12];
-  assign \$1210  = ~ samples_queue_r0_b0[13];
+  assign \$1208  = samples_grant_r1_b0[5] ^ \$1207 ;
+  assign \$1209  = ~ samples_grant_r1_b0[2];
+  assign \$1210  = ~ samples_grant_r1_b0[3];
   assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ samples_queue_r0_b0[14];
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = samples_queue_r0_b0[15] ^ \$1214 ;
-  assign \$1216  = ~ samples_queue_r0_b0[12];
-  assign \$1217  = ~ samples_queue_r0_b0[13];
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = ~ samples_queue_r0_b0[14];
-  assign \$1220  = ~ samples_queue_r0_b0[15];
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = \$1218  | \$1221 ;
-  assign \$1223  = ~ \$1222 ;
-  assign \$1224  = samples_queue_r0_b0[16] ^ \$1223 ;
-  assign \$1225  = \$1198  & \$1224 ;
-  assign \$1226  = \$1197  | \$1225 ;
-  assign \$1227  = \$871  ? \$872  : { 1'h0, \$1226 , \$1167 , \$1108 , \$1049 , \$990 , \$931  };
-  assign \$1228  = \$869  ? \$870  : \$1227 ;
-  assign \$1229  = a3_valid & a3_ok;
-  assign \$1230  = ! a3_pool;
-  assign samples_grant_wen = \$1229  & \$1230 ;
-  assign \$1233  = ! f2_err;
-  assign \$signal$182  = f2_valid & \$1233 ;
-  assign \$1234  = a4_valid & a4_ok;
-  assign \$1235  = { \$1234 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1212  = ~ samples_grant_r1_b0[4];
+  assign \$1213  = ~ samples_grant_r1_b0[5];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = samples_grant_r1_b0[6] ^ \$1216 ;
+  assign \$1218  = \$1191  & \$1217 ;
+  assign \$1223  = ~ samples_queue_r0_b0[12];
+  assign \$1225  = samples_queue_r0_b0[13] ^ \$1224 ;
+  assign \$1226  = ~ samples_queue_r0_b0[12];
+  assign \$1227  = ~ samples_queue_r0_b0[13];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = ~ \$1228 ;
+  assign \$1230  = samples_queue_r0_b0[14] ^ \$1229 ;
+  assign \$1231  = ~ samples_queue_r0_b0[12];
+  assign \$1232  = ~ samples_queue_r0_b0[13];
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = ~ samples_queue_r0_b0[14];
+  assign \$1235  = \$1233  | \$1234 ;
   assign \$1236  = ~ \$1235 ;
-  assign \$1237  = \$1236  + 1'h1;
-  assign \$1238  = a5_valid & a5_ok;
-  assign \$1239  = { \$1238 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1240  = ~ \$1239 ;
-  assign \$1241  = \$1240  + 1'h1;
-  assign \$1242  = a4_valid & a4_ok;
-  assign \$1243  = { \$1242 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1244  = ~ \$1243 ;
-  assign \$1245  = \$1244  + 1'h1;
+  assign \$1237  = samples_queue_r0_b0[15] ^ \$1236 ;
+  assign \$1238  = ~ samples_queue_r0_b0[12];
+  assign \$1239  = ~ samples_queue_r0_b0[13];
+  assign \$1240  = \$1238  | \$1239 ;
+  assign \$1241  = ~ samples_queue_r0_b0[14];
+  assign \$1242  = ~ samples_queue_r0_b0[15];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = \$1240  | \$1243 ;
+  assign \$1245  = ~ \$1244 ;
+  assign \$1246  = samples_queue_r0_b0[16] ^ \$1245 ;
+  assign \$1247  = \$1220  & \$1246 ;
+  assign \$1248  = \$1219  | \$1247 ;
+  assign \$1249  = \$893  ? \$894  : { 1'h0, \$1248 , \$1189 , \$1130 , \$1071 , \$1012 , \$953  };
+  assign \$1250  = \$891  ? \$892  : \$1249 ;
+  assign \$1251  = a3_valid & a3_ok;
+  assign \$1252  = ! a3_pool;
+  assign samples_grant_wen = \$1251  & \$1252 ;
+  assign \$1255  = ! f2_err;
+  assign \$signal$182  = f2_valid & \$1255 ;
+  assign \$1256  = a4_valid & a4_ok;
+  assign \$1257  = { \$1256 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1258  = ~ \$1257 ;
+  assign \$1259  = \$1258  + 1'h1;
+  assign \$1260  = a5_valid & a5_ok;
+  assign \$1261  = { \$1260 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1262  = ~ \$1261 ;
+  assign \$1263  = \$1262  + 1'h1;
+  assign \$1264  = a4_valid & a4_ok;
+  assign \$1265  = { \$1264 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1266  = ~ \$1265 ;
+  assign \$1267  = \$1266  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1246  = ~ f4_prev_released;
-  assign \$1247  = \$1246  & f4_rest_held;
-  assign \$signal$328  = f4_hit_a1 | \$1247 ;
-  assign \$1248  = ~ f4_prev_released;
-  assign \$1249  = f4_by_mem & f4_mem_ok;
-  assign \$1250  = f4_by_older | \$1249 ;
-  assign \$1251  = \$1248  & \$1250 ;
-  assign \release  = f4_by_a1 | \$1251 ;
-  assign \$1252  = ~ f4_go;
-  assign \$1253  = ~ \$signal$328 ;
-  assign \$1254  = \$signal$328  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1254  : f4_err;
-  assign \$signal$240  = \release  ? 4'h0 : unreleased_err;
-  assign \$1255  = ~ f4_prev_released;
-  assign \$1256  = \$1255  & f4_by_older;
-  assign \$1257  = f4_by_a1 | \$1256 ;
-  assign \$1258  = f4_live & \$1257 ;
-  assign \$1259  = ~ f4_prev_released;
-  assign \$1260  = \$1259  & f4_by_mem_live;
-  assign \$1261  = \$1260  & f4_mem_ok;
-  assign samples_queue_wen = \$1258  | \$1261 ;
-  assign \$1262  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$320  = ~ \$1262 ;
-  assign \$1263  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1264  = ~ \$1263 ;
-  assign \$1265  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1266  = busy_0 | busy_6;
-  assign \$1267  = busy_12 | busy_18;
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = busy_24 | busy_30;
-  assign busy = \$1268  | \$1269 ;
+  assign \$1268  = ~ f4_prev_released;
+  assign \$1269  = \$1268  & f4_rest_held;
+  assign \$signal$327  = f4_hit_a1 | \$1269 ;
+  assign \$1270  = ~ f4_prev_released;
+  assign \$1271  = f4_by_mem & f4_mem_ok;
+  assign \$1272  = f4_by_older | \$1271 ;
+  assign \$1273  = \$1270  & \$1272 ;
+  assign \release  = f4_by_a1 | \$1273 ;
+  assign \$1274  = ~ f4_go;
+  assign \$1275  = ~ \$signal$327 ;
+  assign \$1276  = \$signal$327  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1276  : f4_err;
+  assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
+  assign \$1277  = ~ f4_prev_released;
+  assign \$1278  = \$1277  & f4_by_older;
+  assign \$1279  = f4_by_a1 | \$1278 ;
+  assign \$1280  = f4_live & \$1279 ;
+  assign \$1281  = ~ f4_prev_released;
+  assign \$1282  = \$1281  & f4_by_mem_live;
+  assign \$1283  = \$1282  & f4_mem_ok;
+  assign samples_release = \$1280  | \$1283 ;
+  assign \$1284  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$313  = ~ \$1284 ;
+  assign \$1285  = ~ f4_prev_released;
+  assign \$1286  = \$1285  & f4_by_older;
+  assign \$1287  = f4_by_a1 | \$1286 ;
+  assign \$1288  = f4_live & \$1287 ;
+  assign \$1289  = ~ f4_prev_released;
+  assign \$1290  = \$1289  & f4_by_mem_live;
+  assign \$1291  = \$1290  & f4_mem_ok;
+  assign \w__en$311  = \$1288  | \$1291 ;
+  assign \$1292  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1293  = ~ \$1292 ;
+  assign \$1294  = ~ f4_prev_released;
+  assign \$1295  = \$1294  & f4_by_older;
+  assign \$1296  = f4_by_a1 | \$1295 ;
+  assign \$1297  = f4_live & \$1296 ;
+  assign \$1298  = ~ f4_prev_released;
+  assign \$1299  = \$1298  & f4_by_mem_live;
+  assign \$1300  = \$1299  & f4_mem_ok;
+  assign samples_queue_wen = \$1297  | \$1300 ;
+  assign \$1301  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1302  = busy_0 | busy_6;
+  assign \$1303  = busy_12 | busy_18;
+  assign \$1304  = \$1302  | \$1303 ;
+  assign \$1305  = busy_24 | busy_30;
+  assign busy = \$1304  | \$1305 ;
   always @(posedge clk)
-    samples_queue_w_en <= \$1270 ;
+    samples_grant_w_en <= \$1306 ;
   always @(posedge clk)
-    samples_queue_w_addr <= \$1271 ;
+    samples_grant_w_addr <= \$1307 ;
   always @(posedge clk)
-    samples_queue_w_data <= \$1272 ;
+    samples_grant_w_data <= \$1308 ;
   always @(posedge clk)
-    samples_queue_r0_b0 <= r__data;
+    samples_grant_r0_b0 <= r__data;
   always @(posedge clk)
-    samples_grant_w_en <= \$1273 ;
+    samples_grant_r1_b0 <= \r__data$11 ;
   always @(posedge clk)
-    samples_grant_w_addr <= \$1274 ;
+    samples_parity_r0_b0 <= \r__data$13 ;
   always @(posedge clk)
-    samples_grant_w_data <= \$1275 ;
+    samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    samples_grant_r0_b0 <= \r__data$17 ;
+    samples_queue_w_en <= \$1309 ;
   always @(posedge clk)
-    samples_grant_r1_b0 <= \r__data$19 ;
+    samples_queue_w_addr <= \$1310 ;
   always @(posedge clk)
-    samples_parity_r0_b0 <= \r__data$21 ;
+    samples_queue_w_data <= \$1311 ;
   always @(posedge clk)
-    samples_parity_r1_b0 <= \r__data$23 ;
+    samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$1276 ;
+    a0_valid <= \$1312 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3832,7 +3905,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$1277 ;
+    a1_valid <= \$1313 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3844,17 +3917,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$1278 ;
-  always @(posedge clk)
-    x0_valid <= \$1279 ;
+    a1_select <= \$1314 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$1280 ;
+    x0_valid <= \$1315 ;
   always @(posedge clk)
-    x1_valid <= \$1281 ;
+    x0_select <= \$1316 ;
+  always @(posedge clk)
+    x1_valid <= \$1317 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -3862,9 +3935,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$1282 ;
+    x1_select <= \$1318 ;
   always @(posedge clk)
-    x2_valid <= \$1283 ;
+    x2_valid <= \$1319 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -3876,39 +3949,39 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1284 ;
+    a2_valid <= \$1320 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_seen <= \$1285 ;
+    samples_seen <= \$1321 ;
   always @(posedge clk)
-    samples_seen_prev <= \$1286 ;
+    samples_seen_prev <= \$1322 ;
   always @(posedge clk)
-    samples_fresh <= \$1287 ;
+    samples_fresh <= \$1323 ;
   always @(posedge clk)
-    samples_has_fresh <= \$1288 ;
+    samples_has_fresh <= \$1324 ;
   always @(posedge clk)
-    samples_head <= \$1289 ;
+    samples_head <= \$1325 ;
   always @(posedge clk)
-    a2_ring <= \$1290 ;
+    a2_ring <= \$1326 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_ok <= \$27 ;
+    a2_ok <= \$28 ;
   always @(posedge clk)
-    a2_fail_err <= \$30 ;
+    a2_fail_err <= \$31 ;
   always @(posedge clk)
-    a2_from_fresh <= \$32 ;
+    a2_from_fresh <= \$33 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$33 ;
+    a2_fresh_slot <= \$34 ;
   always @(posedge clk)
-    a3_valid <= \$1291 ;
+    a3_valid <= \$1327 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$34 ;
+    a3_err <= \$35 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -3916,23 +3989,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1292 ;
+    a3_ring <= \$1328 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$37 ;
+    a3_sel_head <= \$38 ;
   always @(posedge clk)
-    a3_sel_last <= \$43 ;
+    a3_sel_last <= \$44 ;
   always @(posedge clk)
-    a3_sel_new <= \$51 ;
+    a3_sel_new <= \$52 ;
   always @(posedge clk)
-    a3_fail <= \$52 ;
+    a3_fail <= \$53 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$54 ;
+    a3_sel_fresh <= \$55 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$55 ;
+    a3_fwd_ok <= \$57 ;
   always @(posedge clk)
-    a4_valid <= \$1293 ;
+    a4_valid <= \$1329 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -3942,15 +4015,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$56 ;
+    a4_slot <= \$58 ;
   always @(posedge clk)
     a4_tag <= \$signal$102 ;
   always @(posedge clk)
-    a4_tag_next <= \$1228 [5:0];
+    a4_tag_next <= \$1250 [5:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$1294 ;
+    a5_valid <= \$1330 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -3966,15 +4039,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$57 ;
+    a5_addr <= \$59 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$61 [12];
+    a3_hit_a1 <= \$69 ;
   always @(posedge clk)
-    a3_older_hit <= \$70 ;
+    a3_older_hit <= \$78 ;
   always @(posedge clk)
-    a3_older_next <= \$76 [5:0];
+    a3_older_next <= \$84 [5:0];
   always @(posedge clk)
-    f0_valid <= \$1295 ;
+    f0_valid <= \$1331 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -3986,11 +4059,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$86 ;
+    f0_hit <= \$94 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$1296 ;
+    f1_valid <= \$1332 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4006,81 +4079,81 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1297 ;
+    f1_same_second_eq0 <= \$1333 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1298 ;
+    f1_same_second_eq3 <= \$1334 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1299 ;
+    f1_same_second_eq6 <= \$1335 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1300 ;
+    f1_same_second_eq9 <= \$1336 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1301 ;
+    f1_same_second_eq12 <= \$1337 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1302 ;
+    f1_same_second_eq15 <= \$1338 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1303 ;
+    f1_same_second_eq18 <= \$1339 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1304 ;
+    f1_same_second_eq21 <= \$1340 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1305 ;
+    f1_same_second_eq24 <= \$1341 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1306 ;
+    f1_same_second_eq27 <= \$1342 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1307 ;
+    f1_same_second_eq30 <= \$1343 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1308 ;
+    f1_same_third_eq0 <= \$1344 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1309 ;
+    f1_same_third_eq3 <= \$1345 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1310 ;
+    f1_same_third_eq6 <= \$1346 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1311 ;
+    f1_same_third_eq9 <= \$1347 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1312 ;
+    f1_same_third_eq12 <= \$1348 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1313 ;
+    f1_same_third_eq15 <= \$1349 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1314 ;
+    f1_same_third_eq18 <= \$1350 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1315 ;
+    f1_same_third_eq21 <= \$1351 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1316 ;
+    f1_same_third_eq24 <= \$1352 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1317 ;
+    f1_same_third_eq27 <= \$1353 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1318 ;
+    f1_same_third_eq30 <= \$1354 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$109 ;
+    f1_misaligned <= \$117 ;
   always @(posedge clk)
-    f1_samples_slot <= \$110 [9:0];
+    f1_samples_slot <= \$118 [9:0];
   always @(posedge clk)
-    f2_valid <= \$1319 ;
+    f2_valid <= \$1355 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$112 ;
+    f2_pool <= \$120 ;
   always @(posedge clk)
-    f2_slot <= \$113 ;
+    f2_slot <= \$121 ;
   always @(posedge clk)
-    f2_in_pool <= \$115 ;
+    f2_in_pool <= \$123 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$123 ;
+    f2_err <= \$131 ;
   always @(posedge clk)
-    f2_never_granted <= \$128 ;
+    f2_never_granted <= \$134 ;
   always @(posedge clk)
-    f2_same_second <= \$150 ;
+    f2_same_second <= \$156 ;
   always @(posedge clk)
-    f2_same_third <= \$172 ;
+    f2_same_third <= \$178 ;
   always @(posedge clk)
-    f3_valid <= \$1320 ;
+    f3_valid <= \$1356 ;
   always @(posedge clk)
-    f3_go <= \$1321 ;
+    f3_go <= \$1357 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4094,31 +4167,31 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$173 ;
+    f3_in <= \$179 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1237 [12];
+    f3_hit_a2 <= \$1259 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$176 [6];
+    f3_a2_tag_ok <= \$182 [6];
   always @(posedge clk)
-    f3_hit_a3 <= \$1241 [12];
+    f3_hit_a3 <= \$1263 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$179 [6];
+    f3_a3_tag_ok <= \$185 [6];
   always @(posedge clk)
-    f3_older_tag <= \$180 ;
+    f3_older_tag <= \$186 ;
   always @(posedge clk)
-    f3_older_snap <= \$181 ;
+    f3_older_snap <= \$187 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$182 ;
+    f3_rel_f3 <= \$188 ;
   always @(posedge clk)
-    f3_quiet <= \$1322 ;
+    f3_quiet <= \$1358 ;
   always @(posedge clk)
-    f4_valid <= \$1323 ;
+    f4_valid <= \$1359 ;
   always @(posedge clk)
-    f4_go <= \$1324 ;
+    f4_go <= \$1360 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4132,61 +4205,61 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1245 [12];
+    f4_hit_a1 <= \$1267 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$200 ;
+    f4_rest_held <= \$206 ;
   always @(posedge clk)
-    f4_rest_tag <= \$214 ;
+    f4_rest_tag <= \$220 ;
   always @(posedge clk)
-    f4_rest_snap <= \$218 ;
+    f4_rest_snap <= \$224 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1325 ;
+    f4_by_a1 <= \$1361 ;
   always @(posedge clk)
-    f4_by_older <= \$1326 ;
+    f4_by_older <= \$1362 ;
   always @(posedge clk)
-    f4_by_mem <= \$1327 ;
+    f4_by_mem <= \$1363 ;
   always @(posedge clk)
-    f4_mem_ok <= \$246 ;
+    f4_mem_ok <= \$252 ;
   always @(posedge clk)
-    f2_flushed <= \$248 ;
+    f2_flushed <= \$254 ;
   always @(posedge clk)
-    f3_flushed <= \$251 ;
+    f3_flushed <= \$257 ;
   always @(posedge clk)
-    f4_live <= \$256 [0];
+    f4_live <= \$262 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1328 ;
+    f4_by_mem_live <= \$1364 ;
   always @(posedge clk)
-    f4_prev_released <= \$1329 ;
+    f4_prev_released <= \$1365 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$273 [12];
+    f4_taken_a4 <= \$279 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$276 [12];
+    f4_taken_a3 <= \$282 [12];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    samples_push <= \$1330 ;
+    samples_push <= \$1366 ;
   always @(posedge clk)
-    samples_queue_waddr <= \$1331 ;
+    samples_queue_waddr <= \$1367 ;
   always @(posedge clk)
-    samples_pushed <= \$1332 ;
+    samples_pushed <= \$1368 ;
   always @(posedge clk)
-    samples_popped <= \$1333 ;
+    samples_popped <= \$1369 ;
   always @(posedge clk)
-    samples_count <= \$1334 ;
+    samples_count <= \$1370 ;
   always @(posedge clk)
-    samples_at <= \$1335 ;
+    samples_at <= \$1371 ;
   always @(posedge clk)
-    samples_nonempty <= \$1336 ;
+    samples_nonempty <= \$1372 ;
   always @(posedge clk)
-    f5_valid <= \$1337 ;
+    f5_valid <= \$1373 ;
   always @(posedge clk)
-    f5_ok <= \$1338 ;
+    f5_ok <= \$1374 ;
   always @(posedge clk)
-    f5_err <= \$signal$240 ;
+    f5_err <= \$signal$239 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -4200,41 +4273,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$310 ;
+    f5_wparity <= \$332 ;
   always @(posedge clk)
-    a3_flip <= \$314 [12];
+    a3_flip <= \$336 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$315 ;
+    a3_released <= \$337 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$319 ;
+    a4_released <= \$341 ;
   always @(posedge clk)
-    a5_overwrite <= \$324 ;
+    a5_overwrite <= \$346 ;
   always @(posedge clk)
-    a6_valid <= \$1339 ;
+    a6_valid <= \$1375 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1340 ;
+    f6_valid <= \$1376 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1341 ;
+    x3_valid <= \$1377 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1342 ;
+    x4_valid <= \$1378 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1343 ;
+    x5_valid <= \$1379 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1344 ;
+    x6_valid <= \$1380 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4294,17 +4367,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1345 ;
+    busy_0 <= \$1381 ;
   always @(posedge clk)
-    busy_6 <= \$1346 ;
+    busy_6 <= \$1382 ;
   always @(posedge clk)
-    busy_12 <= \$1347 ;
+    busy_12 <= \$1383 ;
   always @(posedge clk)
-    busy_18 <= \$1348 ;
+    busy_18 <= \$1384 ;
   always @(posedge clk)
-    busy_24 <= \$1349 ;
+    busy_24 <= \$1385 ;
   always @(posedge clk)
-    busy_30 <= \$1350 ;
+    busy_30 <= \$1386 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ samples_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ samples_queue_r0_b0[11];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ samples_grant_r1_b0[1];
@@ -4331,638 +4404,638 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$auto$rtlil.cc:2739:Not$10  = ~ samples_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1270  = samples_queue_wen;
-    if (rst) begin
-      \$1270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1271  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$1271  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1272  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$1272  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1273  = samples_grant_wen;
-    if (rst) begin
-      \$1273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1274  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$1274  = { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1275  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$1275  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1276  = alloc_valid;
-    if (rst) begin
-      \$1276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1277  = a0_valid;
-    if (rst) begin
-      \$1277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1278  = \$9 ;
-    if (rst) begin
-      \$1278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1279  = flush_valid;
-    if (rst) begin
-      \$1279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1280  = \$11 ;
-    if (rst) begin
-      \$1280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1281  = x0_valid;
-    if (rst) begin
-      \$1281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1282  = x0_select;
-    if (rst) begin
-      \$1282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1283  = x1_valid;
-    if (rst) begin
-      \$1283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1284  = a1_valid;
-    if (rst) begin
-      \$1284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1285  = samples_seen;
-    if (\$18 ) begin
-      \$1285  = \$19 ;
-    end
-    if (rst) begin
-      \$1285  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1286  = samples_seen;
-    if (rst) begin
-      \$1286  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1287  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$1287  = \$20 ;
-    end else if (x1_select) begin
-      \$1287  = 11'h000;
-    end
-    if (rst) begin
-      \$1287  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1288  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$1288  = \$21 ;
-    end else if (x1_select) begin
-      \$1288  = 1'h1;
-    end
-    if (rst) begin
-      \$1288  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1289  = samples_head;
-    if (samples_pop) begin
-      \$1289  = \$24 [9:0];
-    end
-    if (x1_select) begin
-      \$1289  = samples_queue_waddr;
-    end
-    if (rst) begin
-      \$1289  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1290  = 1'h0;
-    if (rst) begin
-      \$1290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1291  = a2_valid;
-    if (rst) begin
-      \$1291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1292  = a2_ring;
-    if (rst) begin
-      \$1292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1293  = a3_valid;
-    if (rst) begin
-      \$1293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1294  = a4_valid;
-    if (rst) begin
-      \$1294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1295  = free_valid;
-    if (rst) begin
-      \$1295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1296  = f0_valid;
-    if (rst) begin
-      \$1296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1297  = \$87 ;
-    if (rst) begin
-      \$1297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1298  = \$88 ;
-    if (rst) begin
-      \$1298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1299  = \$89 ;
-    if (rst) begin
-      \$1299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1300  = \$90 ;
-    if (rst) begin
-      \$1300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1301  = \$91 ;
-    if (rst) begin
-      \$1301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1302  = \$92 ;
-    if (rst) begin
-      \$1302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1303  = \$93 ;
-    if (rst) begin
-      \$1303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1304  = \$94 ;
-    if (rst) begin
-      \$1304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1305  = \$95 ;
-    if (rst) begin
-      \$1305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1306  = \$96 ;
+    \$1306  = samples_grant_wen;
     if (rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1307  = \$97 ;
-    if (rst) begin
-      \$1307  = 1'h0;
+    \$1307  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1307  = { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1308  = \$98 ;
-    if (rst) begin
-      \$1308  = 1'h0;
+    \$1308  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1308  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1309  = \$99 ;
+    \$1309  = samples_queue_wen;
     if (rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1310  = \$100 ;
-    if (rst) begin
-      \$1310  = 1'h0;
+    \$1310  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1310  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1311  = \$101 ;
-    if (rst) begin
-      \$1311  = 1'h0;
+    \$1311  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1311  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1312  = \$102 ;
+    \$1312  = alloc_valid;
     if (rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1313  = \$103 ;
+    \$1313  = a0_valid;
     if (rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1314  = \$104 ;
+    \$1314  = \$9 ;
     if (rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1315  = \$105 ;
+    \$1315  = flush_valid;
     if (rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1316  = \$106 ;
+    \$1316  = \$11 ;
     if (rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1317  = \$107 ;
+    \$1317  = x0_valid;
     if (rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1318  = \$108 ;
+    \$1318  = x0_select;
     if (rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1319  = f1_valid;
+    \$1319  = x1_valid;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1320  = f2_valid;
+    \$1320  = a1_valid;
     if (rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1321  = \$signal$182 ;
+    \$1321  = samples_seen;
+    if (\$18 ) begin
+      \$1321  = \$19 ;
+    end
     if (rst) begin
-      \$1321  = 1'h0;
+      \$1321  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1322  = \$189 ;
+    \$1322  = samples_seen;
     if (rst) begin
-      \$1322  = 1'h0;
+      \$1322  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1323  = f3_valid;
+    \$1323  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$1323  = \$20 ;
+    end else if (x1_select) begin
+      \$1323  = 11'h000;
+    end
     if (rst) begin
-      \$1323  = 1'h0;
+      \$1323  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1324  = f3_go;
+    \$1324  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$1324  = \$21 ;
+    end else if (x1_select) begin
+      \$1324  = 1'h1;
+    end
     if (rst) begin
-      \$1324  = 1'h0;
+      \$1324  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1325  = \$223 ;
+    \$1325  = samples_head;
+    if (samples_pop) begin
+      \$1325  = \$24 [9:0];
+    end
+    if (x1_select) begin
+      \$1325  = samples_queue_waddr;
+    end
     if (rst) begin
-      \$1325  = 1'h0;
+      \$1325  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1326  = \$233 ;
+    \$1326  = 1'h0;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1327  = \$238 ;
+    \$1327  = a2_valid;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1328  = \$266 [0];
+    \$1328  = a2_ring;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1329  = \$270 ;
+    \$1329  = a3_valid;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1330  = samples_queue_wen;
+    \$1330  = a4_valid;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1331  = samples_queue_waddr;
-    if (samples_queue_wen) begin
-      \$1331  = \$279 [9:0];
-    end
+    \$1331  = free_valid;
     if (rst) begin
-      \$1331  = 10'h000;
+      \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1332  = samples_push;
-    if (x1_select) begin
-      \$1332  = 1'h0;
-    end
+    \$1332  = f0_valid;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1333  = samples_pop;
-    if (x1_select) begin
-      \$1333  = 1'h0;
-    end
+    \$1333  = \$95 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1334  = \$283 [10:0];
-    if (x1_select) begin
-      \$1334  = 11'h000;
-    end
+    \$1334  = \$96 ;
     if (rst) begin
-      \$1334  = 11'h000;
+      \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1335  = samples_at;
-    if (\$286 ) begin
-      \$1335 [0] = samples_at[0];
-      \$1335 [1] = samples_at[1];
-      \$1335 [2] = samples_at[2];
-    end
-    if (\$292 ) begin
-      \$1335 [0] = samples_at[1];
-      \$1335 [1] = samples_at[2];
-      \$1335 [2] = \$293 ;
-    end
-    if (\$299 ) begin
-      \$1335 [0] = 1'h0;
-      \$1335 [1] = samples_at[0];
-      \$1335 [2] = samples_at[1];
-    end
-    if (\$305 ) begin
-      \$1335 [0] = samples_at[0];
-      \$1335 [1] = samples_at[1];
-      \$1335 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$1335  = 3'h1;
-    end
+    \$1335  = \$97 ;
     if (rst) begin
-      \$1335  = 3'h1;
+      \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1336  = samples_nonempty;
-    if (\$286 ) begin
-      \$1336  = \$289 ;
-    end
-    if (\$292 ) begin
-      \$1336  = \$296 ;
-    end
-    if (\$299 ) begin
-      \$1336  = \$302 ;
-    end
-    if (\$305 ) begin
-      \$1336  = \$308 ;
-    end
-    if (x1_select) begin
-      \$1336  = 1'h0;
-    end
+    \$1336  = \$98 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1337  = f4_valid;
+    \$1337  = \$99 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1338  = \release ;
+    \$1338  = \$100 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1339  = a5_valid;
+    \$1339  = \$101 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1340  = f5_valid;
+    \$1340  = \$102 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1341  = x2_valid;
+    \$1341  = \$103 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1342  = x3_valid;
+    \$1342  = \$104 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1343  = x4_valid;
+    \$1343  = \$105 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1344  = x5_valid;
+    \$1344  = \$106 ;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1345  = \$325 ;
+    \$1345  = \$107 ;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1346  = \$326 ;
+    \$1346  = \$108 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1347  = \$327 ;
+    \$1347  = \$109 ;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1348  = \$328 ;
+    \$1348  = \$110 ;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1349  = \$329 ;
+    \$1349  = \$111 ;
     if (rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1350  = \$330 ;
+    \$1350  = \$112 ;
     if (rst) begin
       \$1350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1351  = \$113 ;
+    if (rst) begin
+      \$1351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1352  = \$114 ;
+    if (rst) begin
+      \$1352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1353  = \$115 ;
+    if (rst) begin
+      \$1353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1354  = \$116 ;
+    if (rst) begin
+      \$1354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1355  = f1_valid;
+    if (rst) begin
+      \$1355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1356  = f2_valid;
+    if (rst) begin
+      \$1356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1357  = \$signal$182 ;
+    if (rst) begin
+      \$1357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1358  = \$195 ;
+    if (rst) begin
+      \$1358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1359  = f3_valid;
+    if (rst) begin
+      \$1359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1360  = f3_go;
+    if (rst) begin
+      \$1360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1361  = \$229 ;
+    if (rst) begin
+      \$1361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1362  = \$239 ;
+    if (rst) begin
+      \$1362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1363  = \$244 ;
+    if (rst) begin
+      \$1363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1364  = \$272 [0];
+    if (rst) begin
+      \$1364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1365  = \$276 ;
+    if (rst) begin
+      \$1365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1366  = \$290 ;
+    if (rst) begin
+      \$1366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1367  = samples_queue_waddr;
+    if (\$298 ) begin
+      \$1367  = \$301 [9:0];
+    end
+    if (rst) begin
+      \$1367  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1368  = samples_push;
+    if (x1_select) begin
+      \$1368  = 1'h0;
+    end
+    if (rst) begin
+      \$1368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1369  = samples_pop;
+    if (x1_select) begin
+      \$1369  = 1'h0;
+    end
+    if (rst) begin
+      \$1369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1370  = \$305 [10:0];
+    if (x1_select) begin
+      \$1370  = 11'h000;
+    end
+    if (rst) begin
+      \$1370  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1371  = samples_at;
+    if (\$308 ) begin
+      \$1371 [0] = samples_at[0];
+      \$1371 [1] = samples_at[1];
+      \$1371 [2] = samples_at[2];
+    end
+    if (\$314 ) begin
+      \$1371 [0] = samples_at[1];
+      \$1371 [1] = samples_at[2];
+      \$1371 [2] = \$315 ;
+    end
+    if (\$321 ) begin
+      \$1371 [0] = 1'h0;
+      \$1371 [1] = samples_at[0];
+      \$1371 [2] = samples_at[1];
+    end
+    if (\$327 ) begin
+      \$1371 [0] = samples_at[0];
+      \$1371 [1] = samples_at[1];
+      \$1371 [2] = samples_at[2];
+    end
+    if (x1_select) begin
+      \$1371  = 3'h1;
+    end
+    if (rst) begin
+      \$1371  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1372  = samples_nonempty;
+    if (\$308 ) begin
+      \$1372  = \$311 ;
+    end
+    if (\$314 ) begin
+      \$1372  = \$318 ;
+    end
+    if (\$321 ) begin
+      \$1372  = \$324 ;
+    end
+    if (\$327 ) begin
+      \$1372  = \$330 ;
+    end
+    if (x1_select) begin
+      \$1372  = 1'h0;
+    end
+    if (rst) begin
+      \$1372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1373  = f4_valid;
+    if (rst) begin
+      \$1373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1374  = \release ;
+    if (rst) begin
+      \$1374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1375  = a5_valid;
+    if (rst) begin
+      \$1375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1376  = f5_valid;
+    if (rst) begin
+      \$1376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1377  = x2_valid;
+    if (rst) begin
+      \$1377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1378  = x3_valid;
+    if (rst) begin
+      \$1378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1379  = x4_valid;
+    if (rst) begin
+      \$1379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1380  = x5_valid;
+    if (rst) begin
+      \$1380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1381  = \$347 ;
+    if (rst) begin
+      \$1381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1382  = \$348 ;
+    if (rst) begin
+      \$1382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1383  = \$349 ;
+    if (rst) begin
+      \$1383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1384  = \$350 ;
+    if (rst) begin
+      \$1384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1385  = \$351 ;
+    if (rst) begin
+      \$1385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1386  = \$352 ;
+    if (rst) begin
+      \$1386  = 1'h0;
     end
   end
   always @* begin
@@ -4970,45 +5043,43 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1232  };
+          grant_addr = { 1'h0, \$1254  };
     endcase
   end
-  assign samples_grant_waddr = { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  };
-  assign samples_fresh_slot = \$331 [9:0];
-  assign samples_flushing = x1_select;
+  assign samples_grant_waddr = { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  };
+  assign samples_fresh_slot = \$353 [9:0];
   assign samples_tail = samples_queue_waddr;
-  assign \$signal  = { \$376 , \$372 , \$368 , \$364 , \$360 , \$356 , \$352 , \$348 , \$344 , \$340  };
-  assign next_next_tag = \$1228 [5:0];
-  assign \$signal$193  = \$1237 [12];
-  assign hit_a3 = \$1241 [12];
-  assign \$signal$212  = \$1245 [12];
-  assign samples_release = samples_queue_wen;
-  assign w__addr = samples_queue_w_addr;
-  assign w__en = samples_queue_w_en;
-  assign w__data = samples_queue_w_data;
-  assign r__addr = samples_head;
+  assign samples_flushing = x1_select;
+  assign \$signal  = { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  };
+  assign next_next_tag = \$1250 [5:0];
+  assign \$signal$193  = \$1259 [12];
+  assign hit_a3 = \$1263 [12];
+  assign \$signal$212  = \$1267 [12];
+  assign w__addr = samples_grant_w_addr;
+  assign w__en = samples_grant_w_en;
+  assign w__data = samples_grant_w_data;
+  assign r__addr = f1_samples_slot;
+  assign samples_grant_addr = f1_samples_slot;
+  assign \r__addr$305  = \$353 [9:0];
+  assign \samples_grant_addr$306  = \$353 [9:0];
+  assign samples_grant_data = samples_grant_r0_b0;
+  assign \samples_grant_data$308  = samples_grant_r1_b0;
+  assign \w__addr$309  = f4_slot;
+  assign samples_parity_waddr = f4_slot;
+  assign samples_parity_wen = \w__en$311 ;
+  assign samples_parity_wdata = \w__data$313 ;
+  assign \r__addr$315  = f1_samples_slot;
+  assign samples_parity_addr = f1_samples_slot;
+  assign \r__addr$317  = \$353 [9:0];
+  assign \samples_parity_addr$318  = \$353 [9:0];
+  assign samples_parity_data = samples_parity_r0_b0;
+  assign \samples_parity_data$320  = samples_parity_r1_b0;
+  assign \w__addr$321  = samples_queue_w_addr;
+  assign \w__en$322  = samples_queue_w_en;
+  assign \w__data$323  = samples_queue_w_data;
+  assign \r__addr$324  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$307  = samples_grant_w_addr;
-  assign \w__en$308  = samples_grant_w_en;
-  assign \w__data$309  = samples_grant_w_data;
-  assign \r__addr$310  = f1_samples_slot;
-  assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$312  = \$331 [9:0];
-  assign \samples_grant_addr$313  = \$331 [9:0];
-  assign samples_grant_data = samples_grant_r0_b0;
-  assign \samples_grant_data$315  = samples_grant_r1_b0;
-  assign \w__addr$316  = f4_slot;
-  assign samples_parity_waddr = f4_slot;
-  assign \w__en$318  = samples_queue_wen;
-  assign samples_parity_wen = samples_queue_wen;
-  assign samples_parity_wdata = \w__data$320 ;
-  assign \r__addr$322  = f1_samples_slot;
-  assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$324  = \$331 [9:0];
-  assign \samples_parity_addr$325  = \$331 [9:0];
-  assign samples_parity_data = samples_parity_r0_b0;
-  assign \samples_parity_data$327  = samples_parity_r1_b0;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -5035,193 +5106,194 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[38:33];
-  assign \samples_queue_wdata.slot  = samples_queue_wdata[9:0];
-  assign \samples_queue_wdata.snap  = samples_queue_wdata[10];
-  assign \samples_queue_wdata.tag  = samples_queue_wdata[16:11];
-  assign \samples_queue_r0_b0.slot  = samples_queue_r0_b0[9:0];
-  assign \samples_queue_r0_b0.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_r0_b0.tag  = samples_queue_r0_b0[16:11];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
   assign \samples_grant_wdata.tag  = samples_grant_wdata[6:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
   assign \samples_grant_r0_b0.tag  = samples_grant_r0_b0[6:1];
   assign \samples_grant_r1_b0.snap  = samples_grant_r1_b0[0];
   assign \samples_grant_r1_b0.tag  = samples_grant_r1_b0[6:1];
+  assign \samples_queue_wdata.slot  = samples_queue_wdata[9:0];
+  assign \samples_queue_wdata.snap  = samples_queue_wdata[10];
+  assign \samples_queue_wdata.tag  = samples_queue_wdata[16:11];
+  assign \samples_queue_r0_b0.slot  = samples_queue_r0_b0[9:0];
+  assign \samples_queue_r0_b0.snap  = samples_queue_r0_b0[10];
+  assign \samples_queue_r0_b0.tag  = samples_queue_r0_b0[16:11];
+  assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
+  assign \samples_grant_data$308.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$308.tag  = samples_grant_r1_b0[6:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data.tag  = samples_grant_r0_b0[6:1];
-  assign \samples_grant_data$315.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$315.tag  = samples_grant_r1_b0[6:1];
-  assign samples_queue_wdata[16:11] = \$1265 ;
-  assign samples_queue_wdata[10] = \$1264 ;
+  assign samples_queue_wdata[16:11] = \$1301 ;
+  assign samples_queue_wdata[10] = \$1293 ;
   assign samples_queue_wdata[9:0] = f4_slot;
   assign samples_grant_wdata[6:1] = \$signal$102 ;
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$13  = 4'h0;
-  assign \$41  = \$39 [11];
-  assign \$47  = \$45 [11];
-  assign \$49  = \$48 ;
-  assign \$338  = a3_sel_head;
-  assign \$342  = a3_sel_head;
-  assign \$346  = a3_sel_head;
-  assign \$350  = a3_sel_head;
-  assign \$354  = a3_sel_head;
-  assign \$358  = a3_sel_head;
-  assign \$362  = a3_sel_head;
-  assign \$366  = a3_sel_head;
-  assign \$370  = a3_sel_head;
-  assign \$374  = a3_sel_head;
-  assign \$84  = \$82 [32];
-  assign \$111  = 1'h0;
-  assign \$114  = f1_hit;
-  assign \$116  = f1_hit;
-  assign \$120  = \$119 ;
-  assign \$127  = 1'h1;
-  assign \$128  = \$126 ;
-  assign \$193  = f3_in;
-  assign \$202  = f3_in;
-  assign \$204  = f3_in;
-  assign \$206  = f3_in;
+  assign \$25  = 1'h0;
+  assign \$42  = \$40 [11];
+  assign \$48  = \$46 [11];
+  assign \$50  = \$49 ;
+  assign \$57  = \$56 ;
+  assign \$360  = a3_sel_head;
+  assign \$364  = a3_sel_head;
+  assign \$368  = a3_sel_head;
+  assign \$372  = a3_sel_head;
+  assign \$376  = a3_sel_head;
+  assign \$380  = a3_sel_head;
+  assign \$384  = a3_sel_head;
+  assign \$388  = a3_sel_head;
+  assign \$392  = a3_sel_head;
+  assign \$396  = a3_sel_head;
+  assign \$64  = a3_sel_head;
+  assign \$92  = \$90 [32];
+  assign \$119  = 1'h0;
+  assign \$122  = f1_hit;
+  assign \$124  = f1_hit;
+  assign \$128  = \$127 ;
+  assign \$199  = f3_in;
   assign \$208  = f3_in;
   assign \$210  = f3_in;
   assign \$212  = f3_in;
+  assign \$214  = f3_in;
   assign \$216  = f3_in;
-  assign \$240  = \$239 ;
-  assign \$248  = \$247 ;
-  assign \$250  = \$249 ;
-  assign \$291  = samples_popped;
-  assign \$297  = samples_pushed;
-  assign \$303  = samples_pushed;
-  assign \$304  = samples_popped;
-  assign \$317  = 1'h0;
-  assign \$378  = a3_sel_head;
-  assign \$382  = a3_sel_new;
-  assign \$383  = a3_sel_last;
-  assign \$384  = 1'h1;
-  assign \$385  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$387  = samples_grant_r1_b0[1];
-  assign \$423  = a3_sel_head;
-  assign \$424  = 1'h1;
-  assign \$425  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$427  = samples_queue_r0_b0[11];
-  assign \$463  = 1'h0;
-  assign \$464  = a3_sel_last;
-  assign \$465  = 1'h1;
-  assign \$466  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$468  = samples_grant_r1_b0[1];
-  assign \$503  = \$502 ;
-  assign \$504  = a3_sel_head;
-  assign \$505  = 1'h1;
-  assign \$506  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$508  = samples_queue_r0_b0[11];
-  assign \$544  = 1'h0;
-  assign \$545  = a3_sel_last;
-  assign \$546  = 1'h1;
-  assign \$547  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$549  = samples_grant_r1_b0[1];
-  assign \$584  = \$583 ;
-  assign \$585  = a3_sel_head;
-  assign \$586  = 1'h1;
-  assign \$587  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$589  = samples_queue_r0_b0[11];
-  assign \$625  = 1'h0;
-  assign \$626  = a3_sel_last;
-  assign \$627  = 1'h1;
-  assign \$628  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$630  = samples_grant_r1_b0[1];
-  assign \$665  = \$664 ;
-  assign \$666  = a3_sel_head;
-  assign \$667  = 1'h1;
-  assign \$668  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$670  = samples_queue_r0_b0[11];
-  assign \$706  = 1'h0;
-  assign \$707  = a3_sel_last;
-  assign \$708  = 1'h1;
-  assign \$709  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$711  = samples_grant_r1_b0[1];
-  assign \$746  = \$745 ;
-  assign \$747  = a3_sel_head;
-  assign \$748  = 1'h1;
-  assign \$749  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$751  = samples_queue_r0_b0[11];
-  assign \$787  = 1'h0;
-  assign \$788  = a3_sel_last;
-  assign \$789  = 1'h1;
-  assign \$790  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$792  = samples_grant_r1_b0[1];
-  assign \$827  = \$826 ;
-  assign \$828  = a3_sel_head;
-  assign \$829  = 1'h1;
-  assign \$830  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$832  = samples_queue_r0_b0[11];
-  assign \$873  = 1'h0;
-  assign \$874  = a3_sel_last;
-  assign \$875  = 1'h1;
-  assign \$876  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$878  = samples_grant_r1_b0[2];
-  assign \$902  = \$901 ;
-  assign \$903  = a3_sel_head;
-  assign \$904  = 1'h1;
-  assign \$905  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$907  = samples_queue_r0_b0[12];
-  assign \$932  = a3_sel_new;
-  assign \$933  = a3_sel_last;
-  assign \$934  = 1'h1;
-  assign \$935  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$937  = samples_grant_r1_b0[2];
-  assign \$962  = a3_sel_head;
-  assign \$963  = 1'h1;
-  assign \$964  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$966  = samples_queue_r0_b0[12];
-  assign \$991  = 1'h0;
-  assign \$992  = a3_sel_last;
-  assign \$993  = 1'h1;
-  assign \$994  = \$auto$rtlil.cc:2739:Not$34 ;
-  assign \$996  = samples_grant_r1_b0[2];
-  assign \$1020  = \$1019 ;
-  assign \$1021  = a3_sel_head;
-  assign \$1022  = 1'h1;
-  assign \$1023  = \$auto$rtlil.cc:2739:Not$36 ;
-  assign \$1025  = samples_queue_r0_b0[12];
-  assign \$1050  = 1'h0;
-  assign \$1051  = a3_sel_last;
-  assign \$1052  = 1'h1;
-  assign \$1053  = \$auto$rtlil.cc:2739:Not$38 ;
-  assign \$1055  = samples_grant_r1_b0[2];
-  assign \$1079  = \$1078 ;
-  assign \$1080  = a3_sel_head;
-  assign \$1081  = 1'h1;
-  assign \$1082  = \$auto$rtlil.cc:2739:Not$40 ;
-  assign \$1084  = samples_queue_r0_b0[12];
-  assign \$1109  = 1'h0;
-  assign \$1110  = a3_sel_last;
-  assign \$1111  = 1'h1;
-  assign \$1112  = \$auto$rtlil.cc:2739:Not$42 ;
-  assign \$1114  = samples_grant_r1_b0[2];
-  assign \$1138  = \$1137 ;
-  assign \$1139  = a3_sel_head;
-  assign \$1140  = 1'h1;
-  assign \$1141  = \$auto$rtlil.cc:2739:Not$44 ;
-  assign \$1143  = samples_queue_r0_b0[12];
-  assign \$1168  = 1'h0;
-  assign \$1169  = a3_sel_last;
-  assign \$1170  = 1'h1;
-  assign \$1171  = \$auto$rtlil.cc:2739:Not$46 ;
-  assign \$1173  = samples_grant_r1_b0[2];
-  assign \$1197  = \$1196 ;
-  assign \$1198  = a3_sel_head;
-  assign \$1199  = 1'h1;
-  assign \$1200  = \$auto$rtlil.cc:2739:Not$48 ;
-  assign \$1202  = samples_queue_r0_b0[12];
-  assign \$1231  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1232 [29:0] = { 5'h00, \$1231  };
-  assign \$1232 [30] = 1'h1;
+  assign \$218  = f3_in;
+  assign \$222  = f3_in;
+  assign \$246  = \$245 ;
+  assign \$254  = \$253 ;
+  assign \$256  = \$255 ;
+  assign \$313  = samples_popped;
+  assign \$319  = samples_pushed;
+  assign \$325  = samples_pushed;
+  assign \$326  = samples_popped;
+  assign \$339  = 1'h0;
+  assign \$400  = a3_sel_head;
+  assign \$404  = a3_sel_new;
+  assign \$405  = a3_sel_last;
+  assign \$406  = 1'h1;
+  assign \$407  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$409  = samples_grant_r1_b0[1];
+  assign \$445  = a3_sel_head;
+  assign \$446  = 1'h1;
+  assign \$447  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$449  = samples_queue_r0_b0[11];
+  assign \$485  = 1'h0;
+  assign \$486  = a3_sel_last;
+  assign \$487  = 1'h1;
+  assign \$488  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$490  = samples_grant_r1_b0[1];
+  assign \$525  = \$524 ;
+  assign \$526  = a3_sel_head;
+  assign \$527  = 1'h1;
+  assign \$528  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$530  = samples_queue_r0_b0[11];
+  assign \$566  = 1'h0;
+  assign \$567  = a3_sel_last;
+  assign \$568  = 1'h1;
+  assign \$569  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$571  = samples_grant_r1_b0[1];
+  assign \$606  = \$605 ;
+  assign \$607  = a3_sel_head;
+  assign \$608  = 1'h1;
+  assign \$609  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$611  = samples_queue_r0_b0[11];
+  assign \$647  = 1'h0;
+  assign \$648  = a3_sel_last;
+  assign \$649  = 1'h1;
+  assign \$650  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$652  = samples_grant_r1_b0[1];
+  assign \$687  = \$686 ;
+  assign \$688  = a3_sel_head;
+  assign \$689  = 1'h1;
+  assign \$690  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$692  = samples_queue_r0_b0[11];
+  assign \$728  = 1'h0;
+  assign \$729  = a3_sel_last;
+  assign \$730  = 1'h1;
+  assign \$731  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$733  = samples_grant_r1_b0[1];
+  assign \$768  = \$767 ;
+  assign \$769  = a3_sel_head;
+  assign \$770  = 1'h1;
+  assign \$771  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$773  = samples_queue_r0_b0[11];
+  assign \$809  = 1'h0;
+  assign \$810  = a3_sel_last;
+  assign \$811  = 1'h1;
+  assign \$812  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$814  = samples_grant_r1_b0[1];
+  assign \$849  = \$848 ;
+  assign \$850  = a3_sel_head;
+  assign \$851  = 1'h1;
+  assign \$852  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$854  = samples_queue_r0_b0[11];
+  assign \$895  = 1'h0;
+  assign \$896  = a3_sel_last;
+  assign \$897  = 1'h1;
+  assign \$898  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$900  = samples_grant_r1_b0[2];
+  assign \$924  = \$923 ;
+  assign \$925  = a3_sel_head;
+  assign \$926  = 1'h1;
+  assign \$927  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$929  = samples_queue_r0_b0[12];
+  assign \$954  = a3_sel_new;
+  assign \$955  = a3_sel_last;
+  assign \$956  = 1'h1;
+  assign \$957  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$959  = samples_grant_r1_b0[2];
+  assign \$984  = a3_sel_head;
+  assign \$985  = 1'h1;
+  assign \$986  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$988  = samples_queue_r0_b0[12];
+  assign \$1013  = 1'h0;
+  assign \$1014  = a3_sel_last;
+  assign \$1015  = 1'h1;
+  assign \$1016  = \$auto$rtlil.cc:2739:Not$34 ;
+  assign \$1018  = samples_grant_r1_b0[2];
+  assign \$1042  = \$1041 ;
+  assign \$1043  = a3_sel_head;
+  assign \$1044  = 1'h1;
+  assign \$1045  = \$auto$rtlil.cc:2739:Not$36 ;
+  assign \$1047  = samples_queue_r0_b0[12];
+  assign \$1072  = 1'h0;
+  assign \$1073  = a3_sel_last;
+  assign \$1074  = 1'h1;
+  assign \$1075  = \$auto$rtlil.cc:2739:Not$38 ;
+  assign \$1077  = samples_grant_r1_b0[2];
+  assign \$1101  = \$1100 ;
+  assign \$1102  = a3_sel_head;
+  assign \$1103  = 1'h1;
+  assign \$1104  = \$auto$rtlil.cc:2739:Not$40 ;
+  assign \$1106  = samples_queue_r0_b0[12];
+  assign \$1131  = 1'h0;
+  assign \$1132  = a3_sel_last;
+  assign \$1133  = 1'h1;
+  assign \$1134  = \$auto$rtlil.cc:2739:Not$42 ;
+  assign \$1136  = samples_grant_r1_b0[2];
+  assign \$1160  = \$1159 ;
+  assign \$1161  = a3_sel_head;
+  assign \$1162  = 1'h1;
+  assign \$1163  = \$auto$rtlil.cc:2739:Not$44 ;
+  assign \$1165  = samples_queue_r0_b0[12];
+  assign \$1190  = 1'h0;
+  assign \$1191  = a3_sel_last;
+  assign \$1192  = 1'h1;
+  assign \$1193  = \$auto$rtlil.cc:2739:Not$46 ;
+  assign \$1195  = samples_grant_r1_b0[2];
+  assign \$1219  = \$1218 ;
+  assign \$1220  = a3_sel_head;
+  assign \$1221  = 1'h1;
+  assign \$1222  = \$auto$rtlil.cc:2739:Not$48 ;
+  assign \$1224  = samples_queue_r0_b0[12];
+  assign \$1253  = { 7'h00, a4_slot, 8'h00 };
+  assign \$1254 [29:0] = { 5'h00, \$1253  };
+  assign \$1254 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403$0 , \port$2403$48 , rsp_freed_valid, \port$2406$0 , rsp_flushed_valid, \port$2418$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2446$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441$0 , \port$2441$48 , rsp_freed_valid, \port$2444$0 , rsp_flushed_valid, \port$2456$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2484$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [32:0] \$1 ;
@@ -6007,7 +6079,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   wire [12:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [11:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [32:0] \$9 ;
@@ -6123,16 +6195,16 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$2403$0 ;
-  wire [15:0] \port$2403$0 ;
-  input [15:0] \port$2403$48 ;
-  wire [15:0] \port$2403$48 ;
-  input [16:0] \port$2406$0 ;
-  wire [16:0] \port$2406$0 ;
-  input [15:0] \port$2418$0 ;
-  wire [15:0] \port$2418$0 ;
-  input [38:0] \port$2446$0 ;
-  wire [38:0] \port$2446$0 ;
+  input [15:0] \port$2441$0 ;
+  wire [15:0] \port$2441$0 ;
+  input [15:0] \port$2441$48 ;
+  wire [15:0] \port$2441$48 ;
+  input [16:0] \port$2444$0 ;
+  wire [16:0] \port$2444$0 ;
+  input [15:0] \port$2456$0 ;
+  wire [15:0] \port$2456$0 ;
+  input [38:0] \port$2484$0 ;
+  wire [38:0] \port$2484$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6729,12 +6801,12 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   assign \$620  = w2_oor >> w2_pool;
   assign \$621  = \$signal$152  & \$signal$153 ;
   assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$2446$0 [0];
+  assign \$623  = rsp_freed_valid & \port$2484$0 [0];
   assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$2406$0 [0];
+  assign \$625  = ~ \port$2444$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$2418$0 [0];
+  assign \$628  = ~ \port$2456$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
@@ -7061,49 +7133,49 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   always @(posedge clk)
     req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2406$0 [4:1];
+  assign \$2  = | \port$2444$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2406$0 [16] ? { 7'h00, \port$2406$0 [15] } : 8'hff;
+  assign \$4  = \port$2444$0 [16] ? { 7'h00, \port$2444$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$2418$0 [4:1];
+  assign \$6  = | \port$2456$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2418$0 [14:5], 47'h000000000000, \port$2418$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2418$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2403$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2403$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2403$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2406$0 [14:5], \port$2446$0 [32:1], 2'h0, \port$2446$0 [38:33], \$4 , 1'h0, \port$2446$0 [0], 3'h1, \port$2406$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2406$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2456$0 [14:5], 47'h000000000000, \port$2456$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2456$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2441$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2441$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2441$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2444$0 [14:5], \port$2484$0 [32:1], 2'h0, \port$2484$0 [38:33], \$4 , 1'h0, \port$2484$0 [0], 3'h1, \port$2444$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2444$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2418$0 [4:1];
+  assign \$14  = | \port$2456$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2418$0 [14:5], 47'h000000000000, \port$2418$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2418$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2403$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2403$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2403$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2456$0 [14:5], 47'h000000000000, \port$2456$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2456$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2441$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2441$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2441$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$2406$0 [4:1];
+  assign \$21  = | \port$2444$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2418$0 [4:1];
+  assign \$23  = | \port$2456$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2403$0 [0];
+  assign \$26  = ~ \port$2441$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2403$0 [4:1] != 1'h1;
+  assign \$28  = \port$2441$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2403$0 [4:1] == 1'h1;
+  assign \$31  = \port$2441$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2403$0 [0];
-  assign \$34  = ! \port$2403$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2441$0 [0];
+  assign \$34  = ! \port$2441$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2406$0 [0];
-  assign \$37  = ! \port$2406$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2444$0 [0];
+  assign \$37  = ! \port$2444$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2418$0 [0];
-  assign \$40  = ! \port$2418$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2456$0 [0];
+  assign \$40  = ! \port$2456$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2403$0 [4:1] == 1'h1;
+  assign \$42  = \port$2441$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2403$0 [5];
+  assign \$44  = ! \port$2441$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -7146,8 +7218,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   assign \$84  = samples_ev_flush ? { 12'h000, \$75  } : \$83 ;
   assign \$85  = ~ samples_ev_overwrite;
   assign \$86  = samples_ev_grant & \$85 ;
-  assign \$87  = | samples_in_use;
-  assign \$88  = ~ \$87 ;
+  assign \$87  = samples_in_use + 11'h7ff;
+  assign \$88  = ~ \$87 [11];
   assign \$89  = \$86  & \$88 ;
   assign \$90  = ~ samples_ev_overwrite;
   assign \$91  = samples_ev_grant & \$90 ;
@@ -7299,7 +7371,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$2403$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2403$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2403$0 [4:1] };
+    \$661  = { \$20 [31:0], 22'h000000, \port$2441$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2441$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2441$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
@@ -8074,7 +8146,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
       \$746  = \$444 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$2403$0 [0], \port$2403$0 [4:1], 2'h0, \port$2403$48 [5:0], 9'h000, \port$2403$0 [15:6] };
+      \$746  = { \port$2441$0 [0], \port$2441$0 [4:1], 2'h0, \port$2441$48 [5:0], 9'h000, \port$2441$0 [15:6] };
     end
     if (rst) begin
       \$746  = 32'd0;
@@ -8497,24 +8569,24 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
       \$797  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$2406$0 [4:1];
-  assign rsp_flushed_err = \port$2418$0 [4:1];
-  assign rsp_grant_err = \port$2403$0 [4:1];
-  assign rsp_grant_pool = \port$2403$0 [5];
-  assign rsp_grant_user = \port$2403$48 [15:6];
-  assign rsp_flushed_pool = \port$2418$0 [15];
-  assign rsp_flushed_user = \port$2418$0 [14:5];
-  assign rsp_freed_src = \port$2446$0 [0];
-  assign rsp_freed_in_pool = \port$2406$0 [16];
-  assign rsp_freed_pool = \port$2406$0 [15];
-  assign rsp_freed_tag = \port$2446$0 [38:33];
-  assign rsp_freed_addr = \port$2446$0 [32:1];
-  assign rsp_freed_user = \port$2406$0 [14:5];
-  assign rsp_grant_ok = \port$2403$0 [0];
-  assign rsp_freed_ok = \port$2406$0 [0];
-  assign rsp_flushed_ok = \port$2418$0 [0];
+  assign rsp_freed_err = \port$2444$0 [4:1];
+  assign rsp_flushed_err = \port$2456$0 [4:1];
+  assign rsp_grant_err = \port$2441$0 [4:1];
+  assign rsp_grant_pool = \port$2441$0 [5];
+  assign rsp_grant_user = \port$2441$48 [15:6];
+  assign rsp_flushed_pool = \port$2456$0 [15];
+  assign rsp_flushed_user = \port$2456$0 [14:5];
+  assign rsp_freed_src = \port$2484$0 [0];
+  assign rsp_freed_in_pool = \port$2444$0 [16];
+  assign rsp_freed_pool = \port$2444$0 [15];
+  assign rsp_freed_tag = \port$2484$0 [38:33];
+  assign rsp_freed_addr = \port$2484$0 [32:1];
+  assign rsp_freed_user = \port$2444$0 [14:5];
+  assign rsp_grant_ok = \port$2441$0 [0];
+  assign rsp_freed_ok = \port$2444$0 [0];
+  assign rsp_flushed_ok = \port$2456$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$2403$0 [0], \port$2403$0 [4:1], 2'h0, \port$2403$48 [5:0], 9'h000, \port$2403$0 [15:6] };
+  assign handle = { \port$2441$0 [0], \port$2441$0 [4:1], 2'h0, \port$2441$48 [5:0], 9'h000, \port$2441$0 [15:6] };
   assign log_bank0_k = \$636 [1:0];
   assign \$signature__addr$186  = \$signal$54 [4:2];
   assign \$signature__en$187  = 1'h1;
@@ -8528,13 +8600,14 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   assign \$signature__addr$201  = \$signal$52 ;
   assign \$signature__addr$204  = \$signal$54 [4:2];
   assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$2403$0 [15:6];
-  assign rsp_grant_tag = \port$2403$48 [5:0];
+  assign rsp_grant_slot = \port$2441$0 [15:6];
+  assign rsp_grant_tag = \port$2441$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$128 ;
   assign bus__r_err = \$signal$129 ;
   assign bus__w_err = \$signal$174 ;
+  assign \$590  = { 7'h00, \$signal$147 [18:0], 8'h00 };
   assign \$363  = 32'd0;
   assign \$365  = { 30'h00000000, \$364  };
   assign \$381  = 32'd0;
@@ -8549,5 +8622,4 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2403
   assign \$423  = \$419 ;
   assign \$425  = 32'd0;
   assign \$426  = \$424 ;
-  assign \$590  = { 7'h00, \$signal$147 [18:0], 8'h00 };
 endmodule

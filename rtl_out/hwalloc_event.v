@@ -360,11 +360,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1815$0 (\$11 [11:0]),
-    .\port$1815$44 (\$11 [57:44]),
-    .\port$1818$0 (\$12 ),
-    .\port$1830$0 (\$13 ),
-    .\port$1858$0 (\$14 ),
+    .\port$1853$0 (\$11 [11:0]),
+    .\port$1853$44 (\$11 [57:44]),
+    .\port$1856$0 (\$12 ),
+    .\port$1868$0 (\$13 ),
+    .\port$1896$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -838,31 +838,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [20:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [5:0] \$113 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [20:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [3:0] \$121 ;
-  wire [3:0] \$122 ;
-  wire [3:0] \$123 ;
-  wire [8:0] \$124 ;
+  wire [5:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [3:0] \$129 ;
   wire [3:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
+  wire [3:0] \$130 ;
+  wire [3:0] \$131 ;
+  wire [8:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -908,20 +908,20 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [3:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire [4:0] \$176 ;
-  wire [3:0] \$177 ;
-  wire [3:0] \$178 ;
-  wire [4:0] \$179 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire [3:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [3:0] \$181 ;
+  wire [4:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire [3:0] \$184 ;
+  wire [4:0] \$185 ;
+  wire [3:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -949,22 +949,22 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [3:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire [3:0] \$216 ;
-  wire [3:0] \$217 ;
-  wire [4:0] \$218 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
+  wire [3:0] \$222 ;
+  wire [3:0] \$223 ;
+  wire [4:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
@@ -980,51 +980,51 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [3:0] \$239 ;
+  wire \$239 ;
   wire [6:0] \$24 ;
-  wire [3:0] \$240 ;
-  wire [4:0] \$241 ;
+  wire \$240 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire [3:0] \$245 ;
+  wire [3:0] \$246 ;
+  wire [4:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [1:0] \$250 ;
-  wire [1:0] \$251 ;
-  wire [1:0] \$252 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
+  wire [1:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire [1:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [1:0] \$260 ;
-  wire [1:0] \$261 ;
-  wire [1:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [8:0] \$265 ;
-  wire \$266 ;
-  wire [7:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire [8:0] \$269 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire [1:0] \$266 ;
+  wire [1:0] \$267 ;
+  wire [1:0] \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
   wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire \$273 ;
-  wire [6:0] \$274 ;
-  wire [6:0] \$275 ;
-  wire \$276 ;
-  wire [6:0] \$277 ;
-  wire [6:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire [8:0] \$271 ;
+  wire \$272 ;
+  wire [7:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire [7:0] \$276 ;
+  wire [7:0] \$277 ;
+  wire [8:0] \$278 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
@@ -1036,31 +1036,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [3:0] \$29 ;
+  wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
+  wire [6:0] \$296 ;
+  wire [6:0] \$297 ;
   wire \$298 ;
-  wire \$299 ;
+  wire [6:0] \$299 ;
   wire \$3 ;
   wire [3:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire [6:0] \$300 ;
+  wire [8:0] \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [7:0] \$308 ;
-  wire [7:0] \$309 ;
-  wire \$31 ;
-  wire [8:0] \$310 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [3:0] \$31 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
@@ -1078,13 +1078,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire [6:0] \$327 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [5:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
+  wire \$33 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [8:0] \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
@@ -1092,7 +1092,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [3:0] \$34 ;
+  wire [5:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -1102,8 +1102,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
-  wire \$35 ;
+  wire [6:0] \$349 ;
+  wire [3:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -1147,7 +1147,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [8:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -1159,7 +1159,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [8:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -1214,7 +1214,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [8:0] \$45 ;
+  wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -1225,7 +1225,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire \$46 ;
+  wire [8:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -1299,12 +1299,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [3:0] \$526 ;
+  wire \$526 ;
   wire \$527 ;
-  wire [4:0] \$528 ;
+  wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire [4:0] \$530 ;
+  wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
@@ -1323,12 +1323,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
+  wire [3:0] \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire \$550 ;
+  wire [4:0] \$550 ;
   wire \$551 ;
-  wire \$552 ;
+  wire [4:0] \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
@@ -1336,7 +1336,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [5:0] \$56 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -1347,7 +1347,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [31:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -1358,7 +1358,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [5:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -1369,7 +1369,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [7:0] \$59 ;
+  wire [31:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -1381,7 +1381,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1392,7 +1392,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [8:0] \$61 ;
+  wire [7:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -1403,7 +1403,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire \$62 ;
+  wire [7:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -1414,7 +1414,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [7:0] \$63 ;
+  wire [8:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1424,130 +1424,130 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
-  wire [4:0] \$639 ;
-  wire [7:0] \$64 ;
-  wire [4:0] \$640 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire [20:0] \$643 ;
-  wire [31:0] \$644 ;
+  wire \$643 ;
+  wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [7:0] \$647 ;
-  wire [7:0] \$648 ;
-  wire [8:0] \$649 ;
-  wire [8:0] \$65 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire [7:0] \$65 ;
   wire \$650 ;
-  wire [7:0] \$651 ;
-  wire [7:0] \$652 ;
-  wire [8:0] \$653 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
   wire \$654 ;
-  wire [7:0] \$655 ;
-  wire [7:0] \$656 ;
-  wire [8:0] \$657 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire \$66 ;
+  wire [7:0] \$66 ;
   wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
+  wire [4:0] \$661 ;
+  wire [4:0] \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
-  wire [3:0] \$666 ;
+  wire [20:0] \$665 ;
+  wire [31:0] \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
-  wire [7:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
+  wire [7:0] \$669 ;
+  wire [8:0] \$67 ;
+  wire [7:0] \$670 ;
+  wire [8:0] \$671 ;
   wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
+  wire [7:0] \$673 ;
+  wire [7:0] \$674 ;
+  wire [8:0] \$675 ;
   wire \$676 ;
-  wire [3:0] \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [7:0] \$68 ;
+  wire [7:0] \$677 ;
+  wire [7:0] \$678 ;
+  wire [8:0] \$679 ;
+  wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  reg \$682 ;
-  reg [5:0] \$683 ;
-  reg [10:0] \$684 ;
-  reg \$685 ;
-  reg [5:0] \$686 ;
-  reg [4:0] \$687 ;
-  reg \$688 ;
-  reg \$689 ;
-  wire [8:0] \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg [6:0] \$697 ;
-  reg [6:0] \$698 ;
-  reg [6:0] \$699 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire [3:0] \$688 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg \$700 ;
-  reg [5:0] \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg \$708 ;
-  reg \$709 ;
-  wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg \$716 ;
-  reg \$717 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire [7:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire [3:0] \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
   reg \$718 ;
-  reg \$719 ;
+  reg [5:0] \$719 ;
   wire [7:0] \$72 ;
-  reg \$720 ;
+  reg [4:0] \$720 ;
   reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
+  reg [5:0] \$722 ;
+  reg [10:0] \$723 ;
   reg \$724 ;
   reg \$725 ;
   reg \$726 ;
   reg \$727 ;
   reg \$728 ;
   reg \$729 ;
-  wire [7:0] \$73 ;
+  wire [8:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
+  reg [6:0] \$733 ;
+  reg [6:0] \$734 ;
+  reg [6:0] \$735 ;
   reg \$736 ;
-  reg \$737 ;
+  reg [5:0] \$737 ;
   reg \$738 ;
   reg \$739 ;
-  wire [8:0] \$74 ;
+  wire \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
-  reg [5:0] \$743 ;
+  reg \$743 ;
   reg \$744 ;
   reg \$745 ;
-  reg [6:0] \$746 ;
-  reg [2:0] \$747 ;
+  reg \$746 ;
+  reg \$747 ;
   reg \$748 ;
   reg \$749 ;
-  wire [4:0] \$75 ;
+  wire [7:0] \$75 ;
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
@@ -1558,26 +1558,62 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire [4:0] \$76 ;
+  wire [7:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
-  wire \$77 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
+  wire [8:0] \$77 ;
+  reg \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg [5:0] \$779 ;
   wire \$78 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg [6:0] \$782 ;
+  reg [2:0] \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg \$798 ;
   wire \$8 ;
-  wire [33:0] \$80 ;
-  wire \$81 ;
-  wire [33:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire [7:0] \$80 ;
+  wire [7:0] \$81 ;
+  wire [8:0] \$82 ;
+  wire [4:0] \$83 ;
+  wire [4:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [33:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [33:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -1608,8 +1644,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$signal$182 ;
   wire \$signal$193 ;
   wire \$signal$212 ;
-  wire [3:0] \$signal$240 ;
-  wire \$signal$328 ;
+  wire [3:0] \$signal$239 ;
+  wire \$signal$327 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1723,13 +1759,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$313 ;
+  wire [5:0] \event_grant_addr$306 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$315 ;
-  wire \event_grant_data$315.snap ;
-  wire [3:0] \event_grant_data$315.tag ;
+  wire [4:0] \event_grant_data$308 ;
+  wire \event_grant_data$308.snap ;
+  wire [3:0] \event_grant_data$308.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -1751,11 +1787,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$325 ;
+  wire [5:0] \event_parity_addr$318 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$327 ;
+  wire \event_parity_data$320 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -1981,17 +2017,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [3:0] next_next_tag;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
+  wire [5:0] \r__addr$305 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$310 ;
-  wire [5:0] \r__addr$312 ;
+  wire [5:0] \r__addr$315 ;
+  wire [5:0] \r__addr$317 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$322 ;
   wire [5:0] \r__addr$324 ;
-  wire [10:0] r__data;
-  wire [4:0] \r__data$17 ;
-  wire [4:0] \r__data$19 ;
-  wire \r__data$21 ;
-  wire \r__data$23 ;
+  wire [4:0] r__data;
+  wire [4:0] \r__data$11 ;
+  wire \r__data$13 ;
+  wire \r__data$15 ;
+  wire [10:0] \r__data$23 ;
   wire rel_f2;
   wire \release ;
   input rst;
@@ -2000,19 +2036,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$307 ;
+  wire [5:0] \w__addr$309 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$316 ;
-  (* init = 11'h000 *)
-  wire [10:0] w__data;
+  wire [5:0] \w__addr$321 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$309 ;
-  wire \w__data$320 ;
+  wire [4:0] w__data;
+  wire \w__data$313 ;
+  (* init = 11'h000 *)
+  wire [10:0] \w__data$323 ;
   (* init = 1'h0 *)
   wire w__en;
+  wire \w__en$311 ;
   (* init = 1'h0 *)
-  wire \w__en$308 ;
-  wire \w__en$318 ;
+  wire \w__en$322 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -2046,25 +2082,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= event_grant[\$327 [5:0]];
+    _0_ <= event_grant[\$349 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
-  assign \r__data$19  = _0_;
-  assign \r__data$17  = _1_;
+  assign \r__data$11  = _0_;
+  assign r__data = _1_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge clk) begin
-    if (event_queue_wen)
-      event_parity[f4_slot] <= \w__data$320 ;
+    if (\w__en$311 )
+      event_parity[f4_slot] <= \w__data$313 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= event_parity[\$327 [5:0]];
+    _2_ <= event_parity[\$349 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
-  assign \r__data$23  = _2_;
-  assign \r__data$21  = _3_;
+  assign \r__data$15  = _2_;
+  assign \r__data$13  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [10:0] event_queue [63:0];
   always @(posedge clk) begin
@@ -2075,395 +2111,463 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk) begin
     _4_ <= event_queue[event_head];
   end
-  assign r__data = _4_;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = \$240  + 1'h1;
-  assign \$242  = \$238  & \$241 [4];
-  assign \$243  = x1_select & f1_hit;
-  assign \$245  = x1_select & f2_in;
-  assign \$247  = f2_flushed | \$246 ;
-  assign \$248  = x1_select | x0_select;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$251  = { 1'h0, \$249  } & \$250 ;
-  assign \$252  = { 1'h0, f3_in } & \$251 ;
-  assign \$253  = ~ rel_f2;
-  assign \$254  = f3_quiet & \$253 ;
-  assign \$255  = ~ \$657 [8];
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = \$256  ? f3_in : 1'h0;
-  assign \$258  = x1_select | x0_select;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$261  = { 1'h0, \$259  } & \$260 ;
-  assign \$262  = { 1'h0, \$257  } & \$261 ;
-  assign \$263  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$264  = ~ \$263 ;
-  assign \$265  = \$264  + 1'h1;
-  assign \$266  = \release  & \$265 [8];
-  assign \$267  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  + 1'h1;
-  assign \$270  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$271  = ~ \$270 ;
-  assign \$272  = \$271  + 1'h1;
-  assign \$273  = event_queue_waddr == 6'h3f;
-  assign \$274  = event_queue_waddr + 1'h1;
-  assign \$275  = \$273  ? 7'h00 : \$274 ;
-  assign \$276  = event_pushed == event_popped;
-  assign \$277  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$278  = \$276  ? 7'h00 : \$277 ;
-  assign \$279  = $signed({ 1'h0, event_count }) + $signed(\$278 );
-  assign \$280  = ! event_pushed;
-  assign \$281  = ! event_popped;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = event_pop ? event_at[1] : event_at[0];
-  assign \$284  = ~ \$283 ;
-  assign \$285  = event_push | \$284 ;
-  assign \$286  = ! event_pushed;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = event_count == 2'h3;
-  assign \$290  = event_pop ? event_at[2] : event_at[1];
-  assign \$291  = ~ \$290 ;
-  assign \$292  = event_push | \$291 ;
-  assign \$294  = ! event_popped;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = event_pop ? event_at[0] : 1'h0;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = event_push | \$297 ;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = event_pop ? event_at[1] : event_at[0];
-  assign \$303  = ~ \$302 ;
-  assign \$304  = event_push | \$303 ;
-  assign \$305  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \r__data$23  = _4_;
+  assign \$202  = \$198  & \$201 ;
+  assign \$203  = f3_hit_a3 | \$202 ;
+  assign \$204  = \$197  & \$203 ;
+  assign \$205  = f3_hit_a2 | \$204 ;
+  assign \$206  = \$196  & \$205 ;
+  assign \$207  = f3_hit_a2 | f3_hit_a3;
+  assign \$209  = \$208  & event_grant_r0_b0[1];
+  assign \$211  = \$210  & event_grant_r0_b0[2];
+  assign \$213  = \$212  & event_grant_r0_b0[3];
+  assign \$215  = \$214  & event_grant_r0_b0[4];
+  assign \$216  = \$207  ? f3_older_tag : { \$215 , \$213 , \$211 , \$209  };
+  assign \$217  = f3_hit_a2 | f3_hit_a3;
+  assign \$219  = \$218  & event_grant_r0_b0[0];
+  assign \$220  = \$217  ? f3_older_snap : \$219 ;
+  assign \$221  = f3_go & \$679 [8];
+  assign \$222  = a4_tag ^ f3_tag;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = \$223  + 1'h1;
+  assign \$225  = \$221  & \$224 [4];
+  assign \$226  = ~ f3_never_granted;
+  assign \$227  = f3_go & \$226 ;
+  assign \$228  = ~ \$679 [8];
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = ~ rel_f2;
+  assign \$231  = \$230  & f3_hit_a3;
+  assign \$232  = f3_hit_a2 | \$231 ;
+  assign \$233  = \$229  & \$232 ;
+  assign \$234  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = ~ rel_f2;
+  assign \$237  = f3_quiet & \$236 ;
+  assign \$238  = ~ \$679 [8];
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = \$239  ? f3_in : 1'h0;
+  assign \$241  = ~ f3_never_granted;
+  assign \$243  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$246  = ~ \$245 ;
+  assign \$247  = \$246  + 1'h1;
+  assign \$248  = \$244  & \$247 [4];
+  assign \$249  = x1_select & f1_hit;
+  assign \$251  = x1_select & f2_in;
+  assign \$253  = f2_flushed | \$252 ;
+  assign \$254  = x1_select | x0_select;
+  assign \$255  = ~ \$254 ;
+  assign \$256  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$257  = { 1'h0, \$255  } & \$256 ;
+  assign \$258  = { 1'h0, f3_in } & \$257 ;
+  assign \$259  = ~ rel_f2;
+  assign \$260  = f3_quiet & \$259 ;
+  assign \$261  = ~ \$679 [8];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$262  ? f3_in : 1'h0;
+  assign \$264  = x1_select | x0_select;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$267  = { 1'h0, \$265  } & \$266 ;
+  assign \$268  = { 1'h0, \$263  } & \$267 ;
+  assign \$269  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$270  = ~ \$269 ;
+  assign \$271  = \$270  + 1'h1;
+  assign \$272  = \release  & \$271 [8];
+  assign \$273  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  + 1'h1;
+  assign \$276  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$277  = ~ \$276 ;
+  assign \$278  = \$277  + 1'h1;
+  assign \$279  = ~ f4_prev_released;
+  assign \$280  = \$279  & f4_by_older;
+  assign \$281  = f4_by_a1 | \$280 ;
+  assign \$282  = f4_live & \$281 ;
+  assign \$283  = ~ f4_prev_released;
+  assign \$284  = \$283  & f4_by_mem_live;
+  assign \$285  = \$284  & f4_mem_ok;
+  assign \$286  = \$282  | \$285 ;
+  assign \$287  = ~ f4_prev_released;
+  assign \$288  = \$287  & f4_by_older;
+  assign \$289  = f4_by_a1 | \$288 ;
+  assign \$290  = f4_live & \$289 ;
+  assign \$291  = ~ f4_prev_released;
+  assign \$292  = \$291  & f4_by_mem_live;
+  assign \$293  = \$292  & f4_mem_ok;
+  assign \$294  = \$290  | \$293 ;
+  assign \$295  = event_queue_waddr == 6'h3f;
+  assign \$296  = event_queue_waddr + 1'h1;
+  assign \$297  = \$295  ? 7'h00 : \$296 ;
+  assign \$298  = event_pushed == event_popped;
+  assign \$299  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$300  = \$298  ? 7'h00 : \$299 ;
+  assign \$301  = $signed({ 1'h0, event_count }) + $signed(\$300 );
+  assign \$302  = ! event_pushed;
+  assign \$303  = ! event_popped;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = event_pop ? event_at[1] : event_at[0];
   assign \$306  = ~ \$305 ;
-  assign \$307  = f5_wrote & a2_ring;
-  assign \$308  = { \$307 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$309  = ~ \$308 ;
-  assign \$310  = \$309  + 1'h1;
-  assign \$311  = \release  & f4_taken_a2;
-  assign \$312  = a3_ring & a3_lapped;
-  assign \$314  = \release  & f4_taken_a3;
-  assign \$315  = a3_released | \$314 ;
-  assign \$316  = ~ a4_released;
-  assign \$317  = a4_prev_held & \$316 ;
-  assign \$318  = \release  & f4_taken_a4;
+  assign \$307  = event_push | \$306 ;
+  assign \$308  = ! event_pushed;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = event_count == 2'h3;
+  assign \$312  = event_pop ? event_at[2] : event_at[1];
+  assign \$313  = ~ \$312 ;
+  assign \$314  = event_push | \$313 ;
+  assign \$316  = ! event_popped;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = event_pop ? event_at[0] : 1'h0;
   assign \$319  = ~ \$318 ;
-  assign \$320  = \$317  & \$319 ;
-  assign \$321  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$322  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$323  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$324  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$325  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$326  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$327  = x1_select ? 7'h00 : event_fresh;
-  assign \$328  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$328 ;
-  assign \$329  = ~ x1_select;
-  assign \$330  = a1_select & \$329 ;
-  assign \$331  = ~ event_has_fresh;
-  assign \$332  = \$330  & \$331 ;
-  assign event_pop = \$332  & event_nonempty;
-  assign \$333  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$335  = \$334  & event_queue_r0_b0[0];
-  assign \$336  = \$333  | \$335 ;
-  assign \$337  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$339  = \$338  & event_queue_r0_b0[1];
-  assign \$340  = \$337  | \$339 ;
-  assign \$341  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$343  = \$342  & event_queue_r0_b0[2];
-  assign \$344  = \$341  | \$343 ;
-  assign \$345  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$347  = \$346  & event_queue_r0_b0[3];
-  assign \$348  = \$345  | \$347 ;
-  assign \$349  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$351  = \$350  & event_queue_r0_b0[4];
-  assign \$352  = \$349  | \$351 ;
-  assign \$353  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$355  = \$354  & event_queue_r0_b0[5];
-  assign \$356  = \$353  | \$355 ;
-  assign \$357  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$359  = \$358  & event_queue_r0_b0[6];
-  assign fetched_snap = \$357  | \$359 ;
-  assign \$360  = a3_fwd_ok & a3_hit_a1;
-  assign \$361  = a3_fwd_ok & a3_older_hit;
-  assign \$366  = ~ event_grant_r1_b0[1];
-  assign \$368  = event_grant_r1_b0[2] ^ \$367 ;
-  assign \$369  = ~ event_grant_r1_b0[1];
-  assign \$370  = ~ event_grant_r1_b0[2];
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = event_grant_r1_b0[3] ^ \$372 ;
-  assign \$374  = ~ event_grant_r1_b0[1];
-  assign \$375  = ~ event_grant_r1_b0[2];
-  assign \$376  = \$374  | \$375 ;
-  assign \$377  = ~ event_grant_r1_b0[3];
-  assign \$378  = \$376  | \$377 ;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = event_grant_r1_b0[4] ^ \$379 ;
-  assign \$381  = \$363  & \$365 ;
-  assign \$382  = \$362  | \$381 ;
-  assign \$386  = ~ event_queue_r0_b0[7];
-  assign \$388  = event_queue_r0_b0[8] ^ \$387 ;
-  assign \$389  = ~ event_queue_r0_b0[7];
-  assign \$390  = ~ event_queue_r0_b0[8];
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = event_queue_r0_b0[9] ^ \$392 ;
-  assign \$394  = ~ event_queue_r0_b0[7];
-  assign \$395  = ~ event_queue_r0_b0[8];
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = ~ event_queue_r0_b0[9];
+  assign \$320  = event_push | \$319 ;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = event_pop ? event_at[1] : event_at[0];
+  assign \$325  = ~ \$324 ;
+  assign \$326  = event_push | \$325 ;
+  assign \$327  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = f5_wrote & a2_ring;
+  assign \$330  = { \$329 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  + 1'h1;
+  assign \$333  = \release  & f4_taken_a2;
+  assign \$334  = a3_ring & a3_lapped;
+  assign \$336  = \release  & f4_taken_a3;
+  assign \$337  = a3_released | \$336 ;
+  assign \$338  = ~ a4_released;
+  assign \$339  = a4_prev_held & \$338 ;
+  assign \$340  = \release  & f4_taken_a4;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$339  & \$341 ;
+  assign \$343  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$344  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$345  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$346  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$347  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$348  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$349  = x1_select ? 7'h00 : event_fresh;
+  assign \$350  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$350 ;
+  assign \$351  = ~ x1_select;
+  assign \$352  = a1_select & \$351 ;
+  assign \$353  = ~ event_has_fresh;
+  assign \$354  = \$352  & \$353 ;
+  assign event_pop = \$354  & event_nonempty;
+  assign \$355  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$357  = \$356  & event_queue_r0_b0[0];
+  assign \$358  = \$355  | \$357 ;
+  assign \$359  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$361  = \$360  & event_queue_r0_b0[1];
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$365  = \$364  & event_queue_r0_b0[2];
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$369  = \$368  & event_queue_r0_b0[3];
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$373  = \$372  & event_queue_r0_b0[4];
+  assign \$374  = \$371  | \$373 ;
+  assign \$375  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$377  = \$376  & event_queue_r0_b0[5];
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$381  = \$380  & event_queue_r0_b0[6];
+  assign fetched_snap = \$379  | \$381 ;
+  assign \$382  = a3_fwd_ok & a3_hit_a1;
+  assign \$383  = a3_fwd_ok & a3_older_hit;
+  assign \$388  = ~ event_grant_r1_b0[1];
+  assign \$390  = event_grant_r1_b0[2] ^ \$389 ;
+  assign \$391  = ~ event_grant_r1_b0[1];
+  assign \$392  = ~ event_grant_r1_b0[2];
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = event_grant_r1_b0[3] ^ \$394 ;
+  assign \$396  = ~ event_grant_r1_b0[1];
+  assign \$397  = ~ event_grant_r1_b0[2];
   assign \$398  = \$396  | \$397 ;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = event_queue_r0_b0[10] ^ \$399 ;
-  assign \$401  = \$383  & \$385 ;
-  assign \$402  = \$382  | \$401 ;
-  assign \$407  = ~ event_grant_r1_b0[1];
-  assign \$409  = event_grant_r1_b0[2] ^ \$408 ;
-  assign \$410  = ~ event_grant_r1_b0[1];
-  assign \$411  = ~ event_grant_r1_b0[2];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = event_grant_r1_b0[3] ^ \$413 ;
-  assign \$415  = ~ event_grant_r1_b0[1];
-  assign \$416  = ~ event_grant_r1_b0[2];
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = ~ event_grant_r1_b0[3];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = event_grant_r1_b0[4] ^ \$420 ;
-  assign \$422  = \$404  & \$409 ;
-  assign \$427  = ~ event_queue_r0_b0[7];
-  assign \$429  = event_queue_r0_b0[8] ^ \$428 ;
-  assign \$430  = ~ event_queue_r0_b0[7];
-  assign \$431  = ~ event_queue_r0_b0[8];
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = event_queue_r0_b0[9] ^ \$433 ;
-  assign \$435  = ~ event_queue_r0_b0[7];
-  assign \$436  = ~ event_queue_r0_b0[8];
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = ~ event_queue_r0_b0[9];
+  assign \$399  = ~ event_grant_r1_b0[3];
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = event_grant_r1_b0[4] ^ \$401 ;
+  assign \$403  = \$385  & \$387 ;
+  assign \$404  = \$384  | \$403 ;
+  assign \$408  = ~ event_queue_r0_b0[7];
+  assign \$410  = event_queue_r0_b0[8] ^ \$409 ;
+  assign \$411  = ~ event_queue_r0_b0[7];
+  assign \$412  = ~ event_queue_r0_b0[8];
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = event_queue_r0_b0[9] ^ \$414 ;
+  assign \$416  = ~ event_queue_r0_b0[7];
+  assign \$417  = ~ event_queue_r0_b0[8];
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = ~ event_queue_r0_b0[9];
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = event_queue_r0_b0[10] ^ \$421 ;
+  assign \$423  = \$405  & \$407 ;
+  assign \$424  = \$404  | \$423 ;
+  assign \$429  = ~ event_grant_r1_b0[1];
+  assign \$431  = event_grant_r1_b0[2] ^ \$430 ;
+  assign \$432  = ~ event_grant_r1_b0[1];
+  assign \$433  = ~ event_grant_r1_b0[2];
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = event_grant_r1_b0[3] ^ \$435 ;
+  assign \$437  = ~ event_grant_r1_b0[1];
+  assign \$438  = ~ event_grant_r1_b0[2];
   assign \$439  = \$437  | \$438 ;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = event_queue_r0_b0[10] ^ \$440 ;
-  assign \$442  = \$424  & \$429 ;
-  assign \$443  = \$423  | \$442 ;
-  assign \$448  = ~ event_grant_r1_b0[1];
-  assign \$450  = event_grant_r1_b0[2] ^ \$449 ;
-  assign \$451  = ~ event_grant_r1_b0[1];
-  assign \$452  = ~ event_grant_r1_b0[2];
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = event_grant_r1_b0[3] ^ \$454 ;
-  assign \$456  = ~ event_grant_r1_b0[1];
-  assign \$457  = ~ event_grant_r1_b0[2];
-  assign \$458  = \$456  | \$457 ;
-  assign \$459  = ~ event_grant_r1_b0[3];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = event_grant_r1_b0[4] ^ \$461 ;
-  assign \$463  = \$445  & \$455 ;
-  assign \$468  = ~ event_queue_r0_b0[7];
-  assign \$470  = event_queue_r0_b0[8] ^ \$469 ;
-  assign \$471  = ~ event_queue_r0_b0[7];
-  assign \$472  = ~ event_queue_r0_b0[8];
-  assign \$473  = \$471  | \$472 ;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = event_queue_r0_b0[9] ^ \$474 ;
-  assign \$476  = ~ event_queue_r0_b0[7];
-  assign \$477  = ~ event_queue_r0_b0[8];
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = ~ event_queue_r0_b0[9];
+  assign \$440  = ~ event_grant_r1_b0[3];
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = event_grant_r1_b0[4] ^ \$442 ;
+  assign \$444  = \$426  & \$431 ;
+  assign \$449  = ~ event_queue_r0_b0[7];
+  assign \$451  = event_queue_r0_b0[8] ^ \$450 ;
+  assign \$452  = ~ event_queue_r0_b0[7];
+  assign \$453  = ~ event_queue_r0_b0[8];
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = event_queue_r0_b0[9] ^ \$455 ;
+  assign \$457  = ~ event_queue_r0_b0[7];
+  assign \$458  = ~ event_queue_r0_b0[8];
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = ~ event_queue_r0_b0[9];
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = event_queue_r0_b0[10] ^ \$462 ;
+  assign \$464  = \$446  & \$451 ;
+  assign \$465  = \$445  | \$464 ;
+  assign \$470  = ~ event_grant_r1_b0[1];
+  assign \$472  = event_grant_r1_b0[2] ^ \$471 ;
+  assign \$473  = ~ event_grant_r1_b0[1];
+  assign \$474  = ~ event_grant_r1_b0[2];
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = event_grant_r1_b0[3] ^ \$476 ;
+  assign \$478  = ~ event_grant_r1_b0[1];
+  assign \$479  = ~ event_grant_r1_b0[2];
   assign \$480  = \$478  | \$479 ;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = event_queue_r0_b0[10] ^ \$481 ;
-  assign \$483  = \$465  & \$475 ;
-  assign \$484  = \$464  | \$483 ;
-  assign \$489  = ~ event_grant_r1_b0[1];
-  assign \$491  = event_grant_r1_b0[2] ^ \$490 ;
-  assign \$492  = ~ event_grant_r1_b0[1];
-  assign \$493  = ~ event_grant_r1_b0[2];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = event_grant_r1_b0[3] ^ \$495 ;
-  assign \$497  = ~ event_grant_r1_b0[1];
-  assign \$498  = ~ event_grant_r1_b0[2];
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = ~ event_grant_r1_b0[3];
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = event_grant_r1_b0[4] ^ \$502 ;
-  assign \$504  = \$486  & \$503 ;
-  assign \$509  = ~ event_queue_r0_b0[7];
-  assign \$511  = event_queue_r0_b0[8] ^ \$510 ;
-  assign \$512  = ~ event_queue_r0_b0[7];
-  assign \$513  = ~ event_queue_r0_b0[8];
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = event_queue_r0_b0[9] ^ \$515 ;
-  assign \$517  = ~ event_queue_r0_b0[7];
-  assign \$518  = ~ event_queue_r0_b0[8];
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = ~ event_queue_r0_b0[9];
+  assign \$481  = ~ event_grant_r1_b0[3];
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = event_grant_r1_b0[4] ^ \$483 ;
+  assign \$485  = \$467  & \$477 ;
+  assign \$490  = ~ event_queue_r0_b0[7];
+  assign \$492  = event_queue_r0_b0[8] ^ \$491 ;
+  assign \$493  = ~ event_queue_r0_b0[7];
+  assign \$494  = ~ event_queue_r0_b0[8];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = event_queue_r0_b0[9] ^ \$496 ;
+  assign \$498  = ~ event_queue_r0_b0[7];
+  assign \$499  = ~ event_queue_r0_b0[8];
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = ~ event_queue_r0_b0[9];
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = event_queue_r0_b0[10] ^ \$503 ;
+  assign \$505  = \$487  & \$497 ;
+  assign \$506  = \$486  | \$505 ;
+  assign \$511  = ~ event_grant_r1_b0[1];
+  assign \$513  = event_grant_r1_b0[2] ^ \$512 ;
+  assign \$514  = ~ event_grant_r1_b0[1];
+  assign \$515  = ~ event_grant_r1_b0[2];
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = event_grant_r1_b0[3] ^ \$517 ;
+  assign \$519  = ~ event_grant_r1_b0[1];
+  assign \$520  = ~ event_grant_r1_b0[2];
   assign \$521  = \$519  | \$520 ;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = event_queue_r0_b0[10] ^ \$522 ;
-  assign \$524  = \$506  & \$523 ;
-  assign \$525  = \$505  | \$524 ;
-  assign \$526  = \$361  ? a3_older_next : { \$525 , \$484 , \$443 , \$402  };
-  assign \$signal$102  = \$360  ? a4_tag_next : \$526 ;
-  assign \$527  = a3_fwd_ok & a3_hit_a1;
-  assign \$528  = a4_tag_next + 1'h1;
-  assign \$529  = a3_fwd_ok & a3_older_hit;
-  assign \$530  = a3_older_next + 1'h1;
-  assign \$535  = ~ event_grant_r1_b0[2];
-  assign \$537  = event_grant_r1_b0[3] ^ \$536 ;
-  assign \$538  = ~ event_grant_r1_b0[2];
-  assign \$539  = ~ event_grant_r1_b0[3];
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = event_grant_r1_b0[4] ^ \$541 ;
-  assign \$543  = \$532  & event_grant_r1_b0[1];
-  assign \$548  = ~ event_queue_r0_b0[8];
-  assign \$550  = event_queue_r0_b0[9] ^ \$549 ;
-  assign \$551  = ~ event_queue_r0_b0[8];
-  assign \$552  = ~ event_queue_r0_b0[9];
-  assign \$553  = \$551  | \$552 ;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = event_queue_r0_b0[10] ^ \$554 ;
-  assign \$556  = \$545  & event_queue_r0_b0[7];
-  assign \$557  = \$544  | \$556 ;
-  assign \$562  = ~ event_grant_r1_b0[2];
-  assign \$564  = event_grant_r1_b0[3] ^ \$563 ;
-  assign \$565  = ~ event_grant_r1_b0[2];
-  assign \$566  = ~ event_grant_r1_b0[3];
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = event_grant_r1_b0[4] ^ \$568 ;
-  assign \$570  = \$559  & \$561 ;
-  assign \$571  = \$558  | \$570 ;
-  assign \$575  = ~ event_queue_r0_b0[8];
-  assign \$577  = event_queue_r0_b0[9] ^ \$576 ;
-  assign \$578  = ~ event_queue_r0_b0[8];
-  assign \$579  = ~ event_queue_r0_b0[9];
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = event_queue_r0_b0[10] ^ \$581 ;
-  assign \$583  = \$572  & \$574 ;
-  assign \$584  = \$571  | \$583 ;
-  assign \$589  = ~ event_grant_r1_b0[2];
-  assign \$591  = event_grant_r1_b0[3] ^ \$590 ;
-  assign \$592  = ~ event_grant_r1_b0[2];
-  assign \$593  = ~ event_grant_r1_b0[3];
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = ~ \$594 ;
-  assign \$596  = event_grant_r1_b0[4] ^ \$595 ;
-  assign \$597  = \$586  & \$591 ;
-  assign \$602  = ~ event_queue_r0_b0[8];
-  assign \$604  = event_queue_r0_b0[9] ^ \$603 ;
-  assign \$605  = ~ event_queue_r0_b0[8];
-  assign \$606  = ~ event_queue_r0_b0[9];
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = event_queue_r0_b0[10] ^ \$608 ;
-  assign \$610  = \$599  & \$604 ;
-  assign \$611  = \$598  | \$610 ;
-  assign \$616  = ~ event_grant_r1_b0[2];
-  assign \$618  = event_grant_r1_b0[3] ^ \$617 ;
-  assign \$619  = ~ event_grant_r1_b0[2];
-  assign \$620  = ~ event_grant_r1_b0[3];
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = event_grant_r1_b0[4] ^ \$622 ;
-  assign \$624  = \$613  & \$623 ;
-  assign \$629  = ~ event_queue_r0_b0[8];
-  assign \$631  = event_queue_r0_b0[9] ^ \$630 ;
-  assign \$632  = ~ event_queue_r0_b0[8];
-  assign \$633  = ~ event_queue_r0_b0[9];
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = event_queue_r0_b0[10] ^ \$635 ;
-  assign \$637  = \$626  & \$636 ;
-  assign \$638  = \$625  | \$637 ;
-  assign \$639  = \$529  ? \$530  : { 1'h0, \$638 , \$611 , \$584 , \$557  };
-  assign \$640  = \$527  ? \$528  : \$639 ;
-  assign \$641  = a3_valid & a3_ok;
-  assign \$642  = ! a3_pool;
-  assign event_grant_wen = \$641  & \$642 ;
-  assign \$645  = ! f2_err;
-  assign \$signal$182  = f2_valid & \$645 ;
-  assign \$646  = a4_valid & a4_ok;
-  assign \$647  = { \$646 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$648  = ~ \$647 ;
-  assign \$649  = \$648  + 1'h1;
-  assign \$650  = a5_valid & a5_ok;
-  assign \$651  = { \$650 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$652  = ~ \$651 ;
-  assign \$653  = \$652  + 1'h1;
-  assign \$654  = a4_valid & a4_ok;
-  assign \$655  = { \$654 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$656  = ~ \$655 ;
-  assign \$657  = \$656  + 1'h1;
+  assign \$522  = ~ event_grant_r1_b0[3];
+  assign \$523  = \$521  | \$522 ;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = event_grant_r1_b0[4] ^ \$524 ;
+  assign \$526  = \$508  & \$525 ;
+  assign \$531  = ~ event_queue_r0_b0[7];
+  assign \$533  = event_queue_r0_b0[8] ^ \$532 ;
+  assign \$534  = ~ event_queue_r0_b0[7];
+  assign \$535  = ~ event_queue_r0_b0[8];
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = event_queue_r0_b0[9] ^ \$537 ;
+  assign \$539  = ~ event_queue_r0_b0[7];
+  assign \$540  = ~ event_queue_r0_b0[8];
+  assign \$541  = \$539  | \$540 ;
+  assign \$542  = ~ event_queue_r0_b0[9];
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = event_queue_r0_b0[10] ^ \$544 ;
+  assign \$546  = \$528  & \$545 ;
+  assign \$547  = \$527  | \$546 ;
+  assign \$548  = \$383  ? a3_older_next : { \$547 , \$506 , \$465 , \$424  };
+  assign \$signal$102  = \$382  ? a4_tag_next : \$548 ;
+  assign \$549  = a3_fwd_ok & a3_hit_a1;
+  assign \$550  = a4_tag_next + 1'h1;
+  assign \$551  = a3_fwd_ok & a3_older_hit;
+  assign \$552  = a3_older_next + 1'h1;
+  assign \$557  = ~ event_grant_r1_b0[2];
+  assign \$559  = event_grant_r1_b0[3] ^ \$558 ;
+  assign \$560  = ~ event_grant_r1_b0[2];
+  assign \$561  = ~ event_grant_r1_b0[3];
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = event_grant_r1_b0[4] ^ \$563 ;
+  assign \$565  = \$554  & event_grant_r1_b0[1];
+  assign \$570  = ~ event_queue_r0_b0[8];
+  assign \$572  = event_queue_r0_b0[9] ^ \$571 ;
+  assign \$573  = ~ event_queue_r0_b0[8];
+  assign \$574  = ~ event_queue_r0_b0[9];
+  assign \$575  = \$573  | \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = event_queue_r0_b0[10] ^ \$576 ;
+  assign \$578  = \$567  & event_queue_r0_b0[7];
+  assign \$579  = \$566  | \$578 ;
+  assign \$584  = ~ event_grant_r1_b0[2];
+  assign \$586  = event_grant_r1_b0[3] ^ \$585 ;
+  assign \$587  = ~ event_grant_r1_b0[2];
+  assign \$588  = ~ event_grant_r1_b0[3];
+  assign \$589  = \$587  | \$588 ;
+  assign \$590  = ~ \$589 ;
+  assign \$591  = event_grant_r1_b0[4] ^ \$590 ;
+  assign \$592  = \$581  & \$583 ;
+  assign \$593  = \$580  | \$592 ;
+  assign \$597  = ~ event_queue_r0_b0[8];
+  assign \$599  = event_queue_r0_b0[9] ^ \$598 ;
+  assign \$600  = ~ event_queue_r0_b0[8];
+  assign \$601  = ~ event_queue_r0_b0[9];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = event_queue_r0_b0[10] ^ \$603 ;
+  assign \$605  = \$594  & \$596 ;
+  assign \$606  = \$593  | \$605 ;
+  assign \$611  = ~ event_grant_r1_b0[2];
+  assign \$613  = event_grant_r1_b0[3] ^ \$612 ;
+  assign \$614  = ~ event_grant_r1_b0[2];
+  assign \$615  = ~ event_grant_r1_b0[3];
+  assign \$616  = \$614  | \$615 ;
+  assign \$617  = ~ \$616 ;
+  assign \$618  = event_grant_r1_b0[4] ^ \$617 ;
+  assign \$619  = \$608  & \$613 ;
+  assign \$624  = ~ event_queue_r0_b0[8];
+  assign \$626  = event_queue_r0_b0[9] ^ \$625 ;
+  assign \$627  = ~ event_queue_r0_b0[8];
+  assign \$628  = ~ event_queue_r0_b0[9];
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = ~ \$629 ;
+  assign \$631  = event_queue_r0_b0[10] ^ \$630 ;
+  assign \$632  = \$621  & \$626 ;
+  assign \$633  = \$620  | \$632 ;
+  assign \$638  = ~ event_grant_r1_b0[2];
+  assign \$640  = event_grant_r1_b0[3] ^ \$639 ;
+  assign \$641  = ~ event_grant_r1_b0[2];
+  assign \$642  = ~ event_grant_r1_b0[3];
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = event_grant_r1_b0[4] ^ \$644 ;
+  assign \$646  = \$635  & \$645 ;
+  assign \$651  = ~ event_queue_r0_b0[8];
+  assign \$653  = event_queue_r0_b0[9] ^ \$652 ;
+  assign \$654  = ~ event_queue_r0_b0[8];
+  assign \$655  = ~ event_queue_r0_b0[9];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = event_queue_r0_b0[10] ^ \$657 ;
+  assign \$659  = \$648  & \$658 ;
+  assign \$660  = \$647  | \$659 ;
+  assign \$661  = \$551  ? \$552  : { 1'h0, \$660 , \$633 , \$606 , \$579  };
+  assign \$662  = \$549  ? \$550  : \$661 ;
+  assign \$663  = a3_valid & a3_ok;
+  assign \$664  = ! a3_pool;
+  assign event_grant_wen = \$663  & \$664 ;
+  assign \$667  = ! f2_err;
+  assign \$signal$182  = f2_valid & \$667 ;
+  assign \$668  = a4_valid & a4_ok;
+  assign \$669  = { \$668 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$670  = ~ \$669 ;
+  assign \$671  = \$670  + 1'h1;
+  assign \$672  = a5_valid & a5_ok;
+  assign \$673  = { \$672 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$674  = ~ \$673 ;
+  assign \$675  = \$674  + 1'h1;
+  assign \$676  = a4_valid & a4_ok;
+  assign \$677  = { \$676 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$678  = ~ \$677 ;
+  assign \$679  = \$678  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$658  = ~ f4_prev_released;
-  assign \$659  = \$658  & f4_rest_held;
-  assign \$signal$328  = f4_hit_a1 | \$659 ;
-  assign \$660  = ~ f4_prev_released;
-  assign \$661  = f4_by_mem & f4_mem_ok;
-  assign \$662  = f4_by_older | \$661 ;
-  assign \$663  = \$660  & \$662 ;
-  assign \release  = f4_by_a1 | \$663 ;
-  assign \$664  = ~ f4_go;
-  assign \$665  = ~ \$signal$328 ;
-  assign \$666  = \$signal$328  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$666  : f4_err;
-  assign \$signal$240  = \release  ? 4'h0 : unreleased_err;
-  assign \$667  = ~ f4_prev_released;
-  assign \$668  = \$667  & f4_by_older;
-  assign \$669  = f4_by_a1 | \$668 ;
-  assign \$670  = f4_live & \$669 ;
-  assign \$671  = ~ f4_prev_released;
-  assign \$672  = \$671  & f4_by_mem_live;
-  assign \$673  = \$672  & f4_mem_ok;
-  assign event_queue_wen = \$670  | \$673 ;
-  assign \$674  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$320  = ~ \$674 ;
-  assign \$675  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$676  = ~ \$675 ;
-  assign \$677  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$678  = busy_0 | busy_6;
-  assign \$679  = busy_12 | busy_18;
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = busy_24 | busy_30;
-  assign busy = \$680  | \$681 ;
+  assign \$680  = ~ f4_prev_released;
+  assign \$681  = \$680  & f4_rest_held;
+  assign \$signal$327  = f4_hit_a1 | \$681 ;
+  assign \$682  = ~ f4_prev_released;
+  assign \$683  = f4_by_mem & f4_mem_ok;
+  assign \$684  = f4_by_older | \$683 ;
+  assign \$685  = \$682  & \$684 ;
+  assign \release  = f4_by_a1 | \$685 ;
+  assign \$686  = ~ f4_go;
+  assign \$687  = ~ \$signal$327 ;
+  assign \$688  = \$signal$327  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$688  : f4_err;
+  assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
+  assign \$689  = ~ f4_prev_released;
+  assign \$690  = \$689  & f4_by_older;
+  assign \$691  = f4_by_a1 | \$690 ;
+  assign \$692  = f4_live & \$691 ;
+  assign \$693  = ~ f4_prev_released;
+  assign \$694  = \$693  & f4_by_mem_live;
+  assign \$695  = \$694  & f4_mem_ok;
+  assign event_release = \$692  | \$695 ;
+  assign \$696  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$313  = ~ \$696 ;
+  assign \$697  = ~ f4_prev_released;
+  assign \$698  = \$697  & f4_by_older;
+  assign \$699  = f4_by_a1 | \$698 ;
+  assign \$700  = f4_live & \$699 ;
+  assign \$701  = ~ f4_prev_released;
+  assign \$702  = \$701  & f4_by_mem_live;
+  assign \$703  = \$702  & f4_mem_ok;
+  assign \w__en$311  = \$700  | \$703 ;
+  assign \$704  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$705  = ~ \$704 ;
+  assign \$706  = ~ f4_prev_released;
+  assign \$707  = \$706  & f4_by_older;
+  assign \$708  = f4_by_a1 | \$707 ;
+  assign \$709  = f4_live & \$708 ;
+  assign \$710  = ~ f4_prev_released;
+  assign \$711  = \$710  & f4_by_mem_live;
+  assign \$712  = \$711  & f4_mem_ok;
+  assign event_queue_wen = \$709  | \$712 ;
+  assign \$713  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$714  = busy_0 | busy_6;
+  assign \$715  = busy_12 | busy_18;
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = busy_24 | busy_30;
+  assign busy = \$716  | \$717 ;
   always @(posedge clk)
-    event_queue_w_en <= \$682 ;
+    event_grant_w_en <= \$718 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$683 ;
+    event_grant_w_addr <= \$719 ;
   always @(posedge clk)
-    event_queue_w_data <= \$684 ;
+    event_grant_w_data <= \$720 ;
   always @(posedge clk)
-    event_queue_r0_b0 <= r__data;
+    event_grant_r0_b0 <= r__data;
   always @(posedge clk)
-    event_grant_w_en <= \$685 ;
+    event_grant_r1_b0 <= \r__data$11 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$686 ;
+    event_parity_r0_b0 <= \r__data$13 ;
   always @(posedge clk)
-    event_grant_w_data <= \$687 ;
+    event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_grant_r0_b0 <= \r__data$17 ;
+    event_queue_w_en <= \$721 ;
   always @(posedge clk)
-    event_grant_r1_b0 <= \r__data$19 ;
+    event_queue_w_addr <= \$722 ;
   always @(posedge clk)
-    event_parity_r0_b0 <= \r__data$21 ;
+    event_queue_w_data <= \$723 ;
   always @(posedge clk)
-    event_parity_r1_b0 <= \r__data$23 ;
+    event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$688 ;
+    a0_valid <= \$724 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2473,7 +2577,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$689 ;
+    a1_valid <= \$725 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2485,17 +2589,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$690 ;
-  always @(posedge clk)
-    x0_valid <= \$691 ;
+    a1_select <= \$726 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$692 ;
+    x0_valid <= \$727 ;
   always @(posedge clk)
-    x1_valid <= \$693 ;
+    x0_select <= \$728 ;
+  always @(posedge clk)
+    x1_valid <= \$729 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2503,9 +2607,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$694 ;
+    x1_select <= \$730 ;
   always @(posedge clk)
-    x2_valid <= \$695 ;
+    x2_valid <= \$731 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -2517,39 +2621,39 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$696 ;
+    a2_valid <= \$732 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$697 ;
+    event_seen <= \$733 ;
   always @(posedge clk)
-    event_seen_prev <= \$698 ;
+    event_seen_prev <= \$734 ;
   always @(posedge clk)
-    event_fresh <= \$699 ;
+    event_fresh <= \$735 ;
   always @(posedge clk)
-    event_has_fresh <= \$700 ;
+    event_has_fresh <= \$736 ;
   always @(posedge clk)
-    event_head <= \$701 ;
+    event_head <= \$737 ;
   always @(posedge clk)
-    a2_ring <= \$702 ;
+    a2_ring <= \$738 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_ok <= \$27 ;
+    a2_ok <= \$28 ;
   always @(posedge clk)
-    a2_fail_err <= \$30 ;
+    a2_fail_err <= \$31 ;
   always @(posedge clk)
-    a2_from_fresh <= \$32 ;
+    a2_from_fresh <= \$33 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$33 ;
+    a2_fresh_slot <= \$34 ;
   always @(posedge clk)
-    a3_valid <= \$703 ;
+    a3_valid <= \$739 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$34 ;
+    a3_err <= \$35 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -2557,23 +2661,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$704 ;
+    a3_ring <= \$740 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$37 ;
+    a3_sel_head <= \$38 ;
   always @(posedge clk)
-    a3_sel_last <= \$43 ;
+    a3_sel_last <= \$44 ;
   always @(posedge clk)
-    a3_sel_new <= \$51 ;
+    a3_sel_new <= \$52 ;
   always @(posedge clk)
-    a3_fail <= \$52 ;
+    a3_fail <= \$53 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$54 ;
+    a3_sel_fresh <= \$55 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$55 ;
+    a3_fwd_ok <= \$57 ;
   always @(posedge clk)
-    a4_valid <= \$705 ;
+    a4_valid <= \$741 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2583,15 +2687,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$56 ;
+    a4_slot <= \$58 ;
   always @(posedge clk)
     a4_tag <= \$signal$102 ;
   always @(posedge clk)
-    a4_tag_next <= \$640 [3:0];
+    a4_tag_next <= \$662 [3:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$706 ;
+    a5_valid <= \$742 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2607,15 +2711,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$57 ;
+    a5_addr <= \$59 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$61 [8];
+    a3_hit_a1 <= \$69 ;
   always @(posedge clk)
-    a3_older_hit <= \$70 ;
+    a3_older_hit <= \$78 ;
   always @(posedge clk)
-    a3_older_next <= \$76 [3:0];
+    a3_older_next <= \$84 [3:0];
   always @(posedge clk)
-    f0_valid <= \$707 ;
+    f0_valid <= \$743 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2627,11 +2731,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$86 ;
+    f0_hit <= \$94 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$708 ;
+    f1_valid <= \$744 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2647,81 +2751,81 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$709 ;
+    f1_same_second_eq0 <= \$745 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$710 ;
+    f1_same_second_eq3 <= \$746 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$711 ;
+    f1_same_second_eq6 <= \$747 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$712 ;
+    f1_same_second_eq9 <= \$748 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$713 ;
+    f1_same_second_eq12 <= \$749 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$714 ;
+    f1_same_second_eq15 <= \$750 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$715 ;
+    f1_same_second_eq18 <= \$751 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$716 ;
+    f1_same_second_eq21 <= \$752 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$717 ;
+    f1_same_second_eq24 <= \$753 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$718 ;
+    f1_same_second_eq27 <= \$754 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$719 ;
+    f1_same_second_eq30 <= \$755 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$720 ;
+    f1_same_third_eq0 <= \$756 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$721 ;
+    f1_same_third_eq3 <= \$757 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$722 ;
+    f1_same_third_eq6 <= \$758 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$723 ;
+    f1_same_third_eq9 <= \$759 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$724 ;
+    f1_same_third_eq12 <= \$760 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$725 ;
+    f1_same_third_eq15 <= \$761 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$726 ;
+    f1_same_third_eq18 <= \$762 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$727 ;
+    f1_same_third_eq21 <= \$763 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$728 ;
+    f1_same_third_eq24 <= \$764 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$729 ;
+    f1_same_third_eq27 <= \$765 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$730 ;
+    f1_same_third_eq30 <= \$766 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$109 ;
+    f1_misaligned <= \$117 ;
   always @(posedge clk)
-    f1_event_slot <= \$110 [5:0];
+    f1_event_slot <= \$118 [5:0];
   always @(posedge clk)
-    f2_valid <= \$731 ;
+    f2_valid <= \$767 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$112 ;
+    f2_pool <= \$120 ;
   always @(posedge clk)
-    f2_slot <= \$113 ;
+    f2_slot <= \$121 ;
   always @(posedge clk)
-    f2_in_pool <= \$115 ;
+    f2_in_pool <= \$123 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$123 ;
+    f2_err <= \$131 ;
   always @(posedge clk)
-    f2_never_granted <= \$128 ;
+    f2_never_granted <= \$134 ;
   always @(posedge clk)
-    f2_same_second <= \$150 ;
+    f2_same_second <= \$156 ;
   always @(posedge clk)
-    f2_same_third <= \$172 ;
+    f2_same_third <= \$178 ;
   always @(posedge clk)
-    f3_valid <= \$732 ;
+    f3_valid <= \$768 ;
   always @(posedge clk)
-    f3_go <= \$733 ;
+    f3_go <= \$769 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2735,31 +2839,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$173 ;
+    f3_in <= \$179 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$649 [8];
+    f3_hit_a2 <= \$671 [8];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$176 [4];
+    f3_a2_tag_ok <= \$182 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$653 [8];
+    f3_hit_a3 <= \$675 [8];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$179 [4];
+    f3_a3_tag_ok <= \$185 [4];
   always @(posedge clk)
-    f3_older_tag <= \$180 ;
+    f3_older_tag <= \$186 ;
   always @(posedge clk)
-    f3_older_snap <= \$181 ;
+    f3_older_snap <= \$187 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$182 ;
+    f3_rel_f3 <= \$188 ;
   always @(posedge clk)
-    f3_quiet <= \$734 ;
+    f3_quiet <= \$770 ;
   always @(posedge clk)
-    f4_valid <= \$735 ;
+    f4_valid <= \$771 ;
   always @(posedge clk)
-    f4_go <= \$736 ;
+    f4_go <= \$772 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -2773,61 +2877,61 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$657 [8];
+    f4_hit_a1 <= \$679 [8];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$200 ;
+    f4_rest_held <= \$206 ;
   always @(posedge clk)
-    f4_rest_tag <= \$210 ;
+    f4_rest_tag <= \$216 ;
   always @(posedge clk)
-    f4_rest_snap <= \$214 ;
+    f4_rest_snap <= \$220 ;
   always @(posedge clk)
-    f4_by_a1 <= \$737 ;
+    f4_by_a1 <= \$773 ;
   always @(posedge clk)
-    f4_by_older <= \$738 ;
+    f4_by_older <= \$774 ;
   always @(posedge clk)
-    f4_by_mem <= \$739 ;
+    f4_by_mem <= \$775 ;
   always @(posedge clk)
-    f4_mem_ok <= \$242 ;
+    f4_mem_ok <= \$248 ;
   always @(posedge clk)
-    f2_flushed <= \$244 ;
+    f2_flushed <= \$250 ;
   always @(posedge clk)
-    f3_flushed <= \$247 ;
+    f3_flushed <= \$253 ;
   always @(posedge clk)
-    f4_live <= \$252 [0];
+    f4_live <= \$258 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$740 ;
+    f4_by_mem_live <= \$776 ;
   always @(posedge clk)
-    f4_prev_released <= \$741 ;
+    f4_prev_released <= \$777 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$269 [8];
+    f4_taken_a4 <= \$275 [8];
   always @(posedge clk)
-    f4_taken_a3 <= \$272 [8];
+    f4_taken_a3 <= \$278 [8];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    event_push <= \$742 ;
+    event_push <= \$778 ;
   always @(posedge clk)
-    event_queue_waddr <= \$743 ;
+    event_queue_waddr <= \$779 ;
   always @(posedge clk)
-    event_pushed <= \$744 ;
+    event_pushed <= \$780 ;
   always @(posedge clk)
-    event_popped <= \$745 ;
+    event_popped <= \$781 ;
   always @(posedge clk)
-    event_count <= \$746 ;
+    event_count <= \$782 ;
   always @(posedge clk)
-    event_at <= \$747 ;
+    event_at <= \$783 ;
   always @(posedge clk)
-    event_nonempty <= \$748 ;
+    event_nonempty <= \$784 ;
   always @(posedge clk)
-    f5_valid <= \$749 ;
+    f5_valid <= \$785 ;
   always @(posedge clk)
-    f5_ok <= \$750 ;
+    f5_ok <= \$786 ;
   always @(posedge clk)
-    f5_err <= \$signal$240 ;
+    f5_err <= \$signal$239 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -2841,41 +2945,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$306 ;
+    f5_wparity <= \$328 ;
   always @(posedge clk)
-    a3_flip <= \$310 [8];
+    a3_flip <= \$332 [8];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$311 ;
+    a3_released <= \$333 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$315 ;
+    a4_released <= \$337 ;
   always @(posedge clk)
-    a5_overwrite <= \$320 ;
+    a5_overwrite <= \$342 ;
   always @(posedge clk)
-    a6_valid <= \$751 ;
+    a6_valid <= \$787 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$752 ;
+    f6_valid <= \$788 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$753 ;
+    x3_valid <= \$789 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$754 ;
+    x4_valid <= \$790 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$755 ;
+    x5_valid <= \$791 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$756 ;
+    x6_valid <= \$792 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -2935,17 +3039,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$757 ;
+    busy_0 <= \$793 ;
   always @(posedge clk)
-    busy_6 <= \$758 ;
+    busy_6 <= \$794 ;
   always @(posedge clk)
-    busy_12 <= \$759 ;
+    busy_12 <= \$795 ;
   always @(posedge clk)
-    busy_18 <= \$760 ;
+    busy_18 <= \$796 ;
   always @(posedge clk)
-    busy_24 <= \$761 ;
+    busy_24 <= \$797 ;
   always @(posedge clk)
-    busy_30 <= \$762 ;
+    busy_30 <= \$798 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -2959,211 +3063,180 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$327 [5:0] - event_seen;
+  assign \$16  = \$349 [5:0] - event_seen;
   assign \$17  = ~ \$16 [7];
   assign \$18  = event_take_fresh & \$17 ;
-  assign \$19  = \$327 [5:0] + 1'h1;
-  assign \$20  = \$327 [5:0] + 1'h1;
-  assign \$21  = \$327 [5:0] != 6'h3f;
+  assign \$19  = \$349 [5:0] + 1'h1;
+  assign \$20  = \$349 [5:0] + 1'h1;
+  assign \$21  = \$349 [5:0] != 6'h3f;
   assign \$22  = event_head == 6'h3f;
   assign \$23  = event_head + 1'h1;
   assign \$24  = \$22  ? 7'h00 : \$23 ;
-  assign \$25  = event_has_fresh | event_nonempty;
-  assign \$26  = \$25  | x1_select;
-  assign \$27  = a1_select & \$26 ;
-  assign \$28  = a1_in & a1_fits;
-  assign \$29  = \$28  ? 4'h1 : 4'h3;
-  assign \$30  = a1_bad_pool ? 4'h2 : \$29 ;
-  assign \$31  = event_has_fresh | x1_select;
-  assign \$32  = a1_in & \$31 ;
-  assign \$33  = a1_in ? \$327 [5:0] : 6'h00;
-  assign \$34  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$35  = ~ a2_from_fresh;
-  assign \$36  = a2_ok & \$35 ;
-  assign \$37  = \$36  ? a2_in : 1'h0;
-  assign \$38  = a2_ok & a2_from_fresh;
-  assign \$39  = a2_fresh_slot - event_seen_prev;
-  assign \$40  = ~ \$39 [7];
-  assign \$42  = a2_in & \$41 ;
-  assign \$43  = \$38  ? \$42  : 1'h0;
-  assign \$44  = a2_ok & a2_from_fresh;
-  assign \$45  = a2_fresh_slot - event_seen_prev;
-  assign \$46  = ~ \$45 [7];
-  assign \$48  = a2_in & \$47 ;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$44  & \$50 ;
-  assign \$52  = ~ a2_ok;
-  assign \$53  = a2_ok & a2_from_fresh;
-  assign \$54  = \$53  ? a2_in : 1'h0;
-  assign \$55  = a2_ok & a2_from_fresh;
-  assign \$56  = a3_ok ? { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  } : 6'h00;
-  assign \$57  = a4_ok ? grant_addr : 32'd0;
-  assign \$58  = a3_valid & a3_ok;
-  assign \$59  = { \$58 , a3_pool, \$356 , \$352 , \$348 , \$344 , \$340 , \$336  } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$60  + 1'h1;
-  assign \$62  = a4_valid & a4_ok;
-  assign \$63  = { \$62 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$64  + 1'h1;
-  assign \$66  = a5_valid & a5_ok;
-  assign \$67  = { \$66 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$68  + 1'h1;
-  assign \$70  = \$65 [8] | \$69 [8];
-  assign \$71  = a4_valid & a4_ok;
-  assign \$72  = { \$71 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$73  + 1'h1;
-  assign \$75  = a5_tag + 1'h1;
-  assign \$76  = \$74 [8] ? { 1'h0, a4_tag_next } : \$75 ;
-  assign \$77  = ~ free_oor;
-  assign \$78  = ! free_oor_pool;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = free_port_addr - 32'd2147483648;
-  assign \$81  = ~ \$80 [32];
-  assign \$82  = free_port_addr - 32'd2147745792;
-  assign \$83  = ~ \$82 [32];
-  assign \$85  = \$81  & \$84 ;
-  assign \$86  = free_src ? \$79  : \$85 ;
-  assign \$87  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$88  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$89  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$90  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$91  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$92  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$93  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$94  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$95  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$96  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$97  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$98  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$99  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$100  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$101  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$102  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$103  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$104  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$105  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$106  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$107  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$108  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$109  = | f0_addr[11:0];
-  assign \$110  = f0_addr[31:12] - 20'h80000;
-  assign \$112  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$113  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$115  = f1_oor | \$114 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = f1_oor | \$117 ;
-  assign \$119  = f1_hit & f1_misaligned;
-  assign \$121  = f1_contract ? 4'h8 : 4'h0;
-  assign \$122  = \$120  ? 4'h5 : \$121 ;
-  assign \$123  = \$118  ? 4'h4 : \$122 ;
-  assign \$124  = f1_event_slot - event_fresh;
-  assign \$125  = ~ \$124 [7];
-  assign \$126  = f1_hit & \$125 ;
-  assign \$129  = ~ f1_same_second_eq0;
-  assign \$130  = ~ f1_same_second_eq3;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = ~ f1_same_second_eq6;
-  assign \$133  = ~ f1_same_second_eq9;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = \$131  | \$134 ;
-  assign \$136  = ~ f1_same_second_eq12;
-  assign \$137  = ~ f1_same_second_eq15;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = ~ f1_same_second_eq18;
-  assign \$140  = ~ f1_same_second_eq21;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = \$138  | \$141 ;
-  assign \$143  = \$135  | \$142 ;
-  assign \$144  = ~ f1_same_second_eq24;
-  assign \$145  = ~ f1_same_second_eq27;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = ~ f1_same_second_eq30;
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = \$143  | \$148 ;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = ~ f1_same_third_eq0;
-  assign \$152  = ~ f1_same_third_eq3;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = ~ f1_same_third_eq6;
-  assign \$155  = ~ f1_same_third_eq9;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = \$153  | \$156 ;
-  assign \$158  = ~ f1_same_third_eq12;
-  assign \$159  = ~ f1_same_third_eq15;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = ~ f1_same_third_eq18;
-  assign \$162  = ~ f1_same_third_eq21;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = \$157  | \$164 ;
-  assign \$166  = ~ f1_same_third_eq24;
-  assign \$167  = ~ f1_same_third_eq27;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = ~ f1_same_third_eq30;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = \$165  | \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = ! f2_pool;
-  assign \$174  = a4_tag ^ f2_tag;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  + 1'h1;
-  assign \$177  = a5_tag ^ f2_tag;
+  assign \$26  = event_has_fresh | event_nonempty;
+  assign \$27  = \$26  | x1_select;
+  assign \$28  = a1_select & \$27 ;
+  assign \$29  = a1_in & a1_fits;
+  assign \$30  = \$29  ? 4'h1 : 4'h3;
+  assign \$31  = a1_bad_pool ? 4'h2 : \$30 ;
+  assign \$32  = event_has_fresh | x1_select;
+  assign \$33  = a1_in & \$32 ;
+  assign \$34  = a1_in ? \$349 [5:0] : 6'h00;
+  assign \$35  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$36  = ~ a2_from_fresh;
+  assign \$37  = a2_ok & \$36 ;
+  assign \$38  = \$37  ? a2_in : 1'h0;
+  assign \$39  = a2_ok & a2_from_fresh;
+  assign \$40  = a2_fresh_slot - event_seen_prev;
+  assign \$41  = ~ \$40 [7];
+  assign \$43  = a2_in & \$42 ;
+  assign \$44  = \$39  ? \$43  : 1'h0;
+  assign \$45  = a2_ok & a2_from_fresh;
+  assign \$46  = a2_fresh_slot - event_seen_prev;
+  assign \$47  = ~ \$46 [7];
+  assign \$49  = a2_in & \$48 ;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$45  & \$51 ;
+  assign \$53  = ~ a2_ok;
+  assign \$54  = a2_ok & a2_from_fresh;
+  assign \$55  = \$54  ? a2_in : 1'h0;
+  assign \$56  = a2_ok & a2_from_fresh;
+  assign \$58  = a3_ok ? { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  } : 6'h00;
+  assign \$59  = a4_ok ? grant_addr : 32'd0;
+  assign \$60  = a3_valid & a3_fwd_ok;
+  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$62  + 1'h1;
+  assign \$65  = { a3_valid, a3_pool, event_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$66  + 1'h1;
+  assign \$68  = \$64  & \$67 [8];
+  assign \$69  = \$63 [8] | \$68 ;
+  assign \$70  = a4_valid & a4_ok;
+  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$72  + 1'h1;
+  assign \$74  = a5_valid & a5_ok;
+  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$76  = ~ \$75 ;
+  assign \$77  = \$76  + 1'h1;
+  assign \$78  = \$73 [8] | \$77 [8];
+  assign \$79  = a4_valid & a4_ok;
+  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$81  + 1'h1;
+  assign \$83  = a5_tag + 1'h1;
+  assign \$84  = \$82 [8] ? { 1'h0, a4_tag_next } : \$83 ;
+  assign \$85  = ~ free_oor;
+  assign \$86  = ! free_oor_pool;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = free_port_addr - 32'd2147483648;
+  assign \$89  = ~ \$88 [32];
+  assign \$90  = free_port_addr - 32'd2147745792;
+  assign \$91  = ~ \$90 [32];
+  assign \$93  = \$89  & \$92 ;
+  assign \$94  = free_src ? \$87  : \$93 ;
+  assign \$95  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$96  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$97  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$98  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$99  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$100  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$101  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$102  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$103  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$104  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$105  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$106  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$107  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$108  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$109  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$110  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$111  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$112  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$113  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$114  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$115  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$116  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$117  = | f0_addr[11:0];
+  assign \$118  = f0_addr[31:12] - 20'h80000;
+  assign \$120  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$121  = f1_hit ? f1_event_slot : 6'h00;
+  assign \$123  = f1_oor | \$122 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = f1_oor | \$125 ;
+  assign \$127  = f1_hit & f1_misaligned;
+  assign \$129  = f1_contract ? 4'h8 : 4'h0;
+  assign \$130  = \$128  ? 4'h5 : \$129 ;
+  assign \$131  = \$126  ? 4'h4 : \$130 ;
+  assign \$132  = f1_event_slot - event_fresh;
+  assign \$133  = ~ \$132 [7];
+  assign \$134  = f1_hit & \$133 ;
+  assign \$135  = ~ f1_same_second_eq0;
+  assign \$136  = ~ f1_same_second_eq3;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = ~ f1_same_second_eq6;
+  assign \$139  = ~ f1_same_second_eq9;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \$137  | \$140 ;
+  assign \$142  = ~ f1_same_second_eq12;
+  assign \$143  = ~ f1_same_second_eq15;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = ~ f1_same_second_eq18;
+  assign \$146  = ~ f1_same_second_eq21;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = \$144  | \$147 ;
+  assign \$149  = \$141  | \$148 ;
+  assign \$150  = ~ f1_same_second_eq24;
+  assign \$151  = ~ f1_same_second_eq27;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = ~ f1_same_second_eq30;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$149  | \$154 ;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = ~ f1_same_third_eq0;
+  assign \$158  = ~ f1_same_third_eq3;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = ~ f1_same_third_eq6;
+  assign \$161  = ~ f1_same_third_eq9;
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = \$159  | \$162 ;
+  assign \$164  = ~ f1_same_third_eq12;
+  assign \$165  = ~ f1_same_third_eq15;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ f1_same_third_eq18;
+  assign \$168  = ~ f1_same_third_eq21;
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = \$163  | \$170 ;
+  assign \$172  = ~ f1_same_third_eq24;
+  assign \$173  = ~ f1_same_third_eq27;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ f1_same_third_eq30;
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = \$171  | \$176 ;
   assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = \$649 [8] ? a4_tag : a5_tag;
-  assign \$181  = \$649 [8] ? a4_snap : a5_snap;
-  assign \$182  = f2_same_third & f5_ok;
-  assign \$183  = ~ \$649 [8];
-  assign \$184  = \$signal$182  & \$183 ;
-  assign \$185  = ~ \$653 [8];
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = f2_same_third & f5_ok;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = ~ f3_never_granted;
-  assign \$191  = ~ rel_f2;
-  assign \$192  = ~ f3_rel_f3;
-  assign \$194  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$192  & \$195 ;
-  assign \$197  = f3_hit_a3 | \$196 ;
-  assign \$198  = \$191  & \$197 ;
-  assign \$199  = f3_hit_a2 | \$198 ;
-  assign \$200  = \$190  & \$199 ;
-  assign \$201  = f3_hit_a2 | f3_hit_a3;
-  assign \$203  = \$202  & event_grant_r0_b0[1];
-  assign \$205  = \$204  & event_grant_r0_b0[2];
-  assign \$207  = \$206  & event_grant_r0_b0[3];
-  assign \$209  = \$208  & event_grant_r0_b0[4];
-  assign \$210  = \$201  ? f3_older_tag : { \$209 , \$207 , \$205 , \$203  };
-  assign \$211  = f3_hit_a2 | f3_hit_a3;
-  assign \$213  = \$212  & event_grant_r0_b0[0];
-  assign \$214  = \$211  ? f3_older_snap : \$213 ;
-  assign \$215  = f3_go & \$657 [8];
-  assign \$216  = a4_tag ^ f3_tag;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = \$217  + 1'h1;
-  assign \$219  = \$215  & \$218 [4];
-  assign \$220  = ~ f3_never_granted;
-  assign \$221  = f3_go & \$220 ;
-  assign \$222  = ~ \$657 [8];
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = ~ rel_f2;
-  assign \$225  = \$224  & f3_hit_a3;
-  assign \$226  = f3_hit_a2 | \$225 ;
-  assign \$227  = \$223  & \$226 ;
-  assign \$228  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = ~ rel_f2;
-  assign \$231  = f3_quiet & \$230 ;
-  assign \$232  = ~ \$657 [8];
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$233  ? f3_in : 1'h0;
-  assign \$235  = ~ f3_never_granted;
-  assign \$237  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$179  = ! f2_pool;
+  assign \$180  = a4_tag ^ f2_tag;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = \$181  + 1'h1;
+  assign \$183  = a5_tag ^ f2_tag;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$184  + 1'h1;
+  assign \$186  = \$671 [8] ? a4_tag : a5_tag;
+  assign \$187  = \$671 [8] ? a4_snap : a5_snap;
+  assign \$188  = f2_same_third & f5_ok;
+  assign \$189  = ~ \$671 [8];
+  assign \$190  = \$signal$182  & \$189 ;
+  assign \$191  = ~ \$675 [8];
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = f2_same_third & f5_ok;
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$192  & \$194 ;
+  assign \$196  = ~ f3_never_granted;
+  assign \$197  = ~ rel_f2;
+  assign \$198  = ~ f3_rel_f3;
+  assign \$200  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$201  = \$199  & \$200 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ event_queue_r0_b0[7];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ event_grant_r1_b0[1];
@@ -3182,638 +3255,638 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$auto$rtlil.cc:2739:Not$10  = ~ event_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$682  = event_queue_wen;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$683  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$683  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$684  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$684  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$685  = event_grant_wen;
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$686  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$686  = { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$687  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$687  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$688  = alloc_valid;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$689  = a0_valid;
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$690  = \$9 ;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$691  = flush_valid;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$692  = \$11 ;
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$693  = x0_valid;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$694  = x0_select;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$695  = x1_valid;
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$696  = a1_valid;
-    if (rst) begin
-      \$696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$697  = event_seen;
-    if (\$18 ) begin
-      \$697  = \$19 ;
-    end
-    if (rst) begin
-      \$697  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$698  = event_seen;
-    if (rst) begin
-      \$698  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$699  = event_fresh;
-    if (event_take_fresh) begin
-      \$699  = \$20 ;
-    end else if (x1_select) begin
-      \$699  = 7'h00;
-    end
-    if (rst) begin
-      \$699  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$700  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$700  = \$21 ;
-    end else if (x1_select) begin
-      \$700  = 1'h1;
-    end
-    if (rst) begin
-      \$700  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$701  = event_head;
-    if (event_pop) begin
-      \$701  = \$24 [5:0];
-    end
-    if (x1_select) begin
-      \$701  = event_queue_waddr;
-    end
-    if (rst) begin
-      \$701  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$702  = 1'h0;
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$703  = a2_valid;
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$704  = a2_ring;
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$705  = a3_valid;
-    if (rst) begin
-      \$705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$706  = a4_valid;
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$707  = free_valid;
-    if (rst) begin
-      \$707  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$708  = f0_valid;
-    if (rst) begin
-      \$708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$709  = \$87 ;
-    if (rst) begin
-      \$709  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$710  = \$88 ;
-    if (rst) begin
-      \$710  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$711  = \$89 ;
-    if (rst) begin
-      \$711  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$712  = \$90 ;
-    if (rst) begin
-      \$712  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$713  = \$91 ;
-    if (rst) begin
-      \$713  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$714  = \$92 ;
-    if (rst) begin
-      \$714  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$715  = \$93 ;
-    if (rst) begin
-      \$715  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$716  = \$94 ;
-    if (rst) begin
-      \$716  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$717  = \$95 ;
-    if (rst) begin
-      \$717  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$718  = \$96 ;
+    \$718  = event_grant_wen;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$719  = \$97 ;
-    if (rst) begin
-      \$719  = 1'h0;
+    \$719  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$719  = { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$720  = \$98 ;
-    if (rst) begin
-      \$720  = 1'h0;
+    \$720  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$720  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$721  = \$99 ;
+    \$721  = event_queue_wen;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$722  = \$100 ;
-    if (rst) begin
-      \$722  = 1'h0;
+    \$722  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$722  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$723  = \$101 ;
-    if (rst) begin
-      \$723  = 1'h0;
+    \$723  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$723  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$724  = \$102 ;
+    \$724  = alloc_valid;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$725  = \$103 ;
+    \$725  = a0_valid;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$726  = \$104 ;
+    \$726  = \$9 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$727  = \$105 ;
+    \$727  = flush_valid;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$728  = \$106 ;
+    \$728  = \$11 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$729  = \$107 ;
+    \$729  = x0_valid;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$730  = \$108 ;
+    \$730  = x0_select;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$731  = f1_valid;
+    \$731  = x1_valid;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$732  = f2_valid;
+    \$732  = a1_valid;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$733  = \$signal$182 ;
+    \$733  = event_seen;
+    if (\$18 ) begin
+      \$733  = \$19 ;
+    end
     if (rst) begin
-      \$733  = 1'h0;
+      \$733  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$734  = \$189 ;
+    \$734  = event_seen;
     if (rst) begin
-      \$734  = 1'h0;
+      \$734  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$735  = f3_valid;
+    \$735  = event_fresh;
+    if (event_take_fresh) begin
+      \$735  = \$20 ;
+    end else if (x1_select) begin
+      \$735  = 7'h00;
+    end
     if (rst) begin
-      \$735  = 1'h0;
+      \$735  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$736  = f3_go;
+    \$736  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$736  = \$21 ;
+    end else if (x1_select) begin
+      \$736  = 1'h1;
+    end
     if (rst) begin
-      \$736  = 1'h0;
+      \$736  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$737  = \$219 ;
+    \$737  = event_head;
+    if (event_pop) begin
+      \$737  = \$24 [5:0];
+    end
+    if (x1_select) begin
+      \$737  = event_queue_waddr;
+    end
     if (rst) begin
-      \$737  = 1'h0;
+      \$737  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$738  = \$229 ;
+    \$738  = 1'h0;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$739  = \$234 ;
+    \$739  = a2_valid;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$740  = \$262 [0];
+    \$740  = a2_ring;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$741  = \$266 ;
+    \$741  = a3_valid;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$742  = event_queue_wen;
+    \$742  = a4_valid;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$743  = event_queue_waddr;
-    if (event_queue_wen) begin
-      \$743  = \$275 [5:0];
-    end
+    \$743  = free_valid;
     if (rst) begin
-      \$743  = 6'h00;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$744  = event_push;
-    if (x1_select) begin
-      \$744  = 1'h0;
-    end
+    \$744  = f0_valid;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$745  = event_pop;
-    if (x1_select) begin
-      \$745  = 1'h0;
-    end
+    \$745  = \$95 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$746  = \$279 [6:0];
-    if (x1_select) begin
-      \$746  = 7'h00;
-    end
+    \$746  = \$96 ;
     if (rst) begin
-      \$746  = 7'h00;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$747  = event_at;
-    if (\$282 ) begin
-      \$747 [0] = event_at[0];
-      \$747 [1] = event_at[1];
-      \$747 [2] = event_at[2];
-    end
-    if (\$288 ) begin
-      \$747 [0] = event_at[1];
-      \$747 [1] = event_at[2];
-      \$747 [2] = \$289 ;
-    end
-    if (\$295 ) begin
-      \$747 [0] = 1'h0;
-      \$747 [1] = event_at[0];
-      \$747 [2] = event_at[1];
-    end
-    if (\$301 ) begin
-      \$747 [0] = event_at[0];
-      \$747 [1] = event_at[1];
-      \$747 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$747  = 3'h1;
-    end
+    \$747  = \$97 ;
     if (rst) begin
-      \$747  = 3'h1;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$748  = event_nonempty;
-    if (\$282 ) begin
-      \$748  = \$285 ;
-    end
-    if (\$288 ) begin
-      \$748  = \$292 ;
-    end
-    if (\$295 ) begin
-      \$748  = \$298 ;
-    end
-    if (\$301 ) begin
-      \$748  = \$304 ;
-    end
-    if (x1_select) begin
-      \$748  = 1'h0;
-    end
+    \$748  = \$98 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$749  = f4_valid;
+    \$749  = \$99 ;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$750  = \release ;
+    \$750  = \$100 ;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$751  = a5_valid;
+    \$751  = \$101 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$752  = f5_valid;
+    \$752  = \$102 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$753  = x2_valid;
+    \$753  = \$103 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$754  = x3_valid;
+    \$754  = \$104 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$755  = x4_valid;
+    \$755  = \$105 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$756  = x5_valid;
+    \$756  = \$106 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$757  = \$321 ;
+    \$757  = \$107 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$758  = \$322 ;
+    \$758  = \$108 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$759  = \$323 ;
+    \$759  = \$109 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$760  = \$324 ;
+    \$760  = \$110 ;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$761  = \$325 ;
+    \$761  = \$111 ;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$762  = \$326 ;
+    \$762  = \$112 ;
     if (rst) begin
       \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$763  = \$113 ;
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$764  = \$114 ;
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$765  = \$115 ;
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$766  = \$116 ;
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$767  = f1_valid;
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$768  = f2_valid;
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$769  = \$signal$182 ;
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$770  = \$195 ;
+    if (rst) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$771  = f3_valid;
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$772  = f3_go;
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$773  = \$225 ;
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$774  = \$235 ;
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$775  = \$240 ;
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$776  = \$268 [0];
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$777  = \$272 ;
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$778  = \$286 ;
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$779  = event_queue_waddr;
+    if (\$294 ) begin
+      \$779  = \$297 [5:0];
+    end
+    if (rst) begin
+      \$779  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$780  = event_push;
+    if (x1_select) begin
+      \$780  = 1'h0;
+    end
+    if (rst) begin
+      \$780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$781  = event_pop;
+    if (x1_select) begin
+      \$781  = 1'h0;
+    end
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$782  = \$301 [6:0];
+    if (x1_select) begin
+      \$782  = 7'h00;
+    end
+    if (rst) begin
+      \$782  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$783  = event_at;
+    if (\$304 ) begin
+      \$783 [0] = event_at[0];
+      \$783 [1] = event_at[1];
+      \$783 [2] = event_at[2];
+    end
+    if (\$310 ) begin
+      \$783 [0] = event_at[1];
+      \$783 [1] = event_at[2];
+      \$783 [2] = \$311 ;
+    end
+    if (\$317 ) begin
+      \$783 [0] = 1'h0;
+      \$783 [1] = event_at[0];
+      \$783 [2] = event_at[1];
+    end
+    if (\$323 ) begin
+      \$783 [0] = event_at[0];
+      \$783 [1] = event_at[1];
+      \$783 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$783  = 3'h1;
+    end
+    if (rst) begin
+      \$783  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$784  = event_nonempty;
+    if (\$304 ) begin
+      \$784  = \$307 ;
+    end
+    if (\$310 ) begin
+      \$784  = \$314 ;
+    end
+    if (\$317 ) begin
+      \$784  = \$320 ;
+    end
+    if (\$323 ) begin
+      \$784  = \$326 ;
+    end
+    if (x1_select) begin
+      \$784  = 1'h0;
+    end
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$785  = f4_valid;
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$786  = \release ;
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$787  = a5_valid;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$788  = f5_valid;
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$789  = x2_valid;
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$790  = x3_valid;
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$791  = x4_valid;
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$792  = x5_valid;
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$793  = \$343 ;
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$794  = \$344 ;
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$795  = \$345 ;
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$796  = \$346 ;
+    if (rst) begin
+      \$796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$797  = \$347 ;
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$798  = \$348 ;
+    if (rst) begin
+      \$798  = 1'h0;
     end
   end
   always @* begin
@@ -3821,45 +3894,43 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$644 ;
+          grant_addr = \$666 ;
     endcase
   end
-  assign event_grant_waddr = { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  };
-  assign event_fresh_slot = \$327 [5:0];
-  assign event_flushing = x1_select;
+  assign event_grant_waddr = { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  };
+  assign event_fresh_slot = \$349 [5:0];
   assign event_tail = event_queue_waddr;
-  assign \$signal  = { \$356 , \$352 , \$348 , \$344 , \$340 , \$336  };
-  assign next_next_tag = \$640 [3:0];
-  assign \$signal$193  = \$649 [8];
-  assign hit_a3 = \$653 [8];
-  assign \$signal$212  = \$657 [8];
-  assign event_release = event_queue_wen;
-  assign w__addr = event_queue_w_addr;
-  assign w__en = event_queue_w_en;
-  assign w__data = event_queue_w_data;
-  assign r__addr = event_head;
+  assign event_flushing = x1_select;
+  assign \$signal  = { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  };
+  assign next_next_tag = \$662 [3:0];
+  assign \$signal$193  = \$671 [8];
+  assign hit_a3 = \$675 [8];
+  assign \$signal$212  = \$679 [8];
+  assign w__addr = event_grant_w_addr;
+  assign w__en = event_grant_w_en;
+  assign w__data = event_grant_w_data;
+  assign r__addr = f1_event_slot;
+  assign event_grant_addr = f1_event_slot;
+  assign \r__addr$305  = \$349 [5:0];
+  assign \event_grant_addr$306  = \$349 [5:0];
+  assign event_grant_data = event_grant_r0_b0;
+  assign \event_grant_data$308  = event_grant_r1_b0;
+  assign \w__addr$309  = f4_slot;
+  assign event_parity_waddr = f4_slot;
+  assign event_parity_wen = \w__en$311 ;
+  assign event_parity_wdata = \w__data$313 ;
+  assign \r__addr$315  = f1_event_slot;
+  assign event_parity_addr = f1_event_slot;
+  assign \r__addr$317  = \$349 [5:0];
+  assign \event_parity_addr$318  = \$349 [5:0];
+  assign event_parity_data = event_parity_r0_b0;
+  assign \event_parity_data$320  = event_parity_r1_b0;
+  assign \w__addr$321  = event_queue_w_addr;
+  assign \w__en$322  = event_queue_w_en;
+  assign \w__data$323  = event_queue_w_data;
+  assign \r__addr$324  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$307  = event_grant_w_addr;
-  assign \w__en$308  = event_grant_w_en;
-  assign \w__data$309  = event_grant_w_data;
-  assign \r__addr$310  = f1_event_slot;
-  assign event_grant_addr = f1_event_slot;
-  assign \r__addr$312  = \$327 [5:0];
-  assign \event_grant_addr$313  = \$327 [5:0];
-  assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$315  = event_grant_r1_b0;
-  assign \w__addr$316  = f4_slot;
-  assign event_parity_waddr = f4_slot;
-  assign \w__en$318  = event_queue_wen;
-  assign event_parity_wen = event_queue_wen;
-  assign event_parity_wdata = \w__data$320 ;
-  assign \r__addr$322  = f1_event_slot;
-  assign event_parity_addr = f1_event_slot;
-  assign \r__addr$324  = \$327 [5:0];
-  assign \event_parity_addr$325  = \$327 [5:0];
-  assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$327  = event_parity_r1_b0;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -3886,147 +3957,148 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign \event_queue_wdata.slot  = event_queue_wdata[5:0];
-  assign \event_queue_wdata.snap  = event_queue_wdata[6];
-  assign \event_queue_wdata.tag  = event_queue_wdata[10:7];
-  assign \event_queue_r0_b0.slot  = event_queue_r0_b0[5:0];
-  assign \event_queue_r0_b0.snap  = event_queue_r0_b0[6];
-  assign \event_queue_r0_b0.tag  = event_queue_r0_b0[10:7];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.tag  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
   assign \event_grant_r0_b0.tag  = event_grant_r0_b0[4:1];
   assign \event_grant_r1_b0.snap  = event_grant_r1_b0[0];
   assign \event_grant_r1_b0.tag  = event_grant_r1_b0[4:1];
+  assign \event_queue_wdata.slot  = event_queue_wdata[5:0];
+  assign \event_queue_wdata.snap  = event_queue_wdata[6];
+  assign \event_queue_wdata.tag  = event_queue_wdata[10:7];
+  assign \event_queue_r0_b0.slot  = event_queue_r0_b0[5:0];
+  assign \event_queue_r0_b0.snap  = event_queue_r0_b0[6];
+  assign \event_queue_r0_b0.tag  = event_queue_r0_b0[10:7];
+  assign \event_grant_data.snap  = event_grant_r0_b0[0];
+  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
+  assign \event_grant_data$308.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$308.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign \event_grant_data.snap  = event_grant_r0_b0[0];
-  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$315.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$315.tag  = event_grant_r1_b0[4:1];
-  assign event_queue_wdata[10:7] = \$677 ;
-  assign event_queue_wdata[6] = \$676 ;
+  assign event_queue_wdata[10:7] = \$713 ;
+  assign event_queue_wdata[6] = \$705 ;
   assign event_queue_wdata[5:0] = f4_slot;
   assign event_grant_wdata[4:1] = \$signal$102 ;
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$13  = 4'h0;
-  assign \$41  = \$39 [7];
-  assign \$47  = \$45 [7];
-  assign \$49  = \$48 ;
-  assign \$334  = a3_sel_head;
-  assign \$338  = a3_sel_head;
-  assign \$342  = a3_sel_head;
-  assign \$346  = a3_sel_head;
-  assign \$350  = a3_sel_head;
-  assign \$354  = a3_sel_head;
-  assign \$84  = \$82 [32];
-  assign \$111  = 1'h0;
-  assign \$114  = f1_hit;
-  assign \$116  = f1_hit;
-  assign \$120  = \$119 ;
-  assign \$127  = 1'h1;
-  assign \$128  = \$126 ;
-  assign \$193  = f3_in;
-  assign \$202  = f3_in;
-  assign \$204  = f3_in;
-  assign \$206  = f3_in;
+  assign \$25  = 1'h0;
+  assign \$42  = \$40 [7];
+  assign \$48  = \$46 [7];
+  assign \$50  = \$49 ;
+  assign \$57  = \$56 ;
+  assign \$356  = a3_sel_head;
+  assign \$360  = a3_sel_head;
+  assign \$364  = a3_sel_head;
+  assign \$368  = a3_sel_head;
+  assign \$372  = a3_sel_head;
+  assign \$376  = a3_sel_head;
+  assign \$64  = a3_sel_head;
+  assign \$92  = \$90 [32];
+  assign \$119  = 1'h0;
+  assign \$122  = f1_hit;
+  assign \$124  = f1_hit;
+  assign \$128  = \$127 ;
+  assign \$199  = f3_in;
   assign \$208  = f3_in;
+  assign \$210  = f3_in;
   assign \$212  = f3_in;
-  assign \$236  = \$235 ;
-  assign \$244  = \$243 ;
-  assign \$246  = \$245 ;
-  assign \$287  = event_popped;
-  assign \$293  = event_pushed;
-  assign \$299  = event_pushed;
-  assign \$300  = event_popped;
-  assign \$313  = 1'h0;
-  assign \$358  = a3_sel_head;
-  assign \$362  = a3_sel_new;
-  assign \$363  = a3_sel_last;
-  assign \$364  = 1'h1;
-  assign \$365  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$367  = event_grant_r1_b0[1];
-  assign \$383  = a3_sel_head;
-  assign \$384  = 1'h1;
-  assign \$385  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$387  = event_queue_r0_b0[7];
-  assign \$403  = 1'h0;
-  assign \$404  = a3_sel_last;
-  assign \$405  = 1'h1;
-  assign \$406  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$408  = event_grant_r1_b0[1];
-  assign \$423  = \$422 ;
-  assign \$424  = a3_sel_head;
-  assign \$425  = 1'h1;
-  assign \$426  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$428  = event_queue_r0_b0[7];
-  assign \$444  = 1'h0;
-  assign \$445  = a3_sel_last;
-  assign \$446  = 1'h1;
-  assign \$447  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$449  = event_grant_r1_b0[1];
-  assign \$464  = \$463 ;
-  assign \$465  = a3_sel_head;
-  assign \$466  = 1'h1;
-  assign \$467  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$469  = event_queue_r0_b0[7];
-  assign \$485  = 1'h0;
-  assign \$486  = a3_sel_last;
-  assign \$487  = 1'h1;
-  assign \$488  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$490  = event_grant_r1_b0[1];
-  assign \$505  = \$504 ;
-  assign \$506  = a3_sel_head;
-  assign \$507  = 1'h1;
-  assign \$508  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$510  = event_queue_r0_b0[7];
-  assign \$531  = 1'h0;
-  assign \$532  = a3_sel_last;
-  assign \$533  = 1'h1;
-  assign \$534  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$536  = event_grant_r1_b0[2];
-  assign \$544  = \$543 ;
-  assign \$545  = a3_sel_head;
-  assign \$546  = 1'h1;
-  assign \$547  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$549  = event_queue_r0_b0[8];
-  assign \$558  = a3_sel_new;
-  assign \$559  = a3_sel_last;
-  assign \$560  = 1'h1;
-  assign \$561  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$563  = event_grant_r1_b0[2];
-  assign \$572  = a3_sel_head;
-  assign \$573  = 1'h1;
-  assign \$574  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$576  = event_queue_r0_b0[8];
-  assign \$585  = 1'h0;
-  assign \$586  = a3_sel_last;
-  assign \$587  = 1'h1;
-  assign \$588  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$590  = event_grant_r1_b0[2];
-  assign \$598  = \$597 ;
-  assign \$599  = a3_sel_head;
-  assign \$600  = 1'h1;
-  assign \$601  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$603  = event_queue_r0_b0[8];
-  assign \$612  = 1'h0;
-  assign \$613  = a3_sel_last;
-  assign \$614  = 1'h1;
-  assign \$615  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$617  = event_grant_r1_b0[2];
-  assign \$625  = \$624 ;
-  assign \$626  = a3_sel_head;
-  assign \$627  = 1'h1;
-  assign \$628  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$630  = event_queue_r0_b0[8];
-  assign \$643  = { 3'h0, a4_slot, 12'h000 };
-  assign \$644 [30:0] = { 10'h000, \$643  };
-  assign \$644 [31] = 1'h1;
+  assign \$214  = f3_in;
+  assign \$218  = f3_in;
+  assign \$242  = \$241 ;
+  assign \$250  = \$249 ;
+  assign \$252  = \$251 ;
+  assign \$309  = event_popped;
+  assign \$315  = event_pushed;
+  assign \$321  = event_pushed;
+  assign \$322  = event_popped;
+  assign \$335  = 1'h0;
+  assign \$380  = a3_sel_head;
+  assign \$384  = a3_sel_new;
+  assign \$385  = a3_sel_last;
+  assign \$386  = 1'h1;
+  assign \$387  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$389  = event_grant_r1_b0[1];
+  assign \$405  = a3_sel_head;
+  assign \$406  = 1'h1;
+  assign \$407  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$409  = event_queue_r0_b0[7];
+  assign \$425  = 1'h0;
+  assign \$426  = a3_sel_last;
+  assign \$427  = 1'h1;
+  assign \$428  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$430  = event_grant_r1_b0[1];
+  assign \$445  = \$444 ;
+  assign \$446  = a3_sel_head;
+  assign \$447  = 1'h1;
+  assign \$448  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$450  = event_queue_r0_b0[7];
+  assign \$466  = 1'h0;
+  assign \$467  = a3_sel_last;
+  assign \$468  = 1'h1;
+  assign \$469  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$471  = event_grant_r1_b0[1];
+  assign \$486  = \$485 ;
+  assign \$487  = a3_sel_head;
+  assign \$488  = 1'h1;
+  assign \$489  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$491  = event_queue_r0_b0[7];
+  assign \$507  = 1'h0;
+  assign \$508  = a3_sel_last;
+  assign \$509  = 1'h1;
+  assign \$510  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$512  = event_grant_r1_b0[1];
+  assign \$527  = \$526 ;
+  assign \$528  = a3_sel_head;
+  assign \$529  = 1'h1;
+  assign \$530  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$532  = event_queue_r0_b0[7];
+  assign \$553  = 1'h0;
+  assign \$554  = a3_sel_last;
+  assign \$555  = 1'h1;
+  assign \$556  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$558  = event_grant_r1_b0[2];
+  assign \$566  = \$565 ;
+  assign \$567  = a3_sel_head;
+  assign \$568  = 1'h1;
+  assign \$569  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$571  = event_queue_r0_b0[8];
+  assign \$580  = a3_sel_new;
+  assign \$581  = a3_sel_last;
+  assign \$582  = 1'h1;
+  assign \$583  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$585  = event_grant_r1_b0[2];
+  assign \$594  = a3_sel_head;
+  assign \$595  = 1'h1;
+  assign \$596  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$598  = event_queue_r0_b0[8];
+  assign \$607  = 1'h0;
+  assign \$608  = a3_sel_last;
+  assign \$609  = 1'h1;
+  assign \$610  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$612  = event_grant_r1_b0[2];
+  assign \$620  = \$619 ;
+  assign \$621  = a3_sel_head;
+  assign \$622  = 1'h1;
+  assign \$623  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$625  = event_queue_r0_b0[8];
+  assign \$634  = 1'h0;
+  assign \$635  = a3_sel_last;
+  assign \$636  = 1'h1;
+  assign \$637  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$639  = event_grant_r1_b0[2];
+  assign \$647  = \$646 ;
+  assign \$648  = a3_sel_head;
+  assign \$649  = 1'h1;
+  assign \$650  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$652  = event_queue_r0_b0[8];
+  assign \$665  = { 3'h0, a4_slot, 12'h000 };
+  assign \$666 [30:0] = { 10'h000, \$665  };
+  assign \$666 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1815$0 , \port$1815$44 , rsp_freed_valid, \port$1818$0 , rsp_flushed_valid, \port$1830$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1858$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1853$0 , \port$1853$44 , rsp_freed_valid, \port$1856$0 , rsp_flushed_valid, \port$1868$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1896$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [32:0] \$1 ;
@@ -4812,7 +4884,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [8:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [7:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [32:0] \$9 ;
@@ -4942,16 +5014,16 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [11:0] \port$1815$0 ;
-  wire [11:0] \port$1815$0 ;
-  input [13:0] \port$1815$44 ;
-  wire [13:0] \port$1815$44 ;
-  input [16:0] \port$1818$0 ;
-  wire [16:0] \port$1818$0 ;
-  input [15:0] \port$1830$0 ;
-  wire [15:0] \port$1830$0 ;
-  input [36:0] \port$1858$0 ;
-  wire [36:0] \port$1858$0 ;
+  input [11:0] \port$1853$0 ;
+  wire [11:0] \port$1853$0 ;
+  input [13:0] \port$1853$44 ;
+  wire [13:0] \port$1853$44 ;
+  input [16:0] \port$1856$0 ;
+  wire [16:0] \port$1856$0 ;
+  input [15:0] \port$1868$0 ;
+  wire [15:0] \port$1868$0 ;
+  input [36:0] \port$1896$0 ;
+  wire [36:0] \port$1896$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -5534,12 +5606,12 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$620  = w2_oor >> w2_pool;
   assign \$621  = \$signal$152  & \$signal$153 ;
   assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$1858$0 [0];
+  assign \$623  = rsp_freed_valid & \port$1896$0 [0];
   assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$1818$0 [0];
+  assign \$625  = ~ \port$1856$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$1830$0 [0];
+  assign \$628  = ~ \port$1868$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
@@ -5866,49 +5938,49 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @(posedge clk)
     req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1818$0 [4:1];
+  assign \$2  = | \port$1856$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1818$0 [16] ? { 7'h00, \port$1818$0 [15] } : 8'hff;
+  assign \$4  = \port$1856$0 [16] ? { 7'h00, \port$1856$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1830$0 [4:1];
+  assign \$6  = | \port$1868$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1830$0 [14:5], 47'h000000000000, \port$1830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1830$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1815$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1818$0 [14:5], \port$1858$0 [32:1], 4'h0, \port$1858$0 [36:33], \$4 , 1'h0, \port$1858$0 [0], 3'h1, \port$1818$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1818$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1868$0 [14:5], 47'h000000000000, \port$1868$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1868$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1853$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1853$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1853$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1856$0 [14:5], \port$1896$0 [32:1], 4'h0, \port$1896$0 [36:33], \$4 , 1'h0, \port$1896$0 [0], 3'h1, \port$1856$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$1856$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1830$0 [4:1];
+  assign \$14  = | \port$1868$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1830$0 [14:5], 47'h000000000000, \port$1830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1830$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1815$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1868$0 [14:5], 47'h000000000000, \port$1868$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1868$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1853$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1853$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1853$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1818$0 [4:1];
+  assign \$21  = | \port$1856$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1830$0 [4:1];
+  assign \$23  = | \port$1868$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1815$0 [0];
+  assign \$26  = ~ \port$1853$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1815$0 [4:1] != 1'h1;
+  assign \$28  = \port$1853$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1815$0 [4:1] == 1'h1;
+  assign \$31  = \port$1853$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1815$0 [0];
-  assign \$34  = ! \port$1815$0 [5];
+  assign \$33  = rsp_grant_valid & \port$1853$0 [0];
+  assign \$34  = ! \port$1853$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1818$0 [0];
-  assign \$37  = ! \port$1818$0 [15];
+  assign \$36  = rsp_freed_valid & \port$1856$0 [0];
+  assign \$37  = ! \port$1856$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1830$0 [0];
-  assign \$40  = ! \port$1830$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$1868$0 [0];
+  assign \$40  = ! \port$1868$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1815$0 [4:1] == 1'h1;
+  assign \$42  = \port$1853$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1815$0 [5];
+  assign \$44  = ! \port$1853$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -5951,8 +6023,8 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$84  = event_ev_flush ? { 8'h00, \$75  } : \$83 ;
   assign \$85  = ~ event_ev_overwrite;
   assign \$86  = event_ev_grant & \$85 ;
-  assign \$87  = | event_in_use;
-  assign \$88  = ~ \$87 ;
+  assign \$87  = event_in_use + 7'h7f;
+  assign \$88  = ~ \$87 [7];
   assign \$89  = \$86  & \$88 ;
   assign \$90  = ~ event_ev_overwrite;
   assign \$91  = event_ev_grant & \$90 ;
@@ -6104,7 +6176,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$1815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1815$0 [4:1] };
+    \$661  = { \$20 [31:0], 22'h000000, \port$1853$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1853$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1853$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
@@ -6879,7 +6951,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
       \$746  = \$444 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$1815$0 [0], \port$1815$0 [4:1], 4'h0, \port$1815$44 [3:0], 13'h0000, \port$1815$0 [11:6] };
+      \$746  = { \port$1853$0 [0], \port$1853$0 [4:1], 4'h0, \port$1853$44 [3:0], 13'h0000, \port$1853$0 [11:6] };
     end
     if (rst) begin
       \$746  = 32'd0;
@@ -7302,24 +7374,24 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
       \$797  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1818$0 [4:1];
-  assign rsp_flushed_err = \port$1830$0 [4:1];
-  assign rsp_grant_err = \port$1815$0 [4:1];
-  assign rsp_grant_pool = \port$1815$0 [5];
-  assign rsp_grant_user = \port$1815$44 [13:4];
-  assign rsp_flushed_pool = \port$1830$0 [15];
-  assign rsp_flushed_user = \port$1830$0 [14:5];
-  assign rsp_freed_src = \port$1858$0 [0];
-  assign rsp_freed_in_pool = \port$1818$0 [16];
-  assign rsp_freed_pool = \port$1818$0 [15];
-  assign rsp_freed_tag = \port$1858$0 [36:33];
-  assign rsp_freed_addr = \port$1858$0 [32:1];
-  assign rsp_freed_user = \port$1818$0 [14:5];
-  assign rsp_grant_ok = \port$1815$0 [0];
-  assign rsp_freed_ok = \port$1818$0 [0];
-  assign rsp_flushed_ok = \port$1830$0 [0];
+  assign rsp_freed_err = \port$1856$0 [4:1];
+  assign rsp_flushed_err = \port$1868$0 [4:1];
+  assign rsp_grant_err = \port$1853$0 [4:1];
+  assign rsp_grant_pool = \port$1853$0 [5];
+  assign rsp_grant_user = \port$1853$44 [13:4];
+  assign rsp_flushed_pool = \port$1868$0 [15];
+  assign rsp_flushed_user = \port$1868$0 [14:5];
+  assign rsp_freed_src = \port$1896$0 [0];
+  assign rsp_freed_in_pool = \port$1856$0 [16];
+  assign rsp_freed_pool = \port$1856$0 [15];
+  assign rsp_freed_tag = \port$1896$0 [36:33];
+  assign rsp_freed_addr = \port$1896$0 [32:1];
+  assign rsp_freed_user = \port$1856$0 [14:5];
+  assign rsp_grant_ok = \port$1853$0 [0];
+  assign rsp_freed_ok = \port$1856$0 [0];
+  assign rsp_flushed_ok = \port$1868$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1815$0 [0], \port$1815$0 [4:1], 4'h0, \port$1815$44 [3:0], 13'h0000, \port$1815$0 [11:6] };
+  assign handle = { \port$1853$0 [0], \port$1853$0 [4:1], 4'h0, \port$1853$44 [3:0], 13'h0000, \port$1853$0 [11:6] };
   assign log_bank0_k = \$636 [1:0];
   assign \$signature__addr$186  = \$signal$54 [3:2];
   assign \$signature__en$187  = 1'h1;
@@ -7333,8 +7405,8 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$signature__addr$201  = \$signal$52 ;
   assign \$signature__addr$204  = \$signal$54 [3:2];
   assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$1815$0 [11:6];
-  assign rsp_grant_tag = \port$1815$44 [3:0];
+  assign rsp_grant_slot = \port$1853$0 [11:6];
+  assign rsp_grant_tag = \port$1853$44 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$128 ;

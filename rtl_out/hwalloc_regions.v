@@ -360,11 +360,11 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$3170$0 (\$11 [15:0]),
-    .\port$3170$48 (\$11 [60:48]),
-    .\port$3173$0 (\$12 ),
-    .\port$3185$0 (\$13 ),
-    .\port$3213$0 (\$14 ),
+    .\port$3249$0 (\$11 [15:0]),
+    .\port$3249$48 (\$11 [60:48]),
+    .\port$3252$0 (\$12 ),
+    .\port$3264$0 (\$13 ),
+    .\port$3292$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -838,18 +838,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [6:0] \$101 ;
-  wire [6:0] \$1010 ;
-  wire [3:0] \$1011 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
   wire \$1012 ;
-  wire [4:0] \$1013 ;
+  wire \$1013 ;
   wire \$1014 ;
-  wire [4:0] \$1015 ;
+  wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire [8:0] \$102 ;
+  wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -860,7 +860,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  wire [8:0] \$103 ;
+  wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
@@ -871,7 +871,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
-  wire [3:0] \$104 ;
+  wire [6:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
@@ -883,17 +883,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1048 ;
   wire \$1049 ;
   wire [8:0] \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
+  wire [6:0] \$1050 ;
+  wire [3:0] \$1051 ;
   wire \$1052 ;
-  wire \$1053 ;
+  wire [4:0] \$1053 ;
   wire \$1054 ;
-  wire \$1055 ;
+  wire [4:0] \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
-  wire [3:0] \$106 ;
+  wire [8:0] \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
@@ -904,7 +904,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
-  wire \$107 ;
+  wire [3:0] \$107 ;
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
@@ -912,10 +912,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
-  wire [6:0] \$1077 ;
+  wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
-  wire \$108 ;
+  wire [8:0] \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
@@ -926,7 +926,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
-  wire [2:0] \$109 ;
+  wire [3:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
@@ -949,7 +949,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire [9:0] \$111 ;
+  wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
@@ -957,10 +957,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire \$1117 ;
+  wire [6:0] \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire \$112 ;
+  wire [2:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -981,8 +981,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire [6:0] \$1139 ;
-  wire [11:0] \$114 ;
+  wire \$1139 ;
+  wire [9:0] \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
@@ -1015,7 +1015,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [6:0] \$117 ;
+  wire [11:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
@@ -1025,7 +1025,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
-  wire \$1179 ;
+  wire [6:0] \$1179 ;
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
@@ -1049,9 +1049,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
-  wire [2:0] \$120 ;
+  wire [6:0] \$120 ;
   wire \$1200 ;
-  wire [6:0] \$1201 ;
+  wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
@@ -1060,7 +1060,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
-  wire [2:0] \$121 ;
+  wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -1082,7 +1082,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire [9:0] \$123 ;
+  wire [2:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
@@ -1093,9 +1093,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
-  wire \$124 ;
+  wire [2:0] \$124 ;
   wire \$1240 ;
-  wire \$1241 ;
+  wire [6:0] \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
@@ -1115,13 +1115,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire [11:0] \$126 ;
+  wire [9:0] \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
-  wire [6:0] \$1263 ;
-  wire [4:0] \$1264 ;
-  wire [4:0] \$1265 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
@@ -1129,34 +1129,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire [21:0] \$1272 ;
-  wire [31:0] \$1273 ;
-  wire [23:0] \$1274 ;
-  wire [31:0] \$1275 ;
-  wire [18:0] \$1276 ;
-  wire [31:0] \$1277 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
-  wire [11:0] \$1280 ;
-  wire [11:0] \$1281 ;
-  wire [12:0] \$1282 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
   wire \$1283 ;
-  wire [11:0] \$1284 ;
-  wire [11:0] \$1285 ;
-  wire [12:0] \$1286 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
   wire \$1287 ;
-  wire [11:0] \$1288 ;
-  wire [11:0] \$1289 ;
-  wire [6:0] \$129 ;
-  wire [12:0] \$1290 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire [11:0] \$129 ;
+  wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
-  wire [2:0] \$1294 ;
-  wire [2:0] \$1295 ;
+  wire \$1294 ;
+  wire \$1295 ;
   wire \$1296 ;
-  wire [2:0] \$1297 ;
+  wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
@@ -1164,9 +1164,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire [3:0] \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
+  wire [6:0] \$1303 ;
+  wire [4:0] \$1304 ;
+  wire [4:0] \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
@@ -1174,213 +1174,289 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
-  wire \$1312 ;
-  wire \$1313 ;
-  wire [3:0] \$1314 ;
-  wire \$1315 ;
-  wire \$1316 ;
-  wire \$1317 ;
+  wire [21:0] \$1312 ;
+  wire [31:0] \$1313 ;
+  wire [23:0] \$1314 ;
+  wire [31:0] \$1315 ;
+  wire [18:0] \$1316 ;
+  wire [31:0] \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
-  wire [2:0] \$132 ;
-  wire \$1320 ;
-  wire \$1321 ;
-  wire \$1322 ;
+  wire [6:0] \$132 ;
+  wire [11:0] \$1320 ;
+  wire [11:0] \$1321 ;
+  wire [12:0] \$1322 ;
   wire \$1323 ;
-  wire \$1324 ;
-  wire \$1325 ;
-  wire \$1326 ;
+  wire [11:0] \$1324 ;
+  wire [11:0] \$1325 ;
+  wire [12:0] \$1326 ;
   wire \$1327 ;
-  wire \$1328 ;
-  wire \$1329 ;
+  wire [11:0] \$1328 ;
+  wire [11:0] \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
+  wire [12:0] \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire \$1334 ;
-  wire \$1335 ;
-  wire [3:0] \$1336 ;
-  wire \$1337 ;
+  wire [2:0] \$1334 ;
+  wire [2:0] \$1335 ;
+  wire \$1336 ;
+  wire [2:0] \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
-  reg \$1342 ;
-  reg [6:0] \$1343 ;
-  reg [11:0] \$1344 ;
-  reg \$1345 ;
-  reg [6:0] \$1346 ;
-  reg [4:0] \$1347 ;
-  reg \$1348 ;
-  reg [8:0] \$1349 ;
-  wire \$135 ;
-  reg [4:0] \$1350 ;
-  reg \$1351 ;
-  reg [3:0] \$1352 ;
-  reg [8:0] \$1353 ;
-  reg \$1354 ;
-  reg [3:0] \$1355 ;
-  reg [4:0] \$1356 ;
-  reg \$1357 ;
-  reg \$1358 ;
-  reg [2:0] \$1359 ;
+  wire \$1342 ;
+  wire [3:0] \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire [2:0] \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg [2:0] \$1361 ;
-  reg \$1362 ;
-  reg [2:0] \$1363 ;
-  reg \$1364 ;
-  reg \$1365 ;
-  reg [7:0] \$1366 ;
-  reg [7:0] \$1367 ;
-  reg [7:0] \$1368 ;
-  reg \$1369 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire [3:0] \$1368 ;
+  wire \$1369 ;
   wire \$137 ;
-  reg [6:0] \$1370 ;
-  reg [9:0] \$1371 ;
-  reg [9:0] \$1372 ;
-  reg [9:0] \$1373 ;
-  reg \$1374 ;
-  reg \$1375 ;
-  reg [4:0] \$1376 ;
-  reg [4:0] \$1377 ;
-  reg [4:0] \$1378 ;
-  reg \$1379 ;
-  wire [2:0] \$138 ;
-  reg [3:0] \$1380 ;
-  reg \$1381 ;
-  reg \$1382 ;
-  reg \$1383 ;
-  reg \$1384 ;
-  reg \$1385 ;
-  reg \$1386 ;
-  reg \$1387 ;
-  reg \$1388 ;
-  reg \$1389 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire \$139 ;
-  reg \$1390 ;
-  reg \$1391 ;
-  reg \$1392 ;
-  reg \$1393 ;
-  reg \$1394 ;
-  reg \$1395 ;
-  reg \$1396 ;
-  reg \$1397 ;
-  reg \$1398 ;
-  reg \$1399 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  wire [8:0] \$140 ;
-  reg \$1400 ;
-  reg \$1401 ;
-  reg \$1402 ;
-  reg \$1403 ;
-  reg \$1404 ;
-  reg \$1405 ;
-  reg \$1406 ;
-  reg \$1407 ;
-  reg \$1408 ;
-  reg \$1409 ;
-  wire [31:0] \$141 ;
-  wire [2:0] \$1410 ;
-  wire [2:0] \$1411 ;
-  reg \$1412 ;
-  reg \$1413 ;
-  reg \$1414 ;
-  reg \$1415 ;
-  reg \$1416 ;
-  reg \$1417 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire [2:0] \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire [3:0] \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
   reg \$1418 ;
-  reg \$1419 ;
+  reg [6:0] \$1419 ;
   wire \$142 ;
-  reg [2:0] \$1420 ;
-  reg [2:0] \$1421 ;
-  reg \$1422 ;
-  reg \$1423 ;
-  reg [6:0] \$1424 ;
-  reg \$1425 ;
-  reg \$1426 ;
-  reg [7:0] \$1427 ;
-  reg [2:0] \$1428 ;
-  reg \$1429 ;
-  wire [11:0] \$143 ;
+  reg [4:0] \$1420 ;
+  reg \$1421 ;
+  reg [6:0] \$1422 ;
+  reg [11:0] \$1423 ;
+  reg \$1424 ;
+  reg [8:0] \$1425 ;
+  reg [4:0] \$1426 ;
+  reg \$1427 ;
+  reg [3:0] \$1428 ;
+  reg [4:0] \$1429 ;
+  wire \$143 ;
   reg \$1430 ;
   reg [3:0] \$1431 ;
-  reg \$1432 ;
+  reg [8:0] \$1432 ;
   reg \$1433 ;
-  reg [4:0] \$1434 ;
+  reg \$1434 ;
   reg [2:0] \$1435 ;
   reg \$1436 ;
-  reg \$1437 ;
+  reg [2:0] \$1437 ;
   reg \$1438 ;
-  reg \$1439 ;
-  wire [11:0] \$144 ;
+  reg [2:0] \$1439 ;
+  wire [8:0] \$144 ;
   reg \$1440 ;
   reg \$1441 ;
-  reg \$1442 ;
-  reg \$1443 ;
-  reg \$1444 ;
+  reg [7:0] \$1442 ;
+  reg [7:0] \$1443 ;
+  reg [7:0] \$1444 ;
   reg \$1445 ;
-  reg \$1446 ;
-  reg \$1447 ;
-  reg \$1448 ;
-  reg \$1449 ;
-  wire [12:0] \$145 ;
+  reg [6:0] \$1446 ;
+  reg [9:0] \$1447 ;
+  reg [9:0] \$1448 ;
+  reg [9:0] \$1449 ;
+  wire [31:0] \$145 ;
   reg \$1450 ;
   reg \$1451 ;
+  reg [4:0] \$1452 ;
+  reg [4:0] \$1453 ;
+  reg [4:0] \$1454 ;
+  reg \$1455 ;
+  reg [3:0] \$1456 ;
+  reg \$1457 ;
+  reg \$1458 ;
+  reg \$1459 ;
   wire \$146 ;
+  reg \$1460 ;
+  reg \$1461 ;
+  reg \$1462 ;
+  reg \$1463 ;
+  reg \$1464 ;
+  reg \$1465 ;
+  reg \$1466 ;
+  reg \$1467 ;
+  reg \$1468 ;
+  reg \$1469 ;
   wire [11:0] \$147 ;
+  reg \$1470 ;
+  reg \$1471 ;
+  reg \$1472 ;
+  reg \$1473 ;
+  reg \$1474 ;
+  reg \$1475 ;
+  reg \$1476 ;
+  reg \$1477 ;
+  reg \$1478 ;
+  reg \$1479 ;
   wire [11:0] \$148 ;
+  reg \$1480 ;
+  reg \$1481 ;
+  reg \$1482 ;
+  reg \$1483 ;
+  reg \$1484 ;
+  reg \$1485 ;
+  wire [2:0] \$1486 ;
+  wire [2:0] \$1487 ;
+  reg \$1488 ;
+  reg \$1489 ;
   wire [12:0] \$149 ;
+  reg \$1490 ;
+  reg \$1491 ;
+  reg \$1492 ;
+  reg \$1493 ;
+  reg \$1494 ;
+  reg \$1495 ;
+  reg [2:0] \$1496 ;
+  reg [2:0] \$1497 ;
+  reg \$1498 ;
+  reg \$1499 ;
   wire \$15 ;
   wire \$150 ;
+  reg [6:0] \$1500 ;
+  reg \$1501 ;
+  reg \$1502 ;
+  reg [7:0] \$1503 ;
+  reg [2:0] \$1504 ;
+  reg \$1505 ;
+  reg \$1506 ;
+  reg [3:0] \$1507 ;
+  reg \$1508 ;
+  reg \$1509 ;
   wire [11:0] \$151 ;
+  reg [4:0] \$1510 ;
+  reg [2:0] \$1511 ;
+  reg \$1512 ;
+  reg \$1513 ;
+  reg \$1514 ;
+  reg \$1515 ;
+  reg \$1516 ;
+  reg \$1517 ;
+  reg \$1518 ;
+  reg \$1519 ;
   wire [11:0] \$152 ;
+  reg \$1520 ;
+  reg \$1521 ;
+  reg \$1522 ;
+  reg \$1523 ;
+  reg \$1524 ;
+  reg \$1525 ;
+  reg \$1526 ;
+  reg \$1527 ;
   wire [12:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [11:0] \$156 ;
+  wire \$156 ;
   wire [11:0] \$157 ;
-  wire [12:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire [11:0] \$158 ;
+  wire [12:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
-  wire [33:0] \$164 ;
-  wire \$165 ;
-  wire [33:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [11:0] \$163 ;
+  wire [11:0] \$164 ;
+  wire [12:0] \$165 ;
+  wire \$166 ;
+  wire [11:0] \$167 ;
+  wire [11:0] \$168 ;
+  wire [12:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [33:0] \$174 ;
-  wire \$175 ;
-  wire [33:0] \$176 ;
+  wire [11:0] \$172 ;
+  wire [11:0] \$173 ;
+  wire [12:0] \$174 ;
+  wire [4:0] \$175 ;
+  wire [4:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [33:0] \$180 ;
   wire \$181 ;
-  wire \$182 ;
+  wire [33:0] \$182 ;
   wire \$183 ;
-  wire [33:0] \$184 ;
+  wire \$184 ;
   wire \$185 ;
-  wire [33:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [33:0] \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [33:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -1390,9 +1466,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [33:0] \$200 ;
   wire \$201 ;
-  wire \$202 ;
+  wire [33:0] \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
@@ -1405,63 +1481,63 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [21:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
-  wire [24:0] \$216 ;
+  wire \$216 ;
   wire \$217 ;
-  wire [22:0] \$218 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [1:0] \$222 ;
-  wire [1:0] \$223 ;
-  wire [1:0] \$224 ;
-  wire [6:0] \$225 ;
-  wire [8:0] \$226 ;
-  wire [8:0] \$227 ;
-  wire [3:0] \$228 ;
-  wire [8:0] \$229 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [21:0] \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [24:0] \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire [2:0] \$235 ;
+  wire [22:0] \$234 ;
+  wire \$235 ;
   wire \$236 ;
-  wire [3:0] \$237 ;
-  wire [3:0] \$238 ;
-  wire [3:0] \$239 ;
+  wire \$237 ;
+  wire [1:0] \$238 ;
+  wire [1:0] \$239 ;
   wire \$24 ;
-  wire [9:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [11:0] \$245 ;
+  wire [1:0] \$240 ;
+  wire [6:0] \$241 ;
+  wire [8:0] \$242 ;
+  wire [8:0] \$243 ;
+  wire [3:0] \$244 ;
+  wire [8:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [6:0] \$251 ;
+  wire [2:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [3:0] \$253 ;
+  wire [3:0] \$254 ;
+  wire [3:0] \$255 ;
+  wire [9:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [11:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire \$265 ;
+  wire [6:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
@@ -1505,27 +1581,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [3:0] \$304 ;
-  wire [3:0] \$305 ;
-  wire [4:0] \$306 ;
-  wire [3:0] \$307 ;
-  wire [3:0] \$308 ;
-  wire [4:0] \$309 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [3:0] \$316 ;
+  wire [3:0] \$317 ;
+  wire [4:0] \$318 ;
+  wire [3:0] \$319 ;
   wire [3:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
+  wire [3:0] \$320 ;
+  wire [4:0] \$321 ;
+  wire [3:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -1580,7 +1656,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [3:0] \$372 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
@@ -1594,8 +1670,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$382 ;
   wire \$383 ;
   wire [3:0] \$384 ;
-  wire [3:0] \$385 ;
-  wire [4:0] \$386 ;
+  wire \$385 ;
+  wire \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
@@ -1606,92 +1682,92 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
+  wire [3:0] \$396 ;
+  wire [3:0] \$397 ;
+  wire [4:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [2:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [3:0] \$407 ;
-  wire [3:0] \$408 ;
-  wire [4:0] \$409 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire \$414 ;
-  wire [3:0] \$415 ;
-  wire [3:0] \$416 ;
-  wire [4:0] \$417 ;
+  wire [2:0] \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [3:0] \$419 ;
   wire [7:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire [3:0] \$420 ;
+  wire [4:0] \$421 ;
   wire \$422 ;
-  wire [3:0] \$423 ;
-  wire [3:0] \$424 ;
-  wire [4:0] \$425 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
   wire \$426 ;
-  wire [2:0] \$427 ;
-  wire \$428 ;
-  wire [2:0] \$429 ;
+  wire [3:0] \$427 ;
+  wire [3:0] \$428 ;
+  wire [4:0] \$429 ;
   wire [7:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire [2:0] \$432 ;
-  wire [2:0] \$433 ;
-  wire [2:0] \$434 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
   wire [3:0] \$435 ;
   wire [3:0] \$436 ;
-  wire \$437 ;
+  wire [4:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [2:0] \$439 ;
   wire [11:0] \$44 ;
   wire \$440 ;
   wire [2:0] \$441 ;
-  wire [2:0] \$442 ;
-  wire [2:0] \$443 ;
+  wire \$442 ;
+  wire \$443 ;
   wire [2:0] \$444 ;
-  wire [3:0] \$445 ;
-  wire [3:0] \$446 ;
-  wire [11:0] \$447 ;
-  wire [11:0] \$448 ;
-  wire [12:0] \$449 ;
+  wire [2:0] \$445 ;
+  wire [2:0] \$446 ;
+  wire [3:0] \$447 ;
+  wire [3:0] \$448 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
-  wire [11:0] \$451 ;
-  wire [11:0] \$452 ;
-  wire [12:0] \$453 ;
-  wire [11:0] \$454 ;
-  wire [11:0] \$455 ;
-  wire [12:0] \$456 ;
-  wire \$457 ;
-  wire [8:0] \$458 ;
-  wire [8:0] \$459 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire [2:0] \$453 ;
+  wire [2:0] \$454 ;
+  wire [2:0] \$455 ;
+  wire [2:0] \$456 ;
+  wire [3:0] \$457 ;
+  wire [3:0] \$458 ;
+  wire [11:0] \$459 ;
   wire \$46 ;
-  wire [9:0] \$460 ;
-  wire \$461 ;
+  wire [11:0] \$460 ;
+  wire [12:0] \$461 ;
   wire \$462 ;
-  wire [7:0] \$463 ;
-  wire [7:0] \$464 ;
-  wire \$465 ;
-  wire [7:0] \$466 ;
-  wire [7:0] \$467 ;
-  wire [9:0] \$468 ;
+  wire [11:0] \$463 ;
+  wire [11:0] \$464 ;
+  wire [12:0] \$465 ;
+  wire [11:0] \$466 ;
+  wire [11:0] \$467 ;
+  wire [12:0] \$468 ;
   wire \$469 ;
   wire [9:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
+  wire [8:0] \$470 ;
+  wire [8:0] \$471 ;
+  wire [9:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -1712,18 +1788,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
+  wire [7:0] \$491 ;
+  wire [7:0] \$492 ;
   wire \$493 ;
-  wire \$494 ;
-  wire [4:0] \$495 ;
-  wire [4:0] \$496 ;
+  wire [7:0] \$494 ;
+  wire [7:0] \$495 ;
+  wire [9:0] \$496 ;
   wire \$497 ;
-  wire [4:0] \$498 ;
-  wire [4:0] \$499 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [14:0] \$5 ;
   wire [10:0] \$50 ;
-  wire [6:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
@@ -1754,10 +1830,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [11:0] \$529 ;
+  wire \$529 ;
   wire \$53 ;
-  wire [11:0] \$530 ;
-  wire [12:0] \$531 ;
+  wire \$530 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
@@ -1765,13 +1841,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [4:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [4:0] \$540 ;
   wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
+  wire [4:0] \$542 ;
+  wire [4:0] \$543 ;
+  wire [6:0] \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -1780,20 +1856,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
-  wire [7:0] \$552 ;
+  wire \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire [9:0] \$558 ;
+  wire \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [4:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
@@ -1803,9 +1879,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
+  wire [11:0] \$573 ;
+  wire [11:0] \$574 ;
+  wire [12:0] \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
@@ -1828,7 +1904,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire \$596 ;
+  wire [7:0] \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -1836,9 +1912,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire \$602 ;
+  wire [9:0] \$602 ;
   wire \$603 ;
-  wire \$604 ;
+  wire [4:0] \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
@@ -1856,7 +1932,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
-  wire [5:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
@@ -1900,7 +1976,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$658 ;
   wire \$659 ;
   wire [4:0] \$66 ;
-  wire \$660 ;
+  wire [5:0] \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
@@ -1965,7 +2041,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire [6:0] \$719 ;
+  wire \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
@@ -2009,7 +2085,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire \$759 ;
+  wire [6:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -2073,7 +2149,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
-  wire [6:0] \$816 ;
+  wire \$816 ;
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
@@ -2117,7 +2193,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire \$856 ;
+  wire [6:0] \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
@@ -2177,18 +2253,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [3:0] \$91 ;
+  wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire [6:0] \$913 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire [3:0] \$92 ;
+  wire \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
@@ -2210,7 +2286,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire \$94 ;
+  wire [3:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -2221,11 +2297,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire \$95 ;
+  wire [3:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
-  wire \$953 ;
+  wire [6:0] \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
@@ -2321,8 +2397,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$signal$239 ;
   wire \$signal$250 ;
   wire \$signal$269 ;
-  wire [3:0] \$signal$303 ;
-  wire \$signal$442 ;
+  wire [3:0] \$signal$301 ;
+  wire \$signal$438 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -2436,13 +2512,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] config_fresh_slot;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
-  wire [3:0] \config_grant_addr$426 ;
+  wire [3:0] \config_grant_addr$417 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$428 ;
-  wire \config_grant_data$428.snap ;
-  wire [3:0] \config_grant_data$428.tag ;
+  wire [4:0] \config_grant_data$419 ;
+  wire \config_grant_data$419.snap ;
+  wire [3:0] \config_grant_data$419.tag ;
   wire \config_grant_data.snap ;
   wire [3:0] \config_grant_data.tag ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -2464,11 +2540,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg config_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
-  wire [3:0] \config_parity_addr$438 ;
+  wire [3:0] \config_parity_addr$429 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$440 ;
+  wire \config_parity_data$431 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -2511,13 +2587,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [6:0] event_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
-  wire [6:0] \event_grant_addr$381 ;
+  wire [6:0] \event_grant_addr$372 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$383 ;
-  wire \event_grant_data$383.snap ;
-  wire [3:0] \event_grant_data$383.tag ;
+  wire [4:0] \event_grant_data$374 ;
+  wire \event_grant_data$374.snap ;
+  wire [3:0] \event_grant_data$374.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -2539,11 +2615,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
-  wire [6:0] \event_parity_addr$393 ;
+  wire [6:0] \event_parity_addr$384 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$395 ;
+  wire \event_parity_data$386 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -2752,7 +2828,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$455 ;
+  wire [31:0] \grant_addr$453 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2773,13 +2849,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [8:0] log_fresh_slot;
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
-  wire [8:0] \log_grant_addr$402 ;
+  wire [8:0] \log_grant_addr$399 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$403 ;
-  wire \log_grant_data$403.snap ;
-  wire [3:0] \log_grant_data$403.tag ;
+  wire [4:0] \log_grant_data$400 ;
+  wire \log_grant_data$400.snap ;
+  wire [3:0] \log_grant_data$400.tag ;
   wire \log_grant_data.snap ;
   wire [3:0] \log_grant_data.tag ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -2799,19 +2875,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg log_lapped = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
-  wire [8:0] \log_parity_addr$412 ;
+  wire [8:0] \log_parity_addr$409 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$413 ;
+  wire \log_parity_data$410 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_waddr;
   wire log_parity_wdata;
   wire log_parity_wen;
-  wire log_pop;
-  wire log_push;
   wire log_release;
   reg [9:0] log_seen = 10'h000;
   reg [9:0] log_seen_prev = 10'h000;
@@ -2819,40 +2893,40 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] next_next_tag;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
+  wire [6:0] \r__addr$371 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$378 ;
-  wire [6:0] \r__addr$380 ;
+  wire [6:0] \r__addr$381 ;
+  wire [6:0] \r__addr$383 ;
   (* init = 7'h00 *)
   wire [6:0] \r__addr$390 ;
-  wire [6:0] \r__addr$392 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$399 ;
-  wire [8:0] \r__addr$401 ;
+  wire [8:0] \r__addr$396 ;
+  wire [8:0] \r__addr$398 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$409 ;
-  wire [8:0] \r__addr$411 ;
+  wire [8:0] \r__addr$406 ;
+  wire [8:0] \r__addr$408 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$417 ;
+  wire [3:0] \r__addr$414 ;
+  wire [3:0] \r__addr$416 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$423 ;
-  wire [3:0] \r__addr$425 ;
+  wire [3:0] \r__addr$426 ;
+  wire [3:0] \r__addr$428 ;
   (* init = 4'h0 *)
   wire [3:0] \r__addr$435 ;
-  wire [3:0] \r__addr$437 ;
-  wire [11:0] r__data;
-  wire [4:0] \r__data$17 ;
-  wire [4:0] \r__data$19 ;
-  wire \r__data$21 ;
-  wire \r__data$23 ;
+  wire [4:0] r__data;
+  wire [4:0] \r__data$11 ;
+  wire \r__data$13 ;
+  wire \r__data$15 ;
+  wire [11:0] \r__data$23 ;
   wire [4:0] \r__data$31 ;
   wire [4:0] \r__data$33 ;
   wire \r__data$35 ;
   wire \r__data$37 ;
-  wire [8:0] \r__data$45 ;
-  wire [4:0] \r__data$53 ;
-  wire [4:0] \r__data$55 ;
-  wire \r__data$57 ;
-  wire \r__data$59 ;
+  wire [4:0] \r__data$45 ;
+  wire [4:0] \r__data$47 ;
+  wire \r__data$49 ;
+  wire \r__data$51 ;
+  wire [8:0] \r__data$59 ;
   wire rel_f2;
   wire \release ;
   input rst;
@@ -2860,44 +2934,44 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  (* init = 7'h00 *)
   wire [6:0] \w__addr$375 ;
-  wire [6:0] \w__addr$384 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__addr$387 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$396 ;
+  wire [8:0] \w__addr$393 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$404 ;
+  wire [8:0] \w__addr$401 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$414 ;
-  (* init = 4'h0 *)
+  wire [3:0] \w__addr$411 ;
   wire [3:0] \w__addr$420 ;
-  wire [3:0] \w__addr$429 ;
+  (* init = 4'h0 *)
+  wire [3:0] \w__addr$432 ;
+  (* init = 5'h00 *)
+  wire [4:0] w__data;
+  wire \w__data$379 ;
   (* init = 12'h000 *)
-  wire [11:0] w__data;
+  wire [11:0] \w__data$389 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$377 ;
-  wire \w__data$388 ;
+  wire [4:0] \w__data$395 ;
+  wire \w__data$404 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$398 ;
-  wire \w__data$407 ;
+  wire [4:0] \w__data$413 ;
+  wire \w__data$424 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$416 ;
-  (* init = 5'h00 *)
-  wire [4:0] \w__data$422 ;
-  wire \w__data$433 ;
+  wire [8:0] \w__data$434 ;
   (* init = 1'h0 *)
   wire w__en;
+  wire \w__en$377 ;
   (* init = 1'h0 *)
-  wire \w__en$376 ;
-  wire \w__en$386 ;
+  wire \w__en$388 ;
   (* init = 1'h0 *)
-  wire \w__en$397 ;
-  wire \w__en$406 ;
+  wire \w__en$394 ;
+  wire \w__en$403 ;
   (* init = 1'h0 *)
-  wire \w__en$415 ;
+  wire \w__en$412 ;
+  wire \w__en$422 ;
   (* init = 1'h0 *)
-  wire \w__en$421 ;
-  wire \w__en$431 ;
+  wire \w__en$433 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -2931,25 +3005,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= config_grant[\$564 [3:0]];
+    _0_ <= config_grant[\$604 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
-  assign \r__data$55  = _0_;
-  assign \r__data$53  = _1_;
+  assign \r__data$47  = _0_;
+  assign \r__data$45  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge clk) begin
-    if (config_queue_wen)
-      config_parity[f4_slot[3:0]] <= \w__data$433 ;
+    if (\w__en$422 )
+      config_parity[f4_slot[3:0]] <= \w__data$424 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= config_parity[\$564 [3:0]];
+    _2_ <= config_parity[\$604 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
-  assign \r__data$59  = _2_;
-  assign \r__data$57  = _3_;
+  assign \r__data$51  = _2_;
+  assign \r__data$49  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] config_queue [15:0];
   always @(posedge clk) begin
@@ -2960,7 +3034,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk) begin
     _4_ <= config_queue[config_head];
   end
-  assign \r__data$45  = _4_;
+  assign \r__data$59  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [4:0] event_grant [127:0];
   always @(posedge clk) begin
@@ -2970,25 +3044,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge clk) begin
-    _5_ <= event_grant[\$552 [6:0]];
+    _5_ <= event_grant[\$596 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
-  assign \r__data$19  = _5_;
-  assign \r__data$17  = _6_;
+  assign \r__data$11  = _5_;
+  assign r__data = _6_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge clk) begin
-    if (event_queue_wen)
-      event_parity[f4_slot[6:0]] <= \w__data$388 ;
+    if (\w__en$377 )
+      event_parity[f4_slot[6:0]] <= \w__data$379 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= event_parity[\$552 [6:0]];
+    _7_ <= event_parity[\$596 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
-  assign \r__data$23  = _7_;
-  assign \r__data$21  = _8_;
+  assign \r__data$15  = _7_;
+  assign \r__data$13  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [11:0] event_queue [127:0];
   always @(posedge clk) begin
@@ -2999,7 +3073,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk) begin
     _9_ <= event_queue[event_head];
   end
-  assign r__data = _9_;
+  assign \r__data$23  = _9_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [4:0] log_grant [511:0];
@@ -3010,7 +3084,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge clk) begin
-    _10_ <= log_grant[\$558 [8:0]];
+    _10_ <= log_grant[\$602 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -3020,12 +3094,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] log_parity [511:0];
   always @(posedge clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$407 ;
+      log_parity[f4_slot] <= \w__data$404 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= log_parity[\$558 [8:0]];
+    _12_ <= log_parity[\$602 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
@@ -3061,19 +3135,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$32  = \$31  ? 4'h8 : 4'h0;
   assign \$33  = \$30  ? 4'h2 : \$32 ;
   assign \$34  = ! x1_err;
-  assign \$35  = \$552 [6:0] - event_seen;
+  assign \$35  = \$596 [6:0] - event_seen;
   assign \$36  = ~ \$35 [8];
   assign \$37  = event_take_fresh & \$36 ;
-  assign \$38  = \$552 [6:0] + 1'h1;
-  assign \$39  = \$552 [6:0] + 1'h1;
-  assign \$40  = \$552 [6:0] != 7'h7f;
+  assign \$38  = \$596 [6:0] + 1'h1;
+  assign \$39  = \$596 [6:0] + 1'h1;
+  assign \$40  = \$596 [6:0] != 7'h7f;
   assign \$41  = event_head == 7'h7f;
   assign \$42  = event_head + 1'h1;
   assign \$43  = \$41  ? 8'h00 : \$42 ;
-  assign \$44  = \$558 [8:0] - log_seen;
+  assign \$44  = \$602 [8:0] - log_seen;
   assign \$45  = ~ \$44 [10];
   assign \$46  = log_take_fresh & \$45 ;
-  assign \$47  = \$558 [8:0] + 1'h1;
+  assign \$47  = \$602 [8:0] + 1'h1;
   assign \$48  = ~ x1_select[1];
   assign \$49  = \$48  & log_at_last;
   assign \$50  = log_fresh + 1'h1;
@@ -3089,1096 +3163,1175 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$60  = ~ x1_select[1];
   assign \$61  = \$60  & log_at_last;
   assign \$62  = \$59  | \$61 ;
-  assign \$63  = \$564 [3:0] - config_seen;
+  assign \$63  = \$604 [3:0] - config_seen;
   assign \$64  = ~ \$63 [5];
   assign \$65  = config_take_fresh & \$64 ;
-  assign \$66  = \$564 [3:0] + 1'h1;
-  assign \$67  = \$564 [3:0] + 1'h1;
-  assign \$68  = \$564 [3:0] != 4'hf;
+  assign \$66  = \$604 [3:0] + 1'h1;
+  assign \$67  = \$604 [3:0] + 1'h1;
+  assign \$68  = \$604 [3:0] != 4'hf;
   assign \$69  = config_head == 4'hf;
   assign \$70  = config_head + 1'h1;
   assign \$71  = \$69  ? 5'h00 : \$70 ;
-  assign \$72  = a1_select[1] & log_lapped;
   assign \$73  = ~ x1_select[1];
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = event_has_fresh | event_nonempty;
-  assign \$76  = \$75  | x1_select[0];
-  assign \$77  = a1_select[0] & \$76 ;
-  assign \$81  = \$77  | \$80 ;
-  assign \$82  = config_has_fresh | config_nonempty;
-  assign \$83  = \$82  | x1_select[2];
-  assign \$84  = a1_select[2] & \$83 ;
-  assign \$85  = \$81  | \$84 ;
-  assign \$86  = a1_in[0] & a1_fits[0];
-  assign \$87  = a1_in[1] & a1_fits[1];
-  assign \$88  = \$86  | \$87 ;
-  assign \$89  = a1_in[2] & a1_fits[2];
-  assign \$90  = \$88  | \$89 ;
-  assign \$91  = \$90  ? 4'h1 : 4'h3;
-  assign \$92  = a1_bad_pool ? 4'h2 : \$91 ;
-  assign \$93  = event_has_fresh | x1_select[0];
-  assign \$94  = a1_in[0] & \$93 ;
-  assign \$97  = \$94  | \$96 ;
-  assign \$98  = config_has_fresh | x1_select[2];
-  assign \$99  = a1_in[2] & \$98 ;
+  assign \$74  = log_lapped & \$73 ;
+  assign \$75  = a1_select[1] & \$74 ;
+  assign \$79  = event_has_fresh | event_nonempty;
+  assign \$80  = \$79  | x1_select[0];
+  assign \$81  = a1_select[0] & \$80 ;
+  assign \$84  = \$81  | \$83 ;
+  assign \$85  = config_has_fresh | config_nonempty;
+  assign \$86  = \$85  | x1_select[2];
+  assign \$87  = a1_select[2] & \$86 ;
+  assign \$88  = \$84  | \$87 ;
+  assign \$89  = a1_in[0] & a1_fits[0];
+  assign \$90  = a1_in[1] & a1_fits[1];
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = a1_in[2] & a1_fits[2];
+  assign \$93  = \$91  | \$92 ;
+  assign \$94  = \$93  ? 4'h1 : 4'h3;
+  assign \$95  = a1_bad_pool ? 4'h2 : \$94 ;
+  assign \$96  = event_has_fresh | x1_select[0];
+  assign \$97  = a1_in[0] & \$96 ;
   assign \$100  = \$97  | \$99 ;
-  assign \$101  = a1_in[0] ? \$552 [6:0] : 7'h00;
-  assign \$102  = a1_in[1] ? \$558 [8:0] : 9'h000;
-  assign \$103  = { 2'h0, \$101  } | \$102 ;
-  assign \$104  = a1_in[2] ? \$564 [3:0] : 4'h0;
-  assign \$105  = \$103  | { 5'h00, \$104  };
-  assign \$106  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$107  = ~ a2_from_fresh;
-  assign \$108  = a2_ok & \$107 ;
-  assign \$109  = \$108  ? a2_in : 3'h0;
-  assign \$110  = a2_ok & a2_from_fresh;
-  assign \$111  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$112  = ~ \$111 [8];
-  assign \$114  = a2_fresh_slot - log_seen_prev;
-  assign \$115  = ~ \$114 [10];
-  assign \$117  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$118  = ~ \$117 [5];
-  assign \$120  = a2_in & { \$119 , \$116 , \$113  };
-  assign \$121  = \$110  ? \$120  : 3'h0;
-  assign \$122  = a2_ok & a2_from_fresh;
-  assign \$123  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$124  = ~ \$123 [8];
-  assign \$126  = a2_fresh_slot - log_seen_prev;
-  assign \$127  = ~ \$126 [10];
-  assign \$129  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$130  = ~ \$129 [5];
-  assign \$132  = a2_in & { \$131 , \$128 , \$125  };
-  assign \$133  = | \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$122  & \$134 ;
-  assign \$136  = ~ a2_ok;
-  assign \$137  = a2_ok & a2_from_fresh;
-  assign \$138  = \$137  ? a2_in : 3'h0;
-  assign \$139  = a2_ok & a2_from_fresh;
-  assign \$140  = a3_ok ? { \$611 , \$610 , \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  } : 9'h000;
-  assign \$141  = a4_ok ? grant_addr : 32'd0;
-  assign \$142  = a3_valid & a3_ok;
-  assign \$143  = { \$142 , a3_pool, \$611 , \$610 , \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$144  + 1'h1;
-  assign \$146  = a4_valid & a4_ok;
-  assign \$147  = { \$146 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$101  = config_has_fresh | x1_select[2];
+  assign \$102  = a1_in[2] & \$101 ;
+  assign \$103  = \$100  | \$102 ;
+  assign \$104  = a1_in[0] ? \$596 [6:0] : 7'h00;
+  assign \$105  = a1_in[1] ? \$602 [8:0] : 9'h000;
+  assign \$106  = { 2'h0, \$104  } | \$105 ;
+  assign \$107  = a1_in[2] ? \$604 [3:0] : 4'h0;
+  assign \$108  = \$106  | { 5'h00, \$107  };
+  assign \$109  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$110  = ~ a2_from_fresh;
+  assign \$111  = a2_ok & \$110 ;
+  assign \$112  = \$111  ? a2_in : 3'h0;
+  assign \$113  = a2_ok & a2_from_fresh;
+  assign \$114  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$115  = ~ \$114 [8];
+  assign \$117  = a2_fresh_slot - log_seen_prev;
+  assign \$118  = ~ \$117 [10];
+  assign \$120  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$121  = ~ \$120 [5];
+  assign \$123  = a2_in & { \$122 , \$119 , \$116  };
+  assign \$124  = \$113  ? \$123  : 3'h0;
+  assign \$125  = a2_ok & a2_from_fresh;
+  assign \$126  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$127  = ~ \$126 [8];
+  assign \$129  = a2_fresh_slot - log_seen_prev;
+  assign \$130  = ~ \$129 [10];
+  assign \$132  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$133  = ~ \$132 [5];
+  assign \$135  = a2_in & { \$134 , \$131 , \$128  };
+  assign \$136  = | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$125  & \$137 ;
+  assign \$139  = ~ a2_ok;
+  assign \$140  = a2_ok & a2_from_fresh;
+  assign \$141  = \$140  ? a2_in : 3'h0;
+  assign \$142  = a2_ok & a2_from_fresh;
+  assign \$144  = a3_ok ? { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  } : 9'h000;
+  assign \$145  = a4_ok ? grant_addr : 32'd0;
+  assign \$146  = a3_valid & a3_fwd_ok;
+  assign \$147  = { \$146 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$148  = ~ \$147 ;
   assign \$149  = \$148  + 1'h1;
-  assign \$150  = a5_valid & a5_ok;
-  assign \$151  = { \$150 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$151  = { 2'h0, a3_valid, a3_pool, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$152  = ~ \$151 ;
   assign \$153  = \$152  + 1'h1;
-  assign \$154  = \$149 [12] | \$153 [12];
-  assign \$155  = a4_valid & a4_ok;
-  assign \$156  = { \$155 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$157  + 1'h1;
-  assign \$159  = a5_tag + 1'h1;
-  assign \$160  = \$158 [12] ? { 1'h0, a4_tag_next } : \$159 ;
-  assign \$161  = ~ free_oor;
-  assign \$162  = ! free_oor_pool;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = free_port_addr - 32'd2147483648;
-  assign \$165  = ~ \$164 [32];
-  assign \$166  = free_port_addr - 32'd2147745792;
-  assign \$167  = ~ \$166 [32];
-  assign \$169  = \$165  & \$168 ;
-  assign \$170  = free_src ? \$163  : \$169 ;
-  assign \$171  = ~ free_oor;
-  assign \$172  = free_oor_pool == 1'h1;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = free_port_addr - 32'd2148532224;
-  assign \$175  = ~ \$174 [32];
-  assign \$176  = free_port_addr - 32'd2148663296;
-  assign \$177  = ~ \$176 [32];
-  assign \$179  = \$175  & \$178 ;
-  assign \$180  = free_src ? \$173  : \$179 ;
-  assign \$181  = ~ free_oor;
-  assign \$182  = free_oor_pool == 2'h2;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = free_port_addr - 32'd2149580800;
-  assign \$185  = ~ \$184 [32];
-  assign \$186  = free_port_addr - 32'd2149597184;
-  assign \$187  = ~ \$186 [32];
-  assign \$189  = \$185  & \$188 ;
-  assign \$190  = free_src ? \$183  : \$189 ;
-  assign \$191  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$192  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$193  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$194  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$195  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$196  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$197  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$198  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$199  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$200  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$201  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$202  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$203  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$204  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$205  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$206  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$207  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$208  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$209  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$210  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$211  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$212  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$213  = | f0_addr[10:0];
-  assign \$214  = f0_addr[31:11] - 21'h100000;
-  assign \$215  = | f0_addr[7:0];
-  assign \$216  = f0_addr[31:8] - 24'h801000;
-  assign \$217  = | f0_addr[9:0];
-  assign \$218  = f0_addr[31:10] - 22'h200800;
-  assign \$220  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$222  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$223  = { 1'h0, \$221  } | \$222 ;
-  assign \$224  = f1_oor ? f1_oor_pool : \$223 ;
-  assign \$225  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$226  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$227  = { 2'h0, \$225  } | \$226 ;
-  assign \$228  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$229  = \$227  | { 5'h00, \$228  };
-  assign \$230  = | f1_hit;
-  assign \$231  = f1_oor | \$230 ;
-  assign \$232  = | f1_hit;
-  assign \$233  = ~ \$232 ;
-  assign \$234  = f1_oor | \$233 ;
-  assign \$235  = f1_hit & f1_misaligned;
-  assign \$236  = | \$235 ;
-  assign \$237  = f1_contract ? 4'h8 : 4'h0;
-  assign \$238  = \$236  ? 4'h5 : \$237 ;
-  assign \$239  = \$234  ? 4'h4 : \$238 ;
-  assign \$240  = f1_event_slot - event_fresh;
-  assign \$241  = ~ \$240 [8];
-  assign \$242  = f1_hit[0] & \$241 ;
-  assign \$245  = f1_log_slot - log_fresh;
-  assign \$246  = ~ \$245 [10];
-  assign \$247  = f1_hit[1] & \$246 ;
-  assign \$248  = ~ log_lapped;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = \$244  | \$249 ;
-  assign \$251  = f1_config_slot - config_fresh;
-  assign \$252  = ~ \$251 [5];
-  assign \$253  = f1_hit[2] & \$252 ;
-  assign \$256  = \$250  | \$255 ;
-  assign \$257  = ~ f1_same_second_eq0;
-  assign \$258  = ~ f1_same_second_eq3;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = ~ f1_same_second_eq6;
-  assign \$261  = ~ f1_same_second_eq9;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = ~ f1_same_second_eq12;
-  assign \$265  = ~ f1_same_second_eq15;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = ~ f1_same_second_eq18;
-  assign \$268  = ~ f1_same_second_eq21;
-  assign \$269  = \$267  | \$268 ;
-  assign \$270  = \$266  | \$269 ;
-  assign \$271  = \$263  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq24;
-  assign \$273  = ~ f1_same_second_eq27;
+  assign \$154  = \$150  & \$153 [12];
+  assign \$155  = \$149 [12] | \$154 ;
+  assign \$157  = { 5'h00, a3_valid, a3_pool, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$158  + 1'h1;
+  assign \$160  = \$156  & \$159 [12];
+  assign \$161  = \$155  | \$160 ;
+  assign \$162  = a4_valid & a4_ok;
+  assign \$163  = { \$162 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  + 1'h1;
+  assign \$166  = a5_valid & a5_ok;
+  assign \$167  = { \$166 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$168  + 1'h1;
+  assign \$170  = \$165 [12] | \$169 [12];
+  assign \$171  = a4_valid & a4_ok;
+  assign \$172  = { \$171 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$173  + 1'h1;
+  assign \$175  = a5_tag + 1'h1;
+  assign \$176  = \$174 [12] ? { 1'h0, a4_tag_next } : \$175 ;
+  assign \$177  = ~ free_oor;
+  assign \$178  = ! free_oor_pool;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = free_port_addr - 32'd2147483648;
+  assign \$181  = ~ \$180 [32];
+  assign \$182  = free_port_addr - 32'd2147745792;
+  assign \$183  = ~ \$182 [32];
+  assign \$185  = \$181  & \$184 ;
+  assign \$186  = free_src ? \$179  : \$185 ;
+  assign \$187  = ~ free_oor;
+  assign \$188  = free_oor_pool == 1'h1;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = free_port_addr - 32'd2148532224;
+  assign \$191  = ~ \$190 [32];
+  assign \$192  = free_port_addr - 32'd2148663296;
+  assign \$193  = ~ \$192 [32];
+  assign \$195  = \$191  & \$194 ;
+  assign \$196  = free_src ? \$189  : \$195 ;
+  assign \$197  = ~ free_oor;
+  assign \$198  = free_oor_pool == 2'h2;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = free_port_addr - 32'd2149580800;
+  assign \$201  = ~ \$200 [32];
+  assign \$202  = free_port_addr - 32'd2149597184;
+  assign \$203  = ~ \$202 [32];
+  assign \$205  = \$201  & \$204 ;
+  assign \$206  = free_src ? \$199  : \$205 ;
+  assign \$207  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$208  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$209  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$210  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$211  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$212  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$213  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$214  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$215  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$216  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$217  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$218  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$219  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$220  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$221  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$222  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$223  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$224  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$225  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$226  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$227  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$228  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$229  = | f0_addr[10:0];
+  assign \$230  = f0_addr[31:11] - 21'h100000;
+  assign \$231  = | f0_addr[7:0];
+  assign \$232  = f0_addr[31:8] - 24'h801000;
+  assign \$233  = | f0_addr[9:0];
+  assign \$234  = f0_addr[31:10] - 22'h200800;
+  assign \$236  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$238  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$239  = { 1'h0, \$237  } | \$238 ;
+  assign \$240  = f1_oor ? f1_oor_pool : \$239 ;
+  assign \$241  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$242  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$243  = { 2'h0, \$241  } | \$242 ;
+  assign \$244  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$245  = \$243  | { 5'h00, \$244  };
+  assign \$246  = | f1_hit;
+  assign \$247  = f1_oor | \$246 ;
+  assign \$248  = | f1_hit;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = f1_oor | \$249 ;
+  assign \$251  = f1_hit & f1_misaligned;
+  assign \$252  = | \$251 ;
+  assign \$253  = f1_contract ? 4'h8 : 4'h0;
+  assign \$254  = \$252  ? 4'h5 : \$253 ;
+  assign \$255  = \$250  ? 4'h4 : \$254 ;
+  assign \$256  = f1_event_slot - event_fresh;
+  assign \$257  = ~ \$256 [8];
+  assign \$258  = f1_hit[0] & \$257 ;
+  assign \$259  = f1_log_slot - log_fresh;
+  assign \$260  = ~ \$259 [10];
+  assign \$261  = ~ log_lapped;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = f1_hit[1] & \$262 ;
+  assign \$264  = \$258  | \$263 ;
+  assign \$265  = f1_config_slot - config_fresh;
+  assign \$266  = ~ \$265 [5];
+  assign \$267  = f1_hit[2] & \$266 ;
+  assign \$268  = \$264  | \$267 ;
+  assign \$269  = ~ f1_same_second_eq0;
+  assign \$270  = ~ f1_same_second_eq3;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq6;
+  assign \$273  = ~ f1_same_second_eq9;
   assign \$274  = \$272  | \$273 ;
-  assign \$275  = ~ f1_same_second_eq30;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = \$271  | \$276 ;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = ~ f1_same_third_eq0;
-  assign \$280  = ~ f1_same_third_eq3;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ f1_same_second_eq12;
+  assign \$277  = ~ f1_same_second_eq15;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = ~ f1_same_second_eq18;
+  assign \$280  = ~ f1_same_second_eq21;
   assign \$281  = \$279  | \$280 ;
-  assign \$282  = ~ f1_same_third_eq6;
-  assign \$283  = ~ f1_same_third_eq9;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = \$281  | \$284 ;
-  assign \$286  = ~ f1_same_third_eq12;
-  assign \$287  = ~ f1_same_third_eq15;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = \$275  | \$282 ;
+  assign \$284  = ~ f1_same_second_eq24;
+  assign \$285  = ~ f1_same_second_eq27;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ f1_same_second_eq30;
   assign \$288  = \$286  | \$287 ;
-  assign \$289  = ~ f1_same_third_eq18;
-  assign \$290  = ~ f1_same_third_eq21;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = \$288  | \$291 ;
-  assign \$293  = \$285  | \$292 ;
-  assign \$294  = ~ f1_same_third_eq24;
-  assign \$295  = ~ f1_same_third_eq27;
+  assign \$289  = \$283  | \$288 ;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = ~ f1_same_third_eq0;
+  assign \$292  = ~ f1_same_third_eq3;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = ~ f1_same_third_eq6;
+  assign \$295  = ~ f1_same_third_eq9;
   assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ f1_same_third_eq30;
-  assign \$298  = \$296  | \$297 ;
-  assign \$299  = \$293  | \$298 ;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = ! f2_pool;
-  assign \$302  = f2_pool == 1'h1;
-  assign \$303  = f2_pool == 2'h2;
-  assign \$304  = a4_tag ^ f2_tag;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = \$305  + 1'h1;
-  assign \$307  = a5_tag ^ f2_tag;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = \$308  + 1'h1;
-  assign \$310  = \$1282 [12] ? a4_tag : a5_tag;
-  assign \$311  = \$1282 [12] ? a4_snap : a5_snap;
-  assign \$312  = f2_same_third & f5_ok;
-  assign \$313  = ~ \$1282 [12];
-  assign \$314  = \$signal$239  & \$313 ;
-  assign \$315  = ~ \$1286 [12];
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = f2_same_third & f5_ok;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$316  & \$318 ;
-  assign \$320  = ~ f3_never_granted;
-  assign \$321  = ~ rel_f2;
-  assign \$322  = ~ f3_rel_f3;
-  assign \$324  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$325  = \$323  & \$324 ;
-  assign \$327  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$297  = \$293  | \$296 ;
+  assign \$298  = ~ f1_same_third_eq12;
+  assign \$299  = ~ f1_same_third_eq15;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = ~ f1_same_third_eq18;
+  assign \$302  = ~ f1_same_third_eq21;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = \$300  | \$303 ;
+  assign \$305  = \$297  | \$304 ;
+  assign \$306  = ~ f1_same_third_eq24;
+  assign \$307  = ~ f1_same_third_eq27;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = ~ f1_same_third_eq30;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = \$305  | \$310 ;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = ! f2_pool;
+  assign \$314  = f2_pool == 1'h1;
+  assign \$315  = f2_pool == 2'h2;
+  assign \$316  = a4_tag ^ f2_tag;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$317  + 1'h1;
+  assign \$319  = a5_tag ^ f2_tag;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$320  + 1'h1;
+  assign \$322  = \$1322 [12] ? a4_tag : a5_tag;
+  assign \$323  = \$1322 [12] ? a4_snap : a5_snap;
+  assign \$324  = f2_same_third & f5_ok;
+  assign \$325  = ~ \$1322 [12];
+  assign \$326  = \$signal$239  & \$325 ;
+  assign \$327  = ~ \$1326 [12];
   assign \$328  = \$326  & \$327 ;
-  assign \$329  = \$325  | \$328 ;
-  assign \$331  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$329  | \$332 ;
-  assign \$334  = \$322  & \$333 ;
-  assign \$335  = f3_hit_a3 | \$334 ;
-  assign \$336  = \$321  & \$335 ;
-  assign \$337  = f3_hit_a2 | \$336 ;
-  assign \$338  = \$320  & \$337 ;
-  assign \$339  = f3_hit_a2 | f3_hit_a3;
-  assign \$341  = \$340  & event_grant_r0_b0[1];
-  assign \$343  = \$342  & log_grant_r0_b0[1];
-  assign \$344  = \$341  | \$343 ;
-  assign \$346  = \$345  & config_grant_r0_b0[1];
-  assign \$347  = \$344  | \$346 ;
-  assign \$349  = \$348  & event_grant_r0_b0[2];
-  assign \$351  = \$350  & log_grant_r0_b0[2];
-  assign \$352  = \$349  | \$351 ;
-  assign \$354  = \$353  & config_grant_r0_b0[2];
-  assign \$355  = \$352  | \$354 ;
-  assign \$357  = \$356  & event_grant_r0_b0[3];
-  assign \$359  = \$358  & log_grant_r0_b0[3];
-  assign \$360  = \$357  | \$359 ;
-  assign \$362  = \$361  & config_grant_r0_b0[3];
-  assign \$363  = \$360  | \$362 ;
-  assign \$365  = \$364  & event_grant_r0_b0[4];
-  assign \$367  = \$366  & log_grant_r0_b0[4];
-  assign \$368  = \$365  | \$367 ;
-  assign \$370  = \$369  & config_grant_r0_b0[4];
-  assign \$371  = \$368  | \$370 ;
-  assign \$372  = \$339  ? f3_older_tag : { \$371 , \$363 , \$355 , \$347  };
-  assign \$373  = f3_hit_a2 | f3_hit_a3;
-  assign \$375  = \$374  & event_grant_r0_b0[0];
-  assign \$377  = \$376  & log_grant_r0_b0[0];
-  assign \$378  = \$375  | \$377 ;
-  assign \$380  = \$379  & config_grant_r0_b0[0];
-  assign \$381  = \$378  | \$380 ;
-  assign \$382  = \$373  ? f3_older_snap : \$381 ;
-  assign \$383  = f3_go & \$1290 [12];
-  assign \$384  = a4_tag ^ f3_tag;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = \$385  + 1'h1;
-  assign \$387  = \$383  & \$386 [4];
-  assign \$388  = ~ f3_never_granted;
-  assign \$389  = f3_go & \$388 ;
-  assign \$390  = ~ \$1290 [12];
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = ~ rel_f2;
-  assign \$393  = \$392  & f3_hit_a3;
-  assign \$394  = f3_hit_a2 | \$393 ;
-  assign \$395  = \$391  & \$394 ;
-  assign \$396  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = ~ rel_f2;
-  assign \$399  = f3_quiet & \$398 ;
-  assign \$400  = ~ \$1290 [12];
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = \$401  ? f3_in : 3'h0;
-  assign \$403  = ~ f3_never_granted;
-  assign \$405  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = \$408  + 1'h1;
-  assign \$410  = \$406  & \$409 [4];
-  assign \$411  = ~ f3_never_granted;
-  assign \$413  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = log_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$418  = \$414  & \$417 [4];
-  assign \$419  = ~ f3_never_granted;
-  assign \$421  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = config_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$424  + 1'h1;
-  assign \$426  = \$422  & \$425 [4];
-  assign \$427  = x1_select & f1_hit;
-  assign \$428  = | \$427 ;
-  assign \$429  = x1_select & f2_in;
-  assign \$430  = | \$429 ;
-  assign \$431  = f2_flushed | \$430 ;
-  assign \$432  = x1_select | x0_select;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$435  = { 1'h0, \$433  } & { \$434 [2], \$434  };
-  assign \$436  = { 1'h0, f3_in } & \$435 ;
-  assign \$437  = ~ rel_f2;
-  assign \$438  = f3_quiet & \$437 ;
-  assign \$439  = ~ \$1290 [12];
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = \$440  ? f3_in : 3'h0;
-  assign \$442  = x1_select | x0_select;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$445  = { 1'h0, \$443  } & { \$444 [2], \$444  };
-  assign \$446  = { 1'h0, \$441  } & \$445 ;
-  assign \$447  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$450  = \release  & \$449 [12];
-  assign \$451  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$452  + 1'h1;
-  assign \$454  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$329  = f2_same_third & f5_ok;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$328  & \$330 ;
+  assign \$332  = ~ f3_never_granted;
+  assign \$333  = ~ rel_f2;
+  assign \$334  = ~ f3_rel_f3;
+  assign \$336  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$337  = \$335  & \$336 ;
+  assign \$339  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$337  | \$340 ;
+  assign \$343  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = \$341  | \$344 ;
+  assign \$346  = \$334  & \$345 ;
+  assign \$347  = f3_hit_a3 | \$346 ;
+  assign \$348  = \$333  & \$347 ;
+  assign \$349  = f3_hit_a2 | \$348 ;
+  assign \$350  = \$332  & \$349 ;
+  assign \$351  = f3_hit_a2 | f3_hit_a3;
+  assign \$353  = \$352  & event_grant_r0_b0[1];
+  assign \$355  = \$354  & log_grant_r0_b0[1];
+  assign \$356  = \$353  | \$355 ;
+  assign \$358  = \$357  & config_grant_r0_b0[1];
+  assign \$359  = \$356  | \$358 ;
+  assign \$361  = \$360  & event_grant_r0_b0[2];
+  assign \$363  = \$362  & log_grant_r0_b0[2];
+  assign \$364  = \$361  | \$363 ;
+  assign \$366  = \$365  & config_grant_r0_b0[2];
+  assign \$367  = \$364  | \$366 ;
+  assign \$369  = \$368  & event_grant_r0_b0[3];
+  assign \$371  = \$370  & log_grant_r0_b0[3];
+  assign \$372  = \$369  | \$371 ;
+  assign \$374  = \$373  & config_grant_r0_b0[3];
+  assign \$375  = \$372  | \$374 ;
+  assign \$377  = \$376  & event_grant_r0_b0[4];
+  assign \$379  = \$378  & log_grant_r0_b0[4];
+  assign \$380  = \$377  | \$379 ;
+  assign \$382  = \$381  & config_grant_r0_b0[4];
+  assign \$383  = \$380  | \$382 ;
+  assign \$384  = \$351  ? f3_older_tag : { \$383 , \$375 , \$367 , \$359  };
+  assign \$385  = f3_hit_a2 | f3_hit_a3;
+  assign \$387  = \$386  & event_grant_r0_b0[0];
+  assign \$389  = \$388  & log_grant_r0_b0[0];
+  assign \$390  = \$387  | \$389 ;
+  assign \$392  = \$391  & config_grant_r0_b0[0];
+  assign \$393  = \$390  | \$392 ;
+  assign \$394  = \$385  ? f3_older_snap : \$393 ;
+  assign \$395  = f3_go & \$1330 [12];
+  assign \$396  = a4_tag ^ f3_tag;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$399  = \$395  & \$398 [4];
+  assign \$400  = ~ f3_never_granted;
+  assign \$401  = f3_go & \$400 ;
+  assign \$402  = ~ \$1330 [12];
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = ~ rel_f2;
+  assign \$405  = \$404  & f3_hit_a3;
+  assign \$406  = f3_hit_a2 | \$405 ;
+  assign \$407  = \$403  & \$406 ;
+  assign \$408  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = ~ rel_f2;
+  assign \$411  = f3_quiet & \$410 ;
+  assign \$412  = ~ \$1330 [12];
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = \$413  ? f3_in : 3'h0;
+  assign \$415  = ~ f3_never_granted;
+  assign \$417  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$420  + 1'h1;
+  assign \$422  = \$418  & \$421 [4];
+  assign \$423  = ~ f3_never_granted;
+  assign \$425  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = log_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$430  = \$426  & \$429 [4];
+  assign \$431  = ~ f3_never_granted;
+  assign \$433  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$434  = \$432  & \$433 ;
+  assign \$435  = config_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$438  = \$434  & \$437 [4];
+  assign \$439  = x1_select & f1_hit;
+  assign \$440  = | \$439 ;
+  assign \$441  = x1_select & f2_in;
+  assign \$442  = | \$441 ;
+  assign \$443  = f2_flushed | \$442 ;
+  assign \$444  = x1_select | x0_select;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$447  = { 1'h0, \$445  } & { \$446 [2], \$446  };
+  assign \$448  = { 1'h0, f3_in } & \$447 ;
+  assign \$449  = ~ rel_f2;
+  assign \$450  = f3_quiet & \$449 ;
+  assign \$451  = ~ \$1330 [12];
+  assign \$452  = \$450  & \$451 ;
+  assign \$453  = \$452  ? f3_in : 3'h0;
+  assign \$454  = x1_select | x0_select;
   assign \$455  = ~ \$454 ;
-  assign \$456  = \$455  + 1'h1;
-  assign \$457  = a1_select[1] & f3_in[1];
-  assign \$458  = f3_slot ^ log_fresh[8:0];
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$459  + 1'h1;
-  assign \$461  = \$457  & \$460 [9];
-  assign \$462  = event_queue_waddr == 7'h7f;
-  assign \$463  = event_queue_waddr + 1'h1;
-  assign \$464  = \$462  ? 8'h00 : \$463 ;
-  assign \$465  = event_pushed == event_popped;
-  assign \$466  = event_pushed ? 8'h01 : 8'hff;
-  assign \$467  = \$465  ? 8'h00 : \$466 ;
-  assign \$468  = $signed({ 1'h0, event_count }) + $signed(\$467 );
-  assign \$469  = ! event_pushed;
-  assign \$470  = ! event_popped;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = event_pop ? event_at[1] : event_at[0];
-  assign \$473  = ~ \$472 ;
-  assign \$474  = event_push | \$473 ;
-  assign \$475  = ! event_pushed;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = event_count == 2'h3;
-  assign \$479  = event_pop ? event_at[2] : event_at[1];
-  assign \$480  = ~ \$479 ;
-  assign \$481  = event_push | \$480 ;
-  assign \$483  = ! event_popped;
-  assign \$484  = \$482  & \$483 ;
-  assign \$485  = event_pop ? event_at[0] : 1'h0;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = event_push | \$486 ;
-  assign \$490  = \$488  & \$489 ;
-  assign \$491  = event_pop ? event_at[1] : event_at[0];
-  assign \$492  = ~ \$491 ;
-  assign \$493  = event_push | \$492 ;
-  assign \$494  = config_queue_waddr == 4'hf;
-  assign \$495  = config_queue_waddr + 1'h1;
-  assign \$496  = \$494  ? 5'h00 : \$495 ;
-  assign \$497  = config_pushed == config_popped;
-  assign \$498  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$499  = \$497  ? 5'h00 : \$498 ;
-  assign \$500  = $signed({ 1'h0, config_count }) + $signed(\$499 );
-  assign \$501  = ! config_pushed;
-  assign \$502  = ! config_popped;
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = config_pop ? config_at[1] : config_at[0];
-  assign \$505  = ~ \$504 ;
-  assign \$506  = config_push | \$505 ;
-  assign \$507  = ! config_pushed;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = config_count == 2'h3;
-  assign \$511  = config_pop ? config_at[2] : config_at[1];
-  assign \$512  = ~ \$511 ;
-  assign \$513  = config_push | \$512 ;
-  assign \$515  = ! config_popped;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = config_pop ? config_at[0] : 1'h0;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = config_push | \$518 ;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = config_pop ? config_at[1] : config_at[0];
-  assign \$524  = ~ \$523 ;
-  assign \$525  = config_push | \$524 ;
-  assign \$526  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = f5_wrote & a2_ring;
-  assign \$529  = { \$528 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$530  + 1'h1;
-  assign \$532  = \release  & f4_taken_a2;
-  assign \$533  = a3_ring & a3_lapped;
-  assign \$534  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$535  = \$534  == log_grant_r1_b0[0];
-  assign \$536  = a3_sel_fresh[1] & \$535 ;
-  assign \$537  = \$533  & \$536 ;
-  assign \$538  = \release  & f4_taken_a3;
-  assign \$539  = a3_released | \$538 ;
-  assign \$540  = ~ a4_released;
-  assign \$541  = a4_prev_held & \$540 ;
-  assign \$542  = \release  & f4_taken_a4;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$541  & \$543 ;
-  assign \$545  = | { a1_select, a1_valid, a0_valid, config_push, 1'h0, event_push };
-  assign \$546  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$547  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$548  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$549  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$550  = | { x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$551  = | { x6_valid, x5_valid };
-  assign \$552  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$553  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$553 ;
-  assign \$554  = ~ x1_select[0];
-  assign \$555  = a1_select[0] & \$554 ;
-  assign \$556  = ~ event_has_fresh;
-  assign \$557  = \$555  & \$556 ;
-  assign event_pop = \$557  & event_nonempty;
-  assign \$558  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$560  = ~ x1_select[1];
-  assign \$561  = a1_select[1] & \$560 ;
-  assign \$564  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$565  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$565 ;
-  assign \$566  = ~ x1_select[2];
-  assign \$567  = a1_select[2] & \$566 ;
-  assign \$568  = ~ config_has_fresh;
-  assign \$569  = \$567  & \$568 ;
-  assign config_pop = \$569  & config_nonempty;
-  assign \$570  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$572  = \$571  & event_queue_r0_b0[0];
-  assign \$573  = \$570  | \$572 ;
-  assign \$575  = \$574  & config_queue_r0_b0[0];
-  assign \$576  = \$573  | \$575 ;
-  assign \$577  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$579  = \$578  & event_queue_r0_b0[1];
-  assign \$580  = \$577  | \$579 ;
-  assign \$582  = \$581  & config_queue_r0_b0[1];
-  assign \$583  = \$580  | \$582 ;
-  assign \$584  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$586  = \$585  & event_queue_r0_b0[2];
-  assign \$587  = \$584  | \$586 ;
-  assign \$589  = \$588  & config_queue_r0_b0[2];
-  assign \$590  = \$587  | \$589 ;
-  assign \$591  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$593  = \$592  & event_queue_r0_b0[3];
-  assign \$594  = \$591  | \$593 ;
-  assign \$596  = \$595  & config_queue_r0_b0[3];
-  assign \$597  = \$594  | \$596 ;
-  assign \$598  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$600  = \$599  & event_queue_r0_b0[4];
-  assign \$601  = \$598  | \$600 ;
-  assign \$602  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$604  = \$603  & event_queue_r0_b0[5];
-  assign \$605  = \$602  | \$604 ;
-  assign \$606  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$608  = \$607  & event_queue_r0_b0[6];
-  assign \$609  = \$606  | \$608 ;
-  assign \$610  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$611  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$612  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$613  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$614  = a3_sel_fresh[1] & \$613 ;
-  assign \$615  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$617  = \$616  & event_queue_r0_b0[7];
-  assign \$619  = \$618  & config_queue_r0_b0[4];
-  assign \$620  = { \$619 , \$617 , \$615 , \$614 , \$612  } + 5'h1f;
-  assign \$621  = a3_fwd_ok & a3_hit_a1;
-  assign \$622  = a3_fwd_ok & a3_older_hit;
-  assign \$627  = ~ event_grant_r1_b0[1];
-  assign \$629  = event_grant_r1_b0[2] ^ \$628 ;
-  assign \$630  = ~ event_grant_r1_b0[1];
-  assign \$631  = ~ event_grant_r1_b0[2];
-  assign \$632  = \$630  | \$631 ;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = event_grant_r1_b0[3] ^ \$633 ;
-  assign \$635  = ~ event_grant_r1_b0[1];
-  assign \$636  = ~ event_grant_r1_b0[2];
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = ~ event_grant_r1_b0[3];
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = event_grant_r1_b0[4] ^ \$640 ;
-  assign \$642  = \$624  & \$626 ;
-  assign \$646  = ~ log_grant_r1_b0[1];
-  assign \$648  = log_grant_r1_b0[2] ^ \$647 ;
-  assign \$649  = ~ log_grant_r1_b0[1];
-  assign \$650  = ~ log_grant_r1_b0[2];
-  assign \$651  = \$649  | \$650 ;
-  assign \$652  = ~ \$651 ;
-  assign \$653  = log_grant_r1_b0[3] ^ \$652 ;
-  assign \$654  = ~ log_grant_r1_b0[1];
-  assign \$655  = ~ log_grant_r1_b0[2];
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = ~ log_grant_r1_b0[3];
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = ~ \$658 ;
-  assign \$660  = log_grant_r1_b0[4] ^ \$659 ;
-  assign \$661  = \$643  & \$645 ;
-  assign \$665  = ~ config_grant_r1_b0[1];
-  assign \$667  = config_grant_r1_b0[2] ^ \$666 ;
-  assign \$668  = ~ config_grant_r1_b0[1];
-  assign \$669  = ~ config_grant_r1_b0[2];
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = ~ \$670 ;
-  assign \$672  = config_grant_r1_b0[3] ^ \$671 ;
-  assign \$673  = ~ config_grant_r1_b0[1];
-  assign \$674  = ~ config_grant_r1_b0[2];
-  assign \$675  = \$673  | \$674 ;
-  assign \$676  = ~ config_grant_r1_b0[3];
+  assign \$456  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$457  = { 1'h0, \$455  } & { \$456 [2], \$456  };
+  assign \$458  = { 1'h0, \$453  } & \$457 ;
+  assign \$459  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$462  = \release  & \$461 [12];
+  assign \$463  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$464  + 1'h1;
+  assign \$466  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$467  = ~ \$466 ;
+  assign \$468  = \$467  + 1'h1;
+  assign \$469  = a1_select[1] & f3_in[1];
+  assign \$470  = f3_slot ^ log_fresh[8:0];
+  assign \$471  = ~ \$470 ;
+  assign \$472  = \$471  + 1'h1;
+  assign \$473  = \$469  & \$472 [9];
+  assign \$474  = ~ f4_prev_released;
+  assign \$475  = \$474  & f4_by_older;
+  assign \$476  = f4_by_a1 | \$475 ;
+  assign \$477  = f4_live[0] & \$476 ;
+  assign \$478  = ~ f4_prev_released;
+  assign \$479  = \$478  & f4_by_mem_live[0];
+  assign \$480  = \$479  & f4_mem_ok[0];
+  assign \$481  = \$477  | \$480 ;
+  assign \$482  = ~ f4_prev_released;
+  assign \$483  = \$482  & f4_by_older;
+  assign \$484  = f4_by_a1 | \$483 ;
+  assign \$485  = f4_live[0] & \$484 ;
+  assign \$486  = ~ f4_prev_released;
+  assign \$487  = \$486  & f4_by_mem_live[0];
+  assign \$488  = \$487  & f4_mem_ok[0];
+  assign \$489  = \$485  | \$488 ;
+  assign \$490  = event_queue_waddr == 7'h7f;
+  assign \$491  = event_queue_waddr + 1'h1;
+  assign \$492  = \$490  ? 8'h00 : \$491 ;
+  assign \$493  = event_pushed == event_popped;
+  assign \$494  = event_pushed ? 8'h01 : 8'hff;
+  assign \$495  = \$493  ? 8'h00 : \$494 ;
+  assign \$496  = $signed({ 1'h0, event_count }) + $signed(\$495 );
+  assign \$497  = ! event_pushed;
+  assign \$498  = ! event_popped;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = event_pop ? event_at[1] : event_at[0];
+  assign \$501  = ~ \$500 ;
+  assign \$502  = event_push | \$501 ;
+  assign \$503  = ! event_pushed;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = event_count == 2'h3;
+  assign \$507  = event_pop ? event_at[2] : event_at[1];
+  assign \$508  = ~ \$507 ;
+  assign \$509  = event_push | \$508 ;
+  assign \$511  = ! event_popped;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = event_pop ? event_at[0] : 1'h0;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = event_push | \$514 ;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = event_pop ? event_at[1] : event_at[0];
+  assign \$520  = ~ \$519 ;
+  assign \$521  = event_push | \$520 ;
+  assign \$522  = ~ f4_prev_released;
+  assign \$523  = \$522  & f4_by_older;
+  assign \$524  = f4_by_a1 | \$523 ;
+  assign \$525  = f4_live[2] & \$524 ;
+  assign \$526  = ~ f4_prev_released;
+  assign \$527  = \$526  & f4_by_mem_live[2];
+  assign \$528  = \$527  & f4_mem_ok[2];
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = ~ f4_prev_released;
+  assign \$531  = \$530  & f4_by_older;
+  assign \$532  = f4_by_a1 | \$531 ;
+  assign \$533  = f4_live[2] & \$532 ;
+  assign \$534  = ~ f4_prev_released;
+  assign \$535  = \$534  & f4_by_mem_live[2];
+  assign \$536  = \$535  & f4_mem_ok[2];
+  assign \$537  = \$533  | \$536 ;
+  assign \$538  = config_queue_waddr == 4'hf;
+  assign \$539  = config_queue_waddr + 1'h1;
+  assign \$540  = \$538  ? 5'h00 : \$539 ;
+  assign \$541  = config_pushed == config_popped;
+  assign \$542  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$543  = \$541  ? 5'h00 : \$542 ;
+  assign \$544  = $signed({ 1'h0, config_count }) + $signed(\$543 );
+  assign \$545  = ! config_pushed;
+  assign \$546  = ! config_popped;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = config_pop ? config_at[1] : config_at[0];
+  assign \$549  = ~ \$548 ;
+  assign \$550  = config_push | \$549 ;
+  assign \$551  = ! config_pushed;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = config_count == 2'h3;
+  assign \$555  = config_pop ? config_at[2] : config_at[1];
+  assign \$556  = ~ \$555 ;
+  assign \$557  = config_push | \$556 ;
+  assign \$559  = ! config_popped;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = config_pop ? config_at[0] : 1'h0;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = config_push | \$562 ;
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = config_pop ? config_at[1] : config_at[0];
+  assign \$568  = ~ \$567 ;
+  assign \$569  = config_push | \$568 ;
+  assign \$570  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = f5_wrote & a2_ring;
+  assign \$573  = { \$572 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  + 1'h1;
+  assign \$576  = \release  & f4_taken_a2;
+  assign \$577  = a3_ring & a3_lapped;
+  assign \$578  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$579  = \$578  == log_grant_r1_b0[0];
+  assign \$580  = a3_sel_fresh[1] & \$579 ;
+  assign \$581  = \$577  & \$580 ;
+  assign \$582  = \release  & f4_taken_a3;
+  assign \$583  = a3_released | \$582 ;
+  assign \$584  = ~ a4_released;
+  assign \$585  = a4_prev_held & \$584 ;
+  assign \$586  = \release  & f4_taken_a4;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$585  & \$587 ;
+  assign \$589  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$590  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$591  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$592  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$593  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$594  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$596  = x1_select[0] ? 8'h00 : event_fresh;
+  assign \$597  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$597 ;
+  assign \$598  = ~ x1_select[0];
+  assign \$599  = a1_select[0] & \$598 ;
+  assign \$600  = ~ event_has_fresh;
+  assign \$601  = \$599  & \$600 ;
+  assign event_pop = \$601  & event_nonempty;
+  assign \$602  = x1_select[1] ? 10'h000 : log_fresh;
+  assign \$604  = x1_select[2] ? 5'h00 : config_fresh;
+  assign \$605  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$605 ;
+  assign \$606  = ~ x1_select[2];
+  assign \$607  = a1_select[2] & \$606 ;
+  assign \$608  = ~ config_has_fresh;
+  assign \$609  = \$607  & \$608 ;
+  assign config_pop = \$609  & config_nonempty;
+  assign \$610  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$612  = \$611  & event_queue_r0_b0[0];
+  assign \$613  = \$610  | \$612 ;
+  assign \$615  = \$614  & config_queue_r0_b0[0];
+  assign \$616  = \$613  | \$615 ;
+  assign \$617  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$619  = \$618  & event_queue_r0_b0[1];
+  assign \$620  = \$617  | \$619 ;
+  assign \$622  = \$621  & config_queue_r0_b0[1];
+  assign \$623  = \$620  | \$622 ;
+  assign \$624  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$626  = \$625  & event_queue_r0_b0[2];
+  assign \$627  = \$624  | \$626 ;
+  assign \$629  = \$628  & config_queue_r0_b0[2];
+  assign \$630  = \$627  | \$629 ;
+  assign \$631  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$633  = \$632  & event_queue_r0_b0[3];
+  assign \$634  = \$631  | \$633 ;
+  assign \$636  = \$635  & config_queue_r0_b0[3];
+  assign \$637  = \$634  | \$636 ;
+  assign \$638  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$640  = \$639  & event_queue_r0_b0[4];
+  assign \$641  = \$638  | \$640 ;
+  assign \$642  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$644  = \$643  & event_queue_r0_b0[5];
+  assign \$645  = \$642  | \$644 ;
+  assign \$646  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$648  = \$647  & event_queue_r0_b0[6];
+  assign \$649  = \$646  | \$648 ;
+  assign \$650  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$651  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$652  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$653  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$654  = a3_sel_fresh[1] & \$653 ;
+  assign \$655  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$657  = \$656  & event_queue_r0_b0[7];
+  assign \$659  = \$658  & config_queue_r0_b0[4];
+  assign \$660  = { \$659 , \$657 , \$655 , \$654 , \$652  } + 5'h1f;
+  assign \$661  = a3_fwd_ok & a3_hit_a1;
+  assign \$662  = a3_fwd_ok & a3_older_hit;
+  assign \$667  = ~ event_grant_r1_b0[1];
+  assign \$669  = event_grant_r1_b0[2] ^ \$668 ;
+  assign \$670  = ~ event_grant_r1_b0[1];
+  assign \$671  = ~ event_grant_r1_b0[2];
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = ~ \$672 ;
+  assign \$674  = event_grant_r1_b0[3] ^ \$673 ;
+  assign \$675  = ~ event_grant_r1_b0[1];
+  assign \$676  = ~ event_grant_r1_b0[2];
   assign \$677  = \$675  | \$676 ;
-  assign \$678  = ~ \$677 ;
-  assign \$679  = config_grant_r1_b0[4] ^ \$678 ;
-  assign \$680  = \$662  & \$664 ;
-  assign \$684  = ~ event_queue_r0_b0[8];
-  assign \$686  = event_queue_r0_b0[9] ^ \$685 ;
-  assign \$687  = ~ event_queue_r0_b0[8];
-  assign \$688  = ~ event_queue_r0_b0[9];
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = event_queue_r0_b0[10] ^ \$690 ;
-  assign \$692  = ~ event_queue_r0_b0[8];
-  assign \$693  = ~ event_queue_r0_b0[9];
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = ~ event_queue_r0_b0[10];
+  assign \$678  = ~ event_grant_r1_b0[3];
+  assign \$679  = \$677  | \$678 ;
+  assign \$680  = ~ \$679 ;
+  assign \$681  = event_grant_r1_b0[4] ^ \$680 ;
+  assign \$682  = \$664  & \$666 ;
+  assign \$686  = ~ log_grant_r1_b0[1];
+  assign \$688  = log_grant_r1_b0[2] ^ \$687 ;
+  assign \$689  = ~ log_grant_r1_b0[1];
+  assign \$690  = ~ log_grant_r1_b0[2];
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = log_grant_r1_b0[3] ^ \$692 ;
+  assign \$694  = ~ log_grant_r1_b0[1];
+  assign \$695  = ~ log_grant_r1_b0[2];
   assign \$696  = \$694  | \$695 ;
-  assign \$697  = ~ \$696 ;
-  assign \$698  = event_queue_r0_b0[11] ^ \$697 ;
-  assign \$699  = \$681  & \$683 ;
-  assign \$703  = ~ config_queue_r0_b0[5];
-  assign \$705  = config_queue_r0_b0[6] ^ \$704 ;
-  assign \$706  = ~ config_queue_r0_b0[5];
-  assign \$707  = ~ config_queue_r0_b0[6];
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = ~ \$708 ;
-  assign \$710  = config_queue_r0_b0[7] ^ \$709 ;
-  assign \$711  = ~ config_queue_r0_b0[5];
-  assign \$712  = ~ config_queue_r0_b0[6];
-  assign \$713  = \$711  | \$712 ;
-  assign \$714  = ~ config_queue_r0_b0[7];
+  assign \$697  = ~ log_grant_r1_b0[3];
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = ~ \$698 ;
+  assign \$700  = log_grant_r1_b0[4] ^ \$699 ;
+  assign \$701  = \$683  & \$685 ;
+  assign \$705  = ~ config_grant_r1_b0[1];
+  assign \$707  = config_grant_r1_b0[2] ^ \$706 ;
+  assign \$708  = ~ config_grant_r1_b0[1];
+  assign \$709  = ~ config_grant_r1_b0[2];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = ~ \$710 ;
+  assign \$712  = config_grant_r1_b0[3] ^ \$711 ;
+  assign \$713  = ~ config_grant_r1_b0[1];
+  assign \$714  = ~ config_grant_r1_b0[2];
   assign \$715  = \$713  | \$714 ;
-  assign \$716  = ~ \$715 ;
-  assign \$717  = config_queue_r0_b0[8] ^ \$716 ;
-  assign \$718  = \$700  & \$702 ;
-  assign \$719  = { \$718 , \$699 , \$680 , \$661 , \$642 , \$623  } + 6'h3f;
-  assign \$724  = ~ event_grant_r1_b0[1];
-  assign \$726  = event_grant_r1_b0[2] ^ \$725 ;
-  assign \$727  = ~ event_grant_r1_b0[1];
-  assign \$728  = ~ event_grant_r1_b0[2];
+  assign \$716  = ~ config_grant_r1_b0[3];
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = config_grant_r1_b0[4] ^ \$718 ;
+  assign \$720  = \$702  & \$704 ;
+  assign \$724  = ~ event_queue_r0_b0[8];
+  assign \$726  = event_queue_r0_b0[9] ^ \$725 ;
+  assign \$727  = ~ event_queue_r0_b0[8];
+  assign \$728  = ~ event_queue_r0_b0[9];
   assign \$729  = \$727  | \$728 ;
   assign \$730  = ~ \$729 ;
-  assign \$731  = event_grant_r1_b0[3] ^ \$730 ;
-  assign \$732  = ~ event_grant_r1_b0[1];
-  assign \$733  = ~ event_grant_r1_b0[2];
+  assign \$731  = event_queue_r0_b0[10] ^ \$730 ;
+  assign \$732  = ~ event_queue_r0_b0[8];
+  assign \$733  = ~ event_queue_r0_b0[9];
   assign \$734  = \$732  | \$733 ;
-  assign \$735  = ~ event_grant_r1_b0[3];
+  assign \$735  = ~ event_queue_r0_b0[10];
   assign \$736  = \$734  | \$735 ;
   assign \$737  = ~ \$736 ;
-  assign \$738  = event_grant_r1_b0[4] ^ \$737 ;
-  assign \$739  = \$721  & \$726 ;
-  assign \$743  = ~ log_grant_r1_b0[1];
-  assign \$745  = log_grant_r1_b0[2] ^ \$744 ;
-  assign \$746  = ~ log_grant_r1_b0[1];
-  assign \$747  = ~ log_grant_r1_b0[2];
+  assign \$738  = event_queue_r0_b0[11] ^ \$737 ;
+  assign \$739  = \$721  & \$723 ;
+  assign \$743  = ~ config_queue_r0_b0[5];
+  assign \$745  = config_queue_r0_b0[6] ^ \$744 ;
+  assign \$746  = ~ config_queue_r0_b0[5];
+  assign \$747  = ~ config_queue_r0_b0[6];
   assign \$748  = \$746  | \$747 ;
   assign \$749  = ~ \$748 ;
-  assign \$750  = log_grant_r1_b0[3] ^ \$749 ;
-  assign \$751  = ~ log_grant_r1_b0[1];
-  assign \$752  = ~ log_grant_r1_b0[2];
+  assign \$750  = config_queue_r0_b0[7] ^ \$749 ;
+  assign \$751  = ~ config_queue_r0_b0[5];
+  assign \$752  = ~ config_queue_r0_b0[6];
   assign \$753  = \$751  | \$752 ;
-  assign \$754  = ~ log_grant_r1_b0[3];
+  assign \$754  = ~ config_queue_r0_b0[7];
   assign \$755  = \$753  | \$754 ;
   assign \$756  = ~ \$755 ;
-  assign \$757  = log_grant_r1_b0[4] ^ \$756 ;
-  assign \$758  = \$740  & \$745 ;
-  assign \$762  = ~ config_grant_r1_b0[1];
-  assign \$764  = config_grant_r1_b0[2] ^ \$763 ;
-  assign \$765  = ~ config_grant_r1_b0[1];
-  assign \$766  = ~ config_grant_r1_b0[2];
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = config_grant_r1_b0[3] ^ \$768 ;
-  assign \$770  = ~ config_grant_r1_b0[1];
-  assign \$771  = ~ config_grant_r1_b0[2];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = ~ config_grant_r1_b0[3];
+  assign \$757  = config_queue_r0_b0[8] ^ \$756 ;
+  assign \$758  = \$740  & \$742 ;
+  assign \$759  = { \$758 , \$739 , \$720 , \$701 , \$682 , \$663  } + 6'h3f;
+  assign \$764  = ~ event_grant_r1_b0[1];
+  assign \$766  = event_grant_r1_b0[2] ^ \$765 ;
+  assign \$767  = ~ event_grant_r1_b0[1];
+  assign \$768  = ~ event_grant_r1_b0[2];
+  assign \$769  = \$767  | \$768 ;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = event_grant_r1_b0[3] ^ \$770 ;
+  assign \$772  = ~ event_grant_r1_b0[1];
+  assign \$773  = ~ event_grant_r1_b0[2];
   assign \$774  = \$772  | \$773 ;
-  assign \$775  = ~ \$774 ;
-  assign \$776  = config_grant_r1_b0[4] ^ \$775 ;
-  assign \$777  = \$759  & \$764 ;
-  assign \$781  = ~ event_queue_r0_b0[8];
-  assign \$783  = event_queue_r0_b0[9] ^ \$782 ;
-  assign \$784  = ~ event_queue_r0_b0[8];
-  assign \$785  = ~ event_queue_r0_b0[9];
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = event_queue_r0_b0[10] ^ \$787 ;
-  assign \$789  = ~ event_queue_r0_b0[8];
-  assign \$790  = ~ event_queue_r0_b0[9];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = ~ event_queue_r0_b0[10];
+  assign \$775  = ~ event_grant_r1_b0[3];
+  assign \$776  = \$774  | \$775 ;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = event_grant_r1_b0[4] ^ \$777 ;
+  assign \$779  = \$761  & \$766 ;
+  assign \$783  = ~ log_grant_r1_b0[1];
+  assign \$785  = log_grant_r1_b0[2] ^ \$784 ;
+  assign \$786  = ~ log_grant_r1_b0[1];
+  assign \$787  = ~ log_grant_r1_b0[2];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = ~ \$788 ;
+  assign \$790  = log_grant_r1_b0[3] ^ \$789 ;
+  assign \$791  = ~ log_grant_r1_b0[1];
+  assign \$792  = ~ log_grant_r1_b0[2];
   assign \$793  = \$791  | \$792 ;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = event_queue_r0_b0[11] ^ \$794 ;
-  assign \$796  = \$778  & \$783 ;
-  assign \$800  = ~ config_queue_r0_b0[5];
-  assign \$802  = config_queue_r0_b0[6] ^ \$801 ;
-  assign \$803  = ~ config_queue_r0_b0[5];
-  assign \$804  = ~ config_queue_r0_b0[6];
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = config_queue_r0_b0[7] ^ \$806 ;
-  assign \$808  = ~ config_queue_r0_b0[5];
-  assign \$809  = ~ config_queue_r0_b0[6];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = ~ config_queue_r0_b0[7];
+  assign \$794  = ~ log_grant_r1_b0[3];
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = log_grant_r1_b0[4] ^ \$796 ;
+  assign \$798  = \$780  & \$785 ;
+  assign \$802  = ~ config_grant_r1_b0[1];
+  assign \$804  = config_grant_r1_b0[2] ^ \$803 ;
+  assign \$805  = ~ config_grant_r1_b0[1];
+  assign \$806  = ~ config_grant_r1_b0[2];
+  assign \$807  = \$805  | \$806 ;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = config_grant_r1_b0[3] ^ \$808 ;
+  assign \$810  = ~ config_grant_r1_b0[1];
+  assign \$811  = ~ config_grant_r1_b0[2];
   assign \$812  = \$810  | \$811 ;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = config_queue_r0_b0[8] ^ \$813 ;
-  assign \$815  = \$797  & \$802 ;
-  assign \$816  = { \$815 , \$796 , \$777 , \$758 , \$739 , \$720  } + 6'h3f;
-  assign \$821  = ~ event_grant_r1_b0[1];
-  assign \$823  = event_grant_r1_b0[2] ^ \$822 ;
-  assign \$824  = ~ event_grant_r1_b0[1];
-  assign \$825  = ~ event_grant_r1_b0[2];
+  assign \$813  = ~ config_grant_r1_b0[3];
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = config_grant_r1_b0[4] ^ \$815 ;
+  assign \$817  = \$799  & \$804 ;
+  assign \$821  = ~ event_queue_r0_b0[8];
+  assign \$823  = event_queue_r0_b0[9] ^ \$822 ;
+  assign \$824  = ~ event_queue_r0_b0[8];
+  assign \$825  = ~ event_queue_r0_b0[9];
   assign \$826  = \$824  | \$825 ;
   assign \$827  = ~ \$826 ;
-  assign \$828  = event_grant_r1_b0[3] ^ \$827 ;
-  assign \$829  = ~ event_grant_r1_b0[1];
-  assign \$830  = ~ event_grant_r1_b0[2];
+  assign \$828  = event_queue_r0_b0[10] ^ \$827 ;
+  assign \$829  = ~ event_queue_r0_b0[8];
+  assign \$830  = ~ event_queue_r0_b0[9];
   assign \$831  = \$829  | \$830 ;
-  assign \$832  = ~ event_grant_r1_b0[3];
+  assign \$832  = ~ event_queue_r0_b0[10];
   assign \$833  = \$831  | \$832 ;
   assign \$834  = ~ \$833 ;
-  assign \$835  = event_grant_r1_b0[4] ^ \$834 ;
-  assign \$836  = \$818  & \$828 ;
-  assign \$840  = ~ log_grant_r1_b0[1];
-  assign \$842  = log_grant_r1_b0[2] ^ \$841 ;
-  assign \$843  = ~ log_grant_r1_b0[1];
-  assign \$844  = ~ log_grant_r1_b0[2];
+  assign \$835  = event_queue_r0_b0[11] ^ \$834 ;
+  assign \$836  = \$818  & \$823 ;
+  assign \$840  = ~ config_queue_r0_b0[5];
+  assign \$842  = config_queue_r0_b0[6] ^ \$841 ;
+  assign \$843  = ~ config_queue_r0_b0[5];
+  assign \$844  = ~ config_queue_r0_b0[6];
   assign \$845  = \$843  | \$844 ;
   assign \$846  = ~ \$845 ;
-  assign \$847  = log_grant_r1_b0[3] ^ \$846 ;
-  assign \$848  = ~ log_grant_r1_b0[1];
-  assign \$849  = ~ log_grant_r1_b0[2];
+  assign \$847  = config_queue_r0_b0[7] ^ \$846 ;
+  assign \$848  = ~ config_queue_r0_b0[5];
+  assign \$849  = ~ config_queue_r0_b0[6];
   assign \$850  = \$848  | \$849 ;
-  assign \$851  = ~ log_grant_r1_b0[3];
+  assign \$851  = ~ config_queue_r0_b0[7];
   assign \$852  = \$850  | \$851 ;
   assign \$853  = ~ \$852 ;
-  assign \$854  = log_grant_r1_b0[4] ^ \$853 ;
-  assign \$855  = \$837  & \$847 ;
-  assign \$859  = ~ config_grant_r1_b0[1];
-  assign \$861  = config_grant_r1_b0[2] ^ \$860 ;
-  assign \$862  = ~ config_grant_r1_b0[1];
-  assign \$863  = ~ config_grant_r1_b0[2];
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = config_grant_r1_b0[3] ^ \$865 ;
-  assign \$867  = ~ config_grant_r1_b0[1];
-  assign \$868  = ~ config_grant_r1_b0[2];
-  assign \$869  = \$867  | \$868 ;
-  assign \$870  = ~ config_grant_r1_b0[3];
+  assign \$854  = config_queue_r0_b0[8] ^ \$853 ;
+  assign \$855  = \$837  & \$842 ;
+  assign \$856  = { \$855 , \$836 , \$817 , \$798 , \$779 , \$760  } + 6'h3f;
+  assign \$861  = ~ event_grant_r1_b0[1];
+  assign \$863  = event_grant_r1_b0[2] ^ \$862 ;
+  assign \$864  = ~ event_grant_r1_b0[1];
+  assign \$865  = ~ event_grant_r1_b0[2];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = ~ \$866 ;
+  assign \$868  = event_grant_r1_b0[3] ^ \$867 ;
+  assign \$869  = ~ event_grant_r1_b0[1];
+  assign \$870  = ~ event_grant_r1_b0[2];
   assign \$871  = \$869  | \$870 ;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = config_grant_r1_b0[4] ^ \$872 ;
-  assign \$874  = \$856  & \$866 ;
-  assign \$878  = ~ event_queue_r0_b0[8];
-  assign \$880  = event_queue_r0_b0[9] ^ \$879 ;
-  assign \$881  = ~ event_queue_r0_b0[8];
-  assign \$882  = ~ event_queue_r0_b0[9];
-  assign \$883  = \$881  | \$882 ;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = event_queue_r0_b0[10] ^ \$884 ;
-  assign \$886  = ~ event_queue_r0_b0[8];
-  assign \$887  = ~ event_queue_r0_b0[9];
-  assign \$888  = \$886  | \$887 ;
-  assign \$889  = ~ event_queue_r0_b0[10];
+  assign \$872  = ~ event_grant_r1_b0[3];
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = ~ \$873 ;
+  assign \$875  = event_grant_r1_b0[4] ^ \$874 ;
+  assign \$876  = \$858  & \$868 ;
+  assign \$880  = ~ log_grant_r1_b0[1];
+  assign \$882  = log_grant_r1_b0[2] ^ \$881 ;
+  assign \$883  = ~ log_grant_r1_b0[1];
+  assign \$884  = ~ log_grant_r1_b0[2];
+  assign \$885  = \$883  | \$884 ;
+  assign \$886  = ~ \$885 ;
+  assign \$887  = log_grant_r1_b0[3] ^ \$886 ;
+  assign \$888  = ~ log_grant_r1_b0[1];
+  assign \$889  = ~ log_grant_r1_b0[2];
   assign \$890  = \$888  | \$889 ;
-  assign \$891  = ~ \$890 ;
-  assign \$892  = event_queue_r0_b0[11] ^ \$891 ;
-  assign \$893  = \$875  & \$885 ;
-  assign \$897  = ~ config_queue_r0_b0[5];
-  assign \$899  = config_queue_r0_b0[6] ^ \$898 ;
-  assign \$900  = ~ config_queue_r0_b0[5];
-  assign \$901  = ~ config_queue_r0_b0[6];
-  assign \$902  = \$900  | \$901 ;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = config_queue_r0_b0[7] ^ \$903 ;
-  assign \$905  = ~ config_queue_r0_b0[5];
-  assign \$906  = ~ config_queue_r0_b0[6];
-  assign \$907  = \$905  | \$906 ;
-  assign \$908  = ~ config_queue_r0_b0[7];
+  assign \$891  = ~ log_grant_r1_b0[3];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = log_grant_r1_b0[4] ^ \$893 ;
+  assign \$895  = \$877  & \$887 ;
+  assign \$899  = ~ config_grant_r1_b0[1];
+  assign \$901  = config_grant_r1_b0[2] ^ \$900 ;
+  assign \$902  = ~ config_grant_r1_b0[1];
+  assign \$903  = ~ config_grant_r1_b0[2];
+  assign \$904  = \$902  | \$903 ;
+  assign \$905  = ~ \$904 ;
+  assign \$906  = config_grant_r1_b0[3] ^ \$905 ;
+  assign \$907  = ~ config_grant_r1_b0[1];
+  assign \$908  = ~ config_grant_r1_b0[2];
   assign \$909  = \$907  | \$908 ;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = config_queue_r0_b0[8] ^ \$910 ;
-  assign \$912  = \$894  & \$904 ;
-  assign \$913  = { \$912 , \$893 , \$874 , \$855 , \$836 , \$817  } + 6'h3f;
-  assign \$918  = ~ event_grant_r1_b0[1];
-  assign \$920  = event_grant_r1_b0[2] ^ \$919 ;
-  assign \$921  = ~ event_grant_r1_b0[1];
-  assign \$922  = ~ event_grant_r1_b0[2];
+  assign \$910  = ~ config_grant_r1_b0[3];
+  assign \$911  = \$909  | \$910 ;
+  assign \$912  = ~ \$911 ;
+  assign \$913  = config_grant_r1_b0[4] ^ \$912 ;
+  assign \$914  = \$896  & \$906 ;
+  assign \$918  = ~ event_queue_r0_b0[8];
+  assign \$920  = event_queue_r0_b0[9] ^ \$919 ;
+  assign \$921  = ~ event_queue_r0_b0[8];
+  assign \$922  = ~ event_queue_r0_b0[9];
   assign \$923  = \$921  | \$922 ;
   assign \$924  = ~ \$923 ;
-  assign \$925  = event_grant_r1_b0[3] ^ \$924 ;
-  assign \$926  = ~ event_grant_r1_b0[1];
-  assign \$927  = ~ event_grant_r1_b0[2];
+  assign \$925  = event_queue_r0_b0[10] ^ \$924 ;
+  assign \$926  = ~ event_queue_r0_b0[8];
+  assign \$927  = ~ event_queue_r0_b0[9];
   assign \$928  = \$926  | \$927 ;
-  assign \$929  = ~ event_grant_r1_b0[3];
+  assign \$929  = ~ event_queue_r0_b0[10];
   assign \$930  = \$928  | \$929 ;
   assign \$931  = ~ \$930 ;
-  assign \$932  = event_grant_r1_b0[4] ^ \$931 ;
-  assign \$933  = \$915  & \$932 ;
-  assign \$937  = ~ log_grant_r1_b0[1];
-  assign \$939  = log_grant_r1_b0[2] ^ \$938 ;
-  assign \$940  = ~ log_grant_r1_b0[1];
-  assign \$941  = ~ log_grant_r1_b0[2];
+  assign \$932  = event_queue_r0_b0[11] ^ \$931 ;
+  assign \$933  = \$915  & \$925 ;
+  assign \$937  = ~ config_queue_r0_b0[5];
+  assign \$939  = config_queue_r0_b0[6] ^ \$938 ;
+  assign \$940  = ~ config_queue_r0_b0[5];
+  assign \$941  = ~ config_queue_r0_b0[6];
   assign \$942  = \$940  | \$941 ;
   assign \$943  = ~ \$942 ;
-  assign \$944  = log_grant_r1_b0[3] ^ \$943 ;
-  assign \$945  = ~ log_grant_r1_b0[1];
-  assign \$946  = ~ log_grant_r1_b0[2];
+  assign \$944  = config_queue_r0_b0[7] ^ \$943 ;
+  assign \$945  = ~ config_queue_r0_b0[5];
+  assign \$946  = ~ config_queue_r0_b0[6];
   assign \$947  = \$945  | \$946 ;
-  assign \$948  = ~ log_grant_r1_b0[3];
+  assign \$948  = ~ config_queue_r0_b0[7];
   assign \$949  = \$947  | \$948 ;
   assign \$950  = ~ \$949 ;
-  assign \$951  = log_grant_r1_b0[4] ^ \$950 ;
-  assign \$952  = \$934  & \$951 ;
-  assign \$956  = ~ config_grant_r1_b0[1];
-  assign \$958  = config_grant_r1_b0[2] ^ \$957 ;
-  assign \$959  = ~ config_grant_r1_b0[1];
-  assign \$960  = ~ config_grant_r1_b0[2];
-  assign \$961  = \$959  | \$960 ;
-  assign \$962  = ~ \$961 ;
-  assign \$963  = config_grant_r1_b0[3] ^ \$962 ;
-  assign \$964  = ~ config_grant_r1_b0[1];
-  assign \$965  = ~ config_grant_r1_b0[2];
-  assign \$966  = \$964  | \$965 ;
-  assign \$967  = ~ config_grant_r1_b0[3];
+  assign \$951  = config_queue_r0_b0[8] ^ \$950 ;
+  assign \$952  = \$934  & \$944 ;
+  assign \$953  = { \$952 , \$933 , \$914 , \$895 , \$876 , \$857  } + 6'h3f;
+  assign \$958  = ~ event_grant_r1_b0[1];
+  assign \$960  = event_grant_r1_b0[2] ^ \$959 ;
+  assign \$961  = ~ event_grant_r1_b0[1];
+  assign \$962  = ~ event_grant_r1_b0[2];
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = event_grant_r1_b0[3] ^ \$964 ;
+  assign \$966  = ~ event_grant_r1_b0[1];
+  assign \$967  = ~ event_grant_r1_b0[2];
   assign \$968  = \$966  | \$967 ;
-  assign \$969  = ~ \$968 ;
-  assign \$970  = config_grant_r1_b0[4] ^ \$969 ;
-  assign \$971  = \$953  & \$970 ;
-  assign \$975  = ~ event_queue_r0_b0[8];
-  assign \$977  = event_queue_r0_b0[9] ^ \$976 ;
-  assign \$978  = ~ event_queue_r0_b0[8];
-  assign \$979  = ~ event_queue_r0_b0[9];
-  assign \$980  = \$978  | \$979 ;
-  assign \$981  = ~ \$980 ;
-  assign \$982  = event_queue_r0_b0[10] ^ \$981 ;
-  assign \$983  = ~ event_queue_r0_b0[8];
-  assign \$984  = ~ event_queue_r0_b0[9];
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = ~ event_queue_r0_b0[10];
+  assign \$969  = ~ event_grant_r1_b0[3];
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = ~ \$970 ;
+  assign \$972  = event_grant_r1_b0[4] ^ \$971 ;
+  assign \$973  = \$955  & \$972 ;
+  assign \$977  = ~ log_grant_r1_b0[1];
+  assign \$979  = log_grant_r1_b0[2] ^ \$978 ;
+  assign \$980  = ~ log_grant_r1_b0[1];
+  assign \$981  = ~ log_grant_r1_b0[2];
+  assign \$982  = \$980  | \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = log_grant_r1_b0[3] ^ \$983 ;
+  assign \$985  = ~ log_grant_r1_b0[1];
+  assign \$986  = ~ log_grant_r1_b0[2];
   assign \$987  = \$985  | \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = event_queue_r0_b0[11] ^ \$988 ;
-  assign \$990  = \$972  & \$989 ;
-  assign \$994  = ~ config_queue_r0_b0[5];
-  assign \$996  = config_queue_r0_b0[6] ^ \$995 ;
-  assign \$997  = ~ config_queue_r0_b0[5];
-  assign \$998  = ~ config_queue_r0_b0[6];
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = config_queue_r0_b0[7] ^ \$1000 ;
-  assign \$1002  = ~ config_queue_r0_b0[5];
-  assign \$1003  = ~ config_queue_r0_b0[6];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = ~ config_queue_r0_b0[7];
+  assign \$988  = ~ log_grant_r1_b0[3];
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = ~ \$989 ;
+  assign \$991  = log_grant_r1_b0[4] ^ \$990 ;
+  assign \$992  = \$974  & \$991 ;
+  assign \$996  = ~ config_grant_r1_b0[1];
+  assign \$998  = config_grant_r1_b0[2] ^ \$997 ;
+  assign \$999  = ~ config_grant_r1_b0[1];
+  assign \$1000  = ~ config_grant_r1_b0[2];
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = config_grant_r1_b0[3] ^ \$1002 ;
+  assign \$1004  = ~ config_grant_r1_b0[1];
+  assign \$1005  = ~ config_grant_r1_b0[2];
   assign \$1006  = \$1004  | \$1005 ;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = config_queue_r0_b0[8] ^ \$1007 ;
-  assign \$1009  = \$991  & \$1008 ;
-  assign \$1010  = { \$1009 , \$990 , \$971 , \$952 , \$933 , \$914  } + 6'h3f;
-  assign \$1011  = \$622  ? a3_older_next : { \$1010 [6], \$913 [6], \$816 [6], \$719 [6] };
-  assign \$signal$157  = \$621  ? a4_tag_next : \$1011 ;
-  assign \$1012  = a3_fwd_ok & a3_hit_a1;
-  assign \$1013  = a4_tag_next + 1'h1;
-  assign \$1014  = a3_fwd_ok & a3_older_hit;
-  assign \$1015  = a3_older_next + 1'h1;
-  assign \$1020  = ~ event_grant_r1_b0[2];
-  assign \$1022  = event_grant_r1_b0[3] ^ \$1021 ;
-  assign \$1023  = ~ event_grant_r1_b0[2];
-  assign \$1024  = ~ event_grant_r1_b0[3];
+  assign \$1007  = ~ config_grant_r1_b0[3];
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = ~ \$1008 ;
+  assign \$1010  = config_grant_r1_b0[4] ^ \$1009 ;
+  assign \$1011  = \$993  & \$1010 ;
+  assign \$1015  = ~ event_queue_r0_b0[8];
+  assign \$1017  = event_queue_r0_b0[9] ^ \$1016 ;
+  assign \$1018  = ~ event_queue_r0_b0[8];
+  assign \$1019  = ~ event_queue_r0_b0[9];
+  assign \$1020  = \$1018  | \$1019 ;
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = event_queue_r0_b0[10] ^ \$1021 ;
+  assign \$1023  = ~ event_queue_r0_b0[8];
+  assign \$1024  = ~ event_queue_r0_b0[9];
   assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = ~ \$1025 ;
-  assign \$1027  = event_grant_r1_b0[4] ^ \$1026 ;
-  assign \$1028  = \$1017  & event_grant_r1_b0[1];
-  assign \$1032  = ~ log_grant_r1_b0[2];
-  assign \$1034  = log_grant_r1_b0[3] ^ \$1033 ;
-  assign \$1035  = ~ log_grant_r1_b0[2];
-  assign \$1036  = ~ log_grant_r1_b0[3];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = log_grant_r1_b0[4] ^ \$1038 ;
-  assign \$1040  = \$1029  & log_grant_r1_b0[1];
-  assign \$1044  = ~ config_grant_r1_b0[2];
-  assign \$1046  = config_grant_r1_b0[3] ^ \$1045 ;
-  assign \$1047  = ~ config_grant_r1_b0[2];
-  assign \$1048  = ~ config_grant_r1_b0[3];
-  assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = ~ \$1049 ;
-  assign \$1051  = config_grant_r1_b0[4] ^ \$1050 ;
-  assign \$1052  = \$1041  & config_grant_r1_b0[1];
-  assign \$1056  = ~ event_queue_r0_b0[9];
-  assign \$1058  = event_queue_r0_b0[10] ^ \$1057 ;
-  assign \$1059  = ~ event_queue_r0_b0[9];
-  assign \$1060  = ~ event_queue_r0_b0[10];
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = event_queue_r0_b0[11] ^ \$1062 ;
-  assign \$1064  = \$1053  & event_queue_r0_b0[8];
-  assign \$1068  = ~ config_queue_r0_b0[6];
-  assign \$1070  = config_queue_r0_b0[7] ^ \$1069 ;
-  assign \$1071  = ~ config_queue_r0_b0[6];
-  assign \$1072  = ~ config_queue_r0_b0[7];
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = config_queue_r0_b0[8] ^ \$1074 ;
-  assign \$1076  = \$1065  & config_queue_r0_b0[5];
-  assign \$1077  = { \$1076 , \$1064 , \$1052 , \$1040 , \$1028 , \$1016  } + 6'h3f;
-  assign \$1082  = ~ event_grant_r1_b0[2];
-  assign \$1084  = event_grant_r1_b0[3] ^ \$1083 ;
-  assign \$1085  = ~ event_grant_r1_b0[2];
-  assign \$1086  = ~ event_grant_r1_b0[3];
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = event_grant_r1_b0[4] ^ \$1088 ;
-  assign \$1090  = \$1079  & \$1081 ;
-  assign \$1094  = ~ log_grant_r1_b0[2];
-  assign \$1096  = log_grant_r1_b0[3] ^ \$1095 ;
-  assign \$1097  = ~ log_grant_r1_b0[2];
-  assign \$1098  = ~ log_grant_r1_b0[3];
-  assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = ~ \$1099 ;
-  assign \$1101  = log_grant_r1_b0[4] ^ \$1100 ;
-  assign \$1102  = \$1091  & \$1093 ;
-  assign \$1106  = ~ config_grant_r1_b0[2];
-  assign \$1108  = config_grant_r1_b0[3] ^ \$1107 ;
-  assign \$1109  = ~ config_grant_r1_b0[2];
-  assign \$1110  = ~ config_grant_r1_b0[3];
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = ~ \$1111 ;
-  assign \$1113  = config_grant_r1_b0[4] ^ \$1112 ;
-  assign \$1114  = \$1103  & \$1105 ;
-  assign \$1118  = ~ event_queue_r0_b0[9];
-  assign \$1120  = event_queue_r0_b0[10] ^ \$1119 ;
-  assign \$1121  = ~ event_queue_r0_b0[9];
-  assign \$1122  = ~ event_queue_r0_b0[10];
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = ~ \$1123 ;
-  assign \$1125  = event_queue_r0_b0[11] ^ \$1124 ;
-  assign \$1126  = \$1115  & \$1117 ;
-  assign \$1130  = ~ config_queue_r0_b0[6];
-  assign \$1132  = config_queue_r0_b0[7] ^ \$1131 ;
-  assign \$1133  = ~ config_queue_r0_b0[6];
-  assign \$1134  = ~ config_queue_r0_b0[7];
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = ~ \$1135 ;
-  assign \$1137  = config_queue_r0_b0[8] ^ \$1136 ;
-  assign \$1138  = \$1127  & \$1129 ;
-  assign \$1139  = { \$1138 , \$1126 , \$1114 , \$1102 , \$1090 , \$1078  } + 6'h3f;
-  assign \$1144  = ~ event_grant_r1_b0[2];
-  assign \$1146  = event_grant_r1_b0[3] ^ \$1145 ;
-  assign \$1147  = ~ event_grant_r1_b0[2];
-  assign \$1148  = ~ event_grant_r1_b0[3];
-  assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = ~ \$1149 ;
-  assign \$1151  = event_grant_r1_b0[4] ^ \$1150 ;
-  assign \$1152  = \$1141  & \$1146 ;
-  assign \$1156  = ~ log_grant_r1_b0[2];
-  assign \$1158  = log_grant_r1_b0[3] ^ \$1157 ;
-  assign \$1159  = ~ log_grant_r1_b0[2];
-  assign \$1160  = ~ log_grant_r1_b0[3];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ \$1161 ;
-  assign \$1163  = log_grant_r1_b0[4] ^ \$1162 ;
-  assign \$1164  = \$1153  & \$1158 ;
-  assign \$1168  = ~ config_grant_r1_b0[2];
-  assign \$1170  = config_grant_r1_b0[3] ^ \$1169 ;
-  assign \$1171  = ~ config_grant_r1_b0[2];
-  assign \$1172  = ~ config_grant_r1_b0[3];
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = config_grant_r1_b0[4] ^ \$1174 ;
-  assign \$1176  = \$1165  & \$1170 ;
-  assign \$1180  = ~ event_queue_r0_b0[9];
-  assign \$1182  = event_queue_r0_b0[10] ^ \$1181 ;
-  assign \$1183  = ~ event_queue_r0_b0[9];
-  assign \$1184  = ~ event_queue_r0_b0[10];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = ~ \$1185 ;
-  assign \$1187  = event_queue_r0_b0[11] ^ \$1186 ;
-  assign \$1188  = \$1177  & \$1182 ;
-  assign \$1192  = ~ config_queue_r0_b0[6];
-  assign \$1194  = config_queue_r0_b0[7] ^ \$1193 ;
-  assign \$1195  = ~ config_queue_r0_b0[6];
-  assign \$1196  = ~ config_queue_r0_b0[7];
-  assign \$1197  = \$1195  | \$1196 ;
-  assign \$1198  = ~ \$1197 ;
-  assign \$1199  = config_queue_r0_b0[8] ^ \$1198 ;
-  assign \$1200  = \$1189  & \$1194 ;
-  assign \$1201  = { \$1200 , \$1188 , \$1176 , \$1164 , \$1152 , \$1140  } + 6'h3f;
-  assign \$1206  = ~ event_grant_r1_b0[2];
-  assign \$1208  = event_grant_r1_b0[3] ^ \$1207 ;
-  assign \$1209  = ~ event_grant_r1_b0[2];
-  assign \$1210  = ~ event_grant_r1_b0[3];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ \$1211 ;
-  assign \$1213  = event_grant_r1_b0[4] ^ \$1212 ;
-  assign \$1214  = \$1203  & \$1213 ;
-  assign \$1218  = ~ log_grant_r1_b0[2];
-  assign \$1220  = log_grant_r1_b0[3] ^ \$1219 ;
-  assign \$1221  = ~ log_grant_r1_b0[2];
-  assign \$1222  = ~ log_grant_r1_b0[3];
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = ~ \$1223 ;
-  assign \$1225  = log_grant_r1_b0[4] ^ \$1224 ;
-  assign \$1226  = \$1215  & \$1225 ;
-  assign \$1230  = ~ config_grant_r1_b0[2];
-  assign \$1232  = config_grant_r1_b0[3] ^ \$1231 ;
-  assign \$1233  = ~ config_grant_r1_b0[2];
-  assign \$1234  = ~ config_grant_r1_b0[3];
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = ~ \$1235 ;
-  assign \$1237  = config_grant_r1_b0[4] ^ \$1236 ;
-  assign \$1238  = \$1227  & \$1237 ;
-  assign \$1242  = ~ event_queue_r0_b0[9];
-  assign \$1244  = event_queue_r0_b0[10] ^ \$1243 ;
-  assign \$1245  = ~ event_queue_r0_b0[9];
-  assign \$1246  = ~ event_queue_r0_b0[10];
-  assign \$1247  = \$1245  | \$1246 ;
-  assign \$1248  = ~ \$1247 ;
-  assign \$1249  = event_queue_r0_b0[11] ^ \$1248 ;
-  assign \$1250  = \$1239  & \$1249 ;
-  assign \$1254  = ~ config_queue_r0_b0[6];
-  assign \$1256  = config_queue_r0_b0[7] ^ \$1255 ;
-  assign \$1257  = ~ config_queue_r0_b0[6];
-  assign \$1258  = ~ config_queue_r0_b0[7];
-  assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = ~ \$1259 ;
-  assign \$1261  = config_queue_r0_b0[8] ^ \$1260 ;
-  assign \$1262  = \$1251  & \$1261 ;
-  assign \$1263  = { \$1262 , \$1250 , \$1238 , \$1226 , \$1214 , \$1202  } + 6'h3f;
-  assign \$1264  = \$1014  ? \$1015  : { 1'h0, \$1263 [6], \$1201 [6], \$1139 [6], \$1077 [6] };
-  assign \$1265  = \$1012  ? \$1013  : \$1264 ;
-  assign \$1266  = a3_valid & a3_ok;
-  assign \$1267  = ! a3_pool;
-  assign event_grant_wen = \$1266  & \$1267 ;
-  assign \$1268  = a3_valid & a3_ok;
-  assign \$1269  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1268  & \$1269 ;
-  assign \$1270  = a3_valid & a3_ok;
-  assign \$1271  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1270  & \$1271 ;
-  assign \$1278  = ! f2_err;
-  assign \$signal$239  = f2_valid & \$1278 ;
-  assign \$1279  = a4_valid & a4_ok;
-  assign \$1280  = { \$1279 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1281  = ~ \$1280 ;
-  assign \$1282  = \$1281  + 1'h1;
-  assign \$1283  = a5_valid & a5_ok;
-  assign \$1284  = { \$1283 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1285  = ~ \$1284 ;
-  assign \$1286  = \$1285  + 1'h1;
-  assign \$1287  = a4_valid & a4_ok;
-  assign \$1288  = { \$1287 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1289  = ~ \$1288 ;
-  assign \$1290  = \$1289  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1291  = ~ f4_prev_released;
-  assign \$1292  = \$1291  & f4_rest_held;
-  assign \$signal$442  = f4_hit_a1 | \$1292 ;
-  assign \$1293  = ~ f4_prev_released;
-  assign \$1294  = f4_by_mem & f4_mem_ok;
-  assign \$1295  = f4_by_mem & f4_mem_ok;
-  assign \$1296  = \$1294 [0] | \$1295 [1];
-  assign \$1297  = f4_by_mem & f4_mem_ok;
-  assign \$1298  = \$1296  | \$1297 [2];
-  assign \$1299  = f4_by_older | \$1298 ;
-  assign \$1300  = \$1293  & \$1299 ;
-  assign \release  = f4_by_a1 | \$1300 ;
-  assign \$1301  = ~ f4_go;
-  assign \$1302  = ~ \$signal$442 ;
-  assign \$1303  = \$signal$442  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1303  : f4_err;
-  assign \$signal$303  = \release  ? 4'h0 : unreleased_err;
-  assign \$1304  = ~ f4_prev_released;
-  assign \$1305  = \$1304  & f4_by_older;
-  assign \$1306  = f4_by_a1 | \$1305 ;
-  assign \$1307  = f4_live[0] & \$1306 ;
-  assign \$1308  = ~ f4_prev_released;
-  assign \$1309  = \$1308  & f4_by_mem_live[0];
-  assign \$1310  = \$1309  & f4_mem_ok[0];
-  assign event_queue_wen = \$1307  | \$1310 ;
-  assign \$1311  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$388  = ~ \$1311 ;
-  assign \$1312  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1313  = ~ \$1312 ;
-  assign \$1314  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1315  = ~ f4_prev_released;
-  assign \$1316  = \$1315  & f4_by_older;
-  assign \$1317  = f4_by_a1 | \$1316 ;
-  assign \$1318  = f4_live[1] & \$1317 ;
-  assign \$1319  = ~ f4_prev_released;
-  assign \$1320  = \$1319  & f4_by_mem_live[1];
-  assign \$1321  = \$1320  & f4_mem_ok[1];
-  assign log_release = \$1318  | \$1321 ;
-  assign \$1322  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$407  = ~ \$1322 ;
-  assign \$1323  = f4_taken_a4 | f4_taken_a3;
-  assign \$1324  = \$1323  | f4_taken_a2;
+  assign \$1026  = ~ event_queue_r0_b0[10];
+  assign \$1027  = \$1025  | \$1026 ;
+  assign \$1028  = ~ \$1027 ;
+  assign \$1029  = event_queue_r0_b0[11] ^ \$1028 ;
+  assign \$1030  = \$1012  & \$1029 ;
+  assign \$1034  = ~ config_queue_r0_b0[5];
+  assign \$1036  = config_queue_r0_b0[6] ^ \$1035 ;
+  assign \$1037  = ~ config_queue_r0_b0[5];
+  assign \$1038  = ~ config_queue_r0_b0[6];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = config_queue_r0_b0[7] ^ \$1040 ;
+  assign \$1042  = ~ config_queue_r0_b0[5];
+  assign \$1043  = ~ config_queue_r0_b0[6];
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = ~ config_queue_r0_b0[7];
+  assign \$1046  = \$1044  | \$1045 ;
+  assign \$1047  = ~ \$1046 ;
+  assign \$1048  = config_queue_r0_b0[8] ^ \$1047 ;
+  assign \$1049  = \$1031  & \$1048 ;
+  assign \$1050  = { \$1049 , \$1030 , \$1011 , \$992 , \$973 , \$954  } + 6'h3f;
+  assign \$1051  = \$662  ? a3_older_next : { \$1050 [6], \$953 [6], \$856 [6], \$759 [6] };
+  assign \$signal$157  = \$661  ? a4_tag_next : \$1051 ;
+  assign \$1052  = a3_fwd_ok & a3_hit_a1;
+  assign \$1053  = a4_tag_next + 1'h1;
+  assign \$1054  = a3_fwd_ok & a3_older_hit;
+  assign \$1055  = a3_older_next + 1'h1;
+  assign \$1060  = ~ event_grant_r1_b0[2];
+  assign \$1062  = event_grant_r1_b0[3] ^ \$1061 ;
+  assign \$1063  = ~ event_grant_r1_b0[2];
+  assign \$1064  = ~ event_grant_r1_b0[3];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = ~ \$1065 ;
+  assign \$1067  = event_grant_r1_b0[4] ^ \$1066 ;
+  assign \$1068  = \$1057  & event_grant_r1_b0[1];
+  assign \$1072  = ~ log_grant_r1_b0[2];
+  assign \$1074  = log_grant_r1_b0[3] ^ \$1073 ;
+  assign \$1075  = ~ log_grant_r1_b0[2];
+  assign \$1076  = ~ log_grant_r1_b0[3];
+  assign \$1077  = \$1075  | \$1076 ;
+  assign \$1078  = ~ \$1077 ;
+  assign \$1079  = log_grant_r1_b0[4] ^ \$1078 ;
+  assign \$1080  = \$1069  & log_grant_r1_b0[1];
+  assign \$1084  = ~ config_grant_r1_b0[2];
+  assign \$1086  = config_grant_r1_b0[3] ^ \$1085 ;
+  assign \$1087  = ~ config_grant_r1_b0[2];
+  assign \$1088  = ~ config_grant_r1_b0[3];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = ~ \$1089 ;
+  assign \$1091  = config_grant_r1_b0[4] ^ \$1090 ;
+  assign \$1092  = \$1081  & config_grant_r1_b0[1];
+  assign \$1096  = ~ event_queue_r0_b0[9];
+  assign \$1098  = event_queue_r0_b0[10] ^ \$1097 ;
+  assign \$1099  = ~ event_queue_r0_b0[9];
+  assign \$1100  = ~ event_queue_r0_b0[10];
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = event_queue_r0_b0[11] ^ \$1102 ;
+  assign \$1104  = \$1093  & event_queue_r0_b0[8];
+  assign \$1108  = ~ config_queue_r0_b0[6];
+  assign \$1110  = config_queue_r0_b0[7] ^ \$1109 ;
+  assign \$1111  = ~ config_queue_r0_b0[6];
+  assign \$1112  = ~ config_queue_r0_b0[7];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1115  = config_queue_r0_b0[8] ^ \$1114 ;
+  assign \$1116  = \$1105  & config_queue_r0_b0[5];
+  assign \$1117  = { \$1116 , \$1104 , \$1092 , \$1080 , \$1068 , \$1056  } + 6'h3f;
+  assign \$1122  = ~ event_grant_r1_b0[2];
+  assign \$1124  = event_grant_r1_b0[3] ^ \$1123 ;
+  assign \$1125  = ~ event_grant_r1_b0[2];
+  assign \$1126  = ~ event_grant_r1_b0[3];
+  assign \$1127  = \$1125  | \$1126 ;
+  assign \$1128  = ~ \$1127 ;
+  assign \$1129  = event_grant_r1_b0[4] ^ \$1128 ;
+  assign \$1130  = \$1119  & \$1121 ;
+  assign \$1134  = ~ log_grant_r1_b0[2];
+  assign \$1136  = log_grant_r1_b0[3] ^ \$1135 ;
+  assign \$1137  = ~ log_grant_r1_b0[2];
+  assign \$1138  = ~ log_grant_r1_b0[3];
+  assign \$1139  = \$1137  | \$1138 ;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = log_grant_r1_b0[4] ^ \$1140 ;
+  assign \$1142  = \$1131  & \$1133 ;
+  assign \$1146  = ~ config_grant_r1_b0[2];
+  assign \$1148  = config_grant_r1_b0[3] ^ \$1147 ;
+  assign \$1149  = ~ config_grant_r1_b0[2];
+  assign \$1150  = ~ config_grant_r1_b0[3];
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = ~ \$1151 ;
+  assign \$1153  = config_grant_r1_b0[4] ^ \$1152 ;
+  assign \$1154  = \$1143  & \$1145 ;
+  assign \$1158  = ~ event_queue_r0_b0[9];
+  assign \$1160  = event_queue_r0_b0[10] ^ \$1159 ;
+  assign \$1161  = ~ event_queue_r0_b0[9];
+  assign \$1162  = ~ event_queue_r0_b0[10];
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = event_queue_r0_b0[11] ^ \$1164 ;
+  assign \$1166  = \$1155  & \$1157 ;
+  assign \$1170  = ~ config_queue_r0_b0[6];
+  assign \$1172  = config_queue_r0_b0[7] ^ \$1171 ;
+  assign \$1173  = ~ config_queue_r0_b0[6];
+  assign \$1174  = ~ config_queue_r0_b0[7];
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = ~ \$1175 ;
+  assign \$1177  = config_queue_r0_b0[8] ^ \$1176 ;
+  assign \$1178  = \$1167  & \$1169 ;
+  assign \$1179  = { \$1178 , \$1166 , \$1154 , \$1142 , \$1130 , \$1118  } + 6'h3f;
+  assign \$1184  = ~ event_grant_r1_b0[2];
+  assign \$1186  = event_grant_r1_b0[3] ^ \$1185 ;
+  assign \$1187  = ~ event_grant_r1_b0[2];
+  assign \$1188  = ~ event_grant_r1_b0[3];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = event_grant_r1_b0[4] ^ \$1190 ;
+  assign \$1192  = \$1181  & \$1186 ;
+  assign \$1196  = ~ log_grant_r1_b0[2];
+  assign \$1198  = log_grant_r1_b0[3] ^ \$1197 ;
+  assign \$1199  = ~ log_grant_r1_b0[2];
+  assign \$1200  = ~ log_grant_r1_b0[3];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = ~ \$1201 ;
+  assign \$1203  = log_grant_r1_b0[4] ^ \$1202 ;
+  assign \$1204  = \$1193  & \$1198 ;
+  assign \$1208  = ~ config_grant_r1_b0[2];
+  assign \$1210  = config_grant_r1_b0[3] ^ \$1209 ;
+  assign \$1211  = ~ config_grant_r1_b0[2];
+  assign \$1212  = ~ config_grant_r1_b0[3];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = config_grant_r1_b0[4] ^ \$1214 ;
+  assign \$1216  = \$1205  & \$1210 ;
+  assign \$1220  = ~ event_queue_r0_b0[9];
+  assign \$1222  = event_queue_r0_b0[10] ^ \$1221 ;
+  assign \$1223  = ~ event_queue_r0_b0[9];
+  assign \$1224  = ~ event_queue_r0_b0[10];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = ~ \$1225 ;
+  assign \$1227  = event_queue_r0_b0[11] ^ \$1226 ;
+  assign \$1228  = \$1217  & \$1222 ;
+  assign \$1232  = ~ config_queue_r0_b0[6];
+  assign \$1234  = config_queue_r0_b0[7] ^ \$1233 ;
+  assign \$1235  = ~ config_queue_r0_b0[6];
+  assign \$1236  = ~ config_queue_r0_b0[7];
+  assign \$1237  = \$1235  | \$1236 ;
+  assign \$1238  = ~ \$1237 ;
+  assign \$1239  = config_queue_r0_b0[8] ^ \$1238 ;
+  assign \$1240  = \$1229  & \$1234 ;
+  assign \$1241  = { \$1240 , \$1228 , \$1216 , \$1204 , \$1192 , \$1180  } + 6'h3f;
+  assign \$1246  = ~ event_grant_r1_b0[2];
+  assign \$1248  = event_grant_r1_b0[3] ^ \$1247 ;
+  assign \$1249  = ~ event_grant_r1_b0[2];
+  assign \$1250  = ~ event_grant_r1_b0[3];
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = ~ \$1251 ;
+  assign \$1253  = event_grant_r1_b0[4] ^ \$1252 ;
+  assign \$1254  = \$1243  & \$1253 ;
+  assign \$1258  = ~ log_grant_r1_b0[2];
+  assign \$1260  = log_grant_r1_b0[3] ^ \$1259 ;
+  assign \$1261  = ~ log_grant_r1_b0[2];
+  assign \$1262  = ~ log_grant_r1_b0[3];
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = ~ \$1263 ;
+  assign \$1265  = log_grant_r1_b0[4] ^ \$1264 ;
+  assign \$1266  = \$1255  & \$1265 ;
+  assign \$1270  = ~ config_grant_r1_b0[2];
+  assign \$1272  = config_grant_r1_b0[3] ^ \$1271 ;
+  assign \$1273  = ~ config_grant_r1_b0[2];
+  assign \$1274  = ~ config_grant_r1_b0[3];
+  assign \$1275  = \$1273  | \$1274 ;
+  assign \$1276  = ~ \$1275 ;
+  assign \$1277  = config_grant_r1_b0[4] ^ \$1276 ;
+  assign \$1278  = \$1267  & \$1277 ;
+  assign \$1282  = ~ event_queue_r0_b0[9];
+  assign \$1284  = event_queue_r0_b0[10] ^ \$1283 ;
+  assign \$1285  = ~ event_queue_r0_b0[9];
+  assign \$1286  = ~ event_queue_r0_b0[10];
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = ~ \$1287 ;
+  assign \$1289  = event_queue_r0_b0[11] ^ \$1288 ;
+  assign \$1290  = \$1279  & \$1289 ;
+  assign \$1294  = ~ config_queue_r0_b0[6];
+  assign \$1296  = config_queue_r0_b0[7] ^ \$1295 ;
+  assign \$1297  = ~ config_queue_r0_b0[6];
+  assign \$1298  = ~ config_queue_r0_b0[7];
+  assign \$1299  = \$1297  | \$1298 ;
+  assign \$1300  = ~ \$1299 ;
+  assign \$1301  = config_queue_r0_b0[8] ^ \$1300 ;
+  assign \$1302  = \$1291  & \$1301 ;
+  assign \$1303  = { \$1302 , \$1290 , \$1278 , \$1266 , \$1254 , \$1242  } + 6'h3f;
+  assign \$1304  = \$1054  ? \$1055  : { 1'h0, \$1303 [6], \$1241 [6], \$1179 [6], \$1117 [6] };
+  assign \$1305  = \$1052  ? \$1053  : \$1304 ;
+  assign \$1306  = a3_valid & a3_ok;
+  assign \$1307  = ! a3_pool;
+  assign event_grant_wen = \$1306  & \$1307 ;
+  assign \$1308  = a3_valid & a3_ok;
+  assign \$1309  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1308  & \$1309 ;
+  assign \$1310  = a3_valid & a3_ok;
+  assign \$1311  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1310  & \$1311 ;
+  assign \$1318  = ! f2_err;
+  assign \$signal$239  = f2_valid & \$1318 ;
+  assign \$1319  = a4_valid & a4_ok;
+  assign \$1320  = { \$1319 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1321  = ~ \$1320 ;
+  assign \$1322  = \$1321  + 1'h1;
+  assign \$1323  = a5_valid & a5_ok;
+  assign \$1324  = { \$1323 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$1325  = ~ \$1324 ;
-  assign log_parity_wen = log_release & \$1325 ;
-  assign \$1326  = ~ f4_prev_released;
-  assign \$1327  = \$1326  & f4_by_older;
-  assign \$1328  = f4_by_a1 | \$1327 ;
-  assign \$1329  = f4_live[2] & \$1328 ;
-  assign \$1330  = ~ f4_prev_released;
-  assign \$1331  = \$1330  & f4_by_mem_live[2];
-  assign \$1332  = \$1331  & f4_mem_ok[2];
-  assign config_queue_wen = \$1329  | \$1332 ;
-  assign \$1333  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$433  = ~ \$1333 ;
-  assign \$1334  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1335  = ~ \$1334 ;
-  assign \$1336  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1337  = busy_0 | busy_6;
-  assign \$1338  = busy_12 | busy_18;
-  assign \$1339  = \$1337  | \$1338 ;
-  assign \$1340  = busy_24 | busy_30;
-  assign \$1341  = \$1340  | busy_36;
-  assign busy = \$1339  | \$1341 ;
+  assign \$1326  = \$1325  + 1'h1;
+  assign \$1327  = a4_valid & a4_ok;
+  assign \$1328  = { \$1327 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1329  = ~ \$1328 ;
+  assign \$1330  = \$1329  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$1331  = ~ f4_prev_released;
+  assign \$1332  = \$1331  & f4_rest_held;
+  assign \$signal$438  = f4_hit_a1 | \$1332 ;
+  assign \$1333  = ~ f4_prev_released;
+  assign \$1334  = f4_by_mem & f4_mem_ok;
+  assign \$1335  = f4_by_mem & f4_mem_ok;
+  assign \$1336  = \$1334 [0] | \$1335 [1];
+  assign \$1337  = f4_by_mem & f4_mem_ok;
+  assign \$1338  = \$1336  | \$1337 [2];
+  assign \$1339  = f4_by_older | \$1338 ;
+  assign \$1340  = \$1333  & \$1339 ;
+  assign \release  = f4_by_a1 | \$1340 ;
+  assign \$1341  = ~ f4_go;
+  assign \$1342  = ~ \$signal$438 ;
+  assign \$1343  = \$signal$438  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1343  : f4_err;
+  assign \$signal$301  = \release  ? 4'h0 : unreleased_err;
+  assign \$1344  = ~ f4_prev_released;
+  assign \$1345  = \$1344  & f4_by_older;
+  assign \$1346  = f4_by_a1 | \$1345 ;
+  assign \$1347  = f4_live[0] & \$1346 ;
+  assign \$1348  = ~ f4_prev_released;
+  assign \$1349  = \$1348  & f4_by_mem_live[0];
+  assign \$1350  = \$1349  & f4_mem_ok[0];
+  assign event_release = \$1347  | \$1350 ;
+  assign \$1351  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$379  = ~ \$1351 ;
+  assign \$1352  = ~ f4_prev_released;
+  assign \$1353  = \$1352  & f4_by_older;
+  assign \$1354  = f4_by_a1 | \$1353 ;
+  assign \$1355  = f4_live[0] & \$1354 ;
+  assign \$1356  = ~ f4_prev_released;
+  assign \$1357  = \$1356  & f4_by_mem_live[0];
+  assign \$1358  = \$1357  & f4_mem_ok[0];
+  assign \w__en$377  = \$1355  | \$1358 ;
+  assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1360  = ~ \$1359 ;
+  assign \$1361  = ~ f4_prev_released;
+  assign \$1362  = \$1361  & f4_by_older;
+  assign \$1363  = f4_by_a1 | \$1362 ;
+  assign \$1364  = f4_live[0] & \$1363 ;
+  assign \$1365  = ~ f4_prev_released;
+  assign \$1366  = \$1365  & f4_by_mem_live[0];
+  assign \$1367  = \$1366  & f4_mem_ok[0];
+  assign event_queue_wen = \$1364  | \$1367 ;
+  assign \$1368  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1369  = ~ f4_prev_released;
+  assign \$1370  = \$1369  & f4_by_older;
+  assign \$1371  = f4_by_a1 | \$1370 ;
+  assign \$1372  = f4_live[1] & \$1371 ;
+  assign \$1373  = ~ f4_prev_released;
+  assign \$1374  = \$1373  & f4_by_mem_live[1];
+  assign \$1375  = \$1374  & f4_mem_ok[1];
+  assign log_release = \$1372  | \$1375 ;
+  assign \$1376  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$404  = ~ \$1376 ;
+  assign \$1377  = ~ f4_prev_released;
+  assign \$1378  = \$1377  & f4_by_older;
+  assign \$1379  = f4_by_a1 | \$1378 ;
+  assign \$1380  = f4_live[1] & \$1379 ;
+  assign \$1381  = ~ f4_prev_released;
+  assign \$1382  = \$1381  & f4_by_mem_live[1];
+  assign \$1383  = \$1382  & f4_mem_ok[1];
+  assign \$1384  = \$1380  | \$1383 ;
+  assign \$1385  = f4_taken_a4 | f4_taken_a3;
+  assign \$1386  = \$1385  | f4_taken_a2;
+  assign \$1387  = ~ \$1386 ;
+  assign log_parity_wen = \$1384  & \$1387 ;
+  assign \$1388  = ~ f4_prev_released;
+  assign \$1389  = \$1388  & f4_by_older;
+  assign \$1390  = f4_by_a1 | \$1389 ;
+  assign \$1391  = f4_live[2] & \$1390 ;
+  assign \$1392  = ~ f4_prev_released;
+  assign \$1393  = \$1392  & f4_by_mem_live[2];
+  assign \$1394  = \$1393  & f4_mem_ok[2];
+  assign config_release = \$1391  | \$1394 ;
+  assign \$1395  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$424  = ~ \$1395 ;
+  assign \$1396  = ~ f4_prev_released;
+  assign \$1397  = \$1396  & f4_by_older;
+  assign \$1398  = f4_by_a1 | \$1397 ;
+  assign \$1399  = f4_live[2] & \$1398 ;
+  assign \$1400  = ~ f4_prev_released;
+  assign \$1401  = \$1400  & f4_by_mem_live[2];
+  assign \$1402  = \$1401  & f4_mem_ok[2];
+  assign \w__en$422  = \$1399  | \$1402 ;
+  assign \$1403  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1404  = ~ \$1403 ;
+  assign \$1405  = ~ f4_prev_released;
+  assign \$1406  = \$1405  & f4_by_older;
+  assign \$1407  = f4_by_a1 | \$1406 ;
+  assign \$1408  = f4_live[2] & \$1407 ;
+  assign \$1409  = ~ f4_prev_released;
+  assign \$1410  = \$1409  & f4_by_mem_live[2];
+  assign \$1411  = \$1410  & f4_mem_ok[2];
+  assign config_queue_wen = \$1408  | \$1411 ;
+  assign \$1412  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1413  = busy_0 | busy_6;
+  assign \$1414  = busy_12 | busy_18;
+  assign \$1415  = \$1413  | \$1414 ;
+  assign \$1416  = busy_24 | busy_30;
+  assign \$1417  = \$1416  | busy_36;
+  assign busy = \$1415  | \$1417 ;
   always @(posedge clk)
-    event_queue_w_en <= \$1342 ;
+    event_grant_w_en <= \$1418 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$1343 ;
+    event_grant_w_addr <= \$1419 ;
   always @(posedge clk)
-    event_queue_w_data <= \$1344 ;
+    event_grant_w_data <= \$1420 ;
   always @(posedge clk)
-    event_queue_r0_b0 <= r__data;
+    event_grant_r0_b0 <= r__data;
   always @(posedge clk)
-    event_grant_w_en <= \$1345 ;
+    event_grant_r1_b0 <= \r__data$11 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$1346 ;
+    event_parity_r0_b0 <= \r__data$13 ;
   always @(posedge clk)
-    event_grant_w_data <= \$1347 ;
+    event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_grant_r0_b0 <= \r__data$17 ;
+    event_queue_w_en <= \$1421 ;
   always @(posedge clk)
-    event_grant_r1_b0 <= \r__data$19 ;
+    event_queue_w_addr <= \$1422 ;
   always @(posedge clk)
-    event_parity_r0_b0 <= \r__data$21 ;
+    event_queue_w_data <= \$1423 ;
   always @(posedge clk)
-    event_parity_r1_b0 <= \r__data$23 ;
+    event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    log_grant_w_en <= \$1348 ;
+    log_grant_w_en <= \$1424 ;
   always @(posedge clk)
-    log_grant_w_addr <= \$1349 ;
+    log_grant_w_addr <= \$1425 ;
   always @(posedge clk)
-    log_grant_w_data <= \$1350 ;
+    log_grant_w_data <= \$1426 ;
   always @(posedge clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -4188,29 +4341,29 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    config_queue_w_en <= \$1351 ;
+    config_grant_w_en <= \$1427 ;
   always @(posedge clk)
-    config_queue_w_addr <= \$1352 ;
+    config_grant_w_addr <= \$1428 ;
   always @(posedge clk)
-    config_queue_w_data <= \$1353 ;
+    config_grant_w_data <= \$1429 ;
   always @(posedge clk)
-    config_queue_r0_b0 <= \r__data$45 ;
+    config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
-    config_grant_w_en <= \$1354 ;
+    config_grant_r1_b0 <= \r__data$47 ;
   always @(posedge clk)
-    config_grant_w_addr <= \$1355 ;
+    config_parity_r0_b0 <= \r__data$49 ;
   always @(posedge clk)
-    config_grant_w_data <= \$1356 ;
+    config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge clk)
-    config_grant_r0_b0 <= \r__data$53 ;
+    config_queue_w_en <= \$1430 ;
   always @(posedge clk)
-    config_grant_r1_b0 <= \r__data$55 ;
+    config_queue_w_addr <= \$1431 ;
   always @(posedge clk)
-    config_parity_r0_b0 <= \r__data$57 ;
+    config_queue_w_data <= \$1432 ;
   always @(posedge clk)
-    config_parity_r1_b0 <= \r__data$59 ;
+    config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge clk)
-    a0_valid <= \$1357 ;
+    a0_valid <= \$1433 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -4220,7 +4373,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1358 ;
+    a1_valid <= \$1434 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -4232,17 +4385,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1359 ;
-  always @(posedge clk)
-    x0_valid <= \$1360 ;
+    a1_select <= \$1435 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$1361 ;
+    x0_valid <= \$1436 ;
   always @(posedge clk)
-    x1_valid <= \$1362 ;
+    x0_select <= \$1437 ;
+  always @(posedge clk)
+    x1_valid <= \$1438 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -4250,9 +4403,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$1363 ;
+    x1_select <= \$1439 ;
   always @(posedge clk)
-    x2_valid <= \$1364 ;
+    x2_valid <= \$1440 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -4264,59 +4417,59 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1365 ;
+    a2_valid <= \$1441 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$1366 ;
+    event_seen <= \$1442 ;
   always @(posedge clk)
-    event_seen_prev <= \$1367 ;
+    event_seen_prev <= \$1443 ;
   always @(posedge clk)
-    event_fresh <= \$1368 ;
+    event_fresh <= \$1444 ;
   always @(posedge clk)
-    event_has_fresh <= \$1369 ;
+    event_has_fresh <= \$1445 ;
   always @(posedge clk)
-    event_head <= \$1370 ;
+    event_head <= \$1446 ;
   always @(posedge clk)
-    log_seen <= \$1371 ;
+    log_seen <= \$1447 ;
   always @(posedge clk)
-    log_seen_prev <= \$1372 ;
+    log_seen_prev <= \$1448 ;
   always @(posedge clk)
-    log_fresh <= \$1373 ;
+    log_fresh <= \$1449 ;
   always @(posedge clk)
-    log_at_last <= \$1374 ;
+    log_at_last <= \$1450 ;
   always @(posedge clk)
-    log_lapped <= \$1375 ;
+    log_lapped <= \$1451 ;
   always @(posedge clk)
-    config_seen <= \$1376 ;
+    config_seen <= \$1452 ;
   always @(posedge clk)
-    config_seen_prev <= \$1377 ;
+    config_seen_prev <= \$1453 ;
   always @(posedge clk)
-    config_fresh <= \$1378 ;
+    config_fresh <= \$1454 ;
   always @(posedge clk)
-    config_has_fresh <= \$1379 ;
+    config_has_fresh <= \$1455 ;
   always @(posedge clk)
-    config_head <= \$1380 ;
+    config_head <= \$1456 ;
   always @(posedge clk)
-    a2_ring <= \$1381 ;
+    a2_ring <= \$1457 ;
   always @(posedge clk)
-    a2_lapped <= \$74 ;
+    a2_lapped <= \$78 ;
   always @(posedge clk)
-    a2_ok <= \$85 ;
+    a2_ok <= \$88 ;
   always @(posedge clk)
-    a2_fail_err <= \$92 ;
+    a2_fail_err <= \$95 ;
   always @(posedge clk)
-    a2_from_fresh <= \$100 ;
+    a2_from_fresh <= \$103 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$105 ;
+    a2_fresh_slot <= \$108 ;
   always @(posedge clk)
-    a3_valid <= \$1382 ;
+    a3_valid <= \$1458 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$106 ;
+    a3_err <= \$109 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -4324,23 +4477,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1383 ;
+    a3_ring <= \$1459 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$109 ;
+    a3_sel_head <= \$112 ;
   always @(posedge clk)
-    a3_sel_last <= \$121 ;
+    a3_sel_last <= \$124 ;
   always @(posedge clk)
-    a3_sel_new <= \$135 ;
+    a3_sel_new <= \$138 ;
   always @(posedge clk)
-    a3_fail <= \$136 ;
+    a3_fail <= \$139 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$138 ;
+    a3_sel_fresh <= \$141 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$139 ;
+    a3_fwd_ok <= \$143 ;
   always @(posedge clk)
-    a4_valid <= \$1384 ;
+    a4_valid <= \$1460 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4350,15 +4503,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$140 ;
+    a4_slot <= \$144 ;
   always @(posedge clk)
     a4_tag <= \$signal$157 ;
   always @(posedge clk)
-    a4_tag_next <= \$1265 [3:0];
+    a4_tag_next <= \$1305 [3:0];
   always @(posedge clk)
-    a4_snap <= \$620 [5];
+    a4_snap <= \$660 [5];
   always @(posedge clk)
-    a5_valid <= \$1385 ;
+    a5_valid <= \$1461 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4374,15 +4527,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$141 ;
+    a5_addr <= \$145 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$145 [12];
+    a3_hit_a1 <= \$161 ;
   always @(posedge clk)
-    a3_older_hit <= \$154 ;
+    a3_older_hit <= \$170 ;
   always @(posedge clk)
-    a3_older_next <= \$160 [3:0];
+    a3_older_next <= \$176 [3:0];
   always @(posedge clk)
-    f0_valid <= \$1386 ;
+    f0_valid <= \$1462 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4394,11 +4547,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$190 , \$180 , \$170  };
+    f0_hit <= { \$206 , \$196 , \$186  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1387 ;
+    f1_valid <= \$1463 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4414,85 +4567,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1388 ;
+    f1_same_second_eq0 <= \$1464 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1389 ;
+    f1_same_second_eq3 <= \$1465 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1390 ;
+    f1_same_second_eq6 <= \$1466 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1391 ;
+    f1_same_second_eq9 <= \$1467 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1392 ;
+    f1_same_second_eq12 <= \$1468 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1393 ;
+    f1_same_second_eq15 <= \$1469 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1394 ;
+    f1_same_second_eq18 <= \$1470 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1395 ;
+    f1_same_second_eq21 <= \$1471 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1396 ;
+    f1_same_second_eq24 <= \$1472 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1397 ;
+    f1_same_second_eq27 <= \$1473 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1398 ;
+    f1_same_second_eq30 <= \$1474 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1399 ;
+    f1_same_third_eq0 <= \$1475 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1400 ;
+    f1_same_third_eq3 <= \$1476 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1401 ;
+    f1_same_third_eq6 <= \$1477 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1402 ;
+    f1_same_third_eq9 <= \$1478 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1403 ;
+    f1_same_third_eq12 <= \$1479 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1404 ;
+    f1_same_third_eq15 <= \$1480 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1405 ;
+    f1_same_third_eq18 <= \$1481 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1406 ;
+    f1_same_third_eq21 <= \$1482 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1407 ;
+    f1_same_third_eq24 <= \$1483 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1408 ;
+    f1_same_third_eq27 <= \$1484 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1409 ;
+    f1_same_third_eq30 <= \$1485 ;
   always @(posedge clk)
-    f1_hit <= \$1410 ;
+    f1_hit <= \$1486 ;
   always @(posedge clk)
-    f1_misaligned <= \$1411 ;
+    f1_misaligned <= \$1487 ;
   always @(posedge clk)
-    f1_event_slot <= \$214 [6:0];
+    f1_event_slot <= \$230 [6:0];
   always @(posedge clk)
-    f1_log_slot <= \$216 [8:0];
+    f1_log_slot <= \$232 [8:0];
   always @(posedge clk)
-    f1_config_slot <= \$218 [3:0];
+    f1_config_slot <= \$234 [3:0];
   always @(posedge clk)
-    f2_valid <= \$1412 ;
+    f2_valid <= \$1488 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$224 ;
+    f2_pool <= \$240 ;
   always @(posedge clk)
-    f2_slot <= \$229 ;
+    f2_slot <= \$245 ;
   always @(posedge clk)
-    f2_in_pool <= \$231 ;
+    f2_in_pool <= \$247 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$239 ;
+    f2_err <= \$255 ;
   always @(posedge clk)
-    f2_never_granted <= \$256 ;
+    f2_never_granted <= \$268 ;
   always @(posedge clk)
-    f2_same_second <= \$278 ;
+    f2_same_second <= \$290 ;
   always @(posedge clk)
-    f2_same_third <= \$300 ;
+    f2_same_third <= \$312 ;
   always @(posedge clk)
-    f3_valid <= \$1413 ;
+    f3_valid <= \$1489 ;
   always @(posedge clk)
-    f3_go <= \$1414 ;
+    f3_go <= \$1490 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4506,31 +4659,31 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$303 , \$302 , \$301  };
+    f3_in <= { \$315 , \$314 , \$313  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1282 [12];
+    f3_hit_a2 <= \$1322 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$306 [4];
+    f3_a2_tag_ok <= \$318 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$1286 [12];
+    f3_hit_a3 <= \$1326 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$309 [4];
+    f3_a3_tag_ok <= \$321 [4];
   always @(posedge clk)
-    f3_older_tag <= \$310 ;
+    f3_older_tag <= \$322 ;
   always @(posedge clk)
-    f3_older_snap <= \$311 ;
+    f3_older_snap <= \$323 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$312 ;
+    f3_rel_f3 <= \$324 ;
   always @(posedge clk)
-    f3_quiet <= \$1415 ;
+    f3_quiet <= \$1491 ;
   always @(posedge clk)
-    f4_valid <= \$1416 ;
+    f4_valid <= \$1492 ;
   always @(posedge clk)
-    f4_go <= \$1417 ;
+    f4_go <= \$1493 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4544,75 +4697,75 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1290 [12];
+    f4_hit_a1 <= \$1330 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$338 ;
+    f4_rest_held <= \$350 ;
   always @(posedge clk)
-    f4_rest_tag <= \$372 ;
+    f4_rest_tag <= \$384 ;
   always @(posedge clk)
-    f4_rest_snap <= \$382 ;
+    f4_rest_snap <= \$394 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1418 ;
+    f4_by_a1 <= \$1494 ;
   always @(posedge clk)
-    f4_by_older <= \$1419 ;
+    f4_by_older <= \$1495 ;
   always @(posedge clk)
-    f4_by_mem <= \$1420 ;
+    f4_by_mem <= \$1496 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$426 , \$418 , \$410  };
+    f4_mem_ok <= { \$438 , \$430 , \$422  };
   always @(posedge clk)
-    f2_flushed <= \$428 ;
+    f2_flushed <= \$440 ;
   always @(posedge clk)
-    f3_flushed <= \$431 ;
+    f3_flushed <= \$443 ;
   always @(posedge clk)
-    f4_live <= \$436 [2:0];
+    f4_live <= \$448 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1421 ;
+    f4_by_mem_live <= \$1497 ;
   always @(posedge clk)
-    f4_prev_released <= \$1422 ;
+    f4_prev_released <= \$1498 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$453 [12];
+    f4_taken_a4 <= \$465 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$456 [12];
+    f4_taken_a3 <= \$468 [12];
   always @(posedge clk)
-    f4_taken_a2 <= \$461 ;
+    f4_taken_a2 <= \$473 ;
   always @(posedge clk)
-    event_push <= \$1423 ;
+    event_push <= \$1499 ;
   always @(posedge clk)
-    event_queue_waddr <= \$1424 ;
+    event_queue_waddr <= \$1500 ;
   always @(posedge clk)
-    event_pushed <= \$1425 ;
+    event_pushed <= \$1501 ;
   always @(posedge clk)
-    event_popped <= \$1426 ;
+    event_popped <= \$1502 ;
   always @(posedge clk)
-    event_count <= \$1427 ;
+    event_count <= \$1503 ;
   always @(posedge clk)
-    event_at <= \$1428 ;
+    event_at <= \$1504 ;
   always @(posedge clk)
-    event_nonempty <= \$1429 ;
+    event_nonempty <= \$1505 ;
   always @(posedge clk)
-    config_push <= \$1430 ;
+    config_push <= \$1506 ;
   always @(posedge clk)
-    config_queue_waddr <= \$1431 ;
+    config_queue_waddr <= \$1507 ;
   always @(posedge clk)
-    config_pushed <= \$1432 ;
+    config_pushed <= \$1508 ;
   always @(posedge clk)
-    config_popped <= \$1433 ;
+    config_popped <= \$1509 ;
   always @(posedge clk)
-    config_count <= \$1434 ;
+    config_count <= \$1510 ;
   always @(posedge clk)
-    config_at <= \$1435 ;
+    config_at <= \$1511 ;
   always @(posedge clk)
-    config_nonempty <= \$1436 ;
+    config_nonempty <= \$1512 ;
   always @(posedge clk)
-    f5_valid <= \$1437 ;
+    f5_valid <= \$1513 ;
   always @(posedge clk)
-    f5_ok <= \$1438 ;
+    f5_ok <= \$1514 ;
   always @(posedge clk)
-    f5_err <= \$signal$303 ;
+    f5_err <= \$signal$301 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -4626,41 +4779,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$527 ;
+    f5_wparity <= \$571 ;
   always @(posedge clk)
-    a3_flip <= \$531 [12];
+    a3_flip <= \$575 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$532 ;
+    a3_released <= \$576 ;
   always @(posedge clk)
-    a4_prev_held <= \$537 ;
+    a4_prev_held <= \$581 ;
   always @(posedge clk)
-    a4_released <= \$539 ;
+    a4_released <= \$583 ;
   always @(posedge clk)
-    a5_overwrite <= \$544 ;
+    a5_overwrite <= \$588 ;
   always @(posedge clk)
-    a6_valid <= \$1439 ;
+    a6_valid <= \$1515 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1440 ;
+    f6_valid <= \$1516 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1441 ;
+    x3_valid <= \$1517 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1442 ;
+    x4_valid <= \$1518 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1443 ;
+    x5_valid <= \$1519 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1444 ;
+    x6_valid <= \$1520 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4720,19 +4873,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1445 ;
+    busy_0 <= \$1521 ;
   always @(posedge clk)
-    busy_6 <= \$1446 ;
+    busy_6 <= \$1522 ;
   always @(posedge clk)
-    busy_12 <= \$1447 ;
+    busy_12 <= \$1523 ;
   always @(posedge clk)
-    busy_18 <= \$1448 ;
+    busy_18 <= \$1524 ;
   always @(posedge clk)
-    busy_24 <= \$1449 ;
+    busy_24 <= \$1525 ;
   always @(posedge clk)
-    busy_30 <= \$1450 ;
+    busy_30 <= \$1526 ;
   always @(posedge clk)
-    busy_36 <= \$1451 ;
+    busy_36 <= \$1527 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ log_grant_r1_b0[1];
@@ -4775,710 +4928,86 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$auto$rtlil.cc:2739:Not$10  = ~ config_queue_r0_b0[5];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1342  = event_queue_wen;
-    if (rst) begin
-      \$1342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1343  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$1343  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1344  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$1344  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1345  = event_grant_wen;
-    if (rst) begin
-      \$1345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1346  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$1346  = { \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1347  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$1347  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1348  = log_grant_wen;
-    if (rst) begin
-      \$1348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1349  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$1349  = { \$611 , \$610 , \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1350  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$1350  = log_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1351  = config_queue_wen;
-    if (rst) begin
-      \$1351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1352  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1352  = config_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1353  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1353  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1354  = config_grant_wen;
-    if (rst) begin
-      \$1354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1355  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$1355  = { \$597 , \$590 , \$583 , \$576  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1356  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$1356  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1357  = alloc_valid;
-    if (rst) begin
-      \$1357  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1358  = a0_valid;
-    if (rst) begin
-      \$1358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1359  = { \$25 , \$22 , \$19  };
-    if (rst) begin
-      \$1359  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1360  = flush_valid;
-    if (rst) begin
-      \$1360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1361  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$1361  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1362  = x0_valid;
-    if (rst) begin
-      \$1362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1363  = x0_select;
-    if (rst) begin
-      \$1363  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1364  = x1_valid;
-    if (rst) begin
-      \$1364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1365  = a1_valid;
-    if (rst) begin
-      \$1365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1366  = event_seen;
-    if (\$37 ) begin
-      \$1366  = \$38 ;
-    end
-    if (rst) begin
-      \$1366  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1367  = event_seen;
-    if (rst) begin
-      \$1367  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1368  = event_fresh;
-    if (event_take_fresh) begin
-      \$1368  = \$39 ;
-    end else if (x1_select[0]) begin
-      \$1368  = 8'h00;
-    end
-    if (rst) begin
-      \$1368  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1369  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$1369  = \$40 ;
-    end else if (x1_select[0]) begin
-      \$1369  = 1'h1;
-    end
-    if (rst) begin
-      \$1369  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1370  = event_head;
-    if (event_pop) begin
-      \$1370  = \$43 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$1370  = event_queue_waddr;
-    end
-    if (rst) begin
-      \$1370  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1371  = log_seen;
-    if (\$46 ) begin
-      \$1371  = \$47 ;
-    end
-    if (rst) begin
-      \$1371  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1372  = log_seen;
-    if (rst) begin
-      \$1372  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1373  = log_fresh;
-    if (log_take_fresh) begin
-      \$1373  = \$52 [9:0];
-    end else if (x1_select[1]) begin
-      \$1373  = 10'h000;
-    end
-    if (rst) begin
-      \$1373  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1374  = log_at_last;
-    if (log_take_fresh) begin
-      \$1374  = \$57 ;
-    end else if (x1_select[1]) begin
-      \$1374  = 1'h0;
-    end
-    if (rst) begin
-      \$1374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1375  = log_lapped;
-    if (log_take_fresh) begin
-      \$1375  = \$62 ;
-    end else if (x1_select[1]) begin
-      \$1375  = 1'h0;
-    end
-    if (rst) begin
-      \$1375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1376  = config_seen;
-    if (\$65 ) begin
-      \$1376  = \$66 ;
-    end
-    if (rst) begin
-      \$1376  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1377  = config_seen;
-    if (rst) begin
-      \$1377  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1378  = config_fresh;
-    if (config_take_fresh) begin
-      \$1378  = \$67 ;
-    end else if (x1_select[2]) begin
-      \$1378  = 5'h00;
-    end
-    if (rst) begin
-      \$1378  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1379  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$1379  = \$68 ;
-    end else if (x1_select[2]) begin
-      \$1379  = 1'h1;
-    end
-    if (rst) begin
-      \$1379  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1380  = config_head;
-    if (config_pop) begin
-      \$1380  = \$71 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$1380  = config_queue_waddr;
-    end
-    if (rst) begin
-      \$1380  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1381  = a1_select[1];
-    if (rst) begin
-      \$1381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1382  = a2_valid;
-    if (rst) begin
-      \$1382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1383  = a2_ring;
-    if (rst) begin
-      \$1383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1384  = a3_valid;
-    if (rst) begin
-      \$1384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1385  = a4_valid;
-    if (rst) begin
-      \$1385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1386  = free_valid;
-    if (rst) begin
-      \$1386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1387  = f0_valid;
-    if (rst) begin
-      \$1387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1388  = \$191 ;
-    if (rst) begin
-      \$1388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1389  = \$192 ;
-    if (rst) begin
-      \$1389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1390  = \$193 ;
-    if (rst) begin
-      \$1390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1391  = \$194 ;
-    if (rst) begin
-      \$1391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1392  = \$195 ;
-    if (rst) begin
-      \$1392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1393  = \$196 ;
-    if (rst) begin
-      \$1393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1394  = \$197 ;
-    if (rst) begin
-      \$1394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1395  = \$198 ;
-    if (rst) begin
-      \$1395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1396  = \$199 ;
-    if (rst) begin
-      \$1396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1397  = \$200 ;
-    if (rst) begin
-      \$1397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1398  = \$201 ;
-    if (rst) begin
-      \$1398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1399  = \$202 ;
-    if (rst) begin
-      \$1399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1400  = \$203 ;
-    if (rst) begin
-      \$1400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1401  = \$204 ;
-    if (rst) begin
-      \$1401  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1402  = \$205 ;
-    if (rst) begin
-      \$1402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1403  = \$206 ;
-    if (rst) begin
-      \$1403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1404  = \$207 ;
-    if (rst) begin
-      \$1404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1405  = \$208 ;
-    if (rst) begin
-      \$1405  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1406  = \$209 ;
-    if (rst) begin
-      \$1406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1407  = \$210 ;
-    if (rst) begin
-      \$1407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1408  = \$211 ;
-    if (rst) begin
-      \$1408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1409  = \$212 ;
-    if (rst) begin
-      \$1409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1412  = f1_valid;
-    if (rst) begin
-      \$1412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1413  = f2_valid;
-    if (rst) begin
-      \$1413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1414  = \$signal$239 ;
-    if (rst) begin
-      \$1414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1415  = \$319 ;
-    if (rst) begin
-      \$1415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1416  = f3_valid;
-    if (rst) begin
-      \$1416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1417  = f3_go;
-    if (rst) begin
-      \$1417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1418  = \$387 ;
+    \$1418  = event_grant_wen;
     if (rst) begin
       \$1418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1419  = \$397 ;
-    if (rst) begin
-      \$1419  = 1'h0;
+    \$1419  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$1419  = { \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1420  = \$402 ;
-    if (rst) begin
-      \$1420  = 3'h0;
+    \$1420  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$1420  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1421  = \$446 [2:0];
+    \$1421  = event_queue_wen;
     if (rst) begin
-      \$1421  = 3'h0;
+      \$1421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1422  = \$450 ;
-    if (rst) begin
-      \$1422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1423  = event_queue_wen;
-    if (rst) begin
-      \$1423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1424  = event_queue_waddr;
+    \$1422  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1424  = \$464 [6:0];
-    end
-    if (rst) begin
-      \$1424  = 7'h00;
+      \$1422  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1425  = event_push;
-    if (x1_select[0]) begin
-      \$1425  = 1'h0;
-    end
-    if (rst) begin
-      \$1425  = 1'h0;
+    \$1423  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$1423  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1426  = event_pop;
-    if (x1_select[0]) begin
-      \$1426  = 1'h0;
-    end
+    \$1424  = log_grant_wen;
     if (rst) begin
-      \$1426  = 1'h0;
+      \$1424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1427  = \$468 [7:0];
-    if (x1_select[0]) begin
-      \$1427  = 8'h00;
-    end
-    if (rst) begin
-      \$1427  = 8'h00;
+    \$1425  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$1425  = { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1428  = event_at;
-    if (\$471 ) begin
-      \$1428 [0] = event_at[0];
-      \$1428 [1] = event_at[1];
-      \$1428 [2] = event_at[2];
-    end
-    if (\$477 ) begin
-      \$1428 [0] = event_at[1];
-      \$1428 [1] = event_at[2];
-      \$1428 [2] = \$478 ;
-    end
-    if (\$484 ) begin
-      \$1428 [0] = 1'h0;
-      \$1428 [1] = event_at[0];
-      \$1428 [2] = event_at[1];
-    end
-    if (\$490 ) begin
-      \$1428 [0] = event_at[0];
-      \$1428 [1] = event_at[1];
-      \$1428 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1428  = 3'h1;
-    end
-    if (rst) begin
-      \$1428  = 3'h1;
+    \$1426  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$1426  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1429  = event_nonempty;
-    if (\$471 ) begin
-      \$1429  = \$474 ;
-    end
-    if (\$477 ) begin
-      \$1429  = \$481 ;
-    end
-    if (\$484 ) begin
-      \$1429  = \$487 ;
-    end
-    if (\$490 ) begin
-      \$1429  = \$493 ;
-    end
-    if (x1_select[0]) begin
-      \$1429  = 1'h0;
-    end
+    \$1427  = config_grant_wen;
     if (rst) begin
-      \$1429  = 1'h0;
+      \$1427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1428  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$1428  = { \$637 , \$630 , \$623 , \$616  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1429  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$1429  = config_grant_wdata;
     end
   end
   always @* begin
@@ -5490,199 +5019,823 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1431  = config_queue_waddr;
+    \$1431  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$1431  = \$496 [3:0];
-    end
-    if (rst) begin
-      \$1431  = 4'h0;
+      \$1431  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1432  = config_push;
-    if (x1_select[2]) begin
-      \$1432  = 1'h0;
-    end
-    if (rst) begin
-      \$1432  = 1'h0;
+    \$1432  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1432  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1433  = config_pop;
-    if (x1_select[2]) begin
-      \$1433  = 1'h0;
-    end
+    \$1433  = alloc_valid;
     if (rst) begin
       \$1433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1434  = \$500 [4:0];
-    if (x1_select[2]) begin
-      \$1434  = 5'h00;
-    end
+    \$1434  = a0_valid;
     if (rst) begin
-      \$1434  = 5'h00;
+      \$1434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1435  = config_at;
-    if (\$503 ) begin
-      \$1435 [0] = config_at[0];
-      \$1435 [1] = config_at[1];
-      \$1435 [2] = config_at[2];
-    end
-    if (\$509 ) begin
-      \$1435 [0] = config_at[1];
-      \$1435 [1] = config_at[2];
-      \$1435 [2] = \$510 ;
-    end
-    if (\$516 ) begin
-      \$1435 [0] = 1'h0;
-      \$1435 [1] = config_at[0];
-      \$1435 [2] = config_at[1];
-    end
-    if (\$522 ) begin
-      \$1435 [0] = config_at[0];
-      \$1435 [1] = config_at[1];
-      \$1435 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1435  = 3'h1;
-    end
+    \$1435  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1435  = 3'h1;
+      \$1435  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1436  = config_nonempty;
-    if (\$503 ) begin
-      \$1436  = \$506 ;
-    end
-    if (\$509 ) begin
-      \$1436  = \$513 ;
-    end
-    if (\$516 ) begin
-      \$1436  = \$519 ;
-    end
-    if (\$522 ) begin
-      \$1436  = \$525 ;
-    end
-    if (x1_select[2]) begin
-      \$1436  = 1'h0;
-    end
+    \$1436  = flush_valid;
     if (rst) begin
       \$1436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1437  = f4_valid;
+    \$1437  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$1437  = 1'h0;
+      \$1437  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1438  = \release ;
+    \$1438  = x0_valid;
     if (rst) begin
       \$1438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1439  = a5_valid;
+    \$1439  = x0_select;
     if (rst) begin
-      \$1439  = 1'h0;
+      \$1439  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1440  = f5_valid;
+    \$1440  = x1_valid;
     if (rst) begin
       \$1440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1441  = x2_valid;
+    \$1441  = a1_valid;
     if (rst) begin
       \$1441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1442  = x3_valid;
+    \$1442  = event_seen;
+    if (\$37 ) begin
+      \$1442  = \$38 ;
+    end
     if (rst) begin
-      \$1442  = 1'h0;
+      \$1442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1443  = x4_valid;
+    \$1443  = event_seen;
     if (rst) begin
-      \$1443  = 1'h0;
+      \$1443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1444  = x5_valid;
+    \$1444  = event_fresh;
+    if (event_take_fresh) begin
+      \$1444  = \$39 ;
+    end else if (x1_select[0]) begin
+      \$1444  = 8'h00;
+    end
     if (rst) begin
-      \$1444  = 1'h0;
+      \$1444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1445  = \$545 ;
+    \$1445  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$1445  = \$40 ;
+    end else if (x1_select[0]) begin
+      \$1445  = 1'h1;
+    end
     if (rst) begin
-      \$1445  = 1'h0;
+      \$1445  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1446  = \$546 ;
+    \$1446  = event_head;
+    if (event_pop) begin
+      \$1446  = \$43 [6:0];
+    end
+    if (x1_select[0]) begin
+      \$1446  = event_queue_waddr;
+    end
     if (rst) begin
-      \$1446  = 1'h0;
+      \$1446  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1447  = \$547 ;
+    \$1447  = log_seen;
+    if (\$46 ) begin
+      \$1447  = \$47 ;
+    end
     if (rst) begin
-      \$1447  = 1'h0;
+      \$1447  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1448  = \$548 ;
+    \$1448  = log_seen;
     if (rst) begin
-      \$1448  = 1'h0;
+      \$1448  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1449  = \$549 ;
+    \$1449  = log_fresh;
+    if (log_take_fresh) begin
+      \$1449  = \$52 [9:0];
+    end else if (x1_select[1]) begin
+      \$1449  = 10'h000;
+    end
     if (rst) begin
-      \$1449  = 1'h0;
+      \$1449  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1450  = \$550 ;
+    \$1450  = log_at_last;
+    if (log_take_fresh) begin
+      \$1450  = \$57 ;
+    end else if (x1_select[1]) begin
+      \$1450  = 1'h0;
+    end
     if (rst) begin
       \$1450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1451  = \$551 ;
+    \$1451  = log_lapped;
+    if (log_take_fresh) begin
+      \$1451  = \$62 ;
+    end else if (x1_select[1]) begin
+      \$1451  = 1'h0;
+    end
     if (rst) begin
       \$1451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1452  = config_seen;
+    if (\$65 ) begin
+      \$1452  = \$66 ;
+    end
+    if (rst) begin
+      \$1452  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1453  = config_seen;
+    if (rst) begin
+      \$1453  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1454  = config_fresh;
+    if (config_take_fresh) begin
+      \$1454  = \$67 ;
+    end else if (x1_select[2]) begin
+      \$1454  = 5'h00;
+    end
+    if (rst) begin
+      \$1454  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1455  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$1455  = \$68 ;
+    end else if (x1_select[2]) begin
+      \$1455  = 1'h1;
+    end
+    if (rst) begin
+      \$1455  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1456  = config_head;
+    if (config_pop) begin
+      \$1456  = \$71 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$1456  = config_queue_waddr;
+    end
+    if (rst) begin
+      \$1456  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1457  = a1_select[1];
+    if (rst) begin
+      \$1457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1458  = a2_valid;
+    if (rst) begin
+      \$1458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1459  = a2_ring;
+    if (rst) begin
+      \$1459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1460  = a3_valid;
+    if (rst) begin
+      \$1460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1461  = a4_valid;
+    if (rst) begin
+      \$1461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1462  = free_valid;
+    if (rst) begin
+      \$1462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1463  = f0_valid;
+    if (rst) begin
+      \$1463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1464  = \$207 ;
+    if (rst) begin
+      \$1464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1465  = \$208 ;
+    if (rst) begin
+      \$1465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1466  = \$209 ;
+    if (rst) begin
+      \$1466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1467  = \$210 ;
+    if (rst) begin
+      \$1467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1468  = \$211 ;
+    if (rst) begin
+      \$1468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1469  = \$212 ;
+    if (rst) begin
+      \$1469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1470  = \$213 ;
+    if (rst) begin
+      \$1470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1471  = \$214 ;
+    if (rst) begin
+      \$1471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1472  = \$215 ;
+    if (rst) begin
+      \$1472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1473  = \$216 ;
+    if (rst) begin
+      \$1473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1474  = \$217 ;
+    if (rst) begin
+      \$1474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1475  = \$218 ;
+    if (rst) begin
+      \$1475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1476  = \$219 ;
+    if (rst) begin
+      \$1476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1477  = \$220 ;
+    if (rst) begin
+      \$1477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1478  = \$221 ;
+    if (rst) begin
+      \$1478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1479  = \$222 ;
+    if (rst) begin
+      \$1479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1480  = \$223 ;
+    if (rst) begin
+      \$1480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1481  = \$224 ;
+    if (rst) begin
+      \$1481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1482  = \$225 ;
+    if (rst) begin
+      \$1482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1483  = \$226 ;
+    if (rst) begin
+      \$1483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1484  = \$227 ;
+    if (rst) begin
+      \$1484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1485  = \$228 ;
+    if (rst) begin
+      \$1485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1488  = f1_valid;
+    if (rst) begin
+      \$1488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1489  = f2_valid;
+    if (rst) begin
+      \$1489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1490  = \$signal$239 ;
+    if (rst) begin
+      \$1490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1491  = \$331 ;
+    if (rst) begin
+      \$1491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1492  = f3_valid;
+    if (rst) begin
+      \$1492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1493  = f3_go;
+    if (rst) begin
+      \$1493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1494  = \$399 ;
+    if (rst) begin
+      \$1494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1495  = \$409 ;
+    if (rst) begin
+      \$1495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1496  = \$414 ;
+    if (rst) begin
+      \$1496  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1497  = \$458 [2:0];
+    if (rst) begin
+      \$1497  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1498  = \$462 ;
+    if (rst) begin
+      \$1498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1499  = \$481 ;
+    if (rst) begin
+      \$1499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1500  = event_queue_waddr;
+    if (\$489 ) begin
+      \$1500  = \$492 [6:0];
+    end
+    if (rst) begin
+      \$1500  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1501  = event_push;
+    if (x1_select[0]) begin
+      \$1501  = 1'h0;
+    end
+    if (rst) begin
+      \$1501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1502  = event_pop;
+    if (x1_select[0]) begin
+      \$1502  = 1'h0;
+    end
+    if (rst) begin
+      \$1502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1503  = \$496 [7:0];
+    if (x1_select[0]) begin
+      \$1503  = 8'h00;
+    end
+    if (rst) begin
+      \$1503  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1504  = event_at;
+    if (\$499 ) begin
+      \$1504 [0] = event_at[0];
+      \$1504 [1] = event_at[1];
+      \$1504 [2] = event_at[2];
+    end
+    if (\$505 ) begin
+      \$1504 [0] = event_at[1];
+      \$1504 [1] = event_at[2];
+      \$1504 [2] = \$506 ;
+    end
+    if (\$512 ) begin
+      \$1504 [0] = 1'h0;
+      \$1504 [1] = event_at[0];
+      \$1504 [2] = event_at[1];
+    end
+    if (\$518 ) begin
+      \$1504 [0] = event_at[0];
+      \$1504 [1] = event_at[1];
+      \$1504 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1504  = 3'h1;
+    end
+    if (rst) begin
+      \$1504  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1505  = event_nonempty;
+    if (\$499 ) begin
+      \$1505  = \$502 ;
+    end
+    if (\$505 ) begin
+      \$1505  = \$509 ;
+    end
+    if (\$512 ) begin
+      \$1505  = \$515 ;
+    end
+    if (\$518 ) begin
+      \$1505  = \$521 ;
+    end
+    if (x1_select[0]) begin
+      \$1505  = 1'h0;
+    end
+    if (rst) begin
+      \$1505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1506  = \$529 ;
+    if (rst) begin
+      \$1506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1507  = config_queue_waddr;
+    if (\$537 ) begin
+      \$1507  = \$540 [3:0];
+    end
+    if (rst) begin
+      \$1507  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1508  = config_push;
+    if (x1_select[2]) begin
+      \$1508  = 1'h0;
+    end
+    if (rst) begin
+      \$1508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1509  = config_pop;
+    if (x1_select[2]) begin
+      \$1509  = 1'h0;
+    end
+    if (rst) begin
+      \$1509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1510  = \$544 [4:0];
+    if (x1_select[2]) begin
+      \$1510  = 5'h00;
+    end
+    if (rst) begin
+      \$1510  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1511  = config_at;
+    if (\$547 ) begin
+      \$1511 [0] = config_at[0];
+      \$1511 [1] = config_at[1];
+      \$1511 [2] = config_at[2];
+    end
+    if (\$553 ) begin
+      \$1511 [0] = config_at[1];
+      \$1511 [1] = config_at[2];
+      \$1511 [2] = \$554 ;
+    end
+    if (\$560 ) begin
+      \$1511 [0] = 1'h0;
+      \$1511 [1] = config_at[0];
+      \$1511 [2] = config_at[1];
+    end
+    if (\$566 ) begin
+      \$1511 [0] = config_at[0];
+      \$1511 [1] = config_at[1];
+      \$1511 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1511  = 3'h1;
+    end
+    if (rst) begin
+      \$1511  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1512  = config_nonempty;
+    if (\$547 ) begin
+      \$1512  = \$550 ;
+    end
+    if (\$553 ) begin
+      \$1512  = \$557 ;
+    end
+    if (\$560 ) begin
+      \$1512  = \$563 ;
+    end
+    if (\$566 ) begin
+      \$1512  = \$569 ;
+    end
+    if (x1_select[2]) begin
+      \$1512  = 1'h0;
+    end
+    if (rst) begin
+      \$1512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1513  = f4_valid;
+    if (rst) begin
+      \$1513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1514  = \release ;
+    if (rst) begin
+      \$1514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1515  = a5_valid;
+    if (rst) begin
+      \$1515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1516  = f5_valid;
+    if (rst) begin
+      \$1516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1517  = x2_valid;
+    if (rst) begin
+      \$1517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1518  = x3_valid;
+    if (rst) begin
+      \$1518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1519  = x4_valid;
+    if (rst) begin
+      \$1519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1520  = x5_valid;
+    if (rst) begin
+      \$1520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1521  = \$589 ;
+    if (rst) begin
+      \$1521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1522  = \$590 ;
+    if (rst) begin
+      \$1522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1523  = \$591 ;
+    if (rst) begin
+      \$1523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1524  = \$592 ;
+    if (rst) begin
+      \$1524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1525  = \$593 ;
+    if (rst) begin
+      \$1525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1526  = \$594 ;
+    if (rst) begin
+      \$1526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1527  = \$595 ;
+    if (rst) begin
+      \$1527  = 1'h0;
     end
   end
   always @* begin
@@ -5690,104 +5843,99 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1273 ;
+          grant_addr = \$1313 ;
       2'h1:
-          grant_addr = \$1275 ;
+          grant_addr = \$1315 ;
       2'h2:
-          grant_addr = \$1277 ;
+          grant_addr = \$1317 ;
     endcase
   end
-  assign event_grant_waddr = { \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  };
-  assign log_grant_waddr = { \$611 , \$610 , \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  };
-  assign config_grant_waddr = { \$597 , \$590 , \$583 , \$576  };
-  assign event_fresh_slot = \$552 [6:0];
-  assign event_flushing = x1_select[0];
+  assign event_grant_waddr = { \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
+  assign log_grant_waddr = { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
+  assign config_grant_waddr = { \$637 , \$630 , \$623 , \$616  };
+  assign event_fresh_slot = \$596 [6:0];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$558 [8:0];
-  assign log_flushing = x1_select[1];
-  assign config_fresh_slot = \$564 [3:0];
-  assign config_flushing = x1_select[2];
+  assign log_fresh_slot = \$602 [8:0];
+  assign config_fresh_slot = \$604 [3:0];
   assign config_tail = config_queue_waddr;
-  assign \$signal  = { \$611 , \$610 , \$609 , \$605 , \$601 , \$597 , \$590 , \$583 , \$576  };
-  assign next_next_tag = \$1265 [3:0];
-  assign fetched_snap = \$620 [5];
-  assign \$signal$250  = \$1282 [12];
-  assign hit_a3 = \$1286 [12];
-  assign \$signal$269  = \$1290 [12];
-  assign event_release = event_queue_wen;
-  assign config_release = config_queue_wen;
+  assign log_flushing = x1_select[1];
+  assign event_flushing = x1_select[0];
+  assign config_flushing = x1_select[2];
+  assign \$signal  = { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
+  assign next_next_tag = \$1305 [3:0];
+  assign fetched_snap = \$660 [5];
+  assign \$signal$250  = \$1322 [12];
+  assign hit_a3 = \$1326 [12];
+  assign \$signal$269  = \$1330 [12];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
-  assign log_push = 1'h0;
-  assign w__addr = event_queue_w_addr;
-  assign w__en = event_queue_w_en;
-  assign w__data = event_queue_w_data;
-  assign r__addr = event_head;
+  assign w__addr = event_grant_w_addr;
+  assign w__en = event_grant_w_en;
+  assign w__data = event_grant_w_data;
+  assign r__addr = f1_event_slot;
+  assign event_grant_addr = f1_event_slot;
+  assign \r__addr$371  = \$596 [6:0];
+  assign \event_grant_addr$372  = \$596 [6:0];
+  assign event_grant_data = event_grant_r0_b0;
+  assign \event_grant_data$374  = event_grant_r1_b0;
+  assign \w__addr$375  = f4_slot[6:0];
+  assign event_parity_waddr = f4_slot[6:0];
+  assign event_parity_wen = \w__en$377 ;
+  assign event_parity_wdata = \w__data$379 ;
+  assign \r__addr$381  = f1_event_slot;
+  assign event_parity_addr = f1_event_slot;
+  assign \r__addr$383  = \$596 [6:0];
+  assign \event_parity_addr$384  = \$596 [6:0];
+  assign event_parity_data = event_parity_r0_b0;
+  assign \event_parity_data$386  = event_parity_r1_b0;
+  assign \w__addr$387  = event_queue_w_addr;
+  assign \w__en$388  = event_queue_w_en;
+  assign \w__data$389  = event_queue_w_data;
+  assign \r__addr$390  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$375  = event_grant_w_addr;
-  assign \w__en$376  = event_grant_w_en;
-  assign \w__data$377  = event_grant_w_data;
-  assign \r__addr$378  = f1_event_slot;
-  assign event_grant_addr = f1_event_slot;
-  assign \r__addr$380  = \$552 [6:0];
-  assign \event_grant_addr$381  = \$552 [6:0];
-  assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$383  = event_grant_r1_b0;
-  assign \w__addr$384  = f4_slot[6:0];
-  assign event_parity_waddr = f4_slot[6:0];
-  assign \w__en$386  = event_queue_wen;
-  assign event_parity_wen = event_queue_wen;
-  assign event_parity_wdata = \w__data$388 ;
-  assign \r__addr$390  = f1_event_slot;
-  assign event_parity_addr = f1_event_slot;
-  assign \r__addr$392  = \$552 [6:0];
-  assign \event_parity_addr$393  = \$552 [6:0];
-  assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$395  = event_parity_r1_b0;
-  assign \w__addr$396  = log_grant_w_addr;
-  assign \w__en$397  = log_grant_w_en;
-  assign \w__data$398  = log_grant_w_data;
-  assign \r__addr$399  = f1_log_slot;
+  assign \w__addr$393  = log_grant_w_addr;
+  assign \w__en$394  = log_grant_w_en;
+  assign \w__data$395  = log_grant_w_data;
+  assign \r__addr$396  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$401  = \$558 [8:0];
-  assign \log_grant_addr$402  = \$558 [8:0];
-  assign \log_grant_data$403  = log_grant_r0_b0;
-  assign \w__addr$404  = f4_slot;
+  assign \r__addr$398  = \$602 [8:0];
+  assign \log_grant_addr$399  = \$602 [8:0];
+  assign \log_grant_data$400  = log_grant_r0_b0;
+  assign \w__addr$401  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$406  = log_parity_wen;
-  assign log_parity_wdata = \w__data$407 ;
-  assign \r__addr$409  = f1_log_slot;
+  assign \w__en$403  = log_parity_wen;
+  assign log_parity_wdata = \w__data$404 ;
+  assign \r__addr$406  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$411  = \$558 [8:0];
-  assign \log_parity_addr$412  = \$558 [8:0];
-  assign \log_parity_data$413  = log_parity_r0_b0;
-  assign \w__addr$414  = config_queue_w_addr;
-  assign \w__en$415  = config_queue_w_en;
-  assign \w__data$416  = config_queue_w_data;
-  assign \r__addr$417  = config_head;
+  assign \r__addr$408  = \$602 [8:0];
+  assign \log_parity_addr$409  = \$602 [8:0];
+  assign \log_parity_data$410  = log_parity_r0_b0;
+  assign \w__addr$411  = config_grant_w_addr;
+  assign \w__en$412  = config_grant_w_en;
+  assign \w__data$413  = config_grant_w_data;
+  assign \r__addr$414  = f1_config_slot;
+  assign config_grant_addr = f1_config_slot;
+  assign \r__addr$416  = \$604 [3:0];
+  assign \config_grant_addr$417  = \$604 [3:0];
+  assign config_grant_data = config_grant_r0_b0;
+  assign \config_grant_data$419  = config_grant_r1_b0;
+  assign \w__addr$420  = f4_slot[3:0];
+  assign config_parity_waddr = f4_slot[3:0];
+  assign config_parity_wen = \w__en$422 ;
+  assign config_parity_wdata = \w__data$424 ;
+  assign \r__addr$426  = f1_config_slot;
+  assign config_parity_addr = f1_config_slot;
+  assign \r__addr$428  = \$604 [3:0];
+  assign \config_parity_addr$429  = \$604 [3:0];
+  assign config_parity_data = config_parity_r0_b0;
+  assign \config_parity_data$431  = config_parity_r1_b0;
+  assign \w__addr$432  = config_queue_w_addr;
+  assign \w__en$433  = config_queue_w_en;
+  assign \w__data$434  = config_queue_w_data;
+  assign \r__addr$435  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
-  assign \w__addr$420  = config_grant_w_addr;
-  assign \w__en$421  = config_grant_w_en;
-  assign \w__data$422  = config_grant_w_data;
-  assign \r__addr$423  = f1_config_slot;
-  assign config_grant_addr = f1_config_slot;
-  assign \r__addr$425  = \$564 [3:0];
-  assign \config_grant_addr$426  = \$564 [3:0];
-  assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$428  = config_grant_r1_b0;
-  assign \w__addr$429  = f4_slot[3:0];
-  assign config_parity_waddr = f4_slot[3:0];
-  assign \w__en$431  = config_queue_wen;
-  assign config_parity_wen = config_queue_wen;
-  assign config_parity_wdata = \w__data$433 ;
-  assign \r__addr$435  = f1_config_slot;
-  assign config_parity_addr = f1_config_slot;
-  assign \r__addr$437  = \$564 [3:0];
-  assign \config_parity_addr$438  = \$564 [3:0];
-  assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$440  = config_parity_r1_b0;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -5798,7 +5946,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$455  = a6_payload[47:16];
+  assign \grant_addr$453  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -5814,322 +5962,322 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign \event_queue_wdata.slot  = event_queue_wdata[6:0];
-  assign \event_queue_wdata.snap  = event_queue_wdata[7];
-  assign \event_queue_wdata.tag  = event_queue_wdata[11:8];
-  assign \event_queue_r0_b0.slot  = event_queue_r0_b0[6:0];
-  assign \event_queue_r0_b0.snap  = event_queue_r0_b0[7];
-  assign \event_queue_r0_b0.tag  = event_queue_r0_b0[11:8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.tag  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
   assign \event_grant_r0_b0.tag  = event_grant_r0_b0[4:1];
   assign \event_grant_r1_b0.snap  = event_grant_r1_b0[0];
   assign \event_grant_r1_b0.tag  = event_grant_r1_b0[4:1];
+  assign \event_queue_wdata.slot  = event_queue_wdata[6:0];
+  assign \event_queue_wdata.snap  = event_queue_wdata[7];
+  assign \event_queue_wdata.tag  = event_queue_wdata[11:8];
+  assign \event_queue_r0_b0.slot  = event_queue_r0_b0[6:0];
+  assign \event_queue_r0_b0.snap  = event_queue_r0_b0[7];
+  assign \event_queue_r0_b0.tag  = event_queue_r0_b0[11:8];
   assign \log_grant_wdata.snap  = log_grant_wdata[0];
   assign \log_grant_wdata.tag  = log_grant_wdata[4:1];
   assign \log_grant_r0_b0.snap  = log_grant_r0_b0[0];
   assign \log_grant_r0_b0.tag  = log_grant_r0_b0[4:1];
   assign \log_grant_r1_b0.snap  = log_grant_r1_b0[0];
   assign \log_grant_r1_b0.tag  = log_grant_r1_b0[4:1];
-  assign \config_queue_wdata.slot  = config_queue_wdata[3:0];
-  assign \config_queue_wdata.snap  = config_queue_wdata[4];
-  assign \config_queue_wdata.tag  = config_queue_wdata[8:5];
-  assign \config_queue_r0_b0.slot  = config_queue_r0_b0[3:0];
-  assign \config_queue_r0_b0.snap  = config_queue_r0_b0[4];
-  assign \config_queue_r0_b0.tag  = config_queue_r0_b0[8:5];
   assign \config_grant_wdata.snap  = config_grant_wdata[0];
   assign \config_grant_wdata.tag  = config_grant_wdata[4:1];
   assign \config_grant_r0_b0.snap  = config_grant_r0_b0[0];
   assign \config_grant_r0_b0.tag  = config_grant_r0_b0[4:1];
   assign \config_grant_r1_b0.snap  = config_grant_r1_b0[0];
   assign \config_grant_r1_b0.tag  = config_grant_r1_b0[4:1];
+  assign \config_queue_wdata.slot  = config_queue_wdata[3:0];
+  assign \config_queue_wdata.snap  = config_queue_wdata[4];
+  assign \config_queue_wdata.tag  = config_queue_wdata[8:5];
+  assign \config_queue_r0_b0.slot  = config_queue_r0_b0[3:0];
+  assign \config_queue_r0_b0.snap  = config_queue_r0_b0[4];
+  assign \config_queue_r0_b0.tag  = config_queue_r0_b0[8:5];
   assign \log_grant_data.snap  = log_grant_r1_b0[0];
   assign \log_grant_data.tag  = log_grant_r1_b0[4:1];
+  assign \event_grant_data.snap  = event_grant_r0_b0[0];
+  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
+  assign \event_grant_data$374.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$374.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.tag  = event_queue_r0_b0[11:8];
-  assign \event_grant_data.snap  = event_grant_r0_b0[0];
-  assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$383.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$383.tag  = event_grant_r1_b0[4:1];
-  assign \log_grant_data$403.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$403.tag  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$400.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$400.tag  = log_grant_r0_b0[4:1];
+  assign \config_grant_data.snap  = config_grant_r0_b0[0];
+  assign \config_grant_data.tag  = config_grant_r0_b0[4:1];
+  assign \config_grant_data$419.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$419.tag  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign \config_grant_data.snap  = config_grant_r0_b0[0];
-  assign \config_grant_data.tag  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$428.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$428.tag  = config_grant_r1_b0[4:1];
-  assign config_queue_wdata[8:5] = \$1336 ;
-  assign config_queue_wdata[4] = \$1335 ;
+  assign config_queue_wdata[8:5] = \$1412 ;
+  assign config_queue_wdata[4] = \$1404 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1314 ;
-  assign event_queue_wdata[7] = \$1313 ;
+  assign event_queue_wdata[11:8] = \$1368 ;
+  assign event_queue_wdata[7] = \$1360 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
   assign config_grant_wdata[4:1] = \$signal$157 ;
-  assign config_grant_wdata[0] = \$620 [5];
+  assign config_grant_wdata[0] = \$660 [5];
   assign log_grant_wdata[4:1] = \$signal$157 ;
-  assign log_grant_wdata[0] = \$620 [5];
+  assign log_grant_wdata[0] = \$660 [5];
   assign event_grant_wdata[4:1] = \$signal$157 ;
-  assign event_grant_wdata[0] = \$620 [5];
-  assign \$1411 [2] = \$217 ;
-  assign \$1411 [1] = \$215 ;
-  assign \$1411 [0] = \$213 ;
-  assign \$1410 [2] = f0_hit[2];
-  assign \$1410 [1] = f0_hit[1];
-  assign \$1410 [0] = f0_hit[0];
+  assign event_grant_wdata[0] = \$660 [5];
+  assign \$1487 [2] = \$233 ;
+  assign \$1487 [1] = \$231 ;
+  assign \$1487 [0] = \$229 ;
+  assign \$1486 [2] = f0_hit[2];
+  assign \$1486 [1] = f0_hit[1];
+  assign \$1486 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$559  = 1'h1;
+  assign \$603  = 1'h1;
   assign log_take_fresh = a1_select[1];
-  assign \$78  = 1'h1;
-  assign \$79  = 1'h1;
-  assign \$80  = a1_select[1];
-  assign \$95  = 1'h1;
-  assign \$96  = a1_in[1];
-  assign \$113  = \$111 [8];
-  assign \$116  = \$114 [10];
-  assign \$119  = \$117 [5];
-  assign \$125  = \$123 [8];
-  assign \$128  = \$126 [10];
-  assign \$131  = \$129 [5];
-  assign \$571  = a3_sel_head[0];
-  assign \$574  = a3_sel_head[2];
-  assign \$578  = a3_sel_head[0];
-  assign \$581  = a3_sel_head[2];
-  assign \$585  = a3_sel_head[0];
-  assign \$588  = a3_sel_head[2];
-  assign \$592  = a3_sel_head[0];
-  assign \$595  = a3_sel_head[2];
-  assign \$599  = a3_sel_head[0];
-  assign \$603  = a3_sel_head[0];
-  assign \$607  = a3_sel_head[0];
-  assign \$168  = \$166 [32];
-  assign \$178  = \$176 [32];
-  assign \$188  = \$186 [32];
-  assign \$219  = 1'h0;
-  assign \$221  = \$220 ;
-  assign \$243  = 1'h1;
-  assign \$244  = \$242 ;
-  assign \$254  = 1'h1;
-  assign \$255  = \$253 ;
-  assign \$323  = f3_in[0];
-  assign \$326  = f3_in[1];
-  assign \$330  = f3_in[2];
-  assign \$340  = f3_in[0];
-  assign \$342  = f3_in[1];
-  assign \$345  = f3_in[2];
-  assign \$348  = f3_in[0];
-  assign \$350  = f3_in[1];
-  assign \$353  = f3_in[2];
-  assign \$356  = f3_in[0];
-  assign \$358  = f3_in[1];
-  assign \$361  = f3_in[2];
-  assign \$364  = f3_in[0];
-  assign \$366  = f3_in[1];
-  assign \$369  = f3_in[2];
-  assign \$374  = f3_in[0];
-  assign \$376  = f3_in[1];
-  assign \$379  = f3_in[2];
-  assign \$404  = \$403 ;
-  assign \$412  = \$411 ;
-  assign \$420  = \$419 ;
-  assign \$476  = event_popped;
-  assign \$482  = event_pushed;
-  assign \$488  = event_pushed;
-  assign \$489  = event_popped;
-  assign \$508  = config_popped;
-  assign \$514  = config_pushed;
-  assign \$520  = config_pushed;
-  assign \$521  = config_popped;
-  assign \$562  = 1'h0;
-  assign \$563  = 1'h0;
-  assign log_pop = 1'h0;
-  assign \$616  = a3_sel_head[0];
-  assign \$618  = a3_sel_head[2];
-  assign \$623  = a3_sel_new;
-  assign \$624  = a3_sel_last[0];
-  assign \$625  = 1'h1;
-  assign \$626  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$628  = event_grant_r1_b0[1];
-  assign \$643  = a3_sel_last[1];
-  assign \$644  = 1'h1;
-  assign \$645  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$647  = log_grant_r1_b0[1];
-  assign \$662  = a3_sel_last[2];
-  assign \$663  = 1'h1;
-  assign \$664  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$666  = config_grant_r1_b0[1];
-  assign \$681  = a3_sel_head[0];
-  assign \$682  = 1'h1;
-  assign \$683  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$685  = event_queue_r0_b0[8];
-  assign \$700  = a3_sel_head[2];
-  assign \$701  = 1'h1;
-  assign \$702  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$704  = config_queue_r0_b0[5];
-  assign \$720  = 1'h0;
-  assign \$721  = a3_sel_last[0];
+  assign \$72  = 1'h0;
+  assign \$76  = \$75 ;
+  assign \$77  = 1'h0;
+  assign \$78  = \$75 ;
+  assign \$82  = 1'h1;
+  assign \$83  = a1_select[1];
+  assign \$98  = 1'h1;
+  assign \$99  = a1_in[1];
+  assign \$116  = \$114 [8];
+  assign \$119  = \$117 [10];
+  assign \$122  = \$120 [5];
+  assign \$128  = \$126 [8];
+  assign \$131  = \$129 [10];
+  assign \$134  = \$132 [5];
+  assign \$143  = \$142 ;
+  assign \$611  = a3_sel_head[0];
+  assign \$614  = a3_sel_head[2];
+  assign \$618  = a3_sel_head[0];
+  assign \$621  = a3_sel_head[2];
+  assign \$625  = a3_sel_head[0];
+  assign \$628  = a3_sel_head[2];
+  assign \$632  = a3_sel_head[0];
+  assign \$635  = a3_sel_head[2];
+  assign \$639  = a3_sel_head[0];
+  assign \$643  = a3_sel_head[0];
+  assign \$647  = a3_sel_head[0];
+  assign \$150  = a3_sel_head[0];
+  assign \$156  = a3_sel_head[2];
+  assign \$184  = \$182 [32];
+  assign \$194  = \$192 [32];
+  assign \$204  = \$202 [32];
+  assign \$235  = 1'h0;
+  assign \$237  = \$236 ;
+  assign \$335  = f3_in[0];
+  assign \$338  = f3_in[1];
+  assign \$342  = f3_in[2];
+  assign \$352  = f3_in[0];
+  assign \$354  = f3_in[1];
+  assign \$357  = f3_in[2];
+  assign \$360  = f3_in[0];
+  assign \$362  = f3_in[1];
+  assign \$365  = f3_in[2];
+  assign \$368  = f3_in[0];
+  assign \$370  = f3_in[1];
+  assign \$373  = f3_in[2];
+  assign \$376  = f3_in[0];
+  assign \$378  = f3_in[1];
+  assign \$381  = f3_in[2];
+  assign \$386  = f3_in[0];
+  assign \$388  = f3_in[1];
+  assign \$391  = f3_in[2];
+  assign \$416  = \$415 ;
+  assign \$424  = \$423 ;
+  assign \$432  = \$431 ;
+  assign \$504  = event_popped;
+  assign \$510  = event_pushed;
+  assign \$516  = event_pushed;
+  assign \$517  = event_popped;
+  assign \$552  = config_popped;
+  assign \$558  = config_pushed;
+  assign \$564  = config_pushed;
+  assign \$565  = config_popped;
+  assign \$595  = x6_valid;
+  assign \$656  = a3_sel_head[0];
+  assign \$658  = a3_sel_head[2];
+  assign \$663  = a3_sel_new;
+  assign \$664  = a3_sel_last[0];
+  assign \$665  = 1'h1;
+  assign \$666  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$668  = event_grant_r1_b0[1];
+  assign \$683  = a3_sel_last[1];
+  assign \$684  = 1'h1;
+  assign \$685  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$687  = log_grant_r1_b0[1];
+  assign \$702  = a3_sel_last[2];
+  assign \$703  = 1'h1;
+  assign \$704  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$706  = config_grant_r1_b0[1];
+  assign \$721  = a3_sel_head[0];
   assign \$722  = 1'h1;
-  assign \$723  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$725  = event_grant_r1_b0[1];
-  assign \$740  = a3_sel_last[1];
+  assign \$723  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$725  = event_queue_r0_b0[8];
+  assign \$740  = a3_sel_head[2];
   assign \$741  = 1'h1;
-  assign \$742  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$744  = log_grant_r1_b0[1];
-  assign \$759  = a3_sel_last[2];
-  assign \$760  = 1'h1;
-  assign \$761  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$763  = config_grant_r1_b0[1];
-  assign \$778  = a3_sel_head[0];
-  assign \$779  = 1'h1;
-  assign \$780  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$782  = event_queue_r0_b0[8];
-  assign \$797  = a3_sel_head[2];
-  assign \$798  = 1'h1;
-  assign \$799  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$801  = config_queue_r0_b0[5];
-  assign \$817  = 1'h0;
-  assign \$818  = a3_sel_last[0];
+  assign \$742  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$744  = config_queue_r0_b0[5];
+  assign \$760  = 1'h0;
+  assign \$761  = a3_sel_last[0];
+  assign \$762  = 1'h1;
+  assign \$763  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$765  = event_grant_r1_b0[1];
+  assign \$780  = a3_sel_last[1];
+  assign \$781  = 1'h1;
+  assign \$782  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$784  = log_grant_r1_b0[1];
+  assign \$799  = a3_sel_last[2];
+  assign \$800  = 1'h1;
+  assign \$801  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$803  = config_grant_r1_b0[1];
+  assign \$818  = a3_sel_head[0];
   assign \$819  = 1'h1;
-  assign \$820  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$822  = event_grant_r1_b0[1];
-  assign \$837  = a3_sel_last[1];
+  assign \$820  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$822  = event_queue_r0_b0[8];
+  assign \$837  = a3_sel_head[2];
   assign \$838  = 1'h1;
-  assign \$839  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$841  = log_grant_r1_b0[1];
-  assign \$856  = a3_sel_last[2];
-  assign \$857  = 1'h1;
-  assign \$858  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$860  = config_grant_r1_b0[1];
-  assign \$875  = a3_sel_head[0];
-  assign \$876  = 1'h1;
-  assign \$877  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$879  = event_queue_r0_b0[8];
-  assign \$894  = a3_sel_head[2];
-  assign \$895  = 1'h1;
-  assign \$896  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$898  = config_queue_r0_b0[5];
-  assign \$914  = 1'h0;
-  assign \$915  = a3_sel_last[0];
+  assign \$839  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$841  = config_queue_r0_b0[5];
+  assign \$857  = 1'h0;
+  assign \$858  = a3_sel_last[0];
+  assign \$859  = 1'h1;
+  assign \$860  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$862  = event_grant_r1_b0[1];
+  assign \$877  = a3_sel_last[1];
+  assign \$878  = 1'h1;
+  assign \$879  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$881  = log_grant_r1_b0[1];
+  assign \$896  = a3_sel_last[2];
+  assign \$897  = 1'h1;
+  assign \$898  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$900  = config_grant_r1_b0[1];
+  assign \$915  = a3_sel_head[0];
   assign \$916  = 1'h1;
-  assign \$917  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$919  = event_grant_r1_b0[1];
-  assign \$934  = a3_sel_last[1];
+  assign \$917  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$919  = event_queue_r0_b0[8];
+  assign \$934  = a3_sel_head[2];
   assign \$935  = 1'h1;
-  assign \$936  = \$auto$rtlil.cc:2739:Not$34 ;
-  assign \$938  = log_grant_r1_b0[1];
-  assign \$953  = a3_sel_last[2];
-  assign \$954  = 1'h1;
-  assign \$955  = \$auto$rtlil.cc:2739:Not$36 ;
-  assign \$957  = config_grant_r1_b0[1];
-  assign \$972  = a3_sel_head[0];
-  assign \$973  = 1'h1;
-  assign \$974  = \$auto$rtlil.cc:2739:Not$38 ;
-  assign \$976  = event_queue_r0_b0[8];
-  assign \$991  = a3_sel_head[2];
-  assign \$992  = 1'h1;
-  assign \$993  = \$auto$rtlil.cc:2739:Not$40 ;
-  assign \$995  = config_queue_r0_b0[5];
-  assign \$1016  = 1'h0;
-  assign \$1017  = a3_sel_last[0];
-  assign \$1018  = 1'h1;
-  assign \$1019  = \$auto$rtlil.cc:2739:Not$42 ;
-  assign \$1021  = event_grant_r1_b0[2];
-  assign \$1029  = a3_sel_last[1];
-  assign \$1030  = 1'h1;
-  assign \$1031  = \$auto$rtlil.cc:2739:Not$44 ;
-  assign \$1033  = log_grant_r1_b0[2];
-  assign \$1041  = a3_sel_last[2];
-  assign \$1042  = 1'h1;
-  assign \$1043  = \$auto$rtlil.cc:2739:Not$46 ;
-  assign \$1045  = config_grant_r1_b0[2];
-  assign \$1053  = a3_sel_head[0];
-  assign \$1054  = 1'h1;
-  assign \$1055  = \$auto$rtlil.cc:2739:Not$48 ;
-  assign \$1057  = event_queue_r0_b0[9];
-  assign \$1065  = a3_sel_head[2];
-  assign \$1066  = 1'h1;
-  assign \$1067  = \$auto$rtlil.cc:2739:Not$50 ;
-  assign \$1069  = config_queue_r0_b0[6];
-  assign \$1078  = a3_sel_new;
-  assign \$1079  = a3_sel_last[0];
-  assign \$1080  = 1'h1;
-  assign \$1081  = \$auto$rtlil.cc:2739:Not$52 ;
-  assign \$1083  = event_grant_r1_b0[2];
-  assign \$1091  = a3_sel_last[1];
-  assign \$1092  = 1'h1;
-  assign \$1093  = \$auto$rtlil.cc:2739:Not$54 ;
-  assign \$1095  = log_grant_r1_b0[2];
-  assign \$1103  = a3_sel_last[2];
-  assign \$1104  = 1'h1;
-  assign \$1105  = \$auto$rtlil.cc:2739:Not$56 ;
-  assign \$1107  = config_grant_r1_b0[2];
-  assign \$1115  = a3_sel_head[0];
-  assign \$1116  = 1'h1;
-  assign \$1117  = \$auto$rtlil.cc:2739:Not$58 ;
-  assign \$1119  = event_queue_r0_b0[9];
-  assign \$1127  = a3_sel_head[2];
-  assign \$1128  = 1'h1;
-  assign \$1129  = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$1131  = config_queue_r0_b0[6];
-  assign \$1140  = 1'h0;
-  assign \$1141  = a3_sel_last[0];
-  assign \$1142  = 1'h1;
-  assign \$1143  = \$auto$rtlil.cc:2739:Not$62 ;
-  assign \$1145  = event_grant_r1_b0[2];
-  assign \$1153  = a3_sel_last[1];
-  assign \$1154  = 1'h1;
-  assign \$1155  = \$auto$rtlil.cc:2739:Not$64 ;
-  assign \$1157  = log_grant_r1_b0[2];
-  assign \$1165  = a3_sel_last[2];
-  assign \$1166  = 1'h1;
-  assign \$1167  = \$auto$rtlil.cc:2739:Not$66 ;
-  assign \$1169  = config_grant_r1_b0[2];
-  assign \$1177  = a3_sel_head[0];
-  assign \$1178  = 1'h1;
-  assign \$1179  = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$1181  = event_queue_r0_b0[9];
-  assign \$1189  = a3_sel_head[2];
-  assign \$1190  = 1'h1;
-  assign \$1191  = \$auto$rtlil.cc:2739:Not$70 ;
-  assign \$1193  = config_queue_r0_b0[6];
-  assign \$1202  = 1'h0;
-  assign \$1203  = a3_sel_last[0];
-  assign \$1204  = 1'h1;
-  assign \$1205  = \$auto$rtlil.cc:2739:Not$72 ;
-  assign \$1207  = event_grant_r1_b0[2];
-  assign \$1215  = a3_sel_last[1];
-  assign \$1216  = 1'h1;
-  assign \$1217  = \$auto$rtlil.cc:2739:Not$74 ;
-  assign \$1219  = log_grant_r1_b0[2];
-  assign \$1227  = a3_sel_last[2];
-  assign \$1228  = 1'h1;
-  assign \$1229  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$1231  = config_grant_r1_b0[2];
-  assign \$1239  = a3_sel_head[0];
-  assign \$1240  = 1'h1;
-  assign \$1241  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$1243  = event_queue_r0_b0[9];
-  assign \$1251  = a3_sel_head[2];
-  assign \$1252  = 1'h1;
-  assign \$1253  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$1255  = config_queue_r0_b0[6];
-  assign \$1272  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1273 [30:0] = { 9'h000, \$1272  };
-  assign \$1273 [31] = 1'h1;
-  assign \$1274  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1275 [30:21], \$1275 [19:0] } = { 7'h00, \$1274 [23:21], \$1274 [19:0] };
-  assign { \$1275 [31], \$1275 [20] } = 2'h3;
-  assign \$1276  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1277 [30:22], \$1277 [20:0] } = { 11'h000, \$1276  };
-  assign { \$1277 [31], \$1277 [21] } = 2'h3;
+  assign \$936  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$938  = config_queue_r0_b0[5];
+  assign \$954  = 1'h0;
+  assign \$955  = a3_sel_last[0];
+  assign \$956  = 1'h1;
+  assign \$957  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$959  = event_grant_r1_b0[1];
+  assign \$974  = a3_sel_last[1];
+  assign \$975  = 1'h1;
+  assign \$976  = \$auto$rtlil.cc:2739:Not$34 ;
+  assign \$978  = log_grant_r1_b0[1];
+  assign \$993  = a3_sel_last[2];
+  assign \$994  = 1'h1;
+  assign \$995  = \$auto$rtlil.cc:2739:Not$36 ;
+  assign \$997  = config_grant_r1_b0[1];
+  assign \$1012  = a3_sel_head[0];
+  assign \$1013  = 1'h1;
+  assign \$1014  = \$auto$rtlil.cc:2739:Not$38 ;
+  assign \$1016  = event_queue_r0_b0[8];
+  assign \$1031  = a3_sel_head[2];
+  assign \$1032  = 1'h1;
+  assign \$1033  = \$auto$rtlil.cc:2739:Not$40 ;
+  assign \$1035  = config_queue_r0_b0[5];
+  assign \$1056  = 1'h0;
+  assign \$1057  = a3_sel_last[0];
+  assign \$1058  = 1'h1;
+  assign \$1059  = \$auto$rtlil.cc:2739:Not$42 ;
+  assign \$1061  = event_grant_r1_b0[2];
+  assign \$1069  = a3_sel_last[1];
+  assign \$1070  = 1'h1;
+  assign \$1071  = \$auto$rtlil.cc:2739:Not$44 ;
+  assign \$1073  = log_grant_r1_b0[2];
+  assign \$1081  = a3_sel_last[2];
+  assign \$1082  = 1'h1;
+  assign \$1083  = \$auto$rtlil.cc:2739:Not$46 ;
+  assign \$1085  = config_grant_r1_b0[2];
+  assign \$1093  = a3_sel_head[0];
+  assign \$1094  = 1'h1;
+  assign \$1095  = \$auto$rtlil.cc:2739:Not$48 ;
+  assign \$1097  = event_queue_r0_b0[9];
+  assign \$1105  = a3_sel_head[2];
+  assign \$1106  = 1'h1;
+  assign \$1107  = \$auto$rtlil.cc:2739:Not$50 ;
+  assign \$1109  = config_queue_r0_b0[6];
+  assign \$1118  = a3_sel_new;
+  assign \$1119  = a3_sel_last[0];
+  assign \$1120  = 1'h1;
+  assign \$1121  = \$auto$rtlil.cc:2739:Not$52 ;
+  assign \$1123  = event_grant_r1_b0[2];
+  assign \$1131  = a3_sel_last[1];
+  assign \$1132  = 1'h1;
+  assign \$1133  = \$auto$rtlil.cc:2739:Not$54 ;
+  assign \$1135  = log_grant_r1_b0[2];
+  assign \$1143  = a3_sel_last[2];
+  assign \$1144  = 1'h1;
+  assign \$1145  = \$auto$rtlil.cc:2739:Not$56 ;
+  assign \$1147  = config_grant_r1_b0[2];
+  assign \$1155  = a3_sel_head[0];
+  assign \$1156  = 1'h1;
+  assign \$1157  = \$auto$rtlil.cc:2739:Not$58 ;
+  assign \$1159  = event_queue_r0_b0[9];
+  assign \$1167  = a3_sel_head[2];
+  assign \$1168  = 1'h1;
+  assign \$1169  = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$1171  = config_queue_r0_b0[6];
+  assign \$1180  = 1'h0;
+  assign \$1181  = a3_sel_last[0];
+  assign \$1182  = 1'h1;
+  assign \$1183  = \$auto$rtlil.cc:2739:Not$62 ;
+  assign \$1185  = event_grant_r1_b0[2];
+  assign \$1193  = a3_sel_last[1];
+  assign \$1194  = 1'h1;
+  assign \$1195  = \$auto$rtlil.cc:2739:Not$64 ;
+  assign \$1197  = log_grant_r1_b0[2];
+  assign \$1205  = a3_sel_last[2];
+  assign \$1206  = 1'h1;
+  assign \$1207  = \$auto$rtlil.cc:2739:Not$66 ;
+  assign \$1209  = config_grant_r1_b0[2];
+  assign \$1217  = a3_sel_head[0];
+  assign \$1218  = 1'h1;
+  assign \$1219  = \$auto$rtlil.cc:2739:Not$68 ;
+  assign \$1221  = event_queue_r0_b0[9];
+  assign \$1229  = a3_sel_head[2];
+  assign \$1230  = 1'h1;
+  assign \$1231  = \$auto$rtlil.cc:2739:Not$70 ;
+  assign \$1233  = config_queue_r0_b0[6];
+  assign \$1242  = 1'h0;
+  assign \$1243  = a3_sel_last[0];
+  assign \$1244  = 1'h1;
+  assign \$1245  = \$auto$rtlil.cc:2739:Not$72 ;
+  assign \$1247  = event_grant_r1_b0[2];
+  assign \$1255  = a3_sel_last[1];
+  assign \$1256  = 1'h1;
+  assign \$1257  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$1259  = log_grant_r1_b0[2];
+  assign \$1267  = a3_sel_last[2];
+  assign \$1268  = 1'h1;
+  assign \$1269  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$1271  = config_grant_r1_b0[2];
+  assign \$1279  = a3_sel_head[0];
+  assign \$1280  = 1'h1;
+  assign \$1281  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$1283  = event_queue_r0_b0[9];
+  assign \$1291  = a3_sel_head[2];
+  assign \$1292  = 1'h1;
+  assign \$1293  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$1295  = config_queue_r0_b0[6];
+  assign \$1312  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1313 [30:0] = { 9'h000, \$1312  };
+  assign \$1313 [31] = 1'h1;
+  assign \$1314  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1315 [30:21], \$1315 [19:0] } = { 7'h00, \$1314 [23:21], \$1314 [19:0] };
+  assign { \$1315 [31], \$1315 [20] } = 2'h3;
+  assign \$1316  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1317 [30:22], \$1317 [20:0] } = { 11'h000, \$1316  };
+  assign { \$1317 [31], \$1317 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3170$0 , \port$3170$48 , rsp_freed_valid, \port$3173$0 , rsp_flushed_valid, \port$3185$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3213$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3249$0 , \port$3249$48 , rsp_freed_valid, \port$3252$0 , rsp_flushed_valid, \port$3264$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3292$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$84  = 0;
   wire [32:0] \$1 ;
@@ -6344,7 +6492,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [1:0] \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
-  wire \$119 ;
+  wire [8:0] \$119 ;
   wire \$1190 ;
   wire [1:0] \$1191 ;
   wire \$1192 ;
@@ -6623,7 +6771,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [11:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  wire [10:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -6656,7 +6804,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [6:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
+  wire [5:0] \$178 ;
   wire \$179 ;
   wire [32:0] \$18 ;
   wire \$180 ;
@@ -7713,16 +7861,16 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [31:0] log_overwrites = 32'd0;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$3170$0 ;
-  wire [15:0] \port$3170$0 ;
-  input [12:0] \port$3170$48 ;
-  wire [12:0] \port$3170$48 ;
-  input [15:0] \port$3173$0 ;
-  wire [15:0] \port$3173$0 ;
-  input [14:0] \port$3185$0 ;
-  wire [14:0] \port$3185$0 ;
-  input [36:0] \port$3213$0 ;
-  wire [36:0] \port$3213$0 ;
+  input [15:0] \port$3249$0 ;
+  wire [15:0] \port$3249$0 ;
+  input [12:0] \port$3249$48 ;
+  wire [12:0] \port$3249$48 ;
+  input [15:0] \port$3252$0 ;
+  wire [15:0] \port$3252$0 ;
+  input [14:0] \port$3264$0 ;
+  wire [14:0] \port$3264$0 ;
+  input [36:0] \port$3292$0 ;
+  wire [36:0] \port$3292$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -7953,79 +8101,79 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   assign \$signature__data$73  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3173$0 [4:1];
+  assign \$2  = | \port$3252$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3173$0 [15] ? { 6'h00, \port$3173$0 [14:13] } : 8'hff;
+  assign \$4  = \port$3252$0 [15] ? { 6'h00, \port$3252$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3185$0 [4:1];
+  assign \$6  = | \port$3264$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3185$0 [12:5], 46'h000000000000, \port$3185$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3185$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3170$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3170$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3170$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3173$0 [12:5], \port$3213$0 [32:1], 4'h0, \port$3213$0 [36:33], \$4 , 1'h0, \port$3213$0 [0], 3'h1, \port$3173$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3173$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3264$0 [12:5], 46'h000000000000, \port$3264$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3264$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3249$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3249$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3249$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3252$0 [12:5], \port$3292$0 [32:1], 4'h0, \port$3292$0 [36:33], \$4 , 1'h0, \port$3292$0 [0], 3'h1, \port$3252$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3252$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3185$0 [4:1];
+  assign \$14  = | \port$3264$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3185$0 [12:5], 46'h000000000000, \port$3185$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3185$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3170$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3170$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3170$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3264$0 [12:5], 46'h000000000000, \port$3264$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3264$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3249$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3249$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3249$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3173$0 [4:1];
+  assign \$21  = | \port$3252$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3185$0 [4:1];
+  assign \$23  = | \port$3264$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3170$0 [0];
+  assign \$26  = ~ \port$3249$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3170$0 [4:1] != 1'h1;
+  assign \$28  = \port$3249$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3170$0 [4:1] == 1'h1;
+  assign \$31  = \port$3249$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3170$0 [0];
-  assign \$34  = ! \port$3170$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3249$0 [0];
+  assign \$34  = ! \port$3249$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3173$0 [0];
-  assign \$37  = ! \port$3173$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$3252$0 [0];
+  assign \$37  = ! \port$3252$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3185$0 [0];
-  assign \$40  = ! \port$3185$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$3264$0 [0];
+  assign \$40  = ! \port$3264$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3170$0 [4:1] == 1'h1;
+  assign \$42  = \port$3249$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3170$0 [6:5];
+  assign \$44  = ! \port$3249$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3170$0 [0];
-  assign \$47  = \port$3170$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3249$0 [0];
+  assign \$47  = \port$3249$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3173$0 [0];
-  assign \$50  = \port$3173$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3252$0 [0];
+  assign \$50  = \port$3252$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3185$0 [0];
-  assign \$53  = \port$3185$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3264$0 [0];
+  assign \$53  = \port$3264$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3170$0 [4:1] == 1'h1;
+  assign \$55  = \port$3249$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3170$0 [6:5] == 1'h1;
+  assign \$57  = \port$3249$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3170$0 [0];
-  assign \$60  = \port$3170$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$3249$0 [0];
+  assign \$60  = \port$3249$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$3170$48 [12];
-  assign \$63  = rsp_grant_valid & \port$3170$0 [0];
-  assign \$64  = \port$3170$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$3249$48 [12];
+  assign \$63  = rsp_grant_valid & \port$3249$0 [0];
+  assign \$64  = \port$3249$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$3173$0 [0];
-  assign \$67  = \port$3173$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$3252$0 [0];
+  assign \$67  = \port$3252$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$3185$0 [0];
-  assign \$70  = \port$3185$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$3264$0 [0];
+  assign \$70  = \port$3264$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$3170$0 [4:1] == 1'h1;
+  assign \$72  = \port$3249$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$3170$0 [6:5] == 2'h2;
+  assign \$74  = \port$3249$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -8070,8 +8218,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$116  = event_ev_flush ? { 9'h000, \$107  } : \$115 ;
   assign \$117  = ~ event_ev_overwrite;
   assign \$118  = event_ev_grant & \$117 ;
-  assign \$119  = | event_in_use;
-  assign \$120  = ~ \$119 ;
+  assign \$119  = event_in_use + 8'hff;
+  assign \$120  = ~ \$119 [8];
   assign \$121  = \$118  & \$120 ;
   assign \$122  = ~ event_ev_overwrite;
   assign \$123  = event_ev_grant & \$122 ;
@@ -8099,8 +8247,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$145  = log_ev_flush ? { 11'h000, \$136  } : \$144 ;
   assign \$146  = ~ log_ev_overwrite;
   assign \$147  = log_ev_grant & \$146 ;
-  assign \$148  = | log_in_use;
-  assign \$149  = ~ \$148 ;
+  assign \$148  = log_in_use + 10'h3ff;
+  assign \$149  = ~ \$148 [10];
   assign \$150  = \$147  & \$149 ;
   assign \$151  = ~ log_ev_overwrite;
   assign \$152  = log_ev_grant & \$151 ;
@@ -8129,8 +8277,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$175  = config_ev_flush ? { 6'h00, \$166  } : \$174 ;
   assign \$176  = ~ config_ev_overwrite;
   assign \$177  = config_ev_grant & \$176 ;
-  assign \$178  = | config_in_use;
-  assign \$179  = ~ \$178 ;
+  assign \$178  = config_in_use + 5'h1f;
+  assign \$179  = ~ \$178 [5];
   assign \$180  = \$177  & \$179 ;
   assign \$181  = ~ config_ev_overwrite;
   assign \$182  = config_ev_grant & \$181 ;
@@ -9100,12 +9248,12 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$1177  = w2_oor >> w2_pool;
   assign \$1178  = \$signal$230  & \$signal$231 ;
   assign \$1179  = \$1178  & \$signal$247 ;
-  assign \$1180  = rsp_freed_valid & \port$3213$0 [0];
+  assign \$1180  = rsp_freed_valid & \port$3292$0 [0];
   assign \$1181  = \$signal$257  & \$1180 ;
-  assign \$1182  = ~ \port$3173$0 [0];
+  assign \$1182  = ~ \port$3252$0 [0];
   assign \$1183  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1184  = flush_waiting & \$1183 ;
-  assign \$1185  = ~ \port$3185$0 [0];
+  assign \$1185  = ~ \port$3264$0 [0];
   assign \$1186  = \$signal$28  > 2'h2;
   assign \$1187  = \$1186  ? 2'h2 : \$signal$28 ;
   assign \$1188  = | \$signal$28 ;
@@ -9632,7 +9780,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1219  = { \$20 [31:0], 24'h000000, \port$3170$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3170$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3170$0 [4:1] };
+    \$1219  = { \$20 [31:0], 24'h000000, \port$3249$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3249$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3249$0 [4:1] };
     if (rst) begin
       \$1219  = 121'h0000000000000000000000000000000;
     end
@@ -10901,7 +11049,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
       \$1365  = \$857 ;
     end
     if (\$861 ) begin
-      \$1365  = { \port$3170$0 [0], \port$3170$0 [4:1], 4'h0, \port$3170$48 [3:0], 10'h000, \port$3170$0 [15:7] };
+      \$1365  = { \port$3249$0 [0], \port$3249$0 [4:1], 4'h0, \port$3249$48 [3:0], 10'h000, \port$3249$0 [15:7] };
     end
     if (rst) begin
       \$1365  = 32'd0;
@@ -11472,24 +11620,24 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
       \$1436  = 2'h0;
     end
   end
-  assign rsp_freed_err = \port$3173$0 [4:1];
-  assign rsp_flushed_err = \port$3185$0 [4:1];
-  assign rsp_grant_err = \port$3170$0 [4:1];
-  assign rsp_grant_pool = \port$3170$0 [6:5];
-  assign rsp_grant_user = \port$3170$48 [11:4];
-  assign rsp_flushed_pool = \port$3185$0 [14:13];
-  assign rsp_flushed_user = \port$3185$0 [12:5];
-  assign rsp_freed_src = \port$3213$0 [0];
-  assign rsp_freed_in_pool = \port$3173$0 [15];
-  assign rsp_freed_pool = \port$3173$0 [14:13];
-  assign rsp_freed_tag = \port$3213$0 [36:33];
-  assign rsp_freed_addr = \port$3213$0 [32:1];
-  assign rsp_freed_user = \port$3173$0 [12:5];
-  assign rsp_grant_ok = \port$3170$0 [0];
-  assign rsp_freed_ok = \port$3173$0 [0];
-  assign rsp_flushed_ok = \port$3185$0 [0];
-  assign rsp_grant_overwrite = \port$3170$48 [12];
-  assign handle = { \port$3170$0 [0], \port$3170$0 [4:1], 4'h0, \port$3170$48 [3:0], 10'h000, \port$3170$0 [15:7] };
+  assign rsp_freed_err = \port$3252$0 [4:1];
+  assign rsp_flushed_err = \port$3264$0 [4:1];
+  assign rsp_grant_err = \port$3249$0 [4:1];
+  assign rsp_grant_pool = \port$3249$0 [6:5];
+  assign rsp_grant_user = \port$3249$48 [11:4];
+  assign rsp_flushed_pool = \port$3264$0 [14:13];
+  assign rsp_flushed_user = \port$3264$0 [12:5];
+  assign rsp_freed_src = \port$3292$0 [0];
+  assign rsp_freed_in_pool = \port$3252$0 [15];
+  assign rsp_freed_pool = \port$3252$0 [14:13];
+  assign rsp_freed_tag = \port$3292$0 [36:33];
+  assign rsp_freed_addr = \port$3292$0 [32:1];
+  assign rsp_freed_user = \port$3252$0 [12:5];
+  assign rsp_grant_ok = \port$3249$0 [0];
+  assign rsp_freed_ok = \port$3252$0 [0];
+  assign rsp_flushed_ok = \port$3264$0 [0];
+  assign rsp_grant_overwrite = \port$3249$48 [12];
+  assign handle = { \port$3249$0 [0], \port$3249$0 [4:1], 4'h0, \port$3249$48 [3:0], 10'h000, \port$3249$0 [15:7] };
   assign log_bank0_k = \$1193 [1:0];
   assign \$signature__addr$268  = \$signal$65 [3:2];
   assign \$signature__en$269  = 1'h1;
@@ -11503,8 +11651,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$signature__addr$283  = \$signal$63 ;
   assign \$signature__addr$286  = \$signal$65 [3:2];
   assign \$signature__en$287  = 1'h1;
-  assign rsp_grant_slot = \port$3170$0 [15:7];
-  assign rsp_grant_tag = \port$3170$48 [3:0];
+  assign rsp_grant_slot = \port$3249$0 [15:7];
+  assign rsp_grant_tag = \port$3249$48 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$190 ;

@@ -360,11 +360,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2890$0 (\$11 [14:0]),
-    .\port$2890$55 (\$11 [78:55]),
-    .\port$2896$0 (\$12 ),
-    .\port$2911$0 (\$13 ),
-    .\port$2943$0 (\$14 ),
+    .\port$3002$0 (\$11 [14:0]),
+    .\port$3002$55 (\$11 [78:55]),
+    .\port$3008$0 (\$12 ),
+    .\port$3023$0 (\$13 ),
+    .\port$3055$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -832,223 +832,329 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire [7:0] \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
-  wire [9:0] \$101 ;
-  reg \$1010 ;
-  reg [7:0] \$1011 ;
-  reg [16:0] \$1012 ;
-  reg \$1013 ;
-  reg [7:0] \$1014 ;
-  reg [8:0] \$1015 ;
-  reg \$1016 ;
-  reg [6:0] \$1017 ;
-  reg [15:0] \$1018 ;
-  reg \$1019 ;
+  wire [14:0] \$1004 ;
+  wire [36:0] \$1005 ;
+  wire [21:0] \$1006 ;
+  wire [36:0] \$1007 ;
+  wire [20:0] \$1008 ;
+  wire [36:0] \$1009 ;
+  wire [2:0] \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire [10:0] \$1012 ;
+  wire [10:0] \$1013 ;
+  wire [11:0] \$1014 ;
+  wire \$1015 ;
+  wire [10:0] \$1016 ;
+  wire [10:0] \$1017 ;
+  wire [11:0] \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  reg [6:0] \$1020 ;
-  reg [8:0] \$1021 ;
-  reg \$1022 ;
-  reg [5:0] \$1023 ;
-  reg [14:0] \$1024 ;
-  reg \$1025 ;
-  reg [5:0] \$1026 ;
-  reg [8:0] \$1027 ;
-  reg \$1028 ;
-  reg \$1029 ;
-  wire \$103 ;
-  reg [2:0] \$1030 ;
-  reg \$1031 ;
-  reg [2:0] \$1032 ;
-  reg \$1033 ;
-  reg [2:0] \$1034 ;
-  reg \$1035 ;
-  reg \$1036 ;
-  reg [8:0] \$1037 ;
-  reg [8:0] \$1038 ;
-  reg [8:0] \$1039 ;
-  wire [7:0] \$104 ;
-  reg \$1040 ;
-  reg [7:0] \$1041 ;
-  reg [7:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg [7:0] \$1044 ;
-  reg \$1045 ;
-  reg [6:0] \$1046 ;
-  reg [5:0] \$1047 ;
-  reg [5:0] \$1048 ;
-  reg [5:0] \$1049 ;
+  wire [10:0] \$1020 ;
+  wire [10:0] \$1021 ;
+  wire [11:0] \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire [2:0] \$1026 ;
+  wire [2:0] \$1027 ;
+  wire \$1028 ;
+  wire [2:0] \$1029 ;
+  wire [10:0] \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire [3:0] \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg [5:0] \$1051 ;
-  reg \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
-  wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
-  reg \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
-  wire [2:0] \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg \$1073 ;
-  reg \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
-  reg \$1077 ;
-  reg \$1078 ;
-  reg \$1079 ;
-  wire [2:0] \$108 ;
-  reg \$1080 ;
-  reg \$1081 ;
-  reg \$1082 ;
-  reg \$1083 ;
-  reg \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
-  wire [2:0] \$1087 ;
-  wire [2:0] \$1088 ;
-  reg \$1089 ;
-  wire \$109 ;
-  reg \$1090 ;
-  reg \$1091 ;
-  reg \$1092 ;
-  reg \$1093 ;
-  reg \$1094 ;
-  reg \$1095 ;
-  reg \$1096 ;
-  reg [2:0] \$1097 ;
-  reg [2:0] \$1098 ;
-  reg \$1099 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire [9:0] \$106 ;
+  wire [7:0] \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire [7:0] \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire [7:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire [10:0] \$110 ;
-  reg \$1100 ;
-  reg [7:0] \$1101 ;
-  reg \$1102 ;
-  reg \$1103 ;
-  reg [8:0] \$1104 ;
-  reg [2:0] \$1105 ;
-  reg \$1106 ;
-  reg \$1107 ;
-  reg [6:0] \$1108 ;
-  reg \$1109 ;
+  wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg [7:0] \$1111 ;
-  reg [2:0] \$1112 ;
-  reg \$1113 ;
-  reg \$1114 ;
-  reg [5:0] \$1115 ;
+  wire [7:0] \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
   reg \$1116 ;
-  reg \$1117 ;
-  reg [5:0] \$1118 ;
-  reg [2:0] \$1119 ;
-  wire \$112 ;
-  reg \$1120 ;
-  reg \$1121 ;
+  reg [7:0] \$1117 ;
+  reg [8:0] \$1118 ;
+  reg \$1119 ;
+  wire [2:0] \$112 ;
+  reg [7:0] \$1120 ;
+  reg [16:0] \$1121 ;
   reg \$1122 ;
-  reg \$1123 ;
-  reg \$1124 ;
+  reg [6:0] \$1123 ;
+  reg [8:0] \$1124 ;
   reg \$1125 ;
-  reg \$1126 ;
-  reg \$1127 ;
+  reg [6:0] \$1126 ;
+  reg [15:0] \$1127 ;
   reg \$1128 ;
-  reg \$1129 ;
-  wire [9:0] \$113 ;
-  reg \$1130 ;
+  reg [5:0] \$1129 ;
+  wire [2:0] \$113 ;
+  reg [8:0] \$1130 ;
   reg \$1131 ;
-  reg \$1132 ;
-  reg \$1133 ;
+  reg [5:0] \$1132 ;
+  reg [14:0] \$1133 ;
   reg \$1134 ;
   reg \$1135 ;
-  reg \$1136 ;
+  reg [2:0] \$1136 ;
   reg \$1137 ;
-  reg \$1138 ;
+  reg [2:0] \$1138 ;
+  reg \$1139 ;
   wire \$114 ;
-  wire \$115 ;
-  wire [7:0] \$116 ;
+  reg [2:0] \$1140 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg [8:0] \$1143 ;
+  reg [8:0] \$1144 ;
+  reg [8:0] \$1145 ;
+  reg \$1146 ;
+  reg [7:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [7:0] \$1149 ;
+  wire [10:0] \$115 ;
+  reg [7:0] \$1150 ;
+  reg \$1151 ;
+  reg [6:0] \$1152 ;
+  reg [5:0] \$1153 ;
+  reg [5:0] \$1154 ;
+  reg [5:0] \$1155 ;
+  reg \$1156 ;
+  reg [5:0] \$1157 ;
+  reg \$1158 ;
+  reg \$1159 ;
+  wire \$116 ;
+  reg \$1160 ;
+  reg \$1161 ;
+  reg \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg \$1165 ;
+  reg \$1166 ;
+  reg \$1167 ;
+  reg \$1168 ;
+  reg \$1169 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [2:0] \$119 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg \$1175 ;
+  reg \$1176 ;
+  reg \$1177 ;
+  reg \$1178 ;
+  reg \$1179 ;
+  wire [9:0] \$118 ;
+  reg \$1180 ;
+  reg \$1181 ;
+  reg \$1182 ;
+  reg \$1183 ;
+  reg \$1184 ;
+  reg \$1185 ;
+  reg \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg \$1189 ;
+  wire \$119 ;
+  reg \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  wire [2:0] \$1193 ;
+  wire [2:0] \$1194 ;
+  reg \$1195 ;
+  reg \$1196 ;
+  reg \$1197 ;
+  reg \$1198 ;
+  reg \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  reg \$1200 ;
+  reg \$1201 ;
+  reg \$1202 ;
+  reg [2:0] \$1203 ;
+  reg [2:0] \$1204 ;
+  reg \$1205 ;
+  reg \$1206 ;
+  reg [7:0] \$1207 ;
+  reg \$1208 ;
+  reg \$1209 ;
+  wire [7:0] \$121 ;
+  reg [8:0] \$1210 ;
+  reg [2:0] \$1211 ;
+  reg \$1212 ;
+  reg \$1213 ;
+  reg [6:0] \$1214 ;
+  reg \$1215 ;
+  reg \$1216 ;
+  reg [7:0] \$1217 ;
+  reg [2:0] \$1218 ;
+  reg \$1219 ;
   wire \$122 ;
+  reg \$1220 ;
+  reg [5:0] \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg [5:0] \$1224 ;
+  reg [2:0] \$1225 ;
+  reg \$1226 ;
+  reg \$1227 ;
+  reg \$1228 ;
+  reg \$1229 ;
   wire \$123 ;
-  wire \$124 ;
-  wire [2:0] \$125 ;
+  reg \$1230 ;
+  reg \$1231 ;
+  reg \$1232 ;
+  reg \$1233 ;
+  reg \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg \$1237 ;
+  reg \$1238 ;
+  reg \$1239 ;
+  wire [2:0] \$124 ;
+  reg \$1240 ;
+  reg \$1241 ;
+  reg \$1242 ;
+  reg \$1243 ;
+  reg \$1244 ;
+  wire \$125 ;
   wire \$126 ;
-  wire [7:0] \$127 ;
-  wire [39:0] \$128 ;
+  wire \$127 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [10:0] \$130 ;
-  wire [10:0] \$131 ;
-  wire [11:0] \$132 ;
-  wire \$133 ;
-  wire [10:0] \$134 ;
-  wire [10:0] \$135 ;
-  wire [11:0] \$136 ;
-  wire \$137 ;
-  wire [10:0] \$138 ;
-  wire [10:0] \$139 ;
+  wire [2:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [7:0] \$133 ;
+  wire [39:0] \$134 ;
+  wire \$135 ;
+  wire [10:0] \$136 ;
+  wire [10:0] \$137 ;
+  wire [11:0] \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [11:0] \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire [10:0] \$143 ;
-  wire [10:0] \$144 ;
-  wire [11:0] \$145 ;
-  wire [8:0] \$146 ;
-  wire [8:0] \$147 ;
+  wire [10:0] \$140 ;
+  wire [10:0] \$141 ;
+  wire [11:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [10:0] \$145 ;
+  wire [10:0] \$146 ;
+  wire [11:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire [41:0] \$151 ;
-  wire \$152 ;
-  wire [41:0] \$153 ;
-  wire \$154 ;
+  wire [10:0] \$150 ;
+  wire [10:0] \$151 ;
+  wire [11:0] \$152 ;
+  wire \$153 ;
+  wire [4:0] \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
+  wire [10:0] \$156 ;
+  wire [10:0] \$157 ;
+  wire [11:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire [41:0] \$161 ;
-  wire \$162 ;
-  wire [41:0] \$163 ;
+  wire [10:0] \$160 ;
+  wire [10:0] \$161 ;
+  wire [11:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [10:0] \$165 ;
+  wire [10:0] \$166 ;
+  wire [11:0] \$167 ;
+  wire [8:0] \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [41:0] \$171 ;
+  wire \$171 ;
   wire \$172 ;
   wire [41:0] \$173 ;
   wire \$174 ;
-  wire \$175 ;
+  wire [41:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -1057,9 +1163,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
+  wire [41:0] \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [41:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -1068,9 +1174,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
+  wire [41:0] \$193 ;
   wire \$194 ;
-  wire \$195 ;
+  wire [41:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -1084,47 +1190,47 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [34:0] \$207 ;
+  wire \$207 ;
   wire \$208 ;
-  wire [31:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [28:0] \$211 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [1:0] \$215 ;
-  wire [1:0] \$216 ;
-  wire [1:0] \$217 ;
-  wire [7:0] \$218 ;
-  wire [6:0] \$219 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [7:0] \$220 ;
-  wire [5:0] \$221 ;
-  wire [7:0] \$222 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [2:0] \$228 ;
-  wire \$229 ;
+  wire \$228 ;
+  wire [34:0] \$229 ;
   wire \$23 ;
-  wire [3:0] \$230 ;
-  wire [3:0] \$231 ;
-  wire [3:0] \$232 ;
-  wire [10:0] \$233 ;
+  wire \$230 ;
+  wire [31:0] \$231 ;
+  wire \$232 ;
+  wire [28:0] \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
-  wire [9:0] \$238 ;
-  wire \$239 ;
+  wire [1:0] \$237 ;
+  wire [1:0] \$238 ;
+  wire [1:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
+  wire [7:0] \$240 ;
+  wire [6:0] \$241 ;
+  wire [7:0] \$242 ;
+  wire [5:0] \$243 ;
   wire [7:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
@@ -1132,20 +1238,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [2:0] \$250 ;
   wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [3:0] \$252 ;
+  wire [3:0] \$253 ;
+  wire [3:0] \$254 ;
+  wire [10:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
+  wire [9:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [7:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
@@ -1197,14 +1303,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [7:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [8:0] \$314 ;
-  wire [7:0] \$315 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
@@ -1215,14 +1321,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  wire [8:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [7:0] \$329 ;
   wire [3:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
+  wire [8:0] \$330 ;
+  wire [7:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
@@ -1308,7 +1414,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [7:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
@@ -1322,11 +1428,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$419 ;
   wire [8:0] \$42 ;
   wire \$420 ;
-  wire [7:0] \$421 ;
-  wire [7:0] \$422 ;
-  wire [8:0] \$423 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
   wire \$424 ;
-  wire \$425 ;
+  wire [7:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
@@ -1339,27 +1445,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire [2:0] \$439 ;
+  wire [7:0] \$437 ;
+  wire [7:0] \$438 ;
+  wire [8:0] \$439 ;
   wire [9:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [7:0] \$444 ;
-  wire [7:0] \$445 ;
-  wire [8:0] \$446 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [7:0] \$452 ;
-  wire [7:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire \$455 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [2:0] \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -1369,57 +1475,57 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] \$461 ;
   wire [8:0] \$462 ;
   wire \$463 ;
-  wire [2:0] \$464 ;
+  wire \$464 ;
   wire \$465 ;
-  wire [2:0] \$466 ;
+  wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire [2:0] \$469 ;
+  wire [7:0] \$468 ;
+  wire [7:0] \$469 ;
   wire [7:0] \$47 ;
-  wire [2:0] \$470 ;
-  wire [2:0] \$471 ;
-  wire [3:0] \$472 ;
-  wire [3:0] \$473 ;
+  wire [8:0] \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire [2:0] \$478 ;
-  wire [2:0] \$479 ;
+  wire [7:0] \$476 ;
+  wire [7:0] \$477 ;
+  wire [8:0] \$478 ;
+  wire \$479 ;
   wire [7:0] \$48 ;
   wire [2:0] \$480 ;
-  wire [2:0] \$481 ;
-  wire [3:0] \$482 ;
-  wire [3:0] \$483 ;
-  wire [10:0] \$484 ;
-  wire [10:0] \$485 ;
-  wire [11:0] \$486 ;
-  wire \$487 ;
-  wire [10:0] \$488 ;
-  wire [10:0] \$489 ;
+  wire \$481 ;
+  wire [2:0] \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire [2:0] \$485 ;
+  wire [2:0] \$486 ;
+  wire [2:0] \$487 ;
+  wire [3:0] \$488 ;
+  wire [3:0] \$489 ;
   wire \$49 ;
-  wire [11:0] \$490 ;
-  wire [10:0] \$491 ;
-  wire [10:0] \$492 ;
-  wire [11:0] \$493 ;
-  wire \$494 ;
-  wire [8:0] \$495 ;
-  wire [8:0] \$496 ;
-  wire \$497 ;
-  wire [8:0] \$498 ;
-  wire [8:0] \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire [2:0] \$494 ;
+  wire [2:0] \$495 ;
+  wire [2:0] \$496 ;
+  wire [2:0] \$497 ;
+  wire [3:0] \$498 ;
+  wire [3:0] \$499 ;
   wire [15:0] \$5 ;
   wire \$50 ;
   wire [10:0] \$500 ;
-  wire \$501 ;
-  wire \$502 ;
+  wire [10:0] \$501 ;
+  wire [11:0] \$502 ;
   wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [10:0] \$504 ;
+  wire [10:0] \$505 ;
+  wire [11:0] \$506 ;
+  wire [10:0] \$507 ;
+  wire [10:0] \$508 ;
+  wire [11:0] \$509 ;
   wire [7:0] \$51 ;
   wire \$510 ;
   wire \$511 ;
@@ -1439,13 +1545,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire [7:0] \$527 ;
-  wire [7:0] \$528 ;
+  wire [8:0] \$527 ;
+  wire [8:0] \$528 ;
   wire \$529 ;
   wire [7:0] \$53 ;
-  wire [7:0] \$530 ;
-  wire [7:0] \$531 ;
-  wire [9:0] \$532 ;
+  wire [8:0] \$530 ;
+  wire [8:0] \$531 ;
+  wire [10:0] \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
@@ -1474,13 +1580,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [6:0] \$559 ;
+  wire \$559 ;
   wire [6:0] \$56 ;
-  wire [6:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
-  wire [5:0] \$562 ;
-  wire [5:0] \$563 ;
-  wire [7:0] \$564 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
@@ -1492,13 +1598,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
+  wire [7:0] \$575 ;
+  wire [7:0] \$576 ;
   wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [7:0] \$578 ;
+  wire [7:0] \$579 ;
   wire \$58 ;
-  wire \$580 ;
+  wire [9:0] \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
@@ -1512,9 +1618,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire [10:0] \$593 ;
-  wire [10:0] \$594 ;
-  wire [11:0] \$595 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
@@ -1535,23 +1641,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [8:0] \$613 ;
+  wire \$613 ;
   wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire [7:0] \$619 ;
+  wire \$619 ;
   wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
+  wire [6:0] \$623 ;
+  wire [6:0] \$624 ;
   wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
+  wire [5:0] \$626 ;
+  wire [5:0] \$627 ;
+  wire [7:0] \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
@@ -1561,7 +1667,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire [4:0] \$637 ;
+  wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
@@ -1570,7 +1676,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire [4:0] \$645 ;
+  wire \$645 ;
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
@@ -1579,16 +1685,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [4:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [10:0] \$657 ;
+  wire [10:0] \$658 ;
+  wire [11:0] \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire [4:0] \$661 ;
+  wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
@@ -1596,7 +1702,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire [4:0] \$669 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
@@ -1605,14 +1711,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire [4:0] \$677 ;
+  wire [8:0] \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [7:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
@@ -1628,12 +1734,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
-  wire [6:0] \$698 ;
+  wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
+  wire [4:0] \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
@@ -1641,16 +1747,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [4:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire [7:0] \$714 ;
+  wire \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire \$717 ;
+  wire [4:0] \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
@@ -1659,16 +1765,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire \$725 ;
+  wire [4:0] \$725 ;
   wire \$726 ;
   wire \$727 ;
-  wire [7:0] \$728 ;
+  wire \$728 ;
   wire \$729 ;
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
-  wire \$733 ;
+  wire [4:0] \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
@@ -1677,8 +1783,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$739 ;
   wire \$74 ;
   wire \$740 ;
-  wire \$741 ;
-  wire [7:0] \$742 ;
+  wire [4:0] \$741 ;
+  wire \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
@@ -1693,14 +1799,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire [7:0] \$756 ;
+  wire \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
-  wire \$762 ;
+  wire [6:0] \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
@@ -1709,7 +1815,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [7:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
@@ -1717,29 +1823,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire \$778 ;
+  wire [7:0] \$778 ;
   wire \$779 ;
-  wire [3:0] \$78 ;
+  wire \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire [7:0] \$784 ;
+  wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire [3:0] \$79 ;
+  wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
+  wire [7:0] \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire [7:0] \$798 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
@@ -1749,23 +1855,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
-  wire \$806 ;
+  wire [7:0] \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  wire [7:0] \$812 ;
-  wire [8:0] \$813 ;
-  wire [7:0] \$814 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
   wire \$815 ;
-  wire [8:0] \$816 ;
+  wire \$816 ;
   wire \$817 ;
-  wire [8:0] \$818 ;
+  wire \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [7:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
@@ -1775,27 +1881,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire \$83 ;
+  wire [3:0] \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [7:0] \$832 ;
+  wire \$832 ;
   wire \$833 ;
-  wire \$834 ;
+  wire [7:0] \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire \$84 ;
+  wire [3:0] \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
-  wire [7:0] \$846 ;
+  wire \$846 ;
   wire \$847 ;
-  wire \$848 ;
+  wire [7:0] \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
@@ -1809,9 +1915,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [7:0] \$860 ;
+  wire \$860 ;
   wire \$861 ;
-  wire \$862 ;
+  wire [7:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
@@ -1824,39 +1930,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire [7:0] \$874 ;
+  wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
+  wire [7:0] \$876 ;
+  wire [8:0] \$877 ;
+  wire [7:0] \$878 ;
   wire \$879 ;
-  wire [7:0] \$88 ;
-  wire \$880 ;
+  wire \$88 ;
+  wire [8:0] \$880 ;
   wire \$881 ;
-  wire \$882 ;
+  wire [8:0] \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [7:0] \$888 ;
+  wire \$888 ;
   wire \$889 ;
-  wire [6:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
-  wire \$896 ;
+  wire [7:0] \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [15:0] \$9 ;
-  wire [7:0] \$90 ;
+  wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [7:0] \$902 ;
+  wire \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
@@ -1864,75 +1970,75 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [5:0] \$91 ;
-  wire \$910 ;
+  wire \$91 ;
+  wire [7:0] \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [7:0] \$916 ;
+  wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire [7:0] \$92 ;
+  wire \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  wire \$924 ;
+  wire [7:0] \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire [3:0] \$93 ;
-  wire [7:0] \$930 ;
-  wire [8:0] \$931 ;
-  wire [8:0] \$932 ;
-  wire [8:0] \$933 ;
+  wire [7:0] \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
-  wire \$938 ;
+  wire [7:0] \$938 ;
   wire \$939 ;
-  wire \$94 ;
-  wire [14:0] \$940 ;
-  wire [36:0] \$941 ;
-  wire [21:0] \$942 ;
-  wire [36:0] \$943 ;
-  wire [20:0] \$944 ;
-  wire [36:0] \$945 ;
+  wire [6:0] \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
   wire \$946 ;
   wire \$947 ;
-  wire [10:0] \$948 ;
-  wire [10:0] \$949 ;
-  wire \$95 ;
-  wire [11:0] \$950 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire [7:0] \$95 ;
+  wire \$950 ;
   wire \$951 ;
-  wire [10:0] \$952 ;
-  wire [10:0] \$953 ;
-  wire [11:0] \$954 ;
+  wire [7:0] \$952 ;
+  wire \$953 ;
+  wire \$954 ;
   wire \$955 ;
-  wire [10:0] \$956 ;
-  wire [10:0] \$957 ;
-  wire [11:0] \$958 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
   wire \$959 ;
-  wire [2:0] \$96 ;
+  wire [5:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
-  wire [2:0] \$962 ;
-  wire [2:0] \$963 ;
+  wire \$962 ;
+  wire \$963 ;
   wire \$964 ;
-  wire [2:0] \$965 ;
-  wire \$966 ;
+  wire \$965 ;
+  wire [7:0] \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire \$97 ;
+  wire [7:0] \$97 ;
   wire \$970 ;
-  wire [3:0] \$971 ;
+  wire \$971 ;
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
@@ -1941,10 +2047,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire [10:0] \$98 ;
-  wire \$980 ;
+  wire [3:0] \$98 ;
+  wire [7:0] \$980 ;
   wire \$981 ;
-  wire [7:0] \$982 ;
+  wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
@@ -1956,11 +2062,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire [7:0] \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
+  wire \$993 ;
+  wire [7:0] \$994 ;
+  wire [8:0] \$995 ;
+  wire [8:0] \$996 ;
+  wire [8:0] \$997 ;
   wire \$998 ;
   wire \$999 ;
   wire [7:0] \$signal ;
@@ -1968,8 +2074,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$signal$256 ;
   wire \$signal$267 ;
   wire \$signal$286 ;
-  wire [3:0] \$signal$326 ;
-  wire \$signal$479 ;
+  wire [3:0] \$signal$323 ;
+  wire \$signal$476 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -2285,13 +2391,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$464 ;
+  wire [5:0] \large_grant_addr$455 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$466 ;
-  wire \large_grant_data$466.snap ;
-  wire [7:0] \large_grant_data$466.tag ;
+  wire [8:0] \large_grant_data$457 ;
+  wire \large_grant_data$457.snap ;
+  wire [7:0] \large_grant_data$457.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -2313,11 +2419,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$476 ;
+  wire [5:0] \large_parity_addr$467 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$478 ;
+  wire \large_parity_data$469 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -2360,13 +2466,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$437 ;
+  wire [6:0] \medium_grant_addr$428 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$439 ;
-  wire \medium_grant_data$439.snap ;
-  wire [7:0] \medium_grant_data$439.tag ;
+  wire [8:0] \medium_grant_data$430 ;
+  wire \medium_grant_data$430.snap ;
+  wire [7:0] \medium_grant_data$430.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -2388,11 +2494,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$449 ;
+  wire [6:0] \medium_parity_addr$440 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$451 ;
+  wire \medium_parity_data$442 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -2431,43 +2537,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] next_next_tag;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
+  wire [7:0] \r__addr$400 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$407 ;
-  wire [7:0] \r__addr$409 ;
+  wire [7:0] \r__addr$410 ;
+  wire [7:0] \r__addr$412 ;
   (* init = 8'h00 *)
   wire [7:0] \r__addr$419 ;
-  wire [7:0] \r__addr$421 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$428 ;
+  wire [6:0] \r__addr$425 ;
+  wire [6:0] \r__addr$427 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$434 ;
-  wire [6:0] \r__addr$436 ;
+  wire [6:0] \r__addr$437 ;
+  wire [6:0] \r__addr$439 ;
   (* init = 7'h00 *)
   wire [6:0] \r__addr$446 ;
-  wire [6:0] \r__addr$448 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$455 ;
+  wire [5:0] \r__addr$452 ;
+  wire [5:0] \r__addr$454 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$461 ;
-  wire [5:0] \r__addr$463 ;
+  wire [5:0] \r__addr$464 ;
+  wire [5:0] \r__addr$466 ;
   (* init = 6'h00 *)
   wire [5:0] \r__addr$473 ;
-  wire [5:0] \r__addr$475 ;
-  wire [16:0] r__data;
-  wire [8:0] \r__data$17 ;
-  wire [8:0] \r__data$19 ;
-  wire \r__data$21 ;
-  wire \r__data$23 ;
-  wire [15:0] \r__data$31 ;
-  wire [8:0] \r__data$39 ;
-  wire [8:0] \r__data$41 ;
-  wire \r__data$43 ;
-  wire \r__data$45 ;
-  wire [14:0] \r__data$53 ;
-  wire [8:0] \r__data$61 ;
-  wire [8:0] \r__data$63 ;
-  wire \r__data$65 ;
-  wire \r__data$67 ;
+  wire [8:0] r__data;
+  wire [8:0] \r__data$11 ;
+  wire \r__data$13 ;
+  wire \r__data$15 ;
+  wire [16:0] \r__data$23 ;
+  wire [8:0] \r__data$31 ;
+  wire [8:0] \r__data$33 ;
+  wire \r__data$35 ;
+  wire \r__data$37 ;
+  wire [15:0] \r__data$45 ;
+  wire [8:0] \r__data$53 ;
+  wire [8:0] \r__data$55 ;
+  wire \r__data$57 ;
+  wire \r__data$59 ;
+  wire [14:0] \r__data$67 ;
   wire rel_f2;
   wire \release ;
   input rst;
@@ -2479,13 +2585,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$410 ;
+  wire [7:0] \small_grant_addr$401 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$412 ;
-  wire \small_grant_data$412.snap ;
-  wire [7:0] \small_grant_data$412.tag ;
+  wire [8:0] \small_grant_data$403 ;
+  wire \small_grant_data$403.snap ;
+  wire [7:0] \small_grant_data$403.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -2507,11 +2613,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$422 ;
+  wire [7:0] \small_parity_addr$413 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$424 ;
+  wire \small_parity_data$415 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -2554,47 +2660,47 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] \w__addr$404 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$413 ;
+  wire [7:0] \w__addr$416 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$425 ;
-  (* init = 7'h00 *)
+  wire [6:0] \w__addr$422 ;
   wire [6:0] \w__addr$431 ;
-  wire [6:0] \w__addr$440 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__addr$443 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$452 ;
-  (* init = 6'h00 *)
+  wire [5:0] \w__addr$449 ;
   wire [5:0] \w__addr$458 ;
-  wire [5:0] \w__addr$467 ;
+  (* init = 6'h00 *)
+  wire [5:0] \w__addr$470 ;
+  (* init = 9'h000 *)
+  wire [8:0] w__data;
+  wire \w__data$408 ;
   (* init = 17'h00000 *)
-  wire [16:0] w__data;
+  wire [16:0] \w__data$418 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$406 ;
-  wire \w__data$417 ;
+  wire [8:0] \w__data$424 ;
+  wire \w__data$435 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$427 ;
+  wire [15:0] \w__data$445 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$433 ;
-  wire \w__data$444 ;
+  wire [8:0] \w__data$451 ;
+  wire \w__data$462 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$454 ;
-  (* init = 9'h000 *)
-  wire [8:0] \w__data$460 ;
-  wire \w__data$471 ;
+  wire [14:0] \w__data$472 ;
   (* init = 1'h0 *)
   wire w__en;
+  wire \w__en$406 ;
   (* init = 1'h0 *)
-  wire \w__en$405 ;
-  wire \w__en$415 ;
+  wire \w__en$417 ;
   (* init = 1'h0 *)
-  wire \w__en$426 ;
+  wire \w__en$423 ;
+  wire \w__en$433 ;
   (* init = 1'h0 *)
-  wire \w__en$432 ;
-  wire \w__en$442 ;
+  wire \w__en$444 ;
   (* init = 1'h0 *)
-  wire \w__en$453 ;
+  wire \w__en$450 ;
+  wire \w__en$460 ;
   (* init = 1'h0 *)
-  wire \w__en$459 ;
-  wire \w__en$469 ;
+  wire \w__en$471 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -2633,13 +2739,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _0_ <= large_grant[large_fresh_slot];
     _1_ <= large_grant[f1_large_slot];
   end
-  assign \r__data$63  = _0_;
-  assign \r__data$61  = _1_;
+  assign \r__data$55  = _0_;
+  assign \r__data$53  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
-    if (large_queue_wen)
-      large_parity[f4_slot[5:0]] <= \w__data$471 ;
+    if (\w__en$460 )
+      large_parity[f4_slot[5:0]] <= \w__data$462 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -2647,8 +2753,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _2_ <= large_parity[large_fresh_slot];
     _3_ <= large_parity[f1_large_slot];
   end
-  assign \r__data$67  = _2_;
-  assign \r__data$65  = _3_;
+  assign \r__data$59  = _2_;
+  assign \r__data$57  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [14:0] large_queue [47:0];
   always @(posedge clk) begin
@@ -2659,7 +2765,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk) begin
     _4_ <= large_queue[large_head];
   end
-  assign \r__data$53  = _4_;
+  assign \r__data$67  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] medium_grant [127:0];
   always @(posedge clk) begin
@@ -2669,25 +2775,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$619 [6:0]];
+    _5_ <= medium_grant[\$683 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
-  assign \r__data$41  = _5_;
-  assign \r__data$39  = _6_;
+  assign \r__data$33  = _5_;
+  assign \r__data$31  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
-    if (medium_queue_wen)
-      medium_parity[f4_slot[6:0]] <= \w__data$444 ;
+    if (\w__en$433 )
+      medium_parity[f4_slot[6:0]] <= \w__data$435 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$619 [6:0]];
+    _7_ <= medium_parity[\$683 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
-  assign \r__data$45  = _7_;
-  assign \r__data$43  = _8_;
+  assign \r__data$37  = _7_;
+  assign \r__data$35  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] medium_queue [127:0];
   always @(posedge clk) begin
@@ -2698,7 +2804,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk) begin
     _9_ <= medium_queue[medium_head];
   end
-  assign \r__data$31  = _9_;
+  assign \r__data$45  = _9_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] small_grant [255:0];
   always @(posedge clk) begin
@@ -2708,25 +2814,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$613 [7:0]];
+    _10_ <= small_grant[\$677 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
-  assign \r__data$19  = _10_;
-  assign \r__data$17  = _11_;
+  assign \r__data$11  = _10_;
+  assign r__data = _11_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
-    if (small_queue_wen)
-      small_parity[f4_slot] <= \w__data$417 ;
+    if (\w__en$406 )
+      small_parity[f4_slot] <= \w__data$408 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$613 [7:0]];
+    _12_ <= small_parity[\$677 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
-  assign \r__data$23  = _12_;
-  assign \r__data$21  = _13_;
+  assign \r__data$15  = _12_;
+  assign \r__data$13  = _13_;
   (* no_rw_check = 32'd1 *)
   reg [16:0] small_queue [255:0];
   always @(posedge clk) begin
@@ -2737,7 +2843,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk) begin
     _14_ <= small_queue[small_head];
   end
-  assign r__data = _14_;
+  assign \r__data$23  = _14_;
   assign \$1  = alloc_port_size - 7'h41;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -2769,21 +2875,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$32  = \$31  ? 4'h8 : 4'h0;
   assign \$33  = \$30  ? 4'h2 : \$32 ;
   assign \$34  = ! x1_err;
-  assign \$35  = \$613 [7:0] - small_seen;
+  assign \$35  = \$677 [7:0] - small_seen;
   assign \$36  = ~ \$35 [9];
   assign \$37  = small_take_fresh & \$36 ;
-  assign \$38  = \$613 [7:0] + 1'h1;
-  assign \$39  = \$613 [7:0] + 1'h1;
-  assign \$40  = \$613 [7:0] != 8'hff;
+  assign \$38  = \$677 [7:0] + 1'h1;
+  assign \$39  = \$677 [7:0] + 1'h1;
+  assign \$40  = \$677 [7:0] != 8'hff;
   assign \$41  = small_head == 8'hff;
   assign \$42  = small_head + 1'h1;
   assign \$43  = \$41  ? 9'h000 : \$42 ;
-  assign \$44  = \$619 [6:0] - medium_seen;
+  assign \$44  = \$683 [6:0] - medium_seen;
   assign \$45  = ~ \$44 [8];
   assign \$46  = medium_take_fresh & \$45 ;
-  assign \$47  = \$619 [6:0] + 1'h1;
-  assign \$48  = \$619 [6:0] + 1'h1;
-  assign \$49  = \$619 [6:0] != 7'h7f;
+  assign \$47  = \$683 [6:0] + 1'h1;
+  assign \$48  = \$683 [6:0] + 1'h1;
+  assign \$49  = \$683 [6:0] != 7'h7f;
   assign \$50  = medium_head == 7'h7f;
   assign \$51  = medium_head + 1'h1;
   assign \$52  = \$50  ? 8'h00 : \$51 ;
@@ -2796,841 +2902,950 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$59  = large_head == 6'h2f;
   assign \$60  = large_head + 1'h1;
   assign \$61  = \$59  ? 7'h00 : \$60 ;
-  assign \$62  = small_has_fresh | small_nonempty;
-  assign \$63  = \$62  | x1_select[0];
-  assign \$64  = a1_select[0] & \$63 ;
-  assign \$65  = medium_has_fresh | medium_nonempty;
-  assign \$66  = \$65  | x1_select[1];
-  assign \$67  = a1_select[1] & \$66 ;
-  assign \$68  = \$64  | \$67 ;
-  assign \$69  = large_has_fresh | large_nonempty;
-  assign \$70  = \$69  | x1_select[2];
-  assign \$71  = a1_select[2] & \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = a1_in[0] & a1_fits[0];
-  assign \$74  = a1_in[1] & a1_fits[1];
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = a1_in[2] & a1_fits[2];
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = \$77  ? 4'h1 : 4'h3;
-  assign \$79  = a1_bad_pool ? 4'h2 : \$78 ;
-  assign \$80  = small_has_fresh | x1_select[0];
-  assign \$81  = a1_in[0] & \$80 ;
-  assign \$82  = medium_has_fresh | x1_select[1];
-  assign \$83  = a1_in[1] & \$82 ;
-  assign \$84  = \$81  | \$83 ;
-  assign \$85  = large_has_fresh | x1_select[2];
-  assign \$86  = a1_in[2] & \$85 ;
-  assign \$87  = \$84  | \$86 ;
-  assign \$88  = a1_in[0] ? \$613 [7:0] : 8'h00;
-  assign \$89  = a1_in[1] ? \$619 [6:0] : 7'h00;
-  assign \$90  = \$88  | { 1'h0, \$89  };
-  assign \$91  = a1_in[2] ? large_fresh_slot : 6'h00;
-  assign \$92  = \$90  | { 2'h0, \$91  };
-  assign \$93  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$94  = ~ a2_from_fresh;
-  assign \$95  = a2_ok & \$94 ;
-  assign \$96  = \$95  ? a2_in : 3'h0;
-  assign \$97  = a2_ok & a2_from_fresh;
-  assign \$98  = a2_fresh_slot - small_seen_prev;
-  assign \$99  = ~ \$98 [9];
-  assign \$101  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$102  = ~ \$101 [8];
-  assign \$104  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$105  = ~ \$104 [6];
-  assign \$107  = a2_in & { \$106 , \$103 , \$100  };
-  assign \$108  = \$97  ? \$107  : 3'h0;
-  assign \$109  = a2_ok & a2_from_fresh;
-  assign \$110  = a2_fresh_slot - small_seen_prev;
-  assign \$111  = ~ \$110 [9];
-  assign \$113  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$114  = ~ \$113 [8];
-  assign \$116  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$117  = ~ \$116 [6];
-  assign \$119  = a2_in & { \$118 , \$115 , \$112  };
-  assign \$120  = | \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$109  & \$121 ;
-  assign \$123  = ~ a2_ok;
-  assign \$124  = a2_ok & a2_from_fresh;
-  assign \$125  = \$124  ? a2_in : 3'h0;
-  assign \$126  = a2_ok & a2_from_fresh;
-  assign \$127  = a3_ok ? { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] } : 8'h00;
-  assign \$128  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$129  = a3_valid & a3_ok;
-  assign \$130  = { \$129 , a3_pool, \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$131  + 1'h1;
-  assign \$133  = a4_valid & a4_ok;
-  assign \$134  = { \$133 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$135  + 1'h1;
-  assign \$137  = a5_valid & a5_ok;
-  assign \$138  = { \$137 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$139  + 1'h1;
-  assign \$141  = \$136 [11] | \$140 [11];
-  assign \$142  = a4_valid & a4_ok;
-  assign \$143  = { \$142 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$144  + 1'h1;
-  assign \$146  = a5_tag + 1'h1;
-  assign \$147  = \$145 [11] ? { 1'h0, a4_tag_next } : \$146 ;
-  assign \$148  = ~ free_oor;
-  assign \$149  = ! free_oor_pool;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = free_port_addr - 37'h1000000000;
-  assign \$152  = ~ \$151 [40];
-  assign \$153  = free_port_addr - 37'h1000004000;
-  assign \$154  = ~ \$153 [40];
-  assign \$156  = \$152  & \$155 ;
-  assign \$157  = free_src ? \$150  : \$156 ;
-  assign \$158  = ~ free_oor;
-  assign \$159  = free_oor_pool == 1'h1;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = free_port_addr - 37'h1000010000;
-  assign \$162  = ~ \$161 [40];
-  assign \$163  = free_port_addr - 37'h1000020000;
-  assign \$164  = ~ \$163 [40];
-  assign \$166  = \$162  & \$165 ;
-  assign \$167  = free_src ? \$160  : \$166 ;
-  assign \$168  = ~ free_oor;
-  assign \$169  = free_oor_pool == 2'h2;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = free_port_addr - 37'h1000100000;
-  assign \$172  = ~ \$171 [40];
-  assign \$173  = free_port_addr - 37'h1000130000;
+  assign \$67  = small_has_fresh | small_nonempty;
+  assign \$68  = \$67  | x1_select[0];
+  assign \$69  = a1_select[0] & \$68 ;
+  assign \$70  = medium_has_fresh | medium_nonempty;
+  assign \$71  = \$70  | x1_select[1];
+  assign \$72  = a1_select[1] & \$71 ;
+  assign \$73  = \$69  | \$72 ;
+  assign \$74  = large_has_fresh | large_nonempty;
+  assign \$75  = \$74  | x1_select[2];
+  assign \$76  = a1_select[2] & \$75 ;
+  assign \$77  = \$73  | \$76 ;
+  assign \$78  = a1_in[0] & a1_fits[0];
+  assign \$79  = a1_in[1] & a1_fits[1];
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = a1_in[2] & a1_fits[2];
+  assign \$82  = \$80  | \$81 ;
+  assign \$83  = \$82  ? 4'h1 : 4'h3;
+  assign \$84  = a1_bad_pool ? 4'h2 : \$83 ;
+  assign \$85  = small_has_fresh | x1_select[0];
+  assign \$86  = a1_in[0] & \$85 ;
+  assign \$87  = medium_has_fresh | x1_select[1];
+  assign \$88  = a1_in[1] & \$87 ;
+  assign \$89  = \$86  | \$88 ;
+  assign \$90  = large_has_fresh | x1_select[2];
+  assign \$91  = a1_in[2] & \$90 ;
+  assign \$92  = \$89  | \$91 ;
+  assign \$93  = a1_in[0] ? \$677 [7:0] : 8'h00;
+  assign \$94  = a1_in[1] ? \$683 [6:0] : 7'h00;
+  assign \$95  = \$93  | { 1'h0, \$94  };
+  assign \$96  = a1_in[2] ? large_fresh_slot : 6'h00;
+  assign \$97  = \$95  | { 2'h0, \$96  };
+  assign \$98  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$99  = ~ a2_from_fresh;
+  assign \$100  = a2_ok & \$99 ;
+  assign \$101  = \$100  ? a2_in : 3'h0;
+  assign \$102  = a2_ok & a2_from_fresh;
+  assign \$103  = a2_fresh_slot - small_seen_prev;
+  assign \$104  = ~ \$103 [9];
+  assign \$106  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$107  = ~ \$106 [8];
+  assign \$109  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$110  = ~ \$109 [6];
+  assign \$112  = a2_in & { \$111 , \$108 , \$105  };
+  assign \$113  = \$102  ? \$112  : 3'h0;
+  assign \$114  = a2_ok & a2_from_fresh;
+  assign \$115  = a2_fresh_slot - small_seen_prev;
+  assign \$116  = ~ \$115 [9];
+  assign \$118  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$119  = ~ \$118 [8];
+  assign \$121  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$122  = ~ \$121 [6];
+  assign \$124  = a2_in & { \$123 , \$120 , \$117  };
+  assign \$125  = | \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$114  & \$126 ;
+  assign \$128  = ~ a2_ok;
+  assign \$129  = a2_ok & a2_from_fresh;
+  assign \$130  = \$129  ? a2_in : 3'h0;
+  assign \$131  = a2_ok & a2_from_fresh;
+  assign \$133  = a3_ok ? { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] } : 8'h00;
+  assign \$134  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$135  = a3_valid & a3_fwd_ok;
+  assign \$136  = { \$135 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$137  + 1'h1;
+  assign \$140  = { a3_valid, a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$141  = ~ \$140 ;
+  assign \$142  = \$141  + 1'h1;
+  assign \$143  = \$139  & \$142 [11];
+  assign \$145  = { 1'h0, a3_valid, a3_pool, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$146  + 1'h1;
+  assign \$148  = \$144  & \$147 [11];
+  assign \$150  = { 2'h0, a3_valid, a3_pool, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$151  = ~ \$150 ;
+  assign \$152  = \$151  + 1'h1;
+  assign \$153  = \$149  & \$152 [11];
+  assign \$154  = { \$153 , \$148 , \$143 , \$138 [11] } + 4'hf;
+  assign \$155  = a4_valid & a4_ok;
+  assign \$156  = { \$155 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$157  = ~ \$156 ;
+  assign \$158  = \$157  + 1'h1;
+  assign \$159  = a5_valid & a5_ok;
+  assign \$160  = { \$159 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$161  + 1'h1;
+  assign \$163  = \$158 [11] | \$162 [11];
+  assign \$164  = a4_valid & a4_ok;
+  assign \$165  = { \$164 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  + 1'h1;
+  assign \$168  = a5_tag + 1'h1;
+  assign \$169  = \$167 [11] ? { 1'h0, a4_tag_next } : \$168 ;
+  assign \$170  = ~ free_oor;
+  assign \$171  = ! free_oor_pool;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = free_port_addr - 37'h1000000000;
   assign \$174  = ~ \$173 [40];
-  assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \$170  : \$176 ;
-  assign \$178  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$179  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$180  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$181  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$182  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$183  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$184  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$185  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$186  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$187  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$188  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$189  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$190  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$191  = f0_addr[39] == f2_addr[39];
-  assign \$192  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$193  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$194  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$195  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$196  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$197  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$198  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$199  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$200  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$201  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$202  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$203  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$204  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$205  = f0_addr[39] == f3_addr[39];
-  assign \$206  = | f0_addr[5:0];
-  assign \$207  = f0_addr[39:6] - 31'h40000000;
-  assign \$208  = | f0_addr[8:0];
-  assign \$209  = f0_addr[39:9] - 28'h8000080;
-  assign \$210  = | f0_addr[11:0];
-  assign \$211  = f0_addr[39:12] - 25'h1000100;
-  assign \$213  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$215  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$216  = { 1'h0, \$214  } | \$215 ;
-  assign \$217  = f1_oor ? f1_oor_pool : \$216 ;
-  assign \$218  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$219  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$220  = \$218  | { 1'h0, \$219  };
-  assign \$221  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$222  = \$220  | { 2'h0, \$221  };
-  assign \$223  = | f1_hit;
-  assign \$224  = f1_oor | \$223 ;
-  assign \$225  = | f1_hit;
-  assign \$226  = ~ \$225 ;
-  assign \$227  = f1_oor | \$226 ;
-  assign \$228  = f1_hit & f1_misaligned;
-  assign \$229  = | \$228 ;
-  assign \$230  = f1_contract ? 4'h8 : 4'h0;
-  assign \$231  = \$229  ? 4'h5 : \$230 ;
-  assign \$232  = \$227  ? 4'h4 : \$231 ;
-  assign \$233  = f1_small_slot - small_fresh;
-  assign \$234  = ~ \$233 [9];
-  assign \$235  = f1_hit[0] & \$234 ;
-  assign \$238  = f1_medium_slot - medium_fresh;
-  assign \$239  = ~ \$238 [8];
-  assign \$240  = f1_hit[1] & \$239 ;
-  assign \$243  = \$237  | \$242 ;
-  assign \$244  = f1_large_slot - large_fresh;
-  assign \$245  = ~ \$244 [6];
-  assign \$246  = f1_hit[2] & \$245 ;
-  assign \$249  = \$243  | \$248 ;
-  assign \$250  = ~ f1_same_second_eq0;
-  assign \$251  = ~ f1_same_second_eq3;
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = ~ f1_same_second_eq6;
-  assign \$254  = ~ f1_same_second_eq9;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = \$252  | \$255 ;
-  assign \$257  = ~ f1_same_second_eq12;
-  assign \$258  = ~ f1_same_second_eq15;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = ~ f1_same_second_eq18;
-  assign \$261  = ~ f1_same_second_eq21;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = \$256  | \$263 ;
-  assign \$265  = ~ f1_same_second_eq24;
-  assign \$266  = ~ f1_same_second_eq27;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq30;
-  assign \$269  = ~ f1_same_second_eq33;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq36;
-  assign \$273  = ~ f1_same_second_eq39;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = \$264  | \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = ~ f1_same_third_eq0;
-  assign \$279  = ~ f1_same_third_eq3;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = ~ f1_same_third_eq6;
-  assign \$282  = ~ f1_same_third_eq9;
+  assign \$175  = free_port_addr - 37'h1000004000;
+  assign \$176  = ~ \$175 [40];
+  assign \$178  = \$174  & \$177 ;
+  assign \$179  = free_src ? \$172  : \$178 ;
+  assign \$180  = ~ free_oor;
+  assign \$181  = free_oor_pool == 1'h1;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = free_port_addr - 37'h1000010000;
+  assign \$184  = ~ \$183 [40];
+  assign \$185  = free_port_addr - 37'h1000020000;
+  assign \$186  = ~ \$185 [40];
+  assign \$188  = \$184  & \$187 ;
+  assign \$189  = free_src ? \$182  : \$188 ;
+  assign \$190  = ~ free_oor;
+  assign \$191  = free_oor_pool == 2'h2;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = free_port_addr - 37'h1000100000;
+  assign \$194  = ~ \$193 [40];
+  assign \$195  = free_port_addr - 37'h1000130000;
+  assign \$196  = ~ \$195 [40];
+  assign \$198  = \$194  & \$197 ;
+  assign \$199  = free_src ? \$192  : \$198 ;
+  assign \$200  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$201  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$202  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$203  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$204  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$205  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$206  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$207  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$208  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$209  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$210  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$211  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$212  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$213  = f0_addr[39] == f2_addr[39];
+  assign \$214  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$215  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$216  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$217  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$218  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$219  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$220  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$221  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$222  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$223  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$224  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$225  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$226  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$227  = f0_addr[39] == f3_addr[39];
+  assign \$228  = | f0_addr[5:0];
+  assign \$229  = f0_addr[39:6] - 31'h40000000;
+  assign \$230  = | f0_addr[8:0];
+  assign \$231  = f0_addr[39:9] - 28'h8000080;
+  assign \$232  = | f0_addr[11:0];
+  assign \$233  = f0_addr[39:12] - 25'h1000100;
+  assign \$235  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$237  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$238  = { 1'h0, \$236  } | \$237 ;
+  assign \$239  = f1_oor ? f1_oor_pool : \$238 ;
+  assign \$240  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$241  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$242  = \$240  | { 1'h0, \$241  };
+  assign \$243  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$244  = \$242  | { 2'h0, \$243  };
+  assign \$245  = | f1_hit;
+  assign \$246  = f1_oor | \$245 ;
+  assign \$247  = | f1_hit;
+  assign \$248  = ~ \$247 ;
+  assign \$249  = f1_oor | \$248 ;
+  assign \$250  = f1_hit & f1_misaligned;
+  assign \$251  = | \$250 ;
+  assign \$252  = f1_contract ? 4'h8 : 4'h0;
+  assign \$253  = \$251  ? 4'h5 : \$252 ;
+  assign \$254  = \$249  ? 4'h4 : \$253 ;
+  assign \$255  = f1_small_slot - small_fresh;
+  assign \$256  = ~ \$255 [9];
+  assign \$257  = f1_hit[0] & \$256 ;
+  assign \$258  = f1_medium_slot - medium_fresh;
+  assign \$259  = ~ \$258 [8];
+  assign \$260  = f1_hit[1] & \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = f1_large_slot - large_fresh;
+  assign \$263  = ~ \$262 [6];
+  assign \$264  = f1_hit[2] & \$263 ;
+  assign \$265  = \$261  | \$264 ;
+  assign \$266  = ~ f1_same_second_eq0;
+  assign \$267  = ~ f1_same_second_eq3;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ~ f1_same_second_eq6;
+  assign \$270  = ~ f1_same_second_eq9;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = ~ f1_same_second_eq12;
+  assign \$274  = ~ f1_same_second_eq15;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = ~ f1_same_second_eq18;
+  assign \$277  = ~ f1_same_second_eq21;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = \$275  | \$278 ;
+  assign \$280  = \$272  | \$279 ;
+  assign \$281  = ~ f1_same_second_eq24;
+  assign \$282  = ~ f1_same_second_eq27;
   assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ f1_same_third_eq12;
-  assign \$286  = ~ f1_same_third_eq15;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = ~ f1_same_third_eq18;
-  assign \$289  = ~ f1_same_third_eq21;
+  assign \$284  = ~ f1_same_second_eq30;
+  assign \$285  = ~ f1_same_second_eq33;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = \$283  | \$286 ;
+  assign \$288  = ~ f1_same_second_eq36;
+  assign \$289  = ~ f1_same_second_eq39;
   assign \$290  = \$288  | \$289 ;
   assign \$291  = \$287  | \$290 ;
-  assign \$292  = \$284  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq24;
-  assign \$294  = ~ f1_same_third_eq27;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = ~ f1_same_third_eq30;
-  assign \$297  = ~ f1_same_third_eq33;
-  assign \$298  = \$296  | \$297 ;
-  assign \$299  = \$295  | \$298 ;
-  assign \$300  = ~ f1_same_third_eq36;
-  assign \$301  = ~ f1_same_third_eq39;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = \$292  | \$303 ;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = ! f2_pool;
-  assign \$307  = f2_pool == 1'h1;
-  assign \$308  = f2_pool == 2'h2;
-  assign \$309  = a4_tag ^ f2_tag;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  + 1'h1;
-  assign \$312  = a5_tag ^ f2_tag;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = \$313  + 1'h1;
-  assign \$315  = \$950 [11] ? a4_tag : a5_tag;
-  assign \$316  = \$950 [11] ? a4_snap : a5_snap;
-  assign \$317  = f2_same_third & f5_ok;
-  assign \$318  = ~ \$950 [11];
-  assign \$319  = \$signal$256  & \$318 ;
-  assign \$320  = ~ \$954 [11];
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = f2_same_third & f5_ok;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$321  & \$323 ;
-  assign \$325  = ~ f3_never_granted;
-  assign \$326  = ~ rel_f2;
-  assign \$327  = ~ f3_rel_f3;
-  assign \$329  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$330  = \$328  & \$329 ;
-  assign \$332  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = \$330  | \$333 ;
-  assign \$336  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$292  = \$280  | \$291 ;
+  assign \$293  = ~ \$292 ;
+  assign \$294  = ~ f1_same_third_eq0;
+  assign \$295  = ~ f1_same_third_eq3;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = ~ f1_same_third_eq6;
+  assign \$298  = ~ f1_same_third_eq9;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$296  | \$299 ;
+  assign \$301  = ~ f1_same_third_eq12;
+  assign \$302  = ~ f1_same_third_eq15;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = ~ f1_same_third_eq18;
+  assign \$305  = ~ f1_same_third_eq21;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  | \$306 ;
+  assign \$308  = \$300  | \$307 ;
+  assign \$309  = ~ f1_same_third_eq24;
+  assign \$310  = ~ f1_same_third_eq27;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = ~ f1_same_third_eq30;
+  assign \$313  = ~ f1_same_third_eq33;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = ~ f1_same_third_eq36;
+  assign \$317  = ~ f1_same_third_eq39;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = \$315  | \$318 ;
+  assign \$320  = \$308  | \$319 ;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = ! f2_pool;
+  assign \$323  = f2_pool == 1'h1;
+  assign \$324  = f2_pool == 2'h2;
+  assign \$325  = a4_tag ^ f2_tag;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = \$326  + 1'h1;
+  assign \$328  = a5_tag ^ f2_tag;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$329  + 1'h1;
+  assign \$331  = \$1014 [11] ? a4_tag : a5_tag;
+  assign \$332  = \$1014 [11] ? a4_snap : a5_snap;
+  assign \$333  = f2_same_third & f5_ok;
+  assign \$334  = ~ \$1014 [11];
+  assign \$335  = \$signal$256  & \$334 ;
+  assign \$336  = ~ \$1018 [11];
   assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$334  | \$337 ;
-  assign \$339  = \$327  & \$338 ;
-  assign \$340  = f3_hit_a3 | \$339 ;
-  assign \$341  = \$326  & \$340 ;
-  assign \$342  = f3_hit_a2 | \$341 ;
-  assign \$343  = \$325  & \$342 ;
-  assign \$344  = f3_hit_a2 | f3_hit_a3;
-  assign \$346  = \$345  & small_grant_r0_b0[1];
-  assign \$348  = \$347  & medium_grant_r0_b0[1];
-  assign \$349  = \$346  | \$348 ;
-  assign \$351  = \$350  & large_grant_r0_b0[1];
-  assign \$352  = \$349  | \$351 ;
-  assign \$354  = \$353  & small_grant_r0_b0[2];
-  assign \$356  = \$355  & medium_grant_r0_b0[2];
-  assign \$357  = \$354  | \$356 ;
-  assign \$359  = \$358  & large_grant_r0_b0[2];
-  assign \$360  = \$357  | \$359 ;
-  assign \$362  = \$361  & small_grant_r0_b0[3];
-  assign \$364  = \$363  & medium_grant_r0_b0[3];
+  assign \$338  = f2_same_third & f5_ok;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$337  & \$339 ;
+  assign \$341  = ~ f3_never_granted;
+  assign \$342  = ~ rel_f2;
+  assign \$343  = ~ f3_rel_f3;
+  assign \$345  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$346  = \$344  & \$345 ;
+  assign \$348  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = \$346  | \$349 ;
+  assign \$352  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$350  | \$353 ;
+  assign \$355  = \$343  & \$354 ;
+  assign \$356  = f3_hit_a3 | \$355 ;
+  assign \$357  = \$342  & \$356 ;
+  assign \$358  = f3_hit_a2 | \$357 ;
+  assign \$359  = \$341  & \$358 ;
+  assign \$360  = f3_hit_a2 | f3_hit_a3;
+  assign \$362  = \$361  & small_grant_r0_b0[1];
+  assign \$364  = \$363  & medium_grant_r0_b0[1];
   assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & large_grant_r0_b0[3];
+  assign \$367  = \$366  & large_grant_r0_b0[1];
   assign \$368  = \$365  | \$367 ;
-  assign \$370  = \$369  & small_grant_r0_b0[4];
-  assign \$372  = \$371  & medium_grant_r0_b0[4];
+  assign \$370  = \$369  & small_grant_r0_b0[2];
+  assign \$372  = \$371  & medium_grant_r0_b0[2];
   assign \$373  = \$370  | \$372 ;
-  assign \$375  = \$374  & large_grant_r0_b0[4];
+  assign \$375  = \$374  & large_grant_r0_b0[2];
   assign \$376  = \$373  | \$375 ;
-  assign \$378  = \$377  & small_grant_r0_b0[5];
-  assign \$380  = \$379  & medium_grant_r0_b0[5];
+  assign \$378  = \$377  & small_grant_r0_b0[3];
+  assign \$380  = \$379  & medium_grant_r0_b0[3];
   assign \$381  = \$378  | \$380 ;
-  assign \$383  = \$382  & large_grant_r0_b0[5];
+  assign \$383  = \$382  & large_grant_r0_b0[3];
   assign \$384  = \$381  | \$383 ;
-  assign \$386  = \$385  & small_grant_r0_b0[6];
-  assign \$388  = \$387  & medium_grant_r0_b0[6];
+  assign \$386  = \$385  & small_grant_r0_b0[4];
+  assign \$388  = \$387  & medium_grant_r0_b0[4];
   assign \$389  = \$386  | \$388 ;
-  assign \$391  = \$390  & large_grant_r0_b0[6];
+  assign \$391  = \$390  & large_grant_r0_b0[4];
   assign \$392  = \$389  | \$391 ;
-  assign \$394  = \$393  & small_grant_r0_b0[7];
-  assign \$396  = \$395  & medium_grant_r0_b0[7];
+  assign \$394  = \$393  & small_grant_r0_b0[5];
+  assign \$396  = \$395  & medium_grant_r0_b0[5];
   assign \$397  = \$394  | \$396 ;
-  assign \$399  = \$398  & large_grant_r0_b0[7];
+  assign \$399  = \$398  & large_grant_r0_b0[5];
   assign \$400  = \$397  | \$399 ;
-  assign \$402  = \$401  & small_grant_r0_b0[8];
-  assign \$404  = \$403  & medium_grant_r0_b0[8];
+  assign \$402  = \$401  & small_grant_r0_b0[6];
+  assign \$404  = \$403  & medium_grant_r0_b0[6];
   assign \$405  = \$402  | \$404 ;
-  assign \$407  = \$406  & large_grant_r0_b0[8];
+  assign \$407  = \$406  & large_grant_r0_b0[6];
   assign \$408  = \$405  | \$407 ;
-  assign \$409  = \$344  ? f3_older_tag : { \$408 , \$400 , \$392 , \$384 , \$376 , \$368 , \$360 , \$352  };
-  assign \$410  = f3_hit_a2 | f3_hit_a3;
-  assign \$412  = \$411  & small_grant_r0_b0[0];
-  assign \$414  = \$413  & medium_grant_r0_b0[0];
-  assign \$415  = \$412  | \$414 ;
-  assign \$417  = \$416  & large_grant_r0_b0[0];
-  assign \$418  = \$415  | \$417 ;
-  assign \$419  = \$410  ? f3_older_snap : \$418 ;
-  assign \$420  = f3_go & \$958 [11];
-  assign \$421  = a4_tag ^ f3_tag;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$422  + 1'h1;
-  assign \$424  = \$420  & \$423 [8];
-  assign \$425  = ~ f3_never_granted;
-  assign \$426  = f3_go & \$425 ;
-  assign \$427  = ~ \$958 [11];
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = ~ rel_f2;
-  assign \$430  = \$429  & f3_hit_a3;
-  assign \$431  = f3_hit_a2 | \$430 ;
-  assign \$432  = \$428  & \$431 ;
-  assign \$433  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$434  = \$432  & \$433 ;
-  assign \$435  = ~ rel_f2;
-  assign \$436  = f3_quiet & \$435 ;
-  assign \$437  = ~ \$958 [11];
-  assign \$438  = \$436  & \$437 ;
-  assign \$439  = \$438  ? f3_in : 3'h0;
-  assign \$440  = ~ f3_never_granted;
-  assign \$442  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$447  = \$443  & \$446 [8];
-  assign \$448  = ~ f3_never_granted;
-  assign \$450  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$453  + 1'h1;
-  assign \$455  = \$451  & \$454 [8];
+  assign \$410  = \$409  & small_grant_r0_b0[7];
+  assign \$412  = \$411  & medium_grant_r0_b0[7];
+  assign \$413  = \$410  | \$412 ;
+  assign \$415  = \$414  & large_grant_r0_b0[7];
+  assign \$416  = \$413  | \$415 ;
+  assign \$418  = \$417  & small_grant_r0_b0[8];
+  assign \$420  = \$419  & medium_grant_r0_b0[8];
+  assign \$421  = \$418  | \$420 ;
+  assign \$423  = \$422  & large_grant_r0_b0[8];
+  assign \$424  = \$421  | \$423 ;
+  assign \$425  = \$360  ? f3_older_tag : { \$424 , \$416 , \$408 , \$400 , \$392 , \$384 , \$376 , \$368  };
+  assign \$426  = f3_hit_a2 | f3_hit_a3;
+  assign \$428  = \$427  & small_grant_r0_b0[0];
+  assign \$430  = \$429  & medium_grant_r0_b0[0];
+  assign \$431  = \$428  | \$430 ;
+  assign \$433  = \$432  & large_grant_r0_b0[0];
+  assign \$434  = \$431  | \$433 ;
+  assign \$435  = \$426  ? f3_older_snap : \$434 ;
+  assign \$436  = f3_go & \$1022 [11];
+  assign \$437  = a4_tag ^ f3_tag;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = \$438  + 1'h1;
+  assign \$440  = \$436  & \$439 [8];
+  assign \$441  = ~ f3_never_granted;
+  assign \$442  = f3_go & \$441 ;
+  assign \$443  = ~ \$1022 [11];
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = ~ rel_f2;
+  assign \$446  = \$445  & f3_hit_a3;
+  assign \$447  = f3_hit_a2 | \$446 ;
+  assign \$448  = \$444  & \$447 ;
+  assign \$449  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = ~ rel_f2;
+  assign \$452  = f3_quiet & \$451 ;
+  assign \$453  = ~ \$1022 [11];
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = \$454  ? f3_in : 3'h0;
   assign \$456  = ~ f3_never_granted;
-  assign \$458  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$458  = small_parity_r0_b0 == small_grant_r0_b0[0];
   assign \$459  = \$457  & \$458 ;
-  assign \$460  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$460  = small_grant_r0_b0[8:1] ^ f3_tag;
   assign \$461  = ~ \$460 ;
   assign \$462  = \$461  + 1'h1;
   assign \$463  = \$459  & \$462 [8];
-  assign \$464  = x1_select & f1_hit;
-  assign \$465  = | \$464 ;
-  assign \$466  = x1_select & f2_in;
-  assign \$467  = | \$466 ;
-  assign \$468  = f2_flushed | \$467 ;
-  assign \$469  = x1_select | x0_select;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$472  = { 1'h0, \$470  } & { \$471 [2], \$471  };
-  assign \$473  = { 1'h0, f3_in } & \$472 ;
-  assign \$474  = ~ rel_f2;
-  assign \$475  = f3_quiet & \$474 ;
-  assign \$476  = ~ \$958 [11];
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = \$477  ? f3_in : 3'h0;
-  assign \$479  = x1_select | x0_select;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$482  = { 1'h0, \$480  } & { \$481 [2], \$481  };
-  assign \$483  = { 1'h0, \$478  } & \$482 ;
-  assign \$484  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$485  = ~ \$484 ;
-  assign \$486  = \$485  + 1'h1;
-  assign \$487  = \release  & \$486 [11];
-  assign \$488  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$489  = ~ \$488 ;
-  assign \$490  = \$489  + 1'h1;
-  assign \$491  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$492  = ~ \$491 ;
-  assign \$493  = \$492  + 1'h1;
-  assign \$494  = small_queue_waddr == 8'hff;
-  assign \$495  = small_queue_waddr + 1'h1;
-  assign \$496  = \$494  ? 9'h000 : \$495 ;
-  assign \$497  = small_pushed == small_popped;
-  assign \$498  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$499  = \$497  ? 9'h000 : \$498 ;
-  assign \$500  = $signed({ 1'h0, small_count }) + $signed(\$499 );
-  assign \$501  = ! small_pushed;
-  assign \$502  = ! small_popped;
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = small_pop ? small_at[1] : small_at[0];
+  assign \$464  = ~ f3_never_granted;
+  assign \$466  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$471  = \$467  & \$470 [8];
+  assign \$472  = ~ f3_never_granted;
+  assign \$474  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = \$477  + 1'h1;
+  assign \$479  = \$475  & \$478 [8];
+  assign \$480  = x1_select & f1_hit;
+  assign \$481  = | \$480 ;
+  assign \$482  = x1_select & f2_in;
+  assign \$483  = | \$482 ;
+  assign \$484  = f2_flushed | \$483 ;
+  assign \$485  = x1_select | x0_select;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$488  = { 1'h0, \$486  } & { \$487 [2], \$487  };
+  assign \$489  = { 1'h0, f3_in } & \$488 ;
+  assign \$490  = ~ rel_f2;
+  assign \$491  = f3_quiet & \$490 ;
+  assign \$492  = ~ \$1022 [11];
+  assign \$493  = \$491  & \$492 ;
+  assign \$494  = \$493  ? f3_in : 3'h0;
+  assign \$495  = x1_select | x0_select;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$498  = { 1'h0, \$496  } & { \$497 [2], \$497  };
+  assign \$499  = { 1'h0, \$494  } & \$498 ;
+  assign \$500  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$501  + 1'h1;
+  assign \$503  = \release  & \$502 [11];
+  assign \$504  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$505  = ~ \$504 ;
-  assign \$506  = small_push | \$505 ;
-  assign \$507  = ! small_pushed;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = small_count == 2'h3;
-  assign \$511  = small_pop ? small_at[2] : small_at[1];
-  assign \$512  = ~ \$511 ;
-  assign \$513  = small_push | \$512 ;
-  assign \$515  = ! small_popped;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = small_pop ? small_at[0] : 1'h0;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = small_push | \$518 ;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = small_pop ? small_at[1] : small_at[0];
-  assign \$524  = ~ \$523 ;
-  assign \$525  = small_push | \$524 ;
-  assign \$526  = medium_queue_waddr == 7'h7f;
-  assign \$527  = medium_queue_waddr + 1'h1;
-  assign \$528  = \$526  ? 8'h00 : \$527 ;
-  assign \$529  = medium_pushed == medium_popped;
-  assign \$530  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$531  = \$529  ? 8'h00 : \$530 ;
-  assign \$532  = $signed({ 1'h0, medium_count }) + $signed(\$531 );
-  assign \$533  = ! medium_pushed;
-  assign \$534  = ! medium_popped;
+  assign \$506  = \$505  + 1'h1;
+  assign \$507  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$510  = ~ f4_prev_released;
+  assign \$511  = \$510  & f4_by_older;
+  assign \$512  = f4_by_a1 | \$511 ;
+  assign \$513  = f4_live[0] & \$512 ;
+  assign \$514  = ~ f4_prev_released;
+  assign \$515  = \$514  & f4_by_mem_live[0];
+  assign \$516  = \$515  & f4_mem_ok[0];
+  assign \$517  = \$513  | \$516 ;
+  assign \$518  = ~ f4_prev_released;
+  assign \$519  = \$518  & f4_by_older;
+  assign \$520  = f4_by_a1 | \$519 ;
+  assign \$521  = f4_live[0] & \$520 ;
+  assign \$522  = ~ f4_prev_released;
+  assign \$523  = \$522  & f4_by_mem_live[0];
+  assign \$524  = \$523  & f4_mem_ok[0];
+  assign \$525  = \$521  | \$524 ;
+  assign \$526  = small_queue_waddr == 8'hff;
+  assign \$527  = small_queue_waddr + 1'h1;
+  assign \$528  = \$526  ? 9'h000 : \$527 ;
+  assign \$529  = small_pushed == small_popped;
+  assign \$530  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$531  = \$529  ? 9'h000 : \$530 ;
+  assign \$532  = $signed({ 1'h0, small_count }) + $signed(\$531 );
+  assign \$533  = ! small_pushed;
+  assign \$534  = ! small_popped;
   assign \$535  = \$533  & \$534 ;
-  assign \$536  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$536  = small_pop ? small_at[1] : small_at[0];
   assign \$537  = ~ \$536 ;
-  assign \$538  = medium_push | \$537 ;
-  assign \$539  = ! medium_pushed;
+  assign \$538  = small_push | \$537 ;
+  assign \$539  = ! small_pushed;
   assign \$541  = \$539  & \$540 ;
-  assign \$542  = medium_count == 2'h3;
-  assign \$543  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$542  = small_count == 2'h3;
+  assign \$543  = small_pop ? small_at[2] : small_at[1];
   assign \$544  = ~ \$543 ;
-  assign \$545  = medium_push | \$544 ;
-  assign \$547  = ! medium_popped;
+  assign \$545  = small_push | \$544 ;
+  assign \$547  = ! small_popped;
   assign \$548  = \$546  & \$547 ;
-  assign \$549  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$549  = small_pop ? small_at[0] : 1'h0;
   assign \$550  = ~ \$549 ;
-  assign \$551  = medium_push | \$550 ;
+  assign \$551  = small_push | \$550 ;
   assign \$554  = \$552  & \$553 ;
-  assign \$555  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$555  = small_pop ? small_at[1] : small_at[0];
   assign \$556  = ~ \$555 ;
-  assign \$557  = medium_push | \$556 ;
-  assign \$558  = large_queue_waddr == 6'h2f;
-  assign \$559  = large_queue_waddr + 1'h1;
-  assign \$560  = \$558  ? 7'h00 : \$559 ;
-  assign \$561  = large_pushed == large_popped;
-  assign \$562  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$563  = \$561  ? 6'h00 : \$562 ;
-  assign \$564  = $signed({ 1'h0, large_count }) + $signed(\$563 );
-  assign \$565  = ! large_pushed;
-  assign \$566  = ! large_popped;
-  assign \$567  = \$565  & \$566 ;
-  assign \$568  = large_pop ? large_at[1] : large_at[0];
-  assign \$569  = ~ \$568 ;
-  assign \$570  = large_push | \$569 ;
-  assign \$571  = ! large_pushed;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = large_count == 2'h3;
-  assign \$575  = large_pop ? large_at[2] : large_at[1];
-  assign \$576  = ~ \$575 ;
-  assign \$577  = large_push | \$576 ;
-  assign \$579  = ! large_popped;
-  assign \$580  = \$578  & \$579 ;
-  assign \$581  = large_pop ? large_at[0] : 1'h0;
-  assign \$582  = ~ \$581 ;
-  assign \$583  = large_push | \$582 ;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = large_pop ? large_at[1] : large_at[0];
-  assign \$588  = ~ \$587 ;
-  assign \$589  = large_push | \$588 ;
-  assign \$590  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = f5_wrote & a2_ring;
-  assign \$593  = { \$592 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$594  = ~ \$593 ;
-  assign \$595  = \$594  + 1'h1;
-  assign \$596  = \release  & f4_taken_a2;
-  assign \$597  = a3_ring & a3_lapped;
-  assign \$599  = \release  & f4_taken_a3;
-  assign \$600  = a3_released | \$599 ;
-  assign \$601  = ~ a4_released;
-  assign \$602  = a4_prev_held & \$601 ;
-  assign \$603  = \release  & f4_taken_a4;
+  assign \$557  = small_push | \$556 ;
+  assign \$558  = ~ f4_prev_released;
+  assign \$559  = \$558  & f4_by_older;
+  assign \$560  = f4_by_a1 | \$559 ;
+  assign \$561  = f4_live[1] & \$560 ;
+  assign \$562  = ~ f4_prev_released;
+  assign \$563  = \$562  & f4_by_mem_live[1];
+  assign \$564  = \$563  & f4_mem_ok[1];
+  assign \$565  = \$561  | \$564 ;
+  assign \$566  = ~ f4_prev_released;
+  assign \$567  = \$566  & f4_by_older;
+  assign \$568  = f4_by_a1 | \$567 ;
+  assign \$569  = f4_live[1] & \$568 ;
+  assign \$570  = ~ f4_prev_released;
+  assign \$571  = \$570  & f4_by_mem_live[1];
+  assign \$572  = \$571  & f4_mem_ok[1];
+  assign \$573  = \$569  | \$572 ;
+  assign \$574  = medium_queue_waddr == 7'h7f;
+  assign \$575  = medium_queue_waddr + 1'h1;
+  assign \$576  = \$574  ? 8'h00 : \$575 ;
+  assign \$577  = medium_pushed == medium_popped;
+  assign \$578  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$579  = \$577  ? 8'h00 : \$578 ;
+  assign \$580  = $signed({ 1'h0, medium_count }) + $signed(\$579 );
+  assign \$581  = ! medium_pushed;
+  assign \$582  = ! medium_popped;
+  assign \$583  = \$581  & \$582 ;
+  assign \$584  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$585  = ~ \$584 ;
+  assign \$586  = medium_push | \$585 ;
+  assign \$587  = ! medium_pushed;
+  assign \$589  = \$587  & \$588 ;
+  assign \$590  = medium_count == 2'h3;
+  assign \$591  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$592  = ~ \$591 ;
+  assign \$593  = medium_push | \$592 ;
+  assign \$595  = ! medium_popped;
+  assign \$596  = \$594  & \$595 ;
+  assign \$597  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = medium_push | \$598 ;
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = medium_pop ? medium_at[1] : medium_at[0];
   assign \$604  = ~ \$603 ;
-  assign \$605  = \$602  & \$604 ;
-  assign \$606  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$607  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$608  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$609  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$610  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$611  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$612  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$613  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$614  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$614 ;
-  assign \$615  = ~ x1_select[0];
-  assign \$616  = a1_select[0] & \$615 ;
-  assign \$617  = ~ small_has_fresh;
-  assign \$618  = \$616  & \$617 ;
-  assign small_pop = \$618  & small_nonempty;
-  assign \$619  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$620  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$620 ;
-  assign \$621  = ~ x1_select[1];
-  assign \$622  = a1_select[1] & \$621 ;
-  assign \$623  = ~ medium_has_fresh;
-  assign \$624  = \$622  & \$623 ;
-  assign medium_pop = \$624  & medium_nonempty;
+  assign \$605  = medium_push | \$604 ;
+  assign \$606  = ~ f4_prev_released;
+  assign \$607  = \$606  & f4_by_older;
+  assign \$608  = f4_by_a1 | \$607 ;
+  assign \$609  = f4_live[2] & \$608 ;
+  assign \$610  = ~ f4_prev_released;
+  assign \$611  = \$610  & f4_by_mem_live[2];
+  assign \$612  = \$611  & f4_mem_ok[2];
+  assign \$613  = \$609  | \$612 ;
+  assign \$614  = ~ f4_prev_released;
+  assign \$615  = \$614  & f4_by_older;
+  assign \$616  = f4_by_a1 | \$615 ;
+  assign \$617  = f4_live[2] & \$616 ;
+  assign \$618  = ~ f4_prev_released;
+  assign \$619  = \$618  & f4_by_mem_live[2];
+  assign \$620  = \$619  & f4_mem_ok[2];
+  assign \$621  = \$617  | \$620 ;
+  assign \$622  = large_queue_waddr == 6'h2f;
+  assign \$623  = large_queue_waddr + 1'h1;
+  assign \$624  = \$622  ? 7'h00 : \$623 ;
+  assign \$625  = large_pushed == large_popped;
+  assign \$626  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$627  = \$625  ? 6'h00 : \$626 ;
+  assign \$628  = $signed({ 1'h0, large_count }) + $signed(\$627 );
+  assign \$629  = ! large_pushed;
+  assign \$630  = ! large_popped;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = large_pop ? large_at[1] : large_at[0];
+  assign \$633  = ~ \$632 ;
+  assign \$634  = large_push | \$633 ;
+  assign \$635  = ! large_pushed;
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = large_count == 2'h3;
+  assign \$639  = large_pop ? large_at[2] : large_at[1];
+  assign \$640  = ~ \$639 ;
+  assign \$641  = large_push | \$640 ;
+  assign \$643  = ! large_popped;
+  assign \$644  = \$642  & \$643 ;
+  assign \$645  = large_pop ? large_at[0] : 1'h0;
+  assign \$646  = ~ \$645 ;
+  assign \$647  = large_push | \$646 ;
+  assign \$650  = \$648  & \$649 ;
+  assign \$651  = large_pop ? large_at[1] : large_at[0];
+  assign \$652  = ~ \$651 ;
+  assign \$653  = large_push | \$652 ;
+  assign \$654  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = f5_wrote & a2_ring;
+  assign \$657  = { \$656 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$658  = ~ \$657 ;
+  assign \$659  = \$658  + 1'h1;
+  assign \$660  = \release  & f4_taken_a2;
+  assign \$661  = a3_ring & a3_lapped;
+  assign \$663  = \release  & f4_taken_a3;
+  assign \$664  = a3_released | \$663 ;
+  assign \$665  = ~ a4_released;
+  assign \$666  = a4_prev_held & \$665 ;
+  assign \$667  = \release  & f4_taken_a4;
+  assign \$668  = ~ \$667 ;
+  assign \$669  = \$666  & \$668 ;
+  assign \$670  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$671  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$672  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$673  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$674  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$675  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$676  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$677  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$678  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$678 ;
+  assign \$679  = ~ x1_select[0];
+  assign \$680  = a1_select[0] & \$679 ;
+  assign \$681  = ~ small_has_fresh;
+  assign \$682  = \$680  & \$681 ;
+  assign small_pop = \$682  & small_nonempty;
+  assign \$683  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$684  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$684 ;
+  assign \$685  = ~ x1_select[1];
+  assign \$686  = a1_select[1] & \$685 ;
+  assign \$687  = ~ medium_has_fresh;
+  assign \$688  = \$686  & \$687 ;
+  assign medium_pop = \$688  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$625  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$625 ;
-  assign \$626  = ~ x1_select[2];
-  assign \$627  = a1_select[2] & \$626 ;
-  assign \$628  = ~ large_has_fresh;
-  assign \$629  = \$627  & \$628 ;
-  assign large_pop = \$629  & large_nonempty;
-  assign \$630  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$632  = \$631  & small_queue_r0_b0[0];
-  assign \$634  = \$633  & medium_queue_r0_b0[0];
-  assign \$636  = \$635  & large_queue_r0_b0[0];
-  assign \$637  = { \$636 , \$634 , \$632 , \$630  } + 4'hf;
-  assign \$638  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$640  = \$639  & small_queue_r0_b0[1];
-  assign \$642  = \$641  & medium_queue_r0_b0[1];
-  assign \$644  = \$643  & large_queue_r0_b0[1];
-  assign \$645  = { \$644 , \$642 , \$640 , \$638  } + 4'hf;
-  assign \$646  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$648  = \$647  & small_queue_r0_b0[2];
-  assign \$650  = \$649  & medium_queue_r0_b0[2];
-  assign \$652  = \$651  & large_queue_r0_b0[2];
-  assign \$653  = { \$652 , \$650 , \$648 , \$646  } + 4'hf;
-  assign \$654  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$656  = \$655  & small_queue_r0_b0[3];
-  assign \$658  = \$657  & medium_queue_r0_b0[3];
-  assign \$660  = \$659  & large_queue_r0_b0[3];
-  assign \$661  = { \$660 , \$658 , \$656 , \$654  } + 4'hf;
-  assign \$662  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$664  = \$663  & small_queue_r0_b0[4];
-  assign \$666  = \$665  & medium_queue_r0_b0[4];
-  assign \$668  = \$667  & large_queue_r0_b0[4];
-  assign \$669  = { \$668 , \$666 , \$664 , \$662  } + 4'hf;
-  assign \$670  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$672  = \$671  & small_queue_r0_b0[5];
-  assign \$674  = \$673  & medium_queue_r0_b0[5];
-  assign \$676  = \$675  & large_queue_r0_b0[5];
-  assign \$677  = { \$676 , \$674 , \$672 , \$670  } + 4'hf;
-  assign \$678  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$680  = \$679  & small_queue_r0_b0[6];
-  assign \$681  = \$678  | \$680 ;
-  assign \$683  = \$682  & medium_queue_r0_b0[6];
-  assign \$684  = \$681  | \$683 ;
-  assign \$685  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$687  = \$686  & small_queue_r0_b0[7];
-  assign \$688  = \$685  | \$687 ;
-  assign \$689  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$690  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$691  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$693  = \$692  & small_queue_r0_b0[8];
-  assign \$695  = \$694  & medium_queue_r0_b0[7];
-  assign \$697  = \$696  & large_queue_r0_b0[6];
-  assign \$698  = { \$697 , \$695 , \$693 , \$691 , \$690 , \$689  } + 6'h3f;
-  assign \$699  = a3_fwd_ok & a3_hit_a1;
-  assign \$700  = a3_fwd_ok & a3_older_hit;
-  assign \$703  = \$702  & small_grant_r1_b0[1];
-  assign \$705  = \$704  & medium_grant_r1_b0[1];
-  assign \$707  = \$706  & large_grant_r1_b0[1];
-  assign \$709  = \$708  & small_queue_r0_b0[9];
-  assign \$711  = \$710  & medium_queue_r0_b0[8];
-  assign \$713  = \$712  & large_queue_r0_b0[7];
-  assign \$714  = { \$713 , \$711 , \$709 , \$707 , \$705 , \$703 , \$701  } + 7'h7f;
-  assign \$717  = \$716  & small_grant_r1_b0[2];
-  assign \$719  = \$718  & medium_grant_r1_b0[2];
-  assign \$721  = \$720  & large_grant_r1_b0[2];
-  assign \$723  = \$722  & small_queue_r0_b0[10];
-  assign \$725  = \$724  & medium_queue_r0_b0[9];
-  assign \$727  = \$726  & large_queue_r0_b0[8];
-  assign \$728  = { \$727 , \$725 , \$723 , \$721 , \$719 , \$717 , \$715  } + 7'h7f;
-  assign \$731  = \$730  & small_grant_r1_b0[3];
-  assign \$733  = \$732  & medium_grant_r1_b0[3];
-  assign \$735  = \$734  & large_grant_r1_b0[3];
-  assign \$737  = \$736  & small_queue_r0_b0[11];
-  assign \$739  = \$738  & medium_queue_r0_b0[10];
-  assign \$741  = \$740  & large_queue_r0_b0[9];
-  assign \$742  = { \$741 , \$739 , \$737 , \$735 , \$733 , \$731 , \$729  } + 7'h7f;
-  assign \$745  = \$744  & small_grant_r1_b0[4];
-  assign \$747  = \$746  & medium_grant_r1_b0[4];
-  assign \$749  = \$748  & large_grant_r1_b0[4];
-  assign \$751  = \$750  & small_queue_r0_b0[12];
-  assign \$753  = \$752  & medium_queue_r0_b0[11];
-  assign \$755  = \$754  & large_queue_r0_b0[10];
-  assign \$756  = { \$755 , \$753 , \$751 , \$749 , \$747 , \$745 , \$743  } + 7'h7f;
-  assign \$759  = \$758  & small_grant_r1_b0[5];
-  assign \$761  = \$760  & medium_grant_r1_b0[5];
-  assign \$763  = \$762  & large_grant_r1_b0[5];
-  assign \$765  = \$764  & small_queue_r0_b0[13];
-  assign \$767  = \$766  & medium_queue_r0_b0[12];
-  assign \$769  = \$768  & large_queue_r0_b0[11];
-  assign \$770  = { \$769 , \$767 , \$765 , \$763 , \$761 , \$759 , \$757  } + 7'h7f;
-  assign \$773  = \$772  & small_grant_r1_b0[6];
-  assign \$775  = \$774  & medium_grant_r1_b0[6];
-  assign \$777  = \$776  & large_grant_r1_b0[6];
-  assign \$779  = \$778  & small_queue_r0_b0[14];
-  assign \$781  = \$780  & medium_queue_r0_b0[13];
-  assign \$783  = \$782  & large_queue_r0_b0[12];
-  assign \$784  = { \$783 , \$781 , \$779 , \$777 , \$775 , \$773 , \$771  } + 7'h7f;
-  assign \$787  = \$786  & small_grant_r1_b0[7];
-  assign \$789  = \$788  & medium_grant_r1_b0[7];
-  assign \$791  = \$790  & large_grant_r1_b0[7];
-  assign \$793  = \$792  & small_queue_r0_b0[15];
-  assign \$795  = \$794  & medium_queue_r0_b0[14];
-  assign \$797  = \$796  & large_queue_r0_b0[13];
-  assign \$798  = { \$797 , \$795 , \$793 , \$791 , \$789 , \$787 , \$785  } + 7'h7f;
-  assign \$801  = \$800  & small_grant_r1_b0[8];
-  assign \$803  = \$802  & medium_grant_r1_b0[8];
-  assign \$805  = \$804  & large_grant_r1_b0[8];
-  assign \$807  = \$806  & small_queue_r0_b0[16];
-  assign \$809  = \$808  & medium_queue_r0_b0[15];
-  assign \$811  = \$810  & large_queue_r0_b0[14];
-  assign \$812  = { \$811 , \$809 , \$807 , \$805 , \$803 , \$801 , \$799  } + 7'h7f;
-  assign \$813  = { \$812 [7], \$798 [7], \$784 [7], \$770 [7], \$756 [7], \$742 [7], \$728 [7], \$714 [7] } + 1'h1;
-  assign \$814  = \$700  ? a3_older_next : \$813 [7:0];
-  assign \$signal$168  = \$699  ? a4_tag_next : \$814 ;
-  assign \$815  = a3_fwd_ok & a3_hit_a1;
-  assign \$816  = a4_tag_next + 1'h1;
-  assign \$817  = a3_fwd_ok & a3_older_hit;
-  assign \$818  = a3_older_next + 1'h1;
-  assign \$821  = \$820  & small_grant_r1_b0[1];
-  assign \$823  = \$822  & medium_grant_r1_b0[1];
-  assign \$825  = \$824  & large_grant_r1_b0[1];
-  assign \$827  = \$826  & small_queue_r0_b0[9];
-  assign \$829  = \$828  & medium_queue_r0_b0[8];
-  assign \$831  = \$830  & large_queue_r0_b0[7];
-  assign \$832  = { \$831 , \$829 , \$827 , \$825 , \$823 , \$821 , \$819  } + 7'h7f;
-  assign \$835  = \$834  & small_grant_r1_b0[2];
-  assign \$837  = \$836  & medium_grant_r1_b0[2];
-  assign \$839  = \$838  & large_grant_r1_b0[2];
-  assign \$841  = \$840  & small_queue_r0_b0[10];
-  assign \$843  = \$842  & medium_queue_r0_b0[9];
-  assign \$845  = \$844  & large_queue_r0_b0[8];
-  assign \$846  = { \$845 , \$843 , \$841 , \$839 , \$837 , \$835 , \$833  } + 7'h7f;
-  assign \$849  = \$848  & small_grant_r1_b0[3];
-  assign \$851  = \$850  & medium_grant_r1_b0[3];
-  assign \$853  = \$852  & large_grant_r1_b0[3];
-  assign \$855  = \$854  & small_queue_r0_b0[11];
-  assign \$857  = \$856  & medium_queue_r0_b0[10];
-  assign \$859  = \$858  & large_queue_r0_b0[9];
-  assign \$860  = { \$859 , \$857 , \$855 , \$853 , \$851 , \$849 , \$847  } + 7'h7f;
-  assign \$863  = \$862  & small_grant_r1_b0[4];
-  assign \$865  = \$864  & medium_grant_r1_b0[4];
-  assign \$867  = \$866  & large_grant_r1_b0[4];
-  assign \$869  = \$868  & small_queue_r0_b0[12];
-  assign \$871  = \$870  & medium_queue_r0_b0[11];
-  assign \$873  = \$872  & large_queue_r0_b0[10];
-  assign \$874  = { \$873 , \$871 , \$869 , \$867 , \$865 , \$863 , \$861  } + 7'h7f;
-  assign \$877  = \$876  & small_grant_r1_b0[5];
-  assign \$879  = \$878  & medium_grant_r1_b0[5];
-  assign \$881  = \$880  & large_grant_r1_b0[5];
-  assign \$883  = \$882  & small_queue_r0_b0[13];
-  assign \$885  = \$884  & medium_queue_r0_b0[12];
-  assign \$887  = \$886  & large_queue_r0_b0[11];
-  assign \$888  = { \$887 , \$885 , \$883 , \$881 , \$879 , \$877 , \$875  } + 7'h7f;
-  assign \$891  = \$890  & small_grant_r1_b0[6];
-  assign \$893  = \$892  & medium_grant_r1_b0[6];
-  assign \$895  = \$894  & large_grant_r1_b0[6];
-  assign \$897  = \$896  & small_queue_r0_b0[14];
-  assign \$899  = \$898  & medium_queue_r0_b0[13];
-  assign \$901  = \$900  & large_queue_r0_b0[12];
-  assign \$902  = { \$901 , \$899 , \$897 , \$895 , \$893 , \$891 , \$889  } + 7'h7f;
-  assign \$905  = \$904  & small_grant_r1_b0[7];
-  assign \$907  = \$906  & medium_grant_r1_b0[7];
-  assign \$909  = \$908  & large_grant_r1_b0[7];
-  assign \$911  = \$910  & small_queue_r0_b0[15];
-  assign \$913  = \$912  & medium_queue_r0_b0[14];
-  assign \$915  = \$914  & large_queue_r0_b0[13];
-  assign \$916  = { \$915 , \$913 , \$911 , \$909 , \$907 , \$905 , \$903  } + 7'h7f;
-  assign \$919  = \$918  & small_grant_r1_b0[8];
-  assign \$921  = \$920  & medium_grant_r1_b0[8];
-  assign \$923  = \$922  & large_grant_r1_b0[8];
-  assign \$925  = \$924  & small_queue_r0_b0[16];
-  assign \$927  = \$926  & medium_queue_r0_b0[15];
-  assign \$929  = \$928  & large_queue_r0_b0[14];
-  assign \$930  = { \$929 , \$927 , \$925 , \$923 , \$921 , \$919 , \$917  } + 7'h7f;
-  assign \$931  = { \$930 [7], \$916 [7], \$902 [7], \$888 [7], \$874 [7], \$860 [7], \$846 [7], \$832 [7] } + 2'h2;
-  assign \$932  = \$817  ? \$818  : { 1'h0, \$931 [7:0] };
-  assign \$933  = \$815  ? \$816  : \$932 ;
-  assign \$934  = a3_valid & a3_ok;
-  assign \$935  = ! a3_pool;
-  assign small_grant_wen = \$934  & \$935 ;
-  assign \$936  = a3_valid & a3_ok;
-  assign \$937  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$936  & \$937 ;
-  assign \$938  = a3_valid & a3_ok;
-  assign \$939  = a3_pool == 2'h2;
-  assign large_grant_wen = \$938  & \$939 ;
-  assign \$946  = ! f2_err;
-  assign \$signal$256  = f2_valid & \$946 ;
-  assign \$947  = a4_valid & a4_ok;
-  assign \$948  = { \$947 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$949  = ~ \$948 ;
-  assign \$950  = \$949  + 1'h1;
-  assign \$951  = a5_valid & a5_ok;
-  assign \$952  = { \$951 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$953  = ~ \$952 ;
-  assign \$954  = \$953  + 1'h1;
-  assign \$955  = a4_valid & a4_ok;
-  assign \$956  = { \$955 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$957  = ~ \$956 ;
-  assign \$958  = \$957  + 1'h1;
+  assign \$689  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$689 ;
+  assign \$690  = ~ x1_select[2];
+  assign \$691  = a1_select[2] & \$690 ;
+  assign \$692  = ~ large_has_fresh;
+  assign \$693  = \$691  & \$692 ;
+  assign large_pop = \$693  & large_nonempty;
+  assign \$694  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$696  = \$695  & small_queue_r0_b0[0];
+  assign \$698  = \$697  & medium_queue_r0_b0[0];
+  assign \$700  = \$699  & large_queue_r0_b0[0];
+  assign \$701  = { \$700 , \$698 , \$696 , \$694  } + 4'hf;
+  assign \$702  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$704  = \$703  & small_queue_r0_b0[1];
+  assign \$706  = \$705  & medium_queue_r0_b0[1];
+  assign \$708  = \$707  & large_queue_r0_b0[1];
+  assign \$709  = { \$708 , \$706 , \$704 , \$702  } + 4'hf;
+  assign \$710  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$712  = \$711  & small_queue_r0_b0[2];
+  assign \$714  = \$713  & medium_queue_r0_b0[2];
+  assign \$716  = \$715  & large_queue_r0_b0[2];
+  assign \$717  = { \$716 , \$714 , \$712 , \$710  } + 4'hf;
+  assign \$718  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$720  = \$719  & small_queue_r0_b0[3];
+  assign \$722  = \$721  & medium_queue_r0_b0[3];
+  assign \$724  = \$723  & large_queue_r0_b0[3];
+  assign \$725  = { \$724 , \$722 , \$720 , \$718  } + 4'hf;
+  assign \$726  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$728  = \$727  & small_queue_r0_b0[4];
+  assign \$730  = \$729  & medium_queue_r0_b0[4];
+  assign \$732  = \$731  & large_queue_r0_b0[4];
+  assign \$733  = { \$732 , \$730 , \$728 , \$726  } + 4'hf;
+  assign \$734  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$736  = \$735  & small_queue_r0_b0[5];
+  assign \$738  = \$737  & medium_queue_r0_b0[5];
+  assign \$740  = \$739  & large_queue_r0_b0[5];
+  assign \$741  = { \$740 , \$738 , \$736 , \$734  } + 4'hf;
+  assign \$742  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$744  = \$743  & small_queue_r0_b0[6];
+  assign \$745  = \$742  | \$744 ;
+  assign \$747  = \$746  & medium_queue_r0_b0[6];
+  assign \$748  = \$745  | \$747 ;
+  assign \$749  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$751  = \$750  & small_queue_r0_b0[7];
+  assign \$752  = \$749  | \$751 ;
+  assign \$753  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$754  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$755  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$757  = \$756  & small_queue_r0_b0[8];
+  assign \$759  = \$758  & medium_queue_r0_b0[7];
+  assign \$761  = \$760  & large_queue_r0_b0[6];
+  assign \$762  = { \$761 , \$759 , \$757 , \$755 , \$754 , \$753  } + 6'h3f;
+  assign \$763  = a3_fwd_ok & a3_hit_a1;
+  assign \$764  = a3_fwd_ok & a3_older_hit;
+  assign \$767  = \$766  & small_grant_r1_b0[1];
+  assign \$769  = \$768  & medium_grant_r1_b0[1];
+  assign \$771  = \$770  & large_grant_r1_b0[1];
+  assign \$773  = \$772  & small_queue_r0_b0[9];
+  assign \$775  = \$774  & medium_queue_r0_b0[8];
+  assign \$777  = \$776  & large_queue_r0_b0[7];
+  assign \$778  = { \$777 , \$775 , \$773 , \$771 , \$769 , \$767 , \$765  } + 7'h7f;
+  assign \$781  = \$780  & small_grant_r1_b0[2];
+  assign \$783  = \$782  & medium_grant_r1_b0[2];
+  assign \$785  = \$784  & large_grant_r1_b0[2];
+  assign \$787  = \$786  & small_queue_r0_b0[10];
+  assign \$789  = \$788  & medium_queue_r0_b0[9];
+  assign \$791  = \$790  & large_queue_r0_b0[8];
+  assign \$792  = { \$791 , \$789 , \$787 , \$785 , \$783 , \$781 , \$779  } + 7'h7f;
+  assign \$795  = \$794  & small_grant_r1_b0[3];
+  assign \$797  = \$796  & medium_grant_r1_b0[3];
+  assign \$799  = \$798  & large_grant_r1_b0[3];
+  assign \$801  = \$800  & small_queue_r0_b0[11];
+  assign \$803  = \$802  & medium_queue_r0_b0[10];
+  assign \$805  = \$804  & large_queue_r0_b0[9];
+  assign \$806  = { \$805 , \$803 , \$801 , \$799 , \$797 , \$795 , \$793  } + 7'h7f;
+  assign \$809  = \$808  & small_grant_r1_b0[4];
+  assign \$811  = \$810  & medium_grant_r1_b0[4];
+  assign \$813  = \$812  & large_grant_r1_b0[4];
+  assign \$815  = \$814  & small_queue_r0_b0[12];
+  assign \$817  = \$816  & medium_queue_r0_b0[11];
+  assign \$819  = \$818  & large_queue_r0_b0[10];
+  assign \$820  = { \$819 , \$817 , \$815 , \$813 , \$811 , \$809 , \$807  } + 7'h7f;
+  assign \$823  = \$822  & small_grant_r1_b0[5];
+  assign \$825  = \$824  & medium_grant_r1_b0[5];
+  assign \$827  = \$826  & large_grant_r1_b0[5];
+  assign \$829  = \$828  & small_queue_r0_b0[13];
+  assign \$831  = \$830  & medium_queue_r0_b0[12];
+  assign \$833  = \$832  & large_queue_r0_b0[11];
+  assign \$834  = { \$833 , \$831 , \$829 , \$827 , \$825 , \$823 , \$821  } + 7'h7f;
+  assign \$837  = \$836  & small_grant_r1_b0[6];
+  assign \$839  = \$838  & medium_grant_r1_b0[6];
+  assign \$841  = \$840  & large_grant_r1_b0[6];
+  assign \$843  = \$842  & small_queue_r0_b0[14];
+  assign \$845  = \$844  & medium_queue_r0_b0[13];
+  assign \$847  = \$846  & large_queue_r0_b0[12];
+  assign \$848  = { \$847 , \$845 , \$843 , \$841 , \$839 , \$837 , \$835  } + 7'h7f;
+  assign \$851  = \$850  & small_grant_r1_b0[7];
+  assign \$853  = \$852  & medium_grant_r1_b0[7];
+  assign \$855  = \$854  & large_grant_r1_b0[7];
+  assign \$857  = \$856  & small_queue_r0_b0[15];
+  assign \$859  = \$858  & medium_queue_r0_b0[14];
+  assign \$861  = \$860  & large_queue_r0_b0[13];
+  assign \$862  = { \$861 , \$859 , \$857 , \$855 , \$853 , \$851 , \$849  } + 7'h7f;
+  assign \$865  = \$864  & small_grant_r1_b0[8];
+  assign \$867  = \$866  & medium_grant_r1_b0[8];
+  assign \$869  = \$868  & large_grant_r1_b0[8];
+  assign \$871  = \$870  & small_queue_r0_b0[16];
+  assign \$873  = \$872  & medium_queue_r0_b0[15];
+  assign \$875  = \$874  & large_queue_r0_b0[14];
+  assign \$876  = { \$875 , \$873 , \$871 , \$869 , \$867 , \$865 , \$863  } + 7'h7f;
+  assign \$877  = { \$876 [7], \$862 [7], \$848 [7], \$834 [7], \$820 [7], \$806 [7], \$792 [7], \$778 [7] } + 1'h1;
+  assign \$878  = \$764  ? a3_older_next : \$877 [7:0];
+  assign \$signal$168  = \$763  ? a4_tag_next : \$878 ;
+  assign \$879  = a3_fwd_ok & a3_hit_a1;
+  assign \$880  = a4_tag_next + 1'h1;
+  assign \$881  = a3_fwd_ok & a3_older_hit;
+  assign \$882  = a3_older_next + 1'h1;
+  assign \$885  = \$884  & small_grant_r1_b0[1];
+  assign \$887  = \$886  & medium_grant_r1_b0[1];
+  assign \$889  = \$888  & large_grant_r1_b0[1];
+  assign \$891  = \$890  & small_queue_r0_b0[9];
+  assign \$893  = \$892  & medium_queue_r0_b0[8];
+  assign \$895  = \$894  & large_queue_r0_b0[7];
+  assign \$896  = { \$895 , \$893 , \$891 , \$889 , \$887 , \$885 , \$883  } + 7'h7f;
+  assign \$899  = \$898  & small_grant_r1_b0[2];
+  assign \$901  = \$900  & medium_grant_r1_b0[2];
+  assign \$903  = \$902  & large_grant_r1_b0[2];
+  assign \$905  = \$904  & small_queue_r0_b0[10];
+  assign \$907  = \$906  & medium_queue_r0_b0[9];
+  assign \$909  = \$908  & large_queue_r0_b0[8];
+  assign \$910  = { \$909 , \$907 , \$905 , \$903 , \$901 , \$899 , \$897  } + 7'h7f;
+  assign \$913  = \$912  & small_grant_r1_b0[3];
+  assign \$915  = \$914  & medium_grant_r1_b0[3];
+  assign \$917  = \$916  & large_grant_r1_b0[3];
+  assign \$919  = \$918  & small_queue_r0_b0[11];
+  assign \$921  = \$920  & medium_queue_r0_b0[10];
+  assign \$923  = \$922  & large_queue_r0_b0[9];
+  assign \$924  = { \$923 , \$921 , \$919 , \$917 , \$915 , \$913 , \$911  } + 7'h7f;
+  assign \$927  = \$926  & small_grant_r1_b0[4];
+  assign \$929  = \$928  & medium_grant_r1_b0[4];
+  assign \$931  = \$930  & large_grant_r1_b0[4];
+  assign \$933  = \$932  & small_queue_r0_b0[12];
+  assign \$935  = \$934  & medium_queue_r0_b0[11];
+  assign \$937  = \$936  & large_queue_r0_b0[10];
+  assign \$938  = { \$937 , \$935 , \$933 , \$931 , \$929 , \$927 , \$925  } + 7'h7f;
+  assign \$941  = \$940  & small_grant_r1_b0[5];
+  assign \$943  = \$942  & medium_grant_r1_b0[5];
+  assign \$945  = \$944  & large_grant_r1_b0[5];
+  assign \$947  = \$946  & small_queue_r0_b0[13];
+  assign \$949  = \$948  & medium_queue_r0_b0[12];
+  assign \$951  = \$950  & large_queue_r0_b0[11];
+  assign \$952  = { \$951 , \$949 , \$947 , \$945 , \$943 , \$941 , \$939  } + 7'h7f;
+  assign \$955  = \$954  & small_grant_r1_b0[6];
+  assign \$957  = \$956  & medium_grant_r1_b0[6];
+  assign \$959  = \$958  & large_grant_r1_b0[6];
+  assign \$961  = \$960  & small_queue_r0_b0[14];
+  assign \$963  = \$962  & medium_queue_r0_b0[13];
+  assign \$965  = \$964  & large_queue_r0_b0[12];
+  assign \$966  = { \$965 , \$963 , \$961 , \$959 , \$957 , \$955 , \$953  } + 7'h7f;
+  assign \$969  = \$968  & small_grant_r1_b0[7];
+  assign \$971  = \$970  & medium_grant_r1_b0[7];
+  assign \$973  = \$972  & large_grant_r1_b0[7];
+  assign \$975  = \$974  & small_queue_r0_b0[15];
+  assign \$977  = \$976  & medium_queue_r0_b0[14];
+  assign \$979  = \$978  & large_queue_r0_b0[13];
+  assign \$980  = { \$979 , \$977 , \$975 , \$973 , \$971 , \$969 , \$967  } + 7'h7f;
+  assign \$983  = \$982  & small_grant_r1_b0[8];
+  assign \$985  = \$984  & medium_grant_r1_b0[8];
+  assign \$987  = \$986  & large_grant_r1_b0[8];
+  assign \$989  = \$988  & small_queue_r0_b0[16];
+  assign \$991  = \$990  & medium_queue_r0_b0[15];
+  assign \$993  = \$992  & large_queue_r0_b0[14];
+  assign \$994  = { \$993 , \$991 , \$989 , \$987 , \$985 , \$983 , \$981  } + 7'h7f;
+  assign \$995  = { \$994 [7], \$980 [7], \$966 [7], \$952 [7], \$938 [7], \$924 [7], \$910 [7], \$896 [7] } + 2'h2;
+  assign \$996  = \$881  ? \$882  : { 1'h0, \$995 [7:0] };
+  assign \$997  = \$879  ? \$880  : \$996 ;
+  assign \$998  = a3_valid & a3_ok;
+  assign \$999  = ! a3_pool;
+  assign small_grant_wen = \$998  & \$999 ;
+  assign \$1000  = a3_valid & a3_ok;
+  assign \$1001  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1000  & \$1001 ;
+  assign \$1002  = a3_valid & a3_ok;
+  assign \$1003  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1002  & \$1003 ;
+  assign \$1010  = ! f2_err;
+  assign \$signal$256  = f2_valid & \$1010 ;
+  assign \$1011  = a4_valid & a4_ok;
+  assign \$1012  = { \$1011 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1013  = ~ \$1012 ;
+  assign \$1014  = \$1013  + 1'h1;
+  assign \$1015  = a5_valid & a5_ok;
+  assign \$1016  = { \$1015 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = \$1017  + 1'h1;
+  assign \$1019  = a4_valid & a4_ok;
+  assign \$1020  = { \$1019 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = \$1021  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$959  = ~ f4_prev_released;
-  assign \$960  = \$959  & f4_rest_held;
-  assign \$signal$479  = f4_hit_a1 | \$960 ;
-  assign \$961  = ~ f4_prev_released;
-  assign \$962  = f4_by_mem & f4_mem_ok;
-  assign \$963  = f4_by_mem & f4_mem_ok;
-  assign \$964  = \$962 [0] | \$963 [1];
-  assign \$965  = f4_by_mem & f4_mem_ok;
-  assign \$966  = \$964  | \$965 [2];
-  assign \$967  = f4_by_older | \$966 ;
-  assign \$968  = \$961  & \$967 ;
-  assign \release  = f4_by_a1 | \$968 ;
-  assign \$969  = ~ f4_go;
-  assign \$970  = ~ \$signal$479 ;
-  assign \$971  = \$signal$479  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$971  : f4_err;
-  assign \$signal$326  = \release  ? 4'h0 : unreleased_err;
-  assign \$972  = ~ f4_prev_released;
-  assign \$973  = \$972  & f4_by_older;
-  assign \$974  = f4_by_a1 | \$973 ;
-  assign \$975  = f4_live[0] & \$974 ;
-  assign \$976  = ~ f4_prev_released;
-  assign \$977  = \$976  & f4_by_mem_live[0];
-  assign \$978  = \$977  & f4_mem_ok[0];
-  assign small_queue_wen = \$975  | \$978 ;
-  assign \$979  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$417  = ~ \$979 ;
-  assign \$980  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$981  = ~ \$980 ;
-  assign \$982  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$983  = ~ f4_prev_released;
-  assign \$984  = \$983  & f4_by_older;
-  assign \$985  = f4_by_a1 | \$984 ;
-  assign \$986  = f4_live[1] & \$985 ;
-  assign \$987  = ~ f4_prev_released;
-  assign \$988  = \$987  & f4_by_mem_live[1];
-  assign \$989  = \$988  & f4_mem_ok[1];
-  assign medium_queue_wen = \$986  | \$989 ;
-  assign \$990  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$444  = ~ \$990 ;
-  assign \$991  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$992  = ~ \$991 ;
-  assign \$993  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$994  = ~ f4_prev_released;
-  assign \$995  = \$994  & f4_by_older;
-  assign \$996  = f4_by_a1 | \$995 ;
-  assign \$997  = f4_live[2] & \$996 ;
-  assign \$998  = ~ f4_prev_released;
-  assign \$999  = \$998  & f4_by_mem_live[2];
-  assign \$1000  = \$999  & f4_mem_ok[2];
-  assign large_queue_wen = \$997  | \$1000 ;
-  assign \$1001  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$471  = ~ \$1001 ;
-  assign \$1002  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1003  = ~ \$1002 ;
-  assign \$1004  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1005  = busy_0 | busy_6;
-  assign \$1006  = busy_12 | busy_18;
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = busy_24 | busy_30;
-  assign \$1009  = \$1008  | busy_36;
-  assign busy = \$1007  | \$1009 ;
+  assign \$1023  = ~ f4_prev_released;
+  assign \$1024  = \$1023  & f4_rest_held;
+  assign \$signal$476  = f4_hit_a1 | \$1024 ;
+  assign \$1025  = ~ f4_prev_released;
+  assign \$1026  = f4_by_mem & f4_mem_ok;
+  assign \$1027  = f4_by_mem & f4_mem_ok;
+  assign \$1028  = \$1026 [0] | \$1027 [1];
+  assign \$1029  = f4_by_mem & f4_mem_ok;
+  assign \$1030  = \$1028  | \$1029 [2];
+  assign \$1031  = f4_by_older | \$1030 ;
+  assign \$1032  = \$1025  & \$1031 ;
+  assign \release  = f4_by_a1 | \$1032 ;
+  assign \$1033  = ~ f4_go;
+  assign \$1034  = ~ \$signal$476 ;
+  assign \$1035  = \$signal$476  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1035  : f4_err;
+  assign \$signal$323  = \release  ? 4'h0 : unreleased_err;
+  assign \$1036  = ~ f4_prev_released;
+  assign \$1037  = \$1036  & f4_by_older;
+  assign \$1038  = f4_by_a1 | \$1037 ;
+  assign \$1039  = f4_live[0] & \$1038 ;
+  assign \$1040  = ~ f4_prev_released;
+  assign \$1041  = \$1040  & f4_by_mem_live[0];
+  assign \$1042  = \$1041  & f4_mem_ok[0];
+  assign small_release = \$1039  | \$1042 ;
+  assign \$1043  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$408  = ~ \$1043 ;
+  assign \$1044  = ~ f4_prev_released;
+  assign \$1045  = \$1044  & f4_by_older;
+  assign \$1046  = f4_by_a1 | \$1045 ;
+  assign \$1047  = f4_live[0] & \$1046 ;
+  assign \$1048  = ~ f4_prev_released;
+  assign \$1049  = \$1048  & f4_by_mem_live[0];
+  assign \$1050  = \$1049  & f4_mem_ok[0];
+  assign \w__en$406  = \$1047  | \$1050 ;
+  assign \$1051  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1052  = ~ \$1051 ;
+  assign \$1053  = ~ f4_prev_released;
+  assign \$1054  = \$1053  & f4_by_older;
+  assign \$1055  = f4_by_a1 | \$1054 ;
+  assign \$1056  = f4_live[0] & \$1055 ;
+  assign \$1057  = ~ f4_prev_released;
+  assign \$1058  = \$1057  & f4_by_mem_live[0];
+  assign \$1059  = \$1058  & f4_mem_ok[0];
+  assign small_queue_wen = \$1056  | \$1059 ;
+  assign \$1060  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1061  = ~ f4_prev_released;
+  assign \$1062  = \$1061  & f4_by_older;
+  assign \$1063  = f4_by_a1 | \$1062 ;
+  assign \$1064  = f4_live[1] & \$1063 ;
+  assign \$1065  = ~ f4_prev_released;
+  assign \$1066  = \$1065  & f4_by_mem_live[1];
+  assign \$1067  = \$1066  & f4_mem_ok[1];
+  assign medium_release = \$1064  | \$1067 ;
+  assign \$1068  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$435  = ~ \$1068 ;
+  assign \$1069  = ~ f4_prev_released;
+  assign \$1070  = \$1069  & f4_by_older;
+  assign \$1071  = f4_by_a1 | \$1070 ;
+  assign \$1072  = f4_live[1] & \$1071 ;
+  assign \$1073  = ~ f4_prev_released;
+  assign \$1074  = \$1073  & f4_by_mem_live[1];
+  assign \$1075  = \$1074  & f4_mem_ok[1];
+  assign \w__en$433  = \$1072  | \$1075 ;
+  assign \$1076  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1077  = ~ \$1076 ;
+  assign \$1078  = ~ f4_prev_released;
+  assign \$1079  = \$1078  & f4_by_older;
+  assign \$1080  = f4_by_a1 | \$1079 ;
+  assign \$1081  = f4_live[1] & \$1080 ;
+  assign \$1082  = ~ f4_prev_released;
+  assign \$1083  = \$1082  & f4_by_mem_live[1];
+  assign \$1084  = \$1083  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1081  | \$1084 ;
+  assign \$1085  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1086  = ~ f4_prev_released;
+  assign \$1087  = \$1086  & f4_by_older;
+  assign \$1088  = f4_by_a1 | \$1087 ;
+  assign \$1089  = f4_live[2] & \$1088 ;
+  assign \$1090  = ~ f4_prev_released;
+  assign \$1091  = \$1090  & f4_by_mem_live[2];
+  assign \$1092  = \$1091  & f4_mem_ok[2];
+  assign large_release = \$1089  | \$1092 ;
+  assign \$1093  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$462  = ~ \$1093 ;
+  assign \$1094  = ~ f4_prev_released;
+  assign \$1095  = \$1094  & f4_by_older;
+  assign \$1096  = f4_by_a1 | \$1095 ;
+  assign \$1097  = f4_live[2] & \$1096 ;
+  assign \$1098  = ~ f4_prev_released;
+  assign \$1099  = \$1098  & f4_by_mem_live[2];
+  assign \$1100  = \$1099  & f4_mem_ok[2];
+  assign \w__en$460  = \$1097  | \$1100 ;
+  assign \$1101  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = ~ f4_prev_released;
+  assign \$1104  = \$1103  & f4_by_older;
+  assign \$1105  = f4_by_a1 | \$1104 ;
+  assign \$1106  = f4_live[2] & \$1105 ;
+  assign \$1107  = ~ f4_prev_released;
+  assign \$1108  = \$1107  & f4_by_mem_live[2];
+  assign \$1109  = \$1108  & f4_mem_ok[2];
+  assign large_queue_wen = \$1106  | \$1109 ;
+  assign \$1110  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1111  = busy_0 | busy_6;
+  assign \$1112  = busy_12 | busy_18;
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = busy_24 | busy_30;
+  assign \$1115  = \$1114  | busy_36;
+  assign busy = \$1113  | \$1115 ;
   always @(posedge clk)
-    small_queue_w_en <= \$1010 ;
+    small_grant_w_en <= \$1116 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$1011 ;
+    small_grant_w_addr <= \$1117 ;
   always @(posedge clk)
-    small_queue_w_data <= \$1012 ;
+    small_grant_w_data <= \$1118 ;
   always @(posedge clk)
-    small_queue_r0_b0 <= r__data;
+    small_grant_r0_b0 <= r__data;
   always @(posedge clk)
-    small_grant_w_en <= \$1013 ;
+    small_grant_r1_b0 <= \r__data$11 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$1014 ;
+    small_parity_r0_b0 <= \r__data$13 ;
   always @(posedge clk)
-    small_grant_w_data <= \$1015 ;
+    small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    small_grant_r0_b0 <= \r__data$17 ;
+    small_queue_w_en <= \$1119 ;
   always @(posedge clk)
-    small_grant_r1_b0 <= \r__data$19 ;
+    small_queue_w_addr <= \$1120 ;
   always @(posedge clk)
-    small_parity_r0_b0 <= \r__data$21 ;
+    small_queue_w_data <= \$1121 ;
   always @(posedge clk)
-    small_parity_r1_b0 <= \r__data$23 ;
+    small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$1016 ;
+    medium_grant_w_en <= \$1122 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$1017 ;
+    medium_grant_w_addr <= \$1123 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$1018 ;
+    medium_grant_w_data <= \$1124 ;
   always @(posedge clk)
-    medium_queue_r0_b0 <= \r__data$31 ;
+    medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$1019 ;
+    medium_grant_r1_b0 <= \r__data$33 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$1020 ;
+    medium_parity_r0_b0 <= \r__data$35 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$1021 ;
+    medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    medium_grant_r0_b0 <= \r__data$39 ;
+    medium_queue_w_en <= \$1125 ;
   always @(posedge clk)
-    medium_grant_r1_b0 <= \r__data$41 ;
+    medium_queue_w_addr <= \$1126 ;
   always @(posedge clk)
-    medium_parity_r0_b0 <= \r__data$43 ;
+    medium_queue_w_data <= \$1127 ;
   always @(posedge clk)
-    medium_parity_r1_b0 <= \r__data$45 ;
+    medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_queue_w_en <= \$1022 ;
+    large_grant_w_en <= \$1128 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$1023 ;
+    large_grant_w_addr <= \$1129 ;
   always @(posedge clk)
-    large_queue_w_data <= \$1024 ;
+    large_grant_w_data <= \$1130 ;
   always @(posedge clk)
-    large_queue_r0_b0 <= \r__data$53 ;
+    large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
-    large_grant_w_en <= \$1025 ;
+    large_grant_r1_b0 <= \r__data$55 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$1026 ;
+    large_parity_r0_b0 <= \r__data$57 ;
   always @(posedge clk)
-    large_grant_w_data <= \$1027 ;
+    large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge clk)
-    large_grant_r0_b0 <= \r__data$61 ;
+    large_queue_w_en <= \$1131 ;
   always @(posedge clk)
-    large_grant_r1_b0 <= \r__data$63 ;
+    large_queue_w_addr <= \$1132 ;
   always @(posedge clk)
-    large_parity_r0_b0 <= \r__data$65 ;
+    large_queue_w_data <= \$1133 ;
   always @(posedge clk)
-    large_parity_r1_b0 <= \r__data$67 ;
+    large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$1028 ;
+    a0_valid <= \$1134 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3640,7 +3855,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1029 ;
+    a1_valid <= \$1135 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3652,17 +3867,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1030 ;
-  always @(posedge clk)
-    x0_valid <= \$1031 ;
+    a1_select <= \$1136 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_select <= \$1032 ;
+    x0_valid <= \$1137 ;
   always @(posedge clk)
-    x1_valid <= \$1033 ;
+    x0_select <= \$1138 ;
+  always @(posedge clk)
+    x1_valid <= \$1139 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -3670,9 +3885,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$1034 ;
+    x1_select <= \$1140 ;
   always @(posedge clk)
-    x2_valid <= \$1035 ;
+    x2_valid <= \$1141 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -3684,59 +3899,59 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1036 ;
+    a2_valid <= \$1142 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_seen <= \$1037 ;
+    small_seen <= \$1143 ;
   always @(posedge clk)
-    small_seen_prev <= \$1038 ;
+    small_seen_prev <= \$1144 ;
   always @(posedge clk)
-    small_fresh <= \$1039 ;
+    small_fresh <= \$1145 ;
   always @(posedge clk)
-    small_has_fresh <= \$1040 ;
+    small_has_fresh <= \$1146 ;
   always @(posedge clk)
-    small_head <= \$1041 ;
+    small_head <= \$1147 ;
   always @(posedge clk)
-    medium_seen <= \$1042 ;
+    medium_seen <= \$1148 ;
   always @(posedge clk)
-    medium_seen_prev <= \$1043 ;
+    medium_seen_prev <= \$1149 ;
   always @(posedge clk)
-    medium_fresh <= \$1044 ;
+    medium_fresh <= \$1150 ;
   always @(posedge clk)
-    medium_has_fresh <= \$1045 ;
+    medium_has_fresh <= \$1151 ;
   always @(posedge clk)
-    medium_head <= \$1046 ;
+    medium_head <= \$1152 ;
   always @(posedge clk)
-    large_seen <= \$1047 ;
+    large_seen <= \$1153 ;
   always @(posedge clk)
-    large_seen_prev <= \$1048 ;
+    large_seen_prev <= \$1154 ;
   always @(posedge clk)
-    large_fresh <= \$1049 ;
+    large_fresh <= \$1155 ;
   always @(posedge clk)
-    large_has_fresh <= \$1050 ;
+    large_has_fresh <= \$1156 ;
   always @(posedge clk)
-    large_head <= \$1051 ;
+    large_head <= \$1157 ;
   always @(posedge clk)
-    a2_ring <= \$1052 ;
+    a2_ring <= \$1158 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_ok <= \$72 ;
+    a2_ok <= \$77 ;
   always @(posedge clk)
-    a2_fail_err <= \$79 ;
+    a2_fail_err <= \$84 ;
   always @(posedge clk)
-    a2_from_fresh <= \$87 ;
+    a2_from_fresh <= \$92 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$92 ;
+    a2_fresh_slot <= \$97 ;
   always @(posedge clk)
-    a3_valid <= \$1053 ;
+    a3_valid <= \$1159 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$93 ;
+    a3_err <= \$98 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -3744,23 +3959,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1054 ;
+    a3_ring <= \$1160 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$96 ;
+    a3_sel_head <= \$101 ;
   always @(posedge clk)
-    a3_sel_last <= \$108 ;
+    a3_sel_last <= \$113 ;
   always @(posedge clk)
-    a3_sel_new <= \$122 ;
+    a3_sel_new <= \$127 ;
   always @(posedge clk)
-    a3_fail <= \$123 ;
+    a3_fail <= \$128 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$125 ;
+    a3_sel_fresh <= \$130 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$126 ;
+    a3_fwd_ok <= \$132 ;
   always @(posedge clk)
-    a4_valid <= \$1055 ;
+    a4_valid <= \$1161 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -3770,15 +3985,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$127 ;
+    a4_slot <= \$133 ;
   always @(posedge clk)
     a4_tag <= \$signal$168 ;
   always @(posedge clk)
-    a4_tag_next <= \$933 [7:0];
+    a4_tag_next <= \$997 [7:0];
   always @(posedge clk)
-    a4_snap <= \$698 [6];
+    a4_snap <= \$762 [6];
   always @(posedge clk)
-    a5_valid <= \$1056 ;
+    a5_valid <= \$1162 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -3794,15 +4009,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$128 ;
+    a5_addr <= \$134 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$132 [11];
+    a3_hit_a1 <= \$154 [4];
   always @(posedge clk)
-    a3_older_hit <= \$141 ;
+    a3_older_hit <= \$163 ;
   always @(posedge clk)
-    a3_older_next <= \$147 [7:0];
+    a3_older_next <= \$169 [7:0];
   always @(posedge clk)
-    f0_valid <= \$1057 ;
+    f0_valid <= \$1163 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -3814,11 +4029,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$177 , \$167 , \$157  };
+    f0_hit <= { \$199 , \$189 , \$179  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1058 ;
+    f1_valid <= \$1164 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -3834,97 +4049,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1059 ;
+    f1_same_second_eq0 <= \$1165 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1060 ;
+    f1_same_second_eq3 <= \$1166 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1061 ;
+    f1_same_second_eq6 <= \$1167 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1062 ;
+    f1_same_second_eq9 <= \$1168 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1063 ;
+    f1_same_second_eq12 <= \$1169 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1064 ;
+    f1_same_second_eq15 <= \$1170 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1065 ;
+    f1_same_second_eq18 <= \$1171 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1066 ;
+    f1_same_second_eq21 <= \$1172 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1067 ;
+    f1_same_second_eq24 <= \$1173 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1068 ;
+    f1_same_second_eq27 <= \$1174 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1069 ;
+    f1_same_second_eq30 <= \$1175 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$1070 ;
+    f1_same_second_eq33 <= \$1176 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$1071 ;
+    f1_same_second_eq36 <= \$1177 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$1072 ;
+    f1_same_second_eq39 <= \$1178 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1073 ;
+    f1_same_third_eq0 <= \$1179 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1074 ;
+    f1_same_third_eq3 <= \$1180 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1075 ;
+    f1_same_third_eq6 <= \$1181 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1076 ;
+    f1_same_third_eq9 <= \$1182 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1077 ;
+    f1_same_third_eq12 <= \$1183 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1078 ;
+    f1_same_third_eq15 <= \$1184 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1079 ;
+    f1_same_third_eq18 <= \$1185 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1080 ;
+    f1_same_third_eq21 <= \$1186 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1081 ;
+    f1_same_third_eq24 <= \$1187 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1082 ;
+    f1_same_third_eq27 <= \$1188 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1083 ;
+    f1_same_third_eq30 <= \$1189 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$1084 ;
+    f1_same_third_eq33 <= \$1190 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$1085 ;
+    f1_same_third_eq36 <= \$1191 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$1086 ;
+    f1_same_third_eq39 <= \$1192 ;
   always @(posedge clk)
-    f1_hit <= \$1087 ;
+    f1_hit <= \$1193 ;
   always @(posedge clk)
-    f1_misaligned <= \$1088 ;
+    f1_misaligned <= \$1194 ;
   always @(posedge clk)
-    f1_small_slot <= \$207 [7:0];
+    f1_small_slot <= \$229 [7:0];
   always @(posedge clk)
-    f1_medium_slot <= \$209 [6:0];
+    f1_medium_slot <= \$231 [6:0];
   always @(posedge clk)
-    f1_large_slot <= \$211 [5:0];
+    f1_large_slot <= \$233 [5:0];
   always @(posedge clk)
-    f2_valid <= \$1089 ;
+    f2_valid <= \$1195 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$217 ;
+    f2_pool <= \$239 ;
   always @(posedge clk)
-    f2_slot <= \$222 ;
+    f2_slot <= \$244 ;
   always @(posedge clk)
-    f2_in_pool <= \$224 ;
+    f2_in_pool <= \$246 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$232 ;
+    f2_err <= \$254 ;
   always @(posedge clk)
-    f2_never_granted <= \$249 ;
+    f2_never_granted <= \$265 ;
   always @(posedge clk)
-    f2_same_second <= \$277 ;
+    f2_same_second <= \$293 ;
   always @(posedge clk)
-    f2_same_third <= \$305 ;
+    f2_same_third <= \$321 ;
   always @(posedge clk)
-    f3_valid <= \$1090 ;
+    f3_valid <= \$1196 ;
   always @(posedge clk)
-    f3_go <= \$1091 ;
+    f3_go <= \$1197 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -3938,31 +4153,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$308 , \$307 , \$306  };
+    f3_in <= { \$324 , \$323 , \$322  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$950 [11];
+    f3_hit_a2 <= \$1014 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$311 [8];
+    f3_a2_tag_ok <= \$327 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$954 [11];
+    f3_hit_a3 <= \$1018 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$314 [8];
+    f3_a3_tag_ok <= \$330 [8];
   always @(posedge clk)
-    f3_older_tag <= \$315 ;
+    f3_older_tag <= \$331 ;
   always @(posedge clk)
-    f3_older_snap <= \$316 ;
+    f3_older_snap <= \$332 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$317 ;
+    f3_rel_f3 <= \$333 ;
   always @(posedge clk)
-    f3_quiet <= \$1092 ;
+    f3_quiet <= \$1198 ;
   always @(posedge clk)
-    f4_valid <= \$1093 ;
+    f4_valid <= \$1199 ;
   always @(posedge clk)
-    f4_go <= \$1094 ;
+    f4_go <= \$1200 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -3976,89 +4191,89 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$958 [11];
+    f4_hit_a1 <= \$1022 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$343 ;
+    f4_rest_held <= \$359 ;
   always @(posedge clk)
-    f4_rest_tag <= \$409 ;
+    f4_rest_tag <= \$425 ;
   always @(posedge clk)
-    f4_rest_snap <= \$419 ;
+    f4_rest_snap <= \$435 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1095 ;
+    f4_by_a1 <= \$1201 ;
   always @(posedge clk)
-    f4_by_older <= \$1096 ;
+    f4_by_older <= \$1202 ;
   always @(posedge clk)
-    f4_by_mem <= \$1097 ;
+    f4_by_mem <= \$1203 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$463 , \$455 , \$447  };
+    f4_mem_ok <= { \$479 , \$471 , \$463  };
   always @(posedge clk)
-    f2_flushed <= \$465 ;
+    f2_flushed <= \$481 ;
   always @(posedge clk)
-    f3_flushed <= \$468 ;
+    f3_flushed <= \$484 ;
   always @(posedge clk)
-    f4_live <= \$473 [2:0];
+    f4_live <= \$489 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1098 ;
+    f4_by_mem_live <= \$1204 ;
   always @(posedge clk)
-    f4_prev_released <= \$1099 ;
+    f4_prev_released <= \$1205 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$490 [11];
+    f4_taken_a4 <= \$506 [11];
   always @(posedge clk)
-    f4_taken_a3 <= \$493 [11];
+    f4_taken_a3 <= \$509 [11];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    small_push <= \$1100 ;
+    small_push <= \$1206 ;
   always @(posedge clk)
-    small_queue_waddr <= \$1101 ;
+    small_queue_waddr <= \$1207 ;
   always @(posedge clk)
-    small_pushed <= \$1102 ;
+    small_pushed <= \$1208 ;
   always @(posedge clk)
-    small_popped <= \$1103 ;
+    small_popped <= \$1209 ;
   always @(posedge clk)
-    small_count <= \$1104 ;
+    small_count <= \$1210 ;
   always @(posedge clk)
-    small_at <= \$1105 ;
+    small_at <= \$1211 ;
   always @(posedge clk)
-    small_nonempty <= \$1106 ;
+    small_nonempty <= \$1212 ;
   always @(posedge clk)
-    medium_push <= \$1107 ;
+    medium_push <= \$1213 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$1108 ;
+    medium_queue_waddr <= \$1214 ;
   always @(posedge clk)
-    medium_pushed <= \$1109 ;
+    medium_pushed <= \$1215 ;
   always @(posedge clk)
-    medium_popped <= \$1110 ;
+    medium_popped <= \$1216 ;
   always @(posedge clk)
-    medium_count <= \$1111 ;
+    medium_count <= \$1217 ;
   always @(posedge clk)
-    medium_at <= \$1112 ;
+    medium_at <= \$1218 ;
   always @(posedge clk)
-    medium_nonempty <= \$1113 ;
+    medium_nonempty <= \$1219 ;
   always @(posedge clk)
-    large_push <= \$1114 ;
+    large_push <= \$1220 ;
   always @(posedge clk)
-    large_queue_waddr <= \$1115 ;
+    large_queue_waddr <= \$1221 ;
   always @(posedge clk)
-    large_pushed <= \$1116 ;
+    large_pushed <= \$1222 ;
   always @(posedge clk)
-    large_popped <= \$1117 ;
+    large_popped <= \$1223 ;
   always @(posedge clk)
-    large_count <= \$1118 ;
+    large_count <= \$1224 ;
   always @(posedge clk)
-    large_at <= \$1119 ;
+    large_at <= \$1225 ;
   always @(posedge clk)
-    large_nonempty <= \$1120 ;
+    large_nonempty <= \$1226 ;
   always @(posedge clk)
-    f5_valid <= \$1121 ;
+    f5_valid <= \$1227 ;
   always @(posedge clk)
-    f5_ok <= \$1122 ;
+    f5_ok <= \$1228 ;
   always @(posedge clk)
-    f5_err <= \$signal$326 ;
+    f5_err <= \$signal$323 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -4072,53 +4287,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$591 ;
+    f5_wparity <= \$655 ;
   always @(posedge clk)
-    a3_flip <= \$595 [11];
+    a3_flip <= \$659 [11];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$596 ;
+    a3_released <= \$660 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$600 ;
+    a4_released <= \$664 ;
   always @(posedge clk)
-    a5_overwrite <= \$605 ;
+    a5_overwrite <= \$669 ;
   always @(posedge clk)
-    a6_valid <= \$1123 ;
+    a6_valid <= \$1229 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$1124 ;
+    a7_valid <= \$1230 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$1125 ;
+    f6_valid <= \$1231 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$1126 ;
+    f7_valid <= \$1232 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$1127 ;
+    x3_valid <= \$1233 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1128 ;
+    x4_valid <= \$1234 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1129 ;
+    x5_valid <= \$1235 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1130 ;
+    x6_valid <= \$1236 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$1131 ;
+    x7_valid <= \$1237 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -4186,1113 +4401,1113 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$1132 ;
+    busy_0 <= \$1238 ;
   always @(posedge clk)
-    busy_6 <= \$1133 ;
+    busy_6 <= \$1239 ;
   always @(posedge clk)
-    busy_12 <= \$1134 ;
+    busy_12 <= \$1240 ;
   always @(posedge clk)
-    busy_18 <= \$1135 ;
+    busy_18 <= \$1241 ;
   always @(posedge clk)
-    busy_24 <= \$1136 ;
+    busy_24 <= \$1242 ;
   always @(posedge clk)
-    busy_30 <= \$1137 ;
+    busy_30 <= \$1243 ;
   always @(posedge clk)
-    busy_36 <= \$1138 ;
+    busy_36 <= \$1244 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1010  = small_queue_wen;
-    if (rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1011  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$1011  = small_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1012  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$1012  = small_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1013  = small_grant_wen;
-    if (rst) begin
-      \$1013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1014  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$1014  = { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1015  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$1015  = small_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1016  = medium_queue_wen;
-    if (rst) begin
-      \$1016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1017  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1017  = medium_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1018  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1018  = medium_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1019  = medium_grant_wen;
-    if (rst) begin
-      \$1019  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1020  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$1020  = { \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1021  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$1021  = medium_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1022  = large_queue_wen;
-    if (rst) begin
-      \$1022  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1023  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1023  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1024  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1024  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1025  = large_grant_wen;
-    if (rst) begin
-      \$1025  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1026  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1026  = { \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1027  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1027  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1028  = alloc_valid;
-    if (rst) begin
-      \$1028  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1029  = a0_valid;
-    if (rst) begin
-      \$1029  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1030  = { \$25 , \$22 , \$19  };
-    if (rst) begin
-      \$1030  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1031  = flush_valid;
-    if (rst) begin
-      \$1031  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1032  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$1032  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1033  = x0_valid;
-    if (rst) begin
-      \$1033  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1034  = x0_select;
-    if (rst) begin
-      \$1034  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1035  = x1_valid;
-    if (rst) begin
-      \$1035  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1036  = a1_valid;
-    if (rst) begin
-      \$1036  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1037  = small_seen;
-    if (\$37 ) begin
-      \$1037  = \$38 ;
-    end
-    if (rst) begin
-      \$1037  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1038  = small_seen;
-    if (rst) begin
-      \$1038  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1039  = small_fresh;
-    if (small_take_fresh) begin
-      \$1039  = \$39 ;
-    end else if (x1_select[0]) begin
-      \$1039  = 9'h000;
-    end
-    if (rst) begin
-      \$1039  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1040  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1040  = \$40 ;
-    end else if (x1_select[0]) begin
-      \$1040  = 1'h1;
-    end
-    if (rst) begin
-      \$1040  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1041  = small_head;
-    if (small_pop) begin
-      \$1041  = \$43 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$1041  = small_queue_waddr;
-    end
-    if (rst) begin
-      \$1041  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1042  = medium_seen;
-    if (\$46 ) begin
-      \$1042  = \$47 ;
-    end
-    if (rst) begin
-      \$1042  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1043  = medium_seen;
-    if (rst) begin
-      \$1043  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1044  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$1044  = \$48 ;
-    end else if (x1_select[1]) begin
-      \$1044  = 8'h00;
-    end
-    if (rst) begin
-      \$1044  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1045  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1045  = \$49 ;
-    end else if (x1_select[1]) begin
-      \$1045  = 1'h1;
-    end
-    if (rst) begin
-      \$1045  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1046  = medium_head;
-    if (medium_pop) begin
-      \$1046  = \$52 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1046  = medium_queue_waddr;
-    end
-    if (rst) begin
-      \$1046  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1047  = large_seen;
-    if (\$55 ) begin
-      \$1047  = \$56 [5:0];
-    end
-    if (rst) begin
-      \$1047  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1048  = large_seen;
-    if (rst) begin
-      \$1048  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1049  = large_fresh;
-    if (large_take_fresh) begin
-      \$1049  = \$57 [5:0];
-    end else if (x1_select[2]) begin
-      \$1049  = 6'h00;
-    end
-    if (rst) begin
-      \$1049  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1050  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1050  = \$58 ;
-    end else if (x1_select[2]) begin
-      \$1050  = 1'h1;
-    end
-    if (rst) begin
-      \$1050  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1051  = large_head;
-    if (large_pop) begin
-      \$1051  = \$61 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1051  = large_queue_waddr;
-    end
-    if (rst) begin
-      \$1051  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1052  = 1'h0;
-    if (rst) begin
-      \$1052  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1053  = a2_valid;
-    if (rst) begin
-      \$1053  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1054  = a2_ring;
-    if (rst) begin
-      \$1054  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1055  = a3_valid;
-    if (rst) begin
-      \$1055  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1056  = a4_valid;
-    if (rst) begin
-      \$1056  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1057  = free_valid;
-    if (rst) begin
-      \$1057  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1058  = f0_valid;
-    if (rst) begin
-      \$1058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1059  = \$178 ;
-    if (rst) begin
-      \$1059  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1060  = \$179 ;
-    if (rst) begin
-      \$1060  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1061  = \$180 ;
-    if (rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1062  = \$181 ;
-    if (rst) begin
-      \$1062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1063  = \$182 ;
-    if (rst) begin
-      \$1063  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1064  = \$183 ;
-    if (rst) begin
-      \$1064  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1065  = \$184 ;
-    if (rst) begin
-      \$1065  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1066  = \$185 ;
-    if (rst) begin
-      \$1066  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1067  = \$186 ;
-    if (rst) begin
-      \$1067  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1068  = \$187 ;
-    if (rst) begin
-      \$1068  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1069  = \$188 ;
-    if (rst) begin
-      \$1069  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1070  = \$189 ;
-    if (rst) begin
-      \$1070  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1071  = \$190 ;
-    if (rst) begin
-      \$1071  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1072  = \$191 ;
-    if (rst) begin
-      \$1072  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1073  = \$192 ;
-    if (rst) begin
-      \$1073  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1074  = \$193 ;
-    if (rst) begin
-      \$1074  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1075  = \$194 ;
-    if (rst) begin
-      \$1075  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1076  = \$195 ;
-    if (rst) begin
-      \$1076  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1077  = \$196 ;
-    if (rst) begin
-      \$1077  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1078  = \$197 ;
-    if (rst) begin
-      \$1078  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1079  = \$198 ;
-    if (rst) begin
-      \$1079  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1080  = \$199 ;
-    if (rst) begin
-      \$1080  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1081  = \$200 ;
-    if (rst) begin
-      \$1081  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1082  = \$201 ;
-    if (rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1083  = \$202 ;
-    if (rst) begin
-      \$1083  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1084  = \$203 ;
-    if (rst) begin
-      \$1084  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1085  = \$204 ;
-    if (rst) begin
-      \$1085  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1086  = \$205 ;
-    if (rst) begin
-      \$1086  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1089  = f1_valid;
-    if (rst) begin
-      \$1089  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1090  = f2_valid;
-    if (rst) begin
-      \$1090  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1091  = \$signal$256 ;
-    if (rst) begin
-      \$1091  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1092  = \$324 ;
-    if (rst) begin
-      \$1092  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1093  = f3_valid;
-    if (rst) begin
-      \$1093  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1094  = f3_go;
-    if (rst) begin
-      \$1094  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1095  = \$424 ;
-    if (rst) begin
-      \$1095  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1096  = \$434 ;
-    if (rst) begin
-      \$1096  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1097  = \$439 ;
-    if (rst) begin
-      \$1097  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1098  = \$483 [2:0];
-    if (rst) begin
-      \$1098  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1099  = \$487 ;
-    if (rst) begin
-      \$1099  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1100  = small_queue_wen;
-    if (rst) begin
-      \$1100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1101  = small_queue_waddr;
-    if (small_queue_wen) begin
-      \$1101  = \$496 [7:0];
-    end
-    if (rst) begin
-      \$1101  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1102  = small_push;
-    if (x1_select[0]) begin
-      \$1102  = 1'h0;
-    end
-    if (rst) begin
-      \$1102  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1103  = small_pop;
-    if (x1_select[0]) begin
-      \$1103  = 1'h0;
-    end
-    if (rst) begin
-      \$1103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1104  = \$500 [8:0];
-    if (x1_select[0]) begin
-      \$1104  = 9'h000;
-    end
-    if (rst) begin
-      \$1104  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1105  = small_at;
-    if (\$503 ) begin
-      \$1105 [0] = small_at[0];
-      \$1105 [1] = small_at[1];
-      \$1105 [2] = small_at[2];
-    end
-    if (\$509 ) begin
-      \$1105 [0] = small_at[1];
-      \$1105 [1] = small_at[2];
-      \$1105 [2] = \$510 ;
-    end
-    if (\$516 ) begin
-      \$1105 [0] = 1'h0;
-      \$1105 [1] = small_at[0];
-      \$1105 [2] = small_at[1];
-    end
-    if (\$522 ) begin
-      \$1105 [0] = small_at[0];
-      \$1105 [1] = small_at[1];
-      \$1105 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1105  = 3'h1;
-    end
-    if (rst) begin
-      \$1105  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1106  = small_nonempty;
-    if (\$503 ) begin
-      \$1106  = \$506 ;
-    end
-    if (\$509 ) begin
-      \$1106  = \$513 ;
-    end
-    if (\$516 ) begin
-      \$1106  = \$519 ;
-    end
-    if (\$522 ) begin
-      \$1106  = \$525 ;
-    end
-    if (x1_select[0]) begin
-      \$1106  = 1'h0;
-    end
-    if (rst) begin
-      \$1106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1107  = medium_queue_wen;
-    if (rst) begin
-      \$1107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1108  = medium_queue_waddr;
-    if (medium_queue_wen) begin
-      \$1108  = \$528 [6:0];
-    end
-    if (rst) begin
-      \$1108  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1109  = medium_push;
-    if (x1_select[1]) begin
-      \$1109  = 1'h0;
-    end
-    if (rst) begin
-      \$1109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1110  = medium_pop;
-    if (x1_select[1]) begin
-      \$1110  = 1'h0;
-    end
-    if (rst) begin
-      \$1110  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1111  = \$532 [7:0];
-    if (x1_select[1]) begin
-      \$1111  = 8'h00;
-    end
-    if (rst) begin
-      \$1111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1112  = medium_at;
-    if (\$535 ) begin
-      \$1112 [0] = medium_at[0];
-      \$1112 [1] = medium_at[1];
-      \$1112 [2] = medium_at[2];
-    end
-    if (\$541 ) begin
-      \$1112 [0] = medium_at[1];
-      \$1112 [1] = medium_at[2];
-      \$1112 [2] = \$542 ;
-    end
-    if (\$548 ) begin
-      \$1112 [0] = 1'h0;
-      \$1112 [1] = medium_at[0];
-      \$1112 [2] = medium_at[1];
-    end
-    if (\$554 ) begin
-      \$1112 [0] = medium_at[0];
-      \$1112 [1] = medium_at[1];
-      \$1112 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1112  = 3'h1;
-    end
-    if (rst) begin
-      \$1112  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1113  = medium_nonempty;
-    if (\$535 ) begin
-      \$1113  = \$538 ;
-    end
-    if (\$541 ) begin
-      \$1113  = \$545 ;
-    end
-    if (\$548 ) begin
-      \$1113  = \$551 ;
-    end
-    if (\$554 ) begin
-      \$1113  = \$557 ;
-    end
-    if (x1_select[1]) begin
-      \$1113  = 1'h0;
-    end
-    if (rst) begin
-      \$1113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1114  = large_queue_wen;
-    if (rst) begin
-      \$1114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1115  = large_queue_waddr;
-    if (large_queue_wen) begin
-      \$1115  = \$560 [5:0];
-    end
-    if (rst) begin
-      \$1115  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1116  = large_push;
-    if (x1_select[2]) begin
-      \$1116  = 1'h0;
-    end
+    \$1116  = small_grant_wen;
     if (rst) begin
       \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1117  = large_pop;
-    if (x1_select[2]) begin
-      \$1117  = 1'h0;
-    end
-    if (rst) begin
-      \$1117  = 1'h0;
+    \$1117  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$1117  = { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1118  = \$564 [5:0];
-    if (x1_select[2]) begin
-      \$1118  = 6'h00;
-    end
-    if (rst) begin
-      \$1118  = 6'h00;
+    \$1118  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$1118  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1119  = large_at;
-    if (\$567 ) begin
-      \$1119 [0] = large_at[0];
-      \$1119 [1] = large_at[1];
-      \$1119 [2] = large_at[2];
-    end
-    if (\$573 ) begin
-      \$1119 [0] = large_at[1];
-      \$1119 [1] = large_at[2];
-      \$1119 [2] = \$574 ;
-    end
-    if (\$580 ) begin
-      \$1119 [0] = 1'h0;
-      \$1119 [1] = large_at[0];
-      \$1119 [2] = large_at[1];
-    end
-    if (\$586 ) begin
-      \$1119 [0] = large_at[0];
-      \$1119 [1] = large_at[1];
-      \$1119 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1119  = 3'h1;
-    end
+    \$1119  = small_queue_wen;
     if (rst) begin
-      \$1119  = 3'h1;
+      \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1120  = large_nonempty;
-    if (\$567 ) begin
-      \$1120  = \$570 ;
-    end
-    if (\$573 ) begin
-      \$1120  = \$577 ;
-    end
-    if (\$580 ) begin
-      \$1120  = \$583 ;
-    end
-    if (\$586 ) begin
-      \$1120  = \$589 ;
-    end
-    if (x1_select[2]) begin
-      \$1120  = 1'h0;
-    end
-    if (rst) begin
-      \$1120  = 1'h0;
+    \$1120  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$1120  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1121  = f4_valid;
-    if (rst) begin
-      \$1121  = 1'h0;
+    \$1121  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$1121  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1122  = \release ;
+    \$1122  = medium_grant_wen;
     if (rst) begin
       \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1123  = a5_valid;
-    if (rst) begin
-      \$1123  = 1'h0;
+    \$1123  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$1123  = { \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1124  = a6_valid;
-    if (rst) begin
-      \$1124  = 1'h0;
+    \$1124  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$1124  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1125  = f5_valid;
+    \$1125  = medium_queue_wen;
     if (rst) begin
       \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1126  = f6_valid;
-    if (rst) begin
-      \$1126  = 1'h0;
+    \$1126  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1126  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1127  = x2_valid;
-    if (rst) begin
-      \$1127  = 1'h0;
+    \$1127  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1127  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1128  = x3_valid;
+    \$1128  = large_grant_wen;
     if (rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1129  = x4_valid;
-    if (rst) begin
-      \$1129  = 1'h0;
+    \$1129  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1129  = { \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1130  = x5_valid;
-    if (rst) begin
-      \$1130  = 1'h0;
+    \$1130  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1130  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1131  = x6_valid;
+    \$1131  = large_queue_wen;
     if (rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1132  = \$606 ;
-    if (rst) begin
-      \$1132  = 1'h0;
+    \$1132  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1132  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1133  = \$607 ;
-    if (rst) begin
-      \$1133  = 1'h0;
+    \$1133  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1133  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1134  = \$608 ;
+    \$1134  = alloc_valid;
     if (rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1135  = \$609 ;
+    \$1135  = a0_valid;
     if (rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1136  = \$610 ;
+    \$1136  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1136  = 1'h0;
+      \$1136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1137  = \$611 ;
+    \$1137  = flush_valid;
     if (rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1138  = \$612 ;
+    \$1138  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$1138  = 1'h0;
+      \$1138  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1139  = x0_valid;
+    if (rst) begin
+      \$1139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1140  = x0_select;
+    if (rst) begin
+      \$1140  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1141  = x1_valid;
+    if (rst) begin
+      \$1141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1142  = a1_valid;
+    if (rst) begin
+      \$1142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1143  = small_seen;
+    if (\$37 ) begin
+      \$1143  = \$38 ;
+    end
+    if (rst) begin
+      \$1143  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1144  = small_seen;
+    if (rst) begin
+      \$1144  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1145  = small_fresh;
+    if (small_take_fresh) begin
+      \$1145  = \$39 ;
+    end else if (x1_select[0]) begin
+      \$1145  = 9'h000;
+    end
+    if (rst) begin
+      \$1145  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1146  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$1146  = \$40 ;
+    end else if (x1_select[0]) begin
+      \$1146  = 1'h1;
+    end
+    if (rst) begin
+      \$1146  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1147  = small_head;
+    if (small_pop) begin
+      \$1147  = \$43 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$1147  = small_queue_waddr;
+    end
+    if (rst) begin
+      \$1147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1148  = medium_seen;
+    if (\$46 ) begin
+      \$1148  = \$47 ;
+    end
+    if (rst) begin
+      \$1148  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1149  = medium_seen;
+    if (rst) begin
+      \$1149  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1150  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$1150  = \$48 ;
+    end else if (x1_select[1]) begin
+      \$1150  = 8'h00;
+    end
+    if (rst) begin
+      \$1150  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1151  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1151  = \$49 ;
+    end else if (x1_select[1]) begin
+      \$1151  = 1'h1;
+    end
+    if (rst) begin
+      \$1151  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1152  = medium_head;
+    if (medium_pop) begin
+      \$1152  = \$52 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1152  = medium_queue_waddr;
+    end
+    if (rst) begin
+      \$1152  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1153  = large_seen;
+    if (\$55 ) begin
+      \$1153  = \$56 [5:0];
+    end
+    if (rst) begin
+      \$1153  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1154  = large_seen;
+    if (rst) begin
+      \$1154  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1155  = large_fresh;
+    if (large_take_fresh) begin
+      \$1155  = \$57 [5:0];
+    end else if (x1_select[2]) begin
+      \$1155  = 6'h00;
+    end
+    if (rst) begin
+      \$1155  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1156  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1156  = \$58 ;
+    end else if (x1_select[2]) begin
+      \$1156  = 1'h1;
+    end
+    if (rst) begin
+      \$1156  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1157  = large_head;
+    if (large_pop) begin
+      \$1157  = \$61 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1157  = large_queue_waddr;
+    end
+    if (rst) begin
+      \$1157  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1158  = 1'h0;
+    if (rst) begin
+      \$1158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1159  = a2_valid;
+    if (rst) begin
+      \$1159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1160  = a2_ring;
+    if (rst) begin
+      \$1160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1161  = a3_valid;
+    if (rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1162  = a4_valid;
+    if (rst) begin
+      \$1162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1163  = free_valid;
+    if (rst) begin
+      \$1163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1164  = f0_valid;
+    if (rst) begin
+      \$1164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1165  = \$200 ;
+    if (rst) begin
+      \$1165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1166  = \$201 ;
+    if (rst) begin
+      \$1166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1167  = \$202 ;
+    if (rst) begin
+      \$1167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1168  = \$203 ;
+    if (rst) begin
+      \$1168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1169  = \$204 ;
+    if (rst) begin
+      \$1169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1170  = \$205 ;
+    if (rst) begin
+      \$1170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1171  = \$206 ;
+    if (rst) begin
+      \$1171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1172  = \$207 ;
+    if (rst) begin
+      \$1172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1173  = \$208 ;
+    if (rst) begin
+      \$1173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1174  = \$209 ;
+    if (rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1175  = \$210 ;
+    if (rst) begin
+      \$1175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1176  = \$211 ;
+    if (rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1177  = \$212 ;
+    if (rst) begin
+      \$1177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1178  = \$213 ;
+    if (rst) begin
+      \$1178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1179  = \$214 ;
+    if (rst) begin
+      \$1179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1180  = \$215 ;
+    if (rst) begin
+      \$1180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1181  = \$216 ;
+    if (rst) begin
+      \$1181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1182  = \$217 ;
+    if (rst) begin
+      \$1182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1183  = \$218 ;
+    if (rst) begin
+      \$1183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1184  = \$219 ;
+    if (rst) begin
+      \$1184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1185  = \$220 ;
+    if (rst) begin
+      \$1185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1186  = \$221 ;
+    if (rst) begin
+      \$1186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1187  = \$222 ;
+    if (rst) begin
+      \$1187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1188  = \$223 ;
+    if (rst) begin
+      \$1188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1189  = \$224 ;
+    if (rst) begin
+      \$1189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1190  = \$225 ;
+    if (rst) begin
+      \$1190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1191  = \$226 ;
+    if (rst) begin
+      \$1191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1192  = \$227 ;
+    if (rst) begin
+      \$1192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1195  = f1_valid;
+    if (rst) begin
+      \$1195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1196  = f2_valid;
+    if (rst) begin
+      \$1196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1197  = \$signal$256 ;
+    if (rst) begin
+      \$1197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1198  = \$340 ;
+    if (rst) begin
+      \$1198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1199  = f3_valid;
+    if (rst) begin
+      \$1199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1200  = f3_go;
+    if (rst) begin
+      \$1200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1201  = \$440 ;
+    if (rst) begin
+      \$1201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1202  = \$450 ;
+    if (rst) begin
+      \$1202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1203  = \$455 ;
+    if (rst) begin
+      \$1203  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1204  = \$499 [2:0];
+    if (rst) begin
+      \$1204  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1205  = \$503 ;
+    if (rst) begin
+      \$1205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1206  = \$517 ;
+    if (rst) begin
+      \$1206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1207  = small_queue_waddr;
+    if (\$525 ) begin
+      \$1207  = \$528 [7:0];
+    end
+    if (rst) begin
+      \$1207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1208  = small_push;
+    if (x1_select[0]) begin
+      \$1208  = 1'h0;
+    end
+    if (rst) begin
+      \$1208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1209  = small_pop;
+    if (x1_select[0]) begin
+      \$1209  = 1'h0;
+    end
+    if (rst) begin
+      \$1209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1210  = \$532 [8:0];
+    if (x1_select[0]) begin
+      \$1210  = 9'h000;
+    end
+    if (rst) begin
+      \$1210  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1211  = small_at;
+    if (\$535 ) begin
+      \$1211 [0] = small_at[0];
+      \$1211 [1] = small_at[1];
+      \$1211 [2] = small_at[2];
+    end
+    if (\$541 ) begin
+      \$1211 [0] = small_at[1];
+      \$1211 [1] = small_at[2];
+      \$1211 [2] = \$542 ;
+    end
+    if (\$548 ) begin
+      \$1211 [0] = 1'h0;
+      \$1211 [1] = small_at[0];
+      \$1211 [2] = small_at[1];
+    end
+    if (\$554 ) begin
+      \$1211 [0] = small_at[0];
+      \$1211 [1] = small_at[1];
+      \$1211 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1211  = 3'h1;
+    end
+    if (rst) begin
+      \$1211  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1212  = small_nonempty;
+    if (\$535 ) begin
+      \$1212  = \$538 ;
+    end
+    if (\$541 ) begin
+      \$1212  = \$545 ;
+    end
+    if (\$548 ) begin
+      \$1212  = \$551 ;
+    end
+    if (\$554 ) begin
+      \$1212  = \$557 ;
+    end
+    if (x1_select[0]) begin
+      \$1212  = 1'h0;
+    end
+    if (rst) begin
+      \$1212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1213  = \$565 ;
+    if (rst) begin
+      \$1213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1214  = medium_queue_waddr;
+    if (\$573 ) begin
+      \$1214  = \$576 [6:0];
+    end
+    if (rst) begin
+      \$1214  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1215  = medium_push;
+    if (x1_select[1]) begin
+      \$1215  = 1'h0;
+    end
+    if (rst) begin
+      \$1215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1216  = medium_pop;
+    if (x1_select[1]) begin
+      \$1216  = 1'h0;
+    end
+    if (rst) begin
+      \$1216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1217  = \$580 [7:0];
+    if (x1_select[1]) begin
+      \$1217  = 8'h00;
+    end
+    if (rst) begin
+      \$1217  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1218  = medium_at;
+    if (\$583 ) begin
+      \$1218 [0] = medium_at[0];
+      \$1218 [1] = medium_at[1];
+      \$1218 [2] = medium_at[2];
+    end
+    if (\$589 ) begin
+      \$1218 [0] = medium_at[1];
+      \$1218 [1] = medium_at[2];
+      \$1218 [2] = \$590 ;
+    end
+    if (\$596 ) begin
+      \$1218 [0] = 1'h0;
+      \$1218 [1] = medium_at[0];
+      \$1218 [2] = medium_at[1];
+    end
+    if (\$602 ) begin
+      \$1218 [0] = medium_at[0];
+      \$1218 [1] = medium_at[1];
+      \$1218 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1218  = 3'h1;
+    end
+    if (rst) begin
+      \$1218  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1219  = medium_nonempty;
+    if (\$583 ) begin
+      \$1219  = \$586 ;
+    end
+    if (\$589 ) begin
+      \$1219  = \$593 ;
+    end
+    if (\$596 ) begin
+      \$1219  = \$599 ;
+    end
+    if (\$602 ) begin
+      \$1219  = \$605 ;
+    end
+    if (x1_select[1]) begin
+      \$1219  = 1'h0;
+    end
+    if (rst) begin
+      \$1219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1220  = \$613 ;
+    if (rst) begin
+      \$1220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1221  = large_queue_waddr;
+    if (\$621 ) begin
+      \$1221  = \$624 [5:0];
+    end
+    if (rst) begin
+      \$1221  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1222  = large_push;
+    if (x1_select[2]) begin
+      \$1222  = 1'h0;
+    end
+    if (rst) begin
+      \$1222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1223  = large_pop;
+    if (x1_select[2]) begin
+      \$1223  = 1'h0;
+    end
+    if (rst) begin
+      \$1223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1224  = \$628 [5:0];
+    if (x1_select[2]) begin
+      \$1224  = 6'h00;
+    end
+    if (rst) begin
+      \$1224  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1225  = large_at;
+    if (\$631 ) begin
+      \$1225 [0] = large_at[0];
+      \$1225 [1] = large_at[1];
+      \$1225 [2] = large_at[2];
+    end
+    if (\$637 ) begin
+      \$1225 [0] = large_at[1];
+      \$1225 [1] = large_at[2];
+      \$1225 [2] = \$638 ;
+    end
+    if (\$644 ) begin
+      \$1225 [0] = 1'h0;
+      \$1225 [1] = large_at[0];
+      \$1225 [2] = large_at[1];
+    end
+    if (\$650 ) begin
+      \$1225 [0] = large_at[0];
+      \$1225 [1] = large_at[1];
+      \$1225 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1225  = 3'h1;
+    end
+    if (rst) begin
+      \$1225  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1226  = large_nonempty;
+    if (\$631 ) begin
+      \$1226  = \$634 ;
+    end
+    if (\$637 ) begin
+      \$1226  = \$641 ;
+    end
+    if (\$644 ) begin
+      \$1226  = \$647 ;
+    end
+    if (\$650 ) begin
+      \$1226  = \$653 ;
+    end
+    if (x1_select[2]) begin
+      \$1226  = 1'h0;
+    end
+    if (rst) begin
+      \$1226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1227  = f4_valid;
+    if (rst) begin
+      \$1227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1228  = \release ;
+    if (rst) begin
+      \$1228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1229  = a5_valid;
+    if (rst) begin
+      \$1229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1230  = a6_valid;
+    if (rst) begin
+      \$1230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1231  = f5_valid;
+    if (rst) begin
+      \$1231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1232  = f6_valid;
+    if (rst) begin
+      \$1232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1233  = x2_valid;
+    if (rst) begin
+      \$1233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1234  = x3_valid;
+    if (rst) begin
+      \$1234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1235  = x4_valid;
+    if (rst) begin
+      \$1235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1236  = x5_valid;
+    if (rst) begin
+      \$1236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1237  = x6_valid;
+    if (rst) begin
+      \$1237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1238  = \$670 ;
+    if (rst) begin
+      \$1238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1239  = \$671 ;
+    if (rst) begin
+      \$1239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1240  = \$672 ;
+    if (rst) begin
+      \$1240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1241  = \$673 ;
+    if (rst) begin
+      \$1241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1242  = \$674 ;
+    if (rst) begin
+      \$1242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1243  = \$675 ;
+    if (rst) begin
+      \$1243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1244  = \$676 ;
+    if (rst) begin
+      \$1244  = 1'h0;
     end
   end
   always @* begin
@@ -5300,111 +5515,105 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$941  };
+          grant_addr = { 3'h0, \$1005  };
       2'h1:
-          grant_addr = { 3'h0, \$943  };
+          grant_addr = { 3'h0, \$1007  };
       2'h2:
-          grant_addr = { 3'h0, \$945  };
+          grant_addr = { 3'h0, \$1009  };
     endcase
   end
-  assign small_grant_waddr = { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-  assign medium_grant_waddr = { \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-  assign large_grant_waddr = { \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-  assign small_fresh_slot = \$613 [7:0];
-  assign small_flushing = x1_select[0];
+  assign small_grant_waddr = { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+  assign medium_grant_waddr = { \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+  assign large_grant_waddr = { \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+  assign small_fresh_slot = \$677 [7:0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$619 [6:0];
-  assign medium_flushing = x1_select[1];
+  assign medium_fresh_slot = \$683 [6:0];
   assign medium_tail = medium_queue_waddr;
-  assign large_flushing = x1_select[2];
   assign large_tail = large_queue_waddr;
-  assign \$signal  = { \$688 , \$684 , \$677 [4], \$669 [4], \$661 [4], \$653 [4], \$645 [4], \$637 [4] };
-  assign next_next_tag = \$933 [7:0];
-  assign fetched_snap = \$698 [6];
-  assign \$signal$267  = \$950 [11];
-  assign hit_a3 = \$954 [11];
-  assign \$signal$286  = \$958 [11];
-  assign small_release = small_queue_wen;
-  assign medium_release = medium_queue_wen;
-  assign large_release = large_queue_wen;
-  assign w__addr = small_queue_w_addr;
-  assign w__en = small_queue_w_en;
-  assign w__data = small_queue_w_data;
-  assign r__addr = small_head;
+  assign small_flushing = x1_select[0];
+  assign medium_flushing = x1_select[1];
+  assign large_flushing = x1_select[2];
+  assign \$signal  = { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+  assign next_next_tag = \$997 [7:0];
+  assign fetched_snap = \$762 [6];
+  assign \$signal$267  = \$1014 [11];
+  assign hit_a3 = \$1018 [11];
+  assign \$signal$286  = \$1022 [11];
+  assign w__addr = small_grant_w_addr;
+  assign w__en = small_grant_w_en;
+  assign w__data = small_grant_w_data;
+  assign r__addr = f1_small_slot;
+  assign small_grant_addr = f1_small_slot;
+  assign \r__addr$400  = \$677 [7:0];
+  assign \small_grant_addr$401  = \$677 [7:0];
+  assign small_grant_data = small_grant_r0_b0;
+  assign \small_grant_data$403  = small_grant_r1_b0;
+  assign \w__addr$404  = f4_slot;
+  assign small_parity_waddr = f4_slot;
+  assign small_parity_wen = \w__en$406 ;
+  assign small_parity_wdata = \w__data$408 ;
+  assign \r__addr$410  = f1_small_slot;
+  assign small_parity_addr = f1_small_slot;
+  assign \r__addr$412  = \$677 [7:0];
+  assign \small_parity_addr$413  = \$677 [7:0];
+  assign small_parity_data = small_parity_r0_b0;
+  assign \small_parity_data$415  = small_parity_r1_b0;
+  assign \w__addr$416  = small_queue_w_addr;
+  assign \w__en$417  = small_queue_w_en;
+  assign \w__data$418  = small_queue_w_data;
+  assign \r__addr$419  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$404  = small_grant_w_addr;
-  assign \w__en$405  = small_grant_w_en;
-  assign \w__data$406  = small_grant_w_data;
-  assign \r__addr$407  = f1_small_slot;
-  assign small_grant_addr = f1_small_slot;
-  assign \r__addr$409  = \$613 [7:0];
-  assign \small_grant_addr$410  = \$613 [7:0];
-  assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$412  = small_grant_r1_b0;
-  assign \w__addr$413  = f4_slot;
-  assign small_parity_waddr = f4_slot;
-  assign \w__en$415  = small_queue_wen;
-  assign small_parity_wen = small_queue_wen;
-  assign small_parity_wdata = \w__data$417 ;
-  assign \r__addr$419  = f1_small_slot;
-  assign small_parity_addr = f1_small_slot;
-  assign \r__addr$421  = \$613 [7:0];
-  assign \small_parity_addr$422  = \$613 [7:0];
-  assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$424  = small_parity_r1_b0;
-  assign \w__addr$425  = medium_queue_w_addr;
-  assign \w__en$426  = medium_queue_w_en;
-  assign \w__data$427  = medium_queue_w_data;
-  assign \r__addr$428  = medium_head;
+  assign \w__addr$422  = medium_grant_w_addr;
+  assign \w__en$423  = medium_grant_w_en;
+  assign \w__data$424  = medium_grant_w_data;
+  assign \r__addr$425  = f1_medium_slot;
+  assign medium_grant_addr = f1_medium_slot;
+  assign \r__addr$427  = \$683 [6:0];
+  assign \medium_grant_addr$428  = \$683 [6:0];
+  assign medium_grant_data = medium_grant_r0_b0;
+  assign \medium_grant_data$430  = medium_grant_r1_b0;
+  assign \w__addr$431  = f4_slot[6:0];
+  assign medium_parity_waddr = f4_slot[6:0];
+  assign medium_parity_wen = \w__en$433 ;
+  assign medium_parity_wdata = \w__data$435 ;
+  assign \r__addr$437  = f1_medium_slot;
+  assign medium_parity_addr = f1_medium_slot;
+  assign \r__addr$439  = \$683 [6:0];
+  assign \medium_parity_addr$440  = \$683 [6:0];
+  assign medium_parity_data = medium_parity_r0_b0;
+  assign \medium_parity_data$442  = medium_parity_r1_b0;
+  assign \w__addr$443  = medium_queue_w_addr;
+  assign \w__en$444  = medium_queue_w_en;
+  assign \w__data$445  = medium_queue_w_data;
+  assign \r__addr$446  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$431  = medium_grant_w_addr;
-  assign \w__en$432  = medium_grant_w_en;
-  assign \w__data$433  = medium_grant_w_data;
-  assign \r__addr$434  = f1_medium_slot;
-  assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$436  = \$619 [6:0];
-  assign \medium_grant_addr$437  = \$619 [6:0];
-  assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$439  = medium_grant_r1_b0;
-  assign \w__addr$440  = f4_slot[6:0];
-  assign medium_parity_waddr = f4_slot[6:0];
-  assign \w__en$442  = medium_queue_wen;
-  assign medium_parity_wen = medium_queue_wen;
-  assign medium_parity_wdata = \w__data$444 ;
-  assign \r__addr$446  = f1_medium_slot;
-  assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$448  = \$619 [6:0];
-  assign \medium_parity_addr$449  = \$619 [6:0];
-  assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$451  = medium_parity_r1_b0;
-  assign \w__addr$452  = large_queue_w_addr;
-  assign \w__en$453  = large_queue_w_en;
-  assign \w__data$454  = large_queue_w_data;
-  assign \r__addr$455  = large_head;
+  assign \w__addr$449  = large_grant_w_addr;
+  assign \w__en$450  = large_grant_w_en;
+  assign \w__data$451  = large_grant_w_data;
+  assign \r__addr$452  = f1_large_slot;
+  assign large_grant_addr = f1_large_slot;
+  assign \r__addr$454  = large_fresh_slot;
+  assign \large_grant_addr$455  = large_fresh_slot;
+  assign large_grant_data = large_grant_r0_b0;
+  assign \large_grant_data$457  = large_grant_r1_b0;
+  assign \w__addr$458  = f4_slot[5:0];
+  assign large_parity_waddr = f4_slot[5:0];
+  assign large_parity_wen = \w__en$460 ;
+  assign large_parity_wdata = \w__data$462 ;
+  assign \r__addr$464  = f1_large_slot;
+  assign large_parity_addr = f1_large_slot;
+  assign \r__addr$466  = large_fresh_slot;
+  assign \large_parity_addr$467  = large_fresh_slot;
+  assign large_parity_data = large_parity_r0_b0;
+  assign \large_parity_data$469  = large_parity_r1_b0;
+  assign \w__addr$470  = large_queue_w_addr;
+  assign \w__en$471  = large_queue_w_en;
+  assign \w__data$472  = large_queue_w_data;
+  assign \r__addr$473  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \w__addr$458  = large_grant_w_addr;
-  assign \w__en$459  = large_grant_w_en;
-  assign \w__data$460  = large_grant_w_data;
-  assign \r__addr$461  = f1_large_slot;
-  assign large_grant_addr = f1_large_slot;
-  assign \r__addr$463  = large_fresh_slot;
-  assign \large_grant_addr$464  = large_fresh_slot;
-  assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$466  = large_grant_r1_b0;
-  assign \w__addr$467  = f4_slot[5:0];
-  assign large_parity_waddr = f4_slot[5:0];
-  assign \w__en$469  = large_queue_wen;
-  assign large_parity_wen = large_queue_wen;
-  assign large_parity_wdata = \w__data$471 ;
-  assign \r__addr$473  = f1_large_slot;
-  assign large_parity_addr = f1_large_slot;
-  assign \r__addr$475  = large_fresh_slot;
-  assign \large_parity_addr$476  = large_fresh_slot;
-  assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$478  = large_parity_r1_b0;
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -5431,134 +5640,131 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
-  assign \small_queue_wdata.slot  = small_queue_wdata[7:0];
-  assign \small_queue_wdata.snap  = small_queue_wdata[8];
-  assign \small_queue_wdata.tag  = small_queue_wdata[16:9];
-  assign \small_queue_r0_b0.slot  = small_queue_r0_b0[7:0];
-  assign \small_queue_r0_b0.snap  = small_queue_r0_b0[8];
-  assign \small_queue_r0_b0.tag  = small_queue_r0_b0[16:9];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
   assign \small_grant_wdata.tag  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
   assign \small_grant_r0_b0.tag  = small_grant_r0_b0[8:1];
   assign \small_grant_r1_b0.snap  = small_grant_r1_b0[0];
   assign \small_grant_r1_b0.tag  = small_grant_r1_b0[8:1];
-  assign \medium_queue_wdata.slot  = medium_queue_wdata[6:0];
-  assign \medium_queue_wdata.snap  = medium_queue_wdata[7];
-  assign \medium_queue_wdata.tag  = medium_queue_wdata[15:8];
-  assign \medium_queue_r0_b0.slot  = medium_queue_r0_b0[6:0];
-  assign \medium_queue_r0_b0.snap  = medium_queue_r0_b0[7];
-  assign \medium_queue_r0_b0.tag  = medium_queue_r0_b0[15:8];
+  assign \small_queue_wdata.slot  = small_queue_wdata[7:0];
+  assign \small_queue_wdata.snap  = small_queue_wdata[8];
+  assign \small_queue_wdata.tag  = small_queue_wdata[16:9];
+  assign \small_queue_r0_b0.slot  = small_queue_r0_b0[7:0];
+  assign \small_queue_r0_b0.snap  = small_queue_r0_b0[8];
+  assign \small_queue_r0_b0.tag  = small_queue_r0_b0[16:9];
   assign \medium_grant_wdata.snap  = medium_grant_wdata[0];
   assign \medium_grant_wdata.tag  = medium_grant_wdata[8:1];
   assign \medium_grant_r0_b0.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_r0_b0.tag  = medium_grant_r0_b0[8:1];
   assign \medium_grant_r1_b0.snap  = medium_grant_r1_b0[0];
   assign \medium_grant_r1_b0.tag  = medium_grant_r1_b0[8:1];
-  assign \large_queue_wdata.slot  = large_queue_wdata[5:0];
-  assign \large_queue_wdata.snap  = large_queue_wdata[6];
-  assign \large_queue_wdata.tag  = large_queue_wdata[14:7];
-  assign \large_queue_r0_b0.slot  = large_queue_r0_b0[5:0];
-  assign \large_queue_r0_b0.snap  = large_queue_r0_b0[6];
-  assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
+  assign \medium_queue_wdata.slot  = medium_queue_wdata[6:0];
+  assign \medium_queue_wdata.snap  = medium_queue_wdata[7];
+  assign \medium_queue_wdata.tag  = medium_queue_wdata[15:8];
+  assign \medium_queue_r0_b0.slot  = medium_queue_r0_b0[6:0];
+  assign \medium_queue_r0_b0.snap  = medium_queue_r0_b0[7];
+  assign \medium_queue_r0_b0.tag  = medium_queue_r0_b0[15:8];
   assign \large_grant_wdata.snap  = large_grant_wdata[0];
   assign \large_grant_wdata.tag  = large_grant_wdata[8:1];
   assign \large_grant_r0_b0.snap  = large_grant_r0_b0[0];
   assign \large_grant_r0_b0.tag  = large_grant_r0_b0[8:1];
   assign \large_grant_r1_b0.snap  = large_grant_r1_b0[0];
   assign \large_grant_r1_b0.tag  = large_grant_r1_b0[8:1];
+  assign \large_queue_wdata.slot  = large_queue_wdata[5:0];
+  assign \large_queue_wdata.snap  = large_queue_wdata[6];
+  assign \large_queue_wdata.tag  = large_queue_wdata[14:7];
+  assign \large_queue_r0_b0.slot  = large_queue_r0_b0[5:0];
+  assign \large_queue_r0_b0.snap  = large_queue_r0_b0[6];
+  assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
+  assign \small_grant_data.snap  = small_grant_r0_b0[0];
+  assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
+  assign \small_grant_data$403.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$403.tag  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
-  assign \small_grant_data.snap  = small_grant_r0_b0[0];
-  assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$412.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$412.tag  = small_grant_r1_b0[8:1];
+  assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
+  assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
+  assign \medium_grant_data$430.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$430.tag  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
-  assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
-  assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$439.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$439.tag  = medium_grant_r1_b0[8:1];
+  assign \large_grant_data.snap  = large_grant_r0_b0[0];
+  assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
+  assign \large_grant_data$457.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$457.tag  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign \large_grant_data.snap  = large_grant_r0_b0[0];
-  assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$466.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$466.tag  = large_grant_r1_b0[8:1];
-  assign large_queue_wdata[14:7] = \$1004 ;
-  assign large_queue_wdata[6] = \$1003 ;
+  assign large_queue_wdata[14:7] = \$1110 ;
+  assign large_queue_wdata[6] = \$1102 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$993 ;
-  assign medium_queue_wdata[7] = \$992 ;
+  assign medium_queue_wdata[15:8] = \$1085 ;
+  assign medium_queue_wdata[7] = \$1077 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$982 ;
-  assign small_queue_wdata[8] = \$981 ;
+  assign small_queue_wdata[16:9] = \$1060 ;
+  assign small_queue_wdata[8] = \$1052 ;
   assign small_queue_wdata[7:0] = f4_slot;
   assign large_grant_wdata[8:1] = \$signal$168 ;
-  assign large_grant_wdata[0] = \$698 [6];
+  assign large_grant_wdata[0] = \$762 [6];
   assign medium_grant_wdata[8:1] = \$signal$168 ;
-  assign medium_grant_wdata[0] = \$698 [6];
+  assign medium_grant_wdata[0] = \$762 [6];
   assign small_grant_wdata[8:1] = \$signal$168 ;
-  assign small_grant_wdata[0] = \$698 [6];
-  assign \$1088 [2] = \$210 ;
-  assign \$1088 [1] = \$208 ;
-  assign \$1088 [0] = \$206 ;
-  assign \$1087 [2] = f0_hit[2];
-  assign \$1087 [1] = f0_hit[1];
-  assign \$1087 [0] = f0_hit[0];
+  assign small_grant_wdata[0] = \$762 [6];
+  assign \$1194 [2] = \$232 ;
+  assign \$1194 [1] = \$230 ;
+  assign \$1194 [0] = \$228 ;
+  assign \$1193 [2] = f0_hit[2];
+  assign \$1193 [1] = f0_hit[1];
+  assign \$1193 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
-  assign \$100  = \$98 [9];
-  assign \$103  = \$101 [8];
-  assign \$106  = \$104 [6];
-  assign \$112  = \$110 [9];
-  assign \$115  = \$113 [8];
-  assign \$118  = \$116 [6];
-  assign \$631  = a3_sel_head[0];
-  assign \$633  = a3_sel_head[1];
-  assign \$635  = a3_sel_head[2];
-  assign \$639  = a3_sel_head[0];
-  assign \$641  = a3_sel_head[1];
-  assign \$643  = a3_sel_head[2];
-  assign \$647  = a3_sel_head[0];
-  assign \$649  = a3_sel_head[1];
-  assign \$651  = a3_sel_head[2];
-  assign \$655  = a3_sel_head[0];
-  assign \$657  = a3_sel_head[1];
-  assign \$659  = a3_sel_head[2];
-  assign \$663  = a3_sel_head[0];
-  assign \$665  = a3_sel_head[1];
-  assign \$667  = a3_sel_head[2];
-  assign \$671  = a3_sel_head[0];
-  assign \$673  = a3_sel_head[1];
-  assign \$675  = a3_sel_head[2];
-  assign \$679  = a3_sel_head[0];
-  assign \$682  = a3_sel_head[1];
-  assign \$686  = a3_sel_head[0];
-  assign \$155  = \$153 [40];
-  assign \$165  = \$163 [40];
-  assign \$175  = \$173 [40];
-  assign \$212  = 1'h0;
-  assign \$214  = \$213 ;
-  assign \$236  = 1'h1;
-  assign \$237  = \$235 ;
-  assign \$241  = 1'h1;
-  assign \$242  = \$240 ;
-  assign \$247  = 1'h1;
-  assign \$248  = \$246 ;
-  assign \$328  = f3_in[0];
-  assign \$331  = f3_in[1];
-  assign \$335  = f3_in[2];
-  assign \$345  = f3_in[0];
+  assign \$62  = 1'h0;
+  assign \$63  = 1'h0;
+  assign \$64  = 1'h0;
+  assign \$65  = 1'h0;
+  assign \$66  = 1'h0;
+  assign \$105  = \$103 [9];
+  assign \$108  = \$106 [8];
+  assign \$111  = \$109 [6];
+  assign \$117  = \$115 [9];
+  assign \$120  = \$118 [8];
+  assign \$123  = \$121 [6];
+  assign \$132  = \$131 ;
+  assign \$695  = a3_sel_head[0];
+  assign \$697  = a3_sel_head[1];
+  assign \$699  = a3_sel_head[2];
+  assign \$703  = a3_sel_head[0];
+  assign \$705  = a3_sel_head[1];
+  assign \$707  = a3_sel_head[2];
+  assign \$711  = a3_sel_head[0];
+  assign \$713  = a3_sel_head[1];
+  assign \$715  = a3_sel_head[2];
+  assign \$719  = a3_sel_head[0];
+  assign \$721  = a3_sel_head[1];
+  assign \$723  = a3_sel_head[2];
+  assign \$727  = a3_sel_head[0];
+  assign \$729  = a3_sel_head[1];
+  assign \$731  = a3_sel_head[2];
+  assign \$735  = a3_sel_head[0];
+  assign \$737  = a3_sel_head[1];
+  assign \$739  = a3_sel_head[2];
+  assign \$743  = a3_sel_head[0];
+  assign \$746  = a3_sel_head[1];
+  assign \$750  = a3_sel_head[0];
+  assign \$139  = a3_sel_head[0];
+  assign \$144  = a3_sel_head[1];
+  assign \$149  = a3_sel_head[2];
+  assign \$177  = \$175 [40];
+  assign \$187  = \$185 [40];
+  assign \$197  = \$195 [40];
+  assign \$234  = 1'h0;
+  assign \$236  = \$235 ;
+  assign \$344  = f3_in[0];
   assign \$347  = f3_in[1];
-  assign \$350  = f3_in[2];
-  assign \$353  = f3_in[0];
-  assign \$355  = f3_in[1];
-  assign \$358  = f3_in[2];
+  assign \$351  = f3_in[2];
   assign \$361  = f3_in[0];
   assign \$363  = f3_in[1];
   assign \$366  = f3_in[2];
@@ -5577,152 +5783,158 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$401  = f3_in[0];
   assign \$403  = f3_in[1];
   assign \$406  = f3_in[2];
-  assign \$411  = f3_in[0];
-  assign \$413  = f3_in[1];
-  assign \$416  = f3_in[2];
-  assign \$441  = \$440 ;
-  assign \$449  = \$448 ;
+  assign \$409  = f3_in[0];
+  assign \$411  = f3_in[1];
+  assign \$414  = f3_in[2];
+  assign \$417  = f3_in[0];
+  assign \$419  = f3_in[1];
+  assign \$422  = f3_in[2];
+  assign \$427  = f3_in[0];
+  assign \$429  = f3_in[1];
+  assign \$432  = f3_in[2];
   assign \$457  = \$456 ;
-  assign \$508  = small_popped;
-  assign \$514  = small_pushed;
-  assign \$520  = small_pushed;
-  assign \$521  = small_popped;
-  assign \$540  = medium_popped;
-  assign \$546  = medium_pushed;
-  assign \$552  = medium_pushed;
-  assign \$553  = medium_popped;
-  assign \$572  = large_popped;
-  assign \$578  = large_pushed;
-  assign \$584  = large_pushed;
-  assign \$585  = large_popped;
-  assign \$598  = 1'h0;
-  assign \$692  = a3_sel_head[0];
-  assign \$694  = a3_sel_head[1];
-  assign \$696  = a3_sel_head[2];
-  assign \$701  = a3_fail;
-  assign \$702  = a3_sel_last[0];
-  assign \$704  = a3_sel_last[1];
-  assign \$706  = a3_sel_last[2];
-  assign \$708  = a3_sel_head[0];
-  assign \$710  = a3_sel_head[1];
-  assign \$712  = a3_sel_head[2];
-  assign \$715  = a3_fail;
-  assign \$716  = a3_sel_last[0];
-  assign \$718  = a3_sel_last[1];
-  assign \$720  = a3_sel_last[2];
-  assign \$722  = a3_sel_head[0];
-  assign \$724  = a3_sel_head[1];
-  assign \$726  = a3_sel_head[2];
-  assign \$729  = a3_fail;
-  assign \$730  = a3_sel_last[0];
-  assign \$732  = a3_sel_last[1];
-  assign \$734  = a3_sel_last[2];
-  assign \$736  = a3_sel_head[0];
-  assign \$738  = a3_sel_head[1];
-  assign \$740  = a3_sel_head[2];
-  assign \$743  = a3_fail;
-  assign \$744  = a3_sel_last[0];
-  assign \$746  = a3_sel_last[1];
-  assign \$748  = a3_sel_last[2];
-  assign \$750  = a3_sel_head[0];
-  assign \$752  = a3_sel_head[1];
-  assign \$754  = a3_sel_head[2];
-  assign \$757  = a3_fail;
-  assign \$758  = a3_sel_last[0];
-  assign \$760  = a3_sel_last[1];
-  assign \$762  = a3_sel_last[2];
-  assign \$764  = a3_sel_head[0];
-  assign \$766  = a3_sel_head[1];
-  assign \$768  = a3_sel_head[2];
-  assign \$771  = a3_fail;
-  assign \$772  = a3_sel_last[0];
-  assign \$774  = a3_sel_last[1];
-  assign \$776  = a3_sel_last[2];
-  assign \$778  = a3_sel_head[0];
-  assign \$780  = a3_sel_head[1];
-  assign \$782  = a3_sel_head[2];
-  assign \$785  = a3_fail;
-  assign \$786  = a3_sel_last[0];
-  assign \$788  = a3_sel_last[1];
-  assign \$790  = a3_sel_last[2];
-  assign \$792  = a3_sel_head[0];
-  assign \$794  = a3_sel_head[1];
-  assign \$796  = a3_sel_head[2];
-  assign \$799  = a3_fail;
-  assign \$800  = a3_sel_last[0];
-  assign \$802  = a3_sel_last[1];
-  assign \$804  = a3_sel_last[2];
-  assign \$806  = a3_sel_head[0];
-  assign \$808  = a3_sel_head[1];
-  assign \$810  = a3_sel_head[2];
-  assign \$819  = a3_fail;
-  assign \$820  = a3_sel_last[0];
-  assign \$822  = a3_sel_last[1];
-  assign \$824  = a3_sel_last[2];
-  assign \$826  = a3_sel_head[0];
-  assign \$828  = a3_sel_head[1];
-  assign \$830  = a3_sel_head[2];
-  assign \$833  = a3_fail;
-  assign \$834  = a3_sel_last[0];
-  assign \$836  = a3_sel_last[1];
-  assign \$838  = a3_sel_last[2];
-  assign \$840  = a3_sel_head[0];
-  assign \$842  = a3_sel_head[1];
-  assign \$844  = a3_sel_head[2];
-  assign \$847  = a3_fail;
-  assign \$848  = a3_sel_last[0];
-  assign \$850  = a3_sel_last[1];
-  assign \$852  = a3_sel_last[2];
-  assign \$854  = a3_sel_head[0];
-  assign \$856  = a3_sel_head[1];
-  assign \$858  = a3_sel_head[2];
-  assign \$861  = a3_fail;
-  assign \$862  = a3_sel_last[0];
-  assign \$864  = a3_sel_last[1];
-  assign \$866  = a3_sel_last[2];
-  assign \$868  = a3_sel_head[0];
-  assign \$870  = a3_sel_head[1];
-  assign \$872  = a3_sel_head[2];
-  assign \$875  = a3_fail;
-  assign \$876  = a3_sel_last[0];
-  assign \$878  = a3_sel_last[1];
-  assign \$880  = a3_sel_last[2];
-  assign \$882  = a3_sel_head[0];
-  assign \$884  = a3_sel_head[1];
-  assign \$886  = a3_sel_head[2];
-  assign \$889  = a3_fail;
-  assign \$890  = a3_sel_last[0];
-  assign \$892  = a3_sel_last[1];
-  assign \$894  = a3_sel_last[2];
-  assign \$896  = a3_sel_head[0];
-  assign \$898  = a3_sel_head[1];
-  assign \$900  = a3_sel_head[2];
-  assign \$903  = a3_fail;
-  assign \$904  = a3_sel_last[0];
-  assign \$906  = a3_sel_last[1];
-  assign \$908  = a3_sel_last[2];
-  assign \$910  = a3_sel_head[0];
-  assign \$912  = a3_sel_head[1];
-  assign \$914  = a3_sel_head[2];
-  assign \$917  = a3_fail;
-  assign \$918  = a3_sel_last[0];
-  assign \$920  = a3_sel_last[1];
-  assign \$922  = a3_sel_last[2];
-  assign \$924  = a3_sel_head[0];
-  assign \$926  = a3_sel_head[1];
-  assign \$928  = a3_sel_head[2];
-  assign \$940  = { 1'h0, a4_slot, 6'h00 };
-  assign \$941 [35:0] = { 21'h000000, \$940  };
-  assign \$941 [36] = 1'h1;
-  assign \$942  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$943 [35:17], \$943 [15:0] } = { 14'h0000, \$942 [21:17], \$942 [15:0] };
-  assign { \$943 [36], \$943 [16] } = 2'h3;
-  assign \$944  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$945 [35:21], \$945 [19:0] } = { 15'h0000, \$944 [19:0] };
-  assign { \$945 [36], \$945 [20] } = 2'h3;
+  assign \$465  = \$464 ;
+  assign \$473  = \$472 ;
+  assign \$540  = small_popped;
+  assign \$546  = small_pushed;
+  assign \$552  = small_pushed;
+  assign \$553  = small_popped;
+  assign \$588  = medium_popped;
+  assign \$594  = medium_pushed;
+  assign \$600  = medium_pushed;
+  assign \$601  = medium_popped;
+  assign \$636  = large_popped;
+  assign \$642  = large_pushed;
+  assign \$648  = large_pushed;
+  assign \$649  = large_popped;
+  assign \$662  = 1'h0;
+  assign \$756  = a3_sel_head[0];
+  assign \$758  = a3_sel_head[1];
+  assign \$760  = a3_sel_head[2];
+  assign \$765  = a3_fail;
+  assign \$766  = a3_sel_last[0];
+  assign \$768  = a3_sel_last[1];
+  assign \$770  = a3_sel_last[2];
+  assign \$772  = a3_sel_head[0];
+  assign \$774  = a3_sel_head[1];
+  assign \$776  = a3_sel_head[2];
+  assign \$779  = a3_fail;
+  assign \$780  = a3_sel_last[0];
+  assign \$782  = a3_sel_last[1];
+  assign \$784  = a3_sel_last[2];
+  assign \$786  = a3_sel_head[0];
+  assign \$788  = a3_sel_head[1];
+  assign \$790  = a3_sel_head[2];
+  assign \$793  = a3_fail;
+  assign \$794  = a3_sel_last[0];
+  assign \$796  = a3_sel_last[1];
+  assign \$798  = a3_sel_last[2];
+  assign \$800  = a3_sel_head[0];
+  assign \$802  = a3_sel_head[1];
+  assign \$804  = a3_sel_head[2];
+  assign \$807  = a3_fail;
+  assign \$808  = a3_sel_last[0];
+  assign \$810  = a3_sel_last[1];
+  assign \$812  = a3_sel_last[2];
+  assign \$814  = a3_sel_head[0];
+  assign \$816  = a3_sel_head[1];
+  assign \$818  = a3_sel_head[2];
+  assign \$821  = a3_fail;
+  assign \$822  = a3_sel_last[0];
+  assign \$824  = a3_sel_last[1];
+  assign \$826  = a3_sel_last[2];
+  assign \$828  = a3_sel_head[0];
+  assign \$830  = a3_sel_head[1];
+  assign \$832  = a3_sel_head[2];
+  assign \$835  = a3_fail;
+  assign \$836  = a3_sel_last[0];
+  assign \$838  = a3_sel_last[1];
+  assign \$840  = a3_sel_last[2];
+  assign \$842  = a3_sel_head[0];
+  assign \$844  = a3_sel_head[1];
+  assign \$846  = a3_sel_head[2];
+  assign \$849  = a3_fail;
+  assign \$850  = a3_sel_last[0];
+  assign \$852  = a3_sel_last[1];
+  assign \$854  = a3_sel_last[2];
+  assign \$856  = a3_sel_head[0];
+  assign \$858  = a3_sel_head[1];
+  assign \$860  = a3_sel_head[2];
+  assign \$863  = a3_fail;
+  assign \$864  = a3_sel_last[0];
+  assign \$866  = a3_sel_last[1];
+  assign \$868  = a3_sel_last[2];
+  assign \$870  = a3_sel_head[0];
+  assign \$872  = a3_sel_head[1];
+  assign \$874  = a3_sel_head[2];
+  assign \$883  = a3_fail;
+  assign \$884  = a3_sel_last[0];
+  assign \$886  = a3_sel_last[1];
+  assign \$888  = a3_sel_last[2];
+  assign \$890  = a3_sel_head[0];
+  assign \$892  = a3_sel_head[1];
+  assign \$894  = a3_sel_head[2];
+  assign \$897  = a3_fail;
+  assign \$898  = a3_sel_last[0];
+  assign \$900  = a3_sel_last[1];
+  assign \$902  = a3_sel_last[2];
+  assign \$904  = a3_sel_head[0];
+  assign \$906  = a3_sel_head[1];
+  assign \$908  = a3_sel_head[2];
+  assign \$911  = a3_fail;
+  assign \$912  = a3_sel_last[0];
+  assign \$914  = a3_sel_last[1];
+  assign \$916  = a3_sel_last[2];
+  assign \$918  = a3_sel_head[0];
+  assign \$920  = a3_sel_head[1];
+  assign \$922  = a3_sel_head[2];
+  assign \$925  = a3_fail;
+  assign \$926  = a3_sel_last[0];
+  assign \$928  = a3_sel_last[1];
+  assign \$930  = a3_sel_last[2];
+  assign \$932  = a3_sel_head[0];
+  assign \$934  = a3_sel_head[1];
+  assign \$936  = a3_sel_head[2];
+  assign \$939  = a3_fail;
+  assign \$940  = a3_sel_last[0];
+  assign \$942  = a3_sel_last[1];
+  assign \$944  = a3_sel_last[2];
+  assign \$946  = a3_sel_head[0];
+  assign \$948  = a3_sel_head[1];
+  assign \$950  = a3_sel_head[2];
+  assign \$953  = a3_fail;
+  assign \$954  = a3_sel_last[0];
+  assign \$956  = a3_sel_last[1];
+  assign \$958  = a3_sel_last[2];
+  assign \$960  = a3_sel_head[0];
+  assign \$962  = a3_sel_head[1];
+  assign \$964  = a3_sel_head[2];
+  assign \$967  = a3_fail;
+  assign \$968  = a3_sel_last[0];
+  assign \$970  = a3_sel_last[1];
+  assign \$972  = a3_sel_last[2];
+  assign \$974  = a3_sel_head[0];
+  assign \$976  = a3_sel_head[1];
+  assign \$978  = a3_sel_head[2];
+  assign \$981  = a3_fail;
+  assign \$982  = a3_sel_last[0];
+  assign \$984  = a3_sel_last[1];
+  assign \$986  = a3_sel_last[2];
+  assign \$988  = a3_sel_head[0];
+  assign \$990  = a3_sel_head[1];
+  assign \$992  = a3_sel_head[2];
+  assign \$1004  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1005 [35:0] = { 21'h000000, \$1004  };
+  assign \$1005 [36] = 1'h1;
+  assign \$1006  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1007 [35:17], \$1007 [15:0] } = { 14'h0000, \$1006 [21:17], \$1006 [15:0] };
+  assign { \$1007 [36], \$1007 [16] } = 2'h3;
+  assign \$1008  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1009 [35:21], \$1009 [19:0] } = { 15'h0000, \$1008 [19:0] };
+  assign { \$1009 [36], \$1009 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2890$0 , \port$2890$55 , rsp_freed_valid, \port$2896$0 , rsp_flushed_valid, \port$2911$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2943$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3002$0 , \port$3002$55 , rsp_freed_valid, \port$3008$0 , rsp_flushed_valid, \port$3023$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3055$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -5893,7 +6105,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire \$115 ;
+  wire [9:0] \$115 ;
   wire [3:0] \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
@@ -6206,7 +6418,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   reg \$1429 ;
   wire \$143 ;
   reg [1:0] \$1430 ;
-  wire \$144 ;
+  wire [8:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -6238,7 +6450,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   wire [7:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [6:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
@@ -7285,16 +7497,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   reg [7:0] medium_in_use_was = 8'h00;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$2890$0 ;
-  wire [14:0] \port$2890$0 ;
-  input [23:0] \port$2890$55 ;
-  wire [23:0] \port$2890$55 ;
-  input [23:0] \port$2896$0 ;
-  wire [23:0] \port$2896$0 ;
-  input [22:0] \port$2911$0 ;
-  wire [22:0] \port$2911$0 ;
-  input [40:0] \port$2943$0 ;
-  wire [40:0] \port$2943$0 ;
+  input [14:0] \port$3002$0 ;
+  wire [14:0] \port$3002$0 ;
+  input [23:0] \port$3002$55 ;
+  wire [23:0] \port$3002$55 ;
+  input [23:0] \port$3008$0 ;
+  wire [23:0] \port$3008$0 ;
+  input [22:0] \port$3023$0 ;
+  wire [22:0] \port$3023$0 ;
+  input [40:0] \port$3055$0 ;
+  wire [40:0] \port$3055$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -7538,75 +7750,75 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   end
   assign \$signature__data$72  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2896$0 [4:1];
+  assign \$2  = | \port$3008$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2896$0 [23] ? { 6'h00, \port$2896$0 [22:21] } : 8'hff;
+  assign \$4  = \port$3008$0 [23] ? { 6'h00, \port$3008$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$2911$0 [4:1];
+  assign \$6  = | \port$3023$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2911$0 [20:5], 46'h000000000000, \port$2911$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2911$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2890$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2890$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2890$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2896$0 [20:5], \port$2943$0 [32:1], \port$2943$0 [40:33], \$4 , 1'h0, \port$2943$0 [0], 3'h1, \port$2896$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2896$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$3023$0 [20:5], 46'h000000000000, \port$3023$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3023$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$3002$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3002$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3002$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$3008$0 [20:5], \port$3055$0 [32:1], \port$3055$0 [40:33], \$4 , 1'h0, \port$3055$0 [0], 3'h1, \port$3008$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3008$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2911$0 [4:1];
+  assign \$14  = | \port$3023$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2911$0 [20:5], 46'h000000000000, \port$2911$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2911$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2890$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2890$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2890$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$3023$0 [20:5], 46'h000000000000, \port$3023$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3023$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$3002$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3002$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3002$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$2896$0 [4:1];
+  assign \$21  = | \port$3008$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2911$0 [4:1];
+  assign \$23  = | \port$3023$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2890$0 [0];
+  assign \$26  = ~ \port$3002$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2890$0 [4:1] != 1'h1;
+  assign \$28  = \port$3002$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2890$0 [4:1] == 1'h1;
+  assign \$31  = \port$3002$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2890$0 [0];
-  assign \$34  = ! \port$2890$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3002$0 [0];
+  assign \$34  = ! \port$3002$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2896$0 [0];
-  assign \$37  = ! \port$2896$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$3008$0 [0];
+  assign \$37  = ! \port$3008$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2911$0 [0];
-  assign \$40  = ! \port$2911$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$3023$0 [0];
+  assign \$40  = ! \port$3023$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2890$0 [4:1] == 1'h1;
+  assign \$42  = \port$3002$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2890$0 [6:5];
+  assign \$44  = ! \port$3002$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$2890$0 [0];
-  assign \$47  = \port$2890$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3002$0 [0];
+  assign \$47  = \port$3002$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$2896$0 [0];
-  assign \$50  = \port$2896$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3008$0 [0];
+  assign \$50  = \port$3008$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$2911$0 [0];
-  assign \$53  = \port$2911$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3023$0 [0];
+  assign \$53  = \port$3023$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$2890$0 [4:1] == 1'h1;
+  assign \$55  = \port$3002$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$2890$0 [6:5] == 1'h1;
+  assign \$57  = \port$3002$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$2890$0 [0];
-  assign \$60  = \port$2890$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$3002$0 [0];
+  assign \$60  = \port$3002$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$2896$0 [0];
-  assign \$63  = \port$2896$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$3008$0 [0];
+  assign \$63  = \port$3008$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$2911$0 [0];
-  assign \$66  = \port$2911$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$3023$0 [0];
+  assign \$66  = \port$3023$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$2890$0 [4:1] == 1'h1;
+  assign \$68  = \port$3002$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$2890$0 [6:5] == 2'h2;
+  assign \$70  = \port$3002$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -7651,8 +7863,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   assign \$112  = small_ev_flush ? { 10'h000, \$103  } : \$111 ;
   assign \$113  = ~ small_ev_overwrite;
   assign \$114  = small_ev_grant & \$113 ;
-  assign \$115  = | small_in_use;
-  assign \$116  = ~ \$115 ;
+  assign \$115  = small_in_use + 9'h1ff;
+  assign \$116  = ~ \$115 [9];
   assign \$117  = \$114  & \$116 ;
   assign \$118  = ~ small_ev_overwrite;
   assign \$119  = small_ev_grant & \$118 ;
@@ -7680,8 +7892,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   assign \$141  = medium_ev_flush ? { 9'h000, \$132  } : \$140 ;
   assign \$142  = ~ medium_ev_overwrite;
   assign \$143  = medium_ev_grant & \$142 ;
-  assign \$144  = | medium_in_use;
-  assign \$145  = ~ \$144 ;
+  assign \$144  = medium_in_use + 8'hff;
+  assign \$145  = ~ \$144 [8];
   assign \$146  = \$143  & \$145 ;
   assign \$147  = ~ medium_ev_overwrite;
   assign \$148  = medium_ev_grant & \$147 ;
@@ -7709,8 +7921,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   assign \$170  = large_ev_flush ? { 7'h00, \$161  } : \$169 ;
   assign \$171  = ~ large_ev_overwrite;
   assign \$172  = large_ev_grant & \$171 ;
-  assign \$173  = | large_in_use;
-  assign \$174  = ~ \$173 ;
+  assign \$173  = large_in_use + 6'h3f;
+  assign \$174  = ~ \$173 [6];
   assign \$175  = \$172  & \$174 ;
   assign \$176  = ~ large_ev_overwrite;
   assign \$177  = large_ev_grant & \$176 ;
@@ -8680,12 +8892,12 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   assign \$1172  = w2_oor >> w2_pool;
   assign \$1173  = \$signal$228  & \$signal$229 ;
   assign \$1174  = \$1173  & \$signal$245 ;
-  assign \$1175  = rsp_freed_valid & \port$2943$0 [0];
+  assign \$1175  = rsp_freed_valid & \port$3055$0 [0];
   assign \$1176  = \$signal$255  & \$1175 ;
-  assign \$1177  = ~ \port$2896$0 [0];
+  assign \$1177  = ~ \port$3008$0 [0];
   assign \$1178  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1179  = flush_waiting & \$1178 ;
-  assign \$1180  = ~ \port$2911$0 [0];
+  assign \$1180  = ~ \port$3023$0 [0];
   assign \$1181  = \$signal$28  > 2'h2;
   assign \$1182  = \$1181  ? 2'h2 : \$signal$28 ;
   assign \$1183  = | \$signal$28 ;
@@ -9210,7 +9422,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = { \$20 [31:0], 16'h0000, \port$2890$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2890$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2890$0 [4:1] };
+    \$1214  = { \$20 [31:0], 16'h0000, \port$3002$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3002$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3002$0 [4:1] };
     if (rst) begin
       \$1214  = 121'h0000000000000000000000000000000;
     end
@@ -10467,7 +10679,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
       \$1359  = \$852 ;
     end
     if (\$856 ) begin
-      \$1359  = { \port$2890$0 [0], \port$2890$0 [4:1], \port$2890$55 [7:0], 11'h000, \port$2890$0 [14:7] };
+      \$1359  = { \port$3002$0 [0], \port$3002$0 [4:1], \port$3002$55 [7:0], 11'h000, \port$3002$0 [14:7] };
     end
     if (rst) begin
       \$1359  = 32'd0;
@@ -11038,23 +11250,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
       \$1430  = 2'h0;
     end
   end
-  assign rsp_freed_err = \port$2896$0 [4:1];
-  assign rsp_flushed_err = \port$2911$0 [4:1];
-  assign rsp_grant_err = \port$2890$0 [4:1];
-  assign rsp_grant_pool = \port$2890$0 [6:5];
-  assign rsp_grant_user = \port$2890$55 [23:8];
-  assign rsp_flushed_pool = \port$2911$0 [22:21];
-  assign rsp_flushed_user = \port$2911$0 [20:5];
-  assign rsp_freed_src = \port$2943$0 [0];
-  assign rsp_freed_in_pool = \port$2896$0 [23];
-  assign rsp_freed_pool = \port$2896$0 [22:21];
-  assign rsp_freed_tag = \port$2943$0 [40:33];
-  assign rsp_freed_addr = \port$2943$0 [32:1];
-  assign rsp_freed_user = \port$2896$0 [20:5];
-  assign rsp_grant_ok = \port$2890$0 [0];
-  assign rsp_freed_ok = \port$2896$0 [0];
-  assign rsp_flushed_ok = \port$2911$0 [0];
-  assign handle = { \port$2890$0 [0], \port$2890$0 [4:1], \port$2890$55 [7:0], 11'h000, \port$2890$0 [14:7] };
+  assign rsp_freed_err = \port$3008$0 [4:1];
+  assign rsp_flushed_err = \port$3023$0 [4:1];
+  assign rsp_grant_err = \port$3002$0 [4:1];
+  assign rsp_grant_pool = \port$3002$0 [6:5];
+  assign rsp_grant_user = \port$3002$55 [23:8];
+  assign rsp_flushed_pool = \port$3023$0 [22:21];
+  assign rsp_flushed_user = \port$3023$0 [20:5];
+  assign rsp_freed_src = \port$3055$0 [0];
+  assign rsp_freed_in_pool = \port$3008$0 [23];
+  assign rsp_freed_pool = \port$3008$0 [22:21];
+  assign rsp_freed_tag = \port$3055$0 [40:33];
+  assign rsp_freed_addr = \port$3055$0 [32:1];
+  assign rsp_freed_user = \port$3008$0 [20:5];
+  assign rsp_grant_ok = \port$3002$0 [0];
+  assign rsp_freed_ok = \port$3008$0 [0];
+  assign rsp_flushed_ok = \port$3023$0 [0];
+  assign handle = { \port$3002$0 [0], \port$3002$0 [4:1], \port$3002$55 [7:0], 11'h000, \port$3002$0 [14:7] };
   assign log_bank0_k = \$1188 [1:0];
   assign \$signature__addr$266  = \$signal$64 [3:2];
   assign \$signature__en$267  = 1'h1;
@@ -11068,8 +11280,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$28
   assign \$signature__addr$281  = \$signal$62 ;
   assign \$signature__addr$284  = \$signal$64 [3:2];
   assign \$signature__en$285  = 1'h1;
-  assign rsp_grant_slot = \port$2890$0 [14:7];
-  assign rsp_grant_tag = \port$2890$55 [7:0];
+  assign rsp_grant_slot = \port$3002$0 [14:7];
+  assign rsp_grant_tag = \port$3002$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$188 ;

@@ -14,6 +14,7 @@ its shipped L = 7 config) kill each mutant; ``tests/test_formal.py`` runs a
 few of those in the suite, since every one takes a while.
 """
 
+import contextlib
 import json
 import sys
 import types
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from hwalloc import emit, sim  # noqa: E402
+from hwalloc import emit, kinds, sim  # noqa: E402
 from hwalloc.config import parse_config  # noqa: E402
 
 #: Small enough to exhaust in a few cycles, two pools so the pool checks matter
@@ -48,7 +49,7 @@ OPS = 3000
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    module: str          # "core" or "regfile"
+    module: str          # "core", "regfile" or a pool kind ("freelist", "ring")
     find: object         # a text, or a tuple of texts replaced pairwise by ``replace``
     replace: object
     what: str
@@ -100,18 +101,18 @@ MUTANTS = [
            "may_hold = ~f3_never_granted",
            "may_hold = Const(1)",
            "a never-granted slot is judged from uninitialised memory"),
-    Mutant("lowest_free_order", "core",
-           ('st["take_fresh"].eq(selected & (st["has_fresh"] | flushing)),',
-            'st["pop"].eq(selected & ~flushing & ~st["has_fresh"] & st["nonempty"]),',
-            'a2_from_fresh.eq(any_of(a1_in[pool.index] & (st["has_fresh"] | st["flushing"])'),
-           ('st["take_fresh"].eq(selected & (st["has_fresh"] | flushing) & ~(st["nonempty"] & ~flushing)),',
-            'st["pop"].eq(selected & ~flushing & st["nonempty"]),',
-            'a2_from_fresh.eq(any_of(a1_in[pool.index] & (st["has_fresh"] | st["flushing"]) & '
-            '~(st["nonempty"] & ~st["flushing"])'),
+    Mutant("lowest_free_order", "freelist",
+           ("self.pop.eq(selected & ~flushing & ~self._has_fresh & self.nonempty),",
+            "    def head_parts(self, select):"),
+           ("self.pop.eq(selected & ~flushing & self.nonempty),",
+            "    @property\n"
+            "    def takes_fresh(self):\n"
+            "        return (self._has_fresh | self.flushing) & ~(self.nonempty & ~self.flushing)\n\n"
+            "    def head_parts(self, select):"),
            "released slots granted before never-used ones (lowest-free, not FIFO)"),
-    Mutant("queue_count_not_decremented", "core",
-           'up.eq(st["push"]), down.eq(st["pop"]),',
-           'up.eq(st["push"]), down.eq(0),',
+    Mutant("queue_count_not_decremented", "freelist",
+           "up.eq(self.push), down.eq(self.pop),",
+           "up.eq(self.push), down.eq(0),",
            "the released-slot count is not updated by a grant"),
     Mutant("allocs_counter_not_updated", "regfile",
            'c["ALLOCS"].eq(c["ALLOCS"] + ev["grant"])',
@@ -123,7 +124,7 @@ MUTANTS = [
            "self.rsp_freed_err), Op.FREE",
            "a TAG_MISMATCH logged as NOT_ALLOCATED"),
     Mutant("flush_not_emptying_in_use", "regfile",
-           'in_use.eq(Mux(ev["flush"], ev["grant"], in_use + step))', "in_use.eq(in_use + step)",
+           'in_use.eq(Mux(ev["flush"], added, in_use + step))', "in_use.eq(in_use + step)",
            "IN_USE keeps counting the slots a flush released"),
     Mutant("slverr_dropped_unmapped_read", "regfile",
            "r_err.eq(~r3_found_in.any())",
@@ -142,14 +143,14 @@ MUTANTS = [
     Mutant("flush_tag_forward_dropped", "core",
            "a3_fwd_ok.eq(a2_ok & a2_from_fresh)", "a3_fwd_ok.eq(0)",
            "a grant after a flush takes the slot's last tag from memory only, missing grants in flight"),
-    Mutant("ring_order_off_by_one", "core",
-           '(st["fresh"] == pool.slots - 2)', '(st["fresh"] == pool.slots - 3)',
+    Mutant("ring_order_off_by_one", "ring",
+           "(self.fresh == self.pool.slots - 2)", "(self.fresh == self.pool.slots - 3)",
            "a ring's pointer goes back to 0 one slot early"),
     Mutant("overwrite_not_counted", "regfile",
            'c["OVERWRITES"].eq(c["OVERWRITES"] + ev["overwrite"])', 'c["OVERWRITES"].eq(c["OVERWRITES"])',
            "a ring overwrite is not counted in OVERWRITES"),
-    Mutant("ring_racing_free_writes", "core",
-           'st["release"] & ~f4_taken if st["ring"] else st["release"]', 'st["release"]',
+    Mutant("ring_racing_free_writes", "ring",
+           "return release & ~raced", "return release",
            "a free of a ring slot that the pointer granted again while the free was in flight "
            "still toggles its parity (the new grant then looks free)"),
     Mutant("ring_racing_free_no_cancel", "core",
@@ -179,12 +180,29 @@ def mutated_module(mutant):
     return module
 
 
-def mutant_verilog(config, mutant):
+#: A pool kind's module, and the class of it that the core builds (hwalloc.kinds)
+_KIND_MODULES = {"freelist": "FreelistPool", "ring": "RingPool"}
+
+
+def patched(mutant, *targets):
+    """A context in which the generator uses ``mutant``'s module: its top (for
+    ``core``, patched into each of ``targets``), register file or pool kind."""
     module = mutated_module(mutant)
     if mutant.module == "core":
-        with mock.patch.object(emit, "HwallocTop", module.HwallocTop):
-            return emit.emit_verilog(config)
-    with mock.patch("hwalloc.core.RegisterFile", module.RegisterFile):
+        patches = [mock.patch.object(target, "HwallocTop", module.HwallocTop) for target in targets]
+    elif mutant.module == "regfile":
+        patches = [mock.patch("hwalloc.core.RegisterFile", module.RegisterFile)]
+    else:
+        kind = getattr(module, _KIND_MODULES[mutant.module])
+        patches = [mock.patch.dict(kinds.KINDS, {mutant.module: kind})]
+    stack = contextlib.ExitStack()
+    for patch in patches:
+        stack.enter_context(patch)
+    return stack
+
+
+def mutant_verilog(config, mutant):
+    with patched(mutant, emit):
         return emit.emit_verilog(config)
 
 
@@ -217,9 +235,7 @@ def formal_kills(mutant, work):
     """The formal tasks that fail on ``mutant`` (shipped L = 7 config), with the
     properties they report."""
     from hwalloc import formal
-    module = mutated_module(mutant)
-    patch = (mock.patch.object(formal, "HwallocTop", module.HwallocTop) if mutant.module == "core"
-             else mock.patch("hwalloc.core.RegisterFile", module.RegisterFile))
+    patch = patched(mutant, formal)
     config = parse_config(formal.SHIPPED["L7"])
     kills = []
     with patch:

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from hwalloc import core
+from hwalloc import memory
 from hwalloc.config import MIN_LATENCY, RECYCLE_DELAY, example_names, example_path, load_config, parse_config
 from hwalloc.core import AllocatorCore, HwallocTop
 from hwalloc.emit import emit_verilog
@@ -229,7 +229,7 @@ def test_memories_cut_into_banks_match_the_model(monkeypatch):
     output registers, the bank chosen after them. With the banks made 16 rows
     deep, pools of 40 (three banks, the last one short) and 33 slots run the
     random traffic and the reset replay through every bank boundary."""
-    monkeypatch.setattr(core, "BANK_DEPTH", 16)
+    monkeypatch.setattr(memory, "BANK_DEPTH", 16)
     config = parse_config({
         "name": "banked", "tag_bits": 3, "addr_width": 20,
         "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 40},
@@ -247,8 +247,8 @@ def test_memories_cut_into_banks_match_the_model(monkeypatch):
     assert bench.stats.latency_min == bench.stats.latency_max == config.latency
     # the deep memories really were banked: 3 + 3 banks of queue, grant, parity
     verilog = emit_verilog(config)
-    for memory in ("a_queue_bank0", "a_queue_bank2", "b_grant_bank2", "b_parity_bank1"):
-        assert re.search(rf"reg \[\d+:0\] {memory} \[", verilog), memory
+    for name in ("a_queue_bank0", "a_queue_bank2", "b_grant_bank2", "b_parity_bank1"):
+        assert re.search(rf"reg \[\d+:0\] {name} \[", verilog), name
     assert not re.search(r"reg \[\d+:0\] a_queue_bank3 \[", verilog)
 
 

@@ -1,0 +1,116 @@
+"""Per-slot memories as the core needs them: one write port, registered
+read ports, block RAM from a depth on, cut into banks past a depth.
+
+Every read lands in a register straight from the RAM (its output register)
+before any logic sees it, and a deep memory's writes come from registers beside
+its RAMs: place and route showed that a block RAM read into logic, or logic
+into a chip-wide RAM write, sets the clock of a large pool (see
+:mod:`hwalloc.pnr`).
+"""
+
+from types import SimpleNamespace
+
+from amaranth import Cat, Const, Mux, Shape, Signal, Value
+from amaranth.lib.memory import Memory
+
+from ._rtl import or_all
+
+__all__ = ["memory", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES"]
+
+#: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
+#: one LUT of output multiplexer); deeper ones are asked to be block RAM.
+LUTRAM_DEPTH = 256
+#: The most rows a block RAM bank has (deeper memories are cut into banks).
+BANK_DEPTH = 16384
+#: Block RAM aspect ratios (depth, width) that need no depth cascade on either
+#: family: the narrower of a Xilinx RAMB36 and a Lattice ECP5 DP16KD at each
+#: depth. A cascade puts a multiplexer between the RAMs and their output
+#: register, which then cannot be the RAM's own.
+BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+
+
+def memory(m, name, shape, depth, *, reads, registered_write=False):
+    """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
+    ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
+    namespace of ``addr`` and ``data`` each).
+
+    With ``registered_write``, what the write port is given at one edge is
+    written at the next: the helper registers it, per bank, next to the RAMs,
+    each bank's copy loaded only when that bank is written (so the copies differ
+    and synthesis keeps them apart). A deep memory's RAMs lie across the chip; its
+    address, data and enable then come from registers, never from logic or from
+    one register that also feeds logic elsewhere.
+
+    A read takes two edges: the address is taken at edge e, and at edge e+1 the
+    RAM's output is loaded straight into a register, with no logic in front of
+    it (on Xilinx the block RAM's own output register; on ECP5 the DP16KD's, see
+    :mod:`hwalloc.pnr`). ``data`` is that register's content: the memory as
+    written before edge e. Read ports are always enabled: a read enable would
+    cost a hold multiplexer between the RAM and that register.
+
+    Up to LUTRAM_DEPTH entries it is one memory, left to synthesis. Deeper, it is
+    block RAM, sliced into memories as wide as one block RAM is at that depth on
+    both Xilinx and ECP5 (4096 entries: 4 bits), so that synthesis needs no
+    multiplexer of block RAM outputs, which would stand between a RAM and its
+    output register. Deeper
+    than BANK_DEPTH it is also cut into banks of BANK_DEPTH rows (the deepest a
+    single ECP5 DP16KD or a RAMB36 pair is without a cascade), each with its own
+    output registers; ``data`` then selects the bank after the registers (one
+    LUT level, in the stage that reads it). ``parts`` lists ``(select, data)``
+    of each bank (one, selected by 1, if the memory is not banked), for a
+    reader that folds the choice of the bank into a choice of its own."""
+    width = Shape.cast(shape).width
+    write = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_waddr"), en=Signal(name=f"{name}_wen"),
+                            data=Signal(shape, name=f"{name}_wdata"))
+    read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
+                            data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
+    # no_rw_check: a read of the row written at the same edge may return either
+    # value. The core never uses such a read (the forwarding of alloc t-3 and
+    # free t-3 covers it; the queue never reads the row it writes), so synthesis
+    # need not emulate read-old-data with a multiplexer after the RAM.
+    if depth <= LUTRAM_DEPTH:
+        slices, attrs = [(0, width)], {"no_rw_check": 1}
+    else:
+        slice_width = next((w for d, w in BRAM_SHAPES if min(depth, BANK_DEPTH) <= d), 1)
+        slices = [(lo, min(lo + slice_width, width)) for lo in range(0, width, slice_width)]
+        attrs = {"ram_style": "block", "no_rw_check": 1}
+    banks = -(-depth // BANK_DEPTH)             # the last one may be shorter
+    row_bits = max(1, (min(depth, BANK_DEPTH) - 1).bit_length())
+    # per read port: each bank's output registers, and which bank the read was of
+    outputs = [[Signal(shape, name=f"{name}_r{j}_b{b}", reset_less=True) for b in range(banks)]
+               for j in range(reads)]
+    for b in range(banks):
+        bank_en = write.en if banks == 1 else write.en & (write.addr[row_bits:] == b)
+        bank_addr, bank_data = write.addr[:row_bits], Value.cast(write.data)
+        if registered_write:
+            tag = f"{name}_w" + (f"_b{b}" if banks > 1 else "")
+            en_q = Signal(name=f"{tag}_en")
+            addr_q = Signal(row_bits, name=f"{tag}_addr", reset_less=True)
+            data_q = Signal(len(bank_data), name=f"{tag}_data", reset_less=True)
+            m.d.sync += en_q.eq(bank_en)
+            with m.If(bank_en):
+                m.d.sync += [addr_q.eq(bank_addr), data_q.eq(bank_data)]
+            bank_en, bank_addr, bank_data = en_q, addr_q, data_q
+        bank_rows = min(BANK_DEPTH, depth - b * BANK_DEPTH)
+        for i, (lo, hi) in enumerate(slices):
+            memory = Memory(shape=hi - lo, depth=bank_rows, init=[], attrs=attrs)
+            suffix = (f"_{i}" if len(slices) > 1 else "") + (f"_bank{b}" if banks > 1 else "")
+            m.submodules[name + suffix] = memory
+            w = memory.write_port()
+            m.d.comb += [w.addr.eq(bank_addr), w.en.eq(bank_en), w.data.eq(bank_data[lo:hi])]
+            for ours, out in zip(read, outputs, strict=True):
+                r = memory.read_port()
+                m.d.comb += r.addr.eq(ours.addr[:row_bits] if banks > 1 else ours.addr)
+                m.d.sync += Value.cast(out[b])[lo:hi].eq(r.data)
+    for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
+        if banks == 1:
+            m.d.comb += ours.data.eq(out[0])
+            ours.parts = [(Const(1), out[0])]
+            continue
+        # the bank of the address taken at edge e, one-hot, registered at e and e+1
+        taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
+                         Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
+        m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
+        m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
+        ours.parts = [(chosen[b], out[b]) for b in range(banks)]
+    return write, read

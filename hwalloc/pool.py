@@ -1,0 +1,160 @@
+"""A pool's slot state, and the narrow interface through which the core's
+alloc, free and flush pipelines use it (:class:`PoolState`).
+
+The pipelines (:mod:`hwalloc.core`) own the timing: when a request commits,
+what is forwarded, how the free check is resolved. A pool owns what a kind
+decides: which slot an alloc takes (and whether it can), what a release leaves
+behind, what a flush resets. :class:`~hwalloc.freelist.FreelistPool` and
+:class:`~hwalloc.ring.RingPool` are the two kinds; :data:`hwalloc.kinds.KINDS`
+maps a config's ``kind`` to its class. A new kind is one new file with a
+subclass of :class:`PoolState`, and one entry in that table.
+
+Every kind keeps the per-slot records the free check reads (SPEC §4.4):
+
+``grant``   per slot ``{tag, snap}`` of its latest grant; written by the alloc
+            (three cycles after its commit; ``grant_w``), read by the free check
+            (``grant_r``) and by the commit for the slot it takes (``last_r``:
+            the tag a grant goes on from).
+``parity``  per slot, one bit toggled by every successful free (``parity_w``);
+            read by the free check (``parity_r``) and by the commit for the slot
+            it takes (``copy_r``: the grant's snapshot).
+
+A slot is held iff ``parity == grant.snap``. No memory is ever cleared: slots at
+or above the ``fresh`` counter are free (never granted since reset or the last
+flush) whatever the memories hold, which makes reset and flush O(1).
+"""
+
+from amaranth import Const, Mux, Signal
+from amaranth.lib import data
+
+from ._rtl import at_least
+from .memory import memory
+
+__all__ = ["PoolState"]
+
+
+class PoolState:
+    """The state every kind has, built into the core's module ``m``.
+
+    Parameters
+    ----------
+    m : the core's :class:`~amaranth.hdl.Module`
+    pool : :class:`hwalloc.config.Pool`
+    config : :class:`hwalloc.config.Config`
+    reg : the core's register factory, ``reg(name, shape=1, *, valid=False)``
+        (valid registers are reset, payloads are not)
+
+    What the alloc commit reads (alloc stage 2; flags and registers only, so
+    that the commit stays shallow):
+
+    ``can_grant``    an alloc of this pool committing at this edge is granted
+    ``takes_fresh``  ... and takes ``fresh_slot`` (else the queue's head)
+    ``fresh_slot``   the never-used slot (a ring: its pointer's) taken at this edge
+    ``may_be_held``  the slot it takes may still be held (an overwrite: rings)
+
+    and, later in the pipelines, :meth:`head_parts`, :meth:`fresh_parity`,
+    :meth:`never_granted` and :meth:`takes_now`. What they write:
+    :meth:`commit` (alloc stage 2, with a flush of the same edge) and
+    :meth:`release` (free stage 5).
+    """
+
+    #: Grants may overwrite held slots, and a free may race the grant that
+    #: reuses its slot (no recycle delay): the core decides overwrites for it.
+    overwrites = False
+
+    def __init__(self, m, pool, config, reg):
+        self.pool = pool
+        self.index = pool.index
+        self.tag_bits = T = config.tag_bits
+        n, name = pool.slots, pool.name
+        latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
+        self.grant_w, (self.grant_r, self.last_r) = memory(m, f"{name}_grant", latest, n, reads=2,
+                                                           registered_write=True)
+        self.parity_w, (self.parity_r, self.copy_r) = memory(m, f"{name}_parity", 1, n, reads=2)
+        # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
+        self.fresh = Signal(range(n + 1), name=f"{name}_fresh")
+        # slots 0..seen-1 were granted since reset: their grant records hold
+        # their last tag, which a grant after a flush goes on from
+        self.seen = Signal(range(n + 1), name=f"{name}_seen")
+        self.seen_prev = Signal(range(n + 1), name=f"{name}_seen_prev")     # a cycle late
+        self.flushing = Signal(name=f"{name}_flushing")     # a flush commits at this edge
+        self.fresh_slot = Signal(range(n), name=f"{name}_fresh_slot")
+        self.take_fresh = Signal(name=f"{name}_take_fresh")
+        # the free releasing a slot of this pool (comb, at its decision)
+        self.release_now = Signal(name=f"{name}_release")
+
+    # ---- what the kind says (overridden) -------------------------------------
+    @property
+    def has_fresh(self):
+        """A never-used slot is left (a flag)."""
+        raise NotImplementedError
+
+    @property
+    def can_grant(self):
+        return self.has_fresh | self.flushing
+
+    @property
+    def takes_fresh(self):
+        return self.has_fresh | self.flushing
+
+    @property
+    def may_be_held(self):
+        return Const(0)
+
+    def never_granted(self, slot):
+        """``slot`` is free whatever the memories hold: not granted since reset
+        or the last flush, as the allocs committed so far leave it (free stage 2)."""
+        return at_least(slot, self.fresh)
+
+    def head_parts(self, select):
+        """The queue's head read at the commit, as ``(select, entry)`` per memory
+        bank, ``select`` ANDed in (alloc stage 4); none if the kind queues nothing."""
+        return []
+
+    def fresh_parity(self, flip, flip_parity):
+        """The parity of the never-used slot taken, as the grant snapshots it
+        (alloc stage 4); ``flip``: free t-3 wrote it at the commit edge, with
+        ``flip_parity`` (only a kind that ``overwrites`` can see that)."""
+        return self.copy_r.data
+
+    def takes_now(self, slot):
+        """An alloc of this pool committing at this edge would take ``slot``
+        (for a kind that ``overwrites``: the free racing it, free stage 4)."""
+        return Const(0)
+
+    # ---- what it writes ---------------------------------------------------------
+    def commit(self, m, selected, flushing):
+        """Alloc stage 2, the commit edge: ``selected`` says an alloc of this
+        pool that fits commits at this edge, ``flushing`` that a flush of it does
+        (first: the alloc then takes slot 0, and the order restarts)."""
+        m.d.comb += [
+            self.flushing.eq(flushing),
+            self.fresh_slot.eq(Mux(flushing, 0, self.fresh)),
+            self.take_fresh.eq(selected & self.takes_fresh),
+            # The next never-used slot's parity and its last grant record are read
+            # every cycle; the data is used only by the cycle that grants.
+            self.copy_r.addr.eq(self.fresh_slot),
+            self.last_r.addr.eq(self.fresh_slot),
+        ]
+        with m.If(self.take_fresh & at_least(self.fresh_slot, self.seen)):
+            m.d.sync += self.seen.eq(self.fresh_slot + 1)
+        m.d.sync += self.seen_prev.eq(self.seen)
+        self._commit(m, selected, flushing)
+
+    def _commit(self, m, selected, flushing):
+        raise NotImplementedError
+
+    def release(self, m, release, slot, snap, tag, raced):
+        """Free stage 5, the decision edge: ``release`` says a free releases
+        ``slot`` of this pool, whose grant had ``snap`` and ``tag``; ``raced``
+        that an alloc younger than the free already took the slot (see
+        :attr:`overwrites`). A release toggles the slot's parity."""
+        m.d.comb += [
+            self.release_now.eq(release),
+            self.parity_w.addr.eq(slot), self.parity_w.data.eq(~snap),
+            self.parity_w.en.eq(self.writes(release, raced)),
+        ]
+
+    def writes(self, release, raced):
+        """Whether the release writes the slot's state (a flag)."""
+        return release
