@@ -121,8 +121,11 @@ def _build(config, verilog, build_dir, waves, coverage, log):
 
 def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None,
               stats_file=None, progress_file=None, results_xml=None, waves=False,
-              log_file=None, extra_env=None, test_dir=None):
+              log_file=None, extra_env=None, test_dir=None, first_failure=False):
     """Run the native bench's cocotb tests on a built core.
+
+    ``first_failure``: the tests after the first that fails do nothing (a
+    mutant's run, where one failure is the verdict).
 
     ``test_dir`` is where the simulation runs (default: the build folder); runs
     in parallel need one each. Returns the path of the results XML. Raises
@@ -138,6 +141,8 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
         env["HWALLOC_STATS"] = str(Path(stats_file).resolve())
     if progress_file is not None:
         env["HWALLOC_PROGRESS"] = str(Path(progress_file).resolve())
+    if first_failure:
+        env["HWALLOC_FIRST_FAIL"] = "1"
     env.update(extra_env or {})
     runner = get_runner("verilator")
     # Every variable without an initial value, the memories included, starts

@@ -7,6 +7,7 @@ matched to the oldest outstanding request of its port, and its latency is
 measured as the distance between the two edges, never assumed.
 """
 
+import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -14,7 +15,18 @@ from hwalloc.model import Err, Freed, Model, Monitor
 
 from .coverage import Coverage
 
-__all__ = ["Mismatch", "Stats", "Scoreboard", "Stimulus", "PHASES"]
+__all__ = ["Mismatch", "Stats", "Scoreboard", "Stimulus", "PHASES", "earlier_failure"]
+
+
+def earlier_failure():
+    """Whether to skip the next test: ``HWALLOC_FIRST_FAIL`` is set (a mutant's
+    run: one failure is the verdict) and a test of this run already failed (its
+    statistics in ``HWALLOC_STATS`` name a mismatch)."""
+    path = os.environ.get("HWALLOC_STATS")
+    if not os.environ.get("HWALLOC_FIRST_FAIL") or not path or not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return any('"mismatch"' in line for line in f)
 
 
 class Mismatch(AssertionError):

@@ -27,7 +27,7 @@ from hwalloc.model import Err
 from hwalloc.regs import constant_value, register_map
 from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
-from hwalloc.tb.scoreboard import Mismatch
+from hwalloc.tb.scoreboard import Mismatch, earlier_failure
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 SEED = int(os.environ.get("HWALLOC_SEED", "1"))
@@ -412,6 +412,8 @@ def set_stalls(tb, rate):
 
 
 async def _guarded(tb, name, body):
+    if earlier_failure():
+        return
     try:
         await body()
         tb.check()

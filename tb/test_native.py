@@ -16,7 +16,7 @@ from cocotb.triggers import FallingEdge
 
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.tb.driver import Channels, NativeBench
-from hwalloc.tb.scoreboard import Mismatch
+from hwalloc.tb.scoreboard import Mismatch, earlier_failure
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 SEED = int(os.environ.get("HWALLOC_SEED", "1"))
@@ -99,6 +99,8 @@ class TB:
 
 async def _guarded(tb, name, body):
     tb.test_name = name
+    if earlier_failure():
+        return
     try:
         await body()
     except Exception as mismatch:

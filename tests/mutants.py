@@ -220,7 +220,8 @@ def run_mutant(mutant, work, cache):
     stats.unlink(missing_ok=True)
     try:
         sim.run_bench(config, config_path, build_dir, ops=OPS, stats_file=stats,
-                      results_xml=work / "results.xml", log_file=work / "sim.log", test_dir=work)
+                      results_xml=work / "results.xml", log_file=work / "sim.log", test_dir=work,
+                      first_failure=True)
     except SystemExit:
         entries = [json.loads(line) for line in stats.read_text().splitlines()] if stats.exists() else []
         failing = [e for e in entries if "mismatch" in e]
