@@ -199,8 +199,11 @@ class AllocatorCore(_Timing, wiring.Component):
         persistent = [pool.index for pool in pools if pool.lifetime == "persistent"]
 
         def same_slot(valid, pool, slot, other_pool, other_slot):
-            # one carry chain: the valid bit, the pool and the slot at once
-            return equal(Cat(slot, pool, valid), Cat(other_slot, other_pool, Const(1)))
+            # one carry chain: the valid bit, the pool and the slot at once (the
+            # slots zero-extended to S bits, so that the fields line up)
+            def wide(value):
+                return Cat(value, Const(0, S - len(value)))
+            return equal(Cat(wide(slot), pool, valid), Cat(wide(other_slot), other_pool, Const(1)))
 
         # Per pool: its slot state and its kind's policy (hwalloc.pool)
         state = [KINDS[pool.kind](m, pool, cfg, reg) for pool in pools]

@@ -3235,12 +3235,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$147  = { \$146 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$148  = ~ \$147 ;
   assign \$149  = \$148  + 1'h1;
-  assign \$151  = { 2'h0, a3_valid, a3_pool, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$151  = { a3_valid, a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$152  = ~ \$151 ;
   assign \$153  = \$152  + 1'h1;
   assign \$154  = \$150  & \$153 [12];
   assign \$155  = \$149 [12] | \$154 ;
-  assign \$157  = { 5'h00, a3_valid, a3_pool, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$157  = { a3_valid, a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$158  = ~ \$157 ;
   assign \$159  = \$158  + 1'h1;
   assign \$160  = \$156  & \$159 [12];

@@ -2971,11 +2971,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$141  = ~ \$140 ;
   assign \$142  = \$141  + 1'h1;
   assign \$143  = \$139  & \$142 [11];
-  assign \$145  = { 1'h0, a3_valid, a3_pool, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$145  = { a3_valid, a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$146  = ~ \$145 ;
   assign \$147  = \$146  + 1'h1;
   assign \$148  = \$144  & \$147 [11];
-  assign \$150  = { 2'h0, a3_valid, a3_pool, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$150  = { a3_valid, a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$151  = ~ \$150 ;
   assign \$152  = \$151  + 1'h1;
   assign \$153  = \$149  & \$152 [11];

@@ -141,7 +141,7 @@ MUTANTS = [
            "a3_sel_last.eq(Mux(a2_ok & a2_from_fresh, a2_in & ever, 0))", "a3_sel_last.eq(0)",
            "a grant after a flush starts the slot's tags again at 1"),
     Mutant("flush_tag_forward_dropped", "core",
-           "a3_fwd_ok.eq(a2_ok & a2_from_fresh)", "a3_fwd_ok.eq(0)",
+           "a3_fwd_ok.eq(a2_ok & a2_from_fresh & (1 if self._flush else a2_ring))", "a3_fwd_ok.eq(0)",
            "a grant after a flush takes the slot's last tag from memory only, missing grants in flight"),
     Mutant("ring_order_off_by_one", "ring",
            "(self.fresh == self.pool.slots - 2)", "(self.fresh == self.pool.slots - 3)",

@@ -182,15 +182,19 @@ def test_a_persistent_pool_never_releases():
     assert [(g.ok, g.err, g.slot) for g in bench.last_grants] == [(1, 0, 0), (1, 0, 1), (0, 1, 0)]
 
 
-@pytest.mark.parametrize("config", [corner("tiny_pools_wide_tags"), corner("no_tags_min_latency"),
-                                    load_config(example_path("event_region")), corner("rings")],
-                         ids=["tiny_pools_wide_tags", "no_tags_min_latency", "event_region", "rings"])
-def test_flush_around_requests_in_flight(config):
+@pytest.mark.parametrize("config, name", [
+    (corner("tiny_pools_wide_tags"), "a"), (corner("no_tags_min_latency"), "a"),
+    (load_config(example_path("event_region")), "event"), (corner("rings"), "log"),
+    # a freelist pool with fewer slot bits than the widest pool (fields of
+    # different widths compared in the forwarding)
+    (corner("rings"), "ev")],
+    ids=["tiny_pools_wide_tags", "no_tags_min_latency", "event_region", "rings_ring", "rings_freelist"])
+def test_flush_around_requests_in_flight(config, name):
     """SPEC §4.3: flushes with allocs and frees of the pool 0..L cycles before and
     after them, the same slots granted again and again across flushes (their
     tags go on counting), frees older than the flush still in flight, and flushes
     back to back. Every response is checked against the model."""
-    pool = next(p for p in config.pools if p.lifetime == "transient")
+    pool = next(p for p in config.pools if p.name == name)
 
     async def body(bench, reset):
         rng = bench.rng
@@ -302,3 +306,26 @@ def test_ring_frees_racing_the_pointer(latency):
     counts = bench.stats.coverage
     for name in ("ring.overwrite", "ring.stale_free.TAG_MISMATCH", "ring.release_then_regrant", "ring.wrap"):
         assert counts[name] > 0, name
+
+
+@pytest.mark.parametrize("name", ["ev", "log"])
+def test_tag_goes_on_across_a_flush_right_after_a_regrant(name):
+    """Slot 0 granted again (from the queue, or by the ring's pointer, back at
+    slot 0), then in
+    the very next cycle a flush with an alloc, which takes slot 0 again: its tag
+    comes from the grant still on its way to the record (forwarded), in a pool
+    with fewer slot bits than the widest one."""
+    config = corner("rings")
+    pool = next(p for p in config.pools if p.name == name)
+
+    async def body(bench, reset):
+        for user in range(pool.slots):
+            await bench.step((pool.index, 1, bench.user(user)))       # every slot, tag 1
+        await bench.step(None, (pool.addr_of(0), 1, 10))                # slot 0 released
+        await bench.idle(RECYCLE_DELAY)
+        await bench.step((pool.index, 1, 12))                           # slot 0 again: tag 2
+        await bench.step((pool.index, 1, 13), None, (pool.index, 14))   # flush, slot 0: tag 3
+        await bench.drain()
+
+    bench = run_core(config, body)
+    assert [(g.slot, g.tag) for g in bench.last_grants[-2:]] == [(0, 2), (0, 3)]
