@@ -140,3 +140,25 @@ def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
         f"{' -> '.join(path['cells'])} -> {path['to']}")
     assert depth_by_block(netlist, config.name)["core"] <= DEPTH_BUDGET
     assert ram_outputs_to_logic(netlist, config.name) == []
+
+
+#: Made-up configs beyond the examples: a small ring with 8-bit tags (the tag
+#: increment is widest), and 8 pools, half of them rings (the widest choice of a
+#: grant's slot, tag and snapshot). The larger points (65536 slots, 8 x 4096)
+#: are in docs/benchmarks.md (bench/sweep.py): too slow to synthesize in CI.
+MADE_UP = {
+    "ring_16_tags_8": {"name": "ring16", "tag_bits": 8, "pools": [
+        {"name": "r", "base": 0x1000_0000, "slot_size": 64, "slots": 16, "kind": "ring"}]},
+    "8_pools_half_rings": {"name": "p8r", "tag_bits": 4, "pools": [
+        {"name": f"p{i}", "base": 0x1000_0000 * (i + 1), "slot_size": 64, "slots": 256,
+         "kind": "ring" if i % 2 else "freelist"} for i in range(8)]},
+}
+
+
+@pytest.mark.parametrize("name", MADE_UP)
+def test_ring_pools_and_eight_pools_stay_within_the_depth_budget(name, tmp_path):
+    config = parse_config(MADE_UP[name])
+    _, netlist = synthesize(config, work=tmp_path)
+    by_block = depth_by_block(netlist, config.name)
+    assert max(by_block.values()) <= DEPTH_BUDGET, by_block
+    assert ram_outputs_to_logic(netlist, config.name) == []
