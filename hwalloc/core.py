@@ -318,11 +318,12 @@ class AllocatorCore(_Timing, wiring.Component):
         # each pool's increment (of its own memory's output: no choice before
         # the adder), an AND-OR and one multiplexer: a3_sel_head[p] (a released
         # slot of pool p: the queue entry's tag), a3_sel_last[p] (a never-used
-        # slot granted before: its record's tag), a3_sel_new (a slot never
+        # slot granted before: its record's tag), a3_sel_new[p] (a slot never
         # granted: tag 0), a3_fail (no grant: tag 0 is answered); the
         # forwarded tags come incremented already, a3_fwd_ok says they may apply.
         a3_sel_head, a3_sel_last = reg("a3_sel_head", len(pools)), reg("a3_sel_last", len(pools))
-        a3_sel_new, a3_fwd_ok, a3_hit_a1 = reg("a3_sel_new"), reg("a3_fwd_ok"), reg("a3_hit_a1")
+        a3_sel_new = reg("a3_sel_new", len(pools))
+        a3_fwd_ok, a3_hit_a1 = reg("a3_fwd_ok"), reg("a3_hit_a1")
         a3_fail, a3_sel_fresh = reg("a3_fail"), reg("a3_sel_fresh", len(pools))
         a3_older_hit, a3_older_next = reg("a3_older_hit"), reg("a3_older_next", TR)
         # the never-used slot was granted since reset (then flushed): below the
@@ -345,7 +346,7 @@ class AllocatorCore(_Timing, wiring.Component):
             ever = ever & Cat(Const(int(st.overwrites)) for st in state)
         m.d.sync += [a3_sel_head.eq(Mux(a2_ok & ~a2_from_fresh, a2_in, 0)),
                      a3_sel_last.eq(Mux(a2_ok & a2_from_fresh, a2_in & ever, 0)),
-                     a3_sel_new.eq(a2_ok & a2_from_fresh & ~(a2_in & ever).any()), a3_fail.eq(~a2_ok),
+                     a3_sel_new.eq(Mux(a2_ok & a2_from_fresh, a2_in & ~ever, 0)), a3_fail.eq(~a2_ok),
                      a3_sel_fresh.eq(Mux(a2_ok & a2_from_fresh, a2_in, 0)),
                      a3_fwd_ok.eq(a2_ok & a2_from_fresh & (1 if self._flush else a2_ring))]
 
@@ -383,7 +384,7 @@ class AllocatorCore(_Timing, wiring.Component):
             # an increment in LUTs would be two levels deep.
             sources = [(select, tag_of(entry)) for select, entry in last_parts + head_parts]
             if T <= LUT_INCREMENT_BITS:
-                return choose_one_hot([(a3_sel_new, Const(k, TR))] +
+                return choose_one_hot([(a3_sel_new[st.index], Const(k, TR)) for st in state] +
                                       [(select, plus_small(tag, k)) for select, tag in sources], TR)
             # a never-granted slot (no select set) had tag 0; no grant: all ones, so
             # that the increment answers 0

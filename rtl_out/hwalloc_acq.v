@@ -360,11 +360,11 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2441$0 (\$11 [15:0]),
-    .\port$2441$48 (\$11 [63:48]),
-    .\port$2444$0 (\$12 ),
-    .\port$2456$0 (\$13 ),
-    .\port$2484$0 (\$14 ),
+    .\port$2440$0 (\$11 [15:0]),
+    .\port$2440$48 (\$11 [63:48]),
+    .\port$2443$0 (\$12 ),
+    .\port$2455$0 (\$13 ),
+    .\port$2483$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1015,7 +1015,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire \$117 ;
+  wire [24:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
@@ -1026,7 +1026,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
-  wire [24:0] \$118 ;
+  wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
@@ -1049,7 +1049,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [9:0] \$120 ;
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
@@ -1060,7 +1060,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
-  wire [9:0] \$121 ;
+  wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -1102,28 +1102,28 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
-  wire \$1248 ;
+  wire [6:0] \$1248 ;
   wire [6:0] \$1249 ;
   wire \$125 ;
-  wire [6:0] \$1250 ;
+  wire \$1250 ;
   wire \$1251 ;
-  wire \$1252 ;
-  wire [24:0] \$1253 ;
-  wire [30:0] \$1254 ;
+  wire [24:0] \$1252 ;
+  wire [30:0] \$1253 ;
+  wire \$1254 ;
   wire \$1255 ;
-  wire \$1256 ;
+  wire [11:0] \$1256 ;
   wire [11:0] \$1257 ;
-  wire [11:0] \$1258 ;
-  wire [12:0] \$1259 ;
+  wire [12:0] \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
+  wire [11:0] \$1260 ;
   wire [11:0] \$1261 ;
-  wire [11:0] \$1262 ;
-  wire [12:0] \$1263 ;
-  wire \$1264 ;
+  wire [12:0] \$1262 ;
+  wire \$1263 ;
+  wire [11:0] \$1264 ;
   wire [11:0] \$1265 ;
-  wire [11:0] \$1266 ;
-  wire [12:0] \$1267 ;
+  wire [12:0] \$1266 ;
+  wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
@@ -1132,12 +1132,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
-  wire \$1275 ;
-  wire [3:0] \$1276 ;
+  wire [3:0] \$1275 ;
+  wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
-  wire \$128 ;
+  wire [3:0] \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
@@ -1161,19 +1161,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1299 ;
   wire [3:0] \$13 ;
   wire [3:0] \$130 ;
-  wire \$1300 ;
-  wire [5:0] \$1301 ;
+  wire [5:0] \$1300 ;
+  wire \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
-  wire \$1305 ;
-  reg \$1306 ;
-  reg [9:0] \$1307 ;
-  reg [6:0] \$1308 ;
-  reg \$1309 ;
-  wire [3:0] \$131 ;
-  reg [9:0] \$1310 ;
-  reg [16:0] \$1311 ;
+  reg \$1305 ;
+  reg [9:0] \$1306 ;
+  reg [6:0] \$1307 ;
+  reg \$1308 ;
+  reg [9:0] \$1309 ;
+  wire [12:0] \$131 ;
+  reg [16:0] \$1310 ;
+  reg \$1311 ;
   reg \$1312 ;
   reg \$1313 ;
   reg \$1314 ;
@@ -1182,13 +1182,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1317 ;
   reg \$1318 ;
   reg \$1319 ;
-  wire [12:0] \$132 ;
-  reg \$1320 ;
+  wire \$132 ;
+  reg [10:0] \$1320 ;
   reg [10:0] \$1321 ;
   reg [10:0] \$1322 ;
-  reg [10:0] \$1323 ;
-  reg \$1324 ;
-  reg [9:0] \$1325 ;
+  reg \$1323 ;
+  reg [9:0] \$1324 ;
+  reg \$1325 ;
   reg \$1326 ;
   reg \$1327 ;
   reg \$1328 ;
@@ -1233,13 +1233,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1363 ;
   reg \$1364 ;
   reg \$1365 ;
-  reg \$1366 ;
-  reg [9:0] \$1367 ;
+  reg [9:0] \$1366 ;
+  reg \$1367 ;
   reg \$1368 ;
-  reg \$1369 ;
+  reg [10:0] \$1369 ;
   wire \$137 ;
-  reg [10:0] \$1370 ;
-  reg [2:0] \$1371 ;
+  reg [2:0] \$1370 ;
+  reg \$1371 ;
   reg \$1372 ;
   reg \$1373 ;
   reg \$1374 ;
@@ -1255,7 +1255,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1383 ;
   reg \$1384 ;
   reg \$1385 ;
-  reg \$1386 ;
   wire \$139 ;
   wire [3:0] \$14 ;
   wire \$140 ;
@@ -1300,15 +1299,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [5:0] \$179 ;
   wire \$18 ;
   wire [5:0] \$180 ;
-  wire [5:0] \$181 ;
-  wire [6:0] \$182 ;
+  wire [6:0] \$181 ;
+  wire [5:0] \$182 ;
   wire [5:0] \$183 ;
-  wire [5:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire [5:0] \$186 ;
+  wire [6:0] \$184 ;
+  wire [5:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -1345,17 +1344,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [5:0] \$219 ;
   wire \$22 ;
-  wire [5:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [5:0] \$225 ;
   wire [5:0] \$226 ;
-  wire [5:0] \$227 ;
-  wire [6:0] \$228 ;
+  wire [6:0] \$227 ;
+  wire \$228 ;
   wire \$229 ;
   wire [10:0] \$23 ;
   wire \$230 ;
@@ -1377,11 +1376,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
+  wire [5:0] \$248 ;
   wire [5:0] \$249 ;
   wire \$25 ;
-  wire [5:0] \$250 ;
-  wire [6:0] \$251 ;
+  wire [6:0] \$250 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
@@ -1389,33 +1388,33 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [1:0] \$259 ;
   wire \$26 ;
   wire [1:0] \$260 ;
   wire [1:0] \$261 ;
-  wire [1:0] \$262 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
+  wire [1:0] \$269 ;
   wire \$27 ;
   wire [1:0] \$270 ;
   wire [1:0] \$271 ;
-  wire [1:0] \$272 ;
+  wire [11:0] \$272 ;
   wire [11:0] \$273 ;
-  wire [11:0] \$274 ;
-  wire [12:0] \$275 ;
-  wire \$276 ;
+  wire [12:0] \$274 ;
+  wire \$275 ;
+  wire [11:0] \$276 ;
   wire [11:0] \$277 ;
-  wire [11:0] \$278 ;
-  wire [12:0] \$279 ;
+  wire [12:0] \$278 ;
+  wire [11:0] \$279 ;
   wire \$28 ;
   wire [11:0] \$280 ;
-  wire [11:0] \$281 ;
-  wire [12:0] \$282 ;
+  wire [12:0] \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
@@ -1433,15 +1432,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire \$299 ;
+  wire [10:0] \$299 ;
   wire \$3 ;
   wire [3:0] \$30 ;
   wire [10:0] \$300 ;
-  wire [10:0] \$301 ;
-  wire \$302 ;
+  wire \$301 ;
+  wire [10:0] \$302 ;
   wire [10:0] \$303 ;
-  wire [10:0] \$304 ;
-  wire [12:0] \$305 ;
+  wire [12:0] \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
@@ -1472,10 +1471,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
+  wire [11:0] \$333 ;
   wire [11:0] \$334 ;
-  wire [11:0] \$335 ;
-  wire [12:0] \$336 ;
+  wire [12:0] \$335 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
@@ -1493,8 +1492,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire [3:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
-  wire [10:0] \$353 ;
+  wire [10:0] \$352 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -1734,7 +1733,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
+  wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -1745,7 +1744,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [9:0] \$58 ;
+  wire [31:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -1756,7 +1755,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -1768,7 +1767,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [11:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1790,7 +1789,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [11:0] \$62 ;
+  wire [12:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -1801,7 +1800,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [12:0] \$63 ;
+  wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1812,7 +1811,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  wire [11:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -1834,7 +1833,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire [11:0] \$66 ;
+  wire [12:0] \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
@@ -1845,7 +1844,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [12:0] \$67 ;
+  wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -1879,7 +1878,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [11:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
@@ -1901,7 +1900,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire [11:0] \$72 ;
+  wire [12:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
@@ -1912,7 +1911,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire [12:0] \$73 ;
+  wire \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -1923,7 +1922,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire \$74 ;
+  wire [11:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
@@ -1945,7 +1944,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
-  wire [11:0] \$76 ;
+  wire [12:0] \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -1956,7 +1955,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire [12:0] \$77 ;
+  wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
@@ -1978,7 +1977,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire \$79 ;
+  wire [11:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
@@ -2001,7 +2000,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire [11:0] \$81 ;
+  wire [12:0] \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -2012,7 +2011,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire [12:0] \$82 ;
+  wire [6:0] \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
@@ -2034,7 +2033,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire [6:0] \$84 ;
+  wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
@@ -2067,7 +2066,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
-  wire \$87 ;
+  wire [33:0] \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
@@ -2078,7 +2077,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire [33:0] \$88 ;
+  wire \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
@@ -2088,20 +2087,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
-  wire \$889 ;
-  wire \$89 ;
-  wire [5:0] \$890 ;
-  wire \$891 ;
-  wire [6:0] \$892 ;
-  wire \$893 ;
-  wire [6:0] \$894 ;
+  wire [5:0] \$889 ;
+  wire [33:0] \$89 ;
+  wire \$890 ;
+  wire [6:0] \$891 ;
+  wire \$892 ;
+  wire [6:0] \$893 ;
+  wire \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
-  wire [33:0] \$90 ;
+  wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
@@ -2679,7 +2678,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [6:0] _0_;
   reg [6:0] _1_;
   always @(posedge clk) begin
-    _0_ <= samples_grant[\$353 [9:0]];
+    _0_ <= samples_grant[\$352 [9:0]];
     _1_ <= samples_grant[f1_samples_slot];
   end
   assign \r__data$11  = _0_;
@@ -2694,7 +2693,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= samples_parity[\$353 [9:0]];
+    _2_ <= samples_parity[\$352 [9:0]];
     _3_ <= samples_parity[f1_samples_slot];
   end
   assign \r__data$15  = _2_;
@@ -2724,12 +2723,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$353 [9:0] - samples_seen;
+  assign \$16  = \$352 [9:0] - samples_seen;
   assign \$17  = ~ \$16 [11];
   assign \$18  = samples_take_fresh & \$17 ;
-  assign \$19  = \$353 [9:0] + 1'h1;
-  assign \$20  = \$353 [9:0] + 1'h1;
-  assign \$21  = \$353 [9:0] != 10'h3ff;
+  assign \$19  = \$352 [9:0] + 1'h1;
+  assign \$20  = \$352 [9:0] + 1'h1;
+  assign \$21  = \$352 [9:0] != 10'h3ff;
   assign \$22  = samples_head == 10'h3ff;
   assign \$23  = samples_head + 1'h1;
   assign \$24  = \$22  ? 11'h000 : \$23 ;
@@ -2741,7 +2740,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$31  = a1_bad_pool ? 4'h2 : \$30 ;
   assign \$32  = samples_has_fresh | x1_select;
   assign \$33  = a1_in & \$32 ;
-  assign \$34  = a1_in ? \$353 [9:0] : 10'h000;
+  assign \$34  = a1_in ? \$352 [9:0] : 10'h000;
   assign \$35  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$36  = ~ a2_from_fresh;
   assign \$37  = a2_ok & \$36 ;
@@ -2754,1130 +2753,1130 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$45  = a2_ok & a2_from_fresh;
   assign \$46  = a2_fresh_slot - samples_seen_prev;
   assign \$47  = ~ \$46 [11];
-  assign \$49  = a2_in & \$48 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$45  & \$51 ;
-  assign \$53  = ~ a2_ok;
-  assign \$54  = a2_ok & a2_from_fresh;
-  assign \$55  = \$54  ? a2_in : 1'h0;
-  assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  } : 10'h000;
-  assign \$59  = a4_ok ? grant_addr : 32'd0;
-  assign \$60  = a3_valid & a3_fwd_ok;
-  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$62  + 1'h1;
-  assign \$65  = { a3_valid, a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$66  + 1'h1;
-  assign \$68  = \$64  & \$67 [12];
-  assign \$69  = \$63 [12] | \$68 ;
-  assign \$70  = a4_valid & a4_ok;
-  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$72  + 1'h1;
-  assign \$74  = a5_valid & a5_ok;
-  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$76  = ~ \$75 ;
-  assign \$77  = \$76  + 1'h1;
-  assign \$78  = \$73 [12] | \$77 [12];
-  assign \$79  = a4_valid & a4_ok;
-  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$81  + 1'h1;
-  assign \$83  = a5_tag + 1'h1;
-  assign \$84  = \$82 [12] ? { 1'h0, a4_tag_next } : \$83 ;
-  assign \$85  = ~ free_oor;
-  assign \$86  = ! free_oor_pool;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = free_port_addr - 31'h40000000;
-  assign \$89  = ~ \$88 [32];
-  assign \$90  = free_port_addr - 31'h40040000;
-  assign \$91  = ~ \$90 [32];
-  assign \$93  = \$89  & \$92 ;
-  assign \$94  = free_src ? \$87  : \$93 ;
-  assign \$95  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$96  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$97  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$98  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$99  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$100  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$101  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$102  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$103  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$104  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$105  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$106  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$107  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$108  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$109  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$110  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$111  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$112  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$113  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$114  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$115  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$116  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$117  = | f0_addr[7:0];
-  assign \$118  = f0_addr[31:8] - 23'h400000;
-  assign \$120  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$121  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$123  = f1_oor | \$122 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = f1_oor | \$125 ;
-  assign \$127  = f1_hit & f1_misaligned;
-  assign \$129  = f1_contract ? 4'h8 : 4'h0;
-  assign \$130  = \$128  ? 4'h5 : \$129 ;
-  assign \$131  = \$126  ? 4'h4 : \$130 ;
-  assign \$132  = f1_samples_slot - samples_fresh;
-  assign \$133  = ~ \$132 [11];
-  assign \$134  = f1_hit & \$133 ;
-  assign \$135  = ~ f1_same_second_eq0;
-  assign \$136  = ~ f1_same_second_eq3;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = ~ f1_same_second_eq6;
-  assign \$139  = ~ f1_same_second_eq9;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = \$137  | \$140 ;
-  assign \$142  = ~ f1_same_second_eq12;
-  assign \$143  = ~ f1_same_second_eq15;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = ~ f1_same_second_eq18;
-  assign \$146  = ~ f1_same_second_eq21;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = \$144  | \$147 ;
-  assign \$149  = \$141  | \$148 ;
-  assign \$150  = ~ f1_same_second_eq24;
-  assign \$151  = ~ f1_same_second_eq27;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = ~ f1_same_second_eq30;
-  assign \$154  = \$152  | \$153 ;
-  assign \$155  = \$149  | \$154 ;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = ~ f1_same_third_eq0;
-  assign \$158  = ~ f1_same_third_eq3;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = ~ f1_same_third_eq6;
-  assign \$161  = ~ f1_same_third_eq9;
-  assign \$162  = \$160  | \$161 ;
-  assign \$163  = \$159  | \$162 ;
-  assign \$164  = ~ f1_same_third_eq12;
-  assign \$165  = ~ f1_same_third_eq15;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = ~ f1_same_third_eq18;
-  assign \$168  = ~ f1_same_third_eq21;
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = \$166  | \$169 ;
-  assign \$171  = \$163  | \$170 ;
-  assign \$172  = ~ f1_same_third_eq24;
-  assign \$173  = ~ f1_same_third_eq27;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = ~ f1_same_third_eq30;
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = \$171  | \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = ! f2_pool;
-  assign \$180  = a4_tag ^ f2_tag;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  + 1'h1;
-  assign \$183  = a5_tag ^ f2_tag;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = \$184  + 1'h1;
-  assign \$186  = \$1259 [12] ? a4_tag : a5_tag;
-  assign \$187  = \$1259 [12] ? a4_snap : a5_snap;
-  assign \$188  = f2_same_third & f5_ok;
-  assign \$189  = ~ \$1259 [12];
-  assign \$190  = \$signal$182  & \$189 ;
-  assign \$191  = ~ \$1263 [12];
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = f2_same_third & f5_ok;
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$192  & \$194 ;
-  assign \$196  = ~ f3_never_granted;
-  assign \$197  = ~ rel_f2;
-  assign \$198  = ~ f3_rel_f3;
-  assign \$200  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = \$198  & \$201 ;
-  assign \$203  = f3_hit_a3 | \$202 ;
-  assign \$204  = \$197  & \$203 ;
-  assign \$205  = f3_hit_a2 | \$204 ;
-  assign \$206  = \$196  & \$205 ;
-  assign \$207  = f3_hit_a2 | f3_hit_a3;
-  assign \$209  = \$208  & samples_grant_r0_b0[1];
-  assign \$211  = \$210  & samples_grant_r0_b0[2];
-  assign \$213  = \$212  & samples_grant_r0_b0[3];
-  assign \$215  = \$214  & samples_grant_r0_b0[4];
-  assign \$217  = \$216  & samples_grant_r0_b0[5];
-  assign \$219  = \$218  & samples_grant_r0_b0[6];
-  assign \$220  = \$207  ? f3_older_tag : { \$219 , \$217 , \$215 , \$213 , \$211 , \$209  };
-  assign \$221  = f3_hit_a2 | f3_hit_a3;
-  assign \$223  = \$222  & samples_grant_r0_b0[0];
-  assign \$224  = \$221  ? f3_older_snap : \$223 ;
-  assign \$225  = f3_go & \$1267 [12];
-  assign \$226  = a4_tag ^ f3_tag;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = \$227  + 1'h1;
-  assign \$229  = \$225  & \$228 [6];
-  assign \$230  = ~ f3_never_granted;
-  assign \$231  = f3_go & \$230 ;
-  assign \$232  = ~ \$1267 [12];
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = ~ rel_f2;
-  assign \$235  = \$234  & f3_hit_a3;
-  assign \$236  = f3_hit_a2 | \$235 ;
-  assign \$237  = \$233  & \$236 ;
-  assign \$238  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = ~ rel_f2;
-  assign \$241  = f3_quiet & \$240 ;
-  assign \$242  = ~ \$1267 [12];
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = \$243  ? f3_in : 1'h0;
-  assign \$245  = ~ f3_never_granted;
-  assign \$247  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = samples_grant_r0_b0[6:1] ^ f3_tag;
-  assign \$250  = ~ \$249 ;
-  assign \$251  = \$250  + 1'h1;
-  assign \$252  = \$248  & \$251 [6];
-  assign \$253  = x1_select & f1_hit;
-  assign \$255  = x1_select & f2_in;
-  assign \$257  = f2_flushed | \$256 ;
-  assign \$258  = x1_select | x0_select;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$261  = { 1'h0, \$259  } & \$260 ;
-  assign \$262  = { 1'h0, f3_in } & \$261 ;
-  assign \$263  = ~ rel_f2;
-  assign \$264  = f3_quiet & \$263 ;
-  assign \$265  = ~ \$1267 [12];
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = \$266  ? f3_in : 1'h0;
-  assign \$268  = x1_select | x0_select;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$271  = { 1'h0, \$269  } & \$270 ;
-  assign \$272  = { 1'h0, \$267  } & \$271 ;
-  assign \$273  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  + 1'h1;
-  assign \$276  = \release  & \$275 [12];
-  assign \$277  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$278  + 1'h1;
-  assign \$280  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$281  = ~ \$280 ;
-  assign \$282  = \$281  + 1'h1;
-  assign \$283  = ~ f4_prev_released;
-  assign \$284  = \$283  & f4_by_older;
-  assign \$285  = f4_by_a1 | \$284 ;
-  assign \$286  = f4_live & \$285 ;
-  assign \$287  = ~ f4_prev_released;
-  assign \$288  = \$287  & f4_by_mem_live;
-  assign \$289  = \$288  & f4_mem_ok;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = ~ f4_prev_released;
-  assign \$292  = \$291  & f4_by_older;
-  assign \$293  = f4_by_a1 | \$292 ;
-  assign \$294  = f4_live & \$293 ;
-  assign \$295  = ~ f4_prev_released;
-  assign \$296  = \$295  & f4_by_mem_live;
-  assign \$297  = \$296  & f4_mem_ok;
-  assign \$298  = \$294  | \$297 ;
-  assign \$299  = samples_queue_waddr == 10'h3ff;
-  assign \$300  = samples_queue_waddr + 1'h1;
-  assign \$301  = \$299  ? 11'h000 : \$300 ;
-  assign \$302  = samples_pushed == samples_popped;
-  assign \$303  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$304  = \$302  ? 11'h000 : \$303 ;
-  assign \$305  = $signed({ 1'h0, samples_count }) + $signed(\$304 );
-  assign \$306  = ! samples_pushed;
-  assign \$307  = ! samples_popped;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$310  = ~ \$309 ;
-  assign \$311  = samples_push | \$310 ;
-  assign \$312  = ! samples_pushed;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = samples_count == 2'h3;
-  assign \$316  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$317  = ~ \$316 ;
-  assign \$318  = samples_push | \$317 ;
-  assign \$320  = ! samples_popped;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = samples_push | \$323 ;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$329  = ~ \$328 ;
-  assign \$330  = samples_push | \$329 ;
-  assign \$331  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = f5_wrote & a2_ring;
-  assign \$334  = { \$333 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$335  + 1'h1;
-  assign \$337  = \release  & f4_taken_a2;
-  assign \$338  = a3_ring & a3_lapped;
-  assign \$340  = \release  & f4_taken_a3;
-  assign \$341  = a3_released | \$340 ;
-  assign \$342  = ~ a4_released;
-  assign \$343  = a4_prev_held & \$342 ;
-  assign \$344  = \release  & f4_taken_a4;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$343  & \$345 ;
-  assign \$347  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$348  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$349  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$350  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$351  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$352  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$353  = x1_select ? 11'h000 : samples_fresh;
-  assign \$354  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$354 ;
-  assign \$355  = ~ x1_select;
-  assign \$356  = a1_select & \$355 ;
-  assign \$357  = ~ samples_has_fresh;
-  assign \$358  = \$356  & \$357 ;
-  assign samples_pop = \$358  & samples_nonempty;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$361  = \$360  & samples_queue_r0_b0[0];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$365  = \$364  & samples_queue_r0_b0[1];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$369  = \$368  & samples_queue_r0_b0[2];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$373  = \$372  & samples_queue_r0_b0[3];
-  assign \$374  = \$371  | \$373 ;
-  assign \$375  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$377  = \$376  & samples_queue_r0_b0[4];
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$381  = \$380  & samples_queue_r0_b0[5];
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$385  = \$384  & samples_queue_r0_b0[6];
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$389  = \$388  & samples_queue_r0_b0[7];
-  assign \$390  = \$387  | \$389 ;
-  assign \$391  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$393  = \$392  & samples_queue_r0_b0[8];
-  assign \$394  = \$391  | \$393 ;
-  assign \$395  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$397  = \$396  & samples_queue_r0_b0[9];
-  assign \$398  = \$395  | \$397 ;
-  assign \$399  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$401  = \$400  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$399  | \$401 ;
-  assign \$402  = a3_fwd_ok & a3_hit_a1;
-  assign \$403  = a3_fwd_ok & a3_older_hit;
-  assign \$408  = ~ samples_grant_r1_b0[1];
-  assign \$410  = samples_grant_r1_b0[2] ^ \$409 ;
-  assign \$411  = ~ samples_grant_r1_b0[1];
-  assign \$412  = ~ samples_grant_r1_b0[2];
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = samples_grant_r1_b0[3] ^ \$414 ;
-  assign \$416  = ~ samples_grant_r1_b0[1];
-  assign \$417  = ~ samples_grant_r1_b0[2];
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = ~ samples_grant_r1_b0[3];
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = samples_grant_r1_b0[4] ^ \$421 ;
-  assign \$423  = ~ samples_grant_r1_b0[1];
-  assign \$424  = ~ samples_grant_r1_b0[2];
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = ~ samples_grant_r1_b0[3];
-  assign \$427  = ~ samples_grant_r1_b0[4];
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = samples_grant_r1_b0[5] ^ \$430 ;
-  assign \$432  = ~ samples_grant_r1_b0[1];
-  assign \$433  = ~ samples_grant_r1_b0[2];
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = ~ samples_grant_r1_b0[3];
-  assign \$436  = ~ samples_grant_r1_b0[4];
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = \$434  | \$437 ;
-  assign \$439  = ~ samples_grant_r1_b0[5];
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = samples_grant_r1_b0[6] ^ \$441 ;
-  assign \$443  = \$405  & \$407 ;
-  assign \$444  = \$404  | \$443 ;
-  assign \$448  = ~ samples_queue_r0_b0[11];
-  assign \$450  = samples_queue_r0_b0[12] ^ \$449 ;
-  assign \$451  = ~ samples_queue_r0_b0[11];
-  assign \$452  = ~ samples_queue_r0_b0[12];
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = samples_queue_r0_b0[13] ^ \$454 ;
-  assign \$456  = ~ samples_queue_r0_b0[11];
-  assign \$457  = ~ samples_queue_r0_b0[12];
-  assign \$458  = \$456  | \$457 ;
-  assign \$459  = ~ samples_queue_r0_b0[13];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = samples_queue_r0_b0[14] ^ \$461 ;
-  assign \$463  = ~ samples_queue_r0_b0[11];
-  assign \$464  = ~ samples_queue_r0_b0[12];
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = ~ samples_queue_r0_b0[13];
-  assign \$467  = ~ samples_queue_r0_b0[14];
-  assign \$468  = \$466  | \$467 ;
-  assign \$469  = \$465  | \$468 ;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = samples_queue_r0_b0[15] ^ \$470 ;
-  assign \$472  = ~ samples_queue_r0_b0[11];
-  assign \$473  = ~ samples_queue_r0_b0[12];
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = ~ samples_queue_r0_b0[13];
-  assign \$476  = ~ samples_queue_r0_b0[14];
-  assign \$477  = \$475  | \$476 ;
-  assign \$478  = \$474  | \$477 ;
-  assign \$479  = ~ samples_queue_r0_b0[15];
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = samples_queue_r0_b0[16] ^ \$481 ;
-  assign \$483  = \$445  & \$447 ;
-  assign \$484  = \$444  | \$483 ;
-  assign \$489  = ~ samples_grant_r1_b0[1];
-  assign \$491  = samples_grant_r1_b0[2] ^ \$490 ;
-  assign \$492  = ~ samples_grant_r1_b0[1];
-  assign \$493  = ~ samples_grant_r1_b0[2];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = samples_grant_r1_b0[3] ^ \$495 ;
-  assign \$497  = ~ samples_grant_r1_b0[1];
-  assign \$498  = ~ samples_grant_r1_b0[2];
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = ~ samples_grant_r1_b0[3];
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = samples_grant_r1_b0[4] ^ \$502 ;
-  assign \$504  = ~ samples_grant_r1_b0[1];
-  assign \$505  = ~ samples_grant_r1_b0[2];
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = ~ samples_grant_r1_b0[3];
-  assign \$508  = ~ samples_grant_r1_b0[4];
-  assign \$509  = \$507  | \$508 ;
-  assign \$510  = \$506  | \$509 ;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = samples_grant_r1_b0[5] ^ \$511 ;
-  assign \$513  = ~ samples_grant_r1_b0[1];
-  assign \$514  = ~ samples_grant_r1_b0[2];
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = ~ samples_grant_r1_b0[3];
-  assign \$517  = ~ samples_grant_r1_b0[4];
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = \$515  | \$518 ;
-  assign \$520  = ~ samples_grant_r1_b0[5];
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = samples_grant_r1_b0[6] ^ \$522 ;
-  assign \$524  = \$486  & \$491 ;
-  assign \$529  = ~ samples_queue_r0_b0[11];
-  assign \$531  = samples_queue_r0_b0[12] ^ \$530 ;
-  assign \$532  = ~ samples_queue_r0_b0[11];
-  assign \$533  = ~ samples_queue_r0_b0[12];
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = samples_queue_r0_b0[13] ^ \$535 ;
-  assign \$537  = ~ samples_queue_r0_b0[11];
-  assign \$538  = ~ samples_queue_r0_b0[12];
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = ~ samples_queue_r0_b0[13];
-  assign \$541  = \$539  | \$540 ;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = samples_queue_r0_b0[14] ^ \$542 ;
-  assign \$544  = ~ samples_queue_r0_b0[11];
-  assign \$545  = ~ samples_queue_r0_b0[12];
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = ~ samples_queue_r0_b0[13];
-  assign \$548  = ~ samples_queue_r0_b0[14];
-  assign \$549  = \$547  | \$548 ;
-  assign \$550  = \$546  | \$549 ;
-  assign \$551  = ~ \$550 ;
-  assign \$552  = samples_queue_r0_b0[15] ^ \$551 ;
-  assign \$553  = ~ samples_queue_r0_b0[11];
-  assign \$554  = ~ samples_queue_r0_b0[12];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = ~ samples_queue_r0_b0[13];
-  assign \$557  = ~ samples_queue_r0_b0[14];
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = \$555  | \$558 ;
-  assign \$560  = ~ samples_queue_r0_b0[15];
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = samples_queue_r0_b0[16] ^ \$562 ;
-  assign \$564  = \$526  & \$531 ;
-  assign \$565  = \$525  | \$564 ;
-  assign \$570  = ~ samples_grant_r1_b0[1];
-  assign \$572  = samples_grant_r1_b0[2] ^ \$571 ;
-  assign \$573  = ~ samples_grant_r1_b0[1];
-  assign \$574  = ~ samples_grant_r1_b0[2];
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = samples_grant_r1_b0[3] ^ \$576 ;
-  assign \$578  = ~ samples_grant_r1_b0[1];
-  assign \$579  = ~ samples_grant_r1_b0[2];
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = ~ samples_grant_r1_b0[3];
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = ~ \$582 ;
-  assign \$584  = samples_grant_r1_b0[4] ^ \$583 ;
-  assign \$585  = ~ samples_grant_r1_b0[1];
-  assign \$586  = ~ samples_grant_r1_b0[2];
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = ~ samples_grant_r1_b0[3];
-  assign \$589  = ~ samples_grant_r1_b0[4];
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = \$587  | \$590 ;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = samples_grant_r1_b0[5] ^ \$592 ;
-  assign \$594  = ~ samples_grant_r1_b0[1];
-  assign \$595  = ~ samples_grant_r1_b0[2];
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = ~ samples_grant_r1_b0[3];
-  assign \$598  = ~ samples_grant_r1_b0[4];
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = \$596  | \$599 ;
-  assign \$601  = ~ samples_grant_r1_b0[5];
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = samples_grant_r1_b0[6] ^ \$603 ;
-  assign \$605  = \$567  & \$577 ;
-  assign \$610  = ~ samples_queue_r0_b0[11];
-  assign \$612  = samples_queue_r0_b0[12] ^ \$611 ;
-  assign \$613  = ~ samples_queue_r0_b0[11];
-  assign \$614  = ~ samples_queue_r0_b0[12];
-  assign \$615  = \$613  | \$614 ;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = samples_queue_r0_b0[13] ^ \$616 ;
-  assign \$618  = ~ samples_queue_r0_b0[11];
-  assign \$619  = ~ samples_queue_r0_b0[12];
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = ~ samples_queue_r0_b0[13];
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = ~ \$622 ;
-  assign \$624  = samples_queue_r0_b0[14] ^ \$623 ;
-  assign \$625  = ~ samples_queue_r0_b0[11];
-  assign \$626  = ~ samples_queue_r0_b0[12];
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = ~ samples_queue_r0_b0[13];
-  assign \$629  = ~ samples_queue_r0_b0[14];
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = \$627  | \$630 ;
-  assign \$632  = ~ \$631 ;
-  assign \$633  = samples_queue_r0_b0[15] ^ \$632 ;
-  assign \$634  = ~ samples_queue_r0_b0[11];
-  assign \$635  = ~ samples_queue_r0_b0[12];
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = ~ samples_queue_r0_b0[13];
-  assign \$638  = ~ samples_queue_r0_b0[14];
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = \$636  | \$639 ;
-  assign \$641  = ~ samples_queue_r0_b0[15];
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = ~ \$642 ;
-  assign \$644  = samples_queue_r0_b0[16] ^ \$643 ;
-  assign \$645  = \$607  & \$617 ;
-  assign \$646  = \$606  | \$645 ;
-  assign \$651  = ~ samples_grant_r1_b0[1];
-  assign \$653  = samples_grant_r1_b0[2] ^ \$652 ;
-  assign \$654  = ~ samples_grant_r1_b0[1];
-  assign \$655  = ~ samples_grant_r1_b0[2];
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = samples_grant_r1_b0[3] ^ \$657 ;
-  assign \$659  = ~ samples_grant_r1_b0[1];
-  assign \$660  = ~ samples_grant_r1_b0[2];
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = ~ samples_grant_r1_b0[3];
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = ~ \$663 ;
-  assign \$665  = samples_grant_r1_b0[4] ^ \$664 ;
-  assign \$666  = ~ samples_grant_r1_b0[1];
-  assign \$667  = ~ samples_grant_r1_b0[2];
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = ~ samples_grant_r1_b0[3];
-  assign \$670  = ~ samples_grant_r1_b0[4];
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = samples_grant_r1_b0[5] ^ \$673 ;
-  assign \$675  = ~ samples_grant_r1_b0[1];
-  assign \$676  = ~ samples_grant_r1_b0[2];
-  assign \$677  = \$675  | \$676 ;
-  assign \$678  = ~ samples_grant_r1_b0[3];
-  assign \$679  = ~ samples_grant_r1_b0[4];
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = \$677  | \$680 ;
-  assign \$682  = ~ samples_grant_r1_b0[5];
-  assign \$683  = \$681  | \$682 ;
-  assign \$684  = ~ \$683 ;
-  assign \$685  = samples_grant_r1_b0[6] ^ \$684 ;
-  assign \$686  = \$648  & \$665 ;
-  assign \$691  = ~ samples_queue_r0_b0[11];
-  assign \$693  = samples_queue_r0_b0[12] ^ \$692 ;
-  assign \$694  = ~ samples_queue_r0_b0[11];
-  assign \$695  = ~ samples_queue_r0_b0[12];
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = ~ \$696 ;
-  assign \$698  = samples_queue_r0_b0[13] ^ \$697 ;
-  assign \$699  = ~ samples_queue_r0_b0[11];
-  assign \$700  = ~ samples_queue_r0_b0[12];
-  assign \$701  = \$699  | \$700 ;
-  assign \$702  = ~ samples_queue_r0_b0[13];
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = ~ \$703 ;
-  assign \$705  = samples_queue_r0_b0[14] ^ \$704 ;
-  assign \$706  = ~ samples_queue_r0_b0[11];
-  assign \$707  = ~ samples_queue_r0_b0[12];
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = ~ samples_queue_r0_b0[13];
-  assign \$710  = ~ samples_queue_r0_b0[14];
-  assign \$711  = \$709  | \$710 ;
-  assign \$712  = \$708  | \$711 ;
-  assign \$713  = ~ \$712 ;
-  assign \$714  = samples_queue_r0_b0[15] ^ \$713 ;
-  assign \$715  = ~ samples_queue_r0_b0[11];
-  assign \$716  = ~ samples_queue_r0_b0[12];
-  assign \$717  = \$715  | \$716 ;
-  assign \$718  = ~ samples_queue_r0_b0[13];
-  assign \$719  = ~ samples_queue_r0_b0[14];
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = \$717  | \$720 ;
-  assign \$722  = ~ samples_queue_r0_b0[15];
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = samples_queue_r0_b0[16] ^ \$724 ;
-  assign \$726  = \$688  & \$705 ;
-  assign \$727  = \$687  | \$726 ;
-  assign \$732  = ~ samples_grant_r1_b0[1];
-  assign \$734  = samples_grant_r1_b0[2] ^ \$733 ;
-  assign \$735  = ~ samples_grant_r1_b0[1];
-  assign \$736  = ~ samples_grant_r1_b0[2];
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = samples_grant_r1_b0[3] ^ \$738 ;
-  assign \$740  = ~ samples_grant_r1_b0[1];
-  assign \$741  = ~ samples_grant_r1_b0[2];
-  assign \$742  = \$740  | \$741 ;
-  assign \$743  = ~ samples_grant_r1_b0[3];
-  assign \$744  = \$742  | \$743 ;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = samples_grant_r1_b0[4] ^ \$745 ;
-  assign \$747  = ~ samples_grant_r1_b0[1];
-  assign \$748  = ~ samples_grant_r1_b0[2];
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = ~ samples_grant_r1_b0[3];
-  assign \$751  = ~ samples_grant_r1_b0[4];
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = \$749  | \$752 ;
-  assign \$754  = ~ \$753 ;
-  assign \$755  = samples_grant_r1_b0[5] ^ \$754 ;
-  assign \$756  = ~ samples_grant_r1_b0[1];
-  assign \$757  = ~ samples_grant_r1_b0[2];
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = ~ samples_grant_r1_b0[3];
-  assign \$760  = ~ samples_grant_r1_b0[4];
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = \$758  | \$761 ;
-  assign \$763  = ~ samples_grant_r1_b0[5];
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = samples_grant_r1_b0[6] ^ \$765 ;
-  assign \$767  = \$729  & \$755 ;
-  assign \$772  = ~ samples_queue_r0_b0[11];
-  assign \$774  = samples_queue_r0_b0[12] ^ \$773 ;
-  assign \$775  = ~ samples_queue_r0_b0[11];
-  assign \$776  = ~ samples_queue_r0_b0[12];
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = ~ \$777 ;
-  assign \$779  = samples_queue_r0_b0[13] ^ \$778 ;
-  assign \$780  = ~ samples_queue_r0_b0[11];
-  assign \$781  = ~ samples_queue_r0_b0[12];
-  assign \$782  = \$780  | \$781 ;
-  assign \$783  = ~ samples_queue_r0_b0[13];
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = samples_queue_r0_b0[14] ^ \$785 ;
-  assign \$787  = ~ samples_queue_r0_b0[11];
-  assign \$788  = ~ samples_queue_r0_b0[12];
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = ~ samples_queue_r0_b0[13];
-  assign \$791  = ~ samples_queue_r0_b0[14];
-  assign \$792  = \$790  | \$791 ;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = samples_queue_r0_b0[15] ^ \$794 ;
-  assign \$796  = ~ samples_queue_r0_b0[11];
-  assign \$797  = ~ samples_queue_r0_b0[12];
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = ~ samples_queue_r0_b0[13];
-  assign \$800  = ~ samples_queue_r0_b0[14];
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = \$798  | \$801 ;
-  assign \$803  = ~ samples_queue_r0_b0[15];
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = samples_queue_r0_b0[16] ^ \$805 ;
-  assign \$807  = \$769  & \$795 ;
-  assign \$808  = \$768  | \$807 ;
-  assign \$813  = ~ samples_grant_r1_b0[1];
-  assign \$815  = samples_grant_r1_b0[2] ^ \$814 ;
-  assign \$816  = ~ samples_grant_r1_b0[1];
-  assign \$817  = ~ samples_grant_r1_b0[2];
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = ~ \$818 ;
-  assign \$820  = samples_grant_r1_b0[3] ^ \$819 ;
-  assign \$821  = ~ samples_grant_r1_b0[1];
-  assign \$822  = ~ samples_grant_r1_b0[2];
-  assign \$823  = \$821  | \$822 ;
-  assign \$824  = ~ samples_grant_r1_b0[3];
-  assign \$825  = \$823  | \$824 ;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = samples_grant_r1_b0[4] ^ \$826 ;
-  assign \$828  = ~ samples_grant_r1_b0[1];
-  assign \$829  = ~ samples_grant_r1_b0[2];
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = ~ samples_grant_r1_b0[3];
-  assign \$832  = ~ samples_grant_r1_b0[4];
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = \$830  | \$833 ;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = samples_grant_r1_b0[5] ^ \$835 ;
-  assign \$837  = ~ samples_grant_r1_b0[1];
-  assign \$838  = ~ samples_grant_r1_b0[2];
-  assign \$839  = \$837  | \$838 ;
-  assign \$840  = ~ samples_grant_r1_b0[3];
-  assign \$841  = ~ samples_grant_r1_b0[4];
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = \$839  | \$842 ;
-  assign \$844  = ~ samples_grant_r1_b0[5];
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = samples_grant_r1_b0[6] ^ \$846 ;
-  assign \$848  = \$810  & \$847 ;
-  assign \$853  = ~ samples_queue_r0_b0[11];
-  assign \$855  = samples_queue_r0_b0[12] ^ \$854 ;
-  assign \$856  = ~ samples_queue_r0_b0[11];
-  assign \$857  = ~ samples_queue_r0_b0[12];
-  assign \$858  = \$856  | \$857 ;
-  assign \$859  = ~ \$858 ;
-  assign \$860  = samples_queue_r0_b0[13] ^ \$859 ;
-  assign \$861  = ~ samples_queue_r0_b0[11];
-  assign \$862  = ~ samples_queue_r0_b0[12];
-  assign \$863  = \$861  | \$862 ;
-  assign \$864  = ~ samples_queue_r0_b0[13];
-  assign \$865  = \$863  | \$864 ;
-  assign \$866  = ~ \$865 ;
-  assign \$867  = samples_queue_r0_b0[14] ^ \$866 ;
-  assign \$868  = ~ samples_queue_r0_b0[11];
-  assign \$869  = ~ samples_queue_r0_b0[12];
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = ~ samples_queue_r0_b0[13];
-  assign \$872  = ~ samples_queue_r0_b0[14];
-  assign \$873  = \$871  | \$872 ;
-  assign \$874  = \$870  | \$873 ;
-  assign \$875  = ~ \$874 ;
-  assign \$876  = samples_queue_r0_b0[15] ^ \$875 ;
-  assign \$877  = ~ samples_queue_r0_b0[11];
-  assign \$878  = ~ samples_queue_r0_b0[12];
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = ~ samples_queue_r0_b0[13];
-  assign \$881  = ~ samples_queue_r0_b0[14];
-  assign \$882  = \$880  | \$881 ;
-  assign \$883  = \$879  | \$882 ;
-  assign \$884  = ~ samples_queue_r0_b0[15];
-  assign \$885  = \$883  | \$884 ;
-  assign \$886  = ~ \$885 ;
-  assign \$887  = samples_queue_r0_b0[16] ^ \$886 ;
-  assign \$888  = \$850  & \$887 ;
-  assign \$889  = \$849  | \$888 ;
-  assign \$890  = \$403  ? a3_older_next : { \$889 , \$808 , \$727 , \$646 , \$565 , \$484  };
-  assign \$signal$102  = \$402  ? a4_tag_next : \$890 ;
-  assign \$891  = a3_fwd_ok & a3_hit_a1;
-  assign \$892  = a4_tag_next + 1'h1;
-  assign \$893  = a3_fwd_ok & a3_older_hit;
-  assign \$894  = a3_older_next + 1'h1;
-  assign \$899  = ~ samples_grant_r1_b0[2];
-  assign \$901  = samples_grant_r1_b0[3] ^ \$900 ;
-  assign \$902  = ~ samples_grant_r1_b0[2];
-  assign \$903  = ~ samples_grant_r1_b0[3];
-  assign \$904  = \$902  | \$903 ;
-  assign \$905  = ~ \$904 ;
-  assign \$906  = samples_grant_r1_b0[4] ^ \$905 ;
-  assign \$907  = ~ samples_grant_r1_b0[2];
-  assign \$908  = ~ samples_grant_r1_b0[3];
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = ~ samples_grant_r1_b0[4];
-  assign \$911  = \$909  | \$910 ;
-  assign \$912  = ~ \$911 ;
-  assign \$913  = samples_grant_r1_b0[5] ^ \$912 ;
-  assign \$914  = ~ samples_grant_r1_b0[2];
-  assign \$915  = ~ samples_grant_r1_b0[3];
-  assign \$916  = \$914  | \$915 ;
-  assign \$917  = ~ samples_grant_r1_b0[4];
-  assign \$918  = ~ samples_grant_r1_b0[5];
-  assign \$919  = \$917  | \$918 ;
-  assign \$920  = \$916  | \$919 ;
-  assign \$921  = ~ \$920 ;
-  assign \$922  = samples_grant_r1_b0[6] ^ \$921 ;
-  assign \$923  = \$896  & samples_grant_r1_b0[1];
-  assign \$928  = ~ samples_queue_r0_b0[12];
-  assign \$930  = samples_queue_r0_b0[13] ^ \$929 ;
-  assign \$931  = ~ samples_queue_r0_b0[12];
-  assign \$932  = ~ samples_queue_r0_b0[13];
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = ~ \$933 ;
-  assign \$935  = samples_queue_r0_b0[14] ^ \$934 ;
-  assign \$936  = ~ samples_queue_r0_b0[12];
-  assign \$937  = ~ samples_queue_r0_b0[13];
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = ~ samples_queue_r0_b0[14];
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = ~ \$940 ;
-  assign \$942  = samples_queue_r0_b0[15] ^ \$941 ;
-  assign \$943  = ~ samples_queue_r0_b0[12];
-  assign \$944  = ~ samples_queue_r0_b0[13];
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = ~ samples_queue_r0_b0[14];
-  assign \$947  = ~ samples_queue_r0_b0[15];
-  assign \$948  = \$946  | \$947 ;
-  assign \$949  = \$945  | \$948 ;
-  assign \$950  = ~ \$949 ;
-  assign \$951  = samples_queue_r0_b0[16] ^ \$950 ;
-  assign \$952  = \$925  & samples_queue_r0_b0[11];
-  assign \$953  = \$924  | \$952 ;
-  assign \$958  = ~ samples_grant_r1_b0[2];
-  assign \$960  = samples_grant_r1_b0[3] ^ \$959 ;
-  assign \$961  = ~ samples_grant_r1_b0[2];
-  assign \$962  = ~ samples_grant_r1_b0[3];
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = samples_grant_r1_b0[4] ^ \$964 ;
-  assign \$966  = ~ samples_grant_r1_b0[2];
-  assign \$967  = ~ samples_grant_r1_b0[3];
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = ~ samples_grant_r1_b0[4];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = ~ \$970 ;
-  assign \$972  = samples_grant_r1_b0[5] ^ \$971 ;
-  assign \$973  = ~ samples_grant_r1_b0[2];
-  assign \$974  = ~ samples_grant_r1_b0[3];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = ~ samples_grant_r1_b0[4];
-  assign \$977  = ~ samples_grant_r1_b0[5];
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = \$975  | \$978 ;
-  assign \$980  = ~ \$979 ;
-  assign \$981  = samples_grant_r1_b0[6] ^ \$980 ;
-  assign \$982  = \$955  & \$957 ;
-  assign \$983  = \$954  | \$982 ;
-  assign \$987  = ~ samples_queue_r0_b0[12];
-  assign \$989  = samples_queue_r0_b0[13] ^ \$988 ;
-  assign \$990  = ~ samples_queue_r0_b0[12];
-  assign \$991  = ~ samples_queue_r0_b0[13];
-  assign \$992  = \$990  | \$991 ;
-  assign \$993  = ~ \$992 ;
-  assign \$994  = samples_queue_r0_b0[14] ^ \$993 ;
-  assign \$995  = ~ samples_queue_r0_b0[12];
-  assign \$996  = ~ samples_queue_r0_b0[13];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = ~ samples_queue_r0_b0[14];
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = samples_queue_r0_b0[15] ^ \$1000 ;
-  assign \$1002  = ~ samples_queue_r0_b0[12];
-  assign \$1003  = ~ samples_queue_r0_b0[13];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = ~ samples_queue_r0_b0[14];
-  assign \$1006  = ~ samples_queue_r0_b0[15];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = \$1004  | \$1007 ;
-  assign \$1009  = ~ \$1008 ;
-  assign \$1010  = samples_queue_r0_b0[16] ^ \$1009 ;
-  assign \$1011  = \$984  & \$986 ;
-  assign \$1012  = \$983  | \$1011 ;
-  assign \$1017  = ~ samples_grant_r1_b0[2];
-  assign \$1019  = samples_grant_r1_b0[3] ^ \$1018 ;
-  assign \$1020  = ~ samples_grant_r1_b0[2];
-  assign \$1021  = ~ samples_grant_r1_b0[3];
-  assign \$1022  = \$1020  | \$1021 ;
-  assign \$1023  = ~ \$1022 ;
-  assign \$1024  = samples_grant_r1_b0[4] ^ \$1023 ;
-  assign \$1025  = ~ samples_grant_r1_b0[2];
-  assign \$1026  = ~ samples_grant_r1_b0[3];
-  assign \$1027  = \$1025  | \$1026 ;
-  assign \$1028  = ~ samples_grant_r1_b0[4];
-  assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = ~ \$1029 ;
-  assign \$1031  = samples_grant_r1_b0[5] ^ \$1030 ;
-  assign \$1032  = ~ samples_grant_r1_b0[2];
-  assign \$1033  = ~ samples_grant_r1_b0[3];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ~ samples_grant_r1_b0[4];
-  assign \$1036  = ~ samples_grant_r1_b0[5];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = \$1034  | \$1037 ;
-  assign \$1039  = ~ \$1038 ;
-  assign \$1040  = samples_grant_r1_b0[6] ^ \$1039 ;
-  assign \$1041  = \$1014  & \$1019 ;
-  assign \$1046  = ~ samples_queue_r0_b0[12];
-  assign \$1048  = samples_queue_r0_b0[13] ^ \$1047 ;
-  assign \$1049  = ~ samples_queue_r0_b0[12];
-  assign \$1050  = ~ samples_queue_r0_b0[13];
-  assign \$1051  = \$1049  | \$1050 ;
-  assign \$1052  = ~ \$1051 ;
-  assign \$1053  = samples_queue_r0_b0[14] ^ \$1052 ;
-  assign \$1054  = ~ samples_queue_r0_b0[12];
-  assign \$1055  = ~ samples_queue_r0_b0[13];
-  assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = ~ samples_queue_r0_b0[14];
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = ~ \$1058 ;
-  assign \$1060  = samples_queue_r0_b0[15] ^ \$1059 ;
-  assign \$1061  = ~ samples_queue_r0_b0[12];
-  assign \$1062  = ~ samples_queue_r0_b0[13];
-  assign \$1063  = \$1061  | \$1062 ;
-  assign \$1064  = ~ samples_queue_r0_b0[14];
-  assign \$1065  = ~ samples_queue_r0_b0[15];
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = \$1063  | \$1066 ;
-  assign \$1068  = ~ \$1067 ;
-  assign \$1069  = samples_queue_r0_b0[16] ^ \$1068 ;
-  assign \$1070  = \$1043  & \$1048 ;
-  assign \$1071  = \$1042  | \$1070 ;
-  assign \$1076  = ~ samples_grant_r1_b0[2];
-  assign \$1078  = samples_grant_r1_b0[3] ^ \$1077 ;
-  assign \$1079  = ~ samples_grant_r1_b0[2];
-  assign \$1080  = ~ samples_grant_r1_b0[3];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = ~ \$1081 ;
-  assign \$1083  = samples_grant_r1_b0[4] ^ \$1082 ;
-  assign \$1084  = ~ samples_grant_r1_b0[2];
-  assign \$1085  = ~ samples_grant_r1_b0[3];
-  assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = ~ samples_grant_r1_b0[4];
-  assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = samples_grant_r1_b0[5] ^ \$1089 ;
-  assign \$1091  = ~ samples_grant_r1_b0[2];
-  assign \$1092  = ~ samples_grant_r1_b0[3];
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = ~ samples_grant_r1_b0[4];
-  assign \$1095  = ~ samples_grant_r1_b0[5];
-  assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = \$1093  | \$1096 ;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = samples_grant_r1_b0[6] ^ \$1098 ;
-  assign \$1100  = \$1073  & \$1083 ;
-  assign \$1105  = ~ samples_queue_r0_b0[12];
-  assign \$1107  = samples_queue_r0_b0[13] ^ \$1106 ;
-  assign \$1108  = ~ samples_queue_r0_b0[12];
-  assign \$1109  = ~ samples_queue_r0_b0[13];
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = ~ \$1110 ;
-  assign \$1112  = samples_queue_r0_b0[14] ^ \$1111 ;
-  assign \$1113  = ~ samples_queue_r0_b0[12];
-  assign \$1114  = ~ samples_queue_r0_b0[13];
-  assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = ~ samples_queue_r0_b0[14];
-  assign \$1117  = \$1115  | \$1116 ;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = samples_queue_r0_b0[15] ^ \$1118 ;
-  assign \$1120  = ~ samples_queue_r0_b0[12];
-  assign \$1121  = ~ samples_queue_r0_b0[13];
-  assign \$1122  = \$1120  | \$1121 ;
-  assign \$1123  = ~ samples_queue_r0_b0[14];
-  assign \$1124  = ~ samples_queue_r0_b0[15];
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = \$1122  | \$1125 ;
-  assign \$1127  = ~ \$1126 ;
-  assign \$1128  = samples_queue_r0_b0[16] ^ \$1127 ;
-  assign \$1129  = \$1102  & \$1112 ;
-  assign \$1130  = \$1101  | \$1129 ;
-  assign \$1135  = ~ samples_grant_r1_b0[2];
-  assign \$1137  = samples_grant_r1_b0[3] ^ \$1136 ;
-  assign \$1138  = ~ samples_grant_r1_b0[2];
-  assign \$1139  = ~ samples_grant_r1_b0[3];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = ~ \$1140 ;
-  assign \$1142  = samples_grant_r1_b0[4] ^ \$1141 ;
-  assign \$1143  = ~ samples_grant_r1_b0[2];
-  assign \$1144  = ~ samples_grant_r1_b0[3];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = ~ samples_grant_r1_b0[4];
-  assign \$1147  = \$1145  | \$1146 ;
-  assign \$1148  = ~ \$1147 ;
-  assign \$1149  = samples_grant_r1_b0[5] ^ \$1148 ;
-  assign \$1150  = ~ samples_grant_r1_b0[2];
-  assign \$1151  = ~ samples_grant_r1_b0[3];
-  assign \$1152  = \$1150  | \$1151 ;
-  assign \$1153  = ~ samples_grant_r1_b0[4];
-  assign \$1154  = ~ samples_grant_r1_b0[5];
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = \$1152  | \$1155 ;
-  assign \$1157  = ~ \$1156 ;
-  assign \$1158  = samples_grant_r1_b0[6] ^ \$1157 ;
-  assign \$1159  = \$1132  & \$1149 ;
-  assign \$1164  = ~ samples_queue_r0_b0[12];
-  assign \$1166  = samples_queue_r0_b0[13] ^ \$1165 ;
-  assign \$1167  = ~ samples_queue_r0_b0[12];
-  assign \$1168  = ~ samples_queue_r0_b0[13];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ \$1169 ;
-  assign \$1171  = samples_queue_r0_b0[14] ^ \$1170 ;
-  assign \$1172  = ~ samples_queue_r0_b0[12];
-  assign \$1173  = ~ samples_queue_r0_b0[13];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = ~ samples_queue_r0_b0[14];
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = ~ \$1176 ;
-  assign \$1178  = samples_queue_r0_b0[15] ^ \$1177 ;
-  assign \$1179  = ~ samples_queue_r0_b0[12];
-  assign \$1180  = ~ samples_queue_r0_b0[13];
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = ~ samples_queue_r0_b0[14];
-  assign \$1183  = ~ samples_queue_r0_b0[15];
-  assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = \$1181  | \$1184 ;
-  assign \$1186  = ~ \$1185 ;
-  assign \$1187  = samples_queue_r0_b0[16] ^ \$1186 ;
-  assign \$1188  = \$1161  & \$1178 ;
-  assign \$1189  = \$1160  | \$1188 ;
-  assign \$1194  = ~ samples_grant_r1_b0[2];
-  assign \$1196  = samples_grant_r1_b0[3] ^ \$1195 ;
-  assign \$1197  = ~ samples_grant_r1_b0[2];
-  assign \$1198  = ~ samples_grant_r1_b0[3];
-  assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = ~ \$1199 ;
-  assign \$1201  = samples_grant_r1_b0[4] ^ \$1200 ;
-  assign \$1202  = ~ samples_grant_r1_b0[2];
-  assign \$1203  = ~ samples_grant_r1_b0[3];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = ~ samples_grant_r1_b0[4];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = ~ \$1206 ;
-  assign \$1208  = samples_grant_r1_b0[5] ^ \$1207 ;
-  assign \$1209  = ~ samples_grant_r1_b0[2];
-  assign \$1210  = ~ samples_grant_r1_b0[3];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ samples_grant_r1_b0[4];
-  assign \$1213  = ~ samples_grant_r1_b0[5];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = ~ \$1215 ;
-  assign \$1217  = samples_grant_r1_b0[6] ^ \$1216 ;
-  assign \$1218  = \$1191  & \$1217 ;
-  assign \$1223  = ~ samples_queue_r0_b0[12];
-  assign \$1225  = samples_queue_r0_b0[13] ^ \$1224 ;
-  assign \$1226  = ~ samples_queue_r0_b0[12];
-  assign \$1227  = ~ samples_queue_r0_b0[13];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = ~ \$1228 ;
-  assign \$1230  = samples_queue_r0_b0[14] ^ \$1229 ;
-  assign \$1231  = ~ samples_queue_r0_b0[12];
-  assign \$1232  = ~ samples_queue_r0_b0[13];
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = ~ samples_queue_r0_b0[14];
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = ~ \$1235 ;
-  assign \$1237  = samples_queue_r0_b0[15] ^ \$1236 ;
-  assign \$1238  = ~ samples_queue_r0_b0[12];
-  assign \$1239  = ~ samples_queue_r0_b0[13];
-  assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = ~ samples_queue_r0_b0[14];
-  assign \$1242  = ~ samples_queue_r0_b0[15];
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = \$1240  | \$1243 ;
-  assign \$1245  = ~ \$1244 ;
-  assign \$1246  = samples_queue_r0_b0[16] ^ \$1245 ;
-  assign \$1247  = \$1220  & \$1246 ;
-  assign \$1248  = \$1219  | \$1247 ;
-  assign \$1249  = \$893  ? \$894  : { 1'h0, \$1248 , \$1189 , \$1130 , \$1071 , \$1012 , \$953  };
-  assign \$1250  = \$891  ? \$892  : \$1249 ;
-  assign \$1251  = a3_valid & a3_ok;
-  assign \$1252  = ! a3_pool;
-  assign samples_grant_wen = \$1251  & \$1252 ;
-  assign \$1255  = ! f2_err;
-  assign \$signal$182  = f2_valid & \$1255 ;
-  assign \$1256  = a4_valid & a4_ok;
-  assign \$1257  = { \$1256 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1258  = ~ \$1257 ;
-  assign \$1259  = \$1258  + 1'h1;
-  assign \$1260  = a5_valid & a5_ok;
-  assign \$1261  = { \$1260 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1262  = ~ \$1261 ;
-  assign \$1263  = \$1262  + 1'h1;
-  assign \$1264  = a4_valid & a4_ok;
-  assign \$1265  = { \$1264 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1266  = ~ \$1265 ;
-  assign \$1267  = \$1266  + 1'h1;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = a2_in & \$49 ;
+  assign \$51  = \$45  ? \$50  : 1'h0;
+  assign \$52  = ~ a2_ok;
+  assign \$53  = a2_ok & a2_from_fresh;
+  assign \$54  = \$53  ? a2_in : 1'h0;
+  assign \$55  = a2_ok & a2_from_fresh;
+  assign \$57  = a3_ok ? { \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361  } : 10'h000;
+  assign \$58  = a4_ok ? grant_addr : 32'd0;
+  assign \$59  = a3_valid & a3_fwd_ok;
+  assign \$60  = { \$59 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$61  + 1'h1;
+  assign \$64  = { a3_valid, a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$65  + 1'h1;
+  assign \$67  = \$63  & \$66 [12];
+  assign \$68  = \$62 [12] | \$67 ;
+  assign \$69  = a4_valid & a4_ok;
+  assign \$70  = { \$69 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$71  + 1'h1;
+  assign \$73  = a5_valid & a5_ok;
+  assign \$74  = { \$73 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$75  + 1'h1;
+  assign \$77  = \$72 [12] | \$76 [12];
+  assign \$78  = a4_valid & a4_ok;
+  assign \$79  = { \$78 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$80  + 1'h1;
+  assign \$82  = a5_tag + 1'h1;
+  assign \$83  = \$81 [12] ? { 1'h0, a4_tag_next } : \$82 ;
+  assign \$84  = ~ free_oor;
+  assign \$85  = ! free_oor_pool;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = free_port_addr - 31'h40000000;
+  assign \$88  = ~ \$87 [32];
+  assign \$89  = free_port_addr - 31'h40040000;
+  assign \$90  = ~ \$89 [32];
+  assign \$92  = \$88  & \$91 ;
+  assign \$93  = free_src ? \$86  : \$92 ;
+  assign \$94  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$95  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$96  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$97  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$98  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$99  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$100  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$101  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$102  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$103  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$104  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$105  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$106  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$107  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$108  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$109  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$110  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$111  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$112  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$113  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$114  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$115  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$116  = | f0_addr[7:0];
+  assign \$117  = f0_addr[31:8] - 23'h400000;
+  assign \$119  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$120  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$122  = f1_oor | \$121 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = f1_oor | \$124 ;
+  assign \$126  = f1_hit & f1_misaligned;
+  assign \$128  = f1_contract ? 4'h8 : 4'h0;
+  assign \$129  = \$127  ? 4'h5 : \$128 ;
+  assign \$130  = \$125  ? 4'h4 : \$129 ;
+  assign \$131  = f1_samples_slot - samples_fresh;
+  assign \$132  = ~ \$131 [11];
+  assign \$133  = f1_hit & \$132 ;
+  assign \$134  = ~ f1_same_second_eq0;
+  assign \$135  = ~ f1_same_second_eq3;
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = ~ f1_same_second_eq6;
+  assign \$138  = ~ f1_same_second_eq9;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = \$136  | \$139 ;
+  assign \$141  = ~ f1_same_second_eq12;
+  assign \$142  = ~ f1_same_second_eq15;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = ~ f1_same_second_eq18;
+  assign \$145  = ~ f1_same_second_eq21;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = \$143  | \$146 ;
+  assign \$148  = \$140  | \$147 ;
+  assign \$149  = ~ f1_same_second_eq24;
+  assign \$150  = ~ f1_same_second_eq27;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = ~ f1_same_second_eq30;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = \$148  | \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = ~ f1_same_third_eq0;
+  assign \$157  = ~ f1_same_third_eq3;
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = ~ f1_same_third_eq6;
+  assign \$160  = ~ f1_same_third_eq9;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = \$158  | \$161 ;
+  assign \$163  = ~ f1_same_third_eq12;
+  assign \$164  = ~ f1_same_third_eq15;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = ~ f1_same_third_eq18;
+  assign \$167  = ~ f1_same_third_eq21;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = \$165  | \$168 ;
+  assign \$170  = \$162  | \$169 ;
+  assign \$171  = ~ f1_same_third_eq24;
+  assign \$172  = ~ f1_same_third_eq27;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = ~ f1_same_third_eq30;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$170  | \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = ! f2_pool;
+  assign \$179  = a4_tag ^ f2_tag;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = a5_tag ^ f2_tag;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = \$183  + 1'h1;
+  assign \$185  = \$1258 [12] ? a4_tag : a5_tag;
+  assign \$186  = \$1258 [12] ? a4_snap : a5_snap;
+  assign \$187  = f2_same_third & f5_ok;
+  assign \$188  = ~ \$1258 [12];
+  assign \$189  = \$signal$182  & \$188 ;
+  assign \$190  = ~ \$1262 [12];
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = f2_same_third & f5_ok;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = \$191  & \$193 ;
+  assign \$195  = ~ f3_never_granted;
+  assign \$196  = ~ rel_f2;
+  assign \$197  = ~ f3_rel_f3;
+  assign \$199  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \$197  & \$200 ;
+  assign \$202  = f3_hit_a3 | \$201 ;
+  assign \$203  = \$196  & \$202 ;
+  assign \$204  = f3_hit_a2 | \$203 ;
+  assign \$205  = \$195  & \$204 ;
+  assign \$206  = f3_hit_a2 | f3_hit_a3;
+  assign \$208  = \$207  & samples_grant_r0_b0[1];
+  assign \$210  = \$209  & samples_grant_r0_b0[2];
+  assign \$212  = \$211  & samples_grant_r0_b0[3];
+  assign \$214  = \$213  & samples_grant_r0_b0[4];
+  assign \$216  = \$215  & samples_grant_r0_b0[5];
+  assign \$218  = \$217  & samples_grant_r0_b0[6];
+  assign \$219  = \$206  ? f3_older_tag : { \$218 , \$216 , \$214 , \$212 , \$210 , \$208  };
+  assign \$220  = f3_hit_a2 | f3_hit_a3;
+  assign \$222  = \$221  & samples_grant_r0_b0[0];
+  assign \$223  = \$220  ? f3_older_snap : \$222 ;
+  assign \$224  = f3_go & \$1266 [12];
+  assign \$225  = a4_tag ^ f3_tag;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = \$226  + 1'h1;
+  assign \$228  = \$224  & \$227 [6];
+  assign \$229  = ~ f3_never_granted;
+  assign \$230  = f3_go & \$229 ;
+  assign \$231  = ~ \$1266 [12];
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ~ rel_f2;
+  assign \$234  = \$233  & f3_hit_a3;
+  assign \$235  = f3_hit_a2 | \$234 ;
+  assign \$236  = \$232  & \$235 ;
+  assign \$237  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = ~ rel_f2;
+  assign \$240  = f3_quiet & \$239 ;
+  assign \$241  = ~ \$1266 [12];
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = \$242  ? f3_in : 1'h0;
+  assign \$244  = ~ f3_never_granted;
+  assign \$246  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = samples_grant_r0_b0[6:1] ^ f3_tag;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = \$249  + 1'h1;
+  assign \$251  = \$247  & \$250 [6];
+  assign \$252  = x1_select & f1_hit;
+  assign \$254  = x1_select & f2_in;
+  assign \$256  = f2_flushed | \$255 ;
+  assign \$257  = x1_select | x0_select;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$260  = { 1'h0, \$258  } & \$259 ;
+  assign \$261  = { 1'h0, f3_in } & \$260 ;
+  assign \$262  = ~ rel_f2;
+  assign \$263  = f3_quiet & \$262 ;
+  assign \$264  = ~ \$1266 [12];
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = \$265  ? f3_in : 1'h0;
+  assign \$267  = x1_select | x0_select;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$270  = { 1'h0, \$268  } & \$269 ;
+  assign \$271  = { 1'h0, \$266  } & \$270 ;
+  assign \$272  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$273  = ~ \$272 ;
+  assign \$274  = \$273  + 1'h1;
+  assign \$275  = \release  & \$274 [12];
+  assign \$276  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$277  = ~ \$276 ;
+  assign \$278  = \$277  + 1'h1;
+  assign \$279  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$280  + 1'h1;
+  assign \$282  = ~ f4_prev_released;
+  assign \$283  = \$282  & f4_by_older;
+  assign \$284  = f4_by_a1 | \$283 ;
+  assign \$285  = f4_live & \$284 ;
+  assign \$286  = ~ f4_prev_released;
+  assign \$287  = \$286  & f4_by_mem_live;
+  assign \$288  = \$287  & f4_mem_ok;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = ~ f4_prev_released;
+  assign \$291  = \$290  & f4_by_older;
+  assign \$292  = f4_by_a1 | \$291 ;
+  assign \$293  = f4_live & \$292 ;
+  assign \$294  = ~ f4_prev_released;
+  assign \$295  = \$294  & f4_by_mem_live;
+  assign \$296  = \$295  & f4_mem_ok;
+  assign \$297  = \$293  | \$296 ;
+  assign \$298  = samples_queue_waddr == 10'h3ff;
+  assign \$299  = samples_queue_waddr + 1'h1;
+  assign \$300  = \$298  ? 11'h000 : \$299 ;
+  assign \$301  = samples_pushed == samples_popped;
+  assign \$302  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$303  = \$301  ? 11'h000 : \$302 ;
+  assign \$304  = $signed({ 1'h0, samples_count }) + $signed(\$303 );
+  assign \$305  = ! samples_pushed;
+  assign \$306  = ! samples_popped;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$309  = ~ \$308 ;
+  assign \$310  = samples_push | \$309 ;
+  assign \$311  = ! samples_pushed;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = samples_count == 2'h3;
+  assign \$315  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$316  = ~ \$315 ;
+  assign \$317  = samples_push | \$316 ;
+  assign \$319  = ! samples_popped;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = samples_push | \$322 ;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$328  = ~ \$327 ;
+  assign \$329  = samples_push | \$328 ;
+  assign \$330  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = f5_wrote & a2_ring;
+  assign \$333  = { \$332 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$334  + 1'h1;
+  assign \$336  = \release  & f4_taken_a2;
+  assign \$337  = a3_ring & a3_lapped;
+  assign \$339  = \release  & f4_taken_a3;
+  assign \$340  = a3_released | \$339 ;
+  assign \$341  = ~ a4_released;
+  assign \$342  = a4_prev_held & \$341 ;
+  assign \$343  = \release  & f4_taken_a4;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = \$342  & \$344 ;
+  assign \$346  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$347  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$348  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$349  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$350  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$351  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$352  = x1_select ? 11'h000 : samples_fresh;
+  assign \$353  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$353 ;
+  assign \$354  = ~ x1_select;
+  assign \$355  = a1_select & \$354 ;
+  assign \$356  = ~ samples_has_fresh;
+  assign \$357  = \$355  & \$356 ;
+  assign samples_pop = \$357  & samples_nonempty;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$360  = \$359  & samples_queue_r0_b0[0];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$364  = \$363  & samples_queue_r0_b0[1];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$368  = \$367  & samples_queue_r0_b0[2];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$372  = \$371  & samples_queue_r0_b0[3];
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$376  = \$375  & samples_queue_r0_b0[4];
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$380  = \$379  & samples_queue_r0_b0[5];
+  assign \$381  = \$378  | \$380 ;
+  assign \$382  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$384  = \$383  & samples_queue_r0_b0[6];
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$388  = \$387  & samples_queue_r0_b0[7];
+  assign \$389  = \$386  | \$388 ;
+  assign \$390  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$392  = \$391  & samples_queue_r0_b0[8];
+  assign \$393  = \$390  | \$392 ;
+  assign \$394  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$396  = \$395  & samples_queue_r0_b0[9];
+  assign \$397  = \$394  | \$396 ;
+  assign \$398  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$400  = \$399  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$398  | \$400 ;
+  assign \$401  = a3_fwd_ok & a3_hit_a1;
+  assign \$402  = a3_fwd_ok & a3_older_hit;
+  assign \$407  = ~ samples_grant_r1_b0[1];
+  assign \$409  = samples_grant_r1_b0[2] ^ \$408 ;
+  assign \$410  = ~ samples_grant_r1_b0[1];
+  assign \$411  = ~ samples_grant_r1_b0[2];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = samples_grant_r1_b0[3] ^ \$413 ;
+  assign \$415  = ~ samples_grant_r1_b0[1];
+  assign \$416  = ~ samples_grant_r1_b0[2];
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = ~ samples_grant_r1_b0[3];
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = samples_grant_r1_b0[4] ^ \$420 ;
+  assign \$422  = ~ samples_grant_r1_b0[1];
+  assign \$423  = ~ samples_grant_r1_b0[2];
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = ~ samples_grant_r1_b0[3];
+  assign \$426  = ~ samples_grant_r1_b0[4];
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = \$424  | \$427 ;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = samples_grant_r1_b0[5] ^ \$429 ;
+  assign \$431  = ~ samples_grant_r1_b0[1];
+  assign \$432  = ~ samples_grant_r1_b0[2];
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = ~ samples_grant_r1_b0[3];
+  assign \$435  = ~ samples_grant_r1_b0[4];
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = \$433  | \$436 ;
+  assign \$438  = ~ samples_grant_r1_b0[5];
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = samples_grant_r1_b0[6] ^ \$440 ;
+  assign \$442  = \$404  & \$406 ;
+  assign \$443  = \$403  | \$442 ;
+  assign \$447  = ~ samples_queue_r0_b0[11];
+  assign \$449  = samples_queue_r0_b0[12] ^ \$448 ;
+  assign \$450  = ~ samples_queue_r0_b0[11];
+  assign \$451  = ~ samples_queue_r0_b0[12];
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = samples_queue_r0_b0[13] ^ \$453 ;
+  assign \$455  = ~ samples_queue_r0_b0[11];
+  assign \$456  = ~ samples_queue_r0_b0[12];
+  assign \$457  = \$455  | \$456 ;
+  assign \$458  = ~ samples_queue_r0_b0[13];
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = samples_queue_r0_b0[14] ^ \$460 ;
+  assign \$462  = ~ samples_queue_r0_b0[11];
+  assign \$463  = ~ samples_queue_r0_b0[12];
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = ~ samples_queue_r0_b0[13];
+  assign \$466  = ~ samples_queue_r0_b0[14];
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = \$464  | \$467 ;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = samples_queue_r0_b0[15] ^ \$469 ;
+  assign \$471  = ~ samples_queue_r0_b0[11];
+  assign \$472  = ~ samples_queue_r0_b0[12];
+  assign \$473  = \$471  | \$472 ;
+  assign \$474  = ~ samples_queue_r0_b0[13];
+  assign \$475  = ~ samples_queue_r0_b0[14];
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = \$473  | \$476 ;
+  assign \$478  = ~ samples_queue_r0_b0[15];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = samples_queue_r0_b0[16] ^ \$480 ;
+  assign \$482  = \$444  & \$446 ;
+  assign \$483  = \$443  | \$482 ;
+  assign \$488  = ~ samples_grant_r1_b0[1];
+  assign \$490  = samples_grant_r1_b0[2] ^ \$489 ;
+  assign \$491  = ~ samples_grant_r1_b0[1];
+  assign \$492  = ~ samples_grant_r1_b0[2];
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = samples_grant_r1_b0[3] ^ \$494 ;
+  assign \$496  = ~ samples_grant_r1_b0[1];
+  assign \$497  = ~ samples_grant_r1_b0[2];
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = ~ samples_grant_r1_b0[3];
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = samples_grant_r1_b0[4] ^ \$501 ;
+  assign \$503  = ~ samples_grant_r1_b0[1];
+  assign \$504  = ~ samples_grant_r1_b0[2];
+  assign \$505  = \$503  | \$504 ;
+  assign \$506  = ~ samples_grant_r1_b0[3];
+  assign \$507  = ~ samples_grant_r1_b0[4];
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = \$505  | \$508 ;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = samples_grant_r1_b0[5] ^ \$510 ;
+  assign \$512  = ~ samples_grant_r1_b0[1];
+  assign \$513  = ~ samples_grant_r1_b0[2];
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = ~ samples_grant_r1_b0[3];
+  assign \$516  = ~ samples_grant_r1_b0[4];
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = ~ samples_grant_r1_b0[5];
+  assign \$520  = \$518  | \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = samples_grant_r1_b0[6] ^ \$521 ;
+  assign \$523  = \$485  & \$490 ;
+  assign \$528  = ~ samples_queue_r0_b0[11];
+  assign \$530  = samples_queue_r0_b0[12] ^ \$529 ;
+  assign \$531  = ~ samples_queue_r0_b0[11];
+  assign \$532  = ~ samples_queue_r0_b0[12];
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = ~ \$533 ;
+  assign \$535  = samples_queue_r0_b0[13] ^ \$534 ;
+  assign \$536  = ~ samples_queue_r0_b0[11];
+  assign \$537  = ~ samples_queue_r0_b0[12];
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = ~ samples_queue_r0_b0[13];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = samples_queue_r0_b0[14] ^ \$541 ;
+  assign \$543  = ~ samples_queue_r0_b0[11];
+  assign \$544  = ~ samples_queue_r0_b0[12];
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = ~ samples_queue_r0_b0[13];
+  assign \$547  = ~ samples_queue_r0_b0[14];
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = \$545  | \$548 ;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = samples_queue_r0_b0[15] ^ \$550 ;
+  assign \$552  = ~ samples_queue_r0_b0[11];
+  assign \$553  = ~ samples_queue_r0_b0[12];
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = ~ samples_queue_r0_b0[13];
+  assign \$556  = ~ samples_queue_r0_b0[14];
+  assign \$557  = \$555  | \$556 ;
+  assign \$558  = \$554  | \$557 ;
+  assign \$559  = ~ samples_queue_r0_b0[15];
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = samples_queue_r0_b0[16] ^ \$561 ;
+  assign \$563  = \$525  & \$530 ;
+  assign \$564  = \$524  | \$563 ;
+  assign \$569  = ~ samples_grant_r1_b0[1];
+  assign \$571  = samples_grant_r1_b0[2] ^ \$570 ;
+  assign \$572  = ~ samples_grant_r1_b0[1];
+  assign \$573  = ~ samples_grant_r1_b0[2];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = samples_grant_r1_b0[3] ^ \$575 ;
+  assign \$577  = ~ samples_grant_r1_b0[1];
+  assign \$578  = ~ samples_grant_r1_b0[2];
+  assign \$579  = \$577  | \$578 ;
+  assign \$580  = ~ samples_grant_r1_b0[3];
+  assign \$581  = \$579  | \$580 ;
+  assign \$582  = ~ \$581 ;
+  assign \$583  = samples_grant_r1_b0[4] ^ \$582 ;
+  assign \$584  = ~ samples_grant_r1_b0[1];
+  assign \$585  = ~ samples_grant_r1_b0[2];
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = ~ samples_grant_r1_b0[3];
+  assign \$588  = ~ samples_grant_r1_b0[4];
+  assign \$589  = \$587  | \$588 ;
+  assign \$590  = \$586  | \$589 ;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = samples_grant_r1_b0[5] ^ \$591 ;
+  assign \$593  = ~ samples_grant_r1_b0[1];
+  assign \$594  = ~ samples_grant_r1_b0[2];
+  assign \$595  = \$593  | \$594 ;
+  assign \$596  = ~ samples_grant_r1_b0[3];
+  assign \$597  = ~ samples_grant_r1_b0[4];
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = \$595  | \$598 ;
+  assign \$600  = ~ samples_grant_r1_b0[5];
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = samples_grant_r1_b0[6] ^ \$602 ;
+  assign \$604  = \$566  & \$576 ;
+  assign \$609  = ~ samples_queue_r0_b0[11];
+  assign \$611  = samples_queue_r0_b0[12] ^ \$610 ;
+  assign \$612  = ~ samples_queue_r0_b0[11];
+  assign \$613  = ~ samples_queue_r0_b0[12];
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = ~ \$614 ;
+  assign \$616  = samples_queue_r0_b0[13] ^ \$615 ;
+  assign \$617  = ~ samples_queue_r0_b0[11];
+  assign \$618  = ~ samples_queue_r0_b0[12];
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = ~ samples_queue_r0_b0[13];
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = samples_queue_r0_b0[14] ^ \$622 ;
+  assign \$624  = ~ samples_queue_r0_b0[11];
+  assign \$625  = ~ samples_queue_r0_b0[12];
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = ~ samples_queue_r0_b0[13];
+  assign \$628  = ~ samples_queue_r0_b0[14];
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = ~ \$630 ;
+  assign \$632  = samples_queue_r0_b0[15] ^ \$631 ;
+  assign \$633  = ~ samples_queue_r0_b0[11];
+  assign \$634  = ~ samples_queue_r0_b0[12];
+  assign \$635  = \$633  | \$634 ;
+  assign \$636  = ~ samples_queue_r0_b0[13];
+  assign \$637  = ~ samples_queue_r0_b0[14];
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \$635  | \$638 ;
+  assign \$640  = ~ samples_queue_r0_b0[15];
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = ~ \$641 ;
+  assign \$643  = samples_queue_r0_b0[16] ^ \$642 ;
+  assign \$644  = \$606  & \$616 ;
+  assign \$645  = \$605  | \$644 ;
+  assign \$650  = ~ samples_grant_r1_b0[1];
+  assign \$652  = samples_grant_r1_b0[2] ^ \$651 ;
+  assign \$653  = ~ samples_grant_r1_b0[1];
+  assign \$654  = ~ samples_grant_r1_b0[2];
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = samples_grant_r1_b0[3] ^ \$656 ;
+  assign \$658  = ~ samples_grant_r1_b0[1];
+  assign \$659  = ~ samples_grant_r1_b0[2];
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = ~ samples_grant_r1_b0[3];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = ~ \$662 ;
+  assign \$664  = samples_grant_r1_b0[4] ^ \$663 ;
+  assign \$665  = ~ samples_grant_r1_b0[1];
+  assign \$666  = ~ samples_grant_r1_b0[2];
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = ~ samples_grant_r1_b0[3];
+  assign \$669  = ~ samples_grant_r1_b0[4];
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = \$667  | \$670 ;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = samples_grant_r1_b0[5] ^ \$672 ;
+  assign \$674  = ~ samples_grant_r1_b0[1];
+  assign \$675  = ~ samples_grant_r1_b0[2];
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = ~ samples_grant_r1_b0[3];
+  assign \$678  = ~ samples_grant_r1_b0[4];
+  assign \$679  = \$677  | \$678 ;
+  assign \$680  = \$676  | \$679 ;
+  assign \$681  = ~ samples_grant_r1_b0[5];
+  assign \$682  = \$680  | \$681 ;
+  assign \$683  = ~ \$682 ;
+  assign \$684  = samples_grant_r1_b0[6] ^ \$683 ;
+  assign \$685  = \$647  & \$664 ;
+  assign \$690  = ~ samples_queue_r0_b0[11];
+  assign \$692  = samples_queue_r0_b0[12] ^ \$691 ;
+  assign \$693  = ~ samples_queue_r0_b0[11];
+  assign \$694  = ~ samples_queue_r0_b0[12];
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = samples_queue_r0_b0[13] ^ \$696 ;
+  assign \$698  = ~ samples_queue_r0_b0[11];
+  assign \$699  = ~ samples_queue_r0_b0[12];
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = ~ samples_queue_r0_b0[13];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = ~ \$702 ;
+  assign \$704  = samples_queue_r0_b0[14] ^ \$703 ;
+  assign \$705  = ~ samples_queue_r0_b0[11];
+  assign \$706  = ~ samples_queue_r0_b0[12];
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = ~ samples_queue_r0_b0[13];
+  assign \$709  = ~ samples_queue_r0_b0[14];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = \$707  | \$710 ;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = samples_queue_r0_b0[15] ^ \$712 ;
+  assign \$714  = ~ samples_queue_r0_b0[11];
+  assign \$715  = ~ samples_queue_r0_b0[12];
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = ~ samples_queue_r0_b0[13];
+  assign \$718  = ~ samples_queue_r0_b0[14];
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = \$716  | \$719 ;
+  assign \$721  = ~ samples_queue_r0_b0[15];
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = ~ \$722 ;
+  assign \$724  = samples_queue_r0_b0[16] ^ \$723 ;
+  assign \$725  = \$687  & \$704 ;
+  assign \$726  = \$686  | \$725 ;
+  assign \$731  = ~ samples_grant_r1_b0[1];
+  assign \$733  = samples_grant_r1_b0[2] ^ \$732 ;
+  assign \$734  = ~ samples_grant_r1_b0[1];
+  assign \$735  = ~ samples_grant_r1_b0[2];
+  assign \$736  = \$734  | \$735 ;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = samples_grant_r1_b0[3] ^ \$737 ;
+  assign \$739  = ~ samples_grant_r1_b0[1];
+  assign \$740  = ~ samples_grant_r1_b0[2];
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = ~ samples_grant_r1_b0[3];
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = samples_grant_r1_b0[4] ^ \$744 ;
+  assign \$746  = ~ samples_grant_r1_b0[1];
+  assign \$747  = ~ samples_grant_r1_b0[2];
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = ~ samples_grant_r1_b0[3];
+  assign \$750  = ~ samples_grant_r1_b0[4];
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = samples_grant_r1_b0[5] ^ \$753 ;
+  assign \$755  = ~ samples_grant_r1_b0[1];
+  assign \$756  = ~ samples_grant_r1_b0[2];
+  assign \$757  = \$755  | \$756 ;
+  assign \$758  = ~ samples_grant_r1_b0[3];
+  assign \$759  = ~ samples_grant_r1_b0[4];
+  assign \$760  = \$758  | \$759 ;
+  assign \$761  = \$757  | \$760 ;
+  assign \$762  = ~ samples_grant_r1_b0[5];
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = ~ \$763 ;
+  assign \$765  = samples_grant_r1_b0[6] ^ \$764 ;
+  assign \$766  = \$728  & \$754 ;
+  assign \$771  = ~ samples_queue_r0_b0[11];
+  assign \$773  = samples_queue_r0_b0[12] ^ \$772 ;
+  assign \$774  = ~ samples_queue_r0_b0[11];
+  assign \$775  = ~ samples_queue_r0_b0[12];
+  assign \$776  = \$774  | \$775 ;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = samples_queue_r0_b0[13] ^ \$777 ;
+  assign \$779  = ~ samples_queue_r0_b0[11];
+  assign \$780  = ~ samples_queue_r0_b0[12];
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = ~ samples_queue_r0_b0[13];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = samples_queue_r0_b0[14] ^ \$784 ;
+  assign \$786  = ~ samples_queue_r0_b0[11];
+  assign \$787  = ~ samples_queue_r0_b0[12];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = ~ samples_queue_r0_b0[13];
+  assign \$790  = ~ samples_queue_r0_b0[14];
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = \$788  | \$791 ;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = samples_queue_r0_b0[15] ^ \$793 ;
+  assign \$795  = ~ samples_queue_r0_b0[11];
+  assign \$796  = ~ samples_queue_r0_b0[12];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = ~ samples_queue_r0_b0[13];
+  assign \$799  = ~ samples_queue_r0_b0[14];
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = ~ samples_queue_r0_b0[15];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = samples_queue_r0_b0[16] ^ \$804 ;
+  assign \$806  = \$768  & \$794 ;
+  assign \$807  = \$767  | \$806 ;
+  assign \$812  = ~ samples_grant_r1_b0[1];
+  assign \$814  = samples_grant_r1_b0[2] ^ \$813 ;
+  assign \$815  = ~ samples_grant_r1_b0[1];
+  assign \$816  = ~ samples_grant_r1_b0[2];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = samples_grant_r1_b0[3] ^ \$818 ;
+  assign \$820  = ~ samples_grant_r1_b0[1];
+  assign \$821  = ~ samples_grant_r1_b0[2];
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = ~ samples_grant_r1_b0[3];
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = ~ \$824 ;
+  assign \$826  = samples_grant_r1_b0[4] ^ \$825 ;
+  assign \$827  = ~ samples_grant_r1_b0[1];
+  assign \$828  = ~ samples_grant_r1_b0[2];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = ~ samples_grant_r1_b0[3];
+  assign \$831  = ~ samples_grant_r1_b0[4];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = \$829  | \$832 ;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = samples_grant_r1_b0[5] ^ \$834 ;
+  assign \$836  = ~ samples_grant_r1_b0[1];
+  assign \$837  = ~ samples_grant_r1_b0[2];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = ~ samples_grant_r1_b0[3];
+  assign \$840  = ~ samples_grant_r1_b0[4];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ samples_grant_r1_b0[5];
+  assign \$844  = \$842  | \$843 ;
+  assign \$845  = ~ \$844 ;
+  assign \$846  = samples_grant_r1_b0[6] ^ \$845 ;
+  assign \$847  = \$809  & \$846 ;
+  assign \$852  = ~ samples_queue_r0_b0[11];
+  assign \$854  = samples_queue_r0_b0[12] ^ \$853 ;
+  assign \$855  = ~ samples_queue_r0_b0[11];
+  assign \$856  = ~ samples_queue_r0_b0[12];
+  assign \$857  = \$855  | \$856 ;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = samples_queue_r0_b0[13] ^ \$858 ;
+  assign \$860  = ~ samples_queue_r0_b0[11];
+  assign \$861  = ~ samples_queue_r0_b0[12];
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = ~ samples_queue_r0_b0[13];
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = samples_queue_r0_b0[14] ^ \$865 ;
+  assign \$867  = ~ samples_queue_r0_b0[11];
+  assign \$868  = ~ samples_queue_r0_b0[12];
+  assign \$869  = \$867  | \$868 ;
+  assign \$870  = ~ samples_queue_r0_b0[13];
+  assign \$871  = ~ samples_queue_r0_b0[14];
+  assign \$872  = \$870  | \$871 ;
+  assign \$873  = \$869  | \$872 ;
+  assign \$874  = ~ \$873 ;
+  assign \$875  = samples_queue_r0_b0[15] ^ \$874 ;
+  assign \$876  = ~ samples_queue_r0_b0[11];
+  assign \$877  = ~ samples_queue_r0_b0[12];
+  assign \$878  = \$876  | \$877 ;
+  assign \$879  = ~ samples_queue_r0_b0[13];
+  assign \$880  = ~ samples_queue_r0_b0[14];
+  assign \$881  = \$879  | \$880 ;
+  assign \$882  = \$878  | \$881 ;
+  assign \$883  = ~ samples_queue_r0_b0[15];
+  assign \$884  = \$882  | \$883 ;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = samples_queue_r0_b0[16] ^ \$885 ;
+  assign \$887  = \$849  & \$886 ;
+  assign \$888  = \$848  | \$887 ;
+  assign \$889  = \$402  ? a3_older_next : { \$888 , \$807 , \$726 , \$645 , \$564 , \$483  };
+  assign \$signal$102  = \$401  ? a4_tag_next : \$889 ;
+  assign \$890  = a3_fwd_ok & a3_hit_a1;
+  assign \$891  = a4_tag_next + 1'h1;
+  assign \$892  = a3_fwd_ok & a3_older_hit;
+  assign \$893  = a3_older_next + 1'h1;
+  assign \$898  = ~ samples_grant_r1_b0[2];
+  assign \$900  = samples_grant_r1_b0[3] ^ \$899 ;
+  assign \$901  = ~ samples_grant_r1_b0[2];
+  assign \$902  = ~ samples_grant_r1_b0[3];
+  assign \$903  = \$901  | \$902 ;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = samples_grant_r1_b0[4] ^ \$904 ;
+  assign \$906  = ~ samples_grant_r1_b0[2];
+  assign \$907  = ~ samples_grant_r1_b0[3];
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = ~ samples_grant_r1_b0[4];
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = samples_grant_r1_b0[5] ^ \$911 ;
+  assign \$913  = ~ samples_grant_r1_b0[2];
+  assign \$914  = ~ samples_grant_r1_b0[3];
+  assign \$915  = \$913  | \$914 ;
+  assign \$916  = ~ samples_grant_r1_b0[4];
+  assign \$917  = ~ samples_grant_r1_b0[5];
+  assign \$918  = \$916  | \$917 ;
+  assign \$919  = \$915  | \$918 ;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = samples_grant_r1_b0[6] ^ \$920 ;
+  assign \$922  = \$895  & samples_grant_r1_b0[1];
+  assign \$927  = ~ samples_queue_r0_b0[12];
+  assign \$929  = samples_queue_r0_b0[13] ^ \$928 ;
+  assign \$930  = ~ samples_queue_r0_b0[12];
+  assign \$931  = ~ samples_queue_r0_b0[13];
+  assign \$932  = \$930  | \$931 ;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = samples_queue_r0_b0[14] ^ \$933 ;
+  assign \$935  = ~ samples_queue_r0_b0[12];
+  assign \$936  = ~ samples_queue_r0_b0[13];
+  assign \$937  = \$935  | \$936 ;
+  assign \$938  = ~ samples_queue_r0_b0[14];
+  assign \$939  = \$937  | \$938 ;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = samples_queue_r0_b0[15] ^ \$940 ;
+  assign \$942  = ~ samples_queue_r0_b0[12];
+  assign \$943  = ~ samples_queue_r0_b0[13];
+  assign \$944  = \$942  | \$943 ;
+  assign \$945  = ~ samples_queue_r0_b0[14];
+  assign \$946  = ~ samples_queue_r0_b0[15];
+  assign \$947  = \$945  | \$946 ;
+  assign \$948  = \$944  | \$947 ;
+  assign \$949  = ~ \$948 ;
+  assign \$950  = samples_queue_r0_b0[16] ^ \$949 ;
+  assign \$951  = \$924  & samples_queue_r0_b0[11];
+  assign \$952  = \$923  | \$951 ;
+  assign \$957  = ~ samples_grant_r1_b0[2];
+  assign \$959  = samples_grant_r1_b0[3] ^ \$958 ;
+  assign \$960  = ~ samples_grant_r1_b0[2];
+  assign \$961  = ~ samples_grant_r1_b0[3];
+  assign \$962  = \$960  | \$961 ;
+  assign \$963  = ~ \$962 ;
+  assign \$964  = samples_grant_r1_b0[4] ^ \$963 ;
+  assign \$965  = ~ samples_grant_r1_b0[2];
+  assign \$966  = ~ samples_grant_r1_b0[3];
+  assign \$967  = \$965  | \$966 ;
+  assign \$968  = ~ samples_grant_r1_b0[4];
+  assign \$969  = \$967  | \$968 ;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = samples_grant_r1_b0[5] ^ \$970 ;
+  assign \$972  = ~ samples_grant_r1_b0[2];
+  assign \$973  = ~ samples_grant_r1_b0[3];
+  assign \$974  = \$972  | \$973 ;
+  assign \$975  = ~ samples_grant_r1_b0[4];
+  assign \$976  = ~ samples_grant_r1_b0[5];
+  assign \$977  = \$975  | \$976 ;
+  assign \$978  = \$974  | \$977 ;
+  assign \$979  = ~ \$978 ;
+  assign \$980  = samples_grant_r1_b0[6] ^ \$979 ;
+  assign \$981  = \$954  & \$956 ;
+  assign \$982  = \$953  | \$981 ;
+  assign \$986  = ~ samples_queue_r0_b0[12];
+  assign \$988  = samples_queue_r0_b0[13] ^ \$987 ;
+  assign \$989  = ~ samples_queue_r0_b0[12];
+  assign \$990  = ~ samples_queue_r0_b0[13];
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = samples_queue_r0_b0[14] ^ \$992 ;
+  assign \$994  = ~ samples_queue_r0_b0[12];
+  assign \$995  = ~ samples_queue_r0_b0[13];
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = ~ samples_queue_r0_b0[14];
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = samples_queue_r0_b0[15] ^ \$999 ;
+  assign \$1001  = ~ samples_queue_r0_b0[12];
+  assign \$1002  = ~ samples_queue_r0_b0[13];
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = ~ samples_queue_r0_b0[14];
+  assign \$1005  = ~ samples_queue_r0_b0[15];
+  assign \$1006  = \$1004  | \$1005 ;
+  assign \$1007  = \$1003  | \$1006 ;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = samples_queue_r0_b0[16] ^ \$1008 ;
+  assign \$1010  = \$983  & \$985 ;
+  assign \$1011  = \$982  | \$1010 ;
+  assign \$1016  = ~ samples_grant_r1_b0[2];
+  assign \$1018  = samples_grant_r1_b0[3] ^ \$1017 ;
+  assign \$1019  = ~ samples_grant_r1_b0[2];
+  assign \$1020  = ~ samples_grant_r1_b0[3];
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = samples_grant_r1_b0[4] ^ \$1022 ;
+  assign \$1024  = ~ samples_grant_r1_b0[2];
+  assign \$1025  = ~ samples_grant_r1_b0[3];
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = ~ samples_grant_r1_b0[4];
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = samples_grant_r1_b0[5] ^ \$1029 ;
+  assign \$1031  = ~ samples_grant_r1_b0[2];
+  assign \$1032  = ~ samples_grant_r1_b0[3];
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = ~ samples_grant_r1_b0[4];
+  assign \$1035  = ~ samples_grant_r1_b0[5];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = \$1033  | \$1036 ;
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = samples_grant_r1_b0[6] ^ \$1038 ;
+  assign \$1040  = \$1013  & \$1018 ;
+  assign \$1045  = ~ samples_queue_r0_b0[12];
+  assign \$1047  = samples_queue_r0_b0[13] ^ \$1046 ;
+  assign \$1048  = ~ samples_queue_r0_b0[12];
+  assign \$1049  = ~ samples_queue_r0_b0[13];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = ~ \$1050 ;
+  assign \$1052  = samples_queue_r0_b0[14] ^ \$1051 ;
+  assign \$1053  = ~ samples_queue_r0_b0[12];
+  assign \$1054  = ~ samples_queue_r0_b0[13];
+  assign \$1055  = \$1053  | \$1054 ;
+  assign \$1056  = ~ samples_queue_r0_b0[14];
+  assign \$1057  = \$1055  | \$1056 ;
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = samples_queue_r0_b0[15] ^ \$1058 ;
+  assign \$1060  = ~ samples_queue_r0_b0[12];
+  assign \$1061  = ~ samples_queue_r0_b0[13];
+  assign \$1062  = \$1060  | \$1061 ;
+  assign \$1063  = ~ samples_queue_r0_b0[14];
+  assign \$1064  = ~ samples_queue_r0_b0[15];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = \$1062  | \$1065 ;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = samples_queue_r0_b0[16] ^ \$1067 ;
+  assign \$1069  = \$1042  & \$1047 ;
+  assign \$1070  = \$1041  | \$1069 ;
+  assign \$1075  = ~ samples_grant_r1_b0[2];
+  assign \$1077  = samples_grant_r1_b0[3] ^ \$1076 ;
+  assign \$1078  = ~ samples_grant_r1_b0[2];
+  assign \$1079  = ~ samples_grant_r1_b0[3];
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = ~ \$1080 ;
+  assign \$1082  = samples_grant_r1_b0[4] ^ \$1081 ;
+  assign \$1083  = ~ samples_grant_r1_b0[2];
+  assign \$1084  = ~ samples_grant_r1_b0[3];
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = ~ samples_grant_r1_b0[4];
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = samples_grant_r1_b0[5] ^ \$1088 ;
+  assign \$1090  = ~ samples_grant_r1_b0[2];
+  assign \$1091  = ~ samples_grant_r1_b0[3];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = ~ samples_grant_r1_b0[4];
+  assign \$1094  = ~ samples_grant_r1_b0[5];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = \$1092  | \$1095 ;
+  assign \$1097  = ~ \$1096 ;
+  assign \$1098  = samples_grant_r1_b0[6] ^ \$1097 ;
+  assign \$1099  = \$1072  & \$1082 ;
+  assign \$1104  = ~ samples_queue_r0_b0[12];
+  assign \$1106  = samples_queue_r0_b0[13] ^ \$1105 ;
+  assign \$1107  = ~ samples_queue_r0_b0[12];
+  assign \$1108  = ~ samples_queue_r0_b0[13];
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = samples_queue_r0_b0[14] ^ \$1110 ;
+  assign \$1112  = ~ samples_queue_r0_b0[12];
+  assign \$1113  = ~ samples_queue_r0_b0[13];
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = ~ samples_queue_r0_b0[14];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = ~ \$1116 ;
+  assign \$1118  = samples_queue_r0_b0[15] ^ \$1117 ;
+  assign \$1119  = ~ samples_queue_r0_b0[12];
+  assign \$1120  = ~ samples_queue_r0_b0[13];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ~ samples_queue_r0_b0[14];
+  assign \$1123  = ~ samples_queue_r0_b0[15];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = \$1121  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = samples_queue_r0_b0[16] ^ \$1126 ;
+  assign \$1128  = \$1101  & \$1111 ;
+  assign \$1129  = \$1100  | \$1128 ;
+  assign \$1134  = ~ samples_grant_r1_b0[2];
+  assign \$1136  = samples_grant_r1_b0[3] ^ \$1135 ;
+  assign \$1137  = ~ samples_grant_r1_b0[2];
+  assign \$1138  = ~ samples_grant_r1_b0[3];
+  assign \$1139  = \$1137  | \$1138 ;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = samples_grant_r1_b0[4] ^ \$1140 ;
+  assign \$1142  = ~ samples_grant_r1_b0[2];
+  assign \$1143  = ~ samples_grant_r1_b0[3];
+  assign \$1144  = \$1142  | \$1143 ;
+  assign \$1145  = ~ samples_grant_r1_b0[4];
+  assign \$1146  = \$1144  | \$1145 ;
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = samples_grant_r1_b0[5] ^ \$1147 ;
+  assign \$1149  = ~ samples_grant_r1_b0[2];
+  assign \$1150  = ~ samples_grant_r1_b0[3];
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = ~ samples_grant_r1_b0[4];
+  assign \$1153  = ~ samples_grant_r1_b0[5];
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = \$1151  | \$1154 ;
+  assign \$1156  = ~ \$1155 ;
+  assign \$1157  = samples_grant_r1_b0[6] ^ \$1156 ;
+  assign \$1158  = \$1131  & \$1148 ;
+  assign \$1163  = ~ samples_queue_r0_b0[12];
+  assign \$1165  = samples_queue_r0_b0[13] ^ \$1164 ;
+  assign \$1166  = ~ samples_queue_r0_b0[12];
+  assign \$1167  = ~ samples_queue_r0_b0[13];
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = ~ \$1168 ;
+  assign \$1170  = samples_queue_r0_b0[14] ^ \$1169 ;
+  assign \$1171  = ~ samples_queue_r0_b0[12];
+  assign \$1172  = ~ samples_queue_r0_b0[13];
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = ~ samples_queue_r0_b0[14];
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = ~ \$1175 ;
+  assign \$1177  = samples_queue_r0_b0[15] ^ \$1176 ;
+  assign \$1178  = ~ samples_queue_r0_b0[12];
+  assign \$1179  = ~ samples_queue_r0_b0[13];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = ~ samples_queue_r0_b0[14];
+  assign \$1182  = ~ samples_queue_r0_b0[15];
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \$1180  | \$1183 ;
+  assign \$1185  = ~ \$1184 ;
+  assign \$1186  = samples_queue_r0_b0[16] ^ \$1185 ;
+  assign \$1187  = \$1160  & \$1177 ;
+  assign \$1188  = \$1159  | \$1187 ;
+  assign \$1193  = ~ samples_grant_r1_b0[2];
+  assign \$1195  = samples_grant_r1_b0[3] ^ \$1194 ;
+  assign \$1196  = ~ samples_grant_r1_b0[2];
+  assign \$1197  = ~ samples_grant_r1_b0[3];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = samples_grant_r1_b0[4] ^ \$1199 ;
+  assign \$1201  = ~ samples_grant_r1_b0[2];
+  assign \$1202  = ~ samples_grant_r1_b0[3];
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = ~ samples_grant_r1_b0[4];
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = ~ \$1205 ;
+  assign \$1207  = samples_grant_r1_b0[5] ^ \$1206 ;
+  assign \$1208  = ~ samples_grant_r1_b0[2];
+  assign \$1209  = ~ samples_grant_r1_b0[3];
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = ~ samples_grant_r1_b0[4];
+  assign \$1212  = ~ samples_grant_r1_b0[5];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = \$1210  | \$1213 ;
+  assign \$1215  = ~ \$1214 ;
+  assign \$1216  = samples_grant_r1_b0[6] ^ \$1215 ;
+  assign \$1217  = \$1190  & \$1216 ;
+  assign \$1222  = ~ samples_queue_r0_b0[12];
+  assign \$1224  = samples_queue_r0_b0[13] ^ \$1223 ;
+  assign \$1225  = ~ samples_queue_r0_b0[12];
+  assign \$1226  = ~ samples_queue_r0_b0[13];
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = ~ \$1227 ;
+  assign \$1229  = samples_queue_r0_b0[14] ^ \$1228 ;
+  assign \$1230  = ~ samples_queue_r0_b0[12];
+  assign \$1231  = ~ samples_queue_r0_b0[13];
+  assign \$1232  = \$1230  | \$1231 ;
+  assign \$1233  = ~ samples_queue_r0_b0[14];
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = samples_queue_r0_b0[15] ^ \$1235 ;
+  assign \$1237  = ~ samples_queue_r0_b0[12];
+  assign \$1238  = ~ samples_queue_r0_b0[13];
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = ~ samples_queue_r0_b0[14];
+  assign \$1241  = ~ samples_queue_r0_b0[15];
+  assign \$1242  = \$1240  | \$1241 ;
+  assign \$1243  = \$1239  | \$1242 ;
+  assign \$1244  = ~ \$1243 ;
+  assign \$1245  = samples_queue_r0_b0[16] ^ \$1244 ;
+  assign \$1246  = \$1219  & \$1245 ;
+  assign \$1247  = \$1218  | \$1246 ;
+  assign \$1248  = \$892  ? \$893  : { 1'h0, \$1247 , \$1188 , \$1129 , \$1070 , \$1011 , \$952  };
+  assign \$1249  = \$890  ? \$891  : \$1248 ;
+  assign \$1250  = a3_valid & a3_ok;
+  assign \$1251  = ! a3_pool;
+  assign samples_grant_wen = \$1250  & \$1251 ;
+  assign \$1254  = ! f2_err;
+  assign \$signal$182  = f2_valid & \$1254 ;
+  assign \$1255  = a4_valid & a4_ok;
+  assign \$1256  = { \$1255 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1257  = ~ \$1256 ;
+  assign \$1258  = \$1257  + 1'h1;
+  assign \$1259  = a5_valid & a5_ok;
+  assign \$1260  = { \$1259 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1261  = ~ \$1260 ;
+  assign \$1262  = \$1261  + 1'h1;
+  assign \$1263  = a4_valid & a4_ok;
+  assign \$1264  = { \$1263 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1265  = ~ \$1264 ;
+  assign \$1266  = \$1265  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1268  = ~ f4_prev_released;
-  assign \$1269  = \$1268  & f4_rest_held;
-  assign \$signal$327  = f4_hit_a1 | \$1269 ;
-  assign \$1270  = ~ f4_prev_released;
-  assign \$1271  = f4_by_mem & f4_mem_ok;
-  assign \$1272  = f4_by_older | \$1271 ;
-  assign \$1273  = \$1270  & \$1272 ;
-  assign \release  = f4_by_a1 | \$1273 ;
-  assign \$1274  = ~ f4_go;
-  assign \$1275  = ~ \$signal$327 ;
-  assign \$1276  = \$signal$327  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1276  : f4_err;
+  assign \$1267  = ~ f4_prev_released;
+  assign \$1268  = \$1267  & f4_rest_held;
+  assign \$signal$327  = f4_hit_a1 | \$1268 ;
+  assign \$1269  = ~ f4_prev_released;
+  assign \$1270  = f4_by_mem & f4_mem_ok;
+  assign \$1271  = f4_by_older | \$1270 ;
+  assign \$1272  = \$1269  & \$1271 ;
+  assign \release  = f4_by_a1 | \$1272 ;
+  assign \$1273  = ~ f4_go;
+  assign \$1274  = ~ \$signal$327 ;
+  assign \$1275  = \$signal$327  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1275  : f4_err;
   assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
-  assign \$1277  = ~ f4_prev_released;
-  assign \$1278  = \$1277  & f4_by_older;
-  assign \$1279  = f4_by_a1 | \$1278 ;
-  assign \$1280  = f4_live & \$1279 ;
-  assign \$1281  = ~ f4_prev_released;
-  assign \$1282  = \$1281  & f4_by_mem_live;
-  assign \$1283  = \$1282  & f4_mem_ok;
-  assign samples_release = \$1280  | \$1283 ;
-  assign \$1284  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$313  = ~ \$1284 ;
-  assign \$1285  = ~ f4_prev_released;
-  assign \$1286  = \$1285  & f4_by_older;
-  assign \$1287  = f4_by_a1 | \$1286 ;
-  assign \$1288  = f4_live & \$1287 ;
-  assign \$1289  = ~ f4_prev_released;
-  assign \$1290  = \$1289  & f4_by_mem_live;
-  assign \$1291  = \$1290  & f4_mem_ok;
-  assign \w__en$311  = \$1288  | \$1291 ;
-  assign \$1292  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1293  = ~ \$1292 ;
-  assign \$1294  = ~ f4_prev_released;
-  assign \$1295  = \$1294  & f4_by_older;
-  assign \$1296  = f4_by_a1 | \$1295 ;
-  assign \$1297  = f4_live & \$1296 ;
-  assign \$1298  = ~ f4_prev_released;
-  assign \$1299  = \$1298  & f4_by_mem_live;
-  assign \$1300  = \$1299  & f4_mem_ok;
-  assign samples_queue_wen = \$1297  | \$1300 ;
-  assign \$1301  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1302  = busy_0 | busy_6;
-  assign \$1303  = busy_12 | busy_18;
-  assign \$1304  = \$1302  | \$1303 ;
-  assign \$1305  = busy_24 | busy_30;
-  assign busy = \$1304  | \$1305 ;
+  assign \$1276  = ~ f4_prev_released;
+  assign \$1277  = \$1276  & f4_by_older;
+  assign \$1278  = f4_by_a1 | \$1277 ;
+  assign \$1279  = f4_live & \$1278 ;
+  assign \$1280  = ~ f4_prev_released;
+  assign \$1281  = \$1280  & f4_by_mem_live;
+  assign \$1282  = \$1281  & f4_mem_ok;
+  assign samples_release = \$1279  | \$1282 ;
+  assign \$1283  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$313  = ~ \$1283 ;
+  assign \$1284  = ~ f4_prev_released;
+  assign \$1285  = \$1284  & f4_by_older;
+  assign \$1286  = f4_by_a1 | \$1285 ;
+  assign \$1287  = f4_live & \$1286 ;
+  assign \$1288  = ~ f4_prev_released;
+  assign \$1289  = \$1288  & f4_by_mem_live;
+  assign \$1290  = \$1289  & f4_mem_ok;
+  assign \w__en$311  = \$1287  | \$1290 ;
+  assign \$1291  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1292  = ~ \$1291 ;
+  assign \$1293  = ~ f4_prev_released;
+  assign \$1294  = \$1293  & f4_by_older;
+  assign \$1295  = f4_by_a1 | \$1294 ;
+  assign \$1296  = f4_live & \$1295 ;
+  assign \$1297  = ~ f4_prev_released;
+  assign \$1298  = \$1297  & f4_by_mem_live;
+  assign \$1299  = \$1298  & f4_mem_ok;
+  assign samples_queue_wen = \$1296  | \$1299 ;
+  assign \$1300  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1301  = busy_0 | busy_6;
+  assign \$1302  = busy_12 | busy_18;
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = busy_24 | busy_30;
+  assign busy = \$1303  | \$1304 ;
   always @(posedge clk)
-    samples_grant_w_en <= \$1306 ;
+    samples_grant_w_en <= \$1305 ;
   always @(posedge clk)
-    samples_grant_w_addr <= \$1307 ;
+    samples_grant_w_addr <= \$1306 ;
   always @(posedge clk)
-    samples_grant_w_data <= \$1308 ;
+    samples_grant_w_data <= \$1307 ;
   always @(posedge clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -3887,15 +3886,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    samples_queue_w_en <= \$1309 ;
+    samples_queue_w_en <= \$1308 ;
   always @(posedge clk)
-    samples_queue_w_addr <= \$1310 ;
+    samples_queue_w_addr <= \$1309 ;
   always @(posedge clk)
-    samples_queue_w_data <= \$1311 ;
+    samples_queue_w_data <= \$1310 ;
   always @(posedge clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$1312 ;
+    a0_valid <= \$1311 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3905,7 +3904,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$1313 ;
+    a1_valid <= \$1312 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3917,17 +3916,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$1314 ;
+    a1_select <= \$1313 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1315 ;
+    x0_valid <= \$1314 ;
   always @(posedge clk)
-    x0_select <= \$1316 ;
+    x0_select <= \$1315 ;
   always @(posedge clk)
-    x1_valid <= \$1317 ;
+    x1_valid <= \$1316 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -3935,9 +3934,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$1318 ;
+    x1_select <= \$1317 ;
   always @(posedge clk)
-    x2_valid <= \$1319 ;
+    x2_valid <= \$1318 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -3949,23 +3948,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1320 ;
+    a2_valid <= \$1319 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_seen <= \$1321 ;
+    samples_seen <= \$1320 ;
   always @(posedge clk)
-    samples_seen_prev <= \$1322 ;
+    samples_seen_prev <= \$1321 ;
   always @(posedge clk)
-    samples_fresh <= \$1323 ;
+    samples_fresh <= \$1322 ;
   always @(posedge clk)
-    samples_has_fresh <= \$1324 ;
+    samples_has_fresh <= \$1323 ;
   always @(posedge clk)
-    samples_head <= \$1325 ;
+    samples_head <= \$1324 ;
   always @(posedge clk)
-    a2_ring <= \$1326 ;
+    a2_ring <= \$1325 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -3977,7 +3976,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_fresh_slot <= \$34 ;
   always @(posedge clk)
-    a3_valid <= \$1327 ;
+    a3_valid <= \$1326 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -3989,7 +3988,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1328 ;
+    a3_ring <= \$1327 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -3997,15 +3996,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_sel_last <= \$44 ;
   always @(posedge clk)
-    a3_sel_new <= \$52 ;
+    a3_sel_new <= \$51 ;
   always @(posedge clk)
-    a3_fail <= \$53 ;
+    a3_fail <= \$52 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$55 ;
+    a3_sel_fresh <= \$54 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$57 ;
+    a3_fwd_ok <= \$56 ;
   always @(posedge clk)
-    a4_valid <= \$1329 ;
+    a4_valid <= \$1328 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4015,15 +4014,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$58 ;
+    a4_slot <= \$57 ;
   always @(posedge clk)
     a4_tag <= \$signal$102 ;
   always @(posedge clk)
-    a4_tag_next <= \$1250 [5:0];
+    a4_tag_next <= \$1249 [5:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$1330 ;
+    a5_valid <= \$1329 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4039,15 +4038,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$59 ;
+    a5_addr <= \$58 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$69 ;
+    a3_hit_a1 <= \$68 ;
   always @(posedge clk)
-    a3_older_hit <= \$78 ;
+    a3_older_hit <= \$77 ;
   always @(posedge clk)
-    a3_older_next <= \$84 [5:0];
+    a3_older_next <= \$83 [5:0];
   always @(posedge clk)
-    f0_valid <= \$1331 ;
+    f0_valid <= \$1330 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4059,11 +4058,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$94 ;
+    f0_hit <= \$93 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$1332 ;
+    f1_valid <= \$1331 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4079,81 +4078,81 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1333 ;
+    f1_same_second_eq0 <= \$1332 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1334 ;
+    f1_same_second_eq3 <= \$1333 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1335 ;
+    f1_same_second_eq6 <= \$1334 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1336 ;
+    f1_same_second_eq9 <= \$1335 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1337 ;
+    f1_same_second_eq12 <= \$1336 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1338 ;
+    f1_same_second_eq15 <= \$1337 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1339 ;
+    f1_same_second_eq18 <= \$1338 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1340 ;
+    f1_same_second_eq21 <= \$1339 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1341 ;
+    f1_same_second_eq24 <= \$1340 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1342 ;
+    f1_same_second_eq27 <= \$1341 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1343 ;
+    f1_same_second_eq30 <= \$1342 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1344 ;
+    f1_same_third_eq0 <= \$1343 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1345 ;
+    f1_same_third_eq3 <= \$1344 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1346 ;
+    f1_same_third_eq6 <= \$1345 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1347 ;
+    f1_same_third_eq9 <= \$1346 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1348 ;
+    f1_same_third_eq12 <= \$1347 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1349 ;
+    f1_same_third_eq15 <= \$1348 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1350 ;
+    f1_same_third_eq18 <= \$1349 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1351 ;
+    f1_same_third_eq21 <= \$1350 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1352 ;
+    f1_same_third_eq24 <= \$1351 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1353 ;
+    f1_same_third_eq27 <= \$1352 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1354 ;
+    f1_same_third_eq30 <= \$1353 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$117 ;
+    f1_misaligned <= \$116 ;
   always @(posedge clk)
-    f1_samples_slot <= \$118 [9:0];
+    f1_samples_slot <= \$117 [9:0];
   always @(posedge clk)
-    f2_valid <= \$1355 ;
+    f2_valid <= \$1354 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$120 ;
+    f2_pool <= \$119 ;
   always @(posedge clk)
-    f2_slot <= \$121 ;
+    f2_slot <= \$120 ;
   always @(posedge clk)
-    f2_in_pool <= \$123 ;
+    f2_in_pool <= \$122 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$131 ;
+    f2_err <= \$130 ;
   always @(posedge clk)
-    f2_never_granted <= \$134 ;
+    f2_never_granted <= \$133 ;
   always @(posedge clk)
-    f2_same_second <= \$156 ;
+    f2_same_second <= \$155 ;
   always @(posedge clk)
-    f2_same_third <= \$178 ;
+    f2_same_third <= \$177 ;
   always @(posedge clk)
-    f3_valid <= \$1356 ;
+    f3_valid <= \$1355 ;
   always @(posedge clk)
-    f3_go <= \$1357 ;
+    f3_go <= \$1356 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4167,31 +4166,31 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$179 ;
+    f3_in <= \$178 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1259 [12];
+    f3_hit_a2 <= \$1258 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$182 [6];
+    f3_a2_tag_ok <= \$181 [6];
   always @(posedge clk)
-    f3_hit_a3 <= \$1263 [12];
+    f3_hit_a3 <= \$1262 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$185 [6];
+    f3_a3_tag_ok <= \$184 [6];
   always @(posedge clk)
-    f3_older_tag <= \$186 ;
+    f3_older_tag <= \$185 ;
   always @(posedge clk)
-    f3_older_snap <= \$187 ;
+    f3_older_snap <= \$186 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$188 ;
+    f3_rel_f3 <= \$187 ;
   always @(posedge clk)
-    f3_quiet <= \$1358 ;
+    f3_quiet <= \$1357 ;
   always @(posedge clk)
-    f4_valid <= \$1359 ;
+    f4_valid <= \$1358 ;
   always @(posedge clk)
-    f4_go <= \$1360 ;
+    f4_go <= \$1359 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4205,59 +4204,59 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1267 [12];
+    f4_hit_a1 <= \$1266 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$206 ;
+    f4_rest_held <= \$205 ;
   always @(posedge clk)
-    f4_rest_tag <= \$220 ;
+    f4_rest_tag <= \$219 ;
   always @(posedge clk)
-    f4_rest_snap <= \$224 ;
+    f4_rest_snap <= \$223 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1361 ;
+    f4_by_a1 <= \$1360 ;
   always @(posedge clk)
-    f4_by_older <= \$1362 ;
+    f4_by_older <= \$1361 ;
   always @(posedge clk)
-    f4_by_mem <= \$1363 ;
+    f4_by_mem <= \$1362 ;
   always @(posedge clk)
-    f4_mem_ok <= \$252 ;
+    f4_mem_ok <= \$251 ;
   always @(posedge clk)
-    f2_flushed <= \$254 ;
+    f2_flushed <= \$253 ;
   always @(posedge clk)
-    f3_flushed <= \$257 ;
+    f3_flushed <= \$256 ;
   always @(posedge clk)
-    f4_live <= \$262 [0];
+    f4_live <= \$261 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1364 ;
+    f4_by_mem_live <= \$1363 ;
   always @(posedge clk)
-    f4_prev_released <= \$1365 ;
+    f4_prev_released <= \$1364 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$279 [12];
+    f4_taken_a4 <= \$278 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$282 [12];
+    f4_taken_a3 <= \$281 [12];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    samples_push <= \$1366 ;
+    samples_push <= \$1365 ;
   always @(posedge clk)
-    samples_queue_waddr <= \$1367 ;
+    samples_queue_waddr <= \$1366 ;
   always @(posedge clk)
-    samples_pushed <= \$1368 ;
+    samples_pushed <= \$1367 ;
   always @(posedge clk)
-    samples_popped <= \$1369 ;
+    samples_popped <= \$1368 ;
   always @(posedge clk)
-    samples_count <= \$1370 ;
+    samples_count <= \$1369 ;
   always @(posedge clk)
-    samples_at <= \$1371 ;
+    samples_at <= \$1370 ;
   always @(posedge clk)
-    samples_nonempty <= \$1372 ;
+    samples_nonempty <= \$1371 ;
   always @(posedge clk)
-    f5_valid <= \$1373 ;
+    f5_valid <= \$1372 ;
   always @(posedge clk)
-    f5_ok <= \$1374 ;
+    f5_ok <= \$1373 ;
   always @(posedge clk)
     f5_err <= \$signal$239 ;
   always @(posedge clk)
@@ -4273,41 +4272,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$332 ;
+    f5_wparity <= \$331 ;
   always @(posedge clk)
-    a3_flip <= \$336 [12];
+    a3_flip <= \$335 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$337 ;
+    a3_released <= \$336 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$341 ;
+    a4_released <= \$340 ;
   always @(posedge clk)
-    a5_overwrite <= \$346 ;
+    a5_overwrite <= \$345 ;
   always @(posedge clk)
-    a6_valid <= \$1375 ;
+    a6_valid <= \$1374 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1376 ;
+    f6_valid <= \$1375 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1377 ;
+    x3_valid <= \$1376 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1378 ;
+    x4_valid <= \$1377 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1379 ;
+    x5_valid <= \$1378 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1380 ;
+    x6_valid <= \$1379 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4367,17 +4366,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1381 ;
+    busy_0 <= \$1380 ;
   always @(posedge clk)
-    busy_6 <= \$1382 ;
+    busy_6 <= \$1381 ;
   always @(posedge clk)
-    busy_12 <= \$1383 ;
+    busy_12 <= \$1382 ;
   always @(posedge clk)
-    busy_18 <= \$1384 ;
+    busy_18 <= \$1383 ;
   always @(posedge clk)
-    busy_24 <= \$1385 ;
+    busy_24 <= \$1384 ;
   always @(posedge clk)
-    busy_30 <= \$1386 ;
+    busy_30 <= \$1385 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ samples_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ samples_queue_r0_b0[11];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ samples_grant_r1_b0[1];
@@ -4404,208 +4403,215 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$auto$rtlil.cc:2739:Not$10  = ~ samples_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1306  = samples_grant_wen;
+    \$1305  = samples_grant_wen;
     if (rst) begin
-      \$1306  = 1'h0;
+      \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1307  = samples_grant_w_addr;
+    \$1306  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$1307  = { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  };
+      \$1306  = { \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1308  = samples_grant_w_data;
+    \$1307  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$1308  = samples_grant_wdata;
+      \$1307  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1309  = samples_queue_wen;
+    \$1308  = samples_queue_wen;
     if (rst) begin
-      \$1309  = 1'h0;
+      \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1310  = samples_queue_w_addr;
+    \$1309  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$1310  = samples_queue_waddr;
+      \$1309  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1311  = samples_queue_w_data;
+    \$1310  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$1311  = samples_queue_wdata;
+      \$1310  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1312  = alloc_valid;
+    \$1311  = alloc_valid;
+    if (rst) begin
+      \$1311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1312  = a0_valid;
     if (rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1313  = a0_valid;
+    \$1313  = \$9 ;
     if (rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1314  = \$9 ;
+    \$1314  = flush_valid;
     if (rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1315  = flush_valid;
+    \$1315  = \$11 ;
     if (rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1316  = \$11 ;
+    \$1316  = x0_valid;
     if (rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1317  = x0_valid;
+    \$1317  = x0_select;
     if (rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1318  = x0_select;
+    \$1318  = x1_valid;
     if (rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1319  = x1_valid;
+    \$1319  = a1_valid;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1320  = a1_valid;
+    \$1320  = samples_seen;
+    if (\$18 ) begin
+      \$1320  = \$19 ;
+    end
     if (rst) begin
-      \$1320  = 1'h0;
+      \$1320  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     \$1321  = samples_seen;
-    if (\$18 ) begin
-      \$1321  = \$19 ;
-    end
     if (rst) begin
       \$1321  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1322  = samples_seen;
+    \$1322  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$1322  = \$20 ;
+    end else if (x1_select) begin
+      \$1322  = 11'h000;
+    end
     if (rst) begin
       \$1322  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1323  = samples_fresh;
+    \$1323  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1323  = \$20 ;
+      \$1323  = \$21 ;
     end else if (x1_select) begin
-      \$1323  = 11'h000;
+      \$1323  = 1'h1;
     end
     if (rst) begin
-      \$1323  = 11'h000;
+      \$1323  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1324  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$1324  = \$21 ;
-    end else if (x1_select) begin
-      \$1324  = 1'h1;
-    end
-    if (rst) begin
-      \$1324  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1325  = samples_head;
+    \$1324  = samples_head;
     if (samples_pop) begin
-      \$1325  = \$24 [9:0];
+      \$1324  = \$24 [9:0];
     end
     if (x1_select) begin
-      \$1325  = samples_queue_waddr;
+      \$1324  = samples_queue_waddr;
     end
     if (rst) begin
-      \$1325  = 10'h000;
+      \$1324  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1326  = 1'h0;
+    \$1325  = 1'h0;
+    if (rst) begin
+      \$1325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1326  = a2_valid;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1327  = a2_valid;
+    \$1327  = a2_ring;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1328  = a2_ring;
+    \$1328  = a3_valid;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1329  = a3_valid;
+    \$1329  = a4_valid;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1330  = a4_valid;
+    \$1330  = free_valid;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1331  = free_valid;
+    \$1331  = f0_valid;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1332  = f0_valid;
+    \$1332  = \$94 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
@@ -4759,108 +4765,111 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1354  = \$116 ;
+    \$1354  = f1_valid;
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1355  = f1_valid;
+    \$1355  = f2_valid;
     if (rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1356  = f2_valid;
+    \$1356  = \$signal$182 ;
     if (rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1357  = \$signal$182 ;
+    \$1357  = \$194 ;
     if (rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1358  = \$195 ;
+    \$1358  = f3_valid;
     if (rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1359  = f3_valid;
+    \$1359  = f3_go;
     if (rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1360  = f3_go;
+    \$1360  = \$228 ;
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1361  = \$229 ;
+    \$1361  = \$238 ;
     if (rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1362  = \$239 ;
+    \$1362  = \$243 ;
     if (rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1363  = \$244 ;
+    \$1363  = \$271 [0];
     if (rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1364  = \$272 [0];
+    \$1364  = \$275 ;
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1365  = \$276 ;
+    \$1365  = \$289 ;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1366  = \$290 ;
+    \$1366  = samples_queue_waddr;
+    if (\$297 ) begin
+      \$1366  = \$300 [9:0];
+    end
     if (rst) begin
-      \$1366  = 1'h0;
+      \$1366  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1367  = samples_queue_waddr;
-    if (\$298 ) begin
-      \$1367  = \$301 [9:0];
+    \$1367  = samples_push;
+    if (x1_select) begin
+      \$1367  = 1'h0;
     end
     if (rst) begin
-      \$1367  = 10'h000;
+      \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1368  = samples_push;
+    \$1368  = samples_pop;
     if (x1_select) begin
       \$1368  = 1'h0;
     end
@@ -4870,128 +4879,125 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1369  = samples_pop;
+    \$1369  = \$304 [10:0];
     if (x1_select) begin
-      \$1369  = 1'h0;
+      \$1369  = 11'h000;
     end
     if (rst) begin
-      \$1369  = 1'h0;
+      \$1369  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1370  = \$305 [10:0];
+    \$1370  = samples_at;
+    if (\$307 ) begin
+      \$1370 [0] = samples_at[0];
+      \$1370 [1] = samples_at[1];
+      \$1370 [2] = samples_at[2];
+    end
+    if (\$313 ) begin
+      \$1370 [0] = samples_at[1];
+      \$1370 [1] = samples_at[2];
+      \$1370 [2] = \$314 ;
+    end
+    if (\$320 ) begin
+      \$1370 [0] = 1'h0;
+      \$1370 [1] = samples_at[0];
+      \$1370 [2] = samples_at[1];
+    end
+    if (\$326 ) begin
+      \$1370 [0] = samples_at[0];
+      \$1370 [1] = samples_at[1];
+      \$1370 [2] = samples_at[2];
+    end
     if (x1_select) begin
-      \$1370  = 11'h000;
+      \$1370  = 3'h1;
     end
     if (rst) begin
-      \$1370  = 11'h000;
+      \$1370  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1371  = samples_at;
-    if (\$308 ) begin
-      \$1371 [0] = samples_at[0];
-      \$1371 [1] = samples_at[1];
-      \$1371 [2] = samples_at[2];
+    \$1371  = samples_nonempty;
+    if (\$307 ) begin
+      \$1371  = \$310 ;
     end
-    if (\$314 ) begin
-      \$1371 [0] = samples_at[1];
-      \$1371 [1] = samples_at[2];
-      \$1371 [2] = \$315 ;
+    if (\$313 ) begin
+      \$1371  = \$317 ;
     end
-    if (\$321 ) begin
-      \$1371 [0] = 1'h0;
-      \$1371 [1] = samples_at[0];
-      \$1371 [2] = samples_at[1];
+    if (\$320 ) begin
+      \$1371  = \$323 ;
     end
-    if (\$327 ) begin
-      \$1371 [0] = samples_at[0];
-      \$1371 [1] = samples_at[1];
-      \$1371 [2] = samples_at[2];
+    if (\$326 ) begin
+      \$1371  = \$329 ;
     end
     if (x1_select) begin
-      \$1371  = 3'h1;
+      \$1371  = 1'h0;
     end
     if (rst) begin
-      \$1371  = 3'h1;
+      \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1372  = samples_nonempty;
-    if (\$308 ) begin
-      \$1372  = \$311 ;
-    end
-    if (\$314 ) begin
-      \$1372  = \$318 ;
-    end
-    if (\$321 ) begin
-      \$1372  = \$324 ;
-    end
-    if (\$327 ) begin
-      \$1372  = \$330 ;
-    end
-    if (x1_select) begin
-      \$1372  = 1'h0;
-    end
+    \$1372  = f4_valid;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1373  = f4_valid;
+    \$1373  = \release ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1374  = \release ;
+    \$1374  = a5_valid;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1375  = a5_valid;
+    \$1375  = f5_valid;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1376  = f5_valid;
+    \$1376  = x2_valid;
     if (rst) begin
       \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1377  = x2_valid;
+    \$1377  = x3_valid;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1378  = x3_valid;
+    \$1378  = x4_valid;
     if (rst) begin
       \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1379  = x4_valid;
+    \$1379  = x5_valid;
     if (rst) begin
       \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1380  = x5_valid;
+    \$1380  = \$346 ;
     if (rst) begin
       \$1380  = 1'h0;
     end
@@ -5033,35 +5039,28 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1386  = \$352 ;
-    if (rst) begin
-      \$1386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$1254  };
+          grant_addr = { 1'h0, \$1253  };
     endcase
   end
-  assign samples_grant_waddr = { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  };
-  assign samples_fresh_slot = \$353 [9:0];
+  assign samples_grant_waddr = { \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361  };
+  assign samples_fresh_slot = \$352 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$398 , \$394 , \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362  };
-  assign next_next_tag = \$1250 [5:0];
-  assign \$signal$193  = \$1259 [12];
-  assign hit_a3 = \$1263 [12];
-  assign \$signal$212  = \$1267 [12];
+  assign \$signal  = { \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361  };
+  assign next_next_tag = \$1249 [5:0];
+  assign \$signal$193  = \$1258 [12];
+  assign hit_a3 = \$1262 [12];
+  assign \$signal$212  = \$1266 [12];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
   assign w__data = samples_grant_w_data;
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$305  = \$353 [9:0];
-  assign \samples_grant_addr$306  = \$353 [9:0];
+  assign \r__addr$305  = \$352 [9:0];
+  assign \samples_grant_addr$306  = \$352 [9:0];
   assign samples_grant_data = samples_grant_r0_b0;
   assign \samples_grant_data$308  = samples_grant_r1_b0;
   assign \w__addr$309  = f4_slot;
@@ -5070,8 +5069,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign samples_parity_wdata = \w__data$313 ;
   assign \r__addr$315  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$317  = \$353 [9:0];
-  assign \samples_parity_addr$318  = \$353 [9:0];
+  assign \r__addr$317  = \$352 [9:0];
+  assign \samples_parity_addr$318  = \$352 [9:0];
   assign samples_parity_data = samples_parity_r0_b0;
   assign \samples_parity_data$320  = samples_parity_r1_b0;
   assign \w__addr$321  = samples_queue_w_addr;
@@ -5125,8 +5124,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$1301 ;
-  assign samples_queue_wdata[10] = \$1293 ;
+  assign samples_queue_wdata[16:11] = \$1300 ;
+  assign samples_queue_wdata[10] = \$1292 ;
   assign samples_queue_wdata[9:0] = f4_slot;
   assign samples_grant_wdata[6:1] = \$signal$102 ;
   assign samples_grant_wdata[0] = fetched_snap;
@@ -5135,165 +5134,164 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$25  = 1'h0;
   assign \$42  = \$40 [11];
   assign \$48  = \$46 [11];
-  assign \$50  = \$49 ;
-  assign \$57  = \$56 ;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
-  assign \$368  = a3_sel_head;
-  assign \$372  = a3_sel_head;
-  assign \$376  = a3_sel_head;
-  assign \$380  = a3_sel_head;
-  assign \$384  = a3_sel_head;
-  assign \$388  = a3_sel_head;
-  assign \$392  = a3_sel_head;
-  assign \$396  = a3_sel_head;
-  assign \$64  = a3_sel_head;
-  assign \$92  = \$90 [32];
-  assign \$119  = 1'h0;
-  assign \$122  = f1_hit;
-  assign \$124  = f1_hit;
-  assign \$128  = \$127 ;
-  assign \$199  = f3_in;
-  assign \$208  = f3_in;
-  assign \$210  = f3_in;
-  assign \$212  = f3_in;
-  assign \$214  = f3_in;
-  assign \$216  = f3_in;
-  assign \$218  = f3_in;
-  assign \$222  = f3_in;
-  assign \$246  = \$245 ;
-  assign \$254  = \$253 ;
-  assign \$256  = \$255 ;
-  assign \$313  = samples_popped;
-  assign \$319  = samples_pushed;
-  assign \$325  = samples_pushed;
-  assign \$326  = samples_popped;
-  assign \$339  = 1'h0;
-  assign \$400  = a3_sel_head;
-  assign \$404  = a3_sel_new;
-  assign \$405  = a3_sel_last;
-  assign \$406  = 1'h1;
-  assign \$407  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$409  = samples_grant_r1_b0[1];
-  assign \$445  = a3_sel_head;
-  assign \$446  = 1'h1;
-  assign \$447  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$449  = samples_queue_r0_b0[11];
-  assign \$485  = 1'h0;
-  assign \$486  = a3_sel_last;
-  assign \$487  = 1'h1;
-  assign \$488  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$490  = samples_grant_r1_b0[1];
-  assign \$525  = \$524 ;
-  assign \$526  = a3_sel_head;
-  assign \$527  = 1'h1;
-  assign \$528  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$530  = samples_queue_r0_b0[11];
-  assign \$566  = 1'h0;
-  assign \$567  = a3_sel_last;
-  assign \$568  = 1'h1;
-  assign \$569  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$571  = samples_grant_r1_b0[1];
-  assign \$606  = \$605 ;
-  assign \$607  = a3_sel_head;
-  assign \$608  = 1'h1;
-  assign \$609  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$611  = samples_queue_r0_b0[11];
-  assign \$647  = 1'h0;
-  assign \$648  = a3_sel_last;
-  assign \$649  = 1'h1;
-  assign \$650  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$652  = samples_grant_r1_b0[1];
-  assign \$687  = \$686 ;
-  assign \$688  = a3_sel_head;
-  assign \$689  = 1'h1;
-  assign \$690  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$692  = samples_queue_r0_b0[11];
-  assign \$728  = 1'h0;
-  assign \$729  = a3_sel_last;
-  assign \$730  = 1'h1;
-  assign \$731  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$733  = samples_grant_r1_b0[1];
-  assign \$768  = \$767 ;
-  assign \$769  = a3_sel_head;
-  assign \$770  = 1'h1;
-  assign \$771  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$773  = samples_queue_r0_b0[11];
-  assign \$809  = 1'h0;
-  assign \$810  = a3_sel_last;
-  assign \$811  = 1'h1;
-  assign \$812  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$814  = samples_grant_r1_b0[1];
-  assign \$849  = \$848 ;
-  assign \$850  = a3_sel_head;
-  assign \$851  = 1'h1;
-  assign \$852  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$854  = samples_queue_r0_b0[11];
-  assign \$895  = 1'h0;
-  assign \$896  = a3_sel_last;
-  assign \$897  = 1'h1;
-  assign \$898  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$900  = samples_grant_r1_b0[2];
-  assign \$924  = \$923 ;
-  assign \$925  = a3_sel_head;
-  assign \$926  = 1'h1;
-  assign \$927  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$929  = samples_queue_r0_b0[12];
-  assign \$954  = a3_sel_new;
-  assign \$955  = a3_sel_last;
-  assign \$956  = 1'h1;
-  assign \$957  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$959  = samples_grant_r1_b0[2];
-  assign \$984  = a3_sel_head;
-  assign \$985  = 1'h1;
-  assign \$986  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$988  = samples_queue_r0_b0[12];
-  assign \$1013  = 1'h0;
-  assign \$1014  = a3_sel_last;
-  assign \$1015  = 1'h1;
-  assign \$1016  = \$auto$rtlil.cc:2739:Not$34 ;
-  assign \$1018  = samples_grant_r1_b0[2];
-  assign \$1042  = \$1041 ;
-  assign \$1043  = a3_sel_head;
-  assign \$1044  = 1'h1;
-  assign \$1045  = \$auto$rtlil.cc:2739:Not$36 ;
-  assign \$1047  = samples_queue_r0_b0[12];
-  assign \$1072  = 1'h0;
-  assign \$1073  = a3_sel_last;
-  assign \$1074  = 1'h1;
-  assign \$1075  = \$auto$rtlil.cc:2739:Not$38 ;
-  assign \$1077  = samples_grant_r1_b0[2];
-  assign \$1101  = \$1100 ;
-  assign \$1102  = a3_sel_head;
-  assign \$1103  = 1'h1;
-  assign \$1104  = \$auto$rtlil.cc:2739:Not$40 ;
-  assign \$1106  = samples_queue_r0_b0[12];
-  assign \$1131  = 1'h0;
-  assign \$1132  = a3_sel_last;
-  assign \$1133  = 1'h1;
-  assign \$1134  = \$auto$rtlil.cc:2739:Not$42 ;
-  assign \$1136  = samples_grant_r1_b0[2];
-  assign \$1160  = \$1159 ;
-  assign \$1161  = a3_sel_head;
-  assign \$1162  = 1'h1;
-  assign \$1163  = \$auto$rtlil.cc:2739:Not$44 ;
-  assign \$1165  = samples_queue_r0_b0[12];
-  assign \$1190  = 1'h0;
-  assign \$1191  = a3_sel_last;
-  assign \$1192  = 1'h1;
-  assign \$1193  = \$auto$rtlil.cc:2739:Not$46 ;
-  assign \$1195  = samples_grant_r1_b0[2];
-  assign \$1219  = \$1218 ;
-  assign \$1220  = a3_sel_head;
-  assign \$1221  = 1'h1;
-  assign \$1222  = \$auto$rtlil.cc:2739:Not$48 ;
-  assign \$1224  = samples_queue_r0_b0[12];
-  assign \$1253  = { 7'h00, a4_slot, 8'h00 };
-  assign \$1254 [29:0] = { 5'h00, \$1253  };
-  assign \$1254 [30] = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$359  = a3_sel_head;
+  assign \$363  = a3_sel_head;
+  assign \$367  = a3_sel_head;
+  assign \$371  = a3_sel_head;
+  assign \$375  = a3_sel_head;
+  assign \$379  = a3_sel_head;
+  assign \$383  = a3_sel_head;
+  assign \$387  = a3_sel_head;
+  assign \$391  = a3_sel_head;
+  assign \$395  = a3_sel_head;
+  assign \$63  = a3_sel_head;
+  assign \$91  = \$89 [32];
+  assign \$118  = 1'h0;
+  assign \$121  = f1_hit;
+  assign \$123  = f1_hit;
+  assign \$127  = \$126 ;
+  assign \$198  = f3_in;
+  assign \$207  = f3_in;
+  assign \$209  = f3_in;
+  assign \$211  = f3_in;
+  assign \$213  = f3_in;
+  assign \$215  = f3_in;
+  assign \$217  = f3_in;
+  assign \$221  = f3_in;
+  assign \$245  = \$244 ;
+  assign \$253  = \$252 ;
+  assign \$255  = \$254 ;
+  assign \$312  = samples_popped;
+  assign \$318  = samples_pushed;
+  assign \$324  = samples_pushed;
+  assign \$325  = samples_popped;
+  assign \$338  = 1'h0;
+  assign \$399  = a3_sel_head;
+  assign \$403  = a3_sel_new;
+  assign \$404  = a3_sel_last;
+  assign \$405  = 1'h1;
+  assign \$406  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$408  = samples_grant_r1_b0[1];
+  assign \$444  = a3_sel_head;
+  assign \$445  = 1'h1;
+  assign \$446  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$448  = samples_queue_r0_b0[11];
+  assign \$484  = 1'h0;
+  assign \$485  = a3_sel_last;
+  assign \$486  = 1'h1;
+  assign \$487  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$489  = samples_grant_r1_b0[1];
+  assign \$524  = \$523 ;
+  assign \$525  = a3_sel_head;
+  assign \$526  = 1'h1;
+  assign \$527  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$529  = samples_queue_r0_b0[11];
+  assign \$565  = 1'h0;
+  assign \$566  = a3_sel_last;
+  assign \$567  = 1'h1;
+  assign \$568  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$570  = samples_grant_r1_b0[1];
+  assign \$605  = \$604 ;
+  assign \$606  = a3_sel_head;
+  assign \$607  = 1'h1;
+  assign \$608  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$610  = samples_queue_r0_b0[11];
+  assign \$646  = 1'h0;
+  assign \$647  = a3_sel_last;
+  assign \$648  = 1'h1;
+  assign \$649  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$651  = samples_grant_r1_b0[1];
+  assign \$686  = \$685 ;
+  assign \$687  = a3_sel_head;
+  assign \$688  = 1'h1;
+  assign \$689  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$691  = samples_queue_r0_b0[11];
+  assign \$727  = 1'h0;
+  assign \$728  = a3_sel_last;
+  assign \$729  = 1'h1;
+  assign \$730  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$732  = samples_grant_r1_b0[1];
+  assign \$767  = \$766 ;
+  assign \$768  = a3_sel_head;
+  assign \$769  = 1'h1;
+  assign \$770  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$772  = samples_queue_r0_b0[11];
+  assign \$808  = 1'h0;
+  assign \$809  = a3_sel_last;
+  assign \$810  = 1'h1;
+  assign \$811  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$813  = samples_grant_r1_b0[1];
+  assign \$848  = \$847 ;
+  assign \$849  = a3_sel_head;
+  assign \$850  = 1'h1;
+  assign \$851  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$853  = samples_queue_r0_b0[11];
+  assign \$894  = 1'h0;
+  assign \$895  = a3_sel_last;
+  assign \$896  = 1'h1;
+  assign \$897  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$899  = samples_grant_r1_b0[2];
+  assign \$923  = \$922 ;
+  assign \$924  = a3_sel_head;
+  assign \$925  = 1'h1;
+  assign \$926  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$928  = samples_queue_r0_b0[12];
+  assign \$953  = a3_sel_new;
+  assign \$954  = a3_sel_last;
+  assign \$955  = 1'h1;
+  assign \$956  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$958  = samples_grant_r1_b0[2];
+  assign \$983  = a3_sel_head;
+  assign \$984  = 1'h1;
+  assign \$985  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$987  = samples_queue_r0_b0[12];
+  assign \$1012  = 1'h0;
+  assign \$1013  = a3_sel_last;
+  assign \$1014  = 1'h1;
+  assign \$1015  = \$auto$rtlil.cc:2739:Not$34 ;
+  assign \$1017  = samples_grant_r1_b0[2];
+  assign \$1041  = \$1040 ;
+  assign \$1042  = a3_sel_head;
+  assign \$1043  = 1'h1;
+  assign \$1044  = \$auto$rtlil.cc:2739:Not$36 ;
+  assign \$1046  = samples_queue_r0_b0[12];
+  assign \$1071  = 1'h0;
+  assign \$1072  = a3_sel_last;
+  assign \$1073  = 1'h1;
+  assign \$1074  = \$auto$rtlil.cc:2739:Not$38 ;
+  assign \$1076  = samples_grant_r1_b0[2];
+  assign \$1100  = \$1099 ;
+  assign \$1101  = a3_sel_head;
+  assign \$1102  = 1'h1;
+  assign \$1103  = \$auto$rtlil.cc:2739:Not$40 ;
+  assign \$1105  = samples_queue_r0_b0[12];
+  assign \$1130  = 1'h0;
+  assign \$1131  = a3_sel_last;
+  assign \$1132  = 1'h1;
+  assign \$1133  = \$auto$rtlil.cc:2739:Not$42 ;
+  assign \$1135  = samples_grant_r1_b0[2];
+  assign \$1159  = \$1158 ;
+  assign \$1160  = a3_sel_head;
+  assign \$1161  = 1'h1;
+  assign \$1162  = \$auto$rtlil.cc:2739:Not$44 ;
+  assign \$1164  = samples_queue_r0_b0[12];
+  assign \$1189  = 1'h0;
+  assign \$1190  = a3_sel_last;
+  assign \$1191  = 1'h1;
+  assign \$1192  = \$auto$rtlil.cc:2739:Not$46 ;
+  assign \$1194  = samples_grant_r1_b0[2];
+  assign \$1218  = \$1217 ;
+  assign \$1219  = a3_sel_head;
+  assign \$1220  = 1'h1;
+  assign \$1221  = \$auto$rtlil.cc:2739:Not$48 ;
+  assign \$1223  = samples_queue_r0_b0[12];
+  assign \$1252  = { 7'h00, a4_slot, 8'h00 };
+  assign \$1253 [29:0] = { 5'h00, \$1252  };
+  assign \$1253 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441$0 , \port$2441$48 , rsp_freed_valid, \port$2444$0 , rsp_flushed_valid, \port$2456$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2484$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440$0 , \port$2440$48 , rsp_freed_valid, \port$2443$0 , rsp_flushed_valid, \port$2455$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2483$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [32:0] \$1 ;
@@ -6195,16 +6193,16 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$2441$0 ;
-  wire [15:0] \port$2441$0 ;
-  input [15:0] \port$2441$48 ;
-  wire [15:0] \port$2441$48 ;
-  input [16:0] \port$2444$0 ;
-  wire [16:0] \port$2444$0 ;
-  input [15:0] \port$2456$0 ;
-  wire [15:0] \port$2456$0 ;
-  input [38:0] \port$2484$0 ;
-  wire [38:0] \port$2484$0 ;
+  input [15:0] \port$2440$0 ;
+  wire [15:0] \port$2440$0 ;
+  input [15:0] \port$2440$48 ;
+  wire [15:0] \port$2440$48 ;
+  input [16:0] \port$2443$0 ;
+  wire [16:0] \port$2443$0 ;
+  input [15:0] \port$2455$0 ;
+  wire [15:0] \port$2455$0 ;
+  input [38:0] \port$2483$0 ;
+  wire [38:0] \port$2483$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6801,12 +6799,12 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
   assign \$620  = w2_oor >> w2_pool;
   assign \$621  = \$signal$152  & \$signal$153 ;
   assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$2484$0 [0];
+  assign \$623  = rsp_freed_valid & \port$2483$0 [0];
   assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$2444$0 [0];
+  assign \$625  = ~ \port$2443$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$2456$0 [0];
+  assign \$628  = ~ \port$2455$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
@@ -7133,49 +7131,49 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
   always @(posedge clk)
     req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2444$0 [4:1];
+  assign \$2  = | \port$2443$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2444$0 [16] ? { 7'h00, \port$2444$0 [15] } : 8'hff;
+  assign \$4  = \port$2443$0 [16] ? { 7'h00, \port$2443$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$2456$0 [4:1];
+  assign \$6  = | \port$2455$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2456$0 [14:5], 47'h000000000000, \port$2456$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2456$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2441$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2441$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2441$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2444$0 [14:5], \port$2484$0 [32:1], 2'h0, \port$2484$0 [38:33], \$4 , 1'h0, \port$2484$0 [0], 3'h1, \port$2444$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2444$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2455$0 [14:5], 47'h000000000000, \port$2455$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2455$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2440$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2440$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2440$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2443$0 [14:5], \port$2483$0 [32:1], 2'h0, \port$2483$0 [38:33], \$4 , 1'h0, \port$2483$0 [0], 3'h1, \port$2443$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2443$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2456$0 [4:1];
+  assign \$14  = | \port$2455$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2456$0 [14:5], 47'h000000000000, \port$2456$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2456$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2441$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2441$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2441$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2455$0 [14:5], 47'h000000000000, \port$2455$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2455$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2440$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2440$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2440$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$2444$0 [4:1];
+  assign \$21  = | \port$2443$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2456$0 [4:1];
+  assign \$23  = | \port$2455$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2441$0 [0];
+  assign \$26  = ~ \port$2440$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2441$0 [4:1] != 1'h1;
+  assign \$28  = \port$2440$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2441$0 [4:1] == 1'h1;
+  assign \$31  = \port$2440$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2441$0 [0];
-  assign \$34  = ! \port$2441$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2440$0 [0];
+  assign \$34  = ! \port$2440$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2444$0 [0];
-  assign \$37  = ! \port$2444$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2443$0 [0];
+  assign \$37  = ! \port$2443$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2456$0 [0];
-  assign \$40  = ! \port$2456$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2455$0 [0];
+  assign \$40  = ! \port$2455$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2441$0 [4:1] == 1'h1;
+  assign \$42  = \port$2440$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2441$0 [5];
+  assign \$44  = ! \port$2440$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -7371,7 +7369,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$2441$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2441$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2441$0 [4:1] };
+    \$661  = { \$20 [31:0], 22'h000000, \port$2440$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2440$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2440$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
@@ -8146,7 +8144,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
       \$746  = \$444 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$2441$0 [0], \port$2441$0 [4:1], 2'h0, \port$2441$48 [5:0], 9'h000, \port$2441$0 [15:6] };
+      \$746  = { \port$2440$0 [0], \port$2440$0 [4:1], 2'h0, \port$2440$48 [5:0], 9'h000, \port$2440$0 [15:6] };
     end
     if (rst) begin
       \$746  = 32'd0;
@@ -8569,24 +8567,24 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
       \$797  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$2444$0 [4:1];
-  assign rsp_flushed_err = \port$2456$0 [4:1];
-  assign rsp_grant_err = \port$2441$0 [4:1];
-  assign rsp_grant_pool = \port$2441$0 [5];
-  assign rsp_grant_user = \port$2441$48 [15:6];
-  assign rsp_flushed_pool = \port$2456$0 [15];
-  assign rsp_flushed_user = \port$2456$0 [14:5];
-  assign rsp_freed_src = \port$2484$0 [0];
-  assign rsp_freed_in_pool = \port$2444$0 [16];
-  assign rsp_freed_pool = \port$2444$0 [15];
-  assign rsp_freed_tag = \port$2484$0 [38:33];
-  assign rsp_freed_addr = \port$2484$0 [32:1];
-  assign rsp_freed_user = \port$2444$0 [14:5];
-  assign rsp_grant_ok = \port$2441$0 [0];
-  assign rsp_freed_ok = \port$2444$0 [0];
-  assign rsp_flushed_ok = \port$2456$0 [0];
+  assign rsp_freed_err = \port$2443$0 [4:1];
+  assign rsp_flushed_err = \port$2455$0 [4:1];
+  assign rsp_grant_err = \port$2440$0 [4:1];
+  assign rsp_grant_pool = \port$2440$0 [5];
+  assign rsp_grant_user = \port$2440$48 [15:6];
+  assign rsp_flushed_pool = \port$2455$0 [15];
+  assign rsp_flushed_user = \port$2455$0 [14:5];
+  assign rsp_freed_src = \port$2483$0 [0];
+  assign rsp_freed_in_pool = \port$2443$0 [16];
+  assign rsp_freed_pool = \port$2443$0 [15];
+  assign rsp_freed_tag = \port$2483$0 [38:33];
+  assign rsp_freed_addr = \port$2483$0 [32:1];
+  assign rsp_freed_user = \port$2443$0 [14:5];
+  assign rsp_grant_ok = \port$2440$0 [0];
+  assign rsp_freed_ok = \port$2443$0 [0];
+  assign rsp_flushed_ok = \port$2455$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$2441$0 [0], \port$2441$0 [4:1], 2'h0, \port$2441$48 [5:0], 9'h000, \port$2441$0 [15:6] };
+  assign handle = { \port$2440$0 [0], \port$2440$0 [4:1], 2'h0, \port$2440$48 [5:0], 9'h000, \port$2440$0 [15:6] };
   assign log_bank0_k = \$636 [1:0];
   assign \$signature__addr$186  = \$signal$54 [4:2];
   assign \$signature__en$187  = 1'h1;
@@ -8600,14 +8598,13 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
   assign \$signature__addr$201  = \$signal$52 ;
   assign \$signature__addr$204  = \$signal$54 [4:2];
   assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$2441$0 [15:6];
-  assign rsp_grant_tag = \port$2441$48 [5:0];
+  assign rsp_grant_slot = \port$2440$0 [15:6];
+  assign rsp_grant_tag = \port$2440$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$128 ;
   assign bus__r_err = \$signal$129 ;
   assign bus__w_err = \$signal$174 ;
-  assign \$590  = { 7'h00, \$signal$147 [18:0], 8'h00 };
   assign \$363  = 32'd0;
   assign \$365  = { 30'h00000000, \$364  };
   assign \$381  = 32'd0;
@@ -8622,4 +8619,5 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2441
   assign \$423  = \$419 ;
   assign \$425  = 32'd0;
   assign \$426  = \$424 ;
+  assign \$590  = { 7'h00, \$signal$147 [18:0], 8'h00 };
 endmodule

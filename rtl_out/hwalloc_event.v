@@ -360,11 +360,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1853$0 (\$11 [11:0]),
-    .\port$1853$44 (\$11 [57:44]),
-    .\port$1856$0 (\$12 ),
-    .\port$1868$0 (\$13 ),
-    .\port$1896$0 (\$14 ),
+    .\port$1852$0 (\$11 [11:0]),
+    .\port$1852$44 (\$11 [57:44]),
+    .\port$1855$0 (\$12 ),
+    .\port$1867$0 (\$13 ),
+    .\port$1895$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -845,24 +845,24 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire [20:0] \$118 ;
+  wire [20:0] \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [5:0] \$121 ;
+  wire [5:0] \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [3:0] \$128 ;
   wire [3:0] \$129 ;
   wire [3:0] \$13 ;
   wire [3:0] \$130 ;
-  wire [3:0] \$131 ;
-  wire [8:0] \$132 ;
+  wire [8:0] \$131 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -913,15 +913,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [3:0] \$179 ;
   wire \$18 ;
   wire [3:0] \$180 ;
-  wire [3:0] \$181 ;
-  wire [4:0] \$182 ;
+  wire [4:0] \$181 ;
+  wire [3:0] \$182 ;
   wire [3:0] \$183 ;
-  wire [3:0] \$184 ;
-  wire [4:0] \$185 ;
-  wire [3:0] \$186 ;
+  wire [4:0] \$184 ;
+  wire [3:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -954,17 +954,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
-  wire [3:0] \$216 ;
+  wire [3:0] \$215 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [3:0] \$221 ;
   wire [3:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [4:0] \$224 ;
+  wire [4:0] \$223 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
@@ -986,10 +986,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
+  wire [3:0] \$244 ;
   wire [3:0] \$245 ;
-  wire [3:0] \$246 ;
-  wire [4:0] \$247 ;
+  wire [4:0] \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
@@ -998,10 +998,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [1:0] \$255 ;
   wire [1:0] \$256 ;
   wire [1:0] \$257 ;
-  wire [1:0] \$258 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -1009,21 +1009,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire \$265 ;
+  wire [1:0] \$265 ;
   wire [1:0] \$266 ;
   wire [1:0] \$267 ;
-  wire [1:0] \$268 ;
+  wire [7:0] \$268 ;
   wire [7:0] \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire \$272 ;
+  wire [8:0] \$270 ;
+  wire \$271 ;
+  wire [7:0] \$272 ;
   wire [7:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [8:0] \$275 ;
+  wire [8:0] \$274 ;
+  wire [7:0] \$275 ;
   wire [7:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [8:0] \$278 ;
+  wire [8:0] \$277 ;
+  wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
@@ -1042,15 +1042,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [6:0] \$295 ;
   wire [6:0] \$296 ;
-  wire [6:0] \$297 ;
-  wire \$298 ;
+  wire \$297 ;
+  wire [6:0] \$298 ;
   wire [6:0] \$299 ;
   wire \$3 ;
   wire [3:0] \$30 ;
-  wire [6:0] \$300 ;
-  wire [8:0] \$301 ;
+  wire [8:0] \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
@@ -1080,11 +1080,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire \$329 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
   wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [8:0] \$332 ;
+  wire [8:0] \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
@@ -1101,8 +1101,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
-  wire [6:0] \$349 ;
+  wire [6:0] \$348 ;
+  wire \$349 ;
   wire [3:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -1322,13 +1322,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
-  wire \$547 ;
-  wire [3:0] \$548 ;
-  wire \$549 ;
+  wire [3:0] \$547 ;
+  wire \$548 ;
+  wire [4:0] \$549 ;
   wire \$55 ;
-  wire [4:0] \$550 ;
-  wire \$551 ;
-  wire [4:0] \$552 ;
+  wire \$550 ;
+  wire [4:0] \$551 ;
+  wire \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
@@ -1347,7 +1347,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
+  wire [5:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -1358,7 +1358,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [5:0] \$58 ;
+  wire [31:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -1369,7 +1369,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -1381,7 +1381,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [7:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1403,7 +1403,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [7:0] \$62 ;
+  wire [8:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -1414,7 +1414,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [8:0] \$63 ;
+  wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1425,7 +1425,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  wire [7:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -1447,28 +1447,28 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire [7:0] \$66 ;
-  wire \$660 ;
+  wire [8:0] \$66 ;
+  wire [4:0] \$660 ;
   wire [4:0] \$661 ;
-  wire [4:0] \$662 ;
+  wire \$662 ;
   wire \$663 ;
-  wire \$664 ;
-  wire [20:0] \$665 ;
-  wire [31:0] \$666 ;
+  wire [20:0] \$664 ;
+  wire [31:0] \$665 ;
+  wire \$666 ;
   wire \$667 ;
-  wire \$668 ;
+  wire [7:0] \$668 ;
   wire [7:0] \$669 ;
-  wire [8:0] \$67 ;
-  wire [7:0] \$670 ;
-  wire [8:0] \$671 ;
-  wire \$672 ;
+  wire \$67 ;
+  wire [8:0] \$670 ;
+  wire \$671 ;
+  wire [7:0] \$672 ;
   wire [7:0] \$673 ;
-  wire [7:0] \$674 ;
-  wire [8:0] \$675 ;
-  wire \$676 ;
+  wire [8:0] \$674 ;
+  wire \$675 ;
+  wire [7:0] \$676 ;
   wire [7:0] \$677 ;
-  wire [7:0] \$678 ;
-  wire [8:0] \$679 ;
+  wire [8:0] \$678 ;
+  wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
@@ -1477,8 +1477,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire \$687 ;
-  wire [3:0] \$688 ;
+  wire [3:0] \$687 ;
+  wire \$688 ;
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
@@ -1492,7 +1492,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [7:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
@@ -1506,37 +1506,37 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
-  wire \$712 ;
-  wire [3:0] \$713 ;
+  wire [3:0] \$712 ;
+  wire \$713 ;
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire \$717 ;
-  reg \$718 ;
-  reg [5:0] \$719 ;
-  wire [7:0] \$72 ;
-  reg [4:0] \$720 ;
-  reg \$721 ;
-  reg [5:0] \$722 ;
-  reg [10:0] \$723 ;
+  reg \$717 ;
+  reg [5:0] \$718 ;
+  reg [4:0] \$719 ;
+  wire [8:0] \$72 ;
+  reg \$720 ;
+  reg [5:0] \$721 ;
+  reg [10:0] \$722 ;
+  reg \$723 ;
   reg \$724 ;
   reg \$725 ;
   reg \$726 ;
   reg \$727 ;
   reg \$728 ;
   reg \$729 ;
-  wire [8:0] \$73 ;
+  wire \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg \$732 ;
+  reg [6:0] \$732 ;
   reg [6:0] \$733 ;
   reg [6:0] \$734 ;
-  reg [6:0] \$735 ;
-  reg \$736 ;
-  reg [5:0] \$737 ;
+  reg \$735 ;
+  reg [5:0] \$736 ;
+  reg \$737 ;
   reg \$738 ;
   reg \$739 ;
-  wire \$74 ;
+  wire [7:0] \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
@@ -1558,7 +1558,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire [7:0] \$76 ;
+  wire [8:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
@@ -1569,7 +1569,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$767 ;
   reg \$768 ;
   reg \$769 ;
-  wire [8:0] \$77 ;
+  wire \$77 ;
   reg \$770 ;
   reg \$771 ;
   reg \$772 ;
@@ -1578,20 +1578,20 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg \$778 ;
-  reg [5:0] \$779 ;
+  reg [5:0] \$778 ;
+  reg \$779 ;
   wire \$78 ;
   reg \$780 ;
-  reg \$781 ;
-  reg [6:0] \$782 ;
-  reg [2:0] \$783 ;
+  reg [6:0] \$781 ;
+  reg [2:0] \$782 ;
+  reg \$783 ;
   reg \$784 ;
   reg \$785 ;
   reg \$786 ;
   reg \$787 ;
   reg \$788 ;
   reg \$789 ;
-  wire \$79 ;
+  wire [7:0] \$79 ;
   reg \$790 ;
   reg \$791 ;
   reg \$792 ;
@@ -1600,20 +1600,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$795 ;
   reg \$796 ;
   reg \$797 ;
-  reg \$798 ;
   wire \$8 ;
   wire [7:0] \$80 ;
-  wire [7:0] \$81 ;
-  wire [8:0] \$82 ;
+  wire [8:0] \$81 ;
+  wire [4:0] \$82 ;
   wire [4:0] \$83 ;
-  wire [4:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire [33:0] \$88 ;
-  wire \$89 ;
+  wire [33:0] \$87 ;
+  wire \$88 ;
+  wire [33:0] \$89 ;
   wire \$9 ;
-  wire [33:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -2082,7 +2081,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= event_grant[\$349 [5:0]];
+    _0_ <= event_grant[\$348 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _0_;
@@ -2096,7 +2095,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= event_parity[\$349 [5:0]];
+    _2_ <= event_parity[\$348 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _2_;
@@ -2112,444 +2111,442 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$202  = \$198  & \$201 ;
-  assign \$203  = f3_hit_a3 | \$202 ;
-  assign \$204  = \$197  & \$203 ;
-  assign \$205  = f3_hit_a2 | \$204 ;
-  assign \$206  = \$196  & \$205 ;
-  assign \$207  = f3_hit_a2 | f3_hit_a3;
-  assign \$209  = \$208  & event_grant_r0_b0[1];
-  assign \$211  = \$210  & event_grant_r0_b0[2];
-  assign \$213  = \$212  & event_grant_r0_b0[3];
-  assign \$215  = \$214  & event_grant_r0_b0[4];
-  assign \$216  = \$207  ? f3_older_tag : { \$215 , \$213 , \$211 , \$209  };
-  assign \$217  = f3_hit_a2 | f3_hit_a3;
-  assign \$219  = \$218  & event_grant_r0_b0[0];
-  assign \$220  = \$217  ? f3_older_snap : \$219 ;
-  assign \$221  = f3_go & \$679 [8];
-  assign \$222  = a4_tag ^ f3_tag;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = \$223  + 1'h1;
-  assign \$225  = \$221  & \$224 [4];
-  assign \$226  = ~ f3_never_granted;
-  assign \$227  = f3_go & \$226 ;
-  assign \$228  = ~ \$679 [8];
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = ~ rel_f2;
-  assign \$231  = \$230  & f3_hit_a3;
-  assign \$232  = f3_hit_a2 | \$231 ;
-  assign \$233  = \$229  & \$232 ;
-  assign \$234  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = ~ rel_f2;
-  assign \$237  = f3_quiet & \$236 ;
-  assign \$238  = ~ \$679 [8];
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = \$239  ? f3_in : 1'h0;
-  assign \$241  = ~ f3_never_granted;
-  assign \$243  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$246  = ~ \$245 ;
-  assign \$247  = \$246  + 1'h1;
-  assign \$248  = \$244  & \$247 [4];
-  assign \$249  = x1_select & f1_hit;
-  assign \$251  = x1_select & f2_in;
-  assign \$253  = f2_flushed | \$252 ;
-  assign \$254  = x1_select | x0_select;
-  assign \$255  = ~ \$254 ;
-  assign \$256  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$257  = { 1'h0, \$255  } & \$256 ;
-  assign \$258  = { 1'h0, f3_in } & \$257 ;
-  assign \$259  = ~ rel_f2;
-  assign \$260  = f3_quiet & \$259 ;
-  assign \$261  = ~ \$679 [8];
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = \$262  ? f3_in : 1'h0;
-  assign \$264  = x1_select | x0_select;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$267  = { 1'h0, \$265  } & \$266 ;
-  assign \$268  = { 1'h0, \$263  } & \$267 ;
-  assign \$269  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$270  = ~ \$269 ;
-  assign \$271  = \$270  + 1'h1;
-  assign \$272  = \release  & \$271 [8];
-  assign \$273  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  + 1'h1;
-  assign \$276  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$277  = ~ \$276 ;
-  assign \$278  = \$277  + 1'h1;
-  assign \$279  = ~ f4_prev_released;
-  assign \$280  = \$279  & f4_by_older;
-  assign \$281  = f4_by_a1 | \$280 ;
-  assign \$282  = f4_live & \$281 ;
-  assign \$283  = ~ f4_prev_released;
-  assign \$284  = \$283  & f4_by_mem_live;
-  assign \$285  = \$284  & f4_mem_ok;
-  assign \$286  = \$282  | \$285 ;
-  assign \$287  = ~ f4_prev_released;
-  assign \$288  = \$287  & f4_by_older;
-  assign \$289  = f4_by_a1 | \$288 ;
-  assign \$290  = f4_live & \$289 ;
-  assign \$291  = ~ f4_prev_released;
-  assign \$292  = \$291  & f4_by_mem_live;
-  assign \$293  = \$292  & f4_mem_ok;
-  assign \$294  = \$290  | \$293 ;
-  assign \$295  = event_queue_waddr == 6'h3f;
-  assign \$296  = event_queue_waddr + 1'h1;
-  assign \$297  = \$295  ? 7'h00 : \$296 ;
-  assign \$298  = event_pushed == event_popped;
-  assign \$299  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$300  = \$298  ? 7'h00 : \$299 ;
-  assign \$301  = $signed({ 1'h0, event_count }) + $signed(\$300 );
-  assign \$302  = ! event_pushed;
-  assign \$303  = ! event_popped;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = event_pop ? event_at[1] : event_at[0];
-  assign \$306  = ~ \$305 ;
-  assign \$307  = event_push | \$306 ;
-  assign \$308  = ! event_pushed;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = event_count == 2'h3;
-  assign \$312  = event_pop ? event_at[2] : event_at[1];
-  assign \$313  = ~ \$312 ;
-  assign \$314  = event_push | \$313 ;
-  assign \$316  = ! event_popped;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = event_pop ? event_at[0] : 1'h0;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = event_push | \$319 ;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = event_pop ? event_at[1] : event_at[0];
-  assign \$325  = ~ \$324 ;
-  assign \$326  = event_push | \$325 ;
-  assign \$327  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = f5_wrote & a2_ring;
-  assign \$330  = { \$329 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$331  = ~ \$330 ;
-  assign \$332  = \$331  + 1'h1;
-  assign \$333  = \release  & f4_taken_a2;
-  assign \$334  = a3_ring & a3_lapped;
-  assign \$336  = \release  & f4_taken_a3;
-  assign \$337  = a3_released | \$336 ;
-  assign \$338  = ~ a4_released;
-  assign \$339  = a4_prev_held & \$338 ;
-  assign \$340  = \release  & f4_taken_a4;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$339  & \$341 ;
-  assign \$343  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$344  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$345  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$346  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$347  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$348  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$349  = x1_select ? 7'h00 : event_fresh;
-  assign \$350  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$350 ;
-  assign \$351  = ~ x1_select;
-  assign \$352  = a1_select & \$351 ;
-  assign \$353  = ~ event_has_fresh;
-  assign \$354  = \$352  & \$353 ;
-  assign event_pop = \$354  & event_nonempty;
-  assign \$355  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$357  = \$356  & event_queue_r0_b0[0];
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$361  = \$360  & event_queue_r0_b0[1];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$365  = \$364  & event_queue_r0_b0[2];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$369  = \$368  & event_queue_r0_b0[3];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$373  = \$372  & event_queue_r0_b0[4];
-  assign \$374  = \$371  | \$373 ;
-  assign \$375  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$377  = \$376  & event_queue_r0_b0[5];
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$381  = \$380  & event_queue_r0_b0[6];
-  assign fetched_snap = \$379  | \$381 ;
-  assign \$382  = a3_fwd_ok & a3_hit_a1;
-  assign \$383  = a3_fwd_ok & a3_older_hit;
-  assign \$388  = ~ event_grant_r1_b0[1];
-  assign \$390  = event_grant_r1_b0[2] ^ \$389 ;
-  assign \$391  = ~ event_grant_r1_b0[1];
-  assign \$392  = ~ event_grant_r1_b0[2];
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = event_grant_r1_b0[3] ^ \$394 ;
-  assign \$396  = ~ event_grant_r1_b0[1];
-  assign \$397  = ~ event_grant_r1_b0[2];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = ~ event_grant_r1_b0[3];
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = event_grant_r1_b0[4] ^ \$401 ;
-  assign \$403  = \$385  & \$387 ;
-  assign \$404  = \$384  | \$403 ;
-  assign \$408  = ~ event_queue_r0_b0[7];
-  assign \$410  = event_queue_r0_b0[8] ^ \$409 ;
-  assign \$411  = ~ event_queue_r0_b0[7];
-  assign \$412  = ~ event_queue_r0_b0[8];
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = event_queue_r0_b0[9] ^ \$414 ;
-  assign \$416  = ~ event_queue_r0_b0[7];
-  assign \$417  = ~ event_queue_r0_b0[8];
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = ~ event_queue_r0_b0[9];
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = event_queue_r0_b0[10] ^ \$421 ;
-  assign \$423  = \$405  & \$407 ;
-  assign \$424  = \$404  | \$423 ;
-  assign \$429  = ~ event_grant_r1_b0[1];
-  assign \$431  = event_grant_r1_b0[2] ^ \$430 ;
-  assign \$432  = ~ event_grant_r1_b0[1];
-  assign \$433  = ~ event_grant_r1_b0[2];
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = event_grant_r1_b0[3] ^ \$435 ;
-  assign \$437  = ~ event_grant_r1_b0[1];
-  assign \$438  = ~ event_grant_r1_b0[2];
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = ~ event_grant_r1_b0[3];
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = event_grant_r1_b0[4] ^ \$442 ;
-  assign \$444  = \$426  & \$431 ;
-  assign \$449  = ~ event_queue_r0_b0[7];
-  assign \$451  = event_queue_r0_b0[8] ^ \$450 ;
-  assign \$452  = ~ event_queue_r0_b0[7];
-  assign \$453  = ~ event_queue_r0_b0[8];
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = event_queue_r0_b0[9] ^ \$455 ;
-  assign \$457  = ~ event_queue_r0_b0[7];
-  assign \$458  = ~ event_queue_r0_b0[8];
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = ~ event_queue_r0_b0[9];
-  assign \$461  = \$459  | \$460 ;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = event_queue_r0_b0[10] ^ \$462 ;
-  assign \$464  = \$446  & \$451 ;
-  assign \$465  = \$445  | \$464 ;
-  assign \$470  = ~ event_grant_r1_b0[1];
-  assign \$472  = event_grant_r1_b0[2] ^ \$471 ;
-  assign \$473  = ~ event_grant_r1_b0[1];
-  assign \$474  = ~ event_grant_r1_b0[2];
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = event_grant_r1_b0[3] ^ \$476 ;
-  assign \$478  = ~ event_grant_r1_b0[1];
-  assign \$479  = ~ event_grant_r1_b0[2];
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = ~ event_grant_r1_b0[3];
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = event_grant_r1_b0[4] ^ \$483 ;
-  assign \$485  = \$467  & \$477 ;
-  assign \$490  = ~ event_queue_r0_b0[7];
-  assign \$492  = event_queue_r0_b0[8] ^ \$491 ;
-  assign \$493  = ~ event_queue_r0_b0[7];
-  assign \$494  = ~ event_queue_r0_b0[8];
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = event_queue_r0_b0[9] ^ \$496 ;
-  assign \$498  = ~ event_queue_r0_b0[7];
-  assign \$499  = ~ event_queue_r0_b0[8];
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = ~ event_queue_r0_b0[9];
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = event_queue_r0_b0[10] ^ \$503 ;
-  assign \$505  = \$487  & \$497 ;
-  assign \$506  = \$486  | \$505 ;
-  assign \$511  = ~ event_grant_r1_b0[1];
-  assign \$513  = event_grant_r1_b0[2] ^ \$512 ;
-  assign \$514  = ~ event_grant_r1_b0[1];
-  assign \$515  = ~ event_grant_r1_b0[2];
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = event_grant_r1_b0[3] ^ \$517 ;
-  assign \$519  = ~ event_grant_r1_b0[1];
-  assign \$520  = ~ event_grant_r1_b0[2];
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = ~ event_grant_r1_b0[3];
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = event_grant_r1_b0[4] ^ \$524 ;
-  assign \$526  = \$508  & \$525 ;
-  assign \$531  = ~ event_queue_r0_b0[7];
-  assign \$533  = event_queue_r0_b0[8] ^ \$532 ;
-  assign \$534  = ~ event_queue_r0_b0[7];
-  assign \$535  = ~ event_queue_r0_b0[8];
-  assign \$536  = \$534  | \$535 ;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = event_queue_r0_b0[9] ^ \$537 ;
-  assign \$539  = ~ event_queue_r0_b0[7];
-  assign \$540  = ~ event_queue_r0_b0[8];
-  assign \$541  = \$539  | \$540 ;
-  assign \$542  = ~ event_queue_r0_b0[9];
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = ~ \$543 ;
-  assign \$545  = event_queue_r0_b0[10] ^ \$544 ;
-  assign \$546  = \$528  & \$545 ;
-  assign \$547  = \$527  | \$546 ;
-  assign \$548  = \$383  ? a3_older_next : { \$547 , \$506 , \$465 , \$424  };
-  assign \$signal$102  = \$382  ? a4_tag_next : \$548 ;
-  assign \$549  = a3_fwd_ok & a3_hit_a1;
-  assign \$550  = a4_tag_next + 1'h1;
-  assign \$551  = a3_fwd_ok & a3_older_hit;
-  assign \$552  = a3_older_next + 1'h1;
-  assign \$557  = ~ event_grant_r1_b0[2];
-  assign \$559  = event_grant_r1_b0[3] ^ \$558 ;
-  assign \$560  = ~ event_grant_r1_b0[2];
-  assign \$561  = ~ event_grant_r1_b0[3];
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = event_grant_r1_b0[4] ^ \$563 ;
-  assign \$565  = \$554  & event_grant_r1_b0[1];
-  assign \$570  = ~ event_queue_r0_b0[8];
-  assign \$572  = event_queue_r0_b0[9] ^ \$571 ;
-  assign \$573  = ~ event_queue_r0_b0[8];
-  assign \$574  = ~ event_queue_r0_b0[9];
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = event_queue_r0_b0[10] ^ \$576 ;
-  assign \$578  = \$567  & event_queue_r0_b0[7];
-  assign \$579  = \$566  | \$578 ;
-  assign \$584  = ~ event_grant_r1_b0[2];
-  assign \$586  = event_grant_r1_b0[3] ^ \$585 ;
-  assign \$587  = ~ event_grant_r1_b0[2];
-  assign \$588  = ~ event_grant_r1_b0[3];
-  assign \$589  = \$587  | \$588 ;
-  assign \$590  = ~ \$589 ;
-  assign \$591  = event_grant_r1_b0[4] ^ \$590 ;
-  assign \$592  = \$581  & \$583 ;
-  assign \$593  = \$580  | \$592 ;
-  assign \$597  = ~ event_queue_r0_b0[8];
-  assign \$599  = event_queue_r0_b0[9] ^ \$598 ;
-  assign \$600  = ~ event_queue_r0_b0[8];
-  assign \$601  = ~ event_queue_r0_b0[9];
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = event_queue_r0_b0[10] ^ \$603 ;
-  assign \$605  = \$594  & \$596 ;
-  assign \$606  = \$593  | \$605 ;
-  assign \$611  = ~ event_grant_r1_b0[2];
-  assign \$613  = event_grant_r1_b0[3] ^ \$612 ;
-  assign \$614  = ~ event_grant_r1_b0[2];
-  assign \$615  = ~ event_grant_r1_b0[3];
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = ~ \$616 ;
-  assign \$618  = event_grant_r1_b0[4] ^ \$617 ;
-  assign \$619  = \$608  & \$613 ;
-  assign \$624  = ~ event_queue_r0_b0[8];
-  assign \$626  = event_queue_r0_b0[9] ^ \$625 ;
-  assign \$627  = ~ event_queue_r0_b0[8];
-  assign \$628  = ~ event_queue_r0_b0[9];
-  assign \$629  = \$627  | \$628 ;
-  assign \$630  = ~ \$629 ;
-  assign \$631  = event_queue_r0_b0[10] ^ \$630 ;
-  assign \$632  = \$621  & \$626 ;
-  assign \$633  = \$620  | \$632 ;
-  assign \$638  = ~ event_grant_r1_b0[2];
-  assign \$640  = event_grant_r1_b0[3] ^ \$639 ;
-  assign \$641  = ~ event_grant_r1_b0[2];
-  assign \$642  = ~ event_grant_r1_b0[3];
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = event_grant_r1_b0[4] ^ \$644 ;
-  assign \$646  = \$635  & \$645 ;
-  assign \$651  = ~ event_queue_r0_b0[8];
-  assign \$653  = event_queue_r0_b0[9] ^ \$652 ;
-  assign \$654  = ~ event_queue_r0_b0[8];
-  assign \$655  = ~ event_queue_r0_b0[9];
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = event_queue_r0_b0[10] ^ \$657 ;
-  assign \$659  = \$648  & \$658 ;
-  assign \$660  = \$647  | \$659 ;
-  assign \$661  = \$551  ? \$552  : { 1'h0, \$660 , \$633 , \$606 , \$579  };
-  assign \$662  = \$549  ? \$550  : \$661 ;
-  assign \$663  = a3_valid & a3_ok;
-  assign \$664  = ! a3_pool;
-  assign event_grant_wen = \$663  & \$664 ;
-  assign \$667  = ! f2_err;
-  assign \$signal$182  = f2_valid & \$667 ;
-  assign \$668  = a4_valid & a4_ok;
-  assign \$669  = { \$668 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$670  = ~ \$669 ;
-  assign \$671  = \$670  + 1'h1;
-  assign \$672  = a5_valid & a5_ok;
-  assign \$673  = { \$672 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$674  + 1'h1;
-  assign \$676  = a4_valid & a4_ok;
-  assign \$677  = { \$676 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$678  = ~ \$677 ;
-  assign \$679  = \$678  + 1'h1;
+  assign \$203  = \$196  & \$202 ;
+  assign \$204  = f3_hit_a2 | \$203 ;
+  assign \$205  = \$195  & \$204 ;
+  assign \$206  = f3_hit_a2 | f3_hit_a3;
+  assign \$208  = \$207  & event_grant_r0_b0[1];
+  assign \$210  = \$209  & event_grant_r0_b0[2];
+  assign \$212  = \$211  & event_grant_r0_b0[3];
+  assign \$214  = \$213  & event_grant_r0_b0[4];
+  assign \$215  = \$206  ? f3_older_tag : { \$214 , \$212 , \$210 , \$208  };
+  assign \$216  = f3_hit_a2 | f3_hit_a3;
+  assign \$218  = \$217  & event_grant_r0_b0[0];
+  assign \$219  = \$216  ? f3_older_snap : \$218 ;
+  assign \$220  = f3_go & \$678 [8];
+  assign \$221  = a4_tag ^ f3_tag;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = \$222  + 1'h1;
+  assign \$224  = \$220  & \$223 [4];
+  assign \$225  = ~ f3_never_granted;
+  assign \$226  = f3_go & \$225 ;
+  assign \$227  = ~ \$678 [8];
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ~ rel_f2;
+  assign \$230  = \$229  & f3_hit_a3;
+  assign \$231  = f3_hit_a2 | \$230 ;
+  assign \$232  = \$228  & \$231 ;
+  assign \$233  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ rel_f2;
+  assign \$236  = f3_quiet & \$235 ;
+  assign \$237  = ~ \$678 [8];
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = \$238  ? f3_in : 1'h0;
+  assign \$240  = ~ f3_never_granted;
+  assign \$242  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$245  = ~ \$244 ;
+  assign \$246  = \$245  + 1'h1;
+  assign \$247  = \$243  & \$246 [4];
+  assign \$248  = x1_select & f1_hit;
+  assign \$250  = x1_select & f2_in;
+  assign \$252  = f2_flushed | \$251 ;
+  assign \$253  = x1_select | x0_select;
+  assign \$254  = ~ \$253 ;
+  assign \$255  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$256  = { 1'h0, \$254  } & \$255 ;
+  assign \$257  = { 1'h0, f3_in } & \$256 ;
+  assign \$258  = ~ rel_f2;
+  assign \$259  = f3_quiet & \$258 ;
+  assign \$260  = ~ \$678 [8];
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = \$261  ? f3_in : 1'h0;
+  assign \$263  = x1_select | x0_select;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$266  = { 1'h0, \$264  } & \$265 ;
+  assign \$267  = { 1'h0, \$262  } & \$266 ;
+  assign \$268  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$269  = ~ \$268 ;
+  assign \$270  = \$269  + 1'h1;
+  assign \$271  = \release  & \$270 [8];
+  assign \$272  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$273  = ~ \$272 ;
+  assign \$274  = \$273  + 1'h1;
+  assign \$275  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$276  = ~ \$275 ;
+  assign \$277  = \$276  + 1'h1;
+  assign \$278  = ~ f4_prev_released;
+  assign \$279  = \$278  & f4_by_older;
+  assign \$280  = f4_by_a1 | \$279 ;
+  assign \$281  = f4_live & \$280 ;
+  assign \$282  = ~ f4_prev_released;
+  assign \$283  = \$282  & f4_by_mem_live;
+  assign \$284  = \$283  & f4_mem_ok;
+  assign \$285  = \$281  | \$284 ;
+  assign \$286  = ~ f4_prev_released;
+  assign \$287  = \$286  & f4_by_older;
+  assign \$288  = f4_by_a1 | \$287 ;
+  assign \$289  = f4_live & \$288 ;
+  assign \$290  = ~ f4_prev_released;
+  assign \$291  = \$290  & f4_by_mem_live;
+  assign \$292  = \$291  & f4_mem_ok;
+  assign \$293  = \$289  | \$292 ;
+  assign \$294  = event_queue_waddr == 6'h3f;
+  assign \$295  = event_queue_waddr + 1'h1;
+  assign \$296  = \$294  ? 7'h00 : \$295 ;
+  assign \$297  = event_pushed == event_popped;
+  assign \$298  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$299  = \$297  ? 7'h00 : \$298 ;
+  assign \$300  = $signed({ 1'h0, event_count }) + $signed(\$299 );
+  assign \$301  = ! event_pushed;
+  assign \$302  = ! event_popped;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = event_pop ? event_at[1] : event_at[0];
+  assign \$305  = ~ \$304 ;
+  assign \$306  = event_push | \$305 ;
+  assign \$307  = ! event_pushed;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = event_count == 2'h3;
+  assign \$311  = event_pop ? event_at[2] : event_at[1];
+  assign \$312  = ~ \$311 ;
+  assign \$313  = event_push | \$312 ;
+  assign \$315  = ! event_popped;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = event_pop ? event_at[0] : 1'h0;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = event_push | \$318 ;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = event_pop ? event_at[1] : event_at[0];
+  assign \$324  = ~ \$323 ;
+  assign \$325  = event_push | \$324 ;
+  assign \$326  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = f5_wrote & a2_ring;
+  assign \$329  = { \$328 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$330  + 1'h1;
+  assign \$332  = \release  & f4_taken_a2;
+  assign \$333  = a3_ring & a3_lapped;
+  assign \$335  = \release  & f4_taken_a3;
+  assign \$336  = a3_released | \$335 ;
+  assign \$337  = ~ a4_released;
+  assign \$338  = a4_prev_held & \$337 ;
+  assign \$339  = \release  & f4_taken_a4;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$338  & \$340 ;
+  assign \$342  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$343  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$344  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$345  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$346  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$347  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$348  = x1_select ? 7'h00 : event_fresh;
+  assign \$349  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$349 ;
+  assign \$350  = ~ x1_select;
+  assign \$351  = a1_select & \$350 ;
+  assign \$352  = ~ event_has_fresh;
+  assign \$353  = \$351  & \$352 ;
+  assign event_pop = \$353  & event_nonempty;
+  assign \$354  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$356  = \$355  & event_queue_r0_b0[0];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$360  = \$359  & event_queue_r0_b0[1];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$364  = \$363  & event_queue_r0_b0[2];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$368  = \$367  & event_queue_r0_b0[3];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$372  = \$371  & event_queue_r0_b0[4];
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$376  = \$375  & event_queue_r0_b0[5];
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$380  = \$379  & event_queue_r0_b0[6];
+  assign fetched_snap = \$378  | \$380 ;
+  assign \$381  = a3_fwd_ok & a3_hit_a1;
+  assign \$382  = a3_fwd_ok & a3_older_hit;
+  assign \$387  = ~ event_grant_r1_b0[1];
+  assign \$389  = event_grant_r1_b0[2] ^ \$388 ;
+  assign \$390  = ~ event_grant_r1_b0[1];
+  assign \$391  = ~ event_grant_r1_b0[2];
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = event_grant_r1_b0[3] ^ \$393 ;
+  assign \$395  = ~ event_grant_r1_b0[1];
+  assign \$396  = ~ event_grant_r1_b0[2];
+  assign \$397  = \$395  | \$396 ;
+  assign \$398  = ~ event_grant_r1_b0[3];
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = event_grant_r1_b0[4] ^ \$400 ;
+  assign \$402  = \$384  & \$386 ;
+  assign \$403  = \$383  | \$402 ;
+  assign \$407  = ~ event_queue_r0_b0[7];
+  assign \$409  = event_queue_r0_b0[8] ^ \$408 ;
+  assign \$410  = ~ event_queue_r0_b0[7];
+  assign \$411  = ~ event_queue_r0_b0[8];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = event_queue_r0_b0[9] ^ \$413 ;
+  assign \$415  = ~ event_queue_r0_b0[7];
+  assign \$416  = ~ event_queue_r0_b0[8];
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = ~ event_queue_r0_b0[9];
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = event_queue_r0_b0[10] ^ \$420 ;
+  assign \$422  = \$404  & \$406 ;
+  assign \$423  = \$403  | \$422 ;
+  assign \$428  = ~ event_grant_r1_b0[1];
+  assign \$430  = event_grant_r1_b0[2] ^ \$429 ;
+  assign \$431  = ~ event_grant_r1_b0[1];
+  assign \$432  = ~ event_grant_r1_b0[2];
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = event_grant_r1_b0[3] ^ \$434 ;
+  assign \$436  = ~ event_grant_r1_b0[1];
+  assign \$437  = ~ event_grant_r1_b0[2];
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = ~ event_grant_r1_b0[3];
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = event_grant_r1_b0[4] ^ \$441 ;
+  assign \$443  = \$425  & \$430 ;
+  assign \$448  = ~ event_queue_r0_b0[7];
+  assign \$450  = event_queue_r0_b0[8] ^ \$449 ;
+  assign \$451  = ~ event_queue_r0_b0[7];
+  assign \$452  = ~ event_queue_r0_b0[8];
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = event_queue_r0_b0[9] ^ \$454 ;
+  assign \$456  = ~ event_queue_r0_b0[7];
+  assign \$457  = ~ event_queue_r0_b0[8];
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = ~ event_queue_r0_b0[9];
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = event_queue_r0_b0[10] ^ \$461 ;
+  assign \$463  = \$445  & \$450 ;
+  assign \$464  = \$444  | \$463 ;
+  assign \$469  = ~ event_grant_r1_b0[1];
+  assign \$471  = event_grant_r1_b0[2] ^ \$470 ;
+  assign \$472  = ~ event_grant_r1_b0[1];
+  assign \$473  = ~ event_grant_r1_b0[2];
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = event_grant_r1_b0[3] ^ \$475 ;
+  assign \$477  = ~ event_grant_r1_b0[1];
+  assign \$478  = ~ event_grant_r1_b0[2];
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = ~ event_grant_r1_b0[3];
+  assign \$481  = \$479  | \$480 ;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = event_grant_r1_b0[4] ^ \$482 ;
+  assign \$484  = \$466  & \$476 ;
+  assign \$489  = ~ event_queue_r0_b0[7];
+  assign \$491  = event_queue_r0_b0[8] ^ \$490 ;
+  assign \$492  = ~ event_queue_r0_b0[7];
+  assign \$493  = ~ event_queue_r0_b0[8];
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = event_queue_r0_b0[9] ^ \$495 ;
+  assign \$497  = ~ event_queue_r0_b0[7];
+  assign \$498  = ~ event_queue_r0_b0[8];
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = ~ event_queue_r0_b0[9];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = event_queue_r0_b0[10] ^ \$502 ;
+  assign \$504  = \$486  & \$496 ;
+  assign \$505  = \$485  | \$504 ;
+  assign \$510  = ~ event_grant_r1_b0[1];
+  assign \$512  = event_grant_r1_b0[2] ^ \$511 ;
+  assign \$513  = ~ event_grant_r1_b0[1];
+  assign \$514  = ~ event_grant_r1_b0[2];
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = event_grant_r1_b0[3] ^ \$516 ;
+  assign \$518  = ~ event_grant_r1_b0[1];
+  assign \$519  = ~ event_grant_r1_b0[2];
+  assign \$520  = \$518  | \$519 ;
+  assign \$521  = ~ event_grant_r1_b0[3];
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = event_grant_r1_b0[4] ^ \$523 ;
+  assign \$525  = \$507  & \$524 ;
+  assign \$530  = ~ event_queue_r0_b0[7];
+  assign \$532  = event_queue_r0_b0[8] ^ \$531 ;
+  assign \$533  = ~ event_queue_r0_b0[7];
+  assign \$534  = ~ event_queue_r0_b0[8];
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = event_queue_r0_b0[9] ^ \$536 ;
+  assign \$538  = ~ event_queue_r0_b0[7];
+  assign \$539  = ~ event_queue_r0_b0[8];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = ~ event_queue_r0_b0[9];
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = event_queue_r0_b0[10] ^ \$543 ;
+  assign \$545  = \$527  & \$544 ;
+  assign \$546  = \$526  | \$545 ;
+  assign \$547  = \$382  ? a3_older_next : { \$546 , \$505 , \$464 , \$423  };
+  assign \$signal$102  = \$381  ? a4_tag_next : \$547 ;
+  assign \$548  = a3_fwd_ok & a3_hit_a1;
+  assign \$549  = a4_tag_next + 1'h1;
+  assign \$550  = a3_fwd_ok & a3_older_hit;
+  assign \$551  = a3_older_next + 1'h1;
+  assign \$556  = ~ event_grant_r1_b0[2];
+  assign \$558  = event_grant_r1_b0[3] ^ \$557 ;
+  assign \$559  = ~ event_grant_r1_b0[2];
+  assign \$560  = ~ event_grant_r1_b0[3];
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = event_grant_r1_b0[4] ^ \$562 ;
+  assign \$564  = \$553  & event_grant_r1_b0[1];
+  assign \$569  = ~ event_queue_r0_b0[8];
+  assign \$571  = event_queue_r0_b0[9] ^ \$570 ;
+  assign \$572  = ~ event_queue_r0_b0[8];
+  assign \$573  = ~ event_queue_r0_b0[9];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = event_queue_r0_b0[10] ^ \$575 ;
+  assign \$577  = \$566  & event_queue_r0_b0[7];
+  assign \$578  = \$565  | \$577 ;
+  assign \$583  = ~ event_grant_r1_b0[2];
+  assign \$585  = event_grant_r1_b0[3] ^ \$584 ;
+  assign \$586  = ~ event_grant_r1_b0[2];
+  assign \$587  = ~ event_grant_r1_b0[3];
+  assign \$588  = \$586  | \$587 ;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = event_grant_r1_b0[4] ^ \$589 ;
+  assign \$591  = \$580  & \$582 ;
+  assign \$592  = \$579  | \$591 ;
+  assign \$596  = ~ event_queue_r0_b0[8];
+  assign \$598  = event_queue_r0_b0[9] ^ \$597 ;
+  assign \$599  = ~ event_queue_r0_b0[8];
+  assign \$600  = ~ event_queue_r0_b0[9];
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = event_queue_r0_b0[10] ^ \$602 ;
+  assign \$604  = \$593  & \$595 ;
+  assign \$605  = \$592  | \$604 ;
+  assign \$610  = ~ event_grant_r1_b0[2];
+  assign \$612  = event_grant_r1_b0[3] ^ \$611 ;
+  assign \$613  = ~ event_grant_r1_b0[2];
+  assign \$614  = ~ event_grant_r1_b0[3];
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = event_grant_r1_b0[4] ^ \$616 ;
+  assign \$618  = \$607  & \$612 ;
+  assign \$623  = ~ event_queue_r0_b0[8];
+  assign \$625  = event_queue_r0_b0[9] ^ \$624 ;
+  assign \$626  = ~ event_queue_r0_b0[8];
+  assign \$627  = ~ event_queue_r0_b0[9];
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = event_queue_r0_b0[10] ^ \$629 ;
+  assign \$631  = \$620  & \$625 ;
+  assign \$632  = \$619  | \$631 ;
+  assign \$637  = ~ event_grant_r1_b0[2];
+  assign \$639  = event_grant_r1_b0[3] ^ \$638 ;
+  assign \$640  = ~ event_grant_r1_b0[2];
+  assign \$641  = ~ event_grant_r1_b0[3];
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = ~ \$642 ;
+  assign \$644  = event_grant_r1_b0[4] ^ \$643 ;
+  assign \$645  = \$634  & \$644 ;
+  assign \$650  = ~ event_queue_r0_b0[8];
+  assign \$652  = event_queue_r0_b0[9] ^ \$651 ;
+  assign \$653  = ~ event_queue_r0_b0[8];
+  assign \$654  = ~ event_queue_r0_b0[9];
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = event_queue_r0_b0[10] ^ \$656 ;
+  assign \$658  = \$647  & \$657 ;
+  assign \$659  = \$646  | \$658 ;
+  assign \$660  = \$550  ? \$551  : { 1'h0, \$659 , \$632 , \$605 , \$578  };
+  assign \$661  = \$548  ? \$549  : \$660 ;
+  assign \$662  = a3_valid & a3_ok;
+  assign \$663  = ! a3_pool;
+  assign event_grant_wen = \$662  & \$663 ;
+  assign \$666  = ! f2_err;
+  assign \$signal$182  = f2_valid & \$666 ;
+  assign \$667  = a4_valid & a4_ok;
+  assign \$668  = { \$667 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$669  = ~ \$668 ;
+  assign \$670  = \$669  + 1'h1;
+  assign \$671  = a5_valid & a5_ok;
+  assign \$672  = { \$671 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$673  = ~ \$672 ;
+  assign \$674  = \$673  + 1'h1;
+  assign \$675  = a4_valid & a4_ok;
+  assign \$676  = { \$675 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$677  = ~ \$676 ;
+  assign \$678  = \$677  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$680  = ~ f4_prev_released;
-  assign \$681  = \$680  & f4_rest_held;
-  assign \$signal$327  = f4_hit_a1 | \$681 ;
-  assign \$682  = ~ f4_prev_released;
-  assign \$683  = f4_by_mem & f4_mem_ok;
-  assign \$684  = f4_by_older | \$683 ;
-  assign \$685  = \$682  & \$684 ;
-  assign \release  = f4_by_a1 | \$685 ;
-  assign \$686  = ~ f4_go;
-  assign \$687  = ~ \$signal$327 ;
-  assign \$688  = \$signal$327  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$688  : f4_err;
+  assign \$679  = ~ f4_prev_released;
+  assign \$680  = \$679  & f4_rest_held;
+  assign \$signal$327  = f4_hit_a1 | \$680 ;
+  assign \$681  = ~ f4_prev_released;
+  assign \$682  = f4_by_mem & f4_mem_ok;
+  assign \$683  = f4_by_older | \$682 ;
+  assign \$684  = \$681  & \$683 ;
+  assign \release  = f4_by_a1 | \$684 ;
+  assign \$685  = ~ f4_go;
+  assign \$686  = ~ \$signal$327 ;
+  assign \$687  = \$signal$327  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$687  : f4_err;
   assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
-  assign \$689  = ~ f4_prev_released;
-  assign \$690  = \$689  & f4_by_older;
-  assign \$691  = f4_by_a1 | \$690 ;
-  assign \$692  = f4_live & \$691 ;
-  assign \$693  = ~ f4_prev_released;
-  assign \$694  = \$693  & f4_by_mem_live;
-  assign \$695  = \$694  & f4_mem_ok;
-  assign event_release = \$692  | \$695 ;
-  assign \$696  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$313  = ~ \$696 ;
-  assign \$697  = ~ f4_prev_released;
-  assign \$698  = \$697  & f4_by_older;
-  assign \$699  = f4_by_a1 | \$698 ;
-  assign \$700  = f4_live & \$699 ;
-  assign \$701  = ~ f4_prev_released;
-  assign \$702  = \$701  & f4_by_mem_live;
-  assign \$703  = \$702  & f4_mem_ok;
-  assign \w__en$311  = \$700  | \$703 ;
-  assign \$704  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$705  = ~ \$704 ;
-  assign \$706  = ~ f4_prev_released;
-  assign \$707  = \$706  & f4_by_older;
-  assign \$708  = f4_by_a1 | \$707 ;
-  assign \$709  = f4_live & \$708 ;
-  assign \$710  = ~ f4_prev_released;
-  assign \$711  = \$710  & f4_by_mem_live;
-  assign \$712  = \$711  & f4_mem_ok;
-  assign event_queue_wen = \$709  | \$712 ;
-  assign \$713  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$714  = busy_0 | busy_6;
-  assign \$715  = busy_12 | busy_18;
-  assign \$716  = \$714  | \$715 ;
-  assign \$717  = busy_24 | busy_30;
-  assign busy = \$716  | \$717 ;
+  assign \$688  = ~ f4_prev_released;
+  assign \$689  = \$688  & f4_by_older;
+  assign \$690  = f4_by_a1 | \$689 ;
+  assign \$691  = f4_live & \$690 ;
+  assign \$692  = ~ f4_prev_released;
+  assign \$693  = \$692  & f4_by_mem_live;
+  assign \$694  = \$693  & f4_mem_ok;
+  assign event_release = \$691  | \$694 ;
+  assign \$695  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$313  = ~ \$695 ;
+  assign \$696  = ~ f4_prev_released;
+  assign \$697  = \$696  & f4_by_older;
+  assign \$698  = f4_by_a1 | \$697 ;
+  assign \$699  = f4_live & \$698 ;
+  assign \$700  = ~ f4_prev_released;
+  assign \$701  = \$700  & f4_by_mem_live;
+  assign \$702  = \$701  & f4_mem_ok;
+  assign \w__en$311  = \$699  | \$702 ;
+  assign \$703  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$704  = ~ \$703 ;
+  assign \$705  = ~ f4_prev_released;
+  assign \$706  = \$705  & f4_by_older;
+  assign \$707  = f4_by_a1 | \$706 ;
+  assign \$708  = f4_live & \$707 ;
+  assign \$709  = ~ f4_prev_released;
+  assign \$710  = \$709  & f4_by_mem_live;
+  assign \$711  = \$710  & f4_mem_ok;
+  assign event_queue_wen = \$708  | \$711 ;
+  assign \$712  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$713  = busy_0 | busy_6;
+  assign \$714  = busy_12 | busy_18;
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = busy_24 | busy_30;
+  assign busy = \$715  | \$716 ;
   always @(posedge clk)
-    event_grant_w_en <= \$718 ;
+    event_grant_w_en <= \$717 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$719 ;
+    event_grant_w_addr <= \$718 ;
   always @(posedge clk)
-    event_grant_w_data <= \$720 ;
+    event_grant_w_data <= \$719 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -2559,15 +2556,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$721 ;
+    event_queue_w_en <= \$720 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$722 ;
+    event_queue_w_addr <= \$721 ;
   always @(posedge clk)
-    event_queue_w_data <= \$723 ;
+    event_queue_w_data <= \$722 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$724 ;
+    a0_valid <= \$723 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2577,7 +2574,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$725 ;
+    a1_valid <= \$724 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2589,17 +2586,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$726 ;
+    a1_select <= \$725 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$727 ;
+    x0_valid <= \$726 ;
   always @(posedge clk)
-    x0_select <= \$728 ;
+    x0_select <= \$727 ;
   always @(posedge clk)
-    x1_valid <= \$729 ;
+    x1_valid <= \$728 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2607,9 +2604,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$730 ;
+    x1_select <= \$729 ;
   always @(posedge clk)
-    x2_valid <= \$731 ;
+    x2_valid <= \$730 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -2621,23 +2618,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$732 ;
+    a2_valid <= \$731 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$733 ;
+    event_seen <= \$732 ;
   always @(posedge clk)
-    event_seen_prev <= \$734 ;
+    event_seen_prev <= \$733 ;
   always @(posedge clk)
-    event_fresh <= \$735 ;
+    event_fresh <= \$734 ;
   always @(posedge clk)
-    event_has_fresh <= \$736 ;
+    event_has_fresh <= \$735 ;
   always @(posedge clk)
-    event_head <= \$737 ;
+    event_head <= \$736 ;
   always @(posedge clk)
-    a2_ring <= \$738 ;
+    a2_ring <= \$737 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -2649,7 +2646,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$34 ;
   always @(posedge clk)
-    a3_valid <= \$739 ;
+    a3_valid <= \$738 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -2661,7 +2658,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$740 ;
+    a3_ring <= \$739 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -2669,15 +2666,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_sel_last <= \$44 ;
   always @(posedge clk)
-    a3_sel_new <= \$52 ;
+    a3_sel_new <= \$51 ;
   always @(posedge clk)
-    a3_fail <= \$53 ;
+    a3_fail <= \$52 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$55 ;
+    a3_sel_fresh <= \$54 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$57 ;
+    a3_fwd_ok <= \$56 ;
   always @(posedge clk)
-    a4_valid <= \$741 ;
+    a4_valid <= \$740 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2687,15 +2684,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$58 ;
+    a4_slot <= \$57 ;
   always @(posedge clk)
     a4_tag <= \$signal$102 ;
   always @(posedge clk)
-    a4_tag_next <= \$662 [3:0];
+    a4_tag_next <= \$661 [3:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$742 ;
+    a5_valid <= \$741 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2711,15 +2708,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$59 ;
+    a5_addr <= \$58 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$69 ;
+    a3_hit_a1 <= \$68 ;
   always @(posedge clk)
-    a3_older_hit <= \$78 ;
+    a3_older_hit <= \$77 ;
   always @(posedge clk)
-    a3_older_next <= \$84 [3:0];
+    a3_older_next <= \$83 [3:0];
   always @(posedge clk)
-    f0_valid <= \$743 ;
+    f0_valid <= \$742 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2731,11 +2728,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$94 ;
+    f0_hit <= \$93 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$744 ;
+    f1_valid <= \$743 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2751,81 +2748,81 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$745 ;
+    f1_same_second_eq0 <= \$744 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$746 ;
+    f1_same_second_eq3 <= \$745 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$747 ;
+    f1_same_second_eq6 <= \$746 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$748 ;
+    f1_same_second_eq9 <= \$747 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$749 ;
+    f1_same_second_eq12 <= \$748 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$750 ;
+    f1_same_second_eq15 <= \$749 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$751 ;
+    f1_same_second_eq18 <= \$750 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$752 ;
+    f1_same_second_eq21 <= \$751 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$753 ;
+    f1_same_second_eq24 <= \$752 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$754 ;
+    f1_same_second_eq27 <= \$753 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$755 ;
+    f1_same_second_eq30 <= \$754 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$756 ;
+    f1_same_third_eq0 <= \$755 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$757 ;
+    f1_same_third_eq3 <= \$756 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$758 ;
+    f1_same_third_eq6 <= \$757 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$759 ;
+    f1_same_third_eq9 <= \$758 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$760 ;
+    f1_same_third_eq12 <= \$759 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$761 ;
+    f1_same_third_eq15 <= \$760 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$762 ;
+    f1_same_third_eq18 <= \$761 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$763 ;
+    f1_same_third_eq21 <= \$762 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$764 ;
+    f1_same_third_eq24 <= \$763 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$765 ;
+    f1_same_third_eq27 <= \$764 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$766 ;
+    f1_same_third_eq30 <= \$765 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$117 ;
+    f1_misaligned <= \$116 ;
   always @(posedge clk)
-    f1_event_slot <= \$118 [5:0];
+    f1_event_slot <= \$117 [5:0];
   always @(posedge clk)
-    f2_valid <= \$767 ;
+    f2_valid <= \$766 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$120 ;
+    f2_pool <= \$119 ;
   always @(posedge clk)
-    f2_slot <= \$121 ;
+    f2_slot <= \$120 ;
   always @(posedge clk)
-    f2_in_pool <= \$123 ;
+    f2_in_pool <= \$122 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$131 ;
+    f2_err <= \$130 ;
   always @(posedge clk)
-    f2_never_granted <= \$134 ;
+    f2_never_granted <= \$133 ;
   always @(posedge clk)
-    f2_same_second <= \$156 ;
+    f2_same_second <= \$155 ;
   always @(posedge clk)
-    f2_same_third <= \$178 ;
+    f2_same_third <= \$177 ;
   always @(posedge clk)
-    f3_valid <= \$768 ;
+    f3_valid <= \$767 ;
   always @(posedge clk)
-    f3_go <= \$769 ;
+    f3_go <= \$768 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2839,31 +2836,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$179 ;
+    f3_in <= \$178 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$671 [8];
+    f3_hit_a2 <= \$670 [8];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$182 [4];
+    f3_a2_tag_ok <= \$181 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$675 [8];
+    f3_hit_a3 <= \$674 [8];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$185 [4];
+    f3_a3_tag_ok <= \$184 [4];
   always @(posedge clk)
-    f3_older_tag <= \$186 ;
+    f3_older_tag <= \$185 ;
   always @(posedge clk)
-    f3_older_snap <= \$187 ;
+    f3_older_snap <= \$186 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$188 ;
+    f3_rel_f3 <= \$187 ;
   always @(posedge clk)
-    f3_quiet <= \$770 ;
+    f3_quiet <= \$769 ;
   always @(posedge clk)
-    f4_valid <= \$771 ;
+    f4_valid <= \$770 ;
   always @(posedge clk)
-    f4_go <= \$772 ;
+    f4_go <= \$771 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -2877,59 +2874,59 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$679 [8];
+    f4_hit_a1 <= \$678 [8];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$206 ;
+    f4_rest_held <= \$205 ;
   always @(posedge clk)
-    f4_rest_tag <= \$216 ;
+    f4_rest_tag <= \$215 ;
   always @(posedge clk)
-    f4_rest_snap <= \$220 ;
+    f4_rest_snap <= \$219 ;
   always @(posedge clk)
-    f4_by_a1 <= \$773 ;
+    f4_by_a1 <= \$772 ;
   always @(posedge clk)
-    f4_by_older <= \$774 ;
+    f4_by_older <= \$773 ;
   always @(posedge clk)
-    f4_by_mem <= \$775 ;
+    f4_by_mem <= \$774 ;
   always @(posedge clk)
-    f4_mem_ok <= \$248 ;
+    f4_mem_ok <= \$247 ;
   always @(posedge clk)
-    f2_flushed <= \$250 ;
+    f2_flushed <= \$249 ;
   always @(posedge clk)
-    f3_flushed <= \$253 ;
+    f3_flushed <= \$252 ;
   always @(posedge clk)
-    f4_live <= \$258 [0];
+    f4_live <= \$257 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$776 ;
+    f4_by_mem_live <= \$775 ;
   always @(posedge clk)
-    f4_prev_released <= \$777 ;
+    f4_prev_released <= \$776 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$275 [8];
+    f4_taken_a4 <= \$274 [8];
   always @(posedge clk)
-    f4_taken_a3 <= \$278 [8];
+    f4_taken_a3 <= \$277 [8];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    event_push <= \$778 ;
+    event_push <= \$777 ;
   always @(posedge clk)
-    event_queue_waddr <= \$779 ;
+    event_queue_waddr <= \$778 ;
   always @(posedge clk)
-    event_pushed <= \$780 ;
+    event_pushed <= \$779 ;
   always @(posedge clk)
-    event_popped <= \$781 ;
+    event_popped <= \$780 ;
   always @(posedge clk)
-    event_count <= \$782 ;
+    event_count <= \$781 ;
   always @(posedge clk)
-    event_at <= \$783 ;
+    event_at <= \$782 ;
   always @(posedge clk)
-    event_nonempty <= \$784 ;
+    event_nonempty <= \$783 ;
   always @(posedge clk)
-    f5_valid <= \$785 ;
+    f5_valid <= \$784 ;
   always @(posedge clk)
-    f5_ok <= \$786 ;
+    f5_ok <= \$785 ;
   always @(posedge clk)
     f5_err <= \$signal$239 ;
   always @(posedge clk)
@@ -2945,41 +2942,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$328 ;
+    f5_wparity <= \$327 ;
   always @(posedge clk)
-    a3_flip <= \$332 [8];
+    a3_flip <= \$331 [8];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$333 ;
+    a3_released <= \$332 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$337 ;
+    a4_released <= \$336 ;
   always @(posedge clk)
-    a5_overwrite <= \$342 ;
+    a5_overwrite <= \$341 ;
   always @(posedge clk)
-    a6_valid <= \$787 ;
+    a6_valid <= \$786 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$788 ;
+    f6_valid <= \$787 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$789 ;
+    x3_valid <= \$788 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$790 ;
+    x4_valid <= \$789 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$791 ;
+    x5_valid <= \$790 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$792 ;
+    x6_valid <= \$791 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -3039,17 +3036,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$793 ;
+    busy_0 <= \$792 ;
   always @(posedge clk)
-    busy_6 <= \$794 ;
+    busy_6 <= \$793 ;
   always @(posedge clk)
-    busy_12 <= \$795 ;
+    busy_12 <= \$794 ;
   always @(posedge clk)
-    busy_18 <= \$796 ;
+    busy_18 <= \$795 ;
   always @(posedge clk)
-    busy_24 <= \$797 ;
+    busy_24 <= \$796 ;
   always @(posedge clk)
-    busy_30 <= \$798 ;
+    busy_30 <= \$797 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -3063,12 +3060,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$12  = x0_pool >= 1'h1;
   assign \$14  = \$12  ? 4'h2 : 4'h0;
   assign \$15  = ! x1_err;
-  assign \$16  = \$349 [5:0] - event_seen;
+  assign \$16  = \$348 [5:0] - event_seen;
   assign \$17  = ~ \$16 [7];
   assign \$18  = event_take_fresh & \$17 ;
-  assign \$19  = \$349 [5:0] + 1'h1;
-  assign \$20  = \$349 [5:0] + 1'h1;
-  assign \$21  = \$349 [5:0] != 6'h3f;
+  assign \$19  = \$348 [5:0] + 1'h1;
+  assign \$20  = \$348 [5:0] + 1'h1;
+  assign \$21  = \$348 [5:0] != 6'h3f;
   assign \$22  = event_head == 6'h3f;
   assign \$23  = event_head + 1'h1;
   assign \$24  = \$22  ? 7'h00 : \$23 ;
@@ -3080,7 +3077,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$31  = a1_bad_pool ? 4'h2 : \$30 ;
   assign \$32  = event_has_fresh | x1_select;
   assign \$33  = a1_in & \$32 ;
-  assign \$34  = a1_in ? \$349 [5:0] : 6'h00;
+  assign \$34  = a1_in ? \$348 [5:0] : 6'h00;
   assign \$35  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$36  = ~ a2_from_fresh;
   assign \$37  = a2_ok & \$36 ;
@@ -3093,150 +3090,152 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$45  = a2_ok & a2_from_fresh;
   assign \$46  = a2_fresh_slot - event_seen_prev;
   assign \$47  = ~ \$46 [7];
-  assign \$49  = a2_in & \$48 ;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$45  & \$51 ;
-  assign \$53  = ~ a2_ok;
-  assign \$54  = a2_ok & a2_from_fresh;
-  assign \$55  = \$54  ? a2_in : 1'h0;
-  assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  } : 6'h00;
-  assign \$59  = a4_ok ? grant_addr : 32'd0;
-  assign \$60  = a3_valid & a3_fwd_ok;
-  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$62  + 1'h1;
-  assign \$65  = { a3_valid, a3_pool, event_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$66  + 1'h1;
-  assign \$68  = \$64  & \$67 [8];
-  assign \$69  = \$63 [8] | \$68 ;
-  assign \$70  = a4_valid & a4_ok;
-  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$72  + 1'h1;
-  assign \$74  = a5_valid & a5_ok;
-  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$76  = ~ \$75 ;
-  assign \$77  = \$76  + 1'h1;
-  assign \$78  = \$73 [8] | \$77 [8];
-  assign \$79  = a4_valid & a4_ok;
-  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$81  + 1'h1;
-  assign \$83  = a5_tag + 1'h1;
-  assign \$84  = \$82 [8] ? { 1'h0, a4_tag_next } : \$83 ;
-  assign \$85  = ~ free_oor;
-  assign \$86  = ! free_oor_pool;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = free_port_addr - 32'd2147483648;
-  assign \$89  = ~ \$88 [32];
-  assign \$90  = free_port_addr - 32'd2147745792;
-  assign \$91  = ~ \$90 [32];
-  assign \$93  = \$89  & \$92 ;
-  assign \$94  = free_src ? \$87  : \$93 ;
-  assign \$95  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$96  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$97  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$98  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$99  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$100  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$101  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$102  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$103  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$104  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$105  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$106  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$107  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$108  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$109  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$110  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$111  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$112  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$113  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$114  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$115  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$116  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$117  = | f0_addr[11:0];
-  assign \$118  = f0_addr[31:12] - 20'h80000;
-  assign \$120  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$121  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$123  = f1_oor | \$122 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = f1_oor | \$125 ;
-  assign \$127  = f1_hit & f1_misaligned;
-  assign \$129  = f1_contract ? 4'h8 : 4'h0;
-  assign \$130  = \$128  ? 4'h5 : \$129 ;
-  assign \$131  = \$126  ? 4'h4 : \$130 ;
-  assign \$132  = f1_event_slot - event_fresh;
-  assign \$133  = ~ \$132 [7];
-  assign \$134  = f1_hit & \$133 ;
-  assign \$135  = ~ f1_same_second_eq0;
-  assign \$136  = ~ f1_same_second_eq3;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = ~ f1_same_second_eq6;
-  assign \$139  = ~ f1_same_second_eq9;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = \$137  | \$140 ;
-  assign \$142  = ~ f1_same_second_eq12;
-  assign \$143  = ~ f1_same_second_eq15;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = ~ f1_same_second_eq18;
-  assign \$146  = ~ f1_same_second_eq21;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = \$144  | \$147 ;
-  assign \$149  = \$141  | \$148 ;
-  assign \$150  = ~ f1_same_second_eq24;
-  assign \$151  = ~ f1_same_second_eq27;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = ~ f1_same_second_eq30;
-  assign \$154  = \$152  | \$153 ;
-  assign \$155  = \$149  | \$154 ;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = ~ f1_same_third_eq0;
-  assign \$158  = ~ f1_same_third_eq3;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = ~ f1_same_third_eq6;
-  assign \$161  = ~ f1_same_third_eq9;
-  assign \$162  = \$160  | \$161 ;
-  assign \$163  = \$159  | \$162 ;
-  assign \$164  = ~ f1_same_third_eq12;
-  assign \$165  = ~ f1_same_third_eq15;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = ~ f1_same_third_eq18;
-  assign \$168  = ~ f1_same_third_eq21;
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = \$166  | \$169 ;
-  assign \$171  = \$163  | \$170 ;
-  assign \$172  = ~ f1_same_third_eq24;
-  assign \$173  = ~ f1_same_third_eq27;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = ~ f1_same_third_eq30;
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = \$171  | \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = ! f2_pool;
-  assign \$180  = a4_tag ^ f2_tag;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  + 1'h1;
-  assign \$183  = a5_tag ^ f2_tag;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = \$184  + 1'h1;
-  assign \$186  = \$671 [8] ? a4_tag : a5_tag;
-  assign \$187  = \$671 [8] ? a4_snap : a5_snap;
-  assign \$188  = f2_same_third & f5_ok;
-  assign \$189  = ~ \$671 [8];
-  assign \$190  = \$signal$182  & \$189 ;
-  assign \$191  = ~ \$675 [8];
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = f2_same_third & f5_ok;
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$192  & \$194 ;
-  assign \$196  = ~ f3_never_granted;
-  assign \$197  = ~ rel_f2;
-  assign \$198  = ~ f3_rel_f3;
-  assign \$200  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$201  = \$199  & \$200 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = a2_in & \$49 ;
+  assign \$51  = \$45  ? \$50  : 1'h0;
+  assign \$52  = ~ a2_ok;
+  assign \$53  = a2_ok & a2_from_fresh;
+  assign \$54  = \$53  ? a2_in : 1'h0;
+  assign \$55  = a2_ok & a2_from_fresh;
+  assign \$57  = a3_ok ? { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  } : 6'h00;
+  assign \$58  = a4_ok ? grant_addr : 32'd0;
+  assign \$59  = a3_valid & a3_fwd_ok;
+  assign \$60  = { \$59 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$61  + 1'h1;
+  assign \$64  = { a3_valid, a3_pool, event_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$65  + 1'h1;
+  assign \$67  = \$63  & \$66 [8];
+  assign \$68  = \$62 [8] | \$67 ;
+  assign \$69  = a4_valid & a4_ok;
+  assign \$70  = { \$69 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$71  + 1'h1;
+  assign \$73  = a5_valid & a5_ok;
+  assign \$74  = { \$73 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$75  + 1'h1;
+  assign \$77  = \$72 [8] | \$76 [8];
+  assign \$78  = a4_valid & a4_ok;
+  assign \$79  = { \$78 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$80  + 1'h1;
+  assign \$82  = a5_tag + 1'h1;
+  assign \$83  = \$81 [8] ? { 1'h0, a4_tag_next } : \$82 ;
+  assign \$84  = ~ free_oor;
+  assign \$85  = ! free_oor_pool;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = free_port_addr - 32'd2147483648;
+  assign \$88  = ~ \$87 [32];
+  assign \$89  = free_port_addr - 32'd2147745792;
+  assign \$90  = ~ \$89 [32];
+  assign \$92  = \$88  & \$91 ;
+  assign \$93  = free_src ? \$86  : \$92 ;
+  assign \$94  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$95  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$96  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$97  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$98  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$99  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$100  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$101  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$102  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$103  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$104  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$105  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$106  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$107  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$108  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$109  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$110  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$111  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$112  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$113  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$114  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$115  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$116  = | f0_addr[11:0];
+  assign \$117  = f0_addr[31:12] - 20'h80000;
+  assign \$119  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$120  = f1_hit ? f1_event_slot : 6'h00;
+  assign \$122  = f1_oor | \$121 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = f1_oor | \$124 ;
+  assign \$126  = f1_hit & f1_misaligned;
+  assign \$128  = f1_contract ? 4'h8 : 4'h0;
+  assign \$129  = \$127  ? 4'h5 : \$128 ;
+  assign \$130  = \$125  ? 4'h4 : \$129 ;
+  assign \$131  = f1_event_slot - event_fresh;
+  assign \$132  = ~ \$131 [7];
+  assign \$133  = f1_hit & \$132 ;
+  assign \$134  = ~ f1_same_second_eq0;
+  assign \$135  = ~ f1_same_second_eq3;
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = ~ f1_same_second_eq6;
+  assign \$138  = ~ f1_same_second_eq9;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = \$136  | \$139 ;
+  assign \$141  = ~ f1_same_second_eq12;
+  assign \$142  = ~ f1_same_second_eq15;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = ~ f1_same_second_eq18;
+  assign \$145  = ~ f1_same_second_eq21;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = \$143  | \$146 ;
+  assign \$148  = \$140  | \$147 ;
+  assign \$149  = ~ f1_same_second_eq24;
+  assign \$150  = ~ f1_same_second_eq27;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = ~ f1_same_second_eq30;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = \$148  | \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = ~ f1_same_third_eq0;
+  assign \$157  = ~ f1_same_third_eq3;
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = ~ f1_same_third_eq6;
+  assign \$160  = ~ f1_same_third_eq9;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = \$158  | \$161 ;
+  assign \$163  = ~ f1_same_third_eq12;
+  assign \$164  = ~ f1_same_third_eq15;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = ~ f1_same_third_eq18;
+  assign \$167  = ~ f1_same_third_eq21;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = \$165  | \$168 ;
+  assign \$170  = \$162  | \$169 ;
+  assign \$171  = ~ f1_same_third_eq24;
+  assign \$172  = ~ f1_same_third_eq27;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = ~ f1_same_third_eq30;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$170  | \$175 ;
+  assign \$177  = ~ \$176 ;
+  assign \$178  = ! f2_pool;
+  assign \$179  = a4_tag ^ f2_tag;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = a5_tag ^ f2_tag;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = \$183  + 1'h1;
+  assign \$185  = \$670 [8] ? a4_tag : a5_tag;
+  assign \$186  = \$670 [8] ? a4_snap : a5_snap;
+  assign \$187  = f2_same_third & f5_ok;
+  assign \$188  = ~ \$670 [8];
+  assign \$189  = \$signal$182  & \$188 ;
+  assign \$190  = ~ \$674 [8];
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = f2_same_third & f5_ok;
+  assign \$193  = ~ \$192 ;
+  assign \$194  = \$191  & \$193 ;
+  assign \$195  = ~ f3_never_granted;
+  assign \$196  = ~ rel_f2;
+  assign \$197  = ~ f3_rel_f3;
+  assign \$199  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \$197  & \$200 ;
+  assign \$202  = f3_hit_a3 | \$201 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ event_queue_r0_b0[7];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ event_grant_r1_b0[1];
@@ -3255,208 +3254,215 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$auto$rtlil.cc:2739:Not$10  = ~ event_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$718  = event_grant_wen;
+    \$717  = event_grant_wen;
     if (rst) begin
-      \$718  = 1'h0;
+      \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$719  = event_grant_w_addr;
+    \$718  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$719  = { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  };
+      \$718  = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$720  = event_grant_w_data;
+    \$719  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$720  = event_grant_wdata;
+      \$719  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$721  = event_queue_wen;
+    \$720  = event_queue_wen;
     if (rst) begin
-      \$721  = 1'h0;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$722  = event_queue_w_addr;
+    \$721  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$722  = event_queue_waddr;
+      \$721  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$723  = event_queue_w_data;
+    \$722  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$723  = event_queue_wdata;
+      \$722  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$724  = alloc_valid;
+    \$723  = alloc_valid;
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$724  = a0_valid;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$725  = a0_valid;
+    \$725  = \$9 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$726  = \$9 ;
+    \$726  = flush_valid;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$727  = flush_valid;
+    \$727  = \$11 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$728  = \$11 ;
+    \$728  = x0_valid;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$729  = x0_valid;
+    \$729  = x0_select;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$730  = x0_select;
+    \$730  = x1_valid;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$731  = x1_valid;
+    \$731  = a1_valid;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$732  = a1_valid;
+    \$732  = event_seen;
+    if (\$18 ) begin
+      \$732  = \$19 ;
+    end
     if (rst) begin
-      \$732  = 1'h0;
+      \$732  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$733  = event_seen;
-    if (\$18 ) begin
-      \$733  = \$19 ;
-    end
     if (rst) begin
       \$733  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$734  = event_seen;
+    \$734  = event_fresh;
+    if (event_take_fresh) begin
+      \$734  = \$20 ;
+    end else if (x1_select) begin
+      \$734  = 7'h00;
+    end
     if (rst) begin
       \$734  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$735  = event_fresh;
+    \$735  = event_has_fresh;
     if (event_take_fresh) begin
-      \$735  = \$20 ;
+      \$735  = \$21 ;
     end else if (x1_select) begin
-      \$735  = 7'h00;
+      \$735  = 1'h1;
     end
     if (rst) begin
-      \$735  = 7'h00;
+      \$735  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$736  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$736  = \$21 ;
-    end else if (x1_select) begin
-      \$736  = 1'h1;
-    end
-    if (rst) begin
-      \$736  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$737  = event_head;
+    \$736  = event_head;
     if (event_pop) begin
-      \$737  = \$24 [5:0];
+      \$736  = \$24 [5:0];
     end
     if (x1_select) begin
-      \$737  = event_queue_waddr;
+      \$736  = event_queue_waddr;
     end
     if (rst) begin
-      \$737  = 6'h00;
+      \$736  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$738  = 1'h0;
+    \$737  = 1'h0;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$738  = a2_valid;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$739  = a2_valid;
+    \$739  = a2_ring;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$740  = a2_ring;
+    \$740  = a3_valid;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$741  = a3_valid;
+    \$741  = a4_valid;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$742  = a4_valid;
+    \$742  = free_valid;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$743  = free_valid;
+    \$743  = f0_valid;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$744  = f0_valid;
+    \$744  = \$94 ;
     if (rst) begin
       \$744  = 1'h0;
     end
@@ -3610,108 +3616,111 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$766  = \$116 ;
+    \$766  = f1_valid;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$767  = f1_valid;
+    \$767  = f2_valid;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$768  = f2_valid;
+    \$768  = \$signal$182 ;
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$769  = \$signal$182 ;
+    \$769  = \$194 ;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$770  = \$195 ;
+    \$770  = f3_valid;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$771  = f3_valid;
+    \$771  = f3_go;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$772  = f3_go;
+    \$772  = \$224 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$773  = \$225 ;
+    \$773  = \$234 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$774  = \$235 ;
+    \$774  = \$239 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$775  = \$240 ;
+    \$775  = \$267 [0];
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$776  = \$268 [0];
+    \$776  = \$271 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$777  = \$272 ;
+    \$777  = \$285 ;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$778  = \$286 ;
+    \$778  = event_queue_waddr;
+    if (\$293 ) begin
+      \$778  = \$296 [5:0];
+    end
     if (rst) begin
-      \$778  = 1'h0;
+      \$778  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$779  = event_queue_waddr;
-    if (\$294 ) begin
-      \$779  = \$297 [5:0];
+    \$779  = event_push;
+    if (x1_select) begin
+      \$779  = 1'h0;
     end
     if (rst) begin
-      \$779  = 6'h00;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$780  = event_push;
+    \$780  = event_pop;
     if (x1_select) begin
       \$780  = 1'h0;
     end
@@ -3721,128 +3730,125 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$781  = event_pop;
+    \$781  = \$300 [6:0];
     if (x1_select) begin
-      \$781  = 1'h0;
+      \$781  = 7'h00;
     end
     if (rst) begin
-      \$781  = 1'h0;
+      \$781  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$782  = \$301 [6:0];
+    \$782  = event_at;
+    if (\$303 ) begin
+      \$782 [0] = event_at[0];
+      \$782 [1] = event_at[1];
+      \$782 [2] = event_at[2];
+    end
+    if (\$309 ) begin
+      \$782 [0] = event_at[1];
+      \$782 [1] = event_at[2];
+      \$782 [2] = \$310 ;
+    end
+    if (\$316 ) begin
+      \$782 [0] = 1'h0;
+      \$782 [1] = event_at[0];
+      \$782 [2] = event_at[1];
+    end
+    if (\$322 ) begin
+      \$782 [0] = event_at[0];
+      \$782 [1] = event_at[1];
+      \$782 [2] = event_at[2];
+    end
     if (x1_select) begin
-      \$782  = 7'h00;
+      \$782  = 3'h1;
     end
     if (rst) begin
-      \$782  = 7'h00;
+      \$782  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$783  = event_at;
-    if (\$304 ) begin
-      \$783 [0] = event_at[0];
-      \$783 [1] = event_at[1];
-      \$783 [2] = event_at[2];
+    \$783  = event_nonempty;
+    if (\$303 ) begin
+      \$783  = \$306 ;
     end
-    if (\$310 ) begin
-      \$783 [0] = event_at[1];
-      \$783 [1] = event_at[2];
-      \$783 [2] = \$311 ;
+    if (\$309 ) begin
+      \$783  = \$313 ;
     end
-    if (\$317 ) begin
-      \$783 [0] = 1'h0;
-      \$783 [1] = event_at[0];
-      \$783 [2] = event_at[1];
+    if (\$316 ) begin
+      \$783  = \$319 ;
     end
-    if (\$323 ) begin
-      \$783 [0] = event_at[0];
-      \$783 [1] = event_at[1];
-      \$783 [2] = event_at[2];
+    if (\$322 ) begin
+      \$783  = \$325 ;
     end
     if (x1_select) begin
-      \$783  = 3'h1;
+      \$783  = 1'h0;
     end
     if (rst) begin
-      \$783  = 3'h1;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$784  = event_nonempty;
-    if (\$304 ) begin
-      \$784  = \$307 ;
-    end
-    if (\$310 ) begin
-      \$784  = \$314 ;
-    end
-    if (\$317 ) begin
-      \$784  = \$320 ;
-    end
-    if (\$323 ) begin
-      \$784  = \$326 ;
-    end
-    if (x1_select) begin
-      \$784  = 1'h0;
-    end
+    \$784  = f4_valid;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$785  = f4_valid;
+    \$785  = \release ;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$786  = \release ;
+    \$786  = a5_valid;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$787  = a5_valid;
+    \$787  = f5_valid;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$788  = f5_valid;
+    \$788  = x2_valid;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$789  = x2_valid;
+    \$789  = x3_valid;
     if (rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$790  = x3_valid;
+    \$790  = x4_valid;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$791  = x4_valid;
+    \$791  = x5_valid;
     if (rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$792  = x5_valid;
+    \$792  = \$342 ;
     if (rst) begin
       \$792  = 1'h0;
     end
@@ -3884,35 +3890,28 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$798  = \$348 ;
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$666 ;
+          grant_addr = \$665 ;
     endcase
   end
-  assign event_grant_waddr = { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  };
-  assign event_fresh_slot = \$349 [5:0];
+  assign event_grant_waddr = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+  assign event_fresh_slot = \$348 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$378 , \$374 , \$370 , \$366 , \$362 , \$358  };
-  assign next_next_tag = \$662 [3:0];
-  assign \$signal$193  = \$671 [8];
-  assign hit_a3 = \$675 [8];
-  assign \$signal$212  = \$679 [8];
+  assign \$signal  = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+  assign next_next_tag = \$661 [3:0];
+  assign \$signal$193  = \$670 [8];
+  assign hit_a3 = \$674 [8];
+  assign \$signal$212  = \$678 [8];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$305  = \$349 [5:0];
-  assign \event_grant_addr$306  = \$349 [5:0];
+  assign \r__addr$305  = \$348 [5:0];
+  assign \event_grant_addr$306  = \$348 [5:0];
   assign event_grant_data = event_grant_r0_b0;
   assign \event_grant_data$308  = event_grant_r1_b0;
   assign \w__addr$309  = f4_slot;
@@ -3921,8 +3920,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign event_parity_wdata = \w__data$313 ;
   assign \r__addr$315  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$317  = \$349 [5:0];
-  assign \event_parity_addr$318  = \$349 [5:0];
+  assign \r__addr$317  = \$348 [5:0];
+  assign \event_parity_addr$318  = \$348 [5:0];
   assign event_parity_data = event_parity_r0_b0;
   assign \event_parity_data$320  = event_parity_r1_b0;
   assign \w__addr$321  = event_queue_w_addr;
@@ -3976,8 +3975,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign event_queue_wdata[10:7] = \$713 ;
-  assign event_queue_wdata[6] = \$705 ;
+  assign event_queue_wdata[10:7] = \$712 ;
+  assign event_queue_wdata[6] = \$704 ;
   assign event_queue_wdata[5:0] = f4_slot;
   assign event_grant_wdata[4:1] = \$signal$102 ;
   assign event_grant_wdata[0] = fetched_snap;
@@ -3986,119 +3985,118 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$25  = 1'h0;
   assign \$42  = \$40 [7];
   assign \$48  = \$46 [7];
-  assign \$50  = \$49 ;
-  assign \$57  = \$56 ;
-  assign \$356  = a3_sel_head;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
-  assign \$368  = a3_sel_head;
-  assign \$372  = a3_sel_head;
-  assign \$376  = a3_sel_head;
-  assign \$64  = a3_sel_head;
-  assign \$92  = \$90 [32];
-  assign \$119  = 1'h0;
-  assign \$122  = f1_hit;
-  assign \$124  = f1_hit;
-  assign \$128  = \$127 ;
-  assign \$199  = f3_in;
-  assign \$208  = f3_in;
-  assign \$210  = f3_in;
-  assign \$212  = f3_in;
-  assign \$214  = f3_in;
-  assign \$218  = f3_in;
-  assign \$242  = \$241 ;
-  assign \$250  = \$249 ;
-  assign \$252  = \$251 ;
-  assign \$309  = event_popped;
-  assign \$315  = event_pushed;
-  assign \$321  = event_pushed;
-  assign \$322  = event_popped;
-  assign \$335  = 1'h0;
-  assign \$380  = a3_sel_head;
-  assign \$384  = a3_sel_new;
-  assign \$385  = a3_sel_last;
-  assign \$386  = 1'h1;
-  assign \$387  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$389  = event_grant_r1_b0[1];
-  assign \$405  = a3_sel_head;
-  assign \$406  = 1'h1;
-  assign \$407  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$409  = event_queue_r0_b0[7];
-  assign \$425  = 1'h0;
-  assign \$426  = a3_sel_last;
-  assign \$427  = 1'h1;
-  assign \$428  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$430  = event_grant_r1_b0[1];
-  assign \$445  = \$444 ;
-  assign \$446  = a3_sel_head;
-  assign \$447  = 1'h1;
-  assign \$448  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$450  = event_queue_r0_b0[7];
-  assign \$466  = 1'h0;
-  assign \$467  = a3_sel_last;
-  assign \$468  = 1'h1;
-  assign \$469  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$471  = event_grant_r1_b0[1];
-  assign \$486  = \$485 ;
-  assign \$487  = a3_sel_head;
-  assign \$488  = 1'h1;
-  assign \$489  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$491  = event_queue_r0_b0[7];
-  assign \$507  = 1'h0;
-  assign \$508  = a3_sel_last;
-  assign \$509  = 1'h1;
-  assign \$510  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$512  = event_grant_r1_b0[1];
-  assign \$527  = \$526 ;
-  assign \$528  = a3_sel_head;
-  assign \$529  = 1'h1;
-  assign \$530  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$532  = event_queue_r0_b0[7];
-  assign \$553  = 1'h0;
-  assign \$554  = a3_sel_last;
-  assign \$555  = 1'h1;
-  assign \$556  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$558  = event_grant_r1_b0[2];
-  assign \$566  = \$565 ;
-  assign \$567  = a3_sel_head;
-  assign \$568  = 1'h1;
-  assign \$569  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$571  = event_queue_r0_b0[8];
-  assign \$580  = a3_sel_new;
-  assign \$581  = a3_sel_last;
-  assign \$582  = 1'h1;
-  assign \$583  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$585  = event_grant_r1_b0[2];
-  assign \$594  = a3_sel_head;
-  assign \$595  = 1'h1;
-  assign \$596  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$598  = event_queue_r0_b0[8];
-  assign \$607  = 1'h0;
-  assign \$608  = a3_sel_last;
-  assign \$609  = 1'h1;
-  assign \$610  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$612  = event_grant_r1_b0[2];
-  assign \$620  = \$619 ;
-  assign \$621  = a3_sel_head;
-  assign \$622  = 1'h1;
-  assign \$623  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$625  = event_queue_r0_b0[8];
-  assign \$634  = 1'h0;
-  assign \$635  = a3_sel_last;
-  assign \$636  = 1'h1;
-  assign \$637  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$639  = event_grant_r1_b0[2];
-  assign \$647  = \$646 ;
-  assign \$648  = a3_sel_head;
-  assign \$649  = 1'h1;
-  assign \$650  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$652  = event_queue_r0_b0[8];
-  assign \$665  = { 3'h0, a4_slot, 12'h000 };
-  assign \$666 [30:0] = { 10'h000, \$665  };
-  assign \$666 [31] = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$355  = a3_sel_head;
+  assign \$359  = a3_sel_head;
+  assign \$363  = a3_sel_head;
+  assign \$367  = a3_sel_head;
+  assign \$371  = a3_sel_head;
+  assign \$375  = a3_sel_head;
+  assign \$63  = a3_sel_head;
+  assign \$91  = \$89 [32];
+  assign \$118  = 1'h0;
+  assign \$121  = f1_hit;
+  assign \$123  = f1_hit;
+  assign \$127  = \$126 ;
+  assign \$198  = f3_in;
+  assign \$207  = f3_in;
+  assign \$209  = f3_in;
+  assign \$211  = f3_in;
+  assign \$213  = f3_in;
+  assign \$217  = f3_in;
+  assign \$241  = \$240 ;
+  assign \$249  = \$248 ;
+  assign \$251  = \$250 ;
+  assign \$308  = event_popped;
+  assign \$314  = event_pushed;
+  assign \$320  = event_pushed;
+  assign \$321  = event_popped;
+  assign \$334  = 1'h0;
+  assign \$379  = a3_sel_head;
+  assign \$383  = a3_sel_new;
+  assign \$384  = a3_sel_last;
+  assign \$385  = 1'h1;
+  assign \$386  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$388  = event_grant_r1_b0[1];
+  assign \$404  = a3_sel_head;
+  assign \$405  = 1'h1;
+  assign \$406  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$408  = event_queue_r0_b0[7];
+  assign \$424  = 1'h0;
+  assign \$425  = a3_sel_last;
+  assign \$426  = 1'h1;
+  assign \$427  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$429  = event_grant_r1_b0[1];
+  assign \$444  = \$443 ;
+  assign \$445  = a3_sel_head;
+  assign \$446  = 1'h1;
+  assign \$447  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$449  = event_queue_r0_b0[7];
+  assign \$465  = 1'h0;
+  assign \$466  = a3_sel_last;
+  assign \$467  = 1'h1;
+  assign \$468  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$470  = event_grant_r1_b0[1];
+  assign \$485  = \$484 ;
+  assign \$486  = a3_sel_head;
+  assign \$487  = 1'h1;
+  assign \$488  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$490  = event_queue_r0_b0[7];
+  assign \$506  = 1'h0;
+  assign \$507  = a3_sel_last;
+  assign \$508  = 1'h1;
+  assign \$509  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$511  = event_grant_r1_b0[1];
+  assign \$526  = \$525 ;
+  assign \$527  = a3_sel_head;
+  assign \$528  = 1'h1;
+  assign \$529  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$531  = event_queue_r0_b0[7];
+  assign \$552  = 1'h0;
+  assign \$553  = a3_sel_last;
+  assign \$554  = 1'h1;
+  assign \$555  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$557  = event_grant_r1_b0[2];
+  assign \$565  = \$564 ;
+  assign \$566  = a3_sel_head;
+  assign \$567  = 1'h1;
+  assign \$568  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$570  = event_queue_r0_b0[8];
+  assign \$579  = a3_sel_new;
+  assign \$580  = a3_sel_last;
+  assign \$581  = 1'h1;
+  assign \$582  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$584  = event_grant_r1_b0[2];
+  assign \$593  = a3_sel_head;
+  assign \$594  = 1'h1;
+  assign \$595  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$597  = event_queue_r0_b0[8];
+  assign \$606  = 1'h0;
+  assign \$607  = a3_sel_last;
+  assign \$608  = 1'h1;
+  assign \$609  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$611  = event_grant_r1_b0[2];
+  assign \$619  = \$618 ;
+  assign \$620  = a3_sel_head;
+  assign \$621  = 1'h1;
+  assign \$622  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$624  = event_queue_r0_b0[8];
+  assign \$633  = 1'h0;
+  assign \$634  = a3_sel_last;
+  assign \$635  = 1'h1;
+  assign \$636  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$638  = event_grant_r1_b0[2];
+  assign \$646  = \$645 ;
+  assign \$647  = a3_sel_head;
+  assign \$648  = 1'h1;
+  assign \$649  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$651  = event_queue_r0_b0[8];
+  assign \$664  = { 3'h0, a4_slot, 12'h000 };
+  assign \$665 [30:0] = { 10'h000, \$664  };
+  assign \$665 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1853$0 , \port$1853$44 , rsp_freed_valid, \port$1856$0 , rsp_flushed_valid, \port$1868$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1896$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1852$0 , \port$1852$44 , rsp_freed_valid, \port$1855$0 , rsp_flushed_valid, \port$1867$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1895$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [32:0] \$1 ;
@@ -5014,16 +5012,16 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [11:0] \port$1853$0 ;
-  wire [11:0] \port$1853$0 ;
-  input [13:0] \port$1853$44 ;
-  wire [13:0] \port$1853$44 ;
-  input [16:0] \port$1856$0 ;
-  wire [16:0] \port$1856$0 ;
-  input [15:0] \port$1868$0 ;
-  wire [15:0] \port$1868$0 ;
-  input [36:0] \port$1896$0 ;
-  wire [36:0] \port$1896$0 ;
+  input [11:0] \port$1852$0 ;
+  wire [11:0] \port$1852$0 ;
+  input [13:0] \port$1852$44 ;
+  wire [13:0] \port$1852$44 ;
+  input [16:0] \port$1855$0 ;
+  wire [16:0] \port$1855$0 ;
+  input [15:0] \port$1867$0 ;
+  wire [15:0] \port$1867$0 ;
+  input [36:0] \port$1895$0 ;
+  wire [36:0] \port$1895$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -5606,12 +5604,12 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$620  = w2_oor >> w2_pool;
   assign \$621  = \$signal$152  & \$signal$153 ;
   assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$1896$0 [0];
+  assign \$623  = rsp_freed_valid & \port$1895$0 [0];
   assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$1856$0 [0];
+  assign \$625  = ~ \port$1855$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$1868$0 [0];
+  assign \$628  = ~ \port$1867$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
@@ -5938,49 +5936,49 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @(posedge clk)
     req_flush_pool <= \$797 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1856$0 [4:1];
+  assign \$2  = | \port$1855$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1856$0 [16] ? { 7'h00, \port$1856$0 [15] } : 8'hff;
+  assign \$4  = \port$1855$0 [16] ? { 7'h00, \port$1855$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1868$0 [4:1];
+  assign \$6  = | \port$1867$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1868$0 [14:5], 47'h000000000000, \port$1868$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1868$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1853$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1853$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1853$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1856$0 [14:5], \port$1896$0 [32:1], 4'h0, \port$1896$0 [36:33], \$4 , 1'h0, \port$1896$0 [0], 3'h1, \port$1856$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1856$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1867$0 [14:5], 47'h000000000000, \port$1867$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1867$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1852$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1852$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1852$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1855$0 [14:5], \port$1895$0 [32:1], 4'h0, \port$1895$0 [36:33], \$4 , 1'h0, \port$1895$0 [0], 3'h1, \port$1855$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$1855$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1868$0 [4:1];
+  assign \$14  = | \port$1867$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1868$0 [14:5], 47'h000000000000, \port$1868$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1868$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1853$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1853$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1853$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1867$0 [14:5], 47'h000000000000, \port$1867$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1867$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1852$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1852$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1852$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1856$0 [4:1];
+  assign \$21  = | \port$1855$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1868$0 [4:1];
+  assign \$23  = | \port$1867$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1853$0 [0];
+  assign \$26  = ~ \port$1852$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1853$0 [4:1] != 1'h1;
+  assign \$28  = \port$1852$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1853$0 [4:1] == 1'h1;
+  assign \$31  = \port$1852$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1853$0 [0];
-  assign \$34  = ! \port$1853$0 [5];
+  assign \$33  = rsp_grant_valid & \port$1852$0 [0];
+  assign \$34  = ! \port$1852$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1856$0 [0];
-  assign \$37  = ! \port$1856$0 [15];
+  assign \$36  = rsp_freed_valid & \port$1855$0 [0];
+  assign \$37  = ! \port$1855$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1868$0 [0];
-  assign \$40  = ! \port$1868$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$1867$0 [0];
+  assign \$40  = ! \port$1867$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1853$0 [4:1] == 1'h1;
+  assign \$42  = \port$1852$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1853$0 [5];
+  assign \$44  = ! \port$1852$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -6176,7 +6174,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$1853$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1853$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1853$0 [4:1] };
+    \$661  = { \$20 [31:0], 22'h000000, \port$1852$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1852$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1852$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
@@ -6951,7 +6949,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
       \$746  = \$444 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$1853$0 [0], \port$1853$0 [4:1], 4'h0, \port$1853$44 [3:0], 13'h0000, \port$1853$0 [11:6] };
+      \$746  = { \port$1852$0 [0], \port$1852$0 [4:1], 4'h0, \port$1852$44 [3:0], 13'h0000, \port$1852$0 [11:6] };
     end
     if (rst) begin
       \$746  = 32'd0;
@@ -7374,24 +7372,24 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
       \$797  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$1856$0 [4:1];
-  assign rsp_flushed_err = \port$1868$0 [4:1];
-  assign rsp_grant_err = \port$1853$0 [4:1];
-  assign rsp_grant_pool = \port$1853$0 [5];
-  assign rsp_grant_user = \port$1853$44 [13:4];
-  assign rsp_flushed_pool = \port$1868$0 [15];
-  assign rsp_flushed_user = \port$1868$0 [14:5];
-  assign rsp_freed_src = \port$1896$0 [0];
-  assign rsp_freed_in_pool = \port$1856$0 [16];
-  assign rsp_freed_pool = \port$1856$0 [15];
-  assign rsp_freed_tag = \port$1896$0 [36:33];
-  assign rsp_freed_addr = \port$1896$0 [32:1];
-  assign rsp_freed_user = \port$1856$0 [14:5];
-  assign rsp_grant_ok = \port$1853$0 [0];
-  assign rsp_freed_ok = \port$1856$0 [0];
-  assign rsp_flushed_ok = \port$1868$0 [0];
+  assign rsp_freed_err = \port$1855$0 [4:1];
+  assign rsp_flushed_err = \port$1867$0 [4:1];
+  assign rsp_grant_err = \port$1852$0 [4:1];
+  assign rsp_grant_pool = \port$1852$0 [5];
+  assign rsp_grant_user = \port$1852$44 [13:4];
+  assign rsp_flushed_pool = \port$1867$0 [15];
+  assign rsp_flushed_user = \port$1867$0 [14:5];
+  assign rsp_freed_src = \port$1895$0 [0];
+  assign rsp_freed_in_pool = \port$1855$0 [16];
+  assign rsp_freed_pool = \port$1855$0 [15];
+  assign rsp_freed_tag = \port$1895$0 [36:33];
+  assign rsp_freed_addr = \port$1895$0 [32:1];
+  assign rsp_freed_user = \port$1855$0 [14:5];
+  assign rsp_grant_ok = \port$1852$0 [0];
+  assign rsp_freed_ok = \port$1855$0 [0];
+  assign rsp_flushed_ok = \port$1867$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1853$0 [0], \port$1853$0 [4:1], 4'h0, \port$1853$44 [3:0], 13'h0000, \port$1853$0 [11:6] };
+  assign handle = { \port$1852$0 [0], \port$1852$0 [4:1], 4'h0, \port$1852$44 [3:0], 13'h0000, \port$1852$0 [11:6] };
   assign log_bank0_k = \$636 [1:0];
   assign \$signature__addr$186  = \$signal$54 [3:2];
   assign \$signature__en$187  = 1'h1;
@@ -7405,8 +7403,8 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$signature__addr$201  = \$signal$52 ;
   assign \$signature__addr$204  = \$signal$54 [3:2];
   assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$1853$0 [11:6];
-  assign rsp_grant_tag = \port$1853$44 [3:0];
+  assign rsp_grant_slot = \port$1852$0 [11:6];
+  assign rsp_grant_tag = \port$1852$44 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$128 ;

@@ -360,11 +360,11 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$3249$0 (\$11 [15:0]),
-    .\port$3249$48 (\$11 [60:48]),
-    .\port$3252$0 (\$12 ),
-    .\port$3264$0 (\$13 ),
-    .\port$3292$0 (\$14 ),
+    .\port$3264$0 (\$11 [15:0]),
+    .\port$3264$48 (\$11 [60:48]),
+    .\port$3267$0 (\$12 ),
+    .\port$3279$0 (\$13 ),
+    .\port$3307$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -883,20 +883,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1048 ;
   wire \$1049 ;
   wire [8:0] \$105 ;
-  wire [6:0] \$1050 ;
-  wire [3:0] \$1051 ;
+  wire \$1050 ;
+  wire \$1051 ;
   wire \$1052 ;
-  wire [4:0] \$1053 ;
+  wire \$1053 ;
   wire \$1054 ;
-  wire [4:0] \$1055 ;
+  wire \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
+  wire [8:0] \$1057 ;
+  wire [3:0] \$1058 ;
   wire \$1059 ;
   wire [8:0] \$106 ;
-  wire \$1060 ;
+  wire [4:0] \$1060 ;
   wire \$1061 ;
-  wire \$1062 ;
+  wire [4:0] \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
@@ -957,7 +957,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire [6:0] \$1117 ;
+  wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
   wire [2:0] \$112 ;
@@ -967,7 +967,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
-  wire \$1126 ;
+  wire [8:0] \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
@@ -1025,7 +1025,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
-  wire [6:0] \$1179 ;
+  wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
@@ -1038,7 +1038,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
+  wire [8:0] \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
@@ -1095,7 +1095,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1239 ;
   wire [2:0] \$124 ;
   wire \$1240 ;
-  wire [6:0] \$1241 ;
+  wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
@@ -1109,7 +1109,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1251 ;
   wire \$1252 ;
   wire \$1253 ;
-  wire \$1254 ;
+  wire [8:0] \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
@@ -1164,9 +1164,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire [6:0] \$1303 ;
-  wire [4:0] \$1304 ;
-  wire [4:0] \$1305 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
@@ -1174,59 +1174,59 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
-  wire [21:0] \$1312 ;
-  wire [31:0] \$1313 ;
-  wire [23:0] \$1314 ;
-  wire [31:0] \$1315 ;
-  wire [18:0] \$1316 ;
-  wire [31:0] \$1317 ;
-  wire \$1318 ;
-  wire \$1319 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire [8:0] \$1318 ;
+  wire [4:0] \$1319 ;
   wire [6:0] \$132 ;
-  wire [11:0] \$1320 ;
-  wire [11:0] \$1321 ;
-  wire [12:0] \$1322 ;
+  wire [4:0] \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
   wire \$1323 ;
-  wire [11:0] \$1324 ;
-  wire [11:0] \$1325 ;
-  wire [12:0] \$1326 ;
-  wire \$1327 ;
-  wire [11:0] \$1328 ;
-  wire [11:0] \$1329 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire [21:0] \$1327 ;
+  wire [31:0] \$1328 ;
+  wire [23:0] \$1329 ;
   wire \$133 ;
-  wire [12:0] \$1330 ;
-  wire \$1331 ;
-  wire \$1332 ;
+  wire [31:0] \$1330 ;
+  wire [18:0] \$1331 ;
+  wire [31:0] \$1332 ;
   wire \$1333 ;
-  wire [2:0] \$1334 ;
-  wire [2:0] \$1335 ;
-  wire \$1336 ;
-  wire [2:0] \$1337 ;
+  wire \$1334 ;
+  wire [11:0] \$1335 ;
+  wire [11:0] \$1336 ;
+  wire [12:0] \$1337 ;
   wire \$1338 ;
-  wire \$1339 ;
+  wire [11:0] \$1339 ;
   wire \$134 ;
-  wire \$1340 ;
-  wire \$1341 ;
+  wire [11:0] \$1340 ;
+  wire [12:0] \$1341 ;
   wire \$1342 ;
-  wire [3:0] \$1343 ;
-  wire \$1344 ;
-  wire \$1345 ;
+  wire [11:0] \$1343 ;
+  wire [11:0] \$1344 ;
+  wire [12:0] \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
-  wire \$1349 ;
+  wire [2:0] \$1349 ;
   wire [2:0] \$135 ;
-  wire \$1350 ;
+  wire [2:0] \$1350 ;
   wire \$1351 ;
-  wire \$1352 ;
+  wire [2:0] \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire \$1358 ;
+  wire [3:0] \$1358 ;
   wire \$1359 ;
-  wire \$136 ;
+  wire [2:0] \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
@@ -1235,9 +1235,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire [3:0] \$1368 ;
+  wire \$1368 ;
   wire \$1369 ;
-  wire \$137 ;
+  wire [2:0] \$137 ;
   wire \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
@@ -1252,7 +1252,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
+  wire [3:0] \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
@@ -1271,7 +1271,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [2:0] \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
@@ -1282,75 +1282,75 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  wire [2:0] \$141 ;
+  wire \$141 ;
   wire \$1410 ;
   wire \$1411 ;
-  wire [3:0] \$1412 ;
+  wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
-  reg \$1418 ;
-  reg [6:0] \$1419 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire \$142 ;
-  reg [4:0] \$1420 ;
-  reg \$1421 ;
-  reg [6:0] \$1422 ;
-  reg [11:0] \$1423 ;
-  reg \$1424 ;
-  reg [8:0] \$1425 ;
-  reg [4:0] \$1426 ;
-  reg \$1427 ;
-  reg [3:0] \$1428 ;
-  reg [4:0] \$1429 ;
-  wire \$143 ;
-  reg \$1430 ;
-  reg [3:0] \$1431 ;
-  reg [8:0] \$1432 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire [3:0] \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire [8:0] \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
   reg \$1433 ;
-  reg \$1434 ;
-  reg [2:0] \$1435 ;
+  reg [6:0] \$1434 ;
+  reg [4:0] \$1435 ;
   reg \$1436 ;
-  reg [2:0] \$1437 ;
-  reg \$1438 ;
-  reg [2:0] \$1439 ;
-  wire [8:0] \$144 ;
-  reg \$1440 ;
-  reg \$1441 ;
-  reg [7:0] \$1442 ;
-  reg [7:0] \$1443 ;
-  reg [7:0] \$1444 ;
+  reg [6:0] \$1437 ;
+  reg [11:0] \$1438 ;
+  reg \$1439 ;
+  wire [31:0] \$144 ;
+  reg [8:0] \$1440 ;
+  reg [4:0] \$1441 ;
+  reg \$1442 ;
+  reg [3:0] \$1443 ;
+  reg [4:0] \$1444 ;
   reg \$1445 ;
-  reg [6:0] \$1446 ;
-  reg [9:0] \$1447 ;
-  reg [9:0] \$1448 ;
-  reg [9:0] \$1449 ;
-  wire [31:0] \$145 ;
-  reg \$1450 ;
+  reg [3:0] \$1446 ;
+  reg [8:0] \$1447 ;
+  reg \$1448 ;
+  reg \$1449 ;
+  wire \$145 ;
+  reg [2:0] \$1450 ;
   reg \$1451 ;
-  reg [4:0] \$1452 ;
-  reg [4:0] \$1453 ;
-  reg [4:0] \$1454 ;
+  reg [2:0] \$1452 ;
+  reg \$1453 ;
+  reg [2:0] \$1454 ;
   reg \$1455 ;
-  reg [3:0] \$1456 ;
-  reg \$1457 ;
-  reg \$1458 ;
-  reg \$1459 ;
-  wire \$146 ;
+  reg \$1456 ;
+  reg [7:0] \$1457 ;
+  reg [7:0] \$1458 ;
+  reg [7:0] \$1459 ;
+  wire [11:0] \$146 ;
   reg \$1460 ;
-  reg \$1461 ;
-  reg \$1462 ;
-  reg \$1463 ;
-  reg \$1464 ;
+  reg [6:0] \$1461 ;
+  reg [9:0] \$1462 ;
+  reg [9:0] \$1463 ;
+  reg [9:0] \$1464 ;
   reg \$1465 ;
   reg \$1466 ;
-  reg \$1467 ;
-  reg \$1468 ;
-  reg \$1469 ;
+  reg [4:0] \$1467 ;
+  reg [4:0] \$1468 ;
+  reg [4:0] \$1469 ;
   wire [11:0] \$147 ;
   reg \$1470 ;
-  reg \$1471 ;
+  reg [3:0] \$1471 ;
   reg \$1472 ;
   reg \$1473 ;
   reg \$1474 ;
@@ -1359,116 +1359,131 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg \$1477 ;
   reg \$1478 ;
   reg \$1479 ;
-  wire [11:0] \$148 ;
+  wire [12:0] \$148 ;
   reg \$1480 ;
   reg \$1481 ;
   reg \$1482 ;
   reg \$1483 ;
   reg \$1484 ;
   reg \$1485 ;
-  wire [2:0] \$1486 ;
-  wire [2:0] \$1487 ;
+  reg \$1486 ;
+  reg \$1487 ;
   reg \$1488 ;
   reg \$1489 ;
-  wire [12:0] \$149 ;
+  wire \$149 ;
   reg \$1490 ;
   reg \$1491 ;
   reg \$1492 ;
   reg \$1493 ;
   reg \$1494 ;
   reg \$1495 ;
-  reg [2:0] \$1496 ;
-  reg [2:0] \$1497 ;
+  reg \$1496 ;
+  reg \$1497 ;
   reg \$1498 ;
   reg \$1499 ;
   wire \$15 ;
-  wire \$150 ;
-  reg [6:0] \$1500 ;
-  reg \$1501 ;
-  reg \$1502 ;
-  reg [7:0] \$1503 ;
-  reg [2:0] \$1504 ;
+  wire [11:0] \$150 ;
+  reg \$1500 ;
+  wire [2:0] \$1501 ;
+  wire [2:0] \$1502 ;
+  reg \$1503 ;
+  reg \$1504 ;
   reg \$1505 ;
   reg \$1506 ;
-  reg [3:0] \$1507 ;
+  reg \$1507 ;
   reg \$1508 ;
   reg \$1509 ;
   wire [11:0] \$151 ;
-  reg [4:0] \$1510 ;
+  reg \$1510 ;
   reg [2:0] \$1511 ;
-  reg \$1512 ;
+  reg [2:0] \$1512 ;
   reg \$1513 ;
   reg \$1514 ;
-  reg \$1515 ;
+  reg [6:0] \$1515 ;
   reg \$1516 ;
   reg \$1517 ;
-  reg \$1518 ;
-  reg \$1519 ;
-  wire [11:0] \$152 ;
+  reg [7:0] \$1518 ;
+  reg [2:0] \$1519 ;
+  wire [12:0] \$152 ;
   reg \$1520 ;
   reg \$1521 ;
-  reg \$1522 ;
+  reg [3:0] \$1522 ;
   reg \$1523 ;
   reg \$1524 ;
-  reg \$1525 ;
-  reg \$1526 ;
+  reg [4:0] \$1525 ;
+  reg [2:0] \$1526 ;
   reg \$1527 ;
-  wire [12:0] \$153 ;
+  reg \$1528 ;
+  reg \$1529 ;
+  wire \$153 ;
+  reg \$1530 ;
+  reg \$1531 ;
+  reg \$1532 ;
+  reg \$1533 ;
+  reg \$1534 ;
+  reg \$1535 ;
+  reg \$1536 ;
+  reg \$1537 ;
+  reg \$1538 ;
+  reg \$1539 ;
   wire \$154 ;
+  reg \$1540 ;
+  reg \$1541 ;
+  reg \$1542 ;
   wire \$155 ;
-  wire \$156 ;
+  wire [11:0] \$156 ;
   wire [11:0] \$157 ;
-  wire [11:0] \$158 ;
-  wire [12:0] \$159 ;
+  wire [12:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
+  wire [11:0] \$162 ;
   wire [11:0] \$163 ;
-  wire [11:0] \$164 ;
-  wire [12:0] \$165 ;
-  wire \$166 ;
+  wire [12:0] \$164 ;
+  wire \$165 ;
+  wire [11:0] \$166 ;
   wire [11:0] \$167 ;
-  wire [11:0] \$168 ;
-  wire [12:0] \$169 ;
+  wire [12:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  wire [11:0] \$171 ;
   wire [11:0] \$172 ;
-  wire [11:0] \$173 ;
-  wire [12:0] \$174 ;
+  wire [12:0] \$173 ;
+  wire [4:0] \$174 ;
   wire [4:0] \$175 ;
-  wire [4:0] \$176 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [33:0] \$179 ;
   wire \$18 ;
-  wire [33:0] \$180 ;
-  wire \$181 ;
-  wire [33:0] \$182 ;
+  wire \$180 ;
+  wire [33:0] \$181 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire \$189 ;
+  wire [33:0] \$189 ;
   wire \$19 ;
-  wire [33:0] \$190 ;
-  wire \$191 ;
-  wire [33:0] \$192 ;
+  wire \$190 ;
+  wire [33:0] \$191 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [33:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [33:0] \$200 ;
-  wire \$201 ;
-  wire [33:0] \$202 ;
+  wire \$200 ;
+  wire [33:0] \$201 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
@@ -1497,47 +1512,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [21:0] \$229 ;
   wire \$23 ;
-  wire [21:0] \$230 ;
-  wire \$231 ;
-  wire [24:0] \$232 ;
-  wire \$233 ;
-  wire [22:0] \$234 ;
+  wire \$230 ;
+  wire [24:0] \$231 ;
+  wire \$232 ;
+  wire [22:0] \$233 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  wire [1:0] \$237 ;
   wire [1:0] \$238 ;
   wire [1:0] \$239 ;
   wire \$24 ;
-  wire [1:0] \$240 ;
-  wire [6:0] \$241 ;
+  wire [6:0] \$240 ;
+  wire [8:0] \$241 ;
   wire [8:0] \$242 ;
-  wire [8:0] \$243 ;
-  wire [3:0] \$244 ;
-  wire [8:0] \$245 ;
+  wire [3:0] \$243 ;
+  wire [8:0] \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire [2:0] \$251 ;
-  wire \$252 ;
+  wire [2:0] \$250 ;
+  wire \$251 ;
+  wire [3:0] \$252 ;
   wire [3:0] \$253 ;
   wire [3:0] \$254 ;
-  wire [3:0] \$255 ;
-  wire [9:0] \$256 ;
+  wire [9:0] \$255 ;
+  wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire [11:0] \$259 ;
+  wire [11:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
-  wire [6:0] \$265 ;
+  wire [6:0] \$264 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
@@ -1593,15 +1608,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire \$315 ;
+  wire [3:0] \$315 ;
   wire [3:0] \$316 ;
-  wire [3:0] \$317 ;
-  wire [4:0] \$318 ;
+  wire [4:0] \$317 ;
+  wire [3:0] \$318 ;
   wire [3:0] \$319 ;
   wire [3:0] \$32 ;
-  wire [3:0] \$320 ;
-  wire [4:0] \$321 ;
-  wire [3:0] \$322 ;
+  wire [4:0] \$320 ;
+  wire [3:0] \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -1668,8 +1683,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire \$383 ;
-  wire [3:0] \$384 ;
+  wire [3:0] \$383 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
@@ -1681,10 +1696,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire \$395 ;
+  wire [3:0] \$395 ;
   wire [3:0] \$396 ;
-  wire [3:0] \$397 ;
-  wire [4:0] \$398 ;
+  wire [4:0] \$397 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -1702,72 +1717,72 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
-  wire [2:0] \$414 ;
+  wire [2:0] \$413 ;
+  wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire \$418 ;
+  wire [3:0] \$418 ;
   wire [3:0] \$419 ;
   wire [7:0] \$42 ;
-  wire [3:0] \$420 ;
-  wire [4:0] \$421 ;
+  wire [4:0] \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire \$426 ;
+  wire [3:0] \$426 ;
   wire [3:0] \$427 ;
-  wire [3:0] \$428 ;
-  wire [4:0] \$429 ;
+  wire [4:0] \$428 ;
+  wire \$429 ;
   wire [7:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
+  wire [3:0] \$434 ;
   wire [3:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [4:0] \$437 ;
-  wire \$438 ;
-  wire [2:0] \$439 ;
+  wire [4:0] \$436 ;
+  wire \$437 ;
+  wire [2:0] \$438 ;
+  wire \$439 ;
   wire [11:0] \$44 ;
-  wire \$440 ;
-  wire [2:0] \$441 ;
+  wire [2:0] \$440 ;
+  wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [2:0] \$443 ;
   wire [2:0] \$444 ;
   wire [2:0] \$445 ;
-  wire [2:0] \$446 ;
+  wire [3:0] \$446 ;
   wire [3:0] \$447 ;
-  wire [3:0] \$448 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
+  wire [2:0] \$452 ;
   wire [2:0] \$453 ;
   wire [2:0] \$454 ;
   wire [2:0] \$455 ;
-  wire [2:0] \$456 ;
+  wire [3:0] \$456 ;
   wire [3:0] \$457 ;
-  wire [3:0] \$458 ;
+  wire [11:0] \$458 ;
   wire [11:0] \$459 ;
   wire \$46 ;
-  wire [11:0] \$460 ;
-  wire [12:0] \$461 ;
-  wire \$462 ;
+  wire [12:0] \$460 ;
+  wire \$461 ;
+  wire [11:0] \$462 ;
   wire [11:0] \$463 ;
-  wire [11:0] \$464 ;
-  wire [12:0] \$465 ;
+  wire [12:0] \$464 ;
+  wire [11:0] \$465 ;
   wire [11:0] \$466 ;
-  wire [11:0] \$467 ;
-  wire [12:0] \$468 ;
-  wire \$469 ;
+  wire [12:0] \$467 ;
+  wire \$468 ;
+  wire [8:0] \$469 ;
   wire [9:0] \$47 ;
   wire [8:0] \$470 ;
-  wire [8:0] \$471 ;
-  wire [9:0] \$472 ;
+  wire [9:0] \$471 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -1787,13 +1802,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [7:0] \$490 ;
   wire [7:0] \$491 ;
-  wire [7:0] \$492 ;
-  wire \$493 ;
+  wire \$492 ;
+  wire [7:0] \$493 ;
   wire [7:0] \$494 ;
-  wire [7:0] \$495 ;
-  wire [9:0] \$496 ;
+  wire [9:0] \$495 ;
+  wire \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
@@ -1840,14 +1855,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire \$538 ;
+  wire [4:0] \$538 ;
   wire [4:0] \$539 ;
   wire \$54 ;
-  wire [4:0] \$540 ;
-  wire \$541 ;
+  wire \$540 ;
+  wire [4:0] \$541 ;
   wire [4:0] \$542 ;
-  wire [4:0] \$543 ;
-  wire [6:0] \$544 ;
+  wire [6:0] \$543 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -1878,10 +1893,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire \$572 ;
+  wire [11:0] \$572 ;
   wire [11:0] \$573 ;
-  wire [11:0] \$574 ;
-  wire [12:0] \$575 ;
+  wire [12:0] \$574 ;
+  wire \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
@@ -1903,18 +1918,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
-  wire [7:0] \$596 ;
+  wire [7:0] \$595 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire \$601 ;
-  wire [9:0] \$602 ;
-  wire \$603 ;
-  wire [4:0] \$604 ;
+  wire [9:0] \$601 ;
+  wire \$602 ;
+  wire [4:0] \$603 ;
+  wire \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
@@ -1974,9 +1989,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [5:0] \$659 ;
   wire [4:0] \$66 ;
-  wire [5:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
@@ -2085,9 +2100,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire [6:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
+  wire [8:0] \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
@@ -2193,10 +2208,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire [6:0] \$856 ;
+  wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [8:0] \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
@@ -2301,12 +2316,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
-  wire [6:0] \$953 ;
+  wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire \$958 ;
+  wire [8:0] \$958 ;
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
@@ -2438,7 +2453,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [2:0] a3_sel_fresh = 3'h0;
   reg [2:0] a3_sel_head = 3'h0;
   reg [2:0] a3_sel_last = 3'h0;
-  reg a3_sel_new = 1'h0;
+  reg [2:0] a3_sel_new = 3'h0;
   reg [7:0] a3_user = 8'h00;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -3005,7 +3020,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= config_grant[\$604 [3:0]];
+    _0_ <= config_grant[\$603 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
   assign \r__data$47  = _0_;
@@ -3019,7 +3034,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= config_parity[\$604 [3:0]];
+    _2_ <= config_parity[\$603 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
   assign \r__data$51  = _2_;
@@ -3044,7 +3059,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge clk) begin
-    _5_ <= event_grant[\$596 [6:0]];
+    _5_ <= event_grant[\$595 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _5_;
@@ -3058,7 +3073,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= event_parity[\$596 [6:0]];
+    _7_ <= event_parity[\$595 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _7_;
@@ -3084,7 +3099,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge clk) begin
-    _10_ <= log_grant[\$602 [8:0]];
+    _10_ <= log_grant[\$601 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -3099,7 +3114,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= log_parity[\$602 [8:0]];
+    _12_ <= log_parity[\$601 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
@@ -3135,19 +3150,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$32  = \$31  ? 4'h8 : 4'h0;
   assign \$33  = \$30  ? 4'h2 : \$32 ;
   assign \$34  = ! x1_err;
-  assign \$35  = \$596 [6:0] - event_seen;
+  assign \$35  = \$595 [6:0] - event_seen;
   assign \$36  = ~ \$35 [8];
   assign \$37  = event_take_fresh & \$36 ;
-  assign \$38  = \$596 [6:0] + 1'h1;
-  assign \$39  = \$596 [6:0] + 1'h1;
-  assign \$40  = \$596 [6:0] != 7'h7f;
+  assign \$38  = \$595 [6:0] + 1'h1;
+  assign \$39  = \$595 [6:0] + 1'h1;
+  assign \$40  = \$595 [6:0] != 7'h7f;
   assign \$41  = event_head == 7'h7f;
   assign \$42  = event_head + 1'h1;
   assign \$43  = \$41  ? 8'h00 : \$42 ;
-  assign \$44  = \$602 [8:0] - log_seen;
+  assign \$44  = \$601 [8:0] - log_seen;
   assign \$45  = ~ \$44 [10];
   assign \$46  = log_take_fresh & \$45 ;
-  assign \$47  = \$602 [8:0] + 1'h1;
+  assign \$47  = \$601 [8:0] + 1'h1;
   assign \$48  = ~ x1_select[1];
   assign \$49  = \$48  & log_at_last;
   assign \$50  = log_fresh + 1'h1;
@@ -3163,12 +3178,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$60  = ~ x1_select[1];
   assign \$61  = \$60  & log_at_last;
   assign \$62  = \$59  | \$61 ;
-  assign \$63  = \$604 [3:0] - config_seen;
+  assign \$63  = \$603 [3:0] - config_seen;
   assign \$64  = ~ \$63 [5];
   assign \$65  = config_take_fresh & \$64 ;
-  assign \$66  = \$604 [3:0] + 1'h1;
-  assign \$67  = \$604 [3:0] + 1'h1;
-  assign \$68  = \$604 [3:0] != 4'hf;
+  assign \$66  = \$603 [3:0] + 1'h1;
+  assign \$67  = \$603 [3:0] + 1'h1;
+  assign \$68  = \$603 [3:0] != 4'hf;
   assign \$69  = config_head == 4'hf;
   assign \$70  = config_head + 1'h1;
   assign \$71  = \$69  ? 5'h00 : \$70 ;
@@ -3196,10 +3211,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$101  = config_has_fresh | x1_select[2];
   assign \$102  = a1_in[2] & \$101 ;
   assign \$103  = \$100  | \$102 ;
-  assign \$104  = a1_in[0] ? \$596 [6:0] : 7'h00;
-  assign \$105  = a1_in[1] ? \$602 [8:0] : 9'h000;
+  assign \$104  = a1_in[0] ? \$595 [6:0] : 7'h00;
+  assign \$105  = a1_in[1] ? \$601 [8:0] : 9'h000;
   assign \$106  = { 2'h0, \$104  } | \$105 ;
-  assign \$107  = a1_in[2] ? \$604 [3:0] : 4'h0;
+  assign \$107  = a1_in[2] ? \$603 [3:0] : 4'h0;
   assign \$108  = \$106  | { 5'h00, \$107  };
   assign \$109  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$110  = ~ a2_from_fresh;
@@ -3221,1095 +3236,1094 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$130  = ~ \$129 [10];
   assign \$132  = a2_fresh_slot[3:0] - config_seen_prev;
   assign \$133  = ~ \$132 [5];
-  assign \$135  = a2_in & { \$134 , \$131 , \$128  };
-  assign \$136  = | \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$125  & \$137 ;
-  assign \$139  = ~ a2_ok;
-  assign \$140  = a2_ok & a2_from_fresh;
-  assign \$141  = \$140  ? a2_in : 3'h0;
-  assign \$142  = a2_ok & a2_from_fresh;
-  assign \$144  = a3_ok ? { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  } : 9'h000;
-  assign \$145  = a4_ok ? grant_addr : 32'd0;
-  assign \$146  = a3_valid & a3_fwd_ok;
-  assign \$147  = { \$146 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  + 1'h1;
-  assign \$151  = { a3_valid, a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$152  = ~ \$151 ;
-  assign \$153  = \$152  + 1'h1;
-  assign \$154  = \$150  & \$153 [12];
-  assign \$155  = \$149 [12] | \$154 ;
-  assign \$157  = { a3_valid, a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$158  + 1'h1;
-  assign \$160  = \$156  & \$159 [12];
-  assign \$161  = \$155  | \$160 ;
-  assign \$162  = a4_valid & a4_ok;
-  assign \$163  = { \$162 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  + 1'h1;
-  assign \$166  = a5_valid & a5_ok;
-  assign \$167  = { \$166 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$168  + 1'h1;
-  assign \$170  = \$165 [12] | \$169 [12];
-  assign \$171  = a4_valid & a4_ok;
-  assign \$172  = { \$171 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$173  + 1'h1;
-  assign \$175  = a5_tag + 1'h1;
-  assign \$176  = \$174 [12] ? { 1'h0, a4_tag_next } : \$175 ;
-  assign \$177  = ~ free_oor;
-  assign \$178  = ! free_oor_pool;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = free_port_addr - 32'd2147483648;
-  assign \$181  = ~ \$180 [32];
-  assign \$182  = free_port_addr - 32'd2147745792;
-  assign \$183  = ~ \$182 [32];
-  assign \$185  = \$181  & \$184 ;
-  assign \$186  = free_src ? \$179  : \$185 ;
-  assign \$187  = ~ free_oor;
-  assign \$188  = free_oor_pool == 1'h1;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = free_port_addr - 32'd2148532224;
-  assign \$191  = ~ \$190 [32];
-  assign \$192  = free_port_addr - 32'd2148663296;
-  assign \$193  = ~ \$192 [32];
-  assign \$195  = \$191  & \$194 ;
-  assign \$196  = free_src ? \$189  : \$195 ;
-  assign \$197  = ~ free_oor;
-  assign \$198  = free_oor_pool == 2'h2;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = free_port_addr - 32'd2149580800;
-  assign \$201  = ~ \$200 [32];
-  assign \$202  = free_port_addr - 32'd2149597184;
-  assign \$203  = ~ \$202 [32];
-  assign \$205  = \$201  & \$204 ;
-  assign \$206  = free_src ? \$199  : \$205 ;
-  assign \$207  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$208  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$209  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$210  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$211  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$212  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$213  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$214  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$215  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$216  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$217  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$218  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$219  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$220  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$221  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$222  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$223  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$224  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$225  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$226  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$227  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$228  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$229  = | f0_addr[10:0];
-  assign \$230  = f0_addr[31:11] - 21'h100000;
-  assign \$231  = | f0_addr[7:0];
-  assign \$232  = f0_addr[31:8] - 24'h801000;
-  assign \$233  = | f0_addr[9:0];
-  assign \$234  = f0_addr[31:10] - 22'h200800;
-  assign \$236  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$238  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$239  = { 1'h0, \$237  } | \$238 ;
-  assign \$240  = f1_oor ? f1_oor_pool : \$239 ;
-  assign \$241  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$242  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$243  = { 2'h0, \$241  } | \$242 ;
-  assign \$244  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$245  = \$243  | { 5'h00, \$244  };
-  assign \$246  = | f1_hit;
-  assign \$247  = f1_oor | \$246 ;
-  assign \$248  = | f1_hit;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = f1_oor | \$249 ;
-  assign \$251  = f1_hit & f1_misaligned;
-  assign \$252  = | \$251 ;
-  assign \$253  = f1_contract ? 4'h8 : 4'h0;
-  assign \$254  = \$252  ? 4'h5 : \$253 ;
-  assign \$255  = \$250  ? 4'h4 : \$254 ;
-  assign \$256  = f1_event_slot - event_fresh;
-  assign \$257  = ~ \$256 [8];
-  assign \$258  = f1_hit[0] & \$257 ;
-  assign \$259  = f1_log_slot - log_fresh;
-  assign \$260  = ~ \$259 [10];
-  assign \$261  = ~ log_lapped;
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = f1_hit[1] & \$262 ;
-  assign \$264  = \$258  | \$263 ;
-  assign \$265  = f1_config_slot - config_fresh;
-  assign \$266  = ~ \$265 [5];
-  assign \$267  = f1_hit[2] & \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = ~ f1_same_second_eq0;
-  assign \$270  = ~ f1_same_second_eq3;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq6;
-  assign \$273  = ~ f1_same_second_eq9;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq12;
-  assign \$277  = ~ f1_same_second_eq15;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = ~ f1_same_second_eq18;
-  assign \$280  = ~ f1_same_second_eq21;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$278  | \$281 ;
-  assign \$283  = \$275  | \$282 ;
-  assign \$284  = ~ f1_same_second_eq24;
-  assign \$285  = ~ f1_same_second_eq27;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = ~ f1_same_second_eq30;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = \$283  | \$288 ;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = ~ f1_same_third_eq0;
-  assign \$292  = ~ f1_same_third_eq3;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = ~ f1_same_third_eq6;
-  assign \$295  = ~ f1_same_third_eq9;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = \$293  | \$296 ;
-  assign \$298  = ~ f1_same_third_eq12;
-  assign \$299  = ~ f1_same_third_eq15;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = ~ f1_same_third_eq18;
-  assign \$302  = ~ f1_same_third_eq21;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = \$300  | \$303 ;
-  assign \$305  = \$297  | \$304 ;
-  assign \$306  = ~ f1_same_third_eq24;
-  assign \$307  = ~ f1_same_third_eq27;
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = ~ f1_same_third_eq30;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$305  | \$310 ;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = ! f2_pool;
-  assign \$314  = f2_pool == 1'h1;
-  assign \$315  = f2_pool == 2'h2;
-  assign \$316  = a4_tag ^ f2_tag;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$317  + 1'h1;
-  assign \$319  = a5_tag ^ f2_tag;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = \$1322 [12] ? a4_tag : a5_tag;
-  assign \$323  = \$1322 [12] ? a4_snap : a5_snap;
-  assign \$324  = f2_same_third & f5_ok;
-  assign \$325  = ~ \$1322 [12];
-  assign \$326  = \$signal$239  & \$325 ;
-  assign \$327  = ~ \$1326 [12];
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = f2_same_third & f5_ok;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = \$328  & \$330 ;
-  assign \$332  = ~ f3_never_granted;
-  assign \$333  = ~ rel_f2;
-  assign \$334  = ~ f3_rel_f3;
-  assign \$336  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$337  = \$335  & \$336 ;
-  assign \$339  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = \$337  | \$340 ;
-  assign \$343  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = \$341  | \$344 ;
-  assign \$346  = \$334  & \$345 ;
-  assign \$347  = f3_hit_a3 | \$346 ;
-  assign \$348  = \$333  & \$347 ;
-  assign \$349  = f3_hit_a2 | \$348 ;
-  assign \$350  = \$332  & \$349 ;
-  assign \$351  = f3_hit_a2 | f3_hit_a3;
-  assign \$353  = \$352  & event_grant_r0_b0[1];
-  assign \$355  = \$354  & log_grant_r0_b0[1];
-  assign \$356  = \$353  | \$355 ;
-  assign \$358  = \$357  & config_grant_r0_b0[1];
-  assign \$359  = \$356  | \$358 ;
-  assign \$361  = \$360  & event_grant_r0_b0[2];
-  assign \$363  = \$362  & log_grant_r0_b0[2];
-  assign \$364  = \$361  | \$363 ;
-  assign \$366  = \$365  & config_grant_r0_b0[2];
-  assign \$367  = \$364  | \$366 ;
-  assign \$369  = \$368  & event_grant_r0_b0[3];
-  assign \$371  = \$370  & log_grant_r0_b0[3];
-  assign \$372  = \$369  | \$371 ;
-  assign \$374  = \$373  & config_grant_r0_b0[3];
-  assign \$375  = \$372  | \$374 ;
-  assign \$377  = \$376  & event_grant_r0_b0[4];
-  assign \$379  = \$378  & log_grant_r0_b0[4];
-  assign \$380  = \$377  | \$379 ;
-  assign \$382  = \$381  & config_grant_r0_b0[4];
-  assign \$383  = \$380  | \$382 ;
-  assign \$384  = \$351  ? f3_older_tag : { \$383 , \$375 , \$367 , \$359  };
-  assign \$385  = f3_hit_a2 | f3_hit_a3;
-  assign \$387  = \$386  & event_grant_r0_b0[0];
-  assign \$389  = \$388  & log_grant_r0_b0[0];
-  assign \$390  = \$387  | \$389 ;
-  assign \$392  = \$391  & config_grant_r0_b0[0];
-  assign \$393  = \$390  | \$392 ;
-  assign \$394  = \$385  ? f3_older_snap : \$393 ;
-  assign \$395  = f3_go & \$1330 [12];
-  assign \$396  = a4_tag ^ f3_tag;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$399  = \$395  & \$398 [4];
-  assign \$400  = ~ f3_never_granted;
-  assign \$401  = f3_go & \$400 ;
-  assign \$402  = ~ \$1330 [12];
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = ~ rel_f2;
-  assign \$405  = \$404  & f3_hit_a3;
-  assign \$406  = f3_hit_a2 | \$405 ;
-  assign \$407  = \$403  & \$406 ;
-  assign \$408  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = ~ rel_f2;
-  assign \$411  = f3_quiet & \$410 ;
-  assign \$412  = ~ \$1330 [12];
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = \$413  ? f3_in : 3'h0;
-  assign \$415  = ~ f3_never_granted;
-  assign \$417  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign \$422  = \$418  & \$421 [4];
-  assign \$423  = ~ f3_never_granted;
-  assign \$425  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = log_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$430  = \$426  & \$429 [4];
-  assign \$431  = ~ f3_never_granted;
-  assign \$433  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$434  = \$432  & \$433 ;
-  assign \$435  = config_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$436  + 1'h1;
-  assign \$438  = \$434  & \$437 [4];
-  assign \$439  = x1_select & f1_hit;
-  assign \$440  = | \$439 ;
-  assign \$441  = x1_select & f2_in;
-  assign \$442  = | \$441 ;
-  assign \$443  = f2_flushed | \$442 ;
-  assign \$444  = x1_select | x0_select;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$447  = { 1'h0, \$445  } & { \$446 [2], \$446  };
-  assign \$448  = { 1'h0, f3_in } & \$447 ;
-  assign \$449  = ~ rel_f2;
-  assign \$450  = f3_quiet & \$449 ;
-  assign \$451  = ~ \$1330 [12];
-  assign \$452  = \$450  & \$451 ;
-  assign \$453  = \$452  ? f3_in : 3'h0;
-  assign \$454  = x1_select | x0_select;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$457  = { 1'h0, \$455  } & { \$456 [2], \$456  };
-  assign \$458  = { 1'h0, \$453  } & \$457 ;
-  assign \$459  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$462  = \release  & \$461 [12];
-  assign \$463  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$464  + 1'h1;
-  assign \$466  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$467  = ~ \$466 ;
-  assign \$468  = \$467  + 1'h1;
-  assign \$469  = a1_select[1] & f3_in[1];
-  assign \$470  = f3_slot ^ log_fresh[8:0];
-  assign \$471  = ~ \$470 ;
-  assign \$472  = \$471  + 1'h1;
-  assign \$473  = \$469  & \$472 [9];
-  assign \$474  = ~ f4_prev_released;
-  assign \$475  = \$474  & f4_by_older;
-  assign \$476  = f4_by_a1 | \$475 ;
-  assign \$477  = f4_live[0] & \$476 ;
-  assign \$478  = ~ f4_prev_released;
-  assign \$479  = \$478  & f4_by_mem_live[0];
-  assign \$480  = \$479  & f4_mem_ok[0];
-  assign \$481  = \$477  | \$480 ;
-  assign \$482  = ~ f4_prev_released;
-  assign \$483  = \$482  & f4_by_older;
-  assign \$484  = f4_by_a1 | \$483 ;
-  assign \$485  = f4_live[0] & \$484 ;
-  assign \$486  = ~ f4_prev_released;
-  assign \$487  = \$486  & f4_by_mem_live[0];
-  assign \$488  = \$487  & f4_mem_ok[0];
-  assign \$489  = \$485  | \$488 ;
-  assign \$490  = event_queue_waddr == 7'h7f;
-  assign \$491  = event_queue_waddr + 1'h1;
-  assign \$492  = \$490  ? 8'h00 : \$491 ;
-  assign \$493  = event_pushed == event_popped;
-  assign \$494  = event_pushed ? 8'h01 : 8'hff;
-  assign \$495  = \$493  ? 8'h00 : \$494 ;
-  assign \$496  = $signed({ 1'h0, event_count }) + $signed(\$495 );
-  assign \$497  = ! event_pushed;
-  assign \$498  = ! event_popped;
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = event_pop ? event_at[1] : event_at[0];
-  assign \$501  = ~ \$500 ;
-  assign \$502  = event_push | \$501 ;
-  assign \$503  = ! event_pushed;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = event_count == 2'h3;
-  assign \$507  = event_pop ? event_at[2] : event_at[1];
-  assign \$508  = ~ \$507 ;
-  assign \$509  = event_push | \$508 ;
-  assign \$511  = ! event_popped;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = event_pop ? event_at[0] : 1'h0;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = event_push | \$514 ;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = event_pop ? event_at[1] : event_at[0];
-  assign \$520  = ~ \$519 ;
-  assign \$521  = event_push | \$520 ;
-  assign \$522  = ~ f4_prev_released;
-  assign \$523  = \$522  & f4_by_older;
-  assign \$524  = f4_by_a1 | \$523 ;
-  assign \$525  = f4_live[2] & \$524 ;
-  assign \$526  = ~ f4_prev_released;
-  assign \$527  = \$526  & f4_by_mem_live[2];
-  assign \$528  = \$527  & f4_mem_ok[2];
-  assign \$529  = \$525  | \$528 ;
-  assign \$530  = ~ f4_prev_released;
-  assign \$531  = \$530  & f4_by_older;
-  assign \$532  = f4_by_a1 | \$531 ;
-  assign \$533  = f4_live[2] & \$532 ;
-  assign \$534  = ~ f4_prev_released;
-  assign \$535  = \$534  & f4_by_mem_live[2];
-  assign \$536  = \$535  & f4_mem_ok[2];
-  assign \$537  = \$533  | \$536 ;
-  assign \$538  = config_queue_waddr == 4'hf;
-  assign \$539  = config_queue_waddr + 1'h1;
-  assign \$540  = \$538  ? 5'h00 : \$539 ;
-  assign \$541  = config_pushed == config_popped;
-  assign \$542  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$543  = \$541  ? 5'h00 : \$542 ;
-  assign \$544  = $signed({ 1'h0, config_count }) + $signed(\$543 );
-  assign \$545  = ! config_pushed;
-  assign \$546  = ! config_popped;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = config_pop ? config_at[1] : config_at[0];
-  assign \$549  = ~ \$548 ;
-  assign \$550  = config_push | \$549 ;
-  assign \$551  = ! config_pushed;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = config_count == 2'h3;
-  assign \$555  = config_pop ? config_at[2] : config_at[1];
-  assign \$556  = ~ \$555 ;
-  assign \$557  = config_push | \$556 ;
-  assign \$559  = ! config_popped;
-  assign \$560  = \$558  & \$559 ;
-  assign \$561  = config_pop ? config_at[0] : 1'h0;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = config_push | \$562 ;
-  assign \$566  = \$564  & \$565 ;
-  assign \$567  = config_pop ? config_at[1] : config_at[0];
-  assign \$568  = ~ \$567 ;
-  assign \$569  = config_push | \$568 ;
-  assign \$570  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = f5_wrote & a2_ring;
-  assign \$573  = { \$572 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$574  + 1'h1;
-  assign \$576  = \release  & f4_taken_a2;
-  assign \$577  = a3_ring & a3_lapped;
-  assign \$578  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$579  = \$578  == log_grant_r1_b0[0];
-  assign \$580  = a3_sel_fresh[1] & \$579 ;
-  assign \$581  = \$577  & \$580 ;
-  assign \$582  = \release  & f4_taken_a3;
-  assign \$583  = a3_released | \$582 ;
-  assign \$584  = ~ a4_released;
-  assign \$585  = a4_prev_held & \$584 ;
-  assign \$586  = \release  & f4_taken_a4;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$585  & \$587 ;
-  assign \$589  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$590  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$591  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$592  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$593  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$594  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$596  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$597  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$597 ;
-  assign \$598  = ~ x1_select[0];
-  assign \$599  = a1_select[0] & \$598 ;
-  assign \$600  = ~ event_has_fresh;
-  assign \$601  = \$599  & \$600 ;
-  assign event_pop = \$601  & event_nonempty;
-  assign \$602  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$604  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$605  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$605 ;
-  assign \$606  = ~ x1_select[2];
-  assign \$607  = a1_select[2] & \$606 ;
-  assign \$608  = ~ config_has_fresh;
-  assign \$609  = \$607  & \$608 ;
-  assign config_pop = \$609  & config_nonempty;
-  assign \$610  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$612  = \$611  & event_queue_r0_b0[0];
-  assign \$613  = \$610  | \$612 ;
-  assign \$615  = \$614  & config_queue_r0_b0[0];
-  assign \$616  = \$613  | \$615 ;
-  assign \$617  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$619  = \$618  & event_queue_r0_b0[1];
-  assign \$620  = \$617  | \$619 ;
-  assign \$622  = \$621  & config_queue_r0_b0[1];
-  assign \$623  = \$620  | \$622 ;
-  assign \$624  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$626  = \$625  & event_queue_r0_b0[2];
-  assign \$627  = \$624  | \$626 ;
-  assign \$629  = \$628  & config_queue_r0_b0[2];
-  assign \$630  = \$627  | \$629 ;
-  assign \$631  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$633  = \$632  & event_queue_r0_b0[3];
-  assign \$634  = \$631  | \$633 ;
-  assign \$636  = \$635  & config_queue_r0_b0[3];
-  assign \$637  = \$634  | \$636 ;
-  assign \$638  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$640  = \$639  & event_queue_r0_b0[4];
-  assign \$641  = \$638  | \$640 ;
-  assign \$642  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$644  = \$643  & event_queue_r0_b0[5];
-  assign \$645  = \$642  | \$644 ;
-  assign \$646  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$648  = \$647  & event_queue_r0_b0[6];
-  assign \$649  = \$646  | \$648 ;
-  assign \$650  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$651  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$652  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$653  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$654  = a3_sel_fresh[1] & \$653 ;
-  assign \$655  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$657  = \$656  & event_queue_r0_b0[7];
-  assign \$659  = \$658  & config_queue_r0_b0[4];
-  assign \$660  = { \$659 , \$657 , \$655 , \$654 , \$652  } + 5'h1f;
-  assign \$661  = a3_fwd_ok & a3_hit_a1;
-  assign \$662  = a3_fwd_ok & a3_older_hit;
-  assign \$667  = ~ event_grant_r1_b0[1];
-  assign \$669  = event_grant_r1_b0[2] ^ \$668 ;
-  assign \$670  = ~ event_grant_r1_b0[1];
-  assign \$671  = ~ event_grant_r1_b0[2];
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = event_grant_r1_b0[3] ^ \$673 ;
-  assign \$675  = ~ event_grant_r1_b0[1];
-  assign \$676  = ~ event_grant_r1_b0[2];
-  assign \$677  = \$675  | \$676 ;
-  assign \$678  = ~ event_grant_r1_b0[3];
-  assign \$679  = \$677  | \$678 ;
-  assign \$680  = ~ \$679 ;
-  assign \$681  = event_grant_r1_b0[4] ^ \$680 ;
-  assign \$682  = \$664  & \$666 ;
-  assign \$686  = ~ log_grant_r1_b0[1];
-  assign \$688  = log_grant_r1_b0[2] ^ \$687 ;
-  assign \$689  = ~ log_grant_r1_b0[1];
-  assign \$690  = ~ log_grant_r1_b0[2];
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = ~ \$691 ;
-  assign \$693  = log_grant_r1_b0[3] ^ \$692 ;
-  assign \$694  = ~ log_grant_r1_b0[1];
-  assign \$695  = ~ log_grant_r1_b0[2];
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = ~ log_grant_r1_b0[3];
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = ~ \$698 ;
-  assign \$700  = log_grant_r1_b0[4] ^ \$699 ;
-  assign \$701  = \$683  & \$685 ;
-  assign \$705  = ~ config_grant_r1_b0[1];
-  assign \$707  = config_grant_r1_b0[2] ^ \$706 ;
-  assign \$708  = ~ config_grant_r1_b0[1];
-  assign \$709  = ~ config_grant_r1_b0[2];
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = ~ \$710 ;
-  assign \$712  = config_grant_r1_b0[3] ^ \$711 ;
-  assign \$713  = ~ config_grant_r1_b0[1];
-  assign \$714  = ~ config_grant_r1_b0[2];
-  assign \$715  = \$713  | \$714 ;
-  assign \$716  = ~ config_grant_r1_b0[3];
-  assign \$717  = \$715  | \$716 ;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = config_grant_r1_b0[4] ^ \$718 ;
-  assign \$720  = \$702  & \$704 ;
-  assign \$724  = ~ event_queue_r0_b0[8];
-  assign \$726  = event_queue_r0_b0[9] ^ \$725 ;
-  assign \$727  = ~ event_queue_r0_b0[8];
-  assign \$728  = ~ event_queue_r0_b0[9];
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = event_queue_r0_b0[10] ^ \$730 ;
-  assign \$732  = ~ event_queue_r0_b0[8];
-  assign \$733  = ~ event_queue_r0_b0[9];
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = ~ event_queue_r0_b0[10];
-  assign \$736  = \$734  | \$735 ;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = event_queue_r0_b0[11] ^ \$737 ;
-  assign \$739  = \$721  & \$723 ;
-  assign \$743  = ~ config_queue_r0_b0[5];
-  assign \$745  = config_queue_r0_b0[6] ^ \$744 ;
-  assign \$746  = ~ config_queue_r0_b0[5];
-  assign \$747  = ~ config_queue_r0_b0[6];
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = ~ \$748 ;
-  assign \$750  = config_queue_r0_b0[7] ^ \$749 ;
-  assign \$751  = ~ config_queue_r0_b0[5];
-  assign \$752  = ~ config_queue_r0_b0[6];
-  assign \$753  = \$751  | \$752 ;
-  assign \$754  = ~ config_queue_r0_b0[7];
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = config_queue_r0_b0[8] ^ \$756 ;
-  assign \$758  = \$740  & \$742 ;
-  assign \$759  = { \$758 , \$739 , \$720 , \$701 , \$682 , \$663  } + 6'h3f;
-  assign \$764  = ~ event_grant_r1_b0[1];
-  assign \$766  = event_grant_r1_b0[2] ^ \$765 ;
+  assign \$135  = ~ { \$134 , \$131 , \$128  };
+  assign \$136  = a2_in & \$135 ;
+  assign \$137  = \$125  ? \$136  : 3'h0;
+  assign \$138  = ~ a2_ok;
+  assign \$139  = a2_ok & a2_from_fresh;
+  assign \$140  = \$139  ? a2_in : 3'h0;
+  assign \$141  = a2_ok & a2_from_fresh;
+  assign \$143  = a3_ok ? { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  } : 9'h000;
+  assign \$144  = a4_ok ? grant_addr : 32'd0;
+  assign \$145  = a3_valid & a3_fwd_ok;
+  assign \$146  = { \$145 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$147  + 1'h1;
+  assign \$150  = { a3_valid, a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$151  = ~ \$150 ;
+  assign \$152  = \$151  + 1'h1;
+  assign \$153  = \$149  & \$152 [12];
+  assign \$154  = \$148 [12] | \$153 ;
+  assign \$156  = { a3_valid, a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$157  = ~ \$156 ;
+  assign \$158  = \$157  + 1'h1;
+  assign \$159  = \$155  & \$158 [12];
+  assign \$160  = \$154  | \$159 ;
+  assign \$161  = a4_valid & a4_ok;
+  assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$163  + 1'h1;
+  assign \$165  = a5_valid & a5_ok;
+  assign \$166  = { \$165 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$167  + 1'h1;
+  assign \$169  = \$164 [12] | \$168 [12];
+  assign \$170  = a4_valid & a4_ok;
+  assign \$171  = { \$170 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$172  + 1'h1;
+  assign \$174  = a5_tag + 1'h1;
+  assign \$175  = \$173 [12] ? { 1'h0, a4_tag_next } : \$174 ;
+  assign \$176  = ~ free_oor;
+  assign \$177  = ! free_oor_pool;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = free_port_addr - 32'd2147483648;
+  assign \$180  = ~ \$179 [32];
+  assign \$181  = free_port_addr - 32'd2147745792;
+  assign \$182  = ~ \$181 [32];
+  assign \$184  = \$180  & \$183 ;
+  assign \$185  = free_src ? \$178  : \$184 ;
+  assign \$186  = ~ free_oor;
+  assign \$187  = free_oor_pool == 1'h1;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = free_port_addr - 32'd2148532224;
+  assign \$190  = ~ \$189 [32];
+  assign \$191  = free_port_addr - 32'd2148663296;
+  assign \$192  = ~ \$191 [32];
+  assign \$194  = \$190  & \$193 ;
+  assign \$195  = free_src ? \$188  : \$194 ;
+  assign \$196  = ~ free_oor;
+  assign \$197  = free_oor_pool == 2'h2;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = free_port_addr - 32'd2149580800;
+  assign \$200  = ~ \$199 [32];
+  assign \$201  = free_port_addr - 32'd2149597184;
+  assign \$202  = ~ \$201 [32];
+  assign \$204  = \$200  & \$203 ;
+  assign \$205  = free_src ? \$198  : \$204 ;
+  assign \$206  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$207  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$208  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$209  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$210  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$211  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$212  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$213  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$214  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$215  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$216  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$217  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$218  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$219  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$220  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$221  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$222  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$223  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$224  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$225  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$226  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$227  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$228  = | f0_addr[10:0];
+  assign \$229  = f0_addr[31:11] - 21'h100000;
+  assign \$230  = | f0_addr[7:0];
+  assign \$231  = f0_addr[31:8] - 24'h801000;
+  assign \$232  = | f0_addr[9:0];
+  assign \$233  = f0_addr[31:10] - 22'h200800;
+  assign \$235  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$237  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$238  = { 1'h0, \$236  } | \$237 ;
+  assign \$239  = f1_oor ? f1_oor_pool : \$238 ;
+  assign \$240  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$241  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$242  = { 2'h0, \$240  } | \$241 ;
+  assign \$243  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$244  = \$242  | { 5'h00, \$243  };
+  assign \$245  = | f1_hit;
+  assign \$246  = f1_oor | \$245 ;
+  assign \$247  = | f1_hit;
+  assign \$248  = ~ \$247 ;
+  assign \$249  = f1_oor | \$248 ;
+  assign \$250  = f1_hit & f1_misaligned;
+  assign \$251  = | \$250 ;
+  assign \$252  = f1_contract ? 4'h8 : 4'h0;
+  assign \$253  = \$251  ? 4'h5 : \$252 ;
+  assign \$254  = \$249  ? 4'h4 : \$253 ;
+  assign \$255  = f1_event_slot - event_fresh;
+  assign \$256  = ~ \$255 [8];
+  assign \$257  = f1_hit[0] & \$256 ;
+  assign \$258  = f1_log_slot - log_fresh;
+  assign \$259  = ~ \$258 [10];
+  assign \$260  = ~ log_lapped;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = f1_hit[1] & \$261 ;
+  assign \$263  = \$257  | \$262 ;
+  assign \$264  = f1_config_slot - config_fresh;
+  assign \$265  = ~ \$264 [5];
+  assign \$266  = f1_hit[2] & \$265 ;
+  assign \$267  = \$263  | \$266 ;
+  assign \$268  = ~ f1_same_second_eq0;
+  assign \$269  = ~ f1_same_second_eq3;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = ~ f1_same_second_eq6;
+  assign \$272  = ~ f1_same_second_eq9;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ~ f1_same_second_eq12;
+  assign \$276  = ~ f1_same_second_eq15;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = ~ f1_same_second_eq18;
+  assign \$279  = ~ f1_same_second_eq21;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = \$277  | \$280 ;
+  assign \$282  = \$274  | \$281 ;
+  assign \$283  = ~ f1_same_second_eq24;
+  assign \$284  = ~ f1_same_second_eq27;
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = ~ f1_same_second_eq30;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$282  | \$287 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = ~ f1_same_third_eq0;
+  assign \$291  = ~ f1_same_third_eq3;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = ~ f1_same_third_eq6;
+  assign \$294  = ~ f1_same_third_eq9;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = \$292  | \$295 ;
+  assign \$297  = ~ f1_same_third_eq12;
+  assign \$298  = ~ f1_same_third_eq15;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = ~ f1_same_third_eq18;
+  assign \$301  = ~ f1_same_third_eq21;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = \$296  | \$303 ;
+  assign \$305  = ~ f1_same_third_eq24;
+  assign \$306  = ~ f1_same_third_eq27;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = ~ f1_same_third_eq30;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = \$304  | \$309 ;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = ! f2_pool;
+  assign \$313  = f2_pool == 1'h1;
+  assign \$314  = f2_pool == 2'h2;
+  assign \$315  = a4_tag ^ f2_tag;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$316  + 1'h1;
+  assign \$318  = a5_tag ^ f2_tag;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$321  = \$1337 [12] ? a4_tag : a5_tag;
+  assign \$322  = \$1337 [12] ? a4_snap : a5_snap;
+  assign \$323  = f2_same_third & f5_ok;
+  assign \$324  = ~ \$1337 [12];
+  assign \$325  = \$signal$239  & \$324 ;
+  assign \$326  = ~ \$1341 [12];
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = f2_same_third & f5_ok;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$327  & \$329 ;
+  assign \$331  = ~ f3_never_granted;
+  assign \$332  = ~ rel_f2;
+  assign \$333  = ~ f3_rel_f3;
+  assign \$335  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$336  = \$334  & \$335 ;
+  assign \$338  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$336  | \$339 ;
+  assign \$342  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = \$340  | \$343 ;
+  assign \$345  = \$333  & \$344 ;
+  assign \$346  = f3_hit_a3 | \$345 ;
+  assign \$347  = \$332  & \$346 ;
+  assign \$348  = f3_hit_a2 | \$347 ;
+  assign \$349  = \$331  & \$348 ;
+  assign \$350  = f3_hit_a2 | f3_hit_a3;
+  assign \$352  = \$351  & event_grant_r0_b0[1];
+  assign \$354  = \$353  & log_grant_r0_b0[1];
+  assign \$355  = \$352  | \$354 ;
+  assign \$357  = \$356  & config_grant_r0_b0[1];
+  assign \$358  = \$355  | \$357 ;
+  assign \$360  = \$359  & event_grant_r0_b0[2];
+  assign \$362  = \$361  & log_grant_r0_b0[2];
+  assign \$363  = \$360  | \$362 ;
+  assign \$365  = \$364  & config_grant_r0_b0[2];
+  assign \$366  = \$363  | \$365 ;
+  assign \$368  = \$367  & event_grant_r0_b0[3];
+  assign \$370  = \$369  & log_grant_r0_b0[3];
+  assign \$371  = \$368  | \$370 ;
+  assign \$373  = \$372  & config_grant_r0_b0[3];
+  assign \$374  = \$371  | \$373 ;
+  assign \$376  = \$375  & event_grant_r0_b0[4];
+  assign \$378  = \$377  & log_grant_r0_b0[4];
+  assign \$379  = \$376  | \$378 ;
+  assign \$381  = \$380  & config_grant_r0_b0[4];
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = \$350  ? f3_older_tag : { \$382 , \$374 , \$366 , \$358  };
+  assign \$384  = f3_hit_a2 | f3_hit_a3;
+  assign \$386  = \$385  & event_grant_r0_b0[0];
+  assign \$388  = \$387  & log_grant_r0_b0[0];
+  assign \$389  = \$386  | \$388 ;
+  assign \$391  = \$390  & config_grant_r0_b0[0];
+  assign \$392  = \$389  | \$391 ;
+  assign \$393  = \$384  ? f3_older_snap : \$392 ;
+  assign \$394  = f3_go & \$1345 [12];
+  assign \$395  = a4_tag ^ f3_tag;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$396  + 1'h1;
+  assign \$398  = \$394  & \$397 [4];
+  assign \$399  = ~ f3_never_granted;
+  assign \$400  = f3_go & \$399 ;
+  assign \$401  = ~ \$1345 [12];
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = ~ rel_f2;
+  assign \$404  = \$403  & f3_hit_a3;
+  assign \$405  = f3_hit_a2 | \$404 ;
+  assign \$406  = \$402  & \$405 ;
+  assign \$407  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = ~ rel_f2;
+  assign \$410  = f3_quiet & \$409 ;
+  assign \$411  = ~ \$1345 [12];
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = \$412  ? f3_in : 3'h0;
+  assign \$414  = ~ f3_never_granted;
+  assign \$416  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$419  + 1'h1;
+  assign \$421  = \$417  & \$420 [4];
+  assign \$422  = ~ f3_never_granted;
+  assign \$424  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = log_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$429  = \$425  & \$428 [4];
+  assign \$430  = ~ f3_never_granted;
+  assign \$432  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = config_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$435  + 1'h1;
+  assign \$437  = \$433  & \$436 [4];
+  assign \$438  = x1_select & f1_hit;
+  assign \$439  = | \$438 ;
+  assign \$440  = x1_select & f2_in;
+  assign \$441  = | \$440 ;
+  assign \$442  = f2_flushed | \$441 ;
+  assign \$443  = x1_select | x0_select;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$446  = { 1'h0, \$444  } & { \$445 [2], \$445  };
+  assign \$447  = { 1'h0, f3_in } & \$446 ;
+  assign \$448  = ~ rel_f2;
+  assign \$449  = f3_quiet & \$448 ;
+  assign \$450  = ~ \$1345 [12];
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = \$451  ? f3_in : 3'h0;
+  assign \$453  = x1_select | x0_select;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$456  = { 1'h0, \$454  } & { \$455 [2], \$455  };
+  assign \$457  = { 1'h0, \$452  } & \$456 ;
+  assign \$458  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$459  + 1'h1;
+  assign \$461  = \release  & \$460 [12];
+  assign \$462  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$465  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$468  = a1_select[1] & f3_in[1];
+  assign \$469  = f3_slot ^ log_fresh[8:0];
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$470  + 1'h1;
+  assign \$472  = \$468  & \$471 [9];
+  assign \$473  = ~ f4_prev_released;
+  assign \$474  = \$473  & f4_by_older;
+  assign \$475  = f4_by_a1 | \$474 ;
+  assign \$476  = f4_live[0] & \$475 ;
+  assign \$477  = ~ f4_prev_released;
+  assign \$478  = \$477  & f4_by_mem_live[0];
+  assign \$479  = \$478  & f4_mem_ok[0];
+  assign \$480  = \$476  | \$479 ;
+  assign \$481  = ~ f4_prev_released;
+  assign \$482  = \$481  & f4_by_older;
+  assign \$483  = f4_by_a1 | \$482 ;
+  assign \$484  = f4_live[0] & \$483 ;
+  assign \$485  = ~ f4_prev_released;
+  assign \$486  = \$485  & f4_by_mem_live[0];
+  assign \$487  = \$486  & f4_mem_ok[0];
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = event_queue_waddr == 7'h7f;
+  assign \$490  = event_queue_waddr + 1'h1;
+  assign \$491  = \$489  ? 8'h00 : \$490 ;
+  assign \$492  = event_pushed == event_popped;
+  assign \$493  = event_pushed ? 8'h01 : 8'hff;
+  assign \$494  = \$492  ? 8'h00 : \$493 ;
+  assign \$495  = $signed({ 1'h0, event_count }) + $signed(\$494 );
+  assign \$496  = ! event_pushed;
+  assign \$497  = ! event_popped;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = event_pop ? event_at[1] : event_at[0];
+  assign \$500  = ~ \$499 ;
+  assign \$501  = event_push | \$500 ;
+  assign \$502  = ! event_pushed;
+  assign \$504  = \$502  & \$503 ;
+  assign \$505  = event_count == 2'h3;
+  assign \$506  = event_pop ? event_at[2] : event_at[1];
+  assign \$507  = ~ \$506 ;
+  assign \$508  = event_push | \$507 ;
+  assign \$510  = ! event_popped;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = event_pop ? event_at[0] : 1'h0;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = event_push | \$513 ;
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = event_pop ? event_at[1] : event_at[0];
+  assign \$519  = ~ \$518 ;
+  assign \$520  = event_push | \$519 ;
+  assign \$521  = ~ f4_prev_released;
+  assign \$522  = \$521  & f4_by_older;
+  assign \$523  = f4_by_a1 | \$522 ;
+  assign \$524  = f4_live[2] & \$523 ;
+  assign \$525  = ~ f4_prev_released;
+  assign \$526  = \$525  & f4_by_mem_live[2];
+  assign \$527  = \$526  & f4_mem_ok[2];
+  assign \$528  = \$524  | \$527 ;
+  assign \$529  = ~ f4_prev_released;
+  assign \$530  = \$529  & f4_by_older;
+  assign \$531  = f4_by_a1 | \$530 ;
+  assign \$532  = f4_live[2] & \$531 ;
+  assign \$533  = ~ f4_prev_released;
+  assign \$534  = \$533  & f4_by_mem_live[2];
+  assign \$535  = \$534  & f4_mem_ok[2];
+  assign \$536  = \$532  | \$535 ;
+  assign \$537  = config_queue_waddr == 4'hf;
+  assign \$538  = config_queue_waddr + 1'h1;
+  assign \$539  = \$537  ? 5'h00 : \$538 ;
+  assign \$540  = config_pushed == config_popped;
+  assign \$541  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$542  = \$540  ? 5'h00 : \$541 ;
+  assign \$543  = $signed({ 1'h0, config_count }) + $signed(\$542 );
+  assign \$544  = ! config_pushed;
+  assign \$545  = ! config_popped;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = config_pop ? config_at[1] : config_at[0];
+  assign \$548  = ~ \$547 ;
+  assign \$549  = config_push | \$548 ;
+  assign \$550  = ! config_pushed;
+  assign \$552  = \$550  & \$551 ;
+  assign \$553  = config_count == 2'h3;
+  assign \$554  = config_pop ? config_at[2] : config_at[1];
+  assign \$555  = ~ \$554 ;
+  assign \$556  = config_push | \$555 ;
+  assign \$558  = ! config_popped;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = config_pop ? config_at[0] : 1'h0;
+  assign \$561  = ~ \$560 ;
+  assign \$562  = config_push | \$561 ;
+  assign \$565  = \$563  & \$564 ;
+  assign \$566  = config_pop ? config_at[1] : config_at[0];
+  assign \$567  = ~ \$566 ;
+  assign \$568  = config_push | \$567 ;
+  assign \$569  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = f5_wrote & a2_ring;
+  assign \$572  = { \$571 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$573  = ~ \$572 ;
+  assign \$574  = \$573  + 1'h1;
+  assign \$575  = \release  & f4_taken_a2;
+  assign \$576  = a3_ring & a3_lapped;
+  assign \$577  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$578  = \$577  == log_grant_r1_b0[0];
+  assign \$579  = a3_sel_fresh[1] & \$578 ;
+  assign \$580  = \$576  & \$579 ;
+  assign \$581  = \release  & f4_taken_a3;
+  assign \$582  = a3_released | \$581 ;
+  assign \$583  = ~ a4_released;
+  assign \$584  = a4_prev_held & \$583 ;
+  assign \$585  = \release  & f4_taken_a4;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = \$584  & \$586 ;
+  assign \$588  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$589  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$590  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$591  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$592  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$593  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$595  = x1_select[0] ? 8'h00 : event_fresh;
+  assign \$596  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$596 ;
+  assign \$597  = ~ x1_select[0];
+  assign \$598  = a1_select[0] & \$597 ;
+  assign \$599  = ~ event_has_fresh;
+  assign \$600  = \$598  & \$599 ;
+  assign event_pop = \$600  & event_nonempty;
+  assign \$601  = x1_select[1] ? 10'h000 : log_fresh;
+  assign \$603  = x1_select[2] ? 5'h00 : config_fresh;
+  assign \$604  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$604 ;
+  assign \$605  = ~ x1_select[2];
+  assign \$606  = a1_select[2] & \$605 ;
+  assign \$607  = ~ config_has_fresh;
+  assign \$608  = \$606  & \$607 ;
+  assign config_pop = \$608  & config_nonempty;
+  assign \$609  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$611  = \$610  & event_queue_r0_b0[0];
+  assign \$612  = \$609  | \$611 ;
+  assign \$614  = \$613  & config_queue_r0_b0[0];
+  assign \$615  = \$612  | \$614 ;
+  assign \$616  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$618  = \$617  & event_queue_r0_b0[1];
+  assign \$619  = \$616  | \$618 ;
+  assign \$621  = \$620  & config_queue_r0_b0[1];
+  assign \$622  = \$619  | \$621 ;
+  assign \$623  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$625  = \$624  & event_queue_r0_b0[2];
+  assign \$626  = \$623  | \$625 ;
+  assign \$628  = \$627  & config_queue_r0_b0[2];
+  assign \$629  = \$626  | \$628 ;
+  assign \$630  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$632  = \$631  & event_queue_r0_b0[3];
+  assign \$633  = \$630  | \$632 ;
+  assign \$635  = \$634  & config_queue_r0_b0[3];
+  assign \$636  = \$633  | \$635 ;
+  assign \$637  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$639  = \$638  & event_queue_r0_b0[4];
+  assign \$640  = \$637  | \$639 ;
+  assign \$641  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$643  = \$642  & event_queue_r0_b0[5];
+  assign \$644  = \$641  | \$643 ;
+  assign \$645  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$647  = \$646  & event_queue_r0_b0[6];
+  assign \$648  = \$645  | \$647 ;
+  assign \$649  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$650  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$651  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$652  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$653  = a3_sel_fresh[1] & \$652 ;
+  assign \$654  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$656  = \$655  & event_queue_r0_b0[7];
+  assign \$658  = \$657  & config_queue_r0_b0[4];
+  assign \$659  = { \$658 , \$656 , \$654 , \$653 , \$651  } + 5'h1f;
+  assign \$660  = a3_fwd_ok & a3_hit_a1;
+  assign \$661  = a3_fwd_ok & a3_older_hit;
+  assign \$668  = ~ event_grant_r1_b0[1];
+  assign \$670  = event_grant_r1_b0[2] ^ \$669 ;
+  assign \$671  = ~ event_grant_r1_b0[1];
+  assign \$672  = ~ event_grant_r1_b0[2];
+  assign \$673  = \$671  | \$672 ;
+  assign \$674  = ~ \$673 ;
+  assign \$675  = event_grant_r1_b0[3] ^ \$674 ;
+  assign \$676  = ~ event_grant_r1_b0[1];
+  assign \$677  = ~ event_grant_r1_b0[2];
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = ~ event_grant_r1_b0[3];
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = ~ \$680 ;
+  assign \$682  = event_grant_r1_b0[4] ^ \$681 ;
+  assign \$683  = \$665  & \$667 ;
+  assign \$687  = ~ log_grant_r1_b0[1];
+  assign \$689  = log_grant_r1_b0[2] ^ \$688 ;
+  assign \$690  = ~ log_grant_r1_b0[1];
+  assign \$691  = ~ log_grant_r1_b0[2];
+  assign \$692  = \$690  | \$691 ;
+  assign \$693  = ~ \$692 ;
+  assign \$694  = log_grant_r1_b0[3] ^ \$693 ;
+  assign \$695  = ~ log_grant_r1_b0[1];
+  assign \$696  = ~ log_grant_r1_b0[2];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = ~ log_grant_r1_b0[3];
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = log_grant_r1_b0[4] ^ \$700 ;
+  assign \$702  = \$684  & \$686 ;
+  assign \$706  = ~ config_grant_r1_b0[1];
+  assign \$708  = config_grant_r1_b0[2] ^ \$707 ;
+  assign \$709  = ~ config_grant_r1_b0[1];
+  assign \$710  = ~ config_grant_r1_b0[2];
+  assign \$711  = \$709  | \$710 ;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = config_grant_r1_b0[3] ^ \$712 ;
+  assign \$714  = ~ config_grant_r1_b0[1];
+  assign \$715  = ~ config_grant_r1_b0[2];
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = ~ config_grant_r1_b0[3];
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = config_grant_r1_b0[4] ^ \$719 ;
+  assign \$721  = \$703  & \$705 ;
+  assign \$725  = ~ event_queue_r0_b0[8];
+  assign \$727  = event_queue_r0_b0[9] ^ \$726 ;
+  assign \$728  = ~ event_queue_r0_b0[8];
+  assign \$729  = ~ event_queue_r0_b0[9];
+  assign \$730  = \$728  | \$729 ;
+  assign \$731  = ~ \$730 ;
+  assign \$732  = event_queue_r0_b0[10] ^ \$731 ;
+  assign \$733  = ~ event_queue_r0_b0[8];
+  assign \$734  = ~ event_queue_r0_b0[9];
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = ~ event_queue_r0_b0[10];
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = event_queue_r0_b0[11] ^ \$738 ;
+  assign \$740  = \$722  & \$724 ;
+  assign \$744  = ~ config_queue_r0_b0[5];
+  assign \$746  = config_queue_r0_b0[6] ^ \$745 ;
+  assign \$747  = ~ config_queue_r0_b0[5];
+  assign \$748  = ~ config_queue_r0_b0[6];
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = config_queue_r0_b0[7] ^ \$750 ;
+  assign \$752  = ~ config_queue_r0_b0[5];
+  assign \$753  = ~ config_queue_r0_b0[6];
+  assign \$754  = \$752  | \$753 ;
+  assign \$755  = ~ config_queue_r0_b0[7];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = ~ \$756 ;
+  assign \$758  = config_queue_r0_b0[8] ^ \$757 ;
+  assign \$759  = \$741  & \$743 ;
+  assign \$760  = { \$759 , \$740 , \$721 , \$702 , \$683 , \$664 , \$663 , \$662  } + 8'hff;
   assign \$767  = ~ event_grant_r1_b0[1];
-  assign \$768  = ~ event_grant_r1_b0[2];
-  assign \$769  = \$767  | \$768 ;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = event_grant_r1_b0[3] ^ \$770 ;
-  assign \$772  = ~ event_grant_r1_b0[1];
-  assign \$773  = ~ event_grant_r1_b0[2];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = ~ event_grant_r1_b0[3];
-  assign \$776  = \$774  | \$775 ;
-  assign \$777  = ~ \$776 ;
-  assign \$778  = event_grant_r1_b0[4] ^ \$777 ;
-  assign \$779  = \$761  & \$766 ;
-  assign \$783  = ~ log_grant_r1_b0[1];
-  assign \$785  = log_grant_r1_b0[2] ^ \$784 ;
+  assign \$769  = event_grant_r1_b0[2] ^ \$768 ;
+  assign \$770  = ~ event_grant_r1_b0[1];
+  assign \$771  = ~ event_grant_r1_b0[2];
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = ~ \$772 ;
+  assign \$774  = event_grant_r1_b0[3] ^ \$773 ;
+  assign \$775  = ~ event_grant_r1_b0[1];
+  assign \$776  = ~ event_grant_r1_b0[2];
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = ~ event_grant_r1_b0[3];
+  assign \$779  = \$777  | \$778 ;
+  assign \$780  = ~ \$779 ;
+  assign \$781  = event_grant_r1_b0[4] ^ \$780 ;
+  assign \$782  = \$764  & \$769 ;
   assign \$786  = ~ log_grant_r1_b0[1];
-  assign \$787  = ~ log_grant_r1_b0[2];
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = ~ \$788 ;
-  assign \$790  = log_grant_r1_b0[3] ^ \$789 ;
-  assign \$791  = ~ log_grant_r1_b0[1];
-  assign \$792  = ~ log_grant_r1_b0[2];
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = ~ log_grant_r1_b0[3];
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = ~ \$795 ;
-  assign \$797  = log_grant_r1_b0[4] ^ \$796 ;
-  assign \$798  = \$780  & \$785 ;
-  assign \$802  = ~ config_grant_r1_b0[1];
-  assign \$804  = config_grant_r1_b0[2] ^ \$803 ;
+  assign \$788  = log_grant_r1_b0[2] ^ \$787 ;
+  assign \$789  = ~ log_grant_r1_b0[1];
+  assign \$790  = ~ log_grant_r1_b0[2];
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = log_grant_r1_b0[3] ^ \$792 ;
+  assign \$794  = ~ log_grant_r1_b0[1];
+  assign \$795  = ~ log_grant_r1_b0[2];
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = ~ log_grant_r1_b0[3];
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = log_grant_r1_b0[4] ^ \$799 ;
+  assign \$801  = \$783  & \$788 ;
   assign \$805  = ~ config_grant_r1_b0[1];
-  assign \$806  = ~ config_grant_r1_b0[2];
-  assign \$807  = \$805  | \$806 ;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = config_grant_r1_b0[3] ^ \$808 ;
-  assign \$810  = ~ config_grant_r1_b0[1];
-  assign \$811  = ~ config_grant_r1_b0[2];
-  assign \$812  = \$810  | \$811 ;
-  assign \$813  = ~ config_grant_r1_b0[3];
-  assign \$814  = \$812  | \$813 ;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = config_grant_r1_b0[4] ^ \$815 ;
-  assign \$817  = \$799  & \$804 ;
-  assign \$821  = ~ event_queue_r0_b0[8];
-  assign \$823  = event_queue_r0_b0[9] ^ \$822 ;
+  assign \$807  = config_grant_r1_b0[2] ^ \$806 ;
+  assign \$808  = ~ config_grant_r1_b0[1];
+  assign \$809  = ~ config_grant_r1_b0[2];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = config_grant_r1_b0[3] ^ \$811 ;
+  assign \$813  = ~ config_grant_r1_b0[1];
+  assign \$814  = ~ config_grant_r1_b0[2];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = ~ config_grant_r1_b0[3];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = config_grant_r1_b0[4] ^ \$818 ;
+  assign \$820  = \$802  & \$807 ;
   assign \$824  = ~ event_queue_r0_b0[8];
-  assign \$825  = ~ event_queue_r0_b0[9];
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = ~ \$826 ;
-  assign \$828  = event_queue_r0_b0[10] ^ \$827 ;
-  assign \$829  = ~ event_queue_r0_b0[8];
-  assign \$830  = ~ event_queue_r0_b0[9];
-  assign \$831  = \$829  | \$830 ;
-  assign \$832  = ~ event_queue_r0_b0[10];
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = event_queue_r0_b0[11] ^ \$834 ;
-  assign \$836  = \$818  & \$823 ;
-  assign \$840  = ~ config_queue_r0_b0[5];
-  assign \$842  = config_queue_r0_b0[6] ^ \$841 ;
+  assign \$826  = event_queue_r0_b0[9] ^ \$825 ;
+  assign \$827  = ~ event_queue_r0_b0[8];
+  assign \$828  = ~ event_queue_r0_b0[9];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = event_queue_r0_b0[10] ^ \$830 ;
+  assign \$832  = ~ event_queue_r0_b0[8];
+  assign \$833  = ~ event_queue_r0_b0[9];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = ~ event_queue_r0_b0[10];
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = event_queue_r0_b0[11] ^ \$837 ;
+  assign \$839  = \$821  & \$826 ;
   assign \$843  = ~ config_queue_r0_b0[5];
-  assign \$844  = ~ config_queue_r0_b0[6];
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = config_queue_r0_b0[7] ^ \$846 ;
-  assign \$848  = ~ config_queue_r0_b0[5];
-  assign \$849  = ~ config_queue_r0_b0[6];
-  assign \$850  = \$848  | \$849 ;
-  assign \$851  = ~ config_queue_r0_b0[7];
-  assign \$852  = \$850  | \$851 ;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = config_queue_r0_b0[8] ^ \$853 ;
-  assign \$855  = \$837  & \$842 ;
-  assign \$856  = { \$855 , \$836 , \$817 , \$798 , \$779 , \$760  } + 6'h3f;
-  assign \$861  = ~ event_grant_r1_b0[1];
-  assign \$863  = event_grant_r1_b0[2] ^ \$862 ;
-  assign \$864  = ~ event_grant_r1_b0[1];
-  assign \$865  = ~ event_grant_r1_b0[2];
-  assign \$866  = \$864  | \$865 ;
-  assign \$867  = ~ \$866 ;
-  assign \$868  = event_grant_r1_b0[3] ^ \$867 ;
+  assign \$845  = config_queue_r0_b0[6] ^ \$844 ;
+  assign \$846  = ~ config_queue_r0_b0[5];
+  assign \$847  = ~ config_queue_r0_b0[6];
+  assign \$848  = \$846  | \$847 ;
+  assign \$849  = ~ \$848 ;
+  assign \$850  = config_queue_r0_b0[7] ^ \$849 ;
+  assign \$851  = ~ config_queue_r0_b0[5];
+  assign \$852  = ~ config_queue_r0_b0[6];
+  assign \$853  = \$851  | \$852 ;
+  assign \$854  = ~ config_queue_r0_b0[7];
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = config_queue_r0_b0[8] ^ \$856 ;
+  assign \$858  = \$840  & \$845 ;
+  assign \$859  = { \$858 , \$839 , \$820 , \$801 , \$782 , \$763 , \$762 , \$761  } + 8'hff;
+  assign \$866  = ~ event_grant_r1_b0[1];
+  assign \$868  = event_grant_r1_b0[2] ^ \$867 ;
   assign \$869  = ~ event_grant_r1_b0[1];
   assign \$870  = ~ event_grant_r1_b0[2];
   assign \$871  = \$869  | \$870 ;
-  assign \$872  = ~ event_grant_r1_b0[3];
-  assign \$873  = \$871  | \$872 ;
-  assign \$874  = ~ \$873 ;
-  assign \$875  = event_grant_r1_b0[4] ^ \$874 ;
-  assign \$876  = \$858  & \$868 ;
-  assign \$880  = ~ log_grant_r1_b0[1];
-  assign \$882  = log_grant_r1_b0[2] ^ \$881 ;
-  assign \$883  = ~ log_grant_r1_b0[1];
-  assign \$884  = ~ log_grant_r1_b0[2];
-  assign \$885  = \$883  | \$884 ;
-  assign \$886  = ~ \$885 ;
-  assign \$887  = log_grant_r1_b0[3] ^ \$886 ;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = event_grant_r1_b0[3] ^ \$872 ;
+  assign \$874  = ~ event_grant_r1_b0[1];
+  assign \$875  = ~ event_grant_r1_b0[2];
+  assign \$876  = \$874  | \$875 ;
+  assign \$877  = ~ event_grant_r1_b0[3];
+  assign \$878  = \$876  | \$877 ;
+  assign \$879  = ~ \$878 ;
+  assign \$880  = event_grant_r1_b0[4] ^ \$879 ;
+  assign \$881  = \$863  & \$873 ;
+  assign \$885  = ~ log_grant_r1_b0[1];
+  assign \$887  = log_grant_r1_b0[2] ^ \$886 ;
   assign \$888  = ~ log_grant_r1_b0[1];
   assign \$889  = ~ log_grant_r1_b0[2];
   assign \$890  = \$888  | \$889 ;
-  assign \$891  = ~ log_grant_r1_b0[3];
-  assign \$892  = \$890  | \$891 ;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = log_grant_r1_b0[4] ^ \$893 ;
-  assign \$895  = \$877  & \$887 ;
-  assign \$899  = ~ config_grant_r1_b0[1];
-  assign \$901  = config_grant_r1_b0[2] ^ \$900 ;
-  assign \$902  = ~ config_grant_r1_b0[1];
-  assign \$903  = ~ config_grant_r1_b0[2];
-  assign \$904  = \$902  | \$903 ;
-  assign \$905  = ~ \$904 ;
-  assign \$906  = config_grant_r1_b0[3] ^ \$905 ;
+  assign \$891  = ~ \$890 ;
+  assign \$892  = log_grant_r1_b0[3] ^ \$891 ;
+  assign \$893  = ~ log_grant_r1_b0[1];
+  assign \$894  = ~ log_grant_r1_b0[2];
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = ~ log_grant_r1_b0[3];
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = ~ \$897 ;
+  assign \$899  = log_grant_r1_b0[4] ^ \$898 ;
+  assign \$900  = \$882  & \$892 ;
+  assign \$904  = ~ config_grant_r1_b0[1];
+  assign \$906  = config_grant_r1_b0[2] ^ \$905 ;
   assign \$907  = ~ config_grant_r1_b0[1];
   assign \$908  = ~ config_grant_r1_b0[2];
   assign \$909  = \$907  | \$908 ;
-  assign \$910  = ~ config_grant_r1_b0[3];
-  assign \$911  = \$909  | \$910 ;
-  assign \$912  = ~ \$911 ;
-  assign \$913  = config_grant_r1_b0[4] ^ \$912 ;
-  assign \$914  = \$896  & \$906 ;
-  assign \$918  = ~ event_queue_r0_b0[8];
-  assign \$920  = event_queue_r0_b0[9] ^ \$919 ;
-  assign \$921  = ~ event_queue_r0_b0[8];
-  assign \$922  = ~ event_queue_r0_b0[9];
-  assign \$923  = \$921  | \$922 ;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = event_queue_r0_b0[10] ^ \$924 ;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = config_grant_r1_b0[3] ^ \$910 ;
+  assign \$912  = ~ config_grant_r1_b0[1];
+  assign \$913  = ~ config_grant_r1_b0[2];
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = ~ config_grant_r1_b0[3];
+  assign \$916  = \$914  | \$915 ;
+  assign \$917  = ~ \$916 ;
+  assign \$918  = config_grant_r1_b0[4] ^ \$917 ;
+  assign \$919  = \$901  & \$911 ;
+  assign \$923  = ~ event_queue_r0_b0[8];
+  assign \$925  = event_queue_r0_b0[9] ^ \$924 ;
   assign \$926  = ~ event_queue_r0_b0[8];
   assign \$927  = ~ event_queue_r0_b0[9];
   assign \$928  = \$926  | \$927 ;
-  assign \$929  = ~ event_queue_r0_b0[10];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = ~ \$930 ;
-  assign \$932  = event_queue_r0_b0[11] ^ \$931 ;
-  assign \$933  = \$915  & \$925 ;
-  assign \$937  = ~ config_queue_r0_b0[5];
-  assign \$939  = config_queue_r0_b0[6] ^ \$938 ;
-  assign \$940  = ~ config_queue_r0_b0[5];
-  assign \$941  = ~ config_queue_r0_b0[6];
-  assign \$942  = \$940  | \$941 ;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = config_queue_r0_b0[7] ^ \$943 ;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = event_queue_r0_b0[10] ^ \$929 ;
+  assign \$931  = ~ event_queue_r0_b0[8];
+  assign \$932  = ~ event_queue_r0_b0[9];
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = ~ event_queue_r0_b0[10];
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = ~ \$935 ;
+  assign \$937  = event_queue_r0_b0[11] ^ \$936 ;
+  assign \$938  = \$920  & \$930 ;
+  assign \$942  = ~ config_queue_r0_b0[5];
+  assign \$944  = config_queue_r0_b0[6] ^ \$943 ;
   assign \$945  = ~ config_queue_r0_b0[5];
   assign \$946  = ~ config_queue_r0_b0[6];
   assign \$947  = \$945  | \$946 ;
-  assign \$948  = ~ config_queue_r0_b0[7];
-  assign \$949  = \$947  | \$948 ;
-  assign \$950  = ~ \$949 ;
-  assign \$951  = config_queue_r0_b0[8] ^ \$950 ;
-  assign \$952  = \$934  & \$944 ;
-  assign \$953  = { \$952 , \$933 , \$914 , \$895 , \$876 , \$857  } + 6'h3f;
-  assign \$958  = ~ event_grant_r1_b0[1];
-  assign \$960  = event_grant_r1_b0[2] ^ \$959 ;
-  assign \$961  = ~ event_grant_r1_b0[1];
-  assign \$962  = ~ event_grant_r1_b0[2];
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = event_grant_r1_b0[3] ^ \$964 ;
-  assign \$966  = ~ event_grant_r1_b0[1];
-  assign \$967  = ~ event_grant_r1_b0[2];
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = ~ event_grant_r1_b0[3];
+  assign \$948  = ~ \$947 ;
+  assign \$949  = config_queue_r0_b0[7] ^ \$948 ;
+  assign \$950  = ~ config_queue_r0_b0[5];
+  assign \$951  = ~ config_queue_r0_b0[6];
+  assign \$952  = \$950  | \$951 ;
+  assign \$953  = ~ config_queue_r0_b0[7];
+  assign \$954  = \$952  | \$953 ;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = config_queue_r0_b0[8] ^ \$955 ;
+  assign \$957  = \$939  & \$949 ;
+  assign \$958  = { \$957 , \$938 , \$919 , \$900 , \$881 , \$862 , \$861 , \$860  } + 8'hff;
+  assign \$965  = ~ event_grant_r1_b0[1];
+  assign \$967  = event_grant_r1_b0[2] ^ \$966 ;
+  assign \$968  = ~ event_grant_r1_b0[1];
+  assign \$969  = ~ event_grant_r1_b0[2];
   assign \$970  = \$968  | \$969 ;
   assign \$971  = ~ \$970 ;
-  assign \$972  = event_grant_r1_b0[4] ^ \$971 ;
-  assign \$973  = \$955  & \$972 ;
-  assign \$977  = ~ log_grant_r1_b0[1];
-  assign \$979  = log_grant_r1_b0[2] ^ \$978 ;
-  assign \$980  = ~ log_grant_r1_b0[1];
-  assign \$981  = ~ log_grant_r1_b0[2];
-  assign \$982  = \$980  | \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = log_grant_r1_b0[3] ^ \$983 ;
-  assign \$985  = ~ log_grant_r1_b0[1];
-  assign \$986  = ~ log_grant_r1_b0[2];
-  assign \$987  = \$985  | \$986 ;
-  assign \$988  = ~ log_grant_r1_b0[3];
+  assign \$972  = event_grant_r1_b0[3] ^ \$971 ;
+  assign \$973  = ~ event_grant_r1_b0[1];
+  assign \$974  = ~ event_grant_r1_b0[2];
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = ~ event_grant_r1_b0[3];
+  assign \$977  = \$975  | \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = event_grant_r1_b0[4] ^ \$978 ;
+  assign \$980  = \$962  & \$979 ;
+  assign \$984  = ~ log_grant_r1_b0[1];
+  assign \$986  = log_grant_r1_b0[2] ^ \$985 ;
+  assign \$987  = ~ log_grant_r1_b0[1];
+  assign \$988  = ~ log_grant_r1_b0[2];
   assign \$989  = \$987  | \$988 ;
   assign \$990  = ~ \$989 ;
-  assign \$991  = log_grant_r1_b0[4] ^ \$990 ;
-  assign \$992  = \$974  & \$991 ;
-  assign \$996  = ~ config_grant_r1_b0[1];
-  assign \$998  = config_grant_r1_b0[2] ^ \$997 ;
-  assign \$999  = ~ config_grant_r1_b0[1];
-  assign \$1000  = ~ config_grant_r1_b0[2];
-  assign \$1001  = \$999  | \$1000 ;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = config_grant_r1_b0[3] ^ \$1002 ;
-  assign \$1004  = ~ config_grant_r1_b0[1];
-  assign \$1005  = ~ config_grant_r1_b0[2];
-  assign \$1006  = \$1004  | \$1005 ;
-  assign \$1007  = ~ config_grant_r1_b0[3];
+  assign \$991  = log_grant_r1_b0[3] ^ \$990 ;
+  assign \$992  = ~ log_grant_r1_b0[1];
+  assign \$993  = ~ log_grant_r1_b0[2];
+  assign \$994  = \$992  | \$993 ;
+  assign \$995  = ~ log_grant_r1_b0[3];
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = ~ \$996 ;
+  assign \$998  = log_grant_r1_b0[4] ^ \$997 ;
+  assign \$999  = \$981  & \$998 ;
+  assign \$1003  = ~ config_grant_r1_b0[1];
+  assign \$1005  = config_grant_r1_b0[2] ^ \$1004 ;
+  assign \$1006  = ~ config_grant_r1_b0[1];
+  assign \$1007  = ~ config_grant_r1_b0[2];
   assign \$1008  = \$1006  | \$1007 ;
   assign \$1009  = ~ \$1008 ;
-  assign \$1010  = config_grant_r1_b0[4] ^ \$1009 ;
-  assign \$1011  = \$993  & \$1010 ;
-  assign \$1015  = ~ event_queue_r0_b0[8];
-  assign \$1017  = event_queue_r0_b0[9] ^ \$1016 ;
-  assign \$1018  = ~ event_queue_r0_b0[8];
-  assign \$1019  = ~ event_queue_r0_b0[9];
-  assign \$1020  = \$1018  | \$1019 ;
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = event_queue_r0_b0[10] ^ \$1021 ;
-  assign \$1023  = ~ event_queue_r0_b0[8];
-  assign \$1024  = ~ event_queue_r0_b0[9];
-  assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = ~ event_queue_r0_b0[10];
+  assign \$1010  = config_grant_r1_b0[3] ^ \$1009 ;
+  assign \$1011  = ~ config_grant_r1_b0[1];
+  assign \$1012  = ~ config_grant_r1_b0[2];
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = ~ config_grant_r1_b0[3];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = ~ \$1015 ;
+  assign \$1017  = config_grant_r1_b0[4] ^ \$1016 ;
+  assign \$1018  = \$1000  & \$1017 ;
+  assign \$1022  = ~ event_queue_r0_b0[8];
+  assign \$1024  = event_queue_r0_b0[9] ^ \$1023 ;
+  assign \$1025  = ~ event_queue_r0_b0[8];
+  assign \$1026  = ~ event_queue_r0_b0[9];
   assign \$1027  = \$1025  | \$1026 ;
   assign \$1028  = ~ \$1027 ;
-  assign \$1029  = event_queue_r0_b0[11] ^ \$1028 ;
-  assign \$1030  = \$1012  & \$1029 ;
-  assign \$1034  = ~ config_queue_r0_b0[5];
-  assign \$1036  = config_queue_r0_b0[6] ^ \$1035 ;
-  assign \$1037  = ~ config_queue_r0_b0[5];
-  assign \$1038  = ~ config_queue_r0_b0[6];
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = ~ \$1039 ;
-  assign \$1041  = config_queue_r0_b0[7] ^ \$1040 ;
-  assign \$1042  = ~ config_queue_r0_b0[5];
-  assign \$1043  = ~ config_queue_r0_b0[6];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = ~ config_queue_r0_b0[7];
+  assign \$1029  = event_queue_r0_b0[10] ^ \$1028 ;
+  assign \$1030  = ~ event_queue_r0_b0[8];
+  assign \$1031  = ~ event_queue_r0_b0[9];
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = ~ event_queue_r0_b0[10];
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = ~ \$1034 ;
+  assign \$1036  = event_queue_r0_b0[11] ^ \$1035 ;
+  assign \$1037  = \$1019  & \$1036 ;
+  assign \$1041  = ~ config_queue_r0_b0[5];
+  assign \$1043  = config_queue_r0_b0[6] ^ \$1042 ;
+  assign \$1044  = ~ config_queue_r0_b0[5];
+  assign \$1045  = ~ config_queue_r0_b0[6];
   assign \$1046  = \$1044  | \$1045 ;
   assign \$1047  = ~ \$1046 ;
-  assign \$1048  = config_queue_r0_b0[8] ^ \$1047 ;
-  assign \$1049  = \$1031  & \$1048 ;
-  assign \$1050  = { \$1049 , \$1030 , \$1011 , \$992 , \$973 , \$954  } + 6'h3f;
-  assign \$1051  = \$662  ? a3_older_next : { \$1050 [6], \$953 [6], \$856 [6], \$759 [6] };
-  assign \$signal$157  = \$661  ? a4_tag_next : \$1051 ;
-  assign \$1052  = a3_fwd_ok & a3_hit_a1;
-  assign \$1053  = a4_tag_next + 1'h1;
-  assign \$1054  = a3_fwd_ok & a3_older_hit;
-  assign \$1055  = a3_older_next + 1'h1;
-  assign \$1060  = ~ event_grant_r1_b0[2];
-  assign \$1062  = event_grant_r1_b0[3] ^ \$1061 ;
-  assign \$1063  = ~ event_grant_r1_b0[2];
-  assign \$1064  = ~ event_grant_r1_b0[3];
-  assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = ~ \$1065 ;
-  assign \$1067  = event_grant_r1_b0[4] ^ \$1066 ;
-  assign \$1068  = \$1057  & event_grant_r1_b0[1];
-  assign \$1072  = ~ log_grant_r1_b0[2];
-  assign \$1074  = log_grant_r1_b0[3] ^ \$1073 ;
-  assign \$1075  = ~ log_grant_r1_b0[2];
-  assign \$1076  = ~ log_grant_r1_b0[3];
-  assign \$1077  = \$1075  | \$1076 ;
-  assign \$1078  = ~ \$1077 ;
-  assign \$1079  = log_grant_r1_b0[4] ^ \$1078 ;
-  assign \$1080  = \$1069  & log_grant_r1_b0[1];
-  assign \$1084  = ~ config_grant_r1_b0[2];
-  assign \$1086  = config_grant_r1_b0[3] ^ \$1085 ;
-  assign \$1087  = ~ config_grant_r1_b0[2];
-  assign \$1088  = ~ config_grant_r1_b0[3];
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = ~ \$1089 ;
-  assign \$1091  = config_grant_r1_b0[4] ^ \$1090 ;
-  assign \$1092  = \$1081  & config_grant_r1_b0[1];
-  assign \$1096  = ~ event_queue_r0_b0[9];
-  assign \$1098  = event_queue_r0_b0[10] ^ \$1097 ;
-  assign \$1099  = ~ event_queue_r0_b0[9];
-  assign \$1100  = ~ event_queue_r0_b0[10];
-  assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = event_queue_r0_b0[11] ^ \$1102 ;
-  assign \$1104  = \$1093  & event_queue_r0_b0[8];
-  assign \$1108  = ~ config_queue_r0_b0[6];
-  assign \$1110  = config_queue_r0_b0[7] ^ \$1109 ;
-  assign \$1111  = ~ config_queue_r0_b0[6];
-  assign \$1112  = ~ config_queue_r0_b0[7];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ \$1113 ;
-  assign \$1115  = config_queue_r0_b0[8] ^ \$1114 ;
-  assign \$1116  = \$1105  & config_queue_r0_b0[5];
-  assign \$1117  = { \$1116 , \$1104 , \$1092 , \$1080 , \$1068 , \$1056  } + 6'h3f;
-  assign \$1122  = ~ event_grant_r1_b0[2];
-  assign \$1124  = event_grant_r1_b0[3] ^ \$1123 ;
-  assign \$1125  = ~ event_grant_r1_b0[2];
-  assign \$1126  = ~ event_grant_r1_b0[3];
-  assign \$1127  = \$1125  | \$1126 ;
-  assign \$1128  = ~ \$1127 ;
-  assign \$1129  = event_grant_r1_b0[4] ^ \$1128 ;
-  assign \$1130  = \$1119  & \$1121 ;
-  assign \$1134  = ~ log_grant_r1_b0[2];
-  assign \$1136  = log_grant_r1_b0[3] ^ \$1135 ;
-  assign \$1137  = ~ log_grant_r1_b0[2];
-  assign \$1138  = ~ log_grant_r1_b0[3];
-  assign \$1139  = \$1137  | \$1138 ;
-  assign \$1140  = ~ \$1139 ;
-  assign \$1141  = log_grant_r1_b0[4] ^ \$1140 ;
-  assign \$1142  = \$1131  & \$1133 ;
-  assign \$1146  = ~ config_grant_r1_b0[2];
-  assign \$1148  = config_grant_r1_b0[3] ^ \$1147 ;
-  assign \$1149  = ~ config_grant_r1_b0[2];
-  assign \$1150  = ~ config_grant_r1_b0[3];
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = ~ \$1151 ;
-  assign \$1153  = config_grant_r1_b0[4] ^ \$1152 ;
-  assign \$1154  = \$1143  & \$1145 ;
-  assign \$1158  = ~ event_queue_r0_b0[9];
-  assign \$1160  = event_queue_r0_b0[10] ^ \$1159 ;
-  assign \$1161  = ~ event_queue_r0_b0[9];
-  assign \$1162  = ~ event_queue_r0_b0[10];
-  assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = ~ \$1163 ;
-  assign \$1165  = event_queue_r0_b0[11] ^ \$1164 ;
-  assign \$1166  = \$1155  & \$1157 ;
-  assign \$1170  = ~ config_queue_r0_b0[6];
-  assign \$1172  = config_queue_r0_b0[7] ^ \$1171 ;
-  assign \$1173  = ~ config_queue_r0_b0[6];
-  assign \$1174  = ~ config_queue_r0_b0[7];
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = ~ \$1175 ;
-  assign \$1177  = config_queue_r0_b0[8] ^ \$1176 ;
-  assign \$1178  = \$1167  & \$1169 ;
-  assign \$1179  = { \$1178 , \$1166 , \$1154 , \$1142 , \$1130 , \$1118  } + 6'h3f;
-  assign \$1184  = ~ event_grant_r1_b0[2];
-  assign \$1186  = event_grant_r1_b0[3] ^ \$1185 ;
-  assign \$1187  = ~ event_grant_r1_b0[2];
-  assign \$1188  = ~ event_grant_r1_b0[3];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = event_grant_r1_b0[4] ^ \$1190 ;
-  assign \$1192  = \$1181  & \$1186 ;
-  assign \$1196  = ~ log_grant_r1_b0[2];
-  assign \$1198  = log_grant_r1_b0[3] ^ \$1197 ;
-  assign \$1199  = ~ log_grant_r1_b0[2];
-  assign \$1200  = ~ log_grant_r1_b0[3];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ \$1201 ;
-  assign \$1203  = log_grant_r1_b0[4] ^ \$1202 ;
-  assign \$1204  = \$1193  & \$1198 ;
-  assign \$1208  = ~ config_grant_r1_b0[2];
-  assign \$1210  = config_grant_r1_b0[3] ^ \$1209 ;
-  assign \$1211  = ~ config_grant_r1_b0[2];
-  assign \$1212  = ~ config_grant_r1_b0[3];
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = config_grant_r1_b0[4] ^ \$1214 ;
-  assign \$1216  = \$1205  & \$1210 ;
-  assign \$1220  = ~ event_queue_r0_b0[9];
-  assign \$1222  = event_queue_r0_b0[10] ^ \$1221 ;
-  assign \$1223  = ~ event_queue_r0_b0[9];
-  assign \$1224  = ~ event_queue_r0_b0[10];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = ~ \$1225 ;
-  assign \$1227  = event_queue_r0_b0[11] ^ \$1226 ;
-  assign \$1228  = \$1217  & \$1222 ;
-  assign \$1232  = ~ config_queue_r0_b0[6];
-  assign \$1234  = config_queue_r0_b0[7] ^ \$1233 ;
-  assign \$1235  = ~ config_queue_r0_b0[6];
-  assign \$1236  = ~ config_queue_r0_b0[7];
-  assign \$1237  = \$1235  | \$1236 ;
-  assign \$1238  = ~ \$1237 ;
-  assign \$1239  = config_queue_r0_b0[8] ^ \$1238 ;
-  assign \$1240  = \$1229  & \$1234 ;
-  assign \$1241  = { \$1240 , \$1228 , \$1216 , \$1204 , \$1192 , \$1180  } + 6'h3f;
-  assign \$1246  = ~ event_grant_r1_b0[2];
-  assign \$1248  = event_grant_r1_b0[3] ^ \$1247 ;
-  assign \$1249  = ~ event_grant_r1_b0[2];
-  assign \$1250  = ~ event_grant_r1_b0[3];
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = ~ \$1251 ;
-  assign \$1253  = event_grant_r1_b0[4] ^ \$1252 ;
-  assign \$1254  = \$1243  & \$1253 ;
-  assign \$1258  = ~ log_grant_r1_b0[2];
-  assign \$1260  = log_grant_r1_b0[3] ^ \$1259 ;
-  assign \$1261  = ~ log_grant_r1_b0[2];
-  assign \$1262  = ~ log_grant_r1_b0[3];
-  assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = ~ \$1263 ;
-  assign \$1265  = log_grant_r1_b0[4] ^ \$1264 ;
-  assign \$1266  = \$1255  & \$1265 ;
-  assign \$1270  = ~ config_grant_r1_b0[2];
-  assign \$1272  = config_grant_r1_b0[3] ^ \$1271 ;
-  assign \$1273  = ~ config_grant_r1_b0[2];
-  assign \$1274  = ~ config_grant_r1_b0[3];
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = ~ \$1275 ;
-  assign \$1277  = config_grant_r1_b0[4] ^ \$1276 ;
-  assign \$1278  = \$1267  & \$1277 ;
-  assign \$1282  = ~ event_queue_r0_b0[9];
-  assign \$1284  = event_queue_r0_b0[10] ^ \$1283 ;
-  assign \$1285  = ~ event_queue_r0_b0[9];
-  assign \$1286  = ~ event_queue_r0_b0[10];
-  assign \$1287  = \$1285  | \$1286 ;
-  assign \$1288  = ~ \$1287 ;
-  assign \$1289  = event_queue_r0_b0[11] ^ \$1288 ;
-  assign \$1290  = \$1279  & \$1289 ;
-  assign \$1294  = ~ config_queue_r0_b0[6];
-  assign \$1296  = config_queue_r0_b0[7] ^ \$1295 ;
-  assign \$1297  = ~ config_queue_r0_b0[6];
-  assign \$1298  = ~ config_queue_r0_b0[7];
-  assign \$1299  = \$1297  | \$1298 ;
-  assign \$1300  = ~ \$1299 ;
-  assign \$1301  = config_queue_r0_b0[8] ^ \$1300 ;
-  assign \$1302  = \$1291  & \$1301 ;
-  assign \$1303  = { \$1302 , \$1290 , \$1278 , \$1266 , \$1254 , \$1242  } + 6'h3f;
-  assign \$1304  = \$1054  ? \$1055  : { 1'h0, \$1303 [6], \$1241 [6], \$1179 [6], \$1117 [6] };
-  assign \$1305  = \$1052  ? \$1053  : \$1304 ;
-  assign \$1306  = a3_valid & a3_ok;
-  assign \$1307  = ! a3_pool;
-  assign event_grant_wen = \$1306  & \$1307 ;
-  assign \$1308  = a3_valid & a3_ok;
-  assign \$1309  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1308  & \$1309 ;
-  assign \$1310  = a3_valid & a3_ok;
-  assign \$1311  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1310  & \$1311 ;
-  assign \$1318  = ! f2_err;
-  assign \$signal$239  = f2_valid & \$1318 ;
-  assign \$1319  = a4_valid & a4_ok;
-  assign \$1320  = { \$1319 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1321  = ~ \$1320 ;
-  assign \$1322  = \$1321  + 1'h1;
-  assign \$1323  = a5_valid & a5_ok;
-  assign \$1324  = { \$1323 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1325  = ~ \$1324 ;
-  assign \$1326  = \$1325  + 1'h1;
-  assign \$1327  = a4_valid & a4_ok;
-  assign \$1328  = { \$1327 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1329  = ~ \$1328 ;
-  assign \$1330  = \$1329  + 1'h1;
+  assign \$1048  = config_queue_r0_b0[7] ^ \$1047 ;
+  assign \$1049  = ~ config_queue_r0_b0[5];
+  assign \$1050  = ~ config_queue_r0_b0[6];
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = ~ config_queue_r0_b0[7];
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = config_queue_r0_b0[8] ^ \$1054 ;
+  assign \$1056  = \$1038  & \$1055 ;
+  assign \$1057  = { \$1056 , \$1037 , \$1018 , \$999 , \$980 , \$961 , \$960 , \$959  } + 8'hff;
+  assign \$1058  = \$661  ? a3_older_next : { \$1057 [8], \$958 [8], \$859 [8], \$760 [8] };
+  assign \$signal$157  = \$660  ? a4_tag_next : \$1058 ;
+  assign \$1059  = a3_fwd_ok & a3_hit_a1;
+  assign \$1060  = a4_tag_next + 1'h1;
+  assign \$1061  = a3_fwd_ok & a3_older_hit;
+  assign \$1062  = a3_older_next + 1'h1;
+  assign \$1069  = ~ event_grant_r1_b0[2];
+  assign \$1071  = event_grant_r1_b0[3] ^ \$1070 ;
+  assign \$1072  = ~ event_grant_r1_b0[2];
+  assign \$1073  = ~ event_grant_r1_b0[3];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = ~ \$1074 ;
+  assign \$1076  = event_grant_r1_b0[4] ^ \$1075 ;
+  assign \$1077  = \$1066  & event_grant_r1_b0[1];
+  assign \$1081  = ~ log_grant_r1_b0[2];
+  assign \$1083  = log_grant_r1_b0[3] ^ \$1082 ;
+  assign \$1084  = ~ log_grant_r1_b0[2];
+  assign \$1085  = ~ log_grant_r1_b0[3];
+  assign \$1086  = \$1084  | \$1085 ;
+  assign \$1087  = ~ \$1086 ;
+  assign \$1088  = log_grant_r1_b0[4] ^ \$1087 ;
+  assign \$1089  = \$1078  & log_grant_r1_b0[1];
+  assign \$1093  = ~ config_grant_r1_b0[2];
+  assign \$1095  = config_grant_r1_b0[3] ^ \$1094 ;
+  assign \$1096  = ~ config_grant_r1_b0[2];
+  assign \$1097  = ~ config_grant_r1_b0[3];
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = ~ \$1098 ;
+  assign \$1100  = config_grant_r1_b0[4] ^ \$1099 ;
+  assign \$1101  = \$1090  & config_grant_r1_b0[1];
+  assign \$1105  = ~ event_queue_r0_b0[9];
+  assign \$1107  = event_queue_r0_b0[10] ^ \$1106 ;
+  assign \$1108  = ~ event_queue_r0_b0[9];
+  assign \$1109  = ~ event_queue_r0_b0[10];
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = ~ \$1110 ;
+  assign \$1112  = event_queue_r0_b0[11] ^ \$1111 ;
+  assign \$1113  = \$1102  & event_queue_r0_b0[8];
+  assign \$1117  = ~ config_queue_r0_b0[6];
+  assign \$1119  = config_queue_r0_b0[7] ^ \$1118 ;
+  assign \$1120  = ~ config_queue_r0_b0[6];
+  assign \$1121  = ~ config_queue_r0_b0[7];
+  assign \$1122  = \$1120  | \$1121 ;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = config_queue_r0_b0[8] ^ \$1123 ;
+  assign \$1125  = \$1114  & config_queue_r0_b0[5];
+  assign \$1126  = { \$1125 , \$1113 , \$1101 , \$1089 , \$1077 , \$1065 , \$1064 , \$1063  } + 8'hff;
+  assign \$1133  = ~ event_grant_r1_b0[2];
+  assign \$1135  = event_grant_r1_b0[3] ^ \$1134 ;
+  assign \$1136  = ~ event_grant_r1_b0[2];
+  assign \$1137  = ~ event_grant_r1_b0[3];
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = ~ \$1138 ;
+  assign \$1140  = event_grant_r1_b0[4] ^ \$1139 ;
+  assign \$1141  = \$1130  & \$1132 ;
+  assign \$1145  = ~ log_grant_r1_b0[2];
+  assign \$1147  = log_grant_r1_b0[3] ^ \$1146 ;
+  assign \$1148  = ~ log_grant_r1_b0[2];
+  assign \$1149  = ~ log_grant_r1_b0[3];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = ~ \$1150 ;
+  assign \$1152  = log_grant_r1_b0[4] ^ \$1151 ;
+  assign \$1153  = \$1142  & \$1144 ;
+  assign \$1157  = ~ config_grant_r1_b0[2];
+  assign \$1159  = config_grant_r1_b0[3] ^ \$1158 ;
+  assign \$1160  = ~ config_grant_r1_b0[2];
+  assign \$1161  = ~ config_grant_r1_b0[3];
+  assign \$1162  = \$1160  | \$1161 ;
+  assign \$1163  = ~ \$1162 ;
+  assign \$1164  = config_grant_r1_b0[4] ^ \$1163 ;
+  assign \$1165  = \$1154  & \$1156 ;
+  assign \$1169  = ~ event_queue_r0_b0[9];
+  assign \$1171  = event_queue_r0_b0[10] ^ \$1170 ;
+  assign \$1172  = ~ event_queue_r0_b0[9];
+  assign \$1173  = ~ event_queue_r0_b0[10];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = ~ \$1174 ;
+  assign \$1176  = event_queue_r0_b0[11] ^ \$1175 ;
+  assign \$1177  = \$1166  & \$1168 ;
+  assign \$1181  = ~ config_queue_r0_b0[6];
+  assign \$1183  = config_queue_r0_b0[7] ^ \$1182 ;
+  assign \$1184  = ~ config_queue_r0_b0[6];
+  assign \$1185  = ~ config_queue_r0_b0[7];
+  assign \$1186  = \$1184  | \$1185 ;
+  assign \$1187  = ~ \$1186 ;
+  assign \$1188  = config_queue_r0_b0[8] ^ \$1187 ;
+  assign \$1189  = \$1178  & \$1180 ;
+  assign \$1190  = { \$1189 , \$1177 , \$1165 , \$1153 , \$1141 , \$1129 , \$1128 , \$1127  } + 8'hff;
+  assign \$1197  = ~ event_grant_r1_b0[2];
+  assign \$1199  = event_grant_r1_b0[3] ^ \$1198 ;
+  assign \$1200  = ~ event_grant_r1_b0[2];
+  assign \$1201  = ~ event_grant_r1_b0[3];
+  assign \$1202  = \$1200  | \$1201 ;
+  assign \$1203  = ~ \$1202 ;
+  assign \$1204  = event_grant_r1_b0[4] ^ \$1203 ;
+  assign \$1205  = \$1194  & \$1199 ;
+  assign \$1209  = ~ log_grant_r1_b0[2];
+  assign \$1211  = log_grant_r1_b0[3] ^ \$1210 ;
+  assign \$1212  = ~ log_grant_r1_b0[2];
+  assign \$1213  = ~ log_grant_r1_b0[3];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = ~ \$1214 ;
+  assign \$1216  = log_grant_r1_b0[4] ^ \$1215 ;
+  assign \$1217  = \$1206  & \$1211 ;
+  assign \$1221  = ~ config_grant_r1_b0[2];
+  assign \$1223  = config_grant_r1_b0[3] ^ \$1222 ;
+  assign \$1224  = ~ config_grant_r1_b0[2];
+  assign \$1225  = ~ config_grant_r1_b0[3];
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = ~ \$1226 ;
+  assign \$1228  = config_grant_r1_b0[4] ^ \$1227 ;
+  assign \$1229  = \$1218  & \$1223 ;
+  assign \$1233  = ~ event_queue_r0_b0[9];
+  assign \$1235  = event_queue_r0_b0[10] ^ \$1234 ;
+  assign \$1236  = ~ event_queue_r0_b0[9];
+  assign \$1237  = ~ event_queue_r0_b0[10];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = ~ \$1238 ;
+  assign \$1240  = event_queue_r0_b0[11] ^ \$1239 ;
+  assign \$1241  = \$1230  & \$1235 ;
+  assign \$1245  = ~ config_queue_r0_b0[6];
+  assign \$1247  = config_queue_r0_b0[7] ^ \$1246 ;
+  assign \$1248  = ~ config_queue_r0_b0[6];
+  assign \$1249  = ~ config_queue_r0_b0[7];
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = ~ \$1250 ;
+  assign \$1252  = config_queue_r0_b0[8] ^ \$1251 ;
+  assign \$1253  = \$1242  & \$1247 ;
+  assign \$1254  = { \$1253 , \$1241 , \$1229 , \$1217 , \$1205 , \$1193 , \$1192 , \$1191  } + 8'hff;
+  assign \$1261  = ~ event_grant_r1_b0[2];
+  assign \$1263  = event_grant_r1_b0[3] ^ \$1262 ;
+  assign \$1264  = ~ event_grant_r1_b0[2];
+  assign \$1265  = ~ event_grant_r1_b0[3];
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = ~ \$1266 ;
+  assign \$1268  = event_grant_r1_b0[4] ^ \$1267 ;
+  assign \$1269  = \$1258  & \$1268 ;
+  assign \$1273  = ~ log_grant_r1_b0[2];
+  assign \$1275  = log_grant_r1_b0[3] ^ \$1274 ;
+  assign \$1276  = ~ log_grant_r1_b0[2];
+  assign \$1277  = ~ log_grant_r1_b0[3];
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = ~ \$1278 ;
+  assign \$1280  = log_grant_r1_b0[4] ^ \$1279 ;
+  assign \$1281  = \$1270  & \$1280 ;
+  assign \$1285  = ~ config_grant_r1_b0[2];
+  assign \$1287  = config_grant_r1_b0[3] ^ \$1286 ;
+  assign \$1288  = ~ config_grant_r1_b0[2];
+  assign \$1289  = ~ config_grant_r1_b0[3];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = ~ \$1290 ;
+  assign \$1292  = config_grant_r1_b0[4] ^ \$1291 ;
+  assign \$1293  = \$1282  & \$1292 ;
+  assign \$1297  = ~ event_queue_r0_b0[9];
+  assign \$1299  = event_queue_r0_b0[10] ^ \$1298 ;
+  assign \$1300  = ~ event_queue_r0_b0[9];
+  assign \$1301  = ~ event_queue_r0_b0[10];
+  assign \$1302  = \$1300  | \$1301 ;
+  assign \$1303  = ~ \$1302 ;
+  assign \$1304  = event_queue_r0_b0[11] ^ \$1303 ;
+  assign \$1305  = \$1294  & \$1304 ;
+  assign \$1309  = ~ config_queue_r0_b0[6];
+  assign \$1311  = config_queue_r0_b0[7] ^ \$1310 ;
+  assign \$1312  = ~ config_queue_r0_b0[6];
+  assign \$1313  = ~ config_queue_r0_b0[7];
+  assign \$1314  = \$1312  | \$1313 ;
+  assign \$1315  = ~ \$1314 ;
+  assign \$1316  = config_queue_r0_b0[8] ^ \$1315 ;
+  assign \$1317  = \$1306  & \$1316 ;
+  assign \$1318  = { \$1317 , \$1305 , \$1293 , \$1281 , \$1269 , \$1257 , \$1256 , \$1255  } + 8'hff;
+  assign \$1319  = \$1061  ? \$1062  : { 1'h0, \$1318 [8], \$1254 [8], \$1190 [8], \$1126 [8] };
+  assign \$1320  = \$1059  ? \$1060  : \$1319 ;
+  assign \$1321  = a3_valid & a3_ok;
+  assign \$1322  = ! a3_pool;
+  assign event_grant_wen = \$1321  & \$1322 ;
+  assign \$1323  = a3_valid & a3_ok;
+  assign \$1324  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1323  & \$1324 ;
+  assign \$1325  = a3_valid & a3_ok;
+  assign \$1326  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1325  & \$1326 ;
+  assign \$1333  = ! f2_err;
+  assign \$signal$239  = f2_valid & \$1333 ;
+  assign \$1334  = a4_valid & a4_ok;
+  assign \$1335  = { \$1334 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1336  = ~ \$1335 ;
+  assign \$1337  = \$1336  + 1'h1;
+  assign \$1338  = a5_valid & a5_ok;
+  assign \$1339  = { \$1338 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1340  = ~ \$1339 ;
+  assign \$1341  = \$1340  + 1'h1;
+  assign \$1342  = a4_valid & a4_ok;
+  assign \$1343  = { \$1342 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1344  = ~ \$1343 ;
+  assign \$1345  = \$1344  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1331  = ~ f4_prev_released;
-  assign \$1332  = \$1331  & f4_rest_held;
-  assign \$signal$438  = f4_hit_a1 | \$1332 ;
-  assign \$1333  = ~ f4_prev_released;
-  assign \$1334  = f4_by_mem & f4_mem_ok;
-  assign \$1335  = f4_by_mem & f4_mem_ok;
-  assign \$1336  = \$1334 [0] | \$1335 [1];
-  assign \$1337  = f4_by_mem & f4_mem_ok;
-  assign \$1338  = \$1336  | \$1337 [2];
-  assign \$1339  = f4_by_older | \$1338 ;
-  assign \$1340  = \$1333  & \$1339 ;
-  assign \release  = f4_by_a1 | \$1340 ;
-  assign \$1341  = ~ f4_go;
-  assign \$1342  = ~ \$signal$438 ;
-  assign \$1343  = \$signal$438  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1343  : f4_err;
-  assign \$signal$301  = \release  ? 4'h0 : unreleased_err;
-  assign \$1344  = ~ f4_prev_released;
-  assign \$1345  = \$1344  & f4_by_older;
-  assign \$1346  = f4_by_a1 | \$1345 ;
-  assign \$1347  = f4_live[0] & \$1346 ;
+  assign \$1346  = ~ f4_prev_released;
+  assign \$1347  = \$1346  & f4_rest_held;
+  assign \$signal$438  = f4_hit_a1 | \$1347 ;
   assign \$1348  = ~ f4_prev_released;
-  assign \$1349  = \$1348  & f4_by_mem_live[0];
-  assign \$1350  = \$1349  & f4_mem_ok[0];
-  assign event_release = \$1347  | \$1350 ;
-  assign \$1351  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$379  = ~ \$1351 ;
-  assign \$1352  = ~ f4_prev_released;
-  assign \$1353  = \$1352  & f4_by_older;
-  assign \$1354  = f4_by_a1 | \$1353 ;
-  assign \$1355  = f4_live[0] & \$1354 ;
-  assign \$1356  = ~ f4_prev_released;
-  assign \$1357  = \$1356  & f4_by_mem_live[0];
-  assign \$1358  = \$1357  & f4_mem_ok[0];
-  assign \w__en$377  = \$1355  | \$1358 ;
-  assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1360  = ~ \$1359 ;
-  assign \$1361  = ~ f4_prev_released;
-  assign \$1362  = \$1361  & f4_by_older;
-  assign \$1363  = f4_by_a1 | \$1362 ;
-  assign \$1364  = f4_live[0] & \$1363 ;
-  assign \$1365  = ~ f4_prev_released;
-  assign \$1366  = \$1365  & f4_by_mem_live[0];
-  assign \$1367  = \$1366  & f4_mem_ok[0];
-  assign event_queue_wen = \$1364  | \$1367 ;
-  assign \$1368  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1369  = ~ f4_prev_released;
-  assign \$1370  = \$1369  & f4_by_older;
-  assign \$1371  = f4_by_a1 | \$1370 ;
-  assign \$1372  = f4_live[1] & \$1371 ;
-  assign \$1373  = ~ f4_prev_released;
-  assign \$1374  = \$1373  & f4_by_mem_live[1];
-  assign \$1375  = \$1374  & f4_mem_ok[1];
-  assign log_release = \$1372  | \$1375 ;
-  assign \$1376  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$404  = ~ \$1376 ;
-  assign \$1377  = ~ f4_prev_released;
-  assign \$1378  = \$1377  & f4_by_older;
-  assign \$1379  = f4_by_a1 | \$1378 ;
-  assign \$1380  = f4_live[1] & \$1379 ;
-  assign \$1381  = ~ f4_prev_released;
-  assign \$1382  = \$1381  & f4_by_mem_live[1];
-  assign \$1383  = \$1382  & f4_mem_ok[1];
-  assign \$1384  = \$1380  | \$1383 ;
-  assign \$1385  = f4_taken_a4 | f4_taken_a3;
-  assign \$1386  = \$1385  | f4_taken_a2;
-  assign \$1387  = ~ \$1386 ;
-  assign log_parity_wen = \$1384  & \$1387 ;
+  assign \$1349  = f4_by_mem & f4_mem_ok;
+  assign \$1350  = f4_by_mem & f4_mem_ok;
+  assign \$1351  = \$1349 [0] | \$1350 [1];
+  assign \$1352  = f4_by_mem & f4_mem_ok;
+  assign \$1353  = \$1351  | \$1352 [2];
+  assign \$1354  = f4_by_older | \$1353 ;
+  assign \$1355  = \$1348  & \$1354 ;
+  assign \release  = f4_by_a1 | \$1355 ;
+  assign \$1356  = ~ f4_go;
+  assign \$1357  = ~ \$signal$438 ;
+  assign \$1358  = \$signal$438  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1358  : f4_err;
+  assign \$signal$301  = \release  ? 4'h0 : unreleased_err;
+  assign \$1359  = ~ f4_prev_released;
+  assign \$1360  = \$1359  & f4_by_older;
+  assign \$1361  = f4_by_a1 | \$1360 ;
+  assign \$1362  = f4_live[0] & \$1361 ;
+  assign \$1363  = ~ f4_prev_released;
+  assign \$1364  = \$1363  & f4_by_mem_live[0];
+  assign \$1365  = \$1364  & f4_mem_ok[0];
+  assign event_release = \$1362  | \$1365 ;
+  assign \$1366  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$379  = ~ \$1366 ;
+  assign \$1367  = ~ f4_prev_released;
+  assign \$1368  = \$1367  & f4_by_older;
+  assign \$1369  = f4_by_a1 | \$1368 ;
+  assign \$1370  = f4_live[0] & \$1369 ;
+  assign \$1371  = ~ f4_prev_released;
+  assign \$1372  = \$1371  & f4_by_mem_live[0];
+  assign \$1373  = \$1372  & f4_mem_ok[0];
+  assign \w__en$377  = \$1370  | \$1373 ;
+  assign \$1374  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1375  = ~ \$1374 ;
+  assign \$1376  = ~ f4_prev_released;
+  assign \$1377  = \$1376  & f4_by_older;
+  assign \$1378  = f4_by_a1 | \$1377 ;
+  assign \$1379  = f4_live[0] & \$1378 ;
+  assign \$1380  = ~ f4_prev_released;
+  assign \$1381  = \$1380  & f4_by_mem_live[0];
+  assign \$1382  = \$1381  & f4_mem_ok[0];
+  assign event_queue_wen = \$1379  | \$1382 ;
+  assign \$1383  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1384  = ~ f4_prev_released;
+  assign \$1385  = \$1384  & f4_by_older;
+  assign \$1386  = f4_by_a1 | \$1385 ;
+  assign \$1387  = f4_live[1] & \$1386 ;
   assign \$1388  = ~ f4_prev_released;
-  assign \$1389  = \$1388  & f4_by_older;
-  assign \$1390  = f4_by_a1 | \$1389 ;
-  assign \$1391  = f4_live[2] & \$1390 ;
+  assign \$1389  = \$1388  & f4_by_mem_live[1];
+  assign \$1390  = \$1389  & f4_mem_ok[1];
+  assign log_release = \$1387  | \$1390 ;
+  assign \$1391  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$404  = ~ \$1391 ;
   assign \$1392  = ~ f4_prev_released;
-  assign \$1393  = \$1392  & f4_by_mem_live[2];
-  assign \$1394  = \$1393  & f4_mem_ok[2];
-  assign config_release = \$1391  | \$1394 ;
-  assign \$1395  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$424  = ~ \$1395 ;
+  assign \$1393  = \$1392  & f4_by_older;
+  assign \$1394  = f4_by_a1 | \$1393 ;
+  assign \$1395  = f4_live[1] & \$1394 ;
   assign \$1396  = ~ f4_prev_released;
-  assign \$1397  = \$1396  & f4_by_older;
-  assign \$1398  = f4_by_a1 | \$1397 ;
-  assign \$1399  = f4_live[2] & \$1398 ;
-  assign \$1400  = ~ f4_prev_released;
-  assign \$1401  = \$1400  & f4_by_mem_live[2];
-  assign \$1402  = \$1401  & f4_mem_ok[2];
-  assign \w__en$422  = \$1399  | \$1402 ;
-  assign \$1403  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1404  = ~ \$1403 ;
-  assign \$1405  = ~ f4_prev_released;
-  assign \$1406  = \$1405  & f4_by_older;
-  assign \$1407  = f4_by_a1 | \$1406 ;
-  assign \$1408  = f4_live[2] & \$1407 ;
-  assign \$1409  = ~ f4_prev_released;
-  assign \$1410  = \$1409  & f4_by_mem_live[2];
-  assign \$1411  = \$1410  & f4_mem_ok[2];
-  assign config_queue_wen = \$1408  | \$1411 ;
-  assign \$1412  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1413  = busy_0 | busy_6;
-  assign \$1414  = busy_12 | busy_18;
-  assign \$1415  = \$1413  | \$1414 ;
-  assign \$1416  = busy_24 | busy_30;
-  assign \$1417  = \$1416  | busy_36;
-  assign busy = \$1415  | \$1417 ;
+  assign \$1397  = \$1396  & f4_by_mem_live[1];
+  assign \$1398  = \$1397  & f4_mem_ok[1];
+  assign \$1399  = \$1395  | \$1398 ;
+  assign \$1400  = f4_taken_a4 | f4_taken_a3;
+  assign \$1401  = \$1400  | f4_taken_a2;
+  assign \$1402  = ~ \$1401 ;
+  assign log_parity_wen = \$1399  & \$1402 ;
+  assign \$1403  = ~ f4_prev_released;
+  assign \$1404  = \$1403  & f4_by_older;
+  assign \$1405  = f4_by_a1 | \$1404 ;
+  assign \$1406  = f4_live[2] & \$1405 ;
+  assign \$1407  = ~ f4_prev_released;
+  assign \$1408  = \$1407  & f4_by_mem_live[2];
+  assign \$1409  = \$1408  & f4_mem_ok[2];
+  assign config_release = \$1406  | \$1409 ;
+  assign \$1410  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$424  = ~ \$1410 ;
+  assign \$1411  = ~ f4_prev_released;
+  assign \$1412  = \$1411  & f4_by_older;
+  assign \$1413  = f4_by_a1 | \$1412 ;
+  assign \$1414  = f4_live[2] & \$1413 ;
+  assign \$1415  = ~ f4_prev_released;
+  assign \$1416  = \$1415  & f4_by_mem_live[2];
+  assign \$1417  = \$1416  & f4_mem_ok[2];
+  assign \w__en$422  = \$1414  | \$1417 ;
+  assign \$1418  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1419  = ~ \$1418 ;
+  assign \$1420  = ~ f4_prev_released;
+  assign \$1421  = \$1420  & f4_by_older;
+  assign \$1422  = f4_by_a1 | \$1421 ;
+  assign \$1423  = f4_live[2] & \$1422 ;
+  assign \$1424  = ~ f4_prev_released;
+  assign \$1425  = \$1424  & f4_by_mem_live[2];
+  assign \$1426  = \$1425  & f4_mem_ok[2];
+  assign config_queue_wen = \$1423  | \$1426 ;
+  assign \$1427  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1428  = busy_0 | busy_6;
+  assign \$1429  = busy_12 | busy_18;
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = busy_24 | busy_30;
+  assign \$1432  = \$1431  | busy_36;
+  assign busy = \$1430  | \$1432 ;
   always @(posedge clk)
-    event_grant_w_en <= \$1418 ;
+    event_grant_w_en <= \$1433 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$1419 ;
+    event_grant_w_addr <= \$1434 ;
   always @(posedge clk)
-    event_grant_w_data <= \$1420 ;
+    event_grant_w_data <= \$1435 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -4319,19 +4333,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$1421 ;
+    event_queue_w_en <= \$1436 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$1422 ;
+    event_queue_w_addr <= \$1437 ;
   always @(posedge clk)
-    event_queue_w_data <= \$1423 ;
+    event_queue_w_data <= \$1438 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    log_grant_w_en <= \$1424 ;
+    log_grant_w_en <= \$1439 ;
   always @(posedge clk)
-    log_grant_w_addr <= \$1425 ;
+    log_grant_w_addr <= \$1440 ;
   always @(posedge clk)
-    log_grant_w_data <= \$1426 ;
+    log_grant_w_data <= \$1441 ;
   always @(posedge clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -4341,11 +4355,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    config_grant_w_en <= \$1427 ;
+    config_grant_w_en <= \$1442 ;
   always @(posedge clk)
-    config_grant_w_addr <= \$1428 ;
+    config_grant_w_addr <= \$1443 ;
   always @(posedge clk)
-    config_grant_w_data <= \$1429 ;
+    config_grant_w_data <= \$1444 ;
   always @(posedge clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
@@ -4355,15 +4369,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge clk)
-    config_queue_w_en <= \$1430 ;
+    config_queue_w_en <= \$1445 ;
   always @(posedge clk)
-    config_queue_w_addr <= \$1431 ;
+    config_queue_w_addr <= \$1446 ;
   always @(posedge clk)
-    config_queue_w_data <= \$1432 ;
+    config_queue_w_data <= \$1447 ;
   always @(posedge clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge clk)
-    a0_valid <= \$1433 ;
+    a0_valid <= \$1448 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -4373,7 +4387,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1434 ;
+    a1_valid <= \$1449 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -4385,17 +4399,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1435 ;
+    a1_select <= \$1450 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1436 ;
+    x0_valid <= \$1451 ;
   always @(posedge clk)
-    x0_select <= \$1437 ;
+    x0_select <= \$1452 ;
   always @(posedge clk)
-    x1_valid <= \$1438 ;
+    x1_valid <= \$1453 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -4403,9 +4417,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$1439 ;
+    x1_select <= \$1454 ;
   always @(posedge clk)
-    x2_valid <= \$1440 ;
+    x2_valid <= \$1455 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -4417,43 +4431,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1441 ;
+    a2_valid <= \$1456 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$1442 ;
+    event_seen <= \$1457 ;
   always @(posedge clk)
-    event_seen_prev <= \$1443 ;
+    event_seen_prev <= \$1458 ;
   always @(posedge clk)
-    event_fresh <= \$1444 ;
+    event_fresh <= \$1459 ;
   always @(posedge clk)
-    event_has_fresh <= \$1445 ;
+    event_has_fresh <= \$1460 ;
   always @(posedge clk)
-    event_head <= \$1446 ;
+    event_head <= \$1461 ;
   always @(posedge clk)
-    log_seen <= \$1447 ;
+    log_seen <= \$1462 ;
   always @(posedge clk)
-    log_seen_prev <= \$1448 ;
+    log_seen_prev <= \$1463 ;
   always @(posedge clk)
-    log_fresh <= \$1449 ;
+    log_fresh <= \$1464 ;
   always @(posedge clk)
-    log_at_last <= \$1450 ;
+    log_at_last <= \$1465 ;
   always @(posedge clk)
-    log_lapped <= \$1451 ;
+    log_lapped <= \$1466 ;
   always @(posedge clk)
-    config_seen <= \$1452 ;
+    config_seen <= \$1467 ;
   always @(posedge clk)
-    config_seen_prev <= \$1453 ;
+    config_seen_prev <= \$1468 ;
   always @(posedge clk)
-    config_fresh <= \$1454 ;
+    config_fresh <= \$1469 ;
   always @(posedge clk)
-    config_has_fresh <= \$1455 ;
+    config_has_fresh <= \$1470 ;
   always @(posedge clk)
-    config_head <= \$1456 ;
+    config_head <= \$1471 ;
   always @(posedge clk)
-    a2_ring <= \$1457 ;
+    a2_ring <= \$1472 ;
   always @(posedge clk)
     a2_lapped <= \$78 ;
   always @(posedge clk)
@@ -4465,7 +4479,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_fresh_slot <= \$108 ;
   always @(posedge clk)
-    a3_valid <= \$1458 ;
+    a3_valid <= \$1473 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -4477,7 +4491,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1459 ;
+    a3_ring <= \$1474 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -4485,15 +4499,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_sel_last <= \$124 ;
   always @(posedge clk)
-    a3_sel_new <= \$138 ;
+    a3_sel_new <= \$137 ;
   always @(posedge clk)
-    a3_fail <= \$139 ;
+    a3_fail <= \$138 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$141 ;
+    a3_sel_fresh <= \$140 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$143 ;
+    a3_fwd_ok <= \$142 ;
   always @(posedge clk)
-    a4_valid <= \$1460 ;
+    a4_valid <= \$1475 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4503,15 +4517,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$144 ;
+    a4_slot <= \$143 ;
   always @(posedge clk)
     a4_tag <= \$signal$157 ;
   always @(posedge clk)
-    a4_tag_next <= \$1305 [3:0];
+    a4_tag_next <= \$1320 [3:0];
   always @(posedge clk)
-    a4_snap <= \$660 [5];
+    a4_snap <= \$659 [5];
   always @(posedge clk)
-    a5_valid <= \$1461 ;
+    a5_valid <= \$1476 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4527,15 +4541,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$145 ;
+    a5_addr <= \$144 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$161 ;
+    a3_hit_a1 <= \$160 ;
   always @(posedge clk)
-    a3_older_hit <= \$170 ;
+    a3_older_hit <= \$169 ;
   always @(posedge clk)
-    a3_older_next <= \$176 [3:0];
+    a3_older_next <= \$175 [3:0];
   always @(posedge clk)
-    f0_valid <= \$1462 ;
+    f0_valid <= \$1477 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4547,11 +4561,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$206 , \$196 , \$186  };
+    f0_hit <= { \$205 , \$195 , \$185  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1463 ;
+    f1_valid <= \$1478 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4567,85 +4581,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1464 ;
+    f1_same_second_eq0 <= \$1479 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1465 ;
+    f1_same_second_eq3 <= \$1480 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1466 ;
+    f1_same_second_eq6 <= \$1481 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1467 ;
+    f1_same_second_eq9 <= \$1482 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1468 ;
+    f1_same_second_eq12 <= \$1483 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1469 ;
+    f1_same_second_eq15 <= \$1484 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1470 ;
+    f1_same_second_eq18 <= \$1485 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1471 ;
+    f1_same_second_eq21 <= \$1486 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1472 ;
+    f1_same_second_eq24 <= \$1487 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1473 ;
+    f1_same_second_eq27 <= \$1488 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1474 ;
+    f1_same_second_eq30 <= \$1489 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1475 ;
+    f1_same_third_eq0 <= \$1490 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1476 ;
+    f1_same_third_eq3 <= \$1491 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1477 ;
+    f1_same_third_eq6 <= \$1492 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1478 ;
+    f1_same_third_eq9 <= \$1493 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1479 ;
+    f1_same_third_eq12 <= \$1494 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1480 ;
+    f1_same_third_eq15 <= \$1495 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1481 ;
+    f1_same_third_eq18 <= \$1496 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1482 ;
+    f1_same_third_eq21 <= \$1497 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1483 ;
+    f1_same_third_eq24 <= \$1498 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1484 ;
+    f1_same_third_eq27 <= \$1499 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1485 ;
+    f1_same_third_eq30 <= \$1500 ;
   always @(posedge clk)
-    f1_hit <= \$1486 ;
+    f1_hit <= \$1501 ;
   always @(posedge clk)
-    f1_misaligned <= \$1487 ;
+    f1_misaligned <= \$1502 ;
   always @(posedge clk)
-    f1_event_slot <= \$230 [6:0];
+    f1_event_slot <= \$229 [6:0];
   always @(posedge clk)
-    f1_log_slot <= \$232 [8:0];
+    f1_log_slot <= \$231 [8:0];
   always @(posedge clk)
-    f1_config_slot <= \$234 [3:0];
+    f1_config_slot <= \$233 [3:0];
   always @(posedge clk)
-    f2_valid <= \$1488 ;
+    f2_valid <= \$1503 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$240 ;
+    f2_pool <= \$239 ;
   always @(posedge clk)
-    f2_slot <= \$245 ;
+    f2_slot <= \$244 ;
   always @(posedge clk)
-    f2_in_pool <= \$247 ;
+    f2_in_pool <= \$246 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$255 ;
+    f2_err <= \$254 ;
   always @(posedge clk)
-    f2_never_granted <= \$268 ;
+    f2_never_granted <= \$267 ;
   always @(posedge clk)
-    f2_same_second <= \$290 ;
+    f2_same_second <= \$289 ;
   always @(posedge clk)
-    f2_same_third <= \$312 ;
+    f2_same_third <= \$311 ;
   always @(posedge clk)
-    f3_valid <= \$1489 ;
+    f3_valid <= \$1504 ;
   always @(posedge clk)
-    f3_go <= \$1490 ;
+    f3_go <= \$1505 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4659,31 +4673,31 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$315 , \$314 , \$313  };
+    f3_in <= { \$314 , \$313 , \$312  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1322 [12];
+    f3_hit_a2 <= \$1337 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$318 [4];
+    f3_a2_tag_ok <= \$317 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$1326 [12];
+    f3_hit_a3 <= \$1341 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$321 [4];
+    f3_a3_tag_ok <= \$320 [4];
   always @(posedge clk)
-    f3_older_tag <= \$322 ;
+    f3_older_tag <= \$321 ;
   always @(posedge clk)
-    f3_older_snap <= \$323 ;
+    f3_older_snap <= \$322 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$324 ;
+    f3_rel_f3 <= \$323 ;
   always @(posedge clk)
-    f3_quiet <= \$1491 ;
+    f3_quiet <= \$1506 ;
   always @(posedge clk)
-    f4_valid <= \$1492 ;
+    f4_valid <= \$1507 ;
   always @(posedge clk)
-    f4_go <= \$1493 ;
+    f4_go <= \$1508 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4697,73 +4711,73 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1330 [12];
+    f4_hit_a1 <= \$1345 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$350 ;
+    f4_rest_held <= \$349 ;
   always @(posedge clk)
-    f4_rest_tag <= \$384 ;
+    f4_rest_tag <= \$383 ;
   always @(posedge clk)
-    f4_rest_snap <= \$394 ;
+    f4_rest_snap <= \$393 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1494 ;
+    f4_by_a1 <= \$1509 ;
   always @(posedge clk)
-    f4_by_older <= \$1495 ;
+    f4_by_older <= \$1510 ;
   always @(posedge clk)
-    f4_by_mem <= \$1496 ;
+    f4_by_mem <= \$1511 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$438 , \$430 , \$422  };
+    f4_mem_ok <= { \$437 , \$429 , \$421  };
   always @(posedge clk)
-    f2_flushed <= \$440 ;
+    f2_flushed <= \$439 ;
   always @(posedge clk)
-    f3_flushed <= \$443 ;
+    f3_flushed <= \$442 ;
   always @(posedge clk)
-    f4_live <= \$448 [2:0];
+    f4_live <= \$447 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1497 ;
+    f4_by_mem_live <= \$1512 ;
   always @(posedge clk)
-    f4_prev_released <= \$1498 ;
+    f4_prev_released <= \$1513 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$465 [12];
+    f4_taken_a4 <= \$464 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$468 [12];
+    f4_taken_a3 <= \$467 [12];
   always @(posedge clk)
-    f4_taken_a2 <= \$473 ;
+    f4_taken_a2 <= \$472 ;
   always @(posedge clk)
-    event_push <= \$1499 ;
+    event_push <= \$1514 ;
   always @(posedge clk)
-    event_queue_waddr <= \$1500 ;
+    event_queue_waddr <= \$1515 ;
   always @(posedge clk)
-    event_pushed <= \$1501 ;
+    event_pushed <= \$1516 ;
   always @(posedge clk)
-    event_popped <= \$1502 ;
+    event_popped <= \$1517 ;
   always @(posedge clk)
-    event_count <= \$1503 ;
+    event_count <= \$1518 ;
   always @(posedge clk)
-    event_at <= \$1504 ;
+    event_at <= \$1519 ;
   always @(posedge clk)
-    event_nonempty <= \$1505 ;
+    event_nonempty <= \$1520 ;
   always @(posedge clk)
-    config_push <= \$1506 ;
+    config_push <= \$1521 ;
   always @(posedge clk)
-    config_queue_waddr <= \$1507 ;
+    config_queue_waddr <= \$1522 ;
   always @(posedge clk)
-    config_pushed <= \$1508 ;
+    config_pushed <= \$1523 ;
   always @(posedge clk)
-    config_popped <= \$1509 ;
+    config_popped <= \$1524 ;
   always @(posedge clk)
-    config_count <= \$1510 ;
+    config_count <= \$1525 ;
   always @(posedge clk)
-    config_at <= \$1511 ;
+    config_at <= \$1526 ;
   always @(posedge clk)
-    config_nonempty <= \$1512 ;
+    config_nonempty <= \$1527 ;
   always @(posedge clk)
-    f5_valid <= \$1513 ;
+    f5_valid <= \$1528 ;
   always @(posedge clk)
-    f5_ok <= \$1514 ;
+    f5_ok <= \$1529 ;
   always @(posedge clk)
     f5_err <= \$signal$301 ;
   always @(posedge clk)
@@ -4779,41 +4793,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$571 ;
+    f5_wparity <= \$570 ;
   always @(posedge clk)
-    a3_flip <= \$575 [12];
+    a3_flip <= \$574 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$576 ;
+    a3_released <= \$575 ;
   always @(posedge clk)
-    a4_prev_held <= \$581 ;
+    a4_prev_held <= \$580 ;
   always @(posedge clk)
-    a4_released <= \$583 ;
+    a4_released <= \$582 ;
   always @(posedge clk)
-    a5_overwrite <= \$588 ;
+    a5_overwrite <= \$587 ;
   always @(posedge clk)
-    a6_valid <= \$1515 ;
+    a6_valid <= \$1530 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1516 ;
+    f6_valid <= \$1531 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1517 ;
+    x3_valid <= \$1532 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1518 ;
+    x4_valid <= \$1533 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1519 ;
+    x5_valid <= \$1534 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1520 ;
+    x6_valid <= \$1535 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4873,19 +4887,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1521 ;
+    busy_0 <= \$1536 ;
   always @(posedge clk)
-    busy_6 <= \$1522 ;
+    busy_6 <= \$1537 ;
   always @(posedge clk)
-    busy_12 <= \$1523 ;
+    busy_12 <= \$1538 ;
   always @(posedge clk)
-    busy_18 <= \$1524 ;
+    busy_18 <= \$1539 ;
   always @(posedge clk)
-    busy_24 <= \$1525 ;
+    busy_24 <= \$1540 ;
   always @(posedge clk)
-    busy_30 <= \$1526 ;
+    busy_30 <= \$1541 ;
   always @(posedge clk)
-    busy_36 <= \$1527 ;
+    busy_36 <= \$1542 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ log_grant_r1_b0[1];
@@ -4928,914 +4942,914 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$auto$rtlil.cc:2739:Not$10  = ~ config_queue_r0_b0[5];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1418  = event_grant_wen;
-    if (rst) begin
-      \$1418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1419  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$1419  = { \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1420  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$1420  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1421  = event_queue_wen;
-    if (rst) begin
-      \$1421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1422  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$1422  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1423  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$1423  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1424  = log_grant_wen;
-    if (rst) begin
-      \$1424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1425  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$1425  = { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1426  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$1426  = log_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1427  = config_grant_wen;
-    if (rst) begin
-      \$1427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1428  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$1428  = { \$637 , \$630 , \$623 , \$616  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1429  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$1429  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1430  = config_queue_wen;
-    if (rst) begin
-      \$1430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1431  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1431  = config_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1432  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1432  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1433  = alloc_valid;
+    \$1433  = event_grant_wen;
     if (rst) begin
       \$1433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1434  = a0_valid;
-    if (rst) begin
-      \$1434  = 1'h0;
+    \$1434  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$1434  = { \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1435  = { \$25 , \$22 , \$19  };
-    if (rst) begin
-      \$1435  = 3'h0;
+    \$1435  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$1435  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1436  = flush_valid;
+    \$1436  = event_queue_wen;
     if (rst) begin
       \$1436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1437  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$1437  = 3'h0;
+    \$1437  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$1437  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1438  = x0_valid;
-    if (rst) begin
-      \$1438  = 1'h0;
+    \$1438  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$1438  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1439  = x0_select;
+    \$1439  = log_grant_wen;
     if (rst) begin
-      \$1439  = 3'h0;
+      \$1439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1440  = x1_valid;
-    if (rst) begin
-      \$1440  = 1'h0;
+    \$1440  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$1440  = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1441  = a1_valid;
-    if (rst) begin
-      \$1441  = 1'h0;
+    \$1441  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$1441  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1442  = event_seen;
+    \$1442  = config_grant_wen;
+    if (rst) begin
+      \$1442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1443  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$1443  = { \$636 , \$629 , \$622 , \$615  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1444  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$1444  = config_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1445  = config_queue_wen;
+    if (rst) begin
+      \$1445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1446  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$1446  = config_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1447  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1447  = config_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1448  = alloc_valid;
+    if (rst) begin
+      \$1448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1449  = a0_valid;
+    if (rst) begin
+      \$1449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1450  = { \$25 , \$22 , \$19  };
+    if (rst) begin
+      \$1450  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1451  = flush_valid;
+    if (rst) begin
+      \$1451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1452  = { 1'h0, \$29 , \$27  };
+    if (rst) begin
+      \$1452  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1453  = x0_valid;
+    if (rst) begin
+      \$1453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1454  = x0_select;
+    if (rst) begin
+      \$1454  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1455  = x1_valid;
+    if (rst) begin
+      \$1455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1456  = a1_valid;
+    if (rst) begin
+      \$1456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1457  = event_seen;
     if (\$37 ) begin
-      \$1442  = \$38 ;
+      \$1457  = \$38 ;
     end
     if (rst) begin
-      \$1442  = 8'h00;
+      \$1457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1443  = event_seen;
+    \$1458  = event_seen;
     if (rst) begin
-      \$1443  = 8'h00;
+      \$1458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1444  = event_fresh;
+    \$1459  = event_fresh;
     if (event_take_fresh) begin
-      \$1444  = \$39 ;
+      \$1459  = \$39 ;
     end else if (x1_select[0]) begin
-      \$1444  = 8'h00;
+      \$1459  = 8'h00;
     end
     if (rst) begin
-      \$1444  = 8'h00;
+      \$1459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1445  = event_has_fresh;
+    \$1460  = event_has_fresh;
     if (event_take_fresh) begin
-      \$1445  = \$40 ;
+      \$1460  = \$40 ;
     end else if (x1_select[0]) begin
-      \$1445  = 1'h1;
+      \$1460  = 1'h1;
     end
     if (rst) begin
-      \$1445  = 1'h1;
+      \$1460  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1446  = event_head;
+    \$1461  = event_head;
     if (event_pop) begin
-      \$1446  = \$43 [6:0];
+      \$1461  = \$43 [6:0];
     end
     if (x1_select[0]) begin
-      \$1446  = event_queue_waddr;
+      \$1461  = event_queue_waddr;
     end
     if (rst) begin
-      \$1446  = 7'h00;
+      \$1461  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1447  = log_seen;
+    \$1462  = log_seen;
     if (\$46 ) begin
-      \$1447  = \$47 ;
+      \$1462  = \$47 ;
     end
     if (rst) begin
-      \$1447  = 10'h000;
+      \$1462  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1448  = log_seen;
+    \$1463  = log_seen;
     if (rst) begin
-      \$1448  = 10'h000;
+      \$1463  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1449  = log_fresh;
+    \$1464  = log_fresh;
     if (log_take_fresh) begin
-      \$1449  = \$52 [9:0];
+      \$1464  = \$52 [9:0];
     end else if (x1_select[1]) begin
-      \$1449  = 10'h000;
+      \$1464  = 10'h000;
     end
     if (rst) begin
-      \$1449  = 10'h000;
+      \$1464  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1450  = log_at_last;
+    \$1465  = log_at_last;
     if (log_take_fresh) begin
-      \$1450  = \$57 ;
+      \$1465  = \$57 ;
     end else if (x1_select[1]) begin
-      \$1450  = 1'h0;
+      \$1465  = 1'h0;
     end
-    if (rst) begin
-      \$1450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1451  = log_lapped;
-    if (log_take_fresh) begin
-      \$1451  = \$62 ;
-    end else if (x1_select[1]) begin
-      \$1451  = 1'h0;
-    end
-    if (rst) begin
-      \$1451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1452  = config_seen;
-    if (\$65 ) begin
-      \$1452  = \$66 ;
-    end
-    if (rst) begin
-      \$1452  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1453  = config_seen;
-    if (rst) begin
-      \$1453  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1454  = config_fresh;
-    if (config_take_fresh) begin
-      \$1454  = \$67 ;
-    end else if (x1_select[2]) begin
-      \$1454  = 5'h00;
-    end
-    if (rst) begin
-      \$1454  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1455  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$1455  = \$68 ;
-    end else if (x1_select[2]) begin
-      \$1455  = 1'h1;
-    end
-    if (rst) begin
-      \$1455  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1456  = config_head;
-    if (config_pop) begin
-      \$1456  = \$71 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$1456  = config_queue_waddr;
-    end
-    if (rst) begin
-      \$1456  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1457  = a1_select[1];
-    if (rst) begin
-      \$1457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1458  = a2_valid;
-    if (rst) begin
-      \$1458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1459  = a2_ring;
-    if (rst) begin
-      \$1459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1460  = a3_valid;
-    if (rst) begin
-      \$1460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1461  = a4_valid;
-    if (rst) begin
-      \$1461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1462  = free_valid;
-    if (rst) begin
-      \$1462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1463  = f0_valid;
-    if (rst) begin
-      \$1463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1464  = \$207 ;
-    if (rst) begin
-      \$1464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1465  = \$208 ;
     if (rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1466  = \$209 ;
+    \$1466  = log_lapped;
+    if (log_take_fresh) begin
+      \$1466  = \$62 ;
+    end else if (x1_select[1]) begin
+      \$1466  = 1'h0;
+    end
     if (rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1467  = \$210 ;
+    \$1467  = config_seen;
+    if (\$65 ) begin
+      \$1467  = \$66 ;
+    end
     if (rst) begin
-      \$1467  = 1'h0;
+      \$1467  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1468  = \$211 ;
+    \$1468  = config_seen;
     if (rst) begin
-      \$1468  = 1'h0;
+      \$1468  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1469  = \$212 ;
+    \$1469  = config_fresh;
+    if (config_take_fresh) begin
+      \$1469  = \$67 ;
+    end else if (x1_select[2]) begin
+      \$1469  = 5'h00;
+    end
     if (rst) begin
-      \$1469  = 1'h0;
+      \$1469  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1470  = \$213 ;
+    \$1470  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$1470  = \$68 ;
+    end else if (x1_select[2]) begin
+      \$1470  = 1'h1;
+    end
     if (rst) begin
-      \$1470  = 1'h0;
+      \$1470  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1471  = \$214 ;
+    \$1471  = config_head;
+    if (config_pop) begin
+      \$1471  = \$71 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$1471  = config_queue_waddr;
+    end
     if (rst) begin
-      \$1471  = 1'h0;
+      \$1471  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1472  = \$215 ;
+    \$1472  = a1_select[1];
     if (rst) begin
       \$1472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1473  = \$216 ;
+    \$1473  = a2_valid;
     if (rst) begin
       \$1473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1474  = \$217 ;
+    \$1474  = a2_ring;
     if (rst) begin
       \$1474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1475  = \$218 ;
+    \$1475  = a3_valid;
     if (rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1476  = \$219 ;
+    \$1476  = a4_valid;
     if (rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1477  = \$220 ;
+    \$1477  = free_valid;
     if (rst) begin
       \$1477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1478  = \$221 ;
+    \$1478  = f0_valid;
     if (rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1479  = \$222 ;
+    \$1479  = \$206 ;
     if (rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1480  = \$223 ;
+    \$1480  = \$207 ;
     if (rst) begin
       \$1480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1481  = \$224 ;
+    \$1481  = \$208 ;
     if (rst) begin
       \$1481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1482  = \$225 ;
+    \$1482  = \$209 ;
     if (rst) begin
       \$1482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1483  = \$226 ;
+    \$1483  = \$210 ;
     if (rst) begin
       \$1483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1484  = \$227 ;
+    \$1484  = \$211 ;
     if (rst) begin
       \$1484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1485  = \$228 ;
+    \$1485  = \$212 ;
     if (rst) begin
       \$1485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1488  = f1_valid;
+    \$1486  = \$213 ;
+    if (rst) begin
+      \$1486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1487  = \$214 ;
+    if (rst) begin
+      \$1487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1488  = \$215 ;
     if (rst) begin
       \$1488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1489  = f2_valid;
+    \$1489  = \$216 ;
     if (rst) begin
       \$1489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1490  = \$signal$239 ;
+    \$1490  = \$217 ;
     if (rst) begin
       \$1490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1491  = \$331 ;
+    \$1491  = \$218 ;
     if (rst) begin
       \$1491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1492  = f3_valid;
+    \$1492  = \$219 ;
     if (rst) begin
       \$1492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1493  = f3_go;
+    \$1493  = \$220 ;
     if (rst) begin
       \$1493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1494  = \$399 ;
+    \$1494  = \$221 ;
     if (rst) begin
       \$1494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1495  = \$409 ;
+    \$1495  = \$222 ;
     if (rst) begin
       \$1495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1496  = \$414 ;
+    \$1496  = \$223 ;
     if (rst) begin
-      \$1496  = 3'h0;
+      \$1496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1497  = \$458 [2:0];
+    \$1497  = \$224 ;
     if (rst) begin
-      \$1497  = 3'h0;
+      \$1497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1498  = \$462 ;
+    \$1498  = \$225 ;
     if (rst) begin
       \$1498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1499  = \$481 ;
+    \$1499  = \$226 ;
     if (rst) begin
       \$1499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1500  = event_queue_waddr;
-    if (\$489 ) begin
-      \$1500  = \$492 [6:0];
-    end
+    \$1500  = \$227 ;
     if (rst) begin
-      \$1500  = 7'h00;
+      \$1500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1501  = event_push;
-    if (x1_select[0]) begin
-      \$1501  = 1'h0;
-    end
+    \$1503  = f1_valid;
     if (rst) begin
-      \$1501  = 1'h0;
+      \$1503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1502  = event_pop;
-    if (x1_select[0]) begin
-      \$1502  = 1'h0;
-    end
+    \$1504  = f2_valid;
     if (rst) begin
-      \$1502  = 1'h0;
+      \$1504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1503  = \$496 [7:0];
-    if (x1_select[0]) begin
-      \$1503  = 8'h00;
-    end
-    if (rst) begin
-      \$1503  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1504  = event_at;
-    if (\$499 ) begin
-      \$1504 [0] = event_at[0];
-      \$1504 [1] = event_at[1];
-      \$1504 [2] = event_at[2];
-    end
-    if (\$505 ) begin
-      \$1504 [0] = event_at[1];
-      \$1504 [1] = event_at[2];
-      \$1504 [2] = \$506 ;
-    end
-    if (\$512 ) begin
-      \$1504 [0] = 1'h0;
-      \$1504 [1] = event_at[0];
-      \$1504 [2] = event_at[1];
-    end
-    if (\$518 ) begin
-      \$1504 [0] = event_at[0];
-      \$1504 [1] = event_at[1];
-      \$1504 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1504  = 3'h1;
-    end
-    if (rst) begin
-      \$1504  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1505  = event_nonempty;
-    if (\$499 ) begin
-      \$1505  = \$502 ;
-    end
-    if (\$505 ) begin
-      \$1505  = \$509 ;
-    end
-    if (\$512 ) begin
-      \$1505  = \$515 ;
-    end
-    if (\$518 ) begin
-      \$1505  = \$521 ;
-    end
-    if (x1_select[0]) begin
-      \$1505  = 1'h0;
-    end
+    \$1505  = \$signal$239 ;
     if (rst) begin
       \$1505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1506  = \$529 ;
+    \$1506  = \$330 ;
     if (rst) begin
       \$1506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1507  = config_queue_waddr;
-    if (\$537 ) begin
-      \$1507  = \$540 [3:0];
-    end
+    \$1507  = f3_valid;
     if (rst) begin
-      \$1507  = 4'h0;
+      \$1507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1508  = config_push;
-    if (x1_select[2]) begin
-      \$1508  = 1'h0;
-    end
+    \$1508  = f3_go;
     if (rst) begin
       \$1508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1509  = config_pop;
-    if (x1_select[2]) begin
-      \$1509  = 1'h0;
-    end
+    \$1509  = \$398 ;
     if (rst) begin
       \$1509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1510  = \$544 [4:0];
-    if (x1_select[2]) begin
-      \$1510  = 5'h00;
-    end
+    \$1510  = \$408 ;
     if (rst) begin
-      \$1510  = 5'h00;
+      \$1510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1511  = config_at;
-    if (\$547 ) begin
-      \$1511 [0] = config_at[0];
-      \$1511 [1] = config_at[1];
-      \$1511 [2] = config_at[2];
-    end
-    if (\$553 ) begin
-      \$1511 [0] = config_at[1];
-      \$1511 [1] = config_at[2];
-      \$1511 [2] = \$554 ;
-    end
-    if (\$560 ) begin
-      \$1511 [0] = 1'h0;
-      \$1511 [1] = config_at[0];
-      \$1511 [2] = config_at[1];
-    end
-    if (\$566 ) begin
-      \$1511 [0] = config_at[0];
-      \$1511 [1] = config_at[1];
-      \$1511 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1511  = 3'h1;
-    end
+    \$1511  = \$413 ;
     if (rst) begin
-      \$1511  = 3'h1;
+      \$1511  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1512  = config_nonempty;
-    if (\$547 ) begin
-      \$1512  = \$550 ;
-    end
-    if (\$553 ) begin
-      \$1512  = \$557 ;
-    end
-    if (\$560 ) begin
-      \$1512  = \$563 ;
-    end
-    if (\$566 ) begin
-      \$1512  = \$569 ;
-    end
-    if (x1_select[2]) begin
-      \$1512  = 1'h0;
-    end
+    \$1512  = \$457 [2:0];
     if (rst) begin
-      \$1512  = 1'h0;
+      \$1512  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1513  = f4_valid;
+    \$1513  = \$461 ;
     if (rst) begin
       \$1513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1514  = \release ;
+    \$1514  = \$480 ;
     if (rst) begin
       \$1514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1515  = a5_valid;
+    \$1515  = event_queue_waddr;
+    if (\$488 ) begin
+      \$1515  = \$491 [6:0];
+    end
     if (rst) begin
-      \$1515  = 1'h0;
+      \$1515  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1516  = f5_valid;
+    \$1516  = event_push;
+    if (x1_select[0]) begin
+      \$1516  = 1'h0;
+    end
     if (rst) begin
       \$1516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1517  = x2_valid;
+    \$1517  = event_pop;
+    if (x1_select[0]) begin
+      \$1517  = 1'h0;
+    end
     if (rst) begin
       \$1517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1518  = x3_valid;
+    \$1518  = \$495 [7:0];
+    if (x1_select[0]) begin
+      \$1518  = 8'h00;
+    end
     if (rst) begin
-      \$1518  = 1'h0;
+      \$1518  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1519  = x4_valid;
+    \$1519  = event_at;
+    if (\$498 ) begin
+      \$1519 [0] = event_at[0];
+      \$1519 [1] = event_at[1];
+      \$1519 [2] = event_at[2];
+    end
+    if (\$504 ) begin
+      \$1519 [0] = event_at[1];
+      \$1519 [1] = event_at[2];
+      \$1519 [2] = \$505 ;
+    end
+    if (\$511 ) begin
+      \$1519 [0] = 1'h0;
+      \$1519 [1] = event_at[0];
+      \$1519 [2] = event_at[1];
+    end
+    if (\$517 ) begin
+      \$1519 [0] = event_at[0];
+      \$1519 [1] = event_at[1];
+      \$1519 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1519  = 3'h1;
+    end
     if (rst) begin
-      \$1519  = 1'h0;
+      \$1519  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1520  = x5_valid;
+    \$1520  = event_nonempty;
+    if (\$498 ) begin
+      \$1520  = \$501 ;
+    end
+    if (\$504 ) begin
+      \$1520  = \$508 ;
+    end
+    if (\$511 ) begin
+      \$1520  = \$514 ;
+    end
+    if (\$517 ) begin
+      \$1520  = \$520 ;
+    end
+    if (x1_select[0]) begin
+      \$1520  = 1'h0;
+    end
     if (rst) begin
       \$1520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1521  = \$589 ;
+    \$1521  = \$528 ;
     if (rst) begin
       \$1521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1522  = \$590 ;
+    \$1522  = config_queue_waddr;
+    if (\$536 ) begin
+      \$1522  = \$539 [3:0];
+    end
     if (rst) begin
-      \$1522  = 1'h0;
+      \$1522  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1523  = \$591 ;
+    \$1523  = config_push;
+    if (x1_select[2]) begin
+      \$1523  = 1'h0;
+    end
     if (rst) begin
       \$1523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1524  = \$592 ;
+    \$1524  = config_pop;
+    if (x1_select[2]) begin
+      \$1524  = 1'h0;
+    end
     if (rst) begin
       \$1524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1525  = \$593 ;
+    \$1525  = \$543 [4:0];
+    if (x1_select[2]) begin
+      \$1525  = 5'h00;
+    end
     if (rst) begin
-      \$1525  = 1'h0;
+      \$1525  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1526  = \$594 ;
+    \$1526  = config_at;
+    if (\$546 ) begin
+      \$1526 [0] = config_at[0];
+      \$1526 [1] = config_at[1];
+      \$1526 [2] = config_at[2];
+    end
+    if (\$552 ) begin
+      \$1526 [0] = config_at[1];
+      \$1526 [1] = config_at[2];
+      \$1526 [2] = \$553 ;
+    end
+    if (\$559 ) begin
+      \$1526 [0] = 1'h0;
+      \$1526 [1] = config_at[0];
+      \$1526 [2] = config_at[1];
+    end
+    if (\$565 ) begin
+      \$1526 [0] = config_at[0];
+      \$1526 [1] = config_at[1];
+      \$1526 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1526  = 3'h1;
+    end
     if (rst) begin
-      \$1526  = 1'h0;
+      \$1526  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1527  = \$595 ;
+    \$1527  = config_nonempty;
+    if (\$546 ) begin
+      \$1527  = \$549 ;
+    end
+    if (\$552 ) begin
+      \$1527  = \$556 ;
+    end
+    if (\$559 ) begin
+      \$1527  = \$562 ;
+    end
+    if (\$565 ) begin
+      \$1527  = \$568 ;
+    end
+    if (x1_select[2]) begin
+      \$1527  = 1'h0;
+    end
     if (rst) begin
       \$1527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1528  = f4_valid;
+    if (rst) begin
+      \$1528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1529  = \release ;
+    if (rst) begin
+      \$1529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1530  = a5_valid;
+    if (rst) begin
+      \$1530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1531  = f5_valid;
+    if (rst) begin
+      \$1531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1532  = x2_valid;
+    if (rst) begin
+      \$1532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1533  = x3_valid;
+    if (rst) begin
+      \$1533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1534  = x4_valid;
+    if (rst) begin
+      \$1534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1535  = x5_valid;
+    if (rst) begin
+      \$1535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1536  = \$588 ;
+    if (rst) begin
+      \$1536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1537  = \$589 ;
+    if (rst) begin
+      \$1537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1538  = \$590 ;
+    if (rst) begin
+      \$1538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1539  = \$591 ;
+    if (rst) begin
+      \$1539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1540  = \$592 ;
+    if (rst) begin
+      \$1540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1541  = \$593 ;
+    if (rst) begin
+      \$1541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1542  = \$594 ;
+    if (rst) begin
+      \$1542  = 1'h0;
     end
   end
   always @* begin
@@ -5843,30 +5857,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1313 ;
+          grant_addr = \$1328 ;
       2'h1:
-          grant_addr = \$1315 ;
+          grant_addr = \$1330 ;
       2'h2:
-          grant_addr = \$1317 ;
+          grant_addr = \$1332 ;
     endcase
   end
-  assign event_grant_waddr = { \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
-  assign log_grant_waddr = { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
-  assign config_grant_waddr = { \$637 , \$630 , \$623 , \$616  };
-  assign event_fresh_slot = \$596 [6:0];
+  assign event_grant_waddr = { \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+  assign log_grant_waddr = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+  assign config_grant_waddr = { \$636 , \$629 , \$622 , \$615  };
+  assign event_fresh_slot = \$595 [6:0];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$602 [8:0];
-  assign config_fresh_slot = \$604 [3:0];
+  assign log_fresh_slot = \$601 [8:0];
+  assign config_fresh_slot = \$603 [3:0];
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$651 , \$650 , \$649 , \$645 , \$641 , \$637 , \$630 , \$623 , \$616  };
-  assign next_next_tag = \$1305 [3:0];
-  assign fetched_snap = \$660 [5];
-  assign \$signal$250  = \$1322 [12];
-  assign hit_a3 = \$1326 [12];
-  assign \$signal$269  = \$1330 [12];
+  assign \$signal  = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+  assign next_next_tag = \$1320 [3:0];
+  assign fetched_snap = \$659 [5];
+  assign \$signal$250  = \$1337 [12];
+  assign hit_a3 = \$1341 [12];
+  assign \$signal$269  = \$1345 [12];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
@@ -5874,8 +5888,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$371  = \$596 [6:0];
-  assign \event_grant_addr$372  = \$596 [6:0];
+  assign \r__addr$371  = \$595 [6:0];
+  assign \event_grant_addr$372  = \$595 [6:0];
   assign event_grant_data = event_grant_r0_b0;
   assign \event_grant_data$374  = event_grant_r1_b0;
   assign \w__addr$375  = f4_slot[6:0];
@@ -5884,8 +5898,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign event_parity_wdata = \w__data$379 ;
   assign \r__addr$381  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$383  = \$596 [6:0];
-  assign \event_parity_addr$384  = \$596 [6:0];
+  assign \r__addr$383  = \$595 [6:0];
+  assign \event_parity_addr$384  = \$595 [6:0];
   assign event_parity_data = event_parity_r0_b0;
   assign \event_parity_data$386  = event_parity_r1_b0;
   assign \w__addr$387  = event_queue_w_addr;
@@ -5899,8 +5913,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \w__data$395  = log_grant_w_data;
   assign \r__addr$396  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$398  = \$602 [8:0];
-  assign \log_grant_addr$399  = \$602 [8:0];
+  assign \r__addr$398  = \$601 [8:0];
+  assign \log_grant_addr$399  = \$601 [8:0];
   assign \log_grant_data$400  = log_grant_r0_b0;
   assign \w__addr$401  = f4_slot;
   assign log_parity_waddr = f4_slot;
@@ -5908,16 +5922,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign log_parity_wdata = \w__data$404 ;
   assign \r__addr$406  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$408  = \$602 [8:0];
-  assign \log_parity_addr$409  = \$602 [8:0];
+  assign \r__addr$408  = \$601 [8:0];
+  assign \log_parity_addr$409  = \$601 [8:0];
   assign \log_parity_data$410  = log_parity_r0_b0;
   assign \w__addr$411  = config_grant_w_addr;
   assign \w__en$412  = config_grant_w_en;
   assign \w__data$413  = config_grant_w_data;
   assign \r__addr$414  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$416  = \$604 [3:0];
-  assign \config_grant_addr$417  = \$604 [3:0];
+  assign \r__addr$416  = \$603 [3:0];
+  assign \config_grant_addr$417  = \$603 [3:0];
   assign config_grant_data = config_grant_r0_b0;
   assign \config_grant_data$419  = config_grant_r1_b0;
   assign \w__addr$420  = f4_slot[3:0];
@@ -5926,8 +5940,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign config_parity_wdata = \w__data$424 ;
   assign \r__addr$426  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$428  = \$604 [3:0];
-  assign \config_parity_addr$429  = \$604 [3:0];
+  assign \r__addr$428  = \$603 [3:0];
+  assign \config_parity_addr$429  = \$603 [3:0];
   assign config_parity_data = config_parity_r0_b0;
   assign \config_parity_data$431  = config_parity_r1_b0;
   assign \w__addr$432  = config_queue_w_addr;
@@ -6010,28 +6024,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$1412 ;
-  assign config_queue_wdata[4] = \$1404 ;
+  assign config_queue_wdata[8:5] = \$1427 ;
+  assign config_queue_wdata[4] = \$1419 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1368 ;
-  assign event_queue_wdata[7] = \$1360 ;
+  assign event_queue_wdata[11:8] = \$1383 ;
+  assign event_queue_wdata[7] = \$1375 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
   assign config_grant_wdata[4:1] = \$signal$157 ;
-  assign config_grant_wdata[0] = \$660 [5];
+  assign config_grant_wdata[0] = \$659 [5];
   assign log_grant_wdata[4:1] = \$signal$157 ;
-  assign log_grant_wdata[0] = \$660 [5];
+  assign log_grant_wdata[0] = \$659 [5];
   assign event_grant_wdata[4:1] = \$signal$157 ;
-  assign event_grant_wdata[0] = \$660 [5];
-  assign \$1487 [2] = \$233 ;
-  assign \$1487 [1] = \$231 ;
-  assign \$1487 [0] = \$229 ;
-  assign \$1486 [2] = f0_hit[2];
-  assign \$1486 [1] = f0_hit[1];
-  assign \$1486 [0] = f0_hit[0];
+  assign event_grant_wdata[0] = \$659 [5];
+  assign \$1502 [2] = \$232 ;
+  assign \$1502 [1] = \$230 ;
+  assign \$1502 [0] = \$228 ;
+  assign \$1501 [2] = f0_hit[2];
+  assign \$1501 [1] = f0_hit[1];
+  assign \$1501 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$603  = 1'h1;
+  assign \$602  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$72  = 1'h0;
   assign \$76  = \$75 ;
@@ -6047,237 +6061,253 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$128  = \$126 [8];
   assign \$131  = \$129 [10];
   assign \$134  = \$132 [5];
-  assign \$143  = \$142 ;
-  assign \$611  = a3_sel_head[0];
-  assign \$614  = a3_sel_head[2];
-  assign \$618  = a3_sel_head[0];
-  assign \$621  = a3_sel_head[2];
-  assign \$625  = a3_sel_head[0];
-  assign \$628  = a3_sel_head[2];
-  assign \$632  = a3_sel_head[0];
-  assign \$635  = a3_sel_head[2];
-  assign \$639  = a3_sel_head[0];
-  assign \$643  = a3_sel_head[0];
-  assign \$647  = a3_sel_head[0];
-  assign \$150  = a3_sel_head[0];
-  assign \$156  = a3_sel_head[2];
-  assign \$184  = \$182 [32];
-  assign \$194  = \$192 [32];
-  assign \$204  = \$202 [32];
-  assign \$235  = 1'h0;
-  assign \$237  = \$236 ;
-  assign \$335  = f3_in[0];
-  assign \$338  = f3_in[1];
-  assign \$342  = f3_in[2];
-  assign \$352  = f3_in[0];
-  assign \$354  = f3_in[1];
-  assign \$357  = f3_in[2];
-  assign \$360  = f3_in[0];
-  assign \$362  = f3_in[1];
-  assign \$365  = f3_in[2];
-  assign \$368  = f3_in[0];
-  assign \$370  = f3_in[1];
-  assign \$373  = f3_in[2];
-  assign \$376  = f3_in[0];
-  assign \$378  = f3_in[1];
-  assign \$381  = f3_in[2];
-  assign \$386  = f3_in[0];
-  assign \$388  = f3_in[1];
-  assign \$391  = f3_in[2];
-  assign \$416  = \$415 ;
-  assign \$424  = \$423 ;
-  assign \$432  = \$431 ;
-  assign \$504  = event_popped;
-  assign \$510  = event_pushed;
-  assign \$516  = event_pushed;
-  assign \$517  = event_popped;
-  assign \$552  = config_popped;
-  assign \$558  = config_pushed;
-  assign \$564  = config_pushed;
-  assign \$565  = config_popped;
-  assign \$595  = x6_valid;
-  assign \$656  = a3_sel_head[0];
-  assign \$658  = a3_sel_head[2];
-  assign \$663  = a3_sel_new;
-  assign \$664  = a3_sel_last[0];
-  assign \$665  = 1'h1;
-  assign \$666  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$668  = event_grant_r1_b0[1];
-  assign \$683  = a3_sel_last[1];
-  assign \$684  = 1'h1;
-  assign \$685  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$687  = log_grant_r1_b0[1];
-  assign \$702  = a3_sel_last[2];
-  assign \$703  = 1'h1;
-  assign \$704  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$706  = config_grant_r1_b0[1];
-  assign \$721  = a3_sel_head[0];
-  assign \$722  = 1'h1;
-  assign \$723  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$725  = event_queue_r0_b0[8];
-  assign \$740  = a3_sel_head[2];
-  assign \$741  = 1'h1;
-  assign \$742  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$744  = config_queue_r0_b0[5];
-  assign \$760  = 1'h0;
-  assign \$761  = a3_sel_last[0];
-  assign \$762  = 1'h1;
-  assign \$763  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$765  = event_grant_r1_b0[1];
-  assign \$780  = a3_sel_last[1];
-  assign \$781  = 1'h1;
-  assign \$782  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$784  = log_grant_r1_b0[1];
-  assign \$799  = a3_sel_last[2];
-  assign \$800  = 1'h1;
-  assign \$801  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$803  = config_grant_r1_b0[1];
-  assign \$818  = a3_sel_head[0];
-  assign \$819  = 1'h1;
-  assign \$820  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$822  = event_queue_r0_b0[8];
-  assign \$837  = a3_sel_head[2];
-  assign \$838  = 1'h1;
-  assign \$839  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$841  = config_queue_r0_b0[5];
-  assign \$857  = 1'h0;
-  assign \$858  = a3_sel_last[0];
-  assign \$859  = 1'h1;
-  assign \$860  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$862  = event_grant_r1_b0[1];
-  assign \$877  = a3_sel_last[1];
-  assign \$878  = 1'h1;
-  assign \$879  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$881  = log_grant_r1_b0[1];
-  assign \$896  = a3_sel_last[2];
-  assign \$897  = 1'h1;
-  assign \$898  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$900  = config_grant_r1_b0[1];
-  assign \$915  = a3_sel_head[0];
-  assign \$916  = 1'h1;
-  assign \$917  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$919  = event_queue_r0_b0[8];
-  assign \$934  = a3_sel_head[2];
-  assign \$935  = 1'h1;
-  assign \$936  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$938  = config_queue_r0_b0[5];
-  assign \$954  = 1'h0;
-  assign \$955  = a3_sel_last[0];
-  assign \$956  = 1'h1;
-  assign \$957  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$959  = event_grant_r1_b0[1];
-  assign \$974  = a3_sel_last[1];
-  assign \$975  = 1'h1;
-  assign \$976  = \$auto$rtlil.cc:2739:Not$34 ;
-  assign \$978  = log_grant_r1_b0[1];
-  assign \$993  = a3_sel_last[2];
-  assign \$994  = 1'h1;
-  assign \$995  = \$auto$rtlil.cc:2739:Not$36 ;
-  assign \$997  = config_grant_r1_b0[1];
-  assign \$1012  = a3_sel_head[0];
-  assign \$1013  = 1'h1;
-  assign \$1014  = \$auto$rtlil.cc:2739:Not$38 ;
-  assign \$1016  = event_queue_r0_b0[8];
-  assign \$1031  = a3_sel_head[2];
-  assign \$1032  = 1'h1;
-  assign \$1033  = \$auto$rtlil.cc:2739:Not$40 ;
-  assign \$1035  = config_queue_r0_b0[5];
-  assign \$1056  = 1'h0;
-  assign \$1057  = a3_sel_last[0];
-  assign \$1058  = 1'h1;
-  assign \$1059  = \$auto$rtlil.cc:2739:Not$42 ;
-  assign \$1061  = event_grant_r1_b0[2];
-  assign \$1069  = a3_sel_last[1];
-  assign \$1070  = 1'h1;
-  assign \$1071  = \$auto$rtlil.cc:2739:Not$44 ;
-  assign \$1073  = log_grant_r1_b0[2];
-  assign \$1081  = a3_sel_last[2];
-  assign \$1082  = 1'h1;
-  assign \$1083  = \$auto$rtlil.cc:2739:Not$46 ;
-  assign \$1085  = config_grant_r1_b0[2];
-  assign \$1093  = a3_sel_head[0];
-  assign \$1094  = 1'h1;
-  assign \$1095  = \$auto$rtlil.cc:2739:Not$48 ;
-  assign \$1097  = event_queue_r0_b0[9];
-  assign \$1105  = a3_sel_head[2];
-  assign \$1106  = 1'h1;
-  assign \$1107  = \$auto$rtlil.cc:2739:Not$50 ;
-  assign \$1109  = config_queue_r0_b0[6];
-  assign \$1118  = a3_sel_new;
-  assign \$1119  = a3_sel_last[0];
-  assign \$1120  = 1'h1;
-  assign \$1121  = \$auto$rtlil.cc:2739:Not$52 ;
-  assign \$1123  = event_grant_r1_b0[2];
-  assign \$1131  = a3_sel_last[1];
-  assign \$1132  = 1'h1;
-  assign \$1133  = \$auto$rtlil.cc:2739:Not$54 ;
-  assign \$1135  = log_grant_r1_b0[2];
-  assign \$1143  = a3_sel_last[2];
-  assign \$1144  = 1'h1;
-  assign \$1145  = \$auto$rtlil.cc:2739:Not$56 ;
-  assign \$1147  = config_grant_r1_b0[2];
-  assign \$1155  = a3_sel_head[0];
-  assign \$1156  = 1'h1;
-  assign \$1157  = \$auto$rtlil.cc:2739:Not$58 ;
-  assign \$1159  = event_queue_r0_b0[9];
-  assign \$1167  = a3_sel_head[2];
-  assign \$1168  = 1'h1;
-  assign \$1169  = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$1171  = config_queue_r0_b0[6];
-  assign \$1180  = 1'h0;
-  assign \$1181  = a3_sel_last[0];
-  assign \$1182  = 1'h1;
-  assign \$1183  = \$auto$rtlil.cc:2739:Not$62 ;
-  assign \$1185  = event_grant_r1_b0[2];
-  assign \$1193  = a3_sel_last[1];
-  assign \$1194  = 1'h1;
-  assign \$1195  = \$auto$rtlil.cc:2739:Not$64 ;
-  assign \$1197  = log_grant_r1_b0[2];
-  assign \$1205  = a3_sel_last[2];
-  assign \$1206  = 1'h1;
-  assign \$1207  = \$auto$rtlil.cc:2739:Not$66 ;
-  assign \$1209  = config_grant_r1_b0[2];
-  assign \$1217  = a3_sel_head[0];
-  assign \$1218  = 1'h1;
-  assign \$1219  = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$1221  = event_queue_r0_b0[9];
-  assign \$1229  = a3_sel_head[2];
-  assign \$1230  = 1'h1;
-  assign \$1231  = \$auto$rtlil.cc:2739:Not$70 ;
-  assign \$1233  = config_queue_r0_b0[6];
-  assign \$1242  = 1'h0;
-  assign \$1243  = a3_sel_last[0];
-  assign \$1244  = 1'h1;
-  assign \$1245  = \$auto$rtlil.cc:2739:Not$72 ;
-  assign \$1247  = event_grant_r1_b0[2];
-  assign \$1255  = a3_sel_last[1];
-  assign \$1256  = 1'h1;
-  assign \$1257  = \$auto$rtlil.cc:2739:Not$74 ;
-  assign \$1259  = log_grant_r1_b0[2];
-  assign \$1267  = a3_sel_last[2];
-  assign \$1268  = 1'h1;
-  assign \$1269  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$1271  = config_grant_r1_b0[2];
-  assign \$1279  = a3_sel_head[0];
-  assign \$1280  = 1'h1;
-  assign \$1281  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$1283  = event_queue_r0_b0[9];
-  assign \$1291  = a3_sel_head[2];
-  assign \$1292  = 1'h1;
-  assign \$1293  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$1295  = config_queue_r0_b0[6];
-  assign \$1312  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1313 [30:0] = { 9'h000, \$1312  };
-  assign \$1313 [31] = 1'h1;
-  assign \$1314  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1315 [30:21], \$1315 [19:0] } = { 7'h00, \$1314 [23:21], \$1314 [19:0] };
-  assign { \$1315 [31], \$1315 [20] } = 2'h3;
-  assign \$1316  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1317 [30:22], \$1317 [20:0] } = { 11'h000, \$1316  };
-  assign { \$1317 [31], \$1317 [21] } = 2'h3;
+  assign \$142  = \$141 ;
+  assign \$610  = a3_sel_head[0];
+  assign \$613  = a3_sel_head[2];
+  assign \$617  = a3_sel_head[0];
+  assign \$620  = a3_sel_head[2];
+  assign \$624  = a3_sel_head[0];
+  assign \$627  = a3_sel_head[2];
+  assign \$631  = a3_sel_head[0];
+  assign \$634  = a3_sel_head[2];
+  assign \$638  = a3_sel_head[0];
+  assign \$642  = a3_sel_head[0];
+  assign \$646  = a3_sel_head[0];
+  assign \$149  = a3_sel_head[0];
+  assign \$155  = a3_sel_head[2];
+  assign \$183  = \$181 [32];
+  assign \$193  = \$191 [32];
+  assign \$203  = \$201 [32];
+  assign \$234  = 1'h0;
+  assign \$236  = \$235 ;
+  assign \$334  = f3_in[0];
+  assign \$337  = f3_in[1];
+  assign \$341  = f3_in[2];
+  assign \$351  = f3_in[0];
+  assign \$353  = f3_in[1];
+  assign \$356  = f3_in[2];
+  assign \$359  = f3_in[0];
+  assign \$361  = f3_in[1];
+  assign \$364  = f3_in[2];
+  assign \$367  = f3_in[0];
+  assign \$369  = f3_in[1];
+  assign \$372  = f3_in[2];
+  assign \$375  = f3_in[0];
+  assign \$377  = f3_in[1];
+  assign \$380  = f3_in[2];
+  assign \$385  = f3_in[0];
+  assign \$387  = f3_in[1];
+  assign \$390  = f3_in[2];
+  assign \$415  = \$414 ;
+  assign \$423  = \$422 ;
+  assign \$431  = \$430 ;
+  assign \$503  = event_popped;
+  assign \$509  = event_pushed;
+  assign \$515  = event_pushed;
+  assign \$516  = event_popped;
+  assign \$551  = config_popped;
+  assign \$557  = config_pushed;
+  assign \$563  = config_pushed;
+  assign \$564  = config_popped;
+  assign \$594  = x6_valid;
+  assign \$655  = a3_sel_head[0];
+  assign \$657  = a3_sel_head[2];
+  assign \$662  = a3_sel_new[0];
+  assign \$663  = a3_sel_new[1];
+  assign \$664  = a3_sel_new[2];
+  assign \$665  = a3_sel_last[0];
+  assign \$666  = 1'h1;
+  assign \$667  = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$669  = event_grant_r1_b0[1];
+  assign \$684  = a3_sel_last[1];
+  assign \$685  = 1'h1;
+  assign \$686  = \$auto$rtlil.cc:2739:Not$4 ;
+  assign \$688  = log_grant_r1_b0[1];
+  assign \$703  = a3_sel_last[2];
+  assign \$704  = 1'h1;
+  assign \$705  = \$auto$rtlil.cc:2739:Not$6 ;
+  assign \$707  = config_grant_r1_b0[1];
+  assign \$722  = a3_sel_head[0];
+  assign \$723  = 1'h1;
+  assign \$724  = \$auto$rtlil.cc:2739:Not$8 ;
+  assign \$726  = event_queue_r0_b0[8];
+  assign \$741  = a3_sel_head[2];
+  assign \$742  = 1'h1;
+  assign \$743  = \$auto$rtlil.cc:2739:Not$10 ;
+  assign \$745  = config_queue_r0_b0[5];
+  assign \$761  = 1'h0;
+  assign \$762  = 1'h0;
+  assign \$763  = 1'h0;
+  assign \$764  = a3_sel_last[0];
+  assign \$765  = 1'h1;
+  assign \$766  = \$auto$rtlil.cc:2739:Not$12 ;
+  assign \$768  = event_grant_r1_b0[1];
+  assign \$783  = a3_sel_last[1];
+  assign \$784  = 1'h1;
+  assign \$785  = \$auto$rtlil.cc:2739:Not$14 ;
+  assign \$787  = log_grant_r1_b0[1];
+  assign \$802  = a3_sel_last[2];
+  assign \$803  = 1'h1;
+  assign \$804  = \$auto$rtlil.cc:2739:Not$16 ;
+  assign \$806  = config_grant_r1_b0[1];
+  assign \$821  = a3_sel_head[0];
+  assign \$822  = 1'h1;
+  assign \$823  = \$auto$rtlil.cc:2739:Not$18 ;
+  assign \$825  = event_queue_r0_b0[8];
+  assign \$840  = a3_sel_head[2];
+  assign \$841  = 1'h1;
+  assign \$842  = \$auto$rtlil.cc:2739:Not$20 ;
+  assign \$844  = config_queue_r0_b0[5];
+  assign \$860  = 1'h0;
+  assign \$861  = 1'h0;
+  assign \$862  = 1'h0;
+  assign \$863  = a3_sel_last[0];
+  assign \$864  = 1'h1;
+  assign \$865  = \$auto$rtlil.cc:2739:Not$22 ;
+  assign \$867  = event_grant_r1_b0[1];
+  assign \$882  = a3_sel_last[1];
+  assign \$883  = 1'h1;
+  assign \$884  = \$auto$rtlil.cc:2739:Not$24 ;
+  assign \$886  = log_grant_r1_b0[1];
+  assign \$901  = a3_sel_last[2];
+  assign \$902  = 1'h1;
+  assign \$903  = \$auto$rtlil.cc:2739:Not$26 ;
+  assign \$905  = config_grant_r1_b0[1];
+  assign \$920  = a3_sel_head[0];
+  assign \$921  = 1'h1;
+  assign \$922  = \$auto$rtlil.cc:2739:Not$28 ;
+  assign \$924  = event_queue_r0_b0[8];
+  assign \$939  = a3_sel_head[2];
+  assign \$940  = 1'h1;
+  assign \$941  = \$auto$rtlil.cc:2739:Not$30 ;
+  assign \$943  = config_queue_r0_b0[5];
+  assign \$959  = 1'h0;
+  assign \$960  = 1'h0;
+  assign \$961  = 1'h0;
+  assign \$962  = a3_sel_last[0];
+  assign \$963  = 1'h1;
+  assign \$964  = \$auto$rtlil.cc:2739:Not$32 ;
+  assign \$966  = event_grant_r1_b0[1];
+  assign \$981  = a3_sel_last[1];
+  assign \$982  = 1'h1;
+  assign \$983  = \$auto$rtlil.cc:2739:Not$34 ;
+  assign \$985  = log_grant_r1_b0[1];
+  assign \$1000  = a3_sel_last[2];
+  assign \$1001  = 1'h1;
+  assign \$1002  = \$auto$rtlil.cc:2739:Not$36 ;
+  assign \$1004  = config_grant_r1_b0[1];
+  assign \$1019  = a3_sel_head[0];
+  assign \$1020  = 1'h1;
+  assign \$1021  = \$auto$rtlil.cc:2739:Not$38 ;
+  assign \$1023  = event_queue_r0_b0[8];
+  assign \$1038  = a3_sel_head[2];
+  assign \$1039  = 1'h1;
+  assign \$1040  = \$auto$rtlil.cc:2739:Not$40 ;
+  assign \$1042  = config_queue_r0_b0[5];
+  assign \$1063  = 1'h0;
+  assign \$1064  = 1'h0;
+  assign \$1065  = 1'h0;
+  assign \$1066  = a3_sel_last[0];
+  assign \$1067  = 1'h1;
+  assign \$1068  = \$auto$rtlil.cc:2739:Not$42 ;
+  assign \$1070  = event_grant_r1_b0[2];
+  assign \$1078  = a3_sel_last[1];
+  assign \$1079  = 1'h1;
+  assign \$1080  = \$auto$rtlil.cc:2739:Not$44 ;
+  assign \$1082  = log_grant_r1_b0[2];
+  assign \$1090  = a3_sel_last[2];
+  assign \$1091  = 1'h1;
+  assign \$1092  = \$auto$rtlil.cc:2739:Not$46 ;
+  assign \$1094  = config_grant_r1_b0[2];
+  assign \$1102  = a3_sel_head[0];
+  assign \$1103  = 1'h1;
+  assign \$1104  = \$auto$rtlil.cc:2739:Not$48 ;
+  assign \$1106  = event_queue_r0_b0[9];
+  assign \$1114  = a3_sel_head[2];
+  assign \$1115  = 1'h1;
+  assign \$1116  = \$auto$rtlil.cc:2739:Not$50 ;
+  assign \$1118  = config_queue_r0_b0[6];
+  assign \$1127  = a3_sel_new[0];
+  assign \$1128  = a3_sel_new[1];
+  assign \$1129  = a3_sel_new[2];
+  assign \$1130  = a3_sel_last[0];
+  assign \$1131  = 1'h1;
+  assign \$1132  = \$auto$rtlil.cc:2739:Not$52 ;
+  assign \$1134  = event_grant_r1_b0[2];
+  assign \$1142  = a3_sel_last[1];
+  assign \$1143  = 1'h1;
+  assign \$1144  = \$auto$rtlil.cc:2739:Not$54 ;
+  assign \$1146  = log_grant_r1_b0[2];
+  assign \$1154  = a3_sel_last[2];
+  assign \$1155  = 1'h1;
+  assign \$1156  = \$auto$rtlil.cc:2739:Not$56 ;
+  assign \$1158  = config_grant_r1_b0[2];
+  assign \$1166  = a3_sel_head[0];
+  assign \$1167  = 1'h1;
+  assign \$1168  = \$auto$rtlil.cc:2739:Not$58 ;
+  assign \$1170  = event_queue_r0_b0[9];
+  assign \$1178  = a3_sel_head[2];
+  assign \$1179  = 1'h1;
+  assign \$1180  = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$1182  = config_queue_r0_b0[6];
+  assign \$1191  = 1'h0;
+  assign \$1192  = 1'h0;
+  assign \$1193  = 1'h0;
+  assign \$1194  = a3_sel_last[0];
+  assign \$1195  = 1'h1;
+  assign \$1196  = \$auto$rtlil.cc:2739:Not$62 ;
+  assign \$1198  = event_grant_r1_b0[2];
+  assign \$1206  = a3_sel_last[1];
+  assign \$1207  = 1'h1;
+  assign \$1208  = \$auto$rtlil.cc:2739:Not$64 ;
+  assign \$1210  = log_grant_r1_b0[2];
+  assign \$1218  = a3_sel_last[2];
+  assign \$1219  = 1'h1;
+  assign \$1220  = \$auto$rtlil.cc:2739:Not$66 ;
+  assign \$1222  = config_grant_r1_b0[2];
+  assign \$1230  = a3_sel_head[0];
+  assign \$1231  = 1'h1;
+  assign \$1232  = \$auto$rtlil.cc:2739:Not$68 ;
+  assign \$1234  = event_queue_r0_b0[9];
+  assign \$1242  = a3_sel_head[2];
+  assign \$1243  = 1'h1;
+  assign \$1244  = \$auto$rtlil.cc:2739:Not$70 ;
+  assign \$1246  = config_queue_r0_b0[6];
+  assign \$1255  = 1'h0;
+  assign \$1256  = 1'h0;
+  assign \$1257  = 1'h0;
+  assign \$1258  = a3_sel_last[0];
+  assign \$1259  = 1'h1;
+  assign \$1260  = \$auto$rtlil.cc:2739:Not$72 ;
+  assign \$1262  = event_grant_r1_b0[2];
+  assign \$1270  = a3_sel_last[1];
+  assign \$1271  = 1'h1;
+  assign \$1272  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$1274  = log_grant_r1_b0[2];
+  assign \$1282  = a3_sel_last[2];
+  assign \$1283  = 1'h1;
+  assign \$1284  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$1286  = config_grant_r1_b0[2];
+  assign \$1294  = a3_sel_head[0];
+  assign \$1295  = 1'h1;
+  assign \$1296  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$1298  = event_queue_r0_b0[9];
+  assign \$1306  = a3_sel_head[2];
+  assign \$1307  = 1'h1;
+  assign \$1308  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$1310  = config_queue_r0_b0[6];
+  assign \$1327  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1328 [30:0] = { 9'h000, \$1327  };
+  assign \$1328 [31] = 1'h1;
+  assign \$1329  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1330 [30:21], \$1330 [19:0] } = { 7'h00, \$1329 [23:21], \$1329 [19:0] };
+  assign { \$1330 [31], \$1330 [20] } = 2'h3;
+  assign \$1331  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1332 [30:22], \$1332 [20:0] } = { 11'h000, \$1331  };
+  assign { \$1332 [31], \$1332 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3249$0 , \port$3249$48 , rsp_freed_valid, \port$3252$0 , rsp_flushed_valid, \port$3264$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3292$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3264$0 , \port$3264$48 , rsp_freed_valid, \port$3267$0 , rsp_flushed_valid, \port$3279$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3307$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$84  = 0;
   wire [32:0] \$1 ;
@@ -7861,16 +7891,16 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [31:0] log_overwrites = 32'd0;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$3249$0 ;
-  wire [15:0] \port$3249$0 ;
-  input [12:0] \port$3249$48 ;
-  wire [12:0] \port$3249$48 ;
-  input [15:0] \port$3252$0 ;
-  wire [15:0] \port$3252$0 ;
-  input [14:0] \port$3264$0 ;
-  wire [14:0] \port$3264$0 ;
-  input [36:0] \port$3292$0 ;
-  wire [36:0] \port$3292$0 ;
+  input [15:0] \port$3264$0 ;
+  wire [15:0] \port$3264$0 ;
+  input [12:0] \port$3264$48 ;
+  wire [12:0] \port$3264$48 ;
+  input [15:0] \port$3267$0 ;
+  wire [15:0] \port$3267$0 ;
+  input [14:0] \port$3279$0 ;
+  wire [14:0] \port$3279$0 ;
+  input [36:0] \port$3307$0 ;
+  wire [36:0] \port$3307$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -8101,79 +8131,79 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   assign \$signature__data$73  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3252$0 [4:1];
+  assign \$2  = | \port$3267$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3252$0 [15] ? { 6'h00, \port$3252$0 [14:13] } : 8'hff;
+  assign \$4  = \port$3267$0 [15] ? { 6'h00, \port$3267$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3264$0 [4:1];
+  assign \$6  = | \port$3279$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3264$0 [12:5], 46'h000000000000, \port$3264$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3264$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3249$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3249$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3249$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3252$0 [12:5], \port$3292$0 [32:1], 4'h0, \port$3292$0 [36:33], \$4 , 1'h0, \port$3292$0 [0], 3'h1, \port$3252$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3252$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3279$0 [12:5], 46'h000000000000, \port$3279$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3279$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3264$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3264$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3264$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3267$0 [12:5], \port$3307$0 [32:1], 4'h0, \port$3307$0 [36:33], \$4 , 1'h0, \port$3307$0 [0], 3'h1, \port$3267$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3267$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3264$0 [4:1];
+  assign \$14  = | \port$3279$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3264$0 [12:5], 46'h000000000000, \port$3264$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3264$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3249$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3249$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3249$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3279$0 [12:5], 46'h000000000000, \port$3279$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3279$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3264$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3264$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3264$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3252$0 [4:1];
+  assign \$21  = | \port$3267$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3264$0 [4:1];
+  assign \$23  = | \port$3279$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3249$0 [0];
+  assign \$26  = ~ \port$3264$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3249$0 [4:1] != 1'h1;
+  assign \$28  = \port$3264$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3249$0 [4:1] == 1'h1;
+  assign \$31  = \port$3264$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3249$0 [0];
-  assign \$34  = ! \port$3249$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3264$0 [0];
+  assign \$34  = ! \port$3264$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3252$0 [0];
-  assign \$37  = ! \port$3252$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$3267$0 [0];
+  assign \$37  = ! \port$3267$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3264$0 [0];
-  assign \$40  = ! \port$3264$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$3279$0 [0];
+  assign \$40  = ! \port$3279$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3249$0 [4:1] == 1'h1;
+  assign \$42  = \port$3264$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3249$0 [6:5];
+  assign \$44  = ! \port$3264$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3249$0 [0];
-  assign \$47  = \port$3249$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3264$0 [0];
+  assign \$47  = \port$3264$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3252$0 [0];
-  assign \$50  = \port$3252$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3267$0 [0];
+  assign \$50  = \port$3267$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3264$0 [0];
-  assign \$53  = \port$3264$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3279$0 [0];
+  assign \$53  = \port$3279$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3249$0 [4:1] == 1'h1;
+  assign \$55  = \port$3264$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3249$0 [6:5] == 1'h1;
+  assign \$57  = \port$3264$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3249$0 [0];
-  assign \$60  = \port$3249$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$3264$0 [0];
+  assign \$60  = \port$3264$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$3249$48 [12];
-  assign \$63  = rsp_grant_valid & \port$3249$0 [0];
-  assign \$64  = \port$3249$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$3264$48 [12];
+  assign \$63  = rsp_grant_valid & \port$3264$0 [0];
+  assign \$64  = \port$3264$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$3252$0 [0];
-  assign \$67  = \port$3252$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$3267$0 [0];
+  assign \$67  = \port$3267$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$3264$0 [0];
-  assign \$70  = \port$3264$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$3279$0 [0];
+  assign \$70  = \port$3279$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$3249$0 [4:1] == 1'h1;
+  assign \$72  = \port$3264$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$3249$0 [6:5] == 2'h2;
+  assign \$74  = \port$3264$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -9248,12 +9278,12 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$1177  = w2_oor >> w2_pool;
   assign \$1178  = \$signal$230  & \$signal$231 ;
   assign \$1179  = \$1178  & \$signal$247 ;
-  assign \$1180  = rsp_freed_valid & \port$3292$0 [0];
+  assign \$1180  = rsp_freed_valid & \port$3307$0 [0];
   assign \$1181  = \$signal$257  & \$1180 ;
-  assign \$1182  = ~ \port$3252$0 [0];
+  assign \$1182  = ~ \port$3267$0 [0];
   assign \$1183  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1184  = flush_waiting & \$1183 ;
-  assign \$1185  = ~ \port$3264$0 [0];
+  assign \$1185  = ~ \port$3279$0 [0];
   assign \$1186  = \$signal$28  > 2'h2;
   assign \$1187  = \$1186  ? 2'h2 : \$signal$28 ;
   assign \$1188  = | \$signal$28 ;
@@ -9780,7 +9810,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1219  = { \$20 [31:0], 24'h000000, \port$3249$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3249$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3249$0 [4:1] };
+    \$1219  = { \$20 [31:0], 24'h000000, \port$3264$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3264$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3264$0 [4:1] };
     if (rst) begin
       \$1219  = 121'h0000000000000000000000000000000;
     end
@@ -11049,7 +11079,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
       \$1365  = \$857 ;
     end
     if (\$861 ) begin
-      \$1365  = { \port$3249$0 [0], \port$3249$0 [4:1], 4'h0, \port$3249$48 [3:0], 10'h000, \port$3249$0 [15:7] };
+      \$1365  = { \port$3264$0 [0], \port$3264$0 [4:1], 4'h0, \port$3264$48 [3:0], 10'h000, \port$3264$0 [15:7] };
     end
     if (rst) begin
       \$1365  = 32'd0;
@@ -11620,24 +11650,24 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
       \$1436  = 2'h0;
     end
   end
-  assign rsp_freed_err = \port$3252$0 [4:1];
-  assign rsp_flushed_err = \port$3264$0 [4:1];
-  assign rsp_grant_err = \port$3249$0 [4:1];
-  assign rsp_grant_pool = \port$3249$0 [6:5];
-  assign rsp_grant_user = \port$3249$48 [11:4];
-  assign rsp_flushed_pool = \port$3264$0 [14:13];
-  assign rsp_flushed_user = \port$3264$0 [12:5];
-  assign rsp_freed_src = \port$3292$0 [0];
-  assign rsp_freed_in_pool = \port$3252$0 [15];
-  assign rsp_freed_pool = \port$3252$0 [14:13];
-  assign rsp_freed_tag = \port$3292$0 [36:33];
-  assign rsp_freed_addr = \port$3292$0 [32:1];
-  assign rsp_freed_user = \port$3252$0 [12:5];
-  assign rsp_grant_ok = \port$3249$0 [0];
-  assign rsp_freed_ok = \port$3252$0 [0];
-  assign rsp_flushed_ok = \port$3264$0 [0];
-  assign rsp_grant_overwrite = \port$3249$48 [12];
-  assign handle = { \port$3249$0 [0], \port$3249$0 [4:1], 4'h0, \port$3249$48 [3:0], 10'h000, \port$3249$0 [15:7] };
+  assign rsp_freed_err = \port$3267$0 [4:1];
+  assign rsp_flushed_err = \port$3279$0 [4:1];
+  assign rsp_grant_err = \port$3264$0 [4:1];
+  assign rsp_grant_pool = \port$3264$0 [6:5];
+  assign rsp_grant_user = \port$3264$48 [11:4];
+  assign rsp_flushed_pool = \port$3279$0 [14:13];
+  assign rsp_flushed_user = \port$3279$0 [12:5];
+  assign rsp_freed_src = \port$3307$0 [0];
+  assign rsp_freed_in_pool = \port$3267$0 [15];
+  assign rsp_freed_pool = \port$3267$0 [14:13];
+  assign rsp_freed_tag = \port$3307$0 [36:33];
+  assign rsp_freed_addr = \port$3307$0 [32:1];
+  assign rsp_freed_user = \port$3267$0 [12:5];
+  assign rsp_grant_ok = \port$3264$0 [0];
+  assign rsp_freed_ok = \port$3267$0 [0];
+  assign rsp_flushed_ok = \port$3279$0 [0];
+  assign rsp_grant_overwrite = \port$3264$48 [12];
+  assign handle = { \port$3264$0 [0], \port$3264$0 [4:1], 4'h0, \port$3264$48 [3:0], 10'h000, \port$3264$0 [15:7] };
   assign log_bank0_k = \$1193 [1:0];
   assign \$signature__addr$268  = \$signal$65 [3:2];
   assign \$signature__en$269  = 1'h1;
@@ -11651,8 +11681,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$signature__addr$283  = \$signal$63 ;
   assign \$signature__addr$286  = \$signal$65 [3:2];
   assign \$signature__en$287  = 1'h1;
-  assign rsp_grant_slot = \port$3249$0 [15:7];
-  assign rsp_grant_tag = \port$3249$48 [3:0];
+  assign rsp_grant_slot = \port$3264$0 [15:7];
+  assign rsp_grant_tag = \port$3264$48 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$190 ;

@@ -360,11 +360,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$3002$0 (\$11 [14:0]),
-    .\port$3002$55 (\$11 [78:55]),
-    .\port$3008$0 (\$12 ),
-    .\port$3023$0 (\$13 ),
-    .\port$3055$0 (\$14 ),
+    .\port$3001$0 (\$11 [14:0]),
+    .\port$3001$55 (\$11 [78:55]),
+    .\port$3007$0 (\$12 ),
+    .\port$3022$0 (\$13 ),
+    .\port$3054$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -831,42 +831,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
-  wire \$1003 ;
-  wire [14:0] \$1004 ;
-  wire [36:0] \$1005 ;
-  wire [21:0] \$1006 ;
-  wire [36:0] \$1007 ;
-  wire [20:0] \$1008 ;
-  wire [36:0] \$1009 ;
+  wire [14:0] \$1003 ;
+  wire [36:0] \$1004 ;
+  wire [21:0] \$1005 ;
+  wire [36:0] \$1006 ;
+  wire [20:0] \$1007 ;
+  wire [36:0] \$1008 ;
+  wire \$1009 ;
   wire [2:0] \$101 ;
   wire \$1010 ;
-  wire \$1011 ;
+  wire [10:0] \$1011 ;
   wire [10:0] \$1012 ;
-  wire [10:0] \$1013 ;
-  wire [11:0] \$1014 ;
-  wire \$1015 ;
+  wire [11:0] \$1013 ;
+  wire \$1014 ;
+  wire [10:0] \$1015 ;
   wire [10:0] \$1016 ;
-  wire [10:0] \$1017 ;
-  wire [11:0] \$1018 ;
-  wire \$1019 ;
+  wire [11:0] \$1017 ;
+  wire \$1018 ;
+  wire [10:0] \$1019 ;
   wire \$102 ;
   wire [10:0] \$1020 ;
-  wire [10:0] \$1021 ;
-  wire [11:0] \$1022 ;
+  wire [11:0] \$1021 ;
+  wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
-  wire \$1025 ;
+  wire [2:0] \$1025 ;
   wire [2:0] \$1026 ;
-  wire [2:0] \$1027 ;
-  wire \$1028 ;
-  wire [2:0] \$1029 ;
+  wire \$1027 ;
+  wire [2:0] \$1028 ;
+  wire \$1029 ;
   wire [10:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
-  wire \$1034 ;
-  wire [3:0] \$1035 ;
+  wire [3:0] \$1034 ;
+  wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
@@ -892,9 +892,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
-  wire \$1059 ;
+  wire [7:0] \$1059 ;
   wire [9:0] \$106 ;
-  wire [7:0] \$1060 ;
+  wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
@@ -920,8 +920,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
-  wire \$1084 ;
-  wire [7:0] \$1085 ;
+  wire [7:0] \$1084 ;
+  wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
@@ -948,60 +948,60 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
-  wire \$1109 ;
+  wire [7:0] \$1109 ;
   wire \$111 ;
-  wire [7:0] \$1110 ;
+  wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
-  wire \$1115 ;
-  reg \$1116 ;
-  reg [7:0] \$1117 ;
-  reg [8:0] \$1118 ;
-  reg \$1119 ;
+  reg \$1115 ;
+  reg [7:0] \$1116 ;
+  reg [8:0] \$1117 ;
+  reg \$1118 ;
+  reg [7:0] \$1119 ;
   wire [2:0] \$112 ;
-  reg [7:0] \$1120 ;
-  reg [16:0] \$1121 ;
-  reg \$1122 ;
-  reg [6:0] \$1123 ;
-  reg [8:0] \$1124 ;
-  reg \$1125 ;
-  reg [6:0] \$1126 ;
-  reg [15:0] \$1127 ;
-  reg \$1128 ;
-  reg [5:0] \$1129 ;
+  reg [16:0] \$1120 ;
+  reg \$1121 ;
+  reg [6:0] \$1122 ;
+  reg [8:0] \$1123 ;
+  reg \$1124 ;
+  reg [6:0] \$1125 ;
+  reg [15:0] \$1126 ;
+  reg \$1127 ;
+  reg [5:0] \$1128 ;
+  reg [8:0] \$1129 ;
   wire [2:0] \$113 ;
-  reg [8:0] \$1130 ;
-  reg \$1131 ;
-  reg [5:0] \$1132 ;
-  reg [14:0] \$1133 ;
+  reg \$1130 ;
+  reg [5:0] \$1131 ;
+  reg [14:0] \$1132 ;
+  reg \$1133 ;
   reg \$1134 ;
-  reg \$1135 ;
-  reg [2:0] \$1136 ;
-  reg \$1137 ;
-  reg [2:0] \$1138 ;
-  reg \$1139 ;
+  reg [2:0] \$1135 ;
+  reg \$1136 ;
+  reg [2:0] \$1137 ;
+  reg \$1138 ;
+  reg [2:0] \$1139 ;
   wire \$114 ;
-  reg [2:0] \$1140 ;
+  reg \$1140 ;
   reg \$1141 ;
-  reg \$1142 ;
+  reg [8:0] \$1142 ;
   reg [8:0] \$1143 ;
   reg [8:0] \$1144 ;
-  reg [8:0] \$1145 ;
-  reg \$1146 ;
+  reg \$1145 ;
+  reg [7:0] \$1146 ;
   reg [7:0] \$1147 ;
   reg [7:0] \$1148 ;
   reg [7:0] \$1149 ;
   wire [10:0] \$115 ;
-  reg [7:0] \$1150 ;
-  reg \$1151 ;
-  reg [6:0] \$1152 ;
+  reg \$1150 ;
+  reg [6:0] \$1151 ;
+  reg [5:0] \$1152 ;
   reg [5:0] \$1153 ;
   reg [5:0] \$1154 ;
-  reg [5:0] \$1155 ;
-  reg \$1156 ;
-  reg [5:0] \$1157 ;
+  reg \$1155 ;
+  reg [5:0] \$1156 ;
+  reg \$1157 ;
   reg \$1158 ;
   reg \$1159 ;
   wire \$116 ;
@@ -1040,9 +1040,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
-  reg \$1192 ;
+  wire [2:0] \$1192 ;
   wire [2:0] \$1193 ;
-  wire [2:0] \$1194 ;
+  reg \$1194 ;
   reg \$1195 ;
   reg \$1196 ;
   reg \$1197 ;
@@ -1052,32 +1052,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$120 ;
   reg \$1200 ;
   reg \$1201 ;
-  reg \$1202 ;
+  reg [2:0] \$1202 ;
   reg [2:0] \$1203 ;
-  reg [2:0] \$1204 ;
+  reg \$1204 ;
   reg \$1205 ;
-  reg \$1206 ;
-  reg [7:0] \$1207 ;
+  reg [7:0] \$1206 ;
+  reg \$1207 ;
   reg \$1208 ;
-  reg \$1209 ;
+  reg [8:0] \$1209 ;
   wire [7:0] \$121 ;
-  reg [8:0] \$1210 ;
-  reg [2:0] \$1211 ;
+  reg [2:0] \$1210 ;
+  reg \$1211 ;
   reg \$1212 ;
-  reg \$1213 ;
-  reg [6:0] \$1214 ;
+  reg [6:0] \$1213 ;
+  reg \$1214 ;
   reg \$1215 ;
-  reg \$1216 ;
-  reg [7:0] \$1217 ;
-  reg [2:0] \$1218 ;
+  reg [7:0] \$1216 ;
+  reg [2:0] \$1217 ;
+  reg \$1218 ;
   reg \$1219 ;
   wire \$122 ;
-  reg \$1220 ;
-  reg [5:0] \$1221 ;
+  reg [5:0] \$1220 ;
+  reg \$1221 ;
   reg \$1222 ;
-  reg \$1223 ;
-  reg [5:0] \$1224 ;
-  reg [2:0] \$1225 ;
+  reg [5:0] \$1223 ;
+  reg [2:0] \$1224 ;
+  reg \$1225 ;
   reg \$1226 ;
   reg \$1227 ;
   reg \$1228 ;
@@ -1098,63 +1098,62 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1241 ;
   reg \$1242 ;
   reg \$1243 ;
-  reg \$1244 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [2:0] \$125 ;
+  wire [2:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [2:0] \$129 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire [7:0] \$133 ;
-  wire [39:0] \$134 ;
-  wire \$135 ;
+  wire [7:0] \$132 ;
+  wire [39:0] \$133 ;
+  wire \$134 ;
+  wire [10:0] \$135 ;
   wire [10:0] \$136 ;
-  wire [10:0] \$137 ;
-  wire [11:0] \$138 ;
-  wire \$139 ;
+  wire [11:0] \$137 ;
+  wire \$138 ;
+  wire [10:0] \$139 ;
   wire \$14 ;
   wire [10:0] \$140 ;
-  wire [10:0] \$141 ;
-  wire [11:0] \$142 ;
+  wire [11:0] \$141 ;
+  wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [10:0] \$144 ;
   wire [10:0] \$145 ;
-  wire [10:0] \$146 ;
-  wire [11:0] \$147 ;
+  wire [11:0] \$146 ;
+  wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [10:0] \$149 ;
   wire \$15 ;
   wire [10:0] \$150 ;
-  wire [10:0] \$151 ;
-  wire [11:0] \$152 ;
-  wire \$153 ;
-  wire [4:0] \$154 ;
-  wire \$155 ;
+  wire [11:0] \$151 ;
+  wire \$152 ;
+  wire [4:0] \$153 ;
+  wire \$154 ;
+  wire [10:0] \$155 ;
   wire [10:0] \$156 ;
-  wire [10:0] \$157 ;
-  wire [11:0] \$158 ;
-  wire \$159 ;
+  wire [11:0] \$157 ;
+  wire \$158 ;
+  wire [10:0] \$159 ;
   wire \$16 ;
   wire [10:0] \$160 ;
-  wire [10:0] \$161 ;
-  wire [11:0] \$162 ;
+  wire [11:0] \$161 ;
+  wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [10:0] \$164 ;
   wire [10:0] \$165 ;
-  wire [10:0] \$166 ;
-  wire [11:0] \$167 ;
+  wire [11:0] \$166 ;
+  wire [8:0] \$167 ;
   wire [8:0] \$168 ;
-  wire [8:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire [41:0] \$173 ;
-  wire \$174 ;
-  wire [41:0] \$175 ;
+  wire [41:0] \$172 ;
+  wire \$173 ;
+  wire [41:0] \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -1162,10 +1161,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire [41:0] \$183 ;
-  wire \$184 ;
-  wire [41:0] \$185 ;
+  wire [41:0] \$182 ;
+  wire \$183 ;
+  wire [41:0] \$184 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -1173,10 +1172,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire [41:0] \$193 ;
-  wire \$194 ;
-  wire [41:0] \$195 ;
+  wire [41:0] \$192 ;
+  wire \$193 ;
+  wire [41:0] \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -1213,45 +1212,45 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
-  wire [34:0] \$229 ;
+  wire [34:0] \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire [31:0] \$231 ;
-  wire \$232 ;
-  wire [28:0] \$233 ;
+  wire [31:0] \$230 ;
+  wire \$231 ;
+  wire [28:0] \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
+  wire [1:0] \$236 ;
   wire [1:0] \$237 ;
   wire [1:0] \$238 ;
-  wire [1:0] \$239 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
-  wire [6:0] \$241 ;
-  wire [7:0] \$242 ;
-  wire [5:0] \$243 ;
-  wire [7:0] \$244 ;
+  wire [6:0] \$240 ;
+  wire [7:0] \$241 ;
+  wire [5:0] \$242 ;
+  wire [7:0] \$243 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [2:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
-  wire \$251 ;
+  wire \$250 ;
+  wire [3:0] \$251 ;
   wire [3:0] \$252 ;
   wire [3:0] \$253 ;
-  wire [3:0] \$254 ;
-  wire [10:0] \$255 ;
+  wire [10:0] \$254 ;
+  wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire [9:0] \$258 ;
+  wire [9:0] \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire [7:0] \$262 ;
+  wire [7:0] \$261 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
@@ -1320,15 +1319,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [7:0] \$324 ;
   wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
-  wire [8:0] \$327 ;
+  wire [8:0] \$326 ;
+  wire [7:0] \$327 ;
   wire [7:0] \$328 ;
-  wire [7:0] \$329 ;
+  wire [8:0] \$329 ;
   wire [3:0] \$33 ;
-  wire [8:0] \$330 ;
-  wire [7:0] \$331 ;
+  wire [7:0] \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
@@ -1431,8 +1430,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire \$424 ;
-  wire [7:0] \$425 ;
+  wire [7:0] \$424 ;
+  wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
@@ -1444,10 +1443,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
+  wire [7:0] \$436 ;
   wire [7:0] \$437 ;
-  wire [7:0] \$438 ;
-  wire [8:0] \$439 ;
+  wire [8:0] \$438 ;
+  wire \$439 ;
   wire [9:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
@@ -1464,68 +1463,68 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire \$454 ;
-  wire [2:0] \$455 ;
+  wire [2:0] \$454 ;
+  wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [7:0] \$459 ;
   wire \$46 ;
   wire [7:0] \$460 ;
-  wire [7:0] \$461 ;
-  wire [8:0] \$462 ;
+  wire [8:0] \$461 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire \$467 ;
+  wire [7:0] \$467 ;
   wire [7:0] \$468 ;
-  wire [7:0] \$469 ;
+  wire [8:0] \$469 ;
   wire [7:0] \$47 ;
-  wire [8:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  wire [7:0] \$475 ;
   wire [7:0] \$476 ;
-  wire [7:0] \$477 ;
-  wire [8:0] \$478 ;
-  wire \$479 ;
+  wire [8:0] \$477 ;
+  wire \$478 ;
+  wire [2:0] \$479 ;
   wire [7:0] \$48 ;
-  wire [2:0] \$480 ;
-  wire \$481 ;
-  wire [2:0] \$482 ;
+  wire \$480 ;
+  wire [2:0] \$481 ;
+  wire \$482 ;
   wire \$483 ;
-  wire \$484 ;
+  wire [2:0] \$484 ;
   wire [2:0] \$485 ;
   wire [2:0] \$486 ;
-  wire [2:0] \$487 ;
+  wire [3:0] \$487 ;
   wire [3:0] \$488 ;
-  wire [3:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
-  wire \$493 ;
+  wire [2:0] \$493 ;
   wire [2:0] \$494 ;
   wire [2:0] \$495 ;
   wire [2:0] \$496 ;
-  wire [2:0] \$497 ;
+  wire [3:0] \$497 ;
   wire [3:0] \$498 ;
-  wire [3:0] \$499 ;
+  wire [10:0] \$499 ;
   wire [15:0] \$5 ;
   wire \$50 ;
   wire [10:0] \$500 ;
-  wire [10:0] \$501 ;
-  wire [11:0] \$502 ;
-  wire \$503 ;
+  wire [11:0] \$501 ;
+  wire \$502 ;
+  wire [10:0] \$503 ;
   wire [10:0] \$504 ;
-  wire [10:0] \$505 ;
-  wire [11:0] \$506 ;
+  wire [11:0] \$505 ;
+  wire [10:0] \$506 ;
   wire [10:0] \$507 ;
-  wire [10:0] \$508 ;
-  wire [11:0] \$509 ;
+  wire [11:0] \$508 ;
+  wire \$509 ;
   wire [7:0] \$51 ;
   wire \$510 ;
   wire \$511 ;
@@ -1544,14 +1543,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire \$526 ;
+  wire [8:0] \$526 ;
   wire [8:0] \$527 ;
-  wire [8:0] \$528 ;
-  wire \$529 ;
+  wire \$528 ;
+  wire [8:0] \$529 ;
   wire [7:0] \$53 ;
   wire [8:0] \$530 ;
-  wire [8:0] \$531 ;
-  wire [10:0] \$532 ;
+  wire [10:0] \$531 ;
+  wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
@@ -1597,14 +1596,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire \$574 ;
+  wire [7:0] \$574 ;
   wire [7:0] \$575 ;
-  wire [7:0] \$576 ;
-  wire \$577 ;
+  wire \$576 ;
+  wire [7:0] \$577 ;
   wire [7:0] \$578 ;
-  wire [7:0] \$579 ;
+  wire [9:0] \$579 ;
   wire \$58 ;
-  wire [9:0] \$580 ;
+  wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
@@ -1651,13 +1650,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire \$622 ;
+  wire [6:0] \$622 ;
   wire [6:0] \$623 ;
-  wire [6:0] \$624 ;
-  wire \$625 ;
+  wire \$624 ;
+  wire [5:0] \$625 ;
   wire [5:0] \$626 ;
-  wire [5:0] \$627 ;
-  wire [7:0] \$628 ;
+  wire [7:0] \$627 ;
+  wire \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
@@ -1688,10 +1687,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
+  wire [10:0] \$656 ;
   wire [10:0] \$657 ;
-  wire [10:0] \$658 ;
-  wire [11:0] \$659 ;
+  wire [11:0] \$658 ;
+  wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
@@ -1710,15 +1709,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
-  wire [8:0] \$677 ;
+  wire [8:0] \$676 ;
+  wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
-  wire [7:0] \$683 ;
+  wire [7:0] \$682 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
@@ -1738,16 +1737,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire [4:0] \$701 ;
+  wire [4:0] \$700 ;
+  wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
-  wire [4:0] \$709 ;
+  wire [4:0] \$708 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
@@ -1755,8 +1754,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire \$716 ;
-  wire [4:0] \$717 ;
+  wire [4:0] \$716 ;
+  wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
@@ -1764,8 +1763,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire \$724 ;
-  wire [4:0] \$725 ;
+  wire [4:0] \$724 ;
+  wire \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
@@ -1773,8 +1772,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire \$732 ;
-  wire [4:0] \$733 ;
+  wire [4:0] \$732 ;
+  wire \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
@@ -1782,8 +1781,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire [4:0] \$741 ;
+  wire [4:0] \$740 ;
+  wire \$741 ;
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
@@ -1805,8 +1804,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
-  wire [6:0] \$762 ;
+  wire [6:0] \$761 ;
+  wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
@@ -1822,8 +1821,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
-  wire \$777 ;
-  wire [7:0] \$778 ;
+  wire [7:0] \$777 ;
+  wire \$778 ;
   wire \$779 ;
   wire \$78 ;
   wire \$780 ;
@@ -1838,8 +1837,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire \$791 ;
-  wire [7:0] \$792 ;
+  wire [7:0] \$791 ;
+  wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
@@ -1854,8 +1853,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire \$805 ;
-  wire [7:0] \$806 ;
+  wire [7:0] \$805 ;
+  wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
@@ -1869,9 +1868,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
-  wire \$819 ;
+  wire [7:0] \$819 ;
   wire \$82 ;
-  wire [7:0] \$820 ;
+  wire \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
@@ -1885,8 +1884,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
-  wire \$833 ;
-  wire [7:0] \$834 ;
+  wire [7:0] \$833 ;
+  wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
@@ -1900,8 +1899,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
-  wire [7:0] \$848 ;
+  wire [7:0] \$847 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
@@ -1916,8 +1915,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$859 ;
   wire \$86 ;
   wire \$860 ;
-  wire \$861 ;
-  wire [7:0] \$862 ;
+  wire [7:0] \$861 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
@@ -1931,15 +1930,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
-  wire [7:0] \$876 ;
-  wire [8:0] \$877 ;
-  wire [7:0] \$878 ;
-  wire \$879 ;
+  wire [7:0] \$875 ;
+  wire [8:0] \$876 ;
+  wire [7:0] \$877 ;
+  wire \$878 ;
+  wire [8:0] \$879 ;
   wire \$88 ;
-  wire [8:0] \$880 ;
-  wire \$881 ;
-  wire [8:0] \$882 ;
+  wire \$880 ;
+  wire [8:0] \$881 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
@@ -1953,8 +1952,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
-  wire [7:0] \$896 ;
+  wire [7:0] \$895 ;
+  wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
@@ -1969,9 +1968,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire \$909 ;
+  wire [7:0] \$909 ;
   wire \$91 ;
-  wire [7:0] \$910 ;
+  wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
@@ -1985,8 +1984,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire \$923 ;
-  wire [7:0] \$924 ;
+  wire [7:0] \$923 ;
+  wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
@@ -2000,8 +1999,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
-  wire \$937 ;
-  wire [7:0] \$938 ;
+  wire [7:0] \$937 ;
+  wire \$938 ;
   wire \$939 ;
   wire [6:0] \$94 ;
   wire \$940 ;
@@ -2016,8 +2015,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
-  wire \$951 ;
-  wire [7:0] \$952 ;
+  wire [7:0] \$951 ;
+  wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
@@ -2031,8 +2030,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire \$965 ;
-  wire [7:0] \$966 ;
+  wire [7:0] \$965 ;
+  wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
@@ -2046,9 +2045,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$976 ;
   wire \$977 ;
   wire \$978 ;
-  wire \$979 ;
+  wire [7:0] \$979 ;
   wire [3:0] \$98 ;
-  wire [7:0] \$980 ;
+  wire \$980 ;
   wire \$981 ;
   wire \$982 ;
   wire \$983 ;
@@ -2062,11 +2061,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire \$993 ;
-  wire [7:0] \$994 ;
+  wire [7:0] \$993 ;
+  wire [8:0] \$994 ;
   wire [8:0] \$995 ;
   wire [8:0] \$996 ;
-  wire [8:0] \$997 ;
+  wire \$997 ;
   wire \$998 ;
   wire \$999 ;
   wire [7:0] \$signal ;
@@ -2115,7 +2114,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [2:0] a3_sel_fresh = 3'h0;
   reg [2:0] a3_sel_head = 3'h0;
   reg [2:0] a3_sel_last = 3'h0;
-  reg a3_sel_new = 1'h0;
+  reg [2:0] a3_sel_new = 3'h0;
   reg [15:0] a3_user = 16'h0000;
   reg a3_valid = 1'h0;
   reg [3:0] a4_err = 4'h0;
@@ -2775,7 +2774,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$683 [6:0]];
+    _5_ <= medium_grant[\$682 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$33  = _5_;
@@ -2789,7 +2788,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$683 [6:0]];
+    _7_ <= medium_parity[\$682 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$37  = _7_;
@@ -2814,7 +2813,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$677 [7:0]];
+    _10_ <= small_grant[\$676 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$11  = _10_;
@@ -2828,7 +2827,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$677 [7:0]];
+    _12_ <= small_parity[\$676 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$15  = _12_;
@@ -2875,21 +2874,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$32  = \$31  ? 4'h8 : 4'h0;
   assign \$33  = \$30  ? 4'h2 : \$32 ;
   assign \$34  = ! x1_err;
-  assign \$35  = \$677 [7:0] - small_seen;
+  assign \$35  = \$676 [7:0] - small_seen;
   assign \$36  = ~ \$35 [9];
   assign \$37  = small_take_fresh & \$36 ;
-  assign \$38  = \$677 [7:0] + 1'h1;
-  assign \$39  = \$677 [7:0] + 1'h1;
-  assign \$40  = \$677 [7:0] != 8'hff;
+  assign \$38  = \$676 [7:0] + 1'h1;
+  assign \$39  = \$676 [7:0] + 1'h1;
+  assign \$40  = \$676 [7:0] != 8'hff;
   assign \$41  = small_head == 8'hff;
   assign \$42  = small_head + 1'h1;
   assign \$43  = \$41  ? 9'h000 : \$42 ;
-  assign \$44  = \$683 [6:0] - medium_seen;
+  assign \$44  = \$682 [6:0] - medium_seen;
   assign \$45  = ~ \$44 [8];
   assign \$46  = medium_take_fresh & \$45 ;
-  assign \$47  = \$683 [6:0] + 1'h1;
-  assign \$48  = \$683 [6:0] + 1'h1;
-  assign \$49  = \$683 [6:0] != 7'h7f;
+  assign \$47  = \$682 [6:0] + 1'h1;
+  assign \$48  = \$682 [6:0] + 1'h1;
+  assign \$49  = \$682 [6:0] != 7'h7f;
   assign \$50  = medium_head == 7'h7f;
   assign \$51  = medium_head + 1'h1;
   assign \$52  = \$50  ? 8'h00 : \$51 ;
@@ -2928,8 +2927,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$90  = large_has_fresh | x1_select[2];
   assign \$91  = a1_in[2] & \$90 ;
   assign \$92  = \$89  | \$91 ;
-  assign \$93  = a1_in[0] ? \$677 [7:0] : 8'h00;
-  assign \$94  = a1_in[1] ? \$683 [6:0] : 7'h00;
+  assign \$93  = a1_in[0] ? \$676 [7:0] : 8'h00;
+  assign \$94  = a1_in[1] ? \$682 [6:0] : 7'h00;
   assign \$95  = \$93  | { 1'h0, \$94  };
   assign \$96  = a1_in[2] ? large_fresh_slot : 6'h00;
   assign \$97  = \$95  | { 2'h0, \$96  };
@@ -2953,837 +2952,836 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$119  = ~ \$118 [8];
   assign \$121  = a2_fresh_slot[5:0] - large_seen_prev;
   assign \$122  = ~ \$121 [6];
-  assign \$124  = a2_in & { \$123 , \$120 , \$117  };
-  assign \$125  = | \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$114  & \$126 ;
-  assign \$128  = ~ a2_ok;
-  assign \$129  = a2_ok & a2_from_fresh;
-  assign \$130  = \$129  ? a2_in : 3'h0;
-  assign \$131  = a2_ok & a2_from_fresh;
-  assign \$133  = a3_ok ? { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] } : 8'h00;
-  assign \$134  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$135  = a3_valid & a3_fwd_ok;
-  assign \$136  = { \$135 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$137  + 1'h1;
-  assign \$140  = { a3_valid, a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$141  = ~ \$140 ;
-  assign \$142  = \$141  + 1'h1;
-  assign \$143  = \$139  & \$142 [11];
-  assign \$145  = { a3_valid, a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$146  + 1'h1;
-  assign \$148  = \$144  & \$147 [11];
-  assign \$150  = { a3_valid, a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$151  = ~ \$150 ;
-  assign \$152  = \$151  + 1'h1;
-  assign \$153  = \$149  & \$152 [11];
-  assign \$154  = { \$153 , \$148 , \$143 , \$138 [11] } + 4'hf;
-  assign \$155  = a4_valid & a4_ok;
-  assign \$156  = { \$155 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$157  + 1'h1;
-  assign \$159  = a5_valid & a5_ok;
-  assign \$160  = { \$159 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$161  = ~ \$160 ;
-  assign \$162  = \$161  + 1'h1;
-  assign \$163  = \$158 [11] | \$162 [11];
-  assign \$164  = a4_valid & a4_ok;
-  assign \$165  = { \$164 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  + 1'h1;
-  assign \$168  = a5_tag + 1'h1;
-  assign \$169  = \$167 [11] ? { 1'h0, a4_tag_next } : \$168 ;
-  assign \$170  = ~ free_oor;
-  assign \$171  = ! free_oor_pool;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = free_port_addr - 37'h1000000000;
-  assign \$174  = ~ \$173 [40];
-  assign \$175  = free_port_addr - 37'h1000004000;
-  assign \$176  = ~ \$175 [40];
-  assign \$178  = \$174  & \$177 ;
-  assign \$179  = free_src ? \$172  : \$178 ;
-  assign \$180  = ~ free_oor;
-  assign \$181  = free_oor_pool == 1'h1;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = free_port_addr - 37'h1000010000;
-  assign \$184  = ~ \$183 [40];
-  assign \$185  = free_port_addr - 37'h1000020000;
-  assign \$186  = ~ \$185 [40];
-  assign \$188  = \$184  & \$187 ;
-  assign \$189  = free_src ? \$182  : \$188 ;
-  assign \$190  = ~ free_oor;
-  assign \$191  = free_oor_pool == 2'h2;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = free_port_addr - 37'h1000100000;
-  assign \$194  = ~ \$193 [40];
-  assign \$195  = free_port_addr - 37'h1000130000;
-  assign \$196  = ~ \$195 [40];
-  assign \$198  = \$194  & \$197 ;
-  assign \$199  = free_src ? \$192  : \$198 ;
-  assign \$200  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$201  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$202  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$203  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$204  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$205  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$206  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$207  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$208  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$209  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$210  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$211  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$212  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$213  = f0_addr[39] == f2_addr[39];
-  assign \$214  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$215  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$216  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$217  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$218  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$219  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$220  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$221  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$222  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$223  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$224  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$225  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$226  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$227  = f0_addr[39] == f3_addr[39];
-  assign \$228  = | f0_addr[5:0];
-  assign \$229  = f0_addr[39:6] - 31'h40000000;
-  assign \$230  = | f0_addr[8:0];
-  assign \$231  = f0_addr[39:9] - 28'h8000080;
-  assign \$232  = | f0_addr[11:0];
-  assign \$233  = f0_addr[39:12] - 25'h1000100;
-  assign \$235  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$237  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$238  = { 1'h0, \$236  } | \$237 ;
-  assign \$239  = f1_oor ? f1_oor_pool : \$238 ;
-  assign \$240  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$241  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$242  = \$240  | { 1'h0, \$241  };
-  assign \$243  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$244  = \$242  | { 2'h0, \$243  };
-  assign \$245  = | f1_hit;
-  assign \$246  = f1_oor | \$245 ;
-  assign \$247  = | f1_hit;
-  assign \$248  = ~ \$247 ;
-  assign \$249  = f1_oor | \$248 ;
-  assign \$250  = f1_hit & f1_misaligned;
-  assign \$251  = | \$250 ;
-  assign \$252  = f1_contract ? 4'h8 : 4'h0;
-  assign \$253  = \$251  ? 4'h5 : \$252 ;
-  assign \$254  = \$249  ? 4'h4 : \$253 ;
-  assign \$255  = f1_small_slot - small_fresh;
-  assign \$256  = ~ \$255 [9];
-  assign \$257  = f1_hit[0] & \$256 ;
-  assign \$258  = f1_medium_slot - medium_fresh;
-  assign \$259  = ~ \$258 [8];
-  assign \$260  = f1_hit[1] & \$259 ;
-  assign \$261  = \$257  | \$260 ;
-  assign \$262  = f1_large_slot - large_fresh;
-  assign \$263  = ~ \$262 [6];
-  assign \$264  = f1_hit[2] & \$263 ;
-  assign \$265  = \$261  | \$264 ;
-  assign \$266  = ~ f1_same_second_eq0;
-  assign \$267  = ~ f1_same_second_eq3;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ f1_same_second_eq6;
-  assign \$270  = ~ f1_same_second_eq9;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = ~ f1_same_second_eq12;
-  assign \$274  = ~ f1_same_second_eq15;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq18;
-  assign \$277  = ~ f1_same_second_eq21;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = \$272  | \$279 ;
-  assign \$281  = ~ f1_same_second_eq24;
-  assign \$282  = ~ f1_same_second_eq27;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = ~ f1_same_second_eq30;
-  assign \$285  = ~ f1_same_second_eq33;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = \$283  | \$286 ;
-  assign \$288  = ~ f1_same_second_eq36;
-  assign \$289  = ~ f1_same_second_eq39;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = \$280  | \$291 ;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = ~ f1_same_third_eq0;
-  assign \$295  = ~ f1_same_third_eq3;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ f1_same_third_eq6;
-  assign \$298  = ~ f1_same_third_eq9;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$296  | \$299 ;
-  assign \$301  = ~ f1_same_third_eq12;
-  assign \$302  = ~ f1_same_third_eq15;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = ~ f1_same_third_eq18;
-  assign \$305  = ~ f1_same_third_eq21;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = \$303  | \$306 ;
-  assign \$308  = \$300  | \$307 ;
-  assign \$309  = ~ f1_same_third_eq24;
-  assign \$310  = ~ f1_same_third_eq27;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = ~ f1_same_third_eq30;
-  assign \$313  = ~ f1_same_third_eq33;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = \$311  | \$314 ;
-  assign \$316  = ~ f1_same_third_eq36;
-  assign \$317  = ~ f1_same_third_eq39;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = \$315  | \$318 ;
-  assign \$320  = \$308  | \$319 ;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = ! f2_pool;
-  assign \$323  = f2_pool == 1'h1;
-  assign \$324  = f2_pool == 2'h2;
-  assign \$325  = a4_tag ^ f2_tag;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$326  + 1'h1;
-  assign \$328  = a5_tag ^ f2_tag;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$329  + 1'h1;
-  assign \$331  = \$1014 [11] ? a4_tag : a5_tag;
-  assign \$332  = \$1014 [11] ? a4_snap : a5_snap;
-  assign \$333  = f2_same_third & f5_ok;
-  assign \$334  = ~ \$1014 [11];
-  assign \$335  = \$signal$256  & \$334 ;
-  assign \$336  = ~ \$1018 [11];
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = f2_same_third & f5_ok;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = \$337  & \$339 ;
-  assign \$341  = ~ f3_never_granted;
-  assign \$342  = ~ rel_f2;
-  assign \$343  = ~ f3_rel_f3;
-  assign \$345  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$346  = \$344  & \$345 ;
-  assign \$348  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = \$346  | \$349 ;
-  assign \$352  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$350  | \$353 ;
-  assign \$355  = \$343  & \$354 ;
-  assign \$356  = f3_hit_a3 | \$355 ;
-  assign \$357  = \$342  & \$356 ;
-  assign \$358  = f3_hit_a2 | \$357 ;
-  assign \$359  = \$341  & \$358 ;
-  assign \$360  = f3_hit_a2 | f3_hit_a3;
-  assign \$362  = \$361  & small_grant_r0_b0[1];
-  assign \$364  = \$363  & medium_grant_r0_b0[1];
-  assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & large_grant_r0_b0[1];
-  assign \$368  = \$365  | \$367 ;
-  assign \$370  = \$369  & small_grant_r0_b0[2];
-  assign \$372  = \$371  & medium_grant_r0_b0[2];
-  assign \$373  = \$370  | \$372 ;
-  assign \$375  = \$374  & large_grant_r0_b0[2];
-  assign \$376  = \$373  | \$375 ;
-  assign \$378  = \$377  & small_grant_r0_b0[3];
-  assign \$380  = \$379  & medium_grant_r0_b0[3];
-  assign \$381  = \$378  | \$380 ;
-  assign \$383  = \$382  & large_grant_r0_b0[3];
-  assign \$384  = \$381  | \$383 ;
-  assign \$386  = \$385  & small_grant_r0_b0[4];
-  assign \$388  = \$387  & medium_grant_r0_b0[4];
-  assign \$389  = \$386  | \$388 ;
-  assign \$391  = \$390  & large_grant_r0_b0[4];
-  assign \$392  = \$389  | \$391 ;
-  assign \$394  = \$393  & small_grant_r0_b0[5];
-  assign \$396  = \$395  & medium_grant_r0_b0[5];
-  assign \$397  = \$394  | \$396 ;
-  assign \$399  = \$398  & large_grant_r0_b0[5];
-  assign \$400  = \$397  | \$399 ;
-  assign \$402  = \$401  & small_grant_r0_b0[6];
-  assign \$404  = \$403  & medium_grant_r0_b0[6];
-  assign \$405  = \$402  | \$404 ;
-  assign \$407  = \$406  & large_grant_r0_b0[6];
-  assign \$408  = \$405  | \$407 ;
-  assign \$410  = \$409  & small_grant_r0_b0[7];
-  assign \$412  = \$411  & medium_grant_r0_b0[7];
-  assign \$413  = \$410  | \$412 ;
-  assign \$415  = \$414  & large_grant_r0_b0[7];
-  assign \$416  = \$413  | \$415 ;
-  assign \$418  = \$417  & small_grant_r0_b0[8];
-  assign \$420  = \$419  & medium_grant_r0_b0[8];
-  assign \$421  = \$418  | \$420 ;
-  assign \$423  = \$422  & large_grant_r0_b0[8];
-  assign \$424  = \$421  | \$423 ;
-  assign \$425  = \$360  ? f3_older_tag : { \$424 , \$416 , \$408 , \$400 , \$392 , \$384 , \$376 , \$368  };
-  assign \$426  = f3_hit_a2 | f3_hit_a3;
-  assign \$428  = \$427  & small_grant_r0_b0[0];
-  assign \$430  = \$429  & medium_grant_r0_b0[0];
-  assign \$431  = \$428  | \$430 ;
-  assign \$433  = \$432  & large_grant_r0_b0[0];
-  assign \$434  = \$431  | \$433 ;
-  assign \$435  = \$426  ? f3_older_snap : \$434 ;
-  assign \$436  = f3_go & \$1022 [11];
-  assign \$437  = a4_tag ^ f3_tag;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$438  + 1'h1;
-  assign \$440  = \$436  & \$439 [8];
-  assign \$441  = ~ f3_never_granted;
-  assign \$442  = f3_go & \$441 ;
-  assign \$443  = ~ \$1022 [11];
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = ~ rel_f2;
-  assign \$446  = \$445  & f3_hit_a3;
-  assign \$447  = f3_hit_a2 | \$446 ;
-  assign \$448  = \$444  & \$447 ;
-  assign \$449  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = ~ rel_f2;
-  assign \$452  = f3_quiet & \$451 ;
-  assign \$453  = ~ \$1022 [11];
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = \$454  ? f3_in : 3'h0;
-  assign \$456  = ~ f3_never_granted;
-  assign \$458  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
-  assign \$463  = \$459  & \$462 [8];
-  assign \$464  = ~ f3_never_granted;
-  assign \$466  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$471  = \$467  & \$470 [8];
-  assign \$472  = ~ f3_never_granted;
-  assign \$474  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = large_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = \$477  + 1'h1;
-  assign \$479  = \$475  & \$478 [8];
-  assign \$480  = x1_select & f1_hit;
-  assign \$481  = | \$480 ;
-  assign \$482  = x1_select & f2_in;
-  assign \$483  = | \$482 ;
-  assign \$484  = f2_flushed | \$483 ;
-  assign \$485  = x1_select | x0_select;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$488  = { 1'h0, \$486  } & { \$487 [2], \$487  };
-  assign \$489  = { 1'h0, f3_in } & \$488 ;
-  assign \$490  = ~ rel_f2;
-  assign \$491  = f3_quiet & \$490 ;
-  assign \$492  = ~ \$1022 [11];
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = \$493  ? f3_in : 3'h0;
-  assign \$495  = x1_select | x0_select;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$498  = { 1'h0, \$496  } & { \$497 [2], \$497  };
-  assign \$499  = { 1'h0, \$494  } & \$498 ;
-  assign \$500  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$501  + 1'h1;
-  assign \$503  = \release  & \$502 [11];
-  assign \$504  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$505  + 1'h1;
-  assign \$507  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$508  + 1'h1;
-  assign \$510  = ~ f4_prev_released;
-  assign \$511  = \$510  & f4_by_older;
-  assign \$512  = f4_by_a1 | \$511 ;
-  assign \$513  = f4_live[0] & \$512 ;
-  assign \$514  = ~ f4_prev_released;
-  assign \$515  = \$514  & f4_by_mem_live[0];
-  assign \$516  = \$515  & f4_mem_ok[0];
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = ~ f4_prev_released;
-  assign \$519  = \$518  & f4_by_older;
-  assign \$520  = f4_by_a1 | \$519 ;
-  assign \$521  = f4_live[0] & \$520 ;
-  assign \$522  = ~ f4_prev_released;
-  assign \$523  = \$522  & f4_by_mem_live[0];
-  assign \$524  = \$523  & f4_mem_ok[0];
-  assign \$525  = \$521  | \$524 ;
-  assign \$526  = small_queue_waddr == 8'hff;
-  assign \$527  = small_queue_waddr + 1'h1;
-  assign \$528  = \$526  ? 9'h000 : \$527 ;
-  assign \$529  = small_pushed == small_popped;
-  assign \$530  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$531  = \$529  ? 9'h000 : \$530 ;
-  assign \$532  = $signed({ 1'h0, small_count }) + $signed(\$531 );
-  assign \$533  = ! small_pushed;
-  assign \$534  = ! small_popped;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = small_pop ? small_at[1] : small_at[0];
-  assign \$537  = ~ \$536 ;
-  assign \$538  = small_push | \$537 ;
-  assign \$539  = ! small_pushed;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = small_count == 2'h3;
-  assign \$543  = small_pop ? small_at[2] : small_at[1];
-  assign \$544  = ~ \$543 ;
-  assign \$545  = small_push | \$544 ;
-  assign \$547  = ! small_popped;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = small_pop ? small_at[0] : 1'h0;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = small_push | \$550 ;
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = small_pop ? small_at[1] : small_at[0];
-  assign \$556  = ~ \$555 ;
-  assign \$557  = small_push | \$556 ;
-  assign \$558  = ~ f4_prev_released;
-  assign \$559  = \$558  & f4_by_older;
-  assign \$560  = f4_by_a1 | \$559 ;
-  assign \$561  = f4_live[1] & \$560 ;
-  assign \$562  = ~ f4_prev_released;
-  assign \$563  = \$562  & f4_by_mem_live[1];
-  assign \$564  = \$563  & f4_mem_ok[1];
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = ~ f4_prev_released;
-  assign \$567  = \$566  & f4_by_older;
-  assign \$568  = f4_by_a1 | \$567 ;
-  assign \$569  = f4_live[1] & \$568 ;
-  assign \$570  = ~ f4_prev_released;
-  assign \$571  = \$570  & f4_by_mem_live[1];
-  assign \$572  = \$571  & f4_mem_ok[1];
-  assign \$573  = \$569  | \$572 ;
-  assign \$574  = medium_queue_waddr == 7'h7f;
-  assign \$575  = medium_queue_waddr + 1'h1;
-  assign \$576  = \$574  ? 8'h00 : \$575 ;
-  assign \$577  = medium_pushed == medium_popped;
-  assign \$578  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$579  = \$577  ? 8'h00 : \$578 ;
-  assign \$580  = $signed({ 1'h0, medium_count }) + $signed(\$579 );
-  assign \$581  = ! medium_pushed;
-  assign \$582  = ! medium_popped;
-  assign \$583  = \$581  & \$582 ;
-  assign \$584  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$585  = ~ \$584 ;
-  assign \$586  = medium_push | \$585 ;
-  assign \$587  = ! medium_pushed;
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = medium_count == 2'h3;
-  assign \$591  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$592  = ~ \$591 ;
-  assign \$593  = medium_push | \$592 ;
-  assign \$595  = ! medium_popped;
-  assign \$596  = \$594  & \$595 ;
-  assign \$597  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = medium_push | \$598 ;
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$604  = ~ \$603 ;
-  assign \$605  = medium_push | \$604 ;
-  assign \$606  = ~ f4_prev_released;
-  assign \$607  = \$606  & f4_by_older;
-  assign \$608  = f4_by_a1 | \$607 ;
-  assign \$609  = f4_live[2] & \$608 ;
-  assign \$610  = ~ f4_prev_released;
-  assign \$611  = \$610  & f4_by_mem_live[2];
-  assign \$612  = \$611  & f4_mem_ok[2];
-  assign \$613  = \$609  | \$612 ;
-  assign \$614  = ~ f4_prev_released;
-  assign \$615  = \$614  & f4_by_older;
-  assign \$616  = f4_by_a1 | \$615 ;
-  assign \$617  = f4_live[2] & \$616 ;
-  assign \$618  = ~ f4_prev_released;
-  assign \$619  = \$618  & f4_by_mem_live[2];
-  assign \$620  = \$619  & f4_mem_ok[2];
-  assign \$621  = \$617  | \$620 ;
-  assign \$622  = large_queue_waddr == 6'h2f;
-  assign \$623  = large_queue_waddr + 1'h1;
-  assign \$624  = \$622  ? 7'h00 : \$623 ;
-  assign \$625  = large_pushed == large_popped;
-  assign \$626  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$627  = \$625  ? 6'h00 : \$626 ;
-  assign \$628  = $signed({ 1'h0, large_count }) + $signed(\$627 );
-  assign \$629  = ! large_pushed;
-  assign \$630  = ! large_popped;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = large_pop ? large_at[1] : large_at[0];
-  assign \$633  = ~ \$632 ;
-  assign \$634  = large_push | \$633 ;
-  assign \$635  = ! large_pushed;
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = large_count == 2'h3;
-  assign \$639  = large_pop ? large_at[2] : large_at[1];
-  assign \$640  = ~ \$639 ;
-  assign \$641  = large_push | \$640 ;
-  assign \$643  = ! large_popped;
-  assign \$644  = \$642  & \$643 ;
-  assign \$645  = large_pop ? large_at[0] : 1'h0;
-  assign \$646  = ~ \$645 ;
-  assign \$647  = large_push | \$646 ;
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = large_pop ? large_at[1] : large_at[0];
-  assign \$652  = ~ \$651 ;
-  assign \$653  = large_push | \$652 ;
-  assign \$654  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$655  = ~ \$654 ;
-  assign \$656  = f5_wrote & a2_ring;
-  assign \$657  = { \$656 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$658  = ~ \$657 ;
-  assign \$659  = \$658  + 1'h1;
-  assign \$660  = \release  & f4_taken_a2;
-  assign \$661  = a3_ring & a3_lapped;
-  assign \$663  = \release  & f4_taken_a3;
-  assign \$664  = a3_released | \$663 ;
-  assign \$665  = ~ a4_released;
-  assign \$666  = a4_prev_held & \$665 ;
-  assign \$667  = \release  & f4_taken_a4;
-  assign \$668  = ~ \$667 ;
-  assign \$669  = \$666  & \$668 ;
-  assign \$670  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$671  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$672  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$673  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$674  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$675  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$676  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$677  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$678  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$678 ;
-  assign \$679  = ~ x1_select[0];
-  assign \$680  = a1_select[0] & \$679 ;
-  assign \$681  = ~ small_has_fresh;
-  assign \$682  = \$680  & \$681 ;
-  assign small_pop = \$682  & small_nonempty;
-  assign \$683  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$684  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$684 ;
-  assign \$685  = ~ x1_select[1];
-  assign \$686  = a1_select[1] & \$685 ;
-  assign \$687  = ~ medium_has_fresh;
-  assign \$688  = \$686  & \$687 ;
-  assign medium_pop = \$688  & medium_nonempty;
+  assign \$124  = ~ { \$123 , \$120 , \$117  };
+  assign \$125  = a2_in & \$124 ;
+  assign \$126  = \$114  ? \$125  : 3'h0;
+  assign \$127  = ~ a2_ok;
+  assign \$128  = a2_ok & a2_from_fresh;
+  assign \$129  = \$128  ? a2_in : 3'h0;
+  assign \$130  = a2_ok & a2_from_fresh;
+  assign \$132  = a3_ok ? { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] } : 8'h00;
+  assign \$133  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$134  = a3_valid & a3_fwd_ok;
+  assign \$135  = { \$134 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$136  + 1'h1;
+  assign \$139  = { a3_valid, a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$140  + 1'h1;
+  assign \$142  = \$138  & \$141 [11];
+  assign \$144  = { a3_valid, a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$145  + 1'h1;
+  assign \$147  = \$143  & \$146 [11];
+  assign \$149  = { a3_valid, a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$150  + 1'h1;
+  assign \$152  = \$148  & \$151 [11];
+  assign \$153  = { \$152 , \$147 , \$142 , \$137 [11] } + 4'hf;
+  assign \$154  = a4_valid & a4_ok;
+  assign \$155  = { \$154 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$156  + 1'h1;
+  assign \$158  = a5_valid & a5_ok;
+  assign \$159  = { \$158 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  + 1'h1;
+  assign \$162  = \$157 [11] | \$161 [11];
+  assign \$163  = a4_valid & a4_ok;
+  assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$165  + 1'h1;
+  assign \$167  = a5_tag + 1'h1;
+  assign \$168  = \$166 [11] ? { 1'h0, a4_tag_next } : \$167 ;
+  assign \$169  = ~ free_oor;
+  assign \$170  = ! free_oor_pool;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = free_port_addr - 37'h1000000000;
+  assign \$173  = ~ \$172 [40];
+  assign \$174  = free_port_addr - 37'h1000004000;
+  assign \$175  = ~ \$174 [40];
+  assign \$177  = \$173  & \$176 ;
+  assign \$178  = free_src ? \$171  : \$177 ;
+  assign \$179  = ~ free_oor;
+  assign \$180  = free_oor_pool == 1'h1;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = free_port_addr - 37'h1000010000;
+  assign \$183  = ~ \$182 [40];
+  assign \$184  = free_port_addr - 37'h1000020000;
+  assign \$185  = ~ \$184 [40];
+  assign \$187  = \$183  & \$186 ;
+  assign \$188  = free_src ? \$181  : \$187 ;
+  assign \$189  = ~ free_oor;
+  assign \$190  = free_oor_pool == 2'h2;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = free_port_addr - 37'h1000100000;
+  assign \$193  = ~ \$192 [40];
+  assign \$194  = free_port_addr - 37'h1000130000;
+  assign \$195  = ~ \$194 [40];
+  assign \$197  = \$193  & \$196 ;
+  assign \$198  = free_src ? \$191  : \$197 ;
+  assign \$199  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$200  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$201  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$202  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$203  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$204  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$205  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$206  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$207  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$208  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$209  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$210  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$211  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$212  = f0_addr[39] == f2_addr[39];
+  assign \$213  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$214  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$215  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$216  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$217  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$218  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$219  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$220  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$221  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$222  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$223  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$224  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$225  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$226  = f0_addr[39] == f3_addr[39];
+  assign \$227  = | f0_addr[5:0];
+  assign \$228  = f0_addr[39:6] - 31'h40000000;
+  assign \$229  = | f0_addr[8:0];
+  assign \$230  = f0_addr[39:9] - 28'h8000080;
+  assign \$231  = | f0_addr[11:0];
+  assign \$232  = f0_addr[39:12] - 25'h1000100;
+  assign \$234  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$236  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$237  = { 1'h0, \$235  } | \$236 ;
+  assign \$238  = f1_oor ? f1_oor_pool : \$237 ;
+  assign \$239  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$240  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$241  = \$239  | { 1'h0, \$240  };
+  assign \$242  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$243  = \$241  | { 2'h0, \$242  };
+  assign \$244  = | f1_hit;
+  assign \$245  = f1_oor | \$244 ;
+  assign \$246  = | f1_hit;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = f1_oor | \$247 ;
+  assign \$249  = f1_hit & f1_misaligned;
+  assign \$250  = | \$249 ;
+  assign \$251  = f1_contract ? 4'h8 : 4'h0;
+  assign \$252  = \$250  ? 4'h5 : \$251 ;
+  assign \$253  = \$248  ? 4'h4 : \$252 ;
+  assign \$254  = f1_small_slot - small_fresh;
+  assign \$255  = ~ \$254 [9];
+  assign \$256  = f1_hit[0] & \$255 ;
+  assign \$257  = f1_medium_slot - medium_fresh;
+  assign \$258  = ~ \$257 [8];
+  assign \$259  = f1_hit[1] & \$258 ;
+  assign \$260  = \$256  | \$259 ;
+  assign \$261  = f1_large_slot - large_fresh;
+  assign \$262  = ~ \$261 [6];
+  assign \$263  = f1_hit[2] & \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = ~ f1_same_second_eq0;
+  assign \$266  = ~ f1_same_second_eq3;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = ~ f1_same_second_eq6;
+  assign \$269  = ~ f1_same_second_eq9;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq12;
+  assign \$273  = ~ f1_same_second_eq15;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = ~ f1_same_second_eq18;
+  assign \$276  = ~ f1_same_second_eq21;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = \$271  | \$278 ;
+  assign \$280  = ~ f1_same_second_eq24;
+  assign \$281  = ~ f1_same_second_eq27;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = ~ f1_same_second_eq30;
+  assign \$284  = ~ f1_same_second_eq33;
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = \$282  | \$285 ;
+  assign \$287  = ~ f1_same_second_eq36;
+  assign \$288  = ~ f1_same_second_eq39;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = \$279  | \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = ~ f1_same_third_eq0;
+  assign \$294  = ~ f1_same_third_eq3;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = ~ f1_same_third_eq6;
+  assign \$297  = ~ f1_same_third_eq9;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = \$295  | \$298 ;
+  assign \$300  = ~ f1_same_third_eq12;
+  assign \$301  = ~ f1_same_third_eq15;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = ~ f1_same_third_eq18;
+  assign \$304  = ~ f1_same_third_eq21;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = \$299  | \$306 ;
+  assign \$308  = ~ f1_same_third_eq24;
+  assign \$309  = ~ f1_same_third_eq27;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = ~ f1_same_third_eq30;
+  assign \$312  = ~ f1_same_third_eq33;
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = \$310  | \$313 ;
+  assign \$315  = ~ f1_same_third_eq36;
+  assign \$316  = ~ f1_same_third_eq39;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = \$314  | \$317 ;
+  assign \$319  = \$307  | \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = ! f2_pool;
+  assign \$322  = f2_pool == 1'h1;
+  assign \$323  = f2_pool == 2'h2;
+  assign \$324  = a4_tag ^ f2_tag;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  + 1'h1;
+  assign \$327  = a5_tag ^ f2_tag;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  + 1'h1;
+  assign \$330  = \$1013 [11] ? a4_tag : a5_tag;
+  assign \$331  = \$1013 [11] ? a4_snap : a5_snap;
+  assign \$332  = f2_same_third & f5_ok;
+  assign \$333  = ~ \$1013 [11];
+  assign \$334  = \$signal$256  & \$333 ;
+  assign \$335  = ~ \$1017 [11];
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = f2_same_third & f5_ok;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = \$336  & \$338 ;
+  assign \$340  = ~ f3_never_granted;
+  assign \$341  = ~ rel_f2;
+  assign \$342  = ~ f3_rel_f3;
+  assign \$344  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$345  = \$343  & \$344 ;
+  assign \$347  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = \$345  | \$348 ;
+  assign \$351  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  | \$352 ;
+  assign \$354  = \$342  & \$353 ;
+  assign \$355  = f3_hit_a3 | \$354 ;
+  assign \$356  = \$341  & \$355 ;
+  assign \$357  = f3_hit_a2 | \$356 ;
+  assign \$358  = \$340  & \$357 ;
+  assign \$359  = f3_hit_a2 | f3_hit_a3;
+  assign \$361  = \$360  & small_grant_r0_b0[1];
+  assign \$363  = \$362  & medium_grant_r0_b0[1];
+  assign \$364  = \$361  | \$363 ;
+  assign \$366  = \$365  & large_grant_r0_b0[1];
+  assign \$367  = \$364  | \$366 ;
+  assign \$369  = \$368  & small_grant_r0_b0[2];
+  assign \$371  = \$370  & medium_grant_r0_b0[2];
+  assign \$372  = \$369  | \$371 ;
+  assign \$374  = \$373  & large_grant_r0_b0[2];
+  assign \$375  = \$372  | \$374 ;
+  assign \$377  = \$376  & small_grant_r0_b0[3];
+  assign \$379  = \$378  & medium_grant_r0_b0[3];
+  assign \$380  = \$377  | \$379 ;
+  assign \$382  = \$381  & large_grant_r0_b0[3];
+  assign \$383  = \$380  | \$382 ;
+  assign \$385  = \$384  & small_grant_r0_b0[4];
+  assign \$387  = \$386  & medium_grant_r0_b0[4];
+  assign \$388  = \$385  | \$387 ;
+  assign \$390  = \$389  & large_grant_r0_b0[4];
+  assign \$391  = \$388  | \$390 ;
+  assign \$393  = \$392  & small_grant_r0_b0[5];
+  assign \$395  = \$394  & medium_grant_r0_b0[5];
+  assign \$396  = \$393  | \$395 ;
+  assign \$398  = \$397  & large_grant_r0_b0[5];
+  assign \$399  = \$396  | \$398 ;
+  assign \$401  = \$400  & small_grant_r0_b0[6];
+  assign \$403  = \$402  & medium_grant_r0_b0[6];
+  assign \$404  = \$401  | \$403 ;
+  assign \$406  = \$405  & large_grant_r0_b0[6];
+  assign \$407  = \$404  | \$406 ;
+  assign \$409  = \$408  & small_grant_r0_b0[7];
+  assign \$411  = \$410  & medium_grant_r0_b0[7];
+  assign \$412  = \$409  | \$411 ;
+  assign \$414  = \$413  & large_grant_r0_b0[7];
+  assign \$415  = \$412  | \$414 ;
+  assign \$417  = \$416  & small_grant_r0_b0[8];
+  assign \$419  = \$418  & medium_grant_r0_b0[8];
+  assign \$420  = \$417  | \$419 ;
+  assign \$422  = \$421  & large_grant_r0_b0[8];
+  assign \$423  = \$420  | \$422 ;
+  assign \$424  = \$359  ? f3_older_tag : { \$423 , \$415 , \$407 , \$399 , \$391 , \$383 , \$375 , \$367  };
+  assign \$425  = f3_hit_a2 | f3_hit_a3;
+  assign \$427  = \$426  & small_grant_r0_b0[0];
+  assign \$429  = \$428  & medium_grant_r0_b0[0];
+  assign \$430  = \$427  | \$429 ;
+  assign \$432  = \$431  & large_grant_r0_b0[0];
+  assign \$433  = \$430  | \$432 ;
+  assign \$434  = \$425  ? f3_older_snap : \$433 ;
+  assign \$435  = f3_go & \$1021 [11];
+  assign \$436  = a4_tag ^ f3_tag;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \$437  + 1'h1;
+  assign \$439  = \$435  & \$438 [8];
+  assign \$440  = ~ f3_never_granted;
+  assign \$441  = f3_go & \$440 ;
+  assign \$442  = ~ \$1021 [11];
+  assign \$443  = \$441  & \$442 ;
+  assign \$444  = ~ rel_f2;
+  assign \$445  = \$444  & f3_hit_a3;
+  assign \$446  = f3_hit_a2 | \$445 ;
+  assign \$447  = \$443  & \$446 ;
+  assign \$448  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$449  = \$447  & \$448 ;
+  assign \$450  = ~ rel_f2;
+  assign \$451  = f3_quiet & \$450 ;
+  assign \$452  = ~ \$1021 [11];
+  assign \$453  = \$451  & \$452 ;
+  assign \$454  = \$453  ? f3_in : 3'h0;
+  assign \$455  = ~ f3_never_granted;
+  assign \$457  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$462  = \$458  & \$461 [8];
+  assign \$463  = ~ f3_never_granted;
+  assign \$465  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$466  = \$464  & \$465 ;
+  assign \$467  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$468  + 1'h1;
+  assign \$470  = \$466  & \$469 [8];
+  assign \$471  = ~ f3_never_granted;
+  assign \$473  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$476  + 1'h1;
+  assign \$478  = \$474  & \$477 [8];
+  assign \$479  = x1_select & f1_hit;
+  assign \$480  = | \$479 ;
+  assign \$481  = x1_select & f2_in;
+  assign \$482  = | \$481 ;
+  assign \$483  = f2_flushed | \$482 ;
+  assign \$484  = x1_select | x0_select;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$487  = { 1'h0, \$485  } & { \$486 [2], \$486  };
+  assign \$488  = { 1'h0, f3_in } & \$487 ;
+  assign \$489  = ~ rel_f2;
+  assign \$490  = f3_quiet & \$489 ;
+  assign \$491  = ~ \$1021 [11];
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = \$492  ? f3_in : 3'h0;
+  assign \$494  = x1_select | x0_select;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$497  = { 1'h0, \$495  } & { \$496 [2], \$496  };
+  assign \$498  = { 1'h0, \$493  } & \$497 ;
+  assign \$499  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$500  = ~ \$499 ;
+  assign \$501  = \$500  + 1'h1;
+  assign \$502  = \release  & \$501 [11];
+  assign \$503  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$504  + 1'h1;
+  assign \$506  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$507  = ~ \$506 ;
+  assign \$508  = \$507  + 1'h1;
+  assign \$509  = ~ f4_prev_released;
+  assign \$510  = \$509  & f4_by_older;
+  assign \$511  = f4_by_a1 | \$510 ;
+  assign \$512  = f4_live[0] & \$511 ;
+  assign \$513  = ~ f4_prev_released;
+  assign \$514  = \$513  & f4_by_mem_live[0];
+  assign \$515  = \$514  & f4_mem_ok[0];
+  assign \$516  = \$512  | \$515 ;
+  assign \$517  = ~ f4_prev_released;
+  assign \$518  = \$517  & f4_by_older;
+  assign \$519  = f4_by_a1 | \$518 ;
+  assign \$520  = f4_live[0] & \$519 ;
+  assign \$521  = ~ f4_prev_released;
+  assign \$522  = \$521  & f4_by_mem_live[0];
+  assign \$523  = \$522  & f4_mem_ok[0];
+  assign \$524  = \$520  | \$523 ;
+  assign \$525  = small_queue_waddr == 8'hff;
+  assign \$526  = small_queue_waddr + 1'h1;
+  assign \$527  = \$525  ? 9'h000 : \$526 ;
+  assign \$528  = small_pushed == small_popped;
+  assign \$529  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$530  = \$528  ? 9'h000 : \$529 ;
+  assign \$531  = $signed({ 1'h0, small_count }) + $signed(\$530 );
+  assign \$532  = ! small_pushed;
+  assign \$533  = ! small_popped;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = small_pop ? small_at[1] : small_at[0];
+  assign \$536  = ~ \$535 ;
+  assign \$537  = small_push | \$536 ;
+  assign \$538  = ! small_pushed;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = small_count == 2'h3;
+  assign \$542  = small_pop ? small_at[2] : small_at[1];
+  assign \$543  = ~ \$542 ;
+  assign \$544  = small_push | \$543 ;
+  assign \$546  = ! small_popped;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = small_pop ? small_at[0] : 1'h0;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = small_push | \$549 ;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = small_pop ? small_at[1] : small_at[0];
+  assign \$555  = ~ \$554 ;
+  assign \$556  = small_push | \$555 ;
+  assign \$557  = ~ f4_prev_released;
+  assign \$558  = \$557  & f4_by_older;
+  assign \$559  = f4_by_a1 | \$558 ;
+  assign \$560  = f4_live[1] & \$559 ;
+  assign \$561  = ~ f4_prev_released;
+  assign \$562  = \$561  & f4_by_mem_live[1];
+  assign \$563  = \$562  & f4_mem_ok[1];
+  assign \$564  = \$560  | \$563 ;
+  assign \$565  = ~ f4_prev_released;
+  assign \$566  = \$565  & f4_by_older;
+  assign \$567  = f4_by_a1 | \$566 ;
+  assign \$568  = f4_live[1] & \$567 ;
+  assign \$569  = ~ f4_prev_released;
+  assign \$570  = \$569  & f4_by_mem_live[1];
+  assign \$571  = \$570  & f4_mem_ok[1];
+  assign \$572  = \$568  | \$571 ;
+  assign \$573  = medium_queue_waddr == 7'h7f;
+  assign \$574  = medium_queue_waddr + 1'h1;
+  assign \$575  = \$573  ? 8'h00 : \$574 ;
+  assign \$576  = medium_pushed == medium_popped;
+  assign \$577  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$578  = \$576  ? 8'h00 : \$577 ;
+  assign \$579  = $signed({ 1'h0, medium_count }) + $signed(\$578 );
+  assign \$580  = ! medium_pushed;
+  assign \$581  = ! medium_popped;
+  assign \$582  = \$580  & \$581 ;
+  assign \$583  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$584  = ~ \$583 ;
+  assign \$585  = medium_push | \$584 ;
+  assign \$586  = ! medium_pushed;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = medium_count == 2'h3;
+  assign \$590  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$591  = ~ \$590 ;
+  assign \$592  = medium_push | \$591 ;
+  assign \$594  = ! medium_popped;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = medium_push | \$597 ;
+  assign \$601  = \$599  & \$600 ;
+  assign \$602  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$603  = ~ \$602 ;
+  assign \$604  = medium_push | \$603 ;
+  assign \$605  = ~ f4_prev_released;
+  assign \$606  = \$605  & f4_by_older;
+  assign \$607  = f4_by_a1 | \$606 ;
+  assign \$608  = f4_live[2] & \$607 ;
+  assign \$609  = ~ f4_prev_released;
+  assign \$610  = \$609  & f4_by_mem_live[2];
+  assign \$611  = \$610  & f4_mem_ok[2];
+  assign \$612  = \$608  | \$611 ;
+  assign \$613  = ~ f4_prev_released;
+  assign \$614  = \$613  & f4_by_older;
+  assign \$615  = f4_by_a1 | \$614 ;
+  assign \$616  = f4_live[2] & \$615 ;
+  assign \$617  = ~ f4_prev_released;
+  assign \$618  = \$617  & f4_by_mem_live[2];
+  assign \$619  = \$618  & f4_mem_ok[2];
+  assign \$620  = \$616  | \$619 ;
+  assign \$621  = large_queue_waddr == 6'h2f;
+  assign \$622  = large_queue_waddr + 1'h1;
+  assign \$623  = \$621  ? 7'h00 : \$622 ;
+  assign \$624  = large_pushed == large_popped;
+  assign \$625  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$626  = \$624  ? 6'h00 : \$625 ;
+  assign \$627  = $signed({ 1'h0, large_count }) + $signed(\$626 );
+  assign \$628  = ! large_pushed;
+  assign \$629  = ! large_popped;
+  assign \$630  = \$628  & \$629 ;
+  assign \$631  = large_pop ? large_at[1] : large_at[0];
+  assign \$632  = ~ \$631 ;
+  assign \$633  = large_push | \$632 ;
+  assign \$634  = ! large_pushed;
+  assign \$636  = \$634  & \$635 ;
+  assign \$637  = large_count == 2'h3;
+  assign \$638  = large_pop ? large_at[2] : large_at[1];
+  assign \$639  = ~ \$638 ;
+  assign \$640  = large_push | \$639 ;
+  assign \$642  = ! large_popped;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = large_pop ? large_at[0] : 1'h0;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = large_push | \$645 ;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = large_pop ? large_at[1] : large_at[0];
+  assign \$651  = ~ \$650 ;
+  assign \$652  = large_push | \$651 ;
+  assign \$653  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$654  = ~ \$653 ;
+  assign \$655  = f5_wrote & a2_ring;
+  assign \$656  = { \$655 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$657  + 1'h1;
+  assign \$659  = \release  & f4_taken_a2;
+  assign \$660  = a3_ring & a3_lapped;
+  assign \$662  = \release  & f4_taken_a3;
+  assign \$663  = a3_released | \$662 ;
+  assign \$664  = ~ a4_released;
+  assign \$665  = a4_prev_held & \$664 ;
+  assign \$666  = \release  & f4_taken_a4;
+  assign \$667  = ~ \$666 ;
+  assign \$668  = \$665  & \$667 ;
+  assign \$669  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$670  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$671  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$672  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$673  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$674  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$675  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$676  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$677  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$677 ;
+  assign \$678  = ~ x1_select[0];
+  assign \$679  = a1_select[0] & \$678 ;
+  assign \$680  = ~ small_has_fresh;
+  assign \$681  = \$679  & \$680 ;
+  assign small_pop = \$681  & small_nonempty;
+  assign \$682  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$683  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$683 ;
+  assign \$684  = ~ x1_select[1];
+  assign \$685  = a1_select[1] & \$684 ;
+  assign \$686  = ~ medium_has_fresh;
+  assign \$687  = \$685  & \$686 ;
+  assign medium_pop = \$687  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$689  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$689 ;
-  assign \$690  = ~ x1_select[2];
-  assign \$691  = a1_select[2] & \$690 ;
-  assign \$692  = ~ large_has_fresh;
-  assign \$693  = \$691  & \$692 ;
-  assign large_pop = \$693  & large_nonempty;
-  assign \$694  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$696  = \$695  & small_queue_r0_b0[0];
-  assign \$698  = \$697  & medium_queue_r0_b0[0];
-  assign \$700  = \$699  & large_queue_r0_b0[0];
-  assign \$701  = { \$700 , \$698 , \$696 , \$694  } + 4'hf;
-  assign \$702  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$704  = \$703  & small_queue_r0_b0[1];
-  assign \$706  = \$705  & medium_queue_r0_b0[1];
-  assign \$708  = \$707  & large_queue_r0_b0[1];
-  assign \$709  = { \$708 , \$706 , \$704 , \$702  } + 4'hf;
-  assign \$710  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$712  = \$711  & small_queue_r0_b0[2];
-  assign \$714  = \$713  & medium_queue_r0_b0[2];
-  assign \$716  = \$715  & large_queue_r0_b0[2];
-  assign \$717  = { \$716 , \$714 , \$712 , \$710  } + 4'hf;
-  assign \$718  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$720  = \$719  & small_queue_r0_b0[3];
-  assign \$722  = \$721  & medium_queue_r0_b0[3];
-  assign \$724  = \$723  & large_queue_r0_b0[3];
-  assign \$725  = { \$724 , \$722 , \$720 , \$718  } + 4'hf;
-  assign \$726  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$728  = \$727  & small_queue_r0_b0[4];
-  assign \$730  = \$729  & medium_queue_r0_b0[4];
-  assign \$732  = \$731  & large_queue_r0_b0[4];
-  assign \$733  = { \$732 , \$730 , \$728 , \$726  } + 4'hf;
-  assign \$734  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$736  = \$735  & small_queue_r0_b0[5];
-  assign \$738  = \$737  & medium_queue_r0_b0[5];
-  assign \$740  = \$739  & large_queue_r0_b0[5];
-  assign \$741  = { \$740 , \$738 , \$736 , \$734  } + 4'hf;
-  assign \$742  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$744  = \$743  & small_queue_r0_b0[6];
-  assign \$745  = \$742  | \$744 ;
-  assign \$747  = \$746  & medium_queue_r0_b0[6];
-  assign \$748  = \$745  | \$747 ;
-  assign \$749  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$751  = \$750  & small_queue_r0_b0[7];
-  assign \$752  = \$749  | \$751 ;
-  assign \$753  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$754  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$755  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$757  = \$756  & small_queue_r0_b0[8];
-  assign \$759  = \$758  & medium_queue_r0_b0[7];
-  assign \$761  = \$760  & large_queue_r0_b0[6];
-  assign \$762  = { \$761 , \$759 , \$757 , \$755 , \$754 , \$753  } + 6'h3f;
-  assign \$763  = a3_fwd_ok & a3_hit_a1;
-  assign \$764  = a3_fwd_ok & a3_older_hit;
-  assign \$767  = \$766  & small_grant_r1_b0[1];
-  assign \$769  = \$768  & medium_grant_r1_b0[1];
-  assign \$771  = \$770  & large_grant_r1_b0[1];
-  assign \$773  = \$772  & small_queue_r0_b0[9];
-  assign \$775  = \$774  & medium_queue_r0_b0[8];
-  assign \$777  = \$776  & large_queue_r0_b0[7];
-  assign \$778  = { \$777 , \$775 , \$773 , \$771 , \$769 , \$767 , \$765  } + 7'h7f;
-  assign \$781  = \$780  & small_grant_r1_b0[2];
-  assign \$783  = \$782  & medium_grant_r1_b0[2];
-  assign \$785  = \$784  & large_grant_r1_b0[2];
-  assign \$787  = \$786  & small_queue_r0_b0[10];
-  assign \$789  = \$788  & medium_queue_r0_b0[9];
-  assign \$791  = \$790  & large_queue_r0_b0[8];
-  assign \$792  = { \$791 , \$789 , \$787 , \$785 , \$783 , \$781 , \$779  } + 7'h7f;
-  assign \$795  = \$794  & small_grant_r1_b0[3];
-  assign \$797  = \$796  & medium_grant_r1_b0[3];
-  assign \$799  = \$798  & large_grant_r1_b0[3];
-  assign \$801  = \$800  & small_queue_r0_b0[11];
-  assign \$803  = \$802  & medium_queue_r0_b0[10];
-  assign \$805  = \$804  & large_queue_r0_b0[9];
-  assign \$806  = { \$805 , \$803 , \$801 , \$799 , \$797 , \$795 , \$793  } + 7'h7f;
-  assign \$809  = \$808  & small_grant_r1_b0[4];
-  assign \$811  = \$810  & medium_grant_r1_b0[4];
-  assign \$813  = \$812  & large_grant_r1_b0[4];
-  assign \$815  = \$814  & small_queue_r0_b0[12];
-  assign \$817  = \$816  & medium_queue_r0_b0[11];
-  assign \$819  = \$818  & large_queue_r0_b0[10];
-  assign \$820  = { \$819 , \$817 , \$815 , \$813 , \$811 , \$809 , \$807  } + 7'h7f;
-  assign \$823  = \$822  & small_grant_r1_b0[5];
-  assign \$825  = \$824  & medium_grant_r1_b0[5];
-  assign \$827  = \$826  & large_grant_r1_b0[5];
-  assign \$829  = \$828  & small_queue_r0_b0[13];
-  assign \$831  = \$830  & medium_queue_r0_b0[12];
-  assign \$833  = \$832  & large_queue_r0_b0[11];
-  assign \$834  = { \$833 , \$831 , \$829 , \$827 , \$825 , \$823 , \$821  } + 7'h7f;
-  assign \$837  = \$836  & small_grant_r1_b0[6];
-  assign \$839  = \$838  & medium_grant_r1_b0[6];
-  assign \$841  = \$840  & large_grant_r1_b0[6];
-  assign \$843  = \$842  & small_queue_r0_b0[14];
-  assign \$845  = \$844  & medium_queue_r0_b0[13];
-  assign \$847  = \$846  & large_queue_r0_b0[12];
-  assign \$848  = { \$847 , \$845 , \$843 , \$841 , \$839 , \$837 , \$835  } + 7'h7f;
-  assign \$851  = \$850  & small_grant_r1_b0[7];
-  assign \$853  = \$852  & medium_grant_r1_b0[7];
-  assign \$855  = \$854  & large_grant_r1_b0[7];
-  assign \$857  = \$856  & small_queue_r0_b0[15];
-  assign \$859  = \$858  & medium_queue_r0_b0[14];
-  assign \$861  = \$860  & large_queue_r0_b0[13];
-  assign \$862  = { \$861 , \$859 , \$857 , \$855 , \$853 , \$851 , \$849  } + 7'h7f;
-  assign \$865  = \$864  & small_grant_r1_b0[8];
-  assign \$867  = \$866  & medium_grant_r1_b0[8];
-  assign \$869  = \$868  & large_grant_r1_b0[8];
-  assign \$871  = \$870  & small_queue_r0_b0[16];
-  assign \$873  = \$872  & medium_queue_r0_b0[15];
-  assign \$875  = \$874  & large_queue_r0_b0[14];
-  assign \$876  = { \$875 , \$873 , \$871 , \$869 , \$867 , \$865 , \$863  } + 7'h7f;
-  assign \$877  = { \$876 [7], \$862 [7], \$848 [7], \$834 [7], \$820 [7], \$806 [7], \$792 [7], \$778 [7] } + 1'h1;
-  assign \$878  = \$764  ? a3_older_next : \$877 [7:0];
-  assign \$signal$168  = \$763  ? a4_tag_next : \$878 ;
-  assign \$879  = a3_fwd_ok & a3_hit_a1;
-  assign \$880  = a4_tag_next + 1'h1;
-  assign \$881  = a3_fwd_ok & a3_older_hit;
-  assign \$882  = a3_older_next + 1'h1;
-  assign \$885  = \$884  & small_grant_r1_b0[1];
-  assign \$887  = \$886  & medium_grant_r1_b0[1];
-  assign \$889  = \$888  & large_grant_r1_b0[1];
-  assign \$891  = \$890  & small_queue_r0_b0[9];
-  assign \$893  = \$892  & medium_queue_r0_b0[8];
-  assign \$895  = \$894  & large_queue_r0_b0[7];
-  assign \$896  = { \$895 , \$893 , \$891 , \$889 , \$887 , \$885 , \$883  } + 7'h7f;
-  assign \$899  = \$898  & small_grant_r1_b0[2];
-  assign \$901  = \$900  & medium_grant_r1_b0[2];
-  assign \$903  = \$902  & large_grant_r1_b0[2];
-  assign \$905  = \$904  & small_queue_r0_b0[10];
-  assign \$907  = \$906  & medium_queue_r0_b0[9];
-  assign \$909  = \$908  & large_queue_r0_b0[8];
-  assign \$910  = { \$909 , \$907 , \$905 , \$903 , \$901 , \$899 , \$897  } + 7'h7f;
-  assign \$913  = \$912  & small_grant_r1_b0[3];
-  assign \$915  = \$914  & medium_grant_r1_b0[3];
-  assign \$917  = \$916  & large_grant_r1_b0[3];
-  assign \$919  = \$918  & small_queue_r0_b0[11];
-  assign \$921  = \$920  & medium_queue_r0_b0[10];
-  assign \$923  = \$922  & large_queue_r0_b0[9];
-  assign \$924  = { \$923 , \$921 , \$919 , \$917 , \$915 , \$913 , \$911  } + 7'h7f;
-  assign \$927  = \$926  & small_grant_r1_b0[4];
-  assign \$929  = \$928  & medium_grant_r1_b0[4];
-  assign \$931  = \$930  & large_grant_r1_b0[4];
-  assign \$933  = \$932  & small_queue_r0_b0[12];
-  assign \$935  = \$934  & medium_queue_r0_b0[11];
-  assign \$937  = \$936  & large_queue_r0_b0[10];
-  assign \$938  = { \$937 , \$935 , \$933 , \$931 , \$929 , \$927 , \$925  } + 7'h7f;
-  assign \$941  = \$940  & small_grant_r1_b0[5];
-  assign \$943  = \$942  & medium_grant_r1_b0[5];
-  assign \$945  = \$944  & large_grant_r1_b0[5];
-  assign \$947  = \$946  & small_queue_r0_b0[13];
-  assign \$949  = \$948  & medium_queue_r0_b0[12];
-  assign \$951  = \$950  & large_queue_r0_b0[11];
-  assign \$952  = { \$951 , \$949 , \$947 , \$945 , \$943 , \$941 , \$939  } + 7'h7f;
-  assign \$955  = \$954  & small_grant_r1_b0[6];
-  assign \$957  = \$956  & medium_grant_r1_b0[6];
-  assign \$959  = \$958  & large_grant_r1_b0[6];
-  assign \$961  = \$960  & small_queue_r0_b0[14];
-  assign \$963  = \$962  & medium_queue_r0_b0[13];
-  assign \$965  = \$964  & large_queue_r0_b0[12];
-  assign \$966  = { \$965 , \$963 , \$961 , \$959 , \$957 , \$955 , \$953  } + 7'h7f;
-  assign \$969  = \$968  & small_grant_r1_b0[7];
-  assign \$971  = \$970  & medium_grant_r1_b0[7];
-  assign \$973  = \$972  & large_grant_r1_b0[7];
-  assign \$975  = \$974  & small_queue_r0_b0[15];
-  assign \$977  = \$976  & medium_queue_r0_b0[14];
-  assign \$979  = \$978  & large_queue_r0_b0[13];
-  assign \$980  = { \$979 , \$977 , \$975 , \$973 , \$971 , \$969 , \$967  } + 7'h7f;
-  assign \$983  = \$982  & small_grant_r1_b0[8];
-  assign \$985  = \$984  & medium_grant_r1_b0[8];
-  assign \$987  = \$986  & large_grant_r1_b0[8];
-  assign \$989  = \$988  & small_queue_r0_b0[16];
-  assign \$991  = \$990  & medium_queue_r0_b0[15];
-  assign \$993  = \$992  & large_queue_r0_b0[14];
-  assign \$994  = { \$993 , \$991 , \$989 , \$987 , \$985 , \$983 , \$981  } + 7'h7f;
-  assign \$995  = { \$994 [7], \$980 [7], \$966 [7], \$952 [7], \$938 [7], \$924 [7], \$910 [7], \$896 [7] } + 2'h2;
-  assign \$996  = \$881  ? \$882  : { 1'h0, \$995 [7:0] };
-  assign \$997  = \$879  ? \$880  : \$996 ;
-  assign \$998  = a3_valid & a3_ok;
-  assign \$999  = ! a3_pool;
-  assign small_grant_wen = \$998  & \$999 ;
-  assign \$1000  = a3_valid & a3_ok;
-  assign \$1001  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1000  & \$1001 ;
-  assign \$1002  = a3_valid & a3_ok;
-  assign \$1003  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1002  & \$1003 ;
-  assign \$1010  = ! f2_err;
-  assign \$signal$256  = f2_valid & \$1010 ;
-  assign \$1011  = a4_valid & a4_ok;
-  assign \$1012  = { \$1011 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1013  = ~ \$1012 ;
-  assign \$1014  = \$1013  + 1'h1;
-  assign \$1015  = a5_valid & a5_ok;
-  assign \$1016  = { \$1015 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1017  = ~ \$1016 ;
-  assign \$1018  = \$1017  + 1'h1;
-  assign \$1019  = a4_valid & a4_ok;
-  assign \$1020  = { \$1019 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = \$1021  + 1'h1;
+  assign \$688  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$688 ;
+  assign \$689  = ~ x1_select[2];
+  assign \$690  = a1_select[2] & \$689 ;
+  assign \$691  = ~ large_has_fresh;
+  assign \$692  = \$690  & \$691 ;
+  assign large_pop = \$692  & large_nonempty;
+  assign \$693  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$695  = \$694  & small_queue_r0_b0[0];
+  assign \$697  = \$696  & medium_queue_r0_b0[0];
+  assign \$699  = \$698  & large_queue_r0_b0[0];
+  assign \$700  = { \$699 , \$697 , \$695 , \$693  } + 4'hf;
+  assign \$701  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$703  = \$702  & small_queue_r0_b0[1];
+  assign \$705  = \$704  & medium_queue_r0_b0[1];
+  assign \$707  = \$706  & large_queue_r0_b0[1];
+  assign \$708  = { \$707 , \$705 , \$703 , \$701  } + 4'hf;
+  assign \$709  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$711  = \$710  & small_queue_r0_b0[2];
+  assign \$713  = \$712  & medium_queue_r0_b0[2];
+  assign \$715  = \$714  & large_queue_r0_b0[2];
+  assign \$716  = { \$715 , \$713 , \$711 , \$709  } + 4'hf;
+  assign \$717  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$719  = \$718  & small_queue_r0_b0[3];
+  assign \$721  = \$720  & medium_queue_r0_b0[3];
+  assign \$723  = \$722  & large_queue_r0_b0[3];
+  assign \$724  = { \$723 , \$721 , \$719 , \$717  } + 4'hf;
+  assign \$725  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$727  = \$726  & small_queue_r0_b0[4];
+  assign \$729  = \$728  & medium_queue_r0_b0[4];
+  assign \$731  = \$730  & large_queue_r0_b0[4];
+  assign \$732  = { \$731 , \$729 , \$727 , \$725  } + 4'hf;
+  assign \$733  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$735  = \$734  & small_queue_r0_b0[5];
+  assign \$737  = \$736  & medium_queue_r0_b0[5];
+  assign \$739  = \$738  & large_queue_r0_b0[5];
+  assign \$740  = { \$739 , \$737 , \$735 , \$733  } + 4'hf;
+  assign \$741  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$743  = \$742  & small_queue_r0_b0[6];
+  assign \$744  = \$741  | \$743 ;
+  assign \$746  = \$745  & medium_queue_r0_b0[6];
+  assign \$747  = \$744  | \$746 ;
+  assign \$748  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$750  = \$749  & small_queue_r0_b0[7];
+  assign \$751  = \$748  | \$750 ;
+  assign \$752  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$753  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$754  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$756  = \$755  & small_queue_r0_b0[8];
+  assign \$758  = \$757  & medium_queue_r0_b0[7];
+  assign \$760  = \$759  & large_queue_r0_b0[6];
+  assign \$761  = { \$760 , \$758 , \$756 , \$754 , \$753 , \$752  } + 6'h3f;
+  assign \$762  = a3_fwd_ok & a3_hit_a1;
+  assign \$763  = a3_fwd_ok & a3_older_hit;
+  assign \$766  = \$765  & small_grant_r1_b0[1];
+  assign \$768  = \$767  & medium_grant_r1_b0[1];
+  assign \$770  = \$769  & large_grant_r1_b0[1];
+  assign \$772  = \$771  & small_queue_r0_b0[9];
+  assign \$774  = \$773  & medium_queue_r0_b0[8];
+  assign \$776  = \$775  & large_queue_r0_b0[7];
+  assign \$777  = { \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764  } + 7'h7f;
+  assign \$780  = \$779  & small_grant_r1_b0[2];
+  assign \$782  = \$781  & medium_grant_r1_b0[2];
+  assign \$784  = \$783  & large_grant_r1_b0[2];
+  assign \$786  = \$785  & small_queue_r0_b0[10];
+  assign \$788  = \$787  & medium_queue_r0_b0[9];
+  assign \$790  = \$789  & large_queue_r0_b0[8];
+  assign \$791  = { \$790 , \$788 , \$786 , \$784 , \$782 , \$780 , \$778  } + 7'h7f;
+  assign \$794  = \$793  & small_grant_r1_b0[3];
+  assign \$796  = \$795  & medium_grant_r1_b0[3];
+  assign \$798  = \$797  & large_grant_r1_b0[3];
+  assign \$800  = \$799  & small_queue_r0_b0[11];
+  assign \$802  = \$801  & medium_queue_r0_b0[10];
+  assign \$804  = \$803  & large_queue_r0_b0[9];
+  assign \$805  = { \$804 , \$802 , \$800 , \$798 , \$796 , \$794 , \$792  } + 7'h7f;
+  assign \$808  = \$807  & small_grant_r1_b0[4];
+  assign \$810  = \$809  & medium_grant_r1_b0[4];
+  assign \$812  = \$811  & large_grant_r1_b0[4];
+  assign \$814  = \$813  & small_queue_r0_b0[12];
+  assign \$816  = \$815  & medium_queue_r0_b0[11];
+  assign \$818  = \$817  & large_queue_r0_b0[10];
+  assign \$819  = { \$818 , \$816 , \$814 , \$812 , \$810 , \$808 , \$806  } + 7'h7f;
+  assign \$822  = \$821  & small_grant_r1_b0[5];
+  assign \$824  = \$823  & medium_grant_r1_b0[5];
+  assign \$826  = \$825  & large_grant_r1_b0[5];
+  assign \$828  = \$827  & small_queue_r0_b0[13];
+  assign \$830  = \$829  & medium_queue_r0_b0[12];
+  assign \$832  = \$831  & large_queue_r0_b0[11];
+  assign \$833  = { \$832 , \$830 , \$828 , \$826 , \$824 , \$822 , \$820  } + 7'h7f;
+  assign \$836  = \$835  & small_grant_r1_b0[6];
+  assign \$838  = \$837  & medium_grant_r1_b0[6];
+  assign \$840  = \$839  & large_grant_r1_b0[6];
+  assign \$842  = \$841  & small_queue_r0_b0[14];
+  assign \$844  = \$843  & medium_queue_r0_b0[13];
+  assign \$846  = \$845  & large_queue_r0_b0[12];
+  assign \$847  = { \$846 , \$844 , \$842 , \$840 , \$838 , \$836 , \$834  } + 7'h7f;
+  assign \$850  = \$849  & small_grant_r1_b0[7];
+  assign \$852  = \$851  & medium_grant_r1_b0[7];
+  assign \$854  = \$853  & large_grant_r1_b0[7];
+  assign \$856  = \$855  & small_queue_r0_b0[15];
+  assign \$858  = \$857  & medium_queue_r0_b0[14];
+  assign \$860  = \$859  & large_queue_r0_b0[13];
+  assign \$861  = { \$860 , \$858 , \$856 , \$854 , \$852 , \$850 , \$848  } + 7'h7f;
+  assign \$864  = \$863  & small_grant_r1_b0[8];
+  assign \$866  = \$865  & medium_grant_r1_b0[8];
+  assign \$868  = \$867  & large_grant_r1_b0[8];
+  assign \$870  = \$869  & small_queue_r0_b0[16];
+  assign \$872  = \$871  & medium_queue_r0_b0[15];
+  assign \$874  = \$873  & large_queue_r0_b0[14];
+  assign \$875  = { \$874 , \$872 , \$870 , \$868 , \$866 , \$864 , \$862  } + 7'h7f;
+  assign \$876  = { \$875 [7], \$861 [7], \$847 [7], \$833 [7], \$819 [7], \$805 [7], \$791 [7], \$777 [7] } + 1'h1;
+  assign \$877  = \$763  ? a3_older_next : \$876 [7:0];
+  assign \$signal$168  = \$762  ? a4_tag_next : \$877 ;
+  assign \$878  = a3_fwd_ok & a3_hit_a1;
+  assign \$879  = a4_tag_next + 1'h1;
+  assign \$880  = a3_fwd_ok & a3_older_hit;
+  assign \$881  = a3_older_next + 1'h1;
+  assign \$884  = \$883  & small_grant_r1_b0[1];
+  assign \$886  = \$885  & medium_grant_r1_b0[1];
+  assign \$888  = \$887  & large_grant_r1_b0[1];
+  assign \$890  = \$889  & small_queue_r0_b0[9];
+  assign \$892  = \$891  & medium_queue_r0_b0[8];
+  assign \$894  = \$893  & large_queue_r0_b0[7];
+  assign \$895  = { \$894 , \$892 , \$890 , \$888 , \$886 , \$884 , \$882  } + 7'h7f;
+  assign \$898  = \$897  & small_grant_r1_b0[2];
+  assign \$900  = \$899  & medium_grant_r1_b0[2];
+  assign \$902  = \$901  & large_grant_r1_b0[2];
+  assign \$904  = \$903  & small_queue_r0_b0[10];
+  assign \$906  = \$905  & medium_queue_r0_b0[9];
+  assign \$908  = \$907  & large_queue_r0_b0[8];
+  assign \$909  = { \$908 , \$906 , \$904 , \$902 , \$900 , \$898 , \$896  } + 7'h7f;
+  assign \$912  = \$911  & small_grant_r1_b0[3];
+  assign \$914  = \$913  & medium_grant_r1_b0[3];
+  assign \$916  = \$915  & large_grant_r1_b0[3];
+  assign \$918  = \$917  & small_queue_r0_b0[11];
+  assign \$920  = \$919  & medium_queue_r0_b0[10];
+  assign \$922  = \$921  & large_queue_r0_b0[9];
+  assign \$923  = { \$922 , \$920 , \$918 , \$916 , \$914 , \$912 , \$910  } + 7'h7f;
+  assign \$926  = \$925  & small_grant_r1_b0[4];
+  assign \$928  = \$927  & medium_grant_r1_b0[4];
+  assign \$930  = \$929  & large_grant_r1_b0[4];
+  assign \$932  = \$931  & small_queue_r0_b0[12];
+  assign \$934  = \$933  & medium_queue_r0_b0[11];
+  assign \$936  = \$935  & large_queue_r0_b0[10];
+  assign \$937  = { \$936 , \$934 , \$932 , \$930 , \$928 , \$926 , \$924  } + 7'h7f;
+  assign \$940  = \$939  & small_grant_r1_b0[5];
+  assign \$942  = \$941  & medium_grant_r1_b0[5];
+  assign \$944  = \$943  & large_grant_r1_b0[5];
+  assign \$946  = \$945  & small_queue_r0_b0[13];
+  assign \$948  = \$947  & medium_queue_r0_b0[12];
+  assign \$950  = \$949  & large_queue_r0_b0[11];
+  assign \$951  = { \$950 , \$948 , \$946 , \$944 , \$942 , \$940 , \$938  } + 7'h7f;
+  assign \$954  = \$953  & small_grant_r1_b0[6];
+  assign \$956  = \$955  & medium_grant_r1_b0[6];
+  assign \$958  = \$957  & large_grant_r1_b0[6];
+  assign \$960  = \$959  & small_queue_r0_b0[14];
+  assign \$962  = \$961  & medium_queue_r0_b0[13];
+  assign \$964  = \$963  & large_queue_r0_b0[12];
+  assign \$965  = { \$964 , \$962 , \$960 , \$958 , \$956 , \$954 , \$952  } + 7'h7f;
+  assign \$968  = \$967  & small_grant_r1_b0[7];
+  assign \$970  = \$969  & medium_grant_r1_b0[7];
+  assign \$972  = \$971  & large_grant_r1_b0[7];
+  assign \$974  = \$973  & small_queue_r0_b0[15];
+  assign \$976  = \$975  & medium_queue_r0_b0[14];
+  assign \$978  = \$977  & large_queue_r0_b0[13];
+  assign \$979  = { \$978 , \$976 , \$974 , \$972 , \$970 , \$968 , \$966  } + 7'h7f;
+  assign \$982  = \$981  & small_grant_r1_b0[8];
+  assign \$984  = \$983  & medium_grant_r1_b0[8];
+  assign \$986  = \$985  & large_grant_r1_b0[8];
+  assign \$988  = \$987  & small_queue_r0_b0[16];
+  assign \$990  = \$989  & medium_queue_r0_b0[15];
+  assign \$992  = \$991  & large_queue_r0_b0[14];
+  assign \$993  = { \$992 , \$990 , \$988 , \$986 , \$984 , \$982 , \$980  } + 7'h7f;
+  assign \$994  = { \$993 [7], \$979 [7], \$965 [7], \$951 [7], \$937 [7], \$923 [7], \$909 [7], \$895 [7] } + 2'h2;
+  assign \$995  = \$880  ? \$881  : { 1'h0, \$994 [7:0] };
+  assign \$996  = \$878  ? \$879  : \$995 ;
+  assign \$997  = a3_valid & a3_ok;
+  assign \$998  = ! a3_pool;
+  assign small_grant_wen = \$997  & \$998 ;
+  assign \$999  = a3_valid & a3_ok;
+  assign \$1000  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$999  & \$1000 ;
+  assign \$1001  = a3_valid & a3_ok;
+  assign \$1002  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1001  & \$1002 ;
+  assign \$1009  = ! f2_err;
+  assign \$signal$256  = f2_valid & \$1009 ;
+  assign \$1010  = a4_valid & a4_ok;
+  assign \$1011  = { \$1010 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = \$1012  + 1'h1;
+  assign \$1014  = a5_valid & a5_ok;
+  assign \$1015  = { \$1014 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1016  = ~ \$1015 ;
+  assign \$1017  = \$1016  + 1'h1;
+  assign \$1018  = a4_valid & a4_ok;
+  assign \$1019  = { \$1018 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = \$1020  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1023  = ~ f4_prev_released;
-  assign \$1024  = \$1023  & f4_rest_held;
-  assign \$signal$476  = f4_hit_a1 | \$1024 ;
-  assign \$1025  = ~ f4_prev_released;
+  assign \$1022  = ~ f4_prev_released;
+  assign \$1023  = \$1022  & f4_rest_held;
+  assign \$signal$476  = f4_hit_a1 | \$1023 ;
+  assign \$1024  = ~ f4_prev_released;
+  assign \$1025  = f4_by_mem & f4_mem_ok;
   assign \$1026  = f4_by_mem & f4_mem_ok;
-  assign \$1027  = f4_by_mem & f4_mem_ok;
-  assign \$1028  = \$1026 [0] | \$1027 [1];
-  assign \$1029  = f4_by_mem & f4_mem_ok;
-  assign \$1030  = \$1028  | \$1029 [2];
-  assign \$1031  = f4_by_older | \$1030 ;
-  assign \$1032  = \$1025  & \$1031 ;
-  assign \release  = f4_by_a1 | \$1032 ;
-  assign \$1033  = ~ f4_go;
-  assign \$1034  = ~ \$signal$476 ;
-  assign \$1035  = \$signal$476  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1035  : f4_err;
+  assign \$1027  = \$1025 [0] | \$1026 [1];
+  assign \$1028  = f4_by_mem & f4_mem_ok;
+  assign \$1029  = \$1027  | \$1028 [2];
+  assign \$1030  = f4_by_older | \$1029 ;
+  assign \$1031  = \$1024  & \$1030 ;
+  assign \release  = f4_by_a1 | \$1031 ;
+  assign \$1032  = ~ f4_go;
+  assign \$1033  = ~ \$signal$476 ;
+  assign \$1034  = \$signal$476  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1034  : f4_err;
   assign \$signal$323  = \release  ? 4'h0 : unreleased_err;
-  assign \$1036  = ~ f4_prev_released;
-  assign \$1037  = \$1036  & f4_by_older;
-  assign \$1038  = f4_by_a1 | \$1037 ;
-  assign \$1039  = f4_live[0] & \$1038 ;
-  assign \$1040  = ~ f4_prev_released;
-  assign \$1041  = \$1040  & f4_by_mem_live[0];
-  assign \$1042  = \$1041  & f4_mem_ok[0];
-  assign small_release = \$1039  | \$1042 ;
-  assign \$1043  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$408  = ~ \$1043 ;
-  assign \$1044  = ~ f4_prev_released;
-  assign \$1045  = \$1044  & f4_by_older;
-  assign \$1046  = f4_by_a1 | \$1045 ;
-  assign \$1047  = f4_live[0] & \$1046 ;
-  assign \$1048  = ~ f4_prev_released;
-  assign \$1049  = \$1048  & f4_by_mem_live[0];
-  assign \$1050  = \$1049  & f4_mem_ok[0];
-  assign \w__en$406  = \$1047  | \$1050 ;
-  assign \$1051  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1052  = ~ \$1051 ;
-  assign \$1053  = ~ f4_prev_released;
-  assign \$1054  = \$1053  & f4_by_older;
-  assign \$1055  = f4_by_a1 | \$1054 ;
-  assign \$1056  = f4_live[0] & \$1055 ;
-  assign \$1057  = ~ f4_prev_released;
-  assign \$1058  = \$1057  & f4_by_mem_live[0];
-  assign \$1059  = \$1058  & f4_mem_ok[0];
-  assign small_queue_wen = \$1056  | \$1059 ;
-  assign \$1060  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1061  = ~ f4_prev_released;
-  assign \$1062  = \$1061  & f4_by_older;
-  assign \$1063  = f4_by_a1 | \$1062 ;
-  assign \$1064  = f4_live[1] & \$1063 ;
-  assign \$1065  = ~ f4_prev_released;
-  assign \$1066  = \$1065  & f4_by_mem_live[1];
-  assign \$1067  = \$1066  & f4_mem_ok[1];
-  assign medium_release = \$1064  | \$1067 ;
-  assign \$1068  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$435  = ~ \$1068 ;
-  assign \$1069  = ~ f4_prev_released;
-  assign \$1070  = \$1069  & f4_by_older;
-  assign \$1071  = f4_by_a1 | \$1070 ;
-  assign \$1072  = f4_live[1] & \$1071 ;
-  assign \$1073  = ~ f4_prev_released;
-  assign \$1074  = \$1073  & f4_by_mem_live[1];
-  assign \$1075  = \$1074  & f4_mem_ok[1];
-  assign \w__en$433  = \$1072  | \$1075 ;
-  assign \$1076  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1077  = ~ \$1076 ;
-  assign \$1078  = ~ f4_prev_released;
-  assign \$1079  = \$1078  & f4_by_older;
-  assign \$1080  = f4_by_a1 | \$1079 ;
-  assign \$1081  = f4_live[1] & \$1080 ;
-  assign \$1082  = ~ f4_prev_released;
-  assign \$1083  = \$1082  & f4_by_mem_live[1];
-  assign \$1084  = \$1083  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1081  | \$1084 ;
-  assign \$1085  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1086  = ~ f4_prev_released;
-  assign \$1087  = \$1086  & f4_by_older;
-  assign \$1088  = f4_by_a1 | \$1087 ;
-  assign \$1089  = f4_live[2] & \$1088 ;
-  assign \$1090  = ~ f4_prev_released;
-  assign \$1091  = \$1090  & f4_by_mem_live[2];
-  assign \$1092  = \$1091  & f4_mem_ok[2];
-  assign large_release = \$1089  | \$1092 ;
-  assign \$1093  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$462  = ~ \$1093 ;
-  assign \$1094  = ~ f4_prev_released;
-  assign \$1095  = \$1094  & f4_by_older;
-  assign \$1096  = f4_by_a1 | \$1095 ;
-  assign \$1097  = f4_live[2] & \$1096 ;
-  assign \$1098  = ~ f4_prev_released;
-  assign \$1099  = \$1098  & f4_by_mem_live[2];
-  assign \$1100  = \$1099  & f4_mem_ok[2];
-  assign \w__en$460  = \$1097  | \$1100 ;
-  assign \$1101  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = ~ f4_prev_released;
-  assign \$1104  = \$1103  & f4_by_older;
-  assign \$1105  = f4_by_a1 | \$1104 ;
-  assign \$1106  = f4_live[2] & \$1105 ;
-  assign \$1107  = ~ f4_prev_released;
-  assign \$1108  = \$1107  & f4_by_mem_live[2];
-  assign \$1109  = \$1108  & f4_mem_ok[2];
-  assign large_queue_wen = \$1106  | \$1109 ;
-  assign \$1110  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1111  = busy_0 | busy_6;
-  assign \$1112  = busy_12 | busy_18;
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = busy_24 | busy_30;
-  assign \$1115  = \$1114  | busy_36;
-  assign busy = \$1113  | \$1115 ;
+  assign \$1035  = ~ f4_prev_released;
+  assign \$1036  = \$1035  & f4_by_older;
+  assign \$1037  = f4_by_a1 | \$1036 ;
+  assign \$1038  = f4_live[0] & \$1037 ;
+  assign \$1039  = ~ f4_prev_released;
+  assign \$1040  = \$1039  & f4_by_mem_live[0];
+  assign \$1041  = \$1040  & f4_mem_ok[0];
+  assign small_release = \$1038  | \$1041 ;
+  assign \$1042  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$408  = ~ \$1042 ;
+  assign \$1043  = ~ f4_prev_released;
+  assign \$1044  = \$1043  & f4_by_older;
+  assign \$1045  = f4_by_a1 | \$1044 ;
+  assign \$1046  = f4_live[0] & \$1045 ;
+  assign \$1047  = ~ f4_prev_released;
+  assign \$1048  = \$1047  & f4_by_mem_live[0];
+  assign \$1049  = \$1048  & f4_mem_ok[0];
+  assign \w__en$406  = \$1046  | \$1049 ;
+  assign \$1050  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1051  = ~ \$1050 ;
+  assign \$1052  = ~ f4_prev_released;
+  assign \$1053  = \$1052  & f4_by_older;
+  assign \$1054  = f4_by_a1 | \$1053 ;
+  assign \$1055  = f4_live[0] & \$1054 ;
+  assign \$1056  = ~ f4_prev_released;
+  assign \$1057  = \$1056  & f4_by_mem_live[0];
+  assign \$1058  = \$1057  & f4_mem_ok[0];
+  assign small_queue_wen = \$1055  | \$1058 ;
+  assign \$1059  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1060  = ~ f4_prev_released;
+  assign \$1061  = \$1060  & f4_by_older;
+  assign \$1062  = f4_by_a1 | \$1061 ;
+  assign \$1063  = f4_live[1] & \$1062 ;
+  assign \$1064  = ~ f4_prev_released;
+  assign \$1065  = \$1064  & f4_by_mem_live[1];
+  assign \$1066  = \$1065  & f4_mem_ok[1];
+  assign medium_release = \$1063  | \$1066 ;
+  assign \$1067  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$435  = ~ \$1067 ;
+  assign \$1068  = ~ f4_prev_released;
+  assign \$1069  = \$1068  & f4_by_older;
+  assign \$1070  = f4_by_a1 | \$1069 ;
+  assign \$1071  = f4_live[1] & \$1070 ;
+  assign \$1072  = ~ f4_prev_released;
+  assign \$1073  = \$1072  & f4_by_mem_live[1];
+  assign \$1074  = \$1073  & f4_mem_ok[1];
+  assign \w__en$433  = \$1071  | \$1074 ;
+  assign \$1075  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1076  = ~ \$1075 ;
+  assign \$1077  = ~ f4_prev_released;
+  assign \$1078  = \$1077  & f4_by_older;
+  assign \$1079  = f4_by_a1 | \$1078 ;
+  assign \$1080  = f4_live[1] & \$1079 ;
+  assign \$1081  = ~ f4_prev_released;
+  assign \$1082  = \$1081  & f4_by_mem_live[1];
+  assign \$1083  = \$1082  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1080  | \$1083 ;
+  assign \$1084  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1085  = ~ f4_prev_released;
+  assign \$1086  = \$1085  & f4_by_older;
+  assign \$1087  = f4_by_a1 | \$1086 ;
+  assign \$1088  = f4_live[2] & \$1087 ;
+  assign \$1089  = ~ f4_prev_released;
+  assign \$1090  = \$1089  & f4_by_mem_live[2];
+  assign \$1091  = \$1090  & f4_mem_ok[2];
+  assign large_release = \$1088  | \$1091 ;
+  assign \$1092  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$462  = ~ \$1092 ;
+  assign \$1093  = ~ f4_prev_released;
+  assign \$1094  = \$1093  & f4_by_older;
+  assign \$1095  = f4_by_a1 | \$1094 ;
+  assign \$1096  = f4_live[2] & \$1095 ;
+  assign \$1097  = ~ f4_prev_released;
+  assign \$1098  = \$1097  & f4_by_mem_live[2];
+  assign \$1099  = \$1098  & f4_mem_ok[2];
+  assign \w__en$460  = \$1096  | \$1099 ;
+  assign \$1100  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1101  = ~ \$1100 ;
+  assign \$1102  = ~ f4_prev_released;
+  assign \$1103  = \$1102  & f4_by_older;
+  assign \$1104  = f4_by_a1 | \$1103 ;
+  assign \$1105  = f4_live[2] & \$1104 ;
+  assign \$1106  = ~ f4_prev_released;
+  assign \$1107  = \$1106  & f4_by_mem_live[2];
+  assign \$1108  = \$1107  & f4_mem_ok[2];
+  assign large_queue_wen = \$1105  | \$1108 ;
+  assign \$1109  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1110  = busy_0 | busy_6;
+  assign \$1111  = busy_12 | busy_18;
+  assign \$1112  = \$1110  | \$1111 ;
+  assign \$1113  = busy_24 | busy_30;
+  assign \$1114  = \$1113  | busy_36;
+  assign busy = \$1112  | \$1114 ;
   always @(posedge clk)
-    small_grant_w_en <= \$1116 ;
+    small_grant_w_en <= \$1115 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$1117 ;
+    small_grant_w_addr <= \$1116 ;
   always @(posedge clk)
-    small_grant_w_data <= \$1118 ;
+    small_grant_w_data <= \$1117 ;
   always @(posedge clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -3793,19 +3791,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    small_queue_w_en <= \$1119 ;
+    small_queue_w_en <= \$1118 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$1120 ;
+    small_queue_w_addr <= \$1119 ;
   always @(posedge clk)
-    small_queue_w_data <= \$1121 ;
+    small_queue_w_data <= \$1120 ;
   always @(posedge clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$1122 ;
+    medium_grant_w_en <= \$1121 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$1123 ;
+    medium_grant_w_addr <= \$1122 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$1124 ;
+    medium_grant_w_data <= \$1123 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -3815,19 +3813,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$1125 ;
+    medium_queue_w_en <= \$1124 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$1126 ;
+    medium_queue_w_addr <= \$1125 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$1127 ;
+    medium_queue_w_data <= \$1126 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_grant_w_en <= \$1128 ;
+    large_grant_w_en <= \$1127 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$1129 ;
+    large_grant_w_addr <= \$1128 ;
   always @(posedge clk)
-    large_grant_w_data <= \$1130 ;
+    large_grant_w_data <= \$1129 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
@@ -3837,15 +3835,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge clk)
-    large_queue_w_en <= \$1131 ;
+    large_queue_w_en <= \$1130 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$1132 ;
+    large_queue_w_addr <= \$1131 ;
   always @(posedge clk)
-    large_queue_w_data <= \$1133 ;
+    large_queue_w_data <= \$1132 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$1134 ;
+    a0_valid <= \$1133 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3855,7 +3853,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1135 ;
+    a1_valid <= \$1134 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3867,17 +3865,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1136 ;
+    a1_select <= \$1135 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1137 ;
+    x0_valid <= \$1136 ;
   always @(posedge clk)
-    x0_select <= \$1138 ;
+    x0_select <= \$1137 ;
   always @(posedge clk)
-    x1_valid <= \$1139 ;
+    x1_valid <= \$1138 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -3885,9 +3883,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$1140 ;
+    x1_select <= \$1139 ;
   always @(posedge clk)
-    x2_valid <= \$1141 ;
+    x2_valid <= \$1140 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -3899,43 +3897,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1142 ;
+    a2_valid <= \$1141 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_seen <= \$1143 ;
+    small_seen <= \$1142 ;
   always @(posedge clk)
-    small_seen_prev <= \$1144 ;
+    small_seen_prev <= \$1143 ;
   always @(posedge clk)
-    small_fresh <= \$1145 ;
+    small_fresh <= \$1144 ;
   always @(posedge clk)
-    small_has_fresh <= \$1146 ;
+    small_has_fresh <= \$1145 ;
   always @(posedge clk)
-    small_head <= \$1147 ;
+    small_head <= \$1146 ;
   always @(posedge clk)
-    medium_seen <= \$1148 ;
+    medium_seen <= \$1147 ;
   always @(posedge clk)
-    medium_seen_prev <= \$1149 ;
+    medium_seen_prev <= \$1148 ;
   always @(posedge clk)
-    medium_fresh <= \$1150 ;
+    medium_fresh <= \$1149 ;
   always @(posedge clk)
-    medium_has_fresh <= \$1151 ;
+    medium_has_fresh <= \$1150 ;
   always @(posedge clk)
-    medium_head <= \$1152 ;
+    medium_head <= \$1151 ;
   always @(posedge clk)
-    large_seen <= \$1153 ;
+    large_seen <= \$1152 ;
   always @(posedge clk)
-    large_seen_prev <= \$1154 ;
+    large_seen_prev <= \$1153 ;
   always @(posedge clk)
-    large_fresh <= \$1155 ;
+    large_fresh <= \$1154 ;
   always @(posedge clk)
-    large_has_fresh <= \$1156 ;
+    large_has_fresh <= \$1155 ;
   always @(posedge clk)
-    large_head <= \$1157 ;
+    large_head <= \$1156 ;
   always @(posedge clk)
-    a2_ring <= \$1158 ;
+    a2_ring <= \$1157 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -3947,7 +3945,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$97 ;
   always @(posedge clk)
-    a3_valid <= \$1159 ;
+    a3_valid <= \$1158 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -3959,7 +3957,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1160 ;
+    a3_ring <= \$1159 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -3967,15 +3965,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_sel_last <= \$113 ;
   always @(posedge clk)
-    a3_sel_new <= \$127 ;
+    a3_sel_new <= \$126 ;
   always @(posedge clk)
-    a3_fail <= \$128 ;
+    a3_fail <= \$127 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$130 ;
+    a3_sel_fresh <= \$129 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$132 ;
+    a3_fwd_ok <= \$131 ;
   always @(posedge clk)
-    a4_valid <= \$1161 ;
+    a4_valid <= \$1160 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -3985,15 +3983,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$133 ;
+    a4_slot <= \$132 ;
   always @(posedge clk)
     a4_tag <= \$signal$168 ;
   always @(posedge clk)
-    a4_tag_next <= \$997 [7:0];
+    a4_tag_next <= \$996 [7:0];
   always @(posedge clk)
-    a4_snap <= \$762 [6];
+    a4_snap <= \$761 [6];
   always @(posedge clk)
-    a5_valid <= \$1162 ;
+    a5_valid <= \$1161 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4009,15 +4007,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$134 ;
+    a5_addr <= \$133 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$154 [4];
+    a3_hit_a1 <= \$153 [4];
   always @(posedge clk)
-    a3_older_hit <= \$163 ;
+    a3_older_hit <= \$162 ;
   always @(posedge clk)
-    a3_older_next <= \$169 [7:0];
+    a3_older_next <= \$168 [7:0];
   always @(posedge clk)
-    f0_valid <= \$1163 ;
+    f0_valid <= \$1162 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4029,11 +4027,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$199 , \$189 , \$179  };
+    f0_hit <= { \$198 , \$188 , \$178  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1164 ;
+    f1_valid <= \$1163 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4049,97 +4047,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1165 ;
+    f1_same_second_eq0 <= \$1164 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1166 ;
+    f1_same_second_eq3 <= \$1165 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1167 ;
+    f1_same_second_eq6 <= \$1166 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1168 ;
+    f1_same_second_eq9 <= \$1167 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1169 ;
+    f1_same_second_eq12 <= \$1168 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1170 ;
+    f1_same_second_eq15 <= \$1169 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1171 ;
+    f1_same_second_eq18 <= \$1170 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1172 ;
+    f1_same_second_eq21 <= \$1171 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1173 ;
+    f1_same_second_eq24 <= \$1172 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1174 ;
+    f1_same_second_eq27 <= \$1173 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1175 ;
+    f1_same_second_eq30 <= \$1174 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$1176 ;
+    f1_same_second_eq33 <= \$1175 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$1177 ;
+    f1_same_second_eq36 <= \$1176 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$1178 ;
+    f1_same_second_eq39 <= \$1177 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1179 ;
+    f1_same_third_eq0 <= \$1178 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1180 ;
+    f1_same_third_eq3 <= \$1179 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1181 ;
+    f1_same_third_eq6 <= \$1180 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1182 ;
+    f1_same_third_eq9 <= \$1181 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1183 ;
+    f1_same_third_eq12 <= \$1182 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1184 ;
+    f1_same_third_eq15 <= \$1183 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1185 ;
+    f1_same_third_eq18 <= \$1184 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1186 ;
+    f1_same_third_eq21 <= \$1185 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1187 ;
+    f1_same_third_eq24 <= \$1186 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1188 ;
+    f1_same_third_eq27 <= \$1187 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1189 ;
+    f1_same_third_eq30 <= \$1188 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$1190 ;
+    f1_same_third_eq33 <= \$1189 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$1191 ;
+    f1_same_third_eq36 <= \$1190 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$1192 ;
+    f1_same_third_eq39 <= \$1191 ;
   always @(posedge clk)
-    f1_hit <= \$1193 ;
+    f1_hit <= \$1192 ;
   always @(posedge clk)
-    f1_misaligned <= \$1194 ;
+    f1_misaligned <= \$1193 ;
   always @(posedge clk)
-    f1_small_slot <= \$229 [7:0];
+    f1_small_slot <= \$228 [7:0];
   always @(posedge clk)
-    f1_medium_slot <= \$231 [6:0];
+    f1_medium_slot <= \$230 [6:0];
   always @(posedge clk)
-    f1_large_slot <= \$233 [5:0];
+    f1_large_slot <= \$232 [5:0];
   always @(posedge clk)
-    f2_valid <= \$1195 ;
+    f2_valid <= \$1194 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$239 ;
+    f2_pool <= \$238 ;
   always @(posedge clk)
-    f2_slot <= \$244 ;
+    f2_slot <= \$243 ;
   always @(posedge clk)
-    f2_in_pool <= \$246 ;
+    f2_in_pool <= \$245 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$254 ;
+    f2_err <= \$253 ;
   always @(posedge clk)
-    f2_never_granted <= \$265 ;
+    f2_never_granted <= \$264 ;
   always @(posedge clk)
-    f2_same_second <= \$293 ;
+    f2_same_second <= \$292 ;
   always @(posedge clk)
-    f2_same_third <= \$321 ;
+    f2_same_third <= \$320 ;
   always @(posedge clk)
-    f3_valid <= \$1196 ;
+    f3_valid <= \$1195 ;
   always @(posedge clk)
-    f3_go <= \$1197 ;
+    f3_go <= \$1196 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4153,31 +4151,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$324 , \$323 , \$322  };
+    f3_in <= { \$323 , \$322 , \$321  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1014 [11];
+    f3_hit_a2 <= \$1013 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$327 [8];
+    f3_a2_tag_ok <= \$326 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$1018 [11];
+    f3_hit_a3 <= \$1017 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$330 [8];
+    f3_a3_tag_ok <= \$329 [8];
   always @(posedge clk)
-    f3_older_tag <= \$331 ;
+    f3_older_tag <= \$330 ;
   always @(posedge clk)
-    f3_older_snap <= \$332 ;
+    f3_older_snap <= \$331 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$333 ;
+    f3_rel_f3 <= \$332 ;
   always @(posedge clk)
-    f3_quiet <= \$1198 ;
+    f3_quiet <= \$1197 ;
   always @(posedge clk)
-    f4_valid <= \$1199 ;
+    f4_valid <= \$1198 ;
   always @(posedge clk)
-    f4_go <= \$1200 ;
+    f4_go <= \$1199 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4191,87 +4189,87 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1022 [11];
+    f4_hit_a1 <= \$1021 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$359 ;
+    f4_rest_held <= \$358 ;
   always @(posedge clk)
-    f4_rest_tag <= \$425 ;
+    f4_rest_tag <= \$424 ;
   always @(posedge clk)
-    f4_rest_snap <= \$435 ;
+    f4_rest_snap <= \$434 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1201 ;
+    f4_by_a1 <= \$1200 ;
   always @(posedge clk)
-    f4_by_older <= \$1202 ;
+    f4_by_older <= \$1201 ;
   always @(posedge clk)
-    f4_by_mem <= \$1203 ;
+    f4_by_mem <= \$1202 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$479 , \$471 , \$463  };
+    f4_mem_ok <= { \$478 , \$470 , \$462  };
   always @(posedge clk)
-    f2_flushed <= \$481 ;
+    f2_flushed <= \$480 ;
   always @(posedge clk)
-    f3_flushed <= \$484 ;
+    f3_flushed <= \$483 ;
   always @(posedge clk)
-    f4_live <= \$489 [2:0];
+    f4_live <= \$488 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1204 ;
+    f4_by_mem_live <= \$1203 ;
   always @(posedge clk)
-    f4_prev_released <= \$1205 ;
+    f4_prev_released <= \$1204 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$506 [11];
+    f4_taken_a4 <= \$505 [11];
   always @(posedge clk)
-    f4_taken_a3 <= \$509 [11];
+    f4_taken_a3 <= \$508 [11];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    small_push <= \$1206 ;
+    small_push <= \$1205 ;
   always @(posedge clk)
-    small_queue_waddr <= \$1207 ;
+    small_queue_waddr <= \$1206 ;
   always @(posedge clk)
-    small_pushed <= \$1208 ;
+    small_pushed <= \$1207 ;
   always @(posedge clk)
-    small_popped <= \$1209 ;
+    small_popped <= \$1208 ;
   always @(posedge clk)
-    small_count <= \$1210 ;
+    small_count <= \$1209 ;
   always @(posedge clk)
-    small_at <= \$1211 ;
+    small_at <= \$1210 ;
   always @(posedge clk)
-    small_nonempty <= \$1212 ;
+    small_nonempty <= \$1211 ;
   always @(posedge clk)
-    medium_push <= \$1213 ;
+    medium_push <= \$1212 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$1214 ;
+    medium_queue_waddr <= \$1213 ;
   always @(posedge clk)
-    medium_pushed <= \$1215 ;
+    medium_pushed <= \$1214 ;
   always @(posedge clk)
-    medium_popped <= \$1216 ;
+    medium_popped <= \$1215 ;
   always @(posedge clk)
-    medium_count <= \$1217 ;
+    medium_count <= \$1216 ;
   always @(posedge clk)
-    medium_at <= \$1218 ;
+    medium_at <= \$1217 ;
   always @(posedge clk)
-    medium_nonempty <= \$1219 ;
+    medium_nonempty <= \$1218 ;
   always @(posedge clk)
-    large_push <= \$1220 ;
+    large_push <= \$1219 ;
   always @(posedge clk)
-    large_queue_waddr <= \$1221 ;
+    large_queue_waddr <= \$1220 ;
   always @(posedge clk)
-    large_pushed <= \$1222 ;
+    large_pushed <= \$1221 ;
   always @(posedge clk)
-    large_popped <= \$1223 ;
+    large_popped <= \$1222 ;
   always @(posedge clk)
-    large_count <= \$1224 ;
+    large_count <= \$1223 ;
   always @(posedge clk)
-    large_at <= \$1225 ;
+    large_at <= \$1224 ;
   always @(posedge clk)
-    large_nonempty <= \$1226 ;
+    large_nonempty <= \$1225 ;
   always @(posedge clk)
-    f5_valid <= \$1227 ;
+    f5_valid <= \$1226 ;
   always @(posedge clk)
-    f5_ok <= \$1228 ;
+    f5_ok <= \$1227 ;
   always @(posedge clk)
     f5_err <= \$signal$323 ;
   always @(posedge clk)
@@ -4287,53 +4285,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$655 ;
+    f5_wparity <= \$654 ;
   always @(posedge clk)
-    a3_flip <= \$659 [11];
+    a3_flip <= \$658 [11];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$660 ;
+    a3_released <= \$659 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$664 ;
+    a4_released <= \$663 ;
   always @(posedge clk)
-    a5_overwrite <= \$669 ;
+    a5_overwrite <= \$668 ;
   always @(posedge clk)
-    a6_valid <= \$1229 ;
+    a6_valid <= \$1228 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$1230 ;
+    a7_valid <= \$1229 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$1231 ;
+    f6_valid <= \$1230 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$1232 ;
+    f7_valid <= \$1231 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$1233 ;
+    x3_valid <= \$1232 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1234 ;
+    x4_valid <= \$1233 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1235 ;
+    x5_valid <= \$1234 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1236 ;
+    x6_valid <= \$1235 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$1237 ;
+    x7_valid <= \$1236 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -4401,257 +4399,267 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$1238 ;
+    busy_0 <= \$1237 ;
   always @(posedge clk)
-    busy_6 <= \$1239 ;
+    busy_6 <= \$1238 ;
   always @(posedge clk)
-    busy_12 <= \$1240 ;
+    busy_12 <= \$1239 ;
   always @(posedge clk)
-    busy_18 <= \$1241 ;
+    busy_18 <= \$1240 ;
   always @(posedge clk)
-    busy_24 <= \$1242 ;
+    busy_24 <= \$1241 ;
   always @(posedge clk)
-    busy_30 <= \$1243 ;
+    busy_30 <= \$1242 ;
   always @(posedge clk)
-    busy_36 <= \$1244 ;
+    busy_36 <= \$1243 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1116  = small_grant_wen;
+    \$1115  = small_grant_wen;
     if (rst) begin
-      \$1116  = 1'h0;
+      \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1117  = small_grant_w_addr;
+    \$1116  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1117  = { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+      \$1116  = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1118  = small_grant_w_data;
+    \$1117  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1118  = small_grant_wdata;
+      \$1117  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1119  = small_queue_wen;
+    \$1118  = small_queue_wen;
     if (rst) begin
-      \$1119  = 1'h0;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1120  = small_queue_w_addr;
+    \$1119  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1120  = small_queue_waddr;
+      \$1119  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1121  = small_queue_w_data;
+    \$1120  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1121  = small_queue_wdata;
+      \$1120  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1122  = medium_grant_wen;
+    \$1121  = medium_grant_wen;
     if (rst) begin
-      \$1122  = 1'h0;
+      \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1123  = medium_grant_w_addr;
+    \$1122  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1123  = { \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+      \$1122  = { \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1124  = medium_grant_w_data;
+    \$1123  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1124  = medium_grant_wdata;
+      \$1123  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1125  = medium_queue_wen;
+    \$1124  = medium_queue_wen;
     if (rst) begin
-      \$1125  = 1'h0;
+      \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1126  = medium_queue_w_addr;
+    \$1125  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1126  = medium_queue_waddr;
+      \$1125  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1127  = medium_queue_w_data;
+    \$1126  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1127  = medium_queue_wdata;
+      \$1126  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1128  = large_grant_wen;
+    \$1127  = large_grant_wen;
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1129  = large_grant_w_addr;
+    \$1128  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$1129  = { \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
+      \$1128  = { \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1130  = large_grant_w_data;
+    \$1129  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$1130  = large_grant_wdata;
+      \$1129  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1131  = large_queue_wen;
+    \$1130  = large_queue_wen;
     if (rst) begin
-      \$1131  = 1'h0;
+      \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1132  = large_queue_w_addr;
+    \$1131  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$1132  = large_queue_waddr;
+      \$1131  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1133  = large_queue_w_data;
+    \$1132  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$1133  = large_queue_wdata;
+      \$1132  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1134  = alloc_valid;
+    \$1133  = alloc_valid;
+    if (rst) begin
+      \$1133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1134  = a0_valid;
     if (rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1135  = a0_valid;
+    \$1135  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1135  = 1'h0;
+      \$1135  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1136  = { \$25 , \$22 , \$19  };
+    \$1136  = flush_valid;
     if (rst) begin
-      \$1136  = 3'h0;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1137  = flush_valid;
+    \$1137  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$1137  = 1'h0;
+      \$1137  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1138  = { 1'h0, \$29 , \$27  };
+    \$1138  = x0_valid;
     if (rst) begin
-      \$1138  = 3'h0;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1139  = x0_valid;
+    \$1139  = x0_select;
     if (rst) begin
-      \$1139  = 1'h0;
+      \$1139  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1140  = x0_select;
+    \$1140  = x1_valid;
     if (rst) begin
-      \$1140  = 3'h0;
+      \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1141  = x1_valid;
+    \$1141  = a1_valid;
     if (rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1142  = a1_valid;
+    \$1142  = small_seen;
+    if (\$37 ) begin
+      \$1142  = \$38 ;
+    end
     if (rst) begin
-      \$1142  = 1'h0;
+      \$1142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$1143  = small_seen;
-    if (\$37 ) begin
-      \$1143  = \$38 ;
-    end
     if (rst) begin
       \$1143  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1144  = small_seen;
+    \$1144  = small_fresh;
+    if (small_take_fresh) begin
+      \$1144  = \$39 ;
+    end else if (x1_select[0]) begin
+      \$1144  = 9'h000;
+    end
     if (rst) begin
       \$1144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1145  = small_fresh;
+    \$1145  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1145  = \$39 ;
+      \$1145  = \$40 ;
     end else if (x1_select[0]) begin
-      \$1145  = 9'h000;
+      \$1145  = 1'h1;
     end
     if (rst) begin
-      \$1145  = 9'h000;
+      \$1145  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1146  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1146  = \$40 ;
-    end else if (x1_select[0]) begin
-      \$1146  = 1'h1;
-    end
-    if (rst) begin
-      \$1146  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1147  = small_head;
+    \$1146  = small_head;
     if (small_pop) begin
-      \$1147  = \$43 [7:0];
+      \$1146  = \$43 [7:0];
     end
     if (x1_select[0]) begin
-      \$1147  = small_queue_waddr;
+      \$1146  = small_queue_waddr;
+    end
+    if (rst) begin
+      \$1146  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1147  = medium_seen;
+    if (\$46 ) begin
+      \$1147  = \$47 ;
     end
     if (rst) begin
       \$1147  = 8'h00;
@@ -4660,156 +4668,153 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$1148  = medium_seen;
-    if (\$46 ) begin
-      \$1148  = \$47 ;
-    end
     if (rst) begin
       \$1148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1149  = medium_seen;
+    \$1149  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$1149  = \$48 ;
+    end else if (x1_select[1]) begin
+      \$1149  = 8'h00;
+    end
     if (rst) begin
       \$1149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1150  = medium_fresh;
+    \$1150  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1150  = \$48 ;
+      \$1150  = \$49 ;
     end else if (x1_select[1]) begin
-      \$1150  = 8'h00;
+      \$1150  = 1'h1;
     end
     if (rst) begin
-      \$1150  = 8'h00;
+      \$1150  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1151  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1151  = \$49 ;
-    end else if (x1_select[1]) begin
-      \$1151  = 1'h1;
-    end
-    if (rst) begin
-      \$1151  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1152  = medium_head;
+    \$1151  = medium_head;
     if (medium_pop) begin
-      \$1152  = \$52 [6:0];
+      \$1151  = \$52 [6:0];
     end
     if (x1_select[1]) begin
-      \$1152  = medium_queue_waddr;
+      \$1151  = medium_queue_waddr;
     end
     if (rst) begin
-      \$1152  = 7'h00;
+      \$1151  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1152  = large_seen;
+    if (\$55 ) begin
+      \$1152  = \$56 [5:0];
+    end
+    if (rst) begin
+      \$1152  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$1153  = large_seen;
-    if (\$55 ) begin
-      \$1153  = \$56 [5:0];
-    end
     if (rst) begin
       \$1153  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1154  = large_seen;
+    \$1154  = large_fresh;
+    if (large_take_fresh) begin
+      \$1154  = \$57 [5:0];
+    end else if (x1_select[2]) begin
+      \$1154  = 6'h00;
+    end
     if (rst) begin
       \$1154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1155  = large_fresh;
+    \$1155  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1155  = \$57 [5:0];
+      \$1155  = \$58 ;
     end else if (x1_select[2]) begin
-      \$1155  = 6'h00;
+      \$1155  = 1'h1;
     end
     if (rst) begin
-      \$1155  = 6'h00;
+      \$1155  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1156  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1156  = \$58 ;
-    end else if (x1_select[2]) begin
-      \$1156  = 1'h1;
-    end
-    if (rst) begin
-      \$1156  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1157  = large_head;
+    \$1156  = large_head;
     if (large_pop) begin
-      \$1157  = \$61 [5:0];
+      \$1156  = \$61 [5:0];
     end
     if (x1_select[2]) begin
-      \$1157  = large_queue_waddr;
+      \$1156  = large_queue_waddr;
     end
     if (rst) begin
-      \$1157  = 6'h00;
+      \$1156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1158  = 1'h0;
+    \$1157  = 1'h0;
+    if (rst) begin
+      \$1157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1158  = a2_valid;
     if (rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1159  = a2_valid;
+    \$1159  = a2_ring;
     if (rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1160  = a2_ring;
+    \$1160  = a3_valid;
     if (rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1161  = a3_valid;
+    \$1161  = a4_valid;
     if (rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1162  = a4_valid;
+    \$1162  = free_valid;
     if (rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1163  = free_valid;
+    \$1163  = f0_valid;
     if (rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1164  = f0_valid;
+    \$1164  = \$199 ;
     if (rst) begin
       \$1164  = 1'h0;
     end
@@ -5005,108 +5010,111 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1192  = \$227 ;
+    \$1194  = f1_valid;
     if (rst) begin
-      \$1192  = 1'h0;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1195  = f1_valid;
+    \$1195  = f2_valid;
     if (rst) begin
       \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1196  = f2_valid;
+    \$1196  = \$signal$256 ;
     if (rst) begin
       \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1197  = \$signal$256 ;
+    \$1197  = \$339 ;
     if (rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1198  = \$340 ;
+    \$1198  = f3_valid;
     if (rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1199  = f3_valid;
+    \$1199  = f3_go;
     if (rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1200  = f3_go;
+    \$1200  = \$439 ;
     if (rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1201  = \$440 ;
+    \$1201  = \$449 ;
     if (rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1202  = \$450 ;
+    \$1202  = \$454 ;
     if (rst) begin
-      \$1202  = 1'h0;
+      \$1202  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1203  = \$455 ;
+    \$1203  = \$498 [2:0];
     if (rst) begin
       \$1203  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1204  = \$499 [2:0];
+    \$1204  = \$502 ;
     if (rst) begin
-      \$1204  = 3'h0;
+      \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1205  = \$503 ;
+    \$1205  = \$516 ;
     if (rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1206  = \$517 ;
+    \$1206  = small_queue_waddr;
+    if (\$524 ) begin
+      \$1206  = \$527 [7:0];
+    end
     if (rst) begin
-      \$1206  = 1'h0;
+      \$1206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1207  = small_queue_waddr;
-    if (\$525 ) begin
-      \$1207  = \$528 [7:0];
+    \$1207  = small_push;
+    if (x1_select[0]) begin
+      \$1207  = 1'h0;
     end
     if (rst) begin
-      \$1207  = 8'h00;
+      \$1207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1208  = small_push;
+    \$1208  = small_pop;
     if (x1_select[0]) begin
       \$1208  = 1'h0;
     end
@@ -5116,96 +5124,96 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1209  = small_pop;
+    \$1209  = \$531 [8:0];
     if (x1_select[0]) begin
-      \$1209  = 1'h0;
+      \$1209  = 9'h000;
     end
     if (rst) begin
-      \$1209  = 1'h0;
+      \$1209  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1210  = \$532 [8:0];
+    \$1210  = small_at;
+    if (\$534 ) begin
+      \$1210 [0] = small_at[0];
+      \$1210 [1] = small_at[1];
+      \$1210 [2] = small_at[2];
+    end
+    if (\$540 ) begin
+      \$1210 [0] = small_at[1];
+      \$1210 [1] = small_at[2];
+      \$1210 [2] = \$541 ;
+    end
+    if (\$547 ) begin
+      \$1210 [0] = 1'h0;
+      \$1210 [1] = small_at[0];
+      \$1210 [2] = small_at[1];
+    end
+    if (\$553 ) begin
+      \$1210 [0] = small_at[0];
+      \$1210 [1] = small_at[1];
+      \$1210 [2] = small_at[2];
+    end
     if (x1_select[0]) begin
-      \$1210  = 9'h000;
+      \$1210  = 3'h1;
     end
     if (rst) begin
-      \$1210  = 9'h000;
+      \$1210  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1211  = small_at;
-    if (\$535 ) begin
-      \$1211 [0] = small_at[0];
-      \$1211 [1] = small_at[1];
-      \$1211 [2] = small_at[2];
+    \$1211  = small_nonempty;
+    if (\$534 ) begin
+      \$1211  = \$537 ;
     end
-    if (\$541 ) begin
-      \$1211 [0] = small_at[1];
-      \$1211 [1] = small_at[2];
-      \$1211 [2] = \$542 ;
+    if (\$540 ) begin
+      \$1211  = \$544 ;
     end
-    if (\$548 ) begin
-      \$1211 [0] = 1'h0;
-      \$1211 [1] = small_at[0];
-      \$1211 [2] = small_at[1];
+    if (\$547 ) begin
+      \$1211  = \$550 ;
     end
-    if (\$554 ) begin
-      \$1211 [0] = small_at[0];
-      \$1211 [1] = small_at[1];
-      \$1211 [2] = small_at[2];
+    if (\$553 ) begin
+      \$1211  = \$556 ;
     end
     if (x1_select[0]) begin
-      \$1211  = 3'h1;
+      \$1211  = 1'h0;
     end
     if (rst) begin
-      \$1211  = 3'h1;
+      \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1212  = small_nonempty;
-    if (\$535 ) begin
-      \$1212  = \$538 ;
-    end
-    if (\$541 ) begin
-      \$1212  = \$545 ;
-    end
-    if (\$548 ) begin
-      \$1212  = \$551 ;
-    end
-    if (\$554 ) begin
-      \$1212  = \$557 ;
-    end
-    if (x1_select[0]) begin
-      \$1212  = 1'h0;
-    end
+    \$1212  = \$564 ;
     if (rst) begin
       \$1212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1213  = \$565 ;
+    \$1213  = medium_queue_waddr;
+    if (\$572 ) begin
+      \$1213  = \$575 [6:0];
+    end
     if (rst) begin
-      \$1213  = 1'h0;
+      \$1213  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1214  = medium_queue_waddr;
-    if (\$573 ) begin
-      \$1214  = \$576 [6:0];
+    \$1214  = medium_push;
+    if (x1_select[1]) begin
+      \$1214  = 1'h0;
     end
     if (rst) begin
-      \$1214  = 7'h00;
+      \$1214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1215  = medium_push;
+    \$1215  = medium_pop;
     if (x1_select[1]) begin
       \$1215  = 1'h0;
     end
@@ -5215,96 +5223,96 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1216  = medium_pop;
+    \$1216  = \$579 [7:0];
     if (x1_select[1]) begin
-      \$1216  = 1'h0;
+      \$1216  = 8'h00;
     end
     if (rst) begin
-      \$1216  = 1'h0;
+      \$1216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1217  = \$580 [7:0];
+    \$1217  = medium_at;
+    if (\$582 ) begin
+      \$1217 [0] = medium_at[0];
+      \$1217 [1] = medium_at[1];
+      \$1217 [2] = medium_at[2];
+    end
+    if (\$588 ) begin
+      \$1217 [0] = medium_at[1];
+      \$1217 [1] = medium_at[2];
+      \$1217 [2] = \$589 ;
+    end
+    if (\$595 ) begin
+      \$1217 [0] = 1'h0;
+      \$1217 [1] = medium_at[0];
+      \$1217 [2] = medium_at[1];
+    end
+    if (\$601 ) begin
+      \$1217 [0] = medium_at[0];
+      \$1217 [1] = medium_at[1];
+      \$1217 [2] = medium_at[2];
+    end
     if (x1_select[1]) begin
-      \$1217  = 8'h00;
+      \$1217  = 3'h1;
     end
     if (rst) begin
-      \$1217  = 8'h00;
+      \$1217  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1218  = medium_at;
-    if (\$583 ) begin
-      \$1218 [0] = medium_at[0];
-      \$1218 [1] = medium_at[1];
-      \$1218 [2] = medium_at[2];
+    \$1218  = medium_nonempty;
+    if (\$582 ) begin
+      \$1218  = \$585 ;
     end
-    if (\$589 ) begin
-      \$1218 [0] = medium_at[1];
-      \$1218 [1] = medium_at[2];
-      \$1218 [2] = \$590 ;
+    if (\$588 ) begin
+      \$1218  = \$592 ;
     end
-    if (\$596 ) begin
-      \$1218 [0] = 1'h0;
-      \$1218 [1] = medium_at[0];
-      \$1218 [2] = medium_at[1];
+    if (\$595 ) begin
+      \$1218  = \$598 ;
     end
-    if (\$602 ) begin
-      \$1218 [0] = medium_at[0];
-      \$1218 [1] = medium_at[1];
-      \$1218 [2] = medium_at[2];
+    if (\$601 ) begin
+      \$1218  = \$604 ;
     end
     if (x1_select[1]) begin
-      \$1218  = 3'h1;
+      \$1218  = 1'h0;
     end
     if (rst) begin
-      \$1218  = 3'h1;
+      \$1218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1219  = medium_nonempty;
-    if (\$583 ) begin
-      \$1219  = \$586 ;
-    end
-    if (\$589 ) begin
-      \$1219  = \$593 ;
-    end
-    if (\$596 ) begin
-      \$1219  = \$599 ;
-    end
-    if (\$602 ) begin
-      \$1219  = \$605 ;
-    end
-    if (x1_select[1]) begin
-      \$1219  = 1'h0;
-    end
+    \$1219  = \$612 ;
     if (rst) begin
       \$1219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1220  = \$613 ;
+    \$1220  = large_queue_waddr;
+    if (\$620 ) begin
+      \$1220  = \$623 [5:0];
+    end
     if (rst) begin
-      \$1220  = 1'h0;
+      \$1220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1221  = large_queue_waddr;
-    if (\$621 ) begin
-      \$1221  = \$624 [5:0];
+    \$1221  = large_push;
+    if (x1_select[2]) begin
+      \$1221  = 1'h0;
     end
     if (rst) begin
-      \$1221  = 6'h00;
+      \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1222  = large_push;
+    \$1222  = large_pop;
     if (x1_select[2]) begin
       \$1222  = 1'h0;
     end
@@ -5314,149 +5322,146 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1223  = large_pop;
+    \$1223  = \$627 [5:0];
     if (x1_select[2]) begin
-      \$1223  = 1'h0;
+      \$1223  = 6'h00;
     end
     if (rst) begin
-      \$1223  = 1'h0;
+      \$1223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1224  = \$628 [5:0];
+    \$1224  = large_at;
+    if (\$630 ) begin
+      \$1224 [0] = large_at[0];
+      \$1224 [1] = large_at[1];
+      \$1224 [2] = large_at[2];
+    end
+    if (\$636 ) begin
+      \$1224 [0] = large_at[1];
+      \$1224 [1] = large_at[2];
+      \$1224 [2] = \$637 ;
+    end
+    if (\$643 ) begin
+      \$1224 [0] = 1'h0;
+      \$1224 [1] = large_at[0];
+      \$1224 [2] = large_at[1];
+    end
+    if (\$649 ) begin
+      \$1224 [0] = large_at[0];
+      \$1224 [1] = large_at[1];
+      \$1224 [2] = large_at[2];
+    end
     if (x1_select[2]) begin
-      \$1224  = 6'h00;
+      \$1224  = 3'h1;
     end
     if (rst) begin
-      \$1224  = 6'h00;
+      \$1224  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1225  = large_at;
-    if (\$631 ) begin
-      \$1225 [0] = large_at[0];
-      \$1225 [1] = large_at[1];
-      \$1225 [2] = large_at[2];
+    \$1225  = large_nonempty;
+    if (\$630 ) begin
+      \$1225  = \$633 ;
     end
-    if (\$637 ) begin
-      \$1225 [0] = large_at[1];
-      \$1225 [1] = large_at[2];
-      \$1225 [2] = \$638 ;
+    if (\$636 ) begin
+      \$1225  = \$640 ;
     end
-    if (\$644 ) begin
-      \$1225 [0] = 1'h0;
-      \$1225 [1] = large_at[0];
-      \$1225 [2] = large_at[1];
+    if (\$643 ) begin
+      \$1225  = \$646 ;
     end
-    if (\$650 ) begin
-      \$1225 [0] = large_at[0];
-      \$1225 [1] = large_at[1];
-      \$1225 [2] = large_at[2];
+    if (\$649 ) begin
+      \$1225  = \$652 ;
     end
     if (x1_select[2]) begin
-      \$1225  = 3'h1;
+      \$1225  = 1'h0;
     end
     if (rst) begin
-      \$1225  = 3'h1;
+      \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1226  = large_nonempty;
-    if (\$631 ) begin
-      \$1226  = \$634 ;
-    end
-    if (\$637 ) begin
-      \$1226  = \$641 ;
-    end
-    if (\$644 ) begin
-      \$1226  = \$647 ;
-    end
-    if (\$650 ) begin
-      \$1226  = \$653 ;
-    end
-    if (x1_select[2]) begin
-      \$1226  = 1'h0;
-    end
+    \$1226  = f4_valid;
     if (rst) begin
       \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1227  = f4_valid;
+    \$1227  = \release ;
     if (rst) begin
       \$1227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1228  = \release ;
+    \$1228  = a5_valid;
     if (rst) begin
       \$1228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1229  = a5_valid;
+    \$1229  = a6_valid;
     if (rst) begin
       \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1230  = a6_valid;
+    \$1230  = f5_valid;
     if (rst) begin
       \$1230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1231  = f5_valid;
+    \$1231  = f6_valid;
     if (rst) begin
       \$1231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1232  = f6_valid;
+    \$1232  = x2_valid;
     if (rst) begin
       \$1232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1233  = x2_valid;
+    \$1233  = x3_valid;
     if (rst) begin
       \$1233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1234  = x3_valid;
+    \$1234  = x4_valid;
     if (rst) begin
       \$1234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1235  = x4_valid;
+    \$1235  = x5_valid;
     if (rst) begin
       \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1236  = x5_valid;
+    \$1236  = x6_valid;
     if (rst) begin
       \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1237  = x6_valid;
+    \$1237  = \$669 ;
     if (rst) begin
       \$1237  = 1'h0;
     end
@@ -5505,47 +5510,40 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1244  = \$676 ;
-    if (rst) begin
-      \$1244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1005  };
+          grant_addr = { 3'h0, \$1004  };
       2'h1:
-          grant_addr = { 3'h0, \$1007  };
+          grant_addr = { 3'h0, \$1006  };
       2'h2:
-          grant_addr = { 3'h0, \$1009  };
+          grant_addr = { 3'h0, \$1008  };
     endcase
   end
-  assign small_grant_waddr = { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
-  assign medium_grant_waddr = { \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
-  assign large_grant_waddr = { \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
-  assign small_fresh_slot = \$677 [7:0];
+  assign small_grant_waddr = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+  assign medium_grant_waddr = { \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+  assign large_grant_waddr = { \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+  assign small_fresh_slot = \$676 [7:0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$683 [6:0];
+  assign medium_fresh_slot = \$682 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$752 , \$748 , \$741 [4], \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4] };
-  assign next_next_tag = \$997 [7:0];
-  assign fetched_snap = \$762 [6];
-  assign \$signal$267  = \$1014 [11];
-  assign hit_a3 = \$1018 [11];
-  assign \$signal$286  = \$1022 [11];
+  assign \$signal  = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+  assign next_next_tag = \$996 [7:0];
+  assign fetched_snap = \$761 [6];
+  assign \$signal$267  = \$1013 [11];
+  assign hit_a3 = \$1017 [11];
+  assign \$signal$286  = \$1021 [11];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = small_grant_w_data;
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$400  = \$677 [7:0];
-  assign \small_grant_addr$401  = \$677 [7:0];
+  assign \r__addr$400  = \$676 [7:0];
+  assign \small_grant_addr$401  = \$676 [7:0];
   assign small_grant_data = small_grant_r0_b0;
   assign \small_grant_data$403  = small_grant_r1_b0;
   assign \w__addr$404  = f4_slot;
@@ -5554,8 +5552,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign small_parity_wdata = \w__data$408 ;
   assign \r__addr$410  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$412  = \$677 [7:0];
-  assign \small_parity_addr$413  = \$677 [7:0];
+  assign \r__addr$412  = \$676 [7:0];
+  assign \small_parity_addr$413  = \$676 [7:0];
   assign small_parity_data = small_parity_r0_b0;
   assign \small_parity_data$415  = small_parity_r1_b0;
   assign \w__addr$416  = small_queue_w_addr;
@@ -5569,8 +5567,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \w__data$424  = medium_grant_w_data;
   assign \r__addr$425  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$427  = \$683 [6:0];
-  assign \medium_grant_addr$428  = \$683 [6:0];
+  assign \r__addr$427  = \$682 [6:0];
+  assign \medium_grant_addr$428  = \$682 [6:0];
   assign medium_grant_data = medium_grant_r0_b0;
   assign \medium_grant_data$430  = medium_grant_r1_b0;
   assign \w__addr$431  = f4_slot[6:0];
@@ -5579,8 +5577,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign medium_parity_wdata = \w__data$435 ;
   assign \r__addr$437  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$439  = \$683 [6:0];
-  assign \medium_parity_addr$440  = \$683 [6:0];
+  assign \r__addr$439  = \$682 [6:0];
+  assign \medium_parity_addr$440  = \$682 [6:0];
   assign medium_parity_data = medium_parity_r0_b0;
   assign \medium_parity_data$442  = medium_parity_r1_b0;
   assign \w__addr$443  = medium_queue_w_addr;
@@ -5697,27 +5695,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1110 ;
-  assign large_queue_wdata[6] = \$1102 ;
+  assign large_queue_wdata[14:7] = \$1109 ;
+  assign large_queue_wdata[6] = \$1101 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1085 ;
-  assign medium_queue_wdata[7] = \$1077 ;
+  assign medium_queue_wdata[15:8] = \$1084 ;
+  assign medium_queue_wdata[7] = \$1076 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1060 ;
-  assign small_queue_wdata[8] = \$1052 ;
+  assign small_queue_wdata[16:9] = \$1059 ;
+  assign small_queue_wdata[8] = \$1051 ;
   assign small_queue_wdata[7:0] = f4_slot;
   assign large_grant_wdata[8:1] = \$signal$168 ;
-  assign large_grant_wdata[0] = \$762 [6];
+  assign large_grant_wdata[0] = \$761 [6];
   assign medium_grant_wdata[8:1] = \$signal$168 ;
-  assign medium_grant_wdata[0] = \$762 [6];
+  assign medium_grant_wdata[0] = \$761 [6];
   assign small_grant_wdata[8:1] = \$signal$168 ;
-  assign small_grant_wdata[0] = \$762 [6];
-  assign \$1194 [2] = \$232 ;
-  assign \$1194 [1] = \$230 ;
-  assign \$1194 [0] = \$228 ;
-  assign \$1193 [2] = f0_hit[2];
-  assign \$1193 [1] = f0_hit[1];
-  assign \$1193 [0] = f0_hit[0];
+  assign small_grant_wdata[0] = \$761 [6];
+  assign \$1193 [2] = \$231 ;
+  assign \$1193 [1] = \$229 ;
+  assign \$1193 [0] = \$227 ;
+  assign \$1192 [2] = f0_hit[2];
+  assign \$1192 [1] = f0_hit[1];
+  assign \$1192 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -5732,209 +5730,209 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$117  = \$115 [9];
   assign \$120  = \$118 [8];
   assign \$123  = \$121 [6];
-  assign \$132  = \$131 ;
-  assign \$695  = a3_sel_head[0];
-  assign \$697  = a3_sel_head[1];
-  assign \$699  = a3_sel_head[2];
-  assign \$703  = a3_sel_head[0];
-  assign \$705  = a3_sel_head[1];
-  assign \$707  = a3_sel_head[2];
-  assign \$711  = a3_sel_head[0];
-  assign \$713  = a3_sel_head[1];
-  assign \$715  = a3_sel_head[2];
-  assign \$719  = a3_sel_head[0];
-  assign \$721  = a3_sel_head[1];
-  assign \$723  = a3_sel_head[2];
-  assign \$727  = a3_sel_head[0];
-  assign \$729  = a3_sel_head[1];
-  assign \$731  = a3_sel_head[2];
-  assign \$735  = a3_sel_head[0];
-  assign \$737  = a3_sel_head[1];
-  assign \$739  = a3_sel_head[2];
-  assign \$743  = a3_sel_head[0];
-  assign \$746  = a3_sel_head[1];
-  assign \$750  = a3_sel_head[0];
-  assign \$139  = a3_sel_head[0];
-  assign \$144  = a3_sel_head[1];
-  assign \$149  = a3_sel_head[2];
-  assign \$177  = \$175 [40];
-  assign \$187  = \$185 [40];
-  assign \$197  = \$195 [40];
-  assign \$234  = 1'h0;
-  assign \$236  = \$235 ;
-  assign \$344  = f3_in[0];
-  assign \$347  = f3_in[1];
-  assign \$351  = f3_in[2];
-  assign \$361  = f3_in[0];
-  assign \$363  = f3_in[1];
-  assign \$366  = f3_in[2];
-  assign \$369  = f3_in[0];
-  assign \$371  = f3_in[1];
-  assign \$374  = f3_in[2];
-  assign \$377  = f3_in[0];
-  assign \$379  = f3_in[1];
-  assign \$382  = f3_in[2];
-  assign \$385  = f3_in[0];
-  assign \$387  = f3_in[1];
-  assign \$390  = f3_in[2];
-  assign \$393  = f3_in[0];
-  assign \$395  = f3_in[1];
-  assign \$398  = f3_in[2];
-  assign \$401  = f3_in[0];
-  assign \$403  = f3_in[1];
-  assign \$406  = f3_in[2];
-  assign \$409  = f3_in[0];
-  assign \$411  = f3_in[1];
-  assign \$414  = f3_in[2];
-  assign \$417  = f3_in[0];
-  assign \$419  = f3_in[1];
-  assign \$422  = f3_in[2];
-  assign \$427  = f3_in[0];
-  assign \$429  = f3_in[1];
-  assign \$432  = f3_in[2];
-  assign \$457  = \$456 ;
-  assign \$465  = \$464 ;
-  assign \$473  = \$472 ;
-  assign \$540  = small_popped;
-  assign \$546  = small_pushed;
-  assign \$552  = small_pushed;
-  assign \$553  = small_popped;
-  assign \$588  = medium_popped;
-  assign \$594  = medium_pushed;
-  assign \$600  = medium_pushed;
-  assign \$601  = medium_popped;
-  assign \$636  = large_popped;
-  assign \$642  = large_pushed;
-  assign \$648  = large_pushed;
-  assign \$649  = large_popped;
-  assign \$662  = 1'h0;
-  assign \$756  = a3_sel_head[0];
-  assign \$758  = a3_sel_head[1];
-  assign \$760  = a3_sel_head[2];
-  assign \$765  = a3_fail;
-  assign \$766  = a3_sel_last[0];
-  assign \$768  = a3_sel_last[1];
-  assign \$770  = a3_sel_last[2];
-  assign \$772  = a3_sel_head[0];
-  assign \$774  = a3_sel_head[1];
-  assign \$776  = a3_sel_head[2];
-  assign \$779  = a3_fail;
-  assign \$780  = a3_sel_last[0];
-  assign \$782  = a3_sel_last[1];
-  assign \$784  = a3_sel_last[2];
-  assign \$786  = a3_sel_head[0];
-  assign \$788  = a3_sel_head[1];
-  assign \$790  = a3_sel_head[2];
-  assign \$793  = a3_fail;
-  assign \$794  = a3_sel_last[0];
-  assign \$796  = a3_sel_last[1];
-  assign \$798  = a3_sel_last[2];
-  assign \$800  = a3_sel_head[0];
-  assign \$802  = a3_sel_head[1];
-  assign \$804  = a3_sel_head[2];
-  assign \$807  = a3_fail;
-  assign \$808  = a3_sel_last[0];
-  assign \$810  = a3_sel_last[1];
-  assign \$812  = a3_sel_last[2];
-  assign \$814  = a3_sel_head[0];
-  assign \$816  = a3_sel_head[1];
-  assign \$818  = a3_sel_head[2];
-  assign \$821  = a3_fail;
-  assign \$822  = a3_sel_last[0];
-  assign \$824  = a3_sel_last[1];
-  assign \$826  = a3_sel_last[2];
-  assign \$828  = a3_sel_head[0];
-  assign \$830  = a3_sel_head[1];
-  assign \$832  = a3_sel_head[2];
-  assign \$835  = a3_fail;
-  assign \$836  = a3_sel_last[0];
-  assign \$838  = a3_sel_last[1];
-  assign \$840  = a3_sel_last[2];
-  assign \$842  = a3_sel_head[0];
-  assign \$844  = a3_sel_head[1];
-  assign \$846  = a3_sel_head[2];
-  assign \$849  = a3_fail;
-  assign \$850  = a3_sel_last[0];
-  assign \$852  = a3_sel_last[1];
-  assign \$854  = a3_sel_last[2];
-  assign \$856  = a3_sel_head[0];
-  assign \$858  = a3_sel_head[1];
-  assign \$860  = a3_sel_head[2];
-  assign \$863  = a3_fail;
-  assign \$864  = a3_sel_last[0];
-  assign \$866  = a3_sel_last[1];
-  assign \$868  = a3_sel_last[2];
-  assign \$870  = a3_sel_head[0];
-  assign \$872  = a3_sel_head[1];
-  assign \$874  = a3_sel_head[2];
-  assign \$883  = a3_fail;
-  assign \$884  = a3_sel_last[0];
-  assign \$886  = a3_sel_last[1];
-  assign \$888  = a3_sel_last[2];
-  assign \$890  = a3_sel_head[0];
-  assign \$892  = a3_sel_head[1];
-  assign \$894  = a3_sel_head[2];
-  assign \$897  = a3_fail;
-  assign \$898  = a3_sel_last[0];
-  assign \$900  = a3_sel_last[1];
-  assign \$902  = a3_sel_last[2];
-  assign \$904  = a3_sel_head[0];
-  assign \$906  = a3_sel_head[1];
-  assign \$908  = a3_sel_head[2];
-  assign \$911  = a3_fail;
-  assign \$912  = a3_sel_last[0];
-  assign \$914  = a3_sel_last[1];
-  assign \$916  = a3_sel_last[2];
-  assign \$918  = a3_sel_head[0];
-  assign \$920  = a3_sel_head[1];
-  assign \$922  = a3_sel_head[2];
-  assign \$925  = a3_fail;
-  assign \$926  = a3_sel_last[0];
-  assign \$928  = a3_sel_last[1];
-  assign \$930  = a3_sel_last[2];
-  assign \$932  = a3_sel_head[0];
-  assign \$934  = a3_sel_head[1];
-  assign \$936  = a3_sel_head[2];
-  assign \$939  = a3_fail;
-  assign \$940  = a3_sel_last[0];
-  assign \$942  = a3_sel_last[1];
-  assign \$944  = a3_sel_last[2];
-  assign \$946  = a3_sel_head[0];
-  assign \$948  = a3_sel_head[1];
-  assign \$950  = a3_sel_head[2];
-  assign \$953  = a3_fail;
-  assign \$954  = a3_sel_last[0];
-  assign \$956  = a3_sel_last[1];
-  assign \$958  = a3_sel_last[2];
-  assign \$960  = a3_sel_head[0];
-  assign \$962  = a3_sel_head[1];
-  assign \$964  = a3_sel_head[2];
-  assign \$967  = a3_fail;
-  assign \$968  = a3_sel_last[0];
-  assign \$970  = a3_sel_last[1];
-  assign \$972  = a3_sel_last[2];
-  assign \$974  = a3_sel_head[0];
-  assign \$976  = a3_sel_head[1];
-  assign \$978  = a3_sel_head[2];
-  assign \$981  = a3_fail;
-  assign \$982  = a3_sel_last[0];
-  assign \$984  = a3_sel_last[1];
-  assign \$986  = a3_sel_last[2];
-  assign \$988  = a3_sel_head[0];
-  assign \$990  = a3_sel_head[1];
-  assign \$992  = a3_sel_head[2];
-  assign \$1004  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1005 [35:0] = { 21'h000000, \$1004  };
-  assign \$1005 [36] = 1'h1;
-  assign \$1006  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1007 [35:17], \$1007 [15:0] } = { 14'h0000, \$1006 [21:17], \$1006 [15:0] };
-  assign { \$1007 [36], \$1007 [16] } = 2'h3;
-  assign \$1008  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1009 [35:21], \$1009 [19:0] } = { 15'h0000, \$1008 [19:0] };
-  assign { \$1009 [36], \$1009 [20] } = 2'h3;
+  assign \$131  = \$130 ;
+  assign \$694  = a3_sel_head[0];
+  assign \$696  = a3_sel_head[1];
+  assign \$698  = a3_sel_head[2];
+  assign \$702  = a3_sel_head[0];
+  assign \$704  = a3_sel_head[1];
+  assign \$706  = a3_sel_head[2];
+  assign \$710  = a3_sel_head[0];
+  assign \$712  = a3_sel_head[1];
+  assign \$714  = a3_sel_head[2];
+  assign \$718  = a3_sel_head[0];
+  assign \$720  = a3_sel_head[1];
+  assign \$722  = a3_sel_head[2];
+  assign \$726  = a3_sel_head[0];
+  assign \$728  = a3_sel_head[1];
+  assign \$730  = a3_sel_head[2];
+  assign \$734  = a3_sel_head[0];
+  assign \$736  = a3_sel_head[1];
+  assign \$738  = a3_sel_head[2];
+  assign \$742  = a3_sel_head[0];
+  assign \$745  = a3_sel_head[1];
+  assign \$749  = a3_sel_head[0];
+  assign \$138  = a3_sel_head[0];
+  assign \$143  = a3_sel_head[1];
+  assign \$148  = a3_sel_head[2];
+  assign \$176  = \$174 [40];
+  assign \$186  = \$184 [40];
+  assign \$196  = \$194 [40];
+  assign \$233  = 1'h0;
+  assign \$235  = \$234 ;
+  assign \$343  = f3_in[0];
+  assign \$346  = f3_in[1];
+  assign \$350  = f3_in[2];
+  assign \$360  = f3_in[0];
+  assign \$362  = f3_in[1];
+  assign \$365  = f3_in[2];
+  assign \$368  = f3_in[0];
+  assign \$370  = f3_in[1];
+  assign \$373  = f3_in[2];
+  assign \$376  = f3_in[0];
+  assign \$378  = f3_in[1];
+  assign \$381  = f3_in[2];
+  assign \$384  = f3_in[0];
+  assign \$386  = f3_in[1];
+  assign \$389  = f3_in[2];
+  assign \$392  = f3_in[0];
+  assign \$394  = f3_in[1];
+  assign \$397  = f3_in[2];
+  assign \$400  = f3_in[0];
+  assign \$402  = f3_in[1];
+  assign \$405  = f3_in[2];
+  assign \$408  = f3_in[0];
+  assign \$410  = f3_in[1];
+  assign \$413  = f3_in[2];
+  assign \$416  = f3_in[0];
+  assign \$418  = f3_in[1];
+  assign \$421  = f3_in[2];
+  assign \$426  = f3_in[0];
+  assign \$428  = f3_in[1];
+  assign \$431  = f3_in[2];
+  assign \$456  = \$455 ;
+  assign \$464  = \$463 ;
+  assign \$472  = \$471 ;
+  assign \$539  = small_popped;
+  assign \$545  = small_pushed;
+  assign \$551  = small_pushed;
+  assign \$552  = small_popped;
+  assign \$587  = medium_popped;
+  assign \$593  = medium_pushed;
+  assign \$599  = medium_pushed;
+  assign \$600  = medium_popped;
+  assign \$635  = large_popped;
+  assign \$641  = large_pushed;
+  assign \$647  = large_pushed;
+  assign \$648  = large_popped;
+  assign \$661  = 1'h0;
+  assign \$755  = a3_sel_head[0];
+  assign \$757  = a3_sel_head[1];
+  assign \$759  = a3_sel_head[2];
+  assign \$764  = a3_fail;
+  assign \$765  = a3_sel_last[0];
+  assign \$767  = a3_sel_last[1];
+  assign \$769  = a3_sel_last[2];
+  assign \$771  = a3_sel_head[0];
+  assign \$773  = a3_sel_head[1];
+  assign \$775  = a3_sel_head[2];
+  assign \$778  = a3_fail;
+  assign \$779  = a3_sel_last[0];
+  assign \$781  = a3_sel_last[1];
+  assign \$783  = a3_sel_last[2];
+  assign \$785  = a3_sel_head[0];
+  assign \$787  = a3_sel_head[1];
+  assign \$789  = a3_sel_head[2];
+  assign \$792  = a3_fail;
+  assign \$793  = a3_sel_last[0];
+  assign \$795  = a3_sel_last[1];
+  assign \$797  = a3_sel_last[2];
+  assign \$799  = a3_sel_head[0];
+  assign \$801  = a3_sel_head[1];
+  assign \$803  = a3_sel_head[2];
+  assign \$806  = a3_fail;
+  assign \$807  = a3_sel_last[0];
+  assign \$809  = a3_sel_last[1];
+  assign \$811  = a3_sel_last[2];
+  assign \$813  = a3_sel_head[0];
+  assign \$815  = a3_sel_head[1];
+  assign \$817  = a3_sel_head[2];
+  assign \$820  = a3_fail;
+  assign \$821  = a3_sel_last[0];
+  assign \$823  = a3_sel_last[1];
+  assign \$825  = a3_sel_last[2];
+  assign \$827  = a3_sel_head[0];
+  assign \$829  = a3_sel_head[1];
+  assign \$831  = a3_sel_head[2];
+  assign \$834  = a3_fail;
+  assign \$835  = a3_sel_last[0];
+  assign \$837  = a3_sel_last[1];
+  assign \$839  = a3_sel_last[2];
+  assign \$841  = a3_sel_head[0];
+  assign \$843  = a3_sel_head[1];
+  assign \$845  = a3_sel_head[2];
+  assign \$848  = a3_fail;
+  assign \$849  = a3_sel_last[0];
+  assign \$851  = a3_sel_last[1];
+  assign \$853  = a3_sel_last[2];
+  assign \$855  = a3_sel_head[0];
+  assign \$857  = a3_sel_head[1];
+  assign \$859  = a3_sel_head[2];
+  assign \$862  = a3_fail;
+  assign \$863  = a3_sel_last[0];
+  assign \$865  = a3_sel_last[1];
+  assign \$867  = a3_sel_last[2];
+  assign \$869  = a3_sel_head[0];
+  assign \$871  = a3_sel_head[1];
+  assign \$873  = a3_sel_head[2];
+  assign \$882  = a3_fail;
+  assign \$883  = a3_sel_last[0];
+  assign \$885  = a3_sel_last[1];
+  assign \$887  = a3_sel_last[2];
+  assign \$889  = a3_sel_head[0];
+  assign \$891  = a3_sel_head[1];
+  assign \$893  = a3_sel_head[2];
+  assign \$896  = a3_fail;
+  assign \$897  = a3_sel_last[0];
+  assign \$899  = a3_sel_last[1];
+  assign \$901  = a3_sel_last[2];
+  assign \$903  = a3_sel_head[0];
+  assign \$905  = a3_sel_head[1];
+  assign \$907  = a3_sel_head[2];
+  assign \$910  = a3_fail;
+  assign \$911  = a3_sel_last[0];
+  assign \$913  = a3_sel_last[1];
+  assign \$915  = a3_sel_last[2];
+  assign \$917  = a3_sel_head[0];
+  assign \$919  = a3_sel_head[1];
+  assign \$921  = a3_sel_head[2];
+  assign \$924  = a3_fail;
+  assign \$925  = a3_sel_last[0];
+  assign \$927  = a3_sel_last[1];
+  assign \$929  = a3_sel_last[2];
+  assign \$931  = a3_sel_head[0];
+  assign \$933  = a3_sel_head[1];
+  assign \$935  = a3_sel_head[2];
+  assign \$938  = a3_fail;
+  assign \$939  = a3_sel_last[0];
+  assign \$941  = a3_sel_last[1];
+  assign \$943  = a3_sel_last[2];
+  assign \$945  = a3_sel_head[0];
+  assign \$947  = a3_sel_head[1];
+  assign \$949  = a3_sel_head[2];
+  assign \$952  = a3_fail;
+  assign \$953  = a3_sel_last[0];
+  assign \$955  = a3_sel_last[1];
+  assign \$957  = a3_sel_last[2];
+  assign \$959  = a3_sel_head[0];
+  assign \$961  = a3_sel_head[1];
+  assign \$963  = a3_sel_head[2];
+  assign \$966  = a3_fail;
+  assign \$967  = a3_sel_last[0];
+  assign \$969  = a3_sel_last[1];
+  assign \$971  = a3_sel_last[2];
+  assign \$973  = a3_sel_head[0];
+  assign \$975  = a3_sel_head[1];
+  assign \$977  = a3_sel_head[2];
+  assign \$980  = a3_fail;
+  assign \$981  = a3_sel_last[0];
+  assign \$983  = a3_sel_last[1];
+  assign \$985  = a3_sel_last[2];
+  assign \$987  = a3_sel_head[0];
+  assign \$989  = a3_sel_head[1];
+  assign \$991  = a3_sel_head[2];
+  assign \$1003  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1004 [35:0] = { 21'h000000, \$1003  };
+  assign \$1004 [36] = 1'h1;
+  assign \$1005  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1006 [35:17], \$1006 [15:0] } = { 14'h0000, \$1005 [21:17], \$1005 [15:0] };
+  assign { \$1006 [36], \$1006 [16] } = 2'h3;
+  assign \$1007  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1008 [35:21], \$1008 [19:0] } = { 15'h0000, \$1007 [19:0] };
+  assign { \$1008 [36], \$1008 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3002$0 , \port$3002$55 , rsp_freed_valid, \port$3008$0 , rsp_flushed_valid, \port$3023$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3055$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3001$0 , \port$3001$55 , rsp_freed_valid, \port$3007$0 , rsp_flushed_valid, \port$3022$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3054$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -7497,16 +7495,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg [7:0] medium_in_use_was = 8'h00;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$3002$0 ;
-  wire [14:0] \port$3002$0 ;
-  input [23:0] \port$3002$55 ;
-  wire [23:0] \port$3002$55 ;
-  input [23:0] \port$3008$0 ;
-  wire [23:0] \port$3008$0 ;
-  input [22:0] \port$3023$0 ;
-  wire [22:0] \port$3023$0 ;
-  input [40:0] \port$3055$0 ;
-  wire [40:0] \port$3055$0 ;
+  input [14:0] \port$3001$0 ;
+  wire [14:0] \port$3001$0 ;
+  input [23:0] \port$3001$55 ;
+  wire [23:0] \port$3001$55 ;
+  input [23:0] \port$3007$0 ;
+  wire [23:0] \port$3007$0 ;
+  input [22:0] \port$3022$0 ;
+  wire [22:0] \port$3022$0 ;
+  input [40:0] \port$3054$0 ;
+  wire [40:0] \port$3054$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -7750,75 +7748,75 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   assign \$signature__data$72  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3008$0 [4:1];
+  assign \$2  = | \port$3007$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3008$0 [23] ? { 6'h00, \port$3008$0 [22:21] } : 8'hff;
+  assign \$4  = \port$3007$0 [23] ? { 6'h00, \port$3007$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$3023$0 [4:1];
+  assign \$6  = | \port$3022$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$3023$0 [20:5], 46'h000000000000, \port$3023$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3023$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$3002$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3002$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3002$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$3008$0 [20:5], \port$3055$0 [32:1], \port$3055$0 [40:33], \$4 , 1'h0, \port$3055$0 [0], 3'h1, \port$3008$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3008$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$3022$0 [20:5], 46'h000000000000, \port$3022$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3022$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$3001$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3001$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3001$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$3007$0 [20:5], \port$3054$0 [32:1], \port$3054$0 [40:33], \$4 , 1'h0, \port$3054$0 [0], 3'h1, \port$3007$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3007$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3023$0 [4:1];
+  assign \$14  = | \port$3022$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$3023$0 [20:5], 46'h000000000000, \port$3023$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3023$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$3002$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3002$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3002$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$3022$0 [20:5], 46'h000000000000, \port$3022$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3022$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$3001$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3001$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3001$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$3008$0 [4:1];
+  assign \$21  = | \port$3007$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3023$0 [4:1];
+  assign \$23  = | \port$3022$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3002$0 [0];
+  assign \$26  = ~ \port$3001$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3002$0 [4:1] != 1'h1;
+  assign \$28  = \port$3001$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3002$0 [4:1] == 1'h1;
+  assign \$31  = \port$3001$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3002$0 [0];
-  assign \$34  = ! \port$3002$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3001$0 [0];
+  assign \$34  = ! \port$3001$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3008$0 [0];
-  assign \$37  = ! \port$3008$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$3007$0 [0];
+  assign \$37  = ! \port$3007$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3023$0 [0];
-  assign \$40  = ! \port$3023$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$3022$0 [0];
+  assign \$40  = ! \port$3022$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3002$0 [4:1] == 1'h1;
+  assign \$42  = \port$3001$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3002$0 [6:5];
+  assign \$44  = ! \port$3001$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3002$0 [0];
-  assign \$47  = \port$3002$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3001$0 [0];
+  assign \$47  = \port$3001$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3008$0 [0];
-  assign \$50  = \port$3008$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3007$0 [0];
+  assign \$50  = \port$3007$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3023$0 [0];
-  assign \$53  = \port$3023$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3022$0 [0];
+  assign \$53  = \port$3022$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3002$0 [4:1] == 1'h1;
+  assign \$55  = \port$3001$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3002$0 [6:5] == 1'h1;
+  assign \$57  = \port$3001$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3002$0 [0];
-  assign \$60  = \port$3002$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$3001$0 [0];
+  assign \$60  = \port$3001$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$3008$0 [0];
-  assign \$63  = \port$3008$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$3007$0 [0];
+  assign \$63  = \port$3007$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$3023$0 [0];
-  assign \$66  = \port$3023$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$3022$0 [0];
+  assign \$66  = \port$3022$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$3002$0 [4:1] == 1'h1;
+  assign \$68  = \port$3001$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$3002$0 [6:5] == 2'h2;
+  assign \$70  = \port$3001$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -8892,12 +8890,12 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$1172  = w2_oor >> w2_pool;
   assign \$1173  = \$signal$228  & \$signal$229 ;
   assign \$1174  = \$1173  & \$signal$245 ;
-  assign \$1175  = rsp_freed_valid & \port$3055$0 [0];
+  assign \$1175  = rsp_freed_valid & \port$3054$0 [0];
   assign \$1176  = \$signal$255  & \$1175 ;
-  assign \$1177  = ~ \port$3008$0 [0];
+  assign \$1177  = ~ \port$3007$0 [0];
   assign \$1178  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1179  = flush_waiting & \$1178 ;
-  assign \$1180  = ~ \port$3023$0 [0];
+  assign \$1180  = ~ \port$3022$0 [0];
   assign \$1181  = \$signal$28  > 2'h2;
   assign \$1182  = \$1181  ? 2'h2 : \$signal$28 ;
   assign \$1183  = | \$signal$28 ;
@@ -9422,7 +9420,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = { \$20 [31:0], 16'h0000, \port$3002$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3002$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3002$0 [4:1] };
+    \$1214  = { \$20 [31:0], 16'h0000, \port$3001$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3001$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3001$0 [4:1] };
     if (rst) begin
       \$1214  = 121'h0000000000000000000000000000000;
     end
@@ -10679,7 +10677,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
       \$1359  = \$852 ;
     end
     if (\$856 ) begin
-      \$1359  = { \port$3002$0 [0], \port$3002$0 [4:1], \port$3002$55 [7:0], 11'h000, \port$3002$0 [14:7] };
+      \$1359  = { \port$3001$0 [0], \port$3001$0 [4:1], \port$3001$55 [7:0], 11'h000, \port$3001$0 [14:7] };
     end
     if (rst) begin
       \$1359  = 32'd0;
@@ -11250,23 +11248,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
       \$1430  = 2'h0;
     end
   end
-  assign rsp_freed_err = \port$3008$0 [4:1];
-  assign rsp_flushed_err = \port$3023$0 [4:1];
-  assign rsp_grant_err = \port$3002$0 [4:1];
-  assign rsp_grant_pool = \port$3002$0 [6:5];
-  assign rsp_grant_user = \port$3002$55 [23:8];
-  assign rsp_flushed_pool = \port$3023$0 [22:21];
-  assign rsp_flushed_user = \port$3023$0 [20:5];
-  assign rsp_freed_src = \port$3055$0 [0];
-  assign rsp_freed_in_pool = \port$3008$0 [23];
-  assign rsp_freed_pool = \port$3008$0 [22:21];
-  assign rsp_freed_tag = \port$3055$0 [40:33];
-  assign rsp_freed_addr = \port$3055$0 [32:1];
-  assign rsp_freed_user = \port$3008$0 [20:5];
-  assign rsp_grant_ok = \port$3002$0 [0];
-  assign rsp_freed_ok = \port$3008$0 [0];
-  assign rsp_flushed_ok = \port$3023$0 [0];
-  assign handle = { \port$3002$0 [0], \port$3002$0 [4:1], \port$3002$55 [7:0], 11'h000, \port$3002$0 [14:7] };
+  assign rsp_freed_err = \port$3007$0 [4:1];
+  assign rsp_flushed_err = \port$3022$0 [4:1];
+  assign rsp_grant_err = \port$3001$0 [4:1];
+  assign rsp_grant_pool = \port$3001$0 [6:5];
+  assign rsp_grant_user = \port$3001$55 [23:8];
+  assign rsp_flushed_pool = \port$3022$0 [22:21];
+  assign rsp_flushed_user = \port$3022$0 [20:5];
+  assign rsp_freed_src = \port$3054$0 [0];
+  assign rsp_freed_in_pool = \port$3007$0 [23];
+  assign rsp_freed_pool = \port$3007$0 [22:21];
+  assign rsp_freed_tag = \port$3054$0 [40:33];
+  assign rsp_freed_addr = \port$3054$0 [32:1];
+  assign rsp_freed_user = \port$3007$0 [20:5];
+  assign rsp_grant_ok = \port$3001$0 [0];
+  assign rsp_freed_ok = \port$3007$0 [0];
+  assign rsp_flushed_ok = \port$3022$0 [0];
+  assign handle = { \port$3001$0 [0], \port$3001$0 [4:1], \port$3001$55 [7:0], 11'h000, \port$3001$0 [14:7] };
   assign log_bank0_k = \$1188 [1:0];
   assign \$signature__addr$266  = \$signal$64 [3:2];
   assign \$signature__en$267  = 1'h1;
@@ -11280,8 +11278,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$signature__addr$281  = \$signal$62 ;
   assign \$signature__addr$284  = \$signal$64 [3:2];
   assign \$signature__en$285  = 1'h1;
-  assign rsp_grant_slot = \port$3002$0 [14:7];
-  assign rsp_grant_tag = \port$3002$55 [7:0];
+  assign rsp_grant_slot = \port$3001$0 [14:7];
+  assign rsp_grant_tag = \port$3001$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
   assign bus__r_data = \$signal$188 ;
