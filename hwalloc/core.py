@@ -360,8 +360,7 @@ class AllocatorCore(_Timing, wiring.Component):
         # selects like the tag: a released slot of pool p (the queue's head), or
         # the never-used one (a ring's pointer) of pool p (a3_sel_fresh[p]),
         # whose parity is the memory's, or free t-3's write of it (a3_flip).
-        def parity(st):
-            return st.fresh_parity(a3_flip, a3_flip_parity)
+        parity = [st.fresh_parity(a3_flip, a3_flip_parity) for st in state]
         # (each bank of a banked memory is a choice of its own: its select is
         # the pool's and the bank's, and no multiplexer of banks comes first)
         head_parts = [part for st in state for part in st.head_parts(a3_sel_head[st.index])]
@@ -370,11 +369,11 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.comb += [
             fetched_slot.eq(choose_one_hot([(a3_fwd_ok, a3_fresh_slot)] +
                                            [(select, head.slot) for select, head in head_parts], S)),
-            fetched_snap.eq(choose_one_hot([(a3_sel_fresh[st.index], parity(st)) for st in state] +
+            fetched_snap.eq(choose_one_hot([(a3_sel_fresh[st.index], parity[st.index]) for st in state] +
                                            [(select, head.snap) for select, head in head_parts], 1)),
         ]
         # a ring's slot is held under its last grant
-        ring_held = any_of(a3_sel_fresh[st.index] & (parity(st) == st.last_r.data.snap)
+        ring_held = any_of(a3_sel_fresh[st.index] & (parity[st.index] == st.last_r.data.snap)
                            for st in state if st.overwrites)
         def fetched_plus(k):
             # The tag the slot had, plus k; 0 for no grant. Tags of up to

@@ -80,8 +80,6 @@ class PoolState:
         self.flushing = Signal(name=f"{name}_flushing")     # a flush commits at this edge
         self.fresh_slot = Signal(range(n), name=f"{name}_fresh_slot")
         self.take_fresh = Signal(name=f"{name}_take_fresh")
-        # the free releasing a slot of this pool (comb, at its decision)
-        self.release_now = Signal(name=f"{name}_release")
 
     # ---- what the kind says (overridden) -------------------------------------
     @property
@@ -150,7 +148,6 @@ class PoolState:
         that an alloc younger than the free already took the slot (see
         :attr:`overwrites`). A release toggles the slot's parity."""
         m.d.comb += [
-            self.release_now.eq(release),
             self.parity_w.addr.eq(slot), self.parity_w.data.eq(~snap),
             self.parity_w.en.eq(self.writes(release, raced)),
         ]

@@ -123,11 +123,14 @@ class RegisterFile(wiring.Component):
             granted = self.rsp_grant_valid & self.rsp_grant_ok & (self.rsp_grant_pool == pool.index)
             freed = self.rsp_freed_valid & self.rsp_freed_ok & (self.rsp_freed_pool == pool.index)
             flushed = self.rsp_flushed_valid & self.rsp_flushed_ok & (self.rsp_flushed_pool == pool.index)
-            ev = {name: Signal(name=f"{pool.name}_ev_{name}")
-                  for name in ("grant", "fail", "free", "flush", "overwrite")}
+            ev = {name: Signal(name=f"{pool.name}_ev_{name}") for name in ("grant", "fail", "free", "flush")}
             m.d.sync += [ev["grant"].eq(granted), ev["free"].eq(freed), ev["flush"].eq(flushed),
-                         ev["fail"].eq(exhausted & (self.rsp_grant_pool == pool.index)),
-                         ev["overwrite"].eq(granted & self.rsp_grant_overwrite if pool.kind == "ring" else 0)]
+                         ev["fail"].eq(exhausted & (self.rsp_grant_pool == pool.index))]
+            # a freelist pool never overwrites
+            ev["overwrite"] = Const(0)
+            if pool.kind == "ring":
+                ev["overwrite"] = Signal(name=f"{pool.name}_ev_overwrite")
+                m.d.sync += ev["overwrite"].eq(granted & self.rsp_grant_overwrite)
             events.append(ev)
 
         # ---- commands from the write side (registered pulses, defined below) ------

@@ -360,11 +360,11 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$2440$0 (\$11 [15:0]),
-    .\port$2440$48 (\$11 [63:48]),
-    .\port$2443$0 (\$12 ),
-    .\port$2455$0 (\$13 ),
-    .\port$2483$0 (\$14 ),
+    .\port$2432$0 (\$11 [15:0]),
+    .\port$2432$48 (\$11 [63:48]),
+    .\port$2435$0 (\$12 ),
+    .\port$2447$0 (\$13 ),
+    .\port$2475$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1152,42 +1152,42 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
-  wire \$1293 ;
+  wire [5:0] \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
+  reg \$1298 ;
+  reg [9:0] \$1299 ;
   wire [3:0] \$13 ;
   wire [3:0] \$130 ;
-  wire [5:0] \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
-  wire \$1303 ;
-  wire \$1304 ;
+  reg [6:0] \$1300 ;
+  reg \$1301 ;
+  reg [9:0] \$1302 ;
+  reg [16:0] \$1303 ;
+  reg \$1304 ;
   reg \$1305 ;
-  reg [9:0] \$1306 ;
-  reg [6:0] \$1307 ;
+  reg \$1306 ;
+  reg \$1307 ;
   reg \$1308 ;
-  reg [9:0] \$1309 ;
+  reg \$1309 ;
   wire [12:0] \$131 ;
-  reg [16:0] \$1310 ;
+  reg \$1310 ;
   reg \$1311 ;
   reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
+  reg [10:0] \$1313 ;
+  reg [10:0] \$1314 ;
+  reg [10:0] \$1315 ;
   reg \$1316 ;
-  reg \$1317 ;
+  reg [9:0] \$1317 ;
   reg \$1318 ;
   reg \$1319 ;
   wire \$132 ;
-  reg [10:0] \$1320 ;
-  reg [10:0] \$1321 ;
-  reg [10:0] \$1322 ;
+  reg \$1320 ;
+  reg \$1321 ;
+  reg \$1322 ;
   reg \$1323 ;
-  reg [9:0] \$1324 ;
+  reg \$1324 ;
   reg \$1325 ;
   reg \$1326 ;
   reg \$1327 ;
@@ -1225,20 +1225,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1356 ;
   reg \$1357 ;
   reg \$1358 ;
-  reg \$1359 ;
+  reg [9:0] \$1359 ;
   wire \$136 ;
   reg \$1360 ;
   reg \$1361 ;
-  reg \$1362 ;
-  reg \$1363 ;
+  reg [10:0] \$1362 ;
+  reg [2:0] \$1363 ;
   reg \$1364 ;
   reg \$1365 ;
-  reg [9:0] \$1366 ;
+  reg \$1366 ;
   reg \$1367 ;
   reg \$1368 ;
-  reg [10:0] \$1369 ;
+  reg \$1369 ;
   wire \$137 ;
-  reg [2:0] \$1370 ;
+  reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
   reg \$1373 ;
@@ -1247,14 +1247,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   reg \$1376 ;
   reg \$1377 ;
   reg \$1378 ;
-  reg \$1379 ;
   wire \$138 ;
-  reg \$1380 ;
-  reg \$1381 ;
-  reg \$1382 ;
-  reg \$1383 ;
-  reg \$1384 ;
-  reg \$1385 ;
   wire \$139 ;
   wire [3:0] \$14 ;
   wire \$140 ;
@@ -2517,7 +2510,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$340 ;
+  wire [31:0] \grant_addr$339 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2621,7 +2614,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   wire \samples_queue_wdata.snap ;
   wire [5:0] \samples_queue_wdata.tag ;
   wire samples_queue_wen;
-  wire samples_release;
   reg [10:0] samples_seen = 11'h000;
   reg [10:0] samples_seen_prev = 11'h000;
   (* init = 10'h000 *)
@@ -3837,46 +3829,38 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$1275  = \$signal$327  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$1275  : f4_err;
   assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
-  assign \$1276  = ~ f4_prev_released;
-  assign \$1277  = \$1276  & f4_by_older;
-  assign \$1278  = f4_by_a1 | \$1277 ;
-  assign \$1279  = f4_live & \$1278 ;
-  assign \$1280  = ~ f4_prev_released;
-  assign \$1281  = \$1280  & f4_by_mem_live;
-  assign \$1282  = \$1281  & f4_mem_ok;
-  assign samples_release = \$1279  | \$1282 ;
-  assign \$1283  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$313  = ~ \$1283 ;
-  assign \$1284  = ~ f4_prev_released;
-  assign \$1285  = \$1284  & f4_by_older;
-  assign \$1286  = f4_by_a1 | \$1285 ;
-  assign \$1287  = f4_live & \$1286 ;
-  assign \$1288  = ~ f4_prev_released;
-  assign \$1289  = \$1288  & f4_by_mem_live;
-  assign \$1290  = \$1289  & f4_mem_ok;
-  assign \w__en$311  = \$1287  | \$1290 ;
-  assign \$1291  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1292  = ~ \$1291 ;
-  assign \$1293  = ~ f4_prev_released;
-  assign \$1294  = \$1293  & f4_by_older;
-  assign \$1295  = f4_by_a1 | \$1294 ;
-  assign \$1296  = f4_live & \$1295 ;
-  assign \$1297  = ~ f4_prev_released;
-  assign \$1298  = \$1297  & f4_by_mem_live;
-  assign \$1299  = \$1298  & f4_mem_ok;
-  assign samples_queue_wen = \$1296  | \$1299 ;
-  assign \$1300  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1301  = busy_0 | busy_6;
-  assign \$1302  = busy_12 | busy_18;
-  assign \$1303  = \$1301  | \$1302 ;
-  assign \$1304  = busy_24 | busy_30;
-  assign busy = \$1303  | \$1304 ;
+  assign \$1276  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$313  = ~ \$1276 ;
+  assign \$1277  = ~ f4_prev_released;
+  assign \$1278  = \$1277  & f4_by_older;
+  assign \$1279  = f4_by_a1 | \$1278 ;
+  assign \$1280  = f4_live & \$1279 ;
+  assign \$1281  = ~ f4_prev_released;
+  assign \$1282  = \$1281  & f4_by_mem_live;
+  assign \$1283  = \$1282  & f4_mem_ok;
+  assign \w__en$311  = \$1280  | \$1283 ;
+  assign \$1284  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1285  = ~ \$1284 ;
+  assign \$1286  = ~ f4_prev_released;
+  assign \$1287  = \$1286  & f4_by_older;
+  assign \$1288  = f4_by_a1 | \$1287 ;
+  assign \$1289  = f4_live & \$1288 ;
+  assign \$1290  = ~ f4_prev_released;
+  assign \$1291  = \$1290  & f4_by_mem_live;
+  assign \$1292  = \$1291  & f4_mem_ok;
+  assign samples_queue_wen = \$1289  | \$1292 ;
+  assign \$1293  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1294  = busy_0 | busy_6;
+  assign \$1295  = busy_12 | busy_18;
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = busy_24 | busy_30;
+  assign busy = \$1296  | \$1297 ;
   always @(posedge clk)
-    samples_grant_w_en <= \$1305 ;
+    samples_grant_w_en <= \$1298 ;
   always @(posedge clk)
-    samples_grant_w_addr <= \$1306 ;
+    samples_grant_w_addr <= \$1299 ;
   always @(posedge clk)
-    samples_grant_w_data <= \$1307 ;
+    samples_grant_w_data <= \$1300 ;
   always @(posedge clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -3886,15 +3870,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    samples_queue_w_en <= \$1308 ;
+    samples_queue_w_en <= \$1301 ;
   always @(posedge clk)
-    samples_queue_w_addr <= \$1309 ;
+    samples_queue_w_addr <= \$1302 ;
   always @(posedge clk)
-    samples_queue_w_data <= \$1310 ;
+    samples_queue_w_data <= \$1303 ;
   always @(posedge clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$1311 ;
+    a0_valid <= \$1304 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3904,7 +3888,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$1312 ;
+    a1_valid <= \$1305 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3916,17 +3900,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$1313 ;
+    a1_select <= \$1306 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1314 ;
+    x0_valid <= \$1307 ;
   always @(posedge clk)
-    x0_select <= \$1315 ;
+    x0_select <= \$1308 ;
   always @(posedge clk)
-    x1_valid <= \$1316 ;
+    x1_valid <= \$1309 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -3934,9 +3918,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$1317 ;
+    x1_select <= \$1310 ;
   always @(posedge clk)
-    x2_valid <= \$1318 ;
+    x2_valid <= \$1311 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -3948,23 +3932,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1319 ;
+    a2_valid <= \$1312 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    samples_seen <= \$1320 ;
+    samples_seen <= \$1313 ;
   always @(posedge clk)
-    samples_seen_prev <= \$1321 ;
+    samples_seen_prev <= \$1314 ;
   always @(posedge clk)
-    samples_fresh <= \$1322 ;
+    samples_fresh <= \$1315 ;
   always @(posedge clk)
-    samples_has_fresh <= \$1323 ;
+    samples_has_fresh <= \$1316 ;
   always @(posedge clk)
-    samples_head <= \$1324 ;
+    samples_head <= \$1317 ;
   always @(posedge clk)
-    a2_ring <= \$1325 ;
+    a2_ring <= \$1318 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -3976,7 +3960,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a2_fresh_slot <= \$34 ;
   always @(posedge clk)
-    a3_valid <= \$1326 ;
+    a3_valid <= \$1319 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -3988,7 +3972,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1327 ;
+    a3_ring <= \$1320 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -4004,7 +3988,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_fwd_ok <= \$56 ;
   always @(posedge clk)
-    a4_valid <= \$1328 ;
+    a4_valid <= \$1321 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4022,7 +4006,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$1329 ;
+    a5_valid <= \$1322 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4046,7 +4030,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a3_older_next <= \$83 [5:0];
   always @(posedge clk)
-    f0_valid <= \$1330 ;
+    f0_valid <= \$1323 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4062,7 +4046,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$1331 ;
+    f1_valid <= \$1324 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4078,49 +4062,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1332 ;
+    f1_same_second_eq0 <= \$1325 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1333 ;
+    f1_same_second_eq3 <= \$1326 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1334 ;
+    f1_same_second_eq6 <= \$1327 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1335 ;
+    f1_same_second_eq9 <= \$1328 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1336 ;
+    f1_same_second_eq12 <= \$1329 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1337 ;
+    f1_same_second_eq15 <= \$1330 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1338 ;
+    f1_same_second_eq18 <= \$1331 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1339 ;
+    f1_same_second_eq21 <= \$1332 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1340 ;
+    f1_same_second_eq24 <= \$1333 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1341 ;
+    f1_same_second_eq27 <= \$1334 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1342 ;
+    f1_same_second_eq30 <= \$1335 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1343 ;
+    f1_same_third_eq0 <= \$1336 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1344 ;
+    f1_same_third_eq3 <= \$1337 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1345 ;
+    f1_same_third_eq6 <= \$1338 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1346 ;
+    f1_same_third_eq9 <= \$1339 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1347 ;
+    f1_same_third_eq12 <= \$1340 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1348 ;
+    f1_same_third_eq15 <= \$1341 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1349 ;
+    f1_same_third_eq18 <= \$1342 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1350 ;
+    f1_same_third_eq21 <= \$1343 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1351 ;
+    f1_same_third_eq24 <= \$1344 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1352 ;
+    f1_same_third_eq27 <= \$1345 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1353 ;
+    f1_same_third_eq30 <= \$1346 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
@@ -4128,7 +4112,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f1_samples_slot <= \$117 [9:0];
   always @(posedge clk)
-    f2_valid <= \$1354 ;
+    f2_valid <= \$1347 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -4150,9 +4134,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f2_same_third <= \$177 ;
   always @(posedge clk)
-    f3_valid <= \$1355 ;
+    f3_valid <= \$1348 ;
   always @(posedge clk)
-    f3_go <= \$1356 ;
+    f3_go <= \$1349 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4186,11 +4170,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f3_rel_f3 <= \$187 ;
   always @(posedge clk)
-    f3_quiet <= \$1357 ;
+    f3_quiet <= \$1350 ;
   always @(posedge clk)
-    f4_valid <= \$1358 ;
+    f4_valid <= \$1351 ;
   always @(posedge clk)
-    f4_go <= \$1359 ;
+    f4_go <= \$1352 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4216,11 +4200,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_rest_snap <= \$223 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1360 ;
+    f4_by_a1 <= \$1353 ;
   always @(posedge clk)
-    f4_by_older <= \$1361 ;
+    f4_by_older <= \$1354 ;
   always @(posedge clk)
-    f4_by_mem <= \$1362 ;
+    f4_by_mem <= \$1355 ;
   always @(posedge clk)
     f4_mem_ok <= \$251 ;
   always @(posedge clk)
@@ -4230,9 +4214,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_live <= \$261 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1363 ;
+    f4_by_mem_live <= \$1356 ;
   always @(posedge clk)
-    f4_prev_released <= \$1364 ;
+    f4_prev_released <= \$1357 ;
   always @(posedge clk)
     f4_taken_a4 <= \$278 [12];
   always @(posedge clk)
@@ -4240,23 +4224,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    samples_push <= \$1365 ;
+    samples_push <= \$1358 ;
   always @(posedge clk)
-    samples_queue_waddr <= \$1366 ;
+    samples_queue_waddr <= \$1359 ;
   always @(posedge clk)
-    samples_pushed <= \$1367 ;
+    samples_pushed <= \$1360 ;
   always @(posedge clk)
-    samples_popped <= \$1368 ;
+    samples_popped <= \$1361 ;
   always @(posedge clk)
-    samples_count <= \$1369 ;
+    samples_count <= \$1362 ;
   always @(posedge clk)
-    samples_at <= \$1370 ;
+    samples_at <= \$1363 ;
   always @(posedge clk)
-    samples_nonempty <= \$1371 ;
+    samples_nonempty <= \$1364 ;
   always @(posedge clk)
-    f5_valid <= \$1372 ;
+    f5_valid <= \$1365 ;
   always @(posedge clk)
-    f5_ok <= \$1373 ;
+    f5_ok <= \$1366 ;
   always @(posedge clk)
     f5_err <= \$signal$239 ;
   always @(posedge clk)
@@ -4286,27 +4270,27 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     a5_overwrite <= \$345 ;
   always @(posedge clk)
-    a6_valid <= \$1374 ;
+    a6_valid <= \$1367 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1375 ;
+    f6_valid <= \$1368 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1376 ;
+    x3_valid <= \$1369 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1377 ;
+    x4_valid <= \$1370 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1378 ;
+    x5_valid <= \$1371 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1379 ;
+    x6_valid <= \$1372 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4366,17 +4350,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1380 ;
+    busy_0 <= \$1373 ;
   always @(posedge clk)
-    busy_6 <= \$1381 ;
+    busy_6 <= \$1374 ;
   always @(posedge clk)
-    busy_12 <= \$1382 ;
+    busy_12 <= \$1375 ;
   always @(posedge clk)
-    busy_18 <= \$1383 ;
+    busy_18 <= \$1376 ;
   always @(posedge clk)
-    busy_24 <= \$1384 ;
+    busy_24 <= \$1377 ;
   always @(posedge clk)
-    busy_30 <= \$1385 ;
+    busy_30 <= \$1378 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ samples_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ samples_queue_r0_b0[11];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ samples_grant_r1_b0[1];
@@ -4403,638 +4387,638 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$auto$rtlil.cc:2739:Not$10  = ~ samples_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1305  = samples_grant_wen;
+    \$1298  = samples_grant_wen;
+    if (rst) begin
+      \$1298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1299  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1299  = { \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1300  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1300  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1301  = samples_queue_wen;
+    if (rst) begin
+      \$1301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1302  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1302  = samples_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1303  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1303  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1304  = alloc_valid;
+    if (rst) begin
+      \$1304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$1305  = a0_valid;
     if (rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1306  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$1306  = { \$397 , \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361  };
+    \$1306  = \$9 ;
+    if (rst) begin
+      \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1307  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$1307  = samples_grant_wdata;
+    \$1307  = flush_valid;
+    if (rst) begin
+      \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1308  = samples_queue_wen;
+    \$1308  = \$11 ;
     if (rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1309  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$1309  = samples_queue_waddr;
+    \$1309  = x0_valid;
+    if (rst) begin
+      \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1310  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$1310  = samples_queue_wdata;
+    \$1310  = x0_select;
+    if (rst) begin
+      \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1311  = alloc_valid;
+    \$1311  = x1_valid;
     if (rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1312  = a0_valid;
+    \$1312  = a1_valid;
     if (rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1313  = \$9 ;
+    \$1313  = samples_seen;
+    if (\$18 ) begin
+      \$1313  = \$19 ;
+    end
     if (rst) begin
-      \$1313  = 1'h0;
+      \$1313  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1314  = flush_valid;
+    \$1314  = samples_seen;
     if (rst) begin
-      \$1314  = 1'h0;
+      \$1314  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1315  = \$11 ;
+    \$1315  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$1315  = \$20 ;
+    end else if (x1_select) begin
+      \$1315  = 11'h000;
+    end
     if (rst) begin
-      \$1315  = 1'h0;
+      \$1315  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1316  = x0_valid;
+    \$1316  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$1316  = \$21 ;
+    end else if (x1_select) begin
+      \$1316  = 1'h1;
+    end
     if (rst) begin
-      \$1316  = 1'h0;
+      \$1316  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1317  = x0_select;
+    \$1317  = samples_head;
+    if (samples_pop) begin
+      \$1317  = \$24 [9:0];
+    end
+    if (x1_select) begin
+      \$1317  = samples_queue_waddr;
+    end
     if (rst) begin
-      \$1317  = 1'h0;
+      \$1317  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1318  = x1_valid;
+    \$1318  = 1'h0;
     if (rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1319  = a1_valid;
+    \$1319  = a2_valid;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1320  = samples_seen;
-    if (\$18 ) begin
-      \$1320  = \$19 ;
-    end
+    \$1320  = a2_ring;
     if (rst) begin
-      \$1320  = 11'h000;
+      \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1321  = samples_seen;
+    \$1321  = a3_valid;
     if (rst) begin
-      \$1321  = 11'h000;
+      \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1322  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$1322  = \$20 ;
-    end else if (x1_select) begin
-      \$1322  = 11'h000;
-    end
+    \$1322  = a4_valid;
     if (rst) begin
-      \$1322  = 11'h000;
+      \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1323  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$1323  = \$21 ;
-    end else if (x1_select) begin
-      \$1323  = 1'h1;
-    end
+    \$1323  = free_valid;
     if (rst) begin
-      \$1323  = 1'h1;
+      \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1324  = samples_head;
-    if (samples_pop) begin
-      \$1324  = \$24 [9:0];
-    end
-    if (x1_select) begin
-      \$1324  = samples_queue_waddr;
-    end
+    \$1324  = f0_valid;
     if (rst) begin
-      \$1324  = 10'h000;
+      \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1325  = 1'h0;
+    \$1325  = \$94 ;
     if (rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1326  = a2_valid;
+    \$1326  = \$95 ;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1327  = a2_ring;
+    \$1327  = \$96 ;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1328  = a3_valid;
+    \$1328  = \$97 ;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1329  = a4_valid;
+    \$1329  = \$98 ;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1330  = free_valid;
+    \$1330  = \$99 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1331  = f0_valid;
+    \$1331  = \$100 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1332  = \$94 ;
+    \$1332  = \$101 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1333  = \$95 ;
+    \$1333  = \$102 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1334  = \$96 ;
+    \$1334  = \$103 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1335  = \$97 ;
+    \$1335  = \$104 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1336  = \$98 ;
+    \$1336  = \$105 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1337  = \$99 ;
+    \$1337  = \$106 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1338  = \$100 ;
+    \$1338  = \$107 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1339  = \$101 ;
+    \$1339  = \$108 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1340  = \$102 ;
+    \$1340  = \$109 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1341  = \$103 ;
+    \$1341  = \$110 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1342  = \$104 ;
+    \$1342  = \$111 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1343  = \$105 ;
+    \$1343  = \$112 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1344  = \$106 ;
+    \$1344  = \$113 ;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1345  = \$107 ;
+    \$1345  = \$114 ;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1346  = \$108 ;
+    \$1346  = \$115 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1347  = \$109 ;
+    \$1347  = f1_valid;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1348  = \$110 ;
+    \$1348  = f2_valid;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1349  = \$111 ;
+    \$1349  = \$signal$182 ;
     if (rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1350  = \$112 ;
+    \$1350  = \$194 ;
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1351  = \$113 ;
+    \$1351  = f3_valid;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1352  = \$114 ;
+    \$1352  = f3_go;
     if (rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1353  = \$115 ;
+    \$1353  = \$228 ;
     if (rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1354  = f1_valid;
+    \$1354  = \$238 ;
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1355  = f2_valid;
+    \$1355  = \$243 ;
     if (rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1356  = \$signal$182 ;
+    \$1356  = \$271 [0];
     if (rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1357  = \$194 ;
+    \$1357  = \$275 ;
     if (rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1358  = f3_valid;
+    \$1358  = \$289 ;
     if (rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1359  = f3_go;
+    \$1359  = samples_queue_waddr;
+    if (\$297 ) begin
+      \$1359  = \$300 [9:0];
+    end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$1359  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1360  = \$228 ;
+    \$1360  = samples_push;
+    if (x1_select) begin
+      \$1360  = 1'h0;
+    end
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1361  = \$238 ;
+    \$1361  = samples_pop;
+    if (x1_select) begin
+      \$1361  = 1'h0;
+    end
     if (rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1362  = \$243 ;
+    \$1362  = \$304 [10:0];
+    if (x1_select) begin
+      \$1362  = 11'h000;
+    end
     if (rst) begin
-      \$1362  = 1'h0;
+      \$1362  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1363  = \$271 [0];
+    \$1363  = samples_at;
+    if (\$307 ) begin
+      \$1363 [0] = samples_at[0];
+      \$1363 [1] = samples_at[1];
+      \$1363 [2] = samples_at[2];
+    end
+    if (\$313 ) begin
+      \$1363 [0] = samples_at[1];
+      \$1363 [1] = samples_at[2];
+      \$1363 [2] = \$314 ;
+    end
+    if (\$320 ) begin
+      \$1363 [0] = 1'h0;
+      \$1363 [1] = samples_at[0];
+      \$1363 [2] = samples_at[1];
+    end
+    if (\$326 ) begin
+      \$1363 [0] = samples_at[0];
+      \$1363 [1] = samples_at[1];
+      \$1363 [2] = samples_at[2];
+    end
+    if (x1_select) begin
+      \$1363  = 3'h1;
+    end
     if (rst) begin
-      \$1363  = 1'h0;
+      \$1363  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1364  = \$275 ;
+    \$1364  = samples_nonempty;
+    if (\$307 ) begin
+      \$1364  = \$310 ;
+    end
+    if (\$313 ) begin
+      \$1364  = \$317 ;
+    end
+    if (\$320 ) begin
+      \$1364  = \$323 ;
+    end
+    if (\$326 ) begin
+      \$1364  = \$329 ;
+    end
+    if (x1_select) begin
+      \$1364  = 1'h0;
+    end
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1365  = \$289 ;
+    \$1365  = f4_valid;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1366  = samples_queue_waddr;
-    if (\$297 ) begin
-      \$1366  = \$300 [9:0];
-    end
+    \$1366  = \release ;
     if (rst) begin
-      \$1366  = 10'h000;
+      \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1367  = samples_push;
-    if (x1_select) begin
-      \$1367  = 1'h0;
-    end
+    \$1367  = a5_valid;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1368  = samples_pop;
-    if (x1_select) begin
-      \$1368  = 1'h0;
-    end
+    \$1368  = f5_valid;
     if (rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1369  = \$304 [10:0];
-    if (x1_select) begin
-      \$1369  = 11'h000;
-    end
+    \$1369  = x2_valid;
     if (rst) begin
-      \$1369  = 11'h000;
+      \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1370  = samples_at;
-    if (\$307 ) begin
-      \$1370 [0] = samples_at[0];
-      \$1370 [1] = samples_at[1];
-      \$1370 [2] = samples_at[2];
-    end
-    if (\$313 ) begin
-      \$1370 [0] = samples_at[1];
-      \$1370 [1] = samples_at[2];
-      \$1370 [2] = \$314 ;
-    end
-    if (\$320 ) begin
-      \$1370 [0] = 1'h0;
-      \$1370 [1] = samples_at[0];
-      \$1370 [2] = samples_at[1];
-    end
-    if (\$326 ) begin
-      \$1370 [0] = samples_at[0];
-      \$1370 [1] = samples_at[1];
-      \$1370 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$1370  = 3'h1;
-    end
+    \$1370  = x3_valid;
     if (rst) begin
-      \$1370  = 3'h1;
+      \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1371  = samples_nonempty;
-    if (\$307 ) begin
-      \$1371  = \$310 ;
-    end
-    if (\$313 ) begin
-      \$1371  = \$317 ;
-    end
-    if (\$320 ) begin
-      \$1371  = \$323 ;
-    end
-    if (\$326 ) begin
-      \$1371  = \$329 ;
-    end
-    if (x1_select) begin
-      \$1371  = 1'h0;
-    end
+    \$1371  = x4_valid;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1372  = f4_valid;
+    \$1372  = x5_valid;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1373  = \release ;
+    \$1373  = \$346 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1374  = a5_valid;
+    \$1374  = \$347 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1375  = f5_valid;
+    \$1375  = \$348 ;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1376  = x2_valid;
+    \$1376  = \$349 ;
     if (rst) begin
       \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1377  = x3_valid;
+    \$1377  = \$350 ;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1378  = x4_valid;
+    \$1378  = \$351 ;
     if (rst) begin
       \$1378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1379  = x5_valid;
-    if (rst) begin
-      \$1379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1380  = \$346 ;
-    if (rst) begin
-      \$1380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1381  = \$347 ;
-    if (rst) begin
-      \$1381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1382  = \$348 ;
-    if (rst) begin
-      \$1382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1383  = \$349 ;
-    if (rst) begin
-      \$1383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1384  = \$350 ;
-    if (rst) begin
-      \$1384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$1385  = \$351 ;
-    if (rst) begin
-      \$1385  = 1'h0;
     end
   end
   always @* begin
@@ -5089,7 +5073,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$340  = a6_payload[47:16];
+  assign \grant_addr$339  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign grant_overwrite = a6_payload[64];
@@ -5124,8 +5108,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.tag  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$1300 ;
-  assign samples_queue_wdata[10] = \$1292 ;
+  assign samples_queue_wdata[16:11] = \$1293 ;
+  assign samples_queue_wdata[10] = \$1285 ;
   assign samples_queue_wdata[9:0] = f4_slot;
   assign samples_grant_wdata[6:1] = \$signal$102 ;
   assign samples_grant_wdata[0] = fetched_snap;
@@ -5291,7 +5275,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$1253 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440$0 , \port$2440$48 , rsp_freed_valid, \port$2443$0 , rsp_flushed_valid, \port$2455$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2483$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432$0 , \port$2432$48 , rsp_freed_valid, \port$2435$0 , rsp_flushed_valid, \port$2447$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2475$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [32:0] \$1 ;
@@ -5932,34 +5916,34 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   reg \$671 ;
   reg \$672 ;
   reg \$673 ;
-  reg \$674 ;
-  reg [5:0] \$675 ;
-  reg [4:0] \$676 ;
-  reg [31:0] \$677 ;
-  reg [1:0] \$678 ;
-  reg [31:0] \$679 ;
+  reg [5:0] \$674 ;
+  reg [4:0] \$675 ;
+  reg [31:0] \$676 ;
+  reg [1:0] \$677 ;
+  reg [31:0] \$678 ;
+  reg [2:0] \$679 ;
   wire [120:0] \$68 ;
   reg [2:0] \$680 ;
-  reg [2:0] \$681 ;
-  reg [4:0] \$682 ;
-  reg \$683 ;
-  reg [1:0] \$684 ;
-  reg [120:0] \$685 ;
-  reg [3:0] \$686 ;
+  reg [4:0] \$681 ;
+  reg \$682 ;
+  reg [1:0] \$683 ;
+  reg [120:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [10:0] \$686 ;
   reg [10:0] \$687 ;
-  reg [10:0] \$688 ;
+  reg \$688 ;
   reg \$689 ;
   wire [3:0] \$69 ;
-  reg \$690 ;
-  reg [10:0] \$691 ;
+  reg [10:0] \$690 ;
+  reg [31:0] \$691 ;
   reg [31:0] \$692 ;
   reg [31:0] \$693 ;
   reg [31:0] \$694 ;
-  reg [31:0] \$695 ;
-  reg [3:0] \$696 ;
+  reg [3:0] \$695 ;
+  reg [7:0] \$696 ;
   reg [7:0] \$697 ;
-  reg [7:0] \$698 ;
-  reg [15:0] \$699 ;
+  reg [15:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire [3:0] \$70 ;
   reg \$700 ;
@@ -6002,23 +5986,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   reg \$734 ;
   reg \$735 ;
   reg \$736 ;
-  reg \$737 ;
-  reg [31:0] \$738 ;
-  reg [1:0] \$739 ;
+  reg [31:0] \$737 ;
+  reg [1:0] \$738 ;
+  reg [31:0] \$739 ;
   wire \$74 ;
-  reg [31:0] \$740 ;
+  reg \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg \$744 ;
-  reg [9:0] \$745 ;
-  reg [31:0] \$746 ;
-  reg \$747 ;
-  reg [3:0] \$748 ;
+  reg [9:0] \$744 ;
+  reg [31:0] \$745 ;
+  reg \$746 ;
+  reg [3:0] \$747 ;
+  reg [7:0] \$748 ;
   reg [7:0] \$749 ;
   wire \$75 ;
-  reg [7:0] \$750 ;
-  reg [15:0] \$751 ;
+  reg [15:0] \$750 ;
+  reg \$751 ;
   reg \$752 ;
   reg \$753 ;
   reg \$754 ;
@@ -6028,15 +6012,15 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   reg \$758 ;
   reg \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg [31:0] \$761 ;
+  reg [31:0] \$760 ;
+  reg \$761 ;
   reg \$762 ;
   reg \$763 ;
   reg \$764 ;
   reg \$765 ;
   reg \$766 ;
-  reg \$767 ;
-  reg [31:0] \$768 ;
+  reg [31:0] \$767 ;
+  reg \$768 ;
   reg \$769 ;
   wire \$77 ;
   reg \$770 ;
@@ -6050,25 +6034,24 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   reg \$778 ;
   reg \$779 ;
   wire \$78 ;
-  reg \$780 ;
+  reg [31:0] \$780 ;
   reg [31:0] \$781 ;
-  reg [31:0] \$782 ;
+  reg \$782 ;
   reg \$783 ;
-  reg \$784 ;
-  reg [3:0] \$785 ;
+  reg [3:0] \$784 ;
+  reg \$785 ;
   reg \$786 ;
   reg \$787 ;
-  reg \$788 ;
-  reg [3:0] \$789 ;
+  reg [3:0] \$788 ;
+  reg \$789 ;
   wire \$79 ;
   reg \$790 ;
   reg \$791 ;
-  reg \$792 ;
-  reg [5:0] \$793 ;
-  reg [31:0] \$794 ;
+  reg [5:0] \$792 ;
+  reg [31:0] \$793 ;
+  reg \$794 ;
   reg \$795 ;
   reg \$796 ;
-  reg \$797 ;
   wire [32:0] \$8 ;
   wire \$80 ;
   wire [10:0] \$81 ;
@@ -6092,58 +6075,58 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   wire \$98 ;
   wire [32:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$115  = 1'h0;
-  reg [31:0] \$signal$128  = 32'd0;
-  reg \$signal$129  = 1'h0;
-  reg \$signal$145  = 1'h0;
-  reg [31:0] \$signal$147  = 32'd0;
-  reg \$signal$148  = 1'h0;
+  reg \$signal$114  = 1'h0;
+  reg [31:0] \$signal$127  = 32'd0;
+  reg \$signal$128  = 1'h0;
+  reg \$signal$144  = 1'h0;
+  reg [31:0] \$signal$146  = 32'd0;
+  reg \$signal$147  = 1'h0;
+  reg \$signal$151  = 1'h0;
   reg \$signal$152  = 1'h0;
-  reg \$signal$153  = 1'h0;
-  reg [31:0] \$signal$155  = 32'd0;
+  reg [31:0] \$signal$154  = 32'd0;
+  reg \$signal$163  = 1'h0;
   reg \$signal$164  = 1'h0;
   reg \$signal$165  = 1'h0;
   reg \$signal$166  = 1'h0;
-  reg \$signal$167  = 1'h0;
-  reg \$signal$170  = 1'h0;
+  reg \$signal$169  = 1'h0;
+  reg \$signal$173  = 1'h0;
   reg \$signal$174  = 1'h0;
-  reg \$signal$175  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$40 ;
-  reg [31:0] \$signal$49  = 32'd0;
-  reg [2:0] \$signal$52  = 3'h0;
-  reg [4:0] \$signal$54  = 5'h00;
+  wire [1:0] \$signal$39 ;
+  reg [31:0] \$signal$48  = 32'd0;
+  reg [2:0] \$signal$51  = 3'h0;
+  reg [4:0] \$signal$53  = 5'h00;
+  reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
-  reg \$signal$56  = 1'h0;
-  reg [3:0] \$signal$63  = 4'h0;
-  reg \$signal$79  = 1'h0;
+  reg [3:0] \$signal$62  = 4'h0;
+  reg \$signal$78  = 1'h0;
+  reg \$signal$80  = 1'h0;
   reg \$signal$81  = 1'h0;
-  reg \$signal$82  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$186 ;
-  wire [2:0] \$signature__addr$189 ;
-  wire [2:0] \$signature__addr$192 ;
-  wire [2:0] \$signature__addr$195 ;
-  wire [2:0] \$signature__addr$198 ;
+  wire [2:0] \$signature__addr$185 ;
+  wire [2:0] \$signature__addr$188 ;
+  wire [2:0] \$signature__addr$191 ;
+  wire [2:0] \$signature__addr$194 ;
+  wire [2:0] \$signature__addr$197 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$201 ;
-  wire [2:0] \$signature__addr$204 ;
+  wire [2:0] \$signature__addr$200 ;
+  wire [2:0] \$signature__addr$203 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$184 ;
-  wire [120:0] \$signature__data$190 ;
-  wire [120:0] \$signature__data$196 ;
-  wire [120:0] \$signature__data$202 ;
+  wire [120:0] \$signature__data$183 ;
+  wire [120:0] \$signature__data$189 ;
+  wire [120:0] \$signature__data$195 ;
+  wire [120:0] \$signature__data$201 ;
+  wire [120:0] \$signature__data$59 ;
   wire [120:0] \$signature__data$60 ;
   wire [120:0] \$signature__data$61 ;
-  wire [120:0] \$signature__data$62 ;
   wire \$signature__en ;
-  wire \$signature__en$187 ;
-  wire \$signature__en$191 ;
-  wire \$signature__en$193 ;
-  wire \$signature__en$197 ;
-  wire \$signature__en$199 ;
-  wire \$signature__en$203 ;
-  wire \$signature__en$205 ;
+  wire \$signature__en$186 ;
+  wire \$signature__en$190 ;
+  wire \$signature__en$192 ;
+  wire \$signature__en$196 ;
+  wire \$signature__en$198 ;
+  wire \$signature__en$202 ;
+  wire \$signature__en$204 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -6193,16 +6176,16 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$2440$0 ;
-  wire [15:0] \port$2440$0 ;
-  input [15:0] \port$2440$48 ;
-  wire [15:0] \port$2440$48 ;
-  input [16:0] \port$2443$0 ;
-  wire [16:0] \port$2443$0 ;
-  input [15:0] \port$2455$0 ;
-  wire [15:0] \port$2455$0 ;
-  input [38:0] \port$2483$0 ;
-  wire [38:0] \port$2483$0 ;
+  input [15:0] \port$2432$0 ;
+  wire [15:0] \port$2432$0 ;
+  input [15:0] \port$2432$48 ;
+  wire [15:0] \port$2432$48 ;
+  input [16:0] \port$2435$0 ;
+  wire [16:0] \port$2435$0 ;
+  input [15:0] \port$2447$0 ;
+  wire [15:0] \port$2447$0 ;
+  input [38:0] \port$2475$0 ;
+  wire [38:0] \port$2475$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6308,7 +6291,6 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   reg samples_ev_flush = 1'h0;
   reg samples_ev_free = 1'h0;
   reg samples_ev_grant = 1'h0;
-  reg samples_ev_overwrite = 1'h0;
   reg [31:0] samples_fails = 32'd0;
   reg [31:0] samples_flushes = 32'd0;
   reg [31:0] samples_frees = 32'd0;
@@ -6357,44 +6339,43 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   reg [120:0] log_bank0 [7:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$184 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$183 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$54 [4:2]];
+    _0_ <= log_bank0[\$signal$53 [4:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$191 )
-      log_bank1[\$signature__addr$189 ] <= \$signature__data$190 ;
+    if (\$signature__en$190 )
+      log_bank1[\$signature__addr$188 ] <= \$signature__data$189 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$54 [4:2]];
+    _1_ <= log_bank1[\$signal$53 [4:2]];
   end
-  assign \$signature__data$60  = _1_;
+  assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$197 )
-      log_bank2[\$signature__addr$195 ] <= \$signature__data$196 ;
+    if (\$signature__en$196 )
+      log_bank2[\$signature__addr$194 ] <= \$signature__data$195 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$54 [4:2]];
+    _2_ <= log_bank2[\$signal$53 [4:2]];
   end
-  assign \$signature__data$61  = _2_;
+  assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$203 )
-      log_bank3[\$signal$52 ] <= \$signature__data$202 ;
+    if (\$signature__en$202 )
+      log_bank3[\$signal$51 ] <= \$signature__data$201 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$54 [4:2]];
+    _3_ <= log_bank3[\$signal$53 [4:2]];
   end
-  assign \$signature__data$62  = _3_;
-  assign \$203  = ~ \$202 ;
+  assign \$signature__data$61  = _3_;
   assign \$204  = ~ r1_a1_0[0];
   assign \$205  = ~ r1_a4_2[4];
   assign \$206  = \$204  | \$205 ;
@@ -6555,15 +6536,15 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   assign \$361  = \$359  | \$360 ;
   assign \$362  = \$358  | \$361 ;
   assign \$364  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$366  = r2_sel_irq_status ? \$signal$63  : 4'h0;
+  assign \$366  = r2_sel_irq_status ? \$signal$62  : 4'h0;
   assign \$367  = r2_sel_irq_enable ? irq_enable : 4'h0;
   assign \$368  = \$366  | \$367 ;
   assign \$369  = \$365  | { 28'h0000000, \$368  };
   assign \$370  = \$362  | \$369 ;
-  assign \$371  = r2_sel_err_count ? \$signal$49  : 32'd0;
+  assign \$371  = r2_sel_err_count ? \$signal$48  : 32'd0;
   assign \$372  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$373  = \$371  | \$372 ;
-  assign \$374  = r2_sel_err_head0 ? { \$signal$56 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$374  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$375  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$376  = \$374  | \$375 ;
   assign \$377  = \$373  | \$376 ;
@@ -6619,8 +6600,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   assign \$439  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
   assign \$440  = \$438  | \$439 ;
   assign \$441  = \$435  | \$440 ;
-  assign \$442  = \$signal$115  & r3_alloc;
-  assign \$443  = \$signal$115  & r3_alloc;
+  assign \$442  = \$signal$114  & r3_alloc;
+  assign \$443  = \$signal$114  & r3_alloc;
   assign \$444  = r3_block0 | r3_block4;
   assign \$445  = | r3_found_in;
   assign \$446  = ~ \$445 ;
@@ -6767,84 +6748,84 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   assign \$587  = \$583  | \$586 ;
   assign \$588  = ~ \$587 ;
   assign \$589  = \$580  | \$588 ;
-  assign \$591  = \$signal$152  & \$signal$153 ;
+  assign \$591  = \$signal$151  & \$signal$152 ;
   assign \$592  = \$591  & w2_is_ctrl;
-  assign \$593  = \$592  & \$signal$155 [0];
-  assign \$594  = \$signal$152  & \$signal$153 ;
+  assign \$593  = \$592  & \$signal$154 [0];
+  assign \$594  = \$signal$151  & \$signal$152 ;
   assign \$595  = \$594  & w2_is_err_pop;
-  assign \$596  = \$signal$152  & w2_is_irq_status;
+  assign \$596  = \$signal$151  & w2_is_irq_status;
   assign \$597  = \$596  & w2_strb0;
-  assign \$598  = \$597  ? \$signal$155 [3:0] : 4'h0;
-  assign \$599  = \$signal$152  & \$signal$153 ;
-  assign \$600  = \$599  & \$signal$164 ;
-  assign \$601  = \$signal$152  & \$signal$153 ;
-  assign \$602  = \$601  & \$signal$165 ;
-  assign \$603  = \$signal$152  & \$signal$153 ;
-  assign \$604  = \$603  & \$signal$164 ;
+  assign \$598  = \$597  ? \$signal$154 [3:0] : 4'h0;
+  assign \$599  = \$signal$151  & \$signal$152 ;
+  assign \$600  = \$599  & \$signal$163 ;
+  assign \$601  = \$signal$151  & \$signal$152 ;
+  assign \$602  = \$601  & \$signal$164 ;
+  assign \$603  = \$signal$151  & \$signal$152 ;
+  assign \$604  = \$603  & \$signal$163 ;
   assign \$605  = ~ \$604 ;
-  assign \$606  = \$signal$152  & \$605 ;
-  assign \$607  = \$signal$152  & \$signal$153 ;
-  assign \$608  = \$607  & \$signal$165 ;
+  assign \$606  = \$signal$151  & \$605 ;
+  assign \$607  = \$signal$151  & \$signal$152 ;
+  assign \$608  = \$607  & \$signal$164 ;
   assign \$609  = ~ \$608 ;
   assign \$610  = \$606  & \$609 ;
-  assign \$611  = \$signal$152  & w2_is_irq_enable;
+  assign \$611  = \$signal$151  & w2_is_irq_enable;
   assign \$612  = \$611  & w2_strb0;
-  assign \$613  = ~ \$signal$167 ;
-  assign \$614  = \$signal$166  & \$signal$153 ;
+  assign \$613  = ~ \$signal$166 ;
+  assign \$614  = \$signal$165  & \$signal$152 ;
   assign \$615  = ~ \$614 ;
   assign \$616  = \$613  & \$615 ;
-  assign \$617  = \$signal$152  & \$signal$153 ;
-  assign \$618  = \$617  & \$signal$164 ;
+  assign \$617  = \$signal$151  & \$signal$152 ;
+  assign \$618  = \$617  & \$signal$163 ;
   assign \$619  = w2_base + w2_offset;
   assign \$620  = w2_oor >> w2_pool;
-  assign \$621  = \$signal$152  & \$signal$153 ;
-  assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$2483$0 [0];
-  assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$2443$0 [0];
+  assign \$621  = \$signal$151  & \$signal$152 ;
+  assign \$622  = \$621  & \$signal$164 ;
+  assign \$623  = rsp_freed_valid & \port$2475$0 [0];
+  assign \$624  = \$signal$174  & \$623 ;
+  assign \$625  = ~ \port$2435$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$2455$0 [0];
+  assign \$628  = ~ \port$2447$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
   assign \$632  = space_ge1 & \$631 ;
   assign \$633  = \$632  ? 1'h1 : 1'h0;
   assign \$634  = space_ge2 ? \$630  : { 1'h0, \$633  };
-  assign \$signal$40  = space_ge3 ? \$signal$28  : \$634 ;
+  assign \$signal$39  = space_ge3 ? \$signal$28  : \$634 ;
   assign \$635  = ~ space[5];
-  assign popped = \$signal$170  & \$635 ;
+  assign popped = \$signal$169  & \$635 ;
   assign \$636  = 1'h0 - tail[1:0];
   assign \$637  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$637  ? tail_next_row : \$signal$52 ;
+  assign \$signature__addr  = \$637  ? tail_next_row : \$signal$51 ;
   assign \$638  = ! \$636 [1:0];
   assign \$639  = \$636 [1:0] == 1'h1;
   assign \$640  = \$639  ? e1_new1 : e1_new2;
-  assign \$signature__data$184  = \$638  ? e1_new0 : \$640 ;
-  assign \$signature__en  = \$636 [1:0] < \$signal$40 ;
+  assign \$signature__data$183  = \$638  ? e1_new0 : \$640 ;
+  assign \$signature__en  = \$636 [1:0] < \$signal$39 ;
   assign \$641  = 1'h1 - tail[1:0];
   assign \$642  = tail[1:0] > 1'h1;
-  assign \$signature__addr$189  = \$642  ? tail_next_row : \$signal$52 ;
+  assign \$signature__addr$188  = \$642  ? tail_next_row : \$signal$51 ;
   assign \$643  = ! \$641 [1:0];
   assign \$644  = \$641 [1:0] == 1'h1;
   assign \$645  = \$644  ? e1_new1 : e1_new2;
-  assign \$signature__data$190  = \$643  ? e1_new0 : \$645 ;
-  assign \$signature__en$191  = \$641 [1:0] < \$signal$40 ;
+  assign \$signature__data$189  = \$643  ? e1_new0 : \$645 ;
+  assign \$signature__en$190  = \$641 [1:0] < \$signal$39 ;
   assign \$646  = 2'h2 - tail[1:0];
   assign \$647  = tail[1:0] > 2'h2;
-  assign \$signature__addr$195  = \$647  ? tail_next_row : \$signal$52 ;
+  assign \$signature__addr$194  = \$647  ? tail_next_row : \$signal$51 ;
   assign \$648  = ! \$646 [1:0];
   assign \$649  = \$646 [1:0] == 1'h1;
   assign \$650  = \$649  ? e1_new1 : e1_new2;
-  assign \$signature__data$196  = \$648  ? e1_new0 : \$650 ;
-  assign \$signature__en$197  = \$646 [1:0] < \$signal$40 ;
+  assign \$signature__data$195  = \$648  ? e1_new0 : \$650 ;
+  assign \$signature__en$196  = \$646 [1:0] < \$signal$39 ;
   assign \$651  = 2'h3 - tail[1:0];
   assign \$652  = ! \$651 [1:0];
   assign \$653  = \$651 [1:0] == 1'h1;
   assign \$654  = \$653  ? e1_new1 : e1_new2;
-  assign \$signature__data$202  = \$652  ? e1_new0 : \$654 ;
-  assign \$signature__en$203  = \$651 [1:0] < \$signal$40 ;
-  assign \$655  = \$signal$63  & irq_enable;
+  assign \$signature__data$201  = \$652  ? e1_new0 : \$654 ;
+  assign \$signature__en$202  = \$651 [1:0] < \$signal$39 ;
+  assign \$655  = \$signal$62  & irq_enable;
   assign irq = | \$655 ;
   always @(posedge clk)
     cycle <= \$656 ;
@@ -6871,223 +6852,223 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @(posedge clk)
     samples_ev_fail <= \$667 ;
   always @(posedge clk)
-    samples_ev_overwrite <= \$668 ;
+    space_ge1 <= \$668 ;
   always @(posedge clk)
-    space_ge1 <= \$669 ;
+    space_ge2 <= \$669 ;
   always @(posedge clk)
-    space_ge2 <= \$670 ;
+    space_ge3 <= \$670 ;
   always @(posedge clk)
-    space_ge3 <= \$671 ;
+    space_ge4 <= \$671 ;
   always @(posedge clk)
-    space_ge4 <= \$672 ;
+    space_ge5 <= \$672 ;
   always @(posedge clk)
-    space_ge5 <= \$673 ;
+    space_ge6 <= \$673 ;
   always @(posedge clk)
-    space_ge6 <= \$674 ;
+    space <= \$674 ;
   always @(posedge clk)
-    space <= \$675 ;
+    tail <= \$675 ;
   always @(posedge clk)
-    tail <= \$676 ;
+    \$signal$48  <= \$676 ;
   always @(posedge clk)
-    \$signal$49  <= \$677 ;
+    n_dropped <= \$677 ;
   always @(posedge clk)
-    n_dropped <= \$678 ;
+    err_dropped <= \$678 ;
   always @(posedge clk)
-    err_dropped <= \$679 ;
+    \$signal$51  <= \$679 ;
   always @(posedge clk)
-    \$signal$52  <= \$680 ;
+    tail_next_row <= \$680 ;
   always @(posedge clk)
-    tail_next_row <= \$681 ;
+    \$signal$53  <= \$681 ;
   always @(posedge clk)
-    \$signal$54  <= \$682 ;
+    \$signal$55  <= \$682 ;
   always @(posedge clk)
-    \$signal$56  <= \$683 ;
+    head_bank <= \$683 ;
   always @(posedge clk)
-    head_bank <= \$684 ;
+    head_entry <= \$684 ;
   always @(posedge clk)
-    head_entry <= \$685 ;
+    \$signal$62  <= \$685 ;
   always @(posedge clk)
-    \$signal$63  <= \$686 ;
+    samples_in_use <= \$686 ;
   always @(posedge clk)
-    samples_in_use <= \$687 ;
+    samples_in_use_was <= \$687 ;
   always @(posedge clk)
-    samples_in_use_was <= \$688 ;
+    samples_in_use_rose <= \$688 ;
   always @(posedge clk)
-    samples_in_use_rose <= \$689 ;
+    samples_hw_grow <= \$689 ;
   always @(posedge clk)
-    samples_hw_grow <= \$690 ;
+    samples_high_water <= \$690 ;
   always @(posedge clk)
-    samples_high_water <= \$691 ;
+    samples_allocs <= \$691 ;
   always @(posedge clk)
-    samples_allocs <= \$692 ;
+    samples_fails <= \$692 ;
   always @(posedge clk)
-    samples_fails <= \$693 ;
+    samples_frees <= \$693 ;
   always @(posedge clk)
-    samples_frees <= \$694 ;
+    samples_flushes <= \$694 ;
   always @(posedge clk)
-    samples_flushes <= \$695 ;
+    r1_a1_0 <= \$695 ;
   always @(posedge clk)
-    r1_a1_0 <= \$696 ;
+    r1_a4_2 <= \$696 ;
   always @(posedge clk)
-    r1_a4_2 <= \$697 ;
+    r1_a7_5 <= \$697 ;
   always @(posedge clk)
-    r1_a7_5 <= \$698 ;
+    r1_a11_8 <= \$698 ;
   always @(posedge clk)
-    r1_a11_8 <= \$699 ;
+    \$signal$78  <= \$699 ;
   always @(posedge clk)
-    \$signal$79  <= \$700 ;
+    \$signal$80  <= \$700 ;
   always @(posedge clk)
     \$signal$81  <= \$701 ;
   always @(posedge clk)
-    \$signal$82  <= \$702 ;
+    r2_pool <= \$702 ;
   always @(posedge clk)
-    r2_pool <= \$703 ;
+    r2_sel_id <= \$703 ;
   always @(posedge clk)
-    r2_sel_id <= \$704 ;
+    r2_sel_version <= \$704 ;
   always @(posedge clk)
-    r2_sel_version <= \$705 ;
+    r2_sel_config <= \$705 ;
   always @(posedge clk)
-    r2_sel_config <= \$706 ;
+    r2_sel_config2 <= \$706 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$707 ;
+    r2_sel_ctrl <= \$707 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$708 ;
+    r2_sel_status <= \$708 ;
   always @(posedge clk)
-    r2_sel_status <= \$709 ;
+    r2_sel_irq_status <= \$709 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$710 ;
+    r2_sel_irq_enable <= \$710 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$711 ;
+    r2_sel_err_count <= \$711 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$712 ;
+    r2_sel_err_dropped <= \$712 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$713 ;
+    r2_sel_err_head0 <= \$713 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$714 ;
+    r2_sel_err_head1 <= \$714 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$715 ;
+    r2_sel_err_head2 <= \$715 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$716 ;
+    r2_sel_err_head3 <= \$716 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$717 ;
+    r2_sel_err_pop <= \$717 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$718 ;
+    r2_sel_cycle <= \$718 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$719 ;
+    r2_sel_pool0_alloc <= \$719 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$720 ;
+    r2_sel_pool0_free <= \$720 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$721 ;
+    r2_sel_pool0_base_lo <= \$721 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$722 ;
+    r2_sel_pool0_base_hi <= \$722 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$723 ;
+    r2_sel_pool0_slot_size <= \$723 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$724 ;
+    r2_sel_pool0_slots <= \$724 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$725 ;
+    r2_sel_pool0_in_use <= \$725 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$726 ;
+    r2_sel_pool0_high_water <= \$726 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$727 ;
+    r2_sel_pool0_allocs <= \$727 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$728 ;
+    r2_sel_pool0_fails <= \$728 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$729 ;
+    r2_sel_pool0_frees <= \$729 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$730 ;
+    r2_sel_pool0_info <= \$730 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$731 ;
+    r2_sel_pool0_flush <= \$731 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$732 ;
+    r2_sel_pool0_flushes <= \$732 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$733 ;
+    r2_sel_pool0_overwrites <= \$733 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$734 ;
+    \$signal$114  <= \$734 ;
   always @(posedge clk)
-    \$signal$115  <= \$735 ;
+    r3_alloc <= \$735 ;
   always @(posedge clk)
-    r3_alloc <= \$736 ;
+    r3_pool <= \$736 ;
   always @(posedge clk)
-    r3_pool <= \$737 ;
+    r3_block0 <= \$737 ;
   always @(posedge clk)
-    r3_block0 <= \$738 ;
+    r3_found_in <= \$738 ;
   always @(posedge clk)
-    r3_found_in <= \$739 ;
+    r3_block4 <= \$739 ;
   always @(posedge clk)
-    r3_block4 <= \$740 ;
+    req_alloc <= \$740 ;
   always @(posedge clk)
-    req_alloc <= \$741 ;
+    r_ack <= \$741 ;
   always @(posedge clk)
-    r_ack <= \$742 ;
+    alloc_waiting <= \$742 ;
   always @(posedge clk)
-    alloc_waiting <= \$743 ;
+    req_alloc_pool <= \$743 ;
   always @(posedge clk)
-    req_alloc_pool <= \$744 ;
+    req_alloc_size <= \$744 ;
   always @(posedge clk)
-    req_alloc_size <= \$745 ;
+    \$signal$127  <= \$745 ;
   always @(posedge clk)
     \$signal$128  <= \$746 ;
   always @(posedge clk)
-    \$signal$129  <= \$747 ;
+    w1_a1_0 <= \$747 ;
   always @(posedge clk)
-    w1_a1_0 <= \$748 ;
+    w1_a4_2 <= \$748 ;
   always @(posedge clk)
-    w1_a4_2 <= \$749 ;
+    w1_a7_5 <= \$749 ;
   always @(posedge clk)
-    w1_a7_5 <= \$750 ;
+    w1_a11_8 <= \$750 ;
   always @(posedge clk)
-    w1_a11_8 <= \$751 ;
+    w1_samples_oor_gt0 <= \$751 ;
   always @(posedge clk)
-    w1_samples_oor_gt0 <= \$752 ;
+    w1_samples_oor_eq0 <= \$752 ;
   always @(posedge clk)
-    w1_samples_oor_eq0 <= \$753 ;
+    w1_samples_oor_gt6 <= \$753 ;
   always @(posedge clk)
-    w1_samples_oor_gt6 <= \$754 ;
+    w1_samples_oor_eq6 <= \$754 ;
   always @(posedge clk)
-    w1_samples_oor_eq6 <= \$755 ;
+    w1_samples_oor_gt12 <= \$755 ;
   always @(posedge clk)
-    w1_samples_oor_gt12 <= \$756 ;
+    w1_samples_oor_eq12 <= \$756 ;
   always @(posedge clk)
-    w1_samples_oor_eq12 <= \$757 ;
+    w1_samples_oor_gt18 <= \$757 ;
   always @(posedge clk)
-    w1_samples_oor_gt18 <= \$758 ;
+    w1_samples_oor_eq18 <= \$758 ;
   always @(posedge clk)
-    w1_samples_oor_eq18 <= \$759 ;
+    \$signal$144  <= \$759 ;
   always @(posedge clk)
-    \$signal$145  <= \$760 ;
+    \$signal$146  <= \$760 ;
   always @(posedge clk)
     \$signal$147  <= \$761 ;
   always @(posedge clk)
-    \$signal$148  <= \$762 ;
+    w1_strb0 <= \$762 ;
   always @(posedge clk)
-    w1_strb0 <= \$763 ;
+    w1_pool <= \$763 ;
   always @(posedge clk)
-    w1_pool <= \$764 ;
+    \$signal$151  <= \$764 ;
   always @(posedge clk)
     \$signal$152  <= \$765 ;
   always @(posedge clk)
-    \$signal$153  <= \$766 ;
+    w2_strb0 <= \$766 ;
   always @(posedge clk)
-    w2_strb0 <= \$767 ;
+    \$signal$154  <= \$767 ;
   always @(posedge clk)
-    \$signal$155  <= \$768 ;
+    w2_pool <= \$768 ;
   always @(posedge clk)
-    w2_pool <= \$769 ;
+    w2_oor <= \$769 ;
   always @(posedge clk)
-    w2_oor <= \$770 ;
+    w2_is_ctrl <= \$770 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$771 ;
+    w2_is_irq_status <= \$771 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$772 ;
+    w2_is_irq_enable <= \$772 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$773 ;
+    w2_is_err_pop <= \$773 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$774 ;
+    w2_is_pool0_free <= \$774 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$775 ;
+    w2_is_pool0_flush <= \$775 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$776 ;
+    \$signal$163  <= \$776 ;
   always @(posedge clk)
     \$signal$164  <= \$777 ;
   always @(posedge clk)
@@ -7095,85 +7076,83 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @(posedge clk)
     \$signal$166  <= \$779 ;
   always @(posedge clk)
-    \$signal$167  <= \$780 ;
+    w2_offset <= \$780 ;
   always @(posedge clk)
-    w2_offset <= \$781 ;
+    w2_base <= \$781 ;
   always @(posedge clk)
-    w2_base <= \$782 ;
+    \$signal$54  <= \$782 ;
   always @(posedge clk)
-    \$signal$55  <= \$783 ;
+    \$signal$169  <= \$783 ;
   always @(posedge clk)
-    \$signal$170  <= \$784 ;
+    w1c <= \$784 ;
   always @(posedge clk)
-    w1c <= \$785 ;
+    req_free <= \$785 ;
   always @(posedge clk)
-    req_free <= \$786 ;
+    req_flush <= \$786 ;
   always @(posedge clk)
-    req_flush <= \$787 ;
+    w_ack <= \$787 ;
   always @(posedge clk)
-    w_ack <= \$788 ;
+    irq_enable <= \$788 ;
   always @(posedge clk)
-    irq_enable <= \$789 ;
+    \$signal$173  <= \$789 ;
   always @(posedge clk)
     \$signal$174  <= \$790 ;
   always @(posedge clk)
-    \$signal$175  <= \$791 ;
+    req_free_pool <= \$791 ;
   always @(posedge clk)
-    req_free_pool <= \$792 ;
+    req_free_tag <= \$792 ;
   always @(posedge clk)
-    req_free_tag <= \$793 ;
+    req_free_addr <= \$793 ;
   always @(posedge clk)
-    req_free_addr <= \$794 ;
+    req_free_oor <= \$794 ;
   always @(posedge clk)
-    req_free_oor <= \$795 ;
+    flush_waiting <= \$795 ;
   always @(posedge clk)
-    flush_waiting <= \$796 ;
-  always @(posedge clk)
-    req_flush_pool <= \$797 ;
+    req_flush_pool <= \$796 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2443$0 [4:1];
+  assign \$2  = | \port$2435$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2443$0 [16] ? { 7'h00, \port$2443$0 [15] } : 8'hff;
+  assign \$4  = \port$2435$0 [16] ? { 7'h00, \port$2435$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$2455$0 [4:1];
+  assign \$6  = | \port$2447$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2455$0 [14:5], 47'h000000000000, \port$2455$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2455$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2440$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2440$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2440$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2443$0 [14:5], \port$2483$0 [32:1], 2'h0, \port$2483$0 [38:33], \$4 , 1'h0, \port$2483$0 [0], 3'h1, \port$2443$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2443$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2447$0 [14:5], 47'h000000000000, \port$2447$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2447$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2432$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2432$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2432$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2435$0 [14:5], \port$2475$0 [32:1], 2'h0, \port$2475$0 [38:33], \$4 , 1'h0, \port$2475$0 [0], 3'h1, \port$2435$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2435$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2455$0 [4:1];
+  assign \$14  = | \port$2447$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2455$0 [14:5], 47'h000000000000, \port$2455$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2455$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2440$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2440$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2440$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2447$0 [14:5], 47'h000000000000, \port$2447$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2447$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2432$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2432$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2432$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$2443$0 [4:1];
+  assign \$21  = | \port$2435$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2455$0 [4:1];
+  assign \$23  = | \port$2447$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2440$0 [0];
+  assign \$26  = ~ \port$2432$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2440$0 [4:1] != 1'h1;
+  assign \$28  = \port$2432$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2440$0 [4:1] == 1'h1;
+  assign \$31  = \port$2432$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2440$0 [0];
-  assign \$34  = ! \port$2440$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2432$0 [0];
+  assign \$34  = ! \port$2432$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2443$0 [0];
-  assign \$37  = ! \port$2443$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2435$0 [0];
+  assign \$37  = ! \port$2435$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2455$0 [0];
-  assign \$40  = ! \port$2455$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2447$0 [0];
+  assign \$40  = ! \port$2447$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2440$0 [4:1] == 1'h1;
+  assign \$42  = \port$2432$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2440$0 [5];
+  assign \$44  = ! \port$2432$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -7185,46 +7164,36 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   assign \$53  = space >= 3'h7;
   assign \$54  = space >= 4'h8;
   assign \$55  = space + popped;
-  assign \$56  = \$55  - \$signal$40 ;
-  assign \$57  = tail + \$signal$40 ;
-  assign \$58  = \$signal$49  + \$signal$40 ;
-  assign \$59  = \$signal$28  - \$signal$40 ;
+  assign \$56  = \$55  - \$signal$39 ;
+  assign \$57  = tail + \$signal$39 ;
+  assign \$58  = \$signal$48  + \$signal$39 ;
+  assign \$59  = \$signal$28  - \$signal$39 ;
   assign \$60  = err_dropped + n_dropped;
-  assign \$61  = tail[1:0] + \$signal$40 ;
+  assign \$61  = tail[1:0] + \$signal$39 ;
   assign \$62  = tail_next_row + 1'h1;
-  assign \$63  = \$signal$54  + 1'h1;
+  assign \$63  = \$signal$53  + 1'h1;
   assign \$64  = ~ space[5];
-  assign \$65  = head_bank[0] ? \$signature__data$62  : \$signature__data$61 ;
-  assign \$66  = head_bank[0] ? \$signature__data$60  : \$signature__data ;
+  assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
+  assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
   assign \$67  = head_bank[1] ? \$65  : \$66 ;
-  assign \$68  = \$signal$56  ? \$67  : 121'h0000000000000000000000000000000;
+  assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
   assign \$69  = ~ w1c;
-  assign \$70  = \$signal$63  & \$69 ;
+  assign \$70  = \$signal$62  & \$69 ;
   assign \$71  = | \$signal$28 ;
-  assign \$72  = \$signal$40  != \$signal$28 ;
-  assign \$73  = \$70  | { samples_ev_overwrite, \$72 , e1_exhausted, \$71  };
-  assign \$74  = ~ samples_ev_overwrite;
-  assign \$75  = samples_ev_grant & \$74 ;
-  assign \$76  = ~ samples_ev_overwrite;
-  assign \$77  = samples_ev_grant & \$76 ;
+  assign \$72  = \$signal$39  != \$signal$28 ;
+  assign \$73  = \$70  | { 1'h0, \$72 , e1_exhausted, \$71  };
   assign \$78  = \$77  == samples_ev_free;
-  assign \$79  = ~ samples_ev_overwrite;
-  assign \$80  = samples_ev_grant & \$79 ;
   assign \$81  = \$80  ? 11'h001 : 11'h7ff;
   assign \$82  = \$78  ? 11'h000 : \$81 ;
   assign \$83  = $signed({ 1'h0, samples_in_use }) + $signed(\$82 );
   assign \$84  = samples_ev_flush ? { 12'h000, \$75  } : \$83 ;
-  assign \$85  = ~ samples_ev_overwrite;
-  assign \$86  = samples_ev_grant & \$85 ;
   assign \$87  = samples_in_use + 11'h7ff;
   assign \$88  = ~ \$87 [11];
   assign \$89  = \$86  & \$88 ;
-  assign \$90  = ~ samples_ev_overwrite;
-  assign \$91  = samples_ev_grant & \$90 ;
   assign \$92  = ~ samples_ev_free;
   assign \$93  = \$91  & \$92 ;
   assign \$94  = samples_ev_flush ? \$89  : \$93 ;
-  assign \$95  = ~ \$signal$55 ;
+  assign \$95  = ~ \$signal$54 ;
   assign \$96  = samples_in_use > samples_high_water;
   assign \$97  = samples_hw_grow ? samples_in_use_rose : \$96 ;
   assign \$98  = \$95  & \$97 ;
@@ -7332,6 +7301,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   assign \$200  = ~ r1_a11_8[0];
   assign \$201  = \$199  | \$200 ;
   assign \$202  = \$198  | \$201 ;
+  assign \$203  = ~ \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$656  = \$1 [31:0];
@@ -7369,7 +7339,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$2440$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2440$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2440$0 [4:1] };
+    \$661  = { \$20 [31:0], 22'h000000, \port$2432$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2432$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2432$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
@@ -7418,31 +7388,49 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$668  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$668  = space_ge1;
+      3'h1:
+          \$668  = 1'h1;
+      3'h2:
+          \$668  = space_ge2;
+      3'h3:
+          \$668  = space_ge1;
+      3'h4:
+          \$668  = space_ge3;
+      3'h5:
+          \$668  = space_ge2;
+      3'h6:
+          \$668  = space_ge4;
+      3'h7:
+          \$668  = space_ge3;
+    endcase
     if (rst) begin
-      \$668  = 1'h0;
+      \$668  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$669  = space_ge1;
+          \$669  = space_ge2;
       3'h1:
-          \$669  = 1'h1;
-      3'h2:
-          \$669  = space_ge2;
-      3'h3:
           \$669  = space_ge1;
-      3'h4:
+      3'h2:
           \$669  = space_ge3;
-      3'h5:
+      3'h3:
           \$669  = space_ge2;
-      3'h6:
+      3'h4:
           \$669  = space_ge4;
-      3'h7:
+      3'h5:
           \$669  = space_ge3;
+      3'h6:
+          \$669  = space_ge5;
+      3'h7:
+          \$669  = space_ge4;
     endcase
     if (rst) begin
       \$669  = 1'h1;
@@ -7451,23 +7439,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$670  = space_ge2;
+          \$670  = space_ge3;
       3'h1:
-          \$670  = space_ge1;
-      3'h2:
-          \$670  = space_ge3;
-      3'h3:
           \$670  = space_ge2;
-      3'h4:
+      3'h2:
           \$670  = space_ge4;
-      3'h5:
+      3'h3:
           \$670  = space_ge3;
-      3'h6:
+      3'h4:
           \$670  = space_ge5;
-      3'h7:
+      3'h5:
           \$670  = space_ge4;
+      3'h6:
+          \$670  = space_ge6;
+      3'h7:
+          \$670  = space_ge5;
     endcase
     if (rst) begin
       \$670  = 1'h1;
@@ -7476,23 +7464,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$671  = space_ge3;
+          \$671  = space_ge4;
       3'h1:
-          \$671  = space_ge2;
-      3'h2:
-          \$671  = space_ge4;
-      3'h3:
           \$671  = space_ge3;
-      3'h4:
+      3'h2:
           \$671  = space_ge5;
-      3'h5:
+      3'h3:
           \$671  = space_ge4;
-      3'h6:
+      3'h4:
           \$671  = space_ge6;
-      3'h7:
+      3'h5:
           \$671  = space_ge5;
+      3'h6:
+          \$671  = \$50 ;
+      3'h7:
+          \$671  = space_ge6;
     endcase
     if (rst) begin
       \$671  = 1'h1;
@@ -7501,23 +7489,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$672  = space_ge4;
+          \$672  = space_ge5;
       3'h1:
-          \$672  = space_ge3;
-      3'h2:
-          \$672  = space_ge5;
-      3'h3:
           \$672  = space_ge4;
-      3'h4:
+      3'h2:
           \$672  = space_ge6;
-      3'h5:
+      3'h3:
           \$672  = space_ge5;
-      3'h6:
-          \$672  = \$50 ;
-      3'h7:
+      3'h4:
+          \$672  = \$47 ;
+      3'h5:
           \$672  = space_ge6;
+      3'h6:
+          \$672  = \$51 ;
+      3'h7:
+          \$672  = \$53 ;
     endcase
     if (rst) begin
       \$672  = 1'h1;
@@ -7526,23 +7514,23 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$673  = space_ge5;
+          \$673  = space_ge6;
       3'h1:
-          \$673  = space_ge4;
-      3'h2:
-          \$673  = space_ge6;
-      3'h3:
           \$673  = space_ge5;
-      3'h4:
-          \$673  = \$47 ;
-      3'h5:
+      3'h2:
+          \$673  = \$46 ;
+      3'h3:
           \$673  = space_ge6;
+      3'h4:
+          \$673  = \$48 ;
+      3'h5:
+          \$673  = \$49 ;
       3'h6:
-          \$673  = \$51 ;
+          \$673  = \$52 ;
       3'h7:
-          \$673  = \$53 ;
+          \$673  = \$54 ;
     endcase
     if (rst) begin
       \$673  = 1'h1;
@@ -7550,178 +7538,165 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
-      3'h0:
-          \$674  = space_ge6;
-      3'h1:
-          \$674  = space_ge5;
-      3'h2:
-          \$674  = \$46 ;
-      3'h3:
-          \$674  = space_ge6;
-      3'h4:
-          \$674  = \$48 ;
-      3'h5:
-          \$674  = \$49 ;
-      3'h6:
-          \$674  = \$52 ;
-      3'h7:
-          \$674  = \$54 ;
-    endcase
+    \$674  = \$56 [5:0];
     if (rst) begin
-      \$674  = 1'h1;
+      \$674  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$675  = \$56 [5:0];
+    \$675  = \$57 [4:0];
     if (rst) begin
-      \$675  = 6'h20;
+      \$675  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$676  = \$57 [4:0];
+    \$676  = \$58 [31:0];
+    if (\$signal$54 ) begin
+      \$676  = 32'd0;
+    end
     if (rst) begin
-      \$676  = 5'h00;
+      \$676  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$677  = \$58 [31:0];
-    if (\$signal$55 ) begin
-      \$677  = 32'd0;
-    end
+    \$677  = \$59 [1:0];
     if (rst) begin
-      \$677  = 32'd0;
+      \$677  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$678  = \$59 [1:0];
+    \$678  = \$60 [31:0];
+    if (\$signal$54 ) begin
+      \$678  = 32'd0;
+    end
     if (rst) begin
-      \$678  = 2'h0;
+      \$678  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$679  = \$60 [31:0];
-    if (\$signal$55 ) begin
-      \$679  = 32'd0;
-    end
-    if (rst) begin
-      \$679  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$680  = \$signal$52 ;
+    \$679  = \$signal$51 ;
     if (\$61 [2]) begin
-      \$680  = tail_next_row;
+      \$679  = tail_next_row;
     end
     if (rst) begin
-      \$680  = 3'h0;
+      \$679  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$681  = tail_next_row;
+    \$680  = tail_next_row;
     if (\$61 [2]) begin
-      \$681  = \$62 [2:0];
+      \$680  = \$62 [2:0];
     end
     if (rst) begin
-      \$681  = 3'h1;
+      \$680  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$682  = \$signal$54 ;
+    \$681  = \$signal$53 ;
     if (popped) begin
-      \$682  = \$63 [4:0];
+      \$681  = \$63 [4:0];
     end
     if (rst) begin
-      \$682  = 5'h00;
+      \$681  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$683  = \$64 ;
+    \$682  = \$64 ;
     if (rst) begin
-      \$683  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$684  = \$signal$54 [1:0];
+    \$683  = \$signal$53 [1:0];
     if (rst) begin
-      \$684  = 2'h0;
+      \$683  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$685  = \$68 ;
+    \$684  = \$68 ;
     if (rst) begin
-      \$685  = 121'h0000000000000000000000000000000;
+      \$684  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$686  = \$73 ;
+    \$685  = \$73 ;
     if (rst) begin
-      \$686  = 4'h0;
+      \$685  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$687  = \$84 [10:0];
+    \$686  = \$84 [10:0];
+    if (rst) begin
+      \$686  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$687  = samples_in_use;
     if (rst) begin
       \$687  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$688  = samples_in_use;
+    \$688  = \$94 ;
     if (rst) begin
-      \$688  = 11'h000;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$689  = \$94 ;
+    \$689  = \$98 ;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$690  = \$98 ;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$691  = samples_high_water;
+    \$690  = samples_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
-      \$691  = samples_in_use;
+    if (\$signal$54 ) begin
+      \$690  = samples_in_use;
     end else begin
       if (samples_hw_grow) begin
-        \$691  = samples_in_use_was;
+        \$690  = samples_in_use_was;
       end
     end
     if (rst) begin
-      \$691  = 11'h000;
+      \$690  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
+    if (\$signal$54 ) begin
+      \$691  = 32'd0;
+    end else begin
+      \$691  = \$99 [31:0];
+    end
+    if (rst) begin
+      \$691  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
       \$692  = 32'd0;
     end else begin
-      \$692  = \$99 [31:0];
+      \$692  = \$100 [31:0];
     end
     if (rst) begin
       \$692  = 32'd0;
@@ -7730,10 +7705,10 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
+    if (\$signal$54 ) begin
       \$693  = 32'd0;
     end else begin
-      \$693  = \$100 [31:0];
+      \$693  = \$101 [31:0];
     end
     if (rst) begin
       \$693  = 32'd0;
@@ -7742,10 +7717,10 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
+    if (\$signal$54 ) begin
       \$694  = 32'd0;
     end else begin
-      \$694  = \$101 [31:0];
+      \$694  = \$102 [31:0];
     end
     if (rst) begin
       \$694  = 32'd0;
@@ -7753,348 +7728,349 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
-      \$695  = 32'd0;
-    end else begin
-      \$695  = \$102 [31:0];
-    end
+    \$695  = \$103 ;
     if (rst) begin
-      \$695  = 32'd0;
+      \$695  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$696  = \$103 ;
+    \$696  = \$104 ;
     if (rst) begin
-      \$696  = 4'h0;
+      \$696  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$697  = \$104 ;
+    \$697  = \$105 ;
     if (rst) begin
       \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$698  = \$105 ;
+    \$698  = \$106 ;
     if (rst) begin
-      \$698  = 8'h00;
+      \$698  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$699  = \$106 ;
+    \$699  = bus__r_req;
     if (rst) begin
-      \$699  = 16'h0000;
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$700  = bus__r_req;
+    \$700  = \$107 [0];
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$701  = \$107 [0];
+    \$701  = \$signal$78 ;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$702  = \$signal$79 ;
+    \$702  = \$signal$80 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$703  = \$signal$81 ;
+    \$703  = \$115 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$704  = \$115 ;
+    \$704  = \$123 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$705  = \$123 ;
+    \$705  = \$131 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$706  = \$131 ;
+    \$706  = \$139 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$707  = \$139 ;
+    \$707  = \$147 ;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$708  = \$147 ;
+    \$708  = \$155 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$709  = \$155 ;
+    \$709  = \$163 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$710  = \$163 ;
+    \$710  = \$171 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$711  = \$171 ;
+    \$711  = \$179 ;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$712  = \$179 ;
+    \$712  = \$187 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$713  = \$187 ;
+    \$713  = \$195 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$714  = \$195 ;
+    \$714  = \$203 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$715  = \$203 ;
+    \$715  = \$211 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$716  = \$211 ;
+    \$716  = \$219 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$717  = \$219 ;
+    \$717  = \$227 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$718  = \$227 ;
+    \$718  = \$235 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$719  = \$235 ;
+    \$719  = \$243 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$720  = \$243 ;
+    \$720  = \$251 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$721  = \$251 ;
+    \$721  = \$259 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$722  = \$259 ;
+    \$722  = \$267 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$723  = \$267 ;
+    \$723  = \$275 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$724  = \$275 ;
+    \$724  = \$283 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$725  = \$283 ;
+    \$725  = \$291 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$726  = \$291 ;
+    \$726  = \$299 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$727  = \$299 ;
+    \$727  = \$307 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$728  = \$307 ;
+    \$728  = \$315 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$729  = \$315 ;
+    \$729  = \$323 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$730  = \$323 ;
+    \$730  = \$331 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$731  = \$331 ;
+    \$731  = \$339 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$732  = \$339 ;
+    \$732  = \$347 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$733  = \$347 ;
+    \$733  = \$355 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$734  = \$355 ;
+    \$734  = \$signal$81 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$735  = \$signal$82 ;
+    \$735  = r2_sel_pool0_alloc;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$736  = r2_sel_pool0_alloc;
+    \$736  = r2_pool;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$737  = r2_pool;
+    \$737  = \$386 ;
     if (rst) begin
-      \$737  = 1'h0;
+      \$737  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$738  = \$386 ;
+    \$738 [0] = \$401 ;
+    \$738 [1] = \$441 ;
     if (rst) begin
-      \$738  = 32'd0;
+      \$738  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$739 [0] = \$401 ;
-    \$739 [1] = \$441 ;
+    \$739  = \$428 ;
     if (rst) begin
-      \$739  = 2'h0;
+      \$739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$740  = \$428 ;
+    \$740  = \$442 ;
     if (rst) begin
-      \$740  = 32'd0;
+      \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$741  = \$442 ;
+    \$741  = 1'h0;
+    if (\$443 ) begin
+    end else if (\$signal$114 ) begin
+      \$741  = 1'h1;
+    end
+    if (\$448 ) begin
+      \$741  = 1'h1;
+    end
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$742  = 1'h0;
+    \$742  = alloc_waiting;
     if (\$443 ) begin
-    end else if (\$signal$115 ) begin
       \$742  = 1'h1;
     end
     if (\$448 ) begin
-      \$742  = 1'h1;
+      \$742  = 1'h0;
     end
     if (rst) begin
       \$742  = 1'h0;
@@ -8102,12 +8078,9 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$743  = alloc_waiting;
+    \$743  = req_alloc_pool;
     if (\$443 ) begin
-      \$743  = 1'h1;
-    end
-    if (\$448 ) begin
-      \$743  = 1'h0;
+      \$743  = r3_pool;
     end
     if (rst) begin
       \$743  = 1'h0;
@@ -8115,292 +8088,293 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$744  = req_alloc_pool;
-    if (\$443 ) begin
-      \$744  = r3_pool;
-    end
-    if (rst) begin
-      \$744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$745  = req_alloc_size;
+    \$744  = req_alloc_size;
     if (\$443 ) begin
       casez (r3_pool)
         1'h0:
-            \$745  = 10'h100;
+            \$744  = 10'h100;
       endcase
     end
     if (rst) begin
-      \$745  = 10'h000;
+      \$744  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$745  = \$signal$127 ;
+    if (\$443 ) begin
+    end else if (\$signal$114 ) begin
+      \$745  = \$444 ;
+    end
+    if (\$448 ) begin
+      \$745  = { \port$2432$0 [0], \port$2432$0 [4:1], 2'h0, \port$2432$48 [5:0], 9'h000, \port$2432$0 [15:6] };
+    end
+    if (rst) begin
+      \$745  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$746  = \$signal$128 ;
     if (\$443 ) begin
-    end else if (\$signal$115 ) begin
-      \$746  = \$444 ;
+    end else if (\$signal$114 ) begin
+      \$746  = \$446 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$2440$0 [0], \port$2440$0 [4:1], 2'h0, \port$2440$48 [5:0], 9'h000, \port$2440$0 [15:6] };
+      \$746  = 1'h0;
     end
     if (rst) begin
-      \$746  = 32'd0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$747  = \$signal$129 ;
-    if (\$443 ) begin
-    end else if (\$signal$115 ) begin
-      \$747  = \$446 ;
-    end
-    if (\$448 ) begin
-      \$747  = 1'h0;
-    end
+    \$747  = \$449 ;
     if (rst) begin
-      \$747  = 1'h0;
+      \$747  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$748  = \$449 ;
+    \$748  = \$450 ;
     if (rst) begin
-      \$748  = 4'h0;
+      \$748  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$749  = \$450 ;
+    \$749  = \$451 ;
     if (rst) begin
       \$749  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$750  = \$451 ;
+    \$750  = \$452 ;
     if (rst) begin
-      \$750  = 8'h00;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$751  = \$452 ;
+    \$751  = \$453 ;
     if (rst) begin
-      \$751  = 16'h0000;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$752  = \$453 ;
+    \$752  = \$454 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$753  = \$454 ;
+    \$753  = \$455 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$754  = \$455 ;
+    \$754  = \$456 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$755  = \$456 ;
+    \$755  = \$457 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$756  = \$457 ;
+    \$756  = \$458 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$757  = \$458 ;
+    \$757  = \$459 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$758  = \$459 ;
+    \$758  = \$460 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$759  = \$460 ;
+    \$759  = bus__w_req;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$760  = bus__w_req;
+    \$760  = bus__w_data;
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$761  = bus__w_data;
+    \$761  = \$461 ;
     if (rst) begin
-      \$761  = 32'd0;
+      \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$762  = \$461 ;
+    \$762  = bus__w_strb[0];
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$763  = bus__w_strb[0];
+    \$763  = \$462 [0];
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$764  = \$462 [0];
+    \$764  = \$signal$144 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$765  = \$signal$145 ;
+    \$765  = \$signal$147 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$766  = \$signal$148 ;
+    \$766  = w1_strb0;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$767  = w1_strb0;
+    \$767  = \$signal$146 ;
     if (rst) begin
-      \$767  = 1'h0;
+      \$767  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$768  = \$signal$147 ;
+    \$768  = w1_pool;
     if (rst) begin
-      \$768  = 32'd0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$769  = w1_pool;
+    \$769  = \$473 ;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$770  = \$473 ;
+    \$770  = \$481 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$771  = \$481 ;
+    \$771  = \$489 ;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$772  = \$489 ;
+    \$772  = \$497 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$773  = \$497 ;
+    \$773  = \$505 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$774  = \$505 ;
+    \$774  = \$513 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$775  = \$513 ;
+    \$775  = \$521 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$776  = \$521 ;
+    \$776  = \$529 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$777  = \$529 ;
+    \$777  = \$537 ;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$778  = \$537 ;
+    \$778  = \$572 ;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$779  = \$572 ;
+    \$779  = \$589 ;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$780  = \$589 ;
+    \$780  = w2_offset;
+    casez (w1_pool)
+      1'h0:
+          \$780  = \$590 [31:0];
+    endcase
     if (rst) begin
-      \$780  = 1'h0;
+      \$780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$781  = w2_offset;
+    \$781  = w2_base;
     casez (w1_pool)
       1'h0:
-          \$781  = \$590 [31:0];
+          \$781  = 32'd1073741824;
     endcase
     if (rst) begin
       \$781  = 32'd0;
@@ -8408,84 +8382,86 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$782  = w2_base;
-    casez (w1_pool)
-      1'h0:
-          \$782  = 32'd1073741824;
-    endcase
+    \$782  = \$593 ;
     if (rst) begin
-      \$782  = 32'd0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$783  = \$593 ;
+    \$783  = \$595 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$784  = \$595 ;
+    \$784  = \$598 ;
     if (rst) begin
-      \$784  = 1'h0;
+      \$784  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$785  = \$598 ;
+    \$785  = \$600 ;
     if (rst) begin
-      \$785  = 4'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$786  = \$600 ;
+    \$786  = \$602 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$787  = \$602 ;
+    \$787  = \$610 ;
+    if (\$624 ) begin
+      \$787  = 1'h1;
+    end
+    if (\$627 ) begin
+      \$787  = 1'h1;
+    end
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$788  = \$610 ;
-    if (\$624 ) begin
-      \$788  = 1'h1;
-    end
-    if (\$627 ) begin
-      \$788  = 1'h1;
+    \$788  = irq_enable;
+    if (\$612 ) begin
+      \$788  = \$signal$154 [3:0];
     end
     if (rst) begin
-      \$788  = 1'h0;
+      \$788  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$789  = irq_enable;
-    if (\$612 ) begin
-      \$789  = \$signal$155 [3:0];
+    \$789  = \$signal$173 ;
+    if (\$signal$151 ) begin
+      \$789  = \$616 ;
+    end
+    if (\$624 ) begin
+      \$789  = \$625 ;
+    end
+    if (\$627 ) begin
+      \$789  = \$628 ;
     end
     if (rst) begin
-      \$789  = 4'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$790  = \$signal$174 ;
-    if (\$signal$152 ) begin
-      \$790  = \$616 ;
+    if (\$618 ) begin
+      \$790  = 1'h1;
     end
     if (\$624 ) begin
-      \$790  = \$625 ;
-    end
-    if (\$627 ) begin
-      \$790  = \$628 ;
+      \$790  = 1'h0;
     end
     if (rst) begin
       \$790  = 1'h0;
@@ -8493,12 +8469,9 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$791  = \$signal$175 ;
+    \$791  = req_free_pool;
     if (\$618 ) begin
-      \$791  = 1'h1;
-    end
-    if (\$624 ) begin
-      \$791  = 1'h0;
+      \$791  = w2_pool;
     end
     if (rst) begin
       \$791  = 1'h0;
@@ -8506,39 +8479,42 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$792  = req_free_pool;
+    \$792  = req_free_tag;
     if (\$618 ) begin
-      \$792  = w2_pool;
+      \$792  = \$signal$154 [24:19];
     end
     if (rst) begin
-      \$792  = 1'h0;
+      \$792  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$793  = req_free_tag;
+    \$793  = req_free_addr;
     if (\$618 ) begin
-      \$793  = \$signal$155 [24:19];
+      \$793  = \$619 [31:0];
     end
     if (rst) begin
-      \$793  = 6'h00;
+      \$793  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$794  = req_free_addr;
+    \$794  = req_free_oor;
     if (\$618 ) begin
-      \$794  = \$619 [31:0];
+      \$794  = \$620 ;
     end
     if (rst) begin
-      \$794  = 32'd0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$795  = req_free_oor;
-    if (\$618 ) begin
-      \$795  = \$620 ;
+    \$795  = flush_waiting;
+    if (\$622 ) begin
+      \$795  = 1'h1;
+    end
+    if (\$627 ) begin
+      \$795  = 1'h0;
     end
     if (rst) begin
       \$795  = 1'h0;
@@ -8546,65 +8522,62 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$796  = flush_waiting;
+    \$796  = req_flush_pool;
     if (\$622 ) begin
-      \$796  = 1'h1;
-    end
-    if (\$627 ) begin
-      \$796  = 1'h0;
+      \$796  = w2_pool;
     end
     if (rst) begin
       \$796  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$797  = req_flush_pool;
-    if (\$622 ) begin
-      \$797  = w2_pool;
-    end
-    if (rst) begin
-      \$797  = 1'h0;
-    end
-  end
-  assign rsp_freed_err = \port$2443$0 [4:1];
-  assign rsp_flushed_err = \port$2455$0 [4:1];
-  assign rsp_grant_err = \port$2440$0 [4:1];
-  assign rsp_grant_pool = \port$2440$0 [5];
-  assign rsp_grant_user = \port$2440$48 [15:6];
-  assign rsp_flushed_pool = \port$2455$0 [15];
-  assign rsp_flushed_user = \port$2455$0 [14:5];
-  assign rsp_freed_src = \port$2483$0 [0];
-  assign rsp_freed_in_pool = \port$2443$0 [16];
-  assign rsp_freed_pool = \port$2443$0 [15];
-  assign rsp_freed_tag = \port$2483$0 [38:33];
-  assign rsp_freed_addr = \port$2483$0 [32:1];
-  assign rsp_freed_user = \port$2443$0 [14:5];
-  assign rsp_grant_ok = \port$2440$0 [0];
-  assign rsp_freed_ok = \port$2443$0 [0];
-  assign rsp_flushed_ok = \port$2455$0 [0];
+  assign rsp_freed_err = \port$2435$0 [4:1];
+  assign rsp_flushed_err = \port$2447$0 [4:1];
+  assign rsp_grant_err = \port$2432$0 [4:1];
+  assign rsp_grant_pool = \port$2432$0 [5];
+  assign rsp_grant_user = \port$2432$48 [15:6];
+  assign rsp_flushed_pool = \port$2447$0 [15];
+  assign rsp_flushed_user = \port$2447$0 [14:5];
+  assign rsp_freed_src = \port$2475$0 [0];
+  assign rsp_freed_in_pool = \port$2435$0 [16];
+  assign rsp_freed_pool = \port$2435$0 [15];
+  assign rsp_freed_tag = \port$2475$0 [38:33];
+  assign rsp_freed_addr = \port$2475$0 [32:1];
+  assign rsp_freed_user = \port$2435$0 [14:5];
+  assign rsp_grant_ok = \port$2432$0 [0];
+  assign rsp_freed_ok = \port$2435$0 [0];
+  assign rsp_flushed_ok = \port$2447$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$2440$0 [0], \port$2440$0 [4:1], 2'h0, \port$2440$48 [5:0], 9'h000, \port$2440$0 [15:6] };
+  assign handle = { \port$2432$0 [0], \port$2432$0 [4:1], 2'h0, \port$2432$48 [5:0], 9'h000, \port$2432$0 [15:6] };
   assign log_bank0_k = \$636 [1:0];
-  assign \$signature__addr$186  = \$signal$54 [4:2];
-  assign \$signature__en$187  = 1'h1;
+  assign \$signature__addr$185  = \$signal$53 [4:2];
+  assign \$signature__en$186  = 1'h1;
   assign log_bank1_k = \$641 [1:0];
-  assign \$signature__addr$192  = \$signal$54 [4:2];
-  assign \$signature__en$193  = 1'h1;
+  assign \$signature__addr$191  = \$signal$53 [4:2];
+  assign \$signature__en$192  = 1'h1;
   assign log_bank2_k = \$646 [1:0];
-  assign \$signature__addr$198  = \$signal$54 [4:2];
-  assign \$signature__en$199  = 1'h1;
+  assign \$signature__addr$197  = \$signal$53 [4:2];
+  assign \$signature__en$198  = 1'h1;
   assign log_bank3_k = \$651 [1:0];
-  assign \$signature__addr$201  = \$signal$52 ;
-  assign \$signature__addr$204  = \$signal$54 [4:2];
-  assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$2440$0 [15:6];
-  assign rsp_grant_tag = \port$2440$48 [5:0];
+  assign \$signature__addr$200  = \$signal$51 ;
+  assign \$signature__addr$203  = \$signal$53 [4:2];
+  assign \$signature__en$204  = 1'h1;
+  assign rsp_grant_slot = \port$2432$0 [15:6];
+  assign rsp_grant_tag = \port$2432$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$128 ;
-  assign bus__r_err = \$signal$129 ;
-  assign bus__w_err = \$signal$174 ;
+  assign bus__r_data = \$signal$127 ;
+  assign bus__r_err = \$signal$128 ;
+  assign bus__w_err = \$signal$173 ;
+  assign \$74  = 1'h1;
+  assign \$75  = samples_ev_grant;
+  assign \$76  = 1'h1;
+  assign \$77  = samples_ev_grant;
+  assign \$79  = 1'h1;
+  assign \$80  = samples_ev_grant;
+  assign \$85  = 1'h1;
+  assign \$86  = samples_ev_grant;
+  assign \$90  = 1'h1;
+  assign \$91  = samples_ev_grant;
   assign \$363  = 32'd0;
   assign \$365  = { 30'h00000000, \$364  };
   assign \$381  = 32'd0;
@@ -8619,5 +8592,5 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2440
   assign \$423  = \$419 ;
   assign \$425  = 32'd0;
   assign \$426  = \$424 ;
-  assign \$590  = { 7'h00, \$signal$147 [18:0], 8'h00 };
+  assign \$590  = { 7'h00, \$signal$146 [18:0], 8'h00 };
 endmodule

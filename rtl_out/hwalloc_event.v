@@ -360,11 +360,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$1852$0 (\$11 [11:0]),
-    .\port$1852$44 (\$11 [57:44]),
-    .\port$1855$0 (\$12 ),
-    .\port$1867$0 (\$13 ),
-    .\port$1895$0 (\$14 ),
+    .\port$1844$0 (\$11 [11:0]),
+    .\port$1844$44 (\$11 [57:44]),
+    .\port$1847$0 (\$12 ),
+    .\port$1859$0 (\$13 ),
+    .\port$1887$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1498,41 +1498,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
-  wire \$705 ;
+  wire [3:0] \$705 ;
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire [7:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire [3:0] \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
+  reg \$710 ;
+  reg [5:0] \$711 ;
+  reg [4:0] \$712 ;
+  reg \$713 ;
+  reg [5:0] \$714 ;
+  reg [10:0] \$715 ;
+  reg \$716 ;
   reg \$717 ;
-  reg [5:0] \$718 ;
-  reg [4:0] \$719 ;
+  reg \$718 ;
+  reg \$719 ;
   wire [8:0] \$72 ;
   reg \$720 ;
-  reg [5:0] \$721 ;
-  reg [10:0] \$722 ;
+  reg \$721 ;
+  reg \$722 ;
   reg \$723 ;
   reg \$724 ;
-  reg \$725 ;
-  reg \$726 ;
-  reg \$727 ;
+  reg [6:0] \$725 ;
+  reg [6:0] \$726 ;
+  reg [6:0] \$727 ;
   reg \$728 ;
-  reg \$729 ;
+  reg [5:0] \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg [6:0] \$732 ;
-  reg [6:0] \$733 ;
-  reg [6:0] \$734 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
   reg \$735 ;
-  reg [5:0] \$736 ;
+  reg \$736 ;
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
@@ -1571,19 +1571,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$769 ;
   wire \$77 ;
   reg \$770 ;
-  reg \$771 ;
+  reg [5:0] \$771 ;
   reg \$772 ;
   reg \$773 ;
-  reg \$774 ;
-  reg \$775 ;
+  reg [6:0] \$774 ;
+  reg [2:0] \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg [5:0] \$778 ;
+  reg \$778 ;
   reg \$779 ;
   wire \$78 ;
   reg \$780 ;
-  reg [6:0] \$781 ;
-  reg [2:0] \$782 ;
+  reg \$781 ;
+  reg \$782 ;
   reg \$783 ;
   reg \$784 ;
   reg \$785 ;
@@ -1593,13 +1593,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$789 ;
   wire [7:0] \$79 ;
   reg \$790 ;
-  reg \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg \$794 ;
-  reg \$795 ;
-  reg \$796 ;
-  reg \$797 ;
   wire \$8 ;
   wire [7:0] \$80 ;
   wire [8:0] \$81 ;
@@ -1821,7 +1814,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \event_queue_wdata.snap ;
   wire [3:0] \event_queue_wdata.tag ;
   wire event_queue_wen;
-  wire event_release;
   reg [6:0] event_seen = 7'h00;
   reg [6:0] event_seen_prev = 7'h00;
   (* init = 6'h00 *)
@@ -1998,7 +1990,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$340 ;
+  wire [31:0] \grant_addr$339 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2111,11 +2103,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$203  = \$196  & \$202 ;
-  assign \$204  = f3_hit_a2 | \$203 ;
-  assign \$205  = \$195  & \$204 ;
-  assign \$206  = f3_hit_a2 | f3_hit_a3;
-  assign \$208  = \$207  & event_grant_r0_b0[1];
   assign \$210  = \$209  & event_grant_r0_b0[2];
   assign \$212  = \$211  & event_grant_r0_b0[3];
   assign \$214  = \$213  & event_grant_r0_b0[4];
@@ -2507,46 +2494,38 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$687  = \$signal$327  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$687  : f4_err;
   assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
-  assign \$688  = ~ f4_prev_released;
-  assign \$689  = \$688  & f4_by_older;
-  assign \$690  = f4_by_a1 | \$689 ;
-  assign \$691  = f4_live & \$690 ;
-  assign \$692  = ~ f4_prev_released;
-  assign \$693  = \$692  & f4_by_mem_live;
-  assign \$694  = \$693  & f4_mem_ok;
-  assign event_release = \$691  | \$694 ;
-  assign \$695  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$313  = ~ \$695 ;
-  assign \$696  = ~ f4_prev_released;
-  assign \$697  = \$696  & f4_by_older;
-  assign \$698  = f4_by_a1 | \$697 ;
-  assign \$699  = f4_live & \$698 ;
-  assign \$700  = ~ f4_prev_released;
-  assign \$701  = \$700  & f4_by_mem_live;
-  assign \$702  = \$701  & f4_mem_ok;
-  assign \w__en$311  = \$699  | \$702 ;
-  assign \$703  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$704  = ~ \$703 ;
-  assign \$705  = ~ f4_prev_released;
-  assign \$706  = \$705  & f4_by_older;
-  assign \$707  = f4_by_a1 | \$706 ;
-  assign \$708  = f4_live & \$707 ;
-  assign \$709  = ~ f4_prev_released;
-  assign \$710  = \$709  & f4_by_mem_live;
-  assign \$711  = \$710  & f4_mem_ok;
-  assign event_queue_wen = \$708  | \$711 ;
-  assign \$712  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$713  = busy_0 | busy_6;
-  assign \$714  = busy_12 | busy_18;
-  assign \$715  = \$713  | \$714 ;
-  assign \$716  = busy_24 | busy_30;
-  assign busy = \$715  | \$716 ;
+  assign \$688  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$313  = ~ \$688 ;
+  assign \$689  = ~ f4_prev_released;
+  assign \$690  = \$689  & f4_by_older;
+  assign \$691  = f4_by_a1 | \$690 ;
+  assign \$692  = f4_live & \$691 ;
+  assign \$693  = ~ f4_prev_released;
+  assign \$694  = \$693  & f4_by_mem_live;
+  assign \$695  = \$694  & f4_mem_ok;
+  assign \w__en$311  = \$692  | \$695 ;
+  assign \$696  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$697  = ~ \$696 ;
+  assign \$698  = ~ f4_prev_released;
+  assign \$699  = \$698  & f4_by_older;
+  assign \$700  = f4_by_a1 | \$699 ;
+  assign \$701  = f4_live & \$700 ;
+  assign \$702  = ~ f4_prev_released;
+  assign \$703  = \$702  & f4_by_mem_live;
+  assign \$704  = \$703  & f4_mem_ok;
+  assign event_queue_wen = \$701  | \$704 ;
+  assign \$705  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$706  = busy_0 | busy_6;
+  assign \$707  = busy_12 | busy_18;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = busy_24 | busy_30;
+  assign busy = \$708  | \$709 ;
   always @(posedge clk)
-    event_grant_w_en <= \$717 ;
+    event_grant_w_en <= \$710 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$718 ;
+    event_grant_w_addr <= \$711 ;
   always @(posedge clk)
-    event_grant_w_data <= \$719 ;
+    event_grant_w_data <= \$712 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -2556,15 +2535,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$720 ;
+    event_queue_w_en <= \$713 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$721 ;
+    event_queue_w_addr <= \$714 ;
   always @(posedge clk)
-    event_queue_w_data <= \$722 ;
+    event_queue_w_data <= \$715 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$723 ;
+    a0_valid <= \$716 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2574,7 +2553,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$724 ;
+    a1_valid <= \$717 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2586,17 +2565,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$725 ;
+    a1_select <= \$718 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$726 ;
+    x0_valid <= \$719 ;
   always @(posedge clk)
-    x0_select <= \$727 ;
+    x0_select <= \$720 ;
   always @(posedge clk)
-    x1_valid <= \$728 ;
+    x1_valid <= \$721 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -2604,9 +2583,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$14 ;
   always @(posedge clk)
-    x1_select <= \$729 ;
+    x1_select <= \$722 ;
   always @(posedge clk)
-    x2_valid <= \$730 ;
+    x2_valid <= \$723 ;
   always @(posedge clk)
     x2_ok <= \$15 ;
   always @(posedge clk)
@@ -2618,23 +2597,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$731 ;
+    a2_valid <= \$724 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$732 ;
+    event_seen <= \$725 ;
   always @(posedge clk)
-    event_seen_prev <= \$733 ;
+    event_seen_prev <= \$726 ;
   always @(posedge clk)
-    event_fresh <= \$734 ;
+    event_fresh <= \$727 ;
   always @(posedge clk)
-    event_has_fresh <= \$735 ;
+    event_has_fresh <= \$728 ;
   always @(posedge clk)
-    event_head <= \$736 ;
+    event_head <= \$729 ;
   always @(posedge clk)
-    a2_ring <= \$737 ;
+    a2_ring <= \$730 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -2646,7 +2625,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$34 ;
   always @(posedge clk)
-    a3_valid <= \$738 ;
+    a3_valid <= \$731 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -2658,7 +2637,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$739 ;
+    a3_ring <= \$732 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -2674,7 +2653,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fwd_ok <= \$56 ;
   always @(posedge clk)
-    a4_valid <= \$740 ;
+    a4_valid <= \$733 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2692,7 +2671,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$741 ;
+    a5_valid <= \$734 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2716,7 +2695,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_older_next <= \$83 [3:0];
   always @(posedge clk)
-    f0_valid <= \$742 ;
+    f0_valid <= \$735 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2732,7 +2711,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$743 ;
+    f1_valid <= \$736 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2748,49 +2727,49 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$744 ;
+    f1_same_second_eq0 <= \$737 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$745 ;
+    f1_same_second_eq3 <= \$738 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$746 ;
+    f1_same_second_eq6 <= \$739 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$747 ;
+    f1_same_second_eq9 <= \$740 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$748 ;
+    f1_same_second_eq12 <= \$741 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$749 ;
+    f1_same_second_eq15 <= \$742 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$750 ;
+    f1_same_second_eq18 <= \$743 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$751 ;
+    f1_same_second_eq21 <= \$744 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$752 ;
+    f1_same_second_eq24 <= \$745 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$753 ;
+    f1_same_second_eq27 <= \$746 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$754 ;
+    f1_same_second_eq30 <= \$747 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$755 ;
+    f1_same_third_eq0 <= \$748 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$756 ;
+    f1_same_third_eq3 <= \$749 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$757 ;
+    f1_same_third_eq6 <= \$750 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$758 ;
+    f1_same_third_eq9 <= \$751 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$759 ;
+    f1_same_third_eq12 <= \$752 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$760 ;
+    f1_same_third_eq15 <= \$753 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$761 ;
+    f1_same_third_eq18 <= \$754 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$762 ;
+    f1_same_third_eq21 <= \$755 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$763 ;
+    f1_same_third_eq24 <= \$756 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$764 ;
+    f1_same_third_eq27 <= \$757 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$765 ;
+    f1_same_third_eq30 <= \$758 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
@@ -2798,7 +2777,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_event_slot <= \$117 [5:0];
   always @(posedge clk)
-    f2_valid <= \$766 ;
+    f2_valid <= \$759 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -2820,9 +2799,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_same_third <= \$177 ;
   always @(posedge clk)
-    f3_valid <= \$767 ;
+    f3_valid <= \$760 ;
   always @(posedge clk)
-    f3_go <= \$768 ;
+    f3_go <= \$761 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2856,11 +2835,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_rel_f3 <= \$187 ;
   always @(posedge clk)
-    f3_quiet <= \$769 ;
+    f3_quiet <= \$762 ;
   always @(posedge clk)
-    f4_valid <= \$770 ;
+    f4_valid <= \$763 ;
   always @(posedge clk)
-    f4_go <= \$771 ;
+    f4_go <= \$764 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -2886,11 +2865,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_rest_snap <= \$219 ;
   always @(posedge clk)
-    f4_by_a1 <= \$772 ;
+    f4_by_a1 <= \$765 ;
   always @(posedge clk)
-    f4_by_older <= \$773 ;
+    f4_by_older <= \$766 ;
   always @(posedge clk)
-    f4_by_mem <= \$774 ;
+    f4_by_mem <= \$767 ;
   always @(posedge clk)
     f4_mem_ok <= \$247 ;
   always @(posedge clk)
@@ -2900,9 +2879,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_live <= \$257 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$775 ;
+    f4_by_mem_live <= \$768 ;
   always @(posedge clk)
-    f4_prev_released <= \$776 ;
+    f4_prev_released <= \$769 ;
   always @(posedge clk)
     f4_taken_a4 <= \$274 [8];
   always @(posedge clk)
@@ -2910,23 +2889,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    event_push <= \$777 ;
+    event_push <= \$770 ;
   always @(posedge clk)
-    event_queue_waddr <= \$778 ;
+    event_queue_waddr <= \$771 ;
   always @(posedge clk)
-    event_pushed <= \$779 ;
+    event_pushed <= \$772 ;
   always @(posedge clk)
-    event_popped <= \$780 ;
+    event_popped <= \$773 ;
   always @(posedge clk)
-    event_count <= \$781 ;
+    event_count <= \$774 ;
   always @(posedge clk)
-    event_at <= \$782 ;
+    event_at <= \$775 ;
   always @(posedge clk)
-    event_nonempty <= \$783 ;
+    event_nonempty <= \$776 ;
   always @(posedge clk)
-    f5_valid <= \$784 ;
+    f5_valid <= \$777 ;
   always @(posedge clk)
-    f5_ok <= \$785 ;
+    f5_ok <= \$778 ;
   always @(posedge clk)
     f5_err <= \$signal$239 ;
   always @(posedge clk)
@@ -2956,27 +2935,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_overwrite <= \$341 ;
   always @(posedge clk)
-    a6_valid <= \$786 ;
+    a6_valid <= \$779 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$787 ;
+    f6_valid <= \$780 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$788 ;
+    x3_valid <= \$781 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$789 ;
+    x4_valid <= \$782 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$790 ;
+    x5_valid <= \$783 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$791 ;
+    x6_valid <= \$784 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -3036,17 +3015,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$792 ;
+    busy_0 <= \$785 ;
   always @(posedge clk)
-    busy_6 <= \$793 ;
+    busy_6 <= \$786 ;
   always @(posedge clk)
-    busy_12 <= \$794 ;
+    busy_12 <= \$787 ;
   always @(posedge clk)
-    busy_18 <= \$795 ;
+    busy_18 <= \$788 ;
   always @(posedge clk)
-    busy_24 <= \$796 ;
+    busy_24 <= \$789 ;
   always @(posedge clk)
-    busy_30 <= \$797 ;
+    busy_30 <= \$790 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -3236,6 +3215,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$200  = \$198  & \$199 ;
   assign \$201  = \$197  & \$200 ;
   assign \$202  = f3_hit_a3 | \$201 ;
+  assign \$203  = \$196  & \$202 ;
+  assign \$204  = f3_hit_a2 | \$203 ;
+  assign \$205  = \$195  & \$204 ;
+  assign \$206  = f3_hit_a2 | f3_hit_a3;
+  assign \$208  = \$207  & event_grant_r0_b0[1];
   assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ event_queue_r0_b0[7];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ event_grant_r1_b0[1];
@@ -3254,638 +3238,638 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$auto$rtlil.cc:2739:Not$10  = ~ event_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$717  = event_grant_wen;
+    \$710  = event_grant_wen;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$711  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$711  = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$712  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$712  = event_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$713  = event_queue_wen;
+    if (rst) begin
+      \$713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$714  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$714  = event_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$715  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$715  = event_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$716  = alloc_valid;
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$717  = a0_valid;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$718  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$718  = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+    \$718  = \$9 ;
+    if (rst) begin
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$719  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$719  = event_grant_wdata;
+    \$719  = flush_valid;
+    if (rst) begin
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$720  = event_queue_wen;
+    \$720  = \$11 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$721  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$721  = event_queue_waddr;
+    \$721  = x0_valid;
+    if (rst) begin
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$722  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$722  = event_queue_wdata;
+    \$722  = x0_select;
+    if (rst) begin
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$723  = alloc_valid;
+    \$723  = x1_valid;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$724  = a0_valid;
+    \$724  = a1_valid;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$725  = \$9 ;
+    \$725  = event_seen;
+    if (\$18 ) begin
+      \$725  = \$19 ;
+    end
     if (rst) begin
-      \$725  = 1'h0;
+      \$725  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$726  = flush_valid;
+    \$726  = event_seen;
     if (rst) begin
-      \$726  = 1'h0;
+      \$726  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$727  = \$11 ;
+    \$727  = event_fresh;
+    if (event_take_fresh) begin
+      \$727  = \$20 ;
+    end else if (x1_select) begin
+      \$727  = 7'h00;
+    end
     if (rst) begin
-      \$727  = 1'h0;
+      \$727  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$728  = x0_valid;
+    \$728  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$728  = \$21 ;
+    end else if (x1_select) begin
+      \$728  = 1'h1;
+    end
     if (rst) begin
-      \$728  = 1'h0;
+      \$728  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$729  = x0_select;
+    \$729  = event_head;
+    if (event_pop) begin
+      \$729  = \$24 [5:0];
+    end
+    if (x1_select) begin
+      \$729  = event_queue_waddr;
+    end
     if (rst) begin
-      \$729  = 1'h0;
+      \$729  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$730  = x1_valid;
+    \$730  = 1'h0;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$731  = a1_valid;
+    \$731  = a2_valid;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$732  = event_seen;
-    if (\$18 ) begin
-      \$732  = \$19 ;
-    end
+    \$732  = a2_ring;
     if (rst) begin
-      \$732  = 7'h00;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$733  = event_seen;
+    \$733  = a3_valid;
     if (rst) begin
-      \$733  = 7'h00;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$734  = event_fresh;
-    if (event_take_fresh) begin
-      \$734  = \$20 ;
-    end else if (x1_select) begin
-      \$734  = 7'h00;
-    end
+    \$734  = a4_valid;
     if (rst) begin
-      \$734  = 7'h00;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$735  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$735  = \$21 ;
-    end else if (x1_select) begin
-      \$735  = 1'h1;
-    end
+    \$735  = free_valid;
     if (rst) begin
-      \$735  = 1'h1;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$736  = event_head;
-    if (event_pop) begin
-      \$736  = \$24 [5:0];
-    end
-    if (x1_select) begin
-      \$736  = event_queue_waddr;
-    end
+    \$736  = f0_valid;
     if (rst) begin
-      \$736  = 6'h00;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$737  = 1'h0;
+    \$737  = \$94 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$738  = a2_valid;
+    \$738  = \$95 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$739  = a2_ring;
+    \$739  = \$96 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$740  = a3_valid;
+    \$740  = \$97 ;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$741  = a4_valid;
+    \$741  = \$98 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$742  = free_valid;
+    \$742  = \$99 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$743  = f0_valid;
+    \$743  = \$100 ;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$744  = \$94 ;
+    \$744  = \$101 ;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$745  = \$95 ;
+    \$745  = \$102 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$746  = \$96 ;
+    \$746  = \$103 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$747  = \$97 ;
+    \$747  = \$104 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$748  = \$98 ;
+    \$748  = \$105 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$749  = \$99 ;
+    \$749  = \$106 ;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$750  = \$100 ;
+    \$750  = \$107 ;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$751  = \$101 ;
+    \$751  = \$108 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$752  = \$102 ;
+    \$752  = \$109 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$753  = \$103 ;
+    \$753  = \$110 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$754  = \$104 ;
+    \$754  = \$111 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$755  = \$105 ;
+    \$755  = \$112 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$756  = \$106 ;
+    \$756  = \$113 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$757  = \$107 ;
+    \$757  = \$114 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$758  = \$108 ;
+    \$758  = \$115 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$759  = \$109 ;
+    \$759  = f1_valid;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$760  = \$110 ;
+    \$760  = f2_valid;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$761  = \$111 ;
+    \$761  = \$signal$182 ;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$762  = \$112 ;
+    \$762  = \$194 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$763  = \$113 ;
+    \$763  = f3_valid;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$764  = \$114 ;
+    \$764  = f3_go;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$765  = \$115 ;
+    \$765  = \$224 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$766  = f1_valid;
+    \$766  = \$234 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$767  = f2_valid;
+    \$767  = \$239 ;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$768  = \$signal$182 ;
+    \$768  = \$267 [0];
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$769  = \$194 ;
+    \$769  = \$271 ;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$770  = f3_valid;
+    \$770  = \$285 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$771  = f3_go;
+    \$771  = event_queue_waddr;
+    if (\$293 ) begin
+      \$771  = \$296 [5:0];
+    end
     if (rst) begin
-      \$771  = 1'h0;
+      \$771  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$772  = \$224 ;
+    \$772  = event_push;
+    if (x1_select) begin
+      \$772  = 1'h0;
+    end
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$773  = \$234 ;
+    \$773  = event_pop;
+    if (x1_select) begin
+      \$773  = 1'h0;
+    end
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$774  = \$239 ;
+    \$774  = \$300 [6:0];
+    if (x1_select) begin
+      \$774  = 7'h00;
+    end
     if (rst) begin
-      \$774  = 1'h0;
+      \$774  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$775  = \$267 [0];
+    \$775  = event_at;
+    if (\$303 ) begin
+      \$775 [0] = event_at[0];
+      \$775 [1] = event_at[1];
+      \$775 [2] = event_at[2];
+    end
+    if (\$309 ) begin
+      \$775 [0] = event_at[1];
+      \$775 [1] = event_at[2];
+      \$775 [2] = \$310 ;
+    end
+    if (\$316 ) begin
+      \$775 [0] = 1'h0;
+      \$775 [1] = event_at[0];
+      \$775 [2] = event_at[1];
+    end
+    if (\$322 ) begin
+      \$775 [0] = event_at[0];
+      \$775 [1] = event_at[1];
+      \$775 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$775  = 3'h1;
+    end
     if (rst) begin
-      \$775  = 1'h0;
+      \$775  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$776  = \$271 ;
+    \$776  = event_nonempty;
+    if (\$303 ) begin
+      \$776  = \$306 ;
+    end
+    if (\$309 ) begin
+      \$776  = \$313 ;
+    end
+    if (\$316 ) begin
+      \$776  = \$319 ;
+    end
+    if (\$322 ) begin
+      \$776  = \$325 ;
+    end
+    if (x1_select) begin
+      \$776  = 1'h0;
+    end
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$777  = \$285 ;
+    \$777  = f4_valid;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$778  = event_queue_waddr;
-    if (\$293 ) begin
-      \$778  = \$296 [5:0];
-    end
+    \$778  = \release ;
     if (rst) begin
-      \$778  = 6'h00;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$779  = event_push;
-    if (x1_select) begin
-      \$779  = 1'h0;
-    end
+    \$779  = a5_valid;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$780  = event_pop;
-    if (x1_select) begin
-      \$780  = 1'h0;
-    end
+    \$780  = f5_valid;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$781  = \$300 [6:0];
-    if (x1_select) begin
-      \$781  = 7'h00;
-    end
+    \$781  = x2_valid;
     if (rst) begin
-      \$781  = 7'h00;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$782  = event_at;
-    if (\$303 ) begin
-      \$782 [0] = event_at[0];
-      \$782 [1] = event_at[1];
-      \$782 [2] = event_at[2];
-    end
-    if (\$309 ) begin
-      \$782 [0] = event_at[1];
-      \$782 [1] = event_at[2];
-      \$782 [2] = \$310 ;
-    end
-    if (\$316 ) begin
-      \$782 [0] = 1'h0;
-      \$782 [1] = event_at[0];
-      \$782 [2] = event_at[1];
-    end
-    if (\$322 ) begin
-      \$782 [0] = event_at[0];
-      \$782 [1] = event_at[1];
-      \$782 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$782  = 3'h1;
-    end
+    \$782  = x3_valid;
     if (rst) begin
-      \$782  = 3'h1;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$783  = event_nonempty;
-    if (\$303 ) begin
-      \$783  = \$306 ;
-    end
-    if (\$309 ) begin
-      \$783  = \$313 ;
-    end
-    if (\$316 ) begin
-      \$783  = \$319 ;
-    end
-    if (\$322 ) begin
-      \$783  = \$325 ;
-    end
-    if (x1_select) begin
-      \$783  = 1'h0;
-    end
+    \$783  = x4_valid;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$784  = f4_valid;
+    \$784  = x5_valid;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$785  = \release ;
+    \$785  = \$342 ;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$786  = a5_valid;
+    \$786  = \$343 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$787  = f5_valid;
+    \$787  = \$344 ;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$788  = x2_valid;
+    \$788  = \$345 ;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$789  = x3_valid;
+    \$789  = \$346 ;
     if (rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$790  = x4_valid;
+    \$790  = \$347 ;
     if (rst) begin
       \$790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$791  = x5_valid;
-    if (rst) begin
-      \$791  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$792  = \$342 ;
-    if (rst) begin
-      \$792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$793  = \$343 ;
-    if (rst) begin
-      \$793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$794  = \$344 ;
-    if (rst) begin
-      \$794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$795  = \$345 ;
-    if (rst) begin
-      \$795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$796  = \$346 ;
-    if (rst) begin
-      \$796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$797  = \$347 ;
-    if (rst) begin
-      \$797  = 1'h0;
     end
   end
   always @* begin
@@ -3940,7 +3924,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$340  = a6_payload[43:12];
+  assign \grant_addr$339  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -3975,8 +3959,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign event_queue_wdata[10:7] = \$712 ;
-  assign event_queue_wdata[6] = \$704 ;
+  assign event_queue_wdata[10:7] = \$705 ;
+  assign event_queue_wdata[6] = \$697 ;
   assign event_queue_wdata[5:0] = f4_slot;
   assign event_grant_wdata[4:1] = \$signal$102 ;
   assign event_grant_wdata[0] = fetched_snap;
@@ -4096,7 +4080,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$665 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1852$0 , \port$1852$44 , rsp_freed_valid, \port$1855$0 , rsp_flushed_valid, \port$1867$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1895$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$1844$0 , \port$1844$44 , rsp_freed_valid, \port$1847$0 , rsp_flushed_valid, \port$1859$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1887$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [32:0] \$1 ;
@@ -4737,34 +4721,34 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$671 ;
   reg \$672 ;
   reg \$673 ;
-  reg \$674 ;
-  reg [4:0] \$675 ;
-  reg [3:0] \$676 ;
-  reg [31:0] \$677 ;
-  reg [1:0] \$678 ;
-  reg [31:0] \$679 ;
+  reg [4:0] \$674 ;
+  reg [3:0] \$675 ;
+  reg [31:0] \$676 ;
+  reg [1:0] \$677 ;
+  reg [31:0] \$678 ;
+  reg [1:0] \$679 ;
   wire [120:0] \$68 ;
   reg [1:0] \$680 ;
-  reg [1:0] \$681 ;
-  reg [3:0] \$682 ;
-  reg \$683 ;
-  reg [1:0] \$684 ;
-  reg [120:0] \$685 ;
-  reg [3:0] \$686 ;
+  reg [3:0] \$681 ;
+  reg \$682 ;
+  reg [1:0] \$683 ;
+  reg [120:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [6:0] \$686 ;
   reg [6:0] \$687 ;
-  reg [6:0] \$688 ;
+  reg \$688 ;
   reg \$689 ;
   wire [3:0] \$69 ;
-  reg \$690 ;
-  reg [6:0] \$691 ;
+  reg [6:0] \$690 ;
+  reg [31:0] \$691 ;
   reg [31:0] \$692 ;
   reg [31:0] \$693 ;
   reg [31:0] \$694 ;
-  reg [31:0] \$695 ;
-  reg [3:0] \$696 ;
+  reg [3:0] \$695 ;
+  reg [7:0] \$696 ;
   reg [7:0] \$697 ;
-  reg [7:0] \$698 ;
-  reg [15:0] \$699 ;
+  reg [15:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire [3:0] \$70 ;
   reg \$700 ;
@@ -4807,23 +4791,23 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$734 ;
   reg \$735 ;
   reg \$736 ;
-  reg \$737 ;
-  reg [31:0] \$738 ;
-  reg [1:0] \$739 ;
+  reg [31:0] \$737 ;
+  reg [1:0] \$738 ;
+  reg [31:0] \$739 ;
   wire \$74 ;
-  reg [31:0] \$740 ;
+  reg \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg \$744 ;
-  reg [13:0] \$745 ;
-  reg [31:0] \$746 ;
-  reg \$747 ;
-  reg [3:0] \$748 ;
+  reg [13:0] \$744 ;
+  reg [31:0] \$745 ;
+  reg \$746 ;
+  reg [3:0] \$747 ;
+  reg [7:0] \$748 ;
   reg [7:0] \$749 ;
   wire \$75 ;
-  reg [7:0] \$750 ;
-  reg [15:0] \$751 ;
+  reg [15:0] \$750 ;
+  reg \$751 ;
   reg \$752 ;
   reg \$753 ;
   reg \$754 ;
@@ -4833,15 +4817,15 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$758 ;
   reg \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg [31:0] \$761 ;
+  reg [31:0] \$760 ;
+  reg \$761 ;
   reg \$762 ;
   reg \$763 ;
   reg \$764 ;
   reg \$765 ;
   reg \$766 ;
-  reg \$767 ;
-  reg [31:0] \$768 ;
+  reg [31:0] \$767 ;
+  reg \$768 ;
   reg \$769 ;
   wire \$77 ;
   reg \$770 ;
@@ -4855,25 +4839,24 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg \$778 ;
   reg \$779 ;
   wire \$78 ;
-  reg \$780 ;
+  reg [31:0] \$780 ;
   reg [31:0] \$781 ;
-  reg [31:0] \$782 ;
+  reg \$782 ;
   reg \$783 ;
-  reg \$784 ;
-  reg [3:0] \$785 ;
+  reg [3:0] \$784 ;
+  reg \$785 ;
   reg \$786 ;
   reg \$787 ;
-  reg \$788 ;
-  reg [3:0] \$789 ;
+  reg [3:0] \$788 ;
+  reg \$789 ;
   wire \$79 ;
   reg \$790 ;
   reg \$791 ;
-  reg \$792 ;
-  reg [3:0] \$793 ;
-  reg [31:0] \$794 ;
+  reg [3:0] \$792 ;
+  reg [31:0] \$793 ;
+  reg \$794 ;
   reg \$795 ;
   reg \$796 ;
-  reg \$797 ;
   wire [32:0] \$8 ;
   wire \$80 ;
   wire [6:0] \$81 ;
@@ -4897,58 +4880,58 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire \$98 ;
   wire [32:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$115  = 1'h0;
-  reg [31:0] \$signal$128  = 32'd0;
-  reg \$signal$129  = 1'h0;
-  reg \$signal$145  = 1'h0;
-  reg [31:0] \$signal$147  = 32'd0;
-  reg \$signal$148  = 1'h0;
+  reg \$signal$114  = 1'h0;
+  reg [31:0] \$signal$127  = 32'd0;
+  reg \$signal$128  = 1'h0;
+  reg \$signal$144  = 1'h0;
+  reg [31:0] \$signal$146  = 32'd0;
+  reg \$signal$147  = 1'h0;
+  reg \$signal$151  = 1'h0;
   reg \$signal$152  = 1'h0;
-  reg \$signal$153  = 1'h0;
-  reg [31:0] \$signal$155  = 32'd0;
+  reg [31:0] \$signal$154  = 32'd0;
+  reg \$signal$163  = 1'h0;
   reg \$signal$164  = 1'h0;
   reg \$signal$165  = 1'h0;
   reg \$signal$166  = 1'h0;
-  reg \$signal$167  = 1'h0;
-  reg \$signal$170  = 1'h0;
+  reg \$signal$169  = 1'h0;
+  reg \$signal$173  = 1'h0;
   reg \$signal$174  = 1'h0;
-  reg \$signal$175  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$40 ;
-  reg [31:0] \$signal$49  = 32'd0;
-  reg [1:0] \$signal$52  = 2'h0;
-  reg [3:0] \$signal$54  = 4'h0;
+  wire [1:0] \$signal$39 ;
+  reg [31:0] \$signal$48  = 32'd0;
+  reg [1:0] \$signal$51  = 2'h0;
+  reg [3:0] \$signal$53  = 4'h0;
+  reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
-  reg \$signal$56  = 1'h0;
-  reg [3:0] \$signal$63  = 4'h0;
-  reg \$signal$79  = 1'h0;
+  reg [3:0] \$signal$62  = 4'h0;
+  reg \$signal$78  = 1'h0;
+  reg \$signal$80  = 1'h0;
   reg \$signal$81  = 1'h0;
-  reg \$signal$82  = 1'h0;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$186 ;
-  wire [1:0] \$signature__addr$189 ;
-  wire [1:0] \$signature__addr$192 ;
-  wire [1:0] \$signature__addr$195 ;
-  wire [1:0] \$signature__addr$198 ;
+  wire [1:0] \$signature__addr$185 ;
+  wire [1:0] \$signature__addr$188 ;
+  wire [1:0] \$signature__addr$191 ;
+  wire [1:0] \$signature__addr$194 ;
+  wire [1:0] \$signature__addr$197 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$201 ;
-  wire [1:0] \$signature__addr$204 ;
+  wire [1:0] \$signature__addr$200 ;
+  wire [1:0] \$signature__addr$203 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$184 ;
-  wire [120:0] \$signature__data$190 ;
-  wire [120:0] \$signature__data$196 ;
-  wire [120:0] \$signature__data$202 ;
+  wire [120:0] \$signature__data$183 ;
+  wire [120:0] \$signature__data$189 ;
+  wire [120:0] \$signature__data$195 ;
+  wire [120:0] \$signature__data$201 ;
+  wire [120:0] \$signature__data$59 ;
   wire [120:0] \$signature__data$60 ;
   wire [120:0] \$signature__data$61 ;
-  wire [120:0] \$signature__data$62 ;
   wire \$signature__en ;
-  wire \$signature__en$187 ;
-  wire \$signature__en$191 ;
-  wire \$signature__en$193 ;
-  wire \$signature__en$197 ;
-  wire \$signature__en$199 ;
-  wire \$signature__en$203 ;
-  wire \$signature__en$205 ;
+  wire \$signature__en$186 ;
+  wire \$signature__en$190 ;
+  wire \$signature__en$192 ;
+  wire \$signature__en$196 ;
+  wire \$signature__en$198 ;
+  wire \$signature__en$202 ;
+  wire \$signature__en$204 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -4990,7 +4973,6 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg event_ev_flush = 1'h0;
   reg event_ev_free = 1'h0;
   reg event_ev_grant = 1'h0;
-  reg event_ev_overwrite = 1'h0;
   reg [31:0] event_fails = 32'd0;
   reg [31:0] event_flushes = 32'd0;
   reg [31:0] event_frees = 32'd0;
@@ -5012,16 +4994,16 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   wire [1:0] log_bank3_k;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [11:0] \port$1852$0 ;
-  wire [11:0] \port$1852$0 ;
-  input [13:0] \port$1852$44 ;
-  wire [13:0] \port$1852$44 ;
-  input [16:0] \port$1855$0 ;
-  wire [16:0] \port$1855$0 ;
-  input [15:0] \port$1867$0 ;
-  wire [15:0] \port$1867$0 ;
-  input [36:0] \port$1895$0 ;
-  wire [36:0] \port$1895$0 ;
+  input [11:0] \port$1844$0 ;
+  wire [11:0] \port$1844$0 ;
+  input [13:0] \port$1844$44 ;
+  wire [13:0] \port$1844$44 ;
+  input [16:0] \port$1847$0 ;
+  wire [16:0] \port$1847$0 ;
+  input [15:0] \port$1859$0 ;
+  wire [15:0] \port$1859$0 ;
+  input [36:0] \port$1887$0 ;
+  wire [36:0] \port$1887$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -5162,44 +5144,43 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$184 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$183 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$54 [3:2]];
+    _0_ <= log_bank0[\$signal$53 [3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$191 )
-      log_bank1[\$signature__addr$189 ] <= \$signature__data$190 ;
+    if (\$signature__en$190 )
+      log_bank1[\$signature__addr$188 ] <= \$signature__data$189 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$54 [3:2]];
+    _1_ <= log_bank1[\$signal$53 [3:2]];
   end
-  assign \$signature__data$60  = _1_;
+  assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$197 )
-      log_bank2[\$signature__addr$195 ] <= \$signature__data$196 ;
+    if (\$signature__en$196 )
+      log_bank2[\$signature__addr$194 ] <= \$signature__data$195 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$54 [3:2]];
+    _2_ <= log_bank2[\$signal$53 [3:2]];
   end
-  assign \$signature__data$61  = _2_;
+  assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$203 )
-      log_bank3[\$signal$52 ] <= \$signature__data$202 ;
+    if (\$signature__en$202 )
+      log_bank3[\$signal$51 ] <= \$signature__data$201 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$54 [3:2]];
+    _3_ <= log_bank3[\$signal$53 [3:2]];
   end
-  assign \$signature__data$62  = _3_;
-  assign \$203  = ~ \$202 ;
+  assign \$signature__data$61  = _3_;
   assign \$204  = ~ r1_a1_0[0];
   assign \$205  = ~ r1_a4_2[4];
   assign \$206  = \$204  | \$205 ;
@@ -5360,15 +5341,15 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$361  = \$359  | \$360 ;
   assign \$362  = \$358  | \$361 ;
   assign \$364  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$366  = r2_sel_irq_status ? \$signal$63  : 4'h0;
+  assign \$366  = r2_sel_irq_status ? \$signal$62  : 4'h0;
   assign \$367  = r2_sel_irq_enable ? irq_enable : 4'h0;
   assign \$368  = \$366  | \$367 ;
   assign \$369  = \$365  | { 28'h0000000, \$368  };
   assign \$370  = \$362  | \$369 ;
-  assign \$371  = r2_sel_err_count ? \$signal$49  : 32'd0;
+  assign \$371  = r2_sel_err_count ? \$signal$48  : 32'd0;
   assign \$372  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$373  = \$371  | \$372 ;
-  assign \$374  = r2_sel_err_head0 ? { \$signal$56 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$374  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$375  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$376  = \$374  | \$375 ;
   assign \$377  = \$373  | \$376 ;
@@ -5424,8 +5405,8 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$439  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
   assign \$440  = \$438  | \$439 ;
   assign \$441  = \$435  | \$440 ;
-  assign \$442  = \$signal$115  & r3_alloc;
-  assign \$443  = \$signal$115  & r3_alloc;
+  assign \$442  = \$signal$114  & r3_alloc;
+  assign \$443  = \$signal$114  & r3_alloc;
   assign \$444  = r3_block0 | r3_block4;
   assign \$445  = | r3_found_in;
   assign \$446  = ~ \$445 ;
@@ -5572,84 +5553,84 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$587  = \$583  | \$586 ;
   assign \$588  = ~ \$587 ;
   assign \$589  = \$580  | \$588 ;
-  assign \$591  = \$signal$152  & \$signal$153 ;
+  assign \$591  = \$signal$151  & \$signal$152 ;
   assign \$592  = \$591  & w2_is_ctrl;
-  assign \$593  = \$592  & \$signal$155 [0];
-  assign \$594  = \$signal$152  & \$signal$153 ;
+  assign \$593  = \$592  & \$signal$154 [0];
+  assign \$594  = \$signal$151  & \$signal$152 ;
   assign \$595  = \$594  & w2_is_err_pop;
-  assign \$596  = \$signal$152  & w2_is_irq_status;
+  assign \$596  = \$signal$151  & w2_is_irq_status;
   assign \$597  = \$596  & w2_strb0;
-  assign \$598  = \$597  ? \$signal$155 [3:0] : 4'h0;
-  assign \$599  = \$signal$152  & \$signal$153 ;
-  assign \$600  = \$599  & \$signal$164 ;
-  assign \$601  = \$signal$152  & \$signal$153 ;
-  assign \$602  = \$601  & \$signal$165 ;
-  assign \$603  = \$signal$152  & \$signal$153 ;
-  assign \$604  = \$603  & \$signal$164 ;
+  assign \$598  = \$597  ? \$signal$154 [3:0] : 4'h0;
+  assign \$599  = \$signal$151  & \$signal$152 ;
+  assign \$600  = \$599  & \$signal$163 ;
+  assign \$601  = \$signal$151  & \$signal$152 ;
+  assign \$602  = \$601  & \$signal$164 ;
+  assign \$603  = \$signal$151  & \$signal$152 ;
+  assign \$604  = \$603  & \$signal$163 ;
   assign \$605  = ~ \$604 ;
-  assign \$606  = \$signal$152  & \$605 ;
-  assign \$607  = \$signal$152  & \$signal$153 ;
-  assign \$608  = \$607  & \$signal$165 ;
+  assign \$606  = \$signal$151  & \$605 ;
+  assign \$607  = \$signal$151  & \$signal$152 ;
+  assign \$608  = \$607  & \$signal$164 ;
   assign \$609  = ~ \$608 ;
   assign \$610  = \$606  & \$609 ;
-  assign \$611  = \$signal$152  & w2_is_irq_enable;
+  assign \$611  = \$signal$151  & w2_is_irq_enable;
   assign \$612  = \$611  & w2_strb0;
-  assign \$613  = ~ \$signal$167 ;
-  assign \$614  = \$signal$166  & \$signal$153 ;
+  assign \$613  = ~ \$signal$166 ;
+  assign \$614  = \$signal$165  & \$signal$152 ;
   assign \$615  = ~ \$614 ;
   assign \$616  = \$613  & \$615 ;
-  assign \$617  = \$signal$152  & \$signal$153 ;
-  assign \$618  = \$617  & \$signal$164 ;
+  assign \$617  = \$signal$151  & \$signal$152 ;
+  assign \$618  = \$617  & \$signal$163 ;
   assign \$619  = w2_base + w2_offset;
   assign \$620  = w2_oor >> w2_pool;
-  assign \$621  = \$signal$152  & \$signal$153 ;
-  assign \$622  = \$621  & \$signal$165 ;
-  assign \$623  = rsp_freed_valid & \port$1895$0 [0];
-  assign \$624  = \$signal$175  & \$623 ;
-  assign \$625  = ~ \port$1855$0 [0];
+  assign \$621  = \$signal$151  & \$signal$152 ;
+  assign \$622  = \$621  & \$signal$164 ;
+  assign \$623  = rsp_freed_valid & \port$1887$0 [0];
+  assign \$624  = \$signal$174  & \$623 ;
+  assign \$625  = ~ \port$1847$0 [0];
   assign \$626  = rsp_flushed_valid & rsp_flushed_src;
   assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$1867$0 [0];
+  assign \$628  = ~ \port$1859$0 [0];
   assign \$629  = \$signal$28  > 2'h2;
   assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
   assign \$631  = | \$signal$28 ;
   assign \$632  = space_ge1 & \$631 ;
   assign \$633  = \$632  ? 1'h1 : 1'h0;
   assign \$634  = space_ge2 ? \$630  : { 1'h0, \$633  };
-  assign \$signal$40  = space_ge3 ? \$signal$28  : \$634 ;
+  assign \$signal$39  = space_ge3 ? \$signal$28  : \$634 ;
   assign \$635  = ~ space[4];
-  assign popped = \$signal$170  & \$635 ;
+  assign popped = \$signal$169  & \$635 ;
   assign \$636  = 1'h0 - tail[1:0];
   assign \$637  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$637  ? tail_next_row : \$signal$52 ;
+  assign \$signature__addr  = \$637  ? tail_next_row : \$signal$51 ;
   assign \$638  = ! \$636 [1:0];
   assign \$639  = \$636 [1:0] == 1'h1;
   assign \$640  = \$639  ? e1_new1 : e1_new2;
-  assign \$signature__data$184  = \$638  ? e1_new0 : \$640 ;
-  assign \$signature__en  = \$636 [1:0] < \$signal$40 ;
+  assign \$signature__data$183  = \$638  ? e1_new0 : \$640 ;
+  assign \$signature__en  = \$636 [1:0] < \$signal$39 ;
   assign \$641  = 1'h1 - tail[1:0];
   assign \$642  = tail[1:0] > 1'h1;
-  assign \$signature__addr$189  = \$642  ? tail_next_row : \$signal$52 ;
+  assign \$signature__addr$188  = \$642  ? tail_next_row : \$signal$51 ;
   assign \$643  = ! \$641 [1:0];
   assign \$644  = \$641 [1:0] == 1'h1;
   assign \$645  = \$644  ? e1_new1 : e1_new2;
-  assign \$signature__data$190  = \$643  ? e1_new0 : \$645 ;
-  assign \$signature__en$191  = \$641 [1:0] < \$signal$40 ;
+  assign \$signature__data$189  = \$643  ? e1_new0 : \$645 ;
+  assign \$signature__en$190  = \$641 [1:0] < \$signal$39 ;
   assign \$646  = 2'h2 - tail[1:0];
   assign \$647  = tail[1:0] > 2'h2;
-  assign \$signature__addr$195  = \$647  ? tail_next_row : \$signal$52 ;
+  assign \$signature__addr$194  = \$647  ? tail_next_row : \$signal$51 ;
   assign \$648  = ! \$646 [1:0];
   assign \$649  = \$646 [1:0] == 1'h1;
   assign \$650  = \$649  ? e1_new1 : e1_new2;
-  assign \$signature__data$196  = \$648  ? e1_new0 : \$650 ;
-  assign \$signature__en$197  = \$646 [1:0] < \$signal$40 ;
+  assign \$signature__data$195  = \$648  ? e1_new0 : \$650 ;
+  assign \$signature__en$196  = \$646 [1:0] < \$signal$39 ;
   assign \$651  = 2'h3 - tail[1:0];
   assign \$652  = ! \$651 [1:0];
   assign \$653  = \$651 [1:0] == 1'h1;
   assign \$654  = \$653  ? e1_new1 : e1_new2;
-  assign \$signature__data$202  = \$652  ? e1_new0 : \$654 ;
-  assign \$signature__en$203  = \$651 [1:0] < \$signal$40 ;
-  assign \$655  = \$signal$63  & irq_enable;
+  assign \$signature__data$201  = \$652  ? e1_new0 : \$654 ;
+  assign \$signature__en$202  = \$651 [1:0] < \$signal$39 ;
+  assign \$655  = \$signal$62  & irq_enable;
   assign irq = | \$655 ;
   always @(posedge clk)
     cycle <= \$656 ;
@@ -5676,223 +5657,223 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @(posedge clk)
     event_ev_fail <= \$667 ;
   always @(posedge clk)
-    event_ev_overwrite <= \$668 ;
+    space_ge1 <= \$668 ;
   always @(posedge clk)
-    space_ge1 <= \$669 ;
+    space_ge2 <= \$669 ;
   always @(posedge clk)
-    space_ge2 <= \$670 ;
+    space_ge3 <= \$670 ;
   always @(posedge clk)
-    space_ge3 <= \$671 ;
+    space_ge4 <= \$671 ;
   always @(posedge clk)
-    space_ge4 <= \$672 ;
+    space_ge5 <= \$672 ;
   always @(posedge clk)
-    space_ge5 <= \$673 ;
+    space_ge6 <= \$673 ;
   always @(posedge clk)
-    space_ge6 <= \$674 ;
+    space <= \$674 ;
   always @(posedge clk)
-    space <= \$675 ;
+    tail <= \$675 ;
   always @(posedge clk)
-    tail <= \$676 ;
+    \$signal$48  <= \$676 ;
   always @(posedge clk)
-    \$signal$49  <= \$677 ;
+    n_dropped <= \$677 ;
   always @(posedge clk)
-    n_dropped <= \$678 ;
+    err_dropped <= \$678 ;
   always @(posedge clk)
-    err_dropped <= \$679 ;
+    \$signal$51  <= \$679 ;
   always @(posedge clk)
-    \$signal$52  <= \$680 ;
+    tail_next_row <= \$680 ;
   always @(posedge clk)
-    tail_next_row <= \$681 ;
+    \$signal$53  <= \$681 ;
   always @(posedge clk)
-    \$signal$54  <= \$682 ;
+    \$signal$55  <= \$682 ;
   always @(posedge clk)
-    \$signal$56  <= \$683 ;
+    head_bank <= \$683 ;
   always @(posedge clk)
-    head_bank <= \$684 ;
+    head_entry <= \$684 ;
   always @(posedge clk)
-    head_entry <= \$685 ;
+    \$signal$62  <= \$685 ;
   always @(posedge clk)
-    \$signal$63  <= \$686 ;
+    event_in_use <= \$686 ;
   always @(posedge clk)
-    event_in_use <= \$687 ;
+    event_in_use_was <= \$687 ;
   always @(posedge clk)
-    event_in_use_was <= \$688 ;
+    event_in_use_rose <= \$688 ;
   always @(posedge clk)
-    event_in_use_rose <= \$689 ;
+    event_hw_grow <= \$689 ;
   always @(posedge clk)
-    event_hw_grow <= \$690 ;
+    event_high_water <= \$690 ;
   always @(posedge clk)
-    event_high_water <= \$691 ;
+    event_allocs <= \$691 ;
   always @(posedge clk)
-    event_allocs <= \$692 ;
+    event_fails <= \$692 ;
   always @(posedge clk)
-    event_fails <= \$693 ;
+    event_frees <= \$693 ;
   always @(posedge clk)
-    event_frees <= \$694 ;
+    event_flushes <= \$694 ;
   always @(posedge clk)
-    event_flushes <= \$695 ;
+    r1_a1_0 <= \$695 ;
   always @(posedge clk)
-    r1_a1_0 <= \$696 ;
+    r1_a4_2 <= \$696 ;
   always @(posedge clk)
-    r1_a4_2 <= \$697 ;
+    r1_a7_5 <= \$697 ;
   always @(posedge clk)
-    r1_a7_5 <= \$698 ;
+    r1_a11_8 <= \$698 ;
   always @(posedge clk)
-    r1_a11_8 <= \$699 ;
+    \$signal$78  <= \$699 ;
   always @(posedge clk)
-    \$signal$79  <= \$700 ;
+    \$signal$80  <= \$700 ;
   always @(posedge clk)
     \$signal$81  <= \$701 ;
   always @(posedge clk)
-    \$signal$82  <= \$702 ;
+    r2_pool <= \$702 ;
   always @(posedge clk)
-    r2_pool <= \$703 ;
+    r2_sel_id <= \$703 ;
   always @(posedge clk)
-    r2_sel_id <= \$704 ;
+    r2_sel_version <= \$704 ;
   always @(posedge clk)
-    r2_sel_version <= \$705 ;
+    r2_sel_config <= \$705 ;
   always @(posedge clk)
-    r2_sel_config <= \$706 ;
+    r2_sel_config2 <= \$706 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$707 ;
+    r2_sel_ctrl <= \$707 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$708 ;
+    r2_sel_status <= \$708 ;
   always @(posedge clk)
-    r2_sel_status <= \$709 ;
+    r2_sel_irq_status <= \$709 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$710 ;
+    r2_sel_irq_enable <= \$710 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$711 ;
+    r2_sel_err_count <= \$711 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$712 ;
+    r2_sel_err_dropped <= \$712 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$713 ;
+    r2_sel_err_head0 <= \$713 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$714 ;
+    r2_sel_err_head1 <= \$714 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$715 ;
+    r2_sel_err_head2 <= \$715 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$716 ;
+    r2_sel_err_head3 <= \$716 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$717 ;
+    r2_sel_err_pop <= \$717 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$718 ;
+    r2_sel_cycle <= \$718 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$719 ;
+    r2_sel_pool0_alloc <= \$719 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$720 ;
+    r2_sel_pool0_free <= \$720 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$721 ;
+    r2_sel_pool0_base_lo <= \$721 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$722 ;
+    r2_sel_pool0_base_hi <= \$722 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$723 ;
+    r2_sel_pool0_slot_size <= \$723 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$724 ;
+    r2_sel_pool0_slots <= \$724 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$725 ;
+    r2_sel_pool0_in_use <= \$725 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$726 ;
+    r2_sel_pool0_high_water <= \$726 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$727 ;
+    r2_sel_pool0_allocs <= \$727 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$728 ;
+    r2_sel_pool0_fails <= \$728 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$729 ;
+    r2_sel_pool0_frees <= \$729 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$730 ;
+    r2_sel_pool0_info <= \$730 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$731 ;
+    r2_sel_pool0_flush <= \$731 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$732 ;
+    r2_sel_pool0_flushes <= \$732 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$733 ;
+    r2_sel_pool0_overwrites <= \$733 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$734 ;
+    \$signal$114  <= \$734 ;
   always @(posedge clk)
-    \$signal$115  <= \$735 ;
+    r3_alloc <= \$735 ;
   always @(posedge clk)
-    r3_alloc <= \$736 ;
+    r3_pool <= \$736 ;
   always @(posedge clk)
-    r3_pool <= \$737 ;
+    r3_block0 <= \$737 ;
   always @(posedge clk)
-    r3_block0 <= \$738 ;
+    r3_found_in <= \$738 ;
   always @(posedge clk)
-    r3_found_in <= \$739 ;
+    r3_block4 <= \$739 ;
   always @(posedge clk)
-    r3_block4 <= \$740 ;
+    req_alloc <= \$740 ;
   always @(posedge clk)
-    req_alloc <= \$741 ;
+    r_ack <= \$741 ;
   always @(posedge clk)
-    r_ack <= \$742 ;
+    alloc_waiting <= \$742 ;
   always @(posedge clk)
-    alloc_waiting <= \$743 ;
+    req_alloc_pool <= \$743 ;
   always @(posedge clk)
-    req_alloc_pool <= \$744 ;
+    req_alloc_size <= \$744 ;
   always @(posedge clk)
-    req_alloc_size <= \$745 ;
+    \$signal$127  <= \$745 ;
   always @(posedge clk)
     \$signal$128  <= \$746 ;
   always @(posedge clk)
-    \$signal$129  <= \$747 ;
+    w1_a1_0 <= \$747 ;
   always @(posedge clk)
-    w1_a1_0 <= \$748 ;
+    w1_a4_2 <= \$748 ;
   always @(posedge clk)
-    w1_a4_2 <= \$749 ;
+    w1_a7_5 <= \$749 ;
   always @(posedge clk)
-    w1_a7_5 <= \$750 ;
+    w1_a11_8 <= \$750 ;
   always @(posedge clk)
-    w1_a11_8 <= \$751 ;
+    w1_event_oor_gt0 <= \$751 ;
   always @(posedge clk)
-    w1_event_oor_gt0 <= \$752 ;
+    w1_event_oor_eq0 <= \$752 ;
   always @(posedge clk)
-    w1_event_oor_eq0 <= \$753 ;
+    w1_event_oor_gt6 <= \$753 ;
   always @(posedge clk)
-    w1_event_oor_gt6 <= \$754 ;
+    w1_event_oor_eq6 <= \$754 ;
   always @(posedge clk)
-    w1_event_oor_eq6 <= \$755 ;
+    w1_event_oor_gt12 <= \$755 ;
   always @(posedge clk)
-    w1_event_oor_gt12 <= \$756 ;
+    w1_event_oor_eq12 <= \$756 ;
   always @(posedge clk)
-    w1_event_oor_eq12 <= \$757 ;
+    w1_event_oor_gt18 <= \$757 ;
   always @(posedge clk)
-    w1_event_oor_gt18 <= \$758 ;
+    w1_event_oor_eq18 <= \$758 ;
   always @(posedge clk)
-    w1_event_oor_eq18 <= \$759 ;
+    \$signal$144  <= \$759 ;
   always @(posedge clk)
-    \$signal$145  <= \$760 ;
+    \$signal$146  <= \$760 ;
   always @(posedge clk)
     \$signal$147  <= \$761 ;
   always @(posedge clk)
-    \$signal$148  <= \$762 ;
+    w1_strb0 <= \$762 ;
   always @(posedge clk)
-    w1_strb0 <= \$763 ;
+    w1_pool <= \$763 ;
   always @(posedge clk)
-    w1_pool <= \$764 ;
+    \$signal$151  <= \$764 ;
   always @(posedge clk)
     \$signal$152  <= \$765 ;
   always @(posedge clk)
-    \$signal$153  <= \$766 ;
+    w2_strb0 <= \$766 ;
   always @(posedge clk)
-    w2_strb0 <= \$767 ;
+    \$signal$154  <= \$767 ;
   always @(posedge clk)
-    \$signal$155  <= \$768 ;
+    w2_pool <= \$768 ;
   always @(posedge clk)
-    w2_pool <= \$769 ;
+    w2_oor <= \$769 ;
   always @(posedge clk)
-    w2_oor <= \$770 ;
+    w2_is_ctrl <= \$770 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$771 ;
+    w2_is_irq_status <= \$771 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$772 ;
+    w2_is_irq_enable <= \$772 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$773 ;
+    w2_is_err_pop <= \$773 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$774 ;
+    w2_is_pool0_free <= \$774 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$775 ;
+    w2_is_pool0_flush <= \$775 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$776 ;
+    \$signal$163  <= \$776 ;
   always @(posedge clk)
     \$signal$164  <= \$777 ;
   always @(posedge clk)
@@ -5900,85 +5881,83 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @(posedge clk)
     \$signal$166  <= \$779 ;
   always @(posedge clk)
-    \$signal$167  <= \$780 ;
+    w2_offset <= \$780 ;
   always @(posedge clk)
-    w2_offset <= \$781 ;
+    w2_base <= \$781 ;
   always @(posedge clk)
-    w2_base <= \$782 ;
+    \$signal$54  <= \$782 ;
   always @(posedge clk)
-    \$signal$55  <= \$783 ;
+    \$signal$169  <= \$783 ;
   always @(posedge clk)
-    \$signal$170  <= \$784 ;
+    w1c <= \$784 ;
   always @(posedge clk)
-    w1c <= \$785 ;
+    req_free <= \$785 ;
   always @(posedge clk)
-    req_free <= \$786 ;
+    req_flush <= \$786 ;
   always @(posedge clk)
-    req_flush <= \$787 ;
+    w_ack <= \$787 ;
   always @(posedge clk)
-    w_ack <= \$788 ;
+    irq_enable <= \$788 ;
   always @(posedge clk)
-    irq_enable <= \$789 ;
+    \$signal$173  <= \$789 ;
   always @(posedge clk)
     \$signal$174  <= \$790 ;
   always @(posedge clk)
-    \$signal$175  <= \$791 ;
+    req_free_pool <= \$791 ;
   always @(posedge clk)
-    req_free_pool <= \$792 ;
+    req_free_tag <= \$792 ;
   always @(posedge clk)
-    req_free_tag <= \$793 ;
+    req_free_addr <= \$793 ;
   always @(posedge clk)
-    req_free_addr <= \$794 ;
+    req_free_oor <= \$794 ;
   always @(posedge clk)
-    req_free_oor <= \$795 ;
+    flush_waiting <= \$795 ;
   always @(posedge clk)
-    flush_waiting <= \$796 ;
-  always @(posedge clk)
-    req_flush_pool <= \$797 ;
+    req_flush_pool <= \$796 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1855$0 [4:1];
+  assign \$2  = | \port$1847$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1855$0 [16] ? { 7'h00, \port$1855$0 [15] } : 8'hff;
+  assign \$4  = \port$1847$0 [16] ? { 7'h00, \port$1847$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1867$0 [4:1];
+  assign \$6  = | \port$1859$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1867$0 [14:5], 47'h000000000000, \port$1867$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1867$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1852$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1852$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1852$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1855$0 [14:5], \port$1895$0 [32:1], 4'h0, \port$1895$0 [36:33], \$4 , 1'h0, \port$1895$0 [0], 3'h1, \port$1855$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1855$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1859$0 [14:5], 47'h000000000000, \port$1859$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1859$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1844$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1844$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1844$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1847$0 [14:5], \port$1887$0 [32:1], 4'h0, \port$1887$0 [36:33], \$4 , 1'h0, \port$1887$0 [0], 3'h1, \port$1847$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$1847$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1867$0 [4:1];
+  assign \$14  = | \port$1859$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1867$0 [14:5], 47'h000000000000, \port$1867$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1867$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1852$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1852$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1852$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1859$0 [14:5], 47'h000000000000, \port$1859$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1859$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1844$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1844$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1844$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1855$0 [4:1];
+  assign \$21  = | \port$1847$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1867$0 [4:1];
+  assign \$23  = | \port$1859$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1852$0 [0];
+  assign \$26  = ~ \port$1844$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1852$0 [4:1] != 1'h1;
+  assign \$28  = \port$1844$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1852$0 [4:1] == 1'h1;
+  assign \$31  = \port$1844$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1852$0 [0];
-  assign \$34  = ! \port$1852$0 [5];
+  assign \$33  = rsp_grant_valid & \port$1844$0 [0];
+  assign \$34  = ! \port$1844$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1855$0 [0];
-  assign \$37  = ! \port$1855$0 [15];
+  assign \$36  = rsp_freed_valid & \port$1847$0 [0];
+  assign \$37  = ! \port$1847$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1867$0 [0];
-  assign \$40  = ! \port$1867$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$1859$0 [0];
+  assign \$40  = ! \port$1859$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1852$0 [4:1] == 1'h1;
+  assign \$42  = \port$1844$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1852$0 [5];
+  assign \$44  = ! \port$1844$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -5990,46 +5969,36 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$53  = space >= 3'h7;
   assign \$54  = space >= 4'h8;
   assign \$55  = space + popped;
-  assign \$56  = \$55  - \$signal$40 ;
-  assign \$57  = tail + \$signal$40 ;
-  assign \$58  = \$signal$49  + \$signal$40 ;
-  assign \$59  = \$signal$28  - \$signal$40 ;
+  assign \$56  = \$55  - \$signal$39 ;
+  assign \$57  = tail + \$signal$39 ;
+  assign \$58  = \$signal$48  + \$signal$39 ;
+  assign \$59  = \$signal$28  - \$signal$39 ;
   assign \$60  = err_dropped + n_dropped;
-  assign \$61  = tail[1:0] + \$signal$40 ;
+  assign \$61  = tail[1:0] + \$signal$39 ;
   assign \$62  = tail_next_row + 1'h1;
-  assign \$63  = \$signal$54  + 1'h1;
+  assign \$63  = \$signal$53  + 1'h1;
   assign \$64  = ~ space[4];
-  assign \$65  = head_bank[0] ? \$signature__data$62  : \$signature__data$61 ;
-  assign \$66  = head_bank[0] ? \$signature__data$60  : \$signature__data ;
+  assign \$65  = head_bank[0] ? \$signature__data$61  : \$signature__data$60 ;
+  assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
   assign \$67  = head_bank[1] ? \$65  : \$66 ;
-  assign \$68  = \$signal$56  ? \$67  : 121'h0000000000000000000000000000000;
+  assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
   assign \$69  = ~ w1c;
-  assign \$70  = \$signal$63  & \$69 ;
+  assign \$70  = \$signal$62  & \$69 ;
   assign \$71  = | \$signal$28 ;
-  assign \$72  = \$signal$40  != \$signal$28 ;
-  assign \$73  = \$70  | { event_ev_overwrite, \$72 , e1_exhausted, \$71  };
-  assign \$74  = ~ event_ev_overwrite;
-  assign \$75  = event_ev_grant & \$74 ;
-  assign \$76  = ~ event_ev_overwrite;
-  assign \$77  = event_ev_grant & \$76 ;
+  assign \$72  = \$signal$39  != \$signal$28 ;
+  assign \$73  = \$70  | { 1'h0, \$72 , e1_exhausted, \$71  };
   assign \$78  = \$77  == event_ev_free;
-  assign \$79  = ~ event_ev_overwrite;
-  assign \$80  = event_ev_grant & \$79 ;
   assign \$81  = \$80  ? 7'h01 : 7'h7f;
   assign \$82  = \$78  ? 7'h00 : \$81 ;
   assign \$83  = $signed({ 1'h0, event_in_use }) + $signed(\$82 );
   assign \$84  = event_ev_flush ? { 8'h00, \$75  } : \$83 ;
-  assign \$85  = ~ event_ev_overwrite;
-  assign \$86  = event_ev_grant & \$85 ;
   assign \$87  = event_in_use + 7'h7f;
   assign \$88  = ~ \$87 [7];
   assign \$89  = \$86  & \$88 ;
-  assign \$90  = ~ event_ev_overwrite;
-  assign \$91  = event_ev_grant & \$90 ;
   assign \$92  = ~ event_ev_free;
   assign \$93  = \$91  & \$92 ;
   assign \$94  = event_ev_flush ? \$89  : \$93 ;
-  assign \$95  = ~ \$signal$55 ;
+  assign \$95  = ~ \$signal$54 ;
   assign \$96  = event_in_use > event_high_water;
   assign \$97  = event_hw_grow ? event_in_use_rose : \$96 ;
   assign \$98  = \$95  & \$97 ;
@@ -6137,6 +6106,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$200  = ~ r1_a11_8[0];
   assign \$201  = \$199  | \$200 ;
   assign \$202  = \$198  | \$201 ;
+  assign \$203  = ~ \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$656  = \$1 [31:0];
@@ -6174,7 +6144,7 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$1852$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1852$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1852$0 [4:1] };
+    \$661  = { \$20 [31:0], 22'h000000, \port$1844$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1844$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1844$0 [4:1] };
     if (rst) begin
       \$661  = 121'h0000000000000000000000000000000;
     end
@@ -6223,31 +6193,49 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$668  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$668  = space_ge1;
+      3'h1:
+          \$668  = 1'h1;
+      3'h2:
+          \$668  = space_ge2;
+      3'h3:
+          \$668  = space_ge1;
+      3'h4:
+          \$668  = space_ge3;
+      3'h5:
+          \$668  = space_ge2;
+      3'h6:
+          \$668  = space_ge4;
+      3'h7:
+          \$668  = space_ge3;
+    endcase
     if (rst) begin
-      \$668  = 1'h0;
+      \$668  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$669  = space_ge1;
+          \$669  = space_ge2;
       3'h1:
-          \$669  = 1'h1;
-      3'h2:
-          \$669  = space_ge2;
-      3'h3:
           \$669  = space_ge1;
-      3'h4:
+      3'h2:
           \$669  = space_ge3;
-      3'h5:
+      3'h3:
           \$669  = space_ge2;
-      3'h6:
+      3'h4:
           \$669  = space_ge4;
-      3'h7:
+      3'h5:
           \$669  = space_ge3;
+      3'h6:
+          \$669  = space_ge5;
+      3'h7:
+          \$669  = space_ge4;
     endcase
     if (rst) begin
       \$669  = 1'h1;
@@ -6256,23 +6244,23 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$670  = space_ge2;
+          \$670  = space_ge3;
       3'h1:
-          \$670  = space_ge1;
-      3'h2:
-          \$670  = space_ge3;
-      3'h3:
           \$670  = space_ge2;
-      3'h4:
+      3'h2:
           \$670  = space_ge4;
-      3'h5:
+      3'h3:
           \$670  = space_ge3;
-      3'h6:
+      3'h4:
           \$670  = space_ge5;
-      3'h7:
+      3'h5:
           \$670  = space_ge4;
+      3'h6:
+          \$670  = space_ge6;
+      3'h7:
+          \$670  = space_ge5;
     endcase
     if (rst) begin
       \$670  = 1'h1;
@@ -6281,23 +6269,23 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$671  = space_ge3;
+          \$671  = space_ge4;
       3'h1:
-          \$671  = space_ge2;
-      3'h2:
-          \$671  = space_ge4;
-      3'h3:
           \$671  = space_ge3;
-      3'h4:
+      3'h2:
           \$671  = space_ge5;
-      3'h5:
+      3'h3:
           \$671  = space_ge4;
-      3'h6:
+      3'h4:
           \$671  = space_ge6;
-      3'h7:
+      3'h5:
           \$671  = space_ge5;
+      3'h6:
+          \$671  = \$50 ;
+      3'h7:
+          \$671  = space_ge6;
     endcase
     if (rst) begin
       \$671  = 1'h1;
@@ -6306,23 +6294,23 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$672  = space_ge4;
+          \$672  = space_ge5;
       3'h1:
-          \$672  = space_ge3;
-      3'h2:
-          \$672  = space_ge5;
-      3'h3:
           \$672  = space_ge4;
-      3'h4:
+      3'h2:
           \$672  = space_ge6;
-      3'h5:
+      3'h3:
           \$672  = space_ge5;
-      3'h6:
-          \$672  = \$50 ;
-      3'h7:
+      3'h4:
+          \$672  = \$47 ;
+      3'h5:
           \$672  = space_ge6;
+      3'h6:
+          \$672  = \$51 ;
+      3'h7:
+          \$672  = \$53 ;
     endcase
     if (rst) begin
       \$672  = 1'h1;
@@ -6331,23 +6319,23 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
+    casez ({ \$signal$39 , popped })
       3'h0:
-          \$673  = space_ge5;
+          \$673  = space_ge6;
       3'h1:
-          \$673  = space_ge4;
-      3'h2:
-          \$673  = space_ge6;
-      3'h3:
           \$673  = space_ge5;
-      3'h4:
-          \$673  = \$47 ;
-      3'h5:
+      3'h2:
+          \$673  = \$46 ;
+      3'h3:
           \$673  = space_ge6;
+      3'h4:
+          \$673  = \$48 ;
+      3'h5:
+          \$673  = \$49 ;
       3'h6:
-          \$673  = \$51 ;
+          \$673  = \$52 ;
       3'h7:
-          \$673  = \$53 ;
+          \$673  = \$54 ;
     endcase
     if (rst) begin
       \$673  = 1'h1;
@@ -6355,178 +6343,165 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$40 , popped })
-      3'h0:
-          \$674  = space_ge6;
-      3'h1:
-          \$674  = space_ge5;
-      3'h2:
-          \$674  = \$46 ;
-      3'h3:
-          \$674  = space_ge6;
-      3'h4:
-          \$674  = \$48 ;
-      3'h5:
-          \$674  = \$49 ;
-      3'h6:
-          \$674  = \$52 ;
-      3'h7:
-          \$674  = \$54 ;
-    endcase
+    \$674  = \$56 [4:0];
     if (rst) begin
-      \$674  = 1'h1;
+      \$674  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$675  = \$56 [4:0];
+    \$675  = \$57 [3:0];
     if (rst) begin
-      \$675  = 5'h10;
+      \$675  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$676  = \$57 [3:0];
+    \$676  = \$58 [31:0];
+    if (\$signal$54 ) begin
+      \$676  = 32'd0;
+    end
     if (rst) begin
-      \$676  = 4'h0;
+      \$676  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$677  = \$58 [31:0];
-    if (\$signal$55 ) begin
-      \$677  = 32'd0;
-    end
+    \$677  = \$59 [1:0];
     if (rst) begin
-      \$677  = 32'd0;
+      \$677  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$678  = \$59 [1:0];
+    \$678  = \$60 [31:0];
+    if (\$signal$54 ) begin
+      \$678  = 32'd0;
+    end
     if (rst) begin
-      \$678  = 2'h0;
+      \$678  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$679  = \$60 [31:0];
-    if (\$signal$55 ) begin
-      \$679  = 32'd0;
-    end
-    if (rst) begin
-      \$679  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$680  = \$signal$52 ;
+    \$679  = \$signal$51 ;
     if (\$61 [2]) begin
-      \$680  = tail_next_row;
+      \$679  = tail_next_row;
     end
     if (rst) begin
-      \$680  = 2'h0;
+      \$679  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$681  = tail_next_row;
+    \$680  = tail_next_row;
     if (\$61 [2]) begin
-      \$681  = \$62 [1:0];
+      \$680  = \$62 [1:0];
     end
     if (rst) begin
-      \$681  = 2'h1;
+      \$680  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$682  = \$signal$54 ;
+    \$681  = \$signal$53 ;
     if (popped) begin
-      \$682  = \$63 [3:0];
+      \$681  = \$63 [3:0];
     end
     if (rst) begin
-      \$682  = 4'h0;
+      \$681  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$683  = \$64 ;
+    \$682  = \$64 ;
     if (rst) begin
-      \$683  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$684  = \$signal$54 [1:0];
+    \$683  = \$signal$53 [1:0];
     if (rst) begin
-      \$684  = 2'h0;
+      \$683  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$685  = \$68 ;
+    \$684  = \$68 ;
     if (rst) begin
-      \$685  = 121'h0000000000000000000000000000000;
+      \$684  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$686  = \$73 ;
+    \$685  = \$73 ;
     if (rst) begin
-      \$686  = 4'h0;
+      \$685  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$687  = \$84 [6:0];
+    \$686  = \$84 [6:0];
+    if (rst) begin
+      \$686  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$687  = event_in_use;
     if (rst) begin
       \$687  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$688  = event_in_use;
+    \$688  = \$94 ;
     if (rst) begin
-      \$688  = 7'h00;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$689  = \$94 ;
+    \$689  = \$98 ;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$690  = \$98 ;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$691  = event_high_water;
+    \$690  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
-      \$691  = event_in_use;
+    if (\$signal$54 ) begin
+      \$690  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$691  = event_in_use_was;
+        \$690  = event_in_use_was;
       end
     end
     if (rst) begin
-      \$691  = 7'h00;
+      \$690  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
+    if (\$signal$54 ) begin
+      \$691  = 32'd0;
+    end else begin
+      \$691  = \$99 [31:0];
+    end
+    if (rst) begin
+      \$691  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
       \$692  = 32'd0;
     end else begin
-      \$692  = \$99 [31:0];
+      \$692  = \$100 [31:0];
     end
     if (rst) begin
       \$692  = 32'd0;
@@ -6535,10 +6510,10 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
+    if (\$signal$54 ) begin
       \$693  = 32'd0;
     end else begin
-      \$693  = \$100 [31:0];
+      \$693  = \$101 [31:0];
     end
     if (rst) begin
       \$693  = 32'd0;
@@ -6547,10 +6522,10 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
+    if (\$signal$54 ) begin
       \$694  = 32'd0;
     end else begin
-      \$694  = \$101 [31:0];
+      \$694  = \$102 [31:0];
     end
     if (rst) begin
       \$694  = 32'd0;
@@ -6558,348 +6533,349 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$55 ) begin
-      \$695  = 32'd0;
-    end else begin
-      \$695  = \$102 [31:0];
-    end
+    \$695  = \$103 ;
     if (rst) begin
-      \$695  = 32'd0;
+      \$695  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$696  = \$103 ;
+    \$696  = \$104 ;
     if (rst) begin
-      \$696  = 4'h0;
+      \$696  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$697  = \$104 ;
+    \$697  = \$105 ;
     if (rst) begin
       \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$698  = \$105 ;
+    \$698  = \$106 ;
     if (rst) begin
-      \$698  = 8'h00;
+      \$698  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$699  = \$106 ;
+    \$699  = bus__r_req;
     if (rst) begin
-      \$699  = 16'h0000;
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$700  = bus__r_req;
+    \$700  = \$107 [0];
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$701  = \$107 [0];
+    \$701  = \$signal$78 ;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$702  = \$signal$79 ;
+    \$702  = \$signal$80 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$703  = \$signal$81 ;
+    \$703  = \$115 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$704  = \$115 ;
+    \$704  = \$123 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$705  = \$123 ;
+    \$705  = \$131 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$706  = \$131 ;
+    \$706  = \$139 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$707  = \$139 ;
+    \$707  = \$147 ;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$708  = \$147 ;
+    \$708  = \$155 ;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$709  = \$155 ;
+    \$709  = \$163 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$710  = \$163 ;
+    \$710  = \$171 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$711  = \$171 ;
+    \$711  = \$179 ;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$712  = \$179 ;
+    \$712  = \$187 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$713  = \$187 ;
+    \$713  = \$195 ;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$714  = \$195 ;
+    \$714  = \$203 ;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$715  = \$203 ;
+    \$715  = \$211 ;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$716  = \$211 ;
+    \$716  = \$219 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$717  = \$219 ;
+    \$717  = \$227 ;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$718  = \$227 ;
+    \$718  = \$235 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$719  = \$235 ;
+    \$719  = \$243 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$720  = \$243 ;
+    \$720  = \$251 ;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$721  = \$251 ;
+    \$721  = \$259 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$722  = \$259 ;
+    \$722  = \$267 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$723  = \$267 ;
+    \$723  = \$275 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$724  = \$275 ;
+    \$724  = \$283 ;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$725  = \$283 ;
+    \$725  = \$291 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$726  = \$291 ;
+    \$726  = \$299 ;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$727  = \$299 ;
+    \$727  = \$307 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$728  = \$307 ;
+    \$728  = \$315 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$729  = \$315 ;
+    \$729  = \$323 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$730  = \$323 ;
+    \$730  = \$331 ;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$731  = \$331 ;
+    \$731  = \$339 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$732  = \$339 ;
+    \$732  = \$347 ;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$733  = \$347 ;
+    \$733  = \$355 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$734  = \$355 ;
+    \$734  = \$signal$81 ;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$735  = \$signal$82 ;
+    \$735  = r2_sel_pool0_alloc;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$736  = r2_sel_pool0_alloc;
+    \$736  = r2_pool;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$737  = r2_pool;
+    \$737  = \$386 ;
     if (rst) begin
-      \$737  = 1'h0;
+      \$737  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$738  = \$386 ;
+    \$738 [0] = \$401 ;
+    \$738 [1] = \$441 ;
     if (rst) begin
-      \$738  = 32'd0;
+      \$738  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$739 [0] = \$401 ;
-    \$739 [1] = \$441 ;
+    \$739  = \$428 ;
     if (rst) begin
-      \$739  = 2'h0;
+      \$739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$740  = \$428 ;
+    \$740  = \$442 ;
     if (rst) begin
-      \$740  = 32'd0;
+      \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$741  = \$442 ;
+    \$741  = 1'h0;
+    if (\$443 ) begin
+    end else if (\$signal$114 ) begin
+      \$741  = 1'h1;
+    end
+    if (\$448 ) begin
+      \$741  = 1'h1;
+    end
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$742  = 1'h0;
+    \$742  = alloc_waiting;
     if (\$443 ) begin
-    end else if (\$signal$115 ) begin
       \$742  = 1'h1;
     end
     if (\$448 ) begin
-      \$742  = 1'h1;
+      \$742  = 1'h0;
     end
     if (rst) begin
       \$742  = 1'h0;
@@ -6907,12 +6883,9 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$743  = alloc_waiting;
+    \$743  = req_alloc_pool;
     if (\$443 ) begin
-      \$743  = 1'h1;
-    end
-    if (\$448 ) begin
-      \$743  = 1'h0;
+      \$743  = r3_pool;
     end
     if (rst) begin
       \$743  = 1'h0;
@@ -6920,292 +6893,293 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$744  = req_alloc_pool;
-    if (\$443 ) begin
-      \$744  = r3_pool;
-    end
-    if (rst) begin
-      \$744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$745  = req_alloc_size;
+    \$744  = req_alloc_size;
     if (\$443 ) begin
       casez (r3_pool)
         1'h0:
-            \$745  = 14'h1000;
+            \$744  = 14'h1000;
       endcase
     end
     if (rst) begin
-      \$745  = 14'h0000;
+      \$744  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$745  = \$signal$127 ;
+    if (\$443 ) begin
+    end else if (\$signal$114 ) begin
+      \$745  = \$444 ;
+    end
+    if (\$448 ) begin
+      \$745  = { \port$1844$0 [0], \port$1844$0 [4:1], 4'h0, \port$1844$44 [3:0], 13'h0000, \port$1844$0 [11:6] };
+    end
+    if (rst) begin
+      \$745  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$746  = \$signal$128 ;
     if (\$443 ) begin
-    end else if (\$signal$115 ) begin
-      \$746  = \$444 ;
+    end else if (\$signal$114 ) begin
+      \$746  = \$446 ;
     end
     if (\$448 ) begin
-      \$746  = { \port$1852$0 [0], \port$1852$0 [4:1], 4'h0, \port$1852$44 [3:0], 13'h0000, \port$1852$0 [11:6] };
+      \$746  = 1'h0;
     end
     if (rst) begin
-      \$746  = 32'd0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$747  = \$signal$129 ;
-    if (\$443 ) begin
-    end else if (\$signal$115 ) begin
-      \$747  = \$446 ;
-    end
-    if (\$448 ) begin
-      \$747  = 1'h0;
-    end
+    \$747  = \$449 ;
     if (rst) begin
-      \$747  = 1'h0;
+      \$747  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$748  = \$449 ;
+    \$748  = \$450 ;
     if (rst) begin
-      \$748  = 4'h0;
+      \$748  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$749  = \$450 ;
+    \$749  = \$451 ;
     if (rst) begin
       \$749  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$750  = \$451 ;
+    \$750  = \$452 ;
     if (rst) begin
-      \$750  = 8'h00;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$751  = \$452 ;
+    \$751  = \$453 ;
     if (rst) begin
-      \$751  = 16'h0000;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$752  = \$453 ;
+    \$752  = \$454 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$753  = \$454 ;
+    \$753  = \$455 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$754  = \$455 ;
+    \$754  = \$456 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$755  = \$456 ;
+    \$755  = \$457 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$756  = \$457 ;
+    \$756  = \$458 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$757  = \$458 ;
+    \$757  = \$459 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$758  = \$459 ;
+    \$758  = \$460 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$759  = \$460 ;
+    \$759  = bus__w_req;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$760  = bus__w_req;
+    \$760  = bus__w_data;
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$761  = bus__w_data;
+    \$761  = \$461 ;
     if (rst) begin
-      \$761  = 32'd0;
+      \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$762  = \$461 ;
+    \$762  = bus__w_strb[0];
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$763  = bus__w_strb[0];
+    \$763  = \$462 [0];
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$764  = \$462 [0];
+    \$764  = \$signal$144 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$765  = \$signal$145 ;
+    \$765  = \$signal$147 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$766  = \$signal$148 ;
+    \$766  = w1_strb0;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$767  = w1_strb0;
+    \$767  = \$signal$146 ;
     if (rst) begin
-      \$767  = 1'h0;
+      \$767  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$768  = \$signal$147 ;
+    \$768  = w1_pool;
     if (rst) begin
-      \$768  = 32'd0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$769  = w1_pool;
+    \$769  = \$473 ;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$770  = \$473 ;
+    \$770  = \$481 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$771  = \$481 ;
+    \$771  = \$489 ;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$772  = \$489 ;
+    \$772  = \$497 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$773  = \$497 ;
+    \$773  = \$505 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$774  = \$505 ;
+    \$774  = \$513 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$775  = \$513 ;
+    \$775  = \$521 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$776  = \$521 ;
+    \$776  = \$529 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$777  = \$529 ;
+    \$777  = \$537 ;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$778  = \$537 ;
+    \$778  = \$572 ;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$779  = \$572 ;
+    \$779  = \$589 ;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$780  = \$589 ;
+    \$780  = w2_offset;
+    casez (w1_pool)
+      1'h0:
+          \$780  = \$590 [31:0];
+    endcase
     if (rst) begin
-      \$780  = 1'h0;
+      \$780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$781  = w2_offset;
+    \$781  = w2_base;
     casez (w1_pool)
       1'h0:
-          \$781  = \$590 [31:0];
+          \$781  = 32'd2147483648;
     endcase
     if (rst) begin
       \$781  = 32'd0;
@@ -7213,84 +7187,86 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$782  = w2_base;
-    casez (w1_pool)
-      1'h0:
-          \$782  = 32'd2147483648;
-    endcase
+    \$782  = \$593 ;
     if (rst) begin
-      \$782  = 32'd0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$783  = \$593 ;
+    \$783  = \$595 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$784  = \$595 ;
+    \$784  = \$598 ;
     if (rst) begin
-      \$784  = 1'h0;
+      \$784  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$785  = \$598 ;
+    \$785  = \$600 ;
     if (rst) begin
-      \$785  = 4'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$786  = \$600 ;
+    \$786  = \$602 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$787  = \$602 ;
+    \$787  = \$610 ;
+    if (\$624 ) begin
+      \$787  = 1'h1;
+    end
+    if (\$627 ) begin
+      \$787  = 1'h1;
+    end
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$788  = \$610 ;
-    if (\$624 ) begin
-      \$788  = 1'h1;
-    end
-    if (\$627 ) begin
-      \$788  = 1'h1;
+    \$788  = irq_enable;
+    if (\$612 ) begin
+      \$788  = \$signal$154 [3:0];
     end
     if (rst) begin
-      \$788  = 1'h0;
+      \$788  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$789  = irq_enable;
-    if (\$612 ) begin
-      \$789  = \$signal$155 [3:0];
+    \$789  = \$signal$173 ;
+    if (\$signal$151 ) begin
+      \$789  = \$616 ;
+    end
+    if (\$624 ) begin
+      \$789  = \$625 ;
+    end
+    if (\$627 ) begin
+      \$789  = \$628 ;
     end
     if (rst) begin
-      \$789  = 4'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$790  = \$signal$174 ;
-    if (\$signal$152 ) begin
-      \$790  = \$616 ;
+    if (\$618 ) begin
+      \$790  = 1'h1;
     end
     if (\$624 ) begin
-      \$790  = \$625 ;
-    end
-    if (\$627 ) begin
-      \$790  = \$628 ;
+      \$790  = 1'h0;
     end
     if (rst) begin
       \$790  = 1'h0;
@@ -7298,12 +7274,9 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$791  = \$signal$175 ;
+    \$791  = req_free_pool;
     if (\$618 ) begin
-      \$791  = 1'h1;
-    end
-    if (\$624 ) begin
-      \$791  = 1'h0;
+      \$791  = w2_pool;
     end
     if (rst) begin
       \$791  = 1'h0;
@@ -7311,39 +7284,42 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$792  = req_free_pool;
+    \$792  = req_free_tag;
     if (\$618 ) begin
-      \$792  = w2_pool;
+      \$792  = \$signal$154 [22:19];
     end
     if (rst) begin
-      \$792  = 1'h0;
+      \$792  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$793  = req_free_tag;
+    \$793  = req_free_addr;
     if (\$618 ) begin
-      \$793  = \$signal$155 [22:19];
+      \$793  = \$619 [31:0];
     end
     if (rst) begin
-      \$793  = 4'h0;
+      \$793  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$794  = req_free_addr;
+    \$794  = req_free_oor;
     if (\$618 ) begin
-      \$794  = \$619 [31:0];
+      \$794  = \$620 ;
     end
     if (rst) begin
-      \$794  = 32'd0;
+      \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$795  = req_free_oor;
-    if (\$618 ) begin
-      \$795  = \$620 ;
+    \$795  = flush_waiting;
+    if (\$622 ) begin
+      \$795  = 1'h1;
+    end
+    if (\$627 ) begin
+      \$795  = 1'h0;
     end
     if (rst) begin
       \$795  = 1'h0;
@@ -7351,65 +7327,62 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$796  = flush_waiting;
+    \$796  = req_flush_pool;
     if (\$622 ) begin
-      \$796  = 1'h1;
-    end
-    if (\$627 ) begin
-      \$796  = 1'h0;
+      \$796  = w2_pool;
     end
     if (rst) begin
       \$796  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$797  = req_flush_pool;
-    if (\$622 ) begin
-      \$797  = w2_pool;
-    end
-    if (rst) begin
-      \$797  = 1'h0;
-    end
-  end
-  assign rsp_freed_err = \port$1855$0 [4:1];
-  assign rsp_flushed_err = \port$1867$0 [4:1];
-  assign rsp_grant_err = \port$1852$0 [4:1];
-  assign rsp_grant_pool = \port$1852$0 [5];
-  assign rsp_grant_user = \port$1852$44 [13:4];
-  assign rsp_flushed_pool = \port$1867$0 [15];
-  assign rsp_flushed_user = \port$1867$0 [14:5];
-  assign rsp_freed_src = \port$1895$0 [0];
-  assign rsp_freed_in_pool = \port$1855$0 [16];
-  assign rsp_freed_pool = \port$1855$0 [15];
-  assign rsp_freed_tag = \port$1895$0 [36:33];
-  assign rsp_freed_addr = \port$1895$0 [32:1];
-  assign rsp_freed_user = \port$1855$0 [14:5];
-  assign rsp_grant_ok = \port$1852$0 [0];
-  assign rsp_freed_ok = \port$1855$0 [0];
-  assign rsp_flushed_ok = \port$1867$0 [0];
+  assign rsp_freed_err = \port$1847$0 [4:1];
+  assign rsp_flushed_err = \port$1859$0 [4:1];
+  assign rsp_grant_err = \port$1844$0 [4:1];
+  assign rsp_grant_pool = \port$1844$0 [5];
+  assign rsp_grant_user = \port$1844$44 [13:4];
+  assign rsp_flushed_pool = \port$1859$0 [15];
+  assign rsp_flushed_user = \port$1859$0 [14:5];
+  assign rsp_freed_src = \port$1887$0 [0];
+  assign rsp_freed_in_pool = \port$1847$0 [16];
+  assign rsp_freed_pool = \port$1847$0 [15];
+  assign rsp_freed_tag = \port$1887$0 [36:33];
+  assign rsp_freed_addr = \port$1887$0 [32:1];
+  assign rsp_freed_user = \port$1847$0 [14:5];
+  assign rsp_grant_ok = \port$1844$0 [0];
+  assign rsp_freed_ok = \port$1847$0 [0];
+  assign rsp_flushed_ok = \port$1859$0 [0];
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1852$0 [0], \port$1852$0 [4:1], 4'h0, \port$1852$44 [3:0], 13'h0000, \port$1852$0 [11:6] };
+  assign handle = { \port$1844$0 [0], \port$1844$0 [4:1], 4'h0, \port$1844$44 [3:0], 13'h0000, \port$1844$0 [11:6] };
   assign log_bank0_k = \$636 [1:0];
-  assign \$signature__addr$186  = \$signal$54 [3:2];
-  assign \$signature__en$187  = 1'h1;
+  assign \$signature__addr$185  = \$signal$53 [3:2];
+  assign \$signature__en$186  = 1'h1;
   assign log_bank1_k = \$641 [1:0];
-  assign \$signature__addr$192  = \$signal$54 [3:2];
-  assign \$signature__en$193  = 1'h1;
+  assign \$signature__addr$191  = \$signal$53 [3:2];
+  assign \$signature__en$192  = 1'h1;
   assign log_bank2_k = \$646 [1:0];
-  assign \$signature__addr$198  = \$signal$54 [3:2];
-  assign \$signature__en$199  = 1'h1;
+  assign \$signature__addr$197  = \$signal$53 [3:2];
+  assign \$signature__en$198  = 1'h1;
   assign log_bank3_k = \$651 [1:0];
-  assign \$signature__addr$201  = \$signal$52 ;
-  assign \$signature__addr$204  = \$signal$54 [3:2];
-  assign \$signature__en$205  = 1'h1;
-  assign rsp_grant_slot = \port$1852$0 [11:6];
-  assign rsp_grant_tag = \port$1852$44 [3:0];
+  assign \$signature__addr$200  = \$signal$51 ;
+  assign \$signature__addr$203  = \$signal$53 [3:2];
+  assign \$signature__en$204  = 1'h1;
+  assign rsp_grant_slot = \port$1844$0 [11:6];
+  assign rsp_grant_tag = \port$1844$44 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$128 ;
-  assign bus__r_err = \$signal$129 ;
-  assign bus__w_err = \$signal$174 ;
+  assign bus__r_data = \$signal$127 ;
+  assign bus__r_err = \$signal$128 ;
+  assign bus__w_err = \$signal$173 ;
+  assign \$74  = 1'h1;
+  assign \$75  = event_ev_grant;
+  assign \$76  = 1'h1;
+  assign \$77  = event_ev_grant;
+  assign \$79  = 1'h1;
+  assign \$80  = event_ev_grant;
+  assign \$85  = 1'h1;
+  assign \$86  = event_ev_grant;
+  assign \$90  = 1'h1;
+  assign \$91  = event_ev_grant;
   assign \$363  = 32'd0;
   assign \$365  = { 30'h00000000, \$364  };
   assign \$381  = 32'd0;
@@ -7424,5 +7397,5 @@ module \hwalloc_event.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$18
   assign \$423  = \$419 ;
   assign \$425  = 32'd0;
   assign \$426  = \$424 ;
-  assign \$590  = { 3'h0, \$signal$147 [18:0], 12'h000 };
+  assign \$590  = { 3'h0, \$signal$146 [18:0], 12'h000 };
 endmodule

@@ -360,11 +360,11 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$3264$0 (\$11 [15:0]),
-    .\port$3264$48 (\$11 [60:48]),
-    .\port$3267$0 (\$12 ),
-    .\port$3279$0 (\$13 ),
-    .\port$3307$0 (\$14 ),
+    .\port$3240$0 (\$11 [15:0]),
+    .\port$3240$48 (\$11 [60:48]),
+    .\port$3243$0 (\$12 ),
+    .\port$3255$0 (\$13 ),
+    .\port$3283$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1244,7 +1244,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
-  wire \$1376 ;
+  wire [3:0] \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
@@ -1252,7 +1252,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire [3:0] \$1383 ;
+  wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
@@ -1278,79 +1278,79 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
-  wire \$1406 ;
+  wire [3:0] \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
   wire \$1411 ;
-  wire \$1412 ;
-  wire \$1413 ;
-  wire \$1414 ;
-  wire \$1415 ;
-  wire \$1416 ;
-  wire \$1417 ;
-  wire \$1418 ;
-  wire \$1419 ;
+  reg \$1412 ;
+  reg [6:0] \$1413 ;
+  reg [4:0] \$1414 ;
+  reg \$1415 ;
+  reg [6:0] \$1416 ;
+  reg [11:0] \$1417 ;
+  reg \$1418 ;
+  reg [8:0] \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
-  wire \$1421 ;
-  wire \$1422 ;
-  wire \$1423 ;
-  wire \$1424 ;
-  wire \$1425 ;
-  wire \$1426 ;
-  wire [3:0] \$1427 ;
-  wire \$1428 ;
-  wire \$1429 ;
+  reg [4:0] \$1420 ;
+  reg \$1421 ;
+  reg [3:0] \$1422 ;
+  reg [4:0] \$1423 ;
+  reg \$1424 ;
+  reg [3:0] \$1425 ;
+  reg [8:0] \$1426 ;
+  reg \$1427 ;
+  reg \$1428 ;
+  reg [2:0] \$1429 ;
   wire [8:0] \$143 ;
-  wire \$1430 ;
-  wire \$1431 ;
-  wire \$1432 ;
-  reg \$1433 ;
-  reg [6:0] \$1434 ;
-  reg [4:0] \$1435 ;
-  reg \$1436 ;
-  reg [6:0] \$1437 ;
-  reg [11:0] \$1438 ;
+  reg \$1430 ;
+  reg [2:0] \$1431 ;
+  reg \$1432 ;
+  reg [2:0] \$1433 ;
+  reg \$1434 ;
+  reg \$1435 ;
+  reg [7:0] \$1436 ;
+  reg [7:0] \$1437 ;
+  reg [7:0] \$1438 ;
   reg \$1439 ;
   wire [31:0] \$144 ;
-  reg [8:0] \$1440 ;
-  reg [4:0] \$1441 ;
-  reg \$1442 ;
-  reg [3:0] \$1443 ;
-  reg [4:0] \$1444 ;
+  reg [6:0] \$1440 ;
+  reg [9:0] \$1441 ;
+  reg [9:0] \$1442 ;
+  reg [9:0] \$1443 ;
+  reg \$1444 ;
   reg \$1445 ;
-  reg [3:0] \$1446 ;
-  reg [8:0] \$1447 ;
-  reg \$1448 ;
+  reg [4:0] \$1446 ;
+  reg [4:0] \$1447 ;
+  reg [4:0] \$1448 ;
   reg \$1449 ;
   wire \$145 ;
-  reg [2:0] \$1450 ;
+  reg [3:0] \$1450 ;
   reg \$1451 ;
-  reg [2:0] \$1452 ;
+  reg \$1452 ;
   reg \$1453 ;
-  reg [2:0] \$1454 ;
+  reg \$1454 ;
   reg \$1455 ;
   reg \$1456 ;
-  reg [7:0] \$1457 ;
-  reg [7:0] \$1458 ;
-  reg [7:0] \$1459 ;
+  reg \$1457 ;
+  reg \$1458 ;
+  reg \$1459 ;
   wire [11:0] \$146 ;
   reg \$1460 ;
-  reg [6:0] \$1461 ;
-  reg [9:0] \$1462 ;
-  reg [9:0] \$1463 ;
-  reg [9:0] \$1464 ;
+  reg \$1461 ;
+  reg \$1462 ;
+  reg \$1463 ;
+  reg \$1464 ;
   reg \$1465 ;
   reg \$1466 ;
-  reg [4:0] \$1467 ;
-  reg [4:0] \$1468 ;
-  reg [4:0] \$1469 ;
+  reg \$1467 ;
+  reg \$1468 ;
+  reg \$1469 ;
   wire [11:0] \$147 ;
   reg \$1470 ;
-  reg [3:0] \$1471 ;
+  reg \$1471 ;
   reg \$1472 ;
   reg \$1473 ;
   reg \$1474 ;
@@ -1360,8 +1360,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg \$1478 ;
   reg \$1479 ;
   wire [12:0] \$148 ;
-  reg \$1480 ;
-  reg \$1481 ;
+  wire [2:0] \$1480 ;
+  wire [2:0] \$1481 ;
   reg \$1482 ;
   reg \$1483 ;
   reg \$1484 ;
@@ -1371,65 +1371,44 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg \$1488 ;
   reg \$1489 ;
   wire \$149 ;
-  reg \$1490 ;
-  reg \$1491 ;
+  reg [2:0] \$1490 ;
+  reg [2:0] \$1491 ;
   reg \$1492 ;
   reg \$1493 ;
-  reg \$1494 ;
+  reg [6:0] \$1494 ;
   reg \$1495 ;
   reg \$1496 ;
-  reg \$1497 ;
-  reg \$1498 ;
+  reg [7:0] \$1497 ;
+  reg [2:0] \$1498 ;
   reg \$1499 ;
   wire \$15 ;
   wire [11:0] \$150 ;
   reg \$1500 ;
-  wire [2:0] \$1501 ;
-  wire [2:0] \$1502 ;
+  reg [3:0] \$1501 ;
+  reg \$1502 ;
   reg \$1503 ;
-  reg \$1504 ;
-  reg \$1505 ;
+  reg [4:0] \$1504 ;
+  reg [2:0] \$1505 ;
   reg \$1506 ;
   reg \$1507 ;
   reg \$1508 ;
   reg \$1509 ;
   wire [11:0] \$151 ;
   reg \$1510 ;
-  reg [2:0] \$1511 ;
-  reg [2:0] \$1512 ;
+  reg \$1511 ;
+  reg \$1512 ;
   reg \$1513 ;
   reg \$1514 ;
-  reg [6:0] \$1515 ;
+  reg \$1515 ;
   reg \$1516 ;
   reg \$1517 ;
-  reg [7:0] \$1518 ;
-  reg [2:0] \$1519 ;
+  reg \$1518 ;
+  reg \$1519 ;
   wire [12:0] \$152 ;
   reg \$1520 ;
   reg \$1521 ;
-  reg [3:0] \$1522 ;
-  reg \$1523 ;
-  reg \$1524 ;
-  reg [4:0] \$1525 ;
-  reg [2:0] \$1526 ;
-  reg \$1527 ;
-  reg \$1528 ;
-  reg \$1529 ;
   wire \$153 ;
-  reg \$1530 ;
-  reg \$1531 ;
-  reg \$1532 ;
-  reg \$1533 ;
-  reg \$1534 ;
-  reg \$1535 ;
-  reg \$1536 ;
-  reg \$1537 ;
-  reg \$1538 ;
-  reg \$1539 ;
   wire \$154 ;
-  reg \$1540 ;
-  reg \$1541 ;
-  reg \$1542 ;
   wire \$155 ;
   wire [11:0] \$156 ;
   wire [11:0] \$157 ;
@@ -2589,7 +2568,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \config_queue_wdata.snap ;
   wire [3:0] \config_queue_wdata.tag ;
   wire config_queue_wen;
-  wire config_release;
   reg [4:0] config_seen = 5'h00;
   reg [4:0] config_seen_prev = 5'h00;
   (* init = 4'h0 *)
@@ -2664,7 +2642,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \event_queue_wdata.snap ;
   wire [3:0] \event_queue_wdata.tag ;
   wire event_queue_wen;
-  wire event_release;
   reg [7:0] event_seen = 8'h00;
   reg [7:0] event_seen_prev = 8'h00;
   (* init = 7'h00 *)
@@ -2843,7 +2820,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$453 ;
+  wire [31:0] \grant_addr$450 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2901,7 +2878,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [8:0] log_parity_waddr;
   wire log_parity_wdata;
   wire log_parity_wen;
-  wire log_release;
   reg [9:0] log_seen = 10'h000;
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
@@ -4232,98 +4208,74 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$1358  = \$signal$438  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$1358  : f4_err;
   assign \$signal$301  = \release  ? 4'h0 : unreleased_err;
-  assign \$1359  = ~ f4_prev_released;
-  assign \$1360  = \$1359  & f4_by_older;
-  assign \$1361  = f4_by_a1 | \$1360 ;
-  assign \$1362  = f4_live[0] & \$1361 ;
-  assign \$1363  = ~ f4_prev_released;
-  assign \$1364  = \$1363  & f4_by_mem_live[0];
-  assign \$1365  = \$1364  & f4_mem_ok[0];
-  assign event_release = \$1362  | \$1365 ;
-  assign \$1366  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$379  = ~ \$1366 ;
-  assign \$1367  = ~ f4_prev_released;
-  assign \$1368  = \$1367  & f4_by_older;
-  assign \$1369  = f4_by_a1 | \$1368 ;
-  assign \$1370  = f4_live[0] & \$1369 ;
-  assign \$1371  = ~ f4_prev_released;
-  assign \$1372  = \$1371  & f4_by_mem_live[0];
-  assign \$1373  = \$1372  & f4_mem_ok[0];
-  assign \w__en$377  = \$1370  | \$1373 ;
-  assign \$1374  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1375  = ~ \$1374 ;
-  assign \$1376  = ~ f4_prev_released;
-  assign \$1377  = \$1376  & f4_by_older;
-  assign \$1378  = f4_by_a1 | \$1377 ;
-  assign \$1379  = f4_live[0] & \$1378 ;
-  assign \$1380  = ~ f4_prev_released;
-  assign \$1381  = \$1380  & f4_by_mem_live[0];
-  assign \$1382  = \$1381  & f4_mem_ok[0];
-  assign event_queue_wen = \$1379  | \$1382 ;
-  assign \$1383  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1384  = ~ f4_prev_released;
-  assign \$1385  = \$1384  & f4_by_older;
-  assign \$1386  = f4_by_a1 | \$1385 ;
-  assign \$1387  = f4_live[1] & \$1386 ;
-  assign \$1388  = ~ f4_prev_released;
-  assign \$1389  = \$1388  & f4_by_mem_live[1];
-  assign \$1390  = \$1389  & f4_mem_ok[1];
-  assign log_release = \$1387  | \$1390 ;
-  assign \$1391  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$404  = ~ \$1391 ;
-  assign \$1392  = ~ f4_prev_released;
-  assign \$1393  = \$1392  & f4_by_older;
-  assign \$1394  = f4_by_a1 | \$1393 ;
-  assign \$1395  = f4_live[1] & \$1394 ;
-  assign \$1396  = ~ f4_prev_released;
-  assign \$1397  = \$1396  & f4_by_mem_live[1];
-  assign \$1398  = \$1397  & f4_mem_ok[1];
-  assign \$1399  = \$1395  | \$1398 ;
-  assign \$1400  = f4_taken_a4 | f4_taken_a3;
-  assign \$1401  = \$1400  | f4_taken_a2;
-  assign \$1402  = ~ \$1401 ;
-  assign log_parity_wen = \$1399  & \$1402 ;
+  assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$379  = ~ \$1359 ;
+  assign \$1360  = ~ f4_prev_released;
+  assign \$1361  = \$1360  & f4_by_older;
+  assign \$1362  = f4_by_a1 | \$1361 ;
+  assign \$1363  = f4_live[0] & \$1362 ;
+  assign \$1364  = ~ f4_prev_released;
+  assign \$1365  = \$1364  & f4_by_mem_live[0];
+  assign \$1366  = \$1365  & f4_mem_ok[0];
+  assign \w__en$377  = \$1363  | \$1366 ;
+  assign \$1367  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1368  = ~ \$1367 ;
+  assign \$1369  = ~ f4_prev_released;
+  assign \$1370  = \$1369  & f4_by_older;
+  assign \$1371  = f4_by_a1 | \$1370 ;
+  assign \$1372  = f4_live[0] & \$1371 ;
+  assign \$1373  = ~ f4_prev_released;
+  assign \$1374  = \$1373  & f4_by_mem_live[0];
+  assign \$1375  = \$1374  & f4_mem_ok[0];
+  assign event_queue_wen = \$1372  | \$1375 ;
+  assign \$1376  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1377  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$404  = ~ \$1377 ;
+  assign \$1378  = ~ f4_prev_released;
+  assign \$1379  = \$1378  & f4_by_older;
+  assign \$1380  = f4_by_a1 | \$1379 ;
+  assign \$1381  = f4_live[1] & \$1380 ;
+  assign \$1382  = ~ f4_prev_released;
+  assign \$1383  = \$1382  & f4_by_mem_live[1];
+  assign \$1384  = \$1383  & f4_mem_ok[1];
+  assign \$1385  = \$1381  | \$1384 ;
+  assign \$1386  = f4_taken_a4 | f4_taken_a3;
+  assign \$1387  = \$1386  | f4_taken_a2;
+  assign \$1388  = ~ \$1387 ;
+  assign log_parity_wen = \$1385  & \$1388 ;
+  assign \$1389  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$424  = ~ \$1389 ;
+  assign \$1390  = ~ f4_prev_released;
+  assign \$1391  = \$1390  & f4_by_older;
+  assign \$1392  = f4_by_a1 | \$1391 ;
+  assign \$1393  = f4_live[2] & \$1392 ;
+  assign \$1394  = ~ f4_prev_released;
+  assign \$1395  = \$1394  & f4_by_mem_live[2];
+  assign \$1396  = \$1395  & f4_mem_ok[2];
+  assign \w__en$422  = \$1393  | \$1396 ;
+  assign \$1397  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1398  = ~ \$1397 ;
+  assign \$1399  = ~ f4_prev_released;
+  assign \$1400  = \$1399  & f4_by_older;
+  assign \$1401  = f4_by_a1 | \$1400 ;
+  assign \$1402  = f4_live[2] & \$1401 ;
   assign \$1403  = ~ f4_prev_released;
-  assign \$1404  = \$1403  & f4_by_older;
-  assign \$1405  = f4_by_a1 | \$1404 ;
-  assign \$1406  = f4_live[2] & \$1405 ;
-  assign \$1407  = ~ f4_prev_released;
-  assign \$1408  = \$1407  & f4_by_mem_live[2];
-  assign \$1409  = \$1408  & f4_mem_ok[2];
-  assign config_release = \$1406  | \$1409 ;
-  assign \$1410  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$424  = ~ \$1410 ;
-  assign \$1411  = ~ f4_prev_released;
-  assign \$1412  = \$1411  & f4_by_older;
-  assign \$1413  = f4_by_a1 | \$1412 ;
-  assign \$1414  = f4_live[2] & \$1413 ;
-  assign \$1415  = ~ f4_prev_released;
-  assign \$1416  = \$1415  & f4_by_mem_live[2];
-  assign \$1417  = \$1416  & f4_mem_ok[2];
-  assign \w__en$422  = \$1414  | \$1417 ;
-  assign \$1418  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1419  = ~ \$1418 ;
-  assign \$1420  = ~ f4_prev_released;
-  assign \$1421  = \$1420  & f4_by_older;
-  assign \$1422  = f4_by_a1 | \$1421 ;
-  assign \$1423  = f4_live[2] & \$1422 ;
-  assign \$1424  = ~ f4_prev_released;
-  assign \$1425  = \$1424  & f4_by_mem_live[2];
-  assign \$1426  = \$1425  & f4_mem_ok[2];
-  assign config_queue_wen = \$1423  | \$1426 ;
-  assign \$1427  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1428  = busy_0 | busy_6;
-  assign \$1429  = busy_12 | busy_18;
-  assign \$1430  = \$1428  | \$1429 ;
-  assign \$1431  = busy_24 | busy_30;
-  assign \$1432  = \$1431  | busy_36;
-  assign busy = \$1430  | \$1432 ;
+  assign \$1404  = \$1403  & f4_by_mem_live[2];
+  assign \$1405  = \$1404  & f4_mem_ok[2];
+  assign config_queue_wen = \$1402  | \$1405 ;
+  assign \$1406  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1407  = busy_0 | busy_6;
+  assign \$1408  = busy_12 | busy_18;
+  assign \$1409  = \$1407  | \$1408 ;
+  assign \$1410  = busy_24 | busy_30;
+  assign \$1411  = \$1410  | busy_36;
+  assign busy = \$1409  | \$1411 ;
   always @(posedge clk)
-    event_grant_w_en <= \$1433 ;
+    event_grant_w_en <= \$1412 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$1434 ;
+    event_grant_w_addr <= \$1413 ;
   always @(posedge clk)
-    event_grant_w_data <= \$1435 ;
+    event_grant_w_data <= \$1414 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -4333,19 +4285,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$1436 ;
+    event_queue_w_en <= \$1415 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$1437 ;
+    event_queue_w_addr <= \$1416 ;
   always @(posedge clk)
-    event_queue_w_data <= \$1438 ;
+    event_queue_w_data <= \$1417 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    log_grant_w_en <= \$1439 ;
+    log_grant_w_en <= \$1418 ;
   always @(posedge clk)
-    log_grant_w_addr <= \$1440 ;
+    log_grant_w_addr <= \$1419 ;
   always @(posedge clk)
-    log_grant_w_data <= \$1441 ;
+    log_grant_w_data <= \$1420 ;
   always @(posedge clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -4355,11 +4307,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    config_grant_w_en <= \$1442 ;
+    config_grant_w_en <= \$1421 ;
   always @(posedge clk)
-    config_grant_w_addr <= \$1443 ;
+    config_grant_w_addr <= \$1422 ;
   always @(posedge clk)
-    config_grant_w_data <= \$1444 ;
+    config_grant_w_data <= \$1423 ;
   always @(posedge clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
@@ -4369,15 +4321,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge clk)
-    config_queue_w_en <= \$1445 ;
+    config_queue_w_en <= \$1424 ;
   always @(posedge clk)
-    config_queue_w_addr <= \$1446 ;
+    config_queue_w_addr <= \$1425 ;
   always @(posedge clk)
-    config_queue_w_data <= \$1447 ;
+    config_queue_w_data <= \$1426 ;
   always @(posedge clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge clk)
-    a0_valid <= \$1448 ;
+    a0_valid <= \$1427 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -4387,7 +4339,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1449 ;
+    a1_valid <= \$1428 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -4399,17 +4351,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1450 ;
+    a1_select <= \$1429 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1451 ;
+    x0_valid <= \$1430 ;
   always @(posedge clk)
-    x0_select <= \$1452 ;
+    x0_select <= \$1431 ;
   always @(posedge clk)
-    x1_valid <= \$1453 ;
+    x1_valid <= \$1432 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -4417,9 +4369,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$1454 ;
+    x1_select <= \$1433 ;
   always @(posedge clk)
-    x2_valid <= \$1455 ;
+    x2_valid <= \$1434 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -4431,43 +4383,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1456 ;
+    a2_valid <= \$1435 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$1457 ;
+    event_seen <= \$1436 ;
   always @(posedge clk)
-    event_seen_prev <= \$1458 ;
+    event_seen_prev <= \$1437 ;
   always @(posedge clk)
-    event_fresh <= \$1459 ;
+    event_fresh <= \$1438 ;
   always @(posedge clk)
-    event_has_fresh <= \$1460 ;
+    event_has_fresh <= \$1439 ;
   always @(posedge clk)
-    event_head <= \$1461 ;
+    event_head <= \$1440 ;
   always @(posedge clk)
-    log_seen <= \$1462 ;
+    log_seen <= \$1441 ;
   always @(posedge clk)
-    log_seen_prev <= \$1463 ;
+    log_seen_prev <= \$1442 ;
   always @(posedge clk)
-    log_fresh <= \$1464 ;
+    log_fresh <= \$1443 ;
   always @(posedge clk)
-    log_at_last <= \$1465 ;
+    log_at_last <= \$1444 ;
   always @(posedge clk)
-    log_lapped <= \$1466 ;
+    log_lapped <= \$1445 ;
   always @(posedge clk)
-    config_seen <= \$1467 ;
+    config_seen <= \$1446 ;
   always @(posedge clk)
-    config_seen_prev <= \$1468 ;
+    config_seen_prev <= \$1447 ;
   always @(posedge clk)
-    config_fresh <= \$1469 ;
+    config_fresh <= \$1448 ;
   always @(posedge clk)
-    config_has_fresh <= \$1470 ;
+    config_has_fresh <= \$1449 ;
   always @(posedge clk)
-    config_head <= \$1471 ;
+    config_head <= \$1450 ;
   always @(posedge clk)
-    a2_ring <= \$1472 ;
+    a2_ring <= \$1451 ;
   always @(posedge clk)
     a2_lapped <= \$78 ;
   always @(posedge clk)
@@ -4479,7 +4431,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_fresh_slot <= \$108 ;
   always @(posedge clk)
-    a3_valid <= \$1473 ;
+    a3_valid <= \$1452 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -4491,7 +4443,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1474 ;
+    a3_ring <= \$1453 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -4507,7 +4459,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fwd_ok <= \$142 ;
   always @(posedge clk)
-    a4_valid <= \$1475 ;
+    a4_valid <= \$1454 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4525,7 +4477,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a4_snap <= \$659 [5];
   always @(posedge clk)
-    a5_valid <= \$1476 ;
+    a5_valid <= \$1455 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4549,7 +4501,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_older_next <= \$175 [3:0];
   always @(posedge clk)
-    f0_valid <= \$1477 ;
+    f0_valid <= \$1456 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4565,7 +4517,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1478 ;
+    f1_valid <= \$1457 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4581,53 +4533,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1479 ;
+    f1_same_second_eq0 <= \$1458 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1480 ;
+    f1_same_second_eq3 <= \$1459 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1481 ;
+    f1_same_second_eq6 <= \$1460 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1482 ;
+    f1_same_second_eq9 <= \$1461 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1483 ;
+    f1_same_second_eq12 <= \$1462 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1484 ;
+    f1_same_second_eq15 <= \$1463 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1485 ;
+    f1_same_second_eq18 <= \$1464 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1486 ;
+    f1_same_second_eq21 <= \$1465 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1487 ;
+    f1_same_second_eq24 <= \$1466 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1488 ;
+    f1_same_second_eq27 <= \$1467 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1489 ;
+    f1_same_second_eq30 <= \$1468 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1490 ;
+    f1_same_third_eq0 <= \$1469 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1491 ;
+    f1_same_third_eq3 <= \$1470 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1492 ;
+    f1_same_third_eq6 <= \$1471 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1493 ;
+    f1_same_third_eq9 <= \$1472 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1494 ;
+    f1_same_third_eq12 <= \$1473 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1495 ;
+    f1_same_third_eq15 <= \$1474 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1496 ;
+    f1_same_third_eq18 <= \$1475 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1497 ;
+    f1_same_third_eq21 <= \$1476 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1498 ;
+    f1_same_third_eq24 <= \$1477 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1499 ;
+    f1_same_third_eq27 <= \$1478 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1500 ;
+    f1_same_third_eq30 <= \$1479 ;
   always @(posedge clk)
-    f1_hit <= \$1501 ;
+    f1_hit <= \$1480 ;
   always @(posedge clk)
-    f1_misaligned <= \$1502 ;
+    f1_misaligned <= \$1481 ;
   always @(posedge clk)
     f1_event_slot <= \$229 [6:0];
   always @(posedge clk)
@@ -4635,7 +4587,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f1_config_slot <= \$233 [3:0];
   always @(posedge clk)
-    f2_valid <= \$1503 ;
+    f2_valid <= \$1482 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -4657,9 +4609,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f2_same_third <= \$311 ;
   always @(posedge clk)
-    f3_valid <= \$1504 ;
+    f3_valid <= \$1483 ;
   always @(posedge clk)
-    f3_go <= \$1505 ;
+    f3_go <= \$1484 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4693,11 +4645,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_rel_f3 <= \$323 ;
   always @(posedge clk)
-    f3_quiet <= \$1506 ;
+    f3_quiet <= \$1485 ;
   always @(posedge clk)
-    f4_valid <= \$1507 ;
+    f4_valid <= \$1486 ;
   always @(posedge clk)
-    f4_go <= \$1508 ;
+    f4_go <= \$1487 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4723,11 +4675,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_rest_snap <= \$393 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1509 ;
+    f4_by_a1 <= \$1488 ;
   always @(posedge clk)
-    f4_by_older <= \$1510 ;
+    f4_by_older <= \$1489 ;
   always @(posedge clk)
-    f4_by_mem <= \$1511 ;
+    f4_by_mem <= \$1490 ;
   always @(posedge clk)
     f4_mem_ok <= { \$437 , \$429 , \$421  };
   always @(posedge clk)
@@ -4737,9 +4689,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_live <= \$447 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1512 ;
+    f4_by_mem_live <= \$1491 ;
   always @(posedge clk)
-    f4_prev_released <= \$1513 ;
+    f4_prev_released <= \$1492 ;
   always @(posedge clk)
     f4_taken_a4 <= \$464 [12];
   always @(posedge clk)
@@ -4747,37 +4699,37 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_taken_a2 <= \$472 ;
   always @(posedge clk)
-    event_push <= \$1514 ;
+    event_push <= \$1493 ;
   always @(posedge clk)
-    event_queue_waddr <= \$1515 ;
+    event_queue_waddr <= \$1494 ;
   always @(posedge clk)
-    event_pushed <= \$1516 ;
+    event_pushed <= \$1495 ;
   always @(posedge clk)
-    event_popped <= \$1517 ;
+    event_popped <= \$1496 ;
   always @(posedge clk)
-    event_count <= \$1518 ;
+    event_count <= \$1497 ;
   always @(posedge clk)
-    event_at <= \$1519 ;
+    event_at <= \$1498 ;
   always @(posedge clk)
-    event_nonempty <= \$1520 ;
+    event_nonempty <= \$1499 ;
   always @(posedge clk)
-    config_push <= \$1521 ;
+    config_push <= \$1500 ;
   always @(posedge clk)
-    config_queue_waddr <= \$1522 ;
+    config_queue_waddr <= \$1501 ;
   always @(posedge clk)
-    config_pushed <= \$1523 ;
+    config_pushed <= \$1502 ;
   always @(posedge clk)
-    config_popped <= \$1524 ;
+    config_popped <= \$1503 ;
   always @(posedge clk)
-    config_count <= \$1525 ;
+    config_count <= \$1504 ;
   always @(posedge clk)
-    config_at <= \$1526 ;
+    config_at <= \$1505 ;
   always @(posedge clk)
-    config_nonempty <= \$1527 ;
+    config_nonempty <= \$1506 ;
   always @(posedge clk)
-    f5_valid <= \$1528 ;
+    f5_valid <= \$1507 ;
   always @(posedge clk)
-    f5_ok <= \$1529 ;
+    f5_ok <= \$1508 ;
   always @(posedge clk)
     f5_err <= \$signal$301 ;
   always @(posedge clk)
@@ -4807,27 +4759,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a5_overwrite <= \$587 ;
   always @(posedge clk)
-    a6_valid <= \$1530 ;
+    a6_valid <= \$1509 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1531 ;
+    f6_valid <= \$1510 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1532 ;
+    x3_valid <= \$1511 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1533 ;
+    x4_valid <= \$1512 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1534 ;
+    x5_valid <= \$1513 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1535 ;
+    x6_valid <= \$1514 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4887,19 +4839,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1536 ;
+    busy_0 <= \$1515 ;
   always @(posedge clk)
-    busy_6 <= \$1537 ;
+    busy_6 <= \$1516 ;
   always @(posedge clk)
-    busy_12 <= \$1538 ;
+    busy_12 <= \$1517 ;
   always @(posedge clk)
-    busy_18 <= \$1539 ;
+    busy_18 <= \$1518 ;
   always @(posedge clk)
-    busy_24 <= \$1540 ;
+    busy_24 <= \$1519 ;
   always @(posedge clk)
-    busy_30 <= \$1541 ;
+    busy_30 <= \$1520 ;
   always @(posedge clk)
-    busy_36 <= \$1542 ;
+    busy_36 <= \$1521 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ event_grant_r1_b0[1];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ log_grant_r1_b0[1];
@@ -4942,914 +4894,914 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$auto$rtlil.cc:2739:Not$10  = ~ config_queue_r0_b0[5];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1433  = event_grant_wen;
+    \$1412  = event_grant_wen;
     if (rst) begin
-      \$1433  = 1'h0;
+      \$1412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1434  = event_grant_w_addr;
+    \$1413  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$1434  = { \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+      \$1413  = { \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1435  = event_grant_w_data;
+    \$1414  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$1435  = event_grant_wdata;
+      \$1414  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1436  = event_queue_wen;
+    \$1415  = event_queue_wen;
     if (rst) begin
-      \$1436  = 1'h0;
+      \$1415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1437  = event_queue_w_addr;
+    \$1416  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1437  = event_queue_waddr;
+      \$1416  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1438  = event_queue_w_data;
+    \$1417  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$1438  = event_queue_wdata;
+      \$1417  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1439  = log_grant_wen;
+    \$1418  = log_grant_wen;
     if (rst) begin
-      \$1439  = 1'h0;
+      \$1418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1440  = log_grant_w_addr;
+    \$1419  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$1440  = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+      \$1419  = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1441  = log_grant_w_data;
+    \$1420  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$1441  = log_grant_wdata;
+      \$1420  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1442  = config_grant_wen;
+    \$1421  = config_grant_wen;
     if (rst) begin
-      \$1442  = 1'h0;
+      \$1421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1443  = config_grant_w_addr;
+    \$1422  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$1443  = { \$636 , \$629 , \$622 , \$615  };
+      \$1422  = { \$636 , \$629 , \$622 , \$615  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1444  = config_grant_w_data;
+    \$1423  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$1444  = config_grant_wdata;
+      \$1423  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1445  = config_queue_wen;
+    \$1424  = config_queue_wen;
+    if (rst) begin
+      \$1424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1425  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$1425  = config_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1426  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1426  = config_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1427  = alloc_valid;
+    if (rst) begin
+      \$1427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1428  = a0_valid;
+    if (rst) begin
+      \$1428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1429  = { \$25 , \$22 , \$19  };
+    if (rst) begin
+      \$1429  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1430  = flush_valid;
+    if (rst) begin
+      \$1430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1431  = { 1'h0, \$29 , \$27  };
+    if (rst) begin
+      \$1431  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1432  = x0_valid;
+    if (rst) begin
+      \$1432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1433  = x0_select;
+    if (rst) begin
+      \$1433  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1434  = x1_valid;
+    if (rst) begin
+      \$1434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1435  = a1_valid;
+    if (rst) begin
+      \$1435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1436  = event_seen;
+    if (\$37 ) begin
+      \$1436  = \$38 ;
+    end
+    if (rst) begin
+      \$1436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1437  = event_seen;
+    if (rst) begin
+      \$1437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1438  = event_fresh;
+    if (event_take_fresh) begin
+      \$1438  = \$39 ;
+    end else if (x1_select[0]) begin
+      \$1438  = 8'h00;
+    end
+    if (rst) begin
+      \$1438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1439  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$1439  = \$40 ;
+    end else if (x1_select[0]) begin
+      \$1439  = 1'h1;
+    end
+    if (rst) begin
+      \$1439  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1440  = event_head;
+    if (event_pop) begin
+      \$1440  = \$43 [6:0];
+    end
+    if (x1_select[0]) begin
+      \$1440  = event_queue_waddr;
+    end
+    if (rst) begin
+      \$1440  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1441  = log_seen;
+    if (\$46 ) begin
+      \$1441  = \$47 ;
+    end
+    if (rst) begin
+      \$1441  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1442  = log_seen;
+    if (rst) begin
+      \$1442  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1443  = log_fresh;
+    if (log_take_fresh) begin
+      \$1443  = \$52 [9:0];
+    end else if (x1_select[1]) begin
+      \$1443  = 10'h000;
+    end
+    if (rst) begin
+      \$1443  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1444  = log_at_last;
+    if (log_take_fresh) begin
+      \$1444  = \$57 ;
+    end else if (x1_select[1]) begin
+      \$1444  = 1'h0;
+    end
+    if (rst) begin
+      \$1444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1445  = log_lapped;
+    if (log_take_fresh) begin
+      \$1445  = \$62 ;
+    end else if (x1_select[1]) begin
+      \$1445  = 1'h0;
+    end
     if (rst) begin
       \$1445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1446  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1446  = config_queue_waddr;
+    \$1446  = config_seen;
+    if (\$65 ) begin
+      \$1446  = \$66 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1447  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1447  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1448  = alloc_valid;
     if (rst) begin
-      \$1448  = 1'h0;
+      \$1446  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1449  = a0_valid;
+    \$1447  = config_seen;
     if (rst) begin
-      \$1449  = 1'h0;
+      \$1447  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1450  = { \$25 , \$22 , \$19  };
+    \$1448  = config_fresh;
+    if (config_take_fresh) begin
+      \$1448  = \$67 ;
+    end else if (x1_select[2]) begin
+      \$1448  = 5'h00;
+    end
     if (rst) begin
-      \$1450  = 3'h0;
+      \$1448  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1451  = flush_valid;
+    \$1449  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$1449  = \$68 ;
+    end else if (x1_select[2]) begin
+      \$1449  = 1'h1;
+    end
+    if (rst) begin
+      \$1449  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1450  = config_head;
+    if (config_pop) begin
+      \$1450  = \$71 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$1450  = config_queue_waddr;
+    end
+    if (rst) begin
+      \$1450  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1451  = a1_select[1];
     if (rst) begin
       \$1451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1452  = { 1'h0, \$29 , \$27  };
+    \$1452  = a2_valid;
     if (rst) begin
-      \$1452  = 3'h0;
+      \$1452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1453  = x0_valid;
+    \$1453  = a2_ring;
     if (rst) begin
       \$1453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1454  = x0_select;
+    \$1454  = a3_valid;
     if (rst) begin
-      \$1454  = 3'h0;
+      \$1454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1455  = x1_valid;
+    \$1455  = a4_valid;
     if (rst) begin
       \$1455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1456  = a1_valid;
+    \$1456  = free_valid;
     if (rst) begin
       \$1456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1457  = event_seen;
-    if (\$37 ) begin
-      \$1457  = \$38 ;
-    end
+    \$1457  = f0_valid;
     if (rst) begin
-      \$1457  = 8'h00;
+      \$1457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1458  = event_seen;
+    \$1458  = \$206 ;
     if (rst) begin
-      \$1458  = 8'h00;
+      \$1458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1459  = event_fresh;
-    if (event_take_fresh) begin
-      \$1459  = \$39 ;
-    end else if (x1_select[0]) begin
-      \$1459  = 8'h00;
-    end
+    \$1459  = \$207 ;
     if (rst) begin
-      \$1459  = 8'h00;
+      \$1459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1460  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$1460  = \$40 ;
-    end else if (x1_select[0]) begin
-      \$1460  = 1'h1;
-    end
+    \$1460  = \$208 ;
     if (rst) begin
-      \$1460  = 1'h1;
+      \$1460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1461  = event_head;
-    if (event_pop) begin
-      \$1461  = \$43 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$1461  = event_queue_waddr;
-    end
+    \$1461  = \$209 ;
     if (rst) begin
-      \$1461  = 7'h00;
+      \$1461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1462  = log_seen;
-    if (\$46 ) begin
-      \$1462  = \$47 ;
-    end
+    \$1462  = \$210 ;
     if (rst) begin
-      \$1462  = 10'h000;
+      \$1462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1463  = log_seen;
+    \$1463  = \$211 ;
     if (rst) begin
-      \$1463  = 10'h000;
+      \$1463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1464  = log_fresh;
-    if (log_take_fresh) begin
-      \$1464  = \$52 [9:0];
-    end else if (x1_select[1]) begin
-      \$1464  = 10'h000;
-    end
+    \$1464  = \$212 ;
     if (rst) begin
-      \$1464  = 10'h000;
+      \$1464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1465  = log_at_last;
-    if (log_take_fresh) begin
-      \$1465  = \$57 ;
-    end else if (x1_select[1]) begin
-      \$1465  = 1'h0;
-    end
+    \$1465  = \$213 ;
     if (rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1466  = log_lapped;
-    if (log_take_fresh) begin
-      \$1466  = \$62 ;
-    end else if (x1_select[1]) begin
-      \$1466  = 1'h0;
-    end
+    \$1466  = \$214 ;
     if (rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1467  = config_seen;
-    if (\$65 ) begin
-      \$1467  = \$66 ;
-    end
+    \$1467  = \$215 ;
     if (rst) begin
-      \$1467  = 5'h00;
+      \$1467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1468  = config_seen;
+    \$1468  = \$216 ;
     if (rst) begin
-      \$1468  = 5'h00;
+      \$1468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1469  = config_fresh;
-    if (config_take_fresh) begin
-      \$1469  = \$67 ;
-    end else if (x1_select[2]) begin
-      \$1469  = 5'h00;
-    end
+    \$1469  = \$217 ;
     if (rst) begin
-      \$1469  = 5'h00;
+      \$1469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1470  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$1470  = \$68 ;
-    end else if (x1_select[2]) begin
-      \$1470  = 1'h1;
-    end
+    \$1470  = \$218 ;
     if (rst) begin
-      \$1470  = 1'h1;
+      \$1470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1471  = config_head;
-    if (config_pop) begin
-      \$1471  = \$71 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$1471  = config_queue_waddr;
-    end
+    \$1471  = \$219 ;
     if (rst) begin
-      \$1471  = 4'h0;
+      \$1471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1472  = a1_select[1];
+    \$1472  = \$220 ;
     if (rst) begin
       \$1472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1473  = a2_valid;
+    \$1473  = \$221 ;
     if (rst) begin
       \$1473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1474  = a2_ring;
+    \$1474  = \$222 ;
     if (rst) begin
       \$1474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1475  = a3_valid;
+    \$1475  = \$223 ;
     if (rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1476  = a4_valid;
+    \$1476  = \$224 ;
     if (rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1477  = free_valid;
+    \$1477  = \$225 ;
     if (rst) begin
       \$1477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1478  = f0_valid;
+    \$1478  = \$226 ;
     if (rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1479  = \$206 ;
+    \$1479  = \$227 ;
     if (rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1480  = \$207 ;
-    if (rst) begin
-      \$1480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1481  = \$208 ;
-    if (rst) begin
-      \$1481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1482  = \$209 ;
+    \$1482  = f1_valid;
     if (rst) begin
       \$1482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1483  = \$210 ;
+    \$1483  = f2_valid;
     if (rst) begin
       \$1483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1484  = \$211 ;
+    \$1484  = \$signal$239 ;
     if (rst) begin
       \$1484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1485  = \$212 ;
+    \$1485  = \$330 ;
     if (rst) begin
       \$1485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1486  = \$213 ;
+    \$1486  = f3_valid;
     if (rst) begin
       \$1486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1487  = \$214 ;
+    \$1487  = f3_go;
     if (rst) begin
       \$1487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1488  = \$215 ;
+    \$1488  = \$398 ;
     if (rst) begin
       \$1488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1489  = \$216 ;
+    \$1489  = \$408 ;
     if (rst) begin
       \$1489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1490  = \$217 ;
+    \$1490  = \$413 ;
     if (rst) begin
-      \$1490  = 1'h0;
+      \$1490  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1491  = \$218 ;
+    \$1491  = \$457 [2:0];
     if (rst) begin
-      \$1491  = 1'h0;
+      \$1491  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1492  = \$219 ;
+    \$1492  = \$461 ;
     if (rst) begin
       \$1492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1493  = \$220 ;
+    \$1493  = \$480 ;
     if (rst) begin
       \$1493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1494  = \$221 ;
+    \$1494  = event_queue_waddr;
+    if (\$488 ) begin
+      \$1494  = \$491 [6:0];
+    end
     if (rst) begin
-      \$1494  = 1'h0;
+      \$1494  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1495  = \$222 ;
+    \$1495  = event_push;
+    if (x1_select[0]) begin
+      \$1495  = 1'h0;
+    end
     if (rst) begin
       \$1495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1496  = \$223 ;
+    \$1496  = event_pop;
+    if (x1_select[0]) begin
+      \$1496  = 1'h0;
+    end
     if (rst) begin
       \$1496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1497  = \$224 ;
+    \$1497  = \$495 [7:0];
+    if (x1_select[0]) begin
+      \$1497  = 8'h00;
+    end
     if (rst) begin
-      \$1497  = 1'h0;
+      \$1497  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1498  = \$225 ;
+    \$1498  = event_at;
+    if (\$498 ) begin
+      \$1498 [0] = event_at[0];
+      \$1498 [1] = event_at[1];
+      \$1498 [2] = event_at[2];
+    end
+    if (\$504 ) begin
+      \$1498 [0] = event_at[1];
+      \$1498 [1] = event_at[2];
+      \$1498 [2] = \$505 ;
+    end
+    if (\$511 ) begin
+      \$1498 [0] = 1'h0;
+      \$1498 [1] = event_at[0];
+      \$1498 [2] = event_at[1];
+    end
+    if (\$517 ) begin
+      \$1498 [0] = event_at[0];
+      \$1498 [1] = event_at[1];
+      \$1498 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1498  = 3'h1;
+    end
     if (rst) begin
-      \$1498  = 1'h0;
+      \$1498  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1499  = \$226 ;
+    \$1499  = event_nonempty;
+    if (\$498 ) begin
+      \$1499  = \$501 ;
+    end
+    if (\$504 ) begin
+      \$1499  = \$508 ;
+    end
+    if (\$511 ) begin
+      \$1499  = \$514 ;
+    end
+    if (\$517 ) begin
+      \$1499  = \$520 ;
+    end
+    if (x1_select[0]) begin
+      \$1499  = 1'h0;
+    end
     if (rst) begin
       \$1499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1500  = \$227 ;
+    \$1500  = \$528 ;
     if (rst) begin
       \$1500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1503  = f1_valid;
+    \$1501  = config_queue_waddr;
+    if (\$536 ) begin
+      \$1501  = \$539 [3:0];
+    end
+    if (rst) begin
+      \$1501  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1502  = config_push;
+    if (x1_select[2]) begin
+      \$1502  = 1'h0;
+    end
+    if (rst) begin
+      \$1502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    \$1503  = config_pop;
+    if (x1_select[2]) begin
+      \$1503  = 1'h0;
+    end
     if (rst) begin
       \$1503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1504  = f2_valid;
+    \$1504  = \$543 [4:0];
+    if (x1_select[2]) begin
+      \$1504  = 5'h00;
+    end
     if (rst) begin
-      \$1504  = 1'h0;
+      \$1504  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1505  = \$signal$239 ;
+    \$1505  = config_at;
+    if (\$546 ) begin
+      \$1505 [0] = config_at[0];
+      \$1505 [1] = config_at[1];
+      \$1505 [2] = config_at[2];
+    end
+    if (\$552 ) begin
+      \$1505 [0] = config_at[1];
+      \$1505 [1] = config_at[2];
+      \$1505 [2] = \$553 ;
+    end
+    if (\$559 ) begin
+      \$1505 [0] = 1'h0;
+      \$1505 [1] = config_at[0];
+      \$1505 [2] = config_at[1];
+    end
+    if (\$565 ) begin
+      \$1505 [0] = config_at[0];
+      \$1505 [1] = config_at[1];
+      \$1505 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1505  = 3'h1;
+    end
     if (rst) begin
-      \$1505  = 1'h0;
+      \$1505  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1506  = \$330 ;
+    \$1506  = config_nonempty;
+    if (\$546 ) begin
+      \$1506  = \$549 ;
+    end
+    if (\$552 ) begin
+      \$1506  = \$556 ;
+    end
+    if (\$559 ) begin
+      \$1506  = \$562 ;
+    end
+    if (\$565 ) begin
+      \$1506  = \$568 ;
+    end
+    if (x1_select[2]) begin
+      \$1506  = 1'h0;
+    end
     if (rst) begin
       \$1506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1507  = f3_valid;
+    \$1507  = f4_valid;
     if (rst) begin
       \$1507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1508  = f3_go;
+    \$1508  = \release ;
     if (rst) begin
       \$1508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1509  = \$398 ;
+    \$1509  = a5_valid;
     if (rst) begin
       \$1509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1510  = \$408 ;
+    \$1510  = f5_valid;
     if (rst) begin
       \$1510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1511  = \$413 ;
+    \$1511  = x2_valid;
     if (rst) begin
-      \$1511  = 3'h0;
+      \$1511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1512  = \$457 [2:0];
+    \$1512  = x3_valid;
     if (rst) begin
-      \$1512  = 3'h0;
+      \$1512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1513  = \$461 ;
+    \$1513  = x4_valid;
     if (rst) begin
       \$1513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1514  = \$480 ;
+    \$1514  = x5_valid;
     if (rst) begin
       \$1514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1515  = event_queue_waddr;
-    if (\$488 ) begin
-      \$1515  = \$491 [6:0];
-    end
+    \$1515  = \$588 ;
     if (rst) begin
-      \$1515  = 7'h00;
+      \$1515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1516  = event_push;
-    if (x1_select[0]) begin
-      \$1516  = 1'h0;
-    end
+    \$1516  = \$589 ;
     if (rst) begin
       \$1516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1517  = event_pop;
-    if (x1_select[0]) begin
-      \$1517  = 1'h0;
-    end
+    \$1517  = \$590 ;
     if (rst) begin
       \$1517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1518  = \$495 [7:0];
-    if (x1_select[0]) begin
-      \$1518  = 8'h00;
-    end
+    \$1518  = \$591 ;
     if (rst) begin
-      \$1518  = 8'h00;
+      \$1518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1519  = event_at;
-    if (\$498 ) begin
-      \$1519 [0] = event_at[0];
-      \$1519 [1] = event_at[1];
-      \$1519 [2] = event_at[2];
-    end
-    if (\$504 ) begin
-      \$1519 [0] = event_at[1];
-      \$1519 [1] = event_at[2];
-      \$1519 [2] = \$505 ;
-    end
-    if (\$511 ) begin
-      \$1519 [0] = 1'h0;
-      \$1519 [1] = event_at[0];
-      \$1519 [2] = event_at[1];
-    end
-    if (\$517 ) begin
-      \$1519 [0] = event_at[0];
-      \$1519 [1] = event_at[1];
-      \$1519 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1519  = 3'h1;
-    end
+    \$1519  = \$592 ;
     if (rst) begin
-      \$1519  = 3'h1;
+      \$1519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1520  = event_nonempty;
-    if (\$498 ) begin
-      \$1520  = \$501 ;
-    end
-    if (\$504 ) begin
-      \$1520  = \$508 ;
-    end
-    if (\$511 ) begin
-      \$1520  = \$514 ;
-    end
-    if (\$517 ) begin
-      \$1520  = \$520 ;
-    end
-    if (x1_select[0]) begin
-      \$1520  = 1'h0;
-    end
+    \$1520  = \$593 ;
     if (rst) begin
       \$1520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1521  = \$528 ;
+    \$1521  = \$594 ;
     if (rst) begin
       \$1521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1522  = config_queue_waddr;
-    if (\$536 ) begin
-      \$1522  = \$539 [3:0];
-    end
-    if (rst) begin
-      \$1522  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1523  = config_push;
-    if (x1_select[2]) begin
-      \$1523  = 1'h0;
-    end
-    if (rst) begin
-      \$1523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1524  = config_pop;
-    if (x1_select[2]) begin
-      \$1524  = 1'h0;
-    end
-    if (rst) begin
-      \$1524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1525  = \$543 [4:0];
-    if (x1_select[2]) begin
-      \$1525  = 5'h00;
-    end
-    if (rst) begin
-      \$1525  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1526  = config_at;
-    if (\$546 ) begin
-      \$1526 [0] = config_at[0];
-      \$1526 [1] = config_at[1];
-      \$1526 [2] = config_at[2];
-    end
-    if (\$552 ) begin
-      \$1526 [0] = config_at[1];
-      \$1526 [1] = config_at[2];
-      \$1526 [2] = \$553 ;
-    end
-    if (\$559 ) begin
-      \$1526 [0] = 1'h0;
-      \$1526 [1] = config_at[0];
-      \$1526 [2] = config_at[1];
-    end
-    if (\$565 ) begin
-      \$1526 [0] = config_at[0];
-      \$1526 [1] = config_at[1];
-      \$1526 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1526  = 3'h1;
-    end
-    if (rst) begin
-      \$1526  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1527  = config_nonempty;
-    if (\$546 ) begin
-      \$1527  = \$549 ;
-    end
-    if (\$552 ) begin
-      \$1527  = \$556 ;
-    end
-    if (\$559 ) begin
-      \$1527  = \$562 ;
-    end
-    if (\$565 ) begin
-      \$1527  = \$568 ;
-    end
-    if (x1_select[2]) begin
-      \$1527  = 1'h0;
-    end
-    if (rst) begin
-      \$1527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1528  = f4_valid;
-    if (rst) begin
-      \$1528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1529  = \release ;
-    if (rst) begin
-      \$1529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1530  = a5_valid;
-    if (rst) begin
-      \$1530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1531  = f5_valid;
-    if (rst) begin
-      \$1531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1532  = x2_valid;
-    if (rst) begin
-      \$1532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1533  = x3_valid;
-    if (rst) begin
-      \$1533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1534  = x4_valid;
-    if (rst) begin
-      \$1534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1535  = x5_valid;
-    if (rst) begin
-      \$1535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1536  = \$588 ;
-    if (rst) begin
-      \$1536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1537  = \$589 ;
-    if (rst) begin
-      \$1537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1538  = \$590 ;
-    if (rst) begin
-      \$1538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1539  = \$591 ;
-    if (rst) begin
-      \$1539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1540  = \$592 ;
-    if (rst) begin
-      \$1540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1541  = \$593 ;
-    if (rst) begin
-      \$1541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1542  = \$594 ;
-    if (rst) begin
-      \$1542  = 1'h0;
     end
   end
   always @* begin
@@ -5960,7 +5912,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$453  = a6_payload[47:16];
+  assign \grant_addr$450  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -6024,11 +5976,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$1427 ;
-  assign config_queue_wdata[4] = \$1419 ;
+  assign config_queue_wdata[8:5] = \$1406 ;
+  assign config_queue_wdata[4] = \$1398 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1383 ;
-  assign event_queue_wdata[7] = \$1375 ;
+  assign event_queue_wdata[11:8] = \$1376 ;
+  assign event_queue_wdata[7] = \$1368 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
   assign config_grant_wdata[4:1] = \$signal$157 ;
   assign config_grant_wdata[0] = \$659 [5];
@@ -6036,12 +5988,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign log_grant_wdata[0] = \$659 [5];
   assign event_grant_wdata[4:1] = \$signal$157 ;
   assign event_grant_wdata[0] = \$659 [5];
-  assign \$1502 [2] = \$232 ;
-  assign \$1502 [1] = \$230 ;
-  assign \$1502 [0] = \$228 ;
-  assign \$1501 [2] = f0_hit[2];
-  assign \$1501 [1] = f0_hit[1];
-  assign \$1501 [0] = f0_hit[0];
+  assign \$1481 [2] = \$232 ;
+  assign \$1481 [1] = \$230 ;
+  assign \$1481 [0] = \$228 ;
+  assign \$1480 [2] = f0_hit[2];
+  assign \$1480 [1] = f0_hit[1];
+  assign \$1480 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
@@ -6307,7 +6259,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign { \$1332 [31], \$1332 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3264$0 , \port$3264$48 , rsp_freed_valid, \port$3267$0 , rsp_flushed_valid, \port$3279$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3307$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3240$0 , \port$3240$48 , rsp_freed_valid, \port$3243$0 , rsp_flushed_valid, \port$3255$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3283$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$84  = 0;
   wire [32:0] \$1 ;
@@ -6580,61 +6532,61 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg \$1239 ;
   wire \$124 ;
   reg \$1240 ;
-  reg \$1241 ;
-  reg \$1242 ;
-  reg [4:0] \$1243 ;
-  reg [3:0] \$1244 ;
+  reg [4:0] \$1241 ;
+  reg [3:0] \$1242 ;
+  reg [31:0] \$1243 ;
+  reg [1:0] \$1244 ;
   reg [31:0] \$1245 ;
   reg [1:0] \$1246 ;
-  reg [31:0] \$1247 ;
-  reg [1:0] \$1248 ;
-  reg [1:0] \$1249 ;
+  reg [1:0] \$1247 ;
+  reg [3:0] \$1248 ;
+  reg \$1249 ;
   wire \$125 ;
-  reg [3:0] \$1250 ;
-  reg \$1251 ;
-  reg [1:0] \$1252 ;
-  reg [120:0] \$1253 ;
-  reg [3:0] \$1254 ;
-  reg [7:0] \$1255 ;
-  reg [7:0] \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
-  reg [7:0] \$1259 ;
+  reg [1:0] \$1250 ;
+  reg [120:0] \$1251 ;
+  reg [3:0] \$1252 ;
+  reg [7:0] \$1253 ;
+  reg [7:0] \$1254 ;
+  reg \$1255 ;
+  reg \$1256 ;
+  reg [7:0] \$1257 ;
+  reg [31:0] \$1258 ;
+  reg [31:0] \$1259 ;
   wire \$126 ;
   reg [31:0] \$1260 ;
   reg [31:0] \$1261 ;
-  reg [31:0] \$1262 ;
-  reg [31:0] \$1263 ;
-  reg [9:0] \$1264 ;
-  reg [9:0] \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
-  reg [9:0] \$1268 ;
+  reg [9:0] \$1262 ;
+  reg [9:0] \$1263 ;
+  reg \$1264 ;
+  reg \$1265 ;
+  reg [9:0] \$1266 ;
+  reg [31:0] \$1267 ;
+  reg [31:0] \$1268 ;
   reg [31:0] \$1269 ;
   wire \$127 ;
   reg [31:0] \$1270 ;
   reg [31:0] \$1271 ;
-  reg [31:0] \$1272 ;
-  reg [31:0] \$1273 ;
-  reg [4:0] \$1274 ;
-  reg [4:0] \$1275 ;
-  reg \$1276 ;
-  reg \$1277 ;
-  reg [4:0] \$1278 ;
+  reg [4:0] \$1272 ;
+  reg [4:0] \$1273 ;
+  reg \$1274 ;
+  reg \$1275 ;
+  reg [4:0] \$1276 ;
+  reg [31:0] \$1277 ;
+  reg [31:0] \$1278 ;
   reg [31:0] \$1279 ;
   wire \$128 ;
   reg [31:0] \$1280 ;
-  reg [31:0] \$1281 ;
-  reg [31:0] \$1282 ;
-  reg [3:0] \$1283 ;
-  reg [7:0] \$1284 ;
-  reg [7:0] \$1285 ;
-  reg [15:0] \$1286 ;
+  reg [3:0] \$1281 ;
+  reg [7:0] \$1282 ;
+  reg [7:0] \$1283 ;
+  reg [15:0] \$1284 ;
+  reg \$1285 ;
+  reg [1:0] \$1286 ;
   reg \$1287 ;
   reg [1:0] \$1288 ;
   reg \$1289 ;
   wire \$129 ;
-  reg [1:0] \$1290 ;
+  reg \$1290 ;
   reg \$1291 ;
   reg \$1292 ;
   reg \$1293 ;
@@ -6703,27 +6655,27 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$135 ;
   reg \$1350 ;
   reg \$1351 ;
-  reg \$1352 ;
-  reg \$1353 ;
-  reg [1:0] \$1354 ;
+  reg [1:0] \$1352 ;
+  reg [31:0] \$1353 ;
+  reg [3:0] \$1354 ;
   reg [31:0] \$1355 ;
-  reg [3:0] \$1356 ;
+  reg [31:0] \$1356 ;
   reg [31:0] \$1357 ;
-  reg [31:0] \$1358 ;
-  reg [31:0] \$1359 ;
+  reg \$1358 ;
+  reg \$1359 ;
   wire \$136 ;
   reg \$1360 ;
-  reg \$1361 ;
-  reg \$1362 ;
-  reg [1:0] \$1363 ;
-  reg [12:0] \$1364 ;
-  reg [31:0] \$1365 ;
-  reg \$1366 ;
-  reg [3:0] \$1367 ;
-  reg [7:0] \$1368 ;
-  reg [7:0] \$1369 ;
+  reg [1:0] \$1361 ;
+  reg [12:0] \$1362 ;
+  reg [31:0] \$1363 ;
+  reg \$1364 ;
+  reg [3:0] \$1365 ;
+  reg [7:0] \$1366 ;
+  reg [7:0] \$1367 ;
+  reg [15:0] \$1368 ;
+  reg \$1369 ;
   wire \$137 ;
-  reg [15:0] \$1370 ;
+  reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
   reg \$1373 ;
@@ -6749,20 +6701,20 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg \$1391 ;
   reg \$1392 ;
   reg \$1393 ;
-  reg \$1394 ;
+  reg [31:0] \$1394 ;
   reg \$1395 ;
-  reg [31:0] \$1396 ;
-  reg \$1397 ;
+  reg \$1396 ;
+  reg [1:0] \$1397 ;
   reg \$1398 ;
-  reg [1:0] \$1399 ;
+  reg \$1399 ;
   wire \$14 ;
   wire \$140 ;
   reg \$1400 ;
-  reg \$1401 ;
-  reg \$1402 ;
-  reg [31:0] \$1403 ;
-  reg [1:0] \$1404 ;
-  reg [2:0] \$1405 ;
+  reg [31:0] \$1401 ;
+  reg [1:0] \$1402 ;
+  reg [2:0] \$1403 ;
+  reg \$1404 ;
+  reg \$1405 ;
   reg \$1406 ;
   reg \$1407 ;
   reg \$1408 ;
@@ -6776,27 +6728,25 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg \$1415 ;
   reg \$1416 ;
   reg \$1417 ;
-  reg \$1418 ;
-  reg \$1419 ;
+  reg [31:0] \$1418 ;
+  reg [31:0] \$1419 ;
   wire [9:0] \$142 ;
-  reg [31:0] \$1420 ;
-  reg [31:0] \$1421 ;
-  reg \$1422 ;
+  reg \$1420 ;
+  reg \$1421 ;
+  reg [3:0] \$1422 ;
   reg \$1423 ;
-  reg [3:0] \$1424 ;
+  reg \$1424 ;
   reg \$1425 ;
-  reg \$1426 ;
+  reg [3:0] \$1426 ;
   reg \$1427 ;
-  reg [3:0] \$1428 ;
-  reg \$1429 ;
+  reg \$1428 ;
+  reg [1:0] \$1429 ;
   wire [9:0] \$143 ;
-  reg \$1430 ;
-  reg [1:0] \$1431 ;
-  reg [3:0] \$1432 ;
-  reg [31:0] \$1433 ;
-  reg \$1434 ;
-  reg \$1435 ;
-  reg [1:0] \$1436 ;
+  reg [3:0] \$1430 ;
+  reg [31:0] \$1431 ;
+  reg \$1432 ;
+  reg \$1433 ;
+  reg [1:0] \$1434 ;
   wire [11:0] \$144 ;
   wire [11:0] \$145 ;
   wire \$146 ;
@@ -7747,58 +7697,58 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$109  = 1'h0;
-  reg [1:0] \$signal$111  = 2'h0;
-  reg \$signal$112  = 1'h0;
-  reg \$signal$175  = 1'h0;
-  reg [31:0] \$signal$190  = 32'd0;
-  reg \$signal$191  = 1'h0;
-  reg \$signal$223  = 1'h0;
-  reg [31:0] \$signal$225  = 32'd0;
-  reg \$signal$226  = 1'h0;
-  reg \$signal$230  = 1'h0;
-  reg \$signal$231  = 1'h0;
-  reg [31:0] \$signal$233  = 32'd0;
+  reg \$signal$107  = 1'h0;
+  reg [1:0] \$signal$109  = 2'h0;
+  reg \$signal$110  = 1'h0;
+  reg \$signal$173  = 1'h0;
+  reg [31:0] \$signal$188  = 32'd0;
+  reg \$signal$189  = 1'h0;
+  reg \$signal$221  = 1'h0;
+  reg [31:0] \$signal$223  = 32'd0;
+  reg \$signal$224  = 1'h0;
+  reg \$signal$228  = 1'h0;
+  reg \$signal$229  = 1'h0;
+  reg [31:0] \$signal$231  = 32'd0;
+  reg \$signal$244  = 1'h0;
+  reg \$signal$245  = 1'h0;
   reg \$signal$246  = 1'h0;
   reg \$signal$247  = 1'h0;
-  reg \$signal$248  = 1'h0;
-  reg \$signal$249  = 1'h0;
-  reg \$signal$252  = 1'h0;
-  reg \$signal$256  = 1'h0;
-  reg \$signal$257  = 1'h0;
+  reg \$signal$250  = 1'h0;
+  reg \$signal$254  = 1'h0;
+  reg \$signal$255  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$51 ;
-  reg [31:0] \$signal$60  = 32'd0;
-  reg [1:0] \$signal$63  = 2'h0;
-  reg [3:0] \$signal$65  = 4'h0;
-  reg \$signal$66  = 1'h0;
-  reg \$signal$67  = 1'h0;
-  reg [3:0] \$signal$74  = 4'h0;
+  wire [1:0] \$signal$49 ;
+  reg [31:0] \$signal$58  = 32'd0;
+  reg [1:0] \$signal$61  = 2'h0;
+  reg [3:0] \$signal$63  = 4'h0;
+  reg \$signal$64  = 1'h0;
+  reg \$signal$65  = 1'h0;
+  reg [3:0] \$signal$72  = 4'h0;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$268 ;
-  wire [1:0] \$signature__addr$271 ;
-  wire [1:0] \$signature__addr$274 ;
-  wire [1:0] \$signature__addr$277 ;
-  wire [1:0] \$signature__addr$280 ;
+  wire [1:0] \$signature__addr$266 ;
+  wire [1:0] \$signature__addr$269 ;
+  wire [1:0] \$signature__addr$272 ;
+  wire [1:0] \$signature__addr$275 ;
+  wire [1:0] \$signature__addr$278 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$283 ;
-  wire [1:0] \$signature__addr$286 ;
+  wire [1:0] \$signature__addr$281 ;
+  wire [1:0] \$signature__addr$284 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$266 ;
-  wire [120:0] \$signature__data$272 ;
-  wire [120:0] \$signature__data$278 ;
-  wire [120:0] \$signature__data$284 ;
+  wire [120:0] \$signature__data$264 ;
+  wire [120:0] \$signature__data$270 ;
+  wire [120:0] \$signature__data$276 ;
+  wire [120:0] \$signature__data$282 ;
+  wire [120:0] \$signature__data$69 ;
+  wire [120:0] \$signature__data$70 ;
   wire [120:0] \$signature__data$71 ;
-  wire [120:0] \$signature__data$72 ;
-  wire [120:0] \$signature__data$73 ;
   wire \$signature__en ;
-  wire \$signature__en$269 ;
+  wire \$signature__en$267 ;
+  wire \$signature__en$271 ;
   wire \$signature__en$273 ;
-  wire \$signature__en$275 ;
+  wire \$signature__en$277 ;
   wire \$signature__en$279 ;
-  wire \$signature__en$281 ;
+  wire \$signature__en$283 ;
   wire \$signature__en$285 ;
-  wire \$signature__en$287 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -7834,7 +7784,6 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg config_ev_flush = 1'h0;
   reg config_ev_free = 1'h0;
   reg config_ev_grant = 1'h0;
-  reg config_ev_overwrite = 1'h0;
   reg [31:0] config_fails = 32'd0;
   reg [31:0] config_flushes = 32'd0;
   reg [31:0] config_frees = 32'd0;
@@ -7854,7 +7803,6 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg event_ev_flush = 1'h0;
   reg event_ev_free = 1'h0;
   reg event_ev_grant = 1'h0;
-  reg event_ev_overwrite = 1'h0;
   reg [31:0] event_fails = 32'd0;
   reg [31:0] event_flushes = 32'd0;
   reg [31:0] event_frees = 32'd0;
@@ -7891,16 +7839,16 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [31:0] log_overwrites = 32'd0;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$3264$0 ;
-  wire [15:0] \port$3264$0 ;
-  input [12:0] \port$3264$48 ;
-  wire [12:0] \port$3264$48 ;
-  input [15:0] \port$3267$0 ;
-  wire [15:0] \port$3267$0 ;
-  input [14:0] \port$3279$0 ;
-  wire [14:0] \port$3279$0 ;
-  input [36:0] \port$3307$0 ;
-  wire [36:0] \port$3307$0 ;
+  input [15:0] \port$3240$0 ;
+  wire [15:0] \port$3240$0 ;
+  input [12:0] \port$3240$48 ;
+  wire [12:0] \port$3240$48 ;
+  input [15:0] \port$3243$0 ;
+  wire [15:0] \port$3243$0 ;
+  input [14:0] \port$3255$0 ;
+  wire [14:0] \port$3255$0 ;
+  input [36:0] \port$3283$0 ;
+  wire [36:0] \port$3283$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -8093,117 +8041,117 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$266 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$264 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$65 [3:2]];
+    _0_ <= log_bank0[\$signal$63 [3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$273 )
-      log_bank1[\$signature__addr$271 ] <= \$signature__data$272 ;
+    if (\$signature__en$271 )
+      log_bank1[\$signature__addr$269 ] <= \$signature__data$270 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$65 [3:2]];
+    _1_ <= log_bank1[\$signal$63 [3:2]];
   end
-  assign \$signature__data$71  = _1_;
+  assign \$signature__data$69  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$279 )
-      log_bank2[\$signature__addr$277 ] <= \$signature__data$278 ;
+    if (\$signature__en$277 )
+      log_bank2[\$signature__addr$275 ] <= \$signature__data$276 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$65 [3:2]];
+    _2_ <= log_bank2[\$signal$63 [3:2]];
   end
-  assign \$signature__data$72  = _2_;
+  assign \$signature__data$70  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$285 )
-      log_bank3[\$signal$63 ] <= \$signature__data$284 ;
+    if (\$signature__en$283 )
+      log_bank3[\$signal$61 ] <= \$signature__data$282 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$65 [3:2]];
+    _3_ <= log_bank3[\$signal$63 [3:2]];
   end
-  assign \$signature__data$73  = _3_;
+  assign \$signature__data$71  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3267$0 [4:1];
+  assign \$2  = | \port$3243$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3267$0 [15] ? { 6'h00, \port$3267$0 [14:13] } : 8'hff;
+  assign \$4  = \port$3243$0 [15] ? { 6'h00, \port$3243$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3279$0 [4:1];
+  assign \$6  = | \port$3255$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3279$0 [12:5], 46'h000000000000, \port$3279$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3279$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3264$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3264$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3264$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3267$0 [12:5], \port$3307$0 [32:1], 4'h0, \port$3307$0 [36:33], \$4 , 1'h0, \port$3307$0 [0], 3'h1, \port$3267$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3267$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3255$0 [12:5], 46'h000000000000, \port$3255$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3255$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3240$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3240$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3240$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3243$0 [12:5], \port$3283$0 [32:1], 4'h0, \port$3283$0 [36:33], \$4 , 1'h0, \port$3283$0 [0], 3'h1, \port$3243$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3243$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3279$0 [4:1];
+  assign \$14  = | \port$3255$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3279$0 [12:5], 46'h000000000000, \port$3279$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3279$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3264$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3264$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3264$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3255$0 [12:5], 46'h000000000000, \port$3255$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3255$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3240$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3240$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3240$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3267$0 [4:1];
+  assign \$21  = | \port$3243$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3279$0 [4:1];
+  assign \$23  = | \port$3255$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3264$0 [0];
+  assign \$26  = ~ \port$3240$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3264$0 [4:1] != 1'h1;
+  assign \$28  = \port$3240$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3264$0 [4:1] == 1'h1;
+  assign \$31  = \port$3240$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3264$0 [0];
-  assign \$34  = ! \port$3264$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3240$0 [0];
+  assign \$34  = ! \port$3240$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3267$0 [0];
-  assign \$37  = ! \port$3267$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$3243$0 [0];
+  assign \$37  = ! \port$3243$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3279$0 [0];
-  assign \$40  = ! \port$3279$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$3255$0 [0];
+  assign \$40  = ! \port$3255$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3264$0 [4:1] == 1'h1;
+  assign \$42  = \port$3240$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3264$0 [6:5];
+  assign \$44  = ! \port$3240$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3264$0 [0];
-  assign \$47  = \port$3264$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3240$0 [0];
+  assign \$47  = \port$3240$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3267$0 [0];
-  assign \$50  = \port$3267$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3243$0 [0];
+  assign \$50  = \port$3243$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3279$0 [0];
-  assign \$53  = \port$3279$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3255$0 [0];
+  assign \$53  = \port$3255$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3264$0 [4:1] == 1'h1;
+  assign \$55  = \port$3240$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3264$0 [6:5] == 1'h1;
+  assign \$57  = \port$3240$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3264$0 [0];
-  assign \$60  = \port$3264$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$3240$0 [0];
+  assign \$60  = \port$3240$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$3264$48 [12];
-  assign \$63  = rsp_grant_valid & \port$3264$0 [0];
-  assign \$64  = \port$3264$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$3240$48 [12];
+  assign \$63  = rsp_grant_valid & \port$3240$0 [0];
+  assign \$64  = \port$3240$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$3267$0 [0];
-  assign \$67  = \port$3267$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$3243$0 [0];
+  assign \$67  = \port$3243$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$3279$0 [0];
-  assign \$70  = \port$3279$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$3255$0 [0];
+  assign \$70  = \port$3255$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$3264$0 [4:1] == 1'h1;
+  assign \$72  = \port$3240$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$3264$0 [6:5] == 2'h2;
+  assign \$74  = \port$3240$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -8215,48 +8163,36 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$83  = space >= 3'h7;
   assign \$84  = space >= 4'h8;
   assign \$85  = space + popped;
-  assign \$86  = \$85  - \$signal$51 ;
-  assign \$87  = tail + \$signal$51 ;
-  assign \$88  = \$signal$60  + \$signal$51 ;
-  assign \$89  = \$signal$28  - \$signal$51 ;
+  assign \$86  = \$85  - \$signal$49 ;
+  assign \$87  = tail + \$signal$49 ;
+  assign \$88  = \$signal$58  + \$signal$49 ;
+  assign \$89  = \$signal$28  - \$signal$49 ;
   assign \$90  = err_dropped + n_dropped;
-  assign \$91  = tail[1:0] + \$signal$51 ;
+  assign \$91  = tail[1:0] + \$signal$49 ;
   assign \$92  = tail_next_row + 1'h1;
-  assign \$93  = \$signal$65  + 1'h1;
+  assign \$93  = \$signal$63  + 1'h1;
   assign \$94  = ~ space[4];
-  assign \$95  = head_bank[0] ? \$signature__data$73  : \$signature__data$72 ;
-  assign \$96  = head_bank[0] ? \$signature__data$71  : \$signature__data ;
+  assign \$95  = head_bank[0] ? \$signature__data$71  : \$signature__data$70 ;
+  assign \$96  = head_bank[0] ? \$signature__data$69  : \$signature__data ;
   assign \$97  = head_bank[1] ? \$95  : \$96 ;
-  assign \$98  = \$signal$67  ? \$97  : 121'h0000000000000000000000000000000;
+  assign \$98  = \$signal$65  ? \$97  : 121'h0000000000000000000000000000000;
   assign \$99  = ~ w1c;
-  assign \$100  = \$signal$74  & \$99 ;
+  assign \$100  = \$signal$72  & \$99 ;
   assign \$101  = | \$signal$28 ;
-  assign \$102  = \$signal$51  != \$signal$28 ;
-  assign \$103  = event_ev_overwrite | log_ev_overwrite;
-  assign \$104  = \$103  | config_ev_overwrite;
+  assign \$102  = \$signal$49  != \$signal$28 ;
   assign \$105  = \$100  | { \$104 , \$102 , e1_exhausted, \$101  };
-  assign \$106  = ~ event_ev_overwrite;
-  assign \$107  = event_ev_grant & \$106 ;
-  assign \$108  = ~ event_ev_overwrite;
-  assign \$109  = event_ev_grant & \$108 ;
   assign \$110  = \$109  == event_ev_free;
-  assign \$111  = ~ event_ev_overwrite;
-  assign \$112  = event_ev_grant & \$111 ;
   assign \$113  = \$112  ? 8'h01 : 8'hff;
   assign \$114  = \$110  ? 8'h00 : \$113 ;
   assign \$115  = $signed({ 1'h0, event_in_use }) + $signed(\$114 );
   assign \$116  = event_ev_flush ? { 9'h000, \$107  } : \$115 ;
-  assign \$117  = ~ event_ev_overwrite;
-  assign \$118  = event_ev_grant & \$117 ;
   assign \$119  = event_in_use + 8'hff;
   assign \$120  = ~ \$119 [8];
   assign \$121  = \$118  & \$120 ;
-  assign \$122  = ~ event_ev_overwrite;
-  assign \$123  = event_ev_grant & \$122 ;
   assign \$124  = ~ event_ev_free;
   assign \$125  = \$123  & \$124 ;
   assign \$126  = event_ev_flush ? \$121  : \$125 ;
-  assign \$127  = ~ \$signal$66 ;
+  assign \$127  = ~ \$signal$64 ;
   assign \$128  = event_in_use > event_high_water;
   assign \$129  = event_hw_grow ? event_in_use_rose : \$128 ;
   assign \$130  = \$127  & \$129 ;
@@ -8285,7 +8221,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$153  = ~ log_ev_free;
   assign \$154  = \$152  & \$153 ;
   assign \$155  = log_ev_flush ? \$150  : \$154 ;
-  assign \$156  = ~ \$signal$66 ;
+  assign \$156  = ~ \$signal$64 ;
   assign \$157  = log_in_use > log_high_water;
   assign \$158  = log_hw_grow ? log_in_use_rose : \$157 ;
   assign \$159  = \$156  & \$158 ;
@@ -8294,28 +8230,18 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$162  = log_frees + log_ev_free;
   assign \$163  = log_flushes + log_ev_flush;
   assign \$164  = log_overwrites + log_ev_overwrite;
-  assign \$165  = ~ config_ev_overwrite;
-  assign \$166  = config_ev_grant & \$165 ;
-  assign \$167  = ~ config_ev_overwrite;
-  assign \$168  = config_ev_grant & \$167 ;
   assign \$169  = \$168  == config_ev_free;
-  assign \$170  = ~ config_ev_overwrite;
-  assign \$171  = config_ev_grant & \$170 ;
   assign \$172  = \$171  ? 5'h01 : 5'h1f;
   assign \$173  = \$169  ? 5'h00 : \$172 ;
   assign \$174  = $signed({ 1'h0, config_in_use }) + $signed(\$173 );
   assign \$175  = config_ev_flush ? { 6'h00, \$166  } : \$174 ;
-  assign \$176  = ~ config_ev_overwrite;
-  assign \$177  = config_ev_grant & \$176 ;
   assign \$178  = config_in_use + 5'h1f;
   assign \$179  = ~ \$178 [5];
   assign \$180  = \$177  & \$179 ;
-  assign \$181  = ~ config_ev_overwrite;
-  assign \$182  = config_ev_grant & \$181 ;
   assign \$183  = ~ config_ev_free;
   assign \$184  = \$182  & \$183 ;
   assign \$185  = config_ev_flush ? \$180  : \$184 ;
-  assign \$186  = ~ \$signal$66 ;
+  assign \$186  = ~ \$signal$64 ;
   assign \$187  = config_in_use > config_high_water;
   assign \$188  = config_hw_grow ? config_in_use_rose : \$187 ;
   assign \$189  = \$186  & \$188 ;
@@ -8824,15 +8750,15 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$692  = \$690  | \$691 ;
   assign \$693  = \$689  | \$692 ;
   assign \$695  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$697  = r2_sel_irq_status ? \$signal$74  : 4'h0;
+  assign \$697  = r2_sel_irq_status ? \$signal$72  : 4'h0;
   assign \$698  = r2_sel_irq_enable ? irq_enable : 4'h0;
   assign \$699  = \$697  | \$698 ;
   assign \$700  = \$696  | { 28'h0000000, \$699  };
   assign \$701  = \$693  | \$700 ;
-  assign \$702  = r2_sel_err_count ? \$signal$60  : 32'd0;
+  assign \$702  = r2_sel_err_count ? \$signal$58  : 32'd0;
   assign \$703  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$704  = \$702  | \$703 ;
-  assign \$705  = r2_sel_err_head0 ? { \$signal$67 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$705  = r2_sel_err_head0 ? { \$signal$65 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$706  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$707  = \$705  | \$706 ;
   assign \$708  = \$704  | \$707 ;
@@ -8954,8 +8880,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$850  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
   assign \$851  = \$849  | \$850 ;
   assign \$852  = \$846  | \$851 ;
-  assign \$853  = \$signal$175  & r3_alloc;
-  assign \$854  = \$signal$175  & r3_alloc;
+  assign \$853  = \$signal$173  & r3_alloc;
+  assign \$854  = \$signal$173  & r3_alloc;
   assign \$855  = r3_block0 | r3_block4;
   assign \$856  = r3_block5 | r3_block6;
   assign \$857  = \$855  | \$856 ;
@@ -9246,84 +9172,84 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$1142  = \$1138  | \$1141 ;
   assign \$1143  = ~ \$1142 ;
   assign \$1144  = \$1135  | \$1143 ;
-  assign \$1148  = \$signal$230  & \$signal$231 ;
+  assign \$1148  = \$signal$228  & \$signal$229 ;
   assign \$1149  = \$1148  & w2_is_ctrl;
-  assign \$1150  = \$1149  & \$signal$233 [0];
-  assign \$1151  = \$signal$230  & \$signal$231 ;
+  assign \$1150  = \$1149  & \$signal$231 [0];
+  assign \$1151  = \$signal$228  & \$signal$229 ;
   assign \$1152  = \$1151  & w2_is_err_pop;
-  assign \$1153  = \$signal$230  & w2_is_irq_status;
+  assign \$1153  = \$signal$228  & w2_is_irq_status;
   assign \$1154  = \$1153  & w2_strb0;
-  assign \$1155  = \$1154  ? \$signal$233 [3:0] : 4'h0;
-  assign \$1156  = \$signal$230  & \$signal$231 ;
-  assign \$1157  = \$1156  & \$signal$246 ;
-  assign \$1158  = \$signal$230  & \$signal$231 ;
-  assign \$1159  = \$1158  & \$signal$247 ;
-  assign \$1160  = \$signal$230  & \$signal$231 ;
-  assign \$1161  = \$1160  & \$signal$246 ;
+  assign \$1155  = \$1154  ? \$signal$231 [3:0] : 4'h0;
+  assign \$1156  = \$signal$228  & \$signal$229 ;
+  assign \$1157  = \$1156  & \$signal$244 ;
+  assign \$1158  = \$signal$228  & \$signal$229 ;
+  assign \$1159  = \$1158  & \$signal$245 ;
+  assign \$1160  = \$signal$228  & \$signal$229 ;
+  assign \$1161  = \$1160  & \$signal$244 ;
   assign \$1162  = ~ \$1161 ;
-  assign \$1163  = \$signal$230  & \$1162 ;
-  assign \$1164  = \$signal$230  & \$signal$231 ;
-  assign \$1165  = \$1164  & \$signal$247 ;
+  assign \$1163  = \$signal$228  & \$1162 ;
+  assign \$1164  = \$signal$228  & \$signal$229 ;
+  assign \$1165  = \$1164  & \$signal$245 ;
   assign \$1166  = ~ \$1165 ;
   assign \$1167  = \$1163  & \$1166 ;
-  assign \$1168  = \$signal$230  & w2_is_irq_enable;
+  assign \$1168  = \$signal$228  & w2_is_irq_enable;
   assign \$1169  = \$1168  & w2_strb0;
-  assign \$1170  = ~ \$signal$249 ;
-  assign \$1171  = \$signal$248  & \$signal$231 ;
+  assign \$1170  = ~ \$signal$247 ;
+  assign \$1171  = \$signal$246  & \$signal$229 ;
   assign \$1172  = ~ \$1171 ;
   assign \$1173  = \$1170  & \$1172 ;
-  assign \$1174  = \$signal$230  & \$signal$231 ;
-  assign \$1175  = \$1174  & \$signal$246 ;
+  assign \$1174  = \$signal$228  & \$signal$229 ;
+  assign \$1175  = \$1174  & \$signal$244 ;
   assign \$1176  = w2_base + w2_offset;
   assign \$1177  = w2_oor >> w2_pool;
-  assign \$1178  = \$signal$230  & \$signal$231 ;
-  assign \$1179  = \$1178  & \$signal$247 ;
-  assign \$1180  = rsp_freed_valid & \port$3307$0 [0];
-  assign \$1181  = \$signal$257  & \$1180 ;
-  assign \$1182  = ~ \port$3267$0 [0];
+  assign \$1178  = \$signal$228  & \$signal$229 ;
+  assign \$1179  = \$1178  & \$signal$245 ;
+  assign \$1180  = rsp_freed_valid & \port$3283$0 [0];
+  assign \$1181  = \$signal$255  & \$1180 ;
+  assign \$1182  = ~ \port$3243$0 [0];
   assign \$1183  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1184  = flush_waiting & \$1183 ;
-  assign \$1185  = ~ \port$3279$0 [0];
+  assign \$1185  = ~ \port$3255$0 [0];
   assign \$1186  = \$signal$28  > 2'h2;
   assign \$1187  = \$1186  ? 2'h2 : \$signal$28 ;
   assign \$1188  = | \$signal$28 ;
   assign \$1189  = space_ge1 & \$1188 ;
   assign \$1190  = \$1189  ? 1'h1 : 1'h0;
   assign \$1191  = space_ge2 ? \$1187  : { 1'h0, \$1190  };
-  assign \$signal$51  = space_ge3 ? \$signal$28  : \$1191 ;
+  assign \$signal$49  = space_ge3 ? \$signal$28  : \$1191 ;
   assign \$1192  = ~ space[4];
-  assign popped = \$signal$252  & \$1192 ;
+  assign popped = \$signal$250  & \$1192 ;
   assign \$1193  = 1'h0 - tail[1:0];
   assign \$1194  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1194  ? tail_next_row : \$signal$63 ;
+  assign \$signature__addr  = \$1194  ? tail_next_row : \$signal$61 ;
   assign \$1195  = ! \$1193 [1:0];
   assign \$1196  = \$1193 [1:0] == 1'h1;
   assign \$1197  = \$1196  ? e1_new1 : e1_new2;
-  assign \$signature__data$266  = \$1195  ? e1_new0 : \$1197 ;
-  assign \$signature__en  = \$1193 [1:0] < \$signal$51 ;
+  assign \$signature__data$264  = \$1195  ? e1_new0 : \$1197 ;
+  assign \$signature__en  = \$1193 [1:0] < \$signal$49 ;
   assign \$1198  = 1'h1 - tail[1:0];
   assign \$1199  = tail[1:0] > 1'h1;
-  assign \$signature__addr$271  = \$1199  ? tail_next_row : \$signal$63 ;
+  assign \$signature__addr$269  = \$1199  ? tail_next_row : \$signal$61 ;
   assign \$1200  = ! \$1198 [1:0];
   assign \$1201  = \$1198 [1:0] == 1'h1;
   assign \$1202  = \$1201  ? e1_new1 : e1_new2;
-  assign \$signature__data$272  = \$1200  ? e1_new0 : \$1202 ;
-  assign \$signature__en$273  = \$1198 [1:0] < \$signal$51 ;
+  assign \$signature__data$270  = \$1200  ? e1_new0 : \$1202 ;
+  assign \$signature__en$271  = \$1198 [1:0] < \$signal$49 ;
   assign \$1203  = 2'h2 - tail[1:0];
   assign \$1204  = tail[1:0] > 2'h2;
-  assign \$signature__addr$277  = \$1204  ? tail_next_row : \$signal$63 ;
+  assign \$signature__addr$275  = \$1204  ? tail_next_row : \$signal$61 ;
   assign \$1205  = ! \$1203 [1:0];
   assign \$1206  = \$1203 [1:0] == 1'h1;
   assign \$1207  = \$1206  ? e1_new1 : e1_new2;
-  assign \$signature__data$278  = \$1205  ? e1_new0 : \$1207 ;
-  assign \$signature__en$279  = \$1203 [1:0] < \$signal$51 ;
+  assign \$signature__data$276  = \$1205  ? e1_new0 : \$1207 ;
+  assign \$signature__en$277  = \$1203 [1:0] < \$signal$49 ;
   assign \$1208  = 2'h3 - tail[1:0];
   assign \$1209  = ! \$1208 [1:0];
   assign \$1210  = \$1208 [1:0] == 1'h1;
   assign \$1211  = \$1210  ? e1_new1 : e1_new2;
-  assign \$signature__data$284  = \$1209  ? e1_new0 : \$1211 ;
-  assign \$signature__en$285  = \$1208 [1:0] < \$signal$51 ;
-  assign \$1212  = \$signal$74  & irq_enable;
+  assign \$signature__data$282  = \$1209  ? e1_new0 : \$1211 ;
+  assign \$signature__en$283  = \$1208 [1:0] < \$signal$49 ;
+  assign \$1212  = \$signal$72  & irq_enable;
   assign irq = | \$1212 ;
   assign \$1213  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
   assign r2_alloc = \$1213  | r2_sel_pool2_alloc;
@@ -9352,427 +9278,423 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @(posedge clk)
     event_ev_fail <= \$1225 ;
   always @(posedge clk)
-    event_ev_overwrite <= \$1226 ;
+    log_ev_grant <= \$1226 ;
   always @(posedge clk)
-    log_ev_grant <= \$1227 ;
+    log_ev_free <= \$1227 ;
   always @(posedge clk)
-    log_ev_free <= \$1228 ;
+    log_ev_flush <= \$1228 ;
   always @(posedge clk)
-    log_ev_flush <= \$1229 ;
+    log_ev_fail <= \$1229 ;
   always @(posedge clk)
-    log_ev_fail <= \$1230 ;
+    log_ev_overwrite <= \$1230 ;
   always @(posedge clk)
-    log_ev_overwrite <= \$1231 ;
+    config_ev_grant <= \$1231 ;
   always @(posedge clk)
-    config_ev_grant <= \$1232 ;
+    config_ev_free <= \$1232 ;
   always @(posedge clk)
-    config_ev_free <= \$1233 ;
+    config_ev_flush <= \$1233 ;
   always @(posedge clk)
-    config_ev_flush <= \$1234 ;
+    config_ev_fail <= \$1234 ;
   always @(posedge clk)
-    config_ev_fail <= \$1235 ;
+    space_ge1 <= \$1235 ;
   always @(posedge clk)
-    config_ev_overwrite <= \$1236 ;
+    space_ge2 <= \$1236 ;
   always @(posedge clk)
-    space_ge1 <= \$1237 ;
+    space_ge3 <= \$1237 ;
   always @(posedge clk)
-    space_ge2 <= \$1238 ;
+    space_ge4 <= \$1238 ;
   always @(posedge clk)
-    space_ge3 <= \$1239 ;
+    space_ge5 <= \$1239 ;
   always @(posedge clk)
-    space_ge4 <= \$1240 ;
+    space_ge6 <= \$1240 ;
   always @(posedge clk)
-    space_ge5 <= \$1241 ;
+    space <= \$1241 ;
   always @(posedge clk)
-    space_ge6 <= \$1242 ;
+    tail <= \$1242 ;
   always @(posedge clk)
-    space <= \$1243 ;
+    \$signal$58  <= \$1243 ;
   always @(posedge clk)
-    tail <= \$1244 ;
+    n_dropped <= \$1244 ;
   always @(posedge clk)
-    \$signal$60  <= \$1245 ;
+    err_dropped <= \$1245 ;
   always @(posedge clk)
-    n_dropped <= \$1246 ;
+    \$signal$61  <= \$1246 ;
   always @(posedge clk)
-    err_dropped <= \$1247 ;
+    tail_next_row <= \$1247 ;
   always @(posedge clk)
     \$signal$63  <= \$1248 ;
   always @(posedge clk)
-    tail_next_row <= \$1249 ;
+    \$signal$65  <= \$1249 ;
   always @(posedge clk)
-    \$signal$65  <= \$1250 ;
+    head_bank <= \$1250 ;
   always @(posedge clk)
-    \$signal$67  <= \$1251 ;
+    head_entry <= \$1251 ;
   always @(posedge clk)
-    head_bank <= \$1252 ;
+    \$signal$72  <= \$1252 ;
   always @(posedge clk)
-    head_entry <= \$1253 ;
+    event_in_use <= \$1253 ;
   always @(posedge clk)
-    \$signal$74  <= \$1254 ;
+    event_in_use_was <= \$1254 ;
   always @(posedge clk)
-    event_in_use <= \$1255 ;
+    event_in_use_rose <= \$1255 ;
   always @(posedge clk)
-    event_in_use_was <= \$1256 ;
+    event_hw_grow <= \$1256 ;
   always @(posedge clk)
-    event_in_use_rose <= \$1257 ;
+    event_high_water <= \$1257 ;
   always @(posedge clk)
-    event_hw_grow <= \$1258 ;
+    event_allocs <= \$1258 ;
   always @(posedge clk)
-    event_high_water <= \$1259 ;
+    event_fails <= \$1259 ;
   always @(posedge clk)
-    event_allocs <= \$1260 ;
+    event_frees <= \$1260 ;
   always @(posedge clk)
-    event_fails <= \$1261 ;
+    event_flushes <= \$1261 ;
   always @(posedge clk)
-    event_frees <= \$1262 ;
+    log_in_use <= \$1262 ;
   always @(posedge clk)
-    event_flushes <= \$1263 ;
+    log_in_use_was <= \$1263 ;
   always @(posedge clk)
-    log_in_use <= \$1264 ;
+    log_in_use_rose <= \$1264 ;
   always @(posedge clk)
-    log_in_use_was <= \$1265 ;
+    log_hw_grow <= \$1265 ;
   always @(posedge clk)
-    log_in_use_rose <= \$1266 ;
+    log_high_water <= \$1266 ;
   always @(posedge clk)
-    log_hw_grow <= \$1267 ;
+    log_allocs <= \$1267 ;
   always @(posedge clk)
-    log_high_water <= \$1268 ;
+    log_fails <= \$1268 ;
   always @(posedge clk)
-    log_allocs <= \$1269 ;
+    log_frees <= \$1269 ;
   always @(posedge clk)
-    log_fails <= \$1270 ;
+    log_flushes <= \$1270 ;
   always @(posedge clk)
-    log_frees <= \$1271 ;
+    log_overwrites <= \$1271 ;
   always @(posedge clk)
-    log_flushes <= \$1272 ;
+    config_in_use <= \$1272 ;
   always @(posedge clk)
-    log_overwrites <= \$1273 ;
+    config_in_use_was <= \$1273 ;
   always @(posedge clk)
-    config_in_use <= \$1274 ;
+    config_in_use_rose <= \$1274 ;
   always @(posedge clk)
-    config_in_use_was <= \$1275 ;
+    config_hw_grow <= \$1275 ;
   always @(posedge clk)
-    config_in_use_rose <= \$1276 ;
+    config_high_water <= \$1276 ;
   always @(posedge clk)
-    config_hw_grow <= \$1277 ;
+    config_allocs <= \$1277 ;
   always @(posedge clk)
-    config_high_water <= \$1278 ;
+    config_fails <= \$1278 ;
   always @(posedge clk)
-    config_allocs <= \$1279 ;
+    config_frees <= \$1279 ;
   always @(posedge clk)
-    config_fails <= \$1280 ;
+    config_flushes <= \$1280 ;
   always @(posedge clk)
-    config_frees <= \$1281 ;
+    r1_a1_0 <= \$1281 ;
   always @(posedge clk)
-    config_flushes <= \$1282 ;
+    r1_a4_2 <= \$1282 ;
   always @(posedge clk)
-    r1_a1_0 <= \$1283 ;
+    r1_a7_5 <= \$1283 ;
   always @(posedge clk)
-    r1_a4_2 <= \$1284 ;
+    r1_a11_8 <= \$1284 ;
   always @(posedge clk)
-    r1_a7_5 <= \$1285 ;
+    \$signal$107  <= \$1285 ;
   always @(posedge clk)
-    r1_a11_8 <= \$1286 ;
+    \$signal$109  <= \$1286 ;
   always @(posedge clk)
-    \$signal$109  <= \$1287 ;
+    \$signal$110  <= \$1287 ;
   always @(posedge clk)
-    \$signal$111  <= \$1288 ;
+    r2_pool <= \$1288 ;
   always @(posedge clk)
-    \$signal$112  <= \$1289 ;
+    r2_sel_id <= \$1289 ;
   always @(posedge clk)
-    r2_pool <= \$1290 ;
+    r2_sel_version <= \$1290 ;
   always @(posedge clk)
-    r2_sel_id <= \$1291 ;
+    r2_sel_config <= \$1291 ;
   always @(posedge clk)
-    r2_sel_version <= \$1292 ;
+    r2_sel_config2 <= \$1292 ;
   always @(posedge clk)
-    r2_sel_config <= \$1293 ;
+    r2_sel_ctrl <= \$1293 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$1294 ;
+    r2_sel_status <= \$1294 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$1295 ;
+    r2_sel_irq_status <= \$1295 ;
   always @(posedge clk)
-    r2_sel_status <= \$1296 ;
+    r2_sel_irq_enable <= \$1296 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$1297 ;
+    r2_sel_err_count <= \$1297 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$1298 ;
+    r2_sel_err_dropped <= \$1298 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$1299 ;
+    r2_sel_err_head0 <= \$1299 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$1300 ;
+    r2_sel_err_head1 <= \$1300 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$1301 ;
+    r2_sel_err_head2 <= \$1301 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$1302 ;
+    r2_sel_err_head3 <= \$1302 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$1303 ;
+    r2_sel_err_pop <= \$1303 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$1304 ;
+    r2_sel_cycle <= \$1304 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$1305 ;
+    r2_sel_pool0_alloc <= \$1305 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$1306 ;
+    r2_sel_pool0_free <= \$1306 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1307 ;
+    r2_sel_pool0_base_lo <= \$1307 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$1308 ;
+    r2_sel_pool0_base_hi <= \$1308 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1309 ;
+    r2_sel_pool0_slot_size <= \$1309 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1310 ;
+    r2_sel_pool0_slots <= \$1310 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1311 ;
+    r2_sel_pool0_in_use <= \$1311 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$1312 ;
+    r2_sel_pool0_high_water <= \$1312 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1313 ;
+    r2_sel_pool0_allocs <= \$1313 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1314 ;
+    r2_sel_pool0_fails <= \$1314 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1315 ;
+    r2_sel_pool0_frees <= \$1315 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$1316 ;
+    r2_sel_pool0_info <= \$1316 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$1317 ;
+    r2_sel_pool0_flush <= \$1317 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$1318 ;
+    r2_sel_pool0_flushes <= \$1318 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$1319 ;
+    r2_sel_pool0_overwrites <= \$1319 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1320 ;
+    r2_sel_pool1_alloc <= \$1320 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1321 ;
+    r2_sel_pool1_free <= \$1321 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1322 ;
+    r2_sel_pool1_base_lo <= \$1322 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$1323 ;
+    r2_sel_pool1_base_hi <= \$1323 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1324 ;
+    r2_sel_pool1_slot_size <= \$1324 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1325 ;
+    r2_sel_pool1_slots <= \$1325 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1326 ;
+    r2_sel_pool1_in_use <= \$1326 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1327 ;
+    r2_sel_pool1_high_water <= \$1327 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1328 ;
+    r2_sel_pool1_allocs <= \$1328 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1329 ;
+    r2_sel_pool1_fails <= \$1329 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1330 ;
+    r2_sel_pool1_frees <= \$1330 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1331 ;
+    r2_sel_pool1_info <= \$1331 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1332 ;
+    r2_sel_pool1_flush <= \$1332 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1333 ;
+    r2_sel_pool1_flushes <= \$1333 ;
   always @(posedge clk)
-    r2_sel_pool1_flush <= \$1334 ;
+    r2_sel_pool1_overwrites <= \$1334 ;
   always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1335 ;
+    r2_sel_pool2_alloc <= \$1335 ;
   always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1336 ;
+    r2_sel_pool2_free <= \$1336 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1337 ;
+    r2_sel_pool2_base_lo <= \$1337 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1338 ;
+    r2_sel_pool2_base_hi <= \$1338 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1339 ;
+    r2_sel_pool2_slot_size <= \$1339 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1340 ;
+    r2_sel_pool2_slots <= \$1340 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1341 ;
+    r2_sel_pool2_in_use <= \$1341 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1342 ;
+    r2_sel_pool2_high_water <= \$1342 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1343 ;
+    r2_sel_pool2_allocs <= \$1343 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1344 ;
+    r2_sel_pool2_fails <= \$1344 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1345 ;
+    r2_sel_pool2_frees <= \$1345 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1346 ;
+    r2_sel_pool2_info <= \$1346 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1347 ;
+    r2_sel_pool2_flush <= \$1347 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1348 ;
+    r2_sel_pool2_flushes <= \$1348 ;
   always @(posedge clk)
-    r2_sel_pool2_flush <= \$1349 ;
+    r2_sel_pool2_overwrites <= \$1349 ;
   always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1350 ;
+    \$signal$173  <= \$1350 ;
   always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1351 ;
+    r3_alloc <= \$1351 ;
   always @(posedge clk)
-    \$signal$175  <= \$1352 ;
+    r3_pool <= \$1352 ;
   always @(posedge clk)
-    r3_alloc <= \$1353 ;
+    r3_block0 <= \$1353 ;
   always @(posedge clk)
-    r3_pool <= \$1354 ;
+    r3_found_in <= \$1354 ;
   always @(posedge clk)
-    r3_block0 <= \$1355 ;
+    r3_block4 <= \$1355 ;
   always @(posedge clk)
-    r3_found_in <= \$1356 ;
+    r3_block5 <= \$1356 ;
   always @(posedge clk)
-    r3_block4 <= \$1357 ;
+    r3_block6 <= \$1357 ;
   always @(posedge clk)
-    r3_block5 <= \$1358 ;
+    req_alloc <= \$1358 ;
   always @(posedge clk)
-    r3_block6 <= \$1359 ;
+    r_ack <= \$1359 ;
   always @(posedge clk)
-    req_alloc <= \$1360 ;
+    alloc_waiting <= \$1360 ;
   always @(posedge clk)
-    r_ack <= \$1361 ;
+    req_alloc_pool <= \$1361 ;
   always @(posedge clk)
-    alloc_waiting <= \$1362 ;
+    req_alloc_size <= \$1362 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1363 ;
+    \$signal$188  <= \$1363 ;
   always @(posedge clk)
-    req_alloc_size <= \$1364 ;
+    \$signal$189  <= \$1364 ;
   always @(posedge clk)
-    \$signal$190  <= \$1365 ;
+    w1_a1_0 <= \$1365 ;
   always @(posedge clk)
-    \$signal$191  <= \$1366 ;
+    w1_a4_2 <= \$1366 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1367 ;
+    w1_a7_5 <= \$1367 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1368 ;
+    w1_a11_8 <= \$1368 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1369 ;
+    w1_event_oor_gt0 <= \$1369 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1370 ;
+    w1_event_oor_eq0 <= \$1370 ;
   always @(posedge clk)
-    w1_event_oor_gt0 <= \$1371 ;
+    w1_event_oor_gt6 <= \$1371 ;
   always @(posedge clk)
-    w1_event_oor_eq0 <= \$1372 ;
+    w1_event_oor_eq6 <= \$1372 ;
   always @(posedge clk)
-    w1_event_oor_gt6 <= \$1373 ;
+    w1_event_oor_gt12 <= \$1373 ;
   always @(posedge clk)
-    w1_event_oor_eq6 <= \$1374 ;
+    w1_event_oor_eq12 <= \$1374 ;
   always @(posedge clk)
-    w1_event_oor_gt12 <= \$1375 ;
+    w1_event_oor_gt18 <= \$1375 ;
   always @(posedge clk)
-    w1_event_oor_eq12 <= \$1376 ;
+    w1_event_oor_eq18 <= \$1376 ;
   always @(posedge clk)
-    w1_event_oor_gt18 <= \$1377 ;
+    w1_log_oor_gt0 <= \$1377 ;
   always @(posedge clk)
-    w1_event_oor_eq18 <= \$1378 ;
+    w1_log_oor_eq0 <= \$1378 ;
   always @(posedge clk)
-    w1_log_oor_gt0 <= \$1379 ;
+    w1_log_oor_gt6 <= \$1379 ;
   always @(posedge clk)
-    w1_log_oor_eq0 <= \$1380 ;
+    w1_log_oor_eq6 <= \$1380 ;
   always @(posedge clk)
-    w1_log_oor_gt6 <= \$1381 ;
+    w1_log_oor_gt12 <= \$1381 ;
   always @(posedge clk)
-    w1_log_oor_eq6 <= \$1382 ;
+    w1_log_oor_eq12 <= \$1382 ;
   always @(posedge clk)
-    w1_log_oor_gt12 <= \$1383 ;
+    w1_log_oor_gt18 <= \$1383 ;
   always @(posedge clk)
-    w1_log_oor_eq12 <= \$1384 ;
+    w1_log_oor_eq18 <= \$1384 ;
   always @(posedge clk)
-    w1_log_oor_gt18 <= \$1385 ;
+    w1_config_oor_gt0 <= \$1385 ;
   always @(posedge clk)
-    w1_log_oor_eq18 <= \$1386 ;
+    w1_config_oor_eq0 <= \$1386 ;
   always @(posedge clk)
-    w1_config_oor_gt0 <= \$1387 ;
+    w1_config_oor_gt6 <= \$1387 ;
   always @(posedge clk)
-    w1_config_oor_eq0 <= \$1388 ;
+    w1_config_oor_eq6 <= \$1388 ;
   always @(posedge clk)
-    w1_config_oor_gt6 <= \$1389 ;
+    w1_config_oor_gt12 <= \$1389 ;
   always @(posedge clk)
-    w1_config_oor_eq6 <= \$1390 ;
+    w1_config_oor_eq12 <= \$1390 ;
   always @(posedge clk)
-    w1_config_oor_gt12 <= \$1391 ;
+    w1_config_oor_gt18 <= \$1391 ;
   always @(posedge clk)
-    w1_config_oor_eq12 <= \$1392 ;
+    w1_config_oor_eq18 <= \$1392 ;
   always @(posedge clk)
-    w1_config_oor_gt18 <= \$1393 ;
+    \$signal$221  <= \$1393 ;
   always @(posedge clk)
-    w1_config_oor_eq18 <= \$1394 ;
+    \$signal$223  <= \$1394 ;
   always @(posedge clk)
-    \$signal$223  <= \$1395 ;
+    \$signal$224  <= \$1395 ;
   always @(posedge clk)
-    \$signal$225  <= \$1396 ;
+    w1_strb0 <= \$1396 ;
   always @(posedge clk)
-    \$signal$226  <= \$1397 ;
+    w1_pool <= \$1397 ;
   always @(posedge clk)
-    w1_strb0 <= \$1398 ;
+    \$signal$228  <= \$1398 ;
   always @(posedge clk)
-    w1_pool <= \$1399 ;
+    \$signal$229  <= \$1399 ;
   always @(posedge clk)
-    \$signal$230  <= \$1400 ;
+    w2_strb0 <= \$1400 ;
   always @(posedge clk)
     \$signal$231  <= \$1401 ;
   always @(posedge clk)
-    w2_strb0 <= \$1402 ;
+    w2_pool <= \$1402 ;
   always @(posedge clk)
-    \$signal$233  <= \$1403 ;
+    w2_oor <= \$1403 ;
   always @(posedge clk)
-    w2_pool <= \$1404 ;
+    w2_is_ctrl <= \$1404 ;
   always @(posedge clk)
-    w2_oor <= \$1405 ;
+    w2_is_irq_status <= \$1405 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1406 ;
+    w2_is_irq_enable <= \$1406 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1407 ;
+    w2_is_err_pop <= \$1407 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1408 ;
+    w2_is_pool0_free <= \$1408 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1409 ;
+    w2_is_pool0_flush <= \$1409 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1410 ;
+    w2_is_pool1_free <= \$1410 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$1411 ;
+    w2_is_pool1_flush <= \$1411 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1412 ;
+    w2_is_pool2_free <= \$1412 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$1413 ;
+    w2_is_pool2_flush <= \$1413 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1414 ;
+    \$signal$244  <= \$1414 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$1415 ;
+    \$signal$245  <= \$1415 ;
   always @(posedge clk)
     \$signal$246  <= \$1416 ;
   always @(posedge clk)
     \$signal$247  <= \$1417 ;
   always @(posedge clk)
-    \$signal$248  <= \$1418 ;
+    w2_offset <= \$1418 ;
   always @(posedge clk)
-    \$signal$249  <= \$1419 ;
+    w2_base <= \$1419 ;
   always @(posedge clk)
-    w2_offset <= \$1420 ;
+    \$signal$64  <= \$1420 ;
   always @(posedge clk)
-    w2_base <= \$1421 ;
+    \$signal$250  <= \$1421 ;
   always @(posedge clk)
-    \$signal$66  <= \$1422 ;
+    w1c <= \$1422 ;
   always @(posedge clk)
-    \$signal$252  <= \$1423 ;
+    req_free <= \$1423 ;
   always @(posedge clk)
-    w1c <= \$1424 ;
+    req_flush <= \$1424 ;
   always @(posedge clk)
-    req_free <= \$1425 ;
+    w_ack <= \$1425 ;
   always @(posedge clk)
-    req_flush <= \$1426 ;
+    irq_enable <= \$1426 ;
   always @(posedge clk)
-    w_ack <= \$1427 ;
+    \$signal$254  <= \$1427 ;
   always @(posedge clk)
-    irq_enable <= \$1428 ;
+    \$signal$255  <= \$1428 ;
   always @(posedge clk)
-    \$signal$256  <= \$1429 ;
+    req_free_pool <= \$1429 ;
   always @(posedge clk)
-    \$signal$257  <= \$1430 ;
+    req_free_tag <= \$1430 ;
   always @(posedge clk)
-    req_free_pool <= \$1431 ;
+    req_free_addr <= \$1431 ;
   always @(posedge clk)
-    req_free_tag <= \$1432 ;
+    req_free_oor <= \$1432 ;
   always @(posedge clk)
-    req_free_addr <= \$1433 ;
+    flush_waiting <= \$1433 ;
   always @(posedge clk)
-    req_free_oor <= \$1434 ;
-  always @(posedge clk)
-    flush_waiting <= \$1435 ;
-  always @(posedge clk)
-    req_flush_pool <= \$1436 ;
+    req_flush_pool <= \$1434 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     \$1214  = \$1 [31:0];
@@ -9810,7 +9732,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1219  = { \$20 [31:0], 24'h000000, \port$3264$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3264$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3264$0 [4:1] };
+    \$1219  = { \$20 [31:0], 24'h000000, \port$3240$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3240$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3240$0 [4:1] };
     if (rst) begin
       \$1219  = 121'h0000000000000000000000000000000;
     end
@@ -9859,101 +9781,137 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1226  = 1'h0;
+    \$1226  = \$48 ;
     if (rst) begin
       \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1227  = \$48 ;
+    \$1227  = \$51 ;
     if (rst) begin
       \$1227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1228  = \$51 ;
+    \$1228  = \$54 ;
     if (rst) begin
       \$1228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1229  = \$54 ;
+    \$1229  = \$58 ;
     if (rst) begin
       \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1230  = \$58 ;
+    \$1230  = \$62 ;
     if (rst) begin
       \$1230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1231  = \$62 ;
+    \$1231  = \$65 ;
     if (rst) begin
       \$1231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1232  = \$65 ;
+    \$1232  = \$68 ;
     if (rst) begin
       \$1232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1233  = \$68 ;
+    \$1233  = \$71 ;
     if (rst) begin
       \$1233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1234  = \$71 ;
+    \$1234  = \$75 ;
     if (rst) begin
       \$1234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1235  = \$75 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1235  = space_ge1;
+      3'h1:
+          \$1235  = 1'h1;
+      3'h2:
+          \$1235  = space_ge2;
+      3'h3:
+          \$1235  = space_ge1;
+      3'h4:
+          \$1235  = space_ge3;
+      3'h5:
+          \$1235  = space_ge2;
+      3'h6:
+          \$1235  = space_ge4;
+      3'h7:
+          \$1235  = space_ge3;
+    endcase
     if (rst) begin
-      \$1235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1236  = 1'h0;
-    if (rst) begin
-      \$1236  = 1'h0;
+      \$1235  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$51 , popped })
+    casez ({ \$signal$49 , popped })
       3'h0:
-          \$1237  = space_ge1;
+          \$1236  = space_ge2;
       3'h1:
-          \$1237  = 1'h1;
+          \$1236  = space_ge1;
       3'h2:
-          \$1237  = space_ge2;
+          \$1236  = space_ge3;
       3'h3:
-          \$1237  = space_ge1;
+          \$1236  = space_ge2;
       3'h4:
-          \$1237  = space_ge3;
+          \$1236  = space_ge4;
       3'h5:
-          \$1237  = space_ge2;
+          \$1236  = space_ge3;
       3'h6:
-          \$1237  = space_ge4;
+          \$1236  = space_ge5;
       3'h7:
+          \$1236  = space_ge4;
+    endcase
+    if (rst) begin
+      \$1236  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
           \$1237  = space_ge3;
+      3'h1:
+          \$1237  = space_ge2;
+      3'h2:
+          \$1237  = space_ge4;
+      3'h3:
+          \$1237  = space_ge3;
+      3'h4:
+          \$1237  = space_ge5;
+      3'h5:
+          \$1237  = space_ge4;
+      3'h6:
+          \$1237  = space_ge6;
+      3'h7:
+          \$1237  = space_ge5;
     endcase
     if (rst) begin
       \$1237  = 1'h1;
@@ -9962,23 +9920,23 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$51 , popped })
+    casez ({ \$signal$49 , popped })
       3'h0:
-          \$1238  = space_ge2;
+          \$1238  = space_ge4;
       3'h1:
-          \$1238  = space_ge1;
+          \$1238  = space_ge3;
       3'h2:
-          \$1238  = space_ge3;
-      3'h3:
-          \$1238  = space_ge2;
-      3'h4:
-          \$1238  = space_ge4;
-      3'h5:
-          \$1238  = space_ge3;
-      3'h6:
           \$1238  = space_ge5;
-      3'h7:
+      3'h3:
           \$1238  = space_ge4;
+      3'h4:
+          \$1238  = space_ge6;
+      3'h5:
+          \$1238  = space_ge5;
+      3'h6:
+          \$1238  = \$80 ;
+      3'h7:
+          \$1238  = space_ge6;
     endcase
     if (rst) begin
       \$1238  = 1'h1;
@@ -9987,23 +9945,23 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$51 , popped })
+    casez ({ \$signal$49 , popped })
       3'h0:
-          \$1239  = space_ge3;
+          \$1239  = space_ge5;
       3'h1:
-          \$1239  = space_ge2;
+          \$1239  = space_ge4;
       3'h2:
-          \$1239  = space_ge4;
-      3'h3:
-          \$1239  = space_ge3;
-      3'h4:
-          \$1239  = space_ge5;
-      3'h5:
-          \$1239  = space_ge4;
-      3'h6:
           \$1239  = space_ge6;
-      3'h7:
+      3'h3:
           \$1239  = space_ge5;
+      3'h4:
+          \$1239  = \$77 ;
+      3'h5:
+          \$1239  = space_ge6;
+      3'h6:
+          \$1239  = \$81 ;
+      3'h7:
+          \$1239  = \$83 ;
     endcase
     if (rst) begin
       \$1239  = 1'h1;
@@ -10012,23 +9970,23 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$51 , popped })
+    casez ({ \$signal$49 , popped })
       3'h0:
-          \$1240  = space_ge4;
+          \$1240  = space_ge6;
       3'h1:
-          \$1240  = space_ge3;
+          \$1240  = space_ge5;
       3'h2:
-          \$1240  = space_ge5;
+          \$1240  = \$76 ;
       3'h3:
-          \$1240  = space_ge4;
+          \$1240  = space_ge6;
       3'h4:
-          \$1240  = space_ge6;
+          \$1240  = \$78 ;
       3'h5:
-          \$1240  = space_ge5;
+          \$1240  = \$79 ;
       3'h6:
-          \$1240  = \$80 ;
+          \$1240  = \$82 ;
       3'h7:
-          \$1240  = space_ge6;
+          \$1240  = \$84 ;
     endcase
     if (rst) begin
       \$1240  = 1'h1;
@@ -10036,72 +9994,39 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$51 , popped })
-      3'h0:
-          \$1241  = space_ge5;
-      3'h1:
-          \$1241  = space_ge4;
-      3'h2:
-          \$1241  = space_ge6;
-      3'h3:
-          \$1241  = space_ge5;
-      3'h4:
-          \$1241  = \$77 ;
-      3'h5:
-          \$1241  = space_ge6;
-      3'h6:
-          \$1241  = \$81 ;
-      3'h7:
-          \$1241  = \$83 ;
-    endcase
+    \$1241  = \$86 [4:0];
     if (rst) begin
-      \$1241  = 1'h1;
+      \$1241  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$51 , popped })
-      3'h0:
-          \$1242  = space_ge6;
-      3'h1:
-          \$1242  = space_ge5;
-      3'h2:
-          \$1242  = \$76 ;
-      3'h3:
-          \$1242  = space_ge6;
-      3'h4:
-          \$1242  = \$78 ;
-      3'h5:
-          \$1242  = \$79 ;
-      3'h6:
-          \$1242  = \$82 ;
-      3'h7:
-          \$1242  = \$84 ;
-    endcase
+    \$1242  = \$87 [3:0];
     if (rst) begin
-      \$1242  = 1'h1;
+      \$1242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1243  = \$86 [4:0];
+    \$1243  = \$88 [31:0];
+    if (\$signal$64 ) begin
+      \$1243  = 32'd0;
+    end
     if (rst) begin
-      \$1243  = 5'h10;
+      \$1243  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1244  = \$87 [3:0];
+    \$1244  = \$89 [1:0];
     if (rst) begin
-      \$1244  = 4'h0;
+      \$1244  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1245  = \$88 [31:0];
-    if (\$signal$66 ) begin
+    \$1245  = \$90 [31:0];
+    if (\$signal$64 ) begin
       \$1245  = 32'd0;
     end
     if (rst) begin
@@ -10110,129 +10035,136 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1246  = \$89 [1:0];
+    \$1246  = \$signal$61 ;
+    if (\$91 [2]) begin
+      \$1246  = tail_next_row;
+    end
     if (rst) begin
       \$1246  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1247  = \$90 [31:0];
-    if (\$signal$66 ) begin
-      \$1247  = 32'd0;
+    \$1247  = tail_next_row;
+    if (\$91 [2]) begin
+      \$1247  = \$92 [1:0];
     end
     if (rst) begin
-      \$1247  = 32'd0;
+      \$1247  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     \$1248  = \$signal$63 ;
-    if (\$91 [2]) begin
-      \$1248  = tail_next_row;
-    end
-    if (rst) begin
-      \$1248  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1249  = tail_next_row;
-    if (\$91 [2]) begin
-      \$1249  = \$92 [1:0];
-    end
-    if (rst) begin
-      \$1249  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1250  = \$signal$65 ;
     if (popped) begin
-      \$1250  = \$93 [3:0];
+      \$1248  = \$93 [3:0];
     end
     if (rst) begin
-      \$1250  = 4'h0;
+      \$1248  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1251  = \$94 ;
+    \$1249  = \$94 ;
     if (rst) begin
-      \$1251  = 1'h0;
+      \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1252  = \$signal$65 [1:0];
+    \$1250  = \$signal$63 [1:0];
     if (rst) begin
-      \$1252  = 2'h0;
+      \$1250  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1253  = \$98 ;
+    \$1251  = \$98 ;
     if (rst) begin
-      \$1253  = 121'h0000000000000000000000000000000;
+      \$1251  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1254  = \$105 ;
+    \$1252  = \$105 ;
     if (rst) begin
-      \$1254  = 4'h0;
+      \$1252  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1255  = \$116 [7:0];
+    \$1253  = \$116 [7:0];
     if (rst) begin
-      \$1255  = 8'h00;
+      \$1253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1256  = event_in_use;
+    \$1254  = event_in_use;
     if (rst) begin
-      \$1256  = 8'h00;
+      \$1254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1257  = \$126 ;
+    \$1255  = \$126 ;
     if (rst) begin
-      \$1257  = 1'h0;
+      \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1258  = \$130 ;
+    \$1256  = \$130 ;
     if (rst) begin
-      \$1258  = 1'h0;
+      \$1256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1259  = event_high_water;
+    \$1257  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1259  = event_in_use;
+    if (\$signal$64 ) begin
+      \$1257  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1259  = event_in_use_was;
+        \$1257  = event_in_use_was;
       end
     end
     if (rst) begin
-      \$1259  = 8'h00;
+      \$1257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
+      \$1258  = 32'd0;
+    end else begin
+      \$1258  = \$131 [31:0];
+    end
+    if (rst) begin
+      \$1258  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1259  = 32'd0;
+    end else begin
+      \$1259  = \$132 [31:0];
+    end
+    if (rst) begin
+      \$1259  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
       \$1260  = 32'd0;
     end else begin
-      \$1260  = \$131 [31:0];
+      \$1260  = \$133 [31:0];
     end
     if (rst) begin
       \$1260  = 32'd0;
@@ -10241,10 +10173,10 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
       \$1261  = 32'd0;
     end else begin
-      \$1261  = \$132 [31:0];
+      \$1261  = \$134 [31:0];
     end
     if (rst) begin
       \$1261  = 32'd0;
@@ -10252,78 +10184,78 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1262  = \$145 [9:0];
+    if (rst) begin
+      \$1262  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1263  = log_in_use;
+    if (rst) begin
+      \$1263  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1264  = \$155 ;
+    if (rst) begin
+      \$1264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1265  = \$159 ;
+    if (rst) begin
+      \$1265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1266  = log_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1262  = 32'd0;
-    end else begin
-      \$1262  = \$133 [31:0];
-    end
-    if (rst) begin
-      \$1262  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1263  = 32'd0;
-    end else begin
-      \$1263  = \$134 [31:0];
-    end
-    if (rst) begin
-      \$1263  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1264  = \$145 [9:0];
-    if (rst) begin
-      \$1264  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1265  = log_in_use;
-    if (rst) begin
-      \$1265  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1266  = \$155 ;
-    if (rst) begin
-      \$1266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1267  = \$159 ;
-    if (rst) begin
-      \$1267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1268  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1268  = log_in_use;
+    if (\$signal$64 ) begin
+      \$1266  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1268  = log_in_use_was;
+        \$1266  = log_in_use_was;
       end
     end
     if (rst) begin
-      \$1268  = 10'h000;
+      \$1266  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
+      \$1267  = 32'd0;
+    end else begin
+      \$1267  = \$160 [31:0];
+    end
+    if (rst) begin
+      \$1267  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1268  = 32'd0;
+    end else begin
+      \$1268  = \$161 [31:0];
+    end
+    if (rst) begin
+      \$1268  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
       \$1269  = 32'd0;
     end else begin
-      \$1269  = \$160 [31:0];
+      \$1269  = \$162 [31:0];
     end
     if (rst) begin
       \$1269  = 32'd0;
@@ -10332,10 +10264,10 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
       \$1270  = 32'd0;
     end else begin
-      \$1270  = \$161 [31:0];
+      \$1270  = \$163 [31:0];
     end
     if (rst) begin
       \$1270  = 32'd0;
@@ -10344,10 +10276,10 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
       \$1271  = 32'd0;
     end else begin
-      \$1271  = \$162 [31:0];
+      \$1271  = \$164 [31:0];
     end
     if (rst) begin
       \$1271  = 32'd0;
@@ -10355,78 +10287,78 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1272  = \$175 [4:0];
+    if (rst) begin
+      \$1272  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1273  = config_in_use;
+    if (rst) begin
+      \$1273  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1274  = \$185 ;
+    if (rst) begin
+      \$1274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1275  = \$189 ;
+    if (rst) begin
+      \$1275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1276  = config_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1272  = 32'd0;
-    end else begin
-      \$1272  = \$163 [31:0];
-    end
-    if (rst) begin
-      \$1272  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1273  = 32'd0;
-    end else begin
-      \$1273  = \$164 [31:0];
-    end
-    if (rst) begin
-      \$1273  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1274  = \$175 [4:0];
-    if (rst) begin
-      \$1274  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1275  = config_in_use;
-    if (rst) begin
-      \$1275  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1276  = \$185 ;
-    if (rst) begin
-      \$1276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1277  = \$189 ;
-    if (rst) begin
-      \$1277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1278  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1278  = config_in_use;
+    if (\$signal$64 ) begin
+      \$1276  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$1278  = config_in_use_was;
+        \$1276  = config_in_use_was;
       end
     end
     if (rst) begin
-      \$1278  = 5'h00;
+      \$1276  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
+      \$1277  = 32'd0;
+    end else begin
+      \$1277  = \$190 [31:0];
+    end
+    if (rst) begin
+      \$1277  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1278  = 32'd0;
+    end else begin
+      \$1278  = \$191 [31:0];
+    end
+    if (rst) begin
+      \$1278  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
       \$1279  = 32'd0;
     end else begin
-      \$1279  = \$190 [31:0];
+      \$1279  = \$192 [31:0];
     end
     if (rst) begin
       \$1279  = 32'd0;
@@ -10435,10 +10367,10 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
+    if (\$signal$64 ) begin
       \$1280  = 32'd0;
     end else begin
-      \$1280  = \$191 [31:0];
+      \$1280  = \$193 [31:0];
     end
     if (rst) begin
       \$1280  = 32'd0;
@@ -10446,1103 +10378,1105 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1281  = 32'd0;
-    end else begin
-      \$1281  = \$192 [31:0];
-    end
+    \$1281  = \$194 ;
     if (rst) begin
-      \$1281  = 32'd0;
+      \$1281  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$66 ) begin
-      \$1282  = 32'd0;
-    end else begin
-      \$1282  = \$193 [31:0];
-    end
+    \$1282  = \$195 ;
     if (rst) begin
-      \$1282  = 32'd0;
+      \$1282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1283  = \$194 ;
+    \$1283  = \$196 ;
     if (rst) begin
-      \$1283  = 4'h0;
+      \$1283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1284  = \$195 ;
+    \$1284  = \$197 ;
     if (rst) begin
-      \$1284  = 8'h00;
+      \$1284  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1285  = \$196 ;
+    \$1285  = bus__r_req;
     if (rst) begin
-      \$1285  = 8'h00;
+      \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1286  = \$197 ;
+    \$1286  = \$198 [1:0];
     if (rst) begin
-      \$1286  = 16'h0000;
+      \$1286  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1287  = bus__r_req;
+    \$1287  = \$signal$107 ;
     if (rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1288  = \$198 [1:0];
+    \$1288  = \$signal$109 ;
     if (rst) begin
       \$1288  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1289  = \$signal$109 ;
+    \$1289  = \$206 ;
     if (rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1290  = \$signal$111 ;
+    \$1290  = \$214 ;
     if (rst) begin
-      \$1290  = 2'h0;
+      \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1291  = \$206 ;
+    \$1291  = \$222 ;
     if (rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1292  = \$214 ;
+    \$1292  = \$230 ;
     if (rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1293  = \$222 ;
+    \$1293  = \$238 ;
     if (rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1294  = \$230 ;
+    \$1294  = \$246 ;
     if (rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1295  = \$238 ;
+    \$1295  = \$254 ;
     if (rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1296  = \$246 ;
+    \$1296  = \$262 ;
     if (rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1297  = \$254 ;
+    \$1297  = \$270 ;
     if (rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1298  = \$262 ;
+    \$1298  = \$278 ;
     if (rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1299  = \$270 ;
+    \$1299  = \$286 ;
     if (rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1300  = \$278 ;
+    \$1300  = \$294 ;
     if (rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1301  = \$286 ;
+    \$1301  = \$302 ;
     if (rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1302  = \$294 ;
+    \$1302  = \$310 ;
     if (rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1303  = \$302 ;
+    \$1303  = \$318 ;
     if (rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1304  = \$310 ;
+    \$1304  = \$326 ;
     if (rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1305  = \$318 ;
+    \$1305  = \$334 ;
     if (rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1306  = \$326 ;
+    \$1306  = \$342 ;
     if (rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1307  = \$334 ;
+    \$1307  = \$350 ;
     if (rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1308  = \$342 ;
+    \$1308  = \$358 ;
     if (rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1309  = \$350 ;
+    \$1309  = \$366 ;
     if (rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1310  = \$358 ;
+    \$1310  = \$374 ;
     if (rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1311  = \$366 ;
+    \$1311  = \$382 ;
     if (rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1312  = \$374 ;
+    \$1312  = \$390 ;
     if (rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1313  = \$382 ;
+    \$1313  = \$398 ;
     if (rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1314  = \$390 ;
+    \$1314  = \$406 ;
     if (rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1315  = \$398 ;
+    \$1315  = \$414 ;
     if (rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1316  = \$406 ;
+    \$1316  = \$422 ;
     if (rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1317  = \$414 ;
+    \$1317  = \$430 ;
     if (rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1318  = \$422 ;
+    \$1318  = \$438 ;
     if (rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1319  = \$430 ;
+    \$1319  = \$446 ;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1320  = \$438 ;
+    \$1320  = \$454 ;
     if (rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1321  = \$446 ;
+    \$1321  = \$462 ;
     if (rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1322  = \$454 ;
+    \$1322  = \$470 ;
     if (rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1323  = \$462 ;
+    \$1323  = \$478 ;
     if (rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1324  = \$470 ;
+    \$1324  = \$486 ;
     if (rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1325  = \$478 ;
+    \$1325  = \$494 ;
     if (rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1326  = \$486 ;
+    \$1326  = \$502 ;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1327  = \$494 ;
+    \$1327  = \$510 ;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1328  = \$502 ;
+    \$1328  = \$518 ;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1329  = \$510 ;
+    \$1329  = \$526 ;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1330  = \$518 ;
+    \$1330  = \$534 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1331  = \$526 ;
+    \$1331  = \$542 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1332  = \$534 ;
+    \$1332  = \$550 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1333  = \$542 ;
+    \$1333  = \$558 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1334  = \$550 ;
+    \$1334  = \$566 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1335  = \$558 ;
+    \$1335  = \$574 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1336  = \$566 ;
+    \$1336  = \$582 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1337  = \$574 ;
+    \$1337  = \$590 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1338  = \$582 ;
+    \$1338  = \$598 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1339  = \$590 ;
+    \$1339  = \$606 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1340  = \$598 ;
+    \$1340  = \$614 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1341  = \$606 ;
+    \$1341  = \$622 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1342  = \$614 ;
+    \$1342  = \$630 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1343  = \$622 ;
+    \$1343  = \$638 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1344  = \$630 ;
+    \$1344  = \$646 ;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1345  = \$638 ;
+    \$1345  = \$654 ;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1346  = \$646 ;
+    \$1346  = \$662 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1347  = \$654 ;
+    \$1347  = \$670 ;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1348  = \$662 ;
+    \$1348  = \$678 ;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1349  = \$670 ;
+    \$1349  = \$686 ;
     if (rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1350  = \$678 ;
+    \$1350  = \$signal$110 ;
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1351  = \$686 ;
+    \$1351  = r2_alloc;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1352  = \$signal$112 ;
+    \$1352  = r2_pool;
     if (rst) begin
-      \$1352  = 1'h0;
+      \$1352  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1353  = r2_alloc;
+    \$1353  = \$717 ;
     if (rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1354  = r2_pool;
+    \$1354 [0] = \$732 ;
+    \$1354 [1] = \$772 ;
+    \$1354 [2] = \$812 ;
+    \$1354 [3] = \$852 ;
     if (rst) begin
-      \$1354  = 2'h0;
+      \$1354  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1355  = \$717 ;
+    \$1355  = \$759 ;
     if (rst) begin
       \$1355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1356 [0] = \$732 ;
-    \$1356 [1] = \$772 ;
-    \$1356 [2] = \$812 ;
-    \$1356 [3] = \$852 ;
+    \$1356  = \$799 ;
     if (rst) begin
-      \$1356  = 4'h0;
+      \$1356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1357  = \$759 ;
+    \$1357  = \$839 ;
     if (rst) begin
       \$1357  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1358  = \$799 ;
+    \$1358  = \$853 ;
     if (rst) begin
-      \$1358  = 32'd0;
+      \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1359  = \$839 ;
+    \$1359  = 1'h0;
+    if (\$854 ) begin
+    end else if (\$signal$173 ) begin
+      \$1359  = 1'h1;
+    end
+    if (\$861 ) begin
+      \$1359  = 1'h1;
+    end
     if (rst) begin
-      \$1359  = 32'd0;
+      \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1360  = \$853 ;
+    \$1360  = alloc_waiting;
+    if (\$854 ) begin
+      \$1360  = 1'h1;
+    end
+    if (\$861 ) begin
+      \$1360  = 1'h0;
+    end
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1361  = 1'h0;
+    \$1361  = req_alloc_pool;
     if (\$854 ) begin
-    end else if (\$signal$175 ) begin
-      \$1361  = 1'h1;
-    end
-    if (\$861 ) begin
-      \$1361  = 1'h1;
+      \$1361  = r3_pool;
     end
     if (rst) begin
-      \$1361  = 1'h0;
+      \$1361  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1362  = alloc_waiting;
-    if (\$854 ) begin
-      \$1362  = 1'h1;
-    end
-    if (\$861 ) begin
-      \$1362  = 1'h0;
-    end
-    if (rst) begin
-      \$1362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1363  = req_alloc_pool;
-    if (\$854 ) begin
-      \$1363  = r3_pool;
-    end
-    if (rst) begin
-      \$1363  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1364  = req_alloc_size;
+    \$1362  = req_alloc_size;
     if (\$854 ) begin
       casez (r3_pool)
         2'h0:
-            \$1364  = 13'h0800;
+            \$1362  = 13'h0800;
         2'h1:
-            \$1364  = 13'h0100;
+            \$1362  = 13'h0100;
         2'h2:
-            \$1364  = 13'h0400;
+            \$1362  = 13'h0400;
       endcase
     end
     if (rst) begin
-      \$1364  = 13'h0000;
+      \$1362  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1365  = \$signal$190 ;
+    \$1363  = \$signal$188 ;
     if (\$854 ) begin
-    end else if (\$signal$175 ) begin
-      \$1365  = \$857 ;
+    end else if (\$signal$173 ) begin
+      \$1363  = \$857 ;
     end
     if (\$861 ) begin
-      \$1365  = { \port$3264$0 [0], \port$3264$0 [4:1], 4'h0, \port$3264$48 [3:0], 10'h000, \port$3264$0 [15:7] };
+      \$1363  = { \port$3240$0 [0], \port$3240$0 [4:1], 4'h0, \port$3240$48 [3:0], 10'h000, \port$3240$0 [15:7] };
     end
     if (rst) begin
-      \$1365  = 32'd0;
+      \$1363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1366  = \$signal$191 ;
+    \$1364  = \$signal$189 ;
     if (\$854 ) begin
-    end else if (\$signal$175 ) begin
-      \$1366  = \$859 ;
+    end else if (\$signal$173 ) begin
+      \$1364  = \$859 ;
     end
     if (\$861 ) begin
-      \$1366  = 1'h0;
+      \$1364  = 1'h0;
     end
     if (rst) begin
-      \$1366  = 1'h0;
+      \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1367  = \$862 ;
+    \$1365  = \$862 ;
     if (rst) begin
-      \$1367  = 4'h0;
+      \$1365  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1368  = \$863 ;
+    \$1366  = \$863 ;
     if (rst) begin
-      \$1368  = 8'h00;
+      \$1366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1369  = \$864 ;
+    \$1367  = \$864 ;
     if (rst) begin
-      \$1369  = 8'h00;
+      \$1367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1370  = \$865 ;
+    \$1368  = \$865 ;
     if (rst) begin
-      \$1370  = 16'h0000;
+      \$1368  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1371  = \$866 ;
+    \$1369  = \$866 ;
+    if (rst) begin
+      \$1369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1370  = \$867 ;
+    if (rst) begin
+      \$1370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1371  = \$868 ;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1372  = \$867 ;
+    \$1372  = \$869 ;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1373  = \$868 ;
+    \$1373  = \$870 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1374  = \$869 ;
+    \$1374  = \$871 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1375  = \$870 ;
+    \$1375  = \$872 ;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1376  = \$871 ;
+    \$1376  = \$873 ;
     if (rst) begin
       \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1377  = \$872 ;
+    \$1377  = \$874 ;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1378  = \$873 ;
+    \$1378  = \$875 ;
     if (rst) begin
       \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1379  = \$874 ;
+    \$1379  = \$876 ;
     if (rst) begin
       \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1380  = \$875 ;
+    \$1380  = \$877 ;
     if (rst) begin
       \$1380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1381  = \$876 ;
+    \$1381  = \$878 ;
     if (rst) begin
       \$1381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1382  = \$877 ;
+    \$1382  = \$879 ;
     if (rst) begin
       \$1382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1383  = \$878 ;
+    \$1383  = \$880 ;
     if (rst) begin
       \$1383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1384  = \$879 ;
+    \$1384  = \$881 ;
     if (rst) begin
       \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1385  = \$880 ;
+    \$1385  = \$882 ;
     if (rst) begin
       \$1385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1386  = \$881 ;
+    \$1386  = \$883 ;
     if (rst) begin
       \$1386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1387  = \$882 ;
+    \$1387  = \$884 ;
     if (rst) begin
       \$1387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1388  = \$883 ;
+    \$1388  = \$885 ;
     if (rst) begin
       \$1388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1389  = \$884 ;
+    \$1389  = \$886 ;
     if (rst) begin
       \$1389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1390  = \$885 ;
+    \$1390  = \$887 ;
     if (rst) begin
       \$1390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1391  = \$886 ;
+    \$1391  = \$888 ;
     if (rst) begin
       \$1391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1392  = \$887 ;
+    \$1392  = \$889 ;
     if (rst) begin
       \$1392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1393  = \$888 ;
+    \$1393  = bus__w_req;
     if (rst) begin
       \$1393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1394  = \$889 ;
+    \$1394  = bus__w_data;
     if (rst) begin
-      \$1394  = 1'h0;
+      \$1394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1395  = bus__w_req;
+    \$1395  = \$890 ;
     if (rst) begin
       \$1395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1396  = bus__w_data;
+    \$1396  = bus__w_strb[0];
     if (rst) begin
-      \$1396  = 32'd0;
+      \$1396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1397  = \$890 ;
+    \$1397  = \$891 [1:0];
     if (rst) begin
-      \$1397  = 1'h0;
+      \$1397  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1398  = bus__w_strb[0];
+    \$1398  = \$signal$221 ;
     if (rst) begin
       \$1398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1399  = \$891 [1:0];
+    \$1399  = \$signal$224 ;
     if (rst) begin
-      \$1399  = 2'h0;
+      \$1399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1400  = \$signal$223 ;
+    \$1400  = w1_strb0;
     if (rst) begin
       \$1400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1401  = \$signal$226 ;
+    \$1401  = \$signal$223 ;
     if (rst) begin
-      \$1401  = 1'h0;
+      \$1401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1402  = w1_strb0;
+    \$1402  = w1_pool;
     if (rst) begin
-      \$1402  = 1'h0;
+      \$1402  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1403  = \$signal$225 ;
+    \$1403  = { \$924 , \$913 , \$902  };
     if (rst) begin
-      \$1403  = 32'd0;
+      \$1403  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1404  = w1_pool;
+    \$1404  = \$932 ;
     if (rst) begin
-      \$1404  = 2'h0;
+      \$1404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1405  = { \$924 , \$913 , \$902  };
+    \$1405  = \$940 ;
     if (rst) begin
-      \$1405  = 3'h0;
+      \$1405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1406  = \$932 ;
+    \$1406  = \$948 ;
     if (rst) begin
       \$1406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1407  = \$940 ;
+    \$1407  = \$956 ;
     if (rst) begin
       \$1407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1408  = \$948 ;
+    \$1408  = \$964 ;
     if (rst) begin
       \$1408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1409  = \$956 ;
+    \$1409  = \$972 ;
     if (rst) begin
       \$1409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1410  = \$964 ;
+    \$1410  = \$980 ;
     if (rst) begin
       \$1410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1411  = \$972 ;
+    \$1411  = \$988 ;
     if (rst) begin
       \$1411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1412  = \$980 ;
+    \$1412  = \$996 ;
     if (rst) begin
       \$1412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1413  = \$988 ;
+    \$1413  = \$1004 ;
     if (rst) begin
       \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1414  = \$996 ;
+    \$1414  = \$1030 ;
     if (rst) begin
       \$1414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1415  = \$1004 ;
+    \$1415  = \$1056 ;
     if (rst) begin
       \$1415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1416  = \$1030 ;
+    \$1416  = \$1127 ;
     if (rst) begin
       \$1416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1417  = \$1056 ;
+    \$1417  = \$1144 ;
     if (rst) begin
       \$1417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1418  = \$1127 ;
-    if (rst) begin
-      \$1418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1419  = \$1144 ;
-    if (rst) begin
-      \$1419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1420  = w2_offset;
+    \$1418  = w2_offset;
     casez (w1_pool)
       2'h0:
-          \$1420  = \$1145 [31:0];
+          \$1418  = \$1145 [31:0];
       2'h1:
-          \$1420  = \$1146 [31:0];
+          \$1418  = \$1146 [31:0];
       2'h2:
-          \$1420  = \$1147 [31:0];
+          \$1418  = \$1147 [31:0];
     endcase
     if (rst) begin
-      \$1420  = 32'd0;
+      \$1418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1421  = w2_base;
+    \$1419  = w2_base;
     casez (w1_pool)
       2'h0:
-          \$1421  = 32'd2147483648;
+          \$1419  = 32'd2147483648;
       2'h1:
-          \$1421  = 32'd2148532224;
+          \$1419  = 32'd2148532224;
       2'h2:
-          \$1421  = 32'd2149580800;
+          \$1419  = 32'd2149580800;
     endcase
     if (rst) begin
-      \$1421  = 32'd0;
+      \$1419  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1422  = \$1150 ;
+    \$1420  = \$1150 ;
     if (rst) begin
-      \$1422  = 1'h0;
+      \$1420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1423  = \$1152 ;
+    \$1421  = \$1152 ;
+    if (rst) begin
+      \$1421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1422  = \$1155 ;
+    if (rst) begin
+      \$1422  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1423  = \$1157 ;
     if (rst) begin
       \$1423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1424  = \$1155 ;
+    \$1424  = \$1159 ;
     if (rst) begin
-      \$1424  = 4'h0;
+      \$1424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1425  = \$1157 ;
+    \$1425  = \$1167 ;
+    if (\$1181 ) begin
+      \$1425  = 1'h1;
+    end
+    if (\$1184 ) begin
+      \$1425  = 1'h1;
+    end
     if (rst) begin
       \$1425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1426  = \$1159 ;
+    \$1426  = irq_enable;
+    if (\$1169 ) begin
+      \$1426  = \$signal$231 [3:0];
+    end
     if (rst) begin
-      \$1426  = 1'h0;
+      \$1426  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1427  = \$1167 ;
+    \$1427  = \$signal$254 ;
+    if (\$signal$228 ) begin
+      \$1427  = \$1173 ;
+    end
     if (\$1181 ) begin
-      \$1427  = 1'h1;
+      \$1427  = \$1182 ;
     end
     if (\$1184 ) begin
-      \$1427  = 1'h1;
+      \$1427  = \$1185 ;
     end
     if (rst) begin
       \$1427  = 1'h0;
@@ -11550,144 +11484,140 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1428  = irq_enable;
-    if (\$1169 ) begin
-      \$1428  = \$signal$233 [3:0];
-    end
-    if (rst) begin
-      \$1428  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1429  = \$signal$256 ;
-    if (\$signal$230 ) begin
-      \$1429  = \$1173 ;
+    \$1428  = \$signal$255 ;
+    if (\$1175 ) begin
+      \$1428  = 1'h1;
     end
     if (\$1181 ) begin
-      \$1429  = \$1182 ;
+      \$1428  = 1'h0;
+    end
+    if (rst) begin
+      \$1428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1429  = req_free_pool;
+    if (\$1175 ) begin
+      \$1429  = w2_pool;
+    end
+    if (rst) begin
+      \$1429  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1430  = req_free_tag;
+    if (\$1175 ) begin
+      \$1430  = \$signal$231 [22:19];
+    end
+    if (rst) begin
+      \$1430  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1431  = req_free_addr;
+    if (\$1175 ) begin
+      \$1431  = \$1176 [31:0];
+    end
+    if (rst) begin
+      \$1431  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1432  = req_free_oor;
+    if (\$1175 ) begin
+      \$1432  = \$1177 [0];
+    end
+    if (rst) begin
+      \$1432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1433  = flush_waiting;
+    if (\$1179 ) begin
+      \$1433  = 1'h1;
     end
     if (\$1184 ) begin
-      \$1429  = \$1185 ;
+      \$1433  = 1'h0;
     end
     if (rst) begin
-      \$1429  = 1'h0;
+      \$1433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1430  = \$signal$257 ;
-    if (\$1175 ) begin
-      \$1430  = 1'h1;
-    end
-    if (\$1181 ) begin
-      \$1430  = 1'h0;
-    end
-    if (rst) begin
-      \$1430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1431  = req_free_pool;
-    if (\$1175 ) begin
-      \$1431  = w2_pool;
-    end
-    if (rst) begin
-      \$1431  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1432  = req_free_tag;
-    if (\$1175 ) begin
-      \$1432  = \$signal$233 [22:19];
-    end
-    if (rst) begin
-      \$1432  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1433  = req_free_addr;
-    if (\$1175 ) begin
-      \$1433  = \$1176 [31:0];
-    end
-    if (rst) begin
-      \$1433  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1434  = req_free_oor;
-    if (\$1175 ) begin
-      \$1434  = \$1177 [0];
-    end
-    if (rst) begin
-      \$1434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1435  = flush_waiting;
+    \$1434  = req_flush_pool;
     if (\$1179 ) begin
-      \$1435  = 1'h1;
-    end
-    if (\$1184 ) begin
-      \$1435  = 1'h0;
+      \$1434  = w2_pool;
     end
     if (rst) begin
-      \$1435  = 1'h0;
+      \$1434  = 2'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1436  = req_flush_pool;
-    if (\$1179 ) begin
-      \$1436  = w2_pool;
-    end
-    if (rst) begin
-      \$1436  = 2'h0;
-    end
-  end
-  assign rsp_freed_err = \port$3267$0 [4:1];
-  assign rsp_flushed_err = \port$3279$0 [4:1];
-  assign rsp_grant_err = \port$3264$0 [4:1];
-  assign rsp_grant_pool = \port$3264$0 [6:5];
-  assign rsp_grant_user = \port$3264$48 [11:4];
-  assign rsp_flushed_pool = \port$3279$0 [14:13];
-  assign rsp_flushed_user = \port$3279$0 [12:5];
-  assign rsp_freed_src = \port$3307$0 [0];
-  assign rsp_freed_in_pool = \port$3267$0 [15];
-  assign rsp_freed_pool = \port$3267$0 [14:13];
-  assign rsp_freed_tag = \port$3307$0 [36:33];
-  assign rsp_freed_addr = \port$3307$0 [32:1];
-  assign rsp_freed_user = \port$3267$0 [12:5];
-  assign rsp_grant_ok = \port$3264$0 [0];
-  assign rsp_freed_ok = \port$3267$0 [0];
-  assign rsp_flushed_ok = \port$3279$0 [0];
-  assign rsp_grant_overwrite = \port$3264$48 [12];
-  assign handle = { \port$3264$0 [0], \port$3264$0 [4:1], 4'h0, \port$3264$48 [3:0], 10'h000, \port$3264$0 [15:7] };
+  assign rsp_freed_err = \port$3243$0 [4:1];
+  assign rsp_flushed_err = \port$3255$0 [4:1];
+  assign rsp_grant_err = \port$3240$0 [4:1];
+  assign rsp_grant_pool = \port$3240$0 [6:5];
+  assign rsp_grant_user = \port$3240$48 [11:4];
+  assign rsp_flushed_pool = \port$3255$0 [14:13];
+  assign rsp_flushed_user = \port$3255$0 [12:5];
+  assign rsp_freed_src = \port$3283$0 [0];
+  assign rsp_freed_in_pool = \port$3243$0 [15];
+  assign rsp_freed_pool = \port$3243$0 [14:13];
+  assign rsp_freed_tag = \port$3283$0 [36:33];
+  assign rsp_freed_addr = \port$3283$0 [32:1];
+  assign rsp_freed_user = \port$3243$0 [12:5];
+  assign rsp_grant_ok = \port$3240$0 [0];
+  assign rsp_freed_ok = \port$3243$0 [0];
+  assign rsp_flushed_ok = \port$3255$0 [0];
+  assign rsp_grant_overwrite = \port$3240$48 [12];
+  assign handle = { \port$3240$0 [0], \port$3240$0 [4:1], 4'h0, \port$3240$48 [3:0], 10'h000, \port$3240$0 [15:7] };
   assign log_bank0_k = \$1193 [1:0];
-  assign \$signature__addr$268  = \$signal$65 [3:2];
-  assign \$signature__en$269  = 1'h1;
+  assign \$signature__addr$266  = \$signal$63 [3:2];
+  assign \$signature__en$267  = 1'h1;
   assign log_bank1_k = \$1198 [1:0];
-  assign \$signature__addr$274  = \$signal$65 [3:2];
-  assign \$signature__en$275  = 1'h1;
+  assign \$signature__addr$272  = \$signal$63 [3:2];
+  assign \$signature__en$273  = 1'h1;
   assign log_bank2_k = \$1203 [1:0];
-  assign \$signature__addr$280  = \$signal$65 [3:2];
-  assign \$signature__en$281  = 1'h1;
+  assign \$signature__addr$278  = \$signal$63 [3:2];
+  assign \$signature__en$279  = 1'h1;
   assign log_bank3_k = \$1208 [1:0];
-  assign \$signature__addr$283  = \$signal$63 ;
-  assign \$signature__addr$286  = \$signal$65 [3:2];
-  assign \$signature__en$287  = 1'h1;
-  assign rsp_grant_slot = \port$3264$0 [15:7];
-  assign rsp_grant_tag = \port$3264$48 [3:0];
+  assign \$signature__addr$281  = \$signal$61 ;
+  assign \$signature__addr$284  = \$signal$63 [3:2];
+  assign \$signature__en$285  = 1'h1;
+  assign rsp_grant_slot = \port$3240$0 [15:7];
+  assign rsp_grant_tag = \port$3240$48 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$190 ;
-  assign bus__r_err = \$signal$191 ;
-  assign bus__w_err = \$signal$256 ;
+  assign bus__r_data = \$signal$188 ;
+  assign bus__r_err = \$signal$189 ;
+  assign bus__w_err = \$signal$254 ;
+  assign \$103  = log_ev_overwrite;
+  assign \$104  = log_ev_overwrite;
+  assign \$106  = 1'h1;
+  assign \$107  = event_ev_grant;
+  assign \$108  = 1'h1;
+  assign \$109  = event_ev_grant;
+  assign \$111  = 1'h1;
+  assign \$112  = event_ev_grant;
+  assign \$117  = 1'h1;
+  assign \$118  = event_ev_grant;
+  assign \$122  = 1'h1;
+  assign \$123  = event_ev_grant;
+  assign \$165  = 1'h1;
+  assign \$166  = config_ev_grant;
+  assign \$167  = 1'h1;
+  assign \$168  = config_ev_grant;
+  assign \$170  = 1'h1;
+  assign \$171  = config_ev_grant;
+  assign \$176  = 1'h1;
+  assign \$177  = config_ev_grant;
+  assign \$181  = 1'h1;
+  assign \$182  = config_ev_grant;
   assign \$694  = 32'd0;
   assign \$696  = { 30'h00000000, \$695  };
   assign \$712  = 32'd0;
@@ -11716,7 +11646,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$833  = \$831 ;
   assign \$836  = 32'd0;
   assign \$837  = \$835 ;
-  assign \$1145  = { 4'h0, \$signal$225 [18:0], 11'h000 };
-  assign \$1146  = { 7'h00, \$signal$225 [18:0], 8'h00 };
-  assign \$1147  = { 5'h00, \$signal$225 [18:0], 10'h000 };
+  assign \$1145  = { 4'h0, \$signal$223 [18:0], 11'h000 };
+  assign \$1146  = { 7'h00, \$signal$223 [18:0], 8'h00 };
+  assign \$1147  = { 5'h00, \$signal$223 [18:0], 10'h000 };
 endmodule

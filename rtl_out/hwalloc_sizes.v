@@ -360,11 +360,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .busy(busy),
     .clk(aclk),
     .irq(irq),
-    .\port$3001$0 (\$11 [14:0]),
-    .\port$3001$55 (\$11 [78:55]),
-    .\port$3007$0 (\$12 ),
-    .\port$3022$0 (\$13 ),
-    .\port$3054$0 (\$14 ),
+    .\port$2977$0 (\$11 [14:0]),
+    .\port$2977$55 (\$11 [78:55]),
+    .\port$2983$0 (\$12 ),
+    .\port$2998$0 (\$13 ),
+    .\port$3030$0 (\$14 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -885,14 +885,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
-  wire \$1052 ;
+  wire [7:0] \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
-  wire [7:0] \$1059 ;
+  wire \$1059 ;
   wire [9:0] \$106 ;
   wire \$1060 ;
   wire \$1061 ;
@@ -905,7 +905,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
+  wire [7:0] \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
@@ -920,87 +920,87 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
-  wire [7:0] \$1084 ;
+  wire \$1084 ;
   wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
-  wire \$1088 ;
+  wire [7:0] \$1088 ;
   wire \$1089 ;
   wire [7:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  reg \$1094 ;
+  reg [7:0] \$1095 ;
+  reg [8:0] \$1096 ;
+  reg \$1097 ;
+  reg [7:0] \$1098 ;
+  reg [16:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire [7:0] \$1109 ;
+  reg \$1100 ;
+  reg [6:0] \$1101 ;
+  reg [8:0] \$1102 ;
+  reg \$1103 ;
+  reg [6:0] \$1104 ;
+  reg [15:0] \$1105 ;
+  reg \$1106 ;
+  reg [5:0] \$1107 ;
+  reg [8:0] \$1108 ;
+  reg \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
+  reg [5:0] \$1110 ;
+  reg [14:0] \$1111 ;
+  reg \$1112 ;
+  reg \$1113 ;
+  reg [2:0] \$1114 ;
   reg \$1115 ;
-  reg [7:0] \$1116 ;
-  reg [8:0] \$1117 ;
-  reg \$1118 ;
-  reg [7:0] \$1119 ;
+  reg [2:0] \$1116 ;
+  reg \$1117 ;
+  reg [2:0] \$1118 ;
+  reg \$1119 ;
   wire [2:0] \$112 ;
-  reg [16:0] \$1120 ;
-  reg \$1121 ;
-  reg [6:0] \$1122 ;
+  reg \$1120 ;
+  reg [8:0] \$1121 ;
+  reg [8:0] \$1122 ;
   reg [8:0] \$1123 ;
   reg \$1124 ;
-  reg [6:0] \$1125 ;
-  reg [15:0] \$1126 ;
-  reg \$1127 ;
-  reg [5:0] \$1128 ;
-  reg [8:0] \$1129 ;
+  reg [7:0] \$1125 ;
+  reg [7:0] \$1126 ;
+  reg [7:0] \$1127 ;
+  reg [7:0] \$1128 ;
+  reg \$1129 ;
   wire [2:0] \$113 ;
-  reg \$1130 ;
+  reg [6:0] \$1130 ;
   reg [5:0] \$1131 ;
-  reg [14:0] \$1132 ;
-  reg \$1133 ;
+  reg [5:0] \$1132 ;
+  reg [5:0] \$1133 ;
   reg \$1134 ;
-  reg [2:0] \$1135 ;
+  reg [5:0] \$1135 ;
   reg \$1136 ;
-  reg [2:0] \$1137 ;
+  reg \$1137 ;
   reg \$1138 ;
-  reg [2:0] \$1139 ;
+  reg \$1139 ;
   wire \$114 ;
   reg \$1140 ;
   reg \$1141 ;
-  reg [8:0] \$1142 ;
-  reg [8:0] \$1143 ;
-  reg [8:0] \$1144 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
   reg \$1145 ;
-  reg [7:0] \$1146 ;
-  reg [7:0] \$1147 ;
-  reg [7:0] \$1148 ;
-  reg [7:0] \$1149 ;
+  reg \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
   wire [10:0] \$115 ;
   reg \$1150 ;
-  reg [6:0] \$1151 ;
-  reg [5:0] \$1152 ;
-  reg [5:0] \$1153 ;
-  reg [5:0] \$1154 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
   reg \$1155 ;
-  reg [5:0] \$1156 ;
+  reg \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
   reg \$1159 ;
@@ -1017,8 +1017,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1169 ;
   wire \$117 ;
   reg \$1170 ;
-  reg \$1171 ;
-  reg \$1172 ;
+  wire [2:0] \$1171 ;
+  wire [2:0] \$1172 ;
   reg \$1173 ;
   reg \$1174 ;
   reg \$1175 ;
@@ -1028,76 +1028,55 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1179 ;
   wire [9:0] \$118 ;
   reg \$1180 ;
-  reg \$1181 ;
-  reg \$1182 ;
+  reg [2:0] \$1181 ;
+  reg [2:0] \$1182 ;
   reg \$1183 ;
   reg \$1184 ;
-  reg \$1185 ;
+  reg [7:0] \$1185 ;
   reg \$1186 ;
   reg \$1187 ;
-  reg \$1188 ;
-  reg \$1189 ;
+  reg [8:0] \$1188 ;
+  reg [2:0] \$1189 ;
   wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
-  wire [2:0] \$1192 ;
-  wire [2:0] \$1193 ;
+  reg [6:0] \$1192 ;
+  reg \$1193 ;
   reg \$1194 ;
-  reg \$1195 ;
-  reg \$1196 ;
+  reg [7:0] \$1195 ;
+  reg [2:0] \$1196 ;
   reg \$1197 ;
   reg \$1198 ;
-  reg \$1199 ;
+  reg [5:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
   reg \$1200 ;
   reg \$1201 ;
-  reg [2:0] \$1202 ;
+  reg [5:0] \$1202 ;
   reg [2:0] \$1203 ;
   reg \$1204 ;
   reg \$1205 ;
-  reg [7:0] \$1206 ;
+  reg \$1206 ;
   reg \$1207 ;
   reg \$1208 ;
-  reg [8:0] \$1209 ;
+  reg \$1209 ;
   wire [7:0] \$121 ;
-  reg [2:0] \$1210 ;
+  reg \$1210 ;
   reg \$1211 ;
   reg \$1212 ;
-  reg [6:0] \$1213 ;
+  reg \$1213 ;
   reg \$1214 ;
   reg \$1215 ;
-  reg [7:0] \$1216 ;
-  reg [2:0] \$1217 ;
+  reg \$1216 ;
+  reg \$1217 ;
   reg \$1218 ;
   reg \$1219 ;
   wire \$122 ;
-  reg [5:0] \$1220 ;
+  reg \$1220 ;
   reg \$1221 ;
   reg \$1222 ;
-  reg [5:0] \$1223 ;
-  reg [2:0] \$1224 ;
-  reg \$1225 ;
-  reg \$1226 ;
-  reg \$1227 ;
-  reg \$1228 ;
-  reg \$1229 ;
   wire \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
-  reg \$1232 ;
-  reg \$1233 ;
-  reg \$1234 ;
-  reg \$1235 ;
-  reg \$1236 ;
-  reg \$1237 ;
-  reg \$1238 ;
-  reg \$1239 ;
   wire [2:0] \$124 ;
-  reg \$1240 ;
-  reg \$1241 ;
-  reg \$1242 ;
-  reg \$1243 ;
   wire [2:0] \$125 ;
   wire [2:0] \$126 ;
   wire \$127 ;
@@ -2368,7 +2347,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$491 ;
+  wire [39:0] \grant_addr$488 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2452,7 +2431,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \large_queue_wdata.snap ;
   wire [7:0] \large_queue_wdata.tag ;
   wire large_queue_wen;
-  wire large_release;
   reg [5:0] large_seen = 6'h00;
   reg [5:0] large_seen_prev = 6'h00;
   (* init = 6'h00 *)
@@ -2527,7 +2505,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \medium_queue_wdata.snap ;
   wire [7:0] \medium_queue_wdata.tag ;
   wire medium_queue_wen;
-  wire medium_release;
   reg [7:0] medium_seen = 8'h00;
   reg [7:0] medium_seen_prev = 8'h00;
   (* init = 7'h00 *)
@@ -2647,7 +2624,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \small_queue_wdata.snap ;
   wire [7:0] \small_queue_wdata.tag ;
   wire small_queue_wen;
-  wire small_release;
   reg [8:0] small_seen = 9'h000;
   reg [8:0] small_seen_prev = 9'h000;
   (* init = 8'h00 *)
@@ -3683,105 +3659,81 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$1034  = \$signal$476  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$1034  : f4_err;
   assign \$signal$323  = \release  ? 4'h0 : unreleased_err;
-  assign \$1035  = ~ f4_prev_released;
-  assign \$1036  = \$1035  & f4_by_older;
-  assign \$1037  = f4_by_a1 | \$1036 ;
-  assign \$1038  = f4_live[0] & \$1037 ;
-  assign \$1039  = ~ f4_prev_released;
-  assign \$1040  = \$1039  & f4_by_mem_live[0];
-  assign \$1041  = \$1040  & f4_mem_ok[0];
-  assign small_release = \$1038  | \$1041 ;
-  assign \$1042  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$408  = ~ \$1042 ;
-  assign \$1043  = ~ f4_prev_released;
-  assign \$1044  = \$1043  & f4_by_older;
-  assign \$1045  = f4_by_a1 | \$1044 ;
-  assign \$1046  = f4_live[0] & \$1045 ;
-  assign \$1047  = ~ f4_prev_released;
-  assign \$1048  = \$1047  & f4_by_mem_live[0];
-  assign \$1049  = \$1048  & f4_mem_ok[0];
-  assign \w__en$406  = \$1046  | \$1049 ;
-  assign \$1050  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1051  = ~ \$1050 ;
-  assign \$1052  = ~ f4_prev_released;
-  assign \$1053  = \$1052  & f4_by_older;
-  assign \$1054  = f4_by_a1 | \$1053 ;
-  assign \$1055  = f4_live[0] & \$1054 ;
-  assign \$1056  = ~ f4_prev_released;
-  assign \$1057  = \$1056  & f4_by_mem_live[0];
-  assign \$1058  = \$1057  & f4_mem_ok[0];
-  assign small_queue_wen = \$1055  | \$1058 ;
-  assign \$1059  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1060  = ~ f4_prev_released;
-  assign \$1061  = \$1060  & f4_by_older;
-  assign \$1062  = f4_by_a1 | \$1061 ;
-  assign \$1063  = f4_live[1] & \$1062 ;
-  assign \$1064  = ~ f4_prev_released;
-  assign \$1065  = \$1064  & f4_by_mem_live[1];
-  assign \$1066  = \$1065  & f4_mem_ok[1];
-  assign medium_release = \$1063  | \$1066 ;
-  assign \$1067  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$435  = ~ \$1067 ;
-  assign \$1068  = ~ f4_prev_released;
-  assign \$1069  = \$1068  & f4_by_older;
-  assign \$1070  = f4_by_a1 | \$1069 ;
-  assign \$1071  = f4_live[1] & \$1070 ;
+  assign \$1035  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$408  = ~ \$1035 ;
+  assign \$1036  = ~ f4_prev_released;
+  assign \$1037  = \$1036  & f4_by_older;
+  assign \$1038  = f4_by_a1 | \$1037 ;
+  assign \$1039  = f4_live[0] & \$1038 ;
+  assign \$1040  = ~ f4_prev_released;
+  assign \$1041  = \$1040  & f4_by_mem_live[0];
+  assign \$1042  = \$1041  & f4_mem_ok[0];
+  assign \w__en$406  = \$1039  | \$1042 ;
+  assign \$1043  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = ~ f4_prev_released;
+  assign \$1046  = \$1045  & f4_by_older;
+  assign \$1047  = f4_by_a1 | \$1046 ;
+  assign \$1048  = f4_live[0] & \$1047 ;
+  assign \$1049  = ~ f4_prev_released;
+  assign \$1050  = \$1049  & f4_by_mem_live[0];
+  assign \$1051  = \$1050  & f4_mem_ok[0];
+  assign small_queue_wen = \$1048  | \$1051 ;
+  assign \$1052  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1053  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$435  = ~ \$1053 ;
+  assign \$1054  = ~ f4_prev_released;
+  assign \$1055  = \$1054  & f4_by_older;
+  assign \$1056  = f4_by_a1 | \$1055 ;
+  assign \$1057  = f4_live[1] & \$1056 ;
+  assign \$1058  = ~ f4_prev_released;
+  assign \$1059  = \$1058  & f4_by_mem_live[1];
+  assign \$1060  = \$1059  & f4_mem_ok[1];
+  assign \w__en$433  = \$1057  | \$1060 ;
+  assign \$1061  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1062  = ~ \$1061 ;
+  assign \$1063  = ~ f4_prev_released;
+  assign \$1064  = \$1063  & f4_by_older;
+  assign \$1065  = f4_by_a1 | \$1064 ;
+  assign \$1066  = f4_live[1] & \$1065 ;
+  assign \$1067  = ~ f4_prev_released;
+  assign \$1068  = \$1067  & f4_by_mem_live[1];
+  assign \$1069  = \$1068  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1066  | \$1069 ;
+  assign \$1070  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1071  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$462  = ~ \$1071 ;
   assign \$1072  = ~ f4_prev_released;
-  assign \$1073  = \$1072  & f4_by_mem_live[1];
-  assign \$1074  = \$1073  & f4_mem_ok[1];
-  assign \w__en$433  = \$1071  | \$1074 ;
-  assign \$1075  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1076  = ~ \$1075 ;
-  assign \$1077  = ~ f4_prev_released;
-  assign \$1078  = \$1077  & f4_by_older;
-  assign \$1079  = f4_by_a1 | \$1078 ;
-  assign \$1080  = f4_live[1] & \$1079 ;
+  assign \$1073  = \$1072  & f4_by_older;
+  assign \$1074  = f4_by_a1 | \$1073 ;
+  assign \$1075  = f4_live[2] & \$1074 ;
+  assign \$1076  = ~ f4_prev_released;
+  assign \$1077  = \$1076  & f4_by_mem_live[2];
+  assign \$1078  = \$1077  & f4_mem_ok[2];
+  assign \w__en$460  = \$1075  | \$1078 ;
+  assign \$1079  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1080  = ~ \$1079 ;
   assign \$1081  = ~ f4_prev_released;
-  assign \$1082  = \$1081  & f4_by_mem_live[1];
-  assign \$1083  = \$1082  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1080  | \$1083 ;
-  assign \$1084  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1082  = \$1081  & f4_by_older;
+  assign \$1083  = f4_by_a1 | \$1082 ;
+  assign \$1084  = f4_live[2] & \$1083 ;
   assign \$1085  = ~ f4_prev_released;
-  assign \$1086  = \$1085  & f4_by_older;
-  assign \$1087  = f4_by_a1 | \$1086 ;
-  assign \$1088  = f4_live[2] & \$1087 ;
-  assign \$1089  = ~ f4_prev_released;
-  assign \$1090  = \$1089  & f4_by_mem_live[2];
-  assign \$1091  = \$1090  & f4_mem_ok[2];
-  assign large_release = \$1088  | \$1091 ;
-  assign \$1092  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$462  = ~ \$1092 ;
-  assign \$1093  = ~ f4_prev_released;
-  assign \$1094  = \$1093  & f4_by_older;
-  assign \$1095  = f4_by_a1 | \$1094 ;
-  assign \$1096  = f4_live[2] & \$1095 ;
-  assign \$1097  = ~ f4_prev_released;
-  assign \$1098  = \$1097  & f4_by_mem_live[2];
-  assign \$1099  = \$1098  & f4_mem_ok[2];
-  assign \w__en$460  = \$1096  | \$1099 ;
-  assign \$1100  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1101  = ~ \$1100 ;
-  assign \$1102  = ~ f4_prev_released;
-  assign \$1103  = \$1102  & f4_by_older;
-  assign \$1104  = f4_by_a1 | \$1103 ;
-  assign \$1105  = f4_live[2] & \$1104 ;
-  assign \$1106  = ~ f4_prev_released;
-  assign \$1107  = \$1106  & f4_by_mem_live[2];
-  assign \$1108  = \$1107  & f4_mem_ok[2];
-  assign large_queue_wen = \$1105  | \$1108 ;
-  assign \$1109  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1110  = busy_0 | busy_6;
-  assign \$1111  = busy_12 | busy_18;
-  assign \$1112  = \$1110  | \$1111 ;
-  assign \$1113  = busy_24 | busy_30;
-  assign \$1114  = \$1113  | busy_36;
-  assign busy = \$1112  | \$1114 ;
+  assign \$1086  = \$1085  & f4_by_mem_live[2];
+  assign \$1087  = \$1086  & f4_mem_ok[2];
+  assign large_queue_wen = \$1084  | \$1087 ;
+  assign \$1088  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1089  = busy_0 | busy_6;
+  assign \$1090  = busy_12 | busy_18;
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = busy_24 | busy_30;
+  assign \$1093  = \$1092  | busy_36;
+  assign busy = \$1091  | \$1093 ;
   always @(posedge clk)
-    small_grant_w_en <= \$1115 ;
+    small_grant_w_en <= \$1094 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$1116 ;
+    small_grant_w_addr <= \$1095 ;
   always @(posedge clk)
-    small_grant_w_data <= \$1117 ;
+    small_grant_w_data <= \$1096 ;
   always @(posedge clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -3791,19 +3743,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    small_queue_w_en <= \$1118 ;
+    small_queue_w_en <= \$1097 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$1119 ;
+    small_queue_w_addr <= \$1098 ;
   always @(posedge clk)
-    small_queue_w_data <= \$1120 ;
+    small_queue_w_data <= \$1099 ;
   always @(posedge clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$1121 ;
+    medium_grant_w_en <= \$1100 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$1122 ;
+    medium_grant_w_addr <= \$1101 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$1123 ;
+    medium_grant_w_data <= \$1102 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -3813,19 +3765,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$1124 ;
+    medium_queue_w_en <= \$1103 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$1125 ;
+    medium_queue_w_addr <= \$1104 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$1126 ;
+    medium_queue_w_data <= \$1105 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_grant_w_en <= \$1127 ;
+    large_grant_w_en <= \$1106 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$1128 ;
+    large_grant_w_addr <= \$1107 ;
   always @(posedge clk)
-    large_grant_w_data <= \$1129 ;
+    large_grant_w_data <= \$1108 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
@@ -3835,15 +3787,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge clk)
-    large_queue_w_en <= \$1130 ;
+    large_queue_w_en <= \$1109 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$1131 ;
+    large_queue_w_addr <= \$1110 ;
   always @(posedge clk)
-    large_queue_w_data <= \$1132 ;
+    large_queue_w_data <= \$1111 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$1133 ;
+    a0_valid <= \$1112 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3853,7 +3805,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1134 ;
+    a1_valid <= \$1113 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3865,17 +3817,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1135 ;
+    a1_select <= \$1114 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1136 ;
+    x0_valid <= \$1115 ;
   always @(posedge clk)
-    x0_select <= \$1137 ;
+    x0_select <= \$1116 ;
   always @(posedge clk)
-    x1_valid <= \$1138 ;
+    x1_valid <= \$1117 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
@@ -3883,9 +3835,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     x1_err <= \$33 ;
   always @(posedge clk)
-    x1_select <= \$1139 ;
+    x1_select <= \$1118 ;
   always @(posedge clk)
-    x2_valid <= \$1140 ;
+    x2_valid <= \$1119 ;
   always @(posedge clk)
     x2_ok <= \$34 ;
   always @(posedge clk)
@@ -3897,43 +3849,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1141 ;
+    a2_valid <= \$1120 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_seen <= \$1142 ;
+    small_seen <= \$1121 ;
   always @(posedge clk)
-    small_seen_prev <= \$1143 ;
+    small_seen_prev <= \$1122 ;
   always @(posedge clk)
-    small_fresh <= \$1144 ;
+    small_fresh <= \$1123 ;
   always @(posedge clk)
-    small_has_fresh <= \$1145 ;
+    small_has_fresh <= \$1124 ;
   always @(posedge clk)
-    small_head <= \$1146 ;
+    small_head <= \$1125 ;
   always @(posedge clk)
-    medium_seen <= \$1147 ;
+    medium_seen <= \$1126 ;
   always @(posedge clk)
-    medium_seen_prev <= \$1148 ;
+    medium_seen_prev <= \$1127 ;
   always @(posedge clk)
-    medium_fresh <= \$1149 ;
+    medium_fresh <= \$1128 ;
   always @(posedge clk)
-    medium_has_fresh <= \$1150 ;
+    medium_has_fresh <= \$1129 ;
   always @(posedge clk)
-    medium_head <= \$1151 ;
+    medium_head <= \$1130 ;
   always @(posedge clk)
-    large_seen <= \$1152 ;
+    large_seen <= \$1131 ;
   always @(posedge clk)
-    large_seen_prev <= \$1153 ;
+    large_seen_prev <= \$1132 ;
   always @(posedge clk)
-    large_fresh <= \$1154 ;
+    large_fresh <= \$1133 ;
   always @(posedge clk)
-    large_has_fresh <= \$1155 ;
+    large_has_fresh <= \$1134 ;
   always @(posedge clk)
-    large_head <= \$1156 ;
+    large_head <= \$1135 ;
   always @(posedge clk)
-    a2_ring <= \$1157 ;
+    a2_ring <= \$1136 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
@@ -3945,7 +3897,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_fresh_slot <= \$97 ;
   always @(posedge clk)
-    a3_valid <= \$1158 ;
+    a3_valid <= \$1137 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
@@ -3957,7 +3909,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1159 ;
+    a3_ring <= \$1138 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
@@ -3973,7 +3925,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fwd_ok <= \$131 ;
   always @(posedge clk)
-    a4_valid <= \$1160 ;
+    a4_valid <= \$1139 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -3991,7 +3943,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_snap <= \$761 [6];
   always @(posedge clk)
-    a5_valid <= \$1161 ;
+    a5_valid <= \$1140 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4015,7 +3967,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_older_next <= \$168 [7:0];
   always @(posedge clk)
-    f0_valid <= \$1162 ;
+    f0_valid <= \$1141 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4031,7 +3983,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1163 ;
+    f1_valid <= \$1142 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4047,65 +3999,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1164 ;
+    f1_same_second_eq0 <= \$1143 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1165 ;
+    f1_same_second_eq3 <= \$1144 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1166 ;
+    f1_same_second_eq6 <= \$1145 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1167 ;
+    f1_same_second_eq9 <= \$1146 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1168 ;
+    f1_same_second_eq12 <= \$1147 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1169 ;
+    f1_same_second_eq15 <= \$1148 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1170 ;
+    f1_same_second_eq18 <= \$1149 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1171 ;
+    f1_same_second_eq21 <= \$1150 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1172 ;
+    f1_same_second_eq24 <= \$1151 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1173 ;
+    f1_same_second_eq27 <= \$1152 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1174 ;
+    f1_same_second_eq30 <= \$1153 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$1175 ;
+    f1_same_second_eq33 <= \$1154 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$1176 ;
+    f1_same_second_eq36 <= \$1155 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$1177 ;
+    f1_same_second_eq39 <= \$1156 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1178 ;
+    f1_same_third_eq0 <= \$1157 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1179 ;
+    f1_same_third_eq3 <= \$1158 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1180 ;
+    f1_same_third_eq6 <= \$1159 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1181 ;
+    f1_same_third_eq9 <= \$1160 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1182 ;
+    f1_same_third_eq12 <= \$1161 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1183 ;
+    f1_same_third_eq15 <= \$1162 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1184 ;
+    f1_same_third_eq18 <= \$1163 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1185 ;
+    f1_same_third_eq21 <= \$1164 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1186 ;
+    f1_same_third_eq24 <= \$1165 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1187 ;
+    f1_same_third_eq27 <= \$1166 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1188 ;
+    f1_same_third_eq30 <= \$1167 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$1189 ;
+    f1_same_third_eq33 <= \$1168 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$1190 ;
+    f1_same_third_eq36 <= \$1169 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$1191 ;
+    f1_same_third_eq39 <= \$1170 ;
   always @(posedge clk)
-    f1_hit <= \$1192 ;
+    f1_hit <= \$1171 ;
   always @(posedge clk)
-    f1_misaligned <= \$1193 ;
+    f1_misaligned <= \$1172 ;
   always @(posedge clk)
     f1_small_slot <= \$228 [7:0];
   always @(posedge clk)
@@ -4113,7 +4065,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f1_large_slot <= \$232 [5:0];
   always @(posedge clk)
-    f2_valid <= \$1194 ;
+    f2_valid <= \$1173 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
@@ -4135,9 +4087,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f2_same_third <= \$320 ;
   always @(posedge clk)
-    f3_valid <= \$1195 ;
+    f3_valid <= \$1174 ;
   always @(posedge clk)
-    f3_go <= \$1196 ;
+    f3_go <= \$1175 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4171,11 +4123,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_rel_f3 <= \$332 ;
   always @(posedge clk)
-    f3_quiet <= \$1197 ;
+    f3_quiet <= \$1176 ;
   always @(posedge clk)
-    f4_valid <= \$1198 ;
+    f4_valid <= \$1177 ;
   always @(posedge clk)
-    f4_go <= \$1199 ;
+    f4_go <= \$1178 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4201,11 +4153,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_rest_snap <= \$434 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1200 ;
+    f4_by_a1 <= \$1179 ;
   always @(posedge clk)
-    f4_by_older <= \$1201 ;
+    f4_by_older <= \$1180 ;
   always @(posedge clk)
-    f4_by_mem <= \$1202 ;
+    f4_by_mem <= \$1181 ;
   always @(posedge clk)
     f4_mem_ok <= { \$478 , \$470 , \$462  };
   always @(posedge clk)
@@ -4215,9 +4167,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_live <= \$488 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1203 ;
+    f4_by_mem_live <= \$1182 ;
   always @(posedge clk)
-    f4_prev_released <= \$1204 ;
+    f4_prev_released <= \$1183 ;
   always @(posedge clk)
     f4_taken_a4 <= \$505 [11];
   always @(posedge clk)
@@ -4225,51 +4177,51 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    small_push <= \$1205 ;
+    small_push <= \$1184 ;
   always @(posedge clk)
-    small_queue_waddr <= \$1206 ;
+    small_queue_waddr <= \$1185 ;
   always @(posedge clk)
-    small_pushed <= \$1207 ;
+    small_pushed <= \$1186 ;
   always @(posedge clk)
-    small_popped <= \$1208 ;
+    small_popped <= \$1187 ;
   always @(posedge clk)
-    small_count <= \$1209 ;
+    small_count <= \$1188 ;
   always @(posedge clk)
-    small_at <= \$1210 ;
+    small_at <= \$1189 ;
   always @(posedge clk)
-    small_nonempty <= \$1211 ;
+    small_nonempty <= \$1190 ;
   always @(posedge clk)
-    medium_push <= \$1212 ;
+    medium_push <= \$1191 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$1213 ;
+    medium_queue_waddr <= \$1192 ;
   always @(posedge clk)
-    medium_pushed <= \$1214 ;
+    medium_pushed <= \$1193 ;
   always @(posedge clk)
-    medium_popped <= \$1215 ;
+    medium_popped <= \$1194 ;
   always @(posedge clk)
-    medium_count <= \$1216 ;
+    medium_count <= \$1195 ;
   always @(posedge clk)
-    medium_at <= \$1217 ;
+    medium_at <= \$1196 ;
   always @(posedge clk)
-    medium_nonempty <= \$1218 ;
+    medium_nonempty <= \$1197 ;
   always @(posedge clk)
-    large_push <= \$1219 ;
+    large_push <= \$1198 ;
   always @(posedge clk)
-    large_queue_waddr <= \$1220 ;
+    large_queue_waddr <= \$1199 ;
   always @(posedge clk)
-    large_pushed <= \$1221 ;
+    large_pushed <= \$1200 ;
   always @(posedge clk)
-    large_popped <= \$1222 ;
+    large_popped <= \$1201 ;
   always @(posedge clk)
-    large_count <= \$1223 ;
+    large_count <= \$1202 ;
   always @(posedge clk)
-    large_at <= \$1224 ;
+    large_at <= \$1203 ;
   always @(posedge clk)
-    large_nonempty <= \$1225 ;
+    large_nonempty <= \$1204 ;
   always @(posedge clk)
-    f5_valid <= \$1226 ;
+    f5_valid <= \$1205 ;
   always @(posedge clk)
-    f5_ok <= \$1227 ;
+    f5_ok <= \$1206 ;
   always @(posedge clk)
     f5_err <= \$signal$323 ;
   always @(posedge clk)
@@ -4299,39 +4251,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_overwrite <= \$668 ;
   always @(posedge clk)
-    a6_valid <= \$1228 ;
+    a6_valid <= \$1207 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$1229 ;
+    a7_valid <= \$1208 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$1230 ;
+    f6_valid <= \$1209 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$1231 ;
+    f7_valid <= \$1210 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$1232 ;
+    x3_valid <= \$1211 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1233 ;
+    x4_valid <= \$1212 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1234 ;
+    x5_valid <= \$1213 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1235 ;
+    x6_valid <= \$1214 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$1236 ;
+    x7_valid <= \$1215 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -4399,1113 +4351,1113 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$1237 ;
+    busy_0 <= \$1216 ;
   always @(posedge clk)
-    busy_6 <= \$1238 ;
+    busy_6 <= \$1217 ;
   always @(posedge clk)
-    busy_12 <= \$1239 ;
+    busy_12 <= \$1218 ;
   always @(posedge clk)
-    busy_18 <= \$1240 ;
+    busy_18 <= \$1219 ;
   always @(posedge clk)
-    busy_24 <= \$1241 ;
+    busy_24 <= \$1220 ;
   always @(posedge clk)
-    busy_30 <= \$1242 ;
+    busy_30 <= \$1221 ;
   always @(posedge clk)
-    busy_36 <= \$1243 ;
+    busy_36 <= \$1222 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1115  = small_grant_wen;
+    \$1094  = small_grant_wen;
+    if (rst) begin
+      \$1094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1095  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$1095  = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1096  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$1096  = small_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1097  = small_queue_wen;
+    if (rst) begin
+      \$1097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1098  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$1098  = small_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1099  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$1099  = small_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1100  = medium_grant_wen;
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1101  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$1101  = { \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1102  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$1102  = medium_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1103  = medium_queue_wen;
+    if (rst) begin
+      \$1103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1104  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1104  = medium_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1105  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1105  = medium_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1106  = large_grant_wen;
+    if (rst) begin
+      \$1106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1107  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1107  = { \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1108  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1108  = large_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1109  = large_queue_wen;
+    if (rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1110  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1110  = large_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1111  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1111  = large_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1112  = alloc_valid;
+    if (rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1113  = a0_valid;
+    if (rst) begin
+      \$1113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1114  = { \$25 , \$22 , \$19  };
+    if (rst) begin
+      \$1114  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1115  = flush_valid;
     if (rst) begin
       \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1116  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$1116  = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1117  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$1117  = small_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1118  = small_queue_wen;
+    \$1116  = { 1'h0, \$29 , \$27  };
     if (rst) begin
-      \$1118  = 1'h0;
+      \$1116  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1119  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$1119  = small_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1120  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$1120  = small_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1121  = medium_grant_wen;
+    \$1117  = x0_valid;
     if (rst) begin
-      \$1121  = 1'h0;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1122  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$1122  = { \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1123  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$1123  = medium_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1124  = medium_queue_wen;
+    \$1118  = x0_select;
     if (rst) begin
-      \$1124  = 1'h0;
+      \$1118  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1125  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1125  = medium_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1126  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1126  = medium_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1127  = large_grant_wen;
+    \$1119  = x1_valid;
     if (rst) begin
-      \$1127  = 1'h0;
+      \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1128  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1128  = { \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1129  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1129  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1130  = large_queue_wen;
+    \$1120  = a1_valid;
     if (rst) begin
-      \$1130  = 1'h0;
+      \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1131  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1131  = large_queue_waddr;
+    \$1121  = small_seen;
+    if (\$37 ) begin
+      \$1121  = \$38 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1132  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1132  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1133  = alloc_valid;
     if (rst) begin
-      \$1133  = 1'h0;
+      \$1121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1134  = a0_valid;
+    \$1122  = small_seen;
     if (rst) begin
-      \$1134  = 1'h0;
+      \$1122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1135  = { \$25 , \$22 , \$19  };
+    \$1123  = small_fresh;
+    if (small_take_fresh) begin
+      \$1123  = \$39 ;
+    end else if (x1_select[0]) begin
+      \$1123  = 9'h000;
+    end
     if (rst) begin
-      \$1135  = 3'h0;
+      \$1123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1136  = flush_valid;
+    \$1124  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$1124  = \$40 ;
+    end else if (x1_select[0]) begin
+      \$1124  = 1'h1;
+    end
+    if (rst) begin
+      \$1124  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1125  = small_head;
+    if (small_pop) begin
+      \$1125  = \$43 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$1125  = small_queue_waddr;
+    end
+    if (rst) begin
+      \$1125  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1126  = medium_seen;
+    if (\$46 ) begin
+      \$1126  = \$47 ;
+    end
+    if (rst) begin
+      \$1126  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1127  = medium_seen;
+    if (rst) begin
+      \$1127  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1128  = medium_fresh;
+    if (medium_take_fresh) begin
+      \$1128  = \$48 ;
+    end else if (x1_select[1]) begin
+      \$1128  = 8'h00;
+    end
+    if (rst) begin
+      \$1128  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1129  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1129  = \$49 ;
+    end else if (x1_select[1]) begin
+      \$1129  = 1'h1;
+    end
+    if (rst) begin
+      \$1129  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1130  = medium_head;
+    if (medium_pop) begin
+      \$1130  = \$52 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1130  = medium_queue_waddr;
+    end
+    if (rst) begin
+      \$1130  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1131  = large_seen;
+    if (\$55 ) begin
+      \$1131  = \$56 [5:0];
+    end
+    if (rst) begin
+      \$1131  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1132  = large_seen;
+    if (rst) begin
+      \$1132  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1133  = large_fresh;
+    if (large_take_fresh) begin
+      \$1133  = \$57 [5:0];
+    end else if (x1_select[2]) begin
+      \$1133  = 6'h00;
+    end
+    if (rst) begin
+      \$1133  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1134  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1134  = \$58 ;
+    end else if (x1_select[2]) begin
+      \$1134  = 1'h1;
+    end
+    if (rst) begin
+      \$1134  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1135  = large_head;
+    if (large_pop) begin
+      \$1135  = \$61 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1135  = large_queue_waddr;
+    end
+    if (rst) begin
+      \$1135  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1136  = 1'h0;
     if (rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1137  = { 1'h0, \$29 , \$27  };
+    \$1137  = a2_valid;
     if (rst) begin
-      \$1137  = 3'h0;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1138  = x0_valid;
+    \$1138  = a2_ring;
     if (rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1139  = x0_select;
+    \$1139  = a3_valid;
     if (rst) begin
-      \$1139  = 3'h0;
+      \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1140  = x1_valid;
+    \$1140  = a4_valid;
     if (rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1141  = a1_valid;
+    \$1141  = free_valid;
     if (rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1142  = small_seen;
-    if (\$37 ) begin
-      \$1142  = \$38 ;
-    end
+    \$1142  = f0_valid;
     if (rst) begin
-      \$1142  = 9'h000;
+      \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1143  = small_seen;
+    \$1143  = \$199 ;
     if (rst) begin
-      \$1143  = 9'h000;
+      \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1144  = small_fresh;
-    if (small_take_fresh) begin
-      \$1144  = \$39 ;
-    end else if (x1_select[0]) begin
-      \$1144  = 9'h000;
-    end
+    \$1144  = \$200 ;
     if (rst) begin
-      \$1144  = 9'h000;
+      \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1145  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1145  = \$40 ;
-    end else if (x1_select[0]) begin
-      \$1145  = 1'h1;
-    end
+    \$1145  = \$201 ;
     if (rst) begin
-      \$1145  = 1'h1;
+      \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1146  = small_head;
-    if (small_pop) begin
-      \$1146  = \$43 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$1146  = small_queue_waddr;
-    end
+    \$1146  = \$202 ;
     if (rst) begin
-      \$1146  = 8'h00;
+      \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1147  = medium_seen;
-    if (\$46 ) begin
-      \$1147  = \$47 ;
-    end
+    \$1147  = \$203 ;
     if (rst) begin
-      \$1147  = 8'h00;
+      \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1148  = medium_seen;
+    \$1148  = \$204 ;
     if (rst) begin
-      \$1148  = 8'h00;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1149  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$1149  = \$48 ;
-    end else if (x1_select[1]) begin
-      \$1149  = 8'h00;
-    end
+    \$1149  = \$205 ;
     if (rst) begin
-      \$1149  = 8'h00;
+      \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1150  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1150  = \$49 ;
-    end else if (x1_select[1]) begin
-      \$1150  = 1'h1;
-    end
+    \$1150  = \$206 ;
     if (rst) begin
-      \$1150  = 1'h1;
+      \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1151  = medium_head;
-    if (medium_pop) begin
-      \$1151  = \$52 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1151  = medium_queue_waddr;
-    end
+    \$1151  = \$207 ;
     if (rst) begin
-      \$1151  = 7'h00;
+      \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1152  = large_seen;
-    if (\$55 ) begin
-      \$1152  = \$56 [5:0];
-    end
+    \$1152  = \$208 ;
     if (rst) begin
-      \$1152  = 6'h00;
+      \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1153  = large_seen;
+    \$1153  = \$209 ;
     if (rst) begin
-      \$1153  = 6'h00;
+      \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1154  = large_fresh;
-    if (large_take_fresh) begin
-      \$1154  = \$57 [5:0];
-    end else if (x1_select[2]) begin
-      \$1154  = 6'h00;
-    end
+    \$1154  = \$210 ;
     if (rst) begin
-      \$1154  = 6'h00;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1155  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1155  = \$58 ;
-    end else if (x1_select[2]) begin
-      \$1155  = 1'h1;
-    end
+    \$1155  = \$211 ;
     if (rst) begin
-      \$1155  = 1'h1;
+      \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1156  = large_head;
-    if (large_pop) begin
-      \$1156  = \$61 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1156  = large_queue_waddr;
-    end
+    \$1156  = \$212 ;
     if (rst) begin
-      \$1156  = 6'h00;
+      \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1157  = 1'h0;
+    \$1157  = \$213 ;
     if (rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1158  = a2_valid;
+    \$1158  = \$214 ;
     if (rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1159  = a2_ring;
+    \$1159  = \$215 ;
     if (rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1160  = a3_valid;
+    \$1160  = \$216 ;
     if (rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1161  = a4_valid;
+    \$1161  = \$217 ;
     if (rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1162  = free_valid;
+    \$1162  = \$218 ;
     if (rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1163  = f0_valid;
+    \$1163  = \$219 ;
     if (rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1164  = \$199 ;
+    \$1164  = \$220 ;
     if (rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1165  = \$200 ;
+    \$1165  = \$221 ;
     if (rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1166  = \$201 ;
+    \$1166  = \$222 ;
     if (rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1167  = \$202 ;
+    \$1167  = \$223 ;
     if (rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1168  = \$203 ;
+    \$1168  = \$224 ;
     if (rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1169  = \$204 ;
+    \$1169  = \$225 ;
     if (rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1170  = \$205 ;
+    \$1170  = \$226 ;
     if (rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1171  = \$206 ;
-    if (rst) begin
-      \$1171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1172  = \$207 ;
-    if (rst) begin
-      \$1172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1173  = \$208 ;
+    \$1173  = f1_valid;
     if (rst) begin
       \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1174  = \$209 ;
+    \$1174  = f2_valid;
     if (rst) begin
       \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1175  = \$210 ;
+    \$1175  = \$signal$256 ;
     if (rst) begin
       \$1175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1176  = \$211 ;
+    \$1176  = \$339 ;
     if (rst) begin
       \$1176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1177  = \$212 ;
+    \$1177  = f3_valid;
     if (rst) begin
       \$1177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1178  = \$213 ;
+    \$1178  = f3_go;
     if (rst) begin
       \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1179  = \$214 ;
+    \$1179  = \$439 ;
     if (rst) begin
       \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1180  = \$215 ;
+    \$1180  = \$449 ;
     if (rst) begin
       \$1180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1181  = \$216 ;
+    \$1181  = \$454 ;
     if (rst) begin
-      \$1181  = 1'h0;
+      \$1181  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1182  = \$217 ;
+    \$1182  = \$498 [2:0];
     if (rst) begin
-      \$1182  = 1'h0;
+      \$1182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1183  = \$218 ;
+    \$1183  = \$502 ;
     if (rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1184  = \$219 ;
+    \$1184  = \$516 ;
     if (rst) begin
       \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1185  = \$220 ;
+    \$1185  = small_queue_waddr;
+    if (\$524 ) begin
+      \$1185  = \$527 [7:0];
+    end
     if (rst) begin
-      \$1185  = 1'h0;
+      \$1185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1186  = \$221 ;
+    \$1186  = small_push;
+    if (x1_select[0]) begin
+      \$1186  = 1'h0;
+    end
     if (rst) begin
       \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1187  = \$222 ;
+    \$1187  = small_pop;
+    if (x1_select[0]) begin
+      \$1187  = 1'h0;
+    end
     if (rst) begin
       \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1188  = \$223 ;
+    \$1188  = \$531 [8:0];
+    if (x1_select[0]) begin
+      \$1188  = 9'h000;
+    end
     if (rst) begin
-      \$1188  = 1'h0;
+      \$1188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1189  = \$224 ;
+    \$1189  = small_at;
+    if (\$534 ) begin
+      \$1189 [0] = small_at[0];
+      \$1189 [1] = small_at[1];
+      \$1189 [2] = small_at[2];
+    end
+    if (\$540 ) begin
+      \$1189 [0] = small_at[1];
+      \$1189 [1] = small_at[2];
+      \$1189 [2] = \$541 ;
+    end
+    if (\$547 ) begin
+      \$1189 [0] = 1'h0;
+      \$1189 [1] = small_at[0];
+      \$1189 [2] = small_at[1];
+    end
+    if (\$553 ) begin
+      \$1189 [0] = small_at[0];
+      \$1189 [1] = small_at[1];
+      \$1189 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1189  = 3'h1;
+    end
     if (rst) begin
-      \$1189  = 1'h0;
+      \$1189  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1190  = \$225 ;
+    \$1190  = small_nonempty;
+    if (\$534 ) begin
+      \$1190  = \$537 ;
+    end
+    if (\$540 ) begin
+      \$1190  = \$544 ;
+    end
+    if (\$547 ) begin
+      \$1190  = \$550 ;
+    end
+    if (\$553 ) begin
+      \$1190  = \$556 ;
+    end
+    if (x1_select[0]) begin
+      \$1190  = 1'h0;
+    end
     if (rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1191  = \$226 ;
+    \$1191  = \$564 ;
     if (rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1194  = f1_valid;
+    \$1192  = medium_queue_waddr;
+    if (\$572 ) begin
+      \$1192  = \$575 [6:0];
+    end
+    if (rst) begin
+      \$1192  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1193  = medium_push;
+    if (x1_select[1]) begin
+      \$1193  = 1'h0;
+    end
+    if (rst) begin
+      \$1193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$1194  = medium_pop;
+    if (x1_select[1]) begin
+      \$1194  = 1'h0;
+    end
     if (rst) begin
       \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1195  = f2_valid;
+    \$1195  = \$579 [7:0];
+    if (x1_select[1]) begin
+      \$1195  = 8'h00;
+    end
     if (rst) begin
-      \$1195  = 1'h0;
+      \$1195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1196  = \$signal$256 ;
+    \$1196  = medium_at;
+    if (\$582 ) begin
+      \$1196 [0] = medium_at[0];
+      \$1196 [1] = medium_at[1];
+      \$1196 [2] = medium_at[2];
+    end
+    if (\$588 ) begin
+      \$1196 [0] = medium_at[1];
+      \$1196 [1] = medium_at[2];
+      \$1196 [2] = \$589 ;
+    end
+    if (\$595 ) begin
+      \$1196 [0] = 1'h0;
+      \$1196 [1] = medium_at[0];
+      \$1196 [2] = medium_at[1];
+    end
+    if (\$601 ) begin
+      \$1196 [0] = medium_at[0];
+      \$1196 [1] = medium_at[1];
+      \$1196 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1196  = 3'h1;
+    end
     if (rst) begin
-      \$1196  = 1'h0;
+      \$1196  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1197  = \$339 ;
+    \$1197  = medium_nonempty;
+    if (\$582 ) begin
+      \$1197  = \$585 ;
+    end
+    if (\$588 ) begin
+      \$1197  = \$592 ;
+    end
+    if (\$595 ) begin
+      \$1197  = \$598 ;
+    end
+    if (\$601 ) begin
+      \$1197  = \$604 ;
+    end
+    if (x1_select[1]) begin
+      \$1197  = 1'h0;
+    end
     if (rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1198  = f3_valid;
+    \$1198  = \$612 ;
     if (rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1199  = f3_go;
+    \$1199  = large_queue_waddr;
+    if (\$620 ) begin
+      \$1199  = \$623 [5:0];
+    end
     if (rst) begin
-      \$1199  = 1'h0;
+      \$1199  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1200  = \$439 ;
+    \$1200  = large_push;
+    if (x1_select[2]) begin
+      \$1200  = 1'h0;
+    end
     if (rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1201  = \$449 ;
+    \$1201  = large_pop;
+    if (x1_select[2]) begin
+      \$1201  = 1'h0;
+    end
     if (rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1202  = \$454 ;
+    \$1202  = \$627 [5:0];
+    if (x1_select[2]) begin
+      \$1202  = 6'h00;
+    end
     if (rst) begin
-      \$1202  = 3'h0;
+      \$1202  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1203  = \$498 [2:0];
+    \$1203  = large_at;
+    if (\$630 ) begin
+      \$1203 [0] = large_at[0];
+      \$1203 [1] = large_at[1];
+      \$1203 [2] = large_at[2];
+    end
+    if (\$636 ) begin
+      \$1203 [0] = large_at[1];
+      \$1203 [1] = large_at[2];
+      \$1203 [2] = \$637 ;
+    end
+    if (\$643 ) begin
+      \$1203 [0] = 1'h0;
+      \$1203 [1] = large_at[0];
+      \$1203 [2] = large_at[1];
+    end
+    if (\$649 ) begin
+      \$1203 [0] = large_at[0];
+      \$1203 [1] = large_at[1];
+      \$1203 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1203  = 3'h1;
+    end
     if (rst) begin
-      \$1203  = 3'h0;
+      \$1203  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1204  = \$502 ;
+    \$1204  = large_nonempty;
+    if (\$630 ) begin
+      \$1204  = \$633 ;
+    end
+    if (\$636 ) begin
+      \$1204  = \$640 ;
+    end
+    if (\$643 ) begin
+      \$1204  = \$646 ;
+    end
+    if (\$649 ) begin
+      \$1204  = \$652 ;
+    end
+    if (x1_select[2]) begin
+      \$1204  = 1'h0;
+    end
     if (rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1205  = \$516 ;
+    \$1205  = f4_valid;
     if (rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1206  = small_queue_waddr;
-    if (\$524 ) begin
-      \$1206  = \$527 [7:0];
-    end
+    \$1206  = \release ;
     if (rst) begin
-      \$1206  = 8'h00;
+      \$1206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1207  = small_push;
-    if (x1_select[0]) begin
-      \$1207  = 1'h0;
-    end
+    \$1207  = a5_valid;
     if (rst) begin
       \$1207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1208  = small_pop;
-    if (x1_select[0]) begin
-      \$1208  = 1'h0;
-    end
+    \$1208  = a6_valid;
     if (rst) begin
       \$1208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1209  = \$531 [8:0];
-    if (x1_select[0]) begin
-      \$1209  = 9'h000;
-    end
+    \$1209  = f5_valid;
     if (rst) begin
-      \$1209  = 9'h000;
+      \$1209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1210  = small_at;
-    if (\$534 ) begin
-      \$1210 [0] = small_at[0];
-      \$1210 [1] = small_at[1];
-      \$1210 [2] = small_at[2];
-    end
-    if (\$540 ) begin
-      \$1210 [0] = small_at[1];
-      \$1210 [1] = small_at[2];
-      \$1210 [2] = \$541 ;
-    end
-    if (\$547 ) begin
-      \$1210 [0] = 1'h0;
-      \$1210 [1] = small_at[0];
-      \$1210 [2] = small_at[1];
-    end
-    if (\$553 ) begin
-      \$1210 [0] = small_at[0];
-      \$1210 [1] = small_at[1];
-      \$1210 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1210  = 3'h1;
-    end
+    \$1210  = f6_valid;
     if (rst) begin
-      \$1210  = 3'h1;
+      \$1210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1211  = small_nonempty;
-    if (\$534 ) begin
-      \$1211  = \$537 ;
-    end
-    if (\$540 ) begin
-      \$1211  = \$544 ;
-    end
-    if (\$547 ) begin
-      \$1211  = \$550 ;
-    end
-    if (\$553 ) begin
-      \$1211  = \$556 ;
-    end
-    if (x1_select[0]) begin
-      \$1211  = 1'h0;
-    end
+    \$1211  = x2_valid;
     if (rst) begin
       \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1212  = \$564 ;
+    \$1212  = x3_valid;
     if (rst) begin
       \$1212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1213  = medium_queue_waddr;
-    if (\$572 ) begin
-      \$1213  = \$575 [6:0];
-    end
+    \$1213  = x4_valid;
     if (rst) begin
-      \$1213  = 7'h00;
+      \$1213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1214  = medium_push;
-    if (x1_select[1]) begin
-      \$1214  = 1'h0;
-    end
+    \$1214  = x5_valid;
     if (rst) begin
       \$1214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1215  = medium_pop;
-    if (x1_select[1]) begin
-      \$1215  = 1'h0;
-    end
+    \$1215  = x6_valid;
     if (rst) begin
       \$1215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1216  = \$579 [7:0];
-    if (x1_select[1]) begin
-      \$1216  = 8'h00;
-    end
+    \$1216  = \$669 ;
     if (rst) begin
-      \$1216  = 8'h00;
+      \$1216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1217  = medium_at;
-    if (\$582 ) begin
-      \$1217 [0] = medium_at[0];
-      \$1217 [1] = medium_at[1];
-      \$1217 [2] = medium_at[2];
-    end
-    if (\$588 ) begin
-      \$1217 [0] = medium_at[1];
-      \$1217 [1] = medium_at[2];
-      \$1217 [2] = \$589 ;
-    end
-    if (\$595 ) begin
-      \$1217 [0] = 1'h0;
-      \$1217 [1] = medium_at[0];
-      \$1217 [2] = medium_at[1];
-    end
-    if (\$601 ) begin
-      \$1217 [0] = medium_at[0];
-      \$1217 [1] = medium_at[1];
-      \$1217 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1217  = 3'h1;
-    end
+    \$1217  = \$670 ;
     if (rst) begin
-      \$1217  = 3'h1;
+      \$1217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1218  = medium_nonempty;
-    if (\$582 ) begin
-      \$1218  = \$585 ;
-    end
-    if (\$588 ) begin
-      \$1218  = \$592 ;
-    end
-    if (\$595 ) begin
-      \$1218  = \$598 ;
-    end
-    if (\$601 ) begin
-      \$1218  = \$604 ;
-    end
-    if (x1_select[1]) begin
-      \$1218  = 1'h0;
-    end
+    \$1218  = \$671 ;
     if (rst) begin
       \$1218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1219  = \$612 ;
+    \$1219  = \$672 ;
     if (rst) begin
       \$1219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1220  = large_queue_waddr;
-    if (\$620 ) begin
-      \$1220  = \$623 [5:0];
-    end
+    \$1220  = \$673 ;
     if (rst) begin
-      \$1220  = 6'h00;
+      \$1220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1221  = large_push;
-    if (x1_select[2]) begin
-      \$1221  = 1'h0;
-    end
+    \$1221  = \$674 ;
     if (rst) begin
       \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1222  = large_pop;
-    if (x1_select[2]) begin
-      \$1222  = 1'h0;
-    end
+    \$1222  = \$675 ;
     if (rst) begin
       \$1222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1223  = \$627 [5:0];
-    if (x1_select[2]) begin
-      \$1223  = 6'h00;
-    end
-    if (rst) begin
-      \$1223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1224  = large_at;
-    if (\$630 ) begin
-      \$1224 [0] = large_at[0];
-      \$1224 [1] = large_at[1];
-      \$1224 [2] = large_at[2];
-    end
-    if (\$636 ) begin
-      \$1224 [0] = large_at[1];
-      \$1224 [1] = large_at[2];
-      \$1224 [2] = \$637 ;
-    end
-    if (\$643 ) begin
-      \$1224 [0] = 1'h0;
-      \$1224 [1] = large_at[0];
-      \$1224 [2] = large_at[1];
-    end
-    if (\$649 ) begin
-      \$1224 [0] = large_at[0];
-      \$1224 [1] = large_at[1];
-      \$1224 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1224  = 3'h1;
-    end
-    if (rst) begin
-      \$1224  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1225  = large_nonempty;
-    if (\$630 ) begin
-      \$1225  = \$633 ;
-    end
-    if (\$636 ) begin
-      \$1225  = \$640 ;
-    end
-    if (\$643 ) begin
-      \$1225  = \$646 ;
-    end
-    if (\$649 ) begin
-      \$1225  = \$652 ;
-    end
-    if (x1_select[2]) begin
-      \$1225  = 1'h0;
-    end
-    if (rst) begin
-      \$1225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1226  = f4_valid;
-    if (rst) begin
-      \$1226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1227  = \release ;
-    if (rst) begin
-      \$1227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1228  = a5_valid;
-    if (rst) begin
-      \$1228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1229  = a6_valid;
-    if (rst) begin
-      \$1229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1230  = f5_valid;
-    if (rst) begin
-      \$1230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1231  = f6_valid;
-    if (rst) begin
-      \$1231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1232  = x2_valid;
-    if (rst) begin
-      \$1232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1233  = x3_valid;
-    if (rst) begin
-      \$1233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1234  = x4_valid;
-    if (rst) begin
-      \$1234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1235  = x5_valid;
-    if (rst) begin
-      \$1235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1236  = x6_valid;
-    if (rst) begin
-      \$1236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1237  = \$669 ;
-    if (rst) begin
-      \$1237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1238  = \$670 ;
-    if (rst) begin
-      \$1238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1239  = \$671 ;
-    if (rst) begin
-      \$1239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1240  = \$672 ;
-    if (rst) begin
-      \$1240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1241  = \$673 ;
-    if (rst) begin
-      \$1241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1242  = \$674 ;
-    if (rst) begin
-      \$1242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1243  = \$675 ;
-    if (rst) begin
-      \$1243  = 1'h0;
     end
   end
   always @* begin
@@ -5622,7 +5574,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$491  = a7_payload[54:15];
+  assign \grant_addr$488  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -5695,14 +5647,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1109 ;
-  assign large_queue_wdata[6] = \$1101 ;
+  assign large_queue_wdata[14:7] = \$1088 ;
+  assign large_queue_wdata[6] = \$1080 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1084 ;
-  assign medium_queue_wdata[7] = \$1076 ;
+  assign medium_queue_wdata[15:8] = \$1070 ;
+  assign medium_queue_wdata[7] = \$1062 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1059 ;
-  assign small_queue_wdata[8] = \$1051 ;
+  assign small_queue_wdata[16:9] = \$1052 ;
+  assign small_queue_wdata[8] = \$1044 ;
   assign small_queue_wdata[7:0] = f4_slot;
   assign large_grant_wdata[8:1] = \$signal$168 ;
   assign large_grant_wdata[0] = \$761 [6];
@@ -5710,12 +5662,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign medium_grant_wdata[0] = \$761 [6];
   assign small_grant_wdata[8:1] = \$signal$168 ;
   assign small_grant_wdata[0] = \$761 [6];
-  assign \$1193 [2] = \$231 ;
-  assign \$1193 [1] = \$229 ;
-  assign \$1193 [0] = \$227 ;
-  assign \$1192 [2] = f0_hit[2];
-  assign \$1192 [1] = f0_hit[1];
-  assign \$1192 [0] = f0_hit[0];
+  assign \$1172 [2] = \$231 ;
+  assign \$1172 [1] = \$229 ;
+  assign \$1172 [0] = \$227 ;
+  assign \$1171 [2] = f0_hit[2];
+  assign \$1171 [1] = f0_hit[1];
+  assign \$1171 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -5932,7 +5884,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign { \$1008 [36], \$1008 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3001$0 , \port$3001$55 , rsp_freed_valid, \port$3007$0 , rsp_flushed_valid, \port$3022$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3054$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2977$0 , \port$2977$55 , rsp_freed_valid, \port$2983$0 , rsp_flushed_valid, \port$2998$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3030$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
@@ -6198,61 +6150,61 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg \$1232 ;
   reg \$1233 ;
   reg \$1234 ;
-  reg \$1235 ;
-  reg \$1236 ;
-  reg \$1237 ;
-  reg [4:0] \$1238 ;
-  reg [3:0] \$1239 ;
+  reg [4:0] \$1235 ;
+  reg [3:0] \$1236 ;
+  reg [31:0] \$1237 ;
+  reg [1:0] \$1238 ;
+  reg [31:0] \$1239 ;
   wire \$124 ;
-  reg [31:0] \$1240 ;
+  reg [1:0] \$1240 ;
   reg [1:0] \$1241 ;
-  reg [31:0] \$1242 ;
-  reg [1:0] \$1243 ;
+  reg [3:0] \$1242 ;
+  reg \$1243 ;
   reg [1:0] \$1244 ;
-  reg [3:0] \$1245 ;
-  reg \$1246 ;
-  reg [1:0] \$1247 ;
-  reg [120:0] \$1248 ;
-  reg [3:0] \$1249 ;
+  reg [120:0] \$1245 ;
+  reg [3:0] \$1246 ;
+  reg [8:0] \$1247 ;
+  reg [8:0] \$1248 ;
+  reg \$1249 ;
   wire \$125 ;
-  reg [8:0] \$1250 ;
+  reg \$1250 ;
   reg [8:0] \$1251 ;
-  reg \$1252 ;
-  reg \$1253 ;
-  reg [8:0] \$1254 ;
+  reg [31:0] \$1252 ;
+  reg [31:0] \$1253 ;
+  reg [31:0] \$1254 ;
   reg [31:0] \$1255 ;
-  reg [31:0] \$1256 ;
-  reg [31:0] \$1257 ;
-  reg [31:0] \$1258 ;
-  reg [7:0] \$1259 ;
+  reg [7:0] \$1256 ;
+  reg [7:0] \$1257 ;
+  reg \$1258 ;
+  reg \$1259 ;
   wire \$126 ;
   reg [7:0] \$1260 ;
-  reg \$1261 ;
-  reg \$1262 ;
-  reg [7:0] \$1263 ;
+  reg [31:0] \$1261 ;
+  reg [31:0] \$1262 ;
+  reg [31:0] \$1263 ;
   reg [31:0] \$1264 ;
-  reg [31:0] \$1265 ;
-  reg [31:0] \$1266 ;
-  reg [31:0] \$1267 ;
-  reg [5:0] \$1268 ;
+  reg [5:0] \$1265 ;
+  reg [5:0] \$1266 ;
+  reg \$1267 ;
+  reg \$1268 ;
   reg [5:0] \$1269 ;
   wire [32:0] \$127 ;
-  reg \$1270 ;
-  reg \$1271 ;
-  reg [5:0] \$1272 ;
+  reg [31:0] \$1270 ;
+  reg [31:0] \$1271 ;
+  reg [31:0] \$1272 ;
   reg [31:0] \$1273 ;
-  reg [31:0] \$1274 ;
-  reg [31:0] \$1275 ;
-  reg [31:0] \$1276 ;
-  reg [3:0] \$1277 ;
-  reg [7:0] \$1278 ;
-  reg [7:0] \$1279 ;
+  reg [3:0] \$1274 ;
+  reg [7:0] \$1275 ;
+  reg [7:0] \$1276 ;
+  reg [15:0] \$1277 ;
+  reg \$1278 ;
+  reg [1:0] \$1279 ;
   wire [32:0] \$128 ;
-  reg [15:0] \$1280 ;
-  reg \$1281 ;
-  reg [1:0] \$1282 ;
+  reg \$1280 ;
+  reg [1:0] \$1281 ;
+  reg \$1282 ;
   reg \$1283 ;
-  reg [1:0] \$1284 ;
+  reg \$1284 ;
   reg \$1285 ;
   reg \$1286 ;
   reg \$1287 ;
@@ -6320,28 +6272,28 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg \$1342 ;
   reg \$1343 ;
   reg \$1344 ;
-  reg \$1345 ;
-  reg \$1346 ;
-  reg \$1347 ;
-  reg [1:0] \$1348 ;
+  reg [1:0] \$1345 ;
+  reg [31:0] \$1346 ;
+  reg [3:0] \$1347 ;
+  reg [31:0] \$1348 ;
   reg [31:0] \$1349 ;
   wire \$135 ;
-  reg [3:0] \$1350 ;
-  reg [31:0] \$1351 ;
-  reg [31:0] \$1352 ;
-  reg [31:0] \$1353 ;
-  reg \$1354 ;
-  reg \$1355 ;
-  reg \$1356 ;
-  reg [1:0] \$1357 ;
-  reg [13:0] \$1358 ;
-  reg [31:0] \$1359 ;
+  reg [31:0] \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg \$1353 ;
+  reg [1:0] \$1354 ;
+  reg [13:0] \$1355 ;
+  reg [31:0] \$1356 ;
+  reg \$1357 ;
+  reg [3:0] \$1358 ;
+  reg [7:0] \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg [3:0] \$1361 ;
-  reg [7:0] \$1362 ;
-  reg [7:0] \$1363 ;
-  reg [15:0] \$1364 ;
+  reg [7:0] \$1360 ;
+  reg [15:0] \$1361 ;
+  reg \$1362 ;
+  reg \$1363 ;
+  reg \$1364 ;
   reg \$1365 ;
   reg \$1366 ;
   reg \$1367 ;
@@ -6366,20 +6318,20 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg \$1384 ;
   reg \$1385 ;
   reg \$1386 ;
-  reg \$1387 ;
+  reg [31:0] \$1387 ;
   reg \$1388 ;
   reg \$1389 ;
   wire [7:0] \$139 ;
-  reg [31:0] \$1390 ;
+  reg [1:0] \$1390 ;
   reg \$1391 ;
   reg \$1392 ;
-  reg [1:0] \$1393 ;
-  reg \$1394 ;
-  reg \$1395 ;
-  reg \$1396 ;
-  reg [31:0] \$1397 ;
-  reg [1:0] \$1398 ;
-  reg [2:0] \$1399 ;
+  reg \$1393 ;
+  reg [31:0] \$1394 ;
+  reg [1:0] \$1395 ;
+  reg [2:0] \$1396 ;
+  reg \$1397 ;
+  reg \$1398 ;
+  reg \$1399 ;
   wire \$14 ;
   wire [9:0] \$140 ;
   reg \$1400 ;
@@ -6394,28 +6346,25 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg \$1409 ;
   wire [9:0] \$141 ;
   reg \$1410 ;
-  reg \$1411 ;
-  reg \$1412 ;
+  reg [39:0] \$1411 ;
+  reg [39:0] \$1412 ;
   reg \$1413 ;
-  reg [39:0] \$1414 ;
-  reg [39:0] \$1415 ;
+  reg \$1414 ;
+  reg [3:0] \$1415 ;
   reg \$1416 ;
   reg \$1417 ;
-  reg [3:0] \$1418 ;
-  reg \$1419 ;
+  reg \$1418 ;
+  reg [3:0] \$1419 ;
   wire \$142 ;
   reg \$1420 ;
   reg \$1421 ;
-  reg [3:0] \$1422 ;
-  reg \$1423 ;
-  reg \$1424 ;
-  reg [1:0] \$1425 ;
-  reg [7:0] \$1426 ;
-  reg [39:0] \$1427 ;
-  reg \$1428 ;
-  reg \$1429 ;
+  reg [1:0] \$1422 ;
+  reg [7:0] \$1423 ;
+  reg [39:0] \$1424 ;
+  reg \$1425 ;
+  reg \$1426 ;
+  reg [1:0] \$1427 ;
   wire \$143 ;
-  reg [1:0] \$1430 ;
   wire [8:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -7366,58 +7315,58 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
+  reg \$signal$104  = 1'h0;
+  reg [1:0] \$signal$106  = 2'h0;
   reg \$signal$107  = 1'h0;
-  reg [1:0] \$signal$109  = 2'h0;
-  reg \$signal$110  = 1'h0;
-  reg \$signal$173  = 1'h0;
-  reg [31:0] \$signal$188  = 32'd0;
-  reg \$signal$189  = 1'h0;
+  reg \$signal$170  = 1'h0;
+  reg [31:0] \$signal$185  = 32'd0;
+  reg \$signal$186  = 1'h0;
+  reg \$signal$218  = 1'h0;
+  reg [31:0] \$signal$220  = 32'd0;
   reg \$signal$221  = 1'h0;
-  reg [31:0] \$signal$223  = 32'd0;
-  reg \$signal$224  = 1'h0;
-  reg \$signal$228  = 1'h0;
-  reg \$signal$229  = 1'h0;
-  reg [31:0] \$signal$231  = 32'd0;
+  reg \$signal$225  = 1'h0;
+  reg \$signal$226  = 1'h0;
+  reg [31:0] \$signal$228  = 32'd0;
+  reg \$signal$241  = 1'h0;
+  reg \$signal$242  = 1'h0;
+  reg \$signal$243  = 1'h0;
   reg \$signal$244  = 1'h0;
-  reg \$signal$245  = 1'h0;
-  reg \$signal$246  = 1'h0;
   reg \$signal$247  = 1'h0;
-  reg \$signal$250  = 1'h0;
-  reg \$signal$254  = 1'h0;
-  reg \$signal$255  = 1'h0;
+  reg \$signal$251  = 1'h0;
+  reg \$signal$252  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  wire [1:0] \$signal$50 ;
-  reg [31:0] \$signal$59  = 32'd0;
-  reg [1:0] \$signal$62  = 2'h0;
-  reg [3:0] \$signal$64  = 4'h0;
-  reg \$signal$65  = 1'h0;
-  reg \$signal$66  = 1'h0;
-  reg [3:0] \$signal$73  = 4'h0;
+  wire [1:0] \$signal$47 ;
+  reg [31:0] \$signal$56  = 32'd0;
+  reg [1:0] \$signal$59  = 2'h0;
+  reg [3:0] \$signal$61  = 4'h0;
+  reg \$signal$62  = 1'h0;
+  reg \$signal$63  = 1'h0;
+  reg [3:0] \$signal$70  = 4'h0;
   wire [1:0] \$signature__addr ;
+  wire [1:0] \$signature__addr$263 ;
   wire [1:0] \$signature__addr$266 ;
   wire [1:0] \$signature__addr$269 ;
   wire [1:0] \$signature__addr$272 ;
   wire [1:0] \$signature__addr$275 ;
-  wire [1:0] \$signature__addr$278 ;
   (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$278 ;
   wire [1:0] \$signature__addr$281 ;
-  wire [1:0] \$signature__addr$284 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$264 ;
-  wire [120:0] \$signature__data$270 ;
-  wire [120:0] \$signature__data$276 ;
-  wire [120:0] \$signature__data$282 ;
-  wire [120:0] \$signature__data$70 ;
-  wire [120:0] \$signature__data$71 ;
-  wire [120:0] \$signature__data$72 ;
+  wire [120:0] \$signature__data$261 ;
+  wire [120:0] \$signature__data$267 ;
+  wire [120:0] \$signature__data$273 ;
+  wire [120:0] \$signature__data$279 ;
+  wire [120:0] \$signature__data$67 ;
+  wire [120:0] \$signature__data$68 ;
+  wire [120:0] \$signature__data$69 ;
   wire \$signature__en ;
-  wire \$signature__en$267 ;
-  wire \$signature__en$271 ;
-  wire \$signature__en$273 ;
-  wire \$signature__en$277 ;
-  wire \$signature__en$279 ;
-  wire \$signature__en$283 ;
-  wire \$signature__en$285 ;
+  wire \$signature__en$264 ;
+  wire \$signature__en$268 ;
+  wire \$signature__en$270 ;
+  wire \$signature__en$274 ;
+  wire \$signature__en$276 ;
+  wire \$signature__en$280 ;
+  wire \$signature__en$282 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -7466,7 +7415,6 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg large_ev_flush = 1'h0;
   reg large_ev_free = 1'h0;
   reg large_ev_grant = 1'h0;
-  reg large_ev_overwrite = 1'h0;
   reg [31:0] large_fails = 32'd0;
   reg [31:0] large_flushes = 32'd0;
   reg [31:0] large_frees = 32'd0;
@@ -7484,7 +7432,6 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg medium_ev_flush = 1'h0;
   reg medium_ev_free = 1'h0;
   reg medium_ev_grant = 1'h0;
-  reg medium_ev_overwrite = 1'h0;
   reg [31:0] medium_fails = 32'd0;
   reg [31:0] medium_flushes = 32'd0;
   reg [31:0] medium_frees = 32'd0;
@@ -7495,16 +7442,16 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg [7:0] medium_in_use_was = 8'h00;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$3001$0 ;
-  wire [14:0] \port$3001$0 ;
-  input [23:0] \port$3001$55 ;
-  wire [23:0] \port$3001$55 ;
-  input [23:0] \port$3007$0 ;
-  wire [23:0] \port$3007$0 ;
-  input [22:0] \port$3022$0 ;
-  wire [22:0] \port$3022$0 ;
-  input [40:0] \port$3054$0 ;
-  wire [40:0] \port$3054$0 ;
+  input [14:0] \port$2977$0 ;
+  wire [14:0] \port$2977$0 ;
+  input [23:0] \port$2977$55 ;
+  wire [23:0] \port$2977$55 ;
+  input [23:0] \port$2983$0 ;
+  wire [23:0] \port$2983$0 ;
+  input [22:0] \port$2998$0 ;
+  wire [22:0] \port$2998$0 ;
+  input [40:0] \port$3030$0 ;
+  wire [40:0] \port$3030$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -7641,7 +7588,6 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg small_ev_flush = 1'h0;
   reg small_ev_free = 1'h0;
   reg small_ev_grant = 1'h0;
-  reg small_ev_overwrite = 1'h0;
   reg [31:0] small_fails = 32'd0;
   reg [31:0] small_flushes = 32'd0;
   reg [31:0] small_frees = 32'd0;
@@ -7710,113 +7656,113 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$264 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$261 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
-    _0_ <= log_bank0[\$signal$64 [3:2]];
+    _0_ <= log_bank0[\$signal$61 [3:2]];
   end
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$271 )
-      log_bank1[\$signature__addr$269 ] <= \$signature__data$270 ;
+    if (\$signature__en$268 )
+      log_bank1[\$signature__addr$266 ] <= \$signature__data$267 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
-    _1_ <= log_bank1[\$signal$64 [3:2]];
+    _1_ <= log_bank1[\$signal$61 [3:2]];
   end
-  assign \$signature__data$70  = _1_;
+  assign \$signature__data$67  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$277 )
-      log_bank2[\$signature__addr$275 ] <= \$signature__data$276 ;
+    if (\$signature__en$274 )
+      log_bank2[\$signature__addr$272 ] <= \$signature__data$273 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
-    _2_ <= log_bank2[\$signal$64 [3:2]];
+    _2_ <= log_bank2[\$signal$61 [3:2]];
   end
-  assign \$signature__data$71  = _2_;
+  assign \$signature__data$68  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$283 )
-      log_bank3[\$signal$62 ] <= \$signature__data$282 ;
+    if (\$signature__en$280 )
+      log_bank3[\$signal$59 ] <= \$signature__data$279 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
-    _3_ <= log_bank3[\$signal$64 [3:2]];
+    _3_ <= log_bank3[\$signal$61 [3:2]];
   end
-  assign \$signature__data$72  = _3_;
+  assign \$signature__data$69  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3007$0 [4:1];
+  assign \$2  = | \port$2983$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3007$0 [23] ? { 6'h00, \port$3007$0 [22:21] } : 8'hff;
+  assign \$4  = \port$2983$0 [23] ? { 6'h00, \port$2983$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$3022$0 [4:1];
+  assign \$6  = | \port$2998$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$3022$0 [20:5], 46'h000000000000, \port$3022$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3022$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$3001$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3001$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3001$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$3007$0 [20:5], \port$3054$0 [32:1], \port$3054$0 [40:33], \$4 , 1'h0, \port$3054$0 [0], 3'h1, \port$3007$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3007$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2998$0 [20:5], 46'h000000000000, \port$2998$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2998$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2977$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2977$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2983$0 [20:5], \port$3030$0 [32:1], \port$3030$0 [40:33], \$4 , 1'h0, \port$3030$0 [0], 3'h1, \port$2983$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2983$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3022$0 [4:1];
+  assign \$14  = | \port$2998$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$3022$0 [20:5], 46'h000000000000, \port$3022$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3022$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$3001$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3001$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3001$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2998$0 [20:5], 46'h000000000000, \port$2998$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2998$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2977$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2977$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$3007$0 [4:1];
+  assign \$21  = | \port$2983$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3022$0 [4:1];
+  assign \$23  = | \port$2998$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3001$0 [0];
+  assign \$26  = ~ \port$2977$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3001$0 [4:1] != 1'h1;
+  assign \$28  = \port$2977$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3001$0 [4:1] == 1'h1;
+  assign \$31  = \port$2977$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3001$0 [0];
-  assign \$34  = ! \port$3001$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$2977$0 [0];
+  assign \$34  = ! \port$2977$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3007$0 [0];
-  assign \$37  = ! \port$3007$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$2983$0 [0];
+  assign \$37  = ! \port$2983$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3022$0 [0];
-  assign \$40  = ! \port$3022$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$2998$0 [0];
+  assign \$40  = ! \port$2998$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3001$0 [4:1] == 1'h1;
+  assign \$42  = \port$2977$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3001$0 [6:5];
+  assign \$44  = ! \port$2977$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3001$0 [0];
-  assign \$47  = \port$3001$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$2977$0 [0];
+  assign \$47  = \port$2977$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3007$0 [0];
-  assign \$50  = \port$3007$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$2983$0 [0];
+  assign \$50  = \port$2983$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3022$0 [0];
-  assign \$53  = \port$3022$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$2998$0 [0];
+  assign \$53  = \port$2998$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3001$0 [4:1] == 1'h1;
+  assign \$55  = \port$2977$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3001$0 [6:5] == 1'h1;
+  assign \$57  = \port$2977$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3001$0 [0];
-  assign \$60  = \port$3001$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$2977$0 [0];
+  assign \$60  = \port$2977$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$3007$0 [0];
-  assign \$63  = \port$3007$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$2983$0 [0];
+  assign \$63  = \port$2983$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$3022$0 [0];
-  assign \$66  = \port$3022$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$2998$0 [0];
+  assign \$66  = \port$2998$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$3001$0 [4:1] == 1'h1;
+  assign \$68  = \port$2977$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$3001$0 [6:5] == 2'h2;
+  assign \$70  = \port$2977$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -7828,48 +7774,36 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$79  = space >= 3'h7;
   assign \$80  = space >= 4'h8;
   assign \$81  = space + popped;
-  assign \$82  = \$81  - \$signal$50 ;
-  assign \$83  = tail + \$signal$50 ;
-  assign \$84  = \$signal$59  + \$signal$50 ;
-  assign \$85  = \$signal$28  - \$signal$50 ;
+  assign \$82  = \$81  - \$signal$47 ;
+  assign \$83  = tail + \$signal$47 ;
+  assign \$84  = \$signal$56  + \$signal$47 ;
+  assign \$85  = \$signal$28  - \$signal$47 ;
   assign \$86  = err_dropped + n_dropped;
-  assign \$87  = tail[1:0] + \$signal$50 ;
+  assign \$87  = tail[1:0] + \$signal$47 ;
   assign \$88  = tail_next_row + 1'h1;
-  assign \$89  = \$signal$64  + 1'h1;
+  assign \$89  = \$signal$61  + 1'h1;
   assign \$90  = ~ space[4];
-  assign \$91  = head_bank[0] ? \$signature__data$72  : \$signature__data$71 ;
-  assign \$92  = head_bank[0] ? \$signature__data$70  : \$signature__data ;
+  assign \$91  = head_bank[0] ? \$signature__data$69  : \$signature__data$68 ;
+  assign \$92  = head_bank[0] ? \$signature__data$67  : \$signature__data ;
   assign \$93  = head_bank[1] ? \$91  : \$92 ;
-  assign \$94  = \$signal$66  ? \$93  : 121'h0000000000000000000000000000000;
+  assign \$94  = \$signal$63  ? \$93  : 121'h0000000000000000000000000000000;
   assign \$95  = ~ w1c;
-  assign \$96  = \$signal$73  & \$95 ;
+  assign \$96  = \$signal$70  & \$95 ;
   assign \$97  = | \$signal$28 ;
-  assign \$98  = \$signal$50  != \$signal$28 ;
-  assign \$99  = small_ev_overwrite | medium_ev_overwrite;
-  assign \$100  = \$99  | large_ev_overwrite;
+  assign \$98  = \$signal$47  != \$signal$28 ;
   assign \$101  = \$96  | { \$100 , \$98 , e1_exhausted, \$97  };
-  assign \$102  = ~ small_ev_overwrite;
-  assign \$103  = small_ev_grant & \$102 ;
-  assign \$104  = ~ small_ev_overwrite;
-  assign \$105  = small_ev_grant & \$104 ;
   assign \$106  = \$105  == small_ev_free;
-  assign \$107  = ~ small_ev_overwrite;
-  assign \$108  = small_ev_grant & \$107 ;
   assign \$109  = \$108  ? 9'h001 : 9'h1ff;
   assign \$110  = \$106  ? 9'h000 : \$109 ;
   assign \$111  = $signed({ 1'h0, small_in_use }) + $signed(\$110 );
   assign \$112  = small_ev_flush ? { 10'h000, \$103  } : \$111 ;
-  assign \$113  = ~ small_ev_overwrite;
-  assign \$114  = small_ev_grant & \$113 ;
   assign \$115  = small_in_use + 9'h1ff;
   assign \$116  = ~ \$115 [9];
   assign \$117  = \$114  & \$116 ;
-  assign \$118  = ~ small_ev_overwrite;
-  assign \$119  = small_ev_grant & \$118 ;
   assign \$120  = ~ small_ev_free;
   assign \$121  = \$119  & \$120 ;
   assign \$122  = small_ev_flush ? \$117  : \$121 ;
-  assign \$123  = ~ \$signal$65 ;
+  assign \$123  = ~ \$signal$62 ;
   assign \$124  = small_in_use > small_high_water;
   assign \$125  = small_hw_grow ? small_in_use_rose : \$124 ;
   assign \$126  = \$123  & \$125 ;
@@ -7877,28 +7811,18 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$128  = small_fails + small_ev_fail;
   assign \$129  = small_frees + small_ev_free;
   assign \$130  = small_flushes + small_ev_flush;
-  assign \$131  = ~ medium_ev_overwrite;
-  assign \$132  = medium_ev_grant & \$131 ;
-  assign \$133  = ~ medium_ev_overwrite;
-  assign \$134  = medium_ev_grant & \$133 ;
   assign \$135  = \$134  == medium_ev_free;
-  assign \$136  = ~ medium_ev_overwrite;
-  assign \$137  = medium_ev_grant & \$136 ;
   assign \$138  = \$137  ? 8'h01 : 8'hff;
   assign \$139  = \$135  ? 8'h00 : \$138 ;
   assign \$140  = $signed({ 1'h0, medium_in_use }) + $signed(\$139 );
   assign \$141  = medium_ev_flush ? { 9'h000, \$132  } : \$140 ;
-  assign \$142  = ~ medium_ev_overwrite;
-  assign \$143  = medium_ev_grant & \$142 ;
   assign \$144  = medium_in_use + 8'hff;
   assign \$145  = ~ \$144 [8];
   assign \$146  = \$143  & \$145 ;
-  assign \$147  = ~ medium_ev_overwrite;
-  assign \$148  = medium_ev_grant & \$147 ;
   assign \$149  = ~ medium_ev_free;
   assign \$150  = \$148  & \$149 ;
   assign \$151  = medium_ev_flush ? \$146  : \$150 ;
-  assign \$152  = ~ \$signal$65 ;
+  assign \$152  = ~ \$signal$62 ;
   assign \$153  = medium_in_use > medium_high_water;
   assign \$154  = medium_hw_grow ? medium_in_use_rose : \$153 ;
   assign \$155  = \$152  & \$154 ;
@@ -7906,28 +7830,18 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$157  = medium_fails + medium_ev_fail;
   assign \$158  = medium_frees + medium_ev_free;
   assign \$159  = medium_flushes + medium_ev_flush;
-  assign \$160  = ~ large_ev_overwrite;
-  assign \$161  = large_ev_grant & \$160 ;
-  assign \$162  = ~ large_ev_overwrite;
-  assign \$163  = large_ev_grant & \$162 ;
   assign \$164  = \$163  == large_ev_free;
-  assign \$165  = ~ large_ev_overwrite;
-  assign \$166  = large_ev_grant & \$165 ;
   assign \$167  = \$166  ? 6'h01 : 6'h3f;
   assign \$168  = \$164  ? 6'h00 : \$167 ;
   assign \$169  = $signed({ 1'h0, large_in_use }) + $signed(\$168 );
   assign \$170  = large_ev_flush ? { 7'h00, \$161  } : \$169 ;
-  assign \$171  = ~ large_ev_overwrite;
-  assign \$172  = large_ev_grant & \$171 ;
   assign \$173  = large_in_use + 6'h3f;
   assign \$174  = ~ \$173 [6];
   assign \$175  = \$172  & \$174 ;
-  assign \$176  = ~ large_ev_overwrite;
-  assign \$177  = large_ev_grant & \$176 ;
   assign \$178  = ~ large_ev_free;
   assign \$179  = \$177  & \$178 ;
   assign \$180  = large_ev_flush ? \$175  : \$179 ;
-  assign \$181  = ~ \$signal$65 ;
+  assign \$181  = ~ \$signal$62 ;
   assign \$182  = large_in_use > large_high_water;
   assign \$183  = large_hw_grow ? large_in_use_rose : \$182 ;
   assign \$184  = \$181  & \$183 ;
@@ -8436,15 +8350,15 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$687  = \$685  | \$686 ;
   assign \$688  = \$684  | \$687 ;
   assign \$690  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$692  = r2_sel_irq_status ? \$signal$73  : 4'h0;
+  assign \$692  = r2_sel_irq_status ? \$signal$70  : 4'h0;
   assign \$693  = r2_sel_irq_enable ? irq_enable : 4'h0;
   assign \$694  = \$692  | \$693 ;
   assign \$695  = \$691  | { 28'h0000000, \$694  };
   assign \$696  = \$688  | \$695 ;
-  assign \$697  = r2_sel_err_count ? \$signal$59  : 32'd0;
+  assign \$697  = r2_sel_err_count ? \$signal$56  : 32'd0;
   assign \$698  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$699  = \$697  | \$698 ;
-  assign \$700  = r2_sel_err_head0 ? { \$signal$66 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$700  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$701  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$702  = \$700  | \$701 ;
   assign \$703  = \$699  | \$702 ;
@@ -8566,8 +8480,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$845  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
   assign \$846  = \$844  | \$845 ;
   assign \$847  = \$841  | \$846 ;
-  assign \$848  = \$signal$173  & r3_alloc;
-  assign \$849  = \$signal$173  & r3_alloc;
+  assign \$848  = \$signal$170  & r3_alloc;
+  assign \$849  = \$signal$170  & r3_alloc;
   assign \$850  = r3_block0 | r3_block4;
   assign \$851  = r3_block5 | r3_block6;
   assign \$852  = \$850  | \$851 ;
@@ -8858,84 +8772,84 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$1137  = \$1133  | \$1136 ;
   assign \$1138  = ~ \$1137 ;
   assign \$1139  = \$1130  | \$1138 ;
-  assign \$1143  = \$signal$228  & \$signal$229 ;
+  assign \$1143  = \$signal$225  & \$signal$226 ;
   assign \$1144  = \$1143  & w2_is_ctrl;
-  assign \$1145  = \$1144  & \$signal$231 [0];
-  assign \$1146  = \$signal$228  & \$signal$229 ;
+  assign \$1145  = \$1144  & \$signal$228 [0];
+  assign \$1146  = \$signal$225  & \$signal$226 ;
   assign \$1147  = \$1146  & w2_is_err_pop;
-  assign \$1148  = \$signal$228  & w2_is_irq_status;
+  assign \$1148  = \$signal$225  & w2_is_irq_status;
   assign \$1149  = \$1148  & w2_strb0;
-  assign \$1150  = \$1149  ? \$signal$231 [3:0] : 4'h0;
-  assign \$1151  = \$signal$228  & \$signal$229 ;
-  assign \$1152  = \$1151  & \$signal$244 ;
-  assign \$1153  = \$signal$228  & \$signal$229 ;
-  assign \$1154  = \$1153  & \$signal$245 ;
-  assign \$1155  = \$signal$228  & \$signal$229 ;
-  assign \$1156  = \$1155  & \$signal$244 ;
+  assign \$1150  = \$1149  ? \$signal$228 [3:0] : 4'h0;
+  assign \$1151  = \$signal$225  & \$signal$226 ;
+  assign \$1152  = \$1151  & \$signal$241 ;
+  assign \$1153  = \$signal$225  & \$signal$226 ;
+  assign \$1154  = \$1153  & \$signal$242 ;
+  assign \$1155  = \$signal$225  & \$signal$226 ;
+  assign \$1156  = \$1155  & \$signal$241 ;
   assign \$1157  = ~ \$1156 ;
-  assign \$1158  = \$signal$228  & \$1157 ;
-  assign \$1159  = \$signal$228  & \$signal$229 ;
-  assign \$1160  = \$1159  & \$signal$245 ;
+  assign \$1158  = \$signal$225  & \$1157 ;
+  assign \$1159  = \$signal$225  & \$signal$226 ;
+  assign \$1160  = \$1159  & \$signal$242 ;
   assign \$1161  = ~ \$1160 ;
   assign \$1162  = \$1158  & \$1161 ;
-  assign \$1163  = \$signal$228  & w2_is_irq_enable;
+  assign \$1163  = \$signal$225  & w2_is_irq_enable;
   assign \$1164  = \$1163  & w2_strb0;
-  assign \$1165  = ~ \$signal$247 ;
-  assign \$1166  = \$signal$246  & \$signal$229 ;
+  assign \$1165  = ~ \$signal$244 ;
+  assign \$1166  = \$signal$243  & \$signal$226 ;
   assign \$1167  = ~ \$1166 ;
   assign \$1168  = \$1165  & \$1167 ;
-  assign \$1169  = \$signal$228  & \$signal$229 ;
-  assign \$1170  = \$1169  & \$signal$244 ;
+  assign \$1169  = \$signal$225  & \$signal$226 ;
+  assign \$1170  = \$1169  & \$signal$241 ;
   assign \$1171  = w2_base + w2_offset;
   assign \$1172  = w2_oor >> w2_pool;
-  assign \$1173  = \$signal$228  & \$signal$229 ;
-  assign \$1174  = \$1173  & \$signal$245 ;
-  assign \$1175  = rsp_freed_valid & \port$3054$0 [0];
-  assign \$1176  = \$signal$255  & \$1175 ;
-  assign \$1177  = ~ \port$3007$0 [0];
+  assign \$1173  = \$signal$225  & \$signal$226 ;
+  assign \$1174  = \$1173  & \$signal$242 ;
+  assign \$1175  = rsp_freed_valid & \port$3030$0 [0];
+  assign \$1176  = \$signal$252  & \$1175 ;
+  assign \$1177  = ~ \port$2983$0 [0];
   assign \$1178  = rsp_flushed_valid & rsp_flushed_src;
   assign \$1179  = flush_waiting & \$1178 ;
-  assign \$1180  = ~ \port$3022$0 [0];
+  assign \$1180  = ~ \port$2998$0 [0];
   assign \$1181  = \$signal$28  > 2'h2;
   assign \$1182  = \$1181  ? 2'h2 : \$signal$28 ;
   assign \$1183  = | \$signal$28 ;
   assign \$1184  = space_ge1 & \$1183 ;
   assign \$1185  = \$1184  ? 1'h1 : 1'h0;
   assign \$1186  = space_ge2 ? \$1182  : { 1'h0, \$1185  };
-  assign \$signal$50  = space_ge3 ? \$signal$28  : \$1186 ;
+  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1186 ;
   assign \$1187  = ~ space[4];
-  assign popped = \$signal$250  & \$1187 ;
+  assign popped = \$signal$247  & \$1187 ;
   assign \$1188  = 1'h0 - tail[1:0];
   assign \$1189  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1189  ? tail_next_row : \$signal$62 ;
+  assign \$signature__addr  = \$1189  ? tail_next_row : \$signal$59 ;
   assign \$1190  = ! \$1188 [1:0];
   assign \$1191  = \$1188 [1:0] == 1'h1;
   assign \$1192  = \$1191  ? e1_new1 : e1_new2;
-  assign \$signature__data$264  = \$1190  ? e1_new0 : \$1192 ;
-  assign \$signature__en  = \$1188 [1:0] < \$signal$50 ;
+  assign \$signature__data$261  = \$1190  ? e1_new0 : \$1192 ;
+  assign \$signature__en  = \$1188 [1:0] < \$signal$47 ;
   assign \$1193  = 1'h1 - tail[1:0];
   assign \$1194  = tail[1:0] > 1'h1;
-  assign \$signature__addr$269  = \$1194  ? tail_next_row : \$signal$62 ;
+  assign \$signature__addr$266  = \$1194  ? tail_next_row : \$signal$59 ;
   assign \$1195  = ! \$1193 [1:0];
   assign \$1196  = \$1193 [1:0] == 1'h1;
   assign \$1197  = \$1196  ? e1_new1 : e1_new2;
-  assign \$signature__data$270  = \$1195  ? e1_new0 : \$1197 ;
-  assign \$signature__en$271  = \$1193 [1:0] < \$signal$50 ;
+  assign \$signature__data$267  = \$1195  ? e1_new0 : \$1197 ;
+  assign \$signature__en$268  = \$1193 [1:0] < \$signal$47 ;
   assign \$1198  = 2'h2 - tail[1:0];
   assign \$1199  = tail[1:0] > 2'h2;
-  assign \$signature__addr$275  = \$1199  ? tail_next_row : \$signal$62 ;
+  assign \$signature__addr$272  = \$1199  ? tail_next_row : \$signal$59 ;
   assign \$1200  = ! \$1198 [1:0];
   assign \$1201  = \$1198 [1:0] == 1'h1;
   assign \$1202  = \$1201  ? e1_new1 : e1_new2;
-  assign \$signature__data$276  = \$1200  ? e1_new0 : \$1202 ;
-  assign \$signature__en$277  = \$1198 [1:0] < \$signal$50 ;
+  assign \$signature__data$273  = \$1200  ? e1_new0 : \$1202 ;
+  assign \$signature__en$274  = \$1198 [1:0] < \$signal$47 ;
   assign \$1203  = 2'h3 - tail[1:0];
   assign \$1204  = ! \$1203 [1:0];
   assign \$1205  = \$1203 [1:0] == 1'h1;
   assign \$1206  = \$1205  ? e1_new1 : e1_new2;
-  assign \$signature__data$282  = \$1204  ? e1_new0 : \$1206 ;
-  assign \$signature__en$283  = \$1203 [1:0] < \$signal$50 ;
-  assign \$1207  = \$signal$73  & irq_enable;
+  assign \$signature__data$279  = \$1204  ? e1_new0 : \$1206 ;
+  assign \$signature__en$280  = \$1203 [1:0] < \$signal$47 ;
+  assign \$1207  = \$signal$70  & irq_enable;
   assign irq = | \$1207 ;
   assign \$1208  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
   assign r2_alloc = \$1208  | r2_sel_pool2_alloc;
@@ -8964,425 +8878,419 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   always @(posedge clk)
     small_ev_fail <= \$1220 ;
   always @(posedge clk)
-    small_ev_overwrite <= \$1221 ;
+    medium_ev_grant <= \$1221 ;
   always @(posedge clk)
-    medium_ev_grant <= \$1222 ;
+    medium_ev_free <= \$1222 ;
   always @(posedge clk)
-    medium_ev_free <= \$1223 ;
+    medium_ev_flush <= \$1223 ;
   always @(posedge clk)
-    medium_ev_flush <= \$1224 ;
+    medium_ev_fail <= \$1224 ;
   always @(posedge clk)
-    medium_ev_fail <= \$1225 ;
+    large_ev_grant <= \$1225 ;
   always @(posedge clk)
-    medium_ev_overwrite <= \$1226 ;
+    large_ev_free <= \$1226 ;
   always @(posedge clk)
-    large_ev_grant <= \$1227 ;
+    large_ev_flush <= \$1227 ;
   always @(posedge clk)
-    large_ev_free <= \$1228 ;
+    large_ev_fail <= \$1228 ;
   always @(posedge clk)
-    large_ev_flush <= \$1229 ;
+    space_ge1 <= \$1229 ;
   always @(posedge clk)
-    large_ev_fail <= \$1230 ;
+    space_ge2 <= \$1230 ;
   always @(posedge clk)
-    large_ev_overwrite <= \$1231 ;
+    space_ge3 <= \$1231 ;
   always @(posedge clk)
-    space_ge1 <= \$1232 ;
+    space_ge4 <= \$1232 ;
   always @(posedge clk)
-    space_ge2 <= \$1233 ;
+    space_ge5 <= \$1233 ;
   always @(posedge clk)
-    space_ge3 <= \$1234 ;
+    space_ge6 <= \$1234 ;
   always @(posedge clk)
-    space_ge4 <= \$1235 ;
+    space <= \$1235 ;
   always @(posedge clk)
-    space_ge5 <= \$1236 ;
+    tail <= \$1236 ;
   always @(posedge clk)
-    space_ge6 <= \$1237 ;
+    \$signal$56  <= \$1237 ;
   always @(posedge clk)
-    space <= \$1238 ;
+    n_dropped <= \$1238 ;
   always @(posedge clk)
-    tail <= \$1239 ;
+    err_dropped <= \$1239 ;
   always @(posedge clk)
     \$signal$59  <= \$1240 ;
   always @(posedge clk)
-    n_dropped <= \$1241 ;
+    tail_next_row <= \$1241 ;
   always @(posedge clk)
-    err_dropped <= \$1242 ;
+    \$signal$61  <= \$1242 ;
   always @(posedge clk)
-    \$signal$62  <= \$1243 ;
+    \$signal$63  <= \$1243 ;
   always @(posedge clk)
-    tail_next_row <= \$1244 ;
+    head_bank <= \$1244 ;
   always @(posedge clk)
-    \$signal$64  <= \$1245 ;
+    head_entry <= \$1245 ;
   always @(posedge clk)
-    \$signal$66  <= \$1246 ;
+    \$signal$70  <= \$1246 ;
   always @(posedge clk)
-    head_bank <= \$1247 ;
+    small_in_use <= \$1247 ;
   always @(posedge clk)
-    head_entry <= \$1248 ;
+    small_in_use_was <= \$1248 ;
   always @(posedge clk)
-    \$signal$73  <= \$1249 ;
+    small_in_use_rose <= \$1249 ;
   always @(posedge clk)
-    small_in_use <= \$1250 ;
+    small_hw_grow <= \$1250 ;
   always @(posedge clk)
-    small_in_use_was <= \$1251 ;
+    small_high_water <= \$1251 ;
   always @(posedge clk)
-    small_in_use_rose <= \$1252 ;
+    small_allocs <= \$1252 ;
   always @(posedge clk)
-    small_hw_grow <= \$1253 ;
+    small_fails <= \$1253 ;
   always @(posedge clk)
-    small_high_water <= \$1254 ;
+    small_frees <= \$1254 ;
   always @(posedge clk)
-    small_allocs <= \$1255 ;
+    small_flushes <= \$1255 ;
   always @(posedge clk)
-    small_fails <= \$1256 ;
+    medium_in_use <= \$1256 ;
   always @(posedge clk)
-    small_frees <= \$1257 ;
+    medium_in_use_was <= \$1257 ;
   always @(posedge clk)
-    small_flushes <= \$1258 ;
+    medium_in_use_rose <= \$1258 ;
   always @(posedge clk)
-    medium_in_use <= \$1259 ;
+    medium_hw_grow <= \$1259 ;
   always @(posedge clk)
-    medium_in_use_was <= \$1260 ;
+    medium_high_water <= \$1260 ;
   always @(posedge clk)
-    medium_in_use_rose <= \$1261 ;
+    medium_allocs <= \$1261 ;
   always @(posedge clk)
-    medium_hw_grow <= \$1262 ;
+    medium_fails <= \$1262 ;
   always @(posedge clk)
-    medium_high_water <= \$1263 ;
+    medium_frees <= \$1263 ;
   always @(posedge clk)
-    medium_allocs <= \$1264 ;
+    medium_flushes <= \$1264 ;
   always @(posedge clk)
-    medium_fails <= \$1265 ;
+    large_in_use <= \$1265 ;
   always @(posedge clk)
-    medium_frees <= \$1266 ;
+    large_in_use_was <= \$1266 ;
   always @(posedge clk)
-    medium_flushes <= \$1267 ;
+    large_in_use_rose <= \$1267 ;
   always @(posedge clk)
-    large_in_use <= \$1268 ;
+    large_hw_grow <= \$1268 ;
   always @(posedge clk)
-    large_in_use_was <= \$1269 ;
+    large_high_water <= \$1269 ;
   always @(posedge clk)
-    large_in_use_rose <= \$1270 ;
+    large_allocs <= \$1270 ;
   always @(posedge clk)
-    large_hw_grow <= \$1271 ;
+    large_fails <= \$1271 ;
   always @(posedge clk)
-    large_high_water <= \$1272 ;
+    large_frees <= \$1272 ;
   always @(posedge clk)
-    large_allocs <= \$1273 ;
+    large_flushes <= \$1273 ;
   always @(posedge clk)
-    large_fails <= \$1274 ;
+    r1_a1_0 <= \$1274 ;
   always @(posedge clk)
-    large_frees <= \$1275 ;
+    r1_a4_2 <= \$1275 ;
   always @(posedge clk)
-    large_flushes <= \$1276 ;
+    r1_a7_5 <= \$1276 ;
   always @(posedge clk)
-    r1_a1_0 <= \$1277 ;
+    r1_a11_8 <= \$1277 ;
   always @(posedge clk)
-    r1_a4_2 <= \$1278 ;
+    \$signal$104  <= \$1278 ;
   always @(posedge clk)
-    r1_a7_5 <= \$1279 ;
+    \$signal$106  <= \$1279 ;
   always @(posedge clk)
-    r1_a11_8 <= \$1280 ;
+    \$signal$107  <= \$1280 ;
   always @(posedge clk)
-    \$signal$107  <= \$1281 ;
+    r2_pool <= \$1281 ;
   always @(posedge clk)
-    \$signal$109  <= \$1282 ;
+    r2_sel_id <= \$1282 ;
   always @(posedge clk)
-    \$signal$110  <= \$1283 ;
+    r2_sel_version <= \$1283 ;
   always @(posedge clk)
-    r2_pool <= \$1284 ;
+    r2_sel_config <= \$1284 ;
   always @(posedge clk)
-    r2_sel_id <= \$1285 ;
+    r2_sel_config2 <= \$1285 ;
   always @(posedge clk)
-    r2_sel_version <= \$1286 ;
+    r2_sel_ctrl <= \$1286 ;
   always @(posedge clk)
-    r2_sel_config <= \$1287 ;
+    r2_sel_status <= \$1287 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$1288 ;
+    r2_sel_irq_status <= \$1288 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$1289 ;
+    r2_sel_irq_enable <= \$1289 ;
   always @(posedge clk)
-    r2_sel_status <= \$1290 ;
+    r2_sel_err_count <= \$1290 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$1291 ;
+    r2_sel_err_dropped <= \$1291 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$1292 ;
+    r2_sel_err_head0 <= \$1292 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$1293 ;
+    r2_sel_err_head1 <= \$1293 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$1294 ;
+    r2_sel_err_head2 <= \$1294 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$1295 ;
+    r2_sel_err_head3 <= \$1295 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$1296 ;
+    r2_sel_err_pop <= \$1296 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$1297 ;
+    r2_sel_cycle <= \$1297 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$1298 ;
+    r2_sel_pool0_alloc <= \$1298 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$1299 ;
+    r2_sel_pool0_free <= \$1299 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$1300 ;
+    r2_sel_pool0_base_lo <= \$1300 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1301 ;
+    r2_sel_pool0_base_hi <= \$1301 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$1302 ;
+    r2_sel_pool0_slot_size <= \$1302 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1303 ;
+    r2_sel_pool0_slots <= \$1303 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1304 ;
+    r2_sel_pool0_in_use <= \$1304 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1305 ;
+    r2_sel_pool0_high_water <= \$1305 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$1306 ;
+    r2_sel_pool0_allocs <= \$1306 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1307 ;
+    r2_sel_pool0_fails <= \$1307 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1308 ;
+    r2_sel_pool0_frees <= \$1308 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1309 ;
+    r2_sel_pool0_info <= \$1309 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$1310 ;
+    r2_sel_pool0_flush <= \$1310 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$1311 ;
+    r2_sel_pool0_flushes <= \$1311 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$1312 ;
+    r2_sel_pool0_overwrites <= \$1312 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$1313 ;
+    r2_sel_pool1_alloc <= \$1313 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1314 ;
+    r2_sel_pool1_free <= \$1314 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1315 ;
+    r2_sel_pool1_base_lo <= \$1315 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1316 ;
+    r2_sel_pool1_base_hi <= \$1316 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$1317 ;
+    r2_sel_pool1_slot_size <= \$1317 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1318 ;
+    r2_sel_pool1_slots <= \$1318 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1319 ;
+    r2_sel_pool1_in_use <= \$1319 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1320 ;
+    r2_sel_pool1_high_water <= \$1320 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1321 ;
+    r2_sel_pool1_allocs <= \$1321 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1322 ;
+    r2_sel_pool1_fails <= \$1322 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1323 ;
+    r2_sel_pool1_frees <= \$1323 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1324 ;
+    r2_sel_pool1_info <= \$1324 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1325 ;
+    r2_sel_pool1_flush <= \$1325 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1326 ;
+    r2_sel_pool1_flushes <= \$1326 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1327 ;
+    r2_sel_pool1_overwrites <= \$1327 ;
   always @(posedge clk)
-    r2_sel_pool1_flush <= \$1328 ;
+    r2_sel_pool2_alloc <= \$1328 ;
   always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1329 ;
+    r2_sel_pool2_free <= \$1329 ;
   always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1330 ;
+    r2_sel_pool2_base_lo <= \$1330 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1331 ;
+    r2_sel_pool2_base_hi <= \$1331 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1332 ;
+    r2_sel_pool2_slot_size <= \$1332 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1333 ;
+    r2_sel_pool2_slots <= \$1333 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1334 ;
+    r2_sel_pool2_in_use <= \$1334 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1335 ;
+    r2_sel_pool2_high_water <= \$1335 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1336 ;
+    r2_sel_pool2_allocs <= \$1336 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1337 ;
+    r2_sel_pool2_fails <= \$1337 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1338 ;
+    r2_sel_pool2_frees <= \$1338 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1339 ;
+    r2_sel_pool2_info <= \$1339 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1340 ;
+    r2_sel_pool2_flush <= \$1340 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1341 ;
+    r2_sel_pool2_flushes <= \$1341 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1342 ;
+    r2_sel_pool2_overwrites <= \$1342 ;
   always @(posedge clk)
-    r2_sel_pool2_flush <= \$1343 ;
+    \$signal$170  <= \$1343 ;
   always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1344 ;
+    r3_alloc <= \$1344 ;
   always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1345 ;
+    r3_pool <= \$1345 ;
   always @(posedge clk)
-    \$signal$173  <= \$1346 ;
+    r3_block0 <= \$1346 ;
   always @(posedge clk)
-    r3_alloc <= \$1347 ;
+    r3_found_in <= \$1347 ;
   always @(posedge clk)
-    r3_pool <= \$1348 ;
+    r3_block4 <= \$1348 ;
   always @(posedge clk)
-    r3_block0 <= \$1349 ;
+    r3_block5 <= \$1349 ;
   always @(posedge clk)
-    r3_found_in <= \$1350 ;
+    r3_block6 <= \$1350 ;
   always @(posedge clk)
-    r3_block4 <= \$1351 ;
+    req_alloc <= \$1351 ;
   always @(posedge clk)
-    r3_block5 <= \$1352 ;
+    r_ack <= \$1352 ;
   always @(posedge clk)
-    r3_block6 <= \$1353 ;
+    alloc_waiting <= \$1353 ;
   always @(posedge clk)
-    req_alloc <= \$1354 ;
+    req_alloc_pool <= \$1354 ;
   always @(posedge clk)
-    r_ack <= \$1355 ;
+    req_alloc_size <= \$1355 ;
   always @(posedge clk)
-    alloc_waiting <= \$1356 ;
+    \$signal$185  <= \$1356 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1357 ;
+    \$signal$186  <= \$1357 ;
   always @(posedge clk)
-    req_alloc_size <= \$1358 ;
+    w1_a1_0 <= \$1358 ;
   always @(posedge clk)
-    \$signal$188  <= \$1359 ;
+    w1_a4_2 <= \$1359 ;
   always @(posedge clk)
-    \$signal$189  <= \$1360 ;
+    w1_a7_5 <= \$1360 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1361 ;
+    w1_a11_8 <= \$1361 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1362 ;
+    w1_small_oor_gt0 <= \$1362 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1363 ;
+    w1_small_oor_eq0 <= \$1363 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1364 ;
+    w1_small_oor_gt6 <= \$1364 ;
   always @(posedge clk)
-    w1_small_oor_gt0 <= \$1365 ;
+    w1_small_oor_eq6 <= \$1365 ;
   always @(posedge clk)
-    w1_small_oor_eq0 <= \$1366 ;
+    w1_small_oor_gt12 <= \$1366 ;
   always @(posedge clk)
-    w1_small_oor_gt6 <= \$1367 ;
+    w1_small_oor_eq12 <= \$1367 ;
   always @(posedge clk)
-    w1_small_oor_eq6 <= \$1368 ;
+    w1_small_oor_gt18 <= \$1368 ;
   always @(posedge clk)
-    w1_small_oor_gt12 <= \$1369 ;
+    w1_small_oor_eq18 <= \$1369 ;
   always @(posedge clk)
-    w1_small_oor_eq12 <= \$1370 ;
+    w1_medium_oor_gt0 <= \$1370 ;
   always @(posedge clk)
-    w1_small_oor_gt18 <= \$1371 ;
+    w1_medium_oor_eq0 <= \$1371 ;
   always @(posedge clk)
-    w1_small_oor_eq18 <= \$1372 ;
+    w1_medium_oor_gt6 <= \$1372 ;
   always @(posedge clk)
-    w1_medium_oor_gt0 <= \$1373 ;
+    w1_medium_oor_eq6 <= \$1373 ;
   always @(posedge clk)
-    w1_medium_oor_eq0 <= \$1374 ;
+    w1_medium_oor_gt12 <= \$1374 ;
   always @(posedge clk)
-    w1_medium_oor_gt6 <= \$1375 ;
+    w1_medium_oor_eq12 <= \$1375 ;
   always @(posedge clk)
-    w1_medium_oor_eq6 <= \$1376 ;
+    w1_medium_oor_gt18 <= \$1376 ;
   always @(posedge clk)
-    w1_medium_oor_gt12 <= \$1377 ;
+    w1_medium_oor_eq18 <= \$1377 ;
   always @(posedge clk)
-    w1_medium_oor_eq12 <= \$1378 ;
+    w1_large_oor_gt0 <= \$1378 ;
   always @(posedge clk)
-    w1_medium_oor_gt18 <= \$1379 ;
+    w1_large_oor_eq0 <= \$1379 ;
   always @(posedge clk)
-    w1_medium_oor_eq18 <= \$1380 ;
+    w1_large_oor_gt6 <= \$1380 ;
   always @(posedge clk)
-    w1_large_oor_gt0 <= \$1381 ;
+    w1_large_oor_eq6 <= \$1381 ;
   always @(posedge clk)
-    w1_large_oor_eq0 <= \$1382 ;
+    w1_large_oor_gt12 <= \$1382 ;
   always @(posedge clk)
-    w1_large_oor_gt6 <= \$1383 ;
+    w1_large_oor_eq12 <= \$1383 ;
   always @(posedge clk)
-    w1_large_oor_eq6 <= \$1384 ;
+    w1_large_oor_gt18 <= \$1384 ;
   always @(posedge clk)
-    w1_large_oor_gt12 <= \$1385 ;
+    w1_large_oor_eq18 <= \$1385 ;
   always @(posedge clk)
-    w1_large_oor_eq12 <= \$1386 ;
+    \$signal$218  <= \$1386 ;
   always @(posedge clk)
-    w1_large_oor_gt18 <= \$1387 ;
+    \$signal$220  <= \$1387 ;
   always @(posedge clk)
-    w1_large_oor_eq18 <= \$1388 ;
+    \$signal$221  <= \$1388 ;
   always @(posedge clk)
-    \$signal$221  <= \$1389 ;
+    w1_strb0 <= \$1389 ;
   always @(posedge clk)
-    \$signal$223  <= \$1390 ;
+    w1_pool <= \$1390 ;
   always @(posedge clk)
-    \$signal$224  <= \$1391 ;
+    \$signal$225  <= \$1391 ;
   always @(posedge clk)
-    w1_strb0 <= \$1392 ;
+    \$signal$226  <= \$1392 ;
   always @(posedge clk)
-    w1_pool <= \$1393 ;
+    w2_strb0 <= \$1393 ;
   always @(posedge clk)
     \$signal$228  <= \$1394 ;
   always @(posedge clk)
-    \$signal$229  <= \$1395 ;
+    w2_pool <= \$1395 ;
   always @(posedge clk)
-    w2_strb0 <= \$1396 ;
+    w2_oor <= \$1396 ;
   always @(posedge clk)
-    \$signal$231  <= \$1397 ;
+    w2_is_ctrl <= \$1397 ;
   always @(posedge clk)
-    w2_pool <= \$1398 ;
+    w2_is_irq_status <= \$1398 ;
   always @(posedge clk)
-    w2_oor <= \$1399 ;
+    w2_is_irq_enable <= \$1399 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1400 ;
+    w2_is_err_pop <= \$1400 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1401 ;
+    w2_is_pool0_free <= \$1401 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1402 ;
+    w2_is_pool0_flush <= \$1402 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1403 ;
+    w2_is_pool1_free <= \$1403 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1404 ;
+    w2_is_pool1_flush <= \$1404 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$1405 ;
+    w2_is_pool2_free <= \$1405 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1406 ;
+    w2_is_pool2_flush <= \$1406 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$1407 ;
+    \$signal$241  <= \$1407 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1408 ;
+    \$signal$242  <= \$1408 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$1409 ;
+    \$signal$243  <= \$1409 ;
   always @(posedge clk)
     \$signal$244  <= \$1410 ;
   always @(posedge clk)
-    \$signal$245  <= \$1411 ;
+    w2_offset <= \$1411 ;
   always @(posedge clk)
-    \$signal$246  <= \$1412 ;
+    w2_base <= \$1412 ;
   always @(posedge clk)
-    \$signal$247  <= \$1413 ;
+    \$signal$62  <= \$1413 ;
   always @(posedge clk)
-    w2_offset <= \$1414 ;
+    \$signal$247  <= \$1414 ;
   always @(posedge clk)
-    w2_base <= \$1415 ;
+    w1c <= \$1415 ;
   always @(posedge clk)
-    \$signal$65  <= \$1416 ;
+    req_free <= \$1416 ;
   always @(posedge clk)
-    \$signal$250  <= \$1417 ;
+    req_flush <= \$1417 ;
   always @(posedge clk)
-    w1c <= \$1418 ;
+    w_ack <= \$1418 ;
   always @(posedge clk)
-    req_free <= \$1419 ;
+    irq_enable <= \$1419 ;
   always @(posedge clk)
-    req_flush <= \$1420 ;
+    \$signal$251  <= \$1420 ;
   always @(posedge clk)
-    w_ack <= \$1421 ;
+    \$signal$252  <= \$1421 ;
   always @(posedge clk)
-    irq_enable <= \$1422 ;
+    req_free_pool <= \$1422 ;
   always @(posedge clk)
-    \$signal$254  <= \$1423 ;
+    req_free_tag <= \$1423 ;
   always @(posedge clk)
-    \$signal$255  <= \$1424 ;
+    req_free_addr <= \$1424 ;
   always @(posedge clk)
-    req_free_pool <= \$1425 ;
+    req_free_oor <= \$1425 ;
   always @(posedge clk)
-    req_free_tag <= \$1426 ;
+    flush_waiting <= \$1426 ;
   always @(posedge clk)
-    req_free_addr <= \$1427 ;
-  always @(posedge clk)
-    req_free_oor <= \$1428 ;
-  always @(posedge clk)
-    flush_waiting <= \$1429 ;
-  always @(posedge clk)
-    req_flush_pool <= \$1430 ;
+    req_flush_pool <= \$1427 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$1209  = \$1 [31:0];
@@ -9420,7 +9328,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = { \$20 [31:0], 16'h0000, \port$3001$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3001$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3001$0 [4:1] };
+    \$1214  = { \$20 [31:0], 16'h0000, \port$2977$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2977$0 [4:1] };
     if (rst) begin
       \$1214  = 121'h0000000000000000000000000000000;
     end
@@ -9469,101 +9377,155 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1221  = 1'h0;
+    \$1221  = \$48 ;
     if (rst) begin
       \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1222  = \$48 ;
+    \$1222  = \$51 ;
     if (rst) begin
       \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1223  = \$51 ;
+    \$1223  = \$54 ;
     if (rst) begin
       \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1224  = \$54 ;
+    \$1224  = \$58 ;
     if (rst) begin
       \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1225  = \$58 ;
+    \$1225  = \$61 ;
     if (rst) begin
       \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1226  = 1'h0;
+    \$1226  = \$64 ;
     if (rst) begin
       \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1227  = \$61 ;
+    \$1227  = \$67 ;
     if (rst) begin
       \$1227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1228  = \$64 ;
+    \$1228  = \$71 ;
     if (rst) begin
       \$1228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1229  = \$67 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1229  = space_ge1;
+      3'h1:
+          \$1229  = 1'h1;
+      3'h2:
+          \$1229  = space_ge2;
+      3'h3:
+          \$1229  = space_ge1;
+      3'h4:
+          \$1229  = space_ge3;
+      3'h5:
+          \$1229  = space_ge2;
+      3'h6:
+          \$1229  = space_ge4;
+      3'h7:
+          \$1229  = space_ge3;
+    endcase
     if (rst) begin
-      \$1229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1230  = \$71 ;
-    if (rst) begin
-      \$1230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1231  = 1'h0;
-    if (rst) begin
-      \$1231  = 1'h0;
+      \$1229  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$50 , popped })
+    casez ({ \$signal$47 , popped })
       3'h0:
-          \$1232  = space_ge1;
+          \$1230  = space_ge2;
       3'h1:
-          \$1232  = 1'h1;
+          \$1230  = space_ge1;
       3'h2:
-          \$1232  = space_ge2;
+          \$1230  = space_ge3;
       3'h3:
-          \$1232  = space_ge1;
+          \$1230  = space_ge2;
       3'h4:
-          \$1232  = space_ge3;
+          \$1230  = space_ge4;
       3'h5:
-          \$1232  = space_ge2;
+          \$1230  = space_ge3;
       3'h6:
-          \$1232  = space_ge4;
+          \$1230  = space_ge5;
       3'h7:
+          \$1230  = space_ge4;
+    endcase
+    if (rst) begin
+      \$1230  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1231  = space_ge3;
+      3'h1:
+          \$1231  = space_ge2;
+      3'h2:
+          \$1231  = space_ge4;
+      3'h3:
+          \$1231  = space_ge3;
+      3'h4:
+          \$1231  = space_ge5;
+      3'h5:
+          \$1231  = space_ge4;
+      3'h6:
+          \$1231  = space_ge6;
+      3'h7:
+          \$1231  = space_ge5;
+    endcase
+    if (rst) begin
+      \$1231  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1232  = space_ge4;
+      3'h1:
           \$1232  = space_ge3;
+      3'h2:
+          \$1232  = space_ge5;
+      3'h3:
+          \$1232  = space_ge4;
+      3'h4:
+          \$1232  = space_ge6;
+      3'h5:
+          \$1232  = space_ge5;
+      3'h6:
+          \$1232  = \$76 ;
+      3'h7:
+          \$1232  = space_ge6;
     endcase
     if (rst) begin
       \$1232  = 1'h1;
@@ -9572,23 +9534,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$50 , popped })
+    casez ({ \$signal$47 , popped })
       3'h0:
-          \$1233  = space_ge2;
-      3'h1:
-          \$1233  = space_ge1;
-      3'h2:
-          \$1233  = space_ge3;
-      3'h3:
-          \$1233  = space_ge2;
-      3'h4:
-          \$1233  = space_ge4;
-      3'h5:
-          \$1233  = space_ge3;
-      3'h6:
           \$1233  = space_ge5;
-      3'h7:
+      3'h1:
           \$1233  = space_ge4;
+      3'h2:
+          \$1233  = space_ge6;
+      3'h3:
+          \$1233  = space_ge5;
+      3'h4:
+          \$1233  = \$73 ;
+      3'h5:
+          \$1233  = space_ge6;
+      3'h6:
+          \$1233  = \$77 ;
+      3'h7:
+          \$1233  = \$79 ;
     endcase
     if (rst) begin
       \$1233  = 1'h1;
@@ -9597,23 +9559,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$signal$50 , popped })
+    casez ({ \$signal$47 , popped })
       3'h0:
-          \$1234  = space_ge3;
-      3'h1:
-          \$1234  = space_ge2;
-      3'h2:
-          \$1234  = space_ge4;
-      3'h3:
-          \$1234  = space_ge3;
-      3'h4:
-          \$1234  = space_ge5;
-      3'h5:
-          \$1234  = space_ge4;
-      3'h6:
           \$1234  = space_ge6;
-      3'h7:
+      3'h1:
           \$1234  = space_ge5;
+      3'h2:
+          \$1234  = \$72 ;
+      3'h3:
+          \$1234  = space_ge6;
+      3'h4:
+          \$1234  = \$74 ;
+      3'h5:
+          \$1234  = \$75 ;
+      3'h6:
+          \$1234  = \$78 ;
+      3'h7:
+          \$1234  = \$80 ;
     endcase
     if (rst) begin
       \$1234  = 1'h1;
@@ -9621,410 +9583,371 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$50 , popped })
-      3'h0:
-          \$1235  = space_ge4;
-      3'h1:
-          \$1235  = space_ge3;
-      3'h2:
-          \$1235  = space_ge5;
-      3'h3:
-          \$1235  = space_ge4;
-      3'h4:
-          \$1235  = space_ge6;
-      3'h5:
-          \$1235  = space_ge5;
-      3'h6:
-          \$1235  = \$76 ;
-      3'h7:
-          \$1235  = space_ge6;
-    endcase
+    \$1235  = \$82 [4:0];
     if (rst) begin
-      \$1235  = 1'h1;
+      \$1235  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$50 , popped })
-      3'h0:
-          \$1236  = space_ge5;
-      3'h1:
-          \$1236  = space_ge4;
-      3'h2:
-          \$1236  = space_ge6;
-      3'h3:
-          \$1236  = space_ge5;
-      3'h4:
-          \$1236  = \$73 ;
-      3'h5:
-          \$1236  = space_ge6;
-      3'h6:
-          \$1236  = \$77 ;
-      3'h7:
-          \$1236  = \$79 ;
-    endcase
+    \$1236  = \$83 [3:0];
     if (rst) begin
-      \$1236  = 1'h1;
+      \$1236  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$50 , popped })
-      3'h0:
-          \$1237  = space_ge6;
-      3'h1:
-          \$1237  = space_ge5;
-      3'h2:
-          \$1237  = \$72 ;
-      3'h3:
-          \$1237  = space_ge6;
-      3'h4:
-          \$1237  = \$74 ;
-      3'h5:
-          \$1237  = \$75 ;
-      3'h6:
-          \$1237  = \$78 ;
-      3'h7:
-          \$1237  = \$80 ;
-    endcase
+    \$1237  = \$84 [31:0];
+    if (\$signal$62 ) begin
+      \$1237  = 32'd0;
+    end
     if (rst) begin
-      \$1237  = 1'h1;
+      \$1237  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1238  = \$82 [4:0];
+    \$1238  = \$85 [1:0];
     if (rst) begin
-      \$1238  = 5'h10;
+      \$1238  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1239  = \$83 [3:0];
+    \$1239  = \$86 [31:0];
+    if (\$signal$62 ) begin
+      \$1239  = 32'd0;
+    end
     if (rst) begin
-      \$1239  = 4'h0;
+      \$1239  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1240  = \$84 [31:0];
-    if (\$signal$65 ) begin
-      \$1240  = 32'd0;
-    end
-    if (rst) begin
-      \$1240  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1241  = \$85 [1:0];
-    if (rst) begin
-      \$1241  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1242  = \$86 [31:0];
-    if (\$signal$65 ) begin
-      \$1242  = 32'd0;
-    end
-    if (rst) begin
-      \$1242  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1243  = \$signal$62 ;
+    \$1240  = \$signal$59 ;
     if (\$87 [2]) begin
-      \$1243  = tail_next_row;
+      \$1240  = tail_next_row;
     end
     if (rst) begin
-      \$1243  = 2'h0;
+      \$1240  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1244  = tail_next_row;
+    \$1241  = tail_next_row;
     if (\$87 [2]) begin
-      \$1244  = \$88 [1:0];
+      \$1241  = \$88 [1:0];
     end
     if (rst) begin
-      \$1244  = 2'h1;
+      \$1241  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1245  = \$signal$64 ;
+    \$1242  = \$signal$61 ;
     if (popped) begin
-      \$1245  = \$89 [3:0];
+      \$1242  = \$89 [3:0];
     end
     if (rst) begin
-      \$1245  = 4'h0;
+      \$1242  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1246  = \$90 ;
+    \$1243  = \$90 ;
     if (rst) begin
-      \$1246  = 1'h0;
+      \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1247  = \$signal$64 [1:0];
+    \$1244  = \$signal$61 [1:0];
     if (rst) begin
-      \$1247  = 2'h0;
+      \$1244  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1248  = \$94 ;
+    \$1245  = \$94 ;
     if (rst) begin
-      \$1248  = 121'h0000000000000000000000000000000;
+      \$1245  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1249  = \$101 ;
+    \$1246  = \$101 ;
     if (rst) begin
-      \$1249  = 4'h0;
+      \$1246  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1250  = \$112 [8:0];
+    \$1247  = \$112 [8:0];
     if (rst) begin
-      \$1250  = 9'h000;
+      \$1247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1251  = small_in_use;
+    \$1248  = small_in_use;
+    if (rst) begin
+      \$1248  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1249  = \$122 ;
+    if (rst) begin
+      \$1249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1250  = \$126 ;
+    if (rst) begin
+      \$1250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1251  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1251  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1251  = small_in_use_was;
+      end
+    end
     if (rst) begin
       \$1251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1252  = \$122 ;
-    if (rst) begin
-      \$1252  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1253  = \$126 ;
-    if (rst) begin
-      \$1253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1254  = small_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1254  = small_in_use;
+    if (\$signal$62 ) begin
+      \$1252  = 32'd0;
     end else begin
-      if (small_hw_grow) begin
-        \$1254  = small_in_use_was;
+      \$1252  = \$127 [31:0];
+    end
+    if (rst) begin
+      \$1252  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1253  = 32'd0;
+    end else begin
+      \$1253  = \$128 [31:0];
+    end
+    if (rst) begin
+      \$1253  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1254  = 32'd0;
+    end else begin
+      \$1254  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$1254  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1255  = 32'd0;
+    end else begin
+      \$1255  = \$130 [31:0];
+    end
+    if (rst) begin
+      \$1255  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1256  = \$141 [7:0];
+    if (rst) begin
+      \$1256  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1257  = medium_in_use;
+    if (rst) begin
+      \$1257  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1258  = \$151 ;
+    if (rst) begin
+      \$1258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1259  = \$155 ;
+    if (rst) begin
+      \$1259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1260  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1260  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1260  = medium_in_use_was;
       end
     end
-    if (rst) begin
-      \$1254  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1255  = 32'd0;
-    end else begin
-      \$1255  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$1255  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1256  = 32'd0;
-    end else begin
-      \$1256  = \$128 [31:0];
-    end
-    if (rst) begin
-      \$1256  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1257  = 32'd0;
-    end else begin
-      \$1257  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$1257  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1258  = 32'd0;
-    end else begin
-      \$1258  = \$130 [31:0];
-    end
-    if (rst) begin
-      \$1258  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1259  = \$141 [7:0];
-    if (rst) begin
-      \$1259  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1260  = medium_in_use;
     if (rst) begin
       \$1260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1261  = \$151 ;
-    if (rst) begin
-      \$1261  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1262  = \$155 ;
-    if (rst) begin
-      \$1262  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1263  = medium_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1263  = medium_in_use;
+    if (\$signal$62 ) begin
+      \$1261  = 32'd0;
     end else begin
-      if (medium_hw_grow) begin
-        \$1263  = medium_in_use_was;
+      \$1261  = \$156 [31:0];
+    end
+    if (rst) begin
+      \$1261  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1262  = 32'd0;
+    end else begin
+      \$1262  = \$157 [31:0];
+    end
+    if (rst) begin
+      \$1262  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1263  = 32'd0;
+    end else begin
+      \$1263  = \$158 [31:0];
+    end
+    if (rst) begin
+      \$1263  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1264  = 32'd0;
+    end else begin
+      \$1264  = \$159 [31:0];
+    end
+    if (rst) begin
+      \$1264  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1265  = \$170 [5:0];
+    if (rst) begin
+      \$1265  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1266  = large_in_use;
+    if (rst) begin
+      \$1266  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1267  = \$180 ;
+    if (rst) begin
+      \$1267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1268  = \$184 ;
+    if (rst) begin
+      \$1268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1269  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1269  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1269  = large_in_use_was;
       end
     end
-    if (rst) begin
-      \$1263  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1264  = 32'd0;
-    end else begin
-      \$1264  = \$156 [31:0];
-    end
-    if (rst) begin
-      \$1264  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1265  = 32'd0;
-    end else begin
-      \$1265  = \$157 [31:0];
-    end
-    if (rst) begin
-      \$1265  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1266  = 32'd0;
-    end else begin
-      \$1266  = \$158 [31:0];
-    end
-    if (rst) begin
-      \$1266  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1267  = 32'd0;
-    end else begin
-      \$1267  = \$159 [31:0];
-    end
-    if (rst) begin
-      \$1267  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1268  = \$170 [5:0];
-    if (rst) begin
-      \$1268  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1269  = large_in_use;
     if (rst) begin
       \$1269  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1270  = \$180 ;
-    if (rst) begin
-      \$1270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1271  = \$184 ;
-    if (rst) begin
-      \$1271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1272  = large_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1272  = large_in_use;
+    if (\$signal$62 ) begin
+      \$1270  = 32'd0;
     end else begin
-      if (large_hw_grow) begin
-        \$1272  = large_in_use_was;
-      end
+      \$1270  = \$185 [31:0];
     end
     if (rst) begin
-      \$1272  = 6'h00;
+      \$1270  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
+    if (\$signal$62 ) begin
+      \$1271  = 32'd0;
+    end else begin
+      \$1271  = \$186 [31:0];
+    end
+    if (rst) begin
+      \$1271  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1272  = 32'd0;
+    end else begin
+      \$1272  = \$187 [31:0];
+    end
+    if (rst) begin
+      \$1272  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
       \$1273  = 32'd0;
     end else begin
-      \$1273  = \$185 [31:0];
+      \$1273  = \$188 [31:0];
     end
     if (rst) begin
       \$1273  = 32'd0;
@@ -10032,1115 +9955,1118 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1274  = 32'd0;
-    end else begin
-      \$1274  = \$186 [31:0];
-    end
+    \$1274  = \$189 ;
     if (rst) begin
-      \$1274  = 32'd0;
+      \$1274  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1275  = 32'd0;
-    end else begin
-      \$1275  = \$187 [31:0];
-    end
+    \$1275  = \$190 ;
     if (rst) begin
-      \$1275  = 32'd0;
+      \$1275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$65 ) begin
-      \$1276  = 32'd0;
-    end else begin
-      \$1276  = \$188 [31:0];
-    end
+    \$1276  = \$191 ;
     if (rst) begin
-      \$1276  = 32'd0;
+      \$1276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1277  = \$189 ;
+    \$1277  = \$192 ;
     if (rst) begin
-      \$1277  = 4'h0;
+      \$1277  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1278  = \$190 ;
+    \$1278  = bus__r_req;
     if (rst) begin
-      \$1278  = 8'h00;
+      \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1279  = \$191 ;
+    \$1279  = \$193 [1:0];
     if (rst) begin
-      \$1279  = 8'h00;
+      \$1279  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1280  = \$192 ;
+    \$1280  = \$signal$104 ;
     if (rst) begin
-      \$1280  = 16'h0000;
+      \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1281  = bus__r_req;
+    \$1281  = \$signal$106 ;
     if (rst) begin
-      \$1281  = 1'h0;
+      \$1281  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1282  = \$193 [1:0];
+    \$1282  = \$201 ;
     if (rst) begin
-      \$1282  = 2'h0;
+      \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1283  = \$signal$107 ;
+    \$1283  = \$209 ;
     if (rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1284  = \$signal$109 ;
+    \$1284  = \$217 ;
     if (rst) begin
-      \$1284  = 2'h0;
+      \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1285  = \$201 ;
+    \$1285  = \$225 ;
     if (rst) begin
       \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1286  = \$209 ;
+    \$1286  = \$233 ;
     if (rst) begin
       \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1287  = \$217 ;
+    \$1287  = \$241 ;
     if (rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1288  = \$225 ;
+    \$1288  = \$249 ;
     if (rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1289  = \$233 ;
+    \$1289  = \$257 ;
     if (rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1290  = \$241 ;
+    \$1290  = \$265 ;
     if (rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1291  = \$249 ;
+    \$1291  = \$273 ;
     if (rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1292  = \$257 ;
+    \$1292  = \$281 ;
     if (rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1293  = \$265 ;
+    \$1293  = \$289 ;
     if (rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1294  = \$273 ;
+    \$1294  = \$297 ;
     if (rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1295  = \$281 ;
+    \$1295  = \$305 ;
     if (rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1296  = \$289 ;
+    \$1296  = \$313 ;
     if (rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1297  = \$297 ;
+    \$1297  = \$321 ;
     if (rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1298  = \$305 ;
+    \$1298  = \$329 ;
     if (rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1299  = \$313 ;
+    \$1299  = \$337 ;
     if (rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1300  = \$321 ;
+    \$1300  = \$345 ;
     if (rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1301  = \$329 ;
+    \$1301  = \$353 ;
     if (rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1302  = \$337 ;
+    \$1302  = \$361 ;
     if (rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1303  = \$345 ;
+    \$1303  = \$369 ;
     if (rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1304  = \$353 ;
+    \$1304  = \$377 ;
     if (rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1305  = \$361 ;
+    \$1305  = \$385 ;
     if (rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1306  = \$369 ;
+    \$1306  = \$393 ;
     if (rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1307  = \$377 ;
+    \$1307  = \$401 ;
     if (rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1308  = \$385 ;
+    \$1308  = \$409 ;
     if (rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1309  = \$393 ;
+    \$1309  = \$417 ;
     if (rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1310  = \$401 ;
+    \$1310  = \$425 ;
     if (rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1311  = \$409 ;
+    \$1311  = \$433 ;
     if (rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1312  = \$417 ;
+    \$1312  = \$441 ;
     if (rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1313  = \$425 ;
+    \$1313  = \$449 ;
     if (rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1314  = \$433 ;
+    \$1314  = \$457 ;
     if (rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1315  = \$441 ;
+    \$1315  = \$465 ;
     if (rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1316  = \$449 ;
+    \$1316  = \$473 ;
     if (rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1317  = \$457 ;
+    \$1317  = \$481 ;
     if (rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1318  = \$465 ;
+    \$1318  = \$489 ;
     if (rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1319  = \$473 ;
+    \$1319  = \$497 ;
     if (rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1320  = \$481 ;
+    \$1320  = \$505 ;
     if (rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1321  = \$489 ;
+    \$1321  = \$513 ;
     if (rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1322  = \$497 ;
+    \$1322  = \$521 ;
     if (rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1323  = \$505 ;
+    \$1323  = \$529 ;
     if (rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1324  = \$513 ;
+    \$1324  = \$537 ;
     if (rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1325  = \$521 ;
+    \$1325  = \$545 ;
     if (rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1326  = \$529 ;
+    \$1326  = \$553 ;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1327  = \$537 ;
+    \$1327  = \$561 ;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1328  = \$545 ;
+    \$1328  = \$569 ;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1329  = \$553 ;
+    \$1329  = \$577 ;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1330  = \$561 ;
+    \$1330  = \$585 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1331  = \$569 ;
+    \$1331  = \$593 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1332  = \$577 ;
+    \$1332  = \$601 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1333  = \$585 ;
+    \$1333  = \$609 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1334  = \$593 ;
+    \$1334  = \$617 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1335  = \$601 ;
+    \$1335  = \$625 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1336  = \$609 ;
+    \$1336  = \$633 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1337  = \$617 ;
+    \$1337  = \$641 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1338  = \$625 ;
+    \$1338  = \$649 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1339  = \$633 ;
+    \$1339  = \$657 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1340  = \$641 ;
+    \$1340  = \$665 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1341  = \$649 ;
+    \$1341  = \$673 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1342  = \$657 ;
+    \$1342  = \$681 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1343  = \$665 ;
+    \$1343  = \$signal$107 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1344  = \$673 ;
+    \$1344  = r2_alloc;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1345  = \$681 ;
+    \$1345  = r2_pool;
     if (rst) begin
-      \$1345  = 1'h0;
+      \$1345  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1346  = \$signal$110 ;
+    \$1346  = \$712 ;
     if (rst) begin
-      \$1346  = 1'h0;
+      \$1346  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1347  = r2_alloc;
+    \$1347 [0] = \$727 ;
+    \$1347 [1] = \$767 ;
+    \$1347 [2] = \$807 ;
+    \$1347 [3] = \$847 ;
     if (rst) begin
-      \$1347  = 1'h0;
+      \$1347  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1348  = r2_pool;
+    \$1348  = \$754 ;
     if (rst) begin
-      \$1348  = 2'h0;
+      \$1348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1349  = \$712 ;
+    \$1349  = \$794 ;
     if (rst) begin
       \$1349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1350 [0] = \$727 ;
-    \$1350 [1] = \$767 ;
-    \$1350 [2] = \$807 ;
-    \$1350 [3] = \$847 ;
+    \$1350  = \$834 ;
     if (rst) begin
-      \$1350  = 4'h0;
+      \$1350  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1351  = \$754 ;
+    \$1351  = \$848 ;
     if (rst) begin
-      \$1351  = 32'd0;
+      \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1352  = \$794 ;
-    if (rst) begin
-      \$1352  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1353  = \$834 ;
-    if (rst) begin
-      \$1353  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1354  = \$848 ;
-    if (rst) begin
-      \$1354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1355  = 1'h0;
+    \$1352  = 1'h0;
     if (\$849 ) begin
-    end else if (\$signal$173 ) begin
-      \$1355  = 1'h1;
+    end else if (\$signal$170 ) begin
+      \$1352  = 1'h1;
     end
     if (\$856 ) begin
-      \$1355  = 1'h1;
+      \$1352  = 1'h1;
     end
     if (rst) begin
-      \$1355  = 1'h0;
+      \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1356  = alloc_waiting;
+    \$1353  = alloc_waiting;
     if (\$849 ) begin
-      \$1356  = 1'h1;
+      \$1353  = 1'h1;
     end
     if (\$856 ) begin
-      \$1356  = 1'h0;
+      \$1353  = 1'h0;
     end
     if (rst) begin
-      \$1356  = 1'h0;
+      \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1357  = req_alloc_pool;
+    \$1354  = req_alloc_pool;
     if (\$849 ) begin
-      \$1357  = r3_pool;
+      \$1354  = r3_pool;
     end
     if (rst) begin
-      \$1357  = 2'h0;
+      \$1354  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1358  = req_alloc_size;
+    \$1355  = req_alloc_size;
     if (\$849 ) begin
       casez (r3_pool)
         2'h0:
-            \$1358  = 14'h0040;
+            \$1355  = 14'h0040;
         2'h1:
-            \$1358  = 14'h0200;
+            \$1355  = 14'h0200;
         2'h2:
-            \$1358  = 14'h1000;
+            \$1355  = 14'h1000;
       endcase
     end
     if (rst) begin
-      \$1358  = 14'h0000;
+      \$1355  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1359  = \$signal$188 ;
+    \$1356  = \$signal$185 ;
     if (\$849 ) begin
-    end else if (\$signal$173 ) begin
-      \$1359  = \$852 ;
+    end else if (\$signal$170 ) begin
+      \$1356  = \$852 ;
     end
     if (\$856 ) begin
-      \$1359  = { \port$3001$0 [0], \port$3001$0 [4:1], \port$3001$55 [7:0], 11'h000, \port$3001$0 [14:7] };
+      \$1356  = { \port$2977$0 [0], \port$2977$0 [4:1], \port$2977$55 [7:0], 11'h000, \port$2977$0 [14:7] };
     end
     if (rst) begin
-      \$1359  = 32'd0;
+      \$1356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1360  = \$signal$189 ;
+    \$1357  = \$signal$186 ;
     if (\$849 ) begin
-    end else if (\$signal$173 ) begin
-      \$1360  = \$854 ;
+    end else if (\$signal$170 ) begin
+      \$1357  = \$854 ;
     end
     if (\$856 ) begin
-      \$1360  = 1'h0;
+      \$1357  = 1'h0;
     end
     if (rst) begin
-      \$1360  = 1'h0;
+      \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1361  = \$857 ;
+    \$1358  = \$857 ;
     if (rst) begin
-      \$1361  = 4'h0;
+      \$1358  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1362  = \$858 ;
+    \$1359  = \$858 ;
     if (rst) begin
-      \$1362  = 8'h00;
+      \$1359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1363  = \$859 ;
+    \$1360  = \$859 ;
     if (rst) begin
-      \$1363  = 8'h00;
+      \$1360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1364  = \$860 ;
+    \$1361  = \$860 ;
     if (rst) begin
-      \$1364  = 16'h0000;
+      \$1361  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1365  = \$861 ;
+    \$1362  = \$861 ;
+    if (rst) begin
+      \$1362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1363  = \$862 ;
+    if (rst) begin
+      \$1363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1364  = \$863 ;
+    if (rst) begin
+      \$1364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1365  = \$864 ;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1366  = \$862 ;
+    \$1366  = \$865 ;
     if (rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1367  = \$863 ;
+    \$1367  = \$866 ;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1368  = \$864 ;
+    \$1368  = \$867 ;
     if (rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1369  = \$865 ;
+    \$1369  = \$868 ;
     if (rst) begin
       \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1370  = \$866 ;
+    \$1370  = \$869 ;
     if (rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1371  = \$867 ;
+    \$1371  = \$870 ;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1372  = \$868 ;
+    \$1372  = \$871 ;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1373  = \$869 ;
+    \$1373  = \$872 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1374  = \$870 ;
+    \$1374  = \$873 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1375  = \$871 ;
+    \$1375  = \$874 ;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1376  = \$872 ;
+    \$1376  = \$875 ;
     if (rst) begin
       \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1377  = \$873 ;
+    \$1377  = \$876 ;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1378  = \$874 ;
+    \$1378  = \$877 ;
     if (rst) begin
       \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1379  = \$875 ;
+    \$1379  = \$878 ;
     if (rst) begin
       \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1380  = \$876 ;
+    \$1380  = \$879 ;
     if (rst) begin
       \$1380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1381  = \$877 ;
+    \$1381  = \$880 ;
     if (rst) begin
       \$1381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1382  = \$878 ;
+    \$1382  = \$881 ;
     if (rst) begin
       \$1382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1383  = \$879 ;
+    \$1383  = \$882 ;
     if (rst) begin
       \$1383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1384  = \$880 ;
+    \$1384  = \$883 ;
     if (rst) begin
       \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1385  = \$881 ;
+    \$1385  = \$884 ;
     if (rst) begin
       \$1385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1386  = \$882 ;
+    \$1386  = bus__w_req;
     if (rst) begin
       \$1386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1387  = \$883 ;
+    \$1387  = bus__w_data;
     if (rst) begin
-      \$1387  = 1'h0;
+      \$1387  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1388  = \$884 ;
+    \$1388  = \$885 ;
     if (rst) begin
       \$1388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1389  = bus__w_req;
+    \$1389  = bus__w_strb[0];
     if (rst) begin
       \$1389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1390  = bus__w_data;
+    \$1390  = \$886 [1:0];
     if (rst) begin
-      \$1390  = 32'd0;
+      \$1390  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1391  = \$885 ;
+    \$1391  = \$signal$218 ;
     if (rst) begin
       \$1391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1392  = bus__w_strb[0];
+    \$1392  = \$signal$221 ;
     if (rst) begin
       \$1392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1393  = \$886 [1:0];
+    \$1393  = w1_strb0;
     if (rst) begin
-      \$1393  = 2'h0;
+      \$1393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1394  = \$signal$221 ;
+    \$1394  = \$signal$220 ;
     if (rst) begin
-      \$1394  = 1'h0;
+      \$1394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1395  = \$signal$224 ;
+    \$1395  = w1_pool;
     if (rst) begin
-      \$1395  = 1'h0;
+      \$1395  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1396  = w1_strb0;
+    \$1396  = { \$919 , \$908 , \$897  };
     if (rst) begin
-      \$1396  = 1'h0;
+      \$1396  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1397  = \$signal$223 ;
+    \$1397  = \$927 ;
     if (rst) begin
-      \$1397  = 32'd0;
+      \$1397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1398  = w1_pool;
+    \$1398  = \$935 ;
     if (rst) begin
-      \$1398  = 2'h0;
+      \$1398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1399  = { \$919 , \$908 , \$897  };
+    \$1399  = \$943 ;
     if (rst) begin
-      \$1399  = 3'h0;
+      \$1399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1400  = \$927 ;
+    \$1400  = \$951 ;
     if (rst) begin
       \$1400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1401  = \$935 ;
+    \$1401  = \$959 ;
     if (rst) begin
       \$1401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1402  = \$943 ;
+    \$1402  = \$967 ;
     if (rst) begin
       \$1402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1403  = \$951 ;
+    \$1403  = \$975 ;
     if (rst) begin
       \$1403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1404  = \$959 ;
+    \$1404  = \$983 ;
     if (rst) begin
       \$1404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1405  = \$967 ;
+    \$1405  = \$991 ;
     if (rst) begin
       \$1405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1406  = \$975 ;
+    \$1406  = \$999 ;
     if (rst) begin
       \$1406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1407  = \$983 ;
+    \$1407  = \$1025 ;
     if (rst) begin
       \$1407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1408  = \$991 ;
+    \$1408  = \$1051 ;
     if (rst) begin
       \$1408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1409  = \$999 ;
+    \$1409  = \$1122 ;
     if (rst) begin
       \$1409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1410  = \$1025 ;
+    \$1410  = \$1139 ;
     if (rst) begin
       \$1410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1411  = \$1051 ;
+    \$1411  = w2_offset;
+    casez (w1_pool)
+      2'h0:
+          \$1411  = { 14'h0000, \$1140  };
+      2'h1:
+          \$1411  = { 6'h00, \$1141  };
+      2'h2:
+          \$1411  = { 6'h00, \$1142  };
+    endcase
     if (rst) begin
-      \$1411  = 1'h0;
+      \$1411  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1412  = \$1122 ;
+    \$1412  = w2_base;
+    casez (w1_pool)
+      2'h0:
+          \$1412  = 40'h1000000000;
+      2'h1:
+          \$1412  = 40'h1000010000;
+      2'h2:
+          \$1412  = 40'h1000100000;
+    endcase
     if (rst) begin
-      \$1412  = 1'h0;
+      \$1412  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1413  = \$1139 ;
+    \$1413  = \$1145 ;
     if (rst) begin
       \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1414  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1414  = { 14'h0000, \$1140  };
-      2'h1:
-          \$1414  = { 6'h00, \$1141  };
-      2'h2:
-          \$1414  = { 6'h00, \$1142  };
-    endcase
+    \$1414  = \$1147 ;
     if (rst) begin
-      \$1414  = 40'h0000000000;
+      \$1414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1415  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1415  = 40'h1000000000;
-      2'h1:
-          \$1415  = 40'h1000010000;
-      2'h2:
-          \$1415  = 40'h1000100000;
-    endcase
+    \$1415  = \$1150 ;
     if (rst) begin
-      \$1415  = 40'h0000000000;
+      \$1415  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1416  = \$1145 ;
+    \$1416  = \$1152 ;
     if (rst) begin
       \$1416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1417  = \$1147 ;
+    \$1417  = \$1154 ;
     if (rst) begin
       \$1417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1418  = \$1150 ;
+    \$1418  = \$1162 ;
+    if (\$1176 ) begin
+      \$1418  = 1'h1;
+    end
+    if (\$1179 ) begin
+      \$1418  = 1'h1;
+    end
     if (rst) begin
-      \$1418  = 4'h0;
+      \$1418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1419  = \$1152 ;
+    \$1419  = irq_enable;
+    if (\$1164 ) begin
+      \$1419  = \$signal$228 [3:0];
+    end
     if (rst) begin
-      \$1419  = 1'h0;
+      \$1419  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1420  = \$1154 ;
+    \$1420  = \$signal$251 ;
+    if (\$signal$225 ) begin
+      \$1420  = \$1168 ;
+    end
+    if (\$1176 ) begin
+      \$1420  = \$1177 ;
+    end
+    if (\$1179 ) begin
+      \$1420  = \$1180 ;
+    end
     if (rst) begin
       \$1420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1421  = \$1162 ;
-    if (\$1176 ) begin
+    \$1421  = \$signal$252 ;
+    if (\$1170 ) begin
       \$1421  = 1'h1;
     end
-    if (\$1179 ) begin
-      \$1421  = 1'h1;
+    if (\$1176 ) begin
+      \$1421  = 1'h0;
     end
     if (rst) begin
       \$1421  = 1'h0;
@@ -11148,143 +11074,136 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1422  = irq_enable;
-    if (\$1164 ) begin
-      \$1422  = \$signal$231 [3:0];
+    \$1422  = req_free_pool;
+    if (\$1170 ) begin
+      \$1422  = w2_pool;
     end
     if (rst) begin
-      \$1422  = 4'h0;
+      \$1422  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1423  = \$signal$254 ;
-    if (\$signal$228 ) begin
-      \$1423  = \$1168 ;
+    \$1423  = req_free_tag;
+    if (\$1170 ) begin
+      \$1423  = \$signal$228 [26:19];
     end
-    if (\$1176 ) begin
-      \$1423  = \$1177 ;
+    if (rst) begin
+      \$1423  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1424  = req_free_addr;
+    if (\$1170 ) begin
+      \$1424  = \$1171 [39:0];
+    end
+    if (rst) begin
+      \$1424  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1425  = req_free_oor;
+    if (\$1170 ) begin
+      \$1425  = \$1172 [0];
+    end
+    if (rst) begin
+      \$1425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1426  = flush_waiting;
+    if (\$1174 ) begin
+      \$1426  = 1'h1;
     end
     if (\$1179 ) begin
-      \$1423  = \$1180 ;
+      \$1426  = 1'h0;
     end
     if (rst) begin
-      \$1423  = 1'h0;
+      \$1426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1424  = \$signal$255 ;
-    if (\$1170 ) begin
-      \$1424  = 1'h1;
-    end
-    if (\$1176 ) begin
-      \$1424  = 1'h0;
-    end
-    if (rst) begin
-      \$1424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1425  = req_free_pool;
-    if (\$1170 ) begin
-      \$1425  = w2_pool;
-    end
-    if (rst) begin
-      \$1425  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1426  = req_free_tag;
-    if (\$1170 ) begin
-      \$1426  = \$signal$231 [26:19];
-    end
-    if (rst) begin
-      \$1426  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1427  = req_free_addr;
-    if (\$1170 ) begin
-      \$1427  = \$1171 [39:0];
-    end
-    if (rst) begin
-      \$1427  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1428  = req_free_oor;
-    if (\$1170 ) begin
-      \$1428  = \$1172 [0];
-    end
-    if (rst) begin
-      \$1428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1429  = flush_waiting;
+    \$1427  = req_flush_pool;
     if (\$1174 ) begin
-      \$1429  = 1'h1;
-    end
-    if (\$1179 ) begin
-      \$1429  = 1'h0;
+      \$1427  = w2_pool;
     end
     if (rst) begin
-      \$1429  = 1'h0;
+      \$1427  = 2'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1430  = req_flush_pool;
-    if (\$1174 ) begin
-      \$1430  = w2_pool;
-    end
-    if (rst) begin
-      \$1430  = 2'h0;
-    end
-  end
-  assign rsp_freed_err = \port$3007$0 [4:1];
-  assign rsp_flushed_err = \port$3022$0 [4:1];
-  assign rsp_grant_err = \port$3001$0 [4:1];
-  assign rsp_grant_pool = \port$3001$0 [6:5];
-  assign rsp_grant_user = \port$3001$55 [23:8];
-  assign rsp_flushed_pool = \port$3022$0 [22:21];
-  assign rsp_flushed_user = \port$3022$0 [20:5];
-  assign rsp_freed_src = \port$3054$0 [0];
-  assign rsp_freed_in_pool = \port$3007$0 [23];
-  assign rsp_freed_pool = \port$3007$0 [22:21];
-  assign rsp_freed_tag = \port$3054$0 [40:33];
-  assign rsp_freed_addr = \port$3054$0 [32:1];
-  assign rsp_freed_user = \port$3007$0 [20:5];
-  assign rsp_grant_ok = \port$3001$0 [0];
-  assign rsp_freed_ok = \port$3007$0 [0];
-  assign rsp_flushed_ok = \port$3022$0 [0];
-  assign handle = { \port$3001$0 [0], \port$3001$0 [4:1], \port$3001$55 [7:0], 11'h000, \port$3001$0 [14:7] };
+  assign rsp_freed_err = \port$2983$0 [4:1];
+  assign rsp_flushed_err = \port$2998$0 [4:1];
+  assign rsp_grant_err = \port$2977$0 [4:1];
+  assign rsp_grant_pool = \port$2977$0 [6:5];
+  assign rsp_grant_user = \port$2977$55 [23:8];
+  assign rsp_flushed_pool = \port$2998$0 [22:21];
+  assign rsp_flushed_user = \port$2998$0 [20:5];
+  assign rsp_freed_src = \port$3030$0 [0];
+  assign rsp_freed_in_pool = \port$2983$0 [23];
+  assign rsp_freed_pool = \port$2983$0 [22:21];
+  assign rsp_freed_tag = \port$3030$0 [40:33];
+  assign rsp_freed_addr = \port$3030$0 [32:1];
+  assign rsp_freed_user = \port$2983$0 [20:5];
+  assign rsp_grant_ok = \port$2977$0 [0];
+  assign rsp_freed_ok = \port$2983$0 [0];
+  assign rsp_flushed_ok = \port$2998$0 [0];
+  assign handle = { \port$2977$0 [0], \port$2977$0 [4:1], \port$2977$55 [7:0], 11'h000, \port$2977$0 [14:7] };
   assign log_bank0_k = \$1188 [1:0];
-  assign \$signature__addr$266  = \$signal$64 [3:2];
-  assign \$signature__en$267  = 1'h1;
+  assign \$signature__addr$263  = \$signal$61 [3:2];
+  assign \$signature__en$264  = 1'h1;
   assign log_bank1_k = \$1193 [1:0];
-  assign \$signature__addr$272  = \$signal$64 [3:2];
-  assign \$signature__en$273  = 1'h1;
+  assign \$signature__addr$269  = \$signal$61 [3:2];
+  assign \$signature__en$270  = 1'h1;
   assign log_bank2_k = \$1198 [1:0];
-  assign \$signature__addr$278  = \$signal$64 [3:2];
-  assign \$signature__en$279  = 1'h1;
+  assign \$signature__addr$275  = \$signal$61 [3:2];
+  assign \$signature__en$276  = 1'h1;
   assign log_bank3_k = \$1203 [1:0];
-  assign \$signature__addr$281  = \$signal$62 ;
-  assign \$signature__addr$284  = \$signal$64 [3:2];
-  assign \$signature__en$285  = 1'h1;
-  assign rsp_grant_slot = \port$3001$0 [14:7];
-  assign rsp_grant_tag = \port$3001$55 [7:0];
+  assign \$signature__addr$278  = \$signal$59 ;
+  assign \$signature__addr$281  = \$signal$61 [3:2];
+  assign \$signature__en$282  = 1'h1;
+  assign rsp_grant_slot = \port$2977$0 [14:7];
+  assign rsp_grant_tag = \port$2977$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$188 ;
-  assign bus__r_err = \$signal$189 ;
-  assign bus__w_err = \$signal$254 ;
+  assign bus__r_data = \$signal$185 ;
+  assign bus__r_err = \$signal$186 ;
+  assign bus__w_err = \$signal$251 ;
+  assign \$99  = 1'h0;
+  assign \$100  = 1'h0;
+  assign \$102  = 1'h1;
+  assign \$103  = small_ev_grant;
+  assign \$104  = 1'h1;
+  assign \$105  = small_ev_grant;
+  assign \$107  = 1'h1;
+  assign \$108  = small_ev_grant;
+  assign \$113  = 1'h1;
+  assign \$114  = small_ev_grant;
+  assign \$118  = 1'h1;
+  assign \$119  = small_ev_grant;
+  assign \$131  = 1'h1;
+  assign \$132  = medium_ev_grant;
+  assign \$133  = 1'h1;
+  assign \$134  = medium_ev_grant;
+  assign \$136  = 1'h1;
+  assign \$137  = medium_ev_grant;
+  assign \$142  = 1'h1;
+  assign \$143  = medium_ev_grant;
+  assign \$147  = 1'h1;
+  assign \$148  = medium_ev_grant;
+  assign \$160  = 1'h1;
+  assign \$161  = large_ev_grant;
+  assign \$162  = 1'h1;
+  assign \$163  = large_ev_grant;
+  assign \$165  = 1'h1;
+  assign \$166  = large_ev_grant;
+  assign \$171  = 1'h1;
+  assign \$172  = large_ev_grant;
+  assign \$176  = 1'h1;
+  assign \$177  = large_ev_grant;
   assign \$689  = 32'd0;
   assign \$691  = { 30'h00000000, \$690  };
   assign \$707  = 32'd0;
@@ -11313,7 +11232,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$30
   assign \$828  = \$826 ;
   assign \$831  = 32'd0;
   assign \$832  = \$830 ;
-  assign \$1140  = { 1'h0, \$signal$223 [18:0], 6'h00 };
-  assign \$1141  = { 6'h00, \$signal$223 [18:0], 9'h000 };
-  assign \$1142  = { 3'h0, \$signal$223 [18:0], 12'h000 };
+  assign \$1140  = { 1'h0, \$signal$220 [18:0], 6'h00 };
+  assign \$1141  = { 6'h00, \$signal$220 [18:0], 9'h000 };
+  assign \$1142  = { 3'h0, \$signal$220 [18:0], 12'h000 };
 endmodule
