@@ -7,7 +7,7 @@ an offset or a field position of its own.
 
 from . import __version__
 from .model import Err
-from .regs import ERR_HEAD0_FIELDS, HANDLE_FIELDS, POOL_STRIDE, constant_value, register_map
+from .regs import ERR_HEAD0_FIELDS, HANDLE_FIELDS, IRQ_MASK, POOL_STRIDE, constant_value, register_map
 
 __all__ = ["emit_c_header", "emit_markdown", "emit_rdl", "emit_python_driver"]
 
@@ -89,9 +89,9 @@ def emit_markdown(config):
            f"{config.tag_bits} tag bit(s); error log of {config.error_log_depth} entries.", "",
            "An unmapped or unaligned address answers SLVERR (reads return 0). A write to a "
            "read-only register (ALLOC included), or a write with `wstrb != 0xF` to a command "
-           "register (CTRL, ERR_POP, FREE), answers SLVERR and changes nothing. A read of a "
-           "write-only register returns 0 with OKAY. Writes to IRQ_STATUS and IRQ_ENABLE "
-           "honour the byte strobes.", "",
+           "register (CTRL, ERR_POP, FREE, FLUSH), answers SLVERR and changes nothing. A read of a "
+           "write-only register returns 0 with OKAY. Writes to IRQ_STATUS, IRQ_ENABLE and "
+           "LOW_WATER honour the byte strobes.", "",
            "| offset | name | access | reset / value | description |", "|---|---|---|---|---|"]
     for register in rmap:
         value = constant_value(config, register, __version__)
@@ -183,6 +183,7 @@ POOLS = {pools}
 ERRORS = {errors}
 HANDLE = {handle}
 ERR_HEAD0 = {head0}
+IRQ_ALL = 0x{irq_all:X}           # every IRQ_STATUS cause
 
 
 class BusError(Exception):
@@ -320,11 +321,16 @@ class {cls}:
     {a}def irq_status(self):
         return {w}self.read32(REGS["IRQ_STATUS"])
 
-    {a}def clear_irq(self, bits=0xF):
+    {a}def clear_irq(self, bits=IRQ_ALL):
         {w}self.write32(REGS["IRQ_STATUS"], bits)
 
-    {a}def enable_irq(self, bits=0xF):
+    {a}def enable_irq(self, bits=IRQ_ALL):
         {w}self.write32(REGS["IRQ_ENABLE"], bits)
+
+    {a}def set_low_water(self, pool, slots):
+        """Raise IRQ_STATUS.LOW_WATER when a grant of ``pool`` leaves fewer than
+        ``slots`` slots not held (0: off)."""
+        {w}self.write32(_pool_reg(pool, "LOW_WATER"), slots)
 
     {a}def clear_counters(self):
         {w}self.write32(REGS["CTRL"], 1)
@@ -356,4 +362,5 @@ def emit_python_driver(config):
     return _DRIVER.format(name=config.name, banner=banner, latency=config.latency,
                           recycle=config.recycle_delay, tag_bits=config.tag_bits,
                           log_depth=config.error_log_depth, regs=regs, pools=pools,
-                          errors=errors, handle=handle, head0=head0, drivers=drivers)
+                          errors=errors, handle=handle, head0=head0, drivers=drivers,
+                          irq_all=IRQ_MASK)

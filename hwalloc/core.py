@@ -61,6 +61,7 @@ from .config import MIN_LATENCY, RECYCLE_DELAY
 from .kinds import KINDS
 from .model import Err
 from .regfile import RegisterFile
+from .regs import IRQ_FIELDS
 
 __all__ = ["AllocatorCore", "HwallocTop"]
 
@@ -809,6 +810,9 @@ class HwallocTop(_Timing, wiring.Component):
         members.update(axil_members())
         members["irq"] = Out(1)
         super().__init__(wiring.Signature(members))
+        # inner state that the formal harness (hwalloc.formal) checks: not ports
+        bits = len(IRQ_FIELDS)
+        self.probe = {"irq_status": Signal(bits), "irq_set": Signal(bits), "irq_clear": Signal(bits)}
 
     def elaborate(self, platform):
         m = Module()
@@ -818,6 +822,7 @@ class HwallocTop(_Timing, wiring.Component):
         m.submodules.core = core = AllocatorCore(cfg, flush=self._flush)
         m.submodules.axil = axil = AxiLiteAdapter()
         m.submodules.regs = regs = RegisterFile(cfg)
+        m.d.comb += [probe.eq(getattr(regs, name)) for name, probe in self.probe.items()]
         wiring.connect(m, axil.bus, regs.bus)
         for name in axil_members():
             port, inner = getattr(self, name), getattr(axil, name)

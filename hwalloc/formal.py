@@ -432,6 +432,15 @@ class AxiHarness(_Harness):
                 Assert(reads_open <= 1, "axi: at most one read outstanding"),
                 Assert((aws_open <= 2) & (ws_open <= 2), "axi: no more beats taken than buffered"),
             ]
+        # an interrupt cause raised in the cycle of a write-1-to-clear of its bit
+        # survives it: set wins over clear, or a driver loses an interrupt
+        irq = dut.probe
+        raised = Signal(len(irq["irq_set"]), name="irq_raised")
+        m.d.fv += raised.eq(Mux(rst_n, irq["irq_set"], 0))
+        if self.counts:
+            with m.If(live):
+                m.d.comb += Assert((irq["irq_status"] & raised) == raised,
+                                   "irq: a raised cause is set, whatever the clear of its cycle")
         # native and register traffic in the same cycle is reachable
         m.d.comb += [
             Cover(live & ~dut.alloc_ready & dut.free_valid & dut.free_ready & (since > 2),

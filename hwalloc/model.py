@@ -240,6 +240,7 @@ class Monitor:
         self.log = deque()
         self.err_count = self.err_dropped = 0
         self.irq_status = 0
+        self.low_water = [0] * n      # LOW_WATER thresholds (0: off)
 
     def clear(self):
         """CTRL.CLEAR."""
@@ -303,3 +304,5 @@ class Monitor:
                 self.irq_status |= 2
             else:
                 self._error(LogEntry(grant.err, Op.ALLOC, source, pool, 0, size % 2**32, user, stamp))
+            if grant.ok and self.config.pools[pool].slots - self.in_use[pool] < self.low_water[pool]:
+                self.irq_status |= 16             # fewer slots left than the threshold

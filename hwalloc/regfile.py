@@ -7,7 +7,7 @@ core's responses (counters, the error log, interrupts). It never looks inside
 the pipeline.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -16,7 +16,7 @@ from . import __version__
 from .axil import strobe_signature
 from ._rtl import any_of, ge_chunks, or_all, predecode
 from .model import Err, Op
-from .regs import HANDLE_FIELDS, POOL_BASE, constant_value, register_map
+from .regs import HANDLE_FIELDS, IRQ_FIELDS, LOW_WATER_BITS, POOL_BASE, constant_value, register_map
 
 __all__ = ["RegisterFile", "REGISTER_EXTRA"]
 
@@ -66,6 +66,11 @@ class RegisterFile(wiring.Component):
             "busy": In(1), "ready": In(1),
             "irq": Out(1),
         }))
+
+        # the interrupt's state, for the formal harness (hwalloc.formal): the
+        # causes, the events that set them and the write-1-to-clear, each cycle
+        bits = len(IRQ_FIELDS)
+        self.irq_status, self.irq_set, self.irq_clear = Signal(bits), Signal(bits), Signal(bits)
 
     @property
     def register_map(self):
@@ -134,7 +139,8 @@ class RegisterFile(wiring.Component):
             events.append(ev)
 
         # ---- commands from the write side (registered pulses, defined below) ------
-        clear, pop, w1c = Signal(), Signal(), Signal(4)
+        irq_bits = len(IRQ_FIELDS)
+        clear, pop, w1c = Signal(), Signal(), self.irq_clear
 
         # ---- error log, stage E2: four banks, so three errors can enter in one cycle
         # Entry i lives in bank i % 4, row i // 4 (of a ring of at least four
@@ -224,16 +230,17 @@ class RegisterFile(wiring.Component):
         err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, op, head_valid)
 
         # ---- interrupt ---------------------------------------------------------------
-        irq_status, irq_enable = Signal(4), Signal(4)
-        irq_set = Cat(n_new != 0, e1_exhausted, n_kept != n_new,
-                      or_all(ev["overwrite"] for ev in events))
+        irq_status, irq_set, irq_enable = self.irq_status, self.irq_set, Signal(irq_bits)
+        low_water_hit = Signal()                # defined with the counters below
+        m.d.comb += irq_set.eq(Cat(n_new != 0, e1_exhausted, n_kept != n_new,
+                                   or_all(ev["overwrite"] for ev in events), low_water_hit))
         # set wins over clear: an event in the cycle of a W1C write is not lost
         m.d.sync += irq_status.eq((irq_status & ~w1c) | irq_set)
         # from registers only: no path from any input to the pin
         m.d.comb += self.irq.eq((irq_status & irq_enable).any())
 
         # ---- per-pool counters, stage E2 ---------------------------------------------
-        counters = []
+        counters, low_hits = [], []
         for pool, ev in zip(cfg.pools, events, strict=True):
             c = {name: Signal(32, name=f"{pool.name}_{name.lower()}")
                  for name in ("ALLOCS", "FAILS", "FREES", "FLUSHES")}
@@ -245,6 +252,17 @@ class RegisterFile(wiring.Component):
             for name in ("IN_USE", "HIGH_WATER"):
                 c[name] = Signal(range(pool.slots + 1), name=f"{pool.name}_{name.lower()}")
             in_use = c["IN_USE"]
+            # LOW_WATER: a grant that leaves fewer than the threshold not held, i.e.
+            # IN_USE > SLOTS - LOW_WATER after it (the grant is its cycle's last
+            # request). The difference is kept in a register of its own, the
+            # compare is registered, and the grant is delayed to meet it.
+            c["LOW_WATER"] = Signal(LOW_WATER_BITS, name=f"{pool.name}_low_water")
+            below = Signal(signed(LOW_WATER_BITS + 1), name=f"{pool.name}_lw_limit")
+            short, granted_1, granted_2 = (Signal(name=f"{pool.name}_lw_{n}")
+                                           for n in ("short", "granted_1", "granted_2"))
+            m.d.sync += [below.eq(pool.slots - c["LOW_WATER"]), short.eq(in_use > below),
+                         granted_1.eq(ev["grant"]), granted_2.eq(granted_1)]
+            low_hits.append(granted_2 & short)
             # a grant that overwrote a held ring slot changes its holder only
             added = ev["grant"] & ~ev["overwrite"]
             step = Mux(added == ev["free"], 0, Mux(added, 1, Const(-1, len(in_use))))
@@ -275,6 +293,7 @@ class RegisterFile(wiring.Component):
                 if pool.kind == "ring":
                     m.d.sync += c["OVERWRITES"].eq(c["OVERWRITES"] + ev["overwrite"])
             counters.append(c)
+        m.d.comb += low_water_hit.eq(or_all(low_hits))
 
         # ---- read, stages R1 and R2: decode ------------------------------------------
         # R1 splits the address into small one-hot groups; R2 turns them into one
@@ -348,22 +367,22 @@ class RegisterFile(wiring.Component):
         # field of a FREE is compared with each pool's size in chunks of up to six
         # bits (one LUT each), joined in W2; its address is formed in W2 and W3.
         w_match = predecode(m, bus.w_addr, "w1")
-        w1_valid, w1_full_word, w1_strb0 = Signal(), Signal(), Signal()
+        w1_valid, w1_full_word, w1_strb = Signal(), Signal(), Signal(4)
         w1_data, w1_pool = Signal(32), Signal(cfg.pool_bits)
         slot_field = bus.w_data[slot_f.lsb:slot_f.lsb + slot_f.width]
         w1_cmp = [ge_chunks(m, slot_field, pool.slots, f"w1_{pool.name}_oor") for pool in cfg.pools]
         m.d.sync += [w1_valid.eq(bus.w_req), w1_data.eq(bus.w_data), w1_full_word.eq(bus.w_strb == 0b1111),
-                     w1_strb0.eq(bus.w_strb[0]), w1_pool.eq(bus.w_addr[6:] - (POOL_BASE >> 6))]
+                     w1_strb.eq(bus.w_strb), w1_pool.eq(bus.w_addr[6:] - (POOL_BASE >> 6))]
         writable = [r for r in self._map if r.writable]
         w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
-        w2_valid, w2_full_word, w2_strb0 = Signal(), Signal(), Signal()
+        w2_valid, w2_full_word, w2_strb = Signal(), Signal(), Signal(4)
         w2_data, w2_pool = Signal(32), Signal(cfg.pool_bits)
         w2_free, w2_flush, w2_command, w2_plain = Signal(), Signal(), Signal(), Signal()
         w2_oor = Signal(len(cfg.pools))         # bit p: the slot field is past pool p's end
         slot = w1_data[slot_f.lsb:slot_f.lsb + slot_f.width]
         w2_offset = Signal(cfg.addr_width)      # the slot's offset in its pool
         w2_base = Signal(cfg.addr_width)
-        m.d.sync += [w2_valid.eq(w1_valid), w2_full_word.eq(w1_full_word), w2_strb0.eq(w1_strb0),
+        m.d.sync += [w2_valid.eq(w1_valid), w2_full_word.eq(w1_full_word), w2_strb.eq(w1_strb),
                      w2_data.eq(w1_data), w2_pool.eq(w1_pool),
                      w2_oor.eq(Cat(cmp() for cmp in w1_cmp))]
         for register in writable:
@@ -391,13 +410,20 @@ class RegisterFile(wiring.Component):
         m.d.sync += [
             clear.eq(command & writing("CTRL") & w2_data[0]),
             pop.eq(command & writing("ERR_POP")),
-            w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb0, w2_data[:4], 0)),
+            w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb[0], w2_data[:irq_bits], 0)),
             self.req_free.eq(start_free),
             self.req_flush.eq(start_flush),
             w_ack.eq(w2_valid & ~start_free & ~start_flush),
         ]
-        with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb0):
-            m.d.sync += irq_enable.eq(w2_data[:4])
+        with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb[0]):
+            m.d.sync += irq_enable.eq(w2_data[:irq_bits])
+        for pool, c in zip(cfg.pools, counters, strict=True):
+            # byte by byte, as the strobes say
+            threshold = c["LOW_WATER"]
+            for byte in range(3):
+                bits = slice(8 * byte, min(8 * byte + 8, LOW_WATER_BITS))
+                with m.If(w2_valid & writing(f"POOL{pool.index}_LOW_WATER") & w2_strb[byte]):
+                    m.d.sync += threshold[bits].eq(w2_data[bits])
         with m.If(w2_valid):
             # a read-only or unmapped address, or a command written in part
             m.d.sync += w_err.eq(~w2_plain & ~(w2_command & w2_full_word))

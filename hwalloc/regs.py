@@ -8,11 +8,13 @@ the SystemRDL file and the Python driver are all derived from
 from dataclasses import dataclass
 
 __all__ = ["Field", "Register", "RegisterMap", "register_map", "ID_VALUE", "version_word",
-           "HANDLE_FIELDS", "POOL_STRIDE", "POOL_BASE", "ERR_HEAD0_FIELDS"]
+           "HANDLE_FIELDS", "POOL_STRIDE", "POOL_BASE", "ERR_HEAD0_FIELDS", "IRQ_FIELDS",
+           "IRQ_MASK", "LOW_WATER_BITS"]
 
 ID_VALUE = 0x4857414C            # "HWAL"
 POOL_BASE = 0x100
 POOL_STRIDE = 0x40
+LOW_WATER_BITS = 17
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,11 @@ IRQ_FIELDS = (
     Field("EXHAUSTED", 1, 1, "an allocation failed with EXHAUSTED"),
     Field("LOG_OVERFLOW", 2, 1, "an error was dropped because the log was full"),
     Field("OVERWRITE", 3, 1, "a ring pool overwrote a held slot"),
+    Field("LOW_WATER", 4, 1, "a grant left fewer slots not held than the pool's LOW_WATER"),
 )
+
+#: IRQ_STATUS / IRQ_ENABLE bits that exist (the ACCESS bit comes with the guard)
+IRQ_MASK = sum(1 << f.lsb for f in IRQ_FIELDS)
 
 ERR_HEAD0_FIELDS = (
     Field("TAG", 0, 8, "tag presented (0 for allocs and flushes)"),
@@ -163,6 +169,10 @@ def register_map(config):
                                   "(OKAY; SLVERR with CONTRACT, logged, for a persistent pool)", ()),
             (0x34, "FLUSHES", "RO", "successful flushes (wrapping)", ()),
             (0x38, "OVERWRITES", "RO", "ring slots overwritten while held (0 for freelist pools)", ()),
+            (0x3C, "LOW_WATER", "RW", "depletion threshold, reset 0 (off): IRQ_STATUS.LOW_WATER is "
+                                      "set when a grant leaves fewer than this many slots not held "
+                                      "(SLOTS - IN_USE)", (
+                Field("THRESHOLD", 0, LOW_WATER_BITS, "slots"),)),
         ):
             regs.append(Register(prefix + kind, base + offset, access, description, fields,
                                  pool=pool.index, kind=kind))

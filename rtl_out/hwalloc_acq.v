@@ -12,6 +12,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [16:0] \$12 ;
   wire [15:0] \$13 ;
   wire [38:0] \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -20,80 +24,86 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire [4:0] \$signal ;
+  wire [4:0] \$signal$55 ;
+  wire [4:0] \$signal$56 ;
+  wire [4:0] \$signal$57 ;
+  wire [4:0] \$signal$58 ;
+  wire [4:0] \$signal$59 ;
   input aclk;
   wire aclk;
   input alloc_pool;
   wire alloc_pool;
-  wire \alloc_pool$100 ;
+  wire \alloc_pool$106 ;
   wire [9:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [9:0] alloc_size;
   wire [9:0] alloc_size;
-  wire [9:0] \alloc_size$102 ;
+  wire [9:0] \alloc_size$108 ;
   wire alloc_src;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
-  wire [9:0] \alloc_user$104 ;
+  wire [9:0] \alloc_user$110 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$98 ;
+  wire \alloc_valid$104 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
-  wire \bus__r_ack$55 ;
+  wire \bus__r_ack$61 ;
   wire [11:0] bus__r_addr;
-  wire [11:0] \bus__r_addr$57 ;
+  wire [11:0] \bus__r_addr$63 ;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$59 ;
+  wire [31:0] \bus__r_data$65 ;
   wire bus__r_err;
-  wire \bus__r_err$61 ;
+  wire \bus__r_err$67 ;
   wire bus__r_req;
-  wire \bus__r_req$63 ;
+  wire \bus__r_req$69 ;
   wire bus__w_ack;
-  wire \bus__w_ack$65 ;
+  wire \bus__w_ack$71 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$67 ;
+  wire [11:0] \bus__w_addr$73 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$69 ;
+  wire [31:0] \bus__w_data$75 ;
   wire bus__w_err;
-  wire \bus__w_err$71 ;
+  wire \bus__w_err$77 ;
   wire bus__w_req;
-  wire \bus__w_req$73 ;
+  wire \bus__w_req$79 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$75 ;
+  wire [3:0] \bus__w_strb$81 ;
   wire busy;
-  wire \busy$176 ;
+  wire \busy$182 ;
   wire clk;
   input flush_pool;
   wire flush_pool;
-  wire \flush_pool$119 ;
+  wire \flush_pool$125 ;
   output flush_ready;
   wire flush_ready;
   wire flush_src;
   input [9:0] flush_user;
   wire [9:0] flush_user;
-  wire [9:0] \flush_user$121 ;
+  wire [9:0] \flush_user$127 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$117 ;
+  wire \flush_valid$123 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$134 ;
+  wire [3:0] \flushed_err$140 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$132 ;
+  wire \flushed_ok$138 ;
   wire flushed_pool;
   wire flushed_src;
   output [9:0] flushed_user;
   wire [9:0] flushed_user;
-  wire [9:0] \flushed_user$136 ;
+  wire [9:0] \flushed_user$142 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$141 ;
+  wire \flushed_valid$147 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$107 ;
+  wire [31:0] \free_addr$113 ;
   wire free_oor;
   wire free_oor_pool;
   wire [31:0] free_port_addr;
@@ -102,60 +112,60 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire free_src;
   input [5:0] free_tag;
   wire [5:0] free_tag;
-  wire [5:0] \free_tag$122 ;
+  wire [5:0] \free_tag$128 ;
   input [9:0] free_user;
   wire [9:0] free_user;
-  wire [9:0] \free_user$109 ;
+  wire [9:0] \free_user$115 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$105 ;
+  wire \free_valid$111 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$133 ;
+  wire [3:0] \freed_err$139 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$131 ;
+  wire \freed_ok$137 ;
   wire freed_pool;
   wire freed_src;
   wire [5:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$135 ;
+  wire [9:0] \freed_user$141 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$139 ;
+  wire \freed_valid$145 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$128 ;
+  wire [31:0] \grant_addr$134 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$125 ;
+  wire [3:0] \grant_err$131 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$124 ;
+  wire \grant_ok$130 ;
   wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$126 ;
+  wire \grant_pool$132 ;
   wire [9:0] grant_size;
   output [9:0] grant_slot;
   wire [9:0] grant_slot;
-  wire [9:0] \grant_slot$127 ;
+  wire [9:0] \grant_slot$133 ;
   wire grant_src;
   output [5:0] grant_tag;
   wire [5:0] grant_tag;
-  wire [5:0] \grant_tag$130 ;
+  wire [5:0] \grant_tag$136 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$129 ;
+  wire [9:0] \grant_user$135 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$137 ;
+  wire \grant_valid$143 ;
   output irq;
   wire irq;
-  wire \irq$178 ;
+  wire \irq$184 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -197,89 +207,89 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$89 ;
+  wire [11:0] \s_axil_araddr$95 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$90 ;
+  wire [2:0] \s_axil_arprot$96 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$88 ;
+  wire \s_axil_arready$94 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$87 ;
+  wire \s_axil_arvalid$93 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$78 ;
+  wire [11:0] \s_axil_awaddr$84 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$79 ;
+  wire [2:0] \s_axil_awprot$85 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$77 ;
+  wire \s_axil_awready$83 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$76 ;
+  wire \s_axil_awvalid$82 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$85 ;
+  wire \s_axil_bready$91 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$86 ;
+  wire [1:0] \s_axil_bresp$92 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$84 ;
+  wire \s_axil_bvalid$90 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$93 ;
+  wire [31:0] \s_axil_rdata$99 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$92 ;
+  wire \s_axil_rready$98 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$94 ;
+  wire [1:0] \s_axil_rresp$100 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$91 ;
+  wire \s_axil_rvalid$97 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$82 ;
+  wire [31:0] \s_axil_wdata$88 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$81 ;
+  wire \s_axil_wready$87 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$83 ;
+  wire [3:0] \s_axil_wstrb$89 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$80 ;
+  wire \s_axil_wvalid$86 ;
   assign rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$98  = req_alloc | \$3 ;
-  assign \alloc_pool$100  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$102  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$104  = req_alloc ? 10'h000 : alloc_user;
+  assign \alloc_valid$104  = req_alloc | \$3 ;
+  assign \alloc_pool$106  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$108  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$110  = req_alloc ? 10'h000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$105  = req_free | \$4 ;
-  assign \free_addr$107  = req_free ? req_free_addr : free_addr;
-  assign \free_user$109  = req_free ? 10'h000 : free_user;
+  assign \free_valid$111  = req_free | \$4 ;
+  assign \free_addr$113  = req_free ? req_free_addr : free_addr;
+  assign \free_user$115  = req_free ? 10'h000 : free_user;
   assign free_oor = req_free & req_free_oor;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$117  = req_flush | \$6 ;
-  assign \flush_pool$119  = req_flush ? req_flush_pool : flush_pool;
-  assign \flush_user$121  = req_flush ? 10'h000 : flush_user;
-  assign \free_tag$122  = req_free ? req_free_tag : free_tag;
+  assign \flush_valid$123  = req_flush | \$6 ;
+  assign \flush_pool$125  = req_flush ? req_flush_pool : flush_pool;
+  assign \flush_user$127  = req_flush ? 10'h000 : flush_user;
+  assign \free_tag$128  = req_free ? req_free_tag : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$137  & \$7 ;
+  assign grant_valid = \grant_valid$143  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$139  & \$8 ;
+  assign freed_valid = \freed_valid$145  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$141  & \$9 ;
+  assign flushed_valid = \flushed_valid$147  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_acq.axil  axil (
@@ -316,36 +326,36 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   );
   \hwalloc_acq.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$137 ),
-    .alloc_pool(\alloc_pool$100 ),
+    .a6_valid(\grant_valid$143 ),
+    .alloc_pool(\alloc_pool$106 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$102 ),
+    .alloc_size(\alloc_size$108 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$104 ),
-    .alloc_valid(\alloc_valid$98 ),
+    .alloc_user(\alloc_user$110 ),
+    .alloc_valid(\alloc_valid$104 ),
     .busy(busy),
     .clk(aclk),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$139 ),
-    .flush_pool(\flush_pool$119 ),
+    .f6_valid(\freed_valid$145 ),
+    .flush_pool(\flush_pool$125 ),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$121 ),
-    .flush_valid(\flush_valid$117 ),
-    .free_addr(\free_addr$107 ),
+    .flush_user(\flush_user$127 ),
+    .flush_valid(\flush_valid$123 ),
+    .free_addr(\free_addr$113 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(free_oor_pool),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$122 ),
-    .free_user(\free_user$109 ),
-    .free_valid(\free_valid$105 ),
+    .free_tag(\free_tag$128 ),
+    .free_user(\free_user$115 ),
+    .free_valid(\free_valid$111 ),
     .rst(rst),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$141 )
+    .x6_valid(\flushed_valid$147 )
   );
   \hwalloc_acq.regs  regs (
     .bus__r_addr(bus__r_addr),
@@ -359,12 +369,18 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
+    .e1_exhausted(\$18 ),
     .irq(irq),
-    .\port$2432$0 (\$11 [15:0]),
-    .\port$2432$48 (\$11 [63:48]),
-    .\port$2435$0 (\$12 ),
-    .\port$2447$0 (\$13 ),
-    .\port$2475$0 (\$14 ),
+    .low_water_hit(\$17 ),
+    .\port$2174$0 (\$15 ),
+    .\port$2175$0 (\$16 ),
+    .\port$2475$0 (\$11 [15:0]),
+    .\port$2475$48 (\$11 [63:48]),
+    .\port$2478$0 (\$12 ),
+    .\port$2490$0 (\$13 ),
+    .\port$2518$0 (\$14 ),
+    .\port$2627$0 (\$signal ),
+    .\port$2837$0 (\$signal$58 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -378,11 +394,11 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .req_free_pool(free_oor_pool),
     .req_free_tag(req_free_tag),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$141 ),
-    .rsp_freed_valid(\freed_valid$139 ),
+    .rsp_flushed_valid(\flushed_valid$147 ),
+    .rsp_freed_valid(\freed_valid$145 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$137 ),
+    .rsp_grant_valid(\grant_valid$143 ),
     .rst(rst),
     .w_ack(bus__w_ack)
   );
@@ -394,57 +410,61 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     end
   end
   assign clk = aclk;
-  assign \bus__r_ack$55  = bus__r_ack;
-  assign \bus__r_addr$57  = bus__r_addr;
-  assign \bus__r_data$59  = bus__r_data;
-  assign \bus__r_err$61  = bus__r_err;
-  assign \bus__r_req$63  = bus__r_req;
-  assign \bus__w_ack$65  = bus__w_ack;
-  assign \bus__w_addr$67  = bus__w_addr;
-  assign \bus__w_data$69  = bus__w_data;
-  assign \bus__w_err$71  = bus__w_err;
-  assign \bus__w_req$73  = bus__w_req;
-  assign \bus__w_strb$75  = bus__w_strb;
-  assign \s_axil_awvalid$76  = s_axil_awvalid;
-  assign \s_axil_awready$77  = s_axil_awready;
-  assign \s_axil_awaddr$78  = s_axil_awaddr;
-  assign \s_axil_awprot$79  = s_axil_awprot;
-  assign \s_axil_wvalid$80  = s_axil_wvalid;
-  assign \s_axil_wready$81  = s_axil_wready;
-  assign \s_axil_wdata$82  = s_axil_wdata;
-  assign \s_axil_wstrb$83  = s_axil_wstrb;
-  assign \s_axil_bvalid$84  = s_axil_bvalid;
-  assign \s_axil_bready$85  = s_axil_bready;
-  assign \s_axil_bresp$86  = s_axil_bresp;
-  assign \s_axil_arvalid$87  = s_axil_arvalid;
-  assign \s_axil_arready$88  = s_axil_arready;
-  assign \s_axil_araddr$89  = s_axil_araddr;
-  assign \s_axil_arprot$90  = s_axil_arprot;
-  assign \s_axil_rvalid$91  = s_axil_rvalid;
-  assign \s_axil_rready$92  = s_axil_rready;
-  assign \s_axil_rdata$93  = s_axil_rdata;
-  assign \s_axil_rresp$94  = s_axil_rresp;
+  assign \$signal$55  = \$signal ;
+  assign \$signal$56  = { \$17 , 1'h0, \$16 , \$18 , \$15  };
+  assign \$signal$57  = { \$17 , 1'h0, \$16 , \$18 , \$15  };
+  assign \$signal$59  = \$signal$58 ;
+  assign \bus__r_ack$61  = bus__r_ack;
+  assign \bus__r_addr$63  = bus__r_addr;
+  assign \bus__r_data$65  = bus__r_data;
+  assign \bus__r_err$67  = bus__r_err;
+  assign \bus__r_req$69  = bus__r_req;
+  assign \bus__w_ack$71  = bus__w_ack;
+  assign \bus__w_addr$73  = bus__w_addr;
+  assign \bus__w_data$75  = bus__w_data;
+  assign \bus__w_err$77  = bus__w_err;
+  assign \bus__w_req$79  = bus__w_req;
+  assign \bus__w_strb$81  = bus__w_strb;
+  assign \s_axil_awvalid$82  = s_axil_awvalid;
+  assign \s_axil_awready$83  = s_axil_awready;
+  assign \s_axil_awaddr$84  = s_axil_awaddr;
+  assign \s_axil_awprot$85  = s_axil_awprot;
+  assign \s_axil_wvalid$86  = s_axil_wvalid;
+  assign \s_axil_wready$87  = s_axil_wready;
+  assign \s_axil_wdata$88  = s_axil_wdata;
+  assign \s_axil_wstrb$89  = s_axil_wstrb;
+  assign \s_axil_bvalid$90  = s_axil_bvalid;
+  assign \s_axil_bready$91  = s_axil_bready;
+  assign \s_axil_bresp$92  = s_axil_bresp;
+  assign \s_axil_arvalid$93  = s_axil_arvalid;
+  assign \s_axil_arready$94  = s_axil_arready;
+  assign \s_axil_araddr$95  = s_axil_araddr;
+  assign \s_axil_arprot$96  = s_axil_arprot;
+  assign \s_axil_rvalid$97  = s_axil_rvalid;
+  assign \s_axil_rready$98  = s_axil_rready;
+  assign \s_axil_rdata$99  = s_axil_rdata;
+  assign \s_axil_rresp$100  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
   assign req_free_pool = free_oor_pool;
   assign flush_src = req_flush;
-  assign \grant_ok$124  = \$11 [0];
-  assign \grant_err$125  = \$11 [4:1];
-  assign \grant_pool$126  = \$11 [5];
-  assign \grant_slot$127  = \$11 [15:6];
-  assign \grant_addr$128  = \$11 [47:16];
-  assign \grant_user$129  = \$11 [63:54];
-  assign \grant_tag$130  = \$11 [53:48];
-  assign \freed_ok$131  = \$12 [0];
-  assign \flushed_ok$132  = \$13 [0];
-  assign \freed_err$133  = \$12 [4:1];
-  assign \flushed_err$134  = \$13 [4:1];
-  assign \freed_user$135  = \$12 [14:5];
-  assign \flushed_user$136  = \$13 [14:5];
+  assign \grant_ok$130  = \$11 [0];
+  assign \grant_err$131  = \$11 [4:1];
+  assign \grant_pool$132  = \$11 [5];
+  assign \grant_slot$133  = \$11 [15:6];
+  assign \grant_addr$134  = \$11 [47:16];
+  assign \grant_user$135  = \$11 [63:54];
+  assign \grant_tag$136  = \$11 [53:48];
+  assign \freed_ok$137  = \$12 [0];
+  assign \flushed_ok$138  = \$13 [0];
+  assign \freed_err$139  = \$12 [4:1];
+  assign \flushed_err$140  = \$13 [4:1];
+  assign \freed_user$141  = \$12 [14:5];
+  assign \flushed_user$142  = \$13 [14:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$137 ;
+  assign rsp_grant_valid = \grant_valid$143 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [5];
@@ -455,7 +475,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign rsp_grant_overwrite = \$11 [64];
   assign grant_overwrite = \$11 [64];
   assign rsp_grant_tag = \$11 [53:48];
-  assign rsp_freed_valid = \freed_valid$139 ;
+  assign rsp_freed_valid = \freed_valid$145 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [15];
@@ -468,16 +488,16 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [38:33];
   assign freed_tag = \$14 [38:33];
-  assign rsp_flushed_valid = \flushed_valid$141 ;
+  assign rsp_flushed_valid = \flushed_valid$147 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [15];
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$176  = busy;
+  assign \busy$182  = busy;
   assign ready = running;
-  assign \irq$178  = irq;
+  assign \irq$184  = irq;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [5];
@@ -5275,8 +5295,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, rst, alloc_valid, all
   assign \$1253 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432$0 , \port$2432$48 , rsp_freed_valid, \port$2435$0 , rsp_flushed_valid, \port$2447$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2475$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
+module \hwalloc_acq.regs (rst, busy, \port$2174$0 , \port$2175$0 , irq, low_water_hit, \ready$6 , rsp_grant_valid, \port$2475$0 , \port$2475$48 , rsp_freed_valid, \port$2478$0 , rsp_flushed_valid, \port$2490$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2518$0 , bus__r_req, bus__r_addr, bus__w_req
+, bus__w_addr, bus__w_data, bus__w_strb, e1_exhausted, \port$2627$0 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, \port$2837$0 , req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool
+, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -5563,29 +5584,29 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [31:0] \$356 ;
-  wire [31:0] \$357 ;
-  wire [31:0] \$358 ;
-  wire [31:0] \$359 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [31:0] \$360 ;
-  wire [31:0] \$361 ;
-  wire [31:0] \$362 ;
-  wire [31:0] \$363 ;
-  wire [1:0] \$364 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire [31:0] \$364 ;
   wire [31:0] \$365 ;
-  wire [3:0] \$366 ;
-  wire [3:0] \$367 ;
-  wire [3:0] \$368 ;
+  wire [31:0] \$366 ;
+  wire [31:0] \$367 ;
+  wire [31:0] \$368 ;
   wire [31:0] \$369 ;
   wire \$37 ;
   wire [31:0] \$370 ;
   wire [31:0] \$371 ;
-  wire [31:0] \$372 ;
+  wire [1:0] \$372 ;
   wire [31:0] \$373 ;
-  wire [31:0] \$374 ;
-  wire [31:0] \$375 ;
-  wire [31:0] \$376 ;
+  wire [4:0] \$374 ;
+  wire [4:0] \$375 ;
+  wire [4:0] \$376 ;
   wire [31:0] \$377 ;
   wire [31:0] \$378 ;
   wire [31:0] \$379 ;
@@ -5597,15 +5618,15 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire [31:0] \$384 ;
   wire [31:0] \$385 ;
   wire [31:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [31:0] \$387 ;
+  wire [31:0] \$388 ;
+  wire [31:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
+  wire [31:0] \$390 ;
+  wire [31:0] \$391 ;
+  wire [31:0] \$392 ;
+  wire [31:0] \$393 ;
+  wire [31:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
@@ -5615,27 +5636,27 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [31:0] \$402 ;
-  wire [31:0] \$403 ;
-  wire [31:0] \$404 ;
-  wire [31:0] \$405 ;
-  wire [31:0] \$406 ;
-  wire [31:0] \$407 ;
-  wire [31:0] \$408 ;
-  wire [31:0] \$409 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [10:0] \$410 ;
+  wire [31:0] \$410 ;
   wire [31:0] \$411 ;
-  wire [10:0] \$412 ;
+  wire [31:0] \$412 ;
   wire [31:0] \$413 ;
   wire [31:0] \$414 ;
   wire [31:0] \$415 ;
   wire [31:0] \$416 ;
   wire [31:0] \$417 ;
-  wire [31:0] \$418 ;
+  wire [10:0] \$418 ;
   wire [31:0] \$419 ;
   wire \$42 ;
-  wire [31:0] \$420 ;
+  wire [10:0] \$420 ;
   wire [31:0] \$421 ;
   wire [31:0] \$422 ;
   wire [31:0] \$423 ;
@@ -5644,45 +5665,45 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire [31:0] \$426 ;
   wire [31:0] \$427 ;
   wire [31:0] \$428 ;
-  wire \$429 ;
+  wire [31:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
+  wire [31:0] \$430 ;
+  wire [31:0] \$431 ;
+  wire [31:0] \$432 ;
+  wire [31:0] \$433 ;
+  wire [31:0] \$434 ;
+  wire [16:0] \$435 ;
+  wire [31:0] \$436 ;
+  wire [31:0] \$437 ;
+  wire [31:0] \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [31:0] \$444 ;
+  wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [3:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [7:0] \$450 ;
-  wire [7:0] \$451 ;
-  wire [15:0] \$452 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
+  wire [31:0] \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [6:0] \$462 ;
-  wire \$463 ;
+  wire [3:0] \$460 ;
+  wire [7:0] \$461 ;
+  wire [7:0] \$462 ;
+  wire [15:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -5693,7 +5714,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
+  wire [6:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
@@ -5823,7 +5844,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$588 ;
   wire \$589 ;
   wire [2:0] \$59 ;
-  wire [33:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
@@ -5831,7 +5852,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire [3:0] \$598 ;
+  wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [32:0] \$60 ;
@@ -5854,8 +5875,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
-  wire \$618 ;
-  wire [32:0] \$619 ;
+  wire [33:0] \$618 ;
+  wire \$619 ;
   wire [3:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
@@ -5863,89 +5884,89 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire \$626 ;
+  wire [4:0] \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire [5:0] \$63 ;
-  wire [1:0] \$630 ;
+  wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [1:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [2:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [120:0] \$640 ;
-  wire [2:0] \$641 ;
+  wire \$640 ;
+  wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire [120:0] \$645 ;
-  wire [2:0] \$646 ;
+  wire \$645 ;
+  wire \$646 ;
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire [120:0] \$65 ;
-  wire [120:0] \$650 ;
-  wire [2:0] \$651 ;
+  wire \$650 ;
+  wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
-  wire [120:0] \$654 ;
-  wire [3:0] \$655 ;
-  reg [31:0] \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg [120:0] \$659 ;
+  wire [32:0] \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire [120:0] \$66 ;
-  reg [120:0] \$660 ;
-  reg [120:0] \$661 ;
-  reg [1:0] \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire [1:0] \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [1:0] \$668 ;
+  wire \$669 ;
   wire [120:0] \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg [5:0] \$674 ;
-  reg [4:0] \$675 ;
-  reg [31:0] \$676 ;
-  reg [1:0] \$677 ;
-  reg [31:0] \$678 ;
-  reg [2:0] \$679 ;
+  wire [2:0] \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire [120:0] \$674 ;
+  wire [2:0] \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire [120:0] \$679 ;
   wire [120:0] \$68 ;
-  reg [2:0] \$680 ;
-  reg [4:0] \$681 ;
-  reg \$682 ;
-  reg [1:0] \$683 ;
-  reg [120:0] \$684 ;
-  reg [3:0] \$685 ;
-  reg [10:0] \$686 ;
-  reg [10:0] \$687 ;
-  reg \$688 ;
-  reg \$689 ;
-  wire [3:0] \$69 ;
-  reg [10:0] \$690 ;
-  reg [31:0] \$691 ;
+  wire [2:0] \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire [120:0] \$684 ;
+  wire [2:0] \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire [120:0] \$688 ;
+  wire \$689 ;
+  wire [4:0] \$69 ;
+  wire \$690 ;
+  wire [4:0] \$691 ;
   reg [31:0] \$692 ;
-  reg [31:0] \$693 ;
-  reg [31:0] \$694 ;
-  reg [3:0] \$695 ;
-  reg [7:0] \$696 ;
-  reg [7:0] \$697 ;
-  reg [15:0] \$698 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg [120:0] \$695 ;
+  reg [120:0] \$696 ;
+  reg [120:0] \$697 ;
+  reg [1:0] \$698 ;
   reg \$699 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
+  wire [4:0] \$70 ;
   reg \$700 ;
   reg \$701 ;
   reg \$702 ;
@@ -5956,52 +5977,52 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg \$707 ;
   reg \$708 ;
   reg \$709 ;
-  wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg \$716 ;
-  reg \$717 ;
+  wire [4:0] \$71 ;
+  reg [5:0] \$710 ;
+  reg [4:0] \$711 ;
+  reg [31:0] \$712 ;
+  reg [1:0] \$713 ;
+  reg [31:0] \$714 ;
+  reg [2:0] \$715 ;
+  reg [2:0] \$716 ;
+  reg [4:0] \$717 ;
   reg \$718 ;
-  reg \$719 ;
-  wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
+  reg [1:0] \$719 ;
+  wire [17:0] \$72 ;
+  reg [120:0] \$720 ;
+  reg [4:0] \$721 ;
+  reg [17:0] \$722 ;
   reg \$723 ;
   reg \$724 ;
   reg \$725 ;
-  reg \$726 ;
-  reg \$727 ;
+  reg [10:0] \$726 ;
+  reg [10:0] \$727 ;
   reg \$728 ;
   reg \$729 ;
-  wire [3:0] \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg \$736 ;
-  reg [31:0] \$737 ;
-  reg [1:0] \$738 ;
-  reg [31:0] \$739 ;
+  wire \$73 ;
+  reg [10:0] \$730 ;
+  reg [31:0] \$731 ;
+  reg [31:0] \$732 ;
+  reg [31:0] \$733 ;
+  reg [31:0] \$734 ;
+  reg [3:0] \$735 ;
+  reg [7:0] \$736 ;
+  reg [7:0] \$737 ;
+  reg [15:0] \$738 ;
+  reg \$739 ;
   wire \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg [9:0] \$744 ;
-  reg [31:0] \$745 ;
+  reg \$744 ;
+  reg \$745 ;
   reg \$746 ;
-  reg [3:0] \$747 ;
-  reg [7:0] \$748 ;
-  reg [7:0] \$749 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  reg [15:0] \$750 ;
+  reg \$750 ;
   reg \$751 ;
   reg \$752 ;
   reg \$753 ;
@@ -6012,14 +6033,14 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg \$758 ;
   reg \$759 ;
   wire \$76 ;
-  reg [31:0] \$760 ;
+  reg \$760 ;
   reg \$761 ;
   reg \$762 ;
   reg \$763 ;
   reg \$764 ;
   reg \$765 ;
   reg \$766 ;
-  reg [31:0] \$767 ;
+  reg \$767 ;
   reg \$768 ;
   reg \$769 ;
   wire \$77 ;
@@ -6031,32 +6052,75 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
+  reg [31:0] \$778 ;
+  reg [1:0] \$779 ;
   wire \$78 ;
   reg [31:0] \$780 ;
-  reg [31:0] \$781 ;
+  reg \$781 ;
   reg \$782 ;
   reg \$783 ;
-  reg [3:0] \$784 ;
-  reg \$785 ;
-  reg \$786 ;
+  reg \$784 ;
+  reg [9:0] \$785 ;
+  reg [31:0] \$786 ;
   reg \$787 ;
   reg [3:0] \$788 ;
-  reg \$789 ;
+  reg [7:0] \$789 ;
   wire \$79 ;
-  reg \$790 ;
-  reg \$791 ;
-  reg [5:0] \$792 ;
-  reg [31:0] \$793 ;
+  reg [7:0] \$790 ;
+  reg [15:0] \$791 ;
+  reg \$792 ;
+  reg \$793 ;
   reg \$794 ;
   reg \$795 ;
   reg \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
+  reg \$800 ;
+  reg [31:0] \$801 ;
+  reg \$802 ;
+  reg [3:0] \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg [3:0] \$807 ;
+  reg [31:0] \$808 ;
+  reg \$809 ;
   wire [10:0] \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
   wire [10:0] \$82 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg [31:0] \$822 ;
+  reg [31:0] \$823 ;
+  reg \$824 ;
+  reg \$825 ;
+  reg [4:0] \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire [12:0] \$83 ;
+  reg [4:0] \$830 ;
+  reg [16:0] \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg [5:0] \$835 ;
+  reg [31:0] \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire [12:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -6075,22 +6139,21 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   wire \$98 ;
   wire [32:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$114  = 1'h0;
-  reg [31:0] \$signal$127  = 32'd0;
-  reg \$signal$128  = 1'h0;
-  reg \$signal$144  = 1'h0;
-  reg [31:0] \$signal$146  = 32'd0;
-  reg \$signal$147  = 1'h0;
+  reg \$signal$121  = 1'h0;
+  reg [31:0] \$signal$134  = 32'd0;
+  reg \$signal$135  = 1'h0;
   reg \$signal$151  = 1'h0;
-  reg \$signal$152  = 1'h0;
-  reg [31:0] \$signal$154  = 32'd0;
-  reg \$signal$163  = 1'h0;
-  reg \$signal$164  = 1'h0;
-  reg \$signal$165  = 1'h0;
-  reg \$signal$166  = 1'h0;
-  reg \$signal$169  = 1'h0;
+  reg [31:0] \$signal$153  = 32'd0;
+  reg \$signal$154  = 1'h0;
+  reg \$signal$158  = 1'h0;
+  reg \$signal$159  = 1'h0;
+  reg [31:0] \$signal$161  = 32'd0;
+  reg \$signal$171  = 1'h0;
+  reg \$signal$172  = 1'h0;
   reg \$signal$173  = 1'h0;
   reg \$signal$174  = 1'h0;
+  reg \$signal$181  = 1'h0;
+  reg \$signal$182  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$39 ;
   reg [31:0] \$signal$48  = 32'd0;
@@ -6098,35 +6161,37 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg [4:0] \$signal$53  = 5'h00;
   reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
-  reg [3:0] \$signal$62  = 4'h0;
-  reg \$signal$78  = 1'h0;
-  reg \$signal$80  = 1'h0;
-  reg \$signal$81  = 1'h0;
+  reg [4:0] \$signal$62  = 5'h00;
+  reg [4:0] \$signal$63  = 5'h00;
+  wire [4:0] \$signal$64 ;
+  reg \$signal$84  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg \$signal$87  = 1'h0;
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$185 ;
-  wire [2:0] \$signature__addr$188 ;
-  wire [2:0] \$signature__addr$191 ;
-  wire [2:0] \$signature__addr$194 ;
-  wire [2:0] \$signature__addr$197 ;
+  wire [2:0] \$signature__addr$193 ;
+  wire [2:0] \$signature__addr$196 ;
+  wire [2:0] \$signature__addr$199 ;
+  wire [2:0] \$signature__addr$202 ;
+  wire [2:0] \$signature__addr$205 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$200 ;
-  wire [2:0] \$signature__addr$203 ;
+  wire [2:0] \$signature__addr$208 ;
+  wire [2:0] \$signature__addr$211 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$183 ;
-  wire [120:0] \$signature__data$189 ;
-  wire [120:0] \$signature__data$195 ;
-  wire [120:0] \$signature__data$201 ;
+  wire [120:0] \$signature__data$191 ;
+  wire [120:0] \$signature__data$197 ;
+  wire [120:0] \$signature__data$203 ;
+  wire [120:0] \$signature__data$209 ;
   wire [120:0] \$signature__data$59 ;
   wire [120:0] \$signature__data$60 ;
   wire [120:0] \$signature__data$61 ;
   wire \$signature__en ;
-  wire \$signature__en$186 ;
-  wire \$signature__en$190 ;
-  wire \$signature__en$192 ;
-  wire \$signature__en$196 ;
+  wire \$signature__en$194 ;
   wire \$signature__en$198 ;
-  wire \$signature__en$202 ;
+  wire \$signature__en$200 ;
   wire \$signature__en$204 ;
+  wire \$signature__en$206 ;
+  wire \$signature__en$210 ;
+  wire \$signature__en$212 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -6158,6 +6223,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   input clk;
   wire clk;
   reg [31:0] cycle = 32'd0;
+  output e1_exhausted;
   reg e1_exhausted = 1'h0;
   reg [120:0] e1_new0 = 121'h0000000000000000000000000000000;
   reg [120:0] e1_new1 = 121'h0000000000000000000000000000000;
@@ -6169,23 +6235,35 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
-  reg [3:0] irq_enable = 4'h0;
+  reg [4:0] irq_enable = 5'h00;
   wire [1:0] log_bank0_k;
   wire [1:0] log_bank1_k;
   wire [1:0] log_bank2_k;
   wire [1:0] log_bank3_k;
+  output low_water_hit;
+  wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$2432$0 ;
-  wire [15:0] \port$2432$0 ;
-  input [15:0] \port$2432$48 ;
-  wire [15:0] \port$2432$48 ;
-  input [16:0] \port$2435$0 ;
-  wire [16:0] \port$2435$0 ;
-  input [15:0] \port$2447$0 ;
-  wire [15:0] \port$2447$0 ;
-  input [38:0] \port$2475$0 ;
-  wire [38:0] \port$2475$0 ;
+  output \port$2174$0 ;
+  wire \port$2174$0 ;
+  output \port$2175$0 ;
+  wire \port$2175$0 ;
+  input [15:0] \port$2475$0 ;
+  wire [15:0] \port$2475$0 ;
+  input [15:0] \port$2475$48 ;
+  wire [15:0] \port$2475$48 ;
+  input [16:0] \port$2478$0 ;
+  wire [16:0] \port$2478$0 ;
+  input [15:0] \port$2490$0 ;
+  wire [15:0] \port$2490$0 ;
+  input [38:0] \port$2518$0 ;
+  wire [38:0] \port$2518$0 ;
+  (* init = 5'h00 *)
+  output [4:0] \port$2627$0 ;
+  wire [4:0] \port$2627$0 ;
+  (* init = 5'h00 *)
+  output [4:0] \port$2837$0 ;
+  wire [4:0] \port$2837$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -6219,6 +6297,7 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg r2_sel_pool0_high_water = 1'h0;
   reg r2_sel_pool0_in_use = 1'h0;
   reg r2_sel_pool0_info = 1'h0;
+  reg r2_sel_pool0_low_water = 1'h0;
   reg r2_sel_pool0_overwrites = 1'h0;
   reg r2_sel_pool0_slot_size = 1'h0;
   reg r2_sel_pool0_slots = 1'h0;
@@ -6299,6 +6378,11 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg [10:0] samples_in_use = 11'h000;
   reg samples_in_use_rose = 1'h0;
   reg [10:0] samples_in_use_was = 11'h000;
+  reg [16:0] samples_low_water = 17'h00000;
+  reg samples_lw_granted_1 = 1'h0;
+  reg samples_lw_granted_2 = 1'h0;
+  reg [17:0] samples_lw_limit = 18'h00000;
+  reg samples_lw_short = 1'h0;
   reg [5:0] space = 6'h20;
   reg space_ge1 = 1'h1;
   reg space_ge2 = 1'h1;
@@ -6321,8 +6405,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg w1_samples_oor_gt12 = 1'h0;
   reg w1_samples_oor_gt18 = 1'h0;
   reg w1_samples_oor_gt6 = 1'h0;
-  reg w1_strb0 = 1'h0;
-  reg [3:0] w1c = 4'h0;
+  reg [3:0] w1_strb = 4'h0;
+  reg w1c = 1'h0;
   reg [31:0] w2_base = 32'd0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -6330,16 +6414,17 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   reg w2_is_irq_status = 1'h0;
   reg w2_is_pool0_flush = 1'h0;
   reg w2_is_pool0_free = 1'h0;
+  reg w2_is_pool0_low_water = 1'h0;
   reg [31:0] w2_offset = 32'd0;
   reg w2_oor = 1'h0;
   reg w2_pool = 1'h0;
-  reg w2_strb0 = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w_ack;
   reg w_ack = 1'h0;
   reg [120:0] log_bank0 [7:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$183 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$191 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
@@ -6348,8 +6433,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$190 )
-      log_bank1[\$signature__addr$188 ] <= \$signature__data$189 ;
+    if (\$signature__en$198 )
+      log_bank1[\$signature__addr$196 ] <= \$signature__data$197 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
@@ -6358,8 +6443,8 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$196 )
-      log_bank2[\$signature__addr$194 ] <= \$signature__data$195 ;
+    if (\$signature__en$204 )
+      log_bank2[\$signature__addr$202 ] <= \$signature__data$203 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
@@ -6368,14 +6453,57 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [7:0];
   always @(posedge clk) begin
-    if (\$signature__en$202 )
-      log_bank3[\$signal$51 ] <= \$signature__data$201 ;
+    if (\$signature__en$210 )
+      log_bank3[\$signal$51 ] <= \$signature__data$209 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
     _3_ <= log_bank3[\$signal$53 [4:2]];
   end
   assign \$signature__data$61  = _3_;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = \$158  | \$161 ;
+  assign \$163  = ~ \$162 ;
+  assign \$164  = ~ r1_a1_0[0];
+  assign \$165  = ~ r1_a4_2[7];
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ r1_a7_5[0];
+  assign \$168  = ~ r1_a11_8[0];
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = ~ r1_a1_0[0];
+  assign \$173  = ~ r1_a4_2[0];
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ r1_a7_5[1];
+  assign \$176  = ~ r1_a11_8[0];
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = ~ \$178 ;
+  assign \$180  = ~ r1_a1_0[0];
+  assign \$181  = ~ r1_a4_2[1];
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = ~ r1_a7_5[1];
+  assign \$184  = ~ r1_a11_8[0];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = ~ r1_a1_0[0];
+  assign \$189  = ~ r1_a4_2[2];
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = ~ r1_a7_5[1];
+  assign \$192  = ~ r1_a11_8[0];
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = ~ r1_a1_0[0];
+  assign \$197  = ~ r1_a4_2[3];
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = ~ r1_a7_5[1];
+  assign \$200  = ~ r1_a11_8[0];
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = \$198  | \$201 ;
+  assign \$203  = ~ \$202 ;
   assign \$204  = ~ r1_a1_0[0];
   assign \$205  = ~ r1_a4_2[4];
   assign \$206  = \$204  | \$205 ;
@@ -6528,631 +6656,682 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$353  = \$351  | \$352 ;
   assign \$354  = \$350  | \$353 ;
   assign \$355  = ~ \$354 ;
-  assign \$356  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$357  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$356  = ~ r1_a1_0[0];
+  assign \$357  = ~ r1_a4_2[7];
   assign \$358  = \$356  | \$357 ;
-  assign \$359  = r2_sel_config ? 32'd169215239 : 32'd0;
-  assign \$360  = r2_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$359  = ~ r1_a7_5[1];
+  assign \$360  = ~ r1_a11_8[1];
   assign \$361  = \$359  | \$360 ;
   assign \$362  = \$358  | \$361 ;
-  assign \$364  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$366  = r2_sel_irq_status ? \$signal$62  : 4'h0;
-  assign \$367  = r2_sel_irq_enable ? irq_enable : 4'h0;
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = \$365  | { 28'h0000000, \$368  };
-  assign \$370  = \$362  | \$369 ;
-  assign \$371  = r2_sel_err_count ? \$signal$48  : 32'd0;
-  assign \$372  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$373  = \$371  | \$372 ;
-  assign \$374  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$375  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$365  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = r2_sel_config ? 32'd169215239 : 32'd0;
+  assign \$368  = r2_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = \$366  | \$369 ;
+  assign \$372  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$374  = r2_sel_irq_status ? \$signal$62  : 5'h00;
+  assign \$375  = r2_sel_irq_enable ? irq_enable : 5'h00;
   assign \$376  = \$374  | \$375 ;
-  assign \$377  = \$373  | \$376 ;
-  assign \$378  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$379  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$380  = \$378  | \$379 ;
-  assign \$382  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$384  = \$380  | \$383 ;
-  assign \$385  = \$377  | \$384 ;
-  assign \$386  = \$370  | \$385 ;
-  assign \$387  = r2_sel_id | r2_sel_version;
-  assign \$388  = r2_sel_config | r2_sel_config2;
-  assign \$389  = \$387  | \$388 ;
-  assign \$390  = r2_sel_ctrl | r2_sel_status;
-  assign \$391  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = \$389  | \$392 ;
-  assign \$394  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$395  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$398  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = \$396  | \$399 ;
-  assign \$401  = \$393  | \$400 ;
-  assign \$403  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$406  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$377  = \$373  | { 27'h0000000, \$376  };
+  assign \$378  = \$370  | \$377 ;
+  assign \$379  = r2_sel_err_count ? \$signal$48  : 32'd0;
+  assign \$380  = r2_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$383  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = \$381  | \$384 ;
+  assign \$386  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$387  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$388  = \$386  | \$387 ;
+  assign \$390  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$392  = \$388  | \$391 ;
+  assign \$393  = \$385  | \$392 ;
+  assign \$394  = \$378  | \$393 ;
+  assign \$395  = r2_sel_id | r2_sel_version;
+  assign \$396  = r2_sel_config | r2_sel_config2;
+  assign \$397  = \$395  | \$396 ;
+  assign \$398  = r2_sel_ctrl | r2_sel_status;
+  assign \$399  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = \$397  | \$400 ;
+  assign \$402  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$403  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$406  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$407  = \$405  | \$406 ;
   assign \$408  = \$404  | \$407 ;
-  assign \$409  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$410  = r2_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$411  = \$409  | { 21'h000000, \$410  };
-  assign \$412  = r2_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$413  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$414  = { 21'h000000, \$412  } | \$413 ;
-  assign \$415  = \$411  | \$414 ;
-  assign \$416  = \$408  | \$415 ;
-  assign \$417  = r2_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$418  = r2_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$419  = \$417  | \$418 ;
-  assign \$424  = r2_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$427  = \$423  | \$426 ;
-  assign \$428  = \$416  | \$427 ;
-  assign \$429  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$430  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$433  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = \$431  | \$434 ;
-  assign \$436  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$437  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = \$435  | \$440 ;
-  assign \$442  = \$signal$114  & r3_alloc;
-  assign \$443  = \$signal$114  & r3_alloc;
-  assign \$444  = r3_block0 | r3_block4;
-  assign \$445  = | r3_found_in;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = rsp_grant_valid & rsp_grant_src;
-  assign \$448  = alloc_waiting & \$447 ;
-  assign \$449  = 1'h1 << bus__w_addr[1:0];
-  assign \$450  = 1'h1 << bus__w_addr[4:2];
-  assign \$451  = 1'h1 << bus__w_addr[7:5];
-  assign \$452  = 1'h1 << bus__w_addr[11:8];
-  assign \$453  = bus__w_data[5:0] > 1'h0;
-  assign \$454  = ! bus__w_data[5:0];
-  assign \$455  = bus__w_data[11:6] > 5'h10;
-  assign \$456  = bus__w_data[11:6] == 5'h10;
-  assign \$457  = bus__w_data[17:12] > 1'h0;
-  assign \$458  = ! bus__w_data[17:12];
-  assign \$459  = bus__w_data[18] > 1'h0;
-  assign \$460  = ! bus__w_data[18];
-  assign \$461  = bus__w_strb == 4'hf;
-  assign \$462  = bus__w_addr[11:6] - 3'h4;
-  assign \$463  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
-  assign \$464  = w1_samples_oor_gt18 | \$463 ;
-  assign \$465  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
-  assign \$466  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
-  assign \$467  = w1_samples_oor_gt6 | \$466 ;
-  assign \$468  = \$465  & \$467 ;
-  assign \$469  = \$464  | \$468 ;
-  assign \$470  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
-  assign \$471  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = \$469  | \$472 ;
-  assign \$474  = ~ w1_a1_0[0];
-  assign \$475  = ~ w1_a4_2[4];
-  assign \$476  = \$474  | \$475 ;
-  assign \$477  = ~ w1_a7_5[0];
-  assign \$478  = ~ w1_a11_8[0];
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = \$476  | \$479 ;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = ~ w1_a1_0[0];
-  assign \$483  = ~ w1_a4_2[6];
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = ~ w1_a7_5[0];
-  assign \$486  = ~ w1_a11_8[0];
+  assign \$409  = \$401  | \$408 ;
+  assign \$411  = r2_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$414  = r2_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = r2_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$418  = r2_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$419  = \$417  | { 21'h000000, \$418  };
+  assign \$420  = r2_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$421  = r2_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$422  = { 21'h000000, \$420  } | \$421 ;
+  assign \$423  = \$419  | \$422 ;
+  assign \$424  = \$416  | \$423 ;
+  assign \$425  = r2_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$426  = r2_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$427  = \$425  | \$426 ;
+  assign \$432  = r2_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$435  = r2_sel_pool0_low_water ? samples_low_water : 17'h00000;
+  assign \$436  = \$434  | { 15'h0000, \$435  };
+  assign \$437  = \$431  | \$436 ;
+  assign \$438  = \$424  | \$437 ;
+  assign \$439  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$440  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$443  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = \$441  | \$444 ;
+  assign \$446  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$447  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$450  = \$449  | r2_sel_pool0_low_water;
+  assign \$451  = \$448  | \$450 ;
+  assign \$452  = \$445  | \$451 ;
+  assign \$453  = \$signal$121  & r3_alloc;
+  assign \$454  = \$signal$121  & r3_alloc;
+  assign \$455  = r3_block0 | r3_block4;
+  assign \$456  = | r3_found_in;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = rsp_grant_valid & rsp_grant_src;
+  assign \$459  = alloc_waiting & \$458 ;
+  assign \$460  = 1'h1 << bus__w_addr[1:0];
+  assign \$461  = 1'h1 << bus__w_addr[4:2];
+  assign \$462  = 1'h1 << bus__w_addr[7:5];
+  assign \$463  = 1'h1 << bus__w_addr[11:8];
+  assign \$464  = bus__w_data[5:0] > 1'h0;
+  assign \$465  = ! bus__w_data[5:0];
+  assign \$466  = bus__w_data[11:6] > 5'h10;
+  assign \$467  = bus__w_data[11:6] == 5'h10;
+  assign \$468  = bus__w_data[17:12] > 1'h0;
+  assign \$469  = ! bus__w_data[17:12];
+  assign \$470  = bus__w_data[18] > 1'h0;
+  assign \$471  = ! bus__w_data[18];
+  assign \$472  = bus__w_strb == 4'hf;
+  assign \$473  = bus__w_addr[11:6] - 3'h4;
+  assign \$474  = w1_samples_oor_eq18 & w1_samples_oor_gt12;
+  assign \$475  = w1_samples_oor_gt18 | \$474 ;
+  assign \$476  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$477  = w1_samples_oor_eq6 & w1_samples_oor_gt0;
+  assign \$478  = w1_samples_oor_gt6 | \$477 ;
+  assign \$479  = \$476  & \$478 ;
+  assign \$480  = \$475  | \$479 ;
+  assign \$481  = w1_samples_oor_eq18 & w1_samples_oor_eq12;
+  assign \$482  = w1_samples_oor_eq6 & w1_samples_oor_eq0;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = ~ w1_a1_0[0];
+  assign \$486  = ~ w1_a4_2[4];
   assign \$487  = \$485  | \$486 ;
-  assign \$488  = \$484  | \$487 ;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = ~ w1_a1_0[0];
-  assign \$491  = ~ w1_a4_2[7];
-  assign \$492  = \$490  | \$491 ;
-  assign \$493  = ~ w1_a7_5[0];
-  assign \$494  = ~ w1_a11_8[0];
+  assign \$488  = ~ w1_a7_5[0];
+  assign \$489  = ~ w1_a11_8[0];
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = ~ w1_a1_0[0];
+  assign \$494  = ~ w1_a4_2[6];
   assign \$495  = \$493  | \$494 ;
-  assign \$496  = \$492  | \$495 ;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = ~ w1_a1_0[0];
-  assign \$499  = ~ w1_a4_2[6];
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = ~ w1_a7_5[1];
-  assign \$502  = ~ w1_a11_8[0];
+  assign \$496  = ~ w1_a7_5[0];
+  assign \$497  = ~ w1_a11_8[0];
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = \$495  | \$498 ;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = ~ w1_a1_0[0];
+  assign \$502  = ~ w1_a4_2[7];
   assign \$503  = \$501  | \$502 ;
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = ~ w1_a1_0[0];
-  assign \$507  = ~ w1_a4_2[1];
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = ~ w1_a7_5[0];
-  assign \$510  = ~ w1_a11_8[1];
+  assign \$504  = ~ w1_a7_5[0];
+  assign \$505  = ~ w1_a11_8[0];
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = \$503  | \$506 ;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = ~ w1_a1_0[0];
+  assign \$510  = ~ w1_a4_2[6];
   assign \$511  = \$509  | \$510 ;
-  assign \$512  = \$508  | \$511 ;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = ~ w1_a1_0[0];
-  assign \$515  = ~ w1_a4_2[4];
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = ~ w1_a7_5[1];
-  assign \$518  = ~ w1_a11_8[1];
+  assign \$512  = ~ w1_a7_5[1];
+  assign \$513  = ~ w1_a11_8[0];
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = \$511  | \$514 ;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = ~ w1_a1_0[0];
+  assign \$518  = ~ w1_a4_2[1];
   assign \$519  = \$517  | \$518 ;
-  assign \$520  = \$516  | \$519 ;
-  assign \$521  = ~ \$520 ;
-  assign \$522  = ~ w1_a1_0[0];
-  assign \$523  = ~ w1_a4_2[1];
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = ~ w1_a7_5[0];
-  assign \$526  = ~ w1_a11_8[1];
+  assign \$520  = ~ w1_a7_5[0];
+  assign \$521  = ~ w1_a11_8[1];
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = \$519  | \$522 ;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = ~ w1_a1_0[0];
+  assign \$526  = ~ w1_a4_2[4];
   assign \$527  = \$525  | \$526 ;
-  assign \$528  = \$524  | \$527 ;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = ~ w1_a1_0[0];
-  assign \$531  = ~ w1_a4_2[4];
-  assign \$532  = \$530  | \$531 ;
-  assign \$533  = ~ w1_a7_5[1];
-  assign \$534  = ~ w1_a11_8[1];
+  assign \$528  = ~ w1_a7_5[1];
+  assign \$529  = ~ w1_a11_8[1];
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = \$527  | \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = ~ w1_a1_0[0];
+  assign \$534  = ~ w1_a4_2[7];
   assign \$535  = \$533  | \$534 ;
-  assign \$536  = \$532  | \$535 ;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = ~ w1_a1_0[0];
-  assign \$539  = ~ w1_a4_2[4];
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ w1_a7_5[0];
-  assign \$542  = ~ w1_a11_8[0];
+  assign \$536  = ~ w1_a7_5[1];
+  assign \$537  = ~ w1_a11_8[1];
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = \$535  | \$538 ;
+  assign \$540  = ~ \$539 ;
+  assign \$541  = ~ w1_a1_0[0];
+  assign \$542  = ~ w1_a4_2[1];
   assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$540  | \$543 ;
-  assign \$545  = ~ \$544 ;
-  assign \$546  = ~ w1_a1_0[0];
-  assign \$547  = ~ w1_a4_2[6];
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = ~ w1_a7_5[1];
-  assign \$550  = ~ w1_a11_8[0];
+  assign \$544  = ~ w1_a7_5[0];
+  assign \$545  = ~ w1_a11_8[1];
+  assign \$546  = \$544  | \$545 ;
+  assign \$547  = \$543  | \$546 ;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = ~ w1_a1_0[0];
+  assign \$550  = ~ w1_a4_2[4];
   assign \$551  = \$549  | \$550 ;
-  assign \$552  = \$548  | \$551 ;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$545  | \$553 ;
-  assign \$555  = ~ w1_a1_0[0];
-  assign \$556  = ~ w1_a4_2[1];
-  assign \$557  = \$555  | \$556 ;
-  assign \$558  = ~ w1_a7_5[0];
-  assign \$559  = ~ w1_a11_8[1];
-  assign \$560  = \$558  | \$559 ;
-  assign \$561  = \$557  | \$560 ;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = ~ w1_a1_0[0];
-  assign \$564  = ~ w1_a4_2[4];
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = ~ w1_a7_5[1];
-  assign \$567  = ~ w1_a11_8[1];
-  assign \$568  = \$566  | \$567 ;
-  assign \$569  = \$565  | \$568 ;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$562  | \$570 ;
-  assign \$572  = \$554  | \$571 ;
-  assign \$573  = ~ w1_a1_0[0];
-  assign \$574  = ~ w1_a4_2[6];
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = ~ w1_a7_5[0];
-  assign \$577  = ~ w1_a11_8[0];
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = \$575  | \$578 ;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = ~ w1_a1_0[0];
-  assign \$582  = ~ w1_a4_2[7];
-  assign \$583  = \$581  | \$582 ;
-  assign \$584  = ~ w1_a7_5[0];
-  assign \$585  = ~ w1_a11_8[0];
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = \$583  | \$586 ;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$580  | \$588 ;
-  assign \$591  = \$signal$151  & \$signal$152 ;
-  assign \$592  = \$591  & w2_is_ctrl;
-  assign \$593  = \$592  & \$signal$154 [0];
-  assign \$594  = \$signal$151  & \$signal$152 ;
-  assign \$595  = \$594  & w2_is_err_pop;
-  assign \$596  = \$signal$151  & w2_is_irq_status;
-  assign \$597  = \$596  & w2_strb0;
-  assign \$598  = \$597  ? \$signal$154 [3:0] : 4'h0;
-  assign \$599  = \$signal$151  & \$signal$152 ;
-  assign \$600  = \$599  & \$signal$163 ;
-  assign \$601  = \$signal$151  & \$signal$152 ;
-  assign \$602  = \$601  & \$signal$164 ;
-  assign \$603  = \$signal$151  & \$signal$152 ;
-  assign \$604  = \$603  & \$signal$163 ;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$signal$151  & \$605 ;
-  assign \$607  = \$signal$151  & \$signal$152 ;
-  assign \$608  = \$607  & \$signal$164 ;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = \$606  & \$609 ;
-  assign \$611  = \$signal$151  & w2_is_irq_enable;
-  assign \$612  = \$611  & w2_strb0;
-  assign \$613  = ~ \$signal$166 ;
-  assign \$614  = \$signal$165  & \$signal$152 ;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = \$613  & \$615 ;
-  assign \$617  = \$signal$151  & \$signal$152 ;
-  assign \$618  = \$617  & \$signal$163 ;
-  assign \$619  = w2_base + w2_offset;
-  assign \$620  = w2_oor >> w2_pool;
-  assign \$621  = \$signal$151  & \$signal$152 ;
-  assign \$622  = \$621  & \$signal$164 ;
-  assign \$623  = rsp_freed_valid & \port$2475$0 [0];
-  assign \$624  = \$signal$174  & \$623 ;
-  assign \$625  = ~ \port$2435$0 [0];
-  assign \$626  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$627  = flush_waiting & \$626 ;
-  assign \$628  = ~ \port$2447$0 [0];
-  assign \$629  = \$signal$28  > 2'h2;
-  assign \$630  = \$629  ? 2'h2 : \$signal$28 ;
-  assign \$631  = | \$signal$28 ;
-  assign \$632  = space_ge1 & \$631 ;
-  assign \$633  = \$632  ? 1'h1 : 1'h0;
-  assign \$634  = space_ge2 ? \$630  : { 1'h0, \$633  };
-  assign \$signal$39  = space_ge3 ? \$signal$28  : \$634 ;
-  assign \$635  = ~ space[5];
-  assign popped = \$signal$169  & \$635 ;
-  assign \$636  = 1'h0 - tail[1:0];
-  assign \$637  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$637  ? tail_next_row : \$signal$51 ;
-  assign \$638  = ! \$636 [1:0];
-  assign \$639  = \$636 [1:0] == 1'h1;
-  assign \$640  = \$639  ? e1_new1 : e1_new2;
-  assign \$signature__data$183  = \$638  ? e1_new0 : \$640 ;
-  assign \$signature__en  = \$636 [1:0] < \$signal$39 ;
-  assign \$641  = 1'h1 - tail[1:0];
-  assign \$642  = tail[1:0] > 1'h1;
-  assign \$signature__addr$188  = \$642  ? tail_next_row : \$signal$51 ;
-  assign \$643  = ! \$641 [1:0];
-  assign \$644  = \$641 [1:0] == 1'h1;
-  assign \$645  = \$644  ? e1_new1 : e1_new2;
-  assign \$signature__data$189  = \$643  ? e1_new0 : \$645 ;
-  assign \$signature__en$190  = \$641 [1:0] < \$signal$39 ;
-  assign \$646  = 2'h2 - tail[1:0];
-  assign \$647  = tail[1:0] > 2'h2;
-  assign \$signature__addr$194  = \$647  ? tail_next_row : \$signal$51 ;
-  assign \$648  = ! \$646 [1:0];
-  assign \$649  = \$646 [1:0] == 1'h1;
-  assign \$650  = \$649  ? e1_new1 : e1_new2;
-  assign \$signature__data$195  = \$648  ? e1_new0 : \$650 ;
-  assign \$signature__en$196  = \$646 [1:0] < \$signal$39 ;
-  assign \$651  = 2'h3 - tail[1:0];
-  assign \$652  = ! \$651 [1:0];
-  assign \$653  = \$651 [1:0] == 1'h1;
-  assign \$654  = \$653  ? e1_new1 : e1_new2;
-  assign \$signature__data$201  = \$652  ? e1_new0 : \$654 ;
-  assign \$signature__en$202  = \$651 [1:0] < \$signal$39 ;
-  assign \$655  = \$signal$62  & irq_enable;
-  assign irq = | \$655 ;
+  assign \$552  = ~ w1_a7_5[1];
+  assign \$553  = ~ w1_a11_8[1];
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = \$551  | \$554 ;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = ~ w1_a1_0[0];
+  assign \$558  = ~ w1_a4_2[4];
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = ~ w1_a7_5[0];
+  assign \$561  = ~ w1_a11_8[0];
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = \$559  | \$562 ;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = ~ w1_a1_0[0];
+  assign \$566  = ~ w1_a4_2[6];
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = ~ w1_a7_5[1];
+  assign \$569  = ~ w1_a11_8[0];
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = \$567  | \$570 ;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$564  | \$572 ;
+  assign \$574  = ~ w1_a1_0[0];
+  assign \$575  = ~ w1_a4_2[1];
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = ~ w1_a7_5[0];
+  assign \$578  = ~ w1_a11_8[1];
+  assign \$579  = \$577  | \$578 ;
+  assign \$580  = \$576  | \$579 ;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = ~ w1_a1_0[0];
+  assign \$583  = ~ w1_a4_2[4];
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = ~ w1_a7_5[1];
+  assign \$586  = ~ w1_a11_8[1];
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = \$584  | \$587 ;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$581  | \$589 ;
+  assign \$591  = \$573  | \$590 ;
+  assign \$592  = ~ w1_a1_0[0];
+  assign \$593  = ~ w1_a4_2[6];
+  assign \$594  = \$592  | \$593 ;
+  assign \$595  = ~ w1_a7_5[0];
+  assign \$596  = ~ w1_a11_8[0];
+  assign \$597  = \$595  | \$596 ;
+  assign \$598  = \$594  | \$597 ;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = ~ w1_a1_0[0];
+  assign \$601  = ~ w1_a4_2[7];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = ~ w1_a7_5[0];
+  assign \$604  = ~ w1_a11_8[0];
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$599  | \$607 ;
+  assign \$609  = ~ w1_a1_0[0];
+  assign \$610  = ~ w1_a4_2[7];
+  assign \$611  = \$609  | \$610 ;
+  assign \$612  = ~ w1_a7_5[1];
+  assign \$613  = ~ w1_a11_8[1];
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = \$611  | \$614 ;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = \$608  | \$616 ;
+  assign \$619  = \$signal$158  & \$signal$159 ;
+  assign \$620  = \$619  & w2_is_ctrl;
+  assign \$621  = \$620  & \$signal$161 [0];
+  assign \$622  = \$signal$158  & \$signal$159 ;
+  assign \$623  = \$622  & w2_is_err_pop;
+  assign \$624  = \$signal$158  & w2_is_irq_status;
+  assign \$625  = \$624  & w2_strb[0];
+  assign \$626  = \$625  ? \$signal$161 [4:0] : 5'h00;
+  assign \$627  = \$signal$158  & \$signal$159 ;
+  assign \$628  = \$627  & \$signal$171 ;
+  assign \$629  = \$signal$158  & \$signal$159 ;
+  assign \$630  = \$629  & \$signal$172 ;
+  assign \$631  = \$signal$158  & \$signal$159 ;
+  assign \$632  = \$631  & \$signal$171 ;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$signal$158  & \$633 ;
+  assign \$635  = \$signal$158  & \$signal$159 ;
+  assign \$636  = \$635  & \$signal$172 ;
+  assign \$637  = ~ \$636 ;
+  assign \$638  = \$634  & \$637 ;
+  assign \$639  = \$signal$158  & w2_is_irq_enable;
+  assign \$640  = \$639  & w2_strb[0];
+  assign \$641  = \$signal$158  & w2_is_pool0_low_water;
+  assign \$642  = \$641  & w2_strb[0];
+  assign \$643  = \$signal$158  & w2_is_pool0_low_water;
+  assign \$644  = \$643  & w2_strb[1];
+  assign \$645  = \$signal$158  & w2_is_pool0_low_water;
+  assign \$646  = \$645  & w2_strb[2];
+  assign \$647  = ~ \$signal$174 ;
+  assign \$648  = \$signal$173  & \$signal$159 ;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = \$647  & \$649 ;
+  assign \$651  = \$signal$158  & \$signal$159 ;
+  assign \$652  = \$651  & \$signal$171 ;
+  assign \$653  = w2_base + w2_offset;
+  assign \$654  = w2_oor >> w2_pool;
+  assign \$655  = \$signal$158  & \$signal$159 ;
+  assign \$656  = \$655  & \$signal$172 ;
+  assign \$657  = rsp_freed_valid & \port$2518$0 [0];
+  assign \$658  = \$signal$182  & \$657 ;
+  assign \$659  = ~ \port$2478$0 [0];
+  assign \$660  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$661  = flush_waiting & \$660 ;
+  assign \$662  = ~ \port$2490$0 [0];
+  assign \$663  = \$signal$28  > 2'h2;
+  assign \$664  = \$663  ? 2'h2 : \$signal$28 ;
+  assign \$665  = | \$signal$28 ;
+  assign \$666  = space_ge1 & \$665 ;
+  assign \$667  = \$666  ? 1'h1 : 1'h0;
+  assign \$668  = space_ge2 ? \$664  : { 1'h0, \$667  };
+  assign \$signal$39  = space_ge3 ? \$signal$28  : \$668 ;
+  assign \$669  = ~ space[5];
+  assign popped = w1c & \$669 ;
+  assign \$670  = 1'h0 - tail[1:0];
+  assign \$671  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$671  ? tail_next_row : \$signal$51 ;
+  assign \$672  = ! \$670 [1:0];
+  assign \$673  = \$670 [1:0] == 1'h1;
+  assign \$674  = \$673  ? e1_new1 : e1_new2;
+  assign \$signature__data$191  = \$672  ? e1_new0 : \$674 ;
+  assign \$signature__en  = \$670 [1:0] < \$signal$39 ;
+  assign \$675  = 1'h1 - tail[1:0];
+  assign \$676  = tail[1:0] > 1'h1;
+  assign \$signature__addr$196  = \$676  ? tail_next_row : \$signal$51 ;
+  assign \$677  = ! \$675 [1:0];
+  assign \$678  = \$675 [1:0] == 1'h1;
+  assign \$679  = \$678  ? e1_new1 : e1_new2;
+  assign \$signature__data$197  = \$677  ? e1_new0 : \$679 ;
+  assign \$signature__en$198  = \$675 [1:0] < \$signal$39 ;
+  assign \$680  = 2'h2 - tail[1:0];
+  assign \$681  = tail[1:0] > 2'h2;
+  assign \$signature__addr$202  = \$681  ? tail_next_row : \$signal$51 ;
+  assign \$682  = ! \$680 [1:0];
+  assign \$683  = \$680 [1:0] == 1'h1;
+  assign \$684  = \$683  ? e1_new1 : e1_new2;
+  assign \$signature__data$203  = \$682  ? e1_new0 : \$684 ;
+  assign \$signature__en$204  = \$680 [1:0] < \$signal$39 ;
+  assign \$685  = 2'h3 - tail[1:0];
+  assign \$686  = ! \$685 [1:0];
+  assign \$687  = \$685 [1:0] == 1'h1;
+  assign \$688  = \$687  ? e1_new1 : e1_new2;
+  assign \$signature__data$209  = \$686  ? e1_new0 : \$688 ;
+  assign \$signature__en$210  = \$685 [1:0] < \$signal$39 ;
+  assign \$689  = | \$signal$28 ;
+  assign \$690  = \$signal$39  != \$signal$28 ;
+  assign \$691  = \$signal$62  & irq_enable;
+  assign irq = | \$691 ;
+  assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
   always @(posedge clk)
-    cycle <= \$656 ;
+    cycle <= \$692 ;
   always @(posedge clk)
-    \$signal  <= \$657 ;
+    \$signal  <= \$693 ;
   always @(posedge clk)
-    ready <= \$658 ;
+    ready <= \$694 ;
   always @(posedge clk)
-    e1_new0 <= \$659 ;
+    e1_new0 <= \$695 ;
   always @(posedge clk)
-    e1_new1 <= \$660 ;
+    e1_new1 <= \$696 ;
   always @(posedge clk)
-    e1_new2 <= \$661 ;
+    e1_new2 <= \$697 ;
   always @(posedge clk)
-    \$signal$28  <= \$662 ;
+    \$signal$28  <= \$698 ;
   always @(posedge clk)
-    e1_exhausted <= \$663 ;
+    e1_exhausted <= \$699 ;
   always @(posedge clk)
-    samples_ev_grant <= \$664 ;
+    samples_ev_grant <= \$700 ;
   always @(posedge clk)
-    samples_ev_free <= \$665 ;
+    samples_ev_free <= \$701 ;
   always @(posedge clk)
-    samples_ev_flush <= \$666 ;
+    samples_ev_flush <= \$702 ;
   always @(posedge clk)
-    samples_ev_fail <= \$667 ;
+    samples_ev_fail <= \$703 ;
   always @(posedge clk)
-    space_ge1 <= \$668 ;
+    space_ge1 <= \$704 ;
   always @(posedge clk)
-    space_ge2 <= \$669 ;
+    space_ge2 <= \$705 ;
   always @(posedge clk)
-    space_ge3 <= \$670 ;
+    space_ge3 <= \$706 ;
   always @(posedge clk)
-    space_ge4 <= \$671 ;
+    space_ge4 <= \$707 ;
   always @(posedge clk)
-    space_ge5 <= \$672 ;
+    space_ge5 <= \$708 ;
   always @(posedge clk)
-    space_ge6 <= \$673 ;
+    space_ge6 <= \$709 ;
   always @(posedge clk)
-    space <= \$674 ;
+    space <= \$710 ;
   always @(posedge clk)
-    tail <= \$675 ;
+    tail <= \$711 ;
   always @(posedge clk)
-    \$signal$48  <= \$676 ;
+    \$signal$48  <= \$712 ;
   always @(posedge clk)
-    n_dropped <= \$677 ;
+    n_dropped <= \$713 ;
   always @(posedge clk)
-    err_dropped <= \$678 ;
+    err_dropped <= \$714 ;
   always @(posedge clk)
-    \$signal$51  <= \$679 ;
+    \$signal$51  <= \$715 ;
   always @(posedge clk)
-    tail_next_row <= \$680 ;
+    tail_next_row <= \$716 ;
   always @(posedge clk)
-    \$signal$53  <= \$681 ;
+    \$signal$53  <= \$717 ;
   always @(posedge clk)
-    \$signal$55  <= \$682 ;
+    \$signal$55  <= \$718 ;
   always @(posedge clk)
-    head_bank <= \$683 ;
+    head_bank <= \$719 ;
   always @(posedge clk)
-    head_entry <= \$684 ;
+    head_entry <= \$720 ;
   always @(posedge clk)
-    \$signal$62  <= \$685 ;
+    \$signal$62  <= \$721 ;
   always @(posedge clk)
-    samples_in_use <= \$686 ;
+    samples_lw_limit <= \$722 ;
   always @(posedge clk)
-    samples_in_use_was <= \$687 ;
+    samples_lw_short <= \$723 ;
   always @(posedge clk)
-    samples_in_use_rose <= \$688 ;
+    samples_lw_granted_1 <= \$724 ;
   always @(posedge clk)
-    samples_hw_grow <= \$689 ;
+    samples_lw_granted_2 <= \$725 ;
   always @(posedge clk)
-    samples_high_water <= \$690 ;
+    samples_in_use <= \$726 ;
   always @(posedge clk)
-    samples_allocs <= \$691 ;
+    samples_in_use_was <= \$727 ;
   always @(posedge clk)
-    samples_fails <= \$692 ;
+    samples_in_use_rose <= \$728 ;
   always @(posedge clk)
-    samples_frees <= \$693 ;
+    samples_hw_grow <= \$729 ;
   always @(posedge clk)
-    samples_flushes <= \$694 ;
+    samples_high_water <= \$730 ;
   always @(posedge clk)
-    r1_a1_0 <= \$695 ;
+    samples_allocs <= \$731 ;
   always @(posedge clk)
-    r1_a4_2 <= \$696 ;
+    samples_fails <= \$732 ;
   always @(posedge clk)
-    r1_a7_5 <= \$697 ;
+    samples_frees <= \$733 ;
   always @(posedge clk)
-    r1_a11_8 <= \$698 ;
+    samples_flushes <= \$734 ;
   always @(posedge clk)
-    \$signal$78  <= \$699 ;
+    r1_a1_0 <= \$735 ;
   always @(posedge clk)
-    \$signal$80  <= \$700 ;
+    r1_a4_2 <= \$736 ;
   always @(posedge clk)
-    \$signal$81  <= \$701 ;
+    r1_a7_5 <= \$737 ;
   always @(posedge clk)
-    r2_pool <= \$702 ;
+    r1_a11_8 <= \$738 ;
   always @(posedge clk)
-    r2_sel_id <= \$703 ;
+    \$signal$84  <= \$739 ;
   always @(posedge clk)
-    r2_sel_version <= \$704 ;
+    \$signal$86  <= \$740 ;
   always @(posedge clk)
-    r2_sel_config <= \$705 ;
+    \$signal$87  <= \$741 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$706 ;
+    r2_pool <= \$742 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$707 ;
+    r2_sel_id <= \$743 ;
   always @(posedge clk)
-    r2_sel_status <= \$708 ;
+    r2_sel_version <= \$744 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$709 ;
+    r2_sel_config <= \$745 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$710 ;
+    r2_sel_config2 <= \$746 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$711 ;
+    r2_sel_ctrl <= \$747 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$712 ;
+    r2_sel_status <= \$748 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$713 ;
+    r2_sel_irq_status <= \$749 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$714 ;
+    r2_sel_irq_enable <= \$750 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$715 ;
+    r2_sel_err_count <= \$751 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$716 ;
+    r2_sel_err_dropped <= \$752 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$717 ;
+    r2_sel_err_head0 <= \$753 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$718 ;
+    r2_sel_err_head1 <= \$754 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$719 ;
+    r2_sel_err_head2 <= \$755 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$720 ;
+    r2_sel_err_head3 <= \$756 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$721 ;
+    r2_sel_err_pop <= \$757 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$722 ;
+    r2_sel_cycle <= \$758 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$723 ;
+    r2_sel_pool0_alloc <= \$759 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$724 ;
+    r2_sel_pool0_free <= \$760 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$725 ;
+    r2_sel_pool0_base_lo <= \$761 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$726 ;
+    r2_sel_pool0_base_hi <= \$762 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$727 ;
+    r2_sel_pool0_slot_size <= \$763 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$728 ;
+    r2_sel_pool0_slots <= \$764 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$729 ;
+    r2_sel_pool0_in_use <= \$765 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$730 ;
+    r2_sel_pool0_high_water <= \$766 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$731 ;
+    r2_sel_pool0_allocs <= \$767 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$732 ;
+    r2_sel_pool0_fails <= \$768 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$733 ;
+    r2_sel_pool0_frees <= \$769 ;
   always @(posedge clk)
-    \$signal$114  <= \$734 ;
+    r2_sel_pool0_info <= \$770 ;
   always @(posedge clk)
-    r3_alloc <= \$735 ;
+    r2_sel_pool0_flush <= \$771 ;
   always @(posedge clk)
-    r3_pool <= \$736 ;
+    r2_sel_pool0_flushes <= \$772 ;
   always @(posedge clk)
-    r3_block0 <= \$737 ;
+    r2_sel_pool0_overwrites <= \$773 ;
   always @(posedge clk)
-    r3_found_in <= \$738 ;
+    r2_sel_pool0_low_water <= \$774 ;
   always @(posedge clk)
-    r3_block4 <= \$739 ;
+    \$signal$121  <= \$775 ;
   always @(posedge clk)
-    req_alloc <= \$740 ;
+    r3_alloc <= \$776 ;
   always @(posedge clk)
-    r_ack <= \$741 ;
+    r3_pool <= \$777 ;
   always @(posedge clk)
-    alloc_waiting <= \$742 ;
+    r3_block0 <= \$778 ;
   always @(posedge clk)
-    req_alloc_pool <= \$743 ;
+    r3_found_in <= \$779 ;
   always @(posedge clk)
-    req_alloc_size <= \$744 ;
+    r3_block4 <= \$780 ;
   always @(posedge clk)
-    \$signal$127  <= \$745 ;
+    req_alloc <= \$781 ;
   always @(posedge clk)
-    \$signal$128  <= \$746 ;
+    r_ack <= \$782 ;
   always @(posedge clk)
-    w1_a1_0 <= \$747 ;
+    alloc_waiting <= \$783 ;
   always @(posedge clk)
-    w1_a4_2 <= \$748 ;
+    req_alloc_pool <= \$784 ;
   always @(posedge clk)
-    w1_a7_5 <= \$749 ;
+    req_alloc_size <= \$785 ;
   always @(posedge clk)
-    w1_a11_8 <= \$750 ;
+    \$signal$134  <= \$786 ;
   always @(posedge clk)
-    w1_samples_oor_gt0 <= \$751 ;
+    \$signal$135  <= \$787 ;
   always @(posedge clk)
-    w1_samples_oor_eq0 <= \$752 ;
+    w1_a1_0 <= \$788 ;
   always @(posedge clk)
-    w1_samples_oor_gt6 <= \$753 ;
+    w1_a4_2 <= \$789 ;
   always @(posedge clk)
-    w1_samples_oor_eq6 <= \$754 ;
+    w1_a7_5 <= \$790 ;
   always @(posedge clk)
-    w1_samples_oor_gt12 <= \$755 ;
+    w1_a11_8 <= \$791 ;
   always @(posedge clk)
-    w1_samples_oor_eq12 <= \$756 ;
+    w1_samples_oor_gt0 <= \$792 ;
   always @(posedge clk)
-    w1_samples_oor_gt18 <= \$757 ;
+    w1_samples_oor_eq0 <= \$793 ;
   always @(posedge clk)
-    w1_samples_oor_eq18 <= \$758 ;
+    w1_samples_oor_gt6 <= \$794 ;
   always @(posedge clk)
-    \$signal$144  <= \$759 ;
+    w1_samples_oor_eq6 <= \$795 ;
   always @(posedge clk)
-    \$signal$146  <= \$760 ;
+    w1_samples_oor_gt12 <= \$796 ;
   always @(posedge clk)
-    \$signal$147  <= \$761 ;
+    w1_samples_oor_eq12 <= \$797 ;
   always @(posedge clk)
-    w1_strb0 <= \$762 ;
+    w1_samples_oor_gt18 <= \$798 ;
   always @(posedge clk)
-    w1_pool <= \$763 ;
+    w1_samples_oor_eq18 <= \$799 ;
   always @(posedge clk)
-    \$signal$151  <= \$764 ;
+    \$signal$151  <= \$800 ;
   always @(posedge clk)
-    \$signal$152  <= \$765 ;
+    \$signal$153  <= \$801 ;
   always @(posedge clk)
-    w2_strb0 <= \$766 ;
+    \$signal$154  <= \$802 ;
   always @(posedge clk)
-    \$signal$154  <= \$767 ;
+    w1_strb <= \$803 ;
   always @(posedge clk)
-    w2_pool <= \$768 ;
+    w1_pool <= \$804 ;
   always @(posedge clk)
-    w2_oor <= \$769 ;
+    \$signal$158  <= \$805 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$770 ;
+    \$signal$159  <= \$806 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$771 ;
+    w2_strb <= \$807 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$772 ;
+    \$signal$161  <= \$808 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$773 ;
+    w2_pool <= \$809 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$774 ;
+    w2_oor <= \$810 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$775 ;
+    w2_is_ctrl <= \$811 ;
   always @(posedge clk)
-    \$signal$163  <= \$776 ;
+    w2_is_irq_status <= \$812 ;
   always @(posedge clk)
-    \$signal$164  <= \$777 ;
+    w2_is_irq_enable <= \$813 ;
   always @(posedge clk)
-    \$signal$165  <= \$778 ;
+    w2_is_err_pop <= \$814 ;
   always @(posedge clk)
-    \$signal$166  <= \$779 ;
+    w2_is_pool0_free <= \$815 ;
   always @(posedge clk)
-    w2_offset <= \$780 ;
+    w2_is_pool0_flush <= \$816 ;
   always @(posedge clk)
-    w2_base <= \$781 ;
+    w2_is_pool0_low_water <= \$817 ;
   always @(posedge clk)
-    \$signal$54  <= \$782 ;
+    \$signal$171  <= \$818 ;
   always @(posedge clk)
-    \$signal$169  <= \$783 ;
+    \$signal$172  <= \$819 ;
   always @(posedge clk)
-    w1c <= \$784 ;
+    \$signal$173  <= \$820 ;
   always @(posedge clk)
-    req_free <= \$785 ;
+    \$signal$174  <= \$821 ;
   always @(posedge clk)
-    req_flush <= \$786 ;
+    w2_offset <= \$822 ;
   always @(posedge clk)
-    w_ack <= \$787 ;
+    w2_base <= \$823 ;
   always @(posedge clk)
-    irq_enable <= \$788 ;
+    \$signal$54  <= \$824 ;
   always @(posedge clk)
-    \$signal$173  <= \$789 ;
+    w1c <= \$825 ;
   always @(posedge clk)
-    \$signal$174  <= \$790 ;
+    \$signal$63  <= \$826 ;
   always @(posedge clk)
-    req_free_pool <= \$791 ;
+    req_free <= \$827 ;
   always @(posedge clk)
-    req_free_tag <= \$792 ;
+    req_flush <= \$828 ;
   always @(posedge clk)
-    req_free_addr <= \$793 ;
+    w_ack <= \$829 ;
   always @(posedge clk)
-    req_free_oor <= \$794 ;
+    irq_enable <= \$830 ;
   always @(posedge clk)
-    flush_waiting <= \$795 ;
+    samples_low_water <= \$831 ;
   always @(posedge clk)
-    req_flush_pool <= \$796 ;
+    \$signal$181  <= \$832 ;
+  always @(posedge clk)
+    \$signal$182  <= \$833 ;
+  always @(posedge clk)
+    req_free_pool <= \$834 ;
+  always @(posedge clk)
+    req_free_tag <= \$835 ;
+  always @(posedge clk)
+    req_free_addr <= \$836 ;
+  always @(posedge clk)
+    req_free_oor <= \$837 ;
+  always @(posedge clk)
+    flush_waiting <= \$838 ;
+  always @(posedge clk)
+    req_flush_pool <= \$839 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2435$0 [4:1];
+  assign \$2  = | \port$2478$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2435$0 [16] ? { 7'h00, \port$2435$0 [15] } : 8'hff;
+  assign \$4  = \port$2478$0 [16] ? { 7'h00, \port$2478$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$2447$0 [4:1];
+  assign \$6  = | \port$2490$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2447$0 [14:5], 47'h000000000000, \port$2447$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2447$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2432$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2432$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2432$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2435$0 [14:5], \port$2475$0 [32:1], 2'h0, \port$2475$0 [38:33], \$4 , 1'h0, \port$2475$0 [0], 3'h1, \port$2435$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2435$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2490$0 [14:5], 47'h000000000000, \port$2490$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2490$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2475$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2475$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2475$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2478$0 [14:5], \port$2518$0 [32:1], 2'h0, \port$2518$0 [38:33], \$4 , 1'h0, \port$2518$0 [0], 3'h1, \port$2478$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2478$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2447$0 [4:1];
+  assign \$14  = | \port$2490$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2447$0 [14:5], 47'h000000000000, \port$2447$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2447$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2432$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2432$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2432$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2490$0 [14:5], 47'h000000000000, \port$2490$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2490$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2475$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2475$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2475$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$2435$0 [4:1];
+  assign \$21  = | \port$2478$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2447$0 [4:1];
+  assign \$23  = | \port$2490$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2432$0 [0];
+  assign \$26  = ~ \port$2475$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2432$0 [4:1] != 1'h1;
+  assign \$28  = \port$2475$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2432$0 [4:1] == 1'h1;
+  assign \$31  = \port$2475$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2432$0 [0];
-  assign \$34  = ! \port$2432$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2475$0 [0];
+  assign \$34  = ! \port$2475$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2435$0 [0];
-  assign \$37  = ! \port$2435$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2478$0 [0];
+  assign \$37  = ! \port$2478$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2447$0 [0];
-  assign \$40  = ! \port$2447$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2490$0 [0];
+  assign \$40  = ! \port$2490$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2432$0 [4:1] == 1'h1;
+  assign \$42  = \port$2475$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2432$0 [5];
+  assign \$44  = ! \port$2475$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -7177,11 +7356,11 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$66  = head_bank[0] ? \$signature__data$59  : \$signature__data ;
   assign \$67  = head_bank[1] ? \$65  : \$66 ;
   assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
-  assign \$69  = ~ w1c;
+  assign \$69  = ~ \$signal$63 ;
   assign \$70  = \$signal$62  & \$69 ;
-  assign \$71  = | \$signal$28 ;
-  assign \$72  = \$signal$39  != \$signal$28 ;
-  assign \$73  = \$70  | { 1'h0, \$72 , e1_exhausted, \$71  };
+  assign \$71  = \$70  | { low_water_hit, 1'h0, \$690 , e1_exhausted, \$689  };
+  assign \$72  = 11'h400 - samples_low_water;
+  assign \$73  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
   assign \$78  = \$77  == samples_ev_free;
   assign \$81  = \$80  ? 11'h001 : 11'h7ff;
   assign \$82  = \$78  ? 11'h000 : \$81 ;
@@ -7259,1170 +7438,861 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$158  = \$156  | \$157 ;
   assign \$159  = ~ r1_a7_5[0];
   assign \$160  = ~ r1_a11_8[0];
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = \$158  | \$161 ;
-  assign \$163  = ~ \$162 ;
-  assign \$164  = ~ r1_a1_0[0];
-  assign \$165  = ~ r1_a4_2[7];
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = ~ r1_a7_5[0];
-  assign \$168  = ~ r1_a11_8[0];
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = \$166  | \$169 ;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = ~ r1_a1_0[0];
-  assign \$173  = ~ r1_a4_2[0];
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = ~ r1_a7_5[1];
-  assign \$176  = ~ r1_a11_8[0];
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = \$174  | \$177 ;
-  assign \$179  = ~ \$178 ;
-  assign \$180  = ~ r1_a1_0[0];
-  assign \$181  = ~ r1_a4_2[1];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = ~ r1_a7_5[1];
-  assign \$184  = ~ r1_a11_8[0];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = ~ r1_a1_0[0];
-  assign \$189  = ~ r1_a4_2[2];
-  assign \$190  = \$188  | \$189 ;
-  assign \$191  = ~ r1_a7_5[1];
-  assign \$192  = ~ r1_a11_8[0];
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = ~ r1_a1_0[0];
-  assign \$197  = ~ r1_a4_2[3];
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = ~ r1_a7_5[1];
-  assign \$200  = ~ r1_a11_8[0];
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = \$198  | \$201 ;
-  assign \$203  = ~ \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$656  = \$1 [31:0];
-    if (rst) begin
-      \$656  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$657  = busy;
-    if (rst) begin
-      \$657  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$658  = \ready$6 ;
-    if (rst) begin
-      \$658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$659  = \$11 ;
-    if (rst) begin
-      \$659  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$660  = \$19 ;
-    if (rst) begin
-      \$660  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$661  = { \$20 [31:0], 22'h000000, \port$2432$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2432$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2432$0 [4:1] };
-    if (rst) begin
-      \$661  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$662  = \$30 [1:0];
-    if (rst) begin
-      \$662  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$663  = \$32 ;
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$664  = \$35 ;
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$665  = \$38 ;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$666  = \$41 ;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$667  = \$45 ;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$668  = space_ge1;
-      3'h1:
-          \$668  = 1'h1;
-      3'h2:
-          \$668  = space_ge2;
-      3'h3:
-          \$668  = space_ge1;
-      3'h4:
-          \$668  = space_ge3;
-      3'h5:
-          \$668  = space_ge2;
-      3'h6:
-          \$668  = space_ge4;
-      3'h7:
-          \$668  = space_ge3;
-    endcase
-    if (rst) begin
-      \$668  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$669  = space_ge2;
-      3'h1:
-          \$669  = space_ge1;
-      3'h2:
-          \$669  = space_ge3;
-      3'h3:
-          \$669  = space_ge2;
-      3'h4:
-          \$669  = space_ge4;
-      3'h5:
-          \$669  = space_ge3;
-      3'h6:
-          \$669  = space_ge5;
-      3'h7:
-          \$669  = space_ge4;
-    endcase
-    if (rst) begin
-      \$669  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$670  = space_ge3;
-      3'h1:
-          \$670  = space_ge2;
-      3'h2:
-          \$670  = space_ge4;
-      3'h3:
-          \$670  = space_ge3;
-      3'h4:
-          \$670  = space_ge5;
-      3'h5:
-          \$670  = space_ge4;
-      3'h6:
-          \$670  = space_ge6;
-      3'h7:
-          \$670  = space_ge5;
-    endcase
-    if (rst) begin
-      \$670  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$671  = space_ge4;
-      3'h1:
-          \$671  = space_ge3;
-      3'h2:
-          \$671  = space_ge5;
-      3'h3:
-          \$671  = space_ge4;
-      3'h4:
-          \$671  = space_ge6;
-      3'h5:
-          \$671  = space_ge5;
-      3'h6:
-          \$671  = \$50 ;
-      3'h7:
-          \$671  = space_ge6;
-    endcase
-    if (rst) begin
-      \$671  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$672  = space_ge5;
-      3'h1:
-          \$672  = space_ge4;
-      3'h2:
-          \$672  = space_ge6;
-      3'h3:
-          \$672  = space_ge5;
-      3'h4:
-          \$672  = \$47 ;
-      3'h5:
-          \$672  = space_ge6;
-      3'h6:
-          \$672  = \$51 ;
-      3'h7:
-          \$672  = \$53 ;
-    endcase
-    if (rst) begin
-      \$672  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$39 , popped })
-      3'h0:
-          \$673  = space_ge6;
-      3'h1:
-          \$673  = space_ge5;
-      3'h2:
-          \$673  = \$46 ;
-      3'h3:
-          \$673  = space_ge6;
-      3'h4:
-          \$673  = \$48 ;
-      3'h5:
-          \$673  = \$49 ;
-      3'h6:
-          \$673  = \$52 ;
-      3'h7:
-          \$673  = \$54 ;
-    endcase
-    if (rst) begin
-      \$673  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$674  = \$56 [5:0];
-    if (rst) begin
-      \$674  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$675  = \$57 [4:0];
-    if (rst) begin
-      \$675  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$676  = \$58 [31:0];
-    if (\$signal$54 ) begin
-      \$676  = 32'd0;
-    end
-    if (rst) begin
-      \$676  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$677  = \$59 [1:0];
-    if (rst) begin
-      \$677  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$678  = \$60 [31:0];
-    if (\$signal$54 ) begin
-      \$678  = 32'd0;
-    end
-    if (rst) begin
-      \$678  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$679  = \$signal$51 ;
-    if (\$61 [2]) begin
-      \$679  = tail_next_row;
-    end
-    if (rst) begin
-      \$679  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$680  = tail_next_row;
-    if (\$61 [2]) begin
-      \$680  = \$62 [2:0];
-    end
-    if (rst) begin
-      \$680  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$681  = \$signal$53 ;
-    if (popped) begin
-      \$681  = \$63 [4:0];
-    end
-    if (rst) begin
-      \$681  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$682  = \$64 ;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$683  = \$signal$53 [1:0];
-    if (rst) begin
-      \$683  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$684  = \$68 ;
-    if (rst) begin
-      \$684  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$685  = \$73 ;
-    if (rst) begin
-      \$685  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$686  = \$84 [10:0];
-    if (rst) begin
-      \$686  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$687  = samples_in_use;
-    if (rst) begin
-      \$687  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$688  = \$94 ;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$689  = \$98 ;
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$690  = samples_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$690  = samples_in_use;
-    end else begin
-      if (samples_hw_grow) begin
-        \$690  = samples_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$690  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$691  = 32'd0;
-    end else begin
-      \$691  = \$99 [31:0];
-    end
-    if (rst) begin
-      \$691  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$692  = 32'd0;
-    end else begin
-      \$692  = \$100 [31:0];
-    end
+    \$692  = \$1 [31:0];
     if (rst) begin
       \$692  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$693  = 32'd0;
-    end else begin
-      \$693  = \$101 [31:0];
-    end
+    \$693  = busy;
     if (rst) begin
-      \$693  = 32'd0;
+      \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$54 ) begin
-      \$694  = 32'd0;
-    end else begin
-      \$694  = \$102 [31:0];
-    end
+    \$694  = \ready$6 ;
     if (rst) begin
-      \$694  = 32'd0;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$695  = \$103 ;
+    \$695  = \$11 ;
     if (rst) begin
-      \$695  = 4'h0;
+      \$695  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$696  = \$104 ;
+    \$696  = \$19 ;
     if (rst) begin
-      \$696  = 8'h00;
+      \$696  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$697  = \$105 ;
+    \$697  = { \$20 [31:0], 22'h000000, \port$2475$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2475$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2475$0 [4:1] };
     if (rst) begin
-      \$697  = 8'h00;
+      \$697  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$698  = \$106 ;
+    \$698  = \$30 [1:0];
     if (rst) begin
-      \$698  = 16'h0000;
+      \$698  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$699  = bus__r_req;
+    \$699  = \$32 ;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$700  = \$107 [0];
+    \$700  = \$35 ;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$701  = \$signal$78 ;
+    \$701  = \$38 ;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$702  = \$signal$80 ;
+    \$702  = \$41 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$703  = \$115 ;
+    \$703  = \$45 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$704  = \$123 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$704  = space_ge1;
+      3'h1:
+          \$704  = 1'h1;
+      3'h2:
+          \$704  = space_ge2;
+      3'h3:
+          \$704  = space_ge1;
+      3'h4:
+          \$704  = space_ge3;
+      3'h5:
+          \$704  = space_ge2;
+      3'h6:
+          \$704  = space_ge4;
+      3'h7:
+          \$704  = space_ge3;
+    endcase
     if (rst) begin
-      \$704  = 1'h0;
+      \$704  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$705  = \$131 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$705  = space_ge2;
+      3'h1:
+          \$705  = space_ge1;
+      3'h2:
+          \$705  = space_ge3;
+      3'h3:
+          \$705  = space_ge2;
+      3'h4:
+          \$705  = space_ge4;
+      3'h5:
+          \$705  = space_ge3;
+      3'h6:
+          \$705  = space_ge5;
+      3'h7:
+          \$705  = space_ge4;
+    endcase
     if (rst) begin
-      \$705  = 1'h0;
+      \$705  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$706  = \$139 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$706  = space_ge3;
+      3'h1:
+          \$706  = space_ge2;
+      3'h2:
+          \$706  = space_ge4;
+      3'h3:
+          \$706  = space_ge3;
+      3'h4:
+          \$706  = space_ge5;
+      3'h5:
+          \$706  = space_ge4;
+      3'h6:
+          \$706  = space_ge6;
+      3'h7:
+          \$706  = space_ge5;
+    endcase
     if (rst) begin
-      \$706  = 1'h0;
+      \$706  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$707  = \$147 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$707  = space_ge4;
+      3'h1:
+          \$707  = space_ge3;
+      3'h2:
+          \$707  = space_ge5;
+      3'h3:
+          \$707  = space_ge4;
+      3'h4:
+          \$707  = space_ge6;
+      3'h5:
+          \$707  = space_ge5;
+      3'h6:
+          \$707  = \$50 ;
+      3'h7:
+          \$707  = space_ge6;
+    endcase
     if (rst) begin
-      \$707  = 1'h0;
+      \$707  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$708  = \$155 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$708  = space_ge5;
+      3'h1:
+          \$708  = space_ge4;
+      3'h2:
+          \$708  = space_ge6;
+      3'h3:
+          \$708  = space_ge5;
+      3'h4:
+          \$708  = \$47 ;
+      3'h5:
+          \$708  = space_ge6;
+      3'h6:
+          \$708  = \$51 ;
+      3'h7:
+          \$708  = \$53 ;
+    endcase
     if (rst) begin
-      \$708  = 1'h0;
+      \$708  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$709  = \$163 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$39 , popped })
+      3'h0:
+          \$709  = space_ge6;
+      3'h1:
+          \$709  = space_ge5;
+      3'h2:
+          \$709  = \$46 ;
+      3'h3:
+          \$709  = space_ge6;
+      3'h4:
+          \$709  = \$48 ;
+      3'h5:
+          \$709  = \$49 ;
+      3'h6:
+          \$709  = \$52 ;
+      3'h7:
+          \$709  = \$54 ;
+    endcase
     if (rst) begin
-      \$709  = 1'h0;
+      \$709  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$710  = \$171 ;
+    \$710  = \$56 [5:0];
     if (rst) begin
-      \$710  = 1'h0;
+      \$710  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$711  = \$179 ;
+    \$711  = \$57 [4:0];
     if (rst) begin
-      \$711  = 1'h0;
+      \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$712  = \$187 ;
+    \$712  = \$58 [31:0];
+    if (\$signal$54 ) begin
+      \$712  = 32'd0;
+    end
     if (rst) begin
-      \$712  = 1'h0;
+      \$712  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$713  = \$195 ;
+    \$713  = \$59 [1:0];
     if (rst) begin
-      \$713  = 1'h0;
+      \$713  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$714  = \$203 ;
+    \$714  = \$60 [31:0];
+    if (\$signal$54 ) begin
+      \$714  = 32'd0;
+    end
     if (rst) begin
-      \$714  = 1'h0;
+      \$714  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$715  = \$211 ;
+    \$715  = \$signal$51 ;
+    if (\$61 [2]) begin
+      \$715  = tail_next_row;
+    end
     if (rst) begin
-      \$715  = 1'h0;
+      \$715  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$716  = \$219 ;
+    \$716  = tail_next_row;
+    if (\$61 [2]) begin
+      \$716  = \$62 [2:0];
+    end
     if (rst) begin
-      \$716  = 1'h0;
+      \$716  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$717  = \$227 ;
+    \$717  = \$signal$53 ;
+    if (popped) begin
+      \$717  = \$63 [4:0];
+    end
     if (rst) begin
-      \$717  = 1'h0;
+      \$717  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$718  = \$235 ;
+    \$718  = \$64 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$719  = \$243 ;
+    \$719  = \$signal$53 [1:0];
     if (rst) begin
-      \$719  = 1'h0;
+      \$719  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$720  = \$251 ;
+    \$720  = \$68 ;
     if (rst) begin
-      \$720  = 1'h0;
+      \$720  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$721  = \$259 ;
+    \$721  = \$71 ;
     if (rst) begin
-      \$721  = 1'h0;
+      \$721  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$722  = \$267 ;
+    \$722  = \$72 ;
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$723  = \$275 ;
+    \$723  = \$73 ;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$724  = \$283 ;
+    \$724  = samples_ev_grant;
     if (rst) begin
       \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$725  = \$291 ;
+    \$725  = samples_lw_granted_1;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$726  = \$299 ;
+    \$726  = \$84 [10:0];
     if (rst) begin
-      \$726  = 1'h0;
+      \$726  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$727  = \$307 ;
+    \$727  = samples_in_use;
     if (rst) begin
-      \$727  = 1'h0;
+      \$727  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$728  = \$315 ;
+    \$728  = \$94 ;
     if (rst) begin
       \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$729  = \$323 ;
+    \$729  = \$98 ;
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$730  = \$331 ;
+    \$730  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$730  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$730  = samples_in_use_was;
+      end
+    end
     if (rst) begin
-      \$730  = 1'h0;
+      \$730  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$731  = \$339 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$731  = 32'd0;
+    end else begin
+      \$731  = \$99 [31:0];
+    end
     if (rst) begin
-      \$731  = 1'h0;
+      \$731  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$732  = \$347 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$732  = 32'd0;
+    end else begin
+      \$732  = \$100 [31:0];
+    end
     if (rst) begin
-      \$732  = 1'h0;
+      \$732  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$733  = \$355 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$733  = 32'd0;
+    end else begin
+      \$733  = \$101 [31:0];
+    end
     if (rst) begin
-      \$733  = 1'h0;
+      \$733  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$734  = \$signal$81 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$54 ) begin
+      \$734  = 32'd0;
+    end else begin
+      \$734  = \$102 [31:0];
+    end
     if (rst) begin
-      \$734  = 1'h0;
+      \$734  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$735  = r2_sel_pool0_alloc;
+    \$735  = \$103 ;
     if (rst) begin
-      \$735  = 1'h0;
+      \$735  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$736  = r2_pool;
+    \$736  = \$104 ;
     if (rst) begin
-      \$736  = 1'h0;
+      \$736  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$737  = \$386 ;
+    \$737  = \$105 ;
     if (rst) begin
-      \$737  = 32'd0;
+      \$737  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$738 [0] = \$401 ;
-    \$738 [1] = \$441 ;
+    \$738  = \$106 ;
     if (rst) begin
-      \$738  = 2'h0;
+      \$738  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$739  = \$428 ;
+    \$739  = bus__r_req;
     if (rst) begin
-      \$739  = 32'd0;
+      \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$740  = \$442 ;
+    \$740  = \$107 [0];
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$741  = 1'h0;
-    if (\$443 ) begin
-    end else if (\$signal$114 ) begin
-      \$741  = 1'h1;
-    end
-    if (\$448 ) begin
-      \$741  = 1'h1;
-    end
+    \$741  = \$signal$84 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$742  = alloc_waiting;
-    if (\$443 ) begin
-      \$742  = 1'h1;
-    end
-    if (\$448 ) begin
-      \$742  = 1'h0;
-    end
+    \$742  = \$signal$86 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$743  = req_alloc_pool;
-    if (\$443 ) begin
-      \$743  = r3_pool;
-    end
+    \$743  = \$115 ;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$744  = req_alloc_size;
-    if (\$443 ) begin
-      casez (r3_pool)
-        1'h0:
-            \$744  = 10'h100;
-      endcase
-    end
+    \$744  = \$123 ;
     if (rst) begin
-      \$744  = 10'h000;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$745  = \$signal$127 ;
-    if (\$443 ) begin
-    end else if (\$signal$114 ) begin
-      \$745  = \$444 ;
-    end
-    if (\$448 ) begin
-      \$745  = { \port$2432$0 [0], \port$2432$0 [4:1], 2'h0, \port$2432$48 [5:0], 9'h000, \port$2432$0 [15:6] };
-    end
+    \$745  = \$131 ;
     if (rst) begin
-      \$745  = 32'd0;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$746  = \$signal$128 ;
-    if (\$443 ) begin
-    end else if (\$signal$114 ) begin
-      \$746  = \$446 ;
-    end
-    if (\$448 ) begin
-      \$746  = 1'h0;
-    end
+    \$746  = \$139 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$747  = \$449 ;
+    \$747  = \$147 ;
     if (rst) begin
-      \$747  = 4'h0;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$748  = \$450 ;
+    \$748  = \$155 ;
     if (rst) begin
-      \$748  = 8'h00;
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$749  = \$451 ;
+    \$749  = \$163 ;
     if (rst) begin
-      \$749  = 8'h00;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$750  = \$452 ;
+    \$750  = \$171 ;
     if (rst) begin
-      \$750  = 16'h0000;
+      \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$751  = \$453 ;
+    \$751  = \$179 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$752  = \$454 ;
+    \$752  = \$187 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$753  = \$455 ;
+    \$753  = \$195 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$754  = \$456 ;
+    \$754  = \$203 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$755  = \$457 ;
+    \$755  = \$211 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$756  = \$458 ;
+    \$756  = \$219 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$757  = \$459 ;
+    \$757  = \$227 ;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$758  = \$460 ;
+    \$758  = \$235 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$759  = bus__w_req;
+    \$759  = \$243 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$760  = bus__w_data;
+    \$760  = \$251 ;
     if (rst) begin
-      \$760  = 32'd0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$761  = \$461 ;
+    \$761  = \$259 ;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$762  = bus__w_strb[0];
+    \$762  = \$267 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$763  = \$462 [0];
+    \$763  = \$275 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$764  = \$signal$144 ;
+    \$764  = \$283 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$765  = \$signal$147 ;
+    \$765  = \$291 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$766  = w1_strb0;
+    \$766  = \$299 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$767  = \$signal$146 ;
+    \$767  = \$307 ;
     if (rst) begin
-      \$767  = 32'd0;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$768  = w1_pool;
+    \$768  = \$315 ;
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$769  = \$473 ;
+    \$769  = \$323 ;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$770  = \$481 ;
+    \$770  = \$331 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$771  = \$489 ;
+    \$771  = \$339 ;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$772  = \$497 ;
+    \$772  = \$347 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$773  = \$505 ;
+    \$773  = \$355 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$774  = \$513 ;
+    \$774  = \$363 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$775  = \$521 ;
+    \$775  = \$signal$87 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$776  = \$529 ;
+    \$776  = r2_sel_pool0_alloc;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$777  = \$537 ;
+    \$777  = r2_pool;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$778  = \$572 ;
+    \$778  = \$394 ;
     if (rst) begin
-      \$778  = 1'h0;
+      \$778  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$779  = \$589 ;
+    \$779 [0] = \$409 ;
+    \$779 [1] = \$452 ;
     if (rst) begin
-      \$779  = 1'h0;
+      \$779  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$780  = w2_offset;
-    casez (w1_pool)
-      1'h0:
-          \$780  = \$590 [31:0];
-    endcase
+    \$780  = \$438 ;
     if (rst) begin
       \$780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$781  = w2_base;
-    casez (w1_pool)
-      1'h0:
-          \$781  = 32'd1073741824;
-    endcase
+    \$781  = \$453 ;
     if (rst) begin
-      \$781  = 32'd0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$782  = \$593 ;
+    \$782  = 1'h0;
+    if (\$454 ) begin
+    end else if (\$signal$121 ) begin
+      \$782  = 1'h1;
+    end
+    if (\$459 ) begin
+      \$782  = 1'h1;
+    end
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$783  = \$595 ;
+    \$783  = alloc_waiting;
+    if (\$454 ) begin
+      \$783  = 1'h1;
+    end
+    if (\$459 ) begin
+      \$783  = 1'h0;
+    end
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$784  = \$598 ;
+    \$784  = req_alloc_pool;
+    if (\$454 ) begin
+      \$784  = r3_pool;
+    end
     if (rst) begin
-      \$784  = 4'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$785  = \$600 ;
+    \$785  = req_alloc_size;
+    if (\$454 ) begin
+      casez (r3_pool)
+        1'h0:
+            \$785  = 10'h100;
+      endcase
+    end
     if (rst) begin
-      \$785  = 1'h0;
+      \$785  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$786  = \$602 ;
+    \$786  = \$signal$134 ;
+    if (\$454 ) begin
+    end else if (\$signal$121 ) begin
+      \$786  = \$455 ;
+    end
+    if (\$459 ) begin
+      \$786  = { \port$2475$0 [0], \port$2475$0 [4:1], 2'h0, \port$2475$48 [5:0], 9'h000, \port$2475$0 [15:6] };
+    end
     if (rst) begin
-      \$786  = 1'h0;
+      \$786  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$787  = \$610 ;
-    if (\$624 ) begin
-      \$787  = 1'h1;
+    \$787  = \$signal$135 ;
+    if (\$454 ) begin
+    end else if (\$signal$121 ) begin
+      \$787  = \$457 ;
     end
-    if (\$627 ) begin
-      \$787  = 1'h1;
+    if (\$459 ) begin
+      \$787  = 1'h0;
     end
     if (rst) begin
       \$787  = 1'h0;
@@ -8430,144 +8300,473 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$788  = irq_enable;
-    if (\$612 ) begin
-      \$788  = \$signal$154 [3:0];
-    end
+    \$788  = \$460 ;
     if (rst) begin
       \$788  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$789  = \$signal$173 ;
-    if (\$signal$151 ) begin
-      \$789  = \$616 ;
-    end
-    if (\$624 ) begin
-      \$789  = \$625 ;
-    end
-    if (\$627 ) begin
-      \$789  = \$628 ;
-    end
+    \$789  = \$461 ;
     if (rst) begin
-      \$789  = 1'h0;
+      \$789  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$790  = \$signal$174 ;
-    if (\$618 ) begin
-      \$790  = 1'h1;
-    end
-    if (\$624 ) begin
-      \$790  = 1'h0;
-    end
+    \$790  = \$462 ;
     if (rst) begin
-      \$790  = 1'h0;
+      \$790  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$791  = req_free_pool;
-    if (\$618 ) begin
-      \$791  = w2_pool;
-    end
+    \$791  = \$463 ;
     if (rst) begin
-      \$791  = 1'h0;
+      \$791  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$792  = req_free_tag;
-    if (\$618 ) begin
-      \$792  = \$signal$154 [24:19];
-    end
+    \$792  = \$464 ;
     if (rst) begin
-      \$792  = 6'h00;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$793  = req_free_addr;
-    if (\$618 ) begin
-      \$793  = \$619 [31:0];
-    end
+    \$793  = \$465 ;
     if (rst) begin
-      \$793  = 32'd0;
+      \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$794  = req_free_oor;
-    if (\$618 ) begin
-      \$794  = \$620 ;
-    end
+    \$794  = \$466 ;
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$795  = flush_waiting;
-    if (\$622 ) begin
-      \$795  = 1'h1;
-    end
-    if (\$627 ) begin
-      \$795  = 1'h0;
-    end
+    \$795  = \$467 ;
     if (rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$796  = req_flush_pool;
-    if (\$622 ) begin
-      \$796  = w2_pool;
-    end
+    \$796  = \$468 ;
     if (rst) begin
       \$796  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$2435$0 [4:1];
-  assign rsp_flushed_err = \port$2447$0 [4:1];
-  assign rsp_grant_err = \port$2432$0 [4:1];
-  assign rsp_grant_pool = \port$2432$0 [5];
-  assign rsp_grant_user = \port$2432$48 [15:6];
-  assign rsp_flushed_pool = \port$2447$0 [15];
-  assign rsp_flushed_user = \port$2447$0 [14:5];
-  assign rsp_freed_src = \port$2475$0 [0];
-  assign rsp_freed_in_pool = \port$2435$0 [16];
-  assign rsp_freed_pool = \port$2435$0 [15];
-  assign rsp_freed_tag = \port$2475$0 [38:33];
-  assign rsp_freed_addr = \port$2475$0 [32:1];
-  assign rsp_freed_user = \port$2435$0 [14:5];
-  assign rsp_grant_ok = \port$2432$0 [0];
-  assign rsp_freed_ok = \port$2435$0 [0];
-  assign rsp_flushed_ok = \port$2447$0 [0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$797  = \$469 ;
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$798  = \$470 ;
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$799  = \$471 ;
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$800  = bus__w_req;
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$801  = bus__w_data;
+    if (rst) begin
+      \$801  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$802  = \$472 ;
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$803  = bus__w_strb;
+    if (rst) begin
+      \$803  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$804  = \$473 [0];
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$805  = \$signal$151 ;
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$806  = \$signal$154 ;
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$807  = w1_strb;
+    if (rst) begin
+      \$807  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$808  = \$signal$153 ;
+    if (rst) begin
+      \$808  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$809  = w1_pool;
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$810  = \$484 ;
+    if (rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$811  = \$492 ;
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$812  = \$500 ;
+    if (rst) begin
+      \$812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$813  = \$508 ;
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$814  = \$516 ;
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$815  = \$524 ;
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$816  = \$532 ;
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$817  = \$540 ;
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$818  = \$548 ;
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$819  = \$556 ;
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$820  = \$591 ;
+    if (rst) begin
+      \$820  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$821  = \$617 ;
+    if (rst) begin
+      \$821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$822  = w2_offset;
+    casez (w1_pool)
+      1'h0:
+          \$822  = \$618 [31:0];
+    endcase
+    if (rst) begin
+      \$822  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$823  = w2_base;
+    casez (w1_pool)
+      1'h0:
+          \$823  = 32'd1073741824;
+    endcase
+    if (rst) begin
+      \$823  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$824  = \$621 ;
+    if (rst) begin
+      \$824  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$825  = \$623 ;
+    if (rst) begin
+      \$825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$826  = \$626 ;
+    if (rst) begin
+      \$826  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$827  = \$628 ;
+    if (rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$828  = \$630 ;
+    if (rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$829  = \$638 ;
+    if (\$658 ) begin
+      \$829  = 1'h1;
+    end
+    if (\$661 ) begin
+      \$829  = 1'h1;
+    end
+    if (rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$830  = irq_enable;
+    if (\$640 ) begin
+      \$830  = \$signal$161 [4:0];
+    end
+    if (rst) begin
+      \$830  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$831  = samples_low_water;
+    if (\$642 ) begin
+      \$831 [7:0] = \$signal$161 [7:0];
+    end
+    if (\$644 ) begin
+      \$831 [15:8] = \$signal$161 [15:8];
+    end
+    if (\$646 ) begin
+      \$831 [16] = \$signal$161 [16];
+    end
+    if (rst) begin
+      \$831  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$832  = \$signal$181 ;
+    if (\$signal$158 ) begin
+      \$832  = \$650 ;
+    end
+    if (\$658 ) begin
+      \$832  = \$659 ;
+    end
+    if (\$661 ) begin
+      \$832  = \$662 ;
+    end
+    if (rst) begin
+      \$832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$833  = \$signal$182 ;
+    if (\$652 ) begin
+      \$833  = 1'h1;
+    end
+    if (\$658 ) begin
+      \$833  = 1'h0;
+    end
+    if (rst) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$834  = req_free_pool;
+    if (\$652 ) begin
+      \$834  = w2_pool;
+    end
+    if (rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$835  = req_free_tag;
+    if (\$652 ) begin
+      \$835  = \$signal$161 [24:19];
+    end
+    if (rst) begin
+      \$835  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$836  = req_free_addr;
+    if (\$652 ) begin
+      \$836  = \$653 [31:0];
+    end
+    if (rst) begin
+      \$836  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$837  = req_free_oor;
+    if (\$652 ) begin
+      \$837  = \$654 ;
+    end
+    if (rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$838  = flush_waiting;
+    if (\$656 ) begin
+      \$838  = 1'h1;
+    end
+    if (\$661 ) begin
+      \$838  = 1'h0;
+    end
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$839  = req_flush_pool;
+    if (\$656 ) begin
+      \$839  = w2_pool;
+    end
+    if (rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  assign rsp_freed_err = \port$2478$0 [4:1];
+  assign rsp_flushed_err = \port$2490$0 [4:1];
+  assign rsp_grant_err = \port$2475$0 [4:1];
+  assign rsp_grant_pool = \port$2475$0 [5];
+  assign rsp_grant_user = \port$2475$48 [15:6];
+  assign rsp_flushed_pool = \port$2490$0 [15];
+  assign rsp_flushed_user = \port$2490$0 [14:5];
+  assign rsp_freed_src = \port$2518$0 [0];
+  assign rsp_freed_in_pool = \port$2478$0 [16];
+  assign rsp_freed_pool = \port$2478$0 [15];
+  assign rsp_freed_tag = \port$2518$0 [38:33];
+  assign rsp_freed_addr = \port$2518$0 [32:1];
+  assign rsp_freed_user = \port$2478$0 [14:5];
+  assign rsp_grant_ok = \port$2475$0 [0];
+  assign rsp_freed_ok = \port$2478$0 [0];
+  assign rsp_flushed_ok = \port$2490$0 [0];
+  assign \$signal$64  = { low_water_hit, 1'h0, \$690 , e1_exhausted, \$689  };
   assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$2432$0 [0], \port$2432$0 [4:1], 2'h0, \port$2432$48 [5:0], 9'h000, \port$2432$0 [15:6] };
-  assign log_bank0_k = \$636 [1:0];
-  assign \$signature__addr$185  = \$signal$53 [4:2];
-  assign \$signature__en$186  = 1'h1;
-  assign log_bank1_k = \$641 [1:0];
-  assign \$signature__addr$191  = \$signal$53 [4:2];
-  assign \$signature__en$192  = 1'h1;
-  assign log_bank2_k = \$646 [1:0];
-  assign \$signature__addr$197  = \$signal$53 [4:2];
-  assign \$signature__en$198  = 1'h1;
-  assign log_bank3_k = \$651 [1:0];
-  assign \$signature__addr$200  = \$signal$51 ;
-  assign \$signature__addr$203  = \$signal$53 [4:2];
-  assign \$signature__en$204  = 1'h1;
-  assign rsp_grant_slot = \port$2432$0 [15:6];
-  assign rsp_grant_tag = \port$2432$48 [5:0];
+  assign handle = { \port$2475$0 [0], \port$2475$0 [4:1], 2'h0, \port$2475$48 [5:0], 9'h000, \port$2475$0 [15:6] };
+  assign log_bank0_k = \$670 [1:0];
+  assign \$signature__addr$193  = \$signal$53 [4:2];
+  assign \$signature__en$194  = 1'h1;
+  assign log_bank1_k = \$675 [1:0];
+  assign \$signature__addr$199  = \$signal$53 [4:2];
+  assign \$signature__en$200  = 1'h1;
+  assign log_bank2_k = \$680 [1:0];
+  assign \$signature__addr$205  = \$signal$53 [4:2];
+  assign \$signature__en$206  = 1'h1;
+  assign log_bank3_k = \$685 [1:0];
+  assign \$signature__addr$208  = \$signal$51 ;
+  assign \$signature__addr$211  = \$signal$53 [4:2];
+  assign \$signature__en$212  = 1'h1;
+  assign rsp_grant_slot = \port$2475$0 [15:6];
+  assign rsp_grant_tag = \port$2475$48 [5:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$127 ;
-  assign bus__r_err = \$signal$128 ;
-  assign bus__w_err = \$signal$173 ;
+  assign \port$2174$0  = \$689 ;
+  assign \port$2175$0  = \$690 ;
+  assign \port$2627$0  = \$signal$62 ;
+  assign bus__r_data = \$signal$134 ;
+  assign bus__r_err = \$signal$135 ;
+  assign \port$2837$0  = \$signal$63 ;
+  assign bus__w_err = \$signal$181 ;
   assign \$74  = 1'h1;
   assign \$75  = samples_ev_grant;
   assign \$76  = 1'h1;
@@ -8578,19 +8777,19 @@ module \hwalloc_acq.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2432
   assign \$86  = samples_ev_grant;
   assign \$90  = 1'h1;
   assign \$91  = samples_ev_grant;
-  assign \$363  = 32'd0;
-  assign \$365  = { 30'h00000000, \$364  };
-  assign \$381  = 32'd0;
-  assign \$383  = \$382 ;
-  assign \$402  = 32'd0;
-  assign \$404  = \$403 ;
-  assign \$405  = 32'd0;
-  assign \$407  = \$406 ;
-  assign \$420  = 32'd0;
-  assign \$421  = 32'd0;
-  assign \$422  = 32'd0;
-  assign \$423  = \$419 ;
-  assign \$425  = 32'd0;
-  assign \$426  = \$424 ;
-  assign \$590  = { 7'h00, \$signal$146 [18:0], 8'h00 };
+  assign \$371  = 32'd0;
+  assign \$373  = { 30'h00000000, \$372  };
+  assign \$389  = 32'd0;
+  assign \$391  = \$390 ;
+  assign \$410  = 32'd0;
+  assign \$412  = \$411 ;
+  assign \$413  = 32'd0;
+  assign \$415  = \$414 ;
+  assign \$428  = 32'd0;
+  assign \$429  = 32'd0;
+  assign \$430  = 32'd0;
+  assign \$431  = \$427 ;
+  assign \$433  = 32'd0;
+  assign \$434  = \$432 ;
+  assign \$618  = { 7'h00, \$signal$153 [18:0], 8'h00 };
 endmodule

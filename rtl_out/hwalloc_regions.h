@@ -44,6 +44,7 @@
 #define HWALLOC_REGIONS_POOL0_FLUSH 0x130u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
 #define HWALLOC_REGIONS_POOL0_FLUSHES 0x134u  /* RO: successful flushes (wrapping) */
 #define HWALLOC_REGIONS_POOL0_OVERWRITES 0x138u  /* RO: ring slots overwritten while held (0 for freelist pools) */
+#define HWALLOC_REGIONS_POOL0_LOW_WATER 0x13Cu  /* RW: depletion threshold, reset 0 (off): IRQ_STATUS.LOW_WATER is set when a grant leaves fewer than this many slots not held (SLOTS - IN_USE) */
 #define HWALLOC_REGIONS_POOL1_ALLOC 0x140u  /* RO (a read allocates): a read allocates a slot of pool log and returns a handle */
 #define HWALLOC_REGIONS_POOL1_FREE 0x144u  /* WO: a full-word write of a handle releases it (SLVERR on any error, which is logged) */
 #define HWALLOC_REGIONS_POOL1_BASE_LO 0x148u  /* RO: base [31:0] */
@@ -59,6 +60,7 @@
 #define HWALLOC_REGIONS_POOL1_FLUSH 0x170u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
 #define HWALLOC_REGIONS_POOL1_FLUSHES 0x174u  /* RO: successful flushes (wrapping) */
 #define HWALLOC_REGIONS_POOL1_OVERWRITES 0x178u  /* RO: ring slots overwritten while held (0 for freelist pools) */
+#define HWALLOC_REGIONS_POOL1_LOW_WATER 0x17Cu  /* RW: depletion threshold, reset 0 (off): IRQ_STATUS.LOW_WATER is set when a grant leaves fewer than this many slots not held (SLOTS - IN_USE) */
 #define HWALLOC_REGIONS_POOL2_ALLOC 0x180u  /* RO (a read allocates): a read allocates a slot of pool config and returns a handle */
 #define HWALLOC_REGIONS_POOL2_FREE 0x184u  /* WO: a full-word write of a handle releases it (SLVERR on any error, which is logged) */
 #define HWALLOC_REGIONS_POOL2_BASE_LO 0x188u  /* RO: base [31:0] */
@@ -74,6 +76,7 @@
 #define HWALLOC_REGIONS_POOL2_FLUSH 0x1B0u  /* WO: a full-word write frees every slot of the pool at once (OKAY; SLVERR with CONTRACT, logged, for a persistent pool) */
 #define HWALLOC_REGIONS_POOL2_FLUSHES 0x1B4u  /* RO: successful flushes (wrapping) */
 #define HWALLOC_REGIONS_POOL2_OVERWRITES 0x1B8u  /* RO: ring slots overwritten while held (0 for freelist pools) */
+#define HWALLOC_REGIONS_POOL2_LOW_WATER 0x1BCu  /* RW: depletion threshold, reset 0 (off): IRQ_STATUS.LOW_WATER is set when a grant leaves fewer than this many slots not held (SLOTS - IN_USE) */
 
 /* Per-pool register of pool p: POOL0 offset + p * stride. */
 #define HWALLOC_REGIONS_POOL_STRIDE 0x40u
@@ -117,6 +120,8 @@
 #define HWALLOC_REGIONS_IRQ_STATUS_LOG_OVERFLOW_MASK 0x00000004u
 #define HWALLOC_REGIONS_IRQ_STATUS_OVERWRITE_SHIFT 3u
 #define HWALLOC_REGIONS_IRQ_STATUS_OVERWRITE_MASK 0x00000008u
+#define HWALLOC_REGIONS_IRQ_STATUS_LOW_WATER_SHIFT 4u
+#define HWALLOC_REGIONS_IRQ_STATUS_LOW_WATER_MASK 0x00000010u
 #define HWALLOC_REGIONS_IRQ_ENABLE_ERROR_SHIFT 0u
 #define HWALLOC_REGIONS_IRQ_ENABLE_ERROR_MASK 0x00000001u
 #define HWALLOC_REGIONS_IRQ_ENABLE_EXHAUSTED_SHIFT 1u
@@ -125,6 +130,8 @@
 #define HWALLOC_REGIONS_IRQ_ENABLE_LOG_OVERFLOW_MASK 0x00000004u
 #define HWALLOC_REGIONS_IRQ_ENABLE_OVERWRITE_SHIFT 3u
 #define HWALLOC_REGIONS_IRQ_ENABLE_OVERWRITE_MASK 0x00000008u
+#define HWALLOC_REGIONS_IRQ_ENABLE_LOW_WATER_SHIFT 4u
+#define HWALLOC_REGIONS_IRQ_ENABLE_LOW_WATER_MASK 0x00000010u
 #define HWALLOC_REGIONS_ERR_HEAD0_TAG_SHIFT 0u
 #define HWALLOC_REGIONS_ERR_HEAD0_TAG_MASK 0x000000FFu
 #define HWALLOC_REGIONS_ERR_HEAD0_POOL_SHIFT 8u
@@ -159,6 +166,8 @@
 #define HWALLOC_REGIONS_INFO_ACCESS_RO_MASK 0x00000004u
 #define HWALLOC_REGIONS_INFO_PERSISTENT_SHIFT 3u
 #define HWALLOC_REGIONS_INFO_PERSISTENT_MASK 0x00000008u
+#define HWALLOC_REGIONS_LOW_WATER_THRESHOLD_SHIFT 0u
+#define HWALLOC_REGIONS_LOW_WATER_THRESHOLD_MASK 0x0001FFFFu
 
 /* Handles, as read from POOLn_ALLOC and written to POOLn_FREE. */
 #define HWALLOC_REGIONS_HANDLE_SLOT(h) (((uint32_t)(h) >> 0) & 0x7FFFFu)

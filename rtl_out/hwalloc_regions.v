@@ -12,6 +12,11 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [15:0] \$12 ;
   wire [14:0] \$13 ;
   wire [36:0] \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -20,80 +25,86 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire [4:0] \$signal ;
+  wire [4:0] \$signal$55 ;
+  wire [4:0] \$signal$56 ;
+  wire [4:0] \$signal$57 ;
+  wire [4:0] \$signal$58 ;
+  wire [4:0] \$signal$59 ;
   input aclk;
   wire aclk;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$100 ;
+  wire [1:0] \alloc_pool$106 ;
   wire [12:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [12:0] alloc_size;
   wire [12:0] alloc_size;
-  wire [12:0] \alloc_size$102 ;
+  wire [12:0] \alloc_size$108 ;
   wire alloc_src;
   input [7:0] alloc_user;
   wire [7:0] alloc_user;
-  wire [7:0] \alloc_user$104 ;
+  wire [7:0] \alloc_user$110 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$98 ;
+  wire \alloc_valid$104 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
-  wire \bus__r_ack$55 ;
+  wire \bus__r_ack$61 ;
   wire [11:0] bus__r_addr;
-  wire [11:0] \bus__r_addr$57 ;
+  wire [11:0] \bus__r_addr$63 ;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$59 ;
+  wire [31:0] \bus__r_data$65 ;
   wire bus__r_err;
-  wire \bus__r_err$61 ;
+  wire \bus__r_err$67 ;
   wire bus__r_req;
-  wire \bus__r_req$63 ;
+  wire \bus__r_req$69 ;
   wire bus__w_ack;
-  wire \bus__w_ack$65 ;
+  wire \bus__w_ack$71 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$67 ;
+  wire [11:0] \bus__w_addr$73 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$69 ;
+  wire [31:0] \bus__w_data$75 ;
   wire bus__w_err;
-  wire \bus__w_err$71 ;
+  wire \bus__w_err$77 ;
   wire bus__w_req;
-  wire \bus__w_req$73 ;
+  wire \bus__w_req$79 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$75 ;
+  wire [3:0] \bus__w_strb$81 ;
   wire busy;
-  wire \busy$176 ;
+  wire \busy$182 ;
   wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$119 ;
+  wire [1:0] \flush_pool$125 ;
   output flush_ready;
   wire flush_ready;
   wire flush_src;
   input [7:0] flush_user;
   wire [7:0] flush_user;
-  wire [7:0] \flush_user$121 ;
+  wire [7:0] \flush_user$127 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$117 ;
+  wire \flush_valid$123 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$134 ;
+  wire [3:0] \flushed_err$140 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$132 ;
+  wire \flushed_ok$138 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [7:0] flushed_user;
   wire [7:0] flushed_user;
-  wire [7:0] \flushed_user$136 ;
+  wire [7:0] \flushed_user$142 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$141 ;
+  wire \flushed_valid$147 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$107 ;
+  wire [31:0] \free_addr$113 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [31:0] free_port_addr;
@@ -102,60 +113,60 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$122 ;
+  wire [3:0] \free_tag$128 ;
   input [7:0] free_user;
   wire [7:0] free_user;
-  wire [7:0] \free_user$109 ;
+  wire [7:0] \free_user$115 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$105 ;
+  wire \free_valid$111 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$133 ;
+  wire [3:0] \freed_err$139 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$131 ;
+  wire \freed_ok$137 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [7:0] freed_user;
   wire [7:0] freed_user;
-  wire [7:0] \freed_user$135 ;
+  wire [7:0] \freed_user$141 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$139 ;
+  wire \freed_valid$145 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$128 ;
+  wire [31:0] \grant_addr$134 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$125 ;
+  wire [3:0] \grant_err$131 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$124 ;
+  wire \grant_ok$130 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$126 ;
+  wire [1:0] \grant_pool$132 ;
   wire [12:0] grant_size;
   output [8:0] grant_slot;
   wire [8:0] grant_slot;
-  wire [8:0] \grant_slot$127 ;
+  wire [8:0] \grant_slot$133 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$130 ;
+  wire [3:0] \grant_tag$136 ;
   output [7:0] grant_user;
   wire [7:0] grant_user;
-  wire [7:0] \grant_user$129 ;
+  wire [7:0] \grant_user$135 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$137 ;
+  wire \grant_valid$143 ;
   output irq;
   wire irq;
-  wire \irq$178 ;
+  wire \irq$184 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -197,89 +208,89 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$89 ;
+  wire [11:0] \s_axil_araddr$95 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$90 ;
+  wire [2:0] \s_axil_arprot$96 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$88 ;
+  wire \s_axil_arready$94 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$87 ;
+  wire \s_axil_arvalid$93 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$78 ;
+  wire [11:0] \s_axil_awaddr$84 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$79 ;
+  wire [2:0] \s_axil_awprot$85 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$77 ;
+  wire \s_axil_awready$83 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$76 ;
+  wire \s_axil_awvalid$82 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$85 ;
+  wire \s_axil_bready$91 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$86 ;
+  wire [1:0] \s_axil_bresp$92 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$84 ;
+  wire \s_axil_bvalid$90 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$93 ;
+  wire [31:0] \s_axil_rdata$99 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$92 ;
+  wire \s_axil_rready$98 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$94 ;
+  wire [1:0] \s_axil_rresp$100 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$91 ;
+  wire \s_axil_rvalid$97 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$82 ;
+  wire [31:0] \s_axil_wdata$88 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$81 ;
+  wire \s_axil_wready$87 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$83 ;
+  wire [3:0] \s_axil_wstrb$89 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$80 ;
+  wire \s_axil_wvalid$86 ;
   assign rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$98  = req_alloc | \$3 ;
-  assign \alloc_pool$100  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$102  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$104  = req_alloc ? 8'h00 : alloc_user;
+  assign \alloc_valid$104  = req_alloc | \$3 ;
+  assign \alloc_pool$106  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$108  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$110  = req_alloc ? 8'h00 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$105  = req_free | \$4 ;
-  assign \free_addr$107  = req_free ? req_free_addr : free_addr;
-  assign \free_user$109  = req_free ? 8'h00 : free_user;
+  assign \free_valid$111  = req_free | \$4 ;
+  assign \free_addr$113  = req_free ? req_free_addr : free_addr;
+  assign \free_user$115  = req_free ? 8'h00 : free_user;
   assign free_oor = req_free & req_free_oor;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$117  = req_flush | \$6 ;
-  assign \flush_pool$119  = req_flush ? req_flush_pool : flush_pool;
-  assign \flush_user$121  = req_flush ? 8'h00 : flush_user;
-  assign \free_tag$122  = req_free ? req_free_tag : free_tag;
+  assign \flush_valid$123  = req_flush | \$6 ;
+  assign \flush_pool$125  = req_flush ? req_flush_pool : flush_pool;
+  assign \flush_user$127  = req_flush ? 8'h00 : flush_user;
+  assign \free_tag$128  = req_free ? req_free_tag : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$137  & \$7 ;
+  assign grant_valid = \grant_valid$143  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$139  & \$8 ;
+  assign freed_valid = \freed_valid$145  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$141  & \$9 ;
+  assign flushed_valid = \flushed_valid$147  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_regions.axil  axil (
@@ -316,36 +327,36 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   );
   \hwalloc_regions.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$137 ),
-    .alloc_pool(\alloc_pool$100 ),
+    .a6_valid(\grant_valid$143 ),
+    .alloc_pool(\alloc_pool$106 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$102 ),
+    .alloc_size(\alloc_size$108 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$104 ),
-    .alloc_valid(\alloc_valid$98 ),
+    .alloc_user(\alloc_user$110 ),
+    .alloc_valid(\alloc_valid$104 ),
     .busy(busy),
     .clk(aclk),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$139 ),
-    .flush_pool(\flush_pool$119 ),
+    .f6_valid(\freed_valid$145 ),
+    .flush_pool(\flush_pool$125 ),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$121 ),
-    .flush_valid(\flush_valid$117 ),
-    .free_addr(\free_addr$107 ),
+    .flush_user(\flush_user$127 ),
+    .flush_valid(\flush_valid$123 ),
+    .free_addr(\free_addr$113 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(free_oor_pool),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$122 ),
-    .free_user(\free_user$109 ),
-    .free_valid(\free_valid$105 ),
+    .free_tag(\free_tag$128 ),
+    .free_user(\free_user$115 ),
+    .free_valid(\free_valid$111 ),
     .rst(rst),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$141 )
+    .x6_valid(\flushed_valid$147 )
   );
   \hwalloc_regions.regs  regs (
     .bus__r_addr(bus__r_addr),
@@ -359,12 +370,19 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
+    .e1_exhausted(\$19 ),
     .irq(irq),
-    .\port$3240$0 (\$11 [15:0]),
-    .\port$3240$48 (\$11 [60:48]),
-    .\port$3243$0 (\$12 ),
-    .\port$3255$0 (\$13 ),
-    .\port$3283$0 (\$14 ),
+    .low_water_hit(\$18 ),
+    .\port$2997$0 (\$15 ),
+    .\port$2998$0 (\$16 ),
+    .\port$3000$0 (\$17 ),
+    .\port$3371$0 (\$11 [15:0]),
+    .\port$3371$48 (\$11 [60:48]),
+    .\port$3374$0 (\$12 ),
+    .\port$3386$0 (\$13 ),
+    .\port$3414$0 (\$14 ),
+    .\port$3546$0 (\$signal ),
+    .\port$3922$0 (\$signal$58 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -378,11 +396,11 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .req_free_pool(free_oor_pool),
     .req_free_tag(req_free_tag),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$141 ),
-    .rsp_freed_valid(\freed_valid$139 ),
+    .rsp_flushed_valid(\flushed_valid$147 ),
+    .rsp_freed_valid(\freed_valid$145 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$137 ),
+    .rsp_grant_valid(\grant_valid$143 ),
     .rst(rst),
     .w_ack(bus__w_ack)
   );
@@ -394,57 +412,61 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     end
   end
   assign clk = aclk;
-  assign \bus__r_ack$55  = bus__r_ack;
-  assign \bus__r_addr$57  = bus__r_addr;
-  assign \bus__r_data$59  = bus__r_data;
-  assign \bus__r_err$61  = bus__r_err;
-  assign \bus__r_req$63  = bus__r_req;
-  assign \bus__w_ack$65  = bus__w_ack;
-  assign \bus__w_addr$67  = bus__w_addr;
-  assign \bus__w_data$69  = bus__w_data;
-  assign \bus__w_err$71  = bus__w_err;
-  assign \bus__w_req$73  = bus__w_req;
-  assign \bus__w_strb$75  = bus__w_strb;
-  assign \s_axil_awvalid$76  = s_axil_awvalid;
-  assign \s_axil_awready$77  = s_axil_awready;
-  assign \s_axil_awaddr$78  = s_axil_awaddr;
-  assign \s_axil_awprot$79  = s_axil_awprot;
-  assign \s_axil_wvalid$80  = s_axil_wvalid;
-  assign \s_axil_wready$81  = s_axil_wready;
-  assign \s_axil_wdata$82  = s_axil_wdata;
-  assign \s_axil_wstrb$83  = s_axil_wstrb;
-  assign \s_axil_bvalid$84  = s_axil_bvalid;
-  assign \s_axil_bready$85  = s_axil_bready;
-  assign \s_axil_bresp$86  = s_axil_bresp;
-  assign \s_axil_arvalid$87  = s_axil_arvalid;
-  assign \s_axil_arready$88  = s_axil_arready;
-  assign \s_axil_araddr$89  = s_axil_araddr;
-  assign \s_axil_arprot$90  = s_axil_arprot;
-  assign \s_axil_rvalid$91  = s_axil_rvalid;
-  assign \s_axil_rready$92  = s_axil_rready;
-  assign \s_axil_rdata$93  = s_axil_rdata;
-  assign \s_axil_rresp$94  = s_axil_rresp;
+  assign \$signal$55  = \$signal ;
+  assign \$signal$56  = { \$18 , \$17 , \$16 , \$19 , \$15  };
+  assign \$signal$57  = { \$18 , \$17 , \$16 , \$19 , \$15  };
+  assign \$signal$59  = \$signal$58 ;
+  assign \bus__r_ack$61  = bus__r_ack;
+  assign \bus__r_addr$63  = bus__r_addr;
+  assign \bus__r_data$65  = bus__r_data;
+  assign \bus__r_err$67  = bus__r_err;
+  assign \bus__r_req$69  = bus__r_req;
+  assign \bus__w_ack$71  = bus__w_ack;
+  assign \bus__w_addr$73  = bus__w_addr;
+  assign \bus__w_data$75  = bus__w_data;
+  assign \bus__w_err$77  = bus__w_err;
+  assign \bus__w_req$79  = bus__w_req;
+  assign \bus__w_strb$81  = bus__w_strb;
+  assign \s_axil_awvalid$82  = s_axil_awvalid;
+  assign \s_axil_awready$83  = s_axil_awready;
+  assign \s_axil_awaddr$84  = s_axil_awaddr;
+  assign \s_axil_awprot$85  = s_axil_awprot;
+  assign \s_axil_wvalid$86  = s_axil_wvalid;
+  assign \s_axil_wready$87  = s_axil_wready;
+  assign \s_axil_wdata$88  = s_axil_wdata;
+  assign \s_axil_wstrb$89  = s_axil_wstrb;
+  assign \s_axil_bvalid$90  = s_axil_bvalid;
+  assign \s_axil_bready$91  = s_axil_bready;
+  assign \s_axil_bresp$92  = s_axil_bresp;
+  assign \s_axil_arvalid$93  = s_axil_arvalid;
+  assign \s_axil_arready$94  = s_axil_arready;
+  assign \s_axil_araddr$95  = s_axil_araddr;
+  assign \s_axil_arprot$96  = s_axil_arprot;
+  assign \s_axil_rvalid$97  = s_axil_rvalid;
+  assign \s_axil_rready$98  = s_axil_rready;
+  assign \s_axil_rdata$99  = s_axil_rdata;
+  assign \s_axil_rresp$100  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
   assign req_free_pool = free_oor_pool;
   assign flush_src = req_flush;
-  assign \grant_ok$124  = \$11 [0];
-  assign \grant_err$125  = \$11 [4:1];
-  assign \grant_pool$126  = \$11 [6:5];
-  assign \grant_slot$127  = \$11 [15:7];
-  assign \grant_addr$128  = \$11 [47:16];
-  assign \grant_user$129  = \$11 [59:52];
-  assign \grant_tag$130  = \$11 [51:48];
-  assign \freed_ok$131  = \$12 [0];
-  assign \flushed_ok$132  = \$13 [0];
-  assign \freed_err$133  = \$12 [4:1];
-  assign \flushed_err$134  = \$13 [4:1];
-  assign \freed_user$135  = \$12 [12:5];
-  assign \flushed_user$136  = \$13 [12:5];
+  assign \grant_ok$130  = \$11 [0];
+  assign \grant_err$131  = \$11 [4:1];
+  assign \grant_pool$132  = \$11 [6:5];
+  assign \grant_slot$133  = \$11 [15:7];
+  assign \grant_addr$134  = \$11 [47:16];
+  assign \grant_user$135  = \$11 [59:52];
+  assign \grant_tag$136  = \$11 [51:48];
+  assign \freed_ok$137  = \$12 [0];
+  assign \flushed_ok$138  = \$13 [0];
+  assign \freed_err$139  = \$12 [4:1];
+  assign \flushed_err$140  = \$13 [4:1];
+  assign \freed_user$141  = \$12 [12:5];
+  assign \flushed_user$142  = \$13 [12:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$137 ;
+  assign rsp_grant_valid = \grant_valid$143 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -455,7 +477,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign rsp_grant_overwrite = \$11 [60];
   assign grant_overwrite = \$11 [60];
   assign rsp_grant_tag = \$11 [51:48];
-  assign rsp_freed_valid = \freed_valid$139 ;
+  assign rsp_freed_valid = \freed_valid$145 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [14:13];
@@ -468,16 +490,16 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$141 ;
+  assign rsp_flushed_valid = \flushed_valid$147 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [14:13];
   assign flushed_pool = \$13 [14:13];
   assign rsp_flushed_user = \$13 [12:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$176  = busy;
+  assign \busy$182  = busy;
   assign ready = running;
-  assign \irq$178  = irq;
+  assign \irq$184  = irq;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [6:5];
@@ -6259,12 +6281,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign { \$1332 [31], \$1332 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$3240$0 , \port$3240$48 , rsp_freed_valid, \port$3243$0 , rsp_flushed_valid, \port$3255$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3283$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
+module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$3000$0 , irq, low_water_hit, \ready$6 , rsp_grant_valid, \port$3371$0 , \port$3371$48 , rsp_freed_valid, \port$3374$0 , rsp_flushed_valid, \port$3386$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3414$0 , bus__r_req, bus__r_addr
+, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, e1_exhausted, \port$3546$0 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, \port$3922$0 , req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor
+, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$84  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
-  wire [3:0] \$100 ;
+  wire [4:0] \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -6275,7 +6298,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire \$101 ;
+  wire [4:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -6286,7 +6309,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire \$102 ;
+  wire [17:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -6319,7 +6342,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire [3:0] \$105 ;
+  wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -6386,7 +6409,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire \$111 ;
+  wire [7:0] \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
@@ -6397,7 +6420,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire \$112 ;
+  wire [7:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -6408,7 +6431,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire [7:0] \$113 ;
+  wire [9:0] \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
@@ -6419,29 +6442,29 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
-  wire [7:0] \$114 ;
+  wire [9:0] \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
-  wire [33:0] \$1145 ;
-  wire [33:0] \$1146 ;
-  wire [33:0] \$1147 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire [9:0] \$115 ;
+  wire \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire [3:0] \$1155 ;
+  wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [9:0] \$116 ;
+  wire \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
@@ -6452,15 +6475,15 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire \$117 ;
+  wire [8:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire [32:0] \$1176 ;
-  wire [2:0] \$1177 ;
+  wire \$1176 ;
+  wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
@@ -6471,169 +6494,169 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
-  wire [1:0] \$1187 ;
+  wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
-  wire [8:0] \$119 ;
+  wire \$119 ;
   wire \$1190 ;
-  wire [1:0] \$1191 ;
+  wire \$1191 ;
   wire \$1192 ;
-  wire [2:0] \$1193 ;
+  wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
-  wire [120:0] \$1197 ;
-  wire [2:0] \$1198 ;
+  wire \$1197 ;
+  wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
-  wire [120:0] \$1202 ;
-  wire [2:0] \$1203 ;
+  wire \$1202 ;
+  wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
-  wire [120:0] \$1207 ;
-  wire [2:0] \$1208 ;
+  wire \$1207 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire [120:0] \$1211 ;
-  wire [3:0] \$1212 ;
+  wire \$1211 ;
+  wire \$1212 ;
   wire \$1213 ;
-  reg [31:0] \$1214 ;
-  reg \$1215 ;
-  reg \$1216 ;
-  reg [120:0] \$1217 ;
-  reg [120:0] \$1218 ;
-  reg [120:0] \$1219 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  reg [1:0] \$1220 ;
-  reg \$1221 ;
-  reg \$1222 ;
-  reg \$1223 ;
-  reg \$1224 ;
-  reg \$1225 ;
-  reg \$1226 ;
-  reg \$1227 ;
-  reg \$1228 ;
-  reg \$1229 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
-  reg \$1232 ;
-  reg \$1233 ;
-  reg \$1234 ;
-  reg \$1235 ;
-  reg \$1236 ;
-  reg \$1237 ;
-  reg \$1238 ;
-  reg \$1239 ;
+  wire \$1230 ;
+  wire [33:0] \$1231 ;
+  wire [33:0] \$1232 ;
+  wire [33:0] \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
-  reg \$1240 ;
-  reg [4:0] \$1241 ;
-  reg [3:0] \$1242 ;
-  reg [31:0] \$1243 ;
-  reg [1:0] \$1244 ;
-  reg [31:0] \$1245 ;
-  reg [1:0] \$1246 ;
-  reg [1:0] \$1247 ;
-  reg [3:0] \$1248 ;
-  reg \$1249 ;
+  wire \$1240 ;
+  wire [4:0] \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
-  reg [1:0] \$1250 ;
-  reg [120:0] \$1251 ;
-  reg [3:0] \$1252 ;
-  reg [7:0] \$1253 ;
-  reg [7:0] \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
-  reg [7:0] \$1257 ;
-  reg [31:0] \$1258 ;
-  reg [31:0] \$1259 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
-  reg [31:0] \$1260 ;
-  reg [31:0] \$1261 ;
-  reg [9:0] \$1262 ;
-  reg [9:0] \$1263 ;
-  reg \$1264 ;
-  reg \$1265 ;
-  reg [9:0] \$1266 ;
-  reg [31:0] \$1267 ;
-  reg [31:0] \$1268 ;
-  reg [31:0] \$1269 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire \$127 ;
-  reg [31:0] \$1270 ;
-  reg [31:0] \$1271 ;
-  reg [4:0] \$1272 ;
-  reg [4:0] \$1273 ;
-  reg \$1274 ;
-  reg \$1275 ;
-  reg [4:0] \$1276 ;
-  reg [31:0] \$1277 ;
-  reg [31:0] \$1278 ;
-  reg [31:0] \$1279 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
-  reg [31:0] \$1280 ;
-  reg [3:0] \$1281 ;
-  reg [7:0] \$1282 ;
-  reg [7:0] \$1283 ;
-  reg [15:0] \$1284 ;
-  reg \$1285 ;
-  reg [1:0] \$1286 ;
-  reg \$1287 ;
-  reg [1:0] \$1288 ;
-  reg \$1289 ;
-  wire \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
-  reg \$1292 ;
-  reg \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
-  reg \$1296 ;
-  reg \$1297 ;
-  reg \$1298 ;
-  reg \$1299 ;
+  wire [32:0] \$1280 ;
+  wire [2:0] \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire [32:0] \$129 ;
+  wire \$1290 ;
+  wire [1:0] \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire [1:0] \$1295 ;
+  wire \$1296 ;
+  wire [2:0] \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
-  wire \$130 ;
-  reg \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
-  reg \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
+  wire [32:0] \$130 ;
+  wire \$1300 ;
+  wire [120:0] \$1301 ;
+  wire [2:0] \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire [120:0] \$1306 ;
+  wire [2:0] \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
   wire [32:0] \$131 ;
-  reg \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
-  reg \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg \$1319 ;
+  wire \$1310 ;
+  wire [120:0] \$1311 ;
+  wire [2:0] \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire [120:0] \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
   wire [32:0] \$132 ;
-  reg \$1320 ;
-  reg \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
-  reg \$1326 ;
+  wire [4:0] \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  reg [31:0] \$1326 ;
   reg \$1327 ;
   reg \$1328 ;
-  reg \$1329 ;
-  wire [32:0] \$133 ;
-  reg \$1330 ;
-  reg \$1331 ;
-  reg \$1332 ;
+  reg [120:0] \$1329 ;
+  wire [17:0] \$133 ;
+  reg [120:0] \$1330 ;
+  reg [120:0] \$1331 ;
+  reg [1:0] \$1332 ;
   reg \$1333 ;
   reg \$1334 ;
   reg \$1335 ;
@@ -6641,7 +6664,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg \$1337 ;
   reg \$1338 ;
   reg \$1339 ;
-  wire [32:0] \$134 ;
+  wire \$134 ;
   reg \$1340 ;
   reg \$1341 ;
   reg \$1342 ;
@@ -6655,112 +6678,245 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$135 ;
   reg \$1350 ;
   reg \$1351 ;
-  reg [1:0] \$1352 ;
-  reg [31:0] \$1353 ;
+  reg \$1352 ;
+  reg [4:0] \$1353 ;
   reg [3:0] \$1354 ;
   reg [31:0] \$1355 ;
-  reg [31:0] \$1356 ;
+  reg [1:0] \$1356 ;
   reg [31:0] \$1357 ;
-  reg \$1358 ;
-  reg \$1359 ;
+  reg [1:0] \$1358 ;
+  reg [1:0] \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg [1:0] \$1361 ;
-  reg [12:0] \$1362 ;
-  reg [31:0] \$1363 ;
-  reg \$1364 ;
-  reg [3:0] \$1365 ;
-  reg [7:0] \$1366 ;
-  reg [7:0] \$1367 ;
-  reg [15:0] \$1368 ;
-  reg \$1369 ;
+  reg [3:0] \$1360 ;
+  reg \$1361 ;
+  reg [1:0] \$1362 ;
+  reg [120:0] \$1363 ;
+  reg [4:0] \$1364 ;
+  reg [17:0] \$1365 ;
+  reg \$1366 ;
+  reg \$1367 ;
+  reg \$1368 ;
+  reg [7:0] \$1369 ;
   wire \$137 ;
-  reg \$1370 ;
+  reg [7:0] \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
-  reg \$1375 ;
-  reg \$1376 ;
-  reg \$1377 ;
-  reg \$1378 ;
+  reg [7:0] \$1373 ;
+  reg [31:0] \$1374 ;
+  reg [31:0] \$1375 ;
+  reg [31:0] \$1376 ;
+  reg [31:0] \$1377 ;
+  reg [17:0] \$1378 ;
   reg \$1379 ;
   wire \$138 ;
   reg \$1380 ;
   reg \$1381 ;
-  reg \$1382 ;
-  reg \$1383 ;
+  reg [9:0] \$1382 ;
+  reg [9:0] \$1383 ;
   reg \$1384 ;
   reg \$1385 ;
-  reg \$1386 ;
-  reg \$1387 ;
-  reg \$1388 ;
-  reg \$1389 ;
+  reg [9:0] \$1386 ;
+  reg [31:0] \$1387 ;
+  reg [31:0] \$1388 ;
+  reg [31:0] \$1389 ;
   wire \$139 ;
-  reg \$1390 ;
-  reg \$1391 ;
-  reg \$1392 ;
+  reg [31:0] \$1390 ;
+  reg [31:0] \$1391 ;
+  reg [17:0] \$1392 ;
   reg \$1393 ;
-  reg [31:0] \$1394 ;
+  reg \$1394 ;
   reg \$1395 ;
-  reg \$1396 ;
-  reg [1:0] \$1397 ;
+  reg [4:0] \$1396 ;
+  reg [4:0] \$1397 ;
   reg \$1398 ;
   reg \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg \$1400 ;
+  reg [4:0] \$1400 ;
   reg [31:0] \$1401 ;
-  reg [1:0] \$1402 ;
-  reg [2:0] \$1403 ;
-  reg \$1404 ;
-  reg \$1405 ;
-  reg \$1406 ;
-  reg \$1407 ;
-  reg \$1408 ;
+  reg [31:0] \$1402 ;
+  reg [31:0] \$1403 ;
+  reg [31:0] \$1404 ;
+  reg [3:0] \$1405 ;
+  reg [7:0] \$1406 ;
+  reg [7:0] \$1407 ;
+  reg [15:0] \$1408 ;
   reg \$1409 ;
   wire \$141 ;
-  reg \$1410 ;
+  reg [1:0] \$1410 ;
   reg \$1411 ;
-  reg \$1412 ;
+  reg [1:0] \$1412 ;
   reg \$1413 ;
   reg \$1414 ;
   reg \$1415 ;
   reg \$1416 ;
   reg \$1417 ;
-  reg [31:0] \$1418 ;
-  reg [31:0] \$1419 ;
+  reg \$1418 ;
+  reg \$1419 ;
   wire [9:0] \$142 ;
   reg \$1420 ;
   reg \$1421 ;
-  reg [3:0] \$1422 ;
+  reg \$1422 ;
   reg \$1423 ;
   reg \$1424 ;
   reg \$1425 ;
-  reg [3:0] \$1426 ;
+  reg \$1426 ;
   reg \$1427 ;
   reg \$1428 ;
-  reg [1:0] \$1429 ;
+  reg \$1429 ;
   wire [9:0] \$143 ;
-  reg [3:0] \$1430 ;
-  reg [31:0] \$1431 ;
+  reg \$1430 ;
+  reg \$1431 ;
   reg \$1432 ;
   reg \$1433 ;
-  reg [1:0] \$1434 ;
+  reg \$1434 ;
+  reg \$1435 ;
+  reg \$1436 ;
+  reg \$1437 ;
+  reg \$1438 ;
+  reg \$1439 ;
   wire [11:0] \$144 ;
+  reg \$1440 ;
+  reg \$1441 ;
+  reg \$1442 ;
+  reg \$1443 ;
+  reg \$1444 ;
+  reg \$1445 ;
+  reg \$1446 ;
+  reg \$1447 ;
+  reg \$1448 ;
+  reg \$1449 ;
   wire [11:0] \$145 ;
+  reg \$1450 ;
+  reg \$1451 ;
+  reg \$1452 ;
+  reg \$1453 ;
+  reg \$1454 ;
+  reg \$1455 ;
+  reg \$1456 ;
+  reg \$1457 ;
+  reg \$1458 ;
+  reg \$1459 ;
   wire \$146 ;
+  reg \$1460 ;
+  reg \$1461 ;
+  reg \$1462 ;
+  reg \$1463 ;
+  reg \$1464 ;
+  reg \$1465 ;
+  reg \$1466 ;
+  reg \$1467 ;
+  reg \$1468 ;
+  reg \$1469 ;
   wire \$147 ;
+  reg \$1470 ;
+  reg \$1471 ;
+  reg \$1472 ;
+  reg \$1473 ;
+  reg \$1474 ;
+  reg \$1475 ;
+  reg \$1476 ;
+  reg \$1477 ;
+  reg \$1478 ;
+  reg [1:0] \$1479 ;
   wire [10:0] \$148 ;
+  reg [31:0] \$1480 ;
+  reg [3:0] \$1481 ;
+  reg [31:0] \$1482 ;
+  reg [31:0] \$1483 ;
+  reg [31:0] \$1484 ;
+  reg \$1485 ;
+  reg \$1486 ;
+  reg \$1487 ;
+  reg [1:0] \$1488 ;
+  reg [12:0] \$1489 ;
   wire \$149 ;
+  reg [31:0] \$1490 ;
+  reg \$1491 ;
+  reg [3:0] \$1492 ;
+  reg [7:0] \$1493 ;
+  reg [7:0] \$1494 ;
+  reg [15:0] \$1495 ;
+  reg \$1496 ;
+  reg \$1497 ;
+  reg \$1498 ;
+  reg \$1499 ;
   wire \$15 ;
   wire \$150 ;
+  reg \$1500 ;
+  reg \$1501 ;
+  reg \$1502 ;
+  reg \$1503 ;
+  reg \$1504 ;
+  reg \$1505 ;
+  reg \$1506 ;
+  reg \$1507 ;
+  reg \$1508 ;
+  reg \$1509 ;
   wire \$151 ;
+  reg \$1510 ;
+  reg \$1511 ;
+  reg \$1512 ;
+  reg \$1513 ;
+  reg \$1514 ;
+  reg \$1515 ;
+  reg \$1516 ;
+  reg \$1517 ;
+  reg \$1518 ;
+  reg \$1519 ;
   wire \$152 ;
+  reg \$1520 ;
+  reg [31:0] \$1521 ;
+  reg \$1522 ;
+  reg [3:0] \$1523 ;
+  reg [1:0] \$1524 ;
+  reg \$1525 ;
+  reg \$1526 ;
+  reg [3:0] \$1527 ;
+  reg [31:0] \$1528 ;
+  reg [1:0] \$1529 ;
   wire \$153 ;
+  reg [2:0] \$1530 ;
+  reg \$1531 ;
+  reg \$1532 ;
+  reg \$1533 ;
+  reg \$1534 ;
+  reg \$1535 ;
+  reg \$1536 ;
+  reg \$1537 ;
+  reg \$1538 ;
+  reg \$1539 ;
   wire \$154 ;
+  reg \$1540 ;
+  reg \$1541 ;
+  reg \$1542 ;
+  reg \$1543 ;
+  reg \$1544 ;
+  reg \$1545 ;
+  reg \$1546 ;
+  reg \$1547 ;
+  reg [31:0] \$1548 ;
+  reg [31:0] \$1549 ;
   wire \$155 ;
+  reg \$1550 ;
+  reg \$1551 ;
+  reg [4:0] \$1552 ;
+  reg \$1553 ;
+  reg \$1554 ;
+  reg \$1555 ;
+  reg [4:0] \$1556 ;
+  reg [16:0] \$1557 ;
+  reg [16:0] \$1558 ;
+  reg [16:0] \$1559 ;
   wire \$156 ;
+  reg \$1560 ;
+  reg \$1561 ;
+  reg [1:0] \$1562 ;
+  reg [3:0] \$1563 ;
+  reg [31:0] \$1564 ;
+  reg \$1565 ;
+  reg \$1566 ;
+  reg [1:0] \$1567 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
@@ -6770,7 +6926,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [32:0] \$162 ;
   wire [32:0] \$163 ;
   wire [32:0] \$164 ;
-  wire \$165 ;
+  wire [17:0] \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
@@ -6778,16 +6934,16 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [32:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [4:0] \$172 ;
-  wire [4:0] \$173 ;
-  wire [6:0] \$174 ;
-  wire [6:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [5:0] \$178 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [4:0] \$174 ;
+  wire [4:0] \$175 ;
+  wire [6:0] \$176 ;
+  wire [6:0] \$177 ;
+  wire \$178 ;
   wire \$179 ;
   wire [32:0] \$18 ;
-  wire \$180 ;
+  wire [5:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
@@ -6798,19 +6954,19 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$188 ;
   wire \$189 ;
   wire [120:0] \$19 ;
-  wire [32:0] \$190 ;
-  wire [32:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire [32:0] \$192 ;
   wire [32:0] \$193 ;
-  wire [3:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$196 ;
-  wire [15:0] \$197 ;
-  wire [6:0] \$198 ;
-  wire \$199 ;
+  wire [32:0] \$194 ;
+  wire [32:0] \$195 ;
+  wire [3:0] \$196 ;
+  wire [7:0] \$197 ;
+  wire [7:0] \$198 ;
+  wire [15:0] \$199 ;
   wire \$2 ;
   wire [32:0] \$20 ;
-  wire \$200 ;
+  wire [6:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
@@ -7349,58 +7505,58 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [31:0] \$687 ;
-  wire [31:0] \$688 ;
-  wire [31:0] \$689 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [31:0] \$690 ;
-  wire [31:0] \$691 ;
-  wire [31:0] \$692 ;
-  wire [31:0] \$693 ;
-  wire [31:0] \$694 ;
-  wire [1:0] \$695 ;
-  wire [31:0] \$696 ;
-  wire [3:0] \$697 ;
-  wire [3:0] \$698 ;
-  wire [3:0] \$699 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [31:0] \$700 ;
-  wire [31:0] \$701 ;
-  wire [31:0] \$702 ;
-  wire [31:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [31:0] \$705 ;
-  wire [31:0] \$706 ;
-  wire [31:0] \$707 ;
-  wire [31:0] \$708 ;
-  wire [31:0] \$709 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [31:0] \$710 ;
-  wire [31:0] \$711 ;
-  wire [31:0] \$712 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
   wire [31:0] \$713 ;
   wire [31:0] \$714 ;
   wire [31:0] \$715 ;
   wire [31:0] \$716 ;
   wire [31:0] \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [31:0] \$718 ;
+  wire [31:0] \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [31:0] \$720 ;
+  wire [1:0] \$721 ;
+  wire [31:0] \$722 ;
+  wire [4:0] \$723 ;
+  wire [4:0] \$724 ;
+  wire [4:0] \$725 ;
+  wire [31:0] \$726 ;
+  wire [31:0] \$727 ;
+  wire [31:0] \$728 ;
+  wire [31:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
+  wire [31:0] \$730 ;
+  wire [31:0] \$731 ;
+  wire [31:0] \$732 ;
   wire [31:0] \$733 ;
   wire [31:0] \$734 ;
   wire [31:0] \$735 ;
@@ -7410,41 +7566,41 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [31:0] \$739 ;
   wire \$74 ;
   wire [31:0] \$740 ;
-  wire [7:0] \$741 ;
+  wire [31:0] \$741 ;
   wire [31:0] \$742 ;
-  wire [7:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
-  wire [31:0] \$746 ;
-  wire [31:0] \$747 ;
-  wire [31:0] \$748 ;
-  wire [31:0] \$749 ;
+  wire [31:0] \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  wire [31:0] \$750 ;
-  wire [31:0] \$751 ;
-  wire [31:0] \$752 ;
-  wire [31:0] \$753 ;
-  wire [31:0] \$754 ;
-  wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
-  wire [31:0] \$758 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
   wire [31:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  wire [31:0] \$760 ;
+  wire [31:0] \$761 ;
+  wire [31:0] \$762 ;
+  wire [31:0] \$763 ;
+  wire [31:0] \$764 ;
+  wire [31:0] \$765 ;
+  wire [31:0] \$766 ;
+  wire [7:0] \$767 ;
+  wire [31:0] \$768 ;
+  wire [7:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
+  wire [31:0] \$770 ;
+  wire [31:0] \$771 ;
+  wire [31:0] \$772 ;
   wire [31:0] \$773 ;
   wire [31:0] \$774 ;
   wire [31:0] \$775 ;
@@ -7454,42 +7610,42 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [31:0] \$779 ;
   wire \$78 ;
   wire [31:0] \$780 ;
-  wire [9:0] \$781 ;
+  wire [31:0] \$781 ;
   wire [31:0] \$782 ;
-  wire [9:0] \$783 ;
-  wire [31:0] \$784 ;
+  wire [31:0] \$783 ;
+  wire [16:0] \$784 ;
   wire [31:0] \$785 ;
   wire [31:0] \$786 ;
   wire [31:0] \$787 ;
-  wire [31:0] \$788 ;
-  wire [31:0] \$789 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  wire [31:0] \$790 ;
-  wire [31:0] \$791 ;
-  wire [31:0] \$792 ;
-  wire [31:0] \$793 ;
-  wire [31:0] \$794 ;
-  wire [31:0] \$795 ;
-  wire [31:0] \$796 ;
-  wire [31:0] \$797 ;
-  wire [31:0] \$798 ;
-  wire [31:0] \$799 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [31:0] \$802 ;
+  wire [31:0] \$803 ;
+  wire [31:0] \$804 ;
+  wire [31:0] \$805 ;
+  wire [31:0] \$806 ;
+  wire [31:0] \$807 ;
+  wire [31:0] \$808 ;
+  wire [31:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
+  wire [9:0] \$810 ;
+  wire [31:0] \$811 ;
+  wire [9:0] \$812 ;
   wire [31:0] \$813 ;
   wire [31:0] \$814 ;
   wire [31:0] \$815 ;
@@ -7499,64 +7655,64 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire [31:0] \$819 ;
   wire \$82 ;
   wire [31:0] \$820 ;
-  wire [4:0] \$821 ;
+  wire [31:0] \$821 ;
   wire [31:0] \$822 ;
-  wire [4:0] \$823 ;
+  wire [31:0] \$823 ;
   wire [31:0] \$824 ;
   wire [31:0] \$825 ;
   wire [31:0] \$826 ;
-  wire [31:0] \$827 ;
+  wire [16:0] \$827 ;
   wire [31:0] \$828 ;
   wire [31:0] \$829 ;
   wire \$83 ;
   wire [31:0] \$830 ;
-  wire [31:0] \$831 ;
-  wire [31:0] \$832 ;
-  wire [31:0] \$833 ;
-  wire [31:0] \$834 ;
-  wire [31:0] \$835 ;
-  wire [31:0] \$836 ;
-  wire [31:0] \$837 ;
-  wire [31:0] \$838 ;
-  wire [31:0] \$839 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [31:0] \$845 ;
+  wire [31:0] \$846 ;
+  wire [31:0] \$847 ;
+  wire [31:0] \$848 ;
+  wire [31:0] \$849 ;
   wire [5:0] \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire [31:0] \$855 ;
+  wire [31:0] \$850 ;
+  wire [31:0] \$851 ;
+  wire [31:0] \$852 ;
+  wire [4:0] \$853 ;
+  wire [31:0] \$854 ;
+  wire [4:0] \$855 ;
   wire [31:0] \$856 ;
   wire [31:0] \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [31:0] \$858 ;
+  wire [31:0] \$859 ;
   wire [6:0] \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire [3:0] \$862 ;
-  wire [7:0] \$863 ;
-  wire [7:0] \$864 ;
-  wire [15:0] \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [31:0] \$860 ;
+  wire [31:0] \$861 ;
+  wire [31:0] \$862 ;
+  wire [31:0] \$863 ;
+  wire [31:0] \$864 ;
+  wire [31:0] \$865 ;
+  wire [31:0] \$866 ;
+  wire [31:0] \$867 ;
+  wire [31:0] \$868 ;
+  wire [31:0] \$869 ;
   wire [4:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
+  wire [16:0] \$870 ;
+  wire [31:0] \$871 ;
+  wire [31:0] \$872 ;
+  wire [31:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
   wire \$876 ;
@@ -7575,19 +7731,19 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$888 ;
   wire \$889 ;
   wire [2:0] \$89 ;
-  wire \$890 ;
-  wire [6:0] \$891 ;
-  wire \$892 ;
+  wire [31:0] \$890 ;
+  wire [31:0] \$891 ;
+  wire [31:0] \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [3:0] \$897 ;
+  wire [7:0] \$898 ;
+  wire [7:0] \$899 ;
   wire [32:0] \$9 ;
   wire [32:0] \$90 ;
-  wire \$900 ;
+  wire [15:0] \$900 ;
   wire \$901 ;
   wire \$902 ;
   wire \$903 ;
@@ -7615,7 +7771,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
-  wire \$926 ;
+  wire [6:0] \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -7685,7 +7841,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [3:0] \$99 ;
+  wire [4:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -7697,25 +7853,24 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$107  = 1'h0;
-  reg [1:0] \$signal$109  = 2'h0;
-  reg \$signal$110  = 1'h0;
-  reg \$signal$173  = 1'h0;
-  reg [31:0] \$signal$188  = 32'd0;
-  reg \$signal$189  = 1'h0;
-  reg \$signal$221  = 1'h0;
-  reg [31:0] \$signal$223  = 32'd0;
-  reg \$signal$224  = 1'h0;
-  reg \$signal$228  = 1'h0;
-  reg \$signal$229  = 1'h0;
-  reg [31:0] \$signal$231  = 32'd0;
-  reg \$signal$244  = 1'h0;
-  reg \$signal$245  = 1'h0;
-  reg \$signal$246  = 1'h0;
+  reg \$signal$123  = 1'h0;
+  reg [1:0] \$signal$125  = 2'h0;
+  reg \$signal$126  = 1'h0;
+  reg \$signal$192  = 1'h0;
+  reg [31:0] \$signal$207  = 32'd0;
+  reg \$signal$208  = 1'h0;
+  reg \$signal$240  = 1'h0;
+  reg [31:0] \$signal$242  = 32'd0;
+  reg \$signal$243  = 1'h0;
   reg \$signal$247  = 1'h0;
-  reg \$signal$250  = 1'h0;
-  reg \$signal$254  = 1'h0;
-  reg \$signal$255  = 1'h0;
+  reg \$signal$248  = 1'h0;
+  reg [31:0] \$signal$250  = 32'd0;
+  reg \$signal$266  = 1'h0;
+  reg \$signal$267  = 1'h0;
+  reg \$signal$268  = 1'h0;
+  reg \$signal$269  = 1'h0;
+  reg \$signal$276  = 1'h0;
+  reg \$signal$277  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$49 ;
   reg [31:0] \$signal$58  = 32'd0;
@@ -7723,32 +7878,34 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [3:0] \$signal$63  = 4'h0;
   reg \$signal$64  = 1'h0;
   reg \$signal$65  = 1'h0;
-  reg [3:0] \$signal$72  = 4'h0;
+  reg [4:0] \$signal$72  = 5'h00;
+  reg [4:0] \$signal$73  = 5'h00;
+  wire [4:0] \$signal$74 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$266 ;
-  wire [1:0] \$signature__addr$269 ;
-  wire [1:0] \$signature__addr$272 ;
-  wire [1:0] \$signature__addr$275 ;
-  wire [1:0] \$signature__addr$278 ;
+  wire [1:0] \$signature__addr$288 ;
+  wire [1:0] \$signature__addr$291 ;
+  wire [1:0] \$signature__addr$294 ;
+  wire [1:0] \$signature__addr$297 ;
+  wire [1:0] \$signature__addr$300 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$281 ;
-  wire [1:0] \$signature__addr$284 ;
+  wire [1:0] \$signature__addr$303 ;
+  wire [1:0] \$signature__addr$306 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$264 ;
-  wire [120:0] \$signature__data$270 ;
-  wire [120:0] \$signature__data$276 ;
-  wire [120:0] \$signature__data$282 ;
+  wire [120:0] \$signature__data$286 ;
+  wire [120:0] \$signature__data$292 ;
+  wire [120:0] \$signature__data$298 ;
+  wire [120:0] \$signature__data$304 ;
   wire [120:0] \$signature__data$69 ;
   wire [120:0] \$signature__data$70 ;
   wire [120:0] \$signature__data$71 ;
   wire \$signature__en ;
-  wire \$signature__en$267 ;
-  wire \$signature__en$271 ;
-  wire \$signature__en$273 ;
-  wire \$signature__en$277 ;
-  wire \$signature__en$279 ;
-  wire \$signature__en$283 ;
-  wire \$signature__en$285 ;
+  wire \$signature__en$289 ;
+  wire \$signature__en$293 ;
+  wire \$signature__en$295 ;
+  wire \$signature__en$299 ;
+  wire \$signature__en$301 ;
+  wire \$signature__en$305 ;
+  wire \$signature__en$307 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -7792,7 +7949,13 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [4:0] config_in_use = 5'h00;
   reg config_in_use_rose = 1'h0;
   reg [4:0] config_in_use_was = 5'h00;
+  reg [16:0] config_low_water = 17'h00000;
+  reg config_lw_granted_1 = 1'h0;
+  reg config_lw_granted_2 = 1'h0;
+  reg [17:0] config_lw_limit = 18'h00000;
+  reg config_lw_short = 1'h0;
   reg [31:0] cycle = 32'd0;
+  output e1_exhausted;
   reg e1_exhausted = 1'h0;
   reg [120:0] e1_new0 = 121'h0000000000000000000000000000000;
   reg [120:0] e1_new1 = 121'h0000000000000000000000000000000;
@@ -7811,13 +7974,18 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [7:0] event_in_use = 8'h00;
   reg event_in_use_rose = 1'h0;
   reg [7:0] event_in_use_was = 8'h00;
+  reg [16:0] event_low_water = 17'h00000;
+  reg event_lw_granted_1 = 1'h0;
+  reg event_lw_granted_2 = 1'h0;
+  reg [17:0] event_lw_limit = 18'h00000;
+  reg event_lw_short = 1'h0;
   reg flush_waiting = 1'h0;
   wire [31:0] handle;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
-  reg [3:0] irq_enable = 4'h0;
+  reg [4:0] irq_enable = 5'h00;
   reg [31:0] log_allocs = 32'd0;
   wire [1:0] log_bank0_k;
   wire [1:0] log_bank1_k;
@@ -7836,19 +8004,38 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg [9:0] log_in_use = 10'h000;
   reg log_in_use_rose = 1'h0;
   reg [9:0] log_in_use_was = 10'h000;
+  reg [16:0] log_low_water = 17'h00000;
+  reg log_lw_granted_1 = 1'h0;
+  reg log_lw_granted_2 = 1'h0;
+  reg [17:0] log_lw_limit = 18'h00000;
+  reg log_lw_short = 1'h0;
   reg [31:0] log_overwrites = 32'd0;
+  output low_water_hit;
+  wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [15:0] \port$3240$0 ;
-  wire [15:0] \port$3240$0 ;
-  input [12:0] \port$3240$48 ;
-  wire [12:0] \port$3240$48 ;
-  input [15:0] \port$3243$0 ;
-  wire [15:0] \port$3243$0 ;
-  input [14:0] \port$3255$0 ;
-  wire [14:0] \port$3255$0 ;
-  input [36:0] \port$3283$0 ;
-  wire [36:0] \port$3283$0 ;
+  output \port$2997$0 ;
+  wire \port$2997$0 ;
+  output \port$2998$0 ;
+  wire \port$2998$0 ;
+  output \port$3000$0 ;
+  wire \port$3000$0 ;
+  input [15:0] \port$3371$0 ;
+  wire [15:0] \port$3371$0 ;
+  input [12:0] \port$3371$48 ;
+  wire [12:0] \port$3371$48 ;
+  input [15:0] \port$3374$0 ;
+  wire [15:0] \port$3374$0 ;
+  input [14:0] \port$3386$0 ;
+  wire [14:0] \port$3386$0 ;
+  input [36:0] \port$3414$0 ;
+  wire [36:0] \port$3414$0 ;
+  (* init = 5'h00 *)
+  output [4:0] \port$3546$0 ;
+  wire [4:0] \port$3546$0 ;
+  (* init = 5'h00 *)
+  output [4:0] \port$3922$0 ;
+  wire [4:0] \port$3922$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -7881,6 +8068,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg r2_sel_pool0_high_water = 1'h0;
   reg r2_sel_pool0_in_use = 1'h0;
   reg r2_sel_pool0_info = 1'h0;
+  reg r2_sel_pool0_low_water = 1'h0;
   reg r2_sel_pool0_overwrites = 1'h0;
   reg r2_sel_pool0_slot_size = 1'h0;
   reg r2_sel_pool0_slots = 1'h0;
@@ -7896,6 +8084,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg r2_sel_pool1_high_water = 1'h0;
   reg r2_sel_pool1_in_use = 1'h0;
   reg r2_sel_pool1_info = 1'h0;
+  reg r2_sel_pool1_low_water = 1'h0;
   reg r2_sel_pool1_overwrites = 1'h0;
   reg r2_sel_pool1_slot_size = 1'h0;
   reg r2_sel_pool1_slots = 1'h0;
@@ -7911,6 +8100,7 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg r2_sel_pool2_high_water = 1'h0;
   reg r2_sel_pool2_in_use = 1'h0;
   reg r2_sel_pool2_info = 1'h0;
+  reg r2_sel_pool2_low_water = 1'h0;
   reg r2_sel_pool2_overwrites = 1'h0;
   reg r2_sel_pool2_slot_size = 1'h0;
   reg r2_sel_pool2_slots = 1'h0;
@@ -8019,8 +8209,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg w1_log_oor_gt18 = 1'h0;
   reg w1_log_oor_gt6 = 1'h0;
   reg [1:0] w1_pool = 2'h0;
-  reg w1_strb0 = 1'h0;
-  reg [3:0] w1c = 4'h0;
+  reg [3:0] w1_strb = 4'h0;
+  reg w1c = 1'h0;
   reg [31:0] w2_base = 32'd0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -8028,20 +8218,23 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   reg w2_is_irq_status = 1'h0;
   reg w2_is_pool0_flush = 1'h0;
   reg w2_is_pool0_free = 1'h0;
+  reg w2_is_pool0_low_water = 1'h0;
   reg w2_is_pool1_flush = 1'h0;
   reg w2_is_pool1_free = 1'h0;
+  reg w2_is_pool1_low_water = 1'h0;
   reg w2_is_pool2_flush = 1'h0;
   reg w2_is_pool2_free = 1'h0;
+  reg w2_is_pool2_low_water = 1'h0;
   reg [31:0] w2_offset = 32'd0;
   reg [2:0] w2_oor = 3'h0;
   reg [1:0] w2_pool = 2'h0;
-  reg w2_strb0 = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w_ack;
   reg w_ack = 1'h0;
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$264 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$286 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
@@ -8050,8 +8243,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$271 )
-      log_bank1[\$signature__addr$269 ] <= \$signature__data$270 ;
+    if (\$signature__en$293 )
+      log_bank1[\$signature__addr$291 ] <= \$signature__data$292 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
@@ -8060,8 +8253,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$signature__data$69  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$277 )
-      log_bank2[\$signature__addr$275 ] <= \$signature__data$276 ;
+    if (\$signature__en$299 )
+      log_bank2[\$signature__addr$297 ] <= \$signature__data$298 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
@@ -8070,8 +8263,8 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$signature__data$70  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$283 )
-      log_bank3[\$signal$61 ] <= \$signature__data$282 ;
+    if (\$signature__en$305 )
+      log_bank3[\$signal$61 ] <= \$signature__data$304 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -8079,79 +8272,79 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   end
   assign \$signature__data$71  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3243$0 [4:1];
+  assign \$2  = | \port$3374$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3243$0 [15] ? { 6'h00, \port$3243$0 [14:13] } : 8'hff;
+  assign \$4  = \port$3374$0 [15] ? { 6'h00, \port$3374$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3255$0 [4:1];
+  assign \$6  = | \port$3386$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3255$0 [12:5], 46'h000000000000, \port$3255$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3255$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3240$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3240$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3240$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3243$0 [12:5], \port$3283$0 [32:1], 4'h0, \port$3283$0 [36:33], \$4 , 1'h0, \port$3283$0 [0], 3'h1, \port$3243$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3243$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3386$0 [12:5], 46'h000000000000, \port$3386$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3386$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3371$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3371$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3371$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3374$0 [12:5], \port$3414$0 [32:1], 4'h0, \port$3414$0 [36:33], \$4 , 1'h0, \port$3414$0 [0], 3'h1, \port$3374$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3374$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3255$0 [4:1];
+  assign \$14  = | \port$3386$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3255$0 [12:5], 46'h000000000000, \port$3255$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3255$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3240$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3240$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3240$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3386$0 [12:5], 46'h000000000000, \port$3386$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3386$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3371$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3371$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3371$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3243$0 [4:1];
+  assign \$21  = | \port$3374$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3255$0 [4:1];
+  assign \$23  = | \port$3386$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3240$0 [0];
+  assign \$26  = ~ \port$3371$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3240$0 [4:1] != 1'h1;
+  assign \$28  = \port$3371$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3240$0 [4:1] == 1'h1;
+  assign \$31  = \port$3371$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3240$0 [0];
-  assign \$34  = ! \port$3240$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3371$0 [0];
+  assign \$34  = ! \port$3371$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3243$0 [0];
-  assign \$37  = ! \port$3243$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$3374$0 [0];
+  assign \$37  = ! \port$3374$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3255$0 [0];
-  assign \$40  = ! \port$3255$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$3386$0 [0];
+  assign \$40  = ! \port$3386$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3240$0 [4:1] == 1'h1;
+  assign \$42  = \port$3371$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3240$0 [6:5];
+  assign \$44  = ! \port$3371$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3240$0 [0];
-  assign \$47  = \port$3240$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3371$0 [0];
+  assign \$47  = \port$3371$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3243$0 [0];
-  assign \$50  = \port$3243$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3374$0 [0];
+  assign \$50  = \port$3374$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3255$0 [0];
-  assign \$53  = \port$3255$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3386$0 [0];
+  assign \$53  = \port$3386$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3240$0 [4:1] == 1'h1;
+  assign \$55  = \port$3371$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3240$0 [6:5] == 1'h1;
+  assign \$57  = \port$3371$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3240$0 [0];
-  assign \$60  = \port$3240$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$3371$0 [0];
+  assign \$60  = \port$3371$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$3240$48 [12];
-  assign \$63  = rsp_grant_valid & \port$3240$0 [0];
-  assign \$64  = \port$3240$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$3371$48 [12];
+  assign \$63  = rsp_grant_valid & \port$3371$0 [0];
+  assign \$64  = \port$3371$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$3243$0 [0];
-  assign \$67  = \port$3243$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$3374$0 [0];
+  assign \$67  = \port$3374$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$3255$0 [0];
-  assign \$70  = \port$3255$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$3386$0 [0];
+  assign \$70  = \port$3386$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$3240$0 [4:1] == 1'h1;
+  assign \$72  = \port$3371$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$3240$0 [6:5] == 2'h2;
+  assign \$74  = \port$3371$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -8176,30 +8369,32 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$96  = head_bank[0] ? \$signature__data$69  : \$signature__data ;
   assign \$97  = head_bank[1] ? \$95  : \$96 ;
   assign \$98  = \$signal$65  ? \$97  : 121'h0000000000000000000000000000000;
-  assign \$99  = ~ w1c;
+  assign \$99  = ~ \$signal$73 ;
   assign \$100  = \$signal$72  & \$99 ;
-  assign \$101  = | \$signal$28 ;
-  assign \$102  = \$signal$49  != \$signal$28 ;
-  assign \$105  = \$100  | { \$104 , \$102 , e1_exhausted, \$101  };
-  assign \$110  = \$109  == event_ev_free;
-  assign \$113  = \$112  ? 8'h01 : 8'hff;
-  assign \$114  = \$110  ? 8'h00 : \$113 ;
-  assign \$115  = $signed({ 1'h0, event_in_use }) + $signed(\$114 );
-  assign \$116  = event_ev_flush ? { 9'h000, \$107  } : \$115 ;
-  assign \$119  = event_in_use + 8'hff;
-  assign \$120  = ~ \$119 [8];
-  assign \$121  = \$118  & \$120 ;
-  assign \$124  = ~ event_ev_free;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = event_ev_flush ? \$121  : \$125 ;
-  assign \$127  = ~ \$signal$64 ;
-  assign \$128  = event_in_use > event_high_water;
-  assign \$129  = event_hw_grow ? event_in_use_rose : \$128 ;
-  assign \$130  = \$127  & \$129 ;
-  assign \$131  = event_allocs + event_ev_grant;
-  assign \$132  = event_fails + event_ev_fail;
-  assign \$133  = event_frees + event_ev_free;
-  assign \$134  = event_flushes + event_ev_flush;
+  assign \$101  = \$100  | { low_water_hit, \$1319 , \$1317 , e1_exhausted, \$1316  };
+  assign \$102  = 8'h80 - event_low_water;
+  assign \$103  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
+  assign \$108  = \$107  == event_ev_free;
+  assign \$111  = \$110  ? 8'h01 : 8'hff;
+  assign \$112  = \$108  ? 8'h00 : \$111 ;
+  assign \$113  = $signed({ 1'h0, event_in_use }) + $signed(\$112 );
+  assign \$114  = event_ev_flush ? { 9'h000, \$105  } : \$113 ;
+  assign \$117  = event_in_use + 8'hff;
+  assign \$118  = ~ \$117 [8];
+  assign \$119  = \$116  & \$118 ;
+  assign \$122  = ~ event_ev_free;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = event_ev_flush ? \$119  : \$123 ;
+  assign \$125  = ~ \$signal$64 ;
+  assign \$126  = event_in_use > event_high_water;
+  assign \$127  = event_hw_grow ? event_in_use_rose : \$126 ;
+  assign \$128  = \$125  & \$127 ;
+  assign \$129  = event_allocs + event_ev_grant;
+  assign \$130  = event_fails + event_ev_fail;
+  assign \$131  = event_frees + event_ev_free;
+  assign \$132  = event_flushes + event_ev_flush;
+  assign \$133  = 10'h200 - log_low_water;
+  assign \$134  = $signed({ 1'h0, log_in_use }) > $signed(log_lw_limit);
   assign \$135  = ~ log_ev_overwrite;
   assign \$136  = log_ev_grant & \$135 ;
   assign \$137  = ~ log_ev_overwrite;
@@ -8230,851 +8425,851 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$162  = log_frees + log_ev_free;
   assign \$163  = log_flushes + log_ev_flush;
   assign \$164  = log_overwrites + log_ev_overwrite;
-  assign \$169  = \$168  == config_ev_free;
-  assign \$172  = \$171  ? 5'h01 : 5'h1f;
-  assign \$173  = \$169  ? 5'h00 : \$172 ;
-  assign \$174  = $signed({ 1'h0, config_in_use }) + $signed(\$173 );
-  assign \$175  = config_ev_flush ? { 6'h00, \$166  } : \$174 ;
-  assign \$178  = config_in_use + 5'h1f;
-  assign \$179  = ~ \$178 [5];
-  assign \$180  = \$177  & \$179 ;
-  assign \$183  = ~ config_ev_free;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = config_ev_flush ? \$180  : \$184 ;
-  assign \$186  = ~ \$signal$64 ;
-  assign \$187  = config_in_use > config_high_water;
-  assign \$188  = config_hw_grow ? config_in_use_rose : \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = config_allocs + config_ev_grant;
-  assign \$191  = config_fails + config_ev_fail;
-  assign \$192  = config_frees + config_ev_free;
-  assign \$193  = config_flushes + config_ev_flush;
-  assign \$194  = 1'h1 << bus__r_addr[1:0];
-  assign \$195  = 1'h1 << bus__r_addr[4:2];
-  assign \$196  = 1'h1 << bus__r_addr[7:5];
-  assign \$197  = 1'h1 << bus__r_addr[11:8];
-  assign \$198  = bus__r_addr[11:6] - 3'h4;
-  assign \$199  = ~ r1_a1_0[0];
-  assign \$200  = ~ r1_a4_2[0];
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = ~ r1_a7_5[0];
-  assign \$203  = ~ r1_a11_8[0];
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = \$201  | \$204 ;
-  assign \$206  = ~ \$205 ;
-  assign \$207  = ~ r1_a1_0[0];
-  assign \$208  = ~ r1_a4_2[1];
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = ~ r1_a7_5[0];
-  assign \$211  = ~ r1_a11_8[0];
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = \$209  | \$212 ;
-  assign \$214  = ~ \$213 ;
-  assign \$215  = ~ r1_a1_0[0];
-  assign \$216  = ~ r1_a4_2[2];
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = ~ r1_a7_5[0];
-  assign \$219  = ~ r1_a11_8[0];
-  assign \$220  = \$218  | \$219 ;
-  assign \$221  = \$217  | \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = ~ r1_a1_0[0];
-  assign \$224  = ~ r1_a4_2[3];
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = ~ r1_a7_5[0];
-  assign \$227  = ~ r1_a11_8[0];
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = \$225  | \$228 ;
-  assign \$230  = ~ \$229 ;
-  assign \$231  = ~ r1_a1_0[0];
-  assign \$232  = ~ r1_a4_2[4];
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = ~ r1_a7_5[0];
-  assign \$235  = ~ r1_a11_8[0];
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = \$233  | \$236 ;
-  assign \$238  = ~ \$237 ;
-  assign \$239  = ~ r1_a1_0[0];
-  assign \$240  = ~ r1_a4_2[5];
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = ~ r1_a7_5[0];
-  assign \$243  = ~ r1_a11_8[0];
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = \$241  | \$244 ;
-  assign \$246  = ~ \$245 ;
-  assign \$247  = ~ r1_a1_0[0];
-  assign \$248  = ~ r1_a4_2[6];
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = ~ r1_a7_5[0];
-  assign \$251  = ~ r1_a11_8[0];
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = \$249  | \$252 ;
-  assign \$254  = ~ \$253 ;
-  assign \$255  = ~ r1_a1_0[0];
-  assign \$256  = ~ r1_a4_2[7];
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = ~ r1_a7_5[0];
-  assign \$259  = ~ r1_a11_8[0];
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = \$257  | \$260 ;
-  assign \$262  = ~ \$261 ;
-  assign \$263  = ~ r1_a1_0[0];
-  assign \$264  = ~ r1_a4_2[0];
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = ~ r1_a7_5[1];
-  assign \$267  = ~ r1_a11_8[0];
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = \$265  | \$268 ;
-  assign \$270  = ~ \$269 ;
-  assign \$271  = ~ r1_a1_0[0];
-  assign \$272  = ~ r1_a4_2[1];
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = ~ r1_a7_5[1];
-  assign \$275  = ~ r1_a11_8[0];
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = \$273  | \$276 ;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = ~ r1_a1_0[0];
-  assign \$280  = ~ r1_a4_2[2];
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = ~ r1_a7_5[1];
-  assign \$283  = ~ r1_a11_8[0];
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = \$281  | \$284 ;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = ~ r1_a1_0[0];
-  assign \$288  = ~ r1_a4_2[3];
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = ~ r1_a7_5[1];
-  assign \$291  = ~ r1_a11_8[0];
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = \$289  | \$292 ;
-  assign \$294  = ~ \$293 ;
-  assign \$295  = ~ r1_a1_0[0];
-  assign \$296  = ~ r1_a4_2[4];
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = ~ r1_a7_5[1];
-  assign \$299  = ~ r1_a11_8[0];
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = \$297  | \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = ~ r1_a1_0[0];
-  assign \$304  = ~ r1_a4_2[5];
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = ~ r1_a7_5[1];
-  assign \$307  = ~ r1_a11_8[0];
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = \$305  | \$308 ;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = ~ r1_a1_0[0];
-  assign \$312  = ~ r1_a4_2[6];
-  assign \$313  = \$311  | \$312 ;
-  assign \$314  = ~ r1_a7_5[1];
-  assign \$315  = ~ r1_a11_8[0];
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = \$313  | \$316 ;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = ~ r1_a1_0[0];
-  assign \$320  = ~ r1_a4_2[7];
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = ~ r1_a7_5[1];
-  assign \$323  = ~ r1_a11_8[0];
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = \$321  | \$324 ;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = ~ r1_a1_0[0];
-  assign \$328  = ~ r1_a4_2[0];
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = ~ r1_a7_5[0];
-  assign \$331  = ~ r1_a11_8[1];
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = \$329  | \$332 ;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = ~ r1_a1_0[0];
-  assign \$336  = ~ r1_a4_2[1];
-  assign \$337  = \$335  | \$336 ;
-  assign \$338  = ~ r1_a7_5[0];
-  assign \$339  = ~ r1_a11_8[1];
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = \$337  | \$340 ;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = ~ r1_a1_0[0];
-  assign \$344  = ~ r1_a4_2[2];
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = ~ r1_a7_5[0];
-  assign \$347  = ~ r1_a11_8[1];
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = \$345  | \$348 ;
-  assign \$350  = ~ \$349 ;
-  assign \$351  = ~ r1_a1_0[0];
-  assign \$352  = ~ r1_a4_2[3];
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = ~ r1_a7_5[0];
-  assign \$355  = ~ r1_a11_8[1];
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = \$353  | \$356 ;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = ~ r1_a1_0[0];
-  assign \$360  = ~ r1_a4_2[4];
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = ~ r1_a7_5[0];
-  assign \$363  = ~ r1_a11_8[1];
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = \$361  | \$364 ;
-  assign \$366  = ~ \$365 ;
-  assign \$367  = ~ r1_a1_0[0];
-  assign \$368  = ~ r1_a4_2[5];
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = ~ r1_a7_5[0];
-  assign \$371  = ~ r1_a11_8[1];
-  assign \$372  = \$370  | \$371 ;
-  assign \$373  = \$369  | \$372 ;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = ~ r1_a1_0[0];
-  assign \$376  = ~ r1_a4_2[6];
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = ~ r1_a7_5[0];
-  assign \$379  = ~ r1_a11_8[1];
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = \$377  | \$380 ;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = ~ r1_a1_0[0];
-  assign \$384  = ~ r1_a4_2[7];
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = ~ r1_a7_5[0];
-  assign \$387  = ~ r1_a11_8[1];
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = \$385  | \$388 ;
-  assign \$390  = ~ \$389 ;
-  assign \$391  = ~ r1_a1_0[0];
-  assign \$392  = ~ r1_a4_2[0];
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = ~ r1_a7_5[1];
-  assign \$395  = ~ r1_a11_8[1];
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = \$393  | \$396 ;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = ~ r1_a1_0[0];
-  assign \$400  = ~ r1_a4_2[1];
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = ~ r1_a7_5[1];
-  assign \$403  = ~ r1_a11_8[1];
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = ~ r1_a1_0[0];
-  assign \$408  = ~ r1_a4_2[2];
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = ~ r1_a7_5[1];
-  assign \$411  = ~ r1_a11_8[1];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = ~ r1_a1_0[0];
-  assign \$416  = ~ r1_a4_2[3];
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = ~ r1_a7_5[1];
-  assign \$419  = ~ r1_a11_8[1];
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = \$417  | \$420 ;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = ~ r1_a1_0[0];
-  assign \$424  = ~ r1_a4_2[4];
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = ~ r1_a7_5[1];
-  assign \$427  = ~ r1_a11_8[1];
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = ~ r1_a1_0[0];
-  assign \$432  = ~ r1_a4_2[5];
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = ~ r1_a7_5[1];
-  assign \$435  = ~ r1_a11_8[1];
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = \$433  | \$436 ;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = ~ r1_a1_0[0];
-  assign \$440  = ~ r1_a4_2[6];
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = ~ r1_a7_5[1];
-  assign \$443  = ~ r1_a11_8[1];
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = \$441  | \$444 ;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = ~ r1_a1_0[0];
-  assign \$448  = ~ r1_a4_2[0];
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = ~ r1_a7_5[2];
-  assign \$451  = ~ r1_a11_8[1];
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = \$449  | \$452 ;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = ~ r1_a1_0[0];
-  assign \$456  = ~ r1_a4_2[1];
-  assign \$457  = \$455  | \$456 ;
-  assign \$458  = ~ r1_a7_5[2];
-  assign \$459  = ~ r1_a11_8[1];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = ~ r1_a1_0[0];
-  assign \$464  = ~ r1_a4_2[2];
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = ~ r1_a7_5[2];
-  assign \$467  = ~ r1_a11_8[1];
-  assign \$468  = \$466  | \$467 ;
-  assign \$469  = \$465  | \$468 ;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = ~ r1_a1_0[0];
-  assign \$472  = ~ r1_a4_2[3];
-  assign \$473  = \$471  | \$472 ;
-  assign \$474  = ~ r1_a7_5[2];
-  assign \$475  = ~ r1_a11_8[1];
-  assign \$476  = \$474  | \$475 ;
-  assign \$477  = \$473  | \$476 ;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = ~ r1_a1_0[0];
-  assign \$480  = ~ r1_a4_2[4];
-  assign \$481  = \$479  | \$480 ;
-  assign \$482  = ~ r1_a7_5[2];
-  assign \$483  = ~ r1_a11_8[1];
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = \$481  | \$484 ;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = ~ r1_a1_0[0];
-  assign \$488  = ~ r1_a4_2[5];
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = ~ r1_a7_5[2];
-  assign \$491  = ~ r1_a11_8[1];
-  assign \$492  = \$490  | \$491 ;
-  assign \$493  = \$489  | \$492 ;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = ~ r1_a1_0[0];
-  assign \$496  = ~ r1_a4_2[6];
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = ~ r1_a7_5[2];
-  assign \$499  = ~ r1_a11_8[1];
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = \$497  | \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = ~ r1_a1_0[0];
-  assign \$504  = ~ r1_a4_2[7];
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = ~ r1_a7_5[2];
-  assign \$507  = ~ r1_a11_8[1];
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = \$505  | \$508 ;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = ~ r1_a1_0[0];
-  assign \$512  = ~ r1_a4_2[0];
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = ~ r1_a7_5[3];
-  assign \$515  = ~ r1_a11_8[1];
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = ~ r1_a1_0[0];
-  assign \$520  = ~ r1_a4_2[1];
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = ~ r1_a7_5[3];
-  assign \$523  = ~ r1_a11_8[1];
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = \$521  | \$524 ;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = ~ r1_a1_0[0];
-  assign \$528  = ~ r1_a4_2[2];
-  assign \$529  = \$527  | \$528 ;
-  assign \$530  = ~ r1_a7_5[3];
-  assign \$531  = ~ r1_a11_8[1];
-  assign \$532  = \$530  | \$531 ;
-  assign \$533  = \$529  | \$532 ;
-  assign \$534  = ~ \$533 ;
-  assign \$535  = ~ r1_a1_0[0];
-  assign \$536  = ~ r1_a4_2[3];
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = ~ r1_a7_5[3];
-  assign \$539  = ~ r1_a11_8[1];
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = \$537  | \$540 ;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = ~ r1_a1_0[0];
-  assign \$544  = ~ r1_a4_2[4];
-  assign \$545  = \$543  | \$544 ;
-  assign \$546  = ~ r1_a7_5[3];
-  assign \$547  = ~ r1_a11_8[1];
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = \$545  | \$548 ;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = ~ r1_a1_0[0];
-  assign \$552  = ~ r1_a4_2[5];
-  assign \$553  = \$551  | \$552 ;
-  assign \$554  = ~ r1_a7_5[3];
-  assign \$555  = ~ r1_a11_8[1];
-  assign \$556  = \$554  | \$555 ;
-  assign \$557  = \$553  | \$556 ;
-  assign \$558  = ~ \$557 ;
-  assign \$559  = ~ r1_a1_0[0];
-  assign \$560  = ~ r1_a4_2[6];
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = ~ r1_a7_5[3];
-  assign \$563  = ~ r1_a11_8[1];
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = ~ \$565 ;
-  assign \$567  = ~ r1_a1_0[0];
-  assign \$568  = ~ r1_a4_2[0];
-  assign \$569  = \$567  | \$568 ;
-  assign \$570  = ~ r1_a7_5[4];
-  assign \$571  = ~ r1_a11_8[1];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = \$569  | \$572 ;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = ~ r1_a1_0[0];
-  assign \$576  = ~ r1_a4_2[1];
-  assign \$577  = \$575  | \$576 ;
-  assign \$578  = ~ r1_a7_5[4];
-  assign \$579  = ~ r1_a11_8[1];
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = \$577  | \$580 ;
-  assign \$582  = ~ \$581 ;
-  assign \$583  = ~ r1_a1_0[0];
-  assign \$584  = ~ r1_a4_2[2];
-  assign \$585  = \$583  | \$584 ;
-  assign \$586  = ~ r1_a7_5[4];
-  assign \$587  = ~ r1_a11_8[1];
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = \$585  | \$588 ;
-  assign \$590  = ~ \$589 ;
-  assign \$591  = ~ r1_a1_0[0];
-  assign \$592  = ~ r1_a4_2[3];
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = ~ r1_a7_5[4];
-  assign \$595  = ~ r1_a11_8[1];
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = \$593  | \$596 ;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = ~ r1_a1_0[0];
-  assign \$600  = ~ r1_a4_2[4];
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = ~ r1_a7_5[4];
-  assign \$603  = ~ r1_a11_8[1];
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = \$601  | \$604 ;
-  assign \$606  = ~ \$605 ;
-  assign \$607  = ~ r1_a1_0[0];
-  assign \$608  = ~ r1_a4_2[5];
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = ~ r1_a7_5[4];
-  assign \$611  = ~ r1_a11_8[1];
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = \$609  | \$612 ;
-  assign \$614  = ~ \$613 ;
-  assign \$615  = ~ r1_a1_0[0];
-  assign \$616  = ~ r1_a4_2[6];
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = ~ r1_a7_5[4];
-  assign \$619  = ~ r1_a11_8[1];
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = \$617  | \$620 ;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = ~ r1_a1_0[0];
-  assign \$624  = ~ r1_a4_2[7];
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = ~ r1_a7_5[4];
-  assign \$627  = ~ r1_a11_8[1];
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = \$625  | \$628 ;
-  assign \$630  = ~ \$629 ;
-  assign \$631  = ~ r1_a1_0[0];
-  assign \$632  = ~ r1_a4_2[0];
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = ~ r1_a7_5[5];
-  assign \$635  = ~ r1_a11_8[1];
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = \$633  | \$636 ;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = ~ r1_a1_0[0];
-  assign \$640  = ~ r1_a4_2[1];
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = ~ r1_a7_5[5];
-  assign \$643  = ~ r1_a11_8[1];
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = \$641  | \$644 ;
-  assign \$646  = ~ \$645 ;
-  assign \$647  = ~ r1_a1_0[0];
-  assign \$648  = ~ r1_a4_2[2];
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = ~ r1_a7_5[5];
-  assign \$651  = ~ r1_a11_8[1];
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = \$649  | \$652 ;
-  assign \$654  = ~ \$653 ;
-  assign \$655  = ~ r1_a1_0[0];
-  assign \$656  = ~ r1_a4_2[3];
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = ~ r1_a7_5[5];
-  assign \$659  = ~ r1_a11_8[1];
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = \$657  | \$660 ;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = ~ r1_a1_0[0];
-  assign \$664  = ~ r1_a4_2[4];
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = ~ r1_a7_5[5];
-  assign \$667  = ~ r1_a11_8[1];
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = \$665  | \$668 ;
-  assign \$670  = ~ \$669 ;
-  assign \$671  = ~ r1_a1_0[0];
-  assign \$672  = ~ r1_a4_2[5];
-  assign \$673  = \$671  | \$672 ;
-  assign \$674  = ~ r1_a7_5[5];
-  assign \$675  = ~ r1_a11_8[1];
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = \$673  | \$676 ;
-  assign \$678  = ~ \$677 ;
-  assign \$679  = ~ r1_a1_0[0];
-  assign \$680  = ~ r1_a4_2[6];
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = ~ r1_a7_5[5];
-  assign \$683  = ~ r1_a11_8[1];
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = \$681  | \$684 ;
-  assign \$686  = ~ \$685 ;
-  assign \$687  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$688  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = r2_sel_config ? 32'd137626887 : 32'd0;
-  assign \$691  = r2_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = \$689  | \$692 ;
-  assign \$695  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$697  = r2_sel_irq_status ? \$signal$72  : 4'h0;
-  assign \$698  = r2_sel_irq_enable ? irq_enable : 4'h0;
+  assign \$165  = 5'h10 - config_low_water;
+  assign \$166  = $signed({ 1'h0, config_in_use }) > $signed(config_lw_limit);
+  assign \$171  = \$170  == config_ev_free;
+  assign \$174  = \$173  ? 5'h01 : 5'h1f;
+  assign \$175  = \$171  ? 5'h00 : \$174 ;
+  assign \$176  = $signed({ 1'h0, config_in_use }) + $signed(\$175 );
+  assign \$177  = config_ev_flush ? { 6'h00, \$168  } : \$176 ;
+  assign \$180  = config_in_use + 5'h1f;
+  assign \$181  = ~ \$180 [5];
+  assign \$182  = \$179  & \$181 ;
+  assign \$185  = ~ config_ev_free;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = config_ev_flush ? \$182  : \$186 ;
+  assign \$188  = ~ \$signal$64 ;
+  assign \$189  = config_in_use > config_high_water;
+  assign \$190  = config_hw_grow ? config_in_use_rose : \$189 ;
+  assign \$191  = \$188  & \$190 ;
+  assign \$192  = config_allocs + config_ev_grant;
+  assign \$193  = config_fails + config_ev_fail;
+  assign \$194  = config_frees + config_ev_free;
+  assign \$195  = config_flushes + config_ev_flush;
+  assign \$196  = 1'h1 << bus__r_addr[1:0];
+  assign \$197  = 1'h1 << bus__r_addr[4:2];
+  assign \$198  = 1'h1 << bus__r_addr[7:5];
+  assign \$199  = 1'h1 << bus__r_addr[11:8];
+  assign \$200  = bus__r_addr[11:6] - 3'h4;
+  assign \$201  = ~ r1_a1_0[0];
+  assign \$202  = ~ r1_a4_2[0];
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = ~ r1_a7_5[0];
+  assign \$205  = ~ r1_a11_8[0];
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = \$203  | \$206 ;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = ~ r1_a1_0[0];
+  assign \$210  = ~ r1_a4_2[1];
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = ~ r1_a7_5[0];
+  assign \$213  = ~ r1_a11_8[0];
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = \$211  | \$214 ;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = ~ r1_a1_0[0];
+  assign \$218  = ~ r1_a4_2[2];
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = ~ r1_a7_5[0];
+  assign \$221  = ~ r1_a11_8[0];
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = \$219  | \$222 ;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = ~ r1_a1_0[0];
+  assign \$226  = ~ r1_a4_2[3];
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = ~ r1_a7_5[0];
+  assign \$229  = ~ r1_a11_8[0];
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = \$227  | \$230 ;
+  assign \$232  = ~ \$231 ;
+  assign \$233  = ~ r1_a1_0[0];
+  assign \$234  = ~ r1_a4_2[4];
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = ~ r1_a7_5[0];
+  assign \$237  = ~ r1_a11_8[0];
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = \$235  | \$238 ;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = ~ r1_a1_0[0];
+  assign \$242  = ~ r1_a4_2[5];
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = ~ r1_a7_5[0];
+  assign \$245  = ~ r1_a11_8[0];
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = \$243  | \$246 ;
+  assign \$248  = ~ \$247 ;
+  assign \$249  = ~ r1_a1_0[0];
+  assign \$250  = ~ r1_a4_2[6];
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = ~ r1_a7_5[0];
+  assign \$253  = ~ r1_a11_8[0];
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = \$251  | \$254 ;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = ~ r1_a1_0[0];
+  assign \$258  = ~ r1_a4_2[7];
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = ~ r1_a7_5[0];
+  assign \$261  = ~ r1_a11_8[0];
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = ~ r1_a1_0[0];
+  assign \$266  = ~ r1_a4_2[0];
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = ~ r1_a7_5[1];
+  assign \$269  = ~ r1_a11_8[0];
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = ~ \$271 ;
+  assign \$273  = ~ r1_a1_0[0];
+  assign \$274  = ~ r1_a4_2[1];
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = ~ r1_a7_5[1];
+  assign \$277  = ~ r1_a11_8[0];
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = \$275  | \$278 ;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = ~ r1_a1_0[0];
+  assign \$282  = ~ r1_a4_2[2];
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = ~ r1_a7_5[1];
+  assign \$285  = ~ r1_a11_8[0];
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = \$283  | \$286 ;
+  assign \$288  = ~ \$287 ;
+  assign \$289  = ~ r1_a1_0[0];
+  assign \$290  = ~ r1_a4_2[3];
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = ~ r1_a7_5[1];
+  assign \$293  = ~ r1_a11_8[0];
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = \$291  | \$294 ;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = ~ r1_a1_0[0];
+  assign \$298  = ~ r1_a4_2[4];
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = ~ r1_a7_5[1];
+  assign \$301  = ~ r1_a11_8[0];
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = ~ r1_a1_0[0];
+  assign \$306  = ~ r1_a4_2[5];
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = ~ r1_a7_5[1];
+  assign \$309  = ~ r1_a11_8[0];
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = \$307  | \$310 ;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = ~ r1_a1_0[0];
+  assign \$314  = ~ r1_a4_2[6];
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = ~ r1_a7_5[1];
+  assign \$317  = ~ r1_a11_8[0];
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = \$315  | \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = ~ r1_a1_0[0];
+  assign \$322  = ~ r1_a4_2[7];
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = ~ r1_a7_5[1];
+  assign \$325  = ~ r1_a11_8[0];
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = ~ r1_a1_0[0];
+  assign \$330  = ~ r1_a4_2[0];
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = ~ r1_a7_5[0];
+  assign \$333  = ~ r1_a11_8[1];
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = \$331  | \$334 ;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = ~ r1_a1_0[0];
+  assign \$338  = ~ r1_a4_2[1];
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = ~ r1_a7_5[0];
+  assign \$341  = ~ r1_a11_8[1];
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = \$339  | \$342 ;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = ~ r1_a1_0[0];
+  assign \$346  = ~ r1_a4_2[2];
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = ~ r1_a7_5[0];
+  assign \$349  = ~ r1_a11_8[1];
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = \$347  | \$350 ;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = ~ r1_a1_0[0];
+  assign \$354  = ~ r1_a4_2[3];
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = ~ r1_a7_5[0];
+  assign \$357  = ~ r1_a11_8[1];
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = \$355  | \$358 ;
+  assign \$360  = ~ \$359 ;
+  assign \$361  = ~ r1_a1_0[0];
+  assign \$362  = ~ r1_a4_2[4];
+  assign \$363  = \$361  | \$362 ;
+  assign \$364  = ~ r1_a7_5[0];
+  assign \$365  = ~ r1_a11_8[1];
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = ~ r1_a1_0[0];
+  assign \$370  = ~ r1_a4_2[5];
+  assign \$371  = \$369  | \$370 ;
+  assign \$372  = ~ r1_a7_5[0];
+  assign \$373  = ~ r1_a11_8[1];
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = \$371  | \$374 ;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = ~ r1_a1_0[0];
+  assign \$378  = ~ r1_a4_2[6];
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = ~ r1_a7_5[0];
+  assign \$381  = ~ r1_a11_8[1];
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = \$379  | \$382 ;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = ~ r1_a1_0[0];
+  assign \$386  = ~ r1_a4_2[7];
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = ~ r1_a7_5[0];
+  assign \$389  = ~ r1_a11_8[1];
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = \$387  | \$390 ;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = ~ r1_a1_0[0];
+  assign \$394  = ~ r1_a4_2[0];
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = ~ r1_a7_5[1];
+  assign \$397  = ~ r1_a11_8[1];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = \$395  | \$398 ;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = ~ r1_a1_0[0];
+  assign \$402  = ~ r1_a4_2[1];
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = ~ r1_a7_5[1];
+  assign \$405  = ~ r1_a11_8[1];
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = \$403  | \$406 ;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = ~ r1_a1_0[0];
+  assign \$410  = ~ r1_a4_2[2];
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = ~ r1_a7_5[1];
+  assign \$413  = ~ r1_a11_8[1];
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = \$411  | \$414 ;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = ~ r1_a1_0[0];
+  assign \$418  = ~ r1_a4_2[3];
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = ~ r1_a7_5[1];
+  assign \$421  = ~ r1_a11_8[1];
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = \$419  | \$422 ;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = ~ r1_a1_0[0];
+  assign \$426  = ~ r1_a4_2[4];
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = ~ r1_a7_5[1];
+  assign \$429  = ~ r1_a11_8[1];
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = \$427  | \$430 ;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = ~ r1_a1_0[0];
+  assign \$434  = ~ r1_a4_2[5];
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = ~ r1_a7_5[1];
+  assign \$437  = ~ r1_a11_8[1];
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = \$435  | \$438 ;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = ~ r1_a1_0[0];
+  assign \$442  = ~ r1_a4_2[6];
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = ~ r1_a7_5[1];
+  assign \$445  = ~ r1_a11_8[1];
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = \$443  | \$446 ;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = ~ r1_a1_0[0];
+  assign \$450  = ~ r1_a4_2[7];
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = ~ r1_a7_5[1];
+  assign \$453  = ~ r1_a11_8[1];
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = \$451  | \$454 ;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = ~ r1_a1_0[0];
+  assign \$458  = ~ r1_a4_2[0];
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = ~ r1_a7_5[2];
+  assign \$461  = ~ r1_a11_8[1];
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = \$459  | \$462 ;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = ~ r1_a1_0[0];
+  assign \$466  = ~ r1_a4_2[1];
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = ~ r1_a7_5[2];
+  assign \$469  = ~ r1_a11_8[1];
+  assign \$470  = \$468  | \$469 ;
+  assign \$471  = \$467  | \$470 ;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = ~ r1_a1_0[0];
+  assign \$474  = ~ r1_a4_2[2];
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = ~ r1_a7_5[2];
+  assign \$477  = ~ r1_a11_8[1];
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = \$475  | \$478 ;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = ~ r1_a1_0[0];
+  assign \$482  = ~ r1_a4_2[3];
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = ~ r1_a7_5[2];
+  assign \$485  = ~ r1_a11_8[1];
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = \$483  | \$486 ;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = ~ r1_a1_0[0];
+  assign \$490  = ~ r1_a4_2[4];
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = ~ r1_a7_5[2];
+  assign \$493  = ~ r1_a11_8[1];
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = \$491  | \$494 ;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = ~ r1_a1_0[0];
+  assign \$498  = ~ r1_a4_2[5];
+  assign \$499  = \$497  | \$498 ;
+  assign \$500  = ~ r1_a7_5[2];
+  assign \$501  = ~ r1_a11_8[1];
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = \$499  | \$502 ;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = ~ r1_a1_0[0];
+  assign \$506  = ~ r1_a4_2[6];
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = ~ r1_a7_5[2];
+  assign \$509  = ~ r1_a11_8[1];
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = \$507  | \$510 ;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = ~ r1_a1_0[0];
+  assign \$514  = ~ r1_a4_2[7];
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = ~ r1_a7_5[2];
+  assign \$517  = ~ r1_a11_8[1];
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = \$515  | \$518 ;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = ~ r1_a1_0[0];
+  assign \$522  = ~ r1_a4_2[0];
+  assign \$523  = \$521  | \$522 ;
+  assign \$524  = ~ r1_a7_5[3];
+  assign \$525  = ~ r1_a11_8[1];
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = \$523  | \$526 ;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = ~ r1_a1_0[0];
+  assign \$530  = ~ r1_a4_2[1];
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = ~ r1_a7_5[3];
+  assign \$533  = ~ r1_a11_8[1];
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = \$531  | \$534 ;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = ~ r1_a1_0[0];
+  assign \$538  = ~ r1_a4_2[2];
+  assign \$539  = \$537  | \$538 ;
+  assign \$540  = ~ r1_a7_5[3];
+  assign \$541  = ~ r1_a11_8[1];
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = ~ r1_a1_0[0];
+  assign \$546  = ~ r1_a4_2[3];
+  assign \$547  = \$545  | \$546 ;
+  assign \$548  = ~ r1_a7_5[3];
+  assign \$549  = ~ r1_a11_8[1];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = \$547  | \$550 ;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = ~ r1_a1_0[0];
+  assign \$554  = ~ r1_a4_2[4];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = ~ r1_a7_5[3];
+  assign \$557  = ~ r1_a11_8[1];
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = \$555  | \$558 ;
+  assign \$560  = ~ \$559 ;
+  assign \$561  = ~ r1_a1_0[0];
+  assign \$562  = ~ r1_a4_2[5];
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = ~ r1_a7_5[3];
+  assign \$565  = ~ r1_a11_8[1];
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = \$563  | \$566 ;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = ~ r1_a1_0[0];
+  assign \$570  = ~ r1_a4_2[6];
+  assign \$571  = \$569  | \$570 ;
+  assign \$572  = ~ r1_a7_5[3];
+  assign \$573  = ~ r1_a11_8[1];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = \$571  | \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = ~ r1_a1_0[0];
+  assign \$578  = ~ r1_a4_2[7];
+  assign \$579  = \$577  | \$578 ;
+  assign \$580  = ~ r1_a7_5[3];
+  assign \$581  = ~ r1_a11_8[1];
+  assign \$582  = \$580  | \$581 ;
+  assign \$583  = \$579  | \$582 ;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = ~ r1_a1_0[0];
+  assign \$586  = ~ r1_a4_2[0];
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = ~ r1_a7_5[4];
+  assign \$589  = ~ r1_a11_8[1];
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = \$587  | \$590 ;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = ~ r1_a1_0[0];
+  assign \$594  = ~ r1_a4_2[1];
+  assign \$595  = \$593  | \$594 ;
+  assign \$596  = ~ r1_a7_5[4];
+  assign \$597  = ~ r1_a11_8[1];
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = \$595  | \$598 ;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = ~ r1_a1_0[0];
+  assign \$602  = ~ r1_a4_2[2];
+  assign \$603  = \$601  | \$602 ;
+  assign \$604  = ~ r1_a7_5[4];
+  assign \$605  = ~ r1_a11_8[1];
+  assign \$606  = \$604  | \$605 ;
+  assign \$607  = \$603  | \$606 ;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = ~ r1_a1_0[0];
+  assign \$610  = ~ r1_a4_2[3];
+  assign \$611  = \$609  | \$610 ;
+  assign \$612  = ~ r1_a7_5[4];
+  assign \$613  = ~ r1_a11_8[1];
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = \$611  | \$614 ;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = ~ r1_a1_0[0];
+  assign \$618  = ~ r1_a4_2[4];
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = ~ r1_a7_5[4];
+  assign \$621  = ~ r1_a11_8[1];
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = \$619  | \$622 ;
+  assign \$624  = ~ \$623 ;
+  assign \$625  = ~ r1_a1_0[0];
+  assign \$626  = ~ r1_a4_2[5];
+  assign \$627  = \$625  | \$626 ;
+  assign \$628  = ~ r1_a7_5[4];
+  assign \$629  = ~ r1_a11_8[1];
+  assign \$630  = \$628  | \$629 ;
+  assign \$631  = \$627  | \$630 ;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = ~ r1_a1_0[0];
+  assign \$634  = ~ r1_a4_2[6];
+  assign \$635  = \$633  | \$634 ;
+  assign \$636  = ~ r1_a7_5[4];
+  assign \$637  = ~ r1_a11_8[1];
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \$635  | \$638 ;
+  assign \$640  = ~ \$639 ;
+  assign \$641  = ~ r1_a1_0[0];
+  assign \$642  = ~ r1_a4_2[7];
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = ~ r1_a7_5[4];
+  assign \$645  = ~ r1_a11_8[1];
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = \$643  | \$646 ;
+  assign \$648  = ~ \$647 ;
+  assign \$649  = ~ r1_a1_0[0];
+  assign \$650  = ~ r1_a4_2[0];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = ~ r1_a7_5[5];
+  assign \$653  = ~ r1_a11_8[1];
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = \$651  | \$654 ;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = ~ r1_a1_0[0];
+  assign \$658  = ~ r1_a4_2[1];
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = ~ r1_a7_5[5];
+  assign \$661  = ~ r1_a11_8[1];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = \$659  | \$662 ;
+  assign \$664  = ~ \$663 ;
+  assign \$665  = ~ r1_a1_0[0];
+  assign \$666  = ~ r1_a4_2[2];
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = ~ r1_a7_5[5];
+  assign \$669  = ~ r1_a11_8[1];
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = \$667  | \$670 ;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = ~ r1_a1_0[0];
+  assign \$674  = ~ r1_a4_2[3];
+  assign \$675  = \$673  | \$674 ;
+  assign \$676  = ~ r1_a7_5[5];
+  assign \$677  = ~ r1_a11_8[1];
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = ~ \$679 ;
+  assign \$681  = ~ r1_a1_0[0];
+  assign \$682  = ~ r1_a4_2[4];
+  assign \$683  = \$681  | \$682 ;
+  assign \$684  = ~ r1_a7_5[5];
+  assign \$685  = ~ r1_a11_8[1];
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = \$683  | \$686 ;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = ~ r1_a1_0[0];
+  assign \$690  = ~ r1_a4_2[5];
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = ~ r1_a7_5[5];
+  assign \$693  = ~ r1_a11_8[1];
+  assign \$694  = \$692  | \$693 ;
+  assign \$695  = \$691  | \$694 ;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = ~ r1_a1_0[0];
+  assign \$698  = ~ r1_a4_2[6];
   assign \$699  = \$697  | \$698 ;
-  assign \$700  = \$696  | { 28'h0000000, \$699  };
-  assign \$701  = \$693  | \$700 ;
-  assign \$702  = r2_sel_err_count ? \$signal$58  : 32'd0;
-  assign \$703  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = r2_sel_err_head0 ? { \$signal$65 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$706  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$700  = ~ r1_a7_5[5];
+  assign \$701  = ~ r1_a11_8[1];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = \$699  | \$702 ;
+  assign \$704  = ~ \$703 ;
+  assign \$705  = ~ r1_a1_0[0];
+  assign \$706  = ~ r1_a4_2[7];
   assign \$707  = \$705  | \$706 ;
-  assign \$708  = \$704  | \$707 ;
-  assign \$709  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$710  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$711  = \$709  | \$710 ;
-  assign \$713  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$715  = \$711  | \$714 ;
-  assign \$716  = \$708  | \$715 ;
-  assign \$717  = \$701  | \$716 ;
-  assign \$718  = r2_sel_id | r2_sel_version;
-  assign \$719  = r2_sel_config | r2_sel_config2;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = r2_sel_ctrl | r2_sel_status;
-  assign \$722  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = \$720  | \$723 ;
-  assign \$725  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$726  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$729  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$708  = ~ r1_a7_5[5];
+  assign \$709  = ~ r1_a11_8[1];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = \$707  | \$710 ;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$714  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = r2_sel_config ? 32'd137626887 : 32'd0;
+  assign \$717  = r2_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$721  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$723  = r2_sel_irq_status ? \$signal$72  : 5'h00;
+  assign \$724  = r2_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = \$722  | { 27'h0000000, \$725  };
+  assign \$727  = \$719  | \$726 ;
+  assign \$728  = r2_sel_err_count ? \$signal$58  : 32'd0;
+  assign \$729  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$730  = \$728  | \$729 ;
-  assign \$731  = \$727  | \$730 ;
-  assign \$732  = \$724  | \$731 ;
-  assign \$734  = r2_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$737  = r2_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$739  = \$735  | \$738 ;
-  assign \$740  = r2_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$741  = r2_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$742  = \$740  | { 24'h000000, \$741  };
-  assign \$743  = r2_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$744  = r2_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$745  = { 24'h000000, \$743  } | \$744 ;
-  assign \$746  = \$742  | \$745 ;
-  assign \$747  = \$739  | \$746 ;
-  assign \$748  = r2_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$749  = r2_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$750  = \$748  | \$749 ;
-  assign \$755  = r2_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$758  = \$754  | \$757 ;
-  assign \$759  = \$747  | \$758 ;
-  assign \$760  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$761  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$762  = \$760  | \$761 ;
-  assign \$763  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$764  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = \$762  | \$765 ;
-  assign \$767  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$768  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$769  = \$767  | \$768 ;
-  assign \$770  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = \$766  | \$771 ;
-  assign \$774  = r2_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$777  = r2_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$779  = \$775  | \$778 ;
-  assign \$780  = r2_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$781  = r2_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$782  = \$780  | { 22'h000000, \$781  };
-  assign \$783  = r2_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$784  = r2_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$785  = { 22'h000000, \$783  } | \$784 ;
-  assign \$786  = \$782  | \$785 ;
-  assign \$787  = \$779  | \$786 ;
-  assign \$788  = r2_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$789  = r2_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$731  = r2_sel_err_head0 ? { \$signal$65 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$732  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = \$730  | \$733 ;
+  assign \$735  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$736  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$737  = \$735  | \$736 ;
+  assign \$739  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$741  = \$737  | \$740 ;
+  assign \$742  = \$734  | \$741 ;
+  assign \$743  = \$727  | \$742 ;
+  assign \$744  = r2_sel_id | r2_sel_version;
+  assign \$745  = r2_sel_config | r2_sel_config2;
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = r2_sel_ctrl | r2_sel_status;
+  assign \$748  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$749  = \$747  | \$748 ;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$752  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$755  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = \$753  | \$756 ;
+  assign \$758  = \$750  | \$757 ;
+  assign \$760  = r2_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$763  = r2_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$765  = \$761  | \$764 ;
+  assign \$766  = r2_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$767  = r2_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$768  = \$766  | { 24'h000000, \$767  };
+  assign \$769  = r2_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$770  = r2_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$771  = { 24'h000000, \$769  } | \$770 ;
+  assign \$772  = \$768  | \$771 ;
+  assign \$773  = \$765  | \$772 ;
+  assign \$774  = r2_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$775  = r2_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$776  = \$774  | \$775 ;
+  assign \$781  = r2_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$784  = r2_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$785  = \$783  | { 15'h0000, \$784  };
+  assign \$786  = \$780  | \$785 ;
+  assign \$787  = \$773  | \$786 ;
+  assign \$788  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$789  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
   assign \$790  = \$788  | \$789 ;
-  assign \$791  = r2_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$791  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$792  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$793  = \$791  | \$792 ;
   assign \$794  = \$790  | \$793 ;
-  assign \$795  = r2_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$796  = r2_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$795  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$796  = r2_sel_pool0_info | r2_sel_pool0_flush;
   assign \$797  = \$795  | \$796 ;
-  assign \$798  = \$794  | \$797 ;
-  assign \$799  = \$787  | \$798 ;
-  assign \$800  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$801  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$802  = \$800  | \$801 ;
-  assign \$803  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$804  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = \$802  | \$805 ;
-  assign \$807  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$808  = r2_sel_pool1_info | r2_sel_pool1_flush;
-  assign \$809  = \$807  | \$808 ;
-  assign \$810  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
-  assign \$811  = \$809  | \$810 ;
-  assign \$812  = \$806  | \$811 ;
-  assign \$814  = r2_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$817  = r2_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$819  = \$815  | \$818 ;
-  assign \$820  = r2_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$821  = r2_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$822  = \$820  | { 27'h0000000, \$821  };
-  assign \$823  = r2_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$824  = r2_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$825  = { 27'h0000000, \$823  } | \$824 ;
-  assign \$826  = \$822  | \$825 ;
-  assign \$827  = \$819  | \$826 ;
-  assign \$828  = r2_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$829  = r2_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = r2_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$834  = \$830  | \$833 ;
-  assign \$835  = r2_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$838  = \$834  | \$837 ;
-  assign \$839  = \$827  | \$838 ;
-  assign \$840  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$841  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$844  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = \$842  | \$845 ;
-  assign \$847  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$848  = r2_sel_pool2_info | r2_sel_pool2_flush;
-  assign \$849  = \$847  | \$848 ;
-  assign \$850  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = \$846  | \$851 ;
-  assign \$853  = \$signal$173  & r3_alloc;
-  assign \$854  = \$signal$173  & r3_alloc;
-  assign \$855  = r3_block0 | r3_block4;
-  assign \$856  = r3_block5 | r3_block6;
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = | r3_found_in;
-  assign \$859  = ~ \$858 ;
-  assign \$860  = rsp_grant_valid & rsp_grant_src;
-  assign \$861  = alloc_waiting & \$860 ;
-  assign \$862  = 1'h1 << bus__w_addr[1:0];
-  assign \$863  = 1'h1 << bus__w_addr[4:2];
-  assign \$864  = 1'h1 << bus__w_addr[7:5];
-  assign \$865  = 1'h1 << bus__w_addr[11:8];
-  assign \$866  = bus__w_data[5:0] > 1'h0;
-  assign \$867  = ! bus__w_data[5:0];
-  assign \$868  = bus__w_data[11:6] > 2'h2;
-  assign \$869  = bus__w_data[11:6] == 2'h2;
-  assign \$870  = bus__w_data[17:12] > 1'h0;
-  assign \$871  = ! bus__w_data[17:12];
-  assign \$872  = bus__w_data[18] > 1'h0;
-  assign \$873  = ! bus__w_data[18];
-  assign \$874  = bus__w_data[5:0] > 1'h0;
-  assign \$875  = ! bus__w_data[5:0];
-  assign \$876  = bus__w_data[11:6] > 4'h8;
-  assign \$877  = bus__w_data[11:6] == 4'h8;
-  assign \$878  = bus__w_data[17:12] > 1'h0;
-  assign \$879  = ! bus__w_data[17:12];
-  assign \$880  = bus__w_data[18] > 1'h0;
-  assign \$881  = ! bus__w_data[18];
-  assign \$882  = bus__w_data[5:0] > 5'h10;
-  assign \$883  = bus__w_data[5:0] == 5'h10;
-  assign \$884  = bus__w_data[11:6] > 1'h0;
-  assign \$885  = ! bus__w_data[11:6];
-  assign \$886  = bus__w_data[17:12] > 1'h0;
-  assign \$887  = ! bus__w_data[17:12];
-  assign \$888  = bus__w_data[18] > 1'h0;
-  assign \$889  = ! bus__w_data[18];
-  assign \$890  = bus__w_strb == 4'hf;
-  assign \$891  = bus__w_addr[11:6] - 3'h4;
-  assign \$892  = w1_event_oor_eq18 & w1_event_oor_gt12;
-  assign \$893  = w1_event_oor_gt18 | \$892 ;
-  assign \$894  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$895  = w1_event_oor_eq6 & w1_event_oor_gt0;
-  assign \$896  = w1_event_oor_gt6 | \$895 ;
-  assign \$897  = \$894  & \$896 ;
-  assign \$898  = \$893  | \$897 ;
-  assign \$899  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$900  = w1_event_oor_eq6 & w1_event_oor_eq0;
-  assign \$901  = \$899  & \$900 ;
-  assign \$902  = \$898  | \$901 ;
-  assign \$903  = w1_log_oor_eq18 & w1_log_oor_gt12;
-  assign \$904  = w1_log_oor_gt18 | \$903 ;
-  assign \$905  = w1_log_oor_eq18 & w1_log_oor_eq12;
-  assign \$906  = w1_log_oor_eq6 & w1_log_oor_gt0;
-  assign \$907  = w1_log_oor_gt6 | \$906 ;
-  assign \$908  = \$905  & \$907 ;
-  assign \$909  = \$904  | \$908 ;
-  assign \$910  = w1_log_oor_eq18 & w1_log_oor_eq12;
-  assign \$911  = w1_log_oor_eq6 & w1_log_oor_eq0;
-  assign \$912  = \$910  & \$911 ;
-  assign \$913  = \$909  | \$912 ;
-  assign \$914  = w1_config_oor_eq18 & w1_config_oor_gt12;
-  assign \$915  = w1_config_oor_gt18 | \$914 ;
-  assign \$916  = w1_config_oor_eq18 & w1_config_oor_eq12;
-  assign \$917  = w1_config_oor_eq6 & w1_config_oor_gt0;
-  assign \$918  = w1_config_oor_gt6 | \$917 ;
-  assign \$919  = \$916  & \$918 ;
-  assign \$920  = \$915  | \$919 ;
-  assign \$921  = w1_config_oor_eq18 & w1_config_oor_eq12;
-  assign \$922  = w1_config_oor_eq6 & w1_config_oor_eq0;
-  assign \$923  = \$921  & \$922 ;
-  assign \$924  = \$920  | \$923 ;
-  assign \$925  = ~ w1_a1_0[0];
-  assign \$926  = ~ w1_a4_2[4];
-  assign \$927  = \$925  | \$926 ;
-  assign \$928  = ~ w1_a7_5[0];
-  assign \$929  = ~ w1_a11_8[0];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = \$927  | \$930 ;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = ~ w1_a1_0[0];
-  assign \$934  = ~ w1_a4_2[6];
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = ~ w1_a7_5[0];
-  assign \$937  = ~ w1_a11_8[0];
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = \$935  | \$938 ;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = ~ w1_a1_0[0];
-  assign \$942  = ~ w1_a4_2[7];
-  assign \$943  = \$941  | \$942 ;
-  assign \$944  = ~ w1_a7_5[0];
-  assign \$945  = ~ w1_a11_8[0];
-  assign \$946  = \$944  | \$945 ;
-  assign \$947  = \$943  | \$946 ;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = ~ w1_a1_0[0];
-  assign \$950  = ~ w1_a4_2[6];
-  assign \$951  = \$949  | \$950 ;
-  assign \$952  = ~ w1_a7_5[1];
-  assign \$953  = ~ w1_a11_8[0];
-  assign \$954  = \$952  | \$953 ;
-  assign \$955  = \$951  | \$954 ;
-  assign \$956  = ~ \$955 ;
-  assign \$957  = ~ w1_a1_0[0];
-  assign \$958  = ~ w1_a4_2[1];
-  assign \$959  = \$957  | \$958 ;
-  assign \$960  = ~ w1_a7_5[0];
-  assign \$961  = ~ w1_a11_8[1];
+  assign \$798  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$799  = \$798  | r2_sel_pool0_low_water;
+  assign \$800  = \$797  | \$799 ;
+  assign \$801  = \$794  | \$800 ;
+  assign \$803  = r2_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$806  = r2_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$808  = \$804  | \$807 ;
+  assign \$809  = r2_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$810  = r2_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$811  = \$809  | { 22'h000000, \$810  };
+  assign \$812  = r2_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$813  = r2_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$814  = { 22'h000000, \$812  } | \$813 ;
+  assign \$815  = \$811  | \$814 ;
+  assign \$816  = \$808  | \$815 ;
+  assign \$817  = r2_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$818  = r2_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$819  = \$817  | \$818 ;
+  assign \$820  = r2_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$823  = \$819  | \$822 ;
+  assign \$824  = r2_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$825  = r2_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = r2_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$828  = \$826  | { 15'h0000, \$827  };
+  assign \$829  = \$823  | \$828 ;
+  assign \$830  = \$816  | \$829 ;
+  assign \$831  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
+  assign \$832  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
+  assign \$835  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = \$833  | \$836 ;
+  assign \$838  = r2_sel_pool1_fails | r2_sel_pool1_frees;
+  assign \$839  = r2_sel_pool1_info | r2_sel_pool1_flush;
+  assign \$840  = \$838  | \$839 ;
+  assign \$841  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
+  assign \$842  = \$841  | r2_sel_pool1_low_water;
+  assign \$843  = \$840  | \$842 ;
+  assign \$844  = \$837  | \$843 ;
+  assign \$846  = r2_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$849  = r2_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$851  = \$847  | \$850 ;
+  assign \$852  = r2_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$853  = r2_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$854  = \$852  | { 27'h0000000, \$853  };
+  assign \$855  = r2_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$856  = r2_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$857  = { 27'h0000000, \$855  } | \$856 ;
+  assign \$858  = \$854  | \$857 ;
+  assign \$859  = \$851  | \$858 ;
+  assign \$860  = r2_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$861  = r2_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = r2_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$866  = \$862  | \$865 ;
+  assign \$867  = r2_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$870  = r2_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$871  = \$869  | { 15'h0000, \$870  };
+  assign \$872  = \$866  | \$871 ;
+  assign \$873  = \$859  | \$872 ;
+  assign \$874  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
+  assign \$875  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
+  assign \$876  = \$874  | \$875 ;
+  assign \$877  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
+  assign \$878  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = \$876  | \$879 ;
+  assign \$881  = r2_sel_pool2_fails | r2_sel_pool2_frees;
+  assign \$882  = r2_sel_pool2_info | r2_sel_pool2_flush;
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
+  assign \$885  = \$884  | r2_sel_pool2_low_water;
+  assign \$886  = \$883  | \$885 ;
+  assign \$887  = \$880  | \$886 ;
+  assign \$888  = \$signal$192  & r3_alloc;
+  assign \$889  = \$signal$192  & r3_alloc;
+  assign \$890  = r3_block0 | r3_block4;
+  assign \$891  = r3_block5 | r3_block6;
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = | r3_found_in;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = rsp_grant_valid & rsp_grant_src;
+  assign \$896  = alloc_waiting & \$895 ;
+  assign \$897  = 1'h1 << bus__w_addr[1:0];
+  assign \$898  = 1'h1 << bus__w_addr[4:2];
+  assign \$899  = 1'h1 << bus__w_addr[7:5];
+  assign \$900  = 1'h1 << bus__w_addr[11:8];
+  assign \$901  = bus__w_data[5:0] > 1'h0;
+  assign \$902  = ! bus__w_data[5:0];
+  assign \$903  = bus__w_data[11:6] > 2'h2;
+  assign \$904  = bus__w_data[11:6] == 2'h2;
+  assign \$905  = bus__w_data[17:12] > 1'h0;
+  assign \$906  = ! bus__w_data[17:12];
+  assign \$907  = bus__w_data[18] > 1'h0;
+  assign \$908  = ! bus__w_data[18];
+  assign \$909  = bus__w_data[5:0] > 1'h0;
+  assign \$910  = ! bus__w_data[5:0];
+  assign \$911  = bus__w_data[11:6] > 4'h8;
+  assign \$912  = bus__w_data[11:6] == 4'h8;
+  assign \$913  = bus__w_data[17:12] > 1'h0;
+  assign \$914  = ! bus__w_data[17:12];
+  assign \$915  = bus__w_data[18] > 1'h0;
+  assign \$916  = ! bus__w_data[18];
+  assign \$917  = bus__w_data[5:0] > 5'h10;
+  assign \$918  = bus__w_data[5:0] == 5'h10;
+  assign \$919  = bus__w_data[11:6] > 1'h0;
+  assign \$920  = ! bus__w_data[11:6];
+  assign \$921  = bus__w_data[17:12] > 1'h0;
+  assign \$922  = ! bus__w_data[17:12];
+  assign \$923  = bus__w_data[18] > 1'h0;
+  assign \$924  = ! bus__w_data[18];
+  assign \$925  = bus__w_strb == 4'hf;
+  assign \$926  = bus__w_addr[11:6] - 3'h4;
+  assign \$927  = w1_event_oor_eq18 & w1_event_oor_gt12;
+  assign \$928  = w1_event_oor_gt18 | \$927 ;
+  assign \$929  = w1_event_oor_eq18 & w1_event_oor_eq12;
+  assign \$930  = w1_event_oor_eq6 & w1_event_oor_gt0;
+  assign \$931  = w1_event_oor_gt6 | \$930 ;
+  assign \$932  = \$929  & \$931 ;
+  assign \$933  = \$928  | \$932 ;
+  assign \$934  = w1_event_oor_eq18 & w1_event_oor_eq12;
+  assign \$935  = w1_event_oor_eq6 & w1_event_oor_eq0;
+  assign \$936  = \$934  & \$935 ;
+  assign \$937  = \$933  | \$936 ;
+  assign \$938  = w1_log_oor_eq18 & w1_log_oor_gt12;
+  assign \$939  = w1_log_oor_gt18 | \$938 ;
+  assign \$940  = w1_log_oor_eq18 & w1_log_oor_eq12;
+  assign \$941  = w1_log_oor_eq6 & w1_log_oor_gt0;
+  assign \$942  = w1_log_oor_gt6 | \$941 ;
+  assign \$943  = \$940  & \$942 ;
+  assign \$944  = \$939  | \$943 ;
+  assign \$945  = w1_log_oor_eq18 & w1_log_oor_eq12;
+  assign \$946  = w1_log_oor_eq6 & w1_log_oor_eq0;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = \$944  | \$947 ;
+  assign \$949  = w1_config_oor_eq18 & w1_config_oor_gt12;
+  assign \$950  = w1_config_oor_gt18 | \$949 ;
+  assign \$951  = w1_config_oor_eq18 & w1_config_oor_eq12;
+  assign \$952  = w1_config_oor_eq6 & w1_config_oor_gt0;
+  assign \$953  = w1_config_oor_gt6 | \$952 ;
+  assign \$954  = \$951  & \$953 ;
+  assign \$955  = \$950  | \$954 ;
+  assign \$956  = w1_config_oor_eq18 & w1_config_oor_eq12;
+  assign \$957  = w1_config_oor_eq6 & w1_config_oor_eq0;
+  assign \$958  = \$956  & \$957 ;
+  assign \$959  = \$955  | \$958 ;
+  assign \$960  = ~ w1_a1_0[0];
+  assign \$961  = ~ w1_a4_2[4];
   assign \$962  = \$960  | \$961 ;
-  assign \$963  = \$959  | \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = ~ w1_a1_0[0];
-  assign \$966  = ~ w1_a4_2[4];
-  assign \$967  = \$965  | \$966 ;
-  assign \$968  = ~ w1_a7_5[1];
-  assign \$969  = ~ w1_a11_8[1];
+  assign \$963  = ~ w1_a7_5[0];
+  assign \$964  = ~ w1_a11_8[0];
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = \$962  | \$965 ;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = ~ w1_a1_0[0];
+  assign \$969  = ~ w1_a4_2[6];
   assign \$970  = \$968  | \$969 ;
-  assign \$971  = \$967  | \$970 ;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = ~ w1_a1_0[0];
-  assign \$974  = ~ w1_a4_2[1];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = ~ w1_a7_5[2];
-  assign \$977  = ~ w1_a11_8[1];
+  assign \$971  = ~ w1_a7_5[0];
+  assign \$972  = ~ w1_a11_8[0];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = \$970  | \$973 ;
+  assign \$975  = ~ \$974 ;
+  assign \$976  = ~ w1_a1_0[0];
+  assign \$977  = ~ w1_a4_2[7];
   assign \$978  = \$976  | \$977 ;
-  assign \$979  = \$975  | \$978 ;
-  assign \$980  = ~ \$979 ;
-  assign \$981  = ~ w1_a1_0[0];
-  assign \$982  = ~ w1_a4_2[4];
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = ~ w1_a7_5[3];
-  assign \$985  = ~ w1_a11_8[1];
+  assign \$979  = ~ w1_a7_5[0];
+  assign \$980  = ~ w1_a11_8[0];
+  assign \$981  = \$979  | \$980 ;
+  assign \$982  = \$978  | \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = ~ w1_a1_0[0];
+  assign \$985  = ~ w1_a4_2[6];
   assign \$986  = \$984  | \$985 ;
-  assign \$987  = \$983  | \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = ~ w1_a1_0[0];
-  assign \$990  = ~ w1_a4_2[1];
-  assign \$991  = \$989  | \$990 ;
-  assign \$992  = ~ w1_a7_5[4];
-  assign \$993  = ~ w1_a11_8[1];
+  assign \$987  = ~ w1_a7_5[1];
+  assign \$988  = ~ w1_a11_8[0];
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = \$986  | \$989 ;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = ~ w1_a1_0[0];
+  assign \$993  = ~ w1_a4_2[1];
   assign \$994  = \$992  | \$993 ;
-  assign \$995  = \$991  | \$994 ;
-  assign \$996  = ~ \$995 ;
-  assign \$997  = ~ w1_a1_0[0];
-  assign \$998  = ~ w1_a4_2[4];
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = ~ w1_a7_5[5];
-  assign \$1001  = ~ w1_a11_8[1];
+  assign \$995  = ~ w1_a7_5[0];
+  assign \$996  = ~ w1_a11_8[1];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = \$994  | \$997 ;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = ~ w1_a1_0[0];
+  assign \$1001  = ~ w1_a4_2[4];
   assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = \$999  | \$1002 ;
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = ~ w1_a1_0[0];
-  assign \$1006  = ~ w1_a4_2[1];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = ~ w1_a7_5[0];
-  assign \$1009  = ~ w1_a11_8[1];
+  assign \$1003  = ~ w1_a7_5[1];
+  assign \$1004  = ~ w1_a11_8[1];
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = \$1002  | \$1005 ;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = ~ w1_a1_0[0];
+  assign \$1009  = ~ w1_a4_2[7];
   assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = \$1007  | \$1010 ;
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = ~ w1_a1_0[0];
-  assign \$1014  = ~ w1_a4_2[1];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = ~ w1_a7_5[2];
-  assign \$1017  = ~ w1_a11_8[1];
+  assign \$1011  = ~ w1_a7_5[1];
+  assign \$1012  = ~ w1_a11_8[1];
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = \$1010  | \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = ~ w1_a1_0[0];
+  assign \$1017  = ~ w1_a4_2[1];
   assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = \$1015  | \$1018 ;
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = \$1012  | \$1020 ;
-  assign \$1022  = ~ w1_a1_0[0];
-  assign \$1023  = ~ w1_a4_2[1];
-  assign \$1024  = \$1022  | \$1023 ;
-  assign \$1025  = ~ w1_a7_5[4];
-  assign \$1026  = ~ w1_a11_8[1];
-  assign \$1027  = \$1025  | \$1026 ;
-  assign \$1028  = \$1024  | \$1027 ;
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = \$1021  | \$1029 ;
-  assign \$1031  = ~ w1_a1_0[0];
-  assign \$1032  = ~ w1_a4_2[4];
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = ~ w1_a7_5[1];
-  assign \$1035  = ~ w1_a11_8[1];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = \$1033  | \$1036 ;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = ~ w1_a1_0[0];
-  assign \$1040  = ~ w1_a4_2[4];
-  assign \$1041  = \$1039  | \$1040 ;
-  assign \$1042  = ~ w1_a7_5[3];
-  assign \$1043  = ~ w1_a11_8[1];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = \$1041  | \$1044 ;
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = \$1038  | \$1046 ;
+  assign \$1019  = ~ w1_a7_5[2];
+  assign \$1020  = ~ w1_a11_8[1];
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = \$1018  | \$1021 ;
+  assign \$1023  = ~ \$1022 ;
+  assign \$1024  = ~ w1_a1_0[0];
+  assign \$1025  = ~ w1_a4_2[4];
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = ~ w1_a7_5[3];
+  assign \$1028  = ~ w1_a11_8[1];
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = \$1026  | \$1029 ;
+  assign \$1031  = ~ \$1030 ;
+  assign \$1032  = ~ w1_a1_0[0];
+  assign \$1033  = ~ w1_a4_2[7];
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = ~ w1_a7_5[3];
+  assign \$1036  = ~ w1_a11_8[1];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = \$1034  | \$1037 ;
+  assign \$1039  = ~ \$1038 ;
+  assign \$1040  = ~ w1_a1_0[0];
+  assign \$1041  = ~ w1_a4_2[1];
+  assign \$1042  = \$1040  | \$1041 ;
+  assign \$1043  = ~ w1_a7_5[4];
+  assign \$1044  = ~ w1_a11_8[1];
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = \$1042  | \$1045 ;
+  assign \$1047  = ~ \$1046 ;
   assign \$1048  = ~ w1_a1_0[0];
   assign \$1049  = ~ w1_a4_2[4];
   assign \$1050  = \$1048  | \$1049 ;
@@ -9083,2570 +9278,2903 @@ module \hwalloc_regions.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$
   assign \$1053  = \$1051  | \$1052 ;
   assign \$1054  = \$1050  | \$1053 ;
   assign \$1055  = ~ \$1054 ;
-  assign \$1056  = \$1047  | \$1055 ;
-  assign \$1057  = ~ w1_a1_0[0];
-  assign \$1058  = ~ w1_a4_2[4];
-  assign \$1059  = \$1057  | \$1058 ;
-  assign \$1060  = ~ w1_a7_5[0];
-  assign \$1061  = ~ w1_a11_8[0];
-  assign \$1062  = \$1060  | \$1061 ;
-  assign \$1063  = \$1059  | \$1062 ;
-  assign \$1064  = ~ \$1063 ;
-  assign \$1065  = ~ w1_a1_0[0];
-  assign \$1066  = ~ w1_a4_2[6];
-  assign \$1067  = \$1065  | \$1066 ;
-  assign \$1068  = ~ w1_a7_5[1];
-  assign \$1069  = ~ w1_a11_8[0];
-  assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = \$1067  | \$1070 ;
-  assign \$1072  = ~ \$1071 ;
-  assign \$1073  = \$1064  | \$1072 ;
-  assign \$1074  = ~ w1_a1_0[0];
-  assign \$1075  = ~ w1_a4_2[1];
-  assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = ~ w1_a7_5[0];
-  assign \$1078  = ~ w1_a11_8[1];
-  assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = \$1076  | \$1079 ;
-  assign \$1081  = ~ \$1080 ;
-  assign \$1082  = ~ w1_a1_0[0];
-  assign \$1083  = ~ w1_a4_2[4];
-  assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = ~ w1_a7_5[1];
-  assign \$1086  = ~ w1_a11_8[1];
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = \$1084  | \$1087 ;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = \$1081  | \$1089 ;
-  assign \$1091  = \$1073  | \$1090 ;
-  assign \$1092  = ~ w1_a1_0[0];
-  assign \$1093  = ~ w1_a4_2[1];
-  assign \$1094  = \$1092  | \$1093 ;
-  assign \$1095  = ~ w1_a7_5[2];
-  assign \$1096  = ~ w1_a11_8[1];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = \$1094  | \$1097 ;
-  assign \$1099  = ~ \$1098 ;
-  assign \$1100  = ~ w1_a1_0[0];
-  assign \$1101  = ~ w1_a4_2[4];
-  assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = ~ w1_a7_5[3];
-  assign \$1104  = ~ w1_a11_8[1];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = \$1102  | \$1105 ;
-  assign \$1107  = ~ \$1106 ;
-  assign \$1108  = \$1099  | \$1107 ;
-  assign \$1109  = ~ w1_a1_0[0];
-  assign \$1110  = ~ w1_a4_2[1];
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = ~ w1_a7_5[4];
-  assign \$1113  = ~ w1_a11_8[1];
-  assign \$1114  = \$1112  | \$1113 ;
-  assign \$1115  = \$1111  | \$1114 ;
-  assign \$1116  = ~ \$1115 ;
-  assign \$1117  = ~ w1_a1_0[0];
-  assign \$1118  = ~ w1_a4_2[4];
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = ~ w1_a7_5[5];
-  assign \$1121  = ~ w1_a11_8[1];
-  assign \$1122  = \$1120  | \$1121 ;
-  assign \$1123  = \$1119  | \$1122 ;
-  assign \$1124  = ~ \$1123 ;
-  assign \$1125  = \$1116  | \$1124 ;
-  assign \$1126  = \$1108  | \$1125 ;
-  assign \$1127  = \$1091  | \$1126 ;
-  assign \$1128  = ~ w1_a1_0[0];
-  assign \$1129  = ~ w1_a4_2[6];
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = ~ w1_a7_5[0];
-  assign \$1132  = ~ w1_a11_8[0];
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \$1130  | \$1133 ;
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = ~ w1_a1_0[0];
-  assign \$1137  = ~ w1_a4_2[7];
+  assign \$1056  = ~ w1_a1_0[0];
+  assign \$1057  = ~ w1_a4_2[7];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = ~ w1_a7_5[5];
+  assign \$1060  = ~ w1_a11_8[1];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1063  = ~ \$1062 ;
+  assign \$1064  = ~ w1_a1_0[0];
+  assign \$1065  = ~ w1_a4_2[1];
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = ~ w1_a7_5[0];
+  assign \$1068  = ~ w1_a11_8[1];
+  assign \$1069  = \$1067  | \$1068 ;
+  assign \$1070  = \$1066  | \$1069 ;
+  assign \$1071  = ~ \$1070 ;
+  assign \$1072  = ~ w1_a1_0[0];
+  assign \$1073  = ~ w1_a4_2[1];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = ~ w1_a7_5[2];
+  assign \$1076  = ~ w1_a11_8[1];
+  assign \$1077  = \$1075  | \$1076 ;
+  assign \$1078  = \$1074  | \$1077 ;
+  assign \$1079  = ~ \$1078 ;
+  assign \$1080  = \$1071  | \$1079 ;
+  assign \$1081  = ~ w1_a1_0[0];
+  assign \$1082  = ~ w1_a4_2[1];
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = ~ w1_a7_5[4];
+  assign \$1085  = ~ w1_a11_8[1];
+  assign \$1086  = \$1084  | \$1085 ;
+  assign \$1087  = \$1083  | \$1086 ;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = \$1080  | \$1088 ;
+  assign \$1090  = ~ w1_a1_0[0];
+  assign \$1091  = ~ w1_a4_2[4];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = ~ w1_a7_5[1];
+  assign \$1094  = ~ w1_a11_8[1];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = \$1092  | \$1095 ;
+  assign \$1097  = ~ \$1096 ;
+  assign \$1098  = ~ w1_a1_0[0];
+  assign \$1099  = ~ w1_a4_2[4];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = ~ w1_a7_5[3];
+  assign \$1102  = ~ w1_a11_8[1];
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = \$1100  | \$1103 ;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = \$1097  | \$1105 ;
+  assign \$1107  = ~ w1_a1_0[0];
+  assign \$1108  = ~ w1_a4_2[4];
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = ~ w1_a7_5[5];
+  assign \$1111  = ~ w1_a11_8[1];
+  assign \$1112  = \$1110  | \$1111 ;
+  assign \$1113  = \$1109  | \$1112 ;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1115  = \$1106  | \$1114 ;
+  assign \$1116  = ~ w1_a1_0[0];
+  assign \$1117  = ~ w1_a4_2[4];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = ~ w1_a7_5[0];
+  assign \$1120  = ~ w1_a11_8[0];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = \$1118  | \$1121 ;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = ~ w1_a1_0[0];
+  assign \$1125  = ~ w1_a4_2[6];
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = ~ w1_a7_5[1];
+  assign \$1128  = ~ w1_a11_8[0];
+  assign \$1129  = \$1127  | \$1128 ;
+  assign \$1130  = \$1126  | \$1129 ;
+  assign \$1131  = ~ \$1130 ;
+  assign \$1132  = \$1123  | \$1131 ;
+  assign \$1133  = ~ w1_a1_0[0];
+  assign \$1134  = ~ w1_a4_2[1];
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = ~ w1_a7_5[0];
+  assign \$1137  = ~ w1_a11_8[1];
   assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = ~ w1_a7_5[0];
-  assign \$1140  = ~ w1_a11_8[0];
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \$1138  | \$1141 ;
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = \$1135  | \$1143 ;
-  assign \$1148  = \$signal$228  & \$signal$229 ;
-  assign \$1149  = \$1148  & w2_is_ctrl;
-  assign \$1150  = \$1149  & \$signal$231 [0];
-  assign \$1151  = \$signal$228  & \$signal$229 ;
-  assign \$1152  = \$1151  & w2_is_err_pop;
-  assign \$1153  = \$signal$228  & w2_is_irq_status;
-  assign \$1154  = \$1153  & w2_strb0;
-  assign \$1155  = \$1154  ? \$signal$231 [3:0] : 4'h0;
-  assign \$1156  = \$signal$228  & \$signal$229 ;
-  assign \$1157  = \$1156  & \$signal$244 ;
-  assign \$1158  = \$signal$228  & \$signal$229 ;
-  assign \$1159  = \$1158  & \$signal$245 ;
-  assign \$1160  = \$signal$228  & \$signal$229 ;
-  assign \$1161  = \$1160  & \$signal$244 ;
-  assign \$1162  = ~ \$1161 ;
-  assign \$1163  = \$signal$228  & \$1162 ;
-  assign \$1164  = \$signal$228  & \$signal$229 ;
-  assign \$1165  = \$1164  & \$signal$245 ;
+  assign \$1139  = \$1135  | \$1138 ;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = ~ w1_a1_0[0];
+  assign \$1142  = ~ w1_a4_2[4];
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = ~ w1_a7_5[1];
+  assign \$1145  = ~ w1_a11_8[1];
+  assign \$1146  = \$1144  | \$1145 ;
+  assign \$1147  = \$1143  | \$1146 ;
+  assign \$1148  = ~ \$1147 ;
+  assign \$1149  = \$1140  | \$1148 ;
+  assign \$1150  = \$1132  | \$1149 ;
+  assign \$1151  = ~ w1_a1_0[0];
+  assign \$1152  = ~ w1_a4_2[1];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = ~ w1_a7_5[2];
+  assign \$1155  = ~ w1_a11_8[1];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = \$1153  | \$1156 ;
+  assign \$1158  = ~ \$1157 ;
+  assign \$1159  = ~ w1_a1_0[0];
+  assign \$1160  = ~ w1_a4_2[4];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = ~ w1_a7_5[3];
+  assign \$1163  = ~ w1_a11_8[1];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = \$1161  | \$1164 ;
   assign \$1166  = ~ \$1165 ;
-  assign \$1167  = \$1163  & \$1166 ;
-  assign \$1168  = \$signal$228  & w2_is_irq_enable;
-  assign \$1169  = \$1168  & w2_strb0;
-  assign \$1170  = ~ \$signal$247 ;
-  assign \$1171  = \$signal$246  & \$signal$229 ;
-  assign \$1172  = ~ \$1171 ;
-  assign \$1173  = \$1170  & \$1172 ;
-  assign \$1174  = \$signal$228  & \$signal$229 ;
-  assign \$1175  = \$1174  & \$signal$244 ;
-  assign \$1176  = w2_base + w2_offset;
-  assign \$1177  = w2_oor >> w2_pool;
-  assign \$1178  = \$signal$228  & \$signal$229 ;
-  assign \$1179  = \$1178  & \$signal$245 ;
-  assign \$1180  = rsp_freed_valid & \port$3283$0 [0];
-  assign \$1181  = \$signal$255  & \$1180 ;
-  assign \$1182  = ~ \port$3243$0 [0];
-  assign \$1183  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$1184  = flush_waiting & \$1183 ;
-  assign \$1185  = ~ \port$3255$0 [0];
-  assign \$1186  = \$signal$28  > 2'h2;
-  assign \$1187  = \$1186  ? 2'h2 : \$signal$28 ;
-  assign \$1188  = | \$signal$28 ;
-  assign \$1189  = space_ge1 & \$1188 ;
-  assign \$1190  = \$1189  ? 1'h1 : 1'h0;
-  assign \$1191  = space_ge2 ? \$1187  : { 1'h0, \$1190  };
-  assign \$signal$49  = space_ge3 ? \$signal$28  : \$1191 ;
-  assign \$1192  = ~ space[4];
-  assign popped = \$signal$250  & \$1192 ;
-  assign \$1193  = 1'h0 - tail[1:0];
-  assign \$1194  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1194  ? tail_next_row : \$signal$61 ;
-  assign \$1195  = ! \$1193 [1:0];
-  assign \$1196  = \$1193 [1:0] == 1'h1;
-  assign \$1197  = \$1196  ? e1_new1 : e1_new2;
-  assign \$signature__data$264  = \$1195  ? e1_new0 : \$1197 ;
-  assign \$signature__en  = \$1193 [1:0] < \$signal$49 ;
-  assign \$1198  = 1'h1 - tail[1:0];
-  assign \$1199  = tail[1:0] > 1'h1;
-  assign \$signature__addr$269  = \$1199  ? tail_next_row : \$signal$61 ;
-  assign \$1200  = ! \$1198 [1:0];
-  assign \$1201  = \$1198 [1:0] == 1'h1;
-  assign \$1202  = \$1201  ? e1_new1 : e1_new2;
-  assign \$signature__data$270  = \$1200  ? e1_new0 : \$1202 ;
-  assign \$signature__en$271  = \$1198 [1:0] < \$signal$49 ;
-  assign \$1203  = 2'h2 - tail[1:0];
-  assign \$1204  = tail[1:0] > 2'h2;
-  assign \$signature__addr$275  = \$1204  ? tail_next_row : \$signal$61 ;
-  assign \$1205  = ! \$1203 [1:0];
-  assign \$1206  = \$1203 [1:0] == 1'h1;
-  assign \$1207  = \$1206  ? e1_new1 : e1_new2;
-  assign \$signature__data$276  = \$1205  ? e1_new0 : \$1207 ;
-  assign \$signature__en$277  = \$1203 [1:0] < \$signal$49 ;
-  assign \$1208  = 2'h3 - tail[1:0];
-  assign \$1209  = ! \$1208 [1:0];
-  assign \$1210  = \$1208 [1:0] == 1'h1;
-  assign \$1211  = \$1210  ? e1_new1 : e1_new2;
-  assign \$signature__data$282  = \$1209  ? e1_new0 : \$1211 ;
-  assign \$signature__en$283  = \$1208 [1:0] < \$signal$49 ;
-  assign \$1212  = \$signal$72  & irq_enable;
-  assign irq = | \$1212 ;
-  assign \$1213  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$1213  | r2_sel_pool2_alloc;
+  assign \$1167  = \$1158  | \$1166 ;
+  assign \$1168  = ~ w1_a1_0[0];
+  assign \$1169  = ~ w1_a4_2[1];
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = ~ w1_a7_5[4];
+  assign \$1172  = ~ w1_a11_8[1];
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \$1170  | \$1173 ;
+  assign \$1175  = ~ \$1174 ;
+  assign \$1176  = ~ w1_a1_0[0];
+  assign \$1177  = ~ w1_a4_2[4];
+  assign \$1178  = \$1176  | \$1177 ;
+  assign \$1179  = ~ w1_a7_5[5];
+  assign \$1180  = ~ w1_a11_8[1];
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = \$1178  | \$1181 ;
+  assign \$1183  = ~ \$1182 ;
+  assign \$1184  = \$1175  | \$1183 ;
+  assign \$1185  = \$1167  | \$1184 ;
+  assign \$1186  = \$1150  | \$1185 ;
+  assign \$1187  = ~ w1_a1_0[0];
+  assign \$1188  = ~ w1_a4_2[6];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ~ w1_a7_5[0];
+  assign \$1191  = ~ w1_a11_8[0];
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = \$1189  | \$1192 ;
+  assign \$1194  = ~ \$1193 ;
+  assign \$1195  = ~ w1_a1_0[0];
+  assign \$1196  = ~ w1_a4_2[7];
+  assign \$1197  = \$1195  | \$1196 ;
+  assign \$1198  = ~ w1_a7_5[0];
+  assign \$1199  = ~ w1_a11_8[0];
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = \$1197  | \$1200 ;
+  assign \$1202  = ~ \$1201 ;
+  assign \$1203  = \$1194  | \$1202 ;
+  assign \$1204  = ~ w1_a1_0[0];
+  assign \$1205  = ~ w1_a4_2[7];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = ~ w1_a7_5[1];
+  assign \$1208  = ~ w1_a11_8[1];
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = \$1206  | \$1209 ;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = ~ w1_a1_0[0];
+  assign \$1213  = ~ w1_a4_2[7];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = ~ w1_a7_5[3];
+  assign \$1216  = ~ w1_a11_8[1];
+  assign \$1217  = \$1215  | \$1216 ;
+  assign \$1218  = \$1214  | \$1217 ;
+  assign \$1219  = ~ \$1218 ;
+  assign \$1220  = \$1211  | \$1219 ;
+  assign \$1221  = \$1203  | \$1220 ;
+  assign \$1222  = ~ w1_a1_0[0];
+  assign \$1223  = ~ w1_a4_2[7];
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = ~ w1_a7_5[5];
+  assign \$1226  = ~ w1_a11_8[1];
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = \$1224  | \$1227 ;
+  assign \$1229  = ~ \$1228 ;
+  assign \$1230  = \$1221  | \$1229 ;
+  assign \$1234  = \$signal$247  & \$signal$248 ;
+  assign \$1235  = \$1234  & w2_is_ctrl;
+  assign \$1236  = \$1235  & \$signal$250 [0];
+  assign \$1237  = \$signal$247  & \$signal$248 ;
+  assign \$1238  = \$1237  & w2_is_err_pop;
+  assign \$1239  = \$signal$247  & w2_is_irq_status;
+  assign \$1240  = \$1239  & w2_strb[0];
+  assign \$1241  = \$1240  ? \$signal$250 [4:0] : 5'h00;
+  assign \$1242  = \$signal$247  & \$signal$248 ;
+  assign \$1243  = \$1242  & \$signal$266 ;
+  assign \$1244  = \$signal$247  & \$signal$248 ;
+  assign \$1245  = \$1244  & \$signal$267 ;
+  assign \$1246  = \$signal$247  & \$signal$248 ;
+  assign \$1247  = \$1246  & \$signal$266 ;
+  assign \$1248  = ~ \$1247 ;
+  assign \$1249  = \$signal$247  & \$1248 ;
+  assign \$1250  = \$signal$247  & \$signal$248 ;
+  assign \$1251  = \$1250  & \$signal$267 ;
+  assign \$1252  = ~ \$1251 ;
+  assign \$1253  = \$1249  & \$1252 ;
+  assign \$1254  = \$signal$247  & w2_is_irq_enable;
+  assign \$1255  = \$1254  & w2_strb[0];
+  assign \$1256  = \$signal$247  & w2_is_pool0_low_water;
+  assign \$1257  = \$1256  & w2_strb[0];
+  assign \$1258  = \$signal$247  & w2_is_pool0_low_water;
+  assign \$1259  = \$1258  & w2_strb[1];
+  assign \$1260  = \$signal$247  & w2_is_pool0_low_water;
+  assign \$1261  = \$1260  & w2_strb[2];
+  assign \$1262  = \$signal$247  & w2_is_pool1_low_water;
+  assign \$1263  = \$1262  & w2_strb[0];
+  assign \$1264  = \$signal$247  & w2_is_pool1_low_water;
+  assign \$1265  = \$1264  & w2_strb[1];
+  assign \$1266  = \$signal$247  & w2_is_pool1_low_water;
+  assign \$1267  = \$1266  & w2_strb[2];
+  assign \$1268  = \$signal$247  & w2_is_pool2_low_water;
+  assign \$1269  = \$1268  & w2_strb[0];
+  assign \$1270  = \$signal$247  & w2_is_pool2_low_water;
+  assign \$1271  = \$1270  & w2_strb[1];
+  assign \$1272  = \$signal$247  & w2_is_pool2_low_water;
+  assign \$1273  = \$1272  & w2_strb[2];
+  assign \$1274  = ~ \$signal$269 ;
+  assign \$1275  = \$signal$268  & \$signal$248 ;
+  assign \$1276  = ~ \$1275 ;
+  assign \$1277  = \$1274  & \$1276 ;
+  assign \$1278  = \$signal$247  & \$signal$248 ;
+  assign \$1279  = \$1278  & \$signal$266 ;
+  assign \$1280  = w2_base + w2_offset;
+  assign \$1281  = w2_oor >> w2_pool;
+  assign \$1282  = \$signal$247  & \$signal$248 ;
+  assign \$1283  = \$1282  & \$signal$267 ;
+  assign \$1284  = rsp_freed_valid & \port$3414$0 [0];
+  assign \$1285  = \$signal$277  & \$1284 ;
+  assign \$1286  = ~ \port$3374$0 [0];
+  assign \$1287  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$1288  = flush_waiting & \$1287 ;
+  assign \$1289  = ~ \port$3386$0 [0];
+  assign \$1290  = \$signal$28  > 2'h2;
+  assign \$1291  = \$1290  ? 2'h2 : \$signal$28 ;
+  assign \$1292  = | \$signal$28 ;
+  assign \$1293  = space_ge1 & \$1292 ;
+  assign \$1294  = \$1293  ? 1'h1 : 1'h0;
+  assign \$1295  = space_ge2 ? \$1291  : { 1'h0, \$1294  };
+  assign \$signal$49  = space_ge3 ? \$signal$28  : \$1295 ;
+  assign \$1296  = ~ space[4];
+  assign popped = w1c & \$1296 ;
+  assign \$1297  = 1'h0 - tail[1:0];
+  assign \$1298  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1298  ? tail_next_row : \$signal$61 ;
+  assign \$1299  = ! \$1297 [1:0];
+  assign \$1300  = \$1297 [1:0] == 1'h1;
+  assign \$1301  = \$1300  ? e1_new1 : e1_new2;
+  assign \$signature__data$286  = \$1299  ? e1_new0 : \$1301 ;
+  assign \$signature__en  = \$1297 [1:0] < \$signal$49 ;
+  assign \$1302  = 1'h1 - tail[1:0];
+  assign \$1303  = tail[1:0] > 1'h1;
+  assign \$signature__addr$291  = \$1303  ? tail_next_row : \$signal$61 ;
+  assign \$1304  = ! \$1302 [1:0];
+  assign \$1305  = \$1302 [1:0] == 1'h1;
+  assign \$1306  = \$1305  ? e1_new1 : e1_new2;
+  assign \$signature__data$292  = \$1304  ? e1_new0 : \$1306 ;
+  assign \$signature__en$293  = \$1302 [1:0] < \$signal$49 ;
+  assign \$1307  = 2'h2 - tail[1:0];
+  assign \$1308  = tail[1:0] > 2'h2;
+  assign \$signature__addr$297  = \$1308  ? tail_next_row : \$signal$61 ;
+  assign \$1309  = ! \$1307 [1:0];
+  assign \$1310  = \$1307 [1:0] == 1'h1;
+  assign \$1311  = \$1310  ? e1_new1 : e1_new2;
+  assign \$signature__data$298  = \$1309  ? e1_new0 : \$1311 ;
+  assign \$signature__en$299  = \$1307 [1:0] < \$signal$49 ;
+  assign \$1312  = 2'h3 - tail[1:0];
+  assign \$1313  = ! \$1312 [1:0];
+  assign \$1314  = \$1312 [1:0] == 1'h1;
+  assign \$1315  = \$1314  ? e1_new1 : e1_new2;
+  assign \$signature__data$304  = \$1313  ? e1_new0 : \$1315 ;
+  assign \$signature__en$305  = \$1312 [1:0] < \$signal$49 ;
+  assign \$1316  = | \$signal$28 ;
+  assign \$1317  = \$signal$49  != \$signal$28 ;
+  assign \$1320  = \$signal$72  & irq_enable;
+  assign irq = | \$1320 ;
+  assign \$1321  = event_lw_granted_2 & event_lw_short;
+  assign \$1322  = log_lw_granted_2 & log_lw_short;
+  assign \$1323  = \$1321  | \$1322 ;
+  assign \$1324  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1323  | \$1324 ;
+  assign \$1325  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
+  assign r2_alloc = \$1325  | r2_sel_pool2_alloc;
   always @(posedge clk)
-    cycle <= \$1214 ;
+    cycle <= \$1326 ;
   always @(posedge clk)
-    \$signal  <= \$1215 ;
+    \$signal  <= \$1327 ;
   always @(posedge clk)
-    ready <= \$1216 ;
+    ready <= \$1328 ;
   always @(posedge clk)
-    e1_new0 <= \$1217 ;
+    e1_new0 <= \$1329 ;
   always @(posedge clk)
-    e1_new1 <= \$1218 ;
+    e1_new1 <= \$1330 ;
   always @(posedge clk)
-    e1_new2 <= \$1219 ;
+    e1_new2 <= \$1331 ;
   always @(posedge clk)
-    \$signal$28  <= \$1220 ;
+    \$signal$28  <= \$1332 ;
   always @(posedge clk)
-    e1_exhausted <= \$1221 ;
+    e1_exhausted <= \$1333 ;
   always @(posedge clk)
-    event_ev_grant <= \$1222 ;
+    event_ev_grant <= \$1334 ;
   always @(posedge clk)
-    event_ev_free <= \$1223 ;
+    event_ev_free <= \$1335 ;
   always @(posedge clk)
-    event_ev_flush <= \$1224 ;
+    event_ev_flush <= \$1336 ;
   always @(posedge clk)
-    event_ev_fail <= \$1225 ;
+    event_ev_fail <= \$1337 ;
   always @(posedge clk)
-    log_ev_grant <= \$1226 ;
+    log_ev_grant <= \$1338 ;
   always @(posedge clk)
-    log_ev_free <= \$1227 ;
+    log_ev_free <= \$1339 ;
   always @(posedge clk)
-    log_ev_flush <= \$1228 ;
+    log_ev_flush <= \$1340 ;
   always @(posedge clk)
-    log_ev_fail <= \$1229 ;
+    log_ev_fail <= \$1341 ;
   always @(posedge clk)
-    log_ev_overwrite <= \$1230 ;
+    log_ev_overwrite <= \$1342 ;
   always @(posedge clk)
-    config_ev_grant <= \$1231 ;
+    config_ev_grant <= \$1343 ;
   always @(posedge clk)
-    config_ev_free <= \$1232 ;
+    config_ev_free <= \$1344 ;
   always @(posedge clk)
-    config_ev_flush <= \$1233 ;
+    config_ev_flush <= \$1345 ;
   always @(posedge clk)
-    config_ev_fail <= \$1234 ;
+    config_ev_fail <= \$1346 ;
   always @(posedge clk)
-    space_ge1 <= \$1235 ;
+    space_ge1 <= \$1347 ;
   always @(posedge clk)
-    space_ge2 <= \$1236 ;
+    space_ge2 <= \$1348 ;
   always @(posedge clk)
-    space_ge3 <= \$1237 ;
+    space_ge3 <= \$1349 ;
   always @(posedge clk)
-    space_ge4 <= \$1238 ;
+    space_ge4 <= \$1350 ;
   always @(posedge clk)
-    space_ge5 <= \$1239 ;
+    space_ge5 <= \$1351 ;
   always @(posedge clk)
-    space_ge6 <= \$1240 ;
+    space_ge6 <= \$1352 ;
   always @(posedge clk)
-    space <= \$1241 ;
+    space <= \$1353 ;
   always @(posedge clk)
-    tail <= \$1242 ;
+    tail <= \$1354 ;
   always @(posedge clk)
-    \$signal$58  <= \$1243 ;
+    \$signal$58  <= \$1355 ;
   always @(posedge clk)
-    n_dropped <= \$1244 ;
+    n_dropped <= \$1356 ;
   always @(posedge clk)
-    err_dropped <= \$1245 ;
+    err_dropped <= \$1357 ;
   always @(posedge clk)
-    \$signal$61  <= \$1246 ;
+    \$signal$61  <= \$1358 ;
   always @(posedge clk)
-    tail_next_row <= \$1247 ;
+    tail_next_row <= \$1359 ;
   always @(posedge clk)
-    \$signal$63  <= \$1248 ;
+    \$signal$63  <= \$1360 ;
   always @(posedge clk)
-    \$signal$65  <= \$1249 ;
+    \$signal$65  <= \$1361 ;
   always @(posedge clk)
-    head_bank <= \$1250 ;
+    head_bank <= \$1362 ;
   always @(posedge clk)
-    head_entry <= \$1251 ;
+    head_entry <= \$1363 ;
   always @(posedge clk)
-    \$signal$72  <= \$1252 ;
+    \$signal$72  <= \$1364 ;
   always @(posedge clk)
-    event_in_use <= \$1253 ;
+    event_lw_limit <= \$1365 ;
   always @(posedge clk)
-    event_in_use_was <= \$1254 ;
+    event_lw_short <= \$1366 ;
   always @(posedge clk)
-    event_in_use_rose <= \$1255 ;
+    event_lw_granted_1 <= \$1367 ;
   always @(posedge clk)
-    event_hw_grow <= \$1256 ;
+    event_lw_granted_2 <= \$1368 ;
   always @(posedge clk)
-    event_high_water <= \$1257 ;
+    event_in_use <= \$1369 ;
   always @(posedge clk)
-    event_allocs <= \$1258 ;
+    event_in_use_was <= \$1370 ;
   always @(posedge clk)
-    event_fails <= \$1259 ;
+    event_in_use_rose <= \$1371 ;
   always @(posedge clk)
-    event_frees <= \$1260 ;
+    event_hw_grow <= \$1372 ;
   always @(posedge clk)
-    event_flushes <= \$1261 ;
+    event_high_water <= \$1373 ;
   always @(posedge clk)
-    log_in_use <= \$1262 ;
+    event_allocs <= \$1374 ;
   always @(posedge clk)
-    log_in_use_was <= \$1263 ;
+    event_fails <= \$1375 ;
   always @(posedge clk)
-    log_in_use_rose <= \$1264 ;
+    event_frees <= \$1376 ;
   always @(posedge clk)
-    log_hw_grow <= \$1265 ;
+    event_flushes <= \$1377 ;
   always @(posedge clk)
-    log_high_water <= \$1266 ;
+    log_lw_limit <= \$1378 ;
   always @(posedge clk)
-    log_allocs <= \$1267 ;
+    log_lw_short <= \$1379 ;
   always @(posedge clk)
-    log_fails <= \$1268 ;
+    log_lw_granted_1 <= \$1380 ;
   always @(posedge clk)
-    log_frees <= \$1269 ;
+    log_lw_granted_2 <= \$1381 ;
   always @(posedge clk)
-    log_flushes <= \$1270 ;
+    log_in_use <= \$1382 ;
   always @(posedge clk)
-    log_overwrites <= \$1271 ;
+    log_in_use_was <= \$1383 ;
   always @(posedge clk)
-    config_in_use <= \$1272 ;
+    log_in_use_rose <= \$1384 ;
   always @(posedge clk)
-    config_in_use_was <= \$1273 ;
+    log_hw_grow <= \$1385 ;
   always @(posedge clk)
-    config_in_use_rose <= \$1274 ;
+    log_high_water <= \$1386 ;
   always @(posedge clk)
-    config_hw_grow <= \$1275 ;
+    log_allocs <= \$1387 ;
   always @(posedge clk)
-    config_high_water <= \$1276 ;
+    log_fails <= \$1388 ;
   always @(posedge clk)
-    config_allocs <= \$1277 ;
+    log_frees <= \$1389 ;
   always @(posedge clk)
-    config_fails <= \$1278 ;
+    log_flushes <= \$1390 ;
   always @(posedge clk)
-    config_frees <= \$1279 ;
+    log_overwrites <= \$1391 ;
   always @(posedge clk)
-    config_flushes <= \$1280 ;
+    config_lw_limit <= \$1392 ;
   always @(posedge clk)
-    r1_a1_0 <= \$1281 ;
+    config_lw_short <= \$1393 ;
   always @(posedge clk)
-    r1_a4_2 <= \$1282 ;
+    config_lw_granted_1 <= \$1394 ;
   always @(posedge clk)
-    r1_a7_5 <= \$1283 ;
+    config_lw_granted_2 <= \$1395 ;
   always @(posedge clk)
-    r1_a11_8 <= \$1284 ;
+    config_in_use <= \$1396 ;
   always @(posedge clk)
-    \$signal$107  <= \$1285 ;
+    config_in_use_was <= \$1397 ;
   always @(posedge clk)
-    \$signal$109  <= \$1286 ;
+    config_in_use_rose <= \$1398 ;
   always @(posedge clk)
-    \$signal$110  <= \$1287 ;
+    config_hw_grow <= \$1399 ;
   always @(posedge clk)
-    r2_pool <= \$1288 ;
+    config_high_water <= \$1400 ;
   always @(posedge clk)
-    r2_sel_id <= \$1289 ;
+    config_allocs <= \$1401 ;
   always @(posedge clk)
-    r2_sel_version <= \$1290 ;
+    config_fails <= \$1402 ;
   always @(posedge clk)
-    r2_sel_config <= \$1291 ;
+    config_frees <= \$1403 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$1292 ;
+    config_flushes <= \$1404 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$1293 ;
+    r1_a1_0 <= \$1405 ;
   always @(posedge clk)
-    r2_sel_status <= \$1294 ;
+    r1_a4_2 <= \$1406 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$1295 ;
+    r1_a7_5 <= \$1407 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$1296 ;
+    r1_a11_8 <= \$1408 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$1297 ;
+    \$signal$123  <= \$1409 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$1298 ;
+    \$signal$125  <= \$1410 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$1299 ;
+    \$signal$126  <= \$1411 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$1300 ;
+    r2_pool <= \$1412 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$1301 ;
+    r2_sel_id <= \$1413 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$1302 ;
+    r2_sel_version <= \$1414 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$1303 ;
+    r2_sel_config <= \$1415 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$1304 ;
+    r2_sel_config2 <= \$1416 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1305 ;
+    r2_sel_ctrl <= \$1417 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$1306 ;
+    r2_sel_status <= \$1418 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1307 ;
+    r2_sel_irq_status <= \$1419 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1308 ;
+    r2_sel_irq_enable <= \$1420 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1309 ;
+    r2_sel_err_count <= \$1421 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$1310 ;
+    r2_sel_err_dropped <= \$1422 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1311 ;
+    r2_sel_err_head0 <= \$1423 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1312 ;
+    r2_sel_err_head1 <= \$1424 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1313 ;
+    r2_sel_err_head2 <= \$1425 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$1314 ;
+    r2_sel_err_head3 <= \$1426 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$1315 ;
+    r2_sel_err_pop <= \$1427 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$1316 ;
+    r2_sel_cycle <= \$1428 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$1317 ;
+    r2_sel_pool0_alloc <= \$1429 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1318 ;
+    r2_sel_pool0_free <= \$1430 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1319 ;
+    r2_sel_pool0_base_lo <= \$1431 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1320 ;
+    r2_sel_pool0_base_hi <= \$1432 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$1321 ;
+    r2_sel_pool0_slot_size <= \$1433 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1322 ;
+    r2_sel_pool0_slots <= \$1434 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1323 ;
+    r2_sel_pool0_in_use <= \$1435 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1324 ;
+    r2_sel_pool0_high_water <= \$1436 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1325 ;
+    r2_sel_pool0_allocs <= \$1437 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1326 ;
+    r2_sel_pool0_fails <= \$1438 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1327 ;
+    r2_sel_pool0_frees <= \$1439 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1328 ;
+    r2_sel_pool0_info <= \$1440 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1329 ;
+    r2_sel_pool0_flush <= \$1441 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1330 ;
+    r2_sel_pool0_flushes <= \$1442 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1331 ;
+    r2_sel_pool0_overwrites <= \$1443 ;
   always @(posedge clk)
-    r2_sel_pool1_flush <= \$1332 ;
+    r2_sel_pool0_low_water <= \$1444 ;
   always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1333 ;
+    r2_sel_pool1_alloc <= \$1445 ;
   always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1334 ;
+    r2_sel_pool1_free <= \$1446 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1335 ;
+    r2_sel_pool1_base_lo <= \$1447 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1336 ;
+    r2_sel_pool1_base_hi <= \$1448 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1337 ;
+    r2_sel_pool1_slot_size <= \$1449 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1338 ;
+    r2_sel_pool1_slots <= \$1450 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1339 ;
+    r2_sel_pool1_in_use <= \$1451 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1340 ;
+    r2_sel_pool1_high_water <= \$1452 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1341 ;
+    r2_sel_pool1_allocs <= \$1453 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1342 ;
+    r2_sel_pool1_fails <= \$1454 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1343 ;
+    r2_sel_pool1_frees <= \$1455 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1344 ;
+    r2_sel_pool1_info <= \$1456 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1345 ;
+    r2_sel_pool1_flush <= \$1457 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1346 ;
+    r2_sel_pool1_flushes <= \$1458 ;
   always @(posedge clk)
-    r2_sel_pool2_flush <= \$1347 ;
+    r2_sel_pool1_overwrites <= \$1459 ;
   always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1348 ;
+    r2_sel_pool1_low_water <= \$1460 ;
   always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1349 ;
+    r2_sel_pool2_alloc <= \$1461 ;
   always @(posedge clk)
-    \$signal$173  <= \$1350 ;
+    r2_sel_pool2_free <= \$1462 ;
   always @(posedge clk)
-    r3_alloc <= \$1351 ;
+    r2_sel_pool2_base_lo <= \$1463 ;
   always @(posedge clk)
-    r3_pool <= \$1352 ;
+    r2_sel_pool2_base_hi <= \$1464 ;
   always @(posedge clk)
-    r3_block0 <= \$1353 ;
+    r2_sel_pool2_slot_size <= \$1465 ;
   always @(posedge clk)
-    r3_found_in <= \$1354 ;
+    r2_sel_pool2_slots <= \$1466 ;
   always @(posedge clk)
-    r3_block4 <= \$1355 ;
+    r2_sel_pool2_in_use <= \$1467 ;
   always @(posedge clk)
-    r3_block5 <= \$1356 ;
+    r2_sel_pool2_high_water <= \$1468 ;
   always @(posedge clk)
-    r3_block6 <= \$1357 ;
+    r2_sel_pool2_allocs <= \$1469 ;
   always @(posedge clk)
-    req_alloc <= \$1358 ;
+    r2_sel_pool2_fails <= \$1470 ;
   always @(posedge clk)
-    r_ack <= \$1359 ;
+    r2_sel_pool2_frees <= \$1471 ;
   always @(posedge clk)
-    alloc_waiting <= \$1360 ;
+    r2_sel_pool2_info <= \$1472 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1361 ;
+    r2_sel_pool2_flush <= \$1473 ;
   always @(posedge clk)
-    req_alloc_size <= \$1362 ;
+    r2_sel_pool2_flushes <= \$1474 ;
   always @(posedge clk)
-    \$signal$188  <= \$1363 ;
+    r2_sel_pool2_overwrites <= \$1475 ;
   always @(posedge clk)
-    \$signal$189  <= \$1364 ;
+    r2_sel_pool2_low_water <= \$1476 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1365 ;
+    \$signal$192  <= \$1477 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1366 ;
+    r3_alloc <= \$1478 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1367 ;
+    r3_pool <= \$1479 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1368 ;
+    r3_block0 <= \$1480 ;
   always @(posedge clk)
-    w1_event_oor_gt0 <= \$1369 ;
+    r3_found_in <= \$1481 ;
   always @(posedge clk)
-    w1_event_oor_eq0 <= \$1370 ;
+    r3_block4 <= \$1482 ;
   always @(posedge clk)
-    w1_event_oor_gt6 <= \$1371 ;
+    r3_block5 <= \$1483 ;
   always @(posedge clk)
-    w1_event_oor_eq6 <= \$1372 ;
+    r3_block6 <= \$1484 ;
   always @(posedge clk)
-    w1_event_oor_gt12 <= \$1373 ;
+    req_alloc <= \$1485 ;
   always @(posedge clk)
-    w1_event_oor_eq12 <= \$1374 ;
+    r_ack <= \$1486 ;
   always @(posedge clk)
-    w1_event_oor_gt18 <= \$1375 ;
+    alloc_waiting <= \$1487 ;
   always @(posedge clk)
-    w1_event_oor_eq18 <= \$1376 ;
+    req_alloc_pool <= \$1488 ;
   always @(posedge clk)
-    w1_log_oor_gt0 <= \$1377 ;
+    req_alloc_size <= \$1489 ;
   always @(posedge clk)
-    w1_log_oor_eq0 <= \$1378 ;
+    \$signal$207  <= \$1490 ;
   always @(posedge clk)
-    w1_log_oor_gt6 <= \$1379 ;
+    \$signal$208  <= \$1491 ;
   always @(posedge clk)
-    w1_log_oor_eq6 <= \$1380 ;
+    w1_a1_0 <= \$1492 ;
   always @(posedge clk)
-    w1_log_oor_gt12 <= \$1381 ;
+    w1_a4_2 <= \$1493 ;
   always @(posedge clk)
-    w1_log_oor_eq12 <= \$1382 ;
+    w1_a7_5 <= \$1494 ;
   always @(posedge clk)
-    w1_log_oor_gt18 <= \$1383 ;
+    w1_a11_8 <= \$1495 ;
   always @(posedge clk)
-    w1_log_oor_eq18 <= \$1384 ;
+    w1_event_oor_gt0 <= \$1496 ;
   always @(posedge clk)
-    w1_config_oor_gt0 <= \$1385 ;
+    w1_event_oor_eq0 <= \$1497 ;
   always @(posedge clk)
-    w1_config_oor_eq0 <= \$1386 ;
+    w1_event_oor_gt6 <= \$1498 ;
   always @(posedge clk)
-    w1_config_oor_gt6 <= \$1387 ;
+    w1_event_oor_eq6 <= \$1499 ;
   always @(posedge clk)
-    w1_config_oor_eq6 <= \$1388 ;
+    w1_event_oor_gt12 <= \$1500 ;
   always @(posedge clk)
-    w1_config_oor_gt12 <= \$1389 ;
+    w1_event_oor_eq12 <= \$1501 ;
   always @(posedge clk)
-    w1_config_oor_eq12 <= \$1390 ;
+    w1_event_oor_gt18 <= \$1502 ;
   always @(posedge clk)
-    w1_config_oor_gt18 <= \$1391 ;
+    w1_event_oor_eq18 <= \$1503 ;
   always @(posedge clk)
-    w1_config_oor_eq18 <= \$1392 ;
+    w1_log_oor_gt0 <= \$1504 ;
   always @(posedge clk)
-    \$signal$221  <= \$1393 ;
+    w1_log_oor_eq0 <= \$1505 ;
   always @(posedge clk)
-    \$signal$223  <= \$1394 ;
+    w1_log_oor_gt6 <= \$1506 ;
   always @(posedge clk)
-    \$signal$224  <= \$1395 ;
+    w1_log_oor_eq6 <= \$1507 ;
   always @(posedge clk)
-    w1_strb0 <= \$1396 ;
+    w1_log_oor_gt12 <= \$1508 ;
   always @(posedge clk)
-    w1_pool <= \$1397 ;
+    w1_log_oor_eq12 <= \$1509 ;
   always @(posedge clk)
-    \$signal$228  <= \$1398 ;
+    w1_log_oor_gt18 <= \$1510 ;
   always @(posedge clk)
-    \$signal$229  <= \$1399 ;
+    w1_log_oor_eq18 <= \$1511 ;
   always @(posedge clk)
-    w2_strb0 <= \$1400 ;
+    w1_config_oor_gt0 <= \$1512 ;
   always @(posedge clk)
-    \$signal$231  <= \$1401 ;
+    w1_config_oor_eq0 <= \$1513 ;
   always @(posedge clk)
-    w2_pool <= \$1402 ;
+    w1_config_oor_gt6 <= \$1514 ;
   always @(posedge clk)
-    w2_oor <= \$1403 ;
+    w1_config_oor_eq6 <= \$1515 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1404 ;
+    w1_config_oor_gt12 <= \$1516 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1405 ;
+    w1_config_oor_eq12 <= \$1517 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1406 ;
+    w1_config_oor_gt18 <= \$1518 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1407 ;
+    w1_config_oor_eq18 <= \$1519 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1408 ;
+    \$signal$240  <= \$1520 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$1409 ;
+    \$signal$242  <= \$1521 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1410 ;
+    \$signal$243  <= \$1522 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$1411 ;
+    w1_strb <= \$1523 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1412 ;
+    w1_pool <= \$1524 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$1413 ;
+    \$signal$247  <= \$1525 ;
   always @(posedge clk)
-    \$signal$244  <= \$1414 ;
+    \$signal$248  <= \$1526 ;
   always @(posedge clk)
-    \$signal$245  <= \$1415 ;
+    w2_strb <= \$1527 ;
   always @(posedge clk)
-    \$signal$246  <= \$1416 ;
+    \$signal$250  <= \$1528 ;
   always @(posedge clk)
-    \$signal$247  <= \$1417 ;
+    w2_pool <= \$1529 ;
   always @(posedge clk)
-    w2_offset <= \$1418 ;
+    w2_oor <= \$1530 ;
   always @(posedge clk)
-    w2_base <= \$1419 ;
+    w2_is_ctrl <= \$1531 ;
   always @(posedge clk)
-    \$signal$64  <= \$1420 ;
+    w2_is_irq_status <= \$1532 ;
   always @(posedge clk)
-    \$signal$250  <= \$1421 ;
+    w2_is_irq_enable <= \$1533 ;
   always @(posedge clk)
-    w1c <= \$1422 ;
+    w2_is_err_pop <= \$1534 ;
   always @(posedge clk)
-    req_free <= \$1423 ;
+    w2_is_pool0_free <= \$1535 ;
   always @(posedge clk)
-    req_flush <= \$1424 ;
+    w2_is_pool0_flush <= \$1536 ;
   always @(posedge clk)
-    w_ack <= \$1425 ;
+    w2_is_pool0_low_water <= \$1537 ;
   always @(posedge clk)
-    irq_enable <= \$1426 ;
+    w2_is_pool1_free <= \$1538 ;
   always @(posedge clk)
-    \$signal$254  <= \$1427 ;
+    w2_is_pool1_flush <= \$1539 ;
   always @(posedge clk)
-    \$signal$255  <= \$1428 ;
+    w2_is_pool1_low_water <= \$1540 ;
   always @(posedge clk)
-    req_free_pool <= \$1429 ;
+    w2_is_pool2_free <= \$1541 ;
   always @(posedge clk)
-    req_free_tag <= \$1430 ;
+    w2_is_pool2_flush <= \$1542 ;
   always @(posedge clk)
-    req_free_addr <= \$1431 ;
+    w2_is_pool2_low_water <= \$1543 ;
   always @(posedge clk)
-    req_free_oor <= \$1432 ;
+    \$signal$266  <= \$1544 ;
   always @(posedge clk)
-    flush_waiting <= \$1433 ;
+    \$signal$267  <= \$1545 ;
   always @(posedge clk)
-    req_flush_pool <= \$1434 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1214  = \$1 [31:0];
-    if (rst) begin
-      \$1214  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1215  = busy;
-    if (rst) begin
-      \$1215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1216  = \ready$6 ;
-    if (rst) begin
-      \$1216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1217  = \$11 ;
-    if (rst) begin
-      \$1217  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1218  = \$19 ;
-    if (rst) begin
-      \$1218  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1219  = { \$20 [31:0], 24'h000000, \port$3240$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3240$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3240$0 [4:1] };
-    if (rst) begin
-      \$1219  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1220  = \$30 [1:0];
-    if (rst) begin
-      \$1220  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1221  = \$32 ;
-    if (rst) begin
-      \$1221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1222  = \$35 ;
-    if (rst) begin
-      \$1222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1223  = \$38 ;
-    if (rst) begin
-      \$1223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1224  = \$41 ;
-    if (rst) begin
-      \$1224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1225  = \$45 ;
-    if (rst) begin
-      \$1225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1226  = \$48 ;
-    if (rst) begin
-      \$1226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1227  = \$51 ;
-    if (rst) begin
-      \$1227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1228  = \$54 ;
-    if (rst) begin
-      \$1228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1229  = \$58 ;
-    if (rst) begin
-      \$1229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1230  = \$62 ;
-    if (rst) begin
-      \$1230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1231  = \$65 ;
-    if (rst) begin
-      \$1231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1232  = \$68 ;
-    if (rst) begin
-      \$1232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1233  = \$71 ;
-    if (rst) begin
-      \$1233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1234  = \$75 ;
-    if (rst) begin
-      \$1234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1235  = space_ge1;
-      3'h1:
-          \$1235  = 1'h1;
-      3'h2:
-          \$1235  = space_ge2;
-      3'h3:
-          \$1235  = space_ge1;
-      3'h4:
-          \$1235  = space_ge3;
-      3'h5:
-          \$1235  = space_ge2;
-      3'h6:
-          \$1235  = space_ge4;
-      3'h7:
-          \$1235  = space_ge3;
-    endcase
-    if (rst) begin
-      \$1235  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1236  = space_ge2;
-      3'h1:
-          \$1236  = space_ge1;
-      3'h2:
-          \$1236  = space_ge3;
-      3'h3:
-          \$1236  = space_ge2;
-      3'h4:
-          \$1236  = space_ge4;
-      3'h5:
-          \$1236  = space_ge3;
-      3'h6:
-          \$1236  = space_ge5;
-      3'h7:
-          \$1236  = space_ge4;
-    endcase
-    if (rst) begin
-      \$1236  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1237  = space_ge3;
-      3'h1:
-          \$1237  = space_ge2;
-      3'h2:
-          \$1237  = space_ge4;
-      3'h3:
-          \$1237  = space_ge3;
-      3'h4:
-          \$1237  = space_ge5;
-      3'h5:
-          \$1237  = space_ge4;
-      3'h6:
-          \$1237  = space_ge6;
-      3'h7:
-          \$1237  = space_ge5;
-    endcase
-    if (rst) begin
-      \$1237  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1238  = space_ge4;
-      3'h1:
-          \$1238  = space_ge3;
-      3'h2:
-          \$1238  = space_ge5;
-      3'h3:
-          \$1238  = space_ge4;
-      3'h4:
-          \$1238  = space_ge6;
-      3'h5:
-          \$1238  = space_ge5;
-      3'h6:
-          \$1238  = \$80 ;
-      3'h7:
-          \$1238  = space_ge6;
-    endcase
-    if (rst) begin
-      \$1238  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1239  = space_ge5;
-      3'h1:
-          \$1239  = space_ge4;
-      3'h2:
-          \$1239  = space_ge6;
-      3'h3:
-          \$1239  = space_ge5;
-      3'h4:
-          \$1239  = \$77 ;
-      3'h5:
-          \$1239  = space_ge6;
-      3'h6:
-          \$1239  = \$81 ;
-      3'h7:
-          \$1239  = \$83 ;
-    endcase
-    if (rst) begin
-      \$1239  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1240  = space_ge6;
-      3'h1:
-          \$1240  = space_ge5;
-      3'h2:
-          \$1240  = \$76 ;
-      3'h3:
-          \$1240  = space_ge6;
-      3'h4:
-          \$1240  = \$78 ;
-      3'h5:
-          \$1240  = \$79 ;
-      3'h6:
-          \$1240  = \$82 ;
-      3'h7:
-          \$1240  = \$84 ;
-    endcase
-    if (rst) begin
-      \$1240  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1241  = \$86 [4:0];
-    if (rst) begin
-      \$1241  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1242  = \$87 [3:0];
-    if (rst) begin
-      \$1242  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1243  = \$88 [31:0];
-    if (\$signal$64 ) begin
-      \$1243  = 32'd0;
-    end
-    if (rst) begin
-      \$1243  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1244  = \$89 [1:0];
-    if (rst) begin
-      \$1244  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1245  = \$90 [31:0];
-    if (\$signal$64 ) begin
-      \$1245  = 32'd0;
-    end
-    if (rst) begin
-      \$1245  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1246  = \$signal$61 ;
-    if (\$91 [2]) begin
-      \$1246  = tail_next_row;
-    end
-    if (rst) begin
-      \$1246  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1247  = tail_next_row;
-    if (\$91 [2]) begin
-      \$1247  = \$92 [1:0];
-    end
-    if (rst) begin
-      \$1247  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1248  = \$signal$63 ;
-    if (popped) begin
-      \$1248  = \$93 [3:0];
-    end
-    if (rst) begin
-      \$1248  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1249  = \$94 ;
-    if (rst) begin
-      \$1249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1250  = \$signal$63 [1:0];
-    if (rst) begin
-      \$1250  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1251  = \$98 ;
-    if (rst) begin
-      \$1251  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1252  = \$105 ;
-    if (rst) begin
-      \$1252  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1253  = \$116 [7:0];
-    if (rst) begin
-      \$1253  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1254  = event_in_use;
-    if (rst) begin
-      \$1254  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1255  = \$126 ;
-    if (rst) begin
-      \$1255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1256  = \$130 ;
-    if (rst) begin
-      \$1256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1257  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1257  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1257  = event_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1258  = 32'd0;
-    end else begin
-      \$1258  = \$131 [31:0];
-    end
-    if (rst) begin
-      \$1258  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1259  = 32'd0;
-    end else begin
-      \$1259  = \$132 [31:0];
-    end
-    if (rst) begin
-      \$1259  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1260  = 32'd0;
-    end else begin
-      \$1260  = \$133 [31:0];
-    end
-    if (rst) begin
-      \$1260  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1261  = 32'd0;
-    end else begin
-      \$1261  = \$134 [31:0];
-    end
-    if (rst) begin
-      \$1261  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1262  = \$145 [9:0];
-    if (rst) begin
-      \$1262  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1263  = log_in_use;
-    if (rst) begin
-      \$1263  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1264  = \$155 ;
-    if (rst) begin
-      \$1264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1265  = \$159 ;
-    if (rst) begin
-      \$1265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1266  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1266  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1266  = log_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1266  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1267  = 32'd0;
-    end else begin
-      \$1267  = \$160 [31:0];
-    end
-    if (rst) begin
-      \$1267  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1268  = 32'd0;
-    end else begin
-      \$1268  = \$161 [31:0];
-    end
-    if (rst) begin
-      \$1268  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1269  = 32'd0;
-    end else begin
-      \$1269  = \$162 [31:0];
-    end
-    if (rst) begin
-      \$1269  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1270  = 32'd0;
-    end else begin
-      \$1270  = \$163 [31:0];
-    end
-    if (rst) begin
-      \$1270  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1271  = 32'd0;
-    end else begin
-      \$1271  = \$164 [31:0];
-    end
-    if (rst) begin
-      \$1271  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1272  = \$175 [4:0];
-    if (rst) begin
-      \$1272  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1273  = config_in_use;
-    if (rst) begin
-      \$1273  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1274  = \$185 ;
-    if (rst) begin
-      \$1274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1275  = \$189 ;
-    if (rst) begin
-      \$1275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1276  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1276  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1276  = config_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1276  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1277  = 32'd0;
-    end else begin
-      \$1277  = \$190 [31:0];
-    end
-    if (rst) begin
-      \$1277  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1278  = 32'd0;
-    end else begin
-      \$1278  = \$191 [31:0];
-    end
-    if (rst) begin
-      \$1278  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1279  = 32'd0;
-    end else begin
-      \$1279  = \$192 [31:0];
-    end
-    if (rst) begin
-      \$1279  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1280  = 32'd0;
-    end else begin
-      \$1280  = \$193 [31:0];
-    end
-    if (rst) begin
-      \$1280  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1281  = \$194 ;
-    if (rst) begin
-      \$1281  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1282  = \$195 ;
-    if (rst) begin
-      \$1282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1283  = \$196 ;
-    if (rst) begin
-      \$1283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1284  = \$197 ;
-    if (rst) begin
-      \$1284  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1285  = bus__r_req;
-    if (rst) begin
-      \$1285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1286  = \$198 [1:0];
-    if (rst) begin
-      \$1286  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1287  = \$signal$107 ;
-    if (rst) begin
-      \$1287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1288  = \$signal$109 ;
-    if (rst) begin
-      \$1288  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1289  = \$206 ;
-    if (rst) begin
-      \$1289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1290  = \$214 ;
-    if (rst) begin
-      \$1290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1291  = \$222 ;
-    if (rst) begin
-      \$1291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1292  = \$230 ;
-    if (rst) begin
-      \$1292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1293  = \$238 ;
-    if (rst) begin
-      \$1293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1294  = \$246 ;
-    if (rst) begin
-      \$1294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1295  = \$254 ;
-    if (rst) begin
-      \$1295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1296  = \$262 ;
-    if (rst) begin
-      \$1296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1297  = \$270 ;
-    if (rst) begin
-      \$1297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1298  = \$278 ;
-    if (rst) begin
-      \$1298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1299  = \$286 ;
-    if (rst) begin
-      \$1299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1300  = \$294 ;
-    if (rst) begin
-      \$1300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1301  = \$302 ;
-    if (rst) begin
-      \$1301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1302  = \$310 ;
-    if (rst) begin
-      \$1302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1303  = \$318 ;
-    if (rst) begin
-      \$1303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1304  = \$326 ;
-    if (rst) begin
-      \$1304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1305  = \$334 ;
-    if (rst) begin
-      \$1305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1306  = \$342 ;
-    if (rst) begin
-      \$1306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1307  = \$350 ;
-    if (rst) begin
-      \$1307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1308  = \$358 ;
-    if (rst) begin
-      \$1308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1309  = \$366 ;
-    if (rst) begin
-      \$1309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1310  = \$374 ;
-    if (rst) begin
-      \$1310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1311  = \$382 ;
-    if (rst) begin
-      \$1311  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1312  = \$390 ;
-    if (rst) begin
-      \$1312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1313  = \$398 ;
-    if (rst) begin
-      \$1313  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1314  = \$406 ;
-    if (rst) begin
-      \$1314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1315  = \$414 ;
-    if (rst) begin
-      \$1315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1316  = \$422 ;
-    if (rst) begin
-      \$1316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1317  = \$430 ;
-    if (rst) begin
-      \$1317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1318  = \$438 ;
-    if (rst) begin
-      \$1318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1319  = \$446 ;
-    if (rst) begin
-      \$1319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1320  = \$454 ;
-    if (rst) begin
-      \$1320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1321  = \$462 ;
-    if (rst) begin
-      \$1321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1322  = \$470 ;
-    if (rst) begin
-      \$1322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1323  = \$478 ;
-    if (rst) begin
-      \$1323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1324  = \$486 ;
-    if (rst) begin
-      \$1324  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1325  = \$494 ;
-    if (rst) begin
-      \$1325  = 1'h0;
-    end
-  end
+    \$signal$268  <= \$1546 ;
+  always @(posedge clk)
+    \$signal$269  <= \$1547 ;
+  always @(posedge clk)
+    w2_offset <= \$1548 ;
+  always @(posedge clk)
+    w2_base <= \$1549 ;
+  always @(posedge clk)
+    \$signal$64  <= \$1550 ;
+  always @(posedge clk)
+    w1c <= \$1551 ;
+  always @(posedge clk)
+    \$signal$73  <= \$1552 ;
+  always @(posedge clk)
+    req_free <= \$1553 ;
+  always @(posedge clk)
+    req_flush <= \$1554 ;
+  always @(posedge clk)
+    w_ack <= \$1555 ;
+  always @(posedge clk)
+    irq_enable <= \$1556 ;
+  always @(posedge clk)
+    event_low_water <= \$1557 ;
+  always @(posedge clk)
+    log_low_water <= \$1558 ;
+  always @(posedge clk)
+    config_low_water <= \$1559 ;
+  always @(posedge clk)
+    \$signal$276  <= \$1560 ;
+  always @(posedge clk)
+    \$signal$277  <= \$1561 ;
+  always @(posedge clk)
+    req_free_pool <= \$1562 ;
+  always @(posedge clk)
+    req_free_tag <= \$1563 ;
+  always @(posedge clk)
+    req_free_addr <= \$1564 ;
+  always @(posedge clk)
+    req_free_oor <= \$1565 ;
+  always @(posedge clk)
+    flush_waiting <= \$1566 ;
+  always @(posedge clk)
+    req_flush_pool <= \$1567 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1326  = \$502 ;
+    \$1326  = \$1 [31:0];
     if (rst) begin
-      \$1326  = 1'h0;
+      \$1326  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1327  = \$510 ;
+    \$1327  = busy;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1328  = \$518 ;
+    \$1328  = \ready$6 ;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1329  = \$526 ;
+    \$1329  = \$11 ;
     if (rst) begin
-      \$1329  = 1'h0;
+      \$1329  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1330  = \$534 ;
+    \$1330  = \$19 ;
     if (rst) begin
-      \$1330  = 1'h0;
+      \$1330  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1331  = \$542 ;
+    \$1331  = { \$20 [31:0], 24'h000000, \port$3371$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3371$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3371$0 [4:1] };
     if (rst) begin
-      \$1331  = 1'h0;
+      \$1331  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1332  = \$550 ;
+    \$1332  = \$30 [1:0];
     if (rst) begin
-      \$1332  = 1'h0;
+      \$1332  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1333  = \$558 ;
+    \$1333  = \$32 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1334  = \$566 ;
+    \$1334  = \$35 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1335  = \$574 ;
+    \$1335  = \$38 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1336  = \$582 ;
+    \$1336  = \$41 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1337  = \$590 ;
+    \$1337  = \$45 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1338  = \$598 ;
+    \$1338  = \$48 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1339  = \$606 ;
+    \$1339  = \$51 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1340  = \$614 ;
+    \$1340  = \$54 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1341  = \$622 ;
+    \$1341  = \$58 ;
     if (rst) begin
       \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1342  = \$630 ;
+    \$1342  = \$62 ;
     if (rst) begin
       \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1343  = \$638 ;
+    \$1343  = \$65 ;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1344  = \$646 ;
+    \$1344  = \$68 ;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1345  = \$654 ;
+    \$1345  = \$71 ;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1346  = \$662 ;
+    \$1346  = \$75 ;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1347  = \$670 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1347  = space_ge1;
+      3'h1:
+          \$1347  = 1'h1;
+      3'h2:
+          \$1347  = space_ge2;
+      3'h3:
+          \$1347  = space_ge1;
+      3'h4:
+          \$1347  = space_ge3;
+      3'h5:
+          \$1347  = space_ge2;
+      3'h6:
+          \$1347  = space_ge4;
+      3'h7:
+          \$1347  = space_ge3;
+    endcase
     if (rst) begin
-      \$1347  = 1'h0;
+      \$1347  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1348  = \$678 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1348  = space_ge2;
+      3'h1:
+          \$1348  = space_ge1;
+      3'h2:
+          \$1348  = space_ge3;
+      3'h3:
+          \$1348  = space_ge2;
+      3'h4:
+          \$1348  = space_ge4;
+      3'h5:
+          \$1348  = space_ge3;
+      3'h6:
+          \$1348  = space_ge5;
+      3'h7:
+          \$1348  = space_ge4;
+    endcase
     if (rst) begin
-      \$1348  = 1'h0;
+      \$1348  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1349  = \$686 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1349  = space_ge3;
+      3'h1:
+          \$1349  = space_ge2;
+      3'h2:
+          \$1349  = space_ge4;
+      3'h3:
+          \$1349  = space_ge3;
+      3'h4:
+          \$1349  = space_ge5;
+      3'h5:
+          \$1349  = space_ge4;
+      3'h6:
+          \$1349  = space_ge6;
+      3'h7:
+          \$1349  = space_ge5;
+    endcase
     if (rst) begin
-      \$1349  = 1'h0;
+      \$1349  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1350  = \$signal$110 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1350  = space_ge4;
+      3'h1:
+          \$1350  = space_ge3;
+      3'h2:
+          \$1350  = space_ge5;
+      3'h3:
+          \$1350  = space_ge4;
+      3'h4:
+          \$1350  = space_ge6;
+      3'h5:
+          \$1350  = space_ge5;
+      3'h6:
+          \$1350  = \$80 ;
+      3'h7:
+          \$1350  = space_ge6;
+    endcase
     if (rst) begin
-      \$1350  = 1'h0;
+      \$1350  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1351  = r2_alloc;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1351  = space_ge5;
+      3'h1:
+          \$1351  = space_ge4;
+      3'h2:
+          \$1351  = space_ge6;
+      3'h3:
+          \$1351  = space_ge5;
+      3'h4:
+          \$1351  = \$77 ;
+      3'h5:
+          \$1351  = space_ge6;
+      3'h6:
+          \$1351  = \$81 ;
+      3'h7:
+          \$1351  = \$83 ;
+    endcase
     if (rst) begin
-      \$1351  = 1'h0;
+      \$1351  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1352  = r2_pool;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1352  = space_ge6;
+      3'h1:
+          \$1352  = space_ge5;
+      3'h2:
+          \$1352  = \$76 ;
+      3'h3:
+          \$1352  = space_ge6;
+      3'h4:
+          \$1352  = \$78 ;
+      3'h5:
+          \$1352  = \$79 ;
+      3'h6:
+          \$1352  = \$82 ;
+      3'h7:
+          \$1352  = \$84 ;
+    endcase
     if (rst) begin
-      \$1352  = 2'h0;
+      \$1352  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1353  = \$717 ;
+    \$1353  = \$86 [4:0];
     if (rst) begin
-      \$1353  = 32'd0;
+      \$1353  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1354 [0] = \$732 ;
-    \$1354 [1] = \$772 ;
-    \$1354 [2] = \$812 ;
-    \$1354 [3] = \$852 ;
+    \$1354  = \$87 [3:0];
     if (rst) begin
       \$1354  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1355  = \$759 ;
+    \$1355  = \$88 [31:0];
+    if (\$signal$64 ) begin
+      \$1355  = 32'd0;
+    end
     if (rst) begin
       \$1355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1356  = \$799 ;
+    \$1356  = \$89 [1:0];
     if (rst) begin
-      \$1356  = 32'd0;
+      \$1356  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1357  = \$839 ;
+    \$1357  = \$90 [31:0];
+    if (\$signal$64 ) begin
+      \$1357  = 32'd0;
+    end
     if (rst) begin
       \$1357  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1358  = \$853 ;
+    \$1358  = \$signal$61 ;
+    if (\$91 [2]) begin
+      \$1358  = tail_next_row;
+    end
     if (rst) begin
-      \$1358  = 1'h0;
+      \$1358  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1359  = 1'h0;
-    if (\$854 ) begin
-    end else if (\$signal$173 ) begin
-      \$1359  = 1'h1;
-    end
-    if (\$861 ) begin
-      \$1359  = 1'h1;
+    \$1359  = tail_next_row;
+    if (\$91 [2]) begin
+      \$1359  = \$92 [1:0];
     end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$1359  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1360  = alloc_waiting;
-    if (\$854 ) begin
-      \$1360  = 1'h1;
-    end
-    if (\$861 ) begin
-      \$1360  = 1'h0;
+    \$1360  = \$signal$63 ;
+    if (popped) begin
+      \$1360  = \$93 [3:0];
     end
     if (rst) begin
-      \$1360  = 1'h0;
+      \$1360  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1361  = req_alloc_pool;
-    if (\$854 ) begin
-      \$1361  = r3_pool;
-    end
+    \$1361  = \$94 ;
     if (rst) begin
-      \$1361  = 2'h0;
+      \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1362  = req_alloc_size;
-    if (\$854 ) begin
-      casez (r3_pool)
-        2'h0:
-            \$1362  = 13'h0800;
-        2'h1:
-            \$1362  = 13'h0100;
-        2'h2:
-            \$1362  = 13'h0400;
-      endcase
-    end
+    \$1362  = \$signal$63 [1:0];
     if (rst) begin
-      \$1362  = 13'h0000;
+      \$1362  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1363  = \$signal$188 ;
-    if (\$854 ) begin
-    end else if (\$signal$173 ) begin
-      \$1363  = \$857 ;
-    end
-    if (\$861 ) begin
-      \$1363  = { \port$3240$0 [0], \port$3240$0 [4:1], 4'h0, \port$3240$48 [3:0], 10'h000, \port$3240$0 [15:7] };
-    end
+    \$1363  = \$98 ;
     if (rst) begin
-      \$1363  = 32'd0;
+      \$1363  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1364  = \$signal$189 ;
-    if (\$854 ) begin
-    end else if (\$signal$173 ) begin
-      \$1364  = \$859 ;
-    end
-    if (\$861 ) begin
-      \$1364  = 1'h0;
-    end
+    \$1364  = \$101 ;
     if (rst) begin
-      \$1364  = 1'h0;
+      \$1364  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1365  = \$862 ;
+    \$1365  = \$102 ;
     if (rst) begin
-      \$1365  = 4'h0;
+      \$1365  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1366  = \$863 ;
+    \$1366  = \$103 ;
     if (rst) begin
-      \$1366  = 8'h00;
+      \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1367  = \$864 ;
+    \$1367  = event_ev_grant;
     if (rst) begin
-      \$1367  = 8'h00;
+      \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1368  = \$865 ;
+    \$1368  = event_lw_granted_1;
     if (rst) begin
-      \$1368  = 16'h0000;
+      \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1369  = \$866 ;
+    \$1369  = \$114 [7:0];
     if (rst) begin
-      \$1369  = 1'h0;
+      \$1369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1370  = \$867 ;
+    \$1370  = event_in_use;
     if (rst) begin
-      \$1370  = 1'h0;
+      \$1370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1371  = \$868 ;
+    \$1371  = \$124 ;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1372  = \$869 ;
+    \$1372  = \$128 ;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1373  = \$870 ;
+    \$1373  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1373  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1373  = event_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1373  = 1'h0;
+      \$1373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1374  = \$871 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1374  = 32'd0;
+    end else begin
+      \$1374  = \$129 [31:0];
+    end
     if (rst) begin
-      \$1374  = 1'h0;
+      \$1374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1375  = \$872 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1375  = 32'd0;
+    end else begin
+      \$1375  = \$130 [31:0];
+    end
     if (rst) begin
-      \$1375  = 1'h0;
+      \$1375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1376  = \$873 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1376  = 32'd0;
+    end else begin
+      \$1376  = \$131 [31:0];
+    end
     if (rst) begin
-      \$1376  = 1'h0;
+      \$1376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1377  = \$874 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1377  = 32'd0;
+    end else begin
+      \$1377  = \$132 [31:0];
+    end
     if (rst) begin
-      \$1377  = 1'h0;
+      \$1377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1378  = \$875 ;
+    \$1378  = \$133 ;
     if (rst) begin
-      \$1378  = 1'h0;
+      \$1378  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1379  = \$876 ;
+    \$1379  = \$134 ;
     if (rst) begin
       \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1380  = \$877 ;
+    \$1380  = log_ev_grant;
     if (rst) begin
       \$1380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1381  = \$878 ;
+    \$1381  = log_lw_granted_1;
     if (rst) begin
       \$1381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1382  = \$879 ;
+    \$1382  = \$145 [9:0];
     if (rst) begin
-      \$1382  = 1'h0;
+      \$1382  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1383  = \$880 ;
+    \$1383  = log_in_use;
     if (rst) begin
-      \$1383  = 1'h0;
+      \$1383  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1384  = \$881 ;
+    \$1384  = \$155 ;
     if (rst) begin
       \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1385  = \$882 ;
+    \$1385  = \$159 ;
     if (rst) begin
       \$1385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1386  = \$883 ;
+    \$1386  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1386  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1386  = log_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1386  = 1'h0;
+      \$1386  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1387  = \$884 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1387  = 32'd0;
+    end else begin
+      \$1387  = \$160 [31:0];
+    end
     if (rst) begin
-      \$1387  = 1'h0;
+      \$1387  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1388  = \$885 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1388  = 32'd0;
+    end else begin
+      \$1388  = \$161 [31:0];
+    end
     if (rst) begin
-      \$1388  = 1'h0;
+      \$1388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1389  = \$886 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1389  = 32'd0;
+    end else begin
+      \$1389  = \$162 [31:0];
+    end
     if (rst) begin
-      \$1389  = 1'h0;
+      \$1389  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1390  = \$887 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1390  = 32'd0;
+    end else begin
+      \$1390  = \$163 [31:0];
+    end
     if (rst) begin
-      \$1390  = 1'h0;
+      \$1390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1391  = \$888 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1391  = 32'd0;
+    end else begin
+      \$1391  = \$164 [31:0];
+    end
     if (rst) begin
-      \$1391  = 1'h0;
+      \$1391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1392  = \$889 ;
+    \$1392  = \$165 ;
     if (rst) begin
-      \$1392  = 1'h0;
+      \$1392  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1393  = bus__w_req;
+    \$1393  = \$166 ;
     if (rst) begin
       \$1393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1394  = bus__w_data;
+    \$1394  = config_ev_grant;
     if (rst) begin
-      \$1394  = 32'd0;
+      \$1394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1395  = \$890 ;
+    \$1395  = config_lw_granted_1;
     if (rst) begin
       \$1395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1396  = bus__w_strb[0];
+    \$1396  = \$177 [4:0];
     if (rst) begin
-      \$1396  = 1'h0;
+      \$1396  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1397  = \$891 [1:0];
+    \$1397  = config_in_use;
     if (rst) begin
-      \$1397  = 2'h0;
+      \$1397  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1398  = \$signal$221 ;
+    \$1398  = \$187 ;
     if (rst) begin
       \$1398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1399  = \$signal$224 ;
+    \$1399  = \$191 ;
     if (rst) begin
       \$1399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1400  = w1_strb0;
+    \$1400  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1400  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1400  = config_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1400  = 1'h0;
+      \$1400  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1401  = \$signal$223 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1401  = 32'd0;
+    end else begin
+      \$1401  = \$192 [31:0];
+    end
     if (rst) begin
       \$1401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1402  = w1_pool;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1402  = 32'd0;
+    end else begin
+      \$1402  = \$193 [31:0];
+    end
     if (rst) begin
-      \$1402  = 2'h0;
+      \$1402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1403  = { \$924 , \$913 , \$902  };
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1403  = 32'd0;
+    end else begin
+      \$1403  = \$194 [31:0];
+    end
     if (rst) begin
-      \$1403  = 3'h0;
+      \$1403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1404  = \$932 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1404  = 32'd0;
+    end else begin
+      \$1404  = \$195 [31:0];
+    end
     if (rst) begin
-      \$1404  = 1'h0;
+      \$1404  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1405  = \$940 ;
+    \$1405  = \$196 ;
     if (rst) begin
-      \$1405  = 1'h0;
+      \$1405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1406  = \$948 ;
+    \$1406  = \$197 ;
     if (rst) begin
-      \$1406  = 1'h0;
+      \$1406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1407  = \$956 ;
+    \$1407  = \$198 ;
     if (rst) begin
-      \$1407  = 1'h0;
+      \$1407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1408  = \$964 ;
+    \$1408  = \$199 ;
     if (rst) begin
-      \$1408  = 1'h0;
+      \$1408  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1409  = \$972 ;
+    \$1409  = bus__r_req;
     if (rst) begin
       \$1409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1410  = \$980 ;
+    \$1410  = \$200 [1:0];
     if (rst) begin
-      \$1410  = 1'h0;
+      \$1410  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1411  = \$988 ;
+    \$1411  = \$signal$123 ;
     if (rst) begin
       \$1411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1412  = \$996 ;
+    \$1412  = \$signal$125 ;
     if (rst) begin
-      \$1412  = 1'h0;
+      \$1412  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1413  = \$1004 ;
+    \$1413  = \$208 ;
     if (rst) begin
       \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1414  = \$1030 ;
+    \$1414  = \$216 ;
     if (rst) begin
       \$1414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1415  = \$1056 ;
+    \$1415  = \$224 ;
     if (rst) begin
       \$1415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1416  = \$1127 ;
+    \$1416  = \$232 ;
     if (rst) begin
       \$1416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1417  = \$1144 ;
+    \$1417  = \$240 ;
     if (rst) begin
       \$1417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1418  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1418  = \$1145 [31:0];
-      2'h1:
-          \$1418  = \$1146 [31:0];
-      2'h2:
-          \$1418  = \$1147 [31:0];
-    endcase
+    \$1418  = \$248 ;
     if (rst) begin
-      \$1418  = 32'd0;
+      \$1418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1419  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1419  = 32'd2147483648;
-      2'h1:
-          \$1419  = 32'd2148532224;
-      2'h2:
-          \$1419  = 32'd2149580800;
-    endcase
+    \$1419  = \$256 ;
     if (rst) begin
-      \$1419  = 32'd0;
+      \$1419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1420  = \$1150 ;
+    \$1420  = \$264 ;
     if (rst) begin
       \$1420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1421  = \$1152 ;
+    \$1421  = \$272 ;
     if (rst) begin
       \$1421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1422  = \$1155 ;
+    \$1422  = \$280 ;
     if (rst) begin
-      \$1422  = 4'h0;
+      \$1422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1423  = \$1157 ;
+    \$1423  = \$288 ;
     if (rst) begin
       \$1423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1424  = \$1159 ;
+    \$1424  = \$296 ;
     if (rst) begin
       \$1424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1425  = \$1167 ;
-    if (\$1181 ) begin
-      \$1425  = 1'h1;
-    end
-    if (\$1184 ) begin
-      \$1425  = 1'h1;
-    end
+    \$1425  = \$304 ;
     if (rst) begin
       \$1425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1426  = irq_enable;
-    if (\$1169 ) begin
-      \$1426  = \$signal$231 [3:0];
-    end
+    \$1426  = \$312 ;
     if (rst) begin
-      \$1426  = 4'h0;
+      \$1426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1427  = \$signal$254 ;
-    if (\$signal$228 ) begin
-      \$1427  = \$1173 ;
-    end
-    if (\$1181 ) begin
-      \$1427  = \$1182 ;
-    end
-    if (\$1184 ) begin
-      \$1427  = \$1185 ;
-    end
+    \$1427  = \$320 ;
     if (rst) begin
       \$1427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1428  = \$signal$255 ;
-    if (\$1175 ) begin
-      \$1428  = 1'h1;
-    end
-    if (\$1181 ) begin
-      \$1428  = 1'h0;
-    end
+    \$1428  = \$328 ;
     if (rst) begin
       \$1428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1429  = req_free_pool;
-    if (\$1175 ) begin
-      \$1429  = w2_pool;
-    end
+    \$1429  = \$336 ;
     if (rst) begin
-      \$1429  = 2'h0;
+      \$1429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1430  = req_free_tag;
-    if (\$1175 ) begin
-      \$1430  = \$signal$231 [22:19];
-    end
+    \$1430  = \$344 ;
     if (rst) begin
-      \$1430  = 4'h0;
+      \$1430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1431  = req_free_addr;
-    if (\$1175 ) begin
-      \$1431  = \$1176 [31:0];
-    end
+    \$1431  = \$352 ;
     if (rst) begin
-      \$1431  = 32'd0;
+      \$1431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1432  = req_free_oor;
-    if (\$1175 ) begin
-      \$1432  = \$1177 [0];
-    end
+    \$1432  = \$360 ;
     if (rst) begin
       \$1432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1433  = flush_waiting;
-    if (\$1179 ) begin
-      \$1433  = 1'h1;
-    end
-    if (\$1184 ) begin
-      \$1433  = 1'h0;
-    end
+    \$1433  = \$368 ;
     if (rst) begin
       \$1433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1434  = req_flush_pool;
-    if (\$1179 ) begin
-      \$1434  = w2_pool;
-    end
+    \$1434  = \$376 ;
     if (rst) begin
-      \$1434  = 2'h0;
+      \$1434  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$3243$0 [4:1];
-  assign rsp_flushed_err = \port$3255$0 [4:1];
-  assign rsp_grant_err = \port$3240$0 [4:1];
-  assign rsp_grant_pool = \port$3240$0 [6:5];
-  assign rsp_grant_user = \port$3240$48 [11:4];
-  assign rsp_flushed_pool = \port$3255$0 [14:13];
-  assign rsp_flushed_user = \port$3255$0 [12:5];
-  assign rsp_freed_src = \port$3283$0 [0];
-  assign rsp_freed_in_pool = \port$3243$0 [15];
-  assign rsp_freed_pool = \port$3243$0 [14:13];
-  assign rsp_freed_tag = \port$3283$0 [36:33];
-  assign rsp_freed_addr = \port$3283$0 [32:1];
-  assign rsp_freed_user = \port$3243$0 [12:5];
-  assign rsp_grant_ok = \port$3240$0 [0];
-  assign rsp_freed_ok = \port$3243$0 [0];
-  assign rsp_flushed_ok = \port$3255$0 [0];
-  assign rsp_grant_overwrite = \port$3240$48 [12];
-  assign handle = { \port$3240$0 [0], \port$3240$0 [4:1], 4'h0, \port$3240$48 [3:0], 10'h000, \port$3240$0 [15:7] };
-  assign log_bank0_k = \$1193 [1:0];
-  assign \$signature__addr$266  = \$signal$63 [3:2];
-  assign \$signature__en$267  = 1'h1;
-  assign log_bank1_k = \$1198 [1:0];
-  assign \$signature__addr$272  = \$signal$63 [3:2];
-  assign \$signature__en$273  = 1'h1;
-  assign log_bank2_k = \$1203 [1:0];
-  assign \$signature__addr$278  = \$signal$63 [3:2];
-  assign \$signature__en$279  = 1'h1;
-  assign log_bank3_k = \$1208 [1:0];
-  assign \$signature__addr$281  = \$signal$61 ;
-  assign \$signature__addr$284  = \$signal$63 [3:2];
-  assign \$signature__en$285  = 1'h1;
-  assign rsp_grant_slot = \port$3240$0 [15:7];
-  assign rsp_grant_tag = \port$3240$48 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1435  = \$384 ;
+    if (rst) begin
+      \$1435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1436  = \$392 ;
+    if (rst) begin
+      \$1436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1437  = \$400 ;
+    if (rst) begin
+      \$1437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1438  = \$408 ;
+    if (rst) begin
+      \$1438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1439  = \$416 ;
+    if (rst) begin
+      \$1439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1440  = \$424 ;
+    if (rst) begin
+      \$1440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1441  = \$432 ;
+    if (rst) begin
+      \$1441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1442  = \$440 ;
+    if (rst) begin
+      \$1442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1443  = \$448 ;
+    if (rst) begin
+      \$1443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1444  = \$456 ;
+    if (rst) begin
+      \$1444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1445  = \$464 ;
+    if (rst) begin
+      \$1445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1446  = \$472 ;
+    if (rst) begin
+      \$1446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1447  = \$480 ;
+    if (rst) begin
+      \$1447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1448  = \$488 ;
+    if (rst) begin
+      \$1448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1449  = \$496 ;
+    if (rst) begin
+      \$1449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1450  = \$504 ;
+    if (rst) begin
+      \$1450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1451  = \$512 ;
+    if (rst) begin
+      \$1451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1452  = \$520 ;
+    if (rst) begin
+      \$1452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1453  = \$528 ;
+    if (rst) begin
+      \$1453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1454  = \$536 ;
+    if (rst) begin
+      \$1454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1455  = \$544 ;
+    if (rst) begin
+      \$1455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1456  = \$552 ;
+    if (rst) begin
+      \$1456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1457  = \$560 ;
+    if (rst) begin
+      \$1457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1458  = \$568 ;
+    if (rst) begin
+      \$1458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1459  = \$576 ;
+    if (rst) begin
+      \$1459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1460  = \$584 ;
+    if (rst) begin
+      \$1460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1461  = \$592 ;
+    if (rst) begin
+      \$1461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1462  = \$600 ;
+    if (rst) begin
+      \$1462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1463  = \$608 ;
+    if (rst) begin
+      \$1463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1464  = \$616 ;
+    if (rst) begin
+      \$1464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1465  = \$624 ;
+    if (rst) begin
+      \$1465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1466  = \$632 ;
+    if (rst) begin
+      \$1466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1467  = \$640 ;
+    if (rst) begin
+      \$1467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1468  = \$648 ;
+    if (rst) begin
+      \$1468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1469  = \$656 ;
+    if (rst) begin
+      \$1469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1470  = \$664 ;
+    if (rst) begin
+      \$1470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1471  = \$672 ;
+    if (rst) begin
+      \$1471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1472  = \$680 ;
+    if (rst) begin
+      \$1472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1473  = \$688 ;
+    if (rst) begin
+      \$1473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1474  = \$696 ;
+    if (rst) begin
+      \$1474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1475  = \$704 ;
+    if (rst) begin
+      \$1475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1476  = \$712 ;
+    if (rst) begin
+      \$1476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1477  = \$signal$126 ;
+    if (rst) begin
+      \$1477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1478  = r2_alloc;
+    if (rst) begin
+      \$1478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1479  = r2_pool;
+    if (rst) begin
+      \$1479  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1480  = \$743 ;
+    if (rst) begin
+      \$1480  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1481 [0] = \$758 ;
+    \$1481 [1] = \$801 ;
+    \$1481 [2] = \$844 ;
+    \$1481 [3] = \$887 ;
+    if (rst) begin
+      \$1481  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1482  = \$787 ;
+    if (rst) begin
+      \$1482  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1483  = \$830 ;
+    if (rst) begin
+      \$1483  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1484  = \$873 ;
+    if (rst) begin
+      \$1484  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1485  = \$888 ;
+    if (rst) begin
+      \$1485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1486  = 1'h0;
+    if (\$889 ) begin
+    end else if (\$signal$192 ) begin
+      \$1486  = 1'h1;
+    end
+    if (\$896 ) begin
+      \$1486  = 1'h1;
+    end
+    if (rst) begin
+      \$1486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1487  = alloc_waiting;
+    if (\$889 ) begin
+      \$1487  = 1'h1;
+    end
+    if (\$896 ) begin
+      \$1487  = 1'h0;
+    end
+    if (rst) begin
+      \$1487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1488  = req_alloc_pool;
+    if (\$889 ) begin
+      \$1488  = r3_pool;
+    end
+    if (rst) begin
+      \$1488  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1489  = req_alloc_size;
+    if (\$889 ) begin
+      casez (r3_pool)
+        2'h0:
+            \$1489  = 13'h0800;
+        2'h1:
+            \$1489  = 13'h0100;
+        2'h2:
+            \$1489  = 13'h0400;
+      endcase
+    end
+    if (rst) begin
+      \$1489  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1490  = \$signal$207 ;
+    if (\$889 ) begin
+    end else if (\$signal$192 ) begin
+      \$1490  = \$892 ;
+    end
+    if (\$896 ) begin
+      \$1490  = { \port$3371$0 [0], \port$3371$0 [4:1], 4'h0, \port$3371$48 [3:0], 10'h000, \port$3371$0 [15:7] };
+    end
+    if (rst) begin
+      \$1490  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1491  = \$signal$208 ;
+    if (\$889 ) begin
+    end else if (\$signal$192 ) begin
+      \$1491  = \$894 ;
+    end
+    if (\$896 ) begin
+      \$1491  = 1'h0;
+    end
+    if (rst) begin
+      \$1491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1492  = \$897 ;
+    if (rst) begin
+      \$1492  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1493  = \$898 ;
+    if (rst) begin
+      \$1493  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1494  = \$899 ;
+    if (rst) begin
+      \$1494  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1495  = \$900 ;
+    if (rst) begin
+      \$1495  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1496  = \$901 ;
+    if (rst) begin
+      \$1496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1497  = \$902 ;
+    if (rst) begin
+      \$1497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1498  = \$903 ;
+    if (rst) begin
+      \$1498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1499  = \$904 ;
+    if (rst) begin
+      \$1499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1500  = \$905 ;
+    if (rst) begin
+      \$1500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1501  = \$906 ;
+    if (rst) begin
+      \$1501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1502  = \$907 ;
+    if (rst) begin
+      \$1502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1503  = \$908 ;
+    if (rst) begin
+      \$1503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1504  = \$909 ;
+    if (rst) begin
+      \$1504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1505  = \$910 ;
+    if (rst) begin
+      \$1505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1506  = \$911 ;
+    if (rst) begin
+      \$1506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1507  = \$912 ;
+    if (rst) begin
+      \$1507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1508  = \$913 ;
+    if (rst) begin
+      \$1508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1509  = \$914 ;
+    if (rst) begin
+      \$1509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1510  = \$915 ;
+    if (rst) begin
+      \$1510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1511  = \$916 ;
+    if (rst) begin
+      \$1511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1512  = \$917 ;
+    if (rst) begin
+      \$1512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1513  = \$918 ;
+    if (rst) begin
+      \$1513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1514  = \$919 ;
+    if (rst) begin
+      \$1514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1515  = \$920 ;
+    if (rst) begin
+      \$1515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1516  = \$921 ;
+    if (rst) begin
+      \$1516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1517  = \$922 ;
+    if (rst) begin
+      \$1517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1518  = \$923 ;
+    if (rst) begin
+      \$1518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1519  = \$924 ;
+    if (rst) begin
+      \$1519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1520  = bus__w_req;
+    if (rst) begin
+      \$1520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1521  = bus__w_data;
+    if (rst) begin
+      \$1521  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1522  = \$925 ;
+    if (rst) begin
+      \$1522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1523  = bus__w_strb;
+    if (rst) begin
+      \$1523  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1524  = \$926 [1:0];
+    if (rst) begin
+      \$1524  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1525  = \$signal$240 ;
+    if (rst) begin
+      \$1525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1526  = \$signal$243 ;
+    if (rst) begin
+      \$1526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1527  = w1_strb;
+    if (rst) begin
+      \$1527  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1528  = \$signal$242 ;
+    if (rst) begin
+      \$1528  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1529  = w1_pool;
+    if (rst) begin
+      \$1529  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1530  = { \$959 , \$948 , \$937  };
+    if (rst) begin
+      \$1530  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1531  = \$967 ;
+    if (rst) begin
+      \$1531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1532  = \$975 ;
+    if (rst) begin
+      \$1532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1533  = \$983 ;
+    if (rst) begin
+      \$1533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1534  = \$991 ;
+    if (rst) begin
+      \$1534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1535  = \$999 ;
+    if (rst) begin
+      \$1535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1536  = \$1007 ;
+    if (rst) begin
+      \$1536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1537  = \$1015 ;
+    if (rst) begin
+      \$1537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1538  = \$1023 ;
+    if (rst) begin
+      \$1538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1539  = \$1031 ;
+    if (rst) begin
+      \$1539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1540  = \$1039 ;
+    if (rst) begin
+      \$1540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1541  = \$1047 ;
+    if (rst) begin
+      \$1541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1542  = \$1055 ;
+    if (rst) begin
+      \$1542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1543  = \$1063 ;
+    if (rst) begin
+      \$1543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1544  = \$1089 ;
+    if (rst) begin
+      \$1544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1545  = \$1115 ;
+    if (rst) begin
+      \$1545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1546  = \$1186 ;
+    if (rst) begin
+      \$1546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1547  = \$1230 ;
+    if (rst) begin
+      \$1547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1548  = w2_offset;
+    casez (w1_pool)
+      2'h0:
+          \$1548  = \$1231 [31:0];
+      2'h1:
+          \$1548  = \$1232 [31:0];
+      2'h2:
+          \$1548  = \$1233 [31:0];
+    endcase
+    if (rst) begin
+      \$1548  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1549  = w2_base;
+    casez (w1_pool)
+      2'h0:
+          \$1549  = 32'd2147483648;
+      2'h1:
+          \$1549  = 32'd2148532224;
+      2'h2:
+          \$1549  = 32'd2149580800;
+    endcase
+    if (rst) begin
+      \$1549  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1550  = \$1236 ;
+    if (rst) begin
+      \$1550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1551  = \$1238 ;
+    if (rst) begin
+      \$1551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1552  = \$1241 ;
+    if (rst) begin
+      \$1552  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1553  = \$1243 ;
+    if (rst) begin
+      \$1553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1554  = \$1245 ;
+    if (rst) begin
+      \$1554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1555  = \$1253 ;
+    if (\$1285 ) begin
+      \$1555  = 1'h1;
+    end
+    if (\$1288 ) begin
+      \$1555  = 1'h1;
+    end
+    if (rst) begin
+      \$1555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1556  = irq_enable;
+    if (\$1255 ) begin
+      \$1556  = \$signal$250 [4:0];
+    end
+    if (rst) begin
+      \$1556  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1557  = event_low_water;
+    if (\$1257 ) begin
+      \$1557 [7:0] = \$signal$250 [7:0];
+    end
+    if (\$1259 ) begin
+      \$1557 [15:8] = \$signal$250 [15:8];
+    end
+    if (\$1261 ) begin
+      \$1557 [16] = \$signal$250 [16];
+    end
+    if (rst) begin
+      \$1557  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1558  = log_low_water;
+    if (\$1263 ) begin
+      \$1558 [7:0] = \$signal$250 [7:0];
+    end
+    if (\$1265 ) begin
+      \$1558 [15:8] = \$signal$250 [15:8];
+    end
+    if (\$1267 ) begin
+      \$1558 [16] = \$signal$250 [16];
+    end
+    if (rst) begin
+      \$1558  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1559  = config_low_water;
+    if (\$1269 ) begin
+      \$1559 [7:0] = \$signal$250 [7:0];
+    end
+    if (\$1271 ) begin
+      \$1559 [15:8] = \$signal$250 [15:8];
+    end
+    if (\$1273 ) begin
+      \$1559 [16] = \$signal$250 [16];
+    end
+    if (rst) begin
+      \$1559  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1560  = \$signal$276 ;
+    if (\$signal$247 ) begin
+      \$1560  = \$1277 ;
+    end
+    if (\$1285 ) begin
+      \$1560  = \$1286 ;
+    end
+    if (\$1288 ) begin
+      \$1560  = \$1289 ;
+    end
+    if (rst) begin
+      \$1560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1561  = \$signal$277 ;
+    if (\$1279 ) begin
+      \$1561  = 1'h1;
+    end
+    if (\$1285 ) begin
+      \$1561  = 1'h0;
+    end
+    if (rst) begin
+      \$1561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1562  = req_free_pool;
+    if (\$1279 ) begin
+      \$1562  = w2_pool;
+    end
+    if (rst) begin
+      \$1562  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1563  = req_free_tag;
+    if (\$1279 ) begin
+      \$1563  = \$signal$250 [22:19];
+    end
+    if (rst) begin
+      \$1563  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1564  = req_free_addr;
+    if (\$1279 ) begin
+      \$1564  = \$1280 [31:0];
+    end
+    if (rst) begin
+      \$1564  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1565  = req_free_oor;
+    if (\$1279 ) begin
+      \$1565  = \$1281 [0];
+    end
+    if (rst) begin
+      \$1565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1566  = flush_waiting;
+    if (\$1283 ) begin
+      \$1566  = 1'h1;
+    end
+    if (\$1288 ) begin
+      \$1566  = 1'h0;
+    end
+    if (rst) begin
+      \$1566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    \$1567  = req_flush_pool;
+    if (\$1283 ) begin
+      \$1567  = w2_pool;
+    end
+    if (rst) begin
+      \$1567  = 2'h0;
+    end
+  end
+  assign rsp_freed_err = \port$3374$0 [4:1];
+  assign rsp_flushed_err = \port$3386$0 [4:1];
+  assign rsp_grant_err = \port$3371$0 [4:1];
+  assign rsp_grant_pool = \port$3371$0 [6:5];
+  assign rsp_grant_user = \port$3371$48 [11:4];
+  assign rsp_flushed_pool = \port$3386$0 [14:13];
+  assign rsp_flushed_user = \port$3386$0 [12:5];
+  assign rsp_freed_src = \port$3414$0 [0];
+  assign rsp_freed_in_pool = \port$3374$0 [15];
+  assign rsp_freed_pool = \port$3374$0 [14:13];
+  assign rsp_freed_tag = \port$3414$0 [36:33];
+  assign rsp_freed_addr = \port$3414$0 [32:1];
+  assign rsp_freed_user = \port$3374$0 [12:5];
+  assign rsp_grant_ok = \port$3371$0 [0];
+  assign rsp_freed_ok = \port$3374$0 [0];
+  assign rsp_flushed_ok = \port$3386$0 [0];
+  assign rsp_grant_overwrite = \port$3371$48 [12];
+  assign \$signal$74  = { low_water_hit, \$1319 , \$1317 , e1_exhausted, \$1316  };
+  assign handle = { \port$3371$0 [0], \port$3371$0 [4:1], 4'h0, \port$3371$48 [3:0], 10'h000, \port$3371$0 [15:7] };
+  assign log_bank0_k = \$1297 [1:0];
+  assign \$signature__addr$288  = \$signal$63 [3:2];
+  assign \$signature__en$289  = 1'h1;
+  assign log_bank1_k = \$1302 [1:0];
+  assign \$signature__addr$294  = \$signal$63 [3:2];
+  assign \$signature__en$295  = 1'h1;
+  assign log_bank2_k = \$1307 [1:0];
+  assign \$signature__addr$300  = \$signal$63 [3:2];
+  assign \$signature__en$301  = 1'h1;
+  assign log_bank3_k = \$1312 [1:0];
+  assign \$signature__addr$303  = \$signal$61 ;
+  assign \$signature__addr$306  = \$signal$63 [3:2];
+  assign \$signature__en$307  = 1'h1;
+  assign rsp_grant_slot = \port$3371$0 [15:7];
+  assign rsp_grant_tag = \port$3371$48 [3:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$188 ;
-  assign bus__r_err = \$signal$189 ;
-  assign bus__w_err = \$signal$254 ;
-  assign \$103  = log_ev_overwrite;
-  assign \$104  = log_ev_overwrite;
+  assign \port$2997$0  = \$1316 ;
+  assign \port$2998$0  = \$1317 ;
+  assign \port$3000$0  = \$1319 ;
+  assign \port$3546$0  = \$signal$72 ;
+  assign bus__r_data = \$signal$207 ;
+  assign bus__r_err = \$signal$208 ;
+  assign \port$3922$0  = \$signal$73 ;
+  assign bus__w_err = \$signal$276 ;
+  assign \$1318  = log_ev_overwrite;
+  assign \$1319  = log_ev_overwrite;
+  assign \$104  = 1'h1;
+  assign \$105  = event_ev_grant;
   assign \$106  = 1'h1;
   assign \$107  = event_ev_grant;
-  assign \$108  = 1'h1;
-  assign \$109  = event_ev_grant;
-  assign \$111  = 1'h1;
-  assign \$112  = event_ev_grant;
-  assign \$117  = 1'h1;
-  assign \$118  = event_ev_grant;
-  assign \$122  = 1'h1;
-  assign \$123  = event_ev_grant;
-  assign \$165  = 1'h1;
-  assign \$166  = config_ev_grant;
+  assign \$109  = 1'h1;
+  assign \$110  = event_ev_grant;
+  assign \$115  = 1'h1;
+  assign \$116  = event_ev_grant;
+  assign \$120  = 1'h1;
+  assign \$121  = event_ev_grant;
   assign \$167  = 1'h1;
   assign \$168  = config_ev_grant;
-  assign \$170  = 1'h1;
-  assign \$171  = config_ev_grant;
-  assign \$176  = 1'h1;
-  assign \$177  = config_ev_grant;
-  assign \$181  = 1'h1;
-  assign \$182  = config_ev_grant;
-  assign \$694  = 32'd0;
-  assign \$696  = { 30'h00000000, \$695  };
-  assign \$712  = 32'd0;
-  assign \$714  = \$713 ;
-  assign \$733  = 32'd0;
-  assign \$735  = \$734 ;
-  assign \$736  = 32'd0;
-  assign \$738  = \$737 ;
-  assign \$751  = 32'd0;
-  assign \$752  = 32'd0;
-  assign \$753  = 32'd0;
-  assign \$754  = \$750 ;
-  assign \$756  = 32'd0;
-  assign \$757  = \$755 ;
-  assign \$773  = 32'd0;
-  assign \$775  = \$774 ;
-  assign \$776  = 32'd0;
-  assign \$778  = \$777 ;
-  assign \$792  = 32'd0;
-  assign \$793  = \$791 ;
-  assign \$813  = 32'd0;
-  assign \$815  = \$814 ;
-  assign \$816  = 32'd0;
-  assign \$818  = \$817 ;
-  assign \$832  = 32'd0;
-  assign \$833  = \$831 ;
-  assign \$836  = 32'd0;
-  assign \$837  = \$835 ;
-  assign \$1145  = { 4'h0, \$signal$223 [18:0], 11'h000 };
-  assign \$1146  = { 7'h00, \$signal$223 [18:0], 8'h00 };
-  assign \$1147  = { 5'h00, \$signal$223 [18:0], 10'h000 };
+  assign \$169  = 1'h1;
+  assign \$170  = config_ev_grant;
+  assign \$172  = 1'h1;
+  assign \$173  = config_ev_grant;
+  assign \$178  = 1'h1;
+  assign \$179  = config_ev_grant;
+  assign \$183  = 1'h1;
+  assign \$184  = config_ev_grant;
+  assign \$720  = 32'd0;
+  assign \$722  = { 30'h00000000, \$721  };
+  assign \$738  = 32'd0;
+  assign \$740  = \$739 ;
+  assign \$759  = 32'd0;
+  assign \$761  = \$760 ;
+  assign \$762  = 32'd0;
+  assign \$764  = \$763 ;
+  assign \$777  = 32'd0;
+  assign \$778  = 32'd0;
+  assign \$779  = 32'd0;
+  assign \$780  = \$776 ;
+  assign \$782  = 32'd0;
+  assign \$783  = \$781 ;
+  assign \$802  = 32'd0;
+  assign \$804  = \$803 ;
+  assign \$805  = 32'd0;
+  assign \$807  = \$806 ;
+  assign \$821  = 32'd0;
+  assign \$822  = \$820 ;
+  assign \$845  = 32'd0;
+  assign \$847  = \$846 ;
+  assign \$848  = 32'd0;
+  assign \$850  = \$849 ;
+  assign \$864  = 32'd0;
+  assign \$865  = \$863 ;
+  assign \$868  = 32'd0;
+  assign \$869  = \$867 ;
+  assign \$1231  = { 4'h0, \$signal$242 [18:0], 11'h000 };
+  assign \$1232  = { 7'h00, \$signal$242 [18:0], 8'h00 };
+  assign \$1233  = { 5'h00, \$signal$242 [18:0], 10'h000 };
 endmodule

@@ -12,6 +12,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [23:0] \$12 ;
   wire [22:0] \$13 ;
   wire [40:0] \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -20,80 +25,86 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire [4:0] \$signal ;
+  wire [4:0] \$signal$55 ;
+  wire [4:0] \$signal$56 ;
+  wire [4:0] \$signal$57 ;
+  wire [4:0] \$signal$58 ;
+  wire [4:0] \$signal$59 ;
   input aclk;
   wire aclk;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$100 ;
+  wire [1:0] \alloc_pool$106 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$102 ;
+  wire [13:0] \alloc_size$108 ;
   wire alloc_src;
   input [15:0] alloc_user;
   wire [15:0] alloc_user;
-  wire [15:0] \alloc_user$104 ;
+  wire [15:0] \alloc_user$110 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$98 ;
+  wire \alloc_valid$104 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
-  wire \bus__r_ack$55 ;
+  wire \bus__r_ack$61 ;
   wire [11:0] bus__r_addr;
-  wire [11:0] \bus__r_addr$57 ;
+  wire [11:0] \bus__r_addr$63 ;
   wire [31:0] bus__r_data;
-  wire [31:0] \bus__r_data$59 ;
+  wire [31:0] \bus__r_data$65 ;
   wire bus__r_err;
-  wire \bus__r_err$61 ;
+  wire \bus__r_err$67 ;
   wire bus__r_req;
-  wire \bus__r_req$63 ;
+  wire \bus__r_req$69 ;
   wire bus__w_ack;
-  wire \bus__w_ack$65 ;
+  wire \bus__w_ack$71 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$67 ;
+  wire [11:0] \bus__w_addr$73 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$69 ;
+  wire [31:0] \bus__w_data$75 ;
   wire bus__w_err;
-  wire \bus__w_err$71 ;
+  wire \bus__w_err$77 ;
   wire bus__w_req;
-  wire \bus__w_req$73 ;
+  wire \bus__w_req$79 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$75 ;
+  wire [3:0] \bus__w_strb$81 ;
   wire busy;
-  wire \busy$176 ;
+  wire \busy$182 ;
   wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$119 ;
+  wire [1:0] \flush_pool$125 ;
   output flush_ready;
   wire flush_ready;
   wire flush_src;
   input [15:0] flush_user;
   wire [15:0] flush_user;
-  wire [15:0] \flush_user$121 ;
+  wire [15:0] \flush_user$127 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$117 ;
+  wire \flush_valid$123 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$134 ;
+  wire [3:0] \flushed_err$140 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$132 ;
+  wire \flushed_ok$138 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [15:0] flushed_user;
   wire [15:0] flushed_user;
-  wire [15:0] \flushed_user$136 ;
+  wire [15:0] \flushed_user$142 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$141 ;
+  wire \flushed_valid$147 ;
   input [39:0] free_addr;
   wire [39:0] free_addr;
-  wire [39:0] \free_addr$107 ;
+  wire [39:0] \free_addr$113 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [39:0] free_port_addr;
@@ -102,60 +113,60 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire free_src;
   input [7:0] free_tag;
   wire [7:0] free_tag;
-  wire [7:0] \free_tag$122 ;
+  wire [7:0] \free_tag$128 ;
   input [15:0] free_user;
   wire [15:0] free_user;
-  wire [15:0] \free_user$109 ;
+  wire [15:0] \free_user$115 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$105 ;
+  wire \free_valid$111 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$133 ;
+  wire [3:0] \freed_err$139 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$131 ;
+  wire \freed_ok$137 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [7:0] freed_tag;
   output [15:0] freed_user;
   wire [15:0] freed_user;
-  wire [15:0] \freed_user$135 ;
+  wire [15:0] \freed_user$141 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$139 ;
+  wire \freed_valid$145 ;
   output [39:0] grant_addr;
   wire [39:0] grant_addr;
-  wire [39:0] \grant_addr$128 ;
+  wire [39:0] \grant_addr$134 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$125 ;
+  wire [3:0] \grant_err$131 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$124 ;
+  wire \grant_ok$130 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$126 ;
+  wire [1:0] \grant_pool$132 ;
   wire [13:0] grant_size;
   output [7:0] grant_slot;
   wire [7:0] grant_slot;
-  wire [7:0] \grant_slot$127 ;
+  wire [7:0] \grant_slot$133 ;
   wire grant_src;
   output [7:0] grant_tag;
   wire [7:0] grant_tag;
-  wire [7:0] \grant_tag$130 ;
+  wire [7:0] \grant_tag$136 ;
   output [15:0] grant_user;
   wire [15:0] grant_user;
-  wire [15:0] \grant_user$129 ;
+  wire [15:0] \grant_user$135 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$137 ;
+  wire \grant_valid$143 ;
   output irq;
   wire irq;
-  wire \irq$178 ;
+  wire \irq$184 ;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -197,89 +208,89 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$89 ;
+  wire [11:0] \s_axil_araddr$95 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$90 ;
+  wire [2:0] \s_axil_arprot$96 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$88 ;
+  wire \s_axil_arready$94 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$87 ;
+  wire \s_axil_arvalid$93 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$78 ;
+  wire [11:0] \s_axil_awaddr$84 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$79 ;
+  wire [2:0] \s_axil_awprot$85 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$77 ;
+  wire \s_axil_awready$83 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$76 ;
+  wire \s_axil_awvalid$82 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$85 ;
+  wire \s_axil_bready$91 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$86 ;
+  wire [1:0] \s_axil_bresp$92 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$84 ;
+  wire \s_axil_bvalid$90 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$93 ;
+  wire [31:0] \s_axil_rdata$99 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$92 ;
+  wire \s_axil_rready$98 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$94 ;
+  wire [1:0] \s_axil_rresp$100 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$91 ;
+  wire \s_axil_rvalid$97 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$82 ;
+  wire [31:0] \s_axil_wdata$88 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$81 ;
+  wire \s_axil_wready$87 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$83 ;
+  wire [3:0] \s_axil_wstrb$89 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$80 ;
+  wire \s_axil_wvalid$86 ;
   assign rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$98  = req_alloc | \$3 ;
-  assign \alloc_pool$100  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$102  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$104  = req_alloc ? 16'h0000 : alloc_user;
+  assign \alloc_valid$104  = req_alloc | \$3 ;
+  assign \alloc_pool$106  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$108  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$110  = req_alloc ? 16'h0000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$105  = req_free | \$4 ;
-  assign \free_addr$107  = req_free ? req_free_addr : free_addr;
-  assign \free_user$109  = req_free ? 16'h0000 : free_user;
+  assign \free_valid$111  = req_free | \$4 ;
+  assign \free_addr$113  = req_free ? req_free_addr : free_addr;
+  assign \free_user$115  = req_free ? 16'h0000 : free_user;
   assign free_oor = req_free & req_free_oor;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$117  = req_flush | \$6 ;
-  assign \flush_pool$119  = req_flush ? req_flush_pool : flush_pool;
-  assign \flush_user$121  = req_flush ? 16'h0000 : flush_user;
-  assign \free_tag$122  = req_free ? req_free_tag : free_tag;
+  assign \flush_valid$123  = req_flush | \$6 ;
+  assign \flush_pool$125  = req_flush ? req_flush_pool : flush_pool;
+  assign \flush_user$127  = req_flush ? 16'h0000 : flush_user;
+  assign \free_tag$128  = req_free ? req_free_tag : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$137  & \$7 ;
+  assign grant_valid = \grant_valid$143  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$139  & \$8 ;
+  assign freed_valid = \freed_valid$145  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$141  & \$9 ;
+  assign flushed_valid = \flushed_valid$147  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_sizes.axil  axil (
@@ -316,36 +327,36 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   );
   \hwalloc_sizes.core  core (
     .a7_payload(\$11 ),
-    .a7_valid(\grant_valid$137 ),
-    .alloc_pool(\alloc_pool$100 ),
+    .a7_valid(\grant_valid$143 ),
+    .alloc_pool(\alloc_pool$106 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$102 ),
+    .alloc_size(\alloc_size$108 ),
     .alloc_size_d7(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d7(grant_src),
-    .alloc_user(\alloc_user$104 ),
-    .alloc_valid(\alloc_valid$98 ),
+    .alloc_user(\alloc_user$110 ),
+    .alloc_valid(\alloc_valid$104 ),
     .busy(busy),
     .clk(aclk),
     .f7_payload(\$12 ),
-    .f7_valid(\freed_valid$139 ),
-    .flush_pool(\flush_pool$119 ),
+    .f7_valid(\freed_valid$145 ),
+    .flush_pool(\flush_pool$125 ),
     .flush_src(req_flush),
     .flush_src_d7(flushed_src),
-    .flush_user(\flush_user$121 ),
-    .flush_valid(\flush_valid$117 ),
-    .free_addr(\free_addr$107 ),
+    .flush_user(\flush_user$127 ),
+    .flush_valid(\flush_valid$123 ),
+    .free_addr(\free_addr$113 ),
     .free_info_d7(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(free_oor_pool),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$122 ),
-    .free_user(\free_user$109 ),
-    .free_valid(\free_valid$105 ),
+    .free_tag(\free_tag$128 ),
+    .free_user(\free_user$115 ),
+    .free_valid(\free_valid$111 ),
     .rst(rst),
     .x7_payload(\$13 ),
-    .x7_valid(\flushed_valid$141 )
+    .x7_valid(\flushed_valid$147 )
   );
   \hwalloc_sizes.regs  regs (
     .bus__r_addr(bus__r_addr),
@@ -359,12 +370,19 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
+    .e1_exhausted(\$19 ),
     .irq(irq),
-    .\port$2977$0 (\$11 [14:0]),
-    .\port$2977$55 (\$11 [78:55]),
-    .\port$2983$0 (\$12 ),
-    .\port$2998$0 (\$13 ),
-    .\port$3030$0 (\$14 ),
+    .low_water_hit(\$18 ),
+    .\port$2698$0 (\$15 ),
+    .\port$2699$0 (\$16 ),
+    .\port$2701$0 (\$17 ),
+    .\port$3108$0 (\$11 [14:0]),
+    .\port$3108$55 (\$11 [78:55]),
+    .\port$3114$0 (\$12 ),
+    .\port$3129$0 (\$13 ),
+    .\port$3161$0 (\$14 ),
+    .\port$3292$0 (\$signal ),
+    .\port$3666$0 (\$signal$58 ),
     .r_ack(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -378,11 +396,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .req_free_pool(free_oor_pool),
     .req_free_tag(req_free_tag),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$141 ),
-    .rsp_freed_valid(\freed_valid$139 ),
+    .rsp_flushed_valid(\flushed_valid$147 ),
+    .rsp_freed_valid(\freed_valid$145 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$137 ),
+    .rsp_grant_valid(\grant_valid$143 ),
     .rst(rst),
     .w_ack(bus__w_ack)
   );
@@ -394,57 +412,61 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     end
   end
   assign clk = aclk;
-  assign \bus__r_ack$55  = bus__r_ack;
-  assign \bus__r_addr$57  = bus__r_addr;
-  assign \bus__r_data$59  = bus__r_data;
-  assign \bus__r_err$61  = bus__r_err;
-  assign \bus__r_req$63  = bus__r_req;
-  assign \bus__w_ack$65  = bus__w_ack;
-  assign \bus__w_addr$67  = bus__w_addr;
-  assign \bus__w_data$69  = bus__w_data;
-  assign \bus__w_err$71  = bus__w_err;
-  assign \bus__w_req$73  = bus__w_req;
-  assign \bus__w_strb$75  = bus__w_strb;
-  assign \s_axil_awvalid$76  = s_axil_awvalid;
-  assign \s_axil_awready$77  = s_axil_awready;
-  assign \s_axil_awaddr$78  = s_axil_awaddr;
-  assign \s_axil_awprot$79  = s_axil_awprot;
-  assign \s_axil_wvalid$80  = s_axil_wvalid;
-  assign \s_axil_wready$81  = s_axil_wready;
-  assign \s_axil_wdata$82  = s_axil_wdata;
-  assign \s_axil_wstrb$83  = s_axil_wstrb;
-  assign \s_axil_bvalid$84  = s_axil_bvalid;
-  assign \s_axil_bready$85  = s_axil_bready;
-  assign \s_axil_bresp$86  = s_axil_bresp;
-  assign \s_axil_arvalid$87  = s_axil_arvalid;
-  assign \s_axil_arready$88  = s_axil_arready;
-  assign \s_axil_araddr$89  = s_axil_araddr;
-  assign \s_axil_arprot$90  = s_axil_arprot;
-  assign \s_axil_rvalid$91  = s_axil_rvalid;
-  assign \s_axil_rready$92  = s_axil_rready;
-  assign \s_axil_rdata$93  = s_axil_rdata;
-  assign \s_axil_rresp$94  = s_axil_rresp;
+  assign \$signal$55  = \$signal ;
+  assign \$signal$56  = { \$18 , \$17 , \$16 , \$19 , \$15  };
+  assign \$signal$57  = { \$18 , \$17 , \$16 , \$19 , \$15  };
+  assign \$signal$59  = \$signal$58 ;
+  assign \bus__r_ack$61  = bus__r_ack;
+  assign \bus__r_addr$63  = bus__r_addr;
+  assign \bus__r_data$65  = bus__r_data;
+  assign \bus__r_err$67  = bus__r_err;
+  assign \bus__r_req$69  = bus__r_req;
+  assign \bus__w_ack$71  = bus__w_ack;
+  assign \bus__w_addr$73  = bus__w_addr;
+  assign \bus__w_data$75  = bus__w_data;
+  assign \bus__w_err$77  = bus__w_err;
+  assign \bus__w_req$79  = bus__w_req;
+  assign \bus__w_strb$81  = bus__w_strb;
+  assign \s_axil_awvalid$82  = s_axil_awvalid;
+  assign \s_axil_awready$83  = s_axil_awready;
+  assign \s_axil_awaddr$84  = s_axil_awaddr;
+  assign \s_axil_awprot$85  = s_axil_awprot;
+  assign \s_axil_wvalid$86  = s_axil_wvalid;
+  assign \s_axil_wready$87  = s_axil_wready;
+  assign \s_axil_wdata$88  = s_axil_wdata;
+  assign \s_axil_wstrb$89  = s_axil_wstrb;
+  assign \s_axil_bvalid$90  = s_axil_bvalid;
+  assign \s_axil_bready$91  = s_axil_bready;
+  assign \s_axil_bresp$92  = s_axil_bresp;
+  assign \s_axil_arvalid$93  = s_axil_arvalid;
+  assign \s_axil_arready$94  = s_axil_arready;
+  assign \s_axil_araddr$95  = s_axil_araddr;
+  assign \s_axil_arprot$96  = s_axil_arprot;
+  assign \s_axil_rvalid$97  = s_axil_rvalid;
+  assign \s_axil_rready$98  = s_axil_rready;
+  assign \s_axil_rdata$99  = s_axil_rdata;
+  assign \s_axil_rresp$100  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
   assign req_free_pool = free_oor_pool;
   assign flush_src = req_flush;
-  assign \grant_ok$124  = \$11 [0];
-  assign \grant_err$125  = \$11 [4:1];
-  assign \grant_pool$126  = \$11 [6:5];
-  assign \grant_slot$127  = \$11 [14:7];
-  assign \grant_addr$128  = \$11 [54:15];
-  assign \grant_user$129  = \$11 [78:63];
-  assign \grant_tag$130  = \$11 [62:55];
-  assign \freed_ok$131  = \$12 [0];
-  assign \flushed_ok$132  = \$13 [0];
-  assign \freed_err$133  = \$12 [4:1];
-  assign \flushed_err$134  = \$13 [4:1];
-  assign \freed_user$135  = \$12 [20:5];
-  assign \flushed_user$136  = \$13 [20:5];
+  assign \grant_ok$130  = \$11 [0];
+  assign \grant_err$131  = \$11 [4:1];
+  assign \grant_pool$132  = \$11 [6:5];
+  assign \grant_slot$133  = \$11 [14:7];
+  assign \grant_addr$134  = \$11 [54:15];
+  assign \grant_user$135  = \$11 [78:63];
+  assign \grant_tag$136  = \$11 [62:55];
+  assign \freed_ok$137  = \$12 [0];
+  assign \flushed_ok$138  = \$13 [0];
+  assign \freed_err$139  = \$12 [4:1];
+  assign \flushed_err$140  = \$13 [4:1];
+  assign \freed_user$141  = \$12 [20:5];
+  assign \flushed_user$142  = \$13 [20:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$137 ;
+  assign rsp_grant_valid = \grant_valid$143 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -455,7 +477,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_overwrite = \$11 [79];
   assign grant_overwrite = \$11 [79];
   assign rsp_grant_tag = \$11 [62:55];
-  assign rsp_freed_valid = \freed_valid$139 ;
+  assign rsp_freed_valid = \freed_valid$145 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [22:21];
@@ -468,16 +490,16 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [40:33];
   assign freed_tag = \$14 [40:33];
-  assign rsp_flushed_valid = \flushed_valid$141 ;
+  assign rsp_flushed_valid = \flushed_valid$147 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [22:21];
   assign flushed_pool = \$13 [22:21];
   assign rsp_flushed_user = \$13 [20:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$176  = busy;
+  assign \busy$182  = busy;
   assign ready = running;
-  assign \irq$178  = irq;
+  assign \irq$184  = irq;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [6:5];
@@ -5884,8 +5906,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign { \$1008 [36], \$1008 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$2977$0 , \port$2977$55 , rsp_freed_valid, \port$2983$0 , rsp_flushed_valid, \port$2998$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3030$0 , bus__r_req, bus__r_addr, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool, clk);
+module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$0 , irq, low_water_hit, \ready$6 , rsp_grant_valid, \port$3108$0 , \port$3108$55 , rsp_freed_valid, \port$3114$0 , rsp_flushed_valid, \port$3129$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3161$0 , bus__r_req, bus__r_addr
+, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, e1_exhausted, \port$3292$0 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, \port$3666$0 , req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor
+, req_flush_pool, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -5900,7 +5923,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [3:0] \$101 ;
+  wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -5966,7 +5989,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
-  wire \$107 ;
+  wire [8:0] \$107 ;
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
@@ -5977,7 +6000,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
-  wire \$108 ;
+  wire [8:0] \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
@@ -5988,7 +6011,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
-  wire [8:0] \$109 ;
+  wire [10:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
@@ -6000,7 +6023,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1098 ;
   wire \$1099 ;
   wire [120:0] \$11 ;
-  wire [8:0] \$110 ;
+  wire [10:0] \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
@@ -6011,7 +6034,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire [10:0] \$111 ;
+  wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
@@ -6022,7 +6045,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire [10:0] \$112 ;
+  wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -6033,7 +6056,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire \$113 ;
+  wire [9:0] \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
@@ -6045,9 +6068,9 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
-  wire [25:0] \$1140 ;
-  wire [33:0] \$1141 ;
-  wire [33:0] \$1142 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
@@ -6055,8 +6078,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire [9:0] \$115 ;
-  wire [3:0] \$1150 ;
+  wire \$115 ;
+  wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
@@ -6079,8 +6102,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$1169 ;
   wire \$117 ;
   wire \$1170 ;
-  wire [40:0] \$1171 ;
-  wire [2:0] \$1172 ;
+  wire \$1171 ;
+  wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
@@ -6091,168 +6114,168 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
-  wire [1:0] \$1182 ;
+  wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire [1:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
-  wire [2:0] \$1188 ;
+  wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire [120:0] \$1192 ;
-  wire [2:0] \$1193 ;
+  wire \$1192 ;
+  wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
-  wire [120:0] \$1197 ;
-  wire [2:0] \$1198 ;
+  wire \$1197 ;
+  wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
-  wire [120:0] \$1202 ;
-  wire [2:0] \$1203 ;
+  wire \$1202 ;
+  wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
-  wire [120:0] \$1206 ;
-  wire [3:0] \$1207 ;
+  wire \$1206 ;
+  wire \$1207 ;
   wire \$1208 ;
-  reg [31:0] \$1209 ;
+  wire \$1209 ;
   wire \$121 ;
-  reg \$1210 ;
-  reg \$1211 ;
-  reg [120:0] \$1212 ;
-  reg [120:0] \$1213 ;
-  reg [120:0] \$1214 ;
-  reg [1:0] \$1215 ;
-  reg \$1216 ;
-  reg \$1217 ;
-  reg \$1218 ;
-  reg \$1219 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  reg \$1220 ;
-  reg \$1221 ;
-  reg \$1222 ;
-  reg \$1223 ;
-  reg \$1224 ;
-  reg \$1225 ;
-  reg \$1226 ;
-  reg \$1227 ;
-  reg \$1228 ;
-  reg \$1229 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire [25:0] \$1226 ;
+  wire [33:0] \$1227 ;
+  wire [33:0] \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
-  reg \$1232 ;
-  reg \$1233 ;
-  reg \$1234 ;
-  reg [4:0] \$1235 ;
-  reg [3:0] \$1236 ;
-  reg [31:0] \$1237 ;
-  reg [1:0] \$1238 ;
-  reg [31:0] \$1239 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire [4:0] \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
-  reg [1:0] \$1240 ;
-  reg [1:0] \$1241 ;
-  reg [3:0] \$1242 ;
-  reg \$1243 ;
-  reg [1:0] \$1244 ;
-  reg [120:0] \$1245 ;
-  reg [3:0] \$1246 ;
-  reg [8:0] \$1247 ;
-  reg [8:0] \$1248 ;
-  reg \$1249 ;
-  wire \$125 ;
-  reg \$1250 ;
-  reg [8:0] \$1251 ;
-  reg [31:0] \$1252 ;
-  reg [31:0] \$1253 ;
-  reg [31:0] \$1254 ;
-  reg [31:0] \$1255 ;
-  reg [7:0] \$1256 ;
-  reg [7:0] \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
-  wire \$126 ;
-  reg [7:0] \$1260 ;
-  reg [31:0] \$1261 ;
-  reg [31:0] \$1262 ;
-  reg [31:0] \$1263 ;
-  reg [31:0] \$1264 ;
-  reg [5:0] \$1265 ;
-  reg [5:0] \$1266 ;
-  reg \$1267 ;
-  reg \$1268 ;
-  reg [5:0] \$1269 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
+  wire [32:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
+  wire [32:0] \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire [32:0] \$127 ;
-  reg [31:0] \$1270 ;
-  reg [31:0] \$1271 ;
-  reg [31:0] \$1272 ;
-  reg [31:0] \$1273 ;
-  reg [3:0] \$1274 ;
-  reg [7:0] \$1275 ;
-  reg [7:0] \$1276 ;
-  reg [15:0] \$1277 ;
-  reg \$1278 ;
-  reg [1:0] \$1279 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire [40:0] \$1275 ;
+  wire [2:0] \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire [32:0] \$128 ;
-  reg \$1280 ;
-  reg [1:0] \$1281 ;
-  reg \$1282 ;
-  reg \$1283 ;
-  reg \$1284 ;
-  reg \$1285 ;
-  reg \$1286 ;
-  reg \$1287 ;
-  reg \$1288 ;
-  reg \$1289 ;
-  wire [32:0] \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
-  reg \$1292 ;
-  reg \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
-  reg \$1296 ;
-  reg \$1297 ;
-  reg \$1298 ;
-  reg \$1299 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire [1:0] \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire [17:0] \$129 ;
+  wire [1:0] \$1290 ;
+  wire \$1291 ;
+  wire [2:0] \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire [120:0] \$1296 ;
+  wire [2:0] \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
-  wire [32:0] \$130 ;
-  reg \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
-  reg \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
+  wire \$130 ;
+  wire \$1300 ;
+  wire [120:0] \$1301 ;
+  wire [2:0] \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire [120:0] \$1306 ;
+  wire [2:0] \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
   wire \$131 ;
-  reg \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
-  reg \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg \$1319 ;
+  wire [120:0] \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire [4:0] \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
   wire \$132 ;
-  reg \$1320 ;
-  reg \$1321 ;
+  wire \$1320 ;
+  reg [31:0] \$1321 ;
   reg \$1322 ;
   reg \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
-  reg \$1326 ;
-  reg \$1327 ;
+  reg [120:0] \$1324 ;
+  reg [120:0] \$1325 ;
+  reg [120:0] \$1326 ;
+  reg [1:0] \$1327 ;
   reg \$1328 ;
   reg \$1329 ;
   wire \$133 ;
@@ -6272,134 +6295,267 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg \$1342 ;
   reg \$1343 ;
   reg \$1344 ;
-  reg [1:0] \$1345 ;
-  reg [31:0] \$1346 ;
-  reg [3:0] \$1347 ;
-  reg [31:0] \$1348 ;
+  reg \$1345 ;
+  reg \$1346 ;
+  reg [4:0] \$1347 ;
+  reg [3:0] \$1348 ;
   reg [31:0] \$1349 ;
   wire \$135 ;
-  reg [31:0] \$1350 ;
-  reg \$1351 ;
-  reg \$1352 ;
-  reg \$1353 ;
-  reg [1:0] \$1354 ;
-  reg [13:0] \$1355 ;
-  reg [31:0] \$1356 ;
-  reg \$1357 ;
-  reg [3:0] \$1358 ;
-  reg [7:0] \$1359 ;
+  reg [1:0] \$1350 ;
+  reg [31:0] \$1351 ;
+  reg [1:0] \$1352 ;
+  reg [1:0] \$1353 ;
+  reg [3:0] \$1354 ;
+  reg \$1355 ;
+  reg [1:0] \$1356 ;
+  reg [120:0] \$1357 ;
+  reg [4:0] \$1358 ;
+  reg [17:0] \$1359 ;
   wire \$136 ;
-  reg [7:0] \$1360 ;
-  reg [15:0] \$1361 ;
+  reg \$1360 ;
+  reg \$1361 ;
   reg \$1362 ;
-  reg \$1363 ;
-  reg \$1364 ;
+  reg [8:0] \$1363 ;
+  reg [8:0] \$1364 ;
   reg \$1365 ;
   reg \$1366 ;
-  reg \$1367 ;
-  reg \$1368 ;
-  reg \$1369 ;
+  reg [8:0] \$1367 ;
+  reg [31:0] \$1368 ;
+  reg [31:0] \$1369 ;
   wire \$137 ;
-  reg \$1370 ;
-  reg \$1371 ;
-  reg \$1372 ;
+  reg [31:0] \$1370 ;
+  reg [31:0] \$1371 ;
+  reg [17:0] \$1372 ;
   reg \$1373 ;
   reg \$1374 ;
   reg \$1375 ;
-  reg \$1376 ;
-  reg \$1377 ;
+  reg [7:0] \$1376 ;
+  reg [7:0] \$1377 ;
   reg \$1378 ;
   reg \$1379 ;
   wire [7:0] \$138 ;
-  reg \$1380 ;
-  reg \$1381 ;
-  reg \$1382 ;
-  reg \$1383 ;
-  reg \$1384 ;
-  reg \$1385 ;
+  reg [7:0] \$1380 ;
+  reg [31:0] \$1381 ;
+  reg [31:0] \$1382 ;
+  reg [31:0] \$1383 ;
+  reg [31:0] \$1384 ;
+  reg [17:0] \$1385 ;
   reg \$1386 ;
-  reg [31:0] \$1387 ;
+  reg \$1387 ;
   reg \$1388 ;
-  reg \$1389 ;
+  reg [5:0] \$1389 ;
   wire [7:0] \$139 ;
-  reg [1:0] \$1390 ;
+  reg [5:0] \$1390 ;
   reg \$1391 ;
   reg \$1392 ;
-  reg \$1393 ;
+  reg [5:0] \$1393 ;
   reg [31:0] \$1394 ;
-  reg [1:0] \$1395 ;
-  reg [2:0] \$1396 ;
-  reg \$1397 ;
-  reg \$1398 ;
-  reg \$1399 ;
+  reg [31:0] \$1395 ;
+  reg [31:0] \$1396 ;
+  reg [31:0] \$1397 ;
+  reg [3:0] \$1398 ;
+  reg [7:0] \$1399 ;
   wire \$14 ;
   wire [9:0] \$140 ;
-  reg \$1400 ;
-  reg \$1401 ;
+  reg [7:0] \$1400 ;
+  reg [15:0] \$1401 ;
   reg \$1402 ;
-  reg \$1403 ;
+  reg [1:0] \$1403 ;
   reg \$1404 ;
-  reg \$1405 ;
+  reg [1:0] \$1405 ;
   reg \$1406 ;
   reg \$1407 ;
   reg \$1408 ;
   reg \$1409 ;
   wire [9:0] \$141 ;
   reg \$1410 ;
-  reg [39:0] \$1411 ;
-  reg [39:0] \$1412 ;
+  reg \$1411 ;
+  reg \$1412 ;
   reg \$1413 ;
   reg \$1414 ;
-  reg [3:0] \$1415 ;
+  reg \$1415 ;
   reg \$1416 ;
   reg \$1417 ;
   reg \$1418 ;
-  reg [3:0] \$1419 ;
+  reg \$1419 ;
   wire \$142 ;
   reg \$1420 ;
   reg \$1421 ;
-  reg [1:0] \$1422 ;
-  reg [7:0] \$1423 ;
-  reg [39:0] \$1424 ;
+  reg \$1422 ;
+  reg \$1423 ;
+  reg \$1424 ;
   reg \$1425 ;
   reg \$1426 ;
-  reg [1:0] \$1427 ;
+  reg \$1427 ;
+  reg \$1428 ;
+  reg \$1429 ;
   wire \$143 ;
+  reg \$1430 ;
+  reg \$1431 ;
+  reg \$1432 ;
+  reg \$1433 ;
+  reg \$1434 ;
+  reg \$1435 ;
+  reg \$1436 ;
+  reg \$1437 ;
+  reg \$1438 ;
+  reg \$1439 ;
   wire [8:0] \$144 ;
+  reg \$1440 ;
+  reg \$1441 ;
+  reg \$1442 ;
+  reg \$1443 ;
+  reg \$1444 ;
+  reg \$1445 ;
+  reg \$1446 ;
+  reg \$1447 ;
+  reg \$1448 ;
+  reg \$1449 ;
   wire \$145 ;
+  reg \$1450 ;
+  reg \$1451 ;
+  reg \$1452 ;
+  reg \$1453 ;
+  reg \$1454 ;
+  reg \$1455 ;
+  reg \$1456 ;
+  reg \$1457 ;
+  reg \$1458 ;
+  reg \$1459 ;
   wire \$146 ;
+  reg \$1460 ;
+  reg \$1461 ;
+  reg \$1462 ;
+  reg \$1463 ;
+  reg \$1464 ;
+  reg \$1465 ;
+  reg \$1466 ;
+  reg \$1467 ;
+  reg \$1468 ;
+  reg \$1469 ;
   wire \$147 ;
+  reg \$1470 ;
+  reg \$1471 ;
+  reg [1:0] \$1472 ;
+  reg [31:0] \$1473 ;
+  reg [3:0] \$1474 ;
+  reg [31:0] \$1475 ;
+  reg [31:0] \$1476 ;
+  reg [31:0] \$1477 ;
+  reg \$1478 ;
+  reg \$1479 ;
   wire \$148 ;
+  reg \$1480 ;
+  reg [1:0] \$1481 ;
+  reg [13:0] \$1482 ;
+  reg [31:0] \$1483 ;
+  reg \$1484 ;
+  reg [3:0] \$1485 ;
+  reg [7:0] \$1486 ;
+  reg [7:0] \$1487 ;
+  reg [15:0] \$1488 ;
+  reg \$1489 ;
   wire \$149 ;
+  reg \$1490 ;
+  reg \$1491 ;
+  reg \$1492 ;
+  reg \$1493 ;
+  reg \$1494 ;
+  reg \$1495 ;
+  reg \$1496 ;
+  reg \$1497 ;
+  reg \$1498 ;
+  reg \$1499 ;
   wire \$15 ;
   wire \$150 ;
+  reg \$1500 ;
+  reg \$1501 ;
+  reg \$1502 ;
+  reg \$1503 ;
+  reg \$1504 ;
+  reg \$1505 ;
+  reg \$1506 ;
+  reg \$1507 ;
+  reg \$1508 ;
+  reg \$1509 ;
   wire \$151 ;
+  reg \$1510 ;
+  reg \$1511 ;
+  reg \$1512 ;
+  reg \$1513 ;
+  reg [31:0] \$1514 ;
+  reg \$1515 ;
+  reg [3:0] \$1516 ;
+  reg [1:0] \$1517 ;
+  reg \$1518 ;
+  reg \$1519 ;
   wire \$152 ;
+  reg [3:0] \$1520 ;
+  reg [31:0] \$1521 ;
+  reg [1:0] \$1522 ;
+  reg [2:0] \$1523 ;
+  reg \$1524 ;
+  reg \$1525 ;
+  reg \$1526 ;
+  reg \$1527 ;
+  reg \$1528 ;
+  reg \$1529 ;
   wire \$153 ;
+  reg \$1530 ;
+  reg \$1531 ;
+  reg \$1532 ;
+  reg \$1533 ;
+  reg \$1534 ;
+  reg \$1535 ;
+  reg \$1536 ;
+  reg \$1537 ;
+  reg \$1538 ;
+  reg \$1539 ;
   wire \$154 ;
+  reg \$1540 ;
+  reg [39:0] \$1541 ;
+  reg [39:0] \$1542 ;
+  reg \$1543 ;
+  reg \$1544 ;
+  reg [4:0] \$1545 ;
+  reg \$1546 ;
+  reg \$1547 ;
+  reg \$1548 ;
+  reg [4:0] \$1549 ;
   wire \$155 ;
+  reg [16:0] \$1550 ;
+  reg [16:0] \$1551 ;
+  reg [16:0] \$1552 ;
+  reg \$1553 ;
+  reg \$1554 ;
+  reg [1:0] \$1555 ;
+  reg [7:0] \$1556 ;
+  reg [39:0] \$1557 ;
+  reg \$1558 ;
+  reg \$1559 ;
   wire [32:0] \$156 ;
+  reg [1:0] \$1560 ;
   wire [32:0] \$157 ;
   wire [32:0] \$158 ;
   wire [32:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [17:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [5:0] \$167 ;
-  wire [5:0] \$168 ;
-  wire [7:0] \$169 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [5:0] \$169 ;
   wire [32:0] \$17 ;
-  wire [7:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [6:0] \$173 ;
+  wire [5:0] \$170 ;
+  wire [7:0] \$171 ;
+  wire [7:0] \$172 ;
+  wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
+  wire [6:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -6410,18 +6566,18 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [32:0] \$185 ;
-  wire [32:0] \$186 ;
+  wire \$185 ;
+  wire \$186 ;
   wire [32:0] \$187 ;
   wire [32:0] \$188 ;
-  wire [3:0] \$189 ;
+  wire [32:0] \$189 ;
   wire [120:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire [15:0] \$192 ;
-  wire [6:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire [32:0] \$190 ;
+  wire [3:0] \$191 ;
+  wire [7:0] \$192 ;
+  wire [7:0] \$193 ;
+  wire [15:0] \$194 ;
+  wire [6:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -6962,57 +7118,57 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire [31:0] \$682 ;
-  wire [31:0] \$683 ;
-  wire [31:0] \$684 ;
-  wire [31:0] \$685 ;
-  wire [31:0] \$686 ;
-  wire [31:0] \$687 ;
-  wire [31:0] \$688 ;
-  wire [31:0] \$689 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [1:0] \$690 ;
-  wire [31:0] \$691 ;
-  wire [3:0] \$692 ;
-  wire [3:0] \$693 ;
-  wire [3:0] \$694 ;
-  wire [31:0] \$695 ;
-  wire [31:0] \$696 ;
-  wire [31:0] \$697 ;
-  wire [31:0] \$698 ;
-  wire [31:0] \$699 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [31:0] \$700 ;
-  wire [31:0] \$701 ;
-  wire [31:0] \$702 ;
-  wire [31:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [31:0] \$705 ;
-  wire [31:0] \$706 ;
-  wire [31:0] \$707 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
   wire [31:0] \$708 ;
   wire [31:0] \$709 ;
   wire \$71 ;
   wire [31:0] \$710 ;
   wire [31:0] \$711 ;
   wire [31:0] \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [31:0] \$713 ;
+  wire [31:0] \$714 ;
+  wire [31:0] \$715 ;
+  wire [1:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [4:0] \$718 ;
+  wire [4:0] \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
+  wire [4:0] \$720 ;
+  wire [31:0] \$721 ;
+  wire [31:0] \$722 ;
+  wire [31:0] \$723 ;
+  wire [31:0] \$724 ;
+  wire [31:0] \$725 ;
+  wire [31:0] \$726 ;
+  wire [31:0] \$727 ;
   wire [31:0] \$728 ;
   wire [31:0] \$729 ;
   wire \$73 ;
@@ -7022,41 +7178,41 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire [31:0] \$733 ;
   wire [31:0] \$734 ;
   wire [31:0] \$735 ;
-  wire [8:0] \$736 ;
+  wire [31:0] \$736 ;
   wire [31:0] \$737 ;
-  wire [8:0] \$738 ;
-  wire [31:0] \$739 ;
+  wire [31:0] \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  wire [31:0] \$740 ;
-  wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
-  wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
-  wire [31:0] \$746 ;
-  wire [31:0] \$747 ;
-  wire [31:0] \$748 ;
-  wire [31:0] \$749 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  wire [31:0] \$750 ;
-  wire [31:0] \$751 ;
-  wire [31:0] \$752 ;
-  wire [31:0] \$753 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
   wire [31:0] \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  wire [31:0] \$755 ;
+  wire [31:0] \$756 ;
+  wire [31:0] \$757 ;
+  wire [31:0] \$758 ;
+  wire [31:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
+  wire [31:0] \$760 ;
+  wire [31:0] \$761 ;
+  wire [8:0] \$762 ;
+  wire [31:0] \$763 ;
+  wire [8:0] \$764 ;
+  wire [31:0] \$765 ;
+  wire [31:0] \$766 ;
+  wire [31:0] \$767 ;
   wire [31:0] \$768 ;
   wire [31:0] \$769 ;
   wire \$77 ;
@@ -7066,42 +7222,42 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire [31:0] \$773 ;
   wire [31:0] \$774 ;
   wire [31:0] \$775 ;
-  wire [7:0] \$776 ;
+  wire [31:0] \$776 ;
   wire [31:0] \$777 ;
-  wire [7:0] \$778 ;
-  wire [31:0] \$779 ;
+  wire [31:0] \$778 ;
+  wire [16:0] \$779 ;
   wire \$78 ;
   wire [31:0] \$780 ;
   wire [31:0] \$781 ;
   wire [31:0] \$782 ;
-  wire [31:0] \$783 ;
-  wire [31:0] \$784 ;
-  wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
-  wire [31:0] \$787 ;
-  wire [31:0] \$788 ;
-  wire [31:0] \$789 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  wire [31:0] \$790 ;
-  wire [31:0] \$791 ;
-  wire [31:0] \$792 ;
-  wire [31:0] \$793 ;
-  wire [31:0] \$794 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire [31:0] \$797 ;
+  wire [31:0] \$798 ;
+  wire [31:0] \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
+  wire [31:0] \$800 ;
+  wire [31:0] \$801 ;
+  wire [31:0] \$802 ;
+  wire [31:0] \$803 ;
+  wire [31:0] \$804 ;
+  wire [7:0] \$805 ;
+  wire [31:0] \$806 ;
+  wire [7:0] \$807 ;
   wire [31:0] \$808 ;
   wire [31:0] \$809 ;
   wire [5:0] \$81 ;
@@ -7111,64 +7267,64 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire [31:0] \$813 ;
   wire [31:0] \$814 ;
   wire [31:0] \$815 ;
-  wire [5:0] \$816 ;
+  wire [31:0] \$816 ;
   wire [31:0] \$817 ;
-  wire [5:0] \$818 ;
+  wire [31:0] \$818 ;
   wire [31:0] \$819 ;
   wire [6:0] \$82 ;
   wire [31:0] \$820 ;
   wire [31:0] \$821 ;
-  wire [31:0] \$822 ;
+  wire [16:0] \$822 ;
   wire [31:0] \$823 ;
   wire [31:0] \$824 ;
   wire [31:0] \$825 ;
-  wire [31:0] \$826 ;
-  wire [31:0] \$827 ;
-  wire [31:0] \$828 ;
-  wire [31:0] \$829 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [4:0] \$83 ;
-  wire [31:0] \$830 ;
-  wire [31:0] \$831 ;
-  wire [31:0] \$832 ;
-  wire [31:0] \$833 ;
-  wire [31:0] \$834 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire [32:0] \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [31:0] \$840 ;
+  wire [31:0] \$841 ;
+  wire [31:0] \$842 ;
+  wire [31:0] \$843 ;
+  wire [31:0] \$844 ;
+  wire [31:0] \$845 ;
+  wire [31:0] \$846 ;
+  wire [31:0] \$847 ;
+  wire [5:0] \$848 ;
+  wire [31:0] \$849 ;
   wire [2:0] \$85 ;
-  wire [31:0] \$850 ;
+  wire [5:0] \$850 ;
   wire [31:0] \$851 ;
   wire [31:0] \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire [3:0] \$857 ;
-  wire [7:0] \$858 ;
-  wire [7:0] \$859 ;
+  wire [31:0] \$853 ;
+  wire [31:0] \$854 ;
+  wire [31:0] \$855 ;
+  wire [31:0] \$856 ;
+  wire [31:0] \$857 ;
+  wire [31:0] \$858 ;
+  wire [31:0] \$859 ;
   wire [32:0] \$86 ;
-  wire [15:0] \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
+  wire [31:0] \$860 ;
+  wire [31:0] \$861 ;
+  wire [31:0] \$862 ;
+  wire [31:0] \$863 ;
+  wire [31:0] \$864 ;
+  wire [16:0] \$865 ;
+  wire [31:0] \$866 ;
+  wire [31:0] \$867 ;
+  wire [31:0] \$868 ;
   wire \$869 ;
   wire [3:0] \$87 ;
   wire \$870 ;
@@ -7187,18 +7343,18 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire \$885 ;
-  wire [6:0] \$886 ;
-  wire \$887 ;
+  wire [31:0] \$885 ;
+  wire [31:0] \$886 ;
+  wire [31:0] \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire [4:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
+  wire [3:0] \$892 ;
+  wire [7:0] \$893 ;
+  wire [7:0] \$894 ;
+  wire [15:0] \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
@@ -7228,7 +7384,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$919 ;
   wire [120:0] \$92 ;
   wire \$920 ;
-  wire \$921 ;
+  wire [6:0] \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
@@ -7259,7 +7415,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [3:0] \$95 ;
+  wire [4:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
@@ -7270,7 +7426,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [3:0] \$96 ;
+  wire [4:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -7281,7 +7437,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire \$97 ;
+  wire [4:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -7292,7 +7448,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire \$98 ;
+  wire [17:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -7315,25 +7471,24 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$104  = 1'h0;
-  reg [1:0] \$signal$106  = 2'h0;
-  reg \$signal$107  = 1'h0;
-  reg \$signal$170  = 1'h0;
-  reg [31:0] \$signal$185  = 32'd0;
-  reg \$signal$186  = 1'h0;
-  reg \$signal$218  = 1'h0;
-  reg [31:0] \$signal$220  = 32'd0;
-  reg \$signal$221  = 1'h0;
-  reg \$signal$225  = 1'h0;
-  reg \$signal$226  = 1'h0;
-  reg [31:0] \$signal$228  = 32'd0;
-  reg \$signal$241  = 1'h0;
-  reg \$signal$242  = 1'h0;
-  reg \$signal$243  = 1'h0;
+  reg \$signal$120  = 1'h0;
+  reg [1:0] \$signal$122  = 2'h0;
+  reg \$signal$123  = 1'h0;
+  reg \$signal$189  = 1'h0;
+  reg [31:0] \$signal$204  = 32'd0;
+  reg \$signal$205  = 1'h0;
+  reg \$signal$237  = 1'h0;
+  reg [31:0] \$signal$239  = 32'd0;
+  reg \$signal$240  = 1'h0;
   reg \$signal$244  = 1'h0;
-  reg \$signal$247  = 1'h0;
-  reg \$signal$251  = 1'h0;
-  reg \$signal$252  = 1'h0;
+  reg \$signal$245  = 1'h0;
+  reg [31:0] \$signal$247  = 32'd0;
+  reg \$signal$263  = 1'h0;
+  reg \$signal$264  = 1'h0;
+  reg \$signal$265  = 1'h0;
+  reg \$signal$266  = 1'h0;
+  reg \$signal$273  = 1'h0;
+  reg \$signal$274  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$47 ;
   reg [31:0] \$signal$56  = 32'd0;
@@ -7341,32 +7496,34 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg [3:0] \$signal$61  = 4'h0;
   reg \$signal$62  = 1'h0;
   reg \$signal$63  = 1'h0;
-  reg [3:0] \$signal$70  = 4'h0;
+  reg [4:0] \$signal$70  = 5'h00;
+  reg [4:0] \$signal$71  = 5'h00;
+  wire [4:0] \$signal$72 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$263 ;
-  wire [1:0] \$signature__addr$266 ;
-  wire [1:0] \$signature__addr$269 ;
-  wire [1:0] \$signature__addr$272 ;
-  wire [1:0] \$signature__addr$275 ;
+  wire [1:0] \$signature__addr$285 ;
+  wire [1:0] \$signature__addr$288 ;
+  wire [1:0] \$signature__addr$291 ;
+  wire [1:0] \$signature__addr$294 ;
+  wire [1:0] \$signature__addr$297 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$278 ;
-  wire [1:0] \$signature__addr$281 ;
+  wire [1:0] \$signature__addr$300 ;
+  wire [1:0] \$signature__addr$303 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$261 ;
-  wire [120:0] \$signature__data$267 ;
-  wire [120:0] \$signature__data$273 ;
-  wire [120:0] \$signature__data$279 ;
+  wire [120:0] \$signature__data$283 ;
+  wire [120:0] \$signature__data$289 ;
+  wire [120:0] \$signature__data$295 ;
+  wire [120:0] \$signature__data$301 ;
   wire [120:0] \$signature__data$67 ;
   wire [120:0] \$signature__data$68 ;
   wire [120:0] \$signature__data$69 ;
   wire \$signature__en ;
-  wire \$signature__en$264 ;
-  wire \$signature__en$268 ;
-  wire \$signature__en$270 ;
-  wire \$signature__en$274 ;
-  wire \$signature__en$276 ;
-  wire \$signature__en$280 ;
-  wire \$signature__en$282 ;
+  wire \$signature__en$286 ;
+  wire \$signature__en$290 ;
+  wire \$signature__en$292 ;
+  wire \$signature__en$296 ;
+  wire \$signature__en$298 ;
+  wire \$signature__en$302 ;
+  wire \$signature__en$304 ;
   reg alloc_waiting = 1'h0;
   (* init = 1'h0 *)
   wire bus__r_ack;
@@ -7398,6 +7555,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   input clk;
   wire clk;
   reg [31:0] cycle = 32'd0;
+  output e1_exhausted;
   reg e1_exhausted = 1'h0;
   reg [120:0] e1_new0 = 121'h0000000000000000000000000000000;
   reg [120:0] e1_new1 = 121'h0000000000000000000000000000000;
@@ -7409,7 +7567,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
   output irq;
   wire irq;
-  reg [3:0] irq_enable = 4'h0;
+  reg [4:0] irq_enable = 5'h00;
   reg [31:0] large_allocs = 32'd0;
   reg large_ev_fail = 1'h0;
   reg large_ev_flush = 1'h0;
@@ -7423,10 +7581,17 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg [5:0] large_in_use = 6'h00;
   reg large_in_use_rose = 1'h0;
   reg [5:0] large_in_use_was = 6'h00;
+  reg [16:0] large_low_water = 17'h00000;
+  reg large_lw_granted_1 = 1'h0;
+  reg large_lw_granted_2 = 1'h0;
+  reg [17:0] large_lw_limit = 18'h00000;
+  reg large_lw_short = 1'h0;
   wire [1:0] log_bank0_k;
   wire [1:0] log_bank1_k;
   wire [1:0] log_bank2_k;
   wire [1:0] log_bank3_k;
+  output low_water_hit;
+  wire low_water_hit;
   reg [31:0] medium_allocs = 32'd0;
   reg medium_ev_fail = 1'h0;
   reg medium_ev_flush = 1'h0;
@@ -7440,18 +7605,35 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg [7:0] medium_in_use = 8'h00;
   reg medium_in_use_rose = 1'h0;
   reg [7:0] medium_in_use_was = 8'h00;
+  reg [16:0] medium_low_water = 17'h00000;
+  reg medium_lw_granted_1 = 1'h0;
+  reg medium_lw_granted_2 = 1'h0;
+  reg [17:0] medium_lw_limit = 18'h00000;
+  reg medium_lw_short = 1'h0;
   reg [1:0] n_dropped = 2'h0;
   wire popped;
-  input [14:0] \port$2977$0 ;
-  wire [14:0] \port$2977$0 ;
-  input [23:0] \port$2977$55 ;
-  wire [23:0] \port$2977$55 ;
-  input [23:0] \port$2983$0 ;
-  wire [23:0] \port$2983$0 ;
-  input [22:0] \port$2998$0 ;
-  wire [22:0] \port$2998$0 ;
-  input [40:0] \port$3030$0 ;
-  wire [40:0] \port$3030$0 ;
+  output \port$2698$0 ;
+  wire \port$2698$0 ;
+  output \port$2699$0 ;
+  wire \port$2699$0 ;
+  output \port$2701$0 ;
+  wire \port$2701$0 ;
+  input [14:0] \port$3108$0 ;
+  wire [14:0] \port$3108$0 ;
+  input [23:0] \port$3108$55 ;
+  wire [23:0] \port$3108$55 ;
+  input [23:0] \port$3114$0 ;
+  wire [23:0] \port$3114$0 ;
+  input [22:0] \port$3129$0 ;
+  wire [22:0] \port$3129$0 ;
+  input [40:0] \port$3161$0 ;
+  wire [40:0] \port$3161$0 ;
+  (* init = 5'h00 *)
+  output [4:0] \port$3292$0 ;
+  wire [4:0] \port$3292$0 ;
+  (* init = 5'h00 *)
+  output [4:0] \port$3666$0 ;
+  wire [4:0] \port$3666$0 ;
   reg [15:0] r1_a11_8 = 16'h0000;
   reg [3:0] r1_a1_0 = 4'h0;
   reg [7:0] r1_a4_2 = 8'h00;
@@ -7484,6 +7666,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg r2_sel_pool0_high_water = 1'h0;
   reg r2_sel_pool0_in_use = 1'h0;
   reg r2_sel_pool0_info = 1'h0;
+  reg r2_sel_pool0_low_water = 1'h0;
   reg r2_sel_pool0_overwrites = 1'h0;
   reg r2_sel_pool0_slot_size = 1'h0;
   reg r2_sel_pool0_slots = 1'h0;
@@ -7499,6 +7682,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg r2_sel_pool1_high_water = 1'h0;
   reg r2_sel_pool1_in_use = 1'h0;
   reg r2_sel_pool1_info = 1'h0;
+  reg r2_sel_pool1_low_water = 1'h0;
   reg r2_sel_pool1_overwrites = 1'h0;
   reg r2_sel_pool1_slot_size = 1'h0;
   reg r2_sel_pool1_slots = 1'h0;
@@ -7514,6 +7698,7 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg r2_sel_pool2_high_water = 1'h0;
   reg r2_sel_pool2_in_use = 1'h0;
   reg r2_sel_pool2_info = 1'h0;
+  reg r2_sel_pool2_low_water = 1'h0;
   reg r2_sel_pool2_overwrites = 1'h0;
   reg r2_sel_pool2_slot_size = 1'h0;
   reg r2_sel_pool2_slots = 1'h0;
@@ -7596,6 +7781,11 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg [8:0] small_in_use = 9'h000;
   reg small_in_use_rose = 1'h0;
   reg [8:0] small_in_use_was = 9'h000;
+  reg [16:0] small_low_water = 17'h00000;
+  reg small_lw_granted_1 = 1'h0;
+  reg small_lw_granted_2 = 1'h0;
+  reg [17:0] small_lw_limit = 18'h00000;
+  reg small_lw_short = 1'h0;
   reg [4:0] space = 5'h10;
   reg space_ge1 = 1'h1;
   reg space_ge2 = 1'h1;
@@ -7634,8 +7824,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg w1_small_oor_gt12 = 1'h0;
   reg w1_small_oor_gt18 = 1'h0;
   reg w1_small_oor_gt6 = 1'h0;
-  reg w1_strb0 = 1'h0;
-  reg [3:0] w1c = 4'h0;
+  reg [3:0] w1_strb = 4'h0;
+  reg w1c = 1'h0;
   reg [39:0] w2_base = 40'h0000000000;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -7643,20 +7833,23 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   reg w2_is_irq_status = 1'h0;
   reg w2_is_pool0_flush = 1'h0;
   reg w2_is_pool0_free = 1'h0;
+  reg w2_is_pool0_low_water = 1'h0;
   reg w2_is_pool1_flush = 1'h0;
   reg w2_is_pool1_free = 1'h0;
+  reg w2_is_pool1_low_water = 1'h0;
   reg w2_is_pool2_flush = 1'h0;
   reg w2_is_pool2_free = 1'h0;
+  reg w2_is_pool2_low_water = 1'h0;
   reg [39:0] w2_offset = 40'h0000000000;
   reg [2:0] w2_oor = 3'h0;
   reg [1:0] w2_pool = 2'h0;
-  reg w2_strb0 = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w_ack;
   reg w_ack = 1'h0;
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$261 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$283 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
@@ -7665,8 +7858,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$268 )
-      log_bank1[\$signature__addr$266 ] <= \$signature__data$267 ;
+    if (\$signature__en$290 )
+      log_bank1[\$signature__addr$288 ] <= \$signature__data$289 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
@@ -7675,8 +7868,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$signature__data$67  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$274 )
-      log_bank2[\$signature__addr$272 ] <= \$signature__data$273 ;
+    if (\$signature__en$296 )
+      log_bank2[\$signature__addr$294 ] <= \$signature__data$295 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
@@ -7685,8 +7878,8 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$signature__data$68  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$280 )
-      log_bank3[\$signal$59 ] <= \$signature__data$279 ;
+    if (\$signature__en$302 )
+      log_bank3[\$signal$59 ] <= \$signature__data$301 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -7694,75 +7887,75 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   end
   assign \$signature__data$69  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$2983$0 [4:1];
+  assign \$2  = | \port$3114$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$2983$0 [23] ? { 6'h00, \port$2983$0 [22:21] } : 8'hff;
+  assign \$4  = \port$3114$0 [23] ? { 6'h00, \port$3114$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$2998$0 [4:1];
+  assign \$6  = | \port$3129$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$2998$0 [20:5], 46'h000000000000, \port$2998$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2998$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$2977$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2977$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$2983$0 [20:5], \port$3030$0 [32:1], \port$3030$0 [40:33], \$4 , 1'h0, \port$3030$0 [0], 3'h1, \port$2983$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$2983$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$3129$0 [20:5], 46'h000000000000, \port$3129$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3129$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$3108$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3108$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3108$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$3114$0 [20:5], \port$3161$0 [32:1], \port$3161$0 [40:33], \$4 , 1'h0, \port$3161$0 [0], 3'h1, \port$3114$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$3114$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$2998$0 [4:1];
+  assign \$14  = | \port$3129$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$2998$0 [20:5], 46'h000000000000, \port$2998$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$2998$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$2977$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2977$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$3129$0 [20:5], 46'h000000000000, \port$3129$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3129$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$3108$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3108$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3108$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$2983$0 [4:1];
+  assign \$21  = | \port$3114$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$2998$0 [4:1];
+  assign \$23  = | \port$3129$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$2977$0 [0];
+  assign \$26  = ~ \port$3108$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$2977$0 [4:1] != 1'h1;
+  assign \$28  = \port$3108$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$2977$0 [4:1] == 1'h1;
+  assign \$31  = \port$3108$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$2977$0 [0];
-  assign \$34  = ! \port$2977$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$3108$0 [0];
+  assign \$34  = ! \port$3108$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$2983$0 [0];
-  assign \$37  = ! \port$2983$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$3114$0 [0];
+  assign \$37  = ! \port$3114$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$2998$0 [0];
-  assign \$40  = ! \port$2998$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$3129$0 [0];
+  assign \$40  = ! \port$3129$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$2977$0 [4:1] == 1'h1;
+  assign \$42  = \port$3108$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$2977$0 [6:5];
+  assign \$44  = ! \port$3108$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$2977$0 [0];
-  assign \$47  = \port$2977$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$3108$0 [0];
+  assign \$47  = \port$3108$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$2983$0 [0];
-  assign \$50  = \port$2983$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$3114$0 [0];
+  assign \$50  = \port$3114$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$2998$0 [0];
-  assign \$53  = \port$2998$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$3129$0 [0];
+  assign \$53  = \port$3129$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$2977$0 [4:1] == 1'h1;
+  assign \$55  = \port$3108$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$2977$0 [6:5] == 1'h1;
+  assign \$57  = \port$3108$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$2977$0 [0];
-  assign \$60  = \port$2977$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$3108$0 [0];
+  assign \$60  = \port$3108$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$2983$0 [0];
-  assign \$63  = \port$2983$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$3114$0 [0];
+  assign \$63  = \port$3114$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$2998$0 [0];
-  assign \$66  = \port$2998$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$3129$0 [0];
+  assign \$66  = \port$3129$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$2977$0 [4:1] == 1'h1;
+  assign \$68  = \port$3108$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$2977$0 [6:5] == 2'h2;
+  assign \$70  = \port$3108$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -7787,30 +7980,32 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$92  = head_bank[0] ? \$signature__data$67  : \$signature__data ;
   assign \$93  = head_bank[1] ? \$91  : \$92 ;
   assign \$94  = \$signal$63  ? \$93  : 121'h0000000000000000000000000000000;
-  assign \$95  = ~ w1c;
+  assign \$95  = ~ \$signal$71 ;
   assign \$96  = \$signal$70  & \$95 ;
-  assign \$97  = | \$signal$28 ;
-  assign \$98  = \$signal$47  != \$signal$28 ;
-  assign \$101  = \$96  | { \$100 , \$98 , e1_exhausted, \$97  };
-  assign \$106  = \$105  == small_ev_free;
-  assign \$109  = \$108  ? 9'h001 : 9'h1ff;
-  assign \$110  = \$106  ? 9'h000 : \$109 ;
-  assign \$111  = $signed({ 1'h0, small_in_use }) + $signed(\$110 );
-  assign \$112  = small_ev_flush ? { 10'h000, \$103  } : \$111 ;
-  assign \$115  = small_in_use + 9'h1ff;
-  assign \$116  = ~ \$115 [9];
-  assign \$117  = \$114  & \$116 ;
-  assign \$120  = ~ small_ev_free;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = small_ev_flush ? \$117  : \$121 ;
-  assign \$123  = ~ \$signal$62 ;
-  assign \$124  = small_in_use > small_high_water;
-  assign \$125  = small_hw_grow ? small_in_use_rose : \$124 ;
-  assign \$126  = \$123  & \$125 ;
-  assign \$127  = small_allocs + small_ev_grant;
-  assign \$128  = small_fails + small_ev_fail;
-  assign \$129  = small_frees + small_ev_free;
-  assign \$130  = small_flushes + small_ev_flush;
+  assign \$97  = \$96  | { low_water_hit, \$1314 , \$1312 , e1_exhausted, \$1311  };
+  assign \$98  = 9'h100 - small_low_water;
+  assign \$99  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
+  assign \$104  = \$103  == small_ev_free;
+  assign \$107  = \$106  ? 9'h001 : 9'h1ff;
+  assign \$108  = \$104  ? 9'h000 : \$107 ;
+  assign \$109  = $signed({ 1'h0, small_in_use }) + $signed(\$108 );
+  assign \$110  = small_ev_flush ? { 10'h000, \$101  } : \$109 ;
+  assign \$113  = small_in_use + 9'h1ff;
+  assign \$114  = ~ \$113 [9];
+  assign \$115  = \$112  & \$114 ;
+  assign \$118  = ~ small_ev_free;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = small_ev_flush ? \$115  : \$119 ;
+  assign \$121  = ~ \$signal$62 ;
+  assign \$122  = small_in_use > small_high_water;
+  assign \$123  = small_hw_grow ? small_in_use_rose : \$122 ;
+  assign \$124  = \$121  & \$123 ;
+  assign \$125  = small_allocs + small_ev_grant;
+  assign \$126  = small_fails + small_ev_fail;
+  assign \$127  = small_frees + small_ev_free;
+  assign \$128  = small_flushes + small_ev_flush;
+  assign \$129  = 8'h80 - medium_low_water;
+  assign \$130  = $signed({ 1'h0, medium_in_use }) > $signed(medium_lw_limit);
   assign \$135  = \$134  == medium_ev_free;
   assign \$138  = \$137  ? 8'h01 : 8'hff;
   assign \$139  = \$135  ? 8'h00 : \$138 ;
@@ -7830,851 +8025,851 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$157  = medium_fails + medium_ev_fail;
   assign \$158  = medium_frees + medium_ev_free;
   assign \$159  = medium_flushes + medium_ev_flush;
-  assign \$164  = \$163  == large_ev_free;
-  assign \$167  = \$166  ? 6'h01 : 6'h3f;
-  assign \$168  = \$164  ? 6'h00 : \$167 ;
-  assign \$169  = $signed({ 1'h0, large_in_use }) + $signed(\$168 );
-  assign \$170  = large_ev_flush ? { 7'h00, \$161  } : \$169 ;
-  assign \$173  = large_in_use + 6'h3f;
-  assign \$174  = ~ \$173 [6];
-  assign \$175  = \$172  & \$174 ;
-  assign \$178  = ~ large_ev_free;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = large_ev_flush ? \$175  : \$179 ;
-  assign \$181  = ~ \$signal$62 ;
-  assign \$182  = large_in_use > large_high_water;
-  assign \$183  = large_hw_grow ? large_in_use_rose : \$182 ;
-  assign \$184  = \$181  & \$183 ;
-  assign \$185  = large_allocs + large_ev_grant;
-  assign \$186  = large_fails + large_ev_fail;
-  assign \$187  = large_frees + large_ev_free;
-  assign \$188  = large_flushes + large_ev_flush;
-  assign \$189  = 1'h1 << bus__r_addr[1:0];
-  assign \$190  = 1'h1 << bus__r_addr[4:2];
-  assign \$191  = 1'h1 << bus__r_addr[7:5];
-  assign \$192  = 1'h1 << bus__r_addr[11:8];
-  assign \$193  = bus__r_addr[11:6] - 3'h4;
-  assign \$194  = ~ r1_a1_0[0];
-  assign \$195  = ~ r1_a4_2[0];
-  assign \$196  = \$194  | \$195 ;
-  assign \$197  = ~ r1_a7_5[0];
-  assign \$198  = ~ r1_a11_8[0];
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = \$196  | \$199 ;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = ~ r1_a1_0[0];
-  assign \$203  = ~ r1_a4_2[1];
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = ~ r1_a7_5[0];
-  assign \$206  = ~ r1_a11_8[0];
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = ~ r1_a1_0[0];
-  assign \$211  = ~ r1_a4_2[2];
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = ~ r1_a7_5[0];
-  assign \$214  = ~ r1_a11_8[0];
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = \$212  | \$215 ;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = ~ r1_a1_0[0];
-  assign \$219  = ~ r1_a4_2[3];
-  assign \$220  = \$218  | \$219 ;
-  assign \$221  = ~ r1_a7_5[0];
-  assign \$222  = ~ r1_a11_8[0];
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = \$220  | \$223 ;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = ~ r1_a1_0[0];
-  assign \$227  = ~ r1_a4_2[4];
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = ~ r1_a7_5[0];
-  assign \$230  = ~ r1_a11_8[0];
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = \$228  | \$231 ;
-  assign \$233  = ~ \$232 ;
-  assign \$234  = ~ r1_a1_0[0];
-  assign \$235  = ~ r1_a4_2[5];
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = ~ r1_a7_5[0];
-  assign \$238  = ~ r1_a11_8[0];
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = \$236  | \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = ~ r1_a1_0[0];
-  assign \$243  = ~ r1_a4_2[6];
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = ~ r1_a7_5[0];
-  assign \$246  = ~ r1_a11_8[0];
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = \$244  | \$247 ;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = ~ r1_a1_0[0];
-  assign \$251  = ~ r1_a4_2[7];
-  assign \$252  = \$250  | \$251 ;
-  assign \$253  = ~ r1_a7_5[0];
-  assign \$254  = ~ r1_a11_8[0];
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = \$252  | \$255 ;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = ~ r1_a1_0[0];
-  assign \$259  = ~ r1_a4_2[0];
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ~ r1_a7_5[1];
-  assign \$262  = ~ r1_a11_8[0];
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = ~ r1_a1_0[0];
-  assign \$267  = ~ r1_a4_2[1];
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ r1_a7_5[1];
-  assign \$270  = ~ r1_a11_8[0];
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = ~ r1_a1_0[0];
-  assign \$275  = ~ r1_a4_2[2];
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = ~ r1_a7_5[1];
-  assign \$278  = ~ r1_a11_8[0];
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = ~ r1_a1_0[0];
-  assign \$283  = ~ r1_a4_2[3];
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = ~ r1_a7_5[1];
-  assign \$286  = ~ r1_a11_8[0];
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = ~ r1_a1_0[0];
-  assign \$291  = ~ r1_a4_2[4];
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = ~ r1_a7_5[1];
-  assign \$294  = ~ r1_a11_8[0];
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = ~ r1_a1_0[0];
-  assign \$299  = ~ r1_a4_2[5];
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = ~ r1_a7_5[1];
-  assign \$302  = ~ r1_a11_8[0];
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = \$300  | \$303 ;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = ~ r1_a1_0[0];
-  assign \$307  = ~ r1_a4_2[6];
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = ~ r1_a7_5[1];
-  assign \$310  = ~ r1_a11_8[0];
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = \$308  | \$311 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = ~ r1_a1_0[0];
-  assign \$315  = ~ r1_a4_2[7];
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = ~ r1_a7_5[1];
-  assign \$318  = ~ r1_a11_8[0];
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = \$316  | \$319 ;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = ~ r1_a1_0[0];
-  assign \$323  = ~ r1_a4_2[0];
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = ~ r1_a7_5[0];
-  assign \$326  = ~ r1_a11_8[1];
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = \$324  | \$327 ;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = ~ r1_a1_0[0];
-  assign \$331  = ~ r1_a4_2[1];
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = ~ r1_a7_5[0];
-  assign \$334  = ~ r1_a11_8[1];
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = \$332  | \$335 ;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = ~ r1_a1_0[0];
-  assign \$339  = ~ r1_a4_2[2];
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = ~ r1_a7_5[0];
-  assign \$342  = ~ r1_a11_8[1];
-  assign \$343  = \$341  | \$342 ;
-  assign \$344  = \$340  | \$343 ;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = ~ r1_a1_0[0];
-  assign \$347  = ~ r1_a4_2[3];
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = ~ r1_a7_5[0];
-  assign \$350  = ~ r1_a11_8[1];
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = \$348  | \$351 ;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = ~ r1_a1_0[0];
-  assign \$355  = ~ r1_a4_2[4];
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = ~ r1_a7_5[0];
-  assign \$358  = ~ r1_a11_8[1];
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = \$356  | \$359 ;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = ~ r1_a1_0[0];
-  assign \$363  = ~ r1_a4_2[5];
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = ~ r1_a7_5[0];
-  assign \$366  = ~ r1_a11_8[1];
-  assign \$367  = \$365  | \$366 ;
-  assign \$368  = \$364  | \$367 ;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = ~ r1_a1_0[0];
-  assign \$371  = ~ r1_a4_2[6];
-  assign \$372  = \$370  | \$371 ;
-  assign \$373  = ~ r1_a7_5[0];
-  assign \$374  = ~ r1_a11_8[1];
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = \$372  | \$375 ;
-  assign \$377  = ~ \$376 ;
-  assign \$378  = ~ r1_a1_0[0];
-  assign \$379  = ~ r1_a4_2[7];
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = ~ r1_a7_5[0];
-  assign \$382  = ~ r1_a11_8[1];
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = \$380  | \$383 ;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = ~ r1_a1_0[0];
-  assign \$387  = ~ r1_a4_2[0];
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = ~ r1_a7_5[1];
-  assign \$390  = ~ r1_a11_8[1];
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = \$388  | \$391 ;
-  assign \$393  = ~ \$392 ;
-  assign \$394  = ~ r1_a1_0[0];
-  assign \$395  = ~ r1_a4_2[1];
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = ~ r1_a7_5[1];
-  assign \$398  = ~ r1_a11_8[1];
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = \$396  | \$399 ;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = ~ r1_a1_0[0];
-  assign \$403  = ~ r1_a4_2[2];
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = ~ r1_a7_5[1];
-  assign \$406  = ~ r1_a11_8[1];
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = \$404  | \$407 ;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = ~ r1_a1_0[0];
-  assign \$411  = ~ r1_a4_2[3];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = ~ r1_a7_5[1];
-  assign \$414  = ~ r1_a11_8[1];
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = ~ r1_a1_0[0];
-  assign \$419  = ~ r1_a4_2[4];
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = ~ r1_a7_5[1];
-  assign \$422  = ~ r1_a11_8[1];
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = \$420  | \$423 ;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = ~ r1_a1_0[0];
-  assign \$427  = ~ r1_a4_2[5];
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = ~ r1_a7_5[1];
-  assign \$430  = ~ r1_a11_8[1];
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = \$428  | \$431 ;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = ~ r1_a1_0[0];
-  assign \$435  = ~ r1_a4_2[6];
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = ~ r1_a7_5[1];
-  assign \$438  = ~ r1_a11_8[1];
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = \$436  | \$439 ;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = ~ r1_a1_0[0];
-  assign \$443  = ~ r1_a4_2[0];
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = ~ r1_a7_5[2];
-  assign \$446  = ~ r1_a11_8[1];
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = \$444  | \$447 ;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = ~ r1_a1_0[0];
-  assign \$451  = ~ r1_a4_2[1];
-  assign \$452  = \$450  | \$451 ;
-  assign \$453  = ~ r1_a7_5[2];
-  assign \$454  = ~ r1_a11_8[1];
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = \$452  | \$455 ;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = ~ r1_a1_0[0];
-  assign \$459  = ~ r1_a4_2[2];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = ~ r1_a7_5[2];
-  assign \$462  = ~ r1_a11_8[1];
-  assign \$463  = \$461  | \$462 ;
-  assign \$464  = \$460  | \$463 ;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = ~ r1_a1_0[0];
-  assign \$467  = ~ r1_a4_2[3];
-  assign \$468  = \$466  | \$467 ;
-  assign \$469  = ~ r1_a7_5[2];
-  assign \$470  = ~ r1_a11_8[1];
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = \$468  | \$471 ;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = ~ r1_a1_0[0];
-  assign \$475  = ~ r1_a4_2[4];
-  assign \$476  = \$474  | \$475 ;
-  assign \$477  = ~ r1_a7_5[2];
-  assign \$478  = ~ r1_a11_8[1];
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = \$476  | \$479 ;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = ~ r1_a1_0[0];
-  assign \$483  = ~ r1_a4_2[5];
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = ~ r1_a7_5[2];
-  assign \$486  = ~ r1_a11_8[1];
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = \$484  | \$487 ;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = ~ r1_a1_0[0];
-  assign \$491  = ~ r1_a4_2[6];
-  assign \$492  = \$490  | \$491 ;
-  assign \$493  = ~ r1_a7_5[2];
-  assign \$494  = ~ r1_a11_8[1];
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = \$492  | \$495 ;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = ~ r1_a1_0[0];
-  assign \$499  = ~ r1_a4_2[7];
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = ~ r1_a7_5[2];
-  assign \$502  = ~ r1_a11_8[1];
-  assign \$503  = \$501  | \$502 ;
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = ~ r1_a1_0[0];
-  assign \$507  = ~ r1_a4_2[0];
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = ~ r1_a7_5[3];
-  assign \$510  = ~ r1_a11_8[1];
-  assign \$511  = \$509  | \$510 ;
-  assign \$512  = \$508  | \$511 ;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = ~ r1_a1_0[0];
-  assign \$515  = ~ r1_a4_2[1];
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = ~ r1_a7_5[3];
-  assign \$518  = ~ r1_a11_8[1];
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = \$516  | \$519 ;
-  assign \$521  = ~ \$520 ;
-  assign \$522  = ~ r1_a1_0[0];
-  assign \$523  = ~ r1_a4_2[2];
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = ~ r1_a7_5[3];
-  assign \$526  = ~ r1_a11_8[1];
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = \$524  | \$527 ;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = ~ r1_a1_0[0];
-  assign \$531  = ~ r1_a4_2[3];
-  assign \$532  = \$530  | \$531 ;
-  assign \$533  = ~ r1_a7_5[3];
-  assign \$534  = ~ r1_a11_8[1];
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = \$532  | \$535 ;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = ~ r1_a1_0[0];
-  assign \$539  = ~ r1_a4_2[4];
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ r1_a7_5[3];
-  assign \$542  = ~ r1_a11_8[1];
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$540  | \$543 ;
-  assign \$545  = ~ \$544 ;
-  assign \$546  = ~ r1_a1_0[0];
-  assign \$547  = ~ r1_a4_2[5];
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = ~ r1_a7_5[3];
-  assign \$550  = ~ r1_a11_8[1];
-  assign \$551  = \$549  | \$550 ;
-  assign \$552  = \$548  | \$551 ;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = ~ r1_a1_0[0];
-  assign \$555  = ~ r1_a4_2[6];
-  assign \$556  = \$554  | \$555 ;
-  assign \$557  = ~ r1_a7_5[3];
-  assign \$558  = ~ r1_a11_8[1];
-  assign \$559  = \$557  | \$558 ;
-  assign \$560  = \$556  | \$559 ;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = ~ r1_a1_0[0];
-  assign \$563  = ~ r1_a4_2[0];
-  assign \$564  = \$562  | \$563 ;
-  assign \$565  = ~ r1_a7_5[4];
-  assign \$566  = ~ r1_a11_8[1];
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = \$564  | \$567 ;
-  assign \$569  = ~ \$568 ;
-  assign \$570  = ~ r1_a1_0[0];
-  assign \$571  = ~ r1_a4_2[1];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = ~ r1_a7_5[4];
-  assign \$574  = ~ r1_a11_8[1];
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = \$572  | \$575 ;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = ~ r1_a1_0[0];
-  assign \$579  = ~ r1_a4_2[2];
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = ~ r1_a7_5[4];
-  assign \$582  = ~ r1_a11_8[1];
-  assign \$583  = \$581  | \$582 ;
-  assign \$584  = \$580  | \$583 ;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = ~ r1_a1_0[0];
-  assign \$587  = ~ r1_a4_2[3];
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = ~ r1_a7_5[4];
-  assign \$590  = ~ r1_a11_8[1];
-  assign \$591  = \$589  | \$590 ;
-  assign \$592  = \$588  | \$591 ;
-  assign \$593  = ~ \$592 ;
-  assign \$594  = ~ r1_a1_0[0];
-  assign \$595  = ~ r1_a4_2[4];
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = ~ r1_a7_5[4];
-  assign \$598  = ~ r1_a11_8[1];
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = \$596  | \$599 ;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = ~ r1_a1_0[0];
-  assign \$603  = ~ r1_a4_2[5];
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = ~ r1_a7_5[4];
-  assign \$606  = ~ r1_a11_8[1];
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = \$604  | \$607 ;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = ~ r1_a1_0[0];
-  assign \$611  = ~ r1_a4_2[6];
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = ~ r1_a7_5[4];
-  assign \$614  = ~ r1_a11_8[1];
-  assign \$615  = \$613  | \$614 ;
-  assign \$616  = \$612  | \$615 ;
-  assign \$617  = ~ \$616 ;
-  assign \$618  = ~ r1_a1_0[0];
-  assign \$619  = ~ r1_a4_2[7];
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = ~ r1_a7_5[4];
-  assign \$622  = ~ r1_a11_8[1];
-  assign \$623  = \$621  | \$622 ;
-  assign \$624  = \$620  | \$623 ;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = ~ r1_a1_0[0];
-  assign \$627  = ~ r1_a4_2[0];
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = ~ r1_a7_5[5];
-  assign \$630  = ~ r1_a11_8[1];
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = \$628  | \$631 ;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = ~ r1_a1_0[0];
-  assign \$635  = ~ r1_a4_2[1];
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = ~ r1_a7_5[5];
-  assign \$638  = ~ r1_a11_8[1];
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = \$636  | \$639 ;
-  assign \$641  = ~ \$640 ;
-  assign \$642  = ~ r1_a1_0[0];
-  assign \$643  = ~ r1_a4_2[2];
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = ~ r1_a7_5[5];
-  assign \$646  = ~ r1_a11_8[1];
-  assign \$647  = \$645  | \$646 ;
-  assign \$648  = \$644  | \$647 ;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = ~ r1_a1_0[0];
-  assign \$651  = ~ r1_a4_2[3];
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = ~ r1_a7_5[5];
-  assign \$654  = ~ r1_a11_8[1];
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = \$652  | \$655 ;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = ~ r1_a1_0[0];
-  assign \$659  = ~ r1_a4_2[4];
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = ~ r1_a7_5[5];
-  assign \$662  = ~ r1_a11_8[1];
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = \$660  | \$663 ;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = ~ r1_a1_0[0];
-  assign \$667  = ~ r1_a4_2[5];
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = ~ r1_a7_5[5];
-  assign \$670  = ~ r1_a11_8[1];
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = ~ r1_a1_0[0];
-  assign \$675  = ~ r1_a4_2[6];
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = ~ r1_a7_5[5];
-  assign \$678  = ~ r1_a11_8[1];
-  assign \$679  = \$677  | \$678 ;
-  assign \$680  = \$676  | \$679 ;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$683  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = r2_sel_config ? 32'd272106760 : 32'd0;
-  assign \$686  = r2_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$687  = \$685  | \$686 ;
-  assign \$688  = \$684  | \$687 ;
-  assign \$690  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$692  = r2_sel_irq_status ? \$signal$70  : 4'h0;
-  assign \$693  = r2_sel_irq_enable ? irq_enable : 4'h0;
+  assign \$160  = 6'h30 - large_low_water;
+  assign \$161  = $signed({ 1'h0, large_in_use }) > $signed(large_lw_limit);
+  assign \$166  = \$165  == large_ev_free;
+  assign \$169  = \$168  ? 6'h01 : 6'h3f;
+  assign \$170  = \$166  ? 6'h00 : \$169 ;
+  assign \$171  = $signed({ 1'h0, large_in_use }) + $signed(\$170 );
+  assign \$172  = large_ev_flush ? { 7'h00, \$163  } : \$171 ;
+  assign \$175  = large_in_use + 6'h3f;
+  assign \$176  = ~ \$175 [6];
+  assign \$177  = \$174  & \$176 ;
+  assign \$180  = ~ large_ev_free;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = large_ev_flush ? \$177  : \$181 ;
+  assign \$183  = ~ \$signal$62 ;
+  assign \$184  = large_in_use > large_high_water;
+  assign \$185  = large_hw_grow ? large_in_use_rose : \$184 ;
+  assign \$186  = \$183  & \$185 ;
+  assign \$187  = large_allocs + large_ev_grant;
+  assign \$188  = large_fails + large_ev_fail;
+  assign \$189  = large_frees + large_ev_free;
+  assign \$190  = large_flushes + large_ev_flush;
+  assign \$191  = 1'h1 << bus__r_addr[1:0];
+  assign \$192  = 1'h1 << bus__r_addr[4:2];
+  assign \$193  = 1'h1 << bus__r_addr[7:5];
+  assign \$194  = 1'h1 << bus__r_addr[11:8];
+  assign \$195  = bus__r_addr[11:6] - 3'h4;
+  assign \$196  = ~ r1_a1_0[0];
+  assign \$197  = ~ r1_a4_2[0];
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = ~ r1_a7_5[0];
+  assign \$200  = ~ r1_a11_8[0];
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = \$198  | \$201 ;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = ~ r1_a1_0[0];
+  assign \$205  = ~ r1_a4_2[1];
+  assign \$206  = \$204  | \$205 ;
+  assign \$207  = ~ r1_a7_5[0];
+  assign \$208  = ~ r1_a11_8[0];
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = \$206  | \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = ~ r1_a1_0[0];
+  assign \$213  = ~ r1_a4_2[2];
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = ~ r1_a7_5[0];
+  assign \$216  = ~ r1_a11_8[0];
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = \$214  | \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = ~ r1_a1_0[0];
+  assign \$221  = ~ r1_a4_2[3];
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = ~ r1_a7_5[0];
+  assign \$224  = ~ r1_a11_8[0];
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = \$222  | \$225 ;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = ~ r1_a1_0[0];
+  assign \$229  = ~ r1_a4_2[4];
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = ~ r1_a7_5[0];
+  assign \$232  = ~ r1_a11_8[0];
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = \$230  | \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = ~ r1_a1_0[0];
+  assign \$237  = ~ r1_a4_2[5];
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = ~ r1_a7_5[0];
+  assign \$240  = ~ r1_a11_8[0];
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = \$238  | \$241 ;
+  assign \$243  = ~ \$242 ;
+  assign \$244  = ~ r1_a1_0[0];
+  assign \$245  = ~ r1_a4_2[6];
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = ~ r1_a7_5[0];
+  assign \$248  = ~ r1_a11_8[0];
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = \$246  | \$249 ;
+  assign \$251  = ~ \$250 ;
+  assign \$252  = ~ r1_a1_0[0];
+  assign \$253  = ~ r1_a4_2[7];
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = ~ r1_a7_5[0];
+  assign \$256  = ~ r1_a11_8[0];
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = \$254  | \$257 ;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = ~ r1_a1_0[0];
+  assign \$261  = ~ r1_a4_2[0];
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = ~ r1_a7_5[1];
+  assign \$264  = ~ r1_a11_8[0];
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = \$262  | \$265 ;
+  assign \$267  = ~ \$266 ;
+  assign \$268  = ~ r1_a1_0[0];
+  assign \$269  = ~ r1_a4_2[1];
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = ~ r1_a7_5[1];
+  assign \$272  = ~ r1_a11_8[0];
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ~ \$274 ;
+  assign \$276  = ~ r1_a1_0[0];
+  assign \$277  = ~ r1_a4_2[2];
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = ~ r1_a7_5[1];
+  assign \$280  = ~ r1_a11_8[0];
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = ~ r1_a1_0[0];
+  assign \$285  = ~ r1_a4_2[3];
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ r1_a7_5[1];
+  assign \$288  = ~ r1_a11_8[0];
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = ~ r1_a1_0[0];
+  assign \$293  = ~ r1_a4_2[4];
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = ~ r1_a7_5[1];
+  assign \$296  = ~ r1_a11_8[0];
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$294  | \$297 ;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = ~ r1_a1_0[0];
+  assign \$301  = ~ r1_a4_2[5];
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = ~ r1_a7_5[1];
+  assign \$304  = ~ r1_a11_8[0];
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = ~ r1_a1_0[0];
+  assign \$309  = ~ r1_a4_2[6];
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = ~ r1_a7_5[1];
+  assign \$312  = ~ r1_a11_8[0];
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = \$310  | \$313 ;
+  assign \$315  = ~ \$314 ;
+  assign \$316  = ~ r1_a1_0[0];
+  assign \$317  = ~ r1_a4_2[7];
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = ~ r1_a7_5[1];
+  assign \$320  = ~ r1_a11_8[0];
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$318  | \$321 ;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = ~ r1_a1_0[0];
+  assign \$325  = ~ r1_a4_2[0];
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = ~ r1_a7_5[0];
+  assign \$328  = ~ r1_a11_8[1];
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = \$326  | \$329 ;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = ~ r1_a1_0[0];
+  assign \$333  = ~ r1_a4_2[1];
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = ~ r1_a7_5[0];
+  assign \$336  = ~ r1_a11_8[1];
+  assign \$337  = \$335  | \$336 ;
+  assign \$338  = \$334  | \$337 ;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = ~ r1_a1_0[0];
+  assign \$341  = ~ r1_a4_2[2];
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = ~ r1_a7_5[0];
+  assign \$344  = ~ r1_a11_8[1];
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = \$342  | \$345 ;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = ~ r1_a1_0[0];
+  assign \$349  = ~ r1_a4_2[3];
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = ~ r1_a7_5[0];
+  assign \$352  = ~ r1_a11_8[1];
+  assign \$353  = \$351  | \$352 ;
+  assign \$354  = \$350  | \$353 ;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = ~ r1_a1_0[0];
+  assign \$357  = ~ r1_a4_2[4];
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = ~ r1_a7_5[0];
+  assign \$360  = ~ r1_a11_8[1];
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = \$358  | \$361 ;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = ~ r1_a1_0[0];
+  assign \$365  = ~ r1_a4_2[5];
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = ~ r1_a7_5[0];
+  assign \$368  = ~ r1_a11_8[1];
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = \$366  | \$369 ;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = ~ r1_a1_0[0];
+  assign \$373  = ~ r1_a4_2[6];
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = ~ r1_a7_5[0];
+  assign \$376  = ~ r1_a11_8[1];
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = \$374  | \$377 ;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = ~ r1_a1_0[0];
+  assign \$381  = ~ r1_a4_2[7];
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = ~ r1_a7_5[0];
+  assign \$384  = ~ r1_a11_8[1];
+  assign \$385  = \$383  | \$384 ;
+  assign \$386  = \$382  | \$385 ;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = ~ r1_a1_0[0];
+  assign \$389  = ~ r1_a4_2[0];
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = ~ r1_a7_5[1];
+  assign \$392  = ~ r1_a11_8[1];
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = \$390  | \$393 ;
+  assign \$395  = ~ \$394 ;
+  assign \$396  = ~ r1_a1_0[0];
+  assign \$397  = ~ r1_a4_2[1];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = ~ r1_a7_5[1];
+  assign \$400  = ~ r1_a11_8[1];
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = \$398  | \$401 ;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = ~ r1_a1_0[0];
+  assign \$405  = ~ r1_a4_2[2];
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = ~ r1_a7_5[1];
+  assign \$408  = ~ r1_a11_8[1];
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = \$406  | \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = ~ r1_a1_0[0];
+  assign \$413  = ~ r1_a4_2[3];
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = ~ r1_a7_5[1];
+  assign \$416  = ~ r1_a11_8[1];
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = \$414  | \$417 ;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = ~ r1_a1_0[0];
+  assign \$421  = ~ r1_a4_2[4];
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = ~ r1_a7_5[1];
+  assign \$424  = ~ r1_a11_8[1];
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = \$422  | \$425 ;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = ~ r1_a1_0[0];
+  assign \$429  = ~ r1_a4_2[5];
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = ~ r1_a7_5[1];
+  assign \$432  = ~ r1_a11_8[1];
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = \$430  | \$433 ;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = ~ r1_a1_0[0];
+  assign \$437  = ~ r1_a4_2[6];
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = ~ r1_a7_5[1];
+  assign \$440  = ~ r1_a11_8[1];
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = \$438  | \$441 ;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = ~ r1_a1_0[0];
+  assign \$445  = ~ r1_a4_2[7];
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = ~ r1_a7_5[1];
+  assign \$448  = ~ r1_a11_8[1];
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = \$446  | \$449 ;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = ~ r1_a1_0[0];
+  assign \$453  = ~ r1_a4_2[0];
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = ~ r1_a7_5[2];
+  assign \$456  = ~ r1_a11_8[1];
+  assign \$457  = \$455  | \$456 ;
+  assign \$458  = \$454  | \$457 ;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = ~ r1_a1_0[0];
+  assign \$461  = ~ r1_a4_2[1];
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = ~ r1_a7_5[2];
+  assign \$464  = ~ r1_a11_8[1];
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = \$462  | \$465 ;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = ~ r1_a1_0[0];
+  assign \$469  = ~ r1_a4_2[2];
+  assign \$470  = \$468  | \$469 ;
+  assign \$471  = ~ r1_a7_5[2];
+  assign \$472  = ~ r1_a11_8[1];
+  assign \$473  = \$471  | \$472 ;
+  assign \$474  = \$470  | \$473 ;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = ~ r1_a1_0[0];
+  assign \$477  = ~ r1_a4_2[3];
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = ~ r1_a7_5[2];
+  assign \$480  = ~ r1_a11_8[1];
+  assign \$481  = \$479  | \$480 ;
+  assign \$482  = \$478  | \$481 ;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = ~ r1_a1_0[0];
+  assign \$485  = ~ r1_a4_2[4];
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = ~ r1_a7_5[2];
+  assign \$488  = ~ r1_a11_8[1];
+  assign \$489  = \$487  | \$488 ;
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = ~ r1_a1_0[0];
+  assign \$493  = ~ r1_a4_2[5];
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = ~ r1_a7_5[2];
+  assign \$496  = ~ r1_a11_8[1];
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = \$494  | \$497 ;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = ~ r1_a1_0[0];
+  assign \$501  = ~ r1_a4_2[6];
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = ~ r1_a7_5[2];
+  assign \$504  = ~ r1_a11_8[1];
+  assign \$505  = \$503  | \$504 ;
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = ~ \$506 ;
+  assign \$508  = ~ r1_a1_0[0];
+  assign \$509  = ~ r1_a4_2[7];
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = ~ r1_a7_5[2];
+  assign \$512  = ~ r1_a11_8[1];
+  assign \$513  = \$511  | \$512 ;
+  assign \$514  = \$510  | \$513 ;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = ~ r1_a1_0[0];
+  assign \$517  = ~ r1_a4_2[0];
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = ~ r1_a7_5[3];
+  assign \$520  = ~ r1_a11_8[1];
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = \$518  | \$521 ;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = ~ r1_a1_0[0];
+  assign \$525  = ~ r1_a4_2[1];
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = ~ r1_a7_5[3];
+  assign \$528  = ~ r1_a11_8[1];
+  assign \$529  = \$527  | \$528 ;
+  assign \$530  = \$526  | \$529 ;
+  assign \$531  = ~ \$530 ;
+  assign \$532  = ~ r1_a1_0[0];
+  assign \$533  = ~ r1_a4_2[2];
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = ~ r1_a7_5[3];
+  assign \$536  = ~ r1_a11_8[1];
+  assign \$537  = \$535  | \$536 ;
+  assign \$538  = \$534  | \$537 ;
+  assign \$539  = ~ \$538 ;
+  assign \$540  = ~ r1_a1_0[0];
+  assign \$541  = ~ r1_a4_2[3];
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = ~ r1_a7_5[3];
+  assign \$544  = ~ r1_a11_8[1];
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = \$542  | \$545 ;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = ~ r1_a1_0[0];
+  assign \$549  = ~ r1_a4_2[4];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = ~ r1_a7_5[3];
+  assign \$552  = ~ r1_a11_8[1];
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = \$550  | \$553 ;
+  assign \$555  = ~ \$554 ;
+  assign \$556  = ~ r1_a1_0[0];
+  assign \$557  = ~ r1_a4_2[5];
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = ~ r1_a7_5[3];
+  assign \$560  = ~ r1_a11_8[1];
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = \$558  | \$561 ;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = ~ r1_a1_0[0];
+  assign \$565  = ~ r1_a4_2[6];
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = ~ r1_a7_5[3];
+  assign \$568  = ~ r1_a11_8[1];
+  assign \$569  = \$567  | \$568 ;
+  assign \$570  = \$566  | \$569 ;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = ~ r1_a1_0[0];
+  assign \$573  = ~ r1_a4_2[7];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = ~ r1_a7_5[3];
+  assign \$576  = ~ r1_a11_8[1];
+  assign \$577  = \$575  | \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = ~ r1_a1_0[0];
+  assign \$581  = ~ r1_a4_2[0];
+  assign \$582  = \$580  | \$581 ;
+  assign \$583  = ~ r1_a7_5[4];
+  assign \$584  = ~ r1_a11_8[1];
+  assign \$585  = \$583  | \$584 ;
+  assign \$586  = \$582  | \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = ~ r1_a1_0[0];
+  assign \$589  = ~ r1_a4_2[1];
+  assign \$590  = \$588  | \$589 ;
+  assign \$591  = ~ r1_a7_5[4];
+  assign \$592  = ~ r1_a11_8[1];
+  assign \$593  = \$591  | \$592 ;
+  assign \$594  = \$590  | \$593 ;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = ~ r1_a1_0[0];
+  assign \$597  = ~ r1_a4_2[2];
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = ~ r1_a7_5[4];
+  assign \$600  = ~ r1_a11_8[1];
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = \$598  | \$601 ;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = ~ r1_a1_0[0];
+  assign \$605  = ~ r1_a4_2[3];
+  assign \$606  = \$604  | \$605 ;
+  assign \$607  = ~ r1_a7_5[4];
+  assign \$608  = ~ r1_a11_8[1];
+  assign \$609  = \$607  | \$608 ;
+  assign \$610  = \$606  | \$609 ;
+  assign \$611  = ~ \$610 ;
+  assign \$612  = ~ r1_a1_0[0];
+  assign \$613  = ~ r1_a4_2[4];
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = ~ r1_a7_5[4];
+  assign \$616  = ~ r1_a11_8[1];
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = \$614  | \$617 ;
+  assign \$619  = ~ \$618 ;
+  assign \$620  = ~ r1_a1_0[0];
+  assign \$621  = ~ r1_a4_2[5];
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = ~ r1_a7_5[4];
+  assign \$624  = ~ r1_a11_8[1];
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = \$622  | \$625 ;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = ~ r1_a1_0[0];
+  assign \$629  = ~ r1_a4_2[6];
+  assign \$630  = \$628  | \$629 ;
+  assign \$631  = ~ r1_a7_5[4];
+  assign \$632  = ~ r1_a11_8[1];
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = \$630  | \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = ~ r1_a1_0[0];
+  assign \$637  = ~ r1_a4_2[7];
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = ~ r1_a7_5[4];
+  assign \$640  = ~ r1_a11_8[1];
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = ~ \$642 ;
+  assign \$644  = ~ r1_a1_0[0];
+  assign \$645  = ~ r1_a4_2[0];
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = ~ r1_a7_5[5];
+  assign \$648  = ~ r1_a11_8[1];
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = \$646  | \$649 ;
+  assign \$651  = ~ \$650 ;
+  assign \$652  = ~ r1_a1_0[0];
+  assign \$653  = ~ r1_a4_2[1];
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = ~ r1_a7_5[5];
+  assign \$656  = ~ r1_a11_8[1];
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = \$654  | \$657 ;
+  assign \$659  = ~ \$658 ;
+  assign \$660  = ~ r1_a1_0[0];
+  assign \$661  = ~ r1_a4_2[2];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = ~ r1_a7_5[5];
+  assign \$664  = ~ r1_a11_8[1];
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = \$662  | \$665 ;
+  assign \$667  = ~ \$666 ;
+  assign \$668  = ~ r1_a1_0[0];
+  assign \$669  = ~ r1_a4_2[3];
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = ~ r1_a7_5[5];
+  assign \$672  = ~ r1_a11_8[1];
+  assign \$673  = \$671  | \$672 ;
+  assign \$674  = \$670  | \$673 ;
+  assign \$675  = ~ \$674 ;
+  assign \$676  = ~ r1_a1_0[0];
+  assign \$677  = ~ r1_a4_2[4];
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = ~ r1_a7_5[5];
+  assign \$680  = ~ r1_a11_8[1];
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = \$678  | \$681 ;
+  assign \$683  = ~ \$682 ;
+  assign \$684  = ~ r1_a1_0[0];
+  assign \$685  = ~ r1_a4_2[5];
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = ~ r1_a7_5[5];
+  assign \$688  = ~ r1_a11_8[1];
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = ~ r1_a1_0[0];
+  assign \$693  = ~ r1_a4_2[6];
   assign \$694  = \$692  | \$693 ;
-  assign \$695  = \$691  | { 28'h0000000, \$694  };
-  assign \$696  = \$688  | \$695 ;
-  assign \$697  = r2_sel_err_count ? \$signal$56  : 32'd0;
-  assign \$698  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$699  = \$697  | \$698 ;
-  assign \$700  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$701  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$695  = ~ r1_a7_5[5];
+  assign \$696  = ~ r1_a11_8[1];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = \$694  | \$697 ;
+  assign \$699  = ~ \$698 ;
+  assign \$700  = ~ r1_a1_0[0];
+  assign \$701  = ~ r1_a4_2[7];
   assign \$702  = \$700  | \$701 ;
-  assign \$703  = \$699  | \$702 ;
-  assign \$704  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$705  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$706  = \$704  | \$705 ;
-  assign \$708  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$710  = \$706  | \$709 ;
-  assign \$711  = \$703  | \$710 ;
-  assign \$712  = \$696  | \$711 ;
-  assign \$713  = r2_sel_id | r2_sel_version;
-  assign \$714  = r2_sel_config | r2_sel_config2;
-  assign \$715  = \$713  | \$714 ;
-  assign \$716  = r2_sel_ctrl | r2_sel_status;
-  assign \$717  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = \$715  | \$718 ;
-  assign \$720  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$721  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$724  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$703  = ~ r1_a7_5[5];
+  assign \$704  = ~ r1_a11_8[1];
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = \$702  | \$705 ;
+  assign \$707  = ~ \$706 ;
+  assign \$708  = r2_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$709  = r2_sel_version ? 32'd256 : 32'd0;
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = r2_sel_config ? 32'd272106760 : 32'd0;
+  assign \$712  = r2_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$713  = \$711  | \$712 ;
+  assign \$714  = \$710  | \$713 ;
+  assign \$716  = r2_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$718  = r2_sel_irq_status ? \$signal$70  : 5'h00;
+  assign \$719  = r2_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = \$717  | { 27'h0000000, \$720  };
+  assign \$722  = \$714  | \$721 ;
+  assign \$723  = r2_sel_err_count ? \$signal$56  : 32'd0;
+  assign \$724  = r2_sel_err_dropped ? err_dropped : 32'd0;
   assign \$725  = \$723  | \$724 ;
-  assign \$726  = \$722  | \$725 ;
-  assign \$727  = \$719  | \$726 ;
-  assign \$731  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$732  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$733  = \$731  | \$732 ;
-  assign \$735  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$736  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$737  = \$735  | { 23'h000000, \$736  };
-  assign \$738  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$739  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$740  = { 23'h000000, \$738  } | \$739 ;
-  assign \$741  = \$737  | \$740 ;
-  assign \$742  = \$734  | \$741 ;
-  assign \$743  = r2_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$744  = r2_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$745  = \$743  | \$744 ;
-  assign \$750  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$753  = \$749  | \$752 ;
-  assign \$754  = \$742  | \$753 ;
-  assign \$755  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$756  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$757  = \$755  | \$756 ;
-  assign \$758  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$759  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = \$757  | \$760 ;
-  assign \$762  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$763  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = \$761  | \$766 ;
-  assign \$769  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$771  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$772  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$773  = \$771  | \$772 ;
-  assign \$774  = \$770  | \$773 ;
-  assign \$775  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$776  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$777  = \$775  | { 24'h000000, \$776  };
-  assign \$778  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$779  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$780  = { 24'h000000, \$778  } | \$779 ;
-  assign \$781  = \$777  | \$780 ;
-  assign \$782  = \$774  | \$781 ;
-  assign \$783  = r2_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$784  = r2_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$726  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$727  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = \$725  | \$728 ;
+  assign \$730  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$731  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$732  = \$730  | \$731 ;
+  assign \$734  = r2_sel_cycle ? cycle : 32'd0;
+  assign \$736  = \$732  | \$735 ;
+  assign \$737  = \$729  | \$736 ;
+  assign \$738  = \$722  | \$737 ;
+  assign \$739  = r2_sel_id | r2_sel_version;
+  assign \$740  = r2_sel_config | r2_sel_config2;
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = r2_sel_ctrl | r2_sel_status;
+  assign \$743  = r2_sel_irq_status | r2_sel_irq_enable;
+  assign \$744  = \$742  | \$743 ;
+  assign \$745  = \$741  | \$744 ;
+  assign \$746  = r2_sel_err_count | r2_sel_err_dropped;
+  assign \$747  = r2_sel_err_head0 | r2_sel_err_head1;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = r2_sel_err_head2 | r2_sel_err_head3;
+  assign \$750  = r2_sel_err_pop | r2_sel_cycle;
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = \$745  | \$752 ;
+  assign \$757  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$758  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$759  = \$757  | \$758 ;
+  assign \$761  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$762  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$763  = \$761  | { 23'h000000, \$762  };
+  assign \$764  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$765  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$766  = { 23'h000000, \$764  } | \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = \$760  | \$767 ;
+  assign \$769  = r2_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$770  = r2_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$771  = \$769  | \$770 ;
+  assign \$776  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$779  = r2_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$780  = \$778  | { 15'h0000, \$779  };
+  assign \$781  = \$775  | \$780 ;
+  assign \$782  = \$768  | \$781 ;
+  assign \$783  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
+  assign \$784  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
   assign \$785  = \$783  | \$784 ;
-  assign \$790  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = \$782  | \$793 ;
-  assign \$795  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$796  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$799  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = \$797  | \$800 ;
-  assign \$802  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$803  = r2_sel_pool1_info | r2_sel_pool1_flush;
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
-  assign \$806  = \$804  | \$805 ;
-  assign \$807  = \$801  | \$806 ;
-  assign \$809  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$811  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$812  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = \$810  | \$813 ;
-  assign \$815  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$816  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$817  = \$815  | { 26'h0000000, \$816  };
-  assign \$818  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$819  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$820  = { 26'h0000000, \$818  } | \$819 ;
-  assign \$821  = \$817  | \$820 ;
-  assign \$822  = \$814  | \$821 ;
-  assign \$823  = r2_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$824  = r2_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$825  = \$823  | \$824 ;
-  assign \$826  = r2_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$829  = \$825  | \$828 ;
-  assign \$830  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$833  = \$829  | \$832 ;
-  assign \$834  = \$822  | \$833 ;
-  assign \$835  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$836  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$837  = \$835  | \$836 ;
-  assign \$838  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$839  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$840  = \$838  | \$839 ;
-  assign \$841  = \$837  | \$840 ;
-  assign \$842  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$843  = r2_sel_pool2_info | r2_sel_pool2_flush;
-  assign \$844  = \$842  | \$843 ;
-  assign \$845  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = \$841  | \$846 ;
-  assign \$848  = \$signal$170  & r3_alloc;
-  assign \$849  = \$signal$170  & r3_alloc;
-  assign \$850  = r3_block0 | r3_block4;
-  assign \$851  = r3_block5 | r3_block6;
-  assign \$852  = \$850  | \$851 ;
-  assign \$853  = | r3_found_in;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = rsp_grant_valid & rsp_grant_src;
-  assign \$856  = alloc_waiting & \$855 ;
-  assign \$857  = 1'h1 << bus__w_addr[1:0];
-  assign \$858  = 1'h1 << bus__w_addr[4:2];
-  assign \$859  = 1'h1 << bus__w_addr[7:5];
-  assign \$860  = 1'h1 << bus__w_addr[11:8];
-  assign \$861  = bus__w_data[5:0] > 1'h0;
-  assign \$862  = ! bus__w_data[5:0];
-  assign \$863  = bus__w_data[11:6] > 3'h4;
-  assign \$864  = bus__w_data[11:6] == 3'h4;
-  assign \$865  = bus__w_data[17:12] > 1'h0;
-  assign \$866  = ! bus__w_data[17:12];
-  assign \$867  = bus__w_data[18] > 1'h0;
-  assign \$868  = ! bus__w_data[18];
-  assign \$869  = bus__w_data[5:0] > 1'h0;
-  assign \$870  = ! bus__w_data[5:0];
-  assign \$871  = bus__w_data[11:6] > 2'h2;
-  assign \$872  = bus__w_data[11:6] == 2'h2;
-  assign \$873  = bus__w_data[17:12] > 1'h0;
-  assign \$874  = ! bus__w_data[17:12];
-  assign \$875  = bus__w_data[18] > 1'h0;
-  assign \$876  = ! bus__w_data[18];
-  assign \$877  = bus__w_data[5:0] > 6'h30;
-  assign \$878  = bus__w_data[5:0] == 6'h30;
-  assign \$879  = bus__w_data[11:6] > 1'h0;
-  assign \$880  = ! bus__w_data[11:6];
-  assign \$881  = bus__w_data[17:12] > 1'h0;
-  assign \$882  = ! bus__w_data[17:12];
-  assign \$883  = bus__w_data[18] > 1'h0;
-  assign \$884  = ! bus__w_data[18];
-  assign \$885  = bus__w_strb == 4'hf;
-  assign \$886  = bus__w_addr[11:6] - 3'h4;
-  assign \$887  = w1_small_oor_eq18 & w1_small_oor_gt12;
-  assign \$888  = w1_small_oor_gt18 | \$887 ;
-  assign \$889  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$890  = w1_small_oor_eq6 & w1_small_oor_gt0;
-  assign \$891  = w1_small_oor_gt6 | \$890 ;
-  assign \$892  = \$889  & \$891 ;
-  assign \$893  = \$888  | \$892 ;
-  assign \$894  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$895  = w1_small_oor_eq6 & w1_small_oor_eq0;
-  assign \$896  = \$894  & \$895 ;
-  assign \$897  = \$893  | \$896 ;
-  assign \$898  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
-  assign \$899  = w1_medium_oor_gt18 | \$898 ;
-  assign \$900  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$901  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
-  assign \$902  = w1_medium_oor_gt6 | \$901 ;
-  assign \$903  = \$900  & \$902 ;
-  assign \$904  = \$899  | \$903 ;
-  assign \$905  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$906  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
-  assign \$907  = \$905  & \$906 ;
-  assign \$908  = \$904  | \$907 ;
-  assign \$909  = w1_large_oor_eq18 & w1_large_oor_gt12;
-  assign \$910  = w1_large_oor_gt18 | \$909 ;
-  assign \$911  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$912  = w1_large_oor_eq6 & w1_large_oor_gt0;
-  assign \$913  = w1_large_oor_gt6 | \$912 ;
-  assign \$914  = \$911  & \$913 ;
-  assign \$915  = \$910  | \$914 ;
-  assign \$916  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$917  = w1_large_oor_eq6 & w1_large_oor_eq0;
-  assign \$918  = \$916  & \$917 ;
-  assign \$919  = \$915  | \$918 ;
-  assign \$920  = ~ w1_a1_0[0];
-  assign \$921  = ~ w1_a4_2[4];
-  assign \$922  = \$920  | \$921 ;
-  assign \$923  = ~ w1_a7_5[0];
-  assign \$924  = ~ w1_a11_8[0];
-  assign \$925  = \$923  | \$924 ;
-  assign \$926  = \$922  | \$925 ;
-  assign \$927  = ~ \$926 ;
-  assign \$928  = ~ w1_a1_0[0];
-  assign \$929  = ~ w1_a4_2[6];
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = ~ w1_a7_5[0];
-  assign \$932  = ~ w1_a11_8[0];
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = \$930  | \$933 ;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = ~ w1_a1_0[0];
-  assign \$937  = ~ w1_a4_2[7];
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = ~ w1_a7_5[0];
-  assign \$940  = ~ w1_a11_8[0];
-  assign \$941  = \$939  | \$940 ;
-  assign \$942  = \$938  | \$941 ;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = ~ w1_a1_0[0];
-  assign \$945  = ~ w1_a4_2[6];
-  assign \$946  = \$944  | \$945 ;
-  assign \$947  = ~ w1_a7_5[1];
-  assign \$948  = ~ w1_a11_8[0];
-  assign \$949  = \$947  | \$948 ;
-  assign \$950  = \$946  | \$949 ;
-  assign \$951  = ~ \$950 ;
-  assign \$952  = ~ w1_a1_0[0];
-  assign \$953  = ~ w1_a4_2[1];
-  assign \$954  = \$952  | \$953 ;
-  assign \$955  = ~ w1_a7_5[0];
-  assign \$956  = ~ w1_a11_8[1];
+  assign \$786  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
+  assign \$787  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = \$785  | \$788 ;
+  assign \$790  = r2_sel_pool0_fails | r2_sel_pool0_frees;
+  assign \$791  = r2_sel_pool0_info | r2_sel_pool0_flush;
+  assign \$792  = \$790  | \$791 ;
+  assign \$793  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
+  assign \$794  = \$793  | r2_sel_pool0_low_water;
+  assign \$795  = \$792  | \$794 ;
+  assign \$796  = \$789  | \$795 ;
+  assign \$798  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$800  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$801  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = \$799  | \$802 ;
+  assign \$804  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$805  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$806  = \$804  | { 24'h000000, \$805  };
+  assign \$807  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$808  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$809  = { 24'h000000, \$807  } | \$808 ;
+  assign \$810  = \$806  | \$809 ;
+  assign \$811  = \$803  | \$810 ;
+  assign \$812  = r2_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$813  = r2_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$814  = \$812  | \$813 ;
+  assign \$819  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$822  = r2_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$823  = \$821  | { 15'h0000, \$822  };
+  assign \$824  = \$818  | \$823 ;
+  assign \$825  = \$811  | \$824 ;
+  assign \$826  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
+  assign \$827  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
+  assign \$830  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
+  assign \$831  = \$829  | \$830 ;
+  assign \$832  = \$828  | \$831 ;
+  assign \$833  = r2_sel_pool1_fails | r2_sel_pool1_frees;
+  assign \$834  = r2_sel_pool1_info | r2_sel_pool1_flush;
+  assign \$835  = \$833  | \$834 ;
+  assign \$836  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
+  assign \$837  = \$836  | r2_sel_pool1_low_water;
+  assign \$838  = \$835  | \$837 ;
+  assign \$839  = \$832  | \$838 ;
+  assign \$841  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$843  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$844  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = \$842  | \$845 ;
+  assign \$847  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$848  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$849  = \$847  | { 26'h0000000, \$848  };
+  assign \$850  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$851  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$852  = { 26'h0000000, \$850  } | \$851 ;
+  assign \$853  = \$849  | \$852 ;
+  assign \$854  = \$846  | \$853 ;
+  assign \$855  = r2_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$856  = r2_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$857  = \$855  | \$856 ;
+  assign \$858  = r2_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$861  = \$857  | \$860 ;
+  assign \$862  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$865  = r2_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$866  = \$864  | { 15'h0000, \$865  };
+  assign \$867  = \$861  | \$866 ;
+  assign \$868  = \$854  | \$867 ;
+  assign \$869  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
+  assign \$870  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
+  assign \$871  = \$869  | \$870 ;
+  assign \$872  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
+  assign \$873  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = \$871  | \$874 ;
+  assign \$876  = r2_sel_pool2_fails | r2_sel_pool2_frees;
+  assign \$877  = r2_sel_pool2_info | r2_sel_pool2_flush;
+  assign \$878  = \$876  | \$877 ;
+  assign \$879  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
+  assign \$880  = \$879  | r2_sel_pool2_low_water;
+  assign \$881  = \$878  | \$880 ;
+  assign \$882  = \$875  | \$881 ;
+  assign \$883  = \$signal$189  & r3_alloc;
+  assign \$884  = \$signal$189  & r3_alloc;
+  assign \$885  = r3_block0 | r3_block4;
+  assign \$886  = r3_block5 | r3_block6;
+  assign \$887  = \$885  | \$886 ;
+  assign \$888  = | r3_found_in;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = rsp_grant_valid & rsp_grant_src;
+  assign \$891  = alloc_waiting & \$890 ;
+  assign \$892  = 1'h1 << bus__w_addr[1:0];
+  assign \$893  = 1'h1 << bus__w_addr[4:2];
+  assign \$894  = 1'h1 << bus__w_addr[7:5];
+  assign \$895  = 1'h1 << bus__w_addr[11:8];
+  assign \$896  = bus__w_data[5:0] > 1'h0;
+  assign \$897  = ! bus__w_data[5:0];
+  assign \$898  = bus__w_data[11:6] > 3'h4;
+  assign \$899  = bus__w_data[11:6] == 3'h4;
+  assign \$900  = bus__w_data[17:12] > 1'h0;
+  assign \$901  = ! bus__w_data[17:12];
+  assign \$902  = bus__w_data[18] > 1'h0;
+  assign \$903  = ! bus__w_data[18];
+  assign \$904  = bus__w_data[5:0] > 1'h0;
+  assign \$905  = ! bus__w_data[5:0];
+  assign \$906  = bus__w_data[11:6] > 2'h2;
+  assign \$907  = bus__w_data[11:6] == 2'h2;
+  assign \$908  = bus__w_data[17:12] > 1'h0;
+  assign \$909  = ! bus__w_data[17:12];
+  assign \$910  = bus__w_data[18] > 1'h0;
+  assign \$911  = ! bus__w_data[18];
+  assign \$912  = bus__w_data[5:0] > 6'h30;
+  assign \$913  = bus__w_data[5:0] == 6'h30;
+  assign \$914  = bus__w_data[11:6] > 1'h0;
+  assign \$915  = ! bus__w_data[11:6];
+  assign \$916  = bus__w_data[17:12] > 1'h0;
+  assign \$917  = ! bus__w_data[17:12];
+  assign \$918  = bus__w_data[18] > 1'h0;
+  assign \$919  = ! bus__w_data[18];
+  assign \$920  = bus__w_strb == 4'hf;
+  assign \$921  = bus__w_addr[11:6] - 3'h4;
+  assign \$922  = w1_small_oor_eq18 & w1_small_oor_gt12;
+  assign \$923  = w1_small_oor_gt18 | \$922 ;
+  assign \$924  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$925  = w1_small_oor_eq6 & w1_small_oor_gt0;
+  assign \$926  = w1_small_oor_gt6 | \$925 ;
+  assign \$927  = \$924  & \$926 ;
+  assign \$928  = \$923  | \$927 ;
+  assign \$929  = w1_small_oor_eq18 & w1_small_oor_eq12;
+  assign \$930  = w1_small_oor_eq6 & w1_small_oor_eq0;
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = \$928  | \$931 ;
+  assign \$933  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
+  assign \$934  = w1_medium_oor_gt18 | \$933 ;
+  assign \$935  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$936  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
+  assign \$937  = w1_medium_oor_gt6 | \$936 ;
+  assign \$938  = \$935  & \$937 ;
+  assign \$939  = \$934  | \$938 ;
+  assign \$940  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
+  assign \$941  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
+  assign \$942  = \$940  & \$941 ;
+  assign \$943  = \$939  | \$942 ;
+  assign \$944  = w1_large_oor_eq18 & w1_large_oor_gt12;
+  assign \$945  = w1_large_oor_gt18 | \$944 ;
+  assign \$946  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$947  = w1_large_oor_eq6 & w1_large_oor_gt0;
+  assign \$948  = w1_large_oor_gt6 | \$947 ;
+  assign \$949  = \$946  & \$948 ;
+  assign \$950  = \$945  | \$949 ;
+  assign \$951  = w1_large_oor_eq18 & w1_large_oor_eq12;
+  assign \$952  = w1_large_oor_eq6 & w1_large_oor_eq0;
+  assign \$953  = \$951  & \$952 ;
+  assign \$954  = \$950  | \$953 ;
+  assign \$955  = ~ w1_a1_0[0];
+  assign \$956  = ~ w1_a4_2[4];
   assign \$957  = \$955  | \$956 ;
-  assign \$958  = \$954  | \$957 ;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = ~ w1_a1_0[0];
-  assign \$961  = ~ w1_a4_2[4];
-  assign \$962  = \$960  | \$961 ;
-  assign \$963  = ~ w1_a7_5[1];
-  assign \$964  = ~ w1_a11_8[1];
+  assign \$958  = ~ w1_a7_5[0];
+  assign \$959  = ~ w1_a11_8[0];
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = \$957  | \$960 ;
+  assign \$962  = ~ \$961 ;
+  assign \$963  = ~ w1_a1_0[0];
+  assign \$964  = ~ w1_a4_2[6];
   assign \$965  = \$963  | \$964 ;
-  assign \$966  = \$962  | \$965 ;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = ~ w1_a1_0[0];
-  assign \$969  = ~ w1_a4_2[1];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = ~ w1_a7_5[2];
-  assign \$972  = ~ w1_a11_8[1];
+  assign \$966  = ~ w1_a7_5[0];
+  assign \$967  = ~ w1_a11_8[0];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = \$965  | \$968 ;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = ~ w1_a1_0[0];
+  assign \$972  = ~ w1_a4_2[7];
   assign \$973  = \$971  | \$972 ;
-  assign \$974  = \$970  | \$973 ;
-  assign \$975  = ~ \$974 ;
-  assign \$976  = ~ w1_a1_0[0];
-  assign \$977  = ~ w1_a4_2[4];
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = ~ w1_a7_5[3];
-  assign \$980  = ~ w1_a11_8[1];
+  assign \$974  = ~ w1_a7_5[0];
+  assign \$975  = ~ w1_a11_8[0];
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = \$973  | \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = ~ w1_a1_0[0];
+  assign \$980  = ~ w1_a4_2[6];
   assign \$981  = \$979  | \$980 ;
-  assign \$982  = \$978  | \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = ~ w1_a1_0[0];
-  assign \$985  = ~ w1_a4_2[1];
-  assign \$986  = \$984  | \$985 ;
-  assign \$987  = ~ w1_a7_5[4];
-  assign \$988  = ~ w1_a11_8[1];
+  assign \$982  = ~ w1_a7_5[1];
+  assign \$983  = ~ w1_a11_8[0];
+  assign \$984  = \$982  | \$983 ;
+  assign \$985  = \$981  | \$984 ;
+  assign \$986  = ~ \$985 ;
+  assign \$987  = ~ w1_a1_0[0];
+  assign \$988  = ~ w1_a4_2[1];
   assign \$989  = \$987  | \$988 ;
-  assign \$990  = \$986  | \$989 ;
-  assign \$991  = ~ \$990 ;
-  assign \$992  = ~ w1_a1_0[0];
-  assign \$993  = ~ w1_a4_2[4];
-  assign \$994  = \$992  | \$993 ;
-  assign \$995  = ~ w1_a7_5[5];
-  assign \$996  = ~ w1_a11_8[1];
+  assign \$990  = ~ w1_a7_5[0];
+  assign \$991  = ~ w1_a11_8[1];
+  assign \$992  = \$990  | \$991 ;
+  assign \$993  = \$989  | \$992 ;
+  assign \$994  = ~ \$993 ;
+  assign \$995  = ~ w1_a1_0[0];
+  assign \$996  = ~ w1_a4_2[4];
   assign \$997  = \$995  | \$996 ;
-  assign \$998  = \$994  | \$997 ;
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = ~ w1_a1_0[0];
-  assign \$1001  = ~ w1_a4_2[1];
-  assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = ~ w1_a7_5[0];
-  assign \$1004  = ~ w1_a11_8[1];
+  assign \$998  = ~ w1_a7_5[1];
+  assign \$999  = ~ w1_a11_8[1];
+  assign \$1000  = \$998  | \$999 ;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = ~ w1_a1_0[0];
+  assign \$1004  = ~ w1_a4_2[7];
   assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = \$1002  | \$1005 ;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = ~ w1_a1_0[0];
-  assign \$1009  = ~ w1_a4_2[1];
-  assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = ~ w1_a7_5[2];
-  assign \$1012  = ~ w1_a11_8[1];
+  assign \$1006  = ~ w1_a7_5[1];
+  assign \$1007  = ~ w1_a11_8[1];
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = \$1005  | \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = ~ w1_a1_0[0];
+  assign \$1012  = ~ w1_a4_2[1];
   assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = \$1010  | \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = \$1007  | \$1015 ;
-  assign \$1017  = ~ w1_a1_0[0];
-  assign \$1018  = ~ w1_a4_2[1];
-  assign \$1019  = \$1017  | \$1018 ;
-  assign \$1020  = ~ w1_a7_5[4];
-  assign \$1021  = ~ w1_a11_8[1];
-  assign \$1022  = \$1020  | \$1021 ;
-  assign \$1023  = \$1019  | \$1022 ;
-  assign \$1024  = ~ \$1023 ;
-  assign \$1025  = \$1016  | \$1024 ;
-  assign \$1026  = ~ w1_a1_0[0];
-  assign \$1027  = ~ w1_a4_2[4];
-  assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = ~ w1_a7_5[1];
-  assign \$1030  = ~ w1_a11_8[1];
-  assign \$1031  = \$1029  | \$1030 ;
-  assign \$1032  = \$1028  | \$1031 ;
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = ~ w1_a1_0[0];
-  assign \$1035  = ~ w1_a4_2[4];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = ~ w1_a7_5[3];
-  assign \$1038  = ~ w1_a11_8[1];
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = \$1036  | \$1039 ;
-  assign \$1041  = ~ \$1040 ;
-  assign \$1042  = \$1033  | \$1041 ;
+  assign \$1014  = ~ w1_a7_5[2];
+  assign \$1015  = ~ w1_a11_8[1];
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = \$1013  | \$1016 ;
+  assign \$1018  = ~ \$1017 ;
+  assign \$1019  = ~ w1_a1_0[0];
+  assign \$1020  = ~ w1_a4_2[4];
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = ~ w1_a7_5[3];
+  assign \$1023  = ~ w1_a11_8[1];
+  assign \$1024  = \$1022  | \$1023 ;
+  assign \$1025  = \$1021  | \$1024 ;
+  assign \$1026  = ~ \$1025 ;
+  assign \$1027  = ~ w1_a1_0[0];
+  assign \$1028  = ~ w1_a4_2[7];
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = ~ w1_a7_5[3];
+  assign \$1031  = ~ w1_a11_8[1];
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = \$1029  | \$1032 ;
+  assign \$1034  = ~ \$1033 ;
+  assign \$1035  = ~ w1_a1_0[0];
+  assign \$1036  = ~ w1_a4_2[1];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = ~ w1_a7_5[4];
+  assign \$1039  = ~ w1_a11_8[1];
+  assign \$1040  = \$1038  | \$1039 ;
+  assign \$1041  = \$1037  | \$1040 ;
+  assign \$1042  = ~ \$1041 ;
   assign \$1043  = ~ w1_a1_0[0];
   assign \$1044  = ~ w1_a4_2[4];
   assign \$1045  = \$1043  | \$1044 ;
@@ -8683,2507 +8878,2840 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$1048  = \$1046  | \$1047 ;
   assign \$1049  = \$1045  | \$1048 ;
   assign \$1050  = ~ \$1049 ;
-  assign \$1051  = \$1042  | \$1050 ;
-  assign \$1052  = ~ w1_a1_0[0];
-  assign \$1053  = ~ w1_a4_2[4];
-  assign \$1054  = \$1052  | \$1053 ;
-  assign \$1055  = ~ w1_a7_5[0];
-  assign \$1056  = ~ w1_a11_8[0];
-  assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = \$1054  | \$1057 ;
-  assign \$1059  = ~ \$1058 ;
-  assign \$1060  = ~ w1_a1_0[0];
-  assign \$1061  = ~ w1_a4_2[6];
-  assign \$1062  = \$1060  | \$1061 ;
-  assign \$1063  = ~ w1_a7_5[1];
-  assign \$1064  = ~ w1_a11_8[0];
-  assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = \$1062  | \$1065 ;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = \$1059  | \$1067 ;
-  assign \$1069  = ~ w1_a1_0[0];
-  assign \$1070  = ~ w1_a4_2[1];
-  assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = ~ w1_a7_5[0];
-  assign \$1073  = ~ w1_a11_8[1];
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = \$1071  | \$1074 ;
-  assign \$1076  = ~ \$1075 ;
-  assign \$1077  = ~ w1_a1_0[0];
-  assign \$1078  = ~ w1_a4_2[4];
-  assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = ~ w1_a7_5[1];
-  assign \$1081  = ~ w1_a11_8[1];
-  assign \$1082  = \$1080  | \$1081 ;
-  assign \$1083  = \$1079  | \$1082 ;
-  assign \$1084  = ~ \$1083 ;
-  assign \$1085  = \$1076  | \$1084 ;
-  assign \$1086  = \$1068  | \$1085 ;
-  assign \$1087  = ~ w1_a1_0[0];
-  assign \$1088  = ~ w1_a4_2[1];
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = ~ w1_a7_5[2];
-  assign \$1091  = ~ w1_a11_8[1];
-  assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = \$1089  | \$1092 ;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = ~ w1_a1_0[0];
-  assign \$1096  = ~ w1_a4_2[4];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = ~ w1_a7_5[3];
-  assign \$1099  = ~ w1_a11_8[1];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = \$1097  | \$1100 ;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = \$1094  | \$1102 ;
-  assign \$1104  = ~ w1_a1_0[0];
-  assign \$1105  = ~ w1_a4_2[1];
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = ~ w1_a7_5[4];
-  assign \$1108  = ~ w1_a11_8[1];
-  assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = \$1106  | \$1109 ;
-  assign \$1111  = ~ \$1110 ;
-  assign \$1112  = ~ w1_a1_0[0];
-  assign \$1113  = ~ w1_a4_2[4];
-  assign \$1114  = \$1112  | \$1113 ;
-  assign \$1115  = ~ w1_a7_5[5];
-  assign \$1116  = ~ w1_a11_8[1];
-  assign \$1117  = \$1115  | \$1116 ;
-  assign \$1118  = \$1114  | \$1117 ;
-  assign \$1119  = ~ \$1118 ;
-  assign \$1120  = \$1111  | \$1119 ;
-  assign \$1121  = \$1103  | \$1120 ;
-  assign \$1122  = \$1086  | \$1121 ;
-  assign \$1123  = ~ w1_a1_0[0];
-  assign \$1124  = ~ w1_a4_2[6];
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = ~ w1_a7_5[0];
-  assign \$1127  = ~ w1_a11_8[0];
-  assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = \$1125  | \$1128 ;
-  assign \$1130  = ~ \$1129 ;
-  assign \$1131  = ~ w1_a1_0[0];
-  assign \$1132  = ~ w1_a4_2[7];
+  assign \$1051  = ~ w1_a1_0[0];
+  assign \$1052  = ~ w1_a4_2[7];
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = ~ w1_a7_5[5];
+  assign \$1055  = ~ w1_a11_8[1];
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = \$1053  | \$1056 ;
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = ~ w1_a1_0[0];
+  assign \$1060  = ~ w1_a4_2[1];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = ~ w1_a7_5[0];
+  assign \$1063  = ~ w1_a11_8[1];
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = \$1061  | \$1064 ;
+  assign \$1066  = ~ \$1065 ;
+  assign \$1067  = ~ w1_a1_0[0];
+  assign \$1068  = ~ w1_a4_2[1];
+  assign \$1069  = \$1067  | \$1068 ;
+  assign \$1070  = ~ w1_a7_5[2];
+  assign \$1071  = ~ w1_a11_8[1];
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = \$1069  | \$1072 ;
+  assign \$1074  = ~ \$1073 ;
+  assign \$1075  = \$1066  | \$1074 ;
+  assign \$1076  = ~ w1_a1_0[0];
+  assign \$1077  = ~ w1_a4_2[1];
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = ~ w1_a7_5[4];
+  assign \$1080  = ~ w1_a11_8[1];
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = \$1078  | \$1081 ;
+  assign \$1083  = ~ \$1082 ;
+  assign \$1084  = \$1075  | \$1083 ;
+  assign \$1085  = ~ w1_a1_0[0];
+  assign \$1086  = ~ w1_a4_2[4];
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = ~ w1_a7_5[1];
+  assign \$1089  = ~ w1_a11_8[1];
+  assign \$1090  = \$1088  | \$1089 ;
+  assign \$1091  = \$1087  | \$1090 ;
+  assign \$1092  = ~ \$1091 ;
+  assign \$1093  = ~ w1_a1_0[0];
+  assign \$1094  = ~ w1_a4_2[4];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = ~ w1_a7_5[3];
+  assign \$1097  = ~ w1_a11_8[1];
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = \$1095  | \$1098 ;
+  assign \$1100  = ~ \$1099 ;
+  assign \$1101  = \$1092  | \$1100 ;
+  assign \$1102  = ~ w1_a1_0[0];
+  assign \$1103  = ~ w1_a4_2[4];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = ~ w1_a7_5[5];
+  assign \$1106  = ~ w1_a11_8[1];
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = \$1104  | \$1107 ;
+  assign \$1109  = ~ \$1108 ;
+  assign \$1110  = \$1101  | \$1109 ;
+  assign \$1111  = ~ w1_a1_0[0];
+  assign \$1112  = ~ w1_a4_2[4];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = ~ w1_a7_5[0];
+  assign \$1115  = ~ w1_a11_8[0];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \$1113  | \$1116 ;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = ~ w1_a1_0[0];
+  assign \$1120  = ~ w1_a4_2[6];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ~ w1_a7_5[1];
+  assign \$1123  = ~ w1_a11_8[0];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = \$1121  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = \$1118  | \$1126 ;
+  assign \$1128  = ~ w1_a1_0[0];
+  assign \$1129  = ~ w1_a4_2[1];
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = ~ w1_a7_5[0];
+  assign \$1132  = ~ w1_a11_8[1];
   assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = ~ w1_a7_5[0];
-  assign \$1135  = ~ w1_a11_8[0];
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = \$1133  | \$1136 ;
-  assign \$1138  = ~ \$1137 ;
-  assign \$1139  = \$1130  | \$1138 ;
-  assign \$1143  = \$signal$225  & \$signal$226 ;
-  assign \$1144  = \$1143  & w2_is_ctrl;
-  assign \$1145  = \$1144  & \$signal$228 [0];
-  assign \$1146  = \$signal$225  & \$signal$226 ;
-  assign \$1147  = \$1146  & w2_is_err_pop;
-  assign \$1148  = \$signal$225  & w2_is_irq_status;
-  assign \$1149  = \$1148  & w2_strb0;
-  assign \$1150  = \$1149  ? \$signal$228 [3:0] : 4'h0;
-  assign \$1151  = \$signal$225  & \$signal$226 ;
-  assign \$1152  = \$1151  & \$signal$241 ;
-  assign \$1153  = \$signal$225  & \$signal$226 ;
-  assign \$1154  = \$1153  & \$signal$242 ;
-  assign \$1155  = \$signal$225  & \$signal$226 ;
-  assign \$1156  = \$1155  & \$signal$241 ;
-  assign \$1157  = ~ \$1156 ;
-  assign \$1158  = \$signal$225  & \$1157 ;
-  assign \$1159  = \$signal$225  & \$signal$226 ;
-  assign \$1160  = \$1159  & \$signal$242 ;
+  assign \$1134  = \$1130  | \$1133 ;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = ~ w1_a1_0[0];
+  assign \$1137  = ~ w1_a4_2[4];
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = ~ w1_a7_5[1];
+  assign \$1140  = ~ w1_a11_8[1];
+  assign \$1141  = \$1139  | \$1140 ;
+  assign \$1142  = \$1138  | \$1141 ;
+  assign \$1143  = ~ \$1142 ;
+  assign \$1144  = \$1135  | \$1143 ;
+  assign \$1145  = \$1127  | \$1144 ;
+  assign \$1146  = ~ w1_a1_0[0];
+  assign \$1147  = ~ w1_a4_2[1];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = ~ w1_a7_5[2];
+  assign \$1150  = ~ w1_a11_8[1];
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = \$1148  | \$1151 ;
+  assign \$1153  = ~ \$1152 ;
+  assign \$1154  = ~ w1_a1_0[0];
+  assign \$1155  = ~ w1_a4_2[4];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = ~ w1_a7_5[3];
+  assign \$1158  = ~ w1_a11_8[1];
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = \$1156  | \$1159 ;
   assign \$1161  = ~ \$1160 ;
-  assign \$1162  = \$1158  & \$1161 ;
-  assign \$1163  = \$signal$225  & w2_is_irq_enable;
-  assign \$1164  = \$1163  & w2_strb0;
-  assign \$1165  = ~ \$signal$244 ;
-  assign \$1166  = \$signal$243  & \$signal$226 ;
-  assign \$1167  = ~ \$1166 ;
-  assign \$1168  = \$1165  & \$1167 ;
-  assign \$1169  = \$signal$225  & \$signal$226 ;
-  assign \$1170  = \$1169  & \$signal$241 ;
-  assign \$1171  = w2_base + w2_offset;
-  assign \$1172  = w2_oor >> w2_pool;
-  assign \$1173  = \$signal$225  & \$signal$226 ;
-  assign \$1174  = \$1173  & \$signal$242 ;
-  assign \$1175  = rsp_freed_valid & \port$3030$0 [0];
-  assign \$1176  = \$signal$252  & \$1175 ;
-  assign \$1177  = ~ \port$2983$0 [0];
-  assign \$1178  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$1179  = flush_waiting & \$1178 ;
-  assign \$1180  = ~ \port$2998$0 [0];
-  assign \$1181  = \$signal$28  > 2'h2;
-  assign \$1182  = \$1181  ? 2'h2 : \$signal$28 ;
-  assign \$1183  = | \$signal$28 ;
-  assign \$1184  = space_ge1 & \$1183 ;
-  assign \$1185  = \$1184  ? 1'h1 : 1'h0;
-  assign \$1186  = space_ge2 ? \$1182  : { 1'h0, \$1185  };
-  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1186 ;
-  assign \$1187  = ~ space[4];
-  assign popped = \$signal$247  & \$1187 ;
-  assign \$1188  = 1'h0 - tail[1:0];
-  assign \$1189  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1189  ? tail_next_row : \$signal$59 ;
-  assign \$1190  = ! \$1188 [1:0];
-  assign \$1191  = \$1188 [1:0] == 1'h1;
-  assign \$1192  = \$1191  ? e1_new1 : e1_new2;
-  assign \$signature__data$261  = \$1190  ? e1_new0 : \$1192 ;
-  assign \$signature__en  = \$1188 [1:0] < \$signal$47 ;
-  assign \$1193  = 1'h1 - tail[1:0];
-  assign \$1194  = tail[1:0] > 1'h1;
-  assign \$signature__addr$266  = \$1194  ? tail_next_row : \$signal$59 ;
-  assign \$1195  = ! \$1193 [1:0];
-  assign \$1196  = \$1193 [1:0] == 1'h1;
-  assign \$1197  = \$1196  ? e1_new1 : e1_new2;
-  assign \$signature__data$267  = \$1195  ? e1_new0 : \$1197 ;
-  assign \$signature__en$268  = \$1193 [1:0] < \$signal$47 ;
-  assign \$1198  = 2'h2 - tail[1:0];
-  assign \$1199  = tail[1:0] > 2'h2;
-  assign \$signature__addr$272  = \$1199  ? tail_next_row : \$signal$59 ;
-  assign \$1200  = ! \$1198 [1:0];
-  assign \$1201  = \$1198 [1:0] == 1'h1;
-  assign \$1202  = \$1201  ? e1_new1 : e1_new2;
-  assign \$signature__data$273  = \$1200  ? e1_new0 : \$1202 ;
-  assign \$signature__en$274  = \$1198 [1:0] < \$signal$47 ;
-  assign \$1203  = 2'h3 - tail[1:0];
-  assign \$1204  = ! \$1203 [1:0];
-  assign \$1205  = \$1203 [1:0] == 1'h1;
-  assign \$1206  = \$1205  ? e1_new1 : e1_new2;
-  assign \$signature__data$279  = \$1204  ? e1_new0 : \$1206 ;
-  assign \$signature__en$280  = \$1203 [1:0] < \$signal$47 ;
-  assign \$1207  = \$signal$70  & irq_enable;
-  assign irq = | \$1207 ;
-  assign \$1208  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$1208  | r2_sel_pool2_alloc;
+  assign \$1162  = \$1153  | \$1161 ;
+  assign \$1163  = ~ w1_a1_0[0];
+  assign \$1164  = ~ w1_a4_2[1];
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = ~ w1_a7_5[4];
+  assign \$1167  = ~ w1_a11_8[1];
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = \$1165  | \$1168 ;
+  assign \$1170  = ~ \$1169 ;
+  assign \$1171  = ~ w1_a1_0[0];
+  assign \$1172  = ~ w1_a4_2[4];
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = ~ w1_a7_5[5];
+  assign \$1175  = ~ w1_a11_8[1];
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = \$1173  | \$1176 ;
+  assign \$1178  = ~ \$1177 ;
+  assign \$1179  = \$1170  | \$1178 ;
+  assign \$1180  = \$1162  | \$1179 ;
+  assign \$1181  = \$1145  | \$1180 ;
+  assign \$1182  = ~ w1_a1_0[0];
+  assign \$1183  = ~ w1_a4_2[6];
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = ~ w1_a7_5[0];
+  assign \$1186  = ~ w1_a11_8[0];
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = \$1184  | \$1187 ;
+  assign \$1189  = ~ \$1188 ;
+  assign \$1190  = ~ w1_a1_0[0];
+  assign \$1191  = ~ w1_a4_2[7];
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = ~ w1_a7_5[0];
+  assign \$1194  = ~ w1_a11_8[0];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = \$1192  | \$1195 ;
+  assign \$1197  = ~ \$1196 ;
+  assign \$1198  = \$1189  | \$1197 ;
+  assign \$1199  = ~ w1_a1_0[0];
+  assign \$1200  = ~ w1_a4_2[7];
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = ~ w1_a7_5[1];
+  assign \$1203  = ~ w1_a11_8[1];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = \$1201  | \$1204 ;
+  assign \$1206  = ~ \$1205 ;
+  assign \$1207  = ~ w1_a1_0[0];
+  assign \$1208  = ~ w1_a4_2[7];
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = ~ w1_a7_5[3];
+  assign \$1211  = ~ w1_a11_8[1];
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = \$1209  | \$1212 ;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = \$1206  | \$1214 ;
+  assign \$1216  = \$1198  | \$1215 ;
+  assign \$1217  = ~ w1_a1_0[0];
+  assign \$1218  = ~ w1_a4_2[7];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = ~ w1_a7_5[5];
+  assign \$1221  = ~ w1_a11_8[1];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = \$1219  | \$1222 ;
+  assign \$1224  = ~ \$1223 ;
+  assign \$1225  = \$1216  | \$1224 ;
+  assign \$1229  = \$signal$244  & \$signal$245 ;
+  assign \$1230  = \$1229  & w2_is_ctrl;
+  assign \$1231  = \$1230  & \$signal$247 [0];
+  assign \$1232  = \$signal$244  & \$signal$245 ;
+  assign \$1233  = \$1232  & w2_is_err_pop;
+  assign \$1234  = \$signal$244  & w2_is_irq_status;
+  assign \$1235  = \$1234  & w2_strb[0];
+  assign \$1236  = \$1235  ? \$signal$247 [4:0] : 5'h00;
+  assign \$1237  = \$signal$244  & \$signal$245 ;
+  assign \$1238  = \$1237  & \$signal$263 ;
+  assign \$1239  = \$signal$244  & \$signal$245 ;
+  assign \$1240  = \$1239  & \$signal$264 ;
+  assign \$1241  = \$signal$244  & \$signal$245 ;
+  assign \$1242  = \$1241  & \$signal$263 ;
+  assign \$1243  = ~ \$1242 ;
+  assign \$1244  = \$signal$244  & \$1243 ;
+  assign \$1245  = \$signal$244  & \$signal$245 ;
+  assign \$1246  = \$1245  & \$signal$264 ;
+  assign \$1247  = ~ \$1246 ;
+  assign \$1248  = \$1244  & \$1247 ;
+  assign \$1249  = \$signal$244  & w2_is_irq_enable;
+  assign \$1250  = \$1249  & w2_strb[0];
+  assign \$1251  = \$signal$244  & w2_is_pool0_low_water;
+  assign \$1252  = \$1251  & w2_strb[0];
+  assign \$1253  = \$signal$244  & w2_is_pool0_low_water;
+  assign \$1254  = \$1253  & w2_strb[1];
+  assign \$1255  = \$signal$244  & w2_is_pool0_low_water;
+  assign \$1256  = \$1255  & w2_strb[2];
+  assign \$1257  = \$signal$244  & w2_is_pool1_low_water;
+  assign \$1258  = \$1257  & w2_strb[0];
+  assign \$1259  = \$signal$244  & w2_is_pool1_low_water;
+  assign \$1260  = \$1259  & w2_strb[1];
+  assign \$1261  = \$signal$244  & w2_is_pool1_low_water;
+  assign \$1262  = \$1261  & w2_strb[2];
+  assign \$1263  = \$signal$244  & w2_is_pool2_low_water;
+  assign \$1264  = \$1263  & w2_strb[0];
+  assign \$1265  = \$signal$244  & w2_is_pool2_low_water;
+  assign \$1266  = \$1265  & w2_strb[1];
+  assign \$1267  = \$signal$244  & w2_is_pool2_low_water;
+  assign \$1268  = \$1267  & w2_strb[2];
+  assign \$1269  = ~ \$signal$266 ;
+  assign \$1270  = \$signal$265  & \$signal$245 ;
+  assign \$1271  = ~ \$1270 ;
+  assign \$1272  = \$1269  & \$1271 ;
+  assign \$1273  = \$signal$244  & \$signal$245 ;
+  assign \$1274  = \$1273  & \$signal$263 ;
+  assign \$1275  = w2_base + w2_offset;
+  assign \$1276  = w2_oor >> w2_pool;
+  assign \$1277  = \$signal$244  & \$signal$245 ;
+  assign \$1278  = \$1277  & \$signal$264 ;
+  assign \$1279  = rsp_freed_valid & \port$3161$0 [0];
+  assign \$1280  = \$signal$274  & \$1279 ;
+  assign \$1281  = ~ \port$3114$0 [0];
+  assign \$1282  = rsp_flushed_valid & rsp_flushed_src;
+  assign \$1283  = flush_waiting & \$1282 ;
+  assign \$1284  = ~ \port$3129$0 [0];
+  assign \$1285  = \$signal$28  > 2'h2;
+  assign \$1286  = \$1285  ? 2'h2 : \$signal$28 ;
+  assign \$1287  = | \$signal$28 ;
+  assign \$1288  = space_ge1 & \$1287 ;
+  assign \$1289  = \$1288  ? 1'h1 : 1'h0;
+  assign \$1290  = space_ge2 ? \$1286  : { 1'h0, \$1289  };
+  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1290 ;
+  assign \$1291  = ~ space[4];
+  assign popped = w1c & \$1291 ;
+  assign \$1292  = 1'h0 - tail[1:0];
+  assign \$1293  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1293  ? tail_next_row : \$signal$59 ;
+  assign \$1294  = ! \$1292 [1:0];
+  assign \$1295  = \$1292 [1:0] == 1'h1;
+  assign \$1296  = \$1295  ? e1_new1 : e1_new2;
+  assign \$signature__data$283  = \$1294  ? e1_new0 : \$1296 ;
+  assign \$signature__en  = \$1292 [1:0] < \$signal$47 ;
+  assign \$1297  = 1'h1 - tail[1:0];
+  assign \$1298  = tail[1:0] > 1'h1;
+  assign \$signature__addr$288  = \$1298  ? tail_next_row : \$signal$59 ;
+  assign \$1299  = ! \$1297 [1:0];
+  assign \$1300  = \$1297 [1:0] == 1'h1;
+  assign \$1301  = \$1300  ? e1_new1 : e1_new2;
+  assign \$signature__data$289  = \$1299  ? e1_new0 : \$1301 ;
+  assign \$signature__en$290  = \$1297 [1:0] < \$signal$47 ;
+  assign \$1302  = 2'h2 - tail[1:0];
+  assign \$1303  = tail[1:0] > 2'h2;
+  assign \$signature__addr$294  = \$1303  ? tail_next_row : \$signal$59 ;
+  assign \$1304  = ! \$1302 [1:0];
+  assign \$1305  = \$1302 [1:0] == 1'h1;
+  assign \$1306  = \$1305  ? e1_new1 : e1_new2;
+  assign \$signature__data$295  = \$1304  ? e1_new0 : \$1306 ;
+  assign \$signature__en$296  = \$1302 [1:0] < \$signal$47 ;
+  assign \$1307  = 2'h3 - tail[1:0];
+  assign \$1308  = ! \$1307 [1:0];
+  assign \$1309  = \$1307 [1:0] == 1'h1;
+  assign \$1310  = \$1309  ? e1_new1 : e1_new2;
+  assign \$signature__data$301  = \$1308  ? e1_new0 : \$1310 ;
+  assign \$signature__en$302  = \$1307 [1:0] < \$signal$47 ;
+  assign \$1311  = | \$signal$28 ;
+  assign \$1312  = \$signal$47  != \$signal$28 ;
+  assign \$1315  = \$signal$70  & irq_enable;
+  assign irq = | \$1315 ;
+  assign \$1316  = small_lw_granted_2 & small_lw_short;
+  assign \$1317  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1318  | \$1319 ;
+  assign \$1320  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
+  assign r2_alloc = \$1320  | r2_sel_pool2_alloc;
   always @(posedge clk)
-    cycle <= \$1209 ;
+    cycle <= \$1321 ;
   always @(posedge clk)
-    \$signal  <= \$1210 ;
+    \$signal  <= \$1322 ;
   always @(posedge clk)
-    ready <= \$1211 ;
+    ready <= \$1323 ;
   always @(posedge clk)
-    e1_new0 <= \$1212 ;
+    e1_new0 <= \$1324 ;
   always @(posedge clk)
-    e1_new1 <= \$1213 ;
+    e1_new1 <= \$1325 ;
   always @(posedge clk)
-    e1_new2 <= \$1214 ;
+    e1_new2 <= \$1326 ;
   always @(posedge clk)
-    \$signal$28  <= \$1215 ;
+    \$signal$28  <= \$1327 ;
   always @(posedge clk)
-    e1_exhausted <= \$1216 ;
+    e1_exhausted <= \$1328 ;
   always @(posedge clk)
-    small_ev_grant <= \$1217 ;
+    small_ev_grant <= \$1329 ;
   always @(posedge clk)
-    small_ev_free <= \$1218 ;
+    small_ev_free <= \$1330 ;
   always @(posedge clk)
-    small_ev_flush <= \$1219 ;
+    small_ev_flush <= \$1331 ;
   always @(posedge clk)
-    small_ev_fail <= \$1220 ;
+    small_ev_fail <= \$1332 ;
   always @(posedge clk)
-    medium_ev_grant <= \$1221 ;
+    medium_ev_grant <= \$1333 ;
   always @(posedge clk)
-    medium_ev_free <= \$1222 ;
+    medium_ev_free <= \$1334 ;
   always @(posedge clk)
-    medium_ev_flush <= \$1223 ;
+    medium_ev_flush <= \$1335 ;
   always @(posedge clk)
-    medium_ev_fail <= \$1224 ;
+    medium_ev_fail <= \$1336 ;
   always @(posedge clk)
-    large_ev_grant <= \$1225 ;
+    large_ev_grant <= \$1337 ;
   always @(posedge clk)
-    large_ev_free <= \$1226 ;
+    large_ev_free <= \$1338 ;
   always @(posedge clk)
-    large_ev_flush <= \$1227 ;
+    large_ev_flush <= \$1339 ;
   always @(posedge clk)
-    large_ev_fail <= \$1228 ;
+    large_ev_fail <= \$1340 ;
   always @(posedge clk)
-    space_ge1 <= \$1229 ;
+    space_ge1 <= \$1341 ;
   always @(posedge clk)
-    space_ge2 <= \$1230 ;
+    space_ge2 <= \$1342 ;
   always @(posedge clk)
-    space_ge3 <= \$1231 ;
+    space_ge3 <= \$1343 ;
   always @(posedge clk)
-    space_ge4 <= \$1232 ;
+    space_ge4 <= \$1344 ;
   always @(posedge clk)
-    space_ge5 <= \$1233 ;
+    space_ge5 <= \$1345 ;
   always @(posedge clk)
-    space_ge6 <= \$1234 ;
+    space_ge6 <= \$1346 ;
   always @(posedge clk)
-    space <= \$1235 ;
+    space <= \$1347 ;
   always @(posedge clk)
-    tail <= \$1236 ;
+    tail <= \$1348 ;
   always @(posedge clk)
-    \$signal$56  <= \$1237 ;
+    \$signal$56  <= \$1349 ;
   always @(posedge clk)
-    n_dropped <= \$1238 ;
+    n_dropped <= \$1350 ;
   always @(posedge clk)
-    err_dropped <= \$1239 ;
+    err_dropped <= \$1351 ;
   always @(posedge clk)
-    \$signal$59  <= \$1240 ;
+    \$signal$59  <= \$1352 ;
   always @(posedge clk)
-    tail_next_row <= \$1241 ;
+    tail_next_row <= \$1353 ;
   always @(posedge clk)
-    \$signal$61  <= \$1242 ;
+    \$signal$61  <= \$1354 ;
   always @(posedge clk)
-    \$signal$63  <= \$1243 ;
+    \$signal$63  <= \$1355 ;
   always @(posedge clk)
-    head_bank <= \$1244 ;
+    head_bank <= \$1356 ;
   always @(posedge clk)
-    head_entry <= \$1245 ;
+    head_entry <= \$1357 ;
   always @(posedge clk)
-    \$signal$70  <= \$1246 ;
+    \$signal$70  <= \$1358 ;
   always @(posedge clk)
-    small_in_use <= \$1247 ;
+    small_lw_limit <= \$1359 ;
   always @(posedge clk)
-    small_in_use_was <= \$1248 ;
+    small_lw_short <= \$1360 ;
   always @(posedge clk)
-    small_in_use_rose <= \$1249 ;
+    small_lw_granted_1 <= \$1361 ;
   always @(posedge clk)
-    small_hw_grow <= \$1250 ;
+    small_lw_granted_2 <= \$1362 ;
   always @(posedge clk)
-    small_high_water <= \$1251 ;
+    small_in_use <= \$1363 ;
   always @(posedge clk)
-    small_allocs <= \$1252 ;
+    small_in_use_was <= \$1364 ;
   always @(posedge clk)
-    small_fails <= \$1253 ;
+    small_in_use_rose <= \$1365 ;
   always @(posedge clk)
-    small_frees <= \$1254 ;
+    small_hw_grow <= \$1366 ;
   always @(posedge clk)
-    small_flushes <= \$1255 ;
+    small_high_water <= \$1367 ;
   always @(posedge clk)
-    medium_in_use <= \$1256 ;
+    small_allocs <= \$1368 ;
   always @(posedge clk)
-    medium_in_use_was <= \$1257 ;
+    small_fails <= \$1369 ;
   always @(posedge clk)
-    medium_in_use_rose <= \$1258 ;
+    small_frees <= \$1370 ;
   always @(posedge clk)
-    medium_hw_grow <= \$1259 ;
+    small_flushes <= \$1371 ;
   always @(posedge clk)
-    medium_high_water <= \$1260 ;
+    medium_lw_limit <= \$1372 ;
   always @(posedge clk)
-    medium_allocs <= \$1261 ;
+    medium_lw_short <= \$1373 ;
   always @(posedge clk)
-    medium_fails <= \$1262 ;
+    medium_lw_granted_1 <= \$1374 ;
   always @(posedge clk)
-    medium_frees <= \$1263 ;
+    medium_lw_granted_2 <= \$1375 ;
   always @(posedge clk)
-    medium_flushes <= \$1264 ;
+    medium_in_use <= \$1376 ;
   always @(posedge clk)
-    large_in_use <= \$1265 ;
+    medium_in_use_was <= \$1377 ;
   always @(posedge clk)
-    large_in_use_was <= \$1266 ;
+    medium_in_use_rose <= \$1378 ;
   always @(posedge clk)
-    large_in_use_rose <= \$1267 ;
+    medium_hw_grow <= \$1379 ;
   always @(posedge clk)
-    large_hw_grow <= \$1268 ;
+    medium_high_water <= \$1380 ;
   always @(posedge clk)
-    large_high_water <= \$1269 ;
+    medium_allocs <= \$1381 ;
   always @(posedge clk)
-    large_allocs <= \$1270 ;
+    medium_fails <= \$1382 ;
   always @(posedge clk)
-    large_fails <= \$1271 ;
+    medium_frees <= \$1383 ;
   always @(posedge clk)
-    large_frees <= \$1272 ;
+    medium_flushes <= \$1384 ;
   always @(posedge clk)
-    large_flushes <= \$1273 ;
+    large_lw_limit <= \$1385 ;
   always @(posedge clk)
-    r1_a1_0 <= \$1274 ;
+    large_lw_short <= \$1386 ;
   always @(posedge clk)
-    r1_a4_2 <= \$1275 ;
+    large_lw_granted_1 <= \$1387 ;
   always @(posedge clk)
-    r1_a7_5 <= \$1276 ;
+    large_lw_granted_2 <= \$1388 ;
   always @(posedge clk)
-    r1_a11_8 <= \$1277 ;
+    large_in_use <= \$1389 ;
   always @(posedge clk)
-    \$signal$104  <= \$1278 ;
+    large_in_use_was <= \$1390 ;
   always @(posedge clk)
-    \$signal$106  <= \$1279 ;
+    large_in_use_rose <= \$1391 ;
   always @(posedge clk)
-    \$signal$107  <= \$1280 ;
+    large_hw_grow <= \$1392 ;
   always @(posedge clk)
-    r2_pool <= \$1281 ;
+    large_high_water <= \$1393 ;
   always @(posedge clk)
-    r2_sel_id <= \$1282 ;
+    large_allocs <= \$1394 ;
   always @(posedge clk)
-    r2_sel_version <= \$1283 ;
+    large_fails <= \$1395 ;
   always @(posedge clk)
-    r2_sel_config <= \$1284 ;
+    large_frees <= \$1396 ;
   always @(posedge clk)
-    r2_sel_config2 <= \$1285 ;
+    large_flushes <= \$1397 ;
   always @(posedge clk)
-    r2_sel_ctrl <= \$1286 ;
+    r1_a1_0 <= \$1398 ;
   always @(posedge clk)
-    r2_sel_status <= \$1287 ;
+    r1_a4_2 <= \$1399 ;
   always @(posedge clk)
-    r2_sel_irq_status <= \$1288 ;
+    r1_a7_5 <= \$1400 ;
   always @(posedge clk)
-    r2_sel_irq_enable <= \$1289 ;
+    r1_a11_8 <= \$1401 ;
   always @(posedge clk)
-    r2_sel_err_count <= \$1290 ;
+    \$signal$120  <= \$1402 ;
   always @(posedge clk)
-    r2_sel_err_dropped <= \$1291 ;
+    \$signal$122  <= \$1403 ;
   always @(posedge clk)
-    r2_sel_err_head0 <= \$1292 ;
+    \$signal$123  <= \$1404 ;
   always @(posedge clk)
-    r2_sel_err_head1 <= \$1293 ;
+    r2_pool <= \$1405 ;
   always @(posedge clk)
-    r2_sel_err_head2 <= \$1294 ;
+    r2_sel_id <= \$1406 ;
   always @(posedge clk)
-    r2_sel_err_head3 <= \$1295 ;
+    r2_sel_version <= \$1407 ;
   always @(posedge clk)
-    r2_sel_err_pop <= \$1296 ;
+    r2_sel_config <= \$1408 ;
   always @(posedge clk)
-    r2_sel_cycle <= \$1297 ;
+    r2_sel_config2 <= \$1409 ;
   always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1298 ;
+    r2_sel_ctrl <= \$1410 ;
   always @(posedge clk)
-    r2_sel_pool0_free <= \$1299 ;
+    r2_sel_status <= \$1411 ;
   always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1300 ;
+    r2_sel_irq_status <= \$1412 ;
   always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1301 ;
+    r2_sel_irq_enable <= \$1413 ;
   always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1302 ;
+    r2_sel_err_count <= \$1414 ;
   always @(posedge clk)
-    r2_sel_pool0_slots <= \$1303 ;
+    r2_sel_err_dropped <= \$1415 ;
   always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1304 ;
+    r2_sel_err_head0 <= \$1416 ;
   always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1305 ;
+    r2_sel_err_head1 <= \$1417 ;
   always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1306 ;
+    r2_sel_err_head2 <= \$1418 ;
   always @(posedge clk)
-    r2_sel_pool0_fails <= \$1307 ;
+    r2_sel_err_head3 <= \$1419 ;
   always @(posedge clk)
-    r2_sel_pool0_frees <= \$1308 ;
+    r2_sel_err_pop <= \$1420 ;
   always @(posedge clk)
-    r2_sel_pool0_info <= \$1309 ;
+    r2_sel_cycle <= \$1421 ;
   always @(posedge clk)
-    r2_sel_pool0_flush <= \$1310 ;
+    r2_sel_pool0_alloc <= \$1422 ;
   always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1311 ;
+    r2_sel_pool0_free <= \$1423 ;
   always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1312 ;
+    r2_sel_pool0_base_lo <= \$1424 ;
   always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1313 ;
+    r2_sel_pool0_base_hi <= \$1425 ;
   always @(posedge clk)
-    r2_sel_pool1_free <= \$1314 ;
+    r2_sel_pool0_slot_size <= \$1426 ;
   always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1315 ;
+    r2_sel_pool0_slots <= \$1427 ;
   always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1316 ;
+    r2_sel_pool0_in_use <= \$1428 ;
   always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1317 ;
+    r2_sel_pool0_high_water <= \$1429 ;
   always @(posedge clk)
-    r2_sel_pool1_slots <= \$1318 ;
+    r2_sel_pool0_allocs <= \$1430 ;
   always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1319 ;
+    r2_sel_pool0_fails <= \$1431 ;
   always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1320 ;
+    r2_sel_pool0_frees <= \$1432 ;
   always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1321 ;
+    r2_sel_pool0_info <= \$1433 ;
   always @(posedge clk)
-    r2_sel_pool1_fails <= \$1322 ;
+    r2_sel_pool0_flush <= \$1434 ;
   always @(posedge clk)
-    r2_sel_pool1_frees <= \$1323 ;
+    r2_sel_pool0_flushes <= \$1435 ;
   always @(posedge clk)
-    r2_sel_pool1_info <= \$1324 ;
+    r2_sel_pool0_overwrites <= \$1436 ;
   always @(posedge clk)
-    r2_sel_pool1_flush <= \$1325 ;
+    r2_sel_pool0_low_water <= \$1437 ;
   always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1326 ;
+    r2_sel_pool1_alloc <= \$1438 ;
   always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1327 ;
+    r2_sel_pool1_free <= \$1439 ;
   always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1328 ;
+    r2_sel_pool1_base_lo <= \$1440 ;
   always @(posedge clk)
-    r2_sel_pool2_free <= \$1329 ;
+    r2_sel_pool1_base_hi <= \$1441 ;
   always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1330 ;
+    r2_sel_pool1_slot_size <= \$1442 ;
   always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1331 ;
+    r2_sel_pool1_slots <= \$1443 ;
   always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1332 ;
+    r2_sel_pool1_in_use <= \$1444 ;
   always @(posedge clk)
-    r2_sel_pool2_slots <= \$1333 ;
+    r2_sel_pool1_high_water <= \$1445 ;
   always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1334 ;
+    r2_sel_pool1_allocs <= \$1446 ;
   always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1335 ;
+    r2_sel_pool1_fails <= \$1447 ;
   always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1336 ;
+    r2_sel_pool1_frees <= \$1448 ;
   always @(posedge clk)
-    r2_sel_pool2_fails <= \$1337 ;
+    r2_sel_pool1_info <= \$1449 ;
   always @(posedge clk)
-    r2_sel_pool2_frees <= \$1338 ;
+    r2_sel_pool1_flush <= \$1450 ;
   always @(posedge clk)
-    r2_sel_pool2_info <= \$1339 ;
+    r2_sel_pool1_flushes <= \$1451 ;
   always @(posedge clk)
-    r2_sel_pool2_flush <= \$1340 ;
+    r2_sel_pool1_overwrites <= \$1452 ;
   always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1341 ;
+    r2_sel_pool1_low_water <= \$1453 ;
   always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1342 ;
+    r2_sel_pool2_alloc <= \$1454 ;
   always @(posedge clk)
-    \$signal$170  <= \$1343 ;
+    r2_sel_pool2_free <= \$1455 ;
   always @(posedge clk)
-    r3_alloc <= \$1344 ;
+    r2_sel_pool2_base_lo <= \$1456 ;
   always @(posedge clk)
-    r3_pool <= \$1345 ;
+    r2_sel_pool2_base_hi <= \$1457 ;
   always @(posedge clk)
-    r3_block0 <= \$1346 ;
+    r2_sel_pool2_slot_size <= \$1458 ;
   always @(posedge clk)
-    r3_found_in <= \$1347 ;
+    r2_sel_pool2_slots <= \$1459 ;
   always @(posedge clk)
-    r3_block4 <= \$1348 ;
+    r2_sel_pool2_in_use <= \$1460 ;
   always @(posedge clk)
-    r3_block5 <= \$1349 ;
+    r2_sel_pool2_high_water <= \$1461 ;
   always @(posedge clk)
-    r3_block6 <= \$1350 ;
+    r2_sel_pool2_allocs <= \$1462 ;
   always @(posedge clk)
-    req_alloc <= \$1351 ;
+    r2_sel_pool2_fails <= \$1463 ;
   always @(posedge clk)
-    r_ack <= \$1352 ;
+    r2_sel_pool2_frees <= \$1464 ;
   always @(posedge clk)
-    alloc_waiting <= \$1353 ;
+    r2_sel_pool2_info <= \$1465 ;
   always @(posedge clk)
-    req_alloc_pool <= \$1354 ;
+    r2_sel_pool2_flush <= \$1466 ;
   always @(posedge clk)
-    req_alloc_size <= \$1355 ;
+    r2_sel_pool2_flushes <= \$1467 ;
   always @(posedge clk)
-    \$signal$185  <= \$1356 ;
+    r2_sel_pool2_overwrites <= \$1468 ;
   always @(posedge clk)
-    \$signal$186  <= \$1357 ;
+    r2_sel_pool2_low_water <= \$1469 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1358 ;
+    \$signal$189  <= \$1470 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1359 ;
+    r3_alloc <= \$1471 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1360 ;
+    r3_pool <= \$1472 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1361 ;
+    r3_block0 <= \$1473 ;
   always @(posedge clk)
-    w1_small_oor_gt0 <= \$1362 ;
+    r3_found_in <= \$1474 ;
   always @(posedge clk)
-    w1_small_oor_eq0 <= \$1363 ;
+    r3_block4 <= \$1475 ;
   always @(posedge clk)
-    w1_small_oor_gt6 <= \$1364 ;
+    r3_block5 <= \$1476 ;
   always @(posedge clk)
-    w1_small_oor_eq6 <= \$1365 ;
+    r3_block6 <= \$1477 ;
   always @(posedge clk)
-    w1_small_oor_gt12 <= \$1366 ;
+    req_alloc <= \$1478 ;
   always @(posedge clk)
-    w1_small_oor_eq12 <= \$1367 ;
+    r_ack <= \$1479 ;
   always @(posedge clk)
-    w1_small_oor_gt18 <= \$1368 ;
+    alloc_waiting <= \$1480 ;
   always @(posedge clk)
-    w1_small_oor_eq18 <= \$1369 ;
+    req_alloc_pool <= \$1481 ;
   always @(posedge clk)
-    w1_medium_oor_gt0 <= \$1370 ;
+    req_alloc_size <= \$1482 ;
   always @(posedge clk)
-    w1_medium_oor_eq0 <= \$1371 ;
+    \$signal$204  <= \$1483 ;
   always @(posedge clk)
-    w1_medium_oor_gt6 <= \$1372 ;
+    \$signal$205  <= \$1484 ;
   always @(posedge clk)
-    w1_medium_oor_eq6 <= \$1373 ;
+    w1_a1_0 <= \$1485 ;
   always @(posedge clk)
-    w1_medium_oor_gt12 <= \$1374 ;
+    w1_a4_2 <= \$1486 ;
   always @(posedge clk)
-    w1_medium_oor_eq12 <= \$1375 ;
+    w1_a7_5 <= \$1487 ;
   always @(posedge clk)
-    w1_medium_oor_gt18 <= \$1376 ;
+    w1_a11_8 <= \$1488 ;
   always @(posedge clk)
-    w1_medium_oor_eq18 <= \$1377 ;
+    w1_small_oor_gt0 <= \$1489 ;
   always @(posedge clk)
-    w1_large_oor_gt0 <= \$1378 ;
+    w1_small_oor_eq0 <= \$1490 ;
   always @(posedge clk)
-    w1_large_oor_eq0 <= \$1379 ;
+    w1_small_oor_gt6 <= \$1491 ;
   always @(posedge clk)
-    w1_large_oor_gt6 <= \$1380 ;
+    w1_small_oor_eq6 <= \$1492 ;
   always @(posedge clk)
-    w1_large_oor_eq6 <= \$1381 ;
+    w1_small_oor_gt12 <= \$1493 ;
   always @(posedge clk)
-    w1_large_oor_gt12 <= \$1382 ;
+    w1_small_oor_eq12 <= \$1494 ;
   always @(posedge clk)
-    w1_large_oor_eq12 <= \$1383 ;
+    w1_small_oor_gt18 <= \$1495 ;
   always @(posedge clk)
-    w1_large_oor_gt18 <= \$1384 ;
+    w1_small_oor_eq18 <= \$1496 ;
   always @(posedge clk)
-    w1_large_oor_eq18 <= \$1385 ;
+    w1_medium_oor_gt0 <= \$1497 ;
   always @(posedge clk)
-    \$signal$218  <= \$1386 ;
+    w1_medium_oor_eq0 <= \$1498 ;
   always @(posedge clk)
-    \$signal$220  <= \$1387 ;
+    w1_medium_oor_gt6 <= \$1499 ;
   always @(posedge clk)
-    \$signal$221  <= \$1388 ;
+    w1_medium_oor_eq6 <= \$1500 ;
   always @(posedge clk)
-    w1_strb0 <= \$1389 ;
+    w1_medium_oor_gt12 <= \$1501 ;
   always @(posedge clk)
-    w1_pool <= \$1390 ;
+    w1_medium_oor_eq12 <= \$1502 ;
   always @(posedge clk)
-    \$signal$225  <= \$1391 ;
+    w1_medium_oor_gt18 <= \$1503 ;
   always @(posedge clk)
-    \$signal$226  <= \$1392 ;
+    w1_medium_oor_eq18 <= \$1504 ;
   always @(posedge clk)
-    w2_strb0 <= \$1393 ;
+    w1_large_oor_gt0 <= \$1505 ;
   always @(posedge clk)
-    \$signal$228  <= \$1394 ;
+    w1_large_oor_eq0 <= \$1506 ;
   always @(posedge clk)
-    w2_pool <= \$1395 ;
+    w1_large_oor_gt6 <= \$1507 ;
   always @(posedge clk)
-    w2_oor <= \$1396 ;
+    w1_large_oor_eq6 <= \$1508 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1397 ;
+    w1_large_oor_gt12 <= \$1509 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$1398 ;
+    w1_large_oor_eq12 <= \$1510 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$1399 ;
+    w1_large_oor_gt18 <= \$1511 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$1400 ;
+    w1_large_oor_eq18 <= \$1512 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$1401 ;
+    \$signal$237  <= \$1513 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$1402 ;
+    \$signal$239  <= \$1514 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$1403 ;
+    \$signal$240  <= \$1515 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$1404 ;
+    w1_strb <= \$1516 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$1405 ;
+    w1_pool <= \$1517 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$1406 ;
+    \$signal$244  <= \$1518 ;
   always @(posedge clk)
-    \$signal$241  <= \$1407 ;
+    \$signal$245  <= \$1519 ;
   always @(posedge clk)
-    \$signal$242  <= \$1408 ;
+    w2_strb <= \$1520 ;
   always @(posedge clk)
-    \$signal$243  <= \$1409 ;
+    \$signal$247  <= \$1521 ;
   always @(posedge clk)
-    \$signal$244  <= \$1410 ;
+    w2_pool <= \$1522 ;
   always @(posedge clk)
-    w2_offset <= \$1411 ;
+    w2_oor <= \$1523 ;
   always @(posedge clk)
-    w2_base <= \$1412 ;
+    w2_is_ctrl <= \$1524 ;
   always @(posedge clk)
-    \$signal$62  <= \$1413 ;
+    w2_is_irq_status <= \$1525 ;
   always @(posedge clk)
-    \$signal$247  <= \$1414 ;
+    w2_is_irq_enable <= \$1526 ;
   always @(posedge clk)
-    w1c <= \$1415 ;
+    w2_is_err_pop <= \$1527 ;
   always @(posedge clk)
-    req_free <= \$1416 ;
+    w2_is_pool0_free <= \$1528 ;
   always @(posedge clk)
-    req_flush <= \$1417 ;
+    w2_is_pool0_flush <= \$1529 ;
   always @(posedge clk)
-    w_ack <= \$1418 ;
+    w2_is_pool0_low_water <= \$1530 ;
   always @(posedge clk)
-    irq_enable <= \$1419 ;
+    w2_is_pool1_free <= \$1531 ;
   always @(posedge clk)
-    \$signal$251  <= \$1420 ;
+    w2_is_pool1_flush <= \$1532 ;
   always @(posedge clk)
-    \$signal$252  <= \$1421 ;
+    w2_is_pool1_low_water <= \$1533 ;
   always @(posedge clk)
-    req_free_pool <= \$1422 ;
+    w2_is_pool2_free <= \$1534 ;
   always @(posedge clk)
-    req_free_tag <= \$1423 ;
+    w2_is_pool2_flush <= \$1535 ;
   always @(posedge clk)
-    req_free_addr <= \$1424 ;
+    w2_is_pool2_low_water <= \$1536 ;
   always @(posedge clk)
-    req_free_oor <= \$1425 ;
+    \$signal$263  <= \$1537 ;
   always @(posedge clk)
-    flush_waiting <= \$1426 ;
+    \$signal$264  <= \$1538 ;
   always @(posedge clk)
-    req_flush_pool <= \$1427 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1209  = \$1 [31:0];
-    if (rst) begin
-      \$1209  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1210  = busy;
-    if (rst) begin
-      \$1210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1211  = \ready$6 ;
-    if (rst) begin
-      \$1211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1212  = \$11 ;
-    if (rst) begin
-      \$1212  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1213  = \$19 ;
-    if (rst) begin
-      \$1213  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1214  = { \$20 [31:0], 16'h0000, \port$2977$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$2977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$2977$0 [4:1] };
-    if (rst) begin
-      \$1214  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1215  = \$30 [1:0];
-    if (rst) begin
-      \$1215  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1216  = \$32 ;
-    if (rst) begin
-      \$1216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1217  = \$35 ;
-    if (rst) begin
-      \$1217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1218  = \$38 ;
-    if (rst) begin
-      \$1218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1219  = \$41 ;
-    if (rst) begin
-      \$1219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1220  = \$45 ;
-    if (rst) begin
-      \$1220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1221  = \$48 ;
-    if (rst) begin
-      \$1221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1222  = \$51 ;
-    if (rst) begin
-      \$1222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1223  = \$54 ;
-    if (rst) begin
-      \$1223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1224  = \$58 ;
-    if (rst) begin
-      \$1224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1225  = \$61 ;
-    if (rst) begin
-      \$1225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1226  = \$64 ;
-    if (rst) begin
-      \$1226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1227  = \$67 ;
-    if (rst) begin
-      \$1227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1228  = \$71 ;
-    if (rst) begin
-      \$1228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1229  = space_ge1;
-      3'h1:
-          \$1229  = 1'h1;
-      3'h2:
-          \$1229  = space_ge2;
-      3'h3:
-          \$1229  = space_ge1;
-      3'h4:
-          \$1229  = space_ge3;
-      3'h5:
-          \$1229  = space_ge2;
-      3'h6:
-          \$1229  = space_ge4;
-      3'h7:
-          \$1229  = space_ge3;
-    endcase
-    if (rst) begin
-      \$1229  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1230  = space_ge2;
-      3'h1:
-          \$1230  = space_ge1;
-      3'h2:
-          \$1230  = space_ge3;
-      3'h3:
-          \$1230  = space_ge2;
-      3'h4:
-          \$1230  = space_ge4;
-      3'h5:
-          \$1230  = space_ge3;
-      3'h6:
-          \$1230  = space_ge5;
-      3'h7:
-          \$1230  = space_ge4;
-    endcase
-    if (rst) begin
-      \$1230  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1231  = space_ge3;
-      3'h1:
-          \$1231  = space_ge2;
-      3'h2:
-          \$1231  = space_ge4;
-      3'h3:
-          \$1231  = space_ge3;
-      3'h4:
-          \$1231  = space_ge5;
-      3'h5:
-          \$1231  = space_ge4;
-      3'h6:
-          \$1231  = space_ge6;
-      3'h7:
-          \$1231  = space_ge5;
-    endcase
-    if (rst) begin
-      \$1231  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1232  = space_ge4;
-      3'h1:
-          \$1232  = space_ge3;
-      3'h2:
-          \$1232  = space_ge5;
-      3'h3:
-          \$1232  = space_ge4;
-      3'h4:
-          \$1232  = space_ge6;
-      3'h5:
-          \$1232  = space_ge5;
-      3'h6:
-          \$1232  = \$76 ;
-      3'h7:
-          \$1232  = space_ge6;
-    endcase
-    if (rst) begin
-      \$1232  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1233  = space_ge5;
-      3'h1:
-          \$1233  = space_ge4;
-      3'h2:
-          \$1233  = space_ge6;
-      3'h3:
-          \$1233  = space_ge5;
-      3'h4:
-          \$1233  = \$73 ;
-      3'h5:
-          \$1233  = space_ge6;
-      3'h6:
-          \$1233  = \$77 ;
-      3'h7:
-          \$1233  = \$79 ;
-    endcase
-    if (rst) begin
-      \$1233  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$1234  = space_ge6;
-      3'h1:
-          \$1234  = space_ge5;
-      3'h2:
-          \$1234  = \$72 ;
-      3'h3:
-          \$1234  = space_ge6;
-      3'h4:
-          \$1234  = \$74 ;
-      3'h5:
-          \$1234  = \$75 ;
-      3'h6:
-          \$1234  = \$78 ;
-      3'h7:
-          \$1234  = \$80 ;
-    endcase
-    if (rst) begin
-      \$1234  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1235  = \$82 [4:0];
-    if (rst) begin
-      \$1235  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1236  = \$83 [3:0];
-    if (rst) begin
-      \$1236  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1237  = \$84 [31:0];
-    if (\$signal$62 ) begin
-      \$1237  = 32'd0;
-    end
-    if (rst) begin
-      \$1237  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1238  = \$85 [1:0];
-    if (rst) begin
-      \$1238  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1239  = \$86 [31:0];
-    if (\$signal$62 ) begin
-      \$1239  = 32'd0;
-    end
-    if (rst) begin
-      \$1239  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1240  = \$signal$59 ;
-    if (\$87 [2]) begin
-      \$1240  = tail_next_row;
-    end
-    if (rst) begin
-      \$1240  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1241  = tail_next_row;
-    if (\$87 [2]) begin
-      \$1241  = \$88 [1:0];
-    end
-    if (rst) begin
-      \$1241  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1242  = \$signal$61 ;
-    if (popped) begin
-      \$1242  = \$89 [3:0];
-    end
-    if (rst) begin
-      \$1242  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1243  = \$90 ;
-    if (rst) begin
-      \$1243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1244  = \$signal$61 [1:0];
-    if (rst) begin
-      \$1244  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1245  = \$94 ;
-    if (rst) begin
-      \$1245  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1246  = \$101 ;
-    if (rst) begin
-      \$1246  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1247  = \$112 [8:0];
-    if (rst) begin
-      \$1247  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1248  = small_in_use;
-    if (rst) begin
-      \$1248  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1249  = \$122 ;
-    if (rst) begin
-      \$1249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1250  = \$126 ;
-    if (rst) begin
-      \$1250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1251  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1251  = small_in_use;
-    end else begin
-      if (small_hw_grow) begin
-        \$1251  = small_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1251  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1252  = 32'd0;
-    end else begin
-      \$1252  = \$127 [31:0];
-    end
-    if (rst) begin
-      \$1252  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1253  = 32'd0;
-    end else begin
-      \$1253  = \$128 [31:0];
-    end
-    if (rst) begin
-      \$1253  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1254  = 32'd0;
-    end else begin
-      \$1254  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$1254  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1255  = 32'd0;
-    end else begin
-      \$1255  = \$130 [31:0];
-    end
-    if (rst) begin
-      \$1255  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1256  = \$141 [7:0];
-    if (rst) begin
-      \$1256  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1257  = medium_in_use;
-    if (rst) begin
-      \$1257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1258  = \$151 ;
-    if (rst) begin
-      \$1258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1259  = \$155 ;
-    if (rst) begin
-      \$1259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1260  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1260  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1260  = medium_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1260  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1261  = 32'd0;
-    end else begin
-      \$1261  = \$156 [31:0];
-    end
-    if (rst) begin
-      \$1261  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1262  = 32'd0;
-    end else begin
-      \$1262  = \$157 [31:0];
-    end
-    if (rst) begin
-      \$1262  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1263  = 32'd0;
-    end else begin
-      \$1263  = \$158 [31:0];
-    end
-    if (rst) begin
-      \$1263  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1264  = 32'd0;
-    end else begin
-      \$1264  = \$159 [31:0];
-    end
-    if (rst) begin
-      \$1264  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1265  = \$170 [5:0];
-    if (rst) begin
-      \$1265  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1266  = large_in_use;
-    if (rst) begin
-      \$1266  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1267  = \$180 ;
-    if (rst) begin
-      \$1267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1268  = \$184 ;
-    if (rst) begin
-      \$1268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1269  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1269  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1269  = large_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1269  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1270  = 32'd0;
-    end else begin
-      \$1270  = \$185 [31:0];
-    end
-    if (rst) begin
-      \$1270  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1271  = 32'd0;
-    end else begin
-      \$1271  = \$186 [31:0];
-    end
-    if (rst) begin
-      \$1271  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1272  = 32'd0;
-    end else begin
-      \$1272  = \$187 [31:0];
-    end
-    if (rst) begin
-      \$1272  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$62 ) begin
-      \$1273  = 32'd0;
-    end else begin
-      \$1273  = \$188 [31:0];
-    end
-    if (rst) begin
-      \$1273  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1274  = \$189 ;
-    if (rst) begin
-      \$1274  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1275  = \$190 ;
-    if (rst) begin
-      \$1275  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1276  = \$191 ;
-    if (rst) begin
-      \$1276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1277  = \$192 ;
-    if (rst) begin
-      \$1277  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1278  = bus__r_req;
-    if (rst) begin
-      \$1278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1279  = \$193 [1:0];
-    if (rst) begin
-      \$1279  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1280  = \$signal$104 ;
-    if (rst) begin
-      \$1280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1281  = \$signal$106 ;
-    if (rst) begin
-      \$1281  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1282  = \$201 ;
-    if (rst) begin
-      \$1282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1283  = \$209 ;
-    if (rst) begin
-      \$1283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1284  = \$217 ;
-    if (rst) begin
-      \$1284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1285  = \$225 ;
-    if (rst) begin
-      \$1285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1286  = \$233 ;
-    if (rst) begin
-      \$1286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1287  = \$241 ;
-    if (rst) begin
-      \$1287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1288  = \$249 ;
-    if (rst) begin
-      \$1288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1289  = \$257 ;
-    if (rst) begin
-      \$1289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1290  = \$265 ;
-    if (rst) begin
-      \$1290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1291  = \$273 ;
-    if (rst) begin
-      \$1291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1292  = \$281 ;
-    if (rst) begin
-      \$1292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1293  = \$289 ;
-    if (rst) begin
-      \$1293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1294  = \$297 ;
-    if (rst) begin
-      \$1294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1295  = \$305 ;
-    if (rst) begin
-      \$1295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1296  = \$313 ;
-    if (rst) begin
-      \$1296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1297  = \$321 ;
-    if (rst) begin
-      \$1297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1298  = \$329 ;
-    if (rst) begin
-      \$1298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1299  = \$337 ;
-    if (rst) begin
-      \$1299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1300  = \$345 ;
-    if (rst) begin
-      \$1300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1301  = \$353 ;
-    if (rst) begin
-      \$1301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1302  = \$361 ;
-    if (rst) begin
-      \$1302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1303  = \$369 ;
-    if (rst) begin
-      \$1303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1304  = \$377 ;
-    if (rst) begin
-      \$1304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1305  = \$385 ;
-    if (rst) begin
-      \$1305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1306  = \$393 ;
-    if (rst) begin
-      \$1306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1307  = \$401 ;
-    if (rst) begin
-      \$1307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1308  = \$409 ;
-    if (rst) begin
-      \$1308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1309  = \$417 ;
-    if (rst) begin
-      \$1309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1310  = \$425 ;
-    if (rst) begin
-      \$1310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1311  = \$433 ;
-    if (rst) begin
-      \$1311  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1312  = \$441 ;
-    if (rst) begin
-      \$1312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1313  = \$449 ;
-    if (rst) begin
-      \$1313  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1314  = \$457 ;
-    if (rst) begin
-      \$1314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1315  = \$465 ;
-    if (rst) begin
-      \$1315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1316  = \$473 ;
-    if (rst) begin
-      \$1316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1317  = \$481 ;
-    if (rst) begin
-      \$1317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1318  = \$489 ;
-    if (rst) begin
-      \$1318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1319  = \$497 ;
-    if (rst) begin
-      \$1319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1320  = \$505 ;
-    if (rst) begin
-      \$1320  = 1'h0;
-    end
-  end
+    \$signal$265  <= \$1539 ;
+  always @(posedge clk)
+    \$signal$266  <= \$1540 ;
+  always @(posedge clk)
+    w2_offset <= \$1541 ;
+  always @(posedge clk)
+    w2_base <= \$1542 ;
+  always @(posedge clk)
+    \$signal$62  <= \$1543 ;
+  always @(posedge clk)
+    w1c <= \$1544 ;
+  always @(posedge clk)
+    \$signal$71  <= \$1545 ;
+  always @(posedge clk)
+    req_free <= \$1546 ;
+  always @(posedge clk)
+    req_flush <= \$1547 ;
+  always @(posedge clk)
+    w_ack <= \$1548 ;
+  always @(posedge clk)
+    irq_enable <= \$1549 ;
+  always @(posedge clk)
+    small_low_water <= \$1550 ;
+  always @(posedge clk)
+    medium_low_water <= \$1551 ;
+  always @(posedge clk)
+    large_low_water <= \$1552 ;
+  always @(posedge clk)
+    \$signal$273  <= \$1553 ;
+  always @(posedge clk)
+    \$signal$274  <= \$1554 ;
+  always @(posedge clk)
+    req_free_pool <= \$1555 ;
+  always @(posedge clk)
+    req_free_tag <= \$1556 ;
+  always @(posedge clk)
+    req_free_addr <= \$1557 ;
+  always @(posedge clk)
+    req_free_oor <= \$1558 ;
+  always @(posedge clk)
+    flush_waiting <= \$1559 ;
+  always @(posedge clk)
+    req_flush_pool <= \$1560 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1321  = \$513 ;
+    \$1321  = \$1 [31:0];
     if (rst) begin
-      \$1321  = 1'h0;
+      \$1321  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1322  = \$521 ;
+    \$1322  = busy;
     if (rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1323  = \$529 ;
+    \$1323  = \ready$6 ;
     if (rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1324  = \$537 ;
+    \$1324  = \$11 ;
     if (rst) begin
-      \$1324  = 1'h0;
+      \$1324  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1325  = \$545 ;
+    \$1325  = \$19 ;
     if (rst) begin
-      \$1325  = 1'h0;
+      \$1325  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1326  = \$553 ;
+    \$1326  = { \$20 [31:0], 16'h0000, \port$3108$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3108$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3108$0 [4:1] };
     if (rst) begin
-      \$1326  = 1'h0;
+      \$1326  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1327  = \$561 ;
+    \$1327  = \$30 [1:0];
     if (rst) begin
-      \$1327  = 1'h0;
+      \$1327  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1328  = \$569 ;
+    \$1328  = \$32 ;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1329  = \$577 ;
+    \$1329  = \$35 ;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1330  = \$585 ;
+    \$1330  = \$38 ;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1331  = \$593 ;
+    \$1331  = \$41 ;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1332  = \$601 ;
+    \$1332  = \$45 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1333  = \$609 ;
+    \$1333  = \$48 ;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1334  = \$617 ;
+    \$1334  = \$51 ;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1335  = \$625 ;
+    \$1335  = \$54 ;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1336  = \$633 ;
+    \$1336  = \$58 ;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1337  = \$641 ;
+    \$1337  = \$61 ;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1338  = \$649 ;
+    \$1338  = \$64 ;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1339  = \$657 ;
+    \$1339  = \$67 ;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1340  = \$665 ;
+    \$1340  = \$71 ;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1341  = \$673 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1341  = space_ge1;
+      3'h1:
+          \$1341  = 1'h1;
+      3'h2:
+          \$1341  = space_ge2;
+      3'h3:
+          \$1341  = space_ge1;
+      3'h4:
+          \$1341  = space_ge3;
+      3'h5:
+          \$1341  = space_ge2;
+      3'h6:
+          \$1341  = space_ge4;
+      3'h7:
+          \$1341  = space_ge3;
+    endcase
     if (rst) begin
-      \$1341  = 1'h0;
+      \$1341  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1342  = \$681 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1342  = space_ge2;
+      3'h1:
+          \$1342  = space_ge1;
+      3'h2:
+          \$1342  = space_ge3;
+      3'h3:
+          \$1342  = space_ge2;
+      3'h4:
+          \$1342  = space_ge4;
+      3'h5:
+          \$1342  = space_ge3;
+      3'h6:
+          \$1342  = space_ge5;
+      3'h7:
+          \$1342  = space_ge4;
+    endcase
     if (rst) begin
-      \$1342  = 1'h0;
+      \$1342  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1343  = \$signal$107 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1343  = space_ge3;
+      3'h1:
+          \$1343  = space_ge2;
+      3'h2:
+          \$1343  = space_ge4;
+      3'h3:
+          \$1343  = space_ge3;
+      3'h4:
+          \$1343  = space_ge5;
+      3'h5:
+          \$1343  = space_ge4;
+      3'h6:
+          \$1343  = space_ge6;
+      3'h7:
+          \$1343  = space_ge5;
+    endcase
     if (rst) begin
-      \$1343  = 1'h0;
+      \$1343  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1344  = r2_alloc;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1344  = space_ge4;
+      3'h1:
+          \$1344  = space_ge3;
+      3'h2:
+          \$1344  = space_ge5;
+      3'h3:
+          \$1344  = space_ge4;
+      3'h4:
+          \$1344  = space_ge6;
+      3'h5:
+          \$1344  = space_ge5;
+      3'h6:
+          \$1344  = \$76 ;
+      3'h7:
+          \$1344  = space_ge6;
+    endcase
     if (rst) begin
-      \$1344  = 1'h0;
+      \$1344  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1345  = r2_pool;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1345  = space_ge5;
+      3'h1:
+          \$1345  = space_ge4;
+      3'h2:
+          \$1345  = space_ge6;
+      3'h3:
+          \$1345  = space_ge5;
+      3'h4:
+          \$1345  = \$73 ;
+      3'h5:
+          \$1345  = space_ge6;
+      3'h6:
+          \$1345  = \$77 ;
+      3'h7:
+          \$1345  = \$79 ;
+    endcase
     if (rst) begin
-      \$1345  = 2'h0;
+      \$1345  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1346  = \$712 ;
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1346  = space_ge6;
+      3'h1:
+          \$1346  = space_ge5;
+      3'h2:
+          \$1346  = \$72 ;
+      3'h3:
+          \$1346  = space_ge6;
+      3'h4:
+          \$1346  = \$74 ;
+      3'h5:
+          \$1346  = \$75 ;
+      3'h6:
+          \$1346  = \$78 ;
+      3'h7:
+          \$1346  = \$80 ;
+    endcase
     if (rst) begin
-      \$1346  = 32'd0;
+      \$1346  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1347 [0] = \$727 ;
-    \$1347 [1] = \$767 ;
-    \$1347 [2] = \$807 ;
-    \$1347 [3] = \$847 ;
+    \$1347  = \$82 [4:0];
     if (rst) begin
-      \$1347  = 4'h0;
+      \$1347  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1348  = \$754 ;
+    \$1348  = \$83 [3:0];
     if (rst) begin
-      \$1348  = 32'd0;
+      \$1348  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1349  = \$794 ;
+    \$1349  = \$84 [31:0];
+    if (\$signal$62 ) begin
+      \$1349  = 32'd0;
+    end
     if (rst) begin
       \$1349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1350  = \$834 ;
+    \$1350  = \$85 [1:0];
     if (rst) begin
-      \$1350  = 32'd0;
+      \$1350  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1351  = \$848 ;
+    \$1351  = \$86 [31:0];
+    if (\$signal$62 ) begin
+      \$1351  = 32'd0;
+    end
     if (rst) begin
-      \$1351  = 1'h0;
+      \$1351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1352  = 1'h0;
-    if (\$849 ) begin
-    end else if (\$signal$170 ) begin
-      \$1352  = 1'h1;
-    end
-    if (\$856 ) begin
-      \$1352  = 1'h1;
+    \$1352  = \$signal$59 ;
+    if (\$87 [2]) begin
+      \$1352  = tail_next_row;
     end
     if (rst) begin
-      \$1352  = 1'h0;
+      \$1352  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1353  = alloc_waiting;
-    if (\$849 ) begin
-      \$1353  = 1'h1;
-    end
-    if (\$856 ) begin
-      \$1353  = 1'h0;
+    \$1353  = tail_next_row;
+    if (\$87 [2]) begin
+      \$1353  = \$88 [1:0];
     end
     if (rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1354  = req_alloc_pool;
-    if (\$849 ) begin
-      \$1354  = r3_pool;
+    \$1354  = \$signal$61 ;
+    if (popped) begin
+      \$1354  = \$89 [3:0];
     end
     if (rst) begin
-      \$1354  = 2'h0;
+      \$1354  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1355  = req_alloc_size;
-    if (\$849 ) begin
-      casez (r3_pool)
-        2'h0:
-            \$1355  = 14'h0040;
-        2'h1:
-            \$1355  = 14'h0200;
-        2'h2:
-            \$1355  = 14'h1000;
-      endcase
-    end
+    \$1355  = \$90 ;
     if (rst) begin
-      \$1355  = 14'h0000;
+      \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1356  = \$signal$185 ;
-    if (\$849 ) begin
-    end else if (\$signal$170 ) begin
-      \$1356  = \$852 ;
-    end
-    if (\$856 ) begin
-      \$1356  = { \port$2977$0 [0], \port$2977$0 [4:1], \port$2977$55 [7:0], 11'h000, \port$2977$0 [14:7] };
-    end
+    \$1356  = \$signal$61 [1:0];
     if (rst) begin
-      \$1356  = 32'd0;
+      \$1356  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1357  = \$signal$186 ;
-    if (\$849 ) begin
-    end else if (\$signal$170 ) begin
-      \$1357  = \$854 ;
-    end
-    if (\$856 ) begin
-      \$1357  = 1'h0;
-    end
+    \$1357  = \$94 ;
     if (rst) begin
-      \$1357  = 1'h0;
+      \$1357  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1358  = \$857 ;
+    \$1358  = \$97 ;
     if (rst) begin
-      \$1358  = 4'h0;
+      \$1358  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1359  = \$858 ;
+    \$1359  = \$98 ;
     if (rst) begin
-      \$1359  = 8'h00;
+      \$1359  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1360  = \$859 ;
+    \$1360  = \$99 ;
     if (rst) begin
-      \$1360  = 8'h00;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1361  = \$860 ;
+    \$1361  = small_ev_grant;
     if (rst) begin
-      \$1361  = 16'h0000;
+      \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1362  = \$861 ;
+    \$1362  = small_lw_granted_1;
     if (rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1363  = \$862 ;
+    \$1363  = \$110 [8:0];
     if (rst) begin
-      \$1363  = 1'h0;
+      \$1363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1364  = \$863 ;
+    \$1364  = small_in_use;
     if (rst) begin
-      \$1364  = 1'h0;
+      \$1364  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1365  = \$864 ;
+    \$1365  = \$120 ;
     if (rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1366  = \$865 ;
+    \$1366  = \$124 ;
     if (rst) begin
       \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1367  = \$866 ;
+    \$1367  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1367  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1367  = small_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1367  = 1'h0;
+      \$1367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1368  = \$867 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1368  = 32'd0;
+    end else begin
+      \$1368  = \$125 [31:0];
+    end
     if (rst) begin
-      \$1368  = 1'h0;
+      \$1368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1369  = \$868 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1369  = 32'd0;
+    end else begin
+      \$1369  = \$126 [31:0];
+    end
     if (rst) begin
-      \$1369  = 1'h0;
+      \$1369  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1370  = \$869 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1370  = 32'd0;
+    end else begin
+      \$1370  = \$127 [31:0];
+    end
     if (rst) begin
-      \$1370  = 1'h0;
+      \$1370  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1371  = \$870 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1371  = 32'd0;
+    end else begin
+      \$1371  = \$128 [31:0];
+    end
     if (rst) begin
-      \$1371  = 1'h0;
+      \$1371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1372  = \$871 ;
+    \$1372  = \$129 ;
     if (rst) begin
-      \$1372  = 1'h0;
+      \$1372  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1373  = \$872 ;
+    \$1373  = \$130 ;
     if (rst) begin
       \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1374  = \$873 ;
+    \$1374  = medium_ev_grant;
     if (rst) begin
       \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1375  = \$874 ;
+    \$1375  = medium_lw_granted_1;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1376  = \$875 ;
+    \$1376  = \$141 [7:0];
     if (rst) begin
-      \$1376  = 1'h0;
+      \$1376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1377  = \$876 ;
+    \$1377  = medium_in_use;
     if (rst) begin
-      \$1377  = 1'h0;
+      \$1377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1378  = \$877 ;
+    \$1378  = \$151 ;
     if (rst) begin
       \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1379  = \$878 ;
+    \$1379  = \$155 ;
     if (rst) begin
       \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1380  = \$879 ;
+    \$1380  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1380  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1380  = medium_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1380  = 1'h0;
+      \$1380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1381  = \$880 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1381  = 32'd0;
+    end else begin
+      \$1381  = \$156 [31:0];
+    end
     if (rst) begin
-      \$1381  = 1'h0;
+      \$1381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1382  = \$881 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1382  = 32'd0;
+    end else begin
+      \$1382  = \$157 [31:0];
+    end
     if (rst) begin
-      \$1382  = 1'h0;
+      \$1382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1383  = \$882 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1383  = 32'd0;
+    end else begin
+      \$1383  = \$158 [31:0];
+    end
     if (rst) begin
-      \$1383  = 1'h0;
+      \$1383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1384  = \$883 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1384  = 32'd0;
+    end else begin
+      \$1384  = \$159 [31:0];
+    end
     if (rst) begin
-      \$1384  = 1'h0;
+      \$1384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1385  = \$884 ;
+    \$1385  = \$160 ;
     if (rst) begin
-      \$1385  = 1'h0;
+      \$1385  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1386  = bus__w_req;
+    \$1386  = \$161 ;
     if (rst) begin
       \$1386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1387  = bus__w_data;
+    \$1387  = large_ev_grant;
     if (rst) begin
-      \$1387  = 32'd0;
+      \$1387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1388  = \$885 ;
+    \$1388  = large_lw_granted_1;
     if (rst) begin
       \$1388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1389  = bus__w_strb[0];
+    \$1389  = \$172 [5:0];
     if (rst) begin
-      \$1389  = 1'h0;
+      \$1389  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1390  = \$886 [1:0];
+    \$1390  = large_in_use;
     if (rst) begin
-      \$1390  = 2'h0;
+      \$1390  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1391  = \$signal$218 ;
+    \$1391  = \$182 ;
     if (rst) begin
       \$1391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1392  = \$signal$221 ;
+    \$1392  = \$186 ;
     if (rst) begin
       \$1392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1393  = w1_strb0;
+    \$1393  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1393  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1393  = large_in_use_was;
+      end
+    end
     if (rst) begin
-      \$1393  = 1'h0;
+      \$1393  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1394  = \$signal$220 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1394  = 32'd0;
+    end else begin
+      \$1394  = \$187 [31:0];
+    end
     if (rst) begin
       \$1394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1395  = w1_pool;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1395  = 32'd0;
+    end else begin
+      \$1395  = \$188 [31:0];
+    end
     if (rst) begin
-      \$1395  = 2'h0;
+      \$1395  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1396  = { \$919 , \$908 , \$897  };
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1396  = 32'd0;
+    end else begin
+      \$1396  = \$189 [31:0];
+    end
     if (rst) begin
-      \$1396  = 3'h0;
+      \$1396  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1397  = \$927 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$62 ) begin
+      \$1397  = 32'd0;
+    end else begin
+      \$1397  = \$190 [31:0];
+    end
     if (rst) begin
-      \$1397  = 1'h0;
+      \$1397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1398  = \$935 ;
+    \$1398  = \$191 ;
     if (rst) begin
-      \$1398  = 1'h0;
+      \$1398  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1399  = \$943 ;
+    \$1399  = \$192 ;
     if (rst) begin
-      \$1399  = 1'h0;
+      \$1399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1400  = \$951 ;
+    \$1400  = \$193 ;
     if (rst) begin
-      \$1400  = 1'h0;
+      \$1400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1401  = \$959 ;
+    \$1401  = \$194 ;
     if (rst) begin
-      \$1401  = 1'h0;
+      \$1401  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1402  = \$967 ;
+    \$1402  = bus__r_req;
     if (rst) begin
       \$1402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1403  = \$975 ;
+    \$1403  = \$195 [1:0];
     if (rst) begin
-      \$1403  = 1'h0;
+      \$1403  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1404  = \$983 ;
+    \$1404  = \$signal$120 ;
     if (rst) begin
       \$1404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1405  = \$991 ;
+    \$1405  = \$signal$122 ;
     if (rst) begin
-      \$1405  = 1'h0;
+      \$1405  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1406  = \$999 ;
+    \$1406  = \$203 ;
     if (rst) begin
       \$1406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1407  = \$1025 ;
+    \$1407  = \$211 ;
     if (rst) begin
       \$1407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1408  = \$1051 ;
+    \$1408  = \$219 ;
     if (rst) begin
       \$1408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1409  = \$1122 ;
+    \$1409  = \$227 ;
     if (rst) begin
       \$1409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1410  = \$1139 ;
+    \$1410  = \$235 ;
     if (rst) begin
       \$1410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1411  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1411  = { 14'h0000, \$1140  };
-      2'h1:
-          \$1411  = { 6'h00, \$1141  };
-      2'h2:
-          \$1411  = { 6'h00, \$1142  };
-    endcase
+    \$1411  = \$243 ;
     if (rst) begin
-      \$1411  = 40'h0000000000;
+      \$1411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1412  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1412  = 40'h1000000000;
-      2'h1:
-          \$1412  = 40'h1000010000;
-      2'h2:
-          \$1412  = 40'h1000100000;
-    endcase
+    \$1412  = \$251 ;
     if (rst) begin
-      \$1412  = 40'h0000000000;
+      \$1412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1413  = \$1145 ;
+    \$1413  = \$259 ;
     if (rst) begin
       \$1413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1414  = \$1147 ;
+    \$1414  = \$267 ;
     if (rst) begin
       \$1414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1415  = \$1150 ;
+    \$1415  = \$275 ;
     if (rst) begin
-      \$1415  = 4'h0;
+      \$1415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1416  = \$1152 ;
+    \$1416  = \$283 ;
     if (rst) begin
       \$1416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1417  = \$1154 ;
+    \$1417  = \$291 ;
     if (rst) begin
       \$1417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1418  = \$1162 ;
-    if (\$1176 ) begin
-      \$1418  = 1'h1;
-    end
-    if (\$1179 ) begin
-      \$1418  = 1'h1;
-    end
+    \$1418  = \$299 ;
     if (rst) begin
       \$1418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1419  = irq_enable;
-    if (\$1164 ) begin
-      \$1419  = \$signal$228 [3:0];
-    end
+    \$1419  = \$307 ;
     if (rst) begin
-      \$1419  = 4'h0;
+      \$1419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1420  = \$signal$251 ;
-    if (\$signal$225 ) begin
-      \$1420  = \$1168 ;
-    end
-    if (\$1176 ) begin
-      \$1420  = \$1177 ;
-    end
-    if (\$1179 ) begin
-      \$1420  = \$1180 ;
-    end
+    \$1420  = \$315 ;
     if (rst) begin
       \$1420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1421  = \$signal$252 ;
-    if (\$1170 ) begin
-      \$1421  = 1'h1;
-    end
-    if (\$1176 ) begin
-      \$1421  = 1'h0;
-    end
+    \$1421  = \$323 ;
     if (rst) begin
       \$1421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1422  = req_free_pool;
-    if (\$1170 ) begin
-      \$1422  = w2_pool;
-    end
+    \$1422  = \$331 ;
     if (rst) begin
-      \$1422  = 2'h0;
+      \$1422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1423  = req_free_tag;
-    if (\$1170 ) begin
-      \$1423  = \$signal$228 [26:19];
-    end
+    \$1423  = \$339 ;
     if (rst) begin
-      \$1423  = 8'h00;
+      \$1423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1424  = req_free_addr;
-    if (\$1170 ) begin
-      \$1424  = \$1171 [39:0];
-    end
+    \$1424  = \$347 ;
     if (rst) begin
-      \$1424  = 40'h0000000000;
+      \$1424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1425  = req_free_oor;
-    if (\$1170 ) begin
-      \$1425  = \$1172 [0];
-    end
+    \$1425  = \$355 ;
     if (rst) begin
       \$1425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1426  = flush_waiting;
-    if (\$1174 ) begin
-      \$1426  = 1'h1;
-    end
-    if (\$1179 ) begin
-      \$1426  = 1'h0;
-    end
+    \$1426  = \$363 ;
     if (rst) begin
       \$1426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1427  = req_flush_pool;
-    if (\$1174 ) begin
-      \$1427  = w2_pool;
-    end
+    \$1427  = \$371 ;
     if (rst) begin
-      \$1427  = 2'h0;
+      \$1427  = 1'h0;
     end
   end
-  assign rsp_freed_err = \port$2983$0 [4:1];
-  assign rsp_flushed_err = \port$2998$0 [4:1];
-  assign rsp_grant_err = \port$2977$0 [4:1];
-  assign rsp_grant_pool = \port$2977$0 [6:5];
-  assign rsp_grant_user = \port$2977$55 [23:8];
-  assign rsp_flushed_pool = \port$2998$0 [22:21];
-  assign rsp_flushed_user = \port$2998$0 [20:5];
-  assign rsp_freed_src = \port$3030$0 [0];
-  assign rsp_freed_in_pool = \port$2983$0 [23];
-  assign rsp_freed_pool = \port$2983$0 [22:21];
-  assign rsp_freed_tag = \port$3030$0 [40:33];
-  assign rsp_freed_addr = \port$3030$0 [32:1];
-  assign rsp_freed_user = \port$2983$0 [20:5];
-  assign rsp_grant_ok = \port$2977$0 [0];
-  assign rsp_freed_ok = \port$2983$0 [0];
-  assign rsp_flushed_ok = \port$2998$0 [0];
-  assign handle = { \port$2977$0 [0], \port$2977$0 [4:1], \port$2977$55 [7:0], 11'h000, \port$2977$0 [14:7] };
-  assign log_bank0_k = \$1188 [1:0];
-  assign \$signature__addr$263  = \$signal$61 [3:2];
-  assign \$signature__en$264  = 1'h1;
-  assign log_bank1_k = \$1193 [1:0];
-  assign \$signature__addr$269  = \$signal$61 [3:2];
-  assign \$signature__en$270  = 1'h1;
-  assign log_bank2_k = \$1198 [1:0];
-  assign \$signature__addr$275  = \$signal$61 [3:2];
-  assign \$signature__en$276  = 1'h1;
-  assign log_bank3_k = \$1203 [1:0];
-  assign \$signature__addr$278  = \$signal$59 ;
-  assign \$signature__addr$281  = \$signal$61 [3:2];
-  assign \$signature__en$282  = 1'h1;
-  assign rsp_grant_slot = \port$2977$0 [14:7];
-  assign rsp_grant_tag = \port$2977$55 [7:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1428  = \$379 ;
+    if (rst) begin
+      \$1428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1429  = \$387 ;
+    if (rst) begin
+      \$1429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1430  = \$395 ;
+    if (rst) begin
+      \$1430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1431  = \$403 ;
+    if (rst) begin
+      \$1431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1432  = \$411 ;
+    if (rst) begin
+      \$1432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1433  = \$419 ;
+    if (rst) begin
+      \$1433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1434  = \$427 ;
+    if (rst) begin
+      \$1434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1435  = \$435 ;
+    if (rst) begin
+      \$1435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1436  = \$443 ;
+    if (rst) begin
+      \$1436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1437  = \$451 ;
+    if (rst) begin
+      \$1437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1438  = \$459 ;
+    if (rst) begin
+      \$1438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1439  = \$467 ;
+    if (rst) begin
+      \$1439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1440  = \$475 ;
+    if (rst) begin
+      \$1440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1441  = \$483 ;
+    if (rst) begin
+      \$1441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1442  = \$491 ;
+    if (rst) begin
+      \$1442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1443  = \$499 ;
+    if (rst) begin
+      \$1443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1444  = \$507 ;
+    if (rst) begin
+      \$1444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1445  = \$515 ;
+    if (rst) begin
+      \$1445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1446  = \$523 ;
+    if (rst) begin
+      \$1446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1447  = \$531 ;
+    if (rst) begin
+      \$1447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1448  = \$539 ;
+    if (rst) begin
+      \$1448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1449  = \$547 ;
+    if (rst) begin
+      \$1449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1450  = \$555 ;
+    if (rst) begin
+      \$1450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1451  = \$563 ;
+    if (rst) begin
+      \$1451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1452  = \$571 ;
+    if (rst) begin
+      \$1452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1453  = \$579 ;
+    if (rst) begin
+      \$1453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1454  = \$587 ;
+    if (rst) begin
+      \$1454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1455  = \$595 ;
+    if (rst) begin
+      \$1455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1456  = \$603 ;
+    if (rst) begin
+      \$1456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1457  = \$611 ;
+    if (rst) begin
+      \$1457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1458  = \$619 ;
+    if (rst) begin
+      \$1458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1459  = \$627 ;
+    if (rst) begin
+      \$1459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1460  = \$635 ;
+    if (rst) begin
+      \$1460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1461  = \$643 ;
+    if (rst) begin
+      \$1461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1462  = \$651 ;
+    if (rst) begin
+      \$1462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1463  = \$659 ;
+    if (rst) begin
+      \$1463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1464  = \$667 ;
+    if (rst) begin
+      \$1464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1465  = \$675 ;
+    if (rst) begin
+      \$1465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1466  = \$683 ;
+    if (rst) begin
+      \$1466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1467  = \$691 ;
+    if (rst) begin
+      \$1467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1468  = \$699 ;
+    if (rst) begin
+      \$1468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1469  = \$707 ;
+    if (rst) begin
+      \$1469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1470  = \$signal$123 ;
+    if (rst) begin
+      \$1470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1471  = r2_alloc;
+    if (rst) begin
+      \$1471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1472  = r2_pool;
+    if (rst) begin
+      \$1472  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1473  = \$738 ;
+    if (rst) begin
+      \$1473  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1474 [0] = \$753 ;
+    \$1474 [1] = \$796 ;
+    \$1474 [2] = \$839 ;
+    \$1474 [3] = \$882 ;
+    if (rst) begin
+      \$1474  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1475  = \$782 ;
+    if (rst) begin
+      \$1475  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1476  = \$825 ;
+    if (rst) begin
+      \$1476  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1477  = \$868 ;
+    if (rst) begin
+      \$1477  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1478  = \$883 ;
+    if (rst) begin
+      \$1478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1479  = 1'h0;
+    if (\$884 ) begin
+    end else if (\$signal$189 ) begin
+      \$1479  = 1'h1;
+    end
+    if (\$891 ) begin
+      \$1479  = 1'h1;
+    end
+    if (rst) begin
+      \$1479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1480  = alloc_waiting;
+    if (\$884 ) begin
+      \$1480  = 1'h1;
+    end
+    if (\$891 ) begin
+      \$1480  = 1'h0;
+    end
+    if (rst) begin
+      \$1480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1481  = req_alloc_pool;
+    if (\$884 ) begin
+      \$1481  = r3_pool;
+    end
+    if (rst) begin
+      \$1481  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1482  = req_alloc_size;
+    if (\$884 ) begin
+      casez (r3_pool)
+        2'h0:
+            \$1482  = 14'h0040;
+        2'h1:
+            \$1482  = 14'h0200;
+        2'h2:
+            \$1482  = 14'h1000;
+      endcase
+    end
+    if (rst) begin
+      \$1482  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1483  = \$signal$204 ;
+    if (\$884 ) begin
+    end else if (\$signal$189 ) begin
+      \$1483  = \$887 ;
+    end
+    if (\$891 ) begin
+      \$1483  = { \port$3108$0 [0], \port$3108$0 [4:1], \port$3108$55 [7:0], 11'h000, \port$3108$0 [14:7] };
+    end
+    if (rst) begin
+      \$1483  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1484  = \$signal$205 ;
+    if (\$884 ) begin
+    end else if (\$signal$189 ) begin
+      \$1484  = \$889 ;
+    end
+    if (\$891 ) begin
+      \$1484  = 1'h0;
+    end
+    if (rst) begin
+      \$1484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1485  = \$892 ;
+    if (rst) begin
+      \$1485  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1486  = \$893 ;
+    if (rst) begin
+      \$1486  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1487  = \$894 ;
+    if (rst) begin
+      \$1487  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1488  = \$895 ;
+    if (rst) begin
+      \$1488  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1489  = \$896 ;
+    if (rst) begin
+      \$1489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1490  = \$897 ;
+    if (rst) begin
+      \$1490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1491  = \$898 ;
+    if (rst) begin
+      \$1491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1492  = \$899 ;
+    if (rst) begin
+      \$1492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1493  = \$900 ;
+    if (rst) begin
+      \$1493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1494  = \$901 ;
+    if (rst) begin
+      \$1494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1495  = \$902 ;
+    if (rst) begin
+      \$1495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1496  = \$903 ;
+    if (rst) begin
+      \$1496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1497  = \$904 ;
+    if (rst) begin
+      \$1497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1498  = \$905 ;
+    if (rst) begin
+      \$1498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1499  = \$906 ;
+    if (rst) begin
+      \$1499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1500  = \$907 ;
+    if (rst) begin
+      \$1500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1501  = \$908 ;
+    if (rst) begin
+      \$1501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1502  = \$909 ;
+    if (rst) begin
+      \$1502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1503  = \$910 ;
+    if (rst) begin
+      \$1503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1504  = \$911 ;
+    if (rst) begin
+      \$1504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1505  = \$912 ;
+    if (rst) begin
+      \$1505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1506  = \$913 ;
+    if (rst) begin
+      \$1506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1507  = \$914 ;
+    if (rst) begin
+      \$1507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1508  = \$915 ;
+    if (rst) begin
+      \$1508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1509  = \$916 ;
+    if (rst) begin
+      \$1509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1510  = \$917 ;
+    if (rst) begin
+      \$1510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1511  = \$918 ;
+    if (rst) begin
+      \$1511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1512  = \$919 ;
+    if (rst) begin
+      \$1512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1513  = bus__w_req;
+    if (rst) begin
+      \$1513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1514  = bus__w_data;
+    if (rst) begin
+      \$1514  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1515  = \$920 ;
+    if (rst) begin
+      \$1515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1516  = bus__w_strb;
+    if (rst) begin
+      \$1516  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1517  = \$921 [1:0];
+    if (rst) begin
+      \$1517  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1518  = \$signal$237 ;
+    if (rst) begin
+      \$1518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1519  = \$signal$240 ;
+    if (rst) begin
+      \$1519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1520  = w1_strb;
+    if (rst) begin
+      \$1520  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1521  = \$signal$239 ;
+    if (rst) begin
+      \$1521  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1522  = w1_pool;
+    if (rst) begin
+      \$1522  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1523  = { \$954 , \$943 , \$932  };
+    if (rst) begin
+      \$1523  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1524  = \$962 ;
+    if (rst) begin
+      \$1524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1525  = \$970 ;
+    if (rst) begin
+      \$1525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1526  = \$978 ;
+    if (rst) begin
+      \$1526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1527  = \$986 ;
+    if (rst) begin
+      \$1527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1528  = \$994 ;
+    if (rst) begin
+      \$1528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1529  = \$1002 ;
+    if (rst) begin
+      \$1529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1530  = \$1010 ;
+    if (rst) begin
+      \$1530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1531  = \$1018 ;
+    if (rst) begin
+      \$1531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1532  = \$1026 ;
+    if (rst) begin
+      \$1532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1533  = \$1034 ;
+    if (rst) begin
+      \$1533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1534  = \$1042 ;
+    if (rst) begin
+      \$1534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1535  = \$1050 ;
+    if (rst) begin
+      \$1535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1536  = \$1058 ;
+    if (rst) begin
+      \$1536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1537  = \$1084 ;
+    if (rst) begin
+      \$1537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1538  = \$1110 ;
+    if (rst) begin
+      \$1538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1539  = \$1181 ;
+    if (rst) begin
+      \$1539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1540  = \$1225 ;
+    if (rst) begin
+      \$1540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1541  = w2_offset;
+    casez (w1_pool)
+      2'h0:
+          \$1541  = { 14'h0000, \$1226  };
+      2'h1:
+          \$1541  = { 6'h00, \$1227  };
+      2'h2:
+          \$1541  = { 6'h00, \$1228  };
+    endcase
+    if (rst) begin
+      \$1541  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1542  = w2_base;
+    casez (w1_pool)
+      2'h0:
+          \$1542  = 40'h1000000000;
+      2'h1:
+          \$1542  = 40'h1000010000;
+      2'h2:
+          \$1542  = 40'h1000100000;
+    endcase
+    if (rst) begin
+      \$1542  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1543  = \$1231 ;
+    if (rst) begin
+      \$1543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1544  = \$1233 ;
+    if (rst) begin
+      \$1544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1545  = \$1236 ;
+    if (rst) begin
+      \$1545  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1546  = \$1238 ;
+    if (rst) begin
+      \$1546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1547  = \$1240 ;
+    if (rst) begin
+      \$1547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1548  = \$1248 ;
+    if (\$1280 ) begin
+      \$1548  = 1'h1;
+    end
+    if (\$1283 ) begin
+      \$1548  = 1'h1;
+    end
+    if (rst) begin
+      \$1548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1549  = irq_enable;
+    if (\$1250 ) begin
+      \$1549  = \$signal$247 [4:0];
+    end
+    if (rst) begin
+      \$1549  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1550  = small_low_water;
+    if (\$1252 ) begin
+      \$1550 [7:0] = \$signal$247 [7:0];
+    end
+    if (\$1254 ) begin
+      \$1550 [15:8] = \$signal$247 [15:8];
+    end
+    if (\$1256 ) begin
+      \$1550 [16] = \$signal$247 [16];
+    end
+    if (rst) begin
+      \$1550  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1551  = medium_low_water;
+    if (\$1258 ) begin
+      \$1551 [7:0] = \$signal$247 [7:0];
+    end
+    if (\$1260 ) begin
+      \$1551 [15:8] = \$signal$247 [15:8];
+    end
+    if (\$1262 ) begin
+      \$1551 [16] = \$signal$247 [16];
+    end
+    if (rst) begin
+      \$1551  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1552  = large_low_water;
+    if (\$1264 ) begin
+      \$1552 [7:0] = \$signal$247 [7:0];
+    end
+    if (\$1266 ) begin
+      \$1552 [15:8] = \$signal$247 [15:8];
+    end
+    if (\$1268 ) begin
+      \$1552 [16] = \$signal$247 [16];
+    end
+    if (rst) begin
+      \$1552  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1553  = \$signal$273 ;
+    if (\$signal$244 ) begin
+      \$1553  = \$1272 ;
+    end
+    if (\$1280 ) begin
+      \$1553  = \$1281 ;
+    end
+    if (\$1283 ) begin
+      \$1553  = \$1284 ;
+    end
+    if (rst) begin
+      \$1553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1554  = \$signal$274 ;
+    if (\$1274 ) begin
+      \$1554  = 1'h1;
+    end
+    if (\$1280 ) begin
+      \$1554  = 1'h0;
+    end
+    if (rst) begin
+      \$1554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1555  = req_free_pool;
+    if (\$1274 ) begin
+      \$1555  = w2_pool;
+    end
+    if (rst) begin
+      \$1555  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1556  = req_free_tag;
+    if (\$1274 ) begin
+      \$1556  = \$signal$247 [26:19];
+    end
+    if (rst) begin
+      \$1556  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1557  = req_free_addr;
+    if (\$1274 ) begin
+      \$1557  = \$1275 [39:0];
+    end
+    if (rst) begin
+      \$1557  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1558  = req_free_oor;
+    if (\$1274 ) begin
+      \$1558  = \$1276 [0];
+    end
+    if (rst) begin
+      \$1558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1559  = flush_waiting;
+    if (\$1278 ) begin
+      \$1559  = 1'h1;
+    end
+    if (\$1283 ) begin
+      \$1559  = 1'h0;
+    end
+    if (rst) begin
+      \$1559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$1560  = req_flush_pool;
+    if (\$1278 ) begin
+      \$1560  = w2_pool;
+    end
+    if (rst) begin
+      \$1560  = 2'h0;
+    end
+  end
+  assign rsp_freed_err = \port$3114$0 [4:1];
+  assign rsp_flushed_err = \port$3129$0 [4:1];
+  assign rsp_grant_err = \port$3108$0 [4:1];
+  assign rsp_grant_pool = \port$3108$0 [6:5];
+  assign rsp_grant_user = \port$3108$55 [23:8];
+  assign rsp_flushed_pool = \port$3129$0 [22:21];
+  assign rsp_flushed_user = \port$3129$0 [20:5];
+  assign rsp_freed_src = \port$3161$0 [0];
+  assign rsp_freed_in_pool = \port$3114$0 [23];
+  assign rsp_freed_pool = \port$3114$0 [22:21];
+  assign rsp_freed_tag = \port$3161$0 [40:33];
+  assign rsp_freed_addr = \port$3161$0 [32:1];
+  assign rsp_freed_user = \port$3114$0 [20:5];
+  assign rsp_grant_ok = \port$3108$0 [0];
+  assign rsp_freed_ok = \port$3114$0 [0];
+  assign rsp_flushed_ok = \port$3129$0 [0];
+  assign \$signal$72  = { low_water_hit, \$1314 , \$1312 , e1_exhausted, \$1311  };
+  assign handle = { \port$3108$0 [0], \port$3108$0 [4:1], \port$3108$55 [7:0], 11'h000, \port$3108$0 [14:7] };
+  assign log_bank0_k = \$1292 [1:0];
+  assign \$signature__addr$285  = \$signal$61 [3:2];
+  assign \$signature__en$286  = 1'h1;
+  assign log_bank1_k = \$1297 [1:0];
+  assign \$signature__addr$291  = \$signal$61 [3:2];
+  assign \$signature__en$292  = 1'h1;
+  assign log_bank2_k = \$1302 [1:0];
+  assign \$signature__addr$297  = \$signal$61 [3:2];
+  assign \$signature__en$298  = 1'h1;
+  assign log_bank3_k = \$1307 [1:0];
+  assign \$signature__addr$300  = \$signal$59 ;
+  assign \$signature__addr$303  = \$signal$61 [3:2];
+  assign \$signature__en$304  = 1'h1;
+  assign rsp_grant_slot = \port$3108$0 [14:7];
+  assign rsp_grant_tag = \port$3108$55 [7:0];
   assign bus__r_ack = r_ack;
   assign bus__w_ack = w_ack;
-  assign bus__r_data = \$signal$185 ;
-  assign bus__r_err = \$signal$186 ;
-  assign bus__w_err = \$signal$251 ;
-  assign \$99  = 1'h0;
-  assign \$100  = 1'h0;
+  assign \port$2698$0  = \$1311 ;
+  assign \port$2699$0  = \$1312 ;
+  assign \port$2701$0  = \$1314 ;
+  assign \port$3292$0  = \$signal$70 ;
+  assign bus__r_data = \$signal$204 ;
+  assign bus__r_err = \$signal$205 ;
+  assign \port$3666$0  = \$signal$71 ;
+  assign bus__w_err = \$signal$273 ;
+  assign \$1313  = 1'h0;
+  assign \$1314  = 1'h0;
+  assign \$100  = 1'h1;
+  assign \$101  = small_ev_grant;
   assign \$102  = 1'h1;
   assign \$103  = small_ev_grant;
-  assign \$104  = 1'h1;
-  assign \$105  = small_ev_grant;
-  assign \$107  = 1'h1;
-  assign \$108  = small_ev_grant;
-  assign \$113  = 1'h1;
-  assign \$114  = small_ev_grant;
-  assign \$118  = 1'h1;
-  assign \$119  = small_ev_grant;
+  assign \$105  = 1'h1;
+  assign \$106  = small_ev_grant;
+  assign \$111  = 1'h1;
+  assign \$112  = small_ev_grant;
+  assign \$116  = 1'h1;
+  assign \$117  = small_ev_grant;
   assign \$131  = 1'h1;
   assign \$132  = medium_ev_grant;
   assign \$133  = 1'h1;
@@ -11194,45 +11722,45 @@ module \hwalloc_sizes.regs (rst, busy, irq, \ready$6 , rsp_grant_valid, \port$29
   assign \$143  = medium_ev_grant;
   assign \$147  = 1'h1;
   assign \$148  = medium_ev_grant;
-  assign \$160  = 1'h1;
-  assign \$161  = large_ev_grant;
   assign \$162  = 1'h1;
   assign \$163  = large_ev_grant;
-  assign \$165  = 1'h1;
-  assign \$166  = large_ev_grant;
-  assign \$171  = 1'h1;
-  assign \$172  = large_ev_grant;
-  assign \$176  = 1'h1;
-  assign \$177  = large_ev_grant;
-  assign \$689  = 32'd0;
-  assign \$691  = { 30'h00000000, \$690  };
-  assign \$707  = 32'd0;
-  assign \$709  = \$708 ;
-  assign \$728  = 32'd0;
-  assign \$729  = 32'd0;
-  assign \$730  = 32'd0;
-  assign \$734  = \$733 ;
-  assign \$746  = 32'd0;
-  assign \$747  = 32'd0;
-  assign \$748  = 32'd0;
-  assign \$749  = \$745 ;
-  assign \$751  = 32'd0;
-  assign \$752  = \$750 ;
-  assign \$768  = 32'd0;
-  assign \$770  = \$769 ;
-  assign \$786  = 32'd0;
-  assign \$787  = 32'd0;
-  assign \$788  = 32'd0;
-  assign \$789  = \$785 ;
-  assign \$791  = 32'd0;
-  assign \$792  = \$790 ;
-  assign \$808  = 32'd0;
-  assign \$810  = \$809 ;
-  assign \$827  = 32'd0;
-  assign \$828  = \$826 ;
-  assign \$831  = 32'd0;
-  assign \$832  = \$830 ;
-  assign \$1140  = { 1'h0, \$signal$220 [18:0], 6'h00 };
-  assign \$1141  = { 6'h00, \$signal$220 [18:0], 9'h000 };
-  assign \$1142  = { 3'h0, \$signal$220 [18:0], 12'h000 };
+  assign \$164  = 1'h1;
+  assign \$165  = large_ev_grant;
+  assign \$167  = 1'h1;
+  assign \$168  = large_ev_grant;
+  assign \$173  = 1'h1;
+  assign \$174  = large_ev_grant;
+  assign \$178  = 1'h1;
+  assign \$179  = large_ev_grant;
+  assign \$715  = 32'd0;
+  assign \$717  = { 30'h00000000, \$716  };
+  assign \$733  = 32'd0;
+  assign \$735  = \$734 ;
+  assign \$754  = 32'd0;
+  assign \$755  = 32'd0;
+  assign \$756  = 32'd0;
+  assign \$760  = \$759 ;
+  assign \$772  = 32'd0;
+  assign \$773  = 32'd0;
+  assign \$774  = 32'd0;
+  assign \$775  = \$771 ;
+  assign \$777  = 32'd0;
+  assign \$778  = \$776 ;
+  assign \$797  = 32'd0;
+  assign \$799  = \$798 ;
+  assign \$815  = 32'd0;
+  assign \$816  = 32'd0;
+  assign \$817  = 32'd0;
+  assign \$818  = \$814 ;
+  assign \$820  = 32'd0;
+  assign \$821  = \$819 ;
+  assign \$840  = 32'd0;
+  assign \$842  = \$841 ;
+  assign \$859  = 32'd0;
+  assign \$860  = \$858 ;
+  assign \$863  = 32'd0;
+  assign \$864  = \$862 ;
+  assign \$1226  = { 1'h0, \$signal$239 [18:0], 6'h00 };
+  assign \$1227  = { 6'h00, \$signal$239 [18:0], 9'h000 };
+  assign \$1228  = { 3'h0, \$signal$239 [18:0], 12'h000 };
 endmodule

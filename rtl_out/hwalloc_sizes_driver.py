@@ -51,6 +51,7 @@ REGS = {
     'POOL0_FLUSH': 0x130,
     'POOL0_FLUSHES': 0x134,
     'POOL0_OVERWRITES': 0x138,
+    'POOL0_LOW_WATER': 0x13C,
     'POOL1_ALLOC': 0x140,
     'POOL1_FREE': 0x144,
     'POOL1_BASE_LO': 0x148,
@@ -66,6 +67,7 @@ REGS = {
     'POOL1_FLUSH': 0x170,
     'POOL1_FLUSHES': 0x174,
     'POOL1_OVERWRITES': 0x178,
+    'POOL1_LOW_WATER': 0x17C,
     'POOL2_ALLOC': 0x180,
     'POOL2_FREE': 0x184,
     'POOL2_BASE_LO': 0x188,
@@ -81,6 +83,7 @@ REGS = {
     'POOL2_FLUSH': 0x1B0,
     'POOL2_FLUSHES': 0x1B4,
     'POOL2_OVERWRITES': 0x1B8,
+    'POOL2_LOW_WATER': 0x1BC,
 }
 POOLS = [
     {'name': 'small', 'base': 0x1000000000, 'slot_size': 64, 'slots': 256},
@@ -112,6 +115,7 @@ ERR_HEAD0 = {
     'OP': (28, 3),
     'VALID': (31, 1),
 }
+IRQ_ALL = 0x1F           # every IRQ_STATUS cause
 
 
 class BusError(Exception):
@@ -221,11 +225,16 @@ class Driver:
     def irq_status(self):
         return self.read32(REGS["IRQ_STATUS"])
 
-    def clear_irq(self, bits=0xF):
+    def clear_irq(self, bits=IRQ_ALL):
         self.write32(REGS["IRQ_STATUS"], bits)
 
-    def enable_irq(self, bits=0xF):
+    def enable_irq(self, bits=IRQ_ALL):
         self.write32(REGS["IRQ_ENABLE"], bits)
+
+    def set_low_water(self, pool, slots):
+        """Raise IRQ_STATUS.LOW_WATER when a grant of ``pool`` leaves fewer than
+        ``slots`` slots not held (0: off)."""
+        self.write32(_pool_reg(pool, "LOW_WATER"), slots)
 
     def clear_counters(self):
         self.write32(REGS["CTRL"], 1)
@@ -292,11 +301,16 @@ class AsyncDriver:
     async def irq_status(self):
         return await self.read32(REGS["IRQ_STATUS"])
 
-    async def clear_irq(self, bits=0xF):
+    async def clear_irq(self, bits=IRQ_ALL):
         await self.write32(REGS["IRQ_STATUS"], bits)
 
-    async def enable_irq(self, bits=0xF):
+    async def enable_irq(self, bits=IRQ_ALL):
         await self.write32(REGS["IRQ_ENABLE"], bits)
+
+    async def set_low_water(self, pool, slots):
+        """Raise IRQ_STATUS.LOW_WATER when a grant of ``pool`` leaves fewer than
+        ``slots`` slots not held (0: off)."""
+        await self.write32(_pool_reg(pool, "LOW_WATER"), slots)
 
     async def clear_counters(self):
         await self.write32(REGS["CTRL"], 1)

@@ -24,7 +24,7 @@ from hwalloc import __version__
 from hwalloc.collateral import emit_python_driver
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.model import Err
-from hwalloc.regs import constant_value, register_map
+from hwalloc.regs import IRQ_MASK, LOW_WATER_BITS, constant_value, register_map
 from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
 from hwalloc.tb.scoreboard import Mismatch, earlier_failure
@@ -187,6 +187,8 @@ class TB:
         if response.resp == AxiResp.OKAY and register is not None:
             if register.name == "IRQ_STATUS":
                 monitor.irq_status &= ~value
+            elif register.kind == "LOW_WATER":
+                monitor.low_water[register.pool] = value & ((1 << LOW_WATER_BITS) - 1)
             elif register.name == "CTRL" and value & 1:
                 monitor.clear()
             elif register.name == "ERR_POP":
@@ -395,6 +397,53 @@ async def run_workers(tb, workers, each):
     return held
 
 
+def nowhere(tb):
+    """An address in no pool and no region: a native free of it is OUT_OF_RANGE."""
+    return next(a for a in (2**CONFIG.addr_width - 1, 0, 2**CONFIG.addr_width // 2 + 1)
+                if tb.bench.scoreboard.model.locate(a)[0] is None and
+                not any(r.base <= a < r.end for r in CONFIG.regions))
+
+
+class Aim:
+    """The native side of :func:`test_interrupt_raised_as_it_is_cleared_survives`,
+    one call a cycle: notes the irq pin and the write handshakes (the later of AW
+    and W), and at the calls it is told presents a bad native free (an ERROR
+    event) or starts a write-1-to-clear of IRQ_STATUS.ERROR."""
+
+    def __init__(self, tb):
+        self.tb, self.bad = tb, (nowhere(tb), 0, 0)
+        self.n = 0
+        self.pin = []
+        self.aws = self.ws = 0
+        self.writes = []          # call of each write's (later) handshake
+        self.frees = []           # call of each bad free
+        self.plan = {}            # call -> "free" or "clear"
+        self.tasks = []
+
+    def __call__(self):
+        get, n = self.tb.get, self.n
+        self.n += 1
+        self.pin.append(get("irq"))
+        # seen now, taken at the coming edge
+        aws = self.aws + (get("s_axil_awvalid") & get("s_axil_awready"))
+        ws = self.ws + (get("s_axil_wvalid") & get("s_axil_wready"))
+        if min(aws, ws) > min(self.aws, self.ws):
+            self.writes.append(n)
+        self.aws, self.ws = aws, ws
+        action = self.plan.pop(n, None)
+        if action == "clear":
+            self.tasks.append(cocotb.start_soon(
+                self.tb.master.write(MAP["IRQ_STATUS"].offset, b"\x01\x00\x00\x00")))
+        if action == "free":
+            self.frees.append(n)
+            return (None, self.bad)
+        return (None, None)
+
+    def first(self, level, since):
+        """The first call from ``since`` on at which the pin read ``level``."""
+        return next(i for i in range(since, len(self.pin)) if self.pin[i] == level)
+
+
 def set_stalls(tb, rate):
     def pauses():
         rng = random.Random(tb.rng.random())
@@ -478,6 +527,14 @@ async def test_register_reset_values_and_access_rules(dut):
         await tb.master.write(MAP["IRQ_ENABLE"].offset, b"\x05")
         assert await tb.read32(MAP["IRQ_ENABLE"].offset) == 5
         await tb.check_irq_pin()
+        # ... and on LOW_WATER ([16:0]: bit 16 is the low bit of byte 2), whose
+        # unused bits read 0
+        low_water = MAP["POOL0_LOW_WATER"].offset
+        await tb.master.write(low_water, b"\xff\xff\xff\xff")
+        assert await tb.read32(low_water) == 0x1FFFF
+        await tb.master.write(low_water, b"\x34\x12")                     # wstrb 0b0011
+        assert await tb.read32(low_water) == 0x11234
+        await tb.write32(low_water, 0)
         assert await tb.driver.free(0, handle) != persistent     # a persistent pool: CONTRACT
         await tb.check_registers()
     await _guarded(tb, "register_map", body)
@@ -490,8 +547,13 @@ async def test_register_alloc_and_free_against_model(dut):
 
     async def body():
         await tb.start()
-        await tb.driver.enable_irq(0xF)
+        await tb.driver.enable_irq(IRQ_MASK)
         for pool, info in enumerate(CONFIG.pools):
+            # LOW_WATER: raised by the grant that leaves fewer than this not held
+            # (the model says when; check_registers compares IRQ_STATUS)
+            low = min(info.slots, 3 + pool)
+            await tb.driver.set_low_water(pool, low)
+            await tb.check_registers()
             # a large pool is filled from the native side first (one a cycle)
             prefill = max(0, info.slots - 16)
             requests = iter([(pool, 1, tb.bench.user(9))] * prefill)
@@ -502,6 +564,8 @@ async def test_register_alloc_and_free_against_model(dut):
             handles = []
             for _ in range(info.slots - prefill + 2):        # two EXHAUSTED at the end
                 handles.append(await tb.driver.alloc(pool))
+                if len(handles) == info.slots - prefill - low:
+                    await tb.check_registers()          # as many left as LOW_WATER: not raised yet
             if info.kind == "ring":
                 # round the ring: the last two grants overwrite slots 0 and 1
                 assert [(h.ok, h.slot) for h in handles] == \
@@ -525,6 +589,7 @@ async def test_register_alloc_and_free_against_model(dut):
             assert [h.slot for h in handles[:-2]] == list(range(prefill, info.slots))
             assert [h.err for h in handles[-2:]] == [Err.EXHAUSTED] * 2
             await tb.check_registers()
+            assert (await tb.driver.irq_status()) >> 4 & 1, "LOW_WATER not raised by a full pool"
             await tb.check_irq_pin()
             first = handles[0]
             if info.lifetime == "persistent":
@@ -615,6 +680,62 @@ async def test_native_and_register_traffic_together(dut):
 
 
 @cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
+async def test_interrupt_raised_as_it_is_cleared_survives(dut):
+    """An event in the very cycle that a write-1-to-clear of its IRQ_STATUS bit
+    takes effect survives it (set wins, SPEC §6), else a driver loses an
+    interrupt. The delays from a bad free to the pin's rise and from a W1C
+    write's handshake to its fall are measured first; then events are aimed
+    at the W1C cycle and at the cycles around it, and each outcome is checked."""
+    tb = TB(dut, seed_offset=5)
+
+    async def body():
+        await tb.start()
+        await tb.driver.enable_irq(1)           # the pin shows IRQ_STATUS.ERROR
+        aim = tb.native = Aim(tb)
+        await tb.cycles(2)
+
+        async def plan(**at):
+            start = aim.n + 2
+            for action, offset in at.items():
+                aim.plan[start + offset] = action
+            await tb.cycles(max(at.values()) + 4)
+            return start
+
+        # the delays: event -> pin high, W1C handshake -> pin low
+        start = await plan(free=0)
+        await tb.cycles(CONFIG.latency + 12)
+        rise = aim.first(1, start) - aim.frees[-1]
+        start = await plan(clear=0)
+        await tb.cycles(12)
+        await aim.tasks[-1]
+        fall = aim.first(0, start) - aim.writes[-1]
+        issue = aim.writes[-1] - start          # from the start of the write to its handshake
+        # the event whose set lands on the clear's edge: free + rise == write + fall
+        aimed = issue + fall - rise
+        seen = set()
+        for offset in range(aimed - 2, aimed + 3):
+            await plan(free=0)                  # the bit is set ...
+            await tb.cycles(CONFIG.latency + 12)
+            assert aim.pin[-1] == 1
+            start = await plan(clear=max(0, -offset), free=max(0, offset))
+            await tb.cycles(CONFIG.latency + 12)
+            await aim.tasks[-1]
+            lands = (aim.frees[-1] + rise) - (aim.writes[-1] + fall)   # 0: the same edge
+            seen.add(lands)
+            # an event before the clear is cleared; at or after it, it stays
+            assert aim.pin[-1] == int(lands >= 0), \
+                f"IRQ_STATUS.ERROR {aim.pin[-1]} after an event {lands:+} cycles from its clear"
+            assert (await tb.driver.irq_status()) & 1 == int(lands >= 0)
+        assert 0 in seen, f"no event landed on its clear's edge: {sorted(seen)}"
+        tb.native = None
+        await tb.quiesce()
+        await tb.driver.clear_irq()             # back in step with the model
+        await tb.check_registers()
+        await tb.check_log()
+    await _guarded(tb, "irq_set_wins", body)
+
+
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
 async def test_error_log_overflow_pop_and_clear(dut):
     """More errors than the log holds: counted, dropped, LOG_OVERFLOW; pop; CTRL clear."""
     tb = TB(dut, seed_offset=4)
@@ -623,10 +744,7 @@ async def test_error_log_overflow_pop_and_clear(dut):
         await tb.start()
         await tb.driver.enable_irq(0x4)
         depth = CONFIG.error_log_depth
-        nowhere = next(a for a in (2**CONFIG.addr_width - 1, 0, 2**CONFIG.addr_width // 2 + 1)
-                       if tb.bench.scoreboard.model.locate(a)[0] is None and
-                       not any(r.base <= a < r.end for r in CONFIG.regions))
-        bad = [(nowhere, 0, tb.bench.user(u)) for u in range(depth + 5)]
+        bad = [(nowhere(tb), 0, tb.bench.user(u)) for u in range(depth + 5)]
 
         def errors():
             return (None, bad.pop()) if bad else (None, None)

@@ -161,6 +161,14 @@ MUTANTS = [
            "w_err.eq(~w2_plain & ~(w2_command & w2_full_word))",
            "w_err.eq(~w2_plain & ~w2_command)",
            "a command (FREE included) written with partial strobes answers OKAY"),
+    Mutant("irq_clear_wins", "regfile",
+           "m.d.sync += irq_status.eq((irq_status & ~w1c) | irq_set)",
+           "m.d.sync += irq_status.eq((irq_status | irq_set) & ~w1c)",
+           "an interrupt event in the cycle of a write-1-to-clear of its bit is lost"),
+    Mutant("low_water_one_early", "regfile",
+           "short.eq(in_use > below)",
+           "short.eq(in_use >= below)",
+           "LOW_WATER raised while exactly LOW_WATER slots are left"),
 ]
 
 

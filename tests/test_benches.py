@@ -28,7 +28,8 @@ CACHE = REPO / "sim_build"
 OPS_PER_EXAMPLE = 200_000
 
 NATIVE_TESTS = ("random_traffic", "reset_in_flight", "tag_wrap", "channels", "ring")
-AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_axi", "error_log")
+AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_axi", "irq_set_wins",
+             "error_log")
 
 
 def run_example(name, tmp_path, ops, seed=1):

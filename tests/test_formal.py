@@ -50,6 +50,7 @@ def test_formal_set_proves(name, tmp_path, monkeypatch, capsys):
     ("latency_minus_one", "native_timing_prove", "latency: grant"),
     ("never_granted_check_dropped", "native_bmc", "free_check: error code"),
     ("ring_order_off_by_one", "native_bmc", "ring_order: the pointer's slot"),
+    ("irq_clear_wins", "axi_bmc", "irq: a raised cause is set, whatever the clear of its cycle"),
 ])
 def test_formal_kills_mutants(name, task, prop, tmp_path):
     mutant = next(m for m in mutants.MUTANTS if m.name == name)

@@ -25,8 +25,8 @@ SPEC_GLOBALS = {
     "ERR_HEAD3": 0x034, "ERR_POP": 0x038, "CYCLE": 0x03C}
 SPEC_POOL = {"ALLOC": 0x00, "FREE": 0x04, "BASE_LO": 0x08, "BASE_HI": 0x0C, "SLOT_SIZE": 0x10,
              "SLOTS": 0x14, "IN_USE": 0x18, "HIGH_WATER": 0x1C, "ALLOCS": 0x20, "FAILS": 0x24,
-             "FREES": 0x28, "INFO": 0x2C, "FLUSH": 0x30, "FLUSHES": 0x34, "OVERWRITES": 0x38}
-# LOW_WATER (+0x3C) comes with the register interface at bus speed (issue 12)
+             "FREES": 0x28, "INFO": 0x2C, "FLUSH": 0x30, "FLUSHES": 0x34, "OVERWRITES": 0x38,
+             "LOW_WATER": 0x3C}
 
 
 @pytest.fixture(scope="module")
