@@ -157,11 +157,11 @@ def cmd_verify(args):
 
     started = time.monotonic()
     try:
-        build_dir = sim.build(config, cache=args.cache, coverage=args.rtl_coverage,
+        build_dir = sim.build(config, cache=args.cache, coverage=args.rtl_coverage, quick=args.quick,
                               log=lambda text: print(f"[verify] {text}", file=sys.stderr))
     except RuntimeError as error:
-        print(f"hwalloc: the Verilator build of {config.name} failed ({error}); "
-              f"its log: {sim.build_log(config, cache=args.cache, coverage=args.rtl_coverage)}",
+        log = sim.build_log(config, cache=args.cache, coverage=args.rtl_coverage, quick=args.quick)
+        print(f"hwalloc: the Verilator build of {config.name} failed ({error}); its log: {log}",
               file=sys.stderr)
         return 1
     jobs = min(args.jobs, len(seeds))
@@ -257,6 +257,7 @@ _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
               "register_alloc_free": "test_register_alloc_and_free_against_model",
               "axi_stalls": "test_stalls_on_every_channel_and_concurrent_masters",
               "native_and_axi": "test_native_and_register_traffic_together",
+              "irq_set_wins": "test_interrupt_raised_as_it_is_cleared_survives",
               "error_log": "test_error_log_overflow_pop_and_clear"}
 
 
@@ -264,7 +265,7 @@ def _waveform(sim, config, args, test, seed, work):
     """Re-run the failing test, same seed, with tracing on; keep the VCD."""
     print("[verify] re-running the failing test with waveform tracing ...", file=sys.stderr)
     try:
-        build_dir = sim.build(config, cache=args.cache, waves=True,
+        build_dir = sim.build(config, cache=args.cache, waves=True, quick=args.quick,
                               log=lambda text: print(f"[verify] {text}", file=sys.stderr))
         try:
             sim.run_bench(config, args.config or example_path(DEFAULT_EXAMPLE), build_dir,
@@ -428,6 +429,9 @@ def build_parser():
                      help="seeds to run at once, one simulator process each (default 1)")
     ver.add_argument("--rtl-coverage", action="store_true",
                      help="build with Verilator line and toggle coverage and report it")
+    ver.add_argument("--quick", action="store_true",
+                     help="compile the simulator's C++ unoptimised: a build in a fraction of the "
+                          "time, a slower run (for short runs of a few thousand requests)")
     ver.add_argument("--junit", help="write a JUnit XML report here")
     ver.add_argument("--work", help="folder for logs, results and waveforms "
                                     "(default hwalloc_verify/<name>)")

@@ -58,10 +58,10 @@ def _build_dir(config, verilog, waves, cache, coverage=False, quick=False):
     return Path(cache or default_cache()) / f"{config.name}-{key}"
 
 
-def build_log(config, *, verilog=None, cache=None, waves=False, coverage=False):
+def build_log(config, *, verilog=None, cache=None, waves=False, coverage=False, quick=False):
     """Where the build of ``config`` writes its log."""
     verilog = emit_verilog(config) if verilog is None else verilog
-    return _build_dir(config, verilog, waves, cache, coverage) / "build.log"
+    return _build_dir(config, verilog, waves, cache, coverage, quick) / "build.log"
 
 
 @contextmanager

@@ -105,7 +105,7 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
     junit = tmp_path / "report.xml"
     monkeypatch.chdir(tmp_path)
     code = cli.main(["verify", str(config_path), "--ops", "3000", "--seed", "5",
-                     "--junit", str(junit), "--cache", str(CACHE)])
+                     "--junit", str(junit), "--cache", str(CACHE), "--quick"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"PASS: every response matched the reference model at exactly L = {MIN_LATENCY} cycles" in out
@@ -119,6 +119,7 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
                             "test_register_alloc_and_free_against_model",
                             "test_stalls_on_every_channel_and_concurrent_masters",
                             "test_native_and_register_traffic_together",
+                            "test_interrupt_raised_as_it_is_cleared_survives",
                             "test_error_log_overflow_pop_and_clear"])
     assert "<failure" not in junit.read_text()
 
@@ -128,7 +129,7 @@ def test_verify_on_eight_pools_at_the_top_of_a_64_bit_space(tmp_path, monkeypatc
     precompiled-header rule must still work)."""
     config_path = write_yaml(tmp_path / "eight.yaml", CORNERS["eight_pools_top_of_64bit"])
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE)])
+    code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE), "--quick"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "latency min/max: 16/16 cycles" in out
@@ -144,7 +145,7 @@ def test_verify_reports_the_first_mismatch_and_keeps_a_waveform(tmp_path, monkey
         return emit_verilog(dataclasses.replace(cfg, latency=cfg.latency + 1))
     monkeypatch.setattr(sim, "emit_verilog", late_core)
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE)])
+    code = cli.main(["verify", str(config_path), "--ops", "2000", "--cache", str(CACHE), "--quick"])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL in random_traffic (seed 1): first mismatch" in out
@@ -165,7 +166,7 @@ def test_verify_fails_on_any_failed_bench_assertion(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(hwalloc.regfile, "constant_value", wrong_id)
     config_path = write_yaml(tmp_path / "mine.yaml", CORNERS["no_tags_min_latency"])
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["verify", str(config_path), "--ops", "500", "--cache", str(CACHE)])
+    code = cli.main(["verify", str(config_path), "--ops", "500", "--cache", str(CACHE), "--quick"])
     out = capsys.readouterr().out
     assert code == 1, out
     assert "FAIL in register_map" in out and "AssertionError: ID" in out
@@ -183,7 +184,7 @@ def test_verify_runs_seeds_in_parallel_and_combines_them(tmp_path, monkeypatch, 
     config_path = write_yaml(tmp_path / "mine.yaml", CORNERS["no_tags_min_latency"])
     monkeypatch.chdir(tmp_path)
     code = cli.main(["verify", str(config_path), "--ops", "1500", "--seed", "11", "--seeds", "3",
-                     "-j", "2", "--rtl-coverage", "--cache", str(CACHE)])
+                     "-j", "2", "--rtl-coverage", "--cache", str(CACHE), "--quick"])
     out = capsys.readouterr().out
     assert code == 0, out
     per_seed = {}
