@@ -61,7 +61,7 @@ from .config import MIN_LATENCY, RECYCLE_DELAY
 from .kinds import KINDS
 from .model import Err
 from .regfile import RegisterFile
-from .regs import IRQ_FIELDS
+from .regs import IRQ_BITS
 
 __all__ = ["AllocatorCore", "HwallocTop"]
 
@@ -811,8 +811,7 @@ class HwallocTop(_Timing, wiring.Component):
         members["irq"] = Out(1)
         super().__init__(wiring.Signature(members))
         # inner state that the formal harness (hwalloc.formal) checks: not ports
-        bits = len(IRQ_FIELDS)
-        self.probe = {"irq_status": Signal(bits), "irq_set": Signal(bits), "irq_clear": Signal(bits)}
+        self.probe = {name: Signal(IRQ_BITS) for name in ("irq_status", "irq_set", "irq_clear")}
 
     def elaborate(self, platform):
         m = Module()

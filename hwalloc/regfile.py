@@ -16,7 +16,7 @@ from . import __version__
 from .axil import strobe_signature
 from ._rtl import any_of, ge_chunks, or_all, predecode
 from .model import Err, Op
-from .regs import HANDLE_FIELDS, IRQ_FIELDS, LOW_WATER_BITS, POOL_BASE, constant_value, register_map
+from .regs import HANDLE_FIELDS, IRQ_BITS, LOW_WATER_BITS, POOL_BASE, constant_value, register_map
 
 __all__ = ["RegisterFile", "REGISTER_EXTRA"]
 
@@ -69,8 +69,7 @@ class RegisterFile(wiring.Component):
 
         # the interrupt's state, for the formal harness (hwalloc.formal): the
         # causes, the events that set them and the write-1-to-clear, each cycle
-        bits = len(IRQ_FIELDS)
-        self.irq_status, self.irq_set, self.irq_clear = Signal(bits), Signal(bits), Signal(bits)
+        self.irq_status, self.irq_set, self.irq_clear = (Signal(IRQ_BITS) for _ in range(3))
 
     @property
     def register_map(self):
@@ -139,7 +138,7 @@ class RegisterFile(wiring.Component):
             events.append(ev)
 
         # ---- commands from the write side (registered pulses, defined below) ------
-        irq_bits = len(IRQ_FIELDS)
+        irq_bits = IRQ_BITS
         clear, pop, w1c = Signal(), Signal(), self.irq_clear
 
         # ---- error log, stage E2: four banks, so three errors can enter in one cycle

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 __all__ = ["Field", "Register", "RegisterMap", "register_map", "ID_VALUE", "version_word",
            "HANDLE_FIELDS", "POOL_STRIDE", "POOL_BASE", "ERR_HEAD0_FIELDS", "IRQ_FIELDS",
-           "IRQ_MASK", "LOW_WATER_BITS"]
+           "IRQ_MASK", "IRQ_BITS", "LOW_WATER_BITS"]
 
 ID_VALUE = 0x4857414C            # "HWAL"
 POOL_BASE = 0x100
@@ -85,6 +85,7 @@ IRQ_FIELDS = (
 
 #: IRQ_STATUS / IRQ_ENABLE bits that exist (the ACCESS bit comes with the guard)
 IRQ_MASK = sum(1 << f.lsb for f in IRQ_FIELDS)
+IRQ_BITS = IRQ_MASK.bit_length()
 
 ERR_HEAD0_FIELDS = (
     Field("TAG", 0, 8, "tag presented (0 for allocs and flushes)"),
