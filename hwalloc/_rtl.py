@@ -10,10 +10,10 @@ not by how the mapper happens to share terms (see :mod:`hwalloc.synth`):
   chain (``any_of``, ``equal``, ``at_least``).
 """
 
-from amaranth import Cat, Const, Signal, Value
+from amaranth import Cat, Const, Mux, Signal, Value
 
 __all__ = ["or_all", "and_all", "any_of", "predecode", "ge_chunks", "eq_chunks", "equal", "at_least",
-           "plus_small", "choose_one_hot"]
+           "plus_small", "choose_one_hot", "ShiftQueue"]
 
 #: Bits of a value compared in one LUT.
 CHUNK = 6
@@ -161,3 +161,46 @@ def choose_one_hot(choices, width):
     choices = [(Value.cast(select), Value.cast(value)) for select, value in choices]
     return Cat(any_of(select & value[i] for select, value in choices if i < len(value))
                for i in range(width))
+
+
+class ShiftQueue:
+    """An in-order queue of ``depth`` entries in flip-flops whose head is
+    always entry 0: ``head`` and ``head_valid`` are registers, so whatever
+    reads them (an output pin, a handshake) sees no memory and no pointer.
+
+    Entry i holds ``data[i]``; ``full`` is a thermometer (entry i is held iff
+    ``full[i]``). Each cycle, ``pop`` (only while ``head_valid``) moves every
+    entry down one and ``push`` puts ``w_data`` behind the last one held. Every
+    empty entry loads ``w_data`` whether pushed or not (its content does not
+    matter), so an entry's next value is one 6-input function: one LUT after
+    ``pop``. The caller never pushes into a full queue."""
+
+    def __init__(self, m, width, depth, name):
+        self.width, self.depth = width, depth
+        self.pop, self.push = Signal(name=f"{name}_pop"), Signal(name=f"{name}_push")
+        self.w_data = Signal(width, name=f"{name}_w_data")
+        self.full = Signal(depth, name=f"{name}_full")
+        self.data = [Signal(width, name=f"{name}_data{i}") for i in range(depth)]
+        for i in range(depth):
+            here, above = self.data[i], self.data[i + 1] if i + 1 < depth else self.w_data
+            held_above = self.full[i + 1] if i + 1 < depth else Const(0)
+            below_held = self.full[i - 1] if i else Const(1)
+            m.d.sync += [
+                here.eq(Mux(self.pop, Mux(held_above, above, self.w_data),
+                            Mux(self.full[i], here, self.w_data))),
+                self.full[i].eq(Mux(self.pop, held_above | (self.push & self.full[i]),
+                                    self.full[i] | (self.push & below_held))),
+            ]
+
+    @property
+    def head(self):
+        return self.data[0]
+
+    @property
+    def head_valid(self):
+        return self.full[0]
+
+    @property
+    def at_limit(self):
+        """Every entry held (a register)."""
+        return self.full[self.depth - 1]

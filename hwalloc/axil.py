@@ -1,33 +1,39 @@
 """AXI4-Lite slave adapter: speaks the protocol and nothing else.
 
-On the other side is a plain register strobe bus (:func:`strobe_signature`):
-a read or write request, a one-cycle pulse with its fields, answered by an
-``ack`` pulse some cycles later with its data, from registers. The adapter
-presents an answer in the cycle of its ``ack`` and, while the master stalls,
-from its own copy. The adapter never knows what a register means.
+On the other side is a plain register strobe bus (:func:`strobe_signature`).
+The adapter never knows what a register means.
 
-Every output and every bus request comes from a register, so no path from an
-input port reaches deep into the core (SPEC 6: nothing combinational from a
-``*ready``/``*valid`` input to another handshake output).
+- Reads are pipelined (SPEC §6): an AR beat is accepted every cycle while
+  fewer than ``depth`` reads are open, and handed to the register file in its
+  own cycle. The register file says at once which in-order stream will answer
+  it: fast (plain registers, an answer formed two cycles later) or slow (a
+  register ALLOC, answered from the pipeline's grant). Each answer enters its
+  stream's queue in the cycle it is formed; R shows the head of the queue
+  whose turn it is, in request order. Every R output is a register, and R is
+  held until taken: a plain read answers 3 cycles after its AR handshake, a
+  register ALLOC L + 2, with a master that never stalls.
+- Writes the same way: AW and W are accepted in either order or together, an
+  AW+W pair handed to the register file in the cycle both are there, answered
+  on a fast stream (plain registers: B 3 cycles after the later of AW and W)
+  or a slow one (FREE and FLUSH: L + 2), merged in request order.
 
-- One read and one write are in flight at a time. ``arready`` is high while no
-  read is; the address is registered into the bus request at the handshake.
-- AW and W are accepted in either order or together, each into its own buffer
-  (``awready``/``wready`` are high while that buffer is empty); the write is
-  requested the cycle both are there.
-- R and B are held until the master takes them. The next request of that
-  channel is accepted the cycle after its response is taken: a plain register
-  read or write takes four cycles from handshake to handshake.
+No path from a ``*ready``/``*valid`` input reaches another handshake output
+(SPEC §6): ``arready``, ``awready`` and ``wready`` are queues' not-full
+registers, ``rvalid`` and ``bvalid`` functions of queue registers.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from ._rtl import ShiftQueue
 
 __all__ = ["axil_members", "strobe_signature", "AxiLiteAdapter", "OKAY", "SLVERR"]
 
 OKAY, SLVERR = 0b00, 0b10
 ADDR_BITS = 12
+#: Address (and data) beats waiting for their partner, at most.
+WRITE_BEATS = 2
 
 
 def axil_members():
@@ -49,9 +55,13 @@ def strobe_signature():
     """The register bus, seen from the register file (which is its ``Out`` side)."""
     return wiring.Signature({
         "r_req": In(1), "r_addr": In(ADDR_BITS),
+        "r_slow": Out(1),
         "r_ack": Out(1), "r_data": Out(32), "r_err": Out(1),
+        "r_slow_ack": Out(1), "r_slow_data": Out(32),
         "w_req": In(1), "w_addr": In(ADDR_BITS), "w_data": In(32), "w_strb": In(4),
+        "w_slow": Out(1),               # of the write requested in the last cycle
         "w_ack": Out(1), "w_err": Out(1),
+        "w_slow_ack": Out(1), "w_slow_err": Out(1),
     })
 
 
@@ -64,62 +74,92 @@ class AxiLiteAdapter(wiring.Component):
     bus : the strobe bus, flipped (this side drives the requests).
     """
 
-    def __init__(self):
+    def __init__(self, *, depth):
+        self._depth = depth
         super().__init__(wiring.Signature({**axil_members(), "bus": In(strobe_signature())}))
 
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
 
-        # ---- read: AR -> request -> ack -> R held until taken ----------------------
-        r_busy = Signal()                # from the AR handshake to the R handshake
-        r_held = Signal()                # the answer was presented and not yet taken
-        r_data, r_err = Signal(32), Signal()     # ... and this is what it was
+        # ---- read: pipelined, answered in order --------------------------------------
+        # The AR beat goes to the register file in its own cycle, which says at
+        # once which of two in-order streams will answer it: fast (plain
+        # registers, two cycles later) or slow (a register ALLOC, after the
+        # pipeline). Each answer is queued in its stream's queue the cycle it
+        # is formed, and R shows the head of the queue whose turn it is (the
+        # kind queue keeps the request order): every R output is a register.
+        # The kind queue holds one entry per open read: a read is accepted
+        # while it has room, so no queue can overflow.
+        depth = self._depth
+        kinds = ShiftQueue(m, 1, depth, "r_kinds")
+        fast = ShiftQueue(m, 33, depth, "r_fast")
+        slow = ShiftQueue(m, 32, depth, "r_slow")
         ar_fire, r_fire = Signal(), Signal()
-        rvalid = Signal()
+        head_slow = kinds.head[0]
+        rvalid = kinds.head_valid & Mux(head_slow, slow.head_valid, fast.head_valid)
         m.d.comb += [
-            self.s_axil_arready.eq(~r_busy),
-            ar_fire.eq(self.s_axil_arvalid & ~r_busy),
-            rvalid.eq(r_held | bus.r_ack),
-            r_fire.eq(rvalid & self.s_axil_rready),
+            self.s_axil_arready.eq(~kinds.at_limit),
+            ar_fire.eq(self.s_axil_arvalid & ~kinds.at_limit),
+            bus.r_req.eq(ar_fire), bus.r_addr.eq(self.s_axil_araddr),
+            kinds.push.eq(ar_fire), kinds.w_data.eq(bus.r_slow),
             self.s_axil_rvalid.eq(rvalid),
-            # a held answer comes from the adapter's own copy, whatever the bus does
-            self.s_axil_rdata.eq(Mux(r_held, r_data, bus.r_data)),
-            self.s_axil_rresp.eq(Mux(Mux(r_held, r_err, bus.r_err), SLVERR, OKAY)),
+            self.s_axil_rdata.eq(Mux(head_slow, slow.head, fast.head[:32])),
+            self.s_axil_rresp.eq(Mux(~head_slow & fast.head[32], SLVERR, OKAY)),
+            r_fire.eq(rvalid & self.s_axil_rready),
+            kinds.pop.eq(r_fire),
+            fast.pop.eq(r_fire & ~head_slow), fast.push.eq(bus.r_ack),
+            fast.w_data.eq(Cat(bus.r_data, bus.r_err)),
+            slow.pop.eq(r_fire & head_slow), slow.push.eq(bus.r_slow_ack),
+            slow.w_data.eq(bus.r_slow_data),
         ]
-        m.d.sync += [bus.r_req.eq(ar_fire), r_held.eq(rvalid & ~self.s_axil_rready)]
-        with m.If(~r_held):
-            m.d.sync += [r_data.eq(bus.r_data), r_err.eq(bus.r_err)]
-        with m.If(ar_fire):
-            m.d.sync += [r_busy.eq(1), bus.r_addr.eq(self.s_axil_araddr)]
-        with m.If(r_fire):
-            m.d.sync += r_busy.eq(0)
 
-        # ---- write: AW and W buffered apart; request once both are here ------------
-        aw_full, w_full = Signal(), Signal()
-        w_busy, b_held, b_err = Signal(), Signal(), Signal()
-        aw_fire, w_fire, b_fire = Signal(), Signal(), Signal()
-        bvalid = Signal()
-        have_aw, have_w = aw_full | aw_fire, w_full | w_fire
+        # ---- write: pipelined as reads are ------------------------------------------
+        # AW and W beats are paired in arrival order; a beat whose partner is
+        # not here yet waits in its channel's queue (``awready``/``wready`` are
+        # those queues' not-full registers). A pair goes to the register file in
+        # the cycle both are here, straight from the pins if they arrive then,
+        # and the register file says in the next cycle (from a register: the
+        # decode of a paired address is too deep to feed the queue at once)
+        # which stream answers it: fast (plain registers and refused writes) or
+        # slow (a FREE or FLUSH, from the pipeline's response). B shows the head
+        # of the stream whose turn it is, in request order; every B output is a
+        # register. The kind queue holds one entry per write requested and not
+        # yet answered, and a pair is requested only while it has room for one
+        # more than the write whose kind is on its way.
+        aw_q = ShiftQueue(m, len(self.s_axil_awaddr), WRITE_BEATS, "w_addrs")
+        w_q = ShiftQueue(m, 36, WRITE_BEATS, "w_datas")
+        w_kinds = ShiftQueue(m, 1, depth, "w_kinds")
+        w_fast = ShiftQueue(m, 1, depth, "w_fast")
+        w_slow = ShiftQueue(m, 1, depth, "w_slow")
+        aw_fire, w_fire, pair, b_fire = Signal(), Signal(), Signal(), Signal()
+        paired = Signal()                       # a pair was requested in the last cycle
+        m.d.sync += paired.eq(pair)
+        room = ~w_kinds.at_limit & ~(paired & w_kinds.full[depth - 2])
+        aw_direct, w_direct = ~aw_q.head_valid, ~w_q.head_valid
+        b_head_slow = w_kinds.head[0]
+        bvalid = w_kinds.head_valid & Mux(b_head_slow, w_slow.head_valid, w_fast.head_valid)
+        w_pin = Cat(self.s_axil_wdata, self.s_axil_wstrb)
+        w_beat = Mux(w_direct, w_pin, w_q.head)
         m.d.comb += [
-            self.s_axil_awready.eq(~aw_full),
-            self.s_axil_wready.eq(~w_full),
-            aw_fire.eq(self.s_axil_awvalid & ~aw_full),
-            w_fire.eq(self.s_axil_wvalid & ~w_full),
-            bvalid.eq(b_held | bus.w_ack),
-            b_fire.eq(bvalid & self.s_axil_bready),
+            self.s_axil_awready.eq(~aw_q.at_limit), self.s_axil_wready.eq(~w_q.at_limit),
+            aw_fire.eq(self.s_axil_awvalid & ~aw_q.at_limit),
+            w_fire.eq(self.s_axil_wvalid & ~w_q.at_limit),
+            pair.eq((aw_q.head_valid | aw_fire) & (w_q.head_valid | w_fire) & room),
+            aw_q.pop.eq(pair & ~aw_direct), aw_q.push.eq(aw_fire & ~(pair & aw_direct)),
+            aw_q.w_data.eq(self.s_axil_awaddr),
+            w_q.pop.eq(pair & ~w_direct), w_q.push.eq(w_fire & ~(pair & w_direct)),
+            w_q.w_data.eq(w_pin),
+            bus.w_req.eq(pair),
+            bus.w_addr.eq(Mux(aw_direct, self.s_axil_awaddr, aw_q.head)),
+            bus.w_data.eq(w_beat[:32]), bus.w_strb.eq(w_beat[32:]),
+            w_kinds.push.eq(paired), w_kinds.w_data.eq(bus.w_slow),
             self.s_axil_bvalid.eq(bvalid),
-            self.s_axil_bresp.eq(Mux(Mux(b_held, b_err, bus.w_err), SLVERR, OKAY)),
+            self.s_axil_bresp.eq(Mux(Mux(b_head_slow, w_slow.head[0], w_fast.head[0]), SLVERR, OKAY)),
+            b_fire.eq(bvalid & self.s_axil_bready),
+            w_kinds.pop.eq(b_fire),
+            w_fast.pop.eq(b_fire & ~b_head_slow), w_fast.push.eq(bus.w_ack), w_fast.w_data.eq(bus.w_err),
+            w_slow.pop.eq(b_fire & b_head_slow), w_slow.push.eq(bus.w_slow_ack),
+            w_slow.w_data.eq(bus.w_slow_err),
         ]
-        m.d.sync += [bus.w_req.eq(have_aw & have_w & ~w_busy), b_held.eq(bvalid & ~self.s_axil_bready)]
-        with m.If(~b_held):
-            m.d.sync += b_err.eq(bus.w_err)
-        with m.If(aw_fire):
-            m.d.sync += [aw_full.eq(1), bus.w_addr.eq(self.s_axil_awaddr)]
-        with m.If(w_fire):
-            m.d.sync += [w_full.eq(1), bus.w_data.eq(self.s_axil_wdata), bus.w_strb.eq(self.s_axil_wstrb)]
-        with m.If(have_aw & have_w):
-            m.d.sync += w_busy.eq(1)
-        with m.If(b_fire):
-            m.d.sync += [aw_full.eq(0), w_full.eq(0), w_busy.eq(0)]
         return m

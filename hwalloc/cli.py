@@ -258,6 +258,9 @@ _TESTCASES = {"random_traffic": "test_random_traffic_matches_model",
               "axi_stalls": "test_stalls_on_every_channel_and_concurrent_masters",
               "native_and_axi": "test_native_and_register_traffic_together",
               "irq_set_wins": "test_interrupt_raised_as_it_is_cleared_survives",
+              "reads_at_bus_speed": "test_register_reads_at_bus_speed",
+              "writes_at_bus_speed": "test_register_writes_at_bus_speed",
+              "round_robin": "test_round_robin_beside_a_saturated_native_side",
               "error_log": "test_error_log_overflow_pop_and_clear"}
 
 

@@ -7,7 +7,8 @@ an offset or a field position of its own.
 
 from . import __version__
 from .model import Err
-from .regs import ERR_HEAD0_FIELDS, HANDLE_FIELDS, IRQ_MASK, POOL_STRIDE, constant_value, register_map
+from .regs import (ERR_HEAD0_FIELDS, HANDLE_FIELDS, IRQ_MASK, PLAIN_READ, PLAIN_WRITE, POOL_STRIDE,
+                   REGISTER_EXTRA, constant_value, register_map)
 
 __all__ = ["emit_c_header", "emit_markdown", "emit_rdl", "emit_python_driver"]
 
@@ -92,6 +93,15 @@ def emit_markdown(config):
            "register (CTRL, ERR_POP, FREE, FLUSH), answers SLVERR and changes nothing. A read of a "
            "write-only register returns 0 with OKAY. Writes to IRQ_STATUS, IRQ_ENABLE and "
            "LOW_WATER honour the byte strobes.", "",
+           "Timing, with a master that never stalls (cycles from the request's handshake to the "
+           "response's; a write's request is the later of its AW and W): reads and writes are "
+           "pipelined, an AR and an AW+W pair accepted every clock with several of each "
+           f"outstanding, responses in request order on each channel. A plain read answers in "
+           f"{PLAIN_READ}, a plain write in {PLAIN_WRITE}; a register ALLOC in L + {REGISTER_EXTRA} "
+           f"= {config.latency + REGISTER_EXTRA}, a FREE or FLUSH in "
+           f"{config.latency + REGISTER_EXTRA} too. Register ALLOCs, FREEs and FLUSHes share the "
+           "pipeline with the native ports round robin: beside a native side that wants it every "
+           "cycle, they get every other cycle.", "",
            "| offset | name | access | reset / value | description |", "|---|---|---|---|---|"]
     for register in rmap:
         value = constant_value(config, register, __version__)

@@ -60,7 +60,7 @@ from .axil import AxiLiteAdapter, axil_members
 from .config import MIN_LATENCY, RECYCLE_DELAY
 from .kinds import KINDS
 from .model import Err
-from .regfile import RegisterFile
+from .regfile import RegisterFile, read_depth
 from .regs import IRQ_BITS
 
 __all__ = ["AllocatorCore", "HwallocTop"]
@@ -105,8 +105,12 @@ def _core_members(config):
         # register request's size always fits and its pool is known).
         "alloc_port_size": In(config.size_bits), "free_port_addr": In(A),
         # a register FREE's pool, and whether its slot index is >= SLOTS
-        # (OUT_OF_RANGE, logged under this pool)
+        # (OUT_OF_RANGE, logged under this pool); bit p of ``free_reg_hit``: it
+        # frees a slot of pool p (its pool, and not past the end). Bit p of
+        # ``flush_reg_select``: a register FLUSH of pool p. Flags, so that the
+        # register file's choice of its request is all that stands before them.
         "free_oor": In(1), "free_oor_pool": In(P),
+        "free_reg_hit": In(len(config.pools)), "flush_reg_select": In(len(config.pools)),
         "grant_src": Out(1), "grant_size": Out(min(config.size_bits, 32)),
         # the grant overwrote a held ring slot (SPEC 4.2), with the grant
         "grant_overwrite": Out(1),
@@ -243,7 +247,8 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [x0_pool.eq(self.flush_pool), x0_user.eq(self.flush_user)]
         if self._flush:
             m.d.sync += [x0_valid.eq(self.flush_valid),
-                         x0_select.eq(Cat(self.flush_valid & (self.flush_pool == pool.index)
+                         x0_select.eq(Cat(Mux(self.flush_src, self.flush_reg_select[pool.index],
+                                              self.flush_valid & (self.flush_pool == pool.index))
                                           if pool.index not in persistent else Const(0) for pool in pools))]
 
         # ---- flush stage 1: check the pool --------------------------------------
@@ -460,7 +465,7 @@ class AllocatorCore(_Timing, wiring.Component):
         # register FREE's pool is known)
         f0_hit = reg("f0_hit", len(pools))
         m.d.sync += f0_hit.eq(Cat(
-            Mux(self.free_src, ~self.free_oor & (self.free_oor_pool == pool.index),
+            Mux(self.free_src, self.free_reg_hit[pool.index],
                 at_least(self.free_port_addr, pool.base) & ~at_least(self.free_port_addr, pool.end))
             for pool in pools))
 
@@ -819,8 +824,9 @@ class HwallocTop(_Timing, wiring.Component):
         m.domains.sync = cd = ClockDomain()
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
         m.submodules.core = core = AllocatorCore(cfg, flush=self._flush)
-        m.submodules.axil = axil = AxiLiteAdapter()
-        m.submodules.regs = regs = RegisterFile(cfg)
+        depth = read_depth(cfg)
+        m.submodules.axil = axil = AxiLiteAdapter(depth=depth)
+        m.submodules.regs = regs = RegisterFile(cfg, depth=depth)
         m.d.comb += [probe.eq(getattr(regs, name)) for name, probe in self.probe.items()]
         wiring.connect(m, axil.bus, regs.bus)
         for name in axil_members():
@@ -847,6 +853,8 @@ class HwallocTop(_Timing, wiring.Component):
             core.alloc_port_size.eq(self.alloc_size),
             core.free_port_addr.eq(self.free_addr),
             core.free_oor_pool.eq(regs.req_free_pool),
+            core.free_reg_hit.eq(regs.req_free_hit),
+            core.flush_reg_select.eq(regs.req_flush_select),
             self.flush_ready.eq(running & ~regs.req_flush),
             core.flush_valid.eq(regs.req_flush | (self.flush_valid & self.flush_ready)),
             core.flush_src.eq(regs.req_flush),
@@ -875,5 +883,8 @@ class HwallocTop(_Timing, wiring.Component):
             m.d.comb += getattr(regs, f"rsp_freed_{name}").eq(getattr(core, f"freed_{name}"))
         for name in ("valid", "ok", "err", "pool", "user", "src"):
             m.d.comb += getattr(regs, f"rsp_flushed_{name}").eq(getattr(core, f"flushed_{name}"))
-        m.d.comb += [regs.busy.eq(core.busy), regs.ready.eq(running), self.irq.eq(regs.irq)]
+        m.d.comb += [regs.busy.eq(core.busy), regs.ready.eq(running), self.irq.eq(regs.irq),
+                     regs.native_alloc_valid.eq(self.alloc_valid),
+                     regs.native_free_valid.eq(self.free_valid),
+                     regs.native_flush_valid.eq(self.flush_valid)]
         return m

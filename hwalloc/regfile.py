@@ -7,24 +7,23 @@ core's responses (counters, the error log, interrupts). It never looks inside
 the pipeline.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import __version__
 from .axil import strobe_signature
-from ._rtl import any_of, ge_chunks, or_all, predecode
+from ._rtl import ShiftQueue, any_of, at_least, choose_one_hot, equal, or_all, predecode
 from .model import Err, Op
-from .regs import HANDLE_FIELDS, IRQ_BITS, LOW_WATER_BITS, POOL_BASE, constant_value, register_map
+from .regs import (HANDLE_FIELDS, IRQ_BITS, LOW_WATER_BITS, PLAIN_READ, PLAIN_WRITE, POOL_BASE, READ_EXTRA,
+                   REGISTER_EXTRA, constant_value, register_map)
 
-__all__ = ["RegisterFile", "REGISTER_EXTRA"]
+__all__ = ["RegisterFile", "REGISTER_EXTRA", "READ_EXTRA", "PLAIN_READ", "PLAIN_WRITE", "read_depth"]
 
-#: Cycles a register ALLOC (FREE) adds to L from its AR (AW and W) handshake to
-#: its R (B) handshake, with a master that never stalls: the adapter's request
-#: register, the decode stages here (three for a read, two for a write), the
-#: request to the core, and the response register. A FREE takes one less.
-REGISTER_EXTRA = 6
+def read_depth(config):
+    """Reads (and writes) open at once: enough for one register ALLOC (FREE) a clock."""
+    return config.latency + REGISTER_EXTRA + 1
 
 
 def _field(fields, name):
@@ -37,23 +36,25 @@ class RegisterFile(wiring.Component):
     Members
     -------
     bus : the register strobe bus (:func:`hwalloc.axil.strobe_signature`).
-    req_alloc, req_free : pulses: a register ALLOC / FREE wants the pipeline;
-        the request's fields are held in ``req_*`` until the next request.
+    req_alloc, req_free, req_flush : a register ALLOC / FREE / FLUSH takes the
+        pipeline in this cycle (round robin with the native side, which
+        ``native_*_valid`` says wants it); its fields are in ``req_*``.
     rsp_* : the core's responses (every source), at the response stage.
     busy, ready : core status for STATUS.
     irq : the interrupt line.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, depth):
         self._config = config
+        self._depth = depth             # register requests waiting at most (the reads or writes open)
         self._map = register_map(config)
         P, A, T, U = config.pool_bits, config.addr_width, config.tag_bits, config.user_bits
         super().__init__(wiring.Signature({
             "bus": Out(strobe_signature()),
             "req_alloc": Out(1), "req_alloc_pool": Out(P), "req_alloc_size": Out(config.size_bits),
             "req_free": Out(1), "req_free_addr": Out(A), "req_free_tag": Out(max(T, 1)),
-            "req_free_oor": Out(1), "req_free_pool": Out(P),
-            "req_flush": Out(1), "req_flush_pool": Out(P),
+            "req_free_oor": Out(1), "req_free_pool": Out(P), "req_free_hit": Out(len(config.pools)),
+            "req_flush": Out(1), "req_flush_pool": Out(P), "req_flush_select": Out(len(config.pools)),
             "rsp_grant_valid": In(1), "rsp_grant_ok": In(1), "rsp_grant_err": In(4),
             "rsp_grant_pool": In(P), "rsp_grant_slot": In(config.slot_bits),
             "rsp_grant_tag": In(max(T, 1)), "rsp_grant_user": In(U), "rsp_grant_src": In(1),
@@ -63,6 +64,7 @@ class RegisterFile(wiring.Component):
             "rsp_freed_src": In(1), "rsp_freed_addr": In(min(A, 32)), "rsp_freed_tag": In(max(T, 1)),
             "rsp_flushed_valid": In(1), "rsp_flushed_ok": In(1), "rsp_flushed_err": In(4),
             "rsp_flushed_pool": In(P), "rsp_flushed_user": In(U), "rsp_flushed_src": In(1),
+            "native_alloc_valid": In(1), "native_free_valid": In(1), "native_flush_valid": In(1),
             "busy": In(1), "ready": In(1),
             "irq": Out(1),
         }))
@@ -294,26 +296,53 @@ class RegisterFile(wiring.Component):
             counters.append(c)
         m.d.comb += low_water_hit.eq(or_all(low_hits))
 
-        # ---- read, stages R1 and R2: decode ------------------------------------------
-        # R1 splits the address into small one-hot groups; R2 turns them into one
-        # select flag a register (an AND of four group bits: one LUT).
+        # ---- read, stage R1 (the AR handshake's edge): a select flag a register
+        # (two LUTs from the address); whether it is a register ALLOC, which goes
+        # to the pipeline now
+        def r_match(offset):
+            # on a carry chain: Yosys' mapper would chain the shared terms of a
+            # LUT tree over a hundred flags (see hwalloc._rtl.equal)
+            return equal(bus.r_addr, Const(offset, len(bus.r_addr)))
+        block = bus.r_addr[6:]
+        pool_blocks = range(POOL_BASE >> 6, (POOL_BASE >> 6) + len(cfg.pools))
+        is_alloc = (bus.r_addr[:6] == 0) & (block >= pool_blocks.start) & (block < pool_blocks.stop)
+        r1_valid = Signal()
+        m.d.sync += r1_valid.eq(bus.r_req & ~is_alloc)
+        # the adapter learns each read's stream in the cycle of its AR
+        m.d.comb += bus.r_slow.eq(is_alloc)
+
+        # Register ALLOCs wait here, in order, while the native side has its
+        # turn: after a cycle in which a register ALLOC held back a native one,
+        # the next cycle is the native side's (round robin: neither starves).
+        # A new request goes to the pipeline at once if nothing waits before it,
+        # else into a one-entry stage (so that the address decode feeds only
+        # that stage), and from there into the queue.
+        P, Z = cfg.pool_bits, cfg.size_bits
+        queue = ShiftQueue(m, P + Z, self._depth, "alloc_queue")
+        new_alloc = bus.r_req & is_alloc
+        new_pool = (block - pool_blocks.start)[:P]
+        new = Cat(new_pool, Array(Const(pool.slot_size, Z) for pool in cfg.pools)[new_pool])
+        staged, staged_valid = Signal(P + Z), Signal()
+        native_turn = self.req_alloc & self.native_alloc_valid
+        present = (queue.head_valid | staged_valid | new_alloc) & ~native_turn
+        direct = ~queue.head_valid & ~staged_valid
+        m.d.comb += [queue.w_data.eq(staged),
+                     queue.pop.eq(queue.head_valid & ~native_turn),
+                     queue.push.eq(staged_valid & ~(present & ~queue.head_valid))]
+        m.d.sync += [self.req_alloc.eq(present),
+                     staged_valid.eq(new_alloc & ~(present & direct)), staged.eq(new)]
+        with m.If(present):
+            m.d.sync += Cat(self.req_alloc_pool, self.req_alloc_size).eq(
+                Mux(queue.head_valid, queue.head, Mux(staged_valid, staged, new)))
+
+        # ---- read, stage R2: the selected value within each 64-byte block ----------
         values = {"STATUS": Cat(ready, busy), "IRQ_STATUS": irq_status,
                   "IRQ_ENABLE": irq_enable, "ERR_COUNT": err_count,
                   "ERR_DROPPED": err_dropped, "ERR_HEAD0": err_head0, "ERR_HEAD1": info,
                   "ERR_HEAD2": user, "ERR_HEAD3": when, "CYCLE": cycle}
-        r_match = predecode(m, bus.r_addr, "r1")
-        r1_valid, r2_valid, r2_alloc = Signal(), Signal(), Signal()
-        r1_pool, r2_pool = Signal(cfg.pool_bits), Signal(cfg.pool_bits)
-        # pool p's block is POOL_BASE / 64 + p
-        m.d.sync += [r1_valid.eq(bus.r_req), r1_pool.eq(bus.r_addr[6:] - (POOL_BASE >> 6)),
-                     r2_valid.eq(r1_valid), r2_pool.eq(r1_pool)]
-        blocks = {}                             # 64-byte block -> [(select flag, value)]
-        allocs = []
+        blocks = {}                             # 64-byte block -> [(offset, value)]
         for register in self._map:
-            select = Signal(name=f"r2_sel_{register.name.lower()}")
-            m.d.sync += select.eq(r_match(register.offset))
             if register.access == "RO_ALLOC":
-                allocs.append(select)
                 continue
             constant = constant_value(cfg, register, __version__)
             if register.access == "WO":
@@ -324,95 +353,126 @@ class RegisterFile(wiring.Component):
                 value = counters[register.pool][register.kind]
             else:
                 value = values[register.name]
-            blocks.setdefault(register.offset >> 6, []).append((select, value))
-        m.d.comb += r2_alloc.eq(or_all(allocs))
+            blocks.setdefault(register.offset >> 6, []).append((register.offset, value))
+        selects = {}
+        for selected in blocks.values():
+            for offset, _ in selected:
+                selects[offset] = Signal(name=f"r1_sel_{self._map.at(offset).name.lower()}",
+                                         reset_less=True)     # qualified by r1_valid
+                m.d.sync += selects[offset].eq(r_match(offset))
+        r2_valid = Signal()
+        r2_blocks = [Signal(32, name=f"r2_block{number}") for number in blocks]
+        r2_found_in = Signal(len(blocks))
+        m.d.sync += r2_valid.eq(r1_valid)
+        for i, (r2_block, selected) in enumerate(zip(r2_blocks, blocks.values(), strict=True)):
+            m.d.sync += [r2_block.eq(or_all(Mux(selects[offset], value, 0) for offset, value in selected)),
+                         r2_found_in[i].eq(or_all(selects[offset] for offset, _ in selected))]
 
-        # ---- read, stage R3: the selected value within each block ---------------------
-        r3_valid, r3_alloc = Signal(), Signal()
-        r3_pool = Signal(cfg.pool_bits)
-        r3_blocks = [Signal(32, name=f"r3_block{number}") for number in blocks]
-        r3_found_in = Signal(len(blocks))
-        m.d.sync += [r3_valid.eq(r2_valid), r3_alloc.eq(r2_alloc), r3_pool.eq(r2_pool)]
-        for i, (r3_block, selected) in enumerate(zip(r3_blocks, blocks.values(), strict=True)):
-            m.d.sync += [r3_block.eq(or_all(Mux(select, value, 0) for select, value in selected)),
-                         r3_found_in[i].eq(or_all(select for select, _ in selected))]
+        # ---- read, stage R3: the answer of a plain read (the fast stream) ------------
+        # (the adapter's queue registers it)
+        m.d.comb += [bus.r_ack.eq(r2_valid), bus.r_data.eq(or_all(r2_blocks)),
+                     bus.r_err.eq(~r2_found_in.any())]
 
-        # ---- read, stage R4: answer a plain read, or ask the pipeline ------------------
-        # register ALLOC: ask the pipeline, answer with its grant
-        alloc_waiting = Signal()
-        r_data, r_err, r_ack = Signal(32), Signal(), Signal()
-        m.d.sync += [self.req_alloc.eq(r3_valid & r3_alloc), r_ack.eq(0)]
-        with m.If(r3_valid & r3_alloc):
-            m.d.sync += [alloc_waiting.eq(1), self.req_alloc_pool.eq(r3_pool)]
-            with m.Switch(r3_pool):
-                for pool in cfg.pools:
-                    with m.Case(pool.index):
-                        m.d.sync += self.req_alloc_size.eq(pool.slot_size)
-        with m.Elif(r3_valid):
-            m.d.sync += [r_ack.eq(1), r_data.eq(or_all(r3_blocks)), r_err.eq(~r3_found_in.any())]
-        axi_grant = self.rsp_grant_valid & self.rsp_grant_src
+        # ---- a register ALLOC's answer: its grant's handle (the slow stream) ----------
         handle = Signal(32)
         slot_f, tag_f = (_field(HANDLE_FIELDS, n) for n in ("SLOT", "TAG"))
         m.d.comb += handle.eq(Cat(self.rsp_grant_slot, Const(0, slot_f.width - len(self.rsp_grant_slot)),
                                   self.rsp_grant_tag if cfg.tag_bits else Const(0, 1),
                                   Const(0, tag_f.width - len(self.rsp_grant_tag)),
                                   self.rsp_grant_err, self.rsp_grant_ok))
-        with m.If(alloc_waiting & axi_grant):
-            m.d.sync += [alloc_waiting.eq(0), r_ack.eq(1), r_data.eq(handle), r_err.eq(0)]
-        m.d.comb += [bus.r_ack.eq(r_ack), bus.r_data.eq(r_data), bus.r_err.eq(r_err)]
+        # (the adapter's queue registers it: the grant's cycle + 1 = L + 2)
+        m.d.comb += [bus.r_slow_ack.eq(self.rsp_grant_valid & self.rsp_grant_src),
+                     bus.r_slow_data.eq(handle)]
 
-        # ---- write, stages W1 and W2: decode -----------------------------------------
-        # As for reads: address groups, then one flag a writable register. The slot
-        # field of a FREE is compared with each pool's size in chunks of up to six
-        # bits (one LUT each), joined in W2; its address is formed in W2 and W3.
-        w_match = predecode(m, bus.w_addr, "w1")
-        w1_valid, w1_full_word, w1_strb = Signal(), Signal(), Signal(4)
-        w1_data, w1_pool = Signal(32), Signal(cfg.pool_bits)
+        # ---- write, stage W1 (the pair's edge): a FREE or FLUSH is readied for
+        # the pipeline, everything else is decoded in W1 and W2 ---------------------
+        # A FREE's pool and whether its slot field is past the pool's end are
+        # formed from the pins on carry chains, and its address once a pool
+        # (a constant base plus the slot shifted): the one of its pool is chosen
+        # in the next cycle (a register a pool and a one-hot pool flag, so that
+        # no adder follows the decode).
+        P, T, A = cfg.pool_bits, cfg.tag_bits, cfg.addr_width
         slot_field = bus.w_data[slot_f.lsb:slot_f.lsb + slot_f.width]
-        w1_cmp = [ge_chunks(m, slot_field, pool.slots, f"w1_{pool.name}_oor") for pool in cfg.pools]
-        m.d.sync += [w1_valid.eq(bus.w_req), w1_data.eq(bus.w_data), w1_full_word.eq(bus.w_strb == 0b1111),
-                     w1_strb.eq(bus.w_strb), w1_pool.eq(bus.w_addr[6:] - (POOL_BASE >> 6))]
+        w_block = bus.w_addr[6:]
+        full_word = bus.w_strb == 0b1111
+        free_low, flush_low = (self._map[f"POOL0_{name}"].offset & 0x3F for name in ("FREE", "FLUSH"))
+        w_pool_is = [equal(w_block, Const((POOL_BASE >> 6) + pool.index, len(w_block))) for pool in cfg.pools]
+        in_pools = any_of(w_pool_is)
+        is_free = full_word & in_pools & (bus.w_addr[:6] == free_low)
+        is_flush = full_word & in_pools & (bus.w_addr[:6] == flush_low)
+        new_free, new_flush = Signal(), Signal()
+        w1_pool, w1_tag = Signal(P), Signal(max(T, 1))
+        w1_pool_is = Signal(len(cfg.pools))
+        w1_hit = Signal(len(cfg.pools))         # bit p: in pool p, and not past its end
+        w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr") for pool in cfg.pools]
+        m.d.sync += [new_free.eq(bus.w_req & is_free), new_flush.eq(bus.w_req & is_flush)]
+        with m.If(bus.w_req):
+            m.d.sync += [w1_pool.eq((w_block - (POOL_BASE >> 6))[:P]),
+                         w1_pool_is.eq(Cat(w_pool_is)),
+                         w1_hit.eq(Cat(is_pool & ~at_least(slot_field, pool.slots)
+                                       for is_pool, pool in zip(w_pool_is, cfg.pools, strict=True)))]
+            if T:
+                m.d.sync += w1_tag.eq(bus.w_data[tag_f.lsb:tag_f.lsb + T])
+            for pool, addr in zip(cfg.pools, w1_addrs, strict=True):
+                m.d.sync += addr.eq(Const(pool.base, A) + (slot_field << pool.offset_bits))
+        # (the adapter learns the stream of the write requested in the last cycle)
+        m.d.comb += bus.w_slow.eq(new_free | new_flush)
+
+        # Register FREEs and FLUSHes wait here, in order (one queue, so that
+        # their answers come back in the order they were written), while the
+        # native side has its turn on the port the one at the head needs, as
+        # register ALLOCs do (round robin). One that finds nothing waiting
+        # before it goes to the pipeline in the cycle after its pair: the
+        # core's request is formed from these registers, not registered again,
+        # so that it answers in L + 2.
+        fields = Cat(new_flush, choose_one_hot(zip(w1_pool_is, w1_addrs, strict=True), A),
+                     ~any_of(w1_hit), w1_pool, w1_tag, w1_hit, w1_pool_is)
+        queue = ShiftQueue(m, len(fields), self._depth, "command_queue")
+        request = Mux(queue.head_valid, queue.head, fields)
+        flushing = request[0]
+        # one flag for both ports, so that whether a request goes is a function
+        # of five registers (one LUT): a FLUSH after a FREE that held a native
+        # free back may wait a cycle it need not
+        native_turn = Signal()
+        taken = (queue.head_valid | new_free | new_flush) & ~native_turn
+        m.d.comb += [queue.w_data.eq(fields),
+                     queue.pop.eq(taken & queue.head_valid),
+                     queue.push.eq((new_free | new_flush) & ~(taken & ~queue.head_valid)),
+                     self.req_free.eq(taken & ~flushing), self.req_flush.eq(taken & flushing),
+                     Cat(self.req_free_addr, self.req_free_oor, self.req_free_pool, self.req_free_tag,
+                         self.req_free_hit, self.req_flush_select).eq(request[1:]),
+                     self.req_flush_pool.eq(self.req_free_pool)]
+        m.d.sync += native_turn.eq((self.req_free & self.native_free_valid) |
+                                   (self.req_flush & self.native_flush_valid))
+
+        # the rest: address groups, then one flag a writable register
+        w_match = predecode(m, bus.w_addr, "w1")
+        w1_valid, w1_full_word, w1_strb, w1_data = Signal(), Signal(), Signal(4), Signal(32)
+        m.d.sync += [w1_valid.eq(bus.w_req & ~is_free & ~is_flush), w1_data.eq(bus.w_data),
+                     w1_full_word.eq(full_word), w1_strb.eq(bus.w_strb)]
         writable = [r for r in self._map if r.writable]
         w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
-        w2_valid, w2_full_word, w2_strb = Signal(), Signal(), Signal(4)
-        w2_data, w2_pool = Signal(32), Signal(cfg.pool_bits)
-        w2_free, w2_flush, w2_command, w2_plain = Signal(), Signal(), Signal(), Signal()
-        w2_oor = Signal(len(cfg.pools))         # bit p: the slot field is past pool p's end
-        slot = w1_data[slot_f.lsb:slot_f.lsb + slot_f.width]
-        w2_offset = Signal(cfg.addr_width)      # the slot's offset in its pool
-        w2_base = Signal(cfg.addr_width)
+        w2_valid, w2_full_word, w2_strb, w2_data = Signal(), Signal(), Signal(4), Signal(32)
+        w2_command, w2_plain = Signal(), Signal()
         m.d.sync += [w2_valid.eq(w1_valid), w2_full_word.eq(w1_full_word), w2_strb.eq(w1_strb),
-                     w2_data.eq(w1_data), w2_pool.eq(w1_pool),
-                     w2_oor.eq(Cat(cmp() for cmp in w1_cmp))]
+                     w2_data.eq(w1_data)]
         for register in writable:
             m.d.sync += w2_is[register.offset].eq(w_match(register.offset))
         m.d.sync += [
-            w2_free.eq(or_all(w_match(r.offset) for r in writable if r.kind == "FREE")),
-            w2_flush.eq(or_all(w_match(r.offset) for r in writable if r.kind == "FLUSH")),
-            w2_command.eq(or_all(w_match(r.offset) for r in writable if r.access == "WO")),
-            w2_plain.eq(or_all(w_match(r.offset) for r in writable if r.access != "WO")),
+            w2_command.eq(any_of(w_match(r.offset) for r in writable if r.access == "WO")),
+            w2_plain.eq(any_of(w_match(r.offset) for r in writable if r.access != "WO")),
         ]
-        with m.Switch(w1_pool):
-            for pool in cfg.pools:
-                with m.Case(pool.index):
-                    m.d.sync += [w2_offset.eq(slot << pool.offset_bits), w2_base.eq(pool.base)]
 
         def writing(name):
             return w2_is[self._map[name].offset]
 
-        # ---- write, stage W3: carry out ---------------------------------------------
-        free_waiting, flush_waiting = Signal(), Signal()
-        w_err, w_ack = Signal(), Signal()
+        # ---- write, stage W3: carry out; the answer (the fast stream) -----------------
+        # (the adapter's queue registers it)
         command = w2_valid & w2_full_word
-        start_free = command & w2_free
-        start_flush = command & w2_flush
         m.d.sync += [
             clear.eq(command & writing("CTRL") & w2_data[0]),
             pop.eq(command & writing("ERR_POP")),
             w1c.eq(Mux(w2_valid & writing("IRQ_STATUS") & w2_strb[0], w2_data[:irq_bits], 0)),
-            self.req_free.eq(start_free),
-            self.req_flush.eq(start_flush),
-            w_ack.eq(w2_valid & ~start_free & ~start_flush),
         ]
         with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb[0]):
             m.d.sync += irq_enable.eq(w2_data[:irq_bits])
@@ -423,22 +483,13 @@ class RegisterFile(wiring.Component):
                 bits = slice(8 * byte, min(8 * byte + 8, LOW_WATER_BITS))
                 with m.If(w2_valid & writing(f"POOL{pool.index}_LOW_WATER") & w2_strb[byte]):
                     m.d.sync += threshold[bits].eq(w2_data[bits])
-        with m.If(w2_valid):
-            # a read-only or unmapped address, or a command written in part
-            m.d.sync += w_err.eq(~w2_plain & ~(w2_command & w2_full_word))
-        with m.If(start_free):
-            m.d.sync += [free_waiting.eq(1), self.req_free_pool.eq(w2_pool),
-                         self.req_free_tag.eq(w2_data[tag_f.lsb:tag_f.lsb + max(cfg.tag_bits, 1)]
-                                              if cfg.tag_bits else 0),
-                         self.req_free_addr.eq(w2_base + w2_offset),
-                         self.req_free_oor.eq((w2_oor >> w2_pool)[0])]
-        with m.If(start_flush):
-            m.d.sync += [flush_waiting.eq(1), self.req_flush_pool.eq(w2_pool)]
+        # a read-only or unmapped address, or a command written in part (a FREE
+        # or FLUSH written in full went the other way)
+        m.d.comb += [bus.w_ack.eq(w2_valid), bus.w_err.eq(~w2_plain & ~(w2_command & w2_full_word))]
+
+        # ---- a register FREE's or FLUSH's answer: the pipeline's (the slow stream) -----
         axi_freed = self.rsp_freed_valid & self.rsp_freed_src
-        with m.If(free_waiting & axi_freed):
-            m.d.sync += [free_waiting.eq(0), w_ack.eq(1), w_err.eq(~self.rsp_freed_ok)]
         axi_flushed = self.rsp_flushed_valid & self.rsp_flushed_src
-        with m.If(flush_waiting & axi_flushed):
-            m.d.sync += [flush_waiting.eq(0), w_ack.eq(1), w_err.eq(~self.rsp_flushed_ok)]
-        m.d.comb += [bus.w_ack.eq(w_ack), bus.w_err.eq(w_err)]
+        m.d.comb += [bus.w_slow_ack.eq(axi_freed | axi_flushed),
+                     bus.w_slow_err.eq(~Mux(axi_freed, self.rsp_freed_ok, self.rsp_flushed_ok))]
         return m

@@ -5,7 +5,7 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$105  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
@@ -15,7 +15,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire \$18 ;
+  wire [39:0] \$18 ;
+  wire \$19 ;
   wire \$2 ;
   wire \$3 ;
   wire \$4 ;
@@ -34,20 +35,20 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire aclk;
   input alloc_pool;
   wire alloc_pool;
-  wire \alloc_pool$106 ;
+  wire \alloc_pool$118 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$108 ;
+  wire [13:0] \alloc_size$120 ;
   wire alloc_src;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
-  wire [9:0] \alloc_user$110 ;
+  wire [9:0] \alloc_user$122 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$104 ;
+  wire \alloc_valid$116 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -60,112 +61,129 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire bus__r_slow;
+  wire \bus__r_slow$71 ;
+  wire bus__r_slow_ack;
+  wire \bus__r_slow_ack$73 ;
+  wire [31:0] bus__r_slow_data;
+  wire [31:0] \bus__r_slow_data$75 ;
   wire bus__w_ack;
-  wire \bus__w_ack$71 ;
+  wire \bus__w_ack$77 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$73 ;
+  wire [11:0] \bus__w_addr$79 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$75 ;
+  wire [31:0] \bus__w_data$81 ;
   wire bus__w_err;
-  wire \bus__w_err$77 ;
+  wire \bus__w_err$83 ;
   wire bus__w_req;
-  wire \bus__w_req$79 ;
+  wire \bus__w_req$85 ;
+  wire bus__w_slow;
+  wire \bus__w_slow$87 ;
+  wire bus__w_slow_ack;
+  wire \bus__w_slow_ack$89 ;
+  wire bus__w_slow_err;
+  wire \bus__w_slow_err$91 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$81 ;
+  wire [3:0] \bus__w_strb$93 ;
   wire busy;
-  wire \busy$182 ;
+  wire \busy$198 ;
   wire clk;
   input flush_pool;
   wire flush_pool;
-  wire \flush_pool$125 ;
+  wire \flush_pool$141 ;
   output flush_ready;
   wire flush_ready;
+  wire flush_reg_select;
   wire flush_src;
   input [9:0] flush_user;
   wire [9:0] flush_user;
-  wire [9:0] \flush_user$127 ;
+  wire [9:0] \flush_user$143 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$123 ;
+  wire \flush_valid$139 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$140 ;
+  wire [3:0] \flushed_err$156 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$138 ;
+  wire \flushed_ok$154 ;
   wire flushed_pool;
   wire flushed_src;
   output [9:0] flushed_user;
   wire [9:0] flushed_user;
-  wire [9:0] \flushed_user$142 ;
+  wire [9:0] \flushed_user$158 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$147 ;
+  wire \flushed_valid$163 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$113 ;
+  wire [31:0] \free_addr$125 ;
   wire free_oor;
   wire free_oor_pool;
   wire [31:0] free_port_addr;
   output free_ready;
   wire free_ready;
+  wire free_reg_hit;
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$128 ;
+  wire [3:0] \free_tag$144 ;
   input [9:0] free_user;
   wire [9:0] free_user;
-  wire [9:0] \free_user$115 ;
+  wire [9:0] \free_user$127 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$111 ;
+  wire \free_valid$123 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$139 ;
+  wire [3:0] \freed_err$155 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$137 ;
+  wire \freed_ok$153 ;
   wire freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$141 ;
+  wire [9:0] \freed_user$157 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$145 ;
+  wire \freed_valid$161 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$134 ;
+  wire [31:0] \grant_addr$150 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$131 ;
+  wire [3:0] \grant_err$147 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$130 ;
+  wire \grant_ok$146 ;
   wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$132 ;
+  wire \grant_pool$148 ;
   wire [13:0] grant_size;
   output [5:0] grant_slot;
   wire [5:0] grant_slot;
-  wire [5:0] \grant_slot$133 ;
+  wire [5:0] \grant_slot$149 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$136 ;
+  wire [3:0] \grant_tag$152 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$135 ;
+  wire [9:0] \grant_user$151 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$143 ;
+  wire \grant_valid$159 ;
   output irq;
   wire irq;
-  wire \irq$184 ;
+  wire \irq$200 ;
+  wire native_alloc_valid;
+  wire native_flush_valid;
+  wire native_free_valid;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -173,8 +191,10 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [13:0] req_alloc_size;
   wire req_flush;
   wire req_flush_pool;
+  wire req_flush_select;
   wire req_free;
   wire [31:0] req_free_addr;
+  wire req_free_hit;
   wire req_free_oor;
   wire req_free_pool;
   wire [3:0] req_free_tag;
@@ -207,203 +227,215 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$95 ;
+  wire [11:0] \s_axil_araddr$107 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$96 ;
+  wire [2:0] \s_axil_arprot$108 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$94 ;
+  wire \s_axil_arready$106 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$93 ;
+  wire \s_axil_arvalid$105 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$84 ;
+  wire [11:0] \s_axil_awaddr$96 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$85 ;
+  wire [2:0] \s_axil_awprot$97 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$83 ;
+  wire \s_axil_awready$95 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$82 ;
+  wire \s_axil_awvalid$94 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$91 ;
+  wire \s_axil_bready$103 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$92 ;
+  wire [1:0] \s_axil_bresp$104 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$90 ;
+  wire \s_axil_bvalid$102 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$99 ;
+  wire [31:0] \s_axil_rdata$111 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$98 ;
+  wire \s_axil_rready$110 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$100 ;
+  wire [1:0] \s_axil_rresp$112 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$97 ;
+  wire \s_axil_rvalid$109 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$88 ;
+  wire [31:0] \s_axil_wdata$100 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$87 ;
+  wire \s_axil_wready$99 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$89 ;
+  wire [3:0] \s_axil_wstrb$101 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$86 ;
+  wire \s_axil_wvalid$98 ;
   assign rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$104  = req_alloc | \$3 ;
-  assign \alloc_pool$106  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$108  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$110  = req_alloc ? 10'h000 : alloc_user;
+  assign \alloc_valid$116  = req_alloc | \$3 ;
+  assign \alloc_pool$118  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$120  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$122  = req_alloc ? 10'h000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$111  = req_free | \$4 ;
-  assign \free_addr$113  = req_free ? req_free_addr : free_addr;
-  assign \free_user$115  = req_free ? 10'h000 : free_user;
-  assign free_oor = req_free & req_free_oor;
+  assign \free_valid$123  = req_free | \$4 ;
+  assign \free_addr$125  = req_free ? \$18 [31:0] : free_addr;
+  assign \free_user$127  = req_free ? 10'h000 : free_user;
+  assign free_oor = req_free & \$18 [32];
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$123  = req_flush | \$6 ;
-  assign \flush_pool$125  = req_flush ? req_flush_pool : flush_pool;
-  assign \flush_user$127  = req_flush ? 10'h000 : flush_user;
-  assign \free_tag$128  = req_free ? req_free_tag : free_tag;
+  assign \flush_valid$139  = req_flush | \$6 ;
+  assign \flush_pool$141  = req_flush ? \$18 [33] : flush_pool;
+  assign \flush_user$143  = req_flush ? 10'h000 : flush_user;
+  assign \free_tag$144  = req_free ? \$18 [37:34] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$143  & \$7 ;
+  assign grant_valid = \grant_valid$159  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$145  & \$8 ;
+  assign freed_valid = \freed_valid$161  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$147  & \$9 ;
+  assign flushed_valid = \flushed_valid$163  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_event.axil  axil (
-    .bus__r_ack(bus__r_ack),
-    .bus__r_addr(bus__r_addr),
+    .bus__r_addr(s_axil_araddr),
+    .bus__r_data(bus__r_data),
+    .bus__r_err(bus__r_err),
+    .bus__w_addr(bus__w_addr),
+    .bus__w_data(bus__w_data),
+    .bus__w_req(bus__w_req),
+    .bus__w_strb(bus__w_strb),
+    .clk(aclk),
+    .\port$2623$0 (\$11 [4:0]),
+    .\port$2623$44 (\$11 [47:44]),
+    .\port$2623$6 (\$11 [11:6]),
+    .r_fast_push(bus__r_ack),
+    .r_kinds_push(bus__r_req),
+    .r_kinds_w_data(bus__r_slow),
+    .r_slow_push(bus__r_slow_ack),
+    .rst(rst),
+    .s_axil_arready(s_axil_arready),
+    .s_axil_arvalid(s_axil_arvalid),
+    .s_axil_awready(s_axil_awready),
+    .s_axil_awvalid(s_axil_awvalid),
+    .s_axil_bready(s_axil_bready),
+    .s_axil_bresp(s_axil_bresp),
+    .s_axil_bvalid(s_axil_bvalid),
+    .s_axil_rdata(s_axil_rdata),
+    .s_axil_rready(s_axil_rready),
+    .s_axil_rresp(s_axil_rresp),
+    .s_axil_rvalid(s_axil_rvalid),
+    .s_axil_wdata(s_axil_wdata),
+    .s_axil_wready(s_axil_wready),
+    .s_axil_wstrb(s_axil_wstrb),
+    .s_axil_wvalid(s_axil_wvalid),
+    .w_addrs_w_data(s_axil_awaddr),
+    .w_fast_push(bus__w_ack),
+    .w_fast_w_data(bus__w_err),
+    .w_kinds_w_data(bus__w_slow),
+    .w_slow_push(bus__w_slow_ack),
+    .w_slow_w_data(bus__w_slow_err)
+  );
+  \hwalloc_event.core  core (
+    .a6_payload(\$11 ),
+    .a6_valid(\grant_valid$159 ),
+    .alloc_pool(\alloc_pool$118 ),
+    .alloc_port_size(alloc_size),
+    .alloc_size(\alloc_size$120 ),
+    .alloc_size_d6(rsp_grant_size),
+    .alloc_src(req_alloc),
+    .alloc_src_d6(grant_src),
+    .alloc_user(\alloc_user$122 ),
+    .alloc_valid(\alloc_valid$116 ),
+    .busy(busy),
+    .clk(aclk),
+    .f6_payload(\$12 ),
+    .f6_valid(\freed_valid$161 ),
+    .flush_pool(\flush_pool$141 ),
+    .flush_src(req_flush),
+    .flush_src_d6(flushed_src),
+    .flush_user(\flush_user$143 ),
+    .flush_valid(\flush_valid$139 ),
+    .free_addr(\free_addr$125 ),
+    .free_info_d6(\$14 ),
+    .free_oor(free_oor),
+    .free_oor_pool(\$18 [33]),
+    .free_port_addr(free_addr),
+    .free_src(req_free),
+    .free_tag(\free_tag$144 ),
+    .free_user(\free_user$127 ),
+    .free_valid(\free_valid$123 ),
+    .\port$2316$39 (\$18 [39:38]),
+    .rst(rst),
+    .x6_payload(\$13 ),
+    .x6_valid(\flushed_valid$163 )
+  );
+  \hwalloc_event.regs  regs (
+    .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
+    .bus__r_slow(bus__r_slow),
+    .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
     .bus__w_addr(bus__w_addr),
     .bus__w_data(bus__w_data),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
-    .bus__w_strb(bus__w_strb),
-    .bvalid(s_axil_bvalid),
-    .clk(aclk),
-    .rst(rst),
-    .rvalid(s_axil_rvalid),
-    .s_axil_araddr(s_axil_araddr),
-    .s_axil_arready(s_axil_arready),
-    .s_axil_arvalid(s_axil_arvalid),
-    .s_axil_awaddr(s_axil_awaddr),
-    .s_axil_awready(s_axil_awready),
-    .s_axil_awvalid(s_axil_awvalid),
-    .s_axil_bready(s_axil_bready),
-    .s_axil_bresp(s_axil_bresp),
-    .s_axil_rdata(s_axil_rdata),
-    .s_axil_rready(s_axil_rready),
-    .s_axil_rresp(s_axil_rresp),
-    .s_axil_wdata(s_axil_wdata),
-    .s_axil_wready(s_axil_wready),
-    .s_axil_wstrb(s_axil_wstrb),
-    .s_axil_wvalid(s_axil_wvalid)
-  );
-  \hwalloc_event.core  core (
-    .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$143 ),
-    .alloc_pool(\alloc_pool$106 ),
-    .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$108 ),
-    .alloc_size_d6(rsp_grant_size),
-    .alloc_src(req_alloc),
-    .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$110 ),
-    .alloc_valid(\alloc_valid$104 ),
-    .busy(busy),
-    .clk(aclk),
-    .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$145 ),
-    .flush_pool(\flush_pool$125 ),
-    .flush_src(req_flush),
-    .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$127 ),
-    .flush_valid(\flush_valid$123 ),
-    .free_addr(\free_addr$113 ),
-    .free_info_d6(\$14 ),
-    .free_oor(free_oor),
-    .free_oor_pool(free_oor_pool),
-    .free_port_addr(free_addr),
-    .free_src(req_free),
-    .free_tag(\free_tag$128 ),
-    .free_user(\free_user$115 ),
-    .free_valid(\free_valid$111 ),
-    .rst(rst),
-    .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$147 )
-  );
-  \hwalloc_event.regs  regs (
-    .bus__r_addr(bus__r_addr),
-    .bus__r_data(bus__r_data),
-    .bus__r_err(bus__r_err),
-    .bus__r_req(bus__r_req),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
-    .bus__w_err(bus__w_err),
-    .bus__w_req(bus__w_req),
+    .bus__w_slow(bus__w_slow),
+    .bus__w_slow_ack(bus__w_slow_ack),
+    .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
-    .e1_exhausted(\$18 ),
+    .e1_exhausted(\$19 ),
     .irq(irq),
     .low_water_hit(\$17 ),
-    .\port$1586$0 (\$15 ),
-    .\port$1587$0 (\$16 ),
-    .\port$1887$0 (\$11 [11:0]),
-    .\port$1887$44 (\$11 [57:44]),
-    .\port$1890$0 (\$12 ),
-    .\port$1902$0 (\$13 ),
-    .\port$1930$0 (\$14 ),
-    .\port$2039$0 (\$signal ),
-    .\port$2249$0 (\$signal$58 ),
-    .r_ack(bus__r_ack),
+    .native_alloc_valid(alloc_valid),
+    .native_flush_valid(flush_valid),
+    .native_free_valid(free_valid),
+    .\port$2124$0 (\$15 ),
+    .\port$2125$0 (\$16 ),
+    .\port$2316$1 (\$18 ),
+    .\port$2623$0 (\$11 [11:0]),
+    .\port$2623$44 (\$11 [57:44]),
+    .\port$2626$0 (\$12 ),
+    .\port$2638$0 (\$13 ),
+    .\port$2666$0 (\$14 ),
+    .\port$2891$0 (\$signal ),
+    .\port$3076$0 (\$signal$58 ),
+    .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
-    .req_flush_pool(req_flush_pool),
     .req_free(req_free),
-    .req_free_addr(req_free_addr),
-    .req_free_oor(req_free_oor),
-    .req_free_pool(free_oor_pool),
-    .req_free_tag(req_free_tag),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$147 ),
-    .rsp_freed_valid(\freed_valid$145 ),
+    .rsp_flushed_valid(\flushed_valid$163 ),
+    .rsp_freed_valid(\freed_valid$161 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$143 ),
-    .rst(rst),
-    .w_ack(bus__w_ack)
+    .rsp_grant_valid(\grant_valid$159 ),
+    .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$105 ) begin end
     \$10  = 1'h1;
     if (rst) begin
       \$10  = 1'h0;
@@ -411,60 +443,77 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   end
   assign clk = aclk;
   assign \$signal$55  = \$signal ;
-  assign \$signal$56  = { \$17 , 1'h0, \$16 , \$18 , \$15  };
-  assign \$signal$57  = { \$17 , 1'h0, \$16 , \$18 , \$15  };
+  assign \$signal$56  = { \$17 , 1'h0, \$16 , \$19 , \$15  };
+  assign \$signal$57  = { \$17 , 1'h0, \$16 , \$19 , \$15  };
   assign \$signal$59  = \$signal$58 ;
   assign \bus__r_ack$61  = bus__r_ack;
-  assign \bus__r_addr$63  = bus__r_addr;
+  assign bus__r_addr = s_axil_araddr;
+  assign \bus__r_addr$63  = s_axil_araddr;
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__w_ack$71  = bus__w_ack;
-  assign \bus__w_addr$73  = bus__w_addr;
-  assign \bus__w_data$75  = bus__w_data;
-  assign \bus__w_err$77  = bus__w_err;
-  assign \bus__w_req$79  = bus__w_req;
-  assign \bus__w_strb$81  = bus__w_strb;
-  assign \s_axil_awvalid$82  = s_axil_awvalid;
-  assign \s_axil_awready$83  = s_axil_awready;
-  assign \s_axil_awaddr$84  = s_axil_awaddr;
-  assign \s_axil_awprot$85  = s_axil_awprot;
-  assign \s_axil_wvalid$86  = s_axil_wvalid;
-  assign \s_axil_wready$87  = s_axil_wready;
-  assign \s_axil_wdata$88  = s_axil_wdata;
-  assign \s_axil_wstrb$89  = s_axil_wstrb;
-  assign \s_axil_bvalid$90  = s_axil_bvalid;
-  assign \s_axil_bready$91  = s_axil_bready;
-  assign \s_axil_bresp$92  = s_axil_bresp;
-  assign \s_axil_arvalid$93  = s_axil_arvalid;
-  assign \s_axil_arready$94  = s_axil_arready;
-  assign \s_axil_araddr$95  = s_axil_araddr;
-  assign \s_axil_arprot$96  = s_axil_arprot;
-  assign \s_axil_rvalid$97  = s_axil_rvalid;
-  assign \s_axil_rready$98  = s_axil_rready;
-  assign \s_axil_rdata$99  = s_axil_rdata;
-  assign \s_axil_rresp$100  = s_axil_rresp;
+  assign \bus__r_slow$71  = bus__r_slow;
+  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
+  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
+  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__w_addr$79  = bus__w_addr;
+  assign \bus__w_data$81  = bus__w_data;
+  assign \bus__w_err$83  = bus__w_err;
+  assign \bus__w_req$85  = bus__w_req;
+  assign \bus__w_slow$87  = bus__w_slow;
+  assign \bus__w_slow_ack$89  = bus__w_slow_ack;
+  assign \bus__w_slow_err$91  = bus__w_slow_err;
+  assign \bus__w_strb$93  = bus__w_strb;
+  assign \s_axil_awvalid$94  = s_axil_awvalid;
+  assign \s_axil_awready$95  = s_axil_awready;
+  assign \s_axil_awaddr$96  = s_axil_awaddr;
+  assign \s_axil_awprot$97  = s_axil_awprot;
+  assign \s_axil_wvalid$98  = s_axil_wvalid;
+  assign \s_axil_wready$99  = s_axil_wready;
+  assign \s_axil_wdata$100  = s_axil_wdata;
+  assign \s_axil_wstrb$101  = s_axil_wstrb;
+  assign \s_axil_bvalid$102  = s_axil_bvalid;
+  assign \s_axil_bready$103  = s_axil_bready;
+  assign \s_axil_bresp$104  = s_axil_bresp;
+  assign \s_axil_arvalid$105  = s_axil_arvalid;
+  assign \s_axil_arready$106  = s_axil_arready;
+  assign \s_axil_araddr$107  = s_axil_araddr;
+  assign \s_axil_arprot$108  = s_axil_arprot;
+  assign \s_axil_rvalid$109  = s_axil_rvalid;
+  assign \s_axil_rready$110  = s_axil_rready;
+  assign \s_axil_rdata$111  = s_axil_rdata;
+  assign \s_axil_rresp$112  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
+  assign req_free_addr = \$18 [31:0];
+  assign req_free_oor = \$18 [32];
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
-  assign req_free_pool = free_oor_pool;
+  assign free_oor_pool = \$18 [33];
+  assign req_free_pool = \$18 [33];
+  assign free_reg_hit = \$18 [38];
+  assign req_free_hit = \$18 [38];
+  assign flush_reg_select = \$18 [39];
+  assign req_flush_select = \$18 [39];
   assign flush_src = req_flush;
-  assign \grant_ok$130  = \$11 [0];
-  assign \grant_err$131  = \$11 [4:1];
-  assign \grant_pool$132  = \$11 [5];
-  assign \grant_slot$133  = \$11 [11:6];
-  assign \grant_addr$134  = \$11 [43:12];
-  assign \grant_user$135  = \$11 [57:48];
-  assign \grant_tag$136  = \$11 [47:44];
-  assign \freed_ok$137  = \$12 [0];
-  assign \flushed_ok$138  = \$13 [0];
-  assign \freed_err$139  = \$12 [4:1];
-  assign \flushed_err$140  = \$13 [4:1];
-  assign \freed_user$141  = \$12 [14:5];
-  assign \flushed_user$142  = \$13 [14:5];
+  assign req_flush_pool = \$18 [33];
+  assign req_free_tag = \$18 [37:34];
+  assign \grant_ok$146  = \$11 [0];
+  assign \grant_err$147  = \$11 [4:1];
+  assign \grant_pool$148  = \$11 [5];
+  assign \grant_slot$149  = \$11 [11:6];
+  assign \grant_addr$150  = \$11 [43:12];
+  assign \grant_user$151  = \$11 [57:48];
+  assign \grant_tag$152  = \$11 [47:44];
+  assign \freed_ok$153  = \$12 [0];
+  assign \flushed_ok$154  = \$13 [0];
+  assign \freed_err$155  = \$12 [4:1];
+  assign \flushed_err$156  = \$13 [4:1];
+  assign \freed_user$157  = \$12 [14:5];
+  assign \flushed_user$158  = \$13 [14:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$143 ;
+  assign rsp_grant_valid = \grant_valid$159 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [5];
@@ -475,7 +524,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_overwrite = \$11 [58];
   assign grant_overwrite = \$11 [58];
   assign rsp_grant_tag = \$11 [47:44];
-  assign rsp_freed_valid = \freed_valid$145 ;
+  assign rsp_freed_valid = \freed_valid$161 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [15];
@@ -488,16 +537,19 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$147 ;
+  assign rsp_flushed_valid = \flushed_valid$163 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [15];
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$182  = busy;
+  assign \busy$198  = busy;
   assign ready = running;
-  assign \irq$184  = irq;
+  assign \irq$200  = irq;
+  assign native_alloc_valid = alloc_valid;
+  assign native_free_valid = free_valid;
+  assign native_flush_valid = flush_valid;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [5];
@@ -513,536 +565,207 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [14:5];
 endmodule
 
-module \hwalloc_event.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
-, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
+module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2623$0 , \port$2623$6 , \port$2623$44 , r_fast_push, w_fast_push, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$106  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg [31:0] \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg [11:0] \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire \$3 ;
-  reg [11:0] \$30 ;
-  reg \$31 ;
-  reg [31:0] \$32 ;
-  reg [3:0] \$33 ;
-  reg \$34 ;
-  wire \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire \$9 ;
-  wire \$signal ;
-  reg [31:0] \$signal$12  = 32'd0;
-  reg \$signal$17  = 1'h0;
-  wire \$signal$20 ;
-  wire \$signal$22 ;
-  reg \$signal$25  = 1'h0;
-  reg \$signal$39  = 1'h0;
-  reg b_err = 1'h0;
-  wire b_fire;
-  input bus__r_ack;
-  wire bus__r_ack;
-  output [11:0] bus__r_addr;
-  reg [11:0] bus__r_addr = 12'h000;
-  input [31:0] bus__r_data;
-  wire [31:0] bus__r_data;
-  input bus__r_err;
-  wire bus__r_err;
-  output bus__r_req;
-  reg bus__r_req = 1'h0;
-  input bus__w_ack;
-  wire bus__w_ack;
-  output [11:0] bus__w_addr;
-  reg [11:0] bus__w_addr = 12'h000;
-  output [31:0] bus__w_data;
-  reg [31:0] bus__w_data = 32'd0;
-  input bus__w_err;
-  wire bus__w_err;
-  output bus__w_req;
-  reg bus__w_req = 1'h0;
-  output [3:0] bus__w_strb;
-  reg [3:0] bus__w_strb = 4'h0;
-  output bvalid;
-  wire bvalid;
-  input clk;
-  wire clk;
-  reg r_busy = 1'h0;
-  reg r_err = 1'h0;
-  wire r_fire;
-  reg r_held = 1'h0;
-  input rst;
-  wire rst;
-  output rvalid;
-  wire rvalid;
-  input [11:0] s_axil_araddr;
-  wire [11:0] s_axil_araddr;
-  output s_axil_arready;
-  wire s_axil_arready;
-  input s_axil_arvalid;
-  wire s_axil_arvalid;
-  input [11:0] s_axil_awaddr;
-  wire [11:0] s_axil_awaddr;
-  output s_axil_awready;
-  wire s_axil_awready;
-  input s_axil_awvalid;
-  wire s_axil_awvalid;
-  input s_axil_bready;
-  wire s_axil_bready;
-  output [1:0] s_axil_bresp;
-  wire [1:0] s_axil_bresp;
-  wire s_axil_bvalid;
-  output [31:0] s_axil_rdata;
-  wire [31:0] s_axil_rdata;
-  input s_axil_rready;
-  wire s_axil_rready;
-  output [1:0] s_axil_rresp;
-  wire [1:0] s_axil_rresp;
-  wire s_axil_rvalid;
-  input [31:0] s_axil_wdata;
-  wire [31:0] s_axil_wdata;
-  output s_axil_wready;
-  wire s_axil_wready;
-  input [3:0] s_axil_wstrb;
-  wire [3:0] s_axil_wstrb;
-  input s_axil_wvalid;
-  wire s_axil_wvalid;
-  reg w_full = 1'h0;
-  assign s_axil_arready = ~ r_busy;
-  assign \$1  = ~ r_busy;
-  assign \$signal  = s_axil_arvalid & \$1 ;
-  assign rvalid = r_held | bus__r_ack;
-  assign r_fire = rvalid & s_axil_rready;
-  assign s_axil_rdata = r_held ? \$signal$12  : bus__r_data;
-  assign \$2  = r_held ? r_err : bus__r_err;
-  assign s_axil_rresp = \$2  ? 2'h2 : 2'h0;
-  assign s_axil_awready = ~ \$signal$17 ;
-  assign s_axil_wready = ~ w_full;
-  assign \$3  = ~ \$signal$17 ;
-  assign \$signal$20  = s_axil_awvalid & \$3 ;
-  assign \$4  = ~ w_full;
-  assign \$signal$22  = s_axil_wvalid & \$4 ;
-  assign bvalid = \$signal$25  | bus__w_ack;
-  assign b_fire = bvalid & s_axil_bready;
-  assign \$5  = \$signal$25  ? b_err : bus__w_err;
-  assign s_axil_bresp = \$5  ? 2'h2 : 2'h0;
-  assign \$6  = ~ s_axil_rready;
-  assign \$7  = rvalid & \$6 ;
-  assign \$8  = ~ r_held;
-  assign \$9  = \$signal$17  | \$signal$20 ;
-  assign \$10  = w_full | \$signal$22 ;
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = ~ \$signal$39 ;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = ~ s_axil_bready;
-  assign \$15  = bvalid & \$14 ;
-  assign \$16  = ~ \$signal$25 ;
-  assign \$17  = \$signal$17  | \$signal$20 ;
-  assign \$18  = w_full | \$signal$22 ;
-  assign \$19  = \$17  & \$18 ;
-  always @(posedge clk)
-    bus__r_req <= \$20 ;
-  always @(posedge clk)
-    r_held <= \$21 ;
-  always @(posedge clk)
-    \$signal$12  <= \$22 ;
-  always @(posedge clk)
-    r_err <= \$23 ;
-  always @(posedge clk)
-    r_busy <= \$24 ;
-  always @(posedge clk)
-    bus__r_addr <= \$25 ;
-  always @(posedge clk)
-    bus__w_req <= \$26 ;
-  always @(posedge clk)
-    \$signal$25  <= \$27 ;
-  always @(posedge clk)
-    b_err <= \$28 ;
-  always @(posedge clk)
-    \$signal$17  <= \$29 ;
-  always @(posedge clk)
-    bus__w_addr <= \$30 ;
-  always @(posedge clk)
-    w_full <= \$31 ;
-  always @(posedge clk)
-    bus__w_data <= \$32 ;
-  always @(posedge clk)
-    bus__w_strb <= \$33 ;
-  always @(posedge clk)
-    \$signal$39  <= \$34 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$20  = \$signal ;
-    if (rst) begin
-      \$20  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$21  = \$7 ;
-    if (rst) begin
-      \$21  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$22  = \$signal$12 ;
-    if (\$8 ) begin
-      \$22  = bus__r_data;
-    end
-    if (rst) begin
-      \$22  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$23  = r_err;
-    if (\$8 ) begin
-      \$23  = bus__r_err;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$24  = r_busy;
-    if (\$signal ) begin
-      \$24  = 1'h1;
-    end
-    if (r_fire) begin
-      \$24  = 1'h0;
-    end
-    if (rst) begin
-      \$24  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$25  = bus__r_addr;
-    if (\$signal ) begin
-      \$25  = s_axil_araddr;
-    end
-    if (rst) begin
-      \$25  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$26  = \$13 ;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$27  = \$15 ;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$28  = b_err;
-    if (\$16 ) begin
-      \$28  = bus__w_err;
-    end
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$29  = \$signal$17 ;
-    if (\$signal$20 ) begin
-      \$29  = 1'h1;
-    end
-    if (b_fire) begin
-      \$29  = 1'h0;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$30  = bus__w_addr;
-    if (\$signal$20 ) begin
-      \$30  = s_axil_awaddr;
-    end
-    if (rst) begin
-      \$30  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$31  = w_full;
-    if (\$signal$22 ) begin
-      \$31  = 1'h1;
-    end
-    if (b_fire) begin
-      \$31  = 1'h0;
-    end
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$32  = bus__w_data;
-    if (\$signal$22 ) begin
-      \$32  = s_axil_wdata;
-    end
-    if (rst) begin
-      \$32  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$33  = bus__w_strb;
-    if (\$signal$22 ) begin
-      \$33  = s_axil_wstrb;
-    end
-    if (rst) begin
-      \$33  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$34  = \$signal$39 ;
-    if (\$19 ) begin
-      \$34  = 1'h1;
-    end
-    if (b_fire) begin
-      \$34  = 1'h0;
-    end
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  assign s_axil_rvalid = rvalid;
-  assign s_axil_bvalid = bvalid;
-endmodule
-
-module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid
-, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, free_src, flush_src, free_oor_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
-  wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
+  wire [32:0] \$105 ;
+  wire [32:0] \$106 ;
+  wire [32:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
+  wire [32:0] \$115 ;
   wire \$116 ;
-  wire [20:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
+  wire \$120 ;
+  wire [32:0] \$121 ;
+  wire [32:0] \$122 ;
+  wire [32:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire [3:0] \$128 ;
-  wire [3:0] \$129 ;
-  wire [3:0] \$13 ;
-  wire [3:0] \$130 ;
-  wire [8:0] \$131 ;
+  wire \$128 ;
+  wire [32:0] \$129 ;
+  wire \$13 ;
+  wire [32:0] \$130 ;
+  wire [32:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [3:0] \$14 ;
+  wire [32:0] \$137 ;
+  wire [32:0] \$138 ;
+  wire [32:0] \$139 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
+  wire [32:0] \$145 ;
+  wire [32:0] \$146 ;
+  wire [32:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
+  wire [32:0] \$153 ;
+  wire [32:0] \$154 ;
+  wire [32:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [8:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
+  wire [31:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [31:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [31:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [31:0] \$170 ;
+  wire [31:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [3:0] \$179 ;
+  wire [31:0] \$177 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire \$18 ;
-  wire [3:0] \$180 ;
-  wire [4:0] \$181 ;
-  wire [3:0] \$182 ;
-  wire [3:0] \$183 ;
-  wire [4:0] \$184 ;
-  wire [3:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [31:0] \$185 ;
+  wire [31:0] \$186 ;
+  wire [31:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [6:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire [31:0] \$193 ;
+  wire [31:0] \$194 ;
+  wire [31:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [31:0] \$201 ;
+  wire [31:0] \$202 ;
+  wire [31:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [31:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [31:0] \$210 ;
+  wire [31:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [3:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [31:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [31:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [3:0] \$221 ;
-  wire [3:0] \$222 ;
-  wire [4:0] \$223 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [6:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
+  wire [31:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [6:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire [3:0] \$244 ;
-  wire [3:0] \$245 ;
-  wire [4:0] \$246 ;
+  wire [11:0] \$241 ;
+  wire [11:0] \$242 ;
+  wire [11:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [11:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [11:0] \$250 ;
+  wire [11:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire [1:0] \$255 ;
-  wire [1:0] \$256 ;
-  wire [1:0] \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire [35:0] \$257 ;
+  wire [35:0] \$258 ;
+  wire [35:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [1:0] \$265 ;
-  wire [1:0] \$266 ;
-  wire [1:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire [7:0] \$269 ;
+  wire [35:0] \$265 ;
+  wire [35:0] \$266 ;
+  wire [35:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
-  wire [7:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [7:0] \$275 ;
-  wire [7:0] \$276 ;
-  wire [8:0] \$277 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -1062,14 +785,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [6:0] \$295 ;
-  wire [6:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
-  wire [6:0] \$298 ;
-  wire [6:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  wire [3:0] \$30 ;
-  wire [8:0] \$300 ;
+  wire \$30 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
@@ -1079,7 +802,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [3:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -1100,10 +823,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [7:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [7:0] \$330 ;
-  wire [8:0] \$331 ;
+  wire \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
@@ -1112,7 +835,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [5:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -1121,9 +844,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [6:0] \$348 ;
+  wire \$348 ;
   wire \$349 ;
-  wire [3:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -1179,7 +902,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -1245,7 +968,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [8:0] \$46 ;
+  wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -1336,18 +1059,2130 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
+  wire [35:0] \$541 ;
+  wire \$542 ;
+  wire [35:0] \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg [9:0] \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
+  wire \$56 ;
+  reg [32:0] \$560 ;
+  reg [9:0] \$561 ;
+  reg [32:0] \$562 ;
+  reg [32:0] \$563 ;
+  reg [32:0] \$564 ;
+  reg [32:0] \$565 ;
+  reg [32:0] \$566 ;
+  reg [32:0] \$567 ;
+  reg [32:0] \$568 ;
+  reg [32:0] \$569 ;
+  wire \$57 ;
+  reg [32:0] \$570 ;
+  reg [31:0] \$571 ;
+  reg [9:0] \$572 ;
+  reg [31:0] \$573 ;
+  reg [31:0] \$574 ;
+  reg [31:0] \$575 ;
+  reg [31:0] \$576 ;
+  reg [31:0] \$577 ;
+  reg [31:0] \$578 ;
+  reg [31:0] \$579 ;
+  wire \$58 ;
+  reg [31:0] \$580 ;
+  reg [31:0] \$581 ;
+  reg [11:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg [11:0] \$584 ;
+  reg [35:0] \$585 ;
+  reg [1:0] \$586 ;
+  reg [35:0] \$587 ;
+  reg \$588 ;
+  reg [9:0] \$589 ;
+  wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
+  wire \$6 ;
+  wire \$60 ;
+  reg [9:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg \$610 ;
+  reg [9:0] \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire [32:0] \$81 ;
+  wire [32:0] \$82 ;
+  wire [32:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [32:0] \$89 ;
+  wire \$9 ;
+  wire [32:0] \$90 ;
+  wire [32:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [32:0] \$97 ;
+  wire [32:0] \$98 ;
+  wire [32:0] \$99 ;
+  wire \$signal ;
+  wire \$signal$101 ;
+  wire \$signal$119 ;
+  wire \$signal$121 ;
+  wire \$signal$133 ;
+  wire bus__r_ack;
+  input [11:0] bus__r_addr;
+  wire [11:0] bus__r_addr;
+  input [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
+  input bus__r_err;
+  wire bus__r_err;
+  wire bus__r_req;
+  wire bus__r_slow;
+  wire bus__r_slow_ack;
+  wire [31:0] bus__r_slow_data;
+  wire bus__w_ack;
+  output [11:0] bus__w_addr;
+  wire [11:0] bus__w_addr;
+  output [31:0] bus__w_data;
+  wire [31:0] bus__w_data;
+  wire bus__w_err;
+  output bus__w_req;
+  wire bus__w_req;
+  wire bus__w_slow;
+  wire bus__w_slow_ack;
+  wire bus__w_slow_err;
+  output [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb;
+  input clk;
+  wire clk;
+  (* init = 1'h0 *)
+  wire paired;
+  input [4:0] \port$2623$0 ;
+  wire [4:0] \port$2623$0 ;
+  input [3:0] \port$2623$44 ;
+  wire [3:0] \port$2623$44 ;
+  input [5:0] \port$2623$6 ;
+  wire [5:0] \port$2623$6 ;
+  reg [32:0] r_fast_data0 = 33'h000000000;
+  reg [32:0] r_fast_data1 = 33'h000000000;
+  reg [32:0] r_fast_data2 = 33'h000000000;
+  reg [32:0] r_fast_data3 = 33'h000000000;
+  reg [32:0] r_fast_data4 = 33'h000000000;
+  reg [32:0] r_fast_data5 = 33'h000000000;
+  reg [32:0] r_fast_data6 = 33'h000000000;
+  reg [32:0] r_fast_data7 = 33'h000000000;
+  reg [32:0] r_fast_data8 = 33'h000000000;
+  reg [32:0] r_fast_data9 = 33'h000000000;
+  reg [9:0] r_fast_full = 10'h000;
+  wire r_fast_pop;
+  input r_fast_push;
+  wire r_fast_push;
+  wire [32:0] r_fast_w_data;
+  wire r_fire;
+  reg r_kinds_data0 = 1'h0;
+  reg r_kinds_data1 = 1'h0;
+  reg r_kinds_data2 = 1'h0;
+  reg r_kinds_data3 = 1'h0;
+  reg r_kinds_data4 = 1'h0;
+  reg r_kinds_data5 = 1'h0;
+  reg r_kinds_data6 = 1'h0;
+  reg r_kinds_data7 = 1'h0;
+  reg r_kinds_data8 = 1'h0;
+  reg r_kinds_data9 = 1'h0;
+  reg [9:0] r_kinds_full = 10'h000;
+  wire r_kinds_pop;
+  output r_kinds_push;
+  wire r_kinds_push;
+  input r_kinds_w_data;
+  wire r_kinds_w_data;
+  reg [31:0] r_slow_data0 = 32'd0;
+  reg [31:0] r_slow_data1 = 32'd0;
+  reg [31:0] r_slow_data2 = 32'd0;
+  reg [31:0] r_slow_data3 = 32'd0;
+  reg [31:0] r_slow_data4 = 32'd0;
+  reg [31:0] r_slow_data5 = 32'd0;
+  reg [31:0] r_slow_data6 = 32'd0;
+  reg [31:0] r_slow_data7 = 32'd0;
+  reg [31:0] r_slow_data8 = 32'd0;
+  reg [31:0] r_slow_data9 = 32'd0;
+  reg [9:0] r_slow_full = 10'h000;
+  wire r_slow_pop;
+  input r_slow_push;
+  wire r_slow_push;
+  wire [31:0] r_slow_w_data;
+  input rst;
+  wire rst;
+  wire [11:0] s_axil_araddr;
+  output s_axil_arready;
+  wire s_axil_arready;
+  input s_axil_arvalid;
+  wire s_axil_arvalid;
+  wire [11:0] s_axil_awaddr;
+  output s_axil_awready;
+  wire s_axil_awready;
+  input s_axil_awvalid;
+  wire s_axil_awvalid;
+  input s_axil_bready;
+  wire s_axil_bready;
+  output [1:0] s_axil_bresp;
+  wire [1:0] s_axil_bresp;
+  output s_axil_bvalid;
+  wire s_axil_bvalid;
+  output [31:0] s_axil_rdata;
+  wire [31:0] s_axil_rdata;
+  input s_axil_rready;
+  wire s_axil_rready;
+  output [1:0] s_axil_rresp;
+  wire [1:0] s_axil_rresp;
+  output s_axil_rvalid;
+  wire s_axil_rvalid;
+  input [31:0] s_axil_wdata;
+  wire [31:0] s_axil_wdata;
+  output s_axil_wready;
+  wire s_axil_wready;
+  input [3:0] s_axil_wstrb;
+  wire [3:0] s_axil_wstrb;
+  input s_axil_wvalid;
+  wire s_axil_wvalid;
+  reg [11:0] w_addrs_data0 = 12'h000;
+  reg [11:0] w_addrs_data1 = 12'h000;
+  reg [1:0] w_addrs_full = 2'h0;
+  wire w_addrs_pop;
+  wire w_addrs_push;
+  input [11:0] w_addrs_w_data;
+  wire [11:0] w_addrs_w_data;
+  reg [35:0] w_datas_data0 = 36'h000000000;
+  reg [35:0] w_datas_data1 = 36'h000000000;
+  reg [1:0] w_datas_full = 2'h0;
+  wire w_datas_pop;
+  wire w_datas_push;
+  wire [35:0] w_datas_w_data;
+  reg w_fast_data0 = 1'h0;
+  reg w_fast_data1 = 1'h0;
+  reg w_fast_data2 = 1'h0;
+  reg w_fast_data3 = 1'h0;
+  reg w_fast_data4 = 1'h0;
+  reg w_fast_data5 = 1'h0;
+  reg w_fast_data6 = 1'h0;
+  reg w_fast_data7 = 1'h0;
+  reg w_fast_data8 = 1'h0;
+  reg w_fast_data9 = 1'h0;
+  reg [9:0] w_fast_full = 10'h000;
+  wire w_fast_pop;
+  input w_fast_push;
+  wire w_fast_push;
+  input w_fast_w_data;
+  wire w_fast_w_data;
+  reg w_kinds_data0 = 1'h0;
+  reg w_kinds_data1 = 1'h0;
+  reg w_kinds_data2 = 1'h0;
+  reg w_kinds_data3 = 1'h0;
+  reg w_kinds_data4 = 1'h0;
+  reg w_kinds_data5 = 1'h0;
+  reg w_kinds_data6 = 1'h0;
+  reg w_kinds_data7 = 1'h0;
+  reg w_kinds_data8 = 1'h0;
+  reg w_kinds_data9 = 1'h0;
+  reg [9:0] w_kinds_full = 10'h000;
+  wire w_kinds_pop;
+  reg w_kinds_push = 1'h0;
+  input w_kinds_w_data;
+  wire w_kinds_w_data;
+  reg w_slow_data0 = 1'h0;
+  reg w_slow_data1 = 1'h0;
+  reg w_slow_data2 = 1'h0;
+  reg w_slow_data3 = 1'h0;
+  reg w_slow_data4 = 1'h0;
+  reg w_slow_data5 = 1'h0;
+  reg w_slow_data6 = 1'h0;
+  reg w_slow_data7 = 1'h0;
+  reg w_slow_data8 = 1'h0;
+  reg w_slow_data9 = 1'h0;
+  reg [9:0] w_slow_full = 10'h000;
+  wire w_slow_pop;
+  input w_slow_push;
+  wire w_slow_push;
+  input w_slow_w_data;
+  wire w_slow_w_data;
+  assign \$379  = w_fast_pop ? \$377  : \$378 ;
+  assign \$380  = w_fast_push & w_fast_full[3];
+  assign \$381  = w_fast_full[4] | \$380 ;
+  assign \$382  = w_fast_push & w_fast_full[2];
+  assign \$383  = w_fast_full[3] | \$382 ;
+  assign \$384  = w_fast_pop ? \$381  : \$383 ;
+  assign \$385  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$386  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$387  = w_fast_pop ? \$385  : \$386 ;
+  assign \$388  = w_fast_push & w_fast_full[4];
+  assign \$389  = w_fast_full[5] | \$388 ;
+  assign \$390  = w_fast_push & w_fast_full[3];
+  assign \$391  = w_fast_full[4] | \$390 ;
+  assign \$392  = w_fast_pop ? \$389  : \$391 ;
+  assign \$393  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$394  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$395  = w_fast_pop ? \$393  : \$394 ;
+  assign \$396  = w_fast_push & w_fast_full[5];
+  assign \$397  = w_fast_full[6] | \$396 ;
+  assign \$398  = w_fast_push & w_fast_full[4];
+  assign \$399  = w_fast_full[5] | \$398 ;
+  assign \$400  = w_fast_pop ? \$397  : \$399 ;
+  assign \$401  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$402  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$403  = w_fast_pop ? \$401  : \$402 ;
+  assign \$404  = w_fast_push & w_fast_full[6];
+  assign \$405  = w_fast_full[7] | \$404 ;
+  assign \$406  = w_fast_push & w_fast_full[5];
+  assign \$407  = w_fast_full[6] | \$406 ;
+  assign \$408  = w_fast_pop ? \$405  : \$407 ;
+  assign \$409  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$410  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$411  = w_fast_pop ? \$409  : \$410 ;
+  assign \$412  = w_fast_push & w_fast_full[7];
+  assign \$413  = w_fast_full[8] | \$412 ;
+  assign \$414  = w_fast_push & w_fast_full[6];
+  assign \$415  = w_fast_full[7] | \$414 ;
+  assign \$416  = w_fast_pop ? \$413  : \$415 ;
+  assign \$417  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$418  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$419  = w_fast_pop ? \$417  : \$418 ;
+  assign \$420  = w_fast_push & w_fast_full[8];
+  assign \$421  = w_fast_full[9] | \$420 ;
+  assign \$422  = w_fast_push & w_fast_full[7];
+  assign \$423  = w_fast_full[8] | \$422 ;
+  assign \$424  = w_fast_pop ? \$421  : \$423 ;
+  assign \$426  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$427  = w_fast_pop ? \$425  : \$426 ;
+  assign \$428  = w_fast_push & w_fast_full[9];
+  assign \$430  = w_fast_push & w_fast_full[8];
+  assign \$431  = w_fast_full[9] | \$430 ;
+  assign \$432  = w_fast_pop ? \$429  : \$431 ;
+  assign \$433  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$434  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$435  = w_slow_pop ? \$433  : \$434 ;
+  assign \$436  = w_slow_push & w_slow_full[0];
+  assign \$437  = w_slow_full[1] | \$436 ;
+  assign \$439  = w_slow_full[0] | \$438 ;
+  assign \$440  = w_slow_pop ? \$437  : \$439 ;
+  assign \$441  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$442  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$443  = w_slow_pop ? \$441  : \$442 ;
+  assign \$444  = w_slow_push & w_slow_full[1];
+  assign \$445  = w_slow_full[2] | \$444 ;
+  assign \$446  = w_slow_push & w_slow_full[0];
+  assign \$447  = w_slow_full[1] | \$446 ;
+  assign \$448  = w_slow_pop ? \$445  : \$447 ;
+  assign \$449  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$450  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$451  = w_slow_pop ? \$449  : \$450 ;
+  assign \$452  = w_slow_push & w_slow_full[2];
+  assign \$453  = w_slow_full[3] | \$452 ;
+  assign \$454  = w_slow_push & w_slow_full[1];
+  assign \$455  = w_slow_full[2] | \$454 ;
+  assign \$456  = w_slow_pop ? \$453  : \$455 ;
+  assign \$457  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$458  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$459  = w_slow_pop ? \$457  : \$458 ;
+  assign \$460  = w_slow_push & w_slow_full[3];
+  assign \$461  = w_slow_full[4] | \$460 ;
+  assign \$462  = w_slow_push & w_slow_full[2];
+  assign \$463  = w_slow_full[3] | \$462 ;
+  assign \$464  = w_slow_pop ? \$461  : \$463 ;
+  assign \$465  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$466  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$467  = w_slow_pop ? \$465  : \$466 ;
+  assign \$468  = w_slow_push & w_slow_full[4];
+  assign \$469  = w_slow_full[5] | \$468 ;
+  assign \$470  = w_slow_push & w_slow_full[3];
+  assign \$471  = w_slow_full[4] | \$470 ;
+  assign \$472  = w_slow_pop ? \$469  : \$471 ;
+  assign \$473  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$474  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$475  = w_slow_pop ? \$473  : \$474 ;
+  assign \$476  = w_slow_push & w_slow_full[5];
+  assign \$477  = w_slow_full[6] | \$476 ;
+  assign \$478  = w_slow_push & w_slow_full[4];
+  assign \$479  = w_slow_full[5] | \$478 ;
+  assign \$480  = w_slow_pop ? \$477  : \$479 ;
+  assign \$481  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$482  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$483  = w_slow_pop ? \$481  : \$482 ;
+  assign \$484  = w_slow_push & w_slow_full[6];
+  assign \$485  = w_slow_full[7] | \$484 ;
+  assign \$486  = w_slow_push & w_slow_full[5];
+  assign \$487  = w_slow_full[6] | \$486 ;
+  assign \$488  = w_slow_pop ? \$485  : \$487 ;
+  assign \$489  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$490  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$491  = w_slow_pop ? \$489  : \$490 ;
+  assign \$492  = w_slow_push & w_slow_full[7];
+  assign \$493  = w_slow_full[8] | \$492 ;
+  assign \$494  = w_slow_push & w_slow_full[6];
+  assign \$495  = w_slow_full[7] | \$494 ;
+  assign \$496  = w_slow_pop ? \$493  : \$495 ;
+  assign \$497  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$498  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$499  = w_slow_pop ? \$497  : \$498 ;
+  assign \$500  = w_slow_push & w_slow_full[8];
+  assign \$501  = w_slow_full[9] | \$500 ;
+  assign \$502  = w_slow_push & w_slow_full[7];
+  assign \$503  = w_slow_full[8] | \$502 ;
+  assign \$504  = w_slow_pop ? \$501  : \$503 ;
+  assign \$506  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$507  = w_slow_pop ? \$505  : \$506 ;
+  assign \$508  = w_slow_push & w_slow_full[9];
+  assign \$510  = w_slow_push & w_slow_full[8];
+  assign \$511  = w_slow_full[9] | \$510 ;
+  assign \$512  = w_slow_pop ? \$509  : \$511 ;
+  assign s_axil_arready = ~ r_kinds_full[9];
+  assign \$513  = ~ r_kinds_full[9];
+  assign r_kinds_push = s_axil_arvalid & \$513 ;
+  assign \$514  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$514 ;
+  assign s_axil_rdata = r_kinds_data0 ? r_slow_data0 : r_fast_data0[31:0];
+  assign \$515  = ~ r_kinds_data0;
+  assign \$516  = \$515  & r_fast_data0[32];
+  assign s_axil_rresp = \$516  ? 2'h2 : 2'h0;
+  assign \$517  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
+  assign \$518  = r_kinds_full[0] & \$517 ;
+  assign r_kinds_pop = \$518  & s_axil_rready;
+  assign \$519  = ~ r_kinds_data0;
+  assign r_fast_pop = r_kinds_pop & \$519 ;
+  assign r_slow_pop = r_kinds_pop & r_kinds_data0;
+  assign s_axil_awready = ~ w_addrs_full[1];
+  assign s_axil_wready = ~ w_datas_full[1];
+  assign \$520  = ~ w_addrs_full[1];
+  assign \$signal$119  = s_axil_awvalid & \$520 ;
+  assign \$521  = ~ w_datas_full[1];
+  assign \$signal$121  = s_axil_wvalid & \$521 ;
+  assign \$522  = w_addrs_full[0] | \$signal$119 ;
+  assign \$523  = w_datas_full[0] | \$signal$121 ;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = ~ w_kinds_full[9];
+  assign \$526  = w_kinds_push & w_kinds_full[8];
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$525  & \$527 ;
+  assign \$signal  = \$524  & \$528 ;
+  assign \$529  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$530 ;
+  assign \$531  = ~ w_addrs_full[0];
+  assign \$532  = \$signal  & \$531 ;
+  assign \$533  = ~ \$532 ;
+  assign w_addrs_push = \$signal$119  & \$533 ;
+  assign \$534  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$535 ;
+  assign \$536  = ~ w_datas_full[0];
+  assign \$537  = \$signal  & \$536 ;
+  assign \$538  = ~ \$537 ;
+  assign w_datas_push = \$signal$121  & \$538 ;
+  assign \$539  = ~ w_addrs_full[0];
+  assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$540  = ~ w_datas_full[0];
+  assign \$541  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$542  = ~ w_datas_full[0];
+  assign \$543  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$544  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$544 ;
+  assign \$545  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$545  ? 2'h2 : 2'h0;
+  assign \$546  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign \$547  = w_kinds_full[0] & \$546 ;
+  assign w_kinds_pop = \$547  & s_axil_bready;
+  assign \$548  = ~ w_kinds_data0;
+  assign w_fast_pop = w_kinds_pop & \$548 ;
+  assign w_slow_pop = w_kinds_pop & w_kinds_data0;
+  always @(posedge clk)
+    r_kinds_data0 <= \$549 ;
+  always @(posedge clk)
+    r_kinds_full <= \$550 ;
+  always @(posedge clk)
+    r_kinds_data1 <= \$551 ;
+  always @(posedge clk)
+    r_kinds_data2 <= \$552 ;
+  always @(posedge clk)
+    r_kinds_data3 <= \$553 ;
+  always @(posedge clk)
+    r_kinds_data4 <= \$554 ;
+  always @(posedge clk)
+    r_kinds_data5 <= \$555 ;
+  always @(posedge clk)
+    r_kinds_data6 <= \$556 ;
+  always @(posedge clk)
+    r_kinds_data7 <= \$557 ;
+  always @(posedge clk)
+    r_kinds_data8 <= \$558 ;
+  always @(posedge clk)
+    r_kinds_data9 <= \$559 ;
+  always @(posedge clk)
+    r_fast_data0 <= \$560 ;
+  always @(posedge clk)
+    r_fast_full <= \$561 ;
+  always @(posedge clk)
+    r_fast_data1 <= \$562 ;
+  always @(posedge clk)
+    r_fast_data2 <= \$563 ;
+  always @(posedge clk)
+    r_fast_data3 <= \$564 ;
+  always @(posedge clk)
+    r_fast_data4 <= \$565 ;
+  always @(posedge clk)
+    r_fast_data5 <= \$566 ;
+  always @(posedge clk)
+    r_fast_data6 <= \$567 ;
+  always @(posedge clk)
+    r_fast_data7 <= \$568 ;
+  always @(posedge clk)
+    r_fast_data8 <= \$569 ;
+  always @(posedge clk)
+    r_fast_data9 <= \$570 ;
+  always @(posedge clk)
+    r_slow_data0 <= \$571 ;
+  always @(posedge clk)
+    r_slow_full <= \$572 ;
+  always @(posedge clk)
+    r_slow_data1 <= \$573 ;
+  always @(posedge clk)
+    r_slow_data2 <= \$574 ;
+  always @(posedge clk)
+    r_slow_data3 <= \$575 ;
+  always @(posedge clk)
+    r_slow_data4 <= \$576 ;
+  always @(posedge clk)
+    r_slow_data5 <= \$577 ;
+  always @(posedge clk)
+    r_slow_data6 <= \$578 ;
+  always @(posedge clk)
+    r_slow_data7 <= \$579 ;
+  always @(posedge clk)
+    r_slow_data8 <= \$580 ;
+  always @(posedge clk)
+    r_slow_data9 <= \$581 ;
+  always @(posedge clk)
+    w_addrs_data0 <= \$582 ;
+  always @(posedge clk)
+    w_addrs_full <= \$583 ;
+  always @(posedge clk)
+    w_addrs_data1 <= \$584 ;
+  always @(posedge clk)
+    w_datas_data0 <= \$585 ;
+  always @(posedge clk)
+    w_datas_full <= \$586 ;
+  always @(posedge clk)
+    w_datas_data1 <= \$587 ;
+  always @(posedge clk)
+    w_kinds_data0 <= \$588 ;
+  always @(posedge clk)
+    w_kinds_full <= \$589 ;
+  always @(posedge clk)
+    w_kinds_data1 <= \$590 ;
+  always @(posedge clk)
+    w_kinds_data2 <= \$591 ;
+  always @(posedge clk)
+    w_kinds_data3 <= \$592 ;
+  always @(posedge clk)
+    w_kinds_data4 <= \$593 ;
+  always @(posedge clk)
+    w_kinds_data5 <= \$594 ;
+  always @(posedge clk)
+    w_kinds_data6 <= \$595 ;
+  always @(posedge clk)
+    w_kinds_data7 <= \$596 ;
+  always @(posedge clk)
+    w_kinds_data8 <= \$597 ;
+  always @(posedge clk)
+    w_kinds_data9 <= \$598 ;
+  always @(posedge clk)
+    w_fast_data0 <= \$599 ;
+  always @(posedge clk)
+    w_fast_full <= \$600 ;
+  always @(posedge clk)
+    w_fast_data1 <= \$601 ;
+  always @(posedge clk)
+    w_fast_data2 <= \$602 ;
+  always @(posedge clk)
+    w_fast_data3 <= \$603 ;
+  always @(posedge clk)
+    w_fast_data4 <= \$604 ;
+  always @(posedge clk)
+    w_fast_data5 <= \$605 ;
+  always @(posedge clk)
+    w_fast_data6 <= \$606 ;
+  always @(posedge clk)
+    w_fast_data7 <= \$607 ;
+  always @(posedge clk)
+    w_fast_data8 <= \$608 ;
+  always @(posedge clk)
+    w_fast_data9 <= \$609 ;
+  always @(posedge clk)
+    w_slow_data0 <= \$610 ;
+  always @(posedge clk)
+    w_slow_full <= \$611 ;
+  always @(posedge clk)
+    w_slow_data1 <= \$612 ;
+  always @(posedge clk)
+    w_slow_data2 <= \$613 ;
+  always @(posedge clk)
+    w_slow_data3 <= \$614 ;
+  always @(posedge clk)
+    w_slow_data4 <= \$615 ;
+  always @(posedge clk)
+    w_slow_data5 <= \$616 ;
+  always @(posedge clk)
+    w_slow_data6 <= \$617 ;
+  always @(posedge clk)
+    w_slow_data7 <= \$618 ;
+  always @(posedge clk)
+    w_slow_data8 <= \$619 ;
+  always @(posedge clk)
+    w_slow_data9 <= \$620 ;
+  always @(posedge clk)
+    w_kinds_push <= \$621 ;
+  assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$3  = r_kinds_pop ? \$1  : \$2 ;
+  assign \$4  = r_kinds_push & r_kinds_full[0];
+  assign \$5  = r_kinds_full[1] | \$4 ;
+  assign \$7  = r_kinds_full[0] | \$6 ;
+  assign \$8  = r_kinds_pop ? \$5  : \$7 ;
+  assign \$9  = r_kinds_full[2] ? r_kinds_data2 : r_kinds_w_data;
+  assign \$10  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$11  = r_kinds_pop ? \$9  : \$10 ;
+  assign \$12  = r_kinds_push & r_kinds_full[1];
+  assign \$13  = r_kinds_full[2] | \$12 ;
+  assign \$14  = r_kinds_push & r_kinds_full[0];
+  assign \$15  = r_kinds_full[1] | \$14 ;
+  assign \$16  = r_kinds_pop ? \$13  : \$15 ;
+  assign \$17  = r_kinds_full[3] ? r_kinds_data3 : r_kinds_w_data;
+  assign \$18  = r_kinds_full[2] ? r_kinds_data2 : r_kinds_w_data;
+  assign \$19  = r_kinds_pop ? \$17  : \$18 ;
+  assign \$20  = r_kinds_push & r_kinds_full[2];
+  assign \$21  = r_kinds_full[3] | \$20 ;
+  assign \$22  = r_kinds_push & r_kinds_full[1];
+  assign \$23  = r_kinds_full[2] | \$22 ;
+  assign \$24  = r_kinds_pop ? \$21  : \$23 ;
+  assign \$25  = r_kinds_full[4] ? r_kinds_data4 : r_kinds_w_data;
+  assign \$26  = r_kinds_full[3] ? r_kinds_data3 : r_kinds_w_data;
+  assign \$27  = r_kinds_pop ? \$25  : \$26 ;
+  assign \$28  = r_kinds_push & r_kinds_full[3];
+  assign \$29  = r_kinds_full[4] | \$28 ;
+  assign \$30  = r_kinds_push & r_kinds_full[2];
+  assign \$31  = r_kinds_full[3] | \$30 ;
+  assign \$32  = r_kinds_pop ? \$29  : \$31 ;
+  assign \$33  = r_kinds_full[5] ? r_kinds_data5 : r_kinds_w_data;
+  assign \$34  = r_kinds_full[4] ? r_kinds_data4 : r_kinds_w_data;
+  assign \$35  = r_kinds_pop ? \$33  : \$34 ;
+  assign \$36  = r_kinds_push & r_kinds_full[4];
+  assign \$37  = r_kinds_full[5] | \$36 ;
+  assign \$38  = r_kinds_push & r_kinds_full[3];
+  assign \$39  = r_kinds_full[4] | \$38 ;
+  assign \$40  = r_kinds_pop ? \$37  : \$39 ;
+  assign \$41  = r_kinds_full[6] ? r_kinds_data6 : r_kinds_w_data;
+  assign \$42  = r_kinds_full[5] ? r_kinds_data5 : r_kinds_w_data;
+  assign \$43  = r_kinds_pop ? \$41  : \$42 ;
+  assign \$44  = r_kinds_push & r_kinds_full[5];
+  assign \$45  = r_kinds_full[6] | \$44 ;
+  assign \$46  = r_kinds_push & r_kinds_full[4];
+  assign \$47  = r_kinds_full[5] | \$46 ;
+  assign \$48  = r_kinds_pop ? \$45  : \$47 ;
+  assign \$49  = r_kinds_full[7] ? r_kinds_data7 : r_kinds_w_data;
+  assign \$50  = r_kinds_full[6] ? r_kinds_data6 : r_kinds_w_data;
+  assign \$51  = r_kinds_pop ? \$49  : \$50 ;
+  assign \$52  = r_kinds_push & r_kinds_full[6];
+  assign \$53  = r_kinds_full[7] | \$52 ;
+  assign \$54  = r_kinds_push & r_kinds_full[5];
+  assign \$55  = r_kinds_full[6] | \$54 ;
+  assign \$56  = r_kinds_pop ? \$53  : \$55 ;
+  assign \$57  = r_kinds_full[8] ? r_kinds_data8 : r_kinds_w_data;
+  assign \$58  = r_kinds_full[7] ? r_kinds_data7 : r_kinds_w_data;
+  assign \$59  = r_kinds_pop ? \$57  : \$58 ;
+  assign \$60  = r_kinds_push & r_kinds_full[7];
+  assign \$61  = r_kinds_full[8] | \$60 ;
+  assign \$62  = r_kinds_push & r_kinds_full[6];
+  assign \$63  = r_kinds_full[7] | \$62 ;
+  assign \$64  = r_kinds_pop ? \$61  : \$63 ;
+  assign \$65  = r_kinds_full[9] ? r_kinds_data9 : r_kinds_w_data;
+  assign \$66  = r_kinds_full[8] ? r_kinds_data8 : r_kinds_w_data;
+  assign \$67  = r_kinds_pop ? \$65  : \$66 ;
+  assign \$68  = r_kinds_push & r_kinds_full[8];
+  assign \$69  = r_kinds_full[9] | \$68 ;
+  assign \$70  = r_kinds_push & r_kinds_full[7];
+  assign \$71  = r_kinds_full[8] | \$70 ;
+  assign \$72  = r_kinds_pop ? \$69  : \$71 ;
+  assign \$74  = r_kinds_full[9] ? r_kinds_data9 : r_kinds_w_data;
+  assign \$75  = r_kinds_pop ? \$73  : \$74 ;
+  assign \$76  = r_kinds_push & r_kinds_full[9];
+  assign \$78  = r_kinds_push & r_kinds_full[8];
+  assign \$79  = r_kinds_full[9] | \$78 ;
+  assign \$80  = r_kinds_pop ? \$77  : \$79 ;
+  assign \$81  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
+  assign \$82  = r_fast_full[0] ? r_fast_data0 : { bus__r_err, bus__r_data };
+  assign \$83  = r_fast_pop ? \$81  : \$82 ;
+  assign \$84  = r_fast_push & r_fast_full[0];
+  assign \$85  = r_fast_full[1] | \$84 ;
+  assign \$87  = r_fast_full[0] | \$86 ;
+  assign \$88  = r_fast_pop ? \$85  : \$87 ;
+  assign \$89  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
+  assign \$90  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
+  assign \$91  = r_fast_pop ? \$89  : \$90 ;
+  assign \$92  = r_fast_push & r_fast_full[1];
+  assign \$93  = r_fast_full[2] | \$92 ;
+  assign \$94  = r_fast_push & r_fast_full[0];
+  assign \$95  = r_fast_full[1] | \$94 ;
+  assign \$96  = r_fast_pop ? \$93  : \$95 ;
+  assign \$97  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
+  assign \$98  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
+  assign \$99  = r_fast_pop ? \$97  : \$98 ;
+  assign \$100  = r_fast_push & r_fast_full[2];
+  assign \$101  = r_fast_full[3] | \$100 ;
+  assign \$102  = r_fast_push & r_fast_full[1];
+  assign \$103  = r_fast_full[2] | \$102 ;
+  assign \$104  = r_fast_pop ? \$101  : \$103 ;
+  assign \$105  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
+  assign \$106  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
+  assign \$107  = r_fast_pop ? \$105  : \$106 ;
+  assign \$108  = r_fast_push & r_fast_full[3];
+  assign \$109  = r_fast_full[4] | \$108 ;
+  assign \$110  = r_fast_push & r_fast_full[2];
+  assign \$111  = r_fast_full[3] | \$110 ;
+  assign \$112  = r_fast_pop ? \$109  : \$111 ;
+  assign \$113  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
+  assign \$114  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
+  assign \$115  = r_fast_pop ? \$113  : \$114 ;
+  assign \$116  = r_fast_push & r_fast_full[4];
+  assign \$117  = r_fast_full[5] | \$116 ;
+  assign \$118  = r_fast_push & r_fast_full[3];
+  assign \$119  = r_fast_full[4] | \$118 ;
+  assign \$120  = r_fast_pop ? \$117  : \$119 ;
+  assign \$121  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
+  assign \$122  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
+  assign \$123  = r_fast_pop ? \$121  : \$122 ;
+  assign \$124  = r_fast_push & r_fast_full[5];
+  assign \$125  = r_fast_full[6] | \$124 ;
+  assign \$126  = r_fast_push & r_fast_full[4];
+  assign \$127  = r_fast_full[5] | \$126 ;
+  assign \$128  = r_fast_pop ? \$125  : \$127 ;
+  assign \$129  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
+  assign \$130  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
+  assign \$131  = r_fast_pop ? \$129  : \$130 ;
+  assign \$132  = r_fast_push & r_fast_full[6];
+  assign \$133  = r_fast_full[7] | \$132 ;
+  assign \$134  = r_fast_push & r_fast_full[5];
+  assign \$135  = r_fast_full[6] | \$134 ;
+  assign \$136  = r_fast_pop ? \$133  : \$135 ;
+  assign \$137  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
+  assign \$138  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
+  assign \$139  = r_fast_pop ? \$137  : \$138 ;
+  assign \$140  = r_fast_push & r_fast_full[7];
+  assign \$141  = r_fast_full[8] | \$140 ;
+  assign \$142  = r_fast_push & r_fast_full[6];
+  assign \$143  = r_fast_full[7] | \$142 ;
+  assign \$144  = r_fast_pop ? \$141  : \$143 ;
+  assign \$145  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
+  assign \$146  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
+  assign \$147  = r_fast_pop ? \$145  : \$146 ;
+  assign \$148  = r_fast_push & r_fast_full[8];
+  assign \$149  = r_fast_full[9] | \$148 ;
+  assign \$150  = r_fast_push & r_fast_full[7];
+  assign \$151  = r_fast_full[8] | \$150 ;
+  assign \$152  = r_fast_pop ? \$149  : \$151 ;
+  assign \$154  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
+  assign \$155  = r_fast_pop ? \$153  : \$154 ;
+  assign \$156  = r_fast_push & r_fast_full[9];
+  assign \$158  = r_fast_push & r_fast_full[8];
+  assign \$159  = r_fast_full[9] | \$158 ;
+  assign \$160  = r_fast_pop ? \$157  : \$159 ;
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$163  = r_slow_pop ? \$161  : \$162 ;
+  assign \$164  = r_slow_push & r_slow_full[0];
+  assign \$165  = r_slow_full[1] | \$164 ;
+  assign \$167  = r_slow_full[0] | \$166 ;
+  assign \$168  = r_slow_pop ? \$165  : \$167 ;
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$171  = r_slow_pop ? \$169  : \$170 ;
+  assign \$172  = r_slow_push & r_slow_full[1];
+  assign \$173  = r_slow_full[2] | \$172 ;
+  assign \$174  = r_slow_push & r_slow_full[0];
+  assign \$175  = r_slow_full[1] | \$174 ;
+  assign \$176  = r_slow_pop ? \$173  : \$175 ;
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$179  = r_slow_pop ? \$177  : \$178 ;
+  assign \$180  = r_slow_push & r_slow_full[2];
+  assign \$181  = r_slow_full[3] | \$180 ;
+  assign \$182  = r_slow_push & r_slow_full[1];
+  assign \$183  = r_slow_full[2] | \$182 ;
+  assign \$184  = r_slow_pop ? \$181  : \$183 ;
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$187  = r_slow_pop ? \$185  : \$186 ;
+  assign \$188  = r_slow_push & r_slow_full[3];
+  assign \$189  = r_slow_full[4] | \$188 ;
+  assign \$190  = r_slow_push & r_slow_full[2];
+  assign \$191  = r_slow_full[3] | \$190 ;
+  assign \$192  = r_slow_pop ? \$189  : \$191 ;
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$195  = r_slow_pop ? \$193  : \$194 ;
+  assign \$196  = r_slow_push & r_slow_full[4];
+  assign \$197  = r_slow_full[5] | \$196 ;
+  assign \$198  = r_slow_push & r_slow_full[3];
+  assign \$199  = r_slow_full[4] | \$198 ;
+  assign \$200  = r_slow_pop ? \$197  : \$199 ;
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$203  = r_slow_pop ? \$201  : \$202 ;
+  assign \$204  = r_slow_push & r_slow_full[5];
+  assign \$205  = r_slow_full[6] | \$204 ;
+  assign \$206  = r_slow_push & r_slow_full[4];
+  assign \$207  = r_slow_full[5] | \$206 ;
+  assign \$208  = r_slow_pop ? \$205  : \$207 ;
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$211  = r_slow_pop ? \$209  : \$210 ;
+  assign \$212  = r_slow_push & r_slow_full[6];
+  assign \$213  = r_slow_full[7] | \$212 ;
+  assign \$214  = r_slow_push & r_slow_full[5];
+  assign \$215  = r_slow_full[6] | \$214 ;
+  assign \$216  = r_slow_pop ? \$213  : \$215 ;
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$219  = r_slow_pop ? \$217  : \$218 ;
+  assign \$220  = r_slow_push & r_slow_full[7];
+  assign \$221  = r_slow_full[8] | \$220 ;
+  assign \$222  = r_slow_push & r_slow_full[6];
+  assign \$223  = r_slow_full[7] | \$222 ;
+  assign \$224  = r_slow_pop ? \$221  : \$223 ;
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$227  = r_slow_pop ? \$225  : \$226 ;
+  assign \$228  = r_slow_push & r_slow_full[8];
+  assign \$229  = r_slow_full[9] | \$228 ;
+  assign \$230  = r_slow_push & r_slow_full[7];
+  assign \$231  = r_slow_full[8] | \$230 ;
+  assign \$232  = r_slow_pop ? \$229  : \$231 ;
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$235  = r_slow_pop ? \$233  : \$234 ;
+  assign \$236  = r_slow_push & r_slow_full[9];
+  assign \$238  = r_slow_push & r_slow_full[8];
+  assign \$239  = r_slow_full[9] | \$238 ;
+  assign \$240  = r_slow_pop ? \$237  : \$239 ;
+  assign \$241  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$242  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$243  = w_addrs_pop ? \$241  : \$242 ;
+  assign \$244  = w_addrs_push & w_addrs_full[0];
+  assign \$245  = w_addrs_full[1] | \$244 ;
+  assign \$247  = w_addrs_full[0] | \$246 ;
+  assign \$248  = w_addrs_pop ? \$245  : \$247 ;
+  assign \$250  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$251  = w_addrs_pop ? \$249  : \$250 ;
+  assign \$252  = w_addrs_push & w_addrs_full[1];
+  assign \$254  = w_addrs_push & w_addrs_full[0];
+  assign \$255  = w_addrs_full[1] | \$254 ;
+  assign \$256  = w_addrs_pop ? \$253  : \$255 ;
+  assign \$257  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$258  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$259  = w_datas_pop ? \$257  : \$258 ;
+  assign \$260  = w_datas_push & w_datas_full[0];
+  assign \$261  = w_datas_full[1] | \$260 ;
+  assign \$263  = w_datas_full[0] | \$262 ;
+  assign \$264  = w_datas_pop ? \$261  : \$263 ;
+  assign \$266  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$267  = w_datas_pop ? \$265  : \$266 ;
+  assign \$268  = w_datas_push & w_datas_full[1];
+  assign \$270  = w_datas_push & w_datas_full[0];
+  assign \$271  = w_datas_full[1] | \$270 ;
+  assign \$272  = w_datas_pop ? \$269  : \$271 ;
+  assign \$273  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$274  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$275  = w_kinds_pop ? \$273  : \$274 ;
+  assign \$276  = w_kinds_push & w_kinds_full[0];
+  assign \$277  = w_kinds_full[1] | \$276 ;
+  assign \$279  = w_kinds_full[0] | \$278 ;
+  assign \$280  = w_kinds_pop ? \$277  : \$279 ;
+  assign \$281  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$282  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$283  = w_kinds_pop ? \$281  : \$282 ;
+  assign \$284  = w_kinds_push & w_kinds_full[1];
+  assign \$285  = w_kinds_full[2] | \$284 ;
+  assign \$286  = w_kinds_push & w_kinds_full[0];
+  assign \$287  = w_kinds_full[1] | \$286 ;
+  assign \$288  = w_kinds_pop ? \$285  : \$287 ;
+  assign \$289  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$290  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$291  = w_kinds_pop ? \$289  : \$290 ;
+  assign \$292  = w_kinds_push & w_kinds_full[2];
+  assign \$293  = w_kinds_full[3] | \$292 ;
+  assign \$294  = w_kinds_push & w_kinds_full[1];
+  assign \$295  = w_kinds_full[2] | \$294 ;
+  assign \$296  = w_kinds_pop ? \$293  : \$295 ;
+  assign \$297  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$298  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$299  = w_kinds_pop ? \$297  : \$298 ;
+  assign \$300  = w_kinds_push & w_kinds_full[3];
+  assign \$301  = w_kinds_full[4] | \$300 ;
+  assign \$302  = w_kinds_push & w_kinds_full[2];
+  assign \$303  = w_kinds_full[3] | \$302 ;
+  assign \$304  = w_kinds_pop ? \$301  : \$303 ;
+  assign \$305  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$306  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$307  = w_kinds_pop ? \$305  : \$306 ;
+  assign \$308  = w_kinds_push & w_kinds_full[4];
+  assign \$309  = w_kinds_full[5] | \$308 ;
+  assign \$310  = w_kinds_push & w_kinds_full[3];
+  assign \$311  = w_kinds_full[4] | \$310 ;
+  assign \$312  = w_kinds_pop ? \$309  : \$311 ;
+  assign \$313  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$314  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$315  = w_kinds_pop ? \$313  : \$314 ;
+  assign \$316  = w_kinds_push & w_kinds_full[5];
+  assign \$317  = w_kinds_full[6] | \$316 ;
+  assign \$318  = w_kinds_push & w_kinds_full[4];
+  assign \$319  = w_kinds_full[5] | \$318 ;
+  assign \$320  = w_kinds_pop ? \$317  : \$319 ;
+  assign \$321  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$322  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$323  = w_kinds_pop ? \$321  : \$322 ;
+  assign \$324  = w_kinds_push & w_kinds_full[6];
+  assign \$325  = w_kinds_full[7] | \$324 ;
+  assign \$326  = w_kinds_push & w_kinds_full[5];
+  assign \$327  = w_kinds_full[6] | \$326 ;
+  assign \$328  = w_kinds_pop ? \$325  : \$327 ;
+  assign \$329  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$330  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$331  = w_kinds_pop ? \$329  : \$330 ;
+  assign \$332  = w_kinds_push & w_kinds_full[7];
+  assign \$333  = w_kinds_full[8] | \$332 ;
+  assign \$334  = w_kinds_push & w_kinds_full[6];
+  assign \$335  = w_kinds_full[7] | \$334 ;
+  assign \$336  = w_kinds_pop ? \$333  : \$335 ;
+  assign \$337  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$338  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$339  = w_kinds_pop ? \$337  : \$338 ;
+  assign \$340  = w_kinds_push & w_kinds_full[8];
+  assign \$341  = w_kinds_full[9] | \$340 ;
+  assign \$342  = w_kinds_push & w_kinds_full[7];
+  assign \$343  = w_kinds_full[8] | \$342 ;
+  assign \$344  = w_kinds_pop ? \$341  : \$343 ;
+  assign \$346  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$347  = w_kinds_pop ? \$345  : \$346 ;
+  assign \$348  = w_kinds_push & w_kinds_full[9];
+  assign \$350  = w_kinds_push & w_kinds_full[8];
+  assign \$351  = w_kinds_full[9] | \$350 ;
+  assign \$352  = w_kinds_pop ? \$349  : \$351 ;
+  assign \$353  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$354  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$355  = w_fast_pop ? \$353  : \$354 ;
+  assign \$356  = w_fast_push & w_fast_full[0];
+  assign \$357  = w_fast_full[1] | \$356 ;
+  assign \$359  = w_fast_full[0] | \$358 ;
+  assign \$360  = w_fast_pop ? \$357  : \$359 ;
+  assign \$361  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$362  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$363  = w_fast_pop ? \$361  : \$362 ;
+  assign \$364  = w_fast_push & w_fast_full[1];
+  assign \$365  = w_fast_full[2] | \$364 ;
+  assign \$366  = w_fast_push & w_fast_full[0];
+  assign \$367  = w_fast_full[1] | \$366 ;
+  assign \$368  = w_fast_pop ? \$365  : \$367 ;
+  assign \$369  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$370  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$371  = w_fast_pop ? \$369  : \$370 ;
+  assign \$372  = w_fast_push & w_fast_full[2];
+  assign \$373  = w_fast_full[3] | \$372 ;
+  assign \$374  = w_fast_push & w_fast_full[1];
+  assign \$375  = w_fast_full[2] | \$374 ;
+  assign \$376  = w_fast_pop ? \$373  : \$375 ;
+  assign \$377  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$378  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$549  = \$3 ;
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$550 [0] = \$8 ;
+    \$550 [1] = \$16 ;
+    \$550 [2] = \$24 ;
+    \$550 [3] = \$32 ;
+    \$550 [4] = \$40 ;
+    \$550 [5] = \$48 ;
+    \$550 [6] = \$56 ;
+    \$550 [7] = \$64 ;
+    \$550 [8] = \$72 ;
+    \$550 [9] = \$80 ;
+    if (rst) begin
+      \$550  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$551  = \$11 ;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$552  = \$19 ;
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$553  = \$27 ;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$554  = \$35 ;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$555  = \$43 ;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$556  = \$51 ;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$557  = \$59 ;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$558  = \$67 ;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$559  = \$75 ;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$560  = \$83 ;
+    if (rst) begin
+      \$560  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$561 [0] = \$88 ;
+    \$561 [1] = \$96 ;
+    \$561 [2] = \$104 ;
+    \$561 [3] = \$112 ;
+    \$561 [4] = \$120 ;
+    \$561 [5] = \$128 ;
+    \$561 [6] = \$136 ;
+    \$561 [7] = \$144 ;
+    \$561 [8] = \$152 ;
+    \$561 [9] = \$160 ;
+    if (rst) begin
+      \$561  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$562  = \$91 ;
+    if (rst) begin
+      \$562  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$563  = \$99 ;
+    if (rst) begin
+      \$563  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$564  = \$107 ;
+    if (rst) begin
+      \$564  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$565  = \$115 ;
+    if (rst) begin
+      \$565  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$566  = \$123 ;
+    if (rst) begin
+      \$566  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$567  = \$131 ;
+    if (rst) begin
+      \$567  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$568  = \$139 ;
+    if (rst) begin
+      \$568  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$569  = \$147 ;
+    if (rst) begin
+      \$569  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$570  = \$155 ;
+    if (rst) begin
+      \$570  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$571  = \$163 ;
+    if (rst) begin
+      \$571  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$572 [0] = \$168 ;
+    \$572 [1] = \$176 ;
+    \$572 [2] = \$184 ;
+    \$572 [3] = \$192 ;
+    \$572 [4] = \$200 ;
+    \$572 [5] = \$208 ;
+    \$572 [6] = \$216 ;
+    \$572 [7] = \$224 ;
+    \$572 [8] = \$232 ;
+    \$572 [9] = \$240 ;
+    if (rst) begin
+      \$572  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$573  = \$171 ;
+    if (rst) begin
+      \$573  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$574  = \$179 ;
+    if (rst) begin
+      \$574  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$575  = \$187 ;
+    if (rst) begin
+      \$575  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$576  = \$195 ;
+    if (rst) begin
+      \$576  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$577  = \$203 ;
+    if (rst) begin
+      \$577  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$578  = \$211 ;
+    if (rst) begin
+      \$578  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$579  = \$219 ;
+    if (rst) begin
+      \$579  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$580  = \$227 ;
+    if (rst) begin
+      \$580  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$581  = \$235 ;
+    if (rst) begin
+      \$581  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$582  = \$243 ;
+    if (rst) begin
+      \$582  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$583 [0] = \$248 ;
+    \$583 [1] = \$256 ;
+    if (rst) begin
+      \$583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$584  = \$251 ;
+    if (rst) begin
+      \$584  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$585  = \$259 ;
+    if (rst) begin
+      \$585  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$586 [0] = \$264 ;
+    \$586 [1] = \$272 ;
+    if (rst) begin
+      \$586  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$587  = \$267 ;
+    if (rst) begin
+      \$587  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$588  = \$275 ;
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$589 [0] = \$280 ;
+    \$589 [1] = \$288 ;
+    \$589 [2] = \$296 ;
+    \$589 [3] = \$304 ;
+    \$589 [4] = \$312 ;
+    \$589 [5] = \$320 ;
+    \$589 [6] = \$328 ;
+    \$589 [7] = \$336 ;
+    \$589 [8] = \$344 ;
+    \$589 [9] = \$352 ;
+    if (rst) begin
+      \$589  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$590  = \$283 ;
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$591  = \$291 ;
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$592  = \$299 ;
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$593  = \$307 ;
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$594  = \$315 ;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$595  = \$323 ;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$596  = \$331 ;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$597  = \$339 ;
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$598  = \$347 ;
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$599  = \$355 ;
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$600 [0] = \$360 ;
+    \$600 [1] = \$368 ;
+    \$600 [2] = \$376 ;
+    \$600 [3] = \$384 ;
+    \$600 [4] = \$392 ;
+    \$600 [5] = \$400 ;
+    \$600 [6] = \$408 ;
+    \$600 [7] = \$416 ;
+    \$600 [8] = \$424 ;
+    \$600 [9] = \$432 ;
+    if (rst) begin
+      \$600  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$601  = \$363 ;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$602  = \$371 ;
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$603  = \$379 ;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$604  = \$387 ;
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$605  = \$395 ;
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$606  = \$403 ;
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$607  = \$411 ;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$608  = \$419 ;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$609  = \$427 ;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$610  = \$435 ;
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$611 [0] = \$440 ;
+    \$611 [1] = \$448 ;
+    \$611 [2] = \$456 ;
+    \$611 [3] = \$464 ;
+    \$611 [4] = \$472 ;
+    \$611 [5] = \$480 ;
+    \$611 [6] = \$488 ;
+    \$611 [7] = \$496 ;
+    \$611 [8] = \$504 ;
+    \$611 [9] = \$512 ;
+    if (rst) begin
+      \$611  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$612  = \$443 ;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$613  = \$451 ;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$614  = \$459 ;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$615  = \$467 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$616  = \$475 ;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$617  = \$483 ;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$618  = \$491 ;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$619  = \$499 ;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$620  = \$507 ;
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$106 ) begin end
+    \$621  = \$signal ;
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  assign r_fast_w_data = { bus__r_err, bus__r_data };
+  assign r_slow_w_data = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
+  assign paired = w_kinds_push;
+  assign \$signal$101  = r_kinds_push;
+  assign bus__r_req = r_kinds_push;
+  assign s_axil_araddr = bus__r_addr;
+  assign bus__r_slow = r_kinds_w_data;
+  assign r_fire = r_kinds_pop;
+  assign bus__r_ack = r_fast_push;
+  assign bus__r_slow_ack = r_slow_push;
+  assign bus__r_slow_data = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign s_axil_awaddr = w_addrs_w_data;
+  assign bus__w_slow = w_kinds_w_data;
+  assign \$signal$133  = w_kinds_pop;
+  assign bus__w_ack = w_fast_push;
+  assign bus__w_err = w_fast_w_data;
+  assign bus__w_slow_ack = w_slow_push;
+  assign bus__w_slow_err = w_slow_w_data;
+  assign bus__w_req = \$signal ;
+  assign bus__w_data = \$541 [31:0];
+  assign bus__w_strb = \$543 [35:32];
+  assign \$166  = r_slow_push;
+  assign \$6  = r_kinds_push;
+  assign \$73  = r_kinds_w_data;
+  assign \$77  = \$76 ;
+  assign \$86  = r_fast_push;
+  assign \$153  = { bus__r_err, bus__r_data };
+  assign \$157  = \$156 ;
+  assign \$233  = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 , 13'h0000, \port$2623$6  };
+  assign \$237  = \$236 ;
+  assign \$530  = w_addrs_full[0];
+  assign \$246  = w_addrs_push;
+  assign \$249  = w_addrs_w_data;
+  assign \$253  = \$252 ;
+  assign \$535  = w_datas_full[0];
+  assign \$262  = w_datas_push;
+  assign \$265  = { s_axil_wstrb, s_axil_wdata };
+  assign \$269  = \$268 ;
+  assign \$278  = w_kinds_push;
+  assign \$345  = w_kinds_w_data;
+  assign \$349  = \$348 ;
+  assign \$358  = w_fast_push;
+  assign \$425  = w_fast_w_data;
+  assign \$429  = \$428 ;
+  assign \$438  = w_slow_push;
+  assign \$505  = w_slow_w_data;
+  assign \$509  = \$508 ;
+endmodule
+
+module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$2316$39 , a6_valid
+, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$107  = 0;
+  wire [15:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [20:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [5:0] \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [3:0] \$126 ;
+  wire [3:0] \$127 ;
+  wire [3:0] \$128 ;
+  wire [8:0] \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [3:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [3:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [8:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [3:0] \$177 ;
+  wire [3:0] \$178 ;
+  wire [4:0] \$179 ;
+  wire \$18 ;
+  wire [3:0] \$180 ;
+  wire [3:0] \$181 ;
+  wire [4:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire [6:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [6:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [3:0] \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [3:0] \$219 ;
+  wire \$22 ;
+  wire [3:0] \$220 ;
+  wire [4:0] \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [6:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [3:0] \$242 ;
+  wire [3:0] \$243 ;
+  wire [4:0] \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [6:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [1:0] \$253 ;
+  wire [1:0] \$254 ;
+  wire [1:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire [1:0] \$263 ;
+  wire [1:0] \$264 ;
+  wire [1:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire [7:0] \$270 ;
+  wire [7:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [7:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire [6:0] \$293 ;
+  wire [6:0] \$294 ;
+  wire \$295 ;
+  wire [6:0] \$296 ;
+  wire [6:0] \$297 ;
+  wire [8:0] \$298 ;
+  wire \$299 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [3:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire [3:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire [7:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [8:0] \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire [6:0] \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [5:0] \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire [3:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [8:0] \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire [8:0] \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire \$545 ;
+  wire [3:0] \$545 ;
   wire \$546 ;
-  wire [3:0] \$547 ;
+  wire [4:0] \$547 ;
   wire \$548 ;
   wire [4:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [4:0] \$551 ;
+  wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
@@ -1367,7 +3202,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [5:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -1378,7 +3213,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [31:0] \$58 ;
+  wire [5:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -1389,7 +3224,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [31:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -1401,7 +3236,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1423,7 +3258,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [8:0] \$62 ;
+  wire [7:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -1434,7 +3269,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
+  wire [8:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1445,7 +3280,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [7:0] \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -1465,29 +3300,29 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire [8:0] \$66 ;
-  wire [4:0] \$660 ;
-  wire [4:0] \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire [20:0] \$664 ;
-  wire [31:0] \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire [7:0] \$668 ;
-  wire [7:0] \$669 ;
-  wire \$67 ;
-  wire [8:0] \$670 ;
-  wire \$671 ;
-  wire [7:0] \$672 ;
-  wire [7:0] \$673 ;
-  wire [8:0] \$674 ;
-  wire \$675 ;
-  wire [7:0] \$676 ;
-  wire [7:0] \$677 ;
-  wire [8:0] \$678 ;
+  wire [4:0] \$658 ;
+  wire [4:0] \$659 ;
+  wire [7:0] \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire [20:0] \$662 ;
+  wire [31:0] \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire [7:0] \$666 ;
+  wire [7:0] \$667 ;
+  wire [8:0] \$668 ;
+  wire \$669 ;
+  wire [8:0] \$67 ;
+  wire [7:0] \$670 ;
+  wire [7:0] \$671 ;
+  wire [8:0] \$672 ;
+  wire \$673 ;
+  wire [7:0] \$674 ;
+  wire [7:0] \$675 ;
+  wire [8:0] \$676 ;
+  wire \$677 ;
+  wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
@@ -1495,9 +3330,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
-  wire \$685 ;
+  wire [3:0] \$685 ;
   wire \$686 ;
-  wire [3:0] \$687 ;
+  wire \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire \$69 ;
@@ -1512,40 +3347,40 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
-  wire [7:0] \$70 ;
+  wire \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
-  wire \$703 ;
+  wire [3:0] \$703 ;
   wire \$704 ;
-  wire [3:0] \$705 ;
+  wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
+  reg \$708 ;
+  reg [5:0] \$709 ;
   wire [7:0] \$71 ;
-  reg \$710 ;
-  reg [5:0] \$711 ;
-  reg [4:0] \$712 ;
-  reg \$713 ;
-  reg [5:0] \$714 ;
-  reg [10:0] \$715 ;
+  reg [4:0] \$710 ;
+  reg \$711 ;
+  reg [5:0] \$712 ;
+  reg [10:0] \$713 ;
+  reg \$714 ;
+  reg \$715 ;
   reg \$716 ;
   reg \$717 ;
   reg \$718 ;
   reg \$719 ;
-  wire [8:0] \$72 ;
+  wire [7:0] \$72 ;
   reg \$720 ;
   reg \$721 ;
   reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
+  reg [6:0] \$723 ;
+  reg [6:0] \$724 ;
   reg [6:0] \$725 ;
-  reg [6:0] \$726 ;
-  reg [6:0] \$727 ;
+  reg \$726 ;
+  reg [5:0] \$727 ;
   reg \$728 ;
-  reg [5:0] \$729 ;
-  wire \$73 ;
+  reg \$729 ;
+  wire [8:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
@@ -1556,7 +3391,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
-  wire [7:0] \$74 ;
+  wire \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
@@ -1578,7 +3413,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire [8:0] \$76 ;
+  wire [7:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
@@ -1588,14 +3423,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$766 ;
   reg \$767 ;
   reg \$768 ;
-  reg \$769 ;
-  wire \$77 ;
+  reg [5:0] \$769 ;
+  wire [8:0] \$77 ;
   reg \$770 ;
-  reg [5:0] \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg [6:0] \$774 ;
-  reg [2:0] \$775 ;
+  reg \$771 ;
+  reg [6:0] \$772 ;
+  reg [2:0] \$773 ;
+  reg \$774 ;
+  reg \$775 ;
   reg \$776 ;
   reg \$777 ;
   reg \$778 ;
@@ -1610,20 +3445,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$786 ;
   reg \$787 ;
   reg \$788 ;
-  reg \$789 ;
-  wire [7:0] \$79 ;
-  reg \$790 ;
+  wire \$79 ;
   wire \$8 ;
   wire [7:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [4:0] \$82 ;
+  wire [7:0] \$81 ;
+  wire [8:0] \$82 ;
   wire [4:0] \$83 ;
-  wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$84 ;
+  wire [33:0] \$85 ;
   wire \$86 ;
   wire [33:0] \$87 ;
   wire \$88 ;
-  wire [33:0] \$89 ;
+  wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
@@ -1635,29 +3468,29 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire \$auto$rtlil.cc:2739:Not$10 ;
-  wire \$auto$rtlil.cc:2739:Not$12 ;
-  wire \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire \$auto$rtlil.cc:2739:Not$2 ;
-  wire \$auto$rtlil.cc:2739:Not$20 ;
-  wire \$auto$rtlil.cc:2739:Not$22 ;
-  wire \$auto$rtlil.cc:2739:Not$24 ;
-  wire \$auto$rtlil.cc:2739:Not$26 ;
-  wire \$auto$rtlil.cc:2739:Not$28 ;
-  wire \$auto$rtlil.cc:2739:Not$30 ;
-  wire \$auto$rtlil.cc:2739:Not$32 ;
-  wire \$auto$rtlil.cc:2739:Not$4 ;
-  wire \$auto$rtlil.cc:2739:Not$6 ;
-  wire \$auto$rtlil.cc:2739:Not$8 ;
+  wire \$auto$rtlil.cc:2739:Not$100 ;
+  wire \$auto$rtlil.cc:2739:Not$102 ;
+  wire \$auto$rtlil.cc:2739:Not$104 ;
+  wire \$auto$rtlil.cc:2739:Not$74 ;
+  wire \$auto$rtlil.cc:2739:Not$76 ;
+  wire \$auto$rtlil.cc:2739:Not$78 ;
+  wire \$auto$rtlil.cc:2739:Not$80 ;
+  wire \$auto$rtlil.cc:2739:Not$82 ;
+  wire \$auto$rtlil.cc:2739:Not$84 ;
+  wire \$auto$rtlil.cc:2739:Not$86 ;
+  wire \$auto$rtlil.cc:2739:Not$88 ;
+  wire \$auto$rtlil.cc:2739:Not$90 ;
+  wire \$auto$rtlil.cc:2739:Not$92 ;
+  wire \$auto$rtlil.cc:2739:Not$94 ;
+  wire \$auto$rtlil.cc:2739:Not$96 ;
+  wire \$auto$rtlil.cc:2739:Not$98 ;
   wire [5:0] \$signal ;
-  wire [3:0] \$signal$102 ;
-  wire \$signal$182 ;
-  wire \$signal$193 ;
-  wire \$signal$212 ;
-  wire [3:0] \$signal$239 ;
-  wire \$signal$327 ;
+  wire [3:0] \$signal$104 ;
+  wire \$signal$185 ;
+  wire \$signal$196 ;
+  wire \$signal$215 ;
+  wire [3:0] \$signal$242 ;
+  wire \$signal$329 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -1771,13 +3604,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$306 ;
+  wire [5:0] \event_grant_addr$308 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$308 ;
-  wire \event_grant_data$308.snap ;
-  wire [3:0] \event_grant_data$308.tag ;
+  wire [4:0] \event_grant_data$310 ;
+  wire \event_grant_data$310.snap ;
+  wire [3:0] \event_grant_data$310.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -1799,11 +3632,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$318 ;
+  wire [5:0] \event_parity_addr$320 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$320 ;
+  wire \event_parity_data$322 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -1953,6 +3786,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire fetched_snap;
   input flush_pool;
   wire flush_pool;
+  wire flush_reg_select;
   input flush_src;
   wire flush_src;
   reg flush_src_d0 = 1'h0;
@@ -1991,6 +3825,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire free_oor_pool;
   input [31:0] free_port_addr;
   wire [31:0] free_port_addr;
+  wire free_reg_hit;
   input free_src;
   wire free_src;
   input [3:0] free_tag;
@@ -2010,7 +3845,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$339 ;
+  wire [31:0] \grant_addr$341 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2026,14 +3861,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_next_tag;
+  input [1:0] \port$2316$39 ;
+  wire [1:0] \port$2316$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
-  wire [5:0] \r__addr$305 ;
+  wire [5:0] \r__addr$307 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$315 ;
   wire [5:0] \r__addr$317 ;
+  wire [5:0] \r__addr$319 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$324 ;
+  wire [5:0] \r__addr$326 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -2047,19 +3884,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$309 ;
+  wire [5:0] \w__addr$311 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$321 ;
+  wire [5:0] \w__addr$323 ;
   (* init = 5'h00 *)
   wire [4:0] w__data;
-  wire \w__data$313 ;
+  wire \w__data$315 ;
   (* init = 11'h000 *)
-  wire [10:0] \w__data$323 ;
+  wire [10:0] \w__data$325 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$311 ;
+  wire \w__en$313 ;
   (* init = 1'h0 *)
-  wire \w__en$322 ;
+  wire \w__en$324 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -2093,7 +3930,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= event_grant[\$348 [5:0]];
+    _0_ <= event_grant[\$346 [5:0]];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _0_;
@@ -2101,13 +3938,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge clk) begin
-    if (\w__en$311 )
-      event_parity[f4_slot] <= \w__data$313 ;
+    if (\w__en$313 )
+      event_parity[f4_slot] <= \w__data$315 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= event_parity[\$348 [5:0]];
+    _2_ <= event_parity[\$346 [5:0]];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _2_;
@@ -2123,429 +3960,427 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$210  = \$209  & event_grant_r0_b0[2];
-  assign \$212  = \$211  & event_grant_r0_b0[3];
-  assign \$214  = \$213  & event_grant_r0_b0[4];
-  assign \$215  = \$206  ? f3_older_tag : { \$214 , \$212 , \$210 , \$208  };
-  assign \$216  = f3_hit_a2 | f3_hit_a3;
-  assign \$218  = \$217  & event_grant_r0_b0[0];
-  assign \$219  = \$216  ? f3_older_snap : \$218 ;
-  assign \$220  = f3_go & \$678 [8];
-  assign \$221  = a4_tag ^ f3_tag;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = \$222  + 1'h1;
-  assign \$224  = \$220  & \$223 [4];
-  assign \$225  = ~ f3_never_granted;
-  assign \$226  = f3_go & \$225 ;
-  assign \$227  = ~ \$678 [8];
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ~ rel_f2;
-  assign \$230  = \$229  & f3_hit_a3;
-  assign \$231  = f3_hit_a2 | \$230 ;
-  assign \$232  = \$228  & \$231 ;
-  assign \$233  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = ~ rel_f2;
-  assign \$236  = f3_quiet & \$235 ;
-  assign \$237  = ~ \$678 [8];
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = \$238  ? f3_in : 1'h0;
-  assign \$240  = ~ f3_never_granted;
-  assign \$242  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = \$245  + 1'h1;
-  assign \$247  = \$243  & \$246 [4];
-  assign \$248  = x1_select & f1_hit;
-  assign \$250  = x1_select & f2_in;
-  assign \$252  = f2_flushed | \$251 ;
-  assign \$253  = x1_select | x0_select;
-  assign \$254  = ~ \$253 ;
-  assign \$255  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$256  = { 1'h0, \$254  } & \$255 ;
-  assign \$257  = { 1'h0, f3_in } & \$256 ;
-  assign \$258  = ~ rel_f2;
-  assign \$259  = f3_quiet & \$258 ;
-  assign \$260  = ~ \$678 [8];
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = \$261  ? f3_in : 1'h0;
-  assign \$263  = x1_select | x0_select;
-  assign \$264  = ~ \$263 ;
-  assign \$265  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$266  = { 1'h0, \$264  } & \$265 ;
-  assign \$267  = { 1'h0, \$262  } & \$266 ;
-  assign \$268  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$269  = ~ \$268 ;
-  assign \$270  = \$269  + 1'h1;
-  assign \$271  = \release  & \$270 [8];
-  assign \$272  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$273  = ~ \$272 ;
-  assign \$274  = \$273  + 1'h1;
-  assign \$275  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$276  = ~ \$275 ;
-  assign \$277  = \$276  + 1'h1;
-  assign \$278  = ~ f4_prev_released;
-  assign \$279  = \$278  & f4_by_older;
-  assign \$280  = f4_by_a1 | \$279 ;
-  assign \$281  = f4_live & \$280 ;
-  assign \$282  = ~ f4_prev_released;
-  assign \$283  = \$282  & f4_by_mem_live;
-  assign \$284  = \$283  & f4_mem_ok;
-  assign \$285  = \$281  | \$284 ;
-  assign \$286  = ~ f4_prev_released;
-  assign \$287  = \$286  & f4_by_older;
-  assign \$288  = f4_by_a1 | \$287 ;
-  assign \$289  = f4_live & \$288 ;
-  assign \$290  = ~ f4_prev_released;
-  assign \$291  = \$290  & f4_by_mem_live;
-  assign \$292  = \$291  & f4_mem_ok;
-  assign \$293  = \$289  | \$292 ;
-  assign \$294  = event_queue_waddr == 6'h3f;
-  assign \$295  = event_queue_waddr + 1'h1;
-  assign \$296  = \$294  ? 7'h00 : \$295 ;
-  assign \$297  = event_pushed == event_popped;
-  assign \$298  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$299  = \$297  ? 7'h00 : \$298 ;
-  assign \$300  = $signed({ 1'h0, event_count }) + $signed(\$299 );
-  assign \$301  = ! event_pushed;
-  assign \$302  = ! event_popped;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = event_pop ? event_at[1] : event_at[0];
-  assign \$305  = ~ \$304 ;
-  assign \$306  = event_push | \$305 ;
-  assign \$307  = ! event_pushed;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = event_count == 2'h3;
-  assign \$311  = event_pop ? event_at[2] : event_at[1];
-  assign \$312  = ~ \$311 ;
-  assign \$313  = event_push | \$312 ;
-  assign \$315  = ! event_popped;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = event_pop ? event_at[0] : 1'h0;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = event_push | \$318 ;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = event_pop ? event_at[1] : event_at[0];
-  assign \$324  = ~ \$323 ;
-  assign \$325  = event_push | \$324 ;
-  assign \$326  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = f5_wrote & a2_ring;
-  assign \$329  = { \$328 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$330  = ~ \$329 ;
-  assign \$331  = \$330  + 1'h1;
-  assign \$332  = \release  & f4_taken_a2;
-  assign \$333  = a3_ring & a3_lapped;
-  assign \$335  = \release  & f4_taken_a3;
-  assign \$336  = a3_released | \$335 ;
-  assign \$337  = ~ a4_released;
-  assign \$338  = a4_prev_held & \$337 ;
-  assign \$339  = \release  & f4_taken_a4;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$338  & \$340 ;
-  assign \$342  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$343  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$344  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$345  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$346  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$347  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$348  = x1_select ? 7'h00 : event_fresh;
-  assign \$349  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$349 ;
-  assign \$350  = ~ x1_select;
-  assign \$351  = a1_select & \$350 ;
-  assign \$352  = ~ event_has_fresh;
-  assign \$353  = \$351  & \$352 ;
-  assign event_pop = \$353  & event_nonempty;
-  assign \$354  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$356  = \$355  & event_queue_r0_b0[0];
-  assign \$357  = \$354  | \$356 ;
-  assign \$358  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$360  = \$359  & event_queue_r0_b0[1];
-  assign \$361  = \$358  | \$360 ;
-  assign \$362  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$364  = \$363  & event_queue_r0_b0[2];
-  assign \$365  = \$362  | \$364 ;
-  assign \$366  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$368  = \$367  & event_queue_r0_b0[3];
-  assign \$369  = \$366  | \$368 ;
-  assign \$370  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$372  = \$371  & event_queue_r0_b0[4];
-  assign \$373  = \$370  | \$372 ;
-  assign \$374  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$376  = \$375  & event_queue_r0_b0[5];
-  assign \$377  = \$374  | \$376 ;
-  assign \$378  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$380  = \$379  & event_queue_r0_b0[6];
-  assign fetched_snap = \$378  | \$380 ;
-  assign \$381  = a3_fwd_ok & a3_hit_a1;
-  assign \$382  = a3_fwd_ok & a3_older_hit;
-  assign \$387  = ~ event_grant_r1_b0[1];
-  assign \$389  = event_grant_r1_b0[2] ^ \$388 ;
-  assign \$390  = ~ event_grant_r1_b0[1];
-  assign \$391  = ~ event_grant_r1_b0[2];
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = ~ \$392 ;
-  assign \$394  = event_grant_r1_b0[3] ^ \$393 ;
-  assign \$395  = ~ event_grant_r1_b0[1];
-  assign \$396  = ~ event_grant_r1_b0[2];
+  assign \$212  = \$211  & event_grant_r0_b0[4];
+  assign \$213  = \$204  ? f3_older_tag : { \$212 , \$210 , \$208 , \$206  };
+  assign \$214  = f3_hit_a2 | f3_hit_a3;
+  assign \$216  = \$215  & event_grant_r0_b0[0];
+  assign \$217  = \$214  ? f3_older_snap : \$216 ;
+  assign \$218  = f3_go & \$676 [8];
+  assign \$219  = a4_tag ^ f3_tag;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$220  + 1'h1;
+  assign \$222  = \$218  & \$221 [4];
+  assign \$223  = ~ f3_never_granted;
+  assign \$224  = f3_go & \$223 ;
+  assign \$225  = ~ \$676 [8];
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = ~ rel_f2;
+  assign \$228  = \$227  & f3_hit_a3;
+  assign \$229  = f3_hit_a2 | \$228 ;
+  assign \$230  = \$226  & \$229 ;
+  assign \$231  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ~ rel_f2;
+  assign \$234  = f3_quiet & \$233 ;
+  assign \$235  = ~ \$676 [8];
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = \$236  ? f3_in : 1'h0;
+  assign \$238  = ~ f3_never_granted;
+  assign \$240  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$243  = ~ \$242 ;
+  assign \$244  = \$243  + 1'h1;
+  assign \$245  = \$241  & \$244 [4];
+  assign \$246  = x1_select & f1_hit;
+  assign \$248  = x1_select & f2_in;
+  assign \$250  = f2_flushed | \$249 ;
+  assign \$251  = x1_select | x0_select;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$254  = { 1'h0, \$252  } & \$253 ;
+  assign \$255  = { 1'h0, f3_in } & \$254 ;
+  assign \$256  = ~ rel_f2;
+  assign \$257  = f3_quiet & \$256 ;
+  assign \$258  = ~ \$676 [8];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = \$259  ? f3_in : 1'h0;
+  assign \$261  = x1_select | x0_select;
+  assign \$262  = ~ \$261 ;
+  assign \$263  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$264  = { 1'h0, \$262  } & \$263 ;
+  assign \$265  = { 1'h0, \$260  } & \$264 ;
+  assign \$266  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$267  = ~ \$266 ;
+  assign \$268  = \$267  + 1'h1;
+  assign \$269  = \release  & \$268 [8];
+  assign \$270  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$271  = ~ \$270 ;
+  assign \$272  = \$271  + 1'h1;
+  assign \$273  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  + 1'h1;
+  assign \$276  = ~ f4_prev_released;
+  assign \$277  = \$276  & f4_by_older;
+  assign \$278  = f4_by_a1 | \$277 ;
+  assign \$279  = f4_live & \$278 ;
+  assign \$280  = ~ f4_prev_released;
+  assign \$281  = \$280  & f4_by_mem_live;
+  assign \$282  = \$281  & f4_mem_ok;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = ~ f4_prev_released;
+  assign \$285  = \$284  & f4_by_older;
+  assign \$286  = f4_by_a1 | \$285 ;
+  assign \$287  = f4_live & \$286 ;
+  assign \$288  = ~ f4_prev_released;
+  assign \$289  = \$288  & f4_by_mem_live;
+  assign \$290  = \$289  & f4_mem_ok;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = event_queue_waddr == 6'h3f;
+  assign \$293  = event_queue_waddr + 1'h1;
+  assign \$294  = \$292  ? 7'h00 : \$293 ;
+  assign \$295  = event_pushed == event_popped;
+  assign \$296  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$297  = \$295  ? 7'h00 : \$296 ;
+  assign \$298  = $signed({ 1'h0, event_count }) + $signed(\$297 );
+  assign \$299  = ! event_pushed;
+  assign \$300  = ! event_popped;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = event_pop ? event_at[1] : event_at[0];
+  assign \$303  = ~ \$302 ;
+  assign \$304  = event_push | \$303 ;
+  assign \$305  = ! event_pushed;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = event_count == 2'h3;
+  assign \$309  = event_pop ? event_at[2] : event_at[1];
+  assign \$310  = ~ \$309 ;
+  assign \$311  = event_push | \$310 ;
+  assign \$313  = ! event_popped;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = event_pop ? event_at[0] : 1'h0;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = event_push | \$316 ;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = event_pop ? event_at[1] : event_at[0];
+  assign \$322  = ~ \$321 ;
+  assign \$323  = event_push | \$322 ;
+  assign \$324  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = f5_wrote & a2_ring;
+  assign \$327  = { \$326 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  + 1'h1;
+  assign \$330  = \release  & f4_taken_a2;
+  assign \$331  = a3_ring & a3_lapped;
+  assign \$333  = \release  & f4_taken_a3;
+  assign \$334  = a3_released | \$333 ;
+  assign \$335  = ~ a4_released;
+  assign \$336  = a4_prev_held & \$335 ;
+  assign \$337  = \release  & f4_taken_a4;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = \$336  & \$338 ;
+  assign \$340  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$341  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$342  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$343  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$344  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
+  assign \$345  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$346  = x1_select ? 7'h00 : event_fresh;
+  assign \$347  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$347 ;
+  assign \$348  = ~ x1_select;
+  assign \$349  = a1_select & \$348 ;
+  assign \$350  = ~ event_has_fresh;
+  assign \$351  = \$349  & \$350 ;
+  assign event_pop = \$351  & event_nonempty;
+  assign \$352  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$354  = \$353  & event_queue_r0_b0[0];
+  assign \$355  = \$352  | \$354 ;
+  assign \$356  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$358  = \$357  & event_queue_r0_b0[1];
+  assign \$359  = \$356  | \$358 ;
+  assign \$360  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$362  = \$361  & event_queue_r0_b0[2];
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$366  = \$365  & event_queue_r0_b0[3];
+  assign \$367  = \$364  | \$366 ;
+  assign \$368  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$370  = \$369  & event_queue_r0_b0[4];
+  assign \$371  = \$368  | \$370 ;
+  assign \$372  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$374  = \$373  & event_queue_r0_b0[5];
+  assign \$375  = \$372  | \$374 ;
+  assign \$376  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$378  = \$377  & event_queue_r0_b0[6];
+  assign fetched_snap = \$376  | \$378 ;
+  assign \$379  = a3_fwd_ok & a3_hit_a1;
+  assign \$380  = a3_fwd_ok & a3_older_hit;
+  assign \$385  = ~ event_grant_r1_b0[1];
+  assign \$387  = event_grant_r1_b0[2] ^ \$386 ;
+  assign \$388  = ~ event_grant_r1_b0[1];
+  assign \$389  = ~ event_grant_r1_b0[2];
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = event_grant_r1_b0[3] ^ \$391 ;
+  assign \$393  = ~ event_grant_r1_b0[1];
+  assign \$394  = ~ event_grant_r1_b0[2];
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = ~ event_grant_r1_b0[3];
   assign \$397  = \$395  | \$396 ;
-  assign \$398  = ~ event_grant_r1_b0[3];
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = event_grant_r1_b0[4] ^ \$400 ;
-  assign \$402  = \$384  & \$386 ;
-  assign \$403  = \$383  | \$402 ;
-  assign \$407  = ~ event_queue_r0_b0[7];
-  assign \$409  = event_queue_r0_b0[8] ^ \$408 ;
-  assign \$410  = ~ event_queue_r0_b0[7];
-  assign \$411  = ~ event_queue_r0_b0[8];
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = event_queue_r0_b0[9] ^ \$413 ;
-  assign \$415  = ~ event_queue_r0_b0[7];
-  assign \$416  = ~ event_queue_r0_b0[8];
+  assign \$398  = ~ \$397 ;
+  assign \$399  = event_grant_r1_b0[4] ^ \$398 ;
+  assign \$400  = \$382  & \$384 ;
+  assign \$401  = \$381  | \$400 ;
+  assign \$405  = ~ event_queue_r0_b0[7];
+  assign \$407  = event_queue_r0_b0[8] ^ \$406 ;
+  assign \$408  = ~ event_queue_r0_b0[7];
+  assign \$409  = ~ event_queue_r0_b0[8];
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = event_queue_r0_b0[9] ^ \$411 ;
+  assign \$413  = ~ event_queue_r0_b0[7];
+  assign \$414  = ~ event_queue_r0_b0[8];
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = ~ event_queue_r0_b0[9];
   assign \$417  = \$415  | \$416 ;
-  assign \$418  = ~ event_queue_r0_b0[9];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = event_queue_r0_b0[10] ^ \$420 ;
-  assign \$422  = \$404  & \$406 ;
-  assign \$423  = \$403  | \$422 ;
-  assign \$428  = ~ event_grant_r1_b0[1];
-  assign \$430  = event_grant_r1_b0[2] ^ \$429 ;
-  assign \$431  = ~ event_grant_r1_b0[1];
-  assign \$432  = ~ event_grant_r1_b0[2];
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = event_grant_r1_b0[3] ^ \$434 ;
-  assign \$436  = ~ event_grant_r1_b0[1];
-  assign \$437  = ~ event_grant_r1_b0[2];
+  assign \$418  = ~ \$417 ;
+  assign \$419  = event_queue_r0_b0[10] ^ \$418 ;
+  assign \$420  = \$402  & \$404 ;
+  assign \$421  = \$401  | \$420 ;
+  assign \$426  = ~ event_grant_r1_b0[1];
+  assign \$428  = event_grant_r1_b0[2] ^ \$427 ;
+  assign \$429  = ~ event_grant_r1_b0[1];
+  assign \$430  = ~ event_grant_r1_b0[2];
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = event_grant_r1_b0[3] ^ \$432 ;
+  assign \$434  = ~ event_grant_r1_b0[1];
+  assign \$435  = ~ event_grant_r1_b0[2];
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = ~ event_grant_r1_b0[3];
   assign \$438  = \$436  | \$437 ;
-  assign \$439  = ~ event_grant_r1_b0[3];
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = event_grant_r1_b0[4] ^ \$441 ;
-  assign \$443  = \$425  & \$430 ;
-  assign \$448  = ~ event_queue_r0_b0[7];
-  assign \$450  = event_queue_r0_b0[8] ^ \$449 ;
-  assign \$451  = ~ event_queue_r0_b0[7];
-  assign \$452  = ~ event_queue_r0_b0[8];
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = event_queue_r0_b0[9] ^ \$454 ;
-  assign \$456  = ~ event_queue_r0_b0[7];
-  assign \$457  = ~ event_queue_r0_b0[8];
+  assign \$439  = ~ \$438 ;
+  assign \$440  = event_grant_r1_b0[4] ^ \$439 ;
+  assign \$441  = \$423  & \$428 ;
+  assign \$446  = ~ event_queue_r0_b0[7];
+  assign \$448  = event_queue_r0_b0[8] ^ \$447 ;
+  assign \$449  = ~ event_queue_r0_b0[7];
+  assign \$450  = ~ event_queue_r0_b0[8];
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = event_queue_r0_b0[9] ^ \$452 ;
+  assign \$454  = ~ event_queue_r0_b0[7];
+  assign \$455  = ~ event_queue_r0_b0[8];
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = ~ event_queue_r0_b0[9];
   assign \$458  = \$456  | \$457 ;
-  assign \$459  = ~ event_queue_r0_b0[9];
-  assign \$460  = \$458  | \$459 ;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = event_queue_r0_b0[10] ^ \$461 ;
-  assign \$463  = \$445  & \$450 ;
-  assign \$464  = \$444  | \$463 ;
-  assign \$469  = ~ event_grant_r1_b0[1];
-  assign \$471  = event_grant_r1_b0[2] ^ \$470 ;
-  assign \$472  = ~ event_grant_r1_b0[1];
-  assign \$473  = ~ event_grant_r1_b0[2];
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = event_grant_r1_b0[3] ^ \$475 ;
-  assign \$477  = ~ event_grant_r1_b0[1];
-  assign \$478  = ~ event_grant_r1_b0[2];
+  assign \$459  = ~ \$458 ;
+  assign \$460  = event_queue_r0_b0[10] ^ \$459 ;
+  assign \$461  = \$443  & \$448 ;
+  assign \$462  = \$442  | \$461 ;
+  assign \$467  = ~ event_grant_r1_b0[1];
+  assign \$469  = event_grant_r1_b0[2] ^ \$468 ;
+  assign \$470  = ~ event_grant_r1_b0[1];
+  assign \$471  = ~ event_grant_r1_b0[2];
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = event_grant_r1_b0[3] ^ \$473 ;
+  assign \$475  = ~ event_grant_r1_b0[1];
+  assign \$476  = ~ event_grant_r1_b0[2];
+  assign \$477  = \$475  | \$476 ;
+  assign \$478  = ~ event_grant_r1_b0[3];
   assign \$479  = \$477  | \$478 ;
-  assign \$480  = ~ event_grant_r1_b0[3];
-  assign \$481  = \$479  | \$480 ;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = event_grant_r1_b0[4] ^ \$482 ;
-  assign \$484  = \$466  & \$476 ;
-  assign \$489  = ~ event_queue_r0_b0[7];
-  assign \$491  = event_queue_r0_b0[8] ^ \$490 ;
-  assign \$492  = ~ event_queue_r0_b0[7];
-  assign \$493  = ~ event_queue_r0_b0[8];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = event_queue_r0_b0[9] ^ \$495 ;
-  assign \$497  = ~ event_queue_r0_b0[7];
-  assign \$498  = ~ event_queue_r0_b0[8];
+  assign \$480  = ~ \$479 ;
+  assign \$481  = event_grant_r1_b0[4] ^ \$480 ;
+  assign \$482  = \$464  & \$474 ;
+  assign \$487  = ~ event_queue_r0_b0[7];
+  assign \$489  = event_queue_r0_b0[8] ^ \$488 ;
+  assign \$490  = ~ event_queue_r0_b0[7];
+  assign \$491  = ~ event_queue_r0_b0[8];
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = event_queue_r0_b0[9] ^ \$493 ;
+  assign \$495  = ~ event_queue_r0_b0[7];
+  assign \$496  = ~ event_queue_r0_b0[8];
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = ~ event_queue_r0_b0[9];
   assign \$499  = \$497  | \$498 ;
-  assign \$500  = ~ event_queue_r0_b0[9];
-  assign \$501  = \$499  | \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = event_queue_r0_b0[10] ^ \$502 ;
-  assign \$504  = \$486  & \$496 ;
-  assign \$505  = \$485  | \$504 ;
-  assign \$510  = ~ event_grant_r1_b0[1];
-  assign \$512  = event_grant_r1_b0[2] ^ \$511 ;
-  assign \$513  = ~ event_grant_r1_b0[1];
-  assign \$514  = ~ event_grant_r1_b0[2];
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = event_grant_r1_b0[3] ^ \$516 ;
-  assign \$518  = ~ event_grant_r1_b0[1];
-  assign \$519  = ~ event_grant_r1_b0[2];
+  assign \$500  = ~ \$499 ;
+  assign \$501  = event_queue_r0_b0[10] ^ \$500 ;
+  assign \$502  = \$484  & \$494 ;
+  assign \$503  = \$483  | \$502 ;
+  assign \$508  = ~ event_grant_r1_b0[1];
+  assign \$510  = event_grant_r1_b0[2] ^ \$509 ;
+  assign \$511  = ~ event_grant_r1_b0[1];
+  assign \$512  = ~ event_grant_r1_b0[2];
+  assign \$513  = \$511  | \$512 ;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = event_grant_r1_b0[3] ^ \$514 ;
+  assign \$516  = ~ event_grant_r1_b0[1];
+  assign \$517  = ~ event_grant_r1_b0[2];
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = ~ event_grant_r1_b0[3];
   assign \$520  = \$518  | \$519 ;
-  assign \$521  = ~ event_grant_r1_b0[3];
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = event_grant_r1_b0[4] ^ \$523 ;
-  assign \$525  = \$507  & \$524 ;
-  assign \$530  = ~ event_queue_r0_b0[7];
-  assign \$532  = event_queue_r0_b0[8] ^ \$531 ;
-  assign \$533  = ~ event_queue_r0_b0[7];
-  assign \$534  = ~ event_queue_r0_b0[8];
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = event_queue_r0_b0[9] ^ \$536 ;
-  assign \$538  = ~ event_queue_r0_b0[7];
-  assign \$539  = ~ event_queue_r0_b0[8];
+  assign \$521  = ~ \$520 ;
+  assign \$522  = event_grant_r1_b0[4] ^ \$521 ;
+  assign \$523  = \$505  & \$522 ;
+  assign \$528  = ~ event_queue_r0_b0[7];
+  assign \$530  = event_queue_r0_b0[8] ^ \$529 ;
+  assign \$531  = ~ event_queue_r0_b0[7];
+  assign \$532  = ~ event_queue_r0_b0[8];
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = ~ \$533 ;
+  assign \$535  = event_queue_r0_b0[9] ^ \$534 ;
+  assign \$536  = ~ event_queue_r0_b0[7];
+  assign \$537  = ~ event_queue_r0_b0[8];
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = ~ event_queue_r0_b0[9];
   assign \$540  = \$538  | \$539 ;
-  assign \$541  = ~ event_queue_r0_b0[9];
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = event_queue_r0_b0[10] ^ \$543 ;
-  assign \$545  = \$527  & \$544 ;
-  assign \$546  = \$526  | \$545 ;
-  assign \$547  = \$382  ? a3_older_next : { \$546 , \$505 , \$464 , \$423  };
-  assign \$signal$102  = \$381  ? a4_tag_next : \$547 ;
-  assign \$548  = a3_fwd_ok & a3_hit_a1;
-  assign \$549  = a4_tag_next + 1'h1;
-  assign \$550  = a3_fwd_ok & a3_older_hit;
-  assign \$551  = a3_older_next + 1'h1;
-  assign \$556  = ~ event_grant_r1_b0[2];
-  assign \$558  = event_grant_r1_b0[3] ^ \$557 ;
-  assign \$559  = ~ event_grant_r1_b0[2];
-  assign \$560  = ~ event_grant_r1_b0[3];
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = event_grant_r1_b0[4] ^ \$562 ;
-  assign \$564  = \$553  & event_grant_r1_b0[1];
-  assign \$569  = ~ event_queue_r0_b0[8];
-  assign \$571  = event_queue_r0_b0[9] ^ \$570 ;
-  assign \$572  = ~ event_queue_r0_b0[8];
-  assign \$573  = ~ event_queue_r0_b0[9];
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = event_queue_r0_b0[10] ^ \$575 ;
-  assign \$577  = \$566  & event_queue_r0_b0[7];
-  assign \$578  = \$565  | \$577 ;
-  assign \$583  = ~ event_grant_r1_b0[2];
-  assign \$585  = event_grant_r1_b0[3] ^ \$584 ;
-  assign \$586  = ~ event_grant_r1_b0[2];
-  assign \$587  = ~ event_grant_r1_b0[3];
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = event_grant_r1_b0[4] ^ \$589 ;
-  assign \$591  = \$580  & \$582 ;
-  assign \$592  = \$579  | \$591 ;
-  assign \$596  = ~ event_queue_r0_b0[8];
-  assign \$598  = event_queue_r0_b0[9] ^ \$597 ;
-  assign \$599  = ~ event_queue_r0_b0[8];
-  assign \$600  = ~ event_queue_r0_b0[9];
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = event_queue_r0_b0[10] ^ \$602 ;
-  assign \$604  = \$593  & \$595 ;
-  assign \$605  = \$592  | \$604 ;
-  assign \$610  = ~ event_grant_r1_b0[2];
-  assign \$612  = event_grant_r1_b0[3] ^ \$611 ;
-  assign \$613  = ~ event_grant_r1_b0[2];
-  assign \$614  = ~ event_grant_r1_b0[3];
-  assign \$615  = \$613  | \$614 ;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = event_grant_r1_b0[4] ^ \$616 ;
-  assign \$618  = \$607  & \$612 ;
-  assign \$623  = ~ event_queue_r0_b0[8];
-  assign \$625  = event_queue_r0_b0[9] ^ \$624 ;
-  assign \$626  = ~ event_queue_r0_b0[8];
-  assign \$627  = ~ event_queue_r0_b0[9];
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = event_queue_r0_b0[10] ^ \$629 ;
-  assign \$631  = \$620  & \$625 ;
-  assign \$632  = \$619  | \$631 ;
-  assign \$637  = ~ event_grant_r1_b0[2];
-  assign \$639  = event_grant_r1_b0[3] ^ \$638 ;
-  assign \$640  = ~ event_grant_r1_b0[2];
-  assign \$641  = ~ event_grant_r1_b0[3];
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = ~ \$642 ;
-  assign \$644  = event_grant_r1_b0[4] ^ \$643 ;
-  assign \$645  = \$634  & \$644 ;
-  assign \$650  = ~ event_queue_r0_b0[8];
-  assign \$652  = event_queue_r0_b0[9] ^ \$651 ;
-  assign \$653  = ~ event_queue_r0_b0[8];
-  assign \$654  = ~ event_queue_r0_b0[9];
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = event_queue_r0_b0[10] ^ \$656 ;
-  assign \$658  = \$647  & \$657 ;
-  assign \$659  = \$646  | \$658 ;
-  assign \$660  = \$550  ? \$551  : { 1'h0, \$659 , \$632 , \$605 , \$578  };
-  assign \$661  = \$548  ? \$549  : \$660 ;
-  assign \$662  = a3_valid & a3_ok;
-  assign \$663  = ! a3_pool;
-  assign event_grant_wen = \$662  & \$663 ;
-  assign \$666  = ! f2_err;
-  assign \$signal$182  = f2_valid & \$666 ;
-  assign \$667  = a4_valid & a4_ok;
-  assign \$668  = { \$667 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$669  = ~ \$668 ;
-  assign \$670  = \$669  + 1'h1;
-  assign \$671  = a5_valid & a5_ok;
-  assign \$672  = { \$671 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$673  = ~ \$672 ;
-  assign \$674  = \$673  + 1'h1;
-  assign \$675  = a4_valid & a4_ok;
-  assign \$676  = { \$675 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$677  = ~ \$676 ;
-  assign \$678  = \$677  + 1'h1;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = event_queue_r0_b0[10] ^ \$541 ;
+  assign \$543  = \$525  & \$542 ;
+  assign \$544  = \$524  | \$543 ;
+  assign \$545  = \$380  ? a3_older_next : { \$544 , \$503 , \$462 , \$421  };
+  assign \$signal$104  = \$379  ? a4_tag_next : \$545 ;
+  assign \$546  = a3_fwd_ok & a3_hit_a1;
+  assign \$547  = a4_tag_next + 1'h1;
+  assign \$548  = a3_fwd_ok & a3_older_hit;
+  assign \$549  = a3_older_next + 1'h1;
+  assign \$554  = ~ event_grant_r1_b0[2];
+  assign \$556  = event_grant_r1_b0[3] ^ \$555 ;
+  assign \$557  = ~ event_grant_r1_b0[2];
+  assign \$558  = ~ event_grant_r1_b0[3];
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = ~ \$559 ;
+  assign \$561  = event_grant_r1_b0[4] ^ \$560 ;
+  assign \$562  = \$551  & event_grant_r1_b0[1];
+  assign \$567  = ~ event_queue_r0_b0[8];
+  assign \$569  = event_queue_r0_b0[9] ^ \$568 ;
+  assign \$570  = ~ event_queue_r0_b0[8];
+  assign \$571  = ~ event_queue_r0_b0[9];
+  assign \$572  = \$570  | \$571 ;
+  assign \$573  = ~ \$572 ;
+  assign \$574  = event_queue_r0_b0[10] ^ \$573 ;
+  assign \$575  = \$564  & event_queue_r0_b0[7];
+  assign \$576  = \$563  | \$575 ;
+  assign \$581  = ~ event_grant_r1_b0[2];
+  assign \$583  = event_grant_r1_b0[3] ^ \$582 ;
+  assign \$584  = ~ event_grant_r1_b0[2];
+  assign \$585  = ~ event_grant_r1_b0[3];
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = event_grant_r1_b0[4] ^ \$587 ;
+  assign \$589  = \$578  & \$580 ;
+  assign \$590  = \$577  | \$589 ;
+  assign \$594  = ~ event_queue_r0_b0[8];
+  assign \$596  = event_queue_r0_b0[9] ^ \$595 ;
+  assign \$597  = ~ event_queue_r0_b0[8];
+  assign \$598  = ~ event_queue_r0_b0[9];
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = event_queue_r0_b0[10] ^ \$600 ;
+  assign \$602  = \$591  & \$593 ;
+  assign \$603  = \$590  | \$602 ;
+  assign \$608  = ~ event_grant_r1_b0[2];
+  assign \$610  = event_grant_r1_b0[3] ^ \$609 ;
+  assign \$611  = ~ event_grant_r1_b0[2];
+  assign \$612  = ~ event_grant_r1_b0[3];
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = ~ \$613 ;
+  assign \$615  = event_grant_r1_b0[4] ^ \$614 ;
+  assign \$616  = \$605  & \$610 ;
+  assign \$621  = ~ event_queue_r0_b0[8];
+  assign \$623  = event_queue_r0_b0[9] ^ \$622 ;
+  assign \$624  = ~ event_queue_r0_b0[8];
+  assign \$625  = ~ event_queue_r0_b0[9];
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = event_queue_r0_b0[10] ^ \$627 ;
+  assign \$629  = \$618  & \$623 ;
+  assign \$630  = \$617  | \$629 ;
+  assign \$635  = ~ event_grant_r1_b0[2];
+  assign \$637  = event_grant_r1_b0[3] ^ \$636 ;
+  assign \$638  = ~ event_grant_r1_b0[2];
+  assign \$639  = ~ event_grant_r1_b0[3];
+  assign \$640  = \$638  | \$639 ;
+  assign \$641  = ~ \$640 ;
+  assign \$642  = event_grant_r1_b0[4] ^ \$641 ;
+  assign \$643  = \$632  & \$642 ;
+  assign \$648  = ~ event_queue_r0_b0[8];
+  assign \$650  = event_queue_r0_b0[9] ^ \$649 ;
+  assign \$651  = ~ event_queue_r0_b0[8];
+  assign \$652  = ~ event_queue_r0_b0[9];
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = ~ \$653 ;
+  assign \$655  = event_queue_r0_b0[10] ^ \$654 ;
+  assign \$656  = \$645  & \$655 ;
+  assign \$657  = \$644  | \$656 ;
+  assign \$658  = \$548  ? \$549  : { 1'h0, \$657 , \$630 , \$603 , \$576  };
+  assign \$659  = \$546  ? \$547  : \$658 ;
+  assign \$660  = a3_valid & a3_ok;
+  assign \$661  = ! a3_pool;
+  assign event_grant_wen = \$660  & \$661 ;
+  assign \$664  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$664 ;
+  assign \$665  = a4_valid & a4_ok;
+  assign \$666  = { \$665 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$667  = ~ \$666 ;
+  assign \$668  = \$667  + 1'h1;
+  assign \$669  = a5_valid & a5_ok;
+  assign \$670  = { \$669 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$671  = ~ \$670 ;
+  assign \$672  = \$671  + 1'h1;
+  assign \$673  = a4_valid & a4_ok;
+  assign \$674  = { \$673 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$675  = ~ \$674 ;
+  assign \$676  = \$675  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
+  assign \$677  = ~ f4_prev_released;
+  assign \$678  = \$677  & f4_rest_held;
+  assign \$signal$329  = f4_hit_a1 | \$678 ;
   assign \$679  = ~ f4_prev_released;
-  assign \$680  = \$679  & f4_rest_held;
-  assign \$signal$327  = f4_hit_a1 | \$680 ;
-  assign \$681  = ~ f4_prev_released;
-  assign \$682  = f4_by_mem & f4_mem_ok;
-  assign \$683  = f4_by_older | \$682 ;
-  assign \$684  = \$681  & \$683 ;
-  assign \release  = f4_by_a1 | \$684 ;
-  assign \$685  = ~ f4_go;
-  assign \$686  = ~ \$signal$327 ;
-  assign \$687  = \$signal$327  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$687  : f4_err;
-  assign \$signal$239  = \release  ? 4'h0 : unreleased_err;
-  assign \$688  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$313  = ~ \$688 ;
-  assign \$689  = ~ f4_prev_released;
-  assign \$690  = \$689  & f4_by_older;
-  assign \$691  = f4_by_a1 | \$690 ;
-  assign \$692  = f4_live & \$691 ;
-  assign \$693  = ~ f4_prev_released;
-  assign \$694  = \$693  & f4_by_mem_live;
-  assign \$695  = \$694  & f4_mem_ok;
-  assign \w__en$311  = \$692  | \$695 ;
-  assign \$696  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$697  = ~ \$696 ;
-  assign \$698  = ~ f4_prev_released;
-  assign \$699  = \$698  & f4_by_older;
-  assign \$700  = f4_by_a1 | \$699 ;
-  assign \$701  = f4_live & \$700 ;
-  assign \$702  = ~ f4_prev_released;
-  assign \$703  = \$702  & f4_by_mem_live;
-  assign \$704  = \$703  & f4_mem_ok;
-  assign event_queue_wen = \$701  | \$704 ;
-  assign \$705  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$706  = busy_0 | busy_6;
-  assign \$707  = busy_12 | busy_18;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = busy_24 | busy_30;
-  assign busy = \$708  | \$709 ;
+  assign \$680  = f4_by_mem & f4_mem_ok;
+  assign \$681  = f4_by_older | \$680 ;
+  assign \$682  = \$679  & \$681 ;
+  assign \release  = f4_by_a1 | \$682 ;
+  assign \$683  = ~ f4_go;
+  assign \$684  = ~ \$signal$329 ;
+  assign \$685  = \$signal$329  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$685  : f4_err;
+  assign \$signal$242  = \release  ? 4'h0 : unreleased_err;
+  assign \$686  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$315  = ~ \$686 ;
+  assign \$687  = ~ f4_prev_released;
+  assign \$688  = \$687  & f4_by_older;
+  assign \$689  = f4_by_a1 | \$688 ;
+  assign \$690  = f4_live & \$689 ;
+  assign \$691  = ~ f4_prev_released;
+  assign \$692  = \$691  & f4_by_mem_live;
+  assign \$693  = \$692  & f4_mem_ok;
+  assign \w__en$313  = \$690  | \$693 ;
+  assign \$694  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$695  = ~ \$694 ;
+  assign \$696  = ~ f4_prev_released;
+  assign \$697  = \$696  & f4_by_older;
+  assign \$698  = f4_by_a1 | \$697 ;
+  assign \$699  = f4_live & \$698 ;
+  assign \$700  = ~ f4_prev_released;
+  assign \$701  = \$700  & f4_by_mem_live;
+  assign \$702  = \$701  & f4_mem_ok;
+  assign event_queue_wen = \$699  | \$702 ;
+  assign \$703  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$704  = busy_0 | busy_6;
+  assign \$705  = busy_12 | busy_18;
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = busy_24 | busy_30;
+  assign busy = \$706  | \$707 ;
   always @(posedge clk)
-    event_grant_w_en <= \$710 ;
+    event_grant_w_en <= \$708 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$711 ;
+    event_grant_w_addr <= \$709 ;
   always @(posedge clk)
-    event_grant_w_data <= \$712 ;
+    event_grant_w_data <= \$710 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -2555,15 +4390,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$713 ;
+    event_queue_w_en <= \$711 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$714 ;
+    event_queue_w_addr <= \$712 ;
   always @(posedge clk)
-    event_queue_w_data <= \$715 ;
+    event_queue_w_data <= \$713 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    a0_valid <= \$716 ;
+    a0_valid <= \$714 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -2573,7 +4408,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= \$4 ;
   always @(posedge clk)
-    a1_valid <= \$717 ;
+    a1_valid <= \$715 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -2585,29 +4420,29 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= \$6 ;
   always @(posedge clk)
-    a1_select <= \$718 ;
+    a1_select <= \$716 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$719 ;
+    x0_valid <= \$717 ;
   always @(posedge clk)
-    x0_select <= \$720 ;
+    x0_select <= \$718 ;
   always @(posedge clk)
-    x1_valid <= \$721 ;
+    x1_valid <= \$719 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
     x1_user <= x0_user;
   always @(posedge clk)
-    x1_err <= \$14 ;
+    x1_err <= \$15 ;
   always @(posedge clk)
-    x1_select <= \$722 ;
+    x1_select <= \$720 ;
   always @(posedge clk)
-    x2_valid <= \$723 ;
+    x2_valid <= \$721 ;
   always @(posedge clk)
-    x2_ok <= \$15 ;
+    x2_ok <= \$16 ;
   always @(posedge clk)
     x2_err <= x1_err;
   always @(posedge clk)
@@ -2617,39 +4452,39 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$724 ;
+    a2_valid <= \$722 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$725 ;
+    event_seen <= \$723 ;
   always @(posedge clk)
-    event_seen_prev <= \$726 ;
+    event_seen_prev <= \$724 ;
   always @(posedge clk)
-    event_fresh <= \$727 ;
+    event_fresh <= \$725 ;
   always @(posedge clk)
-    event_has_fresh <= \$728 ;
+    event_has_fresh <= \$726 ;
   always @(posedge clk)
-    event_head <= \$729 ;
+    event_head <= \$727 ;
   always @(posedge clk)
-    a2_ring <= \$730 ;
+    a2_ring <= \$728 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_ok <= \$28 ;
+    a2_ok <= \$29 ;
   always @(posedge clk)
-    a2_fail_err <= \$31 ;
+    a2_fail_err <= \$32 ;
   always @(posedge clk)
-    a2_from_fresh <= \$33 ;
+    a2_from_fresh <= \$34 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$34 ;
+    a2_fresh_slot <= \$35 ;
   always @(posedge clk)
-    a3_valid <= \$731 ;
+    a3_valid <= \$729 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$35 ;
+    a3_err <= \$36 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -2657,23 +4492,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$732 ;
+    a3_ring <= \$730 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$38 ;
+    a3_sel_head <= \$39 ;
   always @(posedge clk)
-    a3_sel_last <= \$44 ;
+    a3_sel_last <= \$45 ;
   always @(posedge clk)
-    a3_sel_new <= \$51 ;
+    a3_sel_new <= \$52 ;
   always @(posedge clk)
-    a3_fail <= \$52 ;
+    a3_fail <= \$53 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$54 ;
+    a3_sel_fresh <= \$55 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$56 ;
+    a3_fwd_ok <= \$57 ;
   always @(posedge clk)
-    a4_valid <= \$733 ;
+    a4_valid <= \$731 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -2683,15 +4518,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$57 ;
+    a4_slot <= \$58 ;
   always @(posedge clk)
-    a4_tag <= \$signal$102 ;
+    a4_tag <= \$signal$104 ;
   always @(posedge clk)
-    a4_tag_next <= \$661 [3:0];
+    a4_tag_next <= \$659 [3:0];
   always @(posedge clk)
     a4_snap <= fetched_snap;
   always @(posedge clk)
-    a5_valid <= \$734 ;
+    a5_valid <= \$732 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -2707,15 +4542,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$58 ;
+    a5_addr <= \$59 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$68 ;
+    a3_hit_a1 <= \$69 ;
   always @(posedge clk)
-    a3_older_hit <= \$77 ;
+    a3_older_hit <= \$78 ;
   always @(posedge clk)
-    a3_older_next <= \$83 [3:0];
+    a3_older_next <= \$84 [3:0];
   always @(posedge clk)
-    f0_valid <= \$735 ;
+    f0_valid <= \$733 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -2727,11 +4562,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= \$93 ;
+    f0_hit <= \$91 ;
   always @(posedge clk)
     f1_contract <= 1'h0;
   always @(posedge clk)
-    f1_valid <= \$736 ;
+    f1_valid <= \$734 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -2747,81 +4582,81 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$737 ;
+    f1_same_second_eq0 <= \$735 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$738 ;
+    f1_same_second_eq3 <= \$736 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$739 ;
+    f1_same_second_eq6 <= \$737 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$740 ;
+    f1_same_second_eq9 <= \$738 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$741 ;
+    f1_same_second_eq12 <= \$739 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$742 ;
+    f1_same_second_eq15 <= \$740 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$743 ;
+    f1_same_second_eq18 <= \$741 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$744 ;
+    f1_same_second_eq21 <= \$742 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$745 ;
+    f1_same_second_eq24 <= \$743 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$746 ;
+    f1_same_second_eq27 <= \$744 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$747 ;
+    f1_same_second_eq30 <= \$745 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$748 ;
+    f1_same_third_eq0 <= \$746 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$749 ;
+    f1_same_third_eq3 <= \$747 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$750 ;
+    f1_same_third_eq6 <= \$748 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$751 ;
+    f1_same_third_eq9 <= \$749 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$752 ;
+    f1_same_third_eq12 <= \$750 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$753 ;
+    f1_same_third_eq15 <= \$751 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$754 ;
+    f1_same_third_eq18 <= \$752 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$755 ;
+    f1_same_third_eq21 <= \$753 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$756 ;
+    f1_same_third_eq24 <= \$754 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$757 ;
+    f1_same_third_eq27 <= \$755 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$758 ;
+    f1_same_third_eq30 <= \$756 ;
   always @(posedge clk)
     f1_hit <= f0_hit;
   always @(posedge clk)
-    f1_misaligned <= \$116 ;
+    f1_misaligned <= \$114 ;
   always @(posedge clk)
-    f1_event_slot <= \$117 [5:0];
+    f1_event_slot <= \$115 [5:0];
   always @(posedge clk)
-    f2_valid <= \$759 ;
+    f2_valid <= \$757 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$119 ;
+    f2_pool <= \$117 ;
   always @(posedge clk)
-    f2_slot <= \$120 ;
+    f2_slot <= \$118 ;
   always @(posedge clk)
-    f2_in_pool <= \$122 ;
+    f2_in_pool <= \$120 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$130 ;
+    f2_err <= \$128 ;
   always @(posedge clk)
-    f2_never_granted <= \$133 ;
+    f2_never_granted <= \$131 ;
   always @(posedge clk)
-    f2_same_second <= \$155 ;
+    f2_same_second <= \$153 ;
   always @(posedge clk)
-    f2_same_third <= \$177 ;
+    f2_same_third <= \$175 ;
   always @(posedge clk)
-    f3_valid <= \$760 ;
+    f3_valid <= \$758 ;
   always @(posedge clk)
-    f3_go <= \$761 ;
+    f3_go <= \$759 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -2835,31 +4670,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= \$178 ;
+    f3_in <= \$176 ;
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$670 [8];
+    f3_hit_a2 <= \$668 [8];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$181 [4];
+    f3_a2_tag_ok <= \$179 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$674 [8];
+    f3_hit_a3 <= \$672 [8];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$184 [4];
+    f3_a3_tag_ok <= \$182 [4];
   always @(posedge clk)
-    f3_older_tag <= \$185 ;
+    f3_older_tag <= \$183 ;
   always @(posedge clk)
-    f3_older_snap <= \$186 ;
+    f3_older_snap <= \$184 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$187 ;
+    f3_rel_f3 <= \$185 ;
   always @(posedge clk)
-    f3_quiet <= \$762 ;
+    f3_quiet <= \$760 ;
   always @(posedge clk)
-    f4_valid <= \$763 ;
+    f4_valid <= \$761 ;
   always @(posedge clk)
-    f4_go <= \$764 ;
+    f4_go <= \$762 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -2873,61 +4708,61 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$678 [8];
+    f4_hit_a1 <= \$676 [8];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$205 ;
+    f4_rest_held <= \$203 ;
   always @(posedge clk)
-    f4_rest_tag <= \$215 ;
+    f4_rest_tag <= \$213 ;
   always @(posedge clk)
-    f4_rest_snap <= \$219 ;
+    f4_rest_snap <= \$217 ;
   always @(posedge clk)
-    f4_by_a1 <= \$765 ;
+    f4_by_a1 <= \$763 ;
   always @(posedge clk)
-    f4_by_older <= \$766 ;
+    f4_by_older <= \$764 ;
   always @(posedge clk)
-    f4_by_mem <= \$767 ;
+    f4_by_mem <= \$765 ;
   always @(posedge clk)
-    f4_mem_ok <= \$247 ;
+    f4_mem_ok <= \$245 ;
   always @(posedge clk)
-    f2_flushed <= \$249 ;
+    f2_flushed <= \$247 ;
   always @(posedge clk)
-    f3_flushed <= \$252 ;
+    f3_flushed <= \$250 ;
   always @(posedge clk)
-    f4_live <= \$257 [0];
+    f4_live <= \$255 [0];
   always @(posedge clk)
-    f4_by_mem_live <= \$768 ;
+    f4_by_mem_live <= \$766 ;
   always @(posedge clk)
-    f4_prev_released <= \$769 ;
+    f4_prev_released <= \$767 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$274 [8];
+    f4_taken_a4 <= \$272 [8];
   always @(posedge clk)
-    f4_taken_a3 <= \$277 [8];
+    f4_taken_a3 <= \$275 [8];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    event_push <= \$770 ;
+    event_push <= \$768 ;
   always @(posedge clk)
-    event_queue_waddr <= \$771 ;
+    event_queue_waddr <= \$769 ;
   always @(posedge clk)
-    event_pushed <= \$772 ;
+    event_pushed <= \$770 ;
   always @(posedge clk)
-    event_popped <= \$773 ;
+    event_popped <= \$771 ;
   always @(posedge clk)
-    event_count <= \$774 ;
+    event_count <= \$772 ;
   always @(posedge clk)
-    event_at <= \$775 ;
+    event_at <= \$773 ;
   always @(posedge clk)
-    event_nonempty <= \$776 ;
+    event_nonempty <= \$774 ;
   always @(posedge clk)
-    f5_valid <= \$777 ;
+    f5_valid <= \$775 ;
   always @(posedge clk)
-    f5_ok <= \$778 ;
+    f5_ok <= \$776 ;
   always @(posedge clk)
-    f5_err <= \$signal$239 ;
+    f5_err <= \$signal$242 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -2941,41 +4776,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$327 ;
+    f5_wparity <= \$325 ;
   always @(posedge clk)
-    a3_flip <= \$331 [8];
+    a3_flip <= \$329 [8];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$332 ;
+    a3_released <= \$330 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$336 ;
+    a4_released <= \$334 ;
   always @(posedge clk)
-    a5_overwrite <= \$341 ;
+    a5_overwrite <= \$339 ;
   always @(posedge clk)
-    a6_valid <= \$779 ;
+    a6_valid <= \$777 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$780 ;
+    f6_valid <= \$778 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$781 ;
+    x3_valid <= \$779 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$782 ;
+    x4_valid <= \$780 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$783 ;
+    x5_valid <= \$781 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$784 ;
+    x6_valid <= \$782 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -3035,17 +4870,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$785 ;
+    busy_0 <= \$783 ;
   always @(posedge clk)
-    busy_6 <= \$786 ;
+    busy_6 <= \$784 ;
   always @(posedge clk)
-    busy_12 <= \$787 ;
+    busy_12 <= \$785 ;
   always @(posedge clk)
-    busy_18 <= \$788 ;
+    busy_18 <= \$786 ;
   always @(posedge clk)
-    busy_24 <= \$789 ;
+    busy_24 <= \$787 ;
   always @(posedge clk)
-    busy_30 <= \$790 ;
+    busy_30 <= \$788 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -3056,882 +4891,884 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_pool;
   assign \$11  = flush_valid & \$10 ;
-  assign \$12  = x0_pool >= 1'h1;
-  assign \$14  = \$12  ? 4'h2 : 4'h0;
-  assign \$15  = ! x1_err;
-  assign \$16  = \$348 [5:0] - event_seen;
-  assign \$17  = ~ \$16 [7];
-  assign \$18  = event_take_fresh & \$17 ;
-  assign \$19  = \$348 [5:0] + 1'h1;
-  assign \$20  = \$348 [5:0] + 1'h1;
-  assign \$21  = \$348 [5:0] != 6'h3f;
-  assign \$22  = event_head == 6'h3f;
-  assign \$23  = event_head + 1'h1;
-  assign \$24  = \$22  ? 7'h00 : \$23 ;
-  assign \$26  = event_has_fresh | event_nonempty;
-  assign \$27  = \$26  | x1_select;
-  assign \$28  = a1_select & \$27 ;
-  assign \$29  = a1_in & a1_fits;
-  assign \$30  = \$29  ? 4'h1 : 4'h3;
-  assign \$31  = a1_bad_pool ? 4'h2 : \$30 ;
-  assign \$32  = event_has_fresh | x1_select;
-  assign \$33  = a1_in & \$32 ;
-  assign \$34  = a1_in ? \$348 [5:0] : 6'h00;
-  assign \$35  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$36  = ~ a2_from_fresh;
-  assign \$37  = a2_ok & \$36 ;
-  assign \$38  = \$37  ? a2_in : 1'h0;
-  assign \$39  = a2_ok & a2_from_fresh;
-  assign \$40  = a2_fresh_slot - event_seen_prev;
-  assign \$41  = ~ \$40 [7];
-  assign \$43  = a2_in & \$42 ;
-  assign \$44  = \$39  ? \$43  : 1'h0;
-  assign \$45  = a2_ok & a2_from_fresh;
-  assign \$46  = a2_fresh_slot - event_seen_prev;
-  assign \$47  = ~ \$46 [7];
-  assign \$49  = ~ \$48 ;
-  assign \$50  = a2_in & \$49 ;
-  assign \$51  = \$45  ? \$50  : 1'h0;
-  assign \$52  = ~ a2_ok;
-  assign \$53  = a2_ok & a2_from_fresh;
-  assign \$54  = \$53  ? a2_in : 1'h0;
-  assign \$55  = a2_ok & a2_from_fresh;
-  assign \$57  = a3_ok ? { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  } : 6'h00;
-  assign \$58  = a4_ok ? grant_addr : 32'd0;
-  assign \$59  = a3_valid & a3_fwd_ok;
-  assign \$60  = { \$59 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$61  + 1'h1;
-  assign \$64  = { a3_valid, a3_pool, event_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$65  + 1'h1;
-  assign \$67  = \$63  & \$66 [8];
-  assign \$68  = \$62 [8] | \$67 ;
-  assign \$69  = a4_valid & a4_ok;
-  assign \$70  = { \$69 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$71  + 1'h1;
-  assign \$73  = a5_valid & a5_ok;
-  assign \$74  = { \$73 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$75  = ~ \$74 ;
-  assign \$76  = \$75  + 1'h1;
-  assign \$77  = \$72 [8] | \$76 [8];
-  assign \$78  = a4_valid & a4_ok;
-  assign \$79  = { \$78 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$80  + 1'h1;
-  assign \$82  = a5_tag + 1'h1;
-  assign \$83  = \$81 [8] ? { 1'h0, a4_tag_next } : \$82 ;
-  assign \$84  = ~ free_oor;
-  assign \$85  = ! free_oor_pool;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = free_port_addr - 32'd2147483648;
+  assign \$12  = flush_src ? \port$2316$39 [1] : \$11 ;
+  assign \$13  = x0_pool >= 1'h1;
+  assign \$15  = \$13  ? 4'h2 : 4'h0;
+  assign \$16  = ! x1_err;
+  assign \$17  = \$346 [5:0] - event_seen;
+  assign \$18  = ~ \$17 [7];
+  assign \$19  = event_take_fresh & \$18 ;
+  assign \$20  = \$346 [5:0] + 1'h1;
+  assign \$21  = \$346 [5:0] + 1'h1;
+  assign \$22  = \$346 [5:0] != 6'h3f;
+  assign \$23  = event_head == 6'h3f;
+  assign \$24  = event_head + 1'h1;
+  assign \$25  = \$23  ? 7'h00 : \$24 ;
+  assign \$27  = event_has_fresh | event_nonempty;
+  assign \$28  = \$27  | x1_select;
+  assign \$29  = a1_select & \$28 ;
+  assign \$30  = a1_in & a1_fits;
+  assign \$31  = \$30  ? 4'h1 : 4'h3;
+  assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
+  assign \$33  = event_has_fresh | x1_select;
+  assign \$34  = a1_in & \$33 ;
+  assign \$35  = a1_in ? \$346 [5:0] : 6'h00;
+  assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$37  = ~ a2_from_fresh;
+  assign \$38  = a2_ok & \$37 ;
+  assign \$39  = \$38  ? a2_in : 1'h0;
+  assign \$40  = a2_ok & a2_from_fresh;
+  assign \$41  = a2_fresh_slot - event_seen_prev;
+  assign \$42  = ~ \$41 [7];
+  assign \$44  = a2_in & \$43 ;
+  assign \$45  = \$40  ? \$44  : 1'h0;
+  assign \$46  = a2_ok & a2_from_fresh;
+  assign \$47  = a2_fresh_slot - event_seen_prev;
+  assign \$48  = ~ \$47 [7];
+  assign \$50  = ~ \$49 ;
+  assign \$51  = a2_in & \$50 ;
+  assign \$52  = \$46  ? \$51  : 1'h0;
+  assign \$53  = ~ a2_ok;
+  assign \$54  = a2_ok & a2_from_fresh;
+  assign \$55  = \$54  ? a2_in : 1'h0;
+  assign \$56  = a2_ok & a2_from_fresh;
+  assign \$58  = a3_ok ? { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  } : 6'h00;
+  assign \$59  = a4_ok ? grant_addr : 32'd0;
+  assign \$60  = a3_valid & a3_fwd_ok;
+  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$62  + 1'h1;
+  assign \$65  = { a3_valid, a3_pool, event_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$66  + 1'h1;
+  assign \$68  = \$64  & \$67 [8];
+  assign \$69  = \$63 [8] | \$68 ;
+  assign \$70  = a4_valid & a4_ok;
+  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$72  + 1'h1;
+  assign \$74  = a5_valid & a5_ok;
+  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$76  = ~ \$75 ;
+  assign \$77  = \$76  + 1'h1;
+  assign \$78  = \$73 [8] | \$77 [8];
+  assign \$79  = a4_valid & a4_ok;
+  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$81  + 1'h1;
+  assign \$83  = a5_tag + 1'h1;
+  assign \$84  = \$82 [8] ? { 1'h0, a4_tag_next } : \$83 ;
+  assign \$85  = free_port_addr - 32'd2147483648;
+  assign \$86  = ~ \$85 [32];
+  assign \$87  = free_port_addr - 32'd2147745792;
   assign \$88  = ~ \$87 [32];
-  assign \$89  = free_port_addr - 32'd2147745792;
-  assign \$90  = ~ \$89 [32];
-  assign \$92  = \$88  & \$91 ;
-  assign \$93  = free_src ? \$86  : \$92 ;
-  assign \$94  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$95  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$96  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$97  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$98  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$99  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$100  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$101  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$102  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$103  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$104  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$105  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$106  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$107  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$108  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$109  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$110  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$111  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$112  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$113  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$114  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$115  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$116  = | f0_addr[11:0];
-  assign \$117  = f0_addr[31:12] - 20'h80000;
-  assign \$119  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$120  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$122  = f1_oor | \$121 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = f1_oor | \$124 ;
-  assign \$126  = f1_hit & f1_misaligned;
-  assign \$128  = f1_contract ? 4'h8 : 4'h0;
-  assign \$129  = \$127  ? 4'h5 : \$128 ;
-  assign \$130  = \$125  ? 4'h4 : \$129 ;
-  assign \$131  = f1_event_slot - event_fresh;
-  assign \$132  = ~ \$131 [7];
-  assign \$133  = f1_hit & \$132 ;
-  assign \$134  = ~ f1_same_second_eq0;
-  assign \$135  = ~ f1_same_second_eq3;
-  assign \$136  = \$134  | \$135 ;
-  assign \$137  = ~ f1_same_second_eq6;
-  assign \$138  = ~ f1_same_second_eq9;
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = \$136  | \$139 ;
-  assign \$141  = ~ f1_same_second_eq12;
-  assign \$142  = ~ f1_same_second_eq15;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = ~ f1_same_second_eq18;
-  assign \$145  = ~ f1_same_second_eq21;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = \$143  | \$146 ;
-  assign \$148  = \$140  | \$147 ;
-  assign \$149  = ~ f1_same_second_eq24;
-  assign \$150  = ~ f1_same_second_eq27;
+  assign \$90  = \$86  & \$89 ;
+  assign \$91  = free_src ? \port$2316$39 [0] : \$90 ;
+  assign \$92  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$93  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$94  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$95  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$96  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$97  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$98  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$99  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$100  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$101  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$102  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$103  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$104  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$105  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$106  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$107  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$108  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$109  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$110  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$111  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$112  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$113  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$114  = | f0_addr[11:0];
+  assign \$115  = f0_addr[31:12] - 20'h80000;
+  assign \$117  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$118  = f1_hit ? f1_event_slot : 6'h00;
+  assign \$120  = f1_oor | \$119 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = f1_oor | \$122 ;
+  assign \$124  = f1_hit & f1_misaligned;
+  assign \$126  = f1_contract ? 4'h8 : 4'h0;
+  assign \$127  = \$125  ? 4'h5 : \$126 ;
+  assign \$128  = \$123  ? 4'h4 : \$127 ;
+  assign \$129  = f1_event_slot - event_fresh;
+  assign \$130  = ~ \$129 [7];
+  assign \$131  = f1_hit & \$130 ;
+  assign \$132  = ~ f1_same_second_eq0;
+  assign \$133  = ~ f1_same_second_eq3;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = ~ f1_same_second_eq6;
+  assign \$136  = ~ f1_same_second_eq9;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$134  | \$137 ;
+  assign \$139  = ~ f1_same_second_eq12;
+  assign \$140  = ~ f1_same_second_eq15;
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = ~ f1_same_second_eq18;
+  assign \$143  = ~ f1_same_second_eq21;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = \$141  | \$144 ;
+  assign \$146  = \$138  | \$145 ;
+  assign \$147  = ~ f1_same_second_eq24;
+  assign \$148  = ~ f1_same_second_eq27;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = ~ f1_same_second_eq30;
   assign \$151  = \$149  | \$150 ;
-  assign \$152  = ~ f1_same_second_eq30;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = \$148  | \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = ~ f1_same_third_eq0;
-  assign \$157  = ~ f1_same_third_eq3;
-  assign \$158  = \$156  | \$157 ;
-  assign \$159  = ~ f1_same_third_eq6;
-  assign \$160  = ~ f1_same_third_eq9;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = \$158  | \$161 ;
-  assign \$163  = ~ f1_same_third_eq12;
-  assign \$164  = ~ f1_same_third_eq15;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = ~ f1_same_third_eq18;
-  assign \$167  = ~ f1_same_third_eq21;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = \$165  | \$168 ;
-  assign \$170  = \$162  | \$169 ;
-  assign \$171  = ~ f1_same_third_eq24;
-  assign \$172  = ~ f1_same_third_eq27;
+  assign \$152  = \$146  | \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = ~ f1_same_third_eq0;
+  assign \$155  = ~ f1_same_third_eq3;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = ~ f1_same_third_eq6;
+  assign \$158  = ~ f1_same_third_eq9;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = \$156  | \$159 ;
+  assign \$161  = ~ f1_same_third_eq12;
+  assign \$162  = ~ f1_same_third_eq15;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = ~ f1_same_third_eq18;
+  assign \$165  = ~ f1_same_third_eq21;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = \$163  | \$166 ;
+  assign \$168  = \$160  | \$167 ;
+  assign \$169  = ~ f1_same_third_eq24;
+  assign \$170  = ~ f1_same_third_eq27;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = ~ f1_same_third_eq30;
   assign \$173  = \$171  | \$172 ;
-  assign \$174  = ~ f1_same_third_eq30;
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = \$170  | \$175 ;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = ! f2_pool;
-  assign \$179  = a4_tag ^ f2_tag;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$180  + 1'h1;
-  assign \$182  = a5_tag ^ f2_tag;
-  assign \$183  = ~ \$182 ;
-  assign \$184  = \$183  + 1'h1;
-  assign \$185  = \$670 [8] ? a4_tag : a5_tag;
-  assign \$186  = \$670 [8] ? a4_snap : a5_snap;
-  assign \$187  = f2_same_third & f5_ok;
-  assign \$188  = ~ \$670 [8];
-  assign \$189  = \$signal$182  & \$188 ;
-  assign \$190  = ~ \$674 [8];
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = f2_same_third & f5_ok;
-  assign \$193  = ~ \$192 ;
-  assign \$194  = \$191  & \$193 ;
-  assign \$195  = ~ f3_never_granted;
-  assign \$196  = ~ rel_f2;
-  assign \$197  = ~ f3_rel_f3;
-  assign \$199  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$197  & \$200 ;
-  assign \$202  = f3_hit_a3 | \$201 ;
-  assign \$203  = \$196  & \$202 ;
-  assign \$204  = f3_hit_a2 | \$203 ;
-  assign \$205  = \$195  & \$204 ;
-  assign \$206  = f3_hit_a2 | f3_hit_a3;
-  assign \$208  = \$207  & event_grant_r0_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$12  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$14  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$16  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$18  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$20  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$22  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$24  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$26  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$28  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$30  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$4  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$32  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$6  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$8  = ~ event_queue_r0_b0[7];
-  assign \$auto$rtlil.cc:2739:Not$10  = ~ event_grant_r1_b0[1];
+  assign \$174  = \$168  | \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = ! f2_pool;
+  assign \$177  = a4_tag ^ f2_tag;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  + 1'h1;
+  assign \$180  = a5_tag ^ f2_tag;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = \$181  + 1'h1;
+  assign \$183  = \$668 [8] ? a4_tag : a5_tag;
+  assign \$184  = \$668 [8] ? a4_snap : a5_snap;
+  assign \$185  = f2_same_third & f5_ok;
+  assign \$186  = ~ \$668 [8];
+  assign \$187  = \$signal$185  & \$186 ;
+  assign \$188  = ~ \$672 [8];
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = f2_same_third & f5_ok;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = \$189  & \$191 ;
+  assign \$193  = ~ f3_never_granted;
+  assign \$194  = ~ rel_f2;
+  assign \$195  = ~ f3_rel_f3;
+  assign \$197  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = \$195  & \$198 ;
+  assign \$200  = f3_hit_a3 | \$199 ;
+  assign \$201  = \$194  & \$200 ;
+  assign \$202  = f3_hit_a2 | \$201 ;
+  assign \$203  = \$193  & \$202 ;
+  assign \$204  = f3_hit_a2 | f3_hit_a3;
+  assign \$206  = \$205  & event_grant_r0_b0[1];
+  assign \$208  = \$207  & event_grant_r0_b0[2];
+  assign \$210  = \$209  & event_grant_r0_b0[3];
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ event_queue_r0_b0[7];
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ event_queue_r0_b0[8];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$710  = event_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$708  = event_grant_wen;
     if (rst) begin
-      \$710  = 1'h0;
+      \$708  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$711  = event_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$709  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$711  = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+      \$709  = { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$712  = event_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$710  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$712  = event_grant_wdata;
+      \$710  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$713  = event_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$711  = event_queue_wen;
     if (rst) begin
-      \$713  = 1'h0;
+      \$711  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$714  = event_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$712  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$714  = event_queue_waddr;
+      \$712  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$715  = event_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$713  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$715  = event_queue_wdata;
+      \$713  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$716  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$714  = alloc_valid;
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$715  = a0_valid;
+    if (rst) begin
+      \$715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$716  = \$9 ;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$717  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$717  = flush_valid;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$718  = \$9 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$718  = \$12 ;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$719  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$719  = x0_valid;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$720  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$720  = x0_select;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$721  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$721  = x1_valid;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$722  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$722  = a1_valid;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$723  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$723  = event_seen;
+    if (\$19 ) begin
+      \$723  = \$20 ;
+    end
     if (rst) begin
-      \$723  = 1'h0;
+      \$723  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$724  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$724  = event_seen;
     if (rst) begin
-      \$724  = 1'h0;
+      \$724  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$725  = event_seen;
-    if (\$18 ) begin
-      \$725  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$725  = event_fresh;
+    if (event_take_fresh) begin
+      \$725  = \$21 ;
+    end else if (x1_select) begin
+      \$725  = 7'h00;
     end
     if (rst) begin
       \$725  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$726  = event_seen;
-    if (rst) begin
-      \$726  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$727  = event_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$726  = event_has_fresh;
     if (event_take_fresh) begin
-      \$727  = \$20 ;
+      \$726  = \$22 ;
     end else if (x1_select) begin
-      \$727  = 7'h00;
+      \$726  = 1'h1;
     end
     if (rst) begin
-      \$727  = 7'h00;
+      \$726  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$728  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$728  = \$21 ;
-    end else if (x1_select) begin
-      \$728  = 1'h1;
-    end
-    if (rst) begin
-      \$728  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$729  = event_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$727  = event_head;
     if (event_pop) begin
-      \$729  = \$24 [5:0];
+      \$727  = \$25 [5:0];
     end
     if (x1_select) begin
-      \$729  = event_queue_waddr;
+      \$727  = event_queue_waddr;
     end
     if (rst) begin
-      \$729  = 6'h00;
+      \$727  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$730  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$728  = 1'h0;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$729  = a2_valid;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$730  = a2_ring;
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$731  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$731  = a3_valid;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$732  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$732  = a4_valid;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$733  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$733  = free_valid;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$734  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$734  = f0_valid;
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$735  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$735  = \$92 ;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$736  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$736  = \$93 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$737  = \$94 ;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$738  = \$95 ;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$739  = \$96 ;
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$740  = \$97 ;
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$741  = \$98 ;
     if (rst) begin
       \$741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$742  = \$99 ;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$743  = \$100 ;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$744  = \$101 ;
     if (rst) begin
       \$744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$745  = \$102 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$746  = \$103 ;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$747  = \$104 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$748  = \$105 ;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$749  = \$106 ;
     if (rst) begin
       \$749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$750  = \$107 ;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$751  = \$108 ;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$752  = \$109 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$753  = \$110 ;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$754  = \$111 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$755  = \$112 ;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$756  = \$113 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$757  = \$114 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$757  = f1_valid;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$758  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$758  = f2_valid;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$759  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$759  = \$signal$185 ;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$760  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$760  = \$192 ;
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$761  = \$signal$182 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$761  = f3_valid;
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$762  = \$194 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$762  = f3_go;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$763  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$763  = \$222 ;
     if (rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$764  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$764  = \$232 ;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$765  = \$224 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$765  = \$237 ;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$766  = \$234 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$766  = \$265 [0];
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$767  = \$239 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$767  = \$269 ;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$768  = \$267 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$768  = \$283 ;
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$769  = \$271 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$769  = event_queue_waddr;
+    if (\$291 ) begin
+      \$769  = \$294 [5:0];
+    end
     if (rst) begin
-      \$769  = 1'h0;
+      \$769  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$770  = \$285 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$770  = event_push;
+    if (x1_select) begin
+      \$770  = 1'h0;
+    end
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$771  = event_queue_waddr;
-    if (\$293 ) begin
-      \$771  = \$296 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$771  = event_pop;
+    if (x1_select) begin
+      \$771  = 1'h0;
     end
     if (rst) begin
-      \$771  = 6'h00;
+      \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$772  = event_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$772  = \$298 [6:0];
     if (x1_select) begin
-      \$772  = 1'h0;
+      \$772  = 7'h00;
     end
     if (rst) begin
-      \$772  = 1'h0;
+      \$772  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$773  = event_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$773  = event_at;
+    if (\$301 ) begin
+      \$773 [0] = event_at[0];
+      \$773 [1] = event_at[1];
+      \$773 [2] = event_at[2];
+    end
+    if (\$307 ) begin
+      \$773 [0] = event_at[1];
+      \$773 [1] = event_at[2];
+      \$773 [2] = \$308 ;
+    end
+    if (\$314 ) begin
+      \$773 [0] = 1'h0;
+      \$773 [1] = event_at[0];
+      \$773 [2] = event_at[1];
+    end
+    if (\$320 ) begin
+      \$773 [0] = event_at[0];
+      \$773 [1] = event_at[1];
+      \$773 [2] = event_at[2];
+    end
     if (x1_select) begin
-      \$773  = 1'h0;
+      \$773  = 3'h1;
     end
     if (rst) begin
-      \$773  = 1'h0;
+      \$773  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$774  = \$300 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$774  = event_nonempty;
+    if (\$301 ) begin
+      \$774  = \$304 ;
+    end
+    if (\$307 ) begin
+      \$774  = \$311 ;
+    end
+    if (\$314 ) begin
+      \$774  = \$317 ;
+    end
+    if (\$320 ) begin
+      \$774  = \$323 ;
+    end
     if (x1_select) begin
-      \$774  = 7'h00;
+      \$774  = 1'h0;
     end
     if (rst) begin
-      \$774  = 7'h00;
+      \$774  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$775  = event_at;
-    if (\$303 ) begin
-      \$775 [0] = event_at[0];
-      \$775 [1] = event_at[1];
-      \$775 [2] = event_at[2];
-    end
-    if (\$309 ) begin
-      \$775 [0] = event_at[1];
-      \$775 [1] = event_at[2];
-      \$775 [2] = \$310 ;
-    end
-    if (\$316 ) begin
-      \$775 [0] = 1'h0;
-      \$775 [1] = event_at[0];
-      \$775 [2] = event_at[1];
-    end
-    if (\$322 ) begin
-      \$775 [0] = event_at[0];
-      \$775 [1] = event_at[1];
-      \$775 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$775  = 3'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$775  = f4_valid;
     if (rst) begin
-      \$775  = 3'h1;
+      \$775  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$776  = event_nonempty;
-    if (\$303 ) begin
-      \$776  = \$306 ;
-    end
-    if (\$309 ) begin
-      \$776  = \$313 ;
-    end
-    if (\$316 ) begin
-      \$776  = \$319 ;
-    end
-    if (\$322 ) begin
-      \$776  = \$325 ;
-    end
-    if (x1_select) begin
-      \$776  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$776  = \release ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$777  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$777  = a5_valid;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$778  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$778  = f5_valid;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$779  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$779  = x2_valid;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$780  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$780  = x3_valid;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$781  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$781  = x4_valid;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$782  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$782  = x5_valid;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$783  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$783  = \$340 ;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$784  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
+    \$784  = \$341 ;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$785  = \$342 ;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$786  = \$343 ;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$787  = \$344 ;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     \$788  = \$345 ;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$789  = \$346 ;
-    if (rst) begin
-      \$789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$790  = \$347 ;
-    if (rst) begin
-      \$790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$107 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$665 ;
+          grant_addr = \$663 ;
     endcase
   end
-  assign event_grant_waddr = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
-  assign event_fresh_slot = \$348 [5:0];
+  assign event_grant_waddr = { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  };
+  assign flush_reg_select = \port$2316$39 [1];
+  assign event_fresh_slot = \$346 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
-  assign next_next_tag = \$661 [3:0];
-  assign \$signal$193  = \$670 [8];
-  assign hit_a3 = \$674 [8];
-  assign \$signal$212  = \$678 [8];
+  assign \$signal  = { \$375 , \$371 , \$367 , \$363 , \$359 , \$355  };
+  assign next_next_tag = \$659 [3:0];
+  assign free_reg_hit = \port$2316$39 [0];
+  assign \$signal$196  = \$668 [8];
+  assign hit_a3 = \$672 [8];
+  assign \$signal$215  = \$676 [8];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$305  = \$348 [5:0];
-  assign \event_grant_addr$306  = \$348 [5:0];
+  assign \r__addr$307  = \$346 [5:0];
+  assign \event_grant_addr$308  = \$346 [5:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$308  = event_grant_r1_b0;
-  assign \w__addr$309  = f4_slot;
+  assign \event_grant_data$310  = event_grant_r1_b0;
+  assign \w__addr$311  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$311 ;
-  assign event_parity_wdata = \w__data$313 ;
-  assign \r__addr$315  = f1_event_slot;
+  assign event_parity_wen = \w__en$313 ;
+  assign event_parity_wdata = \w__data$315 ;
+  assign \r__addr$317  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$317  = \$348 [5:0];
-  assign \event_parity_addr$318  = \$348 [5:0];
+  assign \r__addr$319  = \$346 [5:0];
+  assign \event_parity_addr$320  = \$346 [5:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$320  = event_parity_r1_b0;
-  assign \w__addr$321  = event_queue_w_addr;
-  assign \w__en$322  = event_queue_w_en;
-  assign \w__data$323  = event_queue_w_data;
-  assign \r__addr$324  = event_head;
+  assign \event_parity_data$322  = event_parity_r1_b0;
+  assign \w__addr$323  = event_queue_w_addr;
+  assign \w__en$324  = event_queue_w_en;
+  assign \w__data$325  = event_queue_w_data;
+  assign \r__addr$326  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -3944,7 +5781,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$339  = a6_payload[43:12];
+  assign \grant_addr$341  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -3974,231 +5811,244 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \event_queue_r0_b0.tag  = event_queue_r0_b0[10:7];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$308.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$308.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$310.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$310.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.tag  = event_queue_r0_b0[10:7];
-  assign event_queue_wdata[10:7] = \$705 ;
-  assign event_queue_wdata[6] = \$697 ;
+  assign event_queue_wdata[10:7] = \$703 ;
+  assign event_queue_wdata[6] = \$695 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = \$signal$102 ;
+  assign event_grant_wdata[4:1] = \$signal$104 ;
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
-  assign \$13  = 4'h0;
-  assign \$25  = 1'h0;
-  assign \$42  = \$40 [7];
-  assign \$48  = \$46 [7];
-  assign \$56  = \$55 ;
-  assign \$355  = a3_sel_head;
-  assign \$359  = a3_sel_head;
-  assign \$363  = a3_sel_head;
-  assign \$367  = a3_sel_head;
-  assign \$371  = a3_sel_head;
-  assign \$375  = a3_sel_head;
-  assign \$63  = a3_sel_head;
-  assign \$91  = \$89 [32];
-  assign \$118  = 1'h0;
+  assign \$14  = 4'h0;
+  assign \$26  = 1'h0;
+  assign \$43  = \$41 [7];
+  assign \$49  = \$47 [7];
+  assign \$57  = \$56 ;
+  assign \$353  = a3_sel_head;
+  assign \$357  = a3_sel_head;
+  assign \$361  = a3_sel_head;
+  assign \$365  = a3_sel_head;
+  assign \$369  = a3_sel_head;
+  assign \$373  = a3_sel_head;
+  assign \$64  = a3_sel_head;
+  assign \$89  = \$87 [32];
+  assign \$116  = 1'h0;
+  assign \$119  = f1_hit;
   assign \$121  = f1_hit;
-  assign \$123  = f1_hit;
-  assign \$127  = \$126 ;
-  assign \$198  = f3_in;
+  assign \$125  = \$124 ;
+  assign \$196  = f3_in;
+  assign \$205  = f3_in;
   assign \$207  = f3_in;
   assign \$209  = f3_in;
   assign \$211  = f3_in;
-  assign \$213  = f3_in;
-  assign \$217  = f3_in;
-  assign \$241  = \$240 ;
+  assign \$215  = f3_in;
+  assign \$239  = \$238 ;
+  assign \$247  = \$246 ;
   assign \$249  = \$248 ;
-  assign \$251  = \$250 ;
-  assign \$308  = event_popped;
-  assign \$314  = event_pushed;
-  assign \$320  = event_pushed;
-  assign \$321  = event_popped;
-  assign \$334  = 1'h0;
-  assign \$379  = a3_sel_head;
-  assign \$383  = a3_sel_new;
-  assign \$384  = a3_sel_last;
-  assign \$385  = 1'h1;
-  assign \$386  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$388  = event_grant_r1_b0[1];
-  assign \$404  = a3_sel_head;
-  assign \$405  = 1'h1;
-  assign \$406  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$408  = event_queue_r0_b0[7];
-  assign \$424  = 1'h0;
-  assign \$425  = a3_sel_last;
-  assign \$426  = 1'h1;
-  assign \$427  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$429  = event_grant_r1_b0[1];
-  assign \$444  = \$443 ;
-  assign \$445  = a3_sel_head;
-  assign \$446  = 1'h1;
-  assign \$447  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$449  = event_queue_r0_b0[7];
-  assign \$465  = 1'h0;
-  assign \$466  = a3_sel_last;
-  assign \$467  = 1'h1;
-  assign \$468  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$470  = event_grant_r1_b0[1];
-  assign \$485  = \$484 ;
-  assign \$486  = a3_sel_head;
-  assign \$487  = 1'h1;
-  assign \$488  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$490  = event_queue_r0_b0[7];
-  assign \$506  = 1'h0;
-  assign \$507  = a3_sel_last;
-  assign \$508  = 1'h1;
-  assign \$509  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$511  = event_grant_r1_b0[1];
-  assign \$526  = \$525 ;
-  assign \$527  = a3_sel_head;
-  assign \$528  = 1'h1;
-  assign \$529  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$531  = event_queue_r0_b0[7];
-  assign \$552  = 1'h0;
-  assign \$553  = a3_sel_last;
-  assign \$554  = 1'h1;
-  assign \$555  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$557  = event_grant_r1_b0[2];
-  assign \$565  = \$564 ;
-  assign \$566  = a3_sel_head;
-  assign \$567  = 1'h1;
-  assign \$568  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$570  = event_queue_r0_b0[8];
-  assign \$579  = a3_sel_new;
-  assign \$580  = a3_sel_last;
-  assign \$581  = 1'h1;
-  assign \$582  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$584  = event_grant_r1_b0[2];
-  assign \$593  = a3_sel_head;
-  assign \$594  = 1'h1;
-  assign \$595  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$597  = event_queue_r0_b0[8];
-  assign \$606  = 1'h0;
-  assign \$607  = a3_sel_last;
-  assign \$608  = 1'h1;
-  assign \$609  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$611  = event_grant_r1_b0[2];
-  assign \$619  = \$618 ;
-  assign \$620  = a3_sel_head;
-  assign \$621  = 1'h1;
-  assign \$622  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$624  = event_queue_r0_b0[8];
-  assign \$633  = 1'h0;
-  assign \$634  = a3_sel_last;
-  assign \$635  = 1'h1;
-  assign \$636  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$638  = event_grant_r1_b0[2];
-  assign \$646  = \$645 ;
-  assign \$647  = a3_sel_head;
-  assign \$648  = 1'h1;
-  assign \$649  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$651  = event_queue_r0_b0[8];
-  assign \$664  = { 3'h0, a4_slot, 12'h000 };
-  assign \$665 [30:0] = { 10'h000, \$664  };
-  assign \$665 [31] = 1'h1;
+  assign \$306  = event_popped;
+  assign \$312  = event_pushed;
+  assign \$318  = event_pushed;
+  assign \$319  = event_popped;
+  assign \$332  = 1'h0;
+  assign \$377  = a3_sel_head;
+  assign \$381  = a3_sel_new;
+  assign \$382  = a3_sel_last;
+  assign \$383  = 1'h1;
+  assign \$384  = \$auto$rtlil.cc:2739:Not$74 ;
+  assign \$386  = event_grant_r1_b0[1];
+  assign \$402  = a3_sel_head;
+  assign \$403  = 1'h1;
+  assign \$404  = \$auto$rtlil.cc:2739:Not$76 ;
+  assign \$406  = event_queue_r0_b0[7];
+  assign \$422  = 1'h0;
+  assign \$423  = a3_sel_last;
+  assign \$424  = 1'h1;
+  assign \$425  = \$auto$rtlil.cc:2739:Not$78 ;
+  assign \$427  = event_grant_r1_b0[1];
+  assign \$442  = \$441 ;
+  assign \$443  = a3_sel_head;
+  assign \$444  = 1'h1;
+  assign \$445  = \$auto$rtlil.cc:2739:Not$80 ;
+  assign \$447  = event_queue_r0_b0[7];
+  assign \$463  = 1'h0;
+  assign \$464  = a3_sel_last;
+  assign \$465  = 1'h1;
+  assign \$466  = \$auto$rtlil.cc:2739:Not$82 ;
+  assign \$468  = event_grant_r1_b0[1];
+  assign \$483  = \$482 ;
+  assign \$484  = a3_sel_head;
+  assign \$485  = 1'h1;
+  assign \$486  = \$auto$rtlil.cc:2739:Not$84 ;
+  assign \$488  = event_queue_r0_b0[7];
+  assign \$504  = 1'h0;
+  assign \$505  = a3_sel_last;
+  assign \$506  = 1'h1;
+  assign \$507  = \$auto$rtlil.cc:2739:Not$86 ;
+  assign \$509  = event_grant_r1_b0[1];
+  assign \$524  = \$523 ;
+  assign \$525  = a3_sel_head;
+  assign \$526  = 1'h1;
+  assign \$527  = \$auto$rtlil.cc:2739:Not$88 ;
+  assign \$529  = event_queue_r0_b0[7];
+  assign \$550  = 1'h0;
+  assign \$551  = a3_sel_last;
+  assign \$552  = 1'h1;
+  assign \$553  = \$auto$rtlil.cc:2739:Not$90 ;
+  assign \$555  = event_grant_r1_b0[2];
+  assign \$563  = \$562 ;
+  assign \$564  = a3_sel_head;
+  assign \$565  = 1'h1;
+  assign \$566  = \$auto$rtlil.cc:2739:Not$92 ;
+  assign \$568  = event_queue_r0_b0[8];
+  assign \$577  = a3_sel_new;
+  assign \$578  = a3_sel_last;
+  assign \$579  = 1'h1;
+  assign \$580  = \$auto$rtlil.cc:2739:Not$94 ;
+  assign \$582  = event_grant_r1_b0[2];
+  assign \$591  = a3_sel_head;
+  assign \$592  = 1'h1;
+  assign \$593  = \$auto$rtlil.cc:2739:Not$96 ;
+  assign \$595  = event_queue_r0_b0[8];
+  assign \$604  = 1'h0;
+  assign \$605  = a3_sel_last;
+  assign \$606  = 1'h1;
+  assign \$607  = \$auto$rtlil.cc:2739:Not$98 ;
+  assign \$609  = event_grant_r1_b0[2];
+  assign \$617  = \$616 ;
+  assign \$618  = a3_sel_head;
+  assign \$619  = 1'h1;
+  assign \$620  = \$auto$rtlil.cc:2739:Not$100 ;
+  assign \$622  = event_queue_r0_b0[8];
+  assign \$631  = 1'h0;
+  assign \$632  = a3_sel_last;
+  assign \$633  = 1'h1;
+  assign \$634  = \$auto$rtlil.cc:2739:Not$102 ;
+  assign \$636  = event_grant_r1_b0[2];
+  assign \$644  = \$643 ;
+  assign \$645  = a3_sel_head;
+  assign \$646  = 1'h1;
+  assign \$647  = \$auto$rtlil.cc:2739:Not$104 ;
+  assign \$649  = event_queue_r0_b0[8];
+  assign \$662  = { 3'h0, a4_slot, 12'h000 };
+  assign \$663 [30:0] = { 10'h000, \$662  };
+  assign \$663 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_water_hit, \ready$6 , rsp_grant_valid, \port$1887$0 , \port$1887$44 , rsp_freed_valid, \port$1890$0 , rsp_flushed_valid, \port$1902$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$1930$0 , bus__r_req, bus__r_addr, bus__w_req
-, bus__w_addr, bus__w_data, bus__w_strb, e1_exhausted, \port$2039$0 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, \port$2249$0 , req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor, req_flush_pool
-, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$2124$0 , \port$2125$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
+, req_flush, \port$2316$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2623$0 , \port$2623$44 , rsp_freed_valid, \port$2626$0 , rsp_flushed_valid, \port$2638$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2666$0 , e1_exhausted, \port$2891$0 , req_alloc, req_alloc_pool
+, req_alloc_size, r2_valid, bus__w_ack, \port$3076$0 , clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
   wire [32:0] \$100 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire [32:0] \$101 ;
+  reg [4:0] \$1010 ;
+  reg [4:0] \$1011 ;
+  reg [16:0] \$1012 ;
   wire [32:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire [7:0] \$104 ;
-  wire [7:0] \$105 ;
-  wire [15:0] \$106 ;
-  wire [6:0] \$107 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [120:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  wire [14:0] \$110 ;
+  wire [14:0] \$111 ;
+  wire [14:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [14:0] \$118 ;
+  wire [14:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [14:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
+  wire [14:0] \$126 ;
+  wire [14:0] \$127 ;
+  wire [14:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
+  wire [14:0] \$134 ;
+  wire [14:0] \$135 ;
+  wire [14:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
+  wire [14:0] \$142 ;
+  wire [14:0] \$143 ;
+  wire [14:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
+  wire [14:0] \$150 ;
+  wire [14:0] \$151 ;
+  wire [14:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [14:0] \$158 ;
+  wire [14:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [14:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
+  wire [14:0] \$166 ;
+  wire [14:0] \$167 ;
+  wire [14:0] \$168 ;
   wire \$169 ;
   wire [32:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
+  wire [14:0] \$174 ;
+  wire [14:0] \$175 ;
+  wire [14:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [32:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [14:0] \$182 ;
+  wire [14:0] \$183 ;
+  wire [14:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
@@ -4243,9 +6093,9 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
+  wire [6:0] \$224 ;
+  wire [6:0] \$225 ;
+  reg [13:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -4258,166 +6108,166 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [6:0] \$238 ;
+  wire [6:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  reg [13:0] \$240 ;
+  wire [14:0] \$241 ;
+  wire [14:0] \$242 ;
+  wire [11:0] \$243 ;
+  wire [11:0] \$244 ;
+  wire [12:0] \$245 ;
+  wire [11:0] \$246 ;
+  wire [11:0] \$247 ;
+  wire [12:0] \$248 ;
+  wire [11:0] \$249 ;
   wire [1:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [11:0] \$250 ;
+  wire [12:0] \$251 ;
+  wire [11:0] \$252 ;
+  wire [11:0] \$253 ;
+  wire [12:0] \$254 ;
+  wire [11:0] \$255 ;
+  wire [11:0] \$256 ;
+  wire [12:0] \$257 ;
+  wire [11:0] \$258 ;
+  wire [11:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [12:0] \$260 ;
+  wire [11:0] \$261 ;
+  wire [11:0] \$262 ;
+  wire [12:0] \$263 ;
+  wire [11:0] \$264 ;
+  wire [11:0] \$265 ;
+  wire [12:0] \$266 ;
+  wire [11:0] \$267 ;
+  wire [11:0] \$268 ;
+  wire [12:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [11:0] \$270 ;
+  wire [11:0] \$271 ;
+  wire [12:0] \$272 ;
+  wire [11:0] \$273 ;
+  wire [11:0] \$274 ;
+  wire [12:0] \$275 ;
+  wire [11:0] \$276 ;
+  wire [11:0] \$277 ;
+  wire [12:0] \$278 ;
+  wire [11:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [11:0] \$280 ;
+  wire [12:0] \$281 ;
+  wire [11:0] \$282 ;
+  wire [11:0] \$283 ;
+  wire [12:0] \$284 ;
+  wire [11:0] \$285 ;
+  wire [11:0] \$286 ;
+  wire [12:0] \$287 ;
+  wire [11:0] \$288 ;
+  wire [11:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [12:0] \$290 ;
+  wire [11:0] \$291 ;
+  wire [11:0] \$292 ;
+  wire [12:0] \$293 ;
+  wire [11:0] \$294 ;
+  wire [11:0] \$295 ;
+  wire [12:0] \$296 ;
+  wire [11:0] \$297 ;
+  wire [11:0] \$298 ;
+  wire [12:0] \$299 ;
   wire \$3 ;
   wire [2:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [11:0] \$300 ;
+  wire [11:0] \$301 ;
+  wire [12:0] \$302 ;
+  wire [11:0] \$303 ;
+  wire [11:0] \$304 ;
+  wire [12:0] \$305 ;
+  wire [11:0] \$306 ;
+  wire [11:0] \$307 ;
+  wire [12:0] \$308 ;
+  wire [11:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [11:0] \$310 ;
+  wire [12:0] \$311 ;
+  wire [11:0] \$312 ;
+  wire [11:0] \$313 ;
+  wire [12:0] \$314 ;
+  wire [11:0] \$315 ;
+  wire [11:0] \$316 ;
+  wire [12:0] \$317 ;
+  wire [11:0] \$318 ;
+  wire [11:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [12:0] \$320 ;
+  wire [11:0] \$321 ;
+  wire [11:0] \$322 ;
+  wire [12:0] \$323 ;
+  wire [11:0] \$324 ;
+  wire [11:0] \$325 ;
+  wire [12:0] \$326 ;
+  wire [11:0] \$327 ;
+  wire [11:0] \$328 ;
+  wire [12:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [11:0] \$330 ;
+  wire [11:0] \$331 ;
+  wire [12:0] \$332 ;
+  wire [11:0] \$333 ;
+  wire [11:0] \$334 ;
+  wire [12:0] \$335 ;
+  wire [31:0] \$336 ;
+  wire [31:0] \$337 ;
+  wire [31:0] \$338 ;
+  wire [31:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [31:0] \$340 ;
+  wire [31:0] \$341 ;
+  wire [31:0] \$342 ;
+  wire [31:0] \$343 ;
+  wire [1:0] \$344 ;
+  wire [31:0] \$345 ;
+  wire [4:0] \$346 ;
+  wire [4:0] \$347 ;
+  wire [4:0] \$348 ;
+  wire [31:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [31:0] \$350 ;
+  wire [31:0] \$351 ;
+  wire [31:0] \$352 ;
+  wire [31:0] \$353 ;
+  wire [31:0] \$354 ;
+  wire [31:0] \$355 ;
+  wire [31:0] \$356 ;
+  wire [31:0] \$357 ;
+  wire [31:0] \$358 ;
+  wire [31:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
+  wire [31:0] \$360 ;
+  wire [31:0] \$361 ;
+  wire [31:0] \$362 ;
+  wire [31:0] \$363 ;
   wire [31:0] \$364 ;
   wire [31:0] \$365 ;
   wire [31:0] \$366 ;
-  wire [31:0] \$367 ;
-  wire [31:0] \$368 ;
-  wire [31:0] \$369 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [31:0] \$370 ;
-  wire [31:0] \$371 ;
-  wire [1:0] \$372 ;
-  wire [31:0] \$373 ;
-  wire [4:0] \$374 ;
-  wire [4:0] \$375 ;
-  wire [4:0] \$376 ;
-  wire [31:0] \$377 ;
-  wire [31:0] \$378 ;
-  wire [31:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [31:0] \$380 ;
-  wire [31:0] \$381 ;
+  wire \$380 ;
+  wire \$381 ;
   wire [31:0] \$382 ;
   wire [31:0] \$383 ;
   wire [31:0] \$384 ;
@@ -4427,124 +6277,124 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire [31:0] \$388 ;
   wire [31:0] \$389 ;
   wire \$39 ;
-  wire [31:0] \$390 ;
+  wire [6:0] \$390 ;
   wire [31:0] \$391 ;
-  wire [31:0] \$392 ;
+  wire [6:0] \$392 ;
   wire [31:0] \$393 ;
   wire [31:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [31:0] \$395 ;
+  wire [31:0] \$396 ;
+  wire [31:0] \$397 ;
+  wire [31:0] \$398 ;
+  wire [31:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [31:0] \$400 ;
+  wire [31:0] \$401 ;
+  wire [31:0] \$402 ;
+  wire [31:0] \$403 ;
+  wire [31:0] \$404 ;
+  wire [31:0] \$405 ;
+  wire [31:0] \$406 ;
+  wire [16:0] \$407 ;
+  wire [31:0] \$408 ;
+  wire [31:0] \$409 ;
   wire \$41 ;
   wire [31:0] \$410 ;
-  wire [31:0] \$411 ;
-  wire [31:0] \$412 ;
-  wire [31:0] \$413 ;
-  wire [31:0] \$414 ;
-  wire [31:0] \$415 ;
-  wire [31:0] \$416 ;
-  wire [31:0] \$417 ;
-  wire [6:0] \$418 ;
-  wire [31:0] \$419 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [6:0] \$420 ;
-  wire [31:0] \$421 ;
-  wire [31:0] \$422 ;
-  wire [31:0] \$423 ;
-  wire [31:0] \$424 ;
-  wire [31:0] \$425 ;
-  wire [31:0] \$426 ;
-  wire [31:0] \$427 ;
-  wire [31:0] \$428 ;
-  wire [31:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire [5:0] \$426 ;
+  wire [5:0] \$427 ;
+  wire [6:0] \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [31:0] \$430 ;
-  wire [31:0] \$431 ;
-  wire [31:0] \$432 ;
-  wire [31:0] \$433 ;
-  wire [31:0] \$434 ;
-  wire [16:0] \$435 ;
-  wire [31:0] \$436 ;
-  wire [31:0] \$437 ;
-  wire [31:0] \$438 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire [5:0] \$434 ;
+  wire [5:0] \$435 ;
+  wire [6:0] \$436 ;
+  wire \$437 ;
+  wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
+  wire [6:0] \$441 ;
+  wire [5:0] \$442 ;
+  wire [5:0] \$443 ;
+  wire [6:0] \$444 ;
+  wire [5:0] \$445 ;
+  wire [5:0] \$446 ;
+  wire [6:0] \$447 ;
+  wire [20:0] \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [31:0] \$455 ;
-  wire \$456 ;
+  wire [33:0] \$452 ;
+  wire [34:0] \$453 ;
+  wire [40:0] \$454 ;
+  wire [40:0] \$455 ;
+  wire [40:0] \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire [3:0] \$460 ;
-  wire [7:0] \$461 ;
-  wire [7:0] \$462 ;
-  wire [15:0] \$463 ;
-  wire \$464 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire [40:0] \$462 ;
+  wire [40:0] \$463 ;
+  wire [40:0] \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [6:0] \$473 ;
+  wire [40:0] \$470 ;
+  wire [40:0] \$471 ;
+  wire [40:0] \$472 ;
+  wire \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [40:0] \$478 ;
+  wire [40:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
+  wire [40:0] \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
+  wire [40:0] \$486 ;
+  wire [40:0] \$487 ;
+  wire [40:0] \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
+  wire [40:0] \$494 ;
+  wire [40:0] \$495 ;
+  wire [40:0] \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
@@ -4552,35 +6402,35 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
+  wire [40:0] \$502 ;
+  wire [40:0] \$503 ;
+  wire [40:0] \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
+  wire [40:0] \$510 ;
+  wire [40:0] \$511 ;
+  wire [40:0] \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [40:0] \$518 ;
+  wire [40:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
+  wire [40:0] \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
+  wire [40:0] \$526 ;
+  wire [40:0] \$527 ;
+  wire [40:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
@@ -4590,15 +6440,15 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [3:0] \$537 ;
+  wire [7:0] \$538 ;
+  wire [7:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [15:0] \$540 ;
   wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
+  wire [5:0] \$542 ;
+  wire [5:0] \$543 ;
+  wire [6:0] \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -4606,9 +6456,9 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$549 ;
   wire [5:0] \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
+  wire [5:0] \$551 ;
+  wire [5:0] \$552 ;
+  wire [6:0] \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
@@ -4680,7 +6530,7 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
-  wire [33:0] \$618 ;
+  wire \$618 ;
   wire \$619 ;
   wire [2:0] \$62 ;
   wire \$620 ;
@@ -4689,7 +6539,7 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire [4:0] \$626 ;
+  wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
@@ -4713,13 +6563,13 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  wire \$648 ;
+  wire [4:0] \$648 ;
   wire \$649 ;
   wire [120:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [32:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
@@ -4731,234 +6581,426 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire [1:0] \$664 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
-  wire [1:0] \$668 ;
+  wire \$668 ;
   wire \$669 ;
   wire [120:0] \$67 ;
-  wire [2:0] \$670 ;
+  wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire [120:0] \$674 ;
-  wire [2:0] \$675 ;
+  wire \$674 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
-  wire [120:0] \$679 ;
+  wire \$679 ;
   wire [120:0] \$68 ;
-  wire [2:0] \$680 ;
+  wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
+  wire [4:0] \$682 ;
   wire \$683 ;
-  wire [120:0] \$684 ;
-  wire [2:0] \$685 ;
+  wire \$684 ;
+  wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire [120:0] \$688 ;
+  wire \$688 ;
   wire \$689 ;
   wire [4:0] \$69 ;
   wire \$690 ;
-  wire [4:0] \$691 ;
-  reg [31:0] \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg [120:0] \$695 ;
-  reg [120:0] \$696 ;
-  reg [120:0] \$697 ;
-  reg [1:0] \$698 ;
-  reg \$699 ;
+  wire \$691 ;
+  wire [1:0] \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire [1:0] \$696 ;
+  wire \$697 ;
+  wire [2:0] \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire [4:0] \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg \$708 ;
-  reg \$709 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire [120:0] \$702 ;
+  wire [2:0] \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire [120:0] \$707 ;
+  wire [2:0] \$708 ;
+  wire \$709 ;
   wire [4:0] \$71 ;
-  reg [4:0] \$710 ;
-  reg [3:0] \$711 ;
-  reg [31:0] \$712 ;
-  reg [1:0] \$713 ;
-  reg [31:0] \$714 ;
-  reg [1:0] \$715 ;
-  reg [1:0] \$716 ;
-  reg [3:0] \$717 ;
-  reg \$718 ;
-  reg [1:0] \$719 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire [120:0] \$712 ;
+  wire [2:0] \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire [120:0] \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire [4:0] \$719 ;
   wire [17:0] \$72 ;
-  reg [120:0] \$720 ;
-  reg [4:0] \$721 ;
-  reg [17:0] \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg [6:0] \$726 ;
-  reg [6:0] \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  reg [6:0] \$730 ;
-  reg [31:0] \$731 ;
-  reg [31:0] \$732 ;
-  reg [31:0] \$733 ;
-  reg [31:0] \$734 ;
-  reg [3:0] \$735 ;
-  reg [7:0] \$736 ;
-  reg [7:0] \$737 ;
-  reg [15:0] \$738 ;
-  reg \$739 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
-  reg \$749 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg \$764 ;
-  reg \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg [31:0] \$778 ;
-  reg [1:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  reg [31:0] \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg [13:0] \$785 ;
-  reg [31:0] \$786 ;
-  reg \$787 ;
-  reg [3:0] \$788 ;
-  reg [7:0] \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  reg [7:0] \$790 ;
-  reg [15:0] \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg \$794 ;
-  reg \$795 ;
-  reg \$796 ;
-  reg \$797 ;
-  reg \$798 ;
-  reg \$799 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
-  reg \$800 ;
-  reg [31:0] \$801 ;
-  reg \$802 ;
-  reg [3:0] \$803 ;
-  reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
-  reg [3:0] \$807 ;
-  reg [31:0] \$808 ;
-  reg \$809 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire [6:0] \$81 ;
-  reg \$810 ;
-  reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire [6:0] \$82 ;
-  reg \$820 ;
-  reg \$821 ;
-  reg [31:0] \$822 ;
-  reg [31:0] \$823 ;
-  reg \$824 ;
-  reg \$825 ;
-  reg [4:0] \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg \$829 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire [40:0] \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [8:0] \$83 ;
-  reg [4:0] \$830 ;
-  reg [16:0] \$831 ;
-  reg \$832 ;
-  reg \$833 ;
-  reg \$834 ;
-  reg [3:0] \$835 ;
-  reg [31:0] \$836 ;
-  reg \$837 ;
-  reg \$838 ;
-  reg \$839 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire [8:0] \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire [40:0] \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire [7:0] \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire [40:0] \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  reg [31:0] \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg [120:0] \$907 ;
+  reg [120:0] \$908 ;
+  reg [120:0] \$909 ;
   wire \$91 ;
+  reg [1:0] \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg \$918 ;
+  reg \$919 ;
   wire \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg [4:0] \$922 ;
+  reg [3:0] \$923 ;
+  reg [31:0] \$924 ;
+  reg [1:0] \$925 ;
+  reg [31:0] \$926 ;
+  reg [1:0] \$927 ;
+  reg [1:0] \$928 ;
+  reg [3:0] \$929 ;
   wire \$93 ;
+  reg \$930 ;
+  reg [1:0] \$931 ;
+  reg [120:0] \$932 ;
+  reg [4:0] \$933 ;
+  reg [17:0] \$934 ;
+  reg \$935 ;
+  reg \$936 ;
+  reg \$937 ;
+  reg [6:0] \$938 ;
+  reg [6:0] \$939 ;
   wire \$94 ;
+  reg \$940 ;
+  reg \$941 ;
+  reg [6:0] \$942 ;
+  reg [31:0] \$943 ;
+  reg [31:0] \$944 ;
+  reg [31:0] \$945 ;
+  reg [31:0] \$946 ;
+  reg \$947 ;
+  reg [14:0] \$948 ;
+  reg [9:0] \$949 ;
   wire \$95 ;
+  reg [14:0] \$950 ;
+  reg [14:0] \$951 ;
+  reg [14:0] \$952 ;
+  reg [14:0] \$953 ;
+  reg [14:0] \$954 ;
+  reg [14:0] \$955 ;
+  reg [14:0] \$956 ;
+  reg [14:0] \$957 ;
+  reg [14:0] \$958 ;
+  reg \$959 ;
   wire \$96 ;
+  reg \$960 ;
+  reg [14:0] \$961 ;
+  reg \$962 ;
+  reg [13:0] \$963 ;
+  reg \$964 ;
+  reg [31:0] \$965 ;
+  reg [1:0] \$966 ;
+  reg [31:0] \$967 ;
+  reg \$968 ;
+  reg \$969 ;
   wire \$97 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg [3:0] \$973 ;
+  reg [31:0] \$974 ;
+  reg [40:0] \$975 ;
+  reg [9:0] \$976 ;
+  reg [40:0] \$977 ;
+  reg [40:0] \$978 ;
+  reg [40:0] \$979 ;
   wire \$98 ;
+  reg [40:0] \$980 ;
+  reg [40:0] \$981 ;
+  reg [40:0] \$982 ;
+  reg [40:0] \$983 ;
+  reg [40:0] \$984 ;
+  reg [40:0] \$985 ;
+  reg \$986 ;
+  reg [3:0] \$987 ;
+  reg [7:0] \$988 ;
+  reg [7:0] \$989 ;
   wire [32:0] \$99 ;
+  reg [15:0] \$990 ;
+  reg \$991 ;
+  reg [31:0] \$992 ;
+  reg \$993 ;
+  reg [3:0] \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg [3:0] \$997 ;
+  reg [31:0] \$998 ;
+  reg \$999 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
+  wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
+  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$22 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$24 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$26 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$28 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$30 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$32 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$34 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$36 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$38 ;
+  wire \$auto$rtlil.cc:2739:Not$4 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$40 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$42 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$44 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$46 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$48 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$50 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$52 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$54 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$56 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$58 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$6 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
+  wire \$auto$rtlil.cc:2739:Not$62 ;
+  wire \$auto$rtlil.cc:2739:Not$64 ;
+  wire \$auto$rtlil.cc:2739:Not$66 ;
+  wire \$auto$rtlil.cc:2739:Not$68 ;
+  wire \$auto$rtlil.cc:2739:Not$70 ;
+  wire \$auto$rtlil.cc:2739:Not$72 ;
+  wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
-  reg \$signal$121  = 1'h0;
-  reg [31:0] \$signal$134  = 32'd0;
-  reg \$signal$135  = 1'h0;
-  reg \$signal$151  = 1'h0;
-  reg [31:0] \$signal$153  = 32'd0;
-  reg \$signal$154  = 1'h0;
-  reg \$signal$158  = 1'h0;
-  reg \$signal$159  = 1'h0;
-  reg [31:0] \$signal$161  = 32'd0;
-  reg \$signal$171  = 1'h0;
+  reg \$signal$138  = 1'h0;
+  reg \$signal$143  = 1'h0;
   reg \$signal$172  = 1'h0;
-  reg \$signal$173  = 1'h0;
+  reg [31:0] \$signal$173  = 32'd0;
   reg \$signal$174  = 1'h0;
-  reg \$signal$181  = 1'h0;
-  reg \$signal$182  = 1'h0;
+  reg [3:0] \$signal$175  = 4'h0;
+  reg \$signal$176  = 1'h0;
+  reg \$signal$177  = 1'h0;
+  reg [3:0] \$signal$178  = 4'h0;
+  reg [31:0] \$signal$179  = 32'd0;
+  reg \$signal$187  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$39 ;
   reg [31:0] \$signal$48  = 32'd0;
@@ -4969,64 +7011,99 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   reg [4:0] \$signal$62  = 5'h00;
   reg [4:0] \$signal$63  = 5'h00;
   wire [4:0] \$signal$64 ;
-  reg \$signal$84  = 1'h0;
-  reg \$signal$86  = 1'h0;
-  reg \$signal$87  = 1'h0;
+  (* init = 15'h0000 *)
+  wire [14:0] \$signal$99 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$193 ;
-  wire [1:0] \$signature__addr$196 ;
-  wire [1:0] \$signature__addr$199 ;
-  wire [1:0] \$signature__addr$202 ;
-  wire [1:0] \$signature__addr$205 ;
+  wire [1:0] \$signature__addr$194 ;
+  wire [1:0] \$signature__addr$197 ;
+  wire [1:0] \$signature__addr$200 ;
+  wire [1:0] \$signature__addr$203 ;
+  wire [1:0] \$signature__addr$206 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$208 ;
-  wire [1:0] \$signature__addr$211 ;
+  wire [1:0] \$signature__addr$209 ;
+  wire [1:0] \$signature__addr$212 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$191 ;
-  wire [120:0] \$signature__data$197 ;
-  wire [120:0] \$signature__data$203 ;
-  wire [120:0] \$signature__data$209 ;
+  wire [120:0] \$signature__data$192 ;
+  wire [120:0] \$signature__data$198 ;
+  wire [120:0] \$signature__data$204 ;
+  wire [120:0] \$signature__data$210 ;
   wire [120:0] \$signature__data$59 ;
   wire [120:0] \$signature__data$60 ;
   wire [120:0] \$signature__data$61 ;
   wire \$signature__en ;
-  wire \$signature__en$194 ;
-  wire \$signature__en$198 ;
-  wire \$signature__en$200 ;
-  wire \$signature__en$204 ;
-  wire \$signature__en$206 ;
-  wire \$signature__en$210 ;
-  wire \$signature__en$212 ;
-  reg alloc_waiting = 1'h0;
+  wire \$signature__en$195 ;
+  wire \$signature__en$199 ;
+  wire \$signature__en$201 ;
+  wire \$signature__en$205 ;
+  wire \$signature__en$207 ;
+  wire \$signature__en$211 ;
+  wire \$signature__en$213 ;
+  reg [14:0] alloc_queue_data0 = 15'h0000;
+  reg [14:0] alloc_queue_data1 = 15'h0000;
+  reg [14:0] alloc_queue_data2 = 15'h0000;
+  reg [14:0] alloc_queue_data3 = 15'h0000;
+  reg [14:0] alloc_queue_data4 = 15'h0000;
+  reg [14:0] alloc_queue_data5 = 15'h0000;
+  reg [14:0] alloc_queue_data6 = 15'h0000;
+  reg [14:0] alloc_queue_data7 = 15'h0000;
+  reg [14:0] alloc_queue_data8 = 15'h0000;
+  reg [14:0] alloc_queue_data9 = 15'h0000;
+  reg [9:0] alloc_queue_full = 10'h000;
+  wire alloc_queue_pop;
+  wire alloc_queue_push;
+  reg [14:0] alloc_queue_w_data = 15'h0000;
   (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
-  (* init = 32'd0 *)
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  (* init = 1'h0 *)
   output bus__r_err;
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  output bus__r_slow;
+  wire bus__r_slow;
+  output bus__r_slow_ack;
+  wire bus__r_slow_ack;
+  wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
+  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  (* init = 1'h0 *)
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
   wire bus__w_req;
+  output bus__w_slow;
+  wire bus__w_slow;
+  output bus__w_slow_ack;
+  wire bus__w_slow_ack;
+  output bus__w_slow_err;
+  wire bus__w_slow_err;
   input [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
   input clk;
   wire clk;
+  reg [40:0] command_queue_data0 = 41'h00000000000;
+  reg [40:0] command_queue_data1 = 41'h00000000000;
+  reg [40:0] command_queue_data2 = 41'h00000000000;
+  reg [40:0] command_queue_data3 = 41'h00000000000;
+  reg [40:0] command_queue_data4 = 41'h00000000000;
+  reg [40:0] command_queue_data5 = 41'h00000000000;
+  reg [40:0] command_queue_data6 = 41'h00000000000;
+  reg [40:0] command_queue_data7 = 41'h00000000000;
+  reg [40:0] command_queue_data8 = 41'h00000000000;
+  reg [40:0] command_queue_data9 = 41'h00000000000;
+  reg [9:0] command_queue_full = 10'h000;
+  wire command_queue_pop;
+  wire command_queue_push;
+  wire [40:0] command_queue_w_data;
   reg [31:0] cycle = 32'd0;
   output e1_exhausted;
   reg e1_exhausted = 1'h0;
@@ -5052,7 +7129,6 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   reg event_lw_granted_2 = 1'h0;
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
-  reg flush_waiting = 1'h0;
   wire [31:0] handle;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
@@ -5066,73 +7142,74 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   output low_water_hit;
   wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
+  input native_alloc_valid;
+  wire native_alloc_valid;
+  input native_flush_valid;
+  wire native_flush_valid;
+  input native_free_valid;
+  wire native_free_valid;
+  reg native_turn = 1'h0;
+  reg new_flush = 1'h0;
   wire popped;
-  output \port$1586$0 ;
-  wire \port$1586$0 ;
-  output \port$1587$0 ;
-  wire \port$1587$0 ;
-  input [11:0] \port$1887$0 ;
-  wire [11:0] \port$1887$0 ;
-  input [13:0] \port$1887$44 ;
-  wire [13:0] \port$1887$44 ;
-  input [16:0] \port$1890$0 ;
-  wire [16:0] \port$1890$0 ;
-  input [15:0] \port$1902$0 ;
-  wire [15:0] \port$1902$0 ;
-  input [36:0] \port$1930$0 ;
-  wire [36:0] \port$1930$0 ;
+  output \port$2124$0 ;
+  wire \port$2124$0 ;
+  output \port$2125$0 ;
+  wire \port$2125$0 ;
+  output [39:0] \port$2316$1 ;
+  wire [39:0] \port$2316$1 ;
+  input [11:0] \port$2623$0 ;
+  wire [11:0] \port$2623$0 ;
+  input [13:0] \port$2623$44 ;
+  wire [13:0] \port$2623$44 ;
+  input [16:0] \port$2626$0 ;
+  wire [16:0] \port$2626$0 ;
+  input [15:0] \port$2638$0 ;
+  wire [15:0] \port$2638$0 ;
+  input [36:0] \port$2666$0 ;
+  wire [36:0] \port$2666$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$2039$0 ;
-  wire [4:0] \port$2039$0 ;
+  output [4:0] \port$2891$0 ;
+  wire [4:0] \port$2891$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$2249$0 ;
-  wire [4:0] \port$2249$0 ;
-  reg [15:0] r1_a11_8 = 16'h0000;
-  reg [3:0] r1_a1_0 = 4'h0;
-  reg [7:0] r1_a4_2 = 8'h00;
-  reg [7:0] r1_a7_5 = 8'h00;
-  (* init = 1'h0 *)
-  wire r2_alloc;
-  reg r2_pool = 1'h0;
-  reg r2_sel_config = 1'h0;
-  reg r2_sel_config2 = 1'h0;
-  reg r2_sel_ctrl = 1'h0;
-  reg r2_sel_cycle = 1'h0;
-  reg r2_sel_err_count = 1'h0;
-  reg r2_sel_err_dropped = 1'h0;
-  reg r2_sel_err_head0 = 1'h0;
-  reg r2_sel_err_head1 = 1'h0;
-  reg r2_sel_err_head2 = 1'h0;
-  reg r2_sel_err_head3 = 1'h0;
-  reg r2_sel_err_pop = 1'h0;
-  reg r2_sel_id = 1'h0;
-  reg r2_sel_irq_enable = 1'h0;
-  reg r2_sel_irq_status = 1'h0;
-  reg r2_sel_pool0_alloc = 1'h0;
-  reg r2_sel_pool0_allocs = 1'h0;
-  reg r2_sel_pool0_base_hi = 1'h0;
-  reg r2_sel_pool0_base_lo = 1'h0;
-  reg r2_sel_pool0_fails = 1'h0;
-  reg r2_sel_pool0_flush = 1'h0;
-  reg r2_sel_pool0_flushes = 1'h0;
-  reg r2_sel_pool0_free = 1'h0;
-  reg r2_sel_pool0_frees = 1'h0;
-  reg r2_sel_pool0_high_water = 1'h0;
-  reg r2_sel_pool0_in_use = 1'h0;
-  reg r2_sel_pool0_info = 1'h0;
-  reg r2_sel_pool0_low_water = 1'h0;
-  reg r2_sel_pool0_overwrites = 1'h0;
-  reg r2_sel_pool0_slot_size = 1'h0;
-  reg r2_sel_pool0_slots = 1'h0;
-  reg r2_sel_status = 1'h0;
-  reg r2_sel_version = 1'h0;
-  reg r3_alloc = 1'h0;
-  reg [31:0] r3_block0 = 32'd0;
-  reg [31:0] r3_block4 = 32'd0;
-  reg [1:0] r3_found_in = 2'h0;
-  reg r3_pool = 1'h0;
-  output r_ack;
-  reg r_ack = 1'h0;
+  output [4:0] \port$3076$0 ;
+  wire [4:0] \port$3076$0 ;
+  reg r1_sel_config = 1'h0;
+  reg r1_sel_config2 = 1'h0;
+  reg r1_sel_ctrl = 1'h0;
+  reg r1_sel_cycle = 1'h0;
+  reg r1_sel_err_count = 1'h0;
+  reg r1_sel_err_dropped = 1'h0;
+  reg r1_sel_err_head0 = 1'h0;
+  reg r1_sel_err_head1 = 1'h0;
+  reg r1_sel_err_head2 = 1'h0;
+  reg r1_sel_err_head3 = 1'h0;
+  reg r1_sel_err_pop = 1'h0;
+  reg r1_sel_id = 1'h0;
+  reg r1_sel_irq_enable = 1'h0;
+  reg r1_sel_irq_status = 1'h0;
+  reg r1_sel_pool0_allocs = 1'h0;
+  reg r1_sel_pool0_base_hi = 1'h0;
+  reg r1_sel_pool0_base_lo = 1'h0;
+  reg r1_sel_pool0_fails = 1'h0;
+  reg r1_sel_pool0_flush = 1'h0;
+  reg r1_sel_pool0_flushes = 1'h0;
+  reg r1_sel_pool0_free = 1'h0;
+  reg r1_sel_pool0_frees = 1'h0;
+  reg r1_sel_pool0_high_water = 1'h0;
+  reg r1_sel_pool0_in_use = 1'h0;
+  reg r1_sel_pool0_info = 1'h0;
+  reg r1_sel_pool0_low_water = 1'h0;
+  reg r1_sel_pool0_overwrites = 1'h0;
+  reg r1_sel_pool0_slot_size = 1'h0;
+  reg r1_sel_pool0_slots = 1'h0;
+  reg r1_sel_status = 1'h0;
+  reg r1_sel_version = 1'h0;
+  reg r1_valid = 1'h0;
+  reg [31:0] r2_block0 = 32'd0;
+  reg [31:0] r2_block4 = 32'd0;
+  reg [1:0] r2_found_in = 2'h0;
+  output r2_valid;
+  reg r2_valid = 1'h0;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -5143,19 +7220,16 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   output [13:0] req_alloc_size;
   reg [13:0] req_alloc_size = 14'h0000;
   output req_flush;
-  reg req_flush = 1'h0;
-  output req_flush_pool;
-  reg req_flush_pool = 1'h0;
+  wire req_flush;
+  wire req_flush_pool;
+  wire req_flush_select;
   output req_free;
-  reg req_free = 1'h0;
-  output [31:0] req_free_addr;
-  reg [31:0] req_free_addr = 32'd0;
-  output req_free_oor;
-  reg req_free_oor = 1'h0;
-  output req_free_pool;
-  reg req_free_pool = 1'h0;
-  output [3:0] req_free_tag;
-  reg [3:0] req_free_tag = 4'h0;
+  wire req_free;
+  wire [31:0] req_free_addr;
+  wire req_free_hit;
+  wire req_free_oor;
+  wire req_free_pool;
+  wire [3:0] req_free_tag;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -5195,24 +7269,18 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   reg space_ge4 = 1'h1;
   reg space_ge5 = 1'h1;
   reg space_ge6 = 1'h1;
+  reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
-  reg w1_event_oor_eq0 = 1'h0;
-  reg w1_event_oor_eq12 = 1'h0;
-  reg w1_event_oor_eq18 = 1'h0;
-  reg w1_event_oor_eq6 = 1'h0;
-  reg w1_event_oor_gt0 = 1'h0;
-  reg w1_event_oor_gt12 = 1'h0;
-  reg w1_event_oor_gt18 = 1'h0;
-  reg w1_event_oor_gt6 = 1'h0;
-  reg w1_pool = 1'h0;
-  reg [3:0] w1_strb = 4'h0;
+  reg [31:0] w1_event_addr = 32'd0;
+  reg w1_hit = 1'h0;
+  reg w1_pool_is = 1'h0;
+  reg [3:0] w1_tag = 4'h0;
   reg w1c = 1'h0;
-  reg [31:0] w2_base = 32'd0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_irq_enable = 1'h0;
@@ -5220,16 +7288,11 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   reg w2_is_pool0_flush = 1'h0;
   reg w2_is_pool0_free = 1'h0;
   reg w2_is_pool0_low_water = 1'h0;
-  reg [31:0] w2_offset = 32'd0;
-  reg w2_oor = 1'h0;
-  reg w2_pool = 1'h0;
-  reg [3:0] w2_strb = 4'h0;
-  output w_ack;
-  reg w_ack = 1'h0;
+  reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$191 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$192 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
@@ -5238,8 +7301,8 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$198 )
-      log_bank1[\$signature__addr$196 ] <= \$signature__data$197 ;
+    if (\$signature__en$199 )
+      log_bank1[\$signature__addr$197 ] <= \$signature__data$198 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
@@ -5248,8 +7311,8 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   assign \$signature__data$59  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$204 )
-      log_bank2[\$signature__addr$202 ] <= \$signature__data$203 ;
+    if (\$signature__en$205 )
+      log_bank2[\$signature__addr$203 ] <= \$signature__data$204 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
@@ -5258,885 +7321,58 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   assign \$signature__data$60  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$210 )
-      log_bank3[\$signal$51 ] <= \$signature__data$209 ;
+    if (\$signature__en$211 )
+      log_bank3[\$signal$51 ] <= \$signature__data$210 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
     _3_ <= log_bank3[\$signal$53 [3:2]];
   end
   assign \$signature__data$61  = _3_;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = \$158  | \$161 ;
-  assign \$163  = ~ \$162 ;
-  assign \$164  = ~ r1_a1_0[0];
-  assign \$165  = ~ r1_a4_2[7];
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = ~ r1_a7_5[0];
-  assign \$168  = ~ r1_a11_8[0];
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = \$166  | \$169 ;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = ~ r1_a1_0[0];
-  assign \$173  = ~ r1_a4_2[0];
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = ~ r1_a7_5[1];
-  assign \$176  = ~ r1_a11_8[0];
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = \$174  | \$177 ;
-  assign \$179  = ~ \$178 ;
-  assign \$180  = ~ r1_a1_0[0];
-  assign \$181  = ~ r1_a4_2[1];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = ~ r1_a7_5[1];
-  assign \$184  = ~ r1_a11_8[0];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = ~ r1_a1_0[0];
-  assign \$189  = ~ r1_a4_2[2];
-  assign \$190  = \$188  | \$189 ;
-  assign \$191  = ~ r1_a7_5[1];
-  assign \$192  = ~ r1_a11_8[0];
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = ~ r1_a1_0[0];
-  assign \$197  = ~ r1_a4_2[3];
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = ~ r1_a7_5[1];
-  assign \$200  = ~ r1_a11_8[0];
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = \$198  | \$201 ;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = ~ r1_a1_0[0];
-  assign \$205  = ~ r1_a4_2[4];
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = ~ r1_a7_5[1];
-  assign \$208  = ~ r1_a11_8[0];
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = \$206  | \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = ~ r1_a1_0[0];
-  assign \$213  = ~ r1_a4_2[5];
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = ~ r1_a7_5[1];
-  assign \$216  = ~ r1_a11_8[0];
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = \$214  | \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = ~ r1_a1_0[0];
-  assign \$221  = ~ r1_a4_2[6];
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = ~ r1_a7_5[1];
-  assign \$224  = ~ r1_a11_8[0];
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = \$222  | \$225 ;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = ~ r1_a1_0[0];
-  assign \$229  = ~ r1_a4_2[7];
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = ~ r1_a7_5[1];
-  assign \$232  = ~ r1_a11_8[0];
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = \$230  | \$233 ;
-  assign \$235  = ~ \$234 ;
-  assign \$236  = ~ r1_a1_0[0];
-  assign \$237  = ~ r1_a4_2[0];
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = ~ r1_a7_5[0];
-  assign \$240  = ~ r1_a11_8[1];
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = \$238  | \$241 ;
-  assign \$243  = ~ \$242 ;
-  assign \$244  = ~ r1_a1_0[0];
-  assign \$245  = ~ r1_a4_2[1];
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = ~ r1_a7_5[0];
-  assign \$248  = ~ r1_a11_8[1];
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = \$246  | \$249 ;
-  assign \$251  = ~ \$250 ;
-  assign \$252  = ~ r1_a1_0[0];
-  assign \$253  = ~ r1_a4_2[2];
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = ~ r1_a7_5[0];
-  assign \$256  = ~ r1_a11_8[1];
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = \$254  | \$257 ;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = ~ r1_a1_0[0];
-  assign \$261  = ~ r1_a4_2[3];
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = ~ r1_a7_5[0];
-  assign \$264  = ~ r1_a11_8[1];
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = \$262  | \$265 ;
-  assign \$267  = ~ \$266 ;
-  assign \$268  = ~ r1_a1_0[0];
-  assign \$269  = ~ r1_a4_2[4];
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = ~ r1_a7_5[0];
-  assign \$272  = ~ r1_a11_8[1];
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = \$270  | \$273 ;
-  assign \$275  = ~ \$274 ;
-  assign \$276  = ~ r1_a1_0[0];
-  assign \$277  = ~ r1_a4_2[5];
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = ~ r1_a7_5[0];
-  assign \$280  = ~ r1_a11_8[1];
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$278  | \$281 ;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = ~ r1_a1_0[0];
-  assign \$285  = ~ r1_a4_2[6];
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = ~ r1_a7_5[0];
-  assign \$288  = ~ r1_a11_8[1];
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = ~ r1_a1_0[0];
-  assign \$293  = ~ r1_a4_2[7];
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = ~ r1_a7_5[0];
-  assign \$296  = ~ r1_a11_8[1];
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$294  | \$297 ;
-  assign \$299  = ~ \$298 ;
-  assign \$300  = ~ r1_a1_0[0];
-  assign \$301  = ~ r1_a4_2[0];
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = ~ r1_a7_5[1];
-  assign \$304  = ~ r1_a11_8[1];
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = \$302  | \$305 ;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = ~ r1_a1_0[0];
-  assign \$309  = ~ r1_a4_2[1];
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = ~ r1_a7_5[1];
-  assign \$312  = ~ r1_a11_8[1];
-  assign \$313  = \$311  | \$312 ;
-  assign \$314  = \$310  | \$313 ;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = ~ r1_a1_0[0];
-  assign \$317  = ~ r1_a4_2[2];
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = ~ r1_a7_5[1];
-  assign \$320  = ~ r1_a11_8[1];
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = \$318  | \$321 ;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = ~ r1_a1_0[0];
-  assign \$325  = ~ r1_a4_2[3];
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = ~ r1_a7_5[1];
-  assign \$328  = ~ r1_a11_8[1];
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = \$326  | \$329 ;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = ~ r1_a1_0[0];
-  assign \$333  = ~ r1_a4_2[4];
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = ~ r1_a7_5[1];
-  assign \$336  = ~ r1_a11_8[1];
-  assign \$337  = \$335  | \$336 ;
-  assign \$338  = \$334  | \$337 ;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = ~ r1_a1_0[0];
-  assign \$341  = ~ r1_a4_2[5];
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = ~ r1_a7_5[1];
-  assign \$344  = ~ r1_a11_8[1];
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = \$342  | \$345 ;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = ~ r1_a1_0[0];
-  assign \$349  = ~ r1_a4_2[6];
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = ~ r1_a7_5[1];
-  assign \$352  = ~ r1_a11_8[1];
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = \$350  | \$353 ;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = ~ r1_a1_0[0];
-  assign \$357  = ~ r1_a4_2[7];
-  assign \$358  = \$356  | \$357 ;
-  assign \$359  = ~ r1_a7_5[1];
-  assign \$360  = ~ r1_a11_8[1];
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = \$358  | \$361 ;
-  assign \$363  = ~ \$362 ;
-  assign \$364  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$365  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = r2_sel_config ? 32'd169084167 : 32'd0;
-  assign \$368  = r2_sel_config2 ? 32'd100732960 : 32'd0;
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = \$366  | \$369 ;
-  assign \$372  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$374  = r2_sel_irq_status ? \$signal$62  : 5'h00;
-  assign \$375  = r2_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$376  = \$374  | \$375 ;
-  assign \$377  = \$373  | { 27'h0000000, \$376  };
-  assign \$378  = \$370  | \$377 ;
-  assign \$379  = r2_sel_err_count ? \$signal$48  : 32'd0;
-  assign \$380  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = r2_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$383  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$387  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$388  = \$386  | \$387 ;
-  assign \$390  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$392  = \$388  | \$391 ;
-  assign \$393  = \$385  | \$392 ;
-  assign \$394  = \$378  | \$393 ;
-  assign \$395  = r2_sel_id | r2_sel_version;
-  assign \$396  = r2_sel_config | r2_sel_config2;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = r2_sel_ctrl | r2_sel_status;
-  assign \$399  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = \$397  | \$400 ;
-  assign \$402  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$403  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$406  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = \$404  | \$407 ;
-  assign \$409  = \$401  | \$408 ;
-  assign \$411  = r2_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$414  = r2_sel_pool0_slot_size ? 32'd4096 : 32'd0;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = r2_sel_pool0_slots ? 32'd64 : 32'd0;
-  assign \$418  = r2_sel_pool0_in_use ? event_in_use : 7'h00;
-  assign \$419  = \$417  | { 25'h0000000, \$418  };
-  assign \$420  = r2_sel_pool0_high_water ? event_high_water : 7'h00;
-  assign \$421  = r2_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$422  = { 25'h0000000, \$420  } | \$421 ;
-  assign \$423  = \$419  | \$422 ;
-  assign \$424  = \$416  | \$423 ;
-  assign \$425  = r2_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$426  = r2_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$427  = \$425  | \$426 ;
-  assign \$432  = r2_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$435  = r2_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$436  = \$434  | { 15'h0000, \$435  };
-  assign \$437  = \$431  | \$436 ;
-  assign \$438  = \$424  | \$437 ;
-  assign \$439  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$440  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$443  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = \$441  | \$444 ;
-  assign \$446  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$447  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$450  = \$449  | r2_sel_pool0_low_water;
-  assign \$451  = \$448  | \$450 ;
-  assign \$452  = \$445  | \$451 ;
-  assign \$453  = \$signal$121  & r3_alloc;
-  assign \$454  = \$signal$121  & r3_alloc;
-  assign \$455  = r3_block0 | r3_block4;
-  assign \$456  = | r3_found_in;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = rsp_grant_valid & rsp_grant_src;
-  assign \$459  = alloc_waiting & \$458 ;
-  assign \$460  = 1'h1 << bus__w_addr[1:0];
-  assign \$461  = 1'h1 << bus__w_addr[4:2];
-  assign \$462  = 1'h1 << bus__w_addr[7:5];
-  assign \$463  = 1'h1 << bus__w_addr[11:8];
-  assign \$464  = bus__w_data[5:0] > 1'h0;
-  assign \$465  = ! bus__w_data[5:0];
-  assign \$466  = bus__w_data[11:6] > 1'h1;
-  assign \$467  = bus__w_data[11:6] == 1'h1;
-  assign \$468  = bus__w_data[17:12] > 1'h0;
-  assign \$469  = ! bus__w_data[17:12];
-  assign \$470  = bus__w_data[18] > 1'h0;
-  assign \$471  = ! bus__w_data[18];
-  assign \$472  = bus__w_strb == 4'hf;
-  assign \$473  = bus__w_addr[11:6] - 3'h4;
-  assign \$474  = w1_event_oor_eq18 & w1_event_oor_gt12;
-  assign \$475  = w1_event_oor_gt18 | \$474 ;
-  assign \$476  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$477  = w1_event_oor_eq6 & w1_event_oor_gt0;
-  assign \$478  = w1_event_oor_gt6 | \$477 ;
-  assign \$479  = \$476  & \$478 ;
-  assign \$480  = \$475  | \$479 ;
-  assign \$481  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$482  = w1_event_oor_eq6 & w1_event_oor_eq0;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = \$480  | \$483 ;
-  assign \$485  = ~ w1_a1_0[0];
-  assign \$486  = ~ w1_a4_2[4];
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = ~ w1_a7_5[0];
-  assign \$489  = ~ w1_a11_8[0];
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = \$487  | \$490 ;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = ~ w1_a1_0[0];
-  assign \$494  = ~ w1_a4_2[6];
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = ~ w1_a7_5[0];
-  assign \$497  = ~ w1_a11_8[0];
-  assign \$498  = \$496  | \$497 ;
-  assign \$499  = \$495  | \$498 ;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = ~ w1_a1_0[0];
-  assign \$502  = ~ w1_a4_2[7];
-  assign \$503  = \$501  | \$502 ;
-  assign \$504  = ~ w1_a7_5[0];
-  assign \$505  = ~ w1_a11_8[0];
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = \$503  | \$506 ;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = ~ w1_a1_0[0];
-  assign \$510  = ~ w1_a4_2[6];
-  assign \$511  = \$509  | \$510 ;
-  assign \$512  = ~ w1_a7_5[1];
-  assign \$513  = ~ w1_a11_8[0];
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = \$511  | \$514 ;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = ~ w1_a1_0[0];
-  assign \$518  = ~ w1_a4_2[1];
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = ~ w1_a7_5[0];
-  assign \$521  = ~ w1_a11_8[1];
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = \$519  | \$522 ;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = ~ w1_a1_0[0];
-  assign \$526  = ~ w1_a4_2[4];
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = ~ w1_a7_5[1];
-  assign \$529  = ~ w1_a11_8[1];
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = \$527  | \$530 ;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = ~ w1_a1_0[0];
-  assign \$534  = ~ w1_a4_2[7];
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = ~ w1_a7_5[1];
-  assign \$537  = ~ w1_a11_8[1];
-  assign \$538  = \$536  | \$537 ;
-  assign \$539  = \$535  | \$538 ;
-  assign \$540  = ~ \$539 ;
-  assign \$541  = ~ w1_a1_0[0];
-  assign \$542  = ~ w1_a4_2[1];
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = ~ w1_a7_5[0];
-  assign \$545  = ~ w1_a11_8[1];
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = ~ w1_a1_0[0];
-  assign \$550  = ~ w1_a4_2[4];
-  assign \$551  = \$549  | \$550 ;
-  assign \$552  = ~ w1_a7_5[1];
-  assign \$553  = ~ w1_a11_8[1];
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = \$551  | \$554 ;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = ~ w1_a1_0[0];
-  assign \$558  = ~ w1_a4_2[4];
-  assign \$559  = \$557  | \$558 ;
-  assign \$560  = ~ w1_a7_5[0];
-  assign \$561  = ~ w1_a11_8[0];
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = \$559  | \$562 ;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = ~ w1_a1_0[0];
-  assign \$566  = ~ w1_a4_2[6];
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = ~ w1_a7_5[1];
-  assign \$569  = ~ w1_a11_8[0];
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = \$567  | \$570 ;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = \$564  | \$572 ;
-  assign \$574  = ~ w1_a1_0[0];
-  assign \$575  = ~ w1_a4_2[1];
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = ~ w1_a7_5[0];
-  assign \$578  = ~ w1_a11_8[1];
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = \$576  | \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = ~ w1_a1_0[0];
-  assign \$583  = ~ w1_a4_2[4];
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = ~ w1_a7_5[1];
-  assign \$586  = ~ w1_a11_8[1];
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = \$584  | \$587 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = \$581  | \$589 ;
-  assign \$591  = \$573  | \$590 ;
-  assign \$592  = ~ w1_a1_0[0];
-  assign \$593  = ~ w1_a4_2[6];
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = ~ w1_a7_5[0];
-  assign \$596  = ~ w1_a11_8[0];
-  assign \$597  = \$595  | \$596 ;
-  assign \$598  = \$594  | \$597 ;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = ~ w1_a1_0[0];
-  assign \$601  = ~ w1_a4_2[7];
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = ~ w1_a7_5[0];
-  assign \$604  = ~ w1_a11_8[0];
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$599  | \$607 ;
-  assign \$609  = ~ w1_a1_0[0];
-  assign \$610  = ~ w1_a4_2[7];
-  assign \$611  = \$609  | \$610 ;
-  assign \$612  = ~ w1_a7_5[1];
-  assign \$613  = ~ w1_a11_8[1];
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = \$611  | \$614 ;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = \$608  | \$616 ;
-  assign \$619  = \$signal$158  & \$signal$159 ;
-  assign \$620  = \$619  & w2_is_ctrl;
-  assign \$621  = \$620  & \$signal$161 [0];
-  assign \$622  = \$signal$158  & \$signal$159 ;
-  assign \$623  = \$622  & w2_is_err_pop;
-  assign \$624  = \$signal$158  & w2_is_irq_status;
-  assign \$625  = \$624  & w2_strb[0];
-  assign \$626  = \$625  ? \$signal$161 [4:0] : 5'h00;
-  assign \$627  = \$signal$158  & \$signal$159 ;
-  assign \$628  = \$627  & \$signal$171 ;
-  assign \$629  = \$signal$158  & \$signal$159 ;
-  assign \$630  = \$629  & \$signal$172 ;
-  assign \$631  = \$signal$158  & \$signal$159 ;
-  assign \$632  = \$631  & \$signal$171 ;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$signal$158  & \$633 ;
-  assign \$635  = \$signal$158  & \$signal$159 ;
-  assign \$636  = \$635  & \$signal$172 ;
-  assign \$637  = ~ \$636 ;
-  assign \$638  = \$634  & \$637 ;
-  assign \$639  = \$signal$158  & w2_is_irq_enable;
-  assign \$640  = \$639  & w2_strb[0];
-  assign \$641  = \$signal$158  & w2_is_pool0_low_water;
-  assign \$642  = \$641  & w2_strb[0];
-  assign \$643  = \$signal$158  & w2_is_pool0_low_water;
-  assign \$644  = \$643  & w2_strb[1];
-  assign \$645  = \$signal$158  & w2_is_pool0_low_water;
-  assign \$646  = \$645  & w2_strb[2];
-  assign \$647  = ~ \$signal$174 ;
-  assign \$648  = \$signal$173  & \$signal$159 ;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = \$647  & \$649 ;
-  assign \$651  = \$signal$158  & \$signal$159 ;
-  assign \$652  = \$651  & \$signal$171 ;
-  assign \$653  = w2_base + w2_offset;
-  assign \$654  = w2_oor >> w2_pool;
-  assign \$655  = \$signal$158  & \$signal$159 ;
-  assign \$656  = \$655  & \$signal$172 ;
-  assign \$657  = rsp_freed_valid & \port$1930$0 [0];
-  assign \$658  = \$signal$182  & \$657 ;
-  assign \$659  = ~ \port$1890$0 [0];
-  assign \$660  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$661  = flush_waiting & \$660 ;
-  assign \$662  = ~ \port$1902$0 [0];
-  assign \$663  = \$signal$28  > 2'h2;
-  assign \$664  = \$663  ? 2'h2 : \$signal$28 ;
-  assign \$665  = | \$signal$28 ;
-  assign \$666  = space_ge1 & \$665 ;
-  assign \$667  = \$666  ? 1'h1 : 1'h0;
-  assign \$668  = space_ge2 ? \$664  : { 1'h0, \$667  };
-  assign \$signal$39  = space_ge3 ? \$signal$28  : \$668 ;
-  assign \$669  = ~ space[4];
-  assign popped = w1c & \$669 ;
-  assign \$670  = 1'h0 - tail[1:0];
-  assign \$671  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$671  ? tail_next_row : \$signal$51 ;
-  assign \$672  = ! \$670 [1:0];
-  assign \$673  = \$670 [1:0] == 1'h1;
-  assign \$674  = \$673  ? e1_new1 : e1_new2;
-  assign \$signature__data$191  = \$672  ? e1_new0 : \$674 ;
-  assign \$signature__en  = \$670 [1:0] < \$signal$39 ;
-  assign \$675  = 1'h1 - tail[1:0];
-  assign \$676  = tail[1:0] > 1'h1;
-  assign \$signature__addr$196  = \$676  ? tail_next_row : \$signal$51 ;
-  assign \$677  = ! \$675 [1:0];
-  assign \$678  = \$675 [1:0] == 1'h1;
-  assign \$679  = \$678  ? e1_new1 : e1_new2;
-  assign \$signature__data$197  = \$677  ? e1_new0 : \$679 ;
-  assign \$signature__en$198  = \$675 [1:0] < \$signal$39 ;
-  assign \$680  = 2'h2 - tail[1:0];
-  assign \$681  = tail[1:0] > 2'h2;
-  assign \$signature__addr$202  = \$681  ? tail_next_row : \$signal$51 ;
-  assign \$682  = ! \$680 [1:0];
-  assign \$683  = \$680 [1:0] == 1'h1;
-  assign \$684  = \$683  ? e1_new1 : e1_new2;
-  assign \$signature__data$203  = \$682  ? e1_new0 : \$684 ;
-  assign \$signature__en$204  = \$680 [1:0] < \$signal$39 ;
-  assign \$685  = 2'h3 - tail[1:0];
-  assign \$686  = ! \$685 [1:0];
-  assign \$687  = \$685 [1:0] == 1'h1;
-  assign \$688  = \$687  ? e1_new1 : e1_new2;
-  assign \$signature__data$209  = \$686  ? e1_new0 : \$688 ;
-  assign \$signature__en$210  = \$685 [1:0] < \$signal$39 ;
-  assign \$689  = | \$signal$28 ;
-  assign \$690  = \$signal$39  != \$signal$28 ;
-  assign \$691  = \$signal$62  & irq_enable;
-  assign irq = | \$691 ;
-  assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  always @(posedge clk)
-    cycle <= \$692 ;
-  always @(posedge clk)
-    \$signal  <= \$693 ;
-  always @(posedge clk)
-    ready <= \$694 ;
-  always @(posedge clk)
-    e1_new0 <= \$695 ;
-  always @(posedge clk)
-    e1_new1 <= \$696 ;
-  always @(posedge clk)
-    e1_new2 <= \$697 ;
-  always @(posedge clk)
-    \$signal$28  <= \$698 ;
-  always @(posedge clk)
-    e1_exhausted <= \$699 ;
-  always @(posedge clk)
-    event_ev_grant <= \$700 ;
-  always @(posedge clk)
-    event_ev_free <= \$701 ;
-  always @(posedge clk)
-    event_ev_flush <= \$702 ;
-  always @(posedge clk)
-    event_ev_fail <= \$703 ;
-  always @(posedge clk)
-    space_ge1 <= \$704 ;
-  always @(posedge clk)
-    space_ge2 <= \$705 ;
-  always @(posedge clk)
-    space_ge3 <= \$706 ;
-  always @(posedge clk)
-    space_ge4 <= \$707 ;
-  always @(posedge clk)
-    space_ge5 <= \$708 ;
-  always @(posedge clk)
-    space_ge6 <= \$709 ;
-  always @(posedge clk)
-    space <= \$710 ;
-  always @(posedge clk)
-    tail <= \$711 ;
-  always @(posedge clk)
-    \$signal$48  <= \$712 ;
-  always @(posedge clk)
-    n_dropped <= \$713 ;
-  always @(posedge clk)
-    err_dropped <= \$714 ;
-  always @(posedge clk)
-    \$signal$51  <= \$715 ;
-  always @(posedge clk)
-    tail_next_row <= \$716 ;
-  always @(posedge clk)
-    \$signal$53  <= \$717 ;
-  always @(posedge clk)
-    \$signal$55  <= \$718 ;
-  always @(posedge clk)
-    head_bank <= \$719 ;
-  always @(posedge clk)
-    head_entry <= \$720 ;
-  always @(posedge clk)
-    \$signal$62  <= \$721 ;
-  always @(posedge clk)
-    event_lw_limit <= \$722 ;
-  always @(posedge clk)
-    event_lw_short <= \$723 ;
-  always @(posedge clk)
-    event_lw_granted_1 <= \$724 ;
-  always @(posedge clk)
-    event_lw_granted_2 <= \$725 ;
-  always @(posedge clk)
-    event_in_use <= \$726 ;
-  always @(posedge clk)
-    event_in_use_was <= \$727 ;
-  always @(posedge clk)
-    event_in_use_rose <= \$728 ;
-  always @(posedge clk)
-    event_hw_grow <= \$729 ;
-  always @(posedge clk)
-    event_high_water <= \$730 ;
-  always @(posedge clk)
-    event_allocs <= \$731 ;
-  always @(posedge clk)
-    event_fails <= \$732 ;
-  always @(posedge clk)
-    event_frees <= \$733 ;
-  always @(posedge clk)
-    event_flushes <= \$734 ;
-  always @(posedge clk)
-    r1_a1_0 <= \$735 ;
-  always @(posedge clk)
-    r1_a4_2 <= \$736 ;
-  always @(posedge clk)
-    r1_a7_5 <= \$737 ;
-  always @(posedge clk)
-    r1_a11_8 <= \$738 ;
-  always @(posedge clk)
-    \$signal$84  <= \$739 ;
-  always @(posedge clk)
-    \$signal$86  <= \$740 ;
-  always @(posedge clk)
-    \$signal$87  <= \$741 ;
-  always @(posedge clk)
-    r2_pool <= \$742 ;
-  always @(posedge clk)
-    r2_sel_id <= \$743 ;
-  always @(posedge clk)
-    r2_sel_version <= \$744 ;
-  always @(posedge clk)
-    r2_sel_config <= \$745 ;
-  always @(posedge clk)
-    r2_sel_config2 <= \$746 ;
-  always @(posedge clk)
-    r2_sel_ctrl <= \$747 ;
-  always @(posedge clk)
-    r2_sel_status <= \$748 ;
-  always @(posedge clk)
-    r2_sel_irq_status <= \$749 ;
-  always @(posedge clk)
-    r2_sel_irq_enable <= \$750 ;
-  always @(posedge clk)
-    r2_sel_err_count <= \$751 ;
-  always @(posedge clk)
-    r2_sel_err_dropped <= \$752 ;
-  always @(posedge clk)
-    r2_sel_err_head0 <= \$753 ;
-  always @(posedge clk)
-    r2_sel_err_head1 <= \$754 ;
-  always @(posedge clk)
-    r2_sel_err_head2 <= \$755 ;
-  always @(posedge clk)
-    r2_sel_err_head3 <= \$756 ;
-  always @(posedge clk)
-    r2_sel_err_pop <= \$757 ;
-  always @(posedge clk)
-    r2_sel_cycle <= \$758 ;
-  always @(posedge clk)
-    r2_sel_pool0_alloc <= \$759 ;
-  always @(posedge clk)
-    r2_sel_pool0_free <= \$760 ;
-  always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$761 ;
-  always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$762 ;
-  always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$763 ;
-  always @(posedge clk)
-    r2_sel_pool0_slots <= \$764 ;
-  always @(posedge clk)
-    r2_sel_pool0_in_use <= \$765 ;
-  always @(posedge clk)
-    r2_sel_pool0_high_water <= \$766 ;
-  always @(posedge clk)
-    r2_sel_pool0_allocs <= \$767 ;
-  always @(posedge clk)
-    r2_sel_pool0_fails <= \$768 ;
-  always @(posedge clk)
-    r2_sel_pool0_frees <= \$769 ;
-  always @(posedge clk)
-    r2_sel_pool0_info <= \$770 ;
-  always @(posedge clk)
-    r2_sel_pool0_flush <= \$771 ;
-  always @(posedge clk)
-    r2_sel_pool0_flushes <= \$772 ;
-  always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$773 ;
-  always @(posedge clk)
-    r2_sel_pool0_low_water <= \$774 ;
-  always @(posedge clk)
-    \$signal$121  <= \$775 ;
-  always @(posedge clk)
-    r3_alloc <= \$776 ;
-  always @(posedge clk)
-    r3_pool <= \$777 ;
-  always @(posedge clk)
-    r3_block0 <= \$778 ;
-  always @(posedge clk)
-    r3_found_in <= \$779 ;
-  always @(posedge clk)
-    r3_block4 <= \$780 ;
-  always @(posedge clk)
-    req_alloc <= \$781 ;
-  always @(posedge clk)
-    r_ack <= \$782 ;
-  always @(posedge clk)
-    alloc_waiting <= \$783 ;
-  always @(posedge clk)
-    req_alloc_pool <= \$784 ;
-  always @(posedge clk)
-    req_alloc_size <= \$785 ;
-  always @(posedge clk)
-    \$signal$134  <= \$786 ;
-  always @(posedge clk)
-    \$signal$135  <= \$787 ;
-  always @(posedge clk)
-    w1_a1_0 <= \$788 ;
-  always @(posedge clk)
-    w1_a4_2 <= \$789 ;
-  always @(posedge clk)
-    w1_a7_5 <= \$790 ;
-  always @(posedge clk)
-    w1_a11_8 <= \$791 ;
-  always @(posedge clk)
-    w1_event_oor_gt0 <= \$792 ;
-  always @(posedge clk)
-    w1_event_oor_eq0 <= \$793 ;
-  always @(posedge clk)
-    w1_event_oor_gt6 <= \$794 ;
-  always @(posedge clk)
-    w1_event_oor_eq6 <= \$795 ;
-  always @(posedge clk)
-    w1_event_oor_gt12 <= \$796 ;
-  always @(posedge clk)
-    w1_event_oor_eq12 <= \$797 ;
-  always @(posedge clk)
-    w1_event_oor_gt18 <= \$798 ;
-  always @(posedge clk)
-    w1_event_oor_eq18 <= \$799 ;
-  always @(posedge clk)
-    \$signal$151  <= \$800 ;
-  always @(posedge clk)
-    \$signal$153  <= \$801 ;
-  always @(posedge clk)
-    \$signal$154  <= \$802 ;
-  always @(posedge clk)
-    w1_strb <= \$803 ;
-  always @(posedge clk)
-    w1_pool <= \$804 ;
-  always @(posedge clk)
-    \$signal$158  <= \$805 ;
-  always @(posedge clk)
-    \$signal$159  <= \$806 ;
-  always @(posedge clk)
-    w2_strb <= \$807 ;
-  always @(posedge clk)
-    \$signal$161  <= \$808 ;
-  always @(posedge clk)
-    w2_pool <= \$809 ;
-  always @(posedge clk)
-    w2_oor <= \$810 ;
-  always @(posedge clk)
-    w2_is_ctrl <= \$811 ;
-  always @(posedge clk)
-    w2_is_irq_status <= \$812 ;
-  always @(posedge clk)
-    w2_is_irq_enable <= \$813 ;
-  always @(posedge clk)
-    w2_is_err_pop <= \$814 ;
-  always @(posedge clk)
-    w2_is_pool0_free <= \$815 ;
-  always @(posedge clk)
-    w2_is_pool0_flush <= \$816 ;
-  always @(posedge clk)
-    w2_is_pool0_low_water <= \$817 ;
-  always @(posedge clk)
-    \$signal$171  <= \$818 ;
-  always @(posedge clk)
-    \$signal$172  <= \$819 ;
-  always @(posedge clk)
-    \$signal$173  <= \$820 ;
-  always @(posedge clk)
-    \$signal$174  <= \$821 ;
-  always @(posedge clk)
-    w2_offset <= \$822 ;
-  always @(posedge clk)
-    w2_base <= \$823 ;
-  always @(posedge clk)
-    \$signal$54  <= \$824 ;
-  always @(posedge clk)
-    w1c <= \$825 ;
-  always @(posedge clk)
-    \$signal$63  <= \$826 ;
-  always @(posedge clk)
-    req_free <= \$827 ;
-  always @(posedge clk)
-    req_flush <= \$828 ;
-  always @(posedge clk)
-    w_ack <= \$829 ;
-  always @(posedge clk)
-    irq_enable <= \$830 ;
-  always @(posedge clk)
-    event_low_water <= \$831 ;
-  always @(posedge clk)
-    \$signal$181  <= \$832 ;
-  always @(posedge clk)
-    \$signal$182  <= \$833 ;
-  always @(posedge clk)
-    req_free_pool <= \$834 ;
-  always @(posedge clk)
-    req_free_tag <= \$835 ;
-  always @(posedge clk)
-    req_free_addr <= \$836 ;
-  always @(posedge clk)
-    req_free_oor <= \$837 ;
-  always @(posedge clk)
-    flush_waiting <= \$838 ;
-  always @(posedge clk)
-    req_flush_pool <= \$839 ;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$1890$0 [4:1];
+  assign \$2  = | \port$2626$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$1890$0 [16] ? { 7'h00, \port$1890$0 [15] } : 8'hff;
+  assign \$4  = \port$2626$0 [16] ? { 7'h00, \port$2626$0 [15] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$1902$0 [4:1];
+  assign \$6  = | \port$2638$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$1902$0 [14:5], 47'h000000000000, \port$1902$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1902$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$1887$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1887$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1887$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$1890$0 [14:5], \port$1930$0 [32:1], 4'h0, \port$1930$0 [36:33], \$4 , 1'h0, \port$1930$0 [0], 3'h1, \port$1890$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$1890$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 22'h000000, \port$2638$0 [14:5], 47'h000000000000, \port$2638$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2638$0 [4:1] } : { \$9 [31:0], 22'h000000, \port$2623$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2623$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2623$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 22'h000000, \port$2626$0 [14:5], \port$2666$0 [32:1], 4'h0, \port$2666$0 [36:33], \$4 , 1'h0, \port$2666$0 [0], 3'h1, \port$2626$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$2626$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$1902$0 [4:1];
+  assign \$14  = | \port$2638$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$1902$0 [14:5], 47'h000000000000, \port$1902$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$1902$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$1887$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1887$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1887$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 22'h000000, \port$2638$0 [14:5], 47'h000000000000, \port$2638$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2638$0 [4:1] } : { \$18 [31:0], 22'h000000, \port$2623$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2623$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2623$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$1890$0 [4:1];
+  assign \$21  = | \port$2626$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$1902$0 [4:1];
+  assign \$23  = | \port$2638$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$1887$0 [0];
+  assign \$26  = ~ \port$2623$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$1887$0 [4:1] != 1'h1;
+  assign \$28  = \port$2623$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$1887$0 [4:1] == 1'h1;
+  assign \$31  = \port$2623$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$1887$0 [0];
-  assign \$34  = ! \port$1887$0 [5];
+  assign \$33  = rsp_grant_valid & \port$2623$0 [0];
+  assign \$34  = ! \port$2623$0 [5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$1890$0 [0];
-  assign \$37  = ! \port$1890$0 [15];
+  assign \$36  = rsp_freed_valid & \port$2626$0 [0];
+  assign \$37  = ! \port$2626$0 [15];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$1902$0 [0];
-  assign \$40  = ! \port$1902$0 [15];
+  assign \$39  = rsp_flushed_valid & \port$2638$0 [0];
+  assign \$40  = ! \port$2638$0 [15];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$1887$0 [4:1] == 1'h1;
+  assign \$42  = \port$2623$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$1887$0 [5];
+  assign \$44  = ! \port$2623$0 [5];
   assign \$45  = \$43  & \$44 ;
   assign \$46  = space >= 3'h7;
   assign \$47  = space >= 3'h7;
@@ -6163,7 +7399,7 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   assign \$68  = \$signal$55  ? \$67  : 121'h0000000000000000000000000000000;
   assign \$69  = ~ \$signal$63 ;
   assign \$70  = \$signal$62  & \$69 ;
-  assign \$71  = \$70  | { low_water_hit, 1'h0, \$690 , e1_exhausted, \$689  };
+  assign \$71  = \$70  | { low_water_hit, 1'h0, \$718 , e1_exhausted, \$717  };
   assign \$72  = 7'h40 - event_low_water;
   assign \$73  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$78  = \$77  == event_ev_free;
@@ -6185,1393 +7421,2123 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   assign \$100  = event_fails + event_ev_fail;
   assign \$101  = event_frees + event_ev_free;
   assign \$102  = event_flushes + event_ev_flush;
-  assign \$103  = 1'h1 << bus__r_addr[1:0];
-  assign \$104  = 1'h1 << bus__r_addr[4:2];
-  assign \$105  = 1'h1 << bus__r_addr[7:5];
-  assign \$106  = 1'h1 << bus__r_addr[11:8];
-  assign \$107  = bus__r_addr[11:6] - 3'h4;
-  assign \$108  = ~ r1_a1_0[0];
-  assign \$109  = ~ r1_a4_2[0];
-  assign \$110  = \$108  | \$109 ;
-  assign \$111  = ~ r1_a7_5[0];
-  assign \$112  = ~ r1_a11_8[0];
-  assign \$113  = \$111  | \$112 ;
-  assign \$114  = \$110  | \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = ~ r1_a1_0[0];
-  assign \$117  = ~ r1_a4_2[1];
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = ~ r1_a7_5[0];
-  assign \$120  = ~ r1_a11_8[0];
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$118  | \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = ~ r1_a1_0[0];
-  assign \$125  = ~ r1_a4_2[2];
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = ~ r1_a7_5[0];
-  assign \$128  = ~ r1_a11_8[0];
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = \$126  | \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = ~ r1_a1_0[0];
-  assign \$133  = ~ r1_a4_2[3];
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = ~ r1_a7_5[0];
-  assign \$136  = ~ r1_a11_8[0];
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$134  | \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = ~ r1_a1_0[0];
-  assign \$141  = ~ r1_a4_2[4];
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = ~ r1_a7_5[0];
-  assign \$144  = ~ r1_a11_8[0];
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  | \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = ~ r1_a1_0[0];
-  assign \$149  = ~ r1_a4_2[5];
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = ~ r1_a7_5[0];
-  assign \$152  = ~ r1_a11_8[0];
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = \$150  | \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = ~ r1_a1_0[0];
-  assign \$157  = ~ r1_a4_2[6];
-  assign \$158  = \$156  | \$157 ;
-  assign \$159  = ~ r1_a7_5[0];
-  assign \$160  = ~ r1_a11_8[0];
+  assign \$103  = ! bus__r_addr[5:0];
+  assign \$104  = bus__r_addr[11:6] >= 3'h4;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = bus__r_addr[11:6] < 3'h5;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = ~ \$107 ;
+  assign \$109  = bus__r_req & \$108 ;
+  assign \$110  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
+  assign \$111  = alloc_queue_full[0] ? alloc_queue_data0 : alloc_queue_w_data;
+  assign \$112  = alloc_queue_pop ? \$110  : \$111 ;
+  assign \$113  = alloc_queue_push & alloc_queue_full[0];
+  assign \$114  = alloc_queue_full[1] | \$113 ;
+  assign \$116  = alloc_queue_full[0] | \$115 ;
+  assign \$117  = alloc_queue_pop ? \$114  : \$116 ;
+  assign \$118  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
+  assign \$119  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
+  assign \$120  = alloc_queue_pop ? \$118  : \$119 ;
+  assign \$121  = alloc_queue_push & alloc_queue_full[1];
+  assign \$122  = alloc_queue_full[2] | \$121 ;
+  assign \$123  = alloc_queue_push & alloc_queue_full[0];
+  assign \$124  = alloc_queue_full[1] | \$123 ;
+  assign \$125  = alloc_queue_pop ? \$122  : \$124 ;
+  assign \$126  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
+  assign \$127  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
+  assign \$128  = alloc_queue_pop ? \$126  : \$127 ;
+  assign \$129  = alloc_queue_push & alloc_queue_full[2];
+  assign \$130  = alloc_queue_full[3] | \$129 ;
+  assign \$131  = alloc_queue_push & alloc_queue_full[1];
+  assign \$132  = alloc_queue_full[2] | \$131 ;
+  assign \$133  = alloc_queue_pop ? \$130  : \$132 ;
+  assign \$134  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
+  assign \$135  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
+  assign \$136  = alloc_queue_pop ? \$134  : \$135 ;
+  assign \$137  = alloc_queue_push & alloc_queue_full[3];
+  assign \$138  = alloc_queue_full[4] | \$137 ;
+  assign \$139  = alloc_queue_push & alloc_queue_full[2];
+  assign \$140  = alloc_queue_full[3] | \$139 ;
+  assign \$141  = alloc_queue_pop ? \$138  : \$140 ;
+  assign \$142  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
+  assign \$143  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
+  assign \$144  = alloc_queue_pop ? \$142  : \$143 ;
+  assign \$145  = alloc_queue_push & alloc_queue_full[4];
+  assign \$146  = alloc_queue_full[5] | \$145 ;
+  assign \$147  = alloc_queue_push & alloc_queue_full[3];
+  assign \$148  = alloc_queue_full[4] | \$147 ;
+  assign \$149  = alloc_queue_pop ? \$146  : \$148 ;
+  assign \$150  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
+  assign \$151  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
+  assign \$152  = alloc_queue_pop ? \$150  : \$151 ;
+  assign \$153  = alloc_queue_push & alloc_queue_full[5];
+  assign \$154  = alloc_queue_full[6] | \$153 ;
+  assign \$155  = alloc_queue_push & alloc_queue_full[4];
+  assign \$156  = alloc_queue_full[5] | \$155 ;
+  assign \$157  = alloc_queue_pop ? \$154  : \$156 ;
+  assign \$158  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
+  assign \$159  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
+  assign \$160  = alloc_queue_pop ? \$158  : \$159 ;
+  assign \$161  = alloc_queue_push & alloc_queue_full[6];
+  assign \$162  = alloc_queue_full[7] | \$161 ;
+  assign \$163  = alloc_queue_push & alloc_queue_full[5];
+  assign \$164  = alloc_queue_full[6] | \$163 ;
+  assign \$165  = alloc_queue_pop ? \$162  : \$164 ;
+  assign \$166  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
+  assign \$167  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
+  assign \$168  = alloc_queue_pop ? \$166  : \$167 ;
+  assign \$169  = alloc_queue_push & alloc_queue_full[7];
+  assign \$170  = alloc_queue_full[8] | \$169 ;
+  assign \$171  = alloc_queue_push & alloc_queue_full[6];
+  assign \$172  = alloc_queue_full[7] | \$171 ;
+  assign \$173  = alloc_queue_pop ? \$170  : \$172 ;
+  assign \$174  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
+  assign \$175  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
+  assign \$176  = alloc_queue_pop ? \$174  : \$175 ;
+  assign \$177  = alloc_queue_push & alloc_queue_full[8];
+  assign \$178  = alloc_queue_full[9] | \$177 ;
+  assign \$179  = alloc_queue_push & alloc_queue_full[7];
+  assign \$180  = alloc_queue_full[8] | \$179 ;
+  assign \$181  = alloc_queue_pop ? \$178  : \$180 ;
+  assign \$183  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
+  assign \$184  = alloc_queue_pop ? \$182  : \$183 ;
+  assign \$185  = alloc_queue_push & alloc_queue_full[9];
+  assign \$187  = alloc_queue_push & alloc_queue_full[8];
+  assign \$188  = alloc_queue_full[9] | \$187 ;
+  assign \$189  = alloc_queue_pop ? \$186  : \$188 ;
+  assign \$190  = alloc_queue_full[0] | staged_valid;
+  assign \$191  = ! bus__r_addr[5:0];
+  assign \$192  = bus__r_addr[11:6] >= 3'h4;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = bus__r_addr[11:6] < 3'h5;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = bus__r_req & \$195 ;
+  assign \$197  = \$190  | \$196 ;
+  assign \$198  = req_alloc & native_alloc_valid;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = ! bus__r_addr[5:0];
+  assign \$202  = bus__r_addr[11:6] >= 3'h4;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = bus__r_addr[11:6] < 3'h5;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = bus__r_req & \$205 ;
+  assign \$207  = alloc_queue_full[0] | staged_valid;
+  assign \$208  = ! bus__r_addr[5:0];
+  assign \$209  = bus__r_addr[11:6] >= 3'h4;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = bus__r_addr[11:6] < 3'h5;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = bus__r_req & \$212 ;
+  assign \$214  = \$207  | \$213 ;
+  assign \$215  = req_alloc & native_alloc_valid;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = \$214  & \$216 ;
+  assign \$218  = ~ alloc_queue_full[0];
+  assign \$219  = ~ staged_valid;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = \$217  & \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = \$206  & \$222 ;
+  assign \$224  = bus__r_addr[11:6] - 3'h4;
+  assign \$225  = bus__r_addr[11:6] - 3'h4;
+  assign \$227  = alloc_queue_full[0] | staged_valid;
+  assign \$228  = ! bus__r_addr[5:0];
+  assign \$229  = bus__r_addr[11:6] >= 3'h4;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = bus__r_addr[11:6] < 3'h5;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = bus__r_req & \$232 ;
+  assign \$234  = \$227  | \$233 ;
+  assign \$235  = req_alloc & native_alloc_valid;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = \$234  & \$236 ;
+  assign \$238  = bus__r_addr[11:6] - 3'h4;
+  assign \$239  = bus__r_addr[11:6] - 3'h4;
+  assign \$241  = staged_valid ? alloc_queue_w_data : { \$240 , \$238 [0] };
+  assign \$242  = alloc_queue_full[0] ? alloc_queue_data0 : \$241 ;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = \$244  + 1'h1;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = \$247  + 1'h1;
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$250  + 1'h1;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = \$253  + 1'h1;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = \$256  + 1'h1;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = \$259  + 1'h1;
+  assign \$262  = ~ \$261 ;
+  assign \$263  = \$262  + 1'h1;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = \$265  + 1'h1;
+  assign \$268  = ~ \$267 ;
+  assign \$269  = \$268  + 1'h1;
+  assign \$271  = ~ \$270 ;
+  assign \$272  = \$271  + 1'h1;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  + 1'h1;
+  assign \$277  = ~ \$276 ;
+  assign \$278  = \$277  + 1'h1;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$280  + 1'h1;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = \$283  + 1'h1;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = \$286  + 1'h1;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = \$289  + 1'h1;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$292  + 1'h1;
+  assign \$295  = ~ \$294 ;
+  assign \$296  = \$295  + 1'h1;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = \$298  + 1'h1;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$301  + 1'h1;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = \$304  + 1'h1;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$307  + 1'h1;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  + 1'h1;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = \$313  + 1'h1;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$316  + 1'h1;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$322  + 1'h1;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  + 1'h1;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  + 1'h1;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  + 1'h1;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$334  + 1'h1;
+  assign \$336  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$337  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = r1_sel_config ? 32'd169084167 : 32'd0;
+  assign \$340  = r1_sel_config2 ? 32'd100732960 : 32'd0;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = \$338  | \$341 ;
+  assign \$344  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$346  = r1_sel_irq_status ? \$signal$62  : 5'h00;
+  assign \$347  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = \$345  | { 27'h0000000, \$348  };
+  assign \$350  = \$342  | \$349 ;
+  assign \$351  = r1_sel_err_count ? \$signal$48  : 32'd0;
+  assign \$352  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$353  = \$351  | \$352 ;
+  assign \$354  = r1_sel_err_head0 ? { \$signal$55 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$355  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
+  assign \$356  = \$354  | \$355 ;
+  assign \$357  = \$353  | \$356 ;
+  assign \$358  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$359  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$360  = \$358  | \$359 ;
+  assign \$362  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$364  = \$360  | \$363 ;
+  assign \$365  = \$357  | \$364 ;
+  assign \$366  = \$350  | \$365 ;
+  assign \$367  = r1_sel_id | r1_sel_version;
+  assign \$368  = r1_sel_config | r1_sel_config2;
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = r1_sel_ctrl | r1_sel_status;
+  assign \$371  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = \$369  | \$372 ;
+  assign \$374  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$375  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$378  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = \$376  | \$379 ;
+  assign \$381  = \$373  | \$380 ;
+  assign \$383  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$386  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
+  assign \$390  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
+  assign \$391  = \$389  | { 25'h0000000, \$390  };
+  assign \$392  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
+  assign \$393  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$394  = { 25'h0000000, \$392  } | \$393 ;
+  assign \$395  = \$391  | \$394 ;
+  assign \$396  = \$388  | \$395 ;
+  assign \$397  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$398  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$399  = \$397  | \$398 ;
+  assign \$404  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$407  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$408  = \$406  | { 15'h0000, \$407  };
+  assign \$409  = \$403  | \$408 ;
+  assign \$410  = \$396  | \$409 ;
+  assign \$411  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$412  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$415  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = \$413  | \$416 ;
+  assign \$418  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$419  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$422  = \$421  | r1_sel_pool0_low_water;
+  assign \$423  = \$420  | \$422 ;
+  assign \$424  = \$417  | \$423 ;
+  assign \$425  = bus__w_strb == 4'hf;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$429  = \$425  & \$428 [6];
+  assign \$430  = bus__w_addr[5:0] == 3'h4;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = bus__w_req & \$431 ;
+  assign \$433  = bus__w_strb == 4'hf;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$435  + 1'h1;
+  assign \$437  = \$433  & \$436 [6];
+  assign \$438  = bus__w_addr[5:0] == 6'h30;
+  assign \$439  = \$437  & \$438 ;
+  assign \$440  = bus__w_req & \$439 ;
+  assign \$441  = bus__w_addr[11:6] - 3'h4;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = \$446  + 1'h1;
+  assign \$448  = bus__w_data[18:0] - 7'h40;
+  assign \$449  = ~ \$448 [19];
+  assign \$451  = \$447 [6] & \$450 ;
+  assign \$453  = 32'd2147483648 + \$452 ;
+  assign \$454  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$455  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$456  = command_queue_pop ? \$454  : \$455 ;
+  assign \$457  = command_queue_push & command_queue_full[0];
+  assign \$458  = command_queue_full[1] | \$457 ;
+  assign \$460  = command_queue_full[0] | \$459 ;
+  assign \$461  = command_queue_pop ? \$458  : \$460 ;
+  assign \$462  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$463  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$464  = command_queue_pop ? \$462  : \$463 ;
+  assign \$465  = command_queue_push & command_queue_full[1];
+  assign \$466  = command_queue_full[2] | \$465 ;
+  assign \$467  = command_queue_push & command_queue_full[0];
+  assign \$468  = command_queue_full[1] | \$467 ;
+  assign \$469  = command_queue_pop ? \$466  : \$468 ;
+  assign \$470  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$471  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$472  = command_queue_pop ? \$470  : \$471 ;
+  assign \$473  = command_queue_push & command_queue_full[2];
+  assign \$474  = command_queue_full[3] | \$473 ;
+  assign \$475  = command_queue_push & command_queue_full[1];
+  assign \$476  = command_queue_full[2] | \$475 ;
+  assign \$477  = command_queue_pop ? \$474  : \$476 ;
+  assign \$478  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$479  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$480  = command_queue_pop ? \$478  : \$479 ;
+  assign \$481  = command_queue_push & command_queue_full[3];
+  assign \$482  = command_queue_full[4] | \$481 ;
+  assign \$483  = command_queue_push & command_queue_full[2];
+  assign \$484  = command_queue_full[3] | \$483 ;
+  assign \$485  = command_queue_pop ? \$482  : \$484 ;
+  assign \$486  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$487  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$488  = command_queue_pop ? \$486  : \$487 ;
+  assign \$489  = command_queue_push & command_queue_full[4];
+  assign \$490  = command_queue_full[5] | \$489 ;
+  assign \$491  = command_queue_push & command_queue_full[3];
+  assign \$492  = command_queue_full[4] | \$491 ;
+  assign \$493  = command_queue_pop ? \$490  : \$492 ;
+  assign \$494  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$495  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$496  = command_queue_pop ? \$494  : \$495 ;
+  assign \$497  = command_queue_push & command_queue_full[5];
+  assign \$498  = command_queue_full[6] | \$497 ;
+  assign \$499  = command_queue_push & command_queue_full[4];
+  assign \$500  = command_queue_full[5] | \$499 ;
+  assign \$501  = command_queue_pop ? \$498  : \$500 ;
+  assign \$502  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$503  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$504  = command_queue_pop ? \$502  : \$503 ;
+  assign \$505  = command_queue_push & command_queue_full[6];
+  assign \$506  = command_queue_full[7] | \$505 ;
+  assign \$507  = command_queue_push & command_queue_full[5];
+  assign \$508  = command_queue_full[6] | \$507 ;
+  assign \$509  = command_queue_pop ? \$506  : \$508 ;
+  assign \$510  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$511  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$512  = command_queue_pop ? \$510  : \$511 ;
+  assign \$513  = command_queue_push & command_queue_full[7];
+  assign \$514  = command_queue_full[8] | \$513 ;
+  assign \$515  = command_queue_push & command_queue_full[6];
+  assign \$516  = command_queue_full[7] | \$515 ;
+  assign \$517  = command_queue_pop ? \$514  : \$516 ;
+  assign \$518  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$519  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$520  = command_queue_pop ? \$518  : \$519 ;
+  assign \$521  = command_queue_push & command_queue_full[8];
+  assign \$522  = command_queue_full[9] | \$521 ;
+  assign \$523  = command_queue_push & command_queue_full[7];
+  assign \$524  = command_queue_full[8] | \$523 ;
+  assign \$525  = command_queue_pop ? \$522  : \$524 ;
+  assign \$527  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$528  = command_queue_pop ? \$526  : \$527 ;
+  assign \$529  = command_queue_push & command_queue_full[9];
+  assign \$531  = command_queue_push & command_queue_full[8];
+  assign \$532  = command_queue_full[9] | \$531 ;
+  assign \$533  = command_queue_pop ? \$530  : \$532 ;
+  assign \$534  = req_free & native_free_valid;
+  assign \$535  = req_flush & native_flush_valid;
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = 1'h1 << bus__w_addr[1:0];
+  assign \$538  = 1'h1 << bus__w_addr[4:2];
+  assign \$539  = 1'h1 << bus__w_addr[7:5];
+  assign \$540  = 1'h1 << bus__w_addr[11:8];
+  assign \$541  = bus__w_strb == 4'hf;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = \$543  + 1'h1;
+  assign \$545  = \$541  & \$544 [6];
+  assign \$546  = bus__w_addr[5:0] == 3'h4;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = bus__w_req & \$548 ;
+  assign \$550  = bus__w_strb == 4'hf;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$552  + 1'h1;
+  assign \$554  = \$550  & \$553 [6];
+  assign \$555  = bus__w_addr[5:0] == 6'h30;
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = \$549  & \$557 ;
+  assign \$559  = bus__w_strb == 4'hf;
+  assign \$560  = ~ w1_a1_0[0];
+  assign \$561  = ~ w1_a4_2[4];
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = ~ w1_a7_5[0];
+  assign \$564  = ~ w1_a11_8[0];
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = \$562  | \$565 ;
+  assign \$567  = ~ \$566 ;
+  assign \$568  = ~ w1_a1_0[0];
+  assign \$569  = ~ w1_a4_2[6];
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = ~ w1_a7_5[0];
+  assign \$572  = ~ w1_a11_8[0];
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = \$570  | \$573 ;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = ~ w1_a1_0[0];
+  assign \$577  = ~ w1_a4_2[7];
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = ~ w1_a7_5[0];
+  assign \$580  = ~ w1_a11_8[0];
+  assign \$581  = \$579  | \$580 ;
+  assign \$582  = \$578  | \$581 ;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = ~ w1_a1_0[0];
+  assign \$585  = ~ w1_a4_2[6];
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = ~ w1_a7_5[1];
+  assign \$588  = ~ w1_a11_8[0];
+  assign \$589  = \$587  | \$588 ;
+  assign \$590  = \$586  | \$589 ;
+  assign \$591  = ~ \$590 ;
+  assign \$592  = ~ w1_a1_0[0];
+  assign \$593  = ~ w1_a4_2[1];
+  assign \$594  = \$592  | \$593 ;
+  assign \$595  = ~ w1_a7_5[0];
+  assign \$596  = ~ w1_a11_8[1];
+  assign \$597  = \$595  | \$596 ;
+  assign \$598  = \$594  | \$597 ;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = ~ w1_a1_0[0];
+  assign \$601  = ~ w1_a4_2[4];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = ~ w1_a7_5[1];
+  assign \$604  = ~ w1_a11_8[1];
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = ~ w1_a1_0[0];
+  assign \$609  = ~ w1_a4_2[7];
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = ~ w1_a7_5[1];
+  assign \$612  = ~ w1_a11_8[1];
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = \$610  | \$613 ;
+  assign \$615  = ~ \$614 ;
+  assign \$616  = ~ w1_a1_0[0];
+  assign \$617  = ~ w1_a4_2[4];
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = ~ w1_a7_5[0];
+  assign \$620  = ~ w1_a11_8[0];
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = \$618  | \$621 ;
+  assign \$623  = ~ \$622 ;
+  assign \$624  = ~ w1_a1_0[0];
+  assign \$625  = ~ w1_a4_2[6];
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = ~ w1_a7_5[1];
+  assign \$628  = ~ w1_a11_8[0];
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = ~ \$630 ;
+  assign \$632  = ~ w1_a1_0[0];
+  assign \$633  = ~ w1_a4_2[1];
+  assign \$634  = \$632  | \$633 ;
+  assign \$635  = ~ w1_a7_5[0];
+  assign \$636  = ~ w1_a11_8[1];
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = \$634  | \$637 ;
+  assign \$639  = ~ \$638 ;
+  assign \$640  = ~ w1_a1_0[0];
+  assign \$641  = ~ w1_a4_2[4];
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = ~ w1_a7_5[1];
+  assign \$644  = ~ w1_a11_8[1];
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = \$642  | \$645 ;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = { \$647 , \$639 , \$631 , \$623  } + 4'hf;
+  assign \$649  = ~ w1_a1_0[0];
+  assign \$650  = ~ w1_a4_2[6];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = ~ w1_a7_5[0];
+  assign \$653  = ~ w1_a11_8[0];
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = \$651  | \$654 ;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = ~ w1_a1_0[0];
+  assign \$658  = ~ w1_a4_2[7];
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = ~ w1_a7_5[0];
+  assign \$661  = ~ w1_a11_8[0];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = \$659  | \$662 ;
+  assign \$664  = ~ \$663 ;
+  assign \$665  = \$656  | \$664 ;
+  assign \$666  = ~ w1_a1_0[0];
+  assign \$667  = ~ w1_a4_2[7];
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = ~ w1_a7_5[1];
+  assign \$670  = ~ w1_a11_8[1];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = ~ \$672 ;
+  assign \$674  = \$665  | \$673 ;
+  assign \$675  = \$signal$176  & \$signal$177 ;
+  assign \$676  = \$675  & w2_is_ctrl;
+  assign \$677  = \$676  & \$signal$179 [0];
+  assign \$678  = \$signal$176  & \$signal$177 ;
+  assign \$679  = \$678  & w2_is_err_pop;
+  assign \$680  = \$signal$176  & w2_is_irq_status;
+  assign \$681  = \$680  & \$signal$178 [0];
+  assign \$682  = \$681  ? \$signal$179 [4:0] : 5'h00;
+  assign \$683  = \$signal$176  & w2_is_irq_enable;
+  assign \$684  = \$683  & \$signal$178 [0];
+  assign \$685  = \$signal$176  & w2_is_pool0_low_water;
+  assign \$686  = \$685  & \$signal$178 [0];
+  assign \$687  = \$signal$176  & w2_is_pool0_low_water;
+  assign \$688  = \$687  & \$signal$178 [1];
+  assign \$689  = \$signal$176  & w2_is_pool0_low_water;
+  assign \$690  = \$689  & \$signal$178 [2];
+  assign \$691  = \$signal$28  > 2'h2;
+  assign \$692  = \$691  ? 2'h2 : \$signal$28 ;
+  assign \$693  = | \$signal$28 ;
+  assign \$694  = space_ge1 & \$693 ;
+  assign \$695  = \$694  ? 1'h1 : 1'h0;
+  assign \$696  = space_ge2 ? \$692  : { 1'h0, \$695  };
+  assign \$signal$39  = space_ge3 ? \$signal$28  : \$696 ;
+  assign \$697  = ~ space[4];
+  assign popped = w1c & \$697 ;
+  assign \$698  = 1'h0 - tail[1:0];
+  assign \$699  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$699  ? tail_next_row : \$signal$51 ;
+  assign \$700  = ! \$698 [1:0];
+  assign \$701  = \$698 [1:0] == 1'h1;
+  assign \$702  = \$701  ? e1_new1 : e1_new2;
+  assign \$signature__data$192  = \$700  ? e1_new0 : \$702 ;
+  assign \$signature__en  = \$698 [1:0] < \$signal$39 ;
+  assign \$703  = 1'h1 - tail[1:0];
+  assign \$704  = tail[1:0] > 1'h1;
+  assign \$signature__addr$197  = \$704  ? tail_next_row : \$signal$51 ;
+  assign \$705  = ! \$703 [1:0];
+  assign \$706  = \$703 [1:0] == 1'h1;
+  assign \$707  = \$706  ? e1_new1 : e1_new2;
+  assign \$signature__data$198  = \$705  ? e1_new0 : \$707 ;
+  assign \$signature__en$199  = \$703 [1:0] < \$signal$39 ;
+  assign \$708  = 2'h2 - tail[1:0];
+  assign \$709  = tail[1:0] > 2'h2;
+  assign \$signature__addr$203  = \$709  ? tail_next_row : \$signal$51 ;
+  assign \$710  = ! \$708 [1:0];
+  assign \$711  = \$708 [1:0] == 1'h1;
+  assign \$712  = \$711  ? e1_new1 : e1_new2;
+  assign \$signature__data$204  = \$710  ? e1_new0 : \$712 ;
+  assign \$signature__en$205  = \$708 [1:0] < \$signal$39 ;
+  assign \$713  = 2'h3 - tail[1:0];
+  assign \$714  = ! \$713 [1:0];
+  assign \$715  = \$713 [1:0] == 1'h1;
+  assign \$716  = \$715  ? e1_new1 : e1_new2;
+  assign \$signature__data$210  = \$714  ? e1_new0 : \$716 ;
+  assign \$signature__en$211  = \$713 [1:0] < \$signal$39 ;
+  assign \$717  = | \$signal$28 ;
+  assign \$718  = \$signal$39  != \$signal$28 ;
+  assign \$719  = \$signal$62  & irq_enable;
+  assign irq = | \$719 ;
+  assign low_water_hit = event_lw_granted_2 & event_lw_short;
+  assign \$720  = ! bus__r_addr[5:0];
+  assign \$721  = bus__r_addr[11:6] >= 3'h4;
+  assign \$722  = \$720  & \$721 ;
+  assign \$723  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$722  & \$723 ;
+  assign \$724  = req_alloc & native_alloc_valid;
+  assign \$725  = ~ \$724 ;
+  assign alloc_queue_pop = alloc_queue_full[0] & \$725 ;
+  assign \$726  = alloc_queue_full[0] | staged_valid;
+  assign \$727  = ! bus__r_addr[5:0];
+  assign \$728  = bus__r_addr[11:6] >= 3'h4;
+  assign \$729  = \$727  & \$728 ;
+  assign \$730  = bus__r_addr[11:6] < 3'h5;
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = bus__r_req & \$731 ;
+  assign \$733  = \$726  | \$732 ;
+  assign \$734  = req_alloc & native_alloc_valid;
+  assign \$735  = ~ \$734 ;
+  assign \$736  = \$733  & \$735 ;
+  assign \$737  = ~ alloc_queue_full[0];
+  assign \$738  = \$736  & \$737 ;
+  assign \$739  = ~ \$738 ;
+  assign alloc_queue_push = staged_valid & \$739 ;
+  assign bus__r_data = r2_block0 | r2_block4;
+  assign \$740  = | r2_found_in;
+  assign bus__r_err = ~ \$740 ;
+  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign bus__w_slow = \$signal$138  | new_flush;
+  assign \$741  = w1_pool_is & w1_event_addr[0];
+  assign \$742  = w1_pool_is & w1_event_addr[1];
+  assign \$743  = w1_pool_is & w1_event_addr[2];
+  assign \$744  = w1_pool_is & w1_event_addr[3];
+  assign \$745  = w1_pool_is & w1_event_addr[4];
+  assign \$746  = w1_pool_is & w1_event_addr[5];
+  assign \$747  = w1_pool_is & w1_event_addr[6];
+  assign \$748  = w1_pool_is & w1_event_addr[7];
+  assign \$749  = w1_pool_is & w1_event_addr[8];
+  assign \$750  = w1_pool_is & w1_event_addr[9];
+  assign \$751  = w1_pool_is & w1_event_addr[10];
+  assign \$752  = w1_pool_is & w1_event_addr[11];
+  assign \$753  = w1_pool_is & w1_event_addr[12];
+  assign \$754  = w1_pool_is & w1_event_addr[13];
+  assign \$755  = w1_pool_is & w1_event_addr[14];
+  assign \$756  = w1_pool_is & w1_event_addr[15];
+  assign \$757  = w1_pool_is & w1_event_addr[16];
+  assign \$758  = w1_pool_is & w1_event_addr[17];
+  assign \$759  = w1_pool_is & w1_event_addr[18];
+  assign \$760  = w1_pool_is & w1_event_addr[19];
+  assign \$761  = w1_pool_is & w1_event_addr[20];
+  assign \$762  = w1_pool_is & w1_event_addr[21];
+  assign \$763  = w1_pool_is & w1_event_addr[22];
+  assign \$764  = w1_pool_is & w1_event_addr[23];
+  assign \$765  = w1_pool_is & w1_event_addr[24];
+  assign \$766  = w1_pool_is & w1_event_addr[25];
+  assign \$767  = w1_pool_is & w1_event_addr[26];
+  assign \$768  = w1_pool_is & w1_event_addr[27];
+  assign \$769  = w1_pool_is & w1_event_addr[28];
+  assign \$770  = w1_pool_is & w1_event_addr[29];
+  assign \$771  = w1_pool_is & w1_event_addr[30];
+  assign \$772  = w1_pool_is & w1_event_addr[31];
+  assign \$773  = ~ w1_hit;
+  assign \$774  = command_queue_full[0] | \$signal$138 ;
+  assign \$775  = \$774  | new_flush;
+  assign \$776  = ~ native_turn;
+  assign \$777  = \$775  & \$776 ;
+  assign command_queue_pop = \$777  & command_queue_full[0];
+  assign \$778  = \$signal$138  | new_flush;
+  assign \$779  = command_queue_full[0] | \$signal$138 ;
+  assign \$780  = \$779  | new_flush;
+  assign \$781  = ~ native_turn;
+  assign \$782  = \$780  & \$781 ;
+  assign \$783  = ~ command_queue_full[0];
+  assign \$784  = \$782  & \$783 ;
+  assign \$785  = ~ \$784 ;
+  assign command_queue_push = \$778  & \$785 ;
+  assign \$786  = command_queue_full[0] | \$signal$138 ;
+  assign \$787  = \$786  | new_flush;
+  assign \$788  = ~ native_turn;
+  assign \$789  = \$787  & \$788 ;
+  assign \$790  = w1_pool_is & w1_event_addr[0];
+  assign \$791  = w1_pool_is & w1_event_addr[1];
+  assign \$792  = w1_pool_is & w1_event_addr[2];
+  assign \$793  = w1_pool_is & w1_event_addr[3];
+  assign \$794  = w1_pool_is & w1_event_addr[4];
+  assign \$795  = w1_pool_is & w1_event_addr[5];
+  assign \$796  = w1_pool_is & w1_event_addr[6];
+  assign \$797  = w1_pool_is & w1_event_addr[7];
+  assign \$798  = w1_pool_is & w1_event_addr[8];
+  assign \$799  = w1_pool_is & w1_event_addr[9];
+  assign \$800  = w1_pool_is & w1_event_addr[10];
+  assign \$801  = w1_pool_is & w1_event_addr[11];
+  assign \$802  = w1_pool_is & w1_event_addr[12];
+  assign \$803  = w1_pool_is & w1_event_addr[13];
+  assign \$804  = w1_pool_is & w1_event_addr[14];
+  assign \$805  = w1_pool_is & w1_event_addr[15];
+  assign \$806  = w1_pool_is & w1_event_addr[16];
+  assign \$807  = w1_pool_is & w1_event_addr[17];
+  assign \$808  = w1_pool_is & w1_event_addr[18];
+  assign \$809  = w1_pool_is & w1_event_addr[19];
+  assign \$810  = w1_pool_is & w1_event_addr[20];
+  assign \$811  = w1_pool_is & w1_event_addr[21];
+  assign \$812  = w1_pool_is & w1_event_addr[22];
+  assign \$813  = w1_pool_is & w1_event_addr[23];
+  assign \$814  = w1_pool_is & w1_event_addr[24];
+  assign \$815  = w1_pool_is & w1_event_addr[25];
+  assign \$816  = w1_pool_is & w1_event_addr[26];
+  assign \$817  = w1_pool_is & w1_event_addr[27];
+  assign \$818  = w1_pool_is & w1_event_addr[28];
+  assign \$819  = w1_pool_is & w1_event_addr[29];
+  assign \$820  = w1_pool_is & w1_event_addr[30];
+  assign \$821  = w1_pool_is & w1_event_addr[31];
+  assign \$822  = ~ w1_hit;
+  assign \$823  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$822 , \$821 , \$820 , \$819 , \$818 , \$817 , \$816 , \$815 , \$814 , \$813 , \$812 , \$811 , \$810 , \$809 , \$808 , \$807 , \$806 , \$805 , \$804 , \$803 , \$802 , \$801 , \$800 , \$799 , \$798 , \$797 , \$796 , \$795 , \$794 , \$793 , \$792 , \$791 , \$790 , new_flush };
+  assign \$824  = ~ \$823 [0];
+  assign req_free = \$789  & \$824 ;
+  assign \$825  = command_queue_full[0] | \$signal$138 ;
+  assign \$826  = \$825  | new_flush;
+  assign \$827  = ~ native_turn;
+  assign \$828  = \$826  & \$827 ;
+  assign \$829  = w1_pool_is & w1_event_addr[0];
+  assign \$830  = w1_pool_is & w1_event_addr[1];
+  assign \$831  = w1_pool_is & w1_event_addr[2];
+  assign \$832  = w1_pool_is & w1_event_addr[3];
+  assign \$833  = w1_pool_is & w1_event_addr[4];
+  assign \$834  = w1_pool_is & w1_event_addr[5];
+  assign \$835  = w1_pool_is & w1_event_addr[6];
+  assign \$836  = w1_pool_is & w1_event_addr[7];
+  assign \$837  = w1_pool_is & w1_event_addr[8];
+  assign \$838  = w1_pool_is & w1_event_addr[9];
+  assign \$839  = w1_pool_is & w1_event_addr[10];
+  assign \$840  = w1_pool_is & w1_event_addr[11];
+  assign \$841  = w1_pool_is & w1_event_addr[12];
+  assign \$842  = w1_pool_is & w1_event_addr[13];
+  assign \$843  = w1_pool_is & w1_event_addr[14];
+  assign \$844  = w1_pool_is & w1_event_addr[15];
+  assign \$845  = w1_pool_is & w1_event_addr[16];
+  assign \$846  = w1_pool_is & w1_event_addr[17];
+  assign \$847  = w1_pool_is & w1_event_addr[18];
+  assign \$848  = w1_pool_is & w1_event_addr[19];
+  assign \$849  = w1_pool_is & w1_event_addr[20];
+  assign \$850  = w1_pool_is & w1_event_addr[21];
+  assign \$851  = w1_pool_is & w1_event_addr[22];
+  assign \$852  = w1_pool_is & w1_event_addr[23];
+  assign \$853  = w1_pool_is & w1_event_addr[24];
+  assign \$854  = w1_pool_is & w1_event_addr[25];
+  assign \$855  = w1_pool_is & w1_event_addr[26];
+  assign \$856  = w1_pool_is & w1_event_addr[27];
+  assign \$857  = w1_pool_is & w1_event_addr[28];
+  assign \$858  = w1_pool_is & w1_event_addr[29];
+  assign \$859  = w1_pool_is & w1_event_addr[30];
+  assign \$860  = w1_pool_is & w1_event_addr[31];
+  assign \$861  = ~ w1_hit;
+  assign \$862  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$861 , \$860 , \$859 , \$858 , \$857 , \$856 , \$855 , \$854 , \$853 , \$852 , \$851 , \$850 , \$849 , \$848 , \$847 , \$846 , \$845 , \$844 , \$843 , \$842 , \$841 , \$840 , \$839 , \$838 , \$837 , \$836 , \$835 , \$834 , \$833 , \$832 , \$831 , \$830 , \$829 , new_flush };
+  assign req_flush = \$828  & \$862 [0];
+  assign \$863  = w1_pool_is & w1_event_addr[0];
+  assign \$864  = w1_pool_is & w1_event_addr[1];
+  assign \$865  = w1_pool_is & w1_event_addr[2];
+  assign \$866  = w1_pool_is & w1_event_addr[3];
+  assign \$867  = w1_pool_is & w1_event_addr[4];
+  assign \$868  = w1_pool_is & w1_event_addr[5];
+  assign \$869  = w1_pool_is & w1_event_addr[6];
+  assign \$870  = w1_pool_is & w1_event_addr[7];
+  assign \$871  = w1_pool_is & w1_event_addr[8];
+  assign \$872  = w1_pool_is & w1_event_addr[9];
+  assign \$873  = w1_pool_is & w1_event_addr[10];
+  assign \$874  = w1_pool_is & w1_event_addr[11];
+  assign \$875  = w1_pool_is & w1_event_addr[12];
+  assign \$876  = w1_pool_is & w1_event_addr[13];
+  assign \$877  = w1_pool_is & w1_event_addr[14];
+  assign \$878  = w1_pool_is & w1_event_addr[15];
+  assign \$879  = w1_pool_is & w1_event_addr[16];
+  assign \$880  = w1_pool_is & w1_event_addr[17];
+  assign \$881  = w1_pool_is & w1_event_addr[18];
+  assign \$882  = w1_pool_is & w1_event_addr[19];
+  assign \$883  = w1_pool_is & w1_event_addr[20];
+  assign \$884  = w1_pool_is & w1_event_addr[21];
+  assign \$885  = w1_pool_is & w1_event_addr[22];
+  assign \$886  = w1_pool_is & w1_event_addr[23];
+  assign \$887  = w1_pool_is & w1_event_addr[24];
+  assign \$888  = w1_pool_is & w1_event_addr[25];
+  assign \$889  = w1_pool_is & w1_event_addr[26];
+  assign \$890  = w1_pool_is & w1_event_addr[27];
+  assign \$891  = w1_pool_is & w1_event_addr[28];
+  assign \$892  = w1_pool_is & w1_event_addr[29];
+  assign \$893  = w1_pool_is & w1_event_addr[30];
+  assign \$894  = w1_pool_is & w1_event_addr[31];
+  assign \$895  = ~ w1_hit;
+  assign \$896  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , \$880 , \$879 , \$878 , \$877 , \$876 , \$875 , \$874 , \$873 , \$872 , \$871 , \$870 , \$869 , \$868 , \$867 , \$866 , \$865 , \$864 , \$863 , new_flush };
+  assign \$897  = ~ w2_plain;
+  assign \$898  = \$signal$187  & \$signal$177 ;
+  assign \$899  = ~ \$898 ;
+  assign bus__w_err = \$897  & \$899 ;
+  assign \$900  = rsp_freed_valid & \port$2666$0 [0];
+  assign \$901  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$900  | \$901 ;
+  assign \$902  = rsp_freed_valid & \port$2666$0 [0];
+  assign \$903  = \$902  ? \port$2626$0 [0] : \port$2638$0 [0];
+  assign bus__w_slow_err = ~ \$903 ;
+  always @(posedge clk)
+    cycle <= \$904 ;
+  always @(posedge clk)
+    \$signal  <= \$905 ;
+  always @(posedge clk)
+    ready <= \$906 ;
+  always @(posedge clk)
+    e1_new0 <= \$907 ;
+  always @(posedge clk)
+    e1_new1 <= \$908 ;
+  always @(posedge clk)
+    e1_new2 <= \$909 ;
+  always @(posedge clk)
+    \$signal$28  <= \$910 ;
+  always @(posedge clk)
+    e1_exhausted <= \$911 ;
+  always @(posedge clk)
+    event_ev_grant <= \$912 ;
+  always @(posedge clk)
+    event_ev_free <= \$913 ;
+  always @(posedge clk)
+    event_ev_flush <= \$914 ;
+  always @(posedge clk)
+    event_ev_fail <= \$915 ;
+  always @(posedge clk)
+    space_ge1 <= \$916 ;
+  always @(posedge clk)
+    space_ge2 <= \$917 ;
+  always @(posedge clk)
+    space_ge3 <= \$918 ;
+  always @(posedge clk)
+    space_ge4 <= \$919 ;
+  always @(posedge clk)
+    space_ge5 <= \$920 ;
+  always @(posedge clk)
+    space_ge6 <= \$921 ;
+  always @(posedge clk)
+    space <= \$922 ;
+  always @(posedge clk)
+    tail <= \$923 ;
+  always @(posedge clk)
+    \$signal$48  <= \$924 ;
+  always @(posedge clk)
+    n_dropped <= \$925 ;
+  always @(posedge clk)
+    err_dropped <= \$926 ;
+  always @(posedge clk)
+    \$signal$51  <= \$927 ;
+  always @(posedge clk)
+    tail_next_row <= \$928 ;
+  always @(posedge clk)
+    \$signal$53  <= \$929 ;
+  always @(posedge clk)
+    \$signal$55  <= \$930 ;
+  always @(posedge clk)
+    head_bank <= \$931 ;
+  always @(posedge clk)
+    head_entry <= \$932 ;
+  always @(posedge clk)
+    \$signal$62  <= \$933 ;
+  always @(posedge clk)
+    event_lw_limit <= \$934 ;
+  always @(posedge clk)
+    event_lw_short <= \$935 ;
+  always @(posedge clk)
+    event_lw_granted_1 <= \$936 ;
+  always @(posedge clk)
+    event_lw_granted_2 <= \$937 ;
+  always @(posedge clk)
+    event_in_use <= \$938 ;
+  always @(posedge clk)
+    event_in_use_was <= \$939 ;
+  always @(posedge clk)
+    event_in_use_rose <= \$940 ;
+  always @(posedge clk)
+    event_hw_grow <= \$941 ;
+  always @(posedge clk)
+    event_high_water <= \$942 ;
+  always @(posedge clk)
+    event_allocs <= \$943 ;
+  always @(posedge clk)
+    event_fails <= \$944 ;
+  always @(posedge clk)
+    event_frees <= \$945 ;
+  always @(posedge clk)
+    event_flushes <= \$946 ;
+  always @(posedge clk)
+    r1_valid <= \$947 ;
+  always @(posedge clk)
+    alloc_queue_data0 <= \$948 ;
+  always @(posedge clk)
+    alloc_queue_full <= \$949 ;
+  always @(posedge clk)
+    alloc_queue_data1 <= \$950 ;
+  always @(posedge clk)
+    alloc_queue_data2 <= \$951 ;
+  always @(posedge clk)
+    alloc_queue_data3 <= \$952 ;
+  always @(posedge clk)
+    alloc_queue_data4 <= \$953 ;
+  always @(posedge clk)
+    alloc_queue_data5 <= \$954 ;
+  always @(posedge clk)
+    alloc_queue_data6 <= \$955 ;
+  always @(posedge clk)
+    alloc_queue_data7 <= \$956 ;
+  always @(posedge clk)
+    alloc_queue_data8 <= \$957 ;
+  always @(posedge clk)
+    alloc_queue_data9 <= \$958 ;
+  always @(posedge clk)
+    req_alloc <= \$959 ;
+  always @(posedge clk)
+    staged_valid <= \$960 ;
+  always @(posedge clk)
+    alloc_queue_w_data <= \$961 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$962 ;
+  always @(posedge clk)
+    req_alloc_size <= \$963 ;
+  always @(posedge clk)
+    r1_sel_id <= \$245 [12];
+  always @(posedge clk)
+    r1_sel_version <= \$248 [12];
+  always @(posedge clk)
+    r1_sel_config <= \$251 [12];
+  always @(posedge clk)
+    r1_sel_config2 <= \$254 [12];
+  always @(posedge clk)
+    r1_sel_ctrl <= \$257 [12];
+  always @(posedge clk)
+    r1_sel_status <= \$260 [12];
+  always @(posedge clk)
+    r1_sel_irq_status <= \$263 [12];
+  always @(posedge clk)
+    r1_sel_irq_enable <= \$266 [12];
+  always @(posedge clk)
+    r1_sel_err_count <= \$269 [12];
+  always @(posedge clk)
+    r1_sel_err_dropped <= \$272 [12];
+  always @(posedge clk)
+    r1_sel_err_head0 <= \$275 [12];
+  always @(posedge clk)
+    r1_sel_err_head1 <= \$278 [12];
+  always @(posedge clk)
+    r1_sel_err_head2 <= \$281 [12];
+  always @(posedge clk)
+    r1_sel_err_head3 <= \$284 [12];
+  always @(posedge clk)
+    r1_sel_err_pop <= \$287 [12];
+  always @(posedge clk)
+    r1_sel_cycle <= \$290 [12];
+  always @(posedge clk)
+    r1_sel_pool0_free <= \$293 [12];
+  always @(posedge clk)
+    r1_sel_pool0_base_lo <= \$296 [12];
+  always @(posedge clk)
+    r1_sel_pool0_base_hi <= \$299 [12];
+  always @(posedge clk)
+    r1_sel_pool0_slot_size <= \$302 [12];
+  always @(posedge clk)
+    r1_sel_pool0_slots <= \$305 [12];
+  always @(posedge clk)
+    r1_sel_pool0_in_use <= \$308 [12];
+  always @(posedge clk)
+    r1_sel_pool0_high_water <= \$311 [12];
+  always @(posedge clk)
+    r1_sel_pool0_allocs <= \$314 [12];
+  always @(posedge clk)
+    r1_sel_pool0_fails <= \$317 [12];
+  always @(posedge clk)
+    r1_sel_pool0_frees <= \$320 [12];
+  always @(posedge clk)
+    r1_sel_pool0_info <= \$323 [12];
+  always @(posedge clk)
+    r1_sel_pool0_flush <= \$326 [12];
+  always @(posedge clk)
+    r1_sel_pool0_flushes <= \$329 [12];
+  always @(posedge clk)
+    r1_sel_pool0_overwrites <= \$332 [12];
+  always @(posedge clk)
+    r1_sel_pool0_low_water <= \$335 [12];
+  always @(posedge clk)
+    r2_valid <= \$964 ;
+  always @(posedge clk)
+    r2_block0 <= \$965 ;
+  always @(posedge clk)
+    r2_found_in <= \$966 ;
+  always @(posedge clk)
+    r2_block4 <= \$967 ;
+  always @(posedge clk)
+    \$signal$138  <= \$968 ;
+  always @(posedge clk)
+    new_flush <= \$969 ;
+  always @(posedge clk)
+    \$signal$143  <= \$970 ;
+  always @(posedge clk)
+    w1_pool_is <= \$971 ;
+  always @(posedge clk)
+    w1_hit <= \$972 ;
+  always @(posedge clk)
+    w1_tag <= \$973 ;
+  always @(posedge clk)
+    w1_event_addr <= \$974 ;
+  always @(posedge clk)
+    command_queue_data0 <= \$975 ;
+  always @(posedge clk)
+    command_queue_full <= \$976 ;
+  always @(posedge clk)
+    command_queue_data1 <= \$977 ;
+  always @(posedge clk)
+    command_queue_data2 <= \$978 ;
+  always @(posedge clk)
+    command_queue_data3 <= \$979 ;
+  always @(posedge clk)
+    command_queue_data4 <= \$980 ;
+  always @(posedge clk)
+    command_queue_data5 <= \$981 ;
+  always @(posedge clk)
+    command_queue_data6 <= \$982 ;
+  always @(posedge clk)
+    command_queue_data7 <= \$983 ;
+  always @(posedge clk)
+    command_queue_data8 <= \$984 ;
+  always @(posedge clk)
+    command_queue_data9 <= \$985 ;
+  always @(posedge clk)
+    native_turn <= \$986 ;
+  always @(posedge clk)
+    w1_a1_0 <= \$987 ;
+  always @(posedge clk)
+    w1_a4_2 <= \$988 ;
+  always @(posedge clk)
+    w1_a7_5 <= \$989 ;
+  always @(posedge clk)
+    w1_a11_8 <= \$990 ;
+  always @(posedge clk)
+    \$signal$172  <= \$991 ;
+  always @(posedge clk)
+    \$signal$173  <= \$992 ;
+  always @(posedge clk)
+    \$signal$174  <= \$993 ;
+  always @(posedge clk)
+    \$signal$175  <= \$994 ;
+  always @(posedge clk)
+    \$signal$176  <= \$995 ;
+  always @(posedge clk)
+    \$signal$177  <= \$996 ;
+  always @(posedge clk)
+    \$signal$178  <= \$997 ;
+  always @(posedge clk)
+    \$signal$179  <= \$998 ;
+  always @(posedge clk)
+    w2_is_ctrl <= \$999 ;
+  always @(posedge clk)
+    w2_is_irq_status <= \$1000 ;
+  always @(posedge clk)
+    w2_is_irq_enable <= \$1001 ;
+  always @(posedge clk)
+    w2_is_err_pop <= \$1002 ;
+  always @(posedge clk)
+    w2_is_pool0_free <= \$1003 ;
+  always @(posedge clk)
+    w2_is_pool0_flush <= \$1004 ;
+  always @(posedge clk)
+    w2_is_pool0_low_water <= \$1005 ;
+  always @(posedge clk)
+    \$signal$187  <= \$1006 ;
+  always @(posedge clk)
+    w2_plain <= \$1007 ;
+  always @(posedge clk)
+    \$signal$54  <= \$1008 ;
+  always @(posedge clk)
+    w1c <= \$1009 ;
+  always @(posedge clk)
+    \$signal$63  <= \$1010 ;
+  always @(posedge clk)
+    irq_enable <= \$1011 ;
+  always @(posedge clk)
+    event_low_water <= \$1012 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ bus__r_addr[5:4];
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ bus__r_addr[5:3];
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:2];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[3];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ { bus__r_addr[8], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3:2];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$692  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$226  = 14'h0000;
+    casez (\$225 [0])
+      1'h0:
+          \$226  = 14'h1000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$240  = 14'h0000;
+    casez (\$239 [0])
+      1'h0:
+          \$240  = 14'h1000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$904  = \$1 [31:0];
     if (rst) begin
-      \$692  = 32'd0;
+      \$904  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$693  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$905  = busy;
     if (rst) begin
-      \$693  = 1'h0;
+      \$905  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$694  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$906  = \ready$6 ;
     if (rst) begin
-      \$694  = 1'h0;
+      \$906  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$695  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$907  = \$11 ;
     if (rst) begin
-      \$695  = 121'h0000000000000000000000000000000;
+      \$907  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$696  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$908  = \$19 ;
     if (rst) begin
-      \$696  = 121'h0000000000000000000000000000000;
+      \$908  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$697  = { \$20 [31:0], 22'h000000, \port$1887$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$1887$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$1887$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$909  = { \$20 [31:0], 22'h000000, \port$2623$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2623$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2623$0 [4:1] };
     if (rst) begin
-      \$697  = 121'h0000000000000000000000000000000;
+      \$909  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$698  = \$30 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$910  = \$30 [1:0];
     if (rst) begin
-      \$698  = 2'h0;
+      \$910  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$699  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$911  = \$32 ;
     if (rst) begin
-      \$699  = 1'h0;
+      \$911  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$700  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$912  = \$35 ;
     if (rst) begin
-      \$700  = 1'h0;
+      \$912  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$701  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$913  = \$38 ;
     if (rst) begin
-      \$701  = 1'h0;
+      \$913  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$702  = \$41 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$914  = \$41 ;
     if (rst) begin
-      \$702  = 1'h0;
+      \$914  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$703  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$915  = \$45 ;
     if (rst) begin
-      \$703  = 1'h0;
+      \$915  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$704  = space_ge1;
+          \$916  = space_ge1;
       3'h1:
-          \$704  = 1'h1;
+          \$916  = 1'h1;
       3'h2:
-          \$704  = space_ge2;
+          \$916  = space_ge2;
       3'h3:
-          \$704  = space_ge1;
+          \$916  = space_ge1;
       3'h4:
-          \$704  = space_ge3;
+          \$916  = space_ge3;
       3'h5:
-          \$704  = space_ge2;
+          \$916  = space_ge2;
       3'h6:
-          \$704  = space_ge4;
+          \$916  = space_ge4;
       3'h7:
-          \$704  = space_ge3;
+          \$916  = space_ge3;
     endcase
     if (rst) begin
-      \$704  = 1'h1;
+      \$916  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$705  = space_ge2;
+          \$917  = space_ge2;
       3'h1:
-          \$705  = space_ge1;
+          \$917  = space_ge1;
       3'h2:
-          \$705  = space_ge3;
+          \$917  = space_ge3;
       3'h3:
-          \$705  = space_ge2;
+          \$917  = space_ge2;
       3'h4:
-          \$705  = space_ge4;
+          \$917  = space_ge4;
       3'h5:
-          \$705  = space_ge3;
+          \$917  = space_ge3;
       3'h6:
-          \$705  = space_ge5;
+          \$917  = space_ge5;
       3'h7:
-          \$705  = space_ge4;
+          \$917  = space_ge4;
     endcase
     if (rst) begin
-      \$705  = 1'h1;
+      \$917  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$706  = space_ge3;
+          \$918  = space_ge3;
       3'h1:
-          \$706  = space_ge2;
+          \$918  = space_ge2;
       3'h2:
-          \$706  = space_ge4;
+          \$918  = space_ge4;
       3'h3:
-          \$706  = space_ge3;
+          \$918  = space_ge3;
       3'h4:
-          \$706  = space_ge5;
+          \$918  = space_ge5;
       3'h5:
-          \$706  = space_ge4;
+          \$918  = space_ge4;
       3'h6:
-          \$706  = space_ge6;
+          \$918  = space_ge6;
       3'h7:
-          \$706  = space_ge5;
+          \$918  = space_ge5;
     endcase
     if (rst) begin
-      \$706  = 1'h1;
+      \$918  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$707  = space_ge4;
+          \$919  = space_ge4;
       3'h1:
-          \$707  = space_ge3;
+          \$919  = space_ge3;
       3'h2:
-          \$707  = space_ge5;
+          \$919  = space_ge5;
       3'h3:
-          \$707  = space_ge4;
+          \$919  = space_ge4;
       3'h4:
-          \$707  = space_ge6;
+          \$919  = space_ge6;
       3'h5:
-          \$707  = space_ge5;
+          \$919  = space_ge5;
       3'h6:
-          \$707  = \$50 ;
+          \$919  = \$50 ;
       3'h7:
-          \$707  = space_ge6;
+          \$919  = space_ge6;
     endcase
     if (rst) begin
-      \$707  = 1'h1;
+      \$919  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$708  = space_ge5;
+          \$920  = space_ge5;
       3'h1:
-          \$708  = space_ge4;
+          \$920  = space_ge4;
       3'h2:
-          \$708  = space_ge6;
+          \$920  = space_ge6;
       3'h3:
-          \$708  = space_ge5;
+          \$920  = space_ge5;
       3'h4:
-          \$708  = \$47 ;
+          \$920  = \$47 ;
       3'h5:
-          \$708  = space_ge6;
+          \$920  = space_ge6;
       3'h6:
-          \$708  = \$51 ;
+          \$920  = \$51 ;
       3'h7:
-          \$708  = \$53 ;
+          \$920  = \$53 ;
     endcase
     if (rst) begin
-      \$708  = 1'h1;
+      \$920  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$39 , popped })
       3'h0:
-          \$709  = space_ge6;
+          \$921  = space_ge6;
       3'h1:
-          \$709  = space_ge5;
+          \$921  = space_ge5;
       3'h2:
-          \$709  = \$46 ;
+          \$921  = \$46 ;
       3'h3:
-          \$709  = space_ge6;
+          \$921  = space_ge6;
       3'h4:
-          \$709  = \$48 ;
+          \$921  = \$48 ;
       3'h5:
-          \$709  = \$49 ;
+          \$921  = \$49 ;
       3'h6:
-          \$709  = \$52 ;
+          \$921  = \$52 ;
       3'h7:
-          \$709  = \$54 ;
+          \$921  = \$54 ;
     endcase
     if (rst) begin
-      \$709  = 1'h1;
+      \$921  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$710  = \$56 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$922  = \$56 [4:0];
     if (rst) begin
-      \$710  = 5'h10;
+      \$922  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$711  = \$57 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$923  = \$57 [3:0];
     if (rst) begin
-      \$711  = 4'h0;
+      \$923  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$712  = \$58 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$924  = \$58 [31:0];
     if (\$signal$54 ) begin
-      \$712  = 32'd0;
+      \$924  = 32'd0;
     end
     if (rst) begin
-      \$712  = 32'd0;
+      \$924  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$713  = \$59 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$925  = \$59 [1:0];
     if (rst) begin
-      \$713  = 2'h0;
+      \$925  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$714  = \$60 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$926  = \$60 [31:0];
     if (\$signal$54 ) begin
-      \$714  = 32'd0;
+      \$926  = 32'd0;
     end
     if (rst) begin
-      \$714  = 32'd0;
+      \$926  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$715  = \$signal$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$927  = \$signal$51 ;
     if (\$61 [2]) begin
-      \$715  = tail_next_row;
+      \$927  = tail_next_row;
     end
     if (rst) begin
-      \$715  = 2'h0;
+      \$927  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$716  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$928  = tail_next_row;
     if (\$61 [2]) begin
-      \$716  = \$62 [1:0];
+      \$928  = \$62 [1:0];
     end
     if (rst) begin
-      \$716  = 2'h1;
+      \$928  = 2'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$717  = \$signal$53 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$929  = \$signal$53 ;
     if (popped) begin
-      \$717  = \$63 [3:0];
+      \$929  = \$63 [3:0];
     end
     if (rst) begin
-      \$717  = 4'h0;
+      \$929  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$718  = \$64 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$930  = \$64 ;
     if (rst) begin
-      \$718  = 1'h0;
+      \$930  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$719  = \$signal$53 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$931  = \$signal$53 [1:0];
     if (rst) begin
-      \$719  = 2'h0;
+      \$931  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$720  = \$68 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$932  = \$68 ;
     if (rst) begin
-      \$720  = 121'h0000000000000000000000000000000;
+      \$932  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$721  = \$71 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$933  = \$71 ;
     if (rst) begin
-      \$721  = 5'h00;
+      \$933  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$722  = \$72 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$934  = \$72 ;
     if (rst) begin
-      \$722  = 18'h00000;
+      \$934  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$723  = \$73 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$935  = \$73 ;
     if (rst) begin
-      \$723  = 1'h0;
+      \$935  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$724  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$936  = event_ev_grant;
     if (rst) begin
-      \$724  = 1'h0;
+      \$936  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$725  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$937  = event_lw_granted_1;
     if (rst) begin
-      \$725  = 1'h0;
+      \$937  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$726  = \$84 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$938  = \$84 [6:0];
     if (rst) begin
-      \$726  = 7'h00;
+      \$938  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$727  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$939  = event_in_use;
     if (rst) begin
-      \$727  = 7'h00;
+      \$939  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$728  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$940  = \$94 ;
     if (rst) begin
-      \$728  = 1'h0;
+      \$940  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$729  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$941  = \$98 ;
     if (rst) begin
-      \$729  = 1'h0;
+      \$941  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$730  = event_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$942  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$54 ) begin
-      \$730  = event_in_use;
+      \$942  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$730  = event_in_use_was;
+        \$942  = event_in_use_was;
       end
     end
     if (rst) begin
-      \$730  = 7'h00;
+      \$942  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$54 ) begin
-      \$731  = 32'd0;
+      \$943  = 32'd0;
     end else begin
-      \$731  = \$99 [31:0];
+      \$943  = \$99 [31:0];
     end
     if (rst) begin
-      \$731  = 32'd0;
+      \$943  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$54 ) begin
-      \$732  = 32'd0;
+      \$944  = 32'd0;
     end else begin
-      \$732  = \$100 [31:0];
+      \$944  = \$100 [31:0];
     end
     if (rst) begin
-      \$732  = 32'd0;
+      \$944  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$54 ) begin
-      \$733  = 32'd0;
+      \$945  = 32'd0;
     end else begin
-      \$733  = \$101 [31:0];
+      \$945  = \$101 [31:0];
     end
     if (rst) begin
-      \$733  = 32'd0;
+      \$945  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$54 ) begin
-      \$734  = 32'd0;
+      \$946  = 32'd0;
     end else begin
-      \$734  = \$102 [31:0];
+      \$946  = \$102 [31:0];
     end
     if (rst) begin
-      \$734  = 32'd0;
+      \$946  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$735  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$947  = \$109 ;
     if (rst) begin
-      \$735  = 4'h0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$736  = \$104 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$948  = \$112 ;
     if (rst) begin
-      \$736  = 8'h00;
+      \$948  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$737  = \$105 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$949 [0] = \$117 ;
+    \$949 [1] = \$125 ;
+    \$949 [2] = \$133 ;
+    \$949 [3] = \$141 ;
+    \$949 [4] = \$149 ;
+    \$949 [5] = \$157 ;
+    \$949 [6] = \$165 ;
+    \$949 [7] = \$173 ;
+    \$949 [8] = \$181 ;
+    \$949 [9] = \$189 ;
     if (rst) begin
-      \$737  = 8'h00;
+      \$949  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$738  = \$106 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$950  = \$120 ;
     if (rst) begin
-      \$738  = 16'h0000;
+      \$950  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$739  = bus__r_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$951  = \$128 ;
     if (rst) begin
-      \$739  = 1'h0;
+      \$951  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$740  = \$107 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$952  = \$136 ;
     if (rst) begin
-      \$740  = 1'h0;
+      \$952  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$741  = \$signal$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$953  = \$144 ;
     if (rst) begin
-      \$741  = 1'h0;
+      \$953  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$742  = \$signal$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$954  = \$152 ;
     if (rst) begin
-      \$742  = 1'h0;
+      \$954  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$743  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$955  = \$160 ;
     if (rst) begin
-      \$743  = 1'h0;
+      \$955  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$744  = \$123 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$956  = \$168 ;
     if (rst) begin
-      \$744  = 1'h0;
+      \$956  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$745  = \$131 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$957  = \$176 ;
     if (rst) begin
-      \$745  = 1'h0;
+      \$957  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$746  = \$139 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$958  = \$184 ;
     if (rst) begin
-      \$746  = 1'h0;
+      \$958  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$747  = \$147 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$959  = \$200 ;
     if (rst) begin
-      \$747  = 1'h0;
+      \$959  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$748  = \$155 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$960  = \$223 ;
     if (rst) begin
-      \$748  = 1'h0;
+      \$960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$749  = \$163 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$961  = { \$226 , \$224 [0] };
     if (rst) begin
-      \$749  = 1'h0;
+      \$961  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$750  = \$171 ;
-    if (rst) begin
-      \$750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$751  = \$179 ;
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$752  = \$187 ;
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$753  = \$195 ;
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$754  = \$203 ;
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$755  = \$211 ;
-    if (rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$756  = \$219 ;
-    if (rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$757  = \$227 ;
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$758  = \$235 ;
-    if (rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$759  = \$243 ;
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$760  = \$251 ;
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$761  = \$259 ;
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$762  = \$267 ;
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$763  = \$275 ;
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$764  = \$283 ;
-    if (rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$765  = \$291 ;
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$766  = \$299 ;
-    if (rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$767  = \$307 ;
-    if (rst) begin
-      \$767  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$768  = \$315 ;
-    if (rst) begin
-      \$768  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$769  = \$323 ;
-    if (rst) begin
-      \$769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$770  = \$331 ;
-    if (rst) begin
-      \$770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$771  = \$339 ;
-    if (rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$772  = \$347 ;
-    if (rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$773  = \$355 ;
-    if (rst) begin
-      \$773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$774  = \$363 ;
-    if (rst) begin
-      \$774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$775  = \$signal$87 ;
-    if (rst) begin
-      \$775  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$776  = r2_sel_pool0_alloc;
-    if (rst) begin
-      \$776  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$777  = r2_pool;
-    if (rst) begin
-      \$777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$778  = \$394 ;
-    if (rst) begin
-      \$778  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$779 [0] = \$409 ;
-    \$779 [1] = \$452 ;
-    if (rst) begin
-      \$779  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$780  = \$438 ;
-    if (rst) begin
-      \$780  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$781  = \$453 ;
-    if (rst) begin
-      \$781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$782  = 1'h0;
-    if (\$454 ) begin
-    end else if (\$signal$121 ) begin
-      \$782  = 1'h1;
-    end
-    if (\$459 ) begin
-      \$782  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$962  = req_alloc_pool;
+    if (\$237 ) begin
+      \$962  = \$242 [0];
     end
     if (rst) begin
-      \$782  = 1'h0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$783  = alloc_waiting;
-    if (\$454 ) begin
-      \$783  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$963  = req_alloc_size;
+    if (\$237 ) begin
+      \$963  = \$242 [14:1];
     end
-    if (\$459 ) begin
-      \$783  = 1'h0;
-    end
-    if (rst) begin
-      \$783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$784  = req_alloc_pool;
-    if (\$454 ) begin
-      \$784  = r3_pool;
-    end
     if (rst) begin
-      \$784  = 1'h0;
+      \$963  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$785  = req_alloc_size;
-    if (\$454 ) begin
-      casez (r3_pool)
-        1'h0:
-            \$785  = 14'h1000;
-      endcase
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$964  = r1_valid;
     if (rst) begin
-      \$785  = 14'h0000;
+      \$964  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$786  = \$signal$134 ;
-    if (\$454 ) begin
-    end else if (\$signal$121 ) begin
-      \$786  = \$455 ;
-    end
-    if (\$459 ) begin
-      \$786  = { \port$1887$0 [0], \port$1887$0 [4:1], 4'h0, \port$1887$44 [3:0], 13'h0000, \port$1887$0 [11:6] };
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$965  = \$366 ;
     if (rst) begin
-      \$786  = 32'd0;
+      \$965  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$787  = \$signal$135 ;
-    if (\$454 ) begin
-    end else if (\$signal$121 ) begin
-      \$787  = \$457 ;
-    end
-    if (\$459 ) begin
-      \$787  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$966 [0] = \$381 ;
+    \$966 [1] = \$424 ;
     if (rst) begin
-      \$787  = 1'h0;
+      \$966  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$788  = \$460 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$967  = \$410 ;
     if (rst) begin
-      \$788  = 4'h0;
+      \$967  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$789  = \$461 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$968  = \$432 ;
     if (rst) begin
-      \$789  = 8'h00;
+      \$968  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$790  = \$462 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$969  = \$440 ;
     if (rst) begin
-      \$790  = 8'h00;
+      \$969  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$791  = \$463 ;
-    if (rst) begin
-      \$791  = 16'h0000;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$970  = \$signal$143 ;
+    if (bus__w_req) begin
+      \$970  = \$441 [0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$792  = \$464 ;
     if (rst) begin
-      \$792  = 1'h0;
+      \$970  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$793  = \$465 ;
-    if (rst) begin
-      \$793  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$971  = w1_pool_is;
+    if (bus__w_req) begin
+      \$971  = \$444 [6];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$794  = \$466 ;
     if (rst) begin
-      \$794  = 1'h0;
+      \$971  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$795  = \$467 ;
-    if (rst) begin
-      \$795  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$972  = w1_hit;
+    if (bus__w_req) begin
+      \$972  = \$451 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$796  = \$468 ;
     if (rst) begin
-      \$796  = 1'h0;
+      \$972  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$797  = \$469 ;
-    if (rst) begin
-      \$797  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$973  = w1_tag;
+    if (bus__w_req) begin
+      \$973  = bus__w_data[22:19];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$798  = \$470 ;
     if (rst) begin
-      \$798  = 1'h0;
+      \$973  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$799  = \$471 ;
-    if (rst) begin
-      \$799  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$974  = w1_event_addr;
+    if (bus__w_req) begin
+      \$974  = \$453 [31:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$800  = bus__w_req;
     if (rst) begin
-      \$800  = 1'h0;
+      \$974  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$801  = bus__w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$975  = \$456 ;
     if (rst) begin
-      \$801  = 32'd0;
+      \$975  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$802  = \$472 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$976 [0] = \$461 ;
+    \$976 [1] = \$469 ;
+    \$976 [2] = \$477 ;
+    \$976 [3] = \$485 ;
+    \$976 [4] = \$493 ;
+    \$976 [5] = \$501 ;
+    \$976 [6] = \$509 ;
+    \$976 [7] = \$517 ;
+    \$976 [8] = \$525 ;
+    \$976 [9] = \$533 ;
     if (rst) begin
-      \$802  = 1'h0;
+      \$976  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$803  = bus__w_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$977  = \$464 ;
     if (rst) begin
-      \$803  = 4'h0;
+      \$977  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$804  = \$473 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$978  = \$472 ;
     if (rst) begin
-      \$804  = 1'h0;
+      \$978  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$805  = \$signal$151 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$979  = \$480 ;
     if (rst) begin
-      \$805  = 1'h0;
+      \$979  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$806  = \$signal$154 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$980  = \$488 ;
     if (rst) begin
-      \$806  = 1'h0;
+      \$980  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$807  = w1_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$981  = \$496 ;
     if (rst) begin
-      \$807  = 4'h0;
+      \$981  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$808  = \$signal$153 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$982  = \$504 ;
     if (rst) begin
-      \$808  = 32'd0;
+      \$982  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$809  = w1_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$983  = \$512 ;
     if (rst) begin
-      \$809  = 1'h0;
+      \$983  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$810  = \$484 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$984  = \$520 ;
     if (rst) begin
-      \$810  = 1'h0;
+      \$984  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$811  = \$492 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$985  = \$528 ;
     if (rst) begin
-      \$811  = 1'h0;
+      \$985  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$812  = \$500 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$986  = \$536 ;
     if (rst) begin
-      \$812  = 1'h0;
+      \$986  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$813  = \$508 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$987  = \$537 ;
     if (rst) begin
-      \$813  = 1'h0;
+      \$987  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$814  = \$516 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$988  = \$538 ;
     if (rst) begin
-      \$814  = 1'h0;
+      \$988  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$815  = \$524 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$989  = \$539 ;
     if (rst) begin
-      \$815  = 1'h0;
+      \$989  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$816  = \$532 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$990  = \$540 ;
     if (rst) begin
-      \$816  = 1'h0;
+      \$990  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$817  = \$540 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$991  = \$558 ;
     if (rst) begin
-      \$817  = 1'h0;
+      \$991  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$818  = \$548 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$992  = bus__w_data;
     if (rst) begin
-      \$818  = 1'h0;
+      \$992  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$819  = \$556 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$993  = \$559 ;
     if (rst) begin
-      \$819  = 1'h0;
+      \$993  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$820  = \$591 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$994  = bus__w_strb;
     if (rst) begin
-      \$820  = 1'h0;
+      \$994  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$821  = \$617 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$995  = \$signal$172 ;
     if (rst) begin
-      \$821  = 1'h0;
+      \$995  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$822  = w2_offset;
-    casez (w1_pool)
-      1'h0:
-          \$822  = \$618 [31:0];
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$996  = \$signal$174 ;
     if (rst) begin
-      \$822  = 32'd0;
+      \$996  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$823  = w2_base;
-    casez (w1_pool)
-      1'h0:
-          \$823  = 32'd2147483648;
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$997  = \$signal$175 ;
     if (rst) begin
-      \$823  = 32'd0;
+      \$997  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$824  = \$621 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$998  = \$signal$173 ;
     if (rst) begin
-      \$824  = 1'h0;
+      \$998  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$825  = \$623 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$999  = \$567 ;
     if (rst) begin
-      \$825  = 1'h0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$826  = \$626 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1000  = \$575 ;
     if (rst) begin
-      \$826  = 5'h00;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$827  = \$628 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1001  = \$583 ;
     if (rst) begin
-      \$827  = 1'h0;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$828  = \$630 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1002  = \$591 ;
     if (rst) begin
-      \$828  = 1'h0;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$829  = \$638 ;
-    if (\$658 ) begin
-      \$829  = 1'h1;
-    end
-    if (\$661 ) begin
-      \$829  = 1'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1003  = \$599 ;
     if (rst) begin
-      \$829  = 1'h0;
+      \$1003  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$830  = irq_enable;
-    if (\$640 ) begin
-      \$830  = \$signal$161 [4:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1004  = \$607 ;
     if (rst) begin
-      \$830  = 5'h00;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$831  = event_low_water;
-    if (\$642 ) begin
-      \$831 [7:0] = \$signal$161 [7:0];
-    end
-    if (\$644 ) begin
-      \$831 [15:8] = \$signal$161 [15:8];
-    end
-    if (\$646 ) begin
-      \$831 [16] = \$signal$161 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1005  = \$615 ;
     if (rst) begin
-      \$831  = 17'h00000;
+      \$1005  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$832  = \$signal$181 ;
-    if (\$signal$158 ) begin
-      \$832  = \$650 ;
-    end
-    if (\$658 ) begin
-      \$832  = \$659 ;
-    end
-    if (\$661 ) begin
-      \$832  = \$662 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1006  = \$648 [4];
     if (rst) begin
-      \$832  = 1'h0;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$833  = \$signal$182 ;
-    if (\$652 ) begin
-      \$833  = 1'h1;
-    end
-    if (\$658 ) begin
-      \$833  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1007  = \$674 ;
     if (rst) begin
-      \$833  = 1'h0;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$834  = req_free_pool;
-    if (\$652 ) begin
-      \$834  = w2_pool;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1008  = \$677 ;
     if (rst) begin
-      \$834  = 1'h0;
+      \$1008  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$835  = req_free_tag;
-    if (\$652 ) begin
-      \$835  = \$signal$161 [22:19];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1009  = \$679 ;
     if (rst) begin
-      \$835  = 4'h0;
+      \$1009  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$836  = req_free_addr;
-    if (\$652 ) begin
-      \$836  = \$653 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1010  = \$682 ;
     if (rst) begin
-      \$836  = 32'd0;
+      \$1010  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$837  = req_free_oor;
-    if (\$652 ) begin
-      \$837  = \$654 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1011  = irq_enable;
+    if (\$684 ) begin
+      \$1011  = \$signal$179 [4:0];
     end
     if (rst) begin
-      \$837  = 1'h0;
+      \$1011  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$838  = flush_waiting;
-    if (\$656 ) begin
-      \$838  = 1'h1;
-    end
-    if (\$661 ) begin
-      \$838  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$108 ) begin end
+    \$1012  = event_low_water;
+    if (\$686 ) begin
+      \$1012 [7:0] = \$signal$179 [7:0];
     end
-    if (rst) begin
-      \$838  = 1'h0;
+    if (\$688 ) begin
+      \$1012 [15:8] = \$signal$179 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$839  = req_flush_pool;
-    if (\$656 ) begin
-      \$839  = w2_pool;
+    if (\$690 ) begin
+      \$1012 [16] = \$signal$179 [16];
     end
     if (rst) begin
-      \$839  = 1'h0;
+      \$1012  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$1890$0 [4:1];
-  assign rsp_flushed_err = \port$1902$0 [4:1];
-  assign rsp_grant_err = \port$1887$0 [4:1];
-  assign rsp_grant_pool = \port$1887$0 [5];
-  assign rsp_grant_user = \port$1887$44 [13:4];
-  assign rsp_flushed_pool = \port$1902$0 [15];
-  assign rsp_flushed_user = \port$1902$0 [14:5];
-  assign rsp_freed_src = \port$1930$0 [0];
-  assign rsp_freed_in_pool = \port$1890$0 [16];
-  assign rsp_freed_pool = \port$1890$0 [15];
-  assign rsp_freed_tag = \port$1930$0 [36:33];
-  assign rsp_freed_addr = \port$1930$0 [32:1];
-  assign rsp_freed_user = \port$1890$0 [14:5];
-  assign rsp_grant_ok = \port$1887$0 [0];
-  assign rsp_freed_ok = \port$1890$0 [0];
-  assign rsp_flushed_ok = \port$1902$0 [0];
-  assign \$signal$64  = { low_water_hit, 1'h0, \$690 , e1_exhausted, \$689  };
-  assign r2_alloc = r2_sel_pool0_alloc;
-  assign handle = { \port$1887$0 [0], \port$1887$0 [4:1], 4'h0, \port$1887$44 [3:0], 13'h0000, \port$1887$0 [11:6] };
-  assign log_bank0_k = \$670 [1:0];
-  assign \$signature__addr$193  = \$signal$53 [3:2];
-  assign \$signature__en$194  = 1'h1;
-  assign log_bank1_k = \$675 [1:0];
-  assign \$signature__addr$199  = \$signal$53 [3:2];
-  assign \$signature__en$200  = 1'h1;
-  assign log_bank2_k = \$680 [1:0];
-  assign \$signature__addr$205  = \$signal$53 [3:2];
-  assign \$signature__en$206  = 1'h1;
-  assign log_bank3_k = \$685 [1:0];
-  assign \$signature__addr$208  = \$signal$51 ;
-  assign \$signature__addr$211  = \$signal$53 [3:2];
-  assign \$signature__en$212  = 1'h1;
-  assign rsp_grant_slot = \port$1887$0 [11:6];
-  assign rsp_grant_tag = \port$1887$44 [3:0];
-  assign bus__r_ack = r_ack;
-  assign bus__w_ack = w_ack;
-  assign \port$1586$0  = \$689 ;
-  assign \port$1587$0  = \$690 ;
-  assign \port$2039$0  = \$signal$62 ;
-  assign bus__r_data = \$signal$134 ;
-  assign bus__r_err = \$signal$135 ;
-  assign \port$2249$0  = \$signal$63 ;
-  assign bus__w_err = \$signal$181 ;
+  assign rsp_freed_err = \port$2626$0 [4:1];
+  assign rsp_flushed_err = \port$2638$0 [4:1];
+  assign rsp_grant_err = \port$2623$0 [4:1];
+  assign rsp_grant_pool = \port$2623$0 [5];
+  assign rsp_grant_user = \port$2623$44 [13:4];
+  assign rsp_flushed_pool = \port$2638$0 [15];
+  assign rsp_flushed_user = \port$2638$0 [14:5];
+  assign rsp_freed_src = \port$2666$0 [0];
+  assign rsp_freed_in_pool = \port$2626$0 [16];
+  assign rsp_freed_pool = \port$2626$0 [15];
+  assign rsp_freed_tag = \port$2666$0 [36:33];
+  assign rsp_freed_addr = \port$2666$0 [32:1];
+  assign rsp_freed_user = \port$2626$0 [14:5];
+  assign rsp_grant_ok = \port$2623$0 [0];
+  assign rsp_freed_ok = \port$2626$0 [0];
+  assign rsp_flushed_ok = \port$2638$0 [0];
+  assign \$signal$64  = { low_water_hit, 1'h0, \$718 , e1_exhausted, \$717  };
+  assign \$signal$99  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign log_bank0_k = \$698 [1:0];
+  assign \$signature__addr$194  = \$signal$53 [3:2];
+  assign \$signature__en$195  = 1'h1;
+  assign log_bank1_k = \$703 [1:0];
+  assign \$signature__addr$200  = \$signal$53 [3:2];
+  assign \$signature__en$201  = 1'h1;
+  assign log_bank2_k = \$708 [1:0];
+  assign \$signature__addr$206  = \$signal$53 [3:2];
+  assign \$signature__en$207  = 1'h1;
+  assign log_bank3_k = \$713 [1:0];
+  assign \$signature__addr$209  = \$signal$51 ;
+  assign \$signature__addr$212  = \$signal$53 [3:2];
+  assign \$signature__en$213  = 1'h1;
+  assign bus__r_ack = r2_valid;
+  assign handle = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 [3:0], 13'h0000, \port$2623$0 [11:6] };
+  assign rsp_grant_slot = \port$2623$0 [11:6];
+  assign rsp_grant_tag = \port$2623$44 [3:0];
+  assign bus__r_slow_data = { \port$2623$0 [0], \port$2623$0 [4:1], 4'h0, \port$2623$44 [3:0], 13'h0000, \port$2623$0 [11:6] };
+  assign req_free_addr = \$896 [32:1];
+  assign req_free_oor = \$896 [33];
+  assign req_free_pool = \$896 [34];
+  assign req_free_tag = \$896 [38:35];
+  assign req_free_hit = \$896 [39];
+  assign req_flush_select = \$896 [40];
+  assign req_flush_pool = \$896 [34];
+  assign \port$2124$0  = \$717 ;
+  assign \port$2125$0  = \$718 ;
+  assign \port$2316$1  = \$896 [40:1];
+  assign \port$2891$0  = \$signal$62 ;
+  assign bus__w_ack = \$signal$176 ;
+  assign \port$3076$0  = \$signal$63 ;
   assign \$74  = 1'h1;
   assign \$75  = event_ev_grant;
   assign \$76  = 1'h1;
@@ -7582,19 +9548,99 @@ module \hwalloc_event.regs (rst, busy, \port$1586$0 , \port$1587$0 , irq, low_wa
   assign \$86  = event_ev_grant;
   assign \$90  = 1'h1;
   assign \$91  = event_ev_grant;
-  assign \$371  = 32'd0;
-  assign \$373  = { 30'h00000000, \$372  };
-  assign \$389  = 32'd0;
-  assign \$391  = \$390 ;
-  assign \$410  = 32'd0;
-  assign \$412  = \$411 ;
-  assign \$413  = 32'd0;
-  assign \$415  = \$414 ;
-  assign \$428  = 32'd0;
-  assign \$429  = 32'd0;
-  assign \$430  = 32'd0;
-  assign \$431  = \$427 ;
-  assign \$433  = 32'd0;
-  assign \$434  = \$432 ;
-  assign \$618  = { 3'h0, \$signal$153 [18:0], 12'h000 };
+  assign \$115  = alloc_queue_push;
+  assign \$182  = alloc_queue_w_data;
+  assign \$186  = \$185 ;
+  assign \$243  = bus__r_addr;
+  assign { \$246 [11:3], \$246 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$246 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$249 [11:4], \$249 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$249 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$252 [11:4], \$252 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$252 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$255 [11:5], \$255 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$255 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$258 [11:5], \$258 [3], \$258 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$258 [4], \$258 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$261 [11:5], \$261 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$261 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$264 [11:5], \$264 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$264 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$267 [11:6], \$267 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$267 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$270 [11:6], \$270 [4:3], \$270 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$270 [5], \$270 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$273 [11:6], \$273 [4], \$273 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$273 [5], \$273 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$276 [11:6], \$276 [4], \$276 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$276 [5], \$276 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$279 [11:6], \$279 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$279 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$282 [11:6], \$282 [3], \$282 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$282 [5:4], \$282 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$285 [11:6], \$285 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$285 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$288 [11:6], \$288 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$288 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$291 [11:9], \$291 [7:3], \$291 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$291 [8], \$291 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$294 [11:9], \$294 [7:4], \$294 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$294 [8], \$294 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$297 [11:9], \$297 [7:4], \$297 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$297 [8], \$297 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$300 [11:9], \$300 [7:5], \$300 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$300 [8], \$300 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$303 [11:9], \$303 [7:5], \$303 [3], \$303 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$303 [8], \$303 [4], \$303 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$306 [11:9], \$306 [7:5], \$306 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$306 [8], \$306 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$309 [11:9], \$309 [7:5], \$309 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$309 [8], \$309 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$312 [11:9], \$312 [7:6], \$312 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$312 [8], \$312 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$315 [11:9], \$315 [7:6], \$315 [4:3], \$315 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$315 [8], \$315 [5], \$315 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$318 [11:9], \$318 [7:6], \$318 [4], \$318 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$318 [8], \$318 [5], \$318 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$321 [11:9], \$321 [7:6], \$321 [4], \$321 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$321 [8], \$321 [5], \$321 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$324 [11:9], \$324 [7:6], \$324 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$324 [8], \$324 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$327 [11:9], \$327 [7:6], \$327 [3], \$327 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$327 [8], \$327 [5:4], \$327 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$330 [11:9], \$330 [7:6], \$330 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$330 [8], \$330 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$333 [11:9], \$333 [7:6], \$333 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$333 [8], \$333 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$343  = 32'd0;
+  assign \$345  = { 30'h00000000, \$344  };
+  assign \$361  = 32'd0;
+  assign \$363  = \$362 ;
+  assign \$382  = 32'd0;
+  assign \$384  = \$383 ;
+  assign \$385  = 32'd0;
+  assign \$387  = \$386 ;
+  assign \$400  = 32'd0;
+  assign \$401  = 32'd0;
+  assign \$402  = 32'd0;
+  assign \$403  = \$399 ;
+  assign \$405  = 32'd0;
+  assign \$406  = \$404 ;
+  assign { \$426 [5:3], \$426 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$426 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$434 [5:3], \$434 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$434 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$442 [5:3], \$442 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$442 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$445 [5:3], \$445 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$445 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign \$450  = \$448 [19];
+  assign \$452  = { 3'h0, bus__w_data[18:0], 12'h000 };
+  assign \$459  = command_queue_push;
+  assign \$526  = { w1_pool_is, w1_hit, w1_tag, \$signal$143 , \$773 , \$772 , \$771 , \$770 , \$769 , \$768 , \$767 , \$766 , \$765 , \$764 , \$763 , \$762 , \$761 , \$760 , \$759 , \$758 , \$757 , \$756 , \$755 , \$754 , \$753 , \$752 , \$751 , \$750 , \$749 , \$748 , \$747 , \$746 , \$745 , \$744 , \$743 , \$742 , \$741 , new_flush };
+  assign \$530  = \$529 ;
+  assign { \$542 [5:3], \$542 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$542 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$551 [5:3], \$551 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$551 [2] = \$auto$rtlil.cc:2739:Not$72 ;
 endmodule

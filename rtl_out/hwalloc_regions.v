@@ -5,7 +5,7 @@
 module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$81  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$237  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [60:0] \$11 ;
@@ -16,8 +16,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [44:0] \$19 ;
   wire \$2 ;
+  wire \$20 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -35,20 +36,20 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire aclk;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$106 ;
+  wire [1:0] \alloc_pool$118 ;
   wire [12:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [12:0] alloc_size;
   wire [12:0] alloc_size;
-  wire [12:0] \alloc_size$108 ;
+  wire [12:0] \alloc_size$120 ;
   wire alloc_src;
   input [7:0] alloc_user;
   wire [7:0] alloc_user;
-  wire [7:0] \alloc_user$110 ;
+  wire [7:0] \alloc_user$122 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$104 ;
+  wire \alloc_valid$116 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -61,112 +62,129 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire bus__r_slow;
+  wire \bus__r_slow$71 ;
+  wire bus__r_slow_ack;
+  wire \bus__r_slow_ack$73 ;
+  wire [31:0] bus__r_slow_data;
+  wire [31:0] \bus__r_slow_data$75 ;
   wire bus__w_ack;
-  wire \bus__w_ack$71 ;
+  wire \bus__w_ack$77 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$73 ;
+  wire [11:0] \bus__w_addr$79 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$75 ;
+  wire [31:0] \bus__w_data$81 ;
   wire bus__w_err;
-  wire \bus__w_err$77 ;
+  wire \bus__w_err$83 ;
   wire bus__w_req;
-  wire \bus__w_req$79 ;
+  wire \bus__w_req$85 ;
+  wire bus__w_slow;
+  wire \bus__w_slow$87 ;
+  wire bus__w_slow_ack;
+  wire \bus__w_slow_ack$89 ;
+  wire bus__w_slow_err;
+  wire \bus__w_slow_err$91 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$81 ;
+  wire [3:0] \bus__w_strb$93 ;
   wire busy;
-  wire \busy$182 ;
+  wire \busy$198 ;
   wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$125 ;
+  wire [1:0] \flush_pool$141 ;
   output flush_ready;
   wire flush_ready;
+  wire [2:0] flush_reg_select;
   wire flush_src;
   input [7:0] flush_user;
   wire [7:0] flush_user;
-  wire [7:0] \flush_user$127 ;
+  wire [7:0] \flush_user$143 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$123 ;
+  wire \flush_valid$139 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$140 ;
+  wire [3:0] \flushed_err$156 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$138 ;
+  wire \flushed_ok$154 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [7:0] flushed_user;
   wire [7:0] flushed_user;
-  wire [7:0] \flushed_user$142 ;
+  wire [7:0] \flushed_user$158 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$147 ;
+  wire \flushed_valid$163 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$113 ;
+  wire [31:0] \free_addr$125 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [31:0] free_port_addr;
   output free_ready;
   wire free_ready;
+  wire [2:0] free_reg_hit;
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$128 ;
+  wire [3:0] \free_tag$144 ;
   input [7:0] free_user;
   wire [7:0] free_user;
-  wire [7:0] \free_user$115 ;
+  wire [7:0] \free_user$127 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$111 ;
+  wire \free_valid$123 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$139 ;
+  wire [3:0] \freed_err$155 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$137 ;
+  wire \freed_ok$153 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [7:0] freed_user;
   wire [7:0] freed_user;
-  wire [7:0] \freed_user$141 ;
+  wire [7:0] \freed_user$157 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$145 ;
+  wire \freed_valid$161 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$134 ;
+  wire [31:0] \grant_addr$150 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$131 ;
+  wire [3:0] \grant_err$147 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$130 ;
+  wire \grant_ok$146 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$132 ;
+  wire [1:0] \grant_pool$148 ;
   wire [12:0] grant_size;
   output [8:0] grant_slot;
   wire [8:0] grant_slot;
-  wire [8:0] \grant_slot$133 ;
+  wire [8:0] \grant_slot$149 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$136 ;
+  wire [3:0] \grant_tag$152 ;
   output [7:0] grant_user;
   wire [7:0] grant_user;
-  wire [7:0] \grant_user$135 ;
+  wire [7:0] \grant_user$151 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$143 ;
+  wire \grant_valid$159 ;
   output irq;
   wire irq;
-  wire \irq$184 ;
+  wire \irq$200 ;
+  wire native_alloc_valid;
+  wire native_flush_valid;
+  wire native_free_valid;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -174,8 +192,10 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [12:0] req_alloc_size;
   wire req_flush;
   wire [1:0] req_flush_pool;
+  wire [2:0] req_flush_select;
   wire req_free;
   wire [31:0] req_free_addr;
+  wire [2:0] req_free_hit;
   wire req_free_oor;
   wire [1:0] req_free_pool;
   wire [3:0] req_free_tag;
@@ -208,204 +228,216 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$95 ;
+  wire [11:0] \s_axil_araddr$107 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$96 ;
+  wire [2:0] \s_axil_arprot$108 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$94 ;
+  wire \s_axil_arready$106 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$93 ;
+  wire \s_axil_arvalid$105 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$84 ;
+  wire [11:0] \s_axil_awaddr$96 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$85 ;
+  wire [2:0] \s_axil_awprot$97 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$83 ;
+  wire \s_axil_awready$95 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$82 ;
+  wire \s_axil_awvalid$94 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$91 ;
+  wire \s_axil_bready$103 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$92 ;
+  wire [1:0] \s_axil_bresp$104 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$90 ;
+  wire \s_axil_bvalid$102 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$99 ;
+  wire [31:0] \s_axil_rdata$111 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$98 ;
+  wire \s_axil_rready$110 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$100 ;
+  wire [1:0] \s_axil_rresp$112 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$97 ;
+  wire \s_axil_rvalid$109 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$88 ;
+  wire [31:0] \s_axil_wdata$100 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$87 ;
+  wire \s_axil_wready$99 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$89 ;
+  wire [3:0] \s_axil_wstrb$101 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$86 ;
+  wire \s_axil_wvalid$98 ;
   assign rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$104  = req_alloc | \$3 ;
-  assign \alloc_pool$106  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$108  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$110  = req_alloc ? 8'h00 : alloc_user;
+  assign \alloc_valid$116  = req_alloc | \$3 ;
+  assign \alloc_pool$118  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$120  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$122  = req_alloc ? 8'h00 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$111  = req_free | \$4 ;
-  assign \free_addr$113  = req_free ? req_free_addr : free_addr;
-  assign \free_user$115  = req_free ? 8'h00 : free_user;
-  assign free_oor = req_free & req_free_oor;
+  assign \free_valid$123  = req_free | \$4 ;
+  assign \free_addr$125  = req_free ? \$19 [31:0] : free_addr;
+  assign \free_user$127  = req_free ? 8'h00 : free_user;
+  assign free_oor = req_free & \$19 [32];
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$123  = req_flush | \$6 ;
-  assign \flush_pool$125  = req_flush ? req_flush_pool : flush_pool;
-  assign \flush_user$127  = req_flush ? 8'h00 : flush_user;
-  assign \free_tag$128  = req_free ? req_free_tag : free_tag;
+  assign \flush_valid$139  = req_flush | \$6 ;
+  assign \flush_pool$141  = req_flush ? \$19 [34:33] : flush_pool;
+  assign \flush_user$143  = req_flush ? 8'h00 : flush_user;
+  assign \free_tag$144  = req_free ? \$19 [38:35] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$143  & \$7 ;
+  assign grant_valid = \grant_valid$159  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$145  & \$8 ;
+  assign freed_valid = \freed_valid$161  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$147  & \$9 ;
+  assign flushed_valid = \flushed_valid$163  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_regions.axil  axil (
-    .bus__r_ack(bus__r_ack),
-    .bus__r_addr(bus__r_addr),
+    .bus__r_addr(s_axil_araddr),
+    .bus__r_data(bus__r_data),
+    .bus__r_err(bus__r_err),
+    .bus__w_addr(bus__w_addr),
+    .bus__w_data(bus__w_data),
+    .bus__w_req(bus__w_req),
+    .bus__w_strb(bus__w_strb),
+    .clk(aclk),
+    .\port$4427$0 (\$11 [4:0]),
+    .\port$4427$48 (\$11 [51:48]),
+    .\port$4427$7 (\$11 [15:7]),
+    .r_fast_push(bus__r_ack),
+    .r_kinds_push(bus__r_req),
+    .r_kinds_w_data(bus__r_slow),
+    .r_slow_push(bus__r_slow_ack),
+    .rst(rst),
+    .s_axil_arready(s_axil_arready),
+    .s_axil_arvalid(s_axil_arvalid),
+    .s_axil_awready(s_axil_awready),
+    .s_axil_awvalid(s_axil_awvalid),
+    .s_axil_bready(s_axil_bready),
+    .s_axil_bresp(s_axil_bresp),
+    .s_axil_bvalid(s_axil_bvalid),
+    .s_axil_rdata(s_axil_rdata),
+    .s_axil_rready(s_axil_rready),
+    .s_axil_rresp(s_axil_rresp),
+    .s_axil_rvalid(s_axil_rvalid),
+    .s_axil_wdata(s_axil_wdata),
+    .s_axil_wready(s_axil_wready),
+    .s_axil_wstrb(s_axil_wstrb),
+    .s_axil_wvalid(s_axil_wvalid),
+    .w_addrs_w_data(s_axil_awaddr),
+    .w_fast_push(bus__w_ack),
+    .w_fast_w_data(bus__w_err),
+    .w_kinds_w_data(bus__w_slow),
+    .w_slow_push(bus__w_slow_ack),
+    .w_slow_w_data(bus__w_slow_err)
+  );
+  \hwalloc_regions.core  core (
+    .a6_payload(\$11 ),
+    .a6_valid(\grant_valid$159 ),
+    .alloc_pool(\alloc_pool$118 ),
+    .alloc_port_size(alloc_size),
+    .alloc_size(\alloc_size$120 ),
+    .alloc_size_d6(rsp_grant_size),
+    .alloc_src(req_alloc),
+    .alloc_src_d6(grant_src),
+    .alloc_user(\alloc_user$122 ),
+    .alloc_valid(\alloc_valid$116 ),
+    .busy(busy),
+    .clk(aclk),
+    .f6_payload(\$12 ),
+    .f6_valid(\freed_valid$161 ),
+    .flush_pool(\flush_pool$141 ),
+    .flush_src(req_flush),
+    .flush_src_d6(flushed_src),
+    .flush_user(\flush_user$143 ),
+    .flush_valid(\flush_valid$139 ),
+    .free_addr(\free_addr$125 ),
+    .free_info_d6(\$14 ),
+    .free_oor(free_oor),
+    .free_oor_pool(\$19 [34:33]),
+    .free_port_addr(free_addr),
+    .free_src(req_free),
+    .free_tag(\free_tag$144 ),
+    .free_user(\free_user$127 ),
+    .free_valid(\free_valid$123 ),
+    .\port$4055$40 (\$19 [44:39]),
+    .rst(rst),
+    .x6_payload(\$13 ),
+    .x6_valid(\flushed_valid$163 )
+  );
+  \hwalloc_regions.regs  regs (
+    .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
+    .bus__r_slow(bus__r_slow),
+    .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
     .bus__w_addr(bus__w_addr),
     .bus__w_data(bus__w_data),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
-    .bus__w_strb(bus__w_strb),
-    .bvalid(s_axil_bvalid),
-    .clk(aclk),
-    .rst(rst),
-    .rvalid(s_axil_rvalid),
-    .s_axil_araddr(s_axil_araddr),
-    .s_axil_arready(s_axil_arready),
-    .s_axil_arvalid(s_axil_arvalid),
-    .s_axil_awaddr(s_axil_awaddr),
-    .s_axil_awready(s_axil_awready),
-    .s_axil_awvalid(s_axil_awvalid),
-    .s_axil_bready(s_axil_bready),
-    .s_axil_bresp(s_axil_bresp),
-    .s_axil_rdata(s_axil_rdata),
-    .s_axil_rready(s_axil_rready),
-    .s_axil_rresp(s_axil_rresp),
-    .s_axil_wdata(s_axil_wdata),
-    .s_axil_wready(s_axil_wready),
-    .s_axil_wstrb(s_axil_wstrb),
-    .s_axil_wvalid(s_axil_wvalid)
-  );
-  \hwalloc_regions.core  core (
-    .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$143 ),
-    .alloc_pool(\alloc_pool$106 ),
-    .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$108 ),
-    .alloc_size_d6(rsp_grant_size),
-    .alloc_src(req_alloc),
-    .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$110 ),
-    .alloc_valid(\alloc_valid$104 ),
-    .busy(busy),
-    .clk(aclk),
-    .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$145 ),
-    .flush_pool(\flush_pool$125 ),
-    .flush_src(req_flush),
-    .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$127 ),
-    .flush_valid(\flush_valid$123 ),
-    .free_addr(\free_addr$113 ),
-    .free_info_d6(\$14 ),
-    .free_oor(free_oor),
-    .free_oor_pool(free_oor_pool),
-    .free_port_addr(free_addr),
-    .free_src(req_free),
-    .free_tag(\free_tag$128 ),
-    .free_user(\free_user$115 ),
-    .free_valid(\free_valid$111 ),
-    .rst(rst),
-    .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$147 )
-  );
-  \hwalloc_regions.regs  regs (
-    .bus__r_addr(bus__r_addr),
-    .bus__r_data(bus__r_data),
-    .bus__r_err(bus__r_err),
-    .bus__r_req(bus__r_req),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
-    .bus__w_err(bus__w_err),
-    .bus__w_req(bus__w_req),
+    .bus__w_slow(bus__w_slow),
+    .bus__w_slow_ack(bus__w_slow_ack),
+    .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
-    .e1_exhausted(\$19 ),
+    .e1_exhausted(\$20 ),
     .irq(irq),
     .low_water_hit(\$18 ),
-    .\port$2997$0 (\$15 ),
-    .\port$2998$0 (\$16 ),
-    .\port$3000$0 (\$17 ),
-    .\port$3371$0 (\$11 [15:0]),
-    .\port$3371$48 (\$11 [60:48]),
-    .\port$3374$0 (\$12 ),
-    .\port$3386$0 (\$13 ),
-    .\port$3414$0 (\$14 ),
-    .\port$3546$0 (\$signal ),
-    .\port$3922$0 (\$signal$58 ),
-    .r_ack(bus__r_ack),
+    .native_alloc_valid(alloc_valid),
+    .native_flush_valid(flush_valid),
+    .native_free_valid(free_valid),
+    .\port$3335$0 (\$15 ),
+    .\port$3336$0 (\$16 ),
+    .\port$3338$0 (\$17 ),
+    .\port$4055$1 (\$19 ),
+    .\port$4427$0 (\$11 [15:0]),
+    .\port$4427$48 (\$11 [60:48]),
+    .\port$4430$0 (\$12 ),
+    .\port$4442$0 (\$13 ),
+    .\port$4470$0 (\$14 ),
+    .\port$4718$0 (\$signal ),
+    .\port$5007$0 (\$signal$58 ),
+    .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
-    .req_flush_pool(req_flush_pool),
     .req_free(req_free),
-    .req_free_addr(req_free_addr),
-    .req_free_oor(req_free_oor),
-    .req_free_pool(free_oor_pool),
-    .req_free_tag(req_free_tag),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$147 ),
-    .rsp_freed_valid(\freed_valid$145 ),
+    .rsp_flushed_valid(\flushed_valid$163 ),
+    .rsp_freed_valid(\freed_valid$161 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$143 ),
-    .rst(rst),
-    .w_ack(bus__w_ack)
+    .rsp_grant_valid(\grant_valid$159 ),
+    .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$81 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$237 ) begin end
     \$10  = 1'h1;
     if (rst) begin
       \$10  = 1'h0;
@@ -413,60 +445,77 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   end
   assign clk = aclk;
   assign \$signal$55  = \$signal ;
-  assign \$signal$56  = { \$18 , \$17 , \$16 , \$19 , \$15  };
-  assign \$signal$57  = { \$18 , \$17 , \$16 , \$19 , \$15  };
+  assign \$signal$56  = { \$18 , \$17 , \$16 , \$20 , \$15  };
+  assign \$signal$57  = { \$18 , \$17 , \$16 , \$20 , \$15  };
   assign \$signal$59  = \$signal$58 ;
   assign \bus__r_ack$61  = bus__r_ack;
-  assign \bus__r_addr$63  = bus__r_addr;
+  assign bus__r_addr = s_axil_araddr;
+  assign \bus__r_addr$63  = s_axil_araddr;
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__w_ack$71  = bus__w_ack;
-  assign \bus__w_addr$73  = bus__w_addr;
-  assign \bus__w_data$75  = bus__w_data;
-  assign \bus__w_err$77  = bus__w_err;
-  assign \bus__w_req$79  = bus__w_req;
-  assign \bus__w_strb$81  = bus__w_strb;
-  assign \s_axil_awvalid$82  = s_axil_awvalid;
-  assign \s_axil_awready$83  = s_axil_awready;
-  assign \s_axil_awaddr$84  = s_axil_awaddr;
-  assign \s_axil_awprot$85  = s_axil_awprot;
-  assign \s_axil_wvalid$86  = s_axil_wvalid;
-  assign \s_axil_wready$87  = s_axil_wready;
-  assign \s_axil_wdata$88  = s_axil_wdata;
-  assign \s_axil_wstrb$89  = s_axil_wstrb;
-  assign \s_axil_bvalid$90  = s_axil_bvalid;
-  assign \s_axil_bready$91  = s_axil_bready;
-  assign \s_axil_bresp$92  = s_axil_bresp;
-  assign \s_axil_arvalid$93  = s_axil_arvalid;
-  assign \s_axil_arready$94  = s_axil_arready;
-  assign \s_axil_araddr$95  = s_axil_araddr;
-  assign \s_axil_arprot$96  = s_axil_arprot;
-  assign \s_axil_rvalid$97  = s_axil_rvalid;
-  assign \s_axil_rready$98  = s_axil_rready;
-  assign \s_axil_rdata$99  = s_axil_rdata;
-  assign \s_axil_rresp$100  = s_axil_rresp;
+  assign \bus__r_slow$71  = bus__r_slow;
+  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
+  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
+  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__w_addr$79  = bus__w_addr;
+  assign \bus__w_data$81  = bus__w_data;
+  assign \bus__w_err$83  = bus__w_err;
+  assign \bus__w_req$85  = bus__w_req;
+  assign \bus__w_slow$87  = bus__w_slow;
+  assign \bus__w_slow_ack$89  = bus__w_slow_ack;
+  assign \bus__w_slow_err$91  = bus__w_slow_err;
+  assign \bus__w_strb$93  = bus__w_strb;
+  assign \s_axil_awvalid$94  = s_axil_awvalid;
+  assign \s_axil_awready$95  = s_axil_awready;
+  assign \s_axil_awaddr$96  = s_axil_awaddr;
+  assign \s_axil_awprot$97  = s_axil_awprot;
+  assign \s_axil_wvalid$98  = s_axil_wvalid;
+  assign \s_axil_wready$99  = s_axil_wready;
+  assign \s_axil_wdata$100  = s_axil_wdata;
+  assign \s_axil_wstrb$101  = s_axil_wstrb;
+  assign \s_axil_bvalid$102  = s_axil_bvalid;
+  assign \s_axil_bready$103  = s_axil_bready;
+  assign \s_axil_bresp$104  = s_axil_bresp;
+  assign \s_axil_arvalid$105  = s_axil_arvalid;
+  assign \s_axil_arready$106  = s_axil_arready;
+  assign \s_axil_araddr$107  = s_axil_araddr;
+  assign \s_axil_arprot$108  = s_axil_arprot;
+  assign \s_axil_rvalid$109  = s_axil_rvalid;
+  assign \s_axil_rready$110  = s_axil_rready;
+  assign \s_axil_rdata$111  = s_axil_rdata;
+  assign \s_axil_rresp$112  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
+  assign req_free_addr = \$19 [31:0];
+  assign req_free_oor = \$19 [32];
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
-  assign req_free_pool = free_oor_pool;
+  assign free_oor_pool = \$19 [34:33];
+  assign req_free_pool = \$19 [34:33];
+  assign free_reg_hit = \$19 [41:39];
+  assign req_free_hit = \$19 [41:39];
+  assign flush_reg_select = \$19 [44:42];
+  assign req_flush_select = \$19 [44:42];
   assign flush_src = req_flush;
-  assign \grant_ok$130  = \$11 [0];
-  assign \grant_err$131  = \$11 [4:1];
-  assign \grant_pool$132  = \$11 [6:5];
-  assign \grant_slot$133  = \$11 [15:7];
-  assign \grant_addr$134  = \$11 [47:16];
-  assign \grant_user$135  = \$11 [59:52];
-  assign \grant_tag$136  = \$11 [51:48];
-  assign \freed_ok$137  = \$12 [0];
-  assign \flushed_ok$138  = \$13 [0];
-  assign \freed_err$139  = \$12 [4:1];
-  assign \flushed_err$140  = \$13 [4:1];
-  assign \freed_user$141  = \$12 [12:5];
-  assign \flushed_user$142  = \$13 [12:5];
+  assign req_flush_pool = \$19 [34:33];
+  assign req_free_tag = \$19 [38:35];
+  assign \grant_ok$146  = \$11 [0];
+  assign \grant_err$147  = \$11 [4:1];
+  assign \grant_pool$148  = \$11 [6:5];
+  assign \grant_slot$149  = \$11 [15:7];
+  assign \grant_addr$150  = \$11 [47:16];
+  assign \grant_user$151  = \$11 [59:52];
+  assign \grant_tag$152  = \$11 [51:48];
+  assign \freed_ok$153  = \$12 [0];
+  assign \flushed_ok$154  = \$13 [0];
+  assign \freed_err$155  = \$12 [4:1];
+  assign \flushed_err$156  = \$13 [4:1];
+  assign \freed_user$157  = \$12 [12:5];
+  assign \flushed_user$158  = \$13 [12:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$143 ;
+  assign rsp_grant_valid = \grant_valid$159 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -477,7 +526,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign rsp_grant_overwrite = \$11 [60];
   assign grant_overwrite = \$11 [60];
   assign rsp_grant_tag = \$11 [51:48];
-  assign rsp_freed_valid = \freed_valid$145 ;
+  assign rsp_freed_valid = \freed_valid$161 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [14:13];
@@ -490,16 +539,19 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$147 ;
+  assign rsp_flushed_valid = \flushed_valid$163 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [14:13];
   assign flushed_pool = \$13 [14:13];
   assign rsp_flushed_user = \$13 [12:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$182  = busy;
+  assign \busy$198  = busy;
   assign ready = running;
-  assign \irq$184  = irq;
+  assign \irq$200  = irq;
+  assign native_alloc_valid = alloc_valid;
+  assign native_free_valid = free_valid;
+  assign native_flush_valid = flush_valid;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [6:5];
@@ -515,1047 +567,196 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign flushed_user = \$13 [12:5];
 endmodule
 
-module \hwalloc_regions.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
-, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$82  = 0;
+module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4427$0 , \port$4427$7 , \port$4427$48 , r_fast_push, w_fast_push, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg [31:0] \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg [11:0] \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire \$3 ;
-  reg [11:0] \$30 ;
-  reg \$31 ;
-  reg [31:0] \$32 ;
-  reg [3:0] \$33 ;
-  reg \$34 ;
-  wire \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire \$9 ;
-  wire \$signal ;
-  reg [31:0] \$signal$12  = 32'd0;
-  reg \$signal$17  = 1'h0;
-  wire \$signal$20 ;
-  wire \$signal$22 ;
-  reg \$signal$25  = 1'h0;
-  reg \$signal$39  = 1'h0;
-  reg b_err = 1'h0;
-  wire b_fire;
-  input bus__r_ack;
-  wire bus__r_ack;
-  output [11:0] bus__r_addr;
-  reg [11:0] bus__r_addr = 12'h000;
-  input [31:0] bus__r_data;
-  wire [31:0] bus__r_data;
-  input bus__r_err;
-  wire bus__r_err;
-  output bus__r_req;
-  reg bus__r_req = 1'h0;
-  input bus__w_ack;
-  wire bus__w_ack;
-  output [11:0] bus__w_addr;
-  reg [11:0] bus__w_addr = 12'h000;
-  output [31:0] bus__w_data;
-  reg [31:0] bus__w_data = 32'd0;
-  input bus__w_err;
-  wire bus__w_err;
-  output bus__w_req;
-  reg bus__w_req = 1'h0;
-  output [3:0] bus__w_strb;
-  reg [3:0] bus__w_strb = 4'h0;
-  output bvalid;
-  wire bvalid;
-  input clk;
-  wire clk;
-  reg r_busy = 1'h0;
-  reg r_err = 1'h0;
-  wire r_fire;
-  reg r_held = 1'h0;
-  input rst;
-  wire rst;
-  output rvalid;
-  wire rvalid;
-  input [11:0] s_axil_araddr;
-  wire [11:0] s_axil_araddr;
-  output s_axil_arready;
-  wire s_axil_arready;
-  input s_axil_arvalid;
-  wire s_axil_arvalid;
-  input [11:0] s_axil_awaddr;
-  wire [11:0] s_axil_awaddr;
-  output s_axil_awready;
-  wire s_axil_awready;
-  input s_axil_awvalid;
-  wire s_axil_awvalid;
-  input s_axil_bready;
-  wire s_axil_bready;
-  output [1:0] s_axil_bresp;
-  wire [1:0] s_axil_bresp;
-  wire s_axil_bvalid;
-  output [31:0] s_axil_rdata;
-  wire [31:0] s_axil_rdata;
-  input s_axil_rready;
-  wire s_axil_rready;
-  output [1:0] s_axil_rresp;
-  wire [1:0] s_axil_rresp;
-  wire s_axil_rvalid;
-  input [31:0] s_axil_wdata;
-  wire [31:0] s_axil_wdata;
-  output s_axil_wready;
-  wire s_axil_wready;
-  input [3:0] s_axil_wstrb;
-  wire [3:0] s_axil_wstrb;
-  input s_axil_wvalid;
-  wire s_axil_wvalid;
-  reg w_full = 1'h0;
-  assign s_axil_arready = ~ r_busy;
-  assign \$1  = ~ r_busy;
-  assign \$signal  = s_axil_arvalid & \$1 ;
-  assign rvalid = r_held | bus__r_ack;
-  assign r_fire = rvalid & s_axil_rready;
-  assign s_axil_rdata = r_held ? \$signal$12  : bus__r_data;
-  assign \$2  = r_held ? r_err : bus__r_err;
-  assign s_axil_rresp = \$2  ? 2'h2 : 2'h0;
-  assign s_axil_awready = ~ \$signal$17 ;
-  assign s_axil_wready = ~ w_full;
-  assign \$3  = ~ \$signal$17 ;
-  assign \$signal$20  = s_axil_awvalid & \$3 ;
-  assign \$4  = ~ w_full;
-  assign \$signal$22  = s_axil_wvalid & \$4 ;
-  assign bvalid = \$signal$25  | bus__w_ack;
-  assign b_fire = bvalid & s_axil_bready;
-  assign \$5  = \$signal$25  ? b_err : bus__w_err;
-  assign s_axil_bresp = \$5  ? 2'h2 : 2'h0;
-  assign \$6  = ~ s_axil_rready;
-  assign \$7  = rvalid & \$6 ;
-  assign \$8  = ~ r_held;
-  assign \$9  = \$signal$17  | \$signal$20 ;
-  assign \$10  = w_full | \$signal$22 ;
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = ~ \$signal$39 ;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = ~ s_axil_bready;
-  assign \$15  = bvalid & \$14 ;
-  assign \$16  = ~ \$signal$25 ;
-  assign \$17  = \$signal$17  | \$signal$20 ;
-  assign \$18  = w_full | \$signal$22 ;
-  assign \$19  = \$17  & \$18 ;
-  always @(posedge clk)
-    bus__r_req <= \$20 ;
-  always @(posedge clk)
-    r_held <= \$21 ;
-  always @(posedge clk)
-    \$signal$12  <= \$22 ;
-  always @(posedge clk)
-    r_err <= \$23 ;
-  always @(posedge clk)
-    r_busy <= \$24 ;
-  always @(posedge clk)
-    bus__r_addr <= \$25 ;
-  always @(posedge clk)
-    bus__w_req <= \$26 ;
-  always @(posedge clk)
-    \$signal$25  <= \$27 ;
-  always @(posedge clk)
-    b_err <= \$28 ;
-  always @(posedge clk)
-    \$signal$17  <= \$29 ;
-  always @(posedge clk)
-    bus__w_addr <= \$30 ;
-  always @(posedge clk)
-    w_full <= \$31 ;
-  always @(posedge clk)
-    bus__w_data <= \$32 ;
-  always @(posedge clk)
-    bus__w_strb <= \$33 ;
-  always @(posedge clk)
-    \$signal$39  <= \$34 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$20  = \$signal ;
-    if (rst) begin
-      \$20  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$21  = \$7 ;
-    if (rst) begin
-      \$21  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$22  = \$signal$12 ;
-    if (\$8 ) begin
-      \$22  = bus__r_data;
-    end
-    if (rst) begin
-      \$22  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$23  = r_err;
-    if (\$8 ) begin
-      \$23  = bus__r_err;
-    end
-    if (rst) begin
-      \$23  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$24  = r_busy;
-    if (\$signal ) begin
-      \$24  = 1'h1;
-    end
-    if (r_fire) begin
-      \$24  = 1'h0;
-    end
-    if (rst) begin
-      \$24  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$25  = bus__r_addr;
-    if (\$signal ) begin
-      \$25  = s_axil_araddr;
-    end
-    if (rst) begin
-      \$25  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$26  = \$13 ;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$27  = \$15 ;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$28  = b_err;
-    if (\$16 ) begin
-      \$28  = bus__w_err;
-    end
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$29  = \$signal$17 ;
-    if (\$signal$20 ) begin
-      \$29  = 1'h1;
-    end
-    if (b_fire) begin
-      \$29  = 1'h0;
-    end
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$30  = bus__w_addr;
-    if (\$signal$20 ) begin
-      \$30  = s_axil_awaddr;
-    end
-    if (rst) begin
-      \$30  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$31  = w_full;
-    if (\$signal$22 ) begin
-      \$31  = 1'h1;
-    end
-    if (b_fire) begin
-      \$31  = 1'h0;
-    end
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$32  = bus__w_data;
-    if (\$signal$22 ) begin
-      \$32  = s_axil_wdata;
-    end
-    if (rst) begin
-      \$32  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$33  = bus__w_strb;
-    if (\$signal$22 ) begin
-      \$33  = s_axil_wstrb;
-    end
-    if (rst) begin
-      \$33  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$82 ) begin end
-    \$34  = \$signal$39 ;
-    if (\$19 ) begin
-      \$34  = 1'h1;
-    end
-    if (b_fire) begin
-      \$34  = 1'h0;
-    end
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  assign s_axil_rvalid = rvalid;
-  assign s_axil_bvalid = bvalid;
-endmodule
-
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid
-, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, free_src, flush_src, free_oor_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$83  = 0;
-  wire [14:0] \$1 ;
-  wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
-  wire [6:0] \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
-  wire [8:0] \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire [8:0] \$1057 ;
-  wire [3:0] \$1058 ;
-  wire \$1059 ;
-  wire [8:0] \$106 ;
-  wire [4:0] \$1060 ;
-  wire \$1061 ;
-  wire [4:0] \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
-  wire [3:0] \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
-  wire [8:0] \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
-  wire [3:0] \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  wire \$104 ;
+  wire [32:0] \$105 ;
+  wire [32:0] \$106 ;
+  wire [32:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
-  wire [2:0] \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
-  wire [8:0] \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
-  wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
-  wire [9:0] \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
-  wire \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
+  wire \$112 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
+  wire [32:0] \$115 ;
   wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
-  wire [11:0] \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
+  wire \$117 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
   wire \$119 ;
-  wire [8:0] \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
   wire \$12 ;
-  wire [6:0] \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire \$1209 ;
-  wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
-  wire \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire \$1222 ;
-  wire \$1223 ;
-  wire \$1224 ;
-  wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
-  wire [2:0] \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire \$1239 ;
-  wire [2:0] \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire \$1246 ;
-  wire \$1247 ;
-  wire \$1248 ;
-  wire \$1249 ;
+  wire \$120 ;
+  wire [32:0] \$121 ;
+  wire [32:0] \$122 ;
+  wire [32:0] \$123 ;
+  wire \$124 ;
   wire \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire [8:0] \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
-  wire [9:0] \$126 ;
-  wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
-  wire \$1268 ;
-  wire \$1269 ;
+  wire \$126 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire \$1276 ;
-  wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
-  wire \$1281 ;
-  wire \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
-  wire [11:0] \$129 ;
-  wire \$1290 ;
-  wire \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
-  wire \$1295 ;
-  wire \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
+  wire [32:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
-  wire \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
-  wire \$1306 ;
-  wire \$1307 ;
-  wire \$1308 ;
-  wire \$1309 ;
-  wire \$131 ;
-  wire \$1310 ;
-  wire \$1311 ;
-  wire \$1312 ;
-  wire \$1313 ;
-  wire \$1314 ;
-  wire \$1315 ;
-  wire \$1316 ;
-  wire \$1317 ;
-  wire [8:0] \$1318 ;
-  wire [4:0] \$1319 ;
-  wire [6:0] \$132 ;
-  wire [4:0] \$1320 ;
-  wire \$1321 ;
-  wire \$1322 ;
-  wire \$1323 ;
-  wire \$1324 ;
-  wire \$1325 ;
-  wire \$1326 ;
-  wire [21:0] \$1327 ;
-  wire [31:0] \$1328 ;
-  wire [23:0] \$1329 ;
+  wire [32:0] \$130 ;
+  wire [32:0] \$131 ;
+  wire \$132 ;
   wire \$133 ;
-  wire [31:0] \$1330 ;
-  wire [18:0] \$1331 ;
-  wire [31:0] \$1332 ;
-  wire \$1333 ;
-  wire \$1334 ;
-  wire [11:0] \$1335 ;
-  wire [11:0] \$1336 ;
-  wire [12:0] \$1337 ;
-  wire \$1338 ;
-  wire [11:0] \$1339 ;
   wire \$134 ;
-  wire [11:0] \$1340 ;
-  wire [12:0] \$1341 ;
-  wire \$1342 ;
-  wire [11:0] \$1343 ;
-  wire [11:0] \$1344 ;
-  wire [12:0] \$1345 ;
-  wire \$1346 ;
-  wire \$1347 ;
-  wire \$1348 ;
-  wire [2:0] \$1349 ;
-  wire [2:0] \$135 ;
-  wire [2:0] \$1350 ;
-  wire \$1351 ;
-  wire [2:0] \$1352 ;
-  wire \$1353 ;
-  wire \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
-  wire \$1357 ;
-  wire [3:0] \$1358 ;
-  wire \$1359 ;
-  wire [2:0] \$136 ;
-  wire \$1360 ;
-  wire \$1361 ;
-  wire \$1362 ;
-  wire \$1363 ;
-  wire \$1364 ;
-  wire \$1365 ;
-  wire \$1366 ;
-  wire \$1367 ;
-  wire \$1368 ;
-  wire \$1369 ;
-  wire [2:0] \$137 ;
-  wire \$1370 ;
-  wire \$1371 ;
-  wire \$1372 ;
-  wire \$1373 ;
-  wire \$1374 ;
-  wire \$1375 ;
-  wire [3:0] \$1376 ;
-  wire \$1377 ;
-  wire \$1378 ;
-  wire \$1379 ;
-  wire \$138 ;
-  wire \$1380 ;
-  wire \$1381 ;
-  wire \$1382 ;
-  wire \$1383 ;
-  wire \$1384 ;
-  wire \$1385 ;
-  wire \$1386 ;
-  wire \$1387 ;
-  wire \$1388 ;
-  wire \$1389 ;
-  wire \$139 ;
-  wire \$1390 ;
-  wire \$1391 ;
-  wire \$1392 ;
-  wire \$1393 ;
-  wire \$1394 ;
-  wire \$1395 ;
-  wire \$1396 ;
-  wire \$1397 ;
-  wire \$1398 ;
-  wire \$1399 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire [32:0] \$137 ;
+  wire [32:0] \$138 ;
+  wire [32:0] \$139 ;
   wire \$14 ;
-  wire [2:0] \$140 ;
-  wire \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
-  wire \$1403 ;
-  wire \$1404 ;
-  wire \$1405 ;
-  wire [3:0] \$1406 ;
-  wire \$1407 ;
-  wire \$1408 ;
-  wire \$1409 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$1410 ;
-  wire \$1411 ;
-  reg \$1412 ;
-  reg [6:0] \$1413 ;
-  reg [4:0] \$1414 ;
-  reg \$1415 ;
-  reg [6:0] \$1416 ;
-  reg [11:0] \$1417 ;
-  reg \$1418 ;
-  reg [8:0] \$1419 ;
   wire \$142 ;
-  reg [4:0] \$1420 ;
-  reg \$1421 ;
-  reg [3:0] \$1422 ;
-  reg [4:0] \$1423 ;
-  reg \$1424 ;
-  reg [3:0] \$1425 ;
-  reg [8:0] \$1426 ;
-  reg \$1427 ;
-  reg \$1428 ;
-  reg [2:0] \$1429 ;
-  wire [8:0] \$143 ;
-  reg \$1430 ;
-  reg [2:0] \$1431 ;
-  reg \$1432 ;
-  reg [2:0] \$1433 ;
-  reg \$1434 ;
-  reg \$1435 ;
-  reg [7:0] \$1436 ;
-  reg [7:0] \$1437 ;
-  reg [7:0] \$1438 ;
-  reg \$1439 ;
-  wire [31:0] \$144 ;
-  reg [6:0] \$1440 ;
-  reg [9:0] \$1441 ;
-  reg [9:0] \$1442 ;
-  reg [9:0] \$1443 ;
-  reg \$1444 ;
-  reg \$1445 ;
-  reg [4:0] \$1446 ;
-  reg [4:0] \$1447 ;
-  reg [4:0] \$1448 ;
-  reg \$1449 ;
-  wire \$145 ;
-  reg [3:0] \$1450 ;
-  reg \$1451 ;
-  reg \$1452 ;
-  reg \$1453 ;
-  reg \$1454 ;
-  reg \$1455 ;
-  reg \$1456 ;
-  reg \$1457 ;
-  reg \$1458 ;
-  reg \$1459 ;
-  wire [11:0] \$146 ;
-  reg \$1460 ;
-  reg \$1461 ;
-  reg \$1462 ;
-  reg \$1463 ;
-  reg \$1464 ;
-  reg \$1465 ;
-  reg \$1466 ;
-  reg \$1467 ;
-  reg \$1468 ;
-  reg \$1469 ;
-  wire [11:0] \$147 ;
-  reg \$1470 ;
-  reg \$1471 ;
-  reg \$1472 ;
-  reg \$1473 ;
-  reg \$1474 ;
-  reg \$1475 ;
-  reg \$1476 ;
-  reg \$1477 ;
-  reg \$1478 ;
-  reg \$1479 ;
-  wire [12:0] \$148 ;
-  wire [2:0] \$1480 ;
-  wire [2:0] \$1481 ;
-  reg \$1482 ;
-  reg \$1483 ;
-  reg \$1484 ;
-  reg \$1485 ;
-  reg \$1486 ;
-  reg \$1487 ;
-  reg \$1488 ;
-  reg \$1489 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [32:0] \$145 ;
+  wire [32:0] \$146 ;
+  wire [32:0] \$147 ;
+  wire \$148 ;
   wire \$149 ;
-  reg [2:0] \$1490 ;
-  reg [2:0] \$1491 ;
-  reg \$1492 ;
-  reg \$1493 ;
-  reg [6:0] \$1494 ;
-  reg \$1495 ;
-  reg \$1496 ;
-  reg [7:0] \$1497 ;
-  reg [2:0] \$1498 ;
-  reg \$1499 ;
   wire \$15 ;
-  wire [11:0] \$150 ;
-  reg \$1500 ;
-  reg [3:0] \$1501 ;
-  reg \$1502 ;
-  reg \$1503 ;
-  reg [4:0] \$1504 ;
-  reg [2:0] \$1505 ;
-  reg \$1506 ;
-  reg \$1507 ;
-  reg \$1508 ;
-  reg \$1509 ;
-  wire [11:0] \$151 ;
-  reg \$1510 ;
-  reg \$1511 ;
-  reg \$1512 ;
-  reg \$1513 ;
-  reg \$1514 ;
-  reg \$1515 ;
-  reg \$1516 ;
-  reg \$1517 ;
-  reg \$1518 ;
-  reg \$1519 ;
-  wire [12:0] \$152 ;
-  reg \$1520 ;
-  reg \$1521 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire [11:0] \$156 ;
-  wire [11:0] \$157 ;
-  wire [12:0] \$158 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [32:0] \$153 ;
+  wire [32:0] \$154 ;
+  wire [32:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [11:0] \$162 ;
-  wire [11:0] \$163 ;
-  wire [12:0] \$164 ;
+  wire [31:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [31:0] \$163 ;
+  wire \$164 ;
   wire \$165 ;
-  wire [11:0] \$166 ;
-  wire [11:0] \$167 ;
-  wire [12:0] \$168 ;
-  wire \$169 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [31:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire [11:0] \$171 ;
-  wire [11:0] \$172 ;
-  wire [12:0] \$173 ;
-  wire [4:0] \$174 ;
-  wire [4:0] \$175 ;
+  wire [31:0] \$170 ;
+  wire [31:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [33:0] \$179 ;
+  wire [31:0] \$177 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [33:0] \$181 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [31:0] \$185 ;
+  wire [31:0] \$186 ;
+  wire [31:0] \$187 ;
   wire \$188 ;
-  wire [33:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [33:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire [31:0] \$193 ;
+  wire [31:0] \$194 ;
+  wire [31:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [33:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [33:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [31:0] \$201 ;
+  wire [31:0] \$202 ;
+  wire [31:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [31:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [31:0] \$210 ;
+  wire [31:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [31:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [31:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
   wire \$228 ;
-  wire [21:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
-  wire [24:0] \$231 ;
+  wire \$231 ;
   wire \$232 ;
-  wire [22:0] \$233 ;
-  wire \$234 ;
-  wire \$235 ;
+  wire [31:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
   wire \$236 ;
-  wire [1:0] \$237 ;
-  wire [1:0] \$238 ;
-  wire [1:0] \$239 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [6:0] \$240 ;
-  wire [8:0] \$241 ;
-  wire [8:0] \$242 ;
-  wire [3:0] \$243 ;
-  wire [8:0] \$244 ;
+  wire \$240 ;
+  wire [11:0] \$241 ;
+  wire [11:0] \$242 ;
+  wire [11:0] \$243 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [11:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
-  wire \$251 ;
-  wire [3:0] \$252 ;
-  wire [3:0] \$253 ;
-  wire [3:0] \$254 ;
-  wire [9:0] \$255 ;
+  wire [11:0] \$250 ;
+  wire [11:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire [11:0] \$258 ;
-  wire \$259 ;
+  wire [35:0] \$257 ;
+  wire [35:0] \$258 ;
+  wire [35:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [6:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire \$264 ;
+  wire [35:0] \$265 ;
+  wire [35:0] \$266 ;
+  wire [35:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
@@ -1609,14 +810,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire [3:0] \$315 ;
-  wire [3:0] \$316 ;
-  wire [4:0] \$317 ;
-  wire [3:0] \$318 ;
-  wire [3:0] \$319 ;
-  wire [3:0] \$32 ;
-  wire [4:0] \$320 ;
-  wire [3:0] \$321 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
@@ -1625,7 +826,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [3:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -1647,7 +848,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [9:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -1680,26 +881,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [7:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire [3:0] \$383 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [7:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire [3:0] \$395 ;
-  wire [3:0] \$396 ;
-  wire [4:0] \$397 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
@@ -1718,71 +919,71 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire [2:0] \$413 ;
+  wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire [3:0] \$418 ;
-  wire [3:0] \$419 ;
-  wire [7:0] \$42 ;
-  wire [4:0] \$420 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [3:0] \$426 ;
-  wire [3:0] \$427 ;
-  wire [4:0] \$428 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
   wire \$429 ;
-  wire [7:0] \$43 ;
+  wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [3:0] \$434 ;
-  wire [3:0] \$435 ;
-  wire [4:0] \$436 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
   wire \$437 ;
-  wire [2:0] \$438 ;
+  wire \$438 ;
   wire \$439 ;
-  wire [11:0] \$44 ;
-  wire [2:0] \$440 ;
+  wire \$44 ;
+  wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [2:0] \$443 ;
-  wire [2:0] \$444 ;
-  wire [2:0] \$445 ;
-  wire [3:0] \$446 ;
-  wire [3:0] \$447 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [2:0] \$452 ;
-  wire [2:0] \$453 ;
-  wire [2:0] \$454 ;
-  wire [2:0] \$455 ;
-  wire [3:0] \$456 ;
-  wire [3:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [11:0] \$459 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [12:0] \$460 ;
+  wire \$460 ;
   wire \$461 ;
-  wire [11:0] \$462 ;
-  wire [11:0] \$463 ;
-  wire [12:0] \$464 ;
-  wire [11:0] \$465 ;
-  wire [11:0] \$466 ;
-  wire [12:0] \$467 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [8:0] \$469 ;
-  wire [9:0] \$47 ;
-  wire [8:0] \$470 ;
-  wire [9:0] \$471 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
@@ -1803,18 +1004,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [7:0] \$490 ;
-  wire [7:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   wire \$492 ;
-  wire [7:0] \$493 ;
-  wire [7:0] \$494 ;
-  wire [9:0] \$495 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire [14:0] \$5 ;
-  wire [10:0] \$50 ;
+  wire \$5 ;
+  wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
@@ -1825,7 +1026,2634 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
-  wire [10:0] \$51 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire [35:0] \$541 ;
+  wire \$542 ;
+  wire [35:0] \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg [9:0] \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
+  wire \$56 ;
+  reg [32:0] \$560 ;
+  reg [9:0] \$561 ;
+  reg [32:0] \$562 ;
+  reg [32:0] \$563 ;
+  reg [32:0] \$564 ;
+  reg [32:0] \$565 ;
+  reg [32:0] \$566 ;
+  reg [32:0] \$567 ;
+  reg [32:0] \$568 ;
+  reg [32:0] \$569 ;
+  wire \$57 ;
+  reg [32:0] \$570 ;
+  reg [31:0] \$571 ;
+  reg [9:0] \$572 ;
+  reg [31:0] \$573 ;
+  reg [31:0] \$574 ;
+  reg [31:0] \$575 ;
+  reg [31:0] \$576 ;
+  reg [31:0] \$577 ;
+  reg [31:0] \$578 ;
+  reg [31:0] \$579 ;
+  wire \$58 ;
+  reg [31:0] \$580 ;
+  reg [31:0] \$581 ;
+  reg [11:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg [11:0] \$584 ;
+  reg [35:0] \$585 ;
+  reg [1:0] \$586 ;
+  reg [35:0] \$587 ;
+  reg \$588 ;
+  reg [9:0] \$589 ;
+  wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
+  wire \$6 ;
+  wire \$60 ;
+  reg [9:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg \$610 ;
+  reg [9:0] \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire [32:0] \$81 ;
+  wire [32:0] \$82 ;
+  wire [32:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [32:0] \$89 ;
+  wire \$9 ;
+  wire [32:0] \$90 ;
+  wire [32:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [32:0] \$97 ;
+  wire [32:0] \$98 ;
+  wire [32:0] \$99 ;
+  wire \$signal ;
+  wire \$signal$101 ;
+  wire \$signal$119 ;
+  wire \$signal$121 ;
+  wire \$signal$133 ;
+  wire bus__r_ack;
+  input [11:0] bus__r_addr;
+  wire [11:0] bus__r_addr;
+  input [31:0] bus__r_data;
+  wire [31:0] bus__r_data;
+  input bus__r_err;
+  wire bus__r_err;
+  wire bus__r_req;
+  wire bus__r_slow;
+  wire bus__r_slow_ack;
+  wire [31:0] bus__r_slow_data;
+  wire bus__w_ack;
+  output [11:0] bus__w_addr;
+  wire [11:0] bus__w_addr;
+  output [31:0] bus__w_data;
+  wire [31:0] bus__w_data;
+  wire bus__w_err;
+  output bus__w_req;
+  wire bus__w_req;
+  wire bus__w_slow;
+  wire bus__w_slow_ack;
+  wire bus__w_slow_err;
+  output [3:0] bus__w_strb;
+  wire [3:0] bus__w_strb;
+  input clk;
+  wire clk;
+  (* init = 1'h0 *)
+  wire paired;
+  input [4:0] \port$4427$0 ;
+  wire [4:0] \port$4427$0 ;
+  input [3:0] \port$4427$48 ;
+  wire [3:0] \port$4427$48 ;
+  input [8:0] \port$4427$7 ;
+  wire [8:0] \port$4427$7 ;
+  reg [32:0] r_fast_data0 = 33'h000000000;
+  reg [32:0] r_fast_data1 = 33'h000000000;
+  reg [32:0] r_fast_data2 = 33'h000000000;
+  reg [32:0] r_fast_data3 = 33'h000000000;
+  reg [32:0] r_fast_data4 = 33'h000000000;
+  reg [32:0] r_fast_data5 = 33'h000000000;
+  reg [32:0] r_fast_data6 = 33'h000000000;
+  reg [32:0] r_fast_data7 = 33'h000000000;
+  reg [32:0] r_fast_data8 = 33'h000000000;
+  reg [32:0] r_fast_data9 = 33'h000000000;
+  reg [9:0] r_fast_full = 10'h000;
+  wire r_fast_pop;
+  input r_fast_push;
+  wire r_fast_push;
+  wire [32:0] r_fast_w_data;
+  wire r_fire;
+  reg r_kinds_data0 = 1'h0;
+  reg r_kinds_data1 = 1'h0;
+  reg r_kinds_data2 = 1'h0;
+  reg r_kinds_data3 = 1'h0;
+  reg r_kinds_data4 = 1'h0;
+  reg r_kinds_data5 = 1'h0;
+  reg r_kinds_data6 = 1'h0;
+  reg r_kinds_data7 = 1'h0;
+  reg r_kinds_data8 = 1'h0;
+  reg r_kinds_data9 = 1'h0;
+  reg [9:0] r_kinds_full = 10'h000;
+  wire r_kinds_pop;
+  output r_kinds_push;
+  wire r_kinds_push;
+  input r_kinds_w_data;
+  wire r_kinds_w_data;
+  reg [31:0] r_slow_data0 = 32'd0;
+  reg [31:0] r_slow_data1 = 32'd0;
+  reg [31:0] r_slow_data2 = 32'd0;
+  reg [31:0] r_slow_data3 = 32'd0;
+  reg [31:0] r_slow_data4 = 32'd0;
+  reg [31:0] r_slow_data5 = 32'd0;
+  reg [31:0] r_slow_data6 = 32'd0;
+  reg [31:0] r_slow_data7 = 32'd0;
+  reg [31:0] r_slow_data8 = 32'd0;
+  reg [31:0] r_slow_data9 = 32'd0;
+  reg [9:0] r_slow_full = 10'h000;
+  wire r_slow_pop;
+  input r_slow_push;
+  wire r_slow_push;
+  wire [31:0] r_slow_w_data;
+  input rst;
+  wire rst;
+  wire [11:0] s_axil_araddr;
+  output s_axil_arready;
+  wire s_axil_arready;
+  input s_axil_arvalid;
+  wire s_axil_arvalid;
+  wire [11:0] s_axil_awaddr;
+  output s_axil_awready;
+  wire s_axil_awready;
+  input s_axil_awvalid;
+  wire s_axil_awvalid;
+  input s_axil_bready;
+  wire s_axil_bready;
+  output [1:0] s_axil_bresp;
+  wire [1:0] s_axil_bresp;
+  output s_axil_bvalid;
+  wire s_axil_bvalid;
+  output [31:0] s_axil_rdata;
+  wire [31:0] s_axil_rdata;
+  input s_axil_rready;
+  wire s_axil_rready;
+  output [1:0] s_axil_rresp;
+  wire [1:0] s_axil_rresp;
+  output s_axil_rvalid;
+  wire s_axil_rvalid;
+  input [31:0] s_axil_wdata;
+  wire [31:0] s_axil_wdata;
+  output s_axil_wready;
+  wire s_axil_wready;
+  input [3:0] s_axil_wstrb;
+  wire [3:0] s_axil_wstrb;
+  input s_axil_wvalid;
+  wire s_axil_wvalid;
+  reg [11:0] w_addrs_data0 = 12'h000;
+  reg [11:0] w_addrs_data1 = 12'h000;
+  reg [1:0] w_addrs_full = 2'h0;
+  wire w_addrs_pop;
+  wire w_addrs_push;
+  input [11:0] w_addrs_w_data;
+  wire [11:0] w_addrs_w_data;
+  reg [35:0] w_datas_data0 = 36'h000000000;
+  reg [35:0] w_datas_data1 = 36'h000000000;
+  reg [1:0] w_datas_full = 2'h0;
+  wire w_datas_pop;
+  wire w_datas_push;
+  wire [35:0] w_datas_w_data;
+  reg w_fast_data0 = 1'h0;
+  reg w_fast_data1 = 1'h0;
+  reg w_fast_data2 = 1'h0;
+  reg w_fast_data3 = 1'h0;
+  reg w_fast_data4 = 1'h0;
+  reg w_fast_data5 = 1'h0;
+  reg w_fast_data6 = 1'h0;
+  reg w_fast_data7 = 1'h0;
+  reg w_fast_data8 = 1'h0;
+  reg w_fast_data9 = 1'h0;
+  reg [9:0] w_fast_full = 10'h000;
+  wire w_fast_pop;
+  input w_fast_push;
+  wire w_fast_push;
+  input w_fast_w_data;
+  wire w_fast_w_data;
+  reg w_kinds_data0 = 1'h0;
+  reg w_kinds_data1 = 1'h0;
+  reg w_kinds_data2 = 1'h0;
+  reg w_kinds_data3 = 1'h0;
+  reg w_kinds_data4 = 1'h0;
+  reg w_kinds_data5 = 1'h0;
+  reg w_kinds_data6 = 1'h0;
+  reg w_kinds_data7 = 1'h0;
+  reg w_kinds_data8 = 1'h0;
+  reg w_kinds_data9 = 1'h0;
+  reg [9:0] w_kinds_full = 10'h000;
+  wire w_kinds_pop;
+  reg w_kinds_push = 1'h0;
+  input w_kinds_w_data;
+  wire w_kinds_w_data;
+  reg w_slow_data0 = 1'h0;
+  reg w_slow_data1 = 1'h0;
+  reg w_slow_data2 = 1'h0;
+  reg w_slow_data3 = 1'h0;
+  reg w_slow_data4 = 1'h0;
+  reg w_slow_data5 = 1'h0;
+  reg w_slow_data6 = 1'h0;
+  reg w_slow_data7 = 1'h0;
+  reg w_slow_data8 = 1'h0;
+  reg w_slow_data9 = 1'h0;
+  reg [9:0] w_slow_full = 10'h000;
+  wire w_slow_pop;
+  input w_slow_push;
+  wire w_slow_push;
+  input w_slow_w_data;
+  wire w_slow_w_data;
+  assign \$379  = w_fast_pop ? \$377  : \$378 ;
+  assign \$380  = w_fast_push & w_fast_full[3];
+  assign \$381  = w_fast_full[4] | \$380 ;
+  assign \$382  = w_fast_push & w_fast_full[2];
+  assign \$383  = w_fast_full[3] | \$382 ;
+  assign \$384  = w_fast_pop ? \$381  : \$383 ;
+  assign \$385  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$386  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$387  = w_fast_pop ? \$385  : \$386 ;
+  assign \$388  = w_fast_push & w_fast_full[4];
+  assign \$389  = w_fast_full[5] | \$388 ;
+  assign \$390  = w_fast_push & w_fast_full[3];
+  assign \$391  = w_fast_full[4] | \$390 ;
+  assign \$392  = w_fast_pop ? \$389  : \$391 ;
+  assign \$393  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$394  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$395  = w_fast_pop ? \$393  : \$394 ;
+  assign \$396  = w_fast_push & w_fast_full[5];
+  assign \$397  = w_fast_full[6] | \$396 ;
+  assign \$398  = w_fast_push & w_fast_full[4];
+  assign \$399  = w_fast_full[5] | \$398 ;
+  assign \$400  = w_fast_pop ? \$397  : \$399 ;
+  assign \$401  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$402  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$403  = w_fast_pop ? \$401  : \$402 ;
+  assign \$404  = w_fast_push & w_fast_full[6];
+  assign \$405  = w_fast_full[7] | \$404 ;
+  assign \$406  = w_fast_push & w_fast_full[5];
+  assign \$407  = w_fast_full[6] | \$406 ;
+  assign \$408  = w_fast_pop ? \$405  : \$407 ;
+  assign \$409  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$410  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$411  = w_fast_pop ? \$409  : \$410 ;
+  assign \$412  = w_fast_push & w_fast_full[7];
+  assign \$413  = w_fast_full[8] | \$412 ;
+  assign \$414  = w_fast_push & w_fast_full[6];
+  assign \$415  = w_fast_full[7] | \$414 ;
+  assign \$416  = w_fast_pop ? \$413  : \$415 ;
+  assign \$417  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$418  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$419  = w_fast_pop ? \$417  : \$418 ;
+  assign \$420  = w_fast_push & w_fast_full[8];
+  assign \$421  = w_fast_full[9] | \$420 ;
+  assign \$422  = w_fast_push & w_fast_full[7];
+  assign \$423  = w_fast_full[8] | \$422 ;
+  assign \$424  = w_fast_pop ? \$421  : \$423 ;
+  assign \$426  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$427  = w_fast_pop ? \$425  : \$426 ;
+  assign \$428  = w_fast_push & w_fast_full[9];
+  assign \$430  = w_fast_push & w_fast_full[8];
+  assign \$431  = w_fast_full[9] | \$430 ;
+  assign \$432  = w_fast_pop ? \$429  : \$431 ;
+  assign \$433  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$434  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$435  = w_slow_pop ? \$433  : \$434 ;
+  assign \$436  = w_slow_push & w_slow_full[0];
+  assign \$437  = w_slow_full[1] | \$436 ;
+  assign \$439  = w_slow_full[0] | \$438 ;
+  assign \$440  = w_slow_pop ? \$437  : \$439 ;
+  assign \$441  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$442  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$443  = w_slow_pop ? \$441  : \$442 ;
+  assign \$444  = w_slow_push & w_slow_full[1];
+  assign \$445  = w_slow_full[2] | \$444 ;
+  assign \$446  = w_slow_push & w_slow_full[0];
+  assign \$447  = w_slow_full[1] | \$446 ;
+  assign \$448  = w_slow_pop ? \$445  : \$447 ;
+  assign \$449  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$450  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$451  = w_slow_pop ? \$449  : \$450 ;
+  assign \$452  = w_slow_push & w_slow_full[2];
+  assign \$453  = w_slow_full[3] | \$452 ;
+  assign \$454  = w_slow_push & w_slow_full[1];
+  assign \$455  = w_slow_full[2] | \$454 ;
+  assign \$456  = w_slow_pop ? \$453  : \$455 ;
+  assign \$457  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$458  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$459  = w_slow_pop ? \$457  : \$458 ;
+  assign \$460  = w_slow_push & w_slow_full[3];
+  assign \$461  = w_slow_full[4] | \$460 ;
+  assign \$462  = w_slow_push & w_slow_full[2];
+  assign \$463  = w_slow_full[3] | \$462 ;
+  assign \$464  = w_slow_pop ? \$461  : \$463 ;
+  assign \$465  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$466  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$467  = w_slow_pop ? \$465  : \$466 ;
+  assign \$468  = w_slow_push & w_slow_full[4];
+  assign \$469  = w_slow_full[5] | \$468 ;
+  assign \$470  = w_slow_push & w_slow_full[3];
+  assign \$471  = w_slow_full[4] | \$470 ;
+  assign \$472  = w_slow_pop ? \$469  : \$471 ;
+  assign \$473  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$474  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$475  = w_slow_pop ? \$473  : \$474 ;
+  assign \$476  = w_slow_push & w_slow_full[5];
+  assign \$477  = w_slow_full[6] | \$476 ;
+  assign \$478  = w_slow_push & w_slow_full[4];
+  assign \$479  = w_slow_full[5] | \$478 ;
+  assign \$480  = w_slow_pop ? \$477  : \$479 ;
+  assign \$481  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$482  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$483  = w_slow_pop ? \$481  : \$482 ;
+  assign \$484  = w_slow_push & w_slow_full[6];
+  assign \$485  = w_slow_full[7] | \$484 ;
+  assign \$486  = w_slow_push & w_slow_full[5];
+  assign \$487  = w_slow_full[6] | \$486 ;
+  assign \$488  = w_slow_pop ? \$485  : \$487 ;
+  assign \$489  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$490  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$491  = w_slow_pop ? \$489  : \$490 ;
+  assign \$492  = w_slow_push & w_slow_full[7];
+  assign \$493  = w_slow_full[8] | \$492 ;
+  assign \$494  = w_slow_push & w_slow_full[6];
+  assign \$495  = w_slow_full[7] | \$494 ;
+  assign \$496  = w_slow_pop ? \$493  : \$495 ;
+  assign \$497  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$498  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$499  = w_slow_pop ? \$497  : \$498 ;
+  assign \$500  = w_slow_push & w_slow_full[8];
+  assign \$501  = w_slow_full[9] | \$500 ;
+  assign \$502  = w_slow_push & w_slow_full[7];
+  assign \$503  = w_slow_full[8] | \$502 ;
+  assign \$504  = w_slow_pop ? \$501  : \$503 ;
+  assign \$506  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$507  = w_slow_pop ? \$505  : \$506 ;
+  assign \$508  = w_slow_push & w_slow_full[9];
+  assign \$510  = w_slow_push & w_slow_full[8];
+  assign \$511  = w_slow_full[9] | \$510 ;
+  assign \$512  = w_slow_pop ? \$509  : \$511 ;
+  assign s_axil_arready = ~ r_kinds_full[9];
+  assign \$513  = ~ r_kinds_full[9];
+  assign r_kinds_push = s_axil_arvalid & \$513 ;
+  assign \$514  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$514 ;
+  assign s_axil_rdata = r_kinds_data0 ? r_slow_data0 : r_fast_data0[31:0];
+  assign \$515  = ~ r_kinds_data0;
+  assign \$516  = \$515  & r_fast_data0[32];
+  assign s_axil_rresp = \$516  ? 2'h2 : 2'h0;
+  assign \$517  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
+  assign \$518  = r_kinds_full[0] & \$517 ;
+  assign r_kinds_pop = \$518  & s_axil_rready;
+  assign \$519  = ~ r_kinds_data0;
+  assign r_fast_pop = r_kinds_pop & \$519 ;
+  assign r_slow_pop = r_kinds_pop & r_kinds_data0;
+  assign s_axil_awready = ~ w_addrs_full[1];
+  assign s_axil_wready = ~ w_datas_full[1];
+  assign \$520  = ~ w_addrs_full[1];
+  assign \$signal$119  = s_axil_awvalid & \$520 ;
+  assign \$521  = ~ w_datas_full[1];
+  assign \$signal$121  = s_axil_wvalid & \$521 ;
+  assign \$522  = w_addrs_full[0] | \$signal$119 ;
+  assign \$523  = w_datas_full[0] | \$signal$121 ;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = ~ w_kinds_full[9];
+  assign \$526  = w_kinds_push & w_kinds_full[8];
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$525  & \$527 ;
+  assign \$signal  = \$524  & \$528 ;
+  assign \$529  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$530 ;
+  assign \$531  = ~ w_addrs_full[0];
+  assign \$532  = \$signal  & \$531 ;
+  assign \$533  = ~ \$532 ;
+  assign w_addrs_push = \$signal$119  & \$533 ;
+  assign \$534  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$535 ;
+  assign \$536  = ~ w_datas_full[0];
+  assign \$537  = \$signal  & \$536 ;
+  assign \$538  = ~ \$537 ;
+  assign w_datas_push = \$signal$121  & \$538 ;
+  assign \$539  = ~ w_addrs_full[0];
+  assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$540  = ~ w_datas_full[0];
+  assign \$541  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$542  = ~ w_datas_full[0];
+  assign \$543  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$544  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$544 ;
+  assign \$545  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$545  ? 2'h2 : 2'h0;
+  assign \$546  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign \$547  = w_kinds_full[0] & \$546 ;
+  assign w_kinds_pop = \$547  & s_axil_bready;
+  assign \$548  = ~ w_kinds_data0;
+  assign w_fast_pop = w_kinds_pop & \$548 ;
+  assign w_slow_pop = w_kinds_pop & w_kinds_data0;
+  always @(posedge clk)
+    r_kinds_data0 <= \$549 ;
+  always @(posedge clk)
+    r_kinds_full <= \$550 ;
+  always @(posedge clk)
+    r_kinds_data1 <= \$551 ;
+  always @(posedge clk)
+    r_kinds_data2 <= \$552 ;
+  always @(posedge clk)
+    r_kinds_data3 <= \$553 ;
+  always @(posedge clk)
+    r_kinds_data4 <= \$554 ;
+  always @(posedge clk)
+    r_kinds_data5 <= \$555 ;
+  always @(posedge clk)
+    r_kinds_data6 <= \$556 ;
+  always @(posedge clk)
+    r_kinds_data7 <= \$557 ;
+  always @(posedge clk)
+    r_kinds_data8 <= \$558 ;
+  always @(posedge clk)
+    r_kinds_data9 <= \$559 ;
+  always @(posedge clk)
+    r_fast_data0 <= \$560 ;
+  always @(posedge clk)
+    r_fast_full <= \$561 ;
+  always @(posedge clk)
+    r_fast_data1 <= \$562 ;
+  always @(posedge clk)
+    r_fast_data2 <= \$563 ;
+  always @(posedge clk)
+    r_fast_data3 <= \$564 ;
+  always @(posedge clk)
+    r_fast_data4 <= \$565 ;
+  always @(posedge clk)
+    r_fast_data5 <= \$566 ;
+  always @(posedge clk)
+    r_fast_data6 <= \$567 ;
+  always @(posedge clk)
+    r_fast_data7 <= \$568 ;
+  always @(posedge clk)
+    r_fast_data8 <= \$569 ;
+  always @(posedge clk)
+    r_fast_data9 <= \$570 ;
+  always @(posedge clk)
+    r_slow_data0 <= \$571 ;
+  always @(posedge clk)
+    r_slow_full <= \$572 ;
+  always @(posedge clk)
+    r_slow_data1 <= \$573 ;
+  always @(posedge clk)
+    r_slow_data2 <= \$574 ;
+  always @(posedge clk)
+    r_slow_data3 <= \$575 ;
+  always @(posedge clk)
+    r_slow_data4 <= \$576 ;
+  always @(posedge clk)
+    r_slow_data5 <= \$577 ;
+  always @(posedge clk)
+    r_slow_data6 <= \$578 ;
+  always @(posedge clk)
+    r_slow_data7 <= \$579 ;
+  always @(posedge clk)
+    r_slow_data8 <= \$580 ;
+  always @(posedge clk)
+    r_slow_data9 <= \$581 ;
+  always @(posedge clk)
+    w_addrs_data0 <= \$582 ;
+  always @(posedge clk)
+    w_addrs_full <= \$583 ;
+  always @(posedge clk)
+    w_addrs_data1 <= \$584 ;
+  always @(posedge clk)
+    w_datas_data0 <= \$585 ;
+  always @(posedge clk)
+    w_datas_full <= \$586 ;
+  always @(posedge clk)
+    w_datas_data1 <= \$587 ;
+  always @(posedge clk)
+    w_kinds_data0 <= \$588 ;
+  always @(posedge clk)
+    w_kinds_full <= \$589 ;
+  always @(posedge clk)
+    w_kinds_data1 <= \$590 ;
+  always @(posedge clk)
+    w_kinds_data2 <= \$591 ;
+  always @(posedge clk)
+    w_kinds_data3 <= \$592 ;
+  always @(posedge clk)
+    w_kinds_data4 <= \$593 ;
+  always @(posedge clk)
+    w_kinds_data5 <= \$594 ;
+  always @(posedge clk)
+    w_kinds_data6 <= \$595 ;
+  always @(posedge clk)
+    w_kinds_data7 <= \$596 ;
+  always @(posedge clk)
+    w_kinds_data8 <= \$597 ;
+  always @(posedge clk)
+    w_kinds_data9 <= \$598 ;
+  always @(posedge clk)
+    w_fast_data0 <= \$599 ;
+  always @(posedge clk)
+    w_fast_full <= \$600 ;
+  always @(posedge clk)
+    w_fast_data1 <= \$601 ;
+  always @(posedge clk)
+    w_fast_data2 <= \$602 ;
+  always @(posedge clk)
+    w_fast_data3 <= \$603 ;
+  always @(posedge clk)
+    w_fast_data4 <= \$604 ;
+  always @(posedge clk)
+    w_fast_data5 <= \$605 ;
+  always @(posedge clk)
+    w_fast_data6 <= \$606 ;
+  always @(posedge clk)
+    w_fast_data7 <= \$607 ;
+  always @(posedge clk)
+    w_fast_data8 <= \$608 ;
+  always @(posedge clk)
+    w_fast_data9 <= \$609 ;
+  always @(posedge clk)
+    w_slow_data0 <= \$610 ;
+  always @(posedge clk)
+    w_slow_full <= \$611 ;
+  always @(posedge clk)
+    w_slow_data1 <= \$612 ;
+  always @(posedge clk)
+    w_slow_data2 <= \$613 ;
+  always @(posedge clk)
+    w_slow_data3 <= \$614 ;
+  always @(posedge clk)
+    w_slow_data4 <= \$615 ;
+  always @(posedge clk)
+    w_slow_data5 <= \$616 ;
+  always @(posedge clk)
+    w_slow_data6 <= \$617 ;
+  always @(posedge clk)
+    w_slow_data7 <= \$618 ;
+  always @(posedge clk)
+    w_slow_data8 <= \$619 ;
+  always @(posedge clk)
+    w_slow_data9 <= \$620 ;
+  always @(posedge clk)
+    w_kinds_push <= \$621 ;
+  assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$3  = r_kinds_pop ? \$1  : \$2 ;
+  assign \$4  = r_kinds_push & r_kinds_full[0];
+  assign \$5  = r_kinds_full[1] | \$4 ;
+  assign \$7  = r_kinds_full[0] | \$6 ;
+  assign \$8  = r_kinds_pop ? \$5  : \$7 ;
+  assign \$9  = r_kinds_full[2] ? r_kinds_data2 : r_kinds_w_data;
+  assign \$10  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$11  = r_kinds_pop ? \$9  : \$10 ;
+  assign \$12  = r_kinds_push & r_kinds_full[1];
+  assign \$13  = r_kinds_full[2] | \$12 ;
+  assign \$14  = r_kinds_push & r_kinds_full[0];
+  assign \$15  = r_kinds_full[1] | \$14 ;
+  assign \$16  = r_kinds_pop ? \$13  : \$15 ;
+  assign \$17  = r_kinds_full[3] ? r_kinds_data3 : r_kinds_w_data;
+  assign \$18  = r_kinds_full[2] ? r_kinds_data2 : r_kinds_w_data;
+  assign \$19  = r_kinds_pop ? \$17  : \$18 ;
+  assign \$20  = r_kinds_push & r_kinds_full[2];
+  assign \$21  = r_kinds_full[3] | \$20 ;
+  assign \$22  = r_kinds_push & r_kinds_full[1];
+  assign \$23  = r_kinds_full[2] | \$22 ;
+  assign \$24  = r_kinds_pop ? \$21  : \$23 ;
+  assign \$25  = r_kinds_full[4] ? r_kinds_data4 : r_kinds_w_data;
+  assign \$26  = r_kinds_full[3] ? r_kinds_data3 : r_kinds_w_data;
+  assign \$27  = r_kinds_pop ? \$25  : \$26 ;
+  assign \$28  = r_kinds_push & r_kinds_full[3];
+  assign \$29  = r_kinds_full[4] | \$28 ;
+  assign \$30  = r_kinds_push & r_kinds_full[2];
+  assign \$31  = r_kinds_full[3] | \$30 ;
+  assign \$32  = r_kinds_pop ? \$29  : \$31 ;
+  assign \$33  = r_kinds_full[5] ? r_kinds_data5 : r_kinds_w_data;
+  assign \$34  = r_kinds_full[4] ? r_kinds_data4 : r_kinds_w_data;
+  assign \$35  = r_kinds_pop ? \$33  : \$34 ;
+  assign \$36  = r_kinds_push & r_kinds_full[4];
+  assign \$37  = r_kinds_full[5] | \$36 ;
+  assign \$38  = r_kinds_push & r_kinds_full[3];
+  assign \$39  = r_kinds_full[4] | \$38 ;
+  assign \$40  = r_kinds_pop ? \$37  : \$39 ;
+  assign \$41  = r_kinds_full[6] ? r_kinds_data6 : r_kinds_w_data;
+  assign \$42  = r_kinds_full[5] ? r_kinds_data5 : r_kinds_w_data;
+  assign \$43  = r_kinds_pop ? \$41  : \$42 ;
+  assign \$44  = r_kinds_push & r_kinds_full[5];
+  assign \$45  = r_kinds_full[6] | \$44 ;
+  assign \$46  = r_kinds_push & r_kinds_full[4];
+  assign \$47  = r_kinds_full[5] | \$46 ;
+  assign \$48  = r_kinds_pop ? \$45  : \$47 ;
+  assign \$49  = r_kinds_full[7] ? r_kinds_data7 : r_kinds_w_data;
+  assign \$50  = r_kinds_full[6] ? r_kinds_data6 : r_kinds_w_data;
+  assign \$51  = r_kinds_pop ? \$49  : \$50 ;
+  assign \$52  = r_kinds_push & r_kinds_full[6];
+  assign \$53  = r_kinds_full[7] | \$52 ;
+  assign \$54  = r_kinds_push & r_kinds_full[5];
+  assign \$55  = r_kinds_full[6] | \$54 ;
+  assign \$56  = r_kinds_pop ? \$53  : \$55 ;
+  assign \$57  = r_kinds_full[8] ? r_kinds_data8 : r_kinds_w_data;
+  assign \$58  = r_kinds_full[7] ? r_kinds_data7 : r_kinds_w_data;
+  assign \$59  = r_kinds_pop ? \$57  : \$58 ;
+  assign \$60  = r_kinds_push & r_kinds_full[7];
+  assign \$61  = r_kinds_full[8] | \$60 ;
+  assign \$62  = r_kinds_push & r_kinds_full[6];
+  assign \$63  = r_kinds_full[7] | \$62 ;
+  assign \$64  = r_kinds_pop ? \$61  : \$63 ;
+  assign \$65  = r_kinds_full[9] ? r_kinds_data9 : r_kinds_w_data;
+  assign \$66  = r_kinds_full[8] ? r_kinds_data8 : r_kinds_w_data;
+  assign \$67  = r_kinds_pop ? \$65  : \$66 ;
+  assign \$68  = r_kinds_push & r_kinds_full[8];
+  assign \$69  = r_kinds_full[9] | \$68 ;
+  assign \$70  = r_kinds_push & r_kinds_full[7];
+  assign \$71  = r_kinds_full[8] | \$70 ;
+  assign \$72  = r_kinds_pop ? \$69  : \$71 ;
+  assign \$74  = r_kinds_full[9] ? r_kinds_data9 : r_kinds_w_data;
+  assign \$75  = r_kinds_pop ? \$73  : \$74 ;
+  assign \$76  = r_kinds_push & r_kinds_full[9];
+  assign \$78  = r_kinds_push & r_kinds_full[8];
+  assign \$79  = r_kinds_full[9] | \$78 ;
+  assign \$80  = r_kinds_pop ? \$77  : \$79 ;
+  assign \$81  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
+  assign \$82  = r_fast_full[0] ? r_fast_data0 : { bus__r_err, bus__r_data };
+  assign \$83  = r_fast_pop ? \$81  : \$82 ;
+  assign \$84  = r_fast_push & r_fast_full[0];
+  assign \$85  = r_fast_full[1] | \$84 ;
+  assign \$87  = r_fast_full[0] | \$86 ;
+  assign \$88  = r_fast_pop ? \$85  : \$87 ;
+  assign \$89  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
+  assign \$90  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
+  assign \$91  = r_fast_pop ? \$89  : \$90 ;
+  assign \$92  = r_fast_push & r_fast_full[1];
+  assign \$93  = r_fast_full[2] | \$92 ;
+  assign \$94  = r_fast_push & r_fast_full[0];
+  assign \$95  = r_fast_full[1] | \$94 ;
+  assign \$96  = r_fast_pop ? \$93  : \$95 ;
+  assign \$97  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
+  assign \$98  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
+  assign \$99  = r_fast_pop ? \$97  : \$98 ;
+  assign \$100  = r_fast_push & r_fast_full[2];
+  assign \$101  = r_fast_full[3] | \$100 ;
+  assign \$102  = r_fast_push & r_fast_full[1];
+  assign \$103  = r_fast_full[2] | \$102 ;
+  assign \$104  = r_fast_pop ? \$101  : \$103 ;
+  assign \$105  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
+  assign \$106  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
+  assign \$107  = r_fast_pop ? \$105  : \$106 ;
+  assign \$108  = r_fast_push & r_fast_full[3];
+  assign \$109  = r_fast_full[4] | \$108 ;
+  assign \$110  = r_fast_push & r_fast_full[2];
+  assign \$111  = r_fast_full[3] | \$110 ;
+  assign \$112  = r_fast_pop ? \$109  : \$111 ;
+  assign \$113  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
+  assign \$114  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
+  assign \$115  = r_fast_pop ? \$113  : \$114 ;
+  assign \$116  = r_fast_push & r_fast_full[4];
+  assign \$117  = r_fast_full[5] | \$116 ;
+  assign \$118  = r_fast_push & r_fast_full[3];
+  assign \$119  = r_fast_full[4] | \$118 ;
+  assign \$120  = r_fast_pop ? \$117  : \$119 ;
+  assign \$121  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
+  assign \$122  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
+  assign \$123  = r_fast_pop ? \$121  : \$122 ;
+  assign \$124  = r_fast_push & r_fast_full[5];
+  assign \$125  = r_fast_full[6] | \$124 ;
+  assign \$126  = r_fast_push & r_fast_full[4];
+  assign \$127  = r_fast_full[5] | \$126 ;
+  assign \$128  = r_fast_pop ? \$125  : \$127 ;
+  assign \$129  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
+  assign \$130  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
+  assign \$131  = r_fast_pop ? \$129  : \$130 ;
+  assign \$132  = r_fast_push & r_fast_full[6];
+  assign \$133  = r_fast_full[7] | \$132 ;
+  assign \$134  = r_fast_push & r_fast_full[5];
+  assign \$135  = r_fast_full[6] | \$134 ;
+  assign \$136  = r_fast_pop ? \$133  : \$135 ;
+  assign \$137  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
+  assign \$138  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
+  assign \$139  = r_fast_pop ? \$137  : \$138 ;
+  assign \$140  = r_fast_push & r_fast_full[7];
+  assign \$141  = r_fast_full[8] | \$140 ;
+  assign \$142  = r_fast_push & r_fast_full[6];
+  assign \$143  = r_fast_full[7] | \$142 ;
+  assign \$144  = r_fast_pop ? \$141  : \$143 ;
+  assign \$145  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
+  assign \$146  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
+  assign \$147  = r_fast_pop ? \$145  : \$146 ;
+  assign \$148  = r_fast_push & r_fast_full[8];
+  assign \$149  = r_fast_full[9] | \$148 ;
+  assign \$150  = r_fast_push & r_fast_full[7];
+  assign \$151  = r_fast_full[8] | \$150 ;
+  assign \$152  = r_fast_pop ? \$149  : \$151 ;
+  assign \$154  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
+  assign \$155  = r_fast_pop ? \$153  : \$154 ;
+  assign \$156  = r_fast_push & r_fast_full[9];
+  assign \$158  = r_fast_push & r_fast_full[8];
+  assign \$159  = r_fast_full[9] | \$158 ;
+  assign \$160  = r_fast_pop ? \$157  : \$159 ;
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$163  = r_slow_pop ? \$161  : \$162 ;
+  assign \$164  = r_slow_push & r_slow_full[0];
+  assign \$165  = r_slow_full[1] | \$164 ;
+  assign \$167  = r_slow_full[0] | \$166 ;
+  assign \$168  = r_slow_pop ? \$165  : \$167 ;
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$171  = r_slow_pop ? \$169  : \$170 ;
+  assign \$172  = r_slow_push & r_slow_full[1];
+  assign \$173  = r_slow_full[2] | \$172 ;
+  assign \$174  = r_slow_push & r_slow_full[0];
+  assign \$175  = r_slow_full[1] | \$174 ;
+  assign \$176  = r_slow_pop ? \$173  : \$175 ;
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$179  = r_slow_pop ? \$177  : \$178 ;
+  assign \$180  = r_slow_push & r_slow_full[2];
+  assign \$181  = r_slow_full[3] | \$180 ;
+  assign \$182  = r_slow_push & r_slow_full[1];
+  assign \$183  = r_slow_full[2] | \$182 ;
+  assign \$184  = r_slow_pop ? \$181  : \$183 ;
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$187  = r_slow_pop ? \$185  : \$186 ;
+  assign \$188  = r_slow_push & r_slow_full[3];
+  assign \$189  = r_slow_full[4] | \$188 ;
+  assign \$190  = r_slow_push & r_slow_full[2];
+  assign \$191  = r_slow_full[3] | \$190 ;
+  assign \$192  = r_slow_pop ? \$189  : \$191 ;
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$195  = r_slow_pop ? \$193  : \$194 ;
+  assign \$196  = r_slow_push & r_slow_full[4];
+  assign \$197  = r_slow_full[5] | \$196 ;
+  assign \$198  = r_slow_push & r_slow_full[3];
+  assign \$199  = r_slow_full[4] | \$198 ;
+  assign \$200  = r_slow_pop ? \$197  : \$199 ;
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$203  = r_slow_pop ? \$201  : \$202 ;
+  assign \$204  = r_slow_push & r_slow_full[5];
+  assign \$205  = r_slow_full[6] | \$204 ;
+  assign \$206  = r_slow_push & r_slow_full[4];
+  assign \$207  = r_slow_full[5] | \$206 ;
+  assign \$208  = r_slow_pop ? \$205  : \$207 ;
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$211  = r_slow_pop ? \$209  : \$210 ;
+  assign \$212  = r_slow_push & r_slow_full[6];
+  assign \$213  = r_slow_full[7] | \$212 ;
+  assign \$214  = r_slow_push & r_slow_full[5];
+  assign \$215  = r_slow_full[6] | \$214 ;
+  assign \$216  = r_slow_pop ? \$213  : \$215 ;
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$219  = r_slow_pop ? \$217  : \$218 ;
+  assign \$220  = r_slow_push & r_slow_full[7];
+  assign \$221  = r_slow_full[8] | \$220 ;
+  assign \$222  = r_slow_push & r_slow_full[6];
+  assign \$223  = r_slow_full[7] | \$222 ;
+  assign \$224  = r_slow_pop ? \$221  : \$223 ;
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$227  = r_slow_pop ? \$225  : \$226 ;
+  assign \$228  = r_slow_push & r_slow_full[8];
+  assign \$229  = r_slow_full[9] | \$228 ;
+  assign \$230  = r_slow_push & r_slow_full[7];
+  assign \$231  = r_slow_full[8] | \$230 ;
+  assign \$232  = r_slow_pop ? \$229  : \$231 ;
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$235  = r_slow_pop ? \$233  : \$234 ;
+  assign \$236  = r_slow_push & r_slow_full[9];
+  assign \$238  = r_slow_push & r_slow_full[8];
+  assign \$239  = r_slow_full[9] | \$238 ;
+  assign \$240  = r_slow_pop ? \$237  : \$239 ;
+  assign \$241  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$242  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$243  = w_addrs_pop ? \$241  : \$242 ;
+  assign \$244  = w_addrs_push & w_addrs_full[0];
+  assign \$245  = w_addrs_full[1] | \$244 ;
+  assign \$247  = w_addrs_full[0] | \$246 ;
+  assign \$248  = w_addrs_pop ? \$245  : \$247 ;
+  assign \$250  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$251  = w_addrs_pop ? \$249  : \$250 ;
+  assign \$252  = w_addrs_push & w_addrs_full[1];
+  assign \$254  = w_addrs_push & w_addrs_full[0];
+  assign \$255  = w_addrs_full[1] | \$254 ;
+  assign \$256  = w_addrs_pop ? \$253  : \$255 ;
+  assign \$257  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$258  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$259  = w_datas_pop ? \$257  : \$258 ;
+  assign \$260  = w_datas_push & w_datas_full[0];
+  assign \$261  = w_datas_full[1] | \$260 ;
+  assign \$263  = w_datas_full[0] | \$262 ;
+  assign \$264  = w_datas_pop ? \$261  : \$263 ;
+  assign \$266  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$267  = w_datas_pop ? \$265  : \$266 ;
+  assign \$268  = w_datas_push & w_datas_full[1];
+  assign \$270  = w_datas_push & w_datas_full[0];
+  assign \$271  = w_datas_full[1] | \$270 ;
+  assign \$272  = w_datas_pop ? \$269  : \$271 ;
+  assign \$273  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$274  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$275  = w_kinds_pop ? \$273  : \$274 ;
+  assign \$276  = w_kinds_push & w_kinds_full[0];
+  assign \$277  = w_kinds_full[1] | \$276 ;
+  assign \$279  = w_kinds_full[0] | \$278 ;
+  assign \$280  = w_kinds_pop ? \$277  : \$279 ;
+  assign \$281  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$282  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$283  = w_kinds_pop ? \$281  : \$282 ;
+  assign \$284  = w_kinds_push & w_kinds_full[1];
+  assign \$285  = w_kinds_full[2] | \$284 ;
+  assign \$286  = w_kinds_push & w_kinds_full[0];
+  assign \$287  = w_kinds_full[1] | \$286 ;
+  assign \$288  = w_kinds_pop ? \$285  : \$287 ;
+  assign \$289  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$290  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$291  = w_kinds_pop ? \$289  : \$290 ;
+  assign \$292  = w_kinds_push & w_kinds_full[2];
+  assign \$293  = w_kinds_full[3] | \$292 ;
+  assign \$294  = w_kinds_push & w_kinds_full[1];
+  assign \$295  = w_kinds_full[2] | \$294 ;
+  assign \$296  = w_kinds_pop ? \$293  : \$295 ;
+  assign \$297  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$298  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$299  = w_kinds_pop ? \$297  : \$298 ;
+  assign \$300  = w_kinds_push & w_kinds_full[3];
+  assign \$301  = w_kinds_full[4] | \$300 ;
+  assign \$302  = w_kinds_push & w_kinds_full[2];
+  assign \$303  = w_kinds_full[3] | \$302 ;
+  assign \$304  = w_kinds_pop ? \$301  : \$303 ;
+  assign \$305  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$306  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$307  = w_kinds_pop ? \$305  : \$306 ;
+  assign \$308  = w_kinds_push & w_kinds_full[4];
+  assign \$309  = w_kinds_full[5] | \$308 ;
+  assign \$310  = w_kinds_push & w_kinds_full[3];
+  assign \$311  = w_kinds_full[4] | \$310 ;
+  assign \$312  = w_kinds_pop ? \$309  : \$311 ;
+  assign \$313  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$314  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$315  = w_kinds_pop ? \$313  : \$314 ;
+  assign \$316  = w_kinds_push & w_kinds_full[5];
+  assign \$317  = w_kinds_full[6] | \$316 ;
+  assign \$318  = w_kinds_push & w_kinds_full[4];
+  assign \$319  = w_kinds_full[5] | \$318 ;
+  assign \$320  = w_kinds_pop ? \$317  : \$319 ;
+  assign \$321  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$322  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$323  = w_kinds_pop ? \$321  : \$322 ;
+  assign \$324  = w_kinds_push & w_kinds_full[6];
+  assign \$325  = w_kinds_full[7] | \$324 ;
+  assign \$326  = w_kinds_push & w_kinds_full[5];
+  assign \$327  = w_kinds_full[6] | \$326 ;
+  assign \$328  = w_kinds_pop ? \$325  : \$327 ;
+  assign \$329  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$330  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$331  = w_kinds_pop ? \$329  : \$330 ;
+  assign \$332  = w_kinds_push & w_kinds_full[7];
+  assign \$333  = w_kinds_full[8] | \$332 ;
+  assign \$334  = w_kinds_push & w_kinds_full[6];
+  assign \$335  = w_kinds_full[7] | \$334 ;
+  assign \$336  = w_kinds_pop ? \$333  : \$335 ;
+  assign \$337  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$338  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$339  = w_kinds_pop ? \$337  : \$338 ;
+  assign \$340  = w_kinds_push & w_kinds_full[8];
+  assign \$341  = w_kinds_full[9] | \$340 ;
+  assign \$342  = w_kinds_push & w_kinds_full[7];
+  assign \$343  = w_kinds_full[8] | \$342 ;
+  assign \$344  = w_kinds_pop ? \$341  : \$343 ;
+  assign \$346  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$347  = w_kinds_pop ? \$345  : \$346 ;
+  assign \$348  = w_kinds_push & w_kinds_full[9];
+  assign \$350  = w_kinds_push & w_kinds_full[8];
+  assign \$351  = w_kinds_full[9] | \$350 ;
+  assign \$352  = w_kinds_pop ? \$349  : \$351 ;
+  assign \$353  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$354  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$355  = w_fast_pop ? \$353  : \$354 ;
+  assign \$356  = w_fast_push & w_fast_full[0];
+  assign \$357  = w_fast_full[1] | \$356 ;
+  assign \$359  = w_fast_full[0] | \$358 ;
+  assign \$360  = w_fast_pop ? \$357  : \$359 ;
+  assign \$361  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$362  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$363  = w_fast_pop ? \$361  : \$362 ;
+  assign \$364  = w_fast_push & w_fast_full[1];
+  assign \$365  = w_fast_full[2] | \$364 ;
+  assign \$366  = w_fast_push & w_fast_full[0];
+  assign \$367  = w_fast_full[1] | \$366 ;
+  assign \$368  = w_fast_pop ? \$365  : \$367 ;
+  assign \$369  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$370  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$371  = w_fast_pop ? \$369  : \$370 ;
+  assign \$372  = w_fast_push & w_fast_full[2];
+  assign \$373  = w_fast_full[3] | \$372 ;
+  assign \$374  = w_fast_push & w_fast_full[1];
+  assign \$375  = w_fast_full[2] | \$374 ;
+  assign \$376  = w_fast_pop ? \$373  : \$375 ;
+  assign \$377  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$378  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$549  = \$3 ;
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$550 [0] = \$8 ;
+    \$550 [1] = \$16 ;
+    \$550 [2] = \$24 ;
+    \$550 [3] = \$32 ;
+    \$550 [4] = \$40 ;
+    \$550 [5] = \$48 ;
+    \$550 [6] = \$56 ;
+    \$550 [7] = \$64 ;
+    \$550 [8] = \$72 ;
+    \$550 [9] = \$80 ;
+    if (rst) begin
+      \$550  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$551  = \$11 ;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$552  = \$19 ;
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$553  = \$27 ;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$554  = \$35 ;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$555  = \$43 ;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$556  = \$51 ;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$557  = \$59 ;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$558  = \$67 ;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$559  = \$75 ;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$560  = \$83 ;
+    if (rst) begin
+      \$560  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$561 [0] = \$88 ;
+    \$561 [1] = \$96 ;
+    \$561 [2] = \$104 ;
+    \$561 [3] = \$112 ;
+    \$561 [4] = \$120 ;
+    \$561 [5] = \$128 ;
+    \$561 [6] = \$136 ;
+    \$561 [7] = \$144 ;
+    \$561 [8] = \$152 ;
+    \$561 [9] = \$160 ;
+    if (rst) begin
+      \$561  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$562  = \$91 ;
+    if (rst) begin
+      \$562  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$563  = \$99 ;
+    if (rst) begin
+      \$563  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$564  = \$107 ;
+    if (rst) begin
+      \$564  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$565  = \$115 ;
+    if (rst) begin
+      \$565  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$566  = \$123 ;
+    if (rst) begin
+      \$566  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$567  = \$131 ;
+    if (rst) begin
+      \$567  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$568  = \$139 ;
+    if (rst) begin
+      \$568  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$569  = \$147 ;
+    if (rst) begin
+      \$569  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$570  = \$155 ;
+    if (rst) begin
+      \$570  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$571  = \$163 ;
+    if (rst) begin
+      \$571  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$572 [0] = \$168 ;
+    \$572 [1] = \$176 ;
+    \$572 [2] = \$184 ;
+    \$572 [3] = \$192 ;
+    \$572 [4] = \$200 ;
+    \$572 [5] = \$208 ;
+    \$572 [6] = \$216 ;
+    \$572 [7] = \$224 ;
+    \$572 [8] = \$232 ;
+    \$572 [9] = \$240 ;
+    if (rst) begin
+      \$572  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$573  = \$171 ;
+    if (rst) begin
+      \$573  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$574  = \$179 ;
+    if (rst) begin
+      \$574  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$575  = \$187 ;
+    if (rst) begin
+      \$575  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$576  = \$195 ;
+    if (rst) begin
+      \$576  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$577  = \$203 ;
+    if (rst) begin
+      \$577  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$578  = \$211 ;
+    if (rst) begin
+      \$578  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$579  = \$219 ;
+    if (rst) begin
+      \$579  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$580  = \$227 ;
+    if (rst) begin
+      \$580  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$581  = \$235 ;
+    if (rst) begin
+      \$581  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$582  = \$243 ;
+    if (rst) begin
+      \$582  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$583 [0] = \$248 ;
+    \$583 [1] = \$256 ;
+    if (rst) begin
+      \$583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$584  = \$251 ;
+    if (rst) begin
+      \$584  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$585  = \$259 ;
+    if (rst) begin
+      \$585  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$586 [0] = \$264 ;
+    \$586 [1] = \$272 ;
+    if (rst) begin
+      \$586  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$587  = \$267 ;
+    if (rst) begin
+      \$587  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$588  = \$275 ;
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$589 [0] = \$280 ;
+    \$589 [1] = \$288 ;
+    \$589 [2] = \$296 ;
+    \$589 [3] = \$304 ;
+    \$589 [4] = \$312 ;
+    \$589 [5] = \$320 ;
+    \$589 [6] = \$328 ;
+    \$589 [7] = \$336 ;
+    \$589 [8] = \$344 ;
+    \$589 [9] = \$352 ;
+    if (rst) begin
+      \$589  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$590  = \$283 ;
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$591  = \$291 ;
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$592  = \$299 ;
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$593  = \$307 ;
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$594  = \$315 ;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$595  = \$323 ;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$596  = \$331 ;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$597  = \$339 ;
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$598  = \$347 ;
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$599  = \$355 ;
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$600 [0] = \$360 ;
+    \$600 [1] = \$368 ;
+    \$600 [2] = \$376 ;
+    \$600 [3] = \$384 ;
+    \$600 [4] = \$392 ;
+    \$600 [5] = \$400 ;
+    \$600 [6] = \$408 ;
+    \$600 [7] = \$416 ;
+    \$600 [8] = \$424 ;
+    \$600 [9] = \$432 ;
+    if (rst) begin
+      \$600  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$601  = \$363 ;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$602  = \$371 ;
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$603  = \$379 ;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$604  = \$387 ;
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$605  = \$395 ;
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$606  = \$403 ;
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$607  = \$411 ;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$608  = \$419 ;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$609  = \$427 ;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$610  = \$435 ;
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$611 [0] = \$440 ;
+    \$611 [1] = \$448 ;
+    \$611 [2] = \$456 ;
+    \$611 [3] = \$464 ;
+    \$611 [4] = \$472 ;
+    \$611 [5] = \$480 ;
+    \$611 [6] = \$488 ;
+    \$611 [7] = \$496 ;
+    \$611 [8] = \$504 ;
+    \$611 [9] = \$512 ;
+    if (rst) begin
+      \$611  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$612  = \$443 ;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$613  = \$451 ;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$614  = \$459 ;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$615  = \$467 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$616  = \$475 ;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$617  = \$483 ;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$618  = \$491 ;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$619  = \$499 ;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$620  = \$507 ;
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$238 ) begin end
+    \$621  = \$signal ;
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  assign r_fast_w_data = { bus__r_err, bus__r_data };
+  assign r_slow_w_data = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
+  assign paired = w_kinds_push;
+  assign \$signal$101  = r_kinds_push;
+  assign bus__r_req = r_kinds_push;
+  assign s_axil_araddr = bus__r_addr;
+  assign bus__r_slow = r_kinds_w_data;
+  assign r_fire = r_kinds_pop;
+  assign bus__r_ack = r_fast_push;
+  assign bus__r_slow_ack = r_slow_push;
+  assign bus__r_slow_data = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign s_axil_awaddr = w_addrs_w_data;
+  assign bus__w_slow = w_kinds_w_data;
+  assign \$signal$133  = w_kinds_pop;
+  assign bus__w_ack = w_fast_push;
+  assign bus__w_err = w_fast_w_data;
+  assign bus__w_slow_ack = w_slow_push;
+  assign bus__w_slow_err = w_slow_w_data;
+  assign bus__w_req = \$signal ;
+  assign bus__w_data = \$541 [31:0];
+  assign bus__w_strb = \$543 [35:32];
+  assign \$6  = r_kinds_push;
+  assign \$73  = r_kinds_w_data;
+  assign \$77  = \$76 ;
+  assign \$86  = r_fast_push;
+  assign \$153  = { bus__r_err, bus__r_data };
+  assign \$157  = \$156 ;
+  assign \$166  = r_slow_push;
+  assign \$233  = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$237  = \$236 ;
+  assign \$530  = w_addrs_full[0];
+  assign \$246  = w_addrs_push;
+  assign \$249  = w_addrs_w_data;
+  assign \$253  = \$252 ;
+  assign \$535  = w_datas_full[0];
+  assign \$262  = w_datas_push;
+  assign \$265  = { s_axil_wstrb, s_axil_wdata };
+  assign \$269  = \$268 ;
+  assign \$278  = w_kinds_push;
+  assign \$345  = w_kinds_w_data;
+  assign \$349  = \$348 ;
+  assign \$358  = w_fast_push;
+  assign \$425  = w_fast_w_data;
+  assign \$429  = \$428 ;
+  assign \$438  = w_slow_push;
+  assign \$505  = w_slow_w_data;
+  assign \$509  = \$508 ;
+endmodule
+
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4055$40 , a6_valid
+, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
+  wire [14:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire \$105 ;
+  wire [8:0] \$1050 ;
+  wire [3:0] \$1051 ;
+  wire \$1052 ;
+  wire [4:0] \$1053 ;
+  wire \$1054 ;
+  wire [4:0] \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire [6:0] \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire [8:0] \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire [8:0] \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire [3:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
+  wire \$11 ;
+  wire [8:0] \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire [3:0] \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire [8:0] \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire [2:0] \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
+  wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
+  wire [9:0] \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire [8:0] \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire [11:0] \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
+  wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire [6:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
+  wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire [8:0] \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
+  wire [2:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
+  wire [2:0] \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
+  wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
+  wire [9:0] \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire [11:0] \$131 ;
+  wire \$1310 ;
+  wire [8:0] \$1311 ;
+  wire [4:0] \$1312 ;
+  wire [4:0] \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire \$132 ;
+  wire [21:0] \$1320 ;
+  wire [31:0] \$1321 ;
+  wire [23:0] \$1322 ;
+  wire [31:0] \$1323 ;
+  wire [18:0] \$1324 ;
+  wire [31:0] \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire [11:0] \$1328 ;
+  wire [11:0] \$1329 ;
+  wire \$133 ;
+  wire [12:0] \$1330 ;
+  wire \$1331 ;
+  wire [11:0] \$1332 ;
+  wire [11:0] \$1333 ;
+  wire [12:0] \$1334 ;
+  wire \$1335 ;
+  wire [11:0] \$1336 ;
+  wire [11:0] \$1337 ;
+  wire [12:0] \$1338 ;
+  wire \$1339 ;
+  wire [6:0] \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire [2:0] \$1342 ;
+  wire [2:0] \$1343 ;
+  wire \$1344 ;
+  wire [2:0] \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire \$135 ;
+  wire \$1350 ;
+  wire [3:0] \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire [3:0] \$1369 ;
+  wire [2:0] \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire [2:0] \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire [2:0] \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire [3:0] \$1399 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  reg \$1405 ;
+  reg [6:0] \$1406 ;
+  reg [4:0] \$1407 ;
+  reg \$1408 ;
+  reg [6:0] \$1409 ;
+  wire \$141 ;
+  reg [11:0] \$1410 ;
+  reg \$1411 ;
+  reg [8:0] \$1412 ;
+  reg [4:0] \$1413 ;
+  reg \$1414 ;
+  reg [3:0] \$1415 ;
+  reg [4:0] \$1416 ;
+  reg \$1417 ;
+  reg [3:0] \$1418 ;
+  reg [8:0] \$1419 ;
+  wire [2:0] \$142 ;
+  reg \$1420 ;
+  reg \$1421 ;
+  reg [2:0] \$1422 ;
+  reg \$1423 ;
+  reg [2:0] \$1424 ;
+  reg \$1425 ;
+  reg [2:0] \$1426 ;
+  reg \$1427 ;
+  reg \$1428 ;
+  reg [7:0] \$1429 ;
+  wire \$143 ;
+  reg [7:0] \$1430 ;
+  reg [7:0] \$1431 ;
+  reg \$1432 ;
+  reg [6:0] \$1433 ;
+  reg [9:0] \$1434 ;
+  reg [9:0] \$1435 ;
+  reg [9:0] \$1436 ;
+  reg \$1437 ;
+  reg \$1438 ;
+  reg [4:0] \$1439 ;
+  wire \$144 ;
+  reg [4:0] \$1440 ;
+  reg [4:0] \$1441 ;
+  reg \$1442 ;
+  reg [3:0] \$1443 ;
+  reg \$1444 ;
+  reg \$1445 ;
+  reg \$1446 ;
+  reg \$1447 ;
+  reg \$1448 ;
+  reg \$1449 ;
+  wire [8:0] \$145 ;
+  reg \$1450 ;
+  reg \$1451 ;
+  reg \$1452 ;
+  reg \$1453 ;
+  reg \$1454 ;
+  reg \$1455 ;
+  reg \$1456 ;
+  reg \$1457 ;
+  reg \$1458 ;
+  reg \$1459 ;
+  wire [31:0] \$146 ;
+  reg \$1460 ;
+  reg \$1461 ;
+  reg \$1462 ;
+  reg \$1463 ;
+  reg \$1464 ;
+  reg \$1465 ;
+  reg \$1466 ;
+  reg \$1467 ;
+  reg \$1468 ;
+  reg \$1469 ;
+  wire \$147 ;
+  reg \$1470 ;
+  reg \$1471 ;
+  reg \$1472 ;
+  wire [2:0] \$1473 ;
+  wire [2:0] \$1474 ;
+  reg \$1475 ;
+  reg \$1476 ;
+  reg \$1477 ;
+  reg \$1478 ;
+  reg \$1479 ;
+  wire [11:0] \$148 ;
+  reg \$1480 ;
+  reg \$1481 ;
+  reg \$1482 ;
+  reg [2:0] \$1483 ;
+  reg [2:0] \$1484 ;
+  reg \$1485 ;
+  reg \$1486 ;
+  reg [6:0] \$1487 ;
+  reg \$1488 ;
+  reg \$1489 ;
+  wire [11:0] \$149 ;
+  reg [7:0] \$1490 ;
+  reg [2:0] \$1491 ;
+  reg \$1492 ;
+  reg \$1493 ;
+  reg [3:0] \$1494 ;
+  reg \$1495 ;
+  reg \$1496 ;
+  reg [4:0] \$1497 ;
+  reg [2:0] \$1498 ;
+  reg \$1499 ;
+  wire \$15 ;
+  wire [12:0] \$150 ;
+  reg \$1500 ;
+  reg \$1501 ;
+  reg \$1502 ;
+  reg \$1503 ;
+  reg \$1504 ;
+  reg \$1505 ;
+  reg \$1506 ;
+  reg \$1507 ;
+  reg \$1508 ;
+  reg \$1509 ;
+  wire \$151 ;
+  reg \$1510 ;
+  reg \$1511 ;
+  reg \$1512 ;
+  reg \$1513 ;
+  reg \$1514 ;
+  wire [11:0] \$152 ;
+  wire [11:0] \$153 ;
+  wire [12:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [11:0] \$158 ;
+  wire [11:0] \$159 ;
+  wire \$16 ;
+  wire [12:0] \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [11:0] \$164 ;
+  wire [11:0] \$165 ;
+  wire [12:0] \$166 ;
+  wire \$167 ;
+  wire [11:0] \$168 ;
+  wire [11:0] \$169 ;
+  wire \$17 ;
+  wire [12:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [11:0] \$173 ;
+  wire [11:0] \$174 ;
+  wire [12:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire [4:0] \$177 ;
+  wire [33:0] \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [33:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [33:0] \$185 ;
+  wire \$186 ;
+  wire [33:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [33:0] \$192 ;
+  wire \$193 ;
+  wire [33:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire [21:0] \$222 ;
+  wire \$223 ;
+  wire [24:0] \$224 ;
+  wire \$225 ;
+  wire [22:0] \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire [1:0] \$230 ;
+  wire [1:0] \$231 ;
+  wire [1:0] \$232 ;
+  wire [6:0] \$233 ;
+  wire [8:0] \$234 ;
+  wire [8:0] \$235 ;
+  wire [3:0] \$236 ;
+  wire [8:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [2:0] \$243 ;
+  wire \$244 ;
+  wire [3:0] \$245 ;
+  wire [3:0] \$246 ;
+  wire [3:0] \$247 ;
+  wire [9:0] \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire [11:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire [6:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [3:0] \$308 ;
+  wire [3:0] \$309 ;
+  wire \$31 ;
+  wire [4:0] \$310 ;
+  wire [3:0] \$311 ;
+  wire [3:0] \$312 ;
+  wire [4:0] \$313 ;
+  wire [3:0] \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [3:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire [3:0] \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire [9:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire [3:0] \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire [3:0] \$388 ;
+  wire [3:0] \$389 ;
+  wire \$39 ;
+  wire [4:0] \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire [7:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire [2:0] \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [7:0] \$41 ;
+  wire \$410 ;
+  wire [3:0] \$411 ;
+  wire [3:0] \$412 ;
+  wire [4:0] \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire [3:0] \$419 ;
+  wire \$42 ;
+  wire [3:0] \$420 ;
+  wire [4:0] \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire [3:0] \$427 ;
+  wire [3:0] \$428 ;
+  wire [4:0] \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire [2:0] \$431 ;
+  wire \$432 ;
+  wire [2:0] \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire [2:0] \$436 ;
+  wire [2:0] \$437 ;
+  wire [2:0] \$438 ;
+  wire [3:0] \$439 ;
+  wire [7:0] \$44 ;
+  wire [3:0] \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire [2:0] \$445 ;
+  wire [2:0] \$446 ;
+  wire [2:0] \$447 ;
+  wire [2:0] \$448 ;
+  wire [3:0] \$449 ;
+  wire [7:0] \$45 ;
+  wire [3:0] \$450 ;
+  wire [11:0] \$451 ;
+  wire [11:0] \$452 ;
+  wire [12:0] \$453 ;
+  wire \$454 ;
+  wire [11:0] \$455 ;
+  wire [11:0] \$456 ;
+  wire [12:0] \$457 ;
+  wire [11:0] \$458 ;
+  wire [11:0] \$459 ;
+  wire [11:0] \$46 ;
+  wire [12:0] \$460 ;
+  wire \$461 ;
+  wire [8:0] \$462 ;
+  wire [8:0] \$463 ;
+  wire [9:0] \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire [7:0] \$483 ;
+  wire [7:0] \$484 ;
+  wire \$485 ;
+  wire [7:0] \$486 ;
+  wire [7:0] \$487 ;
+  wire [9:0] \$488 ;
+  wire \$489 ;
+  wire [9:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire [14:0] \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -1847,22 +3675,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire \$53 ;
+  wire [10:0] \$53 ;
   wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
+  wire [4:0] \$531 ;
+  wire [4:0] \$532 ;
   wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
+  wire [4:0] \$534 ;
+  wire [4:0] \$535 ;
+  wire [6:0] \$536 ;
   wire \$537 ;
-  wire [4:0] \$538 ;
-  wire [4:0] \$539 ;
-  wire \$54 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire [10:0] \$54 ;
   wire \$540 ;
-  wire [4:0] \$541 ;
-  wire [4:0] \$542 ;
-  wire [6:0] \$543 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
@@ -1886,17 +3714,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
+  wire [11:0] \$565 ;
+  wire [11:0] \$566 ;
+  wire [12:0] \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [11:0] \$572 ;
-  wire [11:0] \$573 ;
-  wire [12:0] \$574 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
@@ -1911,25 +3739,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [7:0] \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire \$594 ;
-  wire [7:0] \$595 ;
-  wire \$596 ;
+  wire [9:0] \$594 ;
+  wire \$595 ;
+  wire [4:0] \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire [9:0] \$601 ;
+  wire \$601 ;
   wire \$602 ;
-  wire [4:0] \$603 ;
+  wire \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
@@ -1958,7 +3786,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [6:0] \$63 ;
+  wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1980,18 +3808,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
+  wire [6:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [5:0] \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire [5:0] \$659 ;
-  wire [4:0] \$66 ;
+  wire \$659 ;
+  wire \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
@@ -2002,7 +3830,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [4:0] \$67 ;
+  wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -2013,7 +3841,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [4:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -2024,7 +3852,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire \$69 ;
+  wire [4:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
@@ -2036,7 +3864,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
-  wire [4:0] \$70 ;
+  wire \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
@@ -2047,7 +3875,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
@@ -2058,7 +3886,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire \$72 ;
+  wire [4:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
@@ -2069,7 +3897,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire \$73 ;
+  wire [4:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -2095,7 +3923,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire \$753 ;
+  wire [8:0] \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
@@ -2103,7 +3931,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
-  wire [8:0] \$760 ;
+  wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
@@ -2205,14 +4033,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
+  wire [8:0] \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [8:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
@@ -2302,7 +4130,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [3:0] \$94 ;
+  wire \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -2313,18 +4141,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [3:0] \$95 ;
+  wire \$95 ;
   wire \$950 ;
-  wire \$951 ;
+  wire [8:0] \$951 ;
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire [8:0] \$958 ;
+  wire \$958 ;
   wire \$959 ;
-  wire \$96 ;
+  wire [3:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
@@ -2335,7 +4163,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire \$97 ;
+  wire [3:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -2368,53 +4196,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
-  wire \$auto$rtlil.cc:2739:Not$10 ;
-  wire \$auto$rtlil.cc:2739:Not$12 ;
-  wire \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire \$auto$rtlil.cc:2739:Not$2 ;
-  wire \$auto$rtlil.cc:2739:Not$20 ;
-  wire \$auto$rtlil.cc:2739:Not$22 ;
-  wire \$auto$rtlil.cc:2739:Not$24 ;
-  wire \$auto$rtlil.cc:2739:Not$26 ;
-  wire \$auto$rtlil.cc:2739:Not$28 ;
-  wire \$auto$rtlil.cc:2739:Not$30 ;
-  wire \$auto$rtlil.cc:2739:Not$32 ;
-  wire \$auto$rtlil.cc:2739:Not$34 ;
-  wire \$auto$rtlil.cc:2739:Not$36 ;
-  wire \$auto$rtlil.cc:2739:Not$38 ;
-  wire \$auto$rtlil.cc:2739:Not$4 ;
-  wire \$auto$rtlil.cc:2739:Not$40 ;
-  wire \$auto$rtlil.cc:2739:Not$42 ;
-  wire \$auto$rtlil.cc:2739:Not$44 ;
-  wire \$auto$rtlil.cc:2739:Not$46 ;
-  wire \$auto$rtlil.cc:2739:Not$48 ;
-  wire \$auto$rtlil.cc:2739:Not$50 ;
-  wire \$auto$rtlil.cc:2739:Not$52 ;
-  wire \$auto$rtlil.cc:2739:Not$54 ;
-  wire \$auto$rtlil.cc:2739:Not$56 ;
-  wire \$auto$rtlil.cc:2739:Not$58 ;
-  wire \$auto$rtlil.cc:2739:Not$6 ;
-  wire \$auto$rtlil.cc:2739:Not$60 ;
-  wire \$auto$rtlil.cc:2739:Not$62 ;
-  wire \$auto$rtlil.cc:2739:Not$64 ;
-  wire \$auto$rtlil.cc:2739:Not$66 ;
-  wire \$auto$rtlil.cc:2739:Not$68 ;
-  wire \$auto$rtlil.cc:2739:Not$70 ;
-  wire \$auto$rtlil.cc:2739:Not$72 ;
-  wire \$auto$rtlil.cc:2739:Not$74 ;
-  wire \$auto$rtlil.cc:2739:Not$76 ;
-  wire \$auto$rtlil.cc:2739:Not$78 ;
-  wire \$auto$rtlil.cc:2739:Not$8 ;
-  wire \$auto$rtlil.cc:2739:Not$80 ;
+  wire \$auto$rtlil.cc:2739:Not$158 ;
+  wire \$auto$rtlil.cc:2739:Not$160 ;
+  wire \$auto$rtlil.cc:2739:Not$162 ;
+  wire \$auto$rtlil.cc:2739:Not$164 ;
+  wire \$auto$rtlil.cc:2739:Not$166 ;
+  wire \$auto$rtlil.cc:2739:Not$168 ;
+  wire \$auto$rtlil.cc:2739:Not$170 ;
+  wire \$auto$rtlil.cc:2739:Not$172 ;
+  wire \$auto$rtlil.cc:2739:Not$174 ;
+  wire \$auto$rtlil.cc:2739:Not$176 ;
+  wire \$auto$rtlil.cc:2739:Not$178 ;
+  wire \$auto$rtlil.cc:2739:Not$180 ;
+  wire \$auto$rtlil.cc:2739:Not$182 ;
+  wire \$auto$rtlil.cc:2739:Not$184 ;
+  wire \$auto$rtlil.cc:2739:Not$186 ;
+  wire \$auto$rtlil.cc:2739:Not$188 ;
+  wire \$auto$rtlil.cc:2739:Not$190 ;
+  wire \$auto$rtlil.cc:2739:Not$192 ;
+  wire \$auto$rtlil.cc:2739:Not$194 ;
+  wire \$auto$rtlil.cc:2739:Not$196 ;
+  wire \$auto$rtlil.cc:2739:Not$198 ;
+  wire \$auto$rtlil.cc:2739:Not$200 ;
+  wire \$auto$rtlil.cc:2739:Not$202 ;
+  wire \$auto$rtlil.cc:2739:Not$204 ;
+  wire \$auto$rtlil.cc:2739:Not$206 ;
+  wire \$auto$rtlil.cc:2739:Not$208 ;
+  wire \$auto$rtlil.cc:2739:Not$210 ;
+  wire \$auto$rtlil.cc:2739:Not$212 ;
+  wire \$auto$rtlil.cc:2739:Not$214 ;
+  wire \$auto$rtlil.cc:2739:Not$216 ;
+  wire \$auto$rtlil.cc:2739:Not$218 ;
+  wire \$auto$rtlil.cc:2739:Not$220 ;
+  wire \$auto$rtlil.cc:2739:Not$222 ;
+  wire \$auto$rtlil.cc:2739:Not$224 ;
+  wire \$auto$rtlil.cc:2739:Not$226 ;
+  wire \$auto$rtlil.cc:2739:Not$228 ;
+  wire \$auto$rtlil.cc:2739:Not$230 ;
+  wire \$auto$rtlil.cc:2739:Not$232 ;
+  wire \$auto$rtlil.cc:2739:Not$234 ;
+  wire \$auto$rtlil.cc:2739:Not$236 ;
   wire [8:0] \$signal ;
-  wire [3:0] \$signal$157 ;
-  wire \$signal$239 ;
-  wire \$signal$250 ;
-  wire \$signal$269 ;
-  wire [3:0] \$signal$301 ;
-  wire \$signal$438 ;
+  wire [3:0] \$signal$159 ;
+  wire \$signal$242 ;
+  wire \$signal$253 ;
+  wire \$signal$272 ;
+  wire [3:0] \$signal$304 ;
+  wire \$signal$440 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -2528,13 +4356,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] config_fresh_slot;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
-  wire [3:0] \config_grant_addr$417 ;
+  wire [3:0] \config_grant_addr$419 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$419 ;
-  wire \config_grant_data$419.snap ;
-  wire [3:0] \config_grant_data$419.tag ;
+  wire [4:0] \config_grant_data$421 ;
+  wire \config_grant_data$421.snap ;
+  wire [3:0] \config_grant_data$421.tag ;
   wire \config_grant_data.snap ;
   wire [3:0] \config_grant_data.tag ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -2556,11 +4384,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg config_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
-  wire [3:0] \config_parity_addr$429 ;
+  wire [3:0] \config_parity_addr$431 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$431 ;
+  wire \config_parity_data$433 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -2602,13 +4430,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [6:0] event_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
-  wire [6:0] \event_grant_addr$372 ;
+  wire [6:0] \event_grant_addr$374 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$374 ;
-  wire \event_grant_data$374.snap ;
-  wire [3:0] \event_grant_data$374.tag ;
+  wire [4:0] \event_grant_data$376 ;
+  wire \event_grant_data$376.snap ;
+  wire [3:0] \event_grant_data$376.tag ;
   wire \event_grant_data.snap ;
   wire [3:0] \event_grant_data.tag ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -2630,11 +4458,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
-  wire [6:0] \event_parity_addr$384 ;
+  wire [6:0] \event_parity_addr$386 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$386 ;
+  wire \event_parity_data$388 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -2785,6 +4613,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire fetched_snap;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
+  wire [2:0] flush_reg_select;
   input flush_src;
   wire flush_src;
   reg flush_src_d0 = 1'h0;
@@ -2823,6 +4652,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [1:0] free_oor_pool;
   input [31:0] free_port_addr;
   wire [31:0] free_port_addr;
+  wire [2:0] free_reg_hit;
   input free_src;
   wire free_src;
   input [3:0] free_tag;
@@ -2842,7 +4672,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$450 ;
+  wire [31:0] \grant_addr$452 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2863,13 +4693,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [8:0] log_fresh_slot;
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
-  wire [8:0] \log_grant_addr$399 ;
+  wire [8:0] \log_grant_addr$401 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$400 ;
-  wire \log_grant_data$400.snap ;
-  wire [3:0] \log_grant_data$400.tag ;
+  wire [4:0] \log_grant_data$402 ;
+  wire \log_grant_data$402.snap ;
+  wire [3:0] \log_grant_data$402.tag ;
   wire \log_grant_data.snap ;
   wire [3:0] \log_grant_data.tag ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -2889,11 +4719,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg log_lapped = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
-  wire [8:0] \log_parity_addr$409 ;
+  wire [8:0] \log_parity_addr$411 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$410 ;
+  wire \log_parity_data$412 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -2904,28 +4734,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
+  input [5:0] \port$4055$40 ;
+  wire [5:0] \port$4055$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
-  wire [6:0] \r__addr$371 ;
+  wire [6:0] \r__addr$373 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$381 ;
   wire [6:0] \r__addr$383 ;
+  wire [6:0] \r__addr$385 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$390 ;
+  wire [6:0] \r__addr$392 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$396 ;
   wire [8:0] \r__addr$398 ;
+  wire [8:0] \r__addr$400 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$406 ;
   wire [8:0] \r__addr$408 ;
+  wire [8:0] \r__addr$410 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$414 ;
   wire [3:0] \r__addr$416 ;
+  wire [3:0] \r__addr$418 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$426 ;
   wire [3:0] \r__addr$428 ;
+  wire [3:0] \r__addr$430 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$435 ;
+  wire [3:0] \r__addr$437 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -2947,44 +4779,44 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$375 ;
+  wire [6:0] \w__addr$377 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$387 ;
+  wire [6:0] \w__addr$389 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$393 ;
+  wire [8:0] \w__addr$395 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$401 ;
+  wire [8:0] \w__addr$403 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$411 ;
-  wire [3:0] \w__addr$420 ;
+  wire [3:0] \w__addr$413 ;
+  wire [3:0] \w__addr$422 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$432 ;
+  wire [3:0] \w__addr$434 ;
   (* init = 5'h00 *)
   wire [4:0] w__data;
-  wire \w__data$379 ;
+  wire \w__data$381 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$389 ;
+  wire [11:0] \w__data$391 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$395 ;
-  wire \w__data$404 ;
+  wire [4:0] \w__data$397 ;
+  wire \w__data$406 ;
   (* init = 5'h00 *)
-  wire [4:0] \w__data$413 ;
-  wire \w__data$424 ;
+  wire [4:0] \w__data$415 ;
+  wire \w__data$426 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$434 ;
+  wire [8:0] \w__data$436 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$377 ;
+  wire \w__en$379 ;
   (* init = 1'h0 *)
-  wire \w__en$388 ;
+  wire \w__en$390 ;
   (* init = 1'h0 *)
-  wire \w__en$394 ;
-  wire \w__en$403 ;
+  wire \w__en$396 ;
+  wire \w__en$405 ;
   (* init = 1'h0 *)
-  wire \w__en$412 ;
-  wire \w__en$422 ;
+  wire \w__en$414 ;
+  wire \w__en$424 ;
   (* init = 1'h0 *)
-  wire \w__en$433 ;
+  wire \w__en$435 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -3018,7 +4850,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge clk) begin
-    _0_ <= config_grant[\$603 [3:0]];
+    _0_ <= config_grant[\$596 [3:0]];
     _1_ <= config_grant[f1_config_slot];
   end
   assign \r__data$47  = _0_;
@@ -3026,13 +4858,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge clk) begin
-    if (\w__en$422 )
-      config_parity[f4_slot[3:0]] <= \w__data$424 ;
+    if (\w__en$424 )
+      config_parity[f4_slot[3:0]] <= \w__data$426 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge clk) begin
-    _2_ <= config_parity[\$603 [3:0]];
+    _2_ <= config_parity[\$596 [3:0]];
     _3_ <= config_parity[f1_config_slot];
   end
   assign \r__data$51  = _2_;
@@ -3057,7 +4889,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge clk) begin
-    _5_ <= event_grant[\$595 [6:0]];
+    _5_ <= event_grant[\$588 [6:0]];
     _6_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _5_;
@@ -3065,13 +4897,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge clk) begin
-    if (\w__en$377 )
-      event_parity[f4_slot[6:0]] <= \w__data$379 ;
+    if (\w__en$379 )
+      event_parity[f4_slot[6:0]] <= \w__data$381 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= event_parity[\$595 [6:0]];
+    _7_ <= event_parity[\$588 [6:0]];
     _8_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _7_;
@@ -3097,7 +4929,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge clk) begin
-    _10_ <= log_grant[\$601 [8:0]];
+    _10_ <= log_grant[\$594 [8:0]];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -3107,12 +4939,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [0:0] log_parity [511:0];
   always @(posedge clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$404 ;
+      log_parity[f4_slot] <= \w__data$406 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= log_parity[\$601 [8:0]];
+    _12_ <= log_parity[\$594 [8:0]];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
@@ -3141,1163 +4973,1156 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_pool == 1'h1;
-  assign \$29  = flush_valid & \$28 ;
-  assign \$30  = x0_pool >= 2'h3;
-  assign \$31  = x0_pool == 2'h2;
-  assign \$32  = \$31  ? 4'h8 : 4'h0;
-  assign \$33  = \$30  ? 4'h2 : \$32 ;
-  assign \$34  = ! x1_err;
-  assign \$35  = \$595 [6:0] - event_seen;
-  assign \$36  = ~ \$35 [8];
-  assign \$37  = event_take_fresh & \$36 ;
-  assign \$38  = \$595 [6:0] + 1'h1;
-  assign \$39  = \$595 [6:0] + 1'h1;
-  assign \$40  = \$595 [6:0] != 7'h7f;
-  assign \$41  = event_head == 7'h7f;
-  assign \$42  = event_head + 1'h1;
-  assign \$43  = \$41  ? 8'h00 : \$42 ;
-  assign \$44  = \$601 [8:0] - log_seen;
-  assign \$45  = ~ \$44 [10];
-  assign \$46  = log_take_fresh & \$45 ;
-  assign \$47  = \$601 [8:0] + 1'h1;
-  assign \$48  = ~ x1_select[1];
-  assign \$49  = \$48  & log_at_last;
-  assign \$50  = log_fresh + 1'h1;
-  assign \$51  = x1_select[1] ? 11'h001 : \$50 ;
-  assign \$52  = \$49  ? 11'h000 : \$51 ;
-  assign \$53  = ~ x1_select[1];
-  assign \$54  = ~ log_at_last;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = log_fresh == 9'h1fe;
+  assign \$28  = flush_src ? \port$4055$40 [3] : \$27 ;
+  assign \$29  = flush_pool == 1'h1;
+  assign \$30  = flush_valid & \$29 ;
+  assign \$31  = flush_src ? \port$4055$40 [4] : \$30 ;
+  assign \$32  = x0_pool >= 2'h3;
+  assign \$33  = x0_pool == 2'h2;
+  assign \$34  = \$33  ? 4'h8 : 4'h0;
+  assign \$35  = \$32  ? 4'h2 : \$34 ;
+  assign \$36  = ! x1_err;
+  assign \$37  = \$588 [6:0] - event_seen;
+  assign \$38  = ~ \$37 [8];
+  assign \$39  = event_take_fresh & \$38 ;
+  assign \$40  = \$588 [6:0] + 1'h1;
+  assign \$41  = \$588 [6:0] + 1'h1;
+  assign \$42  = \$588 [6:0] != 7'h7f;
+  assign \$43  = event_head == 7'h7f;
+  assign \$44  = event_head + 1'h1;
+  assign \$45  = \$43  ? 8'h00 : \$44 ;
+  assign \$46  = \$594 [8:0] - log_seen;
+  assign \$47  = ~ \$46 [10];
+  assign \$48  = log_take_fresh & \$47 ;
+  assign \$49  = \$594 [8:0] + 1'h1;
+  assign \$50  = ~ x1_select[1];
+  assign \$51  = \$50  & log_at_last;
+  assign \$52  = log_fresh + 1'h1;
+  assign \$53  = x1_select[1] ? 11'h001 : \$52 ;
+  assign \$54  = \$51  ? 11'h000 : \$53 ;
+  assign \$55  = ~ x1_select[1];
+  assign \$56  = ~ log_at_last;
   assign \$57  = \$55  & \$56 ;
-  assign \$58  = ~ x1_select[1];
-  assign \$59  = log_lapped & \$58 ;
+  assign \$58  = log_fresh == 9'h1fe;
+  assign \$59  = \$57  & \$58 ;
   assign \$60  = ~ x1_select[1];
-  assign \$61  = \$60  & log_at_last;
-  assign \$62  = \$59  | \$61 ;
-  assign \$63  = \$603 [3:0] - config_seen;
-  assign \$64  = ~ \$63 [5];
-  assign \$65  = config_take_fresh & \$64 ;
-  assign \$66  = \$603 [3:0] + 1'h1;
-  assign \$67  = \$603 [3:0] + 1'h1;
-  assign \$68  = \$603 [3:0] != 4'hf;
-  assign \$69  = config_head == 4'hf;
-  assign \$70  = config_head + 1'h1;
-  assign \$71  = \$69  ? 5'h00 : \$70 ;
-  assign \$73  = ~ x1_select[1];
-  assign \$74  = log_lapped & \$73 ;
-  assign \$75  = a1_select[1] & \$74 ;
-  assign \$79  = event_has_fresh | event_nonempty;
-  assign \$80  = \$79  | x1_select[0];
-  assign \$81  = a1_select[0] & \$80 ;
-  assign \$84  = \$81  | \$83 ;
-  assign \$85  = config_has_fresh | config_nonempty;
-  assign \$86  = \$85  | x1_select[2];
-  assign \$87  = a1_select[2] & \$86 ;
-  assign \$88  = \$84  | \$87 ;
-  assign \$89  = a1_in[0] & a1_fits[0];
-  assign \$90  = a1_in[1] & a1_fits[1];
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = a1_in[2] & a1_fits[2];
+  assign \$61  = log_lapped & \$60 ;
+  assign \$62  = ~ x1_select[1];
+  assign \$63  = \$62  & log_at_last;
+  assign \$64  = \$61  | \$63 ;
+  assign \$65  = \$596 [3:0] - config_seen;
+  assign \$66  = ~ \$65 [5];
+  assign \$67  = config_take_fresh & \$66 ;
+  assign \$68  = \$596 [3:0] + 1'h1;
+  assign \$69  = \$596 [3:0] + 1'h1;
+  assign \$70  = \$596 [3:0] != 4'hf;
+  assign \$71  = config_head == 4'hf;
+  assign \$72  = config_head + 1'h1;
+  assign \$73  = \$71  ? 5'h00 : \$72 ;
+  assign \$75  = ~ x1_select[1];
+  assign \$76  = log_lapped & \$75 ;
+  assign \$77  = a1_select[1] & \$76 ;
+  assign \$81  = event_has_fresh | event_nonempty;
+  assign \$82  = \$81  | x1_select[0];
+  assign \$83  = a1_select[0] & \$82 ;
+  assign \$86  = \$83  | \$85 ;
+  assign \$87  = config_has_fresh | config_nonempty;
+  assign \$88  = \$87  | x1_select[2];
+  assign \$89  = a1_select[2] & \$88 ;
+  assign \$90  = \$86  | \$89 ;
+  assign \$91  = a1_in[0] & a1_fits[0];
+  assign \$92  = a1_in[1] & a1_fits[1];
   assign \$93  = \$91  | \$92 ;
-  assign \$94  = \$93  ? 4'h1 : 4'h3;
-  assign \$95  = a1_bad_pool ? 4'h2 : \$94 ;
-  assign \$96  = event_has_fresh | x1_select[0];
-  assign \$97  = a1_in[0] & \$96 ;
-  assign \$100  = \$97  | \$99 ;
-  assign \$101  = config_has_fresh | x1_select[2];
-  assign \$102  = a1_in[2] & \$101 ;
-  assign \$103  = \$100  | \$102 ;
-  assign \$104  = a1_in[0] ? \$595 [6:0] : 7'h00;
-  assign \$105  = a1_in[1] ? \$601 [8:0] : 9'h000;
-  assign \$106  = { 2'h0, \$104  } | \$105 ;
-  assign \$107  = a1_in[2] ? \$603 [3:0] : 4'h0;
-  assign \$108  = \$106  | { 5'h00, \$107  };
-  assign \$109  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$110  = ~ a2_from_fresh;
-  assign \$111  = a2_ok & \$110 ;
-  assign \$112  = \$111  ? a2_in : 3'h0;
-  assign \$113  = a2_ok & a2_from_fresh;
-  assign \$114  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$115  = ~ \$114 [8];
-  assign \$117  = a2_fresh_slot - log_seen_prev;
-  assign \$118  = ~ \$117 [10];
-  assign \$120  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$121  = ~ \$120 [5];
-  assign \$123  = a2_in & { \$122 , \$119 , \$116  };
-  assign \$124  = \$113  ? \$123  : 3'h0;
-  assign \$125  = a2_ok & a2_from_fresh;
-  assign \$126  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$127  = ~ \$126 [8];
-  assign \$129  = a2_fresh_slot - log_seen_prev;
-  assign \$130  = ~ \$129 [10];
-  assign \$132  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$133  = ~ \$132 [5];
-  assign \$135  = ~ { \$134 , \$131 , \$128  };
-  assign \$136  = a2_in & \$135 ;
-  assign \$137  = \$125  ? \$136  : 3'h0;
-  assign \$138  = ~ a2_ok;
-  assign \$139  = a2_ok & a2_from_fresh;
-  assign \$140  = \$139  ? a2_in : 3'h0;
+  assign \$94  = a1_in[2] & a1_fits[2];
+  assign \$95  = \$93  | \$94 ;
+  assign \$96  = \$95  ? 4'h1 : 4'h3;
+  assign \$97  = a1_bad_pool ? 4'h2 : \$96 ;
+  assign \$98  = event_has_fresh | x1_select[0];
+  assign \$99  = a1_in[0] & \$98 ;
+  assign \$102  = \$99  | \$101 ;
+  assign \$103  = config_has_fresh | x1_select[2];
+  assign \$104  = a1_in[2] & \$103 ;
+  assign \$105  = \$102  | \$104 ;
+  assign \$106  = a1_in[0] ? \$588 [6:0] : 7'h00;
+  assign \$107  = a1_in[1] ? \$594 [8:0] : 9'h000;
+  assign \$108  = { 2'h0, \$106  } | \$107 ;
+  assign \$109  = a1_in[2] ? \$596 [3:0] : 4'h0;
+  assign \$110  = \$108  | { 5'h00, \$109  };
+  assign \$111  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$112  = ~ a2_from_fresh;
+  assign \$113  = a2_ok & \$112 ;
+  assign \$114  = \$113  ? a2_in : 3'h0;
+  assign \$115  = a2_ok & a2_from_fresh;
+  assign \$116  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$117  = ~ \$116 [8];
+  assign \$119  = a2_fresh_slot - log_seen_prev;
+  assign \$120  = ~ \$119 [10];
+  assign \$122  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$123  = ~ \$122 [5];
+  assign \$125  = a2_in & { \$124 , \$121 , \$118  };
+  assign \$126  = \$115  ? \$125  : 3'h0;
+  assign \$127  = a2_ok & a2_from_fresh;
+  assign \$128  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$129  = ~ \$128 [8];
+  assign \$131  = a2_fresh_slot - log_seen_prev;
+  assign \$132  = ~ \$131 [10];
+  assign \$134  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$135  = ~ \$134 [5];
+  assign \$137  = ~ { \$136 , \$133 , \$130  };
+  assign \$138  = a2_in & \$137 ;
+  assign \$139  = \$127  ? \$138  : 3'h0;
+  assign \$140  = ~ a2_ok;
   assign \$141  = a2_ok & a2_from_fresh;
-  assign \$143  = a3_ok ? { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  } : 9'h000;
-  assign \$144  = a4_ok ? grant_addr : 32'd0;
-  assign \$145  = a3_valid & a3_fwd_ok;
-  assign \$146  = { \$145 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$147  + 1'h1;
-  assign \$150  = { a3_valid, a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$151  = ~ \$150 ;
-  assign \$152  = \$151  + 1'h1;
-  assign \$153  = \$149  & \$152 [12];
-  assign \$154  = \$148 [12] | \$153 ;
-  assign \$156  = { a3_valid, a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$157  + 1'h1;
-  assign \$159  = \$155  & \$158 [12];
-  assign \$160  = \$154  | \$159 ;
-  assign \$161  = a4_valid & a4_ok;
-  assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$163  + 1'h1;
-  assign \$165  = a5_valid & a5_ok;
-  assign \$166  = { \$165 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = \$164 [12] | \$168 [12];
-  assign \$170  = a4_valid & a4_ok;
-  assign \$171  = { \$170 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$172  + 1'h1;
-  assign \$174  = a5_tag + 1'h1;
-  assign \$175  = \$173 [12] ? { 1'h0, a4_tag_next } : \$174 ;
-  assign \$176  = ~ free_oor;
-  assign \$177  = ! free_oor_pool;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = free_port_addr - 32'd2147483648;
-  assign \$180  = ~ \$179 [32];
-  assign \$181  = free_port_addr - 32'd2147745792;
-  assign \$182  = ~ \$181 [32];
-  assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \$178  : \$184 ;
-  assign \$186  = ~ free_oor;
-  assign \$187  = free_oor_pool == 1'h1;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = free_port_addr - 32'd2148532224;
-  assign \$190  = ~ \$189 [32];
-  assign \$191  = free_port_addr - 32'd2148663296;
-  assign \$192  = ~ \$191 [32];
-  assign \$194  = \$190  & \$193 ;
-  assign \$195  = free_src ? \$188  : \$194 ;
-  assign \$196  = ~ free_oor;
-  assign \$197  = free_oor_pool == 2'h2;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = free_port_addr - 32'd2149580800;
-  assign \$200  = ~ \$199 [32];
-  assign \$201  = free_port_addr - 32'd2149597184;
-  assign \$202  = ~ \$201 [32];
-  assign \$204  = \$200  & \$203 ;
-  assign \$205  = free_src ? \$198  : \$204 ;
-  assign \$206  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$207  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$208  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$209  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$210  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$211  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$212  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$213  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$214  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$215  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$216  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$217  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$218  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$219  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$220  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$221  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$222  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$223  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$224  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$225  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$226  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$227  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$228  = | f0_addr[10:0];
-  assign \$229  = f0_addr[31:11] - 21'h100000;
-  assign \$230  = | f0_addr[7:0];
-  assign \$231  = f0_addr[31:8] - 24'h801000;
-  assign \$232  = | f0_addr[9:0];
-  assign \$233  = f0_addr[31:10] - 22'h200800;
-  assign \$235  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$237  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$238  = { 1'h0, \$236  } | \$237 ;
-  assign \$239  = f1_oor ? f1_oor_pool : \$238 ;
-  assign \$240  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$241  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$242  = { 2'h0, \$240  } | \$241 ;
-  assign \$243  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$244  = \$242  | { 5'h00, \$243  };
-  assign \$245  = | f1_hit;
-  assign \$246  = f1_oor | \$245 ;
-  assign \$247  = | f1_hit;
-  assign \$248  = ~ \$247 ;
-  assign \$249  = f1_oor | \$248 ;
-  assign \$250  = f1_hit & f1_misaligned;
-  assign \$251  = | \$250 ;
-  assign \$252  = f1_contract ? 4'h8 : 4'h0;
-  assign \$253  = \$251  ? 4'h5 : \$252 ;
-  assign \$254  = \$249  ? 4'h4 : \$253 ;
-  assign \$255  = f1_event_slot - event_fresh;
-  assign \$256  = ~ \$255 [8];
-  assign \$257  = f1_hit[0] & \$256 ;
-  assign \$258  = f1_log_slot - log_fresh;
-  assign \$259  = ~ \$258 [10];
-  assign \$260  = ~ log_lapped;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = f1_hit[1] & \$261 ;
-  assign \$263  = \$257  | \$262 ;
-  assign \$264  = f1_config_slot - config_fresh;
-  assign \$265  = ~ \$264 [5];
-  assign \$266  = f1_hit[2] & \$265 ;
+  assign \$142  = \$141  ? a2_in : 3'h0;
+  assign \$143  = a2_ok & a2_from_fresh;
+  assign \$145  = a3_ok ? { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  } : 9'h000;
+  assign \$146  = a4_ok ? grant_addr : 32'd0;
+  assign \$147  = a3_valid & a3_fwd_ok;
+  assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$149  + 1'h1;
+  assign \$152  = { a3_valid, a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$153  + 1'h1;
+  assign \$155  = \$151  & \$154 [12];
+  assign \$156  = \$150 [12] | \$155 ;
+  assign \$158  = { a3_valid, a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$159  + 1'h1;
+  assign \$161  = \$157  & \$160 [12];
+  assign \$162  = \$156  | \$161 ;
+  assign \$163  = a4_valid & a4_ok;
+  assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$165  = ~ \$164 ;
+  assign \$166  = \$165  + 1'h1;
+  assign \$167  = a5_valid & a5_ok;
+  assign \$168  = { \$167 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$169  + 1'h1;
+  assign \$171  = \$166 [12] | \$170 [12];
+  assign \$172  = a4_valid & a4_ok;
+  assign \$173  = { \$172 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$174  + 1'h1;
+  assign \$176  = a5_tag + 1'h1;
+  assign \$177  = \$175 [12] ? { 1'h0, a4_tag_next } : \$176 ;
+  assign \$178  = free_port_addr - 32'd2147483648;
+  assign \$179  = ~ \$178 [32];
+  assign \$180  = free_port_addr - 32'd2147745792;
+  assign \$181  = ~ \$180 [32];
+  assign \$183  = \$179  & \$182 ;
+  assign \$184  = free_src ? \port$4055$40 [0] : \$183 ;
+  assign \$185  = free_port_addr - 32'd2148532224;
+  assign \$186  = ~ \$185 [32];
+  assign \$187  = free_port_addr - 32'd2148663296;
+  assign \$188  = ~ \$187 [32];
+  assign \$190  = \$186  & \$189 ;
+  assign \$191  = free_src ? \port$4055$40 [1] : \$190 ;
+  assign \$192  = free_port_addr - 32'd2149580800;
+  assign \$193  = ~ \$192 [32];
+  assign \$194  = free_port_addr - 32'd2149597184;
+  assign \$195  = ~ \$194 [32];
+  assign \$197  = \$193  & \$196 ;
+  assign \$198  = free_src ? \port$4055$40 [2] : \$197 ;
+  assign \$199  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$200  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$201  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$202  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$203  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$204  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$205  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$206  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$207  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$208  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$209  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$210  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$211  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$212  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$213  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$214  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$215  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$216  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$217  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$218  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$219  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$220  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$221  = | f0_addr[10:0];
+  assign \$222  = f0_addr[31:11] - 21'h100000;
+  assign \$223  = | f0_addr[7:0];
+  assign \$224  = f0_addr[31:8] - 24'h801000;
+  assign \$225  = | f0_addr[9:0];
+  assign \$226  = f0_addr[31:10] - 22'h200800;
+  assign \$228  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$230  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$231  = { 1'h0, \$229  } | \$230 ;
+  assign \$232  = f1_oor ? f1_oor_pool : \$231 ;
+  assign \$233  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$234  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$235  = { 2'h0, \$233  } | \$234 ;
+  assign \$236  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$237  = \$235  | { 5'h00, \$236  };
+  assign \$238  = | f1_hit;
+  assign \$239  = f1_oor | \$238 ;
+  assign \$240  = | f1_hit;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = f1_oor | \$241 ;
+  assign \$243  = f1_hit & f1_misaligned;
+  assign \$244  = | \$243 ;
+  assign \$245  = f1_contract ? 4'h8 : 4'h0;
+  assign \$246  = \$244  ? 4'h5 : \$245 ;
+  assign \$247  = \$242  ? 4'h4 : \$246 ;
+  assign \$248  = f1_event_slot - event_fresh;
+  assign \$249  = ~ \$248 [8];
+  assign \$250  = f1_hit[0] & \$249 ;
+  assign \$251  = f1_log_slot - log_fresh;
+  assign \$252  = ~ \$251 [10];
+  assign \$253  = ~ log_lapped;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = f1_hit[1] & \$254 ;
+  assign \$256  = \$250  | \$255 ;
+  assign \$257  = f1_config_slot - config_fresh;
+  assign \$258  = ~ \$257 [5];
+  assign \$259  = f1_hit[2] & \$258 ;
+  assign \$260  = \$256  | \$259 ;
+  assign \$261  = ~ f1_same_second_eq0;
+  assign \$262  = ~ f1_same_second_eq3;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = ~ f1_same_second_eq6;
+  assign \$265  = ~ f1_same_second_eq9;
+  assign \$266  = \$264  | \$265 ;
   assign \$267  = \$263  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq0;
-  assign \$269  = ~ f1_same_second_eq3;
+  assign \$268  = ~ f1_same_second_eq12;
+  assign \$269  = ~ f1_same_second_eq15;
   assign \$270  = \$268  | \$269 ;
-  assign \$271  = ~ f1_same_second_eq6;
-  assign \$272  = ~ f1_same_second_eq9;
+  assign \$271  = ~ f1_same_second_eq18;
+  assign \$272  = ~ f1_same_second_eq21;
   assign \$273  = \$271  | \$272 ;
   assign \$274  = \$270  | \$273 ;
-  assign \$275  = ~ f1_same_second_eq12;
-  assign \$276  = ~ f1_same_second_eq15;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = ~ f1_same_second_eq18;
-  assign \$279  = ~ f1_same_second_eq21;
+  assign \$275  = \$267  | \$274 ;
+  assign \$276  = ~ f1_same_second_eq24;
+  assign \$277  = ~ f1_same_second_eq27;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = ~ f1_same_second_eq30;
   assign \$280  = \$278  | \$279 ;
-  assign \$281  = \$277  | \$280 ;
-  assign \$282  = \$274  | \$281 ;
-  assign \$283  = ~ f1_same_second_eq24;
-  assign \$284  = ~ f1_same_second_eq27;
+  assign \$281  = \$275  | \$280 ;
+  assign \$282  = ~ \$281 ;
+  assign \$283  = ~ f1_same_third_eq0;
+  assign \$284  = ~ f1_same_third_eq3;
   assign \$285  = \$283  | \$284 ;
-  assign \$286  = ~ f1_same_second_eq30;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$282  | \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = ~ f1_same_third_eq0;
-  assign \$291  = ~ f1_same_third_eq3;
+  assign \$286  = ~ f1_same_third_eq6;
+  assign \$287  = ~ f1_same_third_eq9;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = ~ f1_same_third_eq12;
+  assign \$291  = ~ f1_same_third_eq15;
   assign \$292  = \$290  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq6;
-  assign \$294  = ~ f1_same_third_eq9;
+  assign \$293  = ~ f1_same_third_eq18;
+  assign \$294  = ~ f1_same_third_eq21;
   assign \$295  = \$293  | \$294 ;
   assign \$296  = \$292  | \$295 ;
-  assign \$297  = ~ f1_same_third_eq12;
-  assign \$298  = ~ f1_same_third_eq15;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = ~ f1_same_third_eq18;
-  assign \$301  = ~ f1_same_third_eq21;
+  assign \$297  = \$289  | \$296 ;
+  assign \$298  = ~ f1_same_third_eq24;
+  assign \$299  = ~ f1_same_third_eq27;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = ~ f1_same_third_eq30;
   assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = \$296  | \$303 ;
-  assign \$305  = ~ f1_same_third_eq24;
-  assign \$306  = ~ f1_same_third_eq27;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = ~ f1_same_third_eq30;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = \$304  | \$309 ;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = ! f2_pool;
-  assign \$313  = f2_pool == 1'h1;
-  assign \$314  = f2_pool == 2'h2;
-  assign \$315  = a4_tag ^ f2_tag;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$316  + 1'h1;
-  assign \$318  = a5_tag ^ f2_tag;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$319  + 1'h1;
-  assign \$321  = \$1337 [12] ? a4_tag : a5_tag;
-  assign \$322  = \$1337 [12] ? a4_snap : a5_snap;
-  assign \$323  = f2_same_third & f5_ok;
-  assign \$324  = ~ \$1337 [12];
-  assign \$325  = \$signal$239  & \$324 ;
-  assign \$326  = ~ \$1341 [12];
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = f2_same_third & f5_ok;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$327  & \$329 ;
-  assign \$331  = ~ f3_never_granted;
-  assign \$332  = ~ rel_f2;
-  assign \$333  = ~ f3_rel_f3;
-  assign \$335  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$303  = \$297  | \$302 ;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = ! f2_pool;
+  assign \$306  = f2_pool == 1'h1;
+  assign \$307  = f2_pool == 2'h2;
+  assign \$308  = a4_tag ^ f2_tag;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = \$309  + 1'h1;
+  assign \$311  = a5_tag ^ f2_tag;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$312  + 1'h1;
+  assign \$314  = \$1330 [12] ? a4_tag : a5_tag;
+  assign \$315  = \$1330 [12] ? a4_snap : a5_snap;
+  assign \$316  = f2_same_third & f5_ok;
+  assign \$317  = ~ \$1330 [12];
+  assign \$318  = \$signal$242  & \$317 ;
+  assign \$319  = ~ \$1334 [12];
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = f2_same_third & f5_ok;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$320  & \$322 ;
+  assign \$324  = ~ f3_never_granted;
+  assign \$325  = ~ rel_f2;
+  assign \$326  = ~ f3_rel_f3;
+  assign \$328  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$329  = \$327  & \$328 ;
+  assign \$331  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$329  | \$332 ;
+  assign \$335  = config_parity_r0_b0 == config_grant_r0_b0[0];
   assign \$336  = \$334  & \$335 ;
-  assign \$338  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$336  | \$339 ;
-  assign \$342  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$340  | \$343 ;
-  assign \$345  = \$333  & \$344 ;
-  assign \$346  = f3_hit_a3 | \$345 ;
-  assign \$347  = \$332  & \$346 ;
-  assign \$348  = f3_hit_a2 | \$347 ;
-  assign \$349  = \$331  & \$348 ;
-  assign \$350  = f3_hit_a2 | f3_hit_a3;
-  assign \$352  = \$351  & event_grant_r0_b0[1];
-  assign \$354  = \$353  & log_grant_r0_b0[1];
-  assign \$355  = \$352  | \$354 ;
-  assign \$357  = \$356  & config_grant_r0_b0[1];
-  assign \$358  = \$355  | \$357 ;
-  assign \$360  = \$359  & event_grant_r0_b0[2];
-  assign \$362  = \$361  & log_grant_r0_b0[2];
-  assign \$363  = \$360  | \$362 ;
-  assign \$365  = \$364  & config_grant_r0_b0[2];
-  assign \$366  = \$363  | \$365 ;
-  assign \$368  = \$367  & event_grant_r0_b0[3];
-  assign \$370  = \$369  & log_grant_r0_b0[3];
-  assign \$371  = \$368  | \$370 ;
-  assign \$373  = \$372  & config_grant_r0_b0[3];
-  assign \$374  = \$371  | \$373 ;
-  assign \$376  = \$375  & event_grant_r0_b0[4];
-  assign \$378  = \$377  & log_grant_r0_b0[4];
-  assign \$379  = \$376  | \$378 ;
-  assign \$381  = \$380  & config_grant_r0_b0[4];
+  assign \$337  = \$333  | \$336 ;
+  assign \$338  = \$326  & \$337 ;
+  assign \$339  = f3_hit_a3 | \$338 ;
+  assign \$340  = \$325  & \$339 ;
+  assign \$341  = f3_hit_a2 | \$340 ;
+  assign \$342  = \$324  & \$341 ;
+  assign \$343  = f3_hit_a2 | f3_hit_a3;
+  assign \$345  = \$344  & event_grant_r0_b0[1];
+  assign \$347  = \$346  & log_grant_r0_b0[1];
+  assign \$348  = \$345  | \$347 ;
+  assign \$350  = \$349  & config_grant_r0_b0[1];
+  assign \$351  = \$348  | \$350 ;
+  assign \$353  = \$352  & event_grant_r0_b0[2];
+  assign \$355  = \$354  & log_grant_r0_b0[2];
+  assign \$356  = \$353  | \$355 ;
+  assign \$358  = \$357  & config_grant_r0_b0[2];
+  assign \$359  = \$356  | \$358 ;
+  assign \$361  = \$360  & event_grant_r0_b0[3];
+  assign \$363  = \$362  & log_grant_r0_b0[3];
+  assign \$364  = \$361  | \$363 ;
+  assign \$366  = \$365  & config_grant_r0_b0[3];
+  assign \$367  = \$364  | \$366 ;
+  assign \$369  = \$368  & event_grant_r0_b0[4];
+  assign \$371  = \$370  & log_grant_r0_b0[4];
+  assign \$372  = \$369  | \$371 ;
+  assign \$374  = \$373  & config_grant_r0_b0[4];
+  assign \$375  = \$372  | \$374 ;
+  assign \$376  = \$343  ? f3_older_tag : { \$375 , \$367 , \$359 , \$351  };
+  assign \$377  = f3_hit_a2 | f3_hit_a3;
+  assign \$379  = \$378  & event_grant_r0_b0[0];
+  assign \$381  = \$380  & log_grant_r0_b0[0];
   assign \$382  = \$379  | \$381 ;
-  assign \$383  = \$350  ? f3_older_tag : { \$382 , \$374 , \$366 , \$358  };
-  assign \$384  = f3_hit_a2 | f3_hit_a3;
-  assign \$386  = \$385  & event_grant_r0_b0[0];
-  assign \$388  = \$387  & log_grant_r0_b0[0];
-  assign \$389  = \$386  | \$388 ;
-  assign \$391  = \$390  & config_grant_r0_b0[0];
-  assign \$392  = \$389  | \$391 ;
-  assign \$393  = \$384  ? f3_older_snap : \$392 ;
-  assign \$394  = f3_go & \$1345 [12];
-  assign \$395  = a4_tag ^ f3_tag;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$396  + 1'h1;
-  assign \$398  = \$394  & \$397 [4];
-  assign \$399  = ~ f3_never_granted;
-  assign \$400  = f3_go & \$399 ;
-  assign \$401  = ~ \$1345 [12];
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = ~ rel_f2;
-  assign \$404  = \$403  & f3_hit_a3;
-  assign \$405  = f3_hit_a2 | \$404 ;
-  assign \$406  = \$402  & \$405 ;
-  assign \$407  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = ~ rel_f2;
-  assign \$410  = f3_quiet & \$409 ;
-  assign \$411  = ~ \$1345 [12];
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = \$412  ? f3_in : 3'h0;
-  assign \$414  = ~ f3_never_granted;
-  assign \$416  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = event_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  + 1'h1;
-  assign \$421  = \$417  & \$420 [4];
-  assign \$422  = ~ f3_never_granted;
-  assign \$424  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = log_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$429  = \$425  & \$428 [4];
-  assign \$430  = ~ f3_never_granted;
-  assign \$432  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$433  = \$431  & \$432 ;
-  assign \$434  = config_grant_r0_b0[4:1] ^ f3_tag;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$435  + 1'h1;
-  assign \$437  = \$433  & \$436 [4];
-  assign \$438  = x1_select & f1_hit;
-  assign \$439  = | \$438 ;
-  assign \$440  = x1_select & f2_in;
-  assign \$441  = | \$440 ;
-  assign \$442  = f2_flushed | \$441 ;
-  assign \$443  = x1_select | x0_select;
-  assign \$444  = ~ \$443 ;
-  assign \$445  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$446  = { 1'h0, \$444  } & { \$445 [2], \$445  };
-  assign \$447  = { 1'h0, f3_in } & \$446 ;
-  assign \$448  = ~ rel_f2;
-  assign \$449  = f3_quiet & \$448 ;
-  assign \$450  = ~ \$1345 [12];
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$451  ? f3_in : 3'h0;
-  assign \$453  = x1_select | x0_select;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$456  = { 1'h0, \$454  } & { \$455 [2], \$455  };
-  assign \$457  = { 1'h0, \$452  } & \$456 ;
-  assign \$458  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$384  = \$383  & config_grant_r0_b0[0];
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = \$377  ? f3_older_snap : \$385 ;
+  assign \$387  = f3_go & \$1338 [12];
+  assign \$388  = a4_tag ^ f3_tag;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$389  + 1'h1;
+  assign \$391  = \$387  & \$390 [4];
+  assign \$392  = ~ f3_never_granted;
+  assign \$393  = f3_go & \$392 ;
+  assign \$394  = ~ \$1338 [12];
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = ~ rel_f2;
+  assign \$397  = \$396  & f3_hit_a3;
+  assign \$398  = f3_hit_a2 | \$397 ;
+  assign \$399  = \$395  & \$398 ;
+  assign \$400  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = ~ rel_f2;
+  assign \$403  = f3_quiet & \$402 ;
+  assign \$404  = ~ \$1338 [12];
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = \$405  ? f3_in : 3'h0;
+  assign \$407  = ~ f3_never_granted;
+  assign \$409  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = event_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$412  + 1'h1;
+  assign \$414  = \$410  & \$413 [4];
+  assign \$415  = ~ f3_never_granted;
+  assign \$417  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = log_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$420  + 1'h1;
+  assign \$422  = \$418  & \$421 [4];
+  assign \$423  = ~ f3_never_granted;
+  assign \$425  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = config_grant_r0_b0[4:1] ^ f3_tag;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$430  = \$426  & \$429 [4];
+  assign \$431  = x1_select & f1_hit;
+  assign \$432  = | \$431 ;
+  assign \$433  = x1_select & f2_in;
+  assign \$434  = | \$433 ;
+  assign \$435  = f2_flushed | \$434 ;
+  assign \$436  = x1_select | x0_select;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$439  = { 1'h0, \$437  } & { \$438 [2], \$438  };
+  assign \$440  = { 1'h0, f3_in } & \$439 ;
+  assign \$441  = ~ rel_f2;
+  assign \$442  = f3_quiet & \$441 ;
+  assign \$443  = ~ \$1338 [12];
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = \$444  ? f3_in : 3'h0;
+  assign \$446  = x1_select | x0_select;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$449  = { 1'h0, \$447  } & { \$448 [2], \$448  };
+  assign \$450  = { 1'h0, \$445  } & \$449 ;
+  assign \$451  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$452  + 1'h1;
+  assign \$454  = \release  & \$453 [12];
+  assign \$455  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$456  + 1'h1;
+  assign \$458  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$459  = ~ \$458 ;
   assign \$460  = \$459  + 1'h1;
-  assign \$461  = \release  & \$460 [12];
-  assign \$462  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$461  = a1_select[1] & f3_in[1];
+  assign \$462  = f3_slot ^ log_fresh[8:0];
   assign \$463  = ~ \$462 ;
   assign \$464  = \$463  + 1'h1;
-  assign \$465  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$466  + 1'h1;
-  assign \$468  = a1_select[1] & f3_in[1];
-  assign \$469  = f3_slot ^ log_fresh[8:0];
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$470  + 1'h1;
-  assign \$472  = \$468  & \$471 [9];
-  assign \$473  = ~ f4_prev_released;
-  assign \$474  = \$473  & f4_by_older;
-  assign \$475  = f4_by_a1 | \$474 ;
-  assign \$476  = f4_live[0] & \$475 ;
-  assign \$477  = ~ f4_prev_released;
-  assign \$478  = \$477  & f4_by_mem_live[0];
-  assign \$479  = \$478  & f4_mem_ok[0];
-  assign \$480  = \$476  | \$479 ;
-  assign \$481  = ~ f4_prev_released;
-  assign \$482  = \$481  & f4_by_older;
-  assign \$483  = f4_by_a1 | \$482 ;
-  assign \$484  = f4_live[0] & \$483 ;
-  assign \$485  = ~ f4_prev_released;
-  assign \$486  = \$485  & f4_by_mem_live[0];
-  assign \$487  = \$486  & f4_mem_ok[0];
-  assign \$488  = \$484  | \$487 ;
-  assign \$489  = event_queue_waddr == 7'h7f;
-  assign \$490  = event_queue_waddr + 1'h1;
-  assign \$491  = \$489  ? 8'h00 : \$490 ;
-  assign \$492  = event_pushed == event_popped;
-  assign \$493  = event_pushed ? 8'h01 : 8'hff;
-  assign \$494  = \$492  ? 8'h00 : \$493 ;
-  assign \$495  = $signed({ 1'h0, event_count }) + $signed(\$494 );
-  assign \$496  = ! event_pushed;
-  assign \$497  = ! event_popped;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = event_pop ? event_at[1] : event_at[0];
+  assign \$465  = \$461  & \$464 [9];
+  assign \$466  = ~ f4_prev_released;
+  assign \$467  = \$466  & f4_by_older;
+  assign \$468  = f4_by_a1 | \$467 ;
+  assign \$469  = f4_live[0] & \$468 ;
+  assign \$470  = ~ f4_prev_released;
+  assign \$471  = \$470  & f4_by_mem_live[0];
+  assign \$472  = \$471  & f4_mem_ok[0];
+  assign \$473  = \$469  | \$472 ;
+  assign \$474  = ~ f4_prev_released;
+  assign \$475  = \$474  & f4_by_older;
+  assign \$476  = f4_by_a1 | \$475 ;
+  assign \$477  = f4_live[0] & \$476 ;
+  assign \$478  = ~ f4_prev_released;
+  assign \$479  = \$478  & f4_by_mem_live[0];
+  assign \$480  = \$479  & f4_mem_ok[0];
+  assign \$481  = \$477  | \$480 ;
+  assign \$482  = event_queue_waddr == 7'h7f;
+  assign \$483  = event_queue_waddr + 1'h1;
+  assign \$484  = \$482  ? 8'h00 : \$483 ;
+  assign \$485  = event_pushed == event_popped;
+  assign \$486  = event_pushed ? 8'h01 : 8'hff;
+  assign \$487  = \$485  ? 8'h00 : \$486 ;
+  assign \$488  = $signed({ 1'h0, event_count }) + $signed(\$487 );
+  assign \$489  = ! event_pushed;
+  assign \$490  = ! event_popped;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = event_pop ? event_at[1] : event_at[0];
+  assign \$493  = ~ \$492 ;
+  assign \$494  = event_push | \$493 ;
+  assign \$495  = ! event_pushed;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = event_count == 2'h3;
+  assign \$499  = event_pop ? event_at[2] : event_at[1];
   assign \$500  = ~ \$499 ;
   assign \$501  = event_push | \$500 ;
-  assign \$502  = ! event_pushed;
+  assign \$503  = ! event_popped;
   assign \$504  = \$502  & \$503 ;
-  assign \$505  = event_count == 2'h3;
-  assign \$506  = event_pop ? event_at[2] : event_at[1];
-  assign \$507  = ~ \$506 ;
-  assign \$508  = event_push | \$507 ;
-  assign \$510  = ! event_popped;
-  assign \$511  = \$509  & \$510 ;
-  assign \$512  = event_pop ? event_at[0] : 1'h0;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = event_push | \$513 ;
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = event_pop ? event_at[1] : event_at[0];
-  assign \$519  = ~ \$518 ;
-  assign \$520  = event_push | \$519 ;
-  assign \$521  = ~ f4_prev_released;
-  assign \$522  = \$521  & f4_by_older;
-  assign \$523  = f4_by_a1 | \$522 ;
-  assign \$524  = f4_live[2] & \$523 ;
-  assign \$525  = ~ f4_prev_released;
-  assign \$526  = \$525  & f4_by_mem_live[2];
-  assign \$527  = \$526  & f4_mem_ok[2];
-  assign \$528  = \$524  | \$527 ;
-  assign \$529  = ~ f4_prev_released;
-  assign \$530  = \$529  & f4_by_older;
-  assign \$531  = f4_by_a1 | \$530 ;
-  assign \$532  = f4_live[2] & \$531 ;
-  assign \$533  = ~ f4_prev_released;
-  assign \$534  = \$533  & f4_by_mem_live[2];
-  assign \$535  = \$534  & f4_mem_ok[2];
-  assign \$536  = \$532  | \$535 ;
-  assign \$537  = config_queue_waddr == 4'hf;
-  assign \$538  = config_queue_waddr + 1'h1;
-  assign \$539  = \$537  ? 5'h00 : \$538 ;
-  assign \$540  = config_pushed == config_popped;
-  assign \$541  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$542  = \$540  ? 5'h00 : \$541 ;
-  assign \$543  = $signed({ 1'h0, config_count }) + $signed(\$542 );
-  assign \$544  = ! config_pushed;
-  assign \$545  = ! config_popped;
-  assign \$546  = \$544  & \$545 ;
-  assign \$547  = config_pop ? config_at[1] : config_at[0];
+  assign \$505  = event_pop ? event_at[0] : 1'h0;
+  assign \$506  = ~ \$505 ;
+  assign \$507  = event_push | \$506 ;
+  assign \$510  = \$508  & \$509 ;
+  assign \$511  = event_pop ? event_at[1] : event_at[0];
+  assign \$512  = ~ \$511 ;
+  assign \$513  = event_push | \$512 ;
+  assign \$514  = ~ f4_prev_released;
+  assign \$515  = \$514  & f4_by_older;
+  assign \$516  = f4_by_a1 | \$515 ;
+  assign \$517  = f4_live[2] & \$516 ;
+  assign \$518  = ~ f4_prev_released;
+  assign \$519  = \$518  & f4_by_mem_live[2];
+  assign \$520  = \$519  & f4_mem_ok[2];
+  assign \$521  = \$517  | \$520 ;
+  assign \$522  = ~ f4_prev_released;
+  assign \$523  = \$522  & f4_by_older;
+  assign \$524  = f4_by_a1 | \$523 ;
+  assign \$525  = f4_live[2] & \$524 ;
+  assign \$526  = ~ f4_prev_released;
+  assign \$527  = \$526  & f4_by_mem_live[2];
+  assign \$528  = \$527  & f4_mem_ok[2];
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = config_queue_waddr == 4'hf;
+  assign \$531  = config_queue_waddr + 1'h1;
+  assign \$532  = \$530  ? 5'h00 : \$531 ;
+  assign \$533  = config_pushed == config_popped;
+  assign \$534  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$535  = \$533  ? 5'h00 : \$534 ;
+  assign \$536  = $signed({ 1'h0, config_count }) + $signed(\$535 );
+  assign \$537  = ! config_pushed;
+  assign \$538  = ! config_popped;
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = config_pop ? config_at[1] : config_at[0];
+  assign \$541  = ~ \$540 ;
+  assign \$542  = config_push | \$541 ;
+  assign \$543  = ! config_pushed;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = config_count == 2'h3;
+  assign \$547  = config_pop ? config_at[2] : config_at[1];
   assign \$548  = ~ \$547 ;
   assign \$549  = config_push | \$548 ;
-  assign \$550  = ! config_pushed;
+  assign \$551  = ! config_popped;
   assign \$552  = \$550  & \$551 ;
-  assign \$553  = config_count == 2'h3;
-  assign \$554  = config_pop ? config_at[2] : config_at[1];
-  assign \$555  = ~ \$554 ;
-  assign \$556  = config_push | \$555 ;
-  assign \$558  = ! config_popped;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = config_pop ? config_at[0] : 1'h0;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = config_push | \$561 ;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = config_pop ? config_at[1] : config_at[0];
-  assign \$567  = ~ \$566 ;
-  assign \$568  = config_push | \$567 ;
-  assign \$569  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = f5_wrote & a2_ring;
-  assign \$572  = { \$571 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$573  = ~ \$572 ;
-  assign \$574  = \$573  + 1'h1;
-  assign \$575  = \release  & f4_taken_a2;
-  assign \$576  = a3_ring & a3_lapped;
-  assign \$577  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$578  = \$577  == log_grant_r1_b0[0];
-  assign \$579  = a3_sel_fresh[1] & \$578 ;
-  assign \$580  = \$576  & \$579 ;
-  assign \$581  = \release  & f4_taken_a3;
-  assign \$582  = a3_released | \$581 ;
-  assign \$583  = ~ a4_released;
-  assign \$584  = a4_prev_held & \$583 ;
-  assign \$585  = \release  & f4_taken_a4;
-  assign \$586  = ~ \$585 ;
-  assign \$587  = \$584  & \$586 ;
-  assign \$588  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$589  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$590  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$591  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$592  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$593  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$595  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$596  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$596 ;
-  assign \$597  = ~ x1_select[0];
-  assign \$598  = a1_select[0] & \$597 ;
-  assign \$599  = ~ event_has_fresh;
-  assign \$600  = \$598  & \$599 ;
-  assign event_pop = \$600  & event_nonempty;
-  assign \$601  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$603  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$604  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$604 ;
-  assign \$605  = ~ x1_select[2];
-  assign \$606  = a1_select[2] & \$605 ;
-  assign \$607  = ~ config_has_fresh;
-  assign \$608  = \$606  & \$607 ;
-  assign config_pop = \$608  & config_nonempty;
-  assign \$609  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$611  = \$610  & event_queue_r0_b0[0];
+  assign \$553  = config_pop ? config_at[0] : 1'h0;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = config_push | \$554 ;
+  assign \$558  = \$556  & \$557 ;
+  assign \$559  = config_pop ? config_at[1] : config_at[0];
+  assign \$560  = ~ \$559 ;
+  assign \$561  = config_push | \$560 ;
+  assign \$562  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = f5_wrote & a2_ring;
+  assign \$565  = { \$564 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$566  = ~ \$565 ;
+  assign \$567  = \$566  + 1'h1;
+  assign \$568  = \release  & f4_taken_a2;
+  assign \$569  = a3_ring & a3_lapped;
+  assign \$570  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$571  = \$570  == log_grant_r1_b0[0];
+  assign \$572  = a3_sel_fresh[1] & \$571 ;
+  assign \$573  = \$569  & \$572 ;
+  assign \$574  = \release  & f4_taken_a3;
+  assign \$575  = a3_released | \$574 ;
+  assign \$576  = ~ a4_released;
+  assign \$577  = a4_prev_held & \$576 ;
+  assign \$578  = \release  & f4_taken_a4;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = \$577  & \$579 ;
+  assign \$581  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$582  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$583  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$584  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$585  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$586  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$588  = x1_select[0] ? 8'h00 : event_fresh;
+  assign \$589  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$589 ;
+  assign \$590  = ~ x1_select[0];
+  assign \$591  = a1_select[0] & \$590 ;
+  assign \$592  = ~ event_has_fresh;
+  assign \$593  = \$591  & \$592 ;
+  assign event_pop = \$593  & event_nonempty;
+  assign \$594  = x1_select[1] ? 10'h000 : log_fresh;
+  assign \$596  = x1_select[2] ? 5'h00 : config_fresh;
+  assign \$597  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$597 ;
+  assign \$598  = ~ x1_select[2];
+  assign \$599  = a1_select[2] & \$598 ;
+  assign \$600  = ~ config_has_fresh;
+  assign \$601  = \$599  & \$600 ;
+  assign config_pop = \$601  & config_nonempty;
+  assign \$602  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$604  = \$603  & event_queue_r0_b0[0];
+  assign \$605  = \$602  | \$604 ;
+  assign \$607  = \$606  & config_queue_r0_b0[0];
+  assign \$608  = \$605  | \$607 ;
+  assign \$609  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$611  = \$610  & event_queue_r0_b0[1];
   assign \$612  = \$609  | \$611 ;
-  assign \$614  = \$613  & config_queue_r0_b0[0];
+  assign \$614  = \$613  & config_queue_r0_b0[1];
   assign \$615  = \$612  | \$614 ;
-  assign \$616  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$618  = \$617  & event_queue_r0_b0[1];
+  assign \$616  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$618  = \$617  & event_queue_r0_b0[2];
   assign \$619  = \$616  | \$618 ;
-  assign \$621  = \$620  & config_queue_r0_b0[1];
+  assign \$621  = \$620  & config_queue_r0_b0[2];
   assign \$622  = \$619  | \$621 ;
-  assign \$623  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$625  = \$624  & event_queue_r0_b0[2];
+  assign \$623  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$625  = \$624  & event_queue_r0_b0[3];
   assign \$626  = \$623  | \$625 ;
-  assign \$628  = \$627  & config_queue_r0_b0[2];
+  assign \$628  = \$627  & config_queue_r0_b0[3];
   assign \$629  = \$626  | \$628 ;
-  assign \$630  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$632  = \$631  & event_queue_r0_b0[3];
+  assign \$630  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$632  = \$631  & event_queue_r0_b0[4];
   assign \$633  = \$630  | \$632 ;
-  assign \$635  = \$634  & config_queue_r0_b0[3];
-  assign \$636  = \$633  | \$635 ;
-  assign \$637  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$639  = \$638  & event_queue_r0_b0[4];
-  assign \$640  = \$637  | \$639 ;
-  assign \$641  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$643  = \$642  & event_queue_r0_b0[5];
-  assign \$644  = \$641  | \$643 ;
-  assign \$645  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$647  = \$646  & event_queue_r0_b0[6];
-  assign \$648  = \$645  | \$647 ;
-  assign \$649  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$650  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$651  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$652  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$653  = a3_sel_fresh[1] & \$652 ;
-  assign \$654  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$656  = \$655  & event_queue_r0_b0[7];
-  assign \$658  = \$657  & config_queue_r0_b0[4];
-  assign \$659  = { \$658 , \$656 , \$654 , \$653 , \$651  } + 5'h1f;
-  assign \$660  = a3_fwd_ok & a3_hit_a1;
-  assign \$661  = a3_fwd_ok & a3_older_hit;
-  assign \$668  = ~ event_grant_r1_b0[1];
-  assign \$670  = event_grant_r1_b0[2] ^ \$669 ;
-  assign \$671  = ~ event_grant_r1_b0[1];
-  assign \$672  = ~ event_grant_r1_b0[2];
+  assign \$634  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$636  = \$635  & event_queue_r0_b0[5];
+  assign \$637  = \$634  | \$636 ;
+  assign \$638  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$640  = \$639  & event_queue_r0_b0[6];
+  assign \$641  = \$638  | \$640 ;
+  assign \$642  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$643  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$644  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$645  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$646  = a3_sel_fresh[1] & \$645 ;
+  assign \$647  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$649  = \$648  & event_queue_r0_b0[7];
+  assign \$651  = \$650  & config_queue_r0_b0[4];
+  assign \$652  = { \$651 , \$649 , \$647 , \$646 , \$644  } + 5'h1f;
+  assign \$653  = a3_fwd_ok & a3_hit_a1;
+  assign \$654  = a3_fwd_ok & a3_older_hit;
+  assign \$661  = ~ event_grant_r1_b0[1];
+  assign \$663  = event_grant_r1_b0[2] ^ \$662 ;
+  assign \$664  = ~ event_grant_r1_b0[1];
+  assign \$665  = ~ event_grant_r1_b0[2];
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = ~ \$666 ;
+  assign \$668  = event_grant_r1_b0[3] ^ \$667 ;
+  assign \$669  = ~ event_grant_r1_b0[1];
+  assign \$670  = ~ event_grant_r1_b0[2];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = ~ event_grant_r1_b0[3];
   assign \$673  = \$671  | \$672 ;
   assign \$674  = ~ \$673 ;
-  assign \$675  = event_grant_r1_b0[3] ^ \$674 ;
-  assign \$676  = ~ event_grant_r1_b0[1];
-  assign \$677  = ~ event_grant_r1_b0[2];
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = ~ event_grant_r1_b0[3];
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = event_grant_r1_b0[4] ^ \$681 ;
-  assign \$683  = \$665  & \$667 ;
-  assign \$687  = ~ log_grant_r1_b0[1];
-  assign \$689  = log_grant_r1_b0[2] ^ \$688 ;
-  assign \$690  = ~ log_grant_r1_b0[1];
-  assign \$691  = ~ log_grant_r1_b0[2];
+  assign \$675  = event_grant_r1_b0[4] ^ \$674 ;
+  assign \$676  = \$658  & \$660 ;
+  assign \$680  = ~ log_grant_r1_b0[1];
+  assign \$682  = log_grant_r1_b0[2] ^ \$681 ;
+  assign \$683  = ~ log_grant_r1_b0[1];
+  assign \$684  = ~ log_grant_r1_b0[2];
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = ~ \$685 ;
+  assign \$687  = log_grant_r1_b0[3] ^ \$686 ;
+  assign \$688  = ~ log_grant_r1_b0[1];
+  assign \$689  = ~ log_grant_r1_b0[2];
+  assign \$690  = \$688  | \$689 ;
+  assign \$691  = ~ log_grant_r1_b0[3];
   assign \$692  = \$690  | \$691 ;
   assign \$693  = ~ \$692 ;
-  assign \$694  = log_grant_r1_b0[3] ^ \$693 ;
-  assign \$695  = ~ log_grant_r1_b0[1];
-  assign \$696  = ~ log_grant_r1_b0[2];
-  assign \$697  = \$695  | \$696 ;
-  assign \$698  = ~ log_grant_r1_b0[3];
-  assign \$699  = \$697  | \$698 ;
-  assign \$700  = ~ \$699 ;
-  assign \$701  = log_grant_r1_b0[4] ^ \$700 ;
-  assign \$702  = \$684  & \$686 ;
-  assign \$706  = ~ config_grant_r1_b0[1];
-  assign \$708  = config_grant_r1_b0[2] ^ \$707 ;
-  assign \$709  = ~ config_grant_r1_b0[1];
-  assign \$710  = ~ config_grant_r1_b0[2];
+  assign \$694  = log_grant_r1_b0[4] ^ \$693 ;
+  assign \$695  = \$677  & \$679 ;
+  assign \$699  = ~ config_grant_r1_b0[1];
+  assign \$701  = config_grant_r1_b0[2] ^ \$700 ;
+  assign \$702  = ~ config_grant_r1_b0[1];
+  assign \$703  = ~ config_grant_r1_b0[2];
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = ~ \$704 ;
+  assign \$706  = config_grant_r1_b0[3] ^ \$705 ;
+  assign \$707  = ~ config_grant_r1_b0[1];
+  assign \$708  = ~ config_grant_r1_b0[2];
+  assign \$709  = \$707  | \$708 ;
+  assign \$710  = ~ config_grant_r1_b0[3];
   assign \$711  = \$709  | \$710 ;
   assign \$712  = ~ \$711 ;
-  assign \$713  = config_grant_r1_b0[3] ^ \$712 ;
-  assign \$714  = ~ config_grant_r1_b0[1];
-  assign \$715  = ~ config_grant_r1_b0[2];
-  assign \$716  = \$714  | \$715 ;
-  assign \$717  = ~ config_grant_r1_b0[3];
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = config_grant_r1_b0[4] ^ \$719 ;
-  assign \$721  = \$703  & \$705 ;
-  assign \$725  = ~ event_queue_r0_b0[8];
-  assign \$727  = event_queue_r0_b0[9] ^ \$726 ;
-  assign \$728  = ~ event_queue_r0_b0[8];
-  assign \$729  = ~ event_queue_r0_b0[9];
+  assign \$713  = config_grant_r1_b0[4] ^ \$712 ;
+  assign \$714  = \$696  & \$698 ;
+  assign \$718  = ~ event_queue_r0_b0[8];
+  assign \$720  = event_queue_r0_b0[9] ^ \$719 ;
+  assign \$721  = ~ event_queue_r0_b0[8];
+  assign \$722  = ~ event_queue_r0_b0[9];
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = event_queue_r0_b0[10] ^ \$724 ;
+  assign \$726  = ~ event_queue_r0_b0[8];
+  assign \$727  = ~ event_queue_r0_b0[9];
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = ~ event_queue_r0_b0[10];
   assign \$730  = \$728  | \$729 ;
   assign \$731  = ~ \$730 ;
-  assign \$732  = event_queue_r0_b0[10] ^ \$731 ;
-  assign \$733  = ~ event_queue_r0_b0[8];
-  assign \$734  = ~ event_queue_r0_b0[9];
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = ~ event_queue_r0_b0[10];
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = event_queue_r0_b0[11] ^ \$738 ;
-  assign \$740  = \$722  & \$724 ;
-  assign \$744  = ~ config_queue_r0_b0[5];
-  assign \$746  = config_queue_r0_b0[6] ^ \$745 ;
-  assign \$747  = ~ config_queue_r0_b0[5];
-  assign \$748  = ~ config_queue_r0_b0[6];
+  assign \$732  = event_queue_r0_b0[11] ^ \$731 ;
+  assign \$733  = \$715  & \$717 ;
+  assign \$737  = ~ config_queue_r0_b0[5];
+  assign \$739  = config_queue_r0_b0[6] ^ \$738 ;
+  assign \$740  = ~ config_queue_r0_b0[5];
+  assign \$741  = ~ config_queue_r0_b0[6];
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = ~ \$742 ;
+  assign \$744  = config_queue_r0_b0[7] ^ \$743 ;
+  assign \$745  = ~ config_queue_r0_b0[5];
+  assign \$746  = ~ config_queue_r0_b0[6];
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = ~ config_queue_r0_b0[7];
   assign \$749  = \$747  | \$748 ;
   assign \$750  = ~ \$749 ;
-  assign \$751  = config_queue_r0_b0[7] ^ \$750 ;
-  assign \$752  = ~ config_queue_r0_b0[5];
-  assign \$753  = ~ config_queue_r0_b0[6];
-  assign \$754  = \$752  | \$753 ;
-  assign \$755  = ~ config_queue_r0_b0[7];
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = ~ \$756 ;
-  assign \$758  = config_queue_r0_b0[8] ^ \$757 ;
-  assign \$759  = \$741  & \$743 ;
-  assign \$760  = { \$759 , \$740 , \$721 , \$702 , \$683 , \$664 , \$663 , \$662  } + 8'hff;
-  assign \$767  = ~ event_grant_r1_b0[1];
-  assign \$769  = event_grant_r1_b0[2] ^ \$768 ;
-  assign \$770  = ~ event_grant_r1_b0[1];
-  assign \$771  = ~ event_grant_r1_b0[2];
+  assign \$751  = config_queue_r0_b0[8] ^ \$750 ;
+  assign \$752  = \$734  & \$736 ;
+  assign \$753  = { \$752 , \$733 , \$714 , \$695 , \$676 , \$657 , \$656 , \$655  } + 8'hff;
+  assign \$760  = ~ event_grant_r1_b0[1];
+  assign \$762  = event_grant_r1_b0[2] ^ \$761 ;
+  assign \$763  = ~ event_grant_r1_b0[1];
+  assign \$764  = ~ event_grant_r1_b0[2];
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = event_grant_r1_b0[3] ^ \$766 ;
+  assign \$768  = ~ event_grant_r1_b0[1];
+  assign \$769  = ~ event_grant_r1_b0[2];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = ~ event_grant_r1_b0[3];
   assign \$772  = \$770  | \$771 ;
   assign \$773  = ~ \$772 ;
-  assign \$774  = event_grant_r1_b0[3] ^ \$773 ;
-  assign \$775  = ~ event_grant_r1_b0[1];
-  assign \$776  = ~ event_grant_r1_b0[2];
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = ~ event_grant_r1_b0[3];
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = event_grant_r1_b0[4] ^ \$780 ;
-  assign \$782  = \$764  & \$769 ;
-  assign \$786  = ~ log_grant_r1_b0[1];
-  assign \$788  = log_grant_r1_b0[2] ^ \$787 ;
-  assign \$789  = ~ log_grant_r1_b0[1];
-  assign \$790  = ~ log_grant_r1_b0[2];
+  assign \$774  = event_grant_r1_b0[4] ^ \$773 ;
+  assign \$775  = \$757  & \$762 ;
+  assign \$779  = ~ log_grant_r1_b0[1];
+  assign \$781  = log_grant_r1_b0[2] ^ \$780 ;
+  assign \$782  = ~ log_grant_r1_b0[1];
+  assign \$783  = ~ log_grant_r1_b0[2];
+  assign \$784  = \$782  | \$783 ;
+  assign \$785  = ~ \$784 ;
+  assign \$786  = log_grant_r1_b0[3] ^ \$785 ;
+  assign \$787  = ~ log_grant_r1_b0[1];
+  assign \$788  = ~ log_grant_r1_b0[2];
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = ~ log_grant_r1_b0[3];
   assign \$791  = \$789  | \$790 ;
   assign \$792  = ~ \$791 ;
-  assign \$793  = log_grant_r1_b0[3] ^ \$792 ;
-  assign \$794  = ~ log_grant_r1_b0[1];
-  assign \$795  = ~ log_grant_r1_b0[2];
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = ~ log_grant_r1_b0[3];
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = log_grant_r1_b0[4] ^ \$799 ;
-  assign \$801  = \$783  & \$788 ;
-  assign \$805  = ~ config_grant_r1_b0[1];
-  assign \$807  = config_grant_r1_b0[2] ^ \$806 ;
-  assign \$808  = ~ config_grant_r1_b0[1];
-  assign \$809  = ~ config_grant_r1_b0[2];
+  assign \$793  = log_grant_r1_b0[4] ^ \$792 ;
+  assign \$794  = \$776  & \$781 ;
+  assign \$798  = ~ config_grant_r1_b0[1];
+  assign \$800  = config_grant_r1_b0[2] ^ \$799 ;
+  assign \$801  = ~ config_grant_r1_b0[1];
+  assign \$802  = ~ config_grant_r1_b0[2];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = config_grant_r1_b0[3] ^ \$804 ;
+  assign \$806  = ~ config_grant_r1_b0[1];
+  assign \$807  = ~ config_grant_r1_b0[2];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = ~ config_grant_r1_b0[3];
   assign \$810  = \$808  | \$809 ;
   assign \$811  = ~ \$810 ;
-  assign \$812  = config_grant_r1_b0[3] ^ \$811 ;
-  assign \$813  = ~ config_grant_r1_b0[1];
-  assign \$814  = ~ config_grant_r1_b0[2];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = ~ config_grant_r1_b0[3];
-  assign \$817  = \$815  | \$816 ;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = config_grant_r1_b0[4] ^ \$818 ;
-  assign \$820  = \$802  & \$807 ;
-  assign \$824  = ~ event_queue_r0_b0[8];
-  assign \$826  = event_queue_r0_b0[9] ^ \$825 ;
-  assign \$827  = ~ event_queue_r0_b0[8];
-  assign \$828  = ~ event_queue_r0_b0[9];
+  assign \$812  = config_grant_r1_b0[4] ^ \$811 ;
+  assign \$813  = \$795  & \$800 ;
+  assign \$817  = ~ event_queue_r0_b0[8];
+  assign \$819  = event_queue_r0_b0[9] ^ \$818 ;
+  assign \$820  = ~ event_queue_r0_b0[8];
+  assign \$821  = ~ event_queue_r0_b0[9];
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = ~ \$822 ;
+  assign \$824  = event_queue_r0_b0[10] ^ \$823 ;
+  assign \$825  = ~ event_queue_r0_b0[8];
+  assign \$826  = ~ event_queue_r0_b0[9];
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = ~ event_queue_r0_b0[10];
   assign \$829  = \$827  | \$828 ;
   assign \$830  = ~ \$829 ;
-  assign \$831  = event_queue_r0_b0[10] ^ \$830 ;
-  assign \$832  = ~ event_queue_r0_b0[8];
-  assign \$833  = ~ event_queue_r0_b0[9];
-  assign \$834  = \$832  | \$833 ;
-  assign \$835  = ~ event_queue_r0_b0[10];
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = ~ \$836 ;
-  assign \$838  = event_queue_r0_b0[11] ^ \$837 ;
-  assign \$839  = \$821  & \$826 ;
-  assign \$843  = ~ config_queue_r0_b0[5];
-  assign \$845  = config_queue_r0_b0[6] ^ \$844 ;
-  assign \$846  = ~ config_queue_r0_b0[5];
-  assign \$847  = ~ config_queue_r0_b0[6];
+  assign \$831  = event_queue_r0_b0[11] ^ \$830 ;
+  assign \$832  = \$814  & \$819 ;
+  assign \$836  = ~ config_queue_r0_b0[5];
+  assign \$838  = config_queue_r0_b0[6] ^ \$837 ;
+  assign \$839  = ~ config_queue_r0_b0[5];
+  assign \$840  = ~ config_queue_r0_b0[6];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = ~ \$841 ;
+  assign \$843  = config_queue_r0_b0[7] ^ \$842 ;
+  assign \$844  = ~ config_queue_r0_b0[5];
+  assign \$845  = ~ config_queue_r0_b0[6];
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = ~ config_queue_r0_b0[7];
   assign \$848  = \$846  | \$847 ;
   assign \$849  = ~ \$848 ;
-  assign \$850  = config_queue_r0_b0[7] ^ \$849 ;
-  assign \$851  = ~ config_queue_r0_b0[5];
-  assign \$852  = ~ config_queue_r0_b0[6];
-  assign \$853  = \$851  | \$852 ;
-  assign \$854  = ~ config_queue_r0_b0[7];
-  assign \$855  = \$853  | \$854 ;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = config_queue_r0_b0[8] ^ \$856 ;
-  assign \$858  = \$840  & \$845 ;
-  assign \$859  = { \$858 , \$839 , \$820 , \$801 , \$782 , \$763 , \$762 , \$761  } + 8'hff;
-  assign \$866  = ~ event_grant_r1_b0[1];
-  assign \$868  = event_grant_r1_b0[2] ^ \$867 ;
-  assign \$869  = ~ event_grant_r1_b0[1];
-  assign \$870  = ~ event_grant_r1_b0[2];
+  assign \$850  = config_queue_r0_b0[8] ^ \$849 ;
+  assign \$851  = \$833  & \$838 ;
+  assign \$852  = { \$851 , \$832 , \$813 , \$794 , \$775 , \$756 , \$755 , \$754  } + 8'hff;
+  assign \$859  = ~ event_grant_r1_b0[1];
+  assign \$861  = event_grant_r1_b0[2] ^ \$860 ;
+  assign \$862  = ~ event_grant_r1_b0[1];
+  assign \$863  = ~ event_grant_r1_b0[2];
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = event_grant_r1_b0[3] ^ \$865 ;
+  assign \$867  = ~ event_grant_r1_b0[1];
+  assign \$868  = ~ event_grant_r1_b0[2];
+  assign \$869  = \$867  | \$868 ;
+  assign \$870  = ~ event_grant_r1_b0[3];
   assign \$871  = \$869  | \$870 ;
   assign \$872  = ~ \$871 ;
-  assign \$873  = event_grant_r1_b0[3] ^ \$872 ;
-  assign \$874  = ~ event_grant_r1_b0[1];
-  assign \$875  = ~ event_grant_r1_b0[2];
-  assign \$876  = \$874  | \$875 ;
-  assign \$877  = ~ event_grant_r1_b0[3];
-  assign \$878  = \$876  | \$877 ;
-  assign \$879  = ~ \$878 ;
-  assign \$880  = event_grant_r1_b0[4] ^ \$879 ;
-  assign \$881  = \$863  & \$873 ;
-  assign \$885  = ~ log_grant_r1_b0[1];
-  assign \$887  = log_grant_r1_b0[2] ^ \$886 ;
-  assign \$888  = ~ log_grant_r1_b0[1];
-  assign \$889  = ~ log_grant_r1_b0[2];
+  assign \$873  = event_grant_r1_b0[4] ^ \$872 ;
+  assign \$874  = \$856  & \$866 ;
+  assign \$878  = ~ log_grant_r1_b0[1];
+  assign \$880  = log_grant_r1_b0[2] ^ \$879 ;
+  assign \$881  = ~ log_grant_r1_b0[1];
+  assign \$882  = ~ log_grant_r1_b0[2];
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = log_grant_r1_b0[3] ^ \$884 ;
+  assign \$886  = ~ log_grant_r1_b0[1];
+  assign \$887  = ~ log_grant_r1_b0[2];
+  assign \$888  = \$886  | \$887 ;
+  assign \$889  = ~ log_grant_r1_b0[3];
   assign \$890  = \$888  | \$889 ;
   assign \$891  = ~ \$890 ;
-  assign \$892  = log_grant_r1_b0[3] ^ \$891 ;
-  assign \$893  = ~ log_grant_r1_b0[1];
-  assign \$894  = ~ log_grant_r1_b0[2];
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = ~ log_grant_r1_b0[3];
-  assign \$897  = \$895  | \$896 ;
-  assign \$898  = ~ \$897 ;
-  assign \$899  = log_grant_r1_b0[4] ^ \$898 ;
-  assign \$900  = \$882  & \$892 ;
-  assign \$904  = ~ config_grant_r1_b0[1];
-  assign \$906  = config_grant_r1_b0[2] ^ \$905 ;
-  assign \$907  = ~ config_grant_r1_b0[1];
-  assign \$908  = ~ config_grant_r1_b0[2];
+  assign \$892  = log_grant_r1_b0[4] ^ \$891 ;
+  assign \$893  = \$875  & \$885 ;
+  assign \$897  = ~ config_grant_r1_b0[1];
+  assign \$899  = config_grant_r1_b0[2] ^ \$898 ;
+  assign \$900  = ~ config_grant_r1_b0[1];
+  assign \$901  = ~ config_grant_r1_b0[2];
+  assign \$902  = \$900  | \$901 ;
+  assign \$903  = ~ \$902 ;
+  assign \$904  = config_grant_r1_b0[3] ^ \$903 ;
+  assign \$905  = ~ config_grant_r1_b0[1];
+  assign \$906  = ~ config_grant_r1_b0[2];
+  assign \$907  = \$905  | \$906 ;
+  assign \$908  = ~ config_grant_r1_b0[3];
   assign \$909  = \$907  | \$908 ;
   assign \$910  = ~ \$909 ;
-  assign \$911  = config_grant_r1_b0[3] ^ \$910 ;
-  assign \$912  = ~ config_grant_r1_b0[1];
-  assign \$913  = ~ config_grant_r1_b0[2];
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = ~ config_grant_r1_b0[3];
-  assign \$916  = \$914  | \$915 ;
-  assign \$917  = ~ \$916 ;
-  assign \$918  = config_grant_r1_b0[4] ^ \$917 ;
-  assign \$919  = \$901  & \$911 ;
-  assign \$923  = ~ event_queue_r0_b0[8];
-  assign \$925  = event_queue_r0_b0[9] ^ \$924 ;
-  assign \$926  = ~ event_queue_r0_b0[8];
-  assign \$927  = ~ event_queue_r0_b0[9];
+  assign \$911  = config_grant_r1_b0[4] ^ \$910 ;
+  assign \$912  = \$894  & \$904 ;
+  assign \$916  = ~ event_queue_r0_b0[8];
+  assign \$918  = event_queue_r0_b0[9] ^ \$917 ;
+  assign \$919  = ~ event_queue_r0_b0[8];
+  assign \$920  = ~ event_queue_r0_b0[9];
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = event_queue_r0_b0[10] ^ \$922 ;
+  assign \$924  = ~ event_queue_r0_b0[8];
+  assign \$925  = ~ event_queue_r0_b0[9];
+  assign \$926  = \$924  | \$925 ;
+  assign \$927  = ~ event_queue_r0_b0[10];
   assign \$928  = \$926  | \$927 ;
   assign \$929  = ~ \$928 ;
-  assign \$930  = event_queue_r0_b0[10] ^ \$929 ;
-  assign \$931  = ~ event_queue_r0_b0[8];
-  assign \$932  = ~ event_queue_r0_b0[9];
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = ~ event_queue_r0_b0[10];
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = ~ \$935 ;
-  assign \$937  = event_queue_r0_b0[11] ^ \$936 ;
-  assign \$938  = \$920  & \$930 ;
-  assign \$942  = ~ config_queue_r0_b0[5];
-  assign \$944  = config_queue_r0_b0[6] ^ \$943 ;
-  assign \$945  = ~ config_queue_r0_b0[5];
-  assign \$946  = ~ config_queue_r0_b0[6];
+  assign \$930  = event_queue_r0_b0[11] ^ \$929 ;
+  assign \$931  = \$913  & \$923 ;
+  assign \$935  = ~ config_queue_r0_b0[5];
+  assign \$937  = config_queue_r0_b0[6] ^ \$936 ;
+  assign \$938  = ~ config_queue_r0_b0[5];
+  assign \$939  = ~ config_queue_r0_b0[6];
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = ~ \$940 ;
+  assign \$942  = config_queue_r0_b0[7] ^ \$941 ;
+  assign \$943  = ~ config_queue_r0_b0[5];
+  assign \$944  = ~ config_queue_r0_b0[6];
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = ~ config_queue_r0_b0[7];
   assign \$947  = \$945  | \$946 ;
   assign \$948  = ~ \$947 ;
-  assign \$949  = config_queue_r0_b0[7] ^ \$948 ;
-  assign \$950  = ~ config_queue_r0_b0[5];
-  assign \$951  = ~ config_queue_r0_b0[6];
-  assign \$952  = \$950  | \$951 ;
-  assign \$953  = ~ config_queue_r0_b0[7];
-  assign \$954  = \$952  | \$953 ;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = config_queue_r0_b0[8] ^ \$955 ;
-  assign \$957  = \$939  & \$949 ;
-  assign \$958  = { \$957 , \$938 , \$919 , \$900 , \$881 , \$862 , \$861 , \$860  } + 8'hff;
-  assign \$965  = ~ event_grant_r1_b0[1];
-  assign \$967  = event_grant_r1_b0[2] ^ \$966 ;
-  assign \$968  = ~ event_grant_r1_b0[1];
-  assign \$969  = ~ event_grant_r1_b0[2];
+  assign \$949  = config_queue_r0_b0[8] ^ \$948 ;
+  assign \$950  = \$932  & \$942 ;
+  assign \$951  = { \$950 , \$931 , \$912 , \$893 , \$874 , \$855 , \$854 , \$853  } + 8'hff;
+  assign \$958  = ~ event_grant_r1_b0[1];
+  assign \$960  = event_grant_r1_b0[2] ^ \$959 ;
+  assign \$961  = ~ event_grant_r1_b0[1];
+  assign \$962  = ~ event_grant_r1_b0[2];
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = event_grant_r1_b0[3] ^ \$964 ;
+  assign \$966  = ~ event_grant_r1_b0[1];
+  assign \$967  = ~ event_grant_r1_b0[2];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = ~ event_grant_r1_b0[3];
   assign \$970  = \$968  | \$969 ;
   assign \$971  = ~ \$970 ;
-  assign \$972  = event_grant_r1_b0[3] ^ \$971 ;
-  assign \$973  = ~ event_grant_r1_b0[1];
-  assign \$974  = ~ event_grant_r1_b0[2];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = ~ event_grant_r1_b0[3];
-  assign \$977  = \$975  | \$976 ;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = event_grant_r1_b0[4] ^ \$978 ;
-  assign \$980  = \$962  & \$979 ;
-  assign \$984  = ~ log_grant_r1_b0[1];
-  assign \$986  = log_grant_r1_b0[2] ^ \$985 ;
-  assign \$987  = ~ log_grant_r1_b0[1];
-  assign \$988  = ~ log_grant_r1_b0[2];
+  assign \$972  = event_grant_r1_b0[4] ^ \$971 ;
+  assign \$973  = \$955  & \$972 ;
+  assign \$977  = ~ log_grant_r1_b0[1];
+  assign \$979  = log_grant_r1_b0[2] ^ \$978 ;
+  assign \$980  = ~ log_grant_r1_b0[1];
+  assign \$981  = ~ log_grant_r1_b0[2];
+  assign \$982  = \$980  | \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = log_grant_r1_b0[3] ^ \$983 ;
+  assign \$985  = ~ log_grant_r1_b0[1];
+  assign \$986  = ~ log_grant_r1_b0[2];
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = ~ log_grant_r1_b0[3];
   assign \$989  = \$987  | \$988 ;
   assign \$990  = ~ \$989 ;
-  assign \$991  = log_grant_r1_b0[3] ^ \$990 ;
-  assign \$992  = ~ log_grant_r1_b0[1];
-  assign \$993  = ~ log_grant_r1_b0[2];
-  assign \$994  = \$992  | \$993 ;
-  assign \$995  = ~ log_grant_r1_b0[3];
-  assign \$996  = \$994  | \$995 ;
-  assign \$997  = ~ \$996 ;
-  assign \$998  = log_grant_r1_b0[4] ^ \$997 ;
-  assign \$999  = \$981  & \$998 ;
-  assign \$1003  = ~ config_grant_r1_b0[1];
-  assign \$1005  = config_grant_r1_b0[2] ^ \$1004 ;
-  assign \$1006  = ~ config_grant_r1_b0[1];
-  assign \$1007  = ~ config_grant_r1_b0[2];
+  assign \$991  = log_grant_r1_b0[4] ^ \$990 ;
+  assign \$992  = \$974  & \$991 ;
+  assign \$996  = ~ config_grant_r1_b0[1];
+  assign \$998  = config_grant_r1_b0[2] ^ \$997 ;
+  assign \$999  = ~ config_grant_r1_b0[1];
+  assign \$1000  = ~ config_grant_r1_b0[2];
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = config_grant_r1_b0[3] ^ \$1002 ;
+  assign \$1004  = ~ config_grant_r1_b0[1];
+  assign \$1005  = ~ config_grant_r1_b0[2];
+  assign \$1006  = \$1004  | \$1005 ;
+  assign \$1007  = ~ config_grant_r1_b0[3];
   assign \$1008  = \$1006  | \$1007 ;
   assign \$1009  = ~ \$1008 ;
-  assign \$1010  = config_grant_r1_b0[3] ^ \$1009 ;
-  assign \$1011  = ~ config_grant_r1_b0[1];
-  assign \$1012  = ~ config_grant_r1_b0[2];
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = ~ config_grant_r1_b0[3];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = ~ \$1015 ;
-  assign \$1017  = config_grant_r1_b0[4] ^ \$1016 ;
-  assign \$1018  = \$1000  & \$1017 ;
-  assign \$1022  = ~ event_queue_r0_b0[8];
-  assign \$1024  = event_queue_r0_b0[9] ^ \$1023 ;
-  assign \$1025  = ~ event_queue_r0_b0[8];
-  assign \$1026  = ~ event_queue_r0_b0[9];
+  assign \$1010  = config_grant_r1_b0[4] ^ \$1009 ;
+  assign \$1011  = \$993  & \$1010 ;
+  assign \$1015  = ~ event_queue_r0_b0[8];
+  assign \$1017  = event_queue_r0_b0[9] ^ \$1016 ;
+  assign \$1018  = ~ event_queue_r0_b0[8];
+  assign \$1019  = ~ event_queue_r0_b0[9];
+  assign \$1020  = \$1018  | \$1019 ;
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = event_queue_r0_b0[10] ^ \$1021 ;
+  assign \$1023  = ~ event_queue_r0_b0[8];
+  assign \$1024  = ~ event_queue_r0_b0[9];
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = ~ event_queue_r0_b0[10];
   assign \$1027  = \$1025  | \$1026 ;
   assign \$1028  = ~ \$1027 ;
-  assign \$1029  = event_queue_r0_b0[10] ^ \$1028 ;
-  assign \$1030  = ~ event_queue_r0_b0[8];
-  assign \$1031  = ~ event_queue_r0_b0[9];
-  assign \$1032  = \$1030  | \$1031 ;
-  assign \$1033  = ~ event_queue_r0_b0[10];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ~ \$1034 ;
-  assign \$1036  = event_queue_r0_b0[11] ^ \$1035 ;
-  assign \$1037  = \$1019  & \$1036 ;
-  assign \$1041  = ~ config_queue_r0_b0[5];
-  assign \$1043  = config_queue_r0_b0[6] ^ \$1042 ;
-  assign \$1044  = ~ config_queue_r0_b0[5];
-  assign \$1045  = ~ config_queue_r0_b0[6];
+  assign \$1029  = event_queue_r0_b0[11] ^ \$1028 ;
+  assign \$1030  = \$1012  & \$1029 ;
+  assign \$1034  = ~ config_queue_r0_b0[5];
+  assign \$1036  = config_queue_r0_b0[6] ^ \$1035 ;
+  assign \$1037  = ~ config_queue_r0_b0[5];
+  assign \$1038  = ~ config_queue_r0_b0[6];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = config_queue_r0_b0[7] ^ \$1040 ;
+  assign \$1042  = ~ config_queue_r0_b0[5];
+  assign \$1043  = ~ config_queue_r0_b0[6];
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = ~ config_queue_r0_b0[7];
   assign \$1046  = \$1044  | \$1045 ;
   assign \$1047  = ~ \$1046 ;
-  assign \$1048  = config_queue_r0_b0[7] ^ \$1047 ;
-  assign \$1049  = ~ config_queue_r0_b0[5];
-  assign \$1050  = ~ config_queue_r0_b0[6];
-  assign \$1051  = \$1049  | \$1050 ;
-  assign \$1052  = ~ config_queue_r0_b0[7];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = config_queue_r0_b0[8] ^ \$1054 ;
-  assign \$1056  = \$1038  & \$1055 ;
-  assign \$1057  = { \$1056 , \$1037 , \$1018 , \$999 , \$980 , \$961 , \$960 , \$959  } + 8'hff;
-  assign \$1058  = \$661  ? a3_older_next : { \$1057 [8], \$958 [8], \$859 [8], \$760 [8] };
-  assign \$signal$157  = \$660  ? a4_tag_next : \$1058 ;
-  assign \$1059  = a3_fwd_ok & a3_hit_a1;
-  assign \$1060  = a4_tag_next + 1'h1;
-  assign \$1061  = a3_fwd_ok & a3_older_hit;
-  assign \$1062  = a3_older_next + 1'h1;
-  assign \$1069  = ~ event_grant_r1_b0[2];
-  assign \$1071  = event_grant_r1_b0[3] ^ \$1070 ;
-  assign \$1072  = ~ event_grant_r1_b0[2];
-  assign \$1073  = ~ event_grant_r1_b0[3];
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = ~ \$1074 ;
-  assign \$1076  = event_grant_r1_b0[4] ^ \$1075 ;
-  assign \$1077  = \$1066  & event_grant_r1_b0[1];
-  assign \$1081  = ~ log_grant_r1_b0[2];
-  assign \$1083  = log_grant_r1_b0[3] ^ \$1082 ;
-  assign \$1084  = ~ log_grant_r1_b0[2];
-  assign \$1085  = ~ log_grant_r1_b0[3];
-  assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = ~ \$1086 ;
-  assign \$1088  = log_grant_r1_b0[4] ^ \$1087 ;
-  assign \$1089  = \$1078  & log_grant_r1_b0[1];
-  assign \$1093  = ~ config_grant_r1_b0[2];
-  assign \$1095  = config_grant_r1_b0[3] ^ \$1094 ;
-  assign \$1096  = ~ config_grant_r1_b0[2];
-  assign \$1097  = ~ config_grant_r1_b0[3];
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = ~ \$1098 ;
-  assign \$1100  = config_grant_r1_b0[4] ^ \$1099 ;
-  assign \$1101  = \$1090  & config_grant_r1_b0[1];
-  assign \$1105  = ~ event_queue_r0_b0[9];
-  assign \$1107  = event_queue_r0_b0[10] ^ \$1106 ;
-  assign \$1108  = ~ event_queue_r0_b0[9];
-  assign \$1109  = ~ event_queue_r0_b0[10];
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = ~ \$1110 ;
-  assign \$1112  = event_queue_r0_b0[11] ^ \$1111 ;
-  assign \$1113  = \$1102  & event_queue_r0_b0[8];
-  assign \$1117  = ~ config_queue_r0_b0[6];
-  assign \$1119  = config_queue_r0_b0[7] ^ \$1118 ;
-  assign \$1120  = ~ config_queue_r0_b0[6];
-  assign \$1121  = ~ config_queue_r0_b0[7];
-  assign \$1122  = \$1120  | \$1121 ;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = config_queue_r0_b0[8] ^ \$1123 ;
-  assign \$1125  = \$1114  & config_queue_r0_b0[5];
-  assign \$1126  = { \$1125 , \$1113 , \$1101 , \$1089 , \$1077 , \$1065 , \$1064 , \$1063  } + 8'hff;
-  assign \$1133  = ~ event_grant_r1_b0[2];
-  assign \$1135  = event_grant_r1_b0[3] ^ \$1134 ;
-  assign \$1136  = ~ event_grant_r1_b0[2];
-  assign \$1137  = ~ event_grant_r1_b0[3];
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = ~ \$1138 ;
-  assign \$1140  = event_grant_r1_b0[4] ^ \$1139 ;
-  assign \$1141  = \$1130  & \$1132 ;
-  assign \$1145  = ~ log_grant_r1_b0[2];
-  assign \$1147  = log_grant_r1_b0[3] ^ \$1146 ;
-  assign \$1148  = ~ log_grant_r1_b0[2];
-  assign \$1149  = ~ log_grant_r1_b0[3];
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = ~ \$1150 ;
-  assign \$1152  = log_grant_r1_b0[4] ^ \$1151 ;
-  assign \$1153  = \$1142  & \$1144 ;
-  assign \$1157  = ~ config_grant_r1_b0[2];
-  assign \$1159  = config_grant_r1_b0[3] ^ \$1158 ;
-  assign \$1160  = ~ config_grant_r1_b0[2];
-  assign \$1161  = ~ config_grant_r1_b0[3];
-  assign \$1162  = \$1160  | \$1161 ;
-  assign \$1163  = ~ \$1162 ;
-  assign \$1164  = config_grant_r1_b0[4] ^ \$1163 ;
-  assign \$1165  = \$1154  & \$1156 ;
-  assign \$1169  = ~ event_queue_r0_b0[9];
-  assign \$1171  = event_queue_r0_b0[10] ^ \$1170 ;
-  assign \$1172  = ~ event_queue_r0_b0[9];
-  assign \$1173  = ~ event_queue_r0_b0[10];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = ~ \$1174 ;
-  assign \$1176  = event_queue_r0_b0[11] ^ \$1175 ;
-  assign \$1177  = \$1166  & \$1168 ;
-  assign \$1181  = ~ config_queue_r0_b0[6];
-  assign \$1183  = config_queue_r0_b0[7] ^ \$1182 ;
-  assign \$1184  = ~ config_queue_r0_b0[6];
-  assign \$1185  = ~ config_queue_r0_b0[7];
-  assign \$1186  = \$1184  | \$1185 ;
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = config_queue_r0_b0[8] ^ \$1187 ;
-  assign \$1189  = \$1178  & \$1180 ;
-  assign \$1190  = { \$1189 , \$1177 , \$1165 , \$1153 , \$1141 , \$1129 , \$1128 , \$1127  } + 8'hff;
-  assign \$1197  = ~ event_grant_r1_b0[2];
-  assign \$1199  = event_grant_r1_b0[3] ^ \$1198 ;
-  assign \$1200  = ~ event_grant_r1_b0[2];
-  assign \$1201  = ~ event_grant_r1_b0[3];
-  assign \$1202  = \$1200  | \$1201 ;
-  assign \$1203  = ~ \$1202 ;
-  assign \$1204  = event_grant_r1_b0[4] ^ \$1203 ;
-  assign \$1205  = \$1194  & \$1199 ;
-  assign \$1209  = ~ log_grant_r1_b0[2];
-  assign \$1211  = log_grant_r1_b0[3] ^ \$1210 ;
-  assign \$1212  = ~ log_grant_r1_b0[2];
-  assign \$1213  = ~ log_grant_r1_b0[3];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = ~ \$1214 ;
-  assign \$1216  = log_grant_r1_b0[4] ^ \$1215 ;
-  assign \$1217  = \$1206  & \$1211 ;
-  assign \$1221  = ~ config_grant_r1_b0[2];
-  assign \$1223  = config_grant_r1_b0[3] ^ \$1222 ;
-  assign \$1224  = ~ config_grant_r1_b0[2];
-  assign \$1225  = ~ config_grant_r1_b0[3];
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = ~ \$1226 ;
-  assign \$1228  = config_grant_r1_b0[4] ^ \$1227 ;
-  assign \$1229  = \$1218  & \$1223 ;
-  assign \$1233  = ~ event_queue_r0_b0[9];
-  assign \$1235  = event_queue_r0_b0[10] ^ \$1234 ;
-  assign \$1236  = ~ event_queue_r0_b0[9];
-  assign \$1237  = ~ event_queue_r0_b0[10];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = ~ \$1238 ;
-  assign \$1240  = event_queue_r0_b0[11] ^ \$1239 ;
-  assign \$1241  = \$1230  & \$1235 ;
-  assign \$1245  = ~ config_queue_r0_b0[6];
-  assign \$1247  = config_queue_r0_b0[7] ^ \$1246 ;
-  assign \$1248  = ~ config_queue_r0_b0[6];
-  assign \$1249  = ~ config_queue_r0_b0[7];
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = ~ \$1250 ;
-  assign \$1252  = config_queue_r0_b0[8] ^ \$1251 ;
-  assign \$1253  = \$1242  & \$1247 ;
-  assign \$1254  = { \$1253 , \$1241 , \$1229 , \$1217 , \$1205 , \$1193 , \$1192 , \$1191  } + 8'hff;
-  assign \$1261  = ~ event_grant_r1_b0[2];
-  assign \$1263  = event_grant_r1_b0[3] ^ \$1262 ;
-  assign \$1264  = ~ event_grant_r1_b0[2];
-  assign \$1265  = ~ event_grant_r1_b0[3];
-  assign \$1266  = \$1264  | \$1265 ;
-  assign \$1267  = ~ \$1266 ;
-  assign \$1268  = event_grant_r1_b0[4] ^ \$1267 ;
-  assign \$1269  = \$1258  & \$1268 ;
-  assign \$1273  = ~ log_grant_r1_b0[2];
-  assign \$1275  = log_grant_r1_b0[3] ^ \$1274 ;
-  assign \$1276  = ~ log_grant_r1_b0[2];
-  assign \$1277  = ~ log_grant_r1_b0[3];
-  assign \$1278  = \$1276  | \$1277 ;
-  assign \$1279  = ~ \$1278 ;
-  assign \$1280  = log_grant_r1_b0[4] ^ \$1279 ;
-  assign \$1281  = \$1270  & \$1280 ;
-  assign \$1285  = ~ config_grant_r1_b0[2];
-  assign \$1287  = config_grant_r1_b0[3] ^ \$1286 ;
-  assign \$1288  = ~ config_grant_r1_b0[2];
-  assign \$1289  = ~ config_grant_r1_b0[3];
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = ~ \$1290 ;
-  assign \$1292  = config_grant_r1_b0[4] ^ \$1291 ;
-  assign \$1293  = \$1282  & \$1292 ;
-  assign \$1297  = ~ event_queue_r0_b0[9];
-  assign \$1299  = event_queue_r0_b0[10] ^ \$1298 ;
-  assign \$1300  = ~ event_queue_r0_b0[9];
-  assign \$1301  = ~ event_queue_r0_b0[10];
-  assign \$1302  = \$1300  | \$1301 ;
-  assign \$1303  = ~ \$1302 ;
-  assign \$1304  = event_queue_r0_b0[11] ^ \$1303 ;
-  assign \$1305  = \$1294  & \$1304 ;
-  assign \$1309  = ~ config_queue_r0_b0[6];
-  assign \$1311  = config_queue_r0_b0[7] ^ \$1310 ;
-  assign \$1312  = ~ config_queue_r0_b0[6];
-  assign \$1313  = ~ config_queue_r0_b0[7];
-  assign \$1314  = \$1312  | \$1313 ;
-  assign \$1315  = ~ \$1314 ;
-  assign \$1316  = config_queue_r0_b0[8] ^ \$1315 ;
-  assign \$1317  = \$1306  & \$1316 ;
-  assign \$1318  = { \$1317 , \$1305 , \$1293 , \$1281 , \$1269 , \$1257 , \$1256 , \$1255  } + 8'hff;
-  assign \$1319  = \$1061  ? \$1062  : { 1'h0, \$1318 [8], \$1254 [8], \$1190 [8], \$1126 [8] };
-  assign \$1320  = \$1059  ? \$1060  : \$1319 ;
-  assign \$1321  = a3_valid & a3_ok;
-  assign \$1322  = ! a3_pool;
-  assign event_grant_wen = \$1321  & \$1322 ;
-  assign \$1323  = a3_valid & a3_ok;
-  assign \$1324  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1323  & \$1324 ;
-  assign \$1325  = a3_valid & a3_ok;
-  assign \$1326  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1325  & \$1326 ;
-  assign \$1333  = ! f2_err;
-  assign \$signal$239  = f2_valid & \$1333 ;
-  assign \$1334  = a4_valid & a4_ok;
-  assign \$1335  = { \$1334 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1336  = ~ \$1335 ;
-  assign \$1337  = \$1336  + 1'h1;
-  assign \$1338  = a5_valid & a5_ok;
-  assign \$1339  = { \$1338 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1340  = ~ \$1339 ;
-  assign \$1341  = \$1340  + 1'h1;
-  assign \$1342  = a4_valid & a4_ok;
-  assign \$1343  = { \$1342 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1344  = ~ \$1343 ;
-  assign \$1345  = \$1344  + 1'h1;
+  assign \$1048  = config_queue_r0_b0[8] ^ \$1047 ;
+  assign \$1049  = \$1031  & \$1048 ;
+  assign \$1050  = { \$1049 , \$1030 , \$1011 , \$992 , \$973 , \$954 , \$953 , \$952  } + 8'hff;
+  assign \$1051  = \$654  ? a3_older_next : { \$1050 [8], \$951 [8], \$852 [8], \$753 [8] };
+  assign \$signal$159  = \$653  ? a4_tag_next : \$1051 ;
+  assign \$1052  = a3_fwd_ok & a3_hit_a1;
+  assign \$1053  = a4_tag_next + 1'h1;
+  assign \$1054  = a3_fwd_ok & a3_older_hit;
+  assign \$1055  = a3_older_next + 1'h1;
+  assign \$1062  = ~ event_grant_r1_b0[2];
+  assign \$1064  = event_grant_r1_b0[3] ^ \$1063 ;
+  assign \$1065  = ~ event_grant_r1_b0[2];
+  assign \$1066  = ~ event_grant_r1_b0[3];
+  assign \$1067  = \$1065  | \$1066 ;
+  assign \$1068  = ~ \$1067 ;
+  assign \$1069  = event_grant_r1_b0[4] ^ \$1068 ;
+  assign \$1070  = \$1059  & event_grant_r1_b0[1];
+  assign \$1074  = ~ log_grant_r1_b0[2];
+  assign \$1076  = log_grant_r1_b0[3] ^ \$1075 ;
+  assign \$1077  = ~ log_grant_r1_b0[2];
+  assign \$1078  = ~ log_grant_r1_b0[3];
+  assign \$1079  = \$1077  | \$1078 ;
+  assign \$1080  = ~ \$1079 ;
+  assign \$1081  = log_grant_r1_b0[4] ^ \$1080 ;
+  assign \$1082  = \$1071  & log_grant_r1_b0[1];
+  assign \$1086  = ~ config_grant_r1_b0[2];
+  assign \$1088  = config_grant_r1_b0[3] ^ \$1087 ;
+  assign \$1089  = ~ config_grant_r1_b0[2];
+  assign \$1090  = ~ config_grant_r1_b0[3];
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = ~ \$1091 ;
+  assign \$1093  = config_grant_r1_b0[4] ^ \$1092 ;
+  assign \$1094  = \$1083  & config_grant_r1_b0[1];
+  assign \$1098  = ~ event_queue_r0_b0[9];
+  assign \$1100  = event_queue_r0_b0[10] ^ \$1099 ;
+  assign \$1101  = ~ event_queue_r0_b0[9];
+  assign \$1102  = ~ event_queue_r0_b0[10];
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = ~ \$1103 ;
+  assign \$1105  = event_queue_r0_b0[11] ^ \$1104 ;
+  assign \$1106  = \$1095  & event_queue_r0_b0[8];
+  assign \$1110  = ~ config_queue_r0_b0[6];
+  assign \$1112  = config_queue_r0_b0[7] ^ \$1111 ;
+  assign \$1113  = ~ config_queue_r0_b0[6];
+  assign \$1114  = ~ config_queue_r0_b0[7];
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = ~ \$1115 ;
+  assign \$1117  = config_queue_r0_b0[8] ^ \$1116 ;
+  assign \$1118  = \$1107  & config_queue_r0_b0[5];
+  assign \$1119  = { \$1118 , \$1106 , \$1094 , \$1082 , \$1070 , \$1058 , \$1057 , \$1056  } + 8'hff;
+  assign \$1126  = ~ event_grant_r1_b0[2];
+  assign \$1128  = event_grant_r1_b0[3] ^ \$1127 ;
+  assign \$1129  = ~ event_grant_r1_b0[2];
+  assign \$1130  = ~ event_grant_r1_b0[3];
+  assign \$1131  = \$1129  | \$1130 ;
+  assign \$1132  = ~ \$1131 ;
+  assign \$1133  = event_grant_r1_b0[4] ^ \$1132 ;
+  assign \$1134  = \$1123  & \$1125 ;
+  assign \$1138  = ~ log_grant_r1_b0[2];
+  assign \$1140  = log_grant_r1_b0[3] ^ \$1139 ;
+  assign \$1141  = ~ log_grant_r1_b0[2];
+  assign \$1142  = ~ log_grant_r1_b0[3];
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = ~ \$1143 ;
+  assign \$1145  = log_grant_r1_b0[4] ^ \$1144 ;
+  assign \$1146  = \$1135  & \$1137 ;
+  assign \$1150  = ~ config_grant_r1_b0[2];
+  assign \$1152  = config_grant_r1_b0[3] ^ \$1151 ;
+  assign \$1153  = ~ config_grant_r1_b0[2];
+  assign \$1154  = ~ config_grant_r1_b0[3];
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = ~ \$1155 ;
+  assign \$1157  = config_grant_r1_b0[4] ^ \$1156 ;
+  assign \$1158  = \$1147  & \$1149 ;
+  assign \$1162  = ~ event_queue_r0_b0[9];
+  assign \$1164  = event_queue_r0_b0[10] ^ \$1163 ;
+  assign \$1165  = ~ event_queue_r0_b0[9];
+  assign \$1166  = ~ event_queue_r0_b0[10];
+  assign \$1167  = \$1165  | \$1166 ;
+  assign \$1168  = ~ \$1167 ;
+  assign \$1169  = event_queue_r0_b0[11] ^ \$1168 ;
+  assign \$1170  = \$1159  & \$1161 ;
+  assign \$1174  = ~ config_queue_r0_b0[6];
+  assign \$1176  = config_queue_r0_b0[7] ^ \$1175 ;
+  assign \$1177  = ~ config_queue_r0_b0[6];
+  assign \$1178  = ~ config_queue_r0_b0[7];
+  assign \$1179  = \$1177  | \$1178 ;
+  assign \$1180  = ~ \$1179 ;
+  assign \$1181  = config_queue_r0_b0[8] ^ \$1180 ;
+  assign \$1182  = \$1171  & \$1173 ;
+  assign \$1183  = { \$1182 , \$1170 , \$1158 , \$1146 , \$1134 , \$1122 , \$1121 , \$1120  } + 8'hff;
+  assign \$1190  = ~ event_grant_r1_b0[2];
+  assign \$1192  = event_grant_r1_b0[3] ^ \$1191 ;
+  assign \$1193  = ~ event_grant_r1_b0[2];
+  assign \$1194  = ~ event_grant_r1_b0[3];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = ~ \$1195 ;
+  assign \$1197  = event_grant_r1_b0[4] ^ \$1196 ;
+  assign \$1198  = \$1187  & \$1192 ;
+  assign \$1202  = ~ log_grant_r1_b0[2];
+  assign \$1204  = log_grant_r1_b0[3] ^ \$1203 ;
+  assign \$1205  = ~ log_grant_r1_b0[2];
+  assign \$1206  = ~ log_grant_r1_b0[3];
+  assign \$1207  = \$1205  | \$1206 ;
+  assign \$1208  = ~ \$1207 ;
+  assign \$1209  = log_grant_r1_b0[4] ^ \$1208 ;
+  assign \$1210  = \$1199  & \$1204 ;
+  assign \$1214  = ~ config_grant_r1_b0[2];
+  assign \$1216  = config_grant_r1_b0[3] ^ \$1215 ;
+  assign \$1217  = ~ config_grant_r1_b0[2];
+  assign \$1218  = ~ config_grant_r1_b0[3];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = ~ \$1219 ;
+  assign \$1221  = config_grant_r1_b0[4] ^ \$1220 ;
+  assign \$1222  = \$1211  & \$1216 ;
+  assign \$1226  = ~ event_queue_r0_b0[9];
+  assign \$1228  = event_queue_r0_b0[10] ^ \$1227 ;
+  assign \$1229  = ~ event_queue_r0_b0[9];
+  assign \$1230  = ~ event_queue_r0_b0[10];
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = ~ \$1231 ;
+  assign \$1233  = event_queue_r0_b0[11] ^ \$1232 ;
+  assign \$1234  = \$1223  & \$1228 ;
+  assign \$1238  = ~ config_queue_r0_b0[6];
+  assign \$1240  = config_queue_r0_b0[7] ^ \$1239 ;
+  assign \$1241  = ~ config_queue_r0_b0[6];
+  assign \$1242  = ~ config_queue_r0_b0[7];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = ~ \$1243 ;
+  assign \$1245  = config_queue_r0_b0[8] ^ \$1244 ;
+  assign \$1246  = \$1235  & \$1240 ;
+  assign \$1247  = { \$1246 , \$1234 , \$1222 , \$1210 , \$1198 , \$1186 , \$1185 , \$1184  } + 8'hff;
+  assign \$1254  = ~ event_grant_r1_b0[2];
+  assign \$1256  = event_grant_r1_b0[3] ^ \$1255 ;
+  assign \$1257  = ~ event_grant_r1_b0[2];
+  assign \$1258  = ~ event_grant_r1_b0[3];
+  assign \$1259  = \$1257  | \$1258 ;
+  assign \$1260  = ~ \$1259 ;
+  assign \$1261  = event_grant_r1_b0[4] ^ \$1260 ;
+  assign \$1262  = \$1251  & \$1261 ;
+  assign \$1266  = ~ log_grant_r1_b0[2];
+  assign \$1268  = log_grant_r1_b0[3] ^ \$1267 ;
+  assign \$1269  = ~ log_grant_r1_b0[2];
+  assign \$1270  = ~ log_grant_r1_b0[3];
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = ~ \$1271 ;
+  assign \$1273  = log_grant_r1_b0[4] ^ \$1272 ;
+  assign \$1274  = \$1263  & \$1273 ;
+  assign \$1278  = ~ config_grant_r1_b0[2];
+  assign \$1280  = config_grant_r1_b0[3] ^ \$1279 ;
+  assign \$1281  = ~ config_grant_r1_b0[2];
+  assign \$1282  = ~ config_grant_r1_b0[3];
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = ~ \$1283 ;
+  assign \$1285  = config_grant_r1_b0[4] ^ \$1284 ;
+  assign \$1286  = \$1275  & \$1285 ;
+  assign \$1290  = ~ event_queue_r0_b0[9];
+  assign \$1292  = event_queue_r0_b0[10] ^ \$1291 ;
+  assign \$1293  = ~ event_queue_r0_b0[9];
+  assign \$1294  = ~ event_queue_r0_b0[10];
+  assign \$1295  = \$1293  | \$1294 ;
+  assign \$1296  = ~ \$1295 ;
+  assign \$1297  = event_queue_r0_b0[11] ^ \$1296 ;
+  assign \$1298  = \$1287  & \$1297 ;
+  assign \$1302  = ~ config_queue_r0_b0[6];
+  assign \$1304  = config_queue_r0_b0[7] ^ \$1303 ;
+  assign \$1305  = ~ config_queue_r0_b0[6];
+  assign \$1306  = ~ config_queue_r0_b0[7];
+  assign \$1307  = \$1305  | \$1306 ;
+  assign \$1308  = ~ \$1307 ;
+  assign \$1309  = config_queue_r0_b0[8] ^ \$1308 ;
+  assign \$1310  = \$1299  & \$1309 ;
+  assign \$1311  = { \$1310 , \$1298 , \$1286 , \$1274 , \$1262 , \$1250 , \$1249 , \$1248  } + 8'hff;
+  assign \$1312  = \$1054  ? \$1055  : { 1'h0, \$1311 [8], \$1247 [8], \$1183 [8], \$1119 [8] };
+  assign \$1313  = \$1052  ? \$1053  : \$1312 ;
+  assign \$1314  = a3_valid & a3_ok;
+  assign \$1315  = ! a3_pool;
+  assign event_grant_wen = \$1314  & \$1315 ;
+  assign \$1316  = a3_valid & a3_ok;
+  assign \$1317  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1316  & \$1317 ;
+  assign \$1318  = a3_valid & a3_ok;
+  assign \$1319  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1318  & \$1319 ;
+  assign \$1326  = ! f2_err;
+  assign \$signal$242  = f2_valid & \$1326 ;
+  assign \$1327  = a4_valid & a4_ok;
+  assign \$1328  = { \$1327 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1329  = ~ \$1328 ;
+  assign \$1330  = \$1329  + 1'h1;
+  assign \$1331  = a5_valid & a5_ok;
+  assign \$1332  = { \$1331 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1333  = ~ \$1332 ;
+  assign \$1334  = \$1333  + 1'h1;
+  assign \$1335  = a4_valid & a4_ok;
+  assign \$1336  = { \$1335 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1337  = ~ \$1336 ;
+  assign \$1338  = \$1337  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1346  = ~ f4_prev_released;
-  assign \$1347  = \$1346  & f4_rest_held;
-  assign \$signal$438  = f4_hit_a1 | \$1347 ;
-  assign \$1348  = ~ f4_prev_released;
-  assign \$1349  = f4_by_mem & f4_mem_ok;
-  assign \$1350  = f4_by_mem & f4_mem_ok;
-  assign \$1351  = \$1349 [0] | \$1350 [1];
-  assign \$1352  = f4_by_mem & f4_mem_ok;
-  assign \$1353  = \$1351  | \$1352 [2];
-  assign \$1354  = f4_by_older | \$1353 ;
-  assign \$1355  = \$1348  & \$1354 ;
-  assign \release  = f4_by_a1 | \$1355 ;
-  assign \$1356  = ~ f4_go;
-  assign \$1357  = ~ \$signal$438 ;
-  assign \$1358  = \$signal$438  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1358  : f4_err;
-  assign \$signal$301  = \release  ? 4'h0 : unreleased_err;
-  assign \$1359  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$379  = ~ \$1359 ;
-  assign \$1360  = ~ f4_prev_released;
-  assign \$1361  = \$1360  & f4_by_older;
-  assign \$1362  = f4_by_a1 | \$1361 ;
-  assign \$1363  = f4_live[0] & \$1362 ;
-  assign \$1364  = ~ f4_prev_released;
-  assign \$1365  = \$1364  & f4_by_mem_live[0];
-  assign \$1366  = \$1365  & f4_mem_ok[0];
-  assign \w__en$377  = \$1363  | \$1366 ;
-  assign \$1367  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1368  = ~ \$1367 ;
-  assign \$1369  = ~ f4_prev_released;
-  assign \$1370  = \$1369  & f4_by_older;
-  assign \$1371  = f4_by_a1 | \$1370 ;
-  assign \$1372  = f4_live[0] & \$1371 ;
-  assign \$1373  = ~ f4_prev_released;
-  assign \$1374  = \$1373  & f4_by_mem_live[0];
-  assign \$1375  = \$1374  & f4_mem_ok[0];
-  assign event_queue_wen = \$1372  | \$1375 ;
-  assign \$1376  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1377  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$404  = ~ \$1377 ;
-  assign \$1378  = ~ f4_prev_released;
-  assign \$1379  = \$1378  & f4_by_older;
-  assign \$1380  = f4_by_a1 | \$1379 ;
-  assign \$1381  = f4_live[1] & \$1380 ;
-  assign \$1382  = ~ f4_prev_released;
-  assign \$1383  = \$1382  & f4_by_mem_live[1];
-  assign \$1384  = \$1383  & f4_mem_ok[1];
-  assign \$1385  = \$1381  | \$1384 ;
-  assign \$1386  = f4_taken_a4 | f4_taken_a3;
-  assign \$1387  = \$1386  | f4_taken_a2;
-  assign \$1388  = ~ \$1387 ;
-  assign log_parity_wen = \$1385  & \$1388 ;
-  assign \$1389  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$424  = ~ \$1389 ;
-  assign \$1390  = ~ f4_prev_released;
-  assign \$1391  = \$1390  & f4_by_older;
-  assign \$1392  = f4_by_a1 | \$1391 ;
-  assign \$1393  = f4_live[2] & \$1392 ;
-  assign \$1394  = ~ f4_prev_released;
-  assign \$1395  = \$1394  & f4_by_mem_live[2];
-  assign \$1396  = \$1395  & f4_mem_ok[2];
-  assign \w__en$422  = \$1393  | \$1396 ;
-  assign \$1397  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1398  = ~ \$1397 ;
-  assign \$1399  = ~ f4_prev_released;
-  assign \$1400  = \$1399  & f4_by_older;
-  assign \$1401  = f4_by_a1 | \$1400 ;
-  assign \$1402  = f4_live[2] & \$1401 ;
-  assign \$1403  = ~ f4_prev_released;
-  assign \$1404  = \$1403  & f4_by_mem_live[2];
-  assign \$1405  = \$1404  & f4_mem_ok[2];
-  assign config_queue_wen = \$1402  | \$1405 ;
-  assign \$1406  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1407  = busy_0 | busy_6;
-  assign \$1408  = busy_12 | busy_18;
-  assign \$1409  = \$1407  | \$1408 ;
-  assign \$1410  = busy_24 | busy_30;
-  assign \$1411  = \$1410  | busy_36;
-  assign busy = \$1409  | \$1411 ;
+  assign \$1339  = ~ f4_prev_released;
+  assign \$1340  = \$1339  & f4_rest_held;
+  assign \$signal$440  = f4_hit_a1 | \$1340 ;
+  assign \$1341  = ~ f4_prev_released;
+  assign \$1342  = f4_by_mem & f4_mem_ok;
+  assign \$1343  = f4_by_mem & f4_mem_ok;
+  assign \$1344  = \$1342 [0] | \$1343 [1];
+  assign \$1345  = f4_by_mem & f4_mem_ok;
+  assign \$1346  = \$1344  | \$1345 [2];
+  assign \$1347  = f4_by_older | \$1346 ;
+  assign \$1348  = \$1341  & \$1347 ;
+  assign \release  = f4_by_a1 | \$1348 ;
+  assign \$1349  = ~ f4_go;
+  assign \$1350  = ~ \$signal$440 ;
+  assign \$1351  = \$signal$440  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1351  : f4_err;
+  assign \$signal$304  = \release  ? 4'h0 : unreleased_err;
+  assign \$1352  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$381  = ~ \$1352 ;
+  assign \$1353  = ~ f4_prev_released;
+  assign \$1354  = \$1353  & f4_by_older;
+  assign \$1355  = f4_by_a1 | \$1354 ;
+  assign \$1356  = f4_live[0] & \$1355 ;
+  assign \$1357  = ~ f4_prev_released;
+  assign \$1358  = \$1357  & f4_by_mem_live[0];
+  assign \$1359  = \$1358  & f4_mem_ok[0];
+  assign \w__en$379  = \$1356  | \$1359 ;
+  assign \$1360  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1361  = ~ \$1360 ;
+  assign \$1362  = ~ f4_prev_released;
+  assign \$1363  = \$1362  & f4_by_older;
+  assign \$1364  = f4_by_a1 | \$1363 ;
+  assign \$1365  = f4_live[0] & \$1364 ;
+  assign \$1366  = ~ f4_prev_released;
+  assign \$1367  = \$1366  & f4_by_mem_live[0];
+  assign \$1368  = \$1367  & f4_mem_ok[0];
+  assign event_queue_wen = \$1365  | \$1368 ;
+  assign \$1369  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1370  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$406  = ~ \$1370 ;
+  assign \$1371  = ~ f4_prev_released;
+  assign \$1372  = \$1371  & f4_by_older;
+  assign \$1373  = f4_by_a1 | \$1372 ;
+  assign \$1374  = f4_live[1] & \$1373 ;
+  assign \$1375  = ~ f4_prev_released;
+  assign \$1376  = \$1375  & f4_by_mem_live[1];
+  assign \$1377  = \$1376  & f4_mem_ok[1];
+  assign \$1378  = \$1374  | \$1377 ;
+  assign \$1379  = f4_taken_a4 | f4_taken_a3;
+  assign \$1380  = \$1379  | f4_taken_a2;
+  assign \$1381  = ~ \$1380 ;
+  assign log_parity_wen = \$1378  & \$1381 ;
+  assign \$1382  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$426  = ~ \$1382 ;
+  assign \$1383  = ~ f4_prev_released;
+  assign \$1384  = \$1383  & f4_by_older;
+  assign \$1385  = f4_by_a1 | \$1384 ;
+  assign \$1386  = f4_live[2] & \$1385 ;
+  assign \$1387  = ~ f4_prev_released;
+  assign \$1388  = \$1387  & f4_by_mem_live[2];
+  assign \$1389  = \$1388  & f4_mem_ok[2];
+  assign \w__en$424  = \$1386  | \$1389 ;
+  assign \$1390  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1391  = ~ \$1390 ;
+  assign \$1392  = ~ f4_prev_released;
+  assign \$1393  = \$1392  & f4_by_older;
+  assign \$1394  = f4_by_a1 | \$1393 ;
+  assign \$1395  = f4_live[2] & \$1394 ;
+  assign \$1396  = ~ f4_prev_released;
+  assign \$1397  = \$1396  & f4_by_mem_live[2];
+  assign \$1398  = \$1397  & f4_mem_ok[2];
+  assign config_queue_wen = \$1395  | \$1398 ;
+  assign \$1399  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1400  = busy_0 | busy_6;
+  assign \$1401  = busy_12 | busy_18;
+  assign \$1402  = \$1400  | \$1401 ;
+  assign \$1403  = busy_24 | busy_30;
+  assign \$1404  = \$1403  | busy_36;
+  assign busy = \$1402  | \$1404 ;
   always @(posedge clk)
-    event_grant_w_en <= \$1412 ;
+    event_grant_w_en <= \$1405 ;
   always @(posedge clk)
-    event_grant_w_addr <= \$1413 ;
+    event_grant_w_addr <= \$1406 ;
   always @(posedge clk)
-    event_grant_w_data <= \$1414 ;
+    event_grant_w_data <= \$1407 ;
   always @(posedge clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -4307,19 +6132,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    event_queue_w_en <= \$1415 ;
+    event_queue_w_en <= \$1408 ;
   always @(posedge clk)
-    event_queue_w_addr <= \$1416 ;
+    event_queue_w_addr <= \$1409 ;
   always @(posedge clk)
-    event_queue_w_data <= \$1417 ;
+    event_queue_w_data <= \$1410 ;
   always @(posedge clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    log_grant_w_en <= \$1418 ;
+    log_grant_w_en <= \$1411 ;
   always @(posedge clk)
-    log_grant_w_addr <= \$1419 ;
+    log_grant_w_addr <= \$1412 ;
   always @(posedge clk)
-    log_grant_w_data <= \$1420 ;
+    log_grant_w_data <= \$1413 ;
   always @(posedge clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -4329,11 +6154,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    config_grant_w_en <= \$1421 ;
+    config_grant_w_en <= \$1414 ;
   always @(posedge clk)
-    config_grant_w_addr <= \$1422 ;
+    config_grant_w_addr <= \$1415 ;
   always @(posedge clk)
-    config_grant_w_data <= \$1423 ;
+    config_grant_w_data <= \$1416 ;
   always @(posedge clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
@@ -4343,15 +6168,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge clk)
-    config_queue_w_en <= \$1424 ;
+    config_queue_w_en <= \$1417 ;
   always @(posedge clk)
-    config_queue_w_addr <= \$1425 ;
+    config_queue_w_addr <= \$1418 ;
   always @(posedge clk)
-    config_queue_w_data <= \$1426 ;
+    config_queue_w_data <= \$1419 ;
   always @(posedge clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge clk)
-    a0_valid <= \$1427 ;
+    a0_valid <= \$1420 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -4361,7 +6186,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1428 ;
+    a1_valid <= \$1421 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -4373,29 +6198,29 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1429 ;
+    a1_select <= \$1422 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1430 ;
+    x0_valid <= \$1423 ;
   always @(posedge clk)
-    x0_select <= \$1431 ;
+    x0_select <= \$1424 ;
   always @(posedge clk)
-    x1_valid <= \$1432 ;
+    x1_valid <= \$1425 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
     x1_user <= x0_user;
   always @(posedge clk)
-    x1_err <= \$33 ;
+    x1_err <= \$35 ;
   always @(posedge clk)
-    x1_select <= \$1433 ;
+    x1_select <= \$1426 ;
   always @(posedge clk)
-    x2_valid <= \$1434 ;
+    x2_valid <= \$1427 ;
   always @(posedge clk)
-    x2_ok <= \$34 ;
+    x2_ok <= \$36 ;
   always @(posedge clk)
     x2_err <= x1_err;
   always @(posedge clk)
@@ -4405,59 +6230,59 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1435 ;
+    a2_valid <= \$1428 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    event_seen <= \$1436 ;
+    event_seen <= \$1429 ;
   always @(posedge clk)
-    event_seen_prev <= \$1437 ;
+    event_seen_prev <= \$1430 ;
   always @(posedge clk)
-    event_fresh <= \$1438 ;
+    event_fresh <= \$1431 ;
   always @(posedge clk)
-    event_has_fresh <= \$1439 ;
+    event_has_fresh <= \$1432 ;
   always @(posedge clk)
-    event_head <= \$1440 ;
+    event_head <= \$1433 ;
   always @(posedge clk)
-    log_seen <= \$1441 ;
+    log_seen <= \$1434 ;
   always @(posedge clk)
-    log_seen_prev <= \$1442 ;
+    log_seen_prev <= \$1435 ;
   always @(posedge clk)
-    log_fresh <= \$1443 ;
+    log_fresh <= \$1436 ;
   always @(posedge clk)
-    log_at_last <= \$1444 ;
+    log_at_last <= \$1437 ;
   always @(posedge clk)
-    log_lapped <= \$1445 ;
+    log_lapped <= \$1438 ;
   always @(posedge clk)
-    config_seen <= \$1446 ;
+    config_seen <= \$1439 ;
   always @(posedge clk)
-    config_seen_prev <= \$1447 ;
+    config_seen_prev <= \$1440 ;
   always @(posedge clk)
-    config_fresh <= \$1448 ;
+    config_fresh <= \$1441 ;
   always @(posedge clk)
-    config_has_fresh <= \$1449 ;
+    config_has_fresh <= \$1442 ;
   always @(posedge clk)
-    config_head <= \$1450 ;
+    config_head <= \$1443 ;
   always @(posedge clk)
-    a2_ring <= \$1451 ;
+    a2_ring <= \$1444 ;
   always @(posedge clk)
-    a2_lapped <= \$78 ;
+    a2_lapped <= \$80 ;
   always @(posedge clk)
-    a2_ok <= \$88 ;
+    a2_ok <= \$90 ;
   always @(posedge clk)
-    a2_fail_err <= \$95 ;
+    a2_fail_err <= \$97 ;
   always @(posedge clk)
-    a2_from_fresh <= \$103 ;
+    a2_from_fresh <= \$105 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$108 ;
+    a2_fresh_slot <= \$110 ;
   always @(posedge clk)
-    a3_valid <= \$1452 ;
+    a3_valid <= \$1445 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$109 ;
+    a3_err <= \$111 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -4465,23 +6290,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1453 ;
+    a3_ring <= \$1446 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$112 ;
+    a3_sel_head <= \$114 ;
   always @(posedge clk)
-    a3_sel_last <= \$124 ;
+    a3_sel_last <= \$126 ;
   always @(posedge clk)
-    a3_sel_new <= \$137 ;
+    a3_sel_new <= \$139 ;
   always @(posedge clk)
-    a3_fail <= \$138 ;
+    a3_fail <= \$140 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$140 ;
+    a3_sel_fresh <= \$142 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$142 ;
+    a3_fwd_ok <= \$144 ;
   always @(posedge clk)
-    a4_valid <= \$1454 ;
+    a4_valid <= \$1447 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -4491,15 +6316,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$143 ;
+    a4_slot <= \$145 ;
   always @(posedge clk)
-    a4_tag <= \$signal$157 ;
+    a4_tag <= \$signal$159 ;
   always @(posedge clk)
-    a4_tag_next <= \$1320 [3:0];
+    a4_tag_next <= \$1313 [3:0];
   always @(posedge clk)
-    a4_snap <= \$659 [5];
+    a4_snap <= \$652 [5];
   always @(posedge clk)
-    a5_valid <= \$1455 ;
+    a5_valid <= \$1448 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -4515,15 +6340,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$144 ;
+    a5_addr <= \$146 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$160 ;
+    a3_hit_a1 <= \$162 ;
   always @(posedge clk)
-    a3_older_hit <= \$169 ;
+    a3_older_hit <= \$171 ;
   always @(posedge clk)
-    a3_older_next <= \$175 [3:0];
+    a3_older_next <= \$177 [3:0];
   always @(posedge clk)
-    f0_valid <= \$1456 ;
+    f0_valid <= \$1449 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4535,11 +6360,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$205 , \$195 , \$185  };
+    f0_hit <= { \$198 , \$191 , \$184  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1457 ;
+    f1_valid <= \$1450 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4555,85 +6380,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1458 ;
+    f1_same_second_eq0 <= \$1451 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1459 ;
+    f1_same_second_eq3 <= \$1452 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1460 ;
+    f1_same_second_eq6 <= \$1453 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1461 ;
+    f1_same_second_eq9 <= \$1454 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1462 ;
+    f1_same_second_eq12 <= \$1455 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1463 ;
+    f1_same_second_eq15 <= \$1456 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1464 ;
+    f1_same_second_eq18 <= \$1457 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1465 ;
+    f1_same_second_eq21 <= \$1458 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1466 ;
+    f1_same_second_eq24 <= \$1459 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1467 ;
+    f1_same_second_eq27 <= \$1460 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1468 ;
+    f1_same_second_eq30 <= \$1461 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1469 ;
+    f1_same_third_eq0 <= \$1462 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1470 ;
+    f1_same_third_eq3 <= \$1463 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1471 ;
+    f1_same_third_eq6 <= \$1464 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1472 ;
+    f1_same_third_eq9 <= \$1465 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1473 ;
+    f1_same_third_eq12 <= \$1466 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1474 ;
+    f1_same_third_eq15 <= \$1467 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1475 ;
+    f1_same_third_eq18 <= \$1468 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1476 ;
+    f1_same_third_eq21 <= \$1469 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1477 ;
+    f1_same_third_eq24 <= \$1470 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1478 ;
+    f1_same_third_eq27 <= \$1471 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1479 ;
+    f1_same_third_eq30 <= \$1472 ;
   always @(posedge clk)
-    f1_hit <= \$1480 ;
+    f1_hit <= \$1473 ;
   always @(posedge clk)
-    f1_misaligned <= \$1481 ;
+    f1_misaligned <= \$1474 ;
   always @(posedge clk)
-    f1_event_slot <= \$229 [6:0];
+    f1_event_slot <= \$222 [6:0];
   always @(posedge clk)
-    f1_log_slot <= \$231 [8:0];
+    f1_log_slot <= \$224 [8:0];
   always @(posedge clk)
-    f1_config_slot <= \$233 [3:0];
+    f1_config_slot <= \$226 [3:0];
   always @(posedge clk)
-    f2_valid <= \$1482 ;
+    f2_valid <= \$1475 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$239 ;
+    f2_pool <= \$232 ;
   always @(posedge clk)
-    f2_slot <= \$244 ;
+    f2_slot <= \$237 ;
   always @(posedge clk)
-    f2_in_pool <= \$246 ;
+    f2_in_pool <= \$239 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$254 ;
+    f2_err <= \$247 ;
   always @(posedge clk)
-    f2_never_granted <= \$267 ;
+    f2_never_granted <= \$260 ;
   always @(posedge clk)
-    f2_same_second <= \$289 ;
+    f2_same_second <= \$282 ;
   always @(posedge clk)
-    f2_same_third <= \$311 ;
+    f2_same_third <= \$304 ;
   always @(posedge clk)
-    f3_valid <= \$1483 ;
+    f3_valid <= \$1476 ;
   always @(posedge clk)
-    f3_go <= \$1484 ;
+    f3_go <= \$1477 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4647,31 +6472,31 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$314 , \$313 , \$312  };
+    f3_in <= { \$307 , \$306 , \$305  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1337 [12];
+    f3_hit_a2 <= \$1330 [12];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$317 [4];
+    f3_a2_tag_ok <= \$310 [4];
   always @(posedge clk)
-    f3_hit_a3 <= \$1341 [12];
+    f3_hit_a3 <= \$1334 [12];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$320 [4];
+    f3_a3_tag_ok <= \$313 [4];
   always @(posedge clk)
-    f3_older_tag <= \$321 ;
+    f3_older_tag <= \$314 ;
   always @(posedge clk)
-    f3_older_snap <= \$322 ;
+    f3_older_snap <= \$315 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$323 ;
+    f3_rel_f3 <= \$316 ;
   always @(posedge clk)
-    f3_quiet <= \$1485 ;
+    f3_quiet <= \$1478 ;
   always @(posedge clk)
-    f4_valid <= \$1486 ;
+    f4_valid <= \$1479 ;
   always @(posedge clk)
-    f4_go <= \$1487 ;
+    f4_go <= \$1480 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4685,75 +6510,75 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1345 [12];
+    f4_hit_a1 <= \$1338 [12];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$349 ;
+    f4_rest_held <= \$342 ;
   always @(posedge clk)
-    f4_rest_tag <= \$383 ;
+    f4_rest_tag <= \$376 ;
   always @(posedge clk)
-    f4_rest_snap <= \$393 ;
+    f4_rest_snap <= \$386 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1488 ;
+    f4_by_a1 <= \$1481 ;
   always @(posedge clk)
-    f4_by_older <= \$1489 ;
+    f4_by_older <= \$1482 ;
   always @(posedge clk)
-    f4_by_mem <= \$1490 ;
+    f4_by_mem <= \$1483 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$437 , \$429 , \$421  };
+    f4_mem_ok <= { \$430 , \$422 , \$414  };
   always @(posedge clk)
-    f2_flushed <= \$439 ;
+    f2_flushed <= \$432 ;
   always @(posedge clk)
-    f3_flushed <= \$442 ;
+    f3_flushed <= \$435 ;
   always @(posedge clk)
-    f4_live <= \$447 [2:0];
+    f4_live <= \$440 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1491 ;
+    f4_by_mem_live <= \$1484 ;
   always @(posedge clk)
-    f4_prev_released <= \$1492 ;
+    f4_prev_released <= \$1485 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$464 [12];
+    f4_taken_a4 <= \$457 [12];
   always @(posedge clk)
-    f4_taken_a3 <= \$467 [12];
+    f4_taken_a3 <= \$460 [12];
   always @(posedge clk)
-    f4_taken_a2 <= \$472 ;
+    f4_taken_a2 <= \$465 ;
   always @(posedge clk)
-    event_push <= \$1493 ;
+    event_push <= \$1486 ;
   always @(posedge clk)
-    event_queue_waddr <= \$1494 ;
+    event_queue_waddr <= \$1487 ;
   always @(posedge clk)
-    event_pushed <= \$1495 ;
+    event_pushed <= \$1488 ;
   always @(posedge clk)
-    event_popped <= \$1496 ;
+    event_popped <= \$1489 ;
   always @(posedge clk)
-    event_count <= \$1497 ;
+    event_count <= \$1490 ;
   always @(posedge clk)
-    event_at <= \$1498 ;
+    event_at <= \$1491 ;
   always @(posedge clk)
-    event_nonempty <= \$1499 ;
+    event_nonempty <= \$1492 ;
   always @(posedge clk)
-    config_push <= \$1500 ;
+    config_push <= \$1493 ;
   always @(posedge clk)
-    config_queue_waddr <= \$1501 ;
+    config_queue_waddr <= \$1494 ;
   always @(posedge clk)
-    config_pushed <= \$1502 ;
+    config_pushed <= \$1495 ;
   always @(posedge clk)
-    config_popped <= \$1503 ;
+    config_popped <= \$1496 ;
   always @(posedge clk)
-    config_count <= \$1504 ;
+    config_count <= \$1497 ;
   always @(posedge clk)
-    config_at <= \$1505 ;
+    config_at <= \$1498 ;
   always @(posedge clk)
-    config_nonempty <= \$1506 ;
+    config_nonempty <= \$1499 ;
   always @(posedge clk)
-    f5_valid <= \$1507 ;
+    f5_valid <= \$1500 ;
   always @(posedge clk)
-    f5_ok <= \$1508 ;
+    f5_ok <= \$1501 ;
   always @(posedge clk)
-    f5_err <= \$signal$301 ;
+    f5_err <= \$signal$304 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -4767,41 +6592,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$570 ;
+    f5_wparity <= \$563 ;
   always @(posedge clk)
-    a3_flip <= \$574 [12];
+    a3_flip <= \$567 [12];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$575 ;
+    a3_released <= \$568 ;
   always @(posedge clk)
-    a4_prev_held <= \$580 ;
+    a4_prev_held <= \$573 ;
   always @(posedge clk)
-    a4_released <= \$582 ;
+    a4_released <= \$575 ;
   always @(posedge clk)
-    a5_overwrite <= \$587 ;
+    a5_overwrite <= \$580 ;
   always @(posedge clk)
-    a6_valid <= \$1509 ;
+    a6_valid <= \$1502 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    f6_valid <= \$1510 ;
+    f6_valid <= \$1503 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    x3_valid <= \$1511 ;
+    x3_valid <= \$1504 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1512 ;
+    x4_valid <= \$1505 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1513 ;
+    x5_valid <= \$1506 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1514 ;
+    x6_valid <= \$1507 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
@@ -4861,689 +6686,788 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   always @(posedge clk)
     free_info_d6 <= free_info_d5;
   always @(posedge clk)
-    busy_0 <= \$1515 ;
+    busy_0 <= \$1508 ;
   always @(posedge clk)
-    busy_6 <= \$1516 ;
+    busy_6 <= \$1509 ;
   always @(posedge clk)
-    busy_12 <= \$1517 ;
+    busy_12 <= \$1510 ;
   always @(posedge clk)
-    busy_18 <= \$1518 ;
+    busy_18 <= \$1511 ;
   always @(posedge clk)
-    busy_24 <= \$1519 ;
+    busy_24 <= \$1512 ;
   always @(posedge clk)
-    busy_30 <= \$1520 ;
+    busy_30 <= \$1513 ;
   always @(posedge clk)
-    busy_36 <= \$1521 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$12  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$14  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$16  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$18  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$20  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$22  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$24  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$26  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$28  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$30  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$4  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$32  = ~ event_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$34  = ~ log_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$36  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$38  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$40  = ~ config_queue_r0_b0[5];
-  assign \$auto$rtlil.cc:2739:Not$42  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$44  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$46  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$48  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$50  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$6  = ~ config_grant_r1_b0[1];
-  assign \$auto$rtlil.cc:2739:Not$52  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$54  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$56  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$58  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$60  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$8  = ~ event_queue_r0_b0[8];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ event_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$74  = ~ log_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ config_grant_r1_b0[2];
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ event_queue_r0_b0[9];
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ config_queue_r0_b0[6];
-  assign \$auto$rtlil.cc:2739:Not$10  = ~ config_queue_r0_b0[5];
+    busy_36 <= \$1514 ;
+  assign \$auto$rtlil.cc:2739:Not$158  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$160  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$162  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$164  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$166  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$168  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$170  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$172  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$174  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$176  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$178  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$180  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$182  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$184  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$186  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$188  = ~ event_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$190  = ~ log_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$192  = ~ config_grant_r1_b0[1];
+  assign \$auto$rtlil.cc:2739:Not$194  = ~ event_queue_r0_b0[8];
+  assign \$auto$rtlil.cc:2739:Not$196  = ~ config_queue_r0_b0[5];
+  assign \$auto$rtlil.cc:2739:Not$198  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$200  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$202  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$204  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$206  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$208  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$210  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$212  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$214  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$216  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$218  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$220  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$222  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$224  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$226  = ~ config_queue_r0_b0[6];
+  assign \$auto$rtlil.cc:2739:Not$228  = ~ event_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$230  = ~ log_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$232  = ~ config_grant_r1_b0[2];
+  assign \$auto$rtlil.cc:2739:Not$234  = ~ event_queue_r0_b0[9];
+  assign \$auto$rtlil.cc:2739:Not$236  = ~ config_queue_r0_b0[6];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1412  = event_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1405  = event_grant_wen;
     if (rst) begin
-      \$1412  = 1'h0;
+      \$1405  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1413  = event_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1406  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$1413  = { \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+      \$1406  = { \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1414  = event_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1407  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$1414  = event_grant_wdata;
+      \$1407  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1415  = event_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1408  = event_queue_wen;
     if (rst) begin
-      \$1415  = 1'h0;
+      \$1408  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1416  = event_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1409  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1416  = event_queue_waddr;
+      \$1409  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1417  = event_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1410  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$1417  = event_queue_wdata;
+      \$1410  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1418  = log_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1411  = log_grant_wen;
     if (rst) begin
-      \$1418  = 1'h0;
+      \$1411  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1419  = log_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1412  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$1419  = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
+      \$1412  = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1420  = log_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1413  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$1420  = log_grant_wdata;
+      \$1413  = log_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1421  = config_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1414  = config_grant_wen;
+    if (rst) begin
+      \$1414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1415  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$1415  = { \$629 , \$622 , \$615 , \$608  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1416  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$1416  = config_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1417  = config_queue_wen;
+    if (rst) begin
+      \$1417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1418  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$1418  = config_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1419  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1419  = config_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1420  = alloc_valid;
+    if (rst) begin
+      \$1420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1421  = a0_valid;
     if (rst) begin
       \$1421  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1422  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$1422  = { \$636 , \$629 , \$622 , \$615  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1423  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$1423  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1424  = config_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1422  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1424  = 1'h0;
+      \$1422  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1425  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1425  = config_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1423  = flush_valid;
+    if (rst) begin
+      \$1423  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1426  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1426  = config_queue_wdata;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1424  = { 1'h0, \$31 , \$28  };
+    if (rst) begin
+      \$1424  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1427  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1425  = x0_valid;
+    if (rst) begin
+      \$1425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1426  = x0_select;
+    if (rst) begin
+      \$1426  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1427  = x1_valid;
     if (rst) begin
       \$1427  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1428  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1428  = a1_valid;
     if (rst) begin
       \$1428  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1429  = { \$25 , \$22 , \$19  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1429  = event_seen;
+    if (\$39 ) begin
+      \$1429  = \$40 ;
+    end
     if (rst) begin
-      \$1429  = 3'h0;
+      \$1429  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1430  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1430  = event_seen;
     if (rst) begin
-      \$1430  = 1'h0;
+      \$1430  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1431  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$1431  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1432  = x0_valid;
-    if (rst) begin
-      \$1432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1433  = x0_select;
-    if (rst) begin
-      \$1433  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1434  = x1_valid;
-    if (rst) begin
-      \$1434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1435  = a1_valid;
-    if (rst) begin
-      \$1435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1436  = event_seen;
-    if (\$37 ) begin
-      \$1436  = \$38 ;
-    end
-    if (rst) begin
-      \$1436  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1437  = event_seen;
-    if (rst) begin
-      \$1437  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1438  = event_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1431  = event_fresh;
     if (event_take_fresh) begin
-      \$1438  = \$39 ;
+      \$1431  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1438  = 8'h00;
+      \$1431  = 8'h00;
     end
     if (rst) begin
-      \$1438  = 8'h00;
+      \$1431  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1439  = event_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1432  = event_has_fresh;
     if (event_take_fresh) begin
-      \$1439  = \$40 ;
+      \$1432  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1439  = 1'h1;
+      \$1432  = 1'h1;
     end
     if (rst) begin
-      \$1439  = 1'h1;
+      \$1432  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1440  = event_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1433  = event_head;
     if (event_pop) begin
-      \$1440  = \$43 [6:0];
+      \$1433  = \$45 [6:0];
     end
     if (x1_select[0]) begin
-      \$1440  = event_queue_waddr;
+      \$1433  = event_queue_waddr;
     end
     if (rst) begin
-      \$1440  = 7'h00;
+      \$1433  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1441  = log_seen;
-    if (\$46 ) begin
-      \$1441  = \$47 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1434  = log_seen;
+    if (\$48 ) begin
+      \$1434  = \$49 ;
     end
     if (rst) begin
-      \$1441  = 10'h000;
+      \$1434  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1442  = log_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1435  = log_seen;
     if (rst) begin
-      \$1442  = 10'h000;
+      \$1435  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1443  = log_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1436  = log_fresh;
     if (log_take_fresh) begin
-      \$1443  = \$52 [9:0];
+      \$1436  = \$54 [9:0];
     end else if (x1_select[1]) begin
-      \$1443  = 10'h000;
+      \$1436  = 10'h000;
     end
     if (rst) begin
-      \$1443  = 10'h000;
+      \$1436  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1444  = log_at_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1437  = log_at_last;
     if (log_take_fresh) begin
-      \$1444  = \$57 ;
+      \$1437  = \$59 ;
     end else if (x1_select[1]) begin
-      \$1444  = 1'h0;
+      \$1437  = 1'h0;
     end
     if (rst) begin
-      \$1444  = 1'h0;
+      \$1437  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1445  = log_lapped;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1438  = log_lapped;
     if (log_take_fresh) begin
-      \$1445  = \$62 ;
+      \$1438  = \$64 ;
     end else if (x1_select[1]) begin
-      \$1445  = 1'h0;
+      \$1438  = 1'h0;
     end
     if (rst) begin
-      \$1445  = 1'h0;
+      \$1438  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1446  = config_seen;
-    if (\$65 ) begin
-      \$1446  = \$66 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1439  = config_seen;
+    if (\$67 ) begin
+      \$1439  = \$68 ;
     end
     if (rst) begin
-      \$1446  = 5'h00;
+      \$1439  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1447  = config_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1440  = config_seen;
     if (rst) begin
-      \$1447  = 5'h00;
+      \$1440  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1448  = config_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1441  = config_fresh;
     if (config_take_fresh) begin
-      \$1448  = \$67 ;
+      \$1441  = \$69 ;
     end else if (x1_select[2]) begin
-      \$1448  = 5'h00;
+      \$1441  = 5'h00;
     end
     if (rst) begin
-      \$1448  = 5'h00;
+      \$1441  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1449  = config_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1442  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1449  = \$68 ;
+      \$1442  = \$70 ;
     end else if (x1_select[2]) begin
-      \$1449  = 1'h1;
+      \$1442  = 1'h1;
     end
     if (rst) begin
-      \$1449  = 1'h1;
+      \$1442  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1450  = config_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1443  = config_head;
     if (config_pop) begin
-      \$1450  = \$71 [3:0];
+      \$1443  = \$73 [3:0];
     end
     if (x1_select[2]) begin
-      \$1450  = config_queue_waddr;
+      \$1443  = config_queue_waddr;
     end
     if (rst) begin
-      \$1450  = 4'h0;
+      \$1443  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1451  = a1_select[1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1444  = a1_select[1];
+    if (rst) begin
+      \$1444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1445  = a2_valid;
+    if (rst) begin
+      \$1445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1446  = a2_ring;
+    if (rst) begin
+      \$1446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1447  = a3_valid;
+    if (rst) begin
+      \$1447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1448  = a4_valid;
+    if (rst) begin
+      \$1448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1449  = free_valid;
+    if (rst) begin
+      \$1449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1450  = f0_valid;
+    if (rst) begin
+      \$1450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1451  = \$199 ;
     if (rst) begin
       \$1451  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1452  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1452  = \$200 ;
     if (rst) begin
       \$1452  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1453  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1453  = \$201 ;
     if (rst) begin
       \$1453  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1454  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1454  = \$202 ;
     if (rst) begin
       \$1454  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1455  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1455  = \$203 ;
     if (rst) begin
       \$1455  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1456  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1456  = \$204 ;
     if (rst) begin
       \$1456  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1457  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1457  = \$205 ;
     if (rst) begin
       \$1457  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1458  = \$206 ;
     if (rst) begin
       \$1458  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1459  = \$207 ;
     if (rst) begin
       \$1459  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1460  = \$208 ;
     if (rst) begin
       \$1460  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1461  = \$209 ;
     if (rst) begin
       \$1461  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1462  = \$210 ;
     if (rst) begin
       \$1462  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1463  = \$211 ;
     if (rst) begin
       \$1463  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1464  = \$212 ;
     if (rst) begin
       \$1464  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1465  = \$213 ;
     if (rst) begin
       \$1465  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1466  = \$214 ;
     if (rst) begin
       \$1466  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1467  = \$215 ;
     if (rst) begin
       \$1467  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1468  = \$216 ;
     if (rst) begin
       \$1468  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1469  = \$217 ;
     if (rst) begin
       \$1469  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1470  = \$218 ;
     if (rst) begin
       \$1470  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1471  = \$219 ;
     if (rst) begin
       \$1471  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     \$1472  = \$220 ;
     if (rst) begin
       \$1472  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1473  = \$221 ;
-    if (rst) begin
-      \$1473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1474  = \$222 ;
-    if (rst) begin
-      \$1474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1475  = \$223 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1475  = f1_valid;
     if (rst) begin
       \$1475  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1476  = \$224 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1476  = f2_valid;
     if (rst) begin
       \$1476  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1477  = \$225 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1477  = \$signal$242 ;
     if (rst) begin
       \$1477  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1478  = \$226 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1478  = \$323 ;
     if (rst) begin
       \$1478  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1479  = \$227 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1479  = f3_valid;
     if (rst) begin
       \$1479  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1482  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1480  = f3_go;
+    if (rst) begin
+      \$1480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1481  = \$391 ;
+    if (rst) begin
+      \$1481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1482  = \$401 ;
     if (rst) begin
       \$1482  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1483  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1483  = \$406 ;
     if (rst) begin
-      \$1483  = 1'h0;
+      \$1483  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1484  = \$signal$239 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1484  = \$450 [2:0];
     if (rst) begin
-      \$1484  = 1'h0;
+      \$1484  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1485  = \$330 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1485  = \$454 ;
     if (rst) begin
       \$1485  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1486  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1486  = \$473 ;
     if (rst) begin
       \$1486  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1487  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1487  = event_queue_waddr;
+    if (\$481 ) begin
+      \$1487  = \$484 [6:0];
+    end
     if (rst) begin
-      \$1487  = 1'h0;
+      \$1487  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1488  = \$398 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1488  = event_push;
+    if (x1_select[0]) begin
+      \$1488  = 1'h0;
+    end
     if (rst) begin
       \$1488  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1489  = \$408 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1489  = event_pop;
+    if (x1_select[0]) begin
+      \$1489  = 1'h0;
+    end
     if (rst) begin
       \$1489  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1490  = \$413 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1490  = \$488 [7:0];
+    if (x1_select[0]) begin
+      \$1490  = 8'h00;
+    end
     if (rst) begin
-      \$1490  = 3'h0;
+      \$1490  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1491  = \$457 [2:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1491  = event_at;
+    if (\$491 ) begin
+      \$1491 [0] = event_at[0];
+      \$1491 [1] = event_at[1];
+      \$1491 [2] = event_at[2];
+    end
+    if (\$497 ) begin
+      \$1491 [0] = event_at[1];
+      \$1491 [1] = event_at[2];
+      \$1491 [2] = \$498 ;
+    end
+    if (\$504 ) begin
+      \$1491 [0] = 1'h0;
+      \$1491 [1] = event_at[0];
+      \$1491 [2] = event_at[1];
+    end
+    if (\$510 ) begin
+      \$1491 [0] = event_at[0];
+      \$1491 [1] = event_at[1];
+      \$1491 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1491  = 3'h1;
+    end
     if (rst) begin
-      \$1491  = 3'h0;
+      \$1491  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1492  = \$461 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1492  = event_nonempty;
+    if (\$491 ) begin
+      \$1492  = \$494 ;
+    end
+    if (\$497 ) begin
+      \$1492  = \$501 ;
+    end
+    if (\$504 ) begin
+      \$1492  = \$507 ;
+    end
+    if (\$510 ) begin
+      \$1492  = \$513 ;
+    end
+    if (x1_select[0]) begin
+      \$1492  = 1'h0;
+    end
     if (rst) begin
       \$1492  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1493  = \$480 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1493  = \$521 ;
     if (rst) begin
       \$1493  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1494  = event_queue_waddr;
-    if (\$488 ) begin
-      \$1494  = \$491 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1494  = config_queue_waddr;
+    if (\$529 ) begin
+      \$1494  = \$532 [3:0];
     end
     if (rst) begin
-      \$1494  = 7'h00;
+      \$1494  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1495  = event_push;
-    if (x1_select[0]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1495  = config_push;
+    if (x1_select[2]) begin
       \$1495  = 1'h0;
     end
     if (rst) begin
@@ -5551,9 +7475,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1496  = event_pop;
-    if (x1_select[0]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1496  = config_pop;
+    if (x1_select[2]) begin
       \$1496  = 1'h0;
     end
     if (rst) begin
@@ -5561,39 +7485,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1497  = \$495 [7:0];
-    if (x1_select[0]) begin
-      \$1497  = 8'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1497  = \$536 [4:0];
+    if (x1_select[2]) begin
+      \$1497  = 5'h00;
     end
     if (rst) begin
-      \$1497  = 8'h00;
+      \$1497  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1498  = event_at;
-    if (\$498 ) begin
-      \$1498 [0] = event_at[0];
-      \$1498 [1] = event_at[1];
-      \$1498 [2] = event_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1498  = config_at;
+    if (\$539 ) begin
+      \$1498 [0] = config_at[0];
+      \$1498 [1] = config_at[1];
+      \$1498 [2] = config_at[2];
     end
-    if (\$504 ) begin
-      \$1498 [0] = event_at[1];
-      \$1498 [1] = event_at[2];
-      \$1498 [2] = \$505 ;
+    if (\$545 ) begin
+      \$1498 [0] = config_at[1];
+      \$1498 [1] = config_at[2];
+      \$1498 [2] = \$546 ;
     end
-    if (\$511 ) begin
+    if (\$552 ) begin
       \$1498 [0] = 1'h0;
-      \$1498 [1] = event_at[0];
-      \$1498 [2] = event_at[1];
+      \$1498 [1] = config_at[0];
+      \$1498 [2] = config_at[1];
     end
-    if (\$517 ) begin
-      \$1498 [0] = event_at[0];
-      \$1498 [1] = event_at[1];
-      \$1498 [2] = event_at[2];
+    if (\$558 ) begin
+      \$1498 [0] = config_at[0];
+      \$1498 [1] = config_at[1];
+      \$1498 [2] = config_at[2];
     end
-    if (x1_select[0]) begin
+    if (x1_select[2]) begin
       \$1498  = 3'h1;
     end
     if (rst) begin
@@ -5601,21 +7525,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1499  = event_nonempty;
-    if (\$498 ) begin
-      \$1499  = \$501 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1499  = config_nonempty;
+    if (\$539 ) begin
+      \$1499  = \$542 ;
     end
-    if (\$504 ) begin
-      \$1499  = \$508 ;
+    if (\$545 ) begin
+      \$1499  = \$549 ;
     end
-    if (\$511 ) begin
-      \$1499  = \$514 ;
+    if (\$552 ) begin
+      \$1499  = \$555 ;
     end
-    if (\$517 ) begin
-      \$1499  = \$520 ;
+    if (\$558 ) begin
+      \$1499  = \$561 ;
     end
-    if (x1_select[0]) begin
+    if (x1_select[2]) begin
       \$1499  = 1'h0;
     end
     if (rst) begin
@@ -5623,238 +7547,141 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1500  = \$528 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1500  = f4_valid;
     if (rst) begin
       \$1500  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1501  = config_queue_waddr;
-    if (\$536 ) begin
-      \$1501  = \$539 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1501  = \release ;
     if (rst) begin
-      \$1501  = 4'h0;
+      \$1501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1502  = config_push;
-    if (x1_select[2]) begin
-      \$1502  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1502  = a5_valid;
     if (rst) begin
       \$1502  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1503  = config_pop;
-    if (x1_select[2]) begin
-      \$1503  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1503  = f5_valid;
     if (rst) begin
       \$1503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1504  = \$543 [4:0];
-    if (x1_select[2]) begin
-      \$1504  = 5'h00;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1504  = x2_valid;
     if (rst) begin
-      \$1504  = 5'h00;
+      \$1504  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1505  = config_at;
-    if (\$546 ) begin
-      \$1505 [0] = config_at[0];
-      \$1505 [1] = config_at[1];
-      \$1505 [2] = config_at[2];
-    end
-    if (\$552 ) begin
-      \$1505 [0] = config_at[1];
-      \$1505 [1] = config_at[2];
-      \$1505 [2] = \$553 ;
-    end
-    if (\$559 ) begin
-      \$1505 [0] = 1'h0;
-      \$1505 [1] = config_at[0];
-      \$1505 [2] = config_at[1];
-    end
-    if (\$565 ) begin
-      \$1505 [0] = config_at[0];
-      \$1505 [1] = config_at[1];
-      \$1505 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1505  = 3'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1505  = x3_valid;
     if (rst) begin
-      \$1505  = 3'h1;
+      \$1505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1506  = config_nonempty;
-    if (\$546 ) begin
-      \$1506  = \$549 ;
-    end
-    if (\$552 ) begin
-      \$1506  = \$556 ;
-    end
-    if (\$559 ) begin
-      \$1506  = \$562 ;
-    end
-    if (\$565 ) begin
-      \$1506  = \$568 ;
-    end
-    if (x1_select[2]) begin
-      \$1506  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1506  = x4_valid;
     if (rst) begin
       \$1506  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1507  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1507  = x5_valid;
     if (rst) begin
       \$1507  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1508  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1508  = \$581 ;
     if (rst) begin
       \$1508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1509  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1509  = \$582 ;
     if (rst) begin
       \$1509  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1510  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1510  = \$583 ;
     if (rst) begin
       \$1510  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1511  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1511  = \$584 ;
     if (rst) begin
       \$1511  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1512  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1512  = \$585 ;
     if (rst) begin
       \$1512  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1513  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1513  = \$586 ;
     if (rst) begin
       \$1513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1514  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
+    \$1514  = \$587 ;
     if (rst) begin
       \$1514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1515  = \$588 ;
-    if (rst) begin
-      \$1515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1516  = \$589 ;
-    if (rst) begin
-      \$1516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1517  = \$590 ;
-    if (rst) begin
-      \$1517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1518  = \$591 ;
-    if (rst) begin
-      \$1518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1519  = \$592 ;
-    if (rst) begin
-      \$1519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1520  = \$593 ;
-    if (rst) begin
-      \$1520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
-    \$1521  = \$594 ;
-    if (rst) begin
-      \$1521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$83 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$239 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1328 ;
+          grant_addr = \$1321 ;
       2'h1:
-          grant_addr = \$1330 ;
+          grant_addr = \$1323 ;
       2'h2:
-          grant_addr = \$1332 ;
+          grant_addr = \$1325 ;
     endcase
   end
-  assign event_grant_waddr = { \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
-  assign log_grant_waddr = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
-  assign config_grant_waddr = { \$636 , \$629 , \$622 , \$615  };
-  assign event_fresh_slot = \$595 [6:0];
+  assign event_grant_waddr = { \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
+  assign log_grant_waddr = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
+  assign config_grant_waddr = { \$629 , \$622 , \$615 , \$608  };
+  assign flush_reg_select = \port$4055$40 [5:3];
+  assign event_fresh_slot = \$588 [6:0];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$601 [8:0];
-  assign config_fresh_slot = \$603 [3:0];
+  assign log_fresh_slot = \$594 [8:0];
+  assign config_fresh_slot = \$596 [3:0];
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$650 , \$649 , \$648 , \$644 , \$640 , \$636 , \$629 , \$622 , \$615  };
-  assign next_next_tag = \$1320 [3:0];
-  assign fetched_snap = \$659 [5];
-  assign \$signal$250  = \$1337 [12];
-  assign hit_a3 = \$1341 [12];
-  assign \$signal$269  = \$1345 [12];
+  assign \$signal  = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
+  assign next_next_tag = \$1313 [3:0];
+  assign fetched_snap = \$652 [5];
+  assign free_reg_hit = \port$4055$40 [2:0];
+  assign \$signal$253  = \$1330 [12];
+  assign hit_a3 = \$1334 [12];
+  assign \$signal$272  = \$1338 [12];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
@@ -5862,66 +7689,66 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign w__data = event_grant_w_data;
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$371  = \$595 [6:0];
-  assign \event_grant_addr$372  = \$595 [6:0];
+  assign \r__addr$373  = \$588 [6:0];
+  assign \event_grant_addr$374  = \$588 [6:0];
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$374  = event_grant_r1_b0;
-  assign \w__addr$375  = f4_slot[6:0];
+  assign \event_grant_data$376  = event_grant_r1_b0;
+  assign \w__addr$377  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$377 ;
-  assign event_parity_wdata = \w__data$379 ;
-  assign \r__addr$381  = f1_event_slot;
+  assign event_parity_wen = \w__en$379 ;
+  assign event_parity_wdata = \w__data$381 ;
+  assign \r__addr$383  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$383  = \$595 [6:0];
-  assign \event_parity_addr$384  = \$595 [6:0];
+  assign \r__addr$385  = \$588 [6:0];
+  assign \event_parity_addr$386  = \$588 [6:0];
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$386  = event_parity_r1_b0;
-  assign \w__addr$387  = event_queue_w_addr;
-  assign \w__en$388  = event_queue_w_en;
-  assign \w__data$389  = event_queue_w_data;
-  assign \r__addr$390  = event_head;
+  assign \event_parity_data$388  = event_parity_r1_b0;
+  assign \w__addr$389  = event_queue_w_addr;
+  assign \w__en$390  = event_queue_w_en;
+  assign \w__data$391  = event_queue_w_data;
+  assign \r__addr$392  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$393  = log_grant_w_addr;
-  assign \w__en$394  = log_grant_w_en;
-  assign \w__data$395  = log_grant_w_data;
-  assign \r__addr$396  = f1_log_slot;
+  assign \w__addr$395  = log_grant_w_addr;
+  assign \w__en$396  = log_grant_w_en;
+  assign \w__data$397  = log_grant_w_data;
+  assign \r__addr$398  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$398  = \$601 [8:0];
-  assign \log_grant_addr$399  = \$601 [8:0];
-  assign \log_grant_data$400  = log_grant_r0_b0;
-  assign \w__addr$401  = f4_slot;
+  assign \r__addr$400  = \$594 [8:0];
+  assign \log_grant_addr$401  = \$594 [8:0];
+  assign \log_grant_data$402  = log_grant_r0_b0;
+  assign \w__addr$403  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$403  = log_parity_wen;
-  assign log_parity_wdata = \w__data$404 ;
-  assign \r__addr$406  = f1_log_slot;
+  assign \w__en$405  = log_parity_wen;
+  assign log_parity_wdata = \w__data$406 ;
+  assign \r__addr$408  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$408  = \$601 [8:0];
-  assign \log_parity_addr$409  = \$601 [8:0];
-  assign \log_parity_data$410  = log_parity_r0_b0;
-  assign \w__addr$411  = config_grant_w_addr;
-  assign \w__en$412  = config_grant_w_en;
-  assign \w__data$413  = config_grant_w_data;
-  assign \r__addr$414  = f1_config_slot;
+  assign \r__addr$410  = \$594 [8:0];
+  assign \log_parity_addr$411  = \$594 [8:0];
+  assign \log_parity_data$412  = log_parity_r0_b0;
+  assign \w__addr$413  = config_grant_w_addr;
+  assign \w__en$414  = config_grant_w_en;
+  assign \w__data$415  = config_grant_w_data;
+  assign \r__addr$416  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$416  = \$603 [3:0];
-  assign \config_grant_addr$417  = \$603 [3:0];
+  assign \r__addr$418  = \$596 [3:0];
+  assign \config_grant_addr$419  = \$596 [3:0];
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$419  = config_grant_r1_b0;
-  assign \w__addr$420  = f4_slot[3:0];
+  assign \config_grant_data$421  = config_grant_r1_b0;
+  assign \w__addr$422  = f4_slot[3:0];
   assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$422 ;
-  assign config_parity_wdata = \w__data$424 ;
-  assign \r__addr$426  = f1_config_slot;
+  assign config_parity_wen = \w__en$424 ;
+  assign config_parity_wdata = \w__data$426 ;
+  assign \r__addr$428  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$428  = \$603 [3:0];
-  assign \config_parity_addr$429  = \$603 [3:0];
+  assign \r__addr$430  = \$596 [3:0];
+  assign \config_parity_addr$431  = \$596 [3:0];
   assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$431  = config_parity_r1_b0;
-  assign \w__addr$432  = config_queue_w_addr;
-  assign \w__en$433  = config_queue_w_en;
-  assign \w__data$434  = config_queue_w_data;
-  assign \r__addr$435  = config_head;
+  assign \config_parity_data$433  = config_parity_r1_b0;
+  assign \w__addr$434  = config_queue_w_addr;
+  assign \w__en$435  = config_queue_w_en;
+  assign \w__data$436  = config_queue_w_data;
+  assign \r__addr$437  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -5934,7 +7761,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$450  = a6_payload[47:16];
+  assign \grant_addr$452  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -5984,58 +7811,60 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \log_grant_data.tag  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.tag  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$374.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$374.tag  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$376.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$376.tag  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.tag  = event_queue_r0_b0[11:8];
-  assign \log_grant_data$400.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$400.tag  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$402.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$402.tag  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.tag  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$419.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$419.tag  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$421.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$421.tag  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.tag  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$1406 ;
-  assign config_queue_wdata[4] = \$1398 ;
+  assign config_queue_wdata[8:5] = \$1399 ;
+  assign config_queue_wdata[4] = \$1391 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$1376 ;
-  assign event_queue_wdata[7] = \$1368 ;
+  assign event_queue_wdata[11:8] = \$1369 ;
+  assign event_queue_wdata[7] = \$1361 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = \$signal$157 ;
-  assign config_grant_wdata[0] = \$659 [5];
-  assign log_grant_wdata[4:1] = \$signal$157 ;
-  assign log_grant_wdata[0] = \$659 [5];
-  assign event_grant_wdata[4:1] = \$signal$157 ;
-  assign event_grant_wdata[0] = \$659 [5];
-  assign \$1481 [2] = \$232 ;
-  assign \$1481 [1] = \$230 ;
-  assign \$1481 [0] = \$228 ;
-  assign \$1480 [2] = f0_hit[2];
-  assign \$1480 [1] = f0_hit[1];
-  assign \$1480 [0] = f0_hit[0];
+  assign config_grant_wdata[4:1] = \$signal$159 ;
+  assign config_grant_wdata[0] = \$652 [5];
+  assign log_grant_wdata[4:1] = \$signal$159 ;
+  assign log_grant_wdata[0] = \$652 [5];
+  assign event_grant_wdata[4:1] = \$signal$159 ;
+  assign event_grant_wdata[0] = \$652 [5];
+  assign \$1474 [2] = \$225 ;
+  assign \$1474 [1] = \$223 ;
+  assign \$1474 [0] = \$221 ;
+  assign \$1473 [2] = f0_hit[2];
+  assign \$1473 [1] = f0_hit[1];
+  assign \$1473 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$602  = 1'h1;
+  assign \$595  = 1'h1;
   assign log_take_fresh = a1_select[1];
-  assign \$72  = 1'h0;
-  assign \$76  = \$75 ;
-  assign \$77  = 1'h0;
-  assign \$78  = \$75 ;
-  assign \$82  = 1'h1;
-  assign \$83  = a1_select[1];
-  assign \$98  = 1'h1;
-  assign \$99  = a1_in[1];
-  assign \$116  = \$114 [8];
-  assign \$119  = \$117 [10];
-  assign \$122  = \$120 [5];
-  assign \$128  = \$126 [8];
-  assign \$131  = \$129 [10];
-  assign \$134  = \$132 [5];
-  assign \$142  = \$141 ;
+  assign \$74  = 1'h0;
+  assign \$78  = \$77 ;
+  assign \$79  = 1'h0;
+  assign \$80  = \$77 ;
+  assign \$84  = 1'h1;
+  assign \$85  = a1_select[1];
+  assign \$100  = 1'h1;
+  assign \$101  = a1_in[1];
+  assign \$118  = \$116 [8];
+  assign \$121  = \$119 [10];
+  assign \$124  = \$122 [5];
+  assign \$130  = \$128 [8];
+  assign \$133  = \$131 [10];
+  assign \$136  = \$134 [5];
+  assign \$144  = \$143 ;
+  assign \$603  = a3_sel_head[0];
+  assign \$606  = a3_sel_head[2];
   assign \$610  = a3_sel_head[0];
   assign \$613  = a3_sel_head[2];
   assign \$617  = a3_sel_head[0];
@@ -6043,248 +7872,246 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$624  = a3_sel_head[0];
   assign \$627  = a3_sel_head[2];
   assign \$631  = a3_sel_head[0];
-  assign \$634  = a3_sel_head[2];
-  assign \$638  = a3_sel_head[0];
-  assign \$642  = a3_sel_head[0];
-  assign \$646  = a3_sel_head[0];
-  assign \$149  = a3_sel_head[0];
-  assign \$155  = a3_sel_head[2];
-  assign \$183  = \$181 [32];
-  assign \$193  = \$191 [32];
-  assign \$203  = \$201 [32];
-  assign \$234  = 1'h0;
-  assign \$236  = \$235 ;
-  assign \$334  = f3_in[0];
-  assign \$337  = f3_in[1];
-  assign \$341  = f3_in[2];
-  assign \$351  = f3_in[0];
-  assign \$353  = f3_in[1];
-  assign \$356  = f3_in[2];
-  assign \$359  = f3_in[0];
-  assign \$361  = f3_in[1];
-  assign \$364  = f3_in[2];
-  assign \$367  = f3_in[0];
-  assign \$369  = f3_in[1];
-  assign \$372  = f3_in[2];
-  assign \$375  = f3_in[0];
-  assign \$377  = f3_in[1];
-  assign \$380  = f3_in[2];
-  assign \$385  = f3_in[0];
-  assign \$387  = f3_in[1];
-  assign \$390  = f3_in[2];
-  assign \$415  = \$414 ;
-  assign \$423  = \$422 ;
-  assign \$431  = \$430 ;
-  assign \$503  = event_popped;
-  assign \$509  = event_pushed;
-  assign \$515  = event_pushed;
-  assign \$516  = event_popped;
-  assign \$551  = config_popped;
-  assign \$557  = config_pushed;
-  assign \$563  = config_pushed;
-  assign \$564  = config_popped;
-  assign \$594  = x6_valid;
-  assign \$655  = a3_sel_head[0];
-  assign \$657  = a3_sel_head[2];
-  assign \$662  = a3_sel_new[0];
-  assign \$663  = a3_sel_new[1];
-  assign \$664  = a3_sel_new[2];
-  assign \$665  = a3_sel_last[0];
-  assign \$666  = 1'h1;
-  assign \$667  = \$auto$rtlil.cc:2739:Not$2 ;
-  assign \$669  = event_grant_r1_b0[1];
-  assign \$684  = a3_sel_last[1];
-  assign \$685  = 1'h1;
-  assign \$686  = \$auto$rtlil.cc:2739:Not$4 ;
-  assign \$688  = log_grant_r1_b0[1];
-  assign \$703  = a3_sel_last[2];
-  assign \$704  = 1'h1;
-  assign \$705  = \$auto$rtlil.cc:2739:Not$6 ;
-  assign \$707  = config_grant_r1_b0[1];
-  assign \$722  = a3_sel_head[0];
-  assign \$723  = 1'h1;
-  assign \$724  = \$auto$rtlil.cc:2739:Not$8 ;
-  assign \$726  = event_queue_r0_b0[8];
-  assign \$741  = a3_sel_head[2];
-  assign \$742  = 1'h1;
-  assign \$743  = \$auto$rtlil.cc:2739:Not$10 ;
-  assign \$745  = config_queue_r0_b0[5];
-  assign \$761  = 1'h0;
-  assign \$762  = 1'h0;
-  assign \$763  = 1'h0;
-  assign \$764  = a3_sel_last[0];
-  assign \$765  = 1'h1;
-  assign \$766  = \$auto$rtlil.cc:2739:Not$12 ;
-  assign \$768  = event_grant_r1_b0[1];
-  assign \$783  = a3_sel_last[1];
-  assign \$784  = 1'h1;
-  assign \$785  = \$auto$rtlil.cc:2739:Not$14 ;
-  assign \$787  = log_grant_r1_b0[1];
-  assign \$802  = a3_sel_last[2];
-  assign \$803  = 1'h1;
-  assign \$804  = \$auto$rtlil.cc:2739:Not$16 ;
-  assign \$806  = config_grant_r1_b0[1];
-  assign \$821  = a3_sel_head[0];
-  assign \$822  = 1'h1;
-  assign \$823  = \$auto$rtlil.cc:2739:Not$18 ;
-  assign \$825  = event_queue_r0_b0[8];
-  assign \$840  = a3_sel_head[2];
-  assign \$841  = 1'h1;
-  assign \$842  = \$auto$rtlil.cc:2739:Not$20 ;
-  assign \$844  = config_queue_r0_b0[5];
-  assign \$860  = 1'h0;
-  assign \$861  = 1'h0;
-  assign \$862  = 1'h0;
-  assign \$863  = a3_sel_last[0];
-  assign \$864  = 1'h1;
-  assign \$865  = \$auto$rtlil.cc:2739:Not$22 ;
-  assign \$867  = event_grant_r1_b0[1];
-  assign \$882  = a3_sel_last[1];
-  assign \$883  = 1'h1;
-  assign \$884  = \$auto$rtlil.cc:2739:Not$24 ;
-  assign \$886  = log_grant_r1_b0[1];
-  assign \$901  = a3_sel_last[2];
-  assign \$902  = 1'h1;
-  assign \$903  = \$auto$rtlil.cc:2739:Not$26 ;
-  assign \$905  = config_grant_r1_b0[1];
-  assign \$920  = a3_sel_head[0];
-  assign \$921  = 1'h1;
-  assign \$922  = \$auto$rtlil.cc:2739:Not$28 ;
-  assign \$924  = event_queue_r0_b0[8];
-  assign \$939  = a3_sel_head[2];
-  assign \$940  = 1'h1;
-  assign \$941  = \$auto$rtlil.cc:2739:Not$30 ;
-  assign \$943  = config_queue_r0_b0[5];
-  assign \$959  = 1'h0;
-  assign \$960  = 1'h0;
-  assign \$961  = 1'h0;
-  assign \$962  = a3_sel_last[0];
-  assign \$963  = 1'h1;
-  assign \$964  = \$auto$rtlil.cc:2739:Not$32 ;
-  assign \$966  = event_grant_r1_b0[1];
-  assign \$981  = a3_sel_last[1];
-  assign \$982  = 1'h1;
-  assign \$983  = \$auto$rtlil.cc:2739:Not$34 ;
-  assign \$985  = log_grant_r1_b0[1];
-  assign \$1000  = a3_sel_last[2];
-  assign \$1001  = 1'h1;
-  assign \$1002  = \$auto$rtlil.cc:2739:Not$36 ;
-  assign \$1004  = config_grant_r1_b0[1];
-  assign \$1019  = a3_sel_head[0];
-  assign \$1020  = 1'h1;
-  assign \$1021  = \$auto$rtlil.cc:2739:Not$38 ;
-  assign \$1023  = event_queue_r0_b0[8];
-  assign \$1038  = a3_sel_head[2];
-  assign \$1039  = 1'h1;
-  assign \$1040  = \$auto$rtlil.cc:2739:Not$40 ;
-  assign \$1042  = config_queue_r0_b0[5];
-  assign \$1063  = 1'h0;
-  assign \$1064  = 1'h0;
-  assign \$1065  = 1'h0;
-  assign \$1066  = a3_sel_last[0];
-  assign \$1067  = 1'h1;
-  assign \$1068  = \$auto$rtlil.cc:2739:Not$42 ;
-  assign \$1070  = event_grant_r1_b0[2];
-  assign \$1078  = a3_sel_last[1];
-  assign \$1079  = 1'h1;
-  assign \$1080  = \$auto$rtlil.cc:2739:Not$44 ;
-  assign \$1082  = log_grant_r1_b0[2];
-  assign \$1090  = a3_sel_last[2];
-  assign \$1091  = 1'h1;
-  assign \$1092  = \$auto$rtlil.cc:2739:Not$46 ;
-  assign \$1094  = config_grant_r1_b0[2];
-  assign \$1102  = a3_sel_head[0];
-  assign \$1103  = 1'h1;
-  assign \$1104  = \$auto$rtlil.cc:2739:Not$48 ;
-  assign \$1106  = event_queue_r0_b0[9];
-  assign \$1114  = a3_sel_head[2];
-  assign \$1115  = 1'h1;
-  assign \$1116  = \$auto$rtlil.cc:2739:Not$50 ;
-  assign \$1118  = config_queue_r0_b0[6];
-  assign \$1127  = a3_sel_new[0];
-  assign \$1128  = a3_sel_new[1];
-  assign \$1129  = a3_sel_new[2];
-  assign \$1130  = a3_sel_last[0];
-  assign \$1131  = 1'h1;
-  assign \$1132  = \$auto$rtlil.cc:2739:Not$52 ;
-  assign \$1134  = event_grant_r1_b0[2];
-  assign \$1142  = a3_sel_last[1];
-  assign \$1143  = 1'h1;
-  assign \$1144  = \$auto$rtlil.cc:2739:Not$54 ;
-  assign \$1146  = log_grant_r1_b0[2];
-  assign \$1154  = a3_sel_last[2];
-  assign \$1155  = 1'h1;
-  assign \$1156  = \$auto$rtlil.cc:2739:Not$56 ;
-  assign \$1158  = config_grant_r1_b0[2];
-  assign \$1166  = a3_sel_head[0];
-  assign \$1167  = 1'h1;
-  assign \$1168  = \$auto$rtlil.cc:2739:Not$58 ;
-  assign \$1170  = event_queue_r0_b0[9];
-  assign \$1178  = a3_sel_head[2];
-  assign \$1179  = 1'h1;
-  assign \$1180  = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$1182  = config_queue_r0_b0[6];
-  assign \$1191  = 1'h0;
-  assign \$1192  = 1'h0;
-  assign \$1193  = 1'h0;
-  assign \$1194  = a3_sel_last[0];
-  assign \$1195  = 1'h1;
-  assign \$1196  = \$auto$rtlil.cc:2739:Not$62 ;
-  assign \$1198  = event_grant_r1_b0[2];
-  assign \$1206  = a3_sel_last[1];
-  assign \$1207  = 1'h1;
-  assign \$1208  = \$auto$rtlil.cc:2739:Not$64 ;
-  assign \$1210  = log_grant_r1_b0[2];
-  assign \$1218  = a3_sel_last[2];
-  assign \$1219  = 1'h1;
-  assign \$1220  = \$auto$rtlil.cc:2739:Not$66 ;
-  assign \$1222  = config_grant_r1_b0[2];
-  assign \$1230  = a3_sel_head[0];
-  assign \$1231  = 1'h1;
-  assign \$1232  = \$auto$rtlil.cc:2739:Not$68 ;
-  assign \$1234  = event_queue_r0_b0[9];
-  assign \$1242  = a3_sel_head[2];
-  assign \$1243  = 1'h1;
-  assign \$1244  = \$auto$rtlil.cc:2739:Not$70 ;
-  assign \$1246  = config_queue_r0_b0[6];
-  assign \$1255  = 1'h0;
-  assign \$1256  = 1'h0;
-  assign \$1257  = 1'h0;
-  assign \$1258  = a3_sel_last[0];
-  assign \$1259  = 1'h1;
-  assign \$1260  = \$auto$rtlil.cc:2739:Not$72 ;
-  assign \$1262  = event_grant_r1_b0[2];
-  assign \$1270  = a3_sel_last[1];
-  assign \$1271  = 1'h1;
-  assign \$1272  = \$auto$rtlil.cc:2739:Not$74 ;
-  assign \$1274  = log_grant_r1_b0[2];
-  assign \$1282  = a3_sel_last[2];
-  assign \$1283  = 1'h1;
-  assign \$1284  = \$auto$rtlil.cc:2739:Not$76 ;
-  assign \$1286  = config_grant_r1_b0[2];
-  assign \$1294  = a3_sel_head[0];
-  assign \$1295  = 1'h1;
-  assign \$1296  = \$auto$rtlil.cc:2739:Not$78 ;
-  assign \$1298  = event_queue_r0_b0[9];
-  assign \$1306  = a3_sel_head[2];
-  assign \$1307  = 1'h1;
-  assign \$1308  = \$auto$rtlil.cc:2739:Not$80 ;
-  assign \$1310  = config_queue_r0_b0[6];
-  assign \$1327  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1328 [30:0] = { 9'h000, \$1327  };
-  assign \$1328 [31] = 1'h1;
-  assign \$1329  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1330 [30:21], \$1330 [19:0] } = { 7'h00, \$1329 [23:21], \$1329 [19:0] };
-  assign { \$1330 [31], \$1330 [20] } = 2'h3;
-  assign \$1331  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1332 [30:22], \$1332 [20:0] } = { 11'h000, \$1331  };
-  assign { \$1332 [31], \$1332 [21] } = 2'h3;
+  assign \$635  = a3_sel_head[0];
+  assign \$639  = a3_sel_head[0];
+  assign \$151  = a3_sel_head[0];
+  assign \$157  = a3_sel_head[2];
+  assign \$182  = \$180 [32];
+  assign \$189  = \$187 [32];
+  assign \$196  = \$194 [32];
+  assign \$227  = 1'h0;
+  assign \$229  = \$228 ;
+  assign \$327  = f3_in[0];
+  assign \$330  = f3_in[1];
+  assign \$334  = f3_in[2];
+  assign \$344  = f3_in[0];
+  assign \$346  = f3_in[1];
+  assign \$349  = f3_in[2];
+  assign \$352  = f3_in[0];
+  assign \$354  = f3_in[1];
+  assign \$357  = f3_in[2];
+  assign \$360  = f3_in[0];
+  assign \$362  = f3_in[1];
+  assign \$365  = f3_in[2];
+  assign \$368  = f3_in[0];
+  assign \$370  = f3_in[1];
+  assign \$373  = f3_in[2];
+  assign \$378  = f3_in[0];
+  assign \$380  = f3_in[1];
+  assign \$383  = f3_in[2];
+  assign \$408  = \$407 ;
+  assign \$416  = \$415 ;
+  assign \$424  = \$423 ;
+  assign \$496  = event_popped;
+  assign \$502  = event_pushed;
+  assign \$508  = event_pushed;
+  assign \$509  = event_popped;
+  assign \$544  = config_popped;
+  assign \$550  = config_pushed;
+  assign \$556  = config_pushed;
+  assign \$557  = config_popped;
+  assign \$587  = x6_valid;
+  assign \$648  = a3_sel_head[0];
+  assign \$650  = a3_sel_head[2];
+  assign \$655  = a3_sel_new[0];
+  assign \$656  = a3_sel_new[1];
+  assign \$657  = a3_sel_new[2];
+  assign \$658  = a3_sel_last[0];
+  assign \$659  = 1'h1;
+  assign \$660  = \$auto$rtlil.cc:2739:Not$158 ;
+  assign \$662  = event_grant_r1_b0[1];
+  assign \$677  = a3_sel_last[1];
+  assign \$678  = 1'h1;
+  assign \$679  = \$auto$rtlil.cc:2739:Not$160 ;
+  assign \$681  = log_grant_r1_b0[1];
+  assign \$696  = a3_sel_last[2];
+  assign \$697  = 1'h1;
+  assign \$698  = \$auto$rtlil.cc:2739:Not$162 ;
+  assign \$700  = config_grant_r1_b0[1];
+  assign \$715  = a3_sel_head[0];
+  assign \$716  = 1'h1;
+  assign \$717  = \$auto$rtlil.cc:2739:Not$164 ;
+  assign \$719  = event_queue_r0_b0[8];
+  assign \$734  = a3_sel_head[2];
+  assign \$735  = 1'h1;
+  assign \$736  = \$auto$rtlil.cc:2739:Not$166 ;
+  assign \$738  = config_queue_r0_b0[5];
+  assign \$754  = 1'h0;
+  assign \$755  = 1'h0;
+  assign \$756  = 1'h0;
+  assign \$757  = a3_sel_last[0];
+  assign \$758  = 1'h1;
+  assign \$759  = \$auto$rtlil.cc:2739:Not$168 ;
+  assign \$761  = event_grant_r1_b0[1];
+  assign \$776  = a3_sel_last[1];
+  assign \$777  = 1'h1;
+  assign \$778  = \$auto$rtlil.cc:2739:Not$170 ;
+  assign \$780  = log_grant_r1_b0[1];
+  assign \$795  = a3_sel_last[2];
+  assign \$796  = 1'h1;
+  assign \$797  = \$auto$rtlil.cc:2739:Not$172 ;
+  assign \$799  = config_grant_r1_b0[1];
+  assign \$814  = a3_sel_head[0];
+  assign \$815  = 1'h1;
+  assign \$816  = \$auto$rtlil.cc:2739:Not$174 ;
+  assign \$818  = event_queue_r0_b0[8];
+  assign \$833  = a3_sel_head[2];
+  assign \$834  = 1'h1;
+  assign \$835  = \$auto$rtlil.cc:2739:Not$176 ;
+  assign \$837  = config_queue_r0_b0[5];
+  assign \$853  = 1'h0;
+  assign \$854  = 1'h0;
+  assign \$855  = 1'h0;
+  assign \$856  = a3_sel_last[0];
+  assign \$857  = 1'h1;
+  assign \$858  = \$auto$rtlil.cc:2739:Not$178 ;
+  assign \$860  = event_grant_r1_b0[1];
+  assign \$875  = a3_sel_last[1];
+  assign \$876  = 1'h1;
+  assign \$877  = \$auto$rtlil.cc:2739:Not$180 ;
+  assign \$879  = log_grant_r1_b0[1];
+  assign \$894  = a3_sel_last[2];
+  assign \$895  = 1'h1;
+  assign \$896  = \$auto$rtlil.cc:2739:Not$182 ;
+  assign \$898  = config_grant_r1_b0[1];
+  assign \$913  = a3_sel_head[0];
+  assign \$914  = 1'h1;
+  assign \$915  = \$auto$rtlil.cc:2739:Not$184 ;
+  assign \$917  = event_queue_r0_b0[8];
+  assign \$932  = a3_sel_head[2];
+  assign \$933  = 1'h1;
+  assign \$934  = \$auto$rtlil.cc:2739:Not$186 ;
+  assign \$936  = config_queue_r0_b0[5];
+  assign \$952  = 1'h0;
+  assign \$953  = 1'h0;
+  assign \$954  = 1'h0;
+  assign \$955  = a3_sel_last[0];
+  assign \$956  = 1'h1;
+  assign \$957  = \$auto$rtlil.cc:2739:Not$188 ;
+  assign \$959  = event_grant_r1_b0[1];
+  assign \$974  = a3_sel_last[1];
+  assign \$975  = 1'h1;
+  assign \$976  = \$auto$rtlil.cc:2739:Not$190 ;
+  assign \$978  = log_grant_r1_b0[1];
+  assign \$993  = a3_sel_last[2];
+  assign \$994  = 1'h1;
+  assign \$995  = \$auto$rtlil.cc:2739:Not$192 ;
+  assign \$997  = config_grant_r1_b0[1];
+  assign \$1012  = a3_sel_head[0];
+  assign \$1013  = 1'h1;
+  assign \$1014  = \$auto$rtlil.cc:2739:Not$194 ;
+  assign \$1016  = event_queue_r0_b0[8];
+  assign \$1031  = a3_sel_head[2];
+  assign \$1032  = 1'h1;
+  assign \$1033  = \$auto$rtlil.cc:2739:Not$196 ;
+  assign \$1035  = config_queue_r0_b0[5];
+  assign \$1056  = 1'h0;
+  assign \$1057  = 1'h0;
+  assign \$1058  = 1'h0;
+  assign \$1059  = a3_sel_last[0];
+  assign \$1060  = 1'h1;
+  assign \$1061  = \$auto$rtlil.cc:2739:Not$198 ;
+  assign \$1063  = event_grant_r1_b0[2];
+  assign \$1071  = a3_sel_last[1];
+  assign \$1072  = 1'h1;
+  assign \$1073  = \$auto$rtlil.cc:2739:Not$200 ;
+  assign \$1075  = log_grant_r1_b0[2];
+  assign \$1083  = a3_sel_last[2];
+  assign \$1084  = 1'h1;
+  assign \$1085  = \$auto$rtlil.cc:2739:Not$202 ;
+  assign \$1087  = config_grant_r1_b0[2];
+  assign \$1095  = a3_sel_head[0];
+  assign \$1096  = 1'h1;
+  assign \$1097  = \$auto$rtlil.cc:2739:Not$204 ;
+  assign \$1099  = event_queue_r0_b0[9];
+  assign \$1107  = a3_sel_head[2];
+  assign \$1108  = 1'h1;
+  assign \$1109  = \$auto$rtlil.cc:2739:Not$206 ;
+  assign \$1111  = config_queue_r0_b0[6];
+  assign \$1120  = a3_sel_new[0];
+  assign \$1121  = a3_sel_new[1];
+  assign \$1122  = a3_sel_new[2];
+  assign \$1123  = a3_sel_last[0];
+  assign \$1124  = 1'h1;
+  assign \$1125  = \$auto$rtlil.cc:2739:Not$208 ;
+  assign \$1127  = event_grant_r1_b0[2];
+  assign \$1135  = a3_sel_last[1];
+  assign \$1136  = 1'h1;
+  assign \$1137  = \$auto$rtlil.cc:2739:Not$210 ;
+  assign \$1139  = log_grant_r1_b0[2];
+  assign \$1147  = a3_sel_last[2];
+  assign \$1148  = 1'h1;
+  assign \$1149  = \$auto$rtlil.cc:2739:Not$212 ;
+  assign \$1151  = config_grant_r1_b0[2];
+  assign \$1159  = a3_sel_head[0];
+  assign \$1160  = 1'h1;
+  assign \$1161  = \$auto$rtlil.cc:2739:Not$214 ;
+  assign \$1163  = event_queue_r0_b0[9];
+  assign \$1171  = a3_sel_head[2];
+  assign \$1172  = 1'h1;
+  assign \$1173  = \$auto$rtlil.cc:2739:Not$216 ;
+  assign \$1175  = config_queue_r0_b0[6];
+  assign \$1184  = 1'h0;
+  assign \$1185  = 1'h0;
+  assign \$1186  = 1'h0;
+  assign \$1187  = a3_sel_last[0];
+  assign \$1188  = 1'h1;
+  assign \$1189  = \$auto$rtlil.cc:2739:Not$218 ;
+  assign \$1191  = event_grant_r1_b0[2];
+  assign \$1199  = a3_sel_last[1];
+  assign \$1200  = 1'h1;
+  assign \$1201  = \$auto$rtlil.cc:2739:Not$220 ;
+  assign \$1203  = log_grant_r1_b0[2];
+  assign \$1211  = a3_sel_last[2];
+  assign \$1212  = 1'h1;
+  assign \$1213  = \$auto$rtlil.cc:2739:Not$222 ;
+  assign \$1215  = config_grant_r1_b0[2];
+  assign \$1223  = a3_sel_head[0];
+  assign \$1224  = 1'h1;
+  assign \$1225  = \$auto$rtlil.cc:2739:Not$224 ;
+  assign \$1227  = event_queue_r0_b0[9];
+  assign \$1235  = a3_sel_head[2];
+  assign \$1236  = 1'h1;
+  assign \$1237  = \$auto$rtlil.cc:2739:Not$226 ;
+  assign \$1239  = config_queue_r0_b0[6];
+  assign \$1248  = 1'h0;
+  assign \$1249  = 1'h0;
+  assign \$1250  = 1'h0;
+  assign \$1251  = a3_sel_last[0];
+  assign \$1252  = 1'h1;
+  assign \$1253  = \$auto$rtlil.cc:2739:Not$228 ;
+  assign \$1255  = event_grant_r1_b0[2];
+  assign \$1263  = a3_sel_last[1];
+  assign \$1264  = 1'h1;
+  assign \$1265  = \$auto$rtlil.cc:2739:Not$230 ;
+  assign \$1267  = log_grant_r1_b0[2];
+  assign \$1275  = a3_sel_last[2];
+  assign \$1276  = 1'h1;
+  assign \$1277  = \$auto$rtlil.cc:2739:Not$232 ;
+  assign \$1279  = config_grant_r1_b0[2];
+  assign \$1287  = a3_sel_head[0];
+  assign \$1288  = 1'h1;
+  assign \$1289  = \$auto$rtlil.cc:2739:Not$234 ;
+  assign \$1291  = event_queue_r0_b0[9];
+  assign \$1299  = a3_sel_head[2];
+  assign \$1300  = 1'h1;
+  assign \$1301  = \$auto$rtlil.cc:2739:Not$236 ;
+  assign \$1303  = config_queue_r0_b0[6];
+  assign \$1320  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1321 [30:0] = { 9'h000, \$1320  };
+  assign \$1321 [31] = 1'h1;
+  assign \$1322  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1323 [30:21], \$1323 [19:0] } = { 7'h00, \$1322 [23:21], \$1322 [19:0] };
+  assign { \$1323 [31], \$1323 [20] } = 2'h3;
+  assign \$1324  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1325 [30:22], \$1325 [20:0] } = { 11'h000, \$1324  };
+  assign { \$1325 [31], \$1325 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$3000$0 , irq, low_water_hit, \ready$6 , rsp_grant_valid, \port$3371$0 , \port$3371$48 , rsp_freed_valid, \port$3374$0 , rsp_flushed_valid, \port$3386$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3414$0 , bus__r_req, bus__r_addr
-, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, e1_exhausted, \port$3546$0 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, \port$3922$0 , req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor
-, req_flush_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$84  = 0;
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3335$0 , \port$3336$0 , \port$3338$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$4055$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4427$0 , \port$4427$48 , rsp_freed_valid, \port$4430$0 , rsp_flushed_valid, \port$4442$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4470$0 , e1_exhausted, \port$4718$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5007$0 , clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
   wire [4:0] \$100 ;
@@ -6346,7 +8173,7 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
-  wire \$1053 ;
+  wire [8:0] \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
@@ -6391,7 +8218,7 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire \$1094 ;
+  wire [5:0] \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
@@ -6401,7 +8228,7 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
-  wire \$1102 ;
+  wire [4:0] \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
   wire \$1105 ;
@@ -6425,39 +8252,39 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
-  wire \$1124 ;
+  wire [1:0] \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
-  wire \$1128 ;
+  wire [1:0] \$1128 ;
   wire \$1129 ;
   wire [9:0] \$113 ;
-  wire \$1130 ;
+  wire [2:0] \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
+  wire [120:0] \$1134 ;
+  wire [2:0] \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire \$1139 ;
+  wire [120:0] \$1139 ;
   wire [9:0] \$114 ;
-  wire \$1140 ;
+  wire [2:0] \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
+  wire [120:0] \$1144 ;
+  wire [2:0] \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
-  wire \$1148 ;
+  wire [120:0] \$1148 ;
   wire \$1149 ;
   wire \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire \$1153 ;
+  wire [4:0] \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
@@ -6484,8 +8311,8 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
+  wire [31:0] \$1178 ;
+  wire [31:0] \$1179 ;
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
@@ -6544,9 +8371,9 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire [33:0] \$1231 ;
-  wire [33:0] \$1232 ;
-  wire [33:0] \$1233 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
@@ -6555,7 +8382,7 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
-  wire [4:0] \$1241 ;
+  wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
@@ -6598,8 +8425,8 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
-  wire [32:0] \$1280 ;
-  wire [2:0] \$1281 ;
+  wire \$1280 ;
+  wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
@@ -6610,447 +8437,900 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$1289 ;
   wire [32:0] \$129 ;
   wire \$1290 ;
-  wire [1:0] \$1291 ;
+  wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
-  wire [1:0] \$1295 ;
+  wire \$1295 ;
   wire \$1296 ;
-  wire [2:0] \$1297 ;
+  wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire [32:0] \$130 ;
   wire \$1300 ;
-  wire [120:0] \$1301 ;
-  wire [2:0] \$1302 ;
+  wire \$1301 ;
+  wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire [120:0] \$1306 ;
-  wire [2:0] \$1307 ;
+  wire \$1306 ;
+  wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire [32:0] \$131 ;
   wire \$1310 ;
-  wire [120:0] \$1311 ;
-  wire [2:0] \$1312 ;
+  wire \$1311 ;
+  wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire [120:0] \$1315 ;
+  wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire [32:0] \$132 ;
-  wire [4:0] \$1320 ;
+  wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
-  reg [31:0] \$1326 ;
-  reg \$1327 ;
-  reg \$1328 ;
-  reg [120:0] \$1329 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire [17:0] \$133 ;
-  reg [120:0] \$1330 ;
-  reg [120:0] \$1331 ;
-  reg [1:0] \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg \$1337 ;
-  reg \$1338 ;
-  reg \$1339 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg \$1341 ;
-  reg \$1342 ;
-  reg \$1343 ;
-  reg \$1344 ;
-  reg \$1345 ;
-  reg \$1346 ;
-  reg \$1347 ;
-  reg \$1348 ;
-  reg \$1349 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire \$135 ;
-  reg \$1350 ;
-  reg \$1351 ;
-  reg \$1352 ;
-  reg [4:0] \$1353 ;
-  reg [3:0] \$1354 ;
-  reg [31:0] \$1355 ;
-  reg [1:0] \$1356 ;
-  reg [31:0] \$1357 ;
-  reg [1:0] \$1358 ;
-  reg [1:0] \$1359 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
-  reg [3:0] \$1360 ;
-  reg \$1361 ;
-  reg [1:0] \$1362 ;
-  reg [120:0] \$1363 ;
-  reg [4:0] \$1364 ;
-  reg [17:0] \$1365 ;
-  reg \$1366 ;
-  reg \$1367 ;
-  reg \$1368 ;
-  reg [7:0] \$1369 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire \$137 ;
-  reg [7:0] \$1370 ;
-  reg \$1371 ;
-  reg \$1372 ;
-  reg [7:0] \$1373 ;
-  reg [31:0] \$1374 ;
-  reg [31:0] \$1375 ;
-  reg [31:0] \$1376 ;
-  reg [31:0] \$1377 ;
-  reg [17:0] \$1378 ;
-  reg \$1379 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire \$138 ;
-  reg \$1380 ;
-  reg \$1381 ;
-  reg [9:0] \$1382 ;
-  reg [9:0] \$1383 ;
-  reg \$1384 ;
-  reg \$1385 ;
-  reg [9:0] \$1386 ;
-  reg [31:0] \$1387 ;
-  reg [31:0] \$1388 ;
-  reg [31:0] \$1389 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire \$139 ;
-  reg [31:0] \$1390 ;
-  reg [31:0] \$1391 ;
-  reg [17:0] \$1392 ;
-  reg \$1393 ;
-  reg \$1394 ;
-  reg \$1395 ;
-  reg [4:0] \$1396 ;
-  reg [4:0] \$1397 ;
-  reg \$1398 ;
-  reg \$1399 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg [4:0] \$1400 ;
-  reg [31:0] \$1401 ;
-  reg [31:0] \$1402 ;
-  reg [31:0] \$1403 ;
-  reg [31:0] \$1404 ;
-  reg [3:0] \$1405 ;
-  reg [7:0] \$1406 ;
-  reg [7:0] \$1407 ;
-  reg [15:0] \$1408 ;
-  reg \$1409 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire \$141 ;
-  reg [1:0] \$1410 ;
-  reg \$1411 ;
-  reg [1:0] \$1412 ;
-  reg \$1413 ;
-  reg \$1414 ;
-  reg \$1415 ;
-  reg \$1416 ;
-  reg \$1417 ;
-  reg \$1418 ;
-  reg \$1419 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire [9:0] \$142 ;
-  reg \$1420 ;
-  reg \$1421 ;
-  reg \$1422 ;
-  reg \$1423 ;
-  reg \$1424 ;
-  reg \$1425 ;
-  reg \$1426 ;
-  reg \$1427 ;
-  reg \$1428 ;
-  reg \$1429 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire [9:0] \$143 ;
-  reg \$1430 ;
-  reg \$1431 ;
-  reg \$1432 ;
-  reg \$1433 ;
-  reg \$1434 ;
-  reg \$1435 ;
-  reg \$1436 ;
-  reg \$1437 ;
-  reg \$1438 ;
-  reg \$1439 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire [11:0] \$144 ;
-  reg \$1440 ;
-  reg \$1441 ;
-  reg \$1442 ;
-  reg \$1443 ;
-  reg \$1444 ;
-  reg \$1445 ;
-  reg \$1446 ;
-  reg \$1447 ;
-  reg \$1448 ;
-  reg \$1449 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
   wire [11:0] \$145 ;
-  reg \$1450 ;
-  reg \$1451 ;
-  reg \$1452 ;
-  reg \$1453 ;
-  reg \$1454 ;
-  reg \$1455 ;
-  reg \$1456 ;
-  reg \$1457 ;
-  reg \$1458 ;
-  reg \$1459 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire \$146 ;
-  reg \$1460 ;
-  reg \$1461 ;
-  reg \$1462 ;
-  reg \$1463 ;
-  reg \$1464 ;
-  reg \$1465 ;
-  reg \$1466 ;
-  reg \$1467 ;
-  reg \$1468 ;
-  reg \$1469 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire \$147 ;
-  reg \$1470 ;
-  reg \$1471 ;
-  reg \$1472 ;
-  reg \$1473 ;
-  reg \$1474 ;
-  reg \$1475 ;
-  reg \$1476 ;
-  reg \$1477 ;
-  reg \$1478 ;
-  reg [1:0] \$1479 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
   wire [10:0] \$148 ;
-  reg [31:0] \$1480 ;
-  reg [3:0] \$1481 ;
-  reg [31:0] \$1482 ;
-  reg [31:0] \$1483 ;
-  reg [31:0] \$1484 ;
-  reg \$1485 ;
-  reg \$1486 ;
-  reg \$1487 ;
-  reg [1:0] \$1488 ;
-  reg [12:0] \$1489 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
   wire \$149 ;
-  reg [31:0] \$1490 ;
-  reg \$1491 ;
-  reg [3:0] \$1492 ;
-  reg [7:0] \$1493 ;
-  reg [7:0] \$1494 ;
-  reg [15:0] \$1495 ;
-  reg \$1496 ;
-  reg \$1497 ;
-  reg \$1498 ;
-  reg \$1499 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  reg \$1500 ;
-  reg \$1501 ;
-  reg \$1502 ;
-  reg \$1503 ;
-  reg \$1504 ;
-  reg \$1505 ;
-  reg \$1506 ;
-  reg \$1507 ;
-  reg \$1508 ;
-  reg \$1509 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
   wire \$151 ;
-  reg \$1510 ;
-  reg \$1511 ;
-  reg \$1512 ;
-  reg \$1513 ;
-  reg \$1514 ;
-  reg \$1515 ;
-  reg \$1516 ;
-  reg \$1517 ;
-  reg \$1518 ;
-  reg \$1519 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire \$152 ;
-  reg \$1520 ;
-  reg [31:0] \$1521 ;
-  reg \$1522 ;
-  reg [3:0] \$1523 ;
-  reg [1:0] \$1524 ;
-  reg \$1525 ;
-  reg \$1526 ;
-  reg [3:0] \$1527 ;
-  reg [31:0] \$1528 ;
-  reg [1:0] \$1529 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire [45:0] \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
   wire \$153 ;
-  reg [2:0] \$1530 ;
-  reg \$1531 ;
-  reg \$1532 ;
-  reg \$1533 ;
-  reg \$1534 ;
-  reg \$1535 ;
-  reg \$1536 ;
-  reg \$1537 ;
-  reg \$1538 ;
-  reg \$1539 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
   wire \$154 ;
-  reg \$1540 ;
-  reg \$1541 ;
-  reg \$1542 ;
-  reg \$1543 ;
-  reg \$1544 ;
-  reg \$1545 ;
-  reg \$1546 ;
-  reg \$1547 ;
-  reg [31:0] \$1548 ;
-  reg [31:0] \$1549 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire \$155 ;
-  reg \$1550 ;
-  reg \$1551 ;
-  reg [4:0] \$1552 ;
-  reg \$1553 ;
-  reg \$1554 ;
-  reg \$1555 ;
-  reg [4:0] \$1556 ;
-  reg [16:0] \$1557 ;
-  reg [16:0] \$1558 ;
-  reg [16:0] \$1559 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
   wire \$156 ;
-  reg \$1560 ;
-  reg \$1561 ;
-  reg [1:0] \$1562 ;
-  reg [3:0] \$1563 ;
-  reg [31:0] \$1564 ;
-  reg \$1565 ;
-  reg \$1566 ;
-  reg [1:0] \$1567 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
   wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
   wire [32:0] \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire [32:0] \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire [32:0] \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
   wire [32:0] \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire [32:0] \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire [17:0] \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
   wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
   wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
   wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
   wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire [45:0] \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire [32:0] \$17 ;
   wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
   wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire [4:0] \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire [4:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
   wire [6:0] \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire [6:0] \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
   wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
   wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [32:0] \$18 ;
   wire [5:0] \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
   wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
   wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire [45:0] \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
   wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  reg [31:0] \$1864 ;
+  reg \$1865 ;
+  reg \$1866 ;
+  reg [120:0] \$1867 ;
+  reg [120:0] \$1868 ;
+  reg [120:0] \$1869 ;
   wire \$187 ;
+  reg [1:0] \$1870 ;
+  reg \$1871 ;
+  reg \$1872 ;
+  reg \$1873 ;
+  reg \$1874 ;
+  reg \$1875 ;
+  reg \$1876 ;
+  reg \$1877 ;
+  reg \$1878 ;
+  reg \$1879 ;
   wire \$188 ;
+  reg \$1880 ;
+  reg \$1881 ;
+  reg \$1882 ;
+  reg \$1883 ;
+  reg \$1884 ;
+  reg \$1885 ;
+  reg \$1886 ;
+  reg \$1887 ;
+  reg \$1888 ;
+  reg \$1889 ;
   wire \$189 ;
+  reg \$1890 ;
+  reg [4:0] \$1891 ;
+  reg [3:0] \$1892 ;
+  reg [31:0] \$1893 ;
+  reg [1:0] \$1894 ;
+  reg [31:0] \$1895 ;
+  reg [1:0] \$1896 ;
+  reg [1:0] \$1897 ;
+  reg [3:0] \$1898 ;
+  reg \$1899 ;
   wire [120:0] \$19 ;
   wire \$190 ;
+  reg [1:0] \$1900 ;
+  reg [120:0] \$1901 ;
+  reg [4:0] \$1902 ;
+  reg [17:0] \$1903 ;
+  reg \$1904 ;
+  reg \$1905 ;
+  reg \$1906 ;
+  reg [7:0] \$1907 ;
+  reg [7:0] \$1908 ;
+  reg \$1909 ;
   wire \$191 ;
+  reg \$1910 ;
+  reg [7:0] \$1911 ;
+  reg [31:0] \$1912 ;
+  reg [31:0] \$1913 ;
+  reg [31:0] \$1914 ;
+  reg [31:0] \$1915 ;
+  reg [17:0] \$1916 ;
+  reg \$1917 ;
+  reg \$1918 ;
+  reg \$1919 ;
   wire [32:0] \$192 ;
+  reg [9:0] \$1920 ;
+  reg [9:0] \$1921 ;
+  reg \$1922 ;
+  reg \$1923 ;
+  reg [9:0] \$1924 ;
+  reg [31:0] \$1925 ;
+  reg [31:0] \$1926 ;
+  reg [31:0] \$1927 ;
+  reg [31:0] \$1928 ;
+  reg [31:0] \$1929 ;
   wire [32:0] \$193 ;
+  reg [17:0] \$1930 ;
+  reg \$1931 ;
+  reg \$1932 ;
+  reg \$1933 ;
+  reg [4:0] \$1934 ;
+  reg [4:0] \$1935 ;
+  reg \$1936 ;
+  reg \$1937 ;
+  reg [4:0] \$1938 ;
+  reg [31:0] \$1939 ;
   wire [32:0] \$194 ;
+  reg [31:0] \$1940 ;
+  reg [31:0] \$1941 ;
+  reg [31:0] \$1942 ;
+  reg \$1943 ;
+  reg [14:0] \$1944 ;
+  reg [9:0] \$1945 ;
+  reg [14:0] \$1946 ;
+  reg [14:0] \$1947 ;
+  reg [14:0] \$1948 ;
+  reg [14:0] \$1949 ;
   wire [32:0] \$195 ;
-  wire [3:0] \$196 ;
-  wire [7:0] \$197 ;
-  wire [7:0] \$198 ;
-  wire [15:0] \$199 ;
+  reg [14:0] \$1950 ;
+  reg [14:0] \$1951 ;
+  reg [14:0] \$1952 ;
+  reg [14:0] \$1953 ;
+  reg [14:0] \$1954 ;
+  reg \$1955 ;
+  reg \$1956 ;
+  reg [14:0] \$1957 ;
+  reg [1:0] \$1958 ;
+  reg [12:0] \$1959 ;
+  wire \$196 ;
+  reg \$1960 ;
+  reg [31:0] \$1961 ;
+  reg [3:0] \$1962 ;
+  reg [31:0] \$1963 ;
+  reg [31:0] \$1964 ;
+  reg [31:0] \$1965 ;
+  reg \$1966 ;
+  reg \$1967 ;
+  reg [1:0] \$1968 ;
+  reg [2:0] \$1969 ;
+  wire \$197 ;
+  reg [2:0] \$1970 ;
+  reg [3:0] \$1971 ;
+  reg [31:0] \$1972 ;
+  reg [31:0] \$1973 ;
+  reg [31:0] \$1974 ;
+  reg [45:0] \$1975 ;
+  reg [9:0] \$1976 ;
+  reg [45:0] \$1977 ;
+  reg [45:0] \$1978 ;
+  reg [45:0] \$1979 ;
+  wire \$198 ;
+  reg [45:0] \$1980 ;
+  reg [45:0] \$1981 ;
+  reg [45:0] \$1982 ;
+  reg [45:0] \$1983 ;
+  reg [45:0] \$1984 ;
+  reg [45:0] \$1985 ;
+  reg \$1986 ;
+  reg [3:0] \$1987 ;
+  reg [7:0] \$1988 ;
+  reg [7:0] \$1989 ;
+  wire \$199 ;
+  reg [15:0] \$1990 ;
+  reg \$1991 ;
+  reg [31:0] \$1992 ;
+  reg \$1993 ;
+  reg [3:0] \$1994 ;
+  reg \$1995 ;
+  reg \$1996 ;
+  reg [3:0] \$1997 ;
+  reg [31:0] \$1998 ;
+  reg \$1999 ;
   wire \$2 ;
   wire [32:0] \$20 ;
-  wire [6:0] \$200 ;
+  wire \$200 ;
+  reg \$2000 ;
+  reg \$2001 ;
+  reg \$2002 ;
+  reg \$2003 ;
+  reg \$2004 ;
+  reg \$2005 ;
+  reg \$2006 ;
+  reg \$2007 ;
+  reg \$2008 ;
+  reg \$2009 ;
   wire \$201 ;
+  reg \$2010 ;
+  reg \$2011 ;
+  reg \$2012 ;
+  reg \$2013 ;
+  reg \$2014 ;
+  reg \$2015 ;
+  reg [4:0] \$2016 ;
+  reg [4:0] \$2017 ;
+  reg [16:0] \$2018 ;
+  reg [16:0] \$2019 ;
   wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  reg [16:0] \$2020 ;
+  wire [14:0] \$203 ;
+  wire [14:0] \$204 ;
+  wire [14:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire [14:0] \$211 ;
+  wire [14:0] \$212 ;
+  wire [14:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [14:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire [14:0] \$220 ;
+  wire [14:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [14:0] \$227 ;
+  wire [14:0] \$228 ;
+  wire [14:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [14:0] \$235 ;
+  wire [14:0] \$236 ;
+  wire [14:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire [14:0] \$243 ;
+  wire [14:0] \$244 ;
+  wire [14:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [1:0] \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire [14:0] \$251 ;
+  wire [14:0] \$252 ;
+  wire [14:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [14:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
+  wire [14:0] \$260 ;
+  wire [14:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [14:0] \$267 ;
+  wire [14:0] \$268 ;
+  wire [14:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [14:0] \$275 ;
+  wire [14:0] \$276 ;
+  wire [14:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -7095,9 +9375,9 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [6:0] \$317 ;
+  wire [6:0] \$318 ;
+  reg [12:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -7111,248 +9391,248 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [6:0] \$331 ;
+  wire [6:0] \$332 ;
+  reg [12:0] \$333 ;
+  wire [14:0] \$334 ;
+  wire [14:0] \$335 ;
+  wire [11:0] \$336 ;
+  wire [11:0] \$337 ;
+  wire [12:0] \$338 ;
+  wire [11:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [11:0] \$340 ;
+  wire [12:0] \$341 ;
+  wire [11:0] \$342 ;
+  wire [11:0] \$343 ;
+  wire [12:0] \$344 ;
+  wire [11:0] \$345 ;
+  wire [11:0] \$346 ;
+  wire [12:0] \$347 ;
+  wire [11:0] \$348 ;
+  wire [11:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [12:0] \$350 ;
+  wire [11:0] \$351 ;
+  wire [11:0] \$352 ;
+  wire [12:0] \$353 ;
+  wire [11:0] \$354 ;
+  wire [11:0] \$355 ;
+  wire [12:0] \$356 ;
+  wire [11:0] \$357 ;
+  wire [11:0] \$358 ;
+  wire [12:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire [11:0] \$360 ;
+  wire [11:0] \$361 ;
+  wire [12:0] \$362 ;
+  wire [11:0] \$363 ;
+  wire [11:0] \$364 ;
+  wire [12:0] \$365 ;
+  wire [11:0] \$366 ;
+  wire [11:0] \$367 ;
+  wire [12:0] \$368 ;
+  wire [11:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [11:0] \$370 ;
+  wire [12:0] \$371 ;
+  wire [11:0] \$372 ;
+  wire [11:0] \$373 ;
+  wire [12:0] \$374 ;
+  wire [11:0] \$375 ;
+  wire [11:0] \$376 ;
+  wire [12:0] \$377 ;
+  wire [11:0] \$378 ;
+  wire [11:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [12:0] \$380 ;
+  wire [11:0] \$381 ;
+  wire [11:0] \$382 ;
+  wire [12:0] \$383 ;
+  wire [11:0] \$384 ;
+  wire [11:0] \$385 ;
+  wire [12:0] \$386 ;
+  wire [11:0] \$387 ;
+  wire [11:0] \$388 ;
+  wire [12:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [11:0] \$390 ;
+  wire [11:0] \$391 ;
+  wire [12:0] \$392 ;
+  wire [11:0] \$393 ;
+  wire [11:0] \$394 ;
+  wire [12:0] \$395 ;
+  wire [11:0] \$396 ;
+  wire [11:0] \$397 ;
+  wire [12:0] \$398 ;
+  wire [11:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [11:0] \$400 ;
+  wire [12:0] \$401 ;
+  wire [11:0] \$402 ;
+  wire [11:0] \$403 ;
+  wire [12:0] \$404 ;
+  wire [11:0] \$405 ;
+  wire [11:0] \$406 ;
+  wire [12:0] \$407 ;
+  wire [11:0] \$408 ;
+  wire [11:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [12:0] \$410 ;
+  wire [11:0] \$411 ;
+  wire [11:0] \$412 ;
+  wire [12:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire [11:0] \$415 ;
+  wire [12:0] \$416 ;
+  wire [11:0] \$417 ;
+  wire [11:0] \$418 ;
+  wire [12:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [11:0] \$420 ;
+  wire [11:0] \$421 ;
+  wire [12:0] \$422 ;
+  wire [11:0] \$423 ;
+  wire [11:0] \$424 ;
+  wire [12:0] \$425 ;
+  wire [11:0] \$426 ;
+  wire [11:0] \$427 ;
+  wire [12:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [11:0] \$430 ;
+  wire [12:0] \$431 ;
+  wire [11:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [12:0] \$434 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [12:0] \$437 ;
+  wire [11:0] \$438 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [12:0] \$440 ;
+  wire [11:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [12:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire [12:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [11:0] \$448 ;
+  wire [12:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [11:0] \$450 ;
+  wire [11:0] \$451 ;
+  wire [12:0] \$452 ;
+  wire [11:0] \$453 ;
+  wire [11:0] \$454 ;
+  wire [12:0] \$455 ;
+  wire [11:0] \$456 ;
+  wire [11:0] \$457 ;
+  wire [12:0] \$458 ;
+  wire [11:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [11:0] \$460 ;
+  wire [12:0] \$461 ;
+  wire [11:0] \$462 ;
+  wire [11:0] \$463 ;
+  wire [12:0] \$464 ;
+  wire [11:0] \$465 ;
+  wire [11:0] \$466 ;
+  wire [12:0] \$467 ;
+  wire [11:0] \$468 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [12:0] \$470 ;
+  wire [11:0] \$471 ;
+  wire [11:0] \$472 ;
+  wire [12:0] \$473 ;
+  wire [11:0] \$474 ;
+  wire [11:0] \$475 ;
+  wire [12:0] \$476 ;
+  wire [11:0] \$477 ;
+  wire [11:0] \$478 ;
+  wire [12:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [11:0] \$480 ;
+  wire [11:0] \$481 ;
+  wire [12:0] \$482 ;
+  wire [11:0] \$483 ;
+  wire [11:0] \$484 ;
+  wire [12:0] \$485 ;
+  wire [11:0] \$486 ;
+  wire [11:0] \$487 ;
+  wire [12:0] \$488 ;
+  wire [11:0] \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [11:0] \$490 ;
+  wire [12:0] \$491 ;
+  wire [11:0] \$492 ;
+  wire [11:0] \$493 ;
+  wire [12:0] \$494 ;
+  wire [11:0] \$495 ;
+  wire [11:0] \$496 ;
+  wire [12:0] \$497 ;
+  wire [11:0] \$498 ;
+  wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [12:0] \$500 ;
+  wire [11:0] \$501 ;
+  wire [11:0] \$502 ;
+  wire [12:0] \$503 ;
+  wire [11:0] \$504 ;
+  wire [11:0] \$505 ;
+  wire [12:0] \$506 ;
+  wire [11:0] \$507 ;
+  wire [11:0] \$508 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [11:0] \$510 ;
+  wire [11:0] \$511 ;
+  wire [12:0] \$512 ;
+  wire [11:0] \$513 ;
+  wire [11:0] \$514 ;
+  wire [12:0] \$515 ;
+  wire [11:0] \$516 ;
+  wire [11:0] \$517 ;
+  wire [12:0] \$518 ;
+  wire [31:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  wire [31:0] \$520 ;
+  wire [31:0] \$521 ;
+  wire [31:0] \$522 ;
+  wire [31:0] \$523 ;
+  wire [31:0] \$524 ;
+  wire [31:0] \$525 ;
+  wire [31:0] \$526 ;
+  wire [1:0] \$527 ;
+  wire [31:0] \$528 ;
+  wire [4:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [4:0] \$530 ;
+  wire [4:0] \$531 ;
+  wire [31:0] \$532 ;
+  wire [31:0] \$533 ;
+  wire [31:0] \$534 ;
+  wire [31:0] \$535 ;
+  wire [31:0] \$536 ;
+  wire [31:0] \$537 ;
+  wire [31:0] \$538 ;
+  wire [31:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [31:0] \$540 ;
+  wire [31:0] \$541 ;
+  wire [31:0] \$542 ;
+  wire [31:0] \$543 ;
+  wire [31:0] \$544 ;
+  wire [31:0] \$545 ;
+  wire [31:0] \$546 ;
+  wire [31:0] \$547 ;
+  wire [31:0] \$548 ;
+  wire [31:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
@@ -7370,38 +9650,38 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  wire [31:0] \$565 ;
+  wire [31:0] \$566 ;
+  wire [31:0] \$567 ;
+  wire [31:0] \$568 ;
+  wire [31:0] \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [31:0] \$570 ;
+  wire [31:0] \$571 ;
+  wire [31:0] \$572 ;
+  wire [7:0] \$573 ;
+  wire [31:0] \$574 ;
+  wire [7:0] \$575 ;
+  wire [31:0] \$576 ;
+  wire [31:0] \$577 ;
+  wire [31:0] \$578 ;
+  wire [31:0] \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [31:0] \$580 ;
+  wire [31:0] \$581 ;
+  wire [31:0] \$582 ;
+  wire [31:0] \$583 ;
+  wire [31:0] \$584 ;
+  wire [31:0] \$585 ;
+  wire [31:0] \$586 ;
+  wire [31:0] \$587 ;
+  wire [31:0] \$588 ;
+  wire [31:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
+  wire [16:0] \$590 ;
+  wire [31:0] \$591 ;
+  wire [31:0] \$592 ;
+  wire [31:0] \$593 ;
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
@@ -7418,38 +9698,38 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [31:0] \$608 ;
+  wire [31:0] \$609 ;
   wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [31:0] \$610 ;
+  wire [31:0] \$611 ;
+  wire [31:0] \$612 ;
+  wire [31:0] \$613 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire [9:0] \$616 ;
+  wire [31:0] \$617 ;
+  wire [9:0] \$618 ;
+  wire [31:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [31:0] \$620 ;
+  wire [31:0] \$621 ;
+  wire [31:0] \$622 ;
+  wire [31:0] \$623 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
+  wire [31:0] \$626 ;
+  wire [31:0] \$627 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
+  wire [16:0] \$633 ;
+  wire [31:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [31:0] \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
@@ -7466,37 +9746,37 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [31:0] \$651 ;
+  wire [31:0] \$652 ;
+  wire [31:0] \$653 ;
+  wire [31:0] \$654 ;
+  wire [31:0] \$655 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
+  wire [31:0] \$658 ;
+  wire [4:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [31:0] \$660 ;
+  wire [4:0] \$661 ;
+  wire [31:0] \$662 ;
+  wire [31:0] \$663 ;
+  wire [31:0] \$664 ;
+  wire [31:0] \$665 ;
+  wire [31:0] \$666 ;
+  wire [31:0] \$667 ;
+  wire [31:0] \$668 ;
+  wire [31:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [31:0] \$670 ;
+  wire [31:0] \$671 ;
+  wire [31:0] \$672 ;
+  wire [31:0] \$673 ;
+  wire [31:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [16:0] \$676 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [31:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
@@ -7514,18 +9794,18 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [5:0] \$695 ;
+  wire [5:0] \$696 ;
+  wire [6:0] \$697 ;
+  wire [5:0] \$698 ;
+  wire [5:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
+  wire [6:0] \$700 ;
   wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
+  wire [5:0] \$702 ;
+  wire [5:0] \$703 ;
+  wire [6:0] \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
@@ -7533,146 +9813,146 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire [31:0] \$713 ;
-  wire [31:0] \$714 ;
-  wire [31:0] \$715 ;
-  wire [31:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [31:0] \$718 ;
-  wire [31:0] \$719 ;
+  wire [5:0] \$711 ;
+  wire [5:0] \$712 ;
+  wire [6:0] \$713 ;
+  wire [5:0] \$714 ;
+  wire [5:0] \$715 ;
+  wire [6:0] \$716 ;
+  wire \$717 ;
+  wire [5:0] \$718 ;
+  wire [5:0] \$719 ;
   wire \$72 ;
-  wire [31:0] \$720 ;
-  wire [1:0] \$721 ;
-  wire [31:0] \$722 ;
-  wire [4:0] \$723 ;
-  wire [4:0] \$724 ;
-  wire [4:0] \$725 ;
-  wire [31:0] \$726 ;
-  wire [31:0] \$727 ;
-  wire [31:0] \$728 ;
-  wire [31:0] \$729 ;
+  wire [6:0] \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire [6:0] \$726 ;
+  wire [5:0] \$727 ;
+  wire [5:0] \$728 ;
+  wire [6:0] \$729 ;
   wire \$73 ;
-  wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
-  wire [31:0] \$735 ;
-  wire [31:0] \$736 ;
-  wire [31:0] \$737 ;
-  wire [31:0] \$738 ;
-  wire [31:0] \$739 ;
+  wire [5:0] \$730 ;
+  wire [5:0] \$731 ;
+  wire [6:0] \$732 ;
+  wire [5:0] \$733 ;
+  wire [5:0] \$734 ;
+  wire [6:0] \$735 ;
+  wire [5:0] \$736 ;
+  wire [5:0] \$737 ;
+  wire [6:0] \$738 ;
+  wire [20:0] \$739 ;
   wire \$74 ;
-  wire [31:0] \$740 ;
-  wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
-  wire [31:0] \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire [5:0] \$743 ;
+  wire [5:0] \$744 ;
+  wire [6:0] \$745 ;
+  wire [20:0] \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
+  wire [5:0] \$750 ;
+  wire [5:0] \$751 ;
+  wire [6:0] \$752 ;
+  wire [20:0] \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire [31:0] \$759 ;
+  wire [33:0] \$757 ;
+  wire [34:0] \$758 ;
+  wire [33:0] \$759 ;
   wire \$76 ;
-  wire [31:0] \$760 ;
-  wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
-  wire [31:0] \$763 ;
-  wire [31:0] \$764 ;
-  wire [31:0] \$765 ;
-  wire [31:0] \$766 ;
-  wire [7:0] \$767 ;
-  wire [31:0] \$768 ;
-  wire [7:0] \$769 ;
+  wire [34:0] \$760 ;
+  wire [33:0] \$761 ;
+  wire [34:0] \$762 ;
+  wire [45:0] \$763 ;
+  wire [45:0] \$764 ;
+  wire [45:0] \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [31:0] \$770 ;
-  wire [31:0] \$771 ;
-  wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
-  wire [31:0] \$775 ;
-  wire [31:0] \$776 ;
-  wire [31:0] \$777 ;
-  wire [31:0] \$778 ;
-  wire [31:0] \$779 ;
+  wire \$770 ;
+  wire [45:0] \$771 ;
+  wire [45:0] \$772 ;
+  wire [45:0] \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire [45:0] \$779 ;
   wire \$78 ;
-  wire [31:0] \$780 ;
-  wire [31:0] \$781 ;
-  wire [31:0] \$782 ;
-  wire [31:0] \$783 ;
-  wire [16:0] \$784 ;
-  wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
-  wire [31:0] \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [45:0] \$780 ;
+  wire [45:0] \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire [45:0] \$787 ;
+  wire [45:0] \$788 ;
+  wire [45:0] \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
+  wire [45:0] \$795 ;
+  wire [45:0] \$796 ;
+  wire [45:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire [31:0] \$802 ;
-  wire [31:0] \$803 ;
-  wire [31:0] \$804 ;
-  wire [31:0] \$805 ;
-  wire [31:0] \$806 ;
-  wire [31:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [31:0] \$809 ;
+  wire \$802 ;
+  wire [45:0] \$803 ;
+  wire [45:0] \$804 ;
+  wire [45:0] \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [9:0] \$810 ;
-  wire [31:0] \$811 ;
-  wire [9:0] \$812 ;
-  wire [31:0] \$813 ;
-  wire [31:0] \$814 ;
-  wire [31:0] \$815 ;
-  wire [31:0] \$816 ;
-  wire [31:0] \$817 ;
-  wire [31:0] \$818 ;
-  wire [31:0] \$819 ;
+  wire \$810 ;
+  wire [45:0] \$811 ;
+  wire [45:0] \$812 ;
+  wire [45:0] \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire [45:0] \$819 ;
   wire \$82 ;
-  wire [31:0] \$820 ;
-  wire [31:0] \$821 ;
-  wire [31:0] \$822 ;
-  wire [31:0] \$823 ;
-  wire [31:0] \$824 ;
-  wire [31:0] \$825 ;
-  wire [31:0] \$826 ;
-  wire [16:0] \$827 ;
-  wire [31:0] \$828 ;
-  wire [31:0] \$829 ;
+  wire [45:0] \$820 ;
+  wire [45:0] \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire [45:0] \$827 ;
+  wire [45:0] \$828 ;
+  wire [45:0] \$829 ;
   wire \$83 ;
-  wire [31:0] \$830 ;
+  wire \$830 ;
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
+  wire [45:0] \$835 ;
+  wire [45:0] \$836 ;
+  wire [45:0] \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
@@ -7681,42 +9961,42 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
-  wire [31:0] \$845 ;
-  wire [31:0] \$846 ;
-  wire [31:0] \$847 ;
-  wire [31:0] \$848 ;
-  wire [31:0] \$849 ;
+  wire \$845 ;
+  wire [3:0] \$846 ;
+  wire [7:0] \$847 ;
+  wire [7:0] \$848 ;
+  wire [15:0] \$849 ;
   wire [5:0] \$85 ;
-  wire [31:0] \$850 ;
-  wire [31:0] \$851 ;
-  wire [31:0] \$852 ;
-  wire [4:0] \$853 ;
-  wire [31:0] \$854 ;
-  wire [4:0] \$855 ;
-  wire [31:0] \$856 ;
-  wire [31:0] \$857 ;
-  wire [31:0] \$858 ;
-  wire [31:0] \$859 ;
+  wire \$850 ;
+  wire [5:0] \$851 ;
+  wire [5:0] \$852 ;
+  wire [6:0] \$853 ;
+  wire [5:0] \$854 ;
+  wire [5:0] \$855 ;
+  wire [6:0] \$856 ;
+  wire \$857 ;
+  wire [5:0] \$858 ;
+  wire [5:0] \$859 ;
   wire [6:0] \$86 ;
-  wire [31:0] \$860 ;
-  wire [31:0] \$861 ;
-  wire [31:0] \$862 ;
-  wire [31:0] \$863 ;
-  wire [31:0] \$864 ;
-  wire [31:0] \$865 ;
-  wire [31:0] \$866 ;
-  wire [31:0] \$867 ;
-  wire [31:0] \$868 ;
-  wire [31:0] \$869 ;
+  wire [6:0] \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire [5:0] \$868 ;
+  wire [5:0] \$869 ;
   wire [4:0] \$87 ;
-  wire [16:0] \$870 ;
-  wire [31:0] \$871 ;
-  wire [31:0] \$872 ;
-  wire [31:0] \$873 ;
+  wire [6:0] \$870 ;
+  wire [5:0] \$871 ;
+  wire [5:0] \$872 ;
+  wire [6:0] \$873 ;
   wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
+  wire [5:0] \$875 ;
+  wire [5:0] \$876 ;
+  wire [6:0] \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire [32:0] \$88 ;
@@ -7731,19 +10011,19 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$888 ;
   wire \$889 ;
   wire [2:0] \$89 ;
-  wire [31:0] \$890 ;
-  wire [31:0] \$891 ;
-  wire [31:0] \$892 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [3:0] \$897 ;
-  wire [7:0] \$898 ;
-  wire [7:0] \$899 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [32:0] \$9 ;
   wire [32:0] \$90 ;
-  wire [15:0] \$900 ;
+  wire \$900 ;
   wire \$901 ;
   wire \$902 ;
   wire \$903 ;
@@ -7771,7 +10051,7 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
-  wire [6:0] \$926 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -7852,25 +10132,98 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$100 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$102 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$104 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$106 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$108 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$110 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$112 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$114 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$116 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$118 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$120 ;
+  wire \$auto$rtlil.cc:2739:Not$122 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$124 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$126 ;
+  wire \$auto$rtlil.cc:2739:Not$128 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$130 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$132 ;
+  wire \$auto$rtlil.cc:2739:Not$134 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$136 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$138 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
+  wire \$auto$rtlil.cc:2739:Not$140 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$142 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$144 ;
+  wire \$auto$rtlil.cc:2739:Not$146 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$148 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
+  wire \$auto$rtlil.cc:2739:Not$152 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
+  wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
+  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$22 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$24 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$26 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$28 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$30 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$32 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$34 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$36 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$38 ;
+  wire \$auto$rtlil.cc:2739:Not$4 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$40 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$42 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$44 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$46 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$48 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$50 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$52 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$54 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$56 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$58 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$6 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$62 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$64 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$66 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$68 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$70 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$72 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$74 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$76 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$78 ;
+  wire \$auto$rtlil.cc:2739:Not$8 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$80 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$82 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$84 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$86 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$88 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$90 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$92 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$94 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
-  reg \$signal$123  = 1'h0;
-  reg [1:0] \$signal$125  = 2'h0;
-  reg \$signal$126  = 1'h0;
-  reg \$signal$192  = 1'h0;
-  reg [31:0] \$signal$207  = 32'd0;
-  reg \$signal$208  = 1'h0;
-  reg \$signal$240  = 1'h0;
-  reg [31:0] \$signal$242  = 32'd0;
-  reg \$signal$243  = 1'h0;
+  (* init = 15'h0000 *)
+  wire [14:0] \$signal$138 ;
+  reg \$signal$209  = 1'h0;
+  reg [1:0] \$signal$214  = 2'h0;
+  reg \$signal$245  = 1'h0;
+  reg [31:0] \$signal$246  = 32'd0;
   reg \$signal$247  = 1'h0;
-  reg \$signal$248  = 1'h0;
-  reg [31:0] \$signal$250  = 32'd0;
+  reg [3:0] \$signal$248  = 4'h0;
+  reg \$signal$249  = 1'h0;
+  reg \$signal$250  = 1'h0;
+  reg [3:0] \$signal$251  = 4'h0;
+  reg [31:0] \$signal$252  = 32'd0;
   reg \$signal$266  = 1'h0;
-  reg \$signal$267  = 1'h0;
-  reg \$signal$268  = 1'h0;
-  reg \$signal$269  = 1'h0;
-  reg \$signal$276  = 1'h0;
-  reg \$signal$277  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$49 ;
   reg [31:0] \$signal$58  = 32'd0;
@@ -7882,60 +10235,96 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   reg [4:0] \$signal$73  = 5'h00;
   wire [4:0] \$signal$74 ;
   wire [1:0] \$signature__addr ;
+  wire [1:0] \$signature__addr$273 ;
+  wire [1:0] \$signature__addr$276 ;
+  wire [1:0] \$signature__addr$279 ;
+  wire [1:0] \$signature__addr$282 ;
+  wire [1:0] \$signature__addr$285 ;
+  (* init = 2'h0 *)
   wire [1:0] \$signature__addr$288 ;
   wire [1:0] \$signature__addr$291 ;
-  wire [1:0] \$signature__addr$294 ;
-  wire [1:0] \$signature__addr$297 ;
-  wire [1:0] \$signature__addr$300 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$303 ;
-  wire [1:0] \$signature__addr$306 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$286 ;
-  wire [120:0] \$signature__data$292 ;
-  wire [120:0] \$signature__data$298 ;
-  wire [120:0] \$signature__data$304 ;
+  wire [120:0] \$signature__data$271 ;
+  wire [120:0] \$signature__data$277 ;
+  wire [120:0] \$signature__data$283 ;
+  wire [120:0] \$signature__data$289 ;
   wire [120:0] \$signature__data$69 ;
   wire [120:0] \$signature__data$70 ;
   wire [120:0] \$signature__data$71 ;
   wire \$signature__en ;
-  wire \$signature__en$289 ;
-  wire \$signature__en$293 ;
-  wire \$signature__en$295 ;
-  wire \$signature__en$299 ;
-  wire \$signature__en$301 ;
-  wire \$signature__en$305 ;
-  wire \$signature__en$307 ;
-  reg alloc_waiting = 1'h0;
+  wire \$signature__en$274 ;
+  wire \$signature__en$278 ;
+  wire \$signature__en$280 ;
+  wire \$signature__en$284 ;
+  wire \$signature__en$286 ;
+  wire \$signature__en$290 ;
+  wire \$signature__en$292 ;
+  reg [14:0] alloc_queue_data0 = 15'h0000;
+  reg [14:0] alloc_queue_data1 = 15'h0000;
+  reg [14:0] alloc_queue_data2 = 15'h0000;
+  reg [14:0] alloc_queue_data3 = 15'h0000;
+  reg [14:0] alloc_queue_data4 = 15'h0000;
+  reg [14:0] alloc_queue_data5 = 15'h0000;
+  reg [14:0] alloc_queue_data6 = 15'h0000;
+  reg [14:0] alloc_queue_data7 = 15'h0000;
+  reg [14:0] alloc_queue_data8 = 15'h0000;
+  reg [14:0] alloc_queue_data9 = 15'h0000;
+  reg [9:0] alloc_queue_full = 10'h000;
+  wire alloc_queue_pop;
+  wire alloc_queue_push;
+  reg [14:0] alloc_queue_w_data = 15'h0000;
   (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
-  (* init = 32'd0 *)
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  (* init = 1'h0 *)
   output bus__r_err;
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  output bus__r_slow;
+  wire bus__r_slow;
+  output bus__r_slow_ack;
+  wire bus__r_slow_ack;
+  wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
+  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  (* init = 1'h0 *)
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
   wire bus__w_req;
+  output bus__w_slow;
+  wire bus__w_slow;
+  output bus__w_slow_ack;
+  wire bus__w_slow_ack;
+  output bus__w_slow_err;
+  wire bus__w_slow_err;
   input [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
   input clk;
   wire clk;
+  reg [45:0] command_queue_data0 = 46'h000000000000;
+  reg [45:0] command_queue_data1 = 46'h000000000000;
+  reg [45:0] command_queue_data2 = 46'h000000000000;
+  reg [45:0] command_queue_data3 = 46'h000000000000;
+  reg [45:0] command_queue_data4 = 46'h000000000000;
+  reg [45:0] command_queue_data5 = 46'h000000000000;
+  reg [45:0] command_queue_data6 = 46'h000000000000;
+  reg [45:0] command_queue_data7 = 46'h000000000000;
+  reg [45:0] command_queue_data8 = 46'h000000000000;
+  reg [45:0] command_queue_data9 = 46'h000000000000;
+  reg [9:0] command_queue_full = 10'h000;
+  wire command_queue_pop;
+  wire command_queue_push;
+  wire [45:0] command_queue_w_data;
   reg [31:0] config_allocs = 32'd0;
   reg config_ev_fail = 1'h0;
   reg config_ev_flush = 1'h0;
@@ -7979,7 +10368,6 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   reg event_lw_granted_2 = 1'h0;
   reg [17:0] event_lw_limit = 18'h00000;
   reg event_lw_short = 1'h0;
-  reg flush_waiting = 1'h0;
   wire [31:0] handle;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
@@ -8013,108 +10401,108 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   output low_water_hit;
   wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
+  input native_alloc_valid;
+  wire native_alloc_valid;
+  input native_flush_valid;
+  wire native_flush_valid;
+  input native_free_valid;
+  wire native_free_valid;
+  reg native_turn = 1'h0;
+  reg new_flush = 1'h0;
   wire popped;
-  output \port$2997$0 ;
-  wire \port$2997$0 ;
-  output \port$2998$0 ;
-  wire \port$2998$0 ;
-  output \port$3000$0 ;
-  wire \port$3000$0 ;
-  input [15:0] \port$3371$0 ;
-  wire [15:0] \port$3371$0 ;
-  input [12:0] \port$3371$48 ;
-  wire [12:0] \port$3371$48 ;
-  input [15:0] \port$3374$0 ;
-  wire [15:0] \port$3374$0 ;
-  input [14:0] \port$3386$0 ;
-  wire [14:0] \port$3386$0 ;
-  input [36:0] \port$3414$0 ;
-  wire [36:0] \port$3414$0 ;
+  output \port$3335$0 ;
+  wire \port$3335$0 ;
+  output \port$3336$0 ;
+  wire \port$3336$0 ;
+  output \port$3338$0 ;
+  wire \port$3338$0 ;
+  output [44:0] \port$4055$1 ;
+  wire [44:0] \port$4055$1 ;
+  input [15:0] \port$4427$0 ;
+  wire [15:0] \port$4427$0 ;
+  input [12:0] \port$4427$48 ;
+  wire [12:0] \port$4427$48 ;
+  input [15:0] \port$4430$0 ;
+  wire [15:0] \port$4430$0 ;
+  input [14:0] \port$4442$0 ;
+  wire [14:0] \port$4442$0 ;
+  input [36:0] \port$4470$0 ;
+  wire [36:0] \port$4470$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3546$0 ;
-  wire [4:0] \port$3546$0 ;
+  output [4:0] \port$4718$0 ;
+  wire [4:0] \port$4718$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3922$0 ;
-  wire [4:0] \port$3922$0 ;
-  reg [15:0] r1_a11_8 = 16'h0000;
-  reg [3:0] r1_a1_0 = 4'h0;
-  reg [7:0] r1_a4_2 = 8'h00;
-  reg [7:0] r1_a7_5 = 8'h00;
-  wire r2_alloc;
-  reg [1:0] r2_pool = 2'h0;
-  reg r2_sel_config = 1'h0;
-  reg r2_sel_config2 = 1'h0;
-  reg r2_sel_ctrl = 1'h0;
-  reg r2_sel_cycle = 1'h0;
-  reg r2_sel_err_count = 1'h0;
-  reg r2_sel_err_dropped = 1'h0;
-  reg r2_sel_err_head0 = 1'h0;
-  reg r2_sel_err_head1 = 1'h0;
-  reg r2_sel_err_head2 = 1'h0;
-  reg r2_sel_err_head3 = 1'h0;
-  reg r2_sel_err_pop = 1'h0;
-  reg r2_sel_id = 1'h0;
-  reg r2_sel_irq_enable = 1'h0;
-  reg r2_sel_irq_status = 1'h0;
-  reg r2_sel_pool0_alloc = 1'h0;
-  reg r2_sel_pool0_allocs = 1'h0;
-  reg r2_sel_pool0_base_hi = 1'h0;
-  reg r2_sel_pool0_base_lo = 1'h0;
-  reg r2_sel_pool0_fails = 1'h0;
-  reg r2_sel_pool0_flush = 1'h0;
-  reg r2_sel_pool0_flushes = 1'h0;
-  reg r2_sel_pool0_free = 1'h0;
-  reg r2_sel_pool0_frees = 1'h0;
-  reg r2_sel_pool0_high_water = 1'h0;
-  reg r2_sel_pool0_in_use = 1'h0;
-  reg r2_sel_pool0_info = 1'h0;
-  reg r2_sel_pool0_low_water = 1'h0;
-  reg r2_sel_pool0_overwrites = 1'h0;
-  reg r2_sel_pool0_slot_size = 1'h0;
-  reg r2_sel_pool0_slots = 1'h0;
-  reg r2_sel_pool1_alloc = 1'h0;
-  reg r2_sel_pool1_allocs = 1'h0;
-  reg r2_sel_pool1_base_hi = 1'h0;
-  reg r2_sel_pool1_base_lo = 1'h0;
-  reg r2_sel_pool1_fails = 1'h0;
-  reg r2_sel_pool1_flush = 1'h0;
-  reg r2_sel_pool1_flushes = 1'h0;
-  reg r2_sel_pool1_free = 1'h0;
-  reg r2_sel_pool1_frees = 1'h0;
-  reg r2_sel_pool1_high_water = 1'h0;
-  reg r2_sel_pool1_in_use = 1'h0;
-  reg r2_sel_pool1_info = 1'h0;
-  reg r2_sel_pool1_low_water = 1'h0;
-  reg r2_sel_pool1_overwrites = 1'h0;
-  reg r2_sel_pool1_slot_size = 1'h0;
-  reg r2_sel_pool1_slots = 1'h0;
-  reg r2_sel_pool2_alloc = 1'h0;
-  reg r2_sel_pool2_allocs = 1'h0;
-  reg r2_sel_pool2_base_hi = 1'h0;
-  reg r2_sel_pool2_base_lo = 1'h0;
-  reg r2_sel_pool2_fails = 1'h0;
-  reg r2_sel_pool2_flush = 1'h0;
-  reg r2_sel_pool2_flushes = 1'h0;
-  reg r2_sel_pool2_free = 1'h0;
-  reg r2_sel_pool2_frees = 1'h0;
-  reg r2_sel_pool2_high_water = 1'h0;
-  reg r2_sel_pool2_in_use = 1'h0;
-  reg r2_sel_pool2_info = 1'h0;
-  reg r2_sel_pool2_low_water = 1'h0;
-  reg r2_sel_pool2_overwrites = 1'h0;
-  reg r2_sel_pool2_slot_size = 1'h0;
-  reg r2_sel_pool2_slots = 1'h0;
-  reg r2_sel_status = 1'h0;
-  reg r2_sel_version = 1'h0;
-  reg r3_alloc = 1'h0;
-  reg [31:0] r3_block0 = 32'd0;
-  reg [31:0] r3_block4 = 32'd0;
-  reg [31:0] r3_block5 = 32'd0;
-  reg [31:0] r3_block6 = 32'd0;
-  reg [3:0] r3_found_in = 4'h0;
-  reg [1:0] r3_pool = 2'h0;
-  output r_ack;
-  reg r_ack = 1'h0;
+  output [4:0] \port$5007$0 ;
+  wire [4:0] \port$5007$0 ;
+  reg r1_sel_config = 1'h0;
+  reg r1_sel_config2 = 1'h0;
+  reg r1_sel_ctrl = 1'h0;
+  reg r1_sel_cycle = 1'h0;
+  reg r1_sel_err_count = 1'h0;
+  reg r1_sel_err_dropped = 1'h0;
+  reg r1_sel_err_head0 = 1'h0;
+  reg r1_sel_err_head1 = 1'h0;
+  reg r1_sel_err_head2 = 1'h0;
+  reg r1_sel_err_head3 = 1'h0;
+  reg r1_sel_err_pop = 1'h0;
+  reg r1_sel_id = 1'h0;
+  reg r1_sel_irq_enable = 1'h0;
+  reg r1_sel_irq_status = 1'h0;
+  reg r1_sel_pool0_allocs = 1'h0;
+  reg r1_sel_pool0_base_hi = 1'h0;
+  reg r1_sel_pool0_base_lo = 1'h0;
+  reg r1_sel_pool0_fails = 1'h0;
+  reg r1_sel_pool0_flush = 1'h0;
+  reg r1_sel_pool0_flushes = 1'h0;
+  reg r1_sel_pool0_free = 1'h0;
+  reg r1_sel_pool0_frees = 1'h0;
+  reg r1_sel_pool0_high_water = 1'h0;
+  reg r1_sel_pool0_in_use = 1'h0;
+  reg r1_sel_pool0_info = 1'h0;
+  reg r1_sel_pool0_low_water = 1'h0;
+  reg r1_sel_pool0_overwrites = 1'h0;
+  reg r1_sel_pool0_slot_size = 1'h0;
+  reg r1_sel_pool0_slots = 1'h0;
+  reg r1_sel_pool1_allocs = 1'h0;
+  reg r1_sel_pool1_base_hi = 1'h0;
+  reg r1_sel_pool1_base_lo = 1'h0;
+  reg r1_sel_pool1_fails = 1'h0;
+  reg r1_sel_pool1_flush = 1'h0;
+  reg r1_sel_pool1_flushes = 1'h0;
+  reg r1_sel_pool1_free = 1'h0;
+  reg r1_sel_pool1_frees = 1'h0;
+  reg r1_sel_pool1_high_water = 1'h0;
+  reg r1_sel_pool1_in_use = 1'h0;
+  reg r1_sel_pool1_info = 1'h0;
+  reg r1_sel_pool1_low_water = 1'h0;
+  reg r1_sel_pool1_overwrites = 1'h0;
+  reg r1_sel_pool1_slot_size = 1'h0;
+  reg r1_sel_pool1_slots = 1'h0;
+  reg r1_sel_pool2_allocs = 1'h0;
+  reg r1_sel_pool2_base_hi = 1'h0;
+  reg r1_sel_pool2_base_lo = 1'h0;
+  reg r1_sel_pool2_fails = 1'h0;
+  reg r1_sel_pool2_flush = 1'h0;
+  reg r1_sel_pool2_flushes = 1'h0;
+  reg r1_sel_pool2_free = 1'h0;
+  reg r1_sel_pool2_frees = 1'h0;
+  reg r1_sel_pool2_high_water = 1'h0;
+  reg r1_sel_pool2_in_use = 1'h0;
+  reg r1_sel_pool2_info = 1'h0;
+  reg r1_sel_pool2_low_water = 1'h0;
+  reg r1_sel_pool2_overwrites = 1'h0;
+  reg r1_sel_pool2_slot_size = 1'h0;
+  reg r1_sel_pool2_slots = 1'h0;
+  reg r1_sel_status = 1'h0;
+  reg r1_sel_version = 1'h0;
+  reg r1_valid = 1'h0;
+  reg [31:0] r2_block0 = 32'd0;
+  reg [31:0] r2_block4 = 32'd0;
+  reg [31:0] r2_block5 = 32'd0;
+  reg [31:0] r2_block6 = 32'd0;
+  reg [3:0] r2_found_in = 4'h0;
+  output r2_valid;
+  reg r2_valid = 1'h0;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -8125,19 +10513,16 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   output [12:0] req_alloc_size;
   reg [12:0] req_alloc_size = 13'h0000;
   output req_flush;
-  reg req_flush = 1'h0;
-  output [1:0] req_flush_pool;
-  reg [1:0] req_flush_pool = 2'h0;
+  wire req_flush;
+  wire [1:0] req_flush_pool;
+  wire [2:0] req_flush_select;
   output req_free;
-  reg req_free = 1'h0;
-  output [31:0] req_free_addr;
-  reg [31:0] req_free_addr = 32'd0;
-  output req_free_oor;
-  reg req_free_oor = 1'h0;
-  output [1:0] req_free_pool;
-  reg [1:0] req_free_pool = 2'h0;
-  output [3:0] req_free_tag;
-  reg [3:0] req_free_tag = 4'h0;
+  wire req_free;
+  wire [31:0] req_free_addr;
+  wire [2:0] req_free_hit;
+  wire req_free_oor;
+  wire [1:0] req_free_pool;
+  wire [3:0] req_free_tag;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire [1:0] rsp_flushed_pool;
@@ -8178,40 +10563,20 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   reg space_ge4 = 1'h1;
   reg space_ge5 = 1'h1;
   reg space_ge6 = 1'h1;
+  reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
-  reg w1_config_oor_eq0 = 1'h0;
-  reg w1_config_oor_eq12 = 1'h0;
-  reg w1_config_oor_eq18 = 1'h0;
-  reg w1_config_oor_eq6 = 1'h0;
-  reg w1_config_oor_gt0 = 1'h0;
-  reg w1_config_oor_gt12 = 1'h0;
-  reg w1_config_oor_gt18 = 1'h0;
-  reg w1_config_oor_gt6 = 1'h0;
-  reg w1_event_oor_eq0 = 1'h0;
-  reg w1_event_oor_eq12 = 1'h0;
-  reg w1_event_oor_eq18 = 1'h0;
-  reg w1_event_oor_eq6 = 1'h0;
-  reg w1_event_oor_gt0 = 1'h0;
-  reg w1_event_oor_gt12 = 1'h0;
-  reg w1_event_oor_gt18 = 1'h0;
-  reg w1_event_oor_gt6 = 1'h0;
-  reg w1_log_oor_eq0 = 1'h0;
-  reg w1_log_oor_eq12 = 1'h0;
-  reg w1_log_oor_eq18 = 1'h0;
-  reg w1_log_oor_eq6 = 1'h0;
-  reg w1_log_oor_gt0 = 1'h0;
-  reg w1_log_oor_gt12 = 1'h0;
-  reg w1_log_oor_gt18 = 1'h0;
-  reg w1_log_oor_gt6 = 1'h0;
-  reg [1:0] w1_pool = 2'h0;
-  reg [3:0] w1_strb = 4'h0;
+  reg [31:0] w1_config_addr = 32'd0;
+  reg [31:0] w1_event_addr = 32'd0;
+  reg [2:0] w1_hit = 3'h0;
+  reg [31:0] w1_log_addr = 32'd0;
+  reg [2:0] w1_pool_is = 3'h0;
+  reg [3:0] w1_tag = 4'h0;
   reg w1c = 1'h0;
-  reg [31:0] w2_base = 32'd0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_irq_enable = 1'h0;
@@ -8225,16 +10590,11 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   reg w2_is_pool2_flush = 1'h0;
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
-  reg [31:0] w2_offset = 32'd0;
-  reg [2:0] w2_oor = 3'h0;
-  reg [1:0] w2_pool = 2'h0;
-  reg [3:0] w2_strb = 4'h0;
-  output w_ack;
-  reg w_ack = 1'h0;
+  reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$286 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$271 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
@@ -8243,8 +10603,8 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$293 )
-      log_bank1[\$signature__addr$291 ] <= \$signature__data$292 ;
+    if (\$signature__en$278 )
+      log_bank1[\$signature__addr$276 ] <= \$signature__data$277 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
@@ -8253,8 +10613,8 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   assign \$signature__data$69  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$299 )
-      log_bank2[\$signature__addr$297 ] <= \$signature__data$298 ;
+    if (\$signature__en$284 )
+      log_bank2[\$signature__addr$282 ] <= \$signature__data$283 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
@@ -8263,8 +10623,8 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   assign \$signature__data$70  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$305 )
-      log_bank3[\$signal$61 ] <= \$signature__data$304 ;
+    if (\$signature__en$290 )
+      log_bank3[\$signal$61 ] <= \$signature__data$289 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -8272,79 +10632,79 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   end
   assign \$signature__data$71  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3374$0 [4:1];
+  assign \$2  = | \port$4430$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3374$0 [15] ? { 6'h00, \port$3374$0 [14:13] } : 8'hff;
+  assign \$4  = \port$4430$0 [15] ? { 6'h00, \port$4430$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$3386$0 [4:1];
+  assign \$6  = | \port$4442$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$3386$0 [12:5], 46'h000000000000, \port$3386$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3386$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$3371$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3371$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3371$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$3374$0 [12:5], \port$3414$0 [32:1], 4'h0, \port$3414$0 [36:33], \$4 , 1'h0, \port$3414$0 [0], 3'h1, \port$3374$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3374$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$4442$0 [12:5], 46'h000000000000, \port$4442$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4442$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$4427$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4427$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4427$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$4430$0 [12:5], \port$4470$0 [32:1], 4'h0, \port$4470$0 [36:33], \$4 , 1'h0, \port$4470$0 [0], 3'h1, \port$4430$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$4430$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3386$0 [4:1];
+  assign \$14  = | \port$4442$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$3386$0 [12:5], 46'h000000000000, \port$3386$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3386$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$3371$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3371$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3371$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$4442$0 [12:5], 46'h000000000000, \port$4442$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4442$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$4427$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4427$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4427$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$3374$0 [4:1];
+  assign \$21  = | \port$4430$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3386$0 [4:1];
+  assign \$23  = | \port$4442$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3371$0 [0];
+  assign \$26  = ~ \port$4427$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3371$0 [4:1] != 1'h1;
+  assign \$28  = \port$4427$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3371$0 [4:1] == 1'h1;
+  assign \$31  = \port$4427$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3371$0 [0];
-  assign \$34  = ! \port$3371$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$4427$0 [0];
+  assign \$34  = ! \port$4427$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3374$0 [0];
-  assign \$37  = ! \port$3374$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$37  = ! \port$4430$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3386$0 [0];
-  assign \$40  = ! \port$3386$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$4442$0 [0];
+  assign \$40  = ! \port$4442$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3371$0 [4:1] == 1'h1;
+  assign \$42  = \port$4427$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3371$0 [6:5];
+  assign \$44  = ! \port$4427$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3371$0 [0];
-  assign \$47  = \port$3371$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$4427$0 [0];
+  assign \$47  = \port$4427$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3374$0 [0];
-  assign \$50  = \port$3374$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$50  = \port$4430$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3386$0 [0];
-  assign \$53  = \port$3386$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$4442$0 [0];
+  assign \$53  = \port$4442$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3371$0 [4:1] == 1'h1;
+  assign \$55  = \port$4427$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3371$0 [6:5] == 1'h1;
+  assign \$57  = \port$4427$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3371$0 [0];
-  assign \$60  = \port$3371$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$4427$0 [0];
+  assign \$60  = \port$4427$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$3371$48 [12];
-  assign \$63  = rsp_grant_valid & \port$3371$0 [0];
-  assign \$64  = \port$3371$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$4427$48 [12];
+  assign \$63  = rsp_grant_valid & \port$4427$0 [0];
+  assign \$64  = \port$4427$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$3374$0 [0];
-  assign \$67  = \port$3374$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$67  = \port$4430$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$3386$0 [0];
-  assign \$70  = \port$3386$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$4442$0 [0];
+  assign \$70  = \port$4442$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$3371$0 [4:1] == 1'h1;
+  assign \$72  = \port$4427$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$3371$0 [6:5] == 2'h2;
+  assign \$74  = \port$4427$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -8371,7 +10731,7 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   assign \$98  = \$signal$65  ? \$97  : 121'h0000000000000000000000000000000;
   assign \$99  = ~ \$signal$73 ;
   assign \$100  = \$signal$72  & \$99 ;
-  assign \$101  = \$100  | { low_water_hit, \$1319 , \$1317 , e1_exhausted, \$1316  };
+  assign \$101  = \$100  | { low_water_hit, \$1152 , \$1150 , e1_exhausted, \$1149  };
   assign \$102  = 8'h80 - event_low_water;
   assign \$103  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$108  = \$107  == event_ev_free;
@@ -8446,3686 +10806,3561 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   assign \$193  = config_fails + config_ev_fail;
   assign \$194  = config_frees + config_ev_free;
   assign \$195  = config_flushes + config_ev_flush;
-  assign \$196  = 1'h1 << bus__r_addr[1:0];
-  assign \$197  = 1'h1 << bus__r_addr[4:2];
-  assign \$198  = 1'h1 << bus__r_addr[7:5];
-  assign \$199  = 1'h1 << bus__r_addr[11:8];
-  assign \$200  = bus__r_addr[11:6] - 3'h4;
-  assign \$201  = ~ r1_a1_0[0];
-  assign \$202  = ~ r1_a4_2[0];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = ~ r1_a7_5[0];
-  assign \$205  = ~ r1_a11_8[0];
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = \$203  | \$206 ;
-  assign \$208  = ~ \$207 ;
-  assign \$209  = ~ r1_a1_0[0];
-  assign \$210  = ~ r1_a4_2[1];
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = ~ r1_a7_5[0];
-  assign \$213  = ~ r1_a11_8[0];
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = \$211  | \$214 ;
-  assign \$216  = ~ \$215 ;
-  assign \$217  = ~ r1_a1_0[0];
-  assign \$218  = ~ r1_a4_2[2];
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = ~ r1_a7_5[0];
-  assign \$221  = ~ r1_a11_8[0];
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = \$219  | \$222 ;
-  assign \$224  = ~ \$223 ;
-  assign \$225  = ~ r1_a1_0[0];
-  assign \$226  = ~ r1_a4_2[3];
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = ~ r1_a7_5[0];
-  assign \$229  = ~ r1_a11_8[0];
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = \$227  | \$230 ;
-  assign \$232  = ~ \$231 ;
-  assign \$233  = ~ r1_a1_0[0];
-  assign \$234  = ~ r1_a4_2[4];
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = ~ r1_a7_5[0];
-  assign \$237  = ~ r1_a11_8[0];
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = \$235  | \$238 ;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = ~ r1_a1_0[0];
-  assign \$242  = ~ r1_a4_2[5];
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = ~ r1_a7_5[0];
-  assign \$245  = ~ r1_a11_8[0];
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = \$243  | \$246 ;
-  assign \$248  = ~ \$247 ;
-  assign \$249  = ~ r1_a1_0[0];
-  assign \$250  = ~ r1_a4_2[6];
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = ~ r1_a7_5[0];
-  assign \$253  = ~ r1_a11_8[0];
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = \$251  | \$254 ;
-  assign \$256  = ~ \$255 ;
-  assign \$257  = ~ r1_a1_0[0];
-  assign \$258  = ~ r1_a4_2[7];
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = ~ r1_a7_5[0];
-  assign \$261  = ~ r1_a11_8[0];
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = ~ \$263 ;
-  assign \$265  = ~ r1_a1_0[0];
-  assign \$266  = ~ r1_a4_2[0];
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = ~ r1_a7_5[1];
-  assign \$269  = ~ r1_a11_8[0];
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = ~ \$271 ;
-  assign \$273  = ~ r1_a1_0[0];
-  assign \$274  = ~ r1_a4_2[1];
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = ~ r1_a7_5[1];
-  assign \$277  = ~ r1_a11_8[0];
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = ~ r1_a1_0[0];
-  assign \$282  = ~ r1_a4_2[2];
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = ~ r1_a7_5[1];
-  assign \$285  = ~ r1_a11_8[0];
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = \$283  | \$286 ;
-  assign \$288  = ~ \$287 ;
-  assign \$289  = ~ r1_a1_0[0];
-  assign \$290  = ~ r1_a4_2[3];
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = ~ r1_a7_5[1];
-  assign \$293  = ~ r1_a11_8[0];
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = \$291  | \$294 ;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = ~ r1_a1_0[0];
-  assign \$298  = ~ r1_a4_2[4];
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = ~ r1_a7_5[1];
-  assign \$301  = ~ r1_a11_8[0];
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = ~ r1_a1_0[0];
-  assign \$306  = ~ r1_a4_2[5];
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = ~ r1_a7_5[1];
-  assign \$309  = ~ r1_a11_8[0];
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$307  | \$310 ;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = ~ r1_a1_0[0];
-  assign \$314  = ~ r1_a4_2[6];
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = ~ r1_a7_5[1];
-  assign \$317  = ~ r1_a11_8[0];
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = \$315  | \$318 ;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = ~ r1_a1_0[0];
-  assign \$322  = ~ r1_a4_2[7];
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = ~ r1_a7_5[1];
-  assign \$325  = ~ r1_a11_8[0];
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = \$323  | \$326 ;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = ~ r1_a1_0[0];
-  assign \$330  = ~ r1_a4_2[0];
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = ~ r1_a7_5[0];
-  assign \$333  = ~ r1_a11_8[1];
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = \$331  | \$334 ;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = ~ r1_a1_0[0];
-  assign \$338  = ~ r1_a4_2[1];
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = ~ r1_a7_5[0];
-  assign \$341  = ~ r1_a11_8[1];
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = \$339  | \$342 ;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = ~ r1_a1_0[0];
-  assign \$346  = ~ r1_a4_2[2];
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = ~ r1_a7_5[0];
-  assign \$349  = ~ r1_a11_8[1];
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = \$347  | \$350 ;
+  assign \$196  = ! bus__r_addr[5:0];
+  assign \$197  = bus__r_addr[11:6] >= 3'h4;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = bus__r_addr[11:6] < 3'h7;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = bus__r_req & \$201 ;
+  assign \$203  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
+  assign \$204  = alloc_queue_full[0] ? alloc_queue_data0 : alloc_queue_w_data;
+  assign \$205  = alloc_queue_pop ? \$203  : \$204 ;
+  assign \$206  = alloc_queue_push & alloc_queue_full[0];
+  assign \$207  = alloc_queue_full[1] | \$206 ;
+  assign \$209  = alloc_queue_full[0] | \$208 ;
+  assign \$210  = alloc_queue_pop ? \$207  : \$209 ;
+  assign \$211  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
+  assign \$212  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
+  assign \$213  = alloc_queue_pop ? \$211  : \$212 ;
+  assign \$214  = alloc_queue_push & alloc_queue_full[1];
+  assign \$215  = alloc_queue_full[2] | \$214 ;
+  assign \$216  = alloc_queue_push & alloc_queue_full[0];
+  assign \$217  = alloc_queue_full[1] | \$216 ;
+  assign \$218  = alloc_queue_pop ? \$215  : \$217 ;
+  assign \$219  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
+  assign \$220  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
+  assign \$221  = alloc_queue_pop ? \$219  : \$220 ;
+  assign \$222  = alloc_queue_push & alloc_queue_full[2];
+  assign \$223  = alloc_queue_full[3] | \$222 ;
+  assign \$224  = alloc_queue_push & alloc_queue_full[1];
+  assign \$225  = alloc_queue_full[2] | \$224 ;
+  assign \$226  = alloc_queue_pop ? \$223  : \$225 ;
+  assign \$227  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
+  assign \$228  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
+  assign \$229  = alloc_queue_pop ? \$227  : \$228 ;
+  assign \$230  = alloc_queue_push & alloc_queue_full[3];
+  assign \$231  = alloc_queue_full[4] | \$230 ;
+  assign \$232  = alloc_queue_push & alloc_queue_full[2];
+  assign \$233  = alloc_queue_full[3] | \$232 ;
+  assign \$234  = alloc_queue_pop ? \$231  : \$233 ;
+  assign \$235  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
+  assign \$236  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
+  assign \$237  = alloc_queue_pop ? \$235  : \$236 ;
+  assign \$238  = alloc_queue_push & alloc_queue_full[4];
+  assign \$239  = alloc_queue_full[5] | \$238 ;
+  assign \$240  = alloc_queue_push & alloc_queue_full[3];
+  assign \$241  = alloc_queue_full[4] | \$240 ;
+  assign \$242  = alloc_queue_pop ? \$239  : \$241 ;
+  assign \$243  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
+  assign \$244  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
+  assign \$245  = alloc_queue_pop ? \$243  : \$244 ;
+  assign \$246  = alloc_queue_push & alloc_queue_full[5];
+  assign \$247  = alloc_queue_full[6] | \$246 ;
+  assign \$248  = alloc_queue_push & alloc_queue_full[4];
+  assign \$249  = alloc_queue_full[5] | \$248 ;
+  assign \$250  = alloc_queue_pop ? \$247  : \$249 ;
+  assign \$251  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
+  assign \$252  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
+  assign \$253  = alloc_queue_pop ? \$251  : \$252 ;
+  assign \$254  = alloc_queue_push & alloc_queue_full[6];
+  assign \$255  = alloc_queue_full[7] | \$254 ;
+  assign \$256  = alloc_queue_push & alloc_queue_full[5];
+  assign \$257  = alloc_queue_full[6] | \$256 ;
+  assign \$258  = alloc_queue_pop ? \$255  : \$257 ;
+  assign \$259  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
+  assign \$260  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
+  assign \$261  = alloc_queue_pop ? \$259  : \$260 ;
+  assign \$262  = alloc_queue_push & alloc_queue_full[7];
+  assign \$263  = alloc_queue_full[8] | \$262 ;
+  assign \$264  = alloc_queue_push & alloc_queue_full[6];
+  assign \$265  = alloc_queue_full[7] | \$264 ;
+  assign \$266  = alloc_queue_pop ? \$263  : \$265 ;
+  assign \$267  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
+  assign \$268  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
+  assign \$269  = alloc_queue_pop ? \$267  : \$268 ;
+  assign \$270  = alloc_queue_push & alloc_queue_full[8];
+  assign \$271  = alloc_queue_full[9] | \$270 ;
+  assign \$272  = alloc_queue_push & alloc_queue_full[7];
+  assign \$273  = alloc_queue_full[8] | \$272 ;
+  assign \$274  = alloc_queue_pop ? \$271  : \$273 ;
+  assign \$276  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
+  assign \$277  = alloc_queue_pop ? \$275  : \$276 ;
+  assign \$278  = alloc_queue_push & alloc_queue_full[9];
+  assign \$280  = alloc_queue_push & alloc_queue_full[8];
+  assign \$281  = alloc_queue_full[9] | \$280 ;
+  assign \$282  = alloc_queue_pop ? \$279  : \$281 ;
+  assign \$283  = alloc_queue_full[0] | staged_valid;
+  assign \$284  = ! bus__r_addr[5:0];
+  assign \$285  = bus__r_addr[11:6] >= 3'h4;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = bus__r_addr[11:6] < 3'h7;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = bus__r_req & \$288 ;
+  assign \$290  = \$283  | \$289 ;
+  assign \$291  = req_alloc & native_alloc_valid;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$290  & \$292 ;
+  assign \$294  = ! bus__r_addr[5:0];
+  assign \$295  = bus__r_addr[11:6] >= 3'h4;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = bus__r_addr[11:6] < 3'h7;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = bus__r_req & \$298 ;
+  assign \$300  = alloc_queue_full[0] | staged_valid;
+  assign \$301  = ! bus__r_addr[5:0];
+  assign \$302  = bus__r_addr[11:6] >= 3'h4;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = bus__r_addr[11:6] < 3'h7;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = bus__r_req & \$305 ;
+  assign \$307  = \$300  | \$306 ;
+  assign \$308  = req_alloc & native_alloc_valid;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = \$307  & \$309 ;
+  assign \$311  = ~ alloc_queue_full[0];
+  assign \$312  = ~ staged_valid;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = \$310  & \$313 ;
+  assign \$315  = ~ \$314 ;
+  assign \$316  = \$299  & \$315 ;
+  assign \$317  = bus__r_addr[11:6] - 3'h4;
+  assign \$318  = bus__r_addr[11:6] - 3'h4;
+  assign \$320  = alloc_queue_full[0] | staged_valid;
+  assign \$321  = ! bus__r_addr[5:0];
+  assign \$322  = bus__r_addr[11:6] >= 3'h4;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = bus__r_addr[11:6] < 3'h7;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = bus__r_req & \$325 ;
+  assign \$327  = \$320  | \$326 ;
+  assign \$328  = req_alloc & native_alloc_valid;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$327  & \$329 ;
+  assign \$331  = bus__r_addr[11:6] - 3'h4;
+  assign \$332  = bus__r_addr[11:6] - 3'h4;
+  assign \$334  = staged_valid ? alloc_queue_w_data : { \$333 , \$331 [1:0] };
+  assign \$335  = alloc_queue_full[0] ? alloc_queue_data0 : \$334 ;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = \$337  + 1'h1;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$340  + 1'h1;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = \$343  + 1'h1;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = \$346  + 1'h1;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = \$349  + 1'h1;
   assign \$352  = ~ \$351 ;
-  assign \$353  = ~ r1_a1_0[0];
-  assign \$354  = ~ r1_a4_2[3];
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = ~ r1_a7_5[0];
-  assign \$357  = ~ r1_a11_8[1];
-  assign \$358  = \$356  | \$357 ;
-  assign \$359  = \$355  | \$358 ;
-  assign \$360  = ~ \$359 ;
-  assign \$361  = ~ r1_a1_0[0];
-  assign \$362  = ~ r1_a4_2[4];
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = ~ r1_a7_5[0];
-  assign \$365  = ~ r1_a11_8[1];
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = ~ r1_a1_0[0];
-  assign \$370  = ~ r1_a4_2[5];
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = ~ r1_a7_5[0];
-  assign \$373  = ~ r1_a11_8[1];
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = \$371  | \$374 ;
+  assign \$353  = \$352  + 1'h1;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = \$355  + 1'h1;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  + 1'h1;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  + 1'h1;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = \$364  + 1'h1;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$367  + 1'h1;
+  assign \$370  = ~ \$369 ;
+  assign \$371  = \$370  + 1'h1;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = \$373  + 1'h1;
   assign \$376  = ~ \$375 ;
-  assign \$377  = ~ r1_a1_0[0];
-  assign \$378  = ~ r1_a4_2[6];
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = ~ r1_a7_5[0];
-  assign \$381  = ~ r1_a11_8[1];
-  assign \$382  = \$380  | \$381 ;
-  assign \$383  = \$379  | \$382 ;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = ~ r1_a1_0[0];
-  assign \$386  = ~ r1_a4_2[7];
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = ~ r1_a7_5[0];
-  assign \$389  = ~ r1_a11_8[1];
-  assign \$390  = \$388  | \$389 ;
-  assign \$391  = \$387  | \$390 ;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = ~ r1_a1_0[0];
-  assign \$394  = ~ r1_a4_2[0];
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = ~ r1_a7_5[1];
-  assign \$397  = ~ r1_a11_8[1];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = \$395  | \$398 ;
+  assign \$377  = \$376  + 1'h1;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$379  + 1'h1;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = \$382  + 1'h1;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = \$385  + 1'h1;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$388  + 1'h1;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = \$391  + 1'h1;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$394  + 1'h1;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
   assign \$400  = ~ \$399 ;
-  assign \$401  = ~ r1_a1_0[0];
-  assign \$402  = ~ r1_a4_2[1];
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = ~ r1_a7_5[1];
-  assign \$405  = ~ r1_a11_8[1];
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = \$403  | \$406 ;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = ~ r1_a1_0[0];
-  assign \$410  = ~ r1_a4_2[2];
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = ~ r1_a7_5[1];
-  assign \$413  = ~ r1_a11_8[1];
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = \$411  | \$414 ;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = ~ r1_a1_0[0];
-  assign \$418  = ~ r1_a4_2[3];
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = ~ r1_a7_5[1];
-  assign \$421  = ~ r1_a11_8[1];
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = \$419  | \$422 ;
+  assign \$401  = \$400  + 1'h1;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$403  + 1'h1;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = \$406  + 1'h1;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = \$409  + 1'h1;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$412  + 1'h1;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$415  + 1'h1;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$418  + 1'h1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
   assign \$424  = ~ \$423 ;
-  assign \$425  = ~ r1_a1_0[0];
-  assign \$426  = ~ r1_a4_2[4];
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = ~ r1_a7_5[1];
-  assign \$429  = ~ r1_a11_8[1];
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = \$427  | \$430 ;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = ~ r1_a1_0[0];
-  assign \$434  = ~ r1_a4_2[5];
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = ~ r1_a7_5[1];
-  assign \$437  = ~ r1_a11_8[1];
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = \$435  | \$438 ;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = ~ r1_a1_0[0];
-  assign \$442  = ~ r1_a4_2[6];
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = ~ r1_a7_5[1];
-  assign \$445  = ~ r1_a11_8[1];
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = \$443  | \$446 ;
+  assign \$425  = \$424  + 1'h1;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
   assign \$448  = ~ \$447 ;
-  assign \$449  = ~ r1_a1_0[0];
-  assign \$450  = ~ r1_a4_2[7];
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = ~ r1_a7_5[1];
-  assign \$453  = ~ r1_a11_8[1];
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = \$451  | \$454 ;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = ~ r1_a1_0[0];
-  assign \$458  = ~ r1_a4_2[0];
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = ~ r1_a7_5[2];
-  assign \$461  = ~ r1_a11_8[1];
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = ~ r1_a1_0[0];
-  assign \$466  = ~ r1_a4_2[1];
-  assign \$467  = \$465  | \$466 ;
-  assign \$468  = ~ r1_a7_5[2];
-  assign \$469  = ~ r1_a11_8[1];
-  assign \$470  = \$468  | \$469 ;
-  assign \$471  = \$467  | \$470 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
   assign \$472  = ~ \$471 ;
-  assign \$473  = ~ r1_a1_0[0];
-  assign \$474  = ~ r1_a4_2[2];
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = ~ r1_a7_5[2];
-  assign \$477  = ~ r1_a11_8[1];
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = \$475  | \$478 ;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = ~ r1_a1_0[0];
-  assign \$482  = ~ r1_a4_2[3];
-  assign \$483  = \$481  | \$482 ;
-  assign \$484  = ~ r1_a7_5[2];
-  assign \$485  = ~ r1_a11_8[1];
-  assign \$486  = \$484  | \$485 ;
-  assign \$487  = \$483  | \$486 ;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = ~ r1_a1_0[0];
-  assign \$490  = ~ r1_a4_2[4];
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = ~ r1_a7_5[2];
-  assign \$493  = ~ r1_a11_8[1];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = \$491  | \$494 ;
+  assign \$473  = \$472  + 1'h1;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$481  + 1'h1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$490  + 1'h1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
   assign \$496  = ~ \$495 ;
-  assign \$497  = ~ r1_a1_0[0];
-  assign \$498  = ~ r1_a4_2[5];
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = ~ r1_a7_5[2];
-  assign \$501  = ~ r1_a11_8[1];
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = \$499  | \$502 ;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = ~ r1_a1_0[0];
-  assign \$506  = ~ r1_a4_2[6];
-  assign \$507  = \$505  | \$506 ;
-  assign \$508  = ~ r1_a7_5[2];
-  assign \$509  = ~ r1_a11_8[1];
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = \$507  | \$510 ;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = ~ r1_a1_0[0];
-  assign \$514  = ~ r1_a4_2[7];
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = ~ r1_a7_5[2];
-  assign \$517  = ~ r1_a11_8[1];
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = \$515  | \$518 ;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = ~ r1_a1_0[0];
-  assign \$522  = ~ r1_a4_2[0];
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = ~ r1_a7_5[3];
-  assign \$525  = ~ r1_a11_8[1];
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = \$523  | \$526 ;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = ~ r1_a1_0[0];
-  assign \$530  = ~ r1_a4_2[1];
+  assign \$497  = \$496  + 1'h1;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = \$499  + 1'h1;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$505  + 1'h1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$517  + 1'h1;
+  assign \$519  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$520  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$523  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = \$521  | \$524 ;
+  assign \$527  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$529  = r1_sel_irq_status ? \$signal$72  : 5'h00;
+  assign \$530  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$531  = \$529  | \$530 ;
-  assign \$532  = ~ r1_a7_5[3];
-  assign \$533  = ~ r1_a11_8[1];
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = \$531  | \$534 ;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = ~ r1_a1_0[0];
-  assign \$538  = ~ r1_a4_2[2];
+  assign \$532  = \$528  | { 27'h0000000, \$531  };
+  assign \$533  = \$525  | \$532 ;
+  assign \$534  = r1_sel_err_count ? \$signal$58  : 32'd0;
+  assign \$535  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = r1_sel_err_head0 ? { \$signal$65 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$538  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$539  = \$537  | \$538 ;
-  assign \$540  = ~ r1_a7_5[3];
-  assign \$541  = ~ r1_a11_8[1];
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = \$539  | \$542 ;
-  assign \$544  = ~ \$543 ;
-  assign \$545  = ~ r1_a1_0[0];
-  assign \$546  = ~ r1_a4_2[3];
-  assign \$547  = \$545  | \$546 ;
-  assign \$548  = ~ r1_a7_5[3];
-  assign \$549  = ~ r1_a11_8[1];
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = \$547  | \$550 ;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = ~ r1_a1_0[0];
-  assign \$554  = ~ r1_a4_2[4];
+  assign \$540  = \$536  | \$539 ;
+  assign \$541  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$542  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$543  = \$541  | \$542 ;
+  assign \$545  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$547  = \$543  | \$546 ;
+  assign \$548  = \$540  | \$547 ;
+  assign \$549  = \$533  | \$548 ;
+  assign \$550  = r1_sel_id | r1_sel_version;
+  assign \$551  = r1_sel_config | r1_sel_config2;
+  assign \$552  = \$550  | \$551 ;
+  assign \$553  = r1_sel_ctrl | r1_sel_status;
+  assign \$554  = r1_sel_irq_status | r1_sel_irq_enable;
   assign \$555  = \$553  | \$554 ;
-  assign \$556  = ~ r1_a7_5[3];
-  assign \$557  = ~ r1_a11_8[1];
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = \$555  | \$558 ;
-  assign \$560  = ~ \$559 ;
-  assign \$561  = ~ r1_a1_0[0];
-  assign \$562  = ~ r1_a4_2[5];
-  assign \$563  = \$561  | \$562 ;
-  assign \$564  = ~ r1_a7_5[3];
-  assign \$565  = ~ r1_a11_8[1];
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = \$563  | \$566 ;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = ~ r1_a1_0[0];
-  assign \$570  = ~ r1_a4_2[6];
-  assign \$571  = \$569  | \$570 ;
-  assign \$572  = ~ r1_a7_5[3];
-  assign \$573  = ~ r1_a11_8[1];
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = \$571  | \$574 ;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = ~ r1_a1_0[0];
-  assign \$578  = ~ r1_a4_2[7];
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = ~ r1_a7_5[3];
-  assign \$581  = ~ r1_a11_8[1];
+  assign \$556  = \$552  | \$555 ;
+  assign \$557  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$558  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$561  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = \$559  | \$562 ;
+  assign \$564  = \$556  | \$563 ;
+  assign \$566  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$569  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$571  = \$567  | \$570 ;
+  assign \$572  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$573  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$574  = \$572  | { 24'h000000, \$573  };
+  assign \$575  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$576  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$577  = { 24'h000000, \$575  } | \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = \$571  | \$578 ;
+  assign \$580  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$581  = r1_sel_pool0_frees ? event_frees : 32'd0;
   assign \$582  = \$580  | \$581 ;
-  assign \$583  = \$579  | \$582 ;
-  assign \$584  = ~ \$583 ;
-  assign \$585  = ~ r1_a1_0[0];
-  assign \$586  = ~ r1_a4_2[0];
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = ~ r1_a7_5[4];
-  assign \$589  = ~ r1_a11_8[1];
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = \$587  | \$590 ;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = ~ r1_a1_0[0];
-  assign \$594  = ~ r1_a4_2[1];
-  assign \$595  = \$593  | \$594 ;
-  assign \$596  = ~ r1_a7_5[4];
-  assign \$597  = ~ r1_a11_8[1];
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = \$595  | \$598 ;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = ~ r1_a1_0[0];
-  assign \$602  = ~ r1_a4_2[2];
+  assign \$587  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$590  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$591  = \$589  | { 15'h0000, \$590  };
+  assign \$592  = \$586  | \$591 ;
+  assign \$593  = \$579  | \$592 ;
+  assign \$594  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$595  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$596  = \$594  | \$595 ;
+  assign \$597  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$598  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = \$596  | \$599 ;
+  assign \$601  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$602  = r1_sel_pool0_info | r1_sel_pool0_flush;
   assign \$603  = \$601  | \$602 ;
-  assign \$604  = ~ r1_a7_5[4];
-  assign \$605  = ~ r1_a11_8[1];
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = \$603  | \$606 ;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = ~ r1_a1_0[0];
-  assign \$610  = ~ r1_a4_2[3];
-  assign \$611  = \$609  | \$610 ;
-  assign \$612  = ~ r1_a7_5[4];
-  assign \$613  = ~ r1_a11_8[1];
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = \$611  | \$614 ;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = ~ r1_a1_0[0];
-  assign \$618  = ~ r1_a4_2[4];
-  assign \$619  = \$617  | \$618 ;
-  assign \$620  = ~ r1_a7_5[4];
-  assign \$621  = ~ r1_a11_8[1];
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = \$619  | \$622 ;
-  assign \$624  = ~ \$623 ;
-  assign \$625  = ~ r1_a1_0[0];
-  assign \$626  = ~ r1_a4_2[5];
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = ~ r1_a7_5[4];
-  assign \$629  = ~ r1_a11_8[1];
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = \$627  | \$630 ;
-  assign \$632  = ~ \$631 ;
-  assign \$633  = ~ r1_a1_0[0];
-  assign \$634  = ~ r1_a4_2[6];
-  assign \$635  = \$633  | \$634 ;
-  assign \$636  = ~ r1_a7_5[4];
-  assign \$637  = ~ r1_a11_8[1];
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = \$635  | \$638 ;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = ~ r1_a1_0[0];
-  assign \$642  = ~ r1_a4_2[7];
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = ~ r1_a7_5[4];
-  assign \$645  = ~ r1_a11_8[1];
+  assign \$604  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$605  = \$604  | r1_sel_pool0_low_water;
+  assign \$606  = \$603  | \$605 ;
+  assign \$607  = \$600  | \$606 ;
+  assign \$609  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$612  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$614  = \$610  | \$613 ;
+  assign \$615  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$616  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$617  = \$615  | { 22'h000000, \$616  };
+  assign \$618  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$619  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$620  = { 22'h000000, \$618  } | \$619 ;
+  assign \$621  = \$617  | \$620 ;
+  assign \$622  = \$614  | \$621 ;
+  assign \$623  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$624  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$629  = \$625  | \$628 ;
+  assign \$630  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$631  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$632  = \$630  | \$631 ;
+  assign \$633  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$634  = \$632  | { 15'h0000, \$633  };
+  assign \$635  = \$629  | \$634 ;
+  assign \$636  = \$622  | \$635 ;
+  assign \$637  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$638  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$639  = \$637  | \$638 ;
+  assign \$640  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$641  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = \$639  | \$642 ;
+  assign \$644  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$645  = r1_sel_pool1_info | r1_sel_pool1_flush;
   assign \$646  = \$644  | \$645 ;
-  assign \$647  = \$643  | \$646 ;
-  assign \$648  = ~ \$647 ;
-  assign \$649  = ~ r1_a1_0[0];
-  assign \$650  = ~ r1_a4_2[0];
-  assign \$651  = \$649  | \$650 ;
-  assign \$652  = ~ r1_a7_5[5];
-  assign \$653  = ~ r1_a11_8[1];
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = \$651  | \$654 ;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = ~ r1_a1_0[0];
-  assign \$658  = ~ r1_a4_2[1];
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = ~ r1_a7_5[5];
-  assign \$661  = ~ r1_a11_8[1];
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = ~ \$663 ;
-  assign \$665  = ~ r1_a1_0[0];
-  assign \$666  = ~ r1_a4_2[2];
-  assign \$667  = \$665  | \$666 ;
-  assign \$668  = ~ r1_a7_5[5];
-  assign \$669  = ~ r1_a11_8[1];
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = \$667  | \$670 ;
-  assign \$672  = ~ \$671 ;
-  assign \$673  = ~ r1_a1_0[0];
-  assign \$674  = ~ r1_a4_2[3];
-  assign \$675  = \$673  | \$674 ;
-  assign \$676  = ~ r1_a7_5[5];
-  assign \$677  = ~ r1_a11_8[1];
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = \$675  | \$678 ;
-  assign \$680  = ~ \$679 ;
-  assign \$681  = ~ r1_a1_0[0];
-  assign \$682  = ~ r1_a4_2[4];
-  assign \$683  = \$681  | \$682 ;
-  assign \$684  = ~ r1_a7_5[5];
-  assign \$685  = ~ r1_a11_8[1];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = \$683  | \$686 ;
-  assign \$688  = ~ \$687 ;
-  assign \$689  = ~ r1_a1_0[0];
-  assign \$690  = ~ r1_a4_2[5];
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = ~ r1_a7_5[5];
-  assign \$693  = ~ r1_a11_8[1];
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = \$691  | \$694 ;
+  assign \$647  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$648  = \$647  | r1_sel_pool1_low_water;
+  assign \$649  = \$646  | \$648 ;
+  assign \$650  = \$643  | \$649 ;
+  assign \$652  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$655  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$657  = \$653  | \$656 ;
+  assign \$658  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$659  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$660  = \$658  | { 27'h0000000, \$659  };
+  assign \$661  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$662  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$663  = { 27'h0000000, \$661  } | \$662 ;
+  assign \$664  = \$660  | \$663 ;
+  assign \$665  = \$657  | \$664 ;
+  assign \$666  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$667  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = r1_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$676  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$677  = \$675  | { 15'h0000, \$676  };
+  assign \$678  = \$672  | \$677 ;
+  assign \$679  = \$665  | \$678 ;
+  assign \$680  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$681  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$682  = \$680  | \$681 ;
+  assign \$683  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$684  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = \$682  | \$685 ;
+  assign \$687  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$688  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$691  = \$690  | r1_sel_pool2_low_water;
+  assign \$692  = \$689  | \$691 ;
+  assign \$693  = \$686  | \$692 ;
+  assign \$694  = bus__w_strb == 4'hf;
   assign \$696  = ~ \$695 ;
-  assign \$697  = ~ r1_a1_0[0];
-  assign \$698  = ~ r1_a4_2[6];
-  assign \$699  = \$697  | \$698 ;
-  assign \$700  = ~ r1_a7_5[5];
-  assign \$701  = ~ r1_a11_8[1];
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = \$699  | \$702 ;
-  assign \$704  = ~ \$703 ;
-  assign \$705  = ~ r1_a1_0[0];
-  assign \$706  = ~ r1_a4_2[7];
-  assign \$707  = \$705  | \$706 ;
-  assign \$708  = ~ r1_a7_5[5];
-  assign \$709  = ~ r1_a11_8[1];
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = \$707  | \$710 ;
+  assign \$697  = \$696  + 1'h1;
+  assign \$699  = ~ \$698 ;
+  assign \$700  = \$699  + 1'h1;
+  assign \$701  = \$697 [6] | \$700 [6];
+  assign \$703  = ~ \$702 ;
+  assign \$704  = \$703  + 1'h1;
+  assign \$705  = \$701  | \$704 [6];
+  assign \$706  = \$694  & \$705 ;
+  assign \$707  = bus__w_addr[5:0] == 3'h4;
+  assign \$708  = \$706  & \$707 ;
+  assign \$709  = bus__w_req & \$708 ;
+  assign \$710  = bus__w_strb == 4'hf;
   assign \$712  = ~ \$711 ;
-  assign \$713  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$714  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$715  = \$713  | \$714 ;
-  assign \$716  = r2_sel_config ? 32'd137626887 : 32'd0;
-  assign \$717  = r2_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = \$715  | \$718 ;
-  assign \$721  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$723  = r2_sel_irq_status ? \$signal$72  : 5'h00;
-  assign \$724  = r2_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = \$722  | { 27'h0000000, \$725  };
-  assign \$727  = \$719  | \$726 ;
-  assign \$728  = r2_sel_err_count ? \$signal$58  : 32'd0;
-  assign \$729  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = r2_sel_err_head0 ? { \$signal$65 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$732  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = \$730  | \$733 ;
-  assign \$735  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$736  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$737  = \$735  | \$736 ;
-  assign \$739  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$741  = \$737  | \$740 ;
-  assign \$742  = \$734  | \$741 ;
-  assign \$743  = \$727  | \$742 ;
-  assign \$744  = r2_sel_id | r2_sel_version;
-  assign \$745  = r2_sel_config | r2_sel_config2;
-  assign \$746  = \$744  | \$745 ;
-  assign \$747  = r2_sel_ctrl | r2_sel_status;
-  assign \$748  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = \$746  | \$749 ;
-  assign \$751  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$752  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$753  = \$751  | \$752 ;
-  assign \$754  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$755  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = \$753  | \$756 ;
-  assign \$758  = \$750  | \$757 ;
-  assign \$760  = r2_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$763  = r2_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$765  = \$761  | \$764 ;
-  assign \$766  = r2_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$767  = r2_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$768  = \$766  | { 24'h000000, \$767  };
-  assign \$769  = r2_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$770  = r2_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$771  = { 24'h000000, \$769  } | \$770 ;
-  assign \$772  = \$768  | \$771 ;
-  assign \$773  = \$765  | \$772 ;
-  assign \$774  = r2_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$775  = r2_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$776  = \$774  | \$775 ;
-  assign \$781  = r2_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$784  = r2_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$785  = \$783  | { 15'h0000, \$784  };
-  assign \$786  = \$780  | \$785 ;
-  assign \$787  = \$773  | \$786 ;
-  assign \$788  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$789  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$792  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = \$790  | \$793 ;
-  assign \$795  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$796  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$799  = \$798  | r2_sel_pool0_low_water;
-  assign \$800  = \$797  | \$799 ;
-  assign \$801  = \$794  | \$800 ;
-  assign \$803  = r2_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$806  = r2_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$808  = \$804  | \$807 ;
-  assign \$809  = r2_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$810  = r2_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$811  = \$809  | { 22'h000000, \$810  };
-  assign \$812  = r2_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$813  = r2_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$814  = { 22'h000000, \$812  } | \$813 ;
-  assign \$815  = \$811  | \$814 ;
-  assign \$816  = \$808  | \$815 ;
-  assign \$817  = r2_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$818  = r2_sel_pool1_frees ? log_frees : 32'd0;
-  assign \$819  = \$817  | \$818 ;
-  assign \$820  = r2_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$823  = \$819  | \$822 ;
-  assign \$824  = r2_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$825  = r2_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = r2_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$828  = \$826  | { 15'h0000, \$827  };
-  assign \$829  = \$823  | \$828 ;
-  assign \$830  = \$816  | \$829 ;
-  assign \$831  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$832  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$835  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = \$833  | \$836 ;
-  assign \$838  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$839  = r2_sel_pool1_info | r2_sel_pool1_flush;
-  assign \$840  = \$838  | \$839 ;
-  assign \$841  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
-  assign \$842  = \$841  | r2_sel_pool1_low_water;
-  assign \$843  = \$840  | \$842 ;
-  assign \$844  = \$837  | \$843 ;
-  assign \$846  = r2_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$849  = r2_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$851  = \$847  | \$850 ;
-  assign \$852  = r2_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$853  = r2_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$854  = \$852  | { 27'h0000000, \$853  };
-  assign \$855  = r2_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$856  = r2_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$857  = { 27'h0000000, \$855  } | \$856 ;
-  assign \$858  = \$854  | \$857 ;
-  assign \$859  = \$851  | \$858 ;
-  assign \$860  = r2_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$861  = r2_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$862  = \$860  | \$861 ;
-  assign \$863  = r2_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$866  = \$862  | \$865 ;
-  assign \$867  = r2_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$870  = r2_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$871  = \$869  | { 15'h0000, \$870  };
-  assign \$872  = \$866  | \$871 ;
-  assign \$873  = \$859  | \$872 ;
-  assign \$874  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$875  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$876  = \$874  | \$875 ;
-  assign \$877  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$878  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = \$876  | \$879 ;
-  assign \$881  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$882  = r2_sel_pool2_info | r2_sel_pool2_flush;
-  assign \$883  = \$881  | \$882 ;
-  assign \$884  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
-  assign \$885  = \$884  | r2_sel_pool2_low_water;
-  assign \$886  = \$883  | \$885 ;
-  assign \$887  = \$880  | \$886 ;
-  assign \$888  = \$signal$192  & r3_alloc;
-  assign \$889  = \$signal$192  & r3_alloc;
-  assign \$890  = r3_block0 | r3_block4;
-  assign \$891  = r3_block5 | r3_block6;
-  assign \$892  = \$890  | \$891 ;
-  assign \$893  = | r3_found_in;
-  assign \$894  = ~ \$893 ;
-  assign \$895  = rsp_grant_valid & rsp_grant_src;
-  assign \$896  = alloc_waiting & \$895 ;
-  assign \$897  = 1'h1 << bus__w_addr[1:0];
-  assign \$898  = 1'h1 << bus__w_addr[4:2];
-  assign \$899  = 1'h1 << bus__w_addr[7:5];
-  assign \$900  = 1'h1 << bus__w_addr[11:8];
-  assign \$901  = bus__w_data[5:0] > 1'h0;
-  assign \$902  = ! bus__w_data[5:0];
-  assign \$903  = bus__w_data[11:6] > 2'h2;
-  assign \$904  = bus__w_data[11:6] == 2'h2;
-  assign \$905  = bus__w_data[17:12] > 1'h0;
-  assign \$906  = ! bus__w_data[17:12];
-  assign \$907  = bus__w_data[18] > 1'h0;
-  assign \$908  = ! bus__w_data[18];
-  assign \$909  = bus__w_data[5:0] > 1'h0;
-  assign \$910  = ! bus__w_data[5:0];
-  assign \$911  = bus__w_data[11:6] > 4'h8;
-  assign \$912  = bus__w_data[11:6] == 4'h8;
-  assign \$913  = bus__w_data[17:12] > 1'h0;
-  assign \$914  = ! bus__w_data[17:12];
-  assign \$915  = bus__w_data[18] > 1'h0;
-  assign \$916  = ! bus__w_data[18];
-  assign \$917  = bus__w_data[5:0] > 5'h10;
-  assign \$918  = bus__w_data[5:0] == 5'h10;
-  assign \$919  = bus__w_data[11:6] > 1'h0;
-  assign \$920  = ! bus__w_data[11:6];
-  assign \$921  = bus__w_data[17:12] > 1'h0;
-  assign \$922  = ! bus__w_data[17:12];
-  assign \$923  = bus__w_data[18] > 1'h0;
-  assign \$924  = ! bus__w_data[18];
-  assign \$925  = bus__w_strb == 4'hf;
-  assign \$926  = bus__w_addr[11:6] - 3'h4;
-  assign \$927  = w1_event_oor_eq18 & w1_event_oor_gt12;
-  assign \$928  = w1_event_oor_gt18 | \$927 ;
-  assign \$929  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$930  = w1_event_oor_eq6 & w1_event_oor_gt0;
-  assign \$931  = w1_event_oor_gt6 | \$930 ;
-  assign \$932  = \$929  & \$931 ;
-  assign \$933  = \$928  | \$932 ;
-  assign \$934  = w1_event_oor_eq18 & w1_event_oor_eq12;
-  assign \$935  = w1_event_oor_eq6 & w1_event_oor_eq0;
-  assign \$936  = \$934  & \$935 ;
-  assign \$937  = \$933  | \$936 ;
-  assign \$938  = w1_log_oor_eq18 & w1_log_oor_gt12;
-  assign \$939  = w1_log_oor_gt18 | \$938 ;
-  assign \$940  = w1_log_oor_eq18 & w1_log_oor_eq12;
-  assign \$941  = w1_log_oor_eq6 & w1_log_oor_gt0;
-  assign \$942  = w1_log_oor_gt6 | \$941 ;
-  assign \$943  = \$940  & \$942 ;
-  assign \$944  = \$939  | \$943 ;
-  assign \$945  = w1_log_oor_eq18 & w1_log_oor_eq12;
-  assign \$946  = w1_log_oor_eq6 & w1_log_oor_eq0;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = \$944  | \$947 ;
-  assign \$949  = w1_config_oor_eq18 & w1_config_oor_gt12;
-  assign \$950  = w1_config_oor_gt18 | \$949 ;
-  assign \$951  = w1_config_oor_eq18 & w1_config_oor_eq12;
-  assign \$952  = w1_config_oor_eq6 & w1_config_oor_gt0;
-  assign \$953  = w1_config_oor_gt6 | \$952 ;
-  assign \$954  = \$951  & \$953 ;
-  assign \$955  = \$950  | \$954 ;
-  assign \$956  = w1_config_oor_eq18 & w1_config_oor_eq12;
-  assign \$957  = w1_config_oor_eq6 & w1_config_oor_eq0;
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = \$955  | \$958 ;
-  assign \$960  = ~ w1_a1_0[0];
-  assign \$961  = ~ w1_a4_2[4];
+  assign \$713  = \$712  + 1'h1;
+  assign \$715  = ~ \$714 ;
+  assign \$716  = \$715  + 1'h1;
+  assign \$717  = \$713 [6] | \$716 [6];
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$719  + 1'h1;
+  assign \$721  = \$717  | \$720 [6];
+  assign \$722  = \$710  & \$721 ;
+  assign \$723  = bus__w_addr[5:0] == 6'h30;
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = bus__w_req & \$724 ;
+  assign \$726  = bus__w_addr[11:6] - 3'h4;
+  assign \$728  = ~ \$727 ;
+  assign \$729  = \$728  + 1'h1;
+  assign \$731  = ~ \$730 ;
+  assign \$732  = \$731  + 1'h1;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = \$734  + 1'h1;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = \$737  + 1'h1;
+  assign \$739  = bus__w_data[18:0] - 8'h80;
+  assign \$740  = ~ \$739 [19];
+  assign \$742  = \$738 [6] & \$741 ;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = \$744  + 1'h1;
+  assign \$746  = bus__w_data[18:0] - 10'h200;
+  assign \$747  = ~ \$746 [19];
+  assign \$749  = \$745 [6] & \$748 ;
+  assign \$751  = ~ \$750 ;
+  assign \$752  = \$751  + 1'h1;
+  assign \$753  = bus__w_data[18:0] - 5'h10;
+  assign \$754  = ~ \$753 [19];
+  assign \$756  = \$752 [6] & \$755 ;
+  assign \$758  = 32'd2147483648 + \$757 ;
+  assign \$760  = 32'd2148532224 + \$759 ;
+  assign \$762  = 32'd2149580800 + \$761 ;
+  assign \$763  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$764  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$765  = command_queue_pop ? \$763  : \$764 ;
+  assign \$766  = command_queue_push & command_queue_full[0];
+  assign \$767  = command_queue_full[1] | \$766 ;
+  assign \$769  = command_queue_full[0] | \$768 ;
+  assign \$770  = command_queue_pop ? \$767  : \$769 ;
+  assign \$771  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$772  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$773  = command_queue_pop ? \$771  : \$772 ;
+  assign \$774  = command_queue_push & command_queue_full[1];
+  assign \$775  = command_queue_full[2] | \$774 ;
+  assign \$776  = command_queue_push & command_queue_full[0];
+  assign \$777  = command_queue_full[1] | \$776 ;
+  assign \$778  = command_queue_pop ? \$775  : \$777 ;
+  assign \$779  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$780  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$781  = command_queue_pop ? \$779  : \$780 ;
+  assign \$782  = command_queue_push & command_queue_full[2];
+  assign \$783  = command_queue_full[3] | \$782 ;
+  assign \$784  = command_queue_push & command_queue_full[1];
+  assign \$785  = command_queue_full[2] | \$784 ;
+  assign \$786  = command_queue_pop ? \$783  : \$785 ;
+  assign \$787  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$788  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$789  = command_queue_pop ? \$787  : \$788 ;
+  assign \$790  = command_queue_push & command_queue_full[3];
+  assign \$791  = command_queue_full[4] | \$790 ;
+  assign \$792  = command_queue_push & command_queue_full[2];
+  assign \$793  = command_queue_full[3] | \$792 ;
+  assign \$794  = command_queue_pop ? \$791  : \$793 ;
+  assign \$795  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$796  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$797  = command_queue_pop ? \$795  : \$796 ;
+  assign \$798  = command_queue_push & command_queue_full[4];
+  assign \$799  = command_queue_full[5] | \$798 ;
+  assign \$800  = command_queue_push & command_queue_full[3];
+  assign \$801  = command_queue_full[4] | \$800 ;
+  assign \$802  = command_queue_pop ? \$799  : \$801 ;
+  assign \$803  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$804  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$805  = command_queue_pop ? \$803  : \$804 ;
+  assign \$806  = command_queue_push & command_queue_full[5];
+  assign \$807  = command_queue_full[6] | \$806 ;
+  assign \$808  = command_queue_push & command_queue_full[4];
+  assign \$809  = command_queue_full[5] | \$808 ;
+  assign \$810  = command_queue_pop ? \$807  : \$809 ;
+  assign \$811  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$812  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$813  = command_queue_pop ? \$811  : \$812 ;
+  assign \$814  = command_queue_push & command_queue_full[6];
+  assign \$815  = command_queue_full[7] | \$814 ;
+  assign \$816  = command_queue_push & command_queue_full[5];
+  assign \$817  = command_queue_full[6] | \$816 ;
+  assign \$818  = command_queue_pop ? \$815  : \$817 ;
+  assign \$819  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$820  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$821  = command_queue_pop ? \$819  : \$820 ;
+  assign \$822  = command_queue_push & command_queue_full[7];
+  assign \$823  = command_queue_full[8] | \$822 ;
+  assign \$824  = command_queue_push & command_queue_full[6];
+  assign \$825  = command_queue_full[7] | \$824 ;
+  assign \$826  = command_queue_pop ? \$823  : \$825 ;
+  assign \$827  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$828  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$829  = command_queue_pop ? \$827  : \$828 ;
+  assign \$830  = command_queue_push & command_queue_full[8];
+  assign \$831  = command_queue_full[9] | \$830 ;
+  assign \$832  = command_queue_push & command_queue_full[7];
+  assign \$833  = command_queue_full[8] | \$832 ;
+  assign \$834  = command_queue_pop ? \$831  : \$833 ;
+  assign \$836  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$837  = command_queue_pop ? \$835  : \$836 ;
+  assign \$838  = command_queue_push & command_queue_full[9];
+  assign \$840  = command_queue_push & command_queue_full[8];
+  assign \$841  = command_queue_full[9] | \$840 ;
+  assign \$842  = command_queue_pop ? \$839  : \$841 ;
+  assign \$843  = req_free & native_free_valid;
+  assign \$844  = req_flush & native_flush_valid;
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = 1'h1 << bus__w_addr[1:0];
+  assign \$847  = 1'h1 << bus__w_addr[4:2];
+  assign \$848  = 1'h1 << bus__w_addr[7:5];
+  assign \$849  = 1'h1 << bus__w_addr[11:8];
+  assign \$850  = bus__w_strb == 4'hf;
+  assign \$852  = ~ \$851 ;
+  assign \$853  = \$852  + 1'h1;
+  assign \$855  = ~ \$854 ;
+  assign \$856  = \$855  + 1'h1;
+  assign \$857  = \$853 [6] | \$856 [6];
+  assign \$859  = ~ \$858 ;
+  assign \$860  = \$859  + 1'h1;
+  assign \$861  = \$857  | \$860 [6];
+  assign \$862  = \$850  & \$861 ;
+  assign \$863  = bus__w_addr[5:0] == 3'h4;
+  assign \$864  = \$862  & \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = bus__w_req & \$865 ;
+  assign \$867  = bus__w_strb == 4'hf;
+  assign \$869  = ~ \$868 ;
+  assign \$870  = \$869  + 1'h1;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$872  + 1'h1;
+  assign \$874  = \$870 [6] | \$873 [6];
+  assign \$876  = ~ \$875 ;
+  assign \$877  = \$876  + 1'h1;
+  assign \$878  = \$874  | \$877 [6];
+  assign \$879  = \$867  & \$878 ;
+  assign \$880  = bus__w_addr[5:0] == 6'h30;
+  assign \$881  = \$879  & \$880 ;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = \$866  & \$882 ;
+  assign \$884  = bus__w_strb == 4'hf;
+  assign \$885  = ~ w1_a1_0[0];
+  assign \$886  = ~ w1_a4_2[4];
+  assign \$887  = \$885  | \$886 ;
+  assign \$888  = ~ w1_a7_5[0];
+  assign \$889  = ~ w1_a11_8[0];
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = \$887  | \$890 ;
+  assign \$892  = ~ \$891 ;
+  assign \$893  = ~ w1_a1_0[0];
+  assign \$894  = ~ w1_a4_2[6];
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = ~ w1_a7_5[0];
+  assign \$897  = ~ w1_a11_8[0];
+  assign \$898  = \$896  | \$897 ;
+  assign \$899  = \$895  | \$898 ;
+  assign \$900  = ~ \$899 ;
+  assign \$901  = ~ w1_a1_0[0];
+  assign \$902  = ~ w1_a4_2[7];
+  assign \$903  = \$901  | \$902 ;
+  assign \$904  = ~ w1_a7_5[0];
+  assign \$905  = ~ w1_a11_8[0];
+  assign \$906  = \$904  | \$905 ;
+  assign \$907  = \$903  | \$906 ;
+  assign \$908  = ~ \$907 ;
+  assign \$909  = ~ w1_a1_0[0];
+  assign \$910  = ~ w1_a4_2[6];
+  assign \$911  = \$909  | \$910 ;
+  assign \$912  = ~ w1_a7_5[1];
+  assign \$913  = ~ w1_a11_8[0];
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = \$911  | \$914 ;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = ~ w1_a1_0[0];
+  assign \$918  = ~ w1_a4_2[1];
+  assign \$919  = \$917  | \$918 ;
+  assign \$920  = ~ w1_a7_5[0];
+  assign \$921  = ~ w1_a11_8[1];
+  assign \$922  = \$920  | \$921 ;
+  assign \$923  = \$919  | \$922 ;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = ~ w1_a1_0[0];
+  assign \$926  = ~ w1_a4_2[4];
+  assign \$927  = \$925  | \$926 ;
+  assign \$928  = ~ w1_a7_5[1];
+  assign \$929  = ~ w1_a11_8[1];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = \$927  | \$930 ;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = ~ w1_a1_0[0];
+  assign \$934  = ~ w1_a4_2[7];
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = ~ w1_a7_5[1];
+  assign \$937  = ~ w1_a11_8[1];
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = \$935  | \$938 ;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = ~ w1_a1_0[0];
+  assign \$942  = ~ w1_a4_2[1];
+  assign \$943  = \$941  | \$942 ;
+  assign \$944  = ~ w1_a7_5[2];
+  assign \$945  = ~ w1_a11_8[1];
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = \$943  | \$946 ;
+  assign \$948  = ~ \$947 ;
+  assign \$949  = ~ w1_a1_0[0];
+  assign \$950  = ~ w1_a4_2[4];
+  assign \$951  = \$949  | \$950 ;
+  assign \$952  = ~ w1_a7_5[3];
+  assign \$953  = ~ w1_a11_8[1];
+  assign \$954  = \$952  | \$953 ;
+  assign \$955  = \$951  | \$954 ;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = ~ w1_a1_0[0];
+  assign \$958  = ~ w1_a4_2[7];
+  assign \$959  = \$957  | \$958 ;
+  assign \$960  = ~ w1_a7_5[3];
+  assign \$961  = ~ w1_a11_8[1];
   assign \$962  = \$960  | \$961 ;
-  assign \$963  = ~ w1_a7_5[0];
-  assign \$964  = ~ w1_a11_8[0];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = \$962  | \$965 ;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = ~ w1_a1_0[0];
-  assign \$969  = ~ w1_a4_2[6];
+  assign \$963  = \$959  | \$962 ;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = ~ w1_a1_0[0];
+  assign \$966  = ~ w1_a4_2[1];
+  assign \$967  = \$965  | \$966 ;
+  assign \$968  = ~ w1_a7_5[4];
+  assign \$969  = ~ w1_a11_8[1];
   assign \$970  = \$968  | \$969 ;
-  assign \$971  = ~ w1_a7_5[0];
-  assign \$972  = ~ w1_a11_8[0];
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = \$970  | \$973 ;
-  assign \$975  = ~ \$974 ;
-  assign \$976  = ~ w1_a1_0[0];
-  assign \$977  = ~ w1_a4_2[7];
+  assign \$971  = \$967  | \$970 ;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = ~ w1_a1_0[0];
+  assign \$974  = ~ w1_a4_2[4];
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = ~ w1_a7_5[5];
+  assign \$977  = ~ w1_a11_8[1];
   assign \$978  = \$976  | \$977 ;
-  assign \$979  = ~ w1_a7_5[0];
-  assign \$980  = ~ w1_a11_8[0];
-  assign \$981  = \$979  | \$980 ;
-  assign \$982  = \$978  | \$981 ;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = ~ w1_a1_0[0];
-  assign \$985  = ~ w1_a4_2[6];
+  assign \$979  = \$975  | \$978 ;
+  assign \$980  = ~ \$979 ;
+  assign \$981  = ~ w1_a1_0[0];
+  assign \$982  = ~ w1_a4_2[7];
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = ~ w1_a7_5[5];
+  assign \$985  = ~ w1_a11_8[1];
   assign \$986  = \$984  | \$985 ;
-  assign \$987  = ~ w1_a7_5[1];
-  assign \$988  = ~ w1_a11_8[0];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = \$986  | \$989 ;
-  assign \$991  = ~ \$990 ;
-  assign \$992  = ~ w1_a1_0[0];
-  assign \$993  = ~ w1_a4_2[1];
+  assign \$987  = \$983  | \$986 ;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = ~ w1_a1_0[0];
+  assign \$990  = ~ w1_a4_2[4];
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = ~ w1_a7_5[0];
+  assign \$993  = ~ w1_a11_8[0];
   assign \$994  = \$992  | \$993 ;
-  assign \$995  = ~ w1_a7_5[0];
-  assign \$996  = ~ w1_a11_8[1];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = \$994  | \$997 ;
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = ~ w1_a1_0[0];
-  assign \$1001  = ~ w1_a4_2[4];
+  assign \$995  = \$991  | \$994 ;
+  assign \$996  = ~ \$995 ;
+  assign \$997  = ~ w1_a1_0[0];
+  assign \$998  = ~ w1_a4_2[6];
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = ~ w1_a7_5[1];
+  assign \$1001  = ~ w1_a11_8[0];
   assign \$1002  = \$1000  | \$1001 ;
-  assign \$1003  = ~ w1_a7_5[1];
-  assign \$1004  = ~ w1_a11_8[1];
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = \$1002  | \$1005 ;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = ~ w1_a1_0[0];
-  assign \$1009  = ~ w1_a4_2[7];
+  assign \$1003  = \$999  | \$1002 ;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = ~ w1_a1_0[0];
+  assign \$1006  = ~ w1_a4_2[1];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = ~ w1_a7_5[0];
+  assign \$1009  = ~ w1_a11_8[1];
   assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = ~ w1_a7_5[1];
-  assign \$1012  = ~ w1_a11_8[1];
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = \$1010  | \$1013 ;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = ~ w1_a1_0[0];
-  assign \$1017  = ~ w1_a4_2[1];
+  assign \$1011  = \$1007  | \$1010 ;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = ~ w1_a1_0[0];
+  assign \$1014  = ~ w1_a4_2[4];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = ~ w1_a7_5[1];
+  assign \$1017  = ~ w1_a11_8[1];
   assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = ~ w1_a7_5[2];
-  assign \$1020  = ~ w1_a11_8[1];
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = \$1018  | \$1021 ;
-  assign \$1023  = ~ \$1022 ;
-  assign \$1024  = ~ w1_a1_0[0];
-  assign \$1025  = ~ w1_a4_2[4];
+  assign \$1019  = \$1015  | \$1018 ;
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = ~ w1_a1_0[0];
+  assign \$1022  = ~ w1_a4_2[1];
+  assign \$1023  = \$1021  | \$1022 ;
+  assign \$1024  = ~ w1_a7_5[2];
+  assign \$1025  = ~ w1_a11_8[1];
   assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = ~ w1_a7_5[3];
-  assign \$1028  = ~ w1_a11_8[1];
-  assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = \$1026  | \$1029 ;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = ~ w1_a1_0[0];
-  assign \$1033  = ~ w1_a4_2[7];
+  assign \$1027  = \$1023  | \$1026 ;
+  assign \$1028  = ~ \$1027 ;
+  assign \$1029  = ~ w1_a1_0[0];
+  assign \$1030  = ~ w1_a4_2[4];
+  assign \$1031  = \$1029  | \$1030 ;
+  assign \$1032  = ~ w1_a7_5[3];
+  assign \$1033  = ~ w1_a11_8[1];
   assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ~ w1_a7_5[3];
-  assign \$1036  = ~ w1_a11_8[1];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = \$1034  | \$1037 ;
-  assign \$1039  = ~ \$1038 ;
-  assign \$1040  = ~ w1_a1_0[0];
-  assign \$1041  = ~ w1_a4_2[1];
+  assign \$1035  = \$1031  | \$1034 ;
+  assign \$1036  = ~ \$1035 ;
+  assign \$1037  = ~ w1_a1_0[0];
+  assign \$1038  = ~ w1_a4_2[1];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = ~ w1_a7_5[4];
+  assign \$1041  = ~ w1_a11_8[1];
   assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = ~ w1_a7_5[4];
-  assign \$1044  = ~ w1_a11_8[1];
-  assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = \$1042  | \$1045 ;
-  assign \$1047  = ~ \$1046 ;
-  assign \$1048  = ~ w1_a1_0[0];
-  assign \$1049  = ~ w1_a4_2[4];
+  assign \$1043  = \$1039  | \$1042 ;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = ~ w1_a1_0[0];
+  assign \$1046  = ~ w1_a4_2[4];
+  assign \$1047  = \$1045  | \$1046 ;
+  assign \$1048  = ~ w1_a7_5[5];
+  assign \$1049  = ~ w1_a11_8[1];
   assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = ~ w1_a7_5[5];
-  assign \$1052  = ~ w1_a11_8[1];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = \$1050  | \$1053 ;
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = ~ w1_a1_0[0];
-  assign \$1057  = ~ w1_a4_2[7];
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = ~ w1_a7_5[5];
-  assign \$1060  = ~ w1_a11_8[1];
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = \$1058  | \$1061 ;
-  assign \$1063  = ~ \$1062 ;
-  assign \$1064  = ~ w1_a1_0[0];
-  assign \$1065  = ~ w1_a4_2[1];
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = ~ w1_a7_5[0];
-  assign \$1068  = ~ w1_a11_8[1];
-  assign \$1069  = \$1067  | \$1068 ;
-  assign \$1070  = \$1066  | \$1069 ;
-  assign \$1071  = ~ \$1070 ;
-  assign \$1072  = ~ w1_a1_0[0];
-  assign \$1073  = ~ w1_a4_2[1];
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = ~ w1_a7_5[2];
-  assign \$1076  = ~ w1_a11_8[1];
-  assign \$1077  = \$1075  | \$1076 ;
-  assign \$1078  = \$1074  | \$1077 ;
-  assign \$1079  = ~ \$1078 ;
-  assign \$1080  = \$1071  | \$1079 ;
-  assign \$1081  = ~ w1_a1_0[0];
-  assign \$1082  = ~ w1_a4_2[1];
+  assign \$1051  = \$1047  | \$1050 ;
+  assign \$1052  = ~ \$1051 ;
+  assign \$1053  = { \$1052 , \$1044 , \$1036 , \$1028 , \$1020 , \$1012 , \$1004 , \$996  } + 8'hff;
+  assign \$1054  = ~ w1_a1_0[0];
+  assign \$1055  = ~ w1_a4_2[6];
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = ~ w1_a7_5[0];
+  assign \$1058  = ~ w1_a11_8[0];
+  assign \$1059  = \$1057  | \$1058 ;
+  assign \$1060  = \$1056  | \$1059 ;
+  assign \$1061  = ~ \$1060 ;
+  assign \$1062  = ~ w1_a1_0[0];
+  assign \$1063  = ~ w1_a4_2[7];
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = ~ w1_a7_5[0];
+  assign \$1066  = ~ w1_a11_8[0];
+  assign \$1067  = \$1065  | \$1066 ;
+  assign \$1068  = \$1064  | \$1067 ;
+  assign \$1069  = ~ \$1068 ;
+  assign \$1070  = ~ w1_a1_0[0];
+  assign \$1071  = ~ w1_a4_2[7];
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = ~ w1_a7_5[1];
+  assign \$1074  = ~ w1_a11_8[1];
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = \$1072  | \$1075 ;
+  assign \$1077  = ~ \$1076 ;
+  assign \$1078  = ~ w1_a1_0[0];
+  assign \$1079  = ~ w1_a4_2[7];
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = ~ w1_a7_5[3];
+  assign \$1082  = ~ w1_a11_8[1];
   assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = ~ w1_a7_5[4];
-  assign \$1085  = ~ w1_a11_8[1];
-  assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = \$1083  | \$1086 ;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = \$1080  | \$1088 ;
-  assign \$1090  = ~ w1_a1_0[0];
-  assign \$1091  = ~ w1_a4_2[4];
-  assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = ~ w1_a7_5[1];
-  assign \$1094  = ~ w1_a11_8[1];
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = \$1092  | \$1095 ;
-  assign \$1097  = ~ \$1096 ;
-  assign \$1098  = ~ w1_a1_0[0];
-  assign \$1099  = ~ w1_a4_2[4];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = ~ w1_a7_5[3];
-  assign \$1102  = ~ w1_a11_8[1];
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = \$1100  | \$1103 ;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = \$1097  | \$1105 ;
-  assign \$1107  = ~ w1_a1_0[0];
-  assign \$1108  = ~ w1_a4_2[4];
-  assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = ~ w1_a7_5[5];
-  assign \$1111  = ~ w1_a11_8[1];
-  assign \$1112  = \$1110  | \$1111 ;
-  assign \$1113  = \$1109  | \$1112 ;
-  assign \$1114  = ~ \$1113 ;
-  assign \$1115  = \$1106  | \$1114 ;
-  assign \$1116  = ~ w1_a1_0[0];
-  assign \$1117  = ~ w1_a4_2[4];
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = ~ w1_a7_5[0];
-  assign \$1120  = ~ w1_a11_8[0];
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = \$1118  | \$1121 ;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = ~ w1_a1_0[0];
-  assign \$1125  = ~ w1_a4_2[6];
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = ~ w1_a7_5[1];
-  assign \$1128  = ~ w1_a11_8[0];
-  assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = \$1126  | \$1129 ;
-  assign \$1131  = ~ \$1130 ;
-  assign \$1132  = \$1123  | \$1131 ;
-  assign \$1133  = ~ w1_a1_0[0];
-  assign \$1134  = ~ w1_a4_2[1];
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = ~ w1_a7_5[0];
-  assign \$1137  = ~ w1_a11_8[1];
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = \$1135  | \$1138 ;
-  assign \$1140  = ~ \$1139 ;
-  assign \$1141  = ~ w1_a1_0[0];
-  assign \$1142  = ~ w1_a4_2[4];
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = ~ w1_a7_5[1];
-  assign \$1145  = ~ w1_a11_8[1];
-  assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = \$1143  | \$1146 ;
-  assign \$1148  = ~ \$1147 ;
-  assign \$1149  = \$1140  | \$1148 ;
-  assign \$1150  = \$1132  | \$1149 ;
-  assign \$1151  = ~ w1_a1_0[0];
-  assign \$1152  = ~ w1_a4_2[1];
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = ~ w1_a7_5[2];
-  assign \$1155  = ~ w1_a11_8[1];
+  assign \$1084  = \$1080  | \$1083 ;
+  assign \$1085  = ~ \$1084 ;
+  assign \$1086  = ~ w1_a1_0[0];
+  assign \$1087  = ~ w1_a4_2[7];
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = ~ w1_a7_5[5];
+  assign \$1090  = ~ w1_a11_8[1];
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = \$1088  | \$1091 ;
+  assign \$1093  = ~ \$1092 ;
+  assign \$1094  = { \$1093 , \$1085 , \$1077 , \$1069 , \$1061  } + 5'h1f;
+  assign \$1095  = \$signal$249  & \$signal$250 ;
+  assign \$1096  = \$1095  & w2_is_ctrl;
+  assign \$1097  = \$1096  & \$signal$252 [0];
+  assign \$1098  = \$signal$249  & \$signal$250 ;
+  assign \$1099  = \$1098  & w2_is_err_pop;
+  assign \$1100  = \$signal$249  & w2_is_irq_status;
+  assign \$1101  = \$1100  & \$signal$251 [0];
+  assign \$1102  = \$1101  ? \$signal$252 [4:0] : 5'h00;
+  assign \$1103  = \$signal$249  & w2_is_irq_enable;
+  assign \$1104  = \$1103  & \$signal$251 [0];
+  assign \$1105  = \$signal$249  & w2_is_pool0_low_water;
+  assign \$1106  = \$1105  & \$signal$251 [0];
+  assign \$1107  = \$signal$249  & w2_is_pool0_low_water;
+  assign \$1108  = \$1107  & \$signal$251 [1];
+  assign \$1109  = \$signal$249  & w2_is_pool0_low_water;
+  assign \$1110  = \$1109  & \$signal$251 [2];
+  assign \$1111  = \$signal$249  & w2_is_pool1_low_water;
+  assign \$1112  = \$1111  & \$signal$251 [0];
+  assign \$1113  = \$signal$249  & w2_is_pool1_low_water;
+  assign \$1114  = \$1113  & \$signal$251 [1];
+  assign \$1115  = \$signal$249  & w2_is_pool1_low_water;
+  assign \$1116  = \$1115  & \$signal$251 [2];
+  assign \$1117  = \$signal$249  & w2_is_pool2_low_water;
+  assign \$1118  = \$1117  & \$signal$251 [0];
+  assign \$1119  = \$signal$249  & w2_is_pool2_low_water;
+  assign \$1120  = \$1119  & \$signal$251 [1];
+  assign \$1121  = \$signal$249  & w2_is_pool2_low_water;
+  assign \$1122  = \$1121  & \$signal$251 [2];
+  assign \$1123  = \$signal$28  > 2'h2;
+  assign \$1124  = \$1123  ? 2'h2 : \$signal$28 ;
+  assign \$1125  = | \$signal$28 ;
+  assign \$1126  = space_ge1 & \$1125 ;
+  assign \$1127  = \$1126  ? 1'h1 : 1'h0;
+  assign \$1128  = space_ge2 ? \$1124  : { 1'h0, \$1127  };
+  assign \$signal$49  = space_ge3 ? \$signal$28  : \$1128 ;
+  assign \$1129  = ~ space[4];
+  assign popped = w1c & \$1129 ;
+  assign \$1130  = 1'h0 - tail[1:0];
+  assign \$1131  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1131  ? tail_next_row : \$signal$61 ;
+  assign \$1132  = ! \$1130 [1:0];
+  assign \$1133  = \$1130 [1:0] == 1'h1;
+  assign \$1134  = \$1133  ? e1_new1 : e1_new2;
+  assign \$signature__data$271  = \$1132  ? e1_new0 : \$1134 ;
+  assign \$signature__en  = \$1130 [1:0] < \$signal$49 ;
+  assign \$1135  = 1'h1 - tail[1:0];
+  assign \$1136  = tail[1:0] > 1'h1;
+  assign \$signature__addr$276  = \$1136  ? tail_next_row : \$signal$61 ;
+  assign \$1137  = ! \$1135 [1:0];
+  assign \$1138  = \$1135 [1:0] == 1'h1;
+  assign \$1139  = \$1138  ? e1_new1 : e1_new2;
+  assign \$signature__data$277  = \$1137  ? e1_new0 : \$1139 ;
+  assign \$signature__en$278  = \$1135 [1:0] < \$signal$49 ;
+  assign \$1140  = 2'h2 - tail[1:0];
+  assign \$1141  = tail[1:0] > 2'h2;
+  assign \$signature__addr$282  = \$1141  ? tail_next_row : \$signal$61 ;
+  assign \$1142  = ! \$1140 [1:0];
+  assign \$1143  = \$1140 [1:0] == 1'h1;
+  assign \$1144  = \$1143  ? e1_new1 : e1_new2;
+  assign \$signature__data$283  = \$1142  ? e1_new0 : \$1144 ;
+  assign \$signature__en$284  = \$1140 [1:0] < \$signal$49 ;
+  assign \$1145  = 2'h3 - tail[1:0];
+  assign \$1146  = ! \$1145 [1:0];
+  assign \$1147  = \$1145 [1:0] == 1'h1;
+  assign \$1148  = \$1147  ? e1_new1 : e1_new2;
+  assign \$signature__data$289  = \$1146  ? e1_new0 : \$1148 ;
+  assign \$signature__en$290  = \$1145 [1:0] < \$signal$49 ;
+  assign \$1149  = | \$signal$28 ;
+  assign \$1150  = \$signal$49  != \$signal$28 ;
+  assign \$1153  = \$signal$72  & irq_enable;
+  assign irq = | \$1153 ;
+  assign \$1154  = event_lw_granted_2 & event_lw_short;
+  assign \$1155  = log_lw_granted_2 & log_lw_short;
   assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \$1153  | \$1156 ;
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = ~ w1_a1_0[0];
-  assign \$1160  = ~ w1_a4_2[4];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ w1_a7_5[3];
-  assign \$1163  = ~ w1_a11_8[1];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = \$1161  | \$1164 ;
-  assign \$1166  = ~ \$1165 ;
-  assign \$1167  = \$1158  | \$1166 ;
-  assign \$1168  = ~ w1_a1_0[0];
-  assign \$1169  = ~ w1_a4_2[1];
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = ~ w1_a7_5[4];
-  assign \$1172  = ~ w1_a11_8[1];
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = \$1170  | \$1173 ;
-  assign \$1175  = ~ \$1174 ;
-  assign \$1176  = ~ w1_a1_0[0];
-  assign \$1177  = ~ w1_a4_2[4];
-  assign \$1178  = \$1176  | \$1177 ;
-  assign \$1179  = ~ w1_a7_5[5];
-  assign \$1180  = ~ w1_a11_8[1];
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = \$1178  | \$1181 ;
-  assign \$1183  = ~ \$1182 ;
-  assign \$1184  = \$1175  | \$1183 ;
-  assign \$1185  = \$1167  | \$1184 ;
-  assign \$1186  = \$1150  | \$1185 ;
-  assign \$1187  = ~ w1_a1_0[0];
-  assign \$1188  = ~ w1_a4_2[6];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ~ w1_a7_5[0];
-  assign \$1191  = ~ w1_a11_8[0];
-  assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = \$1189  | \$1192 ;
-  assign \$1194  = ~ \$1193 ;
-  assign \$1195  = ~ w1_a1_0[0];
-  assign \$1196  = ~ w1_a4_2[7];
-  assign \$1197  = \$1195  | \$1196 ;
-  assign \$1198  = ~ w1_a7_5[0];
-  assign \$1199  = ~ w1_a11_8[0];
+  assign \$1157  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1156  | \$1157 ;
+  assign \$1158  = ! bus__r_addr[5:0];
+  assign \$1159  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1160  = \$1158  & \$1159 ;
+  assign \$1161  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1160  & \$1161 ;
+  assign \$1162  = req_alloc & native_alloc_valid;
+  assign \$1163  = ~ \$1162 ;
+  assign alloc_queue_pop = alloc_queue_full[0] & \$1163 ;
+  assign \$1164  = alloc_queue_full[0] | staged_valid;
+  assign \$1165  = ! bus__r_addr[5:0];
+  assign \$1166  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1167  = \$1165  & \$1166 ;
+  assign \$1168  = bus__r_addr[11:6] < 3'h7;
+  assign \$1169  = \$1167  & \$1168 ;
+  assign \$1170  = bus__r_req & \$1169 ;
+  assign \$1171  = \$1164  | \$1170 ;
+  assign \$1172  = req_alloc & native_alloc_valid;
+  assign \$1173  = ~ \$1172 ;
+  assign \$1174  = \$1171  & \$1173 ;
+  assign \$1175  = ~ alloc_queue_full[0];
+  assign \$1176  = \$1174  & \$1175 ;
+  assign \$1177  = ~ \$1176 ;
+  assign alloc_queue_push = staged_valid & \$1177 ;
+  assign \$1178  = r2_block0 | r2_block4;
+  assign \$1179  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1178  | \$1179 ;
+  assign \$1180  = | r2_found_in;
+  assign bus__r_err = ~ \$1180 ;
+  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign bus__w_slow = \$signal$209  | new_flush;
+  assign \$1181  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1182  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1187  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1192  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1197  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = \$1197  | \$1200 ;
-  assign \$1202  = ~ \$1201 ;
-  assign \$1203  = \$1194  | \$1202 ;
-  assign \$1204  = ~ w1_a1_0[0];
-  assign \$1205  = ~ w1_a4_2[7];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = ~ w1_a7_5[1];
-  assign \$1208  = ~ w1_a11_8[1];
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = \$1206  | \$1209 ;
-  assign \$1211  = ~ \$1210 ;
-  assign \$1212  = ~ w1_a1_0[0];
-  assign \$1213  = ~ w1_a4_2[7];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = ~ w1_a7_5[3];
-  assign \$1216  = ~ w1_a11_8[1];
-  assign \$1217  = \$1215  | \$1216 ;
-  assign \$1218  = \$1214  | \$1217 ;
-  assign \$1219  = ~ \$1218 ;
-  assign \$1220  = \$1211  | \$1219 ;
-  assign \$1221  = \$1203  | \$1220 ;
-  assign \$1222  = ~ w1_a1_0[0];
-  assign \$1223  = ~ w1_a4_2[7];
-  assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = ~ w1_a7_5[5];
-  assign \$1226  = ~ w1_a11_8[1];
-  assign \$1227  = \$1225  | \$1226 ;
-  assign \$1228  = \$1224  | \$1227 ;
-  assign \$1229  = ~ \$1228 ;
-  assign \$1230  = \$1221  | \$1229 ;
-  assign \$1234  = \$signal$247  & \$signal$248 ;
-  assign \$1235  = \$1234  & w2_is_ctrl;
-  assign \$1236  = \$1235  & \$signal$250 [0];
-  assign \$1237  = \$signal$247  & \$signal$248 ;
-  assign \$1238  = \$1237  & w2_is_err_pop;
-  assign \$1239  = \$signal$247  & w2_is_irq_status;
-  assign \$1240  = \$1239  & w2_strb[0];
-  assign \$1241  = \$1240  ? \$signal$250 [4:0] : 5'h00;
-  assign \$1242  = \$signal$247  & \$signal$248 ;
-  assign \$1243  = \$1242  & \$signal$266 ;
-  assign \$1244  = \$signal$247  & \$signal$248 ;
-  assign \$1245  = \$1244  & \$signal$267 ;
-  assign \$1246  = \$signal$247  & \$signal$248 ;
-  assign \$1247  = \$1246  & \$signal$266 ;
-  assign \$1248  = ~ \$1247 ;
-  assign \$1249  = \$signal$247  & \$1248 ;
-  assign \$1250  = \$signal$247  & \$signal$248 ;
-  assign \$1251  = \$1250  & \$signal$267 ;
-  assign \$1252  = ~ \$1251 ;
-  assign \$1253  = \$1249  & \$1252 ;
-  assign \$1254  = \$signal$247  & w2_is_irq_enable;
-  assign \$1255  = \$1254  & w2_strb[0];
-  assign \$1256  = \$signal$247  & w2_is_pool0_low_water;
-  assign \$1257  = \$1256  & w2_strb[0];
-  assign \$1258  = \$signal$247  & w2_is_pool0_low_water;
-  assign \$1259  = \$1258  & w2_strb[1];
-  assign \$1260  = \$signal$247  & w2_is_pool0_low_water;
-  assign \$1261  = \$1260  & w2_strb[2];
-  assign \$1262  = \$signal$247  & w2_is_pool1_low_water;
-  assign \$1263  = \$1262  & w2_strb[0];
-  assign \$1264  = \$signal$247  & w2_is_pool1_low_water;
-  assign \$1265  = \$1264  & w2_strb[1];
-  assign \$1266  = \$signal$247  & w2_is_pool1_low_water;
-  assign \$1267  = \$1266  & w2_strb[2];
-  assign \$1268  = \$signal$247  & w2_is_pool2_low_water;
-  assign \$1269  = \$1268  & w2_strb[0];
-  assign \$1270  = \$signal$247  & w2_is_pool2_low_water;
-  assign \$1271  = \$1270  & w2_strb[1];
-  assign \$1272  = \$signal$247  & w2_is_pool2_low_water;
-  assign \$1273  = \$1272  & w2_strb[2];
-  assign \$1274  = ~ \$signal$269 ;
-  assign \$1275  = \$signal$268  & \$signal$248 ;
-  assign \$1276  = ~ \$1275 ;
-  assign \$1277  = \$1274  & \$1276 ;
-  assign \$1278  = \$signal$247  & \$signal$248 ;
-  assign \$1279  = \$1278  & \$signal$266 ;
-  assign \$1280  = w2_base + w2_offset;
-  assign \$1281  = w2_oor >> w2_pool;
-  assign \$1282  = \$signal$247  & \$signal$248 ;
-  assign \$1283  = \$1282  & \$signal$267 ;
-  assign \$1284  = rsp_freed_valid & \port$3414$0 [0];
-  assign \$1285  = \$signal$277  & \$1284 ;
-  assign \$1286  = ~ \port$3374$0 [0];
-  assign \$1287  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$1288  = flush_waiting & \$1287 ;
-  assign \$1289  = ~ \port$3386$0 [0];
-  assign \$1290  = \$signal$28  > 2'h2;
-  assign \$1291  = \$1290  ? 2'h2 : \$signal$28 ;
-  assign \$1292  = | \$signal$28 ;
-  assign \$1293  = space_ge1 & \$1292 ;
-  assign \$1294  = \$1293  ? 1'h1 : 1'h0;
-  assign \$1295  = space_ge2 ? \$1291  : { 1'h0, \$1294  };
-  assign \$signal$49  = space_ge3 ? \$signal$28  : \$1295 ;
-  assign \$1296  = ~ space[4];
-  assign popped = w1c & \$1296 ;
-  assign \$1297  = 1'h0 - tail[1:0];
-  assign \$1298  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1298  ? tail_next_row : \$signal$61 ;
-  assign \$1299  = ! \$1297 [1:0];
-  assign \$1300  = \$1297 [1:0] == 1'h1;
-  assign \$1301  = \$1300  ? e1_new1 : e1_new2;
-  assign \$signature__data$286  = \$1299  ? e1_new0 : \$1301 ;
-  assign \$signature__en  = \$1297 [1:0] < \$signal$49 ;
-  assign \$1302  = 1'h1 - tail[1:0];
-  assign \$1303  = tail[1:0] > 1'h1;
-  assign \$signature__addr$291  = \$1303  ? tail_next_row : \$signal$61 ;
-  assign \$1304  = ! \$1302 [1:0];
-  assign \$1305  = \$1302 [1:0] == 1'h1;
-  assign \$1306  = \$1305  ? e1_new1 : e1_new2;
-  assign \$signature__data$292  = \$1304  ? e1_new0 : \$1306 ;
-  assign \$signature__en$293  = \$1302 [1:0] < \$signal$49 ;
-  assign \$1307  = 2'h2 - tail[1:0];
-  assign \$1308  = tail[1:0] > 2'h2;
-  assign \$signature__addr$297  = \$1308  ? tail_next_row : \$signal$61 ;
-  assign \$1309  = ! \$1307 [1:0];
-  assign \$1310  = \$1307 [1:0] == 1'h1;
-  assign \$1311  = \$1310  ? e1_new1 : e1_new2;
-  assign \$signature__data$298  = \$1309  ? e1_new0 : \$1311 ;
-  assign \$signature__en$299  = \$1307 [1:0] < \$signal$49 ;
-  assign \$1312  = 2'h3 - tail[1:0];
-  assign \$1313  = ! \$1312 [1:0];
-  assign \$1314  = \$1312 [1:0] == 1'h1;
-  assign \$1315  = \$1314  ? e1_new1 : e1_new2;
-  assign \$signature__data$304  = \$1313  ? e1_new0 : \$1315 ;
-  assign \$signature__en$305  = \$1312 [1:0] < \$signal$49 ;
-  assign \$1316  = | \$signal$28 ;
-  assign \$1317  = \$signal$49  != \$signal$28 ;
-  assign \$1320  = \$signal$72  & irq_enable;
-  assign irq = | \$1320 ;
-  assign \$1321  = event_lw_granted_2 & event_lw_short;
-  assign \$1322  = log_lw_granted_2 & log_lw_short;
+  assign \$1201  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1202  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1207  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1212  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1217  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1222  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1227  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1232  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1237  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1240  = \$1238  | \$1239 ;
+  assign \$1241  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1242  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1247  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1252  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1255  = \$1253  | \$1254 ;
+  assign \$1256  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1257  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1260  = \$1258  | \$1259 ;
+  assign \$1261  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1262  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1267  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1270  = \$1268  | \$1269 ;
+  assign \$1271  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1272  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1275  = \$1273  | \$1274 ;
+  assign \$1276  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1277  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1282  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1285  = \$1283  | \$1284 ;
+  assign \$1286  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1287  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1288  = \$1286  | \$1287 ;
+  assign \$1289  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1292  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1295  = \$1293  | \$1294 ;
+  assign \$1296  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1297  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1300  = \$1298  | \$1299 ;
+  assign \$1301  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1302  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1305  = \$1303  | \$1304 ;
+  assign \$1306  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1307  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1310  = \$1308  | \$1309 ;
+  assign \$1311  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1312  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1313  = \$1311  | \$1312 ;
+  assign \$1314  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1315  = \$1313  | \$1314 ;
+  assign \$1316  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1317  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1320  = \$1318  | \$1319 ;
+  assign \$1321  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1322  = w1_pool_is[1] & w1_log_addr[28];
   assign \$1323  = \$1321  | \$1322 ;
-  assign \$1324  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1323  | \$1324 ;
-  assign \$1325  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$1325  | r2_sel_pool2_alloc;
-  always @(posedge clk)
-    cycle <= \$1326 ;
-  always @(posedge clk)
-    \$signal  <= \$1327 ;
-  always @(posedge clk)
-    ready <= \$1328 ;
-  always @(posedge clk)
-    e1_new0 <= \$1329 ;
-  always @(posedge clk)
-    e1_new1 <= \$1330 ;
-  always @(posedge clk)
-    e1_new2 <= \$1331 ;
-  always @(posedge clk)
-    \$signal$28  <= \$1332 ;
-  always @(posedge clk)
-    e1_exhausted <= \$1333 ;
-  always @(posedge clk)
-    event_ev_grant <= \$1334 ;
-  always @(posedge clk)
-    event_ev_free <= \$1335 ;
-  always @(posedge clk)
-    event_ev_flush <= \$1336 ;
-  always @(posedge clk)
-    event_ev_fail <= \$1337 ;
-  always @(posedge clk)
-    log_ev_grant <= \$1338 ;
-  always @(posedge clk)
-    log_ev_free <= \$1339 ;
-  always @(posedge clk)
-    log_ev_flush <= \$1340 ;
-  always @(posedge clk)
-    log_ev_fail <= \$1341 ;
-  always @(posedge clk)
-    log_ev_overwrite <= \$1342 ;
-  always @(posedge clk)
-    config_ev_grant <= \$1343 ;
-  always @(posedge clk)
-    config_ev_free <= \$1344 ;
-  always @(posedge clk)
-    config_ev_flush <= \$1345 ;
-  always @(posedge clk)
-    config_ev_fail <= \$1346 ;
-  always @(posedge clk)
-    space_ge1 <= \$1347 ;
-  always @(posedge clk)
-    space_ge2 <= \$1348 ;
-  always @(posedge clk)
-    space_ge3 <= \$1349 ;
-  always @(posedge clk)
-    space_ge4 <= \$1350 ;
-  always @(posedge clk)
-    space_ge5 <= \$1351 ;
-  always @(posedge clk)
-    space_ge6 <= \$1352 ;
-  always @(posedge clk)
-    space <= \$1353 ;
-  always @(posedge clk)
-    tail <= \$1354 ;
-  always @(posedge clk)
-    \$signal$58  <= \$1355 ;
-  always @(posedge clk)
-    n_dropped <= \$1356 ;
-  always @(posedge clk)
-    err_dropped <= \$1357 ;
-  always @(posedge clk)
-    \$signal$61  <= \$1358 ;
-  always @(posedge clk)
-    tail_next_row <= \$1359 ;
-  always @(posedge clk)
-    \$signal$63  <= \$1360 ;
-  always @(posedge clk)
-    \$signal$65  <= \$1361 ;
-  always @(posedge clk)
-    head_bank <= \$1362 ;
-  always @(posedge clk)
-    head_entry <= \$1363 ;
-  always @(posedge clk)
-    \$signal$72  <= \$1364 ;
-  always @(posedge clk)
-    event_lw_limit <= \$1365 ;
-  always @(posedge clk)
-    event_lw_short <= \$1366 ;
-  always @(posedge clk)
-    event_lw_granted_1 <= \$1367 ;
-  always @(posedge clk)
-    event_lw_granted_2 <= \$1368 ;
-  always @(posedge clk)
-    event_in_use <= \$1369 ;
-  always @(posedge clk)
-    event_in_use_was <= \$1370 ;
-  always @(posedge clk)
-    event_in_use_rose <= \$1371 ;
-  always @(posedge clk)
-    event_hw_grow <= \$1372 ;
-  always @(posedge clk)
-    event_high_water <= \$1373 ;
-  always @(posedge clk)
-    event_allocs <= \$1374 ;
-  always @(posedge clk)
-    event_fails <= \$1375 ;
-  always @(posedge clk)
-    event_frees <= \$1376 ;
-  always @(posedge clk)
-    event_flushes <= \$1377 ;
-  always @(posedge clk)
-    log_lw_limit <= \$1378 ;
-  always @(posedge clk)
-    log_lw_short <= \$1379 ;
-  always @(posedge clk)
-    log_lw_granted_1 <= \$1380 ;
-  always @(posedge clk)
-    log_lw_granted_2 <= \$1381 ;
-  always @(posedge clk)
-    log_in_use <= \$1382 ;
-  always @(posedge clk)
-    log_in_use_was <= \$1383 ;
-  always @(posedge clk)
-    log_in_use_rose <= \$1384 ;
-  always @(posedge clk)
-    log_hw_grow <= \$1385 ;
-  always @(posedge clk)
-    log_high_water <= \$1386 ;
-  always @(posedge clk)
-    log_allocs <= \$1387 ;
-  always @(posedge clk)
-    log_fails <= \$1388 ;
-  always @(posedge clk)
-    log_frees <= \$1389 ;
-  always @(posedge clk)
-    log_flushes <= \$1390 ;
-  always @(posedge clk)
-    log_overwrites <= \$1391 ;
-  always @(posedge clk)
-    config_lw_limit <= \$1392 ;
-  always @(posedge clk)
-    config_lw_short <= \$1393 ;
-  always @(posedge clk)
-    config_lw_granted_1 <= \$1394 ;
-  always @(posedge clk)
-    config_lw_granted_2 <= \$1395 ;
-  always @(posedge clk)
-    config_in_use <= \$1396 ;
-  always @(posedge clk)
-    config_in_use_was <= \$1397 ;
-  always @(posedge clk)
-    config_in_use_rose <= \$1398 ;
-  always @(posedge clk)
-    config_hw_grow <= \$1399 ;
-  always @(posedge clk)
-    config_high_water <= \$1400 ;
-  always @(posedge clk)
-    config_allocs <= \$1401 ;
-  always @(posedge clk)
-    config_fails <= \$1402 ;
-  always @(posedge clk)
-    config_frees <= \$1403 ;
-  always @(posedge clk)
-    config_flushes <= \$1404 ;
-  always @(posedge clk)
-    r1_a1_0 <= \$1405 ;
-  always @(posedge clk)
-    r1_a4_2 <= \$1406 ;
-  always @(posedge clk)
-    r1_a7_5 <= \$1407 ;
-  always @(posedge clk)
-    r1_a11_8 <= \$1408 ;
-  always @(posedge clk)
-    \$signal$123  <= \$1409 ;
-  always @(posedge clk)
-    \$signal$125  <= \$1410 ;
-  always @(posedge clk)
-    \$signal$126  <= \$1411 ;
-  always @(posedge clk)
-    r2_pool <= \$1412 ;
-  always @(posedge clk)
-    r2_sel_id <= \$1413 ;
-  always @(posedge clk)
-    r2_sel_version <= \$1414 ;
-  always @(posedge clk)
-    r2_sel_config <= \$1415 ;
-  always @(posedge clk)
-    r2_sel_config2 <= \$1416 ;
-  always @(posedge clk)
-    r2_sel_ctrl <= \$1417 ;
-  always @(posedge clk)
-    r2_sel_status <= \$1418 ;
-  always @(posedge clk)
-    r2_sel_irq_status <= \$1419 ;
-  always @(posedge clk)
-    r2_sel_irq_enable <= \$1420 ;
-  always @(posedge clk)
-    r2_sel_err_count <= \$1421 ;
-  always @(posedge clk)
-    r2_sel_err_dropped <= \$1422 ;
-  always @(posedge clk)
-    r2_sel_err_head0 <= \$1423 ;
-  always @(posedge clk)
-    r2_sel_err_head1 <= \$1424 ;
-  always @(posedge clk)
-    r2_sel_err_head2 <= \$1425 ;
-  always @(posedge clk)
-    r2_sel_err_head3 <= \$1426 ;
-  always @(posedge clk)
-    r2_sel_err_pop <= \$1427 ;
-  always @(posedge clk)
-    r2_sel_cycle <= \$1428 ;
-  always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1429 ;
-  always @(posedge clk)
-    r2_sel_pool0_free <= \$1430 ;
-  always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1431 ;
-  always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1432 ;
-  always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1433 ;
-  always @(posedge clk)
-    r2_sel_pool0_slots <= \$1434 ;
-  always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1435 ;
-  always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1436 ;
-  always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1437 ;
-  always @(posedge clk)
-    r2_sel_pool0_fails <= \$1438 ;
-  always @(posedge clk)
-    r2_sel_pool0_frees <= \$1439 ;
-  always @(posedge clk)
-    r2_sel_pool0_info <= \$1440 ;
-  always @(posedge clk)
-    r2_sel_pool0_flush <= \$1441 ;
-  always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1442 ;
-  always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1443 ;
-  always @(posedge clk)
-    r2_sel_pool0_low_water <= \$1444 ;
-  always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1445 ;
-  always @(posedge clk)
-    r2_sel_pool1_free <= \$1446 ;
-  always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1447 ;
-  always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1448 ;
-  always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1449 ;
-  always @(posedge clk)
-    r2_sel_pool1_slots <= \$1450 ;
-  always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1451 ;
-  always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1452 ;
-  always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1453 ;
-  always @(posedge clk)
-    r2_sel_pool1_fails <= \$1454 ;
-  always @(posedge clk)
-    r2_sel_pool1_frees <= \$1455 ;
-  always @(posedge clk)
-    r2_sel_pool1_info <= \$1456 ;
-  always @(posedge clk)
-    r2_sel_pool1_flush <= \$1457 ;
-  always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1458 ;
-  always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1459 ;
-  always @(posedge clk)
-    r2_sel_pool1_low_water <= \$1460 ;
-  always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1461 ;
-  always @(posedge clk)
-    r2_sel_pool2_free <= \$1462 ;
-  always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1463 ;
-  always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1464 ;
-  always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1465 ;
-  always @(posedge clk)
-    r2_sel_pool2_slots <= \$1466 ;
-  always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1467 ;
-  always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1468 ;
-  always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1469 ;
-  always @(posedge clk)
-    r2_sel_pool2_fails <= \$1470 ;
-  always @(posedge clk)
-    r2_sel_pool2_frees <= \$1471 ;
-  always @(posedge clk)
-    r2_sel_pool2_info <= \$1472 ;
-  always @(posedge clk)
-    r2_sel_pool2_flush <= \$1473 ;
-  always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1474 ;
-  always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1475 ;
-  always @(posedge clk)
-    r2_sel_pool2_low_water <= \$1476 ;
-  always @(posedge clk)
-    \$signal$192  <= \$1477 ;
-  always @(posedge clk)
-    r3_alloc <= \$1478 ;
-  always @(posedge clk)
-    r3_pool <= \$1479 ;
-  always @(posedge clk)
-    r3_block0 <= \$1480 ;
-  always @(posedge clk)
-    r3_found_in <= \$1481 ;
-  always @(posedge clk)
-    r3_block4 <= \$1482 ;
-  always @(posedge clk)
-    r3_block5 <= \$1483 ;
-  always @(posedge clk)
-    r3_block6 <= \$1484 ;
-  always @(posedge clk)
-    req_alloc <= \$1485 ;
-  always @(posedge clk)
-    r_ack <= \$1486 ;
-  always @(posedge clk)
-    alloc_waiting <= \$1487 ;
-  always @(posedge clk)
-    req_alloc_pool <= \$1488 ;
-  always @(posedge clk)
-    req_alloc_size <= \$1489 ;
-  always @(posedge clk)
-    \$signal$207  <= \$1490 ;
-  always @(posedge clk)
-    \$signal$208  <= \$1491 ;
-  always @(posedge clk)
-    w1_a1_0 <= \$1492 ;
-  always @(posedge clk)
-    w1_a4_2 <= \$1493 ;
-  always @(posedge clk)
-    w1_a7_5 <= \$1494 ;
-  always @(posedge clk)
-    w1_a11_8 <= \$1495 ;
-  always @(posedge clk)
-    w1_event_oor_gt0 <= \$1496 ;
-  always @(posedge clk)
-    w1_event_oor_eq0 <= \$1497 ;
-  always @(posedge clk)
-    w1_event_oor_gt6 <= \$1498 ;
-  always @(posedge clk)
-    w1_event_oor_eq6 <= \$1499 ;
-  always @(posedge clk)
-    w1_event_oor_gt12 <= \$1500 ;
-  always @(posedge clk)
-    w1_event_oor_eq12 <= \$1501 ;
-  always @(posedge clk)
-    w1_event_oor_gt18 <= \$1502 ;
-  always @(posedge clk)
-    w1_event_oor_eq18 <= \$1503 ;
-  always @(posedge clk)
-    w1_log_oor_gt0 <= \$1504 ;
-  always @(posedge clk)
-    w1_log_oor_eq0 <= \$1505 ;
-  always @(posedge clk)
-    w1_log_oor_gt6 <= \$1506 ;
-  always @(posedge clk)
-    w1_log_oor_eq6 <= \$1507 ;
-  always @(posedge clk)
-    w1_log_oor_gt12 <= \$1508 ;
-  always @(posedge clk)
-    w1_log_oor_eq12 <= \$1509 ;
-  always @(posedge clk)
-    w1_log_oor_gt18 <= \$1510 ;
-  always @(posedge clk)
-    w1_log_oor_eq18 <= \$1511 ;
-  always @(posedge clk)
-    w1_config_oor_gt0 <= \$1512 ;
-  always @(posedge clk)
-    w1_config_oor_eq0 <= \$1513 ;
-  always @(posedge clk)
-    w1_config_oor_gt6 <= \$1514 ;
-  always @(posedge clk)
-    w1_config_oor_eq6 <= \$1515 ;
-  always @(posedge clk)
-    w1_config_oor_gt12 <= \$1516 ;
-  always @(posedge clk)
-    w1_config_oor_eq12 <= \$1517 ;
-  always @(posedge clk)
-    w1_config_oor_gt18 <= \$1518 ;
-  always @(posedge clk)
-    w1_config_oor_eq18 <= \$1519 ;
-  always @(posedge clk)
-    \$signal$240  <= \$1520 ;
-  always @(posedge clk)
-    \$signal$242  <= \$1521 ;
-  always @(posedge clk)
-    \$signal$243  <= \$1522 ;
-  always @(posedge clk)
-    w1_strb <= \$1523 ;
-  always @(posedge clk)
-    w1_pool <= \$1524 ;
-  always @(posedge clk)
-    \$signal$247  <= \$1525 ;
-  always @(posedge clk)
-    \$signal$248  <= \$1526 ;
-  always @(posedge clk)
-    w2_strb <= \$1527 ;
-  always @(posedge clk)
-    \$signal$250  <= \$1528 ;
-  always @(posedge clk)
-    w2_pool <= \$1529 ;
-  always @(posedge clk)
-    w2_oor <= \$1530 ;
-  always @(posedge clk)
-    w2_is_ctrl <= \$1531 ;
-  always @(posedge clk)
-    w2_is_irq_status <= \$1532 ;
-  always @(posedge clk)
-    w2_is_irq_enable <= \$1533 ;
-  always @(posedge clk)
-    w2_is_err_pop <= \$1534 ;
-  always @(posedge clk)
-    w2_is_pool0_free <= \$1535 ;
-  always @(posedge clk)
-    w2_is_pool0_flush <= \$1536 ;
-  always @(posedge clk)
-    w2_is_pool0_low_water <= \$1537 ;
-  always @(posedge clk)
-    w2_is_pool1_free <= \$1538 ;
-  always @(posedge clk)
-    w2_is_pool1_flush <= \$1539 ;
-  always @(posedge clk)
-    w2_is_pool1_low_water <= \$1540 ;
-  always @(posedge clk)
-    w2_is_pool2_free <= \$1541 ;
-  always @(posedge clk)
-    w2_is_pool2_flush <= \$1542 ;
-  always @(posedge clk)
-    w2_is_pool2_low_water <= \$1543 ;
-  always @(posedge clk)
-    \$signal$266  <= \$1544 ;
-  always @(posedge clk)
-    \$signal$267  <= \$1545 ;
-  always @(posedge clk)
-    \$signal$268  <= \$1546 ;
-  always @(posedge clk)
-    \$signal$269  <= \$1547 ;
-  always @(posedge clk)
-    w2_offset <= \$1548 ;
-  always @(posedge clk)
-    w2_base <= \$1549 ;
-  always @(posedge clk)
-    \$signal$64  <= \$1550 ;
-  always @(posedge clk)
-    w1c <= \$1551 ;
-  always @(posedge clk)
-    \$signal$73  <= \$1552 ;
-  always @(posedge clk)
-    req_free <= \$1553 ;
-  always @(posedge clk)
-    req_flush <= \$1554 ;
-  always @(posedge clk)
-    w_ack <= \$1555 ;
-  always @(posedge clk)
-    irq_enable <= \$1556 ;
-  always @(posedge clk)
-    event_low_water <= \$1557 ;
-  always @(posedge clk)
-    log_low_water <= \$1558 ;
-  always @(posedge clk)
-    config_low_water <= \$1559 ;
-  always @(posedge clk)
-    \$signal$276  <= \$1560 ;
-  always @(posedge clk)
-    \$signal$277  <= \$1561 ;
-  always @(posedge clk)
-    req_free_pool <= \$1562 ;
-  always @(posedge clk)
-    req_free_tag <= \$1563 ;
-  always @(posedge clk)
-    req_free_addr <= \$1564 ;
-  always @(posedge clk)
-    req_free_oor <= \$1565 ;
-  always @(posedge clk)
-    flush_waiting <= \$1566 ;
-  always @(posedge clk)
-    req_flush_pool <= \$1567 ;
+  assign \$1324  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1325  = \$1323  | \$1324 ;
+  assign \$1326  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1327  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1328  = \$1326  | \$1327 ;
+  assign \$1329  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1330  = \$1328  | \$1329 ;
+  assign \$1331  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1332  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1333  = \$1331  | \$1332 ;
+  assign \$1334  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1335  = \$1333  | \$1334 ;
+  assign \$1336  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1337  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1338  = \$1336  | \$1337 ;
+  assign \$1339  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1340  = \$1338  | \$1339 ;
+  assign \$1341  = w1_hit[0] | w1_hit[1];
+  assign \$1342  = \$1341  | w1_hit[2];
+  assign \$1343  = ~ \$1342 ;
+  assign \$1344  = command_queue_full[0] | \$signal$209 ;
+  assign \$1345  = \$1344  | new_flush;
+  assign \$1346  = ~ native_turn;
+  assign \$1347  = \$1345  & \$1346 ;
+  assign command_queue_pop = \$1347  & command_queue_full[0];
+  assign \$1348  = \$signal$209  | new_flush;
+  assign \$1349  = command_queue_full[0] | \$signal$209 ;
+  assign \$1350  = \$1349  | new_flush;
+  assign \$1351  = ~ native_turn;
+  assign \$1352  = \$1350  & \$1351 ;
+  assign \$1353  = ~ command_queue_full[0];
+  assign \$1354  = \$1352  & \$1353 ;
+  assign \$1355  = ~ \$1354 ;
+  assign command_queue_push = \$1348  & \$1355 ;
+  assign \$1356  = command_queue_full[0] | \$signal$209 ;
+  assign \$1357  = \$1356  | new_flush;
+  assign \$1358  = ~ native_turn;
+  assign \$1359  = \$1357  & \$1358 ;
+  assign \$1360  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1361  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1362  = \$1360  | \$1361 ;
+  assign \$1363  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1364  = \$1362  | \$1363 ;
+  assign \$1365  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1366  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1367  = \$1365  | \$1366 ;
+  assign \$1368  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1371  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1372  = \$1370  | \$1371 ;
+  assign \$1373  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1374  = \$1372  | \$1373 ;
+  assign \$1375  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1376  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1377  = \$1375  | \$1376 ;
+  assign \$1378  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1379  = \$1377  | \$1378 ;
+  assign \$1380  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1381  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1382  = \$1380  | \$1381 ;
+  assign \$1383  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1384  = \$1382  | \$1383 ;
+  assign \$1385  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1386  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1387  = \$1385  | \$1386 ;
+  assign \$1388  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1389  = \$1387  | \$1388 ;
+  assign \$1390  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1391  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1392  = \$1390  | \$1391 ;
+  assign \$1393  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1394  = \$1392  | \$1393 ;
+  assign \$1395  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1396  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1397  = \$1395  | \$1396 ;
+  assign \$1398  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1399  = \$1397  | \$1398 ;
+  assign \$1400  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1401  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1402  = \$1400  | \$1401 ;
+  assign \$1403  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1404  = \$1402  | \$1403 ;
+  assign \$1405  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1406  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1407  = \$1405  | \$1406 ;
+  assign \$1408  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1409  = \$1407  | \$1408 ;
+  assign \$1410  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1411  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1412  = \$1410  | \$1411 ;
+  assign \$1413  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1414  = \$1412  | \$1413 ;
+  assign \$1415  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1416  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1417  = \$1415  | \$1416 ;
+  assign \$1418  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1419  = \$1417  | \$1418 ;
+  assign \$1420  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1421  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1422  = \$1420  | \$1421 ;
+  assign \$1423  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1424  = \$1422  | \$1423 ;
+  assign \$1425  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1426  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1427  = \$1425  | \$1426 ;
+  assign \$1428  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1431  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1432  = \$1430  | \$1431 ;
+  assign \$1433  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1434  = \$1432  | \$1433 ;
+  assign \$1435  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1436  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1437  = \$1435  | \$1436 ;
+  assign \$1438  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1439  = \$1437  | \$1438 ;
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1442  = \$1440  | \$1441 ;
+  assign \$1443  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1446  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1447  = \$1445  | \$1446 ;
+  assign \$1448  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1449  = \$1447  | \$1448 ;
+  assign \$1450  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1451  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1452  = \$1450  | \$1451 ;
+  assign \$1453  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1454  = \$1452  | \$1453 ;
+  assign \$1455  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1456  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1457  = \$1455  | \$1456 ;
+  assign \$1458  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1461  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1462  = \$1460  | \$1461 ;
+  assign \$1463  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1464  = \$1462  | \$1463 ;
+  assign \$1465  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1466  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1467  = \$1465  | \$1466 ;
+  assign \$1468  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1469  = \$1467  | \$1468 ;
+  assign \$1470  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1471  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1472  = \$1470  | \$1471 ;
+  assign \$1473  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1474  = \$1472  | \$1473 ;
+  assign \$1475  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1476  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1477  = \$1475  | \$1476 ;
+  assign \$1478  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1479  = \$1477  | \$1478 ;
+  assign \$1480  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1481  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1482  = \$1480  | \$1481 ;
+  assign \$1483  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1484  = \$1482  | \$1483 ;
+  assign \$1485  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1486  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1487  = \$1485  | \$1486 ;
+  assign \$1488  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1489  = \$1487  | \$1488 ;
+  assign \$1490  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1491  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1492  = \$1490  | \$1491 ;
+  assign \$1493  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1494  = \$1492  | \$1493 ;
+  assign \$1495  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1496  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1497  = \$1495  | \$1496 ;
+  assign \$1498  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1499  = \$1497  | \$1498 ;
+  assign \$1500  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1501  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1502  = \$1500  | \$1501 ;
+  assign \$1503  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1504  = \$1502  | \$1503 ;
+  assign \$1505  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1506  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1507  = \$1505  | \$1506 ;
+  assign \$1508  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1509  = \$1507  | \$1508 ;
+  assign \$1510  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1511  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1512  = \$1510  | \$1511 ;
+  assign \$1513  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1514  = \$1512  | \$1513 ;
+  assign \$1515  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1516  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1517  = \$1515  | \$1516 ;
+  assign \$1518  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1519  = \$1517  | \$1518 ;
+  assign \$1520  = w1_hit[0] | w1_hit[1];
+  assign \$1521  = \$1520  | w1_hit[2];
+  assign \$1522  = ~ \$1521 ;
+  assign \$1523  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1522 , \$1519 , \$1514 , \$1509 , \$1504 , \$1499 , \$1494 , \$1489 , \$1484 , \$1479 , \$1474 , \$1469 , \$1464 , \$1459 , \$1454 , \$1449 , \$1444 , \$1439 , \$1434 , \$1429 , \$1424 , \$1419 , \$1414 , \$1409 , \$1404 , \$1399 , \$1394 , \$1389 , \$1384 , \$1379 , \$1374 , \$1369 , \$1364 , new_flush };
+  assign \$1524  = ~ \$1523 [0];
+  assign req_free = \$1359  & \$1524 ;
+  assign \$1525  = command_queue_full[0] | \$signal$209 ;
+  assign \$1526  = \$1525  | new_flush;
+  assign \$1527  = ~ native_turn;
+  assign \$1528  = \$1526  & \$1527 ;
+  assign \$1529  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1530  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1531  = \$1529  | \$1530 ;
+  assign \$1532  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1535  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1536  = \$1534  | \$1535 ;
+  assign \$1537  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1538  = \$1536  | \$1537 ;
+  assign \$1539  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1540  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1541  = \$1539  | \$1540 ;
+  assign \$1542  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1543  = \$1541  | \$1542 ;
+  assign \$1544  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1545  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1546  = \$1544  | \$1545 ;
+  assign \$1547  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1548  = \$1546  | \$1547 ;
+  assign \$1549  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1550  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1551  = \$1549  | \$1550 ;
+  assign \$1552  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1555  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1556  = \$1554  | \$1555 ;
+  assign \$1557  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1558  = \$1556  | \$1557 ;
+  assign \$1559  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1560  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1561  = \$1559  | \$1560 ;
+  assign \$1562  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1563  = \$1561  | \$1562 ;
+  assign \$1564  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1565  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1566  = \$1564  | \$1565 ;
+  assign \$1567  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1569  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1570  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1571  = \$1569  | \$1570 ;
+  assign \$1572  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1573  = \$1571  | \$1572 ;
+  assign \$1574  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1575  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1576  = \$1574  | \$1575 ;
+  assign \$1577  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1578  = \$1576  | \$1577 ;
+  assign \$1579  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1580  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1581  = \$1579  | \$1580 ;
+  assign \$1582  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1584  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1585  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1586  = \$1584  | \$1585 ;
+  assign \$1587  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1590  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1591  = \$1589  | \$1590 ;
+  assign \$1592  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1593  = \$1591  | \$1592 ;
+  assign \$1594  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1595  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1596  = \$1594  | \$1595 ;
+  assign \$1597  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1598  = \$1596  | \$1597 ;
+  assign \$1599  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1600  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1601  = \$1599  | \$1600 ;
+  assign \$1602  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1603  = \$1601  | \$1602 ;
+  assign \$1604  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1605  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1606  = \$1604  | \$1605 ;
+  assign \$1607  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1608  = \$1606  | \$1607 ;
+  assign \$1609  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1610  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1611  = \$1609  | \$1610 ;
+  assign \$1612  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1613  = \$1611  | \$1612 ;
+  assign \$1614  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1615  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1616  = \$1614  | \$1615 ;
+  assign \$1617  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1618  = \$1616  | \$1617 ;
+  assign \$1619  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1620  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1623  = \$1621  | \$1622 ;
+  assign \$1624  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1625  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1626  = \$1624  | \$1625 ;
+  assign \$1627  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1628  = \$1626  | \$1627 ;
+  assign \$1629  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1630  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1631  = \$1629  | \$1630 ;
+  assign \$1632  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1633  = \$1631  | \$1632 ;
+  assign \$1634  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1635  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1636  = \$1634  | \$1635 ;
+  assign \$1637  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1638  = \$1636  | \$1637 ;
+  assign \$1639  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1640  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1641  = \$1639  | \$1640 ;
+  assign \$1642  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1643  = \$1641  | \$1642 ;
+  assign \$1644  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1645  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1646  = \$1644  | \$1645 ;
+  assign \$1647  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1648  = \$1646  | \$1647 ;
+  assign \$1649  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1650  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1651  = \$1649  | \$1650 ;
+  assign \$1652  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1653  = \$1651  | \$1652 ;
+  assign \$1654  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1655  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1656  = \$1654  | \$1655 ;
+  assign \$1657  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1658  = \$1656  | \$1657 ;
+  assign \$1659  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1660  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1661  = \$1659  | \$1660 ;
+  assign \$1662  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1663  = \$1661  | \$1662 ;
+  assign \$1664  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1665  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1666  = \$1664  | \$1665 ;
+  assign \$1667  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1668  = \$1666  | \$1667 ;
+  assign \$1669  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1670  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1671  = \$1669  | \$1670 ;
+  assign \$1672  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1673  = \$1671  | \$1672 ;
+  assign \$1674  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1675  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1676  = \$1674  | \$1675 ;
+  assign \$1677  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1678  = \$1676  | \$1677 ;
+  assign \$1679  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1680  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1683  = \$1681  | \$1682 ;
+  assign \$1684  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1685  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1686  = \$1684  | \$1685 ;
+  assign \$1687  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1688  = \$1686  | \$1687 ;
+  assign \$1689  = w1_hit[0] | w1_hit[1];
+  assign \$1690  = \$1689  | w1_hit[2];
+  assign \$1691  = ~ \$1690 ;
+  assign \$1692  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1691 , \$1688 , \$1683 , \$1678 , \$1673 , \$1668 , \$1663 , \$1658 , \$1653 , \$1648 , \$1643 , \$1638 , \$1633 , \$1628 , \$1623 , \$1618 , \$1613 , \$1608 , \$1603 , \$1598 , \$1593 , \$1588 , \$1583 , \$1578 , \$1573 , \$1568 , \$1563 , \$1558 , \$1553 , \$1548 , \$1543 , \$1538 , \$1533 , new_flush };
+  assign req_flush = \$1528  & \$1692 [0];
+  assign \$1693  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1694  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1695  = \$1693  | \$1694 ;
+  assign \$1696  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1697  = \$1695  | \$1696 ;
+  assign \$1698  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1699  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1700  = \$1698  | \$1699 ;
+  assign \$1701  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1702  = \$1700  | \$1701 ;
+  assign \$1703  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1704  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1705  = \$1703  | \$1704 ;
+  assign \$1706  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1707  = \$1705  | \$1706 ;
+  assign \$1708  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1709  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1710  = \$1708  | \$1709 ;
+  assign \$1711  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1712  = \$1710  | \$1711 ;
+  assign \$1713  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1714  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1715  = \$1713  | \$1714 ;
+  assign \$1716  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1717  = \$1715  | \$1716 ;
+  assign \$1718  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1719  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1720  = \$1718  | \$1719 ;
+  assign \$1721  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1722  = \$1720  | \$1721 ;
+  assign \$1723  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1724  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1725  = \$1723  | \$1724 ;
+  assign \$1726  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1727  = \$1725  | \$1726 ;
+  assign \$1728  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1729  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1730  = \$1728  | \$1729 ;
+  assign \$1731  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1732  = \$1730  | \$1731 ;
+  assign \$1733  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1734  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1735  = \$1733  | \$1734 ;
+  assign \$1736  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1737  = \$1735  | \$1736 ;
+  assign \$1738  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1739  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1740  = \$1738  | \$1739 ;
+  assign \$1741  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1742  = \$1740  | \$1741 ;
+  assign \$1743  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1744  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1745  = \$1743  | \$1744 ;
+  assign \$1746  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1747  = \$1745  | \$1746 ;
+  assign \$1748  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1749  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1750  = \$1748  | \$1749 ;
+  assign \$1751  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1752  = \$1750  | \$1751 ;
+  assign \$1753  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1754  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1755  = \$1753  | \$1754 ;
+  assign \$1756  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1757  = \$1755  | \$1756 ;
+  assign \$1758  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1759  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1760  = \$1758  | \$1759 ;
+  assign \$1761  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1762  = \$1760  | \$1761 ;
+  assign \$1763  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1764  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1765  = \$1763  | \$1764 ;
+  assign \$1766  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1767  = \$1765  | \$1766 ;
+  assign \$1768  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1769  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1770  = \$1768  | \$1769 ;
+  assign \$1771  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1772  = \$1770  | \$1771 ;
+  assign \$1773  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1774  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1775  = \$1773  | \$1774 ;
+  assign \$1776  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1777  = \$1775  | \$1776 ;
+  assign \$1778  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1779  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1780  = \$1778  | \$1779 ;
+  assign \$1781  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1782  = \$1780  | \$1781 ;
+  assign \$1783  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1784  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1785  = \$1783  | \$1784 ;
+  assign \$1786  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1787  = \$1785  | \$1786 ;
+  assign \$1788  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1789  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1790  = \$1788  | \$1789 ;
+  assign \$1791  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1792  = \$1790  | \$1791 ;
+  assign \$1793  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1794  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1795  = \$1793  | \$1794 ;
+  assign \$1796  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1797  = \$1795  | \$1796 ;
+  assign \$1798  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1799  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1800  = \$1798  | \$1799 ;
+  assign \$1801  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1804  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1805  = \$1803  | \$1804 ;
+  assign \$1806  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1807  = \$1805  | \$1806 ;
+  assign \$1808  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1809  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1810  = \$1808  | \$1809 ;
+  assign \$1811  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1814  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1815  = \$1813  | \$1814 ;
+  assign \$1816  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1819  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1820  = \$1818  | \$1819 ;
+  assign \$1821  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1824  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1825  = \$1823  | \$1824 ;
+  assign \$1826  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1827  = \$1825  | \$1826 ;
+  assign \$1828  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1829  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1834  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1835  = \$1833  | \$1834 ;
+  assign \$1836  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1837  = \$1835  | \$1836 ;
+  assign \$1838  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1839  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1840  = \$1838  | \$1839 ;
+  assign \$1841  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1844  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1845  = \$1843  | \$1844 ;
+  assign \$1846  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1849  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = w1_hit[0] | w1_hit[1];
+  assign \$1854  = \$1853  | w1_hit[2];
+  assign \$1855  = ~ \$1854 ;
+  assign \$1856  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1855 , \$1852 , \$1847 , \$1842 , \$1837 , \$1832 , \$1827 , \$1822 , \$1817 , \$1812 , \$1807 , \$1802 , \$1797 , \$1792 , \$1787 , \$1782 , \$1777 , \$1772 , \$1767 , \$1762 , \$1757 , \$1752 , \$1747 , \$1742 , \$1737 , \$1732 , \$1727 , \$1722 , \$1717 , \$1712 , \$1707 , \$1702 , \$1697 , new_flush };
+  assign \$1857  = ~ w2_plain;
+  assign \$1858  = \$signal$266  & \$signal$250 ;
+  assign \$1859  = ~ \$1858 ;
+  assign bus__w_err = \$1857  & \$1859 ;
+  assign \$1860  = rsp_freed_valid & \port$4470$0 [0];
+  assign \$1861  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1860  | \$1861 ;
+  assign \$1862  = rsp_freed_valid & \port$4470$0 [0];
+  assign \$1863  = \$1862  ? \port$4430$0 [0] : \port$4442$0 [0];
+  assign bus__w_slow_err = ~ \$1863 ;
+  always @(posedge clk)
+    cycle <= \$1864 ;
+  always @(posedge clk)
+    \$signal  <= \$1865 ;
+  always @(posedge clk)
+    ready <= \$1866 ;
+  always @(posedge clk)
+    e1_new0 <= \$1867 ;
+  always @(posedge clk)
+    e1_new1 <= \$1868 ;
+  always @(posedge clk)
+    e1_new2 <= \$1869 ;
+  always @(posedge clk)
+    \$signal$28  <= \$1870 ;
+  always @(posedge clk)
+    e1_exhausted <= \$1871 ;
+  always @(posedge clk)
+    event_ev_grant <= \$1872 ;
+  always @(posedge clk)
+    event_ev_free <= \$1873 ;
+  always @(posedge clk)
+    event_ev_flush <= \$1874 ;
+  always @(posedge clk)
+    event_ev_fail <= \$1875 ;
+  always @(posedge clk)
+    log_ev_grant <= \$1876 ;
+  always @(posedge clk)
+    log_ev_free <= \$1877 ;
+  always @(posedge clk)
+    log_ev_flush <= \$1878 ;
+  always @(posedge clk)
+    log_ev_fail <= \$1879 ;
+  always @(posedge clk)
+    log_ev_overwrite <= \$1880 ;
+  always @(posedge clk)
+    config_ev_grant <= \$1881 ;
+  always @(posedge clk)
+    config_ev_free <= \$1882 ;
+  always @(posedge clk)
+    config_ev_flush <= \$1883 ;
+  always @(posedge clk)
+    config_ev_fail <= \$1884 ;
+  always @(posedge clk)
+    space_ge1 <= \$1885 ;
+  always @(posedge clk)
+    space_ge2 <= \$1886 ;
+  always @(posedge clk)
+    space_ge3 <= \$1887 ;
+  always @(posedge clk)
+    space_ge4 <= \$1888 ;
+  always @(posedge clk)
+    space_ge5 <= \$1889 ;
+  always @(posedge clk)
+    space_ge6 <= \$1890 ;
+  always @(posedge clk)
+    space <= \$1891 ;
+  always @(posedge clk)
+    tail <= \$1892 ;
+  always @(posedge clk)
+    \$signal$58  <= \$1893 ;
+  always @(posedge clk)
+    n_dropped <= \$1894 ;
+  always @(posedge clk)
+    err_dropped <= \$1895 ;
+  always @(posedge clk)
+    \$signal$61  <= \$1896 ;
+  always @(posedge clk)
+    tail_next_row <= \$1897 ;
+  always @(posedge clk)
+    \$signal$63  <= \$1898 ;
+  always @(posedge clk)
+    \$signal$65  <= \$1899 ;
+  always @(posedge clk)
+    head_bank <= \$1900 ;
+  always @(posedge clk)
+    head_entry <= \$1901 ;
+  always @(posedge clk)
+    \$signal$72  <= \$1902 ;
+  always @(posedge clk)
+    event_lw_limit <= \$1903 ;
+  always @(posedge clk)
+    event_lw_short <= \$1904 ;
+  always @(posedge clk)
+    event_lw_granted_1 <= \$1905 ;
+  always @(posedge clk)
+    event_lw_granted_2 <= \$1906 ;
+  always @(posedge clk)
+    event_in_use <= \$1907 ;
+  always @(posedge clk)
+    event_in_use_was <= \$1908 ;
+  always @(posedge clk)
+    event_in_use_rose <= \$1909 ;
+  always @(posedge clk)
+    event_hw_grow <= \$1910 ;
+  always @(posedge clk)
+    event_high_water <= \$1911 ;
+  always @(posedge clk)
+    event_allocs <= \$1912 ;
+  always @(posedge clk)
+    event_fails <= \$1913 ;
+  always @(posedge clk)
+    event_frees <= \$1914 ;
+  always @(posedge clk)
+    event_flushes <= \$1915 ;
+  always @(posedge clk)
+    log_lw_limit <= \$1916 ;
+  always @(posedge clk)
+    log_lw_short <= \$1917 ;
+  always @(posedge clk)
+    log_lw_granted_1 <= \$1918 ;
+  always @(posedge clk)
+    log_lw_granted_2 <= \$1919 ;
+  always @(posedge clk)
+    log_in_use <= \$1920 ;
+  always @(posedge clk)
+    log_in_use_was <= \$1921 ;
+  always @(posedge clk)
+    log_in_use_rose <= \$1922 ;
+  always @(posedge clk)
+    log_hw_grow <= \$1923 ;
+  always @(posedge clk)
+    log_high_water <= \$1924 ;
+  always @(posedge clk)
+    log_allocs <= \$1925 ;
+  always @(posedge clk)
+    log_fails <= \$1926 ;
+  always @(posedge clk)
+    log_frees <= \$1927 ;
+  always @(posedge clk)
+    log_flushes <= \$1928 ;
+  always @(posedge clk)
+    log_overwrites <= \$1929 ;
+  always @(posedge clk)
+    config_lw_limit <= \$1930 ;
+  always @(posedge clk)
+    config_lw_short <= \$1931 ;
+  always @(posedge clk)
+    config_lw_granted_1 <= \$1932 ;
+  always @(posedge clk)
+    config_lw_granted_2 <= \$1933 ;
+  always @(posedge clk)
+    config_in_use <= \$1934 ;
+  always @(posedge clk)
+    config_in_use_was <= \$1935 ;
+  always @(posedge clk)
+    config_in_use_rose <= \$1936 ;
+  always @(posedge clk)
+    config_hw_grow <= \$1937 ;
+  always @(posedge clk)
+    config_high_water <= \$1938 ;
+  always @(posedge clk)
+    config_allocs <= \$1939 ;
+  always @(posedge clk)
+    config_fails <= \$1940 ;
+  always @(posedge clk)
+    config_frees <= \$1941 ;
+  always @(posedge clk)
+    config_flushes <= \$1942 ;
+  always @(posedge clk)
+    r1_valid <= \$1943 ;
+  always @(posedge clk)
+    alloc_queue_data0 <= \$1944 ;
+  always @(posedge clk)
+    alloc_queue_full <= \$1945 ;
+  always @(posedge clk)
+    alloc_queue_data1 <= \$1946 ;
+  always @(posedge clk)
+    alloc_queue_data2 <= \$1947 ;
+  always @(posedge clk)
+    alloc_queue_data3 <= \$1948 ;
+  always @(posedge clk)
+    alloc_queue_data4 <= \$1949 ;
+  always @(posedge clk)
+    alloc_queue_data5 <= \$1950 ;
+  always @(posedge clk)
+    alloc_queue_data6 <= \$1951 ;
+  always @(posedge clk)
+    alloc_queue_data7 <= \$1952 ;
+  always @(posedge clk)
+    alloc_queue_data8 <= \$1953 ;
+  always @(posedge clk)
+    alloc_queue_data9 <= \$1954 ;
+  always @(posedge clk)
+    req_alloc <= \$1955 ;
+  always @(posedge clk)
+    staged_valid <= \$1956 ;
+  always @(posedge clk)
+    alloc_queue_w_data <= \$1957 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$1958 ;
+  always @(posedge clk)
+    req_alloc_size <= \$1959 ;
+  always @(posedge clk)
+    r1_sel_id <= \$338 [12];
+  always @(posedge clk)
+    r1_sel_version <= \$341 [12];
+  always @(posedge clk)
+    r1_sel_config <= \$344 [12];
+  always @(posedge clk)
+    r1_sel_config2 <= \$347 [12];
+  always @(posedge clk)
+    r1_sel_ctrl <= \$350 [12];
+  always @(posedge clk)
+    r1_sel_status <= \$353 [12];
+  always @(posedge clk)
+    r1_sel_irq_status <= \$356 [12];
+  always @(posedge clk)
+    r1_sel_irq_enable <= \$359 [12];
+  always @(posedge clk)
+    r1_sel_err_count <= \$362 [12];
+  always @(posedge clk)
+    r1_sel_err_dropped <= \$365 [12];
+  always @(posedge clk)
+    r1_sel_err_head0 <= \$368 [12];
+  always @(posedge clk)
+    r1_sel_err_head1 <= \$371 [12];
+  always @(posedge clk)
+    r1_sel_err_head2 <= \$374 [12];
+  always @(posedge clk)
+    r1_sel_err_head3 <= \$377 [12];
+  always @(posedge clk)
+    r1_sel_err_pop <= \$380 [12];
+  always @(posedge clk)
+    r1_sel_cycle <= \$383 [12];
+  always @(posedge clk)
+    r1_sel_pool0_free <= \$386 [12];
+  always @(posedge clk)
+    r1_sel_pool0_base_lo <= \$389 [12];
+  always @(posedge clk)
+    r1_sel_pool0_base_hi <= \$392 [12];
+  always @(posedge clk)
+    r1_sel_pool0_slot_size <= \$395 [12];
+  always @(posedge clk)
+    r1_sel_pool0_slots <= \$398 [12];
+  always @(posedge clk)
+    r1_sel_pool0_in_use <= \$401 [12];
+  always @(posedge clk)
+    r1_sel_pool0_high_water <= \$404 [12];
+  always @(posedge clk)
+    r1_sel_pool0_allocs <= \$407 [12];
+  always @(posedge clk)
+    r1_sel_pool0_fails <= \$410 [12];
+  always @(posedge clk)
+    r1_sel_pool0_frees <= \$413 [12];
+  always @(posedge clk)
+    r1_sel_pool0_info <= \$416 [12];
+  always @(posedge clk)
+    r1_sel_pool0_flush <= \$419 [12];
+  always @(posedge clk)
+    r1_sel_pool0_flushes <= \$422 [12];
+  always @(posedge clk)
+    r1_sel_pool0_overwrites <= \$425 [12];
+  always @(posedge clk)
+    r1_sel_pool0_low_water <= \$428 [12];
+  always @(posedge clk)
+    r1_sel_pool1_free <= \$431 [12];
+  always @(posedge clk)
+    r1_sel_pool1_base_lo <= \$434 [12];
+  always @(posedge clk)
+    r1_sel_pool1_base_hi <= \$437 [12];
+  always @(posedge clk)
+    r1_sel_pool1_slot_size <= \$440 [12];
+  always @(posedge clk)
+    r1_sel_pool1_slots <= \$443 [12];
+  always @(posedge clk)
+    r1_sel_pool1_in_use <= \$446 [12];
+  always @(posedge clk)
+    r1_sel_pool1_high_water <= \$449 [12];
+  always @(posedge clk)
+    r1_sel_pool1_allocs <= \$452 [12];
+  always @(posedge clk)
+    r1_sel_pool1_fails <= \$455 [12];
+  always @(posedge clk)
+    r1_sel_pool1_frees <= \$458 [12];
+  always @(posedge clk)
+    r1_sel_pool1_info <= \$461 [12];
+  always @(posedge clk)
+    r1_sel_pool1_flush <= \$464 [12];
+  always @(posedge clk)
+    r1_sel_pool1_flushes <= \$467 [12];
+  always @(posedge clk)
+    r1_sel_pool1_overwrites <= \$470 [12];
+  always @(posedge clk)
+    r1_sel_pool1_low_water <= \$473 [12];
+  always @(posedge clk)
+    r1_sel_pool2_free <= \$476 [12];
+  always @(posedge clk)
+    r1_sel_pool2_base_lo <= \$479 [12];
+  always @(posedge clk)
+    r1_sel_pool2_base_hi <= \$482 [12];
+  always @(posedge clk)
+    r1_sel_pool2_slot_size <= \$485 [12];
+  always @(posedge clk)
+    r1_sel_pool2_slots <= \$488 [12];
+  always @(posedge clk)
+    r1_sel_pool2_in_use <= \$491 [12];
+  always @(posedge clk)
+    r1_sel_pool2_high_water <= \$494 [12];
+  always @(posedge clk)
+    r1_sel_pool2_allocs <= \$497 [12];
+  always @(posedge clk)
+    r1_sel_pool2_fails <= \$500 [12];
+  always @(posedge clk)
+    r1_sel_pool2_frees <= \$503 [12];
+  always @(posedge clk)
+    r1_sel_pool2_info <= \$506 [12];
+  always @(posedge clk)
+    r1_sel_pool2_flush <= \$509 [12];
+  always @(posedge clk)
+    r1_sel_pool2_flushes <= \$512 [12];
+  always @(posedge clk)
+    r1_sel_pool2_overwrites <= \$515 [12];
+  always @(posedge clk)
+    r1_sel_pool2_low_water <= \$518 [12];
+  always @(posedge clk)
+    r2_valid <= \$1960 ;
+  always @(posedge clk)
+    r2_block0 <= \$1961 ;
+  always @(posedge clk)
+    r2_found_in <= \$1962 ;
+  always @(posedge clk)
+    r2_block4 <= \$1963 ;
+  always @(posedge clk)
+    r2_block5 <= \$1964 ;
+  always @(posedge clk)
+    r2_block6 <= \$1965 ;
+  always @(posedge clk)
+    \$signal$209  <= \$1966 ;
+  always @(posedge clk)
+    new_flush <= \$1967 ;
+  always @(posedge clk)
+    \$signal$214  <= \$1968 ;
+  always @(posedge clk)
+    w1_pool_is <= \$1969 ;
+  always @(posedge clk)
+    w1_hit <= \$1970 ;
+  always @(posedge clk)
+    w1_tag <= \$1971 ;
+  always @(posedge clk)
+    w1_event_addr <= \$1972 ;
+  always @(posedge clk)
+    w1_log_addr <= \$1973 ;
+  always @(posedge clk)
+    w1_config_addr <= \$1974 ;
+  always @(posedge clk)
+    command_queue_data0 <= \$1975 ;
+  always @(posedge clk)
+    command_queue_full <= \$1976 ;
+  always @(posedge clk)
+    command_queue_data1 <= \$1977 ;
+  always @(posedge clk)
+    command_queue_data2 <= \$1978 ;
+  always @(posedge clk)
+    command_queue_data3 <= \$1979 ;
+  always @(posedge clk)
+    command_queue_data4 <= \$1980 ;
+  always @(posedge clk)
+    command_queue_data5 <= \$1981 ;
+  always @(posedge clk)
+    command_queue_data6 <= \$1982 ;
+  always @(posedge clk)
+    command_queue_data7 <= \$1983 ;
+  always @(posedge clk)
+    command_queue_data8 <= \$1984 ;
+  always @(posedge clk)
+    command_queue_data9 <= \$1985 ;
+  always @(posedge clk)
+    native_turn <= \$1986 ;
+  always @(posedge clk)
+    w1_a1_0 <= \$1987 ;
+  always @(posedge clk)
+    w1_a4_2 <= \$1988 ;
+  always @(posedge clk)
+    w1_a7_5 <= \$1989 ;
+  always @(posedge clk)
+    w1_a11_8 <= \$1990 ;
+  always @(posedge clk)
+    \$signal$245  <= \$1991 ;
+  always @(posedge clk)
+    \$signal$246  <= \$1992 ;
+  always @(posedge clk)
+    \$signal$247  <= \$1993 ;
+  always @(posedge clk)
+    \$signal$248  <= \$1994 ;
+  always @(posedge clk)
+    \$signal$249  <= \$1995 ;
+  always @(posedge clk)
+    \$signal$250  <= \$1996 ;
+  always @(posedge clk)
+    \$signal$251  <= \$1997 ;
+  always @(posedge clk)
+    \$signal$252  <= \$1998 ;
+  always @(posedge clk)
+    w2_is_ctrl <= \$1999 ;
+  always @(posedge clk)
+    w2_is_irq_status <= \$2000 ;
+  always @(posedge clk)
+    w2_is_irq_enable <= \$2001 ;
+  always @(posedge clk)
+    w2_is_err_pop <= \$2002 ;
+  always @(posedge clk)
+    w2_is_pool0_free <= \$2003 ;
+  always @(posedge clk)
+    w2_is_pool0_flush <= \$2004 ;
+  always @(posedge clk)
+    w2_is_pool0_low_water <= \$2005 ;
+  always @(posedge clk)
+    w2_is_pool1_free <= \$2006 ;
+  always @(posedge clk)
+    w2_is_pool1_flush <= \$2007 ;
+  always @(posedge clk)
+    w2_is_pool1_low_water <= \$2008 ;
+  always @(posedge clk)
+    w2_is_pool2_free <= \$2009 ;
+  always @(posedge clk)
+    w2_is_pool2_flush <= \$2010 ;
+  always @(posedge clk)
+    w2_is_pool2_low_water <= \$2011 ;
+  always @(posedge clk)
+    \$signal$266  <= \$2012 ;
+  always @(posedge clk)
+    w2_plain <= \$2013 ;
+  always @(posedge clk)
+    \$signal$64  <= \$2014 ;
+  always @(posedge clk)
+    w1c <= \$2015 ;
+  always @(posedge clk)
+    \$signal$73  <= \$2016 ;
+  always @(posedge clk)
+    irq_enable <= \$2017 ;
+  always @(posedge clk)
+    event_low_water <= \$2018 ;
+  always @(posedge clk)
+    log_low_water <= \$2019 ;
+  always @(posedge clk)
+    config_low_water <= \$2020 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$108  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$110  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
+  assign \$auto$rtlil.cc:2739:Not$112  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$114  = ~ { bus__r_addr[8:7], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
+  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$154  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ bus__r_addr[5:4];
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ bus__r_addr[5:3];
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:2];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[3];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ { bus__r_addr[8], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3:2];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ { bus__r_addr[8], bus__r_addr[6:5] };
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ { bus__r_addr[8], bus__r_addr[6:4] };
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ { bus__r_addr[8:7], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8:7], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8:7], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1326  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$319  = 13'h0000;
+    casez (\$318 [1:0])
+      2'h0:
+          \$319  = 13'h0800;
+      2'h1:
+          \$319  = 13'h0100;
+      2'h2:
+          \$319  = 13'h0400;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$333  = 13'h0000;
+    casez (\$332 [1:0])
+      2'h0:
+          \$333  = 13'h0800;
+      2'h1:
+          \$333  = 13'h0100;
+      2'h2:
+          \$333  = 13'h0400;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1864  = \$1 [31:0];
     if (rst) begin
-      \$1326  = 32'd0;
+      \$1864  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1327  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1865  = busy;
     if (rst) begin
-      \$1327  = 1'h0;
+      \$1865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1328  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1866  = \ready$6 ;
     if (rst) begin
-      \$1328  = 1'h0;
+      \$1866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1329  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1867  = \$11 ;
     if (rst) begin
-      \$1329  = 121'h0000000000000000000000000000000;
+      \$1867  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1330  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1868  = \$19 ;
     if (rst) begin
-      \$1330  = 121'h0000000000000000000000000000000;
+      \$1868  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1331  = { \$20 [31:0], 24'h000000, \port$3371$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3371$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3371$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1869  = { \$20 [31:0], 24'h000000, \port$4427$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4427$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4427$0 [4:1] };
     if (rst) begin
-      \$1331  = 121'h0000000000000000000000000000000;
+      \$1869  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1332  = \$30 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1870  = \$30 [1:0];
     if (rst) begin
-      \$1332  = 2'h0;
+      \$1870  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1333  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1871  = \$32 ;
     if (rst) begin
-      \$1333  = 1'h0;
+      \$1871  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1334  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1872  = \$35 ;
     if (rst) begin
-      \$1334  = 1'h0;
+      \$1872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1335  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1873  = \$38 ;
     if (rst) begin
-      \$1335  = 1'h0;
+      \$1873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1336  = \$41 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1874  = \$41 ;
     if (rst) begin
-      \$1336  = 1'h0;
+      \$1874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1337  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1875  = \$45 ;
     if (rst) begin
-      \$1337  = 1'h0;
+      \$1875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1338  = \$48 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1876  = \$48 ;
     if (rst) begin
-      \$1338  = 1'h0;
+      \$1876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1339  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1877  = \$51 ;
     if (rst) begin
-      \$1339  = 1'h0;
+      \$1877  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1340  = \$54 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1878  = \$54 ;
     if (rst) begin
-      \$1340  = 1'h0;
+      \$1878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1341  = \$58 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1879  = \$58 ;
     if (rst) begin
-      \$1341  = 1'h0;
+      \$1879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1342  = \$62 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1880  = \$62 ;
     if (rst) begin
-      \$1342  = 1'h0;
+      \$1880  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1343  = \$65 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1881  = \$65 ;
     if (rst) begin
-      \$1343  = 1'h0;
+      \$1881  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1344  = \$68 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1882  = \$68 ;
     if (rst) begin
-      \$1344  = 1'h0;
+      \$1882  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1345  = \$71 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1883  = \$71 ;
     if (rst) begin
-      \$1345  = 1'h0;
+      \$1883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1346  = \$75 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1884  = \$75 ;
     if (rst) begin
-      \$1346  = 1'h0;
+      \$1884  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$49 , popped })
       3'h0:
-          \$1347  = space_ge1;
+          \$1885  = space_ge1;
       3'h1:
-          \$1347  = 1'h1;
+          \$1885  = 1'h1;
       3'h2:
-          \$1347  = space_ge2;
+          \$1885  = space_ge2;
       3'h3:
-          \$1347  = space_ge1;
+          \$1885  = space_ge1;
       3'h4:
-          \$1347  = space_ge3;
+          \$1885  = space_ge3;
       3'h5:
-          \$1347  = space_ge2;
+          \$1885  = space_ge2;
       3'h6:
-          \$1347  = space_ge4;
+          \$1885  = space_ge4;
       3'h7:
-          \$1347  = space_ge3;
+          \$1885  = space_ge3;
     endcase
     if (rst) begin
-      \$1347  = 1'h1;
+      \$1885  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$49 , popped })
       3'h0:
-          \$1348  = space_ge2;
+          \$1886  = space_ge2;
       3'h1:
-          \$1348  = space_ge1;
+          \$1886  = space_ge1;
       3'h2:
-          \$1348  = space_ge3;
+          \$1886  = space_ge3;
       3'h3:
-          \$1348  = space_ge2;
+          \$1886  = space_ge2;
       3'h4:
-          \$1348  = space_ge4;
+          \$1886  = space_ge4;
       3'h5:
-          \$1348  = space_ge3;
+          \$1886  = space_ge3;
       3'h6:
-          \$1348  = space_ge5;
+          \$1886  = space_ge5;
       3'h7:
-          \$1348  = space_ge4;
+          \$1886  = space_ge4;
     endcase
     if (rst) begin
-      \$1348  = 1'h1;
+      \$1886  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$49 , popped })
       3'h0:
-          \$1349  = space_ge3;
+          \$1887  = space_ge3;
       3'h1:
-          \$1349  = space_ge2;
+          \$1887  = space_ge2;
       3'h2:
-          \$1349  = space_ge4;
+          \$1887  = space_ge4;
       3'h3:
-          \$1349  = space_ge3;
+          \$1887  = space_ge3;
       3'h4:
-          \$1349  = space_ge5;
+          \$1887  = space_ge5;
       3'h5:
-          \$1349  = space_ge4;
+          \$1887  = space_ge4;
       3'h6:
-          \$1349  = space_ge6;
+          \$1887  = space_ge6;
       3'h7:
-          \$1349  = space_ge5;
+          \$1887  = space_ge5;
     endcase
     if (rst) begin
-      \$1349  = 1'h1;
+      \$1887  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$49 , popped })
       3'h0:
-          \$1350  = space_ge4;
+          \$1888  = space_ge4;
       3'h1:
-          \$1350  = space_ge3;
+          \$1888  = space_ge3;
       3'h2:
-          \$1350  = space_ge5;
+          \$1888  = space_ge5;
       3'h3:
-          \$1350  = space_ge4;
+          \$1888  = space_ge4;
       3'h4:
-          \$1350  = space_ge6;
+          \$1888  = space_ge6;
       3'h5:
-          \$1350  = space_ge5;
+          \$1888  = space_ge5;
       3'h6:
-          \$1350  = \$80 ;
+          \$1888  = \$80 ;
       3'h7:
-          \$1350  = space_ge6;
+          \$1888  = space_ge6;
     endcase
     if (rst) begin
-      \$1350  = 1'h1;
+      \$1888  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$49 , popped })
       3'h0:
-          \$1351  = space_ge5;
+          \$1889  = space_ge5;
       3'h1:
-          \$1351  = space_ge4;
+          \$1889  = space_ge4;
       3'h2:
-          \$1351  = space_ge6;
+          \$1889  = space_ge6;
       3'h3:
-          \$1351  = space_ge5;
+          \$1889  = space_ge5;
       3'h4:
-          \$1351  = \$77 ;
+          \$1889  = \$77 ;
       3'h5:
-          \$1351  = space_ge6;
+          \$1889  = space_ge6;
       3'h6:
-          \$1351  = \$81 ;
+          \$1889  = \$81 ;
       3'h7:
-          \$1351  = \$83 ;
+          \$1889  = \$83 ;
     endcase
     if (rst) begin
-      \$1351  = 1'h1;
+      \$1889  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$49 , popped })
       3'h0:
-          \$1352  = space_ge6;
+          \$1890  = space_ge6;
       3'h1:
-          \$1352  = space_ge5;
+          \$1890  = space_ge5;
       3'h2:
-          \$1352  = \$76 ;
+          \$1890  = \$76 ;
       3'h3:
-          \$1352  = space_ge6;
+          \$1890  = space_ge6;
       3'h4:
-          \$1352  = \$78 ;
+          \$1890  = \$78 ;
       3'h5:
-          \$1352  = \$79 ;
+          \$1890  = \$79 ;
       3'h6:
-          \$1352  = \$82 ;
+          \$1890  = \$82 ;
       3'h7:
-          \$1352  = \$84 ;
+          \$1890  = \$84 ;
     endcase
     if (rst) begin
-      \$1352  = 1'h1;
+      \$1890  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1353  = \$86 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1891  = \$86 [4:0];
     if (rst) begin
-      \$1353  = 5'h10;
+      \$1891  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1354  = \$87 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1892  = \$87 [3:0];
     if (rst) begin
-      \$1354  = 4'h0;
+      \$1892  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1355  = \$88 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1893  = \$88 [31:0];
     if (\$signal$64 ) begin
-      \$1355  = 32'd0;
+      \$1893  = 32'd0;
     end
     if (rst) begin
-      \$1355  = 32'd0;
+      \$1893  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1356  = \$89 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1894  = \$89 [1:0];
     if (rst) begin
-      \$1356  = 2'h0;
+      \$1894  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1357  = \$90 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1895  = \$90 [31:0];
     if (\$signal$64 ) begin
-      \$1357  = 32'd0;
+      \$1895  = 32'd0;
     end
     if (rst) begin
-      \$1357  = 32'd0;
+      \$1895  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1358  = \$signal$61 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1896  = \$signal$61 ;
     if (\$91 [2]) begin
-      \$1358  = tail_next_row;
+      \$1896  = tail_next_row;
     end
     if (rst) begin
-      \$1358  = 2'h0;
+      \$1896  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1359  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1897  = tail_next_row;
     if (\$91 [2]) begin
-      \$1359  = \$92 [1:0];
+      \$1897  = \$92 [1:0];
     end
     if (rst) begin
-      \$1359  = 2'h1;
+      \$1897  = 2'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1360  = \$signal$63 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1898  = \$signal$63 ;
     if (popped) begin
-      \$1360  = \$93 [3:0];
+      \$1898  = \$93 [3:0];
     end
     if (rst) begin
-      \$1360  = 4'h0;
+      \$1898  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1361  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1899  = \$94 ;
     if (rst) begin
-      \$1361  = 1'h0;
+      \$1899  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1362  = \$signal$63 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1900  = \$signal$63 [1:0];
     if (rst) begin
-      \$1362  = 2'h0;
+      \$1900  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1363  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1901  = \$98 ;
     if (rst) begin
-      \$1363  = 121'h0000000000000000000000000000000;
+      \$1901  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1364  = \$101 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1902  = \$101 ;
     if (rst) begin
-      \$1364  = 5'h00;
+      \$1902  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1365  = \$102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1903  = \$102 ;
     if (rst) begin
-      \$1365  = 18'h00000;
+      \$1903  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1366  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1904  = \$103 ;
     if (rst) begin
-      \$1366  = 1'h0;
+      \$1904  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1367  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1905  = event_ev_grant;
     if (rst) begin
-      \$1367  = 1'h0;
+      \$1905  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1368  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1906  = event_lw_granted_1;
     if (rst) begin
-      \$1368  = 1'h0;
+      \$1906  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1369  = \$114 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1907  = \$114 [7:0];
     if (rst) begin
-      \$1369  = 8'h00;
+      \$1907  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1370  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1908  = event_in_use;
     if (rst) begin
-      \$1370  = 8'h00;
+      \$1908  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1371  = \$124 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1909  = \$124 ;
     if (rst) begin
-      \$1371  = 1'h0;
+      \$1909  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1372  = \$128 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1910  = \$128 ;
     if (rst) begin
-      \$1372  = 1'h0;
+      \$1910  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1373  = event_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1911  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1373  = event_in_use;
+      \$1911  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1373  = event_in_use_was;
+        \$1911  = event_in_use_was;
       end
     end
     if (rst) begin
-      \$1373  = 8'h00;
+      \$1911  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1374  = 32'd0;
+      \$1912  = 32'd0;
     end else begin
-      \$1374  = \$129 [31:0];
+      \$1912  = \$129 [31:0];
     end
     if (rst) begin
-      \$1374  = 32'd0;
+      \$1912  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1375  = 32'd0;
+      \$1913  = 32'd0;
     end else begin
-      \$1375  = \$130 [31:0];
+      \$1913  = \$130 [31:0];
     end
     if (rst) begin
-      \$1375  = 32'd0;
+      \$1913  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1376  = 32'd0;
+      \$1914  = 32'd0;
     end else begin
-      \$1376  = \$131 [31:0];
+      \$1914  = \$131 [31:0];
     end
     if (rst) begin
-      \$1376  = 32'd0;
+      \$1914  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1377  = 32'd0;
+      \$1915  = 32'd0;
     end else begin
-      \$1377  = \$132 [31:0];
+      \$1915  = \$132 [31:0];
     end
     if (rst) begin
-      \$1377  = 32'd0;
+      \$1915  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1378  = \$133 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1916  = \$133 ;
     if (rst) begin
-      \$1378  = 18'h00000;
+      \$1916  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1379  = \$134 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1917  = \$134 ;
     if (rst) begin
-      \$1379  = 1'h0;
+      \$1917  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1380  = log_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1918  = log_ev_grant;
     if (rst) begin
-      \$1380  = 1'h0;
+      \$1918  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1381  = log_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1919  = log_lw_granted_1;
     if (rst) begin
-      \$1381  = 1'h0;
+      \$1919  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1382  = \$145 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1920  = \$145 [9:0];
     if (rst) begin
-      \$1382  = 10'h000;
+      \$1920  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1383  = log_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1921  = log_in_use;
     if (rst) begin
-      \$1383  = 10'h000;
+      \$1921  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1384  = \$155 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1922  = \$155 ;
     if (rst) begin
-      \$1384  = 1'h0;
+      \$1922  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1385  = \$159 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1923  = \$159 ;
     if (rst) begin
-      \$1385  = 1'h0;
+      \$1923  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1386  = log_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1924  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1386  = log_in_use;
+      \$1924  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1386  = log_in_use_was;
+        \$1924  = log_in_use_was;
       end
     end
     if (rst) begin
-      \$1386  = 10'h000;
+      \$1924  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1387  = 32'd0;
+      \$1925  = 32'd0;
     end else begin
-      \$1387  = \$160 [31:0];
+      \$1925  = \$160 [31:0];
     end
     if (rst) begin
-      \$1387  = 32'd0;
+      \$1925  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1388  = 32'd0;
+      \$1926  = 32'd0;
     end else begin
-      \$1388  = \$161 [31:0];
+      \$1926  = \$161 [31:0];
     end
     if (rst) begin
-      \$1388  = 32'd0;
+      \$1926  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1389  = 32'd0;
+      \$1927  = 32'd0;
     end else begin
-      \$1389  = \$162 [31:0];
+      \$1927  = \$162 [31:0];
     end
     if (rst) begin
-      \$1389  = 32'd0;
+      \$1927  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1390  = 32'd0;
+      \$1928  = 32'd0;
     end else begin
-      \$1390  = \$163 [31:0];
+      \$1928  = \$163 [31:0];
     end
     if (rst) begin
-      \$1390  = 32'd0;
+      \$1928  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1391  = 32'd0;
+      \$1929  = 32'd0;
     end else begin
-      \$1391  = \$164 [31:0];
+      \$1929  = \$164 [31:0];
     end
     if (rst) begin
-      \$1391  = 32'd0;
+      \$1929  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1392  = \$165 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1930  = \$165 ;
     if (rst) begin
-      \$1392  = 18'h00000;
+      \$1930  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1393  = \$166 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1931  = \$166 ;
     if (rst) begin
-      \$1393  = 1'h0;
+      \$1931  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1394  = config_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1932  = config_ev_grant;
     if (rst) begin
-      \$1394  = 1'h0;
+      \$1932  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1395  = config_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1933  = config_lw_granted_1;
     if (rst) begin
-      \$1395  = 1'h0;
+      \$1933  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1396  = \$177 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1934  = \$177 [4:0];
     if (rst) begin
-      \$1396  = 5'h00;
+      \$1934  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1397  = config_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1935  = config_in_use;
     if (rst) begin
-      \$1397  = 5'h00;
+      \$1935  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1398  = \$187 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1936  = \$187 ;
     if (rst) begin
-      \$1398  = 1'h0;
+      \$1936  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1399  = \$191 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1937  = \$191 ;
     if (rst) begin
-      \$1399  = 1'h0;
+      \$1937  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1400  = config_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1938  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1400  = config_in_use;
+      \$1938  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$1400  = config_in_use_was;
+        \$1938  = config_in_use_was;
       end
     end
     if (rst) begin
-      \$1400  = 5'h00;
+      \$1938  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1401  = 32'd0;
+      \$1939  = 32'd0;
     end else begin
-      \$1401  = \$192 [31:0];
+      \$1939  = \$192 [31:0];
     end
     if (rst) begin
-      \$1401  = 32'd0;
+      \$1939  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1402  = 32'd0;
+      \$1940  = 32'd0;
     end else begin
-      \$1402  = \$193 [31:0];
+      \$1940  = \$193 [31:0];
     end
     if (rst) begin
-      \$1402  = 32'd0;
+      \$1940  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1403  = 32'd0;
+      \$1941  = 32'd0;
     end else begin
-      \$1403  = \$194 [31:0];
+      \$1941  = \$194 [31:0];
     end
     if (rst) begin
-      \$1403  = 32'd0;
+      \$1941  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$64 ) begin
-      \$1404  = 32'd0;
+      \$1942  = 32'd0;
     end else begin
-      \$1404  = \$195 [31:0];
+      \$1942  = \$195 [31:0];
     end
     if (rst) begin
-      \$1404  = 32'd0;
+      \$1942  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1405  = \$196 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1943  = \$202 ;
     if (rst) begin
-      \$1405  = 4'h0;
+      \$1943  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1406  = \$197 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1944  = \$205 ;
     if (rst) begin
-      \$1406  = 8'h00;
+      \$1944  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1407  = \$198 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1945 [0] = \$210 ;
+    \$1945 [1] = \$218 ;
+    \$1945 [2] = \$226 ;
+    \$1945 [3] = \$234 ;
+    \$1945 [4] = \$242 ;
+    \$1945 [5] = \$250 ;
+    \$1945 [6] = \$258 ;
+    \$1945 [7] = \$266 ;
+    \$1945 [8] = \$274 ;
+    \$1945 [9] = \$282 ;
     if (rst) begin
-      \$1407  = 8'h00;
+      \$1945  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1408  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1946  = \$213 ;
     if (rst) begin
-      \$1408  = 16'h0000;
+      \$1946  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1409  = bus__r_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1947  = \$221 ;
     if (rst) begin
-      \$1409  = 1'h0;
+      \$1947  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1410  = \$200 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1948  = \$229 ;
     if (rst) begin
-      \$1410  = 2'h0;
+      \$1948  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1411  = \$signal$123 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1949  = \$237 ;
     if (rst) begin
-      \$1411  = 1'h0;
+      \$1949  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1412  = \$signal$125 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1950  = \$245 ;
     if (rst) begin
-      \$1412  = 2'h0;
+      \$1950  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1413  = \$208 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1951  = \$253 ;
     if (rst) begin
-      \$1413  = 1'h0;
+      \$1951  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1414  = \$216 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1952  = \$261 ;
     if (rst) begin
-      \$1414  = 1'h0;
+      \$1952  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1415  = \$224 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1953  = \$269 ;
     if (rst) begin
-      \$1415  = 1'h0;
+      \$1953  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1416  = \$232 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1954  = \$277 ;
     if (rst) begin
-      \$1416  = 1'h0;
+      \$1954  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1417  = \$240 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1955  = \$293 ;
     if (rst) begin
-      \$1417  = 1'h0;
+      \$1955  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1418  = \$248 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1956  = \$316 ;
     if (rst) begin
-      \$1418  = 1'h0;
+      \$1956  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1419  = \$256 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1957  = { \$319 , \$317 [1:0] };
     if (rst) begin
-      \$1419  = 1'h0;
+      \$1957  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1420  = \$264 ;
-    if (rst) begin
-      \$1420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1421  = \$272 ;
-    if (rst) begin
-      \$1421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1422  = \$280 ;
-    if (rst) begin
-      \$1422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1423  = \$288 ;
-    if (rst) begin
-      \$1423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1424  = \$296 ;
-    if (rst) begin
-      \$1424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1425  = \$304 ;
-    if (rst) begin
-      \$1425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1426  = \$312 ;
-    if (rst) begin
-      \$1426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1427  = \$320 ;
-    if (rst) begin
-      \$1427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1428  = \$328 ;
-    if (rst) begin
-      \$1428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1429  = \$336 ;
-    if (rst) begin
-      \$1429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1430  = \$344 ;
-    if (rst) begin
-      \$1430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1431  = \$352 ;
-    if (rst) begin
-      \$1431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1432  = \$360 ;
-    if (rst) begin
-      \$1432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1433  = \$368 ;
-    if (rst) begin
-      \$1433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1434  = \$376 ;
-    if (rst) begin
-      \$1434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1435  = \$384 ;
-    if (rst) begin
-      \$1435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1436  = \$392 ;
-    if (rst) begin
-      \$1436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1437  = \$400 ;
-    if (rst) begin
-      \$1437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1438  = \$408 ;
-    if (rst) begin
-      \$1438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1439  = \$416 ;
-    if (rst) begin
-      \$1439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1440  = \$424 ;
-    if (rst) begin
-      \$1440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1441  = \$432 ;
-    if (rst) begin
-      \$1441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1442  = \$440 ;
-    if (rst) begin
-      \$1442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1443  = \$448 ;
-    if (rst) begin
-      \$1443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1444  = \$456 ;
-    if (rst) begin
-      \$1444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1445  = \$464 ;
-    if (rst) begin
-      \$1445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1446  = \$472 ;
-    if (rst) begin
-      \$1446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1447  = \$480 ;
-    if (rst) begin
-      \$1447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1448  = \$488 ;
-    if (rst) begin
-      \$1448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1449  = \$496 ;
-    if (rst) begin
-      \$1449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1450  = \$504 ;
-    if (rst) begin
-      \$1450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1451  = \$512 ;
-    if (rst) begin
-      \$1451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1452  = \$520 ;
-    if (rst) begin
-      \$1452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1453  = \$528 ;
-    if (rst) begin
-      \$1453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1454  = \$536 ;
-    if (rst) begin
-      \$1454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1455  = \$544 ;
-    if (rst) begin
-      \$1455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1456  = \$552 ;
-    if (rst) begin
-      \$1456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1457  = \$560 ;
-    if (rst) begin
-      \$1457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1458  = \$568 ;
-    if (rst) begin
-      \$1458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1459  = \$576 ;
-    if (rst) begin
-      \$1459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1460  = \$584 ;
-    if (rst) begin
-      \$1460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1461  = \$592 ;
-    if (rst) begin
-      \$1461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1462  = \$600 ;
-    if (rst) begin
-      \$1462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1463  = \$608 ;
-    if (rst) begin
-      \$1463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1464  = \$616 ;
-    if (rst) begin
-      \$1464  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1958  = req_alloc_pool;
+    if (\$330 ) begin
+      \$1958  = \$335 [1:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1465  = \$624 ;
-    if (rst) begin
-      \$1465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1466  = \$632 ;
-    if (rst) begin
-      \$1466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1467  = \$640 ;
-    if (rst) begin
-      \$1467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1468  = \$648 ;
-    if (rst) begin
-      \$1468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1469  = \$656 ;
-    if (rst) begin
-      \$1469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1470  = \$664 ;
-    if (rst) begin
-      \$1470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1471  = \$672 ;
-    if (rst) begin
-      \$1471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1472  = \$680 ;
-    if (rst) begin
-      \$1472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1473  = \$688 ;
-    if (rst) begin
-      \$1473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1474  = \$696 ;
-    if (rst) begin
-      \$1474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1475  = \$704 ;
-    if (rst) begin
-      \$1475  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1476  = \$712 ;
-    if (rst) begin
-      \$1476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1477  = \$signal$126 ;
-    if (rst) begin
-      \$1477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1478  = r2_alloc;
-    if (rst) begin
-      \$1478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1479  = r2_pool;
-    if (rst) begin
-      \$1479  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1480  = \$743 ;
-    if (rst) begin
-      \$1480  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1481 [0] = \$758 ;
-    \$1481 [1] = \$801 ;
-    \$1481 [2] = \$844 ;
-    \$1481 [3] = \$887 ;
-    if (rst) begin
-      \$1481  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1482  = \$787 ;
-    if (rst) begin
-      \$1482  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1483  = \$830 ;
-    if (rst) begin
-      \$1483  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1484  = \$873 ;
-    if (rst) begin
-      \$1484  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1485  = \$888 ;
-    if (rst) begin
-      \$1485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1486  = 1'h0;
-    if (\$889 ) begin
-    end else if (\$signal$192 ) begin
-      \$1486  = 1'h1;
-    end
-    if (\$896 ) begin
-      \$1486  = 1'h1;
-    end
-    if (rst) begin
-      \$1486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1487  = alloc_waiting;
-    if (\$889 ) begin
-      \$1487  = 1'h1;
-    end
-    if (\$896 ) begin
-      \$1487  = 1'h0;
-    end
-    if (rst) begin
-      \$1487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1488  = req_alloc_pool;
-    if (\$889 ) begin
-      \$1488  = r3_pool;
-    end
-    if (rst) begin
-      \$1488  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1489  = req_alloc_size;
-    if (\$889 ) begin
-      casez (r3_pool)
-        2'h0:
-            \$1489  = 13'h0800;
-        2'h1:
-            \$1489  = 13'h0100;
-        2'h2:
-            \$1489  = 13'h0400;
-      endcase
-    end
-    if (rst) begin
-      \$1489  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1490  = \$signal$207 ;
-    if (\$889 ) begin
-    end else if (\$signal$192 ) begin
-      \$1490  = \$892 ;
-    end
-    if (\$896 ) begin
-      \$1490  = { \port$3371$0 [0], \port$3371$0 [4:1], 4'h0, \port$3371$48 [3:0], 10'h000, \port$3371$0 [15:7] };
-    end
-    if (rst) begin
-      \$1490  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1491  = \$signal$208 ;
-    if (\$889 ) begin
-    end else if (\$signal$192 ) begin
-      \$1491  = \$894 ;
-    end
-    if (\$896 ) begin
-      \$1491  = 1'h0;
-    end
-    if (rst) begin
-      \$1491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1492  = \$897 ;
-    if (rst) begin
-      \$1492  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1493  = \$898 ;
-    if (rst) begin
-      \$1493  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1494  = \$899 ;
     if (rst) begin
-      \$1494  = 8'h00;
+      \$1958  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1495  = \$900 ;
-    if (rst) begin
-      \$1495  = 16'h0000;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1959  = req_alloc_size;
+    if (\$330 ) begin
+      \$1959  = \$335 [14:2];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1496  = \$901 ;
     if (rst) begin
-      \$1496  = 1'h0;
+      \$1959  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1497  = \$902 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1960  = r1_valid;
     if (rst) begin
-      \$1497  = 1'h0;
+      \$1960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1498  = \$903 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1961  = \$549 ;
     if (rst) begin
-      \$1498  = 1'h0;
+      \$1961  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1499  = \$904 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1962 [0] = \$564 ;
+    \$1962 [1] = \$607 ;
+    \$1962 [2] = \$650 ;
+    \$1962 [3] = \$693 ;
     if (rst) begin
-      \$1499  = 1'h0;
+      \$1962  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1500  = \$905 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1963  = \$593 ;
     if (rst) begin
-      \$1500  = 1'h0;
+      \$1963  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1501  = \$906 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1964  = \$636 ;
     if (rst) begin
-      \$1501  = 1'h0;
+      \$1964  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1502  = \$907 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1965  = \$679 ;
     if (rst) begin
-      \$1502  = 1'h0;
+      \$1965  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1503  = \$908 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1966  = \$709 ;
     if (rst) begin
-      \$1503  = 1'h0;
+      \$1966  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1504  = \$909 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1967  = \$725 ;
     if (rst) begin
-      \$1504  = 1'h0;
+      \$1967  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1505  = \$910 ;
-    if (rst) begin
-      \$1505  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1968  = \$signal$214 ;
+    if (bus__w_req) begin
+      \$1968  = \$726 [1:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1506  = \$911 ;
     if (rst) begin
-      \$1506  = 1'h0;
+      \$1968  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1507  = \$912 ;
-    if (rst) begin
-      \$1507  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1969  = w1_pool_is;
+    if (bus__w_req) begin
+      \$1969  = { \$735 [6], \$732 [6], \$729 [6] };
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1508  = \$913 ;
     if (rst) begin
-      \$1508  = 1'h0;
+      \$1969  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1509  = \$914 ;
-    if (rst) begin
-      \$1509  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1970  = w1_hit;
+    if (bus__w_req) begin
+      \$1970  = { \$756 , \$749 , \$742  };
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1510  = \$915 ;
     if (rst) begin
-      \$1510  = 1'h0;
+      \$1970  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1511  = \$916 ;
-    if (rst) begin
-      \$1511  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1971  = w1_tag;
+    if (bus__w_req) begin
+      \$1971  = bus__w_data[22:19];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1512  = \$917 ;
     if (rst) begin
-      \$1512  = 1'h0;
+      \$1971  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1513  = \$918 ;
-    if (rst) begin
-      \$1513  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1972  = w1_event_addr;
+    if (bus__w_req) begin
+      \$1972  = \$758 [31:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1514  = \$919 ;
     if (rst) begin
-      \$1514  = 1'h0;
+      \$1972  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1515  = \$920 ;
-    if (rst) begin
-      \$1515  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1973  = w1_log_addr;
+    if (bus__w_req) begin
+      \$1973  = \$760 [31:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1516  = \$921 ;
     if (rst) begin
-      \$1516  = 1'h0;
+      \$1973  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1517  = \$922 ;
-    if (rst) begin
-      \$1517  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1974  = w1_config_addr;
+    if (bus__w_req) begin
+      \$1974  = \$762 [31:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1518  = \$923 ;
     if (rst) begin
-      \$1518  = 1'h0;
+      \$1974  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1519  = \$924 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1975  = \$765 ;
     if (rst) begin
-      \$1519  = 1'h0;
+      \$1975  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1520  = bus__w_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1976 [0] = \$770 ;
+    \$1976 [1] = \$778 ;
+    \$1976 [2] = \$786 ;
+    \$1976 [3] = \$794 ;
+    \$1976 [4] = \$802 ;
+    \$1976 [5] = \$810 ;
+    \$1976 [6] = \$818 ;
+    \$1976 [7] = \$826 ;
+    \$1976 [8] = \$834 ;
+    \$1976 [9] = \$842 ;
     if (rst) begin
-      \$1520  = 1'h0;
+      \$1976  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1521  = bus__w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1977  = \$773 ;
     if (rst) begin
-      \$1521  = 32'd0;
+      \$1977  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1522  = \$925 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1978  = \$781 ;
     if (rst) begin
-      \$1522  = 1'h0;
+      \$1978  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1523  = bus__w_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1979  = \$789 ;
     if (rst) begin
-      \$1523  = 4'h0;
+      \$1979  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1524  = \$926 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1980  = \$797 ;
     if (rst) begin
-      \$1524  = 2'h0;
+      \$1980  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1525  = \$signal$240 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1981  = \$805 ;
     if (rst) begin
-      \$1525  = 1'h0;
+      \$1981  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1526  = \$signal$243 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1982  = \$813 ;
     if (rst) begin
-      \$1526  = 1'h0;
+      \$1982  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1527  = w1_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1983  = \$821 ;
     if (rst) begin
-      \$1527  = 4'h0;
+      \$1983  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1528  = \$signal$242 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1984  = \$829 ;
     if (rst) begin
-      \$1528  = 32'd0;
+      \$1984  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1529  = w1_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1985  = \$837 ;
     if (rst) begin
-      \$1529  = 2'h0;
+      \$1985  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1530  = { \$959 , \$948 , \$937  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1986  = \$845 ;
     if (rst) begin
-      \$1530  = 3'h0;
+      \$1986  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1531  = \$967 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1987  = \$846 ;
     if (rst) begin
-      \$1531  = 1'h0;
+      \$1987  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1532  = \$975 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1988  = \$847 ;
     if (rst) begin
-      \$1532  = 1'h0;
+      \$1988  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1533  = \$983 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1989  = \$848 ;
     if (rst) begin
-      \$1533  = 1'h0;
+      \$1989  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1534  = \$991 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1990  = \$849 ;
     if (rst) begin
-      \$1534  = 1'h0;
+      \$1990  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1535  = \$999 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1991  = \$883 ;
     if (rst) begin
-      \$1535  = 1'h0;
+      \$1991  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1536  = \$1007 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1992  = bus__w_data;
     if (rst) begin
-      \$1536  = 1'h0;
+      \$1992  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1537  = \$1015 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1993  = \$884 ;
     if (rst) begin
-      \$1537  = 1'h0;
+      \$1993  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1538  = \$1023 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1994  = bus__w_strb;
     if (rst) begin
-      \$1538  = 1'h0;
+      \$1994  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1539  = \$1031 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1995  = \$signal$245 ;
     if (rst) begin
-      \$1539  = 1'h0;
+      \$1995  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1540  = \$1039 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1996  = \$signal$247 ;
     if (rst) begin
-      \$1540  = 1'h0;
+      \$1996  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1541  = \$1047 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1997  = \$signal$248 ;
     if (rst) begin
-      \$1541  = 1'h0;
+      \$1997  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1542  = \$1055 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1998  = \$signal$246 ;
     if (rst) begin
-      \$1542  = 1'h0;
+      \$1998  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1543  = \$1063 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1999  = \$892 ;
     if (rst) begin
-      \$1543  = 1'h0;
+      \$1999  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1544  = \$1089 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2000  = \$900 ;
     if (rst) begin
-      \$1544  = 1'h0;
+      \$2000  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1545  = \$1115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2001  = \$908 ;
     if (rst) begin
-      \$1545  = 1'h0;
+      \$2001  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1546  = \$1186 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2002  = \$916 ;
     if (rst) begin
-      \$1546  = 1'h0;
+      \$2002  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1547  = \$1230 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2003  = \$924 ;
     if (rst) begin
-      \$1547  = 1'h0;
+      \$2003  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1548  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1548  = \$1231 [31:0];
-      2'h1:
-          \$1548  = \$1232 [31:0];
-      2'h2:
-          \$1548  = \$1233 [31:0];
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2004  = \$932 ;
     if (rst) begin
-      \$1548  = 32'd0;
+      \$2004  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1549  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1549  = 32'd2147483648;
-      2'h1:
-          \$1549  = 32'd2148532224;
-      2'h2:
-          \$1549  = 32'd2149580800;
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2005  = \$940 ;
     if (rst) begin
-      \$1549  = 32'd0;
+      \$2005  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1550  = \$1236 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2006  = \$948 ;
     if (rst) begin
-      \$1550  = 1'h0;
+      \$2006  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1551  = \$1238 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2007  = \$956 ;
     if (rst) begin
-      \$1551  = 1'h0;
+      \$2007  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1552  = \$1241 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2008  = \$964 ;
     if (rst) begin
-      \$1552  = 5'h00;
+      \$2008  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1553  = \$1243 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2009  = \$972 ;
     if (rst) begin
-      \$1553  = 1'h0;
+      \$2009  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1554  = \$1245 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2010  = \$980 ;
     if (rst) begin
-      \$1554  = 1'h0;
+      \$2010  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1555  = \$1253 ;
-    if (\$1285 ) begin
-      \$1555  = 1'h1;
-    end
-    if (\$1288 ) begin
-      \$1555  = 1'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2011  = \$988 ;
     if (rst) begin
-      \$1555  = 1'h0;
+      \$2011  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1556  = irq_enable;
-    if (\$1255 ) begin
-      \$1556  = \$signal$250 [4:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2012  = \$1053 [8];
     if (rst) begin
-      \$1556  = 5'h00;
+      \$2012  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1557  = event_low_water;
-    if (\$1257 ) begin
-      \$1557 [7:0] = \$signal$250 [7:0];
-    end
-    if (\$1259 ) begin
-      \$1557 [15:8] = \$signal$250 [15:8];
-    end
-    if (\$1261 ) begin
-      \$1557 [16] = \$signal$250 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2013  = \$1094 [5];
     if (rst) begin
-      \$1557  = 17'h00000;
+      \$2013  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1558  = log_low_water;
-    if (\$1263 ) begin
-      \$1558 [7:0] = \$signal$250 [7:0];
-    end
-    if (\$1265 ) begin
-      \$1558 [15:8] = \$signal$250 [15:8];
-    end
-    if (\$1267 ) begin
-      \$1558 [16] = \$signal$250 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2014  = \$1097 ;
     if (rst) begin
-      \$1558  = 17'h00000;
+      \$2014  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1559  = config_low_water;
-    if (\$1269 ) begin
-      \$1559 [7:0] = \$signal$250 [7:0];
-    end
-    if (\$1271 ) begin
-      \$1559 [15:8] = \$signal$250 [15:8];
-    end
-    if (\$1273 ) begin
-      \$1559 [16] = \$signal$250 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2015  = \$1099 ;
     if (rst) begin
-      \$1559  = 17'h00000;
+      \$2015  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1560  = \$signal$276 ;
-    if (\$signal$247 ) begin
-      \$1560  = \$1277 ;
-    end
-    if (\$1285 ) begin
-      \$1560  = \$1286 ;
-    end
-    if (\$1288 ) begin
-      \$1560  = \$1289 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2016  = \$1102 ;
     if (rst) begin
-      \$1560  = 1'h0;
+      \$2016  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1561  = \$signal$277 ;
-    if (\$1279 ) begin
-      \$1561  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2017  = irq_enable;
+    if (\$1104 ) begin
+      \$2017  = \$signal$252 [4:0];
     end
-    if (\$1285 ) begin
-      \$1561  = 1'h0;
-    end
     if (rst) begin
-      \$1561  = 1'h0;
+      \$2017  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1562  = req_free_pool;
-    if (\$1279 ) begin
-      \$1562  = w2_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2018  = event_low_water;
+    if (\$1106 ) begin
+      \$2018 [7:0] = \$signal$252 [7:0];
     end
-    if (rst) begin
-      \$1562  = 2'h0;
+    if (\$1108 ) begin
+      \$2018 [15:8] = \$signal$252 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1563  = req_free_tag;
-    if (\$1279 ) begin
-      \$1563  = \$signal$250 [22:19];
+    if (\$1110 ) begin
+      \$2018 [16] = \$signal$252 [16];
     end
     if (rst) begin
-      \$1563  = 4'h0;
+      \$2018  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1564  = req_free_addr;
-    if (\$1279 ) begin
-      \$1564  = \$1280 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2019  = log_low_water;
+    if (\$1112 ) begin
+      \$2019 [7:0] = \$signal$252 [7:0];
     end
-    if (rst) begin
-      \$1564  = 32'd0;
+    if (\$1114 ) begin
+      \$2019 [15:8] = \$signal$252 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1565  = req_free_oor;
-    if (\$1279 ) begin
-      \$1565  = \$1281 [0];
+    if (\$1116 ) begin
+      \$2019 [16] = \$signal$252 [16];
     end
     if (rst) begin
-      \$1565  = 1'h0;
+      \$2019  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1566  = flush_waiting;
-    if (\$1283 ) begin
-      \$1566  = 1'h1;
-    end
-    if (\$1288 ) begin
-      \$1566  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$2020  = config_low_water;
+    if (\$1118 ) begin
+      \$2020 [7:0] = \$signal$252 [7:0];
     end
-    if (rst) begin
-      \$1566  = 1'h0;
+    if (\$1120 ) begin
+      \$2020 [15:8] = \$signal$252 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$84 ) begin end
-    \$1567  = req_flush_pool;
-    if (\$1283 ) begin
-      \$1567  = w2_pool;
+    if (\$1122 ) begin
+      \$2020 [16] = \$signal$252 [16];
     end
     if (rst) begin
-      \$1567  = 2'h0;
+      \$2020  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$3374$0 [4:1];
-  assign rsp_flushed_err = \port$3386$0 [4:1];
-  assign rsp_grant_err = \port$3371$0 [4:1];
-  assign rsp_grant_pool = \port$3371$0 [6:5];
-  assign rsp_grant_user = \port$3371$48 [11:4];
-  assign rsp_flushed_pool = \port$3386$0 [14:13];
-  assign rsp_flushed_user = \port$3386$0 [12:5];
-  assign rsp_freed_src = \port$3414$0 [0];
-  assign rsp_freed_in_pool = \port$3374$0 [15];
-  assign rsp_freed_pool = \port$3374$0 [14:13];
-  assign rsp_freed_tag = \port$3414$0 [36:33];
-  assign rsp_freed_addr = \port$3414$0 [32:1];
-  assign rsp_freed_user = \port$3374$0 [12:5];
-  assign rsp_grant_ok = \port$3371$0 [0];
-  assign rsp_freed_ok = \port$3374$0 [0];
-  assign rsp_flushed_ok = \port$3386$0 [0];
-  assign rsp_grant_overwrite = \port$3371$48 [12];
-  assign \$signal$74  = { low_water_hit, \$1319 , \$1317 , e1_exhausted, \$1316  };
-  assign handle = { \port$3371$0 [0], \port$3371$0 [4:1], 4'h0, \port$3371$48 [3:0], 10'h000, \port$3371$0 [15:7] };
-  assign log_bank0_k = \$1297 [1:0];
-  assign \$signature__addr$288  = \$signal$63 [3:2];
-  assign \$signature__en$289  = 1'h1;
-  assign log_bank1_k = \$1302 [1:0];
-  assign \$signature__addr$294  = \$signal$63 [3:2];
-  assign \$signature__en$295  = 1'h1;
-  assign log_bank2_k = \$1307 [1:0];
-  assign \$signature__addr$300  = \$signal$63 [3:2];
-  assign \$signature__en$301  = 1'h1;
-  assign log_bank3_k = \$1312 [1:0];
-  assign \$signature__addr$303  = \$signal$61 ;
-  assign \$signature__addr$306  = \$signal$63 [3:2];
-  assign \$signature__en$307  = 1'h1;
-  assign rsp_grant_slot = \port$3371$0 [15:7];
-  assign rsp_grant_tag = \port$3371$48 [3:0];
-  assign bus__r_ack = r_ack;
-  assign bus__w_ack = w_ack;
-  assign \port$2997$0  = \$1316 ;
-  assign \port$2998$0  = \$1317 ;
-  assign \port$3000$0  = \$1319 ;
-  assign \port$3546$0  = \$signal$72 ;
-  assign bus__r_data = \$signal$207 ;
-  assign bus__r_err = \$signal$208 ;
-  assign \port$3922$0  = \$signal$73 ;
-  assign bus__w_err = \$signal$276 ;
-  assign \$1318  = log_ev_overwrite;
-  assign \$1319  = log_ev_overwrite;
+  assign rsp_freed_err = \port$4430$0 [4:1];
+  assign rsp_flushed_err = \port$4442$0 [4:1];
+  assign rsp_grant_err = \port$4427$0 [4:1];
+  assign rsp_grant_pool = \port$4427$0 [6:5];
+  assign rsp_grant_user = \port$4427$48 [11:4];
+  assign rsp_flushed_pool = \port$4442$0 [14:13];
+  assign rsp_flushed_user = \port$4442$0 [12:5];
+  assign rsp_freed_src = \port$4470$0 [0];
+  assign rsp_freed_in_pool = \port$4430$0 [15];
+  assign rsp_freed_pool = \port$4430$0 [14:13];
+  assign rsp_freed_tag = \port$4470$0 [36:33];
+  assign rsp_freed_addr = \port$4470$0 [32:1];
+  assign rsp_freed_user = \port$4430$0 [12:5];
+  assign rsp_grant_ok = \port$4427$0 [0];
+  assign rsp_freed_ok = \port$4430$0 [0];
+  assign rsp_flushed_ok = \port$4442$0 [0];
+  assign rsp_grant_overwrite = \port$4427$48 [12];
+  assign \$signal$74  = { low_water_hit, \$1152 , \$1150 , e1_exhausted, \$1149  };
+  assign \$signal$138  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign log_bank0_k = \$1130 [1:0];
+  assign \$signature__addr$273  = \$signal$63 [3:2];
+  assign \$signature__en$274  = 1'h1;
+  assign log_bank1_k = \$1135 [1:0];
+  assign \$signature__addr$279  = \$signal$63 [3:2];
+  assign \$signature__en$280  = 1'h1;
+  assign log_bank2_k = \$1140 [1:0];
+  assign \$signature__addr$285  = \$signal$63 [3:2];
+  assign \$signature__en$286  = 1'h1;
+  assign log_bank3_k = \$1145 [1:0];
+  assign \$signature__addr$288  = \$signal$61 ;
+  assign \$signature__addr$291  = \$signal$63 [3:2];
+  assign \$signature__en$292  = 1'h1;
+  assign bus__r_ack = r2_valid;
+  assign handle = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 [3:0], 10'h000, \port$4427$0 [15:7] };
+  assign rsp_grant_slot = \port$4427$0 [15:7];
+  assign rsp_grant_tag = \port$4427$48 [3:0];
+  assign bus__r_slow_data = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 [3:0], 10'h000, \port$4427$0 [15:7] };
+  assign req_free_addr = \$1856 [32:1];
+  assign req_free_oor = \$1856 [33];
+  assign req_free_pool = \$1856 [35:34];
+  assign req_free_tag = \$1856 [39:36];
+  assign req_free_hit = \$1856 [42:40];
+  assign req_flush_select = \$1856 [45:43];
+  assign req_flush_pool = \$1856 [35:34];
+  assign \port$3335$0  = \$1149 ;
+  assign \port$3336$0  = \$1150 ;
+  assign \port$3338$0  = \$1152 ;
+  assign \port$4055$1  = \$1856 [45:1];
+  assign \port$4718$0  = \$signal$72 ;
+  assign bus__w_ack = \$signal$249 ;
+  assign \port$5007$0  = \$signal$73 ;
+  assign \$1151  = log_ev_overwrite;
+  assign \$1152  = log_ev_overwrite;
   assign \$104  = 1'h1;
   assign \$105  = event_ev_grant;
   assign \$106  = 1'h1;
@@ -12146,35 +14381,201 @@ module \hwalloc_regions.regs (rst, busy, \port$2997$0 , \port$2998$0 , \port$300
   assign \$179  = config_ev_grant;
   assign \$183  = 1'h1;
   assign \$184  = config_ev_grant;
-  assign \$720  = 32'd0;
-  assign \$722  = { 30'h00000000, \$721  };
-  assign \$738  = 32'd0;
-  assign \$740  = \$739 ;
-  assign \$759  = 32'd0;
-  assign \$761  = \$760 ;
-  assign \$762  = 32'd0;
-  assign \$764  = \$763 ;
-  assign \$777  = 32'd0;
-  assign \$778  = 32'd0;
-  assign \$779  = 32'd0;
-  assign \$780  = \$776 ;
-  assign \$782  = 32'd0;
-  assign \$783  = \$781 ;
-  assign \$802  = 32'd0;
-  assign \$804  = \$803 ;
-  assign \$805  = 32'd0;
-  assign \$807  = \$806 ;
-  assign \$821  = 32'd0;
-  assign \$822  = \$820 ;
-  assign \$845  = 32'd0;
-  assign \$847  = \$846 ;
-  assign \$848  = 32'd0;
-  assign \$850  = \$849 ;
-  assign \$864  = 32'd0;
-  assign \$865  = \$863 ;
-  assign \$868  = 32'd0;
-  assign \$869  = \$867 ;
-  assign \$1231  = { 4'h0, \$signal$242 [18:0], 11'h000 };
-  assign \$1232  = { 7'h00, \$signal$242 [18:0], 8'h00 };
-  assign \$1233  = { 5'h00, \$signal$242 [18:0], 10'h000 };
+  assign \$208  = alloc_queue_push;
+  assign \$275  = alloc_queue_w_data;
+  assign \$279  = \$278 ;
+  assign \$336  = bus__r_addr;
+  assign { \$339 [11:3], \$339 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$339 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$342 [11:4], \$342 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$342 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$345 [11:4], \$345 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$345 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$348 [11:5], \$348 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$348 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$351 [11:5], \$351 [3], \$351 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$351 [4], \$351 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$354 [11:5], \$354 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$354 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$357 [11:5], \$357 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$357 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$360 [11:6], \$360 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$360 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$363 [11:6], \$363 [4:3], \$363 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$363 [5], \$363 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$366 [11:6], \$366 [4], \$366 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$366 [5], \$366 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$369 [11:6], \$369 [4], \$369 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$369 [5], \$369 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$372 [11:6], \$372 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$372 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$375 [11:6], \$375 [3], \$375 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$375 [5:4], \$375 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$378 [11:6], \$378 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$378 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$381 [11:6], \$381 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$381 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$384 [11:9], \$384 [7:3], \$384 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$384 [8], \$384 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$387 [11:9], \$387 [7:4], \$387 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$387 [8], \$387 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$390 [11:9], \$390 [7:4], \$390 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$390 [8], \$390 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$393 [11:9], \$393 [7:5], \$393 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$393 [8], \$393 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$396 [11:9], \$396 [7:5], \$396 [3], \$396 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$396 [8], \$396 [4], \$396 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$399 [11:9], \$399 [7:5], \$399 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$399 [8], \$399 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$402 [11:9], \$402 [7:5], \$402 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$402 [8], \$402 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$405 [11:9], \$405 [7:6], \$405 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$405 [8], \$405 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$408 [11:9], \$408 [7:6], \$408 [4:3], \$408 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$408 [8], \$408 [5], \$408 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$411 [11:9], \$411 [7:6], \$411 [4], \$411 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$411 [8], \$411 [5], \$411 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$414 [11:9], \$414 [7:6], \$414 [4], \$414 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$414 [8], \$414 [5], \$414 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$417 [11:9], \$417 [7:6], \$417 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$417 [8], \$417 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$420 [11:9], \$420 [7:6], \$420 [3], \$420 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$420 [8], \$420 [5:4], \$420 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$423 [11:9], \$423 [7:6], \$423 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$423 [8], \$423 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$426 [11:9], \$426 [7:6], \$426 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$426 [8], \$426 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$429 [11:9], \$429 [7], \$429 [5:3], \$429 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$429 [8], \$429 [6], \$429 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$432 [11:9], \$432 [7], \$432 [5:4], \$432 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$432 [8], \$432 [6], \$432 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$435 [11:9], \$435 [7], \$435 [5:4], \$435 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$435 [8], \$435 [6], \$435 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$438 [11:9], \$438 [7], \$438 [5], \$438 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$438 [8], \$438 [6], \$438 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$441 [11:9], \$441 [7], \$441 [5], \$441 [3], \$441 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$441 [8], \$441 [6], \$441 [4], \$441 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$444 [11:9], \$444 [7], \$444 [5], \$444 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$444 [8], \$444 [6], \$444 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$447 [11:9], \$447 [7], \$447 [5], \$447 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$447 [8], \$447 [6], \$447 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$450 [11:9], \$450 [7], \$450 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$450 [8], \$450 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$453 [11:9], \$453 [7], \$453 [4:3], \$453 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$453 [8], \$453 [6:5], \$453 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$456 [11:9], \$456 [7], \$456 [4], \$456 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$456 [8], \$456 [6:5], \$456 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$459 [11:9], \$459 [7], \$459 [4], \$459 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$459 [8], \$459 [6:5], \$459 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$462 [11:9], \$462 [7], \$462 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$462 [8], \$462 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$465 [11:9], \$465 [7], \$465 [3], \$465 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$465 [8], \$465 [6:4], \$465 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$468 [11:9], \$468 [7], \$468 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$468 [8], \$468 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$471 [11:9], \$471 [7], \$471 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$471 [8], \$471 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$474 [11:9], \$474 [6:3], \$474 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$474 [8:7], \$474 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$477 [11:9], \$477 [6:4], \$477 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$477 [8:7], \$477 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$480 [11:9], \$480 [6:4], \$480 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$480 [8:7], \$480 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$483 [11:9], \$483 [6:5], \$483 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$483 [8:7], \$483 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$486 [11:9], \$486 [6:5], \$486 [3], \$486 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$486 [8:7], \$486 [4], \$486 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$489 [11:9], \$489 [6:5], \$489 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$489 [8:7], \$489 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$492 [11:9], \$492 [6:5], \$492 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$492 [8:7], \$492 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$495 [11:9], \$495 [6], \$495 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$495 [8:7], \$495 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$498 [11:9], \$498 [6], \$498 [4:3], \$498 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$498 [8:7], \$498 [5], \$498 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$501 [11:9], \$501 [6], \$501 [4], \$501 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$501 [8:7], \$501 [5], \$501 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$504 [11:9], \$504 [6], \$504 [4], \$504 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$504 [8:7], \$504 [5], \$504 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$507 [11:9], \$507 [6], \$507 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$507 [8:7], \$507 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$510 [11:9], \$510 [6], \$510 [3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$510 [8:7], \$510 [5:4], \$510 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$513 [11:9], \$513 [6], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$513 [8:7], \$513 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$516 [11:9], \$516 [6], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$516 [8:7], \$516 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$526  = 32'd0;
+  assign \$528  = { 30'h00000000, \$527  };
+  assign \$544  = 32'd0;
+  assign \$546  = \$545 ;
+  assign \$565  = 32'd0;
+  assign \$567  = \$566 ;
+  assign \$568  = 32'd0;
+  assign \$570  = \$569 ;
+  assign \$583  = 32'd0;
+  assign \$584  = 32'd0;
+  assign \$585  = 32'd0;
+  assign \$586  = \$582 ;
+  assign \$588  = 32'd0;
+  assign \$589  = \$587 ;
+  assign \$608  = 32'd0;
+  assign \$610  = \$609 ;
+  assign \$611  = 32'd0;
+  assign \$613  = \$612 ;
+  assign \$627  = 32'd0;
+  assign \$628  = \$626 ;
+  assign \$651  = 32'd0;
+  assign \$653  = \$652 ;
+  assign \$654  = 32'd0;
+  assign \$656  = \$655 ;
+  assign \$670  = 32'd0;
+  assign \$671  = \$669 ;
+  assign \$674  = 32'd0;
+  assign \$675  = \$673 ;
+  assign { \$695 [5:3], \$695 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$695 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$698 [5:3], \$698 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$698 [2], \$698 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$702 [5:3], \$702 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$702 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$711 [5:3], \$711 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$711 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$714 [5:3], \$714 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$714 [2], \$714 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$718 [5:3], \$718 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$718 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$727 [5:3], \$727 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$727 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$730 [5:3], \$730 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$730 [2], \$730 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$733 [5:3], \$733 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$733 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$736 [5:3], \$736 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$736 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$741  = \$739 [19];
+  assign { \$743 [5:3], \$743 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$743 [2], \$743 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$748  = \$746 [19];
+  assign { \$750 [5:3], \$750 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$750 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$755  = \$753 [19];
+  assign \$757  = { 4'h0, bus__w_data[18:0], 11'h000 };
+  assign \$759  = { 7'h00, bus__w_data[18:0], 8'h00 };
+  assign \$761  = { 5'h00, bus__w_data[18:0], 10'h000 };
+  assign \$768  = command_queue_push;
+  assign \$835  = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$839  = \$838 ;
+  assign { \$851 [5:3], \$851 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$851 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$854 [5:3], \$854 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$858 [5:3], \$858 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$858 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$868 [5:3], \$868 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$868 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$871 [5:3], \$871 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$871 [2], \$871 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$875 [5:3], \$875 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$875 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
 endmodule

@@ -5,7 +5,7 @@
 module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$157  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [79:0] \$11 ;
@@ -16,8 +16,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [56:0] \$19 ;
   wire \$2 ;
+  wire \$20 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
@@ -35,20 +36,20 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire aclk;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$106 ;
+  wire [1:0] \alloc_pool$118 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$108 ;
+  wire [13:0] \alloc_size$120 ;
   wire alloc_src;
   input [15:0] alloc_user;
   wire [15:0] alloc_user;
-  wire [15:0] \alloc_user$110 ;
+  wire [15:0] \alloc_user$122 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$104 ;
+  wire \alloc_valid$116 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -61,112 +62,129 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire bus__r_slow;
+  wire \bus__r_slow$71 ;
+  wire bus__r_slow_ack;
+  wire \bus__r_slow_ack$73 ;
+  wire [31:0] bus__r_slow_data;
+  wire [31:0] \bus__r_slow_data$75 ;
   wire bus__w_ack;
-  wire \bus__w_ack$71 ;
+  wire \bus__w_ack$77 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$73 ;
+  wire [11:0] \bus__w_addr$79 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$75 ;
+  wire [31:0] \bus__w_data$81 ;
   wire bus__w_err;
-  wire \bus__w_err$77 ;
+  wire \bus__w_err$83 ;
   wire bus__w_req;
-  wire \bus__w_req$79 ;
+  wire \bus__w_req$85 ;
+  wire bus__w_slow;
+  wire \bus__w_slow$87 ;
+  wire bus__w_slow_ack;
+  wire \bus__w_slow_ack$89 ;
+  wire bus__w_slow_err;
+  wire \bus__w_slow_err$91 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$81 ;
+  wire [3:0] \bus__w_strb$93 ;
   wire busy;
-  wire \busy$182 ;
+  wire \busy$198 ;
   wire clk;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$125 ;
+  wire [1:0] \flush_pool$141 ;
   output flush_ready;
   wire flush_ready;
+  wire [2:0] flush_reg_select;
   wire flush_src;
   input [15:0] flush_user;
   wire [15:0] flush_user;
-  wire [15:0] \flush_user$127 ;
+  wire [15:0] \flush_user$143 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$123 ;
+  wire \flush_valid$139 ;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$140 ;
+  wire [3:0] \flushed_err$156 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$138 ;
+  wire \flushed_ok$154 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [15:0] flushed_user;
   wire [15:0] flushed_user;
-  wire [15:0] \flushed_user$142 ;
+  wire [15:0] \flushed_user$158 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$147 ;
+  wire \flushed_valid$163 ;
   input [39:0] free_addr;
   wire [39:0] free_addr;
-  wire [39:0] \free_addr$113 ;
+  wire [39:0] \free_addr$125 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [39:0] free_port_addr;
   output free_ready;
   wire free_ready;
+  wire [2:0] free_reg_hit;
   wire free_src;
   input [7:0] free_tag;
   wire [7:0] free_tag;
-  wire [7:0] \free_tag$128 ;
+  wire [7:0] \free_tag$144 ;
   input [15:0] free_user;
   wire [15:0] free_user;
-  wire [15:0] \free_user$115 ;
+  wire [15:0] \free_user$127 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$111 ;
+  wire \free_valid$123 ;
   wire [31:0] freed_addr;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$139 ;
+  wire [3:0] \freed_err$155 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$137 ;
+  wire \freed_ok$153 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [7:0] freed_tag;
   output [15:0] freed_user;
   wire [15:0] freed_user;
-  wire [15:0] \freed_user$141 ;
+  wire [15:0] \freed_user$157 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$145 ;
+  wire \freed_valid$161 ;
   output [39:0] grant_addr;
   wire [39:0] grant_addr;
-  wire [39:0] \grant_addr$134 ;
+  wire [39:0] \grant_addr$150 ;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$131 ;
+  wire [3:0] \grant_err$147 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$130 ;
+  wire \grant_ok$146 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$132 ;
+  wire [1:0] \grant_pool$148 ;
   wire [13:0] grant_size;
   output [7:0] grant_slot;
   wire [7:0] grant_slot;
-  wire [7:0] \grant_slot$133 ;
+  wire [7:0] \grant_slot$149 ;
   wire grant_src;
   output [7:0] grant_tag;
   wire [7:0] grant_tag;
-  wire [7:0] \grant_tag$136 ;
+  wire [7:0] \grant_tag$152 ;
   output [15:0] grant_user;
   wire [15:0] grant_user;
-  wire [15:0] \grant_user$135 ;
+  wire [15:0] \grant_user$151 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$143 ;
+  wire \grant_valid$159 ;
   output irq;
   wire irq;
-  wire \irq$184 ;
+  wire \irq$200 ;
+  wire native_alloc_valid;
+  wire native_flush_valid;
+  wire native_free_valid;
   (* init = 1'h0 *)
   wire ready;
   wire req_alloc;
@@ -174,8 +192,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [13:0] req_alloc_size;
   wire req_flush;
   wire [1:0] req_flush_pool;
+  wire [2:0] req_flush_select;
   wire req_free;
   wire [39:0] req_free_addr;
+  wire [2:0] req_free_hit;
   wire req_free_oor;
   wire [1:0] req_free_pool;
   wire [7:0] req_free_tag;
@@ -208,204 +228,216 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$95 ;
+  wire [11:0] \s_axil_araddr$107 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$96 ;
+  wire [2:0] \s_axil_arprot$108 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$94 ;
+  wire \s_axil_arready$106 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$93 ;
+  wire \s_axil_arvalid$105 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$84 ;
+  wire [11:0] \s_axil_awaddr$96 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$85 ;
+  wire [2:0] \s_axil_awprot$97 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$83 ;
+  wire \s_axil_awready$95 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$82 ;
+  wire \s_axil_awvalid$94 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$91 ;
+  wire \s_axil_bready$103 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$92 ;
+  wire [1:0] \s_axil_bresp$104 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$90 ;
+  wire \s_axil_bvalid$102 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$99 ;
+  wire [31:0] \s_axil_rdata$111 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$98 ;
+  wire \s_axil_rready$110 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$100 ;
+  wire [1:0] \s_axil_rresp$112 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$97 ;
+  wire \s_axil_rvalid$109 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$88 ;
+  wire [31:0] \s_axil_wdata$100 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$87 ;
+  wire \s_axil_wready$99 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$89 ;
+  wire [3:0] \s_axil_wstrb$101 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$86 ;
+  wire \s_axil_wvalid$98 ;
   assign rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$104  = req_alloc | \$3 ;
-  assign \alloc_pool$106  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$108  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$110  = req_alloc ? 16'h0000 : alloc_user;
+  assign \alloc_valid$116  = req_alloc | \$3 ;
+  assign \alloc_pool$118  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$120  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$122  = req_alloc ? 16'h0000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$111  = req_free | \$4 ;
-  assign \free_addr$113  = req_free ? req_free_addr : free_addr;
-  assign \free_user$115  = req_free ? 16'h0000 : free_user;
-  assign free_oor = req_free & req_free_oor;
+  assign \free_valid$123  = req_free | \$4 ;
+  assign \free_addr$125  = req_free ? \$19 [39:0] : free_addr;
+  assign \free_user$127  = req_free ? 16'h0000 : free_user;
+  assign free_oor = req_free & \$19 [40];
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$123  = req_flush | \$6 ;
-  assign \flush_pool$125  = req_flush ? req_flush_pool : flush_pool;
-  assign \flush_user$127  = req_flush ? 16'h0000 : flush_user;
-  assign \free_tag$128  = req_free ? req_free_tag : free_tag;
+  assign \flush_valid$139  = req_flush | \$6 ;
+  assign \flush_pool$141  = req_flush ? \$19 [42:41] : flush_pool;
+  assign \flush_user$143  = req_flush ? 16'h0000 : flush_user;
+  assign \free_tag$144  = req_free ? \$19 [50:43] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$143  & \$7 ;
+  assign grant_valid = \grant_valid$159  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$145  & \$8 ;
+  assign freed_valid = \freed_valid$161  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$147  & \$9 ;
+  assign flushed_valid = \flushed_valid$163  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_sizes.axil  axil (
-    .bus__r_ack(bus__r_ack),
-    .bus__r_addr(bus__r_addr),
+    .bus__r_addr(s_axil_araddr),
+    .bus__r_data(bus__r_data),
+    .bus__r_err(bus__r_err),
+    .bus__w_addr(bus__w_addr),
+    .bus__w_data(bus__w_data),
+    .bus__w_req(bus__w_req),
+    .bus__w_strb(bus__w_strb),
+    .clk(aclk),
+    .\port$4388$0 (\$11 [4:0]),
+    .\port$4388$55 (\$11 [62:55]),
+    .\port$4388$7 (\$11 [14:7]),
+    .r_fast_push(bus__r_ack),
+    .r_kinds_push(bus__r_req),
+    .r_kinds_w_data(bus__r_slow),
+    .r_slow_push(bus__r_slow_ack),
+    .rst(rst),
+    .s_axil_arready(s_axil_arready),
+    .s_axil_arvalid(s_axil_arvalid),
+    .s_axil_awready(s_axil_awready),
+    .s_axil_awvalid(s_axil_awvalid),
+    .s_axil_bready(s_axil_bready),
+    .s_axil_bresp(s_axil_bresp),
+    .s_axil_bvalid(s_axil_bvalid),
+    .s_axil_rdata(s_axil_rdata),
+    .s_axil_rready(s_axil_rready),
+    .s_axil_rresp(s_axil_rresp),
+    .s_axil_rvalid(s_axil_rvalid),
+    .s_axil_wdata(s_axil_wdata),
+    .s_axil_wready(s_axil_wready),
+    .s_axil_wstrb(s_axil_wstrb),
+    .s_axil_wvalid(s_axil_wvalid),
+    .w_addrs_w_data(s_axil_awaddr),
+    .w_fast_push(bus__w_ack),
+    .w_fast_w_data(bus__w_err),
+    .w_kinds_w_data(bus__w_slow),
+    .w_slow_push(bus__w_slow_ack),
+    .w_slow_w_data(bus__w_slow_err)
+  );
+  \hwalloc_sizes.core  core (
+    .a7_payload(\$11 ),
+    .a7_valid(\grant_valid$159 ),
+    .alloc_pool(\alloc_pool$118 ),
+    .alloc_port_size(alloc_size),
+    .alloc_size(\alloc_size$120 ),
+    .alloc_size_d7(rsp_grant_size),
+    .alloc_src(req_alloc),
+    .alloc_src_d7(grant_src),
+    .alloc_user(\alloc_user$122 ),
+    .alloc_valid(\alloc_valid$116 ),
+    .busy(busy),
+    .clk(aclk),
+    .f7_payload(\$12 ),
+    .f7_valid(\freed_valid$161 ),
+    .flush_pool(\flush_pool$141 ),
+    .flush_src(req_flush),
+    .flush_src_d7(flushed_src),
+    .flush_user(\flush_user$143 ),
+    .flush_valid(\flush_valid$139 ),
+    .free_addr(\free_addr$125 ),
+    .free_info_d7(\$14 ),
+    .free_oor(free_oor),
+    .free_oor_pool(\$19 [42:41]),
+    .free_port_addr(free_addr),
+    .free_src(req_free),
+    .free_tag(\free_tag$144 ),
+    .free_user(\free_user$127 ),
+    .free_valid(\free_valid$123 ),
+    .\port$3980$52 (\$19 [56:51]),
+    .rst(rst),
+    .x7_payload(\$13 ),
+    .x7_valid(\flushed_valid$163 )
+  );
+  \hwalloc_sizes.regs  regs (
+    .bus__r_addr(s_axil_araddr),
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
+    .bus__r_slow(bus__r_slow),
+    .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
     .bus__w_addr(bus__w_addr),
     .bus__w_data(bus__w_data),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
-    .bus__w_strb(bus__w_strb),
-    .bvalid(s_axil_bvalid),
-    .clk(aclk),
-    .rst(rst),
-    .rvalid(s_axil_rvalid),
-    .s_axil_araddr(s_axil_araddr),
-    .s_axil_arready(s_axil_arready),
-    .s_axil_arvalid(s_axil_arvalid),
-    .s_axil_awaddr(s_axil_awaddr),
-    .s_axil_awready(s_axil_awready),
-    .s_axil_awvalid(s_axil_awvalid),
-    .s_axil_bready(s_axil_bready),
-    .s_axil_bresp(s_axil_bresp),
-    .s_axil_rdata(s_axil_rdata),
-    .s_axil_rready(s_axil_rready),
-    .s_axil_rresp(s_axil_rresp),
-    .s_axil_wdata(s_axil_wdata),
-    .s_axil_wready(s_axil_wready),
-    .s_axil_wstrb(s_axil_wstrb),
-    .s_axil_wvalid(s_axil_wvalid)
-  );
-  \hwalloc_sizes.core  core (
-    .a7_payload(\$11 ),
-    .a7_valid(\grant_valid$143 ),
-    .alloc_pool(\alloc_pool$106 ),
-    .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$108 ),
-    .alloc_size_d7(rsp_grant_size),
-    .alloc_src(req_alloc),
-    .alloc_src_d7(grant_src),
-    .alloc_user(\alloc_user$110 ),
-    .alloc_valid(\alloc_valid$104 ),
-    .busy(busy),
-    .clk(aclk),
-    .f7_payload(\$12 ),
-    .f7_valid(\freed_valid$145 ),
-    .flush_pool(\flush_pool$125 ),
-    .flush_src(req_flush),
-    .flush_src_d7(flushed_src),
-    .flush_user(\flush_user$127 ),
-    .flush_valid(\flush_valid$123 ),
-    .free_addr(\free_addr$113 ),
-    .free_info_d7(\$14 ),
-    .free_oor(free_oor),
-    .free_oor_pool(free_oor_pool),
-    .free_port_addr(free_addr),
-    .free_src(req_free),
-    .free_tag(\free_tag$128 ),
-    .free_user(\free_user$115 ),
-    .free_valid(\free_valid$111 ),
-    .rst(rst),
-    .x7_payload(\$13 ),
-    .x7_valid(\flushed_valid$147 )
-  );
-  \hwalloc_sizes.regs  regs (
-    .bus__r_addr(bus__r_addr),
-    .bus__r_data(bus__r_data),
-    .bus__r_err(bus__r_err),
-    .bus__r_req(bus__r_req),
-    .bus__w_addr(bus__w_addr),
-    .bus__w_data(bus__w_data),
-    .bus__w_err(bus__w_err),
-    .bus__w_req(bus__w_req),
+    .bus__w_slow(bus__w_slow),
+    .bus__w_slow_ack(bus__w_slow_ack),
+    .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(bus__w_strb),
     .busy(busy),
     .clk(aclk),
-    .e1_exhausted(\$19 ),
+    .e1_exhausted(\$20 ),
     .irq(irq),
     .low_water_hit(\$18 ),
-    .\port$2698$0 (\$15 ),
-    .\port$2699$0 (\$16 ),
-    .\port$2701$0 (\$17 ),
-    .\port$3108$0 (\$11 [14:0]),
-    .\port$3108$55 (\$11 [78:55]),
-    .\port$3114$0 (\$12 ),
-    .\port$3129$0 (\$13 ),
-    .\port$3161$0 (\$14 ),
-    .\port$3292$0 (\$signal ),
-    .\port$3666$0 (\$signal$58 ),
-    .r_ack(bus__r_ack),
+    .native_alloc_valid(alloc_valid),
+    .native_flush_valid(flush_valid),
+    .native_free_valid(free_valid),
+    .\port$3100$0 (\$15 ),
+    .\port$3101$0 (\$16 ),
+    .\port$3103$0 (\$17 ),
+    .\port$3980$1 (\$19 ),
+    .\port$4388$0 (\$11 [14:0]),
+    .\port$4388$55 (\$11 [78:55]),
+    .\port$4394$0 (\$12 ),
+    .\port$4409$0 (\$13 ),
+    .\port$4441$0 (\$14 ),
+    .\port$4700$0 (\$signal ),
+    .\port$4991$0 (\$signal$58 ),
+    .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
     .req_alloc_pool(req_alloc_pool),
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
-    .req_flush_pool(req_flush_pool),
     .req_free(req_free),
-    .req_free_addr(req_free_addr),
-    .req_free_oor(req_free_oor),
-    .req_free_pool(free_oor_pool),
-    .req_free_tag(req_free_tag),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$147 ),
-    .rsp_freed_valid(\freed_valid$145 ),
+    .rsp_flushed_valid(\flushed_valid$163 ),
+    .rsp_freed_valid(\freed_valid$161 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$143 ),
-    .rst(rst),
-    .w_ack(bus__w_ack)
+    .rsp_grant_valid(\grant_valid$159 ),
+    .rst(rst)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
     \$10  = 1'h1;
     if (rst) begin
       \$10  = 1'h0;
@@ -413,60 +445,77 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   end
   assign clk = aclk;
   assign \$signal$55  = \$signal ;
-  assign \$signal$56  = { \$18 , \$17 , \$16 , \$19 , \$15  };
-  assign \$signal$57  = { \$18 , \$17 , \$16 , \$19 , \$15  };
+  assign \$signal$56  = { \$18 , \$17 , \$16 , \$20 , \$15  };
+  assign \$signal$57  = { \$18 , \$17 , \$16 , \$20 , \$15  };
   assign \$signal$59  = \$signal$58 ;
   assign \bus__r_ack$61  = bus__r_ack;
-  assign \bus__r_addr$63  = bus__r_addr;
+  assign bus__r_addr = s_axil_araddr;
+  assign \bus__r_addr$63  = s_axil_araddr;
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__w_ack$71  = bus__w_ack;
-  assign \bus__w_addr$73  = bus__w_addr;
-  assign \bus__w_data$75  = bus__w_data;
-  assign \bus__w_err$77  = bus__w_err;
-  assign \bus__w_req$79  = bus__w_req;
-  assign \bus__w_strb$81  = bus__w_strb;
-  assign \s_axil_awvalid$82  = s_axil_awvalid;
-  assign \s_axil_awready$83  = s_axil_awready;
-  assign \s_axil_awaddr$84  = s_axil_awaddr;
-  assign \s_axil_awprot$85  = s_axil_awprot;
-  assign \s_axil_wvalid$86  = s_axil_wvalid;
-  assign \s_axil_wready$87  = s_axil_wready;
-  assign \s_axil_wdata$88  = s_axil_wdata;
-  assign \s_axil_wstrb$89  = s_axil_wstrb;
-  assign \s_axil_bvalid$90  = s_axil_bvalid;
-  assign \s_axil_bready$91  = s_axil_bready;
-  assign \s_axil_bresp$92  = s_axil_bresp;
-  assign \s_axil_arvalid$93  = s_axil_arvalid;
-  assign \s_axil_arready$94  = s_axil_arready;
-  assign \s_axil_araddr$95  = s_axil_araddr;
-  assign \s_axil_arprot$96  = s_axil_arprot;
-  assign \s_axil_rvalid$97  = s_axil_rvalid;
-  assign \s_axil_rready$98  = s_axil_rready;
-  assign \s_axil_rdata$99  = s_axil_rdata;
-  assign \s_axil_rresp$100  = s_axil_rresp;
+  assign \bus__r_slow$71  = bus__r_slow;
+  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_slow_data = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
+  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
+  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__w_addr$79  = bus__w_addr;
+  assign \bus__w_data$81  = bus__w_data;
+  assign \bus__w_err$83  = bus__w_err;
+  assign \bus__w_req$85  = bus__w_req;
+  assign \bus__w_slow$87  = bus__w_slow;
+  assign \bus__w_slow_ack$89  = bus__w_slow_ack;
+  assign \bus__w_slow_err$91  = bus__w_slow_err;
+  assign \bus__w_strb$93  = bus__w_strb;
+  assign \s_axil_awvalid$94  = s_axil_awvalid;
+  assign \s_axil_awready$95  = s_axil_awready;
+  assign \s_axil_awaddr$96  = s_axil_awaddr;
+  assign \s_axil_awprot$97  = s_axil_awprot;
+  assign \s_axil_wvalid$98  = s_axil_wvalid;
+  assign \s_axil_wready$99  = s_axil_wready;
+  assign \s_axil_wdata$100  = s_axil_wdata;
+  assign \s_axil_wstrb$101  = s_axil_wstrb;
+  assign \s_axil_bvalid$102  = s_axil_bvalid;
+  assign \s_axil_bready$103  = s_axil_bready;
+  assign \s_axil_bresp$104  = s_axil_bresp;
+  assign \s_axil_arvalid$105  = s_axil_arvalid;
+  assign \s_axil_arready$106  = s_axil_arready;
+  assign \s_axil_araddr$107  = s_axil_araddr;
+  assign \s_axil_arprot$108  = s_axil_arprot;
+  assign \s_axil_rvalid$109  = s_axil_rvalid;
+  assign \s_axil_rready$110  = s_axil_rready;
+  assign \s_axil_rdata$111  = s_axil_rdata;
+  assign \s_axil_rresp$112  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
+  assign req_free_addr = \$19 [39:0];
+  assign req_free_oor = \$19 [40];
   assign alloc_port_size = alloc_size;
   assign free_port_addr = free_addr;
-  assign req_free_pool = free_oor_pool;
+  assign free_oor_pool = \$19 [42:41];
+  assign req_free_pool = \$19 [42:41];
+  assign free_reg_hit = \$19 [53:51];
+  assign req_free_hit = \$19 [53:51];
+  assign flush_reg_select = \$19 [56:54];
+  assign req_flush_select = \$19 [56:54];
   assign flush_src = req_flush;
-  assign \grant_ok$130  = \$11 [0];
-  assign \grant_err$131  = \$11 [4:1];
-  assign \grant_pool$132  = \$11 [6:5];
-  assign \grant_slot$133  = \$11 [14:7];
-  assign \grant_addr$134  = \$11 [54:15];
-  assign \grant_user$135  = \$11 [78:63];
-  assign \grant_tag$136  = \$11 [62:55];
-  assign \freed_ok$137  = \$12 [0];
-  assign \flushed_ok$138  = \$13 [0];
-  assign \freed_err$139  = \$12 [4:1];
-  assign \flushed_err$140  = \$13 [4:1];
-  assign \freed_user$141  = \$12 [20:5];
-  assign \flushed_user$142  = \$13 [20:5];
+  assign req_flush_pool = \$19 [42:41];
+  assign req_free_tag = \$19 [50:43];
+  assign \grant_ok$146  = \$11 [0];
+  assign \grant_err$147  = \$11 [4:1];
+  assign \grant_pool$148  = \$11 [6:5];
+  assign \grant_slot$149  = \$11 [14:7];
+  assign \grant_addr$150  = \$11 [54:15];
+  assign \grant_user$151  = \$11 [78:63];
+  assign \grant_tag$152  = \$11 [62:55];
+  assign \freed_ok$153  = \$12 [0];
+  assign \flushed_ok$154  = \$13 [0];
+  assign \freed_err$155  = \$12 [4:1];
+  assign \flushed_err$156  = \$13 [4:1];
+  assign \freed_user$157  = \$12 [20:5];
+  assign \flushed_user$158  = \$13 [20:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$143 ;
+  assign rsp_grant_valid = \grant_valid$159 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -477,7 +526,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign rsp_grant_overwrite = \$11 [79];
   assign grant_overwrite = \$11 [79];
   assign rsp_grant_tag = \$11 [62:55];
-  assign rsp_freed_valid = \freed_valid$145 ;
+  assign rsp_freed_valid = \freed_valid$161 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [22:21];
@@ -490,16 +539,19 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [40:33];
   assign freed_tag = \$14 [40:33];
-  assign rsp_flushed_valid = \flushed_valid$147 ;
+  assign rsp_flushed_valid = \flushed_valid$163 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [22:21];
   assign flushed_pool = \$13 [22:21];
   assign rsp_flushed_user = \$13 [20:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$182  = busy;
+  assign \busy$198  = busy;
   assign ready = running;
-  assign \irq$184  = irq;
+  assign \irq$200  = irq;
+  assign native_alloc_valid = alloc_valid;
+  assign native_free_valid = free_valid;
+  assign native_flush_valid = flush_valid;
   assign grant_ok = \$11 [0];
   assign grant_err = \$11 [4:1];
   assign grant_pool = \$11 [6:5];
@@ -515,93 +567,780 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flushed_user = \$13 [20:5];
 endmodule
 
-module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr, s_axil_rready, rst, s_axil_arready, rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bvalid, s_axil_bresp, bus__r_req, bus__r_addr, bus__w_req
-, bus__w_addr, bus__w_data, bus__w_strb, bus__r_ack, bus__r_data, bus__r_err, bus__w_ack, bus__w_err, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4388$0 , \port$4388$7 , \port$4388$55 , r_fast_push, w_fast_push, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [32:0] \$105 ;
+  wire [32:0] \$106 ;
+  wire [32:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
+  wire [32:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire [32:0] \$121 ;
+  wire [32:0] \$122 ;
+  wire [32:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [32:0] \$129 ;
   wire \$13 ;
+  wire [32:0] \$130 ;
+  wire [32:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire [32:0] \$137 ;
+  wire [32:0] \$138 ;
+  wire [32:0] \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire [32:0] \$145 ;
+  wire [32:0] \$146 ;
+  wire [32:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [32:0] \$153 ;
+  wire [32:0] \$154 ;
+  wire [32:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire [32:0] \$161 ;
+  wire [32:0] \$162 ;
+  wire [32:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [32:0] \$169 ;
   wire \$17 ;
+  wire [32:0] \$170 ;
+  wire [32:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [31:0] \$177 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [31:0] \$185 ;
+  wire [31:0] \$186 ;
+  wire [31:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire [31:0] \$193 ;
+  wire [31:0] \$194 ;
+  wire [31:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg [31:0] \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg [11:0] \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire [31:0] \$201 ;
+  wire [31:0] \$202 ;
+  wire [31:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [31:0] \$209 ;
+  wire \$21 ;
+  wire [31:0] \$210 ;
+  wire [31:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [31:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [31:0] \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire [31:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire [31:0] \$241 ;
+  wire [31:0] \$242 ;
+  wire [31:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire [31:0] \$249 ;
+  wire \$25 ;
+  wire [31:0] \$250 ;
+  wire [31:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire [31:0] \$257 ;
+  wire [31:0] \$258 ;
+  wire [31:0] \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [11:0] \$265 ;
+  wire [11:0] \$266 ;
+  wire [11:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire [11:0] \$273 ;
+  wire [11:0] \$274 ;
+  wire [11:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire [35:0] \$281 ;
+  wire [35:0] \$282 ;
+  wire [35:0] \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [35:0] \$289 ;
+  wire \$29 ;
+  wire [35:0] \$290 ;
+  wire [35:0] \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  reg [11:0] \$30 ;
-  reg \$31 ;
-  reg [31:0] \$32 ;
-  reg [3:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire [35:0] \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire [35:0] \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  reg \$597 ;
+  reg [10:0] \$598 ;
+  reg \$599 ;
   wire \$6 ;
+  wire \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg [32:0] \$609 ;
+  wire \$61 ;
+  reg [10:0] \$610 ;
+  reg [32:0] \$611 ;
+  reg [32:0] \$612 ;
+  reg [32:0] \$613 ;
+  reg [32:0] \$614 ;
+  reg [32:0] \$615 ;
+  reg [32:0] \$616 ;
+  reg [32:0] \$617 ;
+  reg [32:0] \$618 ;
+  reg [32:0] \$619 ;
+  wire \$62 ;
+  reg [32:0] \$620 ;
+  reg [31:0] \$621 ;
+  reg [10:0] \$622 ;
+  reg [31:0] \$623 ;
+  reg [31:0] \$624 ;
+  reg [31:0] \$625 ;
+  reg [31:0] \$626 ;
+  reg [31:0] \$627 ;
+  reg [31:0] \$628 ;
+  reg [31:0] \$629 ;
+  wire \$63 ;
+  reg [31:0] \$630 ;
+  reg [31:0] \$631 ;
+  reg [31:0] \$632 ;
+  reg [11:0] \$633 ;
+  reg [1:0] \$634 ;
+  reg [11:0] \$635 ;
+  reg [35:0] \$636 ;
+  reg [1:0] \$637 ;
+  reg [35:0] \$638 ;
+  reg \$639 ;
+  wire \$64 ;
+  reg [10:0] \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
+  wire \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg [10:0] \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
+  wire \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg [10:0] \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
+  wire \$67 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [32:0] \$89 ;
   wire \$9 ;
+  wire [32:0] \$90 ;
+  wire [32:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [32:0] \$97 ;
+  wire [32:0] \$98 ;
+  wire [32:0] \$99 ;
   wire \$signal ;
-  reg [31:0] \$signal$12  = 32'd0;
-  reg \$signal$17  = 1'h0;
-  wire \$signal$20 ;
-  wire \$signal$22 ;
-  reg \$signal$25  = 1'h0;
-  reg \$signal$39  = 1'h0;
-  reg b_err = 1'h0;
-  wire b_fire;
-  input bus__r_ack;
+  wire \$signal$107 ;
+  wire \$signal$125 ;
+  wire \$signal$127 ;
+  wire \$signal$139 ;
   wire bus__r_ack;
-  output [11:0] bus__r_addr;
-  reg [11:0] bus__r_addr = 12'h000;
+  input [11:0] bus__r_addr;
+  wire [11:0] bus__r_addr;
   input [31:0] bus__r_data;
   wire [31:0] bus__r_data;
   input bus__r_err;
   wire bus__r_err;
-  output bus__r_req;
-  reg bus__r_req = 1'h0;
-  input bus__w_ack;
+  wire bus__r_req;
+  wire bus__r_slow;
+  wire bus__r_slow_ack;
+  wire [31:0] bus__r_slow_data;
   wire bus__w_ack;
   output [11:0] bus__w_addr;
-  reg [11:0] bus__w_addr = 12'h000;
+  wire [11:0] bus__w_addr;
   output [31:0] bus__w_data;
-  reg [31:0] bus__w_data = 32'd0;
-  input bus__w_err;
+  wire [31:0] bus__w_data;
   wire bus__w_err;
   output bus__w_req;
-  reg bus__w_req = 1'h0;
+  wire bus__w_req;
+  wire bus__w_slow;
+  wire bus__w_slow_ack;
+  wire bus__w_slow_err;
   output [3:0] bus__w_strb;
-  reg [3:0] bus__w_strb = 4'h0;
-  output bvalid;
-  wire bvalid;
+  wire [3:0] bus__w_strb;
   input clk;
   wire clk;
-  reg r_busy = 1'h0;
-  reg r_err = 1'h0;
+  (* init = 1'h0 *)
+  wire paired;
+  input [4:0] \port$4388$0 ;
+  wire [4:0] \port$4388$0 ;
+  input [7:0] \port$4388$55 ;
+  wire [7:0] \port$4388$55 ;
+  input [7:0] \port$4388$7 ;
+  wire [7:0] \port$4388$7 ;
+  reg [32:0] r_fast_data0 = 33'h000000000;
+  reg [32:0] r_fast_data1 = 33'h000000000;
+  reg [32:0] r_fast_data10 = 33'h000000000;
+  reg [32:0] r_fast_data2 = 33'h000000000;
+  reg [32:0] r_fast_data3 = 33'h000000000;
+  reg [32:0] r_fast_data4 = 33'h000000000;
+  reg [32:0] r_fast_data5 = 33'h000000000;
+  reg [32:0] r_fast_data6 = 33'h000000000;
+  reg [32:0] r_fast_data7 = 33'h000000000;
+  reg [32:0] r_fast_data8 = 33'h000000000;
+  reg [32:0] r_fast_data9 = 33'h000000000;
+  reg [10:0] r_fast_full = 11'h000;
+  wire r_fast_pop;
+  input r_fast_push;
+  wire r_fast_push;
+  wire [32:0] r_fast_w_data;
   wire r_fire;
-  reg r_held = 1'h0;
+  reg r_kinds_data0 = 1'h0;
+  reg r_kinds_data1 = 1'h0;
+  reg r_kinds_data10 = 1'h0;
+  reg r_kinds_data2 = 1'h0;
+  reg r_kinds_data3 = 1'h0;
+  reg r_kinds_data4 = 1'h0;
+  reg r_kinds_data5 = 1'h0;
+  reg r_kinds_data6 = 1'h0;
+  reg r_kinds_data7 = 1'h0;
+  reg r_kinds_data8 = 1'h0;
+  reg r_kinds_data9 = 1'h0;
+  reg [10:0] r_kinds_full = 11'h000;
+  wire r_kinds_pop;
+  output r_kinds_push;
+  wire r_kinds_push;
+  input r_kinds_w_data;
+  wire r_kinds_w_data;
+  reg [31:0] r_slow_data0 = 32'd0;
+  reg [31:0] r_slow_data1 = 32'd0;
+  reg [31:0] r_slow_data10 = 32'd0;
+  reg [31:0] r_slow_data2 = 32'd0;
+  reg [31:0] r_slow_data3 = 32'd0;
+  reg [31:0] r_slow_data4 = 32'd0;
+  reg [31:0] r_slow_data5 = 32'd0;
+  reg [31:0] r_slow_data6 = 32'd0;
+  reg [31:0] r_slow_data7 = 32'd0;
+  reg [31:0] r_slow_data8 = 32'd0;
+  reg [31:0] r_slow_data9 = 32'd0;
+  reg [10:0] r_slow_full = 11'h000;
+  wire r_slow_pop;
+  input r_slow_push;
+  wire r_slow_push;
+  wire [31:0] r_slow_w_data;
   input rst;
   wire rst;
-  output rvalid;
-  wire rvalid;
-  input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
   output s_axil_arready;
   wire s_axil_arready;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
   output s_axil_awready;
   wire s_axil_awready;
@@ -611,6 +1350,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   wire s_axil_bready;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
+  output s_axil_bvalid;
   wire s_axil_bvalid;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
@@ -618,6 +1358,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   wire s_axil_rready;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
+  output s_axil_rvalid;
   wire s_axil_rvalid;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
@@ -627,267 +1368,1529 @@ module \hwalloc_sizes.axil (s_axil_awvalid, s_axil_awaddr, s_axil_wvalid, s_axil
   wire [3:0] s_axil_wstrb;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  reg w_full = 1'h0;
-  assign s_axil_arready = ~ r_busy;
-  assign \$1  = ~ r_busy;
-  assign \$signal  = s_axil_arvalid & \$1 ;
-  assign rvalid = r_held | bus__r_ack;
-  assign r_fire = rvalid & s_axil_rready;
-  assign s_axil_rdata = r_held ? \$signal$12  : bus__r_data;
-  assign \$2  = r_held ? r_err : bus__r_err;
-  assign s_axil_rresp = \$2  ? 2'h2 : 2'h0;
-  assign s_axil_awready = ~ \$signal$17 ;
-  assign s_axil_wready = ~ w_full;
-  assign \$3  = ~ \$signal$17 ;
-  assign \$signal$20  = s_axil_awvalid & \$3 ;
-  assign \$4  = ~ w_full;
-  assign \$signal$22  = s_axil_wvalid & \$4 ;
-  assign bvalid = \$signal$25  | bus__w_ack;
-  assign b_fire = bvalid & s_axil_bready;
-  assign \$5  = \$signal$25  ? b_err : bus__w_err;
-  assign s_axil_bresp = \$5  ? 2'h2 : 2'h0;
-  assign \$6  = ~ s_axil_rready;
-  assign \$7  = rvalid & \$6 ;
-  assign \$8  = ~ r_held;
-  assign \$9  = \$signal$17  | \$signal$20 ;
-  assign \$10  = w_full | \$signal$22 ;
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = ~ \$signal$39 ;
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = ~ s_axil_bready;
-  assign \$15  = bvalid & \$14 ;
-  assign \$16  = ~ \$signal$25 ;
-  assign \$17  = \$signal$17  | \$signal$20 ;
-  assign \$18  = w_full | \$signal$22 ;
-  assign \$19  = \$17  & \$18 ;
+  reg [11:0] w_addrs_data0 = 12'h000;
+  reg [11:0] w_addrs_data1 = 12'h000;
+  reg [1:0] w_addrs_full = 2'h0;
+  wire w_addrs_pop;
+  wire w_addrs_push;
+  input [11:0] w_addrs_w_data;
+  wire [11:0] w_addrs_w_data;
+  reg [35:0] w_datas_data0 = 36'h000000000;
+  reg [35:0] w_datas_data1 = 36'h000000000;
+  reg [1:0] w_datas_full = 2'h0;
+  wire w_datas_pop;
+  wire w_datas_push;
+  wire [35:0] w_datas_w_data;
+  reg w_fast_data0 = 1'h0;
+  reg w_fast_data1 = 1'h0;
+  reg w_fast_data10 = 1'h0;
+  reg w_fast_data2 = 1'h0;
+  reg w_fast_data3 = 1'h0;
+  reg w_fast_data4 = 1'h0;
+  reg w_fast_data5 = 1'h0;
+  reg w_fast_data6 = 1'h0;
+  reg w_fast_data7 = 1'h0;
+  reg w_fast_data8 = 1'h0;
+  reg w_fast_data9 = 1'h0;
+  reg [10:0] w_fast_full = 11'h000;
+  wire w_fast_pop;
+  input w_fast_push;
+  wire w_fast_push;
+  input w_fast_w_data;
+  wire w_fast_w_data;
+  reg w_kinds_data0 = 1'h0;
+  reg w_kinds_data1 = 1'h0;
+  reg w_kinds_data10 = 1'h0;
+  reg w_kinds_data2 = 1'h0;
+  reg w_kinds_data3 = 1'h0;
+  reg w_kinds_data4 = 1'h0;
+  reg w_kinds_data5 = 1'h0;
+  reg w_kinds_data6 = 1'h0;
+  reg w_kinds_data7 = 1'h0;
+  reg w_kinds_data8 = 1'h0;
+  reg w_kinds_data9 = 1'h0;
+  reg [10:0] w_kinds_full = 11'h000;
+  wire w_kinds_pop;
+  reg w_kinds_push = 1'h0;
+  input w_kinds_w_data;
+  wire w_kinds_w_data;
+  reg w_slow_data0 = 1'h0;
+  reg w_slow_data1 = 1'h0;
+  reg w_slow_data10 = 1'h0;
+  reg w_slow_data2 = 1'h0;
+  reg w_slow_data3 = 1'h0;
+  reg w_slow_data4 = 1'h0;
+  reg w_slow_data5 = 1'h0;
+  reg w_slow_data6 = 1'h0;
+  reg w_slow_data7 = 1'h0;
+  reg w_slow_data8 = 1'h0;
+  reg w_slow_data9 = 1'h0;
+  reg [10:0] w_slow_full = 11'h000;
+  wire w_slow_pop;
+  input w_slow_push;
+  wire w_slow_push;
+  input w_slow_w_data;
+  wire w_slow_w_data;
+  assign \$325  = w_kinds_full[4] | \$324 ;
+  assign \$326  = w_kinds_push & w_kinds_full[2];
+  assign \$327  = w_kinds_full[3] | \$326 ;
+  assign \$328  = w_kinds_pop ? \$325  : \$327 ;
+  assign \$329  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$330  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$331  = w_kinds_pop ? \$329  : \$330 ;
+  assign \$332  = w_kinds_push & w_kinds_full[4];
+  assign \$333  = w_kinds_full[5] | \$332 ;
+  assign \$334  = w_kinds_push & w_kinds_full[3];
+  assign \$335  = w_kinds_full[4] | \$334 ;
+  assign \$336  = w_kinds_pop ? \$333  : \$335 ;
+  assign \$337  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$338  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$339  = w_kinds_pop ? \$337  : \$338 ;
+  assign \$340  = w_kinds_push & w_kinds_full[5];
+  assign \$341  = w_kinds_full[6] | \$340 ;
+  assign \$342  = w_kinds_push & w_kinds_full[4];
+  assign \$343  = w_kinds_full[5] | \$342 ;
+  assign \$344  = w_kinds_pop ? \$341  : \$343 ;
+  assign \$345  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$346  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$347  = w_kinds_pop ? \$345  : \$346 ;
+  assign \$348  = w_kinds_push & w_kinds_full[6];
+  assign \$349  = w_kinds_full[7] | \$348 ;
+  assign \$350  = w_kinds_push & w_kinds_full[5];
+  assign \$351  = w_kinds_full[6] | \$350 ;
+  assign \$352  = w_kinds_pop ? \$349  : \$351 ;
+  assign \$353  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$354  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$355  = w_kinds_pop ? \$353  : \$354 ;
+  assign \$356  = w_kinds_push & w_kinds_full[7];
+  assign \$357  = w_kinds_full[8] | \$356 ;
+  assign \$358  = w_kinds_push & w_kinds_full[6];
+  assign \$359  = w_kinds_full[7] | \$358 ;
+  assign \$360  = w_kinds_pop ? \$357  : \$359 ;
+  assign \$361  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$362  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$363  = w_kinds_pop ? \$361  : \$362 ;
+  assign \$364  = w_kinds_push & w_kinds_full[8];
+  assign \$365  = w_kinds_full[9] | \$364 ;
+  assign \$366  = w_kinds_push & w_kinds_full[7];
+  assign \$367  = w_kinds_full[8] | \$366 ;
+  assign \$368  = w_kinds_pop ? \$365  : \$367 ;
+  assign \$369  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$370  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$371  = w_kinds_pop ? \$369  : \$370 ;
+  assign \$372  = w_kinds_push & w_kinds_full[9];
+  assign \$373  = w_kinds_full[10] | \$372 ;
+  assign \$374  = w_kinds_push & w_kinds_full[8];
+  assign \$375  = w_kinds_full[9] | \$374 ;
+  assign \$376  = w_kinds_pop ? \$373  : \$375 ;
+  assign \$378  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$379  = w_kinds_pop ? \$377  : \$378 ;
+  assign \$380  = w_kinds_push & w_kinds_full[10];
+  assign \$382  = w_kinds_push & w_kinds_full[9];
+  assign \$383  = w_kinds_full[10] | \$382 ;
+  assign \$384  = w_kinds_pop ? \$381  : \$383 ;
+  assign \$385  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$386  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$387  = w_fast_pop ? \$385  : \$386 ;
+  assign \$388  = w_fast_push & w_fast_full[0];
+  assign \$389  = w_fast_full[1] | \$388 ;
+  assign \$391  = w_fast_full[0] | \$390 ;
+  assign \$392  = w_fast_pop ? \$389  : \$391 ;
+  assign \$393  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$394  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$395  = w_fast_pop ? \$393  : \$394 ;
+  assign \$396  = w_fast_push & w_fast_full[1];
+  assign \$397  = w_fast_full[2] | \$396 ;
+  assign \$398  = w_fast_push & w_fast_full[0];
+  assign \$399  = w_fast_full[1] | \$398 ;
+  assign \$400  = w_fast_pop ? \$397  : \$399 ;
+  assign \$401  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$402  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$403  = w_fast_pop ? \$401  : \$402 ;
+  assign \$404  = w_fast_push & w_fast_full[2];
+  assign \$405  = w_fast_full[3] | \$404 ;
+  assign \$406  = w_fast_push & w_fast_full[1];
+  assign \$407  = w_fast_full[2] | \$406 ;
+  assign \$408  = w_fast_pop ? \$405  : \$407 ;
+  assign \$409  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$410  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$411  = w_fast_pop ? \$409  : \$410 ;
+  assign \$412  = w_fast_push & w_fast_full[3];
+  assign \$413  = w_fast_full[4] | \$412 ;
+  assign \$414  = w_fast_push & w_fast_full[2];
+  assign \$415  = w_fast_full[3] | \$414 ;
+  assign \$416  = w_fast_pop ? \$413  : \$415 ;
+  assign \$417  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$418  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$419  = w_fast_pop ? \$417  : \$418 ;
+  assign \$420  = w_fast_push & w_fast_full[4];
+  assign \$421  = w_fast_full[5] | \$420 ;
+  assign \$422  = w_fast_push & w_fast_full[3];
+  assign \$423  = w_fast_full[4] | \$422 ;
+  assign \$424  = w_fast_pop ? \$421  : \$423 ;
+  assign \$425  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$426  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$427  = w_fast_pop ? \$425  : \$426 ;
+  assign \$428  = w_fast_push & w_fast_full[5];
+  assign \$429  = w_fast_full[6] | \$428 ;
+  assign \$430  = w_fast_push & w_fast_full[4];
+  assign \$431  = w_fast_full[5] | \$430 ;
+  assign \$432  = w_fast_pop ? \$429  : \$431 ;
+  assign \$433  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$434  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$435  = w_fast_pop ? \$433  : \$434 ;
+  assign \$436  = w_fast_push & w_fast_full[6];
+  assign \$437  = w_fast_full[7] | \$436 ;
+  assign \$438  = w_fast_push & w_fast_full[5];
+  assign \$439  = w_fast_full[6] | \$438 ;
+  assign \$440  = w_fast_pop ? \$437  : \$439 ;
+  assign \$441  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$442  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$443  = w_fast_pop ? \$441  : \$442 ;
+  assign \$444  = w_fast_push & w_fast_full[7];
+  assign \$445  = w_fast_full[8] | \$444 ;
+  assign \$446  = w_fast_push & w_fast_full[6];
+  assign \$447  = w_fast_full[7] | \$446 ;
+  assign \$448  = w_fast_pop ? \$445  : \$447 ;
+  assign \$449  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$450  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$451  = w_fast_pop ? \$449  : \$450 ;
+  assign \$452  = w_fast_push & w_fast_full[8];
+  assign \$453  = w_fast_full[9] | \$452 ;
+  assign \$454  = w_fast_push & w_fast_full[7];
+  assign \$455  = w_fast_full[8] | \$454 ;
+  assign \$456  = w_fast_pop ? \$453  : \$455 ;
+  assign \$457  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$458  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$459  = w_fast_pop ? \$457  : \$458 ;
+  assign \$460  = w_fast_push & w_fast_full[9];
+  assign \$461  = w_fast_full[10] | \$460 ;
+  assign \$462  = w_fast_push & w_fast_full[8];
+  assign \$463  = w_fast_full[9] | \$462 ;
+  assign \$464  = w_fast_pop ? \$461  : \$463 ;
+  assign \$466  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$467  = w_fast_pop ? \$465  : \$466 ;
+  assign \$468  = w_fast_push & w_fast_full[10];
+  assign \$470  = w_fast_push & w_fast_full[9];
+  assign \$471  = w_fast_full[10] | \$470 ;
+  assign \$472  = w_fast_pop ? \$469  : \$471 ;
+  assign \$473  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$474  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$475  = w_slow_pop ? \$473  : \$474 ;
+  assign \$476  = w_slow_push & w_slow_full[0];
+  assign \$477  = w_slow_full[1] | \$476 ;
+  assign \$479  = w_slow_full[0] | \$478 ;
+  assign \$480  = w_slow_pop ? \$477  : \$479 ;
+  assign \$481  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$482  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$483  = w_slow_pop ? \$481  : \$482 ;
+  assign \$484  = w_slow_push & w_slow_full[1];
+  assign \$485  = w_slow_full[2] | \$484 ;
+  assign \$486  = w_slow_push & w_slow_full[0];
+  assign \$487  = w_slow_full[1] | \$486 ;
+  assign \$488  = w_slow_pop ? \$485  : \$487 ;
+  assign \$489  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$490  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$491  = w_slow_pop ? \$489  : \$490 ;
+  assign \$492  = w_slow_push & w_slow_full[2];
+  assign \$493  = w_slow_full[3] | \$492 ;
+  assign \$494  = w_slow_push & w_slow_full[1];
+  assign \$495  = w_slow_full[2] | \$494 ;
+  assign \$496  = w_slow_pop ? \$493  : \$495 ;
+  assign \$497  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$498  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$499  = w_slow_pop ? \$497  : \$498 ;
+  assign \$500  = w_slow_push & w_slow_full[3];
+  assign \$501  = w_slow_full[4] | \$500 ;
+  assign \$502  = w_slow_push & w_slow_full[2];
+  assign \$503  = w_slow_full[3] | \$502 ;
+  assign \$504  = w_slow_pop ? \$501  : \$503 ;
+  assign \$505  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$506  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$507  = w_slow_pop ? \$505  : \$506 ;
+  assign \$508  = w_slow_push & w_slow_full[4];
+  assign \$509  = w_slow_full[5] | \$508 ;
+  assign \$510  = w_slow_push & w_slow_full[3];
+  assign \$511  = w_slow_full[4] | \$510 ;
+  assign \$512  = w_slow_pop ? \$509  : \$511 ;
+  assign \$513  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$514  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$515  = w_slow_pop ? \$513  : \$514 ;
+  assign \$516  = w_slow_push & w_slow_full[5];
+  assign \$517  = w_slow_full[6] | \$516 ;
+  assign \$518  = w_slow_push & w_slow_full[4];
+  assign \$519  = w_slow_full[5] | \$518 ;
+  assign \$520  = w_slow_pop ? \$517  : \$519 ;
+  assign \$521  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$522  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$523  = w_slow_pop ? \$521  : \$522 ;
+  assign \$524  = w_slow_push & w_slow_full[6];
+  assign \$525  = w_slow_full[7] | \$524 ;
+  assign \$526  = w_slow_push & w_slow_full[5];
+  assign \$527  = w_slow_full[6] | \$526 ;
+  assign \$528  = w_slow_pop ? \$525  : \$527 ;
+  assign \$529  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$530  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$531  = w_slow_pop ? \$529  : \$530 ;
+  assign \$532  = w_slow_push & w_slow_full[7];
+  assign \$533  = w_slow_full[8] | \$532 ;
+  assign \$534  = w_slow_push & w_slow_full[6];
+  assign \$535  = w_slow_full[7] | \$534 ;
+  assign \$536  = w_slow_pop ? \$533  : \$535 ;
+  assign \$537  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$538  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$539  = w_slow_pop ? \$537  : \$538 ;
+  assign \$540  = w_slow_push & w_slow_full[8];
+  assign \$541  = w_slow_full[9] | \$540 ;
+  assign \$542  = w_slow_push & w_slow_full[7];
+  assign \$543  = w_slow_full[8] | \$542 ;
+  assign \$544  = w_slow_pop ? \$541  : \$543 ;
+  assign \$545  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$546  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$547  = w_slow_pop ? \$545  : \$546 ;
+  assign \$548  = w_slow_push & w_slow_full[9];
+  assign \$549  = w_slow_full[10] | \$548 ;
+  assign \$550  = w_slow_push & w_slow_full[8];
+  assign \$551  = w_slow_full[9] | \$550 ;
+  assign \$552  = w_slow_pop ? \$549  : \$551 ;
+  assign \$554  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$555  = w_slow_pop ? \$553  : \$554 ;
+  assign \$556  = w_slow_push & w_slow_full[10];
+  assign \$558  = w_slow_push & w_slow_full[9];
+  assign \$559  = w_slow_full[10] | \$558 ;
+  assign \$560  = w_slow_pop ? \$557  : \$559 ;
+  assign s_axil_arready = ~ r_kinds_full[10];
+  assign \$561  = ~ r_kinds_full[10];
+  assign r_kinds_push = s_axil_arvalid & \$561 ;
+  assign \$562  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
+  assign s_axil_rvalid = r_kinds_full[0] & \$562 ;
+  assign s_axil_rdata = r_kinds_data0 ? r_slow_data0 : r_fast_data0[31:0];
+  assign \$563  = ~ r_kinds_data0;
+  assign \$564  = \$563  & r_fast_data0[32];
+  assign s_axil_rresp = \$564  ? 2'h2 : 2'h0;
+  assign \$565  = r_kinds_data0 ? r_slow_full[0] : r_fast_full[0];
+  assign \$566  = r_kinds_full[0] & \$565 ;
+  assign r_kinds_pop = \$566  & s_axil_rready;
+  assign \$567  = ~ r_kinds_data0;
+  assign r_fast_pop = r_kinds_pop & \$567 ;
+  assign r_slow_pop = r_kinds_pop & r_kinds_data0;
+  assign s_axil_awready = ~ w_addrs_full[1];
+  assign s_axil_wready = ~ w_datas_full[1];
+  assign \$568  = ~ w_addrs_full[1];
+  assign \$signal$125  = s_axil_awvalid & \$568 ;
+  assign \$569  = ~ w_datas_full[1];
+  assign \$signal$127  = s_axil_wvalid & \$569 ;
+  assign \$570  = w_addrs_full[0] | \$signal$125 ;
+  assign \$571  = w_datas_full[0] | \$signal$127 ;
+  assign \$572  = \$570  & \$571 ;
+  assign \$573  = ~ w_kinds_full[10];
+  assign \$574  = w_kinds_push & w_kinds_full[9];
+  assign \$575  = ~ \$574 ;
+  assign \$576  = \$573  & \$575 ;
+  assign \$signal  = \$572  & \$576 ;
+  assign \$577  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal  & \$578 ;
+  assign \$579  = ~ w_addrs_full[0];
+  assign \$580  = \$signal  & \$579 ;
+  assign \$581  = ~ \$580 ;
+  assign w_addrs_push = \$signal$125  & \$581 ;
+  assign \$582  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal  & \$583 ;
+  assign \$584  = ~ w_datas_full[0];
+  assign \$585  = \$signal  & \$584 ;
+  assign \$586  = ~ \$585 ;
+  assign w_datas_push = \$signal$127  & \$586 ;
+  assign \$587  = ~ w_addrs_full[0];
+  assign bus__w_addr = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$588  = ~ w_datas_full[0];
+  assign \$589  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$590  = ~ w_datas_full[0];
+  assign \$591  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$592  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$592 ;
+  assign \$593  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$593  ? 2'h2 : 2'h0;
+  assign \$594  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign \$595  = w_kinds_full[0] & \$594 ;
+  assign w_kinds_pop = \$595  & s_axil_bready;
+  assign \$596  = ~ w_kinds_data0;
+  assign w_fast_pop = w_kinds_pop & \$596 ;
+  assign w_slow_pop = w_kinds_pop & w_kinds_data0;
   always @(posedge clk)
-    bus__r_req <= \$20 ;
+    r_kinds_data0 <= \$597 ;
   always @(posedge clk)
-    r_held <= \$21 ;
+    r_kinds_full <= \$598 ;
   always @(posedge clk)
-    \$signal$12  <= \$22 ;
+    r_kinds_data1 <= \$599 ;
   always @(posedge clk)
-    r_err <= \$23 ;
+    r_kinds_data2 <= \$600 ;
   always @(posedge clk)
-    r_busy <= \$24 ;
+    r_kinds_data3 <= \$601 ;
   always @(posedge clk)
-    bus__r_addr <= \$25 ;
+    r_kinds_data4 <= \$602 ;
   always @(posedge clk)
-    bus__w_req <= \$26 ;
+    r_kinds_data5 <= \$603 ;
   always @(posedge clk)
-    \$signal$25  <= \$27 ;
+    r_kinds_data6 <= \$604 ;
   always @(posedge clk)
-    b_err <= \$28 ;
+    r_kinds_data7 <= \$605 ;
   always @(posedge clk)
-    \$signal$17  <= \$29 ;
+    r_kinds_data8 <= \$606 ;
   always @(posedge clk)
-    bus__w_addr <= \$30 ;
+    r_kinds_data9 <= \$607 ;
   always @(posedge clk)
-    w_full <= \$31 ;
+    r_kinds_data10 <= \$608 ;
   always @(posedge clk)
-    bus__w_data <= \$32 ;
+    r_fast_data0 <= \$609 ;
   always @(posedge clk)
-    bus__w_strb <= \$33 ;
+    r_fast_full <= \$610 ;
   always @(posedge clk)
-    \$signal$39  <= \$34 ;
+    r_fast_data1 <= \$611 ;
+  always @(posedge clk)
+    r_fast_data2 <= \$612 ;
+  always @(posedge clk)
+    r_fast_data3 <= \$613 ;
+  always @(posedge clk)
+    r_fast_data4 <= \$614 ;
+  always @(posedge clk)
+    r_fast_data5 <= \$615 ;
+  always @(posedge clk)
+    r_fast_data6 <= \$616 ;
+  always @(posedge clk)
+    r_fast_data7 <= \$617 ;
+  always @(posedge clk)
+    r_fast_data8 <= \$618 ;
+  always @(posedge clk)
+    r_fast_data9 <= \$619 ;
+  always @(posedge clk)
+    r_fast_data10 <= \$620 ;
+  always @(posedge clk)
+    r_slow_data0 <= \$621 ;
+  always @(posedge clk)
+    r_slow_full <= \$622 ;
+  always @(posedge clk)
+    r_slow_data1 <= \$623 ;
+  always @(posedge clk)
+    r_slow_data2 <= \$624 ;
+  always @(posedge clk)
+    r_slow_data3 <= \$625 ;
+  always @(posedge clk)
+    r_slow_data4 <= \$626 ;
+  always @(posedge clk)
+    r_slow_data5 <= \$627 ;
+  always @(posedge clk)
+    r_slow_data6 <= \$628 ;
+  always @(posedge clk)
+    r_slow_data7 <= \$629 ;
+  always @(posedge clk)
+    r_slow_data8 <= \$630 ;
+  always @(posedge clk)
+    r_slow_data9 <= \$631 ;
+  always @(posedge clk)
+    r_slow_data10 <= \$632 ;
+  always @(posedge clk)
+    w_addrs_data0 <= \$633 ;
+  always @(posedge clk)
+    w_addrs_full <= \$634 ;
+  always @(posedge clk)
+    w_addrs_data1 <= \$635 ;
+  always @(posedge clk)
+    w_datas_data0 <= \$636 ;
+  always @(posedge clk)
+    w_datas_full <= \$637 ;
+  always @(posedge clk)
+    w_datas_data1 <= \$638 ;
+  always @(posedge clk)
+    w_kinds_data0 <= \$639 ;
+  always @(posedge clk)
+    w_kinds_full <= \$640 ;
+  always @(posedge clk)
+    w_kinds_data1 <= \$641 ;
+  always @(posedge clk)
+    w_kinds_data2 <= \$642 ;
+  always @(posedge clk)
+    w_kinds_data3 <= \$643 ;
+  always @(posedge clk)
+    w_kinds_data4 <= \$644 ;
+  always @(posedge clk)
+    w_kinds_data5 <= \$645 ;
+  always @(posedge clk)
+    w_kinds_data6 <= \$646 ;
+  always @(posedge clk)
+    w_kinds_data7 <= \$647 ;
+  always @(posedge clk)
+    w_kinds_data8 <= \$648 ;
+  always @(posedge clk)
+    w_kinds_data9 <= \$649 ;
+  always @(posedge clk)
+    w_kinds_data10 <= \$650 ;
+  always @(posedge clk)
+    w_fast_data0 <= \$651 ;
+  always @(posedge clk)
+    w_fast_full <= \$652 ;
+  always @(posedge clk)
+    w_fast_data1 <= \$653 ;
+  always @(posedge clk)
+    w_fast_data2 <= \$654 ;
+  always @(posedge clk)
+    w_fast_data3 <= \$655 ;
+  always @(posedge clk)
+    w_fast_data4 <= \$656 ;
+  always @(posedge clk)
+    w_fast_data5 <= \$657 ;
+  always @(posedge clk)
+    w_fast_data6 <= \$658 ;
+  always @(posedge clk)
+    w_fast_data7 <= \$659 ;
+  always @(posedge clk)
+    w_fast_data8 <= \$660 ;
+  always @(posedge clk)
+    w_fast_data9 <= \$661 ;
+  always @(posedge clk)
+    w_fast_data10 <= \$662 ;
+  always @(posedge clk)
+    w_slow_data0 <= \$663 ;
+  always @(posedge clk)
+    w_slow_full <= \$664 ;
+  always @(posedge clk)
+    w_slow_data1 <= \$665 ;
+  always @(posedge clk)
+    w_slow_data2 <= \$666 ;
+  always @(posedge clk)
+    w_slow_data3 <= \$667 ;
+  always @(posedge clk)
+    w_slow_data4 <= \$668 ;
+  always @(posedge clk)
+    w_slow_data5 <= \$669 ;
+  always @(posedge clk)
+    w_slow_data6 <= \$670 ;
+  always @(posedge clk)
+    w_slow_data7 <= \$671 ;
+  always @(posedge clk)
+    w_slow_data8 <= \$672 ;
+  always @(posedge clk)
+    w_slow_data9 <= \$673 ;
+  always @(posedge clk)
+    w_slow_data10 <= \$674 ;
+  always @(posedge clk)
+    w_kinds_push <= \$675 ;
+  assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$3  = r_kinds_pop ? \$1  : \$2 ;
+  assign \$4  = r_kinds_push & r_kinds_full[0];
+  assign \$5  = r_kinds_full[1] | \$4 ;
+  assign \$7  = r_kinds_full[0] | \$6 ;
+  assign \$8  = r_kinds_pop ? \$5  : \$7 ;
+  assign \$9  = r_kinds_full[2] ? r_kinds_data2 : r_kinds_w_data;
+  assign \$10  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$11  = r_kinds_pop ? \$9  : \$10 ;
+  assign \$12  = r_kinds_push & r_kinds_full[1];
+  assign \$13  = r_kinds_full[2] | \$12 ;
+  assign \$14  = r_kinds_push & r_kinds_full[0];
+  assign \$15  = r_kinds_full[1] | \$14 ;
+  assign \$16  = r_kinds_pop ? \$13  : \$15 ;
+  assign \$17  = r_kinds_full[3] ? r_kinds_data3 : r_kinds_w_data;
+  assign \$18  = r_kinds_full[2] ? r_kinds_data2 : r_kinds_w_data;
+  assign \$19  = r_kinds_pop ? \$17  : \$18 ;
+  assign \$20  = r_kinds_push & r_kinds_full[2];
+  assign \$21  = r_kinds_full[3] | \$20 ;
+  assign \$22  = r_kinds_push & r_kinds_full[1];
+  assign \$23  = r_kinds_full[2] | \$22 ;
+  assign \$24  = r_kinds_pop ? \$21  : \$23 ;
+  assign \$25  = r_kinds_full[4] ? r_kinds_data4 : r_kinds_w_data;
+  assign \$26  = r_kinds_full[3] ? r_kinds_data3 : r_kinds_w_data;
+  assign \$27  = r_kinds_pop ? \$25  : \$26 ;
+  assign \$28  = r_kinds_push & r_kinds_full[3];
+  assign \$29  = r_kinds_full[4] | \$28 ;
+  assign \$30  = r_kinds_push & r_kinds_full[2];
+  assign \$31  = r_kinds_full[3] | \$30 ;
+  assign \$32  = r_kinds_pop ? \$29  : \$31 ;
+  assign \$33  = r_kinds_full[5] ? r_kinds_data5 : r_kinds_w_data;
+  assign \$34  = r_kinds_full[4] ? r_kinds_data4 : r_kinds_w_data;
+  assign \$35  = r_kinds_pop ? \$33  : \$34 ;
+  assign \$36  = r_kinds_push & r_kinds_full[4];
+  assign \$37  = r_kinds_full[5] | \$36 ;
+  assign \$38  = r_kinds_push & r_kinds_full[3];
+  assign \$39  = r_kinds_full[4] | \$38 ;
+  assign \$40  = r_kinds_pop ? \$37  : \$39 ;
+  assign \$41  = r_kinds_full[6] ? r_kinds_data6 : r_kinds_w_data;
+  assign \$42  = r_kinds_full[5] ? r_kinds_data5 : r_kinds_w_data;
+  assign \$43  = r_kinds_pop ? \$41  : \$42 ;
+  assign \$44  = r_kinds_push & r_kinds_full[5];
+  assign \$45  = r_kinds_full[6] | \$44 ;
+  assign \$46  = r_kinds_push & r_kinds_full[4];
+  assign \$47  = r_kinds_full[5] | \$46 ;
+  assign \$48  = r_kinds_pop ? \$45  : \$47 ;
+  assign \$49  = r_kinds_full[7] ? r_kinds_data7 : r_kinds_w_data;
+  assign \$50  = r_kinds_full[6] ? r_kinds_data6 : r_kinds_w_data;
+  assign \$51  = r_kinds_pop ? \$49  : \$50 ;
+  assign \$52  = r_kinds_push & r_kinds_full[6];
+  assign \$53  = r_kinds_full[7] | \$52 ;
+  assign \$54  = r_kinds_push & r_kinds_full[5];
+  assign \$55  = r_kinds_full[6] | \$54 ;
+  assign \$56  = r_kinds_pop ? \$53  : \$55 ;
+  assign \$57  = r_kinds_full[8] ? r_kinds_data8 : r_kinds_w_data;
+  assign \$58  = r_kinds_full[7] ? r_kinds_data7 : r_kinds_w_data;
+  assign \$59  = r_kinds_pop ? \$57  : \$58 ;
+  assign \$60  = r_kinds_push & r_kinds_full[7];
+  assign \$61  = r_kinds_full[8] | \$60 ;
+  assign \$62  = r_kinds_push & r_kinds_full[6];
+  assign \$63  = r_kinds_full[7] | \$62 ;
+  assign \$64  = r_kinds_pop ? \$61  : \$63 ;
+  assign \$65  = r_kinds_full[9] ? r_kinds_data9 : r_kinds_w_data;
+  assign \$66  = r_kinds_full[8] ? r_kinds_data8 : r_kinds_w_data;
+  assign \$67  = r_kinds_pop ? \$65  : \$66 ;
+  assign \$68  = r_kinds_push & r_kinds_full[8];
+  assign \$69  = r_kinds_full[9] | \$68 ;
+  assign \$70  = r_kinds_push & r_kinds_full[7];
+  assign \$71  = r_kinds_full[8] | \$70 ;
+  assign \$72  = r_kinds_pop ? \$69  : \$71 ;
+  assign \$73  = r_kinds_full[10] ? r_kinds_data10 : r_kinds_w_data;
+  assign \$74  = r_kinds_full[9] ? r_kinds_data9 : r_kinds_w_data;
+  assign \$75  = r_kinds_pop ? \$73  : \$74 ;
+  assign \$76  = r_kinds_push & r_kinds_full[9];
+  assign \$77  = r_kinds_full[10] | \$76 ;
+  assign \$78  = r_kinds_push & r_kinds_full[8];
+  assign \$79  = r_kinds_full[9] | \$78 ;
+  assign \$80  = r_kinds_pop ? \$77  : \$79 ;
+  assign \$82  = r_kinds_full[10] ? r_kinds_data10 : r_kinds_w_data;
+  assign \$83  = r_kinds_pop ? \$81  : \$82 ;
+  assign \$84  = r_kinds_push & r_kinds_full[10];
+  assign \$86  = r_kinds_push & r_kinds_full[9];
+  assign \$87  = r_kinds_full[10] | \$86 ;
+  assign \$88  = r_kinds_pop ? \$85  : \$87 ;
+  assign \$89  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
+  assign \$90  = r_fast_full[0] ? r_fast_data0 : { bus__r_err, bus__r_data };
+  assign \$91  = r_fast_pop ? \$89  : \$90 ;
+  assign \$92  = r_fast_push & r_fast_full[0];
+  assign \$93  = r_fast_full[1] | \$92 ;
+  assign \$95  = r_fast_full[0] | \$94 ;
+  assign \$96  = r_fast_pop ? \$93  : \$95 ;
+  assign \$97  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
+  assign \$98  = r_fast_full[1] ? r_fast_data1 : { bus__r_err, bus__r_data };
+  assign \$99  = r_fast_pop ? \$97  : \$98 ;
+  assign \$100  = r_fast_push & r_fast_full[1];
+  assign \$101  = r_fast_full[2] | \$100 ;
+  assign \$102  = r_fast_push & r_fast_full[0];
+  assign \$103  = r_fast_full[1] | \$102 ;
+  assign \$104  = r_fast_pop ? \$101  : \$103 ;
+  assign \$105  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
+  assign \$106  = r_fast_full[2] ? r_fast_data2 : { bus__r_err, bus__r_data };
+  assign \$107  = r_fast_pop ? \$105  : \$106 ;
+  assign \$108  = r_fast_push & r_fast_full[2];
+  assign \$109  = r_fast_full[3] | \$108 ;
+  assign \$110  = r_fast_push & r_fast_full[1];
+  assign \$111  = r_fast_full[2] | \$110 ;
+  assign \$112  = r_fast_pop ? \$109  : \$111 ;
+  assign \$113  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
+  assign \$114  = r_fast_full[3] ? r_fast_data3 : { bus__r_err, bus__r_data };
+  assign \$115  = r_fast_pop ? \$113  : \$114 ;
+  assign \$116  = r_fast_push & r_fast_full[3];
+  assign \$117  = r_fast_full[4] | \$116 ;
+  assign \$118  = r_fast_push & r_fast_full[2];
+  assign \$119  = r_fast_full[3] | \$118 ;
+  assign \$120  = r_fast_pop ? \$117  : \$119 ;
+  assign \$121  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
+  assign \$122  = r_fast_full[4] ? r_fast_data4 : { bus__r_err, bus__r_data };
+  assign \$123  = r_fast_pop ? \$121  : \$122 ;
+  assign \$124  = r_fast_push & r_fast_full[4];
+  assign \$125  = r_fast_full[5] | \$124 ;
+  assign \$126  = r_fast_push & r_fast_full[3];
+  assign \$127  = r_fast_full[4] | \$126 ;
+  assign \$128  = r_fast_pop ? \$125  : \$127 ;
+  assign \$129  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
+  assign \$130  = r_fast_full[5] ? r_fast_data5 : { bus__r_err, bus__r_data };
+  assign \$131  = r_fast_pop ? \$129  : \$130 ;
+  assign \$132  = r_fast_push & r_fast_full[5];
+  assign \$133  = r_fast_full[6] | \$132 ;
+  assign \$134  = r_fast_push & r_fast_full[4];
+  assign \$135  = r_fast_full[5] | \$134 ;
+  assign \$136  = r_fast_pop ? \$133  : \$135 ;
+  assign \$137  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
+  assign \$138  = r_fast_full[6] ? r_fast_data6 : { bus__r_err, bus__r_data };
+  assign \$139  = r_fast_pop ? \$137  : \$138 ;
+  assign \$140  = r_fast_push & r_fast_full[6];
+  assign \$141  = r_fast_full[7] | \$140 ;
+  assign \$142  = r_fast_push & r_fast_full[5];
+  assign \$143  = r_fast_full[6] | \$142 ;
+  assign \$144  = r_fast_pop ? \$141  : \$143 ;
+  assign \$145  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
+  assign \$146  = r_fast_full[7] ? r_fast_data7 : { bus__r_err, bus__r_data };
+  assign \$147  = r_fast_pop ? \$145  : \$146 ;
+  assign \$148  = r_fast_push & r_fast_full[7];
+  assign \$149  = r_fast_full[8] | \$148 ;
+  assign \$150  = r_fast_push & r_fast_full[6];
+  assign \$151  = r_fast_full[7] | \$150 ;
+  assign \$152  = r_fast_pop ? \$149  : \$151 ;
+  assign \$153  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
+  assign \$154  = r_fast_full[8] ? r_fast_data8 : { bus__r_err, bus__r_data };
+  assign \$155  = r_fast_pop ? \$153  : \$154 ;
+  assign \$156  = r_fast_push & r_fast_full[8];
+  assign \$157  = r_fast_full[9] | \$156 ;
+  assign \$158  = r_fast_push & r_fast_full[7];
+  assign \$159  = r_fast_full[8] | \$158 ;
+  assign \$160  = r_fast_pop ? \$157  : \$159 ;
+  assign \$161  = r_fast_full[10] ? r_fast_data10 : { bus__r_err, bus__r_data };
+  assign \$162  = r_fast_full[9] ? r_fast_data9 : { bus__r_err, bus__r_data };
+  assign \$163  = r_fast_pop ? \$161  : \$162 ;
+  assign \$164  = r_fast_push & r_fast_full[9];
+  assign \$165  = r_fast_full[10] | \$164 ;
+  assign \$166  = r_fast_push & r_fast_full[8];
+  assign \$167  = r_fast_full[9] | \$166 ;
+  assign \$168  = r_fast_pop ? \$165  : \$167 ;
+  assign \$170  = r_fast_full[10] ? r_fast_data10 : { bus__r_err, bus__r_data };
+  assign \$171  = r_fast_pop ? \$169  : \$170 ;
+  assign \$172  = r_fast_push & r_fast_full[10];
+  assign \$174  = r_fast_push & r_fast_full[9];
+  assign \$175  = r_fast_full[10] | \$174 ;
+  assign \$176  = r_fast_pop ? \$173  : \$175 ;
+  assign \$177  = r_slow_full[1] ? r_slow_data1 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$178  = r_slow_full[0] ? r_slow_data0 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$179  = r_slow_pop ? \$177  : \$178 ;
+  assign \$180  = r_slow_push & r_slow_full[0];
+  assign \$181  = r_slow_full[1] | \$180 ;
+  assign \$183  = r_slow_full[0] | \$182 ;
+  assign \$184  = r_slow_pop ? \$181  : \$183 ;
+  assign \$185  = r_slow_full[2] ? r_slow_data2 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$186  = r_slow_full[1] ? r_slow_data1 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$187  = r_slow_pop ? \$185  : \$186 ;
+  assign \$188  = r_slow_push & r_slow_full[1];
+  assign \$189  = r_slow_full[2] | \$188 ;
+  assign \$190  = r_slow_push & r_slow_full[0];
+  assign \$191  = r_slow_full[1] | \$190 ;
+  assign \$192  = r_slow_pop ? \$189  : \$191 ;
+  assign \$193  = r_slow_full[3] ? r_slow_data3 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$194  = r_slow_full[2] ? r_slow_data2 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$195  = r_slow_pop ? \$193  : \$194 ;
+  assign \$196  = r_slow_push & r_slow_full[2];
+  assign \$197  = r_slow_full[3] | \$196 ;
+  assign \$198  = r_slow_push & r_slow_full[1];
+  assign \$199  = r_slow_full[2] | \$198 ;
+  assign \$200  = r_slow_pop ? \$197  : \$199 ;
+  assign \$201  = r_slow_full[4] ? r_slow_data4 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$202  = r_slow_full[3] ? r_slow_data3 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$203  = r_slow_pop ? \$201  : \$202 ;
+  assign \$204  = r_slow_push & r_slow_full[3];
+  assign \$205  = r_slow_full[4] | \$204 ;
+  assign \$206  = r_slow_push & r_slow_full[2];
+  assign \$207  = r_slow_full[3] | \$206 ;
+  assign \$208  = r_slow_pop ? \$205  : \$207 ;
+  assign \$209  = r_slow_full[5] ? r_slow_data5 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$210  = r_slow_full[4] ? r_slow_data4 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$211  = r_slow_pop ? \$209  : \$210 ;
+  assign \$212  = r_slow_push & r_slow_full[4];
+  assign \$213  = r_slow_full[5] | \$212 ;
+  assign \$214  = r_slow_push & r_slow_full[3];
+  assign \$215  = r_slow_full[4] | \$214 ;
+  assign \$216  = r_slow_pop ? \$213  : \$215 ;
+  assign \$217  = r_slow_full[6] ? r_slow_data6 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$218  = r_slow_full[5] ? r_slow_data5 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$219  = r_slow_pop ? \$217  : \$218 ;
+  assign \$220  = r_slow_push & r_slow_full[5];
+  assign \$221  = r_slow_full[6] | \$220 ;
+  assign \$222  = r_slow_push & r_slow_full[4];
+  assign \$223  = r_slow_full[5] | \$222 ;
+  assign \$224  = r_slow_pop ? \$221  : \$223 ;
+  assign \$225  = r_slow_full[7] ? r_slow_data7 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$226  = r_slow_full[6] ? r_slow_data6 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$227  = r_slow_pop ? \$225  : \$226 ;
+  assign \$228  = r_slow_push & r_slow_full[6];
+  assign \$229  = r_slow_full[7] | \$228 ;
+  assign \$230  = r_slow_push & r_slow_full[5];
+  assign \$231  = r_slow_full[6] | \$230 ;
+  assign \$232  = r_slow_pop ? \$229  : \$231 ;
+  assign \$233  = r_slow_full[8] ? r_slow_data8 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$234  = r_slow_full[7] ? r_slow_data7 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$235  = r_slow_pop ? \$233  : \$234 ;
+  assign \$236  = r_slow_push & r_slow_full[7];
+  assign \$237  = r_slow_full[8] | \$236 ;
+  assign \$238  = r_slow_push & r_slow_full[6];
+  assign \$239  = r_slow_full[7] | \$238 ;
+  assign \$240  = r_slow_pop ? \$237  : \$239 ;
+  assign \$241  = r_slow_full[9] ? r_slow_data9 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$242  = r_slow_full[8] ? r_slow_data8 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$243  = r_slow_pop ? \$241  : \$242 ;
+  assign \$244  = r_slow_push & r_slow_full[8];
+  assign \$245  = r_slow_full[9] | \$244 ;
+  assign \$246  = r_slow_push & r_slow_full[7];
+  assign \$247  = r_slow_full[8] | \$246 ;
+  assign \$248  = r_slow_pop ? \$245  : \$247 ;
+  assign \$249  = r_slow_full[10] ? r_slow_data10 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$250  = r_slow_full[9] ? r_slow_data9 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$251  = r_slow_pop ? \$249  : \$250 ;
+  assign \$252  = r_slow_push & r_slow_full[9];
+  assign \$253  = r_slow_full[10] | \$252 ;
+  assign \$254  = r_slow_push & r_slow_full[8];
+  assign \$255  = r_slow_full[9] | \$254 ;
+  assign \$256  = r_slow_pop ? \$253  : \$255 ;
+  assign \$258  = r_slow_full[10] ? r_slow_data10 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$259  = r_slow_pop ? \$257  : \$258 ;
+  assign \$260  = r_slow_push & r_slow_full[10];
+  assign \$262  = r_slow_push & r_slow_full[9];
+  assign \$263  = r_slow_full[10] | \$262 ;
+  assign \$264  = r_slow_pop ? \$261  : \$263 ;
+  assign \$265  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$266  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$267  = w_addrs_pop ? \$265  : \$266 ;
+  assign \$268  = w_addrs_push & w_addrs_full[0];
+  assign \$269  = w_addrs_full[1] | \$268 ;
+  assign \$271  = w_addrs_full[0] | \$270 ;
+  assign \$272  = w_addrs_pop ? \$269  : \$271 ;
+  assign \$274  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$275  = w_addrs_pop ? \$273  : \$274 ;
+  assign \$276  = w_addrs_push & w_addrs_full[1];
+  assign \$278  = w_addrs_push & w_addrs_full[0];
+  assign \$279  = w_addrs_full[1] | \$278 ;
+  assign \$280  = w_addrs_pop ? \$277  : \$279 ;
+  assign \$281  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$282  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$283  = w_datas_pop ? \$281  : \$282 ;
+  assign \$284  = w_datas_push & w_datas_full[0];
+  assign \$285  = w_datas_full[1] | \$284 ;
+  assign \$287  = w_datas_full[0] | \$286 ;
+  assign \$288  = w_datas_pop ? \$285  : \$287 ;
+  assign \$290  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$291  = w_datas_pop ? \$289  : \$290 ;
+  assign \$292  = w_datas_push & w_datas_full[1];
+  assign \$294  = w_datas_push & w_datas_full[0];
+  assign \$295  = w_datas_full[1] | \$294 ;
+  assign \$296  = w_datas_pop ? \$293  : \$295 ;
+  assign \$297  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$298  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$299  = w_kinds_pop ? \$297  : \$298 ;
+  assign \$300  = w_kinds_push & w_kinds_full[0];
+  assign \$301  = w_kinds_full[1] | \$300 ;
+  assign \$303  = w_kinds_full[0] | \$302 ;
+  assign \$304  = w_kinds_pop ? \$301  : \$303 ;
+  assign \$305  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$306  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$307  = w_kinds_pop ? \$305  : \$306 ;
+  assign \$308  = w_kinds_push & w_kinds_full[1];
+  assign \$309  = w_kinds_full[2] | \$308 ;
+  assign \$310  = w_kinds_push & w_kinds_full[0];
+  assign \$311  = w_kinds_full[1] | \$310 ;
+  assign \$312  = w_kinds_pop ? \$309  : \$311 ;
+  assign \$313  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$314  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$315  = w_kinds_pop ? \$313  : \$314 ;
+  assign \$316  = w_kinds_push & w_kinds_full[2];
+  assign \$317  = w_kinds_full[3] | \$316 ;
+  assign \$318  = w_kinds_push & w_kinds_full[1];
+  assign \$319  = w_kinds_full[2] | \$318 ;
+  assign \$320  = w_kinds_pop ? \$317  : \$319 ;
+  assign \$321  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$322  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$323  = w_kinds_pop ? \$321  : \$322 ;
+  assign \$324  = w_kinds_push & w_kinds_full[3];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$597  = \$3 ;
     if (rst) begin
-      \$20  = 1'h0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = \$7 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$598 [0] = \$8 ;
+    \$598 [1] = \$16 ;
+    \$598 [2] = \$24 ;
+    \$598 [3] = \$32 ;
+    \$598 [4] = \$40 ;
+    \$598 [5] = \$48 ;
+    \$598 [6] = \$56 ;
+    \$598 [7] = \$64 ;
+    \$598 [8] = \$72 ;
+    \$598 [9] = \$80 ;
+    \$598 [10] = \$88 ;
     if (rst) begin
-      \$21  = 1'h0;
+      \$598  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$22  = \$signal$12 ;
-    if (\$8 ) begin
-      \$22  = bus__r_data;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$599  = \$11 ;
     if (rst) begin
-      \$22  = 32'd0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$23  = r_err;
-    if (\$8 ) begin
-      \$23  = bus__r_err;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$600  = \$19 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$600  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$24  = r_busy;
-    if (\$signal ) begin
-      \$24  = 1'h1;
-    end
-    if (r_fire) begin
-      \$24  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$601  = \$27 ;
     if (rst) begin
-      \$24  = 1'h0;
+      \$601  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$25  = bus__r_addr;
-    if (\$signal ) begin
-      \$25  = s_axil_araddr;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$602  = \$35 ;
     if (rst) begin
-      \$25  = 12'h000;
+      \$602  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$26  = \$13 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$603  = \$43 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$603  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$27  = \$15 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$604  = \$51 ;
     if (rst) begin
-      \$27  = 1'h0;
+      \$604  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$28  = b_err;
-    if (\$16 ) begin
-      \$28  = bus__w_err;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$605  = \$59 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$29  = \$signal$17 ;
-    if (\$signal$20 ) begin
-      \$29  = 1'h1;
-    end
-    if (b_fire) begin
-      \$29  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$606  = \$67 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$30  = bus__w_addr;
-    if (\$signal$20 ) begin
-      \$30  = s_axil_awaddr;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$607  = \$75 ;
     if (rst) begin
-      \$30  = 12'h000;
+      \$607  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$31  = w_full;
-    if (\$signal$22 ) begin
-      \$31  = 1'h1;
-    end
-    if (b_fire) begin
-      \$31  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$608  = \$83 ;
     if (rst) begin
-      \$31  = 1'h0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$32  = bus__w_data;
-    if (\$signal$22 ) begin
-      \$32  = s_axil_wdata;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$609  = \$91 ;
     if (rst) begin
-      \$32  = 32'd0;
+      \$609  = 33'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$33  = bus__w_strb;
-    if (\$signal$22 ) begin
-      \$33  = s_axil_wstrb;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$610 [0] = \$96 ;
+    \$610 [1] = \$104 ;
+    \$610 [2] = \$112 ;
+    \$610 [3] = \$120 ;
+    \$610 [4] = \$128 ;
+    \$610 [5] = \$136 ;
+    \$610 [6] = \$144 ;
+    \$610 [7] = \$152 ;
+    \$610 [8] = \$160 ;
+    \$610 [9] = \$168 ;
+    \$610 [10] = \$176 ;
     if (rst) begin
-      \$33  = 4'h0;
+      \$610  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$34  = \$signal$39 ;
-    if (\$19 ) begin
-      \$34  = 1'h1;
-    end
-    if (b_fire) begin
-      \$34  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$611  = \$99 ;
     if (rst) begin
-      \$34  = 1'h0;
+      \$611  = 33'h000000000;
     end
   end
-  assign s_axil_rvalid = rvalid;
-  assign s_axil_bvalid = bvalid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$612  = \$107 ;
+    if (rst) begin
+      \$612  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$613  = \$115 ;
+    if (rst) begin
+      \$613  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$614  = \$123 ;
+    if (rst) begin
+      \$614  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$615  = \$131 ;
+    if (rst) begin
+      \$615  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$616  = \$139 ;
+    if (rst) begin
+      \$616  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$617  = \$147 ;
+    if (rst) begin
+      \$617  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$618  = \$155 ;
+    if (rst) begin
+      \$618  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$619  = \$163 ;
+    if (rst) begin
+      \$619  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$620  = \$171 ;
+    if (rst) begin
+      \$620  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$621  = \$179 ;
+    if (rst) begin
+      \$621  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$622 [0] = \$184 ;
+    \$622 [1] = \$192 ;
+    \$622 [2] = \$200 ;
+    \$622 [3] = \$208 ;
+    \$622 [4] = \$216 ;
+    \$622 [5] = \$224 ;
+    \$622 [6] = \$232 ;
+    \$622 [7] = \$240 ;
+    \$622 [8] = \$248 ;
+    \$622 [9] = \$256 ;
+    \$622 [10] = \$264 ;
+    if (rst) begin
+      \$622  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$623  = \$187 ;
+    if (rst) begin
+      \$623  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$624  = \$195 ;
+    if (rst) begin
+      \$624  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$625  = \$203 ;
+    if (rst) begin
+      \$625  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$626  = \$211 ;
+    if (rst) begin
+      \$626  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$627  = \$219 ;
+    if (rst) begin
+      \$627  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$628  = \$227 ;
+    if (rst) begin
+      \$628  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$629  = \$235 ;
+    if (rst) begin
+      \$629  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$630  = \$243 ;
+    if (rst) begin
+      \$630  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$631  = \$251 ;
+    if (rst) begin
+      \$631  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$632  = \$259 ;
+    if (rst) begin
+      \$632  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$633  = \$267 ;
+    if (rst) begin
+      \$633  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$634 [0] = \$272 ;
+    \$634 [1] = \$280 ;
+    if (rst) begin
+      \$634  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$635  = \$275 ;
+    if (rst) begin
+      \$635  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$636  = \$283 ;
+    if (rst) begin
+      \$636  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$637 [0] = \$288 ;
+    \$637 [1] = \$296 ;
+    if (rst) begin
+      \$637  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$638  = \$291 ;
+    if (rst) begin
+      \$638  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$639  = \$299 ;
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$640 [0] = \$304 ;
+    \$640 [1] = \$312 ;
+    \$640 [2] = \$320 ;
+    \$640 [3] = \$328 ;
+    \$640 [4] = \$336 ;
+    \$640 [5] = \$344 ;
+    \$640 [6] = \$352 ;
+    \$640 [7] = \$360 ;
+    \$640 [8] = \$368 ;
+    \$640 [9] = \$376 ;
+    \$640 [10] = \$384 ;
+    if (rst) begin
+      \$640  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$641  = \$307 ;
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$642  = \$315 ;
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$643  = \$323 ;
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$644  = \$331 ;
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$645  = \$339 ;
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$646  = \$347 ;
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$647  = \$355 ;
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$648  = \$363 ;
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$649  = \$371 ;
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$650  = \$379 ;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$651  = \$387 ;
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$652 [0] = \$392 ;
+    \$652 [1] = \$400 ;
+    \$652 [2] = \$408 ;
+    \$652 [3] = \$416 ;
+    \$652 [4] = \$424 ;
+    \$652 [5] = \$432 ;
+    \$652 [6] = \$440 ;
+    \$652 [7] = \$448 ;
+    \$652 [8] = \$456 ;
+    \$652 [9] = \$464 ;
+    \$652 [10] = \$472 ;
+    if (rst) begin
+      \$652  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$653  = \$395 ;
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$654  = \$403 ;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$655  = \$411 ;
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$656  = \$419 ;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$657  = \$427 ;
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$658  = \$435 ;
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$659  = \$443 ;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$660  = \$451 ;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$661  = \$459 ;
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$662  = \$467 ;
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$663  = \$475 ;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$664 [0] = \$480 ;
+    \$664 [1] = \$488 ;
+    \$664 [2] = \$496 ;
+    \$664 [3] = \$504 ;
+    \$664 [4] = \$512 ;
+    \$664 [5] = \$520 ;
+    \$664 [6] = \$528 ;
+    \$664 [7] = \$536 ;
+    \$664 [8] = \$544 ;
+    \$664 [9] = \$552 ;
+    \$664 [10] = \$560 ;
+    if (rst) begin
+      \$664  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$665  = \$483 ;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$666  = \$491 ;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$667  = \$499 ;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$668  = \$507 ;
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$669  = \$515 ;
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$670  = \$523 ;
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$671  = \$531 ;
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$672  = \$539 ;
+    if (rst) begin
+      \$672  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$673  = \$547 ;
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$674  = \$555 ;
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    \$675  = \$signal ;
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  assign r_fast_w_data = { bus__r_err, bus__r_data };
+  assign r_slow_w_data = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
+  assign paired = w_kinds_push;
+  assign \$signal$107  = r_kinds_push;
+  assign bus__r_req = r_kinds_push;
+  assign s_axil_araddr = bus__r_addr;
+  assign bus__r_slow = r_kinds_w_data;
+  assign r_fire = r_kinds_pop;
+  assign bus__r_ack = r_fast_push;
+  assign bus__r_slow_ack = r_slow_push;
+  assign bus__r_slow_data = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign s_axil_awaddr = w_addrs_w_data;
+  assign bus__w_slow = w_kinds_w_data;
+  assign \$signal$139  = w_kinds_pop;
+  assign bus__w_ack = w_fast_push;
+  assign bus__w_err = w_fast_w_data;
+  assign bus__w_slow_ack = w_slow_push;
+  assign bus__w_slow_err = w_slow_w_data;
+  assign bus__w_req = \$signal ;
+  assign bus__w_data = \$589 [31:0];
+  assign bus__w_strb = \$591 [35:32];
+  assign \$6  = r_kinds_push;
+  assign \$81  = r_kinds_w_data;
+  assign \$85  = \$84 ;
+  assign \$94  = r_fast_push;
+  assign \$169  = { bus__r_err, bus__r_data };
+  assign \$173  = \$172 ;
+  assign \$182  = r_slow_push;
+  assign \$257  = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$261  = \$260 ;
+  assign \$578  = w_addrs_full[0];
+  assign \$270  = w_addrs_push;
+  assign \$273  = w_addrs_w_data;
+  assign \$277  = \$276 ;
+  assign \$583  = w_datas_full[0];
+  assign \$286  = w_datas_push;
+  assign \$289  = { s_axil_wstrb, s_axil_wdata };
+  assign \$293  = \$292 ;
+  assign \$302  = w_kinds_push;
+  assign \$377  = w_kinds_w_data;
+  assign \$381  = \$380 ;
+  assign \$390  = w_fast_push;
+  assign \$465  = w_fast_w_data;
+  assign \$469  = \$468 ;
+  assign \$478  = w_slow_push;
+  assign \$553  = w_slow_w_data;
+  assign \$557  = \$556 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, a7_valid, a7_payload, f7_valid, f7_payload, x7_valid
-, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, free_src, flush_src, free_oor_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3980$52 , a7_valid
+, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
+  wire [3:0] \$100 ;
+  wire [20:0] \$1000 ;
+  wire [36:0] \$1001 ;
   wire \$1002 ;
-  wire [14:0] \$1003 ;
-  wire [36:0] \$1004 ;
-  wire [21:0] \$1005 ;
-  wire [36:0] \$1006 ;
-  wire [20:0] \$1007 ;
-  wire [36:0] \$1008 ;
-  wire \$1009 ;
-  wire [2:0] \$101 ;
-  wire \$1010 ;
-  wire [10:0] \$1011 ;
+  wire \$1003 ;
+  wire [10:0] \$1004 ;
+  wire [10:0] \$1005 ;
+  wire [11:0] \$1006 ;
+  wire \$1007 ;
+  wire [10:0] \$1008 ;
+  wire [10:0] \$1009 ;
+  wire \$101 ;
+  wire [11:0] \$1010 ;
+  wire \$1011 ;
   wire [10:0] \$1012 ;
-  wire [11:0] \$1013 ;
-  wire \$1014 ;
-  wire [10:0] \$1015 ;
-  wire [10:0] \$1016 ;
-  wire [11:0] \$1017 ;
-  wire \$1018 ;
-  wire [10:0] \$1019 ;
+  wire [10:0] \$1013 ;
+  wire [11:0] \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire [2:0] \$1018 ;
+  wire [2:0] \$1019 ;
   wire \$102 ;
-  wire [10:0] \$1020 ;
-  wire [11:0] \$1021 ;
+  wire \$1020 ;
+  wire [2:0] \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
-  wire [2:0] \$1025 ;
-  wire [2:0] \$1026 ;
-  wire \$1027 ;
-  wire [2:0] \$1028 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire [3:0] \$1027 ;
+  wire \$1028 ;
   wire \$1029 ;
-  wire [10:0] \$103 ;
+  wire [2:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
-  wire [3:0] \$1034 ;
+  wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
@@ -899,15 +2902,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire \$1045 ;
+  wire [7:0] \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire \$105 ;
+  wire [10:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
-  wire [7:0] \$1052 ;
+  wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
@@ -915,11 +2918,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
-  wire [9:0] \$106 ;
+  wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
-  wire \$1063 ;
+  wire [7:0] \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
@@ -927,7 +2930,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
-  wire [7:0] \$1070 ;
+  wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
@@ -937,74 +2940,74 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
-  wire \$108 ;
+  wire [9:0] \$108 ;
   wire \$1080 ;
-  wire \$1081 ;
+  wire [7:0] \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
   wire \$1086 ;
-  wire \$1087 ;
-  wire [7:0] \$1088 ;
-  wire \$1089 ;
-  wire [7:0] \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  reg \$1094 ;
-  reg [7:0] \$1095 ;
-  reg [8:0] \$1096 ;
-  reg \$1097 ;
-  reg [7:0] \$1098 ;
-  reg [16:0] \$1099 ;
+  reg \$1087 ;
+  reg [7:0] \$1088 ;
+  reg [8:0] \$1089 ;
+  wire \$109 ;
+  reg \$1090 ;
+  reg [7:0] \$1091 ;
+  reg [16:0] \$1092 ;
+  reg \$1093 ;
+  reg [6:0] \$1094 ;
+  reg [8:0] \$1095 ;
+  reg \$1096 ;
+  reg [6:0] \$1097 ;
+  reg [15:0] \$1098 ;
+  reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg [6:0] \$1101 ;
-  reg [8:0] \$1102 ;
-  reg \$1103 ;
-  reg [6:0] \$1104 ;
-  reg [15:0] \$1105 ;
+  reg [5:0] \$1100 ;
+  reg [8:0] \$1101 ;
+  reg \$1102 ;
+  reg [5:0] \$1103 ;
+  reg [14:0] \$1104 ;
+  reg \$1105 ;
   reg \$1106 ;
-  reg [5:0] \$1107 ;
-  reg [8:0] \$1108 ;
-  reg \$1109 ;
-  wire \$111 ;
-  reg [5:0] \$1110 ;
-  reg [14:0] \$1111 ;
+  reg [2:0] \$1107 ;
+  reg \$1108 ;
+  reg [2:0] \$1109 ;
+  wire [7:0] \$111 ;
+  reg \$1110 ;
+  reg [2:0] \$1111 ;
   reg \$1112 ;
   reg \$1113 ;
-  reg [2:0] \$1114 ;
-  reg \$1115 ;
-  reg [2:0] \$1116 ;
+  reg [8:0] \$1114 ;
+  reg [8:0] \$1115 ;
+  reg [8:0] \$1116 ;
   reg \$1117 ;
-  reg [2:0] \$1118 ;
-  reg \$1119 ;
-  wire [2:0] \$112 ;
-  reg \$1120 ;
-  reg [8:0] \$1121 ;
-  reg [8:0] \$1122 ;
-  reg [8:0] \$1123 ;
-  reg \$1124 ;
-  reg [7:0] \$1125 ;
-  reg [7:0] \$1126 ;
-  reg [7:0] \$1127 ;
-  reg [7:0] \$1128 ;
+  reg [7:0] \$1118 ;
+  reg [7:0] \$1119 ;
+  wire \$112 ;
+  reg [7:0] \$1120 ;
+  reg [7:0] \$1121 ;
+  reg \$1122 ;
+  reg [6:0] \$1123 ;
+  reg [5:0] \$1124 ;
+  reg [5:0] \$1125 ;
+  reg [5:0] \$1126 ;
+  reg \$1127 ;
+  reg [5:0] \$1128 ;
   reg \$1129 ;
-  wire [2:0] \$113 ;
-  reg [6:0] \$1130 ;
-  reg [5:0] \$1131 ;
-  reg [5:0] \$1132 ;
-  reg [5:0] \$1133 ;
+  wire \$113 ;
+  reg \$1130 ;
+  reg \$1131 ;
+  reg \$1132 ;
+  reg \$1133 ;
   reg \$1134 ;
-  reg [5:0] \$1135 ;
+  reg \$1135 ;
   reg \$1136 ;
   reg \$1137 ;
   reg \$1138 ;
   reg \$1139 ;
-  wire \$114 ;
+  wire [2:0] \$114 ;
   reg \$1140 ;
   reg \$1141 ;
   reg \$1142 ;
@@ -1015,7 +3018,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1147 ;
   reg \$1148 ;
   reg \$1149 ;
-  wire [10:0] \$115 ;
+  wire [2:0] \$115 ;
   reg \$1150 ;
   reg \$1151 ;
   reg \$1152 ;
@@ -1031,151 +3034,144 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
+  wire [2:0] \$1164 ;
+  wire [2:0] \$1165 ;
   reg \$1166 ;
   reg \$1167 ;
   reg \$1168 ;
   reg \$1169 ;
-  wire \$117 ;
+  wire [10:0] \$117 ;
   reg \$1170 ;
-  wire [2:0] \$1171 ;
-  wire [2:0] \$1172 ;
+  reg \$1171 ;
+  reg \$1172 ;
   reg \$1173 ;
-  reg \$1174 ;
-  reg \$1175 ;
+  reg [2:0] \$1174 ;
+  reg [2:0] \$1175 ;
   reg \$1176 ;
   reg \$1177 ;
-  reg \$1178 ;
+  reg [7:0] \$1178 ;
   reg \$1179 ;
-  wire [9:0] \$118 ;
+  wire \$118 ;
   reg \$1180 ;
-  reg [2:0] \$1181 ;
+  reg [8:0] \$1181 ;
   reg [2:0] \$1182 ;
   reg \$1183 ;
   reg \$1184 ;
-  reg [7:0] \$1185 ;
+  reg [6:0] \$1185 ;
   reg \$1186 ;
   reg \$1187 ;
-  reg [8:0] \$1188 ;
+  reg [7:0] \$1188 ;
   reg [2:0] \$1189 ;
   wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
-  reg [6:0] \$1192 ;
+  reg [5:0] \$1192 ;
   reg \$1193 ;
   reg \$1194 ;
-  reg [7:0] \$1195 ;
+  reg [5:0] \$1195 ;
   reg [2:0] \$1196 ;
   reg \$1197 ;
   reg \$1198 ;
-  reg [5:0] \$1199 ;
+  reg \$1199 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [9:0] \$120 ;
   reg \$1200 ;
   reg \$1201 ;
-  reg [5:0] \$1202 ;
-  reg [2:0] \$1203 ;
+  reg \$1202 ;
+  reg \$1203 ;
   reg \$1204 ;
   reg \$1205 ;
   reg \$1206 ;
   reg \$1207 ;
   reg \$1208 ;
   reg \$1209 ;
-  wire [7:0] \$121 ;
+  wire \$121 ;
   reg \$1210 ;
   reg \$1211 ;
   reg \$1212 ;
   reg \$1213 ;
   reg \$1214 ;
   reg \$1215 ;
-  reg \$1216 ;
-  reg \$1217 ;
-  reg \$1218 ;
-  reg \$1219 ;
   wire \$122 ;
-  reg \$1220 ;
-  reg \$1221 ;
-  reg \$1222 ;
-  wire \$123 ;
-  wire [2:0] \$124 ;
-  wire [2:0] \$125 ;
+  wire [7:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
   wire [2:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire [2:0] \$129 ;
+  wire [2:0] \$127 ;
+  wire [2:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  wire [7:0] \$132 ;
-  wire [39:0] \$133 ;
-  wire \$134 ;
-  wire [10:0] \$135 ;
-  wire [10:0] \$136 ;
-  wire [11:0] \$137 ;
-  wire \$138 ;
-  wire [10:0] \$139 ;
+  wire [2:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire [7:0] \$134 ;
+  wire [39:0] \$135 ;
+  wire \$136 ;
+  wire [10:0] \$137 ;
+  wire [10:0] \$138 ;
+  wire [11:0] \$139 ;
   wire \$14 ;
-  wire [10:0] \$140 ;
-  wire [11:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire [10:0] \$144 ;
-  wire [10:0] \$145 ;
-  wire [11:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [10:0] \$149 ;
+  wire \$140 ;
+  wire [10:0] \$141 ;
+  wire [10:0] \$142 ;
+  wire [11:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [10:0] \$146 ;
+  wire [10:0] \$147 ;
+  wire [11:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [10:0] \$150 ;
-  wire [11:0] \$151 ;
-  wire \$152 ;
-  wire [4:0] \$153 ;
+  wire \$150 ;
+  wire [10:0] \$151 ;
+  wire [10:0] \$152 ;
+  wire [11:0] \$153 ;
   wire \$154 ;
-  wire [10:0] \$155 ;
-  wire [10:0] \$156 ;
-  wire [11:0] \$157 ;
-  wire \$158 ;
-  wire [10:0] \$159 ;
+  wire [4:0] \$155 ;
+  wire \$156 ;
+  wire [10:0] \$157 ;
+  wire [10:0] \$158 ;
+  wire [11:0] \$159 ;
   wire \$16 ;
-  wire [10:0] \$160 ;
-  wire [11:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [10:0] \$164 ;
-  wire [10:0] \$165 ;
-  wire [11:0] \$166 ;
-  wire [8:0] \$167 ;
-  wire [8:0] \$168 ;
-  wire \$169 ;
+  wire \$160 ;
+  wire [10:0] \$161 ;
+  wire [10:0] \$162 ;
+  wire [11:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [10:0] \$166 ;
+  wire [10:0] \$167 ;
+  wire [11:0] \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire [41:0] \$172 ;
-  wire \$173 ;
-  wire [41:0] \$174 ;
+  wire [8:0] \$170 ;
+  wire [41:0] \$171 ;
+  wire \$172 ;
+  wire [41:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
+  wire [41:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [41:0] \$180 ;
   wire \$181 ;
-  wire [41:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
-  wire [41:0] \$184 ;
-  wire \$185 ;
+  wire \$184 ;
+  wire [41:0] \$185 ;
   wire \$186 ;
-  wire \$187 ;
+  wire [41:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [41:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
-  wire [41:0] \$194 ;
+  wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
@@ -1206,51 +3202,51 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [34:0] \$221 ;
   wire \$222 ;
-  wire \$223 ;
+  wire [31:0] \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [28:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [34:0] \$228 ;
-  wire \$229 ;
+  wire \$228 ;
+  wire [1:0] \$229 ;
   wire \$23 ;
-  wire [31:0] \$230 ;
-  wire \$231 ;
-  wire [28:0] \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire [1:0] \$236 ;
-  wire [1:0] \$237 ;
-  wire [1:0] \$238 ;
-  wire [7:0] \$239 ;
+  wire [1:0] \$230 ;
+  wire [1:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [6:0] \$233 ;
+  wire [7:0] \$234 ;
+  wire [5:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [6:0] \$240 ;
-  wire [7:0] \$241 ;
-  wire [5:0] \$242 ;
-  wire [7:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [2:0] \$242 ;
+  wire \$243 ;
+  wire [3:0] \$244 ;
+  wire [3:0] \$245 ;
+  wire [3:0] \$246 ;
+  wire [10:0] \$247 ;
   wire \$248 ;
-  wire [2:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire [3:0] \$251 ;
-  wire [3:0] \$252 ;
-  wire [3:0] \$253 ;
-  wire [10:0] \$254 ;
+  wire [9:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire [7:0] \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [9:0] \$257 ;
+  wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [7:0] \$261 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
@@ -1312,22 +3308,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire [3:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
-  wire [8:0] \$326 ;
-  wire [7:0] \$327 ;
-  wire [7:0] \$328 ;
-  wire [8:0] \$329 ;
-  wire [3:0] \$33 ;
-  wire [7:0] \$330 ;
+  wire [7:0] \$317 ;
+  wire [7:0] \$318 ;
+  wire [8:0] \$319 ;
+  wire \$32 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [8:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
@@ -1337,7 +3333,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
@@ -1348,7 +3344,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [10:0] \$35 ;
+  wire [3:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -1370,7 +3366,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire \$37 ;
+  wire [10:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -1381,7 +3377,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [8:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -1392,7 +3388,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [8:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -1404,7 +3400,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [8:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -1415,7 +3411,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire \$41 ;
+  wire [8:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -1423,32 +3419,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
+  wire [7:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire [8:0] \$42 ;
+  wire \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [7:0] \$424 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire \$429 ;
-  wire [8:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
+  wire [7:0] \$429 ;
+  wire \$43 ;
+  wire [7:0] \$430 ;
+  wire [8:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire [7:0] \$436 ;
-  wire [7:0] \$437 ;
-  wire [8:0] \$438 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
   wire \$439 ;
-  wire [9:0] \$44 ;
+  wire [8:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -1456,77 +3452,77 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [2:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [8:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire [2:0] \$454 ;
+  wire [7:0] \$452 ;
+  wire [7:0] \$453 ;
+  wire [8:0] \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire [7:0] \$459 ;
-  wire \$46 ;
+  wire \$459 ;
+  wire [9:0] \$46 ;
   wire [7:0] \$460 ;
-  wire [8:0] \$461 ;
-  wire \$462 ;
+  wire [7:0] \$461 ;
+  wire [8:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [7:0] \$467 ;
+  wire \$467 ;
   wire [7:0] \$468 ;
-  wire [8:0] \$469 ;
-  wire [7:0] \$47 ;
-  wire \$470 ;
+  wire [7:0] \$469 ;
+  wire \$47 ;
+  wire [8:0] \$470 ;
   wire \$471 ;
-  wire \$472 ;
+  wire [2:0] \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire [7:0] \$475 ;
-  wire [7:0] \$476 ;
-  wire [8:0] \$477 ;
-  wire \$478 ;
+  wire [2:0] \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire [2:0] \$477 ;
+  wire [2:0] \$478 ;
   wire [2:0] \$479 ;
-  wire [7:0] \$48 ;
-  wire \$480 ;
-  wire [2:0] \$481 ;
+  wire \$48 ;
+  wire [3:0] \$480 ;
+  wire [3:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire [2:0] \$484 ;
-  wire [2:0] \$485 ;
+  wire \$484 ;
+  wire \$485 ;
   wire [2:0] \$486 ;
-  wire [3:0] \$487 ;
-  wire [3:0] \$488 ;
-  wire \$489 ;
-  wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire [2:0] \$493 ;
-  wire [2:0] \$494 ;
-  wire [2:0] \$495 ;
-  wire [2:0] \$496 ;
-  wire [3:0] \$497 ;
-  wire [3:0] \$498 ;
+  wire [2:0] \$487 ;
+  wire [2:0] \$488 ;
+  wire [2:0] \$489 ;
+  wire [7:0] \$49 ;
+  wire [3:0] \$490 ;
+  wire [3:0] \$491 ;
+  wire [10:0] \$492 ;
+  wire [10:0] \$493 ;
+  wire [11:0] \$494 ;
+  wire \$495 ;
+  wire [10:0] \$496 ;
+  wire [10:0] \$497 ;
+  wire [11:0] \$498 ;
   wire [10:0] \$499 ;
   wire [15:0] \$5 ;
-  wire \$50 ;
+  wire [7:0] \$50 ;
   wire [10:0] \$500 ;
   wire [11:0] \$501 ;
   wire \$502 ;
-  wire [10:0] \$503 ;
-  wire [10:0] \$504 ;
-  wire [11:0] \$505 ;
-  wire [10:0] \$506 ;
-  wire [10:0] \$507 ;
-  wire [11:0] \$508 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
   wire \$509 ;
-  wire [7:0] \$51 ;
+  wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -1536,21 +3532,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
-  wire [7:0] \$52 ;
-  wire \$520 ;
+  wire [8:0] \$519 ;
+  wire \$52 ;
+  wire [8:0] \$520 ;
   wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
+  wire [8:0] \$522 ;
+  wire [8:0] \$523 ;
+  wire [10:0] \$524 ;
   wire \$525 ;
-  wire [8:0] \$526 ;
-  wire [8:0] \$527 ;
+  wire \$526 ;
+  wire \$527 ;
   wire \$528 ;
-  wire [8:0] \$529 ;
+  wire \$529 ;
   wire [7:0] \$53 ;
-  wire [8:0] \$530 ;
-  wire [10:0] \$531 ;
+  wire \$530 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
@@ -1559,7 +3555,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire \$54 ;
+  wire [7:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -1570,7 +3566,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire \$55 ;
+  wire [7:0] \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
@@ -1581,7 +3577,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [6:0] \$56 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -1589,21 +3585,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
+  wire [7:0] \$567 ;
+  wire [7:0] \$568 ;
   wire \$569 ;
-  wire [6:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
+  wire \$57 ;
+  wire [7:0] \$570 ;
+  wire [7:0] \$571 ;
+  wire [9:0] \$572 ;
   wire \$573 ;
-  wire [7:0] \$574 ;
-  wire [7:0] \$575 ;
+  wire \$574 ;
+  wire \$575 ;
   wire \$576 ;
-  wire [7:0] \$577 ;
-  wire [7:0] \$578 ;
-  wire [9:0] \$579 ;
-  wire \$58 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire [6:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -1614,7 +3610,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [6:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -1626,7 +3622,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [6:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1637,29 +3633,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [6:0] \$61 ;
+  wire \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
   wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
+  wire [6:0] \$615 ;
+  wire [6:0] \$616 ;
   wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
-  wire \$62 ;
-  wire \$620 ;
+  wire [5:0] \$618 ;
+  wire [5:0] \$619 ;
+  wire [6:0] \$62 ;
+  wire [7:0] \$620 ;
   wire \$621 ;
-  wire [6:0] \$622 ;
-  wire [6:0] \$623 ;
+  wire \$622 ;
+  wire \$623 ;
   wire \$624 ;
-  wire [5:0] \$625 ;
-  wire [5:0] \$626 ;
-  wire [7:0] \$627 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
+  wire [6:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -1680,17 +3676,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [10:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
+  wire [10:0] \$650 ;
+  wire [11:0] \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire [10:0] \$656 ;
-  wire [10:0] \$657 ;
-  wire [11:0] \$658 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
@@ -1702,22 +3698,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
+  wire [8:0] \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
-  wire [8:0] \$676 ;
+  wire [7:0] \$675 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire [7:0] \$682 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
@@ -1729,7 +3725,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire \$693 ;
+  wire [4:0] \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
@@ -1738,16 +3734,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$700 ;
-  wire \$701 ;
+  wire \$700 ;
+  wire [4:0] \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire [4:0] \$708 ;
-  wire \$709 ;
+  wire \$708 ;
+  wire [4:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
@@ -1755,8 +3751,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire [4:0] \$716 ;
-  wire \$717 ;
+  wire \$716 ;
+  wire [4:0] \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
@@ -1764,8 +3760,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [4:0] \$724 ;
-  wire \$725 ;
+  wire \$724 ;
+  wire [4:0] \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
@@ -1773,8 +3769,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire [4:0] \$732 ;
-  wire \$733 ;
+  wire \$732 ;
+  wire [4:0] \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
@@ -1782,7 +3778,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire [4:0] \$740 ;
+  wire \$740 ;
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
@@ -1797,7 +3793,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
+  wire [6:0] \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
@@ -1805,7 +3801,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [6:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
@@ -1815,14 +3811,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
+  wire [7:0] \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
-  wire [7:0] \$777 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
@@ -1830,7 +3826,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire \$784 ;
+  wire [7:0] \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
@@ -1838,14 +3834,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire [7:0] \$791 ;
+  wire \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire \$798 ;
+  wire [7:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
@@ -1854,7 +3850,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire [7:0] \$805 ;
+  wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
@@ -1862,14 +3858,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  wire \$812 ;
+  wire [7:0] \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
-  wire [7:0] \$819 ;
+  wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
@@ -1877,75 +3873,75 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire \$826 ;
+  wire [7:0] \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire [3:0] \$83 ;
+  wire \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
-  wire [7:0] \$833 ;
+  wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire [3:0] \$84 ;
-  wire \$840 ;
+  wire \$84 ;
+  wire [7:0] \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire [7:0] \$847 ;
+  wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire \$85 ;
+  wire [3:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [7:0] \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
-  wire \$86 ;
+  wire [3:0] \$86 ;
   wire \$860 ;
-  wire [7:0] \$861 ;
+  wire \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [7:0] \$868 ;
+  wire [8:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
+  wire [7:0] \$870 ;
   wire \$871 ;
-  wire \$872 ;
+  wire [8:0] \$872 ;
   wire \$873 ;
-  wire \$874 ;
-  wire [7:0] \$875 ;
-  wire [8:0] \$876 ;
-  wire [7:0] \$877 ;
+  wire [8:0] \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
   wire \$878 ;
-  wire [8:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [8:0] \$881 ;
+  wire \$881 ;
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire \$888 ;
+  wire [7:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
@@ -1953,7 +3949,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [7:0] \$895 ;
+  wire \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
@@ -1962,14 +3958,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [7:0] \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire [7:0] \$909 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
@@ -1977,7 +3973,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire \$916 ;
+  wire [7:0] \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
@@ -1985,30 +3981,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire [7:0] \$923 ;
+  wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
-  wire [7:0] \$93 ;
-  wire \$930 ;
+  wire \$93 ;
+  wire [7:0] \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
-  wire [7:0] \$937 ;
+  wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [6:0] \$94 ;
+  wire \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
-  wire \$944 ;
+  wire [7:0] \$944 ;
   wire \$945 ;
   wire \$946 ;
   wire \$947 ;
@@ -2016,22 +4012,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
-  wire [7:0] \$951 ;
+  wire \$951 ;
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire \$958 ;
+  wire [7:0] \$958 ;
   wire \$959 ;
-  wire [5:0] \$96 ;
+  wire [6:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire [7:0] \$965 ;
+  wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
@@ -2039,43 +4035,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
-  wire \$972 ;
+  wire [7:0] \$972 ;
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
   wire \$977 ;
   wire \$978 ;
-  wire [7:0] \$979 ;
-  wire [3:0] \$98 ;
+  wire \$979 ;
+  wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
-  wire \$99 ;
+  wire [7:0] \$986 ;
+  wire [8:0] \$987 ;
+  wire [8:0] \$988 ;
+  wire [8:0] \$989 ;
+  wire [7:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire [7:0] \$993 ;
-  wire [8:0] \$994 ;
-  wire [8:0] \$995 ;
-  wire [8:0] \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire [14:0] \$996 ;
+  wire [36:0] \$997 ;
+  wire [21:0] \$998 ;
+  wire [36:0] \$999 ;
   wire [7:0] \$signal ;
-  wire [7:0] \$signal$168 ;
-  wire \$signal$256 ;
-  wire \$signal$267 ;
-  wire \$signal$286 ;
-  wire [3:0] \$signal$323 ;
-  wire \$signal$476 ;
+  wire [7:0] \$signal$170 ;
+  wire \$signal$259 ;
+  wire \$signal$270 ;
+  wire \$signal$289 ;
+  wire [3:0] \$signal$326 ;
+  wire \$signal$478 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -2310,6 +4306,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire fetched_snap;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
+  wire [2:0] flush_reg_select;
   input flush_src;
   wire flush_src;
   reg flush_src_d0 = 1'h0;
@@ -2350,6 +4347,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [1:0] free_oor_pool;
   input [39:0] free_port_addr;
   wire [39:0] free_port_addr;
+  wire [2:0] free_reg_hit;
   input free_src;
   wire free_src;
   input [7:0] free_tag;
@@ -2369,7 +4367,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$488 ;
+  wire [39:0] \grant_addr$490 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -2391,13 +4389,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$455 ;
+  wire [5:0] \large_grant_addr$457 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$457 ;
-  wire \large_grant_data$457.snap ;
-  wire [7:0] \large_grant_data$457.tag ;
+  wire [8:0] \large_grant_data$459 ;
+  wire \large_grant_data$459.snap ;
+  wire [7:0] \large_grant_data$459.tag ;
   wire \large_grant_data.snap ;
   wire [7:0] \large_grant_data.tag ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -2419,11 +4417,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$467 ;
+  wire [5:0] \large_parity_addr$469 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$469 ;
+  wire \large_parity_data$471 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -2465,13 +4463,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$428 ;
+  wire [6:0] \medium_grant_addr$430 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$430 ;
-  wire \medium_grant_data$430.snap ;
-  wire [7:0] \medium_grant_data$430.tag ;
+  wire [8:0] \medium_grant_data$432 ;
+  wire \medium_grant_data$432.snap ;
+  wire [7:0] \medium_grant_data$432.tag ;
   wire \medium_grant_data.snap ;
   wire [7:0] \medium_grant_data.tag ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -2493,11 +4491,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$440 ;
+  wire [6:0] \medium_parity_addr$442 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$442 ;
+  wire \medium_parity_data$444 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -2533,30 +4531,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
+  input [5:0] \port$3980$52 ;
+  wire [5:0] \port$3980$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
-  wire [7:0] \r__addr$400 ;
+  wire [7:0] \r__addr$402 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$410 ;
   wire [7:0] \r__addr$412 ;
+  wire [7:0] \r__addr$414 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$419 ;
+  wire [7:0] \r__addr$421 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$425 ;
   wire [6:0] \r__addr$427 ;
+  wire [6:0] \r__addr$429 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$437 ;
   wire [6:0] \r__addr$439 ;
+  wire [6:0] \r__addr$441 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$446 ;
+  wire [6:0] \r__addr$448 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$452 ;
   wire [5:0] \r__addr$454 ;
+  wire [5:0] \r__addr$456 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$464 ;
   wire [5:0] \r__addr$466 ;
+  wire [5:0] \r__addr$468 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$473 ;
+  wire [5:0] \r__addr$475 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -2583,13 +4583,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$401 ;
+  wire [7:0] \small_grant_addr$403 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$403 ;
-  wire \small_grant_data$403.snap ;
-  wire [7:0] \small_grant_data$403.tag ;
+  wire [8:0] \small_grant_data$405 ;
+  wire \small_grant_data$405.snap ;
+  wire [7:0] \small_grant_data$405.tag ;
   wire \small_grant_data.snap ;
   wire [7:0] \small_grant_data.tag ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -2611,11 +4611,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$413 ;
+  wire [7:0] \small_parity_addr$415 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$415 ;
+  wire \small_parity_data$417 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -2655,49 +4655,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$404 ;
+  wire [7:0] \w__addr$406 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$416 ;
+  wire [7:0] \w__addr$418 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$422 ;
-  wire [6:0] \w__addr$431 ;
+  wire [6:0] \w__addr$424 ;
+  wire [6:0] \w__addr$433 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$443 ;
+  wire [6:0] \w__addr$445 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$449 ;
-  wire [5:0] \w__addr$458 ;
+  wire [5:0] \w__addr$451 ;
+  wire [5:0] \w__addr$460 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$470 ;
+  wire [5:0] \w__addr$472 ;
   (* init = 9'h000 *)
   wire [8:0] w__data;
-  wire \w__data$408 ;
+  wire \w__data$410 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$418 ;
+  wire [16:0] \w__data$420 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$424 ;
-  wire \w__data$435 ;
+  wire [8:0] \w__data$426 ;
+  wire \w__data$437 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$445 ;
+  wire [15:0] \w__data$447 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$451 ;
-  wire \w__data$462 ;
+  wire [8:0] \w__data$453 ;
+  wire \w__data$464 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$472 ;
+  wire [14:0] \w__data$474 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$406 ;
+  wire \w__en$408 ;
   (* init = 1'h0 *)
-  wire \w__en$417 ;
+  wire \w__en$419 ;
   (* init = 1'h0 *)
-  wire \w__en$423 ;
-  wire \w__en$433 ;
+  wire \w__en$425 ;
+  wire \w__en$435 ;
   (* init = 1'h0 *)
-  wire \w__en$444 ;
+  wire \w__en$446 ;
   (* init = 1'h0 *)
-  wire \w__en$450 ;
-  wire \w__en$460 ;
+  wire \w__en$452 ;
+  wire \w__en$462 ;
   (* init = 1'h0 *)
-  wire \w__en$471 ;
+  wire \w__en$473 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -2741,8 +4741,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge clk) begin
-    if (\w__en$460 )
-      large_parity[f4_slot[5:0]] <= \w__data$462 ;
+    if (\w__en$462 )
+      large_parity[f4_slot[5:0]] <= \w__data$464 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -2772,7 +4772,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge clk) begin
-    _5_ <= medium_grant[\$682 [6:0]];
+    _5_ <= medium_grant[\$675 [6:0]];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$33  = _5_;
@@ -2780,13 +4780,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge clk) begin
-    if (\w__en$433 )
-      medium_parity[f4_slot[6:0]] <= \w__data$435 ;
+    if (\w__en$435 )
+      medium_parity[f4_slot[6:0]] <= \w__data$437 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge clk) begin
-    _7_ <= medium_parity[\$682 [6:0]];
+    _7_ <= medium_parity[\$675 [6:0]];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$37  = _7_;
@@ -2811,7 +4811,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge clk) begin
-    _10_ <= small_grant[\$676 [7:0]];
+    _10_ <= small_grant[\$669 [7:0]];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$11  = _10_;
@@ -2819,13 +4819,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge clk) begin
-    if (\w__en$406 )
-      small_parity[f4_slot] <= \w__data$408 ;
+    if (\w__en$408 )
+      small_parity[f4_slot] <= \w__data$410 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge clk) begin
-    _12_ <= small_parity[\$676 [7:0]];
+    _12_ <= small_parity[\$669 [7:0]];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$15  = _12_;
@@ -2865,897 +4865,890 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_pool == 1'h1;
-  assign \$29  = flush_valid & \$28 ;
-  assign \$30  = x0_pool >= 2'h3;
-  assign \$31  = x0_pool == 2'h2;
-  assign \$32  = \$31  ? 4'h8 : 4'h0;
-  assign \$33  = \$30  ? 4'h2 : \$32 ;
-  assign \$34  = ! x1_err;
-  assign \$35  = \$676 [7:0] - small_seen;
-  assign \$36  = ~ \$35 [9];
-  assign \$37  = small_take_fresh & \$36 ;
-  assign \$38  = \$676 [7:0] + 1'h1;
-  assign \$39  = \$676 [7:0] + 1'h1;
-  assign \$40  = \$676 [7:0] != 8'hff;
-  assign \$41  = small_head == 8'hff;
-  assign \$42  = small_head + 1'h1;
-  assign \$43  = \$41  ? 9'h000 : \$42 ;
-  assign \$44  = \$682 [6:0] - medium_seen;
-  assign \$45  = ~ \$44 [8];
-  assign \$46  = medium_take_fresh & \$45 ;
-  assign \$47  = \$682 [6:0] + 1'h1;
-  assign \$48  = \$682 [6:0] + 1'h1;
-  assign \$49  = \$682 [6:0] != 7'h7f;
-  assign \$50  = medium_head == 7'h7f;
-  assign \$51  = medium_head + 1'h1;
-  assign \$52  = \$50  ? 8'h00 : \$51 ;
-  assign \$53  = large_fresh_slot - large_seen;
-  assign \$54  = ~ \$53 [6];
-  assign \$55  = large_take_fresh & \$54 ;
-  assign \$56  = large_fresh_slot + 1'h1;
-  assign \$57  = large_fresh_slot + 1'h1;
-  assign \$58  = large_fresh_slot != 6'h2f;
-  assign \$59  = large_head == 6'h2f;
-  assign \$60  = large_head + 1'h1;
-  assign \$61  = \$59  ? 7'h00 : \$60 ;
-  assign \$67  = small_has_fresh | small_nonempty;
-  assign \$68  = \$67  | x1_select[0];
-  assign \$69  = a1_select[0] & \$68 ;
-  assign \$70  = medium_has_fresh | medium_nonempty;
-  assign \$71  = \$70  | x1_select[1];
-  assign \$72  = a1_select[1] & \$71 ;
-  assign \$73  = \$69  | \$72 ;
-  assign \$74  = large_has_fresh | large_nonempty;
-  assign \$75  = \$74  | x1_select[2];
-  assign \$76  = a1_select[2] & \$75 ;
-  assign \$77  = \$73  | \$76 ;
-  assign \$78  = a1_in[0] & a1_fits[0];
-  assign \$79  = a1_in[1] & a1_fits[1];
-  assign \$80  = \$78  | \$79 ;
-  assign \$81  = a1_in[2] & a1_fits[2];
+  assign \$28  = flush_src ? \port$3980$52 [3] : \$27 ;
+  assign \$29  = flush_pool == 1'h1;
+  assign \$30  = flush_valid & \$29 ;
+  assign \$31  = flush_src ? \port$3980$52 [4] : \$30 ;
+  assign \$32  = x0_pool >= 2'h3;
+  assign \$33  = x0_pool == 2'h2;
+  assign \$34  = \$33  ? 4'h8 : 4'h0;
+  assign \$35  = \$32  ? 4'h2 : \$34 ;
+  assign \$36  = ! x1_err;
+  assign \$37  = \$669 [7:0] - small_seen;
+  assign \$38  = ~ \$37 [9];
+  assign \$39  = small_take_fresh & \$38 ;
+  assign \$40  = \$669 [7:0] + 1'h1;
+  assign \$41  = \$669 [7:0] + 1'h1;
+  assign \$42  = \$669 [7:0] != 8'hff;
+  assign \$43  = small_head == 8'hff;
+  assign \$44  = small_head + 1'h1;
+  assign \$45  = \$43  ? 9'h000 : \$44 ;
+  assign \$46  = \$675 [6:0] - medium_seen;
+  assign \$47  = ~ \$46 [8];
+  assign \$48  = medium_take_fresh & \$47 ;
+  assign \$49  = \$675 [6:0] + 1'h1;
+  assign \$50  = \$675 [6:0] + 1'h1;
+  assign \$51  = \$675 [6:0] != 7'h7f;
+  assign \$52  = medium_head == 7'h7f;
+  assign \$53  = medium_head + 1'h1;
+  assign \$54  = \$52  ? 8'h00 : \$53 ;
+  assign \$55  = large_fresh_slot - large_seen;
+  assign \$56  = ~ \$55 [6];
+  assign \$57  = large_take_fresh & \$56 ;
+  assign \$58  = large_fresh_slot + 1'h1;
+  assign \$59  = large_fresh_slot + 1'h1;
+  assign \$60  = large_fresh_slot != 6'h2f;
+  assign \$61  = large_head == 6'h2f;
+  assign \$62  = large_head + 1'h1;
+  assign \$63  = \$61  ? 7'h00 : \$62 ;
+  assign \$69  = small_has_fresh | small_nonempty;
+  assign \$70  = \$69  | x1_select[0];
+  assign \$71  = a1_select[0] & \$70 ;
+  assign \$72  = medium_has_fresh | medium_nonempty;
+  assign \$73  = \$72  | x1_select[1];
+  assign \$74  = a1_select[1] & \$73 ;
+  assign \$75  = \$71  | \$74 ;
+  assign \$76  = large_has_fresh | large_nonempty;
+  assign \$77  = \$76  | x1_select[2];
+  assign \$78  = a1_select[2] & \$77 ;
+  assign \$79  = \$75  | \$78 ;
+  assign \$80  = a1_in[0] & a1_fits[0];
+  assign \$81  = a1_in[1] & a1_fits[1];
   assign \$82  = \$80  | \$81 ;
-  assign \$83  = \$82  ? 4'h1 : 4'h3;
-  assign \$84  = a1_bad_pool ? 4'h2 : \$83 ;
-  assign \$85  = small_has_fresh | x1_select[0];
-  assign \$86  = a1_in[0] & \$85 ;
-  assign \$87  = medium_has_fresh | x1_select[1];
-  assign \$88  = a1_in[1] & \$87 ;
-  assign \$89  = \$86  | \$88 ;
-  assign \$90  = large_has_fresh | x1_select[2];
-  assign \$91  = a1_in[2] & \$90 ;
-  assign \$92  = \$89  | \$91 ;
-  assign \$93  = a1_in[0] ? \$676 [7:0] : 8'h00;
-  assign \$94  = a1_in[1] ? \$682 [6:0] : 7'h00;
-  assign \$95  = \$93  | { 1'h0, \$94  };
-  assign \$96  = a1_in[2] ? large_fresh_slot : 6'h00;
-  assign \$97  = \$95  | { 2'h0, \$96  };
-  assign \$98  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$99  = ~ a2_from_fresh;
-  assign \$100  = a2_ok & \$99 ;
-  assign \$101  = \$100  ? a2_in : 3'h0;
-  assign \$102  = a2_ok & a2_from_fresh;
-  assign \$103  = a2_fresh_slot - small_seen_prev;
-  assign \$104  = ~ \$103 [9];
-  assign \$106  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$107  = ~ \$106 [8];
-  assign \$109  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$110  = ~ \$109 [6];
-  assign \$112  = a2_in & { \$111 , \$108 , \$105  };
-  assign \$113  = \$102  ? \$112  : 3'h0;
-  assign \$114  = a2_ok & a2_from_fresh;
-  assign \$115  = a2_fresh_slot - small_seen_prev;
-  assign \$116  = ~ \$115 [9];
-  assign \$118  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$119  = ~ \$118 [8];
-  assign \$121  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$122  = ~ \$121 [6];
-  assign \$124  = ~ { \$123 , \$120 , \$117  };
-  assign \$125  = a2_in & \$124 ;
-  assign \$126  = \$114  ? \$125  : 3'h0;
-  assign \$127  = ~ a2_ok;
-  assign \$128  = a2_ok & a2_from_fresh;
-  assign \$129  = \$128  ? a2_in : 3'h0;
+  assign \$83  = a1_in[2] & a1_fits[2];
+  assign \$84  = \$82  | \$83 ;
+  assign \$85  = \$84  ? 4'h1 : 4'h3;
+  assign \$86  = a1_bad_pool ? 4'h2 : \$85 ;
+  assign \$87  = small_has_fresh | x1_select[0];
+  assign \$88  = a1_in[0] & \$87 ;
+  assign \$89  = medium_has_fresh | x1_select[1];
+  assign \$90  = a1_in[1] & \$89 ;
+  assign \$91  = \$88  | \$90 ;
+  assign \$92  = large_has_fresh | x1_select[2];
+  assign \$93  = a1_in[2] & \$92 ;
+  assign \$94  = \$91  | \$93 ;
+  assign \$95  = a1_in[0] ? \$669 [7:0] : 8'h00;
+  assign \$96  = a1_in[1] ? \$675 [6:0] : 7'h00;
+  assign \$97  = \$95  | { 1'h0, \$96  };
+  assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
+  assign \$99  = \$97  | { 2'h0, \$98  };
+  assign \$100  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$101  = ~ a2_from_fresh;
+  assign \$102  = a2_ok & \$101 ;
+  assign \$103  = \$102  ? a2_in : 3'h0;
+  assign \$104  = a2_ok & a2_from_fresh;
+  assign \$105  = a2_fresh_slot - small_seen_prev;
+  assign \$106  = ~ \$105 [9];
+  assign \$108  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$109  = ~ \$108 [8];
+  assign \$111  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$112  = ~ \$111 [6];
+  assign \$114  = a2_in & { \$113 , \$110 , \$107  };
+  assign \$115  = \$104  ? \$114  : 3'h0;
+  assign \$116  = a2_ok & a2_from_fresh;
+  assign \$117  = a2_fresh_slot - small_seen_prev;
+  assign \$118  = ~ \$117 [9];
+  assign \$120  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$121  = ~ \$120 [8];
+  assign \$123  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$124  = ~ \$123 [6];
+  assign \$126  = ~ { \$125 , \$122 , \$119  };
+  assign \$127  = a2_in & \$126 ;
+  assign \$128  = \$116  ? \$127  : 3'h0;
+  assign \$129  = ~ a2_ok;
   assign \$130  = a2_ok & a2_from_fresh;
-  assign \$132  = a3_ok ? { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] } : 8'h00;
-  assign \$133  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$134  = a3_valid & a3_fwd_ok;
-  assign \$135  = { \$134 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$136  + 1'h1;
-  assign \$139  = { a3_valid, a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$140  = ~ \$139 ;
-  assign \$141  = \$140  + 1'h1;
-  assign \$142  = \$138  & \$141 [11];
-  assign \$144  = { a3_valid, a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$145  + 1'h1;
-  assign \$147  = \$143  & \$146 [11];
-  assign \$149  = { a3_valid, a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$150  + 1'h1;
-  assign \$152  = \$148  & \$151 [11];
-  assign \$153  = { \$152 , \$147 , \$142 , \$137 [11] } + 4'hf;
-  assign \$154  = a4_valid & a4_ok;
-  assign \$155  = { \$154 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$156  + 1'h1;
-  assign \$158  = a5_valid & a5_ok;
-  assign \$159  = { \$158 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$160  + 1'h1;
-  assign \$162  = \$157 [11] | \$161 [11];
-  assign \$163  = a4_valid & a4_ok;
-  assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$165  + 1'h1;
-  assign \$167  = a5_tag + 1'h1;
-  assign \$168  = \$166 [11] ? { 1'h0, a4_tag_next } : \$167 ;
-  assign \$169  = ~ free_oor;
-  assign \$170  = ! free_oor_pool;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = free_port_addr - 37'h1000000000;
-  assign \$173  = ~ \$172 [40];
-  assign \$174  = free_port_addr - 37'h1000004000;
-  assign \$175  = ~ \$174 [40];
-  assign \$177  = \$173  & \$176 ;
-  assign \$178  = free_src ? \$171  : \$177 ;
-  assign \$179  = ~ free_oor;
-  assign \$180  = free_oor_pool == 1'h1;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = free_port_addr - 37'h1000010000;
-  assign \$183  = ~ \$182 [40];
-  assign \$184  = free_port_addr - 37'h1000020000;
-  assign \$185  = ~ \$184 [40];
-  assign \$187  = \$183  & \$186 ;
-  assign \$188  = free_src ? \$181  : \$187 ;
-  assign \$189  = ~ free_oor;
-  assign \$190  = free_oor_pool == 2'h2;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = free_port_addr - 37'h1000100000;
-  assign \$193  = ~ \$192 [40];
-  assign \$194  = free_port_addr - 37'h1000130000;
-  assign \$195  = ~ \$194 [40];
-  assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \$191  : \$197 ;
-  assign \$199  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$200  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$201  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$202  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$203  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$204  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$205  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$206  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$207  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$208  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$209  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$210  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$211  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$212  = f0_addr[39] == f2_addr[39];
-  assign \$213  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$214  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$215  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$216  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$217  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$218  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$219  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$220  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$221  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$222  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$223  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$224  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$225  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$226  = f0_addr[39] == f3_addr[39];
-  assign \$227  = | f0_addr[5:0];
-  assign \$228  = f0_addr[39:6] - 31'h40000000;
-  assign \$229  = | f0_addr[8:0];
-  assign \$230  = f0_addr[39:9] - 28'h8000080;
-  assign \$231  = | f0_addr[11:0];
-  assign \$232  = f0_addr[39:12] - 25'h1000100;
-  assign \$234  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$236  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$237  = { 1'h0, \$235  } | \$236 ;
-  assign \$238  = f1_oor ? f1_oor_pool : \$237 ;
-  assign \$239  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$240  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$241  = \$239  | { 1'h0, \$240  };
-  assign \$242  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$243  = \$241  | { 2'h0, \$242  };
-  assign \$244  = | f1_hit;
-  assign \$245  = f1_oor | \$244 ;
-  assign \$246  = | f1_hit;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = f1_oor | \$247 ;
-  assign \$249  = f1_hit & f1_misaligned;
-  assign \$250  = | \$249 ;
-  assign \$251  = f1_contract ? 4'h8 : 4'h0;
-  assign \$252  = \$250  ? 4'h5 : \$251 ;
-  assign \$253  = \$248  ? 4'h4 : \$252 ;
-  assign \$254  = f1_small_slot - small_fresh;
-  assign \$255  = ~ \$254 [9];
-  assign \$256  = f1_hit[0] & \$255 ;
-  assign \$257  = f1_medium_slot - medium_fresh;
-  assign \$258  = ~ \$257 [8];
-  assign \$259  = f1_hit[1] & \$258 ;
-  assign \$260  = \$256  | \$259 ;
-  assign \$261  = f1_large_slot - large_fresh;
-  assign \$262  = ~ \$261 [6];
-  assign \$263  = f1_hit[2] & \$262 ;
+  assign \$131  = \$130  ? a2_in : 3'h0;
+  assign \$132  = a2_ok & a2_from_fresh;
+  assign \$134  = a3_ok ? { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] } : 8'h00;
+  assign \$135  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$136  = a3_valid & a3_fwd_ok;
+  assign \$137  = { \$136 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$138  = ~ \$137 ;
+  assign \$139  = \$138  + 1'h1;
+  assign \$141  = { a3_valid, a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$142  + 1'h1;
+  assign \$144  = \$140  & \$143 [11];
+  assign \$146  = { a3_valid, a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$147  + 1'h1;
+  assign \$149  = \$145  & \$148 [11];
+  assign \$151  = { a3_valid, a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$152  + 1'h1;
+  assign \$154  = \$150  & \$153 [11];
+  assign \$155  = { \$154 , \$149 , \$144 , \$139 [11] } + 4'hf;
+  assign \$156  = a4_valid & a4_ok;
+  assign \$157  = { \$156 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$158  + 1'h1;
+  assign \$160  = a5_valid & a5_ok;
+  assign \$161  = { \$160 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$162  + 1'h1;
+  assign \$164  = \$159 [11] | \$163 [11];
+  assign \$165  = a4_valid & a4_ok;
+  assign \$166  = { \$165 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$167  + 1'h1;
+  assign \$169  = a5_tag + 1'h1;
+  assign \$170  = \$168 [11] ? { 1'h0, a4_tag_next } : \$169 ;
+  assign \$171  = free_port_addr - 37'h1000000000;
+  assign \$172  = ~ \$171 [40];
+  assign \$173  = free_port_addr - 37'h1000004000;
+  assign \$174  = ~ \$173 [40];
+  assign \$176  = \$172  & \$175 ;
+  assign \$177  = free_src ? \port$3980$52 [0] : \$176 ;
+  assign \$178  = free_port_addr - 37'h1000010000;
+  assign \$179  = ~ \$178 [40];
+  assign \$180  = free_port_addr - 37'h1000020000;
+  assign \$181  = ~ \$180 [40];
+  assign \$183  = \$179  & \$182 ;
+  assign \$184  = free_src ? \port$3980$52 [1] : \$183 ;
+  assign \$185  = free_port_addr - 37'h1000100000;
+  assign \$186  = ~ \$185 [40];
+  assign \$187  = free_port_addr - 37'h1000130000;
+  assign \$188  = ~ \$187 [40];
+  assign \$190  = \$186  & \$189 ;
+  assign \$191  = free_src ? \port$3980$52 [2] : \$190 ;
+  assign \$192  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$193  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$194  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$195  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$196  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$197  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$198  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$199  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$200  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$201  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$202  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$203  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$204  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$205  = f0_addr[39] == f2_addr[39];
+  assign \$206  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$207  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$208  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$209  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$210  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$211  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$212  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$213  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$214  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$215  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$216  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$217  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$218  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$219  = f0_addr[39] == f3_addr[39];
+  assign \$220  = | f0_addr[5:0];
+  assign \$221  = f0_addr[39:6] - 31'h40000000;
+  assign \$222  = | f0_addr[8:0];
+  assign \$223  = f0_addr[39:9] - 28'h8000080;
+  assign \$224  = | f0_addr[11:0];
+  assign \$225  = f0_addr[39:12] - 25'h1000100;
+  assign \$227  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$229  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$230  = { 1'h0, \$228  } | \$229 ;
+  assign \$231  = f1_oor ? f1_oor_pool : \$230 ;
+  assign \$232  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$233  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$234  = \$232  | { 1'h0, \$233  };
+  assign \$235  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$236  = \$234  | { 2'h0, \$235  };
+  assign \$237  = | f1_hit;
+  assign \$238  = f1_oor | \$237 ;
+  assign \$239  = | f1_hit;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = f1_oor | \$240 ;
+  assign \$242  = f1_hit & f1_misaligned;
+  assign \$243  = | \$242 ;
+  assign \$244  = f1_contract ? 4'h8 : 4'h0;
+  assign \$245  = \$243  ? 4'h5 : \$244 ;
+  assign \$246  = \$241  ? 4'h4 : \$245 ;
+  assign \$247  = f1_small_slot - small_fresh;
+  assign \$248  = ~ \$247 [9];
+  assign \$249  = f1_hit[0] & \$248 ;
+  assign \$250  = f1_medium_slot - medium_fresh;
+  assign \$251  = ~ \$250 [8];
+  assign \$252  = f1_hit[1] & \$251 ;
+  assign \$253  = \$249  | \$252 ;
+  assign \$254  = f1_large_slot - large_fresh;
+  assign \$255  = ~ \$254 [6];
+  assign \$256  = f1_hit[2] & \$255 ;
+  assign \$257  = \$253  | \$256 ;
+  assign \$258  = ~ f1_same_second_eq0;
+  assign \$259  = ~ f1_same_second_eq3;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ f1_same_second_eq6;
+  assign \$262  = ~ f1_same_second_eq9;
+  assign \$263  = \$261  | \$262 ;
   assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ f1_same_second_eq0;
-  assign \$266  = ~ f1_same_second_eq3;
+  assign \$265  = ~ f1_same_second_eq12;
+  assign \$266  = ~ f1_same_second_eq15;
   assign \$267  = \$265  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq6;
-  assign \$269  = ~ f1_same_second_eq9;
+  assign \$268  = ~ f1_same_second_eq18;
+  assign \$269  = ~ f1_same_second_eq21;
   assign \$270  = \$268  | \$269 ;
   assign \$271  = \$267  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq12;
-  assign \$273  = ~ f1_same_second_eq15;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = ~ f1_same_second_eq18;
-  assign \$276  = ~ f1_same_second_eq21;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = \$274  | \$277 ;
-  assign \$279  = \$271  | \$278 ;
-  assign \$280  = ~ f1_same_second_eq24;
-  assign \$281  = ~ f1_same_second_eq27;
+  assign \$272  = \$264  | \$271 ;
+  assign \$273  = ~ f1_same_second_eq24;
+  assign \$274  = ~ f1_same_second_eq27;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = ~ f1_same_second_eq30;
+  assign \$277  = ~ f1_same_second_eq33;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = \$275  | \$278 ;
+  assign \$280  = ~ f1_same_second_eq36;
+  assign \$281  = ~ f1_same_second_eq39;
   assign \$282  = \$280  | \$281 ;
-  assign \$283  = ~ f1_same_second_eq30;
-  assign \$284  = ~ f1_same_second_eq33;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = \$282  | \$285 ;
-  assign \$287  = ~ f1_same_second_eq36;
-  assign \$288  = ~ f1_same_second_eq39;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = \$279  | \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = ~ f1_same_third_eq0;
-  assign \$294  = ~ f1_same_third_eq3;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = \$272  | \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = ~ f1_same_third_eq0;
+  assign \$287  = ~ f1_same_third_eq3;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = ~ f1_same_third_eq6;
+  assign \$290  = ~ f1_same_third_eq9;
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = \$288  | \$291 ;
+  assign \$293  = ~ f1_same_third_eq12;
+  assign \$294  = ~ f1_same_third_eq15;
   assign \$295  = \$293  | \$294 ;
-  assign \$296  = ~ f1_same_third_eq6;
-  assign \$297  = ~ f1_same_third_eq9;
+  assign \$296  = ~ f1_same_third_eq18;
+  assign \$297  = ~ f1_same_third_eq21;
   assign \$298  = \$296  | \$297 ;
   assign \$299  = \$295  | \$298 ;
-  assign \$300  = ~ f1_same_third_eq12;
-  assign \$301  = ~ f1_same_third_eq15;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = ~ f1_same_third_eq18;
-  assign \$304  = ~ f1_same_third_eq21;
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = \$302  | \$305 ;
-  assign \$307  = \$299  | \$306 ;
-  assign \$308  = ~ f1_same_third_eq24;
-  assign \$309  = ~ f1_same_third_eq27;
+  assign \$300  = \$292  | \$299 ;
+  assign \$301  = ~ f1_same_third_eq24;
+  assign \$302  = ~ f1_same_third_eq27;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = ~ f1_same_third_eq30;
+  assign \$305  = ~ f1_same_third_eq33;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  | \$306 ;
+  assign \$308  = ~ f1_same_third_eq36;
+  assign \$309  = ~ f1_same_third_eq39;
   assign \$310  = \$308  | \$309 ;
-  assign \$311  = ~ f1_same_third_eq30;
-  assign \$312  = ~ f1_same_third_eq33;
-  assign \$313  = \$311  | \$312 ;
-  assign \$314  = \$310  | \$313 ;
-  assign \$315  = ~ f1_same_third_eq36;
-  assign \$316  = ~ f1_same_third_eq39;
-  assign \$317  = \$315  | \$316 ;
-  assign \$318  = \$314  | \$317 ;
-  assign \$319  = \$307  | \$318 ;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = ! f2_pool;
-  assign \$322  = f2_pool == 1'h1;
-  assign \$323  = f2_pool == 2'h2;
-  assign \$324  = a4_tag ^ f2_tag;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  + 1'h1;
-  assign \$327  = a5_tag ^ f2_tag;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$328  + 1'h1;
-  assign \$330  = \$1013 [11] ? a4_tag : a5_tag;
-  assign \$331  = \$1013 [11] ? a4_snap : a5_snap;
-  assign \$332  = f2_same_third & f5_ok;
-  assign \$333  = ~ \$1013 [11];
-  assign \$334  = \$signal$256  & \$333 ;
-  assign \$335  = ~ \$1017 [11];
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = f2_same_third & f5_ok;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = \$336  & \$338 ;
-  assign \$340  = ~ f3_never_granted;
-  assign \$341  = ~ rel_f2;
-  assign \$342  = ~ f3_rel_f3;
-  assign \$344  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$311  = \$307  | \$310 ;
+  assign \$312  = \$300  | \$311 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = ! f2_pool;
+  assign \$315  = f2_pool == 1'h1;
+  assign \$316  = f2_pool == 2'h2;
+  assign \$317  = a4_tag ^ f2_tag;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = \$318  + 1'h1;
+  assign \$320  = a5_tag ^ f2_tag;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = \$321  + 1'h1;
+  assign \$323  = \$1006 [11] ? a4_tag : a5_tag;
+  assign \$324  = \$1006 [11] ? a4_snap : a5_snap;
+  assign \$325  = f2_same_third & f5_ok;
+  assign \$326  = ~ \$1006 [11];
+  assign \$327  = \$signal$259  & \$326 ;
+  assign \$328  = ~ \$1010 [11];
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = f2_same_third & f5_ok;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$329  & \$331 ;
+  assign \$333  = ~ f3_never_granted;
+  assign \$334  = ~ rel_f2;
+  assign \$335  = ~ f3_rel_f3;
+  assign \$337  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$338  = \$336  & \$337 ;
+  assign \$340  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$341  = \$339  & \$340 ;
+  assign \$342  = \$338  | \$341 ;
+  assign \$344  = large_parity_r0_b0 == large_grant_r0_b0[0];
   assign \$345  = \$343  & \$344 ;
-  assign \$347  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = \$345  | \$348 ;
-  assign \$351  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$349  | \$352 ;
-  assign \$354  = \$342  & \$353 ;
-  assign \$355  = f3_hit_a3 | \$354 ;
-  assign \$356  = \$341  & \$355 ;
-  assign \$357  = f3_hit_a2 | \$356 ;
-  assign \$358  = \$340  & \$357 ;
-  assign \$359  = f3_hit_a2 | f3_hit_a3;
-  assign \$361  = \$360  & small_grant_r0_b0[1];
-  assign \$363  = \$362  & medium_grant_r0_b0[1];
-  assign \$364  = \$361  | \$363 ;
-  assign \$366  = \$365  & large_grant_r0_b0[1];
-  assign \$367  = \$364  | \$366 ;
-  assign \$369  = \$368  & small_grant_r0_b0[2];
-  assign \$371  = \$370  & medium_grant_r0_b0[2];
-  assign \$372  = \$369  | \$371 ;
-  assign \$374  = \$373  & large_grant_r0_b0[2];
-  assign \$375  = \$372  | \$374 ;
-  assign \$377  = \$376  & small_grant_r0_b0[3];
-  assign \$379  = \$378  & medium_grant_r0_b0[3];
-  assign \$380  = \$377  | \$379 ;
-  assign \$382  = \$381  & large_grant_r0_b0[3];
-  assign \$383  = \$380  | \$382 ;
-  assign \$385  = \$384  & small_grant_r0_b0[4];
-  assign \$387  = \$386  & medium_grant_r0_b0[4];
-  assign \$388  = \$385  | \$387 ;
-  assign \$390  = \$389  & large_grant_r0_b0[4];
-  assign \$391  = \$388  | \$390 ;
-  assign \$393  = \$392  & small_grant_r0_b0[5];
-  assign \$395  = \$394  & medium_grant_r0_b0[5];
-  assign \$396  = \$393  | \$395 ;
-  assign \$398  = \$397  & large_grant_r0_b0[5];
-  assign \$399  = \$396  | \$398 ;
-  assign \$401  = \$400  & small_grant_r0_b0[6];
-  assign \$403  = \$402  & medium_grant_r0_b0[6];
-  assign \$404  = \$401  | \$403 ;
-  assign \$406  = \$405  & large_grant_r0_b0[6];
-  assign \$407  = \$404  | \$406 ;
-  assign \$409  = \$408  & small_grant_r0_b0[7];
-  assign \$411  = \$410  & medium_grant_r0_b0[7];
-  assign \$412  = \$409  | \$411 ;
-  assign \$414  = \$413  & large_grant_r0_b0[7];
-  assign \$415  = \$412  | \$414 ;
-  assign \$417  = \$416  & small_grant_r0_b0[8];
-  assign \$419  = \$418  & medium_grant_r0_b0[8];
-  assign \$420  = \$417  | \$419 ;
-  assign \$422  = \$421  & large_grant_r0_b0[8];
+  assign \$346  = \$342  | \$345 ;
+  assign \$347  = \$335  & \$346 ;
+  assign \$348  = f3_hit_a3 | \$347 ;
+  assign \$349  = \$334  & \$348 ;
+  assign \$350  = f3_hit_a2 | \$349 ;
+  assign \$351  = \$333  & \$350 ;
+  assign \$352  = f3_hit_a2 | f3_hit_a3;
+  assign \$354  = \$353  & small_grant_r0_b0[1];
+  assign \$356  = \$355  & medium_grant_r0_b0[1];
+  assign \$357  = \$354  | \$356 ;
+  assign \$359  = \$358  & large_grant_r0_b0[1];
+  assign \$360  = \$357  | \$359 ;
+  assign \$362  = \$361  & small_grant_r0_b0[2];
+  assign \$364  = \$363  & medium_grant_r0_b0[2];
+  assign \$365  = \$362  | \$364 ;
+  assign \$367  = \$366  & large_grant_r0_b0[2];
+  assign \$368  = \$365  | \$367 ;
+  assign \$370  = \$369  & small_grant_r0_b0[3];
+  assign \$372  = \$371  & medium_grant_r0_b0[3];
+  assign \$373  = \$370  | \$372 ;
+  assign \$375  = \$374  & large_grant_r0_b0[3];
+  assign \$376  = \$373  | \$375 ;
+  assign \$378  = \$377  & small_grant_r0_b0[4];
+  assign \$380  = \$379  & medium_grant_r0_b0[4];
+  assign \$381  = \$378  | \$380 ;
+  assign \$383  = \$382  & large_grant_r0_b0[4];
+  assign \$384  = \$381  | \$383 ;
+  assign \$386  = \$385  & small_grant_r0_b0[5];
+  assign \$388  = \$387  & medium_grant_r0_b0[5];
+  assign \$389  = \$386  | \$388 ;
+  assign \$391  = \$390  & large_grant_r0_b0[5];
+  assign \$392  = \$389  | \$391 ;
+  assign \$394  = \$393  & small_grant_r0_b0[6];
+  assign \$396  = \$395  & medium_grant_r0_b0[6];
+  assign \$397  = \$394  | \$396 ;
+  assign \$399  = \$398  & large_grant_r0_b0[6];
+  assign \$400  = \$397  | \$399 ;
+  assign \$402  = \$401  & small_grant_r0_b0[7];
+  assign \$404  = \$403  & medium_grant_r0_b0[7];
+  assign \$405  = \$402  | \$404 ;
+  assign \$407  = \$406  & large_grant_r0_b0[7];
+  assign \$408  = \$405  | \$407 ;
+  assign \$410  = \$409  & small_grant_r0_b0[8];
+  assign \$412  = \$411  & medium_grant_r0_b0[8];
+  assign \$413  = \$410  | \$412 ;
+  assign \$415  = \$414  & large_grant_r0_b0[8];
+  assign \$416  = \$413  | \$415 ;
+  assign \$417  = \$352  ? f3_older_tag : { \$416 , \$408 , \$400 , \$392 , \$384 , \$376 , \$368 , \$360  };
+  assign \$418  = f3_hit_a2 | f3_hit_a3;
+  assign \$420  = \$419  & small_grant_r0_b0[0];
+  assign \$422  = \$421  & medium_grant_r0_b0[0];
   assign \$423  = \$420  | \$422 ;
-  assign \$424  = \$359  ? f3_older_tag : { \$423 , \$415 , \$407 , \$399 , \$391 , \$383 , \$375 , \$367  };
-  assign \$425  = f3_hit_a2 | f3_hit_a3;
-  assign \$427  = \$426  & small_grant_r0_b0[0];
-  assign \$429  = \$428  & medium_grant_r0_b0[0];
-  assign \$430  = \$427  | \$429 ;
-  assign \$432  = \$431  & large_grant_r0_b0[0];
-  assign \$433  = \$430  | \$432 ;
-  assign \$434  = \$425  ? f3_older_snap : \$433 ;
-  assign \$435  = f3_go & \$1021 [11];
-  assign \$436  = a4_tag ^ f3_tag;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$437  + 1'h1;
-  assign \$439  = \$435  & \$438 [8];
-  assign \$440  = ~ f3_never_granted;
-  assign \$441  = f3_go & \$440 ;
-  assign \$442  = ~ \$1021 [11];
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = ~ rel_f2;
-  assign \$445  = \$444  & f3_hit_a3;
-  assign \$446  = f3_hit_a2 | \$445 ;
-  assign \$447  = \$443  & \$446 ;
-  assign \$448  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$449  = \$447  & \$448 ;
-  assign \$450  = ~ rel_f2;
-  assign \$451  = f3_quiet & \$450 ;
-  assign \$452  = ~ \$1021 [11];
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = \$453  ? f3_in : 3'h0;
-  assign \$455  = ~ f3_never_granted;
-  assign \$457  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = small_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$462  = \$458  & \$461 [8];
-  assign \$463  = ~ f3_never_granted;
-  assign \$465  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$466  = \$464  & \$465 ;
-  assign \$467  = medium_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$468  = ~ \$467 ;
-  assign \$469  = \$468  + 1'h1;
-  assign \$470  = \$466  & \$469 [8];
-  assign \$471  = ~ f3_never_granted;
-  assign \$473  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = large_grant_r0_b0[8:1] ^ f3_tag;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$476  + 1'h1;
-  assign \$478  = \$474  & \$477 [8];
-  assign \$479  = x1_select & f1_hit;
-  assign \$480  = | \$479 ;
-  assign \$481  = x1_select & f2_in;
-  assign \$482  = | \$481 ;
-  assign \$483  = f2_flushed | \$482 ;
-  assign \$484  = x1_select | x0_select;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$487  = { 1'h0, \$485  } & { \$486 [2], \$486  };
-  assign \$488  = { 1'h0, f3_in } & \$487 ;
-  assign \$489  = ~ rel_f2;
-  assign \$490  = f3_quiet & \$489 ;
-  assign \$491  = ~ \$1021 [11];
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = \$492  ? f3_in : 3'h0;
-  assign \$494  = x1_select | x0_select;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$497  = { 1'h0, \$495  } & { \$496 [2], \$496  };
-  assign \$498  = { 1'h0, \$493  } & \$497 ;
-  assign \$499  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$425  = \$424  & large_grant_r0_b0[0];
+  assign \$426  = \$423  | \$425 ;
+  assign \$427  = \$418  ? f3_older_snap : \$426 ;
+  assign \$428  = f3_go & \$1014 [11];
+  assign \$429  = a4_tag ^ f3_tag;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$432  = \$428  & \$431 [8];
+  assign \$433  = ~ f3_never_granted;
+  assign \$434  = f3_go & \$433 ;
+  assign \$435  = ~ \$1014 [11];
+  assign \$436  = \$434  & \$435 ;
+  assign \$437  = ~ rel_f2;
+  assign \$438  = \$437  & f3_hit_a3;
+  assign \$439  = f3_hit_a2 | \$438 ;
+  assign \$440  = \$436  & \$439 ;
+  assign \$441  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$442  = \$440  & \$441 ;
+  assign \$443  = ~ rel_f2;
+  assign \$444  = f3_quiet & \$443 ;
+  assign \$445  = ~ \$1014 [11];
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = \$446  ? f3_in : 3'h0;
+  assign \$448  = ~ f3_never_granted;
+  assign \$450  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = small_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$453  + 1'h1;
+  assign \$455  = \$451  & \$454 [8];
+  assign \$456  = ~ f3_never_granted;
+  assign \$458  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = medium_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$461  + 1'h1;
+  assign \$463  = \$459  & \$462 [8];
+  assign \$464  = ~ f3_never_granted;
+  assign \$466  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = large_grant_r0_b0[8:1] ^ f3_tag;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$471  = \$467  & \$470 [8];
+  assign \$472  = x1_select & f1_hit;
+  assign \$473  = | \$472 ;
+  assign \$474  = x1_select & f2_in;
+  assign \$475  = | \$474 ;
+  assign \$476  = f2_flushed | \$475 ;
+  assign \$477  = x1_select | x0_select;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$480  = { 1'h0, \$478  } & { \$479 [2], \$479  };
+  assign \$481  = { 1'h0, f3_in } & \$480 ;
+  assign \$482  = ~ rel_f2;
+  assign \$483  = f3_quiet & \$482 ;
+  assign \$484  = ~ \$1014 [11];
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$485  ? f3_in : 3'h0;
+  assign \$487  = x1_select | x0_select;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$490  = { 1'h0, \$488  } & { \$489 [2], \$489  };
+  assign \$491  = { 1'h0, \$486  } & \$490 ;
+  assign \$492  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
+  assign \$495  = \release  & \$494 [11];
+  assign \$496  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$497  + 1'h1;
+  assign \$499  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$500  = ~ \$499 ;
   assign \$501  = \$500  + 1'h1;
-  assign \$502  = \release  & \$501 [11];
-  assign \$503  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$504  = ~ \$503 ;
-  assign \$505  = \$504  + 1'h1;
-  assign \$506  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$507  = ~ \$506 ;
-  assign \$508  = \$507  + 1'h1;
-  assign \$509  = ~ f4_prev_released;
-  assign \$510  = \$509  & f4_by_older;
-  assign \$511  = f4_by_a1 | \$510 ;
-  assign \$512  = f4_live[0] & \$511 ;
-  assign \$513  = ~ f4_prev_released;
-  assign \$514  = \$513  & f4_by_mem_live[0];
-  assign \$515  = \$514  & f4_mem_ok[0];
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = ~ f4_prev_released;
-  assign \$518  = \$517  & f4_by_older;
-  assign \$519  = f4_by_a1 | \$518 ;
-  assign \$520  = f4_live[0] & \$519 ;
-  assign \$521  = ~ f4_prev_released;
-  assign \$522  = \$521  & f4_by_mem_live[0];
-  assign \$523  = \$522  & f4_mem_ok[0];
-  assign \$524  = \$520  | \$523 ;
-  assign \$525  = small_queue_waddr == 8'hff;
-  assign \$526  = small_queue_waddr + 1'h1;
-  assign \$527  = \$525  ? 9'h000 : \$526 ;
-  assign \$528  = small_pushed == small_popped;
-  assign \$529  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$530  = \$528  ? 9'h000 : \$529 ;
-  assign \$531  = $signed({ 1'h0, small_count }) + $signed(\$530 );
-  assign \$532  = ! small_pushed;
-  assign \$533  = ! small_popped;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = small_pop ? small_at[1] : small_at[0];
+  assign \$502  = ~ f4_prev_released;
+  assign \$503  = \$502  & f4_by_older;
+  assign \$504  = f4_by_a1 | \$503 ;
+  assign \$505  = f4_live[0] & \$504 ;
+  assign \$506  = ~ f4_prev_released;
+  assign \$507  = \$506  & f4_by_mem_live[0];
+  assign \$508  = \$507  & f4_mem_ok[0];
+  assign \$509  = \$505  | \$508 ;
+  assign \$510  = ~ f4_prev_released;
+  assign \$511  = \$510  & f4_by_older;
+  assign \$512  = f4_by_a1 | \$511 ;
+  assign \$513  = f4_live[0] & \$512 ;
+  assign \$514  = ~ f4_prev_released;
+  assign \$515  = \$514  & f4_by_mem_live[0];
+  assign \$516  = \$515  & f4_mem_ok[0];
+  assign \$517  = \$513  | \$516 ;
+  assign \$518  = small_queue_waddr == 8'hff;
+  assign \$519  = small_queue_waddr + 1'h1;
+  assign \$520  = \$518  ? 9'h000 : \$519 ;
+  assign \$521  = small_pushed == small_popped;
+  assign \$522  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$523  = \$521  ? 9'h000 : \$522 ;
+  assign \$524  = $signed({ 1'h0, small_count }) + $signed(\$523 );
+  assign \$525  = ! small_pushed;
+  assign \$526  = ! small_popped;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = small_pop ? small_at[1] : small_at[0];
+  assign \$529  = ~ \$528 ;
+  assign \$530  = small_push | \$529 ;
+  assign \$531  = ! small_pushed;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = small_count == 2'h3;
+  assign \$535  = small_pop ? small_at[2] : small_at[1];
   assign \$536  = ~ \$535 ;
   assign \$537  = small_push | \$536 ;
-  assign \$538  = ! small_pushed;
+  assign \$539  = ! small_popped;
   assign \$540  = \$538  & \$539 ;
-  assign \$541  = small_count == 2'h3;
-  assign \$542  = small_pop ? small_at[2] : small_at[1];
-  assign \$543  = ~ \$542 ;
-  assign \$544  = small_push | \$543 ;
-  assign \$546  = ! small_popped;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = small_pop ? small_at[0] : 1'h0;
-  assign \$549  = ~ \$548 ;
-  assign \$550  = small_push | \$549 ;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = small_pop ? small_at[1] : small_at[0];
-  assign \$555  = ~ \$554 ;
-  assign \$556  = small_push | \$555 ;
-  assign \$557  = ~ f4_prev_released;
-  assign \$558  = \$557  & f4_by_older;
-  assign \$559  = f4_by_a1 | \$558 ;
-  assign \$560  = f4_live[1] & \$559 ;
-  assign \$561  = ~ f4_prev_released;
-  assign \$562  = \$561  & f4_by_mem_live[1];
-  assign \$563  = \$562  & f4_mem_ok[1];
-  assign \$564  = \$560  | \$563 ;
-  assign \$565  = ~ f4_prev_released;
-  assign \$566  = \$565  & f4_by_older;
-  assign \$567  = f4_by_a1 | \$566 ;
-  assign \$568  = f4_live[1] & \$567 ;
-  assign \$569  = ~ f4_prev_released;
-  assign \$570  = \$569  & f4_by_mem_live[1];
-  assign \$571  = \$570  & f4_mem_ok[1];
-  assign \$572  = \$568  | \$571 ;
-  assign \$573  = medium_queue_waddr == 7'h7f;
-  assign \$574  = medium_queue_waddr + 1'h1;
-  assign \$575  = \$573  ? 8'h00 : \$574 ;
-  assign \$576  = medium_pushed == medium_popped;
-  assign \$577  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$578  = \$576  ? 8'h00 : \$577 ;
-  assign \$579  = $signed({ 1'h0, medium_count }) + $signed(\$578 );
-  assign \$580  = ! medium_pushed;
-  assign \$581  = ! medium_popped;
-  assign \$582  = \$580  & \$581 ;
-  assign \$583  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$541  = small_pop ? small_at[0] : 1'h0;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = small_push | \$542 ;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = small_pop ? small_at[1] : small_at[0];
+  assign \$548  = ~ \$547 ;
+  assign \$549  = small_push | \$548 ;
+  assign \$550  = ~ f4_prev_released;
+  assign \$551  = \$550  & f4_by_older;
+  assign \$552  = f4_by_a1 | \$551 ;
+  assign \$553  = f4_live[1] & \$552 ;
+  assign \$554  = ~ f4_prev_released;
+  assign \$555  = \$554  & f4_by_mem_live[1];
+  assign \$556  = \$555  & f4_mem_ok[1];
+  assign \$557  = \$553  | \$556 ;
+  assign \$558  = ~ f4_prev_released;
+  assign \$559  = \$558  & f4_by_older;
+  assign \$560  = f4_by_a1 | \$559 ;
+  assign \$561  = f4_live[1] & \$560 ;
+  assign \$562  = ~ f4_prev_released;
+  assign \$563  = \$562  & f4_by_mem_live[1];
+  assign \$564  = \$563  & f4_mem_ok[1];
+  assign \$565  = \$561  | \$564 ;
+  assign \$566  = medium_queue_waddr == 7'h7f;
+  assign \$567  = medium_queue_waddr + 1'h1;
+  assign \$568  = \$566  ? 8'h00 : \$567 ;
+  assign \$569  = medium_pushed == medium_popped;
+  assign \$570  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$571  = \$569  ? 8'h00 : \$570 ;
+  assign \$572  = $signed({ 1'h0, medium_count }) + $signed(\$571 );
+  assign \$573  = ! medium_pushed;
+  assign \$574  = ! medium_popped;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$577  = ~ \$576 ;
+  assign \$578  = medium_push | \$577 ;
+  assign \$579  = ! medium_pushed;
+  assign \$581  = \$579  & \$580 ;
+  assign \$582  = medium_count == 2'h3;
+  assign \$583  = medium_pop ? medium_at[2] : medium_at[1];
   assign \$584  = ~ \$583 ;
   assign \$585  = medium_push | \$584 ;
-  assign \$586  = ! medium_pushed;
+  assign \$587  = ! medium_popped;
   assign \$588  = \$586  & \$587 ;
-  assign \$589  = medium_count == 2'h3;
-  assign \$590  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$591  = ~ \$590 ;
-  assign \$592  = medium_push | \$591 ;
-  assign \$594  = ! medium_popped;
-  assign \$595  = \$593  & \$594 ;
-  assign \$596  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = medium_push | \$597 ;
-  assign \$601  = \$599  & \$600 ;
-  assign \$602  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$603  = ~ \$602 ;
-  assign \$604  = medium_push | \$603 ;
-  assign \$605  = ~ f4_prev_released;
-  assign \$606  = \$605  & f4_by_older;
-  assign \$607  = f4_by_a1 | \$606 ;
-  assign \$608  = f4_live[2] & \$607 ;
-  assign \$609  = ~ f4_prev_released;
-  assign \$610  = \$609  & f4_by_mem_live[2];
-  assign \$611  = \$610  & f4_mem_ok[2];
-  assign \$612  = \$608  | \$611 ;
-  assign \$613  = ~ f4_prev_released;
-  assign \$614  = \$613  & f4_by_older;
-  assign \$615  = f4_by_a1 | \$614 ;
-  assign \$616  = f4_live[2] & \$615 ;
-  assign \$617  = ~ f4_prev_released;
-  assign \$618  = \$617  & f4_by_mem_live[2];
-  assign \$619  = \$618  & f4_mem_ok[2];
-  assign \$620  = \$616  | \$619 ;
-  assign \$621  = large_queue_waddr == 6'h2f;
-  assign \$622  = large_queue_waddr + 1'h1;
-  assign \$623  = \$621  ? 7'h00 : \$622 ;
-  assign \$624  = large_pushed == large_popped;
-  assign \$625  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$626  = \$624  ? 6'h00 : \$625 ;
-  assign \$627  = $signed({ 1'h0, large_count }) + $signed(\$626 );
-  assign \$628  = ! large_pushed;
-  assign \$629  = ! large_popped;
-  assign \$630  = \$628  & \$629 ;
-  assign \$631  = large_pop ? large_at[1] : large_at[0];
+  assign \$589  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$590  = ~ \$589 ;
+  assign \$591  = medium_push | \$590 ;
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$596  = ~ \$595 ;
+  assign \$597  = medium_push | \$596 ;
+  assign \$598  = ~ f4_prev_released;
+  assign \$599  = \$598  & f4_by_older;
+  assign \$600  = f4_by_a1 | \$599 ;
+  assign \$601  = f4_live[2] & \$600 ;
+  assign \$602  = ~ f4_prev_released;
+  assign \$603  = \$602  & f4_by_mem_live[2];
+  assign \$604  = \$603  & f4_mem_ok[2];
+  assign \$605  = \$601  | \$604 ;
+  assign \$606  = ~ f4_prev_released;
+  assign \$607  = \$606  & f4_by_older;
+  assign \$608  = f4_by_a1 | \$607 ;
+  assign \$609  = f4_live[2] & \$608 ;
+  assign \$610  = ~ f4_prev_released;
+  assign \$611  = \$610  & f4_by_mem_live[2];
+  assign \$612  = \$611  & f4_mem_ok[2];
+  assign \$613  = \$609  | \$612 ;
+  assign \$614  = large_queue_waddr == 6'h2f;
+  assign \$615  = large_queue_waddr + 1'h1;
+  assign \$616  = \$614  ? 7'h00 : \$615 ;
+  assign \$617  = large_pushed == large_popped;
+  assign \$618  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$619  = \$617  ? 6'h00 : \$618 ;
+  assign \$620  = $signed({ 1'h0, large_count }) + $signed(\$619 );
+  assign \$621  = ! large_pushed;
+  assign \$622  = ! large_popped;
+  assign \$623  = \$621  & \$622 ;
+  assign \$624  = large_pop ? large_at[1] : large_at[0];
+  assign \$625  = ~ \$624 ;
+  assign \$626  = large_push | \$625 ;
+  assign \$627  = ! large_pushed;
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = large_count == 2'h3;
+  assign \$631  = large_pop ? large_at[2] : large_at[1];
   assign \$632  = ~ \$631 ;
   assign \$633  = large_push | \$632 ;
-  assign \$634  = ! large_pushed;
+  assign \$635  = ! large_popped;
   assign \$636  = \$634  & \$635 ;
-  assign \$637  = large_count == 2'h3;
-  assign \$638  = large_pop ? large_at[2] : large_at[1];
-  assign \$639  = ~ \$638 ;
-  assign \$640  = large_push | \$639 ;
-  assign \$642  = ! large_popped;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = large_pop ? large_at[0] : 1'h0;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = large_push | \$645 ;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = large_pop ? large_at[1] : large_at[0];
-  assign \$651  = ~ \$650 ;
-  assign \$652  = large_push | \$651 ;
-  assign \$653  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$654  = ~ \$653 ;
-  assign \$655  = f5_wrote & a2_ring;
-  assign \$656  = { \$655 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$657  = ~ \$656 ;
-  assign \$658  = \$657  + 1'h1;
-  assign \$659  = \release  & f4_taken_a2;
-  assign \$660  = a3_ring & a3_lapped;
-  assign \$662  = \release  & f4_taken_a3;
-  assign \$663  = a3_released | \$662 ;
-  assign \$664  = ~ a4_released;
-  assign \$665  = a4_prev_held & \$664 ;
-  assign \$666  = \release  & f4_taken_a4;
-  assign \$667  = ~ \$666 ;
-  assign \$668  = \$665  & \$667 ;
-  assign \$669  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$670  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$671  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$672  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$673  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$674  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$675  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$676  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$677  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$677 ;
-  assign \$678  = ~ x1_select[0];
-  assign \$679  = a1_select[0] & \$678 ;
-  assign \$680  = ~ small_has_fresh;
-  assign \$681  = \$679  & \$680 ;
-  assign small_pop = \$681  & small_nonempty;
-  assign \$682  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$683  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$683 ;
-  assign \$684  = ~ x1_select[1];
-  assign \$685  = a1_select[1] & \$684 ;
-  assign \$686  = ~ medium_has_fresh;
-  assign \$687  = \$685  & \$686 ;
-  assign medium_pop = \$687  & medium_nonempty;
+  assign \$637  = large_pop ? large_at[0] : 1'h0;
+  assign \$638  = ~ \$637 ;
+  assign \$639  = large_push | \$638 ;
+  assign \$642  = \$640  & \$641 ;
+  assign \$643  = large_pop ? large_at[1] : large_at[0];
+  assign \$644  = ~ \$643 ;
+  assign \$645  = large_push | \$644 ;
+  assign \$646  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = f5_wrote & a2_ring;
+  assign \$649  = { \$648 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$650  = ~ \$649 ;
+  assign \$651  = \$650  + 1'h1;
+  assign \$652  = \release  & f4_taken_a2;
+  assign \$653  = a3_ring & a3_lapped;
+  assign \$655  = \release  & f4_taken_a3;
+  assign \$656  = a3_released | \$655 ;
+  assign \$657  = ~ a4_released;
+  assign \$658  = a4_prev_held & \$657 ;
+  assign \$659  = \release  & f4_taken_a4;
+  assign \$660  = ~ \$659 ;
+  assign \$661  = \$658  & \$660 ;
+  assign \$662  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$663  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$664  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$665  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$666  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
+  assign \$667  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$668  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$669  = x1_select[0] ? 9'h000 : small_fresh;
+  assign \$670  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$670 ;
+  assign \$671  = ~ x1_select[0];
+  assign \$672  = a1_select[0] & \$671 ;
+  assign \$673  = ~ small_has_fresh;
+  assign \$674  = \$672  & \$673 ;
+  assign small_pop = \$674  & small_nonempty;
+  assign \$675  = x1_select[1] ? 8'h00 : medium_fresh;
+  assign \$676  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$676 ;
+  assign \$677  = ~ x1_select[1];
+  assign \$678  = a1_select[1] & \$677 ;
+  assign \$679  = ~ medium_has_fresh;
+  assign \$680  = \$678  & \$679 ;
+  assign medium_pop = \$680  & medium_nonempty;
   assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
-  assign \$688  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$688 ;
-  assign \$689  = ~ x1_select[2];
-  assign \$690  = a1_select[2] & \$689 ;
-  assign \$691  = ~ large_has_fresh;
-  assign \$692  = \$690  & \$691 ;
-  assign large_pop = \$692  & large_nonempty;
-  assign \$693  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$695  = \$694  & small_queue_r0_b0[0];
-  assign \$697  = \$696  & medium_queue_r0_b0[0];
-  assign \$699  = \$698  & large_queue_r0_b0[0];
-  assign \$700  = { \$699 , \$697 , \$695 , \$693  } + 4'hf;
-  assign \$701  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$703  = \$702  & small_queue_r0_b0[1];
-  assign \$705  = \$704  & medium_queue_r0_b0[1];
-  assign \$707  = \$706  & large_queue_r0_b0[1];
-  assign \$708  = { \$707 , \$705 , \$703 , \$701  } + 4'hf;
-  assign \$709  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$711  = \$710  & small_queue_r0_b0[2];
-  assign \$713  = \$712  & medium_queue_r0_b0[2];
-  assign \$715  = \$714  & large_queue_r0_b0[2];
-  assign \$716  = { \$715 , \$713 , \$711 , \$709  } + 4'hf;
-  assign \$717  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$719  = \$718  & small_queue_r0_b0[3];
-  assign \$721  = \$720  & medium_queue_r0_b0[3];
-  assign \$723  = \$722  & large_queue_r0_b0[3];
-  assign \$724  = { \$723 , \$721 , \$719 , \$717  } + 4'hf;
-  assign \$725  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$727  = \$726  & small_queue_r0_b0[4];
-  assign \$729  = \$728  & medium_queue_r0_b0[4];
-  assign \$731  = \$730  & large_queue_r0_b0[4];
-  assign \$732  = { \$731 , \$729 , \$727 , \$725  } + 4'hf;
-  assign \$733  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$735  = \$734  & small_queue_r0_b0[5];
-  assign \$737  = \$736  & medium_queue_r0_b0[5];
-  assign \$739  = \$738  & large_queue_r0_b0[5];
-  assign \$740  = { \$739 , \$737 , \$735 , \$733  } + 4'hf;
-  assign \$741  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$743  = \$742  & small_queue_r0_b0[6];
+  assign \$681  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$681 ;
+  assign \$682  = ~ x1_select[2];
+  assign \$683  = a1_select[2] & \$682 ;
+  assign \$684  = ~ large_has_fresh;
+  assign \$685  = \$683  & \$684 ;
+  assign large_pop = \$685  & large_nonempty;
+  assign \$686  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$688  = \$687  & small_queue_r0_b0[0];
+  assign \$690  = \$689  & medium_queue_r0_b0[0];
+  assign \$692  = \$691  & large_queue_r0_b0[0];
+  assign \$693  = { \$692 , \$690 , \$688 , \$686  } + 4'hf;
+  assign \$694  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$696  = \$695  & small_queue_r0_b0[1];
+  assign \$698  = \$697  & medium_queue_r0_b0[1];
+  assign \$700  = \$699  & large_queue_r0_b0[1];
+  assign \$701  = { \$700 , \$698 , \$696 , \$694  } + 4'hf;
+  assign \$702  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$704  = \$703  & small_queue_r0_b0[2];
+  assign \$706  = \$705  & medium_queue_r0_b0[2];
+  assign \$708  = \$707  & large_queue_r0_b0[2];
+  assign \$709  = { \$708 , \$706 , \$704 , \$702  } + 4'hf;
+  assign \$710  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$712  = \$711  & small_queue_r0_b0[3];
+  assign \$714  = \$713  & medium_queue_r0_b0[3];
+  assign \$716  = \$715  & large_queue_r0_b0[3];
+  assign \$717  = { \$716 , \$714 , \$712 , \$710  } + 4'hf;
+  assign \$718  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$720  = \$719  & small_queue_r0_b0[4];
+  assign \$722  = \$721  & medium_queue_r0_b0[4];
+  assign \$724  = \$723  & large_queue_r0_b0[4];
+  assign \$725  = { \$724 , \$722 , \$720 , \$718  } + 4'hf;
+  assign \$726  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$728  = \$727  & small_queue_r0_b0[5];
+  assign \$730  = \$729  & medium_queue_r0_b0[5];
+  assign \$732  = \$731  & large_queue_r0_b0[5];
+  assign \$733  = { \$732 , \$730 , \$728 , \$726  } + 4'hf;
+  assign \$734  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$736  = \$735  & small_queue_r0_b0[6];
+  assign \$737  = \$734  | \$736 ;
+  assign \$739  = \$738  & medium_queue_r0_b0[6];
+  assign \$740  = \$737  | \$739 ;
+  assign \$741  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$743  = \$742  & small_queue_r0_b0[7];
   assign \$744  = \$741  | \$743 ;
-  assign \$746  = \$745  & medium_queue_r0_b0[6];
-  assign \$747  = \$744  | \$746 ;
-  assign \$748  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$750  = \$749  & small_queue_r0_b0[7];
-  assign \$751  = \$748  | \$750 ;
-  assign \$752  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$753  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$754  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$756  = \$755  & small_queue_r0_b0[8];
-  assign \$758  = \$757  & medium_queue_r0_b0[7];
-  assign \$760  = \$759  & large_queue_r0_b0[6];
-  assign \$761  = { \$760 , \$758 , \$756 , \$754 , \$753 , \$752  } + 6'h3f;
-  assign \$762  = a3_fwd_ok & a3_hit_a1;
-  assign \$763  = a3_fwd_ok & a3_older_hit;
-  assign \$766  = \$765  & small_grant_r1_b0[1];
-  assign \$768  = \$767  & medium_grant_r1_b0[1];
-  assign \$770  = \$769  & large_grant_r1_b0[1];
-  assign \$772  = \$771  & small_queue_r0_b0[9];
-  assign \$774  = \$773  & medium_queue_r0_b0[8];
-  assign \$776  = \$775  & large_queue_r0_b0[7];
-  assign \$777  = { \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764  } + 7'h7f;
-  assign \$780  = \$779  & small_grant_r1_b0[2];
-  assign \$782  = \$781  & medium_grant_r1_b0[2];
-  assign \$784  = \$783  & large_grant_r1_b0[2];
-  assign \$786  = \$785  & small_queue_r0_b0[10];
-  assign \$788  = \$787  & medium_queue_r0_b0[9];
-  assign \$790  = \$789  & large_queue_r0_b0[8];
-  assign \$791  = { \$790 , \$788 , \$786 , \$784 , \$782 , \$780 , \$778  } + 7'h7f;
-  assign \$794  = \$793  & small_grant_r1_b0[3];
-  assign \$796  = \$795  & medium_grant_r1_b0[3];
-  assign \$798  = \$797  & large_grant_r1_b0[3];
-  assign \$800  = \$799  & small_queue_r0_b0[11];
-  assign \$802  = \$801  & medium_queue_r0_b0[10];
-  assign \$804  = \$803  & large_queue_r0_b0[9];
-  assign \$805  = { \$804 , \$802 , \$800 , \$798 , \$796 , \$794 , \$792  } + 7'h7f;
-  assign \$808  = \$807  & small_grant_r1_b0[4];
-  assign \$810  = \$809  & medium_grant_r1_b0[4];
-  assign \$812  = \$811  & large_grant_r1_b0[4];
-  assign \$814  = \$813  & small_queue_r0_b0[12];
-  assign \$816  = \$815  & medium_queue_r0_b0[11];
-  assign \$818  = \$817  & large_queue_r0_b0[10];
-  assign \$819  = { \$818 , \$816 , \$814 , \$812 , \$810 , \$808 , \$806  } + 7'h7f;
-  assign \$822  = \$821  & small_grant_r1_b0[5];
-  assign \$824  = \$823  & medium_grant_r1_b0[5];
-  assign \$826  = \$825  & large_grant_r1_b0[5];
-  assign \$828  = \$827  & small_queue_r0_b0[13];
-  assign \$830  = \$829  & medium_queue_r0_b0[12];
-  assign \$832  = \$831  & large_queue_r0_b0[11];
-  assign \$833  = { \$832 , \$830 , \$828 , \$826 , \$824 , \$822 , \$820  } + 7'h7f;
-  assign \$836  = \$835  & small_grant_r1_b0[6];
-  assign \$838  = \$837  & medium_grant_r1_b0[6];
-  assign \$840  = \$839  & large_grant_r1_b0[6];
-  assign \$842  = \$841  & small_queue_r0_b0[14];
-  assign \$844  = \$843  & medium_queue_r0_b0[13];
-  assign \$846  = \$845  & large_queue_r0_b0[12];
-  assign \$847  = { \$846 , \$844 , \$842 , \$840 , \$838 , \$836 , \$834  } + 7'h7f;
-  assign \$850  = \$849  & small_grant_r1_b0[7];
-  assign \$852  = \$851  & medium_grant_r1_b0[7];
-  assign \$854  = \$853  & large_grant_r1_b0[7];
-  assign \$856  = \$855  & small_queue_r0_b0[15];
-  assign \$858  = \$857  & medium_queue_r0_b0[14];
-  assign \$860  = \$859  & large_queue_r0_b0[13];
-  assign \$861  = { \$860 , \$858 , \$856 , \$854 , \$852 , \$850 , \$848  } + 7'h7f;
-  assign \$864  = \$863  & small_grant_r1_b0[8];
-  assign \$866  = \$865  & medium_grant_r1_b0[8];
-  assign \$868  = \$867  & large_grant_r1_b0[8];
-  assign \$870  = \$869  & small_queue_r0_b0[16];
-  assign \$872  = \$871  & medium_queue_r0_b0[15];
-  assign \$874  = \$873  & large_queue_r0_b0[14];
-  assign \$875  = { \$874 , \$872 , \$870 , \$868 , \$866 , \$864 , \$862  } + 7'h7f;
-  assign \$876  = { \$875 [7], \$861 [7], \$847 [7], \$833 [7], \$819 [7], \$805 [7], \$791 [7], \$777 [7] } + 1'h1;
-  assign \$877  = \$763  ? a3_older_next : \$876 [7:0];
-  assign \$signal$168  = \$762  ? a4_tag_next : \$877 ;
-  assign \$878  = a3_fwd_ok & a3_hit_a1;
-  assign \$879  = a4_tag_next + 1'h1;
-  assign \$880  = a3_fwd_ok & a3_older_hit;
-  assign \$881  = a3_older_next + 1'h1;
-  assign \$884  = \$883  & small_grant_r1_b0[1];
-  assign \$886  = \$885  & medium_grant_r1_b0[1];
-  assign \$888  = \$887  & large_grant_r1_b0[1];
-  assign \$890  = \$889  & small_queue_r0_b0[9];
-  assign \$892  = \$891  & medium_queue_r0_b0[8];
-  assign \$894  = \$893  & large_queue_r0_b0[7];
-  assign \$895  = { \$894 , \$892 , \$890 , \$888 , \$886 , \$884 , \$882  } + 7'h7f;
-  assign \$898  = \$897  & small_grant_r1_b0[2];
-  assign \$900  = \$899  & medium_grant_r1_b0[2];
-  assign \$902  = \$901  & large_grant_r1_b0[2];
-  assign \$904  = \$903  & small_queue_r0_b0[10];
-  assign \$906  = \$905  & medium_queue_r0_b0[9];
-  assign \$908  = \$907  & large_queue_r0_b0[8];
-  assign \$909  = { \$908 , \$906 , \$904 , \$902 , \$900 , \$898 , \$896  } + 7'h7f;
-  assign \$912  = \$911  & small_grant_r1_b0[3];
-  assign \$914  = \$913  & medium_grant_r1_b0[3];
-  assign \$916  = \$915  & large_grant_r1_b0[3];
-  assign \$918  = \$917  & small_queue_r0_b0[11];
-  assign \$920  = \$919  & medium_queue_r0_b0[10];
-  assign \$922  = \$921  & large_queue_r0_b0[9];
-  assign \$923  = { \$922 , \$920 , \$918 , \$916 , \$914 , \$912 , \$910  } + 7'h7f;
-  assign \$926  = \$925  & small_grant_r1_b0[4];
-  assign \$928  = \$927  & medium_grant_r1_b0[4];
-  assign \$930  = \$929  & large_grant_r1_b0[4];
-  assign \$932  = \$931  & small_queue_r0_b0[12];
-  assign \$934  = \$933  & medium_queue_r0_b0[11];
-  assign \$936  = \$935  & large_queue_r0_b0[10];
-  assign \$937  = { \$936 , \$934 , \$932 , \$930 , \$928 , \$926 , \$924  } + 7'h7f;
-  assign \$940  = \$939  & small_grant_r1_b0[5];
-  assign \$942  = \$941  & medium_grant_r1_b0[5];
-  assign \$944  = \$943  & large_grant_r1_b0[5];
-  assign \$946  = \$945  & small_queue_r0_b0[13];
-  assign \$948  = \$947  & medium_queue_r0_b0[12];
-  assign \$950  = \$949  & large_queue_r0_b0[11];
-  assign \$951  = { \$950 , \$948 , \$946 , \$944 , \$942 , \$940 , \$938  } + 7'h7f;
-  assign \$954  = \$953  & small_grant_r1_b0[6];
-  assign \$956  = \$955  & medium_grant_r1_b0[6];
-  assign \$958  = \$957  & large_grant_r1_b0[6];
-  assign \$960  = \$959  & small_queue_r0_b0[14];
-  assign \$962  = \$961  & medium_queue_r0_b0[13];
-  assign \$964  = \$963  & large_queue_r0_b0[12];
-  assign \$965  = { \$964 , \$962 , \$960 , \$958 , \$956 , \$954 , \$952  } + 7'h7f;
-  assign \$968  = \$967  & small_grant_r1_b0[7];
-  assign \$970  = \$969  & medium_grant_r1_b0[7];
-  assign \$972  = \$971  & large_grant_r1_b0[7];
-  assign \$974  = \$973  & small_queue_r0_b0[15];
-  assign \$976  = \$975  & medium_queue_r0_b0[14];
-  assign \$978  = \$977  & large_queue_r0_b0[13];
-  assign \$979  = { \$978 , \$976 , \$974 , \$972 , \$970 , \$968 , \$966  } + 7'h7f;
-  assign \$982  = \$981  & small_grant_r1_b0[8];
-  assign \$984  = \$983  & medium_grant_r1_b0[8];
-  assign \$986  = \$985  & large_grant_r1_b0[8];
-  assign \$988  = \$987  & small_queue_r0_b0[16];
-  assign \$990  = \$989  & medium_queue_r0_b0[15];
-  assign \$992  = \$991  & large_queue_r0_b0[14];
-  assign \$993  = { \$992 , \$990 , \$988 , \$986 , \$984 , \$982 , \$980  } + 7'h7f;
-  assign \$994  = { \$993 [7], \$979 [7], \$965 [7], \$951 [7], \$937 [7], \$923 [7], \$909 [7], \$895 [7] } + 2'h2;
-  assign \$995  = \$880  ? \$881  : { 1'h0, \$994 [7:0] };
-  assign \$996  = \$878  ? \$879  : \$995 ;
-  assign \$997  = a3_valid & a3_ok;
-  assign \$998  = ! a3_pool;
-  assign small_grant_wen = \$997  & \$998 ;
-  assign \$999  = a3_valid & a3_ok;
-  assign \$1000  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$999  & \$1000 ;
-  assign \$1001  = a3_valid & a3_ok;
-  assign \$1002  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1001  & \$1002 ;
-  assign \$1009  = ! f2_err;
-  assign \$signal$256  = f2_valid & \$1009 ;
-  assign \$1010  = a4_valid & a4_ok;
-  assign \$1011  = { \$1010 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = \$1012  + 1'h1;
-  assign \$1014  = a5_valid & a5_ok;
-  assign \$1015  = { \$1014 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1016  = ~ \$1015 ;
-  assign \$1017  = \$1016  + 1'h1;
-  assign \$1018  = a4_valid & a4_ok;
-  assign \$1019  = { \$1018 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = \$1020  + 1'h1;
+  assign \$745  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$746  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$747  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$749  = \$748  & small_queue_r0_b0[8];
+  assign \$751  = \$750  & medium_queue_r0_b0[7];
+  assign \$753  = \$752  & large_queue_r0_b0[6];
+  assign \$754  = { \$753 , \$751 , \$749 , \$747 , \$746 , \$745  } + 6'h3f;
+  assign \$755  = a3_fwd_ok & a3_hit_a1;
+  assign \$756  = a3_fwd_ok & a3_older_hit;
+  assign \$759  = \$758  & small_grant_r1_b0[1];
+  assign \$761  = \$760  & medium_grant_r1_b0[1];
+  assign \$763  = \$762  & large_grant_r1_b0[1];
+  assign \$765  = \$764  & small_queue_r0_b0[9];
+  assign \$767  = \$766  & medium_queue_r0_b0[8];
+  assign \$769  = \$768  & large_queue_r0_b0[7];
+  assign \$770  = { \$769 , \$767 , \$765 , \$763 , \$761 , \$759 , \$757  } + 7'h7f;
+  assign \$773  = \$772  & small_grant_r1_b0[2];
+  assign \$775  = \$774  & medium_grant_r1_b0[2];
+  assign \$777  = \$776  & large_grant_r1_b0[2];
+  assign \$779  = \$778  & small_queue_r0_b0[10];
+  assign \$781  = \$780  & medium_queue_r0_b0[9];
+  assign \$783  = \$782  & large_queue_r0_b0[8];
+  assign \$784  = { \$783 , \$781 , \$779 , \$777 , \$775 , \$773 , \$771  } + 7'h7f;
+  assign \$787  = \$786  & small_grant_r1_b0[3];
+  assign \$789  = \$788  & medium_grant_r1_b0[3];
+  assign \$791  = \$790  & large_grant_r1_b0[3];
+  assign \$793  = \$792  & small_queue_r0_b0[11];
+  assign \$795  = \$794  & medium_queue_r0_b0[10];
+  assign \$797  = \$796  & large_queue_r0_b0[9];
+  assign \$798  = { \$797 , \$795 , \$793 , \$791 , \$789 , \$787 , \$785  } + 7'h7f;
+  assign \$801  = \$800  & small_grant_r1_b0[4];
+  assign \$803  = \$802  & medium_grant_r1_b0[4];
+  assign \$805  = \$804  & large_grant_r1_b0[4];
+  assign \$807  = \$806  & small_queue_r0_b0[12];
+  assign \$809  = \$808  & medium_queue_r0_b0[11];
+  assign \$811  = \$810  & large_queue_r0_b0[10];
+  assign \$812  = { \$811 , \$809 , \$807 , \$805 , \$803 , \$801 , \$799  } + 7'h7f;
+  assign \$815  = \$814  & small_grant_r1_b0[5];
+  assign \$817  = \$816  & medium_grant_r1_b0[5];
+  assign \$819  = \$818  & large_grant_r1_b0[5];
+  assign \$821  = \$820  & small_queue_r0_b0[13];
+  assign \$823  = \$822  & medium_queue_r0_b0[12];
+  assign \$825  = \$824  & large_queue_r0_b0[11];
+  assign \$826  = { \$825 , \$823 , \$821 , \$819 , \$817 , \$815 , \$813  } + 7'h7f;
+  assign \$829  = \$828  & small_grant_r1_b0[6];
+  assign \$831  = \$830  & medium_grant_r1_b0[6];
+  assign \$833  = \$832  & large_grant_r1_b0[6];
+  assign \$835  = \$834  & small_queue_r0_b0[14];
+  assign \$837  = \$836  & medium_queue_r0_b0[13];
+  assign \$839  = \$838  & large_queue_r0_b0[12];
+  assign \$840  = { \$839 , \$837 , \$835 , \$833 , \$831 , \$829 , \$827  } + 7'h7f;
+  assign \$843  = \$842  & small_grant_r1_b0[7];
+  assign \$845  = \$844  & medium_grant_r1_b0[7];
+  assign \$847  = \$846  & large_grant_r1_b0[7];
+  assign \$849  = \$848  & small_queue_r0_b0[15];
+  assign \$851  = \$850  & medium_queue_r0_b0[14];
+  assign \$853  = \$852  & large_queue_r0_b0[13];
+  assign \$854  = { \$853 , \$851 , \$849 , \$847 , \$845 , \$843 , \$841  } + 7'h7f;
+  assign \$857  = \$856  & small_grant_r1_b0[8];
+  assign \$859  = \$858  & medium_grant_r1_b0[8];
+  assign \$861  = \$860  & large_grant_r1_b0[8];
+  assign \$863  = \$862  & small_queue_r0_b0[16];
+  assign \$865  = \$864  & medium_queue_r0_b0[15];
+  assign \$867  = \$866  & large_queue_r0_b0[14];
+  assign \$868  = { \$867 , \$865 , \$863 , \$861 , \$859 , \$857 , \$855  } + 7'h7f;
+  assign \$869  = { \$868 [7], \$854 [7], \$840 [7], \$826 [7], \$812 [7], \$798 [7], \$784 [7], \$770 [7] } + 1'h1;
+  assign \$870  = \$756  ? a3_older_next : \$869 [7:0];
+  assign \$signal$170  = \$755  ? a4_tag_next : \$870 ;
+  assign \$871  = a3_fwd_ok & a3_hit_a1;
+  assign \$872  = a4_tag_next + 1'h1;
+  assign \$873  = a3_fwd_ok & a3_older_hit;
+  assign \$874  = a3_older_next + 1'h1;
+  assign \$877  = \$876  & small_grant_r1_b0[1];
+  assign \$879  = \$878  & medium_grant_r1_b0[1];
+  assign \$881  = \$880  & large_grant_r1_b0[1];
+  assign \$883  = \$882  & small_queue_r0_b0[9];
+  assign \$885  = \$884  & medium_queue_r0_b0[8];
+  assign \$887  = \$886  & large_queue_r0_b0[7];
+  assign \$888  = { \$887 , \$885 , \$883 , \$881 , \$879 , \$877 , \$875  } + 7'h7f;
+  assign \$891  = \$890  & small_grant_r1_b0[2];
+  assign \$893  = \$892  & medium_grant_r1_b0[2];
+  assign \$895  = \$894  & large_grant_r1_b0[2];
+  assign \$897  = \$896  & small_queue_r0_b0[10];
+  assign \$899  = \$898  & medium_queue_r0_b0[9];
+  assign \$901  = \$900  & large_queue_r0_b0[8];
+  assign \$902  = { \$901 , \$899 , \$897 , \$895 , \$893 , \$891 , \$889  } + 7'h7f;
+  assign \$905  = \$904  & small_grant_r1_b0[3];
+  assign \$907  = \$906  & medium_grant_r1_b0[3];
+  assign \$909  = \$908  & large_grant_r1_b0[3];
+  assign \$911  = \$910  & small_queue_r0_b0[11];
+  assign \$913  = \$912  & medium_queue_r0_b0[10];
+  assign \$915  = \$914  & large_queue_r0_b0[9];
+  assign \$916  = { \$915 , \$913 , \$911 , \$909 , \$907 , \$905 , \$903  } + 7'h7f;
+  assign \$919  = \$918  & small_grant_r1_b0[4];
+  assign \$921  = \$920  & medium_grant_r1_b0[4];
+  assign \$923  = \$922  & large_grant_r1_b0[4];
+  assign \$925  = \$924  & small_queue_r0_b0[12];
+  assign \$927  = \$926  & medium_queue_r0_b0[11];
+  assign \$929  = \$928  & large_queue_r0_b0[10];
+  assign \$930  = { \$929 , \$927 , \$925 , \$923 , \$921 , \$919 , \$917  } + 7'h7f;
+  assign \$933  = \$932  & small_grant_r1_b0[5];
+  assign \$935  = \$934  & medium_grant_r1_b0[5];
+  assign \$937  = \$936  & large_grant_r1_b0[5];
+  assign \$939  = \$938  & small_queue_r0_b0[13];
+  assign \$941  = \$940  & medium_queue_r0_b0[12];
+  assign \$943  = \$942  & large_queue_r0_b0[11];
+  assign \$944  = { \$943 , \$941 , \$939 , \$937 , \$935 , \$933 , \$931  } + 7'h7f;
+  assign \$947  = \$946  & small_grant_r1_b0[6];
+  assign \$949  = \$948  & medium_grant_r1_b0[6];
+  assign \$951  = \$950  & large_grant_r1_b0[6];
+  assign \$953  = \$952  & small_queue_r0_b0[14];
+  assign \$955  = \$954  & medium_queue_r0_b0[13];
+  assign \$957  = \$956  & large_queue_r0_b0[12];
+  assign \$958  = { \$957 , \$955 , \$953 , \$951 , \$949 , \$947 , \$945  } + 7'h7f;
+  assign \$961  = \$960  & small_grant_r1_b0[7];
+  assign \$963  = \$962  & medium_grant_r1_b0[7];
+  assign \$965  = \$964  & large_grant_r1_b0[7];
+  assign \$967  = \$966  & small_queue_r0_b0[15];
+  assign \$969  = \$968  & medium_queue_r0_b0[14];
+  assign \$971  = \$970  & large_queue_r0_b0[13];
+  assign \$972  = { \$971 , \$969 , \$967 , \$965 , \$963 , \$961 , \$959  } + 7'h7f;
+  assign \$975  = \$974  & small_grant_r1_b0[8];
+  assign \$977  = \$976  & medium_grant_r1_b0[8];
+  assign \$979  = \$978  & large_grant_r1_b0[8];
+  assign \$981  = \$980  & small_queue_r0_b0[16];
+  assign \$983  = \$982  & medium_queue_r0_b0[15];
+  assign \$985  = \$984  & large_queue_r0_b0[14];
+  assign \$986  = { \$985 , \$983 , \$981 , \$979 , \$977 , \$975 , \$973  } + 7'h7f;
+  assign \$987  = { \$986 [7], \$972 [7], \$958 [7], \$944 [7], \$930 [7], \$916 [7], \$902 [7], \$888 [7] } + 2'h2;
+  assign \$988  = \$873  ? \$874  : { 1'h0, \$987 [7:0] };
+  assign \$989  = \$871  ? \$872  : \$988 ;
+  assign \$990  = a3_valid & a3_ok;
+  assign \$991  = ! a3_pool;
+  assign small_grant_wen = \$990  & \$991 ;
+  assign \$992  = a3_valid & a3_ok;
+  assign \$993  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$992  & \$993 ;
+  assign \$994  = a3_valid & a3_ok;
+  assign \$995  = a3_pool == 2'h2;
+  assign large_grant_wen = \$994  & \$995 ;
+  assign \$1002  = ! f2_err;
+  assign \$signal$259  = f2_valid & \$1002 ;
+  assign \$1003  = a4_valid & a4_ok;
+  assign \$1004  = { \$1003 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1005  = ~ \$1004 ;
+  assign \$1006  = \$1005  + 1'h1;
+  assign \$1007  = a5_valid & a5_ok;
+  assign \$1008  = { \$1007 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1009  = ~ \$1008 ;
+  assign \$1010  = \$1009  + 1'h1;
+  assign \$1011  = a4_valid & a4_ok;
+  assign \$1012  = { \$1011 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1013  = ~ \$1012 ;
+  assign \$1014  = \$1013  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1022  = ~ f4_prev_released;
-  assign \$1023  = \$1022  & f4_rest_held;
-  assign \$signal$476  = f4_hit_a1 | \$1023 ;
-  assign \$1024  = ~ f4_prev_released;
-  assign \$1025  = f4_by_mem & f4_mem_ok;
-  assign \$1026  = f4_by_mem & f4_mem_ok;
-  assign \$1027  = \$1025 [0] | \$1026 [1];
-  assign \$1028  = f4_by_mem & f4_mem_ok;
-  assign \$1029  = \$1027  | \$1028 [2];
-  assign \$1030  = f4_by_older | \$1029 ;
-  assign \$1031  = \$1024  & \$1030 ;
-  assign \release  = f4_by_a1 | \$1031 ;
-  assign \$1032  = ~ f4_go;
-  assign \$1033  = ~ \$signal$476 ;
-  assign \$1034  = \$signal$476  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1034  : f4_err;
-  assign \$signal$323  = \release  ? 4'h0 : unreleased_err;
-  assign \$1035  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$408  = ~ \$1035 ;
-  assign \$1036  = ~ f4_prev_released;
-  assign \$1037  = \$1036  & f4_by_older;
-  assign \$1038  = f4_by_a1 | \$1037 ;
-  assign \$1039  = f4_live[0] & \$1038 ;
-  assign \$1040  = ~ f4_prev_released;
-  assign \$1041  = \$1040  & f4_by_mem_live[0];
-  assign \$1042  = \$1041  & f4_mem_ok[0];
-  assign \w__en$406  = \$1039  | \$1042 ;
-  assign \$1043  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = ~ f4_prev_released;
-  assign \$1046  = \$1045  & f4_by_older;
-  assign \$1047  = f4_by_a1 | \$1046 ;
-  assign \$1048  = f4_live[0] & \$1047 ;
-  assign \$1049  = ~ f4_prev_released;
-  assign \$1050  = \$1049  & f4_by_mem_live[0];
-  assign \$1051  = \$1050  & f4_mem_ok[0];
-  assign small_queue_wen = \$1048  | \$1051 ;
-  assign \$1052  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1053  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$435  = ~ \$1053 ;
-  assign \$1054  = ~ f4_prev_released;
-  assign \$1055  = \$1054  & f4_by_older;
-  assign \$1056  = f4_by_a1 | \$1055 ;
-  assign \$1057  = f4_live[1] & \$1056 ;
-  assign \$1058  = ~ f4_prev_released;
-  assign \$1059  = \$1058  & f4_by_mem_live[1];
-  assign \$1060  = \$1059  & f4_mem_ok[1];
-  assign \w__en$433  = \$1057  | \$1060 ;
-  assign \$1061  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = ~ f4_prev_released;
-  assign \$1064  = \$1063  & f4_by_older;
-  assign \$1065  = f4_by_a1 | \$1064 ;
-  assign \$1066  = f4_live[1] & \$1065 ;
-  assign \$1067  = ~ f4_prev_released;
-  assign \$1068  = \$1067  & f4_by_mem_live[1];
-  assign \$1069  = \$1068  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1066  | \$1069 ;
-  assign \$1070  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1071  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$462  = ~ \$1071 ;
-  assign \$1072  = ~ f4_prev_released;
-  assign \$1073  = \$1072  & f4_by_older;
-  assign \$1074  = f4_by_a1 | \$1073 ;
-  assign \$1075  = f4_live[2] & \$1074 ;
-  assign \$1076  = ~ f4_prev_released;
-  assign \$1077  = \$1076  & f4_by_mem_live[2];
-  assign \$1078  = \$1077  & f4_mem_ok[2];
-  assign \w__en$460  = \$1075  | \$1078 ;
-  assign \$1079  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1080  = ~ \$1079 ;
-  assign \$1081  = ~ f4_prev_released;
-  assign \$1082  = \$1081  & f4_by_older;
-  assign \$1083  = f4_by_a1 | \$1082 ;
-  assign \$1084  = f4_live[2] & \$1083 ;
-  assign \$1085  = ~ f4_prev_released;
-  assign \$1086  = \$1085  & f4_by_mem_live[2];
-  assign \$1087  = \$1086  & f4_mem_ok[2];
-  assign large_queue_wen = \$1084  | \$1087 ;
-  assign \$1088  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
-  assign \$1089  = busy_0 | busy_6;
-  assign \$1090  = busy_12 | busy_18;
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = busy_24 | busy_30;
-  assign \$1093  = \$1092  | busy_36;
-  assign busy = \$1091  | \$1093 ;
+  assign \$1015  = ~ f4_prev_released;
+  assign \$1016  = \$1015  & f4_rest_held;
+  assign \$signal$478  = f4_hit_a1 | \$1016 ;
+  assign \$1017  = ~ f4_prev_released;
+  assign \$1018  = f4_by_mem & f4_mem_ok;
+  assign \$1019  = f4_by_mem & f4_mem_ok;
+  assign \$1020  = \$1018 [0] | \$1019 [1];
+  assign \$1021  = f4_by_mem & f4_mem_ok;
+  assign \$1022  = \$1020  | \$1021 [2];
+  assign \$1023  = f4_by_older | \$1022 ;
+  assign \$1024  = \$1017  & \$1023 ;
+  assign \release  = f4_by_a1 | \$1024 ;
+  assign \$1025  = ~ f4_go;
+  assign \$1026  = ~ \$signal$478 ;
+  assign \$1027  = \$signal$478  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1027  : f4_err;
+  assign \$signal$326  = \release  ? 4'h0 : unreleased_err;
+  assign \$1028  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$410  = ~ \$1028 ;
+  assign \$1029  = ~ f4_prev_released;
+  assign \$1030  = \$1029  & f4_by_older;
+  assign \$1031  = f4_by_a1 | \$1030 ;
+  assign \$1032  = f4_live[0] & \$1031 ;
+  assign \$1033  = ~ f4_prev_released;
+  assign \$1034  = \$1033  & f4_by_mem_live[0];
+  assign \$1035  = \$1034  & f4_mem_ok[0];
+  assign \w__en$408  = \$1032  | \$1035 ;
+  assign \$1036  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = ~ f4_prev_released;
+  assign \$1039  = \$1038  & f4_by_older;
+  assign \$1040  = f4_by_a1 | \$1039 ;
+  assign \$1041  = f4_live[0] & \$1040 ;
+  assign \$1042  = ~ f4_prev_released;
+  assign \$1043  = \$1042  & f4_by_mem_live[0];
+  assign \$1044  = \$1043  & f4_mem_ok[0];
+  assign small_queue_wen = \$1041  | \$1044 ;
+  assign \$1045  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1046  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$437  = ~ \$1046 ;
+  assign \$1047  = ~ f4_prev_released;
+  assign \$1048  = \$1047  & f4_by_older;
+  assign \$1049  = f4_by_a1 | \$1048 ;
+  assign \$1050  = f4_live[1] & \$1049 ;
+  assign \$1051  = ~ f4_prev_released;
+  assign \$1052  = \$1051  & f4_by_mem_live[1];
+  assign \$1053  = \$1052  & f4_mem_ok[1];
+  assign \w__en$435  = \$1050  | \$1053 ;
+  assign \$1054  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1055  = ~ \$1054 ;
+  assign \$1056  = ~ f4_prev_released;
+  assign \$1057  = \$1056  & f4_by_older;
+  assign \$1058  = f4_by_a1 | \$1057 ;
+  assign \$1059  = f4_live[1] & \$1058 ;
+  assign \$1060  = ~ f4_prev_released;
+  assign \$1061  = \$1060  & f4_by_mem_live[1];
+  assign \$1062  = \$1061  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1059  | \$1062 ;
+  assign \$1063  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1064  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$464  = ~ \$1064 ;
+  assign \$1065  = ~ f4_prev_released;
+  assign \$1066  = \$1065  & f4_by_older;
+  assign \$1067  = f4_by_a1 | \$1066 ;
+  assign \$1068  = f4_live[2] & \$1067 ;
+  assign \$1069  = ~ f4_prev_released;
+  assign \$1070  = \$1069  & f4_by_mem_live[2];
+  assign \$1071  = \$1070  & f4_mem_ok[2];
+  assign \w__en$462  = \$1068  | \$1071 ;
+  assign \$1072  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1073  = ~ \$1072 ;
+  assign \$1074  = ~ f4_prev_released;
+  assign \$1075  = \$1074  & f4_by_older;
+  assign \$1076  = f4_by_a1 | \$1075 ;
+  assign \$1077  = f4_live[2] & \$1076 ;
+  assign \$1078  = ~ f4_prev_released;
+  assign \$1079  = \$1078  & f4_by_mem_live[2];
+  assign \$1080  = \$1079  & f4_mem_ok[2];
+  assign large_queue_wen = \$1077  | \$1080 ;
+  assign \$1081  = f4_hit_a1 ? f4_a1_tag : f4_rest_tag;
+  assign \$1082  = busy_0 | busy_6;
+  assign \$1083  = busy_12 | busy_18;
+  assign \$1084  = \$1082  | \$1083 ;
+  assign \$1085  = busy_24 | busy_30;
+  assign \$1086  = \$1085  | busy_36;
+  assign busy = \$1084  | \$1086 ;
   always @(posedge clk)
-    small_grant_w_en <= \$1094 ;
+    small_grant_w_en <= \$1087 ;
   always @(posedge clk)
-    small_grant_w_addr <= \$1095 ;
+    small_grant_w_addr <= \$1088 ;
   always @(posedge clk)
-    small_grant_w_data <= \$1096 ;
+    small_grant_w_data <= \$1089 ;
   always @(posedge clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge clk)
@@ -3765,19 +5758,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge clk)
-    small_queue_w_en <= \$1097 ;
+    small_queue_w_en <= \$1090 ;
   always @(posedge clk)
-    small_queue_w_addr <= \$1098 ;
+    small_queue_w_addr <= \$1091 ;
   always @(posedge clk)
-    small_queue_w_data <= \$1099 ;
+    small_queue_w_data <= \$1092 ;
   always @(posedge clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge clk)
-    medium_grant_w_en <= \$1100 ;
+    medium_grant_w_en <= \$1093 ;
   always @(posedge clk)
-    medium_grant_w_addr <= \$1101 ;
+    medium_grant_w_addr <= \$1094 ;
   always @(posedge clk)
-    medium_grant_w_data <= \$1102 ;
+    medium_grant_w_data <= \$1095 ;
   always @(posedge clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge clk)
@@ -3787,19 +5780,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge clk)
-    medium_queue_w_en <= \$1103 ;
+    medium_queue_w_en <= \$1096 ;
   always @(posedge clk)
-    medium_queue_w_addr <= \$1104 ;
+    medium_queue_w_addr <= \$1097 ;
   always @(posedge clk)
-    medium_queue_w_data <= \$1105 ;
+    medium_queue_w_data <= \$1098 ;
   always @(posedge clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge clk)
-    large_grant_w_en <= \$1106 ;
+    large_grant_w_en <= \$1099 ;
   always @(posedge clk)
-    large_grant_w_addr <= \$1107 ;
+    large_grant_w_addr <= \$1100 ;
   always @(posedge clk)
-    large_grant_w_data <= \$1108 ;
+    large_grant_w_data <= \$1101 ;
   always @(posedge clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge clk)
@@ -3809,15 +5802,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge clk)
-    large_queue_w_en <= \$1109 ;
+    large_queue_w_en <= \$1102 ;
   always @(posedge clk)
-    large_queue_w_addr <= \$1110 ;
+    large_queue_w_addr <= \$1103 ;
   always @(posedge clk)
-    large_queue_w_data <= \$1111 ;
+    large_queue_w_data <= \$1104 ;
   always @(posedge clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge clk)
-    a0_valid <= \$1112 ;
+    a0_valid <= \$1105 ;
   always @(posedge clk)
     a0_pool <= alloc_pool;
   always @(posedge clk)
@@ -3827,7 +5820,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge clk)
-    a1_valid <= \$1113 ;
+    a1_valid <= \$1106 ;
   always @(posedge clk)
     a1_pool <= a0_pool;
   always @(posedge clk)
@@ -3839,29 +5832,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge clk)
-    a1_select <= \$1114 ;
+    a1_select <= \$1107 ;
   always @(posedge clk)
     x0_pool <= flush_pool;
   always @(posedge clk)
     x0_user <= flush_user;
   always @(posedge clk)
-    x0_valid <= \$1115 ;
+    x0_valid <= \$1108 ;
   always @(posedge clk)
-    x0_select <= \$1116 ;
+    x0_select <= \$1109 ;
   always @(posedge clk)
-    x1_valid <= \$1117 ;
+    x1_valid <= \$1110 ;
   always @(posedge clk)
     x1_pool <= x0_pool;
   always @(posedge clk)
     x1_user <= x0_user;
   always @(posedge clk)
-    x1_err <= \$33 ;
+    x1_err <= \$35 ;
   always @(posedge clk)
-    x1_select <= \$1118 ;
+    x1_select <= \$1111 ;
   always @(posedge clk)
-    x2_valid <= \$1119 ;
+    x2_valid <= \$1112 ;
   always @(posedge clk)
-    x2_ok <= \$34 ;
+    x2_ok <= \$36 ;
   always @(posedge clk)
     x2_err <= x1_err;
   always @(posedge clk)
@@ -3871,59 +5864,59 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a2_in <= a1_in;
   always @(posedge clk)
-    a2_valid <= \$1120 ;
+    a2_valid <= \$1113 ;
   always @(posedge clk)
     a2_pool <= a1_pool;
   always @(posedge clk)
     a2_user <= a1_user;
   always @(posedge clk)
-    small_seen <= \$1121 ;
+    small_seen <= \$1114 ;
   always @(posedge clk)
-    small_seen_prev <= \$1122 ;
+    small_seen_prev <= \$1115 ;
   always @(posedge clk)
-    small_fresh <= \$1123 ;
+    small_fresh <= \$1116 ;
   always @(posedge clk)
-    small_has_fresh <= \$1124 ;
+    small_has_fresh <= \$1117 ;
   always @(posedge clk)
-    small_head <= \$1125 ;
+    small_head <= \$1118 ;
   always @(posedge clk)
-    medium_seen <= \$1126 ;
+    medium_seen <= \$1119 ;
   always @(posedge clk)
-    medium_seen_prev <= \$1127 ;
+    medium_seen_prev <= \$1120 ;
   always @(posedge clk)
-    medium_fresh <= \$1128 ;
+    medium_fresh <= \$1121 ;
   always @(posedge clk)
-    medium_has_fresh <= \$1129 ;
+    medium_has_fresh <= \$1122 ;
   always @(posedge clk)
-    medium_head <= \$1130 ;
+    medium_head <= \$1123 ;
   always @(posedge clk)
-    large_seen <= \$1131 ;
+    large_seen <= \$1124 ;
   always @(posedge clk)
-    large_seen_prev <= \$1132 ;
+    large_seen_prev <= \$1125 ;
   always @(posedge clk)
-    large_fresh <= \$1133 ;
+    large_fresh <= \$1126 ;
   always @(posedge clk)
-    large_has_fresh <= \$1134 ;
+    large_has_fresh <= \$1127 ;
   always @(posedge clk)
-    large_head <= \$1135 ;
+    large_head <= \$1128 ;
   always @(posedge clk)
-    a2_ring <= \$1136 ;
+    a2_ring <= \$1129 ;
   always @(posedge clk)
     a2_lapped <= 1'h0;
   always @(posedge clk)
-    a2_ok <= \$77 ;
+    a2_ok <= \$79 ;
   always @(posedge clk)
-    a2_fail_err <= \$84 ;
+    a2_fail_err <= \$86 ;
   always @(posedge clk)
-    a2_from_fresh <= \$92 ;
+    a2_from_fresh <= \$94 ;
   always @(posedge clk)
-    a2_fresh_slot <= \$97 ;
+    a2_fresh_slot <= \$99 ;
   always @(posedge clk)
-    a3_valid <= \$1137 ;
+    a3_valid <= \$1130 ;
   always @(posedge clk)
     a3_ok <= a2_ok;
   always @(posedge clk)
-    a3_err <= \$98 ;
+    a3_err <= \$100 ;
   always @(posedge clk)
     a3_pool <= a2_pool;
   always @(posedge clk)
@@ -3931,23 +5924,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge clk)
-    a3_ring <= \$1138 ;
+    a3_ring <= \$1131 ;
   always @(posedge clk)
     a3_lapped <= a2_lapped;
   always @(posedge clk)
-    a3_sel_head <= \$101 ;
+    a3_sel_head <= \$103 ;
   always @(posedge clk)
-    a3_sel_last <= \$113 ;
+    a3_sel_last <= \$115 ;
   always @(posedge clk)
-    a3_sel_new <= \$126 ;
+    a3_sel_new <= \$128 ;
   always @(posedge clk)
-    a3_fail <= \$127 ;
+    a3_fail <= \$129 ;
   always @(posedge clk)
-    a3_sel_fresh <= \$129 ;
+    a3_sel_fresh <= \$131 ;
   always @(posedge clk)
-    a3_fwd_ok <= \$131 ;
+    a3_fwd_ok <= \$133 ;
   always @(posedge clk)
-    a4_valid <= \$1139 ;
+    a4_valid <= \$1132 ;
   always @(posedge clk)
     a4_ok <= a3_ok;
   always @(posedge clk)
@@ -3957,15 +5950,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a4_user <= a3_user;
   always @(posedge clk)
-    a4_slot <= \$132 ;
+    a4_slot <= \$134 ;
   always @(posedge clk)
-    a4_tag <= \$signal$168 ;
+    a4_tag <= \$signal$170 ;
   always @(posedge clk)
-    a4_tag_next <= \$996 [7:0];
+    a4_tag_next <= \$989 [7:0];
   always @(posedge clk)
-    a4_snap <= \$761 [6];
+    a4_snap <= \$754 [6];
   always @(posedge clk)
-    a5_valid <= \$1140 ;
+    a5_valid <= \$1133 ;
   always @(posedge clk)
     a5_ok <= a4_ok;
   always @(posedge clk)
@@ -3981,15 +5974,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     a5_snap <= a4_snap;
   always @(posedge clk)
-    a5_addr <= \$133 ;
+    a5_addr <= \$135 ;
   always @(posedge clk)
-    a3_hit_a1 <= \$153 [4];
+    a3_hit_a1 <= \$155 [4];
   always @(posedge clk)
-    a3_older_hit <= \$162 ;
+    a3_older_hit <= \$164 ;
   always @(posedge clk)
-    a3_older_next <= \$168 [7:0];
+    a3_older_next <= \$170 [7:0];
   always @(posedge clk)
-    f0_valid <= \$1141 ;
+    f0_valid <= \$1134 ;
   always @(posedge clk)
     f0_addr <= free_addr;
   always @(posedge clk)
@@ -4001,11 +5994,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f0_tag <= free_tag;
   always @(posedge clk)
-    f0_hit <= { \$198 , \$188 , \$178  };
+    f0_hit <= { \$191 , \$184 , \$177  };
   always @(posedge clk)
     f1_contract <= f0_hit[2];
   always @(posedge clk)
-    f1_valid <= \$1142 ;
+    f1_valid <= \$1135 ;
   always @(posedge clk)
     f1_tag <= f0_tag;
   always @(posedge clk)
@@ -4021,97 +6014,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_addr <= f2_addr;
   always @(posedge clk)
-    f1_same_second_eq0 <= \$1143 ;
+    f1_same_second_eq0 <= \$1136 ;
   always @(posedge clk)
-    f1_same_second_eq3 <= \$1144 ;
+    f1_same_second_eq3 <= \$1137 ;
   always @(posedge clk)
-    f1_same_second_eq6 <= \$1145 ;
+    f1_same_second_eq6 <= \$1138 ;
   always @(posedge clk)
-    f1_same_second_eq9 <= \$1146 ;
+    f1_same_second_eq9 <= \$1139 ;
   always @(posedge clk)
-    f1_same_second_eq12 <= \$1147 ;
+    f1_same_second_eq12 <= \$1140 ;
   always @(posedge clk)
-    f1_same_second_eq15 <= \$1148 ;
+    f1_same_second_eq15 <= \$1141 ;
   always @(posedge clk)
-    f1_same_second_eq18 <= \$1149 ;
+    f1_same_second_eq18 <= \$1142 ;
   always @(posedge clk)
-    f1_same_second_eq21 <= \$1150 ;
+    f1_same_second_eq21 <= \$1143 ;
   always @(posedge clk)
-    f1_same_second_eq24 <= \$1151 ;
+    f1_same_second_eq24 <= \$1144 ;
   always @(posedge clk)
-    f1_same_second_eq27 <= \$1152 ;
+    f1_same_second_eq27 <= \$1145 ;
   always @(posedge clk)
-    f1_same_second_eq30 <= \$1153 ;
+    f1_same_second_eq30 <= \$1146 ;
   always @(posedge clk)
-    f1_same_second_eq33 <= \$1154 ;
+    f1_same_second_eq33 <= \$1147 ;
   always @(posedge clk)
-    f1_same_second_eq36 <= \$1155 ;
+    f1_same_second_eq36 <= \$1148 ;
   always @(posedge clk)
-    f1_same_second_eq39 <= \$1156 ;
+    f1_same_second_eq39 <= \$1149 ;
   always @(posedge clk)
-    f1_same_third_eq0 <= \$1157 ;
+    f1_same_third_eq0 <= \$1150 ;
   always @(posedge clk)
-    f1_same_third_eq3 <= \$1158 ;
+    f1_same_third_eq3 <= \$1151 ;
   always @(posedge clk)
-    f1_same_third_eq6 <= \$1159 ;
+    f1_same_third_eq6 <= \$1152 ;
   always @(posedge clk)
-    f1_same_third_eq9 <= \$1160 ;
+    f1_same_third_eq9 <= \$1153 ;
   always @(posedge clk)
-    f1_same_third_eq12 <= \$1161 ;
+    f1_same_third_eq12 <= \$1154 ;
   always @(posedge clk)
-    f1_same_third_eq15 <= \$1162 ;
+    f1_same_third_eq15 <= \$1155 ;
   always @(posedge clk)
-    f1_same_third_eq18 <= \$1163 ;
+    f1_same_third_eq18 <= \$1156 ;
   always @(posedge clk)
-    f1_same_third_eq21 <= \$1164 ;
+    f1_same_third_eq21 <= \$1157 ;
   always @(posedge clk)
-    f1_same_third_eq24 <= \$1165 ;
+    f1_same_third_eq24 <= \$1158 ;
   always @(posedge clk)
-    f1_same_third_eq27 <= \$1166 ;
+    f1_same_third_eq27 <= \$1159 ;
   always @(posedge clk)
-    f1_same_third_eq30 <= \$1167 ;
+    f1_same_third_eq30 <= \$1160 ;
   always @(posedge clk)
-    f1_same_third_eq33 <= \$1168 ;
+    f1_same_third_eq33 <= \$1161 ;
   always @(posedge clk)
-    f1_same_third_eq36 <= \$1169 ;
+    f1_same_third_eq36 <= \$1162 ;
   always @(posedge clk)
-    f1_same_third_eq39 <= \$1170 ;
+    f1_same_third_eq39 <= \$1163 ;
   always @(posedge clk)
-    f1_hit <= \$1171 ;
+    f1_hit <= \$1164 ;
   always @(posedge clk)
-    f1_misaligned <= \$1172 ;
+    f1_misaligned <= \$1165 ;
   always @(posedge clk)
-    f1_small_slot <= \$228 [7:0];
+    f1_small_slot <= \$221 [7:0];
   always @(posedge clk)
-    f1_medium_slot <= \$230 [6:0];
+    f1_medium_slot <= \$223 [6:0];
   always @(posedge clk)
-    f1_large_slot <= \$232 [5:0];
+    f1_large_slot <= \$225 [5:0];
   always @(posedge clk)
-    f2_valid <= \$1173 ;
+    f2_valid <= \$1166 ;
   always @(posedge clk)
     f2_tag <= f1_tag;
   always @(posedge clk)
     f2_user <= f1_user;
   always @(posedge clk)
-    f2_pool <= \$238 ;
+    f2_pool <= \$231 ;
   always @(posedge clk)
-    f2_slot <= \$243 ;
+    f2_slot <= \$236 ;
   always @(posedge clk)
-    f2_in_pool <= \$245 ;
+    f2_in_pool <= \$238 ;
   always @(posedge clk)
     f2_in <= f1_hit;
   always @(posedge clk)
-    f2_err <= \$253 ;
+    f2_err <= \$246 ;
   always @(posedge clk)
-    f2_never_granted <= \$264 ;
+    f2_never_granted <= \$257 ;
   always @(posedge clk)
-    f2_same_second <= \$292 ;
+    f2_same_second <= \$285 ;
   always @(posedge clk)
-    f2_same_third <= \$320 ;
+    f2_same_third <= \$313 ;
   always @(posedge clk)
-    f3_valid <= \$1174 ;
+    f3_valid <= \$1167 ;
   always @(posedge clk)
-    f3_go <= \$1175 ;
+    f3_go <= \$1168 ;
   always @(posedge clk)
     f3_err <= f2_err;
   always @(posedge clk)
@@ -4125,31 +6118,31 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge clk)
-    f3_in <= { \$323 , \$322 , \$321  };
+    f3_in <= { \$316 , \$315 , \$314  };
   always @(posedge clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge clk)
     f3_same_second <= f2_same_second;
   always @(posedge clk)
-    f3_hit_a2 <= \$1013 [11];
+    f3_hit_a2 <= \$1006 [11];
   always @(posedge clk)
-    f3_a2_tag_ok <= \$326 [8];
+    f3_a2_tag_ok <= \$319 [8];
   always @(posedge clk)
-    f3_hit_a3 <= \$1017 [11];
+    f3_hit_a3 <= \$1010 [11];
   always @(posedge clk)
-    f3_a3_tag_ok <= \$329 [8];
+    f3_a3_tag_ok <= \$322 [8];
   always @(posedge clk)
-    f3_older_tag <= \$330 ;
+    f3_older_tag <= \$323 ;
   always @(posedge clk)
-    f3_older_snap <= \$331 ;
+    f3_older_snap <= \$324 ;
   always @(posedge clk)
-    f3_rel_f3 <= \$332 ;
+    f3_rel_f3 <= \$325 ;
   always @(posedge clk)
-    f3_quiet <= \$1176 ;
+    f3_quiet <= \$1169 ;
   always @(posedge clk)
-    f4_valid <= \$1177 ;
+    f4_valid <= \$1170 ;
   always @(posedge clk)
-    f4_go <= \$1178 ;
+    f4_go <= \$1171 ;
   always @(posedge clk)
     f4_err <= f3_err;
   always @(posedge clk)
@@ -4163,89 +6156,89 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f4_in <= f3_in;
   always @(posedge clk)
-    f4_hit_a1 <= \$1021 [11];
+    f4_hit_a1 <= \$1014 [11];
   always @(posedge clk)
     f4_a1_tag <= a4_tag;
   always @(posedge clk)
     f4_a1_snap <= a4_snap;
   always @(posedge clk)
-    f4_rest_held <= \$358 ;
+    f4_rest_held <= \$351 ;
   always @(posedge clk)
-    f4_rest_tag <= \$424 ;
+    f4_rest_tag <= \$417 ;
   always @(posedge clk)
-    f4_rest_snap <= \$434 ;
+    f4_rest_snap <= \$427 ;
   always @(posedge clk)
-    f4_by_a1 <= \$1179 ;
+    f4_by_a1 <= \$1172 ;
   always @(posedge clk)
-    f4_by_older <= \$1180 ;
+    f4_by_older <= \$1173 ;
   always @(posedge clk)
-    f4_by_mem <= \$1181 ;
+    f4_by_mem <= \$1174 ;
   always @(posedge clk)
-    f4_mem_ok <= { \$478 , \$470 , \$462  };
+    f4_mem_ok <= { \$471 , \$463 , \$455  };
   always @(posedge clk)
-    f2_flushed <= \$480 ;
+    f2_flushed <= \$473 ;
   always @(posedge clk)
-    f3_flushed <= \$483 ;
+    f3_flushed <= \$476 ;
   always @(posedge clk)
-    f4_live <= \$488 [2:0];
+    f4_live <= \$481 [2:0];
   always @(posedge clk)
-    f4_by_mem_live <= \$1182 ;
+    f4_by_mem_live <= \$1175 ;
   always @(posedge clk)
-    f4_prev_released <= \$1183 ;
+    f4_prev_released <= \$1176 ;
   always @(posedge clk)
-    f4_taken_a4 <= \$505 [11];
+    f4_taken_a4 <= \$498 [11];
   always @(posedge clk)
-    f4_taken_a3 <= \$508 [11];
+    f4_taken_a3 <= \$501 [11];
   always @(posedge clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge clk)
-    small_push <= \$1184 ;
+    small_push <= \$1177 ;
   always @(posedge clk)
-    small_queue_waddr <= \$1185 ;
+    small_queue_waddr <= \$1178 ;
   always @(posedge clk)
-    small_pushed <= \$1186 ;
+    small_pushed <= \$1179 ;
   always @(posedge clk)
-    small_popped <= \$1187 ;
+    small_popped <= \$1180 ;
   always @(posedge clk)
-    small_count <= \$1188 ;
+    small_count <= \$1181 ;
   always @(posedge clk)
-    small_at <= \$1189 ;
+    small_at <= \$1182 ;
   always @(posedge clk)
-    small_nonempty <= \$1190 ;
+    small_nonempty <= \$1183 ;
   always @(posedge clk)
-    medium_push <= \$1191 ;
+    medium_push <= \$1184 ;
   always @(posedge clk)
-    medium_queue_waddr <= \$1192 ;
+    medium_queue_waddr <= \$1185 ;
   always @(posedge clk)
-    medium_pushed <= \$1193 ;
+    medium_pushed <= \$1186 ;
   always @(posedge clk)
-    medium_popped <= \$1194 ;
+    medium_popped <= \$1187 ;
   always @(posedge clk)
-    medium_count <= \$1195 ;
+    medium_count <= \$1188 ;
   always @(posedge clk)
-    medium_at <= \$1196 ;
+    medium_at <= \$1189 ;
   always @(posedge clk)
-    medium_nonempty <= \$1197 ;
+    medium_nonempty <= \$1190 ;
   always @(posedge clk)
-    large_push <= \$1198 ;
+    large_push <= \$1191 ;
   always @(posedge clk)
-    large_queue_waddr <= \$1199 ;
+    large_queue_waddr <= \$1192 ;
   always @(posedge clk)
-    large_pushed <= \$1200 ;
+    large_pushed <= \$1193 ;
   always @(posedge clk)
-    large_popped <= \$1201 ;
+    large_popped <= \$1194 ;
   always @(posedge clk)
-    large_count <= \$1202 ;
+    large_count <= \$1195 ;
   always @(posedge clk)
-    large_at <= \$1203 ;
+    large_at <= \$1196 ;
   always @(posedge clk)
-    large_nonempty <= \$1204 ;
+    large_nonempty <= \$1197 ;
   always @(posedge clk)
-    f5_valid <= \$1205 ;
+    f5_valid <= \$1198 ;
   always @(posedge clk)
-    f5_ok <= \$1206 ;
+    f5_ok <= \$1199 ;
   always @(posedge clk)
-    f5_err <= \$signal$323 ;
+    f5_err <= \$signal$326 ;
   always @(posedge clk)
     f5_user <= f4_user;
   always @(posedge clk)
@@ -4259,53 +6252,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     f5_wpool <= f4_pool;
   always @(posedge clk)
-    f5_wparity <= \$654 ;
+    f5_wparity <= \$647 ;
   always @(posedge clk)
-    a3_flip <= \$658 [11];
+    a3_flip <= \$651 [11];
   always @(posedge clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge clk)
-    a3_released <= \$659 ;
+    a3_released <= \$652 ;
   always @(posedge clk)
     a4_prev_held <= 1'h0;
   always @(posedge clk)
-    a4_released <= \$663 ;
+    a4_released <= \$656 ;
   always @(posedge clk)
-    a5_overwrite <= \$668 ;
+    a5_overwrite <= \$661 ;
   always @(posedge clk)
-    a6_valid <= \$1207 ;
+    a6_valid <= \$1200 ;
   always @(posedge clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge clk)
-    a7_valid <= \$1208 ;
+    a7_valid <= \$1201 ;
   always @(posedge clk)
     a7_payload <= a6_payload;
   always @(posedge clk)
-    f6_valid <= \$1209 ;
+    f6_valid <= \$1202 ;
   always @(posedge clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge clk)
-    f7_valid <= \$1210 ;
+    f7_valid <= \$1203 ;
   always @(posedge clk)
     f7_payload <= f6_payload;
   always @(posedge clk)
-    x3_valid <= \$1211 ;
+    x3_valid <= \$1204 ;
   always @(posedge clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge clk)
-    x4_valid <= \$1212 ;
+    x4_valid <= \$1205 ;
   always @(posedge clk)
     x4_payload <= x3_payload;
   always @(posedge clk)
-    x5_valid <= \$1213 ;
+    x5_valid <= \$1206 ;
   always @(posedge clk)
     x5_payload <= x4_payload;
   always @(posedge clk)
-    x6_valid <= \$1214 ;
+    x6_valid <= \$1207 ;
   always @(posedge clk)
     x6_payload <= x5_payload;
   always @(posedge clk)
-    x7_valid <= \$1215 ;
+    x7_valid <= \$1208 ;
   always @(posedge clk)
     x7_payload <= x6_payload;
   always @(posedge clk)
@@ -4373,713 +6366,812 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   always @(posedge clk)
     free_info_d7 <= free_info_d6;
   always @(posedge clk)
-    busy_0 <= \$1216 ;
+    busy_0 <= \$1209 ;
   always @(posedge clk)
-    busy_6 <= \$1217 ;
+    busy_6 <= \$1210 ;
   always @(posedge clk)
-    busy_12 <= \$1218 ;
+    busy_12 <= \$1211 ;
   always @(posedge clk)
-    busy_18 <= \$1219 ;
+    busy_18 <= \$1212 ;
   always @(posedge clk)
-    busy_24 <= \$1220 ;
+    busy_24 <= \$1213 ;
   always @(posedge clk)
-    busy_30 <= \$1221 ;
+    busy_30 <= \$1214 ;
   always @(posedge clk)
-    busy_36 <= \$1222 ;
+    busy_36 <= \$1215 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1094  = small_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1087  = small_grant_wen;
     if (rst) begin
-      \$1094  = 1'h0;
+      \$1087  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1095  = small_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1088  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1095  = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+      \$1088  = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1096  = small_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1089  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1096  = small_grant_wdata;
+      \$1089  = small_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1097  = small_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1090  = small_queue_wen;
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1098  = small_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1091  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1098  = small_queue_waddr;
+      \$1091  = small_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1099  = small_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1092  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1099  = small_queue_wdata;
+      \$1092  = small_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1100  = medium_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1093  = medium_grant_wen;
     if (rst) begin
-      \$1100  = 1'h0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1101  = medium_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1094  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1101  = { \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
+      \$1094  = { \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1102  = medium_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1095  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1102  = medium_grant_wdata;
+      \$1095  = medium_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1103  = medium_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1096  = medium_queue_wen;
     if (rst) begin
-      \$1103  = 1'h0;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1104  = medium_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1097  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1104  = medium_queue_waddr;
+      \$1097  = medium_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1105  = medium_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1098  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1105  = medium_queue_wdata;
+      \$1098  = medium_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1106  = large_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1099  = large_grant_wen;
+    if (rst) begin
+      \$1099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1100  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1100  = { \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1101  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1101  = large_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1102  = large_queue_wen;
+    if (rst) begin
+      \$1102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1103  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1103  = large_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1104  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1104  = large_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1105  = alloc_valid;
+    if (rst) begin
+      \$1105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1106  = a0_valid;
     if (rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1107  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1107  = { \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1108  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1108  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1109  = large_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1107  = { \$25 , \$22 , \$19  };
     if (rst) begin
-      \$1109  = 1'h0;
+      \$1107  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1110  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1110  = large_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1108  = flush_valid;
+    if (rst) begin
+      \$1108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1111  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1111  = large_queue_wdata;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1109  = { 1'h0, \$31 , \$28  };
+    if (rst) begin
+      \$1109  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1112  = alloc_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1110  = x0_valid;
+    if (rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1111  = x0_select;
+    if (rst) begin
+      \$1111  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1112  = x1_valid;
     if (rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1113  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1113  = a1_valid;
     if (rst) begin
       \$1113  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1114  = { \$25 , \$22 , \$19  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1114  = small_seen;
+    if (\$39 ) begin
+      \$1114  = \$40 ;
+    end
     if (rst) begin
-      \$1114  = 3'h0;
+      \$1114  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1115  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1115  = small_seen;
     if (rst) begin
-      \$1115  = 1'h0;
+      \$1115  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1116  = { 1'h0, \$29 , \$27  };
-    if (rst) begin
-      \$1116  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1117  = x0_valid;
-    if (rst) begin
-      \$1117  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1118  = x0_select;
-    if (rst) begin
-      \$1118  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1119  = x1_valid;
-    if (rst) begin
-      \$1119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1120  = a1_valid;
-    if (rst) begin
-      \$1120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1121  = small_seen;
-    if (\$37 ) begin
-      \$1121  = \$38 ;
-    end
-    if (rst) begin
-      \$1121  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1122  = small_seen;
-    if (rst) begin
-      \$1122  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1123  = small_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1116  = small_fresh;
     if (small_take_fresh) begin
-      \$1123  = \$39 ;
+      \$1116  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1123  = 9'h000;
+      \$1116  = 9'h000;
     end
     if (rst) begin
-      \$1123  = 9'h000;
+      \$1116  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1124  = small_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1117  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1124  = \$40 ;
+      \$1117  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1124  = 1'h1;
+      \$1117  = 1'h1;
     end
     if (rst) begin
-      \$1124  = 1'h1;
+      \$1117  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1125  = small_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1118  = small_head;
     if (small_pop) begin
-      \$1125  = \$43 [7:0];
+      \$1118  = \$45 [7:0];
     end
     if (x1_select[0]) begin
-      \$1125  = small_queue_waddr;
+      \$1118  = small_queue_waddr;
     end
     if (rst) begin
-      \$1125  = 8'h00;
+      \$1118  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1126  = medium_seen;
-    if (\$46 ) begin
-      \$1126  = \$47 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1119  = medium_seen;
+    if (\$48 ) begin
+      \$1119  = \$49 ;
     end
     if (rst) begin
-      \$1126  = 8'h00;
+      \$1119  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1127  = medium_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1120  = medium_seen;
     if (rst) begin
-      \$1127  = 8'h00;
+      \$1120  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1128  = medium_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1121  = medium_fresh;
     if (medium_take_fresh) begin
-      \$1128  = \$48 ;
+      \$1121  = \$50 ;
     end else if (x1_select[1]) begin
-      \$1128  = 8'h00;
+      \$1121  = 8'h00;
     end
     if (rst) begin
-      \$1128  = 8'h00;
+      \$1121  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1129  = medium_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1122  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1129  = \$49 ;
+      \$1122  = \$51 ;
     end else if (x1_select[1]) begin
-      \$1129  = 1'h1;
+      \$1122  = 1'h1;
     end
     if (rst) begin
-      \$1129  = 1'h1;
+      \$1122  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1130  = medium_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1123  = medium_head;
     if (medium_pop) begin
-      \$1130  = \$52 [6:0];
+      \$1123  = \$54 [6:0];
     end
     if (x1_select[1]) begin
-      \$1130  = medium_queue_waddr;
+      \$1123  = medium_queue_waddr;
     end
     if (rst) begin
-      \$1130  = 7'h00;
+      \$1123  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1131  = large_seen;
-    if (\$55 ) begin
-      \$1131  = \$56 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1124  = large_seen;
+    if (\$57 ) begin
+      \$1124  = \$58 [5:0];
     end
     if (rst) begin
-      \$1131  = 6'h00;
+      \$1124  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1132  = large_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1125  = large_seen;
     if (rst) begin
-      \$1132  = 6'h00;
+      \$1125  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1133  = large_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1126  = large_fresh;
     if (large_take_fresh) begin
-      \$1133  = \$57 [5:0];
+      \$1126  = \$59 [5:0];
     end else if (x1_select[2]) begin
-      \$1133  = 6'h00;
+      \$1126  = 6'h00;
     end
     if (rst) begin
-      \$1133  = 6'h00;
+      \$1126  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1134  = large_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1127  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1134  = \$58 ;
+      \$1127  = \$60 ;
     end else if (x1_select[2]) begin
-      \$1134  = 1'h1;
+      \$1127  = 1'h1;
     end
     if (rst) begin
-      \$1134  = 1'h1;
+      \$1127  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1135  = large_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1128  = large_head;
     if (large_pop) begin
-      \$1135  = \$61 [5:0];
+      \$1128  = \$63 [5:0];
     end
     if (x1_select[2]) begin
-      \$1135  = large_queue_waddr;
+      \$1128  = large_queue_waddr;
     end
     if (rst) begin
-      \$1135  = 6'h00;
+      \$1128  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1136  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1129  = 1'h0;
+    if (rst) begin
+      \$1129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1130  = a2_valid;
+    if (rst) begin
+      \$1130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1131  = a2_ring;
+    if (rst) begin
+      \$1131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1132  = a3_valid;
+    if (rst) begin
+      \$1132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1133  = a4_valid;
+    if (rst) begin
+      \$1133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1134  = free_valid;
+    if (rst) begin
+      \$1134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1135  = f0_valid;
+    if (rst) begin
+      \$1135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1136  = \$192 ;
     if (rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1137  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1137  = \$193 ;
     if (rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1138  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1138  = \$194 ;
     if (rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1139  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1139  = \$195 ;
     if (rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1140  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1140  = \$196 ;
     if (rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1141  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1141  = \$197 ;
     if (rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1142  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1142  = \$198 ;
     if (rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1143  = \$199 ;
     if (rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1144  = \$200 ;
     if (rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1145  = \$201 ;
     if (rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1146  = \$202 ;
     if (rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1147  = \$203 ;
     if (rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1148  = \$204 ;
     if (rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1149  = \$205 ;
     if (rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1150  = \$206 ;
     if (rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1151  = \$207 ;
     if (rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1152  = \$208 ;
     if (rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1153  = \$209 ;
     if (rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1154  = \$210 ;
     if (rst) begin
       \$1154  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1155  = \$211 ;
     if (rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1156  = \$212 ;
     if (rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1157  = \$213 ;
     if (rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1158  = \$214 ;
     if (rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1159  = \$215 ;
     if (rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1160  = \$216 ;
     if (rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1161  = \$217 ;
     if (rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1162  = \$218 ;
     if (rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1163  = \$219 ;
     if (rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1164  = \$220 ;
-    if (rst) begin
-      \$1164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1165  = \$221 ;
-    if (rst) begin
-      \$1165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1166  = \$222 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1166  = f1_valid;
     if (rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1167  = \$223 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1167  = f2_valid;
     if (rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1168  = \$224 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1168  = \$signal$259 ;
     if (rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1169  = \$225 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1169  = \$332 ;
     if (rst) begin
       \$1169  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1170  = \$226 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1170  = f3_valid;
     if (rst) begin
       \$1170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1173  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1171  = f3_go;
+    if (rst) begin
+      \$1171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1172  = \$432 ;
+    if (rst) begin
+      \$1172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1173  = \$442 ;
     if (rst) begin
       \$1173  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1174  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1174  = \$447 ;
     if (rst) begin
-      \$1174  = 1'h0;
+      \$1174  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1175  = \$signal$256 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1175  = \$491 [2:0];
     if (rst) begin
-      \$1175  = 1'h0;
+      \$1175  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1176  = \$339 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1176  = \$495 ;
     if (rst) begin
       \$1176  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1177  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1177  = \$509 ;
     if (rst) begin
       \$1177  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1178  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1178  = small_queue_waddr;
+    if (\$517 ) begin
+      \$1178  = \$520 [7:0];
+    end
     if (rst) begin
-      \$1178  = 1'h0;
+      \$1178  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1179  = \$439 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1179  = small_push;
+    if (x1_select[0]) begin
+      \$1179  = 1'h0;
+    end
     if (rst) begin
       \$1179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1180  = \$449 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1180  = small_pop;
+    if (x1_select[0]) begin
+      \$1180  = 1'h0;
+    end
     if (rst) begin
       \$1180  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1181  = \$454 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1181  = \$524 [8:0];
+    if (x1_select[0]) begin
+      \$1181  = 9'h000;
+    end
     if (rst) begin
-      \$1181  = 3'h0;
+      \$1181  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1182  = \$498 [2:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1182  = small_at;
+    if (\$527 ) begin
+      \$1182 [0] = small_at[0];
+      \$1182 [1] = small_at[1];
+      \$1182 [2] = small_at[2];
+    end
+    if (\$533 ) begin
+      \$1182 [0] = small_at[1];
+      \$1182 [1] = small_at[2];
+      \$1182 [2] = \$534 ;
+    end
+    if (\$540 ) begin
+      \$1182 [0] = 1'h0;
+      \$1182 [1] = small_at[0];
+      \$1182 [2] = small_at[1];
+    end
+    if (\$546 ) begin
+      \$1182 [0] = small_at[0];
+      \$1182 [1] = small_at[1];
+      \$1182 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1182  = 3'h1;
+    end
     if (rst) begin
-      \$1182  = 3'h0;
+      \$1182  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1183  = \$502 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1183  = small_nonempty;
+    if (\$527 ) begin
+      \$1183  = \$530 ;
+    end
+    if (\$533 ) begin
+      \$1183  = \$537 ;
+    end
+    if (\$540 ) begin
+      \$1183  = \$543 ;
+    end
+    if (\$546 ) begin
+      \$1183  = \$549 ;
+    end
+    if (x1_select[0]) begin
+      \$1183  = 1'h0;
+    end
     if (rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1184  = \$516 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1184  = \$557 ;
     if (rst) begin
       \$1184  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1185  = small_queue_waddr;
-    if (\$524 ) begin
-      \$1185  = \$527 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1185  = medium_queue_waddr;
+    if (\$565 ) begin
+      \$1185  = \$568 [6:0];
     end
     if (rst) begin
-      \$1185  = 8'h00;
+      \$1185  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1186  = small_push;
-    if (x1_select[0]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1186  = medium_push;
+    if (x1_select[1]) begin
       \$1186  = 1'h0;
     end
     if (rst) begin
@@ -5087,9 +7179,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1187  = small_pop;
-    if (x1_select[0]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1187  = medium_pop;
+    if (x1_select[1]) begin
       \$1187  = 1'h0;
     end
     if (rst) begin
@@ -5097,39 +7189,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1188  = \$531 [8:0];
-    if (x1_select[0]) begin
-      \$1188  = 9'h000;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1188  = \$572 [7:0];
+    if (x1_select[1]) begin
+      \$1188  = 8'h00;
     end
     if (rst) begin
-      \$1188  = 9'h000;
+      \$1188  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1189  = small_at;
-    if (\$534 ) begin
-      \$1189 [0] = small_at[0];
-      \$1189 [1] = small_at[1];
-      \$1189 [2] = small_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1189  = medium_at;
+    if (\$575 ) begin
+      \$1189 [0] = medium_at[0];
+      \$1189 [1] = medium_at[1];
+      \$1189 [2] = medium_at[2];
     end
-    if (\$540 ) begin
-      \$1189 [0] = small_at[1];
-      \$1189 [1] = small_at[2];
-      \$1189 [2] = \$541 ;
+    if (\$581 ) begin
+      \$1189 [0] = medium_at[1];
+      \$1189 [1] = medium_at[2];
+      \$1189 [2] = \$582 ;
     end
-    if (\$547 ) begin
+    if (\$588 ) begin
       \$1189 [0] = 1'h0;
-      \$1189 [1] = small_at[0];
-      \$1189 [2] = small_at[1];
+      \$1189 [1] = medium_at[0];
+      \$1189 [2] = medium_at[1];
     end
-    if (\$553 ) begin
-      \$1189 [0] = small_at[0];
-      \$1189 [1] = small_at[1];
-      \$1189 [2] = small_at[2];
+    if (\$594 ) begin
+      \$1189 [0] = medium_at[0];
+      \$1189 [1] = medium_at[1];
+      \$1189 [2] = medium_at[2];
     end
-    if (x1_select[0]) begin
+    if (x1_select[1]) begin
       \$1189  = 3'h1;
     end
     if (rst) begin
@@ -5137,21 +7229,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1190  = small_nonempty;
-    if (\$534 ) begin
-      \$1190  = \$537 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1190  = medium_nonempty;
+    if (\$575 ) begin
+      \$1190  = \$578 ;
     end
-    if (\$540 ) begin
-      \$1190  = \$544 ;
+    if (\$581 ) begin
+      \$1190  = \$585 ;
     end
-    if (\$547 ) begin
-      \$1190  = \$550 ;
+    if (\$588 ) begin
+      \$1190  = \$591 ;
     end
-    if (\$553 ) begin
-      \$1190  = \$556 ;
+    if (\$594 ) begin
+      \$1190  = \$597 ;
     end
-    if (x1_select[0]) begin
+    if (x1_select[1]) begin
       \$1190  = 1'h0;
     end
     if (rst) begin
@@ -5159,26 +7251,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1191  = \$564 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1191  = \$605 ;
     if (rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1192  = medium_queue_waddr;
-    if (\$572 ) begin
-      \$1192  = \$575 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1192  = large_queue_waddr;
+    if (\$613 ) begin
+      \$1192  = \$616 [5:0];
     end
     if (rst) begin
-      \$1192  = 7'h00;
+      \$1192  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1193  = medium_push;
-    if (x1_select[1]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1193  = large_push;
+    if (x1_select[2]) begin
       \$1193  = 1'h0;
     end
     if (rst) begin
@@ -5186,9 +7278,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1194  = medium_pop;
-    if (x1_select[1]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1194  = large_pop;
+    if (x1_select[2]) begin
       \$1194  = 1'h0;
     end
     if (rst) begin
@@ -5196,39 +7288,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1195  = \$579 [7:0];
-    if (x1_select[1]) begin
-      \$1195  = 8'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1195  = \$620 [5:0];
+    if (x1_select[2]) begin
+      \$1195  = 6'h00;
     end
     if (rst) begin
-      \$1195  = 8'h00;
+      \$1195  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1196  = medium_at;
-    if (\$582 ) begin
-      \$1196 [0] = medium_at[0];
-      \$1196 [1] = medium_at[1];
-      \$1196 [2] = medium_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1196  = large_at;
+    if (\$623 ) begin
+      \$1196 [0] = large_at[0];
+      \$1196 [1] = large_at[1];
+      \$1196 [2] = large_at[2];
     end
-    if (\$588 ) begin
-      \$1196 [0] = medium_at[1];
-      \$1196 [1] = medium_at[2];
-      \$1196 [2] = \$589 ;
+    if (\$629 ) begin
+      \$1196 [0] = large_at[1];
+      \$1196 [1] = large_at[2];
+      \$1196 [2] = \$630 ;
     end
-    if (\$595 ) begin
+    if (\$636 ) begin
       \$1196 [0] = 1'h0;
-      \$1196 [1] = medium_at[0];
-      \$1196 [2] = medium_at[1];
+      \$1196 [1] = large_at[0];
+      \$1196 [2] = large_at[1];
     end
-    if (\$601 ) begin
-      \$1196 [0] = medium_at[0];
-      \$1196 [1] = medium_at[1];
-      \$1196 [2] = medium_at[2];
+    if (\$642 ) begin
+      \$1196 [0] = large_at[0];
+      \$1196 [1] = large_at[1];
+      \$1196 [2] = large_at[2];
     end
-    if (x1_select[1]) begin
+    if (x1_select[2]) begin
       \$1196  = 3'h1;
     end
     if (rst) begin
@@ -5236,21 +7328,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1197  = medium_nonempty;
-    if (\$582 ) begin
-      \$1197  = \$585 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1197  = large_nonempty;
+    if (\$623 ) begin
+      \$1197  = \$626 ;
     end
-    if (\$588 ) begin
-      \$1197  = \$592 ;
+    if (\$629 ) begin
+      \$1197  = \$633 ;
     end
-    if (\$595 ) begin
-      \$1197  = \$598 ;
+    if (\$636 ) begin
+      \$1197  = \$639 ;
     end
-    if (\$601 ) begin
-      \$1197  = \$604 ;
+    if (\$642 ) begin
+      \$1197  = \$645 ;
     end
-    if (x1_select[1]) begin
+    if (x1_select[2]) begin
       \$1197  = 1'h0;
     end
     if (rst) begin
@@ -5258,332 +7350,235 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1198  = \$612 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1198  = f4_valid;
     if (rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1199  = large_queue_waddr;
-    if (\$620 ) begin
-      \$1199  = \$623 [5:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1199  = \release ;
     if (rst) begin
-      \$1199  = 6'h00;
+      \$1199  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1200  = large_push;
-    if (x1_select[2]) begin
-      \$1200  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1200  = a5_valid;
     if (rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1201  = large_pop;
-    if (x1_select[2]) begin
-      \$1201  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1201  = a6_valid;
     if (rst) begin
       \$1201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1202  = \$627 [5:0];
-    if (x1_select[2]) begin
-      \$1202  = 6'h00;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1202  = f5_valid;
     if (rst) begin
-      \$1202  = 6'h00;
+      \$1202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1203  = large_at;
-    if (\$630 ) begin
-      \$1203 [0] = large_at[0];
-      \$1203 [1] = large_at[1];
-      \$1203 [2] = large_at[2];
-    end
-    if (\$636 ) begin
-      \$1203 [0] = large_at[1];
-      \$1203 [1] = large_at[2];
-      \$1203 [2] = \$637 ;
-    end
-    if (\$643 ) begin
-      \$1203 [0] = 1'h0;
-      \$1203 [1] = large_at[0];
-      \$1203 [2] = large_at[1];
-    end
-    if (\$649 ) begin
-      \$1203 [0] = large_at[0];
-      \$1203 [1] = large_at[1];
-      \$1203 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1203  = 3'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1203  = f6_valid;
     if (rst) begin
-      \$1203  = 3'h1;
+      \$1203  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1204  = large_nonempty;
-    if (\$630 ) begin
-      \$1204  = \$633 ;
-    end
-    if (\$636 ) begin
-      \$1204  = \$640 ;
-    end
-    if (\$643 ) begin
-      \$1204  = \$646 ;
-    end
-    if (\$649 ) begin
-      \$1204  = \$652 ;
-    end
-    if (x1_select[2]) begin
-      \$1204  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1204  = x2_valid;
     if (rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1205  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1205  = x3_valid;
     if (rst) begin
       \$1205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1206  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1206  = x4_valid;
     if (rst) begin
       \$1206  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1207  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1207  = x5_valid;
     if (rst) begin
       \$1207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1208  = a6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1208  = x6_valid;
     if (rst) begin
       \$1208  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1209  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1209  = \$662 ;
     if (rst) begin
       \$1209  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1210  = f6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1210  = \$663 ;
     if (rst) begin
       \$1210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1211  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1211  = \$664 ;
     if (rst) begin
       \$1211  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1212  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1212  = \$665 ;
     if (rst) begin
       \$1212  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1213  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1213  = \$666 ;
     if (rst) begin
       \$1213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1214  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1214  = \$667 ;
     if (rst) begin
       \$1214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1215  = x6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1215  = \$668 ;
     if (rst) begin
       \$1215  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1216  = \$669 ;
-    if (rst) begin
-      \$1216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1217  = \$670 ;
-    if (rst) begin
-      \$1217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1218  = \$671 ;
-    if (rst) begin
-      \$1218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1219  = \$672 ;
-    if (rst) begin
-      \$1219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1220  = \$673 ;
-    if (rst) begin
-      \$1220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1221  = \$674 ;
-    if (rst) begin
-      \$1221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$1222  = \$675 ;
-    if (rst) begin
-      \$1222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1004  };
+          grant_addr = { 3'h0, \$997  };
       2'h1:
-          grant_addr = { 3'h0, \$1006  };
+          grant_addr = { 3'h0, \$999  };
       2'h2:
-          grant_addr = { 3'h0, \$1008  };
+          grant_addr = { 3'h0, \$1001  };
     endcase
   end
-  assign small_grant_waddr = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-  assign medium_grant_waddr = { \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-  assign large_grant_waddr = { \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-  assign small_fresh_slot = \$676 [7:0];
+  assign small_grant_waddr = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+  assign medium_grant_waddr = { \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+  assign large_grant_waddr = { \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+  assign flush_reg_select = \port$3980$52 [5:3];
+  assign small_fresh_slot = \$669 [7:0];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$682 [6:0];
+  assign medium_fresh_slot = \$675 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$751 , \$747 , \$740 [4], \$732 [4], \$724 [4], \$716 [4], \$708 [4], \$700 [4] };
-  assign next_next_tag = \$996 [7:0];
-  assign fetched_snap = \$761 [6];
-  assign \$signal$267  = \$1013 [11];
-  assign hit_a3 = \$1017 [11];
-  assign \$signal$286  = \$1021 [11];
+  assign \$signal  = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
+  assign next_next_tag = \$989 [7:0];
+  assign fetched_snap = \$754 [6];
+  assign free_reg_hit = \port$3980$52 [2:0];
+  assign \$signal$270  = \$1006 [11];
+  assign hit_a3 = \$1010 [11];
+  assign \$signal$289  = \$1014 [11];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = small_grant_w_data;
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$400  = \$676 [7:0];
-  assign \small_grant_addr$401  = \$676 [7:0];
+  assign \r__addr$402  = \$669 [7:0];
+  assign \small_grant_addr$403  = \$669 [7:0];
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$403  = small_grant_r1_b0;
-  assign \w__addr$404  = f4_slot;
+  assign \small_grant_data$405  = small_grant_r1_b0;
+  assign \w__addr$406  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$406 ;
-  assign small_parity_wdata = \w__data$408 ;
-  assign \r__addr$410  = f1_small_slot;
+  assign small_parity_wen = \w__en$408 ;
+  assign small_parity_wdata = \w__data$410 ;
+  assign \r__addr$412  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$412  = \$676 [7:0];
-  assign \small_parity_addr$413  = \$676 [7:0];
+  assign \r__addr$414  = \$669 [7:0];
+  assign \small_parity_addr$415  = \$669 [7:0];
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$415  = small_parity_r1_b0;
-  assign \w__addr$416  = small_queue_w_addr;
-  assign \w__en$417  = small_queue_w_en;
-  assign \w__data$418  = small_queue_w_data;
-  assign \r__addr$419  = small_head;
+  assign \small_parity_data$417  = small_parity_r1_b0;
+  assign \w__addr$418  = small_queue_w_addr;
+  assign \w__en$419  = small_queue_w_en;
+  assign \w__data$420  = small_queue_w_data;
+  assign \r__addr$421  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$422  = medium_grant_w_addr;
-  assign \w__en$423  = medium_grant_w_en;
-  assign \w__data$424  = medium_grant_w_data;
-  assign \r__addr$425  = f1_medium_slot;
+  assign \w__addr$424  = medium_grant_w_addr;
+  assign \w__en$425  = medium_grant_w_en;
+  assign \w__data$426  = medium_grant_w_data;
+  assign \r__addr$427  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$427  = \$682 [6:0];
-  assign \medium_grant_addr$428  = \$682 [6:0];
+  assign \r__addr$429  = \$675 [6:0];
+  assign \medium_grant_addr$430  = \$675 [6:0];
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$430  = medium_grant_r1_b0;
-  assign \w__addr$431  = f4_slot[6:0];
+  assign \medium_grant_data$432  = medium_grant_r1_b0;
+  assign \w__addr$433  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$433 ;
-  assign medium_parity_wdata = \w__data$435 ;
-  assign \r__addr$437  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$435 ;
+  assign medium_parity_wdata = \w__data$437 ;
+  assign \r__addr$439  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$439  = \$682 [6:0];
-  assign \medium_parity_addr$440  = \$682 [6:0];
+  assign \r__addr$441  = \$675 [6:0];
+  assign \medium_parity_addr$442  = \$675 [6:0];
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$442  = medium_parity_r1_b0;
-  assign \w__addr$443  = medium_queue_w_addr;
-  assign \w__en$444  = medium_queue_w_en;
-  assign \w__data$445  = medium_queue_w_data;
-  assign \r__addr$446  = medium_head;
+  assign \medium_parity_data$444  = medium_parity_r1_b0;
+  assign \w__addr$445  = medium_queue_w_addr;
+  assign \w__en$446  = medium_queue_w_en;
+  assign \w__data$447  = medium_queue_w_data;
+  assign \r__addr$448  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$449  = large_grant_w_addr;
-  assign \w__en$450  = large_grant_w_en;
-  assign \w__data$451  = large_grant_w_data;
-  assign \r__addr$452  = f1_large_slot;
+  assign \w__addr$451  = large_grant_w_addr;
+  assign \w__en$452  = large_grant_w_en;
+  assign \w__data$453  = large_grant_w_data;
+  assign \r__addr$454  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$454  = large_fresh_slot;
-  assign \large_grant_addr$455  = large_fresh_slot;
+  assign \r__addr$456  = large_fresh_slot;
+  assign \large_grant_addr$457  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$457  = large_grant_r1_b0;
-  assign \w__addr$458  = f4_slot[5:0];
+  assign \large_grant_data$459  = large_grant_r1_b0;
+  assign \w__addr$460  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$460 ;
-  assign large_parity_wdata = \w__data$462 ;
-  assign \r__addr$464  = f1_large_slot;
+  assign large_parity_wen = \w__en$462 ;
+  assign large_parity_wdata = \w__data$464 ;
+  assign \r__addr$466  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$466  = large_fresh_slot;
-  assign \large_parity_addr$467  = large_fresh_slot;
+  assign \r__addr$468  = large_fresh_slot;
+  assign \large_parity_addr$469  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$469  = large_parity_r1_b0;
-  assign \w__addr$470  = large_queue_w_addr;
-  assign \w__en$471  = large_queue_w_en;
-  assign \w__data$472  = large_queue_w_data;
-  assign \r__addr$473  = large_head;
+  assign \large_parity_data$471  = large_parity_r1_b0;
+  assign \w__addr$472  = large_queue_w_addr;
+  assign \w__en$473  = large_queue_w_en;
+  assign \w__data$474  = large_queue_w_data;
+  assign \r__addr$475  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -5596,7 +7591,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$488  = a7_payload[54:15];
+  assign \grant_addr$490  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -5650,266 +7645,266 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \large_queue_r0_b0.tag  = large_queue_r0_b0[14:7];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.tag  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$403.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$403.tag  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$405.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$405.tag  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.tag  = small_queue_r0_b0[16:9];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.tag  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$430.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$430.tag  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$432.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$432.tag  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.tag  = medium_queue_r0_b0[15:8];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.tag  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$457.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$457.tag  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$459.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$459.tag  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.tag  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1088 ;
-  assign large_queue_wdata[6] = \$1080 ;
+  assign large_queue_wdata[14:7] = \$1081 ;
+  assign large_queue_wdata[6] = \$1073 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1070 ;
-  assign medium_queue_wdata[7] = \$1062 ;
+  assign medium_queue_wdata[15:8] = \$1063 ;
+  assign medium_queue_wdata[7] = \$1055 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1052 ;
-  assign small_queue_wdata[8] = \$1044 ;
+  assign small_queue_wdata[16:9] = \$1045 ;
+  assign small_queue_wdata[8] = \$1037 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = \$signal$168 ;
-  assign large_grant_wdata[0] = \$761 [6];
-  assign medium_grant_wdata[8:1] = \$signal$168 ;
-  assign medium_grant_wdata[0] = \$761 [6];
-  assign small_grant_wdata[8:1] = \$signal$168 ;
-  assign small_grant_wdata[0] = \$761 [6];
-  assign \$1172 [2] = \$231 ;
-  assign \$1172 [1] = \$229 ;
-  assign \$1172 [0] = \$227 ;
-  assign \$1171 [2] = f0_hit[2];
-  assign \$1171 [1] = f0_hit[1];
-  assign \$1171 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = \$signal$170 ;
+  assign large_grant_wdata[0] = \$754 [6];
+  assign medium_grant_wdata[8:1] = \$signal$170 ;
+  assign medium_grant_wdata[0] = \$754 [6];
+  assign small_grant_wdata[8:1] = \$signal$170 ;
+  assign small_grant_wdata[0] = \$754 [6];
+  assign \$1165 [2] = \$224 ;
+  assign \$1165 [1] = \$222 ;
+  assign \$1165 [0] = \$220 ;
+  assign \$1164 [2] = f0_hit[2];
+  assign \$1164 [1] = f0_hit[1];
+  assign \$1164 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
-  assign \$62  = 1'h0;
-  assign \$63  = 1'h0;
   assign \$64  = 1'h0;
   assign \$65  = 1'h0;
   assign \$66  = 1'h0;
-  assign \$105  = \$103 [9];
-  assign \$108  = \$106 [8];
-  assign \$111  = \$109 [6];
-  assign \$117  = \$115 [9];
-  assign \$120  = \$118 [8];
-  assign \$123  = \$121 [6];
-  assign \$131  = \$130 ;
-  assign \$694  = a3_sel_head[0];
-  assign \$696  = a3_sel_head[1];
-  assign \$698  = a3_sel_head[2];
-  assign \$702  = a3_sel_head[0];
-  assign \$704  = a3_sel_head[1];
-  assign \$706  = a3_sel_head[2];
-  assign \$710  = a3_sel_head[0];
-  assign \$712  = a3_sel_head[1];
-  assign \$714  = a3_sel_head[2];
-  assign \$718  = a3_sel_head[0];
-  assign \$720  = a3_sel_head[1];
-  assign \$722  = a3_sel_head[2];
-  assign \$726  = a3_sel_head[0];
-  assign \$728  = a3_sel_head[1];
-  assign \$730  = a3_sel_head[2];
-  assign \$734  = a3_sel_head[0];
-  assign \$736  = a3_sel_head[1];
-  assign \$738  = a3_sel_head[2];
+  assign \$67  = 1'h0;
+  assign \$68  = 1'h0;
+  assign \$107  = \$105 [9];
+  assign \$110  = \$108 [8];
+  assign \$113  = \$111 [6];
+  assign \$119  = \$117 [9];
+  assign \$122  = \$120 [8];
+  assign \$125  = \$123 [6];
+  assign \$133  = \$132 ;
+  assign \$687  = a3_sel_head[0];
+  assign \$689  = a3_sel_head[1];
+  assign \$691  = a3_sel_head[2];
+  assign \$695  = a3_sel_head[0];
+  assign \$697  = a3_sel_head[1];
+  assign \$699  = a3_sel_head[2];
+  assign \$703  = a3_sel_head[0];
+  assign \$705  = a3_sel_head[1];
+  assign \$707  = a3_sel_head[2];
+  assign \$711  = a3_sel_head[0];
+  assign \$713  = a3_sel_head[1];
+  assign \$715  = a3_sel_head[2];
+  assign \$719  = a3_sel_head[0];
+  assign \$721  = a3_sel_head[1];
+  assign \$723  = a3_sel_head[2];
+  assign \$727  = a3_sel_head[0];
+  assign \$729  = a3_sel_head[1];
+  assign \$731  = a3_sel_head[2];
+  assign \$735  = a3_sel_head[0];
+  assign \$738  = a3_sel_head[1];
   assign \$742  = a3_sel_head[0];
-  assign \$745  = a3_sel_head[1];
-  assign \$749  = a3_sel_head[0];
-  assign \$138  = a3_sel_head[0];
-  assign \$143  = a3_sel_head[1];
-  assign \$148  = a3_sel_head[2];
-  assign \$176  = \$174 [40];
-  assign \$186  = \$184 [40];
-  assign \$196  = \$194 [40];
-  assign \$233  = 1'h0;
-  assign \$235  = \$234 ;
-  assign \$343  = f3_in[0];
-  assign \$346  = f3_in[1];
-  assign \$350  = f3_in[2];
-  assign \$360  = f3_in[0];
-  assign \$362  = f3_in[1];
-  assign \$365  = f3_in[2];
-  assign \$368  = f3_in[0];
-  assign \$370  = f3_in[1];
-  assign \$373  = f3_in[2];
-  assign \$376  = f3_in[0];
-  assign \$378  = f3_in[1];
-  assign \$381  = f3_in[2];
-  assign \$384  = f3_in[0];
-  assign \$386  = f3_in[1];
-  assign \$389  = f3_in[2];
-  assign \$392  = f3_in[0];
-  assign \$394  = f3_in[1];
-  assign \$397  = f3_in[2];
-  assign \$400  = f3_in[0];
-  assign \$402  = f3_in[1];
-  assign \$405  = f3_in[2];
-  assign \$408  = f3_in[0];
-  assign \$410  = f3_in[1];
-  assign \$413  = f3_in[2];
-  assign \$416  = f3_in[0];
-  assign \$418  = f3_in[1];
-  assign \$421  = f3_in[2];
-  assign \$426  = f3_in[0];
-  assign \$428  = f3_in[1];
-  assign \$431  = f3_in[2];
-  assign \$456  = \$455 ;
-  assign \$464  = \$463 ;
-  assign \$472  = \$471 ;
-  assign \$539  = small_popped;
-  assign \$545  = small_pushed;
-  assign \$551  = small_pushed;
-  assign \$552  = small_popped;
-  assign \$587  = medium_popped;
-  assign \$593  = medium_pushed;
-  assign \$599  = medium_pushed;
-  assign \$600  = medium_popped;
-  assign \$635  = large_popped;
-  assign \$641  = large_pushed;
-  assign \$647  = large_pushed;
-  assign \$648  = large_popped;
-  assign \$661  = 1'h0;
-  assign \$755  = a3_sel_head[0];
-  assign \$757  = a3_sel_head[1];
-  assign \$759  = a3_sel_head[2];
-  assign \$764  = a3_fail;
-  assign \$765  = a3_sel_last[0];
-  assign \$767  = a3_sel_last[1];
-  assign \$769  = a3_sel_last[2];
-  assign \$771  = a3_sel_head[0];
-  assign \$773  = a3_sel_head[1];
-  assign \$775  = a3_sel_head[2];
-  assign \$778  = a3_fail;
-  assign \$779  = a3_sel_last[0];
-  assign \$781  = a3_sel_last[1];
-  assign \$783  = a3_sel_last[2];
-  assign \$785  = a3_sel_head[0];
-  assign \$787  = a3_sel_head[1];
-  assign \$789  = a3_sel_head[2];
-  assign \$792  = a3_fail;
-  assign \$793  = a3_sel_last[0];
-  assign \$795  = a3_sel_last[1];
-  assign \$797  = a3_sel_last[2];
-  assign \$799  = a3_sel_head[0];
-  assign \$801  = a3_sel_head[1];
-  assign \$803  = a3_sel_head[2];
-  assign \$806  = a3_fail;
-  assign \$807  = a3_sel_last[0];
-  assign \$809  = a3_sel_last[1];
-  assign \$811  = a3_sel_last[2];
-  assign \$813  = a3_sel_head[0];
-  assign \$815  = a3_sel_head[1];
-  assign \$817  = a3_sel_head[2];
-  assign \$820  = a3_fail;
-  assign \$821  = a3_sel_last[0];
-  assign \$823  = a3_sel_last[1];
-  assign \$825  = a3_sel_last[2];
-  assign \$827  = a3_sel_head[0];
-  assign \$829  = a3_sel_head[1];
-  assign \$831  = a3_sel_head[2];
-  assign \$834  = a3_fail;
-  assign \$835  = a3_sel_last[0];
-  assign \$837  = a3_sel_last[1];
-  assign \$839  = a3_sel_last[2];
-  assign \$841  = a3_sel_head[0];
-  assign \$843  = a3_sel_head[1];
-  assign \$845  = a3_sel_head[2];
-  assign \$848  = a3_fail;
-  assign \$849  = a3_sel_last[0];
-  assign \$851  = a3_sel_last[1];
-  assign \$853  = a3_sel_last[2];
-  assign \$855  = a3_sel_head[0];
-  assign \$857  = a3_sel_head[1];
-  assign \$859  = a3_sel_head[2];
-  assign \$862  = a3_fail;
-  assign \$863  = a3_sel_last[0];
-  assign \$865  = a3_sel_last[1];
-  assign \$867  = a3_sel_last[2];
-  assign \$869  = a3_sel_head[0];
-  assign \$871  = a3_sel_head[1];
-  assign \$873  = a3_sel_head[2];
-  assign \$882  = a3_fail;
-  assign \$883  = a3_sel_last[0];
-  assign \$885  = a3_sel_last[1];
-  assign \$887  = a3_sel_last[2];
-  assign \$889  = a3_sel_head[0];
-  assign \$891  = a3_sel_head[1];
-  assign \$893  = a3_sel_head[2];
-  assign \$896  = a3_fail;
-  assign \$897  = a3_sel_last[0];
-  assign \$899  = a3_sel_last[1];
-  assign \$901  = a3_sel_last[2];
-  assign \$903  = a3_sel_head[0];
-  assign \$905  = a3_sel_head[1];
-  assign \$907  = a3_sel_head[2];
-  assign \$910  = a3_fail;
-  assign \$911  = a3_sel_last[0];
-  assign \$913  = a3_sel_last[1];
-  assign \$915  = a3_sel_last[2];
-  assign \$917  = a3_sel_head[0];
-  assign \$919  = a3_sel_head[1];
-  assign \$921  = a3_sel_head[2];
-  assign \$924  = a3_fail;
-  assign \$925  = a3_sel_last[0];
-  assign \$927  = a3_sel_last[1];
-  assign \$929  = a3_sel_last[2];
-  assign \$931  = a3_sel_head[0];
-  assign \$933  = a3_sel_head[1];
-  assign \$935  = a3_sel_head[2];
-  assign \$938  = a3_fail;
-  assign \$939  = a3_sel_last[0];
-  assign \$941  = a3_sel_last[1];
-  assign \$943  = a3_sel_last[2];
-  assign \$945  = a3_sel_head[0];
-  assign \$947  = a3_sel_head[1];
-  assign \$949  = a3_sel_head[2];
-  assign \$952  = a3_fail;
-  assign \$953  = a3_sel_last[0];
-  assign \$955  = a3_sel_last[1];
-  assign \$957  = a3_sel_last[2];
-  assign \$959  = a3_sel_head[0];
-  assign \$961  = a3_sel_head[1];
-  assign \$963  = a3_sel_head[2];
-  assign \$966  = a3_fail;
-  assign \$967  = a3_sel_last[0];
-  assign \$969  = a3_sel_last[1];
-  assign \$971  = a3_sel_last[2];
-  assign \$973  = a3_sel_head[0];
-  assign \$975  = a3_sel_head[1];
-  assign \$977  = a3_sel_head[2];
-  assign \$980  = a3_fail;
-  assign \$981  = a3_sel_last[0];
-  assign \$983  = a3_sel_last[1];
-  assign \$985  = a3_sel_last[2];
-  assign \$987  = a3_sel_head[0];
-  assign \$989  = a3_sel_head[1];
-  assign \$991  = a3_sel_head[2];
-  assign \$1003  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1004 [35:0] = { 21'h000000, \$1003  };
-  assign \$1004 [36] = 1'h1;
-  assign \$1005  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1006 [35:17], \$1006 [15:0] } = { 14'h0000, \$1005 [21:17], \$1005 [15:0] };
-  assign { \$1006 [36], \$1006 [16] } = 2'h3;
-  assign \$1007  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1008 [35:21], \$1008 [19:0] } = { 15'h0000, \$1007 [19:0] };
-  assign { \$1008 [36], \$1008 [20] } = 2'h3;
+  assign \$140  = a3_sel_head[0];
+  assign \$145  = a3_sel_head[1];
+  assign \$150  = a3_sel_head[2];
+  assign \$175  = \$173 [40];
+  assign \$182  = \$180 [40];
+  assign \$189  = \$187 [40];
+  assign \$226  = 1'h0;
+  assign \$228  = \$227 ;
+  assign \$336  = f3_in[0];
+  assign \$339  = f3_in[1];
+  assign \$343  = f3_in[2];
+  assign \$353  = f3_in[0];
+  assign \$355  = f3_in[1];
+  assign \$358  = f3_in[2];
+  assign \$361  = f3_in[0];
+  assign \$363  = f3_in[1];
+  assign \$366  = f3_in[2];
+  assign \$369  = f3_in[0];
+  assign \$371  = f3_in[1];
+  assign \$374  = f3_in[2];
+  assign \$377  = f3_in[0];
+  assign \$379  = f3_in[1];
+  assign \$382  = f3_in[2];
+  assign \$385  = f3_in[0];
+  assign \$387  = f3_in[1];
+  assign \$390  = f3_in[2];
+  assign \$393  = f3_in[0];
+  assign \$395  = f3_in[1];
+  assign \$398  = f3_in[2];
+  assign \$401  = f3_in[0];
+  assign \$403  = f3_in[1];
+  assign \$406  = f3_in[2];
+  assign \$409  = f3_in[0];
+  assign \$411  = f3_in[1];
+  assign \$414  = f3_in[2];
+  assign \$419  = f3_in[0];
+  assign \$421  = f3_in[1];
+  assign \$424  = f3_in[2];
+  assign \$449  = \$448 ;
+  assign \$457  = \$456 ;
+  assign \$465  = \$464 ;
+  assign \$532  = small_popped;
+  assign \$538  = small_pushed;
+  assign \$544  = small_pushed;
+  assign \$545  = small_popped;
+  assign \$580  = medium_popped;
+  assign \$586  = medium_pushed;
+  assign \$592  = medium_pushed;
+  assign \$593  = medium_popped;
+  assign \$628  = large_popped;
+  assign \$634  = large_pushed;
+  assign \$640  = large_pushed;
+  assign \$641  = large_popped;
+  assign \$654  = 1'h0;
+  assign \$748  = a3_sel_head[0];
+  assign \$750  = a3_sel_head[1];
+  assign \$752  = a3_sel_head[2];
+  assign \$757  = a3_fail;
+  assign \$758  = a3_sel_last[0];
+  assign \$760  = a3_sel_last[1];
+  assign \$762  = a3_sel_last[2];
+  assign \$764  = a3_sel_head[0];
+  assign \$766  = a3_sel_head[1];
+  assign \$768  = a3_sel_head[2];
+  assign \$771  = a3_fail;
+  assign \$772  = a3_sel_last[0];
+  assign \$774  = a3_sel_last[1];
+  assign \$776  = a3_sel_last[2];
+  assign \$778  = a3_sel_head[0];
+  assign \$780  = a3_sel_head[1];
+  assign \$782  = a3_sel_head[2];
+  assign \$785  = a3_fail;
+  assign \$786  = a3_sel_last[0];
+  assign \$788  = a3_sel_last[1];
+  assign \$790  = a3_sel_last[2];
+  assign \$792  = a3_sel_head[0];
+  assign \$794  = a3_sel_head[1];
+  assign \$796  = a3_sel_head[2];
+  assign \$799  = a3_fail;
+  assign \$800  = a3_sel_last[0];
+  assign \$802  = a3_sel_last[1];
+  assign \$804  = a3_sel_last[2];
+  assign \$806  = a3_sel_head[0];
+  assign \$808  = a3_sel_head[1];
+  assign \$810  = a3_sel_head[2];
+  assign \$813  = a3_fail;
+  assign \$814  = a3_sel_last[0];
+  assign \$816  = a3_sel_last[1];
+  assign \$818  = a3_sel_last[2];
+  assign \$820  = a3_sel_head[0];
+  assign \$822  = a3_sel_head[1];
+  assign \$824  = a3_sel_head[2];
+  assign \$827  = a3_fail;
+  assign \$828  = a3_sel_last[0];
+  assign \$830  = a3_sel_last[1];
+  assign \$832  = a3_sel_last[2];
+  assign \$834  = a3_sel_head[0];
+  assign \$836  = a3_sel_head[1];
+  assign \$838  = a3_sel_head[2];
+  assign \$841  = a3_fail;
+  assign \$842  = a3_sel_last[0];
+  assign \$844  = a3_sel_last[1];
+  assign \$846  = a3_sel_last[2];
+  assign \$848  = a3_sel_head[0];
+  assign \$850  = a3_sel_head[1];
+  assign \$852  = a3_sel_head[2];
+  assign \$855  = a3_fail;
+  assign \$856  = a3_sel_last[0];
+  assign \$858  = a3_sel_last[1];
+  assign \$860  = a3_sel_last[2];
+  assign \$862  = a3_sel_head[0];
+  assign \$864  = a3_sel_head[1];
+  assign \$866  = a3_sel_head[2];
+  assign \$875  = a3_fail;
+  assign \$876  = a3_sel_last[0];
+  assign \$878  = a3_sel_last[1];
+  assign \$880  = a3_sel_last[2];
+  assign \$882  = a3_sel_head[0];
+  assign \$884  = a3_sel_head[1];
+  assign \$886  = a3_sel_head[2];
+  assign \$889  = a3_fail;
+  assign \$890  = a3_sel_last[0];
+  assign \$892  = a3_sel_last[1];
+  assign \$894  = a3_sel_last[2];
+  assign \$896  = a3_sel_head[0];
+  assign \$898  = a3_sel_head[1];
+  assign \$900  = a3_sel_head[2];
+  assign \$903  = a3_fail;
+  assign \$904  = a3_sel_last[0];
+  assign \$906  = a3_sel_last[1];
+  assign \$908  = a3_sel_last[2];
+  assign \$910  = a3_sel_head[0];
+  assign \$912  = a3_sel_head[1];
+  assign \$914  = a3_sel_head[2];
+  assign \$917  = a3_fail;
+  assign \$918  = a3_sel_last[0];
+  assign \$920  = a3_sel_last[1];
+  assign \$922  = a3_sel_last[2];
+  assign \$924  = a3_sel_head[0];
+  assign \$926  = a3_sel_head[1];
+  assign \$928  = a3_sel_head[2];
+  assign \$931  = a3_fail;
+  assign \$932  = a3_sel_last[0];
+  assign \$934  = a3_sel_last[1];
+  assign \$936  = a3_sel_last[2];
+  assign \$938  = a3_sel_head[0];
+  assign \$940  = a3_sel_head[1];
+  assign \$942  = a3_sel_head[2];
+  assign \$945  = a3_fail;
+  assign \$946  = a3_sel_last[0];
+  assign \$948  = a3_sel_last[1];
+  assign \$950  = a3_sel_last[2];
+  assign \$952  = a3_sel_head[0];
+  assign \$954  = a3_sel_head[1];
+  assign \$956  = a3_sel_head[2];
+  assign \$959  = a3_fail;
+  assign \$960  = a3_sel_last[0];
+  assign \$962  = a3_sel_last[1];
+  assign \$964  = a3_sel_last[2];
+  assign \$966  = a3_sel_head[0];
+  assign \$968  = a3_sel_head[1];
+  assign \$970  = a3_sel_head[2];
+  assign \$973  = a3_fail;
+  assign \$974  = a3_sel_last[0];
+  assign \$976  = a3_sel_last[1];
+  assign \$978  = a3_sel_last[2];
+  assign \$980  = a3_sel_head[0];
+  assign \$982  = a3_sel_head[1];
+  assign \$984  = a3_sel_head[2];
+  assign \$996  = { 1'h0, a4_slot, 6'h00 };
+  assign \$997 [35:0] = { 21'h000000, \$996  };
+  assign \$997 [36] = 1'h1;
+  assign \$998  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$999 [35:17], \$999 [15:0] } = { 14'h0000, \$998 [21:17], \$998 [15:0] };
+  assign { \$999 [36], \$999 [16] } = 2'h3;
+  assign \$1000  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1001 [35:21], \$1001 [19:0] } = { 15'h0000, \$1000 [19:0] };
+  assign { \$1001 [36], \$1001 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$0 , irq, low_water_hit, \ready$6 , rsp_grant_valid, \port$3108$0 , \port$3108$55 , rsp_freed_valid, \port$3114$0 , rsp_flushed_valid, \port$3129$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3161$0 , bus__r_req, bus__r_addr
-, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, e1_exhausted, \port$3292$0 , req_alloc, r_ack, req_alloc_pool, req_alloc_size, bus__r_data, bus__r_err, \port$3666$0 , req_free, req_flush, w_ack, bus__w_err, req_free_pool, req_free_tag, req_free_addr, req_free_oor
-, req_flush_pool, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3100$0 , \port$3101$0 , \port$3103$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
+, req_free, req_flush, \port$3980$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4388$0 , \port$4388$55 , rsp_freed_valid, \port$4394$0 , rsp_flushed_valid, \port$4409$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4441$0 , e1_exhausted, \port$4700$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4991$0 , clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
   wire \$100 ;
@@ -5983,7 +7978,7 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire \$1064 ;
+  wire [8:0] \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
@@ -6029,7 +8024,7 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
-  wire \$1105 ;
+  wire [5:0] \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
@@ -6038,7 +8033,7 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire \$1113 ;
+  wire [4:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
@@ -6062,39 +8057,39 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire \$1135 ;
+  wire [1:0] \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
-  wire \$1139 ;
+  wire [1:0] \$1139 ;
   wire \$114 ;
   wire \$1140 ;
-  wire \$1141 ;
+  wire [2:0] \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
+  wire [120:0] \$1145 ;
+  wire [2:0] \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
+  wire [120:0] \$1150 ;
+  wire [2:0] \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
+  wire [120:0] \$1155 ;
+  wire [2:0] \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
-  wire \$1159 ;
+  wire [120:0] \$1159 ;
   wire \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire \$1164 ;
+  wire [4:0] \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
@@ -6121,9 +8116,9 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire \$1189 ;
+  wire [31:0] \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
+  wire [31:0] \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
@@ -6163,9 +8158,9 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
-  wire [25:0] \$1226 ;
-  wire [33:0] \$1227 ;
-  wire [33:0] \$1228 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
@@ -6174,7 +8169,7 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
-  wire [4:0] \$1236 ;
+  wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
@@ -6217,8 +8212,8 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
-  wire [40:0] \$1275 ;
-  wire [2:0] \$1276 ;
+  wire \$1275 ;
+  wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
@@ -6229,450 +8224,1081 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
-  wire [1:0] \$1286 ;
+  wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
   wire [17:0] \$129 ;
-  wire [1:0] \$1290 ;
+  wire \$1290 ;
   wire \$1291 ;
-  wire [2:0] \$1292 ;
+  wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
-  wire [120:0] \$1296 ;
-  wire [2:0] \$1297 ;
+  wire \$1296 ;
+  wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
   wire \$1300 ;
-  wire [120:0] \$1301 ;
-  wire [2:0] \$1302 ;
+  wire \$1301 ;
+  wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire [120:0] \$1306 ;
-  wire [2:0] \$1307 ;
+  wire \$1306 ;
+  wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
-  wire [120:0] \$1310 ;
+  wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire [4:0] \$1315 ;
+  wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
-  reg [31:0] \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg [120:0] \$1324 ;
-  reg [120:0] \$1325 ;
-  reg [120:0] \$1326 ;
-  reg [1:0] \$1327 ;
-  reg \$1328 ;
-  reg \$1329 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire \$133 ;
-  reg \$1330 ;
-  reg \$1331 ;
-  reg \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg \$1337 ;
-  reg \$1338 ;
-  reg \$1339 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg \$1341 ;
-  reg \$1342 ;
-  reg \$1343 ;
-  reg \$1344 ;
-  reg \$1345 ;
-  reg \$1346 ;
-  reg [4:0] \$1347 ;
-  reg [3:0] \$1348 ;
-  reg [31:0] \$1349 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire \$135 ;
-  reg [1:0] \$1350 ;
-  reg [31:0] \$1351 ;
-  reg [1:0] \$1352 ;
-  reg [1:0] \$1353 ;
-  reg [3:0] \$1354 ;
-  reg \$1355 ;
-  reg [1:0] \$1356 ;
-  reg [120:0] \$1357 ;
-  reg [4:0] \$1358 ;
-  reg [17:0] \$1359 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg \$1361 ;
-  reg \$1362 ;
-  reg [8:0] \$1363 ;
-  reg [8:0] \$1364 ;
-  reg \$1365 ;
-  reg \$1366 ;
-  reg [8:0] \$1367 ;
-  reg [31:0] \$1368 ;
-  reg [31:0] \$1369 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire \$137 ;
-  reg [31:0] \$1370 ;
-  reg [31:0] \$1371 ;
-  reg [17:0] \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
-  reg \$1375 ;
-  reg [7:0] \$1376 ;
-  reg [7:0] \$1377 ;
-  reg \$1378 ;
-  reg \$1379 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire [7:0] \$138 ;
-  reg [7:0] \$1380 ;
-  reg [31:0] \$1381 ;
-  reg [31:0] \$1382 ;
-  reg [31:0] \$1383 ;
-  reg [31:0] \$1384 ;
-  reg [17:0] \$1385 ;
-  reg \$1386 ;
-  reg \$1387 ;
-  reg \$1388 ;
-  reg [5:0] \$1389 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire [7:0] \$139 ;
-  reg [5:0] \$1390 ;
-  reg \$1391 ;
-  reg \$1392 ;
-  reg [5:0] \$1393 ;
-  reg [31:0] \$1394 ;
-  reg [31:0] \$1395 ;
-  reg [31:0] \$1396 ;
-  reg [31:0] \$1397 ;
-  reg [3:0] \$1398 ;
-  reg [7:0] \$1399 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
   wire [9:0] \$140 ;
-  reg [7:0] \$1400 ;
-  reg [15:0] \$1401 ;
-  reg \$1402 ;
-  reg [1:0] \$1403 ;
-  reg \$1404 ;
-  reg [1:0] \$1405 ;
-  reg \$1406 ;
-  reg \$1407 ;
-  reg \$1408 ;
-  reg \$1409 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire [9:0] \$141 ;
-  reg \$1410 ;
-  reg \$1411 ;
-  reg \$1412 ;
-  reg \$1413 ;
-  reg \$1414 ;
-  reg \$1415 ;
-  reg \$1416 ;
-  reg \$1417 ;
-  reg \$1418 ;
-  reg \$1419 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire \$142 ;
-  reg \$1420 ;
-  reg \$1421 ;
-  reg \$1422 ;
-  reg \$1423 ;
-  reg \$1424 ;
-  reg \$1425 ;
-  reg \$1426 ;
-  reg \$1427 ;
-  reg \$1428 ;
-  reg \$1429 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire \$143 ;
-  reg \$1430 ;
-  reg \$1431 ;
-  reg \$1432 ;
-  reg \$1433 ;
-  reg \$1434 ;
-  reg \$1435 ;
-  reg \$1436 ;
-  reg \$1437 ;
-  reg \$1438 ;
-  reg \$1439 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire [8:0] \$144 ;
-  reg \$1440 ;
-  reg \$1441 ;
-  reg \$1442 ;
-  reg \$1443 ;
-  reg \$1444 ;
-  reg \$1445 ;
-  reg \$1446 ;
-  reg \$1447 ;
-  reg \$1448 ;
-  reg \$1449 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
   wire \$145 ;
-  reg \$1450 ;
-  reg \$1451 ;
-  reg \$1452 ;
-  reg \$1453 ;
-  reg \$1454 ;
-  reg \$1455 ;
-  reg \$1456 ;
-  reg \$1457 ;
-  reg \$1458 ;
-  reg \$1459 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire \$146 ;
-  reg \$1460 ;
-  reg \$1461 ;
-  reg \$1462 ;
-  reg \$1463 ;
-  reg \$1464 ;
-  reg \$1465 ;
-  reg \$1466 ;
-  reg \$1467 ;
-  reg \$1468 ;
-  reg \$1469 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire \$147 ;
-  reg \$1470 ;
-  reg \$1471 ;
-  reg [1:0] \$1472 ;
-  reg [31:0] \$1473 ;
-  reg [3:0] \$1474 ;
-  reg [31:0] \$1475 ;
-  reg [31:0] \$1476 ;
-  reg [31:0] \$1477 ;
-  reg \$1478 ;
-  reg \$1479 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
   wire \$148 ;
-  reg \$1480 ;
-  reg [1:0] \$1481 ;
-  reg [13:0] \$1482 ;
-  reg [31:0] \$1483 ;
-  reg \$1484 ;
-  reg [3:0] \$1485 ;
-  reg [7:0] \$1486 ;
-  reg [7:0] \$1487 ;
-  reg [15:0] \$1488 ;
-  reg \$1489 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
   wire \$149 ;
-  reg \$1490 ;
-  reg \$1491 ;
-  reg \$1492 ;
-  reg \$1493 ;
-  reg \$1494 ;
-  reg \$1495 ;
-  reg \$1496 ;
-  reg \$1497 ;
-  reg \$1498 ;
-  reg \$1499 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  reg \$1500 ;
-  reg \$1501 ;
-  reg \$1502 ;
-  reg \$1503 ;
-  reg \$1504 ;
-  reg \$1505 ;
-  reg \$1506 ;
-  reg \$1507 ;
-  reg \$1508 ;
-  reg \$1509 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
   wire \$151 ;
-  reg \$1510 ;
-  reg \$1511 ;
-  reg \$1512 ;
-  reg \$1513 ;
-  reg [31:0] \$1514 ;
-  reg \$1515 ;
-  reg [3:0] \$1516 ;
-  reg [1:0] \$1517 ;
-  reg \$1518 ;
-  reg \$1519 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire \$152 ;
-  reg [3:0] \$1520 ;
-  reg [31:0] \$1521 ;
-  reg [1:0] \$1522 ;
-  reg [2:0] \$1523 ;
-  reg \$1524 ;
-  reg \$1525 ;
-  reg \$1526 ;
-  reg \$1527 ;
-  reg \$1528 ;
-  reg \$1529 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
   wire \$153 ;
-  reg \$1530 ;
-  reg \$1531 ;
-  reg \$1532 ;
-  reg \$1533 ;
-  reg \$1534 ;
-  reg \$1535 ;
-  reg \$1536 ;
-  reg \$1537 ;
-  reg \$1538 ;
-  reg \$1539 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
   wire \$154 ;
-  reg \$1540 ;
-  reg [39:0] \$1541 ;
-  reg [39:0] \$1542 ;
-  reg \$1543 ;
-  reg \$1544 ;
-  reg [4:0] \$1545 ;
-  reg \$1546 ;
-  reg \$1547 ;
-  reg \$1548 ;
-  reg [4:0] \$1549 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire \$155 ;
-  reg [16:0] \$1550 ;
-  reg [16:0] \$1551 ;
-  reg [16:0] \$1552 ;
-  reg \$1553 ;
-  reg \$1554 ;
-  reg [1:0] \$1555 ;
-  reg [7:0] \$1556 ;
-  reg [39:0] \$1557 ;
-  reg \$1558 ;
-  reg \$1559 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
   wire [32:0] \$156 ;
-  reg [1:0] \$1560 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
   wire [32:0] \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire [32:0] \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire [32:0] \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
   wire [17:0] \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire [57:0] \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
   wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
   wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
   wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
   wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
   wire [5:0] \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire [32:0] \$17 ;
   wire [5:0] \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire [7:0] \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
   wire [7:0] \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire [6:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
   wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
   wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
   wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [32:0] \$18 ;
   wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
   wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire [57:0] \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
   wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
   wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire [32:0] \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
   wire [32:0] \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
   wire [32:0] \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [120:0] \$19 ;
   wire [32:0] \$190 ;
-  wire [3:0] \$191 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$193 ;
-  wire [15:0] \$194 ;
-  wire [6:0] \$195 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
+  wire \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
+  wire \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  wire \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
   wire \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
   wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire [15:0] \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  wire [15:0] \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire [32:0] \$20 ;
-  wire \$200 ;
+  wire [15:0] \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
   wire \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire [57:0] \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  reg [31:0] \$2035 ;
+  reg \$2036 ;
+  reg \$2037 ;
+  reg [120:0] \$2038 ;
+  reg [120:0] \$2039 ;
   wire \$204 ;
+  reg [120:0] \$2040 ;
+  reg [1:0] \$2041 ;
+  reg \$2042 ;
+  reg \$2043 ;
+  reg \$2044 ;
+  reg \$2045 ;
+  reg \$2046 ;
+  reg \$2047 ;
+  reg \$2048 ;
+  reg \$2049 ;
   wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  reg \$2050 ;
+  reg \$2051 ;
+  reg \$2052 ;
+  reg \$2053 ;
+  reg \$2054 ;
+  reg \$2055 ;
+  reg \$2056 ;
+  reg \$2057 ;
+  reg \$2058 ;
+  reg \$2059 ;
+  wire [15:0] \$206 ;
+  reg \$2060 ;
+  reg [4:0] \$2061 ;
+  reg [3:0] \$2062 ;
+  reg [31:0] \$2063 ;
+  reg [1:0] \$2064 ;
+  reg [31:0] \$2065 ;
+  reg [1:0] \$2066 ;
+  reg [1:0] \$2067 ;
+  reg [3:0] \$2068 ;
+  reg \$2069 ;
+  wire [15:0] \$207 ;
+  reg [1:0] \$2070 ;
+  reg [120:0] \$2071 ;
+  reg [4:0] \$2072 ;
+  reg [17:0] \$2073 ;
+  reg \$2074 ;
+  reg \$2075 ;
+  reg \$2076 ;
+  reg [8:0] \$2077 ;
+  reg [8:0] \$2078 ;
+  reg \$2079 ;
+  wire [15:0] \$208 ;
+  reg \$2080 ;
+  reg [8:0] \$2081 ;
+  reg [31:0] \$2082 ;
+  reg [31:0] \$2083 ;
+  reg [31:0] \$2084 ;
+  reg [31:0] \$2085 ;
+  reg [17:0] \$2086 ;
+  reg \$2087 ;
+  reg \$2088 ;
+  reg \$2089 ;
   wire \$209 ;
+  reg [7:0] \$2090 ;
+  reg [7:0] \$2091 ;
+  reg \$2092 ;
+  reg \$2093 ;
+  reg [7:0] \$2094 ;
+  reg [31:0] \$2095 ;
+  reg [31:0] \$2096 ;
+  reg [31:0] \$2097 ;
+  reg [31:0] \$2098 ;
+  reg [17:0] \$2099 ;
   wire \$21 ;
   wire \$210 ;
+  reg \$2100 ;
+  reg \$2101 ;
+  reg \$2102 ;
+  reg [5:0] \$2103 ;
+  reg [5:0] \$2104 ;
+  reg \$2105 ;
+  reg \$2106 ;
+  reg [5:0] \$2107 ;
+  reg [31:0] \$2108 ;
+  reg [31:0] \$2109 ;
   wire \$211 ;
+  reg [31:0] \$2110 ;
+  reg [31:0] \$2111 ;
+  reg \$2112 ;
+  reg [15:0] \$2113 ;
+  reg [10:0] \$2114 ;
+  reg [15:0] \$2115 ;
+  reg [15:0] \$2116 ;
+  reg [15:0] \$2117 ;
+  reg [15:0] \$2118 ;
+  reg [15:0] \$2119 ;
   wire \$212 ;
+  reg [15:0] \$2120 ;
+  reg [15:0] \$2121 ;
+  reg [15:0] \$2122 ;
+  reg [15:0] \$2123 ;
+  reg [15:0] \$2124 ;
+  reg \$2125 ;
+  reg \$2126 ;
+  reg [15:0] \$2127 ;
+  reg [1:0] \$2128 ;
+  reg [13:0] \$2129 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
+  reg \$2130 ;
+  reg [31:0] \$2131 ;
+  reg [3:0] \$2132 ;
+  reg [31:0] \$2133 ;
+  reg [31:0] \$2134 ;
+  reg [31:0] \$2135 ;
+  reg \$2136 ;
+  reg \$2137 ;
+  reg [1:0] \$2138 ;
+  reg [2:0] \$2139 ;
+  wire [15:0] \$214 ;
+  reg [2:0] \$2140 ;
+  reg [7:0] \$2141 ;
+  reg [39:0] \$2142 ;
+  reg [39:0] \$2143 ;
+  reg [39:0] \$2144 ;
+  reg [57:0] \$2145 ;
+  reg [10:0] \$2146 ;
+  reg [57:0] \$2147 ;
+  reg [57:0] \$2148 ;
+  reg [57:0] \$2149 ;
+  wire [15:0] \$215 ;
+  reg [57:0] \$2150 ;
+  reg [57:0] \$2151 ;
+  reg [57:0] \$2152 ;
+  reg [57:0] \$2153 ;
+  reg [57:0] \$2154 ;
+  reg [57:0] \$2155 ;
+  reg [57:0] \$2156 ;
+  reg \$2157 ;
+  reg [3:0] \$2158 ;
+  reg [7:0] \$2159 ;
+  wire [15:0] \$216 ;
+  reg [7:0] \$2160 ;
+  reg [15:0] \$2161 ;
+  reg \$2162 ;
+  reg [31:0] \$2163 ;
+  reg \$2164 ;
+  reg [3:0] \$2165 ;
+  reg \$2166 ;
+  reg \$2167 ;
+  reg [3:0] \$2168 ;
+  reg [31:0] \$2169 ;
   wire \$217 ;
+  reg \$2170 ;
+  reg \$2171 ;
+  reg \$2172 ;
+  reg \$2173 ;
+  reg \$2174 ;
+  reg \$2175 ;
+  reg \$2176 ;
+  reg \$2177 ;
+  reg \$2178 ;
+  reg \$2179 ;
   wire \$218 ;
+  reg \$2180 ;
+  reg \$2181 ;
+  reg \$2182 ;
+  reg \$2183 ;
+  reg \$2184 ;
+  reg \$2185 ;
+  reg \$2186 ;
+  reg [4:0] \$2187 ;
+  reg [4:0] \$2188 ;
+  reg [16:0] \$2189 ;
   wire \$219 ;
+  reg [16:0] \$2190 ;
+  reg [16:0] \$2191 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
+  wire [15:0] \$222 ;
+  wire [15:0] \$223 ;
+  wire [15:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
+  wire [15:0] \$230 ;
+  wire [15:0] \$231 ;
+  wire [15:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [15:0] \$238 ;
+  wire [15:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [15:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
+  wire [15:0] \$246 ;
+  wire [15:0] \$247 ;
+  wire [15:0] \$248 ;
   wire \$249 ;
   wire [1:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [15:0] \$254 ;
+  wire [15:0] \$255 ;
+  wire [15:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
+  wire [15:0] \$262 ;
+  wire [15:0] \$263 ;
+  wire [15:0] \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [15:0] \$270 ;
+  wire [15:0] \$271 ;
+  wire [15:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [15:0] \$278 ;
+  wire [15:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [15:0] \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
@@ -6717,9 +9343,9 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
+  wire [6:0] \$320 ;
+  wire [6:0] \$321 ;
+  reg [13:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -6732,249 +9358,249 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [6:0] \$334 ;
+  wire [6:0] \$335 ;
+  reg [13:0] \$336 ;
+  wire [15:0] \$337 ;
+  wire [15:0] \$338 ;
+  wire [11:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [11:0] \$340 ;
+  wire [12:0] \$341 ;
+  wire [11:0] \$342 ;
+  wire [11:0] \$343 ;
+  wire [12:0] \$344 ;
+  wire [11:0] \$345 ;
+  wire [11:0] \$346 ;
+  wire [12:0] \$347 ;
+  wire [11:0] \$348 ;
+  wire [11:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [12:0] \$350 ;
+  wire [11:0] \$351 ;
+  wire [11:0] \$352 ;
+  wire [12:0] \$353 ;
+  wire [11:0] \$354 ;
+  wire [11:0] \$355 ;
+  wire [12:0] \$356 ;
+  wire [11:0] \$357 ;
+  wire [11:0] \$358 ;
+  wire [12:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire [11:0] \$360 ;
+  wire [11:0] \$361 ;
+  wire [12:0] \$362 ;
+  wire [11:0] \$363 ;
+  wire [11:0] \$364 ;
+  wire [12:0] \$365 ;
+  wire [11:0] \$366 ;
+  wire [11:0] \$367 ;
+  wire [12:0] \$368 ;
+  wire [11:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [11:0] \$370 ;
+  wire [12:0] \$371 ;
+  wire [11:0] \$372 ;
+  wire [11:0] \$373 ;
+  wire [12:0] \$374 ;
+  wire [11:0] \$375 ;
+  wire [11:0] \$376 ;
+  wire [12:0] \$377 ;
+  wire [11:0] \$378 ;
+  wire [11:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [12:0] \$380 ;
+  wire [11:0] \$381 ;
+  wire [11:0] \$382 ;
+  wire [12:0] \$383 ;
+  wire [11:0] \$384 ;
+  wire [11:0] \$385 ;
+  wire [12:0] \$386 ;
+  wire [11:0] \$387 ;
+  wire [11:0] \$388 ;
+  wire [12:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [11:0] \$390 ;
+  wire [11:0] \$391 ;
+  wire [12:0] \$392 ;
+  wire [11:0] \$393 ;
+  wire [11:0] \$394 ;
+  wire [12:0] \$395 ;
+  wire [11:0] \$396 ;
+  wire [11:0] \$397 ;
+  wire [12:0] \$398 ;
+  wire [11:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [11:0] \$400 ;
+  wire [12:0] \$401 ;
+  wire [11:0] \$402 ;
+  wire [11:0] \$403 ;
+  wire [12:0] \$404 ;
+  wire [11:0] \$405 ;
+  wire [11:0] \$406 ;
+  wire [12:0] \$407 ;
+  wire [11:0] \$408 ;
+  wire [11:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [12:0] \$410 ;
+  wire [11:0] \$411 ;
+  wire [11:0] \$412 ;
+  wire [12:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire [11:0] \$415 ;
+  wire [12:0] \$416 ;
+  wire [11:0] \$417 ;
+  wire [11:0] \$418 ;
+  wire [12:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [11:0] \$420 ;
+  wire [11:0] \$421 ;
+  wire [12:0] \$422 ;
+  wire [11:0] \$423 ;
+  wire [11:0] \$424 ;
+  wire [12:0] \$425 ;
+  wire [11:0] \$426 ;
+  wire [11:0] \$427 ;
+  wire [12:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [11:0] \$430 ;
+  wire [12:0] \$431 ;
+  wire [11:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [12:0] \$434 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [12:0] \$437 ;
+  wire [11:0] \$438 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [12:0] \$440 ;
+  wire [11:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [12:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire [12:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [11:0] \$448 ;
+  wire [12:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [11:0] \$450 ;
+  wire [11:0] \$451 ;
+  wire [12:0] \$452 ;
+  wire [11:0] \$453 ;
+  wire [11:0] \$454 ;
+  wire [12:0] \$455 ;
+  wire [11:0] \$456 ;
+  wire [11:0] \$457 ;
+  wire [12:0] \$458 ;
+  wire [11:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [11:0] \$460 ;
+  wire [12:0] \$461 ;
+  wire [11:0] \$462 ;
+  wire [11:0] \$463 ;
+  wire [12:0] \$464 ;
+  wire [11:0] \$465 ;
+  wire [11:0] \$466 ;
+  wire [12:0] \$467 ;
+  wire [11:0] \$468 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [12:0] \$470 ;
+  wire [11:0] \$471 ;
+  wire [11:0] \$472 ;
+  wire [12:0] \$473 ;
+  wire [11:0] \$474 ;
+  wire [11:0] \$475 ;
+  wire [12:0] \$476 ;
+  wire [11:0] \$477 ;
+  wire [11:0] \$478 ;
+  wire [12:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [11:0] \$480 ;
+  wire [11:0] \$481 ;
+  wire [12:0] \$482 ;
+  wire [11:0] \$483 ;
+  wire [11:0] \$484 ;
+  wire [12:0] \$485 ;
+  wire [11:0] \$486 ;
+  wire [11:0] \$487 ;
+  wire [12:0] \$488 ;
+  wire [11:0] \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [11:0] \$490 ;
+  wire [12:0] \$491 ;
+  wire [11:0] \$492 ;
+  wire [11:0] \$493 ;
+  wire [12:0] \$494 ;
+  wire [11:0] \$495 ;
+  wire [11:0] \$496 ;
+  wire [12:0] \$497 ;
+  wire [11:0] \$498 ;
+  wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [12:0] \$500 ;
+  wire [11:0] \$501 ;
+  wire [11:0] \$502 ;
+  wire [12:0] \$503 ;
+  wire [11:0] \$504 ;
+  wire [11:0] \$505 ;
+  wire [12:0] \$506 ;
+  wire [11:0] \$507 ;
+  wire [11:0] \$508 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [11:0] \$510 ;
+  wire [11:0] \$511 ;
+  wire [12:0] \$512 ;
+  wire [11:0] \$513 ;
+  wire [11:0] \$514 ;
+  wire [12:0] \$515 ;
+  wire [11:0] \$516 ;
+  wire [11:0] \$517 ;
+  wire [12:0] \$518 ;
+  wire [11:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  wire [11:0] \$520 ;
+  wire [12:0] \$521 ;
+  wire [31:0] \$522 ;
+  wire [31:0] \$523 ;
+  wire [31:0] \$524 ;
+  wire [31:0] \$525 ;
+  wire [31:0] \$526 ;
+  wire [31:0] \$527 ;
+  wire [31:0] \$528 ;
+  wire [31:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [1:0] \$530 ;
+  wire [31:0] \$531 ;
+  wire [4:0] \$532 ;
+  wire [4:0] \$533 ;
+  wire [4:0] \$534 ;
+  wire [31:0] \$535 ;
+  wire [31:0] \$536 ;
+  wire [31:0] \$537 ;
+  wire [31:0] \$538 ;
+  wire [31:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [31:0] \$540 ;
+  wire [31:0] \$541 ;
+  wire [31:0] \$542 ;
+  wire [31:0] \$543 ;
+  wire [31:0] \$544 ;
+  wire [31:0] \$545 ;
+  wire [31:0] \$546 ;
+  wire [31:0] \$547 ;
+  wire [31:0] \$548 ;
+  wire [31:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
+  wire [31:0] \$550 ;
+  wire [31:0] \$551 ;
+  wire [31:0] \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
@@ -6991,38 +9617,38 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  wire [31:0] \$568 ;
+  wire [31:0] \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [31:0] \$570 ;
+  wire [31:0] \$571 ;
+  wire [31:0] \$572 ;
+  wire [31:0] \$573 ;
+  wire [31:0] \$574 ;
+  wire [31:0] \$575 ;
+  wire [8:0] \$576 ;
+  wire [31:0] \$577 ;
+  wire [8:0] \$578 ;
+  wire [31:0] \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [31:0] \$580 ;
+  wire [31:0] \$581 ;
+  wire [31:0] \$582 ;
+  wire [31:0] \$583 ;
+  wire [31:0] \$584 ;
+  wire [31:0] \$585 ;
+  wire [31:0] \$586 ;
+  wire [31:0] \$587 ;
+  wire [31:0] \$588 ;
+  wire [31:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
+  wire [31:0] \$590 ;
+  wire [31:0] \$591 ;
+  wire [31:0] \$592 ;
+  wire [16:0] \$593 ;
+  wire [31:0] \$594 ;
+  wire [31:0] \$595 ;
+  wire [31:0] \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -7040,37 +9666,37 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$609 ;
   wire \$61 ;
   wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [31:0] \$611 ;
+  wire [31:0] \$612 ;
+  wire [31:0] \$613 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire [31:0] \$616 ;
+  wire [31:0] \$617 ;
+  wire [31:0] \$618 ;
+  wire [7:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [31:0] \$620 ;
+  wire [7:0] \$621 ;
+  wire [31:0] \$622 ;
+  wire [31:0] \$623 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
+  wire [31:0] \$626 ;
+  wire [31:0] \$627 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
+  wire [31:0] \$633 ;
+  wire [31:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [16:0] \$636 ;
+  wire [31:0] \$637 ;
+  wire [31:0] \$638 ;
+  wire [31:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
@@ -7087,38 +9713,38 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [31:0] \$654 ;
+  wire [31:0] \$655 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
+  wire [31:0] \$658 ;
+  wire [31:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [31:0] \$660 ;
+  wire [31:0] \$661 ;
+  wire [5:0] \$662 ;
+  wire [31:0] \$663 ;
+  wire [5:0] \$664 ;
+  wire [31:0] \$665 ;
+  wire [31:0] \$666 ;
+  wire [31:0] \$667 ;
+  wire [31:0] \$668 ;
+  wire [31:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [31:0] \$670 ;
+  wire [31:0] \$671 ;
+  wire [31:0] \$672 ;
+  wire [31:0] \$673 ;
+  wire [31:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [31:0] \$676 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [16:0] \$679 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
+  wire [31:0] \$680 ;
+  wire [31:0] \$681 ;
+  wire [31:0] \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
@@ -7135,200 +9761,200 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [5:0] \$698 ;
+  wire [5:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
+  wire [6:0] \$700 ;
+  wire [5:0] \$701 ;
+  wire [5:0] \$702 ;
+  wire [6:0] \$703 ;
   wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire [31:0] \$708 ;
-  wire [31:0] \$709 ;
+  wire [5:0] \$705 ;
+  wire [5:0] \$706 ;
+  wire [6:0] \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [31:0] \$710 ;
-  wire [31:0] \$711 ;
-  wire [31:0] \$712 ;
-  wire [31:0] \$713 ;
-  wire [31:0] \$714 ;
-  wire [31:0] \$715 ;
-  wire [1:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [4:0] \$718 ;
-  wire [4:0] \$719 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire [5:0] \$714 ;
+  wire [5:0] \$715 ;
+  wire [6:0] \$716 ;
+  wire [5:0] \$717 ;
+  wire [5:0] \$718 ;
+  wire [6:0] \$719 ;
   wire \$72 ;
-  wire [4:0] \$720 ;
-  wire [31:0] \$721 ;
-  wire [31:0] \$722 ;
-  wire [31:0] \$723 ;
-  wire [31:0] \$724 ;
-  wire [31:0] \$725 ;
-  wire [31:0] \$726 ;
-  wire [31:0] \$727 ;
-  wire [31:0] \$728 ;
-  wire [31:0] \$729 ;
+  wire \$720 ;
+  wire [5:0] \$721 ;
+  wire [5:0] \$722 ;
+  wire [6:0] \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire [6:0] \$729 ;
   wire \$73 ;
-  wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
-  wire [31:0] \$735 ;
-  wire [31:0] \$736 ;
-  wire [31:0] \$737 ;
-  wire [31:0] \$738 ;
-  wire \$739 ;
+  wire [5:0] \$730 ;
+  wire [5:0] \$731 ;
+  wire [6:0] \$732 ;
+  wire [5:0] \$733 ;
+  wire [5:0] \$734 ;
+  wire [6:0] \$735 ;
+  wire [5:0] \$736 ;
+  wire [5:0] \$737 ;
+  wire [6:0] \$738 ;
+  wire [5:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
+  wire [5:0] \$740 ;
+  wire [6:0] \$741 ;
+  wire [20:0] \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [5:0] \$746 ;
+  wire [5:0] \$747 ;
+  wire [6:0] \$748 ;
+  wire [20:0] \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire \$753 ;
-  wire [31:0] \$754 ;
-  wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
-  wire [31:0] \$758 ;
-  wire [31:0] \$759 ;
+  wire [5:0] \$753 ;
+  wire [5:0] \$754 ;
+  wire [6:0] \$755 ;
+  wire [20:0] \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire [31:0] \$760 ;
-  wire [31:0] \$761 ;
-  wire [8:0] \$762 ;
-  wire [31:0] \$763 ;
-  wire [8:0] \$764 ;
-  wire [31:0] \$765 ;
-  wire [31:0] \$766 ;
-  wire [31:0] \$767 ;
-  wire [31:0] \$768 ;
-  wire [31:0] \$769 ;
+  wire [25:0] \$760 ;
+  wire [40:0] \$761 ;
+  wire [33:0] \$762 ;
+  wire [40:0] \$763 ;
+  wire [33:0] \$764 ;
+  wire [40:0] \$765 ;
+  wire [57:0] \$766 ;
+  wire [57:0] \$767 ;
+  wire [57:0] \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [31:0] \$770 ;
-  wire [31:0] \$771 ;
-  wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
-  wire [31:0] \$775 ;
-  wire [31:0] \$776 ;
-  wire [31:0] \$777 ;
-  wire [31:0] \$778 ;
-  wire [16:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire [57:0] \$774 ;
+  wire [57:0] \$775 ;
+  wire [57:0] \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  wire [31:0] \$780 ;
-  wire [31:0] \$781 ;
-  wire [31:0] \$782 ;
-  wire \$783 ;
-  wire \$784 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire [57:0] \$782 ;
+  wire [57:0] \$783 ;
+  wire [57:0] \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
+  wire [57:0] \$790 ;
+  wire [57:0] \$791 ;
+  wire [57:0] \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire [31:0] \$797 ;
-  wire [31:0] \$798 ;
-  wire [31:0] \$799 ;
+  wire \$797 ;
+  wire [57:0] \$798 ;
+  wire [57:0] \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
-  wire [31:0] \$800 ;
-  wire [31:0] \$801 ;
-  wire [31:0] \$802 ;
-  wire [31:0] \$803 ;
-  wire [31:0] \$804 ;
-  wire [7:0] \$805 ;
-  wire [31:0] \$806 ;
-  wire [7:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [31:0] \$809 ;
+  wire [57:0] \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire [57:0] \$806 ;
+  wire [57:0] \$807 ;
+  wire [57:0] \$808 ;
+  wire \$809 ;
   wire [5:0] \$81 ;
-  wire [31:0] \$810 ;
-  wire [31:0] \$811 ;
-  wire [31:0] \$812 ;
-  wire [31:0] \$813 ;
-  wire [31:0] \$814 ;
-  wire [31:0] \$815 ;
-  wire [31:0] \$816 ;
-  wire [31:0] \$817 ;
-  wire [31:0] \$818 ;
-  wire [31:0] \$819 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire [57:0] \$814 ;
+  wire [57:0] \$815 ;
+  wire [57:0] \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire [6:0] \$82 ;
-  wire [31:0] \$820 ;
-  wire [31:0] \$821 ;
-  wire [16:0] \$822 ;
-  wire [31:0] \$823 ;
-  wire [31:0] \$824 ;
-  wire [31:0] \$825 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire [57:0] \$822 ;
+  wire [57:0] \$823 ;
+  wire [57:0] \$824 ;
+  wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire [4:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
+  wire [57:0] \$830 ;
+  wire [57:0] \$831 ;
+  wire [57:0] \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [57:0] \$838 ;
+  wire [57:0] \$839 ;
   wire [32:0] \$84 ;
-  wire [31:0] \$840 ;
-  wire [31:0] \$841 ;
-  wire [31:0] \$842 ;
-  wire [31:0] \$843 ;
-  wire [31:0] \$844 ;
-  wire [31:0] \$845 ;
-  wire [31:0] \$846 ;
-  wire [31:0] \$847 ;
-  wire [5:0] \$848 ;
-  wire [31:0] \$849 ;
+  wire [57:0] \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire [57:0] \$846 ;
+  wire [57:0] \$847 ;
+  wire [57:0] \$848 ;
+  wire \$849 ;
   wire [2:0] \$85 ;
-  wire [5:0] \$850 ;
-  wire [31:0] \$851 ;
-  wire [31:0] \$852 ;
-  wire [31:0] \$853 ;
-  wire [31:0] \$854 ;
-  wire [31:0] \$855 ;
-  wire [31:0] \$856 ;
-  wire [31:0] \$857 ;
-  wire [31:0] \$858 ;
-  wire [31:0] \$859 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire [3:0] \$857 ;
+  wire [7:0] \$858 ;
+  wire [7:0] \$859 ;
   wire [32:0] \$86 ;
-  wire [31:0] \$860 ;
-  wire [31:0] \$861 ;
-  wire [31:0] \$862 ;
-  wire [31:0] \$863 ;
-  wire [31:0] \$864 ;
-  wire [16:0] \$865 ;
-  wire [31:0] \$866 ;
-  wire [31:0] \$867 ;
-  wire [31:0] \$868 ;
-  wire \$869 ;
+  wire [15:0] \$860 ;
+  wire \$861 ;
+  wire [5:0] \$862 ;
+  wire [5:0] \$863 ;
+  wire [6:0] \$864 ;
+  wire [5:0] \$865 ;
+  wire [5:0] \$866 ;
+  wire [6:0] \$867 ;
+  wire \$868 ;
+  wire [5:0] \$869 ;
   wire [3:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
+  wire [5:0] \$870 ;
+  wire [6:0] \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
@@ -7336,25 +9962,25 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [5:0] \$879 ;
   wire [2:0] \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire [31:0] \$885 ;
-  wire [31:0] \$886 ;
-  wire [31:0] \$887 ;
-  wire \$888 ;
+  wire [5:0] \$880 ;
+  wire [6:0] \$881 ;
+  wire [5:0] \$882 ;
+  wire [5:0] \$883 ;
+  wire [6:0] \$884 ;
+  wire \$885 ;
+  wire [5:0] \$886 ;
+  wire [5:0] \$887 ;
+  wire [6:0] \$888 ;
   wire \$889 ;
   wire [4:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
-  wire [3:0] \$892 ;
-  wire [7:0] \$893 ;
-  wire [7:0] \$894 ;
-  wire [15:0] \$895 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
@@ -7384,7 +10010,7 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$919 ;
   wire [120:0] \$92 ;
   wire \$920 ;
-  wire [6:0] \$921 ;
+  wire \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
@@ -7470,25 +10096,98 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$100 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$102 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$104 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$106 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$108 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$110 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$112 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$114 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$116 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$118 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$120 ;
+  wire \$auto$rtlil.cc:2739:Not$122 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$124 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$126 ;
+  wire \$auto$rtlil.cc:2739:Not$128 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$130 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$132 ;
+  wire \$auto$rtlil.cc:2739:Not$134 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$136 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$138 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
+  wire \$auto$rtlil.cc:2739:Not$140 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$142 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$144 ;
+  wire \$auto$rtlil.cc:2739:Not$146 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$148 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
+  wire \$auto$rtlil.cc:2739:Not$152 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
+  wire \$auto$rtlil.cc:2739:Not$16 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
+  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$22 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$24 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$26 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$28 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$30 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$32 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$34 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$36 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$38 ;
+  wire \$auto$rtlil.cc:2739:Not$4 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$40 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$42 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$44 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$46 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$48 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$50 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$52 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$54 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$56 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$58 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$6 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$62 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$64 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$66 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$68 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$70 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$72 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$74 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$76 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$78 ;
+  wire \$auto$rtlil.cc:2739:Not$8 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$80 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$82 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$84 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$86 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$88 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$90 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$92 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$94 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
-  reg \$signal$120  = 1'h0;
-  reg [1:0] \$signal$122  = 2'h0;
-  reg \$signal$123  = 1'h0;
-  reg \$signal$189  = 1'h0;
-  reg [31:0] \$signal$204  = 32'd0;
-  reg \$signal$205  = 1'h0;
-  reg \$signal$237  = 1'h0;
-  reg [31:0] \$signal$239  = 32'd0;
-  reg \$signal$240  = 1'h0;
+  (* init = 16'h0000 *)
+  wire [15:0] \$signal$136 ;
+  reg \$signal$207  = 1'h0;
+  reg [1:0] \$signal$212  = 2'h0;
   reg \$signal$244  = 1'h0;
-  reg \$signal$245  = 1'h0;
-  reg [31:0] \$signal$247  = 32'd0;
-  reg \$signal$263  = 1'h0;
-  reg \$signal$264  = 1'h0;
+  reg [31:0] \$signal$245  = 32'd0;
+  reg \$signal$246  = 1'h0;
+  reg [3:0] \$signal$247  = 4'h0;
+  reg \$signal$248  = 1'h0;
+  reg \$signal$249  = 1'h0;
+  reg [3:0] \$signal$250  = 4'h0;
+  reg [31:0] \$signal$251  = 32'd0;
   reg \$signal$265  = 1'h0;
-  reg \$signal$266  = 1'h0;
-  reg \$signal$273  = 1'h0;
-  reg \$signal$274  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$47 ;
   reg [31:0] \$signal$56  = 32'd0;
@@ -7500,60 +10199,98 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   reg [4:0] \$signal$71  = 5'h00;
   wire [4:0] \$signal$72 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$285 ;
-  wire [1:0] \$signature__addr$288 ;
-  wire [1:0] \$signature__addr$291 ;
-  wire [1:0] \$signature__addr$294 ;
-  wire [1:0] \$signature__addr$297 ;
+  wire [1:0] \$signature__addr$272 ;
+  wire [1:0] \$signature__addr$275 ;
+  wire [1:0] \$signature__addr$278 ;
+  wire [1:0] \$signature__addr$281 ;
+  wire [1:0] \$signature__addr$284 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$300 ;
-  wire [1:0] \$signature__addr$303 ;
+  wire [1:0] \$signature__addr$287 ;
+  wire [1:0] \$signature__addr$290 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$283 ;
-  wire [120:0] \$signature__data$289 ;
-  wire [120:0] \$signature__data$295 ;
-  wire [120:0] \$signature__data$301 ;
+  wire [120:0] \$signature__data$270 ;
+  wire [120:0] \$signature__data$276 ;
+  wire [120:0] \$signature__data$282 ;
+  wire [120:0] \$signature__data$288 ;
   wire [120:0] \$signature__data$67 ;
   wire [120:0] \$signature__data$68 ;
   wire [120:0] \$signature__data$69 ;
   wire \$signature__en ;
-  wire \$signature__en$286 ;
-  wire \$signature__en$290 ;
-  wire \$signature__en$292 ;
-  wire \$signature__en$296 ;
-  wire \$signature__en$298 ;
-  wire \$signature__en$302 ;
-  wire \$signature__en$304 ;
-  reg alloc_waiting = 1'h0;
+  wire \$signature__en$273 ;
+  wire \$signature__en$277 ;
+  wire \$signature__en$279 ;
+  wire \$signature__en$283 ;
+  wire \$signature__en$285 ;
+  wire \$signature__en$289 ;
+  wire \$signature__en$291 ;
+  reg [15:0] alloc_queue_data0 = 16'h0000;
+  reg [15:0] alloc_queue_data1 = 16'h0000;
+  reg [15:0] alloc_queue_data10 = 16'h0000;
+  reg [15:0] alloc_queue_data2 = 16'h0000;
+  reg [15:0] alloc_queue_data3 = 16'h0000;
+  reg [15:0] alloc_queue_data4 = 16'h0000;
+  reg [15:0] alloc_queue_data5 = 16'h0000;
+  reg [15:0] alloc_queue_data6 = 16'h0000;
+  reg [15:0] alloc_queue_data7 = 16'h0000;
+  reg [15:0] alloc_queue_data8 = 16'h0000;
+  reg [15:0] alloc_queue_data9 = 16'h0000;
+  reg [10:0] alloc_queue_full = 11'h000;
+  wire alloc_queue_pop;
+  wire alloc_queue_push;
+  reg [15:0] alloc_queue_w_data = 16'h0000;
   (* init = 1'h0 *)
   wire bus__r_ack;
   input [11:0] bus__r_addr;
   wire [11:0] bus__r_addr;
-  (* init = 32'd0 *)
   output [31:0] bus__r_data;
   wire [31:0] bus__r_data;
-  (* init = 1'h0 *)
   output bus__r_err;
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  output bus__r_slow;
+  wire bus__r_slow;
+  output bus__r_slow_ack;
+  wire bus__r_slow_ack;
+  wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
+  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
   input [31:0] bus__w_data;
   wire [31:0] bus__w_data;
-  (* init = 1'h0 *)
   output bus__w_err;
   wire bus__w_err;
   input bus__w_req;
   wire bus__w_req;
+  output bus__w_slow;
+  wire bus__w_slow;
+  output bus__w_slow_ack;
+  wire bus__w_slow_ack;
+  output bus__w_slow_err;
+  wire bus__w_slow_err;
   input [3:0] bus__w_strb;
   wire [3:0] bus__w_strb;
   input busy;
   wire busy;
   input clk;
   wire clk;
+  reg [57:0] command_queue_data0 = 58'h000000000000000;
+  reg [57:0] command_queue_data1 = 58'h000000000000000;
+  reg [57:0] command_queue_data10 = 58'h000000000000000;
+  reg [57:0] command_queue_data2 = 58'h000000000000000;
+  reg [57:0] command_queue_data3 = 58'h000000000000000;
+  reg [57:0] command_queue_data4 = 58'h000000000000000;
+  reg [57:0] command_queue_data5 = 58'h000000000000000;
+  reg [57:0] command_queue_data6 = 58'h000000000000000;
+  reg [57:0] command_queue_data7 = 58'h000000000000000;
+  reg [57:0] command_queue_data8 = 58'h000000000000000;
+  reg [57:0] command_queue_data9 = 58'h000000000000000;
+  reg [10:0] command_queue_full = 11'h000;
+  wire command_queue_pop;
+  wire command_queue_push;
+  wire [57:0] command_queue_w_data;
   reg [31:0] cycle = 32'd0;
   output e1_exhausted;
   reg e1_exhausted = 1'h0;
@@ -7561,7 +10298,6 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   reg [120:0] e1_new1 = 121'h0000000000000000000000000000000;
   reg [120:0] e1_new2 = 121'h0000000000000000000000000000000;
   reg [31:0] err_dropped = 32'd0;
-  reg flush_waiting = 1'h0;
   wire [31:0] handle;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
@@ -7611,108 +10347,108 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   reg [17:0] medium_lw_limit = 18'h00000;
   reg medium_lw_short = 1'h0;
   reg [1:0] n_dropped = 2'h0;
+  input native_alloc_valid;
+  wire native_alloc_valid;
+  input native_flush_valid;
+  wire native_flush_valid;
+  input native_free_valid;
+  wire native_free_valid;
+  reg native_turn = 1'h0;
+  reg new_flush = 1'h0;
   wire popped;
-  output \port$2698$0 ;
-  wire \port$2698$0 ;
-  output \port$2699$0 ;
-  wire \port$2699$0 ;
-  output \port$2701$0 ;
-  wire \port$2701$0 ;
-  input [14:0] \port$3108$0 ;
-  wire [14:0] \port$3108$0 ;
-  input [23:0] \port$3108$55 ;
-  wire [23:0] \port$3108$55 ;
-  input [23:0] \port$3114$0 ;
-  wire [23:0] \port$3114$0 ;
-  input [22:0] \port$3129$0 ;
-  wire [22:0] \port$3129$0 ;
-  input [40:0] \port$3161$0 ;
-  wire [40:0] \port$3161$0 ;
+  output \port$3100$0 ;
+  wire \port$3100$0 ;
+  output \port$3101$0 ;
+  wire \port$3101$0 ;
+  output \port$3103$0 ;
+  wire \port$3103$0 ;
+  output [56:0] \port$3980$1 ;
+  wire [56:0] \port$3980$1 ;
+  input [14:0] \port$4388$0 ;
+  wire [14:0] \port$4388$0 ;
+  input [23:0] \port$4388$55 ;
+  wire [23:0] \port$4388$55 ;
+  input [23:0] \port$4394$0 ;
+  wire [23:0] \port$4394$0 ;
+  input [22:0] \port$4409$0 ;
+  wire [22:0] \port$4409$0 ;
+  input [40:0] \port$4441$0 ;
+  wire [40:0] \port$4441$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3292$0 ;
-  wire [4:0] \port$3292$0 ;
+  output [4:0] \port$4700$0 ;
+  wire [4:0] \port$4700$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3666$0 ;
-  wire [4:0] \port$3666$0 ;
-  reg [15:0] r1_a11_8 = 16'h0000;
-  reg [3:0] r1_a1_0 = 4'h0;
-  reg [7:0] r1_a4_2 = 8'h00;
-  reg [7:0] r1_a7_5 = 8'h00;
-  wire r2_alloc;
-  reg [1:0] r2_pool = 2'h0;
-  reg r2_sel_config = 1'h0;
-  reg r2_sel_config2 = 1'h0;
-  reg r2_sel_ctrl = 1'h0;
-  reg r2_sel_cycle = 1'h0;
-  reg r2_sel_err_count = 1'h0;
-  reg r2_sel_err_dropped = 1'h0;
-  reg r2_sel_err_head0 = 1'h0;
-  reg r2_sel_err_head1 = 1'h0;
-  reg r2_sel_err_head2 = 1'h0;
-  reg r2_sel_err_head3 = 1'h0;
-  reg r2_sel_err_pop = 1'h0;
-  reg r2_sel_id = 1'h0;
-  reg r2_sel_irq_enable = 1'h0;
-  reg r2_sel_irq_status = 1'h0;
-  reg r2_sel_pool0_alloc = 1'h0;
-  reg r2_sel_pool0_allocs = 1'h0;
-  reg r2_sel_pool0_base_hi = 1'h0;
-  reg r2_sel_pool0_base_lo = 1'h0;
-  reg r2_sel_pool0_fails = 1'h0;
-  reg r2_sel_pool0_flush = 1'h0;
-  reg r2_sel_pool0_flushes = 1'h0;
-  reg r2_sel_pool0_free = 1'h0;
-  reg r2_sel_pool0_frees = 1'h0;
-  reg r2_sel_pool0_high_water = 1'h0;
-  reg r2_sel_pool0_in_use = 1'h0;
-  reg r2_sel_pool0_info = 1'h0;
-  reg r2_sel_pool0_low_water = 1'h0;
-  reg r2_sel_pool0_overwrites = 1'h0;
-  reg r2_sel_pool0_slot_size = 1'h0;
-  reg r2_sel_pool0_slots = 1'h0;
-  reg r2_sel_pool1_alloc = 1'h0;
-  reg r2_sel_pool1_allocs = 1'h0;
-  reg r2_sel_pool1_base_hi = 1'h0;
-  reg r2_sel_pool1_base_lo = 1'h0;
-  reg r2_sel_pool1_fails = 1'h0;
-  reg r2_sel_pool1_flush = 1'h0;
-  reg r2_sel_pool1_flushes = 1'h0;
-  reg r2_sel_pool1_free = 1'h0;
-  reg r2_sel_pool1_frees = 1'h0;
-  reg r2_sel_pool1_high_water = 1'h0;
-  reg r2_sel_pool1_in_use = 1'h0;
-  reg r2_sel_pool1_info = 1'h0;
-  reg r2_sel_pool1_low_water = 1'h0;
-  reg r2_sel_pool1_overwrites = 1'h0;
-  reg r2_sel_pool1_slot_size = 1'h0;
-  reg r2_sel_pool1_slots = 1'h0;
-  reg r2_sel_pool2_alloc = 1'h0;
-  reg r2_sel_pool2_allocs = 1'h0;
-  reg r2_sel_pool2_base_hi = 1'h0;
-  reg r2_sel_pool2_base_lo = 1'h0;
-  reg r2_sel_pool2_fails = 1'h0;
-  reg r2_sel_pool2_flush = 1'h0;
-  reg r2_sel_pool2_flushes = 1'h0;
-  reg r2_sel_pool2_free = 1'h0;
-  reg r2_sel_pool2_frees = 1'h0;
-  reg r2_sel_pool2_high_water = 1'h0;
-  reg r2_sel_pool2_in_use = 1'h0;
-  reg r2_sel_pool2_info = 1'h0;
-  reg r2_sel_pool2_low_water = 1'h0;
-  reg r2_sel_pool2_overwrites = 1'h0;
-  reg r2_sel_pool2_slot_size = 1'h0;
-  reg r2_sel_pool2_slots = 1'h0;
-  reg r2_sel_status = 1'h0;
-  reg r2_sel_version = 1'h0;
-  reg r3_alloc = 1'h0;
-  reg [31:0] r3_block0 = 32'd0;
-  reg [31:0] r3_block4 = 32'd0;
-  reg [31:0] r3_block5 = 32'd0;
-  reg [31:0] r3_block6 = 32'd0;
-  reg [3:0] r3_found_in = 4'h0;
-  reg [1:0] r3_pool = 2'h0;
-  output r_ack;
-  reg r_ack = 1'h0;
+  output [4:0] \port$4991$0 ;
+  wire [4:0] \port$4991$0 ;
+  reg r1_sel_config = 1'h0;
+  reg r1_sel_config2 = 1'h0;
+  reg r1_sel_ctrl = 1'h0;
+  reg r1_sel_cycle = 1'h0;
+  reg r1_sel_err_count = 1'h0;
+  reg r1_sel_err_dropped = 1'h0;
+  reg r1_sel_err_head0 = 1'h0;
+  reg r1_sel_err_head1 = 1'h0;
+  reg r1_sel_err_head2 = 1'h0;
+  reg r1_sel_err_head3 = 1'h0;
+  reg r1_sel_err_pop = 1'h0;
+  reg r1_sel_id = 1'h0;
+  reg r1_sel_irq_enable = 1'h0;
+  reg r1_sel_irq_status = 1'h0;
+  reg r1_sel_pool0_allocs = 1'h0;
+  reg r1_sel_pool0_base_hi = 1'h0;
+  reg r1_sel_pool0_base_lo = 1'h0;
+  reg r1_sel_pool0_fails = 1'h0;
+  reg r1_sel_pool0_flush = 1'h0;
+  reg r1_sel_pool0_flushes = 1'h0;
+  reg r1_sel_pool0_free = 1'h0;
+  reg r1_sel_pool0_frees = 1'h0;
+  reg r1_sel_pool0_high_water = 1'h0;
+  reg r1_sel_pool0_in_use = 1'h0;
+  reg r1_sel_pool0_info = 1'h0;
+  reg r1_sel_pool0_low_water = 1'h0;
+  reg r1_sel_pool0_overwrites = 1'h0;
+  reg r1_sel_pool0_slot_size = 1'h0;
+  reg r1_sel_pool0_slots = 1'h0;
+  reg r1_sel_pool1_allocs = 1'h0;
+  reg r1_sel_pool1_base_hi = 1'h0;
+  reg r1_sel_pool1_base_lo = 1'h0;
+  reg r1_sel_pool1_fails = 1'h0;
+  reg r1_sel_pool1_flush = 1'h0;
+  reg r1_sel_pool1_flushes = 1'h0;
+  reg r1_sel_pool1_free = 1'h0;
+  reg r1_sel_pool1_frees = 1'h0;
+  reg r1_sel_pool1_high_water = 1'h0;
+  reg r1_sel_pool1_in_use = 1'h0;
+  reg r1_sel_pool1_info = 1'h0;
+  reg r1_sel_pool1_low_water = 1'h0;
+  reg r1_sel_pool1_overwrites = 1'h0;
+  reg r1_sel_pool1_slot_size = 1'h0;
+  reg r1_sel_pool1_slots = 1'h0;
+  reg r1_sel_pool2_allocs = 1'h0;
+  reg r1_sel_pool2_base_hi = 1'h0;
+  reg r1_sel_pool2_base_lo = 1'h0;
+  reg r1_sel_pool2_fails = 1'h0;
+  reg r1_sel_pool2_flush = 1'h0;
+  reg r1_sel_pool2_flushes = 1'h0;
+  reg r1_sel_pool2_free = 1'h0;
+  reg r1_sel_pool2_frees = 1'h0;
+  reg r1_sel_pool2_high_water = 1'h0;
+  reg r1_sel_pool2_in_use = 1'h0;
+  reg r1_sel_pool2_info = 1'h0;
+  reg r1_sel_pool2_low_water = 1'h0;
+  reg r1_sel_pool2_overwrites = 1'h0;
+  reg r1_sel_pool2_slot_size = 1'h0;
+  reg r1_sel_pool2_slots = 1'h0;
+  reg r1_sel_status = 1'h0;
+  reg r1_sel_version = 1'h0;
+  reg r1_valid = 1'h0;
+  reg [31:0] r2_block0 = 32'd0;
+  reg [31:0] r2_block4 = 32'd0;
+  reg [31:0] r2_block5 = 32'd0;
+  reg [31:0] r2_block6 = 32'd0;
+  reg [3:0] r2_found_in = 4'h0;
+  output r2_valid;
+  reg r2_valid = 1'h0;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7723,19 +10459,16 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   output [13:0] req_alloc_size;
   reg [13:0] req_alloc_size = 14'h0000;
   output req_flush;
-  reg req_flush = 1'h0;
-  output [1:0] req_flush_pool;
-  reg [1:0] req_flush_pool = 2'h0;
+  wire req_flush;
+  wire [1:0] req_flush_pool;
+  wire [2:0] req_flush_select;
   output req_free;
-  reg req_free = 1'h0;
-  output [39:0] req_free_addr;
-  reg [39:0] req_free_addr = 40'h0000000000;
-  output req_free_oor;
-  reg req_free_oor = 1'h0;
-  output [1:0] req_free_pool;
-  reg [1:0] req_free_pool = 2'h0;
-  output [7:0] req_free_tag;
-  reg [7:0] req_free_tag = 8'h00;
+  wire req_free;
+  wire [39:0] req_free_addr;
+  wire [2:0] req_free_hit;
+  wire req_free_oor;
+  wire [1:0] req_free_pool;
+  wire [7:0] req_free_tag;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire [1:0] rsp_flushed_pool;
@@ -7793,40 +10526,20 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   reg space_ge4 = 1'h1;
   reg space_ge5 = 1'h1;
   reg space_ge6 = 1'h1;
+  reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
-  reg w1_large_oor_eq0 = 1'h0;
-  reg w1_large_oor_eq12 = 1'h0;
-  reg w1_large_oor_eq18 = 1'h0;
-  reg w1_large_oor_eq6 = 1'h0;
-  reg w1_large_oor_gt0 = 1'h0;
-  reg w1_large_oor_gt12 = 1'h0;
-  reg w1_large_oor_gt18 = 1'h0;
-  reg w1_large_oor_gt6 = 1'h0;
-  reg w1_medium_oor_eq0 = 1'h0;
-  reg w1_medium_oor_eq12 = 1'h0;
-  reg w1_medium_oor_eq18 = 1'h0;
-  reg w1_medium_oor_eq6 = 1'h0;
-  reg w1_medium_oor_gt0 = 1'h0;
-  reg w1_medium_oor_gt12 = 1'h0;
-  reg w1_medium_oor_gt18 = 1'h0;
-  reg w1_medium_oor_gt6 = 1'h0;
-  reg [1:0] w1_pool = 2'h0;
-  reg w1_small_oor_eq0 = 1'h0;
-  reg w1_small_oor_eq12 = 1'h0;
-  reg w1_small_oor_eq18 = 1'h0;
-  reg w1_small_oor_eq6 = 1'h0;
-  reg w1_small_oor_gt0 = 1'h0;
-  reg w1_small_oor_gt12 = 1'h0;
-  reg w1_small_oor_gt18 = 1'h0;
-  reg w1_small_oor_gt6 = 1'h0;
-  reg [3:0] w1_strb = 4'h0;
+  reg [2:0] w1_hit = 3'h0;
+  reg [39:0] w1_large_addr = 40'h0000000000;
+  reg [39:0] w1_medium_addr = 40'h0000000000;
+  reg [2:0] w1_pool_is = 3'h0;
+  reg [39:0] w1_small_addr = 40'h0000000000;
+  reg [7:0] w1_tag = 8'h00;
   reg w1c = 1'h0;
-  reg [39:0] w2_base = 40'h0000000000;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_irq_enable = 1'h0;
@@ -7840,16 +10553,11 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   reg w2_is_pool2_flush = 1'h0;
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
-  reg [39:0] w2_offset = 40'h0000000000;
-  reg [2:0] w2_oor = 3'h0;
-  reg [1:0] w2_pool = 2'h0;
-  reg [3:0] w2_strb = 4'h0;
-  output w_ack;
-  reg w_ack = 1'h0;
+  reg w2_plain = 1'h0;
   reg [120:0] log_bank0 [3:0];
   always @(posedge clk) begin
     if (\$signature__en )
-      log_bank0[\$signature__addr ] <= \$signature__data$283 ;
+      log_bank0[\$signature__addr ] <= \$signature__data$270 ;
   end
   reg [120:0] _0_;
   always @(posedge clk) begin
@@ -7858,8 +10566,8 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   assign \$signature__data  = _0_;
   reg [120:0] log_bank1 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$290 )
-      log_bank1[\$signature__addr$288 ] <= \$signature__data$289 ;
+    if (\$signature__en$277 )
+      log_bank1[\$signature__addr$275 ] <= \$signature__data$276 ;
   end
   reg [120:0] _1_;
   always @(posedge clk) begin
@@ -7868,8 +10576,8 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   assign \$signature__data$67  = _1_;
   reg [120:0] log_bank2 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$296 )
-      log_bank2[\$signature__addr$294 ] <= \$signature__data$295 ;
+    if (\$signature__en$283 )
+      log_bank2[\$signature__addr$281 ] <= \$signature__data$282 ;
   end
   reg [120:0] _2_;
   always @(posedge clk) begin
@@ -7878,8 +10586,8 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   assign \$signature__data$68  = _2_;
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
-    if (\$signature__en$302 )
-      log_bank3[\$signal$59 ] <= \$signature__data$301 ;
+    if (\$signature__en$289 )
+      log_bank3[\$signal$59 ] <= \$signature__data$288 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -7887,75 +10595,75 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   end
   assign \$signature__data$69  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$3114$0 [4:1];
+  assign \$2  = | \port$4394$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$3114$0 [23] ? { 6'h00, \port$3114$0 [22:21] } : 8'hff;
+  assign \$4  = \port$4394$0 [23] ? { 6'h00, \port$4394$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$3129$0 [4:1];
+  assign \$6  = | \port$4409$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$3129$0 [20:5], 46'h000000000000, \port$3129$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3129$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$3108$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3108$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3108$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$3114$0 [20:5], \port$3161$0 [32:1], \port$3161$0 [40:33], \$4 , 1'h0, \port$3161$0 [0], 3'h1, \port$3114$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$3114$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$4409$0 [20:5], 46'h000000000000, \port$4409$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4409$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$4388$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4388$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4388$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$4394$0 [20:5], \port$4441$0 [32:1], \port$4441$0 [40:33], \$4 , 1'h0, \port$4441$0 [0], 3'h1, \port$4394$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$4394$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$3129$0 [4:1];
+  assign \$14  = | \port$4409$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$3129$0 [20:5], 46'h000000000000, \port$3129$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$3129$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$3108$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3108$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3108$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$4409$0 [20:5], 46'h000000000000, \port$4409$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4409$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$4388$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4388$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4388$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$3114$0 [4:1];
+  assign \$21  = | \port$4394$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$3129$0 [4:1];
+  assign \$23  = | \port$4409$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$3108$0 [0];
+  assign \$26  = ~ \port$4388$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$3108$0 [4:1] != 1'h1;
+  assign \$28  = \port$4388$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$3108$0 [4:1] == 1'h1;
+  assign \$31  = \port$4388$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$3108$0 [0];
-  assign \$34  = ! \port$3108$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$4388$0 [0];
+  assign \$34  = ! \port$4388$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$3114$0 [0];
-  assign \$37  = ! \port$3114$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$4394$0 [0];
+  assign \$37  = ! \port$4394$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$3129$0 [0];
-  assign \$40  = ! \port$3129$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$4409$0 [0];
+  assign \$40  = ! \port$4409$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$3108$0 [4:1] == 1'h1;
+  assign \$42  = \port$4388$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$3108$0 [6:5];
+  assign \$44  = ! \port$4388$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$3108$0 [0];
-  assign \$47  = \port$3108$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$4388$0 [0];
+  assign \$47  = \port$4388$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$3114$0 [0];
-  assign \$50  = \port$3114$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$4394$0 [0];
+  assign \$50  = \port$4394$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$3129$0 [0];
-  assign \$53  = \port$3129$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$4409$0 [0];
+  assign \$53  = \port$4409$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$3108$0 [4:1] == 1'h1;
+  assign \$55  = \port$4388$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$3108$0 [6:5] == 1'h1;
+  assign \$57  = \port$4388$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$3108$0 [0];
-  assign \$60  = \port$3108$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$4388$0 [0];
+  assign \$60  = \port$4388$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$3114$0 [0];
-  assign \$63  = \port$3114$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$4394$0 [0];
+  assign \$63  = \port$4394$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$3129$0 [0];
-  assign \$66  = \port$3129$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$4409$0 [0];
+  assign \$66  = \port$4409$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$3108$0 [4:1] == 1'h1;
+  assign \$68  = \port$4388$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$3108$0 [6:5] == 2'h2;
+  assign \$70  = \port$4388$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -7982,7 +10690,7 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   assign \$94  = \$signal$63  ? \$93  : 121'h0000000000000000000000000000000;
   assign \$95  = ~ \$signal$71 ;
   assign \$96  = \$signal$70  & \$95 ;
-  assign \$97  = \$96  | { low_water_hit, \$1314 , \$1312 , e1_exhausted, \$1311  };
+  assign \$97  = \$96  | { low_water_hit, \$1163 , \$1161 , e1_exhausted, \$1160  };
   assign \$98  = 9'h100 - small_low_water;
   assign \$99  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$104  = \$103  == small_ev_free;
@@ -8046,3662 +10754,3733 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   assign \$188  = large_fails + large_ev_fail;
   assign \$189  = large_frees + large_ev_free;
   assign \$190  = large_flushes + large_ev_flush;
-  assign \$191  = 1'h1 << bus__r_addr[1:0];
-  assign \$192  = 1'h1 << bus__r_addr[4:2];
-  assign \$193  = 1'h1 << bus__r_addr[7:5];
-  assign \$194  = 1'h1 << bus__r_addr[11:8];
-  assign \$195  = bus__r_addr[11:6] - 3'h4;
-  assign \$196  = ~ r1_a1_0[0];
-  assign \$197  = ~ r1_a4_2[0];
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = ~ r1_a7_5[0];
-  assign \$200  = ~ r1_a11_8[0];
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = \$198  | \$201 ;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = ~ r1_a1_0[0];
-  assign \$205  = ~ r1_a4_2[1];
-  assign \$206  = \$204  | \$205 ;
-  assign \$207  = ~ r1_a7_5[0];
-  assign \$208  = ~ r1_a11_8[0];
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = \$206  | \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = ~ r1_a1_0[0];
-  assign \$213  = ~ r1_a4_2[2];
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = ~ r1_a7_5[0];
-  assign \$216  = ~ r1_a11_8[0];
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = \$214  | \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = ~ r1_a1_0[0];
-  assign \$221  = ~ r1_a4_2[3];
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = ~ r1_a7_5[0];
-  assign \$224  = ~ r1_a11_8[0];
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = \$222  | \$225 ;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = ~ r1_a1_0[0];
-  assign \$229  = ~ r1_a4_2[4];
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = ~ r1_a7_5[0];
-  assign \$232  = ~ r1_a11_8[0];
-  assign \$233  = \$231  | \$232 ;
-  assign \$234  = \$230  | \$233 ;
-  assign \$235  = ~ \$234 ;
-  assign \$236  = ~ r1_a1_0[0];
-  assign \$237  = ~ r1_a4_2[5];
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = ~ r1_a7_5[0];
-  assign \$240  = ~ r1_a11_8[0];
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = \$238  | \$241 ;
-  assign \$243  = ~ \$242 ;
-  assign \$244  = ~ r1_a1_0[0];
-  assign \$245  = ~ r1_a4_2[6];
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = ~ r1_a7_5[0];
-  assign \$248  = ~ r1_a11_8[0];
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = \$246  | \$249 ;
-  assign \$251  = ~ \$250 ;
-  assign \$252  = ~ r1_a1_0[0];
-  assign \$253  = ~ r1_a4_2[7];
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = ~ r1_a7_5[0];
-  assign \$256  = ~ r1_a11_8[0];
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = \$254  | \$257 ;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = ~ r1_a1_0[0];
-  assign \$261  = ~ r1_a4_2[0];
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = ~ r1_a7_5[1];
-  assign \$264  = ~ r1_a11_8[0];
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = \$262  | \$265 ;
-  assign \$267  = ~ \$266 ;
-  assign \$268  = ~ r1_a1_0[0];
-  assign \$269  = ~ r1_a4_2[1];
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = ~ r1_a7_5[1];
-  assign \$272  = ~ r1_a11_8[0];
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = \$270  | \$273 ;
-  assign \$275  = ~ \$274 ;
-  assign \$276  = ~ r1_a1_0[0];
-  assign \$277  = ~ r1_a4_2[2];
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = ~ r1_a7_5[1];
-  assign \$280  = ~ r1_a11_8[0];
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$278  | \$281 ;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = ~ r1_a1_0[0];
-  assign \$285  = ~ r1_a4_2[3];
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = ~ r1_a7_5[1];
-  assign \$288  = ~ r1_a11_8[0];
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = ~ r1_a1_0[0];
-  assign \$293  = ~ r1_a4_2[4];
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = ~ r1_a7_5[1];
-  assign \$296  = ~ r1_a11_8[0];
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$294  | \$297 ;
-  assign \$299  = ~ \$298 ;
-  assign \$300  = ~ r1_a1_0[0];
-  assign \$301  = ~ r1_a4_2[5];
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = ~ r1_a7_5[1];
-  assign \$304  = ~ r1_a11_8[0];
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = \$302  | \$305 ;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = ~ r1_a1_0[0];
-  assign \$309  = ~ r1_a4_2[6];
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = ~ r1_a7_5[1];
-  assign \$312  = ~ r1_a11_8[0];
-  assign \$313  = \$311  | \$312 ;
-  assign \$314  = \$310  | \$313 ;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = ~ r1_a1_0[0];
-  assign \$317  = ~ r1_a4_2[7];
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = ~ r1_a7_5[1];
-  assign \$320  = ~ r1_a11_8[0];
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = \$318  | \$321 ;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = ~ r1_a1_0[0];
-  assign \$325  = ~ r1_a4_2[0];
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = ~ r1_a7_5[0];
-  assign \$328  = ~ r1_a11_8[1];
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = \$326  | \$329 ;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = ~ r1_a1_0[0];
-  assign \$333  = ~ r1_a4_2[1];
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = ~ r1_a7_5[0];
-  assign \$336  = ~ r1_a11_8[1];
-  assign \$337  = \$335  | \$336 ;
-  assign \$338  = \$334  | \$337 ;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = ~ r1_a1_0[0];
-  assign \$341  = ~ r1_a4_2[2];
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = ~ r1_a7_5[0];
-  assign \$344  = ~ r1_a11_8[1];
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = \$342  | \$345 ;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = ~ r1_a1_0[0];
-  assign \$349  = ~ r1_a4_2[3];
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = ~ r1_a7_5[0];
-  assign \$352  = ~ r1_a11_8[1];
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = \$350  | \$353 ;
+  assign \$191  = ! bus__r_addr[5:0];
+  assign \$192  = bus__r_addr[11:6] >= 3'h4;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = bus__r_addr[11:6] < 3'h7;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ \$195 ;
+  assign \$197  = bus__r_req & \$196 ;
+  assign \$198  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
+  assign \$199  = alloc_queue_full[0] ? alloc_queue_data0 : alloc_queue_w_data;
+  assign \$200  = alloc_queue_pop ? \$198  : \$199 ;
+  assign \$201  = alloc_queue_push & alloc_queue_full[0];
+  assign \$202  = alloc_queue_full[1] | \$201 ;
+  assign \$204  = alloc_queue_full[0] | \$203 ;
+  assign \$205  = alloc_queue_pop ? \$202  : \$204 ;
+  assign \$206  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
+  assign \$207  = alloc_queue_full[1] ? alloc_queue_data1 : alloc_queue_w_data;
+  assign \$208  = alloc_queue_pop ? \$206  : \$207 ;
+  assign \$209  = alloc_queue_push & alloc_queue_full[1];
+  assign \$210  = alloc_queue_full[2] | \$209 ;
+  assign \$211  = alloc_queue_push & alloc_queue_full[0];
+  assign \$212  = alloc_queue_full[1] | \$211 ;
+  assign \$213  = alloc_queue_pop ? \$210  : \$212 ;
+  assign \$214  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
+  assign \$215  = alloc_queue_full[2] ? alloc_queue_data2 : alloc_queue_w_data;
+  assign \$216  = alloc_queue_pop ? \$214  : \$215 ;
+  assign \$217  = alloc_queue_push & alloc_queue_full[2];
+  assign \$218  = alloc_queue_full[3] | \$217 ;
+  assign \$219  = alloc_queue_push & alloc_queue_full[1];
+  assign \$220  = alloc_queue_full[2] | \$219 ;
+  assign \$221  = alloc_queue_pop ? \$218  : \$220 ;
+  assign \$222  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
+  assign \$223  = alloc_queue_full[3] ? alloc_queue_data3 : alloc_queue_w_data;
+  assign \$224  = alloc_queue_pop ? \$222  : \$223 ;
+  assign \$225  = alloc_queue_push & alloc_queue_full[3];
+  assign \$226  = alloc_queue_full[4] | \$225 ;
+  assign \$227  = alloc_queue_push & alloc_queue_full[2];
+  assign \$228  = alloc_queue_full[3] | \$227 ;
+  assign \$229  = alloc_queue_pop ? \$226  : \$228 ;
+  assign \$230  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
+  assign \$231  = alloc_queue_full[4] ? alloc_queue_data4 : alloc_queue_w_data;
+  assign \$232  = alloc_queue_pop ? \$230  : \$231 ;
+  assign \$233  = alloc_queue_push & alloc_queue_full[4];
+  assign \$234  = alloc_queue_full[5] | \$233 ;
+  assign \$235  = alloc_queue_push & alloc_queue_full[3];
+  assign \$236  = alloc_queue_full[4] | \$235 ;
+  assign \$237  = alloc_queue_pop ? \$234  : \$236 ;
+  assign \$238  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
+  assign \$239  = alloc_queue_full[5] ? alloc_queue_data5 : alloc_queue_w_data;
+  assign \$240  = alloc_queue_pop ? \$238  : \$239 ;
+  assign \$241  = alloc_queue_push & alloc_queue_full[5];
+  assign \$242  = alloc_queue_full[6] | \$241 ;
+  assign \$243  = alloc_queue_push & alloc_queue_full[4];
+  assign \$244  = alloc_queue_full[5] | \$243 ;
+  assign \$245  = alloc_queue_pop ? \$242  : \$244 ;
+  assign \$246  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
+  assign \$247  = alloc_queue_full[6] ? alloc_queue_data6 : alloc_queue_w_data;
+  assign \$248  = alloc_queue_pop ? \$246  : \$247 ;
+  assign \$249  = alloc_queue_push & alloc_queue_full[6];
+  assign \$250  = alloc_queue_full[7] | \$249 ;
+  assign \$251  = alloc_queue_push & alloc_queue_full[5];
+  assign \$252  = alloc_queue_full[6] | \$251 ;
+  assign \$253  = alloc_queue_pop ? \$250  : \$252 ;
+  assign \$254  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
+  assign \$255  = alloc_queue_full[7] ? alloc_queue_data7 : alloc_queue_w_data;
+  assign \$256  = alloc_queue_pop ? \$254  : \$255 ;
+  assign \$257  = alloc_queue_push & alloc_queue_full[7];
+  assign \$258  = alloc_queue_full[8] | \$257 ;
+  assign \$259  = alloc_queue_push & alloc_queue_full[6];
+  assign \$260  = alloc_queue_full[7] | \$259 ;
+  assign \$261  = alloc_queue_pop ? \$258  : \$260 ;
+  assign \$262  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
+  assign \$263  = alloc_queue_full[8] ? alloc_queue_data8 : alloc_queue_w_data;
+  assign \$264  = alloc_queue_pop ? \$262  : \$263 ;
+  assign \$265  = alloc_queue_push & alloc_queue_full[8];
+  assign \$266  = alloc_queue_full[9] | \$265 ;
+  assign \$267  = alloc_queue_push & alloc_queue_full[7];
+  assign \$268  = alloc_queue_full[8] | \$267 ;
+  assign \$269  = alloc_queue_pop ? \$266  : \$268 ;
+  assign \$270  = alloc_queue_full[10] ? alloc_queue_data10 : alloc_queue_w_data;
+  assign \$271  = alloc_queue_full[9] ? alloc_queue_data9 : alloc_queue_w_data;
+  assign \$272  = alloc_queue_pop ? \$270  : \$271 ;
+  assign \$273  = alloc_queue_push & alloc_queue_full[9];
+  assign \$274  = alloc_queue_full[10] | \$273 ;
+  assign \$275  = alloc_queue_push & alloc_queue_full[8];
+  assign \$276  = alloc_queue_full[9] | \$275 ;
+  assign \$277  = alloc_queue_pop ? \$274  : \$276 ;
+  assign \$279  = alloc_queue_full[10] ? alloc_queue_data10 : alloc_queue_w_data;
+  assign \$280  = alloc_queue_pop ? \$278  : \$279 ;
+  assign \$281  = alloc_queue_push & alloc_queue_full[10];
+  assign \$283  = alloc_queue_push & alloc_queue_full[9];
+  assign \$284  = alloc_queue_full[10] | \$283 ;
+  assign \$285  = alloc_queue_pop ? \$282  : \$284 ;
+  assign \$286  = alloc_queue_full[0] | staged_valid;
+  assign \$287  = ! bus__r_addr[5:0];
+  assign \$288  = bus__r_addr[11:6] >= 3'h4;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = bus__r_addr[11:6] < 3'h7;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = bus__r_req & \$291 ;
+  assign \$293  = \$286  | \$292 ;
+  assign \$294  = req_alloc & native_alloc_valid;
+  assign \$295  = ~ \$294 ;
+  assign \$296  = \$293  & \$295 ;
+  assign \$297  = ! bus__r_addr[5:0];
+  assign \$298  = bus__r_addr[11:6] >= 3'h4;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = bus__r_addr[11:6] < 3'h7;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = bus__r_req & \$301 ;
+  assign \$303  = alloc_queue_full[0] | staged_valid;
+  assign \$304  = ! bus__r_addr[5:0];
+  assign \$305  = bus__r_addr[11:6] >= 3'h4;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = bus__r_addr[11:6] < 3'h7;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = bus__r_req & \$308 ;
+  assign \$310  = \$303  | \$309 ;
+  assign \$311  = req_alloc & native_alloc_valid;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$310  & \$312 ;
+  assign \$314  = ~ alloc_queue_full[0];
+  assign \$315  = ~ staged_valid;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = \$313  & \$316 ;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = \$302  & \$318 ;
+  assign \$320  = bus__r_addr[11:6] - 3'h4;
+  assign \$321  = bus__r_addr[11:6] - 3'h4;
+  assign \$323  = alloc_queue_full[0] | staged_valid;
+  assign \$324  = ! bus__r_addr[5:0];
+  assign \$325  = bus__r_addr[11:6] >= 3'h4;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = bus__r_addr[11:6] < 3'h7;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = bus__r_req & \$328 ;
+  assign \$330  = \$323  | \$329 ;
+  assign \$331  = req_alloc & native_alloc_valid;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$330  & \$332 ;
+  assign \$334  = bus__r_addr[11:6] - 3'h4;
+  assign \$335  = bus__r_addr[11:6] - 3'h4;
+  assign \$337  = staged_valid ? alloc_queue_w_data : { \$336 , \$334 [1:0] };
+  assign \$338  = alloc_queue_full[0] ? alloc_queue_data0 : \$337 ;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$340  + 1'h1;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = \$343  + 1'h1;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = \$346  + 1'h1;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = \$349  + 1'h1;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = \$352  + 1'h1;
   assign \$355  = ~ \$354 ;
-  assign \$356  = ~ r1_a1_0[0];
-  assign \$357  = ~ r1_a4_2[4];
-  assign \$358  = \$356  | \$357 ;
-  assign \$359  = ~ r1_a7_5[0];
-  assign \$360  = ~ r1_a11_8[1];
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = \$358  | \$361 ;
-  assign \$363  = ~ \$362 ;
-  assign \$364  = ~ r1_a1_0[0];
-  assign \$365  = ~ r1_a4_2[5];
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = ~ r1_a7_5[0];
-  assign \$368  = ~ r1_a11_8[1];
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = \$366  | \$369 ;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = ~ r1_a1_0[0];
-  assign \$373  = ~ r1_a4_2[6];
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = ~ r1_a7_5[0];
-  assign \$376  = ~ r1_a11_8[1];
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = \$374  | \$377 ;
+  assign \$356  = \$355  + 1'h1;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  + 1'h1;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  + 1'h1;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = \$364  + 1'h1;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$367  + 1'h1;
+  assign \$370  = ~ \$369 ;
+  assign \$371  = \$370  + 1'h1;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = \$373  + 1'h1;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = \$376  + 1'h1;
   assign \$379  = ~ \$378 ;
-  assign \$380  = ~ r1_a1_0[0];
-  assign \$381  = ~ r1_a4_2[7];
-  assign \$382  = \$380  | \$381 ;
-  assign \$383  = ~ r1_a7_5[0];
-  assign \$384  = ~ r1_a11_8[1];
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = \$382  | \$385 ;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = ~ r1_a1_0[0];
-  assign \$389  = ~ r1_a4_2[0];
-  assign \$390  = \$388  | \$389 ;
-  assign \$391  = ~ r1_a7_5[1];
-  assign \$392  = ~ r1_a11_8[1];
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = \$390  | \$393 ;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = ~ r1_a1_0[0];
-  assign \$397  = ~ r1_a4_2[1];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = ~ r1_a7_5[1];
-  assign \$400  = ~ r1_a11_8[1];
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = \$398  | \$401 ;
+  assign \$380  = \$379  + 1'h1;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = \$382  + 1'h1;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = \$385  + 1'h1;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$388  + 1'h1;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = \$391  + 1'h1;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$394  + 1'h1;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = \$400  + 1'h1;
   assign \$403  = ~ \$402 ;
-  assign \$404  = ~ r1_a1_0[0];
-  assign \$405  = ~ r1_a4_2[2];
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = ~ r1_a7_5[1];
-  assign \$408  = ~ r1_a11_8[1];
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = \$406  | \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = ~ r1_a1_0[0];
-  assign \$413  = ~ r1_a4_2[3];
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = ~ r1_a7_5[1];
-  assign \$416  = ~ r1_a11_8[1];
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = \$414  | \$417 ;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = ~ r1_a1_0[0];
-  assign \$421  = ~ r1_a4_2[4];
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = ~ r1_a7_5[1];
-  assign \$424  = ~ r1_a11_8[1];
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = \$422  | \$425 ;
+  assign \$404  = \$403  + 1'h1;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = \$406  + 1'h1;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = \$409  + 1'h1;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$412  + 1'h1;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$415  + 1'h1;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$418  + 1'h1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$424  + 1'h1;
   assign \$427  = ~ \$426 ;
-  assign \$428  = ~ r1_a1_0[0];
-  assign \$429  = ~ r1_a4_2[5];
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = ~ r1_a7_5[1];
-  assign \$432  = ~ r1_a11_8[1];
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = \$430  | \$433 ;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = ~ r1_a1_0[0];
-  assign \$437  = ~ r1_a4_2[6];
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = ~ r1_a7_5[1];
-  assign \$440  = ~ r1_a11_8[1];
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = \$438  | \$441 ;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = ~ r1_a1_0[0];
-  assign \$445  = ~ r1_a4_2[7];
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = ~ r1_a7_5[1];
-  assign \$448  = ~ r1_a11_8[1];
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = \$446  | \$449 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
   assign \$451  = ~ \$450 ;
-  assign \$452  = ~ r1_a1_0[0];
-  assign \$453  = ~ r1_a4_2[0];
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = ~ r1_a7_5[2];
-  assign \$456  = ~ r1_a11_8[1];
-  assign \$457  = \$455  | \$456 ;
-  assign \$458  = \$454  | \$457 ;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = ~ r1_a1_0[0];
-  assign \$461  = ~ r1_a4_2[1];
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = ~ r1_a7_5[2];
-  assign \$464  = ~ r1_a11_8[1];
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = \$462  | \$465 ;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = ~ r1_a1_0[0];
-  assign \$469  = ~ r1_a4_2[2];
-  assign \$470  = \$468  | \$469 ;
-  assign \$471  = ~ r1_a7_5[2];
-  assign \$472  = ~ r1_a11_8[1];
-  assign \$473  = \$471  | \$472 ;
-  assign \$474  = \$470  | \$473 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$472  + 1'h1;
   assign \$475  = ~ \$474 ;
-  assign \$476  = ~ r1_a1_0[0];
-  assign \$477  = ~ r1_a4_2[3];
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = ~ r1_a7_5[2];
-  assign \$480  = ~ r1_a11_8[1];
-  assign \$481  = \$479  | \$480 ;
-  assign \$482  = \$478  | \$481 ;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = ~ r1_a1_0[0];
-  assign \$485  = ~ r1_a4_2[4];
-  assign \$486  = \$484  | \$485 ;
-  assign \$487  = ~ r1_a7_5[2];
-  assign \$488  = ~ r1_a11_8[1];
-  assign \$489  = \$487  | \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = ~ r1_a1_0[0];
-  assign \$493  = ~ r1_a4_2[5];
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = ~ r1_a7_5[2];
-  assign \$496  = ~ r1_a11_8[1];
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = \$494  | \$497 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$481  + 1'h1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$490  + 1'h1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$496  + 1'h1;
   assign \$499  = ~ \$498 ;
-  assign \$500  = ~ r1_a1_0[0];
-  assign \$501  = ~ r1_a4_2[6];
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = ~ r1_a7_5[2];
-  assign \$504  = ~ r1_a11_8[1];
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = \$502  | \$505 ;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = ~ r1_a1_0[0];
-  assign \$509  = ~ r1_a4_2[7];
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = ~ r1_a7_5[2];
-  assign \$512  = ~ r1_a11_8[1];
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = \$510  | \$513 ;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = ~ r1_a1_0[0];
-  assign \$517  = ~ r1_a4_2[0];
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = ~ r1_a7_5[3];
-  assign \$520  = ~ r1_a11_8[1];
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = \$518  | \$521 ;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = ~ r1_a1_0[0];
-  assign \$525  = ~ r1_a4_2[1];
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = ~ r1_a7_5[3];
-  assign \$528  = ~ r1_a11_8[1];
-  assign \$529  = \$527  | \$528 ;
-  assign \$530  = \$526  | \$529 ;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = ~ r1_a1_0[0];
-  assign \$533  = ~ r1_a4_2[2];
+  assign \$500  = \$499  + 1'h1;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$505  + 1'h1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$517  + 1'h1;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$522  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$523  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$526  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = \$524  | \$527 ;
+  assign \$530  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$532  = r1_sel_irq_status ? \$signal$70  : 5'h00;
+  assign \$533  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$534  = \$532  | \$533 ;
-  assign \$535  = ~ r1_a7_5[3];
-  assign \$536  = ~ r1_a11_8[1];
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = \$534  | \$537 ;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = ~ r1_a1_0[0];
-  assign \$541  = ~ r1_a4_2[3];
+  assign \$535  = \$531  | { 27'h0000000, \$534  };
+  assign \$536  = \$528  | \$535 ;
+  assign \$537  = r1_sel_err_count ? \$signal$56  : 32'd0;
+  assign \$538  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$539  = \$537  | \$538 ;
+  assign \$540  = r1_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$541  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$542  = \$540  | \$541 ;
-  assign \$543  = ~ r1_a7_5[3];
-  assign \$544  = ~ r1_a11_8[1];
-  assign \$545  = \$543  | \$544 ;
-  assign \$546  = \$542  | \$545 ;
-  assign \$547  = ~ \$546 ;
-  assign \$548  = ~ r1_a1_0[0];
-  assign \$549  = ~ r1_a4_2[4];
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = ~ r1_a7_5[3];
-  assign \$552  = ~ r1_a11_8[1];
-  assign \$553  = \$551  | \$552 ;
-  assign \$554  = \$550  | \$553 ;
-  assign \$555  = ~ \$554 ;
-  assign \$556  = ~ r1_a1_0[0];
-  assign \$557  = ~ r1_a4_2[5];
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$545  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$546  = \$544  | \$545 ;
+  assign \$548  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$550  = \$546  | \$549 ;
+  assign \$551  = \$543  | \$550 ;
+  assign \$552  = \$536  | \$551 ;
+  assign \$553  = r1_sel_id | r1_sel_version;
+  assign \$554  = r1_sel_config | r1_sel_config2;
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = r1_sel_ctrl | r1_sel_status;
+  assign \$557  = r1_sel_irq_status | r1_sel_irq_enable;
   assign \$558  = \$556  | \$557 ;
-  assign \$559  = ~ r1_a7_5[3];
-  assign \$560  = ~ r1_a11_8[1];
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = \$558  | \$561 ;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = ~ r1_a1_0[0];
-  assign \$565  = ~ r1_a4_2[6];
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = ~ r1_a7_5[3];
-  assign \$568  = ~ r1_a11_8[1];
-  assign \$569  = \$567  | \$568 ;
-  assign \$570  = \$566  | \$569 ;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = ~ r1_a1_0[0];
-  assign \$573  = ~ r1_a4_2[7];
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = ~ r1_a7_5[3];
-  assign \$576  = ~ r1_a11_8[1];
-  assign \$577  = \$575  | \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = ~ r1_a1_0[0];
-  assign \$581  = ~ r1_a4_2[0];
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = ~ r1_a7_5[4];
-  assign \$584  = ~ r1_a11_8[1];
+  assign \$559  = \$555  | \$558 ;
+  assign \$560  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$561  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$564  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$565  = \$563  | \$564 ;
+  assign \$566  = \$562  | \$565 ;
+  assign \$567  = \$559  | \$566 ;
+  assign \$571  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$572  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$573  = \$571  | \$572 ;
+  assign \$575  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$576  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$577  = \$575  | { 23'h000000, \$576  };
+  assign \$578  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$579  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$580  = { 23'h000000, \$578  } | \$579 ;
+  assign \$581  = \$577  | \$580 ;
+  assign \$582  = \$574  | \$581 ;
+  assign \$583  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$584  = r1_sel_pool0_frees ? small_frees : 32'd0;
   assign \$585  = \$583  | \$584 ;
-  assign \$586  = \$582  | \$585 ;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = ~ r1_a1_0[0];
-  assign \$589  = ~ r1_a4_2[1];
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = ~ r1_a7_5[4];
-  assign \$592  = ~ r1_a11_8[1];
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = \$590  | \$593 ;
-  assign \$595  = ~ \$594 ;
-  assign \$596  = ~ r1_a1_0[0];
-  assign \$597  = ~ r1_a4_2[2];
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = ~ r1_a7_5[4];
-  assign \$600  = ~ r1_a11_8[1];
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = \$598  | \$601 ;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = ~ r1_a1_0[0];
-  assign \$605  = ~ r1_a4_2[3];
+  assign \$590  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$593  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$594  = \$592  | { 15'h0000, \$593  };
+  assign \$595  = \$589  | \$594 ;
+  assign \$596  = \$582  | \$595 ;
+  assign \$597  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$598  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$601  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = \$599  | \$602 ;
+  assign \$604  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$605  = r1_sel_pool0_info | r1_sel_pool0_flush;
   assign \$606  = \$604  | \$605 ;
-  assign \$607  = ~ r1_a7_5[4];
-  assign \$608  = ~ r1_a11_8[1];
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = \$606  | \$609 ;
-  assign \$611  = ~ \$610 ;
-  assign \$612  = ~ r1_a1_0[0];
-  assign \$613  = ~ r1_a4_2[4];
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = ~ r1_a7_5[4];
-  assign \$616  = ~ r1_a11_8[1];
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = \$614  | \$617 ;
-  assign \$619  = ~ \$618 ;
-  assign \$620  = ~ r1_a1_0[0];
-  assign \$621  = ~ r1_a4_2[5];
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = ~ r1_a7_5[4];
-  assign \$624  = ~ r1_a11_8[1];
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = \$622  | \$625 ;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = ~ r1_a1_0[0];
-  assign \$629  = ~ r1_a4_2[6];
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = ~ r1_a7_5[4];
-  assign \$632  = ~ r1_a11_8[1];
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = \$630  | \$633 ;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = ~ r1_a1_0[0];
-  assign \$637  = ~ r1_a4_2[7];
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = ~ r1_a7_5[4];
-  assign \$640  = ~ r1_a11_8[1];
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = \$638  | \$641 ;
-  assign \$643  = ~ \$642 ;
-  assign \$644  = ~ r1_a1_0[0];
-  assign \$645  = ~ r1_a4_2[0];
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = ~ r1_a7_5[5];
-  assign \$648  = ~ r1_a11_8[1];
+  assign \$607  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$608  = \$607  | r1_sel_pool0_low_water;
+  assign \$609  = \$606  | \$608 ;
+  assign \$610  = \$603  | \$609 ;
+  assign \$612  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$614  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$615  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$616  = \$614  | \$615 ;
+  assign \$617  = \$613  | \$616 ;
+  assign \$618  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$619  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$620  = \$618  | { 24'h000000, \$619  };
+  assign \$621  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$622  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$623  = { 24'h000000, \$621  } | \$622 ;
+  assign \$624  = \$620  | \$623 ;
+  assign \$625  = \$617  | \$624 ;
+  assign \$626  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$627  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$628  = \$626  | \$627 ;
+  assign \$633  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$636  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$637  = \$635  | { 15'h0000, \$636  };
+  assign \$638  = \$632  | \$637 ;
+  assign \$639  = \$625  | \$638 ;
+  assign \$640  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$641  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$644  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = \$642  | \$645 ;
+  assign \$647  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$648  = r1_sel_pool1_info | r1_sel_pool1_flush;
   assign \$649  = \$647  | \$648 ;
-  assign \$650  = \$646  | \$649 ;
-  assign \$651  = ~ \$650 ;
-  assign \$652  = ~ r1_a1_0[0];
-  assign \$653  = ~ r1_a4_2[1];
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = ~ r1_a7_5[5];
-  assign \$656  = ~ r1_a11_8[1];
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = \$654  | \$657 ;
-  assign \$659  = ~ \$658 ;
-  assign \$660  = ~ r1_a1_0[0];
-  assign \$661  = ~ r1_a4_2[2];
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = ~ r1_a7_5[5];
-  assign \$664  = ~ r1_a11_8[1];
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = \$662  | \$665 ;
-  assign \$667  = ~ \$666 ;
-  assign \$668  = ~ r1_a1_0[0];
-  assign \$669  = ~ r1_a4_2[3];
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = ~ r1_a7_5[5];
-  assign \$672  = ~ r1_a11_8[1];
-  assign \$673  = \$671  | \$672 ;
-  assign \$674  = \$670  | \$673 ;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = ~ r1_a1_0[0];
-  assign \$677  = ~ r1_a4_2[4];
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = ~ r1_a7_5[5];
-  assign \$680  = ~ r1_a11_8[1];
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = \$678  | \$681 ;
-  assign \$683  = ~ \$682 ;
-  assign \$684  = ~ r1_a1_0[0];
-  assign \$685  = ~ r1_a4_2[5];
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = ~ r1_a7_5[5];
-  assign \$688  = ~ r1_a11_8[1];
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = \$686  | \$689 ;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = ~ r1_a1_0[0];
-  assign \$693  = ~ r1_a4_2[6];
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = ~ r1_a7_5[5];
-  assign \$696  = ~ r1_a11_8[1];
-  assign \$697  = \$695  | \$696 ;
-  assign \$698  = \$694  | \$697 ;
+  assign \$650  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$651  = \$650  | r1_sel_pool1_low_water;
+  assign \$652  = \$649  | \$651 ;
+  assign \$653  = \$646  | \$652 ;
+  assign \$655  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$657  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$658  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = \$656  | \$659 ;
+  assign \$661  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$662  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$663  = \$661  | { 26'h0000000, \$662  };
+  assign \$664  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$665  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$666  = { 26'h0000000, \$664  } | \$665 ;
+  assign \$667  = \$663  | \$666 ;
+  assign \$668  = \$660  | \$667 ;
+  assign \$669  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$670  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = r1_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$675  = \$671  | \$674 ;
+  assign \$676  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$679  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$680  = \$678  | { 15'h0000, \$679  };
+  assign \$681  = \$675  | \$680 ;
+  assign \$682  = \$668  | \$681 ;
+  assign \$683  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$684  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$687  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = \$685  | \$688 ;
+  assign \$690  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$691  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$692  = \$690  | \$691 ;
+  assign \$693  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$694  = \$693  | r1_sel_pool2_low_water;
+  assign \$695  = \$692  | \$694 ;
+  assign \$696  = \$689  | \$695 ;
+  assign \$697  = bus__w_strb == 4'hf;
   assign \$699  = ~ \$698 ;
-  assign \$700  = ~ r1_a1_0[0];
-  assign \$701  = ~ r1_a4_2[7];
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = ~ r1_a7_5[5];
-  assign \$704  = ~ r1_a11_8[1];
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = ~ \$706 ;
-  assign \$708  = r2_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$709  = r2_sel_version ? 32'd256 : 32'd0;
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = r2_sel_config ? 32'd272106760 : 32'd0;
-  assign \$712  = r2_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$713  = \$711  | \$712 ;
-  assign \$714  = \$710  | \$713 ;
-  assign \$716  = r2_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$718  = r2_sel_irq_status ? \$signal$70  : 5'h00;
-  assign \$719  = r2_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = \$717  | { 27'h0000000, \$720  };
-  assign \$722  = \$714  | \$721 ;
-  assign \$723  = r2_sel_err_count ? \$signal$56  : 32'd0;
-  assign \$724  = r2_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = r2_sel_err_head0 ? { \$signal$63 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$727  = r2_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = \$725  | \$728 ;
-  assign \$730  = r2_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$731  = r2_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$732  = \$730  | \$731 ;
-  assign \$734  = r2_sel_cycle ? cycle : 32'd0;
-  assign \$736  = \$732  | \$735 ;
-  assign \$737  = \$729  | \$736 ;
-  assign \$738  = \$722  | \$737 ;
-  assign \$739  = r2_sel_id | r2_sel_version;
-  assign \$740  = r2_sel_config | r2_sel_config2;
-  assign \$741  = \$739  | \$740 ;
-  assign \$742  = r2_sel_ctrl | r2_sel_status;
-  assign \$743  = r2_sel_irq_status | r2_sel_irq_enable;
-  assign \$744  = \$742  | \$743 ;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = r2_sel_err_count | r2_sel_err_dropped;
-  assign \$747  = r2_sel_err_head0 | r2_sel_err_head1;
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = r2_sel_err_head2 | r2_sel_err_head3;
-  assign \$750  = r2_sel_err_pop | r2_sel_cycle;
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = \$748  | \$751 ;
-  assign \$753  = \$745  | \$752 ;
-  assign \$757  = r2_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$758  = r2_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$759  = \$757  | \$758 ;
-  assign \$761  = r2_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$762  = r2_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$763  = \$761  | { 23'h000000, \$762  };
-  assign \$764  = r2_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$765  = r2_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$766  = { 23'h000000, \$764  } | \$765 ;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = \$760  | \$767 ;
-  assign \$769  = r2_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$770  = r2_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$771  = \$769  | \$770 ;
-  assign \$776  = r2_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$779  = r2_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$780  = \$778  | { 15'h0000, \$779  };
-  assign \$781  = \$775  | \$780 ;
-  assign \$782  = \$768  | \$781 ;
-  assign \$783  = r2_sel_pool0_free | r2_sel_pool0_base_lo;
-  assign \$784  = r2_sel_pool0_base_hi | r2_sel_pool0_slot_size;
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = r2_sel_pool0_slots | r2_sel_pool0_in_use;
-  assign \$787  = r2_sel_pool0_high_water | r2_sel_pool0_allocs;
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = \$785  | \$788 ;
-  assign \$790  = r2_sel_pool0_fails | r2_sel_pool0_frees;
-  assign \$791  = r2_sel_pool0_info | r2_sel_pool0_flush;
-  assign \$792  = \$790  | \$791 ;
-  assign \$793  = r2_sel_pool0_flushes | r2_sel_pool0_overwrites;
-  assign \$794  = \$793  | r2_sel_pool0_low_water;
-  assign \$795  = \$792  | \$794 ;
-  assign \$796  = \$789  | \$795 ;
-  assign \$798  = r2_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$800  = r2_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$801  = r2_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$802  = \$800  | \$801 ;
-  assign \$803  = \$799  | \$802 ;
-  assign \$804  = r2_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$805  = r2_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$806  = \$804  | { 24'h000000, \$805  };
-  assign \$807  = r2_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$808  = r2_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$809  = { 24'h000000, \$807  } | \$808 ;
-  assign \$810  = \$806  | \$809 ;
-  assign \$811  = \$803  | \$810 ;
-  assign \$812  = r2_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$813  = r2_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$814  = \$812  | \$813 ;
-  assign \$819  = r2_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$822  = r2_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$823  = \$821  | { 15'h0000, \$822  };
-  assign \$824  = \$818  | \$823 ;
-  assign \$825  = \$811  | \$824 ;
-  assign \$826  = r2_sel_pool1_free | r2_sel_pool1_base_lo;
-  assign \$827  = r2_sel_pool1_base_hi | r2_sel_pool1_slot_size;
-  assign \$828  = \$826  | \$827 ;
-  assign \$829  = r2_sel_pool1_slots | r2_sel_pool1_in_use;
-  assign \$830  = r2_sel_pool1_high_water | r2_sel_pool1_allocs;
-  assign \$831  = \$829  | \$830 ;
-  assign \$832  = \$828  | \$831 ;
-  assign \$833  = r2_sel_pool1_fails | r2_sel_pool1_frees;
-  assign \$834  = r2_sel_pool1_info | r2_sel_pool1_flush;
-  assign \$835  = \$833  | \$834 ;
-  assign \$836  = r2_sel_pool1_flushes | r2_sel_pool1_overwrites;
-  assign \$837  = \$836  | r2_sel_pool1_low_water;
-  assign \$838  = \$835  | \$837 ;
-  assign \$839  = \$832  | \$838 ;
-  assign \$841  = r2_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$843  = r2_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$844  = r2_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = \$842  | \$845 ;
-  assign \$847  = r2_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$848  = r2_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$849  = \$847  | { 26'h0000000, \$848  };
-  assign \$850  = r2_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$851  = r2_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$852  = { 26'h0000000, \$850  } | \$851 ;
-  assign \$853  = \$849  | \$852 ;
-  assign \$854  = \$846  | \$853 ;
-  assign \$855  = r2_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$856  = r2_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = r2_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$861  = \$857  | \$860 ;
-  assign \$862  = r2_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$865  = r2_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$866  = \$864  | { 15'h0000, \$865  };
-  assign \$867  = \$861  | \$866 ;
-  assign \$868  = \$854  | \$867 ;
-  assign \$869  = r2_sel_pool2_free | r2_sel_pool2_base_lo;
-  assign \$870  = r2_sel_pool2_base_hi | r2_sel_pool2_slot_size;
-  assign \$871  = \$869  | \$870 ;
-  assign \$872  = r2_sel_pool2_slots | r2_sel_pool2_in_use;
-  assign \$873  = r2_sel_pool2_high_water | r2_sel_pool2_allocs;
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = \$871  | \$874 ;
-  assign \$876  = r2_sel_pool2_fails | r2_sel_pool2_frees;
-  assign \$877  = r2_sel_pool2_info | r2_sel_pool2_flush;
-  assign \$878  = \$876  | \$877 ;
-  assign \$879  = r2_sel_pool2_flushes | r2_sel_pool2_overwrites;
-  assign \$880  = \$879  | r2_sel_pool2_low_water;
-  assign \$881  = \$878  | \$880 ;
-  assign \$882  = \$875  | \$881 ;
-  assign \$883  = \$signal$189  & r3_alloc;
-  assign \$884  = \$signal$189  & r3_alloc;
-  assign \$885  = r3_block0 | r3_block4;
-  assign \$886  = r3_block5 | r3_block6;
-  assign \$887  = \$885  | \$886 ;
-  assign \$888  = | r3_found_in;
-  assign \$889  = ~ \$888 ;
-  assign \$890  = rsp_grant_valid & rsp_grant_src;
-  assign \$891  = alloc_waiting & \$890 ;
-  assign \$892  = 1'h1 << bus__w_addr[1:0];
-  assign \$893  = 1'h1 << bus__w_addr[4:2];
-  assign \$894  = 1'h1 << bus__w_addr[7:5];
-  assign \$895  = 1'h1 << bus__w_addr[11:8];
-  assign \$896  = bus__w_data[5:0] > 1'h0;
-  assign \$897  = ! bus__w_data[5:0];
-  assign \$898  = bus__w_data[11:6] > 3'h4;
-  assign \$899  = bus__w_data[11:6] == 3'h4;
-  assign \$900  = bus__w_data[17:12] > 1'h0;
-  assign \$901  = ! bus__w_data[17:12];
-  assign \$902  = bus__w_data[18] > 1'h0;
-  assign \$903  = ! bus__w_data[18];
-  assign \$904  = bus__w_data[5:0] > 1'h0;
-  assign \$905  = ! bus__w_data[5:0];
-  assign \$906  = bus__w_data[11:6] > 2'h2;
-  assign \$907  = bus__w_data[11:6] == 2'h2;
-  assign \$908  = bus__w_data[17:12] > 1'h0;
-  assign \$909  = ! bus__w_data[17:12];
-  assign \$910  = bus__w_data[18] > 1'h0;
-  assign \$911  = ! bus__w_data[18];
-  assign \$912  = bus__w_data[5:0] > 6'h30;
-  assign \$913  = bus__w_data[5:0] == 6'h30;
-  assign \$914  = bus__w_data[11:6] > 1'h0;
-  assign \$915  = ! bus__w_data[11:6];
-  assign \$916  = bus__w_data[17:12] > 1'h0;
-  assign \$917  = ! bus__w_data[17:12];
-  assign \$918  = bus__w_data[18] > 1'h0;
-  assign \$919  = ! bus__w_data[18];
-  assign \$920  = bus__w_strb == 4'hf;
-  assign \$921  = bus__w_addr[11:6] - 3'h4;
-  assign \$922  = w1_small_oor_eq18 & w1_small_oor_gt12;
-  assign \$923  = w1_small_oor_gt18 | \$922 ;
-  assign \$924  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$925  = w1_small_oor_eq6 & w1_small_oor_gt0;
-  assign \$926  = w1_small_oor_gt6 | \$925 ;
-  assign \$927  = \$924  & \$926 ;
-  assign \$928  = \$923  | \$927 ;
-  assign \$929  = w1_small_oor_eq18 & w1_small_oor_eq12;
-  assign \$930  = w1_small_oor_eq6 & w1_small_oor_eq0;
-  assign \$931  = \$929  & \$930 ;
-  assign \$932  = \$928  | \$931 ;
-  assign \$933  = w1_medium_oor_eq18 & w1_medium_oor_gt12;
-  assign \$934  = w1_medium_oor_gt18 | \$933 ;
-  assign \$935  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$936  = w1_medium_oor_eq6 & w1_medium_oor_gt0;
-  assign \$937  = w1_medium_oor_gt6 | \$936 ;
-  assign \$938  = \$935  & \$937 ;
-  assign \$939  = \$934  | \$938 ;
-  assign \$940  = w1_medium_oor_eq18 & w1_medium_oor_eq12;
-  assign \$941  = w1_medium_oor_eq6 & w1_medium_oor_eq0;
-  assign \$942  = \$940  & \$941 ;
-  assign \$943  = \$939  | \$942 ;
-  assign \$944  = w1_large_oor_eq18 & w1_large_oor_gt12;
-  assign \$945  = w1_large_oor_gt18 | \$944 ;
-  assign \$946  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$947  = w1_large_oor_eq6 & w1_large_oor_gt0;
-  assign \$948  = w1_large_oor_gt6 | \$947 ;
-  assign \$949  = \$946  & \$948 ;
-  assign \$950  = \$945  | \$949 ;
-  assign \$951  = w1_large_oor_eq18 & w1_large_oor_eq12;
-  assign \$952  = w1_large_oor_eq6 & w1_large_oor_eq0;
-  assign \$953  = \$951  & \$952 ;
-  assign \$954  = \$950  | \$953 ;
-  assign \$955  = ~ w1_a1_0[0];
-  assign \$956  = ~ w1_a4_2[4];
+  assign \$700  = \$699  + 1'h1;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = \$702  + 1'h1;
+  assign \$704  = \$700 [6] | \$703 [6];
+  assign \$706  = ~ \$705 ;
+  assign \$707  = \$706  + 1'h1;
+  assign \$708  = \$704  | \$707 [6];
+  assign \$709  = \$697  & \$708 ;
+  assign \$710  = bus__w_addr[5:0] == 3'h4;
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = bus__w_req & \$711 ;
+  assign \$713  = bus__w_strb == 4'hf;
+  assign \$715  = ~ \$714 ;
+  assign \$716  = \$715  + 1'h1;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = \$718  + 1'h1;
+  assign \$720  = \$716 [6] | \$719 [6];
+  assign \$722  = ~ \$721 ;
+  assign \$723  = \$722  + 1'h1;
+  assign \$724  = \$720  | \$723 [6];
+  assign \$725  = \$713  & \$724 ;
+  assign \$726  = bus__w_addr[5:0] == 6'h30;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = bus__w_req & \$727 ;
+  assign \$729  = bus__w_addr[11:6] - 3'h4;
+  assign \$731  = ~ \$730 ;
+  assign \$732  = \$731  + 1'h1;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = \$734  + 1'h1;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = \$737  + 1'h1;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$740  + 1'h1;
+  assign \$742  = bus__w_data[18:0] - 9'h100;
+  assign \$743  = ~ \$742 [19];
+  assign \$745  = \$741 [6] & \$744 ;
+  assign \$747  = ~ \$746 ;
+  assign \$748  = \$747  + 1'h1;
+  assign \$749  = bus__w_data[18:0] - 8'h80;
+  assign \$750  = ~ \$749 [19];
+  assign \$752  = \$748 [6] & \$751 ;
+  assign \$754  = ~ \$753 ;
+  assign \$755  = \$754  + 1'h1;
+  assign \$756  = bus__w_data[18:0] - 6'h30;
+  assign \$757  = ~ \$756 [19];
+  assign \$759  = \$755 [6] & \$758 ;
+  assign \$761  = 37'h1000000000 + \$760 ;
+  assign \$763  = 37'h1000010000 + \$762 ;
+  assign \$765  = 37'h1000100000 + \$764 ;
+  assign \$766  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$767  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$768  = command_queue_pop ? \$766  : \$767 ;
+  assign \$769  = command_queue_push & command_queue_full[0];
+  assign \$770  = command_queue_full[1] | \$769 ;
+  assign \$772  = command_queue_full[0] | \$771 ;
+  assign \$773  = command_queue_pop ? \$770  : \$772 ;
+  assign \$774  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$775  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$776  = command_queue_pop ? \$774  : \$775 ;
+  assign \$777  = command_queue_push & command_queue_full[1];
+  assign \$778  = command_queue_full[2] | \$777 ;
+  assign \$779  = command_queue_push & command_queue_full[0];
+  assign \$780  = command_queue_full[1] | \$779 ;
+  assign \$781  = command_queue_pop ? \$778  : \$780 ;
+  assign \$782  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$783  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$784  = command_queue_pop ? \$782  : \$783 ;
+  assign \$785  = command_queue_push & command_queue_full[2];
+  assign \$786  = command_queue_full[3] | \$785 ;
+  assign \$787  = command_queue_push & command_queue_full[1];
+  assign \$788  = command_queue_full[2] | \$787 ;
+  assign \$789  = command_queue_pop ? \$786  : \$788 ;
+  assign \$790  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$791  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$792  = command_queue_pop ? \$790  : \$791 ;
+  assign \$793  = command_queue_push & command_queue_full[3];
+  assign \$794  = command_queue_full[4] | \$793 ;
+  assign \$795  = command_queue_push & command_queue_full[2];
+  assign \$796  = command_queue_full[3] | \$795 ;
+  assign \$797  = command_queue_pop ? \$794  : \$796 ;
+  assign \$798  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$799  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$800  = command_queue_pop ? \$798  : \$799 ;
+  assign \$801  = command_queue_push & command_queue_full[4];
+  assign \$802  = command_queue_full[5] | \$801 ;
+  assign \$803  = command_queue_push & command_queue_full[3];
+  assign \$804  = command_queue_full[4] | \$803 ;
+  assign \$805  = command_queue_pop ? \$802  : \$804 ;
+  assign \$806  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$807  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$808  = command_queue_pop ? \$806  : \$807 ;
+  assign \$809  = command_queue_push & command_queue_full[5];
+  assign \$810  = command_queue_full[6] | \$809 ;
+  assign \$811  = command_queue_push & command_queue_full[4];
+  assign \$812  = command_queue_full[5] | \$811 ;
+  assign \$813  = command_queue_pop ? \$810  : \$812 ;
+  assign \$814  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$815  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$816  = command_queue_pop ? \$814  : \$815 ;
+  assign \$817  = command_queue_push & command_queue_full[6];
+  assign \$818  = command_queue_full[7] | \$817 ;
+  assign \$819  = command_queue_push & command_queue_full[5];
+  assign \$820  = command_queue_full[6] | \$819 ;
+  assign \$821  = command_queue_pop ? \$818  : \$820 ;
+  assign \$822  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$823  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$824  = command_queue_pop ? \$822  : \$823 ;
+  assign \$825  = command_queue_push & command_queue_full[7];
+  assign \$826  = command_queue_full[8] | \$825 ;
+  assign \$827  = command_queue_push & command_queue_full[6];
+  assign \$828  = command_queue_full[7] | \$827 ;
+  assign \$829  = command_queue_pop ? \$826  : \$828 ;
+  assign \$830  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$831  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$832  = command_queue_pop ? \$830  : \$831 ;
+  assign \$833  = command_queue_push & command_queue_full[8];
+  assign \$834  = command_queue_full[9] | \$833 ;
+  assign \$835  = command_queue_push & command_queue_full[7];
+  assign \$836  = command_queue_full[8] | \$835 ;
+  assign \$837  = command_queue_pop ? \$834  : \$836 ;
+  assign \$838  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$839  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$840  = command_queue_pop ? \$838  : \$839 ;
+  assign \$841  = command_queue_push & command_queue_full[9];
+  assign \$842  = command_queue_full[10] | \$841 ;
+  assign \$843  = command_queue_push & command_queue_full[8];
+  assign \$844  = command_queue_full[9] | \$843 ;
+  assign \$845  = command_queue_pop ? \$842  : \$844 ;
+  assign \$847  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$848  = command_queue_pop ? \$846  : \$847 ;
+  assign \$849  = command_queue_push & command_queue_full[10];
+  assign \$851  = command_queue_push & command_queue_full[9];
+  assign \$852  = command_queue_full[10] | \$851 ;
+  assign \$853  = command_queue_pop ? \$850  : \$852 ;
+  assign \$854  = req_free & native_free_valid;
+  assign \$855  = req_flush & native_flush_valid;
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = 1'h1 << bus__w_addr[1:0];
+  assign \$858  = 1'h1 << bus__w_addr[4:2];
+  assign \$859  = 1'h1 << bus__w_addr[7:5];
+  assign \$860  = 1'h1 << bus__w_addr[11:8];
+  assign \$861  = bus__w_strb == 4'hf;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$863  + 1'h1;
+  assign \$866  = ~ \$865 ;
+  assign \$867  = \$866  + 1'h1;
+  assign \$868  = \$864 [6] | \$867 [6];
+  assign \$870  = ~ \$869 ;
+  assign \$871  = \$870  + 1'h1;
+  assign \$872  = \$868  | \$871 [6];
+  assign \$873  = \$861  & \$872 ;
+  assign \$874  = bus__w_addr[5:0] == 3'h4;
+  assign \$875  = \$873  & \$874 ;
+  assign \$876  = ~ \$875 ;
+  assign \$877  = bus__w_req & \$876 ;
+  assign \$878  = bus__w_strb == 4'hf;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = \$880  + 1'h1;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = \$883  + 1'h1;
+  assign \$885  = \$881 [6] | \$884 [6];
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$887  + 1'h1;
+  assign \$889  = \$885  | \$888 [6];
+  assign \$890  = \$878  & \$889 ;
+  assign \$891  = bus__w_addr[5:0] == 6'h30;
+  assign \$892  = \$890  & \$891 ;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = \$877  & \$893 ;
+  assign \$895  = bus__w_strb == 4'hf;
+  assign \$896  = ~ w1_a1_0[0];
+  assign \$897  = ~ w1_a4_2[4];
+  assign \$898  = \$896  | \$897 ;
+  assign \$899  = ~ w1_a7_5[0];
+  assign \$900  = ~ w1_a11_8[0];
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = \$898  | \$901 ;
+  assign \$903  = ~ \$902 ;
+  assign \$904  = ~ w1_a1_0[0];
+  assign \$905  = ~ w1_a4_2[6];
+  assign \$906  = \$904  | \$905 ;
+  assign \$907  = ~ w1_a7_5[0];
+  assign \$908  = ~ w1_a11_8[0];
+  assign \$909  = \$907  | \$908 ;
+  assign \$910  = \$906  | \$909 ;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = ~ w1_a1_0[0];
+  assign \$913  = ~ w1_a4_2[7];
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = ~ w1_a7_5[0];
+  assign \$916  = ~ w1_a11_8[0];
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = \$914  | \$917 ;
+  assign \$919  = ~ \$918 ;
+  assign \$920  = ~ w1_a1_0[0];
+  assign \$921  = ~ w1_a4_2[6];
+  assign \$922  = \$920  | \$921 ;
+  assign \$923  = ~ w1_a7_5[1];
+  assign \$924  = ~ w1_a11_8[0];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = \$922  | \$925 ;
+  assign \$927  = ~ \$926 ;
+  assign \$928  = ~ w1_a1_0[0];
+  assign \$929  = ~ w1_a4_2[1];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = ~ w1_a7_5[0];
+  assign \$932  = ~ w1_a11_8[1];
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = \$930  | \$933 ;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = ~ w1_a1_0[0];
+  assign \$937  = ~ w1_a4_2[4];
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = ~ w1_a7_5[1];
+  assign \$940  = ~ w1_a11_8[1];
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = \$938  | \$941 ;
+  assign \$943  = ~ \$942 ;
+  assign \$944  = ~ w1_a1_0[0];
+  assign \$945  = ~ w1_a4_2[7];
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = ~ w1_a7_5[1];
+  assign \$948  = ~ w1_a11_8[1];
+  assign \$949  = \$947  | \$948 ;
+  assign \$950  = \$946  | \$949 ;
+  assign \$951  = ~ \$950 ;
+  assign \$952  = ~ w1_a1_0[0];
+  assign \$953  = ~ w1_a4_2[1];
+  assign \$954  = \$952  | \$953 ;
+  assign \$955  = ~ w1_a7_5[2];
+  assign \$956  = ~ w1_a11_8[1];
   assign \$957  = \$955  | \$956 ;
-  assign \$958  = ~ w1_a7_5[0];
-  assign \$959  = ~ w1_a11_8[0];
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = \$957  | \$960 ;
-  assign \$962  = ~ \$961 ;
-  assign \$963  = ~ w1_a1_0[0];
-  assign \$964  = ~ w1_a4_2[6];
+  assign \$958  = \$954  | \$957 ;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = ~ w1_a1_0[0];
+  assign \$961  = ~ w1_a4_2[4];
+  assign \$962  = \$960  | \$961 ;
+  assign \$963  = ~ w1_a7_5[3];
+  assign \$964  = ~ w1_a11_8[1];
   assign \$965  = \$963  | \$964 ;
-  assign \$966  = ~ w1_a7_5[0];
-  assign \$967  = ~ w1_a11_8[0];
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = \$965  | \$968 ;
-  assign \$970  = ~ \$969 ;
-  assign \$971  = ~ w1_a1_0[0];
-  assign \$972  = ~ w1_a4_2[7];
+  assign \$966  = \$962  | \$965 ;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = ~ w1_a1_0[0];
+  assign \$969  = ~ w1_a4_2[7];
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = ~ w1_a7_5[3];
+  assign \$972  = ~ w1_a11_8[1];
   assign \$973  = \$971  | \$972 ;
-  assign \$974  = ~ w1_a7_5[0];
-  assign \$975  = ~ w1_a11_8[0];
-  assign \$976  = \$974  | \$975 ;
-  assign \$977  = \$973  | \$976 ;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = ~ w1_a1_0[0];
-  assign \$980  = ~ w1_a4_2[6];
+  assign \$974  = \$970  | \$973 ;
+  assign \$975  = ~ \$974 ;
+  assign \$976  = ~ w1_a1_0[0];
+  assign \$977  = ~ w1_a4_2[1];
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = ~ w1_a7_5[4];
+  assign \$980  = ~ w1_a11_8[1];
   assign \$981  = \$979  | \$980 ;
-  assign \$982  = ~ w1_a7_5[1];
-  assign \$983  = ~ w1_a11_8[0];
-  assign \$984  = \$982  | \$983 ;
-  assign \$985  = \$981  | \$984 ;
-  assign \$986  = ~ \$985 ;
-  assign \$987  = ~ w1_a1_0[0];
-  assign \$988  = ~ w1_a4_2[1];
+  assign \$982  = \$978  | \$981 ;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = ~ w1_a1_0[0];
+  assign \$985  = ~ w1_a4_2[4];
+  assign \$986  = \$984  | \$985 ;
+  assign \$987  = ~ w1_a7_5[5];
+  assign \$988  = ~ w1_a11_8[1];
   assign \$989  = \$987  | \$988 ;
-  assign \$990  = ~ w1_a7_5[0];
-  assign \$991  = ~ w1_a11_8[1];
-  assign \$992  = \$990  | \$991 ;
-  assign \$993  = \$989  | \$992 ;
-  assign \$994  = ~ \$993 ;
-  assign \$995  = ~ w1_a1_0[0];
-  assign \$996  = ~ w1_a4_2[4];
+  assign \$990  = \$986  | \$989 ;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = ~ w1_a1_0[0];
+  assign \$993  = ~ w1_a4_2[7];
+  assign \$994  = \$992  | \$993 ;
+  assign \$995  = ~ w1_a7_5[5];
+  assign \$996  = ~ w1_a11_8[1];
   assign \$997  = \$995  | \$996 ;
-  assign \$998  = ~ w1_a7_5[1];
-  assign \$999  = ~ w1_a11_8[1];
-  assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = ~ w1_a1_0[0];
-  assign \$1004  = ~ w1_a4_2[7];
+  assign \$998  = \$994  | \$997 ;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = ~ w1_a1_0[0];
+  assign \$1001  = ~ w1_a4_2[4];
+  assign \$1002  = \$1000  | \$1001 ;
+  assign \$1003  = ~ w1_a7_5[0];
+  assign \$1004  = ~ w1_a11_8[0];
   assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = ~ w1_a7_5[1];
-  assign \$1007  = ~ w1_a11_8[1];
-  assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = \$1005  | \$1008 ;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = ~ w1_a1_0[0];
-  assign \$1012  = ~ w1_a4_2[1];
+  assign \$1006  = \$1002  | \$1005 ;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = ~ w1_a1_0[0];
+  assign \$1009  = ~ w1_a4_2[6];
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = ~ w1_a7_5[1];
+  assign \$1012  = ~ w1_a11_8[0];
   assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = ~ w1_a7_5[2];
-  assign \$1015  = ~ w1_a11_8[1];
-  assign \$1016  = \$1014  | \$1015 ;
-  assign \$1017  = \$1013  | \$1016 ;
-  assign \$1018  = ~ \$1017 ;
-  assign \$1019  = ~ w1_a1_0[0];
-  assign \$1020  = ~ w1_a4_2[4];
+  assign \$1014  = \$1010  | \$1013 ;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = ~ w1_a1_0[0];
+  assign \$1017  = ~ w1_a4_2[1];
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = ~ w1_a7_5[0];
+  assign \$1020  = ~ w1_a11_8[1];
   assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = ~ w1_a7_5[3];
-  assign \$1023  = ~ w1_a11_8[1];
-  assign \$1024  = \$1022  | \$1023 ;
-  assign \$1025  = \$1021  | \$1024 ;
-  assign \$1026  = ~ \$1025 ;
-  assign \$1027  = ~ w1_a1_0[0];
-  assign \$1028  = ~ w1_a4_2[7];
+  assign \$1022  = \$1018  | \$1021 ;
+  assign \$1023  = ~ \$1022 ;
+  assign \$1024  = ~ w1_a1_0[0];
+  assign \$1025  = ~ w1_a4_2[4];
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = ~ w1_a7_5[1];
+  assign \$1028  = ~ w1_a11_8[1];
   assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = ~ w1_a7_5[3];
-  assign \$1031  = ~ w1_a11_8[1];
-  assign \$1032  = \$1030  | \$1031 ;
-  assign \$1033  = \$1029  | \$1032 ;
-  assign \$1034  = ~ \$1033 ;
-  assign \$1035  = ~ w1_a1_0[0];
-  assign \$1036  = ~ w1_a4_2[1];
+  assign \$1030  = \$1026  | \$1029 ;
+  assign \$1031  = ~ \$1030 ;
+  assign \$1032  = ~ w1_a1_0[0];
+  assign \$1033  = ~ w1_a4_2[1];
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = ~ w1_a7_5[2];
+  assign \$1036  = ~ w1_a11_8[1];
   assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = ~ w1_a7_5[4];
-  assign \$1039  = ~ w1_a11_8[1];
-  assign \$1040  = \$1038  | \$1039 ;
-  assign \$1041  = \$1037  | \$1040 ;
-  assign \$1042  = ~ \$1041 ;
-  assign \$1043  = ~ w1_a1_0[0];
-  assign \$1044  = ~ w1_a4_2[4];
+  assign \$1038  = \$1034  | \$1037 ;
+  assign \$1039  = ~ \$1038 ;
+  assign \$1040  = ~ w1_a1_0[0];
+  assign \$1041  = ~ w1_a4_2[4];
+  assign \$1042  = \$1040  | \$1041 ;
+  assign \$1043  = ~ w1_a7_5[3];
+  assign \$1044  = ~ w1_a11_8[1];
   assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = ~ w1_a7_5[5];
-  assign \$1047  = ~ w1_a11_8[1];
-  assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = \$1045  | \$1048 ;
-  assign \$1050  = ~ \$1049 ;
-  assign \$1051  = ~ w1_a1_0[0];
-  assign \$1052  = ~ w1_a4_2[7];
+  assign \$1046  = \$1042  | \$1045 ;
+  assign \$1047  = ~ \$1046 ;
+  assign \$1048  = ~ w1_a1_0[0];
+  assign \$1049  = ~ w1_a4_2[1];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = ~ w1_a7_5[4];
+  assign \$1052  = ~ w1_a11_8[1];
   assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = ~ w1_a7_5[5];
-  assign \$1055  = ~ w1_a11_8[1];
-  assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = \$1053  | \$1056 ;
-  assign \$1058  = ~ \$1057 ;
-  assign \$1059  = ~ w1_a1_0[0];
-  assign \$1060  = ~ w1_a4_2[1];
+  assign \$1054  = \$1050  | \$1053 ;
+  assign \$1055  = ~ \$1054 ;
+  assign \$1056  = ~ w1_a1_0[0];
+  assign \$1057  = ~ w1_a4_2[4];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = ~ w1_a7_5[5];
+  assign \$1060  = ~ w1_a11_8[1];
   assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = ~ w1_a7_5[0];
-  assign \$1063  = ~ w1_a11_8[1];
-  assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = \$1061  | \$1064 ;
-  assign \$1066  = ~ \$1065 ;
-  assign \$1067  = ~ w1_a1_0[0];
-  assign \$1068  = ~ w1_a4_2[1];
-  assign \$1069  = \$1067  | \$1068 ;
-  assign \$1070  = ~ w1_a7_5[2];
-  assign \$1071  = ~ w1_a11_8[1];
-  assign \$1072  = \$1070  | \$1071 ;
-  assign \$1073  = \$1069  | \$1072 ;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = \$1066  | \$1074 ;
-  assign \$1076  = ~ w1_a1_0[0];
-  assign \$1077  = ~ w1_a4_2[1];
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1063  = ~ \$1062 ;
+  assign \$1064  = { \$1063 , \$1055 , \$1047 , \$1039 , \$1031 , \$1023 , \$1015 , \$1007  } + 8'hff;
+  assign \$1065  = ~ w1_a1_0[0];
+  assign \$1066  = ~ w1_a4_2[6];
+  assign \$1067  = \$1065  | \$1066 ;
+  assign \$1068  = ~ w1_a7_5[0];
+  assign \$1069  = ~ w1_a11_8[0];
+  assign \$1070  = \$1068  | \$1069 ;
+  assign \$1071  = \$1067  | \$1070 ;
+  assign \$1072  = ~ \$1071 ;
+  assign \$1073  = ~ w1_a1_0[0];
+  assign \$1074  = ~ w1_a4_2[7];
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = ~ w1_a7_5[0];
+  assign \$1077  = ~ w1_a11_8[0];
   assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = ~ w1_a7_5[4];
-  assign \$1080  = ~ w1_a11_8[1];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = \$1078  | \$1081 ;
-  assign \$1083  = ~ \$1082 ;
-  assign \$1084  = \$1075  | \$1083 ;
-  assign \$1085  = ~ w1_a1_0[0];
-  assign \$1086  = ~ w1_a4_2[4];
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = ~ w1_a7_5[1];
-  assign \$1089  = ~ w1_a11_8[1];
-  assign \$1090  = \$1088  | \$1089 ;
-  assign \$1091  = \$1087  | \$1090 ;
-  assign \$1092  = ~ \$1091 ;
-  assign \$1093  = ~ w1_a1_0[0];
-  assign \$1094  = ~ w1_a4_2[4];
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = ~ w1_a7_5[3];
-  assign \$1097  = ~ w1_a11_8[1];
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = \$1095  | \$1098 ;
-  assign \$1100  = ~ \$1099 ;
-  assign \$1101  = \$1092  | \$1100 ;
-  assign \$1102  = ~ w1_a1_0[0];
-  assign \$1103  = ~ w1_a4_2[4];
-  assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = ~ w1_a7_5[5];
-  assign \$1106  = ~ w1_a11_8[1];
-  assign \$1107  = \$1105  | \$1106 ;
-  assign \$1108  = \$1104  | \$1107 ;
-  assign \$1109  = ~ \$1108 ;
-  assign \$1110  = \$1101  | \$1109 ;
-  assign \$1111  = ~ w1_a1_0[0];
-  assign \$1112  = ~ w1_a4_2[4];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ w1_a7_5[0];
-  assign \$1115  = ~ w1_a11_8[0];
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \$1113  | \$1116 ;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = ~ w1_a1_0[0];
-  assign \$1120  = ~ w1_a4_2[6];
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = ~ w1_a7_5[1];
-  assign \$1123  = ~ w1_a11_8[0];
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = \$1121  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = \$1118  | \$1126 ;
-  assign \$1128  = ~ w1_a1_0[0];
-  assign \$1129  = ~ w1_a4_2[1];
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = ~ w1_a7_5[0];
-  assign \$1132  = ~ w1_a11_8[1];
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \$1130  | \$1133 ;
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = ~ w1_a1_0[0];
-  assign \$1137  = ~ w1_a4_2[4];
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = ~ w1_a7_5[1];
-  assign \$1140  = ~ w1_a11_8[1];
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \$1138  | \$1141 ;
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = \$1135  | \$1143 ;
-  assign \$1145  = \$1127  | \$1144 ;
-  assign \$1146  = ~ w1_a1_0[0];
-  assign \$1147  = ~ w1_a4_2[1];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = ~ w1_a7_5[2];
-  assign \$1150  = ~ w1_a11_8[1];
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \$1148  | \$1151 ;
-  assign \$1153  = ~ \$1152 ;
-  assign \$1154  = ~ w1_a1_0[0];
-  assign \$1155  = ~ w1_a4_2[4];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = ~ w1_a7_5[3];
-  assign \$1158  = ~ w1_a11_8[1];
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = \$1156  | \$1159 ;
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = \$1153  | \$1161 ;
-  assign \$1163  = ~ w1_a1_0[0];
-  assign \$1164  = ~ w1_a4_2[1];
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = ~ w1_a7_5[4];
-  assign \$1167  = ~ w1_a11_8[1];
-  assign \$1168  = \$1166  | \$1167 ;
-  assign \$1169  = \$1165  | \$1168 ;
-  assign \$1170  = ~ \$1169 ;
-  assign \$1171  = ~ w1_a1_0[0];
-  assign \$1172  = ~ w1_a4_2[4];
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = ~ w1_a7_5[5];
-  assign \$1175  = ~ w1_a11_8[1];
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = \$1173  | \$1176 ;
-  assign \$1178  = ~ \$1177 ;
-  assign \$1179  = \$1170  | \$1178 ;
-  assign \$1180  = \$1162  | \$1179 ;
-  assign \$1181  = \$1145  | \$1180 ;
-  assign \$1182  = ~ w1_a1_0[0];
-  assign \$1183  = ~ w1_a4_2[6];
-  assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = ~ w1_a7_5[0];
-  assign \$1186  = ~ w1_a11_8[0];
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = \$1184  | \$1187 ;
-  assign \$1189  = ~ \$1188 ;
-  assign \$1190  = ~ w1_a1_0[0];
-  assign \$1191  = ~ w1_a4_2[7];
-  assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = ~ w1_a7_5[0];
-  assign \$1194  = ~ w1_a11_8[0];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = \$1192  | \$1195 ;
-  assign \$1197  = ~ \$1196 ;
-  assign \$1198  = \$1189  | \$1197 ;
-  assign \$1199  = ~ w1_a1_0[0];
-  assign \$1200  = ~ w1_a4_2[7];
+  assign \$1079  = \$1075  | \$1078 ;
+  assign \$1080  = ~ \$1079 ;
+  assign \$1081  = ~ w1_a1_0[0];
+  assign \$1082  = ~ w1_a4_2[7];
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = ~ w1_a7_5[1];
+  assign \$1085  = ~ w1_a11_8[1];
+  assign \$1086  = \$1084  | \$1085 ;
+  assign \$1087  = \$1083  | \$1086 ;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = ~ w1_a1_0[0];
+  assign \$1090  = ~ w1_a4_2[7];
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = ~ w1_a7_5[3];
+  assign \$1093  = ~ w1_a11_8[1];
+  assign \$1094  = \$1092  | \$1093 ;
+  assign \$1095  = \$1091  | \$1094 ;
+  assign \$1096  = ~ \$1095 ;
+  assign \$1097  = ~ w1_a1_0[0];
+  assign \$1098  = ~ w1_a4_2[7];
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = ~ w1_a7_5[5];
+  assign \$1101  = ~ w1_a11_8[1];
+  assign \$1102  = \$1100  | \$1101 ;
+  assign \$1103  = \$1099  | \$1102 ;
+  assign \$1104  = ~ \$1103 ;
+  assign \$1105  = { \$1104 , \$1096 , \$1088 , \$1080 , \$1072  } + 5'h1f;
+  assign \$1106  = \$signal$248  & \$signal$249 ;
+  assign \$1107  = \$1106  & w2_is_ctrl;
+  assign \$1108  = \$1107  & \$signal$251 [0];
+  assign \$1109  = \$signal$248  & \$signal$249 ;
+  assign \$1110  = \$1109  & w2_is_err_pop;
+  assign \$1111  = \$signal$248  & w2_is_irq_status;
+  assign \$1112  = \$1111  & \$signal$250 [0];
+  assign \$1113  = \$1112  ? \$signal$251 [4:0] : 5'h00;
+  assign \$1114  = \$signal$248  & w2_is_irq_enable;
+  assign \$1115  = \$1114  & \$signal$250 [0];
+  assign \$1116  = \$signal$248  & w2_is_pool0_low_water;
+  assign \$1117  = \$1116  & \$signal$250 [0];
+  assign \$1118  = \$signal$248  & w2_is_pool0_low_water;
+  assign \$1119  = \$1118  & \$signal$250 [1];
+  assign \$1120  = \$signal$248  & w2_is_pool0_low_water;
+  assign \$1121  = \$1120  & \$signal$250 [2];
+  assign \$1122  = \$signal$248  & w2_is_pool1_low_water;
+  assign \$1123  = \$1122  & \$signal$250 [0];
+  assign \$1124  = \$signal$248  & w2_is_pool1_low_water;
+  assign \$1125  = \$1124  & \$signal$250 [1];
+  assign \$1126  = \$signal$248  & w2_is_pool1_low_water;
+  assign \$1127  = \$1126  & \$signal$250 [2];
+  assign \$1128  = \$signal$248  & w2_is_pool2_low_water;
+  assign \$1129  = \$1128  & \$signal$250 [0];
+  assign \$1130  = \$signal$248  & w2_is_pool2_low_water;
+  assign \$1131  = \$1130  & \$signal$250 [1];
+  assign \$1132  = \$signal$248  & w2_is_pool2_low_water;
+  assign \$1133  = \$1132  & \$signal$250 [2];
+  assign \$1134  = \$signal$28  > 2'h2;
+  assign \$1135  = \$1134  ? 2'h2 : \$signal$28 ;
+  assign \$1136  = | \$signal$28 ;
+  assign \$1137  = space_ge1 & \$1136 ;
+  assign \$1138  = \$1137  ? 1'h1 : 1'h0;
+  assign \$1139  = space_ge2 ? \$1135  : { 1'h0, \$1138  };
+  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1139 ;
+  assign \$1140  = ~ space[4];
+  assign popped = w1c & \$1140 ;
+  assign \$1141  = 1'h0 - tail[1:0];
+  assign \$1142  = tail[1:0] > 1'h0;
+  assign \$signature__addr  = \$1142  ? tail_next_row : \$signal$59 ;
+  assign \$1143  = ! \$1141 [1:0];
+  assign \$1144  = \$1141 [1:0] == 1'h1;
+  assign \$1145  = \$1144  ? e1_new1 : e1_new2;
+  assign \$signature__data$270  = \$1143  ? e1_new0 : \$1145 ;
+  assign \$signature__en  = \$1141 [1:0] < \$signal$47 ;
+  assign \$1146  = 1'h1 - tail[1:0];
+  assign \$1147  = tail[1:0] > 1'h1;
+  assign \$signature__addr$275  = \$1147  ? tail_next_row : \$signal$59 ;
+  assign \$1148  = ! \$1146 [1:0];
+  assign \$1149  = \$1146 [1:0] == 1'h1;
+  assign \$1150  = \$1149  ? e1_new1 : e1_new2;
+  assign \$signature__data$276  = \$1148  ? e1_new0 : \$1150 ;
+  assign \$signature__en$277  = \$1146 [1:0] < \$signal$47 ;
+  assign \$1151  = 2'h2 - tail[1:0];
+  assign \$1152  = tail[1:0] > 2'h2;
+  assign \$signature__addr$281  = \$1152  ? tail_next_row : \$signal$59 ;
+  assign \$1153  = ! \$1151 [1:0];
+  assign \$1154  = \$1151 [1:0] == 1'h1;
+  assign \$1155  = \$1154  ? e1_new1 : e1_new2;
+  assign \$signature__data$282  = \$1153  ? e1_new0 : \$1155 ;
+  assign \$signature__en$283  = \$1151 [1:0] < \$signal$47 ;
+  assign \$1156  = 2'h3 - tail[1:0];
+  assign \$1157  = ! \$1156 [1:0];
+  assign \$1158  = \$1156 [1:0] == 1'h1;
+  assign \$1159  = \$1158  ? e1_new1 : e1_new2;
+  assign \$signature__data$288  = \$1157  ? e1_new0 : \$1159 ;
+  assign \$signature__en$289  = \$1156 [1:0] < \$signal$47 ;
+  assign \$1160  = | \$signal$28 ;
+  assign \$1161  = \$signal$47  != \$signal$28 ;
+  assign \$1164  = \$signal$70  & irq_enable;
+  assign irq = | \$1164 ;
+  assign \$1165  = small_lw_granted_2 & small_lw_short;
+  assign \$1166  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1167  = \$1165  | \$1166 ;
+  assign \$1168  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1167  | \$1168 ;
+  assign \$1169  = ! bus__r_addr[5:0];
+  assign \$1170  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1171  = \$1169  & \$1170 ;
+  assign \$1172  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1171  & \$1172 ;
+  assign \$1173  = req_alloc & native_alloc_valid;
+  assign \$1174  = ~ \$1173 ;
+  assign alloc_queue_pop = alloc_queue_full[0] & \$1174 ;
+  assign \$1175  = alloc_queue_full[0] | staged_valid;
+  assign \$1176  = ! bus__r_addr[5:0];
+  assign \$1177  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1178  = \$1176  & \$1177 ;
+  assign \$1179  = bus__r_addr[11:6] < 3'h7;
+  assign \$1180  = \$1178  & \$1179 ;
+  assign \$1181  = bus__r_req & \$1180 ;
+  assign \$1182  = \$1175  | \$1181 ;
+  assign \$1183  = req_alloc & native_alloc_valid;
+  assign \$1184  = ~ \$1183 ;
+  assign \$1185  = \$1182  & \$1184 ;
+  assign \$1186  = ~ alloc_queue_full[0];
+  assign \$1187  = \$1185  & \$1186 ;
+  assign \$1188  = ~ \$1187 ;
+  assign alloc_queue_push = staged_valid & \$1188 ;
+  assign \$1189  = r2_block0 | r2_block4;
+  assign \$1190  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1189  | \$1190 ;
+  assign \$1191  = | r2_found_in;
+  assign bus__r_err = ~ \$1191 ;
+  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign bus__w_slow = \$signal$207  | new_flush;
+  assign \$1192  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1193  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1194  = \$1192  | \$1193 ;
+  assign \$1195  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1198  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = w1_pool_is[2] & w1_large_addr[1];
   assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ w1_a7_5[1];
-  assign \$1203  = ~ w1_a11_8[1];
+  assign \$1202  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1203  = w1_pool_is[1] & w1_medium_addr[2];
   assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = \$1201  | \$1204 ;
-  assign \$1206  = ~ \$1205 ;
-  assign \$1207  = ~ w1_a1_0[0];
-  assign \$1208  = ~ w1_a4_2[7];
+  assign \$1205  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1208  = w1_pool_is[1] & w1_medium_addr[3];
   assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = ~ w1_a7_5[3];
-  assign \$1211  = ~ w1_a11_8[1];
-  assign \$1212  = \$1210  | \$1211 ;
-  assign \$1213  = \$1209  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = \$1206  | \$1214 ;
-  assign \$1216  = \$1198  | \$1215 ;
-  assign \$1217  = ~ w1_a1_0[0];
-  assign \$1218  = ~ w1_a4_2[7];
+  assign \$1210  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1213  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1216  = \$1214  | \$1215 ;
+  assign \$1217  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1218  = w1_pool_is[1] & w1_medium_addr[5];
   assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ~ w1_a7_5[5];
-  assign \$1221  = ~ w1_a11_8[1];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = \$1219  | \$1222 ;
-  assign \$1224  = ~ \$1223 ;
-  assign \$1225  = \$1216  | \$1224 ;
-  assign \$1229  = \$signal$244  & \$signal$245 ;
-  assign \$1230  = \$1229  & w2_is_ctrl;
-  assign \$1231  = \$1230  & \$signal$247 [0];
-  assign \$1232  = \$signal$244  & \$signal$245 ;
-  assign \$1233  = \$1232  & w2_is_err_pop;
-  assign \$1234  = \$signal$244  & w2_is_irq_status;
-  assign \$1235  = \$1234  & w2_strb[0];
-  assign \$1236  = \$1235  ? \$signal$247 [4:0] : 5'h00;
-  assign \$1237  = \$signal$244  & \$signal$245 ;
-  assign \$1238  = \$1237  & \$signal$263 ;
-  assign \$1239  = \$signal$244  & \$signal$245 ;
-  assign \$1240  = \$1239  & \$signal$264 ;
-  assign \$1241  = \$signal$244  & \$signal$245 ;
-  assign \$1242  = \$1241  & \$signal$263 ;
-  assign \$1243  = ~ \$1242 ;
-  assign \$1244  = \$signal$244  & \$1243 ;
-  assign \$1245  = \$signal$244  & \$signal$245 ;
-  assign \$1246  = \$1245  & \$signal$264 ;
-  assign \$1247  = ~ \$1246 ;
-  assign \$1248  = \$1244  & \$1247 ;
-  assign \$1249  = \$signal$244  & w2_is_irq_enable;
-  assign \$1250  = \$1249  & w2_strb[0];
-  assign \$1251  = \$signal$244  & w2_is_pool0_low_water;
-  assign \$1252  = \$1251  & w2_strb[0];
-  assign \$1253  = \$signal$244  & w2_is_pool0_low_water;
-  assign \$1254  = \$1253  & w2_strb[1];
-  assign \$1255  = \$signal$244  & w2_is_pool0_low_water;
-  assign \$1256  = \$1255  & w2_strb[2];
-  assign \$1257  = \$signal$244  & w2_is_pool1_low_water;
-  assign \$1258  = \$1257  & w2_strb[0];
-  assign \$1259  = \$signal$244  & w2_is_pool1_low_water;
-  assign \$1260  = \$1259  & w2_strb[1];
-  assign \$1261  = \$signal$244  & w2_is_pool1_low_water;
-  assign \$1262  = \$1261  & w2_strb[2];
-  assign \$1263  = \$signal$244  & w2_is_pool2_low_water;
-  assign \$1264  = \$1263  & w2_strb[0];
-  assign \$1265  = \$signal$244  & w2_is_pool2_low_water;
-  assign \$1266  = \$1265  & w2_strb[1];
-  assign \$1267  = \$signal$244  & w2_is_pool2_low_water;
-  assign \$1268  = \$1267  & w2_strb[2];
-  assign \$1269  = ~ \$signal$266 ;
-  assign \$1270  = \$signal$265  & \$signal$245 ;
-  assign \$1271  = ~ \$1270 ;
-  assign \$1272  = \$1269  & \$1271 ;
-  assign \$1273  = \$signal$244  & \$signal$245 ;
-  assign \$1274  = \$1273  & \$signal$263 ;
-  assign \$1275  = w2_base + w2_offset;
-  assign \$1276  = w2_oor >> w2_pool;
-  assign \$1277  = \$signal$244  & \$signal$245 ;
-  assign \$1278  = \$1277  & \$signal$264 ;
-  assign \$1279  = rsp_freed_valid & \port$3161$0 [0];
-  assign \$1280  = \$signal$274  & \$1279 ;
-  assign \$1281  = ~ \port$3114$0 [0];
-  assign \$1282  = rsp_flushed_valid & rsp_flushed_src;
-  assign \$1283  = flush_waiting & \$1282 ;
-  assign \$1284  = ~ \port$3129$0 [0];
-  assign \$1285  = \$signal$28  > 2'h2;
-  assign \$1286  = \$1285  ? 2'h2 : \$signal$28 ;
-  assign \$1287  = | \$signal$28 ;
-  assign \$1288  = space_ge1 & \$1287 ;
-  assign \$1289  = \$1288  ? 1'h1 : 1'h0;
-  assign \$1290  = space_ge2 ? \$1286  : { 1'h0, \$1289  };
-  assign \$signal$47  = space_ge3 ? \$signal$28  : \$1290 ;
-  assign \$1291  = ~ space[4];
-  assign popped = w1c & \$1291 ;
-  assign \$1292  = 1'h0 - tail[1:0];
-  assign \$1293  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1293  ? tail_next_row : \$signal$59 ;
-  assign \$1294  = ! \$1292 [1:0];
-  assign \$1295  = \$1292 [1:0] == 1'h1;
-  assign \$1296  = \$1295  ? e1_new1 : e1_new2;
-  assign \$signature__data$283  = \$1294  ? e1_new0 : \$1296 ;
-  assign \$signature__en  = \$1292 [1:0] < \$signal$47 ;
-  assign \$1297  = 1'h1 - tail[1:0];
-  assign \$1298  = tail[1:0] > 1'h1;
-  assign \$signature__addr$288  = \$1298  ? tail_next_row : \$signal$59 ;
-  assign \$1299  = ! \$1297 [1:0];
-  assign \$1300  = \$1297 [1:0] == 1'h1;
-  assign \$1301  = \$1300  ? e1_new1 : e1_new2;
-  assign \$signature__data$289  = \$1299  ? e1_new0 : \$1301 ;
-  assign \$signature__en$290  = \$1297 [1:0] < \$signal$47 ;
-  assign \$1302  = 2'h2 - tail[1:0];
-  assign \$1303  = tail[1:0] > 2'h2;
-  assign \$signature__addr$294  = \$1303  ? tail_next_row : \$signal$59 ;
-  assign \$1304  = ! \$1302 [1:0];
-  assign \$1305  = \$1302 [1:0] == 1'h1;
-  assign \$1306  = \$1305  ? e1_new1 : e1_new2;
-  assign \$signature__data$295  = \$1304  ? e1_new0 : \$1306 ;
-  assign \$signature__en$296  = \$1302 [1:0] < \$signal$47 ;
-  assign \$1307  = 2'h3 - tail[1:0];
-  assign \$1308  = ! \$1307 [1:0];
-  assign \$1309  = \$1307 [1:0] == 1'h1;
-  assign \$1310  = \$1309  ? e1_new1 : e1_new2;
-  assign \$signature__data$301  = \$1308  ? e1_new0 : \$1310 ;
-  assign \$signature__en$302  = \$1307 [1:0] < \$signal$47 ;
-  assign \$1311  = | \$signal$28 ;
-  assign \$1312  = \$signal$47  != \$signal$28 ;
-  assign \$1315  = \$signal$70  & irq_enable;
-  assign irq = | \$1315 ;
-  assign \$1316  = small_lw_granted_2 & small_lw_short;
-  assign \$1317  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1318  = \$1316  | \$1317 ;
-  assign \$1319  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1318  | \$1319 ;
-  assign \$1320  = r2_sel_pool0_alloc | r2_sel_pool1_alloc;
-  assign r2_alloc = \$1320  | r2_sel_pool2_alloc;
-  always @(posedge clk)
-    cycle <= \$1321 ;
-  always @(posedge clk)
-    \$signal  <= \$1322 ;
-  always @(posedge clk)
-    ready <= \$1323 ;
-  always @(posedge clk)
-    e1_new0 <= \$1324 ;
-  always @(posedge clk)
-    e1_new1 <= \$1325 ;
-  always @(posedge clk)
-    e1_new2 <= \$1326 ;
-  always @(posedge clk)
-    \$signal$28  <= \$1327 ;
-  always @(posedge clk)
-    e1_exhausted <= \$1328 ;
-  always @(posedge clk)
-    small_ev_grant <= \$1329 ;
-  always @(posedge clk)
-    small_ev_free <= \$1330 ;
-  always @(posedge clk)
-    small_ev_flush <= \$1331 ;
-  always @(posedge clk)
-    small_ev_fail <= \$1332 ;
-  always @(posedge clk)
-    medium_ev_grant <= \$1333 ;
-  always @(posedge clk)
-    medium_ev_free <= \$1334 ;
-  always @(posedge clk)
-    medium_ev_flush <= \$1335 ;
-  always @(posedge clk)
-    medium_ev_fail <= \$1336 ;
-  always @(posedge clk)
-    large_ev_grant <= \$1337 ;
-  always @(posedge clk)
-    large_ev_free <= \$1338 ;
-  always @(posedge clk)
-    large_ev_flush <= \$1339 ;
-  always @(posedge clk)
-    large_ev_fail <= \$1340 ;
-  always @(posedge clk)
-    space_ge1 <= \$1341 ;
-  always @(posedge clk)
-    space_ge2 <= \$1342 ;
-  always @(posedge clk)
-    space_ge3 <= \$1343 ;
-  always @(posedge clk)
-    space_ge4 <= \$1344 ;
-  always @(posedge clk)
-    space_ge5 <= \$1345 ;
-  always @(posedge clk)
-    space_ge6 <= \$1346 ;
-  always @(posedge clk)
-    space <= \$1347 ;
-  always @(posedge clk)
-    tail <= \$1348 ;
-  always @(posedge clk)
-    \$signal$56  <= \$1349 ;
-  always @(posedge clk)
-    n_dropped <= \$1350 ;
-  always @(posedge clk)
-    err_dropped <= \$1351 ;
-  always @(posedge clk)
-    \$signal$59  <= \$1352 ;
-  always @(posedge clk)
-    tail_next_row <= \$1353 ;
-  always @(posedge clk)
-    \$signal$61  <= \$1354 ;
-  always @(posedge clk)
-    \$signal$63  <= \$1355 ;
-  always @(posedge clk)
-    head_bank <= \$1356 ;
-  always @(posedge clk)
-    head_entry <= \$1357 ;
-  always @(posedge clk)
-    \$signal$70  <= \$1358 ;
-  always @(posedge clk)
-    small_lw_limit <= \$1359 ;
-  always @(posedge clk)
-    small_lw_short <= \$1360 ;
-  always @(posedge clk)
-    small_lw_granted_1 <= \$1361 ;
-  always @(posedge clk)
-    small_lw_granted_2 <= \$1362 ;
-  always @(posedge clk)
-    small_in_use <= \$1363 ;
-  always @(posedge clk)
-    small_in_use_was <= \$1364 ;
-  always @(posedge clk)
-    small_in_use_rose <= \$1365 ;
-  always @(posedge clk)
-    small_hw_grow <= \$1366 ;
-  always @(posedge clk)
-    small_high_water <= \$1367 ;
-  always @(posedge clk)
-    small_allocs <= \$1368 ;
-  always @(posedge clk)
-    small_fails <= \$1369 ;
-  always @(posedge clk)
-    small_frees <= \$1370 ;
-  always @(posedge clk)
-    small_flushes <= \$1371 ;
-  always @(posedge clk)
-    medium_lw_limit <= \$1372 ;
-  always @(posedge clk)
-    medium_lw_short <= \$1373 ;
-  always @(posedge clk)
-    medium_lw_granted_1 <= \$1374 ;
-  always @(posedge clk)
-    medium_lw_granted_2 <= \$1375 ;
-  always @(posedge clk)
-    medium_in_use <= \$1376 ;
-  always @(posedge clk)
-    medium_in_use_was <= \$1377 ;
-  always @(posedge clk)
-    medium_in_use_rose <= \$1378 ;
-  always @(posedge clk)
-    medium_hw_grow <= \$1379 ;
-  always @(posedge clk)
-    medium_high_water <= \$1380 ;
-  always @(posedge clk)
-    medium_allocs <= \$1381 ;
-  always @(posedge clk)
-    medium_fails <= \$1382 ;
-  always @(posedge clk)
-    medium_frees <= \$1383 ;
-  always @(posedge clk)
-    medium_flushes <= \$1384 ;
-  always @(posedge clk)
-    large_lw_limit <= \$1385 ;
-  always @(posedge clk)
-    large_lw_short <= \$1386 ;
-  always @(posedge clk)
-    large_lw_granted_1 <= \$1387 ;
-  always @(posedge clk)
-    large_lw_granted_2 <= \$1388 ;
-  always @(posedge clk)
-    large_in_use <= \$1389 ;
-  always @(posedge clk)
-    large_in_use_was <= \$1390 ;
-  always @(posedge clk)
-    large_in_use_rose <= \$1391 ;
-  always @(posedge clk)
-    large_hw_grow <= \$1392 ;
-  always @(posedge clk)
-    large_high_water <= \$1393 ;
-  always @(posedge clk)
-    large_allocs <= \$1394 ;
-  always @(posedge clk)
-    large_fails <= \$1395 ;
-  always @(posedge clk)
-    large_frees <= \$1396 ;
-  always @(posedge clk)
-    large_flushes <= \$1397 ;
-  always @(posedge clk)
-    r1_a1_0 <= \$1398 ;
-  always @(posedge clk)
-    r1_a4_2 <= \$1399 ;
-  always @(posedge clk)
-    r1_a7_5 <= \$1400 ;
-  always @(posedge clk)
-    r1_a11_8 <= \$1401 ;
-  always @(posedge clk)
-    \$signal$120  <= \$1402 ;
-  always @(posedge clk)
-    \$signal$122  <= \$1403 ;
-  always @(posedge clk)
-    \$signal$123  <= \$1404 ;
-  always @(posedge clk)
-    r2_pool <= \$1405 ;
-  always @(posedge clk)
-    r2_sel_id <= \$1406 ;
-  always @(posedge clk)
-    r2_sel_version <= \$1407 ;
-  always @(posedge clk)
-    r2_sel_config <= \$1408 ;
-  always @(posedge clk)
-    r2_sel_config2 <= \$1409 ;
-  always @(posedge clk)
-    r2_sel_ctrl <= \$1410 ;
-  always @(posedge clk)
-    r2_sel_status <= \$1411 ;
-  always @(posedge clk)
-    r2_sel_irq_status <= \$1412 ;
-  always @(posedge clk)
-    r2_sel_irq_enable <= \$1413 ;
-  always @(posedge clk)
-    r2_sel_err_count <= \$1414 ;
-  always @(posedge clk)
-    r2_sel_err_dropped <= \$1415 ;
-  always @(posedge clk)
-    r2_sel_err_head0 <= \$1416 ;
-  always @(posedge clk)
-    r2_sel_err_head1 <= \$1417 ;
-  always @(posedge clk)
-    r2_sel_err_head2 <= \$1418 ;
-  always @(posedge clk)
-    r2_sel_err_head3 <= \$1419 ;
-  always @(posedge clk)
-    r2_sel_err_pop <= \$1420 ;
-  always @(posedge clk)
-    r2_sel_cycle <= \$1421 ;
-  always @(posedge clk)
-    r2_sel_pool0_alloc <= \$1422 ;
-  always @(posedge clk)
-    r2_sel_pool0_free <= \$1423 ;
-  always @(posedge clk)
-    r2_sel_pool0_base_lo <= \$1424 ;
-  always @(posedge clk)
-    r2_sel_pool0_base_hi <= \$1425 ;
-  always @(posedge clk)
-    r2_sel_pool0_slot_size <= \$1426 ;
-  always @(posedge clk)
-    r2_sel_pool0_slots <= \$1427 ;
-  always @(posedge clk)
-    r2_sel_pool0_in_use <= \$1428 ;
-  always @(posedge clk)
-    r2_sel_pool0_high_water <= \$1429 ;
-  always @(posedge clk)
-    r2_sel_pool0_allocs <= \$1430 ;
-  always @(posedge clk)
-    r2_sel_pool0_fails <= \$1431 ;
-  always @(posedge clk)
-    r2_sel_pool0_frees <= \$1432 ;
-  always @(posedge clk)
-    r2_sel_pool0_info <= \$1433 ;
-  always @(posedge clk)
-    r2_sel_pool0_flush <= \$1434 ;
-  always @(posedge clk)
-    r2_sel_pool0_flushes <= \$1435 ;
-  always @(posedge clk)
-    r2_sel_pool0_overwrites <= \$1436 ;
-  always @(posedge clk)
-    r2_sel_pool0_low_water <= \$1437 ;
-  always @(posedge clk)
-    r2_sel_pool1_alloc <= \$1438 ;
-  always @(posedge clk)
-    r2_sel_pool1_free <= \$1439 ;
-  always @(posedge clk)
-    r2_sel_pool1_base_lo <= \$1440 ;
-  always @(posedge clk)
-    r2_sel_pool1_base_hi <= \$1441 ;
-  always @(posedge clk)
-    r2_sel_pool1_slot_size <= \$1442 ;
-  always @(posedge clk)
-    r2_sel_pool1_slots <= \$1443 ;
-  always @(posedge clk)
-    r2_sel_pool1_in_use <= \$1444 ;
-  always @(posedge clk)
-    r2_sel_pool1_high_water <= \$1445 ;
-  always @(posedge clk)
-    r2_sel_pool1_allocs <= \$1446 ;
-  always @(posedge clk)
-    r2_sel_pool1_fails <= \$1447 ;
-  always @(posedge clk)
-    r2_sel_pool1_frees <= \$1448 ;
-  always @(posedge clk)
-    r2_sel_pool1_info <= \$1449 ;
-  always @(posedge clk)
-    r2_sel_pool1_flush <= \$1450 ;
-  always @(posedge clk)
-    r2_sel_pool1_flushes <= \$1451 ;
-  always @(posedge clk)
-    r2_sel_pool1_overwrites <= \$1452 ;
-  always @(posedge clk)
-    r2_sel_pool1_low_water <= \$1453 ;
-  always @(posedge clk)
-    r2_sel_pool2_alloc <= \$1454 ;
-  always @(posedge clk)
-    r2_sel_pool2_free <= \$1455 ;
-  always @(posedge clk)
-    r2_sel_pool2_base_lo <= \$1456 ;
-  always @(posedge clk)
-    r2_sel_pool2_base_hi <= \$1457 ;
-  always @(posedge clk)
-    r2_sel_pool2_slot_size <= \$1458 ;
-  always @(posedge clk)
-    r2_sel_pool2_slots <= \$1459 ;
-  always @(posedge clk)
-    r2_sel_pool2_in_use <= \$1460 ;
-  always @(posedge clk)
-    r2_sel_pool2_high_water <= \$1461 ;
-  always @(posedge clk)
-    r2_sel_pool2_allocs <= \$1462 ;
-  always @(posedge clk)
-    r2_sel_pool2_fails <= \$1463 ;
-  always @(posedge clk)
-    r2_sel_pool2_frees <= \$1464 ;
-  always @(posedge clk)
-    r2_sel_pool2_info <= \$1465 ;
-  always @(posedge clk)
-    r2_sel_pool2_flush <= \$1466 ;
-  always @(posedge clk)
-    r2_sel_pool2_flushes <= \$1467 ;
-  always @(posedge clk)
-    r2_sel_pool2_overwrites <= \$1468 ;
-  always @(posedge clk)
-    r2_sel_pool2_low_water <= \$1469 ;
-  always @(posedge clk)
-    \$signal$189  <= \$1470 ;
-  always @(posedge clk)
-    r3_alloc <= \$1471 ;
-  always @(posedge clk)
-    r3_pool <= \$1472 ;
-  always @(posedge clk)
-    r3_block0 <= \$1473 ;
-  always @(posedge clk)
-    r3_found_in <= \$1474 ;
-  always @(posedge clk)
-    r3_block4 <= \$1475 ;
-  always @(posedge clk)
-    r3_block5 <= \$1476 ;
-  always @(posedge clk)
-    r3_block6 <= \$1477 ;
-  always @(posedge clk)
-    req_alloc <= \$1478 ;
-  always @(posedge clk)
-    r_ack <= \$1479 ;
-  always @(posedge clk)
-    alloc_waiting <= \$1480 ;
-  always @(posedge clk)
-    req_alloc_pool <= \$1481 ;
-  always @(posedge clk)
-    req_alloc_size <= \$1482 ;
-  always @(posedge clk)
-    \$signal$204  <= \$1483 ;
-  always @(posedge clk)
-    \$signal$205  <= \$1484 ;
-  always @(posedge clk)
-    w1_a1_0 <= \$1485 ;
-  always @(posedge clk)
-    w1_a4_2 <= \$1486 ;
-  always @(posedge clk)
-    w1_a7_5 <= \$1487 ;
-  always @(posedge clk)
-    w1_a11_8 <= \$1488 ;
-  always @(posedge clk)
-    w1_small_oor_gt0 <= \$1489 ;
-  always @(posedge clk)
-    w1_small_oor_eq0 <= \$1490 ;
-  always @(posedge clk)
-    w1_small_oor_gt6 <= \$1491 ;
-  always @(posedge clk)
-    w1_small_oor_eq6 <= \$1492 ;
-  always @(posedge clk)
-    w1_small_oor_gt12 <= \$1493 ;
-  always @(posedge clk)
-    w1_small_oor_eq12 <= \$1494 ;
-  always @(posedge clk)
-    w1_small_oor_gt18 <= \$1495 ;
-  always @(posedge clk)
-    w1_small_oor_eq18 <= \$1496 ;
-  always @(posedge clk)
-    w1_medium_oor_gt0 <= \$1497 ;
-  always @(posedge clk)
-    w1_medium_oor_eq0 <= \$1498 ;
-  always @(posedge clk)
-    w1_medium_oor_gt6 <= \$1499 ;
-  always @(posedge clk)
-    w1_medium_oor_eq6 <= \$1500 ;
-  always @(posedge clk)
-    w1_medium_oor_gt12 <= \$1501 ;
-  always @(posedge clk)
-    w1_medium_oor_eq12 <= \$1502 ;
-  always @(posedge clk)
-    w1_medium_oor_gt18 <= \$1503 ;
-  always @(posedge clk)
-    w1_medium_oor_eq18 <= \$1504 ;
-  always @(posedge clk)
-    w1_large_oor_gt0 <= \$1505 ;
-  always @(posedge clk)
-    w1_large_oor_eq0 <= \$1506 ;
-  always @(posedge clk)
-    w1_large_oor_gt6 <= \$1507 ;
-  always @(posedge clk)
-    w1_large_oor_eq6 <= \$1508 ;
-  always @(posedge clk)
-    w1_large_oor_gt12 <= \$1509 ;
-  always @(posedge clk)
-    w1_large_oor_eq12 <= \$1510 ;
-  always @(posedge clk)
-    w1_large_oor_gt18 <= \$1511 ;
-  always @(posedge clk)
-    w1_large_oor_eq18 <= \$1512 ;
-  always @(posedge clk)
-    \$signal$237  <= \$1513 ;
-  always @(posedge clk)
-    \$signal$239  <= \$1514 ;
-  always @(posedge clk)
-    \$signal$240  <= \$1515 ;
-  always @(posedge clk)
-    w1_strb <= \$1516 ;
-  always @(posedge clk)
-    w1_pool <= \$1517 ;
-  always @(posedge clk)
-    \$signal$244  <= \$1518 ;
-  always @(posedge clk)
-    \$signal$245  <= \$1519 ;
-  always @(posedge clk)
-    w2_strb <= \$1520 ;
-  always @(posedge clk)
-    \$signal$247  <= \$1521 ;
-  always @(posedge clk)
-    w2_pool <= \$1522 ;
-  always @(posedge clk)
-    w2_oor <= \$1523 ;
-  always @(posedge clk)
-    w2_is_ctrl <= \$1524 ;
-  always @(posedge clk)
-    w2_is_irq_status <= \$1525 ;
-  always @(posedge clk)
-    w2_is_irq_enable <= \$1526 ;
-  always @(posedge clk)
-    w2_is_err_pop <= \$1527 ;
-  always @(posedge clk)
-    w2_is_pool0_free <= \$1528 ;
-  always @(posedge clk)
-    w2_is_pool0_flush <= \$1529 ;
-  always @(posedge clk)
-    w2_is_pool0_low_water <= \$1530 ;
-  always @(posedge clk)
-    w2_is_pool1_free <= \$1531 ;
-  always @(posedge clk)
-    w2_is_pool1_flush <= \$1532 ;
-  always @(posedge clk)
-    w2_is_pool1_low_water <= \$1533 ;
-  always @(posedge clk)
-    w2_is_pool2_free <= \$1534 ;
-  always @(posedge clk)
-    w2_is_pool2_flush <= \$1535 ;
-  always @(posedge clk)
-    w2_is_pool2_low_water <= \$1536 ;
-  always @(posedge clk)
-    \$signal$263  <= \$1537 ;
-  always @(posedge clk)
-    \$signal$264  <= \$1538 ;
-  always @(posedge clk)
-    \$signal$265  <= \$1539 ;
-  always @(posedge clk)
-    \$signal$266  <= \$1540 ;
-  always @(posedge clk)
-    w2_offset <= \$1541 ;
-  always @(posedge clk)
-    w2_base <= \$1542 ;
-  always @(posedge clk)
-    \$signal$62  <= \$1543 ;
-  always @(posedge clk)
-    w1c <= \$1544 ;
-  always @(posedge clk)
-    \$signal$71  <= \$1545 ;
-  always @(posedge clk)
-    req_free <= \$1546 ;
-  always @(posedge clk)
-    req_flush <= \$1547 ;
-  always @(posedge clk)
-    w_ack <= \$1548 ;
-  always @(posedge clk)
-    irq_enable <= \$1549 ;
-  always @(posedge clk)
-    small_low_water <= \$1550 ;
-  always @(posedge clk)
-    medium_low_water <= \$1551 ;
-  always @(posedge clk)
-    large_low_water <= \$1552 ;
-  always @(posedge clk)
-    \$signal$273  <= \$1553 ;
-  always @(posedge clk)
-    \$signal$274  <= \$1554 ;
-  always @(posedge clk)
-    req_free_pool <= \$1555 ;
-  always @(posedge clk)
-    req_free_tag <= \$1556 ;
-  always @(posedge clk)
-    req_free_addr <= \$1557 ;
-  always @(posedge clk)
-    req_free_oor <= \$1558 ;
-  always @(posedge clk)
-    flush_waiting <= \$1559 ;
-  always @(posedge clk)
-    req_flush_pool <= \$1560 ;
+  assign \$1220  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1223  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1228  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1233  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1238  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1243  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1248  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1253  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1258  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1259  = \$1257  | \$1258 ;
+  assign \$1260  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1263  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1264  = \$1262  | \$1263 ;
+  assign \$1265  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1268  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1269  = \$1267  | \$1268 ;
+  assign \$1270  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1273  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1274  = \$1272  | \$1273 ;
+  assign \$1275  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1278  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1279  = \$1277  | \$1278 ;
+  assign \$1280  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1283  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1284  = \$1282  | \$1283 ;
+  assign \$1285  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1288  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1291  = \$1289  | \$1290 ;
+  assign \$1292  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1293  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1294  = \$1292  | \$1293 ;
+  assign \$1295  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1298  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1299  = \$1297  | \$1298 ;
+  assign \$1300  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1303  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1304  = \$1302  | \$1303 ;
+  assign \$1305  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1308  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1313  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1314  = \$1312  | \$1313 ;
+  assign \$1315  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1318  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1319  = \$1317  | \$1318 ;
+  assign \$1320  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1323  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1324  = \$1322  | \$1323 ;
+  assign \$1325  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1326  = \$1324  | \$1325 ;
+  assign \$1327  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1328  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1329  = \$1327  | \$1328 ;
+  assign \$1330  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1331  = \$1329  | \$1330 ;
+  assign \$1332  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1333  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1334  = \$1332  | \$1333 ;
+  assign \$1335  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1336  = \$1334  | \$1335 ;
+  assign \$1337  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1338  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1339  = \$1337  | \$1338 ;
+  assign \$1340  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1341  = \$1339  | \$1340 ;
+  assign \$1342  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1343  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1344  = \$1342  | \$1343 ;
+  assign \$1345  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1346  = \$1344  | \$1345 ;
+  assign \$1347  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1348  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1349  = \$1347  | \$1348 ;
+  assign \$1350  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1353  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1354  = \$1352  | \$1353 ;
+  assign \$1355  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1356  = \$1354  | \$1355 ;
+  assign \$1357  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1358  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1359  = \$1357  | \$1358 ;
+  assign \$1360  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1363  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1364  = \$1362  | \$1363 ;
+  assign \$1365  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1368  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1371  = \$1369  | \$1370 ;
+  assign \$1372  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1373  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1374  = \$1372  | \$1373 ;
+  assign \$1375  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1376  = \$1374  | \$1375 ;
+  assign \$1377  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1378  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1379  = \$1377  | \$1378 ;
+  assign \$1380  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1381  = \$1379  | \$1380 ;
+  assign \$1382  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1383  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1384  = \$1382  | \$1383 ;
+  assign \$1385  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1386  = \$1384  | \$1385 ;
+  assign \$1387  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1388  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1389  = \$1387  | \$1388 ;
+  assign \$1390  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = w1_hit[0] | w1_hit[1];
+  assign \$1393  = \$1392  | w1_hit[2];
+  assign \$1394  = ~ \$1393 ;
+  assign \$1395  = command_queue_full[0] | \$signal$207 ;
+  assign \$1396  = \$1395  | new_flush;
+  assign \$1397  = ~ native_turn;
+  assign \$1398  = \$1396  & \$1397 ;
+  assign command_queue_pop = \$1398  & command_queue_full[0];
+  assign \$1399  = \$signal$207  | new_flush;
+  assign \$1400  = command_queue_full[0] | \$signal$207 ;
+  assign \$1401  = \$1400  | new_flush;
+  assign \$1402  = ~ native_turn;
+  assign \$1403  = \$1401  & \$1402 ;
+  assign \$1404  = ~ command_queue_full[0];
+  assign \$1405  = \$1403  & \$1404 ;
+  assign \$1406  = ~ \$1405 ;
+  assign command_queue_push = \$1399  & \$1406 ;
+  assign \$1407  = command_queue_full[0] | \$signal$207 ;
+  assign \$1408  = \$1407  | new_flush;
+  assign \$1409  = ~ native_turn;
+  assign \$1410  = \$1408  & \$1409 ;
+  assign \$1411  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1412  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1413  = \$1411  | \$1412 ;
+  assign \$1414  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1415  = \$1413  | \$1414 ;
+  assign \$1416  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1417  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1418  = \$1416  | \$1417 ;
+  assign \$1419  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1420  = \$1418  | \$1419 ;
+  assign \$1421  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1422  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1423  = \$1421  | \$1422 ;
+  assign \$1424  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1425  = \$1423  | \$1424 ;
+  assign \$1426  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1427  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1428  = \$1426  | \$1427 ;
+  assign \$1429  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1432  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1433  = \$1431  | \$1432 ;
+  assign \$1434  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1435  = \$1433  | \$1434 ;
+  assign \$1436  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1437  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1438  = \$1436  | \$1437 ;
+  assign \$1439  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1440  = \$1438  | \$1439 ;
+  assign \$1441  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1442  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1443  = \$1441  | \$1442 ;
+  assign \$1444  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1445  = \$1443  | \$1444 ;
+  assign \$1446  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1447  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1448  = \$1446  | \$1447 ;
+  assign \$1449  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1450  = \$1448  | \$1449 ;
+  assign \$1451  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1452  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1453  = \$1451  | \$1452 ;
+  assign \$1454  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1455  = \$1453  | \$1454 ;
+  assign \$1456  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1457  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1458  = \$1456  | \$1457 ;
+  assign \$1459  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1460  = \$1458  | \$1459 ;
+  assign \$1461  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1462  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1463  = \$1461  | \$1462 ;
+  assign \$1464  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1465  = \$1463  | \$1464 ;
+  assign \$1466  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1467  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1468  = \$1466  | \$1467 ;
+  assign \$1469  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1470  = \$1468  | \$1469 ;
+  assign \$1471  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1472  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1473  = \$1471  | \$1472 ;
+  assign \$1474  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1475  = \$1473  | \$1474 ;
+  assign \$1476  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1477  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1478  = \$1476  | \$1477 ;
+  assign \$1479  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1480  = \$1478  | \$1479 ;
+  assign \$1481  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1482  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1483  = \$1481  | \$1482 ;
+  assign \$1484  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1485  = \$1483  | \$1484 ;
+  assign \$1486  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1487  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1488  = \$1486  | \$1487 ;
+  assign \$1489  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1490  = \$1488  | \$1489 ;
+  assign \$1491  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1492  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1493  = \$1491  | \$1492 ;
+  assign \$1494  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1495  = \$1493  | \$1494 ;
+  assign \$1496  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1497  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1498  = \$1496  | \$1497 ;
+  assign \$1499  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1500  = \$1498  | \$1499 ;
+  assign \$1501  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1502  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1503  = \$1501  | \$1502 ;
+  assign \$1504  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1505  = \$1503  | \$1504 ;
+  assign \$1506  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1507  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1508  = \$1506  | \$1507 ;
+  assign \$1509  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1510  = \$1508  | \$1509 ;
+  assign \$1511  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1512  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1513  = \$1511  | \$1512 ;
+  assign \$1514  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1515  = \$1513  | \$1514 ;
+  assign \$1516  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1517  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1520  = \$1518  | \$1519 ;
+  assign \$1521  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1522  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1523  = \$1521  | \$1522 ;
+  assign \$1524  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1525  = \$1523  | \$1524 ;
+  assign \$1526  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1527  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1530  = \$1528  | \$1529 ;
+  assign \$1531  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1532  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1535  = \$1533  | \$1534 ;
+  assign \$1536  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1537  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1538  = \$1536  | \$1537 ;
+  assign \$1539  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1540  = \$1538  | \$1539 ;
+  assign \$1541  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1542  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1543  = \$1541  | \$1542 ;
+  assign \$1544  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1545  = \$1543  | \$1544 ;
+  assign \$1546  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1547  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1548  = \$1546  | \$1547 ;
+  assign \$1549  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1550  = \$1548  | \$1549 ;
+  assign \$1551  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1552  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1555  = \$1553  | \$1554 ;
+  assign \$1556  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1557  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1558  = \$1556  | \$1557 ;
+  assign \$1559  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1562  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1563  = \$1561  | \$1562 ;
+  assign \$1564  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1565  = \$1563  | \$1564 ;
+  assign \$1566  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1567  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1569  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1570  = \$1568  | \$1569 ;
+  assign \$1571  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1572  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1573  = \$1571  | \$1572 ;
+  assign \$1574  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1575  = \$1573  | \$1574 ;
+  assign \$1576  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1577  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1578  = \$1576  | \$1577 ;
+  assign \$1579  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1580  = \$1578  | \$1579 ;
+  assign \$1581  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1582  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1584  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1585  = \$1583  | \$1584 ;
+  assign \$1586  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1587  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1590  = \$1588  | \$1589 ;
+  assign \$1591  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1592  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1593  = \$1591  | \$1592 ;
+  assign \$1594  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1595  = \$1593  | \$1594 ;
+  assign \$1596  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1597  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1598  = \$1596  | \$1597 ;
+  assign \$1599  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1600  = \$1598  | \$1599 ;
+  assign \$1601  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1602  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1603  = \$1601  | \$1602 ;
+  assign \$1604  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1605  = \$1603  | \$1604 ;
+  assign \$1606  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1607  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1608  = \$1606  | \$1607 ;
+  assign \$1609  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1610  = \$1608  | \$1609 ;
+  assign \$1611  = w1_hit[0] | w1_hit[1];
+  assign \$1612  = \$1611  | w1_hit[2];
+  assign \$1613  = ~ \$1612 ;
+  assign \$1614  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1613 , \$1610 , \$1605 , \$1600 , \$1595 , \$1590 , \$1585 , \$1580 , \$1575 , \$1570 , \$1565 , \$1560 , \$1555 , \$1550 , \$1545 , \$1540 , \$1535 , \$1530 , \$1525 , \$1520 , \$1515 , \$1510 , \$1505 , \$1500 , \$1495 , \$1490 , \$1485 , \$1480 , \$1475 , \$1470 , \$1465 , \$1460 , \$1455 , \$1450 , \$1445 , \$1440 , \$1435 , \$1430 , \$1425 , \$1420 , \$1415 , new_flush };
+  assign \$1615  = ~ \$1614 [0];
+  assign req_free = \$1410  & \$1615 ;
+  assign \$1616  = command_queue_full[0] | \$signal$207 ;
+  assign \$1617  = \$1616  | new_flush;
+  assign \$1618  = ~ native_turn;
+  assign \$1619  = \$1617  & \$1618 ;
+  assign \$1620  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1621  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1622  = \$1620  | \$1621 ;
+  assign \$1623  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1624  = \$1622  | \$1623 ;
+  assign \$1625  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1626  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1627  = \$1625  | \$1626 ;
+  assign \$1628  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1629  = \$1627  | \$1628 ;
+  assign \$1630  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1631  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1632  = \$1630  | \$1631 ;
+  assign \$1633  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1634  = \$1632  | \$1633 ;
+  assign \$1635  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1636  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1637  = \$1635  | \$1636 ;
+  assign \$1638  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1639  = \$1637  | \$1638 ;
+  assign \$1640  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1641  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1642  = \$1640  | \$1641 ;
+  assign \$1643  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1644  = \$1642  | \$1643 ;
+  assign \$1645  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1646  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1647  = \$1645  | \$1646 ;
+  assign \$1648  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1649  = \$1647  | \$1648 ;
+  assign \$1650  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1651  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1652  = \$1650  | \$1651 ;
+  assign \$1653  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1654  = \$1652  | \$1653 ;
+  assign \$1655  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1656  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1659  = \$1657  | \$1658 ;
+  assign \$1660  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1661  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1662  = \$1660  | \$1661 ;
+  assign \$1663  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1664  = \$1662  | \$1663 ;
+  assign \$1665  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1666  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1667  = \$1665  | \$1666 ;
+  assign \$1668  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1669  = \$1667  | \$1668 ;
+  assign \$1670  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1671  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1672  = \$1670  | \$1671 ;
+  assign \$1673  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1674  = \$1672  | \$1673 ;
+  assign \$1675  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1676  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1677  = \$1675  | \$1676 ;
+  assign \$1678  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1679  = \$1677  | \$1678 ;
+  assign \$1680  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1681  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1682  = \$1680  | \$1681 ;
+  assign \$1683  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1684  = \$1682  | \$1683 ;
+  assign \$1685  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1686  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1687  = \$1685  | \$1686 ;
+  assign \$1688  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1689  = \$1687  | \$1688 ;
+  assign \$1690  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1691  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1692  = \$1690  | \$1691 ;
+  assign \$1693  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1694  = \$1692  | \$1693 ;
+  assign \$1695  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1696  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1697  = \$1695  | \$1696 ;
+  assign \$1698  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1699  = \$1697  | \$1698 ;
+  assign \$1700  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1701  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1702  = \$1700  | \$1701 ;
+  assign \$1703  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1704  = \$1702  | \$1703 ;
+  assign \$1705  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1706  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1707  = \$1705  | \$1706 ;
+  assign \$1708  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1709  = \$1707  | \$1708 ;
+  assign \$1710  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1711  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1712  = \$1710  | \$1711 ;
+  assign \$1713  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1714  = \$1712  | \$1713 ;
+  assign \$1715  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1716  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1717  = \$1715  | \$1716 ;
+  assign \$1718  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1719  = \$1717  | \$1718 ;
+  assign \$1720  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1721  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1722  = \$1720  | \$1721 ;
+  assign \$1723  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1724  = \$1722  | \$1723 ;
+  assign \$1725  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1726  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1727  = \$1725  | \$1726 ;
+  assign \$1728  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1729  = \$1727  | \$1728 ;
+  assign \$1730  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1731  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1732  = \$1730  | \$1731 ;
+  assign \$1733  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1734  = \$1732  | \$1733 ;
+  assign \$1735  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1736  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1737  = \$1735  | \$1736 ;
+  assign \$1738  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1739  = \$1737  | \$1738 ;
+  assign \$1740  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1741  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1742  = \$1740  | \$1741 ;
+  assign \$1743  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1744  = \$1742  | \$1743 ;
+  assign \$1745  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1746  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1747  = \$1745  | \$1746 ;
+  assign \$1748  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1749  = \$1747  | \$1748 ;
+  assign \$1750  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1751  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1752  = \$1750  | \$1751 ;
+  assign \$1753  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1754  = \$1752  | \$1753 ;
+  assign \$1755  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1756  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1757  = \$1755  | \$1756 ;
+  assign \$1758  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1759  = \$1757  | \$1758 ;
+  assign \$1760  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1761  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1762  = \$1760  | \$1761 ;
+  assign \$1763  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1764  = \$1762  | \$1763 ;
+  assign \$1765  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1766  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1767  = \$1765  | \$1766 ;
+  assign \$1768  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1769  = \$1767  | \$1768 ;
+  assign \$1770  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1771  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1772  = \$1770  | \$1771 ;
+  assign \$1773  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1774  = \$1772  | \$1773 ;
+  assign \$1775  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1776  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1777  = \$1775  | \$1776 ;
+  assign \$1778  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1779  = \$1777  | \$1778 ;
+  assign \$1780  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1781  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1782  = \$1780  | \$1781 ;
+  assign \$1783  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1784  = \$1782  | \$1783 ;
+  assign \$1785  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1786  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1787  = \$1785  | \$1786 ;
+  assign \$1788  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1789  = \$1787  | \$1788 ;
+  assign \$1790  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1791  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1792  = \$1790  | \$1791 ;
+  assign \$1793  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1794  = \$1792  | \$1793 ;
+  assign \$1795  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1796  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1797  = \$1795  | \$1796 ;
+  assign \$1798  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1799  = \$1797  | \$1798 ;
+  assign \$1800  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1801  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1804  = \$1802  | \$1803 ;
+  assign \$1805  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1806  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1807  = \$1805  | \$1806 ;
+  assign \$1808  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1809  = \$1807  | \$1808 ;
+  assign \$1810  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1811  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1814  = \$1812  | \$1813 ;
+  assign \$1815  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1816  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1819  = \$1817  | \$1818 ;
+  assign \$1820  = w1_hit[0] | w1_hit[1];
+  assign \$1821  = \$1820  | w1_hit[2];
+  assign \$1822  = ~ \$1821 ;
+  assign \$1823  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1822 , \$1819 , \$1814 , \$1809 , \$1804 , \$1799 , \$1794 , \$1789 , \$1784 , \$1779 , \$1774 , \$1769 , \$1764 , \$1759 , \$1754 , \$1749 , \$1744 , \$1739 , \$1734 , \$1729 , \$1724 , \$1719 , \$1714 , \$1709 , \$1704 , \$1699 , \$1694 , \$1689 , \$1684 , \$1679 , \$1674 , \$1669 , \$1664 , \$1659 , \$1654 , \$1649 , \$1644 , \$1639 , \$1634 , \$1629 , \$1624 , new_flush };
+  assign req_flush = \$1619  & \$1823 [0];
+  assign \$1824  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1825  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1830  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1831  = \$1829  | \$1830 ;
+  assign \$1832  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1833  = \$1831  | \$1832 ;
+  assign \$1834  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1835  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1836  = \$1834  | \$1835 ;
+  assign \$1837  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1840  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1841  = \$1839  | \$1840 ;
+  assign \$1842  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1843  = \$1841  | \$1842 ;
+  assign \$1844  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1845  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1846  = \$1844  | \$1845 ;
+  assign \$1847  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1848  = \$1846  | \$1847 ;
+  assign \$1849  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1850  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1851  = \$1849  | \$1850 ;
+  assign \$1852  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1853  = \$1851  | \$1852 ;
+  assign \$1854  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1855  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1856  = \$1854  | \$1855 ;
+  assign \$1857  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1858  = \$1856  | \$1857 ;
+  assign \$1859  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1860  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1861  = \$1859  | \$1860 ;
+  assign \$1862  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1863  = \$1861  | \$1862 ;
+  assign \$1864  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1865  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1866  = \$1864  | \$1865 ;
+  assign \$1867  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1870  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1871  = \$1869  | \$1870 ;
+  assign \$1872  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1873  = \$1871  | \$1872 ;
+  assign \$1874  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1875  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1876  = \$1874  | \$1875 ;
+  assign \$1877  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1878  = \$1876  | \$1877 ;
+  assign \$1879  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1880  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1881  = \$1879  | \$1880 ;
+  assign \$1882  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1883  = \$1881  | \$1882 ;
+  assign \$1884  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1885  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1886  = \$1884  | \$1885 ;
+  assign \$1887  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1888  = \$1886  | \$1887 ;
+  assign \$1889  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1890  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1891  = \$1889  | \$1890 ;
+  assign \$1892  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1895  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1896  = \$1894  | \$1895 ;
+  assign \$1897  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1898  = \$1896  | \$1897 ;
+  assign \$1899  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1900  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1903  = \$1901  | \$1902 ;
+  assign \$1904  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1905  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1906  = \$1904  | \$1905 ;
+  assign \$1907  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1908  = \$1906  | \$1907 ;
+  assign \$1909  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1910  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1911  = \$1909  | \$1910 ;
+  assign \$1912  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1913  = \$1911  | \$1912 ;
+  assign \$1914  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1915  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1918  = \$1916  | \$1917 ;
+  assign \$1919  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1920  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1923  = \$1921  | \$1922 ;
+  assign \$1924  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1925  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1926  = \$1924  | \$1925 ;
+  assign \$1927  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1928  = \$1926  | \$1927 ;
+  assign \$1929  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1930  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1931  = \$1929  | \$1930 ;
+  assign \$1932  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1935  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1936  = \$1934  | \$1935 ;
+  assign \$1937  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1938  = \$1936  | \$1937 ;
+  assign \$1939  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1940  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1943  = \$1941  | \$1942 ;
+  assign \$1944  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1945  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1946  = \$1944  | \$1945 ;
+  assign \$1947  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1948  = \$1946  | \$1947 ;
+  assign \$1949  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1950  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1951  = \$1949  | \$1950 ;
+  assign \$1952  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1955  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1956  = \$1954  | \$1955 ;
+  assign \$1957  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1958  = \$1956  | \$1957 ;
+  assign \$1959  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1960  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1961  = \$1959  | \$1960 ;
+  assign \$1962  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1963  = \$1961  | \$1962 ;
+  assign \$1964  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1965  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1966  = \$1964  | \$1965 ;
+  assign \$1967  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1968  = \$1966  | \$1967 ;
+  assign \$1969  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1970  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1971  = \$1969  | \$1970 ;
+  assign \$1972  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1973  = \$1971  | \$1972 ;
+  assign \$1974  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1975  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1976  = \$1974  | \$1975 ;
+  assign \$1977  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1978  = \$1976  | \$1977 ;
+  assign \$1979  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1980  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1981  = \$1979  | \$1980 ;
+  assign \$1982  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1983  = \$1981  | \$1982 ;
+  assign \$1984  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1985  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1986  = \$1984  | \$1985 ;
+  assign \$1987  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1988  = \$1986  | \$1987 ;
+  assign \$1989  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1990  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1991  = \$1989  | \$1990 ;
+  assign \$1992  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1993  = \$1991  | \$1992 ;
+  assign \$1994  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1995  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1996  = \$1994  | \$1995 ;
+  assign \$1997  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1998  = \$1996  | \$1997 ;
+  assign \$1999  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$2000  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$2001  = \$1999  | \$2000 ;
+  assign \$2002  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$2003  = \$2001  | \$2002 ;
+  assign \$2004  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$2005  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$2006  = \$2004  | \$2005 ;
+  assign \$2007  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$2008  = \$2006  | \$2007 ;
+  assign \$2009  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$2010  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$2011  = \$2009  | \$2010 ;
+  assign \$2012  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$2013  = \$2011  | \$2012 ;
+  assign \$2014  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$2015  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$2016  = \$2014  | \$2015 ;
+  assign \$2017  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$2018  = \$2016  | \$2017 ;
+  assign \$2019  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$2020  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$2021  = \$2019  | \$2020 ;
+  assign \$2022  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$2023  = \$2021  | \$2022 ;
+  assign \$2024  = w1_hit[0] | w1_hit[1];
+  assign \$2025  = \$2024  | w1_hit[2];
+  assign \$2026  = ~ \$2025 ;
+  assign \$2027  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$2026 , \$2023 , \$2018 , \$2013 , \$2008 , \$2003 , \$1998 , \$1993 , \$1988 , \$1983 , \$1978 , \$1973 , \$1968 , \$1963 , \$1958 , \$1953 , \$1948 , \$1943 , \$1938 , \$1933 , \$1928 , \$1923 , \$1918 , \$1913 , \$1908 , \$1903 , \$1898 , \$1893 , \$1888 , \$1883 , \$1878 , \$1873 , \$1868 , \$1863 , \$1858 , \$1853 , \$1848 , \$1843 , \$1838 , \$1833 , \$1828 , new_flush };
+  assign \$2028  = ~ w2_plain;
+  assign \$2029  = \$signal$265  & \$signal$249 ;
+  assign \$2030  = ~ \$2029 ;
+  assign bus__w_err = \$2028  & \$2030 ;
+  assign \$2031  = rsp_freed_valid & \port$4441$0 [0];
+  assign \$2032  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$2031  | \$2032 ;
+  assign \$2033  = rsp_freed_valid & \port$4441$0 [0];
+  assign \$2034  = \$2033  ? \port$4394$0 [0] : \port$4409$0 [0];
+  assign bus__w_slow_err = ~ \$2034 ;
+  always @(posedge clk)
+    cycle <= \$2035 ;
+  always @(posedge clk)
+    \$signal  <= \$2036 ;
+  always @(posedge clk)
+    ready <= \$2037 ;
+  always @(posedge clk)
+    e1_new0 <= \$2038 ;
+  always @(posedge clk)
+    e1_new1 <= \$2039 ;
+  always @(posedge clk)
+    e1_new2 <= \$2040 ;
+  always @(posedge clk)
+    \$signal$28  <= \$2041 ;
+  always @(posedge clk)
+    e1_exhausted <= \$2042 ;
+  always @(posedge clk)
+    small_ev_grant <= \$2043 ;
+  always @(posedge clk)
+    small_ev_free <= \$2044 ;
+  always @(posedge clk)
+    small_ev_flush <= \$2045 ;
+  always @(posedge clk)
+    small_ev_fail <= \$2046 ;
+  always @(posedge clk)
+    medium_ev_grant <= \$2047 ;
+  always @(posedge clk)
+    medium_ev_free <= \$2048 ;
+  always @(posedge clk)
+    medium_ev_flush <= \$2049 ;
+  always @(posedge clk)
+    medium_ev_fail <= \$2050 ;
+  always @(posedge clk)
+    large_ev_grant <= \$2051 ;
+  always @(posedge clk)
+    large_ev_free <= \$2052 ;
+  always @(posedge clk)
+    large_ev_flush <= \$2053 ;
+  always @(posedge clk)
+    large_ev_fail <= \$2054 ;
+  always @(posedge clk)
+    space_ge1 <= \$2055 ;
+  always @(posedge clk)
+    space_ge2 <= \$2056 ;
+  always @(posedge clk)
+    space_ge3 <= \$2057 ;
+  always @(posedge clk)
+    space_ge4 <= \$2058 ;
+  always @(posedge clk)
+    space_ge5 <= \$2059 ;
+  always @(posedge clk)
+    space_ge6 <= \$2060 ;
+  always @(posedge clk)
+    space <= \$2061 ;
+  always @(posedge clk)
+    tail <= \$2062 ;
+  always @(posedge clk)
+    \$signal$56  <= \$2063 ;
+  always @(posedge clk)
+    n_dropped <= \$2064 ;
+  always @(posedge clk)
+    err_dropped <= \$2065 ;
+  always @(posedge clk)
+    \$signal$59  <= \$2066 ;
+  always @(posedge clk)
+    tail_next_row <= \$2067 ;
+  always @(posedge clk)
+    \$signal$61  <= \$2068 ;
+  always @(posedge clk)
+    \$signal$63  <= \$2069 ;
+  always @(posedge clk)
+    head_bank <= \$2070 ;
+  always @(posedge clk)
+    head_entry <= \$2071 ;
+  always @(posedge clk)
+    \$signal$70  <= \$2072 ;
+  always @(posedge clk)
+    small_lw_limit <= \$2073 ;
+  always @(posedge clk)
+    small_lw_short <= \$2074 ;
+  always @(posedge clk)
+    small_lw_granted_1 <= \$2075 ;
+  always @(posedge clk)
+    small_lw_granted_2 <= \$2076 ;
+  always @(posedge clk)
+    small_in_use <= \$2077 ;
+  always @(posedge clk)
+    small_in_use_was <= \$2078 ;
+  always @(posedge clk)
+    small_in_use_rose <= \$2079 ;
+  always @(posedge clk)
+    small_hw_grow <= \$2080 ;
+  always @(posedge clk)
+    small_high_water <= \$2081 ;
+  always @(posedge clk)
+    small_allocs <= \$2082 ;
+  always @(posedge clk)
+    small_fails <= \$2083 ;
+  always @(posedge clk)
+    small_frees <= \$2084 ;
+  always @(posedge clk)
+    small_flushes <= \$2085 ;
+  always @(posedge clk)
+    medium_lw_limit <= \$2086 ;
+  always @(posedge clk)
+    medium_lw_short <= \$2087 ;
+  always @(posedge clk)
+    medium_lw_granted_1 <= \$2088 ;
+  always @(posedge clk)
+    medium_lw_granted_2 <= \$2089 ;
+  always @(posedge clk)
+    medium_in_use <= \$2090 ;
+  always @(posedge clk)
+    medium_in_use_was <= \$2091 ;
+  always @(posedge clk)
+    medium_in_use_rose <= \$2092 ;
+  always @(posedge clk)
+    medium_hw_grow <= \$2093 ;
+  always @(posedge clk)
+    medium_high_water <= \$2094 ;
+  always @(posedge clk)
+    medium_allocs <= \$2095 ;
+  always @(posedge clk)
+    medium_fails <= \$2096 ;
+  always @(posedge clk)
+    medium_frees <= \$2097 ;
+  always @(posedge clk)
+    medium_flushes <= \$2098 ;
+  always @(posedge clk)
+    large_lw_limit <= \$2099 ;
+  always @(posedge clk)
+    large_lw_short <= \$2100 ;
+  always @(posedge clk)
+    large_lw_granted_1 <= \$2101 ;
+  always @(posedge clk)
+    large_lw_granted_2 <= \$2102 ;
+  always @(posedge clk)
+    large_in_use <= \$2103 ;
+  always @(posedge clk)
+    large_in_use_was <= \$2104 ;
+  always @(posedge clk)
+    large_in_use_rose <= \$2105 ;
+  always @(posedge clk)
+    large_hw_grow <= \$2106 ;
+  always @(posedge clk)
+    large_high_water <= \$2107 ;
+  always @(posedge clk)
+    large_allocs <= \$2108 ;
+  always @(posedge clk)
+    large_fails <= \$2109 ;
+  always @(posedge clk)
+    large_frees <= \$2110 ;
+  always @(posedge clk)
+    large_flushes <= \$2111 ;
+  always @(posedge clk)
+    r1_valid <= \$2112 ;
+  always @(posedge clk)
+    alloc_queue_data0 <= \$2113 ;
+  always @(posedge clk)
+    alloc_queue_full <= \$2114 ;
+  always @(posedge clk)
+    alloc_queue_data1 <= \$2115 ;
+  always @(posedge clk)
+    alloc_queue_data2 <= \$2116 ;
+  always @(posedge clk)
+    alloc_queue_data3 <= \$2117 ;
+  always @(posedge clk)
+    alloc_queue_data4 <= \$2118 ;
+  always @(posedge clk)
+    alloc_queue_data5 <= \$2119 ;
+  always @(posedge clk)
+    alloc_queue_data6 <= \$2120 ;
+  always @(posedge clk)
+    alloc_queue_data7 <= \$2121 ;
+  always @(posedge clk)
+    alloc_queue_data8 <= \$2122 ;
+  always @(posedge clk)
+    alloc_queue_data9 <= \$2123 ;
+  always @(posedge clk)
+    alloc_queue_data10 <= \$2124 ;
+  always @(posedge clk)
+    req_alloc <= \$2125 ;
+  always @(posedge clk)
+    staged_valid <= \$2126 ;
+  always @(posedge clk)
+    alloc_queue_w_data <= \$2127 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$2128 ;
+  always @(posedge clk)
+    req_alloc_size <= \$2129 ;
+  always @(posedge clk)
+    r1_sel_id <= \$341 [12];
+  always @(posedge clk)
+    r1_sel_version <= \$344 [12];
+  always @(posedge clk)
+    r1_sel_config <= \$347 [12];
+  always @(posedge clk)
+    r1_sel_config2 <= \$350 [12];
+  always @(posedge clk)
+    r1_sel_ctrl <= \$353 [12];
+  always @(posedge clk)
+    r1_sel_status <= \$356 [12];
+  always @(posedge clk)
+    r1_sel_irq_status <= \$359 [12];
+  always @(posedge clk)
+    r1_sel_irq_enable <= \$362 [12];
+  always @(posedge clk)
+    r1_sel_err_count <= \$365 [12];
+  always @(posedge clk)
+    r1_sel_err_dropped <= \$368 [12];
+  always @(posedge clk)
+    r1_sel_err_head0 <= \$371 [12];
+  always @(posedge clk)
+    r1_sel_err_head1 <= \$374 [12];
+  always @(posedge clk)
+    r1_sel_err_head2 <= \$377 [12];
+  always @(posedge clk)
+    r1_sel_err_head3 <= \$380 [12];
+  always @(posedge clk)
+    r1_sel_err_pop <= \$383 [12];
+  always @(posedge clk)
+    r1_sel_cycle <= \$386 [12];
+  always @(posedge clk)
+    r1_sel_pool0_free <= \$389 [12];
+  always @(posedge clk)
+    r1_sel_pool0_base_lo <= \$392 [12];
+  always @(posedge clk)
+    r1_sel_pool0_base_hi <= \$395 [12];
+  always @(posedge clk)
+    r1_sel_pool0_slot_size <= \$398 [12];
+  always @(posedge clk)
+    r1_sel_pool0_slots <= \$401 [12];
+  always @(posedge clk)
+    r1_sel_pool0_in_use <= \$404 [12];
+  always @(posedge clk)
+    r1_sel_pool0_high_water <= \$407 [12];
+  always @(posedge clk)
+    r1_sel_pool0_allocs <= \$410 [12];
+  always @(posedge clk)
+    r1_sel_pool0_fails <= \$413 [12];
+  always @(posedge clk)
+    r1_sel_pool0_frees <= \$416 [12];
+  always @(posedge clk)
+    r1_sel_pool0_info <= \$419 [12];
+  always @(posedge clk)
+    r1_sel_pool0_flush <= \$422 [12];
+  always @(posedge clk)
+    r1_sel_pool0_flushes <= \$425 [12];
+  always @(posedge clk)
+    r1_sel_pool0_overwrites <= \$428 [12];
+  always @(posedge clk)
+    r1_sel_pool0_low_water <= \$431 [12];
+  always @(posedge clk)
+    r1_sel_pool1_free <= \$434 [12];
+  always @(posedge clk)
+    r1_sel_pool1_base_lo <= \$437 [12];
+  always @(posedge clk)
+    r1_sel_pool1_base_hi <= \$440 [12];
+  always @(posedge clk)
+    r1_sel_pool1_slot_size <= \$443 [12];
+  always @(posedge clk)
+    r1_sel_pool1_slots <= \$446 [12];
+  always @(posedge clk)
+    r1_sel_pool1_in_use <= \$449 [12];
+  always @(posedge clk)
+    r1_sel_pool1_high_water <= \$452 [12];
+  always @(posedge clk)
+    r1_sel_pool1_allocs <= \$455 [12];
+  always @(posedge clk)
+    r1_sel_pool1_fails <= \$458 [12];
+  always @(posedge clk)
+    r1_sel_pool1_frees <= \$461 [12];
+  always @(posedge clk)
+    r1_sel_pool1_info <= \$464 [12];
+  always @(posedge clk)
+    r1_sel_pool1_flush <= \$467 [12];
+  always @(posedge clk)
+    r1_sel_pool1_flushes <= \$470 [12];
+  always @(posedge clk)
+    r1_sel_pool1_overwrites <= \$473 [12];
+  always @(posedge clk)
+    r1_sel_pool1_low_water <= \$476 [12];
+  always @(posedge clk)
+    r1_sel_pool2_free <= \$479 [12];
+  always @(posedge clk)
+    r1_sel_pool2_base_lo <= \$482 [12];
+  always @(posedge clk)
+    r1_sel_pool2_base_hi <= \$485 [12];
+  always @(posedge clk)
+    r1_sel_pool2_slot_size <= \$488 [12];
+  always @(posedge clk)
+    r1_sel_pool2_slots <= \$491 [12];
+  always @(posedge clk)
+    r1_sel_pool2_in_use <= \$494 [12];
+  always @(posedge clk)
+    r1_sel_pool2_high_water <= \$497 [12];
+  always @(posedge clk)
+    r1_sel_pool2_allocs <= \$500 [12];
+  always @(posedge clk)
+    r1_sel_pool2_fails <= \$503 [12];
+  always @(posedge clk)
+    r1_sel_pool2_frees <= \$506 [12];
+  always @(posedge clk)
+    r1_sel_pool2_info <= \$509 [12];
+  always @(posedge clk)
+    r1_sel_pool2_flush <= \$512 [12];
+  always @(posedge clk)
+    r1_sel_pool2_flushes <= \$515 [12];
+  always @(posedge clk)
+    r1_sel_pool2_overwrites <= \$518 [12];
+  always @(posedge clk)
+    r1_sel_pool2_low_water <= \$521 [12];
+  always @(posedge clk)
+    r2_valid <= \$2130 ;
+  always @(posedge clk)
+    r2_block0 <= \$2131 ;
+  always @(posedge clk)
+    r2_found_in <= \$2132 ;
+  always @(posedge clk)
+    r2_block4 <= \$2133 ;
+  always @(posedge clk)
+    r2_block5 <= \$2134 ;
+  always @(posedge clk)
+    r2_block6 <= \$2135 ;
+  always @(posedge clk)
+    \$signal$207  <= \$2136 ;
+  always @(posedge clk)
+    new_flush <= \$2137 ;
+  always @(posedge clk)
+    \$signal$212  <= \$2138 ;
+  always @(posedge clk)
+    w1_pool_is <= \$2139 ;
+  always @(posedge clk)
+    w1_hit <= \$2140 ;
+  always @(posedge clk)
+    w1_tag <= \$2141 ;
+  always @(posedge clk)
+    w1_small_addr <= \$2142 ;
+  always @(posedge clk)
+    w1_medium_addr <= \$2143 ;
+  always @(posedge clk)
+    w1_large_addr <= \$2144 ;
+  always @(posedge clk)
+    command_queue_data0 <= \$2145 ;
+  always @(posedge clk)
+    command_queue_full <= \$2146 ;
+  always @(posedge clk)
+    command_queue_data1 <= \$2147 ;
+  always @(posedge clk)
+    command_queue_data2 <= \$2148 ;
+  always @(posedge clk)
+    command_queue_data3 <= \$2149 ;
+  always @(posedge clk)
+    command_queue_data4 <= \$2150 ;
+  always @(posedge clk)
+    command_queue_data5 <= \$2151 ;
+  always @(posedge clk)
+    command_queue_data6 <= \$2152 ;
+  always @(posedge clk)
+    command_queue_data7 <= \$2153 ;
+  always @(posedge clk)
+    command_queue_data8 <= \$2154 ;
+  always @(posedge clk)
+    command_queue_data9 <= \$2155 ;
+  always @(posedge clk)
+    command_queue_data10 <= \$2156 ;
+  always @(posedge clk)
+    native_turn <= \$2157 ;
+  always @(posedge clk)
+    w1_a1_0 <= \$2158 ;
+  always @(posedge clk)
+    w1_a4_2 <= \$2159 ;
+  always @(posedge clk)
+    w1_a7_5 <= \$2160 ;
+  always @(posedge clk)
+    w1_a11_8 <= \$2161 ;
+  always @(posedge clk)
+    \$signal$244  <= \$2162 ;
+  always @(posedge clk)
+    \$signal$245  <= \$2163 ;
+  always @(posedge clk)
+    \$signal$246  <= \$2164 ;
+  always @(posedge clk)
+    \$signal$247  <= \$2165 ;
+  always @(posedge clk)
+    \$signal$248  <= \$2166 ;
+  always @(posedge clk)
+    \$signal$249  <= \$2167 ;
+  always @(posedge clk)
+    \$signal$250  <= \$2168 ;
+  always @(posedge clk)
+    \$signal$251  <= \$2169 ;
+  always @(posedge clk)
+    w2_is_ctrl <= \$2170 ;
+  always @(posedge clk)
+    w2_is_irq_status <= \$2171 ;
+  always @(posedge clk)
+    w2_is_irq_enable <= \$2172 ;
+  always @(posedge clk)
+    w2_is_err_pop <= \$2173 ;
+  always @(posedge clk)
+    w2_is_pool0_free <= \$2174 ;
+  always @(posedge clk)
+    w2_is_pool0_flush <= \$2175 ;
+  always @(posedge clk)
+    w2_is_pool0_low_water <= \$2176 ;
+  always @(posedge clk)
+    w2_is_pool1_free <= \$2177 ;
+  always @(posedge clk)
+    w2_is_pool1_flush <= \$2178 ;
+  always @(posedge clk)
+    w2_is_pool1_low_water <= \$2179 ;
+  always @(posedge clk)
+    w2_is_pool2_free <= \$2180 ;
+  always @(posedge clk)
+    w2_is_pool2_flush <= \$2181 ;
+  always @(posedge clk)
+    w2_is_pool2_low_water <= \$2182 ;
+  always @(posedge clk)
+    \$signal$265  <= \$2183 ;
+  always @(posedge clk)
+    w2_plain <= \$2184 ;
+  always @(posedge clk)
+    \$signal$62  <= \$2185 ;
+  always @(posedge clk)
+    w1c <= \$2186 ;
+  always @(posedge clk)
+    \$signal$71  <= \$2187 ;
+  always @(posedge clk)
+    irq_enable <= \$2188 ;
+  always @(posedge clk)
+    small_low_water <= \$2189 ;
+  always @(posedge clk)
+    medium_low_water <= \$2190 ;
+  always @(posedge clk)
+    large_low_water <= \$2191 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$108  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$110  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
+  assign \$auto$rtlil.cc:2739:Not$112  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$114  = ~ { bus__r_addr[8:7], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
+  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$154  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ bus__r_addr[5:4];
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ bus__r_addr[5:3];
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:2];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[3];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ { bus__r_addr[8], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3:2];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ { bus__r_addr[8], bus__r_addr[6:5] };
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ { bus__r_addr[8], bus__r_addr[6:4] };
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ { bus__r_addr[8:7], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8:7], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8:7], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1321  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$322  = 14'h0000;
+    casez (\$321 [1:0])
+      2'h0:
+          \$322  = 14'h0040;
+      2'h1:
+          \$322  = 14'h0200;
+      2'h2:
+          \$322  = 14'h1000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$336  = 14'h0000;
+    casez (\$335 [1:0])
+      2'h0:
+          \$336  = 14'h0040;
+      2'h1:
+          \$336  = 14'h0200;
+      2'h2:
+          \$336  = 14'h1000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2035  = \$1 [31:0];
     if (rst) begin
-      \$1321  = 32'd0;
+      \$2035  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1322  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2036  = busy;
     if (rst) begin
-      \$1322  = 1'h0;
+      \$2036  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1323  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2037  = \ready$6 ;
     if (rst) begin
-      \$1323  = 1'h0;
+      \$2037  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1324  = \$11 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2038  = \$11 ;
     if (rst) begin
-      \$1324  = 121'h0000000000000000000000000000000;
+      \$2038  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1325  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2039  = \$19 ;
     if (rst) begin
-      \$1325  = 121'h0000000000000000000000000000000;
+      \$2039  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1326  = { \$20 [31:0], 16'h0000, \port$3108$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$3108$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3108$0 [4:1] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2040  = { \$20 [31:0], 16'h0000, \port$4388$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4388$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4388$0 [4:1] };
     if (rst) begin
-      \$1326  = 121'h0000000000000000000000000000000;
+      \$2040  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1327  = \$30 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2041  = \$30 [1:0];
     if (rst) begin
-      \$1327  = 2'h0;
+      \$2041  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1328  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2042  = \$32 ;
     if (rst) begin
-      \$1328  = 1'h0;
+      \$2042  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1329  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2043  = \$35 ;
     if (rst) begin
-      \$1329  = 1'h0;
+      \$2043  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1330  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2044  = \$38 ;
     if (rst) begin
-      \$1330  = 1'h0;
+      \$2044  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1331  = \$41 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2045  = \$41 ;
     if (rst) begin
-      \$1331  = 1'h0;
+      \$2045  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1332  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2046  = \$45 ;
     if (rst) begin
-      \$1332  = 1'h0;
+      \$2046  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1333  = \$48 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2047  = \$48 ;
     if (rst) begin
-      \$1333  = 1'h0;
+      \$2047  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1334  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2048  = \$51 ;
     if (rst) begin
-      \$1334  = 1'h0;
+      \$2048  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1335  = \$54 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2049  = \$54 ;
     if (rst) begin
-      \$1335  = 1'h0;
+      \$2049  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1336  = \$58 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2050  = \$58 ;
     if (rst) begin
-      \$1336  = 1'h0;
+      \$2050  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1337  = \$61 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2051  = \$61 ;
     if (rst) begin
-      \$1337  = 1'h0;
+      \$2051  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1338  = \$64 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2052  = \$64 ;
     if (rst) begin
-      \$1338  = 1'h0;
+      \$2052  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1339  = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2053  = \$67 ;
     if (rst) begin
-      \$1339  = 1'h0;
+      \$2053  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1340  = \$71 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2054  = \$71 ;
     if (rst) begin
-      \$1340  = 1'h0;
+      \$2054  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1341  = space_ge1;
+          \$2055  = space_ge1;
       3'h1:
-          \$1341  = 1'h1;
+          \$2055  = 1'h1;
       3'h2:
-          \$1341  = space_ge2;
+          \$2055  = space_ge2;
       3'h3:
-          \$1341  = space_ge1;
+          \$2055  = space_ge1;
       3'h4:
-          \$1341  = space_ge3;
+          \$2055  = space_ge3;
       3'h5:
-          \$1341  = space_ge2;
+          \$2055  = space_ge2;
       3'h6:
-          \$1341  = space_ge4;
+          \$2055  = space_ge4;
       3'h7:
-          \$1341  = space_ge3;
+          \$2055  = space_ge3;
     endcase
     if (rst) begin
-      \$1341  = 1'h1;
+      \$2055  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1342  = space_ge2;
+          \$2056  = space_ge2;
       3'h1:
-          \$1342  = space_ge1;
+          \$2056  = space_ge1;
       3'h2:
-          \$1342  = space_ge3;
+          \$2056  = space_ge3;
       3'h3:
-          \$1342  = space_ge2;
+          \$2056  = space_ge2;
       3'h4:
-          \$1342  = space_ge4;
+          \$2056  = space_ge4;
       3'h5:
-          \$1342  = space_ge3;
+          \$2056  = space_ge3;
       3'h6:
-          \$1342  = space_ge5;
+          \$2056  = space_ge5;
       3'h7:
-          \$1342  = space_ge4;
+          \$2056  = space_ge4;
     endcase
     if (rst) begin
-      \$1342  = 1'h1;
+      \$2056  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1343  = space_ge3;
+          \$2057  = space_ge3;
       3'h1:
-          \$1343  = space_ge2;
+          \$2057  = space_ge2;
       3'h2:
-          \$1343  = space_ge4;
+          \$2057  = space_ge4;
       3'h3:
-          \$1343  = space_ge3;
+          \$2057  = space_ge3;
       3'h4:
-          \$1343  = space_ge5;
+          \$2057  = space_ge5;
       3'h5:
-          \$1343  = space_ge4;
+          \$2057  = space_ge4;
       3'h6:
-          \$1343  = space_ge6;
+          \$2057  = space_ge6;
       3'h7:
-          \$1343  = space_ge5;
+          \$2057  = space_ge5;
     endcase
     if (rst) begin
-      \$1343  = 1'h1;
+      \$2057  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1344  = space_ge4;
+          \$2058  = space_ge4;
       3'h1:
-          \$1344  = space_ge3;
+          \$2058  = space_ge3;
       3'h2:
-          \$1344  = space_ge5;
+          \$2058  = space_ge5;
       3'h3:
-          \$1344  = space_ge4;
+          \$2058  = space_ge4;
       3'h4:
-          \$1344  = space_ge6;
+          \$2058  = space_ge6;
       3'h5:
-          \$1344  = space_ge5;
+          \$2058  = space_ge5;
       3'h6:
-          \$1344  = \$76 ;
+          \$2058  = \$76 ;
       3'h7:
-          \$1344  = space_ge6;
+          \$2058  = space_ge6;
     endcase
     if (rst) begin
-      \$1344  = 1'h1;
+      \$2058  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1345  = space_ge5;
+          \$2059  = space_ge5;
       3'h1:
-          \$1345  = space_ge4;
+          \$2059  = space_ge4;
       3'h2:
-          \$1345  = space_ge6;
+          \$2059  = space_ge6;
       3'h3:
-          \$1345  = space_ge5;
+          \$2059  = space_ge5;
       3'h4:
-          \$1345  = \$73 ;
+          \$2059  = \$73 ;
       3'h5:
-          \$1345  = space_ge6;
+          \$2059  = space_ge6;
       3'h6:
-          \$1345  = \$77 ;
+          \$2059  = \$77 ;
       3'h7:
-          \$1345  = \$79 ;
+          \$2059  = \$79 ;
     endcase
     if (rst) begin
-      \$1345  = 1'h1;
+      \$2059  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$1346  = space_ge6;
+          \$2060  = space_ge6;
       3'h1:
-          \$1346  = space_ge5;
+          \$2060  = space_ge5;
       3'h2:
-          \$1346  = \$72 ;
+          \$2060  = \$72 ;
       3'h3:
-          \$1346  = space_ge6;
+          \$2060  = space_ge6;
       3'h4:
-          \$1346  = \$74 ;
+          \$2060  = \$74 ;
       3'h5:
-          \$1346  = \$75 ;
+          \$2060  = \$75 ;
       3'h6:
-          \$1346  = \$78 ;
+          \$2060  = \$78 ;
       3'h7:
-          \$1346  = \$80 ;
+          \$2060  = \$80 ;
     endcase
     if (rst) begin
-      \$1346  = 1'h1;
+      \$2060  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1347  = \$82 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2061  = \$82 [4:0];
     if (rst) begin
-      \$1347  = 5'h10;
+      \$2061  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1348  = \$83 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2062  = \$83 [3:0];
     if (rst) begin
-      \$1348  = 4'h0;
+      \$2062  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1349  = \$84 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2063  = \$84 [31:0];
     if (\$signal$62 ) begin
-      \$1349  = 32'd0;
+      \$2063  = 32'd0;
     end
     if (rst) begin
-      \$1349  = 32'd0;
+      \$2063  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1350  = \$85 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2064  = \$85 [1:0];
     if (rst) begin
-      \$1350  = 2'h0;
+      \$2064  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1351  = \$86 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2065  = \$86 [31:0];
     if (\$signal$62 ) begin
-      \$1351  = 32'd0;
+      \$2065  = 32'd0;
     end
     if (rst) begin
-      \$1351  = 32'd0;
+      \$2065  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1352  = \$signal$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2066  = \$signal$59 ;
     if (\$87 [2]) begin
-      \$1352  = tail_next_row;
+      \$2066  = tail_next_row;
     end
     if (rst) begin
-      \$1352  = 2'h0;
+      \$2066  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1353  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2067  = tail_next_row;
     if (\$87 [2]) begin
-      \$1353  = \$88 [1:0];
+      \$2067  = \$88 [1:0];
     end
     if (rst) begin
-      \$1353  = 2'h1;
+      \$2067  = 2'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1354  = \$signal$61 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2068  = \$signal$61 ;
     if (popped) begin
-      \$1354  = \$89 [3:0];
+      \$2068  = \$89 [3:0];
     end
     if (rst) begin
-      \$1354  = 4'h0;
+      \$2068  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1355  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2069  = \$90 ;
     if (rst) begin
-      \$1355  = 1'h0;
+      \$2069  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1356  = \$signal$61 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2070  = \$signal$61 [1:0];
     if (rst) begin
-      \$1356  = 2'h0;
+      \$2070  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1357  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2071  = \$94 ;
     if (rst) begin
-      \$1357  = 121'h0000000000000000000000000000000;
+      \$2071  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1358  = \$97 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2072  = \$97 ;
     if (rst) begin
-      \$1358  = 5'h00;
+      \$2072  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1359  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2073  = \$98 ;
     if (rst) begin
-      \$1359  = 18'h00000;
+      \$2073  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1360  = \$99 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2074  = \$99 ;
     if (rst) begin
-      \$1360  = 1'h0;
+      \$2074  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1361  = small_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2075  = small_ev_grant;
     if (rst) begin
-      \$1361  = 1'h0;
+      \$2075  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1362  = small_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2076  = small_lw_granted_1;
     if (rst) begin
-      \$1362  = 1'h0;
+      \$2076  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1363  = \$110 [8:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2077  = \$110 [8:0];
     if (rst) begin
-      \$1363  = 9'h000;
+      \$2077  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1364  = small_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2078  = small_in_use;
     if (rst) begin
-      \$1364  = 9'h000;
+      \$2078  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1365  = \$120 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2079  = \$120 ;
     if (rst) begin
-      \$1365  = 1'h0;
+      \$2079  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1366  = \$124 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2080  = \$124 ;
     if (rst) begin
-      \$1366  = 1'h0;
+      \$2080  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1367  = small_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2081  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1367  = small_in_use;
+      \$2081  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$1367  = small_in_use_was;
+        \$2081  = small_in_use_was;
       end
     end
     if (rst) begin
-      \$1367  = 9'h000;
+      \$2081  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1368  = 32'd0;
+      \$2082  = 32'd0;
     end else begin
-      \$1368  = \$125 [31:0];
+      \$2082  = \$125 [31:0];
     end
     if (rst) begin
-      \$1368  = 32'd0;
+      \$2082  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1369  = 32'd0;
+      \$2083  = 32'd0;
     end else begin
-      \$1369  = \$126 [31:0];
+      \$2083  = \$126 [31:0];
     end
     if (rst) begin
-      \$1369  = 32'd0;
+      \$2083  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1370  = 32'd0;
+      \$2084  = 32'd0;
     end else begin
-      \$1370  = \$127 [31:0];
+      \$2084  = \$127 [31:0];
     end
     if (rst) begin
-      \$1370  = 32'd0;
+      \$2084  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1371  = 32'd0;
+      \$2085  = 32'd0;
     end else begin
-      \$1371  = \$128 [31:0];
+      \$2085  = \$128 [31:0];
     end
     if (rst) begin
-      \$1371  = 32'd0;
+      \$2085  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1372  = \$129 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2086  = \$129 ;
     if (rst) begin
-      \$1372  = 18'h00000;
+      \$2086  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1373  = \$130 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2087  = \$130 ;
     if (rst) begin
-      \$1373  = 1'h0;
+      \$2087  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1374  = medium_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2088  = medium_ev_grant;
     if (rst) begin
-      \$1374  = 1'h0;
+      \$2088  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1375  = medium_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2089  = medium_lw_granted_1;
     if (rst) begin
-      \$1375  = 1'h0;
+      \$2089  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1376  = \$141 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2090  = \$141 [7:0];
     if (rst) begin
-      \$1376  = 8'h00;
+      \$2090  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1377  = medium_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2091  = medium_in_use;
     if (rst) begin
-      \$1377  = 8'h00;
+      \$2091  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1378  = \$151 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2092  = \$151 ;
     if (rst) begin
-      \$1378  = 1'h0;
+      \$2092  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1379  = \$155 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2093  = \$155 ;
     if (rst) begin
-      \$1379  = 1'h0;
+      \$2093  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1380  = medium_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2094  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1380  = medium_in_use;
+      \$2094  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$1380  = medium_in_use_was;
+        \$2094  = medium_in_use_was;
       end
     end
     if (rst) begin
-      \$1380  = 8'h00;
+      \$2094  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1381  = 32'd0;
+      \$2095  = 32'd0;
     end else begin
-      \$1381  = \$156 [31:0];
+      \$2095  = \$156 [31:0];
     end
     if (rst) begin
-      \$1381  = 32'd0;
+      \$2095  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1382  = 32'd0;
+      \$2096  = 32'd0;
     end else begin
-      \$1382  = \$157 [31:0];
+      \$2096  = \$157 [31:0];
     end
     if (rst) begin
-      \$1382  = 32'd0;
+      \$2096  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1383  = 32'd0;
+      \$2097  = 32'd0;
     end else begin
-      \$1383  = \$158 [31:0];
+      \$2097  = \$158 [31:0];
     end
     if (rst) begin
-      \$1383  = 32'd0;
+      \$2097  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1384  = 32'd0;
+      \$2098  = 32'd0;
     end else begin
-      \$1384  = \$159 [31:0];
+      \$2098  = \$159 [31:0];
     end
     if (rst) begin
-      \$1384  = 32'd0;
+      \$2098  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1385  = \$160 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2099  = \$160 ;
     if (rst) begin
-      \$1385  = 18'h00000;
+      \$2099  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1386  = \$161 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2100  = \$161 ;
     if (rst) begin
-      \$1386  = 1'h0;
+      \$2100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1387  = large_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2101  = large_ev_grant;
     if (rst) begin
-      \$1387  = 1'h0;
+      \$2101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1388  = large_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2102  = large_lw_granted_1;
     if (rst) begin
-      \$1388  = 1'h0;
+      \$2102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1389  = \$172 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2103  = \$172 [5:0];
     if (rst) begin
-      \$1389  = 6'h00;
+      \$2103  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1390  = large_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2104  = large_in_use;
     if (rst) begin
-      \$1390  = 6'h00;
+      \$2104  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1391  = \$182 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2105  = \$182 ;
     if (rst) begin
-      \$1391  = 1'h0;
+      \$2105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1392  = \$186 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2106  = \$186 ;
     if (rst) begin
-      \$1392  = 1'h0;
+      \$2106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1393  = large_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2107  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1393  = large_in_use;
+      \$2107  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$1393  = large_in_use_was;
+        \$2107  = large_in_use_was;
       end
     end
     if (rst) begin
-      \$1393  = 6'h00;
+      \$2107  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1394  = 32'd0;
+      \$2108  = 32'd0;
     end else begin
-      \$1394  = \$187 [31:0];
+      \$2108  = \$187 [31:0];
     end
     if (rst) begin
-      \$1394  = 32'd0;
+      \$2108  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1395  = 32'd0;
+      \$2109  = 32'd0;
     end else begin
-      \$1395  = \$188 [31:0];
+      \$2109  = \$188 [31:0];
     end
     if (rst) begin
-      \$1395  = 32'd0;
+      \$2109  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1396  = 32'd0;
+      \$2110  = 32'd0;
     end else begin
-      \$1396  = \$189 [31:0];
+      \$2110  = \$189 [31:0];
     end
     if (rst) begin
-      \$1396  = 32'd0;
+      \$2110  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$1397  = 32'd0;
+      \$2111  = 32'd0;
     end else begin
-      \$1397  = \$190 [31:0];
+      \$2111  = \$190 [31:0];
     end
     if (rst) begin
-      \$1397  = 32'd0;
+      \$2111  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1398  = \$191 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2112  = \$197 ;
     if (rst) begin
-      \$1398  = 4'h0;
+      \$2112  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1399  = \$192 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2113  = \$200 ;
     if (rst) begin
-      \$1399  = 8'h00;
+      \$2113  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1400  = \$193 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2114 [0] = \$205 ;
+    \$2114 [1] = \$213 ;
+    \$2114 [2] = \$221 ;
+    \$2114 [3] = \$229 ;
+    \$2114 [4] = \$237 ;
+    \$2114 [5] = \$245 ;
+    \$2114 [6] = \$253 ;
+    \$2114 [7] = \$261 ;
+    \$2114 [8] = \$269 ;
+    \$2114 [9] = \$277 ;
+    \$2114 [10] = \$285 ;
     if (rst) begin
-      \$1400  = 8'h00;
+      \$2114  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1401  = \$194 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2115  = \$208 ;
     if (rst) begin
-      \$1401  = 16'h0000;
+      \$2115  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1402  = bus__r_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2116  = \$216 ;
     if (rst) begin
-      \$1402  = 1'h0;
+      \$2116  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1403  = \$195 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2117  = \$224 ;
     if (rst) begin
-      \$1403  = 2'h0;
+      \$2117  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1404  = \$signal$120 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2118  = \$232 ;
     if (rst) begin
-      \$1404  = 1'h0;
+      \$2118  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1405  = \$signal$122 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2119  = \$240 ;
     if (rst) begin
-      \$1405  = 2'h0;
+      \$2119  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1406  = \$203 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2120  = \$248 ;
     if (rst) begin
-      \$1406  = 1'h0;
+      \$2120  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1407  = \$211 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2121  = \$256 ;
     if (rst) begin
-      \$1407  = 1'h0;
+      \$2121  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1408  = \$219 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2122  = \$264 ;
     if (rst) begin
-      \$1408  = 1'h0;
+      \$2122  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1409  = \$227 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2123  = \$272 ;
     if (rst) begin
-      \$1409  = 1'h0;
+      \$2123  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1410  = \$235 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2124  = \$280 ;
     if (rst) begin
-      \$1410  = 1'h0;
+      \$2124  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1411  = \$243 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2125  = \$296 ;
     if (rst) begin
-      \$1411  = 1'h0;
+      \$2125  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1412  = \$251 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2126  = \$319 ;
     if (rst) begin
-      \$1412  = 1'h0;
+      \$2126  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1413  = \$259 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2127  = { \$322 , \$320 [1:0] };
     if (rst) begin
-      \$1413  = 1'h0;
+      \$2127  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1414  = \$267 ;
-    if (rst) begin
-      \$1414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1415  = \$275 ;
-    if (rst) begin
-      \$1415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1416  = \$283 ;
-    if (rst) begin
-      \$1416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1417  = \$291 ;
-    if (rst) begin
-      \$1417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1418  = \$299 ;
-    if (rst) begin
-      \$1418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1419  = \$307 ;
-    if (rst) begin
-      \$1419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1420  = \$315 ;
-    if (rst) begin
-      \$1420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1421  = \$323 ;
-    if (rst) begin
-      \$1421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1422  = \$331 ;
-    if (rst) begin
-      \$1422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1423  = \$339 ;
-    if (rst) begin
-      \$1423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1424  = \$347 ;
-    if (rst) begin
-      \$1424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1425  = \$355 ;
-    if (rst) begin
-      \$1425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1426  = \$363 ;
-    if (rst) begin
-      \$1426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1427  = \$371 ;
-    if (rst) begin
-      \$1427  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1428  = \$379 ;
-    if (rst) begin
-      \$1428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1429  = \$387 ;
-    if (rst) begin
-      \$1429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1430  = \$395 ;
-    if (rst) begin
-      \$1430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1431  = \$403 ;
-    if (rst) begin
-      \$1431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1432  = \$411 ;
-    if (rst) begin
-      \$1432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1433  = \$419 ;
-    if (rst) begin
-      \$1433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1434  = \$427 ;
-    if (rst) begin
-      \$1434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1435  = \$435 ;
-    if (rst) begin
-      \$1435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1436  = \$443 ;
-    if (rst) begin
-      \$1436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1437  = \$451 ;
-    if (rst) begin
-      \$1437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1438  = \$459 ;
-    if (rst) begin
-      \$1438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1439  = \$467 ;
-    if (rst) begin
-      \$1439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1440  = \$475 ;
-    if (rst) begin
-      \$1440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1441  = \$483 ;
-    if (rst) begin
-      \$1441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1442  = \$491 ;
-    if (rst) begin
-      \$1442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1443  = \$499 ;
-    if (rst) begin
-      \$1443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1444  = \$507 ;
-    if (rst) begin
-      \$1444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1445  = \$515 ;
-    if (rst) begin
-      \$1445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1446  = \$523 ;
-    if (rst) begin
-      \$1446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1447  = \$531 ;
-    if (rst) begin
-      \$1447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1448  = \$539 ;
-    if (rst) begin
-      \$1448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1449  = \$547 ;
-    if (rst) begin
-      \$1449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1450  = \$555 ;
-    if (rst) begin
-      \$1450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1451  = \$563 ;
-    if (rst) begin
-      \$1451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1452  = \$571 ;
-    if (rst) begin
-      \$1452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1453  = \$579 ;
-    if (rst) begin
-      \$1453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1454  = \$587 ;
-    if (rst) begin
-      \$1454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1455  = \$595 ;
-    if (rst) begin
-      \$1455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1456  = \$603 ;
-    if (rst) begin
-      \$1456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1457  = \$611 ;
-    if (rst) begin
-      \$1457  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2128  = req_alloc_pool;
+    if (\$333 ) begin
+      \$2128  = \$338 [1:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1458  = \$619 ;
-    if (rst) begin
-      \$1458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1459  = \$627 ;
-    if (rst) begin
-      \$1459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1460  = \$635 ;
-    if (rst) begin
-      \$1460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1461  = \$643 ;
-    if (rst) begin
-      \$1461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1462  = \$651 ;
-    if (rst) begin
-      \$1462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1463  = \$659 ;
-    if (rst) begin
-      \$1463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1464  = \$667 ;
-    if (rst) begin
-      \$1464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1465  = \$675 ;
-    if (rst) begin
-      \$1465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1466  = \$683 ;
-    if (rst) begin
-      \$1466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1467  = \$691 ;
-    if (rst) begin
-      \$1467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1468  = \$699 ;
-    if (rst) begin
-      \$1468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1469  = \$707 ;
-    if (rst) begin
-      \$1469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1470  = \$signal$123 ;
-    if (rst) begin
-      \$1470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1471  = r2_alloc;
-    if (rst) begin
-      \$1471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1472  = r2_pool;
-    if (rst) begin
-      \$1472  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1473  = \$738 ;
-    if (rst) begin
-      \$1473  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1474 [0] = \$753 ;
-    \$1474 [1] = \$796 ;
-    \$1474 [2] = \$839 ;
-    \$1474 [3] = \$882 ;
-    if (rst) begin
-      \$1474  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1475  = \$782 ;
-    if (rst) begin
-      \$1475  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1476  = \$825 ;
-    if (rst) begin
-      \$1476  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1477  = \$868 ;
-    if (rst) begin
-      \$1477  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1478  = \$883 ;
-    if (rst) begin
-      \$1478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1479  = 1'h0;
-    if (\$884 ) begin
-    end else if (\$signal$189 ) begin
-      \$1479  = 1'h1;
-    end
-    if (\$891 ) begin
-      \$1479  = 1'h1;
-    end
-    if (rst) begin
-      \$1479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1480  = alloc_waiting;
-    if (\$884 ) begin
-      \$1480  = 1'h1;
-    end
-    if (\$891 ) begin
-      \$1480  = 1'h0;
-    end
-    if (rst) begin
-      \$1480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1481  = req_alloc_pool;
-    if (\$884 ) begin
-      \$1481  = r3_pool;
-    end
-    if (rst) begin
-      \$1481  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1482  = req_alloc_size;
-    if (\$884 ) begin
-      casez (r3_pool)
-        2'h0:
-            \$1482  = 14'h0040;
-        2'h1:
-            \$1482  = 14'h0200;
-        2'h2:
-            \$1482  = 14'h1000;
-      endcase
-    end
-    if (rst) begin
-      \$1482  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1483  = \$signal$204 ;
-    if (\$884 ) begin
-    end else if (\$signal$189 ) begin
-      \$1483  = \$887 ;
-    end
-    if (\$891 ) begin
-      \$1483  = { \port$3108$0 [0], \port$3108$0 [4:1], \port$3108$55 [7:0], 11'h000, \port$3108$0 [14:7] };
-    end
-    if (rst) begin
-      \$1483  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1484  = \$signal$205 ;
-    if (\$884 ) begin
-    end else if (\$signal$189 ) begin
-      \$1484  = \$889 ;
-    end
-    if (\$891 ) begin
-      \$1484  = 1'h0;
-    end
-    if (rst) begin
-      \$1484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1485  = \$892 ;
-    if (rst) begin
-      \$1485  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1486  = \$893 ;
     if (rst) begin
-      \$1486  = 8'h00;
+      \$2128  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1487  = \$894 ;
-    if (rst) begin
-      \$1487  = 8'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2129  = req_alloc_size;
+    if (\$333 ) begin
+      \$2129  = \$338 [15:2];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1488  = \$895 ;
     if (rst) begin
-      \$1488  = 16'h0000;
+      \$2129  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1489  = \$896 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2130  = r1_valid;
     if (rst) begin
-      \$1489  = 1'h0;
+      \$2130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1490  = \$897 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2131  = \$552 ;
     if (rst) begin
-      \$1490  = 1'h0;
+      \$2131  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1491  = \$898 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2132 [0] = \$567 ;
+    \$2132 [1] = \$610 ;
+    \$2132 [2] = \$653 ;
+    \$2132 [3] = \$696 ;
     if (rst) begin
-      \$1491  = 1'h0;
+      \$2132  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1492  = \$899 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2133  = \$596 ;
     if (rst) begin
-      \$1492  = 1'h0;
+      \$2133  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1493  = \$900 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2134  = \$639 ;
     if (rst) begin
-      \$1493  = 1'h0;
+      \$2134  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1494  = \$901 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2135  = \$682 ;
     if (rst) begin
-      \$1494  = 1'h0;
+      \$2135  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1495  = \$902 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2136  = \$712 ;
     if (rst) begin
-      \$1495  = 1'h0;
+      \$2136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1496  = \$903 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2137  = \$728 ;
     if (rst) begin
-      \$1496  = 1'h0;
+      \$2137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1497  = \$904 ;
-    if (rst) begin
-      \$1497  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2138  = \$signal$212 ;
+    if (bus__w_req) begin
+      \$2138  = \$729 [1:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1498  = \$905 ;
     if (rst) begin
-      \$1498  = 1'h0;
+      \$2138  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1499  = \$906 ;
-    if (rst) begin
-      \$1499  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2139  = w1_pool_is;
+    if (bus__w_req) begin
+      \$2139  = { \$738 [6], \$735 [6], \$732 [6] };
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1500  = \$907 ;
     if (rst) begin
-      \$1500  = 1'h0;
+      \$2139  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1501  = \$908 ;
-    if (rst) begin
-      \$1501  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2140  = w1_hit;
+    if (bus__w_req) begin
+      \$2140  = { \$759 , \$752 , \$745  };
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1502  = \$909 ;
     if (rst) begin
-      \$1502  = 1'h0;
+      \$2140  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1503  = \$910 ;
-    if (rst) begin
-      \$1503  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2141  = w1_tag;
+    if (bus__w_req) begin
+      \$2141  = bus__w_data[26:19];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1504  = \$911 ;
     if (rst) begin
-      \$1504  = 1'h0;
+      \$2141  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1505  = \$912 ;
-    if (rst) begin
-      \$1505  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2142  = w1_small_addr;
+    if (bus__w_req) begin
+      \$2142  = \$761 [39:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1506  = \$913 ;
     if (rst) begin
-      \$1506  = 1'h0;
+      \$2142  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1507  = \$914 ;
-    if (rst) begin
-      \$1507  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2143  = w1_medium_addr;
+    if (bus__w_req) begin
+      \$2143  = \$763 [39:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1508  = \$915 ;
     if (rst) begin
-      \$1508  = 1'h0;
+      \$2143  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1509  = \$916 ;
-    if (rst) begin
-      \$1509  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2144  = w1_large_addr;
+    if (bus__w_req) begin
+      \$2144  = \$765 [39:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1510  = \$917 ;
     if (rst) begin
-      \$1510  = 1'h0;
+      \$2144  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1511  = \$918 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2145  = \$768 ;
     if (rst) begin
-      \$1511  = 1'h0;
+      \$2145  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1512  = \$919 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2146 [0] = \$773 ;
+    \$2146 [1] = \$781 ;
+    \$2146 [2] = \$789 ;
+    \$2146 [3] = \$797 ;
+    \$2146 [4] = \$805 ;
+    \$2146 [5] = \$813 ;
+    \$2146 [6] = \$821 ;
+    \$2146 [7] = \$829 ;
+    \$2146 [8] = \$837 ;
+    \$2146 [9] = \$845 ;
+    \$2146 [10] = \$853 ;
     if (rst) begin
-      \$1512  = 1'h0;
+      \$2146  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1513  = bus__w_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2147  = \$776 ;
     if (rst) begin
-      \$1513  = 1'h0;
+      \$2147  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1514  = bus__w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2148  = \$784 ;
     if (rst) begin
-      \$1514  = 32'd0;
+      \$2148  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1515  = \$920 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2149  = \$792 ;
     if (rst) begin
-      \$1515  = 1'h0;
+      \$2149  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1516  = bus__w_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2150  = \$800 ;
     if (rst) begin
-      \$1516  = 4'h0;
+      \$2150  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1517  = \$921 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2151  = \$808 ;
     if (rst) begin
-      \$1517  = 2'h0;
+      \$2151  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1518  = \$signal$237 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2152  = \$816 ;
     if (rst) begin
-      \$1518  = 1'h0;
+      \$2152  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1519  = \$signal$240 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2153  = \$824 ;
     if (rst) begin
-      \$1519  = 1'h0;
+      \$2153  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1520  = w1_strb;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2154  = \$832 ;
     if (rst) begin
-      \$1520  = 4'h0;
+      \$2154  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1521  = \$signal$239 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2155  = \$840 ;
     if (rst) begin
-      \$1521  = 32'd0;
+      \$2155  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1522  = w1_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2156  = \$848 ;
     if (rst) begin
-      \$1522  = 2'h0;
+      \$2156  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1523  = { \$954 , \$943 , \$932  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2157  = \$856 ;
     if (rst) begin
-      \$1523  = 3'h0;
+      \$2157  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1524  = \$962 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2158  = \$857 ;
     if (rst) begin
-      \$1524  = 1'h0;
+      \$2158  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1525  = \$970 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2159  = \$858 ;
     if (rst) begin
-      \$1525  = 1'h0;
+      \$2159  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1526  = \$978 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2160  = \$859 ;
     if (rst) begin
-      \$1526  = 1'h0;
+      \$2160  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1527  = \$986 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2161  = \$860 ;
     if (rst) begin
-      \$1527  = 1'h0;
+      \$2161  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1528  = \$994 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2162  = \$894 ;
     if (rst) begin
-      \$1528  = 1'h0;
+      \$2162  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1529  = \$1002 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2163  = bus__w_data;
     if (rst) begin
-      \$1529  = 1'h0;
+      \$2163  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1530  = \$1010 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2164  = \$895 ;
     if (rst) begin
-      \$1530  = 1'h0;
+      \$2164  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1531  = \$1018 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2165  = bus__w_strb;
     if (rst) begin
-      \$1531  = 1'h0;
+      \$2165  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1532  = \$1026 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2166  = \$signal$244 ;
     if (rst) begin
-      \$1532  = 1'h0;
+      \$2166  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1533  = \$1034 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2167  = \$signal$246 ;
     if (rst) begin
-      \$1533  = 1'h0;
+      \$2167  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1534  = \$1042 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2168  = \$signal$247 ;
     if (rst) begin
-      \$1534  = 1'h0;
+      \$2168  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1535  = \$1050 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2169  = \$signal$245 ;
     if (rst) begin
-      \$1535  = 1'h0;
+      \$2169  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1536  = \$1058 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2170  = \$903 ;
     if (rst) begin
-      \$1536  = 1'h0;
+      \$2170  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1537  = \$1084 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2171  = \$911 ;
     if (rst) begin
-      \$1537  = 1'h0;
+      \$2171  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1538  = \$1110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2172  = \$919 ;
     if (rst) begin
-      \$1538  = 1'h0;
+      \$2172  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1539  = \$1181 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2173  = \$927 ;
     if (rst) begin
-      \$1539  = 1'h0;
+      \$2173  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1540  = \$1225 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2174  = \$935 ;
     if (rst) begin
-      \$1540  = 1'h0;
+      \$2174  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1541  = w2_offset;
-    casez (w1_pool)
-      2'h0:
-          \$1541  = { 14'h0000, \$1226  };
-      2'h1:
-          \$1541  = { 6'h00, \$1227  };
-      2'h2:
-          \$1541  = { 6'h00, \$1228  };
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2175  = \$943 ;
     if (rst) begin
-      \$1541  = 40'h0000000000;
+      \$2175  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1542  = w2_base;
-    casez (w1_pool)
-      2'h0:
-          \$1542  = 40'h1000000000;
-      2'h1:
-          \$1542  = 40'h1000010000;
-      2'h2:
-          \$1542  = 40'h1000100000;
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2176  = \$951 ;
     if (rst) begin
-      \$1542  = 40'h0000000000;
+      \$2176  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1543  = \$1231 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2177  = \$959 ;
     if (rst) begin
-      \$1543  = 1'h0;
+      \$2177  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1544  = \$1233 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2178  = \$967 ;
     if (rst) begin
-      \$1544  = 1'h0;
+      \$2178  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1545  = \$1236 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2179  = \$975 ;
     if (rst) begin
-      \$1545  = 5'h00;
+      \$2179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1546  = \$1238 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2180  = \$983 ;
     if (rst) begin
-      \$1546  = 1'h0;
+      \$2180  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1547  = \$1240 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2181  = \$991 ;
     if (rst) begin
-      \$1547  = 1'h0;
+      \$2181  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1548  = \$1248 ;
-    if (\$1280 ) begin
-      \$1548  = 1'h1;
-    end
-    if (\$1283 ) begin
-      \$1548  = 1'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2182  = \$999 ;
     if (rst) begin
-      \$1548  = 1'h0;
+      \$2182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1549  = irq_enable;
-    if (\$1250 ) begin
-      \$1549  = \$signal$247 [4:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2183  = \$1064 [8];
     if (rst) begin
-      \$1549  = 5'h00;
+      \$2183  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1550  = small_low_water;
-    if (\$1252 ) begin
-      \$1550 [7:0] = \$signal$247 [7:0];
-    end
-    if (\$1254 ) begin
-      \$1550 [15:8] = \$signal$247 [15:8];
-    end
-    if (\$1256 ) begin
-      \$1550 [16] = \$signal$247 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2184  = \$1105 [5];
     if (rst) begin
-      \$1550  = 17'h00000;
+      \$2184  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1551  = medium_low_water;
-    if (\$1258 ) begin
-      \$1551 [7:0] = \$signal$247 [7:0];
-    end
-    if (\$1260 ) begin
-      \$1551 [15:8] = \$signal$247 [15:8];
-    end
-    if (\$1262 ) begin
-      \$1551 [16] = \$signal$247 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2185  = \$1108 ;
     if (rst) begin
-      \$1551  = 17'h00000;
+      \$2185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1552  = large_low_water;
-    if (\$1264 ) begin
-      \$1552 [7:0] = \$signal$247 [7:0];
-    end
-    if (\$1266 ) begin
-      \$1552 [15:8] = \$signal$247 [15:8];
-    end
-    if (\$1268 ) begin
-      \$1552 [16] = \$signal$247 [16];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2186  = \$1110 ;
     if (rst) begin
-      \$1552  = 17'h00000;
+      \$2186  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1553  = \$signal$273 ;
-    if (\$signal$244 ) begin
-      \$1553  = \$1272 ;
-    end
-    if (\$1280 ) begin
-      \$1553  = \$1281 ;
-    end
-    if (\$1283 ) begin
-      \$1553  = \$1284 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2187  = \$1113 ;
     if (rst) begin
-      \$1553  = 1'h0;
+      \$2187  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1554  = \$signal$274 ;
-    if (\$1274 ) begin
-      \$1554  = 1'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2188  = irq_enable;
+    if (\$1115 ) begin
+      \$2188  = \$signal$251 [4:0];
     end
-    if (\$1280 ) begin
-      \$1554  = 1'h0;
-    end
     if (rst) begin
-      \$1554  = 1'h0;
+      \$2188  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1555  = req_free_pool;
-    if (\$1274 ) begin
-      \$1555  = w2_pool;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2189  = small_low_water;
+    if (\$1117 ) begin
+      \$2189 [7:0] = \$signal$251 [7:0];
     end
-    if (rst) begin
-      \$1555  = 2'h0;
+    if (\$1119 ) begin
+      \$2189 [15:8] = \$signal$251 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1556  = req_free_tag;
-    if (\$1274 ) begin
-      \$1556  = \$signal$247 [26:19];
+    if (\$1121 ) begin
+      \$2189 [16] = \$signal$251 [16];
     end
     if (rst) begin
-      \$1556  = 8'h00;
+      \$2189  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1557  = req_free_addr;
-    if (\$1274 ) begin
-      \$1557  = \$1275 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2190  = medium_low_water;
+    if (\$1123 ) begin
+      \$2190 [7:0] = \$signal$251 [7:0];
     end
-    if (rst) begin
-      \$1557  = 40'h0000000000;
+    if (\$1125 ) begin
+      \$2190 [15:8] = \$signal$251 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1558  = req_free_oor;
-    if (\$1274 ) begin
-      \$1558  = \$1276 [0];
+    if (\$1127 ) begin
+      \$2190 [16] = \$signal$251 [16];
     end
     if (rst) begin
-      \$1558  = 1'h0;
+      \$2190  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1559  = flush_waiting;
-    if (\$1278 ) begin
-      \$1559  = 1'h1;
-    end
-    if (\$1283 ) begin
-      \$1559  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$2191  = large_low_water;
+    if (\$1129 ) begin
+      \$2191 [7:0] = \$signal$251 [7:0];
     end
-    if (rst) begin
-      \$1559  = 1'h0;
+    if (\$1131 ) begin
+      \$2191 [15:8] = \$signal$251 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$1560  = req_flush_pool;
-    if (\$1278 ) begin
-      \$1560  = w2_pool;
+    if (\$1133 ) begin
+      \$2191 [16] = \$signal$251 [16];
     end
     if (rst) begin
-      \$1560  = 2'h0;
+      \$2191  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$3114$0 [4:1];
-  assign rsp_flushed_err = \port$3129$0 [4:1];
-  assign rsp_grant_err = \port$3108$0 [4:1];
-  assign rsp_grant_pool = \port$3108$0 [6:5];
-  assign rsp_grant_user = \port$3108$55 [23:8];
-  assign rsp_flushed_pool = \port$3129$0 [22:21];
-  assign rsp_flushed_user = \port$3129$0 [20:5];
-  assign rsp_freed_src = \port$3161$0 [0];
-  assign rsp_freed_in_pool = \port$3114$0 [23];
-  assign rsp_freed_pool = \port$3114$0 [22:21];
-  assign rsp_freed_tag = \port$3161$0 [40:33];
-  assign rsp_freed_addr = \port$3161$0 [32:1];
-  assign rsp_freed_user = \port$3114$0 [20:5];
-  assign rsp_grant_ok = \port$3108$0 [0];
-  assign rsp_freed_ok = \port$3114$0 [0];
-  assign rsp_flushed_ok = \port$3129$0 [0];
-  assign \$signal$72  = { low_water_hit, \$1314 , \$1312 , e1_exhausted, \$1311  };
-  assign handle = { \port$3108$0 [0], \port$3108$0 [4:1], \port$3108$55 [7:0], 11'h000, \port$3108$0 [14:7] };
-  assign log_bank0_k = \$1292 [1:0];
-  assign \$signature__addr$285  = \$signal$61 [3:2];
-  assign \$signature__en$286  = 1'h1;
-  assign log_bank1_k = \$1297 [1:0];
-  assign \$signature__addr$291  = \$signal$61 [3:2];
-  assign \$signature__en$292  = 1'h1;
-  assign log_bank2_k = \$1302 [1:0];
-  assign \$signature__addr$297  = \$signal$61 [3:2];
-  assign \$signature__en$298  = 1'h1;
-  assign log_bank3_k = \$1307 [1:0];
-  assign \$signature__addr$300  = \$signal$59 ;
-  assign \$signature__addr$303  = \$signal$61 [3:2];
-  assign \$signature__en$304  = 1'h1;
-  assign rsp_grant_slot = \port$3108$0 [14:7];
-  assign rsp_grant_tag = \port$3108$55 [7:0];
-  assign bus__r_ack = r_ack;
-  assign bus__w_ack = w_ack;
-  assign \port$2698$0  = \$1311 ;
-  assign \port$2699$0  = \$1312 ;
-  assign \port$2701$0  = \$1314 ;
-  assign \port$3292$0  = \$signal$70 ;
-  assign bus__r_data = \$signal$204 ;
-  assign bus__r_err = \$signal$205 ;
-  assign \port$3666$0  = \$signal$71 ;
-  assign bus__w_err = \$signal$273 ;
-  assign \$1313  = 1'h0;
-  assign \$1314  = 1'h0;
+  assign rsp_freed_err = \port$4394$0 [4:1];
+  assign rsp_flushed_err = \port$4409$0 [4:1];
+  assign rsp_grant_err = \port$4388$0 [4:1];
+  assign rsp_grant_pool = \port$4388$0 [6:5];
+  assign rsp_grant_user = \port$4388$55 [23:8];
+  assign rsp_flushed_pool = \port$4409$0 [22:21];
+  assign rsp_flushed_user = \port$4409$0 [20:5];
+  assign rsp_freed_src = \port$4441$0 [0];
+  assign rsp_freed_in_pool = \port$4394$0 [23];
+  assign rsp_freed_pool = \port$4394$0 [22:21];
+  assign rsp_freed_tag = \port$4441$0 [40:33];
+  assign rsp_freed_addr = \port$4441$0 [32:1];
+  assign rsp_freed_user = \port$4394$0 [20:5];
+  assign rsp_grant_ok = \port$4388$0 [0];
+  assign rsp_freed_ok = \port$4394$0 [0];
+  assign rsp_flushed_ok = \port$4409$0 [0];
+  assign \$signal$72  = { low_water_hit, \$1163 , \$1161 , e1_exhausted, \$1160  };
+  assign \$signal$136  = alloc_queue_w_data;
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign log_bank0_k = \$1141 [1:0];
+  assign \$signature__addr$272  = \$signal$61 [3:2];
+  assign \$signature__en$273  = 1'h1;
+  assign log_bank1_k = \$1146 [1:0];
+  assign \$signature__addr$278  = \$signal$61 [3:2];
+  assign \$signature__en$279  = 1'h1;
+  assign log_bank2_k = \$1151 [1:0];
+  assign \$signature__addr$284  = \$signal$61 [3:2];
+  assign \$signature__en$285  = 1'h1;
+  assign log_bank3_k = \$1156 [1:0];
+  assign \$signature__addr$287  = \$signal$59 ;
+  assign \$signature__addr$290  = \$signal$61 [3:2];
+  assign \$signature__en$291  = 1'h1;
+  assign bus__r_ack = r2_valid;
+  assign handle = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 [7:0], 11'h000, \port$4388$0 [14:7] };
+  assign rsp_grant_slot = \port$4388$0 [14:7];
+  assign rsp_grant_tag = \port$4388$55 [7:0];
+  assign bus__r_slow_data = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 [7:0], 11'h000, \port$4388$0 [14:7] };
+  assign req_free_addr = \$2027 [40:1];
+  assign req_free_oor = \$2027 [41];
+  assign req_free_pool = \$2027 [43:42];
+  assign req_free_tag = \$2027 [51:44];
+  assign req_free_hit = \$2027 [54:52];
+  assign req_flush_select = \$2027 [57:55];
+  assign req_flush_pool = \$2027 [43:42];
+  assign \port$3100$0  = \$1160 ;
+  assign \port$3101$0  = \$1161 ;
+  assign \port$3103$0  = \$1163 ;
+  assign \port$3980$1  = \$2027 [57:1];
+  assign \port$4700$0  = \$signal$70 ;
+  assign bus__w_ack = \$signal$248 ;
+  assign \port$4991$0  = \$signal$71 ;
+  assign \$1162  = 1'h0;
+  assign \$1163  = 1'h0;
   assign \$100  = 1'h1;
   assign \$101  = small_ev_grant;
   assign \$102  = 1'h1;
@@ -11732,35 +14511,201 @@ module \hwalloc_sizes.regs (rst, busy, \port$2698$0 , \port$2699$0 , \port$2701$
   assign \$174  = large_ev_grant;
   assign \$178  = 1'h1;
   assign \$179  = large_ev_grant;
-  assign \$715  = 32'd0;
-  assign \$717  = { 30'h00000000, \$716  };
-  assign \$733  = 32'd0;
-  assign \$735  = \$734 ;
-  assign \$754  = 32'd0;
-  assign \$755  = 32'd0;
-  assign \$756  = 32'd0;
-  assign \$760  = \$759 ;
-  assign \$772  = 32'd0;
-  assign \$773  = 32'd0;
-  assign \$774  = 32'd0;
-  assign \$775  = \$771 ;
-  assign \$777  = 32'd0;
-  assign \$778  = \$776 ;
-  assign \$797  = 32'd0;
-  assign \$799  = \$798 ;
-  assign \$815  = 32'd0;
-  assign \$816  = 32'd0;
-  assign \$817  = 32'd0;
-  assign \$818  = \$814 ;
-  assign \$820  = 32'd0;
-  assign \$821  = \$819 ;
-  assign \$840  = 32'd0;
-  assign \$842  = \$841 ;
-  assign \$859  = 32'd0;
-  assign \$860  = \$858 ;
-  assign \$863  = 32'd0;
-  assign \$864  = \$862 ;
-  assign \$1226  = { 1'h0, \$signal$239 [18:0], 6'h00 };
-  assign \$1227  = { 6'h00, \$signal$239 [18:0], 9'h000 };
-  assign \$1228  = { 3'h0, \$signal$239 [18:0], 12'h000 };
+  assign \$203  = alloc_queue_push;
+  assign \$278  = alloc_queue_w_data;
+  assign \$282  = \$281 ;
+  assign \$339  = bus__r_addr;
+  assign { \$342 [11:3], \$342 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$342 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$345 [11:4], \$345 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$345 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$348 [11:4], \$348 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$348 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$351 [11:5], \$351 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$351 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$354 [11:5], \$354 [3], \$354 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$354 [4], \$354 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$357 [11:5], \$357 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$357 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$360 [11:5], \$360 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$360 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$363 [11:6], \$363 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$363 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$366 [11:6], \$366 [4:3], \$366 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$366 [5], \$366 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$369 [11:6], \$369 [4], \$369 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$369 [5], \$369 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$372 [11:6], \$372 [4], \$372 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$372 [5], \$372 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$375 [11:6], \$375 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$375 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$378 [11:6], \$378 [3], \$378 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$378 [5:4], \$378 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$381 [11:6], \$381 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$381 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$384 [11:6], \$384 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$384 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$387 [11:9], \$387 [7:3], \$387 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$387 [8], \$387 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$390 [11:9], \$390 [7:4], \$390 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$390 [8], \$390 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$393 [11:9], \$393 [7:4], \$393 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$393 [8], \$393 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$396 [11:9], \$396 [7:5], \$396 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$396 [8], \$396 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$399 [11:9], \$399 [7:5], \$399 [3], \$399 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$399 [8], \$399 [4], \$399 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$402 [11:9], \$402 [7:5], \$402 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$402 [8], \$402 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$405 [11:9], \$405 [7:5], \$405 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$405 [8], \$405 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$408 [11:9], \$408 [7:6], \$408 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$408 [8], \$408 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$411 [11:9], \$411 [7:6], \$411 [4:3], \$411 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$411 [8], \$411 [5], \$411 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$414 [11:9], \$414 [7:6], \$414 [4], \$414 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$414 [8], \$414 [5], \$414 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$417 [11:9], \$417 [7:6], \$417 [4], \$417 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$417 [8], \$417 [5], \$417 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$420 [11:9], \$420 [7:6], \$420 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$420 [8], \$420 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$423 [11:9], \$423 [7:6], \$423 [3], \$423 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$423 [8], \$423 [5:4], \$423 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$426 [11:9], \$426 [7:6], \$426 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$426 [8], \$426 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$429 [11:9], \$429 [7:6], \$429 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$429 [8], \$429 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$432 [11:9], \$432 [7], \$432 [5:3], \$432 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$432 [8], \$432 [6], \$432 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$435 [11:9], \$435 [7], \$435 [5:4], \$435 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$435 [8], \$435 [6], \$435 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$438 [11:9], \$438 [7], \$438 [5:4], \$438 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$438 [8], \$438 [6], \$438 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$441 [11:9], \$441 [7], \$441 [5], \$441 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$441 [8], \$441 [6], \$441 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$444 [11:9], \$444 [7], \$444 [5], \$444 [3], \$444 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$444 [8], \$444 [6], \$444 [4], \$444 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$447 [11:9], \$447 [7], \$447 [5], \$447 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$447 [8], \$447 [6], \$447 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$450 [11:9], \$450 [7], \$450 [5], \$450 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$450 [8], \$450 [6], \$450 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$453 [11:9], \$453 [7], \$453 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$453 [8], \$453 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$456 [11:9], \$456 [7], \$456 [4:3], \$456 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$456 [8], \$456 [6:5], \$456 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$459 [11:9], \$459 [7], \$459 [4], \$459 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$459 [8], \$459 [6:5], \$459 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$462 [11:9], \$462 [7], \$462 [4], \$462 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$462 [8], \$462 [6:5], \$462 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$465 [11:9], \$465 [7], \$465 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$465 [8], \$465 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$468 [11:9], \$468 [7], \$468 [3], \$468 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$468 [8], \$468 [6:4], \$468 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$471 [11:9], \$471 [7], \$471 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$471 [8], \$471 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$474 [11:9], \$474 [7], \$474 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$474 [8], \$474 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$477 [11:9], \$477 [6:3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$477 [8:7], \$477 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$480 [11:9], \$480 [6:4], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$480 [8:7], \$480 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$483 [11:9], \$483 [6:4], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$483 [8:7], \$483 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$486 [11:9], \$486 [6:5], \$486 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$486 [8:7], \$486 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$489 [11:9], \$489 [6:5], \$489 [3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$489 [8:7], \$489 [4], \$489 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$492 [11:9], \$492 [6:5], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$492 [8:7], \$492 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$495 [11:9], \$495 [6:5], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$495 [8:7], \$495 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$498 [11:9], \$498 [6], \$498 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$498 [8:7], \$498 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$501 [11:9], \$501 [6], \$501 [4:3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$501 [8:7], \$501 [5], \$501 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$504 [11:9], \$504 [6], \$504 [4], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$504 [8:7], \$504 [5], \$504 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$507 [11:9], \$507 [6], \$507 [4], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$507 [8:7], \$507 [5], \$507 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$510 [11:9], \$510 [6], \$510 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$510 [8:7], \$510 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$513 [11:9], \$513 [6], \$513 [3], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$513 [8:7], \$513 [5:4], \$513 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$516 [11:9], \$516 [6], \$516 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$516 [8:7], \$516 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$519 [11:9], \$519 [6], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$519 [8:7], \$519 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$529  = 32'd0;
+  assign \$531  = { 30'h00000000, \$530  };
+  assign \$547  = 32'd0;
+  assign \$549  = \$548 ;
+  assign \$568  = 32'd0;
+  assign \$569  = 32'd0;
+  assign \$570  = 32'd0;
+  assign \$574  = \$573 ;
+  assign \$586  = 32'd0;
+  assign \$587  = 32'd0;
+  assign \$588  = 32'd0;
+  assign \$589  = \$585 ;
+  assign \$591  = 32'd0;
+  assign \$592  = \$590 ;
+  assign \$611  = 32'd0;
+  assign \$613  = \$612 ;
+  assign \$629  = 32'd0;
+  assign \$630  = 32'd0;
+  assign \$631  = 32'd0;
+  assign \$632  = \$628 ;
+  assign \$634  = 32'd0;
+  assign \$635  = \$633 ;
+  assign \$654  = 32'd0;
+  assign \$656  = \$655 ;
+  assign \$673  = 32'd0;
+  assign \$674  = \$672 ;
+  assign \$677  = 32'd0;
+  assign \$678  = \$676 ;
+  assign { \$698 [5:3], \$698 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$698 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$701 [5:3], \$701 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$701 [2], \$701 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$705 [5:3], \$705 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$705 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$714 [5:3], \$714 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$714 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$717 [5:3], \$717 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$717 [2], \$717 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$721 [5:3], \$721 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$721 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$730 [5:3], \$730 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$730 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$733 [5:3], \$733 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$733 [2], \$733 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$736 [5:3], \$736 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$736 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$739 [5:3], \$739 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$739 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign \$744  = \$742 [19];
+  assign { \$746 [5:3], \$746 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$746 [2], \$746 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign \$751  = \$749 [19];
+  assign { \$753 [5:3], \$753 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$753 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign \$758  = \$756 [19];
+  assign \$760  = { 1'h0, bus__w_data[18:0], 6'h00 };
+  assign \$762  = { 6'h00, bus__w_data[18:0], 9'h000 };
+  assign \$764  = { 3'h0, bus__w_data[18:0], 12'h000 };
+  assign \$771  = command_queue_push;
+  assign \$846  = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$850  = \$849 ;
+  assign { \$862 [5:3], \$862 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$862 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$865 [5:3], \$865 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$865 [2], \$865 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
+  assign { \$869 [5:3], \$869 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$869 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$879 [5:3], \$879 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$879 [2] = \$auto$rtlil.cc:2739:Not$152 ;
+  assign { \$882 [5:3], \$882 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$882 [2], \$882 [0] } = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$886 [5:3], \$886 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$886 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
 endmodule

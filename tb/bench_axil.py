@@ -6,7 +6,7 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from hwalloc.config import load_config
@@ -16,27 +16,45 @@ CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 MAP = register_map(CONFIG)
 
 
-async def count_cycles(dut, run):
-    """Cycles from the first to the last handshake of ``run``'s transactions."""
-    cycles = 0
-    done = Event()
+class Handshakes:
+    """The cycles of every handshake on the five channels, counted on rising edges."""
 
-    async def counter():
-        nonlocal cycles
-        while not done.is_set():
-            await RisingEdge(dut.aclk)
-            cycles += 1
-    task = cocotb.start_soon(counter())
-    await run()
-    done.set()
-    await task
-    return cycles
+    def __init__(self, dut):
+        self.dut, self.cycle = dut, 0
+        self.seen = {name: [] for name in ("ar", "r", "aw", "w", "b")}
+        self.task = cocotb.start_soon(self._watch())
+
+    async def _watch(self):
+        ports = {name: (getattr(self.dut, f"s_axil_{name}valid"), getattr(self.dut, f"s_axil_{name}ready"))
+                 for name in self.seen}
+        while True:
+            await RisingEdge(self.dut.aclk)
+            self.cycle += 1
+            for name, (valid, ready) in ports.items():
+                if int(valid.value) and int(ready.value):
+                    self.seen[name].append(self.cycle)
+
+    def clear(self):
+        for cycles in self.seen.values():
+            cycles.clear()
+
+    def per_transaction(self, name):
+        cycles = self.seen[name]
+        return (cycles[-1] - cycles[0] + 1) / len(cycles)
+
+    def read_latency(self):
+        return max(r - a for a, r in zip(self.seen["ar"], self.seen["r"], strict=True))
+
+    def write_latency(self):
+        return max(b - max(aw, w) for aw, w, b in zip(self.seen["aw"], self.seen["w"], self.seen["b"],
+                                                       strict=True))
 
 
 @cocotb.test()
 async def measure_register_interface(dut):
     Clock(dut.aclk, 10, unit="ns").start()
-    for name in ("alloc_valid", "free_valid", "s_axil_awvalid", "s_axil_wvalid", "s_axil_arvalid"):
+    for name in ("alloc_valid", "free_valid", "flush_valid", "s_axil_awvalid", "s_axil_wvalid",
+                 "s_axil_arvalid"):
         getattr(dut, name).value = 0
     dut.aresetn.value = 0
     await ClockCycles(dut.aclk, 4)
@@ -44,43 +62,43 @@ async def measure_register_interface(dut):
     master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.aclk, dut.aresetn,
                            reset_active_level=False)
     await ClockCycles(dut.aclk, 4)
-    n = 1000
+    watch = Handshakes(dut)
     results = {}
 
-    async def reads():
-        events = [master.init_read(MAP["ID"].offset, 4) for _ in range(n)]
+    async def run(events):
         for event in events:
             await event.wait()
-    results["plain read"] = await count_cycles(dut, reads) / n
+        await ClockCycles(dut.aclk, 2)
+        return [event.data for event in events]
 
-    async def writes():
-        events = [master.init_write(MAP["IRQ_ENABLE"].offset, b"\x01\x00\x00\x00") for _ in range(n)]
-        for event in events:
-            await event.wait()
-    results["plain write"] = await count_cycles(dut, writes) / n
+    def read(offset):
+        return master.init_read(offset, 4)
 
-    async def both():
-        events = [master.init_read(MAP["ID"].offset, 4) for _ in range(n)]
-        events += [master.init_write(MAP["IRQ_ENABLE"].offset, b"\x01\x00\x00\x00") for _ in range(n)]
-        for event in events:
-            await event.wait()
-    results["read and write at once (per pair)"] = await count_cycles(dut, both) / n
+    def write(offset, value):
+        return master.init_write(offset, value.to_bytes(4, "little"))
 
-    # a register ALLOC: from the AR handshake to the R handshake
-    offset = MAP["POOL0_ALLOC"].offset
-    latency = []
-    for _ in range(8):
-        cocotb.start_soon(master.read(offset, 4))
-        while not (int(dut.s_axil_arvalid.value) and int(dut.s_axil_arready.value)):
-            await RisingEdge(dut.aclk)
-        await RisingEdge(dut.aclk)
-        cycles = 1
-        while not (int(dut.s_axil_rvalid.value) and int(dut.s_axil_rready.value)):
-            await RisingEdge(dut.aclk)
-            cycles += 1
-        latency.append(cycles)
-        await ClockCycles(dut.aclk, 4)
-    results["register ALLOC, AR to R handshake"] = max(latency)
-    results["register ALLOC, AR to R handshake (min)"] = min(latency)
+    n = 1000
+    low_water = MAP["POOL0_LOW_WATER"].offset
+    watch.clear()
+    await run([read(MAP["ID"].offset) for _ in range(n)])
+    results["plain read"] = (watch.per_transaction("r"), watch.read_latency())
+    watch.clear()
+    await run([write(low_water, 0) for _ in range(n)])
+    results["plain write"] = (watch.per_transaction("b"), watch.write_latency())
+    watch.clear()
+    await run([read(MAP["ID"].offset) for _ in range(n)] + [write(low_water, 0) for _ in range(n)])
+    results["read and write at once"] = (max(watch.per_transaction("r"), watch.per_transaction("b")),
+                                         max(watch.read_latency(), watch.write_latency()))
+    # register ALLOCs back to back, then FREEs of their handles back to back
+    pool = max(range(len(CONFIG.pools)), key=lambda p: CONFIG.pools[p].slots)
+    k = min(64, CONFIG.pools[pool].slots)
+    watch.clear()
+    answers = await run([read(MAP[f"POOL{pool}_ALLOC"].offset) for _ in range(k)])
+    results["register ALLOC"] = (watch.per_transaction("r"), watch.read_latency())
+    handles = [int.from_bytes(answer.data, "little") & 0x7FFFFFFF for answer in answers]
+    watch.clear()
+    await run([write(MAP[f"POOL{pool}_FREE"].offset, handle) for handle in handles])
+    results["register FREE"] = (watch.per_transaction("b"), watch.write_latency())
+    watch.task.kill()
     with open(os.environ["HWALLOC_BENCH_OUT"], "w") as f:
         json.dump({"config": CONFIG.name, "latency": CONFIG.latency, **results}, f)

@@ -24,6 +24,7 @@ from hwalloc import __version__
 from hwalloc.collateral import emit_python_driver
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.model import Err
+from hwalloc.regfile import PLAIN_READ, PLAIN_WRITE, READ_EXTRA, REGISTER_EXTRA, read_depth
 from hwalloc.regs import IRQ_MASK, LOW_WATER_BITS, constant_value, register_map
 from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
@@ -397,6 +398,58 @@ async def run_workers(tb, workers, each):
     return held
 
 
+async def burst(tb, n, held, *, rate, hold=False):
+    """``n`` register transactions started at once, reads and writes mixed, so
+    that many are open on each channel: register ALLOCs, FREEs of ``held``
+    handles (a grant joins it), plain reads of a constant, plain writes and
+    refused ones. Every answer is checked, in request order: an ALLOC's handle
+    and a FREE's response against the model. ``hold``: R and B are not taken
+    at first, and more reads and writes come than the slave holds, so that it
+    stalls AR, AW and W; then every channel goes back to stalling at ``rate``."""
+    rng = random.Random(tb.rng.random())
+    ident, low_water = MAP["ID"], MAP["POOL0_LOW_WATER"]
+    # (register, value written or None)
+    plan = [(ident, None), (low_water, 0)] * (read_depth(CONFIG) + 4) if hold else []
+    for _ in range(n):
+        kind = rng.choice(("alloc", "alloc", "free", "read", "write", "refused"))
+        if kind == "free" and held:
+            pool, handle = held.pop(rng.randrange(len(held)))
+            plan.append((MAP[f"POOL{pool}_FREE"], handle.raw))
+        elif kind == "alloc":
+            plan.append((MAP[f"POOL{rng.randrange(len(CONFIG.pools))}_ALLOC"], None))
+        elif kind in ("free", "read"):
+            plan.append((ident, None))
+        else:
+            plan.append((low_water if kind == "write" else ident, 0))
+    if hold:
+        for channel in (tb.master.read_if.r_channel, tb.master.write_if.b_channel):
+            channel.clear_pause_generator()
+            channel.pause = True
+    events = [tb.master.init_read(register.offset, 4) if value is None else
+              tb.master.init_write(register.offset, value.to_bytes(4, "little"))
+              for register, value in plan]
+    if hold:
+        await tb.cycles(len(plan) + CONFIG.latency + 8)
+        set_stalls(tb, rate)
+    results = await answered(events)
+    tb.axi_ops += len(plan)
+    for (register, value), result in zip(plan, results, strict=True):
+        if register.kind == "FREE":
+            tb.check_free(register.offset, value, result.resp)
+        elif value is not None:
+            want = AxiResp.OKAY if register.writable else AxiResp.SLVERR
+            assert result.resp == want, f"write to {register.name}: {result.resp!r}, not {want!r}"
+        else:
+            word = int.from_bytes(result.data, "little")
+            assert result.resp == AxiResp.OKAY, f"read of {register.name}: {result.resp!r}"
+            if register.kind == "ALLOC":
+                tb.check_alloc(register.offset, word)
+                if word >> 31:
+                    held.append((register.pool, DRIVER.Handle.decode(word)))
+            else:
+                assert word == constant_value(CONFIG, register, __version__), f"{register.name}: {word:#x}"
+
+
 def nowhere(tb):
     """An address in no pool and no region: a native free of it is OUT_OF_RANGE."""
     return next(a for a in (2**CONFIG.addr_width - 1, 0, 2**CONFIG.addr_width // 2 + 1)
@@ -442,6 +495,26 @@ class Aim:
     def first(self, level, since):
         """The first call from ``since`` on at which the pin read ``level``."""
         return next(i for i in range(since, len(self.pin)) if self.pin[i] == level)
+
+
+class Saturate:
+    """The native side of :func:`test_round_robin_beside_a_saturated_native_side`:
+    an alloc and a (bad) free presented every cycle; notes each cycle's
+    ``alloc_ready`` and ``free_ready``."""
+
+    def __init__(self, tb):
+        pool = CONFIG.pools[0]
+        self.tb, self.alloc, self.free = tb, (0, pool.slot_size, 0), (nowhere(tb), 0, 0)
+        self.readies = []
+
+    def __call__(self):
+        self.readies.append((self.tb.get("alloc_ready"), self.tb.get("free_ready")))
+        return (self.alloc, self.free)
+
+    def register_turns(self, port):
+        """The cycles (calls) in which the register side had the ``port``."""
+        index = ("alloc", "free").index(port)
+        return [n for n, ready in enumerate(self.readies) if not ready[index]]
 
 
 def set_stalls(tb, rate):
@@ -630,7 +703,8 @@ async def test_register_alloc_and_free_against_model(dut):
 
 @cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
 async def test_stalls_on_every_channel_and_concurrent_masters(dut):
-    """Random stalls on AW, W, B, AR, R; four masters' worth of traffic at once."""
+    """Random stalls on AW, W, B, AR, R; four masters' worth of traffic at once,
+    and bursts with many transactions open on every channel."""
     tb = TB(dut, seed_offset=2)
 
     async def body():
@@ -639,6 +713,8 @@ async def test_stalls_on_every_channel_and_concurrent_masters(dut):
         for rate in (0.0, 0.3, 0.7):
             set_stalls(tb, rate)
             held = await run_workers(tb, 4, each)
+            for k in range(4):
+                await burst(tb, 24, held, rate=rate, hold=k % 2 == 1)
             await tb.check_registers()
             await tb.check_log()
             for pool, handle in held:
@@ -663,6 +739,13 @@ async def test_native_and_register_traffic_together(dut):
             tb.bench.stimulus.phase = phase
             tb.native = tb.bench.stimulus.next
             held = await run_workers(tb, 2, max(50, AXI_OPS // 40))
+            if phase == "fill":
+                # the native side goes on until a pool is exhausted, however fast
+                # the register side was
+                for _ in range(4 * max(pool.slots for pool in CONFIG.pools) // 64 + 1):
+                    if tb.bench.stats.failures[Err.EXHAUSTED]:
+                        break
+                    await tb.cycles(64)
             tb.native = None
             await tb.check_registers()
             await tb.check_log()
@@ -733,6 +816,216 @@ async def test_interrupt_raised_as_it_is_cleared_survives(dut):
         await tb.check_registers()
         await tb.check_log()
     await _guarded(tb, "irq_set_wins", body)
+
+
+async def answered(events):
+    """The answers of cocotbext-axi transactions started with ``init_*``, in order."""
+    for event in events:
+        await event.wait()
+    return [event.data for event in events]
+
+
+async def responses(events):
+    return [answer.resp for answer in await answered(events)]
+
+
+class Handshakes:
+    """The cycles of every handshake on the five channels, counted on rising edges."""
+
+    CHANNELS = ("ar", "r", "aw", "w", "b")
+
+    def __init__(self, tb):
+        self.tb, self.cycle = tb, 0
+        self.seen = {name: [] for name in self.CHANNELS}
+        self.task = cocotb.start_soon(self._watch())
+
+    @property
+    def ars(self):
+        return self.seen["ar"]
+
+    @property
+    def rs(self):
+        return self.seen["r"]
+
+    def clear(self):
+        for cycles in self.seen.values():
+            cycles.clear()
+
+    async def _watch(self):
+        get = self.tb.get
+        while True:
+            await RisingEdge(self.tb.dut.aclk)
+            self.cycle += 1
+            for name, cycles in self.seen.items():
+                if get(f"s_axil_{name}valid") and get(f"s_axil_{name}ready"):
+                    cycles.append(self.cycle)
+
+    def latencies(self):
+        """Per read, from its AR handshake to its R handshake."""
+        return [r - a for a, r in zip(self.ars, self.rs, strict=True)]
+
+    def write_latencies(self):
+        """Per write, from the later of its AW and W handshakes to its B handshake."""
+        aws, ws, bs = self.seen["aw"], self.seen["w"], self.seen["b"]
+        return [b - max(aw, w) for aw, w, b in zip(aws, ws, bs, strict=True)]
+
+    def span(self, name):
+        """Cycles from the channel's first handshake to its last, both counted."""
+        cycles = self.seen[name]
+        return cycles[-1] - cycles[0] + 1
+
+
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
+async def test_register_reads_at_bus_speed(dut):
+    """With a master that never stalls (SPEC §6): plain reads one a clock, each
+    answered 3 cycles after its AR handshake; a register ALLOC answered L + 2
+    cycles after its AR, and back-to-back ALLOCs one a clock, with the native
+    side idle; reads after an ALLOC answered in order. Cycle counts in
+    simulation are exact: asserted, not measured."""
+    tb = TB(dut, seed_offset=6)
+
+    async def body():
+        await tb.start()
+        await tb.cycles(4)
+        watch = Handshakes(tb)
+        n = 32
+        # plain reads, back to back
+        events = [tb.master.init_read(MAP["ID"].offset, 4) for _ in range(n)]
+        for event in events:
+            await event.wait()
+        ars, rs = watch.ars, watch.rs
+        assert ars[-1] - ars[0] == n - 1, f"{n} plain reads' ARs over {ars[-1] - ars[0] + 1} cycles"
+        assert rs[-1] - rs[0] == n - 1, f"{n} plain reads' Rs over {rs[-1] - rs[0] + 1} cycles"
+        assert set(watch.latencies()) == {PLAIN_READ}, f"plain read latencies {set(watch.latencies())}"
+        assert all(e.data.resp == AxiResp.OKAY for e in events)
+        # register ALLOCs, back to back, then plain reads behind them
+        pool = min(range(len(CONFIG.pools)), key=lambda p: -CONFIG.pools[p].slots)
+        k = min(8, CONFIG.pools[pool].slots)
+        watch.clear()
+        allocs = [tb.master.init_read(MAP[f"POOL{pool}_ALLOC"].offset, 4) for _ in range(k)]
+        plain = [tb.master.init_read(MAP["CONFIG"].offset, 4) for _ in range(4)]
+        for event in allocs + plain:
+            await event.wait()
+        latency = CONFIG.latency + READ_EXTRA
+        assert watch.latencies()[:k] == [latency] * k, f"ALLOC latencies {watch.latencies()[:k]}"
+        assert watch.ars[k - 1] - watch.ars[0] == k - 1
+        handles = [int.from_bytes(e.data.data, "little") for e in allocs]
+        assert all(h >> 31 for h in handles), [hex(h) for h in handles]
+        for e in plain:
+            assert int.from_bytes(e.data.data, "little") == constant_value(CONFIG, MAP["CONFIG"], __version__)
+        # the model saw them as they entered: the expected handles in order
+        for h in handles:
+            tb.check_alloc(MAP[f"POOL{pool}_ALLOC"].offset, h)
+        watch.task.kill()
+        await tb.check_registers()
+    await _guarded(tb, "reads_at_bus_speed", body)
+
+
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
+async def test_register_writes_at_bus_speed(dut):
+    """With a master that never stalls (SPEC §6): plain writes one a clock, each
+    answered 3 cycles after the later of its AW and W; register FREEs one a
+    clock, each answered L + 2 cycles after it; then reads and writes at once,
+    one of each a clock. Cycle counts in simulation are exact: asserted."""
+    tb = TB(dut, seed_offset=7)
+
+    async def body():
+        await tb.start()
+        await tb.cycles(4)
+        watch = Handshakes(tb)
+        n = 32
+
+        def one_a_clock(*channels):
+            for name in channels:
+                assert watch.span(name) == n, f"{n} {name.upper()} handshakes over {watch.span(name)} cycles"
+
+        # plain writes, back to back: a LOW_WATER threshold written with its value (0, off)
+        low_water = MAP["POOL0_LOW_WATER"].offset
+        resps = await responses([tb.master.init_write(low_water, bytes(4)) for _ in range(n)])
+        assert resps == [AxiResp.OKAY] * n, resps
+        one_a_clock("aw", "w", "b")
+        latencies = set(watch.write_latencies())
+        assert latencies == {PLAIN_WRITE}, f"plain write latencies {latencies}"
+        # register FREEs, back to back, of handles granted by register ALLOCs
+        pool = min(range(len(CONFIG.pools)), key=lambda p: -CONFIG.pools[p].slots)
+        k = min(8, CONFIG.pools[pool].slots)
+        alloc = MAP[f"POOL{pool}_ALLOC"].offset
+        handles = [await tb.read32(alloc) for _ in range(k)]
+        assert all(h >> 31 for h in handles), [hex(h) for h in handles]
+        await tb.cycles(2)
+        watch.clear()
+        free = MAP[f"POOL{pool}_FREE"].offset
+        events = [tb.master.init_write(free, (h & 0x7FFFFFFF).to_bytes(4, "little")) for h in handles]
+        resps = await responses(events)
+        for h, resp in zip(handles, resps, strict=True):
+            tb.check_free(free, h & 0x7FFFFFFF, resp)
+        assert resps == [AxiResp.OKAY] * k, resps
+        latency = CONFIG.latency + REGISTER_EXTRA
+        assert watch.write_latencies() == [latency] * k, f"FREE latencies {watch.write_latencies()}"
+        assert watch.span("b") == k, f"{k} FREEs answered over {watch.span('b')} cycles"
+        # FREEs and plain writes interleaved, back to back: answered in order,
+        # each with its own response (a write to ID is refused)
+        handles = [await tb.read32(alloc) for _ in range(k)]
+        writes = []
+        for h in handles:
+            writes += [(free, h & 0x7FFFFFFF), (MAP["ID"].offset, 0), (low_water, 0)]
+        resps = await responses([tb.master.init_write(offset, value.to_bytes(4, "little"))
+                                for offset, value in writes])
+        for (offset, value), resp in zip(writes[::3], resps[::3], strict=True):
+            tb.check_free(offset, value, resp)
+        assert resps == [AxiResp.OKAY, AxiResp.SLVERR, AxiResp.OKAY] * k, resps
+        # reads and writes at once, both channels one a clock
+        watch.clear()
+        reads = [tb.master.init_read(MAP["ID"].offset, 4) for _ in range(n)]
+        writes = [tb.master.init_write(low_water, bytes(4)) for _ in range(n)]
+        resps = await responses(reads + writes)
+        assert resps == [AxiResp.OKAY] * (2 * n), resps
+        one_a_clock("ar", "r", "aw", "w", "b")
+        assert set(watch.latencies()) == {PLAIN_READ}, f"plain read latencies {set(watch.latencies())}"
+        latencies = set(watch.write_latencies())
+        assert latencies == {PLAIN_WRITE}, f"plain write latencies {latencies}"
+        watch.task.kill()
+        await tb.check_registers()
+    await _guarded(tb, "writes_at_bus_speed", body)
+
+
+@cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
+async def test_round_robin_beside_a_saturated_native_side(dut):
+    """Register ALLOCs back to back while the native side presents an alloc
+    every cycle, then register FREEs back to back while it presents a free
+    every cycle: the two sides take turns (SPEC §6, round robin), so each gets
+    half the pipeline and neither starves; every answer is checked."""
+    tb = TB(dut, seed_offset=8)
+
+    async def body():
+        await tb.start()
+        native = tb.native = Saturate(tb)
+        await tb.cycles(4)
+        pool = max(range(len(CONFIG.pools)), key=lambda p: CONFIG.pools[p].slots)
+        k = min(8, CONFIG.pools[pool].slots)
+        alloc, free = (MAP[f"POOL{pool}_{name}"].offset for name in ("ALLOC", "FREE"))
+
+        def alternate(port):
+            turns = native.register_turns(port)
+            assert len(turns) == k, f"{len(turns)} register {port}s entered of {k}"
+            gaps = {b - a for a, b in zip(turns, turns[1:], strict=False)}
+            # between two register turns, exactly one native one: half each
+            assert gaps == {2}, f"register {port} turns {turns}: gaps {gaps}, not every other cycle"
+
+        answers = await answered([tb.master.init_read(alloc, 4) for _ in range(k)])
+        handles = [int.from_bytes(answer.data, "little") for answer in answers]
+        for handle in handles:
+            tb.check_alloc(alloc, handle)
+        assert all(h >> 31 for h in handles), [hex(h) for h in handles]
+        alternate("alloc")
+        native.readies.clear()
+        events = [tb.master.init_write(free, (h & 0x7FFFFFFF).to_bytes(4, "little")) for h in handles]
+        for h, answer in zip(handles, await answered(events), strict=True):
+            tb.check_free(free, h & 0x7FFFFFFF, answer.resp)
+        alternate("free")
+        tb.native = None
+        await tb.check_registers()
+    await _guarded(tb, "round_robin", body)
 
 
 @cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")

@@ -49,7 +49,7 @@ OPS = 3000
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    module: str          # "core", "regfile" or a pool kind ("freelist", "ring")
+    module: str          # "core", "regfile", "axil" or a pool kind ("freelist", "ring")
     find: object         # a text, or a tuple of texts replaced pairwise by ``replace``
     replace: object
     what: str
@@ -127,7 +127,7 @@ MUTANTS = [
            'in_use.eq(Mux(ev["flush"], added, in_use + step))', "in_use.eq(in_use + step)",
            "IN_USE keeps counting the slots a flush released"),
     Mutant("slverr_dropped_unmapped_read", "regfile",
-           "r_err.eq(~r3_found_in.any())",
+           "r_err.eq(~r2_found_in.any())",
            "r_err.eq(0)",
            "a read of an unmapped or unaligned address answers OKAY"),
     Mutant("persistent_free_accepted", "core",
@@ -169,6 +169,15 @@ MUTANTS = [
            "short.eq(in_use > below)",
            "short.eq(in_use >= below)",
            "LOW_WATER raised while exactly LOW_WATER slots are left"),
+    Mutant("free_not_round_robin", "regfile",
+           "m.d.sync += native_turn.eq((self.req_free & self.native_free_valid) |",
+           "m.d.sync += native_turn.eq(0 & (self.req_free & self.native_free_valid) |",
+           "back-to-back register FREEs hold the native free port off (no round robin)"),
+    Mutant("b_before_its_answer", "axil",
+           "bvalid = w_kinds.head_valid & Mux(b_head_slow, w_slow.head_valid, w_fast.head_valid)",
+           "bvalid = w_kinds.head_valid & (w_slow.head_valid | w_fast.head_valid)",
+           "B given for the oldest write once any write is answered, FREEs' and plain writes' "
+           "answers swapped"),
 ]
 
 
@@ -200,6 +209,8 @@ def patched(mutant, *targets):
         patches = [mock.patch.object(target, "HwallocTop", module.HwallocTop) for target in targets]
     elif mutant.module == "regfile":
         patches = [mock.patch("hwalloc.core.RegisterFile", module.RegisterFile)]
+    elif mutant.module == "axil":
+        patches = [mock.patch("hwalloc.core.AxiLiteAdapter", module.AxiLiteAdapter)]
     else:
         kind = getattr(module, _KIND_MODULES[mutant.module])
         patches = [mock.patch.dict(kinds.KINDS, {mutant.module: kind})]

@@ -29,6 +29,7 @@ OPS_PER_EXAMPLE = 200_000
 
 NATIVE_TESTS = ("random_traffic", "reset_in_flight", "tag_wrap", "channels", "ring")
 AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_axi", "irq_set_wins",
+             "reads_at_bus_speed", "writes_at_bus_speed", "round_robin",
              "error_log")
 
 
@@ -120,6 +121,9 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
                             "test_stalls_on_every_channel_and_concurrent_masters",
                             "test_native_and_register_traffic_together",
                             "test_interrupt_raised_as_it_is_cleared_survives",
+                            "test_register_reads_at_bus_speed",
+                            "test_register_writes_at_bus_speed",
+                            "test_round_robin_beside_a_saturated_native_side",
                             "test_error_log_overflow_pop_and_clear"])
     assert "<failure" not in junit.read_text()
 

@@ -15,7 +15,8 @@ import mutants
 FORMAL_SET = formal.SHIPPED
 COVERS = {"exhaustion", "double free", "tag wrap", "exhaustion then recovery",
           "grant and release together", "register ALLOC beside a native free",
-          "register FREE beside a native alloc", "flush with a release and a grant"}
+          "register FREE beside a native alloc", "flush with a release and a grant",
+          "three reads open", "three writes open"}
 
 
 @pytest.mark.parametrize("name", FORMAL_SET)

@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 from hwalloc import __version__
 from hwalloc.collateral import emit_c_header, emit_markdown, emit_python_driver, emit_rdl
 from hwalloc.config import RECYCLE_DELAY, example_path, load_config
-from hwalloc.regfile import RegisterFile
+from hwalloc.regfile import RegisterFile, read_depth
 from hwalloc.regs import constant_value, register_map, version_word
 
 SPEC_GLOBALS = {
@@ -153,7 +153,7 @@ def test_python_driver_mmap_backend(sizes, tmp_path):
 
 def run_regfile(config, body):
     m = Module()
-    m.submodules.regs = regs = RegisterFile(config)
+    m.submodules.regs = regs = RegisterFile(config, depth=read_depth(config))
     sim = Simulator(m)
     sim.add_clock(1e-8)
     async def testbench(ctx):
