@@ -5,14 +5,14 @@ every two inputs. Two ways out, so that the depth of a stage is set here and
 not by how the mapper happens to share terms (see :mod:`hwalloc.synth`):
 
 - split it into pieces of at most six inputs (one LUT each), registered, and
-  join them in the next stage (``predecode``, ``ge_chunks``, ``eq_chunks``);
+  join them in the next stage (``predecode``, ``eq_chunks``);
 - put it on a carry chain, one LUT a bit beside it, a level for the whole
   chain (``any_of``, ``equal``, ``at_least``).
 """
 
 from amaranth import Cat, Const, Mux, Signal, Value
 
-__all__ = ["or_all", "and_all", "any_of", "predecode", "ge_chunks", "eq_chunks", "equal", "at_least",
+__all__ = ["or_all", "and_all", "any_of", "predecode", "eq_chunks", "equal", "at_least",
            "plus_small", "choose_one_hot", "ShiftQueue"]
 
 #: Bits of a value compared in one LUT.
@@ -65,38 +65,6 @@ def predecode(m, addr, name):
 
 def _chunks(width):
     return [(lo, min(lo + CHUNK, width)) for lo in range(0, width, CHUNK)]
-
-
-def ge_chunks(m, value, constant, name):
-    """Register ``value >= constant`` in pieces: per chunk of ``value``, whether
-    it is above the constant's chunk and whether it equals it. Returns a
-    function that joins the pieces (call it in the next stage)."""
-    if constant <= 0:
-        return lambda: Const(1)
-    if constant >= 1 << len(value):
-        return lambda: Const(0)
-    pieces = []
-    for lo, hi in _chunks(len(value)):
-        part = (constant >> lo) & ((1 << (hi - lo)) - 1)
-        above, equal = Signal(name=f"{name}_gt{lo}"), Signal(name=f"{name}_eq{lo}")
-        m.d.sync += [above.eq(value[lo:hi] > part), equal.eq(value[lo:hi] == part)]
-        pieces.append((above, equal))
-
-    def join():
-        # (above, equal) of adjacent spans, lowest first, merged pairwise
-        spans = list(pieces)
-        while len(spans) > 1:
-            merged = []
-            for i in range(0, len(spans), 2):
-                if i + 1 == len(spans):
-                    merged.append(spans[i])
-                    continue
-                (lo_above, lo_equal), (hi_above, hi_equal) = spans[i], spans[i + 1]
-                merged.append((hi_above | (hi_equal & lo_above), hi_equal & lo_equal))
-            spans = merged
-        above, equal = spans[0]
-        return above | equal
-    return join
 
 
 def eq_chunks(m, a, b, name):

@@ -16,10 +16,11 @@ from . import __version__
 from .axil import strobe_signature
 from ._rtl import ShiftQueue, any_of, at_least, choose_one_hot, equal, or_all, predecode
 from .model import Err, Op
-from .regs import (HANDLE_FIELDS, IRQ_BITS, LOW_WATER_BITS, PLAIN_READ, PLAIN_WRITE, POOL_BASE, READ_EXTRA,
+from .regs import (HANDLE_FIELDS, IRQ_BITS, LOW_WATER_BITS, PLAIN_READ, PLAIN_WRITE, POOL_BASE,
                    REGISTER_EXTRA, constant_value, register_map)
 
-__all__ = ["RegisterFile", "REGISTER_EXTRA", "READ_EXTRA", "PLAIN_READ", "PLAIN_WRITE", "read_depth"]
+__all__ = ["RegisterFile", "REGISTER_EXTRA", "PLAIN_READ", "PLAIN_WRITE", "read_depth"]
+
 
 def read_depth(config):
     """Reads (and writes) open at once: enough for one register ALLOC (FREE) a clock."""

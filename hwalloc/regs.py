@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 __all__ = ["Field", "Register", "RegisterMap", "register_map", "ID_VALUE", "version_word",
            "HANDLE_FIELDS", "POOL_STRIDE", "POOL_BASE", "ERR_HEAD0_FIELDS", "IRQ_FIELDS",
-           "IRQ_MASK", "IRQ_BITS", "LOW_WATER_BITS", "REGISTER_EXTRA", "READ_EXTRA", "PLAIN_READ",
+           "IRQ_MASK", "IRQ_BITS", "LOW_WATER_BITS", "REGISTER_EXTRA", "PLAIN_READ",
            "PLAIN_WRITE"]
 
 #: Cycles a register FREE or FLUSH adds to L from the later of its AW and W
@@ -17,7 +17,6 @@ __all__ = ["Field", "Register", "RegisterMap", "register_map", "ID_VALUE", "vers
 #: to its R handshake, with a master that never stalls: the request register,
 #: the response register (SPEC §6).
 REGISTER_EXTRA = 2
-READ_EXTRA = REGISTER_EXTRA
 #: Cycles from an AR handshake to its R handshake for a plain read, and from
 #: the later of AW and W to B for a plain write: three registered stages.
 PLAIN_READ = PLAIN_WRITE = 3

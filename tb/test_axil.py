@@ -24,7 +24,7 @@ from hwalloc import __version__
 from hwalloc.collateral import emit_python_driver
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.model import Err
-from hwalloc.regfile import PLAIN_READ, PLAIN_WRITE, READ_EXTRA, REGISTER_EXTRA, read_depth
+from hwalloc.regfile import PLAIN_READ, PLAIN_WRITE, REGISTER_EXTRA, read_depth
 from hwalloc.regs import IRQ_MASK, LOW_WATER_BITS, constant_value, register_map
 from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
@@ -906,7 +906,7 @@ async def test_register_reads_at_bus_speed(dut):
         plain = [tb.master.init_read(MAP["CONFIG"].offset, 4) for _ in range(4)]
         for event in allocs + plain:
             await event.wait()
-        latency = CONFIG.latency + READ_EXTRA
+        latency = CONFIG.latency + REGISTER_EXTRA
         assert watch.latencies()[:k] == [latency] * k, f"ALLOC latencies {watch.latencies()[:k]}"
         assert watch.ars[k - 1] - watch.ars[0] == k - 1
         handles = [int.from_bytes(e.data.data, "little") for e in allocs]
