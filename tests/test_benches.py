@@ -22,10 +22,10 @@ from test_core_sim import CORNERS
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "sim_build"
-#: Random requests per shipped example: the four examples make well over 10**6
+#: Random requests per shipped example: the four examples make over 10**6
 #: checked operations per run of the suite (random traffic, resets, tag wrap,
-#: channels, rings).
-OPS_PER_EXAMPLE = 200_000
+#: channels, rings; about 1.25 million), as issue 2 asks.
+OPS_PER_EXAMPLE = 160_000
 
 NATIVE_TESTS = ("random_traffic", "reset_in_flight", "tag_wrap", "channels", "ring")
 AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_axi", "irq_set_wins",
@@ -33,14 +33,14 @@ AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_ax
              "error_log")
 
 
-def run_example(name, tmp_path, ops, seed=1):
+def run_example(name, tmp_path, ops, seed=1, testcase=None):
     config = load_config(example_path(name))
     verilog = (REPO / "rtl_out" / f"{config.name}.v").read_text()
     build_dir = sim.build(config, verilog=verilog, cache=CACHE)
     stats_file = tmp_path / "stats.jsonl"
     failed = False
     try:
-        sim.run_bench(config, example_path(name), build_dir, seed=seed, ops=ops,
+        sim.run_bench(config, example_path(name), build_dir, seed=seed, ops=ops, testcase=testcase,
                       stats_file=stats_file, results_xml=tmp_path / "results.xml",
                       log_file=tmp_path / "sim.log")
     except SystemExit:
@@ -89,7 +89,9 @@ def test_shipped_core_matches_model(name, tmp_path, record_property):
 
 def test_thousand_channels_on_the_1024_slot_pool(tmp_path):
     """The seed's headline, on its own: 1000 channels, zero failures, every grant at L."""
-    config, results = run_example("acquisition", tmp_path, 60_000, seed=7)
+    config, results = run_example("acquisition", tmp_path, 60_000, seed=7,
+                                  testcase="test_channels_never_fail")
+    assert set(results) == {"channels"}
     channels = results["channels"]
     assert channels.max_in_use >= 990           # the pool is really nearly full
     assert not channels.failures
