@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
+from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config, not_built_yet
 from .emit import generate
 from .pnr import DEVICES
 from .tb.scoreboard import Stats
@@ -40,7 +40,10 @@ __all__ = ["main"]
 
 def _load(path):
     try:
-        return load_config(path)
+        config = load_config(path)
+        if not_built_yet(config):
+            raise ConfigError(not_built_yet(config))
+        return config
     except ConfigError as error:
         where = path or f"built-in example {DEFAULT_EXAMPLE}"
         print(f"hwalloc: {where}: config refused, nothing written:", file=sys.stderr)

@@ -57,7 +57,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._rtl import any_of, at_least, choose_one_hot, eq_chunks, equal, or_all, plus_small
 from .axil import AxiLiteAdapter, axil_members
-from .config import MIN_LATENCY, RECYCLE_DELAY
+from .config import MIN_LATENCY, RECYCLE_DELAY, ConfigError, not_built_yet
 from .kinds import KINDS
 from .model import Err
 from .regfile import RegisterFile, read_depth
@@ -801,6 +801,8 @@ class HwallocTop(_Timing, wiring.Component):
     """
 
     def __init__(self, config, *, flush=True):
+        if not_built_yet(config):
+            raise ConfigError(not_built_yet(config))
         self._config = config
         self._flush = flush             # see AllocatorCore
         members = {"aclk": In(1), "aresetn": In(1)}

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
-__all__ = ["Err", "Op", "Grant", "Freed", "Flushed", "Answers", "Model", "Monitor", "LogEntry",
-           "locate"]
+__all__ = ["Err", "Op", "Burst", "Grant", "Freed", "Flushed", "Answers", "Model", "Monitor", "LogEntry",
+           "locate", "burst_span", "judge_access", "GuardModel"]
 
 
 class Err(IntEnum):
@@ -32,6 +32,12 @@ class Err(IntEnum):
     NOT_ALLOCATED = 6
     TAG_MISMATCH = 7
     CONTRACT = 8
+    ACCESS_OUTSIDE = 9
+    ACCESS_RO = 10
+    ACCESS_BOUNDS = 11
+    ACCESS_FREE = 12
+    ACCESS_TAG = 13
+    ACCESS_LOCKED = 14
 
 
 class Op(IntEnum):
@@ -39,6 +45,15 @@ class Op(IntEnum):
     ALLOC = 0
     FREE = 1
     FLUSH = 2
+    READ_ACCESS = 3
+    WRITE_ACCESS = 4
+
+
+class Burst(IntEnum):
+    """AXI4 ``burst`` (AxBURST)."""
+    FIXED = 0
+    INCR = 1
+    WRAP = 2
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,119 @@ def locate(config, addr):
                 return pool.index, None, Err.MISALIGNED
             return pool.index, offset // pool.slot_size, Err.OK
     return None, None, Err.OUT_OF_RANGE
+
+
+def burst_span(addr, length, size, burst):
+    """The bytes an AXI4 burst touches, ``(first, last)`` inclusive, or None for
+    a burst AXI4 does not allow (a reserved ``burst``, a WRAP whose ``length``
+    + 1 beats are not 2, 4, 8 or 16 or whose start is not aligned to ``size``).
+
+    ``length`` is AxLEN (beats - 1), ``size`` is AxSIZE (bytes a beat = 2**size).
+    INCR: from the address to the end of its last beat (the first beat may start
+    unaligned; the others are aligned). FIXED: the first beat, every time. WRAP:
+    its whole wrap container.
+    """
+    beat = 1 << size
+    aligned = addr - addr % beat
+    if burst == Burst.INCR:
+        return addr, aligned + (length + 1) * beat - 1
+    if burst == Burst.FIXED:
+        return addr, aligned + beat - 1
+    if burst == Burst.WRAP and length in (1, 3, 7, 15) and addr == aligned:
+        container = (length + 1) * beat
+        start = addr - addr % container
+        return start, start + container - 1
+    return None
+
+
+def _area_of(config, byte):
+    """The pool or region holding ``byte`` (a Pool, a Region or None)."""
+    for area in (*config.pools, *config.regions):
+        if area.base <= byte < area.end:
+            return area
+    return None
+
+
+def judge_access(config, held, *, addr, tag, length, size, burst, write, locked=False):
+    """The guard's verdict on one AXI4 burst (SPEC §8, codes §5): the first of
+    ACCESS_LOCKED (writes), ACCESS_OUTSIDE, ACCESS_RO, ACCESS_BOUNDS,
+    ACCESS_FREE, ACCESS_TAG that applies, else OK.
+
+    ``held`` is, per pool, ``{slot: current tag}`` of the slots held
+    (:attr:`Model.held`); ``addr`` is the address without tag bits and ``tag``
+    the tag the master presented in the address's top bits. A burst AXI4 does
+    not allow, or one whose size is wider than the guard's data bus, touches
+    bytes nobody can name: ACCESS_OUTSIDE.
+    """
+    if write and locked:
+        return Err.ACCESS_LOCKED
+    span = burst_span(addr, length, size, burst)
+    if span is None or size > config.guard.max_size:
+        return Err.ACCESS_OUTSIDE
+    first, last = span
+    area = _area_of(config, first)
+    if area is None:
+        if last >= 1 << config.addr_width or any(a.base <= last and first < a.end
+                                                 for a in (*config.pools, *config.regions)):
+            return Err.ACCESS_OUTSIDE          # from nowhere into a pool or region
+        return Err.OK if config.guard.outside == "pass" else Err.ACCESS_OUTSIDE
+    if last >= area.end:
+        return Err.ACCESS_OUTSIDE              # leaves the pool or region it starts in
+    if write and area.access == "ro":
+        return Err.ACCESS_RO
+    if not hasattr(area, "slots"):
+        return Err.OK                          # a region: no slots, no tags
+    slot = (first - area.base) // area.slot_size
+    if (last - area.base) // area.slot_size != slot:
+        return Err.ACCESS_BOUNDS
+    if slot not in held[area.index]:
+        return Err.ACCESS_FREE
+    if config.tag_bits and held[area.index][slot] != tag:
+        return Err.ACCESS_TAG
+    return Err.OK
+
+
+class GuardModel:
+    """The guard's own state (SPEC §8, §6 GUARD_*): the lock of degraded mode
+    and the counters. Judges bursts with :func:`judge_access` against the
+    allocation state it is handed.
+
+    Parameters
+    ----------
+    config : :class:`hwalloc.config.Config` with a ``guard``
+    """
+
+    def __init__(self, config):
+        if config.guard is None:
+            raise ValueError(f"Config {config.name} has no guard")
+        self.config = config
+        self.reset()
+
+    def reset(self):
+        self.locked = False
+        self.lock_on_violation = False
+        self.checks = self.refused = 0
+
+    def clear(self):
+        """CTRL.CLEAR: GUARD_CHECKS and GUARD_REFUSED."""
+        self.checks = self.refused = 0
+
+    def split(self, axi_addr):
+        """``(address, tag)`` of an address on ``s_axi`` (the tag in its top T bits)."""
+        width = self.config.addr_width
+        return axi_addr & ((1 << width) - 1), axi_addr >> width
+
+    def access(self, held, *, axi_addr, length, size, burst, write):
+        """One AR (``write`` False) or AW burst: its verdict, counted, and the
+        lock taken if it is refused while LOCK_ON_VIOLATION is set."""
+        addr, tag = self.split(axi_addr)
+        err = judge_access(self.config, held, addr=addr, tag=tag, length=length, size=size,
+                           burst=burst, write=write, locked=self.locked)
+        self.checks = (self.checks + 1) % 2**32
+        if err != Err.OK:
+            self.refused = (self.refused + 1) % 2**32
+            self.locked |= self.lock_on_violation
+        return err
 
 
 class Model:
@@ -263,6 +391,19 @@ class Monitor:
         else:
             self.err_dropped = (self.err_dropped + 1) % 2**32
             self.irq_status |= 4
+
+    def record_access(self, cycle, *, axi_addr, axi_id, write, err):
+        """Account one burst the guard judged (SPEC §8): a refusal is logged
+        (source guard, its AXI ID, the address without tag bits, the tag
+        presented) and raises ERROR and ACCESS."""
+        if err == Err.OK:
+            return
+        width = self.config.addr_width
+        addr, tag = axi_addr & ((1 << width) - 1), axi_addr >> width
+        pool = locate(self.config, addr)[0]
+        self._error(LogEntry(err, Op.WRITE_ACCESS if write else Op.READ_ACCESS, 2,
+                             0xFF if pool is None else pool, tag, addr % 2**32, axi_id, cycle % 2**32))
+        self.irq_status |= 32
 
     def record(self, cycle, *, alloc=None, grant=None, free=None, freed=None, flush=None,
                flushed=None, source=0, free_pool=None):

@@ -66,6 +66,12 @@ ERRORS = {
     6: 'NOT_ALLOCATED',
     7: 'TAG_MISMATCH',
     8: 'CONTRACT',
+    9: 'ACCESS_OUTSIDE',
+    10: 'ACCESS_RO',
+    11: 'ACCESS_BOUNDS',
+    12: 'ACCESS_FREE',
+    13: 'ACCESS_TAG',
+    14: 'ACCESS_LOCKED',
 }
 HANDLE = {
     'SLOT': (0, 19),

@@ -66,7 +66,7 @@ def test_default_is_the_event_region_example():
 def test_unknown_keys_are_refused():
     assert problems(colour="red") == [
         "colour: unknown key (expected one of: name, clock_mhz, latency, addr_width, tag_bits, "
-        "user_bits, error_log_depth, pools, regions)"]
+        "user_bits, error_log_depth, pools, regions, guard)"]
     assert pool_problems(size=3) == [
         "pools[0].size: unknown key (expected one of: name, base, slot_size, slots, kind, "
         "access, lifetime)"]
