@@ -6,48 +6,15 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from hwalloc.config import load_config
 from hwalloc.regs import register_map
+from hwalloc.tb.handshakes import Handshakes
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 MAP = register_map(CONFIG)
-
-
-class Handshakes:
-    """The cycles of every handshake on the five channels, counted on rising edges."""
-
-    def __init__(self, dut):
-        self.dut, self.cycle = dut, 0
-        self.seen = {name: [] for name in ("ar", "r", "aw", "w", "b")}
-        self.task = cocotb.start_soon(self._watch())
-
-    async def _watch(self):
-        ports = {name: (getattr(self.dut, f"s_axil_{name}valid"), getattr(self.dut, f"s_axil_{name}ready"))
-                 for name in self.seen}
-        while True:
-            await RisingEdge(self.dut.aclk)
-            self.cycle += 1
-            for name, (valid, ready) in ports.items():
-                if int(valid.value) and int(ready.value):
-                    self.seen[name].append(self.cycle)
-
-    def clear(self):
-        for cycles in self.seen.values():
-            cycles.clear()
-
-    def per_transaction(self, name):
-        cycles = self.seen[name]
-        return (cycles[-1] - cycles[0] + 1) / len(cycles)
-
-    def read_latency(self):
-        return max(r - a for a, r in zip(self.seen["ar"], self.seen["r"], strict=True))
-
-    def write_latency(self):
-        return max(b - max(aw, w) for aw, w, b in zip(self.seen["aw"], self.seen["w"], self.seen["b"],
-                                                       strict=True))
 
 
 @cocotb.test()
@@ -81,24 +48,24 @@ async def measure_register_interface(dut):
     low_water = MAP["POOL0_LOW_WATER"].offset
     watch.clear()
     await run([read(MAP["ID"].offset) for _ in range(n)])
-    results["plain read"] = (watch.per_transaction("r"), watch.read_latency())
+    results["plain read"] = (watch.per_transaction("r"), max(watch.latencies()))
     watch.clear()
     await run([write(low_water, 0) for _ in range(n)])
-    results["plain write"] = (watch.per_transaction("b"), watch.write_latency())
+    results["plain write"] = (watch.per_transaction("b"), max(watch.write_latencies()))
     watch.clear()
     await run([read(MAP["ID"].offset) for _ in range(n)] + [write(low_water, 0) for _ in range(n)])
     results["read and write at once"] = (max(watch.per_transaction("r"), watch.per_transaction("b")),
-                                         max(watch.read_latency(), watch.write_latency()))
+                                         max(max(watch.latencies()), max(watch.write_latencies())))
     # register ALLOCs back to back, then FREEs of their handles back to back
     pool = max(range(len(CONFIG.pools)), key=lambda p: CONFIG.pools[p].slots)
     k = min(64, CONFIG.pools[pool].slots)
     watch.clear()
     answers = await run([read(MAP[f"POOL{pool}_ALLOC"].offset) for _ in range(k)])
-    results["register ALLOC"] = (watch.per_transaction("r"), watch.read_latency())
+    results["register ALLOC"] = (watch.per_transaction("r"), max(watch.latencies()))
     handles = [int.from_bytes(answer.data, "little") & 0x7FFFFFFF for answer in answers]
     watch.clear()
     await run([write(MAP[f"POOL{pool}_FREE"].offset, handle) for handle in handles])
-    results["register FREE"] = (watch.per_transaction("b"), watch.write_latency())
+    results["register FREE"] = (watch.per_transaction("b"), max(watch.write_latencies()))
     watch.task.kill()
     with open(os.environ["HWALLOC_BENCH_OUT"], "w") as f:
         json.dump({"config": CONFIG.name, "latency": CONFIG.latency, **results}, f)

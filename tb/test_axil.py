@@ -28,6 +28,7 @@ from hwalloc.regfile import PLAIN_READ, PLAIN_WRITE, REGISTER_EXTRA, read_depth
 from hwalloc.regs import IRQ_MASK, LOW_WATER_BITS, constant_value, register_map
 from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
+from hwalloc.tb.handshakes import Handshakes
 from hwalloc.tb.scoreboard import Mismatch, earlier_failure
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
@@ -829,52 +830,6 @@ async def responses(events):
     return [answer.resp for answer in await answered(events)]
 
 
-class Handshakes:
-    """The cycles of every handshake on the five channels, counted on rising edges."""
-
-    CHANNELS = ("ar", "r", "aw", "w", "b")
-
-    def __init__(self, tb):
-        self.tb, self.cycle = tb, 0
-        self.seen = {name: [] for name in self.CHANNELS}
-        self.task = cocotb.start_soon(self._watch())
-
-    @property
-    def ars(self):
-        return self.seen["ar"]
-
-    @property
-    def rs(self):
-        return self.seen["r"]
-
-    def clear(self):
-        for cycles in self.seen.values():
-            cycles.clear()
-
-    async def _watch(self):
-        get = self.tb.get
-        while True:
-            await RisingEdge(self.tb.dut.aclk)
-            self.cycle += 1
-            for name, cycles in self.seen.items():
-                if get(f"s_axil_{name}valid") and get(f"s_axil_{name}ready"):
-                    cycles.append(self.cycle)
-
-    def latencies(self):
-        """Per read, from its AR handshake to its R handshake."""
-        return [r - a for a, r in zip(self.ars, self.rs, strict=True)]
-
-    def write_latencies(self):
-        """Per write, from the later of its AW and W handshakes to its B handshake."""
-        aws, ws, bs = self.seen["aw"], self.seen["w"], self.seen["b"]
-        return [b - max(aw, w) for aw, w, b in zip(aws, ws, bs, strict=True)]
-
-    def span(self, name):
-        """Cycles from the channel's first handshake to its last, both counted."""
-        cycles = self.seen[name]
-        return cycles[-1] - cycles[0] + 1
-
-
 @cocotb.test(timeout_time=TIMEOUT_US, timeout_unit="us")
 async def test_register_reads_at_bus_speed(dut):
     """With a master that never stalls (SPEC §6): plain reads one a clock, each
@@ -887,7 +842,7 @@ async def test_register_reads_at_bus_speed(dut):
     async def body():
         await tb.start()
         await tb.cycles(4)
-        watch = Handshakes(tb)
+        watch = Handshakes(tb.dut)
         n = 32
         # plain reads, back to back
         events = [tb.master.init_read(MAP["ID"].offset, 4) for _ in range(n)]
@@ -932,7 +887,7 @@ async def test_register_writes_at_bus_speed(dut):
     async def body():
         await tb.start()
         await tb.cycles(4)
-        watch = Handshakes(tb)
+        watch = Handshakes(tb.dut)
         n = 32
 
         def one_a_clock(*channels):
