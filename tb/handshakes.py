@@ -4,6 +4,8 @@
 import cocotb
 from cocotb.triggers import RisingEdge
 
+from .signals import int_reader
+
 __all__ = ["Handshakes"]
 
 
@@ -30,13 +32,14 @@ class Handshakes:
             cycles.clear()
 
     async def _watch(self):
-        ports = {name: (getattr(self.dut, f"s_axil_{name}valid"), getattr(self.dut, f"s_axil_{name}ready"))
+        ports = {name: (int_reader(getattr(self.dut, f"s_axil_{name}valid")),
+                        int_reader(getattr(self.dut, f"s_axil_{name}ready")))
                  for name in self.CHANNELS}
         while True:
             await RisingEdge(self.dut.aclk)
             self.cycle += 1
             for name, (valid, ready) in ports.items():
-                if int(valid.value) and int(ready.value):
+                if valid() and ready():
                     self.seen[name].append(self.cycle)
 
     def latencies(self):

@@ -30,6 +30,7 @@ from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
 from hwalloc.tb.handshakes import Handshakes
 from hwalloc.tb.scoreboard import Mismatch, earlier_failure
+from hwalloc.tb.signals import int_reader
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 SEED = int(os.environ.get("HWALLOC_SEED", "1"))
@@ -135,7 +136,7 @@ class RegisterSide:
 class TB:
     def __init__(self, dut, *, seed_offset=0):
         self.dut = dut
-        self.handles = {}
+        self.handles, self.readers = {}, {}
         self.rng = random.Random(SEED * 1000 + 100 + seed_offset)
 
         async def tick():
@@ -153,10 +154,10 @@ class TB:
         self.axi_ops = 0
 
     def get(self, name):
-        handle = self.handles.get(name)
-        if handle is None:
-            handle = self.handles[name] = getattr(self.dut, name)
-        return int(handle.value)
+        reader = self.readers.get(name)
+        if reader is None:
+            reader = self.readers[name] = int_reader(getattr(self.dut, name))
+        return reader()
 
     def put(self, name, value):
         handle = self.handles.get(name)

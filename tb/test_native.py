@@ -17,6 +17,7 @@ from cocotb.triggers import FallingEdge
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.tb.driver import Channels, NativeBench
 from hwalloc.tb.scoreboard import Mismatch, earlier_failure
+from hwalloc.tb.signals import int_reader
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 SEED = int(os.environ.get("HWALLOC_SEED", "1"))
@@ -38,9 +39,10 @@ class TB:
         if CONFIG.tag_bits:
             handles["grant_tag"], handles["free_tag"] = dut.grant_tag, dut.free_tag
         self.handles = handles
+        readers = {name: int_reader(handle) for name, handle in handles.items()}
 
         def get(name):
-            return int(handles[name].value)
+            return readers[name]()
 
         def put(name, value):
             handles[name].value = value
