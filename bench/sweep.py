@@ -257,6 +257,9 @@ def main(argv):
             f"a carry chain as one level (the figure the budget of {DEPTH_BUDGET} judges, "
             "`hwalloc synth`). Times are wall-clock and noisy.\n\n## hwalloc\n\n" + table(rows) +
             "\n\n## Baseline: bitmap + find-first-free (bench/baseline.py)\n\n" + table(baseline) + "\n")
+    if any(row["point"].endswith(" *") for row in baseline):
+        text += ("\n\\* Yosys passed its time limit in this run; the figures are the last "
+                 "ones measured (the baseline's code is unchanged).\n")
     if flush_rows:
         text += ("\n## Cost of the flush port\n\nThe same config built with the flush port and "
                  "without it (`HwallocTop(config, flush=False)`, a measuring knob, not a product "
@@ -265,9 +268,6 @@ def main(argv):
                  "record's second read port, the `seen` counter, the forwarding of grants in "
                  "flight). A ring needs the tag continuity anyway. The register file's FLUSH "
                  "registers are in both.\n\n" + table(flush_rows, FLUSH_COLUMNS) + "\n")
-    if any(row["point"].endswith(" *") for row in baseline):
-        text += ("\n\\* Yosys passed its time limit in this run; the figures are the last "
-                 "ones measured (the baseline's code is unchanged).\n")
     text += ("\n![resources](benchmarks_resources.png)\n![depth](benchmarks_depth.png)\n"
              "![simulation](benchmarks_simulation.png)\n")
     print(text)

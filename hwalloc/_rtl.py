@@ -30,13 +30,14 @@ def or_all(values):
     return values[0]
 
 
-def any_of(values):
+def any_of(values, *, chain=False):
     """The OR of many one-bit ``values`` on a carry chain: the carry out of
     ``x + (2**n - 1)``. Each value (or the small function that forms it) is one
     LUT beside the chain, so the depth does not grow with their number, where
-    Yosys' mapper makes a wide OR a chain of LUTs, a level every two terms."""
+    Yosys' mapper makes a wide OR a chain of LUTs, a level every two terms.
+    Up to three values are a plain OR, unless ``chain``."""
     values = [Value.cast(value) for value in values]
-    if len(values) <= 3:
+    if len(values) <= (1 if chain else 3):
         return or_all(values)
     bits = Cat(*values)
     return (bits + ((1 << len(bits)) - 1))[len(bits)]
@@ -121,13 +122,13 @@ def plus_small(value, k):
     return Cat(*bits[:k - 1], *(bits[i] ^ and_all(bits[k - 1:i]) for i in range(k - 1, len(bits))))
 
 
-def choose_one_hot(choices, width):
+def choose_one_hot(choices, width, *, chain=False):
     """The value of the choice whose select is set, for ``(select, value)``
     pairs of which at most one select is set (0 if none): per bit, the OR of
     ``select & value[i]`` on a carry chain (:func:`any_of`), so that each term
     and the small function forming its value are one LUT beside the chain."""
     choices = [(Value.cast(select), Value.cast(value)) for select, value in choices]
-    return Cat(any_of(select & value[i] for select, value in choices if i < len(value))
+    return Cat(any_of((select & value[i] for select, value in choices if i < len(value)), chain=chain)
                for i in range(width))
 
 

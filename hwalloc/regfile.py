@@ -426,7 +426,9 @@ class RegisterFile(wiring.Component):
         # before it goes to the pipeline in the cycle after its pair: the
         # core's request is formed from these registers, not registered again,
         # so that it answers in L + 2.
-        fields = Cat(new_flush, choose_one_hot(zip(w1_pool_is, w1_addrs, strict=True), A),
+        # (on carry chains even for two or three pools: a plain OR of registers
+        # and constants is mapped into a chain of small LUTs in front of the queue)
+        fields = Cat(new_flush, choose_one_hot(zip(w1_pool_is, w1_addrs, strict=True), A, chain=True),
                      ~any_of(w1_hit), w1_pool, w1_tag, w1_hit, w1_pool_is)
         queue = ShiftQueue(m, len(fields), self._depth, "command_queue")
         request = Mux(queue.head_valid, queue.head, fields)

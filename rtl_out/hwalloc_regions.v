@@ -322,9 +322,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$4427$0 (\$11 [4:0]),
-    .\port$4427$48 (\$11 [51:48]),
-    .\port$4427$7 (\$11 [15:7]),
+    .\port$4299$0 (\$11 [4:0]),
+    .\port$4299$48 (\$11 [51:48]),
+    .\port$4299$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -381,7 +381,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$4055$40 (\$19 [44:39]),
+    .\port$3927$40 (\$19 [44:39]),
     .rst(rst),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$163 )
@@ -413,14 +413,14 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$3335$0 (\$15 ),
     .\port$3336$0 (\$16 ),
     .\port$3338$0 (\$17 ),
-    .\port$4055$1 (\$19 ),
-    .\port$4427$0 (\$11 [15:0]),
-    .\port$4427$48 (\$11 [60:48]),
-    .\port$4430$0 (\$12 ),
-    .\port$4442$0 (\$13 ),
-    .\port$4470$0 (\$14 ),
-    .\port$4718$0 (\$signal ),
-    .\port$5007$0 (\$signal$58 ),
+    .\port$3927$1 (\$19 ),
+    .\port$4299$0 (\$11 [15:0]),
+    .\port$4299$48 (\$11 [60:48]),
+    .\port$4302$0 (\$12 ),
+    .\port$4314$0 (\$13 ),
+    .\port$4342$0 (\$14 ),
+    .\port$4590$0 (\$signal ),
+    .\port$4879$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,7 +568,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4427$0 , \port$4427$7 , \port$4427$48 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4299$0 , \port$4299$7 , \port$4299$48 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$238  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1224,12 +1224,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4427$0 ;
-  wire [4:0] \port$4427$0 ;
-  input [3:0] \port$4427$48 ;
-  wire [3:0] \port$4427$48 ;
-  input [8:0] \port$4427$7 ;
-  wire [8:0] \port$4427$7 ;
+  input [4:0] \port$4299$0 ;
+  wire [4:0] \port$4299$0 ;
+  input [3:0] \port$4299$48 ;
+  wire [3:0] \port$4299$48 ;
+  input [8:0] \port$4299$7 ;
+  wire [8:0] \port$4299$7 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data2 = 33'h000000000;
@@ -1857,78 +1857,78 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$158  = r_fast_push & r_fast_full[8];
   assign \$159  = r_fast_full[9] | \$158 ;
   assign \$160  = r_fast_pop ? \$157  : \$159 ;
-  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$161  = r_slow_full[1] ? r_slow_data1 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$162  = r_slow_full[0] ? r_slow_data0 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$163  = r_slow_pop ? \$161  : \$162 ;
   assign \$164  = r_slow_push & r_slow_full[0];
   assign \$165  = r_slow_full[1] | \$164 ;
   assign \$167  = r_slow_full[0] | \$166 ;
   assign \$168  = r_slow_pop ? \$165  : \$167 ;
-  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$169  = r_slow_full[2] ? r_slow_data2 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$170  = r_slow_full[1] ? r_slow_data1 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$171  = r_slow_pop ? \$169  : \$170 ;
   assign \$172  = r_slow_push & r_slow_full[1];
   assign \$173  = r_slow_full[2] | \$172 ;
   assign \$174  = r_slow_push & r_slow_full[0];
   assign \$175  = r_slow_full[1] | \$174 ;
   assign \$176  = r_slow_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$177  = r_slow_full[3] ? r_slow_data3 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$178  = r_slow_full[2] ? r_slow_data2 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[2];
   assign \$181  = r_slow_full[3] | \$180 ;
   assign \$182  = r_slow_push & r_slow_full[1];
   assign \$183  = r_slow_full[2] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$185  = r_slow_full[4] ? r_slow_data4 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$186  = r_slow_full[3] ? r_slow_data3 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[3];
   assign \$189  = r_slow_full[4] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[2];
   assign \$191  = r_slow_full[3] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$193  = r_slow_full[5] ? r_slow_data5 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$194  = r_slow_full[4] ? r_slow_data4 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[4];
   assign \$197  = r_slow_full[5] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[3];
   assign \$199  = r_slow_full[4] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$201  = r_slow_full[6] ? r_slow_data6 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$202  = r_slow_full[5] ? r_slow_data5 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[5];
   assign \$205  = r_slow_full[6] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[4];
   assign \$207  = r_slow_full[5] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$209  = r_slow_full[7] ? r_slow_data7 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$210  = r_slow_full[6] ? r_slow_data6 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[6];
   assign \$213  = r_slow_full[7] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[5];
   assign \$215  = r_slow_full[6] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$217  = r_slow_full[8] ? r_slow_data8 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$218  = r_slow_full[7] ? r_slow_data7 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[7];
   assign \$221  = r_slow_full[8] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[6];
   assign \$223  = r_slow_full[7] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
-  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$225  = r_slow_full[9] ? r_slow_data9 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
+  assign \$226  = r_slow_full[8] ? r_slow_data8 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[8];
   assign \$229  = r_slow_full[9] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[7];
   assign \$231  = r_slow_full[8] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$234  = r_slow_full[9] ? r_slow_data9 : { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[9];
   assign \$238  = r_slow_push & r_slow_full[8];
@@ -2630,7 +2630,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign r_slow_w_data = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$101  = r_kinds_push;
@@ -2640,7 +2640,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign bus__r_slow_data = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$133  = w_kinds_pop;
@@ -2658,7 +2658,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$153  = { bus__r_err, bus__r_data };
   assign \$157  = \$156 ;
   assign \$166  = r_slow_push;
-  assign \$233  = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 , 10'h000, \port$4427$7  };
+  assign \$233  = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 , 10'h000, \port$4299$7  };
   assign \$237  = \$236 ;
   assign \$530  = w_addrs_full[0];
   assign \$246  = w_addrs_push;
@@ -2679,7 +2679,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$509  = \$508 ;
 endmodule
 
-module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$4055$40 , a6_valid
+module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3927$40 , a6_valid
 , a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$239  = 0;
   wire [14:0] \$1 ;
@@ -4734,8 +4734,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_next_tag;
-  input [5:0] \port$4055$40 ;
-  wire [5:0] \port$4055$40 ;
+  input [5:0] \port$3927$40 ;
+  wire [5:0] \port$3927$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$373 ;
@@ -4973,10 +4973,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4055$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3927$40 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4055$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3927$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5111,19 +5111,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$180  = free_port_addr - 32'd2147745792;
   assign \$181  = ~ \$180 [32];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4055$40 [0] : \$183 ;
+  assign \$184  = free_src ? \port$3927$40 [0] : \$183 ;
   assign \$185  = free_port_addr - 32'd2148532224;
   assign \$186  = ~ \$185 [32];
   assign \$187  = free_port_addr - 32'd2148663296;
   assign \$188  = ~ \$187 [32];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4055$40 [1] : \$190 ;
+  assign \$191  = free_src ? \port$3927$40 [1] : \$190 ;
   assign \$192  = free_port_addr - 32'd2149580800;
   assign \$193  = ~ \$192 [32];
   assign \$194  = free_port_addr - 32'd2149597184;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$4055$40 [2] : \$197 ;
+  assign \$198  = free_src ? \port$3927$40 [2] : \$197 ;
   assign \$199  = f0_addr[2:0] == f2_addr[2:0];
   assign \$200  = f0_addr[5:3] == f2_addr[5:3];
   assign \$201  = f0_addr[8:6] == f2_addr[8:6];
@@ -7666,7 +7666,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign event_grant_waddr = { \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
   assign log_grant_waddr = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
   assign config_grant_waddr = { \$629 , \$622 , \$615 , \$608  };
-  assign flush_reg_select = \port$4055$40 [5:3];
+  assign flush_reg_select = \port$3927$40 [5:3];
   assign event_fresh_slot = \$588 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$594 [8:0];
@@ -7678,7 +7678,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
   assign \$signal  = { \$643 , \$642 , \$641 , \$637 , \$633 , \$629 , \$622 , \$615 , \$608  };
   assign next_next_tag = \$1313 [3:0];
   assign fetched_snap = \$652 [5];
-  assign free_reg_hit = \port$4055$40 [2:0];
+  assign free_reg_hit = \port$3927$40 [2:0];
   assign \$signal$253  = \$1330 [12];
   assign hit_a3 = \$1334 [12];
   assign \$signal$272  = \$1338 [12];
@@ -8109,8 +8109,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, rst, alloc_valid,
 endmodule
 
 module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3335$0 , \port$3336$0 , \port$3338$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$4055$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4427$0 , \port$4427$48 , rsp_freed_valid, \port$4430$0 , rsp_flushed_valid, \port$4442$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4470$0 , e1_exhausted, \port$4718$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$5007$0 , clk);
+, req_free, req_flush, \port$3927$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4299$0 , \port$4299$48 , rsp_freed_valid, \port$4302$0 , rsp_flushed_valid, \port$4314$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4342$0 , e1_exhausted, \port$4590$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4879$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$240  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -8318,145 +8318,145 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire \$1184 ;
+  wire [3:0] \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
-  wire \$1188 ;
+  wire [3:0] \$1188 ;
   wire \$1189 ;
   wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire \$1192 ;
+  wire [3:0] \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
-  wire \$1196 ;
+  wire [3:0] \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
+  wire [3:0] \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  wire \$1204 ;
+  wire [3:0] \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
-  wire \$1208 ;
+  wire [3:0] \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
-  wire \$1212 ;
+  wire [3:0] \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire \$1216 ;
+  wire [3:0] \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire \$122 ;
-  wire \$1220 ;
+  wire [3:0] \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire \$1224 ;
+  wire [3:0] \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
-  wire \$1228 ;
+  wire [3:0] \$1228 ;
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
   wire \$1231 ;
-  wire \$1232 ;
+  wire [3:0] \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
-  wire \$1236 ;
+  wire [3:0] \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
+  wire [3:0] \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
-  wire \$1244 ;
+  wire [3:0] \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
-  wire \$1248 ;
+  wire [3:0] \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
   wire \$1251 ;
-  wire \$1252 ;
+  wire [3:0] \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
-  wire \$1256 ;
+  wire [3:0] \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
+  wire [3:0] \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
-  wire \$1264 ;
+  wire [3:0] \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
-  wire \$1268 ;
+  wire [3:0] \$1268 ;
   wire \$1269 ;
   wire \$127 ;
   wire \$1270 ;
   wire \$1271 ;
-  wire \$1272 ;
+  wire [3:0] \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire \$1276 ;
+  wire [3:0] \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
+  wire [3:0] \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire \$1284 ;
+  wire [3:0] \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
   wire \$1287 ;
-  wire \$1288 ;
+  wire [3:0] \$1288 ;
   wire \$1289 ;
   wire [32:0] \$129 ;
   wire \$1290 ;
   wire \$1291 ;
-  wire \$1292 ;
+  wire [3:0] \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
-  wire \$1296 ;
+  wire [3:0] \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
   wire [32:0] \$130 ;
-  wire \$1300 ;
+  wire [3:0] \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
-  wire \$1304 ;
+  wire [3:0] \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
-  wire \$1308 ;
+  wire [3:0] \$1308 ;
   wire \$1309 ;
   wire [32:0] \$131 ;
   wire \$1310 ;
@@ -8482,148 +8482,148 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1329 ;
   wire [17:0] \$133 ;
   wire \$1330 ;
-  wire \$1331 ;
+  wire [3:0] \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
-  wire \$1335 ;
+  wire [3:0] \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
-  wire \$1339 ;
+  wire [3:0] \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire \$1343 ;
+  wire [3:0] \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  wire \$1347 ;
+  wire [3:0] \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire \$1351 ;
+  wire [3:0] \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire \$1355 ;
+  wire [3:0] \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire \$1359 ;
+  wire [3:0] \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire \$1363 ;
+  wire [3:0] \$1363 ;
   wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
-  wire \$1367 ;
+  wire [3:0] \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire \$1371 ;
+  wire [3:0] \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
+  wire [3:0] \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire \$1379 ;
+  wire [3:0] \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
+  wire [3:0] \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
-  wire \$1387 ;
+  wire [3:0] \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
-  wire \$1391 ;
+  wire [3:0] \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
   wire \$1394 ;
-  wire \$1395 ;
+  wire [3:0] \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
-  wire \$1399 ;
+  wire [3:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire \$1403 ;
+  wire [3:0] \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
-  wire \$1407 ;
+  wire [3:0] \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire \$1411 ;
+  wire [3:0] \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
-  wire \$1415 ;
+  wire [3:0] \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire \$1419 ;
+  wire [3:0] \$1419 ;
   wire [9:0] \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
-  wire \$1423 ;
+  wire [3:0] \$1423 ;
   wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
-  wire \$1427 ;
+  wire [3:0] \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
   wire [9:0] \$143 ;
   wire \$1430 ;
-  wire \$1431 ;
+  wire [3:0] \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
   wire \$1434 ;
-  wire \$1435 ;
+  wire [3:0] \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire \$1439 ;
+  wire [3:0] \$1439 ;
   wire [11:0] \$144 ;
   wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire \$1443 ;
+  wire [3:0] \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
   wire \$1446 ;
-  wire \$1447 ;
+  wire [3:0] \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire [11:0] \$145 ;
   wire \$1450 ;
-  wire \$1451 ;
+  wire [3:0] \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
-  wire \$1455 ;
+  wire [3:0] \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
-  wire \$1459 ;
+  wire [45:0] \$1459 ;
   wire \$146 ;
   wire \$1460 ;
   wire \$1461 ;
@@ -8633,296 +8633,296 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
-  wire \$1468 ;
+  wire [3:0] \$1468 ;
   wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
-  wire \$1472 ;
+  wire [3:0] \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire \$1476 ;
+  wire [3:0] \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire [10:0] \$148 ;
-  wire \$1480 ;
+  wire [3:0] \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire \$1484 ;
+  wire [3:0] \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
+  wire [3:0] \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
-  wire \$1492 ;
+  wire [3:0] \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
   wire \$1495 ;
-  wire \$1496 ;
+  wire [3:0] \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
+  wire [3:0] \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire \$1504 ;
+  wire [3:0] \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
   wire \$1507 ;
-  wire \$1508 ;
+  wire [3:0] \$1508 ;
   wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
-  wire \$1512 ;
+  wire [3:0] \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
+  wire [3:0] \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
+  wire [3:0] \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire [45:0] \$1523 ;
-  wire \$1524 ;
+  wire \$1523 ;
+  wire [3:0] \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
-  wire \$1528 ;
+  wire [3:0] \$1528 ;
   wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire \$1532 ;
+  wire [3:0] \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
+  wire [3:0] \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
+  wire [3:0] \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire \$1544 ;
+  wire [3:0] \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
+  wire [3:0] \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire \$1552 ;
+  wire [3:0] \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire \$1556 ;
+  wire [3:0] \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
-  wire \$1560 ;
+  wire [3:0] \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
+  wire [3:0] \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire \$1568 ;
+  wire [3:0] \$1568 ;
   wire \$1569 ;
   wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
+  wire [3:0] \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
+  wire [3:0] \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
-  wire \$1580 ;
+  wire [3:0] \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire \$1584 ;
+  wire [3:0] \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire \$1588 ;
+  wire [3:0] \$1588 ;
   wire \$1589 ;
   wire \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
+  wire [3:0] \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
+  wire [45:0] \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire [32:0] \$160 ;
-  wire \$1600 ;
+  wire [3:0] \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
+  wire [3:0] \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
+  wire [3:0] \$1608 ;
   wire \$1609 ;
   wire [32:0] \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire \$1612 ;
+  wire [3:0] \$1612 ;
   wire \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
-  wire \$1616 ;
+  wire [3:0] \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire [32:0] \$162 ;
-  wire \$1620 ;
+  wire [3:0] \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
-  wire \$1624 ;
+  wire [3:0] \$1624 ;
   wire \$1625 ;
   wire \$1626 ;
   wire \$1627 ;
-  wire \$1628 ;
+  wire [3:0] \$1628 ;
   wire \$1629 ;
   wire [32:0] \$163 ;
   wire \$1630 ;
   wire \$1631 ;
-  wire \$1632 ;
+  wire [3:0] \$1632 ;
   wire \$1633 ;
   wire \$1634 ;
   wire \$1635 ;
-  wire \$1636 ;
+  wire [3:0] \$1636 ;
   wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
   wire [32:0] \$164 ;
-  wire \$1640 ;
+  wire [3:0] \$1640 ;
   wire \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
-  wire \$1644 ;
+  wire [3:0] \$1644 ;
   wire \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
-  wire \$1648 ;
+  wire [3:0] \$1648 ;
   wire \$1649 ;
   wire [17:0] \$165 ;
   wire \$1650 ;
   wire \$1651 ;
-  wire \$1652 ;
+  wire [3:0] \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire \$1656 ;
+  wire [3:0] \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
+  wire [3:0] \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire \$1664 ;
+  wire [3:0] \$1664 ;
   wire \$1665 ;
   wire \$1666 ;
   wire \$1667 ;
-  wire \$1668 ;
+  wire [3:0] \$1668 ;
   wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
   wire \$1671 ;
-  wire \$1672 ;
+  wire [3:0] \$1672 ;
   wire \$1673 ;
   wire \$1674 ;
   wire \$1675 ;
-  wire \$1676 ;
+  wire [3:0] \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
   wire \$168 ;
-  wire \$1680 ;
+  wire [3:0] \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
   wire \$1683 ;
-  wire \$1684 ;
+  wire [3:0] \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
   wire \$1687 ;
-  wire \$1688 ;
+  wire [3:0] \$1688 ;
   wire \$1689 ;
   wire \$169 ;
   wire \$1690 ;
   wire \$1691 ;
-  wire [45:0] \$1692 ;
+  wire [3:0] \$1692 ;
   wire \$1693 ;
   wire \$1694 ;
   wire \$1695 ;
-  wire \$1696 ;
+  wire [3:0] \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
   wire [32:0] \$17 ;
   wire \$170 ;
-  wire \$1700 ;
+  wire [3:0] \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
-  wire \$1704 ;
+  wire [3:0] \$1704 ;
   wire \$1705 ;
   wire \$1706 ;
   wire \$1707 ;
-  wire \$1708 ;
+  wire [3:0] \$1708 ;
   wire \$1709 ;
   wire \$171 ;
   wire \$1710 ;
   wire \$1711 ;
-  wire \$1712 ;
+  wire [3:0] \$1712 ;
   wire \$1713 ;
   wire \$1714 ;
   wire \$1715 ;
-  wire \$1716 ;
+  wire [3:0] \$1716 ;
   wire \$1717 ;
   wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
-  wire \$1720 ;
+  wire [3:0] \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
   wire \$1723 ;
-  wire \$1724 ;
+  wire [3:0] \$1724 ;
   wire \$1725 ;
   wire \$1726 ;
   wire \$1727 ;
-  wire \$1728 ;
+  wire [45:0] \$1728 ;
   wire \$1729 ;
   wire \$173 ;
   wire \$1730 ;
@@ -8931,156 +8931,156 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1733 ;
   wire \$1734 ;
   wire \$1735 ;
-  wire \$1736 ;
-  wire \$1737 ;
-  wire \$1738 ;
-  wire \$1739 ;
+  reg [31:0] \$1736 ;
+  reg \$1737 ;
+  reg \$1738 ;
+  reg [120:0] \$1739 ;
   wire [4:0] \$174 ;
-  wire \$1740 ;
-  wire \$1741 ;
-  wire \$1742 ;
-  wire \$1743 ;
-  wire \$1744 ;
-  wire \$1745 ;
-  wire \$1746 ;
-  wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
+  reg [120:0] \$1740 ;
+  reg [120:0] \$1741 ;
+  reg [1:0] \$1742 ;
+  reg \$1743 ;
+  reg \$1744 ;
+  reg \$1745 ;
+  reg \$1746 ;
+  reg \$1747 ;
+  reg \$1748 ;
+  reg \$1749 ;
   wire [4:0] \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
-  wire \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
+  reg \$1750 ;
+  reg \$1751 ;
+  reg \$1752 ;
+  reg \$1753 ;
+  reg \$1754 ;
+  reg \$1755 ;
+  reg \$1756 ;
+  reg \$1757 ;
+  reg \$1758 ;
+  reg \$1759 ;
   wire [6:0] \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
-  wire \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire \$1765 ;
-  wire \$1766 ;
-  wire \$1767 ;
-  wire \$1768 ;
-  wire \$1769 ;
+  reg \$1760 ;
+  reg \$1761 ;
+  reg \$1762 ;
+  reg [4:0] \$1763 ;
+  reg [3:0] \$1764 ;
+  reg [31:0] \$1765 ;
+  reg [1:0] \$1766 ;
+  reg [31:0] \$1767 ;
+  reg [1:0] \$1768 ;
+  reg [1:0] \$1769 ;
   wire [6:0] \$177 ;
-  wire \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
+  reg [3:0] \$1770 ;
+  reg \$1771 ;
+  reg [1:0] \$1772 ;
+  reg [120:0] \$1773 ;
+  reg [4:0] \$1774 ;
+  reg [17:0] \$1775 ;
+  reg \$1776 ;
+  reg \$1777 ;
+  reg \$1778 ;
+  reg [7:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
-  wire \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
-  wire \$1786 ;
-  wire \$1787 ;
-  wire \$1788 ;
-  wire \$1789 ;
+  reg [7:0] \$1780 ;
+  reg \$1781 ;
+  reg \$1782 ;
+  reg [7:0] \$1783 ;
+  reg [31:0] \$1784 ;
+  reg [31:0] \$1785 ;
+  reg [31:0] \$1786 ;
+  reg [31:0] \$1787 ;
+  reg [17:0] \$1788 ;
+  reg \$1789 ;
   wire \$179 ;
-  wire \$1790 ;
-  wire \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  reg \$1790 ;
+  reg \$1791 ;
+  reg [9:0] \$1792 ;
+  reg [9:0] \$1793 ;
+  reg \$1794 ;
+  reg \$1795 ;
+  reg [9:0] \$1796 ;
+  reg [31:0] \$1797 ;
+  reg [31:0] \$1798 ;
+  reg [31:0] \$1799 ;
   wire [32:0] \$18 ;
   wire [5:0] \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  reg [31:0] \$1800 ;
+  reg [31:0] \$1801 ;
+  reg [17:0] \$1802 ;
+  reg \$1803 ;
+  reg \$1804 ;
+  reg \$1805 ;
+  reg [4:0] \$1806 ;
+  reg [4:0] \$1807 ;
+  reg \$1808 ;
+  reg \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
-  wire \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
-  wire \$1814 ;
-  wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
+  reg [4:0] \$1810 ;
+  reg [31:0] \$1811 ;
+  reg [31:0] \$1812 ;
+  reg [31:0] \$1813 ;
+  reg [31:0] \$1814 ;
+  reg \$1815 ;
+  reg [14:0] \$1816 ;
+  reg [9:0] \$1817 ;
+  reg [14:0] \$1818 ;
+  reg [14:0] \$1819 ;
   wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
+  reg [14:0] \$1820 ;
+  reg [14:0] \$1821 ;
+  reg [14:0] \$1822 ;
+  reg [14:0] \$1823 ;
+  reg [14:0] \$1824 ;
+  reg [14:0] \$1825 ;
+  reg [14:0] \$1826 ;
+  reg \$1827 ;
+  reg \$1828 ;
+  reg [14:0] \$1829 ;
   wire \$183 ;
-  wire \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire \$1834 ;
-  wire \$1835 ;
-  wire \$1836 ;
-  wire \$1837 ;
-  wire \$1838 ;
-  wire \$1839 ;
+  reg [1:0] \$1830 ;
+  reg [12:0] \$1831 ;
+  reg \$1832 ;
+  reg [31:0] \$1833 ;
+  reg [3:0] \$1834 ;
+  reg [31:0] \$1835 ;
+  reg [31:0] \$1836 ;
+  reg [31:0] \$1837 ;
+  reg \$1838 ;
+  reg \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
-  wire \$1841 ;
-  wire \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  reg [1:0] \$1840 ;
+  reg [2:0] \$1841 ;
+  reg [2:0] \$1842 ;
+  reg [3:0] \$1843 ;
+  reg [31:0] \$1844 ;
+  reg [31:0] \$1845 ;
+  reg [31:0] \$1846 ;
+  reg [45:0] \$1847 ;
+  reg [9:0] \$1848 ;
+  reg [45:0] \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
-  wire \$1854 ;
-  wire \$1855 ;
-  wire [45:0] \$1856 ;
-  wire \$1857 ;
-  wire \$1858 ;
-  wire \$1859 ;
+  reg [45:0] \$1850 ;
+  reg [45:0] \$1851 ;
+  reg [45:0] \$1852 ;
+  reg [45:0] \$1853 ;
+  reg [45:0] \$1854 ;
+  reg [45:0] \$1855 ;
+  reg [45:0] \$1856 ;
+  reg [45:0] \$1857 ;
+  reg \$1858 ;
+  reg [3:0] \$1859 ;
   wire \$186 ;
-  wire \$1860 ;
-  wire \$1861 ;
-  wire \$1862 ;
-  wire \$1863 ;
+  reg [7:0] \$1860 ;
+  reg [7:0] \$1861 ;
+  reg [15:0] \$1862 ;
+  reg \$1863 ;
   reg [31:0] \$1864 ;
   reg \$1865 ;
-  reg \$1866 ;
-  reg [120:0] \$1867 ;
-  reg [120:0] \$1868 ;
-  reg [120:0] \$1869 ;
+  reg [3:0] \$1866 ;
+  reg \$1867 ;
+  reg \$1868 ;
+  reg [3:0] \$1869 ;
   wire \$187 ;
-  reg [1:0] \$1870 ;
+  reg [31:0] \$1870 ;
   reg \$1871 ;
   reg \$1872 ;
   reg \$1873 ;
@@ -9099,156 +9099,28 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1885 ;
   reg \$1886 ;
   reg \$1887 ;
-  reg \$1888 ;
-  reg \$1889 ;
+  reg [4:0] \$1888 ;
+  reg [4:0] \$1889 ;
   wire \$189 ;
-  reg \$1890 ;
-  reg [4:0] \$1891 ;
-  reg [3:0] \$1892 ;
-  reg [31:0] \$1893 ;
-  reg [1:0] \$1894 ;
-  reg [31:0] \$1895 ;
-  reg [1:0] \$1896 ;
-  reg [1:0] \$1897 ;
-  reg [3:0] \$1898 ;
-  reg \$1899 ;
+  reg [16:0] \$1890 ;
+  reg [16:0] \$1891 ;
+  reg [16:0] \$1892 ;
   wire [120:0] \$19 ;
   wire \$190 ;
-  reg [1:0] \$1900 ;
-  reg [120:0] \$1901 ;
-  reg [4:0] \$1902 ;
-  reg [17:0] \$1903 ;
-  reg \$1904 ;
-  reg \$1905 ;
-  reg \$1906 ;
-  reg [7:0] \$1907 ;
-  reg [7:0] \$1908 ;
-  reg \$1909 ;
   wire \$191 ;
-  reg \$1910 ;
-  reg [7:0] \$1911 ;
-  reg [31:0] \$1912 ;
-  reg [31:0] \$1913 ;
-  reg [31:0] \$1914 ;
-  reg [31:0] \$1915 ;
-  reg [17:0] \$1916 ;
-  reg \$1917 ;
-  reg \$1918 ;
-  reg \$1919 ;
   wire [32:0] \$192 ;
-  reg [9:0] \$1920 ;
-  reg [9:0] \$1921 ;
-  reg \$1922 ;
-  reg \$1923 ;
-  reg [9:0] \$1924 ;
-  reg [31:0] \$1925 ;
-  reg [31:0] \$1926 ;
-  reg [31:0] \$1927 ;
-  reg [31:0] \$1928 ;
-  reg [31:0] \$1929 ;
   wire [32:0] \$193 ;
-  reg [17:0] \$1930 ;
-  reg \$1931 ;
-  reg \$1932 ;
-  reg \$1933 ;
-  reg [4:0] \$1934 ;
-  reg [4:0] \$1935 ;
-  reg \$1936 ;
-  reg \$1937 ;
-  reg [4:0] \$1938 ;
-  reg [31:0] \$1939 ;
   wire [32:0] \$194 ;
-  reg [31:0] \$1940 ;
-  reg [31:0] \$1941 ;
-  reg [31:0] \$1942 ;
-  reg \$1943 ;
-  reg [14:0] \$1944 ;
-  reg [9:0] \$1945 ;
-  reg [14:0] \$1946 ;
-  reg [14:0] \$1947 ;
-  reg [14:0] \$1948 ;
-  reg [14:0] \$1949 ;
   wire [32:0] \$195 ;
-  reg [14:0] \$1950 ;
-  reg [14:0] \$1951 ;
-  reg [14:0] \$1952 ;
-  reg [14:0] \$1953 ;
-  reg [14:0] \$1954 ;
-  reg \$1955 ;
-  reg \$1956 ;
-  reg [14:0] \$1957 ;
-  reg [1:0] \$1958 ;
-  reg [12:0] \$1959 ;
   wire \$196 ;
-  reg \$1960 ;
-  reg [31:0] \$1961 ;
-  reg [3:0] \$1962 ;
-  reg [31:0] \$1963 ;
-  reg [31:0] \$1964 ;
-  reg [31:0] \$1965 ;
-  reg \$1966 ;
-  reg \$1967 ;
-  reg [1:0] \$1968 ;
-  reg [2:0] \$1969 ;
   wire \$197 ;
-  reg [2:0] \$1970 ;
-  reg [3:0] \$1971 ;
-  reg [31:0] \$1972 ;
-  reg [31:0] \$1973 ;
-  reg [31:0] \$1974 ;
-  reg [45:0] \$1975 ;
-  reg [9:0] \$1976 ;
-  reg [45:0] \$1977 ;
-  reg [45:0] \$1978 ;
-  reg [45:0] \$1979 ;
   wire \$198 ;
-  reg [45:0] \$1980 ;
-  reg [45:0] \$1981 ;
-  reg [45:0] \$1982 ;
-  reg [45:0] \$1983 ;
-  reg [45:0] \$1984 ;
-  reg [45:0] \$1985 ;
-  reg \$1986 ;
-  reg [3:0] \$1987 ;
-  reg [7:0] \$1988 ;
-  reg [7:0] \$1989 ;
   wire \$199 ;
-  reg [15:0] \$1990 ;
-  reg \$1991 ;
-  reg [31:0] \$1992 ;
-  reg \$1993 ;
-  reg [3:0] \$1994 ;
-  reg \$1995 ;
-  reg \$1996 ;
-  reg [3:0] \$1997 ;
-  reg [31:0] \$1998 ;
-  reg \$1999 ;
   wire \$2 ;
   wire [32:0] \$20 ;
   wire \$200 ;
-  reg \$2000 ;
-  reg \$2001 ;
-  reg \$2002 ;
-  reg \$2003 ;
-  reg \$2004 ;
-  reg \$2005 ;
-  reg \$2006 ;
-  reg \$2007 ;
-  reg \$2008 ;
-  reg \$2009 ;
   wire \$201 ;
-  reg \$2010 ;
-  reg \$2011 ;
-  reg \$2012 ;
-  reg \$2013 ;
-  reg \$2014 ;
-  reg \$2015 ;
-  reg [4:0] \$2016 ;
-  reg [4:0] \$2017 ;
-  reg [16:0] \$2018 ;
-  reg [16:0] \$2019 ;
   wire \$202 ;
-  reg [16:0] \$2020 ;
   wire [14:0] \$203 ;
   wire [14:0] \$204 ;
   wire [14:0] \$205 ;
@@ -10416,24 +10288,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \port$3336$0 ;
   output \port$3338$0 ;
   wire \port$3338$0 ;
-  output [44:0] \port$4055$1 ;
-  wire [44:0] \port$4055$1 ;
-  input [15:0] \port$4427$0 ;
-  wire [15:0] \port$4427$0 ;
-  input [12:0] \port$4427$48 ;
-  wire [12:0] \port$4427$48 ;
-  input [15:0] \port$4430$0 ;
-  wire [15:0] \port$4430$0 ;
-  input [14:0] \port$4442$0 ;
-  wire [14:0] \port$4442$0 ;
-  input [36:0] \port$4470$0 ;
-  wire [36:0] \port$4470$0 ;
+  output [44:0] \port$3927$1 ;
+  wire [44:0] \port$3927$1 ;
+  input [15:0] \port$4299$0 ;
+  wire [15:0] \port$4299$0 ;
+  input [12:0] \port$4299$48 ;
+  wire [12:0] \port$4299$48 ;
+  input [15:0] \port$4302$0 ;
+  wire [15:0] \port$4302$0 ;
+  input [14:0] \port$4314$0 ;
+  wire [14:0] \port$4314$0 ;
+  input [36:0] \port$4342$0 ;
+  wire [36:0] \port$4342$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4718$0 ;
-  wire [4:0] \port$4718$0 ;
+  output [4:0] \port$4590$0 ;
+  wire [4:0] \port$4590$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5007$0 ;
-  wire [4:0] \port$5007$0 ;
+  output [4:0] \port$4879$0 ;
+  wire [4:0] \port$4879$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10632,79 +10504,79 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$71  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$4430$0 [4:1];
+  assign \$2  = | \port$4302$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$4430$0 [15] ? { 6'h00, \port$4430$0 [14:13] } : 8'hff;
+  assign \$4  = \port$4302$0 [15] ? { 6'h00, \port$4302$0 [14:13] } : 8'hff;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = | \port$4442$0 [4:1];
+  assign \$6  = | \port$4314$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 3'h7;
   assign \$9  = cycle - 3'h7;
-  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$4442$0 [12:5], 46'h000000000000, \port$4442$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4442$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$4427$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4427$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4427$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$4430$0 [12:5], \port$4470$0 [32:1], 4'h0, \port$4470$0 [36:33], \$4 , 1'h0, \port$4470$0 [0], 3'h1, \port$4430$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$4430$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 24'h000000, \port$4314$0 [12:5], 46'h000000000000, \port$4314$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4314$0 [4:1] } : { \$9 [31:0], 24'h000000, \port$4299$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4299$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4299$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 24'h000000, \port$4302$0 [12:5], \port$4342$0 [32:1], 4'h0, \port$4342$0 [36:33], \$4 , 1'h0, \port$4342$0 [0], 3'h1, \port$4302$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$4302$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$4442$0 [4:1];
+  assign \$14  = | \port$4314$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 3'h7;
   assign \$18  = cycle - 3'h7;
-  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$4442$0 [12:5], 46'h000000000000, \port$4442$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4442$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$4427$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4427$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4427$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 24'h000000, \port$4314$0 [12:5], 46'h000000000000, \port$4314$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4314$0 [4:1] } : { \$18 [31:0], 24'h000000, \port$4299$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4299$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4299$0 [4:1] };
   assign \$20  = cycle - 3'h7;
-  assign \$21  = | \port$4430$0 [4:1];
+  assign \$21  = | \port$4302$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$4442$0 [4:1];
+  assign \$23  = | \port$4314$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$4427$0 [0];
+  assign \$26  = ~ \port$4299$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$4427$0 [4:1] != 1'h1;
+  assign \$28  = \port$4299$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$4427$0 [4:1] == 1'h1;
+  assign \$31  = \port$4299$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$4427$0 [0];
-  assign \$34  = ! \port$4427$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$4299$0 [0];
+  assign \$34  = ! \port$4299$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$37  = ! \port$4430$0 [14:13];
+  assign \$36  = rsp_freed_valid & \port$4302$0 [0];
+  assign \$37  = ! \port$4302$0 [14:13];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$4442$0 [0];
-  assign \$40  = ! \port$4442$0 [14:13];
+  assign \$39  = rsp_flushed_valid & \port$4314$0 [0];
+  assign \$40  = ! \port$4314$0 [14:13];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$4427$0 [4:1] == 1'h1;
+  assign \$42  = \port$4299$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$4427$0 [6:5];
+  assign \$44  = ! \port$4299$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$4427$0 [0];
-  assign \$47  = \port$4427$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$4299$0 [0];
+  assign \$47  = \port$4299$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$50  = \port$4430$0 [14:13] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$4302$0 [0];
+  assign \$50  = \port$4302$0 [14:13] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$4442$0 [0];
-  assign \$53  = \port$4442$0 [14:13] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$4314$0 [0];
+  assign \$53  = \port$4314$0 [14:13] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$4427$0 [4:1] == 1'h1;
+  assign \$55  = \port$4299$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$4427$0 [6:5] == 1'h1;
+  assign \$57  = \port$4299$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$4427$0 [0];
-  assign \$60  = \port$4427$0 [6:5] == 1'h1;
+  assign \$59  = rsp_grant_valid & \port$4299$0 [0];
+  assign \$60  = \port$4299$0 [6:5] == 1'h1;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = \$61  & \port$4427$48 [12];
-  assign \$63  = rsp_grant_valid & \port$4427$0 [0];
-  assign \$64  = \port$4427$0 [6:5] == 2'h2;
+  assign \$62  = \$61  & \port$4299$48 [12];
+  assign \$63  = rsp_grant_valid & \port$4299$0 [0];
+  assign \$64  = \port$4299$0 [6:5] == 2'h2;
   assign \$65  = \$63  & \$64 ;
-  assign \$66  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$67  = \port$4430$0 [14:13] == 2'h2;
+  assign \$66  = rsp_freed_valid & \port$4302$0 [0];
+  assign \$67  = \port$4302$0 [14:13] == 2'h2;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = rsp_flushed_valid & \port$4442$0 [0];
-  assign \$70  = \port$4442$0 [14:13] == 2'h2;
+  assign \$69  = rsp_flushed_valid & \port$4314$0 [0];
+  assign \$70  = \port$4314$0 [14:13] == 2'h2;
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = \port$4427$0 [4:1] == 1'h1;
+  assign \$72  = \port$4299$0 [4:1] == 1'h1;
   assign \$73  = rsp_grant_valid & \$72 ;
-  assign \$74  = \port$4427$0 [6:5] == 2'h2;
+  assign \$74  = \port$4299$0 [6:5] == 2'h2;
   assign \$75  = \$73  & \$74 ;
   assign \$76  = space >= 3'h7;
   assign \$77  = space >= 3'h7;
@@ -11261,78 +11133,78 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$758  = 32'd2147483648 + \$757 ;
   assign \$760  = 32'd2148532224 + \$759 ;
   assign \$762  = 32'd2149580800 + \$761 ;
-  assign \$763  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$764  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$763  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$764  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$765  = command_queue_pop ? \$763  : \$764 ;
   assign \$766  = command_queue_push & command_queue_full[0];
   assign \$767  = command_queue_full[1] | \$766 ;
   assign \$769  = command_queue_full[0] | \$768 ;
   assign \$770  = command_queue_pop ? \$767  : \$769 ;
-  assign \$771  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$772  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$771  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$772  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$773  = command_queue_pop ? \$771  : \$772 ;
   assign \$774  = command_queue_push & command_queue_full[1];
   assign \$775  = command_queue_full[2] | \$774 ;
   assign \$776  = command_queue_push & command_queue_full[0];
   assign \$777  = command_queue_full[1] | \$776 ;
   assign \$778  = command_queue_pop ? \$775  : \$777 ;
-  assign \$779  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$780  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$779  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$780  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$781  = command_queue_pop ? \$779  : \$780 ;
   assign \$782  = command_queue_push & command_queue_full[2];
   assign \$783  = command_queue_full[3] | \$782 ;
   assign \$784  = command_queue_push & command_queue_full[1];
   assign \$785  = command_queue_full[2] | \$784 ;
   assign \$786  = command_queue_pop ? \$783  : \$785 ;
-  assign \$787  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$788  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$787  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$788  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$789  = command_queue_pop ? \$787  : \$788 ;
   assign \$790  = command_queue_push & command_queue_full[3];
   assign \$791  = command_queue_full[4] | \$790 ;
   assign \$792  = command_queue_push & command_queue_full[2];
   assign \$793  = command_queue_full[3] | \$792 ;
   assign \$794  = command_queue_pop ? \$791  : \$793 ;
-  assign \$795  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$796  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$795  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$796  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$797  = command_queue_pop ? \$795  : \$796 ;
   assign \$798  = command_queue_push & command_queue_full[4];
   assign \$799  = command_queue_full[5] | \$798 ;
   assign \$800  = command_queue_push & command_queue_full[3];
   assign \$801  = command_queue_full[4] | \$800 ;
   assign \$802  = command_queue_pop ? \$799  : \$801 ;
-  assign \$803  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$804  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$803  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$804  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$805  = command_queue_pop ? \$803  : \$804 ;
   assign \$806  = command_queue_push & command_queue_full[5];
   assign \$807  = command_queue_full[6] | \$806 ;
   assign \$808  = command_queue_push & command_queue_full[4];
   assign \$809  = command_queue_full[5] | \$808 ;
   assign \$810  = command_queue_pop ? \$807  : \$809 ;
-  assign \$811  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$812  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$811  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$812  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$813  = command_queue_pop ? \$811  : \$812 ;
   assign \$814  = command_queue_push & command_queue_full[6];
   assign \$815  = command_queue_full[7] | \$814 ;
   assign \$816  = command_queue_push & command_queue_full[5];
   assign \$817  = command_queue_full[6] | \$816 ;
   assign \$818  = command_queue_pop ? \$815  : \$817 ;
-  assign \$819  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$820  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$819  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$820  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$821  = command_queue_pop ? \$819  : \$820 ;
   assign \$822  = command_queue_push & command_queue_full[7];
   assign \$823  = command_queue_full[8] | \$822 ;
   assign \$824  = command_queue_push & command_queue_full[6];
   assign \$825  = command_queue_full[7] | \$824 ;
   assign \$826  = command_queue_pop ? \$823  : \$825 ;
-  assign \$827  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
-  assign \$828  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$827  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
+  assign \$828  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$829  = command_queue_pop ? \$827  : \$828 ;
   assign \$830  = command_queue_push & command_queue_full[8];
   assign \$831  = command_queue_full[9] | \$830 ;
   assign \$832  = command_queue_push & command_queue_full[7];
   assign \$833  = command_queue_full[8] | \$832 ;
   assign \$834  = command_queue_pop ? \$831  : \$833 ;
-  assign \$836  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$836  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$837  = command_queue_pop ? \$835  : \$836 ;
   assign \$838  = command_queue_push & command_queue_full[9];
   assign \$840  = command_queue_push & command_queue_full[8];
@@ -11692,886 +11564,758 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign bus__w_slow = \$signal$209  | new_flush;
   assign \$1181  = w1_pool_is[0] & w1_event_addr[0];
   assign \$1182  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1183  = \$1181  | \$1182 ;
-  assign \$1184  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1187  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1192  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1197  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1202  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1205  = \$1203  | \$1204 ;
-  assign \$1206  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1207  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1210  = \$1208  | \$1209 ;
-  assign \$1211  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1212  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1215  = \$1213  | \$1214 ;
-  assign \$1216  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1217  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1222  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1227  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1232  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1237  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1242  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1247  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1248  = \$1246  | \$1247 ;
-  assign \$1249  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1252  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1253  = \$1251  | \$1252 ;
-  assign \$1254  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1255  = \$1253  | \$1254 ;
-  assign \$1256  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1257  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1258  = \$1256  | \$1257 ;
-  assign \$1259  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1262  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1267  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1272  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1273  = \$1271  | \$1272 ;
-  assign \$1274  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1277  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1278  = \$1276  | \$1277 ;
-  assign \$1279  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1282  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1283  = \$1281  | \$1282 ;
-  assign \$1284  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1287  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1288  = \$1286  | \$1287 ;
-  assign \$1289  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1292  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1297  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1298  = \$1296  | \$1297 ;
-  assign \$1299  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1302  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1303  = \$1301  | \$1302 ;
-  assign \$1304  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1307  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1308  = \$1306  | \$1307 ;
-  assign \$1309  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1312  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1313  = \$1311  | \$1312 ;
-  assign \$1314  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1317  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1318  = \$1316  | \$1317 ;
-  assign \$1319  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1320  = \$1318  | \$1319 ;
-  assign \$1321  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1322  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1323  = \$1321  | \$1322 ;
-  assign \$1324  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1327  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1332  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1335  = \$1333  | \$1334 ;
-  assign \$1336  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1337  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1340  = \$1338  | \$1339 ;
-  assign \$1341  = w1_hit[0] | w1_hit[1];
-  assign \$1342  = \$1341  | w1_hit[2];
-  assign \$1343  = ~ \$1342 ;
-  assign \$1344  = command_queue_full[0] | \$signal$209 ;
-  assign \$1345  = \$1344  | new_flush;
-  assign \$1346  = ~ native_turn;
-  assign \$1347  = \$1345  & \$1346 ;
-  assign command_queue_pop = \$1347  & command_queue_full[0];
-  assign \$1348  = \$signal$209  | new_flush;
-  assign \$1349  = command_queue_full[0] | \$signal$209 ;
-  assign \$1350  = \$1349  | new_flush;
-  assign \$1351  = ~ native_turn;
-  assign \$1352  = \$1350  & \$1351 ;
-  assign \$1353  = ~ command_queue_full[0];
-  assign \$1354  = \$1352  & \$1353 ;
-  assign \$1355  = ~ \$1354 ;
-  assign command_queue_push = \$1348  & \$1355 ;
-  assign \$1356  = command_queue_full[0] | \$signal$209 ;
-  assign \$1357  = \$1356  | new_flush;
-  assign \$1358  = ~ native_turn;
-  assign \$1359  = \$1357  & \$1358 ;
-  assign \$1360  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1361  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1362  = \$1360  | \$1361 ;
-  assign \$1363  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1364  = \$1362  | \$1363 ;
-  assign \$1365  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1366  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1367  = \$1365  | \$1366 ;
-  assign \$1368  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1369  = \$1367  | \$1368 ;
-  assign \$1370  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1371  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1372  = \$1370  | \$1371 ;
-  assign \$1373  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1374  = \$1372  | \$1373 ;
-  assign \$1375  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1376  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1377  = \$1375  | \$1376 ;
-  assign \$1378  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1379  = \$1377  | \$1378 ;
-  assign \$1380  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1381  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1382  = \$1380  | \$1381 ;
-  assign \$1383  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1384  = \$1382  | \$1383 ;
-  assign \$1385  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1386  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1387  = \$1385  | \$1386 ;
-  assign \$1388  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1389  = \$1387  | \$1388 ;
-  assign \$1390  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1391  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1392  = \$1390  | \$1391 ;
-  assign \$1393  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1394  = \$1392  | \$1393 ;
-  assign \$1395  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1396  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1397  = \$1395  | \$1396 ;
-  assign \$1398  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1399  = \$1397  | \$1398 ;
-  assign \$1400  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1401  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1402  = \$1400  | \$1401 ;
-  assign \$1403  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1404  = \$1402  | \$1403 ;
-  assign \$1405  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1406  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1407  = \$1405  | \$1406 ;
-  assign \$1408  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1409  = \$1407  | \$1408 ;
-  assign \$1410  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1411  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1412  = \$1410  | \$1411 ;
-  assign \$1413  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1414  = \$1412  | \$1413 ;
-  assign \$1415  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1416  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1417  = \$1415  | \$1416 ;
-  assign \$1418  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1419  = \$1417  | \$1418 ;
-  assign \$1420  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1421  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1422  = \$1420  | \$1421 ;
-  assign \$1423  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1424  = \$1422  | \$1423 ;
-  assign \$1425  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1426  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1427  = \$1425  | \$1426 ;
-  assign \$1428  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1431  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1432  = \$1430  | \$1431 ;
-  assign \$1433  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1434  = \$1432  | \$1433 ;
-  assign \$1435  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1436  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1437  = \$1435  | \$1436 ;
-  assign \$1438  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1439  = \$1437  | \$1438 ;
-  assign \$1440  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1441  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1442  = \$1440  | \$1441 ;
-  assign \$1443  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1444  = \$1442  | \$1443 ;
-  assign \$1445  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1446  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1447  = \$1445  | \$1446 ;
-  assign \$1448  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1449  = \$1447  | \$1448 ;
-  assign \$1450  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1451  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1452  = \$1450  | \$1451 ;
-  assign \$1453  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1454  = \$1452  | \$1453 ;
-  assign \$1455  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1456  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1457  = \$1455  | \$1456 ;
-  assign \$1458  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1459  = \$1457  | \$1458 ;
-  assign \$1460  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1461  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1462  = \$1460  | \$1461 ;
-  assign \$1463  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1464  = \$1462  | \$1463 ;
-  assign \$1465  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1466  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1467  = \$1465  | \$1466 ;
-  assign \$1468  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1469  = \$1467  | \$1468 ;
-  assign \$1470  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1471  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1472  = \$1470  | \$1471 ;
-  assign \$1473  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1474  = \$1472  | \$1473 ;
-  assign \$1475  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1476  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1477  = \$1475  | \$1476 ;
-  assign \$1478  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1479  = \$1477  | \$1478 ;
-  assign \$1480  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1481  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1482  = \$1480  | \$1481 ;
-  assign \$1483  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1484  = \$1482  | \$1483 ;
-  assign \$1485  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1486  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1487  = \$1485  | \$1486 ;
-  assign \$1488  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1489  = \$1487  | \$1488 ;
-  assign \$1490  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1491  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1492  = \$1490  | \$1491 ;
-  assign \$1493  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1494  = \$1492  | \$1493 ;
-  assign \$1495  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1496  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1497  = \$1495  | \$1496 ;
-  assign \$1498  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1499  = \$1497  | \$1498 ;
-  assign \$1500  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1501  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1502  = \$1500  | \$1501 ;
-  assign \$1503  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1504  = \$1502  | \$1503 ;
-  assign \$1505  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1506  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1507  = \$1505  | \$1506 ;
-  assign \$1508  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1509  = \$1507  | \$1508 ;
-  assign \$1510  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1511  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1512  = \$1510  | \$1511 ;
-  assign \$1513  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1514  = \$1512  | \$1513 ;
-  assign \$1515  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1516  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1517  = \$1515  | \$1516 ;
-  assign \$1518  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1519  = \$1517  | \$1518 ;
-  assign \$1520  = w1_hit[0] | w1_hit[1];
-  assign \$1521  = \$1520  | w1_hit[2];
-  assign \$1522  = ~ \$1521 ;
-  assign \$1523  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1522 , \$1519 , \$1514 , \$1509 , \$1504 , \$1499 , \$1494 , \$1489 , \$1484 , \$1479 , \$1474 , \$1469 , \$1464 , \$1459 , \$1454 , \$1449 , \$1444 , \$1439 , \$1434 , \$1429 , \$1424 , \$1419 , \$1414 , \$1409 , \$1404 , \$1399 , \$1394 , \$1389 , \$1384 , \$1379 , \$1374 , \$1369 , \$1364 , new_flush };
-  assign \$1524  = ~ \$1523 [0];
-  assign req_free = \$1359  & \$1524 ;
-  assign \$1525  = command_queue_full[0] | \$signal$209 ;
-  assign \$1526  = \$1525  | new_flush;
-  assign \$1527  = ~ native_turn;
-  assign \$1528  = \$1526  & \$1527 ;
-  assign \$1529  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1530  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1531  = \$1529  | \$1530 ;
-  assign \$1532  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1533  = \$1531  | \$1532 ;
-  assign \$1534  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1535  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1536  = \$1534  | \$1535 ;
-  assign \$1537  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1538  = \$1536  | \$1537 ;
-  assign \$1539  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1540  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1541  = \$1539  | \$1540 ;
-  assign \$1542  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1543  = \$1541  | \$1542 ;
-  assign \$1544  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1545  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1546  = \$1544  | \$1545 ;
-  assign \$1547  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1548  = \$1546  | \$1547 ;
-  assign \$1549  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1550  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1551  = \$1549  | \$1550 ;
-  assign \$1552  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1553  = \$1551  | \$1552 ;
-  assign \$1554  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1555  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1556  = \$1554  | \$1555 ;
-  assign \$1557  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1558  = \$1556  | \$1557 ;
-  assign \$1559  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1560  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1561  = \$1559  | \$1560 ;
-  assign \$1562  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1563  = \$1561  | \$1562 ;
-  assign \$1564  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1565  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1566  = \$1564  | \$1565 ;
-  assign \$1567  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1568  = \$1566  | \$1567 ;
-  assign \$1569  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1570  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1571  = \$1569  | \$1570 ;
-  assign \$1572  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1573  = \$1571  | \$1572 ;
-  assign \$1574  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1575  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1576  = \$1574  | \$1575 ;
-  assign \$1577  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1578  = \$1576  | \$1577 ;
-  assign \$1579  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1580  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1581  = \$1579  | \$1580 ;
-  assign \$1582  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1583  = \$1581  | \$1582 ;
-  assign \$1584  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1585  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1586  = \$1584  | \$1585 ;
-  assign \$1587  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1588  = \$1586  | \$1587 ;
-  assign \$1589  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1590  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1591  = \$1589  | \$1590 ;
-  assign \$1592  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1593  = \$1591  | \$1592 ;
-  assign \$1594  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1595  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1596  = \$1594  | \$1595 ;
-  assign \$1597  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1598  = \$1596  | \$1597 ;
-  assign \$1599  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1600  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1601  = \$1599  | \$1600 ;
-  assign \$1602  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1603  = \$1601  | \$1602 ;
-  assign \$1604  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1605  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1606  = \$1604  | \$1605 ;
-  assign \$1607  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1608  = \$1606  | \$1607 ;
-  assign \$1609  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1610  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1611  = \$1609  | \$1610 ;
-  assign \$1612  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1613  = \$1611  | \$1612 ;
-  assign \$1614  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1615  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1616  = \$1614  | \$1615 ;
-  assign \$1617  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1618  = \$1616  | \$1617 ;
-  assign \$1619  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1620  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1621  = \$1619  | \$1620 ;
-  assign \$1622  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1623  = \$1621  | \$1622 ;
-  assign \$1624  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1625  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1626  = \$1624  | \$1625 ;
-  assign \$1627  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1628  = \$1626  | \$1627 ;
-  assign \$1629  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1630  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1631  = \$1629  | \$1630 ;
-  assign \$1632  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1633  = \$1631  | \$1632 ;
-  assign \$1634  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1635  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1636  = \$1634  | \$1635 ;
-  assign \$1637  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1638  = \$1636  | \$1637 ;
-  assign \$1639  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1640  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1641  = \$1639  | \$1640 ;
-  assign \$1642  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1643  = \$1641  | \$1642 ;
-  assign \$1644  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1645  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1646  = \$1644  | \$1645 ;
-  assign \$1647  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1648  = \$1646  | \$1647 ;
-  assign \$1649  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1650  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1651  = \$1649  | \$1650 ;
-  assign \$1652  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1653  = \$1651  | \$1652 ;
-  assign \$1654  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1655  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1656  = \$1654  | \$1655 ;
-  assign \$1657  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1658  = \$1656  | \$1657 ;
-  assign \$1659  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1660  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1661  = \$1659  | \$1660 ;
-  assign \$1662  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1663  = \$1661  | \$1662 ;
-  assign \$1664  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1665  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1666  = \$1664  | \$1665 ;
-  assign \$1667  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1668  = \$1666  | \$1667 ;
-  assign \$1669  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1670  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1671  = \$1669  | \$1670 ;
-  assign \$1672  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1673  = \$1671  | \$1672 ;
-  assign \$1674  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1675  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1676  = \$1674  | \$1675 ;
-  assign \$1677  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1678  = \$1676  | \$1677 ;
-  assign \$1679  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1680  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1681  = \$1679  | \$1680 ;
-  assign \$1682  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1683  = \$1681  | \$1682 ;
-  assign \$1684  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1685  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1686  = \$1684  | \$1685 ;
-  assign \$1687  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1688  = \$1686  | \$1687 ;
-  assign \$1689  = w1_hit[0] | w1_hit[1];
-  assign \$1690  = \$1689  | w1_hit[2];
-  assign \$1691  = ~ \$1690 ;
-  assign \$1692  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1691 , \$1688 , \$1683 , \$1678 , \$1673 , \$1668 , \$1663 , \$1658 , \$1653 , \$1648 , \$1643 , \$1638 , \$1633 , \$1628 , \$1623 , \$1618 , \$1613 , \$1608 , \$1603 , \$1598 , \$1593 , \$1588 , \$1583 , \$1578 , \$1573 , \$1568 , \$1563 , \$1558 , \$1553 , \$1548 , \$1543 , \$1538 , \$1533 , new_flush };
-  assign req_flush = \$1528  & \$1692 [0];
-  assign \$1693  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1694  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1695  = \$1693  | \$1694 ;
-  assign \$1696  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1697  = \$1695  | \$1696 ;
-  assign \$1698  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1699  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1700  = \$1698  | \$1699 ;
-  assign \$1701  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1702  = \$1700  | \$1701 ;
-  assign \$1703  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1704  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1705  = \$1703  | \$1704 ;
-  assign \$1706  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1707  = \$1705  | \$1706 ;
-  assign \$1708  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1709  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1710  = \$1708  | \$1709 ;
-  assign \$1711  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1712  = \$1710  | \$1711 ;
-  assign \$1713  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1714  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1715  = \$1713  | \$1714 ;
-  assign \$1716  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1717  = \$1715  | \$1716 ;
-  assign \$1718  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1719  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1720  = \$1718  | \$1719 ;
-  assign \$1721  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1722  = \$1720  | \$1721 ;
-  assign \$1723  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1724  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1725  = \$1723  | \$1724 ;
-  assign \$1726  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1727  = \$1725  | \$1726 ;
-  assign \$1728  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1729  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1730  = \$1728  | \$1729 ;
-  assign \$1731  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1732  = \$1730  | \$1731 ;
-  assign \$1733  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1734  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1735  = \$1733  | \$1734 ;
-  assign \$1736  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1737  = \$1735  | \$1736 ;
-  assign \$1738  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1739  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1740  = \$1738  | \$1739 ;
-  assign \$1741  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1742  = \$1740  | \$1741 ;
-  assign \$1743  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1744  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1745  = \$1743  | \$1744 ;
-  assign \$1746  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1747  = \$1745  | \$1746 ;
-  assign \$1748  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1749  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1750  = \$1748  | \$1749 ;
-  assign \$1751  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1752  = \$1750  | \$1751 ;
-  assign \$1753  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1754  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1755  = \$1753  | \$1754 ;
-  assign \$1756  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1757  = \$1755  | \$1756 ;
-  assign \$1758  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1759  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1760  = \$1758  | \$1759 ;
-  assign \$1761  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1762  = \$1760  | \$1761 ;
-  assign \$1763  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1764  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1765  = \$1763  | \$1764 ;
-  assign \$1766  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1767  = \$1765  | \$1766 ;
-  assign \$1768  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1769  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1770  = \$1768  | \$1769 ;
-  assign \$1771  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1772  = \$1770  | \$1771 ;
-  assign \$1773  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1774  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1775  = \$1773  | \$1774 ;
-  assign \$1776  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1777  = \$1775  | \$1776 ;
-  assign \$1778  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1779  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1780  = \$1778  | \$1779 ;
-  assign \$1781  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1782  = \$1780  | \$1781 ;
-  assign \$1783  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1784  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1785  = \$1783  | \$1784 ;
-  assign \$1786  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1787  = \$1785  | \$1786 ;
-  assign \$1788  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1789  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1790  = \$1788  | \$1789 ;
-  assign \$1791  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1792  = \$1790  | \$1791 ;
-  assign \$1793  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1794  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1795  = \$1793  | \$1794 ;
-  assign \$1796  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1797  = \$1795  | \$1796 ;
-  assign \$1798  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1799  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1800  = \$1798  | \$1799 ;
-  assign \$1801  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1802  = \$1800  | \$1801 ;
-  assign \$1803  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1804  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1805  = \$1803  | \$1804 ;
-  assign \$1806  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1807  = \$1805  | \$1806 ;
-  assign \$1808  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1809  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1810  = \$1808  | \$1809 ;
-  assign \$1811  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1812  = \$1810  | \$1811 ;
-  assign \$1813  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1814  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1815  = \$1813  | \$1814 ;
-  assign \$1816  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1817  = \$1815  | \$1816 ;
-  assign \$1818  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1819  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1820  = \$1818  | \$1819 ;
-  assign \$1821  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1822  = \$1820  | \$1821 ;
-  assign \$1823  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1824  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1825  = \$1823  | \$1824 ;
-  assign \$1826  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1827  = \$1825  | \$1826 ;
-  assign \$1828  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1829  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1830  = \$1828  | \$1829 ;
-  assign \$1831  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1832  = \$1830  | \$1831 ;
-  assign \$1833  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1834  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1835  = \$1833  | \$1834 ;
-  assign \$1836  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1837  = \$1835  | \$1836 ;
-  assign \$1838  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1839  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1840  = \$1838  | \$1839 ;
-  assign \$1841  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1842  = \$1840  | \$1841 ;
-  assign \$1843  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1844  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1845  = \$1843  | \$1844 ;
-  assign \$1846  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1847  = \$1845  | \$1846 ;
-  assign \$1848  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1849  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1850  = \$1848  | \$1849 ;
-  assign \$1851  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1852  = \$1850  | \$1851 ;
-  assign \$1853  = w1_hit[0] | w1_hit[1];
-  assign \$1854  = \$1853  | w1_hit[2];
-  assign \$1855  = ~ \$1854 ;
-  assign \$1856  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1855 , \$1852 , \$1847 , \$1842 , \$1837 , \$1832 , \$1827 , \$1822 , \$1817 , \$1812 , \$1807 , \$1802 , \$1797 , \$1792 , \$1787 , \$1782 , \$1777 , \$1772 , \$1767 , \$1762 , \$1757 , \$1752 , \$1747 , \$1742 , \$1737 , \$1732 , \$1727 , \$1722 , \$1717 , \$1712 , \$1707 , \$1702 , \$1697 , new_flush };
-  assign \$1857  = ~ w2_plain;
-  assign \$1858  = \$signal$266  & \$signal$250 ;
-  assign \$1859  = ~ \$1858 ;
-  assign bus__w_err = \$1857  & \$1859 ;
-  assign \$1860  = rsp_freed_valid & \port$4470$0 [0];
-  assign \$1861  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1860  | \$1861 ;
-  assign \$1862  = rsp_freed_valid & \port$4470$0 [0];
-  assign \$1863  = \$1862  ? \port$4430$0 [0] : \port$4442$0 [0];
-  assign bus__w_slow_err = ~ \$1863 ;
-  always @(posedge clk)
-    cycle <= \$1864 ;
-  always @(posedge clk)
-    \$signal  <= \$1865 ;
-  always @(posedge clk)
-    ready <= \$1866 ;
-  always @(posedge clk)
-    e1_new0 <= \$1867 ;
-  always @(posedge clk)
-    e1_new1 <= \$1868 ;
-  always @(posedge clk)
-    e1_new2 <= \$1869 ;
-  always @(posedge clk)
-    \$signal$28  <= \$1870 ;
-  always @(posedge clk)
-    e1_exhausted <= \$1871 ;
-  always @(posedge clk)
-    event_ev_grant <= \$1872 ;
-  always @(posedge clk)
-    event_ev_free <= \$1873 ;
-  always @(posedge clk)
-    event_ev_flush <= \$1874 ;
-  always @(posedge clk)
-    event_ev_fail <= \$1875 ;
-  always @(posedge clk)
-    log_ev_grant <= \$1876 ;
-  always @(posedge clk)
-    log_ev_free <= \$1877 ;
-  always @(posedge clk)
-    log_ev_flush <= \$1878 ;
-  always @(posedge clk)
-    log_ev_fail <= \$1879 ;
-  always @(posedge clk)
-    log_ev_overwrite <= \$1880 ;
-  always @(posedge clk)
-    config_ev_grant <= \$1881 ;
-  always @(posedge clk)
-    config_ev_free <= \$1882 ;
-  always @(posedge clk)
-    config_ev_flush <= \$1883 ;
-  always @(posedge clk)
-    config_ev_fail <= \$1884 ;
-  always @(posedge clk)
-    space_ge1 <= \$1885 ;
-  always @(posedge clk)
-    space_ge2 <= \$1886 ;
-  always @(posedge clk)
-    space_ge3 <= \$1887 ;
-  always @(posedge clk)
-    space_ge4 <= \$1888 ;
-  always @(posedge clk)
-    space_ge5 <= \$1889 ;
-  always @(posedge clk)
-    space_ge6 <= \$1890 ;
-  always @(posedge clk)
-    space <= \$1891 ;
-  always @(posedge clk)
-    tail <= \$1892 ;
-  always @(posedge clk)
-    \$signal$58  <= \$1893 ;
-  always @(posedge clk)
-    n_dropped <= \$1894 ;
-  always @(posedge clk)
-    err_dropped <= \$1895 ;
-  always @(posedge clk)
-    \$signal$61  <= \$1896 ;
-  always @(posedge clk)
-    tail_next_row <= \$1897 ;
-  always @(posedge clk)
-    \$signal$63  <= \$1898 ;
-  always @(posedge clk)
-    \$signal$65  <= \$1899 ;
-  always @(posedge clk)
-    head_bank <= \$1900 ;
-  always @(posedge clk)
-    head_entry <= \$1901 ;
-  always @(posedge clk)
-    \$signal$72  <= \$1902 ;
-  always @(posedge clk)
-    event_lw_limit <= \$1903 ;
-  always @(posedge clk)
-    event_lw_short <= \$1904 ;
-  always @(posedge clk)
-    event_lw_granted_1 <= \$1905 ;
-  always @(posedge clk)
-    event_lw_granted_2 <= \$1906 ;
-  always @(posedge clk)
-    event_in_use <= \$1907 ;
-  always @(posedge clk)
-    event_in_use_was <= \$1908 ;
-  always @(posedge clk)
-    event_in_use_rose <= \$1909 ;
-  always @(posedge clk)
-    event_hw_grow <= \$1910 ;
-  always @(posedge clk)
-    event_high_water <= \$1911 ;
-  always @(posedge clk)
-    event_allocs <= \$1912 ;
-  always @(posedge clk)
-    event_fails <= \$1913 ;
-  always @(posedge clk)
-    event_frees <= \$1914 ;
-  always @(posedge clk)
-    event_flushes <= \$1915 ;
-  always @(posedge clk)
-    log_lw_limit <= \$1916 ;
-  always @(posedge clk)
-    log_lw_short <= \$1917 ;
-  always @(posedge clk)
-    log_lw_granted_1 <= \$1918 ;
-  always @(posedge clk)
-    log_lw_granted_2 <= \$1919 ;
-  always @(posedge clk)
-    log_in_use <= \$1920 ;
-  always @(posedge clk)
-    log_in_use_was <= \$1921 ;
-  always @(posedge clk)
-    log_in_use_rose <= \$1922 ;
-  always @(posedge clk)
-    log_hw_grow <= \$1923 ;
-  always @(posedge clk)
-    log_high_water <= \$1924 ;
-  always @(posedge clk)
-    log_allocs <= \$1925 ;
-  always @(posedge clk)
-    log_fails <= \$1926 ;
-  always @(posedge clk)
-    log_frees <= \$1927 ;
-  always @(posedge clk)
-    log_flushes <= \$1928 ;
-  always @(posedge clk)
-    log_overwrites <= \$1929 ;
-  always @(posedge clk)
-    config_lw_limit <= \$1930 ;
-  always @(posedge clk)
-    config_lw_short <= \$1931 ;
-  always @(posedge clk)
-    config_lw_granted_1 <= \$1932 ;
-  always @(posedge clk)
-    config_lw_granted_2 <= \$1933 ;
-  always @(posedge clk)
-    config_in_use <= \$1934 ;
-  always @(posedge clk)
-    config_in_use_was <= \$1935 ;
-  always @(posedge clk)
-    config_in_use_rose <= \$1936 ;
-  always @(posedge clk)
-    config_hw_grow <= \$1937 ;
-  always @(posedge clk)
-    config_high_water <= \$1938 ;
-  always @(posedge clk)
-    config_allocs <= \$1939 ;
-  always @(posedge clk)
-    config_fails <= \$1940 ;
-  always @(posedge clk)
-    config_frees <= \$1941 ;
-  always @(posedge clk)
-    config_flushes <= \$1942 ;
-  always @(posedge clk)
-    r1_valid <= \$1943 ;
-  always @(posedge clk)
-    alloc_queue_data0 <= \$1944 ;
-  always @(posedge clk)
-    alloc_queue_full <= \$1945 ;
-  always @(posedge clk)
-    alloc_queue_data1 <= \$1946 ;
-  always @(posedge clk)
-    alloc_queue_data2 <= \$1947 ;
-  always @(posedge clk)
-    alloc_queue_data3 <= \$1948 ;
-  always @(posedge clk)
-    alloc_queue_data4 <= \$1949 ;
-  always @(posedge clk)
-    alloc_queue_data5 <= \$1950 ;
-  always @(posedge clk)
-    alloc_queue_data6 <= \$1951 ;
-  always @(posedge clk)
-    alloc_queue_data7 <= \$1952 ;
-  always @(posedge clk)
-    alloc_queue_data8 <= \$1953 ;
-  always @(posedge clk)
-    alloc_queue_data9 <= \$1954 ;
-  always @(posedge clk)
-    req_alloc <= \$1955 ;
-  always @(posedge clk)
-    staged_valid <= \$1956 ;
-  always @(posedge clk)
-    alloc_queue_w_data <= \$1957 ;
-  always @(posedge clk)
-    req_alloc_pool <= \$1958 ;
-  always @(posedge clk)
-    req_alloc_size <= \$1959 ;
+  assign \$1183  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1184  = { \$1183 , \$1182 , \$1181  } + 3'h7;
+  assign \$1185  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1186  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1187  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1188  = { \$1187 , \$1186 , \$1185  } + 3'h7;
+  assign \$1189  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1190  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1191  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1192  = { \$1191 , \$1190 , \$1189  } + 3'h7;
+  assign \$1193  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1194  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1195  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1196  = { \$1195 , \$1194 , \$1193  } + 3'h7;
+  assign \$1197  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1198  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1199  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1200  = { \$1199 , \$1198 , \$1197  } + 3'h7;
+  assign \$1201  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1202  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1203  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1204  = { \$1203 , \$1202 , \$1201  } + 3'h7;
+  assign \$1205  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1206  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1207  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1208  = { \$1207 , \$1206 , \$1205  } + 3'h7;
+  assign \$1209  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1210  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1211  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1212  = { \$1211 , \$1210 , \$1209  } + 3'h7;
+  assign \$1213  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1214  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1215  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1216  = { \$1215 , \$1214 , \$1213  } + 3'h7;
+  assign \$1217  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1218  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1219  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1220  = { \$1219 , \$1218 , \$1217  } + 3'h7;
+  assign \$1221  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1222  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1223  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1224  = { \$1223 , \$1222 , \$1221  } + 3'h7;
+  assign \$1225  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1226  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1227  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1228  = { \$1227 , \$1226 , \$1225  } + 3'h7;
+  assign \$1229  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1230  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1231  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1232  = { \$1231 , \$1230 , \$1229  } + 3'h7;
+  assign \$1233  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1234  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1235  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1236  = { \$1235 , \$1234 , \$1233  } + 3'h7;
+  assign \$1237  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1238  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1239  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1240  = { \$1239 , \$1238 , \$1237  } + 3'h7;
+  assign \$1241  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1242  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1243  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1244  = { \$1243 , \$1242 , \$1241  } + 3'h7;
+  assign \$1245  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1246  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1247  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1248  = { \$1247 , \$1246 , \$1245  } + 3'h7;
+  assign \$1249  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1250  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1251  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1252  = { \$1251 , \$1250 , \$1249  } + 3'h7;
+  assign \$1253  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1254  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1255  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1256  = { \$1255 , \$1254 , \$1253  } + 3'h7;
+  assign \$1257  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1258  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1259  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1260  = { \$1259 , \$1258 , \$1257  } + 3'h7;
+  assign \$1261  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1262  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1263  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1264  = { \$1263 , \$1262 , \$1261  } + 3'h7;
+  assign \$1265  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1266  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1267  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1268  = { \$1267 , \$1266 , \$1265  } + 3'h7;
+  assign \$1269  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1270  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1271  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1272  = { \$1271 , \$1270 , \$1269  } + 3'h7;
+  assign \$1273  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1274  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1275  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1276  = { \$1275 , \$1274 , \$1273  } + 3'h7;
+  assign \$1277  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1278  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1279  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1280  = { \$1279 , \$1278 , \$1277  } + 3'h7;
+  assign \$1281  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1282  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1283  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1284  = { \$1283 , \$1282 , \$1281  } + 3'h7;
+  assign \$1285  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1286  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1287  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1288  = { \$1287 , \$1286 , \$1285  } + 3'h7;
+  assign \$1289  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1290  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1291  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1292  = { \$1291 , \$1290 , \$1289  } + 3'h7;
+  assign \$1293  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1294  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1295  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1296  = { \$1295 , \$1294 , \$1293  } + 3'h7;
+  assign \$1297  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1298  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1299  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1300  = { \$1299 , \$1298 , \$1297  } + 3'h7;
+  assign \$1301  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1302  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1303  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1304  = { \$1303 , \$1302 , \$1301  } + 3'h7;
+  assign \$1305  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1306  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1307  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1308  = { \$1307 , \$1306 , \$1305  } + 3'h7;
+  assign \$1309  = w1_hit[0] | w1_hit[1];
+  assign \$1310  = \$1309  | w1_hit[2];
+  assign \$1311  = ~ \$1310 ;
+  assign \$1312  = command_queue_full[0] | \$signal$209 ;
+  assign \$1313  = \$1312  | new_flush;
+  assign \$1314  = ~ native_turn;
+  assign \$1315  = \$1313  & \$1314 ;
+  assign command_queue_pop = \$1315  & command_queue_full[0];
+  assign \$1316  = \$signal$209  | new_flush;
+  assign \$1317  = command_queue_full[0] | \$signal$209 ;
+  assign \$1318  = \$1317  | new_flush;
+  assign \$1319  = ~ native_turn;
+  assign \$1320  = \$1318  & \$1319 ;
+  assign \$1321  = ~ command_queue_full[0];
+  assign \$1322  = \$1320  & \$1321 ;
+  assign \$1323  = ~ \$1322 ;
+  assign command_queue_push = \$1316  & \$1323 ;
+  assign \$1324  = command_queue_full[0] | \$signal$209 ;
+  assign \$1325  = \$1324  | new_flush;
+  assign \$1326  = ~ native_turn;
+  assign \$1327  = \$1325  & \$1326 ;
+  assign \$1328  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1329  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1330  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
+  assign \$1332  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1333  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1334  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
+  assign \$1336  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1337  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1338  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
+  assign \$1340  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1341  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1342  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
+  assign \$1344  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1345  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1346  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
+  assign \$1348  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1349  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1350  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
+  assign \$1352  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1353  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1354  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1355  = { \$1354 , \$1353 , \$1352  } + 3'h7;
+  assign \$1356  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1357  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1358  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1359  = { \$1358 , \$1357 , \$1356  } + 3'h7;
+  assign \$1360  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1361  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1362  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1363  = { \$1362 , \$1361 , \$1360  } + 3'h7;
+  assign \$1364  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1365  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1366  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1367  = { \$1366 , \$1365 , \$1364  } + 3'h7;
+  assign \$1368  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1369  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1370  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1371  = { \$1370 , \$1369 , \$1368  } + 3'h7;
+  assign \$1372  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1373  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1374  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1375  = { \$1374 , \$1373 , \$1372  } + 3'h7;
+  assign \$1376  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1377  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1378  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1379  = { \$1378 , \$1377 , \$1376  } + 3'h7;
+  assign \$1380  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1381  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1382  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1383  = { \$1382 , \$1381 , \$1380  } + 3'h7;
+  assign \$1384  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1385  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1386  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1387  = { \$1386 , \$1385 , \$1384  } + 3'h7;
+  assign \$1388  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1389  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1390  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1391  = { \$1390 , \$1389 , \$1388  } + 3'h7;
+  assign \$1392  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1393  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1394  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1395  = { \$1394 , \$1393 , \$1392  } + 3'h7;
+  assign \$1396  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1397  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1398  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1399  = { \$1398 , \$1397 , \$1396  } + 3'h7;
+  assign \$1400  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1401  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1402  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
+  assign \$1404  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1405  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1406  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
+  assign \$1408  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1409  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1410  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
+  assign \$1412  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1413  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1414  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
+  assign \$1416  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1417  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1418  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
+  assign \$1420  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1421  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1422  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
+  assign \$1424  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1425  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1426  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
+  assign \$1428  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1429  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1430  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
+  assign \$1432  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1433  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1434  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
+  assign \$1436  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1437  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1438  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1442  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
+  assign \$1444  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1445  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1446  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
+  assign \$1448  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1449  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1450  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
+  assign \$1452  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1453  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1454  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
+  assign \$1456  = w1_hit[0] | w1_hit[1];
+  assign \$1457  = \$1456  | w1_hit[2];
+  assign \$1458  = ~ \$1457 ;
+  assign \$1459  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1458 , \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], new_flush };
+  assign \$1460  = ~ \$1459 [0];
+  assign req_free = \$1327  & \$1460 ;
+  assign \$1461  = command_queue_full[0] | \$signal$209 ;
+  assign \$1462  = \$1461  | new_flush;
+  assign \$1463  = ~ native_turn;
+  assign \$1464  = \$1462  & \$1463 ;
+  assign \$1465  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1466  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1467  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
+  assign \$1469  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1470  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1471  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
+  assign \$1473  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1474  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1475  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
+  assign \$1477  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1478  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1479  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
+  assign \$1481  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1482  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1483  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
+  assign \$1485  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1486  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1487  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
+  assign \$1489  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1490  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1491  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
+  assign \$1493  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1494  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1495  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
+  assign \$1497  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1498  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1499  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
+  assign \$1501  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1502  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1503  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
+  assign \$1505  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1506  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1507  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
+  assign \$1509  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1510  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1511  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
+  assign \$1513  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1514  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1515  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
+  assign \$1517  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1518  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1519  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
+  assign \$1521  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1522  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1523  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
+  assign \$1525  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1526  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1527  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
+  assign \$1529  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1530  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1531  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
+  assign \$1533  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1534  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1535  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
+  assign \$1537  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1538  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1539  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
+  assign \$1541  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1542  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1543  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
+  assign \$1545  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1546  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1547  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
+  assign \$1549  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1550  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1551  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1554  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1555  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1558  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1559  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1562  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1563  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
+  assign \$1565  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1566  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1567  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
+  assign \$1569  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1570  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1571  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
+  assign \$1573  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1574  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1575  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
+  assign \$1577  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1578  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1579  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
+  assign \$1581  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1582  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1583  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
+  assign \$1585  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1586  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1587  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
+  assign \$1589  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1590  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1591  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_hit[0] | w1_hit[1];
+  assign \$1594  = \$1593  | w1_hit[2];
+  assign \$1595  = ~ \$1594 ;
+  assign \$1596  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1595 , \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], new_flush };
+  assign req_flush = \$1464  & \$1596 [0];
+  assign \$1597  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1598  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1599  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
+  assign \$1601  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1602  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1603  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
+  assign \$1605  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1606  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1607  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
+  assign \$1609  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1610  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1611  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
+  assign \$1613  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1614  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1615  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
+  assign \$1617  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1618  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1619  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
+  assign \$1621  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1622  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1623  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
+  assign \$1625  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1626  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1627  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
+  assign \$1629  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1630  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1631  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
+  assign \$1633  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1634  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1635  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
+  assign \$1637  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1638  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1639  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
+  assign \$1641  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1642  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1643  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
+  assign \$1645  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1646  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1647  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
+  assign \$1649  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1650  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1651  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
+  assign \$1653  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1654  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1655  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
+  assign \$1657  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1658  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1659  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
+  assign \$1661  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1662  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1663  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
+  assign \$1665  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1666  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1667  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
+  assign \$1669  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1670  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1671  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
+  assign \$1673  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1674  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1675  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
+  assign \$1677  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1678  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1679  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
+  assign \$1681  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1682  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1683  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
+  assign \$1685  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1686  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1687  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
+  assign \$1689  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1690  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1691  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1692  = { \$1691 , \$1690 , \$1689  } + 3'h7;
+  assign \$1693  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1694  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1695  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1696  = { \$1695 , \$1694 , \$1693  } + 3'h7;
+  assign \$1697  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1698  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1699  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1700  = { \$1699 , \$1698 , \$1697  } + 3'h7;
+  assign \$1701  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1702  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1703  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1704  = { \$1703 , \$1702 , \$1701  } + 3'h7;
+  assign \$1705  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1706  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1707  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1708  = { \$1707 , \$1706 , \$1705  } + 3'h7;
+  assign \$1709  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1710  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1711  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1712  = { \$1711 , \$1710 , \$1709  } + 3'h7;
+  assign \$1713  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1714  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1715  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1716  = { \$1715 , \$1714 , \$1713  } + 3'h7;
+  assign \$1717  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1718  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1719  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1720  = { \$1719 , \$1718 , \$1717  } + 3'h7;
+  assign \$1721  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1722  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1723  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1724  = { \$1723 , \$1722 , \$1721  } + 3'h7;
+  assign \$1725  = w1_hit[0] | w1_hit[1];
+  assign \$1726  = \$1725  | w1_hit[2];
+  assign \$1727  = ~ \$1726 ;
+  assign \$1728  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1727 , \$1724 [3], \$1720 [3], \$1716 [3], \$1712 [3], \$1708 [3], \$1704 [3], \$1700 [3], \$1696 [3], \$1692 [3], \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], new_flush };
+  assign \$1729  = ~ w2_plain;
+  assign \$1730  = \$signal$266  & \$signal$250 ;
+  assign \$1731  = ~ \$1730 ;
+  assign bus__w_err = \$1729  & \$1731 ;
+  assign \$1732  = rsp_freed_valid & \port$4342$0 [0];
+  assign \$1733  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1732  | \$1733 ;
+  assign \$1734  = rsp_freed_valid & \port$4342$0 [0];
+  assign \$1735  = \$1734  ? \port$4302$0 [0] : \port$4314$0 [0];
+  assign bus__w_slow_err = ~ \$1735 ;
+  always @(posedge clk)
+    cycle <= \$1736 ;
+  always @(posedge clk)
+    \$signal  <= \$1737 ;
+  always @(posedge clk)
+    ready <= \$1738 ;
+  always @(posedge clk)
+    e1_new0 <= \$1739 ;
+  always @(posedge clk)
+    e1_new1 <= \$1740 ;
+  always @(posedge clk)
+    e1_new2 <= \$1741 ;
+  always @(posedge clk)
+    \$signal$28  <= \$1742 ;
+  always @(posedge clk)
+    e1_exhausted <= \$1743 ;
+  always @(posedge clk)
+    event_ev_grant <= \$1744 ;
+  always @(posedge clk)
+    event_ev_free <= \$1745 ;
+  always @(posedge clk)
+    event_ev_flush <= \$1746 ;
+  always @(posedge clk)
+    event_ev_fail <= \$1747 ;
+  always @(posedge clk)
+    log_ev_grant <= \$1748 ;
+  always @(posedge clk)
+    log_ev_free <= \$1749 ;
+  always @(posedge clk)
+    log_ev_flush <= \$1750 ;
+  always @(posedge clk)
+    log_ev_fail <= \$1751 ;
+  always @(posedge clk)
+    log_ev_overwrite <= \$1752 ;
+  always @(posedge clk)
+    config_ev_grant <= \$1753 ;
+  always @(posedge clk)
+    config_ev_free <= \$1754 ;
+  always @(posedge clk)
+    config_ev_flush <= \$1755 ;
+  always @(posedge clk)
+    config_ev_fail <= \$1756 ;
+  always @(posedge clk)
+    space_ge1 <= \$1757 ;
+  always @(posedge clk)
+    space_ge2 <= \$1758 ;
+  always @(posedge clk)
+    space_ge3 <= \$1759 ;
+  always @(posedge clk)
+    space_ge4 <= \$1760 ;
+  always @(posedge clk)
+    space_ge5 <= \$1761 ;
+  always @(posedge clk)
+    space_ge6 <= \$1762 ;
+  always @(posedge clk)
+    space <= \$1763 ;
+  always @(posedge clk)
+    tail <= \$1764 ;
+  always @(posedge clk)
+    \$signal$58  <= \$1765 ;
+  always @(posedge clk)
+    n_dropped <= \$1766 ;
+  always @(posedge clk)
+    err_dropped <= \$1767 ;
+  always @(posedge clk)
+    \$signal$61  <= \$1768 ;
+  always @(posedge clk)
+    tail_next_row <= \$1769 ;
+  always @(posedge clk)
+    \$signal$63  <= \$1770 ;
+  always @(posedge clk)
+    \$signal$65  <= \$1771 ;
+  always @(posedge clk)
+    head_bank <= \$1772 ;
+  always @(posedge clk)
+    head_entry <= \$1773 ;
+  always @(posedge clk)
+    \$signal$72  <= \$1774 ;
+  always @(posedge clk)
+    event_lw_limit <= \$1775 ;
+  always @(posedge clk)
+    event_lw_short <= \$1776 ;
+  always @(posedge clk)
+    event_lw_granted_1 <= \$1777 ;
+  always @(posedge clk)
+    event_lw_granted_2 <= \$1778 ;
+  always @(posedge clk)
+    event_in_use <= \$1779 ;
+  always @(posedge clk)
+    event_in_use_was <= \$1780 ;
+  always @(posedge clk)
+    event_in_use_rose <= \$1781 ;
+  always @(posedge clk)
+    event_hw_grow <= \$1782 ;
+  always @(posedge clk)
+    event_high_water <= \$1783 ;
+  always @(posedge clk)
+    event_allocs <= \$1784 ;
+  always @(posedge clk)
+    event_fails <= \$1785 ;
+  always @(posedge clk)
+    event_frees <= \$1786 ;
+  always @(posedge clk)
+    event_flushes <= \$1787 ;
+  always @(posedge clk)
+    log_lw_limit <= \$1788 ;
+  always @(posedge clk)
+    log_lw_short <= \$1789 ;
+  always @(posedge clk)
+    log_lw_granted_1 <= \$1790 ;
+  always @(posedge clk)
+    log_lw_granted_2 <= \$1791 ;
+  always @(posedge clk)
+    log_in_use <= \$1792 ;
+  always @(posedge clk)
+    log_in_use_was <= \$1793 ;
+  always @(posedge clk)
+    log_in_use_rose <= \$1794 ;
+  always @(posedge clk)
+    log_hw_grow <= \$1795 ;
+  always @(posedge clk)
+    log_high_water <= \$1796 ;
+  always @(posedge clk)
+    log_allocs <= \$1797 ;
+  always @(posedge clk)
+    log_fails <= \$1798 ;
+  always @(posedge clk)
+    log_frees <= \$1799 ;
+  always @(posedge clk)
+    log_flushes <= \$1800 ;
+  always @(posedge clk)
+    log_overwrites <= \$1801 ;
+  always @(posedge clk)
+    config_lw_limit <= \$1802 ;
+  always @(posedge clk)
+    config_lw_short <= \$1803 ;
+  always @(posedge clk)
+    config_lw_granted_1 <= \$1804 ;
+  always @(posedge clk)
+    config_lw_granted_2 <= \$1805 ;
+  always @(posedge clk)
+    config_in_use <= \$1806 ;
+  always @(posedge clk)
+    config_in_use_was <= \$1807 ;
+  always @(posedge clk)
+    config_in_use_rose <= \$1808 ;
+  always @(posedge clk)
+    config_hw_grow <= \$1809 ;
+  always @(posedge clk)
+    config_high_water <= \$1810 ;
+  always @(posedge clk)
+    config_allocs <= \$1811 ;
+  always @(posedge clk)
+    config_fails <= \$1812 ;
+  always @(posedge clk)
+    config_frees <= \$1813 ;
+  always @(posedge clk)
+    config_flushes <= \$1814 ;
+  always @(posedge clk)
+    r1_valid <= \$1815 ;
+  always @(posedge clk)
+    alloc_queue_data0 <= \$1816 ;
+  always @(posedge clk)
+    alloc_queue_full <= \$1817 ;
+  always @(posedge clk)
+    alloc_queue_data1 <= \$1818 ;
+  always @(posedge clk)
+    alloc_queue_data2 <= \$1819 ;
+  always @(posedge clk)
+    alloc_queue_data3 <= \$1820 ;
+  always @(posedge clk)
+    alloc_queue_data4 <= \$1821 ;
+  always @(posedge clk)
+    alloc_queue_data5 <= \$1822 ;
+  always @(posedge clk)
+    alloc_queue_data6 <= \$1823 ;
+  always @(posedge clk)
+    alloc_queue_data7 <= \$1824 ;
+  always @(posedge clk)
+    alloc_queue_data8 <= \$1825 ;
+  always @(posedge clk)
+    alloc_queue_data9 <= \$1826 ;
+  always @(posedge clk)
+    req_alloc <= \$1827 ;
+  always @(posedge clk)
+    staged_valid <= \$1828 ;
+  always @(posedge clk)
+    alloc_queue_w_data <= \$1829 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$1830 ;
+  always @(posedge clk)
+    req_alloc_size <= \$1831 ;
   always @(posedge clk)
     r1_sel_id <= \$338 [12];
   always @(posedge clk)
@@ -12695,127 +12439,127 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge clk)
     r1_sel_pool2_low_water <= \$518 [12];
   always @(posedge clk)
-    r2_valid <= \$1960 ;
+    r2_valid <= \$1832 ;
   always @(posedge clk)
-    r2_block0 <= \$1961 ;
+    r2_block0 <= \$1833 ;
   always @(posedge clk)
-    r2_found_in <= \$1962 ;
+    r2_found_in <= \$1834 ;
   always @(posedge clk)
-    r2_block4 <= \$1963 ;
+    r2_block4 <= \$1835 ;
   always @(posedge clk)
-    r2_block5 <= \$1964 ;
+    r2_block5 <= \$1836 ;
   always @(posedge clk)
-    r2_block6 <= \$1965 ;
+    r2_block6 <= \$1837 ;
   always @(posedge clk)
-    \$signal$209  <= \$1966 ;
+    \$signal$209  <= \$1838 ;
   always @(posedge clk)
-    new_flush <= \$1967 ;
+    new_flush <= \$1839 ;
   always @(posedge clk)
-    \$signal$214  <= \$1968 ;
+    \$signal$214  <= \$1840 ;
   always @(posedge clk)
-    w1_pool_is <= \$1969 ;
+    w1_pool_is <= \$1841 ;
   always @(posedge clk)
-    w1_hit <= \$1970 ;
+    w1_hit <= \$1842 ;
   always @(posedge clk)
-    w1_tag <= \$1971 ;
+    w1_tag <= \$1843 ;
   always @(posedge clk)
-    w1_event_addr <= \$1972 ;
+    w1_event_addr <= \$1844 ;
   always @(posedge clk)
-    w1_log_addr <= \$1973 ;
+    w1_log_addr <= \$1845 ;
   always @(posedge clk)
-    w1_config_addr <= \$1974 ;
+    w1_config_addr <= \$1846 ;
   always @(posedge clk)
-    command_queue_data0 <= \$1975 ;
+    command_queue_data0 <= \$1847 ;
   always @(posedge clk)
-    command_queue_full <= \$1976 ;
+    command_queue_full <= \$1848 ;
   always @(posedge clk)
-    command_queue_data1 <= \$1977 ;
+    command_queue_data1 <= \$1849 ;
   always @(posedge clk)
-    command_queue_data2 <= \$1978 ;
+    command_queue_data2 <= \$1850 ;
   always @(posedge clk)
-    command_queue_data3 <= \$1979 ;
+    command_queue_data3 <= \$1851 ;
   always @(posedge clk)
-    command_queue_data4 <= \$1980 ;
+    command_queue_data4 <= \$1852 ;
   always @(posedge clk)
-    command_queue_data5 <= \$1981 ;
+    command_queue_data5 <= \$1853 ;
   always @(posedge clk)
-    command_queue_data6 <= \$1982 ;
+    command_queue_data6 <= \$1854 ;
   always @(posedge clk)
-    command_queue_data7 <= \$1983 ;
+    command_queue_data7 <= \$1855 ;
   always @(posedge clk)
-    command_queue_data8 <= \$1984 ;
+    command_queue_data8 <= \$1856 ;
   always @(posedge clk)
-    command_queue_data9 <= \$1985 ;
+    command_queue_data9 <= \$1857 ;
   always @(posedge clk)
-    native_turn <= \$1986 ;
+    native_turn <= \$1858 ;
   always @(posedge clk)
-    w1_a1_0 <= \$1987 ;
+    w1_a1_0 <= \$1859 ;
   always @(posedge clk)
-    w1_a4_2 <= \$1988 ;
+    w1_a4_2 <= \$1860 ;
   always @(posedge clk)
-    w1_a7_5 <= \$1989 ;
+    w1_a7_5 <= \$1861 ;
   always @(posedge clk)
-    w1_a11_8 <= \$1990 ;
+    w1_a11_8 <= \$1862 ;
   always @(posedge clk)
-    \$signal$245  <= \$1991 ;
+    \$signal$245  <= \$1863 ;
   always @(posedge clk)
-    \$signal$246  <= \$1992 ;
+    \$signal$246  <= \$1864 ;
   always @(posedge clk)
-    \$signal$247  <= \$1993 ;
+    \$signal$247  <= \$1865 ;
   always @(posedge clk)
-    \$signal$248  <= \$1994 ;
+    \$signal$248  <= \$1866 ;
   always @(posedge clk)
-    \$signal$249  <= \$1995 ;
+    \$signal$249  <= \$1867 ;
   always @(posedge clk)
-    \$signal$250  <= \$1996 ;
+    \$signal$250  <= \$1868 ;
   always @(posedge clk)
-    \$signal$251  <= \$1997 ;
+    \$signal$251  <= \$1869 ;
   always @(posedge clk)
-    \$signal$252  <= \$1998 ;
+    \$signal$252  <= \$1870 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$1999 ;
+    w2_is_ctrl <= \$1871 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$2000 ;
+    w2_is_irq_status <= \$1872 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$2001 ;
+    w2_is_irq_enable <= \$1873 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$2002 ;
+    w2_is_err_pop <= \$1874 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$2003 ;
+    w2_is_pool0_free <= \$1875 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$2004 ;
+    w2_is_pool0_flush <= \$1876 ;
   always @(posedge clk)
-    w2_is_pool0_low_water <= \$2005 ;
+    w2_is_pool0_low_water <= \$1877 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$2006 ;
+    w2_is_pool1_free <= \$1878 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$2007 ;
+    w2_is_pool1_flush <= \$1879 ;
   always @(posedge clk)
-    w2_is_pool1_low_water <= \$2008 ;
+    w2_is_pool1_low_water <= \$1880 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$2009 ;
+    w2_is_pool2_free <= \$1881 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$2010 ;
+    w2_is_pool2_flush <= \$1882 ;
   always @(posedge clk)
-    w2_is_pool2_low_water <= \$2011 ;
+    w2_is_pool2_low_water <= \$1883 ;
   always @(posedge clk)
-    \$signal$266  <= \$2012 ;
+    \$signal$266  <= \$1884 ;
   always @(posedge clk)
-    w2_plain <= \$2013 ;
+    w2_plain <= \$1885 ;
   always @(posedge clk)
-    \$signal$64  <= \$2014 ;
+    \$signal$64  <= \$1886 ;
   always @(posedge clk)
-    w1c <= \$2015 ;
+    w1c <= \$1887 ;
   always @(posedge clk)
-    \$signal$73  <= \$2016 ;
+    \$signal$73  <= \$1888 ;
   always @(posedge clk)
-    irq_enable <= \$2017 ;
+    irq_enable <= \$1889 ;
   always @(posedge clk)
-    event_low_water <= \$2018 ;
+    event_low_water <= \$1890 ;
   always @(posedge clk)
-    log_low_water <= \$2019 ;
+    log_low_water <= \$1891 ;
   always @(posedge clk)
-    config_low_water <= \$2020 ;
+    config_low_water <= \$1892 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12920,1413 +12664,1413 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1864  = \$1 [31:0];
+    \$1736  = \$1 [31:0];
+    if (rst) begin
+      \$1736  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1737  = busy;
+    if (rst) begin
+      \$1737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1738  = \ready$6 ;
+    if (rst) begin
+      \$1738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1739  = \$11 ;
+    if (rst) begin
+      \$1739  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1740  = \$19 ;
+    if (rst) begin
+      \$1740  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1741  = { \$20 [31:0], 24'h000000, \port$4299$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4299$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4299$0 [4:1] };
+    if (rst) begin
+      \$1741  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1742  = \$30 [1:0];
+    if (rst) begin
+      \$1742  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1743  = \$32 ;
+    if (rst) begin
+      \$1743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1744  = \$35 ;
+    if (rst) begin
+      \$1744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1745  = \$38 ;
+    if (rst) begin
+      \$1745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1746  = \$41 ;
+    if (rst) begin
+      \$1746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1747  = \$45 ;
+    if (rst) begin
+      \$1747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1748  = \$48 ;
+    if (rst) begin
+      \$1748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1749  = \$51 ;
+    if (rst) begin
+      \$1749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1750  = \$54 ;
+    if (rst) begin
+      \$1750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1751  = \$58 ;
+    if (rst) begin
+      \$1751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1752  = \$62 ;
+    if (rst) begin
+      \$1752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1753  = \$65 ;
+    if (rst) begin
+      \$1753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1754  = \$68 ;
+    if (rst) begin
+      \$1754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1755  = \$71 ;
+    if (rst) begin
+      \$1755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1756  = \$75 ;
+    if (rst) begin
+      \$1756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1757  = space_ge1;
+      3'h1:
+          \$1757  = 1'h1;
+      3'h2:
+          \$1757  = space_ge2;
+      3'h3:
+          \$1757  = space_ge1;
+      3'h4:
+          \$1757  = space_ge3;
+      3'h5:
+          \$1757  = space_ge2;
+      3'h6:
+          \$1757  = space_ge4;
+      3'h7:
+          \$1757  = space_ge3;
+    endcase
+    if (rst) begin
+      \$1757  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1758  = space_ge2;
+      3'h1:
+          \$1758  = space_ge1;
+      3'h2:
+          \$1758  = space_ge3;
+      3'h3:
+          \$1758  = space_ge2;
+      3'h4:
+          \$1758  = space_ge4;
+      3'h5:
+          \$1758  = space_ge3;
+      3'h6:
+          \$1758  = space_ge5;
+      3'h7:
+          \$1758  = space_ge4;
+    endcase
+    if (rst) begin
+      \$1758  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1759  = space_ge3;
+      3'h1:
+          \$1759  = space_ge2;
+      3'h2:
+          \$1759  = space_ge4;
+      3'h3:
+          \$1759  = space_ge3;
+      3'h4:
+          \$1759  = space_ge5;
+      3'h5:
+          \$1759  = space_ge4;
+      3'h6:
+          \$1759  = space_ge6;
+      3'h7:
+          \$1759  = space_ge5;
+    endcase
+    if (rst) begin
+      \$1759  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1760  = space_ge4;
+      3'h1:
+          \$1760  = space_ge3;
+      3'h2:
+          \$1760  = space_ge5;
+      3'h3:
+          \$1760  = space_ge4;
+      3'h4:
+          \$1760  = space_ge6;
+      3'h5:
+          \$1760  = space_ge5;
+      3'h6:
+          \$1760  = \$80 ;
+      3'h7:
+          \$1760  = space_ge6;
+    endcase
+    if (rst) begin
+      \$1760  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1761  = space_ge5;
+      3'h1:
+          \$1761  = space_ge4;
+      3'h2:
+          \$1761  = space_ge6;
+      3'h3:
+          \$1761  = space_ge5;
+      3'h4:
+          \$1761  = \$77 ;
+      3'h5:
+          \$1761  = space_ge6;
+      3'h6:
+          \$1761  = \$81 ;
+      3'h7:
+          \$1761  = \$83 ;
+    endcase
+    if (rst) begin
+      \$1761  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$49 , popped })
+      3'h0:
+          \$1762  = space_ge6;
+      3'h1:
+          \$1762  = space_ge5;
+      3'h2:
+          \$1762  = \$76 ;
+      3'h3:
+          \$1762  = space_ge6;
+      3'h4:
+          \$1762  = \$78 ;
+      3'h5:
+          \$1762  = \$79 ;
+      3'h6:
+          \$1762  = \$82 ;
+      3'h7:
+          \$1762  = \$84 ;
+    endcase
+    if (rst) begin
+      \$1762  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1763  = \$86 [4:0];
+    if (rst) begin
+      \$1763  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1764  = \$87 [3:0];
+    if (rst) begin
+      \$1764  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1765  = \$88 [31:0];
+    if (\$signal$64 ) begin
+      \$1765  = 32'd0;
+    end
+    if (rst) begin
+      \$1765  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1766  = \$89 [1:0];
+    if (rst) begin
+      \$1766  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1767  = \$90 [31:0];
+    if (\$signal$64 ) begin
+      \$1767  = 32'd0;
+    end
+    if (rst) begin
+      \$1767  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1768  = \$signal$61 ;
+    if (\$91 [2]) begin
+      \$1768  = tail_next_row;
+    end
+    if (rst) begin
+      \$1768  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1769  = tail_next_row;
+    if (\$91 [2]) begin
+      \$1769  = \$92 [1:0];
+    end
+    if (rst) begin
+      \$1769  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1770  = \$signal$63 ;
+    if (popped) begin
+      \$1770  = \$93 [3:0];
+    end
+    if (rst) begin
+      \$1770  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1771  = \$94 ;
+    if (rst) begin
+      \$1771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1772  = \$signal$63 [1:0];
+    if (rst) begin
+      \$1772  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1773  = \$98 ;
+    if (rst) begin
+      \$1773  = 121'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1774  = \$101 ;
+    if (rst) begin
+      \$1774  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1775  = \$102 ;
+    if (rst) begin
+      \$1775  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1776  = \$103 ;
+    if (rst) begin
+      \$1776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1777  = event_ev_grant;
+    if (rst) begin
+      \$1777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1778  = event_lw_granted_1;
+    if (rst) begin
+      \$1778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1779  = \$114 [7:0];
+    if (rst) begin
+      \$1779  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1780  = event_in_use;
+    if (rst) begin
+      \$1780  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1781  = \$124 ;
+    if (rst) begin
+      \$1781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1782  = \$128 ;
+    if (rst) begin
+      \$1782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1783  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1783  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1783  = event_in_use_was;
+      end
+    end
+    if (rst) begin
+      \$1783  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1784  = 32'd0;
+    end else begin
+      \$1784  = \$129 [31:0];
+    end
+    if (rst) begin
+      \$1784  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1785  = 32'd0;
+    end else begin
+      \$1785  = \$130 [31:0];
+    end
+    if (rst) begin
+      \$1785  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1786  = 32'd0;
+    end else begin
+      \$1786  = \$131 [31:0];
+    end
+    if (rst) begin
+      \$1786  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1787  = 32'd0;
+    end else begin
+      \$1787  = \$132 [31:0];
+    end
+    if (rst) begin
+      \$1787  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1788  = \$133 ;
+    if (rst) begin
+      \$1788  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1789  = \$134 ;
+    if (rst) begin
+      \$1789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1790  = log_ev_grant;
+    if (rst) begin
+      \$1790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1791  = log_lw_granted_1;
+    if (rst) begin
+      \$1791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1792  = \$145 [9:0];
+    if (rst) begin
+      \$1792  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1793  = log_in_use;
+    if (rst) begin
+      \$1793  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1794  = \$155 ;
+    if (rst) begin
+      \$1794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1795  = \$159 ;
+    if (rst) begin
+      \$1795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1796  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1796  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1796  = log_in_use_was;
+      end
+    end
+    if (rst) begin
+      \$1796  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1797  = 32'd0;
+    end else begin
+      \$1797  = \$160 [31:0];
+    end
+    if (rst) begin
+      \$1797  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1798  = 32'd0;
+    end else begin
+      \$1798  = \$161 [31:0];
+    end
+    if (rst) begin
+      \$1798  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1799  = 32'd0;
+    end else begin
+      \$1799  = \$162 [31:0];
+    end
+    if (rst) begin
+      \$1799  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1800  = 32'd0;
+    end else begin
+      \$1800  = \$163 [31:0];
+    end
+    if (rst) begin
+      \$1800  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1801  = 32'd0;
+    end else begin
+      \$1801  = \$164 [31:0];
+    end
+    if (rst) begin
+      \$1801  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1802  = \$165 ;
+    if (rst) begin
+      \$1802  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1803  = \$166 ;
+    if (rst) begin
+      \$1803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1804  = config_ev_grant;
+    if (rst) begin
+      \$1804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1805  = config_lw_granted_1;
+    if (rst) begin
+      \$1805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1806  = \$177 [4:0];
+    if (rst) begin
+      \$1806  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1807  = config_in_use;
+    if (rst) begin
+      \$1807  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1808  = \$187 ;
+    if (rst) begin
+      \$1808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1809  = \$191 ;
+    if (rst) begin
+      \$1809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1810  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1810  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1810  = config_in_use_was;
+      end
+    end
+    if (rst) begin
+      \$1810  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1811  = 32'd0;
+    end else begin
+      \$1811  = \$192 [31:0];
+    end
+    if (rst) begin
+      \$1811  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1812  = 32'd0;
+    end else begin
+      \$1812  = \$193 [31:0];
+    end
+    if (rst) begin
+      \$1812  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1813  = 32'd0;
+    end else begin
+      \$1813  = \$194 [31:0];
+    end
+    if (rst) begin
+      \$1813  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$64 ) begin
+      \$1814  = 32'd0;
+    end else begin
+      \$1814  = \$195 [31:0];
+    end
+    if (rst) begin
+      \$1814  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1815  = \$202 ;
+    if (rst) begin
+      \$1815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1816  = \$205 ;
+    if (rst) begin
+      \$1816  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1817 [0] = \$210 ;
+    \$1817 [1] = \$218 ;
+    \$1817 [2] = \$226 ;
+    \$1817 [3] = \$234 ;
+    \$1817 [4] = \$242 ;
+    \$1817 [5] = \$250 ;
+    \$1817 [6] = \$258 ;
+    \$1817 [7] = \$266 ;
+    \$1817 [8] = \$274 ;
+    \$1817 [9] = \$282 ;
+    if (rst) begin
+      \$1817  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1818  = \$213 ;
+    if (rst) begin
+      \$1818  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1819  = \$221 ;
+    if (rst) begin
+      \$1819  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1820  = \$229 ;
+    if (rst) begin
+      \$1820  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1821  = \$237 ;
+    if (rst) begin
+      \$1821  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1822  = \$245 ;
+    if (rst) begin
+      \$1822  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1823  = \$253 ;
+    if (rst) begin
+      \$1823  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1824  = \$261 ;
+    if (rst) begin
+      \$1824  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1825  = \$269 ;
+    if (rst) begin
+      \$1825  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1826  = \$277 ;
+    if (rst) begin
+      \$1826  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1827  = \$293 ;
+    if (rst) begin
+      \$1827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1828  = \$316 ;
+    if (rst) begin
+      \$1828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1829  = { \$319 , \$317 [1:0] };
+    if (rst) begin
+      \$1829  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1830  = req_alloc_pool;
+    if (\$330 ) begin
+      \$1830  = \$335 [1:0];
+    end
+    if (rst) begin
+      \$1830  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1831  = req_alloc_size;
+    if (\$330 ) begin
+      \$1831  = \$335 [14:2];
+    end
+    if (rst) begin
+      \$1831  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1832  = r1_valid;
+    if (rst) begin
+      \$1832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1833  = \$549 ;
+    if (rst) begin
+      \$1833  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1834 [0] = \$564 ;
+    \$1834 [1] = \$607 ;
+    \$1834 [2] = \$650 ;
+    \$1834 [3] = \$693 ;
+    if (rst) begin
+      \$1834  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1835  = \$593 ;
+    if (rst) begin
+      \$1835  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1836  = \$636 ;
+    if (rst) begin
+      \$1836  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1837  = \$679 ;
+    if (rst) begin
+      \$1837  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1838  = \$709 ;
+    if (rst) begin
+      \$1838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1839  = \$725 ;
+    if (rst) begin
+      \$1839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1840  = \$signal$214 ;
+    if (bus__w_req) begin
+      \$1840  = \$726 [1:0];
+    end
+    if (rst) begin
+      \$1840  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1841  = w1_pool_is;
+    if (bus__w_req) begin
+      \$1841  = { \$735 [6], \$732 [6], \$729 [6] };
+    end
+    if (rst) begin
+      \$1841  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1842  = w1_hit;
+    if (bus__w_req) begin
+      \$1842  = { \$756 , \$749 , \$742  };
+    end
+    if (rst) begin
+      \$1842  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1843  = w1_tag;
+    if (bus__w_req) begin
+      \$1843  = bus__w_data[22:19];
+    end
+    if (rst) begin
+      \$1843  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1844  = w1_event_addr;
+    if (bus__w_req) begin
+      \$1844  = \$758 [31:0];
+    end
+    if (rst) begin
+      \$1844  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1845  = w1_log_addr;
+    if (bus__w_req) begin
+      \$1845  = \$760 [31:0];
+    end
+    if (rst) begin
+      \$1845  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1846  = w1_config_addr;
+    if (bus__w_req) begin
+      \$1846  = \$762 [31:0];
+    end
+    if (rst) begin
+      \$1846  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1847  = \$765 ;
+    if (rst) begin
+      \$1847  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1848 [0] = \$770 ;
+    \$1848 [1] = \$778 ;
+    \$1848 [2] = \$786 ;
+    \$1848 [3] = \$794 ;
+    \$1848 [4] = \$802 ;
+    \$1848 [5] = \$810 ;
+    \$1848 [6] = \$818 ;
+    \$1848 [7] = \$826 ;
+    \$1848 [8] = \$834 ;
+    \$1848 [9] = \$842 ;
+    if (rst) begin
+      \$1848  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1849  = \$773 ;
+    if (rst) begin
+      \$1849  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1850  = \$781 ;
+    if (rst) begin
+      \$1850  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1851  = \$789 ;
+    if (rst) begin
+      \$1851  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1852  = \$797 ;
+    if (rst) begin
+      \$1852  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1853  = \$805 ;
+    if (rst) begin
+      \$1853  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1854  = \$813 ;
+    if (rst) begin
+      \$1854  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1855  = \$821 ;
+    if (rst) begin
+      \$1855  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1856  = \$829 ;
+    if (rst) begin
+      \$1856  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1857  = \$837 ;
+    if (rst) begin
+      \$1857  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1858  = \$845 ;
+    if (rst) begin
+      \$1858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1859  = \$846 ;
+    if (rst) begin
+      \$1859  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1860  = \$847 ;
+    if (rst) begin
+      \$1860  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1861  = \$848 ;
+    if (rst) begin
+      \$1861  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1862  = \$849 ;
+    if (rst) begin
+      \$1862  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1863  = \$883 ;
+    if (rst) begin
+      \$1863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
+    \$1864  = bus__w_data;
     if (rst) begin
       \$1864  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1865  = busy;
+    \$1865  = \$884 ;
     if (rst) begin
       \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1866  = \ready$6 ;
+    \$1866  = bus__w_strb;
     if (rst) begin
-      \$1866  = 1'h0;
+      \$1866  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1867  = \$11 ;
+    \$1867  = \$signal$245 ;
     if (rst) begin
-      \$1867  = 121'h0000000000000000000000000000000;
+      \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1868  = \$19 ;
+    \$1868  = \$signal$247 ;
     if (rst) begin
-      \$1868  = 121'h0000000000000000000000000000000;
+      \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1869  = { \$20 [31:0], 24'h000000, \port$4427$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4427$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4427$0 [4:1] };
+    \$1869  = \$signal$248 ;
     if (rst) begin
-      \$1869  = 121'h0000000000000000000000000000000;
+      \$1869  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1870  = \$30 [1:0];
+    \$1870  = \$signal$246 ;
     if (rst) begin
-      \$1870  = 2'h0;
+      \$1870  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1871  = \$32 ;
+    \$1871  = \$892 ;
     if (rst) begin
       \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1872  = \$35 ;
+    \$1872  = \$900 ;
     if (rst) begin
       \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1873  = \$38 ;
+    \$1873  = \$908 ;
     if (rst) begin
       \$1873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1874  = \$41 ;
+    \$1874  = \$916 ;
     if (rst) begin
       \$1874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1875  = \$45 ;
+    \$1875  = \$924 ;
     if (rst) begin
       \$1875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1876  = \$48 ;
+    \$1876  = \$932 ;
     if (rst) begin
       \$1876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1877  = \$51 ;
+    \$1877  = \$940 ;
     if (rst) begin
       \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1878  = \$54 ;
+    \$1878  = \$948 ;
     if (rst) begin
       \$1878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1879  = \$58 ;
+    \$1879  = \$956 ;
     if (rst) begin
       \$1879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1880  = \$62 ;
+    \$1880  = \$964 ;
     if (rst) begin
       \$1880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1881  = \$65 ;
+    \$1881  = \$972 ;
     if (rst) begin
       \$1881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1882  = \$68 ;
+    \$1882  = \$980 ;
     if (rst) begin
       \$1882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1883  = \$71 ;
+    \$1883  = \$988 ;
     if (rst) begin
       \$1883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1884  = \$75 ;
+    \$1884  = \$1053 [8];
     if (rst) begin
       \$1884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1885  = space_ge1;
-      3'h1:
-          \$1885  = 1'h1;
-      3'h2:
-          \$1885  = space_ge2;
-      3'h3:
-          \$1885  = space_ge1;
-      3'h4:
-          \$1885  = space_ge3;
-      3'h5:
-          \$1885  = space_ge2;
-      3'h6:
-          \$1885  = space_ge4;
-      3'h7:
-          \$1885  = space_ge3;
-    endcase
+    \$1885  = \$1094 [5];
     if (rst) begin
-      \$1885  = 1'h1;
+      \$1885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1886  = space_ge2;
-      3'h1:
-          \$1886  = space_ge1;
-      3'h2:
-          \$1886  = space_ge3;
-      3'h3:
-          \$1886  = space_ge2;
-      3'h4:
-          \$1886  = space_ge4;
-      3'h5:
-          \$1886  = space_ge3;
-      3'h6:
-          \$1886  = space_ge5;
-      3'h7:
-          \$1886  = space_ge4;
-    endcase
+    \$1886  = \$1097 ;
     if (rst) begin
-      \$1886  = 1'h1;
+      \$1886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1887  = space_ge3;
-      3'h1:
-          \$1887  = space_ge2;
-      3'h2:
-          \$1887  = space_ge4;
-      3'h3:
-          \$1887  = space_ge3;
-      3'h4:
-          \$1887  = space_ge5;
-      3'h5:
-          \$1887  = space_ge4;
-      3'h6:
-          \$1887  = space_ge6;
-      3'h7:
-          \$1887  = space_ge5;
-    endcase
+    \$1887  = \$1099 ;
     if (rst) begin
-      \$1887  = 1'h1;
+      \$1887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1888  = space_ge4;
-      3'h1:
-          \$1888  = space_ge3;
-      3'h2:
-          \$1888  = space_ge5;
-      3'h3:
-          \$1888  = space_ge4;
-      3'h4:
-          \$1888  = space_ge6;
-      3'h5:
-          \$1888  = space_ge5;
-      3'h6:
-          \$1888  = \$80 ;
-      3'h7:
-          \$1888  = space_ge6;
-    endcase
+    \$1888  = \$1102 ;
     if (rst) begin
-      \$1888  = 1'h1;
+      \$1888  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1889  = space_ge5;
-      3'h1:
-          \$1889  = space_ge4;
-      3'h2:
-          \$1889  = space_ge6;
-      3'h3:
-          \$1889  = space_ge5;
-      3'h4:
-          \$1889  = \$77 ;
-      3'h5:
-          \$1889  = space_ge6;
-      3'h6:
-          \$1889  = \$81 ;
-      3'h7:
-          \$1889  = \$83 ;
-    endcase
-    if (rst) begin
-      \$1889  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$49 , popped })
-      3'h0:
-          \$1890  = space_ge6;
-      3'h1:
-          \$1890  = space_ge5;
-      3'h2:
-          \$1890  = \$76 ;
-      3'h3:
-          \$1890  = space_ge6;
-      3'h4:
-          \$1890  = \$78 ;
-      3'h5:
-          \$1890  = \$79 ;
-      3'h6:
-          \$1890  = \$82 ;
-      3'h7:
-          \$1890  = \$84 ;
-    endcase
-    if (rst) begin
-      \$1890  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1891  = \$86 [4:0];
-    if (rst) begin
-      \$1891  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1892  = \$87 [3:0];
-    if (rst) begin
-      \$1892  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1893  = \$88 [31:0];
-    if (\$signal$64 ) begin
-      \$1893  = 32'd0;
-    end
-    if (rst) begin
-      \$1893  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1894  = \$89 [1:0];
-    if (rst) begin
-      \$1894  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1895  = \$90 [31:0];
-    if (\$signal$64 ) begin
-      \$1895  = 32'd0;
-    end
-    if (rst) begin
-      \$1895  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1896  = \$signal$61 ;
-    if (\$91 [2]) begin
-      \$1896  = tail_next_row;
-    end
-    if (rst) begin
-      \$1896  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1897  = tail_next_row;
-    if (\$91 [2]) begin
-      \$1897  = \$92 [1:0];
-    end
-    if (rst) begin
-      \$1897  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1898  = \$signal$63 ;
-    if (popped) begin
-      \$1898  = \$93 [3:0];
-    end
-    if (rst) begin
-      \$1898  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1899  = \$94 ;
-    if (rst) begin
-      \$1899  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1900  = \$signal$63 [1:0];
-    if (rst) begin
-      \$1900  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1901  = \$98 ;
-    if (rst) begin
-      \$1901  = 121'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1902  = \$101 ;
-    if (rst) begin
-      \$1902  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1903  = \$102 ;
-    if (rst) begin
-      \$1903  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1904  = \$103 ;
-    if (rst) begin
-      \$1904  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1905  = event_ev_grant;
-    if (rst) begin
-      \$1905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1906  = event_lw_granted_1;
-    if (rst) begin
-      \$1906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1907  = \$114 [7:0];
-    if (rst) begin
-      \$1907  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1908  = event_in_use;
-    if (rst) begin
-      \$1908  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1909  = \$124 ;
-    if (rst) begin
-      \$1909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1910  = \$128 ;
-    if (rst) begin
-      \$1910  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1911  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1911  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1911  = event_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1911  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1912  = 32'd0;
-    end else begin
-      \$1912  = \$129 [31:0];
-    end
-    if (rst) begin
-      \$1912  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1913  = 32'd0;
-    end else begin
-      \$1913  = \$130 [31:0];
-    end
-    if (rst) begin
-      \$1913  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1914  = 32'd0;
-    end else begin
-      \$1914  = \$131 [31:0];
-    end
-    if (rst) begin
-      \$1914  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1915  = 32'd0;
-    end else begin
-      \$1915  = \$132 [31:0];
-    end
-    if (rst) begin
-      \$1915  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1916  = \$133 ;
-    if (rst) begin
-      \$1916  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1917  = \$134 ;
-    if (rst) begin
-      \$1917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1918  = log_ev_grant;
-    if (rst) begin
-      \$1918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1919  = log_lw_granted_1;
-    if (rst) begin
-      \$1919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1920  = \$145 [9:0];
-    if (rst) begin
-      \$1920  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1921  = log_in_use;
-    if (rst) begin
-      \$1921  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1922  = \$155 ;
-    if (rst) begin
-      \$1922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1923  = \$159 ;
-    if (rst) begin
-      \$1923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1924  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1924  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1924  = log_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1924  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1925  = 32'd0;
-    end else begin
-      \$1925  = \$160 [31:0];
-    end
-    if (rst) begin
-      \$1925  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1926  = 32'd0;
-    end else begin
-      \$1926  = \$161 [31:0];
-    end
-    if (rst) begin
-      \$1926  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1927  = 32'd0;
-    end else begin
-      \$1927  = \$162 [31:0];
-    end
-    if (rst) begin
-      \$1927  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1928  = 32'd0;
-    end else begin
-      \$1928  = \$163 [31:0];
-    end
-    if (rst) begin
-      \$1928  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1929  = 32'd0;
-    end else begin
-      \$1929  = \$164 [31:0];
-    end
-    if (rst) begin
-      \$1929  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1930  = \$165 ;
-    if (rst) begin
-      \$1930  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1931  = \$166 ;
-    if (rst) begin
-      \$1931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1932  = config_ev_grant;
-    if (rst) begin
-      \$1932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1933  = config_lw_granted_1;
-    if (rst) begin
-      \$1933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1934  = \$177 [4:0];
-    if (rst) begin
-      \$1934  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1935  = config_in_use;
-    if (rst) begin
-      \$1935  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1936  = \$187 ;
-    if (rst) begin
-      \$1936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1937  = \$191 ;
-    if (rst) begin
-      \$1937  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1938  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1938  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1938  = config_in_use_was;
-      end
-    end
-    if (rst) begin
-      \$1938  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1939  = 32'd0;
-    end else begin
-      \$1939  = \$192 [31:0];
-    end
-    if (rst) begin
-      \$1939  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1940  = 32'd0;
-    end else begin
-      \$1940  = \$193 [31:0];
-    end
-    if (rst) begin
-      \$1940  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1941  = 32'd0;
-    end else begin
-      \$1941  = \$194 [31:0];
-    end
-    if (rst) begin
-      \$1941  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$64 ) begin
-      \$1942  = 32'd0;
-    end else begin
-      \$1942  = \$195 [31:0];
-    end
-    if (rst) begin
-      \$1942  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1943  = \$202 ;
-    if (rst) begin
-      \$1943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1944  = \$205 ;
-    if (rst) begin
-      \$1944  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1945 [0] = \$210 ;
-    \$1945 [1] = \$218 ;
-    \$1945 [2] = \$226 ;
-    \$1945 [3] = \$234 ;
-    \$1945 [4] = \$242 ;
-    \$1945 [5] = \$250 ;
-    \$1945 [6] = \$258 ;
-    \$1945 [7] = \$266 ;
-    \$1945 [8] = \$274 ;
-    \$1945 [9] = \$282 ;
-    if (rst) begin
-      \$1945  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1946  = \$213 ;
-    if (rst) begin
-      \$1946  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1947  = \$221 ;
-    if (rst) begin
-      \$1947  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1948  = \$229 ;
-    if (rst) begin
-      \$1948  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1949  = \$237 ;
-    if (rst) begin
-      \$1949  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1950  = \$245 ;
-    if (rst) begin
-      \$1950  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1951  = \$253 ;
-    if (rst) begin
-      \$1951  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1952  = \$261 ;
-    if (rst) begin
-      \$1952  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1953  = \$269 ;
-    if (rst) begin
-      \$1953  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1954  = \$277 ;
-    if (rst) begin
-      \$1954  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1955  = \$293 ;
-    if (rst) begin
-      \$1955  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1956  = \$316 ;
-    if (rst) begin
-      \$1956  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1957  = { \$319 , \$317 [1:0] };
-    if (rst) begin
-      \$1957  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1958  = req_alloc_pool;
-    if (\$330 ) begin
-      \$1958  = \$335 [1:0];
-    end
-    if (rst) begin
-      \$1958  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1959  = req_alloc_size;
-    if (\$330 ) begin
-      \$1959  = \$335 [14:2];
-    end
-    if (rst) begin
-      \$1959  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1960  = r1_valid;
-    if (rst) begin
-      \$1960  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1961  = \$549 ;
-    if (rst) begin
-      \$1961  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1962 [0] = \$564 ;
-    \$1962 [1] = \$607 ;
-    \$1962 [2] = \$650 ;
-    \$1962 [3] = \$693 ;
-    if (rst) begin
-      \$1962  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1963  = \$593 ;
-    if (rst) begin
-      \$1963  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1964  = \$636 ;
-    if (rst) begin
-      \$1964  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1965  = \$679 ;
-    if (rst) begin
-      \$1965  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1966  = \$709 ;
-    if (rst) begin
-      \$1966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1967  = \$725 ;
-    if (rst) begin
-      \$1967  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1968  = \$signal$214 ;
-    if (bus__w_req) begin
-      \$1968  = \$726 [1:0];
-    end
-    if (rst) begin
-      \$1968  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1969  = w1_pool_is;
-    if (bus__w_req) begin
-      \$1969  = { \$735 [6], \$732 [6], \$729 [6] };
-    end
-    if (rst) begin
-      \$1969  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1970  = w1_hit;
-    if (bus__w_req) begin
-      \$1970  = { \$756 , \$749 , \$742  };
-    end
-    if (rst) begin
-      \$1970  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1971  = w1_tag;
-    if (bus__w_req) begin
-      \$1971  = bus__w_data[22:19];
-    end
-    if (rst) begin
-      \$1971  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1972  = w1_event_addr;
-    if (bus__w_req) begin
-      \$1972  = \$758 [31:0];
-    end
-    if (rst) begin
-      \$1972  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1973  = w1_log_addr;
-    if (bus__w_req) begin
-      \$1973  = \$760 [31:0];
-    end
-    if (rst) begin
-      \$1973  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1974  = w1_config_addr;
-    if (bus__w_req) begin
-      \$1974  = \$762 [31:0];
-    end
-    if (rst) begin
-      \$1974  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1975  = \$765 ;
-    if (rst) begin
-      \$1975  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1976 [0] = \$770 ;
-    \$1976 [1] = \$778 ;
-    \$1976 [2] = \$786 ;
-    \$1976 [3] = \$794 ;
-    \$1976 [4] = \$802 ;
-    \$1976 [5] = \$810 ;
-    \$1976 [6] = \$818 ;
-    \$1976 [7] = \$826 ;
-    \$1976 [8] = \$834 ;
-    \$1976 [9] = \$842 ;
-    if (rst) begin
-      \$1976  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1977  = \$773 ;
-    if (rst) begin
-      \$1977  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1978  = \$781 ;
-    if (rst) begin
-      \$1978  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1979  = \$789 ;
-    if (rst) begin
-      \$1979  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1980  = \$797 ;
-    if (rst) begin
-      \$1980  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1981  = \$805 ;
-    if (rst) begin
-      \$1981  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1982  = \$813 ;
-    if (rst) begin
-      \$1982  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1983  = \$821 ;
-    if (rst) begin
-      \$1983  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1984  = \$829 ;
-    if (rst) begin
-      \$1984  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1985  = \$837 ;
-    if (rst) begin
-      \$1985  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1986  = \$845 ;
-    if (rst) begin
-      \$1986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1987  = \$846 ;
-    if (rst) begin
-      \$1987  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1988  = \$847 ;
-    if (rst) begin
-      \$1988  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1989  = \$848 ;
-    if (rst) begin
-      \$1989  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1990  = \$849 ;
-    if (rst) begin
-      \$1990  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1991  = \$883 ;
-    if (rst) begin
-      \$1991  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1992  = bus__w_data;
-    if (rst) begin
-      \$1992  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1993  = \$884 ;
-    if (rst) begin
-      \$1993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1994  = bus__w_strb;
-    if (rst) begin
-      \$1994  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1995  = \$signal$245 ;
-    if (rst) begin
-      \$1995  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1996  = \$signal$247 ;
-    if (rst) begin
-      \$1996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1997  = \$signal$248 ;
-    if (rst) begin
-      \$1997  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1998  = \$signal$246 ;
-    if (rst) begin
-      \$1998  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1999  = \$892 ;
-    if (rst) begin
-      \$1999  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2000  = \$900 ;
-    if (rst) begin
-      \$2000  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2001  = \$908 ;
-    if (rst) begin
-      \$2001  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2002  = \$916 ;
-    if (rst) begin
-      \$2002  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2003  = \$924 ;
-    if (rst) begin
-      \$2003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2004  = \$932 ;
-    if (rst) begin
-      \$2004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2005  = \$940 ;
-    if (rst) begin
-      \$2005  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2006  = \$948 ;
-    if (rst) begin
-      \$2006  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2007  = \$956 ;
-    if (rst) begin
-      \$2007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2008  = \$964 ;
-    if (rst) begin
-      \$2008  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2009  = \$972 ;
-    if (rst) begin
-      \$2009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2010  = \$980 ;
-    if (rst) begin
-      \$2010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2011  = \$988 ;
-    if (rst) begin
-      \$2011  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2012  = \$1053 [8];
-    if (rst) begin
-      \$2012  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2013  = \$1094 [5];
-    if (rst) begin
-      \$2013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2014  = \$1097 ;
-    if (rst) begin
-      \$2014  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2015  = \$1099 ;
-    if (rst) begin
-      \$2015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2016  = \$1102 ;
-    if (rst) begin
-      \$2016  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2017  = irq_enable;
+    \$1889  = irq_enable;
     if (\$1104 ) begin
-      \$2017  = \$signal$252 [4:0];
+      \$1889  = \$signal$252 [4:0];
     end
     if (rst) begin
-      \$2017  = 5'h00;
+      \$1889  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2018  = event_low_water;
+    \$1890  = event_low_water;
     if (\$1106 ) begin
-      \$2018 [7:0] = \$signal$252 [7:0];
+      \$1890 [7:0] = \$signal$252 [7:0];
     end
     if (\$1108 ) begin
-      \$2018 [15:8] = \$signal$252 [15:8];
+      \$1890 [15:8] = \$signal$252 [15:8];
     end
     if (\$1110 ) begin
-      \$2018 [16] = \$signal$252 [16];
+      \$1890 [16] = \$signal$252 [16];
     end
     if (rst) begin
-      \$2018  = 17'h00000;
+      \$1890  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2019  = log_low_water;
+    \$1891  = log_low_water;
     if (\$1112 ) begin
-      \$2019 [7:0] = \$signal$252 [7:0];
+      \$1891 [7:0] = \$signal$252 [7:0];
     end
     if (\$1114 ) begin
-      \$2019 [15:8] = \$signal$252 [15:8];
+      \$1891 [15:8] = \$signal$252 [15:8];
     end
     if (\$1116 ) begin
-      \$2019 [16] = \$signal$252 [16];
+      \$1891 [16] = \$signal$252 [16];
     end
     if (rst) begin
-      \$2019  = 17'h00000;
+      \$1891  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$2020  = config_low_water;
+    \$1892  = config_low_water;
     if (\$1118 ) begin
-      \$2020 [7:0] = \$signal$252 [7:0];
+      \$1892 [7:0] = \$signal$252 [7:0];
     end
     if (\$1120 ) begin
-      \$2020 [15:8] = \$signal$252 [15:8];
+      \$1892 [15:8] = \$signal$252 [15:8];
     end
     if (\$1122 ) begin
-      \$2020 [16] = \$signal$252 [16];
+      \$1892 [16] = \$signal$252 [16];
     end
     if (rst) begin
-      \$2020  = 17'h00000;
+      \$1892  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$4430$0 [4:1];
-  assign rsp_flushed_err = \port$4442$0 [4:1];
-  assign rsp_grant_err = \port$4427$0 [4:1];
-  assign rsp_grant_pool = \port$4427$0 [6:5];
-  assign rsp_grant_user = \port$4427$48 [11:4];
-  assign rsp_flushed_pool = \port$4442$0 [14:13];
-  assign rsp_flushed_user = \port$4442$0 [12:5];
-  assign rsp_freed_src = \port$4470$0 [0];
-  assign rsp_freed_in_pool = \port$4430$0 [15];
-  assign rsp_freed_pool = \port$4430$0 [14:13];
-  assign rsp_freed_tag = \port$4470$0 [36:33];
-  assign rsp_freed_addr = \port$4470$0 [32:1];
-  assign rsp_freed_user = \port$4430$0 [12:5];
-  assign rsp_grant_ok = \port$4427$0 [0];
-  assign rsp_freed_ok = \port$4430$0 [0];
-  assign rsp_flushed_ok = \port$4442$0 [0];
-  assign rsp_grant_overwrite = \port$4427$48 [12];
+  assign rsp_freed_err = \port$4302$0 [4:1];
+  assign rsp_flushed_err = \port$4314$0 [4:1];
+  assign rsp_grant_err = \port$4299$0 [4:1];
+  assign rsp_grant_pool = \port$4299$0 [6:5];
+  assign rsp_grant_user = \port$4299$48 [11:4];
+  assign rsp_flushed_pool = \port$4314$0 [14:13];
+  assign rsp_flushed_user = \port$4314$0 [12:5];
+  assign rsp_freed_src = \port$4342$0 [0];
+  assign rsp_freed_in_pool = \port$4302$0 [15];
+  assign rsp_freed_pool = \port$4302$0 [14:13];
+  assign rsp_freed_tag = \port$4342$0 [36:33];
+  assign rsp_freed_addr = \port$4342$0 [32:1];
+  assign rsp_freed_user = \port$4302$0 [12:5];
+  assign rsp_grant_ok = \port$4299$0 [0];
+  assign rsp_freed_ok = \port$4302$0 [0];
+  assign rsp_flushed_ok = \port$4314$0 [0];
+  assign rsp_grant_overwrite = \port$4299$48 [12];
   assign \$signal$74  = { low_water_hit, \$1152 , \$1150 , e1_exhausted, \$1149  };
   assign \$signal$138  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign log_bank0_k = \$1130 [1:0];
   assign \$signature__addr$273  = \$signal$63 [3:2];
   assign \$signature__en$274  = 1'h1;
@@ -14341,24 +14085,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$291  = \$signal$63 [3:2];
   assign \$signature__en$292  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 [3:0], 10'h000, \port$4427$0 [15:7] };
-  assign rsp_grant_slot = \port$4427$0 [15:7];
-  assign rsp_grant_tag = \port$4427$48 [3:0];
-  assign bus__r_slow_data = { \port$4427$0 [0], \port$4427$0 [4:1], 4'h0, \port$4427$48 [3:0], 10'h000, \port$4427$0 [15:7] };
-  assign req_free_addr = \$1856 [32:1];
-  assign req_free_oor = \$1856 [33];
-  assign req_free_pool = \$1856 [35:34];
-  assign req_free_tag = \$1856 [39:36];
-  assign req_free_hit = \$1856 [42:40];
-  assign req_flush_select = \$1856 [45:43];
-  assign req_flush_pool = \$1856 [35:34];
+  assign handle = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 [3:0], 10'h000, \port$4299$0 [15:7] };
+  assign rsp_grant_slot = \port$4299$0 [15:7];
+  assign rsp_grant_tag = \port$4299$48 [3:0];
+  assign bus__r_slow_data = { \port$4299$0 [0], \port$4299$0 [4:1], 4'h0, \port$4299$48 [3:0], 10'h000, \port$4299$0 [15:7] };
+  assign req_free_addr = \$1728 [32:1];
+  assign req_free_oor = \$1728 [33];
+  assign req_free_pool = \$1728 [35:34];
+  assign req_free_tag = \$1728 [39:36];
+  assign req_free_hit = \$1728 [42:40];
+  assign req_flush_select = \$1728 [45:43];
+  assign req_flush_pool = \$1728 [35:34];
   assign \port$3335$0  = \$1149 ;
   assign \port$3336$0  = \$1150 ;
   assign \port$3338$0  = \$1152 ;
-  assign \port$4055$1  = \$1856 [45:1];
-  assign \port$4718$0  = \$signal$72 ;
+  assign \port$3927$1  = \$1728 [45:1];
+  assign \port$4590$0  = \$signal$72 ;
   assign bus__w_ack = \$signal$249 ;
-  assign \port$5007$0  = \$signal$73 ;
+  assign \port$4879$0  = \$signal$73 ;
   assign \$1151  = log_ev_overwrite;
   assign \$1152  = log_ev_overwrite;
   assign \$104  = 1'h1;
@@ -14564,7 +14308,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$759  = { 7'h00, bus__w_data[18:0], 8'h00 };
   assign \$761  = { 5'h00, bus__w_data[18:0], 10'h000 };
   assign \$768  = command_queue_push;
-  assign \$835  = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1343 , \$1340 , \$1335 , \$1330 , \$1325 , \$1320 , \$1315 , \$1310 , \$1305 , \$1300 , \$1295 , \$1290 , \$1285 , \$1280 , \$1275 , \$1270 , \$1265 , \$1260 , \$1255 , \$1250 , \$1245 , \$1240 , \$1235 , \$1230 , \$1225 , \$1220 , \$1215 , \$1210 , \$1205 , \$1200 , \$1195 , \$1190 , \$1185 , new_flush };
+  assign \$835  = { w1_pool_is, w1_hit, w1_tag, \$signal$214 , \$1311 , \$1308 [3], \$1304 [3], \$1300 [3], \$1296 [3], \$1292 [3], \$1288 [3], \$1284 [3], \$1280 [3], \$1276 [3], \$1272 [3], \$1268 [3], \$1264 [3], \$1260 [3], \$1256 [3], \$1252 [3], \$1248 [3], \$1244 [3], \$1240 [3], \$1236 [3], \$1232 [3], \$1228 [3], \$1224 [3], \$1220 [3], \$1216 [3], \$1212 [3], \$1208 [3], \$1204 [3], \$1200 [3], \$1196 [3], \$1192 [3], \$1188 [3], \$1184 [3], new_flush };
   assign \$839  = \$838 ;
   assign { \$851 [5:3], \$851 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
   assign \$851 [2] = \$auto$rtlil.cc:2739:Not$146 ;

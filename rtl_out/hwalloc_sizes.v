@@ -322,9 +322,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_req(bus__w_req),
     .bus__w_strb(bus__w_strb),
     .clk(aclk),
-    .\port$4388$0 (\$11 [4:0]),
-    .\port$4388$55 (\$11 [62:55]),
-    .\port$4388$7 (\$11 [14:7]),
+    .\port$4228$0 (\$11 [4:0]),
+    .\port$4228$55 (\$11 [62:55]),
+    .\port$4228$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_kinds_push(bus__r_req),
     .r_kinds_w_data(bus__r_slow),
@@ -381,7 +381,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$144 ),
     .free_user(\free_user$127 ),
     .free_valid(\free_valid$123 ),
-    .\port$3980$52 (\$19 [56:51]),
+    .\port$3820$52 (\$19 [56:51]),
     .rst(rst),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$163 )
@@ -413,14 +413,14 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .\port$3100$0 (\$15 ),
     .\port$3101$0 (\$16 ),
     .\port$3103$0 (\$17 ),
-    .\port$3980$1 (\$19 ),
-    .\port$4388$0 (\$11 [14:0]),
-    .\port$4388$55 (\$11 [78:55]),
-    .\port$4394$0 (\$12 ),
-    .\port$4409$0 (\$13 ),
-    .\port$4441$0 (\$14 ),
-    .\port$4700$0 (\$signal ),
-    .\port$4991$0 (\$signal$58 ),
+    .\port$3820$1 (\$19 ),
+    .\port$4228$0 (\$11 [14:0]),
+    .\port$4228$55 (\$11 [78:55]),
+    .\port$4234$0 (\$12 ),
+    .\port$4249$0 (\$13 ),
+    .\port$4281$0 (\$14 ),
+    .\port$4540$0 (\$signal ),
+    .\port$4831$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -568,7 +568,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, rst, s_axil_arready, r_kinds_push, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb
-, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4388$0 , \port$4388$7 , \port$4388$55 , r_fast_push, w_fast_push, clk);
+, s_axil_bvalid, s_axil_bresp, r_kinds_w_data, bus__r_data, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4228$0 , \port$4228$7 , \port$4228$55 , r_fast_push, w_fast_push, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1278,12 +1278,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire clk;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4388$0 ;
-  wire [4:0] \port$4388$0 ;
-  input [7:0] \port$4388$55 ;
-  wire [7:0] \port$4388$55 ;
-  input [7:0] \port$4388$7 ;
-  wire [7:0] \port$4388$7 ;
+  input [4:0] \port$4228$0 ;
+  wire [4:0] \port$4228$0 ;
+  input [7:0] \port$4228$55 ;
+  wire [7:0] \port$4228$55 ;
+  input [7:0] \port$4228$7 ;
+  wire [7:0] \port$4228$7 ;
   reg [32:0] r_fast_data0 = 33'h000000000;
   reg [32:0] r_fast_data1 = 33'h000000000;
   reg [32:0] r_fast_data10 = 33'h000000000;
@@ -2044,86 +2044,86 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$174  = r_fast_push & r_fast_full[9];
   assign \$175  = r_fast_full[10] | \$174 ;
   assign \$176  = r_fast_pop ? \$173  : \$175 ;
-  assign \$177  = r_slow_full[1] ? r_slow_data1 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$178  = r_slow_full[0] ? r_slow_data0 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$177  = r_slow_full[1] ? r_slow_data1 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$178  = r_slow_full[0] ? r_slow_data0 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$179  = r_slow_pop ? \$177  : \$178 ;
   assign \$180  = r_slow_push & r_slow_full[0];
   assign \$181  = r_slow_full[1] | \$180 ;
   assign \$183  = r_slow_full[0] | \$182 ;
   assign \$184  = r_slow_pop ? \$181  : \$183 ;
-  assign \$185  = r_slow_full[2] ? r_slow_data2 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$186  = r_slow_full[1] ? r_slow_data1 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$185  = r_slow_full[2] ? r_slow_data2 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$186  = r_slow_full[1] ? r_slow_data1 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$187  = r_slow_pop ? \$185  : \$186 ;
   assign \$188  = r_slow_push & r_slow_full[1];
   assign \$189  = r_slow_full[2] | \$188 ;
   assign \$190  = r_slow_push & r_slow_full[0];
   assign \$191  = r_slow_full[1] | \$190 ;
   assign \$192  = r_slow_pop ? \$189  : \$191 ;
-  assign \$193  = r_slow_full[3] ? r_slow_data3 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$194  = r_slow_full[2] ? r_slow_data2 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$193  = r_slow_full[3] ? r_slow_data3 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$194  = r_slow_full[2] ? r_slow_data2 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$195  = r_slow_pop ? \$193  : \$194 ;
   assign \$196  = r_slow_push & r_slow_full[2];
   assign \$197  = r_slow_full[3] | \$196 ;
   assign \$198  = r_slow_push & r_slow_full[1];
   assign \$199  = r_slow_full[2] | \$198 ;
   assign \$200  = r_slow_pop ? \$197  : \$199 ;
-  assign \$201  = r_slow_full[4] ? r_slow_data4 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$202  = r_slow_full[3] ? r_slow_data3 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$201  = r_slow_full[4] ? r_slow_data4 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$202  = r_slow_full[3] ? r_slow_data3 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$203  = r_slow_pop ? \$201  : \$202 ;
   assign \$204  = r_slow_push & r_slow_full[3];
   assign \$205  = r_slow_full[4] | \$204 ;
   assign \$206  = r_slow_push & r_slow_full[2];
   assign \$207  = r_slow_full[3] | \$206 ;
   assign \$208  = r_slow_pop ? \$205  : \$207 ;
-  assign \$209  = r_slow_full[5] ? r_slow_data5 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$210  = r_slow_full[4] ? r_slow_data4 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$209  = r_slow_full[5] ? r_slow_data5 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$210  = r_slow_full[4] ? r_slow_data4 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$211  = r_slow_pop ? \$209  : \$210 ;
   assign \$212  = r_slow_push & r_slow_full[4];
   assign \$213  = r_slow_full[5] | \$212 ;
   assign \$214  = r_slow_push & r_slow_full[3];
   assign \$215  = r_slow_full[4] | \$214 ;
   assign \$216  = r_slow_pop ? \$213  : \$215 ;
-  assign \$217  = r_slow_full[6] ? r_slow_data6 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$218  = r_slow_full[5] ? r_slow_data5 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$217  = r_slow_full[6] ? r_slow_data6 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$218  = r_slow_full[5] ? r_slow_data5 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$219  = r_slow_pop ? \$217  : \$218 ;
   assign \$220  = r_slow_push & r_slow_full[5];
   assign \$221  = r_slow_full[6] | \$220 ;
   assign \$222  = r_slow_push & r_slow_full[4];
   assign \$223  = r_slow_full[5] | \$222 ;
   assign \$224  = r_slow_pop ? \$221  : \$223 ;
-  assign \$225  = r_slow_full[7] ? r_slow_data7 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$226  = r_slow_full[6] ? r_slow_data6 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$225  = r_slow_full[7] ? r_slow_data7 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$226  = r_slow_full[6] ? r_slow_data6 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$227  = r_slow_pop ? \$225  : \$226 ;
   assign \$228  = r_slow_push & r_slow_full[6];
   assign \$229  = r_slow_full[7] | \$228 ;
   assign \$230  = r_slow_push & r_slow_full[5];
   assign \$231  = r_slow_full[6] | \$230 ;
   assign \$232  = r_slow_pop ? \$229  : \$231 ;
-  assign \$233  = r_slow_full[8] ? r_slow_data8 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$234  = r_slow_full[7] ? r_slow_data7 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$233  = r_slow_full[8] ? r_slow_data8 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$234  = r_slow_full[7] ? r_slow_data7 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$235  = r_slow_pop ? \$233  : \$234 ;
   assign \$236  = r_slow_push & r_slow_full[7];
   assign \$237  = r_slow_full[8] | \$236 ;
   assign \$238  = r_slow_push & r_slow_full[6];
   assign \$239  = r_slow_full[7] | \$238 ;
   assign \$240  = r_slow_pop ? \$237  : \$239 ;
-  assign \$241  = r_slow_full[9] ? r_slow_data9 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$242  = r_slow_full[8] ? r_slow_data8 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$241  = r_slow_full[9] ? r_slow_data9 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$242  = r_slow_full[8] ? r_slow_data8 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$243  = r_slow_pop ? \$241  : \$242 ;
   assign \$244  = r_slow_push & r_slow_full[8];
   assign \$245  = r_slow_full[9] | \$244 ;
   assign \$246  = r_slow_push & r_slow_full[7];
   assign \$247  = r_slow_full[8] | \$246 ;
   assign \$248  = r_slow_pop ? \$245  : \$247 ;
-  assign \$249  = r_slow_full[10] ? r_slow_data10 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
-  assign \$250  = r_slow_full[9] ? r_slow_data9 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$249  = r_slow_full[10] ? r_slow_data10 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
+  assign \$250  = r_slow_full[9] ? r_slow_data9 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$251  = r_slow_pop ? \$249  : \$250 ;
   assign \$252  = r_slow_push & r_slow_full[9];
   assign \$253  = r_slow_full[10] | \$252 ;
   assign \$254  = r_slow_push & r_slow_full[8];
   assign \$255  = r_slow_full[9] | \$254 ;
   assign \$256  = r_slow_pop ? \$253  : \$255 ;
-  assign \$258  = r_slow_full[10] ? r_slow_data10 : { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$258  = r_slow_full[10] ? r_slow_data10 : { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$259  = r_slow_pop ? \$257  : \$258 ;
   assign \$260  = r_slow_push & r_slow_full[10];
   assign \$262  = r_slow_push & r_slow_full[9];
@@ -2798,7 +2798,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign r_slow_w_data = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
   assign \$signal$107  = r_kinds_push;
@@ -2808,7 +2808,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign r_fire = r_kinds_pop;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign bus__r_slow_data = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_slow = w_kinds_w_data;
   assign \$signal$139  = w_kinds_pop;
@@ -2826,7 +2826,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$169  = { bus__r_err, bus__r_data };
   assign \$173  = \$172 ;
   assign \$182  = r_slow_push;
-  assign \$257  = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 , 11'h000, \port$4388$7  };
+  assign \$257  = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 , 11'h000, \port$4228$7  };
   assign \$261  = \$260 ;
   assign \$578  = w_addrs_full[0];
   assign \$270  = w_addrs_push;
@@ -2847,7 +2847,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$557  = \$556 ;
 endmodule
 
-module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3980$52 , a7_valid
+module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool, \port$3820$52 , a7_valid
 , a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
@@ -4531,8 +4531,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_next_tag;
-  input [5:0] \port$3980$52 ;
-  wire [5:0] \port$3980$52 ;
+  input [5:0] \port$3820$52 ;
+  wire [5:0] \port$3820$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$402 ;
@@ -4865,10 +4865,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_pool;
   assign \$27  = flush_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3980$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3820$52 [3] : \$27 ;
   assign \$29  = flush_pool == 1'h1;
   assign \$30  = flush_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3980$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3820$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -4998,19 +4998,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$173  = free_port_addr - 37'h1000004000;
   assign \$174  = ~ \$173 [40];
   assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$3980$52 [0] : \$176 ;
+  assign \$177  = free_src ? \port$3820$52 [0] : \$176 ;
   assign \$178  = free_port_addr - 37'h1000010000;
   assign \$179  = ~ \$178 [40];
   assign \$180  = free_port_addr - 37'h1000020000;
   assign \$181  = ~ \$180 [40];
   assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$3980$52 [1] : \$183 ;
+  assign \$184  = free_src ? \port$3820$52 [1] : \$183 ;
   assign \$185  = free_port_addr - 37'h1000100000;
   assign \$186  = ~ \$185 [40];
   assign \$187  = free_port_addr - 37'h1000130000;
   assign \$188  = ~ \$187 [40];
   assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$3980$52 [2] : \$190 ;
+  assign \$191  = free_src ? \port$3820$52 [2] : \$190 ;
   assign \$192  = f0_addr[2:0] == f2_addr[2:0];
   assign \$193  = f0_addr[5:3] == f2_addr[5:3];
   assign \$194  = f0_addr[8:6] == f2_addr[8:6];
@@ -7490,7 +7490,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign small_grant_waddr = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
   assign medium_grant_waddr = { \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
   assign large_grant_waddr = { \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
-  assign flush_reg_select = \port$3980$52 [5:3];
+  assign flush_reg_select = \port$3820$52 [5:3];
   assign small_fresh_slot = \$669 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$675 [6:0];
@@ -7502,7 +7502,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
   assign \$signal  = { \$744 , \$740 , \$733 [4], \$725 [4], \$717 [4], \$709 [4], \$701 [4], \$693 [4] };
   assign next_next_tag = \$989 [7:0];
   assign fetched_snap = \$754 [6];
-  assign free_reg_hit = \port$3980$52 [2:0];
+  assign free_reg_hit = \port$3820$52 [2:0];
   assign \$signal$270  = \$1006 [11];
   assign hit_a3 = \$1010 [11];
   assign \$signal$289  = \$1014 [11];
@@ -7902,8 +7902,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, rst, alloc_valid, a
 endmodule
 
 module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__r_addr, rst, busy, bus__r_req, bus__w_req, bus__w_addr, bus__w_data, bus__w_strb, \port$3100$0 , \port$3101$0 , \port$3103$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3980$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4388$0 , \port$4388$55 , rsp_freed_valid, \port$4394$0 , rsp_flushed_valid, \port$4409$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4441$0 , e1_exhausted, \port$4700$0 , req_alloc
-, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4991$0 , clk);
+, req_free, req_flush, \port$3820$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4228$0 , \port$4228$55 , rsp_freed_valid, \port$4234$0 , rsp_flushed_valid, \port$4249$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4281$0 , e1_exhausted, \port$4540$0 , req_alloc
+, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4831$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [120:0] \$10 ;
@@ -8123,181 +8123,181 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire \$1195 ;
+  wire [3:0] \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
-  wire \$1199 ;
+  wire [3:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
-  wire \$1203 ;
+  wire [3:0] \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
-  wire \$1207 ;
+  wire [3:0] \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire \$1211 ;
+  wire [3:0] \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire \$1215 ;
+  wire [3:0] \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
-  wire \$1219 ;
+  wire [3:0] \$1219 ;
   wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire \$1223 ;
+  wire [3:0] \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire \$1227 ;
+  wire [3:0] \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire \$1231 ;
+  wire [3:0] \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
-  wire \$1235 ;
+  wire [3:0] \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
-  wire \$1239 ;
+  wire [3:0] \$1239 ;
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
-  wire \$1243 ;
+  wire [3:0] \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
-  wire \$1247 ;
+  wire [3:0] \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
   wire [32:0] \$125 ;
   wire \$1250 ;
-  wire \$1251 ;
+  wire [3:0] \$1251 ;
   wire \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
-  wire \$1255 ;
+  wire [3:0] \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
-  wire \$1259 ;
+  wire [3:0] \$1259 ;
   wire [32:0] \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
-  wire \$1263 ;
+  wire [3:0] \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
-  wire \$1267 ;
+  wire [3:0] \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
   wire [32:0] \$127 ;
   wire \$1270 ;
-  wire \$1271 ;
+  wire [3:0] \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
-  wire \$1275 ;
+  wire [3:0] \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
-  wire \$1279 ;
+  wire [3:0] \$1279 ;
   wire [32:0] \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
-  wire \$1283 ;
+  wire [3:0] \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
   wire \$1286 ;
-  wire \$1287 ;
+  wire [3:0] \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
   wire [17:0] \$129 ;
   wire \$1290 ;
-  wire \$1291 ;
+  wire [3:0] \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
-  wire \$1295 ;
+  wire [3:0] \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire \$1299 ;
+  wire [3:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire \$1303 ;
+  wire [3:0] \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
-  wire \$1307 ;
+  wire [3:0] \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
-  wire \$1311 ;
+  wire [3:0] \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire \$1315 ;
+  wire [3:0] \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire \$1319 ;
+  wire [3:0] \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
-  wire \$1323 ;
+  wire [3:0] \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
-  wire \$1327 ;
+  wire [3:0] \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
   wire \$1330 ;
-  wire \$1331 ;
+  wire [3:0] \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
-  wire \$1335 ;
+  wire [3:0] \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
-  wire \$1339 ;
+  wire [3:0] \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire \$1343 ;
+  wire [3:0] \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  wire \$1347 ;
+  wire [3:0] \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire \$1351 ;
+  wire [3:0] \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
@@ -8322,185 +8322,185 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
-  wire \$1374 ;
+  wire [3:0] \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
-  wire \$1378 ;
+  wire [3:0] \$1378 ;
   wire \$1379 ;
   wire [7:0] \$138 ;
   wire \$1380 ;
   wire \$1381 ;
-  wire \$1382 ;
+  wire [3:0] \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire \$1386 ;
+  wire [3:0] \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire [7:0] \$139 ;
-  wire \$1390 ;
+  wire [3:0] \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire \$1394 ;
+  wire [3:0] \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire \$1398 ;
+  wire [3:0] \$1398 ;
   wire \$1399 ;
   wire \$14 ;
   wire [9:0] \$140 ;
   wire \$1400 ;
   wire \$1401 ;
-  wire \$1402 ;
+  wire [3:0] \$1402 ;
   wire \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
-  wire \$1406 ;
+  wire [3:0] \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire [9:0] \$141 ;
-  wire \$1410 ;
+  wire [3:0] \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
-  wire \$1414 ;
+  wire [3:0] \$1414 ;
   wire \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
-  wire \$1418 ;
+  wire [3:0] \$1418 ;
   wire \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
-  wire \$1422 ;
+  wire [3:0] \$1422 ;
   wire \$1423 ;
   wire \$1424 ;
   wire \$1425 ;
-  wire \$1426 ;
+  wire [3:0] \$1426 ;
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
   wire \$143 ;
-  wire \$1430 ;
+  wire [3:0] \$1430 ;
   wire \$1431 ;
   wire \$1432 ;
   wire \$1433 ;
-  wire \$1434 ;
+  wire [3:0] \$1434 ;
   wire \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
-  wire \$1438 ;
+  wire [3:0] \$1438 ;
   wire \$1439 ;
   wire [8:0] \$144 ;
   wire \$1440 ;
   wire \$1441 ;
-  wire \$1442 ;
+  wire [3:0] \$1442 ;
   wire \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire \$1446 ;
+  wire [3:0] \$1446 ;
   wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
-  wire \$1450 ;
+  wire [3:0] \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
   wire \$1453 ;
-  wire \$1454 ;
+  wire [3:0] \$1454 ;
   wire \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
-  wire \$1458 ;
+  wire [3:0] \$1458 ;
   wire \$1459 ;
   wire \$146 ;
   wire \$1460 ;
   wire \$1461 ;
-  wire \$1462 ;
+  wire [3:0] \$1462 ;
   wire \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire \$1466 ;
+  wire [3:0] \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
   wire \$1469 ;
   wire \$147 ;
-  wire \$1470 ;
+  wire [3:0] \$1470 ;
   wire \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
-  wire \$1474 ;
+  wire [3:0] \$1474 ;
   wire \$1475 ;
   wire \$1476 ;
   wire \$1477 ;
-  wire \$1478 ;
+  wire [3:0] \$1478 ;
   wire \$1479 ;
   wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
-  wire \$1482 ;
+  wire [3:0] \$1482 ;
   wire \$1483 ;
   wire \$1484 ;
   wire \$1485 ;
-  wire \$1486 ;
+  wire [3:0] \$1486 ;
   wire \$1487 ;
   wire \$1488 ;
   wire \$1489 ;
   wire \$149 ;
-  wire \$1490 ;
+  wire [3:0] \$1490 ;
   wire \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
-  wire \$1494 ;
+  wire [3:0] \$1494 ;
   wire \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
-  wire \$1498 ;
+  wire [3:0] \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
   wire \$1501 ;
-  wire \$1502 ;
+  wire [3:0] \$1502 ;
   wire \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
-  wire \$1506 ;
+  wire [3:0] \$1506 ;
   wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
   wire \$151 ;
-  wire \$1510 ;
+  wire [3:0] \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
-  wire \$1514 ;
+  wire [3:0] \$1514 ;
   wire \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
-  wire \$1518 ;
+  wire [3:0] \$1518 ;
   wire \$1519 ;
   wire \$152 ;
   wire \$1520 ;
   wire \$1521 ;
-  wire \$1522 ;
+  wire [3:0] \$1522 ;
   wire \$1523 ;
   wire \$1524 ;
   wire \$1525 ;
-  wire \$1526 ;
+  wire [3:0] \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
   wire \$153 ;
-  wire \$1530 ;
+  wire [3:0] \$1530 ;
   wire \$1531 ;
   wire \$1532 ;
   wire \$1533 ;
-  wire \$1534 ;
+  wire [57:0] \$1534 ;
   wire \$1535 ;
   wire \$1536 ;
   wire \$1537 ;
@@ -8510,366 +8510,366 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
-  wire \$1543 ;
+  wire [3:0] \$1543 ;
   wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
-  wire \$1547 ;
+  wire [3:0] \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire \$1551 ;
+  wire [3:0] \$1551 ;
   wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire \$1555 ;
+  wire [3:0] \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
-  wire \$1559 ;
+  wire [3:0] \$1559 ;
   wire [32:0] \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
-  wire \$1563 ;
+  wire [3:0] \$1563 ;
   wire \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
-  wire \$1567 ;
+  wire [3:0] \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
   wire [32:0] \$157 ;
   wire \$1570 ;
-  wire \$1571 ;
+  wire [3:0] \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
-  wire \$1575 ;
+  wire [3:0] \$1575 ;
   wire \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
-  wire \$1579 ;
+  wire [3:0] \$1579 ;
   wire [32:0] \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire \$1583 ;
+  wire [3:0] \$1583 ;
   wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
-  wire \$1587 ;
+  wire [3:0] \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
   wire [32:0] \$159 ;
   wire \$1590 ;
-  wire \$1591 ;
+  wire [3:0] \$1591 ;
   wire \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
-  wire \$1595 ;
+  wire [3:0] \$1595 ;
   wire \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
-  wire \$1599 ;
+  wire [3:0] \$1599 ;
   wire \$16 ;
   wire [17:0] \$160 ;
   wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
-  wire \$1603 ;
+  wire [3:0] \$1603 ;
   wire \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
-  wire \$1607 ;
+  wire [3:0] \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
-  wire \$1611 ;
+  wire [3:0] \$1611 ;
   wire \$1612 ;
   wire \$1613 ;
-  wire [57:0] \$1614 ;
-  wire \$1615 ;
+  wire \$1614 ;
+  wire [3:0] \$1615 ;
   wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
-  wire \$1619 ;
+  wire [3:0] \$1619 ;
   wire \$162 ;
   wire \$1620 ;
   wire \$1621 ;
   wire \$1622 ;
-  wire \$1623 ;
+  wire [3:0] \$1623 ;
   wire \$1624 ;
   wire \$1625 ;
   wire \$1626 ;
-  wire \$1627 ;
+  wire [3:0] \$1627 ;
   wire \$1628 ;
   wire \$1629 ;
   wire \$163 ;
   wire \$1630 ;
-  wire \$1631 ;
+  wire [3:0] \$1631 ;
   wire \$1632 ;
   wire \$1633 ;
   wire \$1634 ;
-  wire \$1635 ;
+  wire [3:0] \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
   wire \$1638 ;
-  wire \$1639 ;
+  wire [3:0] \$1639 ;
   wire \$164 ;
   wire \$1640 ;
   wire \$1641 ;
   wire \$1642 ;
-  wire \$1643 ;
+  wire [3:0] \$1643 ;
   wire \$1644 ;
   wire \$1645 ;
   wire \$1646 ;
-  wire \$1647 ;
+  wire [3:0] \$1647 ;
   wire \$1648 ;
   wire \$1649 ;
   wire \$165 ;
   wire \$1650 ;
-  wire \$1651 ;
+  wire [3:0] \$1651 ;
   wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
-  wire \$1655 ;
+  wire [3:0] \$1655 ;
   wire \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
-  wire \$1659 ;
+  wire [3:0] \$1659 ;
   wire \$166 ;
   wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
-  wire \$1663 ;
+  wire [3:0] \$1663 ;
   wire \$1664 ;
   wire \$1665 ;
   wire \$1666 ;
-  wire \$1667 ;
+  wire [3:0] \$1667 ;
   wire \$1668 ;
   wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
-  wire \$1671 ;
+  wire [3:0] \$1671 ;
   wire \$1672 ;
   wire \$1673 ;
   wire \$1674 ;
-  wire \$1675 ;
+  wire [3:0] \$1675 ;
   wire \$1676 ;
   wire \$1677 ;
   wire \$1678 ;
-  wire \$1679 ;
+  wire [3:0] \$1679 ;
   wire \$168 ;
   wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire \$1683 ;
+  wire [3:0] \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
-  wire \$1687 ;
+  wire [3:0] \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
   wire [5:0] \$169 ;
   wire \$1690 ;
-  wire \$1691 ;
+  wire [3:0] \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
   wire \$1694 ;
-  wire \$1695 ;
+  wire [3:0] \$1695 ;
   wire \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
-  wire \$1699 ;
+  wire [3:0] \$1699 ;
   wire [32:0] \$17 ;
   wire [5:0] \$170 ;
   wire \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
-  wire \$1703 ;
+  wire [57:0] \$1703 ;
   wire \$1704 ;
   wire \$1705 ;
   wire \$1706 ;
-  wire \$1707 ;
+  wire [3:0] \$1707 ;
   wire \$1708 ;
   wire \$1709 ;
   wire [7:0] \$171 ;
   wire \$1710 ;
-  wire \$1711 ;
+  wire [3:0] \$1711 ;
   wire \$1712 ;
   wire \$1713 ;
   wire \$1714 ;
-  wire \$1715 ;
+  wire [3:0] \$1715 ;
   wire \$1716 ;
   wire \$1717 ;
   wire \$1718 ;
-  wire \$1719 ;
+  wire [3:0] \$1719 ;
   wire [7:0] \$172 ;
   wire \$1720 ;
   wire \$1721 ;
   wire \$1722 ;
-  wire \$1723 ;
+  wire [3:0] \$1723 ;
   wire \$1724 ;
   wire \$1725 ;
   wire \$1726 ;
-  wire \$1727 ;
+  wire [3:0] \$1727 ;
   wire \$1728 ;
   wire \$1729 ;
   wire \$173 ;
   wire \$1730 ;
-  wire \$1731 ;
+  wire [3:0] \$1731 ;
   wire \$1732 ;
   wire \$1733 ;
   wire \$1734 ;
-  wire \$1735 ;
+  wire [3:0] \$1735 ;
   wire \$1736 ;
   wire \$1737 ;
   wire \$1738 ;
-  wire \$1739 ;
+  wire [3:0] \$1739 ;
   wire \$174 ;
   wire \$1740 ;
   wire \$1741 ;
   wire \$1742 ;
-  wire \$1743 ;
+  wire [3:0] \$1743 ;
   wire \$1744 ;
   wire \$1745 ;
   wire \$1746 ;
-  wire \$1747 ;
+  wire [3:0] \$1747 ;
   wire \$1748 ;
   wire \$1749 ;
   wire [6:0] \$175 ;
   wire \$1750 ;
-  wire \$1751 ;
+  wire [3:0] \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
   wire \$1754 ;
-  wire \$1755 ;
+  wire [3:0] \$1755 ;
   wire \$1756 ;
   wire \$1757 ;
   wire \$1758 ;
-  wire \$1759 ;
+  wire [3:0] \$1759 ;
   wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
   wire \$1762 ;
-  wire \$1763 ;
+  wire [3:0] \$1763 ;
   wire \$1764 ;
   wire \$1765 ;
   wire \$1766 ;
-  wire \$1767 ;
+  wire [3:0] \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
   wire \$177 ;
   wire \$1770 ;
-  wire \$1771 ;
+  wire [3:0] \$1771 ;
   wire \$1772 ;
   wire \$1773 ;
   wire \$1774 ;
-  wire \$1775 ;
+  wire [3:0] \$1775 ;
   wire \$1776 ;
   wire \$1777 ;
   wire \$1778 ;
-  wire \$1779 ;
+  wire [3:0] \$1779 ;
   wire \$178 ;
   wire \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
-  wire \$1783 ;
+  wire [3:0] \$1783 ;
   wire \$1784 ;
   wire \$1785 ;
   wire \$1786 ;
-  wire \$1787 ;
+  wire [3:0] \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
-  wire \$1791 ;
+  wire [3:0] \$1791 ;
   wire \$1792 ;
   wire \$1793 ;
   wire \$1794 ;
-  wire \$1795 ;
+  wire [3:0] \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
   wire \$1798 ;
-  wire \$1799 ;
+  wire [3:0] \$1799 ;
   wire [32:0] \$18 ;
   wire \$180 ;
   wire \$1800 ;
   wire \$1801 ;
   wire \$1802 ;
-  wire \$1803 ;
+  wire [3:0] \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
   wire \$1806 ;
-  wire \$1807 ;
+  wire [3:0] \$1807 ;
   wire \$1808 ;
   wire \$1809 ;
   wire \$181 ;
   wire \$1810 ;
-  wire \$1811 ;
+  wire [3:0] \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
   wire \$1814 ;
-  wire \$1815 ;
+  wire [3:0] \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
   wire \$1818 ;
-  wire \$1819 ;
+  wire [3:0] \$1819 ;
   wire \$182 ;
   wire \$1820 ;
   wire \$1821 ;
   wire \$1822 ;
-  wire [57:0] \$1823 ;
+  wire [3:0] \$1823 ;
   wire \$1824 ;
   wire \$1825 ;
   wire \$1826 ;
-  wire \$1827 ;
+  wire [3:0] \$1827 ;
   wire \$1828 ;
   wire \$1829 ;
   wire \$183 ;
   wire \$1830 ;
-  wire \$1831 ;
+  wire [3:0] \$1831 ;
   wire \$1832 ;
   wire \$1833 ;
   wire \$1834 ;
-  wire \$1835 ;
+  wire [3:0] \$1835 ;
   wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
-  wire \$1839 ;
+  wire [3:0] \$1839 ;
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
   wire \$1842 ;
-  wire \$1843 ;
+  wire [3:0] \$1843 ;
   wire \$1844 ;
   wire \$1845 ;
   wire \$1846 ;
-  wire \$1847 ;
+  wire [3:0] \$1847 ;
   wire \$1848 ;
   wire \$1849 ;
   wire \$185 ;
   wire \$1850 ;
-  wire \$1851 ;
+  wire [3:0] \$1851 ;
   wire \$1852 ;
   wire \$1853 ;
   wire \$1854 ;
-  wire \$1855 ;
+  wire [3:0] \$1855 ;
   wire \$1856 ;
   wire \$1857 ;
   wire \$1858 ;
-  wire \$1859 ;
+  wire [3:0] \$1859 ;
   wire \$186 ;
   wire \$1860 ;
   wire \$1861 ;
   wire \$1862 ;
-  wire \$1863 ;
+  wire [3:0] \$1863 ;
   wire \$1864 ;
   wire \$1865 ;
   wire \$1866 ;
-  wire \$1867 ;
+  wire [57:0] \$1867 ;
   wire \$1868 ;
   wire \$1869 ;
   wire [32:0] \$187 ;
@@ -8878,359 +8878,199 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1872 ;
   wire \$1873 ;
   wire \$1874 ;
-  wire \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire \$1879 ;
+  reg [31:0] \$1875 ;
+  reg \$1876 ;
+  reg \$1877 ;
+  reg [120:0] \$1878 ;
+  reg [120:0] \$1879 ;
   wire [32:0] \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
-  wire \$1882 ;
-  wire \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
-  wire \$1886 ;
-  wire \$1887 ;
-  wire \$1888 ;
-  wire \$1889 ;
+  reg [120:0] \$1880 ;
+  reg [1:0] \$1881 ;
+  reg \$1882 ;
+  reg \$1883 ;
+  reg \$1884 ;
+  reg \$1885 ;
+  reg \$1886 ;
+  reg \$1887 ;
+  reg \$1888 ;
+  reg \$1889 ;
   wire [32:0] \$189 ;
-  wire \$1890 ;
-  wire \$1891 ;
-  wire \$1892 ;
-  wire \$1893 ;
-  wire \$1894 ;
-  wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire \$1899 ;
+  reg \$1890 ;
+  reg \$1891 ;
+  reg \$1892 ;
+  reg \$1893 ;
+  reg \$1894 ;
+  reg \$1895 ;
+  reg \$1896 ;
+  reg \$1897 ;
+  reg \$1898 ;
+  reg \$1899 ;
   wire [120:0] \$19 ;
   wire [32:0] \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
+  reg \$1900 ;
+  reg [4:0] \$1901 ;
+  reg [3:0] \$1902 ;
+  reg [31:0] \$1903 ;
+  reg [1:0] \$1904 ;
+  reg [31:0] \$1905 ;
+  reg [1:0] \$1906 ;
+  reg [1:0] \$1907 ;
+  reg [3:0] \$1908 ;
+  reg \$1909 ;
   wire \$191 ;
-  wire \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire \$1914 ;
-  wire \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire \$1919 ;
+  reg [1:0] \$1910 ;
+  reg [120:0] \$1911 ;
+  reg [4:0] \$1912 ;
+  reg [17:0] \$1913 ;
+  reg \$1914 ;
+  reg \$1915 ;
+  reg \$1916 ;
+  reg [8:0] \$1917 ;
+  reg [8:0] \$1918 ;
+  reg \$1919 ;
   wire \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  reg \$1920 ;
+  reg [8:0] \$1921 ;
+  reg [31:0] \$1922 ;
+  reg [31:0] \$1923 ;
+  reg [31:0] \$1924 ;
+  reg [31:0] \$1925 ;
+  reg [17:0] \$1926 ;
+  reg \$1927 ;
+  reg \$1928 ;
+  reg \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire \$1939 ;
+  reg [7:0] \$1930 ;
+  reg [7:0] \$1931 ;
+  reg \$1932 ;
+  reg \$1933 ;
+  reg [7:0] \$1934 ;
+  reg [31:0] \$1935 ;
+  reg [31:0] \$1936 ;
+  reg [31:0] \$1937 ;
+  reg [31:0] \$1938 ;
+  reg [17:0] \$1939 ;
   wire \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
-  wire \$1944 ;
-  wire \$1945 ;
-  wire \$1946 ;
-  wire \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
+  reg \$1940 ;
+  reg \$1941 ;
+  reg \$1942 ;
+  reg [5:0] \$1943 ;
+  reg [5:0] \$1944 ;
+  reg \$1945 ;
+  reg \$1946 ;
+  reg [5:0] \$1947 ;
+  reg [31:0] \$1948 ;
+  reg [31:0] \$1949 ;
   wire \$195 ;
-  wire \$1950 ;
-  wire \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire \$1954 ;
-  wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
+  reg [31:0] \$1950 ;
+  reg [31:0] \$1951 ;
+  reg \$1952 ;
+  reg [15:0] \$1953 ;
+  reg [10:0] \$1954 ;
+  reg [15:0] \$1955 ;
+  reg [15:0] \$1956 ;
+  reg [15:0] \$1957 ;
+  reg [15:0] \$1958 ;
+  reg [15:0] \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  reg [15:0] \$1960 ;
+  reg [15:0] \$1961 ;
+  reg [15:0] \$1962 ;
+  reg [15:0] \$1963 ;
+  reg [15:0] \$1964 ;
+  reg \$1965 ;
+  reg \$1966 ;
+  reg [15:0] \$1967 ;
+  reg [1:0] \$1968 ;
+  reg [13:0] \$1969 ;
   wire \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
+  reg \$1970 ;
+  reg [31:0] \$1971 ;
+  reg [3:0] \$1972 ;
+  reg [31:0] \$1973 ;
+  reg [31:0] \$1974 ;
+  reg [31:0] \$1975 ;
+  reg \$1976 ;
+  reg \$1977 ;
+  reg [1:0] \$1978 ;
+  reg [2:0] \$1979 ;
   wire [15:0] \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
+  reg [2:0] \$1980 ;
+  reg [7:0] \$1981 ;
+  reg [39:0] \$1982 ;
+  reg [39:0] \$1983 ;
+  reg [39:0] \$1984 ;
+  reg [57:0] \$1985 ;
+  reg [10:0] \$1986 ;
+  reg [57:0] \$1987 ;
+  reg [57:0] \$1988 ;
+  reg [57:0] \$1989 ;
   wire [15:0] \$199 ;
-  wire \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire \$1999 ;
+  reg [57:0] \$1990 ;
+  reg [57:0] \$1991 ;
+  reg [57:0] \$1992 ;
+  reg [57:0] \$1993 ;
+  reg [57:0] \$1994 ;
+  reg [57:0] \$1995 ;
+  reg [57:0] \$1996 ;
+  reg \$1997 ;
+  reg [3:0] \$1998 ;
+  reg [7:0] \$1999 ;
   wire \$2 ;
   wire [32:0] \$20 ;
   wire [15:0] \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
+  reg [7:0] \$2000 ;
+  reg [15:0] \$2001 ;
+  reg \$2002 ;
+  reg [31:0] \$2003 ;
+  reg \$2004 ;
+  reg [3:0] \$2005 ;
+  reg \$2006 ;
+  reg \$2007 ;
+  reg [3:0] \$2008 ;
+  reg [31:0] \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
-  wire \$2019 ;
+  reg \$2010 ;
+  reg \$2011 ;
+  reg \$2012 ;
+  reg \$2013 ;
+  reg \$2014 ;
+  reg \$2015 ;
+  reg \$2016 ;
+  reg \$2017 ;
+  reg \$2018 ;
+  reg \$2019 ;
   wire \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire [57:0] \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
+  reg \$2020 ;
+  reg \$2021 ;
+  reg \$2022 ;
+  reg \$2023 ;
+  reg \$2024 ;
+  reg \$2025 ;
+  reg \$2026 ;
+  reg [4:0] \$2027 ;
+  reg [4:0] \$2028 ;
+  reg [16:0] \$2029 ;
   wire \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  reg [31:0] \$2035 ;
-  reg \$2036 ;
-  reg \$2037 ;
-  reg [120:0] \$2038 ;
-  reg [120:0] \$2039 ;
+  reg [16:0] \$2030 ;
+  reg [16:0] \$2031 ;
   wire \$204 ;
-  reg [120:0] \$2040 ;
-  reg [1:0] \$2041 ;
-  reg \$2042 ;
-  reg \$2043 ;
-  reg \$2044 ;
-  reg \$2045 ;
-  reg \$2046 ;
-  reg \$2047 ;
-  reg \$2048 ;
-  reg \$2049 ;
   wire \$205 ;
-  reg \$2050 ;
-  reg \$2051 ;
-  reg \$2052 ;
-  reg \$2053 ;
-  reg \$2054 ;
-  reg \$2055 ;
-  reg \$2056 ;
-  reg \$2057 ;
-  reg \$2058 ;
-  reg \$2059 ;
   wire [15:0] \$206 ;
-  reg \$2060 ;
-  reg [4:0] \$2061 ;
-  reg [3:0] \$2062 ;
-  reg [31:0] \$2063 ;
-  reg [1:0] \$2064 ;
-  reg [31:0] \$2065 ;
-  reg [1:0] \$2066 ;
-  reg [1:0] \$2067 ;
-  reg [3:0] \$2068 ;
-  reg \$2069 ;
   wire [15:0] \$207 ;
-  reg [1:0] \$2070 ;
-  reg [120:0] \$2071 ;
-  reg [4:0] \$2072 ;
-  reg [17:0] \$2073 ;
-  reg \$2074 ;
-  reg \$2075 ;
-  reg \$2076 ;
-  reg [8:0] \$2077 ;
-  reg [8:0] \$2078 ;
-  reg \$2079 ;
   wire [15:0] \$208 ;
-  reg \$2080 ;
-  reg [8:0] \$2081 ;
-  reg [31:0] \$2082 ;
-  reg [31:0] \$2083 ;
-  reg [31:0] \$2084 ;
-  reg [31:0] \$2085 ;
-  reg [17:0] \$2086 ;
-  reg \$2087 ;
-  reg \$2088 ;
-  reg \$2089 ;
   wire \$209 ;
-  reg [7:0] \$2090 ;
-  reg [7:0] \$2091 ;
-  reg \$2092 ;
-  reg \$2093 ;
-  reg [7:0] \$2094 ;
-  reg [31:0] \$2095 ;
-  reg [31:0] \$2096 ;
-  reg [31:0] \$2097 ;
-  reg [31:0] \$2098 ;
-  reg [17:0] \$2099 ;
   wire \$21 ;
   wire \$210 ;
-  reg \$2100 ;
-  reg \$2101 ;
-  reg \$2102 ;
-  reg [5:0] \$2103 ;
-  reg [5:0] \$2104 ;
-  reg \$2105 ;
-  reg \$2106 ;
-  reg [5:0] \$2107 ;
-  reg [31:0] \$2108 ;
-  reg [31:0] \$2109 ;
   wire \$211 ;
-  reg [31:0] \$2110 ;
-  reg [31:0] \$2111 ;
-  reg \$2112 ;
-  reg [15:0] \$2113 ;
-  reg [10:0] \$2114 ;
-  reg [15:0] \$2115 ;
-  reg [15:0] \$2116 ;
-  reg [15:0] \$2117 ;
-  reg [15:0] \$2118 ;
-  reg [15:0] \$2119 ;
   wire \$212 ;
-  reg [15:0] \$2120 ;
-  reg [15:0] \$2121 ;
-  reg [15:0] \$2122 ;
-  reg [15:0] \$2123 ;
-  reg [15:0] \$2124 ;
-  reg \$2125 ;
-  reg \$2126 ;
-  reg [15:0] \$2127 ;
-  reg [1:0] \$2128 ;
-  reg [13:0] \$2129 ;
   wire \$213 ;
-  reg \$2130 ;
-  reg [31:0] \$2131 ;
-  reg [3:0] \$2132 ;
-  reg [31:0] \$2133 ;
-  reg [31:0] \$2134 ;
-  reg [31:0] \$2135 ;
-  reg \$2136 ;
-  reg \$2137 ;
-  reg [1:0] \$2138 ;
-  reg [2:0] \$2139 ;
   wire [15:0] \$214 ;
-  reg [2:0] \$2140 ;
-  reg [7:0] \$2141 ;
-  reg [39:0] \$2142 ;
-  reg [39:0] \$2143 ;
-  reg [39:0] \$2144 ;
-  reg [57:0] \$2145 ;
-  reg [10:0] \$2146 ;
-  reg [57:0] \$2147 ;
-  reg [57:0] \$2148 ;
-  reg [57:0] \$2149 ;
   wire [15:0] \$215 ;
-  reg [57:0] \$2150 ;
-  reg [57:0] \$2151 ;
-  reg [57:0] \$2152 ;
-  reg [57:0] \$2153 ;
-  reg [57:0] \$2154 ;
-  reg [57:0] \$2155 ;
-  reg [57:0] \$2156 ;
-  reg \$2157 ;
-  reg [3:0] \$2158 ;
-  reg [7:0] \$2159 ;
   wire [15:0] \$216 ;
-  reg [7:0] \$2160 ;
-  reg [15:0] \$2161 ;
-  reg \$2162 ;
-  reg [31:0] \$2163 ;
-  reg \$2164 ;
-  reg [3:0] \$2165 ;
-  reg \$2166 ;
-  reg \$2167 ;
-  reg [3:0] \$2168 ;
-  reg [31:0] \$2169 ;
   wire \$217 ;
-  reg \$2170 ;
-  reg \$2171 ;
-  reg \$2172 ;
-  reg \$2173 ;
-  reg \$2174 ;
-  reg \$2175 ;
-  reg \$2176 ;
-  reg \$2177 ;
-  reg \$2178 ;
-  reg \$2179 ;
   wire \$218 ;
-  reg \$2180 ;
-  reg \$2181 ;
-  reg \$2182 ;
-  reg \$2183 ;
-  reg \$2184 ;
-  reg \$2185 ;
-  reg \$2186 ;
-  reg [4:0] \$2187 ;
-  reg [4:0] \$2188 ;
-  reg [16:0] \$2189 ;
   wire \$219 ;
-  reg [16:0] \$2190 ;
-  reg [16:0] \$2191 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -10362,24 +10202,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \port$3101$0 ;
   output \port$3103$0 ;
   wire \port$3103$0 ;
-  output [56:0] \port$3980$1 ;
-  wire [56:0] \port$3980$1 ;
-  input [14:0] \port$4388$0 ;
-  wire [14:0] \port$4388$0 ;
-  input [23:0] \port$4388$55 ;
-  wire [23:0] \port$4388$55 ;
-  input [23:0] \port$4394$0 ;
-  wire [23:0] \port$4394$0 ;
-  input [22:0] \port$4409$0 ;
-  wire [22:0] \port$4409$0 ;
-  input [40:0] \port$4441$0 ;
-  wire [40:0] \port$4441$0 ;
+  output [56:0] \port$3820$1 ;
+  wire [56:0] \port$3820$1 ;
+  input [14:0] \port$4228$0 ;
+  wire [14:0] \port$4228$0 ;
+  input [23:0] \port$4228$55 ;
+  wire [23:0] \port$4228$55 ;
+  input [23:0] \port$4234$0 ;
+  wire [23:0] \port$4234$0 ;
+  input [22:0] \port$4249$0 ;
+  wire [22:0] \port$4249$0 ;
+  input [40:0] \port$4281$0 ;
+  wire [40:0] \port$4281$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4700$0 ;
-  wire [4:0] \port$4700$0 ;
+  output [4:0] \port$4540$0 ;
+  wire [4:0] \port$4540$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4991$0 ;
-  wire [4:0] \port$4991$0 ;
+  output [4:0] \port$4831$0 ;
+  wire [4:0] \port$4831$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10595,75 +10435,75 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$69  = _3_;
   assign \$1  = cycle + 1'h1;
-  assign \$2  = | \port$4394$0 [4:1];
+  assign \$2  = | \port$4234$0 [4:1];
   assign \$3  = rsp_freed_valid & \$2 ;
-  assign \$4  = \port$4394$0 [23] ? { 6'h00, \port$4394$0 [22:21] } : 8'hff;
+  assign \$4  = \port$4234$0 [23] ? { 6'h00, \port$4234$0 [22:21] } : 8'hff;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = | \port$4409$0 [4:1];
+  assign \$6  = | \port$4249$0 [4:1];
   assign \$7  = rsp_flushed_valid & \$6 ;
   assign \$8  = cycle - 4'h8;
   assign \$9  = cycle - 4'h8;
-  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$4409$0 [20:5], 46'h000000000000, \port$4409$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4409$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$4388$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4388$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4388$0 [4:1] };
-  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$4394$0 [20:5], \port$4441$0 [32:1], \port$4441$0 [40:33], \$4 , 1'h0, \port$4441$0 [0], 3'h1, \port$4394$0 [4:1] } : \$10 ;
-  assign \$12  = | \port$4394$0 [4:1];
+  assign \$10  = \$7  ? { \$8 [31:0], 16'h0000, \port$4249$0 [20:5], 46'h000000000000, \port$4249$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4249$0 [4:1] } : { \$9 [31:0], 16'h0000, \port$4228$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4228$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4228$0 [4:1] };
+  assign \$11  = \$3  ? { \$5 [31:0], 16'h0000, \port$4234$0 [20:5], \port$4281$0 [32:1], \port$4281$0 [40:33], \$4 , 1'h0, \port$4281$0 [0], 3'h1, \port$4234$0 [4:1] } : \$10 ;
+  assign \$12  = | \port$4234$0 [4:1];
   assign \$13  = rsp_freed_valid & \$12 ;
-  assign \$14  = | \port$4409$0 [4:1];
+  assign \$14  = | \port$4249$0 [4:1];
   assign \$15  = rsp_flushed_valid & \$14 ;
   assign \$16  = \$13  & \$15 ;
   assign \$17  = cycle - 4'h8;
   assign \$18  = cycle - 4'h8;
-  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$4409$0 [20:5], 46'h000000000000, \port$4409$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4409$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$4388$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4388$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4388$0 [4:1] };
+  assign \$19  = \$16  ? { \$17 [31:0], 16'h0000, \port$4249$0 [20:5], 46'h000000000000, \port$4249$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4249$0 [4:1] } : { \$18 [31:0], 16'h0000, \port$4228$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4228$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4228$0 [4:1] };
   assign \$20  = cycle - 4'h8;
-  assign \$21  = | \port$4394$0 [4:1];
+  assign \$21  = | \port$4234$0 [4:1];
   assign \$22  = rsp_freed_valid & \$21 ;
-  assign \$23  = | \port$4409$0 [4:1];
+  assign \$23  = | \port$4249$0 [4:1];
   assign \$24  = rsp_flushed_valid & \$23 ;
   assign \$25  = \$22  + \$24 ;
-  assign \$26  = ~ \port$4388$0 [0];
+  assign \$26  = ~ \port$4228$0 [0];
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = \port$4388$0 [4:1] != 1'h1;
+  assign \$28  = \port$4228$0 [4:1] != 1'h1;
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$25  + \$29 ;
-  assign \$31  = \port$4388$0 [4:1] == 1'h1;
+  assign \$31  = \port$4228$0 [4:1] == 1'h1;
   assign \$32  = rsp_grant_valid & \$31 ;
-  assign \$33  = rsp_grant_valid & \port$4388$0 [0];
-  assign \$34  = ! \port$4388$0 [6:5];
+  assign \$33  = rsp_grant_valid & \port$4228$0 [0];
+  assign \$34  = ! \port$4228$0 [6:5];
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_freed_valid & \port$4394$0 [0];
-  assign \$37  = ! \port$4394$0 [22:21];
+  assign \$36  = rsp_freed_valid & \port$4234$0 [0];
+  assign \$37  = ! \port$4234$0 [22:21];
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = rsp_flushed_valid & \port$4409$0 [0];
-  assign \$40  = ! \port$4409$0 [22:21];
+  assign \$39  = rsp_flushed_valid & \port$4249$0 [0];
+  assign \$40  = ! \port$4249$0 [22:21];
   assign \$41  = \$39  & \$40 ;
-  assign \$42  = \port$4388$0 [4:1] == 1'h1;
+  assign \$42  = \port$4228$0 [4:1] == 1'h1;
   assign \$43  = rsp_grant_valid & \$42 ;
-  assign \$44  = ! \port$4388$0 [6:5];
+  assign \$44  = ! \port$4228$0 [6:5];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_grant_valid & \port$4388$0 [0];
-  assign \$47  = \port$4388$0 [6:5] == 1'h1;
+  assign \$46  = rsp_grant_valid & \port$4228$0 [0];
+  assign \$47  = \port$4228$0 [6:5] == 1'h1;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_freed_valid & \port$4394$0 [0];
-  assign \$50  = \port$4394$0 [22:21] == 1'h1;
+  assign \$49  = rsp_freed_valid & \port$4234$0 [0];
+  assign \$50  = \port$4234$0 [22:21] == 1'h1;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = rsp_flushed_valid & \port$4409$0 [0];
-  assign \$53  = \port$4409$0 [22:21] == 1'h1;
+  assign \$52  = rsp_flushed_valid & \port$4249$0 [0];
+  assign \$53  = \port$4249$0 [22:21] == 1'h1;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = \port$4388$0 [4:1] == 1'h1;
+  assign \$55  = \port$4228$0 [4:1] == 1'h1;
   assign \$56  = rsp_grant_valid & \$55 ;
-  assign \$57  = \port$4388$0 [6:5] == 1'h1;
+  assign \$57  = \port$4228$0 [6:5] == 1'h1;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = rsp_grant_valid & \port$4388$0 [0];
-  assign \$60  = \port$4388$0 [6:5] == 2'h2;
+  assign \$59  = rsp_grant_valid & \port$4228$0 [0];
+  assign \$60  = \port$4228$0 [6:5] == 2'h2;
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = rsp_freed_valid & \port$4394$0 [0];
-  assign \$63  = \port$4394$0 [22:21] == 2'h2;
+  assign \$62  = rsp_freed_valid & \port$4234$0 [0];
+  assign \$63  = \port$4234$0 [22:21] == 2'h2;
   assign \$64  = \$62  & \$63 ;
-  assign \$65  = rsp_flushed_valid & \port$4409$0 [0];
-  assign \$66  = \port$4409$0 [22:21] == 2'h2;
+  assign \$65  = rsp_flushed_valid & \port$4249$0 [0];
+  assign \$66  = \port$4249$0 [22:21] == 2'h2;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = \port$4388$0 [4:1] == 1'h1;
+  assign \$68  = \port$4228$0 [4:1] == 1'h1;
   assign \$69  = rsp_grant_valid & \$68 ;
-  assign \$70  = \port$4388$0 [6:5] == 2'h2;
+  assign \$70  = \port$4228$0 [6:5] == 2'h2;
   assign \$71  = \$69  & \$70 ;
   assign \$72  = space >= 3'h7;
   assign \$73  = space >= 3'h7;
@@ -11217,86 +11057,86 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$761  = 37'h1000000000 + \$760 ;
   assign \$763  = 37'h1000010000 + \$762 ;
   assign \$765  = 37'h1000100000 + \$764 ;
-  assign \$766  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$767  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$766  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$767  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$768  = command_queue_pop ? \$766  : \$767 ;
   assign \$769  = command_queue_push & command_queue_full[0];
   assign \$770  = command_queue_full[1] | \$769 ;
   assign \$772  = command_queue_full[0] | \$771 ;
   assign \$773  = command_queue_pop ? \$770  : \$772 ;
-  assign \$774  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$775  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$774  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$775  = command_queue_full[1] ? command_queue_data1 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$776  = command_queue_pop ? \$774  : \$775 ;
   assign \$777  = command_queue_push & command_queue_full[1];
   assign \$778  = command_queue_full[2] | \$777 ;
   assign \$779  = command_queue_push & command_queue_full[0];
   assign \$780  = command_queue_full[1] | \$779 ;
   assign \$781  = command_queue_pop ? \$778  : \$780 ;
-  assign \$782  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$783  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$782  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$783  = command_queue_full[2] ? command_queue_data2 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$784  = command_queue_pop ? \$782  : \$783 ;
   assign \$785  = command_queue_push & command_queue_full[2];
   assign \$786  = command_queue_full[3] | \$785 ;
   assign \$787  = command_queue_push & command_queue_full[1];
   assign \$788  = command_queue_full[2] | \$787 ;
   assign \$789  = command_queue_pop ? \$786  : \$788 ;
-  assign \$790  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$791  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$790  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$791  = command_queue_full[3] ? command_queue_data3 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$792  = command_queue_pop ? \$790  : \$791 ;
   assign \$793  = command_queue_push & command_queue_full[3];
   assign \$794  = command_queue_full[4] | \$793 ;
   assign \$795  = command_queue_push & command_queue_full[2];
   assign \$796  = command_queue_full[3] | \$795 ;
   assign \$797  = command_queue_pop ? \$794  : \$796 ;
-  assign \$798  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$799  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$798  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$799  = command_queue_full[4] ? command_queue_data4 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$800  = command_queue_pop ? \$798  : \$799 ;
   assign \$801  = command_queue_push & command_queue_full[4];
   assign \$802  = command_queue_full[5] | \$801 ;
   assign \$803  = command_queue_push & command_queue_full[3];
   assign \$804  = command_queue_full[4] | \$803 ;
   assign \$805  = command_queue_pop ? \$802  : \$804 ;
-  assign \$806  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$807  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$806  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$807  = command_queue_full[5] ? command_queue_data5 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$808  = command_queue_pop ? \$806  : \$807 ;
   assign \$809  = command_queue_push & command_queue_full[5];
   assign \$810  = command_queue_full[6] | \$809 ;
   assign \$811  = command_queue_push & command_queue_full[4];
   assign \$812  = command_queue_full[5] | \$811 ;
   assign \$813  = command_queue_pop ? \$810  : \$812 ;
-  assign \$814  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$815  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$814  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$815  = command_queue_full[6] ? command_queue_data6 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$816  = command_queue_pop ? \$814  : \$815 ;
   assign \$817  = command_queue_push & command_queue_full[6];
   assign \$818  = command_queue_full[7] | \$817 ;
   assign \$819  = command_queue_push & command_queue_full[5];
   assign \$820  = command_queue_full[6] | \$819 ;
   assign \$821  = command_queue_pop ? \$818  : \$820 ;
-  assign \$822  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$823  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$822  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$823  = command_queue_full[7] ? command_queue_data7 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$824  = command_queue_pop ? \$822  : \$823 ;
   assign \$825  = command_queue_push & command_queue_full[7];
   assign \$826  = command_queue_full[8] | \$825 ;
   assign \$827  = command_queue_push & command_queue_full[6];
   assign \$828  = command_queue_full[7] | \$827 ;
   assign \$829  = command_queue_pop ? \$826  : \$828 ;
-  assign \$830  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$831  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$830  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$831  = command_queue_full[8] ? command_queue_data8 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$832  = command_queue_pop ? \$830  : \$831 ;
   assign \$833  = command_queue_push & command_queue_full[8];
   assign \$834  = command_queue_full[9] | \$833 ;
   assign \$835  = command_queue_push & command_queue_full[7];
   assign \$836  = command_queue_full[8] | \$835 ;
   assign \$837  = command_queue_pop ? \$834  : \$836 ;
-  assign \$838  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
-  assign \$839  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$838  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
+  assign \$839  = command_queue_full[9] ? command_queue_data9 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$840  = command_queue_pop ? \$838  : \$839 ;
   assign \$841  = command_queue_push & command_queue_full[9];
   assign \$842  = command_queue_full[10] | \$841 ;
   assign \$843  = command_queue_push & command_queue_full[8];
   assign \$844  = command_queue_full[9] | \$843 ;
   assign \$845  = command_queue_pop ? \$842  : \$844 ;
-  assign \$847  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$847  = command_queue_full[10] ? command_queue_data10 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$848  = command_queue_pop ? \$846  : \$847 ;
   assign \$849  = command_queue_push & command_queue_full[10];
   assign \$851  = command_queue_push & command_queue_full[9];
@@ -11656,1044 +11496,884 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign bus__w_slow = \$signal$207  | new_flush;
   assign \$1192  = w1_pool_is[0] & w1_small_addr[0];
   assign \$1193  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1194  = \$1192  | \$1193 ;
-  assign \$1195  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1198  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1203  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1208  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1213  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1218  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1223  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1228  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1233  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1238  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1243  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1248  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1253  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1258  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1261  = \$1259  | \$1260 ;
-  assign \$1262  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1263  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1264  = \$1262  | \$1263 ;
-  assign \$1265  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1266  = \$1264  | \$1265 ;
-  assign \$1267  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1268  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1269  = \$1267  | \$1268 ;
-  assign \$1270  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1273  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1278  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1283  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1284  = \$1282  | \$1283 ;
-  assign \$1285  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1286  = \$1284  | \$1285 ;
-  assign \$1287  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1288  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1293  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1294  = \$1292  | \$1293 ;
-  assign \$1295  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1296  = \$1294  | \$1295 ;
-  assign \$1297  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1298  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1299  = \$1297  | \$1298 ;
-  assign \$1300  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1303  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1304  = \$1302  | \$1303 ;
-  assign \$1305  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1308  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1309  = \$1307  | \$1308 ;
-  assign \$1310  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1311  = \$1309  | \$1310 ;
-  assign \$1312  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1313  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1314  = \$1312  | \$1313 ;
-  assign \$1315  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1316  = \$1314  | \$1315 ;
-  assign \$1317  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1318  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1319  = \$1317  | \$1318 ;
-  assign \$1320  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1321  = \$1319  | \$1320 ;
-  assign \$1322  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1323  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1324  = \$1322  | \$1323 ;
-  assign \$1325  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1326  = \$1324  | \$1325 ;
-  assign \$1327  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1328  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1329  = \$1327  | \$1328 ;
-  assign \$1330  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1331  = \$1329  | \$1330 ;
-  assign \$1332  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1333  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1334  = \$1332  | \$1333 ;
-  assign \$1335  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1336  = \$1334  | \$1335 ;
-  assign \$1337  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1338  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1339  = \$1337  | \$1338 ;
-  assign \$1340  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1341  = \$1339  | \$1340 ;
-  assign \$1342  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1343  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1344  = \$1342  | \$1343 ;
-  assign \$1345  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1346  = \$1344  | \$1345 ;
-  assign \$1347  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1348  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1349  = \$1347  | \$1348 ;
-  assign \$1350  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1353  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1354  = \$1352  | \$1353 ;
-  assign \$1355  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1356  = \$1354  | \$1355 ;
-  assign \$1357  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1358  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1359  = \$1357  | \$1358 ;
-  assign \$1360  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1361  = \$1359  | \$1360 ;
-  assign \$1362  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1363  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1364  = \$1362  | \$1363 ;
-  assign \$1365  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1366  = \$1364  | \$1365 ;
-  assign \$1367  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1368  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1369  = \$1367  | \$1368 ;
-  assign \$1370  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1371  = \$1369  | \$1370 ;
-  assign \$1372  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1373  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1374  = \$1372  | \$1373 ;
-  assign \$1375  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1378  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1379  = \$1377  | \$1378 ;
-  assign \$1380  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1383  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1384  = \$1382  | \$1383 ;
-  assign \$1385  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1386  = \$1384  | \$1385 ;
-  assign \$1387  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1388  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1389  = \$1387  | \$1388 ;
-  assign \$1390  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = w1_hit[0] | w1_hit[1];
-  assign \$1393  = \$1392  | w1_hit[2];
-  assign \$1394  = ~ \$1393 ;
-  assign \$1395  = command_queue_full[0] | \$signal$207 ;
-  assign \$1396  = \$1395  | new_flush;
-  assign \$1397  = ~ native_turn;
-  assign \$1398  = \$1396  & \$1397 ;
-  assign command_queue_pop = \$1398  & command_queue_full[0];
-  assign \$1399  = \$signal$207  | new_flush;
-  assign \$1400  = command_queue_full[0] | \$signal$207 ;
-  assign \$1401  = \$1400  | new_flush;
-  assign \$1402  = ~ native_turn;
-  assign \$1403  = \$1401  & \$1402 ;
-  assign \$1404  = ~ command_queue_full[0];
-  assign \$1405  = \$1403  & \$1404 ;
-  assign \$1406  = ~ \$1405 ;
-  assign command_queue_push = \$1399  & \$1406 ;
-  assign \$1407  = command_queue_full[0] | \$signal$207 ;
-  assign \$1408  = \$1407  | new_flush;
-  assign \$1409  = ~ native_turn;
-  assign \$1410  = \$1408  & \$1409 ;
-  assign \$1411  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1412  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1413  = \$1411  | \$1412 ;
-  assign \$1414  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1415  = \$1413  | \$1414 ;
-  assign \$1416  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1417  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1418  = \$1416  | \$1417 ;
-  assign \$1419  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1420  = \$1418  | \$1419 ;
-  assign \$1421  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1422  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1423  = \$1421  | \$1422 ;
-  assign \$1424  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1425  = \$1423  | \$1424 ;
-  assign \$1426  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1427  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1428  = \$1426  | \$1427 ;
-  assign \$1429  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1430  = \$1428  | \$1429 ;
-  assign \$1431  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1432  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1433  = \$1431  | \$1432 ;
-  assign \$1434  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1435  = \$1433  | \$1434 ;
-  assign \$1436  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1437  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1438  = \$1436  | \$1437 ;
-  assign \$1439  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1440  = \$1438  | \$1439 ;
-  assign \$1441  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1442  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1443  = \$1441  | \$1442 ;
-  assign \$1444  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1445  = \$1443  | \$1444 ;
-  assign \$1446  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1447  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1448  = \$1446  | \$1447 ;
-  assign \$1449  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1450  = \$1448  | \$1449 ;
-  assign \$1451  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1452  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1453  = \$1451  | \$1452 ;
-  assign \$1454  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1455  = \$1453  | \$1454 ;
-  assign \$1456  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1457  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1458  = \$1456  | \$1457 ;
-  assign \$1459  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1460  = \$1458  | \$1459 ;
-  assign \$1461  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1462  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1463  = \$1461  | \$1462 ;
-  assign \$1464  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1465  = \$1463  | \$1464 ;
-  assign \$1466  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1467  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1468  = \$1466  | \$1467 ;
-  assign \$1469  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1470  = \$1468  | \$1469 ;
-  assign \$1471  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1472  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1473  = \$1471  | \$1472 ;
-  assign \$1474  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1475  = \$1473  | \$1474 ;
-  assign \$1476  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1477  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1478  = \$1476  | \$1477 ;
-  assign \$1479  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1480  = \$1478  | \$1479 ;
-  assign \$1481  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1482  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1483  = \$1481  | \$1482 ;
-  assign \$1484  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1485  = \$1483  | \$1484 ;
-  assign \$1486  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1487  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1488  = \$1486  | \$1487 ;
-  assign \$1489  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1490  = \$1488  | \$1489 ;
-  assign \$1491  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1492  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1493  = \$1491  | \$1492 ;
-  assign \$1494  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1495  = \$1493  | \$1494 ;
-  assign \$1496  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1497  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1498  = \$1496  | \$1497 ;
-  assign \$1499  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1500  = \$1498  | \$1499 ;
-  assign \$1501  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1502  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1503  = \$1501  | \$1502 ;
-  assign \$1504  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1505  = \$1503  | \$1504 ;
-  assign \$1506  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1507  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1508  = \$1506  | \$1507 ;
-  assign \$1509  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1510  = \$1508  | \$1509 ;
-  assign \$1511  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1512  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1513  = \$1511  | \$1512 ;
-  assign \$1514  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1515  = \$1513  | \$1514 ;
-  assign \$1516  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1517  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1518  = \$1516  | \$1517 ;
-  assign \$1519  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1520  = \$1518  | \$1519 ;
-  assign \$1521  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1522  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1523  = \$1521  | \$1522 ;
-  assign \$1524  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1525  = \$1523  | \$1524 ;
-  assign \$1526  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1527  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1528  = \$1526  | \$1527 ;
-  assign \$1529  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1530  = \$1528  | \$1529 ;
-  assign \$1531  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1532  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1533  = \$1531  | \$1532 ;
-  assign \$1534  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1535  = \$1533  | \$1534 ;
-  assign \$1536  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1537  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1538  = \$1536  | \$1537 ;
-  assign \$1539  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1540  = \$1538  | \$1539 ;
-  assign \$1541  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1542  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1543  = \$1541  | \$1542 ;
-  assign \$1544  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1545  = \$1543  | \$1544 ;
-  assign \$1546  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1547  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1548  = \$1546  | \$1547 ;
-  assign \$1549  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1550  = \$1548  | \$1549 ;
-  assign \$1551  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1552  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1553  = \$1551  | \$1552 ;
-  assign \$1554  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1555  = \$1553  | \$1554 ;
-  assign \$1556  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1557  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1558  = \$1556  | \$1557 ;
-  assign \$1559  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1560  = \$1558  | \$1559 ;
-  assign \$1561  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1562  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1563  = \$1561  | \$1562 ;
-  assign \$1564  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1565  = \$1563  | \$1564 ;
-  assign \$1566  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1567  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1568  = \$1566  | \$1567 ;
-  assign \$1569  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1570  = \$1568  | \$1569 ;
-  assign \$1571  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1572  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1573  = \$1571  | \$1572 ;
-  assign \$1574  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1575  = \$1573  | \$1574 ;
-  assign \$1576  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1577  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1578  = \$1576  | \$1577 ;
-  assign \$1579  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1580  = \$1578  | \$1579 ;
-  assign \$1581  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1582  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1583  = \$1581  | \$1582 ;
-  assign \$1584  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1585  = \$1583  | \$1584 ;
-  assign \$1586  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1587  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1588  = \$1586  | \$1587 ;
-  assign \$1589  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1590  = \$1588  | \$1589 ;
-  assign \$1591  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1592  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1593  = \$1591  | \$1592 ;
-  assign \$1594  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1595  = \$1593  | \$1594 ;
-  assign \$1596  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1597  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1598  = \$1596  | \$1597 ;
-  assign \$1599  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1600  = \$1598  | \$1599 ;
-  assign \$1601  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1602  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1603  = \$1601  | \$1602 ;
-  assign \$1604  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1605  = \$1603  | \$1604 ;
-  assign \$1606  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1607  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1608  = \$1606  | \$1607 ;
-  assign \$1609  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1610  = \$1608  | \$1609 ;
-  assign \$1611  = w1_hit[0] | w1_hit[1];
-  assign \$1612  = \$1611  | w1_hit[2];
-  assign \$1613  = ~ \$1612 ;
-  assign \$1614  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1613 , \$1610 , \$1605 , \$1600 , \$1595 , \$1590 , \$1585 , \$1580 , \$1575 , \$1570 , \$1565 , \$1560 , \$1555 , \$1550 , \$1545 , \$1540 , \$1535 , \$1530 , \$1525 , \$1520 , \$1515 , \$1510 , \$1505 , \$1500 , \$1495 , \$1490 , \$1485 , \$1480 , \$1475 , \$1470 , \$1465 , \$1460 , \$1455 , \$1450 , \$1445 , \$1440 , \$1435 , \$1430 , \$1425 , \$1420 , \$1415 , new_flush };
-  assign \$1615  = ~ \$1614 [0];
-  assign req_free = \$1410  & \$1615 ;
-  assign \$1616  = command_queue_full[0] | \$signal$207 ;
-  assign \$1617  = \$1616  | new_flush;
-  assign \$1618  = ~ native_turn;
-  assign \$1619  = \$1617  & \$1618 ;
-  assign \$1620  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1621  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1622  = \$1620  | \$1621 ;
-  assign \$1623  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1624  = \$1622  | \$1623 ;
-  assign \$1625  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1626  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1627  = \$1625  | \$1626 ;
-  assign \$1628  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1629  = \$1627  | \$1628 ;
-  assign \$1630  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1631  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1632  = \$1630  | \$1631 ;
-  assign \$1633  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1634  = \$1632  | \$1633 ;
-  assign \$1635  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1636  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1637  = \$1635  | \$1636 ;
-  assign \$1638  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1639  = \$1637  | \$1638 ;
-  assign \$1640  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1641  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1642  = \$1640  | \$1641 ;
-  assign \$1643  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1644  = \$1642  | \$1643 ;
-  assign \$1645  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1646  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1647  = \$1645  | \$1646 ;
-  assign \$1648  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1649  = \$1647  | \$1648 ;
-  assign \$1650  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1651  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1652  = \$1650  | \$1651 ;
-  assign \$1653  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1654  = \$1652  | \$1653 ;
-  assign \$1655  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1656  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1657  = \$1655  | \$1656 ;
-  assign \$1658  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1659  = \$1657  | \$1658 ;
-  assign \$1660  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1661  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1662  = \$1660  | \$1661 ;
-  assign \$1663  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1664  = \$1662  | \$1663 ;
-  assign \$1665  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1666  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1667  = \$1665  | \$1666 ;
-  assign \$1668  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1669  = \$1667  | \$1668 ;
-  assign \$1670  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1671  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1672  = \$1670  | \$1671 ;
-  assign \$1673  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1674  = \$1672  | \$1673 ;
-  assign \$1675  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1676  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1677  = \$1675  | \$1676 ;
-  assign \$1678  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1679  = \$1677  | \$1678 ;
-  assign \$1680  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1681  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1682  = \$1680  | \$1681 ;
-  assign \$1683  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1684  = \$1682  | \$1683 ;
-  assign \$1685  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1686  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1687  = \$1685  | \$1686 ;
-  assign \$1688  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1689  = \$1687  | \$1688 ;
-  assign \$1690  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1691  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1692  = \$1690  | \$1691 ;
-  assign \$1693  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1694  = \$1692  | \$1693 ;
-  assign \$1695  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1696  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1697  = \$1695  | \$1696 ;
-  assign \$1698  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1699  = \$1697  | \$1698 ;
-  assign \$1700  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1701  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1702  = \$1700  | \$1701 ;
-  assign \$1703  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1704  = \$1702  | \$1703 ;
-  assign \$1705  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1706  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1707  = \$1705  | \$1706 ;
-  assign \$1708  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1709  = \$1707  | \$1708 ;
-  assign \$1710  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1711  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1712  = \$1710  | \$1711 ;
-  assign \$1713  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1714  = \$1712  | \$1713 ;
-  assign \$1715  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1716  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1717  = \$1715  | \$1716 ;
-  assign \$1718  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1719  = \$1717  | \$1718 ;
-  assign \$1720  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1721  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1722  = \$1720  | \$1721 ;
-  assign \$1723  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1724  = \$1722  | \$1723 ;
-  assign \$1725  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1726  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1727  = \$1725  | \$1726 ;
-  assign \$1728  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1729  = \$1727  | \$1728 ;
-  assign \$1730  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1731  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1732  = \$1730  | \$1731 ;
-  assign \$1733  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1734  = \$1732  | \$1733 ;
-  assign \$1735  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1736  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1737  = \$1735  | \$1736 ;
-  assign \$1738  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1739  = \$1737  | \$1738 ;
-  assign \$1740  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1741  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1742  = \$1740  | \$1741 ;
-  assign \$1743  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1744  = \$1742  | \$1743 ;
-  assign \$1745  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1746  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1747  = \$1745  | \$1746 ;
-  assign \$1748  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1749  = \$1747  | \$1748 ;
-  assign \$1750  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1751  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1752  = \$1750  | \$1751 ;
-  assign \$1753  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1754  = \$1752  | \$1753 ;
-  assign \$1755  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1756  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1757  = \$1755  | \$1756 ;
-  assign \$1758  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1759  = \$1757  | \$1758 ;
-  assign \$1760  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1761  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1762  = \$1760  | \$1761 ;
-  assign \$1763  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1764  = \$1762  | \$1763 ;
-  assign \$1765  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1766  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1767  = \$1765  | \$1766 ;
-  assign \$1768  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1769  = \$1767  | \$1768 ;
-  assign \$1770  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1771  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1772  = \$1770  | \$1771 ;
-  assign \$1773  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1774  = \$1772  | \$1773 ;
-  assign \$1775  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1776  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1777  = \$1775  | \$1776 ;
-  assign \$1778  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1779  = \$1777  | \$1778 ;
-  assign \$1780  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1781  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1782  = \$1780  | \$1781 ;
-  assign \$1783  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1784  = \$1782  | \$1783 ;
-  assign \$1785  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1786  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1787  = \$1785  | \$1786 ;
-  assign \$1788  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1789  = \$1787  | \$1788 ;
-  assign \$1790  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1791  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1792  = \$1790  | \$1791 ;
-  assign \$1793  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1794  = \$1792  | \$1793 ;
-  assign \$1795  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1796  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1797  = \$1795  | \$1796 ;
-  assign \$1798  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1799  = \$1797  | \$1798 ;
-  assign \$1800  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1801  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1802  = \$1800  | \$1801 ;
-  assign \$1803  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1804  = \$1802  | \$1803 ;
-  assign \$1805  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1806  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1807  = \$1805  | \$1806 ;
-  assign \$1808  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1809  = \$1807  | \$1808 ;
-  assign \$1810  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1811  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1812  = \$1810  | \$1811 ;
-  assign \$1813  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1814  = \$1812  | \$1813 ;
-  assign \$1815  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1816  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1817  = \$1815  | \$1816 ;
-  assign \$1818  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1819  = \$1817  | \$1818 ;
-  assign \$1820  = w1_hit[0] | w1_hit[1];
-  assign \$1821  = \$1820  | w1_hit[2];
-  assign \$1822  = ~ \$1821 ;
-  assign \$1823  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1822 , \$1819 , \$1814 , \$1809 , \$1804 , \$1799 , \$1794 , \$1789 , \$1784 , \$1779 , \$1774 , \$1769 , \$1764 , \$1759 , \$1754 , \$1749 , \$1744 , \$1739 , \$1734 , \$1729 , \$1724 , \$1719 , \$1714 , \$1709 , \$1704 , \$1699 , \$1694 , \$1689 , \$1684 , \$1679 , \$1674 , \$1669 , \$1664 , \$1659 , \$1654 , \$1649 , \$1644 , \$1639 , \$1634 , \$1629 , \$1624 , new_flush };
-  assign req_flush = \$1619  & \$1823 [0];
-  assign \$1824  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1825  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1828  = \$1826  | \$1827 ;
-  assign \$1829  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1830  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1833  = \$1831  | \$1832 ;
-  assign \$1834  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1835  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1836  = \$1834  | \$1835 ;
-  assign \$1837  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1838  = \$1836  | \$1837 ;
-  assign \$1839  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1840  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1843  = \$1841  | \$1842 ;
-  assign \$1844  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1845  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1848  = \$1846  | \$1847 ;
-  assign \$1849  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1850  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1851  = \$1849  | \$1850 ;
-  assign \$1852  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1853  = \$1851  | \$1852 ;
-  assign \$1854  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1855  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1856  = \$1854  | \$1855 ;
-  assign \$1857  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1858  = \$1856  | \$1857 ;
-  assign \$1859  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1860  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1861  = \$1859  | \$1860 ;
-  assign \$1862  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1863  = \$1861  | \$1862 ;
-  assign \$1864  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1865  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1868  = \$1866  | \$1867 ;
-  assign \$1869  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1870  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1871  = \$1869  | \$1870 ;
-  assign \$1872  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1873  = \$1871  | \$1872 ;
-  assign \$1874  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1875  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1876  = \$1874  | \$1875 ;
-  assign \$1877  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1878  = \$1876  | \$1877 ;
-  assign \$1879  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1880  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1881  = \$1879  | \$1880 ;
-  assign \$1882  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1883  = \$1881  | \$1882 ;
-  assign \$1884  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1885  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1886  = \$1884  | \$1885 ;
-  assign \$1887  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1888  = \$1886  | \$1887 ;
-  assign \$1889  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1890  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1891  = \$1889  | \$1890 ;
-  assign \$1892  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1893  = \$1891  | \$1892 ;
-  assign \$1894  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1895  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1896  = \$1894  | \$1895 ;
-  assign \$1897  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1898  = \$1896  | \$1897 ;
-  assign \$1899  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1900  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1901  = \$1899  | \$1900 ;
-  assign \$1902  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1903  = \$1901  | \$1902 ;
-  assign \$1904  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1905  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1906  = \$1904  | \$1905 ;
-  assign \$1907  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1908  = \$1906  | \$1907 ;
-  assign \$1909  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1910  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1911  = \$1909  | \$1910 ;
-  assign \$1912  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1913  = \$1911  | \$1912 ;
-  assign \$1914  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1915  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1916  = \$1914  | \$1915 ;
-  assign \$1917  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1918  = \$1916  | \$1917 ;
-  assign \$1919  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1920  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1921  = \$1919  | \$1920 ;
-  assign \$1922  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1923  = \$1921  | \$1922 ;
-  assign \$1924  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1925  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1926  = \$1924  | \$1925 ;
-  assign \$1927  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1928  = \$1926  | \$1927 ;
-  assign \$1929  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1930  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1931  = \$1929  | \$1930 ;
-  assign \$1932  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1933  = \$1931  | \$1932 ;
-  assign \$1934  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1935  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1936  = \$1934  | \$1935 ;
-  assign \$1937  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1938  = \$1936  | \$1937 ;
-  assign \$1939  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1940  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1941  = \$1939  | \$1940 ;
-  assign \$1942  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1943  = \$1941  | \$1942 ;
-  assign \$1944  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1945  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1946  = \$1944  | \$1945 ;
-  assign \$1947  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1948  = \$1946  | \$1947 ;
-  assign \$1949  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1950  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1951  = \$1949  | \$1950 ;
-  assign \$1952  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1953  = \$1951  | \$1952 ;
-  assign \$1954  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1955  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1956  = \$1954  | \$1955 ;
-  assign \$1957  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1958  = \$1956  | \$1957 ;
-  assign \$1959  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1960  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1961  = \$1959  | \$1960 ;
-  assign \$1962  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1963  = \$1961  | \$1962 ;
-  assign \$1964  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1965  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1966  = \$1964  | \$1965 ;
-  assign \$1967  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1968  = \$1966  | \$1967 ;
-  assign \$1969  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1970  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1971  = \$1969  | \$1970 ;
-  assign \$1972  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1973  = \$1971  | \$1972 ;
-  assign \$1974  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1975  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1976  = \$1974  | \$1975 ;
-  assign \$1977  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1978  = \$1976  | \$1977 ;
-  assign \$1979  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1980  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1981  = \$1979  | \$1980 ;
-  assign \$1982  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1983  = \$1981  | \$1982 ;
-  assign \$1984  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1985  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1986  = \$1984  | \$1985 ;
-  assign \$1987  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1988  = \$1986  | \$1987 ;
-  assign \$1989  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1990  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1991  = \$1989  | \$1990 ;
-  assign \$1992  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1993  = \$1991  | \$1992 ;
-  assign \$1994  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1995  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1996  = \$1994  | \$1995 ;
-  assign \$1997  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1998  = \$1996  | \$1997 ;
-  assign \$1999  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$2000  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$2001  = \$1999  | \$2000 ;
-  assign \$2002  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$2003  = \$2001  | \$2002 ;
-  assign \$2004  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$2005  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$2006  = \$2004  | \$2005 ;
-  assign \$2007  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$2008  = \$2006  | \$2007 ;
-  assign \$2009  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$2010  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$2011  = \$2009  | \$2010 ;
-  assign \$2012  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$2013  = \$2011  | \$2012 ;
-  assign \$2014  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$2015  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$2016  = \$2014  | \$2015 ;
-  assign \$2017  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$2018  = \$2016  | \$2017 ;
-  assign \$2019  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$2020  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$2021  = \$2019  | \$2020 ;
-  assign \$2022  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$2023  = \$2021  | \$2022 ;
-  assign \$2024  = w1_hit[0] | w1_hit[1];
-  assign \$2025  = \$2024  | w1_hit[2];
-  assign \$2026  = ~ \$2025 ;
-  assign \$2027  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$2026 , \$2023 , \$2018 , \$2013 , \$2008 , \$2003 , \$1998 , \$1993 , \$1988 , \$1983 , \$1978 , \$1973 , \$1968 , \$1963 , \$1958 , \$1953 , \$1948 , \$1943 , \$1938 , \$1933 , \$1928 , \$1923 , \$1918 , \$1913 , \$1908 , \$1903 , \$1898 , \$1893 , \$1888 , \$1883 , \$1878 , \$1873 , \$1868 , \$1863 , \$1858 , \$1853 , \$1848 , \$1843 , \$1838 , \$1833 , \$1828 , new_flush };
-  assign \$2028  = ~ w2_plain;
-  assign \$2029  = \$signal$265  & \$signal$249 ;
-  assign \$2030  = ~ \$2029 ;
-  assign bus__w_err = \$2028  & \$2030 ;
-  assign \$2031  = rsp_freed_valid & \port$4441$0 [0];
-  assign \$2032  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$2031  | \$2032 ;
-  assign \$2033  = rsp_freed_valid & \port$4441$0 [0];
-  assign \$2034  = \$2033  ? \port$4394$0 [0] : \port$4409$0 [0];
-  assign bus__w_slow_err = ~ \$2034 ;
-  always @(posedge clk)
-    cycle <= \$2035 ;
-  always @(posedge clk)
-    \$signal  <= \$2036 ;
-  always @(posedge clk)
-    ready <= \$2037 ;
-  always @(posedge clk)
-    e1_new0 <= \$2038 ;
-  always @(posedge clk)
-    e1_new1 <= \$2039 ;
-  always @(posedge clk)
-    e1_new2 <= \$2040 ;
-  always @(posedge clk)
-    \$signal$28  <= \$2041 ;
-  always @(posedge clk)
-    e1_exhausted <= \$2042 ;
-  always @(posedge clk)
-    small_ev_grant <= \$2043 ;
-  always @(posedge clk)
-    small_ev_free <= \$2044 ;
-  always @(posedge clk)
-    small_ev_flush <= \$2045 ;
-  always @(posedge clk)
-    small_ev_fail <= \$2046 ;
-  always @(posedge clk)
-    medium_ev_grant <= \$2047 ;
-  always @(posedge clk)
-    medium_ev_free <= \$2048 ;
-  always @(posedge clk)
-    medium_ev_flush <= \$2049 ;
-  always @(posedge clk)
-    medium_ev_fail <= \$2050 ;
-  always @(posedge clk)
-    large_ev_grant <= \$2051 ;
-  always @(posedge clk)
-    large_ev_free <= \$2052 ;
-  always @(posedge clk)
-    large_ev_flush <= \$2053 ;
-  always @(posedge clk)
-    large_ev_fail <= \$2054 ;
-  always @(posedge clk)
-    space_ge1 <= \$2055 ;
-  always @(posedge clk)
-    space_ge2 <= \$2056 ;
-  always @(posedge clk)
-    space_ge3 <= \$2057 ;
-  always @(posedge clk)
-    space_ge4 <= \$2058 ;
-  always @(posedge clk)
-    space_ge5 <= \$2059 ;
-  always @(posedge clk)
-    space_ge6 <= \$2060 ;
-  always @(posedge clk)
-    space <= \$2061 ;
-  always @(posedge clk)
-    tail <= \$2062 ;
-  always @(posedge clk)
-    \$signal$56  <= \$2063 ;
-  always @(posedge clk)
-    n_dropped <= \$2064 ;
-  always @(posedge clk)
-    err_dropped <= \$2065 ;
-  always @(posedge clk)
-    \$signal$59  <= \$2066 ;
-  always @(posedge clk)
-    tail_next_row <= \$2067 ;
-  always @(posedge clk)
-    \$signal$61  <= \$2068 ;
-  always @(posedge clk)
-    \$signal$63  <= \$2069 ;
-  always @(posedge clk)
-    head_bank <= \$2070 ;
-  always @(posedge clk)
-    head_entry <= \$2071 ;
-  always @(posedge clk)
-    \$signal$70  <= \$2072 ;
-  always @(posedge clk)
-    small_lw_limit <= \$2073 ;
-  always @(posedge clk)
-    small_lw_short <= \$2074 ;
-  always @(posedge clk)
-    small_lw_granted_1 <= \$2075 ;
-  always @(posedge clk)
-    small_lw_granted_2 <= \$2076 ;
-  always @(posedge clk)
-    small_in_use <= \$2077 ;
-  always @(posedge clk)
-    small_in_use_was <= \$2078 ;
-  always @(posedge clk)
-    small_in_use_rose <= \$2079 ;
-  always @(posedge clk)
-    small_hw_grow <= \$2080 ;
-  always @(posedge clk)
-    small_high_water <= \$2081 ;
-  always @(posedge clk)
-    small_allocs <= \$2082 ;
-  always @(posedge clk)
-    small_fails <= \$2083 ;
-  always @(posedge clk)
-    small_frees <= \$2084 ;
-  always @(posedge clk)
-    small_flushes <= \$2085 ;
-  always @(posedge clk)
-    medium_lw_limit <= \$2086 ;
-  always @(posedge clk)
-    medium_lw_short <= \$2087 ;
-  always @(posedge clk)
-    medium_lw_granted_1 <= \$2088 ;
-  always @(posedge clk)
-    medium_lw_granted_2 <= \$2089 ;
-  always @(posedge clk)
-    medium_in_use <= \$2090 ;
-  always @(posedge clk)
-    medium_in_use_was <= \$2091 ;
-  always @(posedge clk)
-    medium_in_use_rose <= \$2092 ;
-  always @(posedge clk)
-    medium_hw_grow <= \$2093 ;
-  always @(posedge clk)
-    medium_high_water <= \$2094 ;
-  always @(posedge clk)
-    medium_allocs <= \$2095 ;
-  always @(posedge clk)
-    medium_fails <= \$2096 ;
-  always @(posedge clk)
-    medium_frees <= \$2097 ;
-  always @(posedge clk)
-    medium_flushes <= \$2098 ;
-  always @(posedge clk)
-    large_lw_limit <= \$2099 ;
-  always @(posedge clk)
-    large_lw_short <= \$2100 ;
-  always @(posedge clk)
-    large_lw_granted_1 <= \$2101 ;
-  always @(posedge clk)
-    large_lw_granted_2 <= \$2102 ;
-  always @(posedge clk)
-    large_in_use <= \$2103 ;
-  always @(posedge clk)
-    large_in_use_was <= \$2104 ;
-  always @(posedge clk)
-    large_in_use_rose <= \$2105 ;
-  always @(posedge clk)
-    large_hw_grow <= \$2106 ;
-  always @(posedge clk)
-    large_high_water <= \$2107 ;
-  always @(posedge clk)
-    large_allocs <= \$2108 ;
-  always @(posedge clk)
-    large_fails <= \$2109 ;
-  always @(posedge clk)
-    large_frees <= \$2110 ;
-  always @(posedge clk)
-    large_flushes <= \$2111 ;
-  always @(posedge clk)
-    r1_valid <= \$2112 ;
-  always @(posedge clk)
-    alloc_queue_data0 <= \$2113 ;
-  always @(posedge clk)
-    alloc_queue_full <= \$2114 ;
-  always @(posedge clk)
-    alloc_queue_data1 <= \$2115 ;
-  always @(posedge clk)
-    alloc_queue_data2 <= \$2116 ;
-  always @(posedge clk)
-    alloc_queue_data3 <= \$2117 ;
-  always @(posedge clk)
-    alloc_queue_data4 <= \$2118 ;
-  always @(posedge clk)
-    alloc_queue_data5 <= \$2119 ;
-  always @(posedge clk)
-    alloc_queue_data6 <= \$2120 ;
-  always @(posedge clk)
-    alloc_queue_data7 <= \$2121 ;
-  always @(posedge clk)
-    alloc_queue_data8 <= \$2122 ;
-  always @(posedge clk)
-    alloc_queue_data9 <= \$2123 ;
-  always @(posedge clk)
-    alloc_queue_data10 <= \$2124 ;
-  always @(posedge clk)
-    req_alloc <= \$2125 ;
-  always @(posedge clk)
-    staged_valid <= \$2126 ;
-  always @(posedge clk)
-    alloc_queue_w_data <= \$2127 ;
-  always @(posedge clk)
-    req_alloc_pool <= \$2128 ;
-  always @(posedge clk)
-    req_alloc_size <= \$2129 ;
+  assign \$1194  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1195  = { \$1194 , \$1193 , \$1192  } + 3'h7;
+  assign \$1196  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1197  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1198  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1199  = { \$1198 , \$1197 , \$1196  } + 3'h7;
+  assign \$1200  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1201  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1202  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1203  = { \$1202 , \$1201 , \$1200  } + 3'h7;
+  assign \$1204  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1205  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1206  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1207  = { \$1206 , \$1205 , \$1204  } + 3'h7;
+  assign \$1208  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1209  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1210  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1211  = { \$1210 , \$1209 , \$1208  } + 3'h7;
+  assign \$1212  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1213  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1214  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1215  = { \$1214 , \$1213 , \$1212  } + 3'h7;
+  assign \$1216  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1217  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1218  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1219  = { \$1218 , \$1217 , \$1216  } + 3'h7;
+  assign \$1220  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1221  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1222  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1223  = { \$1222 , \$1221 , \$1220  } + 3'h7;
+  assign \$1224  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1225  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1226  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1227  = { \$1226 , \$1225 , \$1224  } + 3'h7;
+  assign \$1228  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1229  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1230  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1231  = { \$1230 , \$1229 , \$1228  } + 3'h7;
+  assign \$1232  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1233  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1234  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1235  = { \$1234 , \$1233 , \$1232  } + 3'h7;
+  assign \$1236  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1237  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1238  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1239  = { \$1238 , \$1237 , \$1236  } + 3'h7;
+  assign \$1240  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1241  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1242  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1243  = { \$1242 , \$1241 , \$1240  } + 3'h7;
+  assign \$1244  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1245  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1246  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1247  = { \$1246 , \$1245 , \$1244  } + 3'h7;
+  assign \$1248  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1249  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1250  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1251  = { \$1250 , \$1249 , \$1248  } + 3'h7;
+  assign \$1252  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1253  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1254  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1255  = { \$1254 , \$1253 , \$1252  } + 3'h7;
+  assign \$1256  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1257  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1258  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1259  = { \$1258 , \$1257 , \$1256  } + 3'h7;
+  assign \$1260  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1261  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1262  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1263  = { \$1262 , \$1261 , \$1260  } + 3'h7;
+  assign \$1264  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1265  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1266  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1267  = { \$1266 , \$1265 , \$1264  } + 3'h7;
+  assign \$1268  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1269  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1270  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1271  = { \$1270 , \$1269 , \$1268  } + 3'h7;
+  assign \$1272  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1273  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1274  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1275  = { \$1274 , \$1273 , \$1272  } + 3'h7;
+  assign \$1276  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1277  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1278  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1279  = { \$1278 , \$1277 , \$1276  } + 3'h7;
+  assign \$1280  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1281  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1282  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1283  = { \$1282 , \$1281 , \$1280  } + 3'h7;
+  assign \$1284  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1285  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1286  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1287  = { \$1286 , \$1285 , \$1284  } + 3'h7;
+  assign \$1288  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1289  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1290  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1291  = { \$1290 , \$1289 , \$1288  } + 3'h7;
+  assign \$1292  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1293  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1294  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1295  = { \$1294 , \$1293 , \$1292  } + 3'h7;
+  assign \$1296  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1297  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1298  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1299  = { \$1298 , \$1297 , \$1296  } + 3'h7;
+  assign \$1300  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1301  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1302  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1303  = { \$1302 , \$1301 , \$1300  } + 3'h7;
+  assign \$1304  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1305  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1306  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1307  = { \$1306 , \$1305 , \$1304  } + 3'h7;
+  assign \$1308  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1309  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1310  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1311  = { \$1310 , \$1309 , \$1308  } + 3'h7;
+  assign \$1312  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1313  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1314  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1315  = { \$1314 , \$1313 , \$1312  } + 3'h7;
+  assign \$1316  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1317  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1318  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1319  = { \$1318 , \$1317 , \$1316  } + 3'h7;
+  assign \$1320  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1321  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1322  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1323  = { \$1322 , \$1321 , \$1320  } + 3'h7;
+  assign \$1324  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1325  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1326  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1327  = { \$1326 , \$1325 , \$1324  } + 3'h7;
+  assign \$1328  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1329  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1330  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
+  assign \$1332  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1333  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1334  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
+  assign \$1336  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1337  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1338  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
+  assign \$1340  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1341  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1342  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
+  assign \$1344  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1345  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1346  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
+  assign \$1348  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1349  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1350  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
+  assign \$1352  = w1_hit[0] | w1_hit[1];
+  assign \$1353  = \$1352  | w1_hit[2];
+  assign \$1354  = ~ \$1353 ;
+  assign \$1355  = command_queue_full[0] | \$signal$207 ;
+  assign \$1356  = \$1355  | new_flush;
+  assign \$1357  = ~ native_turn;
+  assign \$1358  = \$1356  & \$1357 ;
+  assign command_queue_pop = \$1358  & command_queue_full[0];
+  assign \$1359  = \$signal$207  | new_flush;
+  assign \$1360  = command_queue_full[0] | \$signal$207 ;
+  assign \$1361  = \$1360  | new_flush;
+  assign \$1362  = ~ native_turn;
+  assign \$1363  = \$1361  & \$1362 ;
+  assign \$1364  = ~ command_queue_full[0];
+  assign \$1365  = \$1363  & \$1364 ;
+  assign \$1366  = ~ \$1365 ;
+  assign command_queue_push = \$1359  & \$1366 ;
+  assign \$1367  = command_queue_full[0] | \$signal$207 ;
+  assign \$1368  = \$1367  | new_flush;
+  assign \$1369  = ~ native_turn;
+  assign \$1370  = \$1368  & \$1369 ;
+  assign \$1371  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1372  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1373  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1374  = { \$1373 , \$1372 , \$1371  } + 3'h7;
+  assign \$1375  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1376  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1377  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1378  = { \$1377 , \$1376 , \$1375  } + 3'h7;
+  assign \$1379  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1380  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1381  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1382  = { \$1381 , \$1380 , \$1379  } + 3'h7;
+  assign \$1383  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1384  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1385  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1386  = { \$1385 , \$1384 , \$1383  } + 3'h7;
+  assign \$1387  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1388  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1389  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1390  = { \$1389 , \$1388 , \$1387  } + 3'h7;
+  assign \$1391  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1392  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1393  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1394  = { \$1393 , \$1392 , \$1391  } + 3'h7;
+  assign \$1395  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1396  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1397  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1398  = { \$1397 , \$1396 , \$1395  } + 3'h7;
+  assign \$1399  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1400  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1401  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1402  = { \$1401 , \$1400 , \$1399  } + 3'h7;
+  assign \$1403  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1404  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1405  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1406  = { \$1405 , \$1404 , \$1403  } + 3'h7;
+  assign \$1407  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1408  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1409  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1410  = { \$1409 , \$1408 , \$1407  } + 3'h7;
+  assign \$1411  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1412  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1413  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1414  = { \$1413 , \$1412 , \$1411  } + 3'h7;
+  assign \$1415  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1416  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1417  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1418  = { \$1417 , \$1416 , \$1415  } + 3'h7;
+  assign \$1419  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1420  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1421  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1422  = { \$1421 , \$1420 , \$1419  } + 3'h7;
+  assign \$1423  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1424  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1425  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1426  = { \$1425 , \$1424 , \$1423  } + 3'h7;
+  assign \$1427  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1428  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1429  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1430  = { \$1429 , \$1428 , \$1427  } + 3'h7;
+  assign \$1431  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1432  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1433  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1434  = { \$1433 , \$1432 , \$1431  } + 3'h7;
+  assign \$1435  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1436  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1437  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1438  = { \$1437 , \$1436 , \$1435  } + 3'h7;
+  assign \$1439  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1440  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1441  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1442  = { \$1441 , \$1440 , \$1439  } + 3'h7;
+  assign \$1443  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1444  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1445  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1446  = { \$1445 , \$1444 , \$1443  } + 3'h7;
+  assign \$1447  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1448  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1449  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1450  = { \$1449 , \$1448 , \$1447  } + 3'h7;
+  assign \$1451  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1452  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1453  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1454  = { \$1453 , \$1452 , \$1451  } + 3'h7;
+  assign \$1455  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1456  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1457  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1458  = { \$1457 , \$1456 , \$1455  } + 3'h7;
+  assign \$1459  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1460  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1461  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1462  = { \$1461 , \$1460 , \$1459  } + 3'h7;
+  assign \$1463  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1464  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1465  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1466  = { \$1465 , \$1464 , \$1463  } + 3'h7;
+  assign \$1467  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1468  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1469  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1470  = { \$1469 , \$1468 , \$1467  } + 3'h7;
+  assign \$1471  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1472  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1473  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1474  = { \$1473 , \$1472 , \$1471  } + 3'h7;
+  assign \$1475  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1476  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1477  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1478  = { \$1477 , \$1476 , \$1475  } + 3'h7;
+  assign \$1479  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1480  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1481  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1482  = { \$1481 , \$1480 , \$1479  } + 3'h7;
+  assign \$1483  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1484  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1485  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1486  = { \$1485 , \$1484 , \$1483  } + 3'h7;
+  assign \$1487  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1488  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1489  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1490  = { \$1489 , \$1488 , \$1487  } + 3'h7;
+  assign \$1491  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1492  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1493  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1494  = { \$1493 , \$1492 , \$1491  } + 3'h7;
+  assign \$1495  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1496  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1497  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1498  = { \$1497 , \$1496 , \$1495  } + 3'h7;
+  assign \$1499  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1500  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1501  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1502  = { \$1501 , \$1500 , \$1499  } + 3'h7;
+  assign \$1503  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1504  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1505  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1506  = { \$1505 , \$1504 , \$1503  } + 3'h7;
+  assign \$1507  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1508  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1509  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1510  = { \$1509 , \$1508 , \$1507  } + 3'h7;
+  assign \$1511  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1512  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1513  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1514  = { \$1513 , \$1512 , \$1511  } + 3'h7;
+  assign \$1515  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1516  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1517  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1518  = { \$1517 , \$1516 , \$1515  } + 3'h7;
+  assign \$1519  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1520  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1521  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1522  = { \$1521 , \$1520 , \$1519  } + 3'h7;
+  assign \$1523  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1524  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1525  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1526  = { \$1525 , \$1524 , \$1523  } + 3'h7;
+  assign \$1527  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1528  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1529  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1530  = { \$1529 , \$1528 , \$1527  } + 3'h7;
+  assign \$1531  = w1_hit[0] | w1_hit[1];
+  assign \$1532  = \$1531  | w1_hit[2];
+  assign \$1533  = ~ \$1532 ;
+  assign \$1534  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1533 , \$1530 [3], \$1526 [3], \$1522 [3], \$1518 [3], \$1514 [3], \$1510 [3], \$1506 [3], \$1502 [3], \$1498 [3], \$1494 [3], \$1490 [3], \$1486 [3], \$1482 [3], \$1478 [3], \$1474 [3], \$1470 [3], \$1466 [3], \$1462 [3], \$1458 [3], \$1454 [3], \$1450 [3], \$1446 [3], \$1442 [3], \$1438 [3], \$1434 [3], \$1430 [3], \$1426 [3], \$1422 [3], \$1418 [3], \$1414 [3], \$1410 [3], \$1406 [3], \$1402 [3], \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], new_flush };
+  assign \$1535  = ~ \$1534 [0];
+  assign req_free = \$1370  & \$1535 ;
+  assign \$1536  = command_queue_full[0] | \$signal$207 ;
+  assign \$1537  = \$1536  | new_flush;
+  assign \$1538  = ~ native_turn;
+  assign \$1539  = \$1537  & \$1538 ;
+  assign \$1540  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1541  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1542  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
+  assign \$1544  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1545  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1546  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
+  assign \$1548  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1549  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1550  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1551  = { \$1550 , \$1549 , \$1548  } + 3'h7;
+  assign \$1552  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1553  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1554  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1555  = { \$1554 , \$1553 , \$1552  } + 3'h7;
+  assign \$1556  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1557  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1558  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1559  = { \$1558 , \$1557 , \$1556  } + 3'h7;
+  assign \$1560  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1561  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1562  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1563  = { \$1562 , \$1561 , \$1560  } + 3'h7;
+  assign \$1564  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1565  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1566  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1567  = { \$1566 , \$1565 , \$1564  } + 3'h7;
+  assign \$1568  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1569  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1570  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1571  = { \$1570 , \$1569 , \$1568  } + 3'h7;
+  assign \$1572  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1573  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1574  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1575  = { \$1574 , \$1573 , \$1572  } + 3'h7;
+  assign \$1576  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1577  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1578  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1579  = { \$1578 , \$1577 , \$1576  } + 3'h7;
+  assign \$1580  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1581  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1582  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1583  = { \$1582 , \$1581 , \$1580  } + 3'h7;
+  assign \$1584  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1585  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1586  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1587  = { \$1586 , \$1585 , \$1584  } + 3'h7;
+  assign \$1588  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1589  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1590  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1591  = { \$1590 , \$1589 , \$1588  } + 3'h7;
+  assign \$1592  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1593  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1594  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1595  = { \$1594 , \$1593 , \$1592  } + 3'h7;
+  assign \$1596  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1597  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1598  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1599  = { \$1598 , \$1597 , \$1596  } + 3'h7;
+  assign \$1600  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1601  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1602  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1603  = { \$1602 , \$1601 , \$1600  } + 3'h7;
+  assign \$1604  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1605  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1606  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1607  = { \$1606 , \$1605 , \$1604  } + 3'h7;
+  assign \$1608  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1609  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1610  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1611  = { \$1610 , \$1609 , \$1608  } + 3'h7;
+  assign \$1612  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1613  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1614  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1615  = { \$1614 , \$1613 , \$1612  } + 3'h7;
+  assign \$1616  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1617  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1618  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1619  = { \$1618 , \$1617 , \$1616  } + 3'h7;
+  assign \$1620  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1621  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1622  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1623  = { \$1622 , \$1621 , \$1620  } + 3'h7;
+  assign \$1624  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1625  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1626  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1627  = { \$1626 , \$1625 , \$1624  } + 3'h7;
+  assign \$1628  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1629  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1630  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1631  = { \$1630 , \$1629 , \$1628  } + 3'h7;
+  assign \$1632  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1633  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1634  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1635  = { \$1634 , \$1633 , \$1632  } + 3'h7;
+  assign \$1636  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1637  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1638  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1639  = { \$1638 , \$1637 , \$1636  } + 3'h7;
+  assign \$1640  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1641  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1642  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1643  = { \$1642 , \$1641 , \$1640  } + 3'h7;
+  assign \$1644  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1645  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1646  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1647  = { \$1646 , \$1645 , \$1644  } + 3'h7;
+  assign \$1648  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1649  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1650  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1651  = { \$1650 , \$1649 , \$1648  } + 3'h7;
+  assign \$1652  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1653  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1654  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1655  = { \$1654 , \$1653 , \$1652  } + 3'h7;
+  assign \$1656  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1657  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1658  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1659  = { \$1658 , \$1657 , \$1656  } + 3'h7;
+  assign \$1660  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1661  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1662  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1663  = { \$1662 , \$1661 , \$1660  } + 3'h7;
+  assign \$1664  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1665  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1666  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1667  = { \$1666 , \$1665 , \$1664  } + 3'h7;
+  assign \$1668  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1669  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1670  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1671  = { \$1670 , \$1669 , \$1668  } + 3'h7;
+  assign \$1672  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1673  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1674  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1675  = { \$1674 , \$1673 , \$1672  } + 3'h7;
+  assign \$1676  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1677  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1678  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1679  = { \$1678 , \$1677 , \$1676  } + 3'h7;
+  assign \$1680  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1681  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1682  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1683  = { \$1682 , \$1681 , \$1680  } + 3'h7;
+  assign \$1684  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1685  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1686  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1687  = { \$1686 , \$1685 , \$1684  } + 3'h7;
+  assign \$1688  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1689  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1690  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1691  = { \$1690 , \$1689 , \$1688  } + 3'h7;
+  assign \$1692  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1693  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1694  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1695  = { \$1694 , \$1693 , \$1692  } + 3'h7;
+  assign \$1696  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1697  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1698  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1699  = { \$1698 , \$1697 , \$1696  } + 3'h7;
+  assign \$1700  = w1_hit[0] | w1_hit[1];
+  assign \$1701  = \$1700  | w1_hit[2];
+  assign \$1702  = ~ \$1701 ;
+  assign \$1703  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1702 , \$1699 [3], \$1695 [3], \$1691 [3], \$1687 [3], \$1683 [3], \$1679 [3], \$1675 [3], \$1671 [3], \$1667 [3], \$1663 [3], \$1659 [3], \$1655 [3], \$1651 [3], \$1647 [3], \$1643 [3], \$1639 [3], \$1635 [3], \$1631 [3], \$1627 [3], \$1623 [3], \$1619 [3], \$1615 [3], \$1611 [3], \$1607 [3], \$1603 [3], \$1599 [3], \$1595 [3], \$1591 [3], \$1587 [3], \$1583 [3], \$1579 [3], \$1575 [3], \$1571 [3], \$1567 [3], \$1563 [3], \$1559 [3], \$1555 [3], \$1551 [3], \$1547 [3], \$1543 [3], new_flush };
+  assign req_flush = \$1539  & \$1703 [0];
+  assign \$1704  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1705  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1706  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1707  = { \$1706 , \$1705 , \$1704  } + 3'h7;
+  assign \$1708  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1709  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1710  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1711  = { \$1710 , \$1709 , \$1708  } + 3'h7;
+  assign \$1712  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1713  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1714  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1715  = { \$1714 , \$1713 , \$1712  } + 3'h7;
+  assign \$1716  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1717  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1718  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1719  = { \$1718 , \$1717 , \$1716  } + 3'h7;
+  assign \$1720  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1721  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1722  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1723  = { \$1722 , \$1721 , \$1720  } + 3'h7;
+  assign \$1724  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1725  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1726  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1727  = { \$1726 , \$1725 , \$1724  } + 3'h7;
+  assign \$1728  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1729  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1730  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1731  = { \$1730 , \$1729 , \$1728  } + 3'h7;
+  assign \$1732  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1733  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1734  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1735  = { \$1734 , \$1733 , \$1732  } + 3'h7;
+  assign \$1736  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1737  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1738  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1739  = { \$1738 , \$1737 , \$1736  } + 3'h7;
+  assign \$1740  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1741  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1742  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1743  = { \$1742 , \$1741 , \$1740  } + 3'h7;
+  assign \$1744  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1745  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1746  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1747  = { \$1746 , \$1745 , \$1744  } + 3'h7;
+  assign \$1748  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1749  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1750  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1751  = { \$1750 , \$1749 , \$1748  } + 3'h7;
+  assign \$1752  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1753  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1754  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1755  = { \$1754 , \$1753 , \$1752  } + 3'h7;
+  assign \$1756  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1757  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1758  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1759  = { \$1758 , \$1757 , \$1756  } + 3'h7;
+  assign \$1760  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1761  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1762  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1763  = { \$1762 , \$1761 , \$1760  } + 3'h7;
+  assign \$1764  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1765  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1766  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1767  = { \$1766 , \$1765 , \$1764  } + 3'h7;
+  assign \$1768  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1769  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1770  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1771  = { \$1770 , \$1769 , \$1768  } + 3'h7;
+  assign \$1772  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1773  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1774  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1775  = { \$1774 , \$1773 , \$1772  } + 3'h7;
+  assign \$1776  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1777  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1778  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1779  = { \$1778 , \$1777 , \$1776  } + 3'h7;
+  assign \$1780  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1781  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1782  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1783  = { \$1782 , \$1781 , \$1780  } + 3'h7;
+  assign \$1784  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1785  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1786  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1787  = { \$1786 , \$1785 , \$1784  } + 3'h7;
+  assign \$1788  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1789  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1790  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1791  = { \$1790 , \$1789 , \$1788  } + 3'h7;
+  assign \$1792  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1793  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1794  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1795  = { \$1794 , \$1793 , \$1792  } + 3'h7;
+  assign \$1796  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1797  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1798  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1799  = { \$1798 , \$1797 , \$1796  } + 3'h7;
+  assign \$1800  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1801  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1802  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1803  = { \$1802 , \$1801 , \$1800  } + 3'h7;
+  assign \$1804  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1805  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1806  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1807  = { \$1806 , \$1805 , \$1804  } + 3'h7;
+  assign \$1808  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1809  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1810  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1811  = { \$1810 , \$1809 , \$1808  } + 3'h7;
+  assign \$1812  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1813  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1814  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1815  = { \$1814 , \$1813 , \$1812  } + 3'h7;
+  assign \$1816  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1817  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1818  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1819  = { \$1818 , \$1817 , \$1816  } + 3'h7;
+  assign \$1820  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1821  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1822  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1823  = { \$1822 , \$1821 , \$1820  } + 3'h7;
+  assign \$1824  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1825  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1826  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1827  = { \$1826 , \$1825 , \$1824  } + 3'h7;
+  assign \$1828  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1829  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1830  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1831  = { \$1830 , \$1829 , \$1828  } + 3'h7;
+  assign \$1832  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1833  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1834  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1835  = { \$1834 , \$1833 , \$1832  } + 3'h7;
+  assign \$1836  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1837  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1838  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1839  = { \$1838 , \$1837 , \$1836  } + 3'h7;
+  assign \$1840  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1841  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1842  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1843  = { \$1842 , \$1841 , \$1840  } + 3'h7;
+  assign \$1844  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1845  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1846  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1847  = { \$1846 , \$1845 , \$1844  } + 3'h7;
+  assign \$1848  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1849  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1850  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1851  = { \$1850 , \$1849 , \$1848  } + 3'h7;
+  assign \$1852  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1853  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1854  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1855  = { \$1854 , \$1853 , \$1852  } + 3'h7;
+  assign \$1856  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1857  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1858  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1859  = { \$1858 , \$1857 , \$1856  } + 3'h7;
+  assign \$1860  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1861  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1862  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1863  = { \$1862 , \$1861 , \$1860  } + 3'h7;
+  assign \$1864  = w1_hit[0] | w1_hit[1];
+  assign \$1865  = \$1864  | w1_hit[2];
+  assign \$1866  = ~ \$1865 ;
+  assign \$1867  = command_queue_full[0] ? command_queue_data0 : { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1866 , \$1863 [3], \$1859 [3], \$1855 [3], \$1851 [3], \$1847 [3], \$1843 [3], \$1839 [3], \$1835 [3], \$1831 [3], \$1827 [3], \$1823 [3], \$1819 [3], \$1815 [3], \$1811 [3], \$1807 [3], \$1803 [3], \$1799 [3], \$1795 [3], \$1791 [3], \$1787 [3], \$1783 [3], \$1779 [3], \$1775 [3], \$1771 [3], \$1767 [3], \$1763 [3], \$1759 [3], \$1755 [3], \$1751 [3], \$1747 [3], \$1743 [3], \$1739 [3], \$1735 [3], \$1731 [3], \$1727 [3], \$1723 [3], \$1719 [3], \$1715 [3], \$1711 [3], \$1707 [3], new_flush };
+  assign \$1868  = ~ w2_plain;
+  assign \$1869  = \$signal$265  & \$signal$249 ;
+  assign \$1870  = ~ \$1869 ;
+  assign bus__w_err = \$1868  & \$1870 ;
+  assign \$1871  = rsp_freed_valid & \port$4281$0 [0];
+  assign \$1872  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1871  | \$1872 ;
+  assign \$1873  = rsp_freed_valid & \port$4281$0 [0];
+  assign \$1874  = \$1873  ? \port$4234$0 [0] : \port$4249$0 [0];
+  assign bus__w_slow_err = ~ \$1874 ;
+  always @(posedge clk)
+    cycle <= \$1875 ;
+  always @(posedge clk)
+    \$signal  <= \$1876 ;
+  always @(posedge clk)
+    ready <= \$1877 ;
+  always @(posedge clk)
+    e1_new0 <= \$1878 ;
+  always @(posedge clk)
+    e1_new1 <= \$1879 ;
+  always @(posedge clk)
+    e1_new2 <= \$1880 ;
+  always @(posedge clk)
+    \$signal$28  <= \$1881 ;
+  always @(posedge clk)
+    e1_exhausted <= \$1882 ;
+  always @(posedge clk)
+    small_ev_grant <= \$1883 ;
+  always @(posedge clk)
+    small_ev_free <= \$1884 ;
+  always @(posedge clk)
+    small_ev_flush <= \$1885 ;
+  always @(posedge clk)
+    small_ev_fail <= \$1886 ;
+  always @(posedge clk)
+    medium_ev_grant <= \$1887 ;
+  always @(posedge clk)
+    medium_ev_free <= \$1888 ;
+  always @(posedge clk)
+    medium_ev_flush <= \$1889 ;
+  always @(posedge clk)
+    medium_ev_fail <= \$1890 ;
+  always @(posedge clk)
+    large_ev_grant <= \$1891 ;
+  always @(posedge clk)
+    large_ev_free <= \$1892 ;
+  always @(posedge clk)
+    large_ev_flush <= \$1893 ;
+  always @(posedge clk)
+    large_ev_fail <= \$1894 ;
+  always @(posedge clk)
+    space_ge1 <= \$1895 ;
+  always @(posedge clk)
+    space_ge2 <= \$1896 ;
+  always @(posedge clk)
+    space_ge3 <= \$1897 ;
+  always @(posedge clk)
+    space_ge4 <= \$1898 ;
+  always @(posedge clk)
+    space_ge5 <= \$1899 ;
+  always @(posedge clk)
+    space_ge6 <= \$1900 ;
+  always @(posedge clk)
+    space <= \$1901 ;
+  always @(posedge clk)
+    tail <= \$1902 ;
+  always @(posedge clk)
+    \$signal$56  <= \$1903 ;
+  always @(posedge clk)
+    n_dropped <= \$1904 ;
+  always @(posedge clk)
+    err_dropped <= \$1905 ;
+  always @(posedge clk)
+    \$signal$59  <= \$1906 ;
+  always @(posedge clk)
+    tail_next_row <= \$1907 ;
+  always @(posedge clk)
+    \$signal$61  <= \$1908 ;
+  always @(posedge clk)
+    \$signal$63  <= \$1909 ;
+  always @(posedge clk)
+    head_bank <= \$1910 ;
+  always @(posedge clk)
+    head_entry <= \$1911 ;
+  always @(posedge clk)
+    \$signal$70  <= \$1912 ;
+  always @(posedge clk)
+    small_lw_limit <= \$1913 ;
+  always @(posedge clk)
+    small_lw_short <= \$1914 ;
+  always @(posedge clk)
+    small_lw_granted_1 <= \$1915 ;
+  always @(posedge clk)
+    small_lw_granted_2 <= \$1916 ;
+  always @(posedge clk)
+    small_in_use <= \$1917 ;
+  always @(posedge clk)
+    small_in_use_was <= \$1918 ;
+  always @(posedge clk)
+    small_in_use_rose <= \$1919 ;
+  always @(posedge clk)
+    small_hw_grow <= \$1920 ;
+  always @(posedge clk)
+    small_high_water <= \$1921 ;
+  always @(posedge clk)
+    small_allocs <= \$1922 ;
+  always @(posedge clk)
+    small_fails <= \$1923 ;
+  always @(posedge clk)
+    small_frees <= \$1924 ;
+  always @(posedge clk)
+    small_flushes <= \$1925 ;
+  always @(posedge clk)
+    medium_lw_limit <= \$1926 ;
+  always @(posedge clk)
+    medium_lw_short <= \$1927 ;
+  always @(posedge clk)
+    medium_lw_granted_1 <= \$1928 ;
+  always @(posedge clk)
+    medium_lw_granted_2 <= \$1929 ;
+  always @(posedge clk)
+    medium_in_use <= \$1930 ;
+  always @(posedge clk)
+    medium_in_use_was <= \$1931 ;
+  always @(posedge clk)
+    medium_in_use_rose <= \$1932 ;
+  always @(posedge clk)
+    medium_hw_grow <= \$1933 ;
+  always @(posedge clk)
+    medium_high_water <= \$1934 ;
+  always @(posedge clk)
+    medium_allocs <= \$1935 ;
+  always @(posedge clk)
+    medium_fails <= \$1936 ;
+  always @(posedge clk)
+    medium_frees <= \$1937 ;
+  always @(posedge clk)
+    medium_flushes <= \$1938 ;
+  always @(posedge clk)
+    large_lw_limit <= \$1939 ;
+  always @(posedge clk)
+    large_lw_short <= \$1940 ;
+  always @(posedge clk)
+    large_lw_granted_1 <= \$1941 ;
+  always @(posedge clk)
+    large_lw_granted_2 <= \$1942 ;
+  always @(posedge clk)
+    large_in_use <= \$1943 ;
+  always @(posedge clk)
+    large_in_use_was <= \$1944 ;
+  always @(posedge clk)
+    large_in_use_rose <= \$1945 ;
+  always @(posedge clk)
+    large_hw_grow <= \$1946 ;
+  always @(posedge clk)
+    large_high_water <= \$1947 ;
+  always @(posedge clk)
+    large_allocs <= \$1948 ;
+  always @(posedge clk)
+    large_fails <= \$1949 ;
+  always @(posedge clk)
+    large_frees <= \$1950 ;
+  always @(posedge clk)
+    large_flushes <= \$1951 ;
+  always @(posedge clk)
+    r1_valid <= \$1952 ;
+  always @(posedge clk)
+    alloc_queue_data0 <= \$1953 ;
+  always @(posedge clk)
+    alloc_queue_full <= \$1954 ;
+  always @(posedge clk)
+    alloc_queue_data1 <= \$1955 ;
+  always @(posedge clk)
+    alloc_queue_data2 <= \$1956 ;
+  always @(posedge clk)
+    alloc_queue_data3 <= \$1957 ;
+  always @(posedge clk)
+    alloc_queue_data4 <= \$1958 ;
+  always @(posedge clk)
+    alloc_queue_data5 <= \$1959 ;
+  always @(posedge clk)
+    alloc_queue_data6 <= \$1960 ;
+  always @(posedge clk)
+    alloc_queue_data7 <= \$1961 ;
+  always @(posedge clk)
+    alloc_queue_data8 <= \$1962 ;
+  always @(posedge clk)
+    alloc_queue_data9 <= \$1963 ;
+  always @(posedge clk)
+    alloc_queue_data10 <= \$1964 ;
+  always @(posedge clk)
+    req_alloc <= \$1965 ;
+  always @(posedge clk)
+    staged_valid <= \$1966 ;
+  always @(posedge clk)
+    alloc_queue_w_data <= \$1967 ;
+  always @(posedge clk)
+    req_alloc_pool <= \$1968 ;
+  always @(posedge clk)
+    req_alloc_size <= \$1969 ;
   always @(posedge clk)
     r1_sel_id <= \$341 [12];
   always @(posedge clk)
@@ -12817,129 +12497,129 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge clk)
     r1_sel_pool2_low_water <= \$521 [12];
   always @(posedge clk)
-    r2_valid <= \$2130 ;
+    r2_valid <= \$1970 ;
   always @(posedge clk)
-    r2_block0 <= \$2131 ;
+    r2_block0 <= \$1971 ;
   always @(posedge clk)
-    r2_found_in <= \$2132 ;
+    r2_found_in <= \$1972 ;
   always @(posedge clk)
-    r2_block4 <= \$2133 ;
+    r2_block4 <= \$1973 ;
   always @(posedge clk)
-    r2_block5 <= \$2134 ;
+    r2_block5 <= \$1974 ;
   always @(posedge clk)
-    r2_block6 <= \$2135 ;
+    r2_block6 <= \$1975 ;
   always @(posedge clk)
-    \$signal$207  <= \$2136 ;
+    \$signal$207  <= \$1976 ;
   always @(posedge clk)
-    new_flush <= \$2137 ;
+    new_flush <= \$1977 ;
   always @(posedge clk)
-    \$signal$212  <= \$2138 ;
+    \$signal$212  <= \$1978 ;
   always @(posedge clk)
-    w1_pool_is <= \$2139 ;
+    w1_pool_is <= \$1979 ;
   always @(posedge clk)
-    w1_hit <= \$2140 ;
+    w1_hit <= \$1980 ;
   always @(posedge clk)
-    w1_tag <= \$2141 ;
+    w1_tag <= \$1981 ;
   always @(posedge clk)
-    w1_small_addr <= \$2142 ;
+    w1_small_addr <= \$1982 ;
   always @(posedge clk)
-    w1_medium_addr <= \$2143 ;
+    w1_medium_addr <= \$1983 ;
   always @(posedge clk)
-    w1_large_addr <= \$2144 ;
+    w1_large_addr <= \$1984 ;
   always @(posedge clk)
-    command_queue_data0 <= \$2145 ;
+    command_queue_data0 <= \$1985 ;
   always @(posedge clk)
-    command_queue_full <= \$2146 ;
+    command_queue_full <= \$1986 ;
   always @(posedge clk)
-    command_queue_data1 <= \$2147 ;
+    command_queue_data1 <= \$1987 ;
   always @(posedge clk)
-    command_queue_data2 <= \$2148 ;
+    command_queue_data2 <= \$1988 ;
   always @(posedge clk)
-    command_queue_data3 <= \$2149 ;
+    command_queue_data3 <= \$1989 ;
   always @(posedge clk)
-    command_queue_data4 <= \$2150 ;
+    command_queue_data4 <= \$1990 ;
   always @(posedge clk)
-    command_queue_data5 <= \$2151 ;
+    command_queue_data5 <= \$1991 ;
   always @(posedge clk)
-    command_queue_data6 <= \$2152 ;
+    command_queue_data6 <= \$1992 ;
   always @(posedge clk)
-    command_queue_data7 <= \$2153 ;
+    command_queue_data7 <= \$1993 ;
   always @(posedge clk)
-    command_queue_data8 <= \$2154 ;
+    command_queue_data8 <= \$1994 ;
   always @(posedge clk)
-    command_queue_data9 <= \$2155 ;
+    command_queue_data9 <= \$1995 ;
   always @(posedge clk)
-    command_queue_data10 <= \$2156 ;
+    command_queue_data10 <= \$1996 ;
   always @(posedge clk)
-    native_turn <= \$2157 ;
+    native_turn <= \$1997 ;
   always @(posedge clk)
-    w1_a1_0 <= \$2158 ;
+    w1_a1_0 <= \$1998 ;
   always @(posedge clk)
-    w1_a4_2 <= \$2159 ;
+    w1_a4_2 <= \$1999 ;
   always @(posedge clk)
-    w1_a7_5 <= \$2160 ;
+    w1_a7_5 <= \$2000 ;
   always @(posedge clk)
-    w1_a11_8 <= \$2161 ;
+    w1_a11_8 <= \$2001 ;
   always @(posedge clk)
-    \$signal$244  <= \$2162 ;
+    \$signal$244  <= \$2002 ;
   always @(posedge clk)
-    \$signal$245  <= \$2163 ;
+    \$signal$245  <= \$2003 ;
   always @(posedge clk)
-    \$signal$246  <= \$2164 ;
+    \$signal$246  <= \$2004 ;
   always @(posedge clk)
-    \$signal$247  <= \$2165 ;
+    \$signal$247  <= \$2005 ;
   always @(posedge clk)
-    \$signal$248  <= \$2166 ;
+    \$signal$248  <= \$2006 ;
   always @(posedge clk)
-    \$signal$249  <= \$2167 ;
+    \$signal$249  <= \$2007 ;
   always @(posedge clk)
-    \$signal$250  <= \$2168 ;
+    \$signal$250  <= \$2008 ;
   always @(posedge clk)
-    \$signal$251  <= \$2169 ;
+    \$signal$251  <= \$2009 ;
   always @(posedge clk)
-    w2_is_ctrl <= \$2170 ;
+    w2_is_ctrl <= \$2010 ;
   always @(posedge clk)
-    w2_is_irq_status <= \$2171 ;
+    w2_is_irq_status <= \$2011 ;
   always @(posedge clk)
-    w2_is_irq_enable <= \$2172 ;
+    w2_is_irq_enable <= \$2012 ;
   always @(posedge clk)
-    w2_is_err_pop <= \$2173 ;
+    w2_is_err_pop <= \$2013 ;
   always @(posedge clk)
-    w2_is_pool0_free <= \$2174 ;
+    w2_is_pool0_free <= \$2014 ;
   always @(posedge clk)
-    w2_is_pool0_flush <= \$2175 ;
+    w2_is_pool0_flush <= \$2015 ;
   always @(posedge clk)
-    w2_is_pool0_low_water <= \$2176 ;
+    w2_is_pool0_low_water <= \$2016 ;
   always @(posedge clk)
-    w2_is_pool1_free <= \$2177 ;
+    w2_is_pool1_free <= \$2017 ;
   always @(posedge clk)
-    w2_is_pool1_flush <= \$2178 ;
+    w2_is_pool1_flush <= \$2018 ;
   always @(posedge clk)
-    w2_is_pool1_low_water <= \$2179 ;
+    w2_is_pool1_low_water <= \$2019 ;
   always @(posedge clk)
-    w2_is_pool2_free <= \$2180 ;
+    w2_is_pool2_free <= \$2020 ;
   always @(posedge clk)
-    w2_is_pool2_flush <= \$2181 ;
+    w2_is_pool2_flush <= \$2021 ;
   always @(posedge clk)
-    w2_is_pool2_low_water <= \$2182 ;
+    w2_is_pool2_low_water <= \$2022 ;
   always @(posedge clk)
-    \$signal$265  <= \$2183 ;
+    \$signal$265  <= \$2023 ;
   always @(posedge clk)
-    w2_plain <= \$2184 ;
+    w2_plain <= \$2024 ;
   always @(posedge clk)
-    \$signal$62  <= \$2185 ;
+    \$signal$62  <= \$2025 ;
   always @(posedge clk)
-    w1c <= \$2186 ;
+    w1c <= \$2026 ;
   always @(posedge clk)
-    \$signal$71  <= \$2187 ;
+    \$signal$71  <= \$2027 ;
   always @(posedge clk)
-    irq_enable <= \$2188 ;
+    irq_enable <= \$2028 ;
   always @(posedge clk)
-    small_low_water <= \$2189 ;
+    small_low_water <= \$2029 ;
   always @(posedge clk)
-    medium_low_water <= \$2190 ;
+    medium_low_water <= \$2030 ;
   always @(posedge clk)
-    large_low_water <= \$2191 ;
+    large_low_water <= \$2031 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13044,167 +12724,142 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2035  = \$1 [31:0];
+    \$1875  = \$1 [31:0];
     if (rst) begin
-      \$2035  = 32'd0;
+      \$1875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2036  = busy;
+    \$1876  = busy;
     if (rst) begin
-      \$2036  = 1'h0;
+      \$1876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2037  = \ready$6 ;
+    \$1877  = \ready$6 ;
     if (rst) begin
-      \$2037  = 1'h0;
+      \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2038  = \$11 ;
+    \$1878  = \$11 ;
     if (rst) begin
-      \$2038  = 121'h0000000000000000000000000000000;
+      \$1878  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2039  = \$19 ;
+    \$1879  = \$19 ;
     if (rst) begin
-      \$2039  = 121'h0000000000000000000000000000000;
+      \$1879  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2040  = { \$20 [31:0], 16'h0000, \port$4388$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4388$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4388$0 [4:1] };
+    \$1880  = { \$20 [31:0], 16'h0000, \port$4228$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4228$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4228$0 [4:1] };
     if (rst) begin
-      \$2040  = 121'h0000000000000000000000000000000;
+      \$1880  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2041  = \$30 [1:0];
+    \$1881  = \$30 [1:0];
     if (rst) begin
-      \$2041  = 2'h0;
+      \$1881  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2042  = \$32 ;
+    \$1882  = \$32 ;
     if (rst) begin
-      \$2042  = 1'h0;
+      \$1882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2043  = \$35 ;
+    \$1883  = \$35 ;
     if (rst) begin
-      \$2043  = 1'h0;
+      \$1883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2044  = \$38 ;
+    \$1884  = \$38 ;
     if (rst) begin
-      \$2044  = 1'h0;
+      \$1884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2045  = \$41 ;
+    \$1885  = \$41 ;
     if (rst) begin
-      \$2045  = 1'h0;
+      \$1885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2046  = \$45 ;
+    \$1886  = \$45 ;
     if (rst) begin
-      \$2046  = 1'h0;
+      \$1886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2047  = \$48 ;
+    \$1887  = \$48 ;
     if (rst) begin
-      \$2047  = 1'h0;
+      \$1887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2048  = \$51 ;
+    \$1888  = \$51 ;
     if (rst) begin
-      \$2048  = 1'h0;
+      \$1888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2049  = \$54 ;
+    \$1889  = \$54 ;
     if (rst) begin
-      \$2049  = 1'h0;
+      \$1889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2050  = \$58 ;
+    \$1890  = \$58 ;
     if (rst) begin
-      \$2050  = 1'h0;
+      \$1890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2051  = \$61 ;
+    \$1891  = \$61 ;
     if (rst) begin
-      \$2051  = 1'h0;
+      \$1891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2052  = \$64 ;
+    \$1892  = \$64 ;
     if (rst) begin
-      \$2052  = 1'h0;
+      \$1892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2053  = \$67 ;
+    \$1893  = \$67 ;
     if (rst) begin
-      \$2053  = 1'h0;
+      \$1893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2054  = \$71 ;
+    \$1894  = \$71 ;
     if (rst) begin
-      \$2054  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$signal$47 , popped })
-      3'h0:
-          \$2055  = space_ge1;
-      3'h1:
-          \$2055  = 1'h1;
-      3'h2:
-          \$2055  = space_ge2;
-      3'h3:
-          \$2055  = space_ge1;
-      3'h4:
-          \$2055  = space_ge3;
-      3'h5:
-          \$2055  = space_ge2;
-      3'h6:
-          \$2055  = space_ge4;
-      3'h7:
-          \$2055  = space_ge3;
-    endcase
-    if (rst) begin
-      \$2055  = 1'h1;
+      \$1894  = 1'h0;
     end
   end
   always @* begin
@@ -13212,24 +12867,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$2056  = space_ge2;
+          \$1895  = space_ge1;
       3'h1:
-          \$2056  = space_ge1;
+          \$1895  = 1'h1;
       3'h2:
-          \$2056  = space_ge3;
+          \$1895  = space_ge2;
       3'h3:
-          \$2056  = space_ge2;
+          \$1895  = space_ge1;
       3'h4:
-          \$2056  = space_ge4;
+          \$1895  = space_ge3;
       3'h5:
-          \$2056  = space_ge3;
+          \$1895  = space_ge2;
       3'h6:
-          \$2056  = space_ge5;
+          \$1895  = space_ge4;
       3'h7:
-          \$2056  = space_ge4;
+          \$1895  = space_ge3;
     endcase
     if (rst) begin
-      \$2056  = 1'h1;
+      \$1895  = 1'h1;
     end
   end
   always @* begin
@@ -13237,24 +12892,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$2057  = space_ge3;
+          \$1896  = space_ge2;
       3'h1:
-          \$2057  = space_ge2;
+          \$1896  = space_ge1;
       3'h2:
-          \$2057  = space_ge4;
+          \$1896  = space_ge3;
       3'h3:
-          \$2057  = space_ge3;
+          \$1896  = space_ge2;
       3'h4:
-          \$2057  = space_ge5;
+          \$1896  = space_ge4;
       3'h5:
-          \$2057  = space_ge4;
+          \$1896  = space_ge3;
       3'h6:
-          \$2057  = space_ge6;
+          \$1896  = space_ge5;
       3'h7:
-          \$2057  = space_ge5;
+          \$1896  = space_ge4;
     endcase
     if (rst) begin
-      \$2057  = 1'h1;
+      \$1896  = 1'h1;
     end
   end
   always @* begin
@@ -13262,24 +12917,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$2058  = space_ge4;
+          \$1897  = space_ge3;
       3'h1:
-          \$2058  = space_ge3;
+          \$1897  = space_ge2;
       3'h2:
-          \$2058  = space_ge5;
+          \$1897  = space_ge4;
       3'h3:
-          \$2058  = space_ge4;
+          \$1897  = space_ge3;
       3'h4:
-          \$2058  = space_ge6;
+          \$1897  = space_ge5;
       3'h5:
-          \$2058  = space_ge5;
+          \$1897  = space_ge4;
       3'h6:
-          \$2058  = \$76 ;
+          \$1897  = space_ge6;
       3'h7:
-          \$2058  = space_ge6;
+          \$1897  = space_ge5;
     endcase
     if (rst) begin
-      \$2058  = 1'h1;
+      \$1897  = 1'h1;
     end
   end
   always @* begin
@@ -13287,24 +12942,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$2059  = space_ge5;
+          \$1898  = space_ge4;
       3'h1:
-          \$2059  = space_ge4;
+          \$1898  = space_ge3;
       3'h2:
-          \$2059  = space_ge6;
+          \$1898  = space_ge5;
       3'h3:
-          \$2059  = space_ge5;
+          \$1898  = space_ge4;
       3'h4:
-          \$2059  = \$73 ;
+          \$1898  = space_ge6;
       3'h5:
-          \$2059  = space_ge6;
+          \$1898  = space_ge5;
       3'h6:
-          \$2059  = \$77 ;
+          \$1898  = \$76 ;
       3'h7:
-          \$2059  = \$79 ;
+          \$1898  = space_ge6;
     endcase
     if (rst) begin
-      \$2059  = 1'h1;
+      \$1898  = 1'h1;
     end
   end
   always @* begin
@@ -13312,1141 +12967,1166 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     (* full_case = 32'd1 *)
     casez ({ \$signal$47 , popped })
       3'h0:
-          \$2060  = space_ge6;
+          \$1899  = space_ge5;
       3'h1:
-          \$2060  = space_ge5;
+          \$1899  = space_ge4;
       3'h2:
-          \$2060  = \$72 ;
+          \$1899  = space_ge6;
       3'h3:
-          \$2060  = space_ge6;
+          \$1899  = space_ge5;
       3'h4:
-          \$2060  = \$74 ;
+          \$1899  = \$73 ;
       3'h5:
-          \$2060  = \$75 ;
+          \$1899  = space_ge6;
       3'h6:
-          \$2060  = \$78 ;
+          \$1899  = \$77 ;
       3'h7:
-          \$2060  = \$80 ;
+          \$1899  = \$79 ;
     endcase
     if (rst) begin
-      \$2060  = 1'h1;
+      \$1899  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2061  = \$82 [4:0];
+    (* full_case = 32'd1 *)
+    casez ({ \$signal$47 , popped })
+      3'h0:
+          \$1900  = space_ge6;
+      3'h1:
+          \$1900  = space_ge5;
+      3'h2:
+          \$1900  = \$72 ;
+      3'h3:
+          \$1900  = space_ge6;
+      3'h4:
+          \$1900  = \$74 ;
+      3'h5:
+          \$1900  = \$75 ;
+      3'h6:
+          \$1900  = \$78 ;
+      3'h7:
+          \$1900  = \$80 ;
+    endcase
     if (rst) begin
-      \$2061  = 5'h10;
+      \$1900  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2062  = \$83 [3:0];
+    \$1901  = \$82 [4:0];
     if (rst) begin
-      \$2062  = 4'h0;
+      \$1901  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2063  = \$84 [31:0];
+    \$1902  = \$83 [3:0];
+    if (rst) begin
+      \$1902  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1903  = \$84 [31:0];
     if (\$signal$62 ) begin
-      \$2063  = 32'd0;
+      \$1903  = 32'd0;
     end
     if (rst) begin
-      \$2063  = 32'd0;
+      \$1903  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2064  = \$85 [1:0];
+    \$1904  = \$85 [1:0];
     if (rst) begin
-      \$2064  = 2'h0;
+      \$1904  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2065  = \$86 [31:0];
+    \$1905  = \$86 [31:0];
     if (\$signal$62 ) begin
-      \$2065  = 32'd0;
+      \$1905  = 32'd0;
     end
     if (rst) begin
-      \$2065  = 32'd0;
+      \$1905  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2066  = \$signal$59 ;
+    \$1906  = \$signal$59 ;
     if (\$87 [2]) begin
-      \$2066  = tail_next_row;
+      \$1906  = tail_next_row;
     end
     if (rst) begin
-      \$2066  = 2'h0;
+      \$1906  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2067  = tail_next_row;
+    \$1907  = tail_next_row;
     if (\$87 [2]) begin
-      \$2067  = \$88 [1:0];
+      \$1907  = \$88 [1:0];
     end
     if (rst) begin
-      \$2067  = 2'h1;
+      \$1907  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2068  = \$signal$61 ;
+    \$1908  = \$signal$61 ;
     if (popped) begin
-      \$2068  = \$89 [3:0];
+      \$1908  = \$89 [3:0];
     end
     if (rst) begin
-      \$2068  = 4'h0;
+      \$1908  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2069  = \$90 ;
+    \$1909  = \$90 ;
     if (rst) begin
-      \$2069  = 1'h0;
+      \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2070  = \$signal$61 [1:0];
+    \$1910  = \$signal$61 [1:0];
     if (rst) begin
-      \$2070  = 2'h0;
+      \$1910  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2071  = \$94 ;
+    \$1911  = \$94 ;
     if (rst) begin
-      \$2071  = 121'h0000000000000000000000000000000;
+      \$1911  = 121'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2072  = \$97 ;
+    \$1912  = \$97 ;
     if (rst) begin
-      \$2072  = 5'h00;
+      \$1912  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2073  = \$98 ;
+    \$1913  = \$98 ;
     if (rst) begin
-      \$2073  = 18'h00000;
+      \$1913  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2074  = \$99 ;
+    \$1914  = \$99 ;
     if (rst) begin
-      \$2074  = 1'h0;
+      \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2075  = small_ev_grant;
+    \$1915  = small_ev_grant;
     if (rst) begin
-      \$2075  = 1'h0;
+      \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2076  = small_lw_granted_1;
+    \$1916  = small_lw_granted_1;
     if (rst) begin
-      \$2076  = 1'h0;
+      \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2077  = \$110 [8:0];
+    \$1917  = \$110 [8:0];
     if (rst) begin
-      \$2077  = 9'h000;
+      \$1917  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2078  = small_in_use;
+    \$1918  = small_in_use;
     if (rst) begin
-      \$2078  = 9'h000;
+      \$1918  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2079  = \$120 ;
+    \$1919  = \$120 ;
     if (rst) begin
-      \$2079  = 1'h0;
+      \$1919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2080  = \$124 ;
+    \$1920  = \$124 ;
     if (rst) begin
-      \$2080  = 1'h0;
+      \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2081  = small_high_water;
+    \$1921  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2081  = small_in_use;
+      \$1921  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$2081  = small_in_use_was;
+        \$1921  = small_in_use_was;
       end
     end
     if (rst) begin
-      \$2081  = 9'h000;
+      \$1921  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2082  = 32'd0;
+      \$1922  = 32'd0;
     end else begin
-      \$2082  = \$125 [31:0];
+      \$1922  = \$125 [31:0];
     end
     if (rst) begin
-      \$2082  = 32'd0;
+      \$1922  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2083  = 32'd0;
+      \$1923  = 32'd0;
     end else begin
-      \$2083  = \$126 [31:0];
+      \$1923  = \$126 [31:0];
     end
     if (rst) begin
-      \$2083  = 32'd0;
+      \$1923  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2084  = 32'd0;
+      \$1924  = 32'd0;
     end else begin
-      \$2084  = \$127 [31:0];
+      \$1924  = \$127 [31:0];
     end
     if (rst) begin
-      \$2084  = 32'd0;
+      \$1924  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2085  = 32'd0;
+      \$1925  = 32'd0;
     end else begin
-      \$2085  = \$128 [31:0];
+      \$1925  = \$128 [31:0];
     end
     if (rst) begin
-      \$2085  = 32'd0;
+      \$1925  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2086  = \$129 ;
+    \$1926  = \$129 ;
     if (rst) begin
-      \$2086  = 18'h00000;
+      \$1926  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2087  = \$130 ;
+    \$1927  = \$130 ;
     if (rst) begin
-      \$2087  = 1'h0;
+      \$1927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2088  = medium_ev_grant;
+    \$1928  = medium_ev_grant;
     if (rst) begin
-      \$2088  = 1'h0;
+      \$1928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2089  = medium_lw_granted_1;
+    \$1929  = medium_lw_granted_1;
     if (rst) begin
-      \$2089  = 1'h0;
+      \$1929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2090  = \$141 [7:0];
+    \$1930  = \$141 [7:0];
     if (rst) begin
-      \$2090  = 8'h00;
+      \$1930  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2091  = medium_in_use;
+    \$1931  = medium_in_use;
     if (rst) begin
-      \$2091  = 8'h00;
+      \$1931  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2092  = \$151 ;
+    \$1932  = \$151 ;
     if (rst) begin
-      \$2092  = 1'h0;
+      \$1932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2093  = \$155 ;
+    \$1933  = \$155 ;
     if (rst) begin
-      \$2093  = 1'h0;
+      \$1933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2094  = medium_high_water;
+    \$1934  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2094  = medium_in_use;
+      \$1934  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$2094  = medium_in_use_was;
+        \$1934  = medium_in_use_was;
       end
     end
     if (rst) begin
-      \$2094  = 8'h00;
+      \$1934  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2095  = 32'd0;
+      \$1935  = 32'd0;
     end else begin
-      \$2095  = \$156 [31:0];
+      \$1935  = \$156 [31:0];
     end
     if (rst) begin
-      \$2095  = 32'd0;
+      \$1935  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2096  = 32'd0;
+      \$1936  = 32'd0;
     end else begin
-      \$2096  = \$157 [31:0];
+      \$1936  = \$157 [31:0];
     end
     if (rst) begin
-      \$2096  = 32'd0;
+      \$1936  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2097  = 32'd0;
+      \$1937  = 32'd0;
     end else begin
-      \$2097  = \$158 [31:0];
+      \$1937  = \$158 [31:0];
     end
     if (rst) begin
-      \$2097  = 32'd0;
+      \$1937  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2098  = 32'd0;
+      \$1938  = 32'd0;
     end else begin
-      \$2098  = \$159 [31:0];
+      \$1938  = \$159 [31:0];
     end
     if (rst) begin
-      \$2098  = 32'd0;
+      \$1938  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2099  = \$160 ;
+    \$1939  = \$160 ;
     if (rst) begin
-      \$2099  = 18'h00000;
+      \$1939  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2100  = \$161 ;
+    \$1940  = \$161 ;
     if (rst) begin
-      \$2100  = 1'h0;
+      \$1940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2101  = large_ev_grant;
+    \$1941  = large_ev_grant;
     if (rst) begin
-      \$2101  = 1'h0;
+      \$1941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2102  = large_lw_granted_1;
+    \$1942  = large_lw_granted_1;
     if (rst) begin
-      \$2102  = 1'h0;
+      \$1942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2103  = \$172 [5:0];
+    \$1943  = \$172 [5:0];
     if (rst) begin
-      \$2103  = 6'h00;
+      \$1943  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2104  = large_in_use;
+    \$1944  = large_in_use;
     if (rst) begin
-      \$2104  = 6'h00;
+      \$1944  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2105  = \$182 ;
+    \$1945  = \$182 ;
     if (rst) begin
-      \$2105  = 1'h0;
+      \$1945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2106  = \$186 ;
+    \$1946  = \$186 ;
     if (rst) begin
-      \$2106  = 1'h0;
+      \$1946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2107  = large_high_water;
+    \$1947  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2107  = large_in_use;
+      \$1947  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$2107  = large_in_use_was;
+        \$1947  = large_in_use_was;
       end
     end
     if (rst) begin
-      \$2107  = 6'h00;
+      \$1947  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2108  = 32'd0;
+      \$1948  = 32'd0;
     end else begin
-      \$2108  = \$187 [31:0];
+      \$1948  = \$187 [31:0];
     end
     if (rst) begin
-      \$2108  = 32'd0;
+      \$1948  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2109  = 32'd0;
+      \$1949  = 32'd0;
     end else begin
-      \$2109  = \$188 [31:0];
+      \$1949  = \$188 [31:0];
     end
     if (rst) begin
-      \$2109  = 32'd0;
+      \$1949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2110  = 32'd0;
+      \$1950  = 32'd0;
     end else begin
-      \$2110  = \$189 [31:0];
+      \$1950  = \$189 [31:0];
     end
     if (rst) begin
-      \$2110  = 32'd0;
+      \$1950  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$62 ) begin
-      \$2111  = 32'd0;
+      \$1951  = 32'd0;
     end else begin
-      \$2111  = \$190 [31:0];
+      \$1951  = \$190 [31:0];
     end
     if (rst) begin
-      \$2111  = 32'd0;
+      \$1951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2112  = \$197 ;
+    \$1952  = \$197 ;
     if (rst) begin
-      \$2112  = 1'h0;
+      \$1952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2113  = \$200 ;
+    \$1953  = \$200 ;
     if (rst) begin
-      \$2113  = 16'h0000;
+      \$1953  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2114 [0] = \$205 ;
-    \$2114 [1] = \$213 ;
-    \$2114 [2] = \$221 ;
-    \$2114 [3] = \$229 ;
-    \$2114 [4] = \$237 ;
-    \$2114 [5] = \$245 ;
-    \$2114 [6] = \$253 ;
-    \$2114 [7] = \$261 ;
-    \$2114 [8] = \$269 ;
-    \$2114 [9] = \$277 ;
-    \$2114 [10] = \$285 ;
+    \$1954 [0] = \$205 ;
+    \$1954 [1] = \$213 ;
+    \$1954 [2] = \$221 ;
+    \$1954 [3] = \$229 ;
+    \$1954 [4] = \$237 ;
+    \$1954 [5] = \$245 ;
+    \$1954 [6] = \$253 ;
+    \$1954 [7] = \$261 ;
+    \$1954 [8] = \$269 ;
+    \$1954 [9] = \$277 ;
+    \$1954 [10] = \$285 ;
     if (rst) begin
-      \$2114  = 11'h000;
+      \$1954  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2115  = \$208 ;
+    \$1955  = \$208 ;
     if (rst) begin
-      \$2115  = 16'h0000;
+      \$1955  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2116  = \$216 ;
+    \$1956  = \$216 ;
     if (rst) begin
-      \$2116  = 16'h0000;
+      \$1956  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2117  = \$224 ;
+    \$1957  = \$224 ;
     if (rst) begin
-      \$2117  = 16'h0000;
+      \$1957  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2118  = \$232 ;
+    \$1958  = \$232 ;
     if (rst) begin
-      \$2118  = 16'h0000;
+      \$1958  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2119  = \$240 ;
+    \$1959  = \$240 ;
     if (rst) begin
-      \$2119  = 16'h0000;
+      \$1959  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2120  = \$248 ;
+    \$1960  = \$248 ;
     if (rst) begin
-      \$2120  = 16'h0000;
+      \$1960  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2121  = \$256 ;
+    \$1961  = \$256 ;
     if (rst) begin
-      \$2121  = 16'h0000;
+      \$1961  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2122  = \$264 ;
+    \$1962  = \$264 ;
     if (rst) begin
-      \$2122  = 16'h0000;
+      \$1962  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2123  = \$272 ;
+    \$1963  = \$272 ;
     if (rst) begin
-      \$2123  = 16'h0000;
+      \$1963  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2124  = \$280 ;
+    \$1964  = \$280 ;
     if (rst) begin
-      \$2124  = 16'h0000;
+      \$1964  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2125  = \$296 ;
+    \$1965  = \$296 ;
     if (rst) begin
-      \$2125  = 1'h0;
+      \$1965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2126  = \$319 ;
+    \$1966  = \$319 ;
     if (rst) begin
-      \$2126  = 1'h0;
+      \$1966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2127  = { \$322 , \$320 [1:0] };
+    \$1967  = { \$322 , \$320 [1:0] };
     if (rst) begin
-      \$2127  = 16'h0000;
+      \$1967  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2128  = req_alloc_pool;
+    \$1968  = req_alloc_pool;
     if (\$333 ) begin
-      \$2128  = \$338 [1:0];
+      \$1968  = \$338 [1:0];
     end
     if (rst) begin
-      \$2128  = 2'h0;
+      \$1968  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2129  = req_alloc_size;
+    \$1969  = req_alloc_size;
     if (\$333 ) begin
-      \$2129  = \$338 [15:2];
+      \$1969  = \$338 [15:2];
     end
     if (rst) begin
-      \$2129  = 14'h0000;
+      \$1969  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2130  = r1_valid;
+    \$1970  = r1_valid;
     if (rst) begin
-      \$2130  = 1'h0;
+      \$1970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2131  = \$552 ;
+    \$1971  = \$552 ;
     if (rst) begin
-      \$2131  = 32'd0;
+      \$1971  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2132 [0] = \$567 ;
-    \$2132 [1] = \$610 ;
-    \$2132 [2] = \$653 ;
-    \$2132 [3] = \$696 ;
+    \$1972 [0] = \$567 ;
+    \$1972 [1] = \$610 ;
+    \$1972 [2] = \$653 ;
+    \$1972 [3] = \$696 ;
     if (rst) begin
-      \$2132  = 4'h0;
+      \$1972  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2133  = \$596 ;
+    \$1973  = \$596 ;
     if (rst) begin
-      \$2133  = 32'd0;
+      \$1973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2134  = \$639 ;
+    \$1974  = \$639 ;
     if (rst) begin
-      \$2134  = 32'd0;
+      \$1974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2135  = \$682 ;
+    \$1975  = \$682 ;
     if (rst) begin
-      \$2135  = 32'd0;
+      \$1975  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2136  = \$712 ;
+    \$1976  = \$712 ;
     if (rst) begin
-      \$2136  = 1'h0;
+      \$1976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2137  = \$728 ;
+    \$1977  = \$728 ;
     if (rst) begin
-      \$2137  = 1'h0;
+      \$1977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2138  = \$signal$212 ;
+    \$1978  = \$signal$212 ;
     if (bus__w_req) begin
-      \$2138  = \$729 [1:0];
+      \$1978  = \$729 [1:0];
     end
     if (rst) begin
-      \$2138  = 2'h0;
+      \$1978  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2139  = w1_pool_is;
+    \$1979  = w1_pool_is;
     if (bus__w_req) begin
-      \$2139  = { \$738 [6], \$735 [6], \$732 [6] };
+      \$1979  = { \$738 [6], \$735 [6], \$732 [6] };
     end
     if (rst) begin
-      \$2139  = 3'h0;
+      \$1979  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2140  = w1_hit;
+    \$1980  = w1_hit;
     if (bus__w_req) begin
-      \$2140  = { \$759 , \$752 , \$745  };
+      \$1980  = { \$759 , \$752 , \$745  };
     end
     if (rst) begin
-      \$2140  = 3'h0;
+      \$1980  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2141  = w1_tag;
+    \$1981  = w1_tag;
     if (bus__w_req) begin
-      \$2141  = bus__w_data[26:19];
+      \$1981  = bus__w_data[26:19];
     end
     if (rst) begin
-      \$2141  = 8'h00;
+      \$1981  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2142  = w1_small_addr;
+    \$1982  = w1_small_addr;
     if (bus__w_req) begin
-      \$2142  = \$761 [39:0];
+      \$1982  = \$761 [39:0];
     end
     if (rst) begin
-      \$2142  = 40'h0000000000;
+      \$1982  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2143  = w1_medium_addr;
+    \$1983  = w1_medium_addr;
     if (bus__w_req) begin
-      \$2143  = \$763 [39:0];
+      \$1983  = \$763 [39:0];
     end
     if (rst) begin
-      \$2143  = 40'h0000000000;
+      \$1983  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2144  = w1_large_addr;
+    \$1984  = w1_large_addr;
     if (bus__w_req) begin
-      \$2144  = \$765 [39:0];
+      \$1984  = \$765 [39:0];
     end
     if (rst) begin
-      \$2144  = 40'h0000000000;
+      \$1984  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2145  = \$768 ;
+    \$1985  = \$768 ;
     if (rst) begin
-      \$2145  = 58'h000000000000000;
+      \$1985  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2146 [0] = \$773 ;
-    \$2146 [1] = \$781 ;
-    \$2146 [2] = \$789 ;
-    \$2146 [3] = \$797 ;
-    \$2146 [4] = \$805 ;
-    \$2146 [5] = \$813 ;
-    \$2146 [6] = \$821 ;
-    \$2146 [7] = \$829 ;
-    \$2146 [8] = \$837 ;
-    \$2146 [9] = \$845 ;
-    \$2146 [10] = \$853 ;
+    \$1986 [0] = \$773 ;
+    \$1986 [1] = \$781 ;
+    \$1986 [2] = \$789 ;
+    \$1986 [3] = \$797 ;
+    \$1986 [4] = \$805 ;
+    \$1986 [5] = \$813 ;
+    \$1986 [6] = \$821 ;
+    \$1986 [7] = \$829 ;
+    \$1986 [8] = \$837 ;
+    \$1986 [9] = \$845 ;
+    \$1986 [10] = \$853 ;
     if (rst) begin
-      \$2146  = 11'h000;
+      \$1986  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2147  = \$776 ;
+    \$1987  = \$776 ;
     if (rst) begin
-      \$2147  = 58'h000000000000000;
+      \$1987  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2148  = \$784 ;
+    \$1988  = \$784 ;
     if (rst) begin
-      \$2148  = 58'h000000000000000;
+      \$1988  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2149  = \$792 ;
+    \$1989  = \$792 ;
     if (rst) begin
-      \$2149  = 58'h000000000000000;
+      \$1989  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2150  = \$800 ;
+    \$1990  = \$800 ;
     if (rst) begin
-      \$2150  = 58'h000000000000000;
+      \$1990  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2151  = \$808 ;
+    \$1991  = \$808 ;
     if (rst) begin
-      \$2151  = 58'h000000000000000;
+      \$1991  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2152  = \$816 ;
+    \$1992  = \$816 ;
     if (rst) begin
-      \$2152  = 58'h000000000000000;
+      \$1992  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2153  = \$824 ;
+    \$1993  = \$824 ;
     if (rst) begin
-      \$2153  = 58'h000000000000000;
+      \$1993  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2154  = \$832 ;
+    \$1994  = \$832 ;
     if (rst) begin
-      \$2154  = 58'h000000000000000;
+      \$1994  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2155  = \$840 ;
+    \$1995  = \$840 ;
     if (rst) begin
-      \$2155  = 58'h000000000000000;
+      \$1995  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2156  = \$848 ;
+    \$1996  = \$848 ;
     if (rst) begin
-      \$2156  = 58'h000000000000000;
+      \$1996  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2157  = \$856 ;
+    \$1997  = \$856 ;
     if (rst) begin
-      \$2157  = 1'h0;
+      \$1997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2158  = \$857 ;
+    \$1998  = \$857 ;
     if (rst) begin
-      \$2158  = 4'h0;
+      \$1998  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2159  = \$858 ;
+    \$1999  = \$858 ;
     if (rst) begin
-      \$2159  = 8'h00;
+      \$1999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2160  = \$859 ;
+    \$2000  = \$859 ;
     if (rst) begin
-      \$2160  = 8'h00;
+      \$2000  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2161  = \$860 ;
+    \$2001  = \$860 ;
     if (rst) begin
-      \$2161  = 16'h0000;
+      \$2001  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2162  = \$894 ;
+    \$2002  = \$894 ;
     if (rst) begin
-      \$2162  = 1'h0;
+      \$2002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2163  = bus__w_data;
+    \$2003  = bus__w_data;
     if (rst) begin
-      \$2163  = 32'd0;
+      \$2003  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2164  = \$895 ;
+    \$2004  = \$895 ;
     if (rst) begin
-      \$2164  = 1'h0;
+      \$2004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2165  = bus__w_strb;
+    \$2005  = bus__w_strb;
     if (rst) begin
-      \$2165  = 4'h0;
+      \$2005  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2166  = \$signal$244 ;
+    \$2006  = \$signal$244 ;
     if (rst) begin
-      \$2166  = 1'h0;
+      \$2006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2167  = \$signal$246 ;
+    \$2007  = \$signal$246 ;
     if (rst) begin
-      \$2167  = 1'h0;
+      \$2007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2168  = \$signal$247 ;
+    \$2008  = \$signal$247 ;
     if (rst) begin
-      \$2168  = 4'h0;
+      \$2008  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2169  = \$signal$245 ;
+    \$2009  = \$signal$245 ;
     if (rst) begin
-      \$2169  = 32'd0;
+      \$2009  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2170  = \$903 ;
+    \$2010  = \$903 ;
     if (rst) begin
-      \$2170  = 1'h0;
+      \$2010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2171  = \$911 ;
+    \$2011  = \$911 ;
     if (rst) begin
-      \$2171  = 1'h0;
+      \$2011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2172  = \$919 ;
+    \$2012  = \$919 ;
     if (rst) begin
-      \$2172  = 1'h0;
+      \$2012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2173  = \$927 ;
+    \$2013  = \$927 ;
     if (rst) begin
-      \$2173  = 1'h0;
+      \$2013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2174  = \$935 ;
+    \$2014  = \$935 ;
     if (rst) begin
-      \$2174  = 1'h0;
+      \$2014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2175  = \$943 ;
+    \$2015  = \$943 ;
     if (rst) begin
-      \$2175  = 1'h0;
+      \$2015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2176  = \$951 ;
+    \$2016  = \$951 ;
     if (rst) begin
-      \$2176  = 1'h0;
+      \$2016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2177  = \$959 ;
+    \$2017  = \$959 ;
     if (rst) begin
-      \$2177  = 1'h0;
+      \$2017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2178  = \$967 ;
+    \$2018  = \$967 ;
     if (rst) begin
-      \$2178  = 1'h0;
+      \$2018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2179  = \$975 ;
+    \$2019  = \$975 ;
     if (rst) begin
-      \$2179  = 1'h0;
+      \$2019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2180  = \$983 ;
+    \$2020  = \$983 ;
     if (rst) begin
-      \$2180  = 1'h0;
+      \$2020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2181  = \$991 ;
+    \$2021  = \$991 ;
     if (rst) begin
-      \$2181  = 1'h0;
+      \$2021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2182  = \$999 ;
+    \$2022  = \$999 ;
     if (rst) begin
-      \$2182  = 1'h0;
+      \$2022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2183  = \$1064 [8];
+    \$2023  = \$1064 [8];
     if (rst) begin
-      \$2183  = 1'h0;
+      \$2023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2184  = \$1105 [5];
+    \$2024  = \$1105 [5];
     if (rst) begin
-      \$2184  = 1'h0;
+      \$2024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2185  = \$1108 ;
+    \$2025  = \$1108 ;
     if (rst) begin
-      \$2185  = 1'h0;
+      \$2025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2186  = \$1110 ;
+    \$2026  = \$1110 ;
     if (rst) begin
-      \$2186  = 1'h0;
+      \$2026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2187  = \$1113 ;
+    \$2027  = \$1113 ;
     if (rst) begin
-      \$2187  = 5'h00;
+      \$2027  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2188  = irq_enable;
+    \$2028  = irq_enable;
     if (\$1115 ) begin
-      \$2188  = \$signal$251 [4:0];
+      \$2028  = \$signal$251 [4:0];
     end
     if (rst) begin
-      \$2188  = 5'h00;
+      \$2028  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2189  = small_low_water;
+    \$2029  = small_low_water;
     if (\$1117 ) begin
-      \$2189 [7:0] = \$signal$251 [7:0];
+      \$2029 [7:0] = \$signal$251 [7:0];
     end
     if (\$1119 ) begin
-      \$2189 [15:8] = \$signal$251 [15:8];
+      \$2029 [15:8] = \$signal$251 [15:8];
     end
     if (\$1121 ) begin
-      \$2189 [16] = \$signal$251 [16];
+      \$2029 [16] = \$signal$251 [16];
     end
     if (rst) begin
-      \$2189  = 17'h00000;
+      \$2029  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2190  = medium_low_water;
+    \$2030  = medium_low_water;
     if (\$1123 ) begin
-      \$2190 [7:0] = \$signal$251 [7:0];
+      \$2030 [7:0] = \$signal$251 [7:0];
     end
     if (\$1125 ) begin
-      \$2190 [15:8] = \$signal$251 [15:8];
+      \$2030 [15:8] = \$signal$251 [15:8];
     end
     if (\$1127 ) begin
-      \$2190 [16] = \$signal$251 [16];
+      \$2030 [16] = \$signal$251 [16];
     end
     if (rst) begin
-      \$2190  = 17'h00000;
+      \$2030  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$2191  = large_low_water;
+    \$2031  = large_low_water;
     if (\$1129 ) begin
-      \$2191 [7:0] = \$signal$251 [7:0];
+      \$2031 [7:0] = \$signal$251 [7:0];
     end
     if (\$1131 ) begin
-      \$2191 [15:8] = \$signal$251 [15:8];
+      \$2031 [15:8] = \$signal$251 [15:8];
     end
     if (\$1133 ) begin
-      \$2191 [16] = \$signal$251 [16];
+      \$2031 [16] = \$signal$251 [16];
     end
     if (rst) begin
-      \$2191  = 17'h00000;
+      \$2031  = 17'h00000;
     end
   end
-  assign rsp_freed_err = \port$4394$0 [4:1];
-  assign rsp_flushed_err = \port$4409$0 [4:1];
-  assign rsp_grant_err = \port$4388$0 [4:1];
-  assign rsp_grant_pool = \port$4388$0 [6:5];
-  assign rsp_grant_user = \port$4388$55 [23:8];
-  assign rsp_flushed_pool = \port$4409$0 [22:21];
-  assign rsp_flushed_user = \port$4409$0 [20:5];
-  assign rsp_freed_src = \port$4441$0 [0];
-  assign rsp_freed_in_pool = \port$4394$0 [23];
-  assign rsp_freed_pool = \port$4394$0 [22:21];
-  assign rsp_freed_tag = \port$4441$0 [40:33];
-  assign rsp_freed_addr = \port$4441$0 [32:1];
-  assign rsp_freed_user = \port$4394$0 [20:5];
-  assign rsp_grant_ok = \port$4388$0 [0];
-  assign rsp_freed_ok = \port$4394$0 [0];
-  assign rsp_flushed_ok = \port$4409$0 [0];
+  assign rsp_freed_err = \port$4234$0 [4:1];
+  assign rsp_flushed_err = \port$4249$0 [4:1];
+  assign rsp_grant_err = \port$4228$0 [4:1];
+  assign rsp_grant_pool = \port$4228$0 [6:5];
+  assign rsp_grant_user = \port$4228$55 [23:8];
+  assign rsp_flushed_pool = \port$4249$0 [22:21];
+  assign rsp_flushed_user = \port$4249$0 [20:5];
+  assign rsp_freed_src = \port$4281$0 [0];
+  assign rsp_freed_in_pool = \port$4234$0 [23];
+  assign rsp_freed_pool = \port$4234$0 [22:21];
+  assign rsp_freed_tag = \port$4281$0 [40:33];
+  assign rsp_freed_addr = \port$4281$0 [32:1];
+  assign rsp_freed_user = \port$4234$0 [20:5];
+  assign rsp_grant_ok = \port$4228$0 [0];
+  assign rsp_freed_ok = \port$4234$0 [0];
+  assign rsp_flushed_ok = \port$4249$0 [0];
   assign \$signal$72  = { low_water_hit, \$1163 , \$1161 , e1_exhausted, \$1160  };
   assign \$signal$136  = alloc_queue_w_data;
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign log_bank0_k = \$1141 [1:0];
   assign \$signature__addr$272  = \$signal$61 [3:2];
   assign \$signature__en$273  = 1'h1;
@@ -14461,24 +14141,24 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$290  = \$signal$61 [3:2];
   assign \$signature__en$291  = 1'h1;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 [7:0], 11'h000, \port$4388$0 [14:7] };
-  assign rsp_grant_slot = \port$4388$0 [14:7];
-  assign rsp_grant_tag = \port$4388$55 [7:0];
-  assign bus__r_slow_data = { \port$4388$0 [0], \port$4388$0 [4:1], \port$4388$55 [7:0], 11'h000, \port$4388$0 [14:7] };
-  assign req_free_addr = \$2027 [40:1];
-  assign req_free_oor = \$2027 [41];
-  assign req_free_pool = \$2027 [43:42];
-  assign req_free_tag = \$2027 [51:44];
-  assign req_free_hit = \$2027 [54:52];
-  assign req_flush_select = \$2027 [57:55];
-  assign req_flush_pool = \$2027 [43:42];
+  assign handle = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 [7:0], 11'h000, \port$4228$0 [14:7] };
+  assign rsp_grant_slot = \port$4228$0 [14:7];
+  assign rsp_grant_tag = \port$4228$55 [7:0];
+  assign bus__r_slow_data = { \port$4228$0 [0], \port$4228$0 [4:1], \port$4228$55 [7:0], 11'h000, \port$4228$0 [14:7] };
+  assign req_free_addr = \$1867 [40:1];
+  assign req_free_oor = \$1867 [41];
+  assign req_free_pool = \$1867 [43:42];
+  assign req_free_tag = \$1867 [51:44];
+  assign req_free_hit = \$1867 [54:52];
+  assign req_flush_select = \$1867 [57:55];
+  assign req_flush_pool = \$1867 [43:42];
   assign \port$3100$0  = \$1160 ;
   assign \port$3101$0  = \$1161 ;
   assign \port$3103$0  = \$1163 ;
-  assign \port$3980$1  = \$2027 [57:1];
-  assign \port$4700$0  = \$signal$70 ;
+  assign \port$3820$1  = \$1867 [57:1];
+  assign \port$4540$0  = \$signal$70 ;
   assign bus__w_ack = \$signal$248 ;
-  assign \port$4991$0  = \$signal$71 ;
+  assign \port$4831$0  = \$signal$71 ;
   assign \$1162  = 1'h0;
   assign \$1163  = 1'h0;
   assign \$100  = 1'h1;
@@ -14694,7 +14374,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$762  = { 6'h00, bus__w_data[18:0], 9'h000 };
   assign \$764  = { 3'h0, bus__w_data[18:0], 12'h000 };
   assign \$771  = command_queue_push;
-  assign \$846  = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1394 , \$1391 , \$1386 , \$1381 , \$1376 , \$1371 , \$1366 , \$1361 , \$1356 , \$1351 , \$1346 , \$1341 , \$1336 , \$1331 , \$1326 , \$1321 , \$1316 , \$1311 , \$1306 , \$1301 , \$1296 , \$1291 , \$1286 , \$1281 , \$1276 , \$1271 , \$1266 , \$1261 , \$1256 , \$1251 , \$1246 , \$1241 , \$1236 , \$1231 , \$1226 , \$1221 , \$1216 , \$1211 , \$1206 , \$1201 , \$1196 , new_flush };
+  assign \$846  = { w1_pool_is, w1_hit, w1_tag, \$signal$212 , \$1354 , \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], \$1299 [3], \$1295 [3], \$1291 [3], \$1287 [3], \$1283 [3], \$1279 [3], \$1275 [3], \$1271 [3], \$1267 [3], \$1263 [3], \$1259 [3], \$1255 [3], \$1251 [3], \$1247 [3], \$1243 [3], \$1239 [3], \$1235 [3], \$1231 [3], \$1227 [3], \$1223 [3], \$1219 [3], \$1215 [3], \$1211 [3], \$1207 [3], \$1203 [3], \$1199 [3], \$1195 [3], new_flush };
   assign \$850  = \$849 ;
   assign { \$862 [5:3], \$862 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
   assign \$862 [2] = \$auto$rtlil.cc:2739:Not$146 ;

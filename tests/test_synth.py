@@ -142,13 +142,17 @@ def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
     assert ram_outputs_to_logic(netlist, config.name) == []
 
 
-#: Made-up configs beyond the examples: a small ring with 8-bit tags (the tag
-#: increment is widest), and 8 pools, half of them rings (the widest choice of a
-#: grant's slot, tag and snapshot). The larger points (65536 slots, 8 x 4096)
+#: Made-up configs beyond the examples: three pools, one a small ring, with 8-bit
+#: tags (the tag increment is widest; two or three pools make plain ORs that
+#: Yosys maps into chains of small LUTs: bench/sweep.py found the register
+#: file's command queue at 5 levels with 3 pools), and 8 pools, half of them
+#: rings (the widest choice of a grant's slot, tag and snapshot). The larger points (65536 slots, 8 x 4096)
 #: are in docs/benchmarks.md (bench/sweep.py): too slow to synthesize in CI.
 MADE_UP = {
-    "ring_16_tags_8": {"name": "ring16", "tag_bits": 8, "pools": [
-        {"name": "r", "base": 0x1000_0000, "slot_size": 64, "slots": 16, "kind": "ring"}]},
+    "3_pools_ring_16_tags_8": {"name": "p3r", "tag_bits": 8, "pools": [
+        {"name": "r", "base": 0x1000_0000, "slot_size": 64, "slots": 16, "kind": "ring"},
+        {"name": "f", "base": 0x2000_0000, "slot_size": 64, "slots": 256},
+        {"name": "g", "base": 0x3000_0000, "slot_size": 4096, "slots": 64}]},
     "8_pools_half_rings": {"name": "p8r", "tag_bits": 4, "pools": [
         {"name": f"p{i}", "base": 0x1000_0000 * (i + 1), "slot_size": 64, "slots": 256,
          "kind": "ring" if i % 2 else "freelist"} for i in range(8)]},
