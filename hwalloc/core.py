@@ -802,6 +802,7 @@ class HwallocTop(_Timing, wiring.Component):
 
     def __init__(self, config, *, flush=True):
         if not_built_yet(config):
+            self._MustUse__silence = True       # refused, so never to be elaborated
             raise ConfigError(not_built_yet(config))
         self._config = config
         self._flush = flush             # see AllocatorCore

@@ -3,7 +3,9 @@ burst touches, the verdict's order, degraded mode and what a refusal logs.
 The guard's HDL is not built yet (issue 13); its config is refused by the
 generator with a message saying so."""
 
+import gc
 import random
+import warnings
 
 import pytest
 
@@ -56,6 +58,11 @@ def test_a_guarded_config_is_refused_by_the_generator_until_the_guard_is_built(t
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="not built by this version"):
         HwallocTop(CONFIG)
+    # the refused top is not reported as an elaboratable left unused
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert not [w for w in caught if "never used" in str(w.message)]
 
 
 def test_burst_spans():
