@@ -41,8 +41,9 @@ __all__ = ["main"]
 def _load(path):
     try:
         config = load_config(path)
-        if not_built_yet(config):
-            raise ConfigError(not_built_yet(config))
+        problems = not_built_yet(config)
+        if problems:
+            raise ConfigError(problems)
         return config
     except ConfigError as error:
         where = path or f"built-in example {DEFAULT_EXAMPLE}"

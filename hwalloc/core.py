@@ -801,9 +801,10 @@ class HwallocTop(_Timing, wiring.Component):
     """
 
     def __init__(self, config, *, flush=True):
-        if not_built_yet(config):
+        problems = not_built_yet(config)
+        if problems:
             self._MustUse__silence = True       # refused, so never to be elaborated
-            raise ConfigError(not_built_yet(config))
+            raise ConfigError(problems)
         self._config = config
         self._flush = flush             # see AllocatorCore
         members = {"aclk": In(1), "aresetn": In(1)}

@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 __all__ = ["Err", "Op", "Burst", "Grant", "Freed", "Flushed", "Answers", "Model", "Monitor", "LogEntry",
-           "locate", "burst_span", "judge_access", "GuardModel"]
+           "locate", "burst_span", "judge_access", "split_axi_addr", "GuardModel"]
 
 
 class Err(IntEnum):
@@ -129,6 +129,13 @@ def burst_span(addr, length, size, burst):
     return None
 
 
+def split_axi_addr(config, axi_addr):
+    """``(address, tag)`` of an address on the guard's ``s_axi`` (the tag in its
+    top T bits, SPEC §8)."""
+    width = config.addr_width
+    return axi_addr & ((1 << width) - 1), axi_addr >> width
+
+
 def _area_of(config, byte):
     """The pool or region holding ``byte`` (a Pool, a Region or None)."""
     for area in (*config.pools, *config.regions):
@@ -202,9 +209,7 @@ class GuardModel:
         self.checks = self.refused = 0
 
     def split(self, axi_addr):
-        """``(address, tag)`` of an address on ``s_axi`` (the tag in its top T bits)."""
-        width = self.config.addr_width
-        return axi_addr & ((1 << width) - 1), axi_addr >> width
+        return split_axi_addr(self.config, axi_addr)
 
     def access(self, held, *, axi_addr, length, size, burst, write):
         """One AR (``write`` False) or AW burst: its verdict, counted, and the
@@ -398,8 +403,7 @@ class Monitor:
         presented) and raises ERROR and ACCESS."""
         if err == Err.OK:
             return
-        width = self.config.addr_width
-        addr, tag = axi_addr & ((1 << width) - 1), axi_addr >> width
+        addr, tag = split_axi_addr(self.config, axi_addr)
         pool = locate(self.config, addr)[0]
         self._error(LogEntry(err, Op.WRITE_ACCESS if write else Op.READ_ACCESS, 2,
                              0xFF if pool is None else pool, tag, addr % 2**32, axi_id, cycle % 2**32))
