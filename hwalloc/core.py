@@ -72,6 +72,11 @@ _ALLOC_DONE_STAGE = 5
 #: pool (a LUT a bit); wider ones after it, on a carry chain.
 LUT_INCREMENT_BITS = 6
 _FREE_DONE_STAGE = 5
+#: Edges from the guard's question (``view_pool``, ``view_slot``) to its answer.
+VIEW_STAGES = 2
+#: Edges from an alloc's commit to its grant record in the memories: the
+#: guard's view of the never-used slots runs this late (hwalloc.pool).
+VIEW_DELAY = 4
 
 
 def _native_members(config):
@@ -119,6 +124,10 @@ def _core_members(config):
         "flushed_src": Out(1), "flushed_pool": Out(P),
         "busy": Out(1),
     })
+    if config.guard is not None:
+        # the guard's view of a slot (VIEW_STAGES edges after it is asked)
+        members.update({"view_pool": In(len(config.pools)), "view_slot": In(config.slot_bits),
+                        "view_held": Out(1), "view_tag": Out(max(T, 1))})
     return members
 
 
@@ -214,6 +223,8 @@ class AllocatorCore(_Timing, wiring.Component):
         state = [KINDS[pool.kind](m, pool, cfg, reg) for pool in pools]
         # the pools whose grants may overwrite (rings)
         rings = [st.index for st in state if st.overwrites]
+        if cfg.guard is not None:
+            self._view(m, state)
 
         # ---- alloc stage 0: capture the handshake -----------------------------
         a0_valid = reg("a0_valid", valid=True)
@@ -786,6 +797,35 @@ class AllocatorCore(_Timing, wiring.Component):
             m.d.sync += part.eq(Cat(*valids[6 * i:6 * i + 6]).any())
         m.d.comb += self.busy.eq(or_all(parts))
         return m
+
+
+    def _view(self, m, state):
+        """The guard's view of one slot (SPEC §8): asked at edge e with
+        ``view_pool`` (one-hot) and ``view_slot`` (from registers), answered
+        after edge e + VIEW_STAGES on ``view_held`` and ``view_tag``. Its own
+        read port of each pool's records, and the never-used slots as of
+        VIEW_DELAY edges ago: a consistent picture of the slot as of some request
+        accepted less than L cycles before, not forwarded (the SPEC leaves a
+        burst free to see or miss what was accepted in the last L cycles)."""
+        n = len(state)
+        # edge e: the address taken, and the never-used compare registered;
+        # edge e + 1: the records in their registers, the flags beside them
+        never0, pool0, never1, pool1 = Signal(n), Signal(n), Signal(n), Signal(n)
+        m.d.sync += [pool0.eq(self.view_pool), pool1.eq(pool0), never1.eq(never0)]
+        held2, tag2 = Signal(), Signal(len(self.view_tag))
+        held_by, tag_by = [], []
+        for st in state:
+            sb = st.pool.slot_bits
+            m.d.comb += [st.view_grant_r.addr.eq(self.view_slot[:sb]),
+                         st.view_parity_r.addr.eq(self.view_slot[:sb])]
+            m.d.sync += never0[st.index].eq(st.view_never_granted(m, self.view_slot, VIEW_DELAY))
+            record = st.view_grant_r.data
+            held_by.append(pool1[st.index] & ~never1[st.index] & (st.view_parity_r.data == record.snap))
+            if st.tag_bits:
+                tag_by.append((pool1[st.index], record.tag))
+        m.d.sync += [held2.eq(or_all(held_by)),
+                     tag2.eq(choose_one_hot(tag_by, len(tag2)) if tag_by else 0)]
+        m.d.comb += [self.view_held.eq(held2), self.view_tag.eq(tag2)]
 
 
 class HwallocTop(_Timing, wiring.Component):

@@ -68,9 +68,15 @@ class PoolState:
         self.tag_bits = T = config.tag_bits
         n, name = pool.slots, pool.name
         latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
-        self.grant_w, (self.grant_r, self.last_r) = memory(m, f"{name}_grant", latest, n, reads=2,
-                                                           registered_write=True)
-        self.parity_w, (self.parity_r, self.copy_r) = memory(m, f"{name}_parity", 1, n, reads=2)
+        # with a guard, a third read port of each (a copy of each RAM): the
+        # guard's own view of the slots (see :meth:`view_never_granted`)
+        reads = 3 if config.guard is not None else 2
+        self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
+            m, f"{name}_grant", latest, n, reads=reads, registered_write=True)
+        self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
+            m, f"{name}_parity", 1, n, reads=reads)
+        self.view_grant_r = view_grant[0] if view_grant else None
+        self.view_parity_r = view_parity[0] if view_parity else None
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
         self.fresh = Signal(range(n + 1), name=f"{name}_fresh")
         # slots 0..seen-1 were granted since reset: their grant records hold
@@ -103,6 +109,19 @@ class PoolState:
         """``slot`` is free whatever the memories hold: not granted since reset
         or the last flush, as the allocs committed so far leave it (free stage 2)."""
         return at_least(slot, self.fresh)
+
+    def _delayed(self, m, signal, delay):
+        for k in range(delay):
+            copy = Signal.like(signal, name=f"{signal.name}_view{k + 1}")
+            m.d.sync += copy.eq(signal)
+            signal = copy
+        return signal
+
+    def view_never_granted(self, m, slot, delay):
+        """:meth:`never_granted` as the guard's view sees it: with the pool's
+        state ``delay`` edges late, the time a grant takes from its commit to
+        its record in the memories, so that the view's counter and records agree."""
+        return at_least(slot, self._delayed(m, self.fresh, delay))
 
     def head_parts(self, select):
         """The queue's head read at the commit, as ``(select, entry)`` per memory

@@ -49,6 +49,9 @@ class RingPool(PoolState):
         # the slots from the pointer on, until it has lapped
         return super().never_granted(slot) & ~self.lapped
 
+    def view_never_granted(self, m, slot, delay):
+        return super().view_never_granted(m, slot, delay) & ~self._delayed(m, self.lapped, delay)
+
     def fresh_parity(self, flip, flip_parity):
         return Mux(flip, flip_parity, self.copy_r.data)
 
