@@ -173,3 +173,26 @@ class ShiftQueue:
     def at_limit(self):
         """Every entry held (a register)."""
         return self.full[self.depth - 1]
+
+
+class Skid:
+    """One register stage on a valid/ready channel at full rate (a skid
+    buffer): ``out_valid`` and ``out_data`` are registers, and so is
+    ``in_ready``, so that no path crosses it from either side. The caller
+    drives ``in_valid``, ``in_data`` and ``out_ready``."""
+
+    def __init__(self, m, width, name):
+        self.in_valid, self.out_ready = Signal(name=f"{name}_in_valid"), Signal(name=f"{name}_out_ready")
+        self.in_data = Signal(width, name=f"{name}_in_data")
+        self.out_valid = Signal(name=f"{name}_out_valid")
+        self.out_data = Signal(width, name=f"{name}_out_data", reset_less=True)
+        spare_valid = Signal(name=f"{name}_spare_valid")
+        spare = Signal(width, name=f"{name}_spare", reset_less=True)
+        self.in_ready = ~spare_valid
+        with m.If(~self.out_valid | self.out_ready):
+            # the output moves on: to the spare beat if one waits, else to the input
+            m.d.sync += [self.out_valid.eq(spare_valid | self.in_valid),
+                         self.out_data.eq(Mux(spare_valid, spare, self.in_data)),
+                         spare_valid.eq(0)]
+        with m.Elif(self.in_valid & ~spare_valid):
+            m.d.sync += [spare_valid.eq(1), spare.eq(self.in_data)]

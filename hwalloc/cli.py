@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config, not_built_yet
+from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
 from .emit import generate
 from .pnr import DEVICES
 from .tb.scoreboard import Stats
@@ -40,11 +40,7 @@ __all__ = ["main"]
 
 def _load(path):
     try:
-        config = load_config(path)
-        problems = not_built_yet(config)
-        if problems:
-            raise ConfigError(problems)
-        return config
+        return load_config(path)
     except ConfigError as error:
         where = path or f"built-in example {DEFAULT_EXAMPLE}"
         print(f"hwalloc: {where}: config refused, nothing written:", file=sys.stderr)

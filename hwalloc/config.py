@@ -21,7 +21,7 @@ from .kinds import KINDS
 __all__ = [
     "MIN_LATENCY", "MAX_LATENCY", "RECYCLE_DELAY",
     "ConfigError", "Pool", "Region", "Guard", "Config",
-    "load_config", "parse_config", "not_built_yet", "example_path", "example_names", "DEFAULT_EXAMPLE",
+    "load_config", "parse_config", "example_path", "example_names", "DEFAULT_EXAMPLE",
 ]
 
 #: Smallest grant latency the pipeline can meet (alloc: capture, check, commit,
@@ -414,16 +414,6 @@ def _check_layout(check, pools, regions):
             if base_a < end_b and base_b < end_a:
                 check.problem(field_a, f"[{base_a:#x}, {end_a:#x}) overlaps {field_b} "
                                        f"[{base_b:#x}, {end_b:#x})")
-
-
-def not_built_yet(config):
-    """What in a valid ``config`` this version cannot build yet, one message
-    each (empty: everything). The guard's model and config are in place
-    (hwalloc.model.judge_access); its HDL is not (issue 13)."""
-    if config.guard is not None:
-        return ["guard: the access guard (SPEC §8) is not built by this version of hwalloc yet; "
-                "the rest of the config is valid: without `guard` it builds"]
-    return []
 
 
 def load_config(source=None):

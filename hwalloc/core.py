@@ -57,11 +57,12 @@ from amaranth.lib.wiring import In, Out
 
 from ._rtl import any_of, at_least, choose_one_hot, eq_chunks, equal, or_all, plus_small
 from .axil import AxiLiteAdapter, axil_members
-from .config import MIN_LATENCY, RECYCLE_DELAY, ConfigError, not_built_yet
+from .config import MIN_LATENCY, RECYCLE_DELAY
 from .kinds import KINDS
 from .model import Err
 from .regfile import RegisterFile, read_depth
-from .regs import IRQ_BITS
+from .guard import VIEW_STAGES, AccessGuard, axi4_members
+from .regs import irq_bits
 
 __all__ = ["AllocatorCore", "HwallocTop"]
 
@@ -72,11 +73,11 @@ _ALLOC_DONE_STAGE = 5
 #: pool (a LUT a bit); wider ones after it, on a carry chain.
 LUT_INCREMENT_BITS = 6
 _FREE_DONE_STAGE = 5
-#: Edges from the guard's question (``view_pool``, ``view_slot``) to its answer.
-VIEW_STAGES = 2
 #: Edges from an alloc's commit to its grant record in the memories: the
 #: guard's view of the never-used slots runs this late (hwalloc.pool).
 VIEW_DELAY = 4
+#: The guard's view ports (AllocatorCore with a guard): its reads' and its writes'.
+VIEWS = ("view_ar", "view_aw")
 
 
 def _native_members(config):
@@ -125,9 +126,11 @@ def _core_members(config):
         "busy": Out(1),
     })
     if config.guard is not None:
-        # the guard's view of a slot (VIEW_STAGES edges after it is asked)
-        members.update({"view_pool": In(len(config.pools)), "view_slot": In(config.slot_bits),
-                        "view_held": Out(1), "view_tag": Out(max(T, 1))})
+        # the guard's views of a slot (VIEW_STAGES edges after it is asked): one
+        # for its reads (AR), one for its writes (AW)
+        for view in VIEWS:
+            members.update({f"{view}_pool": In(len(config.pools)), f"{view}_slot": In(config.slot_bits),
+                            f"{view}_held": Out(1), f"{view}_tag": Out(max(T, 1))})
     return members
 
 
@@ -224,7 +227,8 @@ class AllocatorCore(_Timing, wiring.Component):
         # the pools whose grants may overwrite (rings)
         rings = [st.index for st in state if st.overwrites]
         if cfg.guard is not None:
-            self._view(m, state)
+            for k, view in enumerate(VIEWS):
+                self._view(m, state, k, view)
 
         # ---- alloc stage 0: capture the handshake -----------------------------
         a0_valid = reg("a0_valid", valid=True)
@@ -799,33 +803,37 @@ class AllocatorCore(_Timing, wiring.Component):
         return m
 
 
-    def _view(self, m, state):
-        """The guard's view of one slot (SPEC §8): asked at edge e with
-        ``view_pool`` (one-hot) and ``view_slot`` (from registers), answered
-        after edge e + VIEW_STAGES on ``view_held`` and ``view_tag``. Its own
-        read port of each pool's records, and the never-used slots as of
-        VIEW_DELAY edges ago: a consistent picture of the slot as of some request
-        accepted less than L cycles before, not forwarded (the SPEC leaves a
-        burst free to see or miss what was accepted in the last L cycles)."""
+    def _view(self, m, state, k, view):
+        """One of the guard's views of a slot (SPEC §8): asked at edge e with
+        ``<view>_pool`` (one-hot) and ``<view>_slot`` (from registers), answered
+        after edge e + VIEW_STAGES on ``<view>_held`` and ``<view>_tag``. Its
+        own read port (``k``) of each pool's records, and the never-used slots
+        as of VIEW_DELAY edges ago: a consistent picture of the slot as of some
+        request accepted less than L cycles before, not forwarded (the SPEC
+        leaves a burst free to see or miss what was accepted in the last L
+        cycles)."""
         n = len(state)
+        ask_pool, ask_slot = getattr(self, f"{view}_pool"), getattr(self, f"{view}_slot")
         # edge e: the address taken, and the never-used compare registered;
         # edge e + 1: the records in their registers, the flags beside them
-        never0, pool0, never1, pool1 = Signal(n), Signal(n), Signal(n), Signal(n)
-        m.d.sync += [pool0.eq(self.view_pool), pool1.eq(pool0), never1.eq(never0)]
-        held2, tag2 = Signal(), Signal(len(self.view_tag))
+        never0, pool0, never1, pool1 = (Signal(n, name=f"{view}_{part}")
+                                        for part in ("never0", "pool0", "never1", "pool1"))
+        m.d.sync += [pool0.eq(ask_pool), pool1.eq(pool0), never1.eq(never0)]
+        held2, tag2 = Signal(name=f"{view}_held2"), Signal(len(getattr(self, f"{view}_tag")),
+                                                         name=f"{view}_tag2")
         held_by, tag_by = [], []
         for st in state:
             sb = st.pool.slot_bits
-            m.d.comb += [st.view_grant_r.addr.eq(self.view_slot[:sb]),
-                         st.view_parity_r.addr.eq(self.view_slot[:sb])]
-            m.d.sync += never0[st.index].eq(st.view_never_granted(m, self.view_slot, VIEW_DELAY))
-            record = st.view_grant_r.data
-            held_by.append(pool1[st.index] & ~never1[st.index] & (st.view_parity_r.data == record.snap))
+            grant_r, parity_r = st.view_grant_r[k], st.view_parity_r[k]
+            m.d.comb += [grant_r.addr.eq(ask_slot[:sb]), parity_r.addr.eq(ask_slot[:sb])]
+            m.d.sync += never0[st.index].eq(st.view_never_granted(m, ask_slot, VIEW_DELAY))
+            record = grant_r.data
+            held_by.append(pool1[st.index] & ~never1[st.index] & (parity_r.data == record.snap))
             if st.tag_bits:
                 tag_by.append((pool1[st.index], record.tag))
         m.d.sync += [held2.eq(or_all(held_by)),
                      tag2.eq(choose_one_hot(tag_by, len(tag2)) if tag_by else 0)]
-        m.d.comb += [self.view_held.eq(held2), self.view_tag.eq(tag2)]
+        m.d.comb += [getattr(self, f"{view}_held").eq(held2), getattr(self, f"{view}_tag").eq(tag2)]
 
 
 class HwallocTop(_Timing, wiring.Component):
@@ -841,10 +849,6 @@ class HwallocTop(_Timing, wiring.Component):
     """
 
     def __init__(self, config, *, flush=True):
-        problems = not_built_yet(config)
-        if problems:
-            self._MustUse__silence = True       # refused, so never to be elaborated
-            raise ConfigError(problems)
         self._config = config
         self._flush = flush             # see AllocatorCore
         members = {"aclk": In(1), "aresetn": In(1)}
@@ -858,9 +862,37 @@ class HwallocTop(_Timing, wiring.Component):
                 members["flush_ready"] = Out(1)
         members.update(axil_members())
         members["irq"] = Out(1)
+        members.update(self._guard_ports())
         super().__init__(wiring.Signature(members))
         # inner state that the formal harness (hwalloc.formal) checks: not ports
-        self.probe = {name: Signal(IRQ_BITS) for name in ("irq_status", "irq_set", "irq_clear")}
+        self.probe = {name: Signal(irq_bits(config)) for name in ("irq_status", "irq_set", "irq_clear")}
+
+    def _guard_ports(self):
+        """``s_axi_*`` and ``m_axi_*`` of a guard (SPEC §8), else none."""
+        cfg = self._config
+        if cfg.guard is None:
+            return {}
+        g, A, T = cfg.guard, cfg.addr_width, cfg.tag_bits
+        return {**axi4_members("s_axi", addr_width=A + T, data_bytes=g.data_bytes,
+                               id_width=g.id_width, master=False),
+                **axi4_members("m_axi", addr_width=A, data_bytes=g.data_bytes,
+                               id_width=g.id_width, master=True)}
+
+    def _connect_guard(self, m, core, regs):
+        guard = m.submodules.guard = AccessGuard(self._config)
+        for name in self._guard_ports():
+            port, inner = getattr(self, name), getattr(guard, name)
+            m.d.comb += (inner.eq(port) if self.signature.members[name].flow == wiring.In
+                         else port.eq(inner))
+        for d in ("ar", "aw"):
+            for part in ("pool", "slot"):
+                m.d.comb += getattr(core, f"view_{d}_{part}").eq(getattr(guard, f"view_{d}_{part}"))
+            for part in ("held", "tag"):
+                m.d.comb += getattr(guard, f"view_{d}_{part}").eq(getattr(core, f"view_{d}_{part}"))
+            for part in ("checked", "refused", "err", "id", "addr", "tag", "pool"):
+                m.d.comb += getattr(regs, f"guard_{d}_{part}").eq(getattr(guard, f"{d}_{part}"))
+        m.d.comb += [guard.lock_on.eq(regs.guard_lock_on), guard.unlock.eq(regs.guard_unlock),
+                     regs.guard_locked.eq(guard.locked)]
 
     def elaborate(self, platform):
         m = Module()
@@ -877,6 +909,8 @@ class HwallocTop(_Timing, wiring.Component):
             port, inner = getattr(self, name), getattr(axil, name)
             m.d.comb += (inner.eq(port) if axil.signature.members[name].flow == wiring.In
                          else port.eq(inner))
+        if cfg.guard is not None:
+            self._connect_guard(m, core, regs)
 
         running = Signal()
         m.d.sync += running.eq(1)

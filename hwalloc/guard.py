@@ -32,10 +32,11 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import at_least, choose_one_hot, equal
+from ._rtl import ShiftQueue, Skid, any_of, at_least, choose_one_hot, equal
 from .model import Burst, Err
 
-__all__ = ["BurstDecode", "DECODE_STAGES"]
+__all__ = ["AccessGuard", "BurstDecode", "DECODE_STAGES", "GUARD_LATENCY", "LOG_DELAY",
+           "axi4_members"]
 
 #: Edges from a burst's capture to :class:`BurstDecode`'s outputs.
 DECODE_STAGES = 5
@@ -59,7 +60,12 @@ class BurstDecode(wiring.Component):
     ``out_err``: ACCESS_OUTSIDE, ACCESS_RO or ACCESS_BOUNDS, or OK (0): the
         first of those that applies, in SPEC §5's order.
     ``out_pool`` (one-hot, a bit per pool), ``out_slot``: the pool and slot
-        of a burst that is OK so far (0 otherwise, and for a region).
+        of the burst's first byte (no bit set for a region or outside every
+        pool); meaningful when ``out_err`` is OK. Registers, so that the guard
+        asks its view of the slot with no logic in front of the RAMs.
+    ``out_log_pool``: the index of the pool that holds the burst's address
+        (its first beat's, which a WRAP burst need not start its container
+        with), 0xFF if none: what a refusal's log entry names (SPEC §6).
     """
 
     def __init__(self, config):
@@ -70,6 +76,7 @@ class BurstDecode(wiring.Component):
             "burst": In(2), "write": In(1),
             "out_valid": Out(1), "out_write": Out(1), "out_err": Out(4),
             "out_pool": Out(len(config.pools)), "out_slot": Out(config.slot_bits),
+            "out_log_pool": Out(8),
         })
 
     def elaborate(self, platform):
@@ -91,13 +98,16 @@ class BurstDecode(wiring.Component):
             mask.eq(beat_mask), spread.eq(self.len << self.size),
             size_ok0.eq(self.size <= cfg.guard.max_size),
             wrap_len0.eq((self.len == 1) | (self.len == 3) | (self.len == 7) | (self.len == 15)),
-            aligned0.eq(~(self.addr[:7] & beat_mask).any()),
+            # (on a carry chain: a plain OR of these terms maps into a chain of LUTs)
+            aligned0.eq(~any_of([self.addr[i] & beat_mask[i] for i in range(7) if i < cfg.addr_width],
+                                chain=True)),
         ]
         container = spread | mask              # a WRAP burst's: len + 1 is a power of two
 
         # ---- stage 2: first and last byte ---------------------------------------------
         v1, w1, ok1 = Signal(), Signal(), Signal()
-        first1 = Signal(A)
+        first1, start1 = Signal(A), Signal(A)
+        m.d.sync += start1.eq(addr0)
         last1 = Signal(max(A, LEN_BITS + 6) + 1)   # bits A and up: past the address space
         m.d.sync += [v1.eq(v0), w1.eq(w0),
                      ok1.eq(size_ok0 & Mux(burst0 == Burst.WRAP, wrap_len0 & aligned0, burst0 != 3))]
@@ -122,6 +132,9 @@ class BurstDecode(wiring.Component):
                 stays[k].eq(at_least(first1, area.base) & ~at_least(last1, area.end)),
                 enters[k].eq(before_end & at_least(last1, area.base)),
             ]
+        start_in = Signal(npools)       # the burst's address is in pool p
+        for pool in cfg.pools:
+            m.d.sync += start_in[pool.index].eq(at_least(start1, pool.base) & ~at_least(start1, pool.end))
         slots, same = [], Signal(npools)
         for pool in cfg.pools:
             ob = pool.offset_bits
@@ -135,7 +148,7 @@ class BurstDecode(wiring.Component):
         # ---- stage 4: the first byte's area, as flags --------------------------------
         v3, w3, ok3 = Signal(), Signal(), Signal()
         inside3, stays3, enters3, ro3, bounds3 = Signal(), Signal(), Signal(), Signal(), Signal()
-        pool3, slot3 = Signal(npools), Signal(self._slot_bits)
+        pool3, slot3, log_pool3 = Signal(npools), Signal(self._slot_bits), Signal(8)
         in_pool = first_in[:npools]
         ro = Cat(Const(area.access == "ro") for area in areas)
         m.d.sync += [
@@ -143,13 +156,15 @@ class BurstDecode(wiring.Component):
             inside3.eq(first_in.any()), stays3.eq((first_in & stays).any()), enters3.eq(enters.any()),
             ro3.eq((first_in & ro).any()), bounds3.eq((in_pool & ~same).any()),
             pool3.eq(in_pool),
+            log_pool3.eq(choose_one_hot([(start_in[p], Const(p, 8)) for p in range(npools)]
+                                        + [(~start_in.any(), Const(0xFF, 8))], 8)),
             slot3.eq(choose_one_hot(zip(in_pool, slots, strict=True), self._slot_bits)),
         ]
 
         # ---- stage 5: the verdict, in SPEC §5's order -------------------------------
         v4, w4 = Signal(), Signal()
-        err4, pool4, slot4 = Signal(4), Signal(npools), Signal(self._slot_bits)
-        m.d.sync += [v4.eq(v3), w4.eq(w3), pool4.eq(pool3), slot4.eq(slot3)]
+        err4, pool4, slot4, log_pool4 = Signal(4), Signal(npools), Signal(self._slot_bits), Signal(8)
+        m.d.sync += [v4.eq(v3), w4.eq(w3), pool4.eq(pool3), slot4.eq(slot3), log_pool4.eq(log_pool3)]
         refuse_outside = int(cfg.guard.outside == "refuse")
         with m.If(~ok3 | (inside3 & ~stays3) | (~inside3 & (enters3 | refuse_outside))):
             m.d.sync += err4.eq(Err.ACCESS_OUTSIDE)
@@ -160,6 +175,303 @@ class BurstDecode(wiring.Component):
         with m.Else():
             m.d.sync += err4.eq(Err.OK)
         m.d.comb += [self.out_valid.eq(v4), self.out_write.eq(w4), self.out_err.eq(err4),
-                     self.out_pool.eq(Mux(err4 == Err.OK, pool4, 0)),
-                     self.out_slot.eq(Mux(err4 == Err.OK, slot4, 0))]
+                     self.out_pool.eq(pool4), self.out_slot.eq(slot4), self.out_log_pool.eq(log_pool4)]
         return m
+
+
+# ---- the guard --------------------------------------------------------------
+
+#: Edges from the question to the guard's view of a slot to its answer
+#: (:class:`hwalloc.core.AllocatorCore`'s ``view_*`` ports).
+VIEW_STAGES = 2
+#: G: a burst whose AR or AW handshake is at edge t can be taken on ``m_axi``
+#: at edge t + G at the earliest (SPEC §8's added latency).
+GUARD_LATENCY = DECODE_STAGES + VIEW_STAGES + 3
+#: Edges from a burst's handshake to the edge at which the register file takes
+#: its refusal (the log entry, the counters, the interrupt).
+LOG_DELAY = GUARD_LATENCY
+#: Bursts of one direction in the guard at once (in its pipeline or waiting
+#: for ``m_axi``): enough for one a clock while ``m_axi`` takes one a clock.
+QUEUE_DEPTH = GUARD_LATENCY + 2
+#: Forwarded bursts of one direction whose response has not come back, at most.
+OUTSTANDING = 255
+#: AXI4 response codes.
+OKAY, SLVERR = 0, 2
+
+#: The AXI4 signals a master drives ("m") or a slave drives ("s"), per channel,
+#: as (name, width or what it is named after).
+_AXI4 = (
+    *((f"aw{n}", w, "m") for n, w in (("id", "id"), ("addr", "addr"), ("len", 8), ("size", 3),
+                                      ("burst", 2), ("lock", 1), ("cache", 4), ("prot", 3),
+                                      ("qos", 4), ("valid", 1))),
+    ("awready", 1, "s"),
+    ("wdata", "data", "m"), ("wstrb", "strb", "m"), ("wlast", 1, "m"), ("wvalid", 1, "m"),
+    ("wready", 1, "s"),
+    ("bid", "id", "s"), ("bresp", 2, "s"), ("bvalid", 1, "s"), ("bready", 1, "m"),
+    *((f"ar{n}", w, "m") for n, w in (("id", "id"), ("addr", "addr"), ("len", 8), ("size", 3),
+                                      ("burst", 2), ("lock", 1), ("cache", 4), ("prot", 3),
+                                      ("qos", 4), ("valid", 1))),
+    ("arready", 1, "s"),
+    ("rid", "id", "s"), ("rdata", "data", "s"), ("rresp", 2, "s"), ("rlast", 1, "s"),
+    ("rvalid", 1, "s"), ("rready", 1, "m"),
+)
+#: The fields of an address channel that the guard passes on unchanged.
+_PASSED = ("id", "len", "size", "burst", "lock", "cache", "prot", "qos")
+
+
+def axi4_members(prefix, *, addr_width, data_bytes, id_width, master):
+    """The members of an AXI4 port ``prefix``_* (SPEC §8), as its master
+    (``master``) or its slave sees them."""
+    widths = {"id": id_width, "addr": addr_width, "data": 8 * data_bytes, "strb": data_bytes}
+    return {f"{prefix}_{name}": (Out if (by == "m") == master else In)(widths.get(width, width))
+            for name, width, by in _AXI4}
+
+
+class AccessGuard(wiring.Component):
+    """The access guard of SPEC §8 between ``s_axi`` (the bus master) and
+    ``m_axi`` (memory), with the allocator's view ports.
+
+    Each AR and AW burst goes through :class:`BurstDecode` (its bytes, pool or
+    region and slot: OUTSIDE, RO, BOUNDS), then asks the core's view of that
+    slot (held, tag: FREE, TAG), then the lock (LOCKED, writes). The verdict's
+    edge is ``GUARD_LATENCY - 1`` edges after the handshake; a burst that passes
+    enters the direction's queue, whose head is ``m_axi``'s address channel
+    (registers). The pipeline never stalls: ``*ready`` says whether the queue
+    has room for every burst in flight.
+
+    A refused burst enters the same queue and waits at its head until every
+    burst forwarded before it has answered, so that its answer (``len`` + 1
+    zero beats with SLVERR, or B SLVERR once its W beats are drained) keeps
+    AXI's order; bursts behind it wait for its answer. This is stricter than
+    AXI asks (per ID) and costs nothing while nothing is refused.
+
+    W beats follow the verdicts in AW order (a queue of one bit a burst): a
+    forwarded burst's beats go to ``m_axi`` through a register stage, a refused
+    one's are taken and dropped. R and B come back through a register stage
+    each, the refusals' answers merged in.
+
+    Register-file side: ``lock_on`` (GUARD_CTRL.LOCK_ON_VIOLATION), ``unlock``
+    (a pulse), ``locked``; per direction ``ar``/``aw``, a registered event a
+    burst judged: ``*_checked``, ``*_refused`` and the log entry's fields.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        g, A, T = config.guard, config.addr_width, config.tag_bits
+        members = {}
+        members.update(axi4_members("s_axi", addr_width=A + T, data_bytes=g.data_bytes,
+                                    id_width=g.id_width, master=False))
+        members.update(axi4_members("m_axi", addr_width=A, data_bytes=g.data_bytes,
+                                    id_width=g.id_width, master=True))
+        for d in ("ar", "aw"):
+            members.update({
+                f"view_{d}_pool": Out(len(config.pools)), f"view_{d}_slot": Out(config.slot_bits),
+                f"view_{d}_held": In(1), f"view_{d}_tag": In(max(T, 1)),
+                f"{d}_checked": Out(1), f"{d}_refused": Out(1), f"{d}_err": Out(4),
+                f"{d}_id": Out(g.id_width), f"{d}_addr": Out(min(A, 32)), f"{d}_tag": Out(max(T, 1)),
+                f"{d}_pool": Out(8),
+            })
+        members.update({"lock_on": In(1), "unlock": In(1), "locked": Out(1)})
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        ar = self._judge(m, "ar")
+        aw = self._judge(m, "aw")
+
+        # ---- the verdict's edge: the lock (degraded mode), AR before AW ---------
+        # (the AR of this edge locks the guard for the AW of the same edge)
+        locked = self.locked
+        ar_refused = ar.valid & (ar.err != Err.OK)
+        aw_locked = aw.valid & (locked | (self.lock_on & ar_refused))
+        aw_err = Mux(aw_locked, Err.ACCESS_LOCKED, aw.err)
+        aw_refused = aw.valid & (aw_err != Err.OK)
+        m.d.sync += locked.eq((locked & ~self.unlock) | (self.lock_on & (ar_refused | aw_refused)))
+        for d, side, err, refused in (("ar", ar, ar.err, ar_refused), ("aw", aw, aw_err, aw_refused)):
+            m.d.sync += [getattr(self, f"{d}_checked").eq(side.valid),
+                         getattr(self, f"{d}_refused").eq(refused),
+                         getattr(self, f"{d}_err").eq(err),
+                         getattr(self, f"{d}_id").eq(side.fields["id"]),
+                         getattr(self, f"{d}_addr").eq(side.addr[:32]),
+                         getattr(self, f"{d}_tag").eq(side.tag),
+                         getattr(self, f"{d}_pool").eq(side.log_pool)]
+            m.d.comb += [side.queue.push.eq(side.valid), side.queue.w_data.eq(Cat(~refused, side.entry))]
+        self._reads(m, ar)
+        self._writes(m, aw, forward=~aw_refused)
+        return m
+
+    def _judge(self, m, d):
+        """One direction's check up to the verdict's edge (less the lock):
+        returns its registers at that edge and its queue."""
+        cfg = self._config
+        A, T = cfg.addr_width, cfg.tag_bits
+        port = {name: getattr(self, f"s_axi_{d}{name}") for name in (*_PASSED, "addr", "valid", "ready")}
+        # bursts in the pipeline or the queue (``ready`` is driven from it)
+        used = Signal(range(QUEUE_DEPTH + 1), name=f"{d}_used")
+        accept = port["valid"] & port["ready"]
+
+        m.submodules[f"{d}_decode"] = decode = BurstDecode(self._config)
+        m.d.comb += [decode.valid.eq(accept), decode.addr.eq(port["addr"][:A]),
+                     decode.len.eq(port["len"]), decode.size.eq(port["size"]),
+                     decode.burst.eq(port["burst"]), decode.write.eq(d == "aw")]
+
+        def delayed(value, edges, name):
+            for k in range(edges):
+                stage = Signal.like(value, name=f"{d}_{name}_{k}", reset_less=True)
+                m.d.sync += stage.eq(value)
+                value = stage
+            return value
+
+        # what the burst carries, alongside the check: the fields passed on, the
+        # address without tag bits, the tag
+        fields = Cat(*(port[name] for name in _PASSED))
+        carried = Cat(fields, port["addr"][:A], port["addr"][A:] if T else Const(0, 1))
+        carried = delayed(carried, DECODE_STAGES + VIEW_STAGES + 1, "carried")
+        # the view is asked straight from the decode's registers
+        m.d.comb += [getattr(self, f"view_{d}_pool").eq(decode.out_pool),
+                     getattr(self, f"view_{d}_slot").eq(decode.out_slot)]
+        # the decode's answers, waiting for the view's
+        valid = decode.out_valid
+        for k in range(VIEW_STAGES + 1):
+            stage = Signal(name=f"{d}_valid_d{k}")
+            m.d.sync += stage.eq(valid)
+            valid = stage
+        err_d = delayed(decode.out_err, VIEW_STAGES + 1, "decode_err")
+        in_pool_d = delayed(decode.out_pool.any(), VIEW_STAGES + 1, "in_pool")
+        log_pool_d = delayed(decode.out_log_pool, VIEW_STAGES + 1, "log_pool")
+
+        # ---- V1: FREE and TAG from the view -----------------------------------------
+        out = _Judged()
+        out.valid = Signal(name=f"{d}_v1_valid")
+        out.err = Signal(4, name=f"{d}_v1_err")
+        out.carried = Signal(len(carried), name=f"{d}_v1_carried", reset_less=True)
+        out.log_pool = Signal(8, name=f"{d}_v1_log_pool", reset_less=True)
+        held, view_tag = getattr(self, f"view_{d}_held"), getattr(self, f"view_{d}_tag")
+        tag = carried[len(fields) + A:]
+        mismatch = Const(0) if not T else ~equal(tag, view_tag[:T])
+        m.d.sync += [out.valid.eq(valid), out.carried.eq(carried), out.log_pool.eq(log_pool_d),
+                     out.err.eq(Mux(err_d != Err.OK, err_d,
+                                    Mux(in_pool_d & ~held, Err.ACCESS_FREE,
+                                        Mux(in_pool_d & mismatch, Err.ACCESS_TAG, Err.OK))))]
+        widths = {name: len(port[name]) for name in _PASSED}
+        out.fields, lo = {}, 0
+        for name in _PASSED:
+            out.fields[name] = out.carried[lo:lo + widths[name]]
+            lo += widths[name]
+        out.addr = out.carried[lo:lo + A]
+        out.tag = out.carried[lo + A:]
+        out.entry = Cat(out.carried[:lo + A])       # what m_axi is given
+        out.queue = ShiftQueue(m, 1 + len(out.entry), QUEUE_DEPTH, f"{d}_queue")
+        out.used, out.accept = used, accept
+        return out
+
+    def _head(self, side):
+        """The queue head's fields: whether it is forwarded, and m_axi's."""
+        head = side.queue.head
+        fields, lo = {}, 1
+        for name in _PASSED:
+            width = len(side.fields[name])
+            fields[name] = head[lo:lo + width]
+            lo += width
+        fields["addr"] = head[lo:lo + self._config.addr_width]
+        return head[0], fields
+
+    def _address_out(self, m, d, side, *, blocked, outstanding):
+        """Drive m_axi's AR or AW from the queue head; returns (its handshake,
+        whether a refusal at the head may be answered now)."""
+        forward, fields = self._head(side)
+        q = side.queue
+        valid, ready = getattr(self, f"m_axi_{d}valid"), getattr(self, f"m_axi_{d}ready")
+        m.d.comb += [getattr(self, f"m_axi_{d}{name}").eq(value) for name, value in fields.items()]
+        m.d.comb += valid.eq(q.head_valid & forward & ~blocked & (outstanding != OUTSTANDING))
+        sent = valid & ready
+        refusal = q.head_valid & ~forward & ~blocked & (outstanding == 0)
+        return sent, refusal, fields
+
+    def _reads(self, m, side):
+        g = self._config.guard
+        outstanding = Signal(range(OUTSTANDING + 1), name="ar_outstanding")
+        busy, answer_id, left = Signal(name="r_refusal_busy"), Signal(g.id_width), Signal(8)
+        sent, refusal, fields = self._address_out(m, "ar", side, blocked=busy, outstanding=outstanding)
+        q = side.queue
+        start = refusal
+        m.d.comb += [q.pop.eq(sent | start), self.s_axi_arready.eq(side.used < QUEUE_DEPTH)]
+        m.d.sync += side.used.eq(side.used + side.accept - q.pop)
+
+        # R: memory's beats, or a refusal's zeros, through one register stage
+        width = g.id_width + 8 * g.data_bytes + 2 + 1
+        skid = Skid(m, width, "r_skid")
+        last_beat = left == 0
+        m.d.comb += [
+            skid.in_valid.eq(busy | self.m_axi_rvalid),
+            skid.in_data.eq(Mux(busy, Cat(answer_id, Const(0, 8 * g.data_bytes), Const(SLVERR, 2), last_beat),
+                                Cat(self.m_axi_rid, self.m_axi_rdata, self.m_axi_rresp, self.m_axi_rlast))),
+            self.m_axi_rready.eq(skid.in_ready & ~busy),
+            skid.out_ready.eq(self.s_axi_rready),
+            self.s_axi_rvalid.eq(skid.out_valid),
+            Cat(self.s_axi_rid, self.s_axi_rdata, self.s_axi_rresp, self.s_axi_rlast).eq(skid.out_data),
+        ]
+        answered = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
+        m.d.sync += outstanding.eq(outstanding + sent - answered)
+        with m.If(start):
+            m.d.sync += [busy.eq(1), answer_id.eq(fields["id"]), left.eq(fields["len"])]
+        with m.Elif(busy & skid.in_ready):
+            m.d.sync += left.eq(left - 1)
+            with m.If(last_beat):
+                m.d.sync += busy.eq(0)
+
+    def _writes(self, m, side, *, forward):
+        g = self._config.guard
+        # W: the verdicts in AW order, a bit each; beats of a burst wait for its verdict
+        verdicts = ShiftQueue(m, 1, QUEUE_DEPTH, "w_verdicts")
+        m.d.comb += [verdicts.push.eq(side.valid), verdicts.w_data.eq(forward)]
+        # bursts accepted on AW whose W beats have not all come: the verdicts' room
+        w_open = Signal(range(QUEUE_DEPTH + 1), name="w_open")
+        m.d.comb += self.s_axi_awready.eq((side.used < QUEUE_DEPTH) & (w_open < QUEUE_DEPTH))
+        wskid = Skid(m, 8 * g.data_bytes + g.data_bytes + 1, "w_skid")
+        passing = verdicts.head[0]
+        m.d.comb += [
+            self.s_axi_wready.eq(verdicts.head_valid & (~passing | wskid.in_ready)),
+            wskid.in_valid.eq(self.s_axi_wvalid & verdicts.head_valid & passing),
+            wskid.in_data.eq(Cat(self.s_axi_wdata, self.s_axi_wstrb, self.s_axi_wlast)),
+            wskid.out_ready.eq(self.m_axi_wready),
+            self.m_axi_wvalid.eq(wskid.out_valid),
+            Cat(self.m_axi_wdata, self.m_axi_wstrb, self.m_axi_wlast).eq(wskid.out_data),
+        ]
+        taken = self.s_axi_wvalid & self.s_axi_wready
+        burst_done = taken & self.s_axi_wlast
+        m.d.comb += verdicts.pop.eq(burst_done)
+        m.d.sync += w_open.eq(w_open + side.accept - burst_done)
+        # refused bursts whose beats are all drained, waiting for their B
+        drained = Signal(range(QUEUE_DEPTH + 1), name="w_drained")
+
+        outstanding = Signal(range(OUTSTANDING + 1), name="aw_outstanding")
+        busy, answer_id = Signal(name="b_refusal_busy"), Signal(g.id_width)
+        sent, refusal, fields = self._address_out(m, "aw", side, blocked=busy, outstanding=outstanding)
+        q = side.queue
+        start = refusal & (drained != 0)
+        m.d.comb += q.pop.eq(sent | start)
+        m.d.sync += [side.used.eq(side.used + side.accept - q.pop),
+                     drained.eq(drained + (burst_done & ~passing) - start)]
+
+        # B: memory's answers, or a refusal's SLVERR, through one register stage
+        bskid = Skid(m, g.id_width + 2, "b_skid")
+        m.d.comb += [
+            bskid.in_valid.eq(busy | self.m_axi_bvalid),
+            bskid.in_data.eq(Mux(busy, Cat(answer_id, Const(SLVERR, 2)), Cat(self.m_axi_bid, self.m_axi_bresp))),
+            self.m_axi_bready.eq(bskid.in_ready & ~busy),
+            bskid.out_ready.eq(self.s_axi_bready),
+            self.s_axi_bvalid.eq(bskid.out_valid),
+            Cat(self.s_axi_bid, self.s_axi_bresp).eq(bskid.out_data),
+        ]
+        answered = self.m_axi_bvalid & self.m_axi_bready
+        m.d.sync += outstanding.eq(outstanding + sent - answered)
+        with m.If(start):
+            m.d.sync += [busy.eq(1), answer_id.eq(fields["id"])]
+        with m.Elif(busy & bskid.in_ready):
+            m.d.sync += busy.eq(0)
+
+
+class _Judged:
+    """One direction's registers at the verdict's edge (see AccessGuard._judge)."""

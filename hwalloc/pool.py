@@ -68,15 +68,16 @@ class PoolState:
         self.tag_bits = T = config.tag_bits
         n, name = pool.slots, pool.name
         latest = data.StructLayout({"snap": 1, **({"tag": T} if T else {})})
-        # with a guard, a third read port of each (a copy of each RAM): the
-        # guard's own view of the slots (see :meth:`view_never_granted`)
-        reads = 3 if config.guard is not None else 2
+        # with a guard, two more read ports of each (a copy of each RAM each):
+        # the guard's own views of the slots, for its reads and its writes (see
+        # :meth:`view_never_granted`)
+        reads = 4 if config.guard is not None else 2
         self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
             m, f"{name}_grant", latest, n, reads=reads, registered_write=True)
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
             m, f"{name}_parity", 1, n, reads=reads)
-        self.view_grant_r = view_grant[0] if view_grant else None
-        self.view_parity_r = view_parity[0] if view_parity else None
+        self.view_grant_r, self.view_parity_r = view_grant, view_parity
+        self._delays = {}       # (signal name, delay) -> its delayed copy, shared by the views
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
         self.fresh = Signal(range(n + 1), name=f"{name}_fresh")
         # slots 0..seen-1 were granted since reset: their grant records hold
@@ -111,10 +112,15 @@ class PoolState:
         return at_least(slot, self.fresh)
 
     def _delayed(self, m, signal, delay):
+        key = (signal.name, delay)
+        if key in self._delays:
+            return self._delays[key]
+        original = signal
         for k in range(delay):
             copy = Signal.like(signal, name=f"{signal.name}_view{k + 1}")
             m.d.sync += copy.eq(signal)
             signal = copy
+        self._delays[(original.name, delay)] = signal
         return signal
 
     def view_never_granted(self, m, slot, delay):

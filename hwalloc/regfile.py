@@ -16,7 +16,7 @@ from . import __version__
 from .axil import strobe_signature
 from ._rtl import ShiftQueue, any_of, at_least, choose_one_hot, equal, or_all, predecode
 from .model import Err, Op
-from .regs import (HANDLE_FIELDS, IRQ_BITS, LOW_WATER_BITS, PLAIN_READ, PLAIN_WRITE, POOL_BASE,
+from .regs import (HANDLE_FIELDS, irq_bits, LOW_WATER_BITS, PLAIN_READ, PLAIN_WRITE, POOL_BASE,
                    REGISTER_EXTRA, constant_value, register_map)
 
 __all__ = ["RegisterFile", "REGISTER_EXTRA", "PLAIN_READ", "PLAIN_WRITE", "read_depth"]
@@ -25,6 +25,19 @@ __all__ = ["RegisterFile", "REGISTER_EXTRA", "PLAIN_READ", "PLAIN_WRITE", "read_
 def read_depth(config):
     """Reads (and writes) open at once: enough for one register ALLOC (FREE) a clock."""
     return config.latency + REGISTER_EXTRA + 1
+
+
+def _guard_members(config):
+    """What the register file learns from the access guard (hwalloc.guard):
+    per direction, a registered event a burst judged (LOG_DELAY edges after
+    its handshake), and the lock; what it tells it: GUARD_CTRL, an unlock."""
+    members = {"guard_lock_on": Out(1), "guard_unlock": Out(1), "guard_locked": In(1)}
+    for d in ("ar", "aw"):
+        members.update({f"guard_{d}_checked": In(1), f"guard_{d}_refused": In(1),
+                        f"guard_{d}_err": In(4), f"guard_{d}_id": In(config.guard.id_width),
+                        f"guard_{d}_addr": In(min(config.addr_width, 32)),
+                        f"guard_{d}_tag": In(max(config.tag_bits, 1)), f"guard_{d}_pool": In(8)})
+    return members
 
 
 def _field(fields, name):
@@ -68,11 +81,12 @@ class RegisterFile(wiring.Component):
             "native_alloc_valid": In(1), "native_free_valid": In(1), "native_flush_valid": In(1),
             "busy": In(1), "ready": In(1),
             "irq": Out(1),
+            **(_guard_members(config) if config.guard is not None else {}),
         }))
 
         # the interrupt's state, for the formal harness (hwalloc.formal): the
         # causes, the events that set them and the write-1-to-clear, each cycle
-        self.irq_status, self.irq_set, self.irq_clear = (Signal(IRQ_BITS) for _ in range(3))
+        self.irq_status, self.irq_set, self.irq_clear = (Signal(irq_bits(config)) for _ in range(3))
 
     @property
     def register_map(self):
@@ -101,7 +115,7 @@ class RegisterFile(wiring.Component):
 
         def entry(code, op, src, pool, tag, info, user, stamp):
             # code 4 | op 3 | source 2 | pool 8 | tag 8 | address or size 32 | user 32 | cycle 32
-            return Cat(code, Const(op, 3), src, Const(0, 1), pool, Const(0, 8 - len(pool)), tag,
+            return Cat(code, Const(op, 3), src, Const(0, 2 - len(src)), pool, Const(0, 8 - len(pool)), tag,
                        Const(0, 8 - len(tag)), info, Const(0, 32 - len(info)), user,
                        Const(0, 32 - len(user)), stamp)
 
@@ -117,7 +131,7 @@ class RegisterFile(wiring.Component):
         # Within a cycle the free was accepted first, then the flush, then the
         # alloc: their errors are logged in that order, packed from ``new[0]``.
         new = [Signal(entry_bits, name=f"e1_new{k}") for k in range(3)]
-        n_new, e1_exhausted = Signal(2), Signal()
+        n_new, e1_exhausted = Signal(2), Signal(name="e1_exhausted")
         m.d.sync += [
             new[0].eq(Mux(free_err, free_entry, Mux(flush_err, flush_entry, alloc_entry))),
             new[1].eq(Mux(free_err & flush_err, flush_entry, alloc_entry)),
@@ -125,6 +139,28 @@ class RegisterFile(wiring.Component):
             n_new.eq(free_err + flush_err + alloc_err),
             e1_exhausted.eq(exhausted),
         ]
+        # With a guard, its refusals (AR before AW) enter beside them, behind
+        # this cycle's allocation errors: up to five entries a cycle (HEAD3's
+        # stamps order the two sources).
+        guard = cfg.guard is not None
+        n_all, e1_access = n_new, Const(0)
+        if guard:
+            from .guard import LOG_DELAY
+            gstamp = (cycle - LOG_DELAY)[:32]
+            access = {d: entry(getattr(self, f"guard_{d}_err"), op, Const(2, 2),
+                               getattr(self, f"guard_{d}_pool"), getattr(self, f"guard_{d}_tag"),
+                               getattr(self, f"guard_{d}_addr"), getattr(self, f"guard_{d}_id"), gstamp)
+                      for d, op in (("ar", Op.READ_ACCESS), ("aw", Op.WRITE_ACCESS))}
+            ar_refused, aw_refused = self.guard_ar_refused, self.guard_aw_refused
+            guard_new = [Signal(entry_bits, name=f"e1_guard{k}") for k in range(2)]
+            n_guard, n_all, e1_access = Signal(2), Signal(3), Signal()
+            m.d.sync += [
+                guard_new[0].eq(Mux(ar_refused, access["ar"], access["aw"])),
+                guard_new[1].eq(access["aw"]),
+                n_guard.eq(ar_refused + aw_refused),
+                n_all.eq(free_err + flush_err + alloc_err + ar_refused + aw_refused),
+                e1_access.eq(ar_refused | aw_refused),
+            ]
         events = []
         for pool in cfg.pools:
             granted = self.rsp_grant_valid & self.rsp_grant_ok & (self.rsp_grant_pool == pool.index)
@@ -141,20 +177,24 @@ class RegisterFile(wiring.Component):
             events.append(ev)
 
         # ---- commands from the write side (registered pulses, defined below) ------
-        irq_bits = IRQ_BITS
+        irq_bits = len(self.irq_status)
         clear, pop, w1c = Signal(), Signal(), self.irq_clear
 
         # ---- error log, stage E2: four banks, so three errors can enter in one cycle
-        # Entry i lives in bank i % 4, row i // 4 (of a ring of at least four
-        # entries; ``space`` keeps at most ``depth`` of them): consecutive entries
-        # never share a bank. ``room[k]`` says whether k entries fit, kept as
-        # flags so that the decision of how many to keep is one LUT.
+        # (eight and five with a guard). Entry i lives in bank i % 4, row i // 4
+        # (of a ring of at least four entries; ``space`` keeps at most ``depth``
+        # of them): consecutive entries never share a bank. ``room[k]`` says
+        # whether k entries fit, kept as flags so that the decision of how many
+        # to keep is one LUT.
         depth = cfg.error_log_depth
-        ring = max(depth, 4)
+        most = 5 if guard else 3                # entries a cycle, at most
+        nb = 8 if guard else 4                  # banks
+        nbb = nb.bit_length() - 1
+        ring = max(depth, nb)
         ring_bits = ring.bit_length() - 1       # ring is a power of two
-        rows = ring // 4
+        rows = ring // nb
         # (at least two rows a bank: a one-row memory would have a zero-width address)
-        banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(4)]
+        banks = [Memory(shape=entry_bits, depth=max(rows, 2), init=[]) for _ in range(nb)]
         for b, bank in enumerate(banks):
             m.submodules[f"log_bank{b}"] = bank
         bank_w = [bank.write_port() for bank in banks]
@@ -164,49 +204,62 @@ class RegisterFile(wiring.Component):
             return value if rows > 1 else Const(0, 1)
         head, tail = Signal(ring_bits), Signal(ring_bits)
         # the tail's row and the next one (for banks behind the tail's bank)
-        tail_row, tail_next_row = Signal(max(1, ring_bits - 2)), Signal(max(1, ring_bits - 2), init=1 % rows)
+        tail_row = Signal(max(1, ring_bits - nbb))
+        tail_next_row = Signal(max(1, ring_bits - nbb), init=1 % rows)
         space = Signal(range(depth + 1), init=depth)
-        # space >= j for j = 1..6 as registers (thermometer): room[k] is ge[k]
-        ge = {j: Signal(init=int(depth >= j), name=f"space_ge{j}") for j in range(1, 7)}
-        room = [Const(1), ge[1], ge[2], ge[3]]
+        # space >= j for j = 1..2*most as registers (thermometer): room[k] is ge[k]
+        ge = {j: Signal(init=int(depth >= j), name=f"space_ge{j}") for j in range(1, 2 * most + 1)}
+        room = [Const(1), *(ge[j] for j in range(1, most + 1))]
         err_count, err_dropped = Signal(32), Signal(32)
-        n_kept, popped = Signal(2), Signal()
-        n_dropped = Signal(2)                   # counted a cycle later, apart from the room decision
+        n_kept, popped = Signal(len(n_all)), Signal()
+        n_dropped = Signal(len(n_all))          # counted a cycle later, apart from the room decision
         empty = space[depth.bit_length() - 1]   # space == depth (a power of two): nothing logged
-        m.d.comb += [
-            n_kept.eq(Mux(room[3], n_new, Mux(room[2], Mux(n_new > 2, 2, n_new),
-                                              Mux(room[1] & (n_new != 0), 1, 0)))),
-            popped.eq(pop & ~empty),
-        ]
-        for b in range(4):
-            # which of this cycle's entries lands in bank b: the (b - tail) % 4-th
-            k = Signal(2, name=f"log_bank{b}_k")
-            m.d.comb += k.eq(b - tail[:2])
+        if guard:
+            # as many as there are, or as fit
+            kept = Const(0, 3)
+            for j in range(1, most + 1):
+                kept = Mux(room[j], n_all if j == most else Mux(n_all > j, j, n_all), kept)
+            m.d.comb += n_kept.eq(kept)
+        else:
+            m.d.comb += n_kept.eq(Mux(room[3], n_new, Mux(room[2], Mux(n_new > 2, 2, n_new),
+                                                          Mux(room[1] & (n_new != 0), 1, 0))))
+        m.d.comb += popped.eq(pop & ~empty)
+        for b in range(nb):
+            # which of this cycle's entries lands in bank b: the (b - tail) % nb-th
+            k = Signal(nbb, name=f"log_bank{b}_k")
+            m.d.comb += k.eq(b - tail[:nbb])
+            if guard:
+                # the allocation pipeline's first, then the guard's
+                data = choose_one_hot([((k == j) & (n_new > j), new[j]) for j in range(3)] +
+                                      [(k == n_new + j, guard_new[j]) for j in range(2)], entry_bits)
+            else:
+                data = Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))
             m.d.comb += [
-                bank_w[b].addr.eq(row(Mux(b < tail[:2], tail_next_row, tail_row) if b < 3 else tail_row)),
-                bank_w[b].data.eq(Mux(k == 0, new[0], Mux(k == 1, new[1], new[2]))),
+                bank_w[b].addr.eq(row(Mux(b < tail[:nbb], tail_next_row, tail_row) if b < nb - 1
+                                      else tail_row)),
+                bank_w[b].data.eq(data),
                 bank_w[b].en.eq(k < n_kept),
-                bank_r[b].addr.eq(row(head[2:])), bank_r[b].en.eq(1),
+                bank_r[b].addr.eq(row(head[nbb:])), bank_r[b].en.eq(1),
             ]
         # space changes by popped - n_kept (-3..1); the flags of the new value are
         # flags of the old one (or, for ge[4..6], comparisons of it with small
         # constants), chosen by the change: the room flags that decide n_kept
         # come from registers only.
         def at_least_now(j):
-            return Const(1) if j <= 0 else ge[j] if j <= 6 else space >= j
+            return Const(1) if j <= 0 else ge[j] if j in ge else space >= j
         with m.Switch(Cat(popped, n_kept)):
-            for kept in range(4):
+            for kept in range(most + 1):
                 for out in range(2):
                     with m.Case(out | kept << 1):
                         change = out - kept
-                        m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in range(1, 7)]
+                        m.d.sync += [ge[j].eq(at_least_now(j - change)) for j in ge]
         new_tail = (tail + n_kept)[:ring_bits]
-        crosses = (Cat(tail[:2], Const(0, 1)) + n_kept)[2]     # the tail moves to the next row
+        crosses = (Cat(tail[:nbb], Const(0, 1)) + n_kept)[nbb]     # the tail moves to the next row
         m.d.sync += [
             space.eq(space + popped - n_kept),
             tail.eq(new_tail),
             err_count.eq(err_count + n_kept),
-            n_dropped.eq(n_new - n_kept),
+            n_dropped.eq(n_all - n_kept),
             err_dropped.eq(err_dropped + n_dropped),
         ]
         if rows > 1:
@@ -219,12 +272,15 @@ class RegisterFile(wiring.Component):
         # The head as shown: the state two edges ago, valid bit and data alike
         # (the banks' read registers, then the one chosen, in a register of its
         # own so that the read decode sees registers only).
-        head_valid, head_bank = Signal(), Signal(2)
-        m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:2])]
+        head_valid, head_bank = Signal(), Signal(nbb)
+        m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:nbb])]
         head_entry = Signal(entry_bits)
-        m.d.sync += head_entry.eq(Mux(head_valid, Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data,
-                                                                             bank_r[2].data),
-                                                      Mux(head_bank[0], bank_r[1].data, bank_r[0].data)), 0))
+        if guard:
+            shown = Array(bank.data for bank in bank_r)[head_bank]
+        else:
+            shown = Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data, bank_r[2].data),
+                        Mux(head_bank[0], bank_r[1].data, bank_r[0].data))
+        m.d.sync += head_entry.eq(Mux(head_valid, shown, 0))
         code, op, src = head_entry[0:4], head_entry[4:7], head_entry[7:9]
         pool, tag = head_entry[9:17], head_entry[17:25]
         info, user, when = head_entry[25:57], head_entry[57:89], head_entry[89:121]
@@ -234,8 +290,9 @@ class RegisterFile(wiring.Component):
         # ---- interrupt ---------------------------------------------------------------
         irq_status, irq_set, irq_enable = self.irq_status, self.irq_set, Signal(irq_bits)
         low_water_hit = Signal()                # defined with the counters below
-        m.d.comb += irq_set.eq(Cat(n_new != 0, e1_exhausted, n_kept != n_new,
-                                   or_all(ev["overwrite"] for ev in events), low_water_hit))
+        m.d.comb += irq_set.eq(Cat(n_all != 0, e1_exhausted, n_kept != n_all,
+                                   or_all(ev["overwrite"] for ev in events), low_water_hit,
+                                   *([e1_access] if guard else [])))
         # set wins over clear: an event in the cycle of a W1C write is not lost
         m.d.sync += irq_status.eq((irq_status & ~w1c) | irq_set)
         # from registers only: no path from any input to the pin
@@ -297,6 +354,18 @@ class RegisterFile(wiring.Component):
             counters.append(c)
         m.d.comb += low_water_hit.eq(or_all(low_hits))
 
+        # ---- the guard's registers ---------------------------------------------------
+        guard_values = {}
+        if guard:
+            checks, refused = Signal(32), Signal(32)
+            with m.If(clear):
+                m.d.sync += [checks.eq(0), refused.eq(0)]
+            with m.Else():
+                m.d.sync += [checks.eq(checks + self.guard_ar_checked + self.guard_aw_checked),
+                             refused.eq(refused + self.guard_ar_refused + self.guard_aw_refused)]
+            guard_values = {"GUARD_CTRL": self.guard_lock_on, "GUARD_STATUS": self.guard_locked,
+                            "GUARD_CHECKS": checks, "GUARD_REFUSED": refused}
+
         # ---- read, stage R1 (the AR handshake's edge): a select flag a register
         # (two LUTs from the address); whether it is a register ALLOC, which goes
         # to the pipeline now
@@ -340,7 +409,7 @@ class RegisterFile(wiring.Component):
         values = {"STATUS": Cat(ready, busy), "IRQ_STATUS": irq_status,
                   "IRQ_ENABLE": irq_enable, "ERR_COUNT": err_count,
                   "ERR_DROPPED": err_dropped, "ERR_HEAD0": err_head0, "ERR_HEAD1": info,
-                  "ERR_HEAD2": user, "ERR_HEAD3": when, "CYCLE": cycle}
+                  "ERR_HEAD2": user, "ERR_HEAD3": when, "CYCLE": cycle, **guard_values}
         blocks = {}                             # 64-byte block -> [(offset, value)]
         for register in self._map:
             if register.access == "RO_ALLOC":
@@ -479,6 +548,10 @@ class RegisterFile(wiring.Component):
         ]
         with m.If(w2_valid & writing("IRQ_ENABLE") & w2_strb[0]):
             m.d.sync += irq_enable.eq(w2_data[:irq_bits])
+        if guard:
+            with m.If(w2_valid & writing("GUARD_CTRL") & w2_strb[0]):
+                m.d.sync += self.guard_lock_on.eq(w2_data[0])
+            m.d.sync += self.guard_unlock.eq(w2_valid & writing("GUARD_STATUS") & w2_strb[0] & w2_data[0])
         for pool, c in zip(cfg.pools, counters, strict=True):
             # byte by byte, as the strobes say
             threshold = c["LOW_WATER"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 __all__ = ["Field", "Register", "RegisterMap", "register_map", "ID_VALUE", "version_word",
            "HANDLE_FIELDS", "POOL_STRIDE", "POOL_BASE", "ERR_HEAD0_FIELDS", "IRQ_FIELDS",
-           "IRQ_MASK", "IRQ_BITS", "LOW_WATER_BITS", "REGISTER_EXTRA", "PLAIN_READ",
+           "IRQ_MASK", "IRQ_BITS", "irq_fields", "irq_mask", "irq_bits", "LOW_WATER_BITS", "REGISTER_EXTRA", "PLAIN_READ",
            "PLAIN_WRITE"]
 
 #: Cycles a register FREE or FLUSH adds to L from the later of its AW and W
@@ -93,9 +93,24 @@ IRQ_FIELDS = (
     Field("LOW_WATER", 4, 1, "a grant left fewer slots not held than the pool's LOW_WATER"),
 )
 
-#: IRQ_STATUS / IRQ_ENABLE bits that exist (the ACCESS bit comes with the guard)
+#: IRQ_STATUS / IRQ_ENABLE bits of a core without a guard
 IRQ_MASK = sum(1 << f.lsb for f in IRQ_FIELDS)
 IRQ_BITS = IRQ_MASK.bit_length()
+#: the bit a guard adds
+ACCESS_FIELD = Field("ACCESS", 5, 1, "the access guard refused an access")
+
+
+def irq_fields(config):
+    """The IRQ_STATUS / IRQ_ENABLE bits of a core with ``config``."""
+    return IRQ_FIELDS + ((ACCESS_FIELD,) if config.guard is not None else ())
+
+
+def irq_mask(config):
+    return sum(1 << f.lsb for f in irq_fields(config))
+
+
+def irq_bits(config):
+    return irq_mask(config).bit_length()
 
 ERR_HEAD0_FIELDS = (
     Field("TAG", 0, 8, "tag presented (0 for allocs and flushes)"),
@@ -141,9 +156,9 @@ def register_map(config):
         Register("STATUS", 0x014, "RO", "core status", (
             Field("READY", 0, 1, "out of reset"),
             Field("BUSY", 1, 1, "requests in flight"))),
-        Register("IRQ_STATUS", 0x018, "RW1C", "interrupt causes; write 1 to clear", IRQ_FIELDS),
+        Register("IRQ_STATUS", 0x018, "RW1C", "interrupt causes; write 1 to clear", irq_fields(config)),
         Register("IRQ_ENABLE", 0x01C, "RW", "interrupt enables; irq = |(IRQ_STATUS & IRQ_ENABLE)",
-                 IRQ_FIELDS),
+                 irq_fields(config)),
         Register("ERR_COUNT", 0x020, "RO", "errors written to the log since reset or clear"),
         Register("ERR_DROPPED", 0x024, "RO", "errors not logged because the log was full"),
         Register("ERR_HEAD0", 0x028, "RO", "oldest log entry: what failed", ERR_HEAD0_FIELDS),
@@ -155,6 +170,18 @@ def register_map(config):
         Register("ERR_POP", 0x038, "WO", "any full-word write drops the oldest log entry"),
         Register("CYCLE", 0x03C, "RO", "low 32 bits of a free-running cycle counter"),
     ]
+    if config.guard is not None:
+        from .guard import GUARD_LATENCY
+        regs += [
+            Register("GUARD_CTRL", 0x040, "RW", "access guard control", (
+                Field("LOCK_ON_VIOLATION", 0, 1, "a refused access locks the guard: every write is "
+                                                 "then refused (ACCESS_LOCKED) until unlocked"),)),
+            Register("GUARD_STATUS", 0x044, "RW1C", "access guard status", (
+                Field("LOCKED", 0, 1, "the guard is locked (degraded mode); write 1 to unlock"),)),
+            Register("GUARD_CHECKS", 0x048, "RO", "bursts checked, AR and AW (wrapping); the guard adds "
+                                                  f"{GUARD_LATENCY} cycles to AR and AW"),
+            Register("GUARD_REFUSED", 0x04C, "RO", "bursts refused (wrapping)"),
+        ]
     for pool in config.pools:
         base = POOL_BASE + POOL_STRIDE * pool.index
         prefix = f"POOL{pool.index}_"

@@ -20,6 +20,8 @@ __all__ = ["setup_verilator", "build", "build_log", "run_bench", "rtl_coverage",
 
 #: The cocotb test modules: native ports, and the AXI4-Lite register interface.
 BENCH_MODULES = ["hwalloc.tb.test_native", "hwalloc.tb.test_axil"]
+#: the access guard's bench (SPEC §8), for a config with a guard
+GUARD_MODULES = ["hwalloc.tb.test_guard"]
 
 _BUILD_ARGS = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique", "-O2"]
 #: Line and toggle coverage of the generated Verilog (``hwalloc verify --rtl-coverage``).
@@ -208,7 +210,8 @@ def run_bench(config, config_path, build_dir, *, testcase=None, seed=1, ops=None
     # Every variable without an initial value, the memories included, starts
     # random: the core must not depend on what its memories hold at power-up.
     plusargs = ["+verilator+rand+reset+2", f"+verilator+seed+{seed % 2**31 + 1}"]
-    results = runner.test(test_module=BENCH_MODULES, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
+    modules = BENCH_MODULES + (GUARD_MODULES if config.guard is not None else [])
+    results = runner.test(test_module=modules, hdl_toplevel=config.name, hdl_toplevel_lang="verilog",
                        build_dir=build_dir, test_dir=test_dir or build_dir, testcase=testcase,
                        plusargs=plusargs, seed=seed, extra_env=env, waves=waves, log_file=log_file,
                        results_xml=str(Path(results_xml).resolve()) if results_xml else None)

@@ -8199,7 +8199,6 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$39 ;
   reg [31:0] \$signal$48  = 32'd0;
-  reg [2:0] \$signal$51  = 3'h0;
   reg [4:0] \$signal$53  = 5'h00;
   reg \$signal$54  = 1'h0;
   reg \$signal$55  = 1'h0;
@@ -8467,6 +8466,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg staged_valid = 1'h0;
   reg [4:0] tail = 5'h00;
   reg [2:0] tail_next_row = 3'h1;
+  reg [2:0] tail_row = 3'h0;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -8517,7 +8517,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [120:0] log_bank3 [7:0];
   always @(posedge clk) begin
     if (\$signature__en$211 )
-      log_bank3[\$signal$51 ] <= \$signature__data$210 ;
+      log_bank3[tail_row] <= \$signature__data$210 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -9154,7 +9154,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign popped = w1c & \$697 ;
   assign \$698  = 1'h0 - tail[1:0];
   assign \$699  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$699  ? tail_next_row : \$signal$51 ;
+  assign \$signature__addr  = \$699  ? tail_next_row : tail_row;
   assign \$700  = ! \$698 [1:0];
   assign \$701  = \$698 [1:0] == 1'h1;
   assign \$702  = \$701  ? e1_new1 : e1_new2;
@@ -9162,7 +9162,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__en  = \$698 [1:0] < \$signal$39 ;
   assign \$703  = 1'h1 - tail[1:0];
   assign \$704  = tail[1:0] > 1'h1;
-  assign \$signature__addr$197  = \$704  ? tail_next_row : \$signal$51 ;
+  assign \$signature__addr$197  = \$704  ? tail_next_row : tail_row;
   assign \$705  = ! \$703 [1:0];
   assign \$706  = \$703 [1:0] == 1'h1;
   assign \$707  = \$706  ? e1_new1 : e1_new2;
@@ -9170,7 +9170,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__en$199  = \$703 [1:0] < \$signal$39 ;
   assign \$708  = 2'h2 - tail[1:0];
   assign \$709  = tail[1:0] > 2'h2;
-  assign \$signature__addr$203  = \$709  ? tail_next_row : \$signal$51 ;
+  assign \$signature__addr$203  = \$709  ? tail_next_row : tail_row;
   assign \$710  = ! \$708 [1:0];
   assign \$711  = \$708 [1:0] == 1'h1;
   assign \$712  = \$711  ? e1_new1 : e1_new2;
@@ -9432,7 +9432,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge clk)
     err_dropped <= \$926 ;
   always @(posedge clk)
-    \$signal$51  <= \$927 ;
+    tail_row <= \$927 ;
   always @(posedge clk)
     tail_next_row <= \$928 ;
   always @(posedge clk)
@@ -9994,7 +9994,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$124 ) begin end
-    \$927  = \$signal$51 ;
+    \$927  = tail_row;
     if (\$61 [2]) begin
       \$927  = tail_next_row;
     end
@@ -10712,7 +10712,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$206  = \$signal$53 [4:2];
   assign \$signature__en$207  = 1'h1;
   assign log_bank3_k = \$713 [1:0];
-  assign \$signature__addr$209  = \$signal$51 ;
+  assign \$signature__addr$209  = tail_row;
   assign \$signature__addr$212  = \$signal$53 [4:2];
   assign \$signature__en$213  = 1'h1;
   assign bus__r_ack = r2_valid;

@@ -10099,7 +10099,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$49 ;
   reg [31:0] \$signal$58  = 32'd0;
-  reg [1:0] \$signal$61  = 2'h0;
   reg [3:0] \$signal$63  = 4'h0;
   reg \$signal$64  = 1'h0;
   reg \$signal$65  = 1'h0;
@@ -10438,6 +10437,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
+  reg [1:0] tail_row = 2'h0;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -10496,7 +10496,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
     if (\$signature__en$290 )
-      log_bank3[\$signal$61 ] <= \$signature__data$289 ;
+      log_bank3[tail_row] <= \$signature__data$289 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -11495,7 +11495,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign popped = w1c & \$1129 ;
   assign \$1130  = 1'h0 - tail[1:0];
   assign \$1131  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1131  ? tail_next_row : \$signal$61 ;
+  assign \$signature__addr  = \$1131  ? tail_next_row : tail_row;
   assign \$1132  = ! \$1130 [1:0];
   assign \$1133  = \$1130 [1:0] == 1'h1;
   assign \$1134  = \$1133  ? e1_new1 : e1_new2;
@@ -11503,7 +11503,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__en  = \$1130 [1:0] < \$signal$49 ;
   assign \$1135  = 1'h1 - tail[1:0];
   assign \$1136  = tail[1:0] > 1'h1;
-  assign \$signature__addr$276  = \$1136  ? tail_next_row : \$signal$61 ;
+  assign \$signature__addr$276  = \$1136  ? tail_next_row : tail_row;
   assign \$1137  = ! \$1135 [1:0];
   assign \$1138  = \$1135 [1:0] == 1'h1;
   assign \$1139  = \$1138  ? e1_new1 : e1_new2;
@@ -11511,7 +11511,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__en$278  = \$1135 [1:0] < \$signal$49 ;
   assign \$1140  = 2'h2 - tail[1:0];
   assign \$1141  = tail[1:0] > 2'h2;
-  assign \$signature__addr$282  = \$1141  ? tail_next_row : \$signal$61 ;
+  assign \$signature__addr$282  = \$1141  ? tail_next_row : tail_row;
   assign \$1142  = ! \$1140 [1:0];
   assign \$1143  = \$1140 [1:0] == 1'h1;
   assign \$1144  = \$1143  ? e1_new1 : e1_new2;
@@ -12189,7 +12189,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge clk)
     err_dropped <= \$1767 ;
   always @(posedge clk)
-    \$signal$61  <= \$1768 ;
+    tail_row <= \$1768 ;
   always @(posedge clk)
     tail_next_row <= \$1769 ;
   always @(posedge clk)
@@ -13002,7 +13002,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$240 ) begin end
-    \$1768  = \$signal$61 ;
+    \$1768  = tail_row;
     if (\$91 [2]) begin
       \$1768  = tail_next_row;
     end
@@ -14081,7 +14081,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$285  = \$signal$63 [3:2];
   assign \$signature__en$286  = 1'h1;
   assign log_bank3_k = \$1145 [1:0];
-  assign \$signature__addr$288  = \$signal$61 ;
+  assign \$signature__addr$288  = tail_row;
   assign \$signature__addr$291  = \$signal$63 [3:2];
   assign \$signature__en$292  = 1'h1;
   assign bus__r_ack = r2_valid;

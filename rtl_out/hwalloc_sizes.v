@@ -10031,7 +10031,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$47 ;
   reg [31:0] \$signal$56  = 32'd0;
-  reg [1:0] \$signal$59  = 2'h0;
   reg [3:0] \$signal$61  = 4'h0;
   reg \$signal$62  = 1'h0;
   reg \$signal$63  = 1'h0;
@@ -10369,6 +10368,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg staged_valid = 1'h0;
   reg [3:0] tail = 4'h0;
   reg [1:0] tail_next_row = 2'h1;
+  reg [1:0] tail_row = 2'h0;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -10427,7 +10427,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [120:0] log_bank3 [3:0];
   always @(posedge clk) begin
     if (\$signature__en$289 )
-      log_bank3[\$signal$59 ] <= \$signature__data$288 ;
+      log_bank3[tail_row] <= \$signature__data$288 ;
   end
   reg [120:0] _3_;
   always @(posedge clk) begin
@@ -11427,7 +11427,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign popped = w1c & \$1140 ;
   assign \$1141  = 1'h0 - tail[1:0];
   assign \$1142  = tail[1:0] > 1'h0;
-  assign \$signature__addr  = \$1142  ? tail_next_row : \$signal$59 ;
+  assign \$signature__addr  = \$1142  ? tail_next_row : tail_row;
   assign \$1143  = ! \$1141 [1:0];
   assign \$1144  = \$1141 [1:0] == 1'h1;
   assign \$1145  = \$1144  ? e1_new1 : e1_new2;
@@ -11435,7 +11435,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en  = \$1141 [1:0] < \$signal$47 ;
   assign \$1146  = 1'h1 - tail[1:0];
   assign \$1147  = tail[1:0] > 1'h1;
-  assign \$signature__addr$275  = \$1147  ? tail_next_row : \$signal$59 ;
+  assign \$signature__addr$275  = \$1147  ? tail_next_row : tail_row;
   assign \$1148  = ! \$1146 [1:0];
   assign \$1149  = \$1146 [1:0] == 1'h1;
   assign \$1150  = \$1149  ? e1_new1 : e1_new2;
@@ -11443,7 +11443,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en$277  = \$1146 [1:0] < \$signal$47 ;
   assign \$1151  = 2'h2 - tail[1:0];
   assign \$1152  = tail[1:0] > 2'h2;
-  assign \$signature__addr$281  = \$1152  ? tail_next_row : \$signal$59 ;
+  assign \$signature__addr$281  = \$1152  ? tail_next_row : tail_row;
   assign \$1153  = ! \$1151 [1:0];
   assign \$1154  = \$1151 [1:0] == 1'h1;
   assign \$1155  = \$1154  ? e1_new1 : e1_new2;
@@ -12247,7 +12247,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge clk)
     err_dropped <= \$1905 ;
   always @(posedge clk)
-    \$signal$59  <= \$1906 ;
+    tail_row <= \$1906 ;
   always @(posedge clk)
     tail_next_row <= \$1907 ;
   always @(posedge clk)
@@ -13055,7 +13055,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1906  = \$signal$59 ;
+    \$1906  = tail_row;
     if (\$87 [2]) begin
       \$1906  = tail_next_row;
     end
@@ -14137,7 +14137,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$284  = \$signal$61 [3:2];
   assign \$signature__en$285  = 1'h1;
   assign log_bank3_k = \$1156 [1:0];
-  assign \$signature__addr$287  = \$signal$59 ;
+  assign \$signature__addr$287  = tail_row;
   assign \$signature__addr$290  = \$signal$61 [3:2];
   assign \$signature__en$291  = 1'h1;
   assign bus__r_ack = r2_valid;

@@ -102,7 +102,37 @@ def expected_bins(config, *, axi=True):
         bins += [f"error.{Err(code).name}.axi" for code in sorted(register)]
         bins += ["native_and_register.same_cycle"]
         bins += [f"axi_stall.{channel}" for channel in AXI_CHANNELS]
+        if config.guard is not None:
+            bins += guard_expected(config)
     return bins
+
+
+_BURSTS = {0: "FIXED", 1: "INCR", 2: "WRAP", 3: "reserved"}
+
+
+def guard_expected(config):
+    """The access guard's bins (tb/test_guard.py): every verdict the config can
+    give, and each burst type both forwarded and refused."""
+    codes = [Err.ACCESS_OUTSIDE, Err.ACCESS_BOUNDS, Err.ACCESS_FREE, Err.ACCESS_LOCKED]
+    if any(area.access == "ro" for area in (*config.pools, *config.regions)):
+        codes.append(Err.ACCESS_RO)
+    if config.tag_bits:
+        codes.append(Err.ACCESS_TAG)
+    return ([f"guard.{Err(code).name}" for code in sorted(codes)] +
+            ["guard.forwarded.read", "guard.forwarded.write"] +
+            [f"guard.burst.{name}.{fate}" for name in ("FIXED", "INCR", "WRAP")
+             for fate in ("forwarded", "refused")])
+
+
+def guard_coverage(counts, codes):
+    """Bins hit by the guard bench's bursts: ``counts`` by (write, burst type,
+    refused), ``codes`` the logged refusal codes."""
+    hits = Counter(f"guard.{Err(code).name}" for code in codes)
+    for (write, burst, refused), n in counts.items():
+        hits[f"guard.burst.{_BURSTS[burst]}.{'refused' if refused else 'forwarded'}"] += n
+        if not refused:
+            hits[f"guard.forwarded.{'write' if write else 'read'}"] += n
+    return hits
 
 
 class Coverage:

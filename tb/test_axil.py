@@ -30,7 +30,7 @@ from hwalloc.tb.coverage import AXI_CHANNELS
 from hwalloc.tb.driver import NativeBench
 from hwalloc.tb.handshakes import Handshakes
 from hwalloc.tb.scoreboard import Mismatch, earlier_failure
-from hwalloc.tb.signals import int_reader
+from hwalloc.tb.signals import int_reader, quiet_guard_ports
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 SEED = int(os.environ.get("HWALLOC_SEED", "1"))
@@ -252,6 +252,7 @@ class TB:
                      "free_addr", "free_user", "flush_valid", "flush_pool", "flush_user") + \
                 (("free_tag",) if CONFIG.tag_bits else ()):
             self.put(name, 0)
+        quiet_guard_ports(dut, CONFIG)
         dut.aresetn.value = 0
         await FallingEdge(dut.aclk)
         await self.bench.reset_edge()

@@ -17,7 +17,7 @@ from cocotb.triggers import FallingEdge
 from hwalloc.config import RECYCLE_DELAY, load_config
 from hwalloc.tb.driver import Channels, NativeBench
 from hwalloc.tb.scoreboard import Mismatch, earlier_failure
-from hwalloc.tb.signals import int_reader
+from hwalloc.tb.signals import int_reader, quiet_guard_ports
 
 CONFIG = load_config(os.environ["HWALLOC_CONFIG"])
 SEED = int(os.environ.get("HWALLOC_SEED", "1"))
@@ -65,6 +65,7 @@ class TB:
             self.handles[name].value = 0
         for name in ("awvalid", "wvalid", "arvalid", "bready", "rready"):
             getattr(dut, f"s_axil_{name}").value = 0
+        quiet_guard_ports(dut, CONFIG)
         dut.aresetn.value = 0
         await FallingEdge(dut.aclk)
         await self.reset(4)

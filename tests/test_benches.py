@@ -31,6 +31,7 @@ NATIVE_TESTS = ("random_traffic", "reset_in_flight", "tag_wrap", "channels", "ri
 AXI_TESTS = ("register_map", "register_alloc_free", "axi_stalls", "native_and_axi", "irq_set_wins",
              "reads_at_bus_speed", "writes_at_bus_speed", "round_robin",
              "error_log")
+GUARD_TESTS = ("guard_random", "guard_line_rate", "guard_lock")
 
 
 def run_example(name, tmp_path, ops, seed=1, testcase=None):
@@ -55,7 +56,7 @@ def run_example(name, tmp_path, ops, seed=1, testcase=None):
 @pytest.mark.parametrize("name", example_names())
 def test_shipped_core_matches_model(name, tmp_path, record_property):
     config, results = run_example(name, tmp_path, OPS_PER_EXAMPLE)
-    assert set(results) == set(NATIVE_TESTS) | set(AXI_TESTS)
+    assert set(results) == set(NATIVE_TESTS) | set(AXI_TESTS) | (set(GUARD_TESTS) if config.guard else set())
     total = Stats()
     for test, stats in results.items():
         if (test in NATIVE_TESTS and stats.ops) or stats.latency_min is not None:

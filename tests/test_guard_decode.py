@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from hwalloc.config import parse_config
 from hwalloc.guard import DECODE_STAGES, BurstDecode
-from hwalloc.model import Burst, Err, burst_span, judge_access
+from hwalloc.model import Burst, Err, burst_span, judge_access, locate
 
 CONFIGS = {
     "small": {
@@ -95,7 +95,7 @@ def test_decode_matches_the_model(name):
     dut = BurstDecode(config)
     rng = random.Random(name)
     bursts = directed_bursts(config) + [random_burst(rng, config) for _ in range(1500)]
-    seen = []
+    seen, log_pools = [], []
 
     async def bench(ctx):
         for k in range(len(bursts) + DECODE_STAGES):
@@ -111,8 +111,11 @@ def test_decode_matches_the_model(name):
                 ctx.set(dut.valid, 0)
             await ctx.tick()
             if ctx.get(dut.out_valid):
-                seen.append((ctx.get(dut.out_err), ctx.get(dut.out_pool), ctx.get(dut.out_slot),
-                             ctx.get(dut.out_write)))
+                # the pool and slot mean something only for a burst OK so far
+                ok = ctx.get(dut.out_err) == Err.OK
+                seen.append((ctx.get(dut.out_err), ctx.get(dut.out_pool) if ok else 0,
+                             ctx.get(dut.out_slot) if ok else 0, ctx.get(dut.out_write)))
+                log_pools.append(ctx.get(dut.out_log_pool))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -124,6 +127,10 @@ def test_decode_matches_the_model(name):
         expected = (*address_side(config, *burst), burst[4])
         assert got == expected, f"{burst}: got {got}, model {expected}"
         codes.add(expected[0])
+    # a refusal's log names the pool of the burst's address (0xFF: none)
+    named = [locate(config, burst[0])[0] for burst in bursts]
+    assert log_pools == [0xFF if pool is None else pool for pool in named]
+    assert len(set(log_pools)) > 1
     assert codes >= {Err.OK, Err.ACCESS_OUTSIDE, Err.ACCESS_BOUNDS} | (
         {Err.ACCESS_RO} if any(a.access == "ro" for a in (*config.pools, *config.regions)) else set())
 

@@ -12,7 +12,7 @@ from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from hwalloc.config import parse_config
-from hwalloc.core import VIEW_STAGES, AllocatorCore
+from hwalloc.core import VIEW_STAGES, VIEWS, AllocatorCore
 from hwalloc.tb.driver import NativeBench
 
 from simutil import PORT_COPIES
@@ -43,7 +43,7 @@ def test_the_view_follows_the_allocator(name):
     m.submodules.core = core = AllocatorCore(config)
     rng = random.Random(name)
     history = []            # per cycle: the model's held slots after that cycle's handshakes
-    asked = []              # per cycle: (pool, slot) asked, answered VIEW_STAGES cycles later
+    asked = []              # per cycle and view: (pool, slot) asked, answered VIEW_STAGES cycles later
     answers = []
 
     async def testbench(ctx):
@@ -53,13 +53,17 @@ def test_the_view_follows_the_allocator(name):
                 ctx.set(getattr(core, PORT_COPIES[port]), value)
 
         async def tick():
-            pool = rng.randrange(len(config.pools))
-            slot = rng.randrange(config.pools[pool].slots)
-            ctx.set(core.view_pool, 1 << pool)
-            ctx.set(core.view_slot, slot)
+            questions = []
+            for view in VIEWS:      # each view its own slot
+                pool = rng.randrange(len(config.pools))
+                slot = rng.randrange(config.pools[pool].slots)
+                ctx.set(getattr(core, f"{view}_pool"), 1 << pool)
+                ctx.set(getattr(core, f"{view}_slot"), slot)
+                questions.append((pool, slot))
             await ctx.tick()
-            asked.append((pool, slot))
-            answers.append((ctx.get(core.view_held), ctx.get(core.view_tag)))
+            asked.append(questions)
+            answers.append([(ctx.get(getattr(core, f"{view}_held")), ctx.get(getattr(core, f"{view}_tag")))
+                            for view in VIEWS])
             history.append(copy.deepcopy(bench.scoreboard.model.held))
 
         bench = NativeBench(config, recycle_delay=core.recycle_delay,
@@ -80,15 +84,16 @@ def test_the_view_follows_the_allocator(name):
     window = config.latency + VIEW_STAGES + 1
     checked = 0
     for k in range(window, len(asked) - VIEW_STAGES - 1):
-        pool, slot = asked[k]
-        # the slot's states over the window: None (not held) or its tag
-        states = {hist[pool].get(slot) for hist in history[k - window:k + VIEW_STAGES]}
-        held, got_tag = answers[k + VIEW_STAGES]
-        seen = None if not held else got_tag if config.tag_bits else 0
-        # changed within the window: any state of it may be seen, but one of them
-        # (not a record the view read before the grant that wrote it)
-        assert seen in states, (f"cycle {k}: pool {pool} slot {slot}: the view says "
-                                f"{'held, tag %d' % got_tag if held else 'not held'}; "
-                                f"the model's states then: {states}")
-        checked += len(states) == 1
-    assert checked > 1000
+        for v, view in enumerate(VIEWS):
+            pool, slot = asked[k][v]
+            # the slot's states over the window: None (not held) or its tag
+            states = {hist[pool].get(slot) for hist in history[k - window:k + VIEW_STAGES]}
+            held, got_tag = answers[k + VIEW_STAGES][v]
+            seen = None if not held else got_tag if config.tag_bits else 0
+            # changed within the window: any state of it may be seen, but one of them
+            # (not a record the view read before the grant that wrote it)
+            assert seen in states, (f"cycle {k}: {view}: pool {pool} slot {slot}: the view says "
+                                    f"{'held, tag %d' % got_tag if held else 'not held'}; "
+                                    f"the model's states then: {states}")
+            checked += len(states) == 1
+    assert checked > 2000
